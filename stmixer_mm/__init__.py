@@ -1,0 +1,19 @@
+"""stmixer_mm: STMixer (CVPR 2023) as an OpenMMLab plugin.
+
+Importing the package checks the installed stack, applies the documented
+fixes for known defects of the pinned releases
+(:mod:`stmixer_mm.utils.compat`) and registers every module into the
+mmdet / mmaction2 registries (:mod:`stmixer_mm.registry`).
+"""
+from .utils.dependencies import check_dependencies
+from .version import __version__
+
+check_dependencies()
+
+from .utils.compat import apply_compat_fixes  # noqa: E402
+
+apply_compat_fixes()
+
+from . import apis, datasets, evaluation, models, visualization  # noqa: E402,F401,E501
+
+__all__ = ['__version__']

@@ -1,0 +1,7 @@
+from .compat import APPLIED_FIXES, apply_compat_fixes
+from .dependencies import DependencyError, check_dependencies
+
+__all__ = [
+    'APPLIED_FIXES', 'apply_compat_fixes', 'DependencyError',
+    'check_dependencies'
+]

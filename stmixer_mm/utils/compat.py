@@ -1,0 +1,125 @@
+"""Fixes for known defects of the pinned OpenMMLab releases.
+
+Each fix acts only when the defect is really present, says so once through
+the ``stmixer_mm`` logger, and is recorded in :data:`APPLIED_FIXES` (printed
+by ``tools/misc/print_env.py`` and the setup self-check).
+
+1. ``mmaction2==1.2.0`` wheels on PyPI lack the folder
+   ``mmaction/models/localizers/drn/`` although
+   ``mmaction/models/localizers/__init__.py`` imports ``.drn.drn.DRN``, so
+   ``import mmaction.models`` fails with ``ModuleNotFoundError``. When (and
+   only when) that folder is missing from the installed package, stub
+   modules are put in :data:`sys.modules`; the DRN localizer (unused here)
+   then raises a clear error if someone builds it. Any other import error of
+   mmaction2 propagates unchanged.
+2. ``mmengine<=0.10.7`` loads local checkpoints with ``torch.load`` and
+   torch's default ``weights_only``. From torch 2.6 on that default is
+   ``True`` and Runner checkpoints (numpy arrays in the message hub, optimizer
+   and scheduler states) fail to resume with ``UnpicklingError``. The local
+   (no prefix) scheme of mmengine's ``CheckpointLoader`` is replaced by one
+   that loads with ``weights_only=False``. Only use checkpoints you trust, as
+   with any pickle.
+"""
+import importlib.util
+import inspect
+import logging
+import os.path as osp
+import sys
+import types
+from typing import List
+
+logger = logging.getLogger('stmixer_mm')
+
+#: Names of the fixes that were applied in this process.
+APPLIED_FIXES: List[str] = []
+
+
+def _mmaction_drn_missing() -> bool:
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    pkg_dir = list(spec.submodule_search_locations)[0]
+    localizers = osp.join(pkg_dir, 'models', 'localizers')
+    return (osp.isdir(localizers)
+            and not osp.isdir(osp.join(localizers, 'drn')))
+
+
+class _MissingDRN:
+    """Stand-in for mmaction2's DRN localizer, absent from the PyPI wheel."""
+
+    def __init__(self, *args, **kwargs):
+        raise ImportError(
+            'mmaction2 was installed from a PyPI wheel that lacks '
+            "'mmaction/models/localizers/drn'; the DRN localizer is not "
+            'available. Install mmaction2 from source to use it.')
+
+
+def patch_mmaction_packaging() -> bool:
+    """Provide ``mmaction.models.localizers.drn`` when the wheel lacks it.
+
+    Returns:
+        bool: whether the stub was installed.
+    """
+    name = 'mmaction.models.localizers.drn'
+    if name in sys.modules or not _mmaction_drn_missing():
+        return False
+    pkg = types.ModuleType(name)
+    pkg.__path__ = []  # a package, so that ``.drn.drn`` resolves
+    pkg.__doc__ = 'stub installed by stmixer_mm.utils.compat'
+    mod = types.ModuleType(name + '.drn')
+    mod.DRN = _MissingDRN
+    pkg.drn = mod
+    pkg.DRN = _MissingDRN
+    sys.modules[name] = pkg
+    sys.modules[name + '.drn'] = mod
+    APPLIED_FIXES.append('mmaction2-missing-drn')
+    logger.warning(
+        'stmixer_mm: the installed mmaction2 lacks '
+        "'mmaction/models/localizers/drn' (known defect of the 1.2.0 PyPI "
+        'wheel); a stub was installed so that mmaction.models imports. '
+        'The DRN localizer is unavailable.')
+    return True
+
+
+def _torch_weights_only_default() -> bool:
+    import torch
+    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
+    return (major, minor) >= (2, 6)
+
+
+def patch_mmengine_checkpoint_loader() -> bool:
+    """Let mmengine resume Runner checkpoints under torch >= 2.6.
+
+    Returns:
+        bool: whether the local checkpoint loader was replaced.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    local_loader = CheckpointLoader._schemes.get('')
+    if local_loader is None or not _torch_weights_only_default():
+        return False
+    if 'weights_only' in inspect.getsource(local_loader):
+        return False  # this mmengine already passes weights_only itself
+    import torch
+
+    def load_from_local(filename, map_location):
+        """Load a trusted local checkpoint (``weights_only=False``)."""
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'{filename} can not be found.')
+        return torch.load(
+            filename, map_location=map_location, weights_only=False)
+
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    APPLIED_FIXES.append('mmengine-resume-weights-only')
+    logger.info(
+        'stmixer_mm: mmengine loads local checkpoints with torch.load('
+        'weights_only=False) so that Runner checkpoints resume under torch '
+        '>= 2.6.')
+    return True
+
+
+def apply_compat_fixes() -> List[str]:
+    """Apply every fix that is needed here; return the names applied."""
+    patch_mmaction_packaging()
+    patch_mmengine_checkpoint_loader()
+    return list(APPLIED_FIXES)

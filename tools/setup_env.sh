@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Set up (or reuse) the Python environment for stmixer_mm. Idempotent.
+#
+#   bash tools/setup_env.sh            # creates/reuses ./.venv
+#   STMIXER_VENV=/path/env bash tools/setup_env.sh
+#
+# Environment variables:
+#   STMIXER_VENV        virtualenv to create/reuse (default: <repo>/.venv)
+#   STMIXER_PYTHON      interpreter used to create it (default: python3)
+#   STMIXER_TORCH       torch requirement (default: torch==2.13.0; on a CUDA
+#                       machine e.g. "torch==2.4.1" with PIP_INDEX_URL set to
+#                       the matching PyTorch index)
+#   STMIXER_WHEEL_DIR   extra local directory of prebuilt wheels (mmcv ...)
+#   MMCV_MAX_JOBS       compiler jobs when mmcv has to be built (default 2)
+#
+# Steps: torch first (pinned, so no other package can pull a CUDA build),
+# then mmcv 2.1.0 *with ops* (a local wheel when one matches, otherwise built
+# from the PyPI sdist with --no-build-isolation; pip's wheel cache keeps the
+# result), then the rest of the pinned stack, then the plugin in editable
+# mode, and a self-check that fails loudly if anything is missing.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${STMIXER_VENV:-$REPO/.venv}"
+PY="${STMIXER_PYTHON:-python3}"
+TORCH_REQ="${STMIXER_TORCH:-torch==2.13.0}"
+T0=$(date +%s)
+
+log() { printf '[setup_env %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv $VENV"
+  "$PY" -m venv "$VENV"
+fi
+VPY="$VENV/bin/python"
+PIP=("$VPY" -m pip install --disable-pip-version-check)
+
+# Local wheel sources: the user's, and the project's shared build cache.
+FIND_LINKS=()
+for d in "${STMIXER_WHEEL_DIR:-}" "$REPO/../shared/wheels"/*; do
+  [ -n "$d" ] && [ -d "$d" ] && FIND_LINKS+=(--find-links "$d")
+done
+
+have() { "$VPY" - "$@" <<'PYEOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+name, want = sys.argv[1], sys.argv[2]
+sys.exit(0 if version(name) == want else 1)
+PYEOF
+}
+
+# 1. build tooling (mmcv's setup.py needs pkg_resources: setuptools < 82)
+log "build tooling"
+"${PIP[@]}" -q 'pip>=23' 'setuptools>=64,<82' wheel ninja
+
+# 2. torch, pinned
+if ! "$VPY" -c "import torch" 2>/dev/null; then
+  log "installing $TORCH_REQ"
+  "${PIP[@]}" "$TORCH_REQ"
+fi
+TORCH_VER=$("$VPY" -c "import torch; print(torch.__version__)")
+log "torch $TORCH_VER"
+# Every later pip call is constrained to this torch, so nothing can swap it.
+CONSTRAINTS="$VENV/stmixer-constraints.txt"
+printf 'torch==%s\nsetuptools<82\n' "${TORCH_VER}" > "$CONSTRAINTS"
+PIPC=("${PIP[@]}" -c "$CONSTRAINTS")
+# torch itself may pull setuptools >= 82 (no pkg_resources): put it back.
+"${PIPC[@]}" -q 'setuptools>=64,<82'
+
+# 3. mmcv 2.1.0 with compiled ops
+mmcv_ops_ok() { "$VPY" -c "import mmcv, mmcv.ops, mmcv._ext; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; }
+if ! mmcv_ops_ok; then
+  "${PIPC[@]}" -q 'numpy>=1.24' 'opencv-python>=4.10,<5' mmengine==0.10.7 \
+    addict packaging Pillow pyyaml yapf
+  log "installing mmcv 2.1.0 (local wheel if one matches this torch, else compile ops: ~40 min on 2 cores)"
+  # torch >= 2.14 headers need C++20; mmcv's setup.py hard-codes c++17.
+  TORCH_MINOR=$("$VPY" -c "import torch; v=torch.__version__.split('+')[0].split('.'); print(int(v[0])*100+int(v[1]))")
+  if [ "$TORCH_MINOR" -ge 214 ]; then
+    export STMIXER_MMCV_CXX20=1
+  fi
+  if "${PIPC[@]}" --no-index "${FIND_LINKS[@]}" --no-deps mmcv==2.1.0 2>/dev/null && mmcv_ops_ok; then
+    log "mmcv from a local wheel"
+  else
+    "$VPY" -m pip uninstall -y -q mmcv 2>/dev/null || true
+    if [ "${STMIXER_MMCV_CXX20:-0}" = 1 ]; then
+      SRC=$(mktemp -d)
+      "$VPY" -m pip download --no-deps --no-binary :all: -d "$SRC" mmcv==2.1.0
+      tar -xzf "$SRC"/mmcv-2.1.0.tar.gz -C "$SRC"
+      sed -i 's/-std=c++17/-std=c++20/g' "$SRC/mmcv-2.1.0/setup.py"
+      MMCV_TARGET="$SRC/mmcv-2.1.0"
+    else
+      MMCV_TARGET="mmcv==2.1.0"
+    fi
+    MMCV_WITH_OPS=1 MAX_JOBS="${MMCV_MAX_JOBS:-2}" \
+      "${PIPC[@]}" --no-build-isolation --no-deps "$MMCV_TARGET"
+  fi
+  mmcv_ops_ok || { echo "ERROR: mmcv 2.1.0 installed but mmcv._ext (compiled ops) does not load" >&2; exit 1; }
+fi
+log "mmcv $("$VPY" -c 'import mmcv; print(mmcv.__version__)') with ops"
+
+# 4. the rest of the stack
+log "mmengine / mmdet / mmaction2 and their real dependencies"
+grep -v -E '^(mmaction2|mmcv)==' "$REPO/requirements/runtime.txt" > "$VENV/stmixer-req.txt"
+"${PIPC[@]}" -q -r "$VENV/stmixer-req.txt" -r "$REPO/requirements/tests.txt"
+have mmaction2 1.2.0 || "${PIPC[@]}" -q --no-deps mmaction2==1.2.0
+
+# 5. the plugin, editable
+log "installing stmixer_mm (editable)"
+"${PIPC[@]}" -q --no-deps --no-build-isolation -e "$REPO"
+
+# 6. self-check
+log "self-check"
+"$VPY" - <<'PYEOF'
+import importlib.metadata as md
+import mmcv.ops
+from mmcv.ops import MultiScaleDeformableAttention, RoIAlign  # noqa: F401
+import mmdet.models  # noqa: F401
+import stmixer_mm  # applies the documented mmaction2 packaging fix if needed
+import mmaction.models  # noqa: F401
+from stmixer_mm.utils import check_dependencies
+check_dependencies(strict=True)
+for p in ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmaction2', 'numpy',
+          'scipy', 'opencv-python', 'pycocotools', 'setuptools'):
+    print(f'  {p:14s} {md.version(p)}')
+print('self-check OK')
+PYEOF
+log "done: activate with 'source $VENV/bin/activate'"
