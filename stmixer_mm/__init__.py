@@ -14,6 +14,7 @@ from .utils.compat import apply_compat_fixes  # noqa: E402
 
 apply_compat_fixes()
 
-from . import apis, datasets, evaluation, models, visualization  # noqa: E402,F401,E501
+from . import (apis, datasets, engine, evaluation, models,  # noqa: E402,F401
+               visualization)
 
 __all__ = ['__version__']

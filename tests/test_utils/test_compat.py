@@ -1,0 +1,60 @@
+import pickle
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.utils import compat
+
+
+def test_mmaction_models_import():
+    # the whole point of the packaging fix: this import works
+    import mmaction.models  # noqa: F401
+    from mmaction.models import ActionDataPreprocessor  # noqa: F401
+
+
+def test_drn_stub_only_when_folder_missing(monkeypatch, tmp_path):
+    # a complete install: the folder exists -> nothing is patched
+    pkg = tmp_path / 'mmaction'
+    (pkg / 'models' / 'localizers' / 'drn').mkdir(parents=True)
+    spec = types.SimpleNamespace(submodule_search_locations=[str(pkg)])
+    monkeypatch.setattr(compat.importlib.util, 'find_spec', lambda n: spec)
+    assert not compat._mmaction_drn_missing()
+    # the defective wheel: localizers/ without drn/ -> the stub is needed
+    (pkg / 'models' / 'localizers' / 'drn').rmdir()
+    assert compat._mmaction_drn_missing()
+    # mmaction2 not installed at all: nothing to patch
+    monkeypatch.setattr(compat.importlib.util, 'find_spec', lambda n: None)
+    assert not compat._mmaction_drn_missing()
+
+
+def test_drn_stub_raises_clear_error_and_is_not_reinstalled():
+    mod = sys.modules.get('mmaction.models.localizers.drn.drn')
+    if 'mmaction2-missing-drn' not in compat.APPLIED_FIXES:
+        pytest.skip('mmaction2 installed with the drn folder: no stub used')
+    with pytest.raises(ImportError, match='drn'):
+        mod.DRN()
+    # already in sys.modules -> a second call does nothing
+    assert compat.patch_mmaction_packaging() is False
+
+
+def test_checkpoint_loader_resumes_runner_style_checkpoints(tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+    ckpt = dict(
+        state_dict={'w': torch.ones(2)},
+        message_hub=dict(log_scalars={'loss': np.array([1.0, 2.0])}),
+        meta=dict(seed=np.int64(3)))
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(ckpt, path)
+    if tuple(int(v) for v in torch.__version__.split('.')[:2]) >= (2, 6):
+        # torch's own default refuses this file: the defect being fixed
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(path)
+    loaded = _load_checkpoint(str(path), map_location='cpu')
+    assert np.array_equal(loaded['message_hub']['log_scalars']['loss'],
+                          [1.0, 2.0])
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        _load_checkpoint(str(tmp_path / 'missing.pth'))
