@@ -1,0 +1,51 @@
+"""Layer normalisation over the channel axis of channels-first feature maps."""
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class ChannelLayerNorm3d(nn.Module):
+    """LayerNorm over the channel axis of a ``[B, C, T, H, W]`` tensor.
+
+    Every spatio-temporal position is normalised independently across its
+    ``C`` channels (mean and *biased* variance over ``C``), then scaled and
+    shifted by a learnable per-channel ``weight`` / ``bias``. This is the
+    ConvNeXt-style "channels-first" LayerNorm used by the STMixer ViT neck;
+    the parameter names ``weight`` / ``bias`` match the official checkpoint.
+
+    The input may have any number of trailing axes (``[B, C, *]``); the
+    statistics are always taken over axis 1.
+
+    Args:
+        num_features (int): Number of channels ``C``.
+        eps (float): Added to the variance for numerical stability.
+            Defaults to 1e-6 (note that mmcv's ``build_norm_layer`` fills in
+            1e-5 when a config omits ``eps``).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` of shape ``[B, C, *]`` over ``C``."""
+        if x.dim() < 2 or x.size(1) != self.num_features:
+            raise ValueError(
+                f'{self.__class__.__name__} expects [B, {self.num_features}, '
+                f'...] inputs, got shape {tuple(x.shape)}')
+        mean = x.mean(dim=1, keepdim=True)
+        centred = x - mean
+        var = centred.pow(2).mean(dim=1, keepdim=True)
+        x = centred / torch.sqrt(var + self.eps)
+        param_shape = (1, -1) + (1, ) * (x.dim() - 2)
+        return x * self.weight.view(param_shape) + self.bias.view(
+            param_shape)
+
+    def extra_repr(self) -> str:
+        return f'{self.num_features}, eps={self.eps}'

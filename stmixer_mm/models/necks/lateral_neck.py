@@ -1,0 +1,73 @@
+"""STMixer's lateral neck for multi-level 3-D CNN backbones."""
+from typing import Sequence, Tuple
+
+import torch.nn as nn
+from mmdet.utils import OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class STMixerLateralNeck(BaseModule):
+    """Project every level of a 3-D CNN pyramid to a common width.
+
+    The neck of STMixer's SlowOnly / SlowFast models: level ``i`` goes
+    through its own ``Conv3d(in_channels[i], out_channels, 1x1x1)`` with bias,
+    nothing else (no top-down path). The convolutions are
+    ``self.lateral_convs[i]``, matching the official checkpoint keys
+    ``lateral_convs.{i}.{weight,bias}``.
+
+    Typical ``in_channels``: SlowOnly-R50 ``[256, 512, 1024, 2048]``;
+    SlowFast-R50 (slow map concatenated with the time-pooled fast map, see
+    :class:`ResNet3dSlowFastMultiLevel`) ``[288, 576, 1152, 2304]``.
+
+    Initialisation (applied by :meth:`init_weights`, which the mmengine
+    runner calls): Kaiming-uniform weights with ``a=1`` (fan-in,
+    leaky-ReLU gain, i.e. the official ``c2_xavier_fill``) and zero bias.
+
+    Args:
+        in_channels (Sequence[int]): Channels of each input level.
+        out_channels (int): Channels of every output level. Defaults to 256.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+            Defaults to the Kaiming-uniform (a=1) / zero-bias init above.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 out_channels: int = 256,
+                 init_cfg: OptMultiConfig = dict(
+                     type='Kaiming',
+                     layer='Conv3d',
+                     a=1,
+                     mode='fan_in',
+                     nonlinearity='leaky_relu',
+                     distribution='uniform',
+                     bias=0)) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = list(in_channels)
+        self.out_channels = out_channels
+        self.lateral_convs = nn.ModuleList(
+            nn.Conv3d(c, out_channels, kernel_size=1)
+            for c in self.in_channels)
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        """Project each level.
+
+        Args:
+            inputs (Sequence[Tensor]): One map ``[B, in_channels[i], T_i,
+                H_i, W_i]`` per level.
+
+        Returns:
+            tuple[Tensor]: ``[B, out_channels, T_i, H_i, W_i]`` per level.
+        """
+        if isinstance(inputs, Tensor) or len(inputs) != len(
+                self.lateral_convs):
+            got = 'a single tensor' if isinstance(inputs, Tensor) else \
+                f'{len(inputs)} maps'
+            raise ValueError(
+                f'STMixerLateralNeck expects a sequence of '
+                f'{len(self.lateral_convs)} maps, got {got}')
+        return tuple(
+            conv(x) for conv, x in zip(self.lateral_convs, inputs))
