@@ -1,0 +1,4 @@
+from .box_position_embedding import box_position_embedding
+from .box_xyzr import refine_xyzr, xyxy2xyzr, xyzr2xyxy
+
+__all__ = ['xyzr2xyxy', 'xyxy2xyzr', 'refine_xyzr', 'box_position_embedding']

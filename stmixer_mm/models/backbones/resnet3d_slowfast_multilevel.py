@@ -1,0 +1,168 @@
+"""SlowFast backbone returning one fused map per ResNet stage."""
+import copy
+import inspect
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+_PARENT_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(
+        ResNet3dSlowFast.__init__).parameters.items()
+    if name in ('slow_pathway', 'fast_pathway')
+}
+
+
+@MODELS.register_module()
+class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
+    """mmaction2's SlowFast that returns a map per stage, as STMixer needs.
+
+    mmaction2's ``ResNet3dSlowFast`` returns only the last stage
+    ``(x_slow, x_fast)``. This subclass returns, for every stage in
+    ``out_indices``, the slow map concatenated on the channel axis with the
+    fast map max-pooled over time by ``speed_ratio`` (the paper's alpha;
+    ``MaxPool3d`` kernel = stride = ``(alpha, 1, 1)``), both taken right after
+    the stage's residual layers, *before* the fast map is fused into the slow
+    path by the lateral connection. This is what the official STMixer
+    SlowFast backbone feeds its neck.
+
+    Nothing is added to the network (pooling holds no tensors), so the
+    parameter and buffer names are those of ``ResNet3dSlowFast``: mmaction2
+    SlowFast checkpoints load unchanged (``strict=True``).
+
+    Output channels for R50 (``channel_ratio`` = beta_inv = 8):
+    ``[256 + 32, 512 + 64, 1024 + 128, 2048 + 256] = [288, 576, 1152,
+    2304]``; they are also in :attr:`out_channels`.
+
+    mmaction2 names: ``speed_ratio`` is alpha (frame-rate ratio fast/slow),
+    ``channel_ratio`` is 1/beta (channel ratio slow/fast), ``resample_rate``
+    is tau (the slow path keeps one input frame in ``resample_rate``; the
+    fast path one in ``resample_rate // speed_ratio``). For STMixer's
+    SlowFast-R50 8x8 (32 input frames): ``resample_rate=4, speed_ratio=4,
+    channel_ratio=8`` (slow 8 frames, fast 32).
+
+    Args:
+        out_indices (Sequence[int]): Stages (0-based) whose fused maps are
+            returned; stages after the last of them are not run. Defaults
+            to ``(0, 1, 2, 3)``.
+        frame_sampling (str): How the two pathways pick their frames from
+            the input clip. ``'nearest'`` (mmaction2): frames ``0, r, 2r,
+            ...`` with ``r`` the pathway's rate. ``'linspace'`` (PySlowFast /
+            official STMixer): ``linspace(0, T - 1, T // r)`` rounded down,
+            e.g. frames 0, 4, 8, 13, 17, 22, 26, 31 of 32 for the slow path of
+            8x8. Defaults to ``'nearest'``.
+        **kwargs: Arguments of ``ResNet3dSlowFast`` (``pretrained``,
+            ``resample_rate``, ``speed_ratio``, ``channel_ratio``,
+            ``slow_pathway``, ``fast_pathway``, ``init_cfg``). The pathway
+            dicts are copied, so the caller's dicts (and the parent's
+            defaults) are never modified.
+    """
+
+    def __init__(self,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frame_sampling: str = 'nearest',
+                 **kwargs) -> None:
+        for key, default in _PARENT_DEFAULTS.items():
+            kwargs[key] = copy.deepcopy(kwargs.get(key, default))
+        super().__init__(**kwargs)
+        if frame_sampling not in ('nearest', 'linspace'):
+            raise ValueError(
+                f"frame_sampling must be 'nearest' or 'linspace', got "
+                f'{frame_sampling!r}')
+        if self.resample_rate % self.speed_ratio:
+            raise ValueError(
+                f'resample_rate ({self.resample_rate}) must be a multiple of '
+                f'speed_ratio ({self.speed_ratio})')
+        num_stages = len(self.slow_path.res_layers)
+        if len(self.fast_path.res_layers) != num_stages:
+            raise ValueError('slow and fast pathways must have the same '
+                             'number of stages')
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not 0 <= i < num_stages
+                                  for i in out_indices):
+            raise ValueError(
+                f'out_indices {out_indices} must be non-empty and within '
+                f'[0, {num_stages})')
+        self.out_indices = out_indices
+        self.frame_sampling = frame_sampling
+        self.fast_pool = nn.MaxPool3d(
+            kernel_size=(self.speed_ratio, 1, 1),
+            stride=(self.speed_ratio, 1, 1))
+        self.out_channels = [
+            self._stage_channels(self.slow_path, i) +
+            self._stage_channels(self.fast_path, i) for i in out_indices
+        ]
+
+    @staticmethod
+    def _stage_channels(pathway: nn.Module, stage: int) -> int:
+        return pathway.base_channels * 2**stage * pathway.block.expansion
+
+    def _sample(self, x: Tensor, rate: int) -> Tensor:
+        """Keep one frame in ``rate`` of ``x`` ``[B, C, T, H, W]``."""
+        if self.frame_sampling == 'nearest':
+            return F.interpolate(
+                x, mode='nearest', scale_factor=(1.0 / rate, 1.0, 1.0))
+        num_frames = x.shape[2]
+        index = torch.linspace(
+            0, num_frames - 1, num_frames // rate,
+            device=x.device).long()
+        return x.index_select(2, index)
+
+    @staticmethod
+    def _fuse(x_slow: Tensor, x_fast: Tensor,
+              lateral: Optional[nn.Module]) -> Tensor:
+        """Fast-to-slow lateral connection (identity when absent)."""
+        if lateral is None:
+            return x_slow
+        return torch.cat((x_slow, lateral(x_fast)), dim=1)
+
+    def _lateral(self, name: str) -> Optional[nn.Module]:
+        if not self.slow_path.lateral:
+            return None
+        return getattr(self.slow_path, name, None)
+
+    def _level_map(self, x_slow: Tensor, x_fast: Tensor) -> Tensor:
+        pooled = self.fast_pool(x_fast)
+        if pooled.shape[2:] != x_slow.shape[2:]:
+            raise RuntimeError(
+                'slow and time-pooled fast maps differ in size: '
+                f'{tuple(x_slow.shape)} vs {tuple(pooled.shape)} (fast '
+                f'{tuple(x_fast.shape)}); the clip length must be a multiple '
+                'of resample_rate')
+        return torch.cat((x_slow, pooled), dim=1)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Extract the per-stage fused maps.
+
+        Args:
+            x (Tensor): Clip ``[B, 3, T, H, W]``.
+
+        Returns:
+            tuple[Tensor]: One map per entry of ``out_indices``,
+            ``[B, out_channels[k], T // resample_rate, H / s, W / s]`` with
+            ``s`` = 4, 8, 16, 32 for stages 0..3 (default strides).
+        """
+        x_slow = self._sample(x, self.resample_rate)
+        x_fast = self._sample(x, self.resample_rate // self.speed_ratio)
+        x_slow = self.slow_path.maxpool(self.slow_path.conv1(x_slow))
+        x_fast = self.fast_path.maxpool(self.fast_path.conv1(x_fast))
+        x_slow = self._fuse(x_slow, x_fast, self._lateral('conv1_lateral'))
+
+        outs = []
+        last_out = max(self.out_indices)
+        for i, layer_name in enumerate(self.slow_path.res_layers):
+            x_slow = getattr(self.slow_path, layer_name)(x_slow)
+            x_fast = getattr(self.fast_path, layer_name)(x_fast)
+            if i in self.out_indices:
+                outs.append(self._level_map(x_slow, x_fast))
+            if i == last_out:
+                break  # later stages would not reach any output
+            x_slow = self._fuse(x_slow, x_fast,
+                                self._lateral(f'layer{i + 1}_lateral'))
+        return tuple(outs)

@@ -1,0 +1,69 @@
+"""The ``xyzr`` box parameterisation of AdaMixer / STMixer.
+
+A box is carried through the decoder as ``(x, y, z, r)``:
+
+- ``x, y``: the box centre, in pixels of the network input;
+- ``z = log2(sqrt(w * h))``: the log2 of the box scale;
+- ``r = log2(h / w)``: the log2 of the aspect ratio.
+
+Decoding: ``s = 2^z``, ``w = s * 2^(-r/2)``, ``h = s * 2^(r/2)``; the box is
+``(x - w/2, y - h/2, x + w/2, y + h/2)``.
+
+All functions accept any number of leading dimensions (``[..., 4]``).
+"""
+import torch
+from torch import Tensor
+
+
+def xyzr2xyxy(xyzr: Tensor) -> Tensor:
+    """Decode ``[..., 4]`` xyzr boxes to ``[..., 4]`` xyxy (x1, y1, x2, y2).
+
+    Args:
+        xyzr (Tensor): Boxes ``(x, y, z, r)`` of shape ``[..., 4]``.
+
+    Returns:
+        Tensor: The same boxes as ``(x1, y1, x2, y2)``, shape ``[..., 4]``.
+    """
+    scale = 2.0**xyzr[..., 2:3]
+    ratio = 2.0**torch.cat([xyzr[..., 3:4] * -0.5, xyzr[..., 3:4] * 0.5],
+                           dim=-1)
+    wh = scale * ratio
+    xy = xyzr[..., 0:2]
+    return torch.cat([xy - wh * 0.5, xy + wh * 0.5], dim=-1)
+
+
+def xyxy2xyzr(xyxy: Tensor) -> Tensor:
+    """Encode ``[..., 4]`` xyxy boxes as ``[..., 4]`` xyzr.
+
+    Args:
+        xyxy (Tensor): Boxes ``(x1, y1, x2, y2)`` with positive width and
+            height, shape ``[..., 4]``.
+
+    Returns:
+        Tensor: ``(x, y, log2(sqrt(w*h)), log2(h/w))``, shape ``[..., 4]``.
+    """
+    xy = 0.5 * (xyxy[..., 0:2] + xyxy[..., 2:4])
+    wh = xyxy[..., 2:4] - xyxy[..., 0:2]
+    z = wh.prod(-1, keepdim=True).sqrt().log2()
+    r = (wh[..., 1:2] / wh[..., 0:1]).log2()
+    return torch.cat([xy, z, r], dim=-1)
+
+
+def refine_xyzr(xyzr: Tensor, delta: Tensor) -> Tensor:
+    """Apply predicted deltas to xyzr boxes (the STMixer box update).
+
+    ``x, y += delta_xy * 2^z`` (a shift in units of the box scale) and
+    ``z, r += delta_zr``. No tensor is detached, so gradients flow through
+    the input boxes as in the official release.
+
+    Args:
+        xyzr (Tensor): Current boxes, shape ``[..., 4]``.
+        delta (Tensor): Predicted deltas ``(dx, dy, dz, dr)``, ``[..., 4]``.
+
+    Returns:
+        Tensor: Refined boxes, shape ``[..., 4]``.
+    """
+    z = xyzr[..., 2:3]
+    new_xy = xyzr[..., 0:2] + delta[..., 0:2] * (2.0**z)
+    new_zr = xyzr[..., 2:4] + delta[..., 2:4]
+    return torch.cat([new_xy, new_zr], dim=-1)
