@@ -109,9 +109,9 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             return F.interpolate(
                 x, mode='nearest', scale_factor=(1.0 / rate, 1.0, 1.0))
         num_frames = x.shape[2]
-        index = torch.linspace(
-            0, num_frames - 1, num_frames // rate,
-            device=x.device).long()
+        # computed on the CPU, like PySlowFast's data loader does
+        index = torch.linspace(0, num_frames - 1,
+                               num_frames // rate).long().to(x.device)
         return x.index_select(2, index)
 
     @staticmethod

@@ -1,0 +1,3 @@
+from .stmixer_query_generator import STMixerQueryGenerator
+
+__all__ = ['STMixerQueryGenerator']

@@ -1,0 +1,3 @@
+from .stmixer import STMixer
+
+__all__ = ['STMixer']

@@ -1,0 +1,8 @@
+from .adaptive_mixing import AdaptiveMixing
+from .sampling import (SAMPLE_4D_IMPLS, make_sample_points, mhaq3d, sample_4d,
+                       sample_4d_reference, translate_to_linear_weight)
+
+__all__ = [
+    'AdaptiveMixing', 'SAMPLE_4D_IMPLS', 'make_sample_points', 'mhaq3d',
+    'sample_4d', 'sample_4d_reference', 'translate_to_linear_weight'
+]

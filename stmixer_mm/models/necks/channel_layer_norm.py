@@ -44,8 +44,7 @@ class ChannelLayerNorm3d(nn.Module):
         var = centred.pow(2).mean(dim=1, keepdim=True)
         x = centred / torch.sqrt(var + self.eps)
         param_shape = (1, -1) + (1, ) * (x.dim() - 2)
-        return x * self.weight.view(param_shape) + self.bias.view(
-            param_shape)
+        return x * self.weight.view(param_shape) + self.bias.view(param_shape)
 
     def extra_repr(self) -> str:
         return f'{self.num_features}, eps={self.eps}'

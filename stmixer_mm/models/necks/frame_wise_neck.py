@@ -50,14 +50,15 @@ class FrameWiseNeck(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.neck = MODELS.build(neck)
-        self.out_indices = None if out_indices is None else tuple(
-            out_indices)
+        self.out_indices = None if out_indices is None else tuple(out_indices)
         self.num_outs = num_outs
         inner_outs = getattr(self.neck, 'num_outs', None)
         if isinstance(inner_outs, int):
             if self.out_indices is not None:
-                bad = [i for i in self.out_indices
-                       if not -inner_outs <= i < inner_outs]
+                bad = [
+                    i for i in self.out_indices
+                    if not -inner_outs <= i < inner_outs
+                ]
                 if bad:
                     raise ValueError(
                         f'FrameWiseNeck: out_indices {bad} out of range for '
@@ -69,8 +70,8 @@ class FrameWiseNeck(BaseModule):
                     f'FrameWiseNeck: the 2-D neck gives {kept} levels '
                     f'(after out_indices) but num_outs={num_outs}')
 
-    def forward(self, inputs: Union[Tensor, Sequence[Tensor]]
-                ) -> Tuple[Tensor, ...]:
+    def forward(self, inputs: Union[Tensor,
+                                    Sequence[Tensor]]) -> Tuple[Tensor, ...]:
         """Fold time into batch, run the 2-D neck, unfold.
 
         Args:
@@ -100,17 +101,15 @@ class FrameWiseNeck(BaseModule):
                     f'T={num_frames}), level {i} has (B={x.shape[0]}, '
                     f'T={x.shape[2]})')
         in_channels = getattr(self.neck, 'in_channels', None)
-        if isinstance(in_channels, (list, tuple)) and len(in_channels) != len(
-                inputs):
+        if isinstance(in_channels,
+                      (list, tuple)) and len(in_channels) != len(inputs):
             raise ValueError(
                 f'FrameWiseNeck: the 2-D neck takes {len(in_channels)} '
                 f'levels (in_channels={list(in_channels)}), got '
                 f'{len(inputs)}')
 
         # [B, C, T, H, W] -> [B * T, C, H, W]
-        frames = tuple(
-            x.transpose(1, 2).reshape(batch * num_frames, x.shape[1],
-                                      *x.shape[3:]) for x in inputs)
+        frames = tuple(x.transpose(1, 2).flatten(0, 1) for x in inputs)
         outs = self.neck(frames)
         if isinstance(outs, Tensor):
             outs = (outs, )
@@ -123,5 +122,5 @@ class FrameWiseNeck(BaseModule):
                 f'2-D neck gave {len(outs)}')
         # [B * T, C', H', W'] -> [B, C', T, H', W']
         return tuple(
-            y.reshape(batch, num_frames, *y.shape[1:]).transpose(
-                1, 2).contiguous() for y in outs)
+            y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
+            for y in outs)

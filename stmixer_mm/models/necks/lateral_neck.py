@@ -34,17 +34,19 @@ class STMixerLateralNeck(BaseModule):
             Defaults to the Kaiming-uniform (a=1) / zero-bias init above.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 out_channels: int = 256,
-                 init_cfg: OptMultiConfig = dict(
-                     type='Kaiming',
-                     layer='Conv3d',
-                     a=1,
-                     mode='fan_in',
-                     nonlinearity='leaky_relu',
-                     distribution='uniform',
-                     bias=0)) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        out_channels: int = 256,
+        init_cfg: OptMultiConfig = dict(
+            type='Kaiming',
+            layer='Conv3d',
+            a=1,
+            mode='fan_in',
+            nonlinearity='leaky_relu',
+            distribution='uniform',
+            bias=0)
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
@@ -66,8 +68,6 @@ class STMixerLateralNeck(BaseModule):
                 self.lateral_convs):
             got = 'a single tensor' if isinstance(inputs, Tensor) else \
                 f'{len(inputs)} maps'
-            raise ValueError(
-                f'STMixerLateralNeck expects a sequence of '
-                f'{len(self.lateral_convs)} maps, got {got}')
-        return tuple(
-            conv(x) for conv, x in zip(self.lateral_convs, inputs))
+            raise ValueError(f'STMixerLateralNeck expects a sequence of '
+                             f'{len(self.lateral_convs)} maps, got {got}')
+        return tuple(conv(x) for conv, x in zip(self.lateral_convs, inputs))

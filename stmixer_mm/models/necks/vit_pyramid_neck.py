@@ -162,8 +162,8 @@ class STMixerViTNeck(BaseModule):
         ]
         return nn.Sequential(*layers)
 
-    def forward(self, inputs: Union[Tensor, Sequence[Tensor]]
-                ) -> Tuple[Tensor, ...]:
+    def forward(self, inputs: Union[Tensor,
+                                    Sequence[Tensor]]) -> Tuple[Tensor, ...]:
         """Build the pyramid.
 
         Args:
@@ -193,5 +193,4 @@ class STMixerViTNeck(BaseModule):
                 raise ValueError(
                     f'STMixerViTNeck level {i} expects [B, {channels}, T, H, '
                     f'W], got shape {tuple(x.shape)}')
-        return tuple(
-            level(x) for level, x in zip(self.lateral_convs, inputs))
+        return tuple(level(x) for level, x in zip(self.lateral_convs, inputs))

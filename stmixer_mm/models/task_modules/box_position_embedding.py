@@ -5,11 +5,12 @@ import torch
 from torch import Tensor
 
 
-def box_position_embedding(xyzr: Tensor,
-                           num_feats: int,
-                           temperature: float = 10000.,
-                           scale: Sequence[float] = (1000., 1000., 1., 1.)
-                           ) -> Tensor:
+def box_position_embedding(
+    xyzr: Tensor,
+    num_feats: int,
+    temperature: float = 10000.,
+    scale: Sequence[float] = (1000., 1000., 1., 1.)
+) -> Tensor:
     """Sinusoidal positional embedding of xyzr boxes.
 
     Each of the four box parameters (first divided by ``scale``) is

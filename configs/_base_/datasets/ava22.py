@@ -1,0 +1,111 @@
+# AVA v2.2 as mmaction2 lays it out under data/ava/ (tools/data/ava in
+# mmaction2): rawframes at 30 fps from 15:00 on (img_00001.jpg = 900 s),
+# annotations/ava_{train,val}_v2.2.csv, excluded timestamps and the
+# ActivityNet-2019 label map (the 60 evaluated classes; ids up to 80, so
+# num_classes = 81). No person proposals: STMixer is one-stage.
+#
+# mmengine reads the variables below when it reads this file, so setting
+# `data_root` in a child config does NOT change the paths built from it
+# here; a child overrides the dataloader / evaluator fields (or uses
+# --cfg-options). The clip defaults are the ViT-B ones (16 frames x 4);
+# CNN children override clip_len / frame_interval in both pipelines, e.g.
+# SlowOnly-R50 4x16, SlowFast 32x2.
+custom_imports = dict(imports=['stmixer_mm'], allow_failed_imports=False)
+
+dataset_type = 'ValidatedAVADataset'  # AVADataset + input checks
+data_root = 'data/ava'
+frames_root = f'{data_root}/rawframes'
+anno_root = f'{data_root}/annotations'
+ann_file_train = f'{anno_root}/ava_train_v2.2.csv'
+ann_file_val = f'{anno_root}/ava_val_v2.2.csv'
+exclude_file_train = f'{anno_root}/ava_train_excluded_timestamps_v2.2.csv'
+exclude_file_val = f'{anno_root}/ava_val_excluded_timestamps_v2.2.csv'
+label_file = f'{anno_root}/ava_action_list_v2.2_for_activitynet_2019.pbtxt'
+num_classes = 81  # 80 AVA actions + column 0
+
+fps = 30
+timestamp_start = 900
+timestamp_end = 1800
+
+clip_len = 16
+frame_interval = 4
+train_scale_range = (256, 320)  # short side, jittered per clip
+test_short_side = 256
+max_long_side = 1333
+flip_ratio = 0.5
+
+# reference total batch: 8 clips (ViT-B) or 16 (CNNs); per GPU here
+train_batch_size = 1
+val_batch_size = 1
+num_workers = 8
+
+meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp')
+train_pipeline = [
+    dict(
+        type='SampleAVAFrames',
+        clip_len=clip_len,
+        frame_interval=frame_interval),
+    dict(type='RawFrameDecode'),
+    dict(
+        type='RandomShortSideResize',
+        scale_range=train_scale_range,
+        max_long_edge=max_long_side),
+    dict(type='Flip', flip_ratio=flip_ratio),
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(type='PackActionInputs', meta_keys=meta_keys)
+]
+# no crop and no flip at test time
+val_pipeline = [
+    dict(
+        type='SampleAVAFrames',
+        clip_len=clip_len,
+        frame_interval=frame_interval,
+        test_mode=True),
+    dict(type='RawFrameDecode'),
+    dict(
+        type='Resize', scale=(max_long_side, test_short_side),
+        keep_ratio=True),
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(type='PackActionInputs', meta_keys=meta_keys)
+]
+test_pipeline = val_pipeline
+
+dataset_common = dict(
+    type=dataset_type,
+    label_file=label_file,
+    num_classes=num_classes,
+    fps=fps,
+    timestamp_start=timestamp_start,
+    timestamp_end=timestamp_end,
+    data_prefix=dict(img=frames_root))
+
+train_dataloader = dict(
+    batch_size=train_batch_size,
+    num_workers=num_workers,
+    persistent_workers=num_workers > 0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        ann_file=ann_file_train,
+        exclude_file=exclude_file_train,
+        pipeline=train_pipeline,
+        **dataset_common))
+val_dataloader = dict(
+    batch_size=val_batch_size,
+    num_workers=num_workers,
+    persistent_workers=num_workers > 0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        ann_file=ann_file_val,
+        exclude_file=exclude_file_val,
+        pipeline=val_pipeline,
+        test_mode=True,
+        **dataset_common))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='AVAMetric',
+    ann_file=ann_file_val,
+    label_file=label_file,
+    exclude_file=exclude_file_val,
+    num_classes=num_classes)
+test_evaluator = val_evaluator

@@ -1,0 +1,75 @@
+"""Resizing used by the STMixer AVA pipelines.
+
+The reference jitters the training short side in ``[256, 320]`` with the
+long side capped at 1333 and tests at short side 256 (same cap). mmaction2's
+``RandomRescale`` draws the short side but has no cap (it resizes with
+``Resize((-1, short))``), while its ``Resize(scale=(1333, 256),
+keep_ratio=True)`` already is "short side 256, long side at most 1333"
+(``mmcv.rescale_size`` takes the smaller of the two factors). So only the
+training jitter with a cap is added here; it delegates to mmaction2's
+``Resize``, which scales ``gt_bboxes`` (and proposals) with the image and
+updates ``img_shape`` and ``scale_factor``.
+"""
+from typing import Sequence, Tuple
+
+import numpy as np
+from mmaction.datasets.transforms import Resize
+from mmcv.transforms import BaseTransform
+
+from stmixer_mm.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class RandomShortSideResize(BaseTransform):
+    """Resize a clip to a random short side, capping the long side.
+
+    The short side is drawn uniformly from the integers of ``scale_range``
+    (both ends included); the aspect ratio is kept, and if the long side
+    would exceed ``max_long_edge`` the clip is scaled to that long side
+    instead (so the short side ends up smaller).
+
+    Required keys: ``imgs``, ``img_shape``; optional ``gt_bboxes``,
+    ``proposals`` (pixel ``xyxy``). Modified keys: ``imgs``, ``img_shape``,
+    ``gt_bboxes``, ``proposals``. Added keys: ``scale_factor`` (``[w, h]``,
+    cumulative), ``keep_ratio``, ``short_edge`` (the drawn short side).
+
+    Args:
+        scale_range (Sequence[int]): inclusive ``(min, max)`` short side.
+        max_long_edge (int): cap of the long side. Defaults to 1333.
+        interpolation (str): as in ``mmcv.imresize``. Defaults to
+            ``'bilinear'``.
+    """
+
+    def __init__(self,
+                 scale_range: Sequence[int] = (256, 320),
+                 max_long_edge: int = 1333,
+                 interpolation: str = 'bilinear') -> None:
+        scale_range = tuple(scale_range)
+        if (len(scale_range) != 2
+                or not all(isinstance(s, int) for s in scale_range)
+                or not 0 < scale_range[0] <= scale_range[1]):
+            raise ValueError('scale_range must be two ints 0 < min <= max, '
+                             f'got {scale_range}')
+        if not isinstance(max_long_edge, int) or \
+                max_long_edge < scale_range[1]:
+            raise ValueError(
+                'max_long_edge must be an int >= scale_range[1], got '
+                f'{max_long_edge}')
+        self.scale_range: Tuple[int, int] = scale_range
+        self.max_long_edge = max_long_edge
+        self.interpolation = interpolation
+
+    def transform(self, results: dict) -> dict:
+        short = int(
+            np.random.randint(self.scale_range[0], self.scale_range[1] + 1))
+        resize = Resize((self.max_long_edge, short),
+                        keep_ratio=True,
+                        interpolation=self.interpolation)
+        results = resize(results)
+        results['short_edge'] = short
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(scale_range={self.scale_range}, '
+                f'max_long_edge={self.max_long_edge}, '
+                f'interpolation={self.interpolation!r})')

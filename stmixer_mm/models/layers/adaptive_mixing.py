@@ -1,0 +1,137 @@
+"""Adaptive mixing of sampled features, as in AdaMixer and STMixer."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class AdaptiveMixing(nn.Module):
+    """Query-conditioned channel and point mixing.
+
+    `STMixer <https://arxiv.org/abs/2303.15879>`_ (after `AdaMixer
+    <https://arxiv.org/abs/2203.16507>`_). From the query, a linear layer
+    generates per group ``g`` a channel-mixing matrix ``M_g`` of shape
+    ``[C_in / G, C_out / G]`` and a point-mixing matrix ``S_g`` of shape
+    ``[P_out, P_in]``. The sampled features ``x_g`` (``[P_in, C_in / G]``)
+    become ``relu(ln(S_g @ relu(ln(x_g @ M_g))))``, where ``ln`` is a layer
+    norm without parameters over both dims of the matrix; the ``G``
+    results are flattened in the order ``(G, P_out, C_out / G)``, projected
+    to the query dim and added to the query.
+
+    Args:
+        in_dim (int): Channels of the sampled features ``C_in`` (all
+            groups together).
+        in_points (int): Points per group ``P_in`` before ``sampling_rate``.
+        n_groups (int): Number of groups ``G``; divides ``in_dim`` and
+            ``out_dim``.
+        query_dim (int, optional): Query channels. Defaults to ``in_dim``.
+        out_dim (int, optional): Channels after channel mixing ``C_out``.
+            Defaults to ``in_dim``.
+        out_points (int, optional): Points after point mixing ``P_out``.
+            Defaults to ``in_points``.
+        sampling_rate (int, optional): The features hold ``in_points //
+            sampling_rate`` points per group. Defaults to 1.
+
+    Note:
+        The module names ``parameter_generator`` (``nn.Sequential`` whose
+        ``[0]`` is the generating ``nn.Linear``) and ``out_proj`` match the
+        official checkpoints (``adaptive_mixing_s.parameter_generator.0.*``,
+        ``adaptive_mixing_s.out_proj.*``).
+    """
+
+    def __init__(self,
+                 in_dim: int,
+                 in_points: int,
+                 n_groups: int,
+                 query_dim: Optional[int] = None,
+                 out_dim: Optional[int] = None,
+                 out_points: Optional[int] = None,
+                 sampling_rate: Optional[int] = None) -> None:
+        super().__init__()
+        out_dim = in_dim if out_dim is None else out_dim
+        out_points = in_points if out_points is None else out_points
+        query_dim = in_dim if query_dim is None else query_dim
+        sampling_rate = 1 if sampling_rate is None else sampling_rate
+        if in_dim % n_groups or out_dim % n_groups:
+            raise ValueError(f'in_dim ({in_dim}) and out_dim ({out_dim}) '
+                             f'must be divisible by n_groups ({n_groups})')
+        if in_points // sampling_rate < 1:
+            raise ValueError(f'in_points ({in_points}) // sampling_rate '
+                             f'({sampling_rate}) leaves no point')
+
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.query_dim = query_dim
+        self.n_groups = n_groups
+        self.in_points = in_points // sampling_rate
+        self.out_points = out_points
+        self.eff_in_dim = in_dim // n_groups
+        self.eff_out_dim = out_dim // n_groups
+        self.m_parameters = self.eff_in_dim * self.eff_out_dim
+        self.s_parameters = self.in_points * self.out_points
+        self.total_parameters = self.m_parameters + self.s_parameters
+
+        self.parameter_generator = nn.Sequential(
+            nn.Linear(query_dim, n_groups * self.total_parameters))
+        self.out_proj = nn.Linear(
+            self.eff_out_dim * self.out_points * n_groups, query_dim)
+        self.act = nn.ReLU(inplace=True)
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Initialise as the official release.
+
+        The generator's weight is zeroed, so that at the start every query
+        gets the same mixing matrices (the generator's bias, which keeps
+        ``nn.Linear``'s default init). ``out_proj`` is left as it is: the
+        default ``nn.Linear`` init at construction (weight and bias
+        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``), or whatever the owning
+        stage set before calling this (the official stage applies
+        xavier-uniform to all weights first; it does not zero the bias).
+        """
+        nn.init.zeros_(self.parameter_generator[0].weight)
+
+    def forward(self, x: Tensor, query: Tensor) -> Tensor:
+        """Mix the sampled features of every query.
+
+        Args:
+            x (Tensor): Sampled features of shape ``[B, N, G, P_in, C_in /
+                G]``.
+            query (Tensor): Queries of shape ``[B, N, query_dim]``.
+
+        Returns:
+            Tensor: Updated queries of shape ``[B, N, query_dim]`` (the
+            residual ``query +`` is included).
+        """
+        expected = (self.n_groups, self.in_points, self.eff_in_dim)
+        if x.dim() != 5 or tuple(x.shape[2:]) != expected:
+            raise ValueError(
+                'x must have shape [B, N, G, P_in, C_in / G] = [B, N, '
+                f'{", ".join(map(str, expected))}], got {tuple(x.shape)}')
+        B, N = x.shape[:2]
+        if tuple(query.shape) != (B, N, self.query_dim):
+            raise ValueError(f'query must have shape [{B}, {N}, '
+                             f'{self.query_dim}], got {tuple(query.shape)}')
+        G = self.n_groups
+
+        params = self.parameter_generator(query).reshape(B * N, G, -1)
+        M, S = params.split([self.m_parameters, self.s_parameters], dim=2)
+        M = M.reshape(B * N, G, self.eff_in_dim, self.eff_out_dim)
+        S = S.reshape(B * N, G, self.out_points, self.in_points)
+
+        out = x.reshape(B * N, G, self.in_points, self.eff_in_dim)
+        # adaptive channel mixing: [B*N, G, P_in, C_out / G]
+        out = torch.matmul(out, M)
+        out = self.act(F.layer_norm(out, out.shape[-2:]))
+        # adaptive point mixing: [B*N, G, P_out, C_out / G]
+        out = torch.matmul(S, out)
+        out = self.act(F.layer_norm(out, out.shape[-2:]))
+
+        out = self.out_proj(out.reshape(B, N, -1))
+        return query + out

@@ -1,0 +1,275 @@
+"""AVA data through the project's configs: loading without proposals, the
+packed samples, AVAMetric on ground truth, and the input checks."""
+import collections
+import copy
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.data_gen import CLASSES, SyntheticAVASettings
+from stmixer_mm.data_gen import generate_synthetic_ava
+from stmixer_mm.registry import DATASETS, METRICS, TRANSFORMS
+
+REPO = Path(__file__).resolve().parents[2]
+SYN_CFG = REPO / 'configs' / '_base_' / 'datasets' / 'synthetic_ava.py'
+AVA_CFG = REPO / 'configs' / '_base_' / 'datasets' / 'ava22.py'
+TINY = dict(
+    num_train_videos=2,
+    num_val_videos=2,
+    seconds_per_video=4,
+    write_demo=False,
+    exclude_prob=0.2,
+    seed=0)
+
+
+def _seed_with_exclusions(**kw):
+    """The first seed whose tiny splits both have excluded keyframes (so the
+    tests do not hang on one lucky seed when the generator changes)."""
+    from stmixer_mm.data_gen import SyntheticAVASettings, build_split
+    keys = set(SyntheticAVASettings.__dataclass_fields__)
+    settings = {k: v for k, v in kw.items() if k in keys}
+    for seed in range(100):
+        s = SyntheticAVASettings(**dict(settings, seed=seed))
+        if all(
+                any(v.excluded for v in build_split(s, split)[0])
+                for split in ('train', 'val')):
+            return seed
+    raise AssertionError('no seed gives exclusions in both splits')
+
+
+TINY['seed'] = _seed_with_exclusions(**TINY)
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('synthetic_ava'))
+    return generate_synthetic_ava(root, **TINY)
+
+
+@pytest.fixture(scope='module')
+def syn_cfg():
+    return Config.fromfile(str(SYN_CFG))
+
+
+def _dataset_cfg(cfg, loader, paths, **overrides):
+    """The config's dataset with the tiny set's paths and 4-s videos."""
+    ds = copy.deepcopy(cfg[loader]['dataset'].to_dict())
+    split = 'train' if loader == 'train_dataloader' else 'val'
+    ds.update(
+        ann_file=paths[f'{split}_ann'],
+        exclude_file=paths[f'{split}_exclude'],
+        label_file=paths['label_map'],
+        data_prefix=dict(img=paths['rawframes']),
+        timestamp_end=cfg.timestamp_start + TINY['seconds_per_video'])
+    ds.update(overrides)
+    return ds
+
+
+def _build(ds_cfg):
+    init_default_scope('mmaction')
+    return DATASETS.build(ds_cfg)
+
+
+def _csv_entities(path):
+    """{(video_id, ts): {person_id: (box, [labels])}} from an AVA csv."""
+    out = collections.defaultdict(dict)
+    with open(path, newline='') as f:
+        for vid, ts, x1, y1, x2, y2, label, pid in csv.reader(f):
+            entry = out[(vid, int(ts))].setdefault(
+                int(pid),
+                ([float(x1), float(y1),
+                  float(x2), float(y2)], []))
+            entry[1].append(int(label))
+    return out
+
+
+def test_configs_match_the_generator_and_reference(syn_cfg):
+    d = SyntheticAVASettings()
+    assert syn_cfg.fps == d.fps
+    assert syn_cfg.timestamp_start == d.timestamp_start
+    assert syn_cfg.timestamp_end == d.timestamp_end
+    assert syn_cfg.start_index == d.start_index
+    assert syn_cfg.num_classes == len(CLASSES) + 1
+    assert syn_cfg.test_short_side == d.height
+    ava = Config.fromfile(str(AVA_CFG))
+    assert ava.num_classes == 81 and ava.fps == 30
+    assert (ava.clip_len, ava.frame_interval) == (16, 4)
+    assert ava.train_pipeline[2]['scale_range'] == (256, 320)
+    assert ava.train_pipeline[2]['max_long_edge'] == 1333
+    assert ava.val_pipeline[2]['scale'] == (1333, 256)
+    assert ava.val_evaluator['num_classes'] == 81
+    assert ava.val_evaluator['label_file'].endswith(
+        'ava_action_list_v2.2_for_activitynet_2019.pbtxt')
+    init_default_scope('mmaction')
+    for cfg in (syn_cfg, ava):
+        for loader in ('train_dataloader', 'val_dataloader'):
+            ds = cfg[loader]['dataset']
+            assert 'proposal_file' not in ds
+            assert DATASETS.get(ds['type']) is not None
+            for t in ds['pipeline']:
+                assert TRANSFORMS.get(t['type']) is not None, t['type']
+        assert not any(t['type'] in ('Flip', 'RandomShortSideResize')
+                       for t in cfg.val_pipeline)
+
+
+def test_train_samples_without_proposals(syn_cfg, tiny):
+    ds = _build(_dataset_cfg(syn_cfg, 'train_dataloader', tiny))
+    entities = _csv_entities(tiny['train_ann'])
+    with open(tiny['train_exclude']) as f:
+        excluded = {(v, int(t)) for v, t in csv.reader(f)}
+    assert excluded and not excluded & set(entities)  # not annotated
+    assert len(ds) == len(entities)
+    np.random.seed(0)
+    for i in range(len(ds)):
+        sample = ds[i]
+        inputs, ds_ = sample['inputs'], sample['data_samples']
+        h, w = ds_.metainfo['img_shape']
+        assert inputs.shape == (3, 8, h, w) and inputs.dtype == torch.uint8
+        assert 112 <= min(h, w) <= 144  # the jittered short side
+        assert ds_.metainfo['original_shape'] == (128, 192)
+        key = (ds_.metainfo['video_id'], ds_.metainfo['timestamp'])
+        assert key not in excluded
+        gt = ds_.gt_instances
+        n = len(entities[key])
+        assert gt.bboxes.shape == (n, 4) and gt.labels.shape == (n, 8)
+        assert (gt.labels[:, 0] == 0).all()
+        assert ((gt.labels == 0) | (gt.labels == 1)).all()
+        assert (gt.bboxes[:, 0::2] >= 0).all() and (gt.bboxes[:, 0::2]
+                                                    <= w).all()
+        assert (gt.bboxes[:, 1::2] >= 0).all() and (gt.bboxes[:, 1::2]
+                                                    <= h).all()
+        assert 'proposals' not in ds_
+
+
+def test_test_mode_samples_match_the_csv(syn_cfg, tiny):
+    ds = _build(_dataset_cfg(syn_cfg, 'val_dataloader', tiny))
+    assert ds.test_mode and ds.proposals is None
+    entities = _csv_entities(tiny['val_ann'])
+    for i in range(len(ds)):
+        sample = ds[i]
+        ds_ = sample['data_samples']
+        assert ds_.metainfo['img_shape'] == (128, 192)  # native short side
+        assert sample['inputs'].shape == (3, 8, 128, 192)
+        key = (ds_.metainfo['video_id'], ds_.metainfo['timestamp'])
+        people = entities[key]
+        info = ds.get_data_info(i)
+        assert len(info['entity_ids']) == len(people)
+        for box, labels, pid in zip(ds_.gt_instances.bboxes,
+                                    ds_.gt_instances.labels,
+                                    info['entity_ids']):
+            ref_box, ref_labels = people[int(pid)]
+            np.testing.assert_allclose(
+                box.numpy(),
+                np.array(ref_box) * [192, 128, 192, 128],
+                rtol=1e-5)
+            assert torch.nonzero(labels).flatten().tolist() == sorted(
+                ref_labels)
+        assert 'proposals' not in ds_
+
+
+def _predictions(entities, perturb=False):
+    samples = []
+    for (vid, ts), people in sorted(entities.items()):
+        boxes, scores = [], []
+        for k, (_, (box, labels)) in enumerate(sorted(people.items())):
+            box = list(box)
+            if perturb and k % 2 == 0:  # IoU with the truth < 0.5
+                shift = 0.6 * (box[2] - box[0])
+                box[0] += shift
+                box[2] += shift
+            s = np.zeros(8, dtype=np.float32)
+            s[labels] = 1.0
+            boxes.append(box)
+            scores.append(s)
+        samples.append(
+            dict(
+                video_id=vid,
+                timestamp=ts,
+                pred_instances=dict(
+                    bboxes=torch.tensor(boxes),
+                    scores=torch.tensor(np.stack(scores)))))
+    return samples
+
+
+def _evaluate(syn_cfg, paths, samples):
+    cfg = copy.deepcopy(syn_cfg.val_evaluator.to_dict())
+    cfg.update(
+        ann_file=paths['val_ann'],
+        exclude_file=paths['val_exclude'],
+        label_file=paths['label_map'])
+    init_default_scope('mmaction')
+    metric = METRICS.build(cfg)
+    metric.process(None, samples)
+    return metric.compute_metrics(metric.results)
+
+
+def test_ground_truth_as_predictions_scores_map_1(syn_cfg, tiny, tmp_path,
+                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)  # AVAMetric writes a temp csv in the cwd
+    entities = _csv_entities(tiny['val_ann'])
+    with open(tiny['val_exclude']) as f:
+        excluded = {(v, int(t)) for v, t in csv.reader(f)}
+    assert excluded
+    samples = _predictions(entities)
+    # detections at excluded keyframes are ignored
+    some = next(iter(entities.values()))
+    fake = {key: some for key in excluded}
+    samples += _predictions(fake, perturb=True)
+    assert _evaluate(syn_cfg, tiny, samples)['overall'] == pytest.approx(1.0)
+    worse = _evaluate(syn_cfg, tiny, _predictions(entities, perturb=True))
+    assert worse['overall'] < 0.9
+
+
+def test_bad_inputs_name_the_file(syn_cfg, tiny, tmp_path):
+
+    def build(**kw):
+        return _build(_dataset_cfg(syn_cfg, 'val_dataloader', tiny, **kw))
+
+    missing = str(tmp_path / 'nope.csv')
+    with pytest.raises(FileNotFoundError, match='nope.csv'):
+        build(ann_file=missing)
+    with pytest.raises(FileNotFoundError, match='excluded-timestamps'):
+        build(exclude_file=missing)
+    with pytest.raises(FileNotFoundError, match='label map'):
+        build(label_file=missing)
+
+    def bad_csv(name, text):
+        p = tmp_path / name
+        p.write_text(text)
+        return str(p)
+
+    good = 'syn_val_000,0901,0.1,0.2,0.3,0.9,1,0\n'
+    with pytest.raises(ValueError, match=r'short.csv, line 2: expected 8'):
+        build(ann_file=bad_csv('short.csv', good + 'syn_val_000,0901,1,0\n'))
+    with pytest.raises(ValueError, match='integer timestamp'):
+        build(ann_file=bad_csv('ts.csv', good.replace('0901', '09:01')))
+    with pytest.raises(ValueError, match='normalised'):
+        build(ann_file=bad_csv('box.csv', good.replace('0.3', '30')))
+    with pytest.raises(ValueError, match=r'action_id 8 outside \[1, 7\]'):
+        build(ann_file=bad_csv('label.csv', good.replace(',1,0', ',8,0')))
+    with pytest.raises(ValueError, match='timestamp 950 outside'):
+        build(ann_file=bad_csv('late.csv', good.replace('0901', '0950')))
+    with pytest.raises(ValueError, match='no rows'):
+        build(ann_file=bad_csv('empty.csv', '\n'))
+    with pytest.raises(ValueError, match='expected 2 columns'):
+        build(exclude_file=bad_csv('exc.csv', 'syn_val_000,0901,1\n'))
+    with pytest.raises(ValueError, match='no classes'):
+        build(label_file=bad_csv('map.pbtxt', 'item {\nname: "x"\n}\n'))
+    with pytest.raises(FileNotFoundError, match='is not a folder'):
+        build(data_prefix=dict(img=str(tmp_path / 'frames')))
+    with pytest.raises(FileNotFoundError, match='keyframe of syn_val_000'):
+        build(fps=64, timestamp_end=1000)  # wrong fps: files not there
+    with pytest.raises(FileNotFoundError, match='frame_00018.jpg'):
+        build(filename_tmpl='frame_{:05d}.jpg')
+    frames = tmp_path / 'frames_copy'
+    shutil.copytree(tiny['rawframes'], frames)
+    shutil.rmtree(frames / 'syn_val_001')
+    with pytest.raises(FileNotFoundError, match='syn_val_001'):
+        build(data_prefix=dict(img=str(frames)))

@@ -1,0 +1,286 @@
+"""End-to-end tests of the STMixer detector built from a real (tiny)
+config: SlowOnly-R18 with 8 base channels, lateral neck to C=64, 10
+queries, 2 stages, P=4, G=4, T=4, on 4x64x64 clips."""
+import copy
+from unittest import mock
+
+import pytest
+import torch
+from mmaction.evaluation import AVAMetric
+from mmaction.structures import ActionDataSample
+from mmengine.structures import InstanceData
+from torch.utils.checkpoint import checkpoint
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.registry import MODELS
+
+C = 64
+MODEL = dict(
+    type='STMixer',
+    _scope_='mmdet',
+    backbone=dict(
+        type='mmaction.ResNet3dSlowOnly',
+        depth=18,
+        base_channels=8,
+        pretrained=None,
+        pretrained2d=False,
+        lateral=False,
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(0, 0, 1, 1),
+        with_pool2=False,
+        zero_init_residual=False,
+        out_indices=(0, 1, 2, 3)),
+    neck=dict(
+        type='STMixerLateralNeck', in_channels=[8, 16, 32, 64],
+        out_channels=C),
+    query_generator=dict(type='STMixerQueryGenerator', num_queries=10),
+    decoder=dict(
+        type='STMixerDecoder',
+        num_stages=2,
+        stage_loss_weights=[1.0, 1.0],
+        featmap_strides=[4, 8, 16, 32],
+        with_cp=False,
+        stage_head=dict(
+            type='STMixerStageHead',
+            num_actions=80,
+            hidden_channels=C,
+            num_heads=8,
+            feedforward_channels=128,
+            num_ffn_fcs=2,
+            dropout=0.0,
+            spatial_points=4,
+            temporal_points=4,
+            out_multiplier=4,
+            num_groups=4,
+            num_person_fcs=1,
+            num_reg_fcs=1,
+            num_action_fcs=1,
+            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
+            mixing_cfg=dict(type='AdaptiveMixing'),
+            action_prior_prob=0.01,
+            loss_person=dict(
+                type='CrossEntropyLoss',
+                use_sigmoid=False,
+                class_weight=[1.0, 0.1],
+                loss_weight=2.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=2.0),
+            loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+            loss_action=dict(
+                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
+    train_cfg=dict(
+        assigner=dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='ClassificationCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0)
+            ])),
+    test_cfg=dict(
+        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        _scope_='mmaction',
+        mean=[114.75, 114.75, 114.75],
+        std=[57.375, 57.375, 57.375],
+        format_shape='NCTHW'))
+
+
+def build(cfg=None):
+    model = MODELS.build(copy.deepcopy(cfg or MODEL))
+    model.init_weights()
+    return model
+
+
+def sample(boxes, action_ids, img_shape=(64, 64), key='vid,0902'):
+    s = ActionDataSample()
+    s.set_metainfo(
+        dict(
+            img_shape=img_shape,
+            video_id=key.split(',')[0],
+            timestamp=int(key.split(',')[1])))
+    labels = torch.zeros(len(boxes), 81)
+    for i, ids in enumerate(action_ids):
+        labels[i, ids] = 1
+    s.gt_instances = InstanceData(
+        bboxes=torch.tensor(boxes, dtype=torch.float).view(-1, 4),
+        labels=labels)
+    return s
+
+
+def clip(B=2):
+    return torch.randn(B, 3, 4, 64, 64)
+
+
+def test_loss_empty_gt_and_one_gt():
+    torch.manual_seed(0)
+    model = build()
+    model.train()
+    losses = model.loss(clip(1), [sample([], [])])
+    for k in range(2):
+        assert losses[f's{k}.loss_person'] > 0
+        for n in ('loss_bbox', 'loss_iou', 'loss_action'):
+            assert losses[f's{k}.{n}'].item() == 0.0
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert all(
+        torch.isfinite(p.grad).all() for p in model.parameters()
+        if p.grad is not None)
+
+    model.zero_grad()
+    losses = model.loss(
+        clip(), [sample([[10., 4., 40., 60.]], [[12, 79]]),
+                 sample([], [])])
+    assert len(losses) == 8
+    for name, value in losses.items():
+        assert torch.isfinite(value) and value > 0, name
+
+
+def test_backprop_reaches_every_parameter():
+    torch.manual_seed(0)
+    model = build()
+    model.train()
+    samples = [
+        sample([[10., 4., 40., 60.], [30., 20., 62., 50.]], [[12], [3, 80]])
+    ]
+    sum(model.loss(clip(1), samples).values()).backward()
+    params = dict(model.named_parameters())
+    assert all(p.grad is not None for p in params.values())
+    zero = {n for n, p in params.items() if p.grad.abs().max() == 0}
+    # The box regressor `fc_reg` starts at zero, so nothing flows back into
+    # the layers before it (`reg_fcs`) at the first step; see below.
+    assert zero == {n for n in params if '.reg_fcs.' in n}
+    # With fc_reg at zero every stage still sees the identical whole-frame
+    # boxes, so the IoF bias is one constant per row, which softmax ignores:
+    # iof_tau gets only float rounding noise.
+    for k in range(2):
+        assert params[f'decoder.stages.{k}.iof_tau'].grad.abs().max() < 1e-6
+
+    # once fc_reg has moved, the regression trunk and the IoF temperatures
+    # of the later stages learn too
+    model.zero_grad()
+    with torch.no_grad():
+        for stage in model.decoder.stages:
+            stage.fc_reg.weight.normal_(std=0.01)
+    sum(model.loss(clip(1), samples).values()).backward()
+    for n, p in params.items():
+        if '.reg_fcs.' in n:
+            assert p.grad.abs().max() > 0, n
+    assert params['decoder.stages.1.iof_tau'].grad.abs().max() > 1e-6
+    # stage 0 always starts from the whole frame for every query, so its
+    # iof_tau never matters (as in the official model)
+    assert params['decoder.stages.0.iof_tau'].grad.abs().max() < 1e-6
+
+
+def test_predict_ava_format_and_metric():
+    torch.manual_seed(0)
+    model = build()
+    model.eval()
+    samples = [
+        sample([], [], key='vidA,0902'),
+        sample([], [], img_shape=(64, 48), key='vidB,0903')
+    ]
+    with torch.no_grad():
+        out = model.predict(clip(), samples)
+    for s in out:
+        pred = s.pred_instances
+        n = len(pred)
+        assert n >= 3
+        assert pred.bboxes.shape == (n, 4) and pred.scores.shape == (n, 81)
+        assert pred.bboxes.min() >= 0 and pred.bboxes.max() <= 1
+        assert torch.all(pred.scores[:, 0] == 0)
+        assert torch.all((pred.scores[:, 1:] > 0) & (pred.scores[:, 1:] < 1))
+    metric = AVAMetric(ann_file='', exclude_file='', label_file='')
+    metric.process(None, [s.to_dict() for s in out])
+    assert len(metric.results) == 2
+    assert len(metric.results[0]['outputs']) == 80  # one array per class
+
+
+def test_forward_modes_through_data_preprocessor():
+    torch.manual_seed(0)
+    model = build()
+    data = dict(
+        inputs=[
+            torch.randint(0, 255, (3, 4, 64, 64), dtype=torch.uint8)
+            for _ in range(2)
+        ],
+        data_samples=[sample([[10., 4., 40., 60.]], [[12]]),
+                      sample([], [])])
+    model.train()
+    batch = model.data_preprocessor(data, True)
+    assert batch['inputs'].shape == (2, 3, 4, 64, 64)
+    losses = model(**batch, mode='loss')
+    assert len(losses) == 8
+    model.eval()
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, False)
+        preds = model(**batch, mode='predict')
+        assert len(preds) == 2 and 'pred_instances' in preds[0]
+        outs = model(batch['inputs'], mode='tensor')
+    assert len(outs) == 2  # one (person, action, boxes) triple per stage
+    person, action, boxes = outs[-1]
+    assert person.shape == (2, 10, 2)
+    assert action.shape == (2, 10, 80)
+    assert boxes.shape == (2, 10, 4)
+
+
+def test_sigmoid_person_variant():
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(MODEL)
+    cfg['decoder']['stage_head']['loss_person'] = dict(
+        type='FocalLoss',
+        use_sigmoid=True,
+        gamma=2.0,
+        alpha=0.25,
+        loss_weight=2.0)
+    cfg['train_cfg']['assigner']['match_costs'][0] = dict(
+        type='FocalLossCost', weight=2.0)
+    model = build(cfg)
+    losses = model.loss(
+        clip(), [sample([[10., 4., 40., 60.]], [[12]]),
+                 sample([], [])])
+    for name, value in losses.items():
+        assert torch.isfinite(value) and value > 0, name
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(clip(), [sample([], []), sample([], [])])
+    assert all(len(s.pred_instances) >= 3 for s in out)
+
+
+def test_activation_checkpointing_is_used():
+    cfg = copy.deepcopy(MODEL)
+    cfg['decoder']['with_cp'] = True
+    model = build(cfg)
+    model.train()
+    target = 'stmixer_mm.models.roi_heads.stmixer_decoder.checkpoint'
+    with mock.patch(target, wraps=checkpoint) as spy:
+        losses = model.loss(clip(1), [sample([[10., 4., 40., 60.]], [[3]])])
+    assert spy.call_count == 2
+    sum(losses.values()).backward()
+
+
+def test_settings_that_must_agree():
+    cfg = copy.deepcopy(MODEL)
+    cfg['decoder']['stage_head']['temporal_points'] = 8
+    model = build(cfg)
+    with pytest.raises(AssertionError, match='temporal_points'):
+        model._forward(clip(1))
+
+    cfg = copy.deepcopy(MODEL)
+    cfg['query_generator']['hidden_channels'] = 32
+    with pytest.raises(AssertionError, match='hidden_channels'):
+        MODELS.build(cfg)
+
+    cfg = copy.deepcopy(MODEL)
+    cfg['neck']['out_channels'] = 32
+    with pytest.raises(AssertionError, match='neck.out_channels'):
+        MODELS.build(cfg)
+
+    model = build()
+    neck_forward = model.neck.forward
+    with mock.patch.object(model.neck, 'forward',
+                           lambda x: tuple(neck_forward(x))[::-1]):
+        with pytest.raises(AssertionError, match='not stride'):
+            model._forward(clip(1))

@@ -1,0 +1,230 @@
+"""Tests of the STMixer stage loop (``STMixerDecoder``): Hungarian matching,
+losses of every stage, prediction."""
+import copy
+from unittest import mock
+
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.structures import InstanceData
+from torch.utils.checkpoint import checkpoint
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.registry import MODELS
+
+C, T = 64, 4
+STRIDES = (4, 8, 16, 32)
+ASSIGNER = dict(
+    type='HungarianAssigner',
+    match_costs=[
+        dict(type='ClassificationCost', weight=2.0),
+        dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+        dict(type='IoUCost', iou_mode='giou', weight=2.0)
+    ])
+STAGE = dict(
+    type='STMixerStageHead',
+    num_actions=80,
+    hidden_channels=C,
+    num_heads=8,
+    feedforward_channels=128,
+    spatial_points=4,
+    temporal_points=T,
+    out_multiplier=4,
+    num_groups=4,
+    sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='pytorch'))
+
+
+def decoder_cfg(**kwargs):
+    cfg = dict(
+        type='STMixerDecoder',
+        num_stages=2,
+        stage_loss_weights=[1.0, 1.0],
+        stage_head=copy.deepcopy(STAGE),
+        train_cfg=dict(assigner=ASSIGNER),
+        test_cfg=dict(person_threshold=0.6, num_fallback=3))
+    cfg.update(kwargs)
+    return cfg
+
+
+def build(**kwargs):
+    decoder = MODELS.build(decoder_cfg(**kwargs))
+    decoder.init_weights()
+    return decoder
+
+
+def inputs(B=2, N=8, size=64):
+    x = [torch.randn(B, C, T, size // s, size // s) for s in STRIDES]
+    gen = MODELS.build(
+        dict(type='STMixerQueryGenerator', num_queries=N, hidden_channels=C))
+    with torch.no_grad():
+        queries = gen([dict(img_shape=(size, size))] * B)
+    return x, queries
+
+
+def sample(boxes, action_ids, img_shape=(64, 64)):
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=img_shape))
+    labels = torch.zeros(len(boxes), 81)
+    for i, ids in enumerate(action_ids):
+        labels[i, ids] = 1
+    s.gt_instances = InstanceData(
+        bboxes=torch.tensor(boxes, dtype=torch.float).view(-1, 4),
+        labels=labels)
+    return s
+
+
+ONE_GT = [[8., 6., 40., 60.]]
+
+
+def test_empty_gt_person_loss_only():
+    torch.manual_seed(0)
+    decoder = build()
+    x, queries = inputs()
+    losses = decoder.loss(x, queries, [sample([], []), sample([], [])])
+    assert set(losses) == {
+        f's{k}.{n}'
+        for k in range(2)
+        for n in ('loss_person', 'loss_bbox', 'loss_iou', 'loss_action')
+    }
+    for k in range(2):
+        assert losses[f's{k}.loss_person'] > 0
+        for n in ('loss_bbox', 'loss_iou', 'loss_action'):
+            assert losses[f's{k}.{n}'].item() == 0.0
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    for name, p in decoder.named_parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all(), name
+
+
+def test_one_gt_positive_losses():
+    torch.manual_seed(0)
+    decoder = build()
+    x, queries = inputs()
+    losses = decoder.loss(x, queries,
+                          [sample(ONE_GT, [[12, 80]]),
+                           sample([], [])])
+    for name, value in losses.items():
+        assert torch.isfinite(value) and value > 0, name
+    sum(losses.values()).backward()
+
+
+def test_stage_loss_weights():
+    x, queries = inputs()
+    samples = [sample(ONE_GT, [[3]]), sample(ONE_GT, [[4]])]
+    torch.manual_seed(0)
+    ref = build().loss(x, queries, samples)
+    torch.manual_seed(0)
+    weighted = build(stage_loss_weights=[0.5, 3.0]).loss(x, queries, samples)
+    for name, value in ref.items():
+        w = 0.5 if name.startswith('s0.') else 3.0
+        torch.testing.assert_close(weighted[name], value * w)
+
+
+def test_per_stage_configs_and_assigners():
+    torch.manual_seed(0)
+    focal_cost = dict(
+        type='HungarianAssigner',
+        match_costs=[
+            dict(type='FocalLossCost', weight=2.0),
+            dict(type='BBoxL1Cost', weight=5.0)
+        ])
+    decoder = build(
+        stage_head=[copy.deepcopy(STAGE),
+                    copy.deepcopy(STAGE)],
+        train_cfg=[dict(assigner=ASSIGNER),
+                   dict(assigner=focal_cost)])
+    assert len(decoder.assigners) == 2
+    assert type(decoder.assigners[1].match_costs[0]).__name__ == \
+        'FocalLossCost'
+    assert all(s.featmap_strides == STRIDES for s in decoder.stages)
+    with pytest.raises(AssertionError, match='stage_head configs'):
+        build(stage_head=[copy.deepcopy(STAGE)])
+
+
+def test_sigmoid_person_variant():
+    torch.manual_seed(0)
+    stage = copy.deepcopy(STAGE)
+    stage['loss_person'] = dict(
+        type='FocalLoss',
+        use_sigmoid=True,
+        gamma=2.0,
+        alpha=0.25,
+        loss_weight=2.0)
+    assigner = copy.deepcopy(ASSIGNER)
+    assigner['match_costs'][0] = dict(type='FocalLossCost', weight=2.0)
+    decoder = build(stage_head=stage, train_cfg=dict(assigner=assigner))
+    x, queries = inputs()
+    results = decoder(x, *queries)
+    assert results[-1]['person_logits'].shape == (2, 8, 1)
+    losses = decoder.loss(x, queries, [sample(ONE_GT, [[5]]), sample([], [])])
+    for name, value in losses.items():
+        assert torch.isfinite(value) and value > 0, name
+    losses = decoder.loss(x, queries, [sample([], []), sample([], [])])
+    assert losses['s1.loss_person'] > 0
+    assert losses['s1.loss_bbox'].item() == 0.0
+    assert losses['s1.loss_action'].item() == 0.0
+    decoder.eval()
+    with torch.no_grad():
+        preds = decoder.predict(x, queries, [sample([], []), sample([], [])])
+    assert all(len(p) >= 3 and p.scores.shape[1] == 81 for p in preds)
+    # scores are sigmoids of the single person logit
+    scores = decoder.stages[-1].person_scores(results[-1]['person_logits'])
+    torch.testing.assert_close(scores,
+                               results[-1]['person_logits'][..., 0].sigmoid())
+
+
+def test_activation_checkpointing_gives_same_losses_and_grads():
+    x, queries = inputs(B=1, N=5)
+    samples = [sample(ONE_GT, [[7]])]
+    grads = []
+    for with_cp in (False, True):
+        torch.manual_seed(0)
+        decoder = build(with_cp=with_cp)
+        decoder.train()
+        target = 'stmixer_mm.models.roi_heads.stmixer_decoder.checkpoint'
+        with mock.patch(target, wraps=checkpoint) as spy:
+            losses = decoder.loss(x, queries, samples)
+        assert spy.call_count == (2 if with_cp else 0)
+        sum(losses.values()).backward()
+        grads.append((losses, {
+            n: p.grad.clone()
+            for n, p in decoder.named_parameters() if p.grad is not None
+        }))
+    (l0, g0), (l1, g1) = grads
+    for name in l0:
+        torch.testing.assert_close(l0[name], l1[name])
+    assert g0.keys() == g1.keys()
+    for name in g0:
+        torch.testing.assert_close(g0[name], g1[name], rtol=1e-4, atol=1e-6)
+
+
+def test_feature_checks():
+    decoder = build()
+    x, queries = inputs()
+    with pytest.raises(AssertionError, match='temporal_points'):
+        decoder([f[:, :, :2] for f in x], *queries)
+    with pytest.raises(AssertionError, match='expects 4'):
+        decoder(x[:3], *queries)
+    with pytest.raises(AssertionError, match='channels'):
+        decoder([f[:, :32] for f in x], *queries)
+
+
+def test_predict_uses_last_stage():
+    torch.manual_seed(0)
+    decoder = build()
+    decoder.eval()
+    x, queries = inputs()
+    samples = [sample([], []), sample([], [], img_shape=(48, 64))]
+    with torch.no_grad():
+        preds = decoder.predict(x, queries, samples)
+        last = decoder(x, *queries)[-1]
+    ref = decoder.stages[-1].predict_by_feat(last,
+                                             [s.metainfo for s in samples],
+                                             decoder.test_cfg)
+    for p, r in zip(preds, ref):
+        torch.testing.assert_close(p.scores, r.scores)
+        torch.testing.assert_close(p.bboxes, r.bboxes)
+        assert len(p) >= 3
+        assert p.bboxes.min() >= 0 and p.bboxes.max() <= 1
+        assert torch.all(p.scores[:, 0] == 0)

@@ -1,0 +1,490 @@
+"""Tests of one STMixer decoder stage (``STMixerStageHead``) and the box
+helpers it uses. Every expected value is computed independently here."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.models.task_modules.assigners import AssignResult
+from mmengine.structures import InstanceData
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.models.layers import make_sample_points, sample_4d_reference
+from stmixer_mm.models.task_modules import (box_position_embedding,
+                                            refine_xyzr, xyxy2xyzr, xyzr2xyxy)
+from stmixer_mm.registry import MODELS
+
+C, G, T, NUM_HEADS = 64, 4, 4, 8
+STRIDES = (4, 8, 16, 32)
+
+
+def stage_cfg(spatial_points=4, **kwargs):
+    cfg = dict(
+        type='STMixerStageHead',
+        num_actions=80,
+        hidden_channels=C,
+        num_heads=NUM_HEADS,
+        feedforward_channels=128,
+        spatial_points=spatial_points,
+        temporal_points=T,
+        out_multiplier=4,
+        num_groups=G,
+        featmap_strides=STRIDES,
+        sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='pytorch'),
+        loss_person=dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            class_weight=[1.0, 0.1],
+            loss_weight=2.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=2.0),
+        loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+        loss_action=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))
+    cfg.update(kwargs)
+    return cfg
+
+
+def build_stage(**kwargs):
+    head = MODELS.build(stage_cfg(**kwargs))
+    head.init_weights()
+    return head
+
+
+def pyramid(B, size=64, channels=C):
+    return [torch.randn(B, channels, T, size // s, size // s) for s in STRIDES]
+
+
+def random_xyzr(B, N, size=64):
+    xy = torch.rand(B, N, 2) * (size * 0.6) + size * 0.2
+    z = torch.rand(B, N, 1) * 2 + 3.5  # boxes of 11..45 px
+    r = torch.rand(B, N, 1) - 0.5
+    return torch.cat([xy, z, r], dim=-1)
+
+
+# ----------------------------------------------------------------------
+# box helpers
+# ----------------------------------------------------------------------
+def test_xyzr_encoding():
+    xyxy = torch.tensor([[10., 20., 30., 60.], [0., 0., 64., 32.]])
+    xyzr = xyxy2xyzr(xyxy)
+    # written out: centre, log2(sqrt(w*h)), log2(h/w)
+    expected = torch.tensor([
+        [20., 40., math.log2(math.sqrt(20 * 40)),
+         math.log2(40 / 20)],
+        [32., 16., math.log2(math.sqrt(64 * 32)),
+         math.log2(32 / 64)],
+    ])
+    torch.testing.assert_close(xyzr, expected)
+    torch.testing.assert_close(xyzr2xyxy(xyzr), xyxy)
+
+
+def test_refine_xyzr_formula():
+    xyzr = torch.tensor([[10., 20., 3., 0.5]])
+    delta = torch.tensor([[0.5, -0.25, 0.1, -0.2]])
+    expected = torch.tensor([[10 + 0.5 * 8, 20 - 0.25 * 8, 3.1, 0.3]])
+    torch.testing.assert_close(refine_xyzr(xyzr, delta), expected)
+
+
+def test_box_position_embedding_written_out():
+    xyzr = torch.tensor([[[500., 250., 4.5, -0.7], [12., 900., 7., 1.2]]])
+    num_feats = 8
+    pe = box_position_embedding(xyzr, num_feats)
+    assert pe.shape == (1, 2, 4 * num_feats)
+    scale = [1000., 1000., 1., 1.]
+    for n in range(2):
+        expected = []
+        for c in range(4):
+            v = xyzr[0, n, c].item() / scale[c]
+            # dim_t[k] = 10000^(2*floor(k/2)/F); even k -> sin, odd -> cos,
+            # interleaved as (sin k0, cos k1, sin k2, cos k3, ...)
+            for pair in range(num_feats // 2):
+                d_even = 10000**(2 * ((2 * pair) // 2) / num_feats)
+                d_odd = 10000**(2 * ((2 * pair + 1) // 2) / num_feats)
+                expected += [math.sin(v / d_even), math.cos(v / d_odd)]
+        torch.testing.assert_close(
+            pe[0, n], torch.tensor(expected), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------
+# attention mask
+# ----------------------------------------------------------------------
+def _iof_loop(boxes):
+    n = boxes.size(0)
+    out = torch.zeros(n, n)
+    for i in range(n):
+        x1, y1, x2, y2 = boxes[i].tolist()
+        area = (x2 - x1) * (y2 - y1)
+        for j in range(n):
+            u1, v1, u2, v2 = boxes[j].tolist()
+            iw = max(0., min(x2, u2) - max(x1, u1))
+            ih = max(0., min(y2, v2) - max(y1, v1))
+            out[i, j] = iw * ih / area
+    return out
+
+
+def _mask_written_out(xyzr, tau):
+    B, N = xyzr.shape[:2]
+    masks = []
+    for b in range(B):
+        s = 2**xyzr[b, :, 2]
+        w = s * 2**(-xyzr[b, :, 3] / 2)
+        h = s * 2**(xyzr[b, :, 3] / 2)
+        boxes = torch.stack([
+            xyzr[b, :, 0] - w / 2, xyzr[b, :, 1] - h / 2,
+            xyzr[b, :, 0] + w / 2, xyzr[b, :, 1] + h / 2
+        ], -1)
+        log_iof = torch.log(_iof_loop(boxes) + 1e-7)
+        for h_ in range(tau.numel()):
+            masks.append(log_iof * tau[h_])
+    return torch.stack(masks)  # index b * heads + h
+
+
+def test_iof_attention_mask_written_out():
+    torch.manual_seed(0)
+    head = build_stage()
+    xyzr = random_xyzr(2, 5)
+    mask = head.attention_mask(xyzr)
+    assert mask.shape == (2 * NUM_HEADS, 5, 5)
+    expected = _mask_written_out(xyzr, head.iof_tau.detach())
+    torch.testing.assert_close(mask, expected, rtol=1e-4, atol=1e-4)
+    # IoF is taken without gradient; only iof_tau learns
+    xyzr.requires_grad_(True)
+    mask = head.attention_mask(xyzr)
+    mask.sum().backward()
+    assert xyzr.grad is None
+    assert head.iof_tau.grad is not None and head.iof_tau.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------
+# initialisation
+# ----------------------------------------------------------------------
+def test_init_perfect_square_regular_grid():
+    torch.manual_seed(0)
+    head = build_stage(spatial_points=4)
+    fc = head.samplingmixing.offset_generator[0]
+    assert torch.all(fc.weight == 0)
+    bias = fc.bias.view(G, 4, 3)
+    grid = torch.tensor([[-0.25, -0.25], [0.25, -0.25], [-0.25, 0.25],
+                         [0.25, 0.25]])
+    for g in range(G):
+        torch.testing.assert_close(bias[g, :, :2], grid)
+    assert torch.all(bias[..., 2] == 0)
+
+    head9 = build_stage(spatial_points=9)
+    bias9 = head9.samplingmixing.offset_generator[0].bias.view(G, 9, 3)
+    c = torch.tensor([-1 / 3, 0., 1 / 3])
+    expected = torch.stack([c.repeat(3), c.repeat_interleave(3)],
+                           dim=-1)  # x fast, y slow
+    torch.testing.assert_close(bias9[0, :, :2], expected)
+    torch.testing.assert_close(bias9[3, :, :2], expected)
+
+
+def test_init_non_square_uniform_offsets():
+    torch.manual_seed(0)
+    head = build_stage(spatial_points=8)
+    bias = head.samplingmixing.offset_generator[0].bias.view(G, 8, 3)
+    assert torch.all(bias[..., :2].abs() <= 0.5)
+    assert bias[..., :2].std() > 0.15  # spread out, not a grid of zeros
+    assert len(torch.unique(bias[..., :2])) == G * 8 * 2
+    assert torch.all(bias[..., 2] == 0)
+    assert torch.all(head.samplingmixing.offset_generator[0].weight == 0)
+
+
+def test_init_heads_and_tau():
+    torch.manual_seed(0)
+    head = build_stage()
+    assert torch.all(head.fc_reg.weight == 0)
+    assert torch.all(head.fc_reg.bias == 0)
+    torch.testing.assert_close(head.fc_action.bias,
+                               torch.full((80, ), -math.log(99.)))
+    tau = head.iof_tau.detach()
+    assert torch.all((tau >= 0) & (tau <= 4)) and tau.std() > 0
+    for mixing in (head.samplingmixing.adaptive_mixing_s,
+                   head.samplingmixing.adaptive_mixing_t):
+        assert torch.all(mixing.parameter_generator[0].weight == 0)
+    # xavier-uniform on >1-dim weights: FFN weight 128x64 has xavier bound
+    # sqrt(6 / 192) = 0.177, above nn.Linear's default 1/sqrt(64) = 0.125
+    w = head.ffn_s.layers[0][0].weight
+    bound = math.sqrt(6 / (w.size(0) + w.size(1)))
+    assert w.abs().max() <= bound and w.abs().max() > 1 / math.sqrt(64)
+    w = head.samplingmixing.adaptive_mixing_s.out_proj.weight
+    bound = math.sqrt(6 / (w.size(0) + w.size(1)))
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+
+
+def test_state_dict_names_follow_official_layout():
+    head = build_stage()
+    keys = set(head.state_dict())
+    for key in [
+            'attention_s.attn.in_proj_weight', 'attention_s.attn.in_proj_bias',
+            'attention_s.attn.out_proj.weight', 'attention_norm_s.weight',
+            'ffn_s.layers.0.0.weight', 'ffn_s.layers.1.weight',
+            'ffn_norm_t.bias', 'iof_tau',
+            'samplingmixing.offset_generator.0.weight',
+            'samplingmixing.norm_s.weight', 'samplingmixing.norm_t.bias',
+            'samplingmixing.adaptive_mixing_s.parameter_generator.0.weight',
+            'samplingmixing.adaptive_mixing_t.out_proj.bias',
+            'person_cls_fcs.0.weight', 'person_cls_fcs.1.weight',
+            'fc_person_cls.weight', 'reg_fcs.0.weight', 'reg_fcs.1.bias',
+            'fc_reg.weight', 'action_cls_fcs.0.weight',
+            'action_cls_fcs.1.weight', 'fc_action.bias'
+    ]:
+        assert key in keys, key
+
+
+# ----------------------------------------------------------------------
+# stage maths
+# ----------------------------------------------------------------------
+def _ln(module, x):
+    return F.layer_norm(x, (x.size(-1), ), module.weight, module.bias,
+                        module.eps)
+
+
+def _mlp_head(fcs, fc_out, x):
+    lin, ln = fcs[0], fcs[1]
+    return fc_out(F.relu(_ln(ln, lin(x))))
+
+
+def test_stage_forward_matches_independent_recomputation():
+    torch.manual_seed(0)
+    head = build_stage()
+    with torch.no_grad():  # move every parameter away from its init
+        for p in head.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    head.eval()
+    B, N = 2, 5
+    x = pyramid(B)
+    xyzr = random_xyzr(B, N)
+    q_s, q_t = torch.randn(B, N, C), torch.randn(B, N, C)
+    out = head(x, xyzr, q_s, q_t)
+
+    # --- independent re-computation ---
+    mask = _mask_written_out(xyzr, head.iof_tau.detach())
+    pe = box_position_embedding(xyzr, C // 4)
+
+    def attention(brick, q):
+        a = (q + pe).transpose(0, 1)  # [N, B, C]
+        y = brick.attn(a, a, a, attn_mask=mask)[0]
+        return (a + y).transpose(0, 1)  # residual keeps the pe
+
+    qs = _ln(head.attention_norm_s, attention(head.attention_s, q_s))
+    qt = _ln(head.attention_norm_t, attention(head.attention_t, q_t))
+
+    sm = head.samplingmixing
+    points = make_sample_points(sm.offset_generator[0](qs), G * 4, xyzr)
+    sampled = sample_4d_reference(points, x, STRIDES, 4)
+    sampled = sampled.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
+    qs = _ln(sm.norm_s, sm.adaptive_mixing_s(sampled.mean(3), qs))
+    qt = _ln(sm.norm_t, sm.adaptive_mixing_t(sampled.mean(4), qt))
+
+    def ffn(brick, norm, q):
+        hidden = F.relu(brick.layers[0][0](q))
+        return _ln(norm, q + brick.layers[1](hidden))
+
+    qs = ffn(head.ffn_s, head.ffn_norm_s, qs)
+    qt = ffn(head.ffn_t, head.ffn_norm_t, qt)
+
+    person = _mlp_head(head.person_cls_fcs, head.fc_person_cls, qs)
+    delta = _mlp_head(head.reg_fcs, head.fc_reg, qs)
+    action = _mlp_head(head.action_cls_fcs, head.fc_action,
+                       torch.cat([qs, qt], -1))
+    scale = 2**xyzr[..., 2:3]
+    new_xyzr = torch.cat([
+        xyzr[..., :2] + delta[..., :2] * scale, xyzr[..., 2:] + delta[..., 2:]
+    ], -1)
+
+    tol = dict(rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out['spatial_queries'], qs, **tol)
+    torch.testing.assert_close(out['temporal_queries'], qt, **tol)
+    torch.testing.assert_close(out['person_logits'], person, **tol)
+    torch.testing.assert_close(out['action_logits'], action, **tol)
+    torch.testing.assert_close(out['xyzr'], new_xyzr, **tol)
+    torch.testing.assert_close(out['bboxes'], xyzr2xyxy(new_xyzr), **tol)
+    assert delta.abs().max() > 1e-3  # the refinement is really exercised
+
+
+def test_refined_boxes_keep_gradient_to_input_boxes():
+    torch.manual_seed(0)
+    head = build_stage()
+    xyzr = random_xyzr(1, 3).requires_grad_(True)
+    out = head(pyramid(1), xyzr, torch.randn(1, 3, C), torch.randn(1, 3, C))
+    out['xyzr'].sum().backward()
+    assert xyzr.grad is not None and xyzr.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------
+# targets and losses
+# ----------------------------------------------------------------------
+def _assign(gt_inds):
+    gt_inds = torch.as_tensor(gt_inds, dtype=torch.long)
+    return AssignResult(
+        num_gts=int(gt_inds.max()),
+        gt_inds=gt_inds,
+        max_overlaps=None,
+        labels=None)
+
+
+def _gt(bboxes, action_ids):
+    labels = torch.zeros(len(bboxes), 81)
+    for i, ids in enumerate(action_ids):
+        labels[i, ids] = 1.
+    return InstanceData(bboxes=torch.tensor(bboxes), labels=labels)
+
+
+def test_person_ce_is_pytorch_weighted_mean():
+    torch.manual_seed(0)
+    head = build_stage()
+    B, N = 2, 6
+    logits = torch.randn(B, N, 2)
+    gts = [
+        _gt([[4., 4., 30., 40.], [20., 8., 60., 50.]], [[3], [5, 7]]),
+        _gt([[10., 10., 20., 20.]], [[80]])
+    ]
+    assigns = [_assign([0, 2, 0, 1, 0, 0]), _assign([0, 0, 0, 0, 1, 0])]
+    metas = [dict(img_shape=(64, 64))] * 2
+    targets = head.get_targets(assigns, gts, metas, N)
+    losses = head.loss_by_feat(
+        logits, torch.randn(B, N, 80),
+        torch.rand(B, N, 4) * 30 + torch.tensor([0., 0., 32., 32.]), targets)
+    labels = torch.tensor([1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1])
+    expected = 2.0 * F.cross_entropy(
+        logits.flatten(0, 1), labels, weight=torch.tensor([1.0, 0.1]))
+    torch.testing.assert_close(losses['loss_person'], expected)
+    # and not the plain mean over queries that mmdet's 'mean' would give
+    plain = 2.0 * (
+        F.cross_entropy(
+            logits.flatten(0, 1),
+            labels,
+            weight=torch.tensor([1.0, 0.1]),
+            reduction='sum') / labels.numel())
+    assert not torch.allclose(losses['loss_person'], plain)
+
+
+def test_box_and_action_losses_written_out():
+    torch.manual_seed(0)
+    head = build_stage()
+    B, N = 2, 4
+    bboxes = torch.tensor([[5., 6., 30., 41.], [0., 0., 64., 48.]])
+    bboxes = bboxes[None].repeat(B, 2, 1)  # [B, N, 4]
+    bboxes = bboxes + torch.rand(B, N, 4)
+    action_logits = torch.randn(B, N, 80)
+    gts = [
+        _gt([[4., 4., 30., 40.], [20., 8., 60., 50.]], [[3], [5, 7]]),
+        _gt([[10., 10., 20., 20.]], [[80]])
+    ]
+    assigns = [_assign([0, 2, 1, 0]), _assign([0, 0, 0, 1])]
+    metas = [dict(img_shape=(64, 64)), dict(img_shape=(48, 64))]
+    targets = head.get_targets(assigns, gts, metas, N)
+    assert targets['num_gts'] == 3.0
+    losses = head.loss_by_feat(
+        torch.randn(B, N, 2), action_logits, bboxes, targets)
+    pairs = [(0, 1, 1, 64, 64), (0, 2, 0, 64, 64), (1, 3, 0, 64, 48)]
+    l1, giou, bce = 0., 0., []
+    for b, q, g, w, h in pairs:
+        p, t = bboxes[b, q], gts[b].bboxes[g]
+        f = torch.tensor([w, h, w, h])
+        l1 += (p / f - t / f).abs().sum()
+        inter = (torch.min(p[2:], t[2:]) -
+                 torch.max(p[:2], t[:2])).clamp(min=0).prod()
+        union = (p[2:] - p[:2]).prod() + (t[2:] - t[:2]).prod() - inter
+        hull = (torch.max(p[2:], t[2:]) - torch.min(p[:2], t[:2])).prod()
+        giou += 1 - (inter / union - (hull - union) / hull)
+        bce.append(
+            F.binary_cross_entropy_with_logits(
+                action_logits[b, q], gts[b].labels[g, 1:], reduction='none'))
+    torch.testing.assert_close(losses['loss_bbox'], 2.0 * l1 / 3)
+    torch.testing.assert_close(
+        losses['loss_iou'], 2.0 * giou / 3, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(losses['loss_action'],
+                               24.0 * torch.stack(bce).mean())
+
+
+def test_zero_gt_losses_exactly_zero_with_grad_path():
+    torch.manual_seed(0)
+    head = build_stage()
+    B, N = 2, 5
+    logits = torch.randn(B, N, 2, requires_grad=True)
+    actions = torch.randn(B, N, 80, requires_grad=True)
+    bboxes = (torch.rand(B, N, 4) * 30 +
+              torch.tensor([0., 0., 32., 32.])).requires_grad_(True)
+    empty = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, 81))
+    targets = head.get_targets(
+        [_assign(torch.zeros(N)),
+         _assign(torch.zeros(N))], [empty, empty],
+        [dict(img_shape=(64, 64))] * 2, N)
+    losses = head.loss_by_feat(logits, actions, bboxes, targets)
+    assert losses['loss_person'] > 0
+    for name in ('loss_bbox', 'loss_iou', 'loss_action'):
+        assert losses[name].item() == 0.0
+        assert losses[name].requires_grad
+    total = sum(losses.values())
+    total.backward()
+    for t in (logits, actions, bboxes):
+        assert t.grad is not None and torch.isfinite(t.grad).all()
+    # no-object CE only: all targets are class 1 with weight 0.1
+    expected = 2.0 * F.cross_entropy(
+        logits.detach().flatten(0, 1),
+        torch.ones(B * N, dtype=torch.long),
+        weight=torch.tensor([1.0, 0.1]))
+    torch.testing.assert_close(losses['loss_person'].detach(), expected)
+
+
+def test_action_targets_forms():
+    head = build_stage()
+    multi_hot = torch.zeros(2, 81)
+    multi_hot[0, [1, 12]] = 1
+    multi_hot[1, 80] = 1
+    out = head.action_targets(multi_hot)
+    assert out.shape == (2, 80)
+    assert out[0, 0] == 1 and out[0, 11] == 1 and out[1, 79] == 1
+    assert out.sum() == 3
+    index = head.action_targets(torch.tensor([1, 80, 12]))
+    expected = torch.zeros(3, 80)
+    expected[0, 0] = expected[1, 79] = expected[2, 11] = 1
+    torch.testing.assert_close(index, expected)
+    with pytest.raises(ValueError, match='1-based'):
+        head.action_targets(torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match='multi-hot'):
+        head.action_targets(torch.zeros(2, 80))  # no background column
+    with pytest.raises(ValueError, match='multi-hot'):
+        head.action_targets(torch.tensor([1.0, 2.0]))
+
+
+# ----------------------------------------------------------------------
+# inference
+# ----------------------------------------------------------------------
+def _results(person_prob, bboxes, action_logits):
+    p = torch.as_tensor(person_prob)
+    logits = torch.stack([torch.log(p), torch.log1p(-p)], -1)  # softmax = p
+    return dict(
+        person_logits=logits, bboxes=bboxes, action_logits=action_logits)
+
+
+def test_predict_threshold_fallback_and_format():
+    head = build_stage()
+    N = 6
+    person = [[0.9, 0.1, 0.7, 0.2, 0.61, 0.3], [0.1, 0.5, 0.2, 0.4, 0.3, 0.05]]
+    bboxes = torch.tensor([[-10., 5., 70., 50.]]).repeat(2, N, 1)
+    actions = torch.randn(2, N, 80)
+    metas = [dict(img_shape=(48, 64))] * 2
+    res = head.predict_by_feat(
+        _results(person, bboxes, actions), metas,
+        dict(person_threshold=0.6, num_fallback=3))
+    assert len(res[0]) == 3  # scores >= 0.6: queries 0, 2, 4
+    torch.testing.assert_close(res[0].scores[:, 1:],
+                               actions[0, [0, 2, 4]].sigmoid())
+    assert len(res[1]) == 3  # none >= 0.6: top 3 (queries 1, 3, 4)
+    torch.testing.assert_close(res[1].scores[:, 1:],
+                               actions[1, [1, 3, 4]].sigmoid())
+    for r in res:
+        assert r.scores.shape[1] == 81 and torch.all(r.scores[:, 0] == 0)
+        # clipped to [0, W-1] x [0, H-1] then divided by (W, H)
+        torch.testing.assert_close(
+            r.bboxes[0], torch.tensor([0., 5 / 48, 63 / 64, 47 / 48]))
+        assert r.bboxes.min() >= 0 and r.bboxes.max() <= 1
+    res = head.predict_by_feat(
+        _results(person, bboxes, actions), metas,
+        dict(person_threshold=0.6, multiply_person_score=True))
+    torch.testing.assert_close(
+        res[0].scores[:, 1:], actions[0, [0, 2, 4]].sigmoid() *
+        torch.tensor([0.9, 0.7, 0.61])[:, None])

@@ -1,0 +1,335 @@
+"""Tests of the 4-D adaptive sampling operators.
+
+The ground truth is :func:`sample_4d_reference` (the official operator);
+it is itself checked against a naive bilinear read written here from the
+description (pixel ``x / stride - 0.5``, zeros outside the map, softmax
+level weights), and every other implementation is checked against it in
+values and gradients.
+"""
+import pytest
+import torch
+from mmcv.ops.multi_scale_deform_attn import \
+    multi_scale_deformable_attn_pytorch
+
+from stmixer_mm.models.layers import (make_sample_points, mhaq3d, sample_4d,
+                                      sample_4d_reference,
+                                      translate_to_linear_weight)
+from stmixer_mm.models.layers import sampling as sampling_module
+
+STRIDES = [4, 8, 16]
+# a 40 x 56 input: maps 10 x 14, 5 x 7, 3 x 4 (the last one not exact)
+SHAPES = [(10, 14), (5, 7), (3, 4)]
+
+
+def _inputs(B=2,
+            N=3,
+            G=2,
+            P=3,
+            C=8,
+            T=3,
+            shapes=SHAPES,
+            dtype=torch.float32,
+            seed=0):
+    """Maps and points; points reach well outside the maps and z well
+    outside [0, 3] (levels 3..6 are the pyramid)."""
+    g = torch.Generator().manual_seed(seed)
+    values = [
+        torch.randn(B, C, T, h, w, generator=g, dtype=dtype) for h, w in shapes
+    ]
+    points = torch.rand(B, N, 1, G * P, 3, generator=g, dtype=dtype)
+    points[..., 0] = points[..., 0] * 80 - 20  # input width 56
+    points[..., 1] = points[..., 1] * 60 - 15  # input height 40
+    points[..., 2] = points[..., 2] * 16 - 5  # levels -5 .. 11
+    # a few exactly chosen cases: far outside, in the half pixel border
+    points[0, 0, 0, 0] = torch.tensor([-500.0, 3.0, 4.2])
+    points[0, 0, 0, 1] = torch.tensor([1.0, 0.5, -30.0])  # x/4-.5 in (-1,0)
+    points[0, 0, 0, 2] = torch.tensor([55.5, 39.7, 40.0])
+    return values, points
+
+
+def _naive_sample(points, values, strides, n_points, weight=None):
+    """Independent bilinear sampling, output ``[B, C/G, G, T, P, N, 1]``.
+
+    Reads ``value[b, g*C/G + c, t, y, x]`` at pixel ``(x/s - 0.5, y/s -
+    0.5)`` by advanced indexing of the four corners, zero outside the map;
+    blends levels with ``softmax_l(-((z - 3) - l)^2 / 2)`` unless
+    ``weight`` ([B, N, G*P, L]) is given.
+    """
+    B, N, _, GP, _ = points.shape
+    _, C, T, _, _ = values[0].shape
+    G = GP // n_points
+    Cg = C // G
+    if weight is None:
+        z = points[:, :, 0, :, 2] - 3.0
+        levels = torch.arange(len(values), dtype=z.dtype)
+        weight = torch.softmax(-(z[..., None] - levels)**2 / 2.0, dim=-1)
+    b = torch.arange(B).view(B, 1, 1, 1, 1, 1)
+    n = torch.arange(N).view(1, N, 1, 1, 1, 1)
+    g = torch.arange(G).view(1, 1, G, 1, 1, 1)
+    p = torch.arange(n_points).view(1, 1, 1, n_points, 1, 1)
+    t = torch.arange(T).view(1, 1, 1, 1, T, 1)
+    c = torch.arange(Cg).view(1, 1, 1, 1, 1, Cg)
+    pt = g * n_points + p  # index of the point among G*P
+    out = 0.0
+    for lvl, (value, s) in enumerate(zip(values, strides)):
+        H, W = value.shape[-2:]
+        x = points[b, n, 0, pt, 0] / s - 0.5
+        y = points[b, n, 0, pt, 1] / s - 0.5
+        x0, y0 = x.detach().floor(), y.detach().floor()
+        acc = 0.0
+        for dx in (0, 1):
+            for dy in (0, 1):
+                xi, yi = (x0 + dx).long(), (y0 + dy).long()
+                wx = (x - x0) if dx else (1 - (x - x0))
+                wy = (y - y0) if dy else (1 - (y - y0))
+                ok = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+                read = value[b, g * Cg + c, t,
+                             yi.clamp(0, H - 1),
+                             xi.clamp(0, W - 1)]
+                acc = acc + read * (wx * wy * ok)
+        acc = acc * weight[b, n, pt, lvl]
+        out = out + acc  # [B, N, G, P, T, Cg]
+    return out.permute(0, 5, 2, 4, 3, 1).unsqueeze(-1)
+
+
+def _grads(out, inputs):
+    """Gradients of a fixed random projection of ``out``."""
+    proj = torch.randn(
+        out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype)
+    return torch.autograd.grad((out * proj).sum(), inputs)
+
+
+def _assert_close(actual, expected, tol):
+    torch.testing.assert_close(actual, expected, rtol=tol, atol=tol)
+
+
+def _consumer(out_ref):
+    """Reference layout ``[B, C/G, G, T, P, N, 1]`` -> ``[B,N,G,T,P,C/G]``."""
+    return out_ref.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
+
+
+def test_make_sample_points():
+    B, N, G = 2, 3, 5
+    offset = torch.randn(B, N, G * 3)
+    xyzr = torch.randn(B, N, 4) * torch.tensor([50.0, 50.0, 2.0, 1.0])
+    points = make_sample_points(offset, G, xyzr)
+    assert points.shape == (B, N, 1, G, 3)
+    for b in range(B):
+        for n in range(N):
+            x, y, z, r = xyzr[b, n].tolist()
+            w = 2**z * 2**(-r / 2)
+            h = 2**z * 2**(r / 2)
+            for k in range(G):
+                dx, dy, dz = offset[b, n, 3 * k:3 * k + 3].tolist()
+                expected = torch.tensor([x + dx * w, y + dy * h, z + dz])
+                _assert_close(points[b, n, 0, k], expected, 1e-4)
+    with pytest.raises(ValueError, match='offset'):
+        make_sample_points(offset, G + 1, xyzr)
+
+
+def test_translate_to_linear_weight():
+    ref = torch.tensor([[-7.0, 0.0, 0.3, 1.5, 2.9, 40.0]])
+    weight = translate_to_linear_weight(ref, 4, tau=2.0)
+    assert weight.shape == (1, 6, 4)
+    for i, r in enumerate(ref[0].tolist()):
+        logits = torch.tensor([-(r - lvl)**2 / 2.0 for lvl in range(4)])
+        _assert_close(weight[0, i], torch.softmax(logits, 0), 1e-6)
+    assert weight[0, 0].argmax() == 0 and weight[0, -1].argmax() == 3
+    _assert_close(weight.sum(-1), torch.ones(1, 6), 1e-6)
+
+
+def test_reference_matches_naive_bilinear():
+    values, points = _inputs(dtype=torch.float64)
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+    out = sample_4d_reference(points, values, STRIDES, n_points=3)
+    assert out.shape == (2, 4, 2, 3, 3, 3, 1)
+    naive = _naive_sample(points, values, STRIDES, n_points=3)
+    _assert_close(out, naive, 1e-10)
+    for a, e in zip(
+            _grads(out, [points] + values), _grads(naive, [points] + values)):
+        _assert_close(a, e, 1e-10)
+    # the far-away point reads nothing, the border one does
+    assert out[0, :, 0, :, 0, 0].abs().max() == 0
+    assert out[0, :, 0, :, 1, 0].abs().max() > 0
+
+
+def test_mhaq3d_weight_matches_naive():
+    values, points = _inputs(dtype=torch.float64)
+    value = values[0].requires_grad_()
+    B, N, _, GP, _ = points.shape
+    xy = points[..., :2] / points.new_tensor([56.0, 40.0])
+    xy.requires_grad_()
+    weight = torch.rand(B, N, 1, GP, dtype=torch.float64, requires_grad=True)
+    out = mhaq3d(xy, value, weight=weight, n_points=3)
+    # the same points in input pixels for a stride-4 map of 10 x 14
+    pixels = torch.cat(
+        [xy * xy.new_tensor([56.0, 40.0]),
+         xy.new_zeros(B, N, 1, GP, 1)],
+        dim=-1)
+    naive = _naive_sample(
+        pixels, [value], [4], n_points=3, weight=weight[:, :, 0, :, None])
+    _assert_close(out, naive, 1e-10)
+    for a, e in zip(
+            _grads(out, [xy, value, weight]), _grads(naive,
+                                                     [xy, value, weight])):
+        _assert_close(a, e, 1e-10)
+
+
+@pytest.mark.parametrize('impl', ['reference', 'pytorch', 'mmcv', 'auto'])
+def test_impls_match_reference(impl):
+    values, points = _inputs()
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+    expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
+    out = sample_4d(points, values, STRIDES, 3, impl=impl)
+    assert out.shape == (2, 3, 2, 3, 3, 4)  # [B, N, G, T, P, C/G]
+    _assert_close(out, expected, 1e-5)
+    grads = _grads(out, [points] + values)
+    grads_ref = _grads(expected, [points] + values)
+    # xy and z of the points separately, then every map
+    _assert_close(grads[0][..., :2], grads_ref[0][..., :2], 1e-5)
+    _assert_close(grads[0][..., 2], grads_ref[0][..., 2], 1e-5)
+    assert grads_ref[0][..., 2].abs().max() > 0
+    for g, g_ref in zip(grads[1:], grads_ref[1:]):
+        _assert_close(g, g_ref, 1e-5)
+
+
+def test_pytorch_impl_options_and_layouts():
+    # queries laid out as a [B, Hq, Wq, G*P, 3] grid, other mapping_stride
+    # and tau, a non-contiguous map, maps without gradient
+    values, points = _inputs(N=6)
+    points = points.view(2, 2, 3, 6, 3)
+    values[0] = values[0].transpose(3, 4).contiguous().transpose(3, 4)
+    assert not values[0].is_contiguous()
+    values[0].requires_grad_()
+    expected = sample_4d_reference(
+        points, values, STRIDES, 3, mapping_stride=2.0, tau=1.5)
+    out = sample_4d(
+        points,
+        tuple(values),
+        STRIDES,
+        3,
+        mapping_stride=2.0,
+        tau=1.5,
+        impl='pytorch')
+    assert out.shape == (2, 6, 2, 3, 3, 4)
+    _assert_close(out, _consumer(expected), 1e-5)
+    grad, = _grads(out, [values[0]])
+    grad_ref, = _grads(_consumer(expected), [values[0]])
+    _assert_close(grad, grad_ref, 1e-5)
+
+
+def test_pytorch_impl_gradcheck():
+    values, points = _inputs(
+        B=1,
+        N=2,
+        G=2,
+        P=2,
+        C=4,
+        T=2,
+        shapes=[(4, 5), (2, 3)],
+        dtype=torch.float64)
+    points[..., 0] = points[..., 0] * 0.4  # keep most points on the maps
+    points[..., 1] = points[..., 1] * 0.3
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+
+    def func(pts, *maps):
+        return sample_4d(pts, list(maps), [4, 8], 2, impl='pytorch')
+
+    assert torch.autograd.gradcheck(func, (points, *values))
+
+
+def test_msda_mapping_on_cpu():
+    """The tensors handed to mmcv's kernel give the reference through
+    mmcv's own CPU implementation of the same conventions."""
+    values, points = _inputs()
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+    geo = sampling_module._check_inputs(points, values, STRIDES, 3)
+    inputs = sampling_module._to_msda_inputs(points, values, STRIDES, geo, 3.0,
+                                             2.0)
+    B, N, G, P, C, T = geo
+    S = sum(h * w for h, w in SHAPES)
+    assert inputs.value.shape == (B, S, G, C // G * T)
+    assert inputs.value.is_contiguous()
+    assert inputs.spatial_shapes.dtype == torch.long
+    assert inputs.spatial_shapes.tolist() == [list(s) for s in SHAPES]
+    assert inputs.level_start_index.tolist() == [0, 140, 175]
+    assert inputs.sampling_locations.shape == (B, N * P, G, 3, 1, 2)
+    assert inputs.attention_weights.shape == (B, N * P, G, 3, 1)
+    assert inputs.sampling_locations.is_contiguous()
+    assert inputs.attention_weights.is_contiguous()
+
+    flat = multi_scale_deformable_attn_pytorch(inputs.value,
+                                               inputs.spatial_shapes,
+                                               inputs.sampling_locations,
+                                               inputs.attention_weights)
+    out = sampling_module._from_msda_output(flat, geo)
+    expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
+    _assert_close(out, expected, 1e-5)
+    grads = _grads(out, [points] + values)
+    grads_ref = _grads(expected, [points] + values)
+    _assert_close(grads[0][..., :2], grads_ref[0][..., :2], 1e-5)
+    _assert_close(grads[0][..., 2], grads_ref[0][..., 2], 1e-5)
+    for g, g_ref in zip(grads[1:], grads_ref[1:]):
+        _assert_close(g, g_ref, 1e-5)
+
+
+def test_impl_resolution_and_im2col_step():
+    cpu = torch.device('cpu')
+    assert sampling_module._resolve_impl('auto', cpu) == 'pytorch'
+    assert sampling_module._resolve_impl('mmcv', cpu) == 'pytorch'
+    assert sampling_module._resolve_impl('reference', cpu) == 'reference'
+    assert [
+        sampling_module._im2col_step(b) for b in (1, 3, 8, 64, 96, 128, 67)
+    ] == [1, 3, 8, 64, 48, 64, 1]
+
+
+def test_bad_inputs():
+    values, points = _inputs()
+    with pytest.raises(ValueError, match='impl'):
+        sample_4d(points, values, STRIDES, 3, impl='cuda')
+    with pytest.raises(ValueError, match='groups'):
+        sample_4d(points, values, STRIDES, 2)  # G = 3 does not divide C = 8
+    with pytest.raises(ValueError, match='n_points'):
+        sample_4d(points, values, STRIDES, 4)
+    with pytest.raises(ValueError, match='featmap_strides'):
+        sample_4d(points, values, STRIDES[:2], 3)
+    with pytest.raises(ValueError, match='share'):
+        sample_4d(points, [values[0], values[1][:, :4]], STRIDES[:2], 3)
+    with pytest.raises(ValueError, match='sample_points'):
+        sample_4d(points[..., :2], values, STRIDES, 3)
+    with pytest.raises(TypeError, match='values'):
+        sample_4d(points, values[0], STRIDES, 3)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason='the mmcv multi-scale deformable attention kernel needs CUDA')
+def test_mmcv_cuda_kernel():
+    if sampling_module._msda_cuda_function() is None:
+        pytest.skip('mmcv was built without its CUDA ops')
+    assert sampling_module._resolve_impl('auto',
+                                         torch.device('cuda')) == 'mmcv'
+    for B in (2, 3):  # 3: im2col_step must divide the batch
+        values, points = _inputs(B=B)
+        values = [v.cuda().requires_grad_() for v in values]
+        points = points.cuda().requires_grad_()
+        expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
+        out = sample_4d(points, values, STRIDES, 3, impl='mmcv')
+        _assert_close(out, expected, 1e-5)
+        grads = _grads(out.cpu(), [points] + values)
+        grads_ref = _grads(expected.cpu(), [points] + values)
+        for g, g_ref in zip(grads, grads_ref):
+            _assert_close(g, g_ref, 1e-4)
+    # no bf16 kernel: computed in fp32, never fails
+    values16 = [v.detach().bfloat16() for v in values]
+    out16 = sample_4d(points.detach(), values16, STRIDES, 3, impl='mmcv')
+    assert out16.dtype == torch.bfloat16
+    _assert_close(out16.float(), expected.detach(), 5e-2)
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        out_ac = sample_4d(points, values, STRIDES, 3, impl='mmcv')
+    assert torch.isfinite(out_ac).all()
+    out_ac.float().sum().backward()
