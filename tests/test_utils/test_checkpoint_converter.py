@@ -1,0 +1,726 @@
+"""Official STMixer checkpoints -> stmixer_mm names.
+
+The "official" state dicts here are written from the official layout
+(``../shared/design/stmixer_reference.md`` section 8: decoder, neck, ViT
+names; PySlowFast's stem / ResStage / fuse / non-local names and its shape
+rules for the CNN backbones), not by renaming our own state dicts back, so
+that the tests compare our module names with the official ones.
+"""
+import copy
+import importlib.util
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checkpoint_converter import (ConversionReport,
+                                                   convert_official_state_dict,
+                                                   detect_backbone,
+                                                   extract_state_dict)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(REPO, 'tools', 'convert_official_checkpoint.py')
+
+# decoder sizes shared by every tiny model
+C, N, STAGES, HEADS, FFN, P, G, MULT, ACTIONS = 64, 10, 2, 8, 128, 4, 4, 4, 80
+
+
+class Maker:
+    """Random tensors with distinct values, by shape."""
+
+    def __init__(self, seed=0):
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __call__(self, *shape):
+        return torch.randn(*shape, generator=self.gen)
+
+    def bn(self, prefix, dim, counter=True):
+        out = {
+            f'{prefix}.weight': self(dim),
+            f'{prefix}.bias': self(dim),
+            f'{prefix}.running_mean': self(dim),
+            f'{prefix}.running_var': self(dim).abs() + 0.5,
+        }
+        if counter:
+            out[f'{prefix}.num_batches_tracked'] = torch.tensor(7)
+        return out
+
+    def linear(self, prefix, out_dim, in_dim, bias=True):
+        out = {f'{prefix}.weight': self(out_dim, in_dim)}
+        if bias:
+            out[f'{prefix}.bias'] = self(out_dim)
+        return out
+
+    def ln(self, prefix, dim):
+        return {f'{prefix}.weight': self(dim), f'{prefix}.bias': self(dim)}
+
+
+# ---------------------------------------------------------------------------
+# official layouts
+# ---------------------------------------------------------------------------
+def official_head(mk, temporal_points):
+    """``stm_head.*`` as in the official STMDecoder / AMStage."""
+    sd = {
+        'stm_head.init_spatial_queries.weight': mk(N, C),
+        'stm_head.init_temporal_queries.weight': mk(N, C),
+        'stm_head.criterion.empty_weight': torch.tensor([1.0, 0.1]),
+    }
+    cg = C // G
+    for k in range(STAGES):
+        s = f'stm_head.decoder_stages.{k}'
+        for b in 'st':
+            sd[f'{s}.attention_{b}.attn.in_proj_weight'] = mk(3 * C, C)
+            sd[f'{s}.attention_{b}.attn.in_proj_bias'] = mk(3 * C)
+            sd.update(mk.linear(f'{s}.attention_{b}.attn.out_proj', C, C))
+            sd.update(mk.ln(f'{s}.attention_norm_{b}', C))
+            sd.update(mk.linear(f'{s}.ffn_{b}.layers.0.0', FFN, C))
+            sd.update(mk.linear(f'{s}.ffn_{b}.layers.1', C, FFN))
+            sd.update(mk.ln(f'{s}.ffn_norm_{b}', C))
+            sd.update(mk.ln(f'{s}.samplingmixing.norm_{b}', C))
+            points = P if b == 's' else temporal_points
+            sd.update(
+                mk.linear(
+                    f'{s}.samplingmixing.adaptive_mixing_{b}'
+                    '.parameter_generator.0',
+                    G * (cg * cg + points * MULT * points), C))
+            sd.update(
+                mk.linear(f'{s}.samplingmixing.adaptive_mixing_{b}.out_proj',
+                          C, G * MULT * points * cg))
+        sd[f'{s}.iof_tau'] = mk(HEADS)
+        sd.update(
+            mk.linear(f'{s}.samplingmixing.offset_generator.0', P * G * 3, C))
+        sd.update(mk.linear(f'{s}.human_cls_fcs.0', C, C))
+        sd.update(mk.ln(f'{s}.human_cls_fcs.1', C))
+        sd.update(mk.linear(f'{s}.human_fc_cls', 2, C))
+        sd.update(mk.linear(f'{s}.reg_fcs.0', C, C))
+        sd.update(mk.ln(f'{s}.reg_fcs.1', C))
+        sd.update(mk.linear(f'{s}.fc_reg', 4, C))
+        sd.update(mk.linear(f'{s}.action_cls_fcs.0', 2 * C, 2 * C))
+        sd.update(mk.ln(f'{s}.action_cls_fcs.1', 2 * C))
+        sd.update(mk.linear(f'{s}.fc_action', ACTIONS, 2 * C))
+    return sd
+
+
+def official_vit(mk, embed=64, depth=2, tubelet=2, patch=16):
+    """VideoMAE ViT (qkv without bias, q/v biases) + ViT pyramid neck."""
+    E = embed
+    sd = {
+        'backbone.patch_embed.proj.weight': mk(E, 3, tubelet, patch, patch),
+        'backbone.patch_embed.proj.bias': mk(E),
+    }
+    for i in range(depth):
+        b = f'backbone.blocks.{i}'
+        sd.update(mk.ln(f'{b}.norm1', E))
+        sd[f'{b}.attn.qkv.weight'] = mk(3 * E, E)
+        sd[f'{b}.attn.q_bias'] = mk(E)
+        sd[f'{b}.attn.v_bias'] = mk(E)
+        sd.update(mk.linear(f'{b}.attn.proj', E, E))
+        sd.update(mk.ln(f'{b}.norm2', E))
+        sd.update(mk.linear(f'{b}.mlp.fc1', 4 * E, E))
+        sd.update(mk.linear(f'{b}.mlp.fc2', E, 4 * E))
+    sd.update(mk.ln('backbone.norm', E))
+
+    # neck, layer indices as in reference section 2 (ConvTranspose3d
+    # weights are [in, out, k...])
+    def tail(level, first, dim):
+        sd[f'lateral_convs.{level}.{first}.weight'] = mk(C, dim, 1, 1, 1)
+        sd.update(mk.ln(f'lateral_convs.{level}.{first + 1}', C))
+        sd[f'lateral_convs.{level}.{first + 2}.weight'] = mk(C, C, 3, 3, 3)
+
+    sd['lateral_convs.0.0.weight'] = mk(E, E // 2, 1, 2, 2)
+    sd['lateral_convs.0.0.bias'] = mk(E // 2)
+    sd.update(mk.ln('lateral_convs.0.1', E // 2))
+    sd['lateral_convs.0.3.weight'] = mk(E // 2, E // 4, 1, 2, 2)
+    sd['lateral_convs.0.3.bias'] = mk(E // 4)
+    tail(0, 4, E // 4)
+    sd['lateral_convs.1.0.weight'] = mk(E, E // 2, 1, 2, 2)
+    sd['lateral_convs.1.0.bias'] = mk(E // 2)
+    tail(1, 1, E // 2)
+    tail(2, 0, E)
+    tail(3, 1, E)  # index 0 is the max-pool
+    return sd
+
+
+# PySlowFast temporal kernel of branch2.a per stage s2..s5
+_TEMPORAL = {'slow': (1, 1, 3, 3), 'fast': (3, 3, 3, 3)}
+
+
+def _pyslowfast_stage(mk,
+                      sd,
+                      stage,
+                      pathway,
+                      dim_in,
+                      dim_out,
+                      dim_inner,
+                      blocks,
+                      temporal,
+                      nonlocal_blocks=(),
+                      bn_counter=True):
+    """``s{stage}.pathway{p}_res{i}`` bottleneck blocks (+ non-local)."""
+    for i in range(blocks):
+        b = f'backbone.s{stage}.pathway{pathway}_res{i}'
+        cin = dim_in if i == 0 else dim_out
+        if i == 0:  # dim_in != dim_out for every bottleneck stage entry
+            sd[f'{b}.branch1.weight'] = mk(dim_out, cin, 1, 1, 1)
+            sd.update(mk.bn(f'{b}.branch1_bn', dim_out, bn_counter))
+        sd[f'{b}.branch2.a.weight'] = mk(dim_inner, cin, temporal, 1, 1)
+        sd.update(mk.bn(f'{b}.branch2.a_bn', dim_inner, bn_counter))
+        sd[f'{b}.branch2.b.weight'] = mk(dim_inner, dim_inner, 1, 3, 3)
+        sd.update(mk.bn(f'{b}.branch2.b_bn', dim_inner, bn_counter))
+        sd[f'{b}.branch2.c.weight'] = mk(dim_out, dim_inner, 1, 1, 1)
+        sd.update(mk.bn(f'{b}.branch2.c_bn', dim_out, bn_counter))
+        if i in nonlocal_blocks:
+            n = f'backbone.s{stage}.pathway{pathway}_nonlocal{i}'
+            for name in ('theta', 'phi', 'g'):
+                sd[f'{n}.conv_{name}.weight'] = mk(dim_out // 2, dim_out, 1, 1,
+                                                   1)
+                sd[f'{n}.conv_{name}.bias'] = mk(dim_out // 2)
+            sd[f'{n}.conv_out.weight'] = mk(dim_out, dim_out // 2, 1, 1, 1)
+            sd[f'{n}.conv_out.bias'] = mk(dim_out)
+            sd.update(mk.bn(f'{n}.bn', dim_out, bn_counter))
+
+
+def official_slowfast(mk,
+                      width=16,
+                      beta_inv=8,
+                      fusion_kernel=7,
+                      blocks=(2, 1, 1, 1)):
+    """PySlowFast SlowFast (``video_model_builder.SlowFast`` layout)."""
+    sd = {}
+    fw = width // beta_inv
+    sd['backbone.s1.pathway0_stem.conv.weight'] = mk(width, 3, 1, 7, 7)
+    sd.update(mk.bn('backbone.s1.pathway0_stem.bn', width))
+    sd['backbone.s1.pathway1_stem.conv.weight'] = mk(fw, 3, 5, 7, 7)
+    sd.update(mk.bn('backbone.s1.pathway1_stem.bn', fw))
+
+    def fuse(stage, fast_channels):
+        f = f'backbone.s{stage}_fuse'
+        sd[f'{f}.conv_f2s.weight'] = mk(2 * fast_channels, fast_channels,
+                                        fusion_kernel, 1, 1)
+        sd.update(mk.bn(f'{f}.bn', 2 * fast_channels))
+
+    fuse(1, fw)
+    slow_in, fast_in = width + 2 * fw, fw
+    for j, num in enumerate(blocks):
+        stage = j + 2
+        slow_out, slow_inner = width * 4 * 2**j, width * 2**j
+        fast_out, fast_inner = slow_out // beta_inv, slow_inner // beta_inv
+        _pyslowfast_stage(mk, sd, stage, 0, slow_in, slow_out, slow_inner, num,
+                          _TEMPORAL['slow'][j])
+        _pyslowfast_stage(mk, sd, stage, 1, fast_in, fast_out, fast_inner, num,
+                          _TEMPORAL['fast'][j])
+        if stage < 5:
+            fuse(stage, fast_out)
+        slow_in, fast_in = slow_out + 2 * fast_out, fast_out
+    return sd
+
+
+def official_slowonly(mk, width=16, blocks=(1, 1, 2, 1), nonlocal_s4=(1, )):
+    """PySlowFast ResNet (Slow) with non-local blocks in s4, without BN
+    ``num_batches_tracked`` counters (as in older checkpoints)."""
+    sd = {'backbone.s1.pathway0_stem.conv.weight': mk(width, 3, 1, 7, 7)}
+    sd.update(mk.bn('backbone.s1.pathway0_stem.bn', width, counter=False))
+    dim_in = width
+    for j, num in enumerate(blocks):
+        stage = j + 2
+        dim_out, dim_inner = width * 4 * 2**j, width * 2**j
+        _pyslowfast_stage(
+            mk,
+            sd,
+            stage,
+            0,
+            dim_in,
+            dim_out,
+            dim_inner,
+            num,
+            _TEMPORAL['slow'][j],
+            nonlocal_blocks=nonlocal_s4 if stage == 4 else (),
+            bn_counter=False)
+        dim_in = dim_out
+    return sd
+
+
+# ---------------------------------------------------------------------------
+# our tiny models
+# ---------------------------------------------------------------------------
+def decoder_cfg(temporal_points):
+    return dict(
+        type='STMixerDecoder',
+        num_stages=STAGES,
+        featmap_strides=[4, 8, 16, 32],
+        stage_head=dict(
+            type='STMixerStageHead',
+            num_actions=ACTIONS,
+            hidden_channels=C,
+            num_heads=HEADS,
+            feedforward_channels=FFN,
+            spatial_points=P,
+            temporal_points=temporal_points,
+            out_multiplier=MULT,
+            num_groups=G))
+
+
+def model_cfg(backbone, neck, temporal_points):
+    return dict(
+        type='STMixer',
+        _scope_='mmdet',
+        backbone=backbone,
+        neck=neck,
+        query_generator=dict(type='STMixerQueryGenerator', num_queries=N),
+        decoder=decoder_cfg(temporal_points),
+        test_cfg=dict(person_threshold=0.6, num_fallback=3))
+
+
+VIT_MODEL = model_cfg(
+    dict(
+        type='mmaction.VisionTransformer',
+        img_size=64,
+        patch_size=16,
+        embed_dims=64,
+        depth=2,
+        num_heads=4,
+        mlp_ratio=4,
+        qkv_bias=True,
+        num_frames=4,
+        tubelet_size=2,
+        norm_cfg=dict(type='LN', eps=1e-6),
+        use_mean_pooling=False,
+        return_feat_map=True),
+    dict(type='STMixerViTNeck', in_channels=64, out_channels=C),
+    temporal_points=2)
+
+SLOWFAST_MODEL = model_cfg(
+    dict(
+        type='ResNet3dSlowFastMultiLevel',
+        resample_rate=4,
+        speed_ratio=4,
+        channel_ratio=8,
+        slow_pathway=dict(
+            type='resnet3d',
+            depth=50,
+            base_channels=16,
+            stage_blocks=(2, 1, 1, 1),
+            pretrained=None,
+            lateral=True,
+            lateral_norm=True,  # PySlowFast fuse: conv + BN + ReLU
+            fusion_kernel=7,
+            conv1_kernel=(1, 7, 7),
+            dilations=(1, 1, 1, 1),
+            conv1_stride_t=1,
+            pool1_stride_t=1,
+            inflate=(0, 0, 1, 1)),
+        fast_pathway=dict(
+            type='resnet3d',
+            depth=50,
+            base_channels=2,
+            stage_blocks=(2, 1, 1, 1),
+            pretrained=None,
+            lateral=False,
+            conv1_kernel=(5, 7, 7),
+            conv1_stride_t=1,
+            pool1_stride_t=1)),
+    dict(
+        type='STMixerLateralNeck',
+        in_channels=[64 + 8, 128 + 16, 256 + 32, 512 + 64],
+        out_channels=C),
+    temporal_points=2)
+
+SLOWONLY_MODEL = model_cfg(
+    dict(
+        type='mmaction.ResNet3dSlowOnly',
+        depth=50,
+        base_channels=16,
+        stage_blocks=(1, 1, 2, 1),
+        pretrained=None,
+        lateral=False,
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(0, 0, 1, 1),
+        with_pool2=False,
+        non_local=(0, 0, (0, 1), 0),
+        non_local_cfg=dict(
+            sub_sample=True,
+            use_scale=False,
+            norm_cfg=dict(type='BN3d', requires_grad=True),
+            mode='dot_product'),
+        out_indices=(0, 1, 2, 3)),
+    dict(
+        type='STMixerLateralNeck',
+        in_channels=[64, 128, 256, 512],
+        out_channels=C),
+    temporal_points=2)
+
+
+def build(cfg):
+    return MODELS.build(copy.deepcopy(cfg))
+
+
+def official(kind, seed=0, prefix=''):
+    mk = Maker(seed)
+    if kind == 'vit':
+        sd = official_vit(mk)
+        sd.update(official_head(mk, temporal_points=2))
+    elif kind == 'slowfast':
+        sd = official_slowfast(mk)
+        sd.update(official_cnn_neck(mk, [72, 144, 288, 576]))
+        sd.update(official_head(mk, temporal_points=2))
+    else:
+        sd = official_slowonly(mk)
+        sd.update(official_cnn_neck(mk, [64, 128, 256, 512]))
+        sd.update(official_head(mk, temporal_points=2))
+    return {prefix + k: v for k, v in sd.items()}
+
+
+def official_cnn_neck(mk, in_channels):
+    sd = {}
+    for i, cin in enumerate(in_channels):
+        sd[f'lateral_convs.{i}.weight'] = mk(C, cin, 1, 1, 1)
+        sd[f'lateral_convs.{i}.bias'] = mk(C)
+    return sd
+
+
+MODELS_BY_KIND = {
+    'vit': VIT_MODEL,
+    'slowfast': SLOWFAST_MODEL,
+    'slowonly': SLOWONLY_MODEL
+}
+VIT_KW = dict(vit_num_frames=4, vit_img_size=64)
+
+
+def convert(sd, **kwargs):
+    return convert_official_state_dict(sd, **{**VIT_KW, **kwargs})
+
+
+def assert_values_landed(sd, new, report, model):
+    """Every official tensor is in the model under its new name, unchanged
+    (except the folded running means)."""
+    ours = model.state_dict()
+    for key, value in sd.items():
+        key = key[len('module.'):] if key.startswith('module.') else key
+        if key in report.dropped or key in report.folded:
+            continue
+        target = report.renamed[key]
+        if target in report.folded.values():
+            continue  # a running mean that received a folded bias
+        assert torch.equal(ours[target], value), (key, target)
+
+
+# ---------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize('prefix', ['', 'module.'])
+def test_vit_checkpoint_loads_strictly(prefix):
+    sd = official('vit', prefix=prefix)
+    new, report = convert(sd)
+    assert report.backbone == 'vit'
+    assert report.stripped_module_prefix == bool(prefix)
+    assert not report.unexpected and not report.warnings
+    assert list(report.dropped) == ['stm_head.criterion.empty_weight']
+    assert list(report.generated) == ['backbone.pos_embed']
+
+    model = build(VIT_MODEL)
+    fresh_pos_embed = model.backbone.pos_embed.clone()
+    model.load_state_dict(new, strict=True)
+    assert_values_landed(sd, new, report, model)
+    # the generated table is the one mmaction2 builds for this config
+    assert torch.equal(model.backbone.pos_embed, fresh_pos_embed)
+
+    # spot checks through module attributes, not names
+    o = {k[len(prefix):]: v for k, v in sd.items()}
+    bb = model.backbone
+    assert torch.equal(bb.patch_embed.projection.weight,
+                       o['backbone.patch_embed.proj.weight'])
+    assert torch.equal(bb.blocks[1].mlp.layers[0][0].weight,
+                       o['backbone.blocks.1.mlp.fc1.weight'])
+    assert torch.equal(bb.blocks[1].mlp.layers[1].bias,
+                       o['backbone.blocks.1.mlp.fc2.bias'])
+    assert torch.equal(bb.blocks[0].attn.v_bias,
+                       o['backbone.blocks.0.attn.v_bias'])
+    assert torch.equal(model.neck.lateral_convs[0][3].weight,
+                       o['lateral_convs.0.3.weight'])
+    assert torch.equal(model.neck.lateral_convs[3][1].weight,
+                       o['lateral_convs.3.1.weight'])
+    stage = model.decoder.stages[1]
+    assert torch.equal(stage.fc_person_cls.weight,
+                       o['stm_head.decoder_stages.1.human_fc_cls.weight'])
+    assert torch.equal(stage.person_cls_fcs[1].weight,
+                       o['stm_head.decoder_stages.1.human_cls_fcs.1.weight'])
+    assert torch.equal(
+        stage.samplingmixing.adaptive_mixing_t.parameter_generator[0].weight,
+        o['stm_head.decoder_stages.1.samplingmixing.adaptive_mixing_t.'
+          'parameter_generator.0.weight'])
+    assert torch.equal(stage.ffn_t.layers[1].weight,
+                       o['stm_head.decoder_stages.1.ffn_t.layers.1.weight'])
+    assert torch.equal(stage.iof_tau, o['stm_head.decoder_stages.1.iof_tau'])
+    assert torch.equal(model.query_generator.init_temporal_queries.weight,
+                       o['stm_head.init_temporal_queries.weight'])
+
+
+def test_vit_default_pos_embed_is_official_vit_b_grid():
+    sd = official('vit')
+    new, report = convert_official_state_dict(sd)  # 16 frames, 224
+    # 8 x 14 x 14 patches of the official ViT-B pretraining grid
+    assert new['backbone.pos_embed'].shape == (1, 8 * 14 * 14, 64)
+    assert 'backbone.pos_embed' in report.generated
+
+
+def test_vit_learnable_pos_embed_is_kept():
+    sd = official('vit')
+    sd['backbone.pos_embed'] = torch.randn(1, 32, 64)
+    new, report = convert(sd)
+    assert 'backbone.pos_embed' not in report.generated
+    assert new['backbone.pos_embed'] is sd['backbone.pos_embed']
+
+
+@pytest.mark.parametrize('prefix', ['', 'module.'])
+def test_slowfast_checkpoint_loads_strictly(prefix):
+    sd = official('slowfast', prefix=prefix)
+    new, report = convert(sd)
+    assert report.backbone == 'slowfast'
+    assert not report.unexpected and not report.generated
+    model = build(SLOWFAST_MODEL)
+    model.load_state_dict(new, strict=True)
+    assert_values_landed(sd, new, report, model)
+
+    o = {k[len(prefix):]: v for k, v in sd.items()}
+    bb = model.backbone
+    assert torch.equal(bb.slow_path.conv1.conv.weight,
+                       o['backbone.s1.pathway0_stem.conv.weight'])
+    assert torch.equal(bb.fast_path.conv1.bn.running_var,
+                       o['backbone.s1.pathway1_stem.bn.running_var'])
+    assert torch.equal(bb.slow_path.conv1_lateral.conv.weight,
+                       o['backbone.s1_fuse.conv_f2s.weight'])
+    assert torch.equal(bb.slow_path.layer3_lateral.bn.bias,
+                       o['backbone.s4_fuse.bn.bias'])
+    assert torch.equal(bb.slow_path.layer1[1].conv3.conv.weight,
+                       o['backbone.s2.pathway0_res1.branch2.c.weight'])
+    assert torch.equal(bb.fast_path.layer4[0].downsample.bn.weight,
+                       o['backbone.s5.pathway1_res0.branch1_bn.weight'])
+    assert torch.equal(bb.slow_path.layer3[0].conv1.conv.weight,
+                       o['backbone.s4.pathway0_res0.branch2.a.weight'])
+    assert torch.equal(model.neck.lateral_convs[2].bias,
+                       o['lateral_convs.2.bias'])
+
+
+def test_slowonly_nonlocal_checkpoint_loads_strictly():
+    sd = official('slowonly')
+    new, report = convert(sd)
+    assert report.backbone == 'slowonly'
+    assert not report.unexpected
+    # BN counters were absent: generated
+    assert 'backbone.conv1.bn.num_batches_tracked' in report.generated
+    nl_official = 'backbone.s4.pathway0_nonlocal1'
+    nl_ours = 'backbone.layer3.1.non_local_block'
+    assert report.folded == {
+        f'{nl_official}.conv_out.bias': f'{nl_ours}.conv_out.bn.running_mean'
+    }
+    model = build(SLOWONLY_MODEL)
+    model.load_state_dict(new, strict=True)
+    assert_values_landed(sd, new, report, model)
+
+    block = model.backbone.layer3[1].non_local_block
+    assert torch.equal(block.theta.conv.weight,
+                       sd[f'{nl_official}.conv_theta.weight'])
+    assert torch.equal(block.phi[0].conv.bias,
+                       sd[f'{nl_official}.conv_phi.bias'])
+    assert torch.equal(block.g[0].conv.weight,
+                       sd[f'{nl_official}.conv_g.weight'])
+    # folding the conv_out bias into the BN keeps BN(conv(x) + b)
+    w = sd[f'{nl_official}.conv_out.weight']
+    b = sd[f'{nl_official}.conv_out.bias']
+    x = torch.randn(2, w.shape[1], 2, 3, 3)
+    bn = {
+        k: sd[f'{nl_official}.bn.{k}']
+        for k in ('weight', 'bias', 'running_mean', 'running_var')
+    }
+    expected = F.batch_norm(
+        F.conv3d(x, w, b), bn['running_mean'], bn['running_var'], bn['weight'],
+        bn['bias'], False, 0.0, 1e-5)
+    block.conv_out.eval()
+    torch.testing.assert_close(block.conv_out(x), expected)
+
+
+def test_auto_detection_and_explicit_backbone():
+    for kind in ('vit', 'slowfast', 'slowonly'):
+        keys = official(kind).keys()
+        assert detect_backbone(keys) == kind
+    sd = official('slowonly')
+    assert convert(sd, backbone='slowonly')[1].backbone == 'slowonly'
+    with pytest.raises(ValueError, match='slowonly backbone'):
+        convert(sd, backbone='vit')
+    with pytest.raises(ValueError, match='cannot tell the backbone'):
+        convert({'stm_head.init_spatial_queries.weight': torch.zeros(1)})
+    with pytest.raises(ValueError, match='backbone must be one of'):
+        convert(sd, backbone='resnet')
+
+
+def test_already_converted_state_dict_is_refused():
+    new, _ = convert(official('slowonly'))
+    with pytest.raises(ValueError, match='already has stmixer_mm names'):
+        convert(new)
+
+
+def test_unknown_official_keys_are_reported_and_fail_strict_loading():
+    sd = official('vit')
+    sd['backbone.blocks.0.attn.qkv.bias'] = torch.zeros(192)
+    sd['stm_head.decoder_stages.0.extra_gate.weight'] = torch.zeros(3)
+    sd['stm_head.some_table'] = torch.zeros(3)
+    new, report = convert(sd)
+    assert sorted(report.unexpected) == sorted([
+        'backbone.blocks.0.attn.qkv.bias',
+        'stm_head.decoder_stages.0.extra_gate.weight', 'stm_head.some_table'
+    ])
+    # kept (never dropped silently) under the best-guess name
+    assert 'decoder.stages.0.extra_gate.weight' in new
+    assert 'backbone.blocks.0.attn.qkv.bias' in new
+    assert 'unexpected official key: stm_head.some_table' in report.summary()
+    with pytest.raises(RuntimeError, match='extra_gate'):
+        build(VIT_MODEL).load_state_dict(new, strict=True)
+
+    # a second pathway in a SlowOnly-looking checkpoint is unknown too
+    sd = official('slowonly')
+    sd['backbone.s1_fuse.conv_f2s.weight'] = torch.zeros(1)
+    _, report = convert(sd)
+    assert report.unexpected == ['backbone.s1_fuse.conv_f2s.weight']
+
+
+def test_missing_official_key_fails_with_its_name():
+    sd = official('slowfast')
+    del sd['stm_head.decoder_stages.1.iof_tau']
+    del sd['backbone.s3_fuse.bn.running_var']
+    new, report = convert(sd)
+    assert not report.unexpected
+    with pytest.raises(RuntimeError) as err:
+        build(SLOWFAST_MODEL).load_state_dict(new, strict=True)
+    assert 'decoder.stages.1.iof_tau' in str(err.value)
+    assert 'backbone.slow_path.layer2_lateral.bn.running_var' in str(err.value)
+
+
+def test_wrong_empty_weight_warns():
+    sd = official('slowonly')
+    sd['stm_head.criterion.empty_weight'] = torch.tensor([1.0, 0.2])
+    with pytest.warns(UserWarning, match='empty_weight is \\[1.0, 0.2\\]'):
+        new, report = convert(sd)
+    assert len(report.warnings) == 1
+    assert 'stm_head.criterion.empty_weight' in report.dropped
+    assert not any('empty_weight' in k for k in new)
+
+
+def test_extract_state_dict():
+    sd = {'a': torch.zeros(1)}
+    assert extract_state_dict({'model': sd, 'iteration': 3}) == (sd, 'model')
+    assert extract_state_dict({
+        'state_dict': sd,
+        'meta': {}
+    }) == (sd, 'state_dict')
+    assert extract_state_dict(sd) == (sd, '')
+    with pytest.raises(KeyError, match='no .model. / .state_dict. entry'):
+        extract_state_dict({'weights': sd})
+
+
+def test_report_is_plain_data():
+    _, report = convert(official('slowonly'))
+    assert isinstance(report, ConversionReport)
+    data = report.to_dict()
+    assert data['backbone'] == 'slowonly'
+    assert all(isinstance(v, str) for v in data['renamed'].values())
+
+
+# ---------------------------------------------------------------------------
+# the command-line tool
+# ---------------------------------------------------------------------------
+def _tool():
+    spec = importlib.util.spec_from_file_location('convert_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_config(tmp_path, model):
+    path = tmp_path / 'tiny_config.py'
+    Config(dict(model=model, default_scope='mmaction')).dump(str(path))
+    return str(path)
+
+
+def test_cli_subprocess_converts_checks_and_saves(tmp_path):
+    sd = official('vit', prefix='module.')
+    src, dst = tmp_path / 'official.pth', tmp_path / 'out' / 'converted.pth'
+    torch.save({'model': sd, 'iteration': 10}, src)
+    config = _write_config(tmp_path, VIT_MODEL)
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(
+        [sys.executable, TOOL,
+         str(src),
+         str(dst), '--config', config],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'strict=True' in proc.stdout
+
+    ckpt = torch.load(dst, map_location='cpu', weights_only=True)
+    assert set(ckpt) == {'meta', 'state_dict'}
+    meta = ckpt['meta']
+    assert meta['source_entry'] == 'model'
+    assert meta['source_top_level_keys'] == ['iteration', 'model']
+    assert meta['verified_with_config'] and meta['conversion']['backbone'] \
+        == 'vit'
+    model = build(VIT_MODEL)
+    load_checkpoint(model, str(dst), map_location='cpu', strict=True)
+    assert torch.equal(model.decoder.stages[0].fc_reg.weight,
+                       sd['module.stm_head.decoder_stages.0.fc_reg.weight'])
+
+
+def test_cli_fails_on_missing_key_and_unknown_key(tmp_path, capsys):
+    tool = _tool()
+    config = _write_config(tmp_path, SLOWONLY_MODEL)
+    dst = tmp_path / 'converted.pth'
+
+    sd = official('slowonly')
+    del sd['lateral_convs.1.bias']
+    torch.save({'model': sd}, tmp_path / 'missing.pth')
+    with pytest.raises(SystemExit, match='missing: neck.lateral_convs.1.bias'):
+        tool.main(
+            [str(tmp_path / 'missing.pth'),
+             str(dst), '--config', config])
+    assert 'missing keys (in the model, not converted) (1)' in \
+        capsys.readouterr().out
+    assert not dst.exists()
+
+    # shape mismatch: a config whose neck has more input channels
+    torch.save({'model': official('slowonly')}, tmp_path / 'ok.pth')
+    wide = copy.deepcopy(SLOWONLY_MODEL)
+    wide['backbone']['base_channels'] = 32
+    wide['neck']['in_channels'] = [128, 256, 512, 1024]
+    with pytest.raises(
+            SystemExit,
+            match='shape mismatch: '
+            'backbone.conv1.conv.weight: checkpoint'):
+        tool.main([
+            str(tmp_path / 'ok.pth'),
+            str(dst), '--config',
+            _write_config(tmp_path, wide)
+        ])
+    assert not dst.exists()
+
+    sd = official('slowonly')
+    sd['stm_head.decoder_stages.0.extra.weight'] = torch.zeros(2)
+    torch.save(sd, tmp_path / 'unknown.pth')  # a bare state dict
+    with pytest.raises(SystemExit, match='unknown official key.*extra'):
+        tool.main([str(tmp_path / 'unknown.pth'), str(dst)])
+    assert not dst.exists()
+
+    # without --config the conversion alone is saved
+    ckpt = tool.main([str(tmp_path / 'ok.pth'), str(dst)])
+    assert dst.exists() and not ckpt['meta']['verified_with_config']

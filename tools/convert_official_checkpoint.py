@@ -1,0 +1,187 @@
+"""Convert an official STMixer checkpoint (github MCG-NJU/STMixer) into an
+mmengine checkpoint of stmixer_mm::
+
+    python tools/convert_official_checkpoint.py SRC DST [--config CONFIG]
+        [--backbone {auto,vit,slowfast,slowonly}] [--cfg-options k=v ...]
+
+SRC is the official ``.pth`` (its ``model`` entry, a ``state_dict`` entry
+or a bare state dict; with or without the DDP prefix ``module.``). DST gets
+``{'meta': {...}, 'state_dict': {...}}``, which ``tools/test.py CONFIG DST``
+and mmengine's ``load_checkpoint`` read.
+
+With ``--config`` the detector is built from the config and the converted
+weights are checked against it: any missing key, unexpected key or shape
+mismatch is printed and the tool exits with status 1 without writing DST.
+Official keys that the converter does not know always make it fail.
+The key mapping is documented in ``stmixer_mm/utils/checkpoint_converter.py``.
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+from typing import Dict, List, Tuple
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checkpoint_converter import (BACKBONES,
+                                                   convert_official_state_dict,
+                                                   extract_state_dict)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert an official STMixer checkpoint to stmixer_mm')
+    parser.add_argument('src', help='official checkpoint (.pth)')
+    parser.add_argument('dst', help='where to write the converted checkpoint')
+    parser.add_argument(
+        '--config',
+        help='stmixer_mm config of the same model: build it and require '
+        'that the converted weights load with strict checking')
+    parser.add_argument(
+        '--backbone',
+        choices=BACKBONES,
+        default='auto',
+        help='backbone of the official checkpoint (default: from its keys)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value')
+    parser.add_argument(
+        '--vit-num-frames',
+        type=int,
+        default=16,
+        help='frames of the ViT position table, to generate pos_embed '
+        'without --config (default 16, the official ViT-B)')
+    parser.add_argument(
+        '--vit-img-size',
+        type=int,
+        default=224,
+        help='input size of the ViT position table (default 224)')
+    parser.add_argument(
+        '--no-nonlocal-sub-sample',
+        action='store_true',
+        help='the target non-local blocks have sub_sample=False (phi / g '
+        'instead of phi.0 / g.0)')
+    parser.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='load SRC with torch.load(weights_only=False); only for files '
+        'you trust, when the default safe loading fails')
+    return parser.parse_args(argv)
+
+
+def load_source(path: str, trust_pickle: bool) -> dict:
+    try:
+        return torch.load(
+            path, map_location='cpu', weights_only=not trust_pickle)
+    except Exception as err:
+        if trust_pickle:
+            raise
+        raise SystemExit(
+            f'error: could not load {path} with torch.load(weights_only='
+            f'True): {err}\nIf you trust the file, run again with '
+            '--trust-pickle.') from err
+
+
+def build_model(config: str, cfg_options) -> torch.nn.Module:
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    # like tools/train.py: default scope mmaction, model in _scope_='mmdet'
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    # built only (init_weights is not called: no pretrained download)
+    return MODELS.build(copy.deepcopy(cfg.model))
+
+
+def compare(state_dict: Dict[str, torch.Tensor],
+            model: torch.nn.Module) -> Tuple[List[str], List[str], List[str]]:
+    """Missing keys, unexpected keys and shape mismatches (as lines)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = [
+        f'{k}: checkpoint {tuple(v.shape)}, model '
+        f'{tuple(expected[k].shape)}' for k, v in state_dict.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    return missing, unexpected, mismatched
+
+
+def _print_list(title: str, items: List[str]) -> None:
+    print(f'{title} ({len(items)}):')
+    for item in items:
+        print(f'  {item}')
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    source = load_source(args.src, args.trust_pickle)
+    official, entry = extract_state_dict(source)
+    state_dict, report = convert_official_state_dict(
+        official,
+        backbone=args.backbone,
+        vit_num_frames=args.vit_num_frames,
+        vit_img_size=args.vit_img_size,
+        nonlocal_sub_sample=not args.no_nonlocal_sub_sample)
+    where = f"['{entry}']" if entry else ' (bare state dict)'
+    print(f'read {len(official)} tensors from {args.src}{where}')
+    print(report.summary())
+    if report.unexpected:
+        _print_list('official keys the converter does not know',
+                    report.unexpected)
+        raise SystemExit(
+            f'error: {len(report.unexpected)} unknown official key(s): '
+            f'{", ".join(report.unexpected)}')
+
+    if args.config is not None:
+        model = build_model(args.config, args.cfg_options)
+        expected = model.state_dict()
+        for key in list(report.generated):
+            # generated buffers are fixed by the config: take the model's
+            if key in expected:
+                state_dict[key] = expected[key].clone()
+                report.generated[key] += '; taken from the config\'s model'
+        missing, unexpected, mismatched = compare(state_dict, model)
+        if missing or unexpected or mismatched:
+            _print_list('missing keys (in the model, not converted)', missing)
+            _print_list('unexpected keys (converted, not in the model)',
+                        unexpected)
+            _print_list('shape mismatches', mismatched)
+            problems = []
+            if missing:
+                problems.append(f'missing: {", ".join(missing)}')
+            if unexpected:
+                problems.append(f'unexpected: {", ".join(unexpected)}')
+            if mismatched:
+                problems.append(f'shape mismatch: {"; ".join(mismatched)}')
+            raise SystemExit(
+                f'error: the converted weights do not fit {args.config} (' +
+                ' | '.join(problems) + ')')
+        model.load_state_dict(state_dict, strict=True)
+        print(f'checked: loads into the model of {args.config} with '
+              'strict=True')
+
+    meta = dict(
+        converter='stmixer_mm.utils.checkpoint_converter',
+        stmixer_mm_version=stmixer_mm.__version__,
+        source=osp.basename(args.src),
+        source_entry=entry,
+        source_top_level_keys=sorted(str(k) for k in source) if entry else [],
+        config=args.config,
+        verified_with_config=args.config is not None,
+        conversion=report.to_dict())
+    checkpoint = dict(meta=meta, state_dict=state_dict)
+    dst_dir = osp.dirname(osp.abspath(args.dst))
+    os.makedirs(dst_dir, exist_ok=True)
+    torch.save(checkpoint, args.dst)
+    print(f'saved {len(state_dict)} tensors to {args.dst}')
+    return checkpoint
+
+
+if __name__ == '__main__':
+    main()
