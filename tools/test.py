@@ -11,7 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import adapt_cfg_to_device
+from stmixer_mm.engine import adapt_cfg_to_device, init_dist_without_cuda
 
 
 def parse_args(argv=None):
@@ -40,7 +40,15 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg: Config, args) -> Config:
-    """Fold the command-line options into the config."""
+    """Fold the command-line options into the config.
+
+    ``--cfg-options`` are merged first and the other flags then override
+    them, as in mmaction2's / mmdet's tools (e.g. ``--work-dir`` wins over
+    ``work_dir=...``; ``--auto-scale-lr`` sees an ``auto_scale_lr`` given
+    through ``--cfg-options``).
+    """
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -58,14 +66,13 @@ def merge_args(cfg: Config, args) -> Config:
             cfg.test_evaluator = [*evaluator, dump]
         else:
             cfg.test_evaluator = [evaluator, dump]
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     return adapt_cfg_to_device(cfg)
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
     return runner.test()
 

@@ -15,7 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import adapt_cfg_to_device
+from stmixer_mm.engine import adapt_cfg_to_device, init_dist_without_cuda
 
 
 def parse_args(argv=None):
@@ -65,7 +65,15 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg: Config, args) -> Config:
-    """Fold the command-line options into the config."""
+    """Fold the command-line options into the config.
+
+    ``--cfg-options`` are merged first and the other flags then override
+    them, as in mmaction2's / mmdet's tools (e.g. ``--work-dir`` wins over
+    ``work_dir=...``; ``--auto-scale-lr`` sees an ``auto_scale_lr`` given
+    through ``--cfg-options``).
+    """
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.launcher = args.launcher
@@ -90,19 +98,23 @@ def merge_args(cfg: Config, args) -> Config:
             raise KeyError('--auto-scale-lr needs `auto_scale_lr` '
                            '(base_batch_size) in the config')
         cfg.auto_scale_lr.enable = True
-    if cfg.get('randomness') is None or args.seed is not None:
-        cfg.randomness = dict(
-            seed=args.seed,
-            diff_rank_seed=args.diff_rank_seed,
-            deterministic=args.deterministic)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    # each flag given overrides its own entry of the config's randomness
+    randomness = dict(cfg.get('randomness') or {})
+    randomness.setdefault('seed', None)
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.diff_rank_seed:
+        randomness['diff_rank_seed'] = True
+    if args.deterministic:
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
     return adapt_cfg_to_device(cfg)
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner

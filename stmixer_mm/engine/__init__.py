@@ -1,4 +1,7 @@
 from .model_wrappers import DeviceAwareDistributedDataParallel
-from .runner_utils import adapt_cfg_to_device
+from .runner_utils import adapt_cfg_to_device, init_dist_without_cuda
 
-__all__ = ['DeviceAwareDistributedDataParallel', 'adapt_cfg_to_device']
+__all__ = [
+    'DeviceAwareDistributedDataParallel', 'adapt_cfg_to_device',
+    'init_dist_without_cuda'
+]

@@ -1,5 +1,8 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+import datetime
+
 import torch
+import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
@@ -27,3 +30,27 @@ def adapt_cfg_to_device(cfg: Config) -> Config:
             type='DeviceAwareDistributedDataParallel',
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     return cfg
+
+
+def init_dist_without_cuda(cfg: Config) -> bool:
+    """Start the process group of a torchrun job on a machine without CUDA.
+
+    mmengine's ``init_dist`` (``launcher='pytorch'``) always calls
+    ``torch.cuda.set_device(LOCAL_RANK)``, which fails where CUDA is
+    unavailable, whatever the backend. The Runner only calls ``init_dist``
+    when no process group exists yet, so starting it here (after
+    :func:`adapt_cfg_to_device`, from the ``env://`` variables that torchrun
+    sets) lets ``tools/dist_train.sh`` / ``tools/dist_test.sh`` run on CPU.
+
+    Returns:
+        bool: whether the process group was started here.
+    """
+    if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()
+            or not torch_dist.is_available() or torch_dist.is_initialized()):
+        return False
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    backend = dist_cfg.pop('backend', 'gloo')
+    if dist_cfg.get('timeout') is not None:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    torch_dist.init_process_group(backend=backend, **dist_cfg)
+    return True

@@ -1,0 +1,129 @@
+"""``tools/demo.py`` on an mp4 file and on a folder of frames."""
+import csv
+import glob
+import importlib.util
+import json
+import os.path as osp
+
+import cv2
+import pytest
+
+from stmixer_mm.data_gen.synthetic_ava import CLASSES, count_video_frames
+
+FPS = 8
+
+
+@pytest.fixture(scope='module')
+def checkpoint(random_checkpoint):
+    return random_checkpoint
+
+
+@pytest.fixture(scope='module')
+def val_frames(tools):
+    files = sorted(
+        glob.glob(
+            osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000', '*.jpg')))
+    assert len(files) == 24  # 3 s at 8 fps
+    return files
+
+
+def _write_mp4(files, path):
+    first = cv2.imread(files[0])
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*'mp4v'), FPS,
+        (first.shape[1], first.shape[0]))
+    assert writer.isOpened()
+    for f in files:
+        writer.write(cv2.imread(f))
+    writer.release()
+    assert count_video_frames(str(path)) == len(files)
+
+
+def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
+    video = osp.join(out_dir, f'{stem}_det.mp4')
+    assert count_video_frames(video) == num_frames
+    cap = cv2.VideoCapture(video)
+    ok, frame = cap.read()
+    assert ok and frame.shape == (64, 64, 3)
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
+    cap.release()
+
+    with open(osp.join(out_dir, f'{stem}_det.json')) as f:
+        result = json.load(f)
+    assert result['frame_size'] == [64, 64] and result['fps'] == fps
+    keyframes = list(range(stride // 2, num_frames, stride))
+    assert result['keyframes'] == keyframes
+    dets = result['detections']
+    assert dets, 'no detections although score_thr is 0'
+    for d in dets:
+        assert set(d) == {'frame', 'time', 'bbox', 'actions'}
+        assert d['frame'] in keyframes
+        assert d['time'] == pytest.approx(d['frame'] / fps, abs=1e-3)
+        x1, y1, x2, y2 = d['bbox']  # pixels of the input frame
+        assert 0 <= x1 <= x2 <= 64 and 0 <= y1 <= y2 <= 64
+        assert 1 <= len(d['actions']) <= topk
+        assert set(d['actions']) <= set(CLASSES)
+        assert all(score_thr <= s <= 1 for s in d['actions'].values())
+    # every keyframe has at least the fallback detections of the model
+    assert {d['frame'] for d in dets} == set(keyframes)
+
+    with open(osp.join(out_dir, f'{stem}_det.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        'frame', 'time', 'x1', 'y1', 'x2', 'y2', 'action', 'score'
+    ]
+    assert len(rows) == sum(len(d['actions']) for d in dets)
+    assert rows[0]['action'] in dets[0]['actions']
+
+
+@pytest.mark.slow
+def test_demo_on_video_file(tools, checkpoint, val_frames, tmp_path):
+    video = tmp_path / 'clip.mp4'
+    _write_mp4(val_frames, video)
+    out_dir = tmp_path / 'out'
+    proc = tools.python_tool('demo.py', str(video),
+                             tools.TINY_CFG, checkpoint, '--out-dir',
+                             str(out_dir), '--stride', '4', '--score-thr', '0',
+                             '--topk', '2')
+    assert f'({len(val_frames)} frames)' in proc.stdout
+    _check_outputs(
+        str(out_dir),
+        'clip',
+        len(val_frames),
+        stride=4,
+        fps=FPS,
+        score_thr=0.0,
+        topk=2)
+
+
+def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        '_stmixer_demo_tool', osp.join(tools.REPO, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    folder = osp.dirname(val_frames[0])
+    out_dir = str(tmp_path / 'out')
+    label_map = osp.join(tools.TINY_DATA, 'annotations', 'label_map.pbtxt')
+    result = demo.run_demo(
+        demo.parse_args([
+            folder, tools.TINY_CFG, checkpoint, '--out-dir', out_dir,
+            '--stride', '8', '--score-thr', '0', '--fps', '4', '--label-map',
+            label_map
+        ]))
+    assert result['num_frames'] == len(val_frames)
+    _check_outputs(
+        out_dir,
+        'syn_val_000',
+        len(val_frames),
+        stride=8,
+        fps=4,
+        score_thr=0.0,
+        topk=3)
+    # a threshold above every score keeps nothing, but still writes a video
+    result = demo.run_demo(
+        demo.parse_args([
+            folder, tools.TINY_CFG, checkpoint, '--out-dir', out_dir,
+            '--score-thr', '1.01'
+        ]))
+    assert result['detections'] == []
+    assert count_video_frames(result['video']) == len(val_frames)

@@ -1,0 +1,87 @@
+"""The plugin's names resolve through mmdet's / mmaction2's registries, the
+way configs use them, and importing the plugin is quiet."""
+import subprocess
+import sys
+
+import mmaction.registry as mmaction_registry
+import mmdet.registry as mmdet_registry
+import pytest
+from mmengine.config import Config
+from mmengine.registry import MODEL_WRAPPERS, init_default_scope
+
+import stmixer_mm
+from stmixer_mm.utils import compat
+
+# network parts: mmdet's MODELS (configs build the detector with
+# _scope_='mmdet'; from the default scope 'mmaction' they are 'mmdet.X')
+MMDET_MODELS = [
+    'STMixer', 'STMixerDecoder', 'STMixerStageHead', 'STMixerSamplingMixing',
+    'STMixerQueryGenerator', 'STMixerLateralNeck', 'STMixerViTNeck',
+    'FrameWiseNeck', 'SequentialNeck', 'ChannelLayerNorm3d',
+    'ResNet3dSlowFastMultiLevel', 'AdaptiveMixing'
+]
+
+
+@pytest.mark.parametrize('name', MMDET_MODELS)
+def test_model_names_in_mmdet_scope(name):
+    cls = mmdet_registry.MODELS.get(name)
+    assert cls is not None and cls.__name__ == name
+    assert cls.__module__.startswith('stmixer_mm.models.')
+    # as a config in the default scope 'mmaction' names it
+    assert mmaction_registry.MODELS.get(f'mmdet.{name}') is cls
+    # mmaction2's own registry does not hold them
+    assert name not in mmaction_registry.MODELS.module_dict
+
+
+def test_data_names_in_mmaction_scope():
+    dataset = mmaction_registry.DATASETS.get('ValidatedAVADataset')
+    transform = mmaction_registry.TRANSFORMS.get('RandomShortSideResize')
+    assert dataset is stmixer_mm.datasets.ValidatedAVADataset
+    assert transform is stmixer_mm.datasets.RandomShortSideResize
+    # from mmdet's scope, with the prefix
+    assert mmdet_registry.DATASETS.get(
+        'mmaction.ValidatedAVADataset') is dataset
+    assert mmdet_registry.TRANSFORMS.get(
+        'mmaction.RandomShortSideResize') is transform
+    assert 'RandomShortSideResize' not in mmdet_registry.TRANSFORMS.module_dict
+    assert MODEL_WRAPPERS.get('DeviceAwareDistributedDataParallel') is \
+        stmixer_mm.engine.DeviceAwareDistributedDataParallel
+
+
+def test_tiny_config_builds_through_the_registries(tools):
+    cfg = Config.fromfile(tools.TINY_CFG)
+    assert cfg.default_scope == 'mmaction'
+    assert cfg.custom_imports.imports == ['stmixer_mm']
+    init_default_scope(cfg.default_scope)
+    model = mmaction_registry.MODELS.build(cfg.model)
+    assert type(model) is mmdet_registry.MODELS.get('STMixer')
+    parts = {type(m) for m in model.modules()}
+    for name in ('STMixerDecoder', 'STMixerStageHead', 'STMixerQueryGenerator',
+                 'STMixerLateralNeck', 'AdaptiveMixing'):
+        assert mmdet_registry.MODELS.get(name) in parts, name
+    assert mmaction_registry.MODELS.get('ResNet3dSlowOnly') in parts
+    dataset = mmaction_registry.DATASETS.build(cfg.train_dataloader.dataset)
+    assert type(dataset).__name__ == 'ValidatedAVADataset'
+    assert len(dataset) == 4
+    resize = type(dataset.pipeline.transforms[2])
+    assert resize is stmixer_mm.datasets.RandomShortSideResize
+
+
+@pytest.mark.slow
+def test_import_is_quiet():
+    proc = subprocess.run([sys.executable, '-c', 'import stmixer_mm'],
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ''
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert not any('Traceback' in line or 'ERROR' in line for line in lines)
+    if compat._mmaction_drn_missing():
+        # one clear line about the known defect of the mmaction2 wheel
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith('stmixer_mm: ')
+        assert 'mmaction/models/localizers/drn' in lines[0]
+    else:
+        assert lines == []

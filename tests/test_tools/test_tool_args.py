@@ -1,0 +1,117 @@
+"""The command-line flags of ``tools/train.py`` / ``tools/test.py``, checked
+on the config they produce (in process, nothing is trained)."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from stmixer_mm.engine import init_dist_without_cuda
+
+
+def _load_tool(repo, name):
+    spec = importlib.util.spec_from_file_location(
+        f'_stmixer_tool_{name}', osp.join(repo, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def train_tool(tools):
+    return _load_tool(tools.REPO, 'train')
+
+
+@pytest.fixture(scope='module')
+def test_tool(tools):
+    return _load_tool(tools.REPO, 'test')
+
+
+def _train_cfg(train_tool, tools, *argv):
+    args = train_tool.parse_args([tools.TINY_CFG, *argv])
+    return train_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+
+
+def test_train_defaults(train_tool, tools):
+    cfg = _train_cfg(train_tool, tools)
+    assert cfg.work_dir == osp.join('./work_dirs', 'tiny_stmixer_tiny-ava')
+    assert cfg.launcher == 'none'
+    assert cfg.resume is False and cfg.load_from is None
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert cfg.randomness.seed == 0  # the config's own seed is kept
+    assert cfg.val_cfg is not None
+    assert 'model_wrapper_cfg' not in cfg
+    assert init_dist_without_cuda(cfg) is False  # not distributed
+
+
+def test_train_flags(train_tool, tools):
+    cfg = _train_cfg(train_tool, tools, '--work-dir', 'w', '--no-validate',
+                     '--amp', '--seed', '3', '--deterministic')
+    assert cfg.work_dir == 'w'
+    assert cfg.val_cfg is None and cfg.val_dataloader is None
+    assert cfg.val_evaluator is None
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.optim_wrapper.clip_grad.max_norm == 10  # the rest is kept
+    assert cfg.randomness == dict(seed=3, deterministic=True)
+
+
+def test_train_randomness_flags_each_override_one_entry(train_tool, tools):
+    # the config has randomness = dict(seed=0, deterministic=False)
+    cfg = _train_cfg(train_tool, tools, '--deterministic')
+    assert cfg.randomness == dict(seed=0, deterministic=True)
+    cfg = _train_cfg(train_tool, tools, '--diff-rank-seed', '--cfg-options',
+                     'randomness=None')
+    assert cfg.randomness == dict(seed=None, diff_rank_seed=True)
+
+
+@pytest.mark.parametrize('argv,resume,load_from', [
+    (['--resume'], True, None),
+    (['--resume', 'x/epoch_1.pth'], True, 'x/epoch_1.pth'),
+])
+def test_train_resume_flag(train_tool, tools, argv, resume, load_from):
+    cfg = _train_cfg(train_tool, tools, *argv)
+    assert cfg.resume is resume and cfg.load_from == load_from
+
+
+def test_train_flags_override_cfg_options(train_tool, tools):
+    # as in mmaction2 / mmdet: --cfg-options first, then the flags
+    cfg = _train_cfg(train_tool, tools, '--seed', '3', '--work-dir', 'w',
+                     '--cfg-options', 'randomness.seed=7', 'work_dir=z',
+                     'train_cfg.max_epochs=5',
+                     'train_dataloader.dataset.pipeline.3.flip_ratio=0.25')
+    assert cfg.randomness.seed == 3 and cfg.work_dir == 'w'
+    assert cfg.train_cfg.max_epochs == 5
+    assert cfg.train_dataloader.dataset.pipeline[3] == dict(
+        type='Flip', flip_ratio=0.25)
+
+
+def test_train_auto_scale_lr(train_tool, tools):
+    with pytest.raises(KeyError, match='auto_scale_lr'):
+        _train_cfg(train_tool, tools, '--auto-scale-lr')
+    # the entry may come from --cfg-options
+    cfg = _train_cfg(train_tool, tools, '--auto-scale-lr', '--cfg-options',
+                     'auto_scale_lr.base_batch_size=4')
+    assert cfg.auto_scale_lr == dict(base_batch_size=4, enable=True)
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason='CPU-only adaptation of the config')
+def test_pytorch_launcher_on_cpu_uses_gloo(train_tool, tools):
+    cfg = _train_cfg(train_tool, tools, '--launcher', 'pytorch')
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg.type == 'DeviceAwareDistributedDataParallel'
+
+
+def test_test_flags(test_tool, tools):
+    args = test_tool.parse_args(
+        [tools.TINY_CFG, 'ckpt.pth', '--dump', 'out.pkl', '--work-dir', 'w'])
+    cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+    assert cfg.load_from == 'ckpt.pth' and cfg.work_dir == 'w'
+    assert [e['type']
+            for e in cfg.test_evaluator] == ['AVAMetric', 'DumpResults']
+    assert cfg.test_evaluator[1].out_file_path == 'out.pkl'
+    args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth', '--dump', 'x.pt'])
+    with pytest.raises(ValueError, match='.pkl'):
+        test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
