@@ -11,6 +11,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -87,6 +88,11 @@ def merge_args(cfg: Config, args) -> Config:
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
             raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or '
                              f'AmpOptimWrapper, the config has {wrapper}')
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                '--amp: mmengine\'s AmpOptimWrapper needs a CUDA (or NPU/MLU/'
+                'MUSA) device and none is available; train without --amp on '
+                'CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':

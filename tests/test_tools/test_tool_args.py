@@ -45,7 +45,16 @@ def test_train_defaults(train_tool, tools):
     assert init_dist_without_cuda(cfg) is False  # not distributed
 
 
-def test_train_flags(train_tool, tools):
+def test_train_amp_without_cuda_is_a_clear_error(train_tool, tools,
+                                                  monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit, match='--amp.*CUDA'):
+        _train_cfg(train_tool, tools, '--amp')
+
+
+def test_train_flags(train_tool, tools, monkeypatch):
+    # --amp is only accepted where mmengine's AmpOptimWrapper can run
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = _train_cfg(train_tool, tools, '--work-dir', 'w', '--no-validate',
                      '--amp', '--seed', '3', '--deterministic')
     assert cfg.work_dir == 'w'
