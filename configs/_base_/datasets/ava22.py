@@ -8,9 +8,11 @@
 # `data_root` in a child config does NOT change the paths built from it
 # here; a child overrides the dataloader / evaluator fields (or uses
 # --cfg-options). The clip defaults are the ViT-B ones (16 frames x 4);
-# CNN children override clip_len / frame_interval in both pipelines, e.g.
-# SlowOnly-R50 4x16, SlowFast 32x2.
-custom_imports = dict(imports=['stmixer_mm'], allow_failed_imports=False)
+# ava22_4x16x1.py (SlowOnly-R50) and ava22_32x2x1.py (SlowFast 8x8) change
+# only the frame sampler of both pipelines.
+# `custom_imports` (the plugin import) is set once, in
+# configs/_base_/default_runtime.py: mmengine refuses a key defined by two
+# bases of one config.
 
 dataset_type = 'ValidatedAVADataset'  # AVADataset + input checks
 data_root = 'data/ava'
@@ -34,7 +36,8 @@ test_short_side = 256
 max_long_side = 1333
 flip_ratio = 0.5
 
-# reference total batch: 8 clips (ViT-B) or 16 (CNNs); per GPU here
+# per GPU; the reference total batch is 8 clips (ViT-B: 8 GPUs x 1) or 16
+# (CNNs: the configs set 8 GPUs x 2)
 train_batch_size = 1
 val_batch_size = 1
 num_workers = 8

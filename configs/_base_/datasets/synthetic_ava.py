@@ -8,7 +8,9 @@
 #   train_dataloader = dict(dataset=dict(ann_file=..., data_prefix=...))
 # or uses --cfg-options. The timing values must match the generator's
 # settings (the defaults here match its defaults; it prints them).
-custom_imports = dict(imports=['stmixer_mm'], allow_failed_imports=False)
+# `custom_imports` (the plugin import) is set once, in
+# configs/_base_/default_runtime.py: mmengine refuses a key defined by two
+# bases of one config.
 
 dataset_type = 'ValidatedAVADataset'  # AVADataset + input checks
 data_root = 'data/synthetic_ava'

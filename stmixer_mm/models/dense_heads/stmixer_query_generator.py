@@ -30,6 +30,10 @@ class STMixerQueryGenerator(BaseModule):
         num_queries (int): ``N``. Defaults to 100.
         hidden_channels (int): ``C`` (injected by the detector from the
             decoder). Defaults to 256.
+        with_temporal_queries (bool): Build the temporal table. False for
+            decoders without a temporal branch (stage heads whose
+            ``action_branches`` lack ``'temporal'``); :meth:`forward` then
+            returns None as the temporal queries. Defaults to True.
         init_cfg (dict, optional): Must be None (the tables keep PyTorch's
             ``nn.Embedding`` initialisation).
     """
@@ -37,14 +41,18 @@ class STMixerQueryGenerator(BaseModule):
     def __init__(self,
                  num_queries: int = 100,
                  hidden_channels: int = 256,
+                 with_temporal_queries: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
         assert init_cfg is None, \
             'STMixerQueryGenerator keeps the nn.Embedding initialisation'
         super().__init__(init_cfg=init_cfg)
         self.num_queries = num_queries
         self.hidden_channels = hidden_channels
+        self.with_temporal_queries = with_temporal_queries
         self.init_spatial_queries = nn.Embedding(num_queries, hidden_channels)
-        self.init_temporal_queries = nn.Embedding(num_queries, hidden_channels)
+        if with_temporal_queries:
+            self.init_temporal_queries = nn.Embedding(num_queries,
+                                                      hidden_channels)
 
     def init_boxes(self,
                    batch_img_metas: List[dict],
@@ -56,8 +64,9 @@ class STMixerQueryGenerator(BaseModule):
         xyzr = xyxy2xyzr(xyxy)  # [B, 4]
         return xyzr[:, None, :].expand(-1, self.num_queries, -1).contiguous()
 
-    def forward(self,
-                batch_img_metas: List[dict]) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, batch_img_metas: List[dict]
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         """Initial boxes and queries of a batch.
 
         Args:
@@ -65,8 +74,9 @@ class STMixerQueryGenerator(BaseModule):
                 ``(H, W)`` of the network input (without padding).
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: ``xyzr`` ``[B, N, 4]``,
-            spatial queries ``[B, N, C]``, temporal queries ``[B, N, C]``.
+            tuple[Tensor, Tensor, Tensor | None]: ``xyzr`` ``[B, N, 4]``,
+            spatial queries ``[B, N, C]``, temporal queries ``[B, N, C]``
+            (None when ``with_temporal_queries`` is False).
         """
         batch_size = len(batch_img_metas)
         weight = self.init_spatial_queries.weight
@@ -75,6 +85,8 @@ class STMixerQueryGenerator(BaseModule):
         spatial = F.layer_norm(
             self.init_spatial_queries.weight[None].expand(shape),
             (self.hidden_channels, ))
+        if not self.with_temporal_queries:
+            return xyzr, spatial, None
         temporal = F.layer_norm(
             self.init_temporal_queries.weight[None].expand(shape),
             (self.hidden_channels, ))

@@ -1,5 +1,5 @@
 """The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.models.utils import unpack_gt_instances
@@ -83,7 +83,7 @@ class STMixerDecoder(BaseModule):
             cfg['featmap_strides'] = self.featmap_strides
             self.stages.append(MODELS.build(cfg))
         for name in ('hidden_channels', 'feat_channels', 'temporal_points',
-                     'num_actions'):
+                     'num_actions', 'action_branches'):
             values = {getattr(stage, name) for stage in self.stages}
             assert len(values) == 1, \
                 f'all stages must have the same {name}, got {values}'
@@ -91,6 +91,10 @@ class STMixerDecoder(BaseModule):
         self.feat_channels = self.stages[0].feat_channels
         self.temporal_points = self.stages[0].temporal_points
         self.num_actions = self.stages[0].num_actions
+        self.action_branches = self.stages[0].action_branches
+        #: whether the stages take temporal queries (the query generator
+        #: must be built with the same ``with_temporal_queries``)
+        self.with_temporal_queries = self.stages[0].with_temporal_branch
 
         self.assigners = None
         if train_cfg is not None:
@@ -126,20 +130,29 @@ class STMixerDecoder(BaseModule):
 
     def forward(self, x: Sequence[Tensor], xyzr: Tensor,
                 spatial_queries: Tensor,
-                temporal_queries: Tensor) -> List[Dict[str, Tensor]]:
+                temporal_queries: Optional[Tensor]) -> List[Dict[str, Tensor]]:
         """Run all stages.
 
         Args:
             x (Sequence[Tensor]): Pyramid, maps ``[B, C', T, H_l, W_l]``.
             xyzr (Tensor): Initial boxes ``[B, N, 4]``.
             spatial_queries (Tensor): ``[B, N, C]``.
-            temporal_queries (Tensor): ``[B, N, C]``.
+            temporal_queries (Tensor, optional): ``[B, N, C]``, or None when
+                the stages have no temporal branch (``action_branches``
+                without ``'temporal'``).
 
         Returns:
             list[dict[str, Tensor]]: The outputs of every stage (see
             ``STMixerStageHead.forward``).
         """
         self.check_features(x)
+        if (temporal_queries is not None) != self.with_temporal_queries:
+            given = 'none' if temporal_queries is None else 'a tensor'
+            raise ValueError(
+                f'the stage heads have action_branches='
+                f'{self.action_branches}, so the query generator must be '
+                'built with with_temporal_queries='
+                f'{self.with_temporal_queries} (temporal_queries: {given})')
         x = tuple(x)
         results = []
         for stage in self.stages:

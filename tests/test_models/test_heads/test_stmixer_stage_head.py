@@ -488,3 +488,151 @@ def test_predict_threshold_fallback_and_format():
     torch.testing.assert_close(
         res[0].scores[:, 1:], actions[0, [0, 2, 4]].sigmoid() *
         torch.tensor([0.9, 0.7, 0.61])[:, None])
+
+
+# ----------------------------------------------------------------------
+# action branches (ablations)
+# ----------------------------------------------------------------------
+TEMPORAL_ONLY_PARAMS = ('attention_t.', 'attention_norm_t.', 'ffn_t.',
+                        'ffn_norm_t.', 'samplingmixing.adaptive_mixing_t.',
+                        'samplingmixing.norm_t.')
+
+
+def _one_gt_targets(head, B, N):
+    gts = [_gt([[4., 4., 30., 40.]], [[3, 7]]) for _ in range(B)]
+    assigns = [_assign([0, 1] + [0] * (N - 2)) for _ in range(B)]
+    return head.get_targets(assigns, gts, [dict(img_shape=(64, 64))] * B, N)
+
+
+def test_default_action_branches_are_the_official_model():
+    head = build_stage()
+    assert head.action_branches == ('spatial', 'temporal')
+    assert head.with_temporal_branch
+    assert head.fc_action.in_features == 2 * C
+    assert head.action_cls_fcs[0].in_features == 2 * C
+    # the same constructor order as before the option: identical names and
+    # identical initial values from the same seed
+    torch.manual_seed(0)
+    explicit = build_stage(action_branches=('temporal', 'spatial'))
+    torch.manual_seed(0)
+    default = build_stage()
+    assert explicit.action_branches == ('spatial', 'temporal')
+    for (n1, p1), (n2, p2) in zip(default.state_dict().items(),
+                                  explicit.state_dict().items()):
+        assert n1 == n2
+        torch.testing.assert_close(p1, p2)
+
+
+def test_without_temporal_branch_builds_and_runs_no_temporal_part():
+    torch.manual_seed(0)
+    head = build_stage(action_branches=('spatial', ))
+    assert not head.with_temporal_branch
+    names = [n for n, _ in head.named_parameters()]
+    for prefix in TEMPORAL_ONLY_PARAMS:
+        assert not any(n.startswith(prefix) for n in names), prefix
+    assert not hasattr(head, 'ffn_t')
+    assert not hasattr(head.samplingmixing, 'adaptive_mixing_t')
+    # the spatial branch and the heads keep their official names
+    full = {n for n, _ in build_stage().named_parameters()}
+    assert set(names) <= full
+    assert head.fc_action.in_features == C
+    assert head.action_cls_fcs[0].in_features == C
+
+    B, N = 2, 5
+    xyzr = random_xyzr(B, N)
+    q_s = torch.randn(B, N, C)
+    out = head(pyramid(B), xyzr, q_s, None)
+    assert out['temporal_queries'] is None
+    assert out['action_logits'].shape == (B, N, 80)
+    assert out['person_logits'].shape == (B, N, 2)
+    # the action head reads the spatial query only
+    expected = _mlp_head(head.action_cls_fcs, head.fc_action,
+                         out['spatial_queries'])
+    torch.testing.assert_close(out['action_logits'], expected)
+
+    losses = head.loss_by_feat(out['person_logits'], out['action_logits'],
+                               out['bboxes'], _one_gt_targets(head, B, N))
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for n, p in head.named_parameters()
+               if not n.startswith('reg_fcs'))  # fc_reg starts at 0
+
+    with pytest.raises(ValueError, match='with_temporal_queries=False'):
+        head(pyramid(B), xyzr, q_s, torch.randn(B, N, C))
+
+
+def test_without_spatial_action_input_reads_the_temporal_query():
+    torch.manual_seed(0)
+    head = build_stage(action_branches=('temporal', ))
+    assert head.with_temporal_branch
+    assert head.action_branches == ('temporal', )
+    # both branches exist (the spatial one localises), with official names
+    full = {n for n, _ in build_stage().named_parameters()}
+    names = {n for n, _ in head.named_parameters()}
+    assert names == full
+    assert head.fc_action.in_features == C
+    assert head.action_cls_fcs[0].in_features == C
+
+    B, N = 2, 5
+    out = head(
+        pyramid(B), random_xyzr(B, N), torch.randn(B, N, C),
+        torch.randn(B, N, C))
+    assert out['temporal_queries'].shape == (B, N, C)
+    expected = _mlp_head(head.action_cls_fcs, head.fc_action,
+                         out['temporal_queries'])
+    torch.testing.assert_close(out['action_logits'], expected)
+    losses = head.loss_by_feat(out['person_logits'], out['action_logits'],
+                               out['bboxes'], _one_gt_targets(head, B, N))
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    sum(losses.values()).backward()
+    # the temporal branch learns through the action loss only
+    assert head.ffn_t.layers[1].weight.grad.abs().sum() > 0
+    assert head.samplingmixing.adaptive_mixing_t.out_proj.weight.grad.abs(
+    ).sum() > 0
+    with pytest.raises(ValueError, match='a \\[B, N, C\\] tensor'):
+        head(pyramid(B), random_xyzr(B, N), torch.randn(B, N, C), None)
+
+
+@pytest.mark.parametrize('branches', [(), ('spatial', 'motion')])
+def test_invalid_action_branches(branches):
+    with pytest.raises(AssertionError, match='action_branches'):
+        build_stage(action_branches=branches)
+
+
+def test_decoder_and_query_generator_without_temporal_branch():
+    torch.manual_seed(0)
+    generator = MODELS.build(
+        dict(
+            type='STMixerQueryGenerator',
+            num_queries=5,
+            hidden_channels=C,
+            with_temporal_queries=False))
+    assert [n for n, _ in generator.named_parameters()
+            ] == ['init_spatial_queries.weight']
+    decoder = MODELS.build(
+        dict(
+            type='STMixerDecoder',
+            num_stages=2,
+            featmap_strides=STRIDES,
+            stage_head=stage_cfg(action_branches=('spatial', ))))
+    decoder.init_weights()
+    assert not decoder.with_temporal_queries
+    xyzr, q_s, q_t = generator([dict(img_shape=(64, 64))] * 2)
+    assert q_t is None
+    results = decoder(pyramid(2), xyzr, q_s, q_t)
+    assert len(results) == 2
+    assert all(r['temporal_queries'] is None for r in results)
+    # a query generator with temporal queries does not fit this decoder
+    with pytest.raises(ValueError, match='with_temporal_queries=False'):
+        decoder(pyramid(2), xyzr, q_s, torch.randn(2, 5, C))
+    # stages must agree on the branches
+    with pytest.raises(AssertionError, match='action_branches'):
+        MODELS.build(
+            dict(
+                type='STMixerDecoder',
+                num_stages=2,
+                featmap_strides=STRIDES,
+                stage_head=[
+                    stage_cfg(action_branches=('spatial', )),
+                    stage_cfg()
+                ]))

@@ -37,7 +37,9 @@ class STMixerSamplingMixing(BaseModule):
     set ``[B, N, G, P, C/G]`` mixed into the spatial queries, averaging over
     ``P`` gives the temporal feature set ``[B, N, G, T, C/G]`` mixed into the
     temporal queries, each by its own AdaptiveMixing followed by a
-    LayerNorm.
+    LayerNorm. Without the temporal branch (``with_temporal=False``) only
+    the spatial feature set is formed and mixed; ``norm_t`` and
+    ``adaptive_mixing_t`` are not built.
 
     Args:
         hidden_channels (int): Query channels ``C``. Defaults to 256.
@@ -61,6 +63,8 @@ class STMixerSamplingMixing(BaseModule):
         offset_bandwidth (float): Half-width of the uniform initialisation
             of the x/y offset biases (used when ``P`` is not a perfect
             square). Defaults to 0.5.
+        with_temporal (bool): Build and run the temporal mixing
+            (``adaptive_mixing_t``, ``norm_t``). Defaults to True.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
     """
 
@@ -76,6 +80,7 @@ class STMixerSamplingMixing(BaseModule):
                      mapping_stride=3.0, tau=2.0, impl='auto'),
                  mixing_cfg: ConfigType = dict(type='AdaptiveMixing'),
                  offset_bandwidth: float = 0.5,
+                 with_temporal: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
         assert init_cfg is None, \
             'STMixerSamplingMixing has a fixed initialisation (init_weights)'
@@ -93,16 +98,18 @@ class STMixerSamplingMixing(BaseModule):
         self.featmap_strides = tuple(featmap_strides)
         self.sampling_cfg = dict(sampling_cfg)
         self.offset_bandwidth = offset_bandwidth
+        self.with_temporal = with_temporal
 
         # An nn.Sequential so that the state-dict key is
         # ``offset_generator.0`` as in the official checkpoints.
         self.offset_generator = nn.Sequential(
             nn.Linear(hidden_channels, spatial_points * num_groups * 3))
         self.norm_s = nn.LayerNorm(hidden_channels)
-        self.norm_t = nn.LayerNorm(hidden_channels)
         self.adaptive_mixing_s = self._build_mixing(mixing_cfg, spatial_points)
-        self.adaptive_mixing_t = self._build_mixing(mixing_cfg,
-                                                    temporal_points)
+        if with_temporal:
+            self.norm_t = nn.LayerNorm(hidden_channels)
+            self.adaptive_mixing_t = self._build_mixing(
+                mixing_cfg, temporal_points)
 
     def _build_mixing(self, mixing_cfg: ConfigType,
                       in_points: int) -> nn.Module:
@@ -138,23 +145,26 @@ class STMixerSamplingMixing(BaseModule):
                              self.offset_bandwidth)
         bias[:, :, 2:3].mul_(0.0)
         self.adaptive_mixing_s.init_weights()
-        self.adaptive_mixing_t.init_weights()
+        if self.with_temporal:
+            self.adaptive_mixing_t.init_weights()
         self._is_init = True
 
-    def forward(self, x: Sequence[Tensor], xyzr: Tensor,
-                spatial_queries: Tensor,
-                temporal_queries: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(
+            self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
+            temporal_queries: Optional[Tensor]
+    ) -> Tuple[Tensor, Optional[Tensor]]:
         """Sample the pyramid around each box and mix into the queries.
 
         Args:
             x (Sequence[Tensor]): Pyramid, ``L`` maps ``[B, C', T, H_l, W_l]``.
             xyzr (Tensor): Boxes ``[B, N, 4]``.
             spatial_queries (Tensor): ``[B, N, C]``.
-            temporal_queries (Tensor): ``[B, N, C]``.
+            temporal_queries (Tensor, optional): ``[B, N, C]``; None (and
+                returned as None) without the temporal branch.
 
         Returns:
-            tuple[Tensor, Tensor]: Updated spatial and temporal queries,
-            each ``[B, N, C]``.
+            tuple[Tensor, Tensor | None]: Updated spatial and temporal
+            queries, each ``[B, N, C]``.
         """
         num_points = self.num_groups * self.spatial_points
         offset = self.offset_generator(spatial_queries)
@@ -163,9 +173,11 @@ class STMixerSamplingMixing(BaseModule):
         sampled = sample_4d(points, list(x), self.featmap_strides,
                             self.spatial_points, **self.sampling_cfg)
         spatial_feats = sampled.mean(dim=3)  # [B, N, G, P, C/G]
-        temporal_feats = sampled.mean(dim=4)  # [B, N, G, T, C/G]
         spatial_queries = self.norm_s(
             self.adaptive_mixing_s(spatial_feats, spatial_queries))
+        if not self.with_temporal:
+            return spatial_queries, None
+        temporal_feats = sampled.mean(dim=4)  # [B, N, G, T, C/G]
         temporal_queries = self.norm_t(
             self.adaptive_mixing_t(temporal_feats, temporal_queries))
         return spatial_queries, temporal_queries
@@ -201,6 +213,18 @@ class STMixerStageHead(BaseModule):
         q_s -> delta xyzr [B,N,4] -> refined xyzr -> xyxy boxes (pixels)
         [q_s, q_t] -> action logits [B,N,num_actions]
 
+    ``action_branches`` selects the queries the action head reads (for
+    ablations; the default is the official model):
+
+    - ``('spatial', 'temporal')``: the above; action head input ``2C``.
+    - ``('spatial',)``: no temporal branch at all -- no temporal queries,
+      and ``attention_t``, ``attention_norm_t``, ``ffn_t``, ``ffn_norm_t``,
+      ``samplingmixing.adaptive_mixing_t`` / ``norm_t`` are neither built
+      nor run; the action head reads ``q_s`` (input ``C``).
+    - ``('temporal',)``: both branches run (the spatial one still predicts
+      the person score and the boxes), but the action head reads only
+      ``q_t`` (input ``C``).
+
     Note the attention residual adds ``a = q + pe``, so the positional
     embedding stays in the query stream (as in the official release). The
     refined boxes are not detached, so gradients flow into earlier stages
@@ -231,6 +255,12 @@ class STMixerStageHead(BaseModule):
         mixing_cfg (dict): Config of the mixing operator.
         action_prior_prob (float): Prior probability used to initialise the
             action classifier bias. Defaults to 0.01.
+        action_branches (Sequence[str]): Queries read by the action head, a
+            non-empty subset of ``('spatial', 'temporal')`` (see above; they
+            are concatenated in that order). Without ``'temporal'`` the
+            temporal branch is not built and :meth:`forward` takes and
+            returns ``temporal_queries=None``. Defaults to
+            ``('spatial', 'temporal')``.
         loss_person (dict): Person / no-object loss. A softmax loss
             (``use_sigmoid=False``) makes the person head predict 2 logits
             (index 0 person, 1 no-object) and is normalised by the sum of
@@ -244,6 +274,9 @@ class STMixerStageHead(BaseModule):
             (mean over queries and classes).
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
     """
+
+    #: The query branches, in the order the action head concatenates them.
+    BRANCHES = ('spatial', 'temporal')
 
     def __init__(self,
                  num_actions: int = 80,
@@ -266,6 +299,7 @@ class STMixerStageHead(BaseModule):
                      mapping_stride=3.0, tau=2.0, impl='auto'),
                  mixing_cfg: ConfigType = dict(type='AdaptiveMixing'),
                  action_prior_prob: float = 0.01,
+                 action_branches: Sequence[str] = ('spatial', 'temporal'),
                  loss_person: ConfigType = dict(
                      type='CrossEntropyLoss',
                      use_sigmoid=False,
@@ -294,6 +328,16 @@ class STMixerStageHead(BaseModule):
         self.num_groups = num_groups
         self.featmap_strides = tuple(featmap_strides)
         self.action_prior_prob = action_prior_prob
+        if isinstance(action_branches, str):
+            action_branches = (action_branches, )
+        unknown = set(action_branches) - set(self.BRANCHES)
+        assert action_branches and not unknown, \
+            f'action_branches must be a non-empty subset of {self.BRANCHES}' \
+            f', got {tuple(action_branches)}'
+        # canonical order: the action head reads cat(q_s, q_t)
+        self.action_branches = tuple(b for b in self.BRANCHES
+                                     if b in action_branches)
+        self.with_temporal_branch = 'temporal' in self.action_branches
 
         self.loss_person = MODELS.build(loss_person)
         self.loss_bbox = MODELS.build(loss_bbox)
@@ -332,10 +376,11 @@ class STMixerStageHead(BaseModule):
         self.ffn_s = MODELS.build(ffn_cfg)
         self.ffn_norm_s = nn.LayerNorm(hidden_channels)
         # temporal branch
-        self.attention_t = MODELS.build(attn_cfg)
-        self.attention_norm_t = nn.LayerNorm(hidden_channels)
-        self.ffn_t = MODELS.build(ffn_cfg)
-        self.ffn_norm_t = nn.LayerNorm(hidden_channels)
+        if self.with_temporal_branch:
+            self.attention_t = MODELS.build(attn_cfg)
+            self.attention_norm_t = nn.LayerNorm(hidden_channels)
+            self.ffn_t = MODELS.build(ffn_cfg)
+            self.ffn_norm_t = nn.LayerNorm(hidden_channels)
         # per-head temperature of the IoF attention bias
         self.iof_tau = nn.Parameter(torch.ones(num_heads))
 
@@ -348,7 +393,8 @@ class STMixerStageHead(BaseModule):
             num_groups=num_groups,
             featmap_strides=self.featmap_strides,
             sampling_cfg=sampling_cfg,
-            mixing_cfg=mixing_cfg)
+            mixing_cfg=mixing_cfg,
+            with_temporal=self.with_temporal_branch)
 
         # heads
         self.person_cls_fcs = _make_fcs(hidden_channels, num_person_fcs,
@@ -356,9 +402,10 @@ class STMixerStageHead(BaseModule):
         self.fc_person_cls = nn.Linear(hidden_channels, self.num_person_logits)
         self.reg_fcs = _make_fcs(hidden_channels, num_reg_fcs, ffn_act_cfg)
         self.fc_reg = nn.Linear(hidden_channels, 4)
-        self.action_cls_fcs = _make_fcs(2 * hidden_channels, num_action_fcs,
+        action_channels = len(self.action_branches) * hidden_channels
+        self.action_cls_fcs = _make_fcs(action_channels, num_action_fcs,
                                         ffn_act_cfg)
-        self.fc_action = nn.Linear(2 * hidden_channels, num_actions)
+        self.fc_action = nn.Linear(action_channels, num_actions)
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -396,7 +443,7 @@ class STMixerStageHead(BaseModule):
 
     def forward(self, x: Sequence[Tensor], xyzr: Tensor,
                 spatial_queries: Tensor,
-                temporal_queries: Tensor) -> Dict[str, Tensor]:
+                temporal_queries: Optional[Tensor]) -> Dict[str, Tensor]:
         """Run the stage.
 
         Args:
@@ -404,7 +451,8 @@ class STMixerStageHead(BaseModule):
                 with strides ``featmap_strides``.
             xyzr (Tensor): Boxes ``[B, N, 4]`` in pixels of the input.
             spatial_queries (Tensor): ``[B, N, C]``.
-            temporal_queries (Tensor): ``[B, N, C]``.
+            temporal_queries (Tensor, optional): ``[B, N, C]``; must be None
+                exactly when the stage has no temporal branch.
 
         Returns:
             dict[str, Tensor]:
@@ -414,8 +462,15 @@ class STMixerStageHead(BaseModule):
             - ``action_logits``: ``[B, N, num_actions]``.
             - ``xyzr``: refined boxes ``[B, N, 4]``.
             - ``bboxes``: refined boxes as xyxy pixels ``[B, N, 4]``.
-            - ``spatial_queries``, ``temporal_queries``: ``[B, N, C]``.
+            - ``spatial_queries``, ``temporal_queries``: ``[B, N, C]``
+              (``temporal_queries`` is None without the temporal branch).
         """
+        if (temporal_queries is None) == self.with_temporal_branch:
+            raise ValueError(
+                f'action_branches={self.action_branches}: temporal_queries '
+                'must be ' + ('a [B, N, C] tensor' if self.with_temporal_branch
+                              else 'None (build the query generator with '
+                              'with_temporal_queries=False)'))
         attn_mask = self.attention_mask(xyzr)
         with torch.no_grad():
             pe = box_position_embedding(xyzr, self.hidden_channels // 4)
@@ -425,14 +480,16 @@ class STMixerStageHead(BaseModule):
         # a + MHA(a, a, a) with a = q + pe.
         spatial_queries = self.attention_norm_s(
             self.attention_s(spatial_queries + pe, attn_mask=attn_mask))
-        temporal_queries = self.attention_norm_t(
-            self.attention_t(temporal_queries + pe, attn_mask=attn_mask))
+        if self.with_temporal_branch:
+            temporal_queries = self.attention_norm_t(
+                self.attention_t(temporal_queries + pe, attn_mask=attn_mask))
 
         spatial_queries, temporal_queries = self.samplingmixing(
             x, xyzr, spatial_queries, temporal_queries)
 
         spatial_queries = self.ffn_norm_s(self.ffn_s(spatial_queries))
-        temporal_queries = self.ffn_norm_t(self.ffn_t(temporal_queries))
+        if self.with_temporal_branch:
+            temporal_queries = self.ffn_norm_t(self.ffn_t(temporal_queries))
 
         person_feat = spatial_queries
         for layer in self.person_cls_fcs:
@@ -444,7 +501,10 @@ class STMixerStageHead(BaseModule):
             reg_feat = layer(reg_feat)
         delta_xyzr = self.fc_reg(reg_feat)
 
-        action_feat = torch.cat([spatial_queries, temporal_queries], dim=-1)
+        branch_queries = dict(
+            spatial=spatial_queries, temporal=temporal_queries)
+        action_feat = torch.cat(
+            [branch_queries[b] for b in self.action_branches], dim=-1)
         for layer in self.action_cls_fcs:
             action_feat = layer(action_feat)
         action_logits = self.fc_action(action_feat)

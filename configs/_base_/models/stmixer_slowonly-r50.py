@@ -1,0 +1,82 @@
+# STMixer with a SlowOnly-R50 4x16 backbone, the official "SlowOnly-R50"
+# setting (reference section 7): 4x16 clips, no temporal down-sampling
+# (conv1 / pool1 temporal stride 1), so temporal_points 4.
+#
+# mmaction2's ResNet3dSlowOnly returns one map per stage with
+# out_indices=(0, 1, 2, 3): [256, 512, 1024, 2048] channels at strides 4, 8,
+# 16, 32 (PySlowFast "slow" temporal kernels: 1 in res2/res3, 3 in
+# res4/res5, i.e. inflate=(0, 0, 1, 1)).
+model = dict(
+    type='STMixer',
+    _scope_='mmdet',
+    backbone=dict(
+        type='mmaction.ResNet3dSlowOnly',
+        depth=50,
+        pretrained=None,
+        pretrained2d=False,
+        lateral=False,
+        num_stages=4,
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(0, 0, 1, 1),
+        spatial_strides=(1, 2, 2, 2),
+        dilations=(1, 1, 1, 1),
+        with_pool2=False,
+        out_indices=(0, 1, 2, 3)),
+    neck=dict(
+        type='STMixerLateralNeck',
+        in_channels=[256, 512, 1024, 2048],
+        out_channels=256),
+    query_generator=dict(type='STMixerQueryGenerator', num_queries=100),
+    decoder=dict(
+        type='STMixerDecoder',
+        num_stages=6,  # every stage supervised with weight 1
+        featmap_strides=[4, 8, 16, 32],
+        with_cp=False,
+        stage_head=dict(
+            type='STMixerStageHead',
+            num_actions=80,
+            hidden_channels=256,
+            num_heads=8,
+            feedforward_channels=2048,
+            num_ffn_fcs=2,
+            dropout=0.0,
+            ffn_act_cfg=dict(type='ReLU', inplace=True),
+            spatial_points=32,
+            temporal_points=4,
+            out_multiplier=4,
+            num_groups=4,
+            num_person_fcs=1,
+            num_reg_fcs=1,
+            num_action_fcs=1,
+            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
+            mixing_cfg=dict(type='AdaptiveMixing'),
+            action_prior_prob=0.01,
+            action_branches=('spatial', 'temporal'),
+            loss_person=dict(
+                type='CrossEntropyLoss',
+                use_sigmoid=False,
+                class_weight=[1.0, 0.1],
+                loss_weight=2.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=2.0),
+            loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+            loss_action=dict(
+                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
+    train_cfg=dict(
+        assigner=dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='ClassificationCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0)
+            ])),
+    test_cfg=dict(
+        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+    # 0.45 / 0.225 on 0..1 RGB
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        _scope_='mmaction',
+        mean=[114.75, 114.75, 114.75],
+        std=[57.375, 57.375, 57.375],
+        format_shape='NCTHW'))

@@ -1,0 +1,27 @@
+# STMixer, SlowFast-R50 8x8 (Kinetics-400 pre-trained), AVA v2.2: the
+# official "SlowFast-R50" setting. Clips are 32 frames x interval 2 (the
+# slow path keeps 8 of them, the fast path all 32: mmaction2 calls this
+# "8x8x1"); total batch 16 = 8 GPUs x 2, AdamW lr 2e-5, 12 epochs.
+_base_ = [
+    '../_base_/models/stmixer_slowfast-r50.py',
+    '../_base_/datasets/ava22_32x2x1.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+
+# Backbone initialisation: PySlowFast's Kinetics-400 SLOWFAST_8x8_R50.pkl
+# (https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400/
+# SLOWFAST_8x8_R50.pkl, the official starting point) converted to mmaction2's
+# ResNet3dSlowFast names under `backbone.`. mmaction2's own K400 SlowFast
+# checkpoints have no BN/ReLU in the lateral connections: use them only with
+# slow_pathway.lateral_norm=False.
+pretrained = 'checkpoints/slowfast_r50_8x8_k400_pyslowfast-converted.pth'
+model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
+
+train_dataloader = dict(batch_size=2)
+
+# To evaluate or fine-tune a trained STMixer, pass its checkpoint to
+# tools/test.py or set load_from. An official checkpoint is converted first:
+#   python tools/convert_official_checkpoint.py SRC.pth DST.pth --config THIS
+# e.g.
+# load_from = 'checkpoints/stmixer_slowfast-r50_k400-pre_ava22.pth'
+load_from = None

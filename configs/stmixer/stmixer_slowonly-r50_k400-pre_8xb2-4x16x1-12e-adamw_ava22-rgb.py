@@ -1,0 +1,27 @@
+# STMixer, SlowOnly-R50 4x16 (Kinetics-400 pre-trained), AVA v2.2: the
+# official "SlowOnly-R50" setting (total batch 16 = 8 GPUs x 2, AdamW lr 2e-5,
+# 12 epochs).
+_base_ = [
+    '../_base_/models/stmixer_slowonly-r50.py',
+    '../_base_/datasets/ava22_4x16x1.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+
+# Backbone initialisation: mmaction2's Kinetics-400 SlowOnly-R50 4x16x1
+# (the same network as PySlowFast's SLOWONLY_4x16_R50.pkl, which the
+# official release starts from); its `backbone.*` weights load into the
+# detector, the rest is initialised by the detector's own init_weights.
+pretrained = (
+    'https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/'
+    'slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb/'
+    'slowonly_r50_4x16x1_256e_8xb16_kinetics400-rgb_20220901-f6a40d08.pth')
+model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
+
+train_dataloader = dict(batch_size=2)
+
+# To evaluate or fine-tune a trained STMixer, pass its checkpoint to
+# tools/test.py or set load_from. An official checkpoint is converted first:
+#   python tools/convert_official_checkpoint.py SRC.pth DST.pth --config THIS
+# e.g.
+# load_from = 'checkpoints/stmixer_slowonly-r50_k400-pre_ava22.pth'
+load_from = None
