@@ -342,21 +342,27 @@ def test_cnn_full_size_forward_on_meta_any_width(name, official_meta_models):
             for f in feats] == [math.ceil(341 / s) for s in (4, 8, 16, 32)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason='AVA frames resized to short side 256 are 341 (4:3) or 455 '
-    '(16:9) wide; the ViT floors them to 21 / 28 patches, so the stride-4 '
-    'level is 84 / 112 wide and STMixer.extract_feat rejects it. The '
-    'official release zero-pads every batch to a multiple of 32 '
-    '(DATALOADER.SIZE_DIVISIBILITY = 32); mmaction2\'s '
-    'ActionDataPreprocessor has no size divisor, so the ViT configs need a '
-    'padding data preprocessor (or the detector must pad).')
-def test_vit_full_size_forward_on_meta_ava_width(official_meta_models):
+@pytest.mark.parametrize('width', [341, 455])
+def test_vit_full_size_forward_on_meta_ava_width(official_meta_models,
+                                                 width):
+    """AVA frames resized to short side 256 are 341 (4:3) or 455 (16:9)
+    wide; the ViT floors them to whole 16-pixel patches, so its configs pad
+    each batch to a multiple of 32 (STMixerDataPreprocessor, as the official
+    loader) before the backbone; the padded batch gives a consistent
+    pyramid."""
     cfg, model = official_meta_models[VIT]
-    x = torch.empty(1, 3, 16, 256, 341, device='meta')
+    assert cfg.model.data_preprocessor.type == 'STMixerDataPreprocessor'
+    assert cfg.model.data_preprocessor.pad_size_divisor == 32
+    padded = math.ceil(width / 32) * 32
+    x = torch.empty(1, 3, 16, 256, padded, device='meta')
     with torch.no_grad():
-        model.extract_feat(x)
+        feats = model.extract_feat(x)
+    assert [f.shape[-1] for f in feats] == [padded // s for s in (4, 8, 16, 32)]
+    # un-padded, the stride-4 level would not match the input
+    with pytest.raises(AssertionError, match='not stride 4'):
+        with torch.no_grad():
+            model.extract_feat(
+                torch.empty(1, 3, 16, 256, width, device='meta'))
 
 
 def test_official_parameter_counts(official_meta_models):

@@ -99,8 +99,10 @@ model = dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False),
     # 0.45 / 0.225 on 0..1 RGB
     data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        _scope_='mmaction',
+        # ActionDataPreprocessor + zero padding (after normalisation) of
+        # each batch to a multiple of 32, as the official data loader
+        type='STMixerDataPreprocessor',
+        pad_size_divisor=32,
         mean=[114.75, 114.75, 114.75],
         std=[57.375, 57.375, 57.375],
         format_shape='NCTHW'))

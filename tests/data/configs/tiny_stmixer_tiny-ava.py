@@ -99,8 +99,8 @@ model = dict(
     test_cfg=dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False),
     data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        _scope_='mmaction',
+        type='STMixerDataPreprocessor',
+        pad_size_divisor=32,
         mean=[114.75, 114.75, 114.75],
         std=[57.375, 57.375, 57.375],
         format_shape='NCTHW'))

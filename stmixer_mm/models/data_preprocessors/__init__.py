@@ -1,0 +1,3 @@
+from .stmixer_data_preprocessor import STMixerDataPreprocessor
+
+__all__ = ['STMixerDataPreprocessor']

@@ -1,0 +1,117 @@
+# Copyright (c) stmixer_mm contributors. All rights reserved.
+"""mmaction2's ``ActionDataPreprocessor`` with the batch padding STMixer
+needs: every clip of a batch is padded (bottom/right) to a common size that
+is a multiple of ``pad_size_divisor`` *after* normalisation, so the padded
+pixels are ``pad_value`` (0: the mean colour) in the network's input space,
+as the official implementation pads its normalised batches to a multiple of
+32. A ViT backbone floors the input to whole patches, so without this an
+AVA frame resized to short side 256 (341 or 455 wide) gives pyramid levels
+that do not match the input at their strides.
+
+``img_shape`` stays the un-padded size (the whole-frame initial boxes and
+the box clamping use it); ``pad_shape`` and ``batch_input_shape`` are added
+to each sample's metainfo as mmdet's preprocessor does.
+"""
+import math
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmaction.models import ActionDataPreprocessor
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class STMixerDataPreprocessor(ActionDataPreprocessor):
+    """Normalise, then pad and stack ``NCTHW`` clips.
+
+    Args:
+        mean, std, to_rgb, to_float32, blending, format_shape: as in
+            ``mmaction.models.ActionDataPreprocessor``; only
+            ``format_shape='NCTHW'`` is supported.
+        pad_size_divisor (int): The padded height and width are multiples
+            of it. Defaults to 32 (the official value).
+        pad_value (float): Value of the padded pixels after normalisation.
+            Defaults to 0.
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[Union[float, int]]] = None,
+                 std: Optional[Sequence[Union[float, int]]] = None,
+                 to_rgb: bool = False,
+                 to_float32: bool = True,
+                 blending: Optional[dict] = None,
+                 format_shape: str = 'NCTHW',
+                 pad_size_divisor: int = 32,
+                 pad_value: float = 0.0) -> None:
+        if format_shape != 'NCTHW':
+            raise ValueError('STMixerDataPreprocessor: format_shape must be '
+                             f"'NCTHW' (clips [C, T, H, W]), got "
+                             f'{format_shape!r}')
+        if not (isinstance(pad_size_divisor, int) and pad_size_divisor >= 1):
+            raise ValueError('STMixerDataPreprocessor: pad_size_divisor must '
+                             f'be a positive int, got {pad_size_divisor!r}')
+        super().__init__(
+            mean=mean,
+            std=std,
+            to_rgb=to_rgb,
+            to_float32=to_float32,
+            blending=blending,
+            format_shape=format_shape)
+        self.pad_size_divisor = pad_size_divisor
+        self.pad_value = float(pad_value)
+
+    def preprocess(self,
+                   inputs: List[Tensor],
+                   data_samples: Optional[list],
+                   training: bool = False) -> Tuple[Tensor, Optional[list]]:
+        if isinstance(inputs, Tensor):  # an already stacked batch
+            inputs = list(inputs)
+        clips = []
+        for i, clip in enumerate(inputs):
+            if clip.dim() != 4:
+                raise ValueError(
+                    'STMixerDataPreprocessor: each input must be one clip '
+                    f'[C, T, H, W]; input {i} has shape {tuple(clip.shape)} '
+                    '(use FormatShape(input_format="NCTHW", collapse=True))')
+            if self.to_rgb:
+                clip = clip[[2, 1, 0]]
+            clip = clip.float() if (self._enable_normalize
+                                    or self.to_float32) else clip
+            if self._enable_normalize:
+                clip = (clip - self.mean) / self.std
+            clips.append(clip)
+
+        sizes = [tuple(c.shape[-2:]) for c in clips]
+        d = self.pad_size_divisor
+        pad_h = math.ceil(max(h for h, _ in sizes) / d) * d
+        pad_w = math.ceil(max(w for _, w in sizes) / d) * d
+        if len({tuple(c.shape[:2]) for c in clips}) != 1:
+            raise ValueError(
+                'STMixerDataPreprocessor: clips of one batch must have the '
+                'same channels and frames, got '
+                f'{[tuple(c.shape[:2]) for c in clips]}')
+        batch_inputs = torch.stack([
+            F.pad(c, (0, pad_w - c.shape[-1], 0, pad_h - c.shape[-2]),
+                  value=self.pad_value) for c in clips
+        ])
+
+        if data_samples is not None:
+            for sample, (h, w) in zip(data_samples, sizes):
+                sample.set_metainfo(
+                    dict(pad_shape=(pad_h, pad_w),
+                         batch_input_shape=(pad_h, pad_w)))
+                img_shape = sample.metainfo.get('img_shape')
+                if img_shape is not None and tuple(img_shape[:2]) != (h, w):
+                    raise ValueError(
+                        'STMixerDataPreprocessor: metainfo img_shape '
+                        f'{tuple(img_shape)} differs from the clip size '
+                        f'{(h, w)}; the pipeline must keep img_shape in sync '
+                        'with the frames')
+
+        if training and self.blending is not None:
+            batch_inputs, data_samples = self.blending(batch_inputs,
+                                                       data_samples)
+        return batch_inputs, data_samples

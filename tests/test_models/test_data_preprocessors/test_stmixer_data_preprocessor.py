@@ -1,0 +1,97 @@
+"""STMixerDataPreprocessor: normalise, then pad to a multiple of the size
+divisor with the pad value in normalised space; img_shape stays un-padded."""
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.registry import MODELS
+
+MEAN, STD = 114.75, 57.375
+
+
+def build(**kwargs):
+    cfg = dict(
+        type='STMixerDataPreprocessor',
+        mean=[MEAN] * 3,
+        std=[STD] * 3,
+        format_shape='NCTHW')
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def sample(h, w):
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=(h, w)))
+    return s
+
+
+def test_pads_after_normalisation_to_multiple_of_divisor():
+    torch.manual_seed(0)
+    pre = build()
+    a = torch.randint(0, 256, (3, 4, 256, 341), dtype=torch.uint8)
+    b = torch.randint(0, 256, (3, 4, 250, 300), dtype=torch.uint8)
+    samples = [sample(256, 341), sample(250, 300)]
+    out = pre(dict(inputs=[a, b], data_samples=samples))
+    x = out['inputs']
+    assert x.shape == (2, 3, 4, 256, 352)  # 341 -> 352 = 11 * 32
+    # inside: (v - mean) / std, written out
+    torch.testing.assert_close(x[0, :, :, :, :341], (a.float() - MEAN) / STD)
+    torch.testing.assert_close(x[1, :, :, :250, :300],
+                               (b.float() - MEAN) / STD)
+    # outside: exactly the pad value (0) in normalised space
+    assert (x[0, :, :, :, 341:] == 0).all()
+    assert (x[1, :, :, 250:, :] == 0).all() and (x[1, ..., 300:] == 0).all()
+    for s, shape in zip(out['data_samples'], [(256, 341), (250, 300)]):
+        assert s.img_shape == shape
+        assert s.pad_shape == s.batch_input_shape == (256, 352)
+
+
+def test_divisor_one_and_pad_value():
+    pre = build(pad_size_divisor=1, pad_value=-1.5)
+    a = torch.zeros(3, 2, 10, 12)
+    b = torch.zeros(3, 2, 8, 12)
+    x = pre(dict(inputs=[a, b], data_samples=None))['inputs']
+    assert x.shape == (2, 3, 2, 10, 12)
+    assert (x[1, :, :, 8:] == -1.5).all()
+    assert torch.allclose(x[1, :, :, :8], torch.full((), -MEAN / STD))
+
+
+def test_differs_from_mmaction_padding_only_in_pad_region():
+    """ActionDataPreprocessor pads raw zeros (-mean/std after
+    normalising); inside the frames both agree."""
+    ours = build()
+    theirs = MODELS.build(
+        dict(
+            type='mmaction.ActionDataPreprocessor',
+            mean=[MEAN] * 3,
+            std=[STD] * 3,
+            format_shape='NCTHW'))
+    a = torch.randint(0, 256, (3, 2, 64, 64), dtype=torch.uint8)
+    b = torch.randint(0, 256, (3, 2, 64, 40), dtype=torch.uint8)
+    x = ours(dict(inputs=[a, b], data_samples=None))['inputs']
+    y = theirs(dict(inputs=[a, b], data_samples=None))['inputs']
+    torch.testing.assert_close(x[..., :40], y[..., :40])
+    torch.testing.assert_close(x[0], y[0])
+    assert (x[1, ..., 40:] == 0).all()
+    assert torch.allclose(y[1, ..., 40:], torch.full((), -MEAN / STD))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(format_shape='NCHW'), 'format_shape'),
+    (dict(pad_size_divisor=0), 'pad_size_divisor'),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build(**kwargs)
+
+
+def test_bad_inputs():
+    pre = build()
+    with pytest.raises(ValueError, match=r'\[C, T, H, W\]'):
+        pre(dict(inputs=[torch.zeros(3, 8, 8)], data_samples=None))
+    with pytest.raises(ValueError, match='img_shape'):
+        pre(
+            dict(
+                inputs=[torch.zeros(3, 2, 8, 8)],
+                data_samples=[sample(8, 9)]))
