@@ -7,6 +7,6 @@ _base_ = [
     '_ava22-rgb.py'
 ]
 
-model = dict(
-    query_generator=dict(with_temporal_queries=False),
-    decoder=dict(stage_head=dict(action_branches=('spatial', ))))
+# (the detector builds the query generator without temporal queries to
+# match the decoder)
+model = dict(decoder=dict(stage_head=dict(action_branches=('spatial', ))))

@@ -84,7 +84,6 @@ VARIANTS = {
     f'stmixer-300queries_{VIT_SUFFIX}':
     (VIT, {'model.query_generator.num_queries'}),
     f'stmixer-no-temporal_{VIT_SUFFIX}': (VIT, {
-        'model.query_generator.with_temporal_queries',
         'model.decoder.stage_head.action_branches.1'
     }),
     f'stmixer-no-spatial_{VIT_SUFFIX}': (VIT, {
@@ -572,7 +571,7 @@ def test_variant_values():
         assert m.query_generator.num_queries == q
     m = head(f'stmixer-no-temporal_{VIT_SUFFIX}')
     assert tuple(m.decoder.stage_head.action_branches) == ('spatial', )
-    assert m.query_generator.with_temporal_queries is False
+    assert m.query_generator.get('with_temporal_queries') is None  # derived
     m = head(f'stmixer-no-spatial_{VIT_SUFFIX}')
     assert tuple(m.decoder.stage_head.action_branches) == ('temporal', )
     m = head(f'stmixer-focal_{VIT_SUFFIX}')

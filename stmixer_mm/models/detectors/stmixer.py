@@ -76,6 +76,14 @@ class STMixer(BaseDetector):
             f"({query_generator['hidden_channels']}) != the decoder's " \
             f'hidden_channels ({hidden})'
         query_generator['hidden_channels'] = hidden
+        # a decoder without the temporal branch needs no temporal queries
+        with_t = self.decoder.with_temporal_queries
+        assert query_generator.get('with_temporal_queries',
+                                   with_t) == with_t, \
+            f'query_generator.with_temporal_queries ' \
+            f"({query_generator['with_temporal_queries']}) != the decoder's " \
+            f'({with_t}, from stage_head.action_branches)'
+        query_generator['with_temporal_queries'] = with_t
         self.query_generator = MODELS.build(query_generator)
 
         neck_channels = neck.get('out_channels')

@@ -284,3 +284,19 @@ def test_settings_that_must_agree():
                            lambda x: tuple(neck_forward(x))[::-1]):
         with pytest.raises(AssertionError, match='not stride'):
             model._forward(clip(1))
+
+
+def test_temporal_branch_off_builds_matching_query_generator():
+    cfg = copy.deepcopy(MODEL)
+    cfg['decoder']['stage_head']['action_branches'] = ('spatial', )
+    model = build(cfg)
+    assert model.query_generator.with_temporal_queries is False
+    assert not any('temporal' in name
+                   for name, _ in model.query_generator.named_parameters())
+    model.train()
+    losses = model.loss(clip(1), [sample([[4., 4., 40., 60.]], [[2]])])
+    assert all(torch.isfinite(v) for v in losses.values())
+    # an explicit, contradicting setting is an error
+    cfg['query_generator']['with_temporal_queries'] = True
+    with pytest.raises(AssertionError, match='with_temporal_queries'):
+        MODELS.build(cfg)
