@@ -43,8 +43,9 @@ class STMixer(BaseDetector):
             ``STMixerDecoder``.
         test_cfg (dict, optional): ``person_threshold``, ``num_fallback``,
             ``multiply_person_score``.
-        data_preprocessor (dict, optional): ``STMixerDataPreprocessor`` (mmaction2's
-            ``ActionDataPreprocessor`` + padding to a multiple of 32).
+        data_preprocessor (dict, optional): ``STMixerDataPreprocessor``
+            (mmaction2's ``ActionDataPreprocessor`` + padding of each batch
+            to a multiple of 32).
         init_cfg (dict, optional): Initialisation config.
     """
 
