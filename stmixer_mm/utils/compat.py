@@ -19,6 +19,13 @@ by ``tools/misc/print_env.py`` and the setup self-check).
    (no prefix) scheme of mmengine's ``CheckpointLoader`` is replaced by one
    that loads with ``weights_only=False``. Only use checkpoints you trust, as
    with any pickle.
+3. ``mmaction2==1.2.0``'s AVA evaluation returns ``np.NAN`` for the AP of a
+   class that has detections but no ground truth; numpy 2 removed that
+   alias, so ``AVAMetric`` crashes with ``AttributeError`` on any data set
+   where a predicted class is absent from the val ground truth. When numpy
+   has no ``NAN``, ``ava_evaluation.metrics.compute_average_precision`` is
+   wrapped to return ``np.nan`` (what the code meant) in exactly that case;
+   every other call goes to the original function.
 """
 import importlib.util
 import inspect
@@ -118,8 +125,39 @@ def patch_mmengine_checkpoint_loader() -> bool:
     return True
 
 
+def patch_ava_metric_numpy2() -> bool:
+    """Make mmaction2's AVA AP computation work under numpy 2.
+
+    Returns:
+        bool: whether ``compute_average_precision`` was wrapped.
+    """
+    import numpy as np
+    if hasattr(np, 'NAN'):
+        return False
+    from mmaction.evaluation.functional.ava_evaluation import metrics
+    original = metrics.compute_average_precision
+    if getattr(original, '_stmixer_numpy2_fix', False):
+        return False
+
+    def compute_average_precision(precision, recall):
+        if precision is None and recall is None:
+            return np.nan  # no ground truth for this class
+        return original(precision, recall)
+
+    compute_average_precision._stmixer_numpy2_fix = True
+    compute_average_precision.__wrapped__ = original
+    compute_average_precision.__doc__ = original.__doc__
+    metrics.compute_average_precision = compute_average_precision
+    APPLIED_FIXES.append('mmaction2-ava-ap-numpy2')
+    logger.info(
+        "stmixer_mm: mmaction2's AVA AP returns np.nan (not numpy 1's "
+        'np.NAN) for classes without ground truth.')
+    return True
+
+
 def apply_compat_fixes() -> List[str]:
     """Apply every fix that is needed here; return the names applied."""
     patch_mmaction_packaging()
     patch_mmengine_checkpoint_loader()
+    patch_ava_metric_numpy2()
     return list(APPLIED_FIXES)

@@ -58,3 +58,58 @@ def test_checkpoint_loader_resumes_runner_style_checkpoints(tmp_path):
                           [1.0, 2.0])
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         _load_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+def test_ava_ap_of_class_without_ground_truth_is_nan():
+    from mmaction.evaluation.functional.ava_evaluation import metrics
+    # a class without ground truth: precision and recall are None
+    ap = metrics.compute_average_precision(None, None)
+    assert np.isnan(ap)
+    # other calls are the original computation
+    precision = np.array([1.0, 0.5, 2 / 3])
+    recall = np.array([0.5, 0.5, 1.0])
+    assert metrics.compute_average_precision(precision, recall) == \
+        pytest.approx(0.5 * 1.0 + 0.5 * 2 / 3)
+    with pytest.raises(ValueError, match='recall must also be None'):
+        metrics.compute_average_precision(None, recall)
+    if not hasattr(np, 'NAN'):  # numpy 2: the fix is what makes it work
+        assert 'mmaction2-ava-ap-numpy2' in compat.APPLIED_FIXES
+        original = metrics.compute_average_precision.__wrapped__
+        with pytest.raises(AttributeError, match='NAN'):
+            original(None, None)
+
+
+def test_ava_metric_with_a_predicted_class_absent_from_gt(tmp_path):
+    """End to end through AVAMetric: class 2 is predicted but has no GT."""
+    from mmaction.evaluation import AVAMetric
+    ann = tmp_path / 'gt.csv'
+    ann.write_text('vid,0902,0.1,0.1,0.5,0.9,1,0\n')
+    labels = tmp_path / 'labels.pbtxt'
+    labels.write_text('item {\n  name: "a"\n  id: 1\n}\n'
+                      'item {\n  name: "b"\n  id: 2\n}\n')
+    excluded = tmp_path / 'excluded.csv'
+    excluded.write_text('')
+    metric = AVAMetric(
+        ann_file=str(ann),
+        exclude_file=str(excluded),
+        label_file=str(labels),
+        num_classes=3)
+    scores = np.zeros((1, 3), dtype=np.float32)
+    scores[0, 1] = scores[0, 2] = 0.9
+    metric.process([], [
+        dict(
+            video_id='vid',
+            timestamp=902,
+            pred_instances=dict(
+                bboxes=torch.tensor([[0.1, 0.1, 0.5, 0.9]]),
+                scores=torch.from_numpy(scores)))
+    ])
+    import os
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # AVAMetric writes a temporary CSV into the cwd
+    try:
+        result = metric.compute_metrics(metric.results)
+    finally:
+        os.chdir(cwd)
+    # AVAMetric's prefix 'mAP/' is added by mmengine's Evaluator
+    assert result['overall'] == pytest.approx(1.0)
