@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on built-in data, from a fresh clone:
-#   set up -> generate the synthetic AVA-format data set (if missing)
-#   -> train STMixer on CPU -> evaluate with mmaction2's AVAMetric
-#   -> training curves + a grid of val keyframes -> video demo.
+#   set up -> generate the synthetic AVA-format data set (reused when it is
+#   already there with the same settings) -> train STMixer on CPU ->
+#   evaluate with mmaction2's AVAMetric -> training curves + a grid of val
+#   keyframes -> video demo.
+# About 10-12 minutes without the set-up on a 2-core CPU (measured numbers:
+# configs/quickstart/README.md).
 # Environment: STMIXER_VENV (see tools/setup_env.sh), QUICKSTART_CFG_OPTIONS
 # (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2").
 set -euo pipefail
@@ -10,19 +13,39 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 T0=$(date +%s)
 stamp() { printf '\n[quickstart %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+STEPS=()
+TS=$(date +%s)
+step_done() {  # record the wall time of the step that just ended
+    local now
+    now=$(date +%s)
+    STEPS+=("$(printf '%-12s %5s s' "$1" "$(( now - TS ))")")
+    TS=$now
+}
 
 stamp "setting up the environment"
 bash tools/setup_env.sh
 PY="${STMIXER_VENV:-$REPO/.venv}/bin/python"
 T1=$(date +%s)
+step_done setup
 
-CFG=configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-8e_synthetic-ava-rgb.py
+CFG=configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py
 DATA=data/synthetic_ava
 WORK=work_dirs/quickstart
 OUT=outputs/quickstart
+# Generator settings of the quick start: more videos than the generator's
+# defaults (48 train / 8 val instead of 16 / 4); everything the config must
+# match (fps, seconds per video, timestamps, frame size) keeps its default.
+GEN_ARGS=(--out-dir "$DATA" --num-train-videos 48 --num-val-videos 8)
 
-stamp "generating the synthetic AVA-format data set in $DATA (skipped if present)"
-"$PY" tools/data/generate_synthetic_ava.py "$DATA" --skip-existing
+stamp "generating the synthetic AVA-format data set in $DATA"
+# The generator reuses $DATA when it holds a set made with the same
+# settings; a set made with other settings is replaced (only what the
+# generator writes there: rawframes/, annotations/, demo/, meta.json).
+if ! "$PY" tools/data/generate_synthetic_ava.py "${GEN_ARGS[@]}"; then
+    stamp "$DATA holds another synthetic set: regenerating it"
+    "$PY" tools/data/generate_synthetic_ava.py "${GEN_ARGS[@]}" --overwrite
+fi
+step_done data
 
 stamp "training on CPU ($CFG)"
 rm -rf "$WORK"
@@ -30,20 +53,26 @@ rm -rf "$WORK"
 "$PY" tools/train.py "$CFG" --work-dir "$WORK" --seed 0 \
     ${QUICKSTART_CFG_OPTIONS:+--cfg-options $QUICKSTART_CFG_OPTIONS}
 CKPT=$(ls -t "$WORK"/epoch_*.pth | head -n 1)
+step_done train
 
 stamp "evaluating $CKPT on the val split with AVAMetric"
 mkdir -p "$OUT"
 "$PY" tools/test.py "$CFG" "$CKPT" --work-dir "$WORK/test" \
     --dump "$OUT/val_predictions.pkl" | tee "$OUT/test_log.txt"
+step_done test
 
 stamp "pictures: training curves and val keyframes (GT green, predictions red)"
 "$PY" tools/analysis_tools/visualize_results.py "$CFG" \
     --predictions "$OUT/val_predictions.pkl" --work-dir "$WORK" --out-dir "$OUT"
+step_done pictures
 
-stamp "video demo on $DATA/demo.mp4"
-"$PY" tools/demo.py "$DATA/demo.mp4" "$CFG" "$CKPT" --out-dir "$OUT/demo"
+stamp "video demo on $DATA/demo/demo.mp4"
+"$PY" tools/demo.py "$DATA/demo/demo.mp4" "$CFG" "$CKPT" --out-dir "$OUT/demo"
+step_done demo
 
 stamp "done in $(( $(date +%s) - T0 )) s (without setup: $(( $(date +%s) - T1 )) s)"
+echo "  wall time per step:"
+printf '    %s\n' "${STEPS[@]}"
 echo "  checkpoint      : $CKPT"
 echo "  metrics         : $OUT/test_log.txt (mAP/overall and per class)"
 echo "  curves / grid   : $OUT/training_curves.png, $OUT/val_grid.png"
