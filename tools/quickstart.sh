@@ -4,8 +4,8 @@
 #   already there with the same settings) -> train STMixer on CPU ->
 #   evaluate with mmaction2's AVAMetric -> training curves + a grid of val
 #   keyframes -> video demo.
-# About 10-12 minutes without the set-up on a 2-core CPU (measured numbers:
-# configs/quickstart/README.md).
+# About 8.5 minutes without the set-up on a 2-core CPU, 7.8 of them
+# training (measured numbers: configs/quickstart/README.md).
 # Environment: STMIXER_VENV (see tools/setup_env.sh), QUICKSTART_CFG_OPTIONS
 # (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2").
 set -euo pipefail

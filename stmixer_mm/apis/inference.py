@@ -3,7 +3,7 @@
 Example::
 
     >>> from stmixer_mm.apis import init_detector, inference_detector
-    >>> model = init_detector('configs/quickstart/....py', 'epoch_8.pth')
+    >>> model = init_detector('configs/quickstart/....py', 'epoch_12.pth')
     >>> result = inference_detector(model, frames)  # list of RGB HxWx3 uint8
     >>> result.pred_instances.bboxes  # [n, 4] normalised xyxy
     >>> result.pred_instances.scores  # [n, num_classes], column 0 unused

@@ -3,7 +3,7 @@ with ground truth (green) beside predictions (red).
 
     python tools/analysis_tools/visualize_results.py CONFIG \
         --predictions preds.pkl [--work-dir WORK_DIR] [--out-dir DIR] \
-        [--num-images 8] [--score-thr 0.4]
+        [--num-images 8] [--score-thr 0.4] [--zoom 2]
 
 ``preds.pkl`` comes from ``tools/test.py CONFIG CKPT --dump preds.pkl``.
 """
@@ -31,14 +31,24 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', default='outputs')
     p.add_argument('--num-images', type=int, default=8)
     p.add_argument('--score-thr', type=float, default=0.4)
+    p.add_argument(
+        '--zoom',
+        type=float,
+        default=2.0,
+        help='enlarge the keyframes by this factor before drawing, so that '
+        'the labels stay readable on small frames')
     return p.parse_args(argv)
 
 
 def keyframe_image(dataset, info):
     """Read the keyframe of one sample the way the pipeline reads frames."""
     sample = TRANSFORMS.build(
-        dict(type='SampleAVAFrames', clip_len=1, frame_interval=1,
-             test_mode=True))(dict(info))
+        dict(
+            type='SampleAVAFrames',
+            clip_len=1,
+            frame_interval=1,
+            test_mode=True))(
+                dict(info))
     idx = int(sample['frame_inds'][0]) + info.get('offset', 0)
     path = osp.join(info['frame_dir'], info['filename_tmpl'].format(idx))
     img = cv2.imread(path)
@@ -47,7 +57,7 @@ def keyframe_image(dataset, info):
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def make_grid(cfg, predictions, out_file, num_images, score_thr):
+def make_grid(cfg, predictions, out_file, num_images, score_thr, zoom=1.0):
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     ds_cfg = cfg.val_dataloader.dataset
     dataset = DATASETS.build(ds_cfg)
@@ -71,14 +81,19 @@ def make_grid(cfg, predictions, out_file, num_images, score_thr):
     for i in order[:num_images]:
         info = dataset.get_data_info(i)
         img = keyframe_image(dataset, info)
+        if zoom != 1.0:
+            img = cv2.resize(
+                img, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
         h, w = img.shape[:2]
         scale = np.array([w, h, w, h], dtype=np.float32)
-        ann = info['ann']
+        # AVADataset.get_data_info moves the record's 'ann' to top-level
+        # 'gt_bboxes' (normalised xyxy) and 'gt_labels' (multi-hot)
+        ann = info['ann'] if 'ann' in info else info
         g_text = []
         for lab in ann['gt_labels']:
             ids = np.nonzero(lab)[0]
             g_text.append([names.get(int(c), str(c)) for c in ids if c > 0])
-        gts.append((ann['gt_bboxes'] * scale, g_text))
+        gts.append((np.asarray(ann['gt_bboxes']) * scale, g_text))
         p = by_key.get((info['video_id'], int(info['timestamp'])))
         if p is None:
             preds.append((np.zeros((0, 4)), []))
@@ -99,13 +114,14 @@ def main(argv=None):
     written = []
     if args.work_dir:
         written.append(
-            plot_training_curves(
-                args.work_dir, osp.join(args.out_dir, 'training_curves.png')))
+            plot_training_curves(args.work_dir,
+                                 osp.join(args.out_dir,
+                                          'training_curves.png')))
     if args.predictions:
         preds = load(args.predictions)
         written.append(
             make_grid(cfg, preds, osp.join(args.out_dir, 'val_grid.png'),
-                      args.num_images, args.score_thr))
+                      args.num_images, args.score_thr, args.zoom))
     for f in written:
         print(f'wrote {f}')
     return written
