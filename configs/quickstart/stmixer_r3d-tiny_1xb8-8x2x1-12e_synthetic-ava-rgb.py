@@ -17,6 +17,7 @@
 #   gradient norm clipped at 10;
 # - input: the native 192x128 frames, no scale jitter (see train_pipeline).
 _base_ = [
+    '../_base_/models/stmixer_slowonly-r50.py',
     '../_base_/datasets/synthetic_ava.py', '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_12e.py'
 ]
@@ -27,80 +28,29 @@ base_channels = 8
 temporal_points = 8  # clip_len 8, no temporal stride in the backbone
 num_actions = 7  # the dataset's num_classes 8 minus the background column
 
+# Everything not set here (losses and their weights, the Hungarian
+# assigner's costs, test_cfg, the padding data preprocessor, ...) is the
+# official setting from the SlowOnly-R50 base.
 model = dict(
-    type='STMixer',
-    _scope_='mmdet',
     backbone=dict(
-        type='mmaction.ResNet3dSlowOnly',
         depth=18,
         base_channels=base_channels,
-        pretrained=None,
-        pretrained2d=False,
-        lateral=False,
-        conv1_kernel=(1, 7, 7),
-        conv1_stride_t=1,
-        pool1_stride_t=1,
-        inflate=(0, 0, 1, 1),
-        with_pool2=False,
-        zero_init_residual=False,
-        out_indices=(0, 1, 2, 3)),
+        zero_init_residual=False),
     neck=dict(
-        type='STMixerLateralNeck',
         in_channels=[
             base_channels, 2 * base_channels, 4 * base_channels,
             8 * base_channels
         ],
         out_channels=hidden_channels),
-    query_generator=dict(type='STMixerQueryGenerator', num_queries=16),
+    query_generator=dict(num_queries=16),
     decoder=dict(
-        type='STMixerDecoder',
         num_stages=num_stages,
-        stage_loss_weights=[1.0] * num_stages,
-        featmap_strides=[4, 8, 16, 32],
-        with_cp=False,
         stage_head=dict(
-            type='STMixerStageHead',
             num_actions=num_actions,
             hidden_channels=hidden_channels,
-            num_heads=8,
             feedforward_channels=256,
-            num_ffn_fcs=2,
-            dropout=0.0,
             spatial_points=16,
-            temporal_points=temporal_points,
-            out_multiplier=4,
-            num_groups=4,
-            num_person_fcs=1,
-            num_reg_fcs=1,
-            num_action_fcs=1,
-            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
-            mixing_cfg=dict(type='AdaptiveMixing'),
-            action_prior_prob=0.01,
-            loss_person=dict(
-                type='CrossEntropyLoss',
-                use_sigmoid=False,
-                class_weight=[1.0, 0.1],
-                loss_weight=2.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=2.0),
-            loss_iou=dict(type='GIoULoss', loss_weight=2.0),
-            loss_action=dict(
-                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
-    train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
-    test_cfg=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        _scope_='mmaction',
-        mean=[114.75, 114.75, 114.75],
-        std=[57.375, 57.375, 57.375],
-        format_shape='NCTHW'))
+            temporal_points=temporal_points)))
 
 # Train at the frames' own size (short side 128, as at test time) with
 # horizontal flips. The base's jittered short side gives a new input shape
