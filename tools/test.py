@@ -11,7 +11,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import adapt_cfg_to_device, init_dist_without_cuda
+from stmixer_mm.engine import (adapt_cfg_to_device, init_dist_without_cuda,
+                               shutdown_dist)
 
 
 def parse_args(argv=None):
@@ -74,7 +75,9 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
-    return runner.test()
+    metrics = runner.test()
+    shutdown_dist()
+    return metrics
 
 
 if __name__ == '__main__':

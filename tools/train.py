@@ -16,7 +16,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import adapt_cfg_to_device, init_dist_without_cuda
+from stmixer_mm.engine import (adapt_cfg_to_device, init_dist_without_cuda,
+                               shutdown_dist)
 
 
 def parse_args(argv=None):
@@ -123,6 +124,7 @@ def main(argv=None):
     init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    shutdown_dist()
     return runner
 
 

@@ -54,3 +54,18 @@ def init_dist_without_cuda(cfg: Config) -> bool:
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
     torch_dist.init_process_group(backend=backend, **dist_cfg)
     return True
+
+
+def shutdown_dist() -> None:
+    """Leave the process group cleanly at the end of a launched job.
+
+    With gloo, a rank that exits while its peers still hold the group can
+    abort in the C++ teardown (``terminate called without an active
+    exception``) and torchrun then fails the whole job although the work
+    was done. All ranks meet at a barrier and destroy the group before
+    exiting. No-op when not distributed.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
