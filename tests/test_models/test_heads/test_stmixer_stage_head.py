@@ -482,6 +482,17 @@ def test_predict_threshold_fallback_and_format():
         torch.testing.assert_close(
             r.bboxes[0], torch.tensor([0., 5 / 48, 63 / 64, 47 / 48]))
         assert r.bboxes.min() >= 0 and r.bboxes.max() <= 1
+    torch.testing.assert_close(res[0].person_scores,
+                               torch.tensor([0.9, 0.7, 0.61]))
+    torch.testing.assert_close(res[1].person_scores,
+                               torch.tensor([0.5, 0.4, 0.3]))
+    # no fallback: a scene without persons gives no detections
+    res = head.predict_by_feat(
+        _results(person, bboxes, actions), metas,
+        dict(person_threshold=0.6, num_fallback=0))
+    assert len(res[0]) == 3 and len(res[1]) == 0
+    assert res[1].scores.shape == (0, 81) and res[1].bboxes.shape == (0, 4)
+    assert res[1].person_scores.shape == (0, )
     res = head.predict_by_feat(
         _results(person, bboxes, actions), metas,
         dict(person_threshold=0.6, multiply_person_score=True))

@@ -697,9 +697,12 @@ class STMixerStageHead(BaseModule):
 
         Returns:
             list[InstanceData]: Per sample ``bboxes`` ``[n, 4]`` (xyxy
-            normalised to [0, 1]) and ``scores`` ``[n, num_actions + 1]``
+            normalised to [0, 1]), ``scores`` ``[n, num_actions + 1]``
             (column 0, the AVA background class, is 0) -- the input of
-            mmaction2's ``AVAMetric``.
+            mmaction2's ``AVAMetric`` -- and ``person_scores`` ``[n]`` (the
+            person probability of each kept query; ``AVAMetric`` ignores
+            it). ``num_fallback=0`` keeps only queries above the
+            threshold, so an empty scene gives no detections.
         """
         cfg = rcnn_test_cfg if rcnn_test_cfg is not None else dict()
         person_threshold = cfg.get('person_threshold', 0.6)
@@ -724,6 +727,7 @@ class STMixerStageHead(BaseModule):
             boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h - 1) / h
             result = InstanceData()
             result.bboxes = boxes
+            result.person_scores = person_scores[i][keep]
             result.scores = torch.cat(
                 [scores.new_zeros(scores.size(0), 1), scores], dim=1)
             results.append(result)
