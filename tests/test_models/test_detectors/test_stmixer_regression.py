@@ -1,0 +1,108 @@
+"""Pinned behaviour of the STMixer detector (refactors keep it).
+
+Compares, for four small models built from real configs (see
+``tests/data/regression/generate_stmixer_regression.py``, which also says how
+to regenerate the fixture), the state-dict keys, the seeded initialisation,
+``predict`` (boxes, scores, person scores), ``loss`` (every key) and
+``_forward`` against ``tests/data/regression/stmixer_regression.pt``, and for
+every config under ``configs/`` the names and shapes of the built model's
+parameters and buffers.
+"""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / 'tests/data/regression/generate_stmixer_regression.py'
+FIXTURE = ROOT / 'tests/data/regression/stmixer_regression.pt'
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location('stmixer_regression',
+                                                  SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load_script()
+REF = torch.load(FIXTURE, map_location='cpu', weights_only=False)
+MODEL_NAMES = sorted(REF['models'])
+# float rounding of a different summation order (thread count, BLAS path)
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope='module')
+def results():
+    """Build every pinned model once, run it with the pinned weights."""
+    cfgs = gen.model_cfgs()
+    out = dict()
+    for name in MODEL_NAMES:
+        ref = REF['models'][name]
+        torch.manual_seed(0)
+        model = gen.build(cfgs[name])
+        model.init_weights()
+        init_state = model.state_dict()
+        state_dict = gen.seeded_state_dict(model, ref['weight_stats'])
+        out[name] = dict(
+            keys=list(init_state),
+            init_checksums=gen.checksums(init_state),
+            input_sum=gen.make_input(name).double().sum().item(),
+            **gen.run_model(model, state_dict, name))
+    return out
+
+
+def test_fixture_covers_the_models():
+    assert MODEL_NAMES == sorted(gen.model_cfgs())
+
+
+@pytest.mark.parametrize('name', MODEL_NAMES)
+def test_state_dict_keys_and_init(name, results):
+    ref, res = REF['models'][name], results[name]
+    assert res['keys'] == ref['state_dict_keys']
+    assert res['input_sum'] == pytest.approx(ref['input_sum'])
+    assert res['init_checksums'].keys() == ref['init_checksums'].keys()
+    for k, (s, a) in ref['init_checksums'].items():
+        got = res['init_checksums'][k]
+        assert got[0] == pytest.approx(s, rel=1e-5, abs=1e-5), k
+        assert got[1] == pytest.approx(a, rel=1e-5, abs=1e-5), k
+
+
+@pytest.mark.parametrize('name', MODEL_NAMES)
+def test_predict_is_unchanged(name, results):
+    ref, res = REF['models'][name]['predict'], results[name]['predict']
+    assert len(res) == len(ref)
+    for got, exp in zip(res, ref):
+        assert got.keys() == exp.keys()
+        for k in exp:
+            torch.testing.assert_close(got[k], exp[k], **TOL, msg=k)
+
+
+@pytest.mark.parametrize('name', MODEL_NAMES)
+def test_loss_is_unchanged(name, results):
+    ref, res = REF['models'][name]['loss'], results[name]['loss']
+    assert list(res) == list(ref)
+    for k in ref:
+        torch.testing.assert_close(res[k], ref[k], **TOL, msg=k)
+
+
+@pytest.mark.parametrize('name', MODEL_NAMES)
+def test_forward_is_unchanged(name, results):
+    ref, res = REF['models'][name]['forward'], results[name]['forward']
+    assert len(res) == len(ref)
+    for stage, (got, exp) in enumerate(zip(res, ref)):
+        assert len(got) == len(exp)
+        for i, (g, e) in enumerate(zip(got, exp)):
+            torch.testing.assert_close(g, e, **TOL, msg=f'stage {stage} [{i}]')
+
+
+def test_every_config_builds_the_same_parameters():
+    """Names and shapes of every config's model (meta device) are those
+    pinned before the configs were restructured."""
+    got = gen.config_params()
+    ref = REF['config_params']
+    assert sorted(got) == sorted(ref)
+    for path in ref:
+        assert got[path] == ref[path], path
