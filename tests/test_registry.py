@@ -2,6 +2,7 @@
 way configs use them, and importing the plugin is quiet."""
 import subprocess
 import sys
+from pathlib import Path
 
 import mmaction.registry as mmaction_registry
 import mmdet.registry as mmdet_registry
@@ -11,6 +12,9 @@ from mmengine.registry import MODEL_WRAPPERS, init_default_scope
 
 import stmixer_mm
 from stmixer_mm.utils import compat
+
+TINY_CFG = str(
+    Path(__file__).resolve().parent / 'data/configs/tiny_stmixer_tiny-ava.py')
 
 # network parts: mmdet's MODELS (configs build the detector with
 # _scope_='mmdet'; from the default scope 'mmaction' they are 'mmdet.X')
@@ -48,8 +52,8 @@ def test_data_names_in_mmaction_scope():
         stmixer_mm.engine.DeviceAwareDistributedDataParallel
 
 
-def test_tiny_config_builds_through_the_registries(tools):
-    cfg = Config.fromfile(tools.TINY_CFG)
+def test_tiny_config_builds_through_the_registries():
+    cfg = Config.fromfile(TINY_CFG)
     assert cfg.default_scope == 'mmaction'
     assert cfg.custom_imports.imports == ['stmixer_mm']
     init_default_scope(cfg.default_scope)
