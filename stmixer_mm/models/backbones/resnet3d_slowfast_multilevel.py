@@ -1,7 +1,7 @@
 """SlowFast backbone returning one fused map per ResNet stage."""
 import copy
 import inspect
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -62,15 +62,37 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             ``slow_pathway``, ``fast_pathway``, ``init_cfg``). The pathway
             dicts are copied, so the caller's dicts (and the parent's
             defaults) are never modified.
+
+    Non-local blocks: mmaction2's ``Bottleneck3d`` always builds mmcv's
+    ``NonLocal3d`` from a pathway's ``non_local_cfg``. When that dict has a
+    ``type`` (a registered module, e.g. ``'PySlowFastNonLocal3d'``, the
+    official SlowFast-R101-NL's block), every block marked in ``non_local``
+    gets that module instead, built with ``in_channels`` = the block's
+    output channels and the other keys of the dict; it stays under the
+    block's ``non_local_block`` attribute, where ``Bottleneck3d.forward``
+    applies it after the residual sum and ReLU (as PySlowFast's
+    ``ResStage`` applies its ``pathway{p}_nonlocal{i}`` after block ``i``).
+    Without ``type`` the dict goes to mmcv's ``NonLocal3d`` unchanged.
     """
 
     def __init__(self,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frame_sampling: str = 'nearest',
                  **kwargs) -> None:
+        non_local_cfgs = {}
         for key, default in _PARENT_DEFAULTS.items():
             kwargs[key] = copy.deepcopy(kwargs.get(key, default))
+            cfg = kwargs[key].get('non_local_cfg')
+            if isinstance(cfg, dict) and 'type' in cfg:
+                # mmcv's NonLocal3d (built by Bottleneck3d, cheap) stands in
+                # until the blocks are swapped below
+                non_local_cfgs[key] = kwargs[key].pop('non_local_cfg')
         super().__init__(**kwargs)
+        self._custom_non_local: List[nn.Module] = []  # build order
+        for key, cfg in non_local_cfgs.items():
+            pathway = self.slow_path if key == 'slow_pathway' else \
+                self.fast_path
+            self._swap_non_local_blocks(pathway, cfg, key)
         if frame_sampling not in ('nearest', 'linspace'):
             raise ValueError(
                 f"frame_sampling must be 'nearest' or 'linspace', got "
@@ -98,6 +120,37 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             self._stage_channels(self.slow_path, i) +
             self._stage_channels(self.fast_path, i) for i in out_indices
         ]
+
+    def _swap_non_local_blocks(self, pathway: nn.Module, cfg: dict,
+                               name: str) -> None:
+        """Replace the ``non_local_block`` of every block of ``pathway``
+        by ``MODELS.build(cfg)`` with the block's channels."""
+        num_swapped = 0
+        for layer_name in pathway.res_layers:
+            for block in getattr(pathway, layer_name):
+                if not getattr(block, 'non_local', False):
+                    continue
+                channels = block.non_local_block.in_channels
+                block.non_local_block = MODELS.build(
+                    dict(copy.deepcopy(cfg), in_channels=channels))
+                self._custom_non_local.append(block.non_local_block)
+                num_swapped += 1
+        if not num_swapped:
+            raise ValueError(
+                f'{name}.non_local_cfg has type {cfg["type"]!r} but '
+                f'{name}.non_local marks no block: set non_local or drop '
+                'non_local_cfg')
+
+    def init_weights(self, pretrained: Optional[str] = None) -> None:
+        """mmaction2's initialisation, then the swapped non-local blocks'
+        own (mmaction2's loop sets every BatchNorm scale to 1, which would
+        undo their zero-initialised output norm). Nothing is re-initialised
+        after a ``pretrained`` checkpoint was loaded."""
+        super().init_weights(pretrained)
+        if pretrained or self.pretrained:
+            return
+        for module in self._custom_non_local:
+            module.init_weights()
 
     @staticmethod
     def _stage_channels(pathway: nn.Module, stage: int) -> int:
