@@ -1,0 +1,10 @@
+"""Functional evaluation of the tube benchmarks (frame-/video-mAP)."""
+from .tube_ap import (FRAME_DET_COLUMNS, box_iou, frame_ap, link_tubes,
+                      link_video_tubes, mean_ap, nms, nms_3d, tube_iou,
+                      video_ap, voc_ap)
+
+__all__ = [
+    'FRAME_DET_COLUMNS', 'box_iou', 'frame_ap', 'link_tubes',
+    'link_video_tubes', 'mean_ap', 'nms', 'nms_3d', 'tube_iou', 'video_ap',
+    'voc_ap'
+]

@@ -1,0 +1,4 @@
+"""Metrics (registered in mmaction2's ``METRICS``)."""
+from .tube_metric import TubeMetric, load_act_annotations
+
+__all__ = ['TubeMetric', 'load_act_annotations']

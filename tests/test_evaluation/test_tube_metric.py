@@ -1,0 +1,161 @@
+"""TubeMetric on the hand-built case of ``test_tube_ap.py`` and as a drop-in
+for mmaction2's ``MultiSportsMetric``."""
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import stmixer_mm  # noqa: F401  (registers TubeMetric)
+from stmixer_mm.registry import METRICS
+
+from .test_tube_ap import _dets
+
+H, W = 240, 320
+
+
+@pytest.fixture
+def ann_file(tmp_path):
+    from .test_tube_ap import P, Q, R, _tube
+    gt = dict(
+        labels=['a', 'b', 'c'],
+        gttubes=dict(
+            v1={0: [_tube(P), _tube(Q)]}, v2={
+                1: [_tube(P)],
+                2: [_tube(R)]
+            }),
+        nframes=dict(v1=20, v2=20),
+        train_videos=[[]],
+        test_videos=[['v1', 'v2']],
+        resolution=dict(v1=(H, W), v2=(H, W)))
+    path = tmp_path / 'gt.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f)
+    return str(path)
+
+
+def _samples(background_column=True, mp4=False):
+    """One data sample per frame; each detection row of ``_dets`` is a
+    box whose only non-zero class score is its own."""
+    dets = _dets()
+    samples = []
+    for iv, video in enumerate(['v1', 'v2']):
+        for frame in range(1, 21):
+            rows = dets[(dets[:, 0] == iv) & (dets[:, 1] == frame)]
+            scores = np.zeros((len(rows), 3 + background_column), np.float32)
+            scores[np.arange(len(rows)),
+                   rows[:, 2].astype(int) + background_column] = rows[:, 3]
+            boxes = rows[:, 4:8] / np.array([W, H, W, H])
+            samples.append(
+                dict(
+                    video_id=video + ('.mp4' if mp4 else ''),
+                    timestamp=frame,
+                    pred_instances=dict(
+                        bboxes=torch.tensor(boxes, dtype=torch.float32),
+                        scores=torch.from_numpy(scores))))
+    return samples
+
+
+def test_tube_metric_by_hand(ann_file):
+    metric = METRICS.build(
+        dict(
+            type='TubeMetric',
+            ann_file=ann_file,
+            link_cfg=dict(min_length=5),
+            classwise=True))
+    metric.process(None, _samples())
+    res = metric.compute_metrics(metric.results)
+    # see test_tube_ap.py for the hand computation
+    assert res['frameAP@0.5'] == pytest.approx(
+        100 * (5 / 6 + 0.95 * 19 / 39) / 3, abs=1e-4)
+    assert res['videoAP@0.5'] == pytest.approx(100 * (1 + 1 / 3) / 3)
+    assert res['videoAP@0.2'] == pytest.approx(100 * 1.5 / 3)
+    assert res['videoAP@0.75'] == pytest.approx(100 / 3)
+    # a: 1 at every threshold; b: 1/3 at 0.5 (ST-IoU 0.524), 0 above; c: 0
+    assert res['videoAP@0.5:0.95'] == pytest.approx(
+        100 * (10 + 1 / 3) / 30)
+    assert res['frameAP_c'] == 0.0 and res['videoAP_a'] == 100.0
+
+
+def test_tube_metric_evaluate_and_inputs(ann_file):
+    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    for s in _samples(background_column=False, mp4=True):
+        metric.process(None, [s])
+    res = metric.evaluate(len(metric.results))
+    assert res['mAP/frameAP@0.5'] == pytest.approx(
+        100 * (5 / 6 + 0.95 * 19 / 39) / 3, abs=1e-4)
+    # default min_length 15 drops the broken tube's parts
+    assert res['mAP/videoAP@0.2'] == pytest.approx(100 / 3)
+
+    bad = _samples()[:1]
+    bad[0]['video_id'] = 'v9'
+    metric.process(None, bad)
+    with pytest.raises(ValueError, match="'v9'.*not in test_videos"):
+        metric.compute_metrics(metric.results)
+    metric.results.clear()
+    bad = _samples()[:1]
+    bad[0]['pred_instances']['scores'] = torch.zeros(4, 7)
+    metric.process(None, bad)
+    with pytest.raises(ValueError, match='7 columns'):
+        metric.compute_metrics(metric.results)
+    metric.results.clear()
+    bad = _samples()[:1]
+    bad[0]['pred_instances']['scores'] = torch.zeros(3, 4)
+    with pytest.raises(ValueError, match=r'scores \[n, num_classes'):
+        metric.process(None, bad)
+    bad = _samples()[:1]
+    bad[0]['timestamp'] = 21
+    metric.process(None, bad)
+    with pytest.raises(ValueError, match='outside its frames 1..20'):
+        metric.compute_metrics(metric.results)
+    with pytest.raises(ValueError, match='score_mode'):
+        METRICS.build(
+            dict(type='TubeMetric', ann_file=ann_file, score_mode='max'))
+    with pytest.raises(ValueError, match='split=1'):
+        METRICS.build(dict(type='TubeMetric', ann_file=ann_file, split=1))
+
+
+def test_tube_metric_bad_ann_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='ACT ground-truth'):
+        METRICS.build(
+            dict(type='TubeMetric', ann_file=str(tmp_path / 'no.pkl')))
+    path = tmp_path / 'gt.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump(dict(labels=['a']), f)
+    with pytest.raises(ValueError, match="missing key.*'gttubes'"):
+        METRICS.build(dict(type='TubeMetric', ann_file=str(path)))
+
+
+def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
+    """Same samples, same ann_file: argmax mode gives mmaction2's
+    ``MultiSportsMetric`` frame-mAP (its video part is switched off: it
+    crashes under numpy 2)."""
+    from mmaction.evaluation.metrics import multisports_metric as mm
+    rng = np.random.default_rng(1)
+    samples = _samples(background_column=False)
+    for s in samples:  # make several classes score on every box
+        sc = s['pred_instances']['scores']
+        s['pred_instances']['scores'] = sc + torch.from_numpy(
+            rng.uniform(0, 0.6, sc.shape).astype(np.float32))
+    monkeypatch.setattr(mm, 'link_tubes', lambda *a, **k: None)
+    monkeypatch.setattr(mm, 'videoAP', lambda *a, **k: 0.0)
+    theirs = mm.MultiSportsMetric(
+        ann_file=ann_file,
+        metric_options=dict(
+            F_mAP=dict(thr=0.5), V_mAP=dict(thr=(), tube_thr=15)),
+        verbose=False)
+    theirs.process(None, copy.deepcopy(samples))
+    expected = theirs.compute_metrics(theirs.results)['frameAP']
+
+    ours = METRICS.build(
+        dict(type='TubeMetric', ann_file=ann_file, score_mode='argmax'))
+    ours.process(None, copy.deepcopy(samples))
+    got = ours.compute_metrics(ours.results)['frameAP@0.5']
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert 5 < got < 95
+    # per-class mode counts every class of every box: a different number
+    per_class = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    per_class.process(None, copy.deepcopy(samples))
+    assert per_class.compute_metrics(
+        per_class.results)['frameAP@0.5'] != pytest.approx(got, abs=1e-3)
