@@ -1,0 +1,176 @@
+"""ACT-format tube ground truth for the synthetic data set.
+
+:func:`generate_synthetic_tubes` runs the synthetic AVA generator
+(:func:`~stmixer_mm.data_gen.synthetic_ava.generate_synthetic_ava`, same
+settings, same frames) and writes, next to its AVA csv files, the
+ground truth of the tube benchmarks (JHMDB-21 / UCF101-24 / MultiSports
+format, read by :class:`~stmixer_mm.datasets.TubeDataset` and
+:class:`~stmixer_mm.evaluation.TubeMetric`)::
+
+    <out_dir>/annotations/tubes_GT.pkl
+        labels        TUBE_CLASSES
+        gttubes       {video: {label: [tube [n, 5] = frame x1 y1 x2 y2]}}
+        nframes       {video: fps * seconds_per_video}
+        train_videos  [[syn_train_000, ...]]   (one split)
+        test_videos   [[syn_val_000, ...]]
+        resolution    {video: (height, width)}
+
+One label per person and frame, as in the benchmarks: each actor is, at
+every frame, in exactly one of :data:`TUBE_CLASSES` (``walk`` and ``jump``
+from its motion, otherwise its posture ``stand`` / ``crouch``; the AVA
+set's extra labels ``raise_arms``, ``hold_object``, ``talk_to`` are not
+tube classes). Actors keep their identity for the whole video, so an actor
+gives one tube per run of frames with the same class, with a box on every
+frame (the actor's drawn box, pixel-edge coordinates). Frames are 1-based:
+frame ``f`` is the file ``img_{f:05d}.jpg`` (``start_index`` 1) of
+``rawframes/<video>/``. Runs are at least one keyframe slot (``fps``
+frames) long, so every tube passes the usual 15-frame minimum at 16 fps.
+"""
+import argparse
+import os.path as osp
+import pickle
+import warnings
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .synthetic_ava import (SPLITS, SyntheticAVASettings, SyntheticVideo,
+                            build_split, generate_synthetic_ava)
+
+#: Tube classes; the pickle's label index of ``TUBE_CLASSES[i]`` is ``i``.
+TUBE_CLASSES = ('stand', 'crouch', 'walk', 'jump')
+TUBE_GT_NAME = 'tubes_GT.pkl'
+
+
+def tube_class(video: SyntheticVideo, actor: int, frame: int) -> int:
+    """The one tube class (index into :data:`TUBE_CLASSES`) of ``actor``
+    at 0-based ``frame``."""
+    st = video.state(actor, frame)
+    if st.motion in ('walk', 'jump'):
+        return TUBE_CLASSES.index(st.motion)
+    return TUBE_CLASSES.index(st.posture)
+
+
+def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
+    """``{label: [tube [n, 5] float32 (1-based frame, x1 y1 x2 y2)]}`` of a
+    video: one tube per actor and run of frames with the same class."""
+    tubes: Dict[int, List[np.ndarray]] = {}
+    for a in range(len(video.actors)):
+        classes = [tube_class(video, a, f) for f in range(video.num_frames)]
+        start = 0
+        for f in range(1, video.num_frames + 1):
+            if f == video.num_frames or classes[f] != classes[start]:
+                rows = [[g + 1, *video.geometry(a, g)[1]]
+                        for g in range(start, f)]
+                tubes.setdefault(classes[start], []).append(
+                    np.array(rows, dtype=np.float32))
+                start = f
+    return tubes
+
+
+def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
+    """The ACT ground-truth dict of the generator's train / val videos."""
+    gt = dict(
+        labels=list(TUBE_CLASSES),
+        gttubes={},
+        nframes={},
+        resolution={},
+        train_videos=[[]],
+        test_videos=[[]])
+    for split in SPLITS:
+        videos, _ = build_split(settings, split)
+        key = 'train_videos' if split == 'train' else 'test_videos'
+        for v in videos:
+            gt['gttubes'][v.video_id] = video_tubes(v)
+            gt['nframes'][v.video_id] = v.num_frames
+            gt['resolution'][v.video_id] = (v.height, v.width)
+            gt[key][0].append(v.video_id)
+        seen = {
+            label
+            for v in gt[key][0] for label in gt['gttubes'][v]
+        }
+        missing = [c for i, c in enumerate(TUBE_CLASSES) if i not in seen]
+        if missing:
+            warnings.warn(f'synthetic tubes: the {split} split has no tube '
+                          f'of {missing}; use more or longer videos')
+    return gt
+
+
+def tube_stats(gt: dict) -> Dict[str, Dict[str, int]]:
+    """Tubes and boxes per class and split."""
+    stats = {}
+    for key in ('train_videos', 'test_videos'):
+        per = {}
+        for i, c in enumerate(gt['labels']):
+            tubes = [
+                t for v in gt[key][0] for t in gt['gttubes'][v].get(i, [])
+            ]
+            per[c] = dict(tubes=len(tubes), boxes=sum(len(t) for t in tubes))
+        stats[key] = per
+    return stats
+
+
+def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
+    """Generate the synthetic set (if needed) and its tube ground truth.
+
+    Args:
+        out_dir (str): Output folder.
+        **kwargs: Settings of :func:`generate_synthetic_ava` (the same
+            settings give the same frames and tubes).
+
+    Returns:
+        dict: The paths of :func:`generate_synthetic_ava` plus
+        ``tube_gt`` (the ACT pickle).
+    """
+    paths = generate_synthetic_ava(out_dir, **kwargs)
+    fields = SyntheticAVASettings.__dataclass_fields__
+    settings = SyntheticAVASettings(
+        **{k: v
+           for k, v in kwargs.items() if k in fields})
+    gt = build_tube_annotations(settings)
+    paths['tube_gt'] = osp.join(paths['annotations'], TUBE_GT_NAME)
+    with open(paths['tube_gt'], 'wb') as f:
+        pickle.dump(gt, f)
+    return paths
+
+
+def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
+    defaults = SyntheticAVASettings()
+    parser = argparse.ArgumentParser(
+        description='Generate the synthetic data set with ACT-format tube '
+        'ground truth (annotations/tubes_GT.pkl)')
+    parser.add_argument('--out-dir', default='data/synthetic_tubes')
+    for name in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
+                 'fps', 'width', 'height', 'min_actors', 'max_actors',
+                 'seed'):
+        parser.add_argument(
+            '--' + name.replace('_', '-'),
+            type=int,
+            default=getattr(defaults, name))
+    parser.add_argument('--no-demo', action='store_true')
+    parser.add_argument('--overwrite', action='store_true')
+    args = parser.parse_args(argv)
+    kwargs = {
+        k: getattr(args, k)
+        for k in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
+                  'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed')
+    }
+    kwargs.update(write_demo=not args.no_demo, overwrite=args.overwrite)
+    return args, kwargs
+
+
+def main(argv=None) -> None:
+    args, kwargs = parse_args(argv)
+    paths = generate_synthetic_tubes(args.out_dir, **kwargs)
+    with open(paths['tube_gt'], 'rb') as f:
+        gt = pickle.load(f)
+    print(f'tube ground truth: {paths["tube_gt"]}')
+    print(f'frames: {paths["rawframes"]}/<video>/img_%05d.jpg')
+    for split, per in tube_stats(gt).items():
+        print(f'{split}: ' + ', '.join(
+            f'{c} {s["tubes"]} tubes / {s["boxes"]} boxes'
+            for c, s in per.items()))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,371 @@
+"""Tube datasets (JHMDB-21, UCF101-24, MultiSports) from ACT ground truth.
+
+The ground truth is the ACT pickle that the MOC release and mmaction2's
+data docs use (``JHMDB-GT.pkl``, ``UCF101v2-GT.pkl``,
+``multisports_GT.pkl``)::
+
+    labels         [class name, ...]
+    gttubes        {video: {label index: [tube [n, 5] = frame x1 y1 x2 y2]}}
+    nframes        {video: number of frames}
+    train_videos   [[video, ...] per split]
+    test_videos    [[video, ...] per split]
+    resolution     {video: (height, width)}
+
+frames 1-based, boxes in pixels of the original video. Frames are read from
+``<data_prefix.img>/<video>/<filename_tmpl>`` (JHMDB ``{:05d}.png``,
+UCF101-24 ``{:05d}.jpg``) or, with ``use_frames=False``, decoded from
+``<data_prefix.video>/<video><video_ext>``.
+
+A sample is one keyframe: training uses every annotated frame of a
+training video (optionally every ``keyframe_stride``-th), testing every
+frame of a test video, as the JHMDB practice that reaches the paper's
+frame-mAP. :class:`SampleTubeFrames` centres the clip on the keyframe and
+clamps it at the video's ends. The keyframe's ground truth is the tubes
+alive at that frame, one class each (tubes with the same box on that frame
+become one multi-hot row).
+"""
+import os.path as osp
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mmaction.datasets import BaseActionDataset
+from mmcv.transforms import BaseTransform
+from mmengine.logging import MMLogger
+
+from stmixer_mm.evaluation.metrics.tube_metric import load_act_annotations
+from stmixer_mm.registry import DATASETS, TRANSFORMS
+
+
+def tube_clip_frames(keyframe: int, nframes: int, clip_len: int,
+                     frame_interval: int,
+                     offsets: Optional[np.ndarray] = None) -> np.ndarray:
+    """1-based frames of a clip centred on ``keyframe``, clamped to the video.
+
+    Position ``clip_len // 2`` is the keyframe (as mmaction2's
+    ``SampleAVAFrames``): frames ``keyframe + (i - clip_len // 2) *
+    frame_interval (+ offsets[i])`` clipped to ``[1, nframes]``.
+
+    Args:
+        keyframe (int): 1-based keyframe.
+        nframes (int): Frames of the video.
+        clip_len (int): Frames of the clip.
+        frame_interval (int): Step between them.
+        offsets (np.ndarray, optional): ``[clip_len]`` jitter.
+
+    Returns:
+        np.ndarray: ``[clip_len]`` int64 frames in ``[1, nframes]``.
+    """
+    frames = keyframe + (np.arange(clip_len) - clip_len // 2) * frame_interval
+    if offsets is not None:
+        frames = frames + offsets
+    return np.clip(frames, 1, nframes).astype(np.int64)
+
+
+@TRANSFORMS.register_module()
+class SampleTubeFrames(BaseTransform):
+    """Sample a clip centred on a keyframe, clamped at the video's ends.
+
+    Required keys: ``timestamp`` (1-based keyframe), ``total_frames``,
+    ``start_index`` (file/decoder index of frame 1: 1 for ``00001.png``
+    frame folders, 0 for videos). Added keys: ``frame_inds``, ``clip_len``,
+    ``frame_interval``, ``num_clips``, ``crop_quadruple``, as
+    ``SampleAVAFrames`` (so ``RawFrameDecode`` / ``DecordDecode`` /
+    ``OpenCVDecode`` read them).
+
+    Args:
+        clip_len (int): Frames per clip.
+        frame_interval (int): Temporal stride. Defaults to 1.
+        test_mode (bool): No jitter. In training every frame but the
+            keyframe is shifted by a random offset in ``[-frame_interval //
+            2, (frame_interval - 1) // 2]``, as ``SampleAVAFrames``.
+    """
+
+    def __init__(self,
+                 clip_len: int,
+                 frame_interval: int = 1,
+                 test_mode: bool = False) -> None:
+        if clip_len < 1 or frame_interval < 1:
+            raise ValueError('clip_len and frame_interval must be >= 1, got '
+                             f'{clip_len}, {frame_interval}')
+        self.clip_len = clip_len
+        self.frame_interval = frame_interval
+        self.test_mode = test_mode
+
+    def transform(self, results: dict) -> dict:
+        offsets = None
+        if not self.test_mode and self.frame_interval > 1:
+            offsets = np.random.randint(
+                -(self.frame_interval // 2), (self.frame_interval + 1) // 2,
+                size=self.clip_len)
+            offsets[self.clip_len // 2] = 0  # the keyframe is the keyframe
+        frames = tube_clip_frames(
+            int(results['timestamp']), int(results['total_frames']),
+            self.clip_len, self.frame_interval, offsets)
+        results['frame_inds'] = (frames - 1 +
+                                 results.get('start_index', 1)).astype(
+                                     np.int64)
+        results['clip_len'] = self.clip_len
+        results['frame_interval'] = self.frame_interval
+        results['num_clips'] = 1
+        results['crop_quadruple'] = np.array([0, 0, 1, 1], dtype=np.float32)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
+                f'frame_interval={self.frame_interval}, '
+                f'test_mode={self.test_mode})')
+
+
+@DATASETS.register_module()
+class TubeDataset(BaseActionDataset):
+    """Spatio-temporal action detection on ACT-format tube ground truth.
+
+    Every sample gives ``gt_bboxes`` ``[n, 4]`` (normalised xyxy; the
+    decode transforms scale them to the decoded frame) and ``gt_labels``
+    ``[n, num_classes + 1]`` multi-hot float32 with column 0 the
+    background (as mmaction2's ``AVADataset``, so ``label i`` of the pickle
+    is column ``i + 1``), plus ``video_id``, ``timestamp`` (the 1-based
+    keyframe, what ``TubeMetric`` reads), ``total_frames``, ``img_key``.
+
+    Args:
+        ann_file (str): ACT ground-truth pickle.
+        pipeline (list): Transforms, starting with :class:`SampleTubeFrames`
+            and a decode transform.
+        data_prefix (dict): ``img`` (frame root) or, with
+            ``use_frames=False``, ``video`` (video root).
+        split (int): Index into ``train_videos`` / ``test_videos``.
+        test_mode (bool): Test videos, every frame a sample.
+        keyframe_stride (int): Training keyframes: every
+            ``keyframe_stride``-th annotated frame of each video (1: all).
+        filename_tmpl (str): Frame file name (``'{:05d}.png'`` JHMDB,
+            ``'{:05d}.jpg'`` UCF101-24).
+        start_index (int): File index of frame 1 (1 for frame folders, 0
+            for videos).
+        use_frames (bool): Frame folders (True) or videos.
+        video_ext (str): Video file extension.
+        box_check (str): A GT box outside its video's ``resolution``:
+            ``'error'`` (default) or ``'clip'`` (clipped, counted in the
+            log).
+        check_files (bool): Check that every video's folder (with its
+            first and last frame) or file exists.
+        num_classes (int, optional): Must equal ``len(labels)`` if given.
+    """
+
+    def __init__(self,
+                 ann_file: str,
+                 pipeline: List[Union[dict, Callable]],
+                 data_prefix: Optional[dict] = None,
+                 split: int = 0,
+                 test_mode: bool = False,
+                 keyframe_stride: int = 1,
+                 filename_tmpl: str = '{:05d}.jpg',
+                 start_index: int = 1,
+                 use_frames: bool = True,
+                 video_ext: str = '.mp4',
+                 box_check: str = 'error',
+                 check_files: bool = True,
+                 num_classes: Optional[int] = None,
+                 **kwargs) -> None:
+        if keyframe_stride < 1:
+            raise ValueError(
+                f'keyframe_stride must be >= 1, got {keyframe_stride}')
+        if box_check not in ('error', 'clip'):
+            raise ValueError("box_check must be 'error' or 'clip', got "
+                             f'{box_check!r}')
+        self.split = split
+        self.keyframe_stride = keyframe_stride
+        self.filename_tmpl = filename_tmpl
+        self.use_frames = use_frames
+        self.video_ext = video_ext
+        self.box_check = box_check
+        self.check_files = check_files
+        self._num_classes_arg = num_classes
+        if data_prefix is None:
+            data_prefix = dict(img='') if use_frames else dict(video='')
+        super().__init__(
+            ann_file,
+            pipeline=pipeline,
+            data_prefix=data_prefix,
+            test_mode=test_mode,
+            num_classes=num_classes,
+            start_index=start_index,
+            **kwargs)
+
+    # ------------------------------------------------------------------
+    def load_data_list(self) -> List[dict]:
+        gt = load_act_annotations(self.ann_file)
+        self.gt = gt
+        labels = list(gt['labels'])
+        if self._num_classes_arg is not None and \
+                self._num_classes_arg != len(labels):
+            raise ValueError(
+                f'num_classes={self._num_classes_arg} but {self.ann_file} '
+                f'lists {len(labels)} labels')
+        self.num_classes = len(labels)
+        self._metainfo['classes'] = tuple(labels)
+        videos = self._split_videos(gt)
+        tubes = self._checked_tubes(gt, videos)
+        if self.check_files:
+            self._check_files(gt, videos)
+
+        data_list = []
+        for video in videos:
+            nframes = int(gt['nframes'][video])
+            h, w = (int(x) for x in gt['resolution'][video])
+            per_frame = tubes[video]
+            if self.test_mode:
+                keyframes = range(1, nframes + 1)
+            else:
+                keyframes = sorted(per_frame)[::self.keyframe_stride]
+            for frame in keyframes:
+                boxes, label_rows = self._frame_targets(
+                    per_frame.get(frame, []), w, h)
+                info = dict(
+                    video_id=video,
+                    timestamp=frame,
+                    img_key=f'{video},{frame:05d}',
+                    total_frames=nframes,
+                    resolution=(h, w),
+                    gt_bboxes=boxes,
+                    gt_labels=label_rows,
+                    filename_tmpl=self.filename_tmpl)
+                if self.use_frames:
+                    info['frame_dir'] = osp.join(
+                        self.data_prefix.get('img', ''), video)
+                else:
+                    info['filename'] = osp.join(
+                        self.data_prefix.get('video', ''),
+                        video + self.video_ext)
+                data_list.append(info)
+        if not data_list:
+            raise ValueError(
+                f'{self.ann_file}: split {self.split} gives no '
+                f'{"test" if self.test_mode else "training"} keyframes')
+        return data_list
+
+    def _split_videos(self, gt: dict) -> List[str]:
+        key = 'test_videos' if self.test_mode else 'train_videos'
+        for k in ('train_videos', 'test_videos'):
+            if not 0 <= self.split < len(gt[k]):
+                raise ValueError(f'split={self.split} but {self.ann_file} '
+                                 f'has {len(gt[k])} split(s) in "{k}"')
+        train = list(gt['train_videos'][self.split])
+        test = list(gt['test_videos'][self.split])
+        both = sorted(set(train) & set(test))
+        if both:
+            raise ValueError(
+                f'{self.ann_file}: video {both[0]!r} is in both '
+                f'"train_videos" and "test_videos" of split {self.split} '
+                f'({len(both)} such videos)')
+        videos = test if self.test_mode else train
+        for video in videos:
+            for field in ('gttubes', 'nframes', 'resolution'):
+                if video not in gt[field]:
+                    raise ValueError(
+                        f'{self.ann_file}: video {video!r} of "{key}"'
+                        f'[{self.split}] has no entry in "{field}"')
+        return videos
+
+    def _checked_tubes(self, gt: dict, videos: Sequence[str]
+                       ) -> Dict[str, Dict[int, list]]:
+        """``{video: {frame: [(label, box [4] pixels), ...]}}``, checked."""
+        out = {}
+        clipped = 0
+        num_labels = len(gt['labels'])
+        for video in videos:
+            nframes = int(gt['nframes'][video])
+            h, w = (float(x) for x in gt['resolution'][video])
+            per_frame: Dict[int, list] = defaultdict(list)
+            for label, tube_list in gt['gttubes'][video].items():
+                where = f'{self.ann_file}: video {video!r}, "gttubes" label'
+                if not (isinstance(label, (int, np.integer))
+                        and 0 <= label < num_labels):
+                    raise ValueError(f'{where} {label!r} is not an index '
+                                     f'into "labels" (0..{num_labels - 1})')
+                for t, tube in enumerate(tube_list):
+                    tube = np.asarray(tube, dtype=np.float64)
+                    where_t = f'{where} {label} tube {t}'
+                    if tube.ndim != 2 or tube.shape[1] != 5:
+                        raise ValueError(
+                            f'{where_t}: expected an array [n, 5] of frame '
+                            f'x1 y1 x2 y2, got shape {tube.shape}')
+                    frames = tube[:, 0]
+                    bad = (frames < 1) | (frames > nframes) | \
+                        (frames != np.round(frames))
+                    if bad.any():
+                        raise ValueError(
+                            f'{where_t}: frame {frames[bad][0]:g} outside '
+                            f'1..{nframes} ("nframes" of the video)')
+                    box = tube[:, 1:5]
+                    if (box[:, 2] < box[:, 0]).any() or \
+                            (box[:, 3] < box[:, 1]).any():
+                        i = int(np.flatnonzero((box[:, 2] < box[:, 0])
+                                               | (box[:, 3] < box[:, 1]))[0])
+                        raise ValueError(
+                            f'{where_t}, frame {frames[i]:g}: box '
+                            f'{box[i].tolist()} has x2 < x1 or y2 < y1')
+                    outside = (box[:, 0] < 0) | (box[:, 1] < 0) | \
+                        (box[:, 2] > w) | (box[:, 3] > h)
+                    if outside.any():
+                        if self.box_check == 'error':
+                            i = int(np.flatnonzero(outside)[0])
+                            raise ValueError(
+                                f'{where_t}, frame {frames[i]:g}: box '
+                                f'{box[i].tolist()} outside the video '
+                                f'("resolution" (h, w) = ({h:g}, {w:g})); '
+                                "box_check='clip' clips such boxes")
+                        clipped += int(outside.sum())
+                        box = np.clip(box, 0, [w, h, w, h])
+                    for f, b in zip(frames.astype(int), box):
+                        per_frame[int(f)].append((int(label), b))
+            out[video] = dict(per_frame)
+        if clipped:
+            MMLogger.get_current_instance().warning(
+                f'{self.ann_file}: clipped {clipped} GT boxes to their '
+                "video's resolution (box_check='clip')")
+        return out
+
+    def _frame_targets(self, items: list, w: int, h: int):
+        """Boxes ``[n, 4]`` normalised and multi-hot labels ``[n, C + 1]``;
+        tubes with the same box on this frame share one row."""
+        rows: Dict[tuple, np.ndarray] = {}
+        for label, box in items:
+            key = tuple(np.round(box, 3).tolist())
+            if key not in rows:
+                rows[key] = np.zeros(self.num_classes + 1, np.float32)
+            rows[key][label + 1] = 1.0
+        boxes = np.array(list(rows), dtype=np.float32).reshape(-1, 4) \
+            / np.array([w, h, w, h], np.float32)
+        labels = np.array(list(rows.values()), np.float32).reshape(
+            -1, self.num_classes + 1)
+        return boxes, labels
+
+    def _check_files(self, gt: dict, videos: Sequence[str]) -> None:
+        root = self.data_prefix.get('img' if self.use_frames else 'video', '')
+        if '://' in root:
+            return  # not a local folder
+        for video in videos:
+            if self.use_frames:
+                folder = osp.join(root, video)
+                if not osp.isdir(folder):
+                    raise FileNotFoundError(
+                        f'frame folder of video {video!r} (in '
+                        f'{self.ann_file}) not found: {folder}; expected '
+                        f'<data_prefix.img>/<video>/'
+                        f'{self.filename_tmpl.format(self.start_index)}')
+                nframes = int(gt['nframes'][video])
+                for i in (self.start_index, nframes - 1 + self.start_index):
+                    path = osp.join(folder, self.filename_tmpl.format(i))
+                    if not osp.isfile(path):
+                        raise FileNotFoundError(
+                            f'video {video!r}: frame file {path} not found '
+                            f'("nframes" = {nframes}, start_index='
+                            f'{self.start_index}, filename_tmpl='
+                            f'{self.filename_tmpl!r})')
+            else:
+                path = osp.join(root, video + self.video_ext)
+                if not osp.isfile(path):
+                    raise FileNotFoundError(
+                        f'video file of {video!r} (in {self.ann_file}) not '
+                        f'found: {path}')

@@ -1,0 +1,222 @@
+"""TubeDataset: ACT pickle reading, input checks, keyframes, clip indices."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+from mmaction.registry import DATASETS, TRANSFORMS
+
+import stmixer_mm  # noqa: F401  (registers TubeDataset)
+from stmixer_mm.datasets import SampleTubeFrames, tube_clip_frames
+
+H, W = 24, 32
+
+
+def _tube(frames, box):
+    return np.array([[f, *box] for f in frames], dtype=np.float32)
+
+
+def _gt():
+    return dict(
+        labels=['run', 'sit', 'wave'],
+        gttubes=dict(
+            # JHMDB-like: one tube over the whole video
+            cls_a_v1={0: [_tube(range(1, 11), [2, 2, 12, 20])]},
+            # UCF-like: two tubes of one class over part of the video, and
+            # a second class on the first person's box (same person)
+            cls_a_v2={
+                1: [
+                    _tube(range(3, 8), [0, 0, 10, 10]),
+                    _tube(range(5, 10), [20, 4, 32, 24])
+                ],
+                2: [_tube(range(6, 8), [0, 0, 10, 10])]
+            },
+            test_v1={2: [_tube(range(2, 7), [5, 5, 15, 15])]}),
+        nframes=dict(cls_a_v1=10, cls_a_v2=12, test_v1=8),
+        train_videos=[['cls_a_v1', 'cls_a_v2'], ['cls_a_v1']],
+        test_videos=[['test_v1'], ['cls_a_v2']],
+        resolution=dict(cls_a_v1=(H, W), cls_a_v2=(H, W), test_v1=(H, W)))
+
+
+def _write(tmp_path, gt, frames=True):
+    ann = tmp_path / 'GT.pkl'
+    with open(ann, 'wb') as f:
+        pickle.dump(gt, f)
+    root = tmp_path / 'frames'
+    if frames:
+        for video, n in gt['nframes'].items():
+            os.makedirs(root / video, exist_ok=True)
+            for i in range(1, n + 1):
+                (root / video / f'{i:05d}.png').touch()
+    return str(ann), str(root)
+
+
+def _build(ann, root, **kw):
+    cfg = dict(
+        type='TubeDataset',
+        ann_file=ann,
+        pipeline=[],
+        data_prefix=dict(img=root),
+        filename_tmpl='{:05d}.png')
+    cfg.update(kw)
+    return DATASETS.build(cfg)
+
+
+def test_train_keyframes_and_targets(tmp_path):
+    ann, root = _write(tmp_path, _gt())
+    ds = _build(ann, root)
+    assert ds.metainfo['classes'] == ('run', 'sit', 'wave')
+    keys = [(d['video_id'], d['timestamp']) for d in ds]
+    # every annotated frame of every training video
+    assert keys == [('cls_a_v1', f) for f in range(1, 11)] + \
+        [('cls_a_v2', f) for f in range(3, 10)]
+    info = ds[keys.index(('cls_a_v2', 6))]
+    assert info['frame_dir'] == os.path.join(root, 'cls_a_v2')
+    assert info['total_frames'] == 12 and info['start_index'] == 1
+    # same box in two tubes (classes sit, wave): one multi-hot row
+    np.testing.assert_allclose(
+        info['gt_bboxes'], [[0, 0, 10 / W, 10 / H], [20 / W, 4 / H, 1, 1]])
+    np.testing.assert_array_equal(info['gt_labels'],
+                                  [[0, 0, 1, 1], [0, 0, 1, 0]])
+    assert info['gt_labels'].dtype == np.float32
+    # stride: every 3rd annotated frame of each video
+    ds = _build(ann, root, keyframe_stride=3)
+    assert [(d['video_id'], d['timestamp']) for d in ds] == \
+        [('cls_a_v1', 1), ('cls_a_v1', 4), ('cls_a_v1', 7), ('cls_a_v1', 10),
+         ('cls_a_v2', 3), ('cls_a_v2', 6), ('cls_a_v2', 9)]
+
+
+def test_test_mode_every_frame_and_split(tmp_path):
+    ann, root = _write(tmp_path, _gt())
+    ds = _build(ann, root, test_mode=True)
+    assert [d['timestamp'] for d in ds] == list(range(1, 9))
+    assert len(ds[0]['gt_bboxes']) == 0 and ds[0]['gt_labels'].shape == (0, 4)
+    assert ds[1]['gt_labels'].tolist() == [[0, 0, 0, 1]]
+    ds = _build(ann, root, test_mode=True, split=1)
+    assert {d['video_id'] for d in ds} == {'cls_a_v2'} and len(ds) == 12
+    with pytest.raises(ValueError, match='split=2'):
+        _build(ann, root, split=2)
+
+
+@pytest.mark.parametrize('edit, error, match', [
+    (lambda g: g['test_videos'][0].append('cls_a_v1'), ValueError,
+     "'cls_a_v1' is in both \"train_videos\" and \"test_videos\""),
+    (lambda g: g['gttubes']['cls_a_v2'][1].append(
+        _tube([12, 13], [0, 0, 5, 5])), ValueError,
+     r"video 'cls_a_v2', \"gttubes\" label 1 tube 2: frame 13 outside "
+     r'1..12 \("nframes"'),
+    (lambda g: g['gttubes']['cls_a_v1'][0].__setitem__(
+        0, _tube(range(1, 11), [2, 2, 33, 20])), ValueError,
+     r"'cls_a_v1'.*label 0 tube 0, frame 1: box .*outside the video "
+     r'\("resolution"'),
+    (lambda g: g['gttubes']['cls_a_v1'][0].__setitem__(
+        0, _tube(range(1, 11), [12, 2, 2, 20])), ValueError, 'x2 < x1'),
+    (lambda g: g['gttubes']['cls_a_v1'].__setitem__(
+        5, [_tube([1], [0, 0, 1, 1])]), ValueError,
+     'label 5 is not an index into "labels"'),
+    (lambda g: g['gttubes']['cls_a_v1'][0].__setitem__(
+        0, np.zeros((3, 4))), ValueError, r'expected an array \[n, 5\]'),
+    (lambda g: g['nframes'].pop('cls_a_v2'), ValueError,
+     r"'cls_a_v2' of \"train_videos\"\[0\] has no entry in \"nframes\""),
+    (lambda g: g.pop('resolution'), ValueError,
+     r"missing key\(s\) \['resolution'\]"),
+])
+def test_bad_annotations(tmp_path, edit, error, match):
+    gt = _gt()
+    edit(gt)
+    ann, root = _write(tmp_path, gt)
+    with pytest.raises(error, match=match):
+        _build(ann, root)
+
+
+def test_clip_boxes_on_request(tmp_path):
+    gt = _gt()
+    gt['gttubes']['cls_a_v1'][0][0][0, 3] = W + 1
+    ann, root = _write(tmp_path, gt)
+    ds = _build(ann, root, box_check='clip')
+    assert ds[0]['gt_bboxes'][0, 2] == pytest.approx(1.0)
+
+
+def test_missing_files(tmp_path):
+    ann, root = _write(tmp_path, _gt(), frames=False)
+    with pytest.raises(FileNotFoundError, match="frame folder of video "
+                       "'cls_a_v1'"):
+        _build(ann, root)
+    ann, root = _write(tmp_path, _gt())
+    os.remove(os.path.join(root, 'cls_a_v2', '00012.png'))
+    with pytest.raises(FileNotFoundError,
+                       match=r"video 'cls_a_v2': frame file .*00012.png"):
+        _build(ann, root)
+    with pytest.raises(FileNotFoundError, match='ACT ground-truth file'):
+        _build(str(tmp_path / 'none.pkl'), root)
+    with pytest.raises(FileNotFoundError, match="video file of 'cls_a_v1'"):
+        _build(ann, root, use_frames=False, data_prefix=dict(video=root))
+
+
+def test_clip_indices_at_borders():
+    # centred: position clip_len // 2 is the keyframe
+    np.testing.assert_array_equal(
+        tube_clip_frames(10, 40, 8, 2), [2, 4, 6, 8, 10, 12, 14, 16])
+    # clamped at the start and the end of the video
+    np.testing.assert_array_equal(
+        tube_clip_frames(1, 40, 8, 2), [1, 1, 1, 1, 1, 3, 5, 7])
+    np.testing.assert_array_equal(
+        tube_clip_frames(40, 40, 4, 3), [34, 37, 40, 40])
+    np.testing.assert_array_equal(tube_clip_frames(2, 3, 5, 1),
+                                  [1, 1, 2, 3, 3])
+
+
+def test_sample_tube_frames_transform():
+    t = TRANSFORMS.build(
+        dict(type='SampleTubeFrames', clip_len=4, frame_interval=2,
+             test_mode=True))
+    # frame folders: file index = frame (start_index 1)
+    res = t(dict(timestamp=1, total_frames=5, start_index=1))
+    np.testing.assert_array_equal(res['frame_inds'], [1, 1, 1, 3])
+    # videos: decoder index = frame - 1 (start_index 0)
+    res = t(dict(timestamp=5, total_frames=5, start_index=0))
+    np.testing.assert_array_equal(res['frame_inds'], [0, 2, 4, 4])
+    assert res['clip_len'] == 4 and res['num_clips'] == 1
+    train = SampleTubeFrames(clip_len=8, frame_interval=4)
+    for _ in range(20):
+        res = train(dict(timestamp=20, total_frames=40, start_index=1))
+        inds = res['frame_inds']
+        assert inds[4] == 20  # the keyframe is never jittered
+        assert np.all(np.abs(inds - (20 + 4 * (np.arange(8) - 4))) <= 2)
+        assert inds.min() >= 1 and inds.max() <= 40
+    with pytest.raises(ValueError, match='clip_len'):
+        SampleTubeFrames(clip_len=0)
+
+
+def test_pipeline_reads_frames(tmp_path):
+    """Through RawFrameDecode: the clamped clip loads the right files and
+    the boxes are scaled to the decoded frame."""
+    import cv2
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    gt = _gt()
+    ann, root = _write(tmp_path, gt, frames=False)
+    for video, n in gt['nframes'].items():
+        os.makedirs(os.path.join(root, video))
+        for i in range(1, n + 1):  # frame i has grey value 10 * i
+            cv2.imwrite(
+                os.path.join(root, video, f'{i:05d}.png'),
+                np.full((2 * H, 2 * W, 3), 10 * i, np.uint8))
+    ds = _build(
+        ann,
+        root,
+        pipeline=[
+            dict(type='SampleTubeFrames', clip_len=4, frame_interval=3,
+                 test_mode=True),
+            dict(type='RawFrameDecode'),
+            dict(type='FormatShape', input_format='NCTHW', collapse=True),
+            dict(type='PackActionInputs',
+                 meta_keys=('img_shape', 'video_id', 'timestamp'))
+        ])
+    out = ds[0]  # cls_a_v1 frame 1: frames 1, 1, 1, 4
+    assert out['inputs'][0, :, 0, 0].tolist() == [10, 10, 10, 40]
+    sample = out['data_samples']
+    assert sample.timestamp == 1 and sample.video_id == 'cls_a_v1'
+    # resolution (24, 32), frames stored at (48, 64): boxes x2
+    np.testing.assert_allclose(sample.gt_instances.bboxes.numpy(),
+                               [[4, 4, 24, 40]])

@@ -1,0 +1,17 @@
+"""Generate the synthetic data set with ACT-format tube ground truth.
+
+Example::
+
+    python tools/data/generate_synthetic_tubes.py              # quick start
+    python tools/data/generate_synthetic_tubes.py --out-dir data/syn_tubes \\
+        --num-train-videos 4 --num-val-videos 2 --seconds-per-video 4
+
+Writes the synthetic AVA-layout frames (``rawframes/<video>/img_%05d.jpg``)
+and ``annotations/tubes_GT.pkl`` (labels, gttubes, nframes, train_videos,
+test_videos, resolution), read by ``TubeDataset`` and ``TubeMetric``
+(``configs/_base_/datasets/synthetic_tubes.py`` matches the defaults).
+"""
+from stmixer_mm.data_gen.synthetic_tubes import main
+
+if __name__ == '__main__':
+    main()
