@@ -1,8 +1,10 @@
 """Fixes for known defects of the pinned OpenMMLab releases.
 
-Each fix acts only when the defect is really present, says so once through
-the ``stmixer_mm`` logger, and is recorded in :data:`APPLIED_FIXES` (printed
-by ``tools/misc/print_env.py`` and the setup self-check).
+Each fix acts only when the defect is really present, says so in one line
+through mmengine's current logger (:func:`mmengine.logging.print_log`: on the
+console, and in the Runner's log file when a Runner exists), and is recorded
+in :data:`APPLIED_FIXES` (printed by ``python -m stmixer_mm.utils.collect_env``
+/ ``tools/misc/collect_env.py`` and the setup self-check).
 
 1. ``mmaction2==1.2.0`` wheels on PyPI lack the folder
    ``mmaction/models/localizers/drn/`` although
@@ -35,10 +37,17 @@ import sys
 import types
 from typing import List
 
-logger = logging.getLogger('stmixer_mm')
+from mmengine.logging import print_log
 
 #: Names of the fixes that were applied in this process.
 APPLIED_FIXES: List[str] = []
+
+
+def _report(name: str, message: str, level: int = logging.WARNING) -> None:
+    """Record an applied fix and log it in one visible line."""
+    APPLIED_FIXES.append(name)
+    print_log(f'stmixer_mm compat fix [{name}]: {message}', logger='current',
+              level=level)
 
 
 def _mmaction_drn_missing() -> bool:
@@ -79,12 +88,11 @@ def patch_mmaction_packaging() -> bool:
     pkg.DRN = _MissingDRN
     sys.modules[name] = pkg
     sys.modules[name + '.drn'] = mod
-    APPLIED_FIXES.append('mmaction2-missing-drn')
-    logger.warning(
-        'stmixer_mm: the installed mmaction2 lacks '
-        "'mmaction/models/localizers/drn' (known defect of the 1.2.0 PyPI "
-        'wheel); a stub was installed so that mmaction.models imports. '
-        'The DRN localizer is unavailable.')
+    _report(
+        'mmaction2-missing-drn',
+        "the installed mmaction2 lacks 'mmaction/models/localizers/drn' "
+        '(known defect of the 1.2.0 PyPI wheel); a stub was installed so '
+        'that mmaction.models imports. The DRN localizer is unavailable.')
     return True
 
 
@@ -117,11 +125,12 @@ def patch_mmengine_checkpoint_loader() -> bool:
             filename, map_location=map_location, weights_only=False)
 
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-    APPLIED_FIXES.append('mmengine-resume-weights-only')
-    logger.info(
-        'stmixer_mm: mmengine loads local checkpoints with torch.load('
-        'weights_only=False) so that Runner checkpoints resume under torch '
-        '>= 2.6.')
+    _report(
+        'mmengine-resume-weights-only',
+        'mmengine loads local checkpoints with torch.load(weights_only='
+        'False) so that Runner checkpoints resume under torch >= 2.6 '
+        '(load trusted files only).',
+        level=logging.INFO)
     return True
 
 
@@ -148,10 +157,11 @@ def patch_ava_metric_numpy2() -> bool:
     compute_average_precision.__wrapped__ = original
     compute_average_precision.__doc__ = original.__doc__
     metrics.compute_average_precision = compute_average_precision
-    APPLIED_FIXES.append('mmaction2-ava-ap-numpy2')
-    logger.info(
-        "stmixer_mm: mmaction2's AVA AP returns np.nan (not numpy 1's "
-        'np.NAN) for classes without ground truth.')
+    _report(
+        'mmaction2-ava-ap-numpy2',
+        "mmaction2's AVA AP returns np.nan (not numpy 1's np.NAN) for "
+        'classes without ground truth.',
+        level=logging.INFO)
     return True
 
 

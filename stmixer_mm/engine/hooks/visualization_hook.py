@@ -1,0 +1,253 @@
+"""Test/val-time drawing of action detections through the Runner.
+
+:class:`ActionDetVisualizationHook` is mmdet's ``DetVisualizationHook`` for
+spatio-temporal action detection: the frame is the keyframe of each
+sample's clip as the model saw it (the middle frame of ``inputs``, before
+normalisation), drawn by the runner's visualizer
+(:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`). Video data
+samples carry no image path, so nothing is re-read from disk.
+
+:func:`trigger_visualization_hook` is what ``tools/test.py --show /
+--show-dir / --interval / --wait-time`` call, as in mmdet's ``test.py``.
+"""
+import os.path as osp
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+from mmengine.utils import mkdir_or_exist
+from mmengine.visualization import Visualizer
+
+from mmaction.registry import HOOKS
+
+VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
+                    'mmaction.ActionDetLocalVisualizer')
+
+
+def keyframe_from_inputs(inputs: torch.Tensor,
+                         img_shape: Optional[Sequence[int]] = None
+                         ) -> np.ndarray:
+    """The keyframe of one sample's (un-normalised) input clip.
+
+    Args:
+        inputs (Tensor): ``[C, T, H, W]`` (``NCTHW`` with ``collapse=True``),
+            ``[N, C, T, H, W]`` (several clips: the first is used) or
+            ``[C, H, W]``; values 0..255, RGB (mmaction2's frame loaders).
+        img_shape (Sequence[int], optional): ``(h, w)`` the boxes refer to;
+            padding beyond it is cut off.
+
+    Returns:
+        np.ndarray: ``[H, W, 3]`` RGB uint8, the middle frame (the AVA
+        keyframe: ``SampleAVAFrames`` centres the clip on it).
+    """
+    x = inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else \
+        torch.as_tensor(inputs)
+    if x.dim() == 5:
+        x = x[0]
+    if x.dim() == 4:
+        x = x[:, x.shape[1] // 2]
+    if x.dim() != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(
+            'expected inputs of shape [C, T, H, W], [N, C, T, H, W] or '
+            f'[C, H, W] with C in (1, 3), got {tuple(inputs.shape)}')
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    img = x.permute(1, 2, 0).float().clamp(0, 255).round().to(torch.uint8)
+    img = img.numpy()
+    if img_shape is not None:
+        h, w = int(img_shape[0]), int(img_shape[1])
+        if h > img.shape[0] or w > img.shape[1]:
+            raise ValueError(f'img_shape {(h, w)} is larger than the input '
+                             f'frame {img.shape[:2]}')
+        img = img[:h, :w]
+    return np.ascontiguousarray(img)
+
+
+def sample_name(data_sample, index: int) -> str:
+    """File stem of a sample: ``<video_id>_<timestamp>`` (AVA ``img_key``)
+    when known, else the running index."""
+    key = data_sample.metainfo.get('img_key')
+    if key is None and 'video_id' in data_sample.metainfo:
+        stamp = data_sample.metainfo.get('timestamp', index)
+        key = f'{data_sample.video_id}_{stamp}'
+    if key is None:
+        return f'{index:06d}'
+    return str(key).replace(',', '_').replace('/', '_')
+
+
+@HOOKS.register_module()
+class ActionDetVisualizationHook(Hook):
+    """Draw ground truth and predictions of val/test samples.
+
+    As mmdet's ``DetVisualizationHook``:
+
+    1. ``show=True`` displays the drawings only: the visualizer's
+       ``vis_backends`` are switched off.
+    2. ``test_out_dir`` writes one image per drawn test sample to
+       ``<work_dir>/<timestamp>/<test_out_dir>`` (an absolute path is used
+       as is), bypassing the backends.
+    3. Otherwise the drawings go to the config's ``vis_backends``
+       (``LocalVisBackend``, ``TensorboardVisBackend``, ...).
+
+    Args:
+        draw (bool): Draw at all (``tools/test.py --show/--show-dir`` switch
+            it on). Defaults to False.
+        interval (int): Validation: the first sample of every
+            ``interval``-th iteration; test: every ``interval``-th sample.
+        score_thr (float): Actions scoring less are not shown.
+        show (bool): Display in a window.
+        wait_time (float): Seconds each window stays.
+        test_out_dir (str, optional): Where test images are written.
+        label_file (str, optional): AVA label map for the action names;
+            default: the evaluated dataset's ``label_file``.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 draw: bool = False,
+                 interval: int = 50,
+                 score_thr: float = 0.3,
+                 show: bool = False,
+                 wait_time: float = 0.,
+                 test_out_dir: Optional[str] = None,
+                 label_file: Optional[str] = None) -> None:
+        if interval < 1:
+            raise ValueError(f'interval must be >= 1, got {interval}')
+        self._visualizer: Visualizer = Visualizer.get_current_instance()
+        if draw and not hasattr(self._visualizer, 'label_names'):
+            raise TypeError(
+                'ActionDetVisualizationHook needs the runner\'s visualizer '
+                "to be 'ActionDetLocalVisualizer' (visualizer=dict(type="
+                "'ActionDetLocalVisualizer', ...)), got "
+                f'{type(self._visualizer).__name__}')
+        self.draw = draw
+        self.interval = interval
+        self.score_thr = score_thr
+        self.show = show
+        if show:
+            # only display, store nothing (mmdet's behaviour)
+            self._visualizer._vis_backends = {}
+            print_log('--show: the visualizer\'s vis_backends are off',
+                      logger='current')
+        self.wait_time = wait_time
+        self.test_out_dir = test_out_dir
+        self.label_file = label_file
+        self._out_dir: Optional[str] = None
+        self._test_index = 0
+
+    def _set_label_names(self, dataloader) -> None:
+        vis = self._visualizer
+        if not self.draw or vis.label_names:
+            return
+        label_file = self.label_file or getattr(
+            getattr(dataloader, 'dataset', None), 'label_file', None)
+        if label_file:
+            from stmixer_mm.visualization import load_label_names
+            vis.label_names.update(load_label_names(label_file))
+
+    def before_val(self, runner: Runner) -> None:
+        self._set_label_names(runner.val_dataloader)
+
+    def before_test(self, runner: Runner) -> None:
+        self._set_label_names(runner.test_dataloader)
+        self._test_index = 0
+        if self.draw and self.test_out_dir is not None:
+            self._out_dir = osp.join(runner.work_dir, runner.timestamp,
+                                     self.test_out_dir)
+            mkdir_or_exist(self._out_dir)
+
+    def _draw(self, name: str, inputs, data_sample, step: int,
+              out_file: Optional[str]) -> None:
+        img = keyframe_from_inputs(inputs, data_sample.metainfo.get(
+            'img_shape'))
+        self._visualizer.add_datasample(
+            name,
+            img,
+            data_sample=data_sample,
+            show=self.show,
+            wait_time=self.wait_time,
+            pred_score_thr=self.score_thr,
+            out_file=out_file,
+            step=step)
+
+    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
+                       outputs: Sequence) -> None:
+        """Draw the first sample of every ``interval``-th val iteration."""
+        if not self.draw:
+            return
+        total_curr_iter = runner.iter + batch_idx
+        if total_curr_iter % self.interval == 0:
+            name = sample_name(outputs[0], batch_idx)
+            self._draw(name if self.show else 'val_img',
+                       data_batch['inputs'][0], outputs[0], total_curr_iter,
+                       None)
+
+    def after_test_iter(self, runner: Runner, batch_idx: int,
+                        data_batch: dict, outputs: Sequence) -> None:
+        """Draw every ``interval``-th test sample."""
+        if not self.draw:
+            return
+        for inputs, data_sample in zip(data_batch['inputs'], outputs):
+            index = self._test_index
+            self._test_index += 1
+            if index % self.interval:
+                continue
+            name = sample_name(data_sample, index)
+            out_file = None
+            if self._out_dir is not None:
+                out_file = osp.join(self._out_dir, f'{name}.jpg')
+            self._draw(name if self.show else 'test_img', inputs,
+                       data_sample, index, out_file)
+
+
+def trigger_visualization_hook(cfg: Config, args) -> Config:
+    """Switch the visualization hook on for ``tools/test.py``.
+
+    Reads ``args.show``, ``args.show_dir``, ``args.wait_time`` and
+    ``args.interval`` (default 1: every test sample is drawn). A config without the hook gets
+    ``ActionDetVisualizationHook``; a config whose visualizer cannot draw
+    boxes (mmaction2's ``ActionVisualizer``) gets
+    ``ActionDetLocalVisualizer`` with the same ``vis_backends``. Both
+    replacements are logged.
+
+    Returns:
+        Config: ``cfg``, changed in place.
+    """
+    default_hooks = cfg.setdefault('default_hooks', {})
+    hook = default_hooks.get('visualization')
+    if hook is None or hook.get('type') not in (
+            'ActionDetVisualizationHook',
+            'mmaction.ActionDetVisualizationHook'):
+        print_log(
+            'tools/test.py: default_hooks.visualization set to '
+            f"ActionDetVisualizationHook (was {hook and hook.get('type')})",
+            logger='current')
+        default_hooks['visualization'] = dict(
+            type='ActionDetVisualizationHook')
+        # a ConfigDict stores a copy: change the stored one
+        hook = default_hooks['visualization']
+    hook['draw'] = True
+    if getattr(args, 'show', False):
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if getattr(args, 'show_dir', None):
+        hook['test_out_dir'] = args.show_dir
+    # every sample unless asked otherwise (mmaction2's test.py --interval)
+    hook['interval'] = getattr(args, 'interval', None) or 1
+    vis = cfg.get('visualizer') or {}
+    if vis.get('type') not in VISUALIZER_TYPES:
+        print_log(
+            'tools/test.py: visualizer set to ActionDetLocalVisualizer (was '
+            f"{vis.get('type')}, which draws no boxes)",
+            logger='current')
+        cfg.visualizer = dict(
+            type='ActionDetLocalVisualizer',
+            vis_backends=vis.get('vis_backends',
+                                 [dict(type='LocalVisBackend')]),
+            name=vis.get('name', 'visualizer'))
+    return cfg

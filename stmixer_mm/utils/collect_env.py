@@ -1,0 +1,53 @@
+"""Versions of the stack and the compat fixes applied in this process.
+
+    python -m stmixer_mm.utils.collect_env
+    python tools/misc/collect_env.py
+
+Like mmaction2's / mmdet's ``collect_env``: mmengine's basic environment
+(Python, PyTorch and its build, CUDA, GCC, OpenCV, MMEngine) plus MMCV (and
+whether its compiled ops load), MMDetection, MMAction2, numpy, stmixer_mm
+(with the git hash of a source checkout) and the names of the fixes of
+:mod:`stmixer_mm.utils.compat` that acted at import.
+"""
+from collections import OrderedDict
+
+from mmengine.utils import get_git_hash
+from mmengine.utils.dl_utils import collect_env as collect_basic_env
+
+
+def collect_env() -> 'OrderedDict[str, str]':
+    """Collect the environment: name -> value (all strings)."""
+    import mmcv
+    import numpy as np
+
+    import mmaction
+    import mmdet
+    import stmixer_mm
+    from stmixer_mm.utils.compat import APPLIED_FIXES
+
+    env = collect_basic_env()
+    try:
+        import mmcv.ops  # noqa: F401
+        from mmcv.utils import ext_loader
+        ext_loader.load_ext('_ext', ['nms'])
+        ops = 'compiled ops load'
+    except (ImportError, ModuleNotFoundError, AttributeError) as e:
+        ops = f'compiled ops unavailable ({e})'
+    env['MMCV'] = f'{mmcv.__version__} ({ops})'
+    env['MMDetection'] = mmdet.__version__
+    env['MMAction2'] = mmaction.__version__
+    env['numpy'] = np.__version__
+    git = get_git_hash(digits=7, fallback='')
+    env['stmixer_mm'] = stmixer_mm.__version__ + (f'+{git}' if git else '')
+    env['stmixer_mm compat fixes applied'] = (', '.join(APPLIED_FIXES)
+                                              or 'none')
+    return OrderedDict((k, str(v)) for k, v in env.items())
+
+
+def main() -> None:
+    for name, value in collect_env().items():
+        print(f'{name}: {value}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,434 @@
+"""Visualizer of spatio-temporal action detection results.
+
+:class:`ActionDetLocalVisualizer` is mmengine's
+:class:`~mmengine.visualization.Visualizer` (registered in mmaction2's
+``VISUALIZERS``) with an ``add_datasample`` for action detection: boxes of
+the ground truth and of the predictions on the keyframe, and for each box its
+top actions with scores (and the person score when the prediction carries
+``pred_instances.person_scores``).
+
+Readable at any frame size: a small frame is scaled up first so that its
+short side is at least ``min_short_side`` pixels (fonts and lines scale with
+the frame), and labels never cover the picture: every box gets a short
+numbered tag (``1``, ``2``, ...) and its actions are written in a legend
+under the frame. Ground truth and predictions are drawn side by side
+(``layout='side_by_side'``, default) or on one frame (``'overlay'``).
+
+The hook calling convention is mmdet's (``show``, ``wait_time``,
+``out_file``, ``pred_score_thr``, ``step``), so mmengine / mmdet style hooks
+(:class:`~stmixer_mm.engine.hooks.ActionDetVisualizationHook`) drive it.
+"""
+import math
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from mmengine.dist import master_only
+from mmengine.structures import InstanceData
+from mmengine.utils import mkdir_or_exist
+from mmengine.visualization import Visualizer
+from mmengine.visualization.utils import color_val_matplotlib
+
+from stmixer_mm.registry import VISUALIZERS
+
+ColorType = Union[str, Tuple[int, int, int]]
+LAYOUTS = ('side_by_side', 'overlay')
+
+
+def load_label_names(label_file: str) -> Dict[int, str]:
+    """Read an AVA label map (``.pbtxt``): label id -> name.
+
+    Args:
+        label_file (str): the label map (mmaction2's ``read_labelmap``
+            format, e.g. ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``).
+
+    Returns:
+        dict[int, str]: label id (= score column) -> display name.
+    """
+    from mmaction.evaluation.functional.ava_utils import read_labelmap
+    if not osp.isfile(label_file):
+        raise FileNotFoundError(f'label map {label_file!r} not found')
+    with open(label_file) as f:
+        labels, _ = read_labelmap(f)
+    if not labels:
+        raise ValueError(f'{label_file}: no "item {{ name: ... id: ... }}" '
+                         'entries found')
+    return {int(d['id']): d['name'] for d in labels}
+
+
+def top_actions(scores: np.ndarray,
+                score_thr: float,
+                topk: int,
+                skip_background: bool = True) -> List[Tuple[int, float]]:
+    """Best actions of one detection.
+
+    Args:
+        scores (np.ndarray): ``[num_classes]`` scores; column ``i`` is label
+            id ``i`` (AVA ids are 1-based; column 0 is background).
+        score_thr (float): keep actions scoring at least this.
+        topk (int): keep at most this many.
+        skip_background (bool): ignore column 0.
+
+    Returns:
+        list[tuple[int, float]]: ``(label id, score)``, best first.
+    """
+    out = []
+    for i in np.argsort(-scores, kind='stable'):
+        if len(out) == topk or scores[i] < score_thr:
+            break
+        if i == 0 and skip_background:
+            continue
+        out.append((int(i), float(scores[i])))
+    return out
+
+
+def _to_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+@VISUALIZERS.register_module()
+class ActionDetLocalVisualizer(Visualizer):
+    """Local visualizer of action detection (boxes + multi-label actions).
+
+    Args:
+        name (str): Name of the instance (mmengine's ``ManagerMixin``).
+        image (np.ndarray, optional): Image to draw on, ``[H, W, 3]`` RGB.
+        vis_backends (list[dict], optional): Storage backends (e.g.
+            ``LocalVisBackend``, ``TensorboardVisBackend``), as in mmengine.
+        save_dir (str, optional): Where the backends write.
+        label_names (dict[int, str], optional): Score column (label id) ->
+            name. Without it (and without ``label_file``) the ids are shown;
+            the visualization hook fills it from the dataset's ``label_file``.
+        label_file (str, optional): AVA label map read into ``label_names``.
+        gt_color (str | tuple): Colour of ground-truth boxes (RGB).
+        pred_color (str | tuple): Colour of predicted boxes (RGB).
+        layout (str): ``'side_by_side'`` (ground truth left, predictions
+            right) or ``'overlay'`` (both on one frame).
+        min_short_side (int): Scale frames up until their short side is at
+            least this (0: never scale).
+        topk (int): Actions listed per box.
+        line_width (float, optional): Box line width in output pixels;
+            default grows with the frame.
+        font_size (int, optional): Legend font size in output pixels;
+            default grows with the frame.
+    """
+
+    def __init__(self,
+                 name: str = 'visualizer',
+                 image: Optional[np.ndarray] = None,
+                 vis_backends: Optional[List[dict]] = None,
+                 save_dir: Optional[str] = None,
+                 label_names: Optional[Dict[int, str]] = None,
+                 label_file: Optional[str] = None,
+                 gt_color: ColorType = (0, 200, 0),
+                 pred_color: ColorType = (230, 20, 20),
+                 layout: str = 'side_by_side',
+                 min_short_side: int = 360,
+                 topk: int = 3,
+                 line_width: Optional[float] = None,
+                 font_size: Optional[int] = None) -> None:
+        super().__init__(
+            name=name,
+            image=image,
+            vis_backends=vis_backends,
+            save_dir=save_dir)
+        if layout not in LAYOUTS:
+            raise ValueError(f'layout must be one of {LAYOUTS}, got '
+                             f'{layout!r}')
+        if min_short_side < 0 or topk < 1:
+            raise ValueError('min_short_side must be >= 0 and topk >= 1, '
+                             f'got {min_short_side} and {topk}')
+        self.label_names: Dict[int, str] = dict(label_names or {})
+        if label_file is not None:
+            self.label_names.update(load_label_names(label_file))
+        self.gt_color = gt_color
+        self.pred_color = pred_color
+        self.layout = layout
+        self.min_short_side = min_short_side
+        self.topk = topk
+        self.line_width = line_width
+        self.font_size = font_size
+
+    # ------------------------------------------------------------- helpers
+    def scale_for(self, height: int, width: int) -> float:
+        """Factor a ``height x width`` frame is enlarged by (>= 1)."""
+        short = min(height, width)
+        if self.min_short_side <= 0 or short >= self.min_short_side:
+            return 1.0
+        return self.min_short_side / short
+
+    def _name(self, label: int) -> str:
+        return self.label_names.get(label, str(label))
+
+    def _skip_background(self) -> bool:
+        return 0 not in self.label_names
+
+    def _gt_items(self, gt: InstanceData) -> Tuple[np.ndarray, List[str]]:
+        """Ground-truth boxes (pixels of the input frame) and legend text.
+
+        ``gt.labels`` is either multi-hot ``[n, num_classes]`` (AVA) or
+        label ids ``[n]``.
+        """
+        boxes = _to_numpy(gt.bboxes).reshape(-1, 4).astype(np.float32)
+        texts = []
+        if 'labels' in gt:
+            labels = _to_numpy(gt.labels)
+            if len(labels) != len(boxes):
+                raise ValueError(f'gt_instances: {len(boxes)} boxes but '
+                                 f'{len(labels)} label rows')
+            for row in labels:
+                ids = (np.nonzero(row)[0] if np.ndim(row) == 1 else
+                       np.atleast_1d(row).astype(int))
+                if self._skip_background():
+                    ids = [i for i in ids if i != 0]
+                texts.append(', '.join(self._name(int(i)) for i in ids))
+        else:
+            texts = [''] * len(boxes)
+        return boxes, texts
+
+    def _pred_items(self, pred: InstanceData, img_shape: Tuple[int, int],
+                    score_thr: float) -> Tuple[np.ndarray, List[str]]:
+        """Predicted boxes (pixels) and legend text.
+
+        A box is kept when one of its actions scores at least
+        ``score_thr``. Boxes normalised to [0, 1] (what the detector and
+        ``AVAMetric`` use) are scaled to ``img_shape``; boxes in pixels are
+        recognised by a coordinate above 1.5.
+        """
+        boxes = _to_numpy(pred.bboxes).reshape(-1, 4).astype(np.float32)
+        if len(boxes) and boxes.max() <= 1.5:
+            h, w = img_shape
+            boxes = boxes * np.array([w, h, w, h], dtype=np.float32)
+        scores = (_to_numpy(pred.scores) if 'scores' in pred else np.zeros(
+            (len(boxes), 0)))
+        person = (_to_numpy(pred.person_scores).reshape(-1)
+                  if 'person_scores' in pred else None)
+        keep, texts = [], []
+        for k in range(len(boxes)):
+            acts = top_actions(scores[k], score_thr, self.topk,
+                               self._skip_background())
+            if not acts:
+                continue
+            keep.append(k)
+            text = ', '.join(f'{self._name(i)} {s:.2f}' for i, s in acts)
+            if person is not None:
+                text = f'(person {person[k]:.2f}) {text}'
+            texts.append(text)
+        return boxes[keep], texts
+
+    def _wrap(self, text: str, max_chars: int) -> List[str]:
+        words, lines, cur = text.split(' '), [], ''
+        for w in words:
+            if cur and len(cur) + 1 + len(w) > max_chars:
+                lines.append(cur)
+                cur = '   ' + w
+            else:
+                cur = f'{cur} {w}' if cur else w
+        lines.append(cur)
+        return lines
+
+    # ------------------------------------------------------------- drawing
+    def draw_panels(
+        self, image: np.ndarray,
+        panels: Sequence[Tuple[str, Sequence[Tuple[np.ndarray, List[str],
+                                                   ColorType]]]]
+    ) -> np.ndarray:
+        """Draw panels of boxes and legends; return the RGB canvas.
+
+        Args:
+            image (np.ndarray): ``[H, W, 3]`` RGB uint8 frame.
+            panels: per panel ``(title, groups)``; a group is
+                ``(boxes [n, 4] xyxy in pixels of image, legend texts [n],
+                colour)``. Panels are placed left to right, each is the
+                scaled frame with its legend below.
+
+        Returns:
+            np.ndarray: ``[H', W', 3]`` RGB uint8, ``H' >= s*H`` and
+            ``W' >= len(panels)*s*W`` with ``s = scale_for(H, W)``.
+        """
+        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+        h, w = image.shape[:2]
+        s = self.scale_for(h, w)
+        if s != 1.0:
+            image = cv2.resize(
+                image, (round(w * s), round(h * s)),
+                interpolation=cv2.INTER_CUBIC)
+        sh, sw = image.shape[:2]
+        short = min(sh, sw)
+        font = self.font_size or int(np.clip(round(short / 28), 10, 30))
+        lw = self.line_width or max(2.0, short / 180)
+        line_h = int(math.ceil(font * 1.45))
+        max_chars = max(12, int(sw / (0.62 * font)) - 1)
+        gap = 0 if len(panels) == 1 else max(4, font // 2)
+
+        legends = []
+        for title, groups in panels:
+            lines = [(title, 'black')] if title else []
+            n = 0
+            for _, texts, color in groups:
+                for t in texts:
+                    n += 1
+                    for k, piece in enumerate(
+                            self._wrap(f'{n}: {t}' if t else f'{n}',
+                                       max_chars)):
+                        lines.append((piece, color))
+            legends.append(lines)
+        legend_h = max(len(lines) for lines in legends) * line_h
+        legend_h += font // 2 if legend_h else 0
+        width = len(panels) * sw + (len(panels) - 1) * gap
+        canvas = np.full((sh + legend_h, width, 3), 255, dtype=np.uint8)
+        for p in range(len(panels)):
+            x0 = p * (sw + gap)
+            canvas[:sh, x0:x0 + sw] = image
+        self.set_image(canvas)
+
+        for p, (_, groups) in enumerate(panels):
+            x0 = p * (sw + gap)
+            n = 0
+            for g, (boxes, texts, color) in enumerate(groups):
+                boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+                if len(boxes) != len(texts):
+                    raise ValueError(f'{len(boxes)} boxes but {len(texts)} '
+                                     'legend texts')
+                if not len(boxes):
+                    continue
+                drawn = boxes * s
+                drawn[:, 0::2] = np.clip(drawn[:, 0::2], 0, sw - 1) + x0
+                drawn[:, 1::2] = np.clip(drawn[:, 1::2], 0, sh - 1)
+                self.draw_bboxes(
+                    drawn, edge_colors=color, line_widths=lw)
+                tags = [str(n + k + 1) for k in range(len(drawn))]
+                n += len(drawn)
+                # tags of a second group (overlay: predictions over the
+                # ground truth) go to the bottom corner, so they do not
+                # hide the first group's tags
+                corner = drawn[:, [0, 1]] + lw if g % 2 == 0 else \
+                    drawn[:, [0, 3]] + np.array([lw, -lw])
+                self.draw_texts(
+                    tags,
+                    corner,
+                    colors='white',
+                    font_sizes=font,
+                    vertical_alignments='top' if g % 2 == 0 else 'bottom',
+                    bboxes=[
+                        dict(facecolor=color_val_matplotlib(color), alpha=0.85, pad=1.5,
+                             edgecolor='none')
+                    ] * len(tags))
+            lines = legends[p]
+            if lines:
+                self.draw_texts([t for t, _ in lines],
+                                np.array([[x0 + font / 2, sh + font / 4 +
+                                           i * line_h]
+                                          for i in range(len(lines))]),
+                                colors=[c for _, c in lines],
+                                font_sizes=font,
+                                vertical_alignments='top')
+        return self.get_image()
+
+    def draw_instances(self,
+                       image: np.ndarray,
+                       bboxes: np.ndarray,
+                       texts: Sequence[str],
+                       color: Optional[ColorType] = None,
+                       title: str = '') -> np.ndarray:
+        """Draw one set of boxes (pixels of ``image``) with legend lines.
+
+        Args:
+            image (np.ndarray): ``[H, W, 3]`` RGB uint8.
+            bboxes (np.ndarray): ``[n, 4]`` xyxy in pixels of ``image``.
+            texts (Sequence[str]): one legend line per box.
+            color: box colour; default the prediction colour.
+            title (str): first legend line.
+
+        Returns:
+            np.ndarray: the annotated RGB canvas (see :meth:`draw_panels`).
+        """
+        return self.draw_panels(
+            image, [(title, [(bboxes, list(texts), color or
+                              self.pred_color)])])
+
+    @master_only
+    def add_datasample(self,
+                       name: str,
+                       image: np.ndarray,
+                       data_sample=None,
+                       draw_gt: bool = True,
+                       draw_pred: bool = True,
+                       show: bool = False,
+                       wait_time: float = 0,
+                       out_file: Optional[str] = None,
+                       pred_score_thr: float = 0.3,
+                       step: int = 0) -> None:
+        """Draw the ground truth and predictions of one keyframe.
+
+        The drawing goes to ``out_file`` when given, else to every vis
+        backend (``add_image``); ``show`` also displays it.
+
+        Args:
+            name (str): Image identifier (window title, backend key).
+            image (np.ndarray): ``[H, W, 3]`` RGB uint8 keyframe, in the
+                frame the ground-truth boxes refer to (``img_shape``).
+            data_sample (ActionDataSample, optional): with
+                ``gt_instances`` (``bboxes`` ``[n, 4]`` pixels, ``labels``
+                multi-hot ``[n, num_classes]`` or ids ``[n]``) and/or
+                ``pred_instances`` (``bboxes`` ``[m, 4]`` normalised or
+                pixels, ``scores`` ``[m, num_classes]``, optional
+                ``person_scores`` ``[m]``).
+            draw_gt (bool): Draw the ground truth.
+            draw_pred (bool): Draw the predictions.
+            show (bool): Display the drawing in a window.
+            wait_time (float): Seconds the window stays (0: until a key).
+            out_file (str, optional): Write the drawing here (BGR file).
+            pred_score_thr (float): Actions below this are not listed; a
+                predicted box without any is not drawn.
+            step (int): Global step for the backends.
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] < 3:
+            raise ValueError('image must be [H, W, 3] RGB, got shape '
+                             f'{image.shape}')
+        h, w = image.shape[:2]
+        img_shape = (h, w)
+        if data_sample is not None and 'img_shape' in data_sample:
+            img_shape = tuple(data_sample.img_shape[:2])
+            if img_shape != (h, w):
+                raise ValueError(
+                    f'{name}: image is {h}x{w} but the data sample\'s '
+                    f'img_shape is {img_shape[0]}x{img_shape[1]}; pass the '
+                    'frame the boxes refer to')
+        gt_group = pred_group = None
+        if data_sample is not None:
+            if draw_gt and 'gt_instances' in data_sample:
+                boxes, texts = self._gt_items(data_sample.gt_instances)
+                gt_group = (boxes, texts, self.gt_color)
+            if draw_pred and 'pred_instances' in data_sample:
+                boxes, texts = self._pred_items(data_sample.pred_instances,
+                                                img_shape, pred_score_thr)
+                pred_group = (boxes, texts, self.pred_color)
+        if gt_group is not None and pred_group is not None:
+            if self.layout == 'side_by_side':
+                panels = [('ground truth', [gt_group]),
+                          ('prediction', [pred_group])]
+            else:
+                panels = [('ground truth (green) / prediction (red)',
+                           [gt_group, pred_group])]
+        elif gt_group is not None:
+            panels = [('ground truth', [gt_group])]
+        elif pred_group is not None:
+            panels = [('prediction', [pred_group])]
+        else:
+            panels = [('', [])]
+        drawn = self.draw_panels(image, panels)
+
+        if show:
+            self.show(drawn, win_name=name, wait_time=wait_time)
+        if out_file is not None:
+            mkdir_or_exist(osp.dirname(osp.abspath(out_file)))
+            if not cv2.imwrite(out_file, drawn[..., ::-1]):
+                raise OSError(f'could not write {out_file}')
+        else:
+            self.add_image(name, drawn, step)

@@ -1,0 +1,49 @@
+"""Print the whole config after inheritance and overrides.
+
+    python tools/misc/print_config.py CONFIG [--cfg-options k=v ...] \
+        [--save-path FILE.py]
+    mim run stmixer_mm print_config CONFIG
+
+mmdet's ``print_config``: ``_base_`` files (also ``mmaction::`` /
+``mmdet::`` ones) are merged; the config's ``custom_imports`` are imported,
+so a wrong plugin import fails here rather than at training time.
+"""
+import argparse
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.utils import import_modules_from_strings
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Print the whole config')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--save-path', help='also save the config (.py)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value (lists: key="[a,b]")')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> Config:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    print(f'Config:\n{cfg.pretty_text}')
+    if args.save_path is not None:
+        if not args.save_path.endswith('.py'):
+            raise ValueError(f'--save-path must end with .py, got '
+                             f'{args.save_path}')
+        save = osp.abspath(args.save_path)
+        cfg.dump(save)
+        print(f'Config saved to {save}')
+    return cfg
+
+
+if __name__ == '__main__':
+    main()
