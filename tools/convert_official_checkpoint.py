@@ -14,12 +14,19 @@ weights are checked against it: any missing key, unexpected key or shape
 mismatch is printed and the tool exits with status 1 without writing DST.
 Official keys that the converter does not know always make it fail.
 The key mapping is documented in ``stmixer_mm/utils/checkpoint_converter.py``.
+
+SRC is read safely (``torch.load(weights_only=True)``) after a check that
+the file is complete: a truncated or corrupt file stops with a message that
+says so; a complete file that needs full unpickling stops with a hint to
+``--trust-pickle``. For PySlowFast Kinetics weights (the backbone
+initialisation of the CNN configs) use
+``tools/convert_kinetics_checkpoint.py``.
 """
 import argparse
 import copy
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import List
 
 import torch
 from mmengine.config import Config, DictAction
@@ -27,9 +34,9 @@ from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checkpoint_converter import (BACKBONES,
-                                                   convert_official_state_dict,
-                                                   extract_state_dict)
+from stmixer_mm.utils.checkpoint_converter import (
+    BACKBONES, CheckpointFileError, compare_state_dicts,
+    convert_official_state_dict, extract_state_dict, load_checkpoint_file)
 
 
 def parse_args(argv=None):
@@ -63,11 +70,6 @@ def parse_args(argv=None):
         default=224,
         help='input size of the ViT position table (default 224)')
     parser.add_argument(
-        '--no-nonlocal-sub-sample',
-        action='store_true',
-        help='the target non-local blocks have sub_sample=False (phi / g '
-        'instead of phi.0 / g.0)')
-    parser.add_argument(
         '--trust-pickle',
         action='store_true',
         help='load SRC with torch.load(weights_only=False); only for files '
@@ -76,16 +78,12 @@ def parse_args(argv=None):
 
 
 def load_source(path: str, trust_pickle: bool) -> dict:
+    """``load_checkpoint_file``; its errors (missing, truncated, corrupt,
+    needs ``--trust-pickle``) end the tool with their message."""
     try:
-        return torch.load(
-            path, map_location='cpu', weights_only=not trust_pickle)
-    except Exception as err:
-        if trust_pickle:
-            raise
-        raise SystemExit(
-            f'error: could not load {path} with torch.load(weights_only='
-            f'True): {err}\nIf you trust the file, run again with '
-            '--trust-pickle.') from err
+        return load_checkpoint_file(path, trust_pickle=trust_pickle)
+    except CheckpointFileError as err:
+        raise SystemExit(f'error: {err}') from err
 
 
 def build_model(config: str, cfg_options) -> torch.nn.Module:
@@ -96,20 +94,6 @@ def build_model(config: str, cfg_options) -> torch.nn.Module:
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     # built only (init_weights is not called: no pretrained download)
     return MODELS.build(copy.deepcopy(cfg.model))
-
-
-def compare(state_dict: Dict[str, torch.Tensor],
-            model: torch.nn.Module) -> Tuple[List[str], List[str], List[str]]:
-    """Missing keys, unexpected keys and shape mismatches (as lines)."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)}, model '
-        f'{tuple(expected[k].shape)}' for k, v in state_dict.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    return missing, unexpected, mismatched
 
 
 def _print_list(title: str, items: List[str]) -> None:
@@ -126,8 +110,7 @@ def main(argv=None) -> dict:
         official,
         backbone=args.backbone,
         vit_num_frames=args.vit_num_frames,
-        vit_img_size=args.vit_img_size,
-        nonlocal_sub_sample=not args.no_nonlocal_sub_sample)
+        vit_img_size=args.vit_img_size)
     where = f"['{entry}']" if entry else ' (bare state dict)'
     print(f'read {len(official)} tensors from {args.src}{where}')
     print(report.summary())
@@ -146,7 +129,8 @@ def main(argv=None) -> dict:
             if key in expected:
                 state_dict[key] = expected[key].clone()
                 report.generated[key] += '; taken from the config\'s model'
-        missing, unexpected, mismatched = compare(state_dict, model)
+        missing, unexpected, mismatched = compare_state_dicts(
+            state_dict, expected)
         if missing or unexpected or mismatched:
             _print_list('missing keys (in the model, not converted)', missing)
             _print_list('unexpected keys (converted, not in the model)',

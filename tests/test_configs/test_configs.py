@@ -66,7 +66,7 @@ LAYER_DECAY = VIT.replace('-adamw_', '-adamw-layer-decay_')
 PARAM_COUNTS = {
     SO50: 184_495_476,
     SF50: 194_104_060,
-    SF101: 219_614_588,
+    SF101: 219_617_660,  # non-local conv_out biases (PySlowFast's block)
     VIT: 255_856_372,
     VIT2: 255_856_372,
 }
@@ -502,7 +502,9 @@ def test_official_backbones():
     assert list(slow.inflate[2]) == res4 and list(fast.inflate[2]) == res4
     nl = slow.non_local[2]
     assert len(nl) == 23 and [i for i, v in enumerate(nl) if v] == [6, 13, 20]
-    assert slow.non_local_cfg.mode == 'dot_product'
+    assert slow.non_local_cfg.type == 'PySlowFastNonLocal3d'
+    assert slow.non_local_cfg.instantiation == 'dot_product'
+    assert tuple(slow.non_local_cfg.pool_size) == (2, 2, 2)
 
     so = load(stmixer_cfg(SO50)).model
     assert so.backbone.type == 'mmaction.ResNet3dSlowOnly'

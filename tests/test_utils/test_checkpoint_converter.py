@@ -13,18 +13,17 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checkpoint_converter import (ConversionReport,
-                                                   convert_official_state_dict,
-                                                   detect_backbone,
-                                                   extract_state_dict)
+from stmixer_mm.utils.checkpoint_converter import (
+    CheckpointFileError, ConversionReport, convert_official_state_dict,
+    detect_backbone, extract_state_dict, load_checkpoint_file)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'convert_official_checkpoint.py')
@@ -192,8 +191,10 @@ def official_slowfast(mk,
                       width=16,
                       beta_inv=8,
                       fusion_kernel=7,
-                      blocks=(2, 1, 1, 1)):
-    """PySlowFast SlowFast (``video_model_builder.SlowFast`` layout)."""
+                      blocks=(2, 1, 1, 1),
+                      nonlocal_s4=()):
+    """PySlowFast SlowFast (``video_model_builder.SlowFast`` layout), with
+    non-local blocks after the slow s4 blocks ``nonlocal_s4``."""
     sd = {}
     fw = width // beta_inv
     sd['backbone.s1.pathway0_stem.conv.weight'] = mk(width, 3, 1, 7, 7)
@@ -213,8 +214,17 @@ def official_slowfast(mk,
         stage = j + 2
         slow_out, slow_inner = width * 4 * 2**j, width * 2**j
         fast_out, fast_inner = slow_out // beta_inv, slow_inner // beta_inv
-        _pyslowfast_stage(mk, sd, stage, 0, slow_in, slow_out, slow_inner, num,
-                          _TEMPORAL['slow'][j])
+        _pyslowfast_stage(
+            mk,
+            sd,
+            stage,
+            0,
+            slow_in,
+            slow_out,
+            slow_inner,
+            num,
+            _TEMPORAL['slow'][j],
+            nonlocal_blocks=nonlocal_s4 if stage == 4 else ())
         _pyslowfast_stage(mk, sd, stage, 1, fast_in, fast_out, fast_inner, num,
                           _TEMPORAL['fast'][j])
         if stage < 5:
@@ -223,9 +233,9 @@ def official_slowfast(mk,
     return sd
 
 
-def official_slowonly(mk, width=16, blocks=(1, 1, 2, 1), nonlocal_s4=(1, )):
-    """PySlowFast ResNet (Slow) with non-local blocks in s4, without BN
-    ``num_batches_tracked`` counters (as in older checkpoints)."""
+def official_slowonly(mk, width=16, blocks=(1, 1, 2, 1)):
+    """PySlowFast ResNet (Slow), without BN ``num_batches_tracked``
+    counters (as in older checkpoints)."""
     sd = {'backbone.s1.pathway0_stem.conv.weight': mk(width, 3, 1, 7, 7)}
     sd.update(mk.bn('backbone.s1.pathway0_stem.bn', width, counter=False))
     dim_in = width
@@ -242,7 +252,6 @@ def official_slowonly(mk, width=16, blocks=(1, 1, 2, 1), nonlocal_s4=(1, )):
             dim_inner,
             num,
             _TEMPORAL['slow'][j],
-            nonlocal_blocks=nonlocal_s4 if stage == 4 else (),
             bn_counter=False)
         dim_in = dim_out
     return sd
@@ -346,18 +355,25 @@ SLOWONLY_MODEL = model_cfg(
         pool1_stride_t=1,
         inflate=(0, 0, 1, 1),
         with_pool2=False,
-        non_local=(0, 0, (0, 1), 0),
-        non_local_cfg=dict(
-            sub_sample=True,
-            use_scale=False,
-            norm_cfg=dict(type='BN3d', requires_grad=True),
-            mode='dot_product'),
         out_indices=(0, 1, 2, 3)),
     dict(
         type='STMixerLateralNeck',
         in_channels=[64, 128, 256, 512],
         out_channels=C),
     temporal_points=2)
+
+# SlowFast with PySlowFast non-local blocks after slow res4 blocks 1 and 3
+# (the official R101-NL has them after 6, 13 and 20)
+NL_BLOCKS = (1, 3)
+SLOWFAST_NL_MODEL = copy.deepcopy(SLOWFAST_MODEL)
+for _pathway in ('slow_pathway', 'fast_pathway'):
+    SLOWFAST_NL_MODEL['backbone'][_pathway]['stage_blocks'] = (2, 1, 4, 1)
+SLOWFAST_NL_MODEL['backbone']['slow_pathway'].update(
+    non_local=(0, 0, (0, 1, 0, 1), 0),
+    non_local_cfg=dict(
+        type='PySlowFastNonLocal3d',
+        pool_size=(2, 2, 2),
+        instantiation='dot_product'))
 
 
 def build(cfg):
@@ -371,6 +387,10 @@ def official(kind, seed=0, prefix=''):
         sd.update(official_head(mk, temporal_points=2))
     elif kind == 'slowfast':
         sd = official_slowfast(mk)
+        sd.update(official_cnn_neck(mk, [72, 144, 288, 576]))
+        sd.update(official_head(mk, temporal_points=2))
+    elif kind == 'slowfast_nl':
+        sd = official_slowfast(mk, blocks=(2, 1, 4, 1), nonlocal_s4=NL_BLOCKS)
         sd.update(official_cnn_neck(mk, [72, 144, 288, 576]))
         sd.update(official_head(mk, temporal_points=2))
     else:
@@ -402,15 +422,13 @@ def convert(sd, **kwargs):
 
 def assert_values_landed(sd, new, report, model):
     """Every official tensor is in the model under its new name, unchanged
-    (except the folded running means)."""
+    (nothing is folded or modified)."""
     ours = model.state_dict()
     for key, value in sd.items():
         key = key[len('module.'):] if key.startswith('module.') else key
-        if key in report.dropped or key in report.folded:
+        if key in report.dropped:
             continue
         target = report.renamed[key]
-        if target in report.folded.values():
-            continue  # a running mean that received a folded bias
         assert torch.equal(ours[target], value), (key, target)
 
 
@@ -511,42 +529,104 @@ def test_slowfast_checkpoint_loads_strictly(prefix):
                        o['lateral_convs.2.bias'])
 
 
-def test_slowonly_nonlocal_checkpoint_loads_strictly():
+def test_slowonly_checkpoint_loads_strictly():
     sd = official('slowonly')
     new, report = convert(sd)
     assert report.backbone == 'slowonly'
     assert not report.unexpected
     # BN counters were absent: generated
     assert 'backbone.conv1.bn.num_batches_tracked' in report.generated
-    nl_official = 'backbone.s4.pathway0_nonlocal1'
-    nl_ours = 'backbone.layer3.1.non_local_block'
-    assert report.folded == {
-        f'{nl_official}.conv_out.bias': f'{nl_ours}.conv_out.bn.running_mean'
-    }
     model = build(SLOWONLY_MODEL)
     model.load_state_dict(new, strict=True)
     assert_values_landed(sd, new, report, model)
+    assert torch.equal(model.backbone.layer3[1].conv2.conv.weight,
+                       sd['backbone.s4.pathway0_res1.branch2.b.weight'])
 
-    block = model.backbone.layer3[1].non_local_block
-    assert torch.equal(block.theta.conv.weight,
-                       sd[f'{nl_official}.conv_theta.weight'])
-    assert torch.equal(block.phi[0].conv.bias,
-                       sd[f'{nl_official}.conv_phi.bias'])
-    assert torch.equal(block.g[0].conv.weight,
-                       sd[f'{nl_official}.conv_g.weight'])
-    # folding the conv_out bias into the BN keeps BN(conv(x) + b)
-    w = sd[f'{nl_official}.conv_out.weight']
-    b = sd[f'{nl_official}.conv_out.bias']
-    x = torch.randn(2, w.shape[1], 2, 3, 3)
-    bn = {
-        k: sd[f'{nl_official}.bn.{k}']
-        for k in ('weight', 'bias', 'running_mean', 'running_var')
-    }
-    expected = F.batch_norm(
-        F.conv3d(x, w, b), bn['running_mean'], bn['running_var'], bn['weight'],
-        bn['bias'], False, 0.0, 1e-5)
-    block.conv_out.eval()
-    torch.testing.assert_close(block.conv_out(x), expected)
+
+def _nonlocal_reference():
+    """``reference_nonlocal`` (PySlowFast's ``Nonlocal`` written out by
+    hand) of the backbone tests."""
+    path = osp.join(REPO, 'tests', 'test_models', 'test_backbones',
+                    'test_pyslowfast_nonlocal.py')
+    spec = importlib.util.spec_from_file_location('nl_reference', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_nonlocal
+
+
+def test_slowfast_nonlocal_checkpoint_loads_strictly():
+    sd = official('slowfast_nl')
+    new, report = convert(sd)
+    assert not report.unexpected and not report.generated
+    model = build(SLOWFAST_NL_MODEL)
+    model.load_state_dict(new, strict=True)
+    assert_values_landed(sd, new, report, model)
+    for i in NL_BLOCKS:
+        official_nl = f'backbone.s4.pathway0_nonlocal{i}'
+        ours = f'backbone.slow_path.layer3.{i}.non_local_block'
+        for name in ('conv_theta', 'conv_phi', 'conv_g', 'conv_out'):
+            for p in ('weight', 'bias'):
+                assert report.renamed[f'{official_nl}.{name}.{p}'] == \
+                    f'{ours}.{name}.{p}'
+        assert report.renamed[f'{official_nl}.bn.running_mean'] == \
+            f'{ours}.bn.running_mean'
+    # the conv_out bias is kept as a bias, the BN mean as it was
+    block = model.backbone.slow_path.layer3[3].non_local_block
+    assert torch.equal(block.conv_out.bias,
+                       sd['backbone.s4.pathway0_nonlocal3.conv_out.bias'])
+    assert torch.equal(block.bn.running_mean,
+                       sd['backbone.s4.pathway0_nonlocal3.bn.running_mean'])
+
+
+@torch.no_grad()
+def test_converted_nonlocal_weights_reproduce_pyslowfast_pyramid():
+    """Converted official weights give the pyramid of a backbone whose
+    non-local blocks are PySlowFast's computation written out by hand (on
+    the official tensors, under the official names) within 1e-4 relative;
+    the stage outputs before the first non-local block are identical."""
+    reference_nonlocal = _nonlocal_reference()
+    # random official tensors at a trained network's scale (He-scaled
+    # convolutions, positive BN scales), so that 20 layers stay finite
+    sd = {}
+    for key, value in official('slowfast_nl').items():
+        if key.startswith('backbone.') and value.dim() == 5:
+            value = value / value[0].numel()**0.5
+        elif key.startswith('backbone.') and key.endswith('bn.weight'):
+            value = 0.5 + 0.5 * value.abs()
+        sd[key] = value
+    new, _ = convert(sd)
+    model = build(SLOWFAST_NL_MODEL).eval()
+    model.load_state_dict(new, strict=True)
+    backbone = model.backbone
+    x = torch.randn(1, 3, 16, 64, 64)
+    outs = backbone(x)
+
+    def official_weights(i):
+        prefix = f'backbone.s4.pathway0_nonlocal{i}.'
+        return {
+            k[len(prefix):]: v
+            for k, v in sd.items() if k.startswith(prefix)
+        }
+
+    # the same backbone with the hand-written PySlowFast blocks
+    for i in NL_BLOCKS:
+        block = backbone.slow_path.layer3[i]
+        block.non_local_block.forward = (lambda t, w=official_weights(
+            i): reference_nonlocal(t, w, (2, 2, 2), 'dot_product'))
+    expected = backbone(x)
+    assert all(torch.isfinite(e).all() for e in expected)
+    rel = [((o - e).abs().max() / e.abs().max()).item()
+           for o, e in zip(outs, expected)]
+    print(f'\nmax relative difference per level: {rel}')
+    assert rel[0] == rel[1] == 0
+    assert max(rel) < 1e-4, rel
+    # the non-local blocks matter at this scale: without them (identity)
+    # the res4 map is far from the official one
+    for i in NL_BLOCKS:
+        backbone.slow_path.layer3[i].non_local_block.forward = lambda t: t
+    without = backbone(x)
+    assert ((without[2] - expected[2]).abs().max() /
+            expected[2].abs().max()) > 1e-2
 
 
 def test_auto_detection_and_explicit_backbone():
@@ -632,6 +712,7 @@ def test_report_is_plain_data():
     assert isinstance(report, ConversionReport)
     data = report.to_dict()
     assert data['backbone'] == 'slowonly'
+    assert data['source_format'] == 'stmixer'
     assert all(isinstance(v, str) for v in data['renamed'].values())
 
 
@@ -724,3 +805,111 @@ def test_cli_fails_on_missing_key_and_unknown_key(tmp_path, capsys):
     # without --config the conversion alone is saved
     ckpt = tool.main([str(tmp_path / 'ok.pth'), str(dst)])
     assert dst.exists() and not ckpt['meta']['verified_with_config']
+
+
+# ---------------------------------------------------------------------------
+# reading the source file: truncated / corrupt vs needs trust
+# ---------------------------------------------------------------------------
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    out = path.with_name('truncated_' + path.name)
+    out.write_bytes(data[:int(len(data) * keep)])
+    return out
+
+
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_truncated_torch_file_is_reported_as_truncated(tmp_path, zip_format):
+    src = tmp_path / 'official.pth'
+    torch.save({'model': official('slowonly')},
+               src,
+               _use_new_zipfile_serialization=zip_format)
+    bad = _truncate(src)
+    with pytest.raises(CheckpointFileError) as err:
+        load_checkpoint_file(str(bad))
+    msg = str(err.value)
+    assert str(bad) in msg and 'truncated' in msg
+    assert 'trust' not in msg
+    # trusting does not help a truncated file, and says so too
+    with pytest.raises(CheckpointFileError, match='truncated'):
+        load_checkpoint_file(str(bad), trust_pickle=True)
+    # the complete file loads
+    assert set(load_checkpoint_file(str(src))) == {'model'}
+
+
+def test_truncated_plain_pickle_is_reported_as_truncated(tmp_path):
+    import pickle
+    src = tmp_path / 'weights.pkl'
+    with open(src, 'wb') as f:
+        pickle.dump({'blobs': {
+            'conv1_w': np.ones((4, 3, 1, 7, 7), 'f4')
+        }},
+                    f,
+                    protocol=2)
+    for keep in (0.5, 0.97):
+        bad = _truncate(src, keep)
+        with pytest.raises(CheckpointFileError) as err:
+            load_checkpoint_file(str(bad))
+        assert str(bad) in str(err.value)
+        assert 'is truncated' in str(err.value)
+        assert 'trust' not in str(err.value)
+
+
+def test_corrupt_empty_and_missing_files(tmp_path):
+    src = tmp_path / 'official.pth'
+    torch.save({'model': official('slowonly')}, src)
+    data = bytearray(src.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside a tensor
+    corrupt = tmp_path / 'corrupt.pth'
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(CheckpointFileError, match='corrupt.*CRC'):
+        load_checkpoint_file(str(corrupt))
+    html = tmp_path / 'page.pkl'
+    html.write_bytes(b'<!DOCTYPE html><html>Not found</html>')
+    with pytest.raises(
+            CheckpointFileError, match='corrupt or not a checkpoint'):
+        load_checkpoint_file(str(html))
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    with pytest.raises(CheckpointFileError, match='is empty'):
+        load_checkpoint_file(str(empty))
+    with pytest.raises(CheckpointFileError, match='no such file'):
+        load_checkpoint_file(str(tmp_path / 'absent.pth'))
+
+
+def test_complete_pickle_that_needs_trust_gets_the_hint(tmp_path):
+    import argparse
+    import pickle
+    src = tmp_path / 'with_args.pth'
+    torch.save(
+        {
+            'model': official('slowonly'),
+            'args': argparse.Namespace(lr=1)
+        }, src)
+    with pytest.raises(CheckpointFileError) as err:
+        load_checkpoint_file(str(src))
+    msg = str(err.value)
+    assert str(src) in msg and 'complete' in msg and '--trust-pickle' in msg
+    assert 'truncated' not in msg
+    assert load_checkpoint_file(str(src), trust_pickle=True)['args'].lr == 1
+
+    pkl = tmp_path / 'with_object.pkl'
+    with open(pkl, 'wb') as f:
+        pickle.dump({'blobs': {}, 'args': argparse.Namespace(lr=1)}, f)
+    with pytest.raises(CheckpointFileError, match='--trust-pickle') as err:
+        load_checkpoint_file(str(pkl))
+    assert 'argparse' in str(err.value)
+    assert load_checkpoint_file(str(pkl), trust_pickle=True)['args'].lr == 1
+
+
+def test_cli_truncated_source_names_the_file_and_gives_no_trust_hint(tmp_path):
+    tool = _tool()
+    src = tmp_path / 'official.pth'
+    torch.save({'model': official('slowonly')}, src)
+    bad = _truncate(src)
+    dst = tmp_path / 'converted.pth'
+    with pytest.raises(SystemExit) as err:
+        tool.main([str(bad), str(dst)])
+    msg = str(err.value)
+    assert msg.startswith('error: ') and str(bad) in msg
+    assert 'truncated' in msg and '--trust-pickle' not in msg
+    assert not dst.exists()

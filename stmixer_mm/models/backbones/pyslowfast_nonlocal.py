@@ -88,9 +88,8 @@ class PySlowFastNonLocal3d(BaseModule):
         if inner_channels is None:
             inner_channels = in_channels // 2
         if in_channels <= 0 or inner_channels <= 0:
-            raise ValueError(
-                f'in_channels ({in_channels}) and inner_channels '
-                f'({inner_channels}) must be positive')
+            raise ValueError(f'in_channels ({in_channels}) and inner_channels '
+                             f'({inner_channels}) must be positive')
         if pool_size is not None:
             pool_size = tuple(int(s) for s in pool_size)
             if len(pool_size) != 3 or min(pool_size) < 1:

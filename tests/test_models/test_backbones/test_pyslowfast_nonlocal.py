@@ -178,7 +178,8 @@ def test_bad_arguments_and_inputs():
 # inside ResNet3dSlowFastMultiLevel
 # ---------------------------------------------------------------------------
 NL_CFG = dict(
-    type='PySlowFastNonLocal3d', pool_size=(2, 2, 2),
+    type='PySlowFastNonLocal3d',
+    pool_size=(2, 2, 2),
     instantiation='dot_product')
 
 
