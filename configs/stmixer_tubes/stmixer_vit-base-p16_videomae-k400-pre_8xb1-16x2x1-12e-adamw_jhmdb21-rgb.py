@@ -1,0 +1,32 @@
+# STMixer, ViT-B/16 (VideoMAE, Kinetics-400), JHMDB-21 split 0: the AVA
+# "ViT-B (VideoMAE)" model with 21 actions, trained on every annotated frame
+# of the training videos (the setting that reaches the paper's 86.7
+# frame-mAP; a user of the official code got 79.5 with sparse AVA-style
+# keyframes), clips 16x2 centred on the keyframe and clamped at the video
+# ends, total batch 8, AdamW lr 1e-5, 12 epochs. Evaluated with TubeMetric
+# (frame-mAP@0.5, video-mAP@0.2/0.5/0.75/0.5:0.95) on every frame of the
+# test videos. Settings not published for JHMDB (clip sampling, schedule,
+# initialisation) are this config's choice: see README.md.
+_base_ = [
+    '../_base_/models/stmixer_vit-base-p16.py',
+    '../_base_/datasets/jhmdb21.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+
+pretrained = (
+    'https://download.openmmlab.com/mmaction/v1.0/recognition/videomae/'
+    'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth')
+model = dict(
+    init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    # one label per person: sigmoid BCE on one-hot targets (the detector's
+    # loss); the metric scores each box for every class with
+    # action sigmoid x person score
+    decoder=dict(stage_head=dict(num_actions=21)),
+    test_cfg=dict(multiply_person_score=True))
+
+train_dataloader = dict(batch_size=1)
+optim_wrapper = dict(optimizer=dict(lr=1e-5))
+auto_scale_lr = dict(base_batch_size=8)
+
+default_hooks = dict(checkpoint=dict(save_best='mAP/frameAP@0.5'))
+load_from = None

@@ -1,0 +1,51 @@
+"""The tube-benchmark configs agree with their data, metric and model.
+
+(Every config is also loaded and its model built by ``test_configs.py``.)
+"""
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+TUBE_CONFIGS = sorted((ROOT / 'configs' / 'stmixer_tubes').glob('*.py')) + [
+    ROOT / 'configs' / 'quickstart' /
+    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'
+]
+NUM_CLASSES = dict(jhmdb21=21, ucf101=24, multisports=66, synthetic=4)
+
+
+def _dataset_key(name):
+    return next(k for k in NUM_CLASSES if k in name)
+
+
+@pytest.mark.parametrize('path', TUBE_CONFIGS, ids=lambda p: p.name)
+def test_tube_config(path):
+    cfg = Config.fromfile(str(path))
+    num = NUM_CLASSES[_dataset_key(path.name)]
+    assert cfg.model.decoder.stage_head.num_actions == num
+    assert cfg.model.test_cfg.multiply_person_score
+    train = cfg.train_dataloader.dataset
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
+        ds = loader.dataset
+        assert ds.type == 'TubeDataset' and ds.num_classes == num
+        assert ds.ann_file == train.ann_file
+        assert ds.get('split', 0) == train.get('split', 0)
+        sampler = ds.pipeline[[t['type'] for t in ds.pipeline
+                               ].index('SampleTubeFrames')]
+        # the temporal length the decoder samples from
+        stem = cfg.model.backbone.type
+        clip = sampler.clip_len
+        t = dict(
+            VisionTransformer=clip // 2,  # tubelet 2
+            ResNet3dSlowFastMultiLevel=clip // 4,  # slow path
+        ).get(stem.split('.')[-1], clip)
+        assert t == cfg.model.decoder.stage_head.temporal_points, (stem, clip)
+    assert cfg.val_dataloader.dataset.test_mode
+    assert not train.get('test_mode', False)
+    for ev in (cfg.val_evaluator, cfg.test_evaluator):
+        assert ev.type == 'TubeMetric'
+        assert ev.ann_file == train.ann_file
+        assert ev.get('split', 0) == train.get('split', 0)
+    assert cfg.default_hooks.checkpoint.save_best == 'mAP/frameAP@0.5'
