@@ -1,39 +1,54 @@
 """Initial queries and boxes of `STMixer <https://arxiv.org/abs/2303.15879>`_.
 """
-from typing import List, Optional, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.utils import OptMultiConfig
+from mmdet.structures import SampleList
+from mmdet.utils import InstanceList, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..task_modules import xyxy2xyzr
 
 
 @MODELS.register_module()
 class STMixerQueryGenerator(BaseModule):
-    """Learned initial queries and whole-frame initial boxes (the
-    counterpart of mmdet's ``EmbeddingRPNHead``).
+    """Learned initial queries and whole-frame initial boxes, with the
+    contract of mmdet's RPN heads (the counterpart of ``EmbeddingRPNHead``,
+    which also works in its place for a decoder without temporal branch).
 
     - ``init_spatial_queries`` and ``init_temporal_queries``: two learned
-      ``N x C`` tables (``nn.Embedding``, default N(0, 1) init), broadcast
-      over the batch and passed through a parameter-free LayerNorm over
-      ``C``.
+      ``N x C`` tables (``nn.Embedding``, default N(0, 1) init), passed
+      through a parameter-free LayerNorm over ``C``.
     - The initial box of every query is the whole input frame of its sample
-      (centre ``(W/2, H/2)``, size ``(W, H)`` from the sample's
-      ``img_shape``), as xyzr, without gradient.
+      (from its ``img_shape``), without gradient.
+
+    :meth:`predict` and :meth:`loss_and_predict` give per sample an
+    ``InstanceData`` with
+
+    - ``bboxes`` ``[N, 4]``: xyxy pixels, the whole frame ``(0, 0, W, H)``;
+    - ``imgs_whwh`` ``[N, 4]``: ``(W, H, W, H)``;
+    - ``features`` ``[N, C]``: the spatial queries (the name mmdet's
+      ``EmbeddingRPNHead`` and ``SparseRoIHead`` use);
+    - ``temporal_features`` ``[N, C]``: the temporal queries (only with
+      ``with_temporal_queries``).
 
     Args:
         num_queries (int): ``N``. Defaults to 100.
-        hidden_channels (int): ``C`` (injected by the detector from the
+        hidden_channels (int): ``C`` (filled in by the detector from the
             decoder). Defaults to 256.
         with_temporal_queries (bool): Build the temporal table. False for
             decoders without a temporal branch (stage heads whose
-            ``action_branches`` lack ``'temporal'``); :meth:`forward` then
-            returns None as the temporal queries. Defaults to True.
+            ``action_branches`` lack ``'temporal'``; filled in by the
+            detector). Defaults to True.
+        num_classes (int, optional): Only for mmdet's two-stage detectors,
+            which give their RPN head ``num_classes=1``; must be None or 1.
+        train_cfg (dict, optional): Must be None (nothing to train
+            against: the queries learn through the decoder's losses).
+        test_cfg (dict, optional): Must be None (no post-processing).
         init_cfg (dict, optional): Must be None (the tables keep PyTorch's
             ``nn.Embedding`` initialisation).
     """
@@ -42,9 +57,21 @@ class STMixerQueryGenerator(BaseModule):
                  num_queries: int = 100,
                  hidden_channels: int = 256,
                  with_temporal_queries: bool = True,
+                 num_classes: Optional[int] = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        assert init_cfg is None, \
-            'STMixerQueryGenerator keeps the nn.Embedding initialisation'
+        for name, value in (('init_cfg', init_cfg), ('train_cfg', train_cfg),
+                            ('test_cfg', test_cfg)):
+            if value is not None:
+                raise ValueError(
+                    f'STMixerQueryGenerator takes no {name} (the query tables '
+                    'keep the nn.Embedding initialisation and learn through '
+                    f'the decoder), got {value}')
+        if num_classes not in (None, 1):
+            raise ValueError('STMixerQueryGenerator proposes class-agnostic '
+                             f'queries: num_classes must be 1, got '
+                             f'{num_classes}')
         super().__init__(init_cfg=init_cfg)
         self.num_queries = num_queries
         self.hidden_channels = hidden_channels
@@ -54,40 +81,54 @@ class STMixerQueryGenerator(BaseModule):
             self.init_temporal_queries = nn.Embedding(num_queries,
                                                       hidden_channels)
 
-    def init_boxes(self,
-                   batch_img_metas: List[dict],
-                   device: Optional[torch.device] = None) -> Tensor:
-        """Whole-frame xyzr boxes ``[B, N, 4]`` from each ``img_shape``."""
-        whs = [meta['img_shape'][:2][::-1] for meta in batch_img_metas]
-        xyxy = torch.tensor([[0., 0., float(w), float(h)] for w, h in whs],
-                            device=device)
-        xyzr = xyxy2xyzr(xyxy)  # [B, 4]
-        return xyzr[:, None, :].expand(-1, self.num_queries, -1).contiguous()
+    def init_boxes(self, img_shape: Sequence[int], ref: Tensor) -> Tensor:
+        """Whole-frame xyxy boxes ``[N, 4]`` of a frame ``(H, W)``."""
+        h, w = img_shape[:2]
+        box = torch.tensor([0., 0., float(w), float(h)], device=ref.device)
+        return box.to(ref.dtype).expand(self.num_queries, 4)
 
-    def forward(
-        self, batch_img_metas: List[dict]
-    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    def _queries(self, table: nn.Embedding) -> Tensor:
+        return F.layer_norm(table.weight, (self.hidden_channels, ))
+
+    def predict(self, x: Sequence[Tensor], batch_data_samples: SampleList,
+                **kwargs) -> InstanceList:
         """Initial boxes and queries of a batch.
 
         Args:
-            batch_img_metas (list[dict]): One per clip, with ``img_shape``
-                ``(H, W)`` of the network input (without padding).
+            x (Sequence[Tensor]): The pyramid (only its device and dtype are
+                used).
+            batch_data_samples (list): One per clip, with metainfo
+                ``img_shape`` ``(H, W)`` of the network input (without
+                padding).
+            **kwargs: Ignored (mmdet passes ``rescale`` / ``proposal_cfg``).
 
         Returns:
-            tuple[Tensor, Tensor, Tensor | None]: ``xyzr`` ``[B, N, 4]``,
-            spatial queries ``[B, N, C]``, temporal queries ``[B, N, C]``
-            (None when ``with_temporal_queries`` is False).
+            list[InstanceData]: See the class docstring.
         """
-        batch_size = len(batch_img_metas)
         weight = self.init_spatial_queries.weight
-        xyzr = self.init_boxes(batch_img_metas, weight.device).to(weight.dtype)
-        shape = (batch_size, self.num_queries, self.hidden_channels)
-        spatial = F.layer_norm(
-            self.init_spatial_queries.weight[None].expand(shape),
-            (self.hidden_channels, ))
-        if not self.with_temporal_queries:
-            return xyzr, spatial, None
-        temporal = F.layer_norm(
-            self.init_temporal_queries.weight[None].expand(shape),
-            (self.hidden_channels, ))
-        return xyzr, spatial, temporal
+        spatial = self._queries(self.init_spatial_queries)
+        temporal = self._queries(self.init_temporal_queries) \
+            if self.with_temporal_queries else None
+        results = []
+        for sample in batch_data_samples:
+            bboxes = self.init_boxes(sample.metainfo['img_shape'], weight)
+            res = InstanceData(
+                bboxes=bboxes,
+                imgs_whwh=bboxes[:, 2:].repeat(1, 2),
+                features=spatial)
+            if temporal is not None:
+                res.temporal_features = temporal
+            results.append(res)
+        return results
+
+    def loss_and_predict(self, x: Sequence[Tensor],
+                         batch_data_samples: SampleList,
+                         **kwargs) -> tuple:
+        """``({}, results)``: no loss of its own, see :meth:`predict`."""
+        return dict(), self.predict(x, batch_data_samples)
+
+    def loss(self, *args, **kwargs) -> None:
+        """Not available, as for mmdet's ``EmbeddingRPNHead``."""
+        raise NotImplementedError(
+            'STMixerQueryGenerator has no loss of its own; use predict or '
+            'loss_and_predict')

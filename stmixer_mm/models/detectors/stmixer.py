@@ -2,11 +2,16 @@
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
 from typing import Dict, Optional, Tuple
 
+import torch.nn as nn
 from mmdet.models.detectors.base import BaseDetector
+from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils import (check_neck_channels, check_pyramid_strides,
+                     check_query_generator, inject_query_generator_settings)
 
 
 @MODELS.register_module()
@@ -19,25 +24,39 @@ class STMixer(BaseDetector):
           -> backbone             CNN: 4 maps; ViT: 1 map
                                   [B, 768, T, H/16, W/16]
           -> neck                 4 maps [B, C, T, H/s, W/s], s = 4, 8, 16, 32
-          -> query_generator      xyzr [B, N, 4] (whole frame),
-                                  spatial / temporal queries [B, N, C]
+          -> query_generator      per clip: bboxes [N, 4] (whole frame),
+                                  features / temporal_features [N, C]
           -> decoder              num_stages x (attention -> sample + mix
                                   -> FFN -> heads -> refine boxes)
           -> loss:    Hungarian matching + losses on every stage
              predict: last stage -> person filter -> normalised boxes and
                       81 AVA scores (column 0 = background = 0)
 
-    Settings that must agree are injected or checked here: the query
-    generator gets the decoder's ``hidden_channels``; ``train_cfg`` and
-    ``test_cfg`` go to the decoder; at run time the pyramid must have one
-    map per decoder stride, spatial sizes consistent with those strides,
-    ``feat_channels`` channels and ``temporal_points`` frames.
+    The query generator follows mmdet's RPN-head contract and the decoder
+    its RoI-head contract (as in ``SparseRCNN``), so mmdet's
+    ``EmbeddingRPNHead`` works as the query generator of a decoder without
+    temporal branch, and the decoder as the ``roi_head`` of mmdet's
+    ``SparseRCNN`` on images. What this class adds to mmdet's
+    ``TwoStageDetector`` is what a video model needs:
+
+    - the STMixer config fields (``query_generator``, ``decoder``, one flat
+      ``train_cfg`` / ``test_cfg`` for the decoder) and the state-dict
+      names of the official checkpoints (``query_generator.*``,
+      ``decoder.stages.{k}.*``);
+    - the settings the parts must share, filled in or checked when it is
+      built (``stmixer_mm.models.utils.consistency``): the query
+      generator's channels and temporal queries, the neck's
+      ``out_channels``; at run time the pyramid's strides against the input
+      size (the decoder checks the rest);
+    - ``_forward`` without data samples (the whole input is the frame).
 
     Args:
         backbone (dict): Backbone config (e.g. ``mmaction.ResNet3dSlowOnly``
             or ``mmaction.VisionTransformer``).
         neck (dict): Neck config producing the 4-level pyramid.
-        query_generator (dict): ``STMixerQueryGenerator`` config.
+        query_generator (dict): ``STMixerQueryGenerator`` config (or any
+            RPN-style head giving ``bboxes`` and ``features``, e.g. mmdet's
+            ``EmbeddingRPNHead`` for a decoder without temporal branch).
         decoder (dict): ``STMixerDecoder`` config.
         train_cfg (dict | list[dict], optional): Assigner config(s), see
             ``STMixerDecoder``.
@@ -65,35 +84,33 @@ class STMixer(BaseDetector):
 
         decoder = dict(decoder)
         for key, value in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
-            assert decoder.get(key) is None, \
-                f'set {key} on the detector, not on the decoder'
+            if decoder.get(key) is not None:
+                raise ValueError(f'set {key} on the detector (model.{key}), '
+                                 f'not on the decoder (model.decoder.{key})')
             decoder[key] = value
         self.decoder = MODELS.build(decoder)
 
-        query_generator = dict(query_generator)
-        hidden = self.decoder.hidden_channels
-        assert query_generator.get('hidden_channels', hidden) == hidden, \
-            f"query_generator.hidden_channels " \
-            f"({query_generator['hidden_channels']}) != the decoder's " \
-            f'hidden_channels ({hidden})'
-        query_generator['hidden_channels'] = hidden
-        # a decoder without the temporal branch needs no temporal queries
-        with_t = self.decoder.with_temporal_queries
-        assert query_generator.get('with_temporal_queries',
-                                   with_t) == with_t, \
-            f'query_generator.with_temporal_queries ' \
-            f"({query_generator['with_temporal_queries']}) != the decoder's " \
-            f'({with_t}, from stage_head.action_branches)'
-        query_generator['with_temporal_queries'] = with_t
+        query_generator = inject_query_generator_settings(
+            query_generator, self.decoder.hidden_channels,
+            self.decoder.with_temporal_queries)
         self.query_generator = MODELS.build(query_generator)
-
-        neck_channels = neck.get('out_channels')
-        assert neck_channels is None or \
-            neck_channels == self.decoder.feat_channels, \
-            f'neck.out_channels ({neck_channels}) != the decoder feature ' \
-            f'channels ({self.decoder.feat_channels})'
+        check_query_generator(self.query_generator,
+                              self.decoder.hidden_channels,
+                              self.decoder.with_temporal_queries,
+                              self.decoder.action_branches)
+        check_neck_channels(neck, self.decoder.feat_channels)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+
+    @property
+    def rpn_head(self) -> nn.Module:
+        """The query generator, under the name mmdet's tools look for."""
+        return self.query_generator
+
+    @property
+    def roi_head(self) -> nn.Module:
+        """The decoder, under the name mmdet's tools look for."""
+        return self.decoder
 
     @property
     def featmap_strides(self) -> Tuple[int, ...]:
@@ -108,36 +125,33 @@ class STMixer(BaseDetector):
         Returns:
             tuple[Tensor]: One map ``[B, C, T, H_l, W_l]`` per stride of the
             decoder.
+
+        Raises:
+            ValueError: When the neck gives another number of maps than the
+            decoder has strides, or a map whose size is not the input's
+            divided by its stride.
         """
-        x = self.neck(self.backbone(batch_inputs))
-        x = tuple(x)
+        x = tuple(self.neck(self.backbone(batch_inputs)))
         strides = self.featmap_strides
-        assert len(x) == len(strides), \
-            f'the neck gives {len(x)} maps, the decoder expects ' \
-            f'{len(strides)} (strides {strides})'
-        H, W = batch_inputs.shape[-2:]
-        for level, (feat, stride) in enumerate(zip(x, strides)):
-            h, w = feat.shape[-2:]
-            assert abs(h * stride - H) < stride and \
-                abs(w * stride - W) < stride, \
-                f'feature map {level} is {h}x{w} for a {H}x{W} input, ' \
-                f'which is not stride {stride}'
+        if len(x) != len(strides):
+            raise ValueError(
+                f'the neck gives {len(x)} maps, the decoder expects '
+                f'{len(strides)} (featmap_strides {strides})')
+        check_pyramid_strides(x, strides, batch_inputs.shape[-2:])
         return x
 
-    def _queries(self, batch_data_samples: Optional[list],
-                 batch_inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        if batch_data_samples is None:
-            H, W = batch_inputs.shape[-2:]
-            batch_img_metas = [
-                dict(img_shape=(H, W)) for _ in range(batch_inputs.size(0))
-            ]
-        else:
-            batch_img_metas = [s.metainfo for s in batch_data_samples]
-        return self.query_generator(batch_img_metas)
+    @staticmethod
+    def _whole_input_samples(batch_inputs: Tensor) -> SampleList:
+        H, W = batch_inputs.shape[-2:]
+        return [
+            InstanceData(metainfo=dict(img_shape=(H, W)))
+            for _ in range(batch_inputs.size(0))
+        ]
 
     def loss(self, batch_inputs: Tensor,
-             batch_data_samples: list) -> Dict[str, Tensor]:
-        """Losses of every decoder stage (keys ``s{k}.loss_*``).
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Losses of every decoder stage (keys ``s{k}.loss_*``) and of the
+        query generator if it has any (keys prefixed ``rpn_``).
 
         Args:
             batch_inputs (Tensor): ``[B, 3, T_in, H, W]``.
@@ -147,30 +161,38 @@ class STMixer(BaseDetector):
                 metainfo ``img_shape``.
         """
         x = self.extract_feat(batch_inputs)
-        queries = self._queries(batch_data_samples, batch_inputs)
-        return self.decoder.loss(x, queries, batch_data_samples)
+        rpn_losses, rpn_results_list = self.query_generator.loss_and_predict(
+            x, batch_data_samples)
+        losses = {
+            (f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k): v
+            for k, v in rpn_losses.items()
+        }
+        losses.update(
+            self.decoder.loss(x, rpn_results_list, batch_data_samples))
+        return losses
 
     def predict(self,
                 batch_inputs: Tensor,
-                batch_data_samples: list,
-                rescale: bool = True) -> list:
-        """Detections in the AVA format.
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Detections, in the format of the decoder's ``label_convention``.
 
         Returns:
-            list[ActionDataSample]: Each with ``pred_instances.bboxes``
-            ``[n, 4]`` (xyxy normalised to [0, 1]) and
+            list[ActionDataSample]: For AVA each with
+            ``pred_instances.bboxes`` ``[n, 4]`` (xyxy normalised to [0, 1]),
             ``pred_instances.scores`` ``[n, num_actions + 1]`` (column 0 is
-            0), the input of mmaction2's ``AVAMetric``.
+            0), the input of mmaction2's ``AVAMetric``, and
+            ``pred_instances.person_scores`` ``[n]``.
         """
         x = self.extract_feat(batch_inputs)
-        queries = self._queries(batch_data_samples, batch_inputs)
+        rpn_results_list = self.query_generator.predict(x, batch_data_samples)
         results_list = self.decoder.predict(
-            x, queries, batch_data_samples, rescale=rescale)
+            x, rpn_results_list, batch_data_samples, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
     def _forward(self,
                  batch_inputs: Tensor,
-                 batch_data_samples: Optional[list] = None) -> tuple:
+                 batch_data_samples: Optional[SampleList] = None) -> tuple:
         """Raw network outputs, without post-processing.
 
         Returns:
@@ -178,8 +200,10 @@ class STMixer(BaseDetector):
             [B, N, num_actions], bboxes [B, N, 4])`` per stage (boxes as
             pixel xyxy). Without data samples the whole input is the frame.
         """
+        if batch_data_samples is None:
+            batch_data_samples = self._whole_input_samples(batch_inputs)
         x = self.extract_feat(batch_inputs)
-        queries = self._queries(batch_data_samples, batch_inputs)
-        results = self.decoder(x, *queries)
+        rpn_results_list = self.query_generator.predict(x, batch_data_samples)
+        results = self.decoder(x, rpn_results_list, batch_data_samples)
         return tuple((r['person_logits'], r['action_logits'], r['bboxes'])
                      for r in results)

@@ -27,7 +27,7 @@ class AdaptiveMixing(nn.Module):
         in_dim (int): Channels of the sampled features ``C_in`` (all
             groups together).
         in_points (int): Points per group ``P_in`` before ``sampling_rate``.
-        n_groups (int): Number of groups ``G``; divides ``in_dim`` and
+        num_groups (int): Number of groups ``G``; divides ``in_dim`` and
             ``out_dim``.
         query_dim (int, optional): Query channels. Defaults to ``in_dim``.
         out_dim (int, optional): Channels after channel mixing ``C_out``.
@@ -47,7 +47,7 @@ class AdaptiveMixing(nn.Module):
     def __init__(self,
                  in_dim: int,
                  in_points: int,
-                 n_groups: int,
+                 num_groups: int,
                  query_dim: Optional[int] = None,
                  out_dim: Optional[int] = None,
                  out_points: Optional[int] = None,
@@ -57,9 +57,9 @@ class AdaptiveMixing(nn.Module):
         out_points = in_points if out_points is None else out_points
         query_dim = in_dim if query_dim is None else query_dim
         sampling_rate = 1 if sampling_rate is None else sampling_rate
-        if in_dim % n_groups or out_dim % n_groups:
+        if in_dim % num_groups or out_dim % num_groups:
             raise ValueError(f'in_dim ({in_dim}) and out_dim ({out_dim}) '
-                             f'must be divisible by n_groups ({n_groups})')
+                             f'must be divisible by num_groups ({num_groups})')
         if in_points // sampling_rate < 1:
             raise ValueError(f'in_points ({in_points}) // sampling_rate '
                              f'({sampling_rate}) leaves no point')
@@ -67,19 +67,19 @@ class AdaptiveMixing(nn.Module):
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.query_dim = query_dim
-        self.n_groups = n_groups
+        self.num_groups = num_groups
         self.in_points = in_points // sampling_rate
         self.out_points = out_points
-        self.eff_in_dim = in_dim // n_groups
-        self.eff_out_dim = out_dim // n_groups
+        self.eff_in_dim = in_dim // num_groups
+        self.eff_out_dim = out_dim // num_groups
         self.m_parameters = self.eff_in_dim * self.eff_out_dim
         self.s_parameters = self.in_points * self.out_points
         self.total_parameters = self.m_parameters + self.s_parameters
 
         self.parameter_generator = nn.Sequential(
-            nn.Linear(query_dim, n_groups * self.total_parameters))
+            nn.Linear(query_dim, num_groups * self.total_parameters))
         self.out_proj = nn.Linear(
-            self.eff_out_dim * self.out_points * n_groups, query_dim)
+            self.eff_out_dim * self.out_points * num_groups, query_dim)
         self.act = nn.ReLU(inplace=True)
         self.init_weights()
 
@@ -109,7 +109,7 @@ class AdaptiveMixing(nn.Module):
             Tensor: Updated queries of shape ``[B, N, query_dim]`` (the
             residual ``query +`` is included).
         """
-        expected = (self.n_groups, self.in_points, self.eff_in_dim)
+        expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 5 or tuple(x.shape[2:]) != expected:
             raise ValueError(
                 'x must have shape [B, N, G, P_in, C_in / G] = [B, N, '
@@ -118,7 +118,7 @@ class AdaptiveMixing(nn.Module):
         if tuple(query.shape) != (B, N, self.query_dim):
             raise ValueError(f'query must have shape [{B}, {N}, '
                              f'{self.query_dim}], got {tuple(query.shape)}')
-        G = self.n_groups
+        G = self.num_groups
 
         params = self.parameter_generator(query).reshape(B * N, G, -1)
         M, S = params.split([self.m_parameters, self.s_parameters], dim=2)

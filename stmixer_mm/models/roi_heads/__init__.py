@@ -1,4 +1,4 @@
-from .bbox_heads import STMixerSamplingMixing, STMixerStageHead
+from .bbox_heads import STMixerStageHead
 from .stmixer_decoder import STMixerDecoder
 
-__all__ = ['STMixerDecoder', 'STMixerStageHead', 'STMixerSamplingMixing']
+__all__ = ['STMixerDecoder', 'STMixerStageHead']

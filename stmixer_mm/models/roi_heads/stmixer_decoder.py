@@ -2,7 +2,9 @@
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmdet.models.task_modules.samplers import PseudoSampler
 from mmdet.models.utils import unpack_gt_instances
+from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
                          OptMultiConfig)
@@ -12,23 +14,42 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
+from ..task_modules import xyxy2xyzr
+from ..utils import (check_explicit_setting,
+                     check_person_loss_and_match_costs, check_pyramid,
+                     check_stage_heads)
+
+#: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
+#: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
+#: they change nothing; other values are refused)
+TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 
 
 @MODELS.register_module()
 class STMixerDecoder(BaseModule):
     r"""The STMixer decoder: ``num_stages`` stage heads run in sequence, one
-    Hungarian assigner per stage (the counterpart of mmdet's
-    ``SparseRoIHead``).
+    Hungarian assigner per stage. It follows the contract of mmdet's RoI
+    heads (``SparseRoIHead``): :meth:`loss` / :meth:`predict` take the
+    pyramid, the proposals of an RPN-style head and the data samples, so it
+    also works as the ``roi_head`` of mmdet's ``SparseRCNN``.
 
     Data flow::
 
-        (xyzr, q_s, q_t) from the query generator
+        rpn_results_list (per sample: bboxes [N, 4] xyxy, features [N, C],
+                          temporal_features [N, C] or absent)
+          -> xyzr [B, N, 4], q_s [B, N, C], q_t [B, N, C] | None
           -> stage 0 -> (person, actions, boxes)_0, (xyzr, q_s, q_t)
           -> stage 1 -> ...
           -> stage S-1 -> (person, actions, boxes)_{S-1}
-        loss:    match and supervise the outputs of every stage, losses of
-                 stage k weighted by stage_loss_weights[k] (keys ``s{k}.*``)
-        predict: the last stage's outputs only
+        loss:    check the outputs are finite, match and supervise every
+                 stage, losses of stage k weighted by stage_loss_weights[k]
+                 (keys ``s{k}.*``)
+        predict: the last stage's outputs, post-processed by its stage head
+                 (AVA or mmdet format, see ``label_convention``)
+
+    Feature maps may be video maps ``[B, C, T, H, W]`` or image maps
+    ``[B, C, H, W]``, which are read as ``T = 1`` (then the stage heads need
+    ``temporal_points=1``).
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
@@ -41,11 +62,15 @@ class STMixerDecoder(BaseModule):
             Defaults to (4, 8, 16, 32).
         with_cp (bool): Activation checkpointing of every stage in training
             (recompute in backward; saves memory). Defaults to False.
-        train_cfg (dict | list[dict], optional): ``assigner`` config(s),
-            shared or one per stage. Required for :meth:`loss`.
-        test_cfg (dict, optional): ``person_threshold``, ``num_fallback``,
-            ``multiply_person_score`` (see
-            ``STMixerStageHead.predict_by_feat``).
+        train_cfg (dict | list[dict], optional): Per stage (or shared):
+            ``assigner`` (required for :meth:`loss`); ``sampler`` may only be
+            ``PseudoSampler`` and ``pos_weight`` only 1 (mmdet's Sparse R-CNN
+            fields). The person loss and the assigner's classification cost
+            are checked to read the logits the same way.
+        test_cfg (dict, optional): Post-processing settings of the stage
+            head's ``label_convention`` (``'ava'``: ``person_threshold``,
+            ``num_fallback``, ``multiply_person_score``; ``'mmdet'``:
+            ``max_per_img``, ``multiply_person_score``).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -63,97 +88,152 @@ class STMixerDecoder(BaseModule):
         self.num_stages = num_stages
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
-        assert len(stage_loss_weights) == num_stages, \
-            f'{len(stage_loss_weights)} stage_loss_weights for ' \
-            f'{num_stages} stages'
+        if len(stage_loss_weights) != num_stages:
+            raise ValueError(f'{len(stage_loss_weights)} stage_loss_weights '
+                             f'for {num_stages} stages')
         self.stage_loss_weights = list(stage_loss_weights)
         self.featmap_strides = tuple(featmap_strides)
         self.with_cp = with_cp
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
-        stage_cfgs = self._per_stage(stage_head, 'stage_head')
         self.stages = ModuleList()
-        for cfg in stage_cfgs:
-            cfg = dict(cfg)
-            if 'featmap_strides' in cfg:
-                assert tuple(cfg['featmap_strides']) == self.featmap_strides, \
-                    f"stage_head.featmap_strides {cfg['featmap_strides']} " \
-                    f'!= decoder featmap_strides {self.featmap_strides}'
-            cfg['featmap_strides'] = self.featmap_strides
+        for cfg in self._per_stage(stage_head, 'stage_head'):
+            cfg = check_explicit_setting(cfg, 'featmap_strides',
+                                         self.featmap_strides, 'stage_head',
+                                         'the decoder\'s')
             self.stages.append(MODELS.build(cfg))
-        for name in ('hidden_channels', 'feat_channels', 'temporal_points',
-                     'num_actions', 'action_branches'):
-            values = {getattr(stage, name) for stage in self.stages}
-            assert len(values) == 1, \
-                f'all stages must have the same {name}, got {values}'
-        self.hidden_channels = self.stages[0].hidden_channels
-        self.feat_channels = self.stages[0].feat_channels
-        self.temporal_points = self.stages[0].temporal_points
-        self.num_actions = self.stages[0].num_actions
-        self.action_branches = self.stages[0].action_branches
+        check_stage_heads(self.stages)
+        first = self.stages[0]
+        self.hidden_channels = first.hidden_channels
+        self.feat_channels = first.feat_channels
+        self.temporal_points = first.temporal_points
+        self.num_actions = first.num_actions
+        self.action_branches = first.action_branches
+        self.label_convention = first.label_convention
         #: whether the stages take temporal queries (the query generator
-        #: must be built with the same ``with_temporal_queries``)
-        self.with_temporal_queries = self.stages[0].with_temporal_branch
+        #: must give ``temporal_features`` exactly when they do)
+        self.with_temporal_queries = first.with_temporal_branch
 
         self.assigners = None
         if train_cfg is not None:
-            self.assigners = [
-                TASK_UTILS.build(cfg['assigner'])
-                for cfg in self._per_stage(train_cfg, 'train_cfg')
-            ]
+            self.assigners = []
+            for stage, cfg in enumerate(
+                    self._per_stage(train_cfg, 'train_cfg')):
+                assigner = self._build_assigner(stage, cfg)
+                check_person_loss_and_match_costs(
+                    self.stages[stage].loss_person, assigner, stage)
+                self.assigners.append(assigner)
+        if test_cfg is not None:
+            self.stages[-1].parse_test_cfg(test_cfg)  # refuse unknown keys
+
+    @property
+    def with_bbox(self) -> bool:
+        """Always True (mmdet detectors ask their RoI head)."""
+        return True
+
+    @property
+    def with_mask(self) -> bool:
+        """Always False (no mask head)."""
+        return False
 
     def _per_stage(self, cfg, name: str) -> list:
         if isinstance(cfg, (list, tuple)):
-            assert len(cfg) == self.num_stages, \
-                f'{len(cfg)} {name} configs for {self.num_stages} stages'
+            if len(cfg) != self.num_stages:
+                raise ValueError(f'{len(cfg)} {name} configs for '
+                                 f'{self.num_stages} stages')
             return list(cfg)
         return [cfg] * self.num_stages
 
-    def check_features(self, x: Sequence[Tensor]) -> None:
-        """Assert that the pyramid agrees with the decoder's settings."""
-        assert len(x) == len(self.featmap_strides), \
-            f'the neck gives {len(x)} feature maps, the decoder expects ' \
-            f'{len(self.featmap_strides)} (strides {self.featmap_strides})'
-        for level, feat in enumerate(x):
-            assert feat.dim() == 5, \
-                f'feature map {level} must be [B, C, T, H, W], got ' \
-                f'{tuple(feat.shape)}'
-            assert feat.size(1) == self.feat_channels, \
-                f'feature map {level} has {feat.size(1)} channels, the ' \
-                f'decoder expects feat_channels={self.feat_channels}'
-            assert feat.size(2) == self.temporal_points, \
-                f'feature map {level} has temporal length {feat.size(2)} ' \
-                f'but the stage heads have temporal_points=' \
-                f'{self.temporal_points}; set temporal_points to the T of ' \
-                'the backbone/neck output'
+    @staticmethod
+    def _build_assigner(stage: int, cfg: dict):
+        unknown = set(cfg) - set(TRAIN_CFG_KEYS)
+        if unknown or 'assigner' not in cfg:
+            raise ValueError(
+                f'train_cfg of stage {stage} must have an assigner (and may '
+                f'have {TRAIN_CFG_KEYS[1:]}); got keys {sorted(cfg)}')
+        sampler = cfg.get('sampler')
+        if sampler is not None:
+            sampler_type = sampler['type'] if isinstance(sampler, dict) \
+                else type(sampler)
+            if sampler_type not in ('PseudoSampler', PseudoSampler):
+                raise ValueError(
+                    f'train_cfg of stage {stage}: STMixer supervises the '
+                    'Hungarian matches directly, so only '
+                    f'sampler=PseudoSampler is accepted, got {sampler_type}')
+        if cfg.get('pos_weight', 1) != 1:
+            raise ValueError(f'train_cfg of stage {stage}: pos_weight must be '
+                             f'1, got {cfg["pos_weight"]}')
+        return TASK_UTILS.build(cfg['assigner'])
 
-    def forward(self, x: Sequence[Tensor], xyzr: Tensor,
-                spatial_queries: Tensor,
-                temporal_queries: Optional[Tensor]) -> List[Dict[str, Tensor]]:
-        """Run all stages.
+    # ------------------------------------------------------------------
+    # inputs
+    # ------------------------------------------------------------------
+    def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        """The pyramid as video maps ``[B, C, T, H, W]`` (image maps
+        ``[B, C, H, W]`` get ``T = 1``), checked against the decoder's
+        settings."""
+        x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
+        check_pyramid(x, self.featmap_strides, self.feat_channels,
+                      self.temporal_points)
+        return x
+
+    def queries_from_proposals(
+        self, rpn_results_list: InstanceList
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+        """``(xyzr [B, N, 4], spatial [B, N, C], temporal [B, N, C] | None)``
+        from the results of the query generator (an RPN-style head).
+
+        Each result needs ``bboxes`` (xyxy pixels) and ``features``
+        (spatial queries); ``temporal_features`` exactly when the stages
+        have a temporal branch.
+        """
+        for i, res in enumerate(rpn_results_list):
+            missing = {'bboxes', 'features'} - set(res.keys())
+            if missing:
+                raise ValueError(
+                    f'proposal {i} of the query generator lacks '
+                    f'{sorted(missing)}; STMixerDecoder needs bboxes and '
+                    'features (spatial queries) per proposal, as '
+                    "STMixerQueryGenerator and mmdet's EmbeddingRPNHead give")
+        has_t = ['temporal_features' in res for res in rpn_results_list]
+        if any(has_t) != self.with_temporal_queries or \
+                len(set(has_t)) > 1:
+            given = 'gives' if any(has_t) else 'gives no'
+            raise ValueError(
+                f'the stage heads have action_branches='
+                f'{self.action_branches}, so the query generator must give '
+                'temporal_features exactly when the temporal branch is on '
+                f'(with_temporal_queries={self.with_temporal_queries}); it '
+                f'{given} temporal_features')
+        bboxes = torch.stack(
+            [get_box_tensor(res.bboxes) for res in rpn_results_list])
+        spatial = torch.stack([res.features for res in rpn_results_list])
+        temporal = None
+        if self.with_temporal_queries:
+            temporal = torch.stack(
+                [res.temporal_features for res in rpn_results_list])
+        return xyxy2xyzr(bboxes), spatial, temporal
+
+    # ------------------------------------------------------------------
+    # forward
+    # ------------------------------------------------------------------
+    def run_stages(
+            self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
+            temporal_queries: Optional[Tensor]) -> List[Dict[str, Tensor]]:
+        """Run all stages on a prepared pyramid.
 
         Args:
             x (Sequence[Tensor]): Pyramid, maps ``[B, C', T, H_l, W_l]``.
             xyzr (Tensor): Initial boxes ``[B, N, 4]``.
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``, or None when
-                the stages have no temporal branch (``action_branches``
-                without ``'temporal'``).
+                the stages have no temporal branch.
 
         Returns:
             list[dict[str, Tensor]]: The outputs of every stage (see
             ``STMixerStageHead.forward``).
         """
-        self.check_features(x)
-        if (temporal_queries is not None) != self.with_temporal_queries:
-            given = 'none' if temporal_queries is None else 'a tensor'
-            raise ValueError(
-                f'the stage heads have action_branches='
-                f'{self.action_branches}, so the query generator must be '
-                'built with with_temporal_queries='
-                f'{self.with_temporal_queries} (temporal_queries: {given})')
-        x = tuple(x)
         results = []
         for stage in self.stages:
             if self.with_cp and self.training and torch.is_grad_enabled():
@@ -172,6 +252,47 @@ class STMixerDecoder(BaseModule):
             temporal_queries = out['temporal_queries']
         return results
 
+    def forward(
+            self,
+            x: Sequence[Tensor],
+            rpn_results_list: InstanceList,
+            batch_data_samples: Optional[SampleList] = None
+    ) -> List[Dict[str, Tensor]]:
+        """All stages' raw outputs (the ``_forward`` of mmdet detectors).
+
+        Args:
+            x (Sequence[Tensor]): Pyramid (video or image maps).
+            rpn_results_list (list[InstanceData]): Query generator results.
+            batch_data_samples (list, optional): Unused (mmdet's contract).
+
+        Returns:
+            list[dict[str, Tensor]]: One dict per stage.
+        """
+        x = self.prepare_features(x)
+        return self.run_stages(x,
+                               *self.queries_from_proposals(rpn_results_list))
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    @staticmethod
+    def check_finite(stage: int, stage_results: Dict[str, Tensor]) -> None:
+        """Stop a diverged training with a message naming the stage and the
+        output (before the Hungarian matching, which would fail inside
+        scipy with 'matrix contains invalid numeric entries')."""
+        for key, what in (('person_logits', 'person logits'),
+                          ('bboxes', 'boxes'), ('action_logits',
+                                                'action logits')):
+            value = stage_results[key].detach()
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                raise FloatingPointError(
+                    f'non-finite predictions in training: the {what} '
+                    f'({key}) of decoder stage {stage} have '
+                    f'{int((~finite).sum())} NaN/Inf values of '
+                    f'{value.numel()}; the training diverged (lower the '
+                    'learning rate, clip gradients, or check the inputs)')
+
     def assign(self, stage: int, stage_results: Dict[str, Tensor],
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
@@ -179,10 +300,11 @@ class STMixerDecoder(BaseModule):
 
         The predictions given to the assigner are the (detached) person
         logits as ``scores`` and the pixel xyxy boxes as ``bboxes``; the GT
-        are the person boxes with label 0 (person).
+        are the boxes with label 0 (person / object).
         """
-        assert self.assigners is not None, \
-            'STMixerDecoder.loss needs train_cfg (the assigner configs)'
+        if self.assigners is None:
+            raise ValueError(
+                'STMixerDecoder.loss needs train_cfg (the assigner configs)')
         person_logits = stage_results['person_logits'].detach()
         bboxes = stage_results['bboxes'].detach()
         assign_results = []
@@ -201,17 +323,18 @@ class STMixerDecoder(BaseModule):
                 img_meta=img_meta))
         return assign_results
 
-    def loss(self, x: Sequence[Tensor], queries: Tuple[Tensor, Tensor, Tensor],
-             batch_data_samples: list) -> Dict[str, Tensor]:
+    def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of every stage.
 
         Args:
             x (Sequence[Tensor]): Pyramid.
-            queries (tuple[Tensor]): ``(xyzr, spatial_queries,
-                temporal_queries)`` from the query generator.
+            rpn_results_list (list[InstanceData]): Query generator results
+                (see :meth:`queries_from_proposals`).
             batch_data_samples (list): Samples with ``gt_instances``
-                (``bboxes`` in pixels of the network input, AVA ``labels``)
-                and metainfo ``img_shape``.
+                (``bboxes`` in pixels of the network input, ``labels`` as
+                the stage heads' ``label_convention`` says) and metainfo
+                ``img_shape``.
 
         Returns:
             dict[str, Tensor]: ``s{k}.loss_person``, ``s{k}.loss_bbox``,
@@ -219,9 +342,10 @@ class STMixerDecoder(BaseModule):
         """
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
-        all_results = self(x, *queries)
+        all_results = self(x, rpn_results_list)
         losses = dict()
         for stage, stage_results in enumerate(all_results):
+            self.check_finite(stage, stage_results)
             assign_results = self.assign(stage, stage_results,
                                          batch_gt_instances, batch_img_metas)
             stage_losses = self.stages[stage].loss_and_target(
@@ -232,23 +356,27 @@ class STMixerDecoder(BaseModule):
                 losses[f's{stage}.{name}'] = value * weight
         return losses
 
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
     def predict(self,
                 x: Sequence[Tensor],
-                queries: Tuple[Tensor, Tensor, Tensor],
-                batch_data_samples: list,
-                rescale: bool = True) -> InstanceList:
-        """AVA detections from the last stage.
-
-        Boxes are always returned normalised to the input frame (the AVA
-        convention), so ``rescale`` has no effect.
+                rpn_results_list: InstanceList,
+                batch_data_samples: SampleList,
+                rescale: bool = False) -> InstanceList:
+        """Detections from the last stage.
 
         Returns:
-            list[InstanceData]: ``bboxes`` ``[n, 4]`` normalised xyxy and
-            ``scores`` ``[n, num_actions + 1]`` (column 0 is 0) per sample.
+            list[InstanceData]: With ``label_convention='ava'``: ``bboxes``
+            ``[n, 4]`` normalised xyxy (``rescale`` has no effect),
+            ``scores`` ``[n, num_actions + 1]`` (column 0 is 0) and
+            ``person_scores`` ``[n]``; with ``'mmdet'``: ``bboxes`` in pixels
+            (of the original image with ``rescale``), ``scores``,
+            ``labels`` and ``person_scores``.
         """
         batch_img_metas = [
             data_sample.metainfo for data_sample in batch_data_samples
         ]
-        all_results = self(x, *queries)
-        return self.stages[-1].predict_by_feat(all_results[-1],
-                                               batch_img_metas, self.test_cfg)
+        all_results = self(x, rpn_results_list)
+        return self.stages[-1].predict_by_feat(
+            all_results[-1], batch_img_metas, self.test_cfg, rescale=rescale)

@@ -43,14 +43,14 @@ def _randomise(module, seed=0):
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(in_dim=8, in_points=3, n_groups=2, out_points=5),
-    dict(in_dim=12, in_points=4, n_groups=3, query_dim=10, out_dim=6),
-    dict(in_dim=8, in_points=6, n_groups=2, sampling_rate=2, out_points=2),
+    dict(in_dim=8, in_points=3, num_groups=2, out_points=5),
+    dict(in_dim=12, in_points=4, num_groups=3, query_dim=10, out_dim=6),
+    dict(in_dim=8, in_points=6, num_groups=2, sampling_rate=2, out_points=2),
 ])
 def test_adaptive_mixing_matches_naive(kwargs):
     module = _randomise(AdaptiveMixing(**kwargs)).double()
     B, N = 2, 3
-    G = module.n_groups
+    G = module.num_groups
     x = torch.randn(B, N, G, module.in_points, module.eff_in_dim).double()
     query = torch.randn(B, N, module.query_dim).double()
     out = module(x, query)
@@ -64,7 +64,7 @@ def test_adaptive_mixing_init_and_build():
         type='AdaptiveMixing',
         in_dim=16,
         in_points=4,
-        n_groups=4,
+        num_groups=4,
         query_dim=16,
         out_points=16)
     module = MODELS.build(cfg)

@@ -606,7 +606,7 @@ def test_without_spatial_action_input_reads_the_temporal_query():
 
 @pytest.mark.parametrize('branches', [(), ('spatial', 'motion')])
 def test_invalid_action_branches(branches):
-    with pytest.raises(AssertionError, match='action_branches'):
+    with pytest.raises(ValueError, match='action_branches'):
         build_stage(action_branches=branches)
 
 
@@ -628,16 +628,19 @@ def test_decoder_and_query_generator_without_temporal_branch():
             stage_head=stage_cfg(action_branches=('spatial', ))))
     decoder.init_weights()
     assert not decoder.with_temporal_queries
-    xyzr, q_s, q_t = generator([dict(img_shape=(64, 64))] * 2)
-    assert q_t is None
-    results = decoder(pyramid(2), xyzr, q_s, q_t)
+    metas = [InstanceData(metainfo=dict(img_shape=(64, 64)))] * 2
+    proposals = generator.predict(pyramid(2), metas)
+    assert all('temporal_features' not in p for p in proposals)
+    results = decoder(pyramid(2), proposals)
     assert len(results) == 2
     assert all(r['temporal_queries'] is None for r in results)
     # a query generator with temporal queries does not fit this decoder
+    for p in proposals:
+        p.temporal_features = torch.randn(5, C)
     with pytest.raises(ValueError, match='with_temporal_queries=False'):
-        decoder(pyramid(2), xyzr, q_s, torch.randn(2, 5, C))
+        decoder(pyramid(2), proposals)
     # stages must agree on the branches
-    with pytest.raises(AssertionError, match='action_branches'):
+    with pytest.raises(ValueError, match='action_branches'):
         MODELS.build(
             dict(
                 type='STMixerDecoder',

@@ -1,0 +1,172 @@
+"""Adaptive spatio-temporal sampling and mixing of one `STMixer
+<https://arxiv.org/abs/2303.15879>`_ decoder stage."""
+import math
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmdet.utils import ConfigType, OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+from .sampling import make_sample_points, sample_4d
+
+
+@MODELS.register_module()
+class STMixerSamplingMixing(BaseModule):
+    """Adaptive spatio-temporal sampling and mixing of one STMixer stage.
+
+    From the spatial queries, an offset generator predicts ``G * P`` points
+    ``(dx, dy, dz)`` per query, relative to the query's box (``dx, dy`` in
+    units of the box width and height, ``dz`` a pyramid level offset). The
+    pyramid is sampled at those points on every frame
+    (:func:`~stmixer_mm.models.layers.sample_4d`) giving
+    ``[B, N, G, T, P, C/G]``; averaging over ``T`` gives the spatial feature
+    set ``[B, N, G, P, C/G]`` mixed into the spatial queries, averaging over
+    ``P`` gives the temporal feature set ``[B, N, G, T, C/G]`` mixed into the
+    temporal queries, each by its own AdaptiveMixing followed by a
+    LayerNorm. Without the temporal branch (``with_temporal=False``) only
+    the spatial feature set is formed and mixed; ``norm_t`` and
+    ``adaptive_mixing_t`` are not built.
+
+    Args:
+        hidden_channels (int): Query channels ``C``. Defaults to 256.
+        feat_channels (int, optional): Channels of the feature maps; defaults
+            to ``hidden_channels``.
+        spatial_points (int): Points per group ``P``. Defaults to 32.
+        temporal_points (int): ``T``, the temporal length of the feature
+            maps. Defaults to 4.
+        out_multiplier (int): The mixing produces ``out_multiplier * P``
+            spatial (``out_multiplier * T`` temporal) output points.
+            Defaults to 4.
+        num_groups (int): Channel groups ``G``. Defaults to 4.
+        featmap_strides (Sequence[int]): Strides of the pyramid levels.
+            Defaults to (4, 8, 16, 32).
+        sampling_cfg (dict): Keyword arguments of
+            :func:`~stmixer_mm.models.layers.sample_4d`
+            (``mapping_stride``, ``tau``, ``impl``).
+        mixing_cfg (dict): Config of the mixing operator; ``in_dim``,
+            ``in_points``, ``num_groups``, ``query_dim`` and ``out_points`` are
+            filled in here. Defaults to ``dict(type='AdaptiveMixing')``.
+        offset_bandwidth (float): Half-width of the uniform initialisation
+            of the x/y offset biases (used when ``P`` is not a perfect
+            square). Defaults to 0.5.
+        with_temporal (bool): Build and run the temporal mixing
+            (``adaptive_mixing_t``, ``norm_t``). Defaults to True.
+        init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
+    """
+
+    def __init__(self,
+                 hidden_channels: int = 256,
+                 feat_channels: Optional[int] = None,
+                 spatial_points: int = 32,
+                 temporal_points: int = 4,
+                 out_multiplier: int = 4,
+                 num_groups: int = 4,
+                 featmap_strides: Sequence[int] = (4, 8, 16, 32),
+                 sampling_cfg: ConfigType = dict(
+                     mapping_stride=3.0, tau=2.0, impl='auto'),
+                 mixing_cfg: ConfigType = dict(type='AdaptiveMixing'),
+                 offset_bandwidth: float = 0.5,
+                 with_temporal: bool = True,
+                 init_cfg: OptMultiConfig = None) -> None:
+        assert init_cfg is None, \
+            'STMixerSamplingMixing has a fixed initialisation (init_weights)'
+        super().__init__(init_cfg=init_cfg)
+        self.hidden_channels = hidden_channels
+        self.feat_channels = (
+            hidden_channels if feat_channels is None else feat_channels)
+        assert self.feat_channels % num_groups == 0, \
+            f'feat_channels ({self.feat_channels}) must be divisible by ' \
+            f'num_groups ({num_groups})'
+        self.spatial_points = spatial_points
+        self.temporal_points = temporal_points
+        self.out_multiplier = out_multiplier
+        self.num_groups = num_groups
+        self.featmap_strides = tuple(featmap_strides)
+        self.sampling_cfg = dict(sampling_cfg)
+        self.offset_bandwidth = offset_bandwidth
+        self.with_temporal = with_temporal
+
+        # An nn.Sequential so that the state-dict key is
+        # ``offset_generator.0`` as in the official checkpoints.
+        self.offset_generator = nn.Sequential(
+            nn.Linear(hidden_channels, spatial_points * num_groups * 3))
+        self.norm_s = nn.LayerNorm(hidden_channels)
+        self.adaptive_mixing_s = self._build_mixing(mixing_cfg, spatial_points)
+        if with_temporal:
+            self.norm_t = nn.LayerNorm(hidden_channels)
+            self.adaptive_mixing_t = self._build_mixing(
+                mixing_cfg, temporal_points)
+
+    def _build_mixing(self, mixing_cfg: ConfigType,
+                      in_points: int) -> nn.Module:
+        cfg = dict(mixing_cfg)
+        cfg.update(
+            in_dim=self.feat_channels,
+            in_points=in_points,
+            num_groups=self.num_groups,
+            query_dim=self.hidden_channels,
+            out_points=in_points * self.out_multiplier)
+        return MODELS.build(cfg)
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Offset generator: weight 0; bias x/y on a regular grid of
+        ``sqrt(P) x sqrt(P)`` cell centres in ``[-0.5, 0.5]^2`` when ``P`` is
+        a perfect square, else ``U(-0.5, 0.5)``; bias z 0. The same grid is
+        used by every group; point ``p = row * sqrt(P) + col`` sits at
+        ``(x, y) = (c[col], c[row])``, ``c[j] = -0.5 + (j + 0.5) / sqrt(P)``.
+        Then each AdaptiveMixing's own initialisation."""
+        fc = self.offset_generator[-1]
+        nn.init.zeros_(fc.weight)
+        nn.init.zeros_(fc.bias)
+        bias = fc.bias.data.view(self.num_groups, self.spatial_points, 3)
+        side = math.isqrt(self.spatial_points)
+        if side * side == self.spatial_points:
+            centres = (torch.arange(side, dtype=bias.dtype) + 0.5) / side - 0.5
+            ys, xs = torch.meshgrid(centres, centres, indexing='ij')
+            grid = torch.stack([xs.flatten(), ys.flatten()], dim=-1)  # [P, 2]
+            bias[:, :, 0:2] = grid.to(bias.device)
+        else:
+            nn.init.uniform_(bias, -self.offset_bandwidth,
+                             self.offset_bandwidth)
+        bias[:, :, 2:3].mul_(0.0)
+        self.adaptive_mixing_s.init_weights()
+        if self.with_temporal:
+            self.adaptive_mixing_t.init_weights()
+        self._is_init = True
+
+    def forward(
+            self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
+            temporal_queries: Optional[Tensor]
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """Sample the pyramid around each box and mix into the queries.
+
+        Args:
+            x (Sequence[Tensor]): Pyramid, ``L`` maps ``[B, C', T, H_l, W_l]``.
+            xyzr (Tensor): Boxes ``[B, N, 4]``.
+            spatial_queries (Tensor): ``[B, N, C]``.
+            temporal_queries (Tensor, optional): ``[B, N, C]``; None (and
+                returned as None) without the temporal branch.
+
+        Returns:
+            tuple[Tensor, Tensor | None]: Updated spatial and temporal
+            queries, each ``[B, N, C]``.
+        """
+        num_points = self.num_groups * self.spatial_points
+        offset = self.offset_generator(spatial_queries)
+        points = make_sample_points(offset, num_points, xyzr)
+        # [B, N, G, T, P, C/G]
+        sampled = sample_4d(points, list(x), self.featmap_strides,
+                            self.spatial_points, **self.sampling_cfg)
+        spatial_feats = sampled.mean(dim=3)  # [B, N, G, P, C/G]
+        spatial_queries = self.norm_s(
+            self.adaptive_mixing_s(spatial_feats, spatial_queries))
+        if not self.with_temporal:
+            return spatial_queries, None
+        temporal_feats = sampled.mean(dim=4)  # [B, N, G, T, C/G]
+        temporal_queries = self.norm_t(
+            self.adaptive_mixing_t(temporal_feats, temporal_queries))
+        return spatial_queries, temporal_queries

@@ -1,0 +1,236 @@
+"""Every check of settings that must agree between the parts of an STMixer
+model, in one place.
+
+The parts are built separately from their own config sections (neck, query
+generator, decoder with its stage heads, assigners), so a value that two of
+them must share can disagree. The decoder and the detector call these
+functions when they are built and when they run; each raises a
+``ValueError`` that names the settings on both sides and the fix.
+
+- :func:`check_stage_heads`: all stages of a decoder share their widths,
+  ``temporal_points``, actions, branches and label convention;
+- :func:`check_person_loss_and_match_costs`: the person loss and the
+  assigner's classification cost read the person logits the same way
+  (softmax or sigmoid);
+- :func:`inject_query_generator_settings` and :func:`check_query_generator`:
+  the query generator's channels and temporal queries fit the decoder
+  (``STMixerQueryGenerator`` or mmdet's ``EmbeddingRPNHead``);
+- :func:`check_neck_channels`: the neck's ``out_channels`` is the decoder's
+  ``feat_channels``;
+- :func:`check_pyramid` and :func:`check_pyramid_strides`: at run time, the
+  pyramid has one map per stride, ``feat_channels`` channels,
+  ``temporal_points`` frames and spatial sizes of those strides.
+"""
+import inspect
+from typing import Any, Optional, Sequence, Tuple
+
+import torch.nn as nn
+from mmdet.models.task_modules.assigners.match_cost import (
+    ClassificationCost, CrossEntropyLossCost, FocalLossCost)
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+#: settings that every stage head of a decoder must share
+SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
+                         'temporal_points', 'num_actions', 'action_branches',
+                         'label_convention')
+
+
+def check_stage_heads(stages: Sequence[nn.Module]) -> None:
+    """All stage heads share :data:`SHARED_STAGE_SETTINGS`."""
+    for name in SHARED_STAGE_SETTINGS:
+        values = [getattr(stage, name) for stage in stages]
+        if len(set(values)) != 1:
+            raise ValueError(
+                f'all decoder stages must have the same {name}; the '
+                f'stage_head configs give {values} (stages 0..'
+                f'{len(values) - 1})')
+
+
+def check_person_loss_and_match_costs(loss_person: nn.Module,
+                                      assigner: Any,
+                                      stage: int = 0) -> None:
+    """The assigner's classification cost reads the person logits the way
+    the person loss does.
+
+    A sigmoid person loss (e.g. ``FocalLoss``) gives one logit per query;
+    mmdet's ``ClassificationCost`` applies a softmax over the last dim, which
+    on one logit is the constant 1, so the matching would silently ignore
+    the person score. A softmax loss gives two logits (person, no-object),
+    which ``FocalLossCost`` would read as two independent sigmoids.
+    Assigners without ``match_costs`` are not checked.
+
+    Raises:
+        ValueError: naming the loss, the cost and the cost to use instead.
+    """
+    use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
+    loss_name = type(loss_person).__name__
+    for cost in getattr(assigner, 'match_costs', None) or ():
+        cost_name = type(cost).__name__
+        if isinstance(cost, ClassificationCost) and use_sigmoid:
+            raise ValueError(
+                f'stage {stage}: the person loss {loss_name} is a sigmoid '
+                f'loss (1 person logit), but the assigner\'s {cost_name} '
+                'takes a softmax over the logits, which gives a constant '
+                'matching cost; use dict(type=\'FocalLossCost\', ...) in '
+                'train_cfg.assigner.match_costs (or a softmax person loss)')
+        if isinstance(cost, FocalLossCost) and not use_sigmoid:
+            raise ValueError(
+                f'stage {stage}: the person loss {loss_name} is a softmax '
+                'loss (2 logits: person, no-object), but the assigner\'s '
+                f'{cost_name} reads sigmoid logits; use '
+                'dict(type=\'ClassificationCost\', ...) (or a sigmoid person '
+                'loss such as FocalLoss)')
+        if isinstance(cost, CrossEntropyLossCost) and \
+                bool(cost.use_sigmoid) != use_sigmoid:
+            raise ValueError(
+                f'stage {stage}: the person loss {loss_name} has '
+                f'use_sigmoid={use_sigmoid} but the assigner\'s {cost_name} '
+                f'has use_sigmoid={bool(cost.use_sigmoid)}; they must agree')
+
+
+#: constructor arguments that carry the query channels, by query generator
+CHANNEL_ARGS = ('hidden_channels', 'proposal_feature_channel')
+
+
+def _init_args(cfg: dict) -> Tuple[type, set]:
+    cls = cfg['type']
+    if isinstance(cls, str):
+        cls = MODELS.get(cls)
+        if cls is None:
+            raise ValueError(f'query_generator.type={cfg["type"]!r} is not '
+                             'registered in mmdet\'s MODELS')
+    params = inspect.signature(cls.__init__).parameters
+    return cls, {
+        n
+        for n, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def inject_query_generator_settings(cfg: dict, hidden_channels: int,
+                                    with_temporal_queries: bool) -> dict:
+    """The query generator config with the decoder's settings filled in.
+
+    Only arguments the generator's constructor names are filled (mmdet's
+    ``EmbeddingRPNHead`` takes ``**kwargs`` and would swallow anything
+    else): the channels (``hidden_channels`` or
+    ``proposal_feature_channel``) and ``with_temporal_queries``. An explicit,
+    different value is an error.
+    """
+    cfg = dict(cfg)
+    _, args = _init_args(cfg)
+    settings = dict(with_temporal_queries=with_temporal_queries)
+    for name in CHANNEL_ARGS:
+        settings[name] = hidden_channels
+    for name, value in settings.items():
+        if name not in args:
+            continue
+        if cfg.get(name, value) != value:
+            source = ('stage_head.action_branches' if name
+                      == 'with_temporal_queries' else 'hidden_channels')
+            raise ValueError(
+                f'query_generator.{name} ({cfg[name]}) != the decoder\'s '
+                f'{value} (from the decoder\'s {source}); leave it out, the '
+                'detector fills it in')
+        cfg[name] = value
+    return cfg
+
+
+def check_query_generator(query_generator: nn.Module, hidden_channels: int,
+                          with_temporal_queries: bool,
+                          action_branches: Sequence[str]) -> None:
+    """The built query generator gives queries the decoder can read."""
+    name = type(query_generator).__name__
+    for attr in CHANNEL_ARGS:
+        channels = getattr(query_generator, attr, None)
+        if channels is not None and channels != hidden_channels:
+            raise ValueError(
+                f'query_generator ({name}) gives {channels}-channel queries '
+                f'({attr}), the decoder has hidden_channels='
+                f'{hidden_channels}')
+    gives_temporal = bool(
+        getattr(query_generator, 'with_temporal_queries', False))
+    if gives_temporal != with_temporal_queries:
+        need = 'need' if with_temporal_queries else 'take no'
+        raise ValueError(
+            f'the decoder stages have action_branches={tuple(action_branches)}'
+            f' and so {need} temporal queries, but the query_generator '
+            f'({name}) gives {"" if gives_temporal else "no "}temporal '
+            'queries; ' +
+            ("use STMixerQueryGenerator or set action_branches=('spatial',)"
+             if with_temporal_queries else 'build it with '
+             'with_temporal_queries=False'))
+
+
+def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
+    """The neck's ``out_channels`` (when the config names it) is the
+    decoder's ``feat_channels``."""
+    channels = neck_cfg.get('out_channels') if isinstance(neck_cfg,
+                                                          dict) else None
+    if channels is not None and channels != feat_channels:
+        raise ValueError(
+            f'neck.out_channels ({channels}) != the decoder feature channels '
+            f'(stage_head.feat_channels, default hidden_channels: '
+            f'{feat_channels})')
+
+
+def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
+                  feat_channels: int, temporal_points: int) -> None:
+    """The pyramid ``[B, C, T, H_l, W_l]`` fits the decoder's settings."""
+    if len(x) != len(featmap_strides):
+        raise ValueError(
+            f'the neck gives {len(x)} feature maps, the decoder expects '
+            f'{len(featmap_strides)} (featmap_strides {tuple(featmap_strides)})'
+        )
+    for level, feat in enumerate(x):
+        if feat.dim() != 5:
+            raise ValueError(
+                f'feature map {level} must be [B, C, T, H, W] (or [B, C, H, '
+                f'W] for images), got {tuple(feat.shape)}')
+        if feat.size(1) != feat_channels:
+            raise ValueError(
+                f'feature map {level} has {feat.size(1)} channels, the '
+                f'decoder expects feat_channels={feat_channels}')
+        if feat.size(2) != temporal_points:
+            raise ValueError(
+                f'feature map {level} has temporal length {feat.size(2)} but '
+                f'the stage heads have temporal_points={temporal_points}; '
+                'set temporal_points to the T of the backbone/neck output '
+                '(1 for images)')
+
+
+def check_pyramid_strides(x: Sequence[Tensor], featmap_strides: Sequence[int],
+                          input_hw: Tuple[int, int]) -> None:
+    """Every map's spatial size is the input's divided by its stride
+    (rounded either way)."""
+    H, W = input_hw
+    for level, (feat, stride) in enumerate(zip(x, featmap_strides)):
+        h, w = feat.shape[-2:]
+        if not (abs(h * stride - H) < stride and abs(w * stride - W) < stride):
+            raise ValueError(
+                f'feature map {level} is {h}x{w} for a {H}x{W} input, which '
+                f'is not stride {stride} (decoder featmap_strides '
+                f'{tuple(featmap_strides)})')
+
+
+def check_explicit_setting(cfg: dict,
+                           name: str,
+                           value: Any,
+                           where: str,
+                           owner: Optional[str] = None) -> dict:
+    """``cfg`` with ``name`` set to ``value``; an explicit different value
+    in ``cfg`` is an error naming ``where`` and the ``owner`` of the value.
+    """
+    cfg = dict(cfg)
+    if name in cfg and cfg[name] is not None:
+        given = cfg[name]
+        same = tuple(given) == tuple(value) if isinstance(
+            value, (list, tuple)) else given == value
+        if not same:
+            raise ValueError(f'{where}.{name} ({given}) != {owner or "the"} '
+                             f'{name} ({value}); leave it out, it is filled '
+                             'in')
+    cfg[name] = value
+    return cfg
