@@ -1,0 +1,158 @@
+"""Convert a PySlowFast Kinetics checkpoint into the backbone weights of a
+CNN STMixer config (the initialisation the official models start from)::
+
+    python tools/convert_kinetics_checkpoint.py SRC DST --config CONFIG
+        [--backbone {auto,slowfast,slowonly}]
+        [--format {auto,caffe2,pyslowfast}] [--cfg-options k=v ...]
+        [--trust-pickle]
+
+SRC is a PySlowFast model-zoo file: a Caffe2 pickle (``.pkl``, e.g.
+``SLOWFAST_8x8_R50.pkl``, ``SLOWONLY_4x16_R50.pkl``,
+``SLOWFAST_32x2_R101_50_50.pkl``; ``{'blobs': {...}}`` with names such as
+``res2_0_branch2a_w``) or a PySlowFast ``.pyth`` checkpoint (``model_state``
+with names such as ``s1.pathway0_stem.conv.weight``). DST gets an mmengine
+checkpoint ``{'meta': {...}, 'state_dict': {'backbone.*': ...}}``, which the
+configs load through ``model.init_cfg=dict(type='Pretrained',
+checkpoint=DST)`` (the neck and decoder keep their own initialisation).
+
+The conversion is strict: a name that matches no rule stops the tool (the
+Kinetics classifier, ``lr``, ``model_iter`` and optimizer momentum blobs
+are dropped and listed), and the converted weights must fit the backbone of
+``--config`` exactly (no missing key, no unexpected key, no shape
+mismatch), otherwise nothing is written. Pickles are read with an
+unpickler that only builds numpy arrays (``--trust-pickle`` for full
+unpickling of files you trust); a truncated or corrupt file is reported as
+such. The name mapping is documented in
+``stmixer_mm/utils/checkpoint_converter.py``
+(:func:`convert_pyslowfast_state_dict`).
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+from typing import List
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checkpoint_converter import (
+    CheckpointFileError, compare_state_dicts, convert_pyslowfast_state_dict,
+    extract_pyslowfast_state_dict, load_checkpoint_file)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert a PySlowFast Kinetics checkpoint into the '
+        'backbone weights of a CNN STMixer config')
+    parser.add_argument('src', help='PySlowFast checkpoint (.pkl or .pyth)')
+    parser.add_argument('dst', help='where to write the converted weights')
+    parser.add_argument(
+        '--config',
+        required=True,
+        help='STMixer config whose backbone receives the weights; the '
+        'converted weights must fit it exactly')
+    parser.add_argument(
+        '--backbone',
+        choices=('auto', 'slowfast', 'slowonly'),
+        default='auto',
+        help='backbone of the checkpoint (default: from its names)')
+    parser.add_argument(
+        '--format',
+        choices=('auto', 'caffe2', 'pyslowfast'),
+        default='auto',
+        help='name layout: Caffe2 blobs or PySlowFast module names '
+        '(default: from the names)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value')
+    parser.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='full unpickling of SRC (only for files you trust), when the '
+        'safe loader refuses it')
+    return parser.parse_args(argv)
+
+
+def build_backbone(config: str, cfg_options) -> torch.nn.Module:
+    """The backbone of ``config``'s detector (built only, not initialised:
+    no pretrained download)."""
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    backbone = copy.deepcopy(cfg.model.backbone)
+    backbone.setdefault('_scope_', cfg.model.get('_scope_', 'mmdet'))
+    return MODELS.build(backbone)
+
+
+def _print_list(title: str, items: List[str]) -> None:
+    print(f'{title} ({len(items)}):')
+    for item in items:
+        print(f'  {item}')
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    try:
+        source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
+        weights, entry = extract_pyslowfast_state_dict(source)
+        state_dict, report = convert_pyslowfast_state_dict(
+            weights, backbone=args.backbone, source_format=args.format)
+    except (CheckpointFileError, ValueError, TypeError) as err:
+        raise SystemExit(f'error: {args.src}: {err}') from err
+    where = f"['{entry}']" if entry else ' (bare dict)'
+    print(f'read {len(weights)} entries from {args.src}{where}')
+    print(report.summary())
+
+    backbone = build_backbone(args.config, args.cfg_options)
+    expected = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
+    missing, unexpected, mismatched = compare_state_dicts(state_dict, expected)
+    if missing or unexpected or mismatched:
+        _print_list('missing backbone keys (in the model, not converted)',
+                    missing)
+        _print_list('unexpected keys (converted, not in the backbone)',
+                    unexpected)
+        _print_list('shape mismatches', mismatched)
+        problems = []
+        if missing:
+            problems.append(f'{len(missing)} missing, e.g. {missing[0]}')
+        if unexpected:
+            problems.append(
+                f'{len(unexpected)} unexpected, e.g. {unexpected[0]}')
+        if mismatched:
+            problems.append(
+                f'{len(mismatched)} shape mismatches, e.g. {mismatched[0]}')
+        raise SystemExit(
+            f'error: the weights of {args.src} do not fit the backbone of '
+            f'{args.config} (' + ' | '.join(problems) + ')')
+    backbone.load_state_dict(
+        {
+            k[len('backbone.'):]: v
+            for k, v in state_dict.items()
+        }, strict=True)
+    print(f'checked: loads into the backbone of {args.config} with '
+          'strict=True')
+
+    meta = dict(
+        converter='stmixer_mm.utils.checkpoint_converter.'
+        'convert_pyslowfast_state_dict',
+        stmixer_mm_version=stmixer_mm.__version__,
+        source=osp.basename(args.src),
+        source_entry=entry,
+        config=args.config,
+        verified_with_config=True,
+        conversion=report.to_dict())
+    checkpoint = dict(meta=meta, state_dict=state_dict)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(checkpoint, args.dst)
+    print(f'saved {len(state_dict)} backbone tensors to {args.dst}')
+    return checkpoint
+
+
+if __name__ == '__main__':
+    main()
