@@ -230,3 +230,70 @@ def test_predict_uses_last_stage():
         assert len(p) >= 3
         assert p.bboxes.min() >= 0 and p.bboxes.max() <= 1
         assert torch.all(p.scores[:, 0] == 0)
+
+
+@pytest.mark.parametrize('key,what', [('person_logits', 'person logits'),
+                                      ('bboxes', 'boxes'),
+                                      ('action_logits', 'action logits')])
+def test_non_finite_predictions_stop_training_before_matching(key, what):
+    """A diverged stage is named, instead of scipy's 'matrix contains
+    invalid numeric entries' from inside the Hungarian assignment."""
+    torch.manual_seed(0)
+    decoder = build()
+    x, queries = inputs()
+    stage = decoder.stages[1]
+    forward = stage.forward
+
+    def diverged(*args):
+        out = forward(*args)
+        out[key] = out[key].clone()
+        out[key][0, 0, 0] = float('nan')
+        return out
+
+    with mock.patch.object(stage, 'forward', diverged), \
+            mock.patch.object(decoder, 'assign',
+                              wraps=decoder.assign) as assign:
+        with pytest.raises(FloatingPointError) as err:
+            decoder.loss(x, queries, [sample(ONE_GT, [[3]]), sample([], [])])
+    msg = str(err.value)
+    assert f'the {what} ({key}) of decoder stage 1' in msg
+    assert 'non-finite' in msg
+    assert assign.call_count == 1  # stage 0 only; stage 1 never matched
+
+
+def test_mmdet_label_convention_targets_and_detections():
+    torch.manual_seed(0)
+    stage = dict(copy.deepcopy(STAGE), num_actions=3, label_convention='mmdet')
+    decoder = build(stage_head=stage, test_cfg=dict(max_per_img=5))
+    x, queries = inputs()
+    s0 = sample(ONE_GT, [[0]])
+    s0.gt_instances.labels = torch.tensor([2])  # 0-based class id
+    s1 = sample([], [])
+    s1.gt_instances.labels = torch.zeros(0, dtype=torch.long)
+    losses = decoder.loss(x, queries, [s0, s1])
+    assert all(torch.isfinite(v) for v in losses.values())
+    target = decoder.stages[0].action_targets(torch.tensor([2, 0]))
+    torch.testing.assert_close(target,
+                               torch.tensor([[0., 0., 1.], [1., 0., 0.]]))
+    # AVA labels on an mmdet-convention head are refused, and vice versa
+    with pytest.raises(ValueError, match="label_convention='ava'"):
+        decoder.stages[0].action_targets(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="label_convention='mmdet'"):
+        build().stages[0].action_targets(torch.tensor([0, 3]))
+    # detections: top max_per_img (query, class) pairs, rescaled boxes
+    decoder.eval()
+    metas = [sample([], []), sample([], [])]
+    for m in metas:
+        m.set_metainfo(dict(scale_factor=(2.0, 0.5)))
+    with torch.no_grad():
+        preds = decoder.predict(x, queries, metas, rescale=True)
+        plain = decoder.predict(x, queries, metas, rescale=False)
+        last = decoder(x, queries)[-1]
+    for p, q in zip(preds, plain):
+        assert len(p) == 5 and p.labels.max() < 3 and p.labels.min() >= 0
+        assert torch.all(p.scores[:-1] >= p.scores[1:])
+        torch.testing.assert_close(
+            p.bboxes, q.bboxes / torch.tensor([2.0, 0.5, 2.0, 0.5]))
+    probs = last['action_logits'][0].sigmoid() * decoder.stages[
+        -1].person_scores(last['person_logits'][0])[:, None]
+    torch.testing.assert_close(preds[0].scores, probs.flatten().topk(5)[0])

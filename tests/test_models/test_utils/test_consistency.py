@@ -1,0 +1,181 @@
+"""Cross-module consistency checks (``stmixer_mm.models.utils.consistency``)
+reached through the modules that call them, with the messages users see."""
+import copy
+
+import pytest
+import torch
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.registry import MODELS
+
+C = 32
+STAGE = dict(
+    type='STMixerStageHead',
+    num_actions=5,
+    hidden_channels=C,
+    num_heads=4,
+    feedforward_channels=64,
+    spatial_points=4,
+    temporal_points=2,
+    sampling_cfg=dict(impl='pytorch'))
+FOCAL = dict(
+    type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.)
+
+
+def assigner(cls_cost):
+    return dict(
+        type='HungarianAssigner',
+        match_costs=[
+            dict(type=cls_cost, weight=2.0),
+            dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy')
+        ])
+
+
+def decoder(stage=STAGE, cls_cost='ClassificationCost', **kwargs):
+    return MODELS.build(
+        dict(
+            type='STMixerDecoder',
+            num_stages=2,
+            stage_head=copy.deepcopy(stage),
+            train_cfg=dict(assigner=assigner(cls_cost)),
+            **kwargs))
+
+
+def test_sigmoid_person_loss_with_softmax_cost_is_refused():
+    with pytest.raises(ValueError) as err:
+        decoder(dict(STAGE, loss_person=FOCAL), 'ClassificationCost')
+    msg = str(err.value)
+    assert 'FocalLoss' in msg and 'ClassificationCost' in msg
+    assert "FocalLossCost" in msg and 'stage 0' in msg
+    # the sigmoid-aware cost is accepted
+    decoder(dict(STAGE, loss_person=FOCAL), 'FocalLossCost')
+
+
+def test_softmax_person_loss_with_focal_cost_is_refused():
+    with pytest.raises(ValueError, match='softmax loss.*FocalLossCost'):
+        decoder(STAGE, 'FocalLossCost')
+
+
+def test_stage_heads_must_agree():
+    with pytest.raises(ValueError, match='same temporal_points'):
+        MODELS.build(
+            dict(
+                type='STMixerDecoder',
+                num_stages=2,
+                stage_head=[STAGE, dict(STAGE, temporal_points=4)]))
+    with pytest.raises(ValueError, match='featmap_strides'):
+        decoder(dict(STAGE, featmap_strides=(8, 16, 32, 64)))
+    with pytest.raises(ValueError, match='sampling_mixing.num_groups'):
+        decoder(
+            dict(
+                STAGE,
+                sampling_mixing=dict(
+                    type='STMixerSamplingMixing', num_groups=2)))
+
+
+def test_train_cfg_fields_of_sparse_rcnn():
+    cfg = dict(
+        assigner=assigner('ClassificationCost'),
+        sampler=dict(type='PseudoSampler'),
+        pos_weight=1)
+    MODELS.build(dict(type='STMixerDecoder', num_stages=1, stage_head=STAGE,
+                      train_cfg=cfg))
+    for bad, match in ((dict(cfg, sampler=dict(type='RandomSampler')),
+                        'PseudoSampler'), (dict(cfg, pos_weight=2),
+                                           'pos_weight'),
+                       (dict(cfg, debug=True), 'keys')):
+        with pytest.raises(ValueError, match=match):
+            MODELS.build(
+                dict(
+                    type='STMixerDecoder',
+                    num_stages=1,
+                    stage_head=STAGE,
+                    train_cfg=bad))
+
+
+def test_unknown_test_cfg_key_is_refused():
+    with pytest.raises(ValueError, match='max_per_img'):
+        decoder(test_cfg=dict(max_per_img=10))  # an mmdet key on AVA
+    decoder(test_cfg=dict(person_threshold=0.5))
+
+
+def detector(query_generator, branches=('spatial', 'temporal'), **kwargs):
+    return MODELS.build(
+        dict(
+            type='STMixer',
+            _scope_='mmdet',
+            backbone=dict(
+                type='mmaction.ResNet3dSlowOnly',
+                depth=18,
+                base_channels=8,
+                pretrained=None,
+                conv1_stride_t=1,
+                pool1_stride_t=1,
+                inflate=(0, 0, 1, 1),
+                with_pool2=False,
+                out_indices=(0, 1, 2, 3)),
+            neck=dict(
+                type='STMixerLateralNeck',
+                in_channels=[8, 16, 32, 64],
+                out_channels=kwargs.pop('neck_channels', C)),
+            query_generator=query_generator,
+            decoder=dict(
+                type='STMixerDecoder',
+                num_stages=1,
+                stage_head=dict(STAGE, action_branches=branches)),
+            train_cfg=dict(assigner=assigner('ClassificationCost')),
+            **kwargs))
+
+
+def test_detector_checks_query_generator_and_neck():
+    with pytest.raises(ValueError, match='neck.out_channels'):
+        detector(dict(type='STMixerQueryGenerator'), neck_channels=16)
+    with pytest.raises(ValueError, match='hidden_channels'):
+        detector(dict(type='STMixerQueryGenerator', hidden_channels=64))
+    # EmbeddingRPNHead gives no temporal queries
+    with pytest.raises(ValueError, match='gives no temporal queries'):
+        detector(dict(type='EmbeddingRPNHead', num_proposals=4))
+    # its channels are filled in like STMixerQueryGenerator's
+    model = detector(
+        dict(type='EmbeddingRPNHead', num_proposals=4),
+        branches=('spatial', ))
+    assert model.query_generator.proposal_feature_channel == C
+    with pytest.raises(ValueError, match='proposal_feature_channel'):
+        detector(
+            dict(
+                type='EmbeddingRPNHead',
+                num_proposals=4,
+                proposal_feature_channel=64),
+            branches=('spatial', ))
+
+
+def test_train_and_test_cfg_belong_to_the_detector():
+    cfg = dict(
+        type='STMixer',
+        _scope_='mmdet',
+        backbone=dict(type='mmaction.ResNet3dSlowOnly', depth=18),
+        neck=dict(type='STMixerLateralNeck', in_channels=[8], out_channels=C),
+        query_generator=dict(type='STMixerQueryGenerator'),
+        decoder=dict(type='STMixerDecoder', stage_head=STAGE,
+                     test_cfg=dict()))
+    with pytest.raises(ValueError, match='on the detector'):
+        MODELS.build(cfg)
+
+
+def test_pyramid_checks_at_run_time():
+    d = decoder()
+    x = [torch.randn(1, C, 2, 64 // s, 64 // s) for s in (4, 8, 16, 32)]
+    gen = MODELS.build(
+        dict(type='STMixerQueryGenerator', num_queries=3, hidden_channels=C))
+    from mmengine.structures import InstanceData
+    proposals = gen.predict(x, [InstanceData(metainfo=dict(img_shape=(64,
+                                                                      64)))])
+    with pytest.raises(ValueError, match='temporal_points=2'):
+        d([f[:, :, :1] for f in x], proposals)
+    with pytest.raises(ValueError, match='expects 4'):
+        d(x[:3], proposals)
+    with pytest.raises(ValueError, match='feat_channels=32'):
+        d([f[:, :16] for f in x], proposals)
+    del proposals[0].features
+    with pytest.raises(ValueError, match='features'):
+        d(x, proposals)
