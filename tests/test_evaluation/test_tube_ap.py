@@ -202,3 +202,33 @@ def test_mmaction_link_tubes_has_stale_scores(gt):
     assert scores == {round(float(dets[-1, 3]), 6)}
     ours = link_tubes(gt, dets, VIDEOS, min_length=5)
     assert {round(t[1], 6) for t in ours[0]} == {0.9, 0.3}
+
+
+def test_link_person_tubes():
+    from stmixer_mm.evaluation.functional import link_person_tubes
+    keyframes = [0, 8, 16]
+    bboxes = [np.array([P, Q]), np.array([Q, P3]), np.array([P, Q, R])]
+    person = [np.array([.9, .8]), np.array([.7, .95]), np.array([.6, .5, .4])]
+    actions = [
+        np.array([[.1, .9], [.8, .3]]),
+        np.array([[.7, .2], [.2, .7]]),
+        np.array([[.1, .5], [.9, .1], [.6, .2]])
+    ]
+    tubes = link_person_tubes(keyframes, bboxes, actions, person,
+                              labels=['sit', 'wave'])
+    assert [t['tube_id'] for t in tubes] == [0, 1, 2]
+    # first frame ties are broken by score; the person on P waves
+    by_start = {tuple(t['boxes'][0]): t for t in tubes}
+    a, b, c = by_start[tuple(P)], by_start[tuple(Q)], by_start[tuple(R)]
+    assert a['frames'] == [0, 8, 16] and b['frames'] == [0, 8, 16]
+    assert c['frames'] == [16]
+    assert a['action'] == 'wave' and b['action'] == 'sit'
+    np.testing.assert_allclose(a['box_scores'], [.9, .95, .6])
+    np.testing.assert_allclose(a['action_scores'], [.9, .7, .5])
+    assert a['score'] == pytest.approx(0.7)
+    assert b['score'] == pytest.approx(0.8)
+    np.testing.assert_allclose(a['boxes'][1], P3)
+    assert len(link_person_tubes(keyframes, bboxes, actions, person,
+                                 min_length=2)) == 2
+    with pytest.raises(ValueError, match='one entry per keyframe'):
+        link_person_tubes(keyframes[:2], bboxes, actions, person)

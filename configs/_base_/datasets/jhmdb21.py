@@ -9,7 +9,7 @@
 # child config overrides the dataloader / evaluator fields, not data_root.
 dataset_type = 'TubeDataset'
 data_root = 'data/jhmdb'
-ann_file = f'{data_root}/annotations/JHMDB-GT.pkl'
+ann_file = f'{data_root}/JHMDB-GT.pkl'  # mmaction2's layout (MOC release)
 frames_root = f'{data_root}/Frames'
 filename_tmpl = '{:05d}.png'
 split = 0  # JHMDB has 3 splits; most papers report split 0 (or the mean)

@@ -10,7 +10,7 @@
 # dataloader / evaluator fields, not data_root.
 dataset_type = 'TubeDataset'
 data_root = 'data/ucf101_24'
-ann_file = f'{data_root}/annotations/UCF101v2-GT.pkl'
+ann_file = f'{data_root}/UCF101v2-GT.pkl'  # mmaction2's layout (MOC release)
 frames_root = f'{data_root}/rgb-images'
 filename_tmpl = '{:05d}.jpg'
 split = 0  # UCF101-24 has one split

@@ -1,10 +1,11 @@
 """Functional evaluation of the tube benchmarks (frame-/video-mAP)."""
+from .person_tubes import link_person_tubes
 from .tube_ap import (FRAME_DET_COLUMNS, box_iou, frame_ap, link_tubes,
                       link_video_tubes, mean_ap, nms, nms_3d, tube_iou,
                       video_ap, voc_ap)
 
 __all__ = [
-    'FRAME_DET_COLUMNS', 'box_iou', 'frame_ap', 'link_tubes',
-    'link_video_tubes', 'mean_ap', 'nms', 'nms_3d', 'tube_iou', 'video_ap',
-    'voc_ap'
+    'FRAME_DET_COLUMNS', 'box_iou', 'frame_ap', 'link_person_tubes',
+    'link_tubes', 'link_video_tubes', 'mean_ap', 'nms', 'nms_3d', 'tube_iou',
+    'video_ap', 'voc_ap'
 ]

@@ -1,0 +1,169 @@
+"""Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
+
+Generates the synthetic tube set (``tools/data/generate_synthetic_tubes.py``
+settings), trains the quick-start tube config through mmengine's Runner
+(or loads ``--checkpoint``), tests it on every frame of the test videos
+with ``TubeMetric`` and prints frame-mAP@0.5 and video-mAP, next to a
+chance reference: the same metric on the ground-truth boxes with uniformly
+random class scores (perfect localisation, chance classification).
+
+Example (the numbers in configs/stmixer_tubes/README.md)::
+
+    python tools/analysis_tools/benchmark_tubes.py --threads 1
+
+It is a benchmark, not a test: it takes minutes.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import pickle
+import time
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.registry import METRICS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEFAULT_CFG = osp.join(REPO, 'configs', 'quickstart',
+                       'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', default=DEFAULT_CFG)
+    parser.add_argument('--checkpoint', help='test this; no training')
+    parser.add_argument('--data-dir', default='data/synthetic_tubes')
+    parser.add_argument('--work-dir', default='work_dirs/benchmark_tubes')
+    parser.add_argument('--num-train-videos', type=int, default=32)
+    parser.add_argument('--num-val-videos', type=int, default=4)
+    parser.add_argument('--seconds-per-video', type=int, default=8)
+    parser.add_argument('--max-epochs', type=int, help='override the config')
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', help='write the results here (json)')
+    return parser.parse_args(argv)
+
+
+def chance_metrics(ann_file: str, seed: int = 0) -> dict:
+    """TubeMetric on the GT boxes of every test frame with random scores."""
+    with open(ann_file, 'rb') as f:
+        gt = pickle.load(f)
+    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    rng = np.random.default_rng(seed)
+    num = len(gt['labels'])
+    for video in gt['test_videos'][0]:
+        h, w = gt['resolution'][video]
+        boxes = {}
+        for tubes in gt['gttubes'][video].values():
+            for t in tubes:
+                for row in t:
+                    boxes.setdefault(int(row[0]), []).append(row[1:5])
+        for frame in range(1, gt['nframes'][video] + 1):
+            b = np.array(boxes.get(frame, np.zeros((0, 4))), np.float32)
+            b = b.reshape(-1, 4) / np.array([w, h, w, h], np.float32)
+            metric.process(None, [
+                dict(
+                    video_id=video,
+                    timestamp=frame,
+                    pred_instances=dict(
+                        bboxes=b,
+                        scores=rng.uniform(size=(len(b), num)).astype(
+                            np.float32)))
+            ])
+    return metric.compute_metrics(metric.results)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    paths = generate_synthetic_tubes(
+        args.data_dir,
+        num_train_videos=args.num_train_videos,
+        num_val_videos=args.num_val_videos,
+        seconds_per_video=args.seconds_per_video,
+        write_demo=False,
+        seed=args.seed)
+    t_data = time.time() - t0
+
+    cfg = Config.fromfile(args.config)
+    ann = paths['tube_gt']
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
+        loader.dataset.ann_file = ann
+        loader.dataset.data_prefix = dict(img=paths['rawframes'])
+    cfg.val_evaluator.ann_file = ann
+    cfg.test_evaluator.ann_file = ann
+    cfg.work_dir = args.work_dir
+    cfg.randomness = dict(seed=args.seed)
+    if args.max_epochs:
+        cfg.train_cfg.max_epochs = args.max_epochs
+        cfg.train_cfg.val_begin = args.max_epochs + 1  # test only at the end
+        for sched in cfg.param_scheduler:
+            if sched.get('type') == 'MultiStepLR':
+                sched.end = args.max_epochs
+                sched.milestones = [
+                    m for m in sched.milestones if m < args.max_epochs
+                ]
+    else:
+        cfg.train_cfg.val_begin = cfg.train_cfg.max_epochs + 1
+    t_train = 0.0
+    iters = 0
+    if args.checkpoint:
+        cfg.load_from = args.checkpoint
+        cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
+        cfg.param_scheduler = cfg.val_dataloader = cfg.val_cfg = None
+        cfg.val_evaluator = None
+    runner = Runner.from_cfg(cfg)
+    if not args.checkpoint:
+        t1 = time.time()
+        runner.train()
+        t_train = time.time() - t1
+        iters = runner.iter
+    t2 = time.time()
+    metrics = runner.test()
+    t_test = time.time() - t2
+    init_default_scope('mmaction')
+    chance = chance_metrics(ann, args.seed)
+
+    keys = ['frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
+            'videoAP@0.5:0.95']
+    frames = len(runner.test_dataloader.dataset)
+    print('\n| metric | STMixer (CPU-trained) | chance (GT boxes, random '
+          'scores) |\n| --- | --- | --- |')
+    for k in keys:
+        print(f'| {k} | {metrics["mAP/" + k]:.1f} | {chance[k]:.1f} |')
+    per_class = {
+        k[len('mAP/'):]: round(v, 1)
+        for k, v in metrics.items() if '_' in k
+    }
+    print(f'per class: {per_class}')
+    print(f'data {t_data:.0f} s, training {t_train:.0f} s ({iters} '
+          f'iterations, {args.threads} thread(s)), test {t_test:.0f} s '
+          f'({frames} frames)')
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(
+                dict(
+                    metrics=metrics,
+                    chance=chance,
+                    train_seconds=t_train,
+                    iterations=iters,
+                    test_seconds=t_test,
+                    test_frames=frames,
+                    threads=args.threads,
+                    args=vars(args)),
+                f,
+                indent=1)
+
+
+if __name__ == '__main__':
+    main()
