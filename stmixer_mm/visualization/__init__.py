@@ -1,11 +1,13 @@
 from .action_drawing import (draw_action_detections, draw_result_grid,
                              format_action_labels, load_scalars,
                              plot_training_curves)
-from .local_visualizer import (ActionDetLocalVisualizer, load_label_names,
+from .local_visualizer import (ActionDetLocalVisualizer,
+                               label_names_from_dataset, load_label_names,
                                top_actions)
 
 __all__ = [
-    'ActionDetLocalVisualizer', 'load_label_names', 'top_actions',
+    'ActionDetLocalVisualizer', 'label_names_from_dataset',
+    'load_label_names', 'top_actions',
     'draw_action_detections', 'draw_result_grid', 'format_action_labels',
     'load_scalars', 'plot_training_curves'
 ]

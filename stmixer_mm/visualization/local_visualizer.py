@@ -58,6 +58,23 @@ def load_label_names(label_file: str) -> Dict[int, str]:
     return {int(d['id']): d['name'] for d in labels}
 
 
+def label_names_from_dataset(dataset) -> Dict[int, str]:
+    """Score column -> action name for a data set.
+
+    The data set's AVA ``label_file`` when it has one (ids are the score
+    columns), else its ``metainfo['classes']`` with class ``i`` in column
+    ``i + 1`` (column 0 is background, as AVA-format and tube data sets
+    pack their multi-hot labels). Empty when neither is known.
+    """
+    label_file = getattr(dataset, 'label_file', None)
+    if label_file:
+        return load_label_names(label_file)
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    if classes:
+        return {i + 1: str(c) for i, c in enumerate(classes)}
+    return {}
+
+
 def top_actions(scores: np.ndarray,
                 score_thr: float,
                 topk: int,

@@ -103,7 +103,8 @@ class ActionDetVisualizationHook(Hook):
         wait_time (float): Seconds each window stays.
         test_out_dir (str, optional): Where test images are written.
         label_file (str, optional): AVA label map for the action names;
-            default: the evaluated dataset's ``label_file``.
+            default: the evaluated data set's ``label_file`` or
+            ``metainfo['classes']``.
     """
 
     priority = 'NORMAL'
@@ -144,11 +145,14 @@ class ActionDetVisualizationHook(Hook):
         vis = self._visualizer
         if not self.draw or vis.label_names:
             return
-        label_file = self.label_file or getattr(
-            getattr(dataloader, 'dataset', None), 'label_file', None)
-        if label_file:
-            from stmixer_mm.visualization import load_label_names
-            vis.label_names.update(load_label_names(label_file))
+        from stmixer_mm.visualization import (label_names_from_dataset,
+                                              load_label_names)
+        if self.label_file:
+            vis.label_names.update(load_label_names(self.label_file))
+        else:
+            vis.label_names.update(
+                label_names_from_dataset(getattr(dataloader, 'dataset',
+                                                 None)))
 
     def before_val(self, runner: Runner) -> None:
         self._set_label_names(runner.val_dataloader)

@@ -1,0 +1,166 @@
+"""tools/analysis_tools/get_flops.py, browse_dataset.py, analyze_logs.py and
+tools/misc/print_config.py, collect_env.py."""
+import importlib.util
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+QUICKSTART = osp.join(REPO, 'configs', 'quickstart',
+                      'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py')
+TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
+                    'tiny_stmixer_tiny-ava.py')
+
+
+def _tool(path):
+    spec = importlib.util.spec_from_file_location(
+        '_tool_' + osp.basename(path)[:-3], osp.join(REPO, 'tools', path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope='module')
+def get_flops():
+    return _tool('analysis_tools/get_flops.py')
+
+
+def _quickstart_flops(get_flops, impl=None):
+    import stmixer_mm  # noqa: F401
+    cfg = Config.fromfile(QUICKSTART)
+    if impl is not None:
+        cfg.merge_from_dict({'model.decoder.stage_head.sampling_cfg.impl':
+                             impl})
+    model = get_flops.build_detector(cfg)
+    # the quick-start clips: 8 frames of 128x192
+    return cfg, get_flops.count_flops(model, (8, 128, 192))
+
+
+def test_get_flops_counts_the_whole_detector(get_flops):
+    cfg, res = _quickstart_flops(get_flops)
+    parts = res['by_module']
+    assert sum(parts.values()) == res['total']
+    assert parts['backbone'] > 0 and parts['neck'] > 0
+    # the decoder is counted, and is a real share of the model
+    assert 0.05 < res['decoder_share'] < 0.5
+    assert res['decoder_share'] == pytest.approx(parts['decoder'] /
+                                                 res['total'])
+    stages = cfg.model.decoder.num_stages
+    for k in range(stages):
+        assert res['modules'][f'decoder.stages.{k}'] > 0
+    # adaptive sampling: 4 bilinear corners x levels per sampled value and
+    # channel (2 FLOPs per multiply-add)
+    head = cfg.model.decoder.stage_head
+    n_q = cfg.model.query_generator.num_queries
+    levels = len(cfg.model.decoder.featmap_strides)
+    expected = (2 * 4 * levels * n_q * head.spatial_points *
+                head.temporal_points * head.hidden_channels * stages)
+    sampling = sum(v for k, v in res['by_operator'].items()
+                   if 'embedding_bag' in k or 'grid_sampler' in k)
+    assert sampling == expected
+    # the adaptive mixing's matrix products with generated weights
+    assert res['by_operator'].get('aten.bmm', 0) > 0
+
+
+def test_get_flops_same_count_for_every_sampling_impl(get_flops):
+    _, fast = _quickstart_flops(get_flops, 'pytorch')
+    _, ref = _quickstart_flops(get_flops, 'reference')
+    assert 'aten.grid_sampler_2d' in ref['by_operator']
+    assert fast['total'] == ref['total']
+    assert fast['decoder_share'] == ref['decoder_share']
+
+
+def test_get_flops_cli(get_flops, capsys):
+    res = get_flops.main([QUICKSTART, '--shape', '8', '128', '192'])
+    out = capsys.readouterr().out
+    assert 'Decoder share:' in out and 'decoder.stages.0' in out
+    assert res['params'] > 1e6
+    with pytest.raises(SystemExit):
+        get_flops.main([QUICKSTART, '--shape', '0', '128', '192'])
+
+
+def test_browse_dataset_writes_images(tmp_path):
+    tool = _tool('analysis_tools/browse_dataset.py')
+    out = tmp_path / 'browse'
+    files = tool.main([TINY_CFG, '--output-dir', str(out), '--phase',
+                       'val', '--max-samples', '3'])
+    assert len(files) == 3 and all(osp.isfile(f) for f in files)
+    img = cv2.imread(files[0])
+    # the 64x64 keyframe scaled up to a 360 short side, legend below
+    assert img.shape[1] == 360 and img.shape[0] > 360
+    # ground-truth boxes in green are drawn
+    green = (np.abs(img[:360].astype(int) - [0, 200, 0]).sum(-1) < 60)
+    assert green.sum() > 100
+    with pytest.raises(SystemExit):
+        tool.main([TINY_CFG])  # neither --output-dir nor --show
+
+
+def _write_log(path):
+    recs = [
+        dict(lr=0.1, loss=3.0, time=0.5, epoch=1, iter=1, step=1),
+        dict(lr=0.1, loss=2.0, time=0.2, epoch=1, iter=2, step=2),
+        {'mAP/overall': 0.25, 'time': 0.1, 'step': 1},
+        dict(lr=0.1, loss=1.5, time=0.3, epoch=2, iter=3, step=3),
+        dict(lr=0.1, loss=1.0, time=0.4, epoch=2, iter=4, step=4),
+        {'mAP/overall': 0.5, 'mAP/x': float('nan'), 'time': 0.1, 'step': 2},
+    ]
+    with open(path, 'w') as f:
+        for r in recs:
+            f.write(json.dumps(r) + '\n')
+
+
+def test_analyze_logs_curves_and_time(tmp_path, capsys):
+    tool = _tool('analysis_tools/analyze_logs.py')
+    log = tmp_path / 'run.json'
+    _write_log(log)
+    data = tool.load_log(str(log))
+    xs, ys, xl = tool.curve(data, 'loss')
+    assert xl == 'iter' and xs.tolist() == [1, 2, 3, 4]
+    xs, ys, xl = tool.curve(data, 'mAP/overall')
+    assert xl == 'epoch' and xs.tolist() == [1, 2] and ys.tolist() == [
+        0.25, 0.5
+    ]
+    assert len(tool.curve(data, 'mAP/x')[0]) == 0  # NaN dropped
+    with pytest.raises(KeyError, match='mAP/overall'):
+        tool.curve(data, 'bbox_mAP')
+    out = tmp_path / 'c.png'
+    tool.main(['plot_curve', str(log), '--keys', 'loss', 'mAP/overall',
+               '--out', str(out)])
+    assert cv2.imread(str(out)) is not None
+    res = tool.main(['cal_train_time', str(log)])[0]
+    # first iteration of each epoch left out: epoch 1 -> 0.2, 2 -> 0.4
+    assert (res['slowest'], res['fastest']) == (2, 1)
+    assert res['mean'] == pytest.approx(0.3)
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"loss": 1, "step": 1}\nnot json\n')
+    with pytest.raises(ValueError, match='bad.json:2'):
+        tool.load_log(str(bad))
+
+
+@pytest.mark.slow
+def test_analyze_logs_on_a_real_run(trained, tmp_path):
+    """The json log of tools/train.py on the tiny config (2 epochs)."""
+    work, _ = trained
+    tool = _tool('analysis_tools/analyze_logs.py')
+    data = tool.load_log(str(work))
+    assert len(tool.curve(data, 'loss')[0]) == 4  # 2 epochs x 2 iters
+    assert tool.curve(data, 'mAP/overall')[0].tolist() == [1, 2]
+    out = tmp_path / 'curves.png'
+    tool.main(['plot_curve', str(work), '--keys', 'loss', 'mAP/overall',
+               's0.loss_action', '--out', str(out)])
+    assert cv2.imread(str(out)) is not None
+
+
+def test_print_config(tmp_path, capsys):
+    tool = _tool('misc/print_config.py')
+    save = tmp_path / 'full.py'
+    cfg = tool.main([TINY_CFG, '--cfg-options', 'train_cfg.max_epochs=5',
+                     '--save-path', str(save)])
+    out = capsys.readouterr().out
+    assert "type='STMixer'" in out and 'max_epochs=5' in out
+    assert Config.fromfile(str(save)).train_cfg.max_epochs == 5
+    assert cfg.default_scope == 'mmaction'  # _base_ merged

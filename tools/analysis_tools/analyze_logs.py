@@ -1,0 +1,182 @@
+"""Curves and timing from mmengine's json logs (loss, mAP, lr, time...).
+
+    python tools/analysis_tools/analyze_logs.py plot_curve LOG.json \
+        [LOG2.json ...] [--keys loss mAP/overall] [--legend ...] \
+        [--title T] [--out curves.png]
+    python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json \
+        [--include-outliers]
+
+LOG.json is ``<work_dir>/<timestamp>/vis_data/<timestamp>.json`` (or
+``scalars.json`` beside it); a work dir is accepted too (its newest log).
+mmaction2's and mmdet's ``analyze_logs.py`` were checked against these
+logs and do not work with them: both need seaborn, mmaction2's fails on
+the loss curve (``IndexError``, it expects mmcv 1.x ``mode`` fields) and
+both refuse validation metrics such as ``mAP/overall`` (mmengine writes
+validation records without ``epoch``/``iter``). This tool reads the mmengine
+format: training records (with ``iter``) are plotted against the global
+iteration (``step``), validation records against the epoch (their
+``step``); one panel per key. Matplotlib only.
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+
+def find_log(path: str) -> str:
+    """A json log file, or the newest ``vis_data/*.json`` under a dir."""
+    if osp.isfile(path):
+        return path
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'{path}: no such log file or work dir')
+    found = []
+    for root, _, files in os.walk(path):
+        if osp.basename(root) == 'vis_data':
+            found += [osp.join(root, f) for f in files
+                      if f.endswith('.json') and f != 'scalars.json']
+    if not found:
+        raise FileNotFoundError(f'no vis_data/<timestamp>.json under {path}')
+    return max(found, key=osp.getmtime)
+
+
+def load_log(path: str) -> Dict[str, List[dict]]:
+    """Split an mmengine json log into ``train`` and ``val`` records.
+
+    Raises:
+        ValueError: A line that is not a JSON object (file and line named).
+    """
+    path = find_log(path)
+    out: Dict[str, List[dict]] = dict(train=[], val=[])
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f'{path}:{n}: not a JSON record ({e})')
+            if not isinstance(rec, dict) or 'step' not in rec:
+                raise ValueError(f'{path}:{n}: expected an mmengine log '
+                                 "record with a 'step' field")
+            out['train' if 'iter' in rec else 'val'].append(rec)
+    return out
+
+
+def curve(log: Dict[str, List[dict]], key: str, path: str = 'log'):
+    """``(xs, ys, x_label)`` of ``key``: training keys per iteration,
+    validation keys per epoch. Missing/NaN values are dropped."""
+    for split, x_label in (('train', 'iter'), ('val', 'epoch')):
+        recs = [r for r in log[split] if key in r]
+        if recs:
+            pts = [(r['step'], float(r[key])) for r in recs
+                   if r[key] is not None and not math.isnan(float(r[key]))]
+            xs = np.array([p[0] for p in pts])
+            ys = np.array([p[1] for p in pts])
+            return xs, ys, x_label
+    keys = sorted({k for split in log.values() for r in split for k in r} -
+                  {'step', 'epoch', 'iter'})
+    raise KeyError(f'{path} has no {key!r}; it has: {", ".join(keys)}')
+
+
+def plot_curve(args) -> str:
+    import matplotlib
+    matplotlib.use('Agg' if args.out else matplotlib.get_backend())
+    import matplotlib.pyplot as plt
+    logs = [load_log(p) for p in args.json_logs]
+    legend = args.legend or [
+        osp.basename(find_log(p)) for p in args.json_logs
+    ]
+    if len(legend) != len(logs):
+        raise ValueError(f'{len(legend)} legend entries for {len(logs)} '
+                         'logs')
+    fig, axes = plt.subplots(
+        len(args.keys), 1, figsize=(7, 3 * len(args.keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], args.keys):
+        for log, path, name in zip(logs, args.json_logs, legend):
+            xs, ys, x_label = curve(log, key, path)
+            ax.plot(xs, ys, marker='o' if x_label == 'epoch' else None,
+                    label=name)
+            print(f'plot curve of {path}, metric is {key} '
+                  f'({len(xs)} points)')
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(key)
+        ax.legend()
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout()
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        fig.savefig(args.out, dpi=100)
+        print(f'save curve to: {args.out}')
+    else:
+        plt.show()
+    plt.close(fig)
+    return args.out
+
+
+def cal_train_time(args) -> List[dict]:
+    """Per log: average, slowest/fastest epoch and std of the iteration
+    time (the first iteration of each epoch left out unless
+    ``--include-outliers``)."""
+    results = []
+    for path in args.json_logs:
+        log = load_log(path)
+        per_epoch = defaultdict(list)
+        for r in log['train']:
+            if 'time' in r:
+                per_epoch[r.get('epoch', 1)].append(float(r['time']))
+        if not per_epoch:
+            raise ValueError(f'{path}: no training records with time')
+        means = {}
+        for ep, times in sorted(per_epoch.items()):
+            if not args.include_outliers and len(times) > 1:
+                times = times[1:]
+            means[ep] = float(np.mean(times))
+        vals = np.array(list(means.values()))
+        slow = max(means, key=means.get)
+        fast = min(means, key=means.get)
+        print(f'-----Analyze train time of {path}-----')
+        print(f'slowest epoch {slow}, average time is {means[slow]:.4f} s')
+        print(f'fastest epoch {fast}, average time is {means[fast]:.4f} s')
+        print(f'time std over epochs is {vals.std():.4f}')
+        print(f'average iter time: {vals.mean():.4f} s/iter')
+        results.append(
+            dict(slowest=slow, fastest=fast, std=float(vals.std()),
+                 mean=float(vals.mean())))
+    return results
+
+
+def parse_args(argv: Optional[Sequence[str]] = None):
+    p = argparse.ArgumentParser(description='Analyze mmengine json logs')
+    sub = p.add_subparsers(dest='task', required=True)
+    plot = sub.add_parser('plot_curve', help='plot curves of some keys')
+    plot.add_argument('json_logs', nargs='+', help='json logs or work dirs')
+    plot.add_argument(
+        '--keys', nargs='+', default=['loss'], help='keys to plot')
+    plot.add_argument('--legend', nargs='+', help='one name per log')
+    plot.add_argument('--title', help='figure title')
+    plot.add_argument('--out', help='save the figure here (else show it)')
+    tm = sub.add_parser('cal_train_time', help='iteration time per epoch')
+    tm.add_argument('json_logs', nargs='+', help='json logs or work dirs')
+    tm.add_argument(
+        '--include-outliers',
+        action='store_true',
+        help='keep the first iteration of every epoch')
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None):
+    args = parse_args(argv)
+    if args.task == 'plot_curve':
+        return plot_curve(args)
+    return cal_train_time(args)
+
+
+if __name__ == '__main__':
+    main()
