@@ -33,7 +33,8 @@ def _args(**kw):
 def _run_test(tmp_path, name, **kw):
     cfg = Config.fromfile(TINY_CFG)
     cfg.work_dir = str(tmp_path / name)
-    cfg.visualizer.name = f'vis_{name}'  # a fresh ManagerMixin instance
+    # a fresh ManagerMixin instance (a used name returns the old one)
+    cfg.visualizer.name = f'hook_test_{name}'
     cfg = trigger_visualization_hook(cfg, _args(**kw))
     runner = Runner.from_cfg(cfg)
     torch.manual_seed(0)
