@@ -1,7 +1,9 @@
-"""Pictures of detections and of training: boxes with action labels on
-frames (drawn with mmengine's :class:`~mmengine.visualization.Visualizer`),
-a grid of keyframes with ground truth beside predictions, and the loss /
-mAP curves read from mmengine's ``scalars.json`` logs."""
+"""Simple drawing helpers kept for ``tools/demo.py`` (boxes with their label
+lines on frames, through mmengine's
+:class:`~mmengine.visualization.Visualizer`) and the loss / mAP curves read
+from mmengine's ``scalars.json`` logs. Data samples (ground truth and
+predictions) are drawn by
+:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`."""
 import json
 import os
 import os.path as osp
@@ -80,46 +82,6 @@ def draw_action_detections(image: np.ndarray,
                 bboxes=dict(facecolor=color, alpha=0.6, pad=1,
                             edgecolor='none'))
     return vis.get_image()
-
-
-def draw_result_grid(images: Sequence[np.ndarray],
-                     gt: Sequence[Sequence],
-                     pred: Sequence[Sequence],
-                     out_file: str,
-                     ncols: int = 4) -> str:
-    """Save a grid of keyframes: ground truth in green, predictions in red.
-
-    Args:
-        images: RGB keyframes [H, W, 3].
-        gt / pred: per image, ``(bboxes_px [n, 4], texts [n][lines])``.
-        out_file (str): the PNG to write.
-        ncols (int): images per row.
-    """
-    import cv2
-    tiles = []
-    for img, (gb, gtxt), (pb, ptxt) in zip(images, gt, pred):
-        tile = draw_action_detections(img, gb, gtxt, color='green')
-        tile = draw_action_detections(tile, pb, ptxt, color='red')
-        tiles.append(tile)
-    if not tiles:
-        raise ValueError('draw_result_grid got no images')
-    h = max(t.shape[0] for t in tiles)
-    w = max(t.shape[1] for t in tiles)
-    tiles = [
-        cv2.copyMakeBorder(t, 2, h - t.shape[0] + 2, 2, w - t.shape[1] + 2,
-                           cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        for t in tiles
-    ]
-    while len(tiles) % ncols:
-        tiles.append(np.full_like(tiles[0], 255))
-    rows = [
-        np.concatenate(tiles[i:i + ncols], axis=1)
-        for i in range(0, len(tiles), ncols)
-    ]
-    grid = np.concatenate(rows, axis=0)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    cv2.imwrite(out_file, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    return out_file
 
 
 def load_scalars(path: str) -> List[dict]:

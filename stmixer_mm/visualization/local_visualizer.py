@@ -249,11 +249,11 @@ class ActionDetLocalVisualizer(Visualizer):
         return lines
 
     # ------------------------------------------------------------- drawing
-    def draw_panels(
-        self, image: np.ndarray,
-        panels: Sequence[Tuple[str, Sequence[Tuple[np.ndarray, List[str],
-                                                   ColorType]]]]
-    ) -> np.ndarray:
+    def draw_panels(self,
+                    image: np.ndarray,
+                    panels: Sequence[Tuple[str, Sequence[Tuple[
+                        np.ndarray, List[str], ColorType]]]],
+                    legend_lines: Optional[int] = None) -> np.ndarray:
         """Draw panels of boxes and legends; return the RGB canvas.
 
         Args:
@@ -262,6 +262,10 @@ class ActionDetLocalVisualizer(Visualizer):
                 ``(boxes [n, 4] xyxy in pixels of image, legend texts [n],
                 colour)``. Panels are placed left to right, each is the
                 scaled frame with its legend below.
+            legend_lines (int, optional): Reserve exactly this many legend
+                lines, so that every frame of a video gets the same canvas;
+                a longer legend ends with ``... (+k lines)``. Default: as
+                many as needed.
 
         Returns:
             np.ndarray: ``[H', W', 3]`` RGB uint8, ``H' >= s*H`` and
@@ -294,7 +298,19 @@ class ActionDetLocalVisualizer(Visualizer):
                                        max_chars)):
                         lines.append((piece, color))
             legends.append(lines)
-        legend_h = max(len(lines) for lines in legends) * line_h
+        if legend_lines is not None:
+            if legend_lines < 0:
+                raise ValueError(f'legend_lines must be >= 0, got '
+                                 f'{legend_lines}')
+            for k, lines in enumerate(legends):
+                if len(lines) > legend_lines:
+                    cut = len(lines) - legend_lines + 1
+                    legends[k] = lines[:legend_lines - 1] + [
+                        (f'... (+{cut} lines)', 'black')
+                    ] if legend_lines else []
+            legend_h = legend_lines * line_h
+        else:
+            legend_h = max(len(lines) for lines in legends) * line_h
         legend_h += font // 2 if legend_h else 0
         width = len(panels) * sw + (len(panels) - 1) * gap
         canvas = np.full((sh + legend_h, width, 3), 255, dtype=np.uint8)
@@ -351,7 +367,8 @@ class ActionDetLocalVisualizer(Visualizer):
                        bboxes: np.ndarray,
                        texts: Sequence[str],
                        color: Optional[ColorType] = None,
-                       title: str = '') -> np.ndarray:
+                       title: str = '',
+                       legend_lines: Optional[int] = None) -> np.ndarray:
         """Draw one set of boxes (pixels of ``image``) with legend lines.
 
         Args:
@@ -360,13 +377,66 @@ class ActionDetLocalVisualizer(Visualizer):
             texts (Sequence[str]): one legend line per box.
             color: box colour; default the prediction colour.
             title (str): first legend line.
+            legend_lines (int, optional): fixed legend size (video frames),
+                see :meth:`draw_panels`.
 
         Returns:
             np.ndarray: the annotated RGB canvas (see :meth:`draw_panels`).
         """
         return self.draw_panels(
-            image, [(title, [(bboxes, list(texts), color or
-                              self.pred_color)])])
+            image,
+            [(title, [(bboxes, list(texts), color or self.pred_color)])],
+            legend_lines=legend_lines)
+
+    def draw_datasample(self,
+                        image: np.ndarray,
+                        data_sample=None,
+                        draw_gt: bool = True,
+                        draw_pred: bool = True,
+                        pred_score_thr: float = 0.3) -> np.ndarray:
+        """Draw ground truth and predictions of one keyframe; return it.
+
+        Arguments as :meth:`add_datasample`.
+
+        Returns:
+            np.ndarray: the RGB canvas (see :meth:`draw_panels`).
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] < 3:
+            raise ValueError('image must be [H, W, 3] RGB, got shape '
+                             f'{image.shape}')
+        h, w = image.shape[:2]
+        img_shape = (h, w)
+        if data_sample is not None and 'img_shape' in data_sample:
+            img_shape = tuple(data_sample.img_shape[:2])
+            if img_shape != (h, w):
+                raise ValueError(
+                    f'image is {h}x{w} but the data sample\'s '
+                    f'img_shape is {img_shape[0]}x{img_shape[1]}; pass the '
+                    'frame the boxes refer to')
+        gt_group = pred_group = None
+        if data_sample is not None:
+            if draw_gt and 'gt_instances' in data_sample:
+                boxes, texts = self._gt_items(data_sample.gt_instances)
+                gt_group = (boxes, texts, self.gt_color)
+            if draw_pred and 'pred_instances' in data_sample:
+                boxes, texts = self._pred_items(data_sample.pred_instances,
+                                                img_shape, pred_score_thr)
+                pred_group = (boxes, texts, self.pred_color)
+        if gt_group is not None and pred_group is not None:
+            if self.layout == 'side_by_side':
+                panels = [('ground truth', [gt_group]),
+                          ('prediction', [pred_group])]
+            else:
+                panels = [('ground truth (green) / prediction (red)',
+                           [gt_group, pred_group])]
+        elif gt_group is not None:
+            panels = [('ground truth', [gt_group])]
+        elif pred_group is not None:
+            panels = [('prediction', [pred_group])]
+        else:
+            panels = [('', [])]
+        return self.draw_panels(image, panels)
 
     @master_only
     def add_datasample(self,
@@ -404,42 +474,8 @@ class ActionDetLocalVisualizer(Visualizer):
                 predicted box without any is not drawn.
             step (int): Global step for the backends.
         """
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] < 3:
-            raise ValueError('image must be [H, W, 3] RGB, got shape '
-                             f'{image.shape}')
-        h, w = image.shape[:2]
-        img_shape = (h, w)
-        if data_sample is not None and 'img_shape' in data_sample:
-            img_shape = tuple(data_sample.img_shape[:2])
-            if img_shape != (h, w):
-                raise ValueError(
-                    f'{name}: image is {h}x{w} but the data sample\'s '
-                    f'img_shape is {img_shape[0]}x{img_shape[1]}; pass the '
-                    'frame the boxes refer to')
-        gt_group = pred_group = None
-        if data_sample is not None:
-            if draw_gt and 'gt_instances' in data_sample:
-                boxes, texts = self._gt_items(data_sample.gt_instances)
-                gt_group = (boxes, texts, self.gt_color)
-            if draw_pred and 'pred_instances' in data_sample:
-                boxes, texts = self._pred_items(data_sample.pred_instances,
-                                                img_shape, pred_score_thr)
-                pred_group = (boxes, texts, self.pred_color)
-        if gt_group is not None and pred_group is not None:
-            if self.layout == 'side_by_side':
-                panels = [('ground truth', [gt_group]),
-                          ('prediction', [pred_group])]
-            else:
-                panels = [('ground truth (green) / prediction (red)',
-                           [gt_group, pred_group])]
-        elif gt_group is not None:
-            panels = [('ground truth', [gt_group])]
-        elif pred_group is not None:
-            panels = [('prediction', [pred_group])]
-        else:
-            panels = [('', [])]
-        drawn = self.draw_panels(image, panels)
+        drawn = self.draw_datasample(image, data_sample, draw_gt, draw_pred,
+                                     pred_score_thr)
 
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)

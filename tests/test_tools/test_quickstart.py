@@ -153,6 +153,10 @@ def test_visualize_results_on_a_test_dump(tools, trained, tested, tmp_path):
                 osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000',
                          '*.jpg')))[0])
     h, w = frame.shape[:2]
-    # 4 tiles a row, each the zoomed keyframe with a 2-pixel border
-    assert img.shape[1] == 4 * (zoom * w + 4)
-    assert img.shape[0] % (zoom * h + 4) == 0
+    # 4 tiles a row; a tile is ground truth beside predictions, each the
+    # keyframe zoomed and scaled up to a 360-pixel short side (the
+    # visualizer's default), legend below, 2-pixel border
+    s = max(zoom, 360 / (zoom * min(h, w)) * zoom)
+    assert img.shape[1] % 4 == 0
+    assert img.shape[1] // 4 >= 2 * round(s * w) + 4
+    assert img.shape[0] > round(s * h) + 4

@@ -159,3 +159,31 @@ def test_top_actions():
     assert top_actions(s, 0.3, 2) == [(2, 0.7), (4, 0.6)]
     assert top_actions(s, 0.3, 2, skip_background=False)[0] == (0, 0.99)
     assert top_actions(s, 0.95, 3) == []
+
+
+def test_fixed_legend_for_video_frames():
+    """``legend_lines`` gives every frame the same canvas (a video writer
+    needs that); a longer legend is cut with a last '... (+k lines)'."""
+    vis = ActionDetLocalVisualizer(name='vis_video', min_short_side=0)
+    img = np.zeros((H, W, 3), np.uint8)
+    one = vis.draw_instances(img, np.array([GT_BOX]), ['a 0.9'],
+                             legend_lines=4)
+    many = vis.draw_instances(img, np.array([GT_BOX] * 9),
+                              [f'a {i}' for i in range(9)], legend_lines=4)
+    none = vis.draw_instances(img, np.zeros((0, 4)), [], legend_lines=4)
+    assert one.shape == many.shape == none.shape
+    free = vis.draw_instances(img, np.array([GT_BOX] * 9),
+                              [f'a {i}' for i in range(9)])
+    assert free.shape[0] > many.shape[0]
+    with pytest.raises(ValueError, match='2 boxes but 1'):
+        vis.draw_instances(img, np.array([GT_BOX] * 2), ['x'])
+
+
+def test_draw_datasample_returns_the_drawing(tmp_path):
+    vis = ActionDetLocalVisualizer(name='vis_return', min_short_side=0)
+    drawn = vis.draw_datasample(np.zeros((H, W, 3), np.uint8), _sample())
+    saved = _draw(vis, tmp_path, _sample())
+    assert drawn.shape == saved.shape
+    # gt only: one panel
+    assert vis.draw_datasample(np.zeros((H, W, 3), np.uint8),
+                               _sample(), draw_pred=False).shape[1] == W

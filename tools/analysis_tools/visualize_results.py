@@ -1,5 +1,7 @@
-"""Pictures of a training run: loss / mAP curves and a grid of val keyframes
-with ground truth (green) beside predictions (red).
+"""Pictures of a training run: loss / mAP curves and a grid of val keyframes,
+each drawn by :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`
+(ground truth in green beside predictions in red, numbered boxes, actions
+with scores and person scores in a legend under the frame).
 
     python tools/analysis_tools/visualize_results.py CONFIG \
         --predictions preds.pkl [--work-dir WORK_DIR] [--out-dir DIR] \
@@ -11,15 +13,20 @@ import argparse
 import os.path as osp
 from collections import defaultdict
 
+import os
+
 import cv2
 import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.fileio import load
 from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
+from mmaction.structures import ActionDataSample
 from stmixer_mm.registry import DATASETS, TRANSFORMS
-from stmixer_mm.visualization import (draw_result_grid, format_action_labels,
+from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       plot_training_curves)
 
 
@@ -35,8 +42,8 @@ def parse_args(argv=None):
         '--zoom',
         type=float,
         default=2.0,
-        help='enlarge the keyframes by this factor before drawing, so that '
-        'the labels stay readable on small frames')
+        help='enlarge the keyframes by this factor before drawing (the '
+        'visualizer already enlarges frames to a 360-pixel short side)')
     return p.parse_args(argv)
 
 
@@ -57,13 +64,38 @@ def keyframe_image(dataset, info):
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def tile_grid(tiles, out_file, ncols=4):
+    """Save RGB tiles as a grid (white 2-pixel borders) to ``out_file``."""
+    if not tiles:
+        raise ValueError('no images to put in the grid')
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    tiles = [
+        cv2.copyMakeBorder(t, 2, h - t.shape[0] + 2, 2, w - t.shape[1] + 2,
+                           cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        for t in tiles
+    ]
+    while len(tiles) % ncols:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [
+        np.concatenate(tiles[i:i + ncols], axis=1)
+        for i in range(0, len(tiles), ncols)
+    ]
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    if not cv2.imwrite(out_file,
+                       cv2.cvtColor(np.concatenate(rows), cv2.COLOR_RGB2BGR)):
+        raise OSError(f'could not write {out_file}')
+    return out_file
+
+
 def make_grid(cfg, predictions, out_file, num_images, score_thr, zoom=1.0):
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     ds_cfg = cfg.val_dataloader.dataset
     dataset = DATASETS.build(ds_cfg)
-    from mmaction.evaluation.functional.ava_utils import read_labelmap
-    with open(ds_cfg.label_file) as f:
-        names = {d['id']: d['name'] for d in read_labelmap(f)[0]}
+    from stmixer_mm.visualization import label_names_from_dataset
+    vis = ActionDetLocalVisualizer(
+        name='visualize_results',
+        label_names=label_names_from_dataset(dataset))
     by_key = {}
     for p in predictions:
         by_key[(p['video_id'], int(p['timestamp']))] = p
@@ -77,7 +109,7 @@ def make_grid(cfg, predictions, out_file, num_images, score_thr, zoom=1.0):
         for v in per_video.values():
             if v:
                 order.append(v.pop(len(v) // 2))
-    images, gts, preds = [], [], []
+    tiles = []
     for i in order[:num_images]:
         info = dataset.get_data_info(i)
         img = keyframe_image(dataset, info)
@@ -86,26 +118,29 @@ def make_grid(cfg, predictions, out_file, num_images, score_thr, zoom=1.0):
                 img, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
         h, w = img.shape[:2]
         scale = np.array([w, h, w, h], dtype=np.float32)
+        sample = ActionDataSample()
+        sample.set_metainfo(dict(img_shape=(h, w)))
         # AVADataset.get_data_info moves the record's 'ann' to top-level
         # 'gt_bboxes' (normalised xyxy) and 'gt_labels' (multi-hot)
         ann = info['ann'] if 'ann' in info else info
-        g_text = []
-        for lab in ann['gt_labels']:
-            ids = np.nonzero(lab)[0]
-            g_text.append([names.get(int(c), str(c)) for c in ids if c > 0])
-        gts.append((np.asarray(ann['gt_bboxes']) * scale, g_text))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.as_tensor(
+                np.asarray(ann['gt_bboxes'], np.float32).reshape(-1, 4) *
+                scale),
+            labels=torch.as_tensor(np.asarray(ann['gt_labels'])))
         p = by_key.get((info['video_id'], int(info['timestamp'])))
-        if p is None:
-            preds.append((np.zeros((0, 4)), []))
-        else:
+        if p is not None:
             inst = p['pred_instances']
-            scores = np.asarray(inst['scores'])
-            boxes = np.asarray(inst['bboxes']) * scale
-            texts = [format_action_labels(s, names, score_thr) for s in scores]
-            keep = [k for k, t in enumerate(texts) if t]
-            preds.append((boxes[keep], [texts[k] for k in keep]))
-        images.append(img)
-    return draw_result_grid(images, gts, preds, out_file)
+            pred = InstanceData(
+                bboxes=torch.as_tensor(np.asarray(inst['bboxes'])),
+                scores=torch.as_tensor(np.asarray(inst['scores'])))
+            if 'person_scores' in inst:
+                pred.person_scores = torch.as_tensor(
+                    np.asarray(inst['person_scores']))
+            sample.pred_instances = pred
+        tiles.append(
+            vis.draw_datasample(img, sample, pred_score_thr=score_thr))
+    return tile_grid(tiles, out_file)
 
 
 def main(argv=None):
