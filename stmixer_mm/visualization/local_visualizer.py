@@ -283,7 +283,9 @@ class ActionDetLocalVisualizer(Visualizer):
         font = self.font_size or int(np.clip(round(short / 28), 10, 30))
         lw = self.line_width or max(2.0, short / 180)
         line_h = int(math.ceil(font * 1.45))
-        max_chars = max(12, int(sw / (0.62 * font)) - 1)
+        # DejaVu Sans (matplotlib's default) is about 0.6 em a character;
+        # a margin so that wrapped lines stay inside the panel
+        max_chars = max(12, int(sw / (0.7 * font)) - 2)
         gap = 0 if len(panels) == 1 else max(4, font // 2)
 
         legends = []
