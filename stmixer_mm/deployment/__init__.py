@@ -1,0 +1,23 @@
+"""Deployment of STMixer detectors: ONNX export for a fixed clip size and a
+numpy post-processing equal to ``STMixer.predict`` (``tools/deployment/
+export_onnx.py``).
+
+Not imported by ``import stmixer_mm``: it needs ``onnx`` (and
+``onnxruntime`` to run the exported graph), pinned in
+``requirements/tests.txt``.
+"""
+from .onnx_export import (EXPORTERS, INPUT_NAME, META_KEY, OUTPUT_NAMES,
+                          STMixerONNXWrapper, create_ort_session, export_meta,
+                          export_onnx, normalize_clip, read_export_meta,
+                          run_ort, set_sampling_impl)
+from .postprocess import (AVA_TEST_CFG_DEFAULTS, person_scores_from_logits,
+                          postprocess, postprocess_ava)
+from .verify import compare_with_torch, random_frames, torch_predict
+
+__all__ = [
+    'EXPORTERS', 'INPUT_NAME', 'META_KEY', 'OUTPUT_NAMES',
+    'STMixerONNXWrapper', 'create_ort_session', 'export_meta', 'export_onnx',
+    'normalize_clip', 'read_export_meta', 'run_ort', 'set_sampling_impl',
+    'AVA_TEST_CFG_DEFAULTS', 'person_scores_from_logits', 'postprocess',
+    'postprocess_ava', 'compare_with_torch', 'random_frames', 'torch_predict'
+]

@@ -1,0 +1,329 @@
+"""Export an STMixer detector to ONNX for a fixed clip size.
+
+The exported graph is backbone + neck + query generator + decoder::
+
+    clip [B, 3, T, H, W]  float32, normalised as the data preprocessor does:
+                          (frames - mean) / std, RGB order of the pipeline
+      -> zero padding (bottom/right) to multiples of pad_size_divisor, as
+         STMixerDataPreprocessor pads after normalising
+      -> STMixer._forward (whole-frame initial boxes of H x W)
+      -> last decoder stage:
+           person_logits [B, N, K]   K = 2 (softmax) or 1 (sigmoid)
+           action_logits [B, N, A]
+           bboxes        [B, N, 4]   xyxy pixels of the H x W input
+
+``B``, ``T``, ``H`` and ``W`` are fixed at export. The post-processing
+(person threshold, normalised boxes, AVA score columns) is
+:func:`stmixer_mm.deployment.postprocess`; everything it needs (the
+normalisation, ``img_shape``, ``test_cfg``, the person classifier) is stored
+as JSON in the ONNX metadata under ``stmixer_mm`` (:func:`read_export_meta`).
+
+Sampling path: the multi-level 4-D sampler is exported with
+``impl='reference'`` (one ``GridSample`` per pyramid level, opset >= 16).
+The ``'pytorch'`` path (``F.embedding_bag`` over a table built by a custom
+autograd function) does not trace with the TorchScript exporter, and the
+dynamo exporter turns ``embedding_bag`` into an ONNX ``Loop`` over every
+(query, point) that ONNX Runtime runs about 3x slower than the
+``GridSample`` graph. All paths give the same numbers up to float rounding.
+"""
+import json
+import math
+import warnings
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+#: Names of the graph's outputs, in order.
+OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
+#: Name of the graph's input.
+INPUT_NAME = 'clip'
+#: Key of the JSON metadata in the ONNX model's ``metadata_props``.
+META_KEY = 'stmixer_mm'
+#: Exporters accepted by :func:`export_onnx`.
+EXPORTERS = ('torchscript', 'dynamo')
+#: Lowest opset with ``GridSample`` (the reference sampling path).
+MIN_OPSET = 16
+
+
+def set_sampling_impl(cfg: Union[Config, ConfigDict, dict],
+                      impl: str) -> None:
+    """Set ``sampling_cfg.impl`` of every stage head of a detector config.
+
+    Args:
+        cfg (Config | dict): The whole config (with ``model``) or the model
+            config; changed in place.
+        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
+            (see ``stmixer_mm.models.layers.sample_4d``).
+
+    Raises:
+        ValueError: When the config has no ``decoder.stage_head`` with a
+            ``sampling_cfg``.
+    """
+    model_cfg = cfg['model'] if 'model' in cfg else cfg
+    stage_head = model_cfg.get('decoder', {}).get('stage_head')
+    heads = stage_head if isinstance(stage_head, (list, tuple)) else \
+        [stage_head]
+    for i, head in enumerate(heads):
+        if not isinstance(head, Mapping) or 'sampling_cfg' not in head:
+            raise ValueError(
+                'cannot choose the sampling path: model.decoder.stage_head'
+                f'{"" if len(heads) == 1 else f"[{i}]"} has no sampling_cfg '
+                '(expected an STMixerStageHead config)')
+        head['sampling_cfg']['impl'] = impl
+
+
+class STMixerONNXWrapper(nn.Module):
+    """The traced module: pads a normalised clip as the data preprocessor
+    does and returns the raw outputs of the detector's last stage.
+
+    Args:
+        detector (nn.Module): An ``STMixer`` in eval mode.
+        img_shape (tuple[int, int]): ``(H, W)`` of the clips (without
+            padding); the initial boxes cover it and the post-processing
+            clips and normalises the boxes by it.
+        pad_size_divisor (int): Pad ``H`` and ``W`` up to multiples of it.
+        pad_value (float): Value of the padded (normalised) pixels.
+    """
+
+    def __init__(self,
+                 detector: nn.Module,
+                 img_shape: Tuple[int, int],
+                 pad_size_divisor: int = 1,
+                 pad_value: float = 0.0) -> None:
+        super().__init__()
+        self.detector = detector
+        self.img_shape = (int(img_shape[0]), int(img_shape[1]))
+        self.pad_size_divisor = int(pad_size_divisor)
+        self.pad_value = float(pad_value)
+        h, w = self.img_shape
+        d = self.pad_size_divisor
+        self.pad_shape = (math.ceil(h / d) * d, math.ceil(w / d) * d)
+
+    def forward(self, clip: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """
+        Args:
+            clip (Tensor): ``[B, 3, T, H, W]``, normalised.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: ``person_logits [B, N, K]``,
+            ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels).
+        """
+        h, w = self.img_shape
+        pad_h, pad_w = self.pad_shape
+        # concatenated constants rather than F.pad: the TorchScript
+        # exporter then keeps every later shape static (after an ONNX Pad
+        # the shapes the model reads become graph values, which
+        # F.layer_norm's normalized_shape cannot take)
+        b, c, t = clip.shape[:3]
+        if pad_h != h:
+            clip = torch.cat(
+                [clip, clip.new_full((b, c, t, pad_h - h, w), self.pad_value)],
+                dim=3)
+        if pad_w != w:
+            clip = torch.cat([
+                clip,
+                clip.new_full((b, c, t, pad_h, pad_w - w), self.pad_value)
+            ], dim=4)
+        samples = [
+            InstanceData(metainfo=dict(img_shape=self.img_shape))
+            for _ in range(clip.size(0))
+        ]
+        return self.detector._forward(clip, samples)[-1]
+
+
+def _preprocessor_settings(detector: nn.Module) -> dict:
+    """Normalisation and padding of the detector's data preprocessor."""
+    dp = detector.data_preprocessor
+    settings = dict(
+        mean=None,
+        std=None,
+        to_rgb=bool(getattr(dp, 'to_rgb', False)),
+        pad_size_divisor=int(getattr(dp, 'pad_size_divisor', 1)),
+        pad_value=float(getattr(dp, 'pad_value', 0.0)))
+    if getattr(dp, '_enable_normalize', False):
+        settings['mean'] = [float(v) for v in dp.mean.flatten()]
+        settings['std'] = [float(v) for v in dp.std.flatten()]
+    return settings
+
+
+def export_meta(detector: nn.Module, clip_shape: Sequence[int],
+                batch_size: int) -> dict:
+    """The metadata stored with an export (see the module docstring)."""
+    t, h, w = (int(v) for v in clip_shape)
+    head = detector.decoder.stages[-1]
+    prep = _preprocessor_settings(detector)
+    d = prep['pad_size_divisor']
+    return dict(
+        input_name=INPUT_NAME,
+        input_shape=[int(batch_size), 3, t, h, w],
+        output_names=list(OUTPUT_NAMES),
+        img_shape=[h, w],
+        pad_shape=[math.ceil(h / d) * d, math.ceil(w / d) * d],
+        num_queries=int(detector.query_generator.num_queries),
+        num_actions=int(head.num_actions),
+        label_convention=head.label_convention,
+        use_sigmoid_person=bool(head.use_sigmoid_person),
+        test_cfg=head.parse_test_cfg(detector.decoder.test_cfg),
+        **prep)
+
+
+def export_onnx(detector: nn.Module,
+                out_file: str,
+                clip_shape: Sequence[int],
+                batch_size: int = 1,
+                opset: int = 17,
+                exporter: str = 'torchscript',
+                extra_meta: Optional[dict] = None) -> dict:
+    """Export a detector for clips of a fixed size.
+
+    Args:
+        detector (nn.Module): An ``STMixer`` (eval mode is set). Build it
+            with ``impl='reference'`` sampling (:func:`set_sampling_impl`)
+            for the TorchScript exporter.
+        out_file (str): The ``.onnx`` file to write.
+        clip_shape (Sequence[int]): ``(T, H, W)`` of the (un-padded) clips.
+        batch_size (int): Clips per call. Defaults to 1.
+        opset (int): ONNX opset, at least 16. Defaults to 17 (the first
+            with ``LayerNormalization``).
+        exporter (str): ``'torchscript'`` (``torch.onnx.export(...,
+            dynamo=False)``, the default: exports in seconds without extra
+            packages) or ``'dynamo'`` (``torch.export`` based; needs
+            ``onnxscript``, about 8x longer to export, same graph speed).
+        extra_meta (dict, optional): More metadata (e.g. config and
+            checkpoint paths).
+
+    Returns:
+        dict: The metadata stored in the file.
+
+    Raises:
+        ValueError: For an unknown exporter, an opset below 16 or a clip
+            shape that is not three positive ints.
+    """
+    import onnx
+
+    if exporter not in EXPORTERS:
+        raise ValueError(f'exporter must be one of {EXPORTERS}, got '
+                         f'{exporter!r}')
+    if opset < MIN_OPSET:
+        raise ValueError(f'opset must be >= {MIN_OPSET} (GridSample, used by '
+                         f'the sampling), got {opset}')
+    clip_shape = tuple(clip_shape)
+    if len(clip_shape) != 3 or any(
+            not isinstance(v, (int, np.integer)) or v <= 0
+            for v in clip_shape) or batch_size <= 0:
+        raise ValueError('clip_shape must be three positive ints (T, H, W) '
+                         f'and batch_size positive, got {clip_shape} and '
+                         f'{batch_size}')
+    detector.eval()
+    meta = export_meta(detector, clip_shape, batch_size)
+    meta.update(exporter=exporter, opset=int(opset), **(extra_meta or {}))
+    wrapper = STMixerONNXWrapper(detector, tuple(meta['img_shape']),
+                                 meta['pad_size_divisor'],
+                                 meta['pad_value']).eval()
+    clip = torch.zeros(meta['input_shape'])
+    with warnings.catch_warnings():
+        # the shape checks of the model turn into constants of the traced
+        # graph: expected for a fixed-size export
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        kwargs = dict(
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            opset_version=opset,
+            dynamo=exporter == 'dynamo')
+        if exporter == 'dynamo':
+            kwargs.update(external_data=False)
+        torch.onnx.export(wrapper, (clip, ), out_file, **kwargs)
+    model = onnx.load(out_file)
+    del model.metadata_props[:]
+    prop = model.metadata_props.add()
+    prop.key, prop.value = META_KEY, json.dumps(meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, out_file)
+    return meta
+
+
+def read_export_meta(onnx_file: str) -> dict:
+    """The metadata :func:`export_onnx` stored in an ONNX file.
+
+    Raises:
+        ValueError: When the file has no ``stmixer_mm`` metadata (not
+            written by :func:`export_onnx`).
+    """
+    import onnx
+
+    model = onnx.load(onnx_file, load_external_data=False)
+    for prop in model.metadata_props:
+        if prop.key == META_KEY:
+            return json.loads(prop.value)
+    raise ValueError(f'{onnx_file} has no {META_KEY!r} metadata; export it '
+                     'with tools/deployment/export_onnx.py')
+
+
+def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],
+                   meta: Mapping) -> np.ndarray:
+    """The graph's input from ``T`` frames, as the data preprocessor
+    normalises them.
+
+    Args:
+        frames (np.ndarray | list[np.ndarray]): ``[T, H, W, 3]`` (or ``T``
+            arrays ``[H, W, 3]``), RGB as the config's test pipeline gives
+            them (after its resize), any numeric dtype.
+        meta (Mapping): :func:`read_export_meta`.
+
+    Returns:
+        np.ndarray: ``[1, 3, T, H, W]`` float32.
+
+    Raises:
+        ValueError: When the frames do not have the exported size.
+    """
+    clip = np.asarray(frames, dtype=np.float32)
+    _, _, t, h, w = meta['input_shape']
+    if clip.shape != (t, h, w, 3):
+        raise ValueError(f'the model was exported for {t} frames of '
+                         f'{h}x{w}x3 (T, H, W, C), got frames of shape '
+                         f'{clip.shape}')
+    clip = clip.transpose(3, 0, 1, 2)  # [3, T, H, W]
+    if meta['to_rgb']:
+        clip = clip[::-1]
+    if meta['mean'] is not None:
+        mean = np.asarray(meta['mean'], np.float32).reshape(-1, 1, 1, 1)
+        std = np.asarray(meta['std'], np.float32).reshape(-1, 1, 1, 1)
+        clip = (clip - mean) / std
+    return np.ascontiguousarray(clip[None], dtype=np.float32)
+
+
+def create_ort_session(onnx_file: str, threads: Optional[int] = None):
+    """An ONNX Runtime CPU session.
+
+    Args:
+        onnx_file (str): The exported model.
+        threads (int, optional): ``intra_op_num_threads`` (and 1 inter-op
+            thread); None lets ONNX Runtime choose.
+
+    Returns:
+        onnxruntime.InferenceSession
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ImportError(
+            'onnxruntime is needed to run the exported model: pip install '
+            'onnxruntime (the tested version is pinned in '
+            'requirements/tests.txt)') from e
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        onnx_file, options, providers=['CPUExecutionProvider'])
+
+
+def run_ort(session, clip: np.ndarray) -> List[np.ndarray]:
+    """Run a session on a normalised clip ``[B, 3, T, H, W]``; returns the
+    outputs in the order of :data:`OUTPUT_NAMES`."""
+    return session.run(list(OUTPUT_NAMES), {INPUT_NAME: clip})

@@ -1,0 +1,176 @@
+"""Post-processing of the exported STMixer graph, in numpy.
+
+The ONNX graph written by :func:`stmixer_mm.deployment.export_onnx` stops at
+the raw outputs of the last decoder stage. This module turns them into the
+detections ``STMixer.predict`` gives (``label_convention='ava'``, the input
+of mmaction2's ``AVAMetric``), with numpy only, so a deployment needs
+neither torch nor mmengine. It is the numpy twin of
+``STMixerPredictMixin.predict_ava`` (``stmixer_mm/models/roi_heads/
+bbox_heads/stage_predict.py``); ``tests/test_deployment`` checks that both
+give the same detections.
+
+Steps, per clip (``N`` queries, ``A`` actions, input frame ``H x W``
+without the padding)::
+
+    person_scores = softmax(person_logits)[:, 0]       (sigmoid of column 0
+                                                        with a sigmoid
+                                                        person classifier)
+    keep = person_scores >= person_threshold
+    if nothing is kept: keep the num_fallback best queries (best first)
+    scores  = sigmoid(action_logits[keep])              [n, A]
+              (* person_scores[keep] with multiply_person_score)
+    scores  = [0 | scores]                              [n, A + 1], column 0
+                                                        is AVA's background
+    bboxes  = bboxes[keep] (xyxy pixels of the input), x clipped to
+              [0, W - 1] and divided by W, y clipped to [0, H - 1] and
+              divided by H                              [n, 4] in [0, 1]
+"""
+from typing import Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+#: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults
+#: (the same as ``TEST_CFG_DEFAULTS['ava']`` of the stage head).
+AVA_TEST_CFG_DEFAULTS = dict(
+    person_threshold=0.6, num_fallback=3, multiply_person_score=False)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def person_scores_from_logits(person_logits: np.ndarray,
+                              use_sigmoid: bool) -> np.ndarray:
+    """Person probability of every query.
+
+    Args:
+        person_logits (np.ndarray): ``[..., K]`` (``K = 2``, column 0 the
+            person class, with a softmax person classifier; ``K = 1`` with a
+            sigmoid one).
+        use_sigmoid (bool): Whether the person classifier is a sigmoid.
+
+    Returns:
+        np.ndarray: ``[...]``.
+    """
+    logits = np.asarray(person_logits, dtype=np.float32)
+    if use_sigmoid:
+        return _sigmoid(logits[..., 0])
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp[..., 0] / exp.sum(axis=-1)
+
+
+def _check_test_cfg(test_cfg: Optional[Mapping]) -> dict:
+    cfg = dict(test_cfg or {})
+    unknown = set(cfg) - set(AVA_TEST_CFG_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f'test_cfg has {sorted(unknown)}; the AVA post-processing takes '
+            f'{sorted(AVA_TEST_CFG_DEFAULTS)}')
+    return {**AVA_TEST_CFG_DEFAULTS, **cfg}
+
+
+def postprocess_ava(person_logits: np.ndarray,
+                    action_logits: np.ndarray,
+                    bboxes: np.ndarray,
+                    img_shape: Sequence[int],
+                    test_cfg: Optional[Mapping] = None,
+                    use_sigmoid_person: bool = False) -> list:
+    """AVA detections from the raw outputs of the exported graph.
+
+    Args:
+        person_logits (np.ndarray): ``[B, N, K]``.
+        action_logits (np.ndarray): ``[B, N, A]``.
+        bboxes (np.ndarray): ``[B, N, 4]``, xyxy pixels of the network input.
+        img_shape (Sequence[int]): ``(H, W)`` of the input frame without the
+            padding (the exported ``--shape``).
+        test_cfg (Mapping, optional): ``person_threshold``,
+            ``num_fallback``, ``multiply_person_score``; missing keys take
+            :data:`AVA_TEST_CFG_DEFAULTS`. The export stores the model's
+            values in the ONNX metadata (:func:`read_export_meta`).
+        use_sigmoid_person (bool): Whether the person classifier is a
+            sigmoid (metadata ``use_sigmoid_person``).
+
+    Returns:
+        list[dict[str, np.ndarray]]: Per clip ``bboxes`` ``[n, 4]`` (xyxy
+        normalised to [0, 1]), ``scores`` ``[n, A + 1]`` (column 0 is 0),
+        ``person_scores`` ``[n]`` and ``query_indices`` ``[n]`` (which
+        queries were kept, in output order).
+
+    Raises:
+        ValueError: When the arrays do not fit together or ``test_cfg`` has
+            unknown keys.
+    """
+    person_logits = np.asarray(person_logits, dtype=np.float32)
+    action_logits = np.asarray(action_logits, dtype=np.float32)
+    bboxes = np.asarray(bboxes, dtype=np.float32)
+    if person_logits.ndim != 3 or action_logits.ndim != 3 or \
+            bboxes.ndim != 3 or bboxes.shape[-1] != 4 or \
+            not (person_logits.shape[:2] == action_logits.shape[:2] ==
+                 bboxes.shape[:2]):
+        raise ValueError(
+            'expected person_logits [B, N, K], action_logits [B, N, A] and '
+            'bboxes [B, N, 4] with the same B and N, got '
+            f'{person_logits.shape}, {action_logits.shape}, {bboxes.shape}')
+    cfg = _check_test_cfg(test_cfg)
+    h, w = (int(v) for v in img_shape[:2])
+    person_scores = person_scores_from_logits(person_logits,
+                                              use_sigmoid_person)
+    action_scores = _sigmoid(action_logits)
+    results = []
+    for i in range(person_scores.shape[0]):
+        scores_i = person_scores[i]
+        keep = np.flatnonzero(scores_i >= cfg['person_threshold'])
+        if keep.size == 0:
+            k = min(int(cfg['num_fallback']), scores_i.size)
+            # best first, as torch.topk
+            keep = np.argsort(-scores_i, kind='stable')[:k]
+        scores = action_scores[i][keep]
+        if cfg['multiply_person_score']:
+            scores = scores * scores_i[keep, None]
+        boxes = bboxes[i][keep].copy()
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w - 1) / np.float32(w)
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h - 1) / np.float32(h)
+        results.append(
+            dict(
+                bboxes=boxes.astype(np.float32),
+                scores=np.concatenate(
+                    [np.zeros((keep.size, 1), np.float32),
+                     scores.astype(np.float32)], axis=1),
+                person_scores=scores_i[keep].astype(np.float32),
+                query_indices=keep.astype(np.int64)))
+    return results
+
+
+def postprocess(outputs: Sequence[np.ndarray],
+                meta: Mapping,
+                test_cfg: Optional[Mapping] = None) -> list:
+    """:func:`postprocess_ava` with the settings of an export's metadata.
+
+    Args:
+        outputs (Sequence[np.ndarray]): The graph's outputs in the order of
+            ``meta['output_names']`` (``person_logits``, ``action_logits``,
+            ``bboxes``), as ``InferenceSession.run(None, ...)`` returns them.
+        meta (Mapping): :func:`read_export_meta` of the ONNX file.
+        test_cfg (Mapping, optional): Overrides of ``meta['test_cfg']``
+            (e.g. ``dict(num_fallback=0)``: only people above the threshold,
+            as ``init_detector`` does by default).
+
+    Returns:
+        list[dict[str, np.ndarray]]: See :func:`postprocess_ava`.
+    """
+    if meta.get('label_convention', 'ava') != 'ava':
+        raise ValueError(
+            'the post-processing of stmixer_mm.deployment covers '
+            "label_convention='ava'; this export has "
+            f"label_convention={meta.get('label_convention')!r} (its raw "
+            'outputs are still valid; see STMixerPredictMixin.predict_mmdet)')
+    named: Dict[str, np.ndarray] = dict(zip(meta['output_names'], outputs))
+    cfg = {**meta['test_cfg'], **dict(test_cfg or {})}
+    return postprocess_ava(
+        named['person_logits'],
+        named['action_logits'],
+        named['bboxes'],
+        meta['img_shape'],
+        test_cfg=cfg,
+        use_sigmoid_person=meta['use_sigmoid_person'])

@@ -1,0 +1,129 @@
+"""Compare an exported STMixer graph run by ONNX Runtime with PyTorch."""
+from typing import Dict, List, Mapping, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .onnx_export import (STMixerONNXWrapper, create_ort_session,
+                          normalize_clip, run_ort)
+from .postprocess import person_scores_from_logits, postprocess
+
+
+def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
+    """One random uint8 RGB clip ``[T, H, W, 3]`` per exported batch entry.
+    """
+    batch, _, t, h, w = meta['input_shape']
+    rng = np.random.default_rng(seed)
+    return [
+        rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+        for _ in range(batch)
+    ]
+
+
+def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
+    """``detector.test_step`` (data preprocessor, ``predict``) on uint8 RGB
+    clips ``[T, H, W, 3]``; returns the ``pred_instances`` as numpy dicts.
+    """
+    from mmaction.structures import ActionDataSample
+
+    inputs, samples = [], []
+    for clip in frames:
+        inputs.append(torch.from_numpy(np.ascontiguousarray(
+            clip.transpose(3, 0, 1, 2))))  # [3, T, H, W] as FormatShape
+        sample = ActionDataSample()
+        sample.set_metainfo(dict(img_shape=clip.shape[1:3]))
+        samples.append(sample)
+    with torch.no_grad():
+        results = detector.test_step(dict(inputs=inputs, data_samples=samples))
+    return [{
+        key: r.pred_instances[key].cpu().numpy()
+        for key in ('bboxes', 'scores', 'person_scores')
+    } for r in results]
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max()) if a.size else 0.0
+
+
+def compare_with_torch(detector: nn.Module,
+                       onnx_file: str,
+                       meta: Mapping,
+                       seed: int = 0,
+                       atol: float = 1e-4,
+                       threads: Optional[int] = None) -> Dict[str, object]:
+    """Run ONNX Runtime and PyTorch on the same random clips.
+
+    Compared, all queries: the person probabilities, the action
+    probabilities (sigmoids) and the boxes normalised by ``(W, H)``; then
+    the post-processed detections (:func:`postprocess`, with the exported
+    ``test_cfg``) against ``detector.test_step``: the same number of
+    detections per clip, and boxes, scores and person scores within
+    ``atol``.
+
+    Args:
+        detector (nn.Module): The PyTorch detector as configured (any
+            sampling path), with the exported weights.
+        onnx_file (str): The export.
+        meta (Mapping): Its metadata (:func:`read_export_meta`).
+        seed (int): Seed of the random clips.
+        atol (float): Largest accepted absolute difference.
+        threads (int, optional): ONNX Runtime intra-op threads.
+
+    Returns:
+        dict: ``ok`` (bool), ``errors`` (list of str), and the largest
+        differences: ``person_scores``, ``action_scores``, ``bboxes``
+        (normalised), ``logits`` (raw, for information), ``detections``
+        (post-processed outputs against ``predict``).
+    """
+    detector.eval()
+    frames = random_frames(meta, seed)
+    clip = np.concatenate([normalize_clip(f, meta) for f in frames])
+    ort_out = run_ort(create_ort_session(onnx_file, threads), clip)
+    wrapper = STMixerONNXWrapper(detector, tuple(meta['img_shape']),
+                                 meta['pad_size_divisor'], meta['pad_value'])
+    with torch.no_grad():
+        torch_out = [t.numpy() for t in wrapper(torch.from_numpy(clip))]
+    h, w = meta['img_shape']
+    scale = np.array([w, h, w, h], np.float32)
+    sig = meta['use_sigmoid_person']
+    report = dict(
+        person_scores=_max_abs(
+            person_scores_from_logits(ort_out[0], sig),
+            person_scores_from_logits(torch_out[0], sig)),
+        action_scores=_max_abs(1 / (1 + np.exp(-ort_out[1])),
+                               1 / (1 + np.exp(-torch_out[1]))),
+        bboxes=_max_abs(ort_out[2] / scale, torch_out[2] / scale),
+        logits=max(
+            _max_abs(ort_out[0], torch_out[0]),
+            _max_abs(ort_out[1], torch_out[1])))
+    errors = [
+        f'{key}: ONNX Runtime and PyTorch differ by {report[key]:.3g} > '
+        f'{atol:g}' for key in ('person_scores', 'action_scores', 'bboxes')
+        if not report[key] <= atol
+    ]
+    dets = postprocess(ort_out, meta)
+    preds = torch_predict(detector, frames)
+    worst = 0.0
+    for i, (det, pred) in enumerate(zip(dets, preds)):
+        if len(det['bboxes']) != len(pred['bboxes']):
+            errors.append(
+                f'clip {i}: {len(det["bboxes"])} detections from ONNX '
+                f'Runtime + postprocess, {len(pred["bboxes"])} from '
+                'PyTorch predict')
+            continue
+        for key in ('bboxes', 'scores', 'person_scores'):
+            if det[key].shape != pred[key].shape:
+                errors.append(f'clip {i}: {key} has shape {det[key].shape} '
+                              f'after postprocess, {pred[key].shape} from '
+                              'predict')
+                continue
+            worst = max(worst, _max_abs(det[key], pred[key]))
+    report['detections'] = worst
+    if not worst <= atol:
+        errors.append(f'post-processed detections differ from predict by '
+                      f'{worst:.3g} > {atol:g}')
+    report['num_detections'] = [len(d['bboxes']) for d in dets]
+    report['errors'] = errors
+    report['ok'] = not errors
+    return report

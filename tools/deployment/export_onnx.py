@@ -1,0 +1,150 @@
+"""Export an STMixer detector to ONNX for a fixed clip size.
+
+    python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx \
+        --shape T H W [--batch-size 1] [--opset 17] \
+        [--exporter {torchscript,dynamo}] [--verify] [--atol 1e-4] \
+        [--threads N] [--seed 0] [--cfg-options k=v ...]
+
+The graph (``stmixer_mm.deployment``) takes a normalised clip ``[B, 3, T,
+H, W]`` (``(frames - mean) / std`` of the config's data preprocessor, RGB)
+and returns the raw outputs of the last decoder stage: ``person_logits [B,
+N, K]``, ``action_logits [B, N, A]`` and ``bboxes [B, N, 4]`` (xyxy pixels
+of the ``H x W`` input); the padding to multiples of 32 happens inside.
+``stmixer_mm.deployment.postprocess`` turns them into ``predict``'s AVA
+detections with numpy; the settings it needs are stored in the file's
+metadata (``stmixer_mm.deployment.read_export_meta``).
+
+The sampler is exported with ``impl='reference'`` (``GridSample``; opset >=
+16) whatever the config says; the weights are the same for every path.
+
+``--verify`` runs ONNX Runtime and the PyTorch model as configured on the
+same random clips and exits with status 1 when person / action
+probabilities or normalised boxes differ by more than ``--atol``, or the
+post-processed detections differ from ``predict``'s.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+import time
+
+from mmengine.config import Config, DictAction
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apis import init_detector
+from stmixer_mm.deployment import (EXPORTERS, compare_with_torch, export_onnx,
+                                   set_sampling_impl)
+from stmixer_mm.engine import CheckpointMismatchError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export an STMixer detector to ONNX (fixed clip size)')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        metavar=('T', 'H', 'W'),
+        required=True,
+        help='frames, height and width of the clips (after the test '
+        "pipeline's resize, before padding)")
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument(
+        '--opset', type=int, default=17, help='ONNX opset (>= 16)')
+    parser.add_argument(
+        '--exporter',
+        choices=EXPORTERS,
+        default='torchscript',
+        help="torchscript: torch.onnx.export(dynamo=False) (default); "
+        'dynamo: the torch.export-based exporter (needs onnxscript)')
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare ONNX Runtime with PyTorch on random clips')
+    parser.add_argument(
+        '--atol',
+        type=float,
+        default=1e-4,
+        help='largest accepted difference of probabilities and normalised '
+        'boxes in --verify')
+    parser.add_argument(
+        '--threads', type=int, help='ONNX Runtime threads for --verify')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the --verify clips')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value')
+    args = parser.parse_args(argv)
+    if min(args.shape) <= 0 or args.batch_size <= 0:
+        parser.error(f'--shape and --batch-size must be positive, got '
+                     f'--shape {args.shape} --batch-size {args.batch_size}')
+    return args
+
+
+def build(config: Config, checkpoint: str, impl=None):
+    cfg = config.copy()
+    if impl is not None:
+        set_sampling_impl(cfg, impl)
+    # the config's test_cfg as it is (num_fallback included), as tools/test.py
+    return init_detector(cfg, checkpoint, 'cpu', fallback_queries=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    try:
+        model = build(cfg, args.checkpoint, impl='reference')
+    except CheckpointMismatchError as e:
+        print(f'ERROR: {e}', file=sys.stderr)
+        return 1
+    t0 = time.perf_counter()
+    meta = export_onnx(
+        model,
+        args.out,
+        args.shape,
+        batch_size=args.batch_size,
+        opset=args.opset,
+        exporter=args.exporter,
+        extra_meta=dict(
+            config=osp.abspath(args.config),
+            checkpoint=osp.abspath(args.checkpoint),
+            sampling_impl='reference'))
+    print(f'exported {args.out} in {time.perf_counter() - t0:.1f} s '
+          f'({args.exporter} exporter, opset {args.opset})')
+    print(f'input  {meta["input_name"]}: {meta["input_shape"]} float32 '
+          f'(normalised; padded inside to {meta["pad_shape"]})')
+    print(f'outputs {meta["output_names"]}; post-processing settings '
+          f'{json.dumps(meta["test_cfg"])}')
+    if not args.verify:
+        return 0
+    reference = build(cfg, args.checkpoint)  # the config's own sampler
+    report = compare_with_torch(
+        reference,
+        args.out,
+        meta,
+        seed=args.seed,
+        atol=args.atol,
+        threads=args.threads)
+    print('verify (max abs difference, ONNX Runtime vs PyTorch): '
+          f'person scores {report["person_scores"]:.2e}, action scores '
+          f'{report["action_scores"]:.2e}, normalised boxes '
+          f'{report["bboxes"]:.2e}, raw logits {report["logits"]:.2e}; '
+          f'detections vs predict {report["detections"]:.2e} '
+          f'({report["num_detections"]} detections)')
+    if not report['ok']:
+        for error in report['errors']:
+            print(f'ERROR: {error}', file=sys.stderr)
+        return 1
+    print(f'verify OK (atol {args.atol:g})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
