@@ -350,8 +350,11 @@ class ActionDetLocalVisualizer(Visualizer):
                     font_sizes=font,
                     vertical_alignments='top' if g % 2 == 0 else 'bottom',
                     bboxes=[
-                        dict(facecolor=color_val_matplotlib(color), alpha=0.85, pad=1.5,
-                             edgecolor='none')
+                        dict(
+                            facecolor=color_val_matplotlib(color),
+                            alpha=0.85,
+                            pad=1.5,
+                            edgecolor='none')
                     ] * len(tags))
             lines = legends[p]
             if lines:

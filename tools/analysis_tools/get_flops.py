@@ -24,9 +24,10 @@ printed beside them are what mmdet / mmaction2 / fvcore call "FLOPs"):
   interpolation reads 4 corners per sampled point, so a sampled value costs
   4 multiply-adds per channel. ``grid_sample`` (``impl='reference'``):
   ``4 * N * C * H_out * W_out`` MACs (8 for a 3-D grid); the weighted gather
-  of the PyTorch path (``embedding_bag`` with one row per corner and the
-  bilinear weights as per-sample weights): one MAC per gathered element,
-  ``num_indices * C``.
+  of the PyTorch path (``embedding_bag`` with the bilinear weights as
+  per-sample weights): one MAC per gathered element, ``num_indices *
+  row_length``, i.e. what its gathers really do (at least the bilinear
+  arithmetic above).
 * element-wise operations, norms and softmax are not counted (as in
   PyTorch's counter; they are a small part here). mmcv's CUDA deformable
   attention kernel (``impl='mmcv'``) is not an ATen operator and is not
@@ -35,7 +36,7 @@ printed beside them are what mmdet / mmaction2 / fvcore call "FLOPs"):
 """
 import argparse
 from collections import defaultdict
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction

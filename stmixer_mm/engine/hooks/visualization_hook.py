@@ -213,9 +213,9 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
     """Switch the visualization hook on for ``tools/test.py``.
 
     Reads ``args.show``, ``args.show_dir``, ``args.wait_time`` and
-    ``args.interval`` (default 1: every test sample is drawn). A config without the hook gets
-    ``ActionDetVisualizationHook``; a config whose visualizer cannot draw
-    boxes (mmaction2's ``ActionVisualizer``) gets
+    ``args.interval`` (default 1: every test sample is drawn). A config
+    without the hook gets ``ActionDetVisualizationHook``; a config whose
+    visualizer cannot draw boxes (mmaction2's ``ActionVisualizer``) gets
     ``ActionDetLocalVisualizer`` with the same ``vis_backends``. Both
     replacements are logged.
 
