@@ -248,3 +248,33 @@ def test_dynamo_exporter(checkpoint, tmp_path):
     assert read_export_meta(out)['exporter'] == 'dynamo'
     report = compare_with_torch(_model(checkpoint), out, meta, threads=1)
     assert report['ok'], report['errors']
+
+
+def _export_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('_tool_export_onnx', TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tool_errors(checkpoint, tmp_path, capsys):
+    tool = _export_tool()
+    out = str(tmp_path / 'x.onnx')
+    # 8 frames for a model of temporal_points=4
+    assert tool.main([TINY_CFG, checkpoint, out, '--shape', '8', '64',
+                      '64']) == 1
+    err = capsys.readouterr().err
+    assert 'cannot export' in err and '--shape 8 64 64' in err
+    assert 'temporal_points=4' in err and not osp.exists(out)
+    # a checkpoint that does not fit the model
+    state = torch.load(checkpoint)['state_dict']
+    state.pop('query_generator.init_spatial_queries.weight')
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(dict(state_dict=state), bad)
+    assert tool.main([TINY_CFG, bad, out, '--shape', '4', '64', '64']) == 1
+    assert 'query_generator.init_spatial_queries.weight' in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.parse_args([TINY_CFG, bad, out, '--shape', '4', '0', '64'])
+    assert 'must be positive' in capsys.readouterr().err

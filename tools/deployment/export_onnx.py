@@ -105,17 +105,23 @@ def main(argv=None) -> int:
         print(f'ERROR: {e}', file=sys.stderr)
         return 1
     t0 = time.perf_counter()
-    meta = export_onnx(
-        model,
-        args.out,
-        args.shape,
-        batch_size=args.batch_size,
-        opset=args.opset,
-        exporter=args.exporter,
-        extra_meta=dict(
-            config=osp.abspath(args.config),
-            checkpoint=osp.abspath(args.checkpoint),
-            sampling_impl='reference'))
+    try:
+        meta = export_onnx(
+            model,
+            args.out,
+            args.shape,
+            batch_size=args.batch_size,
+            opset=args.opset,
+            exporter=args.exporter,
+            extra_meta=dict(
+                config=osp.abspath(args.config),
+                checkpoint=osp.abspath(args.checkpoint),
+                sampling_impl='reference'))
+    except ValueError as e:  # e.g. a --shape the model cannot take
+        print(f'ERROR: cannot export {args.config} for --shape '
+              f'{" ".join(map(str, args.shape))} --batch-size '
+              f'{args.batch_size}: {e}', file=sys.stderr)
+        return 1
     print(f'exported {args.out} in {time.perf_counter() - t0:.1f} s '
           f'({args.exporter} exporter, opset {args.opset})')
     print(f'input  {meta["input_name"]}: {meta["input_shape"]} float32 '
