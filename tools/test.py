@@ -1,7 +1,14 @@
 """Test (evaluate) an STMixer checkpoint with mmengine's Runner.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump FILE.pkl]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--non-strict] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+The checkpoint must fit the model of the config: missing, unexpected or
+shape-mismatched weights stop the tool (exit code 1) with the list of keys
+before anything is evaluated (mmengine alone would load the matching part
+and report the mAP of a partly random model). ``--non-strict`` loads the
+matching part anyway and logs the lists.
 """
 import argparse
 import os
@@ -11,8 +18,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import (adapt_cfg_to_device, init_dist_without_cuda,
-                               shutdown_dist)
+from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
+                               init_dist_without_cuda, shutdown_dist)
 
 
 def parse_args(argv=None):
@@ -24,6 +31,12 @@ def parse_args(argv=None):
         '--dump',
         type=str,
         help='also dump the raw predictions to this pickle file')
+    parser.add_argument(
+        '--non-strict',
+        action='store_true',
+        help='load a checkpoint that does not fit the model in part (the '
+        'missing / unexpected / shape-mismatched keys are logged); by '
+        'default such a checkpoint is an error')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -57,6 +70,15 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # mmengine loads `load_from` non-strictly: check the checkpoint first
+    cfg.custom_hooks = [
+        *cfg.get('custom_hooks', []),
+        dict(
+            type='CheckpointCheckHook',
+            strict=not args.non_strict,
+            opt_out='--non-strict',
+            source=args.checkpoint)
+    ]
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--dump must be a .pkl/.pickle file, got '
@@ -75,7 +97,10 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except CheckpointMismatchError as e:
+        raise SystemExit(f'tools/test.py: {e}') from None
     shutdown_dist()
     return metrics
 

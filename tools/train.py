@@ -13,7 +13,7 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (adapt_cfg_to_device, init_dist_without_cuda,
@@ -30,7 +30,8 @@ def parse_args(argv=None):
         type=str,
         const='auto',
         help='resume from this checkpoint; without a path, from the latest '
-        'checkpoint in the work directory')
+        'checkpoint in the work directory (a warning says so when there is '
+        'none and training starts from scratch)')
     parser.add_argument(
         '--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
@@ -123,6 +124,11 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
+    if args.resume == 'auto' and find_latest_checkpoint(cfg.work_dir) is None:
+        # mmengine would log "Auto resumed from the latest checkpoint None."
+        runner.logger.warning(
+            f'--resume: no checkpoint found in the work dir {cfg.work_dir} '
+            '(no last_checkpoint file): training starts from scratch')
     runner.train()
     shutdown_dist()
     return runner

@@ -58,7 +58,7 @@ model = dict(
 # warm-up of about a second: training was 4x slower with it.
 train_pipeline = [
     dict(type='SampleAVAFrames', clip_len=8, frame_interval=2),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),  # RawFrameDecode naming bad frames
     dict(type='RandomShortSideResize', scale_range=(128, 128)),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),

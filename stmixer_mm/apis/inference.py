@@ -7,6 +7,14 @@ Example::
     >>> result = inference_detector(model, frames)  # list of RGB HxWx3 uint8
     >>> result.pred_instances.bboxes  # [n, 4] normalised xyxy
     >>> result.pred_instances.scores  # [n, num_classes], column 0 unused
+    >>> result.pred_instances.person_scores  # [n]
+
+``init_detector`` loads checkpoints strictly and, by default, switches off
+the fallback queries that the AVA evaluation keeps (``test_cfg.num_fallback
+= 0``): only queries whose person score reaches
+``test_cfg.person_threshold`` are returned, so a scene without people gives
+no detections. ``inference_detector`` takes exactly ``clip_len`` uint8 RGB
+frames.
 """
 import copy
 from typing import List, Optional, Sequence, Union
@@ -16,22 +24,26 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 
 # Transforms that locate / read frames from disk: an in-memory clip skips
 # them and starts the test pipeline after them.
 _FRAME_LOADERS = ('SampleAVAFrames', 'SampleFrames', 'RawFrameDecode',
                   'DecordInit', 'DecordDecode', 'OpenCVInit', 'OpenCVDecode',
-                  'PyAVInit', 'PyAVDecode', 'mmaction.SampleAVAFrames',
-                  'mmaction.RawFrameDecode')
+                  'PyAVInit', 'PyAVDecode', 'CheckedRawFrameDecode',
+                  'mmaction.SampleAVAFrames', 'mmaction.RawFrameDecode',
+                  'mmaction.CheckedRawFrameDecode')
 
 
 def init_detector(config: Union[str, Config],
                   checkpoint: Optional[str] = None,
                   device: Union[str, torch.device] = 'cpu',
-                  cfg_options: Optional[dict] = None) -> torch.nn.Module:
+                  cfg_options: Optional[dict] = None,
+                  strict: bool = True,
+                  fallback_queries: bool = False) -> torch.nn.Module:
     """Build a detector from a config file and load a checkpoint.
 
     Args:
@@ -40,9 +52,19 @@ def init_detector(config: Union[str, Config],
             initial weights.
         device (str | torch.device): where to put the model.
         cfg_options (dict, optional): overrides merged into the config.
+        strict (bool): a checkpoint with missing, unexpected or
+            shape-mismatched weights raises
+            :class:`~stmixer_mm.engine.CheckpointMismatchError` listing them.
+            False loads the matching weights and logs the lists.
+        fallback_queries (bool): keep the config's ``test_cfg.num_fallback``
+            (the top queries kept even below ``person_threshold``, as the AVA
+            evaluation wants). False (default) sets it to 0: only persons
+            scoring at least ``test_cfg.person_threshold`` are returned and
+            an empty scene gives no detections.
 
     Returns:
-        nn.Module: the detector in eval mode, with ``model.cfg`` set.
+        nn.Module: the detector in eval mode, with ``model.cfg`` set (with
+        the ``num_fallback`` it was built with).
     """
     if isinstance(config, str):
         config = Config.fromfile(config)
@@ -52,10 +74,19 @@ def init_detector(config: Union[str, Config],
     config = copy.deepcopy(config)
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
+    if not fallback_queries and config.model.get('test_cfg') is not None:
+        config.model.test_cfg.num_fallback = 0
     init_default_scope(config.get('default_scope', 'mmaction'))
     model = MODELS.build(config.model)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        check_checkpoint_fits(
+            model,
+            ckpt,
+            strict=strict,
+            source=f'checkpoint {checkpoint}',
+            opt_out='strict=False')
+        load_state_dict(model, checkpoint_state_dict(ckpt), strict=False)
     model.cfg = config
     model.to(device)
     model.eval()
@@ -100,6 +131,52 @@ def clip_indices(center: int, clip_len: int, frame_interval: int,
     return np.clip(inds, 0, num_frames - 1)
 
 
+def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
+    """Check a clip for :func:`inference_detector`.
+
+    Args:
+        frames (Sequence[np.ndarray]): the frames.
+        clip_len (int): how many the model's test pipeline samples.
+
+    Raises:
+        ValueError: naming what was expected and what was given.
+    """
+    if len(frames) == 0:
+        raise ValueError('inference_detector got an empty clip; expected '
+                         f'{clip_len} frames')
+    if len(frames) != clip_len:
+        raise ValueError(
+            f'inference_detector: expected {clip_len} frames (clip_len of '
+            f'the config\'s test pipeline), got {len(frames)}; sample them '
+            'around the keyframe with clip_indices()')
+    for i, f in enumerate(frames):
+        if not isinstance(f, np.ndarray):
+            raise ValueError(f'inference_detector: frame {i} is a '
+                             f'{type(f).__name__}, expected a numpy array')
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3 or \
+            next(iter(shapes))[2] != 3:
+        raise ValueError('frames must all be RGB arrays of one shape '
+                         f'[H, W, 3], got shapes {sorted(shapes)}')
+    for i, f in enumerate(frames):
+        if np.issubdtype(f.dtype, np.inexact) and not np.isfinite(f).all():
+            raise ValueError(
+                f'inference_detector: frame {i} has non-finite values '
+                f'({int(np.isnan(f).sum())} NaN, {int(np.isinf(f).sum())} '
+                'inf); expected uint8 RGB frames in [0, 255]')
+    for i, f in enumerate(frames):
+        if f.dtype == np.uint8:
+            continue
+        lo, hi = (float(f.min()), float(f.max())) if f.size else (0, 0)
+        raise ValueError(
+            f'inference_detector: frame {i} has dtype {f.dtype} with values '
+            f'in [{lo:g}, {hi:g}]; expected uint8 RGB in [0, 255] (as '
+            'cv2/mmcv decode frames). Convert explicitly, e.g. '
+            '(frame * 255).round().astype(np.uint8) for floats in [0, 1]: '
+            'the model normalises with the 0-255 mean/std of its config, so '
+            'frames in [0, 1] would be seen as black')
+
+
 @torch.no_grad()
 def inference_detector(model: torch.nn.Module,
                        frames: Sequence[np.ndarray],
@@ -108,23 +185,26 @@ def inference_detector(model: torch.nn.Module,
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
-        frames (Sequence[np.ndarray]): the clip, ``clip_len`` RGB frames of
-            shape [H, W, 3], uint8, already sampled around the keyframe
-            (see :func:`clip_indices`).
+        frames (Sequence[np.ndarray]): the clip: exactly ``clip_len`` (of
+            the config's test pipeline) RGB frames of shape [H, W, 3], dtype
+            uint8 in [0, 255] as OpenCV / mmcv decode them, already sampled
+            around the keyframe (see :func:`clip_indices`). Other dtypes
+            are refused rather than guessed: float frames in [0, 1] would
+            otherwise be read as black (multiply by 255 and convert with
+            ``.astype(np.uint8)``).
         pipeline (Compose, optional): preprocessing; defaults to
             :func:`build_clip_pipeline` of ``model.cfg``.
 
     Returns:
         ActionDataSample: ``pred_instances.bboxes`` [n, 4] (normalised
-        xyxy) and ``pred_instances.scores`` [n, num_classes].
+        xyxy), ``pred_instances.scores`` [n, num_classes] (column 0 unused)
+        and ``pred_instances.person_scores`` [n].
+
+    Raises:
+        ValueError: a clip of the wrong length, shape or dtype, or with
+            non-finite values.
     """
-    if len(frames) == 0:
-        raise ValueError('inference_detector got an empty clip')
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 3 or \
-            next(iter(shapes))[2] != 3:
-        raise ValueError('frames must all be RGB arrays of one shape '
-                         f'[H, W, 3], got shapes {sorted(shapes)}')
+    check_clip(frames, clip_sampling_from_cfg(model.cfg)[0])
     if pipeline is None:
         pipeline = build_clip_pipeline(model.cfg)
     h, w = frames[0].shape[:2]

@@ -11,7 +11,9 @@ was expected, instead of as an ``IndexError`` deep in a worker.
 import csv
 import os
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 from mmaction.datasets import AVADataset
 from mmaction.evaluation import read_labelmap
@@ -44,28 +46,56 @@ def _need_file(path: Optional[str], what: str) -> None:
         raise FileNotFoundError(f'{what} not found: {path}')
 
 
-def check_ava_annotation_file(path: str,
-                              num_classes: Optional[int] = None,
-                              timestamp_range: Optional[Sequence[int]] = None,
-                              what: str = 'AVA annotation file') -> int:
-    """Check an AVA csv; return its number of rows.
+def scan_ava_annotation_file(
+        path: str,
+        num_classes: Optional[int] = None,
+        timestamp_range: Optional[Sequence[int]] = None,
+        what: str = 'AVA annotation file',
+        label_ids: Optional[Sequence[int]] = None,
+        unlisted_labels: str = 'error',
+        degenerate_boxes: str = 'error') -> Dict[str, object]:
+    """Check an AVA csv; return counts of what it holds.
 
     Each line must be ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``
     with an integer timestamp, boxes normalised to ``[0, 1]`` with
     ``x1 <= x2`` and ``y1 <= y2``, integer ids, and (if ``num_classes`` is
-    given) ``1 <= action_id < num_classes``.
+    given) ``1 <= action_id < num_classes``. Blank lines are errors
+    (mmaction2's loader unpacks every line). A box of zero width or height
+    (``x1 == x2`` or ``y1 == y2``) is an error with ``degenerate_boxes=
+    'error'``; with ``'drop'`` such rows are counted (the dataset then drops
+    them with a warning). With ``label_ids`` (the label map's ids), an
+    action id that the label map lacks is an error with ``unlisted_labels=
+    'error'`` (that class would silently leave the mAP); with ``'warn'``
+    the ids and their row counts are returned for a warning.
+
+    Returns:
+        dict: ``rows`` (valid rows), ``degenerate`` (line numbers of
+        zero-area boxes, ``'drop'`` mode) and ``unlisted`` (``{action_id:
+        rows}`` of ids not in ``label_ids``, ``'warn'`` mode).
 
     Raises:
         FileNotFoundError: the file is missing.
         ValueError: naming the file, line and what was expected.
     """
+    if unlisted_labels not in ('error', 'warn'):
+        raise ValueError("unlisted_labels must be 'error' or 'warn', got "
+                         f'{unlisted_labels!r}')
+    if degenerate_boxes not in ('error', 'drop'):
+        raise ValueError("degenerate_boxes must be 'error' or 'drop', got "
+                         f'{degenerate_boxes!r}')
     _need_file(path, what)
+    listed = None if label_ids is None else set(int(i) for i in label_ids)
     rows = 0
+    degenerate: List[int] = []
+    unlisted: Dict[int, int] = {}
     with open(path, newline='') as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
-            if not row or all(not c.strip() for c in row):
-                continue
             where = f'{what} {path}, line {lineno}'
+            if not row or all(not c.strip() for c in row):
+                raise ValueError(
+                    f'{where}: blank line; expected "{AVA_COLUMNS}" on every '
+                    'line (mmaction2\'s AVADataset cannot read blank lines: '
+                    'remove it)')
             if len(row) != 8:
                 raise ValueError(
                     f'{where}: expected 8 comma-separated columns '
@@ -94,11 +124,50 @@ def check_ava_annotation_file(path: str,
                     f'{where}: timestamp {ts} outside [timestamp_start, '
                     f'timestamp_end] = {list(timestamp_range)}; set them to '
                     'match the data')
+            if listed is not None and label not in listed:
+                if unlisted_labels == 'error':
+                    raise ValueError(
+                        f'{where}: action_id {label} is not in the label map '
+                        f'(ids {sorted(listed)}): AVAMetric would leave this '
+                        'class out of the mAP. Add it to the label map, or '
+                        "set unlisted_labels='warn' on the dataset when "
+                        'training on classes that are not evaluated (AVA '
+                        'v2.2: 80 trained, 60 evaluated)')
+                unlisted[label] = unlisted.get(label, 0) + 1
+            if x1 == x2 or y1 == y2:
+                if degenerate_boxes == 'error':
+                    raise ValueError(
+                        f'{where}: the box {row[2:6]} has zero width or '
+                        'height (x1 == x2 or y1 == y2); fix it, or set '
+                        "degenerate_boxes='drop' on the dataset to drop "
+                        'such boxes with a warning')
+                degenerate.append(lineno)
+                continue
             rows += 1
-    if rows == 0:
+    if rows == 0 and not degenerate:
         raise ValueError(f'{what} {path} has no rows; expected lines '
                          f'"{AVA_COLUMNS}"')
-    return rows
+    return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
+
+
+def check_ava_annotation_file(
+        path: str,
+        num_classes: Optional[int] = None,
+        timestamp_range: Optional[Sequence[int]] = None,
+        what: str = 'AVA annotation file',
+        label_ids: Optional[Sequence[int]] = None) -> int:
+    """Check an AVA csv strictly; return its number of rows.
+
+    :func:`scan_ava_annotation_file` with every problem an error (blank
+    lines, zero-area boxes, ids outside ``num_classes`` or, with
+    ``label_ids``, missing from the label map).
+    """
+    return scan_ava_annotation_file(
+        path,
+        num_classes=num_classes,
+        timestamp_range=timestamp_range,
+        what=what,
+        label_ids=label_ids)['rows']
 
 
 def check_ava_exclude_file(path: str) -> int:
@@ -142,33 +211,105 @@ def check_ava_label_file(path: str) -> List[int]:
 class ValidatedAVADataset(AVADataset):
     """mmaction2's ``AVADataset``, checking its inputs before reading them.
 
-    Takes the same arguments as ``AVADataset`` (leave ``proposal_file``
-    unset for STMixer). Before loading it checks that the annotation,
-    excluded-timestamps and label files exist and are well formed
-    (:func:`check_ava_annotation_file` and friends: action ids below
-    ``num_classes``, timestamps inside ``[timestamp_start,
-    timestamp_end]``), that every video's frame folder exists under
-    ``data_prefix['img']`` and that the keyframe file of the first sample
-    is where ``SampleAVAFrames`` will look for it
-    (:func:`ava_keyframe_file_index`). It warns when the first video has
-    fewer frames than ``(timestamp_end - timestamp_start) * fps``.
+    Takes the arguments of ``AVADataset`` (leave ``proposal_file`` unset
+    for STMixer) and two policies. Before loading it checks that the
+    annotation, excluded-timestamps and label files exist and are well
+    formed (:func:`scan_ava_annotation_file` and friends): no blank lines,
+    8 columns, boxes normalised, action ids below ``num_classes``,
+    timestamps inside ``[timestamp_start, timestamp_end]``, label-map ids
+    below ``num_classes`` and every annotated action id in the label map.
+    Then that every video's frame folder exists under ``data_prefix['img']``
+    and that the keyframe file of the first sample is where
+    ``SampleAVAFrames`` will look for it (:func:`ava_keyframe_file_index`).
+    It warns when the first video has fewer frames than ``(timestamp_end -
+    timestamp_start) * fps``. Errors name the file, the line and what was
+    expected.
+
+    Args:
+        unlisted_labels (str): an annotated action id missing from
+            ``label_file``: ``'error'`` (default: ``AVAMetric`` would leave
+            that class out of the mAP without a word) or ``'warn'`` (train
+            on it, log the ids and row counts; the AVA v2.2 configs use
+            this: 80 classes are annotated, the ActivityNet label map
+            evaluates 60).
+        degenerate_boxes (str): a box with ``x1 == x2`` or ``y1 == y2``:
+            ``'error'`` (default) or ``'drop'`` (the box and its labels are
+            removed, a keyframe left without boxes is removed, and a warning
+            gives the count and the first lines). Zero-area boxes cannot be
+            learned (GIoU loss stuck at 2) nor matched at IoU 0.5.
+        **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
+    def __init__(self,
+                 *args,
+                 unlisted_labels: str = 'error',
+                 degenerate_boxes: str = 'error',
+                 **kwargs) -> None:
+        # load_data_list runs inside AVADataset.__init__
+        self.unlisted_labels = unlisted_labels
+        self.degenerate_boxes = degenerate_boxes
+        super().__init__(*args, **kwargs)
+
     def load_data_list(self) -> List[dict]:
-        check_ava_annotation_file(
+        label_ids = None
+        if self.label_file is not None:
+            label_ids = check_ava_label_file(self.label_file)
+            if not self.custom_classes:
+                too_big = [i for i in label_ids if i >= self.num_classes]
+                if too_big:
+                    raise ValueError(
+                        f'AVA label map {self.label_file}: ids {too_big} are '
+                        f'not below num_classes={self.num_classes} (ids are '
+                        '1-based, column 0 is reserved): set num_classes to '
+                        f'{max(label_ids) + 1} or fix the label map')
+        scan = scan_ava_annotation_file(
             self.ann_file,
             num_classes=None if self.custom_classes else self.num_classes,
-            timestamp_range=(self.timestamp_start, self.timestamp_end))
+            timestamp_range=(self.timestamp_start, self.timestamp_end),
+            label_ids=None if self.custom_classes else label_ids,
+            unlisted_labels=self.unlisted_labels,
+            degenerate_boxes=self.degenerate_boxes)
+        logger = MMLogger.get_current_instance()
+        if scan['unlisted']:
+            logger.warning(
+                f'{self.ann_file}: action ids {sorted(scan["unlisted"])} '
+                f'({sum(scan["unlisted"].values())} rows) are not in the '
+                f'label map {self.label_file}: they are trained on but '
+                'AVAMetric does not evaluate them')
         if self.exclude_file is not None:
             check_ava_exclude_file(self.exclude_file)
-        if self.label_file is not None:
-            check_ava_label_file(self.label_file)
         if self.proposal_file is not None:
             _need_file(self.proposal_file, 'AVA proposal file')
         data_list = super().load_data_list()
+        if scan['degenerate']:
+            data_list = self._drop_degenerate(data_list)
+            lines = scan['degenerate']
+            logger.warning(
+                f'{self.ann_file}: dropped {len(lines)} rows with a zero-area '
+                f'box (x1 == x2 or y1 == y2; degenerate_boxes=\'drop\'), '
+                f'lines {lines[:10]}{" ..." if len(lines) > 10 else ""}')
         if self.use_frames:
             self._check_frames(data_list)
         return data_list
+
+    @staticmethod
+    def _drop_degenerate(data_list: List[dict]) -> List[dict]:
+        kept = []
+        for info in data_list:
+            ann = info['ann']
+            boxes = ann['gt_bboxes']
+            ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            if ok.all():
+                kept.append(info)
+            elif ok.any():
+                info['ann'] = {
+                    k:
+                    v[ok]
+                    if isinstance(v, np.ndarray) and len(v) == len(ok) else v
+                    for k, v in ann.items()
+                }
+                kept.append(info)
+        return kept
 
     def _check_frames(self, data_list: List[dict]) -> None:
         root = self.data_prefix.get('img')

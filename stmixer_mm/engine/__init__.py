@@ -1,8 +1,16 @@
+from .checkpoint import (CheckpointCheckHook, CheckpointMismatchError,
+                         check_checkpoint_fits, checkpoint_state_dict,
+                         state_dict_mismatches)
+from .hooks import (AVAEvaluationCheckHook, RandomStateHook, get_rng_state,
+                    set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
 from .runner_utils import (adapt_cfg_to_device, init_dist_without_cuda,
                            shutdown_dist)
 
 __all__ = [
     'DeviceAwareDistributedDataParallel', 'adapt_cfg_to_device',
-    'init_dist_without_cuda', 'shutdown_dist'
+    'init_dist_without_cuda', 'shutdown_dist', 'CheckpointCheckHook',
+    'CheckpointMismatchError', 'check_checkpoint_fits',
+    'checkpoint_state_dict', 'state_dict_mismatches', 'RandomStateHook',
+    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state'
 ]

@@ -37,7 +37,10 @@ def test_init_detector_loads_the_checkpoint(model, tools, random_checkpoint):
                if v.is_floating_point())
 
 
-def test_inference_structure_on_any_frame_size(model):
+def test_inference_structure_on_any_frame_size(tools, random_checkpoint):
+    # with the config's fallback queries (as in the AVA evaluation)
+    model = init_detector(
+        tools.TINY_CFG, random_checkpoint, fallback_queries=True)
     rng = np.random.default_rng(0)
     h, w = 60, 100
     frames = [
@@ -64,6 +67,8 @@ def test_inference_rejects_bad_clips(model):
         inference_detector(model, [])
     frames = [np.zeros((64, 64, 3), np.uint8), np.zeros((64, 80, 3), np.uint8)]
     with pytest.raises(ValueError, match='one shape'):
+        inference_detector(model, frames * 2)
+    with pytest.raises(ValueError, match='expected 4 frames.*got 2'):
         inference_detector(model, frames)
     with pytest.raises(ValueError, match='RGB'):
         inference_detector(model, [np.zeros((64, 64), np.uint8)] * 4)

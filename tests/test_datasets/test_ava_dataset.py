@@ -257,7 +257,7 @@ def test_bad_inputs_name_the_file(syn_cfg, tiny, tmp_path):
     with pytest.raises(ValueError, match='timestamp 950 outside'):
         build(ann_file=bad_csv('late.csv', good.replace('0901', '0950')))
     with pytest.raises(ValueError, match='no rows'):
-        build(ann_file=bad_csv('empty.csv', '\n'))
+        build(ann_file=bad_csv('empty.csv', ''))
     with pytest.raises(ValueError, match='expected 2 columns'):
         build(exclude_file=bad_csv('exc.csv', 'syn_val_000,0901,1\n'))
     with pytest.raises(ValueError, match='no classes'):
@@ -273,3 +273,112 @@ def test_bad_inputs_name_the_file(syn_cfg, tiny, tmp_path):
     shutil.rmtree(frames / 'syn_val_001')
     with pytest.raises(FileNotFoundError, match='syn_val_001'):
         build(data_prefix=dict(img=str(frames)))
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_blank_lines_are_rejected_with_their_line_number(
+        syn_cfg, tiny, tmp_path):
+    """A blank line used to pass the check and crash mmaction2's loader
+    with an IndexError."""
+    rows = open(tiny['val_ann']).read().splitlines()
+    for text, line in [('\n'.join(rows[:2] + [''] + rows[2:]) + '\n', 3),
+                       ('\n'.join(rows) + '\n\n', len(rows) + 1),
+                       ('\n' + '\n'.join(rows) + '\n', 1),
+                       ('\n'.join(rows[:1] + ['  ,, '] + rows[1:]), 2)]:
+        path = _write(tmp_path, 'blank.csv', text)
+        with pytest.raises(
+                ValueError, match=rf'blank.csv, line {line}: blank line'):
+            _build(
+                _dataset_cfg(syn_cfg, 'val_dataloader', tiny, ann_file=path))
+
+
+def _label_map(tmp_path, ids):
+    text = ''.join(f'label {{\n  name: "c{i}"\n  label_id: {i}\n}}\n'
+                   for i in ids)
+    return _write(tmp_path, 'map.pbtxt', text)
+
+
+def test_action_ids_are_checked_against_the_label_map(syn_cfg, tiny, tmp_path,
+                                                      caplog):
+    """An annotated class missing from the label map would silently leave
+    the mAP (AVAMetric only evaluates the label map's classes)."""
+    used = {int(r[6]) for r in csv.reader(open(tiny['val_ann']))}
+    assert 3 in used
+    short = _label_map(tmp_path, [i for i in range(1, 8) if i != 3])
+    with pytest.raises(
+            ValueError, match=r'action_id 3 is not in the label map'):
+        _build(_dataset_cfg(syn_cfg, 'val_dataloader', tiny, label_file=short))
+    # AVA v2.2 trains 80 classes and evaluates 60: 'warn' says so and goes on
+    ds = _build(
+        _dataset_cfg(
+            syn_cfg,
+            'val_dataloader',
+            tiny,
+            label_file=short,
+            unlisted_labels='warn'))
+    assert len(ds) > 0
+    # label-map ids must fit num_classes
+    big = _label_map(tmp_path, range(1, 10))
+    with pytest.raises(
+            ValueError, match=r'ids \[8, 9\] are not below '
+            'num_classes=8'):
+        _build(_dataset_cfg(syn_cfg, 'val_dataloader', tiny, label_file=big))
+    with pytest.raises(ValueError, match="unlisted_labels must be"):
+        _build(
+            _dataset_cfg(
+                syn_cfg, 'val_dataloader', tiny, unlisted_labels='skip'))
+    ava = Config.fromfile(str(AVA_CFG))
+    assert ava.val_dataloader.dataset.unlisted_labels == 'warn'
+
+
+def test_degenerate_boxes_are_rejected_or_dropped(syn_cfg, tiny, tmp_path):
+    rows = [r for r in csv.reader(open(tiny['val_ann']))]
+    first = rows[0]
+    # a zero-width box of another person at the first keyframe, and a
+    # keyframe whose only box has zero height
+    zero_w = first[:2] + ['0.5', '0.1', '0.5', '0.9', '1', '99']
+    key2 = rows[-1]
+    zero_h_rows = [
+        r[:2] + [r[2], '0.4', r[4], '0.4'] + r[6:] for r in rows
+        if r[:2] == key2[:2]
+    ]
+    kept = [r for r in rows if r[:2] != key2[:2]]
+    text = '\n'.join(','.join(r)
+                     for r in [kept[0], zero_w, *kept[1:], *zero_h_rows])
+    path = _write(tmp_path, 'degenerate.csv', text + '\n')
+    with pytest.raises(
+            ValueError,
+            match=r'degenerate.csv, line 2: the box .* zero '
+            'width or height'):
+        _build(_dataset_cfg(syn_cfg, 'val_dataloader', tiny, ann_file=path))
+    ds = _build(
+        _dataset_cfg(
+            syn_cfg,
+            'val_dataloader',
+            tiny,
+            ann_file=path,
+            degenerate_boxes='drop'))
+    keys = {d['img_key'] for d in ds.data_list}
+    assert f'{key2[0]},{int(key2[1]):04d}' not in keys  # no box left
+    reference = _build(
+        _dataset_cfg(
+            syn_cfg,
+            'val_dataloader',
+            tiny,
+            ann_file=_write(tmp_path, 'kept.csv',
+                            '\n'.join(','.join(r) for r in kept) + '\n')))
+    assert len(ds) == len(reference)
+    for a, b in zip(ds.data_list, reference.data_list):
+        assert a['img_key'] == b['img_key']
+        np.testing.assert_array_equal(a['ann']['gt_bboxes'],
+                                      b['ann']['gt_bboxes'])
+        np.testing.assert_array_equal(a['ann']['gt_labels'],
+                                      b['ann']['gt_labels'])
+        boxes = a['ann']['gt_bboxes']
+        assert ((boxes[:, 2] > boxes[:, 0]) &
+                (boxes[:, 3] > boxes[:, 1])).all()

@@ -114,3 +114,81 @@ def test_boxes_stay_on_their_pixels_through_resize_and_flip(seed):
         np.testing.assert_allclose(out['gt_bboxes'][k], found, atol=1.5)
     # and the flip really moved the boxes: the first one is now right
     assert out['gt_bboxes'][0][0] > nw / 2
+
+
+# ---------------------------------------------------------------- decoding
+def _frame_folder(tmp_path, n=6, size=(24, 32)):
+    import cv2
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'vid_a'
+    folder.mkdir()
+    for i in range(1, n + 1):
+        img = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f'img_{i:05d}.jpg'), img)
+    return folder
+
+
+def _decode_results(folder, inds):
+    return dict(
+        frame_dir=str(folder),
+        video_id='vid_a',
+        timestamp=901,
+        filename_tmpl='img_{:05d}.jpg',
+        frame_inds=np.array(inds),
+        modality='RGB',
+        gt_bboxes=np.array([[0.25, 0.5, 0.5, 1.0]], np.float32))
+
+
+def test_checked_decode_equals_raw_frame_decode(tmp_path):
+    from mmaction.datasets.transforms import RawFrameDecode
+
+    from stmixer_mm.datasets.transforms import CheckedRawFrameDecode
+    folder = _frame_folder(tmp_path)
+    ours = CheckedRawFrameDecode()(_decode_results(folder, [1, 3, 3, 5]))
+    theirs = RawFrameDecode()(_decode_results(folder, [1, 3, 3, 5]))
+    assert len(ours['imgs']) == 4
+    for a, b in zip(ours['imgs'], theirs['imgs']):
+        np.testing.assert_array_equal(a, b)
+    assert ours['img_shape'] == theirs['img_shape'] == (24, 32)
+    np.testing.assert_array_equal(ours['gt_bboxes'], theirs['gt_bboxes'])
+    init_default_scope('mmaction')
+    assert isinstance(
+        TRANSFORMS.build(dict(type='CheckedRawFrameDecode')),
+        CheckedRawFrameDecode)
+
+
+@pytest.mark.parametrize('damage,message', [
+    ('empty', r'is empty \(0 bytes\)'),
+    ('truncated', r'truncated JPEG'),
+    ('corrupt', r'cannot decode the frame'),
+    ('missing', r'frame file not found'),
+])
+def test_bad_frames_name_file_video_and_keyframe(tmp_path, damage, message):
+    """OpenCV gave ``!_src.empty()`` without the file."""
+    from mmaction.datasets.transforms import RawFrameDecode
+
+    from stmixer_mm.datasets.transforms import CheckedRawFrameDecode
+    folder = _frame_folder(tmp_path)
+    bad = folder / 'img_00003.jpg'
+    data = bad.read_bytes()
+    if damage == 'empty':
+        bad.write_bytes(b'')
+    elif damage == 'truncated':
+        bad.write_bytes(data[:len(data) // 2])
+    elif damage == 'corrupt':
+        bad.write_bytes(b'\x00garbage' * 50)
+    else:
+        bad.unlink()
+    with pytest.raises((ValueError, FileNotFoundError)) as info:
+        CheckedRawFrameDecode()(_decode_results(folder, [1, 3, 5]))
+    msg = str(info.value)
+    assert str(bad) in msg
+    assert 'video vid_a' in msg and 'keyframe timestamp 901' in msg
+    assert 'frame index 3' in msg
+    import re
+    assert re.search(message, msg), msg
+    # mmaction2's decoder fails without naming the file
+    with pytest.raises(Exception) as info:
+        RawFrameDecode()(_decode_results(folder, [1, 3, 5]))
+    if damage != 'missing':
+        assert 'img_00003' not in str(info.value)

@@ -56,7 +56,8 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     dets = result['detections']
     assert dets, 'no detections although score_thr is 0'
     for d in dets:
-        assert set(d) == {'frame', 'time', 'bbox', 'actions'}
+        assert set(d) == {'frame', 'time', 'bbox', 'person_score', 'actions'}
+        assert result['person_threshold'] <= d['person_score'] <= 1
         assert d['frame'] in keyframes
         assert d['time'] == pytest.approx(d['frame'] / fps, abs=1e-3)
         x1, y1, x2, y2 = d['bbox']  # pixels of the input frame
@@ -64,13 +65,14 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
         assert 1 <= len(d['actions']) <= topk
         assert set(d['actions']) <= set(CLASSES)
         assert all(score_thr <= s <= 1 for s in d['actions'].values())
-    # every keyframe has at least the fallback detections of the model
+    # the random model scores every query as a person (about 0.85)
     assert {d['frame'] for d in dets} == set(keyframes)
 
     with open(osp.join(out_dir, f'{stem}_det.csv')) as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == [
-        'frame', 'time', 'x1', 'y1', 'x2', 'y2', 'action', 'score'
+        'frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score', 'action',
+        'score'
     ]
     assert len(rows) == sum(len(d['actions']) for d in dets)
     assert rows[0]['action'] in dets[0]['actions']
@@ -96,11 +98,16 @@ def test_demo_on_video_file(tools, checkpoint, val_frames, tmp_path):
         topk=2)
 
 
-def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
+def _demo_module(tools):
     spec = importlib.util.spec_from_file_location(
         '_stmixer_demo_tool', osp.join(tools.REPO, 'tools', 'demo.py'))
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
+    return demo
+
+
+def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
+    demo = _demo_module(tools)
     folder = osp.dirname(val_frames[0])
     out_dir = str(tmp_path / 'out')
     label_map = osp.join(tools.TINY_DATA, 'annotations', 'label_map.pbtxt')
@@ -127,3 +134,85 @@ def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
         ]))
     assert result['detections'] == []
     assert count_video_frames(result['video']) == len(val_frames)
+
+
+def _no_person_checkpoint(src, dst):
+    """``src`` with every stage's person classifier scoring about 0.0025:
+    a model that sees nobody."""
+    import torch
+    ckpt = torch.load(src, map_location='cpu')
+    for key in [k for k in ckpt['state_dict'] if 'fc_person_cls.' in k]:
+        value = ckpt['state_dict'][key]
+        ckpt['state_dict'][key] = torch.zeros_like(value) if \
+            key.endswith('weight') else torch.tensor([-3.0, 3.0])
+    torch.save(ckpt, dst)
+    return str(dst)
+
+
+def test_demo_on_black_video_writes_no_detections(tools, checkpoint, tmp_path):
+    """Before: 3 fallback queries per keyframe were always drawn and the
+    demo filtered on action scores only (12 detections on a black video)."""
+    import numpy as np
+    demo = _demo_module(tools)
+    folder = tmp_path / 'black'
+    folder.mkdir()
+    for i in range(16):
+        cv2.imwrite(str(folder / f'{i:03d}.jpg'), np.zeros((64, 64, 3)))
+    empty = _no_person_checkpoint(checkpoint, tmp_path / 'empty.pth')
+    out_dir = str(tmp_path / 'out')
+    result = demo.run_demo(
+        demo.parse_args([
+            str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir,
+            '--stride', '4', '--score-thr', '0'
+        ]))
+    assert result['detections'] == []
+    with open(result['json']) as f:
+        assert json.load(f)['detections'] == []
+    with open(result['csv']) as f:
+        assert len(list(csv.reader(f))) == 1  # the header only
+    # --person-thr decides who is a person: at 0 every query is one
+    result = demo.run_demo(
+        demo.parse_args([
+            str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir,
+            '--stride', '4', '--score-thr', '0', '--person-thr', '0'
+        ]))
+    assert len(result['detections']) == 4 * 10  # 4 keyframes x 10 queries
+
+
+@pytest.mark.parametrize('stride', ['0', '-2'])
+def test_demo_stride_must_be_positive(tools, stride, capsys):
+    demo = _demo_module(tools)
+    with pytest.raises(SystemExit):
+        demo.parse_args(['in', 'cfg', 'ckpt', '--stride', stride])
+    assert 'positive number of frames' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        demo.parse_args(['in', 'cfg', 'ckpt', '--person-thr', '1.5'])
+
+
+def test_demo_refuses_a_checkpoint_of_another_model(tools, checkpoint,
+                                                    val_frames, tmp_path):
+    import torch
+    ckpt = torch.load(checkpoint, map_location='cpu')
+    ckpt['state_dict'] = {
+        k: v
+        for k, v in ckpt['state_dict'].items() if not k.startswith('neck.')
+    }
+    partial = tmp_path / 'partial.pth'
+    torch.save(ckpt, partial)
+    proc = tools.python_tool(
+        'demo.py',
+        osp.dirname(val_frames[0]),
+        tools.TINY_CFG,
+        str(partial),
+        '--out-dir',
+        str(tmp_path / 'out2'),
+        check=False)
+    assert proc.returncode != 0
+    assert 'missing in the checkpoint' in proc.stderr
+    assert 'neck.lateral_convs.0' in proc.stderr and '--non-strict' in \
+        proc.stderr
+    assert not (tmp_path / 'out2').exists()
+    proc = tools.python_tool('demo.py', osp.dirname(val_frames[0]),
+                             tools.TINY_CFG, str(partial), '--out-dir',
+                             str(tmp_path / 'out3'), '--non-strict')
+    assert 'loaded in part' in proc.stdout + proc.stderr

@@ -46,7 +46,7 @@ def test_train_defaults(train_tool, tools):
 
 
 def test_train_amp_without_cuda_is_a_clear_error(train_tool, tools,
-                                                  monkeypatch):
+                                                 monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(SystemExit, match='--amp.*CUDA'):
         _train_cfg(train_tool, tools, '--amp')
@@ -124,3 +124,23 @@ def test_test_flags(test_tool, tools):
     args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth', '--dump', 'x.pt'])
     with pytest.raises(ValueError, match='.pkl'):
         test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+
+
+def test_test_tool_loads_strictly_unless_told(test_tool, tools):
+    args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth'])
+    cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+    hooks = [h for h in cfg.custom_hooks if h.type == 'CheckpointCheckHook']
+    assert hooks == [
+        dict(
+            type='CheckpointCheckHook',
+            strict=True,
+            opt_out='--non-strict',
+            source='ckpt.pth')
+    ]
+    # the default runtime's hooks are kept
+    assert {'RandomStateHook',
+            'AVAEvaluationCheckHook'} <= {h.type
+                                          for h in cfg.custom_hooks}
+    args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth', '--non-strict'])
+    cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+    assert cfg.custom_hooks[-1].strict is False

@@ -33,9 +33,13 @@ def test_train_writes_checkpoints_and_logs_finite_losses(trained):
                 'message_hub'} <= set(ckpt)
     assert (work /
             'last_checkpoint').read_text().strip().endswith('epoch_2.pth')
-    # the config was dumped with the command-line overrides folded in
+    # the config was dumped, with the hooks of the default runtime
     dumped = (work / 'tiny_stmixer_tiny-ava.py').read_text()
-    assert 'flip_ratio=0.0' in dumped
+    assert 'flip_ratio=0.5' in dumped and 'RandomStateHook' in dumped
+    ckpt = _load(work / 'epoch_1.pth')
+    assert {'python', 'numpy', 'torch',
+            'sampler_seed'} <= set(ckpt['rng_state'])
+    assert ckpt['rng_state']['sampler_seed'] == 0  # the config's seed
     scalars = glob.glob(str(work / '*' / 'vis_data' / 'scalars.json'))
     assert len(scalars) == 1
     with open(scalars[0]) as f:
@@ -64,20 +68,33 @@ def test_test_tool_reports_ava_map_and_dumps(tested, tools):
         assert (scores[:, 0] == 0).all()
 
 
-def test_resume_matches_uninterrupted_training(trained, tools, tmp_path):
-    full, _ = trained
-    work = tmp_path / 'resumed'
+def _interrupted_then_resumed(tools, work, *cfg_options):
+    """Train epoch 1 only, then ``--resume`` to the end (no validation);
+    returns the resumed run's process."""
     common = ['--work-dir', str(work), '--no-validate']
-    # stop after the first epoch's checkpoint ...
     tools.python_tool('train.py', tools.TINY_CFG, *common, '--cfg-options',
-                      'train_cfg.max_epochs=1', *tools.DETERMINISTIC_TRAIN)
+                      'train_cfg.max_epochs=1', *cfg_options)
     assert (work / 'epoch_1.pth').exists()
     assert not (work / 'epoch_2.pth').exists()
-    # ... and go on from the latest checkpoint of the work dir
-    proc = tools.python_tool('train.py', tools.TINY_CFG, *common, '--resume',
-                             '--cfg-options', *tools.DETERMINISTIC_TRAIN)
+    return tools.python_tool(
+        'train.py', tools.TINY_CFG, *common, '--resume',
+        *(['--cfg-options', *cfg_options] if cfg_options else []))
+
+
+def _max_abs_diff(a, b):
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a
+               if a[k].is_floating_point())
+
+
+def test_resume_matches_uninterrupted_training(trained, tools, tmp_path):
+    """With the augmentation on (frame jitter, scale jitter, flip): the
+    uninterrupted run validated after epoch 1, the resumed one did not."""
+    full, _ = trained
+    work = tmp_path / 'resumed'
+    proc = _interrupted_then_resumed(tools, work)
     out = proc.stdout + proc.stderr
     assert 'resumed epoch: 1, iter: 2' in out
+    assert 'restored the Python/NumPy/torch random state' in out
     assert 'Epoch(train) [1]' not in out  # the first epoch is not redone
 
     a, b = _load(full / 'epoch_2.pth'), _load(work / 'epoch_2.pth')
@@ -99,6 +116,113 @@ def test_resume_matches_uninterrupted_training(trained, tools, tmp_path):
     start = _load(work / 'epoch_1.pth')['state_dict']
     assert any(not torch.equal(start[k], v)
                for k, v in b['state_dict'].items() if v.is_floating_point())
+
+
+def test_resume_without_the_random_state_diverges(trained, tools, tmp_path):
+    """The same interruption without RandomStateHook (mmengine alone) ends
+    on other weights: the augmentation after the resume differs."""
+    full, _ = trained
+    work = tmp_path / 'resumed_plain'
+    _interrupted_then_resumed(tools, work, 'custom_hooks=[]')
+    a = _load(full / 'epoch_2.pth')['state_dict']
+    b = _load(work / 'epoch_2.pth')['state_dict']
+    assert _max_abs_diff(a, b) > 1e-4
+
+
+def test_resume_in_an_empty_work_dir_says_so(tools, tmp_path):
+    work = tmp_path / 'empty'
+    proc = tools.python_tool('train.py', tools.TINY_CFG, '--work-dir',
+                             str(work), '--resume', '--no-validate',
+                             '--cfg-options', 'train_cfg.max_epochs=0')
+    out = proc.stdout + proc.stderr
+    assert f'--resume: no checkpoint found in the work dir {work}' in out
+    assert 'training starts from scratch' in out
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_model(
+        trained, tools, tmp_path):
+    """mmengine loads ``load_from`` non-strictly: a checkpoint of another
+    model was evaluated with a partly random network (exit code 0)."""
+    work, _ = trained
+    ckpt = str(work / 'epoch_2.pth')
+    cases = [
+        (['model.decoder.stage_head.num_actions=5'], [
+            'shape mismatch', 'decoder.stages.0.fc_action.weight',
+            'decoder.stages.1.fc_action.weight: [7, 128] in the checkpoint '
+            'vs [5, 128] in the model'
+        ]),
+        (['model.backbone.depth=34'],
+         ['missing in the checkpoint', 'backbone.layer1.2.conv1']),
+    ]
+    for options, expected in cases:
+        proc = tools.python_tool(
+            'test.py',
+            tools.TINY_CFG,
+            ckpt,
+            '--work-dir',
+            str(tmp_path / 'w'),
+            '--cfg-options',
+            *options,
+            check=False)
+        assert proc.returncode != 0, options
+        out = proc.stdout + proc.stderr
+        assert 'does not fit the model' in proc.stderr and ckpt in proc.stderr
+        for text in expected:
+            assert text in proc.stderr, (options, text)
+        assert '--non-strict' in proc.stderr
+        assert 'mAP/overall: ' not in out  # nothing was evaluated
+    # unexpected keys: a checkpoint with an extra module
+    state = _load(ckpt)
+    state['state_dict']['extra_head.weight'] = torch.zeros(2)
+    extra = tmp_path / 'extra.pth'
+    torch.save(state, extra)
+    proc = tools.python_tool(
+        'test.py',
+        tools.TINY_CFG,
+        str(extra),
+        '--work-dir',
+        str(tmp_path / 'w'),
+        check=False)
+    assert proc.returncode != 0
+    assert 'unexpected (not in the model) (1):\n    extra_head.weight' in \
+        proc.stderr
+    # the explicit opt-out evaluates and logs what was left out
+    proc = tools.python_tool('test.py', tools.TINY_CFG, str(extra),
+                             '--work-dir', str(tmp_path / 'w'), '--non-strict')
+    out = proc.stdout + proc.stderr
+    assert 'is loaded in part (--non-strict)' in out
+    assert 0.0 <= tools.metric(out, 'mAP/overall') <= 1.0
+
+
+def test_test_tool_refuses_other_ground_truth(tested, trained, tools,
+                                              tmp_path):
+    """Overriding only the dataset's ann_file scored the predictions of
+    half the videos against the whole ground truth."""
+    work, _ = trained
+    rows = open(f'{tools.TINY_DATA}/annotations/val.csv').read().splitlines()
+    half = tmp_path / 'val_half.csv'
+    half.write_text('\n'.join(r for r in rows if r.startswith('syn_val_000')) +
+                    '\n')
+    ckpt = str(work / 'epoch_2.pth')
+    common = [
+        '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options',
+        f'test_dataloader.dataset.ann_file={half}'
+    ]
+    proc = tools.python_tool(
+        'test.py', tools.TINY_CFG, ckpt, *common, check=False)
+    assert proc.returncode != 0
+    assert 'test_evaluator.ann_file' in proc.stderr
+    assert str(half) in proc.stderr and 'val.csv' in proc.stderr
+    assert 'mAP/overall: ' not in proc.stdout + proc.stderr
+    # both set: the half set is evaluated against its own ground truth
+    proc = tools.python_tool('test.py', tools.TINY_CFG, ckpt, *common,
+                             f'test_evaluator.ann_file={half}', '--dump',
+                             str(tmp_path / 'half.pkl'))
+    value = tools.metric(proc.stdout + proc.stderr, 'mAP/overall')
+    assert 0.0 <= value <= 1.0
+    with open(tmp_path / 'half.pkl', 'rb') as f:
+        assert {p['video_id'] for p in pickle.load(f)} == {'syn_val_000'}
 
 
 @pytest.mark.skipif(

@@ -113,7 +113,7 @@ train_pipeline = [
         type='SampleAVAFrames',
         clip_len=clip_len,
         frame_interval=frame_interval),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),  # RawFrameDecode naming bad frames
     dict(type='RandomShortSideResize', scale_range=(64, 80)),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
@@ -125,7 +125,7 @@ val_pipeline = [
         clip_len=clip_len,
         frame_interval=frame_interval,
         test_mode=True),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),  # RawFrameDecode naming bad frames
     dict(type='Resize', scale=(1333, 64), keep_ratio=True),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys)

@@ -1,0 +1,125 @@
+"""Frame decoding that names the file, the video and the keyframe when a
+frame cannot be read."""
+import copy
+import os.path as osp
+from typing import Optional
+
+import mmcv
+import numpy as np
+from mmaction.datasets.transforms import RawFrameDecode
+from mmengine.fileio import FileClient
+
+from stmixer_mm.registry import TRANSFORMS
+
+JPEG_SOI = b'\xff\xd8'
+JPEG_EOI = b'\xff\xd9'
+
+
+def decode_frame(content: bytes, where: str) -> np.ndarray:
+    """Decode one RGB frame, refusing empty, truncated or corrupt files.
+
+    Args:
+        content (bytes): the file's bytes.
+        where (str): the file (and its video / keyframe) for the message.
+
+    Returns:
+        np.ndarray: [H, W, 3] uint8, RGB.
+
+    Raises:
+        ValueError: ``'<where>: <problem>'``. A JPEG (starting with the SOI
+            marker ``FF D8``) must end with its EOI marker ``FF D9`` (trailing
+            zero padding allowed): depending on the libjpeg build and where
+            the file was cut, OpenCV either fails without naming the file or
+            decodes the frame with the missing rows filled with grey.
+    """
+    if not content:
+        raise ValueError(f'{where}: the frame file is empty (0 bytes)')
+    if content[:2] == JPEG_SOI and \
+            content.rstrip(b'\x00\r\n\t ')[-2:] != JPEG_EOI:
+        raise ValueError(
+            f'{where}: truncated JPEG ({len(content)} bytes, no end-of-image '
+            'marker FF D9); re-extract the frames')
+    try:
+        img = mmcv.imfrombytes(content, channel_order='rgb')
+    except Exception as e:  # cv2.error from cvtColor on a failed decode
+        raise ValueError(
+            f'{where}: cannot decode the frame '
+            f'({type(e).__name__}: {str(e).strip()[:200]})') from None
+    if img is None or img.size == 0:
+        raise ValueError(f'{where}: cannot decode the frame (corrupt or not '
+                         'an image)')
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f'{where}: decoded to shape {img.shape}, expected '
+                         'an RGB image [H, W, 3]')
+    return img
+
+
+@TRANSFORMS.register_module()
+class CheckedRawFrameDecode(RawFrameDecode):
+    """mmaction2's ``RawFrameDecode`` with errors that name the frame.
+
+    Same keys, arguments and output as ``RawFrameDecode`` (frames read once
+    per index, ``gt_bboxes`` scaled to pixels). An empty, truncated or
+    undecodable RGB frame, or a missing file, raises a ``ValueError`` naming
+    the file, the video (``video_id``, else ``frame_dir``), the keyframe
+    (``timestamp``) and the clip position, instead of OpenCV's
+    ``!_src.empty()`` (or a grey-filled truncated JPEG). Flow frames
+    are decoded by ``RawFrameDecode`` unchanged.
+    """
+
+    @staticmethod
+    def _where(results: dict,
+               filepath: str,
+               frame_idx: Optional[int] = None) -> str:
+        video = results.get('video_id', osp.basename(results['frame_dir']))
+        parts = [f'video {video}']
+        if 'timestamp' in results:
+            parts.append(f'keyframe timestamp {results["timestamp"]}')
+        if frame_idx is not None:
+            parts.append(f'frame index {frame_idx}')
+        return f'{filepath} ({", ".join(parts)})'
+
+    def _read(self, filepath: str, where: str) -> bytes:
+        try:
+            return self.file_client.get(filepath)
+        except FileNotFoundError:
+            raise FileNotFoundError(f'{where}: frame file not found') from None
+
+    def transform(self, results: dict) -> Optional[dict]:
+        if results['modality'] != 'RGB':
+            return super().transform(results)
+        mmcv.use_backend(self.decoding_backend)
+        if self.file_client is None:
+            self.file_client = FileClient(self.io_backend, **self.kwargs)
+        if results['frame_inds'].ndim != 1:
+            results['frame_inds'] = np.squeeze(results['frame_inds'])
+        offset = results.get('offset', 0)
+        imgs, cache = [], {}
+        for i, frame_idx in enumerate(results['frame_inds']):
+            if frame_idx in cache:
+                imgs.append(copy.deepcopy(imgs[cache[frame_idx]]))
+                continue
+            cache[frame_idx] = i
+            frame_idx += offset
+            filepath = osp.join(results['frame_dir'],
+                                results['filename_tmpl'].format(frame_idx))
+            where = self._where(results, filepath, int(frame_idx))
+            imgs.append(decode_frame(self._read(filepath, where), where))
+        shapes = {img.shape for img in imgs}
+        if len(shapes) != 1:
+            raise ValueError(
+                f'{self._where(results, results["frame_dir"])}: the frames '
+                f'of one clip have different sizes {sorted(shapes)}')
+        results['imgs'] = imgs
+        results['original_shape'] = imgs[0].shape[:2]
+        results['img_shape'] = imgs[0].shape[:2]
+        # as RawFrameDecode: boxes (normalised in AVA) scaled to pixels
+        if 'gt_bboxes' in results:
+            h, w = results['img_shape']
+            scale_factor = np.array([w, h, w, h])
+            results['gt_bboxes'] = (results['gt_bboxes'] *
+                                    scale_factor).astype(np.float32)
+            if results.get('proposals') is not None:
+                results['proposals'] = (results['proposals'] *
+                                        scale_factor).astype(np.float32)
+        return results

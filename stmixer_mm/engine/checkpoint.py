@@ -1,0 +1,186 @@
+"""Strict checkpoint loading: a checkpoint that does not fit the model is an
+error, not a warning.
+
+mmengine loads ``load_from`` checkpoints non-strictly: a checkpoint of
+another model (other depth, other number of classes) is loaded in part,
+the rest keeps its random initialisation, and ``tools/test.py`` reports a
+meaningless mAP with exit code 0. The helpers here compare the
+checkpoint's state dict with the model before loading it and stop with the
+missing, unexpected and shape-mismatched keys; partial loading needs an
+explicit opt-out (``--non-strict`` / ``strict=False``), and then the same
+lists are logged as a warning.
+"""
+import re
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import MMLogger, print_log
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+__all__ = [
+    'CheckpointMismatchError', 'checkpoint_state_dict',
+    'state_dict_mismatches', 'check_checkpoint_fits', 'CheckpointCheckHook'
+]
+
+# keys a model may lack in a checkpoint without changing its outputs
+# (mmengine ignores them as well)
+_IGNORED_MISSING = ('num_batches_tracked', )
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint's weights do not fit the model built from the config.
+
+    Attributes:
+        source (str): the checkpoint's name.
+        mismatch (dict): see :func:`state_dict_mismatches`.
+    """
+
+    def __init__(self, source: str, mismatch: Dict[str, List],
+                 opt_out: str) -> None:
+        self.source = source
+        self.mismatch = mismatch
+        super().__init__(self.describe(opt_out))
+
+    def describe(self, opt_out: str) -> str:
+        """The message, naming ``opt_out`` as the way to load anyway."""
+        return (f'{self.source} does not fit the model built from the '
+                f'config (wrong config or checkpoint?):\n'
+                f'{_format(self.mismatch)}\nPass {opt_out} to load the '
+                'matching weights anyway (the rest keeps its initial '
+                'values).')
+
+
+def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """The model weights of a loaded checkpoint file.
+
+    Accepts a Runner checkpoint (``{'state_dict': ...}``), an official one
+    (``{'model': ...}``) or a bare state dict; strips the DDP prefix
+    ``module.`` as mmengine's loader does.
+    """
+    if not isinstance(checkpoint, dict):
+        raise TypeError('a checkpoint must hold a dict, got '
+                        f'{type(checkpoint).__name__}')
+    state = checkpoint.get('state_dict', checkpoint.get('model', checkpoint))
+    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+
+
+def state_dict_mismatches(
+        model: torch.nn.Module,
+        state_dict: Dict[str, torch.Tensor]) -> Dict[str, List]:
+    """Compare a state dict with a model's.
+
+    Returns:
+        dict: ``missing`` (model keys absent from ``state_dict``, BN
+        ``num_batches_tracked`` counters excepted), ``unexpected`` (keys the
+        model does not have) and ``shape`` (``(key, checkpoint shape, model
+        shape)`` for keys of both with different shapes).
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    own = model.state_dict()
+    missing = [
+        k for k in own
+        if k not in state_dict and not k.endswith(_IGNORED_MISSING)
+    ]
+    unexpected = [k for k in state_dict if k not in own]
+    shape: List[Tuple[str, tuple, tuple]] = []
+    for k, v in state_dict.items():
+        if k in own and hasattr(v, 'shape') and \
+                tuple(v.shape) != tuple(own[k].shape):
+            shape.append((k, tuple(v.shape), tuple(own[k].shape)))
+    return dict(missing=missing, unexpected=unexpected, shape=shape)
+
+
+def _format(mismatch: Dict[str, List], limit: int = 20) -> str:
+    """One line per key (at most ``limit`` per kind)."""
+
+    def listed(title, items):
+        lines = [f'  {title} ({len(items)}):']
+        lines += [f'    {item}' for item in items[:limit]]
+        if len(items) > limit:
+            lines.append(f'    ... and {len(items) - limit} more')
+        return lines
+
+    lines = []
+    if mismatch['missing']:
+        lines += listed('missing in the checkpoint', mismatch['missing'])
+    if mismatch['unexpected']:
+        lines += listed('unexpected (not in the model)',
+                        mismatch['unexpected'])
+    if mismatch['shape']:
+        lines += listed('shape mismatch', [
+            f'{k}: {list(c)} in the checkpoint vs {list(m)} in the model'
+            for k, c, m in mismatch['shape']
+        ])
+    return '\n'.join(lines)
+
+
+def check_checkpoint_fits(model: torch.nn.Module,
+                          checkpoint: dict,
+                          strict: bool = True,
+                          source: str = 'the checkpoint',
+                          opt_out: str = 'strict=False',
+                          logger: Optional[MMLogger] = None) -> None:
+    """Stop (``strict``) or warn when a checkpoint does not fit ``model``.
+
+    Args:
+        model (nn.Module): the model (or its DDP wrapper) to load into.
+        checkpoint (dict): the loaded checkpoint file.
+        strict (bool): raise instead of warning.
+        source (str): how to name the checkpoint in the message (its path).
+        opt_out (str): how the caller switches to partial loading, for the
+            message (``--non-strict`` in the tools).
+        logger (MMLogger, optional): where the warning goes.
+
+    Raises:
+        CheckpointMismatchError: with ``strict``, listing the missing,
+            unexpected and shape-mismatched keys.
+    """
+    mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
+    if not any(mismatch.values()):
+        return
+    if strict:
+        raise CheckpointMismatchError(source, mismatch, opt_out)
+    print_log(
+        f'{source} is loaded in part ({opt_out}):\n{_format(mismatch)}',
+        logger=logger or 'current',
+        level=30)
+
+
+@HOOKS.register_module()
+class CheckpointCheckHook(Hook):
+    """Check every checkpoint the Runner loads against its model.
+
+    ``after_load_checkpoint`` runs after the file is read and before the
+    weights are copied, so with ``strict`` a checkpoint that does not fit
+    stops the run before anything is computed (on every rank). Used by
+    ``tools/test.py``; mmengine's own ``load_from`` is non-strict.
+
+    Args:
+        strict (bool): raise :class:`CheckpointMismatchError` instead of
+            warning. Defaults to True.
+        opt_out (str): the opt-out named in the message.
+        source (str, optional): the checkpoint's name in the message.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self,
+                 strict: bool = True,
+                 opt_out: str = '--non-strict',
+                 source: Optional[str] = None) -> None:
+        self.strict = strict
+        self.opt_out = opt_out
+        self.source = source
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        check_checkpoint_fits(
+            runner.model,
+            checkpoint,
+            strict=self.strict,
+            source=f'checkpoint {self.source}'
+            if self.source else 'the checkpoint',
+            opt_out=self.opt_out,
+            logger=runner.logger)

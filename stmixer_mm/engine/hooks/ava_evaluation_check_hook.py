@@ -1,0 +1,83 @@
+"""Refuse to score predictions against other ground truth than the
+evaluated dataset's."""
+import os.path as osp
+from typing import Any, List, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+# fields of mmaction2's AVAMetric and the dataset arguments they must equal
+AVA_METRIC_FIELDS = ('ann_file', 'exclude_file', 'label_file', 'num_classes',
+                     'custom_classes')
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return osp.realpath(a) == osp.realpath(b)
+    return a == b
+
+
+def ava_evaluation_mismatches(metric: Any,
+                              dataset: Any) -> List[Tuple[str, Any, Any]]:
+    """``(field, metric value, dataset value)`` for each field of an
+    ``AVAMetric`` that differs from the evaluated ``AVADataset``'s."""
+    out = []
+    for field in AVA_METRIC_FIELDS:
+        if not hasattr(dataset, field):
+            continue
+        mine, theirs = getattr(metric, field, None), getattr(dataset, field)
+        if not _same(mine, theirs):
+            out.append((field, mine, theirs))
+    return out
+
+
+@HOOKS.register_module()
+class AVAEvaluationCheckHook(Hook):
+    """Refuse to evaluate against other ground truth than the dataset's.
+
+    mmaction2's ``AVAMetric`` reads its own ``ann_file``, ``exclude_file``
+    and ``label_file``; the configs set them from the same variables as the
+    dataset, but overriding only ``test_dataloader.dataset.ann_file`` (e.g.
+    to test on part of the videos) would score the predictions against the
+    whole file and report a wrong mAP. Before training (for the val loop),
+    validation and testing, this hook compares each ``AVAMetric`` of the
+    loop's evaluator with the loop's dataset (``ann_file``,
+    ``exclude_file``, ``label_file``, ``num_classes``; paths after
+    ``realpath``) and raises a ``ValueError`` naming both values before any
+    prediction is made. Metrics of other types are not checked.
+    """
+
+    priority = 'VERY_HIGH'
+
+    @staticmethod
+    def _check(loop, stage: str) -> None:
+        if loop is None or isinstance(loop, dict):
+            return
+        dataset = getattr(loop.dataloader, 'dataset', None)
+        evaluator = getattr(loop, 'evaluator', None)
+        if dataset is None or evaluator is None:
+            return
+        from mmaction.evaluation import AVAMetric
+        for metric in evaluator.metrics:
+            if not isinstance(metric, AVAMetric):
+                continue
+            bad = ava_evaluation_mismatches(metric, dataset)
+            if bad:
+                lines = '\n'.join(f'  {stage}_evaluator.{f} = {m!r} but '
+                                  f'{stage}_dataloader.dataset.{f} = {d!r}'
+                                  for f, m, d in bad)
+                raise ValueError(
+                    f'{type(metric).__name__} would score the {stage} '
+                    'predictions against other files than the evaluated '
+                    f'dataset:\n{lines}\nset both to the same value (e.g. '
+                    f'--cfg-options {stage}_evaluator.{bad[0][0]}='
+                    f'{bad[0][2]})')
+
+    def before_train(self, runner) -> None:
+        self._check(runner.val_loop, 'val')
+
+    def before_val(self, runner) -> None:
+        self._check(runner.val_loop, 'val')
+
+    def before_test(self, runner) -> None:
+        self._check(runner.test_loop, 'test')

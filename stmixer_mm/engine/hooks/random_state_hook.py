@@ -1,0 +1,131 @@
+"""Save the random state in checkpoints and restore it on resume."""
+import random
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+def get_rng_state() -> Dict[str, Any]:
+    """The state of every global random generator a training step uses.
+
+    Returns:
+        dict: ``python`` (:func:`random.getstate`), ``numpy``
+        (:func:`numpy.random.get_state`), ``torch`` (CPU generator, uint8
+        tensor) and, where CUDA is initialised, ``cuda`` (one state per
+        device).
+    """
+    state = dict(
+        python=random.getstate(),
+        numpy=np.random.get_state(),
+        torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore a state returned by :func:`get_rng_state`."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        cuda = state['cuda']
+        if len(cuda) != torch.cuda.device_count():
+            raise RuntimeError(
+                f'the checkpoint holds the RNG state of {len(cuda)} CUDA '
+                f'devices, this process sees {torch.cuda.device_count()}')
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _train_sampler(runner):
+    loader = runner.train_loop.dataloader
+    sampler = getattr(loader, 'sampler', None)
+    if sampler is not None and hasattr(sampler, 'seed'):
+        return sampler
+    batch_sampler = getattr(loader, 'batch_sampler', None)
+    sampler = getattr(batch_sampler, 'sampler', None)
+    return sampler if hasattr(sampler, 'seed') else None
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Save the random state in checkpoints and restore it on resume.
+
+    mmengine's Runner checkpoints the model, the optimizer, the schedulers
+    and the epoch / iteration, but not the random generators: a resumed run
+    re-seeds them when it is built, so the random augmentation (frame
+    jitter, scale jitter, flip) and the dataloader's iterator seed differ
+    from the uninterrupted run, which then ends on other weights. This hook
+    writes ``checkpoint['rng_state']``: the Python, NumPy and torch (CPU and
+    CUDA) generator states of the rank that saves, and the train sampler's
+    ``seed`` (mmengine's ``DefaultSampler`` shuffles with ``seed + epoch``;
+    the epoch is restored by the Runner, the seed is not when the config's
+    seed is ``None``). On resume the state is restored at ``before_train``,
+    after the Runner has finished re-seeding and building, and only when
+    training continues from a saved iteration (``runner.iter > 0``): loading
+    weights with ``load_from`` for fine-tuning leaves the generators alone.
+
+    Validation is made RNG-neutral: the state is saved before each
+    validation and restored after it, so the training samples do not depend
+    on whether or how often the run validated (a run with ``--no-validate``
+    ends on the weights of a validating run). A checkpoint written during
+    validation (``save_best``) stores the pre-validation state.
+
+    Limits: the epoch-based loop resumes exactly. Dataloader workers
+    (``num_workers > 0``) are re-seeded by mmengine's ``worker_init_fn``
+    from the run's seed each time they start, so with
+    ``persistent_workers=False`` (workers restart every epoch) resuming is
+    exact too; with ``persistent_workers=True`` the workers' generators run
+    on across epochs and are not in the checkpoint, so the augmentation of
+    the epochs after a resume differs. In distributed runs every rank
+    restores the state saved by rank 0 (ranks draw their own augmentation
+    only with ``diff_rank_seed``).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self._resumed: Optional[Dict[str, Any]] = None
+        self._before_val: Optional[Dict[str, Any]] = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = self._before_val if self._before_val is not None \
+            else get_rng_state()
+        sampler = _train_sampler(runner) if runner.train_loop is not None \
+            and not isinstance(runner.train_loop, dict) else None
+        checkpoint['rng_state'] = dict(
+            state, sampler_seed=None if sampler is None else sampler.seed)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # Runner.resume re-seeds after this call: only keep the state here
+        self._resumed = checkpoint.get('rng_state')
+
+    def before_train(self, runner) -> None:
+        state, self._resumed = self._resumed, None
+        if runner.iter == 0:
+            return  # a fresh run, or weights loaded for fine-tuning
+        if state is None:
+            runner.logger.warning(
+                'RandomStateHook: the resumed checkpoint has no rng_state '
+                '(written without this hook): the random augmentation after '
+                'the resume differs from an uninterrupted run')
+            return
+        set_rng_state(state)
+        sampler = _train_sampler(runner)
+        if sampler is not None and state.get('sampler_seed') is not None:
+            sampler.seed = state['sampler_seed']
+        runner.logger.info(
+            'RandomStateHook: restored the Python/NumPy/torch random state '
+            f'and the sampler seed {state.get("sampler_seed")} of iteration '
+            f'{runner.iter}')
+
+    def before_val(self, runner) -> None:
+        self._before_val = get_rng_state()
+
+    def after_val(self, runner) -> None:
+        if self._before_val is not None:
+            set_rng_state(self._before_val)
+        self._before_val = None
