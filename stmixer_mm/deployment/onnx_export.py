@@ -239,6 +239,13 @@ def export_onnx(detector: nn.Module,
             kwargs.update(external_data=False)
         torch.onnx.export(wrapper, (clip, ), out_file, **kwargs)
     model = onnx.load(out_file)
+    # the opset really written (the dynamo exporter raises a lower request
+    # to its minimum, 18)
+    meta['opset'] = next(
+        int(o.version) for o in model.opset_import
+        if o.domain in ('', 'ai.onnx'))
+    if meta['opset'] != opset:
+        meta['requested_opset'] = int(opset)
     del model.metadata_props[:]
     prop = model.metadata_props.add()
     prop.key, prop.value = META_KEY, json.dumps(meta)

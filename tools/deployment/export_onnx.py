@@ -123,7 +123,7 @@ def main(argv=None) -> int:
               f'{args.batch_size}: {e}', file=sys.stderr)
         return 1
     print(f'exported {args.out} in {time.perf_counter() - t0:.1f} s '
-          f'({args.exporter} exporter, opset {args.opset})')
+          f'({args.exporter} exporter, opset {meta["opset"]})')
     print(f'input  {meta["input_name"]}: {meta["input_shape"]} float32 '
           f'(normalised; padded inside to {meta["pad_shape"]})')
     print(f'outputs {meta["output_names"]}; post-processing settings '
