@@ -6,6 +6,8 @@
 #   keyframes -> video demo.
 # About 8.5 minutes without the set-up on a 2-core CPU, 7.8 of them
 # training (measured numbers: configs/quickstart/README.md).
+# Outputs: work_dirs/quickstart/<date_time>/ and outputs/quickstart/<date_time>/
+# (a new pair for every run; nothing of an earlier run is deleted).
 # Environment: STMIXER_VENV (see tools/setup_env.sh), QUICKSTART_CFG_OPTIONS
 # (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2").
 set -euo pipefail
@@ -30,8 +32,15 @@ step_done setup
 
 CFG=configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py
 DATA=data/synthetic_ava
-WORK=work_dirs/quickstart
-OUT=outputs/quickstart
+# every run gets its own work and output folders: the script never deletes
+# or overwrites an earlier run
+RUN=$(date +%Y%m%d_%H%M%S)
+WORK=work_dirs/quickstart/$RUN
+OUT=outputs/quickstart/$RUN
+if [ -e "$WORK" ] || [ -e "$OUT" ]; then
+    echo "quickstart: $WORK or $OUT exists already; not overwriting it" >&2
+    exit 1
+fi
 # Generator settings of the quick start: more videos than the generator's
 # defaults (48 train / 8 val instead of 16 / 4); everything the config must
 # match (fps, seconds per video, timestamps, frame size) keeps its default.
@@ -47,8 +56,7 @@ if ! "$PY" tools/data/generate_synthetic_ava.py "${GEN_ARGS[@]}"; then
 fi
 step_done data
 
-stamp "training on CPU ($CFG)"
-rm -rf "$WORK"
+stamp "training on CPU ($CFG) in $WORK"
 # shellcheck disable=SC2086
 "$PY" tools/train.py "$CFG" --work-dir "$WORK" --seed 0 \
     ${QUICKSTART_CFG_OPTIONS:+--cfg-options $QUICKSTART_CFG_OPTIONS}

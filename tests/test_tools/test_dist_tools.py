@@ -1,5 +1,6 @@
 """``tools/dist_train.sh`` / ``tools/dist_test.sh`` with 2 processes on CPU
 (torchrun, gloo)."""
+import os.path as osp
 import pickle
 import shutil
 import socket
@@ -75,3 +76,43 @@ def test_dist_test_matches_single_process(tools, trained, tested, tmp_path):
                 p['pred_instances'][field],
                 rtol=1e-4,
                 atol=1e-5)
+
+
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_dist_scripts_pick_the_project_python(tools, tmp_path, script):
+    """$PYTHON, else the project's .venv, else `python` on PATH (before:
+    always `python` on PATH, whatever environment that was)."""
+    import os
+    import stat
+    import subprocess
+
+    def fake(path, name):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'#!/bin/sh\necho "{name} $*"\n')
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+    repo = tmp_path / 'repo'
+    (repo / 'tools').mkdir(parents=True)
+    shutil.copy(osp.join(tools.REPO, 'tools', script), repo / 'tools')
+    bin_dir = tmp_path / 'bin'
+    fake(bin_dir / 'python', 'PATH-python')
+    args = ['bash', str(repo / 'tools' / script), 'cfg.py']
+    args += ['ckpt.pth', '1'] if script == 'dist_test.sh' else ['1']
+
+    def run(**env):
+        full = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}')
+        full.pop('PYTHON', None)
+        full.pop('STMIXER_VENV', None)
+        full.update(env)
+        return subprocess.run(
+            args, env=full, capture_output=True, text=True, check=True).stdout
+
+    assert run().startswith('PATH-python -m torch.distributed.run')
+    fake(repo / '.venv' / 'bin' / 'python', 'venv-python')
+    assert run().startswith('venv-python -m torch.distributed.run')
+    fake(tmp_path / 'other' / 'bin' / 'python', 'other-venv')
+    assert run(STMIXER_VENV=str(tmp_path / 'other')).startswith('other-venv')
+    fake(tmp_path / 'mine', 'explicit')
+    out = run(PYTHON=str(tmp_path / 'mine'))
+    assert out.startswith('explicit -m torch.distributed.run')
+    assert '--launcher pytorch' in out
