@@ -45,7 +45,6 @@ attempt, index)``, so the output is a pure function of the settings.
 import json
 import os
 import os.path as osp
-import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -754,6 +753,74 @@ def _paths(root: str) -> Dict[str, str]:
         meta=osp.join(root, 'meta.json'))
 
 
+MANIFEST = 'manifest.txt'
+
+
+def _file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
+    """``{relative path: (inode, size, mtime_ns)}`` of the files under
+    ``out_dir``."""
+    states = {}
+    for root, _, names in os.walk(out_dir):
+        for name in names:
+            full = osp.join(root, name)
+            st = os.stat(full)
+            states[osp.relpath(full, out_dir)] = (st.st_ino, st.st_size,
+                                                  st.st_mtime_ns)
+    return states
+
+
+def _write_manifest(out_dir: str,
+                    before: Dict[str, Tuple[int, int, int]]) -> str:
+    """List (relative paths, one a line) the files under ``out_dir`` that
+    are new or changed since ``before`` (:func:`_file_states` taken before
+    the first write), the manifest included: what ``overwrite`` may delete
+    later."""
+    path = osp.join(out_dir, MANIFEST)
+    with open(path, 'w'):
+        pass  # the manifest lists itself
+    files = [
+        rel for rel, state in _file_states(out_dir).items()
+        if before.get(rel) != state
+    ]
+    with open(path, 'w') as f:
+        f.write(''.join(f'{rel}\n' for rel in sorted(files)))
+    return path
+
+
+def _remove_generated(out_dir: str) -> int:
+    """Delete the files listed in ``out_dir``'s manifest, then the folders
+    they leave empty; anything else stays. Returns the number removed."""
+    path = osp.join(out_dir, MANIFEST)
+    if not osp.isfile(path):
+        raise FileExistsError(
+            f'{out_dir} has no {MANIFEST} (a set written by an older '
+            'generator, an interrupted run or other data), so which files '
+            'the generator wrote is unknown and nothing is deleted; remove '
+            'rawframes/, annotations/, demo/ and meta.json yourself, or '
+            'pick another --out-dir')
+    root = osp.realpath(out_dir)
+    with open(path) as f:
+        rels = [line.rstrip('\n') for line in f if line.strip()]
+    folders, removed = set(), 0
+    for rel in rels:
+        full = osp.realpath(osp.join(root, rel))
+        if not full.startswith(root + os.sep):
+            raise ValueError(f'{path}: {rel!r} is outside {out_dir}')
+        if osp.isfile(full) or osp.islink(full):
+            os.remove(full)
+            removed += 1
+        parent = osp.dirname(full)
+        while parent != root and parent.startswith(root + os.sep):
+            folders.add(parent)
+            parent = osp.dirname(parent)
+    if osp.exists(path):
+        os.remove(path)
+    for folder in sorted(folders, key=len, reverse=True):
+        if osp.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+    return removed
+
+
 def generate_synthetic_ava(out_dir: str,
                            num_train_videos: int = 16,
                            num_val_videos: int = 4,
@@ -782,8 +849,12 @@ def generate_synthetic_ava(out_dir: str,
 
     If ``out_dir/meta.json`` exists and records the same settings, nothing
     is regenerated. With other settings a ``FileExistsError`` is raised
-    unless ``overwrite``; ``overwrite`` removes only what the generator
-    writes (``rawframes/``, ``annotations/``, ``demo/``, ``meta.json``).
+    unless ``overwrite``. Every run lists the files it wrote in
+    ``out_dir/manifest.txt``; ``overwrite`` deletes exactly those (and the
+    folders they leave empty), so files of others in ``rawframes/``,
+    ``annotations/``, ``demo/`` or ``out_dir`` stay (new files of the same
+    names replace them). Without a manifest nothing is deleted: the call
+    raises ``FileExistsError``.
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
@@ -832,11 +903,9 @@ def generate_synthetic_ava(out_dir: str,
             f'{out_dir} has rawframes/, annotations/ or demo/ but no '
             'meta.json (an interrupted run or other data); pass '
             'overwrite=True (--overwrite) to replace them')
-    for p in owned:
-        if osp.isdir(p):
-            shutil.rmtree(p)
-        elif osp.exists(p):
-            os.remove(p)
+    if any(osp.exists(p) for p in owned):
+        _remove_generated(out_dir)  # overwrite: only what the manifest lists
+    before = _file_states(out_dir) if osp.isdir(out_dir) else {}
 
     os.makedirs(paths['annotations'], exist_ok=True)
     write_label_map(paths['label_map'])
@@ -895,4 +964,5 @@ def generate_synthetic_ava(out_dir: str,
         stats=stats)
     with open(paths['meta'], 'w') as f:
         json.dump(meta, f, indent=1)
+    _write_manifest(out_dir, before)
     return paths

@@ -52,8 +52,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--overwrite',
         action='store_true',
-        help='replace rawframes/, annotations/, demo/ and meta.json of an '
-        'earlier run (nothing else in --out-dir is touched)')
+        help='replace a set made with other settings: deletes exactly the '
+        'files listed in <out-dir>/manifest.txt by the earlier run (and the '
+        'folders they leave empty); without a manifest nothing is deleted '
+        'and the command stops')
     return parser.parse_args(argv)
 
 
