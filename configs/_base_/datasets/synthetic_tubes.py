@@ -75,5 +75,15 @@ val_dataloader = dict(
     dataset=dict(pipeline=val_pipeline, test_mode=True, **dataset_common))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='TubeMetric', ann_file=ann_file, classwise=True)
+# The synthetic tubes cover only part of a video (an actor changes class
+# every 1-3 s), like UCF101-24's and MultiSports', while the ACT / MOC
+# linking keeps extending a tube as long as a box overlaps. det_score_thr
+# (a temporal trimming, not in ACT / MOC) links only detections whose class
+# score (sigmoid x person score) is >= 0.5, the decision threshold of the
+# sigmoid head, so that a tube ends where its class stops being detected.
+val_evaluator = dict(
+    type='TubeMetric',
+    ann_file=ann_file,
+    classwise=True,
+    link_cfg=dict(det_score_thr=0.5))
 test_evaluator = val_evaluator

@@ -168,8 +168,9 @@ def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
                      nms_iou: float = 0.6,
                      top_k: int = 10,
                      min_length: int = 15,
-                     min_score: float = 0.005) -> List[Tuple[float,
-                                                             np.ndarray]]:
+                     min_score: float = 0.005,
+                     det_score_thr: Optional[float] = None
+                     ) -> List[Tuple[float, np.ndarray]]:
     """Link one class's frame detections of one video into tubes.
 
     ACT / MOC with one-frame detections (K = 1): at each frame the
@@ -180,11 +181,17 @@ def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
     start new tubes. Tubes shorter than ``min_length`` frames or with a
     mean score below ``min_score`` are dropped.
 
+    ``det_score_thr`` (not in ACT / MOC, off by default) leaves detections
+    scoring below it out of the linking, so that a tube ends where its
+    class stops being detected: a simple temporal trimming for videos whose
+    tubes cover only part of the video.
+
     Args:
         frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]
             x1 y1 x2 y2 score}``; missing frames have no detection.
         nframes (int): Frames of the video.
-        link_iou, nms_iou, top_k, min_length, min_score: As above.
+        link_iou, nms_iou, top_k, min_length, min_score, det_score_thr:
+            As above.
 
     Returns:
         list[tuple[float, np.ndarray]]: ``(score, boxes)`` per tube; the
@@ -199,6 +206,8 @@ def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
 
     for frame in range(1, nframes + 1):
         dets = frame_dets.get(frame)
+        if dets is not None and det_score_thr is not None:
+            dets = dets[dets[:, 4] >= det_score_thr]
         dets = nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
             else np.zeros((0, 5))
         current.sort(key=mean_score, reverse=True)  # stable for ties
@@ -275,15 +284,16 @@ def link_tubes(gt: Mapping,
                top_k: int = 10,
                min_length: int = 15,
                min_score: float = 0.005,
-               nms_3d_iou: Optional[float] = 0.3) -> Dict[int, List[Tube]]:
+               nms_3d_iou: Optional[float] = 0.3,
+               det_score_thr: Optional[float] = None) -> Dict[int, List[Tube]]:
     """Link frame detections of every class and video into tubes.
 
     Args:
         gt (Mapping): ACT ground truth (``labels``, ``nframes``).
         detections (np.ndarray): ``[N, 8]``, as :func:`frame_ap`.
         videos (Sequence[str]): Videos that ``video_index`` refers to.
-        link_iou, nms_iou, top_k, min_length, min_score: See
-            :func:`link_video_tubes`.
+        link_iou, nms_iou, top_k, min_length, min_score, det_score_thr:
+            See :func:`link_video_tubes`.
         nms_3d_iou (float, optional): 3-D NMS threshold per video and
             class (:func:`nms_3d`); ``None`` for none.
 
@@ -318,7 +328,8 @@ def link_tubes(gt: Mapping,
             nms_iou=nms_iou,
             top_k=top_k,
             min_length=min_length,
-            min_score=min_score)]
+            min_score=min_score,
+            det_score_thr=det_score_thr)]
         if nms_3d_iou is not None:
             tubes = nms_3d(tubes, nms_3d_iou)
         out[ilabel] += tubes
