@@ -32,7 +32,7 @@ Three implementations of the same numbers are provided:
 decoder stage consumes, ``[B, N, G, T, P, C / G]``.
 """
 import functools
-from typing import List, NamedTuple, Optional, Sequence, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,8 @@ from torch.autograd.function import once_differentiable
 
 __all__ = [
     'make_sample_points', 'translate_to_linear_weight', 'mhaq3d',
-    'sample_4d_reference', 'sample_4d', 'SAMPLE_4D_IMPLS'
+    'sample_4d_reference', 'sample_4d', 'sample_4d_features',
+    'prepare_pyramid', 'PreparedPyramid', 'SAMPLE_4D_IMPLS'
 ]
 
 #: Accepted values of ``impl`` in :func:`sample_4d`.
@@ -217,15 +218,39 @@ class _Geometry(NamedTuple):
     T: int
 
 
-def _check_inputs(sample_points: Tensor, values: Sequence[Tensor],
-                  featmap_strides: Strides, n_points: int) -> _Geometry:
-    """Validate the inputs of :func:`sample_4d` and return the sizes."""
+def _check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
+    """Validate a list of maps ``[B, C, T, H_l, W_l]`` and their strides."""
     if not isinstance(values, (list, tuple)) or len(values) == 0:
         raise TypeError('values must be a non-empty list/tuple of tensors '
-                        f'[B, C, T, H, W], got {type(values).__name__}')
+                        '[B, C, T, H, W] or a PreparedPyramid, got '
+                        f'{type(values).__name__}')
     if len(featmap_strides) != len(values):
         raise ValueError(f'got {len(values)} maps but '
                          f'{len(featmap_strides)} featmap_strides')
+    for lvl, value in enumerate(values):
+        if not isinstance(value, Tensor) or value.dim() != 5:
+            shape = tuple(value.shape) if isinstance(value, Tensor) \
+                else type(value).__name__
+            raise ValueError(f'values[{lvl}] must have shape [B, C, T, H, W],'
+                             f' got {shape}')
+        if value.shape[:3] != values[0].shape[:3]:
+            raise ValueError('all maps must share B, C and T, got '
+                             f'{tuple(values[0].shape)} and '
+                             f'{tuple(value.shape)} (values[{lvl}])')
+
+
+def _check_inputs(sample_points: Tensor,
+                  values: Union[Sequence[Tensor], 'PreparedPyramid'],
+                  featmap_strides: Strides, n_points: int) -> _Geometry:
+    """Validate the inputs of :func:`sample_4d` and return the sizes."""
+    prepared = values if isinstance(values, PreparedPyramid) else None
+    if prepared is not None:
+        values = prepared.values
+        if tuple(featmap_strides) != prepared.featmap_strides:
+            raise ValueError(
+                f'featmap_strides {tuple(featmap_strides)} differ from the '
+                f'{prepared.featmap_strides} the pyramid was prepared with')
+    _check_maps(values, featmap_strides)
     if sample_points.dim() != 5 or sample_points.size(-1) != 3:
         raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
                          f' got {tuple(sample_points.shape)}')
@@ -235,14 +260,6 @@ def _check_inputs(sample_points: Tensor, values: Sequence[Tensor],
                          f'sample_points) are not a multiple of n_points='
                          f'{n_points}')
     G = GP // n_points
-    for lvl, value in enumerate(values):
-        if value.dim() != 5:
-            raise ValueError(f'values[{lvl}] must have shape [B, C, T, H, W],'
-                             f' got {tuple(value.shape)}')
-        if value.shape[:3] != values[0].shape[:3]:
-            raise ValueError('all maps must share B, C and T, got '
-                             f'{tuple(values[0].shape)} and '
-                             f'{tuple(value.shape)} (values[{lvl}])')
     _, C, T, _, _ = values[0].shape
     if values[0].size(0) != B:
         raise ValueError(f'sample_points has batch {B} but the maps have '
@@ -250,6 +267,10 @@ def _check_inputs(sample_points: Tensor, values: Sequence[Tensor],
     if C % G != 0:
         raise ValueError(f'{C} channels cannot be split into G={G} groups '
                          f'(G * P = {GP} points per query, P = {n_points})')
+    if prepared is not None and prepared.num_groups != G:
+        raise ValueError(f'the pyramid was prepared for G='
+                         f'{prepared.num_groups} groups, but the points give '
+                         f'G={G} (G * P = {GP}, P = {n_points})')
     return _Geometry(B=B, N=Hq * Wq, G=G, P=n_points, C=C, T=T)
 
 
@@ -267,115 +288,298 @@ def _map_sizes(values: Sequence[Tensor], featmap_strides: Strides,
                             for v, s in zip(values, featmap_strides)])
 
 
-class _GroupedPixelTable(torch.autograd.Function):
-    """Maps ``[B, C, T, H_l, W_l]`` -> one table ``[B, G, S, C / G * T]``.
+def _geometry_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Pixel coordinates are computed in fp32 at least (bf16 / fp16 cannot
+    tell pixels apart beyond a few hundred)."""
+    return torch.promote_types(dtype, torch.float32)
 
-    Row ``s`` of group ``g`` holds pixel ``s`` (levels one after the other)
-    with all channels of the group and all frames, channel ``c * T + t``.
-    Both directions are per-matrix transposes; the backward does them as 2-D
-    copies, which PyTorch blocks for the cache (autograd's generic strided
-    copy of the transposed gradient is much slower on CPU).
+
+class _PixelTable(torch.autograd.Function):
+    """Maps ``[B, D, HW_l]`` -> one table ``[B, S, D]``, ``S = sum_l HW_l``.
+
+    Both directions are per-matrix 2-D transposes, done as copies of a
+    transposed 2-D view into a contiguous block, which PyTorch blocks for the
+    cache (a concatenation of transposed views, or autograd's generic strided
+    copy of the transposed gradient, is much slower on CPU).
     """
 
     @staticmethod
-    def forward(ctx, n_groups: int, *values: Tensor) -> Tensor:
-        B, C, T = values[0].shape[:3]
-        ctx.shapes = [v.shape for v in values]
-        levels = [
-            v.reshape(B, n_groups, C // n_groups * T, -1).transpose(2, 3)
-            for v in values
-        ]
-        return torch.cat(levels, dim=2)
+    def forward(ctx, *maps: Tensor) -> Tensor:
+        B, D = maps[0].shape[:2]
+        ctx.shapes = [m.shape for m in maps]
+        out = maps[0].new_empty(B, sum(m.size(2) for m in maps), D)
+        start = 0
+        for m in maps:
+            hw = m.size(2)
+            for b in range(B):
+                out[b, start:start + hw].copy_(m[b].t())
+            start += hw
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple:
-        B, G, S, K = grad.shape
-        grad = grad.contiguous().view(B * G, S, K)
+        grad = grad.contiguous()
         grads, start = [], 0
         for lvl, shape in enumerate(ctx.shapes):
-            hw = shape[3] * shape[4]
-            if ctx.needs_input_grad[1 + lvl]:
+            hw = shape[2]
+            if ctx.needs_input_grad[lvl]:
                 out = grad.new_empty(shape)
-                out_view = out.view(B * G, K, hw)
-                for i in range(B * G):
-                    out_view[i].copy_(grad[i, start:start + hw].t())
+                for b in range(shape[0]):
+                    out[b].copy_(grad[b, start:start + hw].t())
                 grads.append(out)
             else:
                 grads.append(None)
             start += hw
-        return (None, *grads)
+        return tuple(grads)
 
 
-def _sample_4d_pytorch(sample_points: Tensor, values: Sequence[Tensor],
-                       featmap_strides: Strides, geo: _Geometry,
-                       mapping_stride: float, tau: float) -> Tensor:
+def _pixel_table(maps: Sequence[Tensor]) -> Tensor:
+    """``[B, D, *spatial]`` maps -> ``[B, S, D]`` (pixels of all levels)."""
+    B, D = maps[0].shape[:2]
+    return _PixelTable.apply(*[m.reshape(B, D, -1) for m in maps])
+
+
+class PreparedPyramid:
+    """A feature pyramid laid out once for all the decoder stages.
+
+    The pure-PyTorch sampler reads the maps as a *grouped pixel table*: row
+    ``(b * S + s) * G + g`` holds pixel ``s`` of clip ``b`` (the pixels of
+    the levels one after the other, ``S = sum_l H_l * W_l``) with the
+    ``C / G`` channels of group ``g`` on all ``T`` frames, channel ``c * T +
+    t``. The table depends on the maps and ``G`` only, so the decoder builds
+    it (and its mean over the frames, which the spatial features read) once
+    per forward with :func:`prepare_pyramid` and every stage reads it; in
+    training its gradient, summed over the stages, is transposed back to
+    the maps' layout once. Viewed as ``[B, S, G, C / G * T]`` the table is
+    the ``value`` of mmcv's multi-scale deformable attention (``'mmcv'``).
+
+    :func:`sample_4d` and :func:`sample_4d_features` accept it in place of
+    the list of maps.
+
+    Attributes:
+        values (tuple[Tensor]): The ``L`` maps ``[B, C, T, H_l, W_l]``.
+        featmap_strides (tuple[int | float]): Stride of each map.
+        num_groups (int): ``G``.
+        impl (str): The resolved implementation it was prepared for
+            (``'reference'``, ``'pytorch'`` or ``'mmcv'``).
+        table (Tensor | None): ``[B * S * G, C / G * T]``; None for
+            ``'reference'``.
+        table_tmean (Tensor | None): ``[B * S * G, C / G]``, the table
+            averaged over the frames; only for ``'pytorch'``.
+        num_pixels (int): ``S``.
+        pixel_sizes (Tensor): ``(W_l, H_l)`` per level, ``[L, 2]``, fp32
+            (fp64 for fp64 maps).
+        input_sizes (Tensor): ``(W_l * s_l, H_l * s_l)`` per level, ``[L,
+            2]``, same dtype (the normalisation of the reference operator).
+        widths (Tensor): ``W_l``, ``[L]``, int64.
+        starts (Tensor): First pixel of each level in the table, ``[L]``,
+            int64.
+    """
+
+    def __init__(self,
+                 values: Sequence[Tensor],
+                 featmap_strides: Strides,
+                 num_groups: int,
+                 impl: str,
+                 table: Optional[Tensor] = None,
+                 table_tmean: Optional[Tensor] = None) -> None:
+        self.values = tuple(values)
+        self.featmap_strides = tuple(featmap_strides)
+        self.num_groups = num_groups
+        self.impl = impl
+        self.table = table
+        self.table_tmean = table_tmean
+        first = self.values[0]
+        heights = [v.size(3) for v in self.values]
+        widths = [v.size(4) for v in self.values]
+        starts = [0]
+        for h, w in zip(heights[:-1], widths[:-1]):
+            starts.append(starts[-1] + h * w)
+        self.num_pixels = sum(h * w for h, w in zip(heights, widths))
+        self.pixel_sizes = torch.tensor(
+            list(zip(widths, heights)),
+            dtype=_geometry_dtype(first.dtype),
+            device=first.device)
+        self.input_sizes = _map_sizes(self.values, self.featmap_strides,
+                                      self.pixel_sizes)
+        self.widths = torch.tensor(
+            widths, dtype=torch.long, device=first.device)
+        self.starts = torch.tensor(
+            starts, dtype=torch.long, device=first.device)
+
+    def matches(self, featmap_strides: Strides, num_groups: int,
+                impl: str) -> bool:
+        """Whether it serves these settings (``impl`` as given to
+        :func:`sample_4d`; ``'auto'`` is resolved for the maps' device)."""
+        impl = _resolve_impl(impl, self.values[0].device)
+        return (tuple(featmap_strides) == self.featmap_strides
+                and num_groups == self.num_groups and impl == self.impl)
+
+    def __repr__(self) -> str:
+        B, C, T = self.values[0].shape[:3]
+        return (f'{type(self).__name__}(B={B}, C={C}, T={T}, '
+                f'levels={len(self.values)}, G={self.num_groups}, '
+                f'impl={self.impl!r})')
+
+
+def prepare_pyramid(values: Sequence[Tensor],
+                    featmap_strides: Strides,
+                    num_groups: int,
+                    impl: str = 'auto') -> PreparedPyramid:
+    """Lay out a pyramid once for several calls of the sampler.
+
+    Args:
+        values (list[Tensor] | tuple[Tensor]): ``L`` maps of shape ``[B, C,
+            T, H_l, W_l]`` with ``C`` divisible by ``num_groups``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        num_groups (int): Channel groups ``G`` of the sampling points.
+        impl (str): The ``impl`` the sampler will be called with (see
+            :func:`sample_4d`); decides what is built: the pixel table and
+            its time mean for ``'pytorch'``, the table for ``'mmcv'``,
+            nothing for ``'reference'``. Defaults to ``'auto'``.
+
+    Returns:
+        PreparedPyramid: To pass as ``values`` to :func:`sample_4d` or
+        :func:`sample_4d_features` (with the same ``featmap_strides``,
+        ``G`` and ``impl``).
+    """
+    _check_maps(values, featmap_strides)
+    C = values[0].size(1)
+    if num_groups <= 0 or C % num_groups != 0:
+        raise ValueError(f'{C} channels cannot be split into '
+                         f'num_groups={num_groups} groups')
+    impl = _resolve_impl(impl, values[0].device)
+    table = table_tmean = None
+    if impl != 'reference':
+        C, T = values[0].shape[1:3]
+        # [B, S, C * T] -> rows (b, s, g) of C / G * T channels
+        table = _pixel_table([v.flatten(1, 2) for v in values])
+        table = table.view(-1, C // num_groups * T)
+        if impl == 'pytorch':
+            table_tmean = _pixel_table([v.mean(dim=2) for v in values])
+            table_tmean = table_tmean.view(-1, C // num_groups)
+    return PreparedPyramid(values, featmap_strides, num_groups, impl, table,
+                           table_tmean)
+
+
+def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
+                  geo: _Geometry, mapping_stride: float,
+                  tau: float) -> Tuple[Tensor, Tensor]:
+    """Table rows and weights of every point's reads.
+
+    Every (clip, query, group, point) reads ``4 * L`` rows of the table:
+    the four bilinear corners on each level, weighted by the bilinear
+    weight times the level weight (zero for corners outside their map, as
+    with ``grid_sample(padding_mode='zeros')``). The corner geometry of all
+    levels is computed at once, per axis, in fp32 at least.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``index`` (int64) and ``weights``, both
+        ``[B * N * G * P, 4 * L]`` with rows ordered ``(b, n, g, p)``.
+    """
+    B, N, G, P, C, T = geo
+    L = len(prepared.values)
+    rows = B * N * G * P
+    size = prepared.pixel_sizes  # [L, 2] as (W, H)
+    xy = sample_points[..., :2].to(size.dtype).reshape(rows, 1, 2)
+    # pixel coordinates by the same float operations as grid_sample's
+    # normalise / unnormalise (align_corners=False): [rows, L, 2]
+    grid = (xy / prepared.input_sizes) * 2.0 - 1.0
+    pix = ((grid + 1.0) * size - 1.0) / 2.0
+    # beyond one pixel outside the map every corner reads zero: clamping
+    # there keeps the corner indices small and changes no value or gradient
+    pix = torch.minimum(pix.clamp(min=-2.0), size + 1.0)
+    corner0 = pix.detach().floor()
+    frac = pix - corner0
+    # per axis, the corners d = 0, 1 and their weights: [rows, L, 2 (d), 2]
+    corners = torch.stack([corner0, corner0 + 1.0], dim=2)
+    lin = torch.stack([1.0 - frac, frac], dim=2)
+    size = size.view(L, 1, 2)
+    lin = lin * ((corners >= 0.0) & (corners < size))  # zero outside
+    corners = torch.minimum(corners.clamp(min=0.0), size - 1.0).long()
+    # corner (dy, dx): [rows, L, 2, 2]
+    bilinear = lin[..., :, None, 1] * lin[..., None, :, 0]
+    pixel = (
+        corners[..., :, None, 1] * prepared.widths.view(L, 1, 1) +
+        corners[..., None, :, 0] + prepared.starts.view(L, 1, 1))
+    lvl_weights = _level_weights(
+        sample_points.to(size.dtype), L, mapping_stride, tau)
+    weights = bilinear * lvl_weights.reshape(rows, L, 1, 1)
+    # row of (b, pixel, g): (b * S + pixel) * G + g
+    S = prepared.num_pixels
+    arange = functools.partial(torch.arange, device=pixel.device)
+    offset = arange(B).view(B, 1, 1, 1) * (S * G) + arange(G).view(1, 1, G, 1)
+    index = pixel.view(B, N, G, P, 4 * L) * G + offset.unsqueeze(-1)
+    return index.view(rows, 4 * L), weights.view(rows, 4 * L)
+
+
+def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
+    """``out[i] = sum_j weights[i, j] * table[index[i, j]]``, ``[I, D]``.
+
+    ``F.embedding_bag`` does the weighted gather and its backward (scatter
+    into the table, dot products for the weights) with contiguous rows,
+    which is much faster on CPU than ``grid_sample``'s channel-strided
+    reads.
+    """
+    return F.embedding_bag(
+        index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
+
+
+def _prepared_for(values: Union[Sequence[Tensor], PreparedPyramid],
+                  featmap_strides: Strides, geo: _Geometry, impl: str,
+                  need_tmean: bool = False) -> PreparedPyramid:
+    """``values`` if it holds what ``impl`` reads (the table, and its time
+    mean when ``need_tmean``), else a pyramid prepared now."""
+    if isinstance(values, PreparedPyramid):
+        if values.table is not None and (values.table_tmean is not None
+                                         or not need_tmean):
+            return values
+        values = values.values
+    return prepare_pyramid(values, featmap_strides, geo.G,
+                           'pytorch' if need_tmean else impl)
+
+
+def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
+                       geo: _Geometry, mapping_stride: float,
+                       tau: float) -> Tensor:
     """Pure-PyTorch sampling as one weighted gather over all levels.
 
-    The maps become one table of ``[B * G * S, K]`` rows (``S = sum_l H_l *
-    W_l`` pixels, ``K = C / G * T`` channels: a pixel of a group holds all
-    its frames), and every (group, query, point) reads ``4 * L`` rows of it:
-    the four bilinear corners on each level, weighted by the bilinear weight
-    times the level weight (zero for corners outside their map, as with
-    ``grid_sample(padding_mode='zeros')``). ``F.embedding_bag`` does the
-    weighted gather and its backward (scatter into the table, dot products
-    for the weights) with contiguous ``K``-long rows, which is much faster
-    on CPU than ``grid_sample``'s channel-strided reads, and the corner
-    geometry of all levels is computed in one go.
+    Every (clip, query, group, point) is one weighted sum of ``4 * L`` rows
+    of the pixel table (see :func:`_corner_reads`).
 
     Returns:
         Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
     """
     B, N, G, P, C, T = geo
-    L = len(values)
-    K = C // G * T
-    table = _GroupedPixelTable.apply(G, *values)  # [B, G, S, K]
-    S = table.size(2)
-    table = table.view(B * G * S, K)
+    index, weights = _corner_reads(sample_points, prepared, geo,
+                                   mapping_stride, tau)
+    out = _gather(index, prepared.table, weights)  # [B * N * G * P, K]
+    return out.view(B, N, G, P, C // G, T).permute(0, 1, 2, 5, 3, 4)
 
-    heights = [v.size(3) for v in values]
-    widths = [v.size(4) for v in values]
-    starts = [0]
-    for h, w in zip(heights[:-1], widths[:-1]):
-        starts.append(starts[-1] + h * w)
-    xy = sample_points[..., :2].reshape(B, N, G, P, 2).transpose(1, 2)
-    xy = xy.reshape(B * G * N * P, 1, 2)  # rows ordered (b, g, n, p)
-    hw_size = xy.new_tensor(list(zip(widths, heights)))  # [L, 2] as (W, H)
-    map_size = _map_sizes(values, featmap_strides, xy)  # [L, 2]
-    # pixel coordinates by the same float operations as grid_sample's
-    # normalise / unnormalise (align_corners=False): [rows, L, 2]
-    grid = (xy / map_size) * 2.0 - 1.0
-    pix = ((grid + 1.0) * hw_size - 1.0) / 2.0
-    # beyond one pixel outside the map every corner reads zero: clamping
-    # there keeps the corner indices small and changes no value or gradient
-    pix = torch.minimum(pix.clamp(min=-2.0), hw_size + 1.0)
-    corner0 = pix.detach().floor()
-    frac = pix - corner0  # [rows, L, 2]
-    # the corners (dx, dy) = (0, 0), (1, 0), (0, 1), (1, 1): [rows, L, 4, 2]
-    deltas = xy.new_tensor([[0, 0], [1, 0], [0, 1], [1, 1]]).long()
-    corners = corner0.long().unsqueeze(2) + deltas
-    hw_long = hw_size.long().view(L, 1, 2)
-    inside = ((corners >= 0) & (corners < hw_long)).all(dim=-1)
-    lin = torch.stack([1.0 - frac, frac], dim=2)  # [rows, L, 2 (d), 2 (xy)]
-    bilinear = lin[:, :, deltas[:, 0], 0] * lin[:, :, deltas[:, 1], 1]
-    corners = torch.minimum(corners.clamp(min=0), hw_long - 1)
-    index = (
-        corners[..., 1] * deltas.new_tensor(widths).view(L, 1) +
-        corners[..., 0] + deltas.new_tensor(starts).view(L, 1))
-    table_offset = torch.arange(B * G, device=index.device) * S
-    index = index + table_offset.repeat_interleave(N * P).view(-1, 1, 1)
 
-    lvl_weights = _level_weights(sample_points, L, mapping_stride, tau)
-    lvl_weights = lvl_weights.reshape(B, N, G, P, L).transpose(1, 2)
-    lvl_weights = lvl_weights.reshape(B * G * N * P, L, 1)
-    weights = bilinear * inside * lvl_weights  # [rows, L, 4]
-    out = F.embedding_bag(
-        index.flatten(1),
-        table,
-        per_sample_weights=weights.flatten(1).to(table.dtype),
-        mode='sum')  # [B * G * N * P, K]
-    out = out.view(B, G, N, P, C // G, T)
-    return out.permute(0, 2, 1, 5, 3, 4)
+def _sample_4d_features_pytorch(
+        sample_points: Tensor, prepared: PreparedPyramid, geo: _Geometry,
+        mapping_stride: float, tau: float,
+        with_temporal: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """The means of the samples over the frames and over the points, read
+    directly: sampling is linear in the maps with the same weights on every
+    frame, so the mean over the frames is a gather from the time-mean table
+    (``C / G`` instead of ``C / G * T`` channels), and the mean over the
+    points is one gather per (clip, query, group) with all ``P * 4 * L``
+    reads of its points, weighted by ``1 / P``. The samples ``[B, N, G, T,
+    P, C / G]`` are never formed."""
+    B, N, G, P, C, T = geo
+    index, weights = _corner_reads(sample_points, prepared, geo,
+                                   mapping_stride, tau)
+    spatial = _gather(index, prepared.table_tmean, weights)
+    spatial = spatial.view(B, N, G, P, C // G)
+    if not with_temporal:
+        return spatial, None
+    temporal = _gather(
+        index.view(B * N * G, -1), prepared.table,
+        weights.view(B * N * G, -1) / P)  # [B * N * G, C / G * T]
+    return spatial, temporal.view(B, N, G, C // G, T).transpose(3, 4)
 
 
 class _MSDAInputs(NamedTuple):
@@ -386,7 +590,8 @@ class _MSDAInputs(NamedTuple):
 
     Attributes:
         value (Tensor): Shape ``[B, S, G, K]``; channel ``c * T + t`` of head
-            ``g`` is channel ``g * C / G + c`` of frame ``t``.
+            ``g`` is channel ``g * C / G + c`` of frame ``t`` (the pixel
+            table of :class:`PreparedPyramid`).
         spatial_shapes (Tensor): ``(H_l, W_l)`` per level, ``[L, 2]``,
             int64.
         level_start_index (Tensor): First key of each level, ``[L]``, int64.
@@ -401,7 +606,8 @@ class _MSDAInputs(NamedTuple):
     attention_weights: Tensor
 
 
-def _to_msda_inputs(sample_points: Tensor, values: Sequence[Tensor],
+def _to_msda_inputs(sample_points: Tensor,
+                    values: Union[Sequence[Tensor], PreparedPyramid],
                     featmap_strides: Strides, geo: _Geometry,
                     mapping_stride: float, tau: float) -> _MSDAInputs:
     """Map the 4-D sampling onto multi-scale deformable attention.
@@ -410,26 +616,20 @@ def _to_msda_inputs(sample_points: Tensor, values: Sequence[Tensor],
     conventions of ``grid_sample(align_corners=False, padding_mode='zeros')``
     (location ``u`` in ``[0, 1]`` reads pixel coordinate ``u * size - 0.5``),
     so every level's ``(x, y)`` is divided by ``(W_l * s_l, H_l * s_l)`` as in
-    the reference.
+    the reference. The value is the pixel table of the prepared pyramid
+    (built here from a list of maps).
     """
     B, N, G, P, C, T = geo
-    L = len(values)
-    K = C // G * T
-    value = torch.cat(
-        [v.reshape(B, G * K, -1).transpose(1, 2) for v in values], dim=1)
-    value = value.view(B, -1, G, K)
-    hw = [(v.size(3), v.size(4)) for v in values]
-    spatial_shapes = torch.tensor(hw, dtype=torch.long, device=value.device)
-    starts = [0]
-    for h, w in hw[:-1]:
-        starts.append(starts[-1] + h * w)
-    level_start_index = torch.tensor(
-        starts, dtype=torch.long, device=value.device)
+    prepared = _prepared_for(values, featmap_strides, geo, 'mmcv')
+    L = len(prepared.values)
+    value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)
+    spatial_shapes = prepared.pixel_sizes.flip(-1).long()
+    level_start_index = prepared.starts
 
     # [B, N, G, P, 2] -> [B, N, P, G, 1, 1, 2] / [L, 2] -> [B, Q, G, L, 1, 2]
     xy = sample_points[..., :2].reshape(B, N, G, P, 2).transpose(2, 3)
     xy = xy.reshape(B, N * P, G, 1, 1, 2)
-    sizes = _map_sizes(values, featmap_strides, xy).view(L, 1, 2)
+    sizes = _map_sizes(prepared.values, featmap_strides, xy).view(L, 1, 2)
     locations = xy / sizes
     weights = _level_weights(sample_points, L, mapping_stride, tau)
     weights = weights.reshape(B, N, G, P, L).transpose(2, 3)
@@ -463,7 +663,8 @@ def _im2col_step(batch: int, limit: int = 64) -> int:
     return max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
 
 
-def _sample_4d_mmcv(sample_points: Tensor, values: Sequence[Tensor],
+def _sample_4d_mmcv(sample_points: Tensor,
+                    values: Union[Sequence[Tensor], PreparedPyramid],
                     featmap_strides: Strides, geo: _Geometry,
                     mapping_stride: float, tau: float) -> Tensor:
     """Sampling through mmcv's multi-scale deformable attention kernel.
@@ -480,10 +681,10 @@ def _sample_4d_mmcv(sample_points: Tensor, values: Sequence[Tensor],
         raise RuntimeError(
             "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
             "without its CUDA ops; use impl='auto' or 'pytorch'")
-    out_dtype = values[0].dtype
-    dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32
     inputs = _to_msda_inputs(sample_points, values, featmap_strides, geo,
                              mapping_stride, tau)
+    out_dtype = inputs.value.dtype
+    dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32
     with torch.autocast(device_type='cuda', enabled=False):
         out = func.apply(
             inputs.value.to(dtype).contiguous(), inputs.spatial_shapes,
@@ -507,8 +708,13 @@ def _resolve_impl(impl: str, device: torch.device) -> str:
     return impl
 
 
+def _maps(values: Union[Sequence[Tensor], PreparedPyramid]) -> list:
+    return list(values.values if isinstance(values, PreparedPyramid) else
+                values)
+
+
 def sample_4d(sample_points: Tensor,
-              values: Union[List[Tensor], Sequence[Tensor]],
+              values: Union[List[Tensor], Sequence[Tensor], PreparedPyramid],
               featmap_strides: Strides,
               n_points: int,
               *,
@@ -527,8 +733,10 @@ def sample_4d(sample_points: Tensor,
             ``(x, y, level)`` (see :func:`make_sample_points`); group ``g``
             uses points ``[g * P, (g + 1) * P)``. A ``[B, Hq, Wq, G * P,
             3]`` tensor is read with ``N = Hq * Wq``.
-        values (list[Tensor] | tuple[Tensor]): ``L`` maps of shape ``[B, C,
-            T, H_l, W_l]`` with ``C`` divisible by ``G``.
+        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): ``L`` maps
+            of shape ``[B, C, T, H_l, W_l]`` with ``C`` divisible by ``G``,
+            or the same maps prepared by :func:`prepare_pyramid` (to share
+            the layout work between several calls).
         featmap_strides (Sequence[int | float]): Stride of each map, e.g.
             ``[4, 8, 16, 32]``.
         n_points (int): Points per group ``P``.
@@ -543,21 +751,79 @@ def sample_4d(sample_points: Tensor,
     Returns:
         Tensor: Samples of shape ``[B, N, G, T, P, C / G]`` (possibly a
         non-contiguous view); the spatial features are its mean over dim 3,
-        the temporal features its mean over dim 4.
+        the temporal features its mean over dim 4
+        (:func:`sample_4d_features` gives both without forming it).
     """
     geo = _check_inputs(sample_points, values, featmap_strides, n_points)
     impl = _resolve_impl(impl, sample_points.device)
     if impl == 'reference':
         out = sample_4d_reference(
             sample_points,
-            values,
+            _maps(values),
             featmap_strides,
             n_points,
             mapping_stride=mapping_stride,
             tau=tau)  # [B, C / G, G, T, P, Hq, Wq]
         return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
     if impl == 'pytorch':
-        return _sample_4d_pytorch(sample_points, values, featmap_strides, geo,
+        prepared = _prepared_for(values, featmap_strides, geo, impl)
+        return _sample_4d_pytorch(sample_points, prepared, geo,
                                   mapping_stride, tau)
     return _sample_4d_mmcv(sample_points, values, featmap_strides, geo,
                            mapping_stride, tau)
+
+
+def sample_4d_features(
+        sample_points: Tensor,
+        values: Union[List[Tensor], Sequence[Tensor], PreparedPyramid],
+        featmap_strides: Strides,
+        n_points: int,
+        *,
+        mapping_stride: float = 3.0,
+        tau: float = 2.0,
+        impl: str = 'auto',
+        with_temporal: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
+    """The spatial and temporal feature sets of STMixer's adaptive mixing.
+
+    Equal (up to float rounding) to ``out = sample_4d(...)`` followed by
+    ``out.mean(dim=3)`` and ``out.mean(dim=4)``, which is what
+    ``impl='reference'`` and ``'mmcv'`` compute. ``'pytorch'`` reads both
+    means directly from the pixel table (the mean over the frames from the
+    table averaged over time, the mean over the points as one gather of all
+    the points' reads), never forming the samples.
+
+    Args:
+        sample_points (Tensor): ``[B, N, 1, G * P, 3]``, see
+            :func:`sample_4d`.
+        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps,
+            see :func:`sample_4d`.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        mapping_stride (float): See :func:`sample_4d`. Defaults to 3.0.
+        tau (float): See :func:`sample_4d`. Defaults to 2.0.
+        impl (str): See :func:`sample_4d`. Defaults to ``'auto'``.
+        with_temporal (bool): Also compute the temporal feature set.
+            Defaults to True.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: The spatial features ``[B, N, G, P, C
+        / G]`` (mean over the frames) and the temporal features ``[B, N, G,
+        T, C / G]`` (mean over the points; None without
+        ``with_temporal``).
+    """
+    geo = _check_inputs(sample_points, values, featmap_strides, n_points)
+    if _resolve_impl(impl, sample_points.device) == 'pytorch':
+        prepared = _prepared_for(values, featmap_strides, geo, 'pytorch',
+                                 need_tmean=True)
+        return _sample_4d_features_pytorch(sample_points, prepared, geo,
+                                           mapping_stride, tau, with_temporal)
+    sampled = sample_4d(
+        sample_points,
+        values,
+        featmap_strides,
+        n_points,
+        mapping_stride=mapping_stride,
+        tau=tau,
+        impl=impl)  # [B, N, G, T, P, C / G]
+    temporal = sampled.mean(dim=4) if with_temporal else None
+    return sampled.mean(dim=3), temporal

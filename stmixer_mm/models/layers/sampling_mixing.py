@@ -1,7 +1,7 @@
 """Adaptive spatio-temporal sampling and mixing of one `STMixer
 <https://arxiv.org/abs/2303.15879>`_ decoder stage."""
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from .sampling import make_sample_points, sample_4d
+from .sampling import (PreparedPyramid, make_sample_points, prepare_pyramid,
+                       sample_4d_features)
 
 
 @MODELS.register_module()
@@ -26,7 +27,9 @@ class STMixerSamplingMixing(BaseModule):
     set ``[B, N, G, P, C/G]`` mixed into the spatial queries, averaging over
     ``P`` gives the temporal feature set ``[B, N, G, T, C/G]`` mixed into the
     temporal queries, each by its own AdaptiveMixing followed by a
-    LayerNorm. Without the temporal branch (``with_temporal=False``) only
+    LayerNorm. Both means are read directly by
+    :func:`~stmixer_mm.models.layers.sample_4d_features`, from a pyramid
+    laid out once per decoder forward (:meth:`prepare`). Without the temporal branch (``with_temporal=False``) only
     the spatial feature set is formed and mixed; ``norm_t`` and
     ``adaptive_mixing_t`` are not built.
 
@@ -138,14 +141,32 @@ class STMixerSamplingMixing(BaseModule):
             self.adaptive_mixing_t.init_weights()
         self._is_init = True
 
+    def prepare(self, x: Sequence[Tensor]) -> PreparedPyramid:
+        """Lay out the pyramid for the sampler once; every stage with the
+        same sampling settings can read the result (see
+        :class:`~stmixer_mm.models.layers.PreparedPyramid`).
+
+        Args:
+            x (Sequence[Tensor]): Pyramid, ``L`` maps ``[B, C', T, H_l,
+                W_l]``.
+        """
+        return prepare_pyramid(
+            list(x),
+            self.featmap_strides,
+            self.num_groups,
+            impl=self.sampling_cfg.get('impl', 'auto'))
+
     def forward(
-            self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
-            temporal_queries: Optional[Tensor]
+            self, x: Union[Sequence[Tensor],
+                           PreparedPyramid], xyzr: Tensor,
+            spatial_queries: Tensor, temporal_queries: Optional[Tensor]
     ) -> Tuple[Tensor, Optional[Tensor]]:
         """Sample the pyramid around each box and mix into the queries.
 
         Args:
-            x (Sequence[Tensor]): Pyramid, ``L`` maps ``[B, C', T, H_l, W_l]``.
+            x (Sequence[Tensor] | PreparedPyramid): Pyramid, ``L`` maps
+                ``[B, C', T, H_l, W_l]``, or the result of :meth:`prepare`
+                (a pyramid prepared for other settings is read as its maps).
             xyzr (Tensor): Boxes ``[B, N, 4]``.
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``; None (and
@@ -155,18 +176,27 @@ class STMixerSamplingMixing(BaseModule):
             tuple[Tensor, Tensor | None]: Updated spatial and temporal
             queries, each ``[B, N, C]``.
         """
+        if isinstance(x, PreparedPyramid):
+            if not x.matches(self.featmap_strides, self.num_groups,
+                             self.sampling_cfg.get('impl', 'auto')):
+                x = x.values
+        else:
+            x = list(x)
         num_points = self.num_groups * self.spatial_points
         offset = self.offset_generator(spatial_queries)
         points = make_sample_points(offset, num_points, xyzr)
-        # [B, N, G, T, P, C/G]
-        sampled = sample_4d(points, list(x), self.featmap_strides,
-                            self.spatial_points, **self.sampling_cfg)
-        spatial_feats = sampled.mean(dim=3)  # [B, N, G, P, C/G]
+        # [B, N, G, P, C/G] and [B, N, G, T, C/G] (or None)
+        spatial_feats, temporal_feats = sample_4d_features(
+            points,
+            x,
+            self.featmap_strides,
+            self.spatial_points,
+            with_temporal=self.with_temporal,
+            **self.sampling_cfg)
         spatial_queries = self.norm_s(
             self.adaptive_mixing_s(spatial_feats, spatial_queries))
         if not self.with_temporal:
             return spatial_queries, None
-        temporal_feats = sampled.mean(dim=4)  # [B, N, G, T, C/G]
         temporal_queries = self.norm_t(
             self.adaptive_mixing_t(temporal_feats, temporal_queries))
         return spatial_queries, temporal_queries

@@ -221,7 +221,12 @@ class STMixerDecoder(BaseModule):
     def run_stages(
             self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
             temporal_queries: Optional[Tensor]) -> List[Dict[str, Tensor]]:
-        """Run all stages on a prepared pyramid.
+        """Run all stages on a pyramid.
+
+        The pyramid is laid out for the sampler once
+        (``STMixerStageHead.prepare_pyramid``, the grouped pixel table and
+        the level geometry) and every stage reads that layout; in training
+        its gradient, summed over the stages, goes back to the maps once.
 
         Args:
             x (Sequence[Tensor]): Pyramid, maps ``[B, C', T, H_l, W_l]``.
@@ -235,6 +240,7 @@ class STMixerDecoder(BaseModule):
             ``STMixerStageHead.forward``).
         """
         results = []
+        x = self.stages[0].prepare_pyramid(x)
         for stage in self.stages:
             if self.with_cp and self.training and torch.is_grad_enabled():
                 out = checkpoint(

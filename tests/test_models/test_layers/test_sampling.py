@@ -11,8 +11,9 @@ import torch
 from mmcv.ops.multi_scale_deform_attn import \
     multi_scale_deformable_attn_pytorch
 
-from stmixer_mm.models.layers import (make_sample_points, mhaq3d, sample_4d,
-                                      sample_4d_reference,
+from stmixer_mm.models.layers import (PreparedPyramid, make_sample_points,
+                                      mhaq3d, prepare_pyramid, sample_4d,
+                                      sample_4d_features, sample_4d_reference,
                                       translate_to_linear_weight)
 from stmixer_mm.models.layers import sampling as sampling_module
 
@@ -275,6 +276,181 @@ def test_msda_mapping_on_cpu():
     _assert_close(grads[0][..., 2], grads_ref[0][..., 2], 1e-5)
     for g, g_ref in zip(grads[1:], grads_ref[1:]):
         _assert_close(g, g_ref, 1e-5)
+
+
+def _reference_means(points, values, **kwargs):
+    """``[B, N, G, P, C/G]`` and ``[B, N, G, T, C/G]`` from the reference."""
+    out = _consumer(sample_4d_reference(points, values, STRIDES, 3, **kwargs))
+    return out.mean(dim=3), out.mean(dim=4)
+
+
+def test_prepared_table_layout():
+    values, _ = _inputs()
+    prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
+    assert isinstance(prepared, PreparedPyramid)
+    assert prepared.impl == 'pytorch' and prepared.num_groups == 2
+    B, C, T = values[0].shape[:3]
+    G, Cg, S = 2, C // 2, sum(h * w for h, w in SHAPES)
+    assert prepared.num_pixels == S
+    assert prepared.table.shape == (B * S * G, Cg * T)
+    assert prepared.table_tmean.shape == (B * S * G, Cg)
+    assert prepared.starts.tolist() == [0, 140, 175]
+    assert prepared.widths.tolist() == [14, 7, 4]
+    assert prepared.pixel_sizes.tolist() == [[14, 10], [7, 5], [4, 3]]
+    assert prepared.input_sizes.tolist() == [[56, 40], [56, 40], [64, 48]]
+    # row (b * S + s) * G + g = channels of group g of pixel s, c * T + t
+    for b, lvl, y, x, g in [(0, 0, 0, 0, 0), (1, 0, 9, 13, 1), (1, 1, 2, 3, 0),
+                            (0, 2, 2, 1, 1)]:
+        s = prepared.starts[lvl].item() + y * SHAPES[lvl][1] + x
+        row = (b * S + s) * G + g
+        expected = values[lvl][b, g * Cg:(g + 1) * Cg, :, y, x]
+        assert torch.equal(prepared.table[row], expected.flatten())
+        torch.testing.assert_close(prepared.table_tmean[row],
+                                   expected.mean(dim=1))
+    assert prepare_pyramid(values, STRIDES, 2, impl='reference').table is None
+    assert 'G=2' in repr(prepared)
+    # viewed [B, S, G, C/G * T] it is the value of mmcv's deformable attention
+    _, points = _inputs()
+    geo = sampling_module._check_inputs(points, prepared, STRIDES, 3)
+    msda = sampling_module._to_msda_inputs(points, prepared, STRIDES, geo, 3.0,
+                                           2.0)
+    assert msda.value.shape == (B, S, G, Cg * T)
+    assert msda.value.data_ptr() == prepared.table.data_ptr()
+
+
+def test_prepared_pyramid_shared_by_two_calls_matches_reference():
+    """One prepared pyramid read by two point sets (two decoder stages):
+    outputs and gradients into the points and the maps equal the
+    reference's, for the full samples and for both feature means."""
+    values, points = _inputs()
+    points2 = points.flip(1) * 0.9
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+    points2.requires_grad_()
+    inputs = [points, points2] + values
+
+    expected = [_consumer(sample_4d_reference(p, values, STRIDES, 3))
+                for p in (points, points2)]
+    prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
+    out = [sample_4d(p, prepared, STRIDES, 3, impl='pytorch')
+           for p in (points, points2)]
+    for o, e in zip(out, expected):
+        assert o.shape == (2, 3, 2, 3, 3, 4)
+        _assert_close(o, e, 1e-5)
+    proj = [torch.randn(e.shape, generator=torch.Generator().manual_seed(i))
+            for i, e in enumerate(expected)]
+    grads = torch.autograd.grad(
+        sum((o * p).sum() for o, p in zip(out, proj)), inputs)
+    grads_ref = torch.autograd.grad(
+        sum((e * p).sum() for e, p in zip(expected, proj)), inputs)
+    for g, g_ref in zip(grads, grads_ref):
+        _assert_close(g, g_ref, 1e-5)
+
+    # the means, read directly, from a freshly prepared pyramid
+    prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
+    feats = [sample_4d_features(p, prepared, STRIDES, 3, impl='pytorch')
+             for p in (points, points2)]
+    feats_ref = [_reference_means(p, values) for p in (points, points2)]
+    loss, loss_ref = 0.0, 0.0
+    for i, ((s, t), (s_ref, t_ref)) in enumerate(zip(feats, feats_ref)):
+        assert s.shape == (2, 3, 2, 3, 4) and t.shape == (2, 3, 2, 3, 4)
+        _assert_close(s, s_ref, 1e-5)
+        _assert_close(t, t_ref, 1e-5)
+        gen = torch.Generator().manual_seed(10 + i)
+        ps, pt = torch.randn(s.shape, generator=gen), torch.randn(
+            t.shape, generator=gen)
+        loss = loss + (s * ps).sum() + (t * pt).sum()
+        loss_ref = loss_ref + (s_ref * ps).sum() + (t_ref * pt).sum()
+    grads = torch.autograd.grad(loss, inputs)
+    grads_ref = torch.autograd.grad(loss_ref, inputs)
+    for g, g_ref in zip(grads, grads_ref):
+        _assert_close(g, g_ref, 1e-5)
+    assert grads_ref[0][..., 2].abs().max() > 0  # the level offsets learn
+
+
+@pytest.mark.parametrize('impl', ['reference', 'pytorch', 'mmcv', 'auto'])
+def test_sample_4d_features_impls(impl):
+    values, points = _inputs(N=6)
+    points = points.view(2, 2, 3, 6, 3)  # a [B, Hq, Wq, G * P, 3] grid
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+    kwargs = dict(mapping_stride=2.0, tau=1.5)
+    s_ref, t_ref = _reference_means(points, values, **kwargs)
+    s, t = sample_4d_features(points, values, STRIDES, 3, impl=impl, **kwargs)
+    _assert_close(s, s_ref, 1e-5)
+    _assert_close(t, t_ref, 1e-5)
+    grads = _grads(torch.cat([s.flatten(), t.flatten()]), [points] + values)
+    grads_ref = _grads(
+        torch.cat([s_ref.flatten(), t_ref.flatten()]), [points] + values)
+    for g, g_ref in zip(grads, grads_ref):
+        _assert_close(g, g_ref, 1e-5)
+    s_only, none = sample_4d_features(
+        points, values, STRIDES, 3, impl=impl, with_temporal=False, **kwargs)
+    assert none is None
+    _assert_close(s_only, s_ref, 1e-5)
+
+
+def test_sample_4d_features_gradcheck():
+    values, points = _inputs(
+        B=2,
+        N=2,
+        G=2,
+        P=2,
+        C=4,
+        T=2,
+        shapes=[(4, 5), (2, 3)],
+        dtype=torch.float64)
+    points[..., 0] = points[..., 0] * 0.4  # keep most points on the maps
+    points[..., 1] = points[..., 1] * 0.3
+    values = [v.requires_grad_() for v in values]
+    points.requires_grad_()
+
+    def func(pts, *maps):
+        prepared = prepare_pyramid(list(maps), [4, 8], 2, impl='pytorch')
+        return sample_4d_features(pts, prepared, [4, 8], 2, impl='pytorch')
+
+    assert torch.autograd.gradcheck(func, (points, *values))
+
+
+def test_prepared_pyramid_settings():
+    values, points = _inputs()
+    prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
+    assert prepared.matches(STRIDES, 2, 'auto')  # 'auto' is 'pytorch' on CPU
+    assert not prepared.matches(STRIDES, 3, 'pytorch')
+    assert not prepared.matches(STRIDES, 2, 'reference')
+    with pytest.raises(ValueError, match='prepared with'):
+        sample_4d(points, prepared, [4, 8, 32], 3)
+    with pytest.raises(ValueError, match='prepared for G=4'):
+        sample_4d(points, prepare_pyramid(values, STRIDES, 4), STRIDES, 3)
+    with pytest.raises(ValueError, match='num_groups=3'):
+        prepare_pyramid(values, STRIDES, 3)  # C = 8
+    with pytest.raises(TypeError, match='PreparedPyramid'):
+        prepare_pyramid(values[0], STRIDES, 2)
+    # a pyramid prepared for another impl is read through its maps
+    expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
+    for impl in ('reference', 'pytorch'):
+        other = prepare_pyramid(values, STRIDES, 2, impl='reference')
+        _assert_close(sample_4d(points, other, STRIDES, 3, impl=impl),
+                      expected, 1e-5)
+        s, t = sample_4d_features(points, other, STRIDES, 3, impl=impl)
+        _assert_close(s, expected.mean(3), 1e-5)
+
+
+def test_bf16_maps_keep_fp32_pixel_geometry():
+    """bf16 maps (autocast) read at fp32 pixel coordinates: only the map
+    values are rounded."""
+    values, points = _inputs(B=1)
+    values16 = [v.bfloat16() for v in values]
+    prepared = prepare_pyramid(values16, STRIDES, 2, impl='pytorch')
+    assert prepared.pixel_sizes.dtype == torch.float32
+    assert prepared.table.dtype == torch.bfloat16
+    expected = _consumer(
+        sample_4d_reference(points, [v.float() for v in values16], STRIDES,
+                            3))
+    s, t = sample_4d_features(points.bfloat16().float(), prepared, STRIDES, 3)
+    assert s.dtype == torch.bfloat16
+    _assert_close(s.float(), expected.mean(3), 2e-2)
+    _assert_close(t.float(), expected.mean(4), 2e-2)
 
 
 def test_impl_resolution_and_im2col_step():

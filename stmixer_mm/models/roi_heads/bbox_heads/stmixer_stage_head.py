@@ -9,7 +9,7 @@ forward pass here, the targets in ``stage_targets.py``, the losses in
 ``stage_losses.py`` and the post-processing in ``stage_predict.py``; the
 sampling and mixing block is ``models/layers/sampling_mixing.py``.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -20,6 +20,7 @@ from mmengine.model import BaseModule, bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ...layers import PreparedPyramid
 from ...task_modules import box_position_embedding, refine_xyzr, xyzr2xyxy
 from ...utils import check_explicit_setting
 from .stage_losses import STMixerLossMixin
@@ -316,14 +317,25 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
         return (log_iof[:, None] * self.iof_tau.view(1, -1, 1, 1)).flatten(
             0, 1)
 
-    def forward(self, x: Sequence[Tensor], xyzr: Tensor,
-                spatial_queries: Tensor,
+    def prepare_pyramid(
+        self, x: Sequence[Tensor]
+    ) -> Union[Sequence[Tensor], PreparedPyramid]:
+        """The pyramid laid out once for the sampler of this stage (and of
+        every stage with the same sampling settings), as the decoder passes
+        it to :meth:`forward`; unchanged when the sampling block has no
+        ``prepare``."""
+        prepare = getattr(self.samplingmixing, 'prepare', None)
+        return x if prepare is None else prepare(x)
+
+    def forward(self, x: Union[Sequence[Tensor], PreparedPyramid],
+                xyzr: Tensor, spatial_queries: Tensor,
                 temporal_queries: Optional[Tensor]) -> Dict[str, Tensor]:
         """Run the stage.
 
         Args:
-            x (Sequence[Tensor]): Pyramid, ``L`` maps ``[B, C', T, H_l, W_l]``
-                with strides ``featmap_strides``.
+            x (Sequence[Tensor] | PreparedPyramid): Pyramid, ``L`` maps
+                ``[B, C', T, H_l, W_l]`` with strides ``featmap_strides``, or
+                the same maps from :meth:`prepare_pyramid`.
             xyzr (Tensor): Boxes ``[B, N, 4]`` in pixels of the input.
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``; must be None

@@ -1,0 +1,374 @@
+"""Speed and memory of the STMixer decoder: fast path vs reference sampling.
+
+    python tools/analysis_tools/benchmark_decoder.py [CONFIG] \
+        [--threads 1] [--batch 1] [--input-size 256 320] [--repeats 5] \
+        [--warmup 1] [--profile-rows 15] [--bf16]
+
+Builds the decoder of ``CONFIG`` (default: the official ViT-B config, 6
+stages, 100 queries, C=256, P=32, G=4, T=8) twice with the same weights: the
+current fast path (``sampling_cfg.impl='auto'``: the pyramid laid out once
+per forward, both feature means read directly from it) and the same decoder
+with ``impl='reference'`` (the official operator, one ``grid_sample`` per
+level and stage; the official-equivalent path). The inputs are what the
+neck gives for a ``--input-size`` clip: maps ``[B, C, T, H/s, W/s]`` at
+strides 4, 8, 16, 32, boxes spread over the frame, random queries.
+
+Measured, interleaved (fast, reference, reference, fast, ...) and reported
+as medians of ``--repeats`` runs after ``--warmup``:
+
+* ``inference``: ``run_stages`` under ``torch.no_grad()``;
+* ``training``: ``run_stages`` with gradients, a fixed random projection of
+  every stage's person logits, action logits and boxes as the loss (the
+  Hungarian matching and the losses cost the same on both paths and are
+  left out), backward into the parameters, the queries and the maps;
+* ``peak``: memory allocated at the peak of one run, above what was held
+  before (CPU: allocation events of ``torch.profiler``; CUDA:
+  ``max_memory_allocated``);
+* ``max|diff|``: the largest deviation of the fast path's outputs (boxes,
+  person and action logits of every stage) from the reference's.
+
+Then ``torch.profiler`` tables (top ops by self time) of the fast path's
+inference and training step, the share of the dense GEMMs (``addmm``,
+``mm``, ``bmm``, ``baddbmm``: the adaptive-mixing parameter generators and
+output projections, FFNs, attention) and the ratio to the reference that
+removing everything else would give (the floor). ``--bf16`` adds the fast
+path under ``torch.autocast(dtype=torch.bfloat16)`` (inference) with its
+largest deviation from fp32 in boxes (pixels) and scores. On a CPU shared
+with other work ``--threads 1`` gives steadier numbers; note the load
+(``uptime``) with the numbers.
+"""
+import argparse
+import copy
+import os
+import statistics
+import time
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from torch import Tensor
+from torch.profiler import ProfilerActivity, profile
+
+DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
+                  '8xb1-16x4x1-12e-adamw_ava22-rgb.py')
+#: dense matrix products (their self time is the floor of the decoder)
+GEMM_OPS = ('aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm',
+            'aten::addbmm', 'aten::_addmm_activation')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='benchmark the STMixer decoder: fast path vs '
+        "impl='reference' sampling")
+    p.add_argument('config', nargs='?', default=DEFAULT_CONFIG)
+    p.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--batch', type=int, default=1)
+    p.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        default=[256, 320],
+        metavar=('H', 'W'),
+        help='network input size; the maps are H/s x W/s')
+    p.add_argument(
+        '--num-queries',
+        type=int,
+        default=None,
+        help="default: the config's query generator's num_queries")
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch.set_num_threads (0: leave as is)')
+    p.add_argument('--profile-rows', type=int, default=15,
+                   help='rows of the profile tables (0: no profile)')
+    p.add_argument('--no-train', action='store_true',
+                   help='inference only')
+    p.add_argument('--bf16', action='store_true',
+                   help='also time bf16 autocast inference of the fast path')
+    p.add_argument('--seed', type=int, default=0)
+    return p.parse_args(argv)
+
+
+def build_decoders(cfg_path: str, device: torch.device):
+    """The config's decoder with ``impl='auto'`` and with
+    ``impl='reference'``, same weights, and its number of queries."""
+    import stmixer_mm  # noqa: F401  (registers the modules)
+    from stmixer_mm.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(cfg_path)
+    dec_cfg = cfg.model.decoder
+    dec_cfg.pop('train_cfg', None)
+    dec_cfg.pop('test_cfg', None)
+    decoders = {}
+    for name, impl in (('fast', 'auto'), ('reference', 'reference')):
+        c = copy.deepcopy(dec_cfg)
+        sampling = dict(c.stage_head.get('sampling_cfg', {}))
+        sampling['impl'] = impl
+        c.stage_head.sampling_cfg = sampling
+        decoders[name] = MODELS.build(c).to(device)
+    torch.manual_seed(0)
+    with _quiet_init():
+        decoders['fast'].init_weights()
+    decoders['reference'].load_state_dict(decoders['fast'].state_dict())
+    num_queries = cfg.model.query_generator.get('num_queries', 100)
+    return decoders, num_queries
+
+
+class _quiet_init:
+    """mmengine logs every parameter's initialisation; silence it."""
+
+    def __enter__(self):
+        import logging
+
+        from mmengine.logging import MMLogger
+        self.logger = MMLogger.get_current_instance()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def make_inputs(decoder, batch: int, input_hw: Sequence[int],
+                num_queries: int, device: torch.device,
+                seed: int) -> Tuple[List[Tensor], Tensor, Tensor, Tensor]:
+    """Pyramid ``[B, C, T, H/s, W/s]``, boxes xyzr ``[B, N, 4]`` and the
+    spatial / temporal queries ``[B, N, C]``."""
+    from stmixer_mm.models.task_modules import xyxy2xyzr
+    g = torch.Generator().manual_seed(seed)
+    H, W = input_hw
+    C, T = decoder.feat_channels, decoder.temporal_points
+    maps = [
+        torch.randn(batch, C, T, -(-H // s), -(-W // s), generator=g)
+        for s in decoder.featmap_strides
+    ]
+    size = torch.tensor([W, H], dtype=torch.float32)
+    wh = (torch.rand(batch, num_queries, 2, generator=g) * 0.5 + 0.1) * size
+    xy = torch.rand(batch, num_queries, 2, generator=g) * size
+    xyzr = xyxy2xyzr(torch.cat([xy - wh / 2, xy + wh / 2], dim=-1))
+    hidden = decoder.hidden_channels
+    q_s = torch.randn(batch, num_queries, hidden, generator=g)
+    q_t = torch.randn(batch, num_queries, hidden, generator=g) \
+        if decoder.with_temporal_queries else None
+    to = dict(device=device)
+    return ([m.to(**to) for m in maps], xyzr.to(**to), q_s.to(**to),
+            None if q_t is None else q_t.to(**to))
+
+
+OUTPUT_KEYS = ('person_logits', 'action_logits', 'bboxes')
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def make_steps(decoder, inputs, device: torch.device,
+               seed: int) -> Dict[str, Callable[[], None]]:
+    """``inference`` and ``training`` steps of one decoder."""
+    maps, xyzr, q_s, q_t = inputs
+    probe = decoder.run_stages(maps, xyzr, q_s, q_t)
+    g = torch.Generator().manual_seed(seed + 1)
+    projections = [{
+        k: torch.randn(out[k].shape, generator=g).to(device)
+        for k in OUTPUT_KEYS
+    } for out in probe]
+    del probe
+
+    def inference():
+        with torch.no_grad():
+            decoder.run_stages(maps, xyzr, q_s, q_t)
+
+    def training():
+        leaves = [m.detach().requires_grad_() for m in maps]
+        q_s_ = q_s.detach().requires_grad_()
+        q_t_ = None if q_t is None else q_t.detach().requires_grad_()
+        outs = decoder.run_stages(leaves, xyzr, q_s_, q_t_)
+        loss = sum((out[k] * proj[k]).sum()
+                   for out, proj in zip(outs, projections)
+                   for k in OUTPUT_KEYS)
+        loss.backward()
+        decoder.zero_grad(set_to_none=True)
+
+    return dict(inference=inference, training=training)
+
+
+def interleaved_medians(steps: Dict[str, Callable[[], None]], repeats: int,
+                        warmup: int, device: torch.device) -> Dict[str, float]:
+    """Median wall time (s) of every step, the steps run in turn (order
+    reversed every other round) so that load changes hit all of them."""
+    names = list(steps)
+    for _ in range(warmup):
+        for name in names:
+            steps[name]()
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            _sync(device)
+            start = time.perf_counter()
+            steps[name]()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
+    """Bytes allocated by ``fn`` at its peak, above what was held before."""
+    if device.type == 'cuda':
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        _sync(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with profile(
+            activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [
+        e for e in prof.profiler.kineto_results.events()
+        if e.name() == '[memory]' and 'CPU' in str(e.device_type())
+    ]
+    current = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        current += e.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
+def max_output_diff(a: List[Dict[str, Tensor]],
+                    b: List[Dict[str, Tensor]]) -> float:
+    return max((x[k].float() - y[k].float()).abs().max().item()
+               for x, y in zip(a, b) for k in OUTPUT_KEYS)
+
+
+def profile_table(fn: Callable[[], None], rows: int) -> Tuple[str, float]:
+    """Top ops of ``fn`` by self time, and the GEMMs' share of it."""
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    averages = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in averages)
+    gemm = sum(e.self_cpu_time_total for e in averages if e.key in GEMM_OPS)
+    table = averages.table(sort_by='self_cpu_time_total', row_limit=rows)
+    return table, gemm / max(total, 1e-9)
+
+
+def bf16_accuracy(decoder, inputs) -> Dict[str, float]:
+    """Largest deviation of bf16 autocast inference from fp32 (last stage):
+    boxes in pixels, person probability, action probabilities."""
+    maps, xyzr, q_s, q_t = inputs
+    device_type = maps[0].device.type
+    with torch.no_grad():
+        ref = decoder.run_stages(maps, xyzr, q_s, q_t)[-1]
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            low = decoder.run_stages(maps, xyzr, q_s, q_t)[-1]
+
+    def scores(out):
+        logits = out['person_logits'].float()
+        person = logits.sigmoid()[..., 0] if logits.size(-1) == 1 else \
+            logits.softmax(-1)[..., 0]
+        return person, out['action_logits'].float().sigmoid()
+
+    (p_ref, a_ref), (p_low, a_low) = scores(ref), scores(low)
+    return dict(
+        boxes=(ref['bboxes'].float() - low['bboxes'].float()).abs().max()
+        .item(),
+        person=(p_ref - p_low).abs().max().item(),
+        actions=(a_ref - a_low).abs().max().item())
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, '-+-'.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    decoders, num_queries = build_decoders(args.config, device)
+    if args.num_queries:
+        num_queries = args.num_queries
+    fast, ref = decoders['fast'], decoders['reference']
+    inputs = make_inputs(fast, args.batch, args.input_size, num_queries,
+                         device, args.seed)
+    modes = ['inference'] + ([] if args.no_train else ['training'])
+    steps = {
+        name: make_steps(dec, inputs, device, args.seed)
+        for name, dec in decoders.items()
+    }
+    variants = dict(fast=steps['fast'], reference=steps['reference'])
+    if args.bf16:
+
+        def bf16_inference():
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                steps['fast']['inference']()
+
+        variants['fast bf16'] = dict(inference=bf16_inference)
+
+    times = {}
+    for mode in modes:
+        medians = interleaved_medians(
+            {v: s[mode]
+             for v, s in variants.items() if mode in s}, args.repeats,
+            args.warmup, device)
+        for v, t in medians.items():
+            times[v, mode] = t
+    peaks = {(v, mode): peak_memory(s[mode], device)
+             for v, s in variants.items() for mode in modes if mode in s}
+    with torch.no_grad():
+        diff = max_output_diff(fast.run_stages(*inputs), ref.run_stages(*inputs))
+
+    H, W = args.input_size
+    hw = ', '.join(f'{m.size(3)}x{m.size(4)}' for m in inputs[0])
+    load = ' '.join(f'{x:.2f}' for x in os.getloadavg()) \
+        if hasattr(os, 'getloadavg') else 'n/a'
+    first = fast.stages[0]
+    print(f'STMixer decoder on {device} ({torch.get_num_threads()} threads), '
+          f'{args.config}')
+    print(f'B={args.batch}, input {H}x{W} -> maps {hw} (strides '
+          f'{list(fast.featmap_strides)}), C={fast.feat_channels}, '
+          f'T={fast.temporal_points}, {num_queries} queries, '
+          f'{fast.num_stages} stages, P={first.spatial_points}, '
+          f'G={first.num_groups}; median of {args.repeats} interleaved runs;'
+          f' load average {load}')
+    rows = [['variant', 'mode', 'time ms', 'x ref', 'peak MiB', 'x ref']]
+    for mode in modes:
+        for v in variants:
+            if (v, mode) not in times:
+                continue
+            t, t_ref = times[v, mode], times['reference', mode]
+            m, m_ref = peaks[v, mode], peaks['reference', mode]
+            rows.append([
+                v, mode, f'{t * 1e3:.1f}', f'{t_ref / t:.2f}',
+                f'{m / 2**20:.1f}', f'{m / max(m_ref, 1):.2f}'
+            ])
+    print(format_table(rows))
+    print(f'max|diff| of the fast outputs (boxes, logits, every stage) from '
+          f'the reference: {diff:.1e}')
+    if args.bf16:
+        acc = bf16_accuracy(fast, inputs)
+        print('bf16 autocast vs fp32, last stage, max|diff|: boxes '
+              f"{acc['boxes']:.3f} px, person score {acc['person']:.4f}, "
+              f"action scores {acc['actions']:.4f}")
+    if args.profile_rows and device.type == 'cpu':
+        for mode in modes:
+            table, gemm = profile_table(steps['fast'][mode],
+                                        args.profile_rows)
+            t, t_ref = times['fast', mode], times['reference', mode]
+            print(f'\nprofile of the fast path, {mode} (self CPU time):')
+            print(table)
+            print(f'dense GEMMs ({", ".join(o[6:] for o in GEMM_OPS)}): '
+                  f'{gemm:.0%} of the fast {mode}; with everything else '
+                  f'free it would take {t * gemm * 1e3:.0f} ms, a ratio of '
+                  f'at most {t_ref / (t * gemm):.2f} to the reference '
+                  f'(now {t_ref / t:.2f})')
+
+
+if __name__ == '__main__':
+    main()
