@@ -50,13 +50,32 @@ EXPORTERS = ('torchscript', 'dynamo')
 MIN_OPSET = 16
 
 
+def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
+    """The ``sampling_cfg`` of every stage head config (the same dict once
+    for a shared stage head)."""
+    model_cfg = cfg['model'] if 'model' in cfg else cfg
+    stage_head = model_cfg.get('decoder', {}).get('stage_head')
+    heads = stage_head if isinstance(stage_head, (list, tuple)) else \
+        [stage_head]
+    sampling_cfgs = []
+    for i, head in enumerate(heads):
+        if not isinstance(head, Mapping) or 'sampling_cfg' not in head:
+            raise ValueError(
+                'cannot choose the sampling path: model.decoder.stage_head'
+                f'{"" if len(heads) == 1 else f"[{i}]"} has no sampling_cfg '
+                '(expected an STMixerStageHead config)')
+        sampling_cfgs.append(head['sampling_cfg'])
+    return sampling_cfgs
+
+
 def set_sampling_impl(cfg: Union[Config, ConfigDict, dict],
                       impl: str) -> None:
     """Set ``sampling_cfg.impl`` of every stage head of a detector config.
 
     Args:
         cfg (Config | dict): The whole config (with ``model``) or the model
-            config; changed in place.
+            config; changed in place (nested dicts included: give a
+            ``copy.deepcopy`` to keep the original).
         impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
             (see ``stmixer_mm.models.layers.sample_4d``).
 
@@ -64,17 +83,14 @@ def set_sampling_impl(cfg: Union[Config, ConfigDict, dict],
         ValueError: When the config has no ``decoder.stage_head`` with a
             ``sampling_cfg``.
     """
-    model_cfg = cfg['model'] if 'model' in cfg else cfg
-    stage_head = model_cfg.get('decoder', {}).get('stage_head')
-    heads = stage_head if isinstance(stage_head, (list, tuple)) else \
-        [stage_head]
-    for i, head in enumerate(heads):
-        if not isinstance(head, Mapping) or 'sampling_cfg' not in head:
-            raise ValueError(
-                'cannot choose the sampling path: model.decoder.stage_head'
-                f'{"" if len(heads) == 1 else f"[{i}]"} has no sampling_cfg '
-                '(expected an STMixerStageHead config)')
-        head['sampling_cfg']['impl'] = impl
+    for sampling_cfg in _sampling_cfgs(cfg):
+        sampling_cfg['impl'] = impl
+
+
+def get_sampling_impls(cfg: Union[Config, ConfigDict, dict]) -> List[str]:
+    """``sampling_cfg.impl`` of every stage head config (``'auto'`` where
+    unset); see :func:`set_sampling_impl`."""
+    return [c.get('impl', 'auto') for c in _sampling_cfgs(cfg)]
 
 
 class STMixerONNXWrapper(nn.Module):

@@ -20,9 +20,9 @@ from mmengine.config import Config
 from stmixer_mm.apis import init_detector
 from stmixer_mm.deployment import (AVA_TEST_CFG_DEFAULTS, compare_with_torch,
                                    create_ort_session, export_onnx,
-                                   normalize_clip, postprocess,
-                                   postprocess_ava, random_frames,
-                                   read_export_meta, run_ort,
+                                   get_sampling_impls, normalize_clip,
+                                   postprocess, postprocess_ava,
+                                   random_frames, read_export_meta, run_ort,
                                    set_sampling_impl, torch_predict)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -88,6 +88,9 @@ def test_tool_exports_and_verifies(exported):
     proc, out = exported
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert 'verify OK' in proc.stdout
+    # the graph (reference sampling) is checked against the model as
+    # configured, not against a second reference-path model
+    assert "PyTorch with the config's sampling impl auto" in proc.stdout
     meta = read_export_meta(out)
     assert meta['input_shape'] == [1, 3, T, H, W]
     assert meta['img_shape'] == [H, W] and meta['pad_shape'] == [64, 96]
@@ -215,7 +218,9 @@ def test_postprocess_rejects_bad_input():
 
 def test_export_rejects_bad_settings(tmp_path):
     cfg = Config.fromfile(TINY_CFG)
+    assert get_sampling_impls(cfg) == ['auto']
     set_sampling_impl(cfg, 'reference')
+    assert get_sampling_impls(cfg) == ['reference']
     model = init_detector(cfg)
     out = str(tmp_path / 'm.onnx')
     with pytest.raises(ValueError, match='opset must be >= 16'):

@@ -17,6 +17,7 @@ normalisation + graph + numpy post-processing against the data
 preprocessor + ``predict``. ``--threads`` sets both libraries' threads.
 """
 import argparse
+import copy
 import os.path as osp
 import statistics
 import tempfile
@@ -85,7 +86,7 @@ def onnx_runner(cfg, args, model, data, work_dir):
     from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
                                        export_onnx, normalize_clip,
                                        postprocess, run_ort, set_sampling_impl)
-    export_cfg = cfg.copy()
+    export_cfg = copy.deepcopy(cfg)  # set_sampling_impl changes nested dicts
     if args.cfg_options is not None:
         export_cfg.merge_from_dict(args.cfg_options)
     set_sampling_impl(export_cfg, 'reference')  # GridSample in the graph

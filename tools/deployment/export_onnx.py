@@ -23,6 +23,7 @@ probabilities or normalised boxes differ by more than ``--atol``, or the
 post-processed detections differ from ``predict``'s.
 """
 import argparse
+import copy
 import json
 import os.path as osp
 import sys
@@ -33,7 +34,7 @@ from mmengine.config import Config, DictAction
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
 from stmixer_mm.deployment import (EXPORTERS, compare_with_torch, export_onnx,
-                                   set_sampling_impl)
+                                   get_sampling_impls, set_sampling_impl)
 from stmixer_mm.engine import CheckpointMismatchError
 
 
@@ -87,7 +88,7 @@ def parse_args(argv=None):
 
 
 def build(config: Config, checkpoint: str, impl=None):
-    cfg = config.copy()
+    cfg = copy.deepcopy(config)  # set_sampling_impl changes nested dicts
     if impl is not None:
         set_sampling_impl(cfg, impl)
     # the config's test_cfg as it is (num_fallback included), as tools/test.py
@@ -131,6 +132,9 @@ def main(argv=None) -> int:
     if not args.verify:
         return 0
     reference = build(cfg, args.checkpoint)  # the config's own sampler
+    impls = sorted(set(get_sampling_impls(reference.cfg)))
+    print(f'verify against PyTorch with the config\'s sampling impl '
+          f'{"/".join(impls)}')
     report = compare_with_torch(
         reference,
         args.out,
