@@ -481,37 +481,41 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     rows = B * N * G * P
-    size = prepared.pixel_sizes  # [L, 2] as (W, H)
-    xy = sample_points[..., :2].to(size.dtype).reshape(rows, 1, 2)
+    # the points on the last (contiguous) dim, so that the elementwise ops
+    # below broadcast over leading dims only: [2 (x, y), 1, rows]
+    dtype = prepared.pixel_sizes.dtype
+    xy = sample_points[..., :2].to(dtype).reshape(rows, 2).t().unsqueeze(1)
+    size = prepared.pixel_sizes.t().unsqueeze(-1)  # [2, L, 1] as (W, H)
     # pixel coordinates by the same float operations as grid_sample's
-    # normalise / unnormalise (align_corners=False): [rows, L, 2]
-    grid = (xy / prepared.input_sizes) * 2.0 - 1.0
+    # normalise / unnormalise (align_corners=False): [2, L, rows]
+    grid = (xy / prepared.input_sizes.t().unsqueeze(-1)) * 2.0 - 1.0
     pix = ((grid + 1.0) * size - 1.0) / 2.0
     # beyond one pixel outside the map every corner reads zero: clamping
     # there keeps the corner indices small and changes no value or gradient
     pix = torch.minimum(pix.clamp(min=-2.0), size + 1.0)
     corner0 = pix.detach().floor()
     frac = pix - corner0
-    # per axis, the corners d = 0, 1 and their weights: [rows, L, 2 (d), 2]
-    corners = torch.stack([corner0, corner0 + 1.0], dim=2)
-    lin = torch.stack([1.0 - frac, frac], dim=2)
-    size = size.view(L, 1, 2)
+    # per axis, the corners d = 0, 1 and their weights: [2, 2 (d), L, rows]
+    corners = torch.stack([corner0, corner0 + 1.0], dim=1)
+    lin = torch.stack([1.0 - frac, frac], dim=1)
+    size = size.unsqueeze(1)
     lin = lin * ((corners >= 0.0) & (corners < size))  # zero outside
     corners = torch.minimum(corners.clamp(min=0.0), size - 1.0).long()
-    # corner (dy, dx): [rows, L, 2, 2]
-    bilinear = lin[..., :, None, 1] * lin[..., None, :, 0]
+    # corner (dy, dx): [2 (dy), 2 (dx), L, rows]
+    bilinear = lin[1].unsqueeze(1) * lin[0].unsqueeze(0)
     pixel = (
-        corners[..., :, None, 1] * prepared.widths.view(L, 1, 1) +
-        corners[..., None, :, 0] + prepared.starts.view(L, 1, 1))
+        corners[1].unsqueeze(1) * prepared.widths.view(L, 1) +
+        corners[0].unsqueeze(0) + prepared.starts.view(L, 1))
     lvl_weights = _level_weights(
-        sample_points.to(size.dtype), L, mapping_stride, tau)
-    weights = bilinear * lvl_weights.reshape(rows, L, 1, 1)
-    # row of (b, pixel, g): (b * S + pixel) * G + g
+        sample_points.to(dtype), L, mapping_stride, tau)  # [..., G * P, L]
+    weights = bilinear * lvl_weights.reshape(rows, L).t()
+    # row of (b, pixel, g) in the table: (b * S + pixel) * G + g
     S = prepared.num_pixels
     arange = functools.partial(torch.arange, device=pixel.device)
     offset = arange(B).view(B, 1, 1, 1) * (S * G) + arange(G).view(1, 1, G, 1)
-    index = pixel.view(B, N, G, P, 4 * L) * G + offset.unsqueeze(-1)
-    return index.view(rows, 4 * L), weights.view(rows, 4 * L)
+    index = pixel.view(4 * L, B, N, G, P) * G + offset
+    return (index.view(4 * L, rows).t().contiguous(),
+            weights.view(4 * L, rows).t().contiguous())
 
 
 def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
