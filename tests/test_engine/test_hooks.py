@@ -44,6 +44,24 @@ def test_random_state_is_saved_and_restored_on_resume():
     assert runner.train_loop.dataloader.sampler.seed == 11
 
 
+@pytest.mark.parametrize('persistent', [False, True])
+def test_resume_with_persistent_workers_warns(persistent, caplog):
+    hook = RandomStateHook()
+    ckpt = {}
+    hook.before_save_checkpoint(_runner(), ckpt)
+    runner = _runner(iteration=2)
+    runner.train_loop.dataloader.num_workers = 2
+    runner.train_loop.dataloader.persistent_workers = persistent
+    warnings = []
+    runner.logger = types.SimpleNamespace(
+        info=lambda msg: None, warning=warnings.append)
+    hook.after_load_checkpoint(runner, ckpt)
+    hook.before_train(runner)
+    assert len(warnings) == int(persistent)
+    if persistent:
+        assert 'persistent dataloader workers' in warnings[0]
+
+
 def test_fine_tuning_from_a_checkpoint_keeps_the_fresh_state():
     hook = RandomStateHook()
     ckpt = {}

@@ -80,7 +80,7 @@ class RandomStateHook(Hook):
     ``persistent_workers=False`` (workers restart every epoch) resuming is
     exact too; with ``persistent_workers=True`` the workers' generators run
     on across epochs and are not in the checkpoint, so the augmentation of
-    the epochs after a resume differs. In distributed runs every rank
+    the epochs after a resume differs (a warning says so on resume). In distributed runs every rank
     restores the state saved by rank 0 (ranks draw their own augmentation
     only with ``diff_rank_seed``).
     """
@@ -121,6 +121,15 @@ class RandomStateHook(Hook):
             'RandomStateHook: restored the Python/NumPy/torch random state '
             f'and the sampler seed {state.get("sampler_seed")} of iteration '
             f'{runner.iter}')
+        loader = runner.train_loop.dataloader
+        if getattr(loader, 'num_workers', 0) > 0 and getattr(
+                loader, 'persistent_workers', False):
+            runner.logger.warning(
+                'RandomStateHook: persistent dataloader workers keep random '
+                'states of their own, which checkpoints do not hold: the '
+                'augmentation after this resume differs from an '
+                'uninterrupted run (persistent_workers=False resumes '
+                'exactly)')
 
     def before_val(self, runner) -> None:
         self._before_val = get_rng_state()
