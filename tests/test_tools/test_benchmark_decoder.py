@@ -1,0 +1,54 @@
+"""``tools/analysis_tools/benchmark_decoder.py`` on a tiny config: the
+table, the equality of the fast path with the reference, the memory and
+the profile with its floor lines."""
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / 'tools/analysis_tools/benchmark_decoder.py'
+CONFIG = ROOT / 'tests/data/configs/tiny_stmixer_tiny-ava.py'
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location('benchmark_decoder', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_decoder_tiny(capsys):
+    bench = _load()
+    bench.main([
+        str(CONFIG), '--input-size', '64', '64', '--repeats', '1',
+        '--warmup', '0', '--profile-rows', '3', '--threads', '0'
+    ])
+    out = capsys.readouterr().out
+    assert '10 queries, 2 stages' in out
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split('|')]
+        if len(cells) == 6 and cells[1] in ('inference', 'training'):
+            rows[cells[0], cells[1]] = cells
+    assert set(rows) == {(v, m)
+                         for v in ('fast', 'reference')
+                         for m in ('inference', 'training')}
+    for (variant, _), cells in rows.items():
+        assert float(cells[2]) > 0 and float(cells[4]) > 0
+        if variant == 'reference':
+            assert cells[3] == '1.00' and cells[5] == '1.00'
+    diff = float(out.split('from the reference: ')[1].split()[0])
+    assert diff < 1e-3
+    assert out.count('floor of the fast') == 2
+    assert 'aten::addmm' in out
+
+
+def test_bf16_accuracy_measures_the_deviation():
+    bench = _load()
+    import torch
+    decoders, _ = bench.build_decoders(str(CONFIG), torch.device('cpu'))
+    inputs = bench.make_inputs(decoders['fast'], 1, (64, 64), 5,
+                               torch.device('cpu'), 0)
+    acc = bench.bf16_accuracy(decoders['fast'], inputs)
+    assert set(acc) == {'boxes', 'person', 'actions'}
+    # bf16 rounds: a deviation, but a small one
+    assert 0 < acc['boxes'] < 5 and 0 < acc['person'] < 0.1
