@@ -58,7 +58,7 @@ def test_mismatched_checkpoint_is_an_error(tools, random_checkpoint):
     assert 'backbone.layer1.2.' in str(info.value)
 
 
-def test_non_strict_loads_the_matching_part(tools, random_checkpoint, caplog):
+def test_non_strict_loads_the_matching_part(tools, random_checkpoint):
     saved = torch.load(random_checkpoint, map_location='cpu')['state_dict']
     model = init_detector(
         tools.TINY_CFG,

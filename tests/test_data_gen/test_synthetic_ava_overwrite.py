@@ -19,7 +19,8 @@ KW = dict(
 def _files(root):
     return {
         osp.relpath(osp.join(r, n), root)
-        for r, _, names in os.walk(root) for n in names
+        for r, _, names in os.walk(root)
+        for n in names
     }
 
 
@@ -32,8 +33,10 @@ def test_manifest_lists_every_written_file(tmp_path):
     with open(osp.join(root, 'manifest.txt')) as f:
         listed = set(f.read().split())
     assert listed == _files(root) - {'notes.txt'}
-    assert {'meta.json', 'manifest.txt', 'annotations/train.csv',
-            'rawframes/syn_train_000/img_00001.jpg'} <= listed
+    assert {
+        'meta.json', 'manifest.txt', 'annotations/train.csv',
+        'rawframes/syn_train_000/img_00001.jpg'
+    } <= listed
 
 
 def test_overwrite_keeps_files_of_others(tmp_path):
@@ -61,13 +64,10 @@ def test_overwrite_keeps_files_of_others(tmp_path):
     assert not osp.exists(osp.join(paths['rawframes'], 'syn_train_001'))
     with open(osp.join(root, 'manifest.txt')) as f:
         listed = set(f.read().split())
-    assert listed == _files(root) - {
-        osp.relpath(p, root)
-        for p in others
-    }
+    assert listed == _files(root) - {osp.relpath(p, root) for p in others}
 
 
-def test_overwrite_without_manifest_deletes_nothing(tmp_path, capsys):
+def test_overwrite_without_manifest_deletes_nothing(tmp_path):
     root = str(tmp_path / 'set')
     generate_synthetic_ava(root, **KW)
     os.remove(osp.join(root, 'manifest.txt'))

@@ -303,8 +303,7 @@ def _label_map(tmp_path, ids):
     return _write(tmp_path, 'map.pbtxt', text)
 
 
-def test_action_ids_are_checked_against_the_label_map(syn_cfg, tiny, tmp_path,
-                                                      caplog):
+def test_action_ids_are_checked_against_the_label_map(syn_cfg, tiny, tmp_path):
     """An annotated class missing from the label map would silently leave
     the mAP (AVAMetric only evaluates the label map's classes)."""
     used = {int(r[6]) for r in csv.reader(open(tiny['val_ann']))}

@@ -45,7 +45,7 @@ def test_random_state_is_saved_and_restored_on_resume():
 
 
 @pytest.mark.parametrize('persistent', [False, True])
-def test_resume_with_persistent_workers_warns(persistent, caplog):
+def test_resume_with_persistent_workers_warns(persistent):
     hook = RandomStateHook()
     ckpt = {}
     hook.before_save_checkpoint(_runner(), ckpt)
