@@ -6,8 +6,9 @@
 #   keyframes -> video demo.
 # About 8.5 minutes without the set-up on a 2-core CPU, 7.8 of them
 # training (measured numbers: configs/quickstart/README.md).
-# Outputs: work_dirs/quickstart/<date_time>/ and outputs/quickstart/<date_time>/
-# (a new pair for every run; nothing of an earlier run is deleted).
+# Outputs: work_dirs/quickstart/<date_time>/ and
+# outputs/quickstart/<date_time>/ (a new pair for every run; nothing of an
+# earlier run is deleted).
 # Environment: STMIXER_VENV (see tools/setup_env.sh), QUICKSTART_CFG_OPTIONS
 # (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2").
 set -euo pipefail

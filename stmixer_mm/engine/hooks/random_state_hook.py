@@ -80,9 +80,11 @@ class RandomStateHook(Hook):
     ``persistent_workers=False`` (workers restart every epoch) resuming is
     exact too; with ``persistent_workers=True`` the workers' generators run
     on across epochs and are not in the checkpoint, so the augmentation of
-    the epochs after a resume differs (a warning says so on resume). In distributed runs every rank
-    restores the state saved by rank 0 (ranks draw their own augmentation
-    only with ``diff_rank_seed``).
+    the epochs after a resume differs (a warning says so on resume). In
+    distributed runs the checkpoint (written by rank 0) holds rank 0's state
+    and every rank restores it: exact while the ranks share one seed (the
+    default), not with ``diff_rank_seed`` (the other ranks' augmentation
+    after a resume differs).
     """
 
     priority = 'VERY_HIGH'
