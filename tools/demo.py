@@ -31,7 +31,7 @@ from stmixer_mm.apis import (build_clip_pipeline, clip_indices,
                              clip_sampling_from_cfg, inference_detector,
                              init_detector)
 from stmixer_mm.engine import CheckpointMismatchError
-from stmixer_mm.visualization import (draw_action_detections,
+from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       format_action_labels)
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -177,7 +177,9 @@ def run_demo(args):
         keep = [
             i for i, t in enumerate(texts) if t and person[i] >= person_thr
         ]
-        per_key[k] = (boxes[keep], [texts[i] for i in keep])
+        per_key[k] = (boxes[keep], [
+            f'(person {person[i]:.2f}) ' + ', '.join(texts[i]) for i in keep
+        ])
         for i in keep:
             top = {
                 names.get(int(c), str(c)): round(float(scores[i, c]), 4)
@@ -196,15 +198,24 @@ def run_demo(args):
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.splitext(osp.basename(osp.normpath(args.input)))[0]
     video_out = osp.join(args.out_dir, f'{stem}_det.mp4')
-    writer = cv2.VideoWriter(video_out, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f'OpenCV cannot write {video_out} (mp4v)')
+    # small frames are scaled up and the actions listed under the frame;
+    # a fixed legend size keeps every video frame the same size
+    vis = ActionDetLocalVisualizer(name='demo', label_names=names)
+    legend_lines = 1 + 2 * max(len(t) for _, t in per_key.values())
     keys = np.array(keyframes)
+    writer = None
     for i, frame in enumerate(frames):
         k = int(keys[np.abs(keys - i).argmin()])
         boxes, texts = per_key[k]
-        img = draw_action_detections(frame, boxes, texts)
+        img = vis.draw_instances(
+            frame, boxes, texts, title='detections',
+            legend_lines=legend_lines)
+        if writer is None:
+            writer = cv2.VideoWriter(video_out,
+                                     cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                     (img.shape[1], img.shape[0]))
+            if not writer.isOpened():
+                raise RuntimeError(f'OpenCV cannot write {video_out} (mp4v)')
         writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     writer.release()
 

@@ -1,8 +1,14 @@
 """Test (evaluate) an STMixer checkpoint with mmengine's Runner.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump FILE.pkl]
+        [--show] [--show-dir DIR] [--interval N] [--wait-time S]
         [--non-strict] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
+
+``--show`` / ``--show-dir`` draw every ``--interval``-th test sample
+(keyframe, ground truth beside predictions) with
+``ActionDetVisualizationHook`` as in mmdet: ``--show-dir`` is relative to
+``<work_dir>/<timestamp>/``.
 
 The checkpoint must fit the model of the config: missing, unexpected or
 shape-mismatched weights stop the tool (exit code 1) with the list of keys
@@ -20,6 +26,7 @@ from mmengine.runner import Runner
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
                                init_dist_without_cuda, shutdown_dist)
+from stmixer_mm.engine.hooks import trigger_visualization_hook
 
 
 def parse_args(argv=None):
@@ -42,6 +49,16 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override config entries, key=value (lists: key="[a,b]")')
+    parser.add_argument(
+        '--show', action='store_true', help='show the drawings in a window')
+    parser.add_argument(
+        '--show-dir',
+        help='write the drawings to this folder of '
+        '<work_dir>/<timestamp>/ (an absolute path is used as is)')
+    parser.add_argument(
+        '--interval', type=int, default=1, help='draw every n-th sample')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='seconds per shown image')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -89,6 +106,8 @@ def merge_args(cfg: Config, args) -> Config:
             cfg.test_evaluator = [*evaluator, dump]
         else:
             cfg.test_evaluator = [evaluator, dump]
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
     return adapt_cfg_to_device(cfg)
 
 

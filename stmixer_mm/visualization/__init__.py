@@ -1,5 +1,5 @@
-from .action_drawing import (draw_action_detections, format_action_labels,
-                             load_scalars, plot_training_curves)
+from .action_drawing import (format_action_labels, load_scalars,
+                             plot_training_curves)
 from .local_visualizer import (ActionDetLocalVisualizer,
                                label_names_from_dataset, load_label_names,
                                top_actions)
@@ -7,6 +7,6 @@ from .local_visualizer import (ActionDetLocalVisualizer,
 __all__ = [
     'ActionDetLocalVisualizer', 'label_names_from_dataset',
     'load_label_names', 'top_actions',
-    'draw_action_detections', 'format_action_labels',
+    'format_action_labels',
     'load_scalars', 'plot_training_curves'
 ]

@@ -1,26 +1,13 @@
-"""Simple drawing helpers kept for ``tools/demo.py`` (boxes with their label
-lines on frames, through mmengine's
-:class:`~mmengine.visualization.Visualizer`) and the loss / mAP curves read
-from mmengine's ``scalars.json`` logs. Data samples (ground truth and
-predictions) are drawn by
+"""Label formatting for ``tools/demo.py`` and the loss / mAP curves read
+from mmengine's ``scalars.json`` logs. All drawing of boxes (data samples,
+demo frames) goes through
 :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`."""
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List
 
 import numpy as np
-from mmengine.visualization import Visualizer
-
-_VIS: Optional[Visualizer] = None
-
-
-def _visualizer() -> Visualizer:
-    # one off-screen instance, reused for every frame
-    global _VIS
-    if _VIS is None:
-        _VIS = Visualizer(name='stmixer_mm_drawing')
-    return _VIS
 
 
 def format_action_labels(scores: np.ndarray,
@@ -45,43 +32,6 @@ def format_action_labels(scores: np.ndarray,
             continue
         out.append(f'{label_names.get(int(i), str(i))} {scores[i]:.2f}')
     return out
-
-
-def draw_action_detections(image: np.ndarray,
-                           bboxes: np.ndarray,
-                           texts: Sequence[Sequence[str]],
-                           color: str = 'red',
-                           line_width: float = 2,
-                           font_size: int = 9) -> np.ndarray:
-    """Draw boxes and their action labels on an RGB image.
-
-    Args:
-        image (np.ndarray): [H, W, 3] RGB uint8.
-        bboxes (np.ndarray): [n, 4] xyxy in pixels.
-        texts (Sequence[Sequence[str]]): per box, the lines to write.
-        color (str): box and text colour.
-
-    Returns:
-        np.ndarray: the annotated [H, W, 3] RGB uint8 image.
-    """
-    vis = _visualizer()
-    vis.set_image(image)
-    bboxes = np.asarray(bboxes, dtype=np.float32).reshape(-1, 4)
-    if len(bboxes) != len(texts):
-        raise ValueError(f'{len(bboxes)} boxes but {len(texts)} label lists')
-    if len(bboxes):
-        vis.draw_bboxes(bboxes, edge_colors=color, line_widths=line_width)
-        for box, lines in zip(bboxes, texts):
-            if not lines:
-                continue
-            vis.draw_texts(
-                '\n'.join(lines),
-                np.array([box[0] + 2, box[1] + 2]),
-                font_sizes=font_size,
-                colors='white',
-                bboxes=dict(facecolor=color, alpha=0.6, pad=1,
-                            edgecolor='none'))
-    return vis.get_image()
 
 
 def load_scalars(path: str) -> List[dict]:

@@ -44,7 +44,9 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     assert count_video_frames(video) == num_frames
     cap = cv2.VideoCapture(video)
     ok, frame = cap.read()
-    assert ok and frame.shape == (64, 64, 3)
+    # 64x64 frames are scaled up to a 360-pixel short side and the actions
+    # are listed in a fixed-size legend under the frame
+    assert ok and frame.shape[1] == 360 and frame.shape[0] > 360
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
     cap.release()
 
