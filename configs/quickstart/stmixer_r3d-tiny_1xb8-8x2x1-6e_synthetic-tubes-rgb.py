@@ -44,7 +44,7 @@ model = dict(
     test_cfg=dict(
         person_threshold=0.3, num_fallback=3, multiply_person_score=True))
 
-# 32 training videos x 128 frames, every 4th annotated frame: 1024
+# 64 training videos x 64 frames, every 4th annotated frame: 1024
 # keyframes = 128 iterations of 8 per epoch
 max_epochs = 6
 train_cfg = dict(

@@ -86,6 +86,8 @@ CLASS_CUES = dict(
 LABEL_IDS = {name: i + 1 for i, name in enumerate(CLASSES)}
 FILENAME_TMPL = 'img_{:05d}.jpg'
 SPLITS = ('train', 'val')
+#: Values of :attr:`SyntheticAVASettings.actor_states`.
+ACTOR_STATE_MODES = ('per_keyframe', 'per_video')
 _SPLIT_CODES = dict(train=1, val=2, demo=3)
 GENERATOR_VERSION = 1
 
@@ -119,6 +121,11 @@ class SyntheticAVASettings:
     demo_seconds: int = 8
     jpeg_quality: int = 90
     seed: int = 0
+    #: ``'per_keyframe'`` (AVA): an actor may change its state at every
+    #: keyframe; ``'per_video'`` (the tube benchmarks' trimmed clips, as
+    #: JHMDB): each actor keeps one state, hence one tube class, for the
+    #: whole video, drawn so that the four tube classes are about balanced.
+    actor_states: str = 'per_keyframe'
 
     @property
     def timestamp_end(self) -> int:
@@ -165,6 +172,10 @@ class SyntheticAVASettings:
         need(self.demo_seconds >= 2, 'demo_seconds must be >= 2')
         need(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in [1, 100]')
         need(self.seed >= 0, 'seed must be >= 0')
+        need(
+            self.actor_states in ACTOR_STATE_MODES,
+            f'actor_states must be one of {ACTOR_STATE_MODES}, got '
+            f'{self.actor_states!r}')
 
 
 @dataclass(frozen=True)
@@ -257,7 +268,10 @@ class SyntheticVideo:
             num_actors = max(num_actors, 2)
         self.actors = self._place_actors(rng, num_actors, force_pair)
         self.slot_of_frame = self._slots()
-        self.states = [self._sample_states(rng, a) for a in self.actors]
+        sample = self._sample_states \
+            if settings.actor_states == 'per_keyframe' \
+            else self._sample_video_state
+        self.states = [sample(rng, a) for a in self.actors]
         self.xs, self.y_offsets = self._trajectories(rng)
         self.excluded = [
             ts for ts in self.timestamps if rng.random() < exclude_prob
@@ -401,6 +415,29 @@ class SyntheticVideo:
                 hold=bool(rng.random() < 0.35))
             states.append(prev)
         return states
+
+    def _sample_video_state(self, rng, actor: Actor) -> List[ActorState]:
+        """One state for the whole video (``actor_states='per_video'``).
+
+        The tube class (``walk`` / ``jump`` from the motion, else the
+        posture ``stand`` / ``crouch``) is drawn so that the four classes
+        are about equally frequent: only actors without a partner can walk
+        (they have a lane), and about half of the actors have one, so a
+        walker walks with probability 1/2 and every other choice is
+        uniform. Arms and held object are drawn as in ``'per_keyframe'``.
+        """
+        if actor.partner is None and actor.x_hi - actor.x_lo >= 8:
+            cls = rng.choice(['walk', 'stand', 'crouch', 'jump'],
+                             p=[0.5, 1 / 6, 1 / 6, 1 / 6])
+        else:
+            cls = rng.choice(['stand', 'crouch', 'jump'])
+        motion = str(cls) if cls in ('walk', 'jump') else 'still'
+        state = ActorState(
+            posture='crouch' if cls == 'crouch' else 'stand',
+            motion=motion,
+            arms_up=bool(rng.random() < 0.3),
+            hold=bool(rng.random() < 0.35))
+        return [state] * len(self.keyframes)
 
     def _trajectories(self, rng) -> Tuple[np.ndarray, np.ndarray]:
         num = len(self.actors)
@@ -618,7 +655,10 @@ def build_split(settings: SyntheticAVASettings,
     a single video). Splits are redrawn (attempt 1, 2, ...) until every
     class occurs at a non-excluded keyframe, because ``AVAMetric`` of
     mmaction2 1.2 fails under numpy 2 on a class that is predicted but has
-    no ground truth.
+    no ground truth. With ``actor_states='per_video'`` (tube data) they are
+    redrawn instead until the actors per :func:`state_class` are balanced:
+    the rarest class has at least half (rounded down) of the actors of the
+    commonest.
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
@@ -643,10 +683,19 @@ def build_split(settings: SyntheticAVASettings,
                 force_pair=(i % 2 == 1 or num == 1),
                 exclude_prob=settings.exclude_prob) for i in range(num)
         ]
-        if not missing_classes(videos):
+        if settings.actor_states == 'per_video':
+            counts = state_class_counts(videos)
+            if min(counts.values()) >= max(counts.values()) // 2:
+                return videos, attempt
+        elif not missing_classes(videos):
             return videos, attempt
-    warnings.warn(f'synthetic AVA: the {split} split misses classes '
-                  f'{missing_classes(videos)}; use more or longer videos')
+    if settings.actor_states == 'per_video':
+        warnings.warn(f'synthetic tubes: the {split} split stays unbalanced '
+                      f'(actors per class {state_class_counts(videos)}); '
+                      'use more videos')
+    else:
+        warnings.warn(f'synthetic AVA: the {split} split misses classes '
+                      f'{missing_classes(videos)}; use more or longer videos')
     return videos, attempt
 
 
@@ -663,6 +712,23 @@ def build_demo(settings: SyntheticAVASettings) -> SyntheticVideo:
         rng=_rng(settings.seed, 'demo', 0, 0),
         force_pair=True,
         num_actors=3)
+
+
+def state_class(state: ActorState) -> str:
+    """The one class of a state: its motion ``walk`` / ``jump``, else its
+    posture ``stand`` / ``crouch`` (the tube data's classes)."""
+    return state.motion if state.motion != 'still' else state.posture
+
+
+def state_class_counts(
+        videos: Sequence[SyntheticVideo]) -> Dict[str, int]:
+    """Actors per :func:`state_class` of their first state, over
+    ``videos``: ``{stand, crouch, walk, jump: count}``."""
+    counts = dict.fromkeys(('stand', 'crouch', 'walk', 'jump'), 0)
+    for v in videos:
+        for states in v.states:
+            counts[state_class(states[0])] += 1
+    return counts
 
 
 def missing_classes(videos: Sequence[SyntheticVideo]) -> List[str]:
@@ -837,7 +903,9 @@ def generate_synthetic_ava(out_dir: str,
                            write_demo: bool = True,
                            jpeg_quality: int = 90,
                            seed: int = 0,
-                           overwrite: bool = False) -> Dict[str, str]:
+                           overwrite: bool = False,
+                           actor_states: str = 'per_keyframe'
+                           ) -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
     The defaults are the quick-start size (16 + 4 videos of 12 s, 11
@@ -855,6 +923,10 @@ def generate_synthetic_ava(out_dir: str,
     ``annotations/``, ``demo/`` or ``out_dir`` stay (new files of the same
     names replace them). Without a manifest nothing is deleted: the call
     raises ``FileExistsError``.
+
+    ``actor_states='per_video'`` keeps every actor in one state for the
+    whole video (the tube data, :mod:`stmixer_mm.data_gen.synthetic_tubes`);
+    the default ``'per_keyframe'`` is the AVA set.
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
@@ -875,7 +947,8 @@ def generate_synthetic_ava(out_dir: str,
         exclude_prob=exclude_prob,
         demo_seconds=demo_seconds,
         jpeg_quality=jpeg_quality,
-        seed=seed)
+        seed=seed,
+        actor_states=actor_states)
     settings.validate()
     paths = _paths(out_dir)
     if not write_demo:
@@ -885,6 +958,11 @@ def generate_synthetic_ava(out_dir: str,
         asdict(settings),
         write_demo=write_demo,
         generator_version=GENERATOR_VERSION)
+    if actor_states == 'per_keyframe':
+        # recorded only when not the default, so that meta.json of an AVA
+        # set (and the reuse check of sets made before the field existed)
+        # stays as it was
+        wanted.pop('actor_states')
     owned = [
         paths['rawframes'], paths['annotations'],
         osp.join(out_dir, 'demo'), paths['meta']

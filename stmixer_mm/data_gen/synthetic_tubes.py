@@ -23,8 +23,17 @@ tube classes). Actors keep their identity for the whole video, so an actor
 gives one tube per run of frames with the same class, with a box on every
 frame (the actor's drawn box, pixel-edge coordinates). Frames are 1-based:
 frame ``f`` is the file ``img_{f:05d}.jpg`` (``start_index`` 1) of
-``rawframes/<video>/``. Runs are at least one keyframe slot (``fps``
-frames) long, so every tube passes the usual 15-frame minimum at 16 fps.
+``rawframes/<video>/``.
+
+By default (:data:`TUBE_DEFAULTS`, ``actor_states='per_video'``) every
+actor keeps one state for the whole (short, 4 s) video, so each actor is
+one tube over the whole video, as in JHMDB-21's trimmed clips, which the
+standard ACT / MOC linking (no temporal trimming) is made for; the four
+classes are about balanced. ``actor_states='per_keyframe'`` gives the AVA
+set's behaviour: an actor may change class at every keyframe, so its tubes
+are 1 s or longer pieces of the video (runs are at least one keyframe slot,
+``fps`` frames, long: every tube passes the usual 15-frame minimum at 16
+fps), which the standard linking does not cut out of the video.
 """
 import argparse
 import os.path as osp
@@ -34,21 +43,31 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .synthetic_ava import (SPLITS, SyntheticAVASettings, SyntheticVideo,
-                            build_split, generate_synthetic_ava)
+from .synthetic_ava import (ACTOR_STATE_MODES, SPLITS, SyntheticAVASettings,
+                            SyntheticVideo, build_split,
+                            generate_synthetic_ava, state_class)
 
 #: Tube classes; the pickle's label index of ``TUBE_CLASSES[i]`` is ``i``.
 TUBE_CLASSES = ('stand', 'crouch', 'walk', 'jump')
 TUBE_GT_NAME = 'tubes_GT.pkl'
 
+#: Generator settings of the tube data where they differ from the AVA
+#: generator's defaults: the quick-start tube config
+#: (``configs/_base_/datasets/synthetic_tubes.py``) and
+#: ``tools/analysis_tools/benchmark_tubes.py`` use these. 64 x 64 frames at
+#: ``keyframe_stride`` 4 give 1024 training keyframes per epoch; 16 test
+#: videos give about 32 test tubes and 1024 test frames.
+TUBE_DEFAULTS = dict(
+    num_train_videos=64,
+    num_val_videos=16,
+    seconds_per_video=4,
+    actor_states='per_video')
+
 
 def tube_class(video: SyntheticVideo, actor: int, frame: int) -> int:
     """The one tube class (index into :data:`TUBE_CLASSES`) of ``actor``
     at 0-based ``frame``."""
-    st = video.state(actor, frame)
-    if st.motion in ('walk', 'jump'):
-        return TUBE_CLASSES.index(st.motion)
-    return TUBE_CLASSES.index(st.posture)
+    return TUBE_CLASSES.index(state_class(video.state(actor, frame)))
 
 
 def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
@@ -116,12 +135,14 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
     Args:
         out_dir (str): Output folder.
         **kwargs: Settings of :func:`generate_synthetic_ava` (the same
-            settings give the same frames and tubes).
+            settings give the same frames and tubes); missing ones take
+            :data:`TUBE_DEFAULTS`, then the AVA generator's defaults.
 
     Returns:
         dict: The paths of :func:`generate_synthetic_ava` plus
         ``tube_gt`` (the ACT pickle).
     """
+    kwargs = dict(TUBE_DEFAULTS, **kwargs)
     paths = generate_synthetic_ava(out_dir, **kwargs)
     fields = SyntheticAVASettings.__dataclass_fields__
     settings = SyntheticAVASettings(
@@ -135,7 +156,7 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
 
 
 def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
-    defaults = SyntheticAVASettings()
+    defaults = SyntheticAVASettings(**TUBE_DEFAULTS)
     parser = argparse.ArgumentParser(
         description='Generate the synthetic data set with ACT-format tube '
         'ground truth (annotations/tubes_GT.pkl)')
@@ -147,13 +168,21 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
             '--' + name.replace('_', '-'),
             type=int,
             default=getattr(defaults, name))
+    parser.add_argument(
+        '--actor-states',
+        choices=ACTOR_STATE_MODES,
+        default=defaults.actor_states,
+        help="'per_video' (default): one class per actor for the whole "
+        "video, one tube per actor (JHMDB-like); 'per_keyframe': the class "
+        'may change every second, tubes cover parts of the video')
     parser.add_argument('--no-demo', action='store_true')
     parser.add_argument('--overwrite', action='store_true')
     args = parser.parse_args(argv)
     kwargs = {
         k: getattr(args, k)
         for k in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
-                  'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed')
+                  'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed',
+                  'actor_states')
     }
     kwargs.update(write_demo=not args.no_demo, overwrite=args.overwrite)
     return args, kwargs

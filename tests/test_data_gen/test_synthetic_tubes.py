@@ -1,15 +1,18 @@
 """The synthetic generator's ACT-format tube ground truth."""
 import csv
+import hashlib
 import pickle
 
 import numpy as np
 import pytest
 
-from stmixer_mm.data_gen.synthetic_ava import SyntheticAVASettings, build_split
-from stmixer_mm.data_gen.synthetic_tubes import (TUBE_CLASSES,
+from stmixer_mm.data_gen.synthetic_ava import (SyntheticAVASettings,
+                                               build_split, state_class_counts)
+from stmixer_mm.data_gen.synthetic_tubes import (TUBE_CLASSES, TUBE_DEFAULTS,
                                                  build_tube_annotations,
                                                  generate_synthetic_tubes,
-                                                 main, tube_class)
+                                                 main, tube_class, tube_stats)
+from stmixer_mm.datasets import tube_clip_frames
 
 TINY = dict(
     num_train_videos=2,
@@ -18,6 +21,13 @@ TINY = dict(
     width=96,
     height=64,
     write_demo=False)
+
+
+def _settings(**kwargs) -> SyntheticAVASettings:
+    """The settings ``generate_synthetic_tubes(**kwargs)`` uses."""
+    kwargs = dict(TUBE_DEFAULTS, **kwargs)
+    kwargs.pop('write_demo', None)
+    return SyntheticAVASettings(**kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -52,10 +62,7 @@ def test_one_label_per_person_and_frame(generated):
     """Every actor is in exactly one tube at every frame, and its tube
     boxes are the boxes of the AVA csv at the keyframes (identity kept)."""
     paths, gt = generated
-    settings = SyntheticAVASettings(
-        **{k: v
-           for k, v in TINY.items() if k != 'write_demo'})
-    videos, _ = build_split(settings, 'train')
+    videos, _ = build_split(_settings(**TINY), 'train')
     ava_rows = list(csv.reader(open(paths['train_ann'])))
     for video in videos:
         boxes = {}  # frame -> list of (label, box)
@@ -93,10 +100,7 @@ def test_one_label_per_person_and_frame(generated):
 
 def test_deterministic_and_cli(generated, tmp_path, capsys):
     _, gt = generated
-    settings = SyntheticAVASettings(
-        **{k: v
-           for k, v in TINY.items() if k != 'write_demo'})
-    again = build_tube_annotations(settings)
+    again = build_tube_annotations(_settings(**TINY))
     for v in gt['gttubes']:
         for label in gt['gttubes'][v]:
             for a, b in zip(gt['gttubes'][v][label],
@@ -110,3 +114,125 @@ def test_deterministic_and_cli(generated, tmp_path, capsys):
     ])
     out = capsys.readouterr().out
     assert 'tubes_GT.pkl' in out and 'train_videos: stand' in out
+
+
+def test_default_one_tube_per_actor_over_the_whole_video(generated):
+    """The tube default (actor_states='per_video'): every actor keeps its
+    class, so it is one tube from frame 1 to nframes (JHMDB-like)."""
+    _, gt = generated
+    for split in ('train', 'val'):
+        for video in build_split(_settings(**TINY), split)[0]:
+            tubes = gt['gttubes'][video.video_id]
+            n = gt['nframes'][video.video_id]
+            assert sum(len(t) for t in tubes.values()) == len(video.actors)
+            for label, ts in tubes.items():
+                for t in ts:
+                    np.testing.assert_array_equal(t[:, 0], np.arange(1, n + 1))
+            for a in range(len(video.actors)):
+                assert len({tube_class(video, a, f)
+                            for f in range(n)}) == 1
+
+
+def test_per_keyframe_tubes_are_pieces_of_the_video():
+    """actor_states='per_keyframe' (the AVA behaviour): classes change at
+    slot boundaries, tubes are runs of at least one slot (fps frames)."""
+    gt = build_tube_annotations(
+        _settings(**TINY, actor_states='per_keyframe'))
+    lengths = [
+        len(t) for v in gt['gttubes'] for ts in gt['gttubes'][v].values()
+        for t in ts
+    ]
+    assert min(lengths) >= 16
+    assert min(lengths) < 48  # some actor changes class inside its video
+
+
+def test_default_classes_are_balanced():
+    """The tube defaults give every class about a quarter of the actors in
+    both splits (the rarest at least half the commonest), and every video
+    of a class is one tube per actor."""
+    settings = _settings()
+    gt = build_tube_annotations(settings)
+    stats = tube_stats(gt)
+    for split, key in (('train', 'train_videos'), ('val', 'test_videos')):
+        counts = state_class_counts(build_split(settings, split)[0])
+        assert {c: s['tubes'] for c, s in stats[key].items()} == counts
+        assert min(counts.values()) >= max(counts.values()) // 2 > 0
+    assert sum(s['tubes'] for s in stats['train_videos'].values()) > 100
+
+
+def test_motion_classes_move_in_every_clip():
+    """With one state per video, a walking (jumping) actor moves sideways
+    (bounces) inside every 8 x 2 clip the tube pipeline samples, borders
+    included; a still actor does not move."""
+    settings = _settings(num_train_videos=12, num_val_videos=1)
+    seen = set()
+    for video in build_split(settings, 'train')[0]:
+        n = video.num_frames
+        for a in range(len(video.actors)):
+            cls = TUBE_CLASSES[tube_class(video, a, 0)]
+            seen.add(cls)
+            for key in range(1, n + 1):
+                frames = tube_clip_frames(key, n, 8, 2) - 1
+                boxes = np.array([video.geometry(a, f)[1] for f in frames])
+                dx = np.ptp(boxes[:, 0])
+                dy = np.ptp(boxes[:, 3])
+                if cls == 'walk':
+                    assert dx >= 4 and dy == 0, (video.video_id, a, key)
+                elif cls == 'jump':
+                    assert dx == 0 and dy >= 8, (video.video_id, a, key)
+                else:
+                    assert dx == 0 and dy == 0
+    assert seen == set(TUBE_CLASSES)
+
+
+def test_ava_default_unchanged():
+    """The actor_states field leaves the AVA data alone: the per_keyframe
+    default gives the rows, trajectories and states of the generator before
+    the field existed (digest taken with that version), and meta.json does
+    not record the field."""
+    s = SyntheticAVASettings(
+        num_train_videos=3,
+        num_val_videos=2,
+        seconds_per_video=4,
+        width=96,
+        height=64)
+    assert s.actor_states == 'per_keyframe'
+    h = hashlib.md5()
+    for split in ('train', 'val'):
+        videos, attempt = build_split(s, split)
+        h.update(repr(attempt).encode())
+        for v in videos:
+            h.update(repr(v.annotation_rows()).encode())
+            h.update(v.xs.tobytes())
+            h.update(v.y_offsets.tobytes())
+            h.update(repr(v.states).encode())
+    assert h.hexdigest() == 'c0e4da7ba84bd76a7ebc44dba1a8473b'
+
+
+def test_meta_records_actor_states_only_when_not_default(tmp_path):
+    import json
+
+    from stmixer_mm.data_gen import generate_synthetic_ava
+    small = dict(
+        num_train_videos=1,
+        num_val_videos=1,
+        seconds_per_video=2,
+        width=64,
+        height=64,
+        write_demo=False)
+    paths = generate_synthetic_ava(str(tmp_path / 'ava'), **small)
+    with open(paths['meta']) as f:
+        assert 'actor_states' not in json.load(f)['settings']
+    paths = generate_synthetic_tubes(str(tmp_path / 'tubes'), **small)
+    with open(paths['meta']) as f:
+        assert json.load(f)['settings']['actor_states'] == 'per_video'
+    # the same call reuses the set; other actor_states need overwrite
+    generate_synthetic_tubes(str(tmp_path / 'tubes'), **small)
+    with pytest.raises(FileExistsError, match='other settings'):
+        generate_synthetic_tubes(
+            str(tmp_path / 'tubes'), actor_states='per_keyframe', **small)
+
+
+def test_bad_actor_states_is_named():
+    with pytest.raises(ValueError, match='actor_states must be one of'):
+        SyntheticAVASettings(actor_states='per_clip').validate()

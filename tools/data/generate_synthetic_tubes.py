@@ -2,14 +2,18 @@
 
 Example::
 
-    python tools/data/generate_synthetic_tubes.py              # quick start
+    python tools/data/generate_synthetic_tubes.py --no-demo   # quick start
     python tools/data/generate_synthetic_tubes.py --out-dir data/syn_tubes \\
-        --num-train-videos 4 --num-val-videos 2 --seconds-per-video 4
+        --num-train-videos 4 --num-val-videos 2 --seconds-per-video 3
+    # tubes that cover parts of the video (the class may change every 1 s):
+    python tools/data/generate_synthetic_tubes.py --out-dir data/syn_parts \\
+        --actor-states per_keyframe --seconds-per-video 8
 
 Writes the synthetic AVA-layout frames (``rawframes/<video>/img_%05d.jpg``)
 and ``annotations/tubes_GT.pkl`` (labels, gttubes, nframes, train_videos,
 test_videos, resolution), read by ``TubeDataset`` and ``TubeMetric``
-(``configs/_base_/datasets/synthetic_tubes.py`` matches the defaults).
+(``configs/_base_/datasets/synthetic_tubes.py`` matches the defaults: 64
+train / 16 test videos of 4 s, every actor one tube over its whole video).
 """
 from stmixer_mm.data_gen.synthetic_tubes import main
 
