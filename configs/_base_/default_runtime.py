@@ -1,5 +1,5 @@
-# mmaction2's runtime (default scope 'mmaction', hooks, ActionVisualizer)
-# plus the plugin import. Detector parts live in the mmdet scope
+# mmaction2's runtime (default scope 'mmaction', hooks, vis backends) plus
+# the plugin import, its action-detection visualizer and hooks. Detector parts live in the mmdet scope
 # (model `_scope_='mmdet'`), data/metrics in mmaction's.
 _base_ = ['mmaction::_base_/default_runtime.py']
 
@@ -11,7 +11,15 @@ default_hooks = dict(
         interval=1,
         max_keep_ckpts=3,
         save_best='mAP/overall',
-        rule='greater'))
+        rule='greater'),
+    # draws test samples when enabled (tools/test.py --show / --show-dir)
+    visualization=dict(type='ActionDetVisualizationHook', draw=False))
+
+# mmaction2's ActionVisualizer draws no boxes: GT beside predictions, boxes,
+# top actions and person scores (same vis backends as mmaction2's runtime)
+visualizer = dict(
+    type='ActionDetLocalVisualizer',
+    vis_backends=[dict(type='LocalVisBackend')])
 
 # RandomStateHook: checkpoints carry the Python/NumPy/torch random state and
 # the sampler seed, so `--resume` continues exactly like the uninterrupted
