@@ -294,8 +294,10 @@ def _geometry_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-class _PixelTable(torch.autograd.Function):
-    """Maps ``[B, D, HW_l]`` -> one table ``[B, S, D]``, ``S = sum_l HW_l``.
+class _PixelTables(torch.autograd.Function):
+    """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]`` (``S = sum_l
+    HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
+    every pixel, the levels one after the other.
 
     Both directions are per-matrix 2-D transposes, done as copies of a
     transposed 2-D view into a contiguous block, which PyTorch blocks for the
@@ -304,55 +306,80 @@ class _PixelTable(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, *maps: Tensor) -> Tensor:
+    def forward(ctx, num_tables: int, *maps: Tensor) -> Tuple[Tensor, ...]:
+        ctx.set_materialize_grads(False)
         B, D = maps[0].shape[:2]
+        width = D // num_tables
         ctx.shapes = [m.shape for m in maps]
-        out = maps[0].new_empty(B, sum(m.size(2) for m in maps), D)
+        ctx.num_tables = num_tables
+        S = sum(m.size(2) for m in maps)
+        tables = [maps[0].new_empty(B, S, width) for _ in range(num_tables)]
         start = 0
         for m in maps:
             hw = m.size(2)
             for b in range(B):
-                out[b, start:start + hw].copy_(m[b].t())
+                for i, table in enumerate(tables):
+                    table[b, start:start + hw].copy_(
+                        m[b, i * width:(i + 1) * width].t())
             start += hw
-        return out
+        return tuple(tables)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple:
-        grad = grad.contiguous()
-        grads, start = [], 0
+    def backward(ctx, *grads: Optional[Tensor]) -> tuple:
+        if all(g is None for g in grads):
+            return (None, ) * (1 + len(ctx.shapes))
+        grads = [None if g is None else g.contiguous() for g in grads]
+        out_grads, start = [None], 0
         for lvl, shape in enumerate(ctx.shapes):
             hw = shape[2]
-            if ctx.needs_input_grad[lvl]:
-                out = grad.new_empty(shape)
-                for b in range(shape[0]):
-                    out[b].copy_(grad[b, start:start + hw].t())
-                grads.append(out)
-            else:
-                grads.append(None)
+            if not ctx.needs_input_grad[1 + lvl]:
+                out_grads.append(None)
+                start += hw
+                continue
+            out = grads[0].new_empty(shape) if grads[0] is not None else \
+                next(g for g in grads if g is not None).new_empty(shape)
+            width = shape[1] // ctx.num_tables
+            for b in range(shape[0]):
+                for i, grad in enumerate(grads):
+                    block = out[b, i * width:(i + 1) * width]
+                    if grad is None:
+                        block.zero_()
+                    else:
+                        block.copy_(grad[b, start:start + hw].t())
+            out_grads.append(out)
             start += hw
-        return tuple(grads)
+        return tuple(out_grads)
 
 
-def _pixel_table(maps: Sequence[Tensor]) -> Tensor:
-    """``[B, D, *spatial]`` maps -> ``[B, S, D]`` (pixels of all levels)."""
+def _pixel_tables(maps: Sequence[Tensor],
+                  num_tables: int) -> Tuple[Tensor, ...]:
+    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
+    num_tables]`` (see :class:`_PixelTables`)."""
     B, D = maps[0].shape[:2]
-    return _PixelTable.apply(*[m.reshape(B, D, -1) for m in maps])
+    tables = _PixelTables.apply(num_tables,
+                                *[m.reshape(B, D, -1) for m in maps])
+    return tuple(t.view(-1, D // num_tables) for t in tables)
 
 
 class PreparedPyramid:
     """A feature pyramid laid out once for all the decoder stages.
 
-    The pure-PyTorch sampler reads the maps as a *grouped pixel table*: row
-    ``(b * S + s) * G + g`` holds pixel ``s`` of clip ``b`` (the pixels of
-    the levels one after the other, ``S = sum_l H_l * W_l``) with the
-    ``C / G`` channels of group ``g`` on all ``T`` frames, channel ``c * T +
-    t``. The table depends on the maps and ``G`` only, so the decoder builds
-    it (and its mean over the frames, which the spatial features read) once
-    per forward with :func:`prepare_pyramid` and every stage reads it; in
-    training its gradient, summed over the stages, is transposed back to
-    the maps' layout once. Viewed as ``[B, S, G, C / G * T]`` the table is
-    the ``value`` of mmcv's multi-scale deformable attention (``'mmcv'``).
+    The pure-PyTorch sampler reads the maps as *pixel tables*, one per
+    channel group: row ``b * S + s`` of table ``g`` holds pixel ``s`` of
+    clip ``b`` (the pixels of the levels one after the other, ``S = sum_l
+    H_l * W_l``) with the ``C / G`` channels of group ``g`` on all ``T``
+    frames, channel ``c * T + t``. The tables depend on the maps and ``G``
+    only, so the decoder builds them (and their means over the frames, which
+    the spatial features read) once per forward with
+    :func:`prepare_pyramid` and every stage reads them; in training their
+    gradient, summed over the stages, is transposed back to the maps' layout
+    once. (Separate tables per group keep each table's gradient buffer
+    small: one ``[B * S * G, K]`` table makes every stage's backward
+    allocate and fault in a ``4 * B * S * C * T`` byte buffer, about 56 MB
+    at the ViT-B sizes.) For mmcv's multi-scale deformable attention
+    (``'mmcv'``) one interleaved table ``[B * S * G, C / G * T]`` is built
+    instead: viewed as ``[B, S, G, C / G * T]`` it is the kernel's value.
 
     :func:`sample_4d` and :func:`sample_4d_features` accept it in place of
     the list of maps.
@@ -363,17 +390,20 @@ class PreparedPyramid:
         num_groups (int): ``G``.
         impl (str): The resolved implementation it was prepared for
             (``'reference'``, ``'pytorch'`` or ``'mmcv'``).
-        table (Tensor | None): ``[B * S * G, C / G * T]``; None for
-            ``'reference'``.
-        table_tmean (Tensor | None): ``[B * S * G, C / G]``, the table
-            averaged over the frames; only for ``'pytorch'``.
+        group_tables (tuple[Tensor] | None): ``G`` tables ``[B * S, C / G *
+            T]`` (``'pytorch'``).
+        group_tables_tmean (tuple[Tensor] | None): ``G`` tables ``[B * S, C
+            / G]``, the group tables averaged over the frames
+            (``'pytorch'``).
+        table (Tensor | None): ``[B * S * G, C / G * T]``, row ``(b * S + s)
+            * G + g`` (``'mmcv'``).
         num_pixels (int): ``S``.
         pixel_sizes (Tensor): ``(W_l, H_l)`` per level, ``[L, 2]``, fp32
             (fp64 for fp64 maps).
         input_sizes (Tensor): ``(W_l * s_l, H_l * s_l)`` per level, ``[L,
             2]``, same dtype (the normalisation of the reference operator).
         widths (Tensor): ``W_l``, ``[L]``, int64.
-        starts (Tensor): First pixel of each level in the table, ``[L]``,
+        starts (Tensor): First pixel of each level in the tables, ``[L]``,
             int64.
     """
 
@@ -382,14 +412,18 @@ class PreparedPyramid:
                  featmap_strides: Strides,
                  num_groups: int,
                  impl: str,
-                 table: Optional[Tensor] = None,
-                 table_tmean: Optional[Tensor] = None) -> None:
+                 group_tables: Optional[Sequence[Tensor]] = None,
+                 group_tables_tmean: Optional[Sequence[Tensor]] = None,
+                 table: Optional[Tensor] = None) -> None:
         self.values = tuple(values)
         self.featmap_strides = tuple(featmap_strides)
         self.num_groups = num_groups
         self.impl = impl
+        self.group_tables = None if group_tables is None else \
+            tuple(group_tables)
+        self.group_tables_tmean = None if group_tables_tmean is None else \
+            tuple(group_tables_tmean)
         self.table = table
-        self.table_tmean = table_tmean
         first = self.values[0]
         heights = [v.size(3) for v in self.values]
         widths = [v.size(4) for v in self.values]
@@ -423,6 +457,23 @@ class PreparedPyramid:
                 f'impl={self.impl!r})')
 
 
+def _build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
+                    num_groups: int, impl: str) -> PreparedPyramid:
+    """:func:`prepare_pyramid` for a resolved ``impl``."""
+    group_tables = group_tables_tmean = table = None
+    if impl == 'pytorch':
+        group_tables = _pixel_tables([v.flatten(1, 2) for v in values],
+                                     num_groups)
+        group_tables_tmean = _pixel_tables([v.mean(dim=2) for v in values],
+                                           num_groups)
+    elif impl == 'mmcv':
+        C, T = values[0].shape[1:3]
+        table, = _pixel_tables([v.flatten(1, 2) for v in values], 1)
+        table = table.view(-1, C // num_groups * T)
+    return PreparedPyramid(values, featmap_strides, num_groups, impl,
+                           group_tables, group_tables_tmean, table)
+
+
 def prepare_pyramid(values: Sequence[Tensor],
                     featmap_strides: Strides,
                     num_groups: int,
@@ -435,9 +486,9 @@ def prepare_pyramid(values: Sequence[Tensor],
         featmap_strides (Sequence[int | float]): Stride of each map.
         num_groups (int): Channel groups ``G`` of the sampling points.
         impl (str): The ``impl`` the sampler will be called with (see
-            :func:`sample_4d`); decides what is built: the pixel table and
-            its time mean for ``'pytorch'``, the table for ``'mmcv'``,
-            nothing for ``'reference'``. Defaults to ``'auto'``.
+            :func:`sample_4d`); decides what is built: the group tables and
+            their time means for ``'pytorch'``, the interleaved table for
+            ``'mmcv'``, nothing for ``'reference'``. Defaults to ``'auto'``.
 
     Returns:
         PreparedPyramid: To pass as ``values`` to :func:`sample_4d` or
@@ -449,42 +500,35 @@ def prepare_pyramid(values: Sequence[Tensor],
     if num_groups <= 0 or C % num_groups != 0:
         raise ValueError(f'{C} channels cannot be split into '
                          f'num_groups={num_groups} groups')
-    impl = _resolve_impl(impl, values[0].device)
-    table = table_tmean = None
-    if impl != 'reference':
-        C, T = values[0].shape[1:3]
-        # [B, S, C * T] -> rows (b, s, g) of C / G * T channels
-        table = _pixel_table([v.flatten(1, 2) for v in values])
-        table = table.view(-1, C // num_groups * T)
-        if impl == 'pytorch':
-            table_tmean = _pixel_table([v.mean(dim=2) for v in values])
-            table_tmean = table_tmean.view(-1, C // num_groups)
-    return PreparedPyramid(values, featmap_strides, num_groups, impl, table,
-                           table_tmean)
+    return _build_prepared(values, featmap_strides, num_groups,
+                           _resolve_impl(impl, values[0].device))
 
 
 def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
                   geo: _Geometry, mapping_stride: float,
                   tau: float) -> Tuple[Tensor, Tensor]:
-    """Table rows and weights of every point's reads.
+    """Rows of the group tables and weights of every point's reads.
 
-    Every (clip, query, group, point) reads ``4 * L`` rows of the table:
-    the four bilinear corners on each level, weighted by the bilinear
-    weight times the level weight (zero for corners outside their map, as
-    with ``grid_sample(padding_mode='zeros')``). The corner geometry of all
-    levels is computed at once, per axis, in fp32 at least.
+    Every (group, clip, query, point) reads ``4 * L`` rows of its group's
+    table: the four bilinear corners on each level, weighted by the
+    bilinear weight times the level weight (zero for corners outside their
+    map, as with ``grid_sample(padding_mode='zeros')``). The corner geometry
+    of all levels is computed at once, in fp32 at least, with the points on
+    the last (contiguous) dim so that every elementwise op broadcasts over
+    leading dims only.
 
     Returns:
-        tuple[Tensor, Tensor]: ``index`` (int64) and ``weights``, both
-        ``[B * N * G * P, 4 * L]`` with rows ordered ``(b, n, g, p)``.
+        tuple[Tensor, Tensor]: ``index`` (int64, row ``b * S + s`` of the
+        group's table) and ``weights``, both ``[G, B * N * P, 4 * L]``.
     """
     B, N, G, P, C, T = geo
     L = len(prepared.values)
-    rows = B * N * G * P
-    # the points on the last (contiguous) dim, so that the elementwise ops
-    # below broadcast over leading dims only: [2 (x, y), 1, rows]
+    rows = G * B * N * P
     dtype = prepared.pixel_sizes.dtype
-    xy = sample_points[..., :2].to(dtype).reshape(rows, 2).t().unsqueeze(1)
+    # [B, N, 1, G * P, 3] -> rows ordered (g, b, n, p): [2 (x, y), 1, rows]
+    points = sample_points.to(dtype).reshape(B, N, G, P, 3)
+    points = points.permute(4, 2, 0, 1, 3).reshape(3, rows)
+    xy = points[:2].unsqueeze(1)
     size = prepared.pixel_sizes.t().unsqueeze(-1)  # [2, L, 1] as (W, H)
     # pixel coordinates by the same float operations as grid_sample's
     # normalise / unnormalise (align_corners=False): [2, L, rows]
@@ -506,16 +550,14 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     pixel = (
         corners[1].unsqueeze(1) * prepared.widths.view(L, 1) +
         corners[0].unsqueeze(0) + prepared.starts.view(L, 1))
-    lvl_weights = _level_weights(
-        sample_points.to(dtype), L, mapping_stride, tau)  # [..., G * P, L]
-    weights = bilinear * lvl_weights.reshape(rows, L).t()
-    # row of (b, pixel, g) in the table: (b * S + pixel) * G + g
-    S = prepared.num_pixels
-    arange = functools.partial(torch.arange, device=pixel.device)
-    offset = arange(B).view(B, 1, 1, 1) * (S * G) + arange(G).view(1, 1, G, 1)
-    index = pixel.view(4 * L, B, N, G, P) * G + offset
-    return (index.view(4 * L, rows).t().contiguous(),
-            weights.view(4 * L, rows).t().contiguous())
+    lvl_weights = translate_to_linear_weight(
+        points[2] - mapping_stride, L, tau=tau)  # [rows, L]
+    weights = bilinear * lvl_weights.t()
+    # row of (b, pixel) in the group's table: b * S + pixel
+    clip = torch.arange(B, device=pixel.device).view(1, B, 1)
+    index = pixel.view(4 * L, G, B, N * P) + clip * prepared.num_pixels
+    return (index.view(4 * L, rows).t().contiguous().view(G, -1, 4 * L),
+            weights.view(4 * L, rows).t().contiguous().view(G, -1, 4 * L))
 
 
 def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
@@ -531,26 +573,24 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
 
 
 def _prepared_for(values: Union[Sequence[Tensor], PreparedPyramid],
-                  featmap_strides: Strides, geo: _Geometry, impl: str,
-                  need_tmean: bool = False) -> PreparedPyramid:
-    """``values`` if it holds what ``impl`` reads (the table, and its time
-    mean when ``need_tmean``), else a pyramid prepared now."""
+                  featmap_strides: Strides, geo: _Geometry,
+                  impl: str) -> PreparedPyramid:
+    """``values`` if it holds the layout ``impl`` (resolved) reads, else a
+    pyramid prepared now."""
     if isinstance(values, PreparedPyramid):
-        if values.table is not None and (values.table_tmean is not None
-                                         or not need_tmean):
+        if (values.table if impl == 'mmcv' else values.group_tables) \
+                is not None:
             return values
         values = values.values
-    return prepare_pyramid(values, featmap_strides, geo.G,
-                           'pytorch' if need_tmean else impl)
+    return _build_prepared(values, featmap_strides, geo.G, impl)
 
 
 def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
                        geo: _Geometry, mapping_stride: float,
                        tau: float) -> Tensor:
-    """Pure-PyTorch sampling as one weighted gather over all levels.
-
-    Every (clip, query, group, point) is one weighted sum of ``4 * L`` rows
-    of the pixel table (see :func:`_corner_reads`).
+    """Pure-PyTorch sampling as one weighted gather per group over all
+    levels: every (clip, query, point) is a weighted sum of ``4 * L`` rows of
+    its group's table (see :func:`_corner_reads`).
 
     Returns:
         Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
@@ -558,8 +598,11 @@ def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
     B, N, G, P, C, T = geo
     index, weights = _corner_reads(sample_points, prepared, geo,
                                    mapping_stride, tau)
-    out = _gather(index, prepared.table, weights)  # [B * N * G * P, K]
-    return out.view(B, N, G, P, C // G, T).permute(0, 1, 2, 5, 3, 4)
+    out = torch.stack([
+        _gather(index[g], prepared.group_tables[g], weights[g])
+        for g in range(G)
+    ], dim=1)  # [B * N * P, G, K]
+    return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
 
 
 def _sample_4d_features_pytorch(
@@ -568,21 +611,27 @@ def _sample_4d_features_pytorch(
         with_temporal: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The means of the samples over the frames and over the points, read
     directly: sampling is linear in the maps with the same weights on every
-    frame, so the mean over the frames is a gather from the time-mean table
-    (``C / G`` instead of ``C / G * T`` channels), and the mean over the
-    points is one gather per (clip, query, group) with all ``P * 4 * L``
+    frame, so the mean over the frames is a gather from the time-mean
+    tables (``C / G`` instead of ``C / G * T`` channels), and the mean over
+    the points is one gather per (clip, query, group) with all ``P * 4 * L``
     reads of its points, weighted by ``1 / P``. The samples ``[B, N, G, T,
     P, C / G]`` are never formed."""
     B, N, G, P, C, T = geo
     index, weights = _corner_reads(sample_points, prepared, geo,
                                    mapping_stride, tau)
-    spatial = _gather(index, prepared.table_tmean, weights)
-    spatial = spatial.view(B, N, G, P, C // G)
+    spatial = torch.stack([
+        _gather(index[g], prepared.group_tables_tmean[g], weights[g])
+        for g in range(G)
+    ], dim=1)  # [B * N * P, G, C / G]
+    spatial = spatial.view(B, N, P, G, C // G).transpose(2, 3)
     if not with_temporal:
         return spatial, None
-    temporal = _gather(
-        index.view(B * N * G, -1), prepared.table,
-        weights.view(B * N * G, -1) / P)  # [B * N * G, C / G * T]
+    index = index.view(G, B * N, P * index.size(-1))
+    weights = weights.view(G, B * N, -1) / P
+    temporal = torch.stack([
+        _gather(index[g], prepared.group_tables[g], weights[g])
+        for g in range(G)
+    ], dim=1)  # [B * N, G, C / G * T]
     return spatial, temporal.view(B, N, G, C // G, T).transpose(3, 4)
 
 
@@ -624,7 +673,10 @@ def _to_msda_inputs(sample_points: Tensor,
     (built here from a list of maps).
     """
     B, N, G, P, C, T = geo
-    prepared = _prepared_for(values, featmap_strides, geo, 'mmcv')
+    if isinstance(values, PreparedPyramid) and values.table is not None:
+        prepared = values
+    else:
+        prepared = _build_prepared(_maps(values), featmap_strides, G, 'mmcv')
     L = len(prepared.values)
     value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)
     spatial_shapes = prepared.pixel_sizes.flip(-1).long()
@@ -817,8 +869,7 @@ def sample_4d_features(
     """
     geo = _check_inputs(sample_points, values, featmap_strides, n_points)
     if _resolve_impl(impl, sample_points.device) == 'pytorch':
-        prepared = _prepared_for(values, featmap_strides, geo, 'pytorch',
-                                 need_tmean=True)
+        prepared = _prepared_for(values, featmap_strides, geo, 'pytorch')
         return _sample_4d_features_pytorch(sample_points, prepared, geo,
                                            mapping_stride, tau, with_temporal)
     sampled = sample_4d(

@@ -285,37 +285,73 @@ def _reference_means(points, values, **kwargs):
 
 
 def test_prepared_table_layout():
-    values, _ = _inputs()
+    values, points = _inputs()
     prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
     assert isinstance(prepared, PreparedPyramid)
     assert prepared.impl == 'pytorch' and prepared.num_groups == 2
     B, C, T = values[0].shape[:3]
     G, Cg, S = 2, C // 2, sum(h * w for h, w in SHAPES)
     assert prepared.num_pixels == S
-    assert prepared.table.shape == (B * S * G, Cg * T)
-    assert prepared.table_tmean.shape == (B * S * G, Cg)
+    assert len(prepared.group_tables) == len(prepared.group_tables_tmean) == G
+    assert prepared.table is None
+    for table, tmean in zip(prepared.group_tables,
+                            prepared.group_tables_tmean):
+        assert table.shape == (B * S, Cg * T) and table.is_contiguous()
+        assert tmean.shape == (B * S, Cg) and tmean.is_contiguous()
     assert prepared.starts.tolist() == [0, 140, 175]
     assert prepared.widths.tolist() == [14, 7, 4]
     assert prepared.pixel_sizes.tolist() == [[14, 10], [7, 5], [4, 3]]
     assert prepared.input_sizes.tolist() == [[56, 40], [56, 40], [64, 48]]
-    # row (b * S + s) * G + g = channels of group g of pixel s, c * T + t
+    # row b * S + s of table g = channels of group g of pixel s, c * T + t;
+    # mmcv's layout: row (b * S + s) * G + g of one table
+    mmcv = sampling_module._build_prepared(values, STRIDES, 2, 'mmcv')
+    assert mmcv.group_tables is None and mmcv.table.shape == (B * S * G,
+                                                              Cg * T)
     for b, lvl, y, x, g in [(0, 0, 0, 0, 0), (1, 0, 9, 13, 1), (1, 1, 2, 3, 0),
                             (0, 2, 2, 1, 1)]:
         s = prepared.starts[lvl].item() + y * SHAPES[lvl][1] + x
-        row = (b * S + s) * G + g
         expected = values[lvl][b, g * Cg:(g + 1) * Cg, :, y, x]
-        assert torch.equal(prepared.table[row], expected.flatten())
-        torch.testing.assert_close(prepared.table_tmean[row],
+        assert torch.equal(prepared.group_tables[g][b * S + s],
+                           expected.flatten())
+        torch.testing.assert_close(prepared.group_tables_tmean[g][b * S + s],
                                    expected.mean(dim=1))
-    assert prepare_pyramid(values, STRIDES, 2, impl='reference').table is None
+        assert torch.equal(mmcv.table[(b * S + s) * G + g], expected.flatten())
+    assert prepare_pyramid(values, STRIDES, 2,
+                           impl='reference').group_tables is None
     assert 'G=2' in repr(prepared)
     # viewed [B, S, G, C/G * T] it is the value of mmcv's deformable attention
-    _, points = _inputs()
-    geo = sampling_module._check_inputs(points, prepared, STRIDES, 3)
-    msda = sampling_module._to_msda_inputs(points, prepared, STRIDES, geo, 3.0,
+    geo = sampling_module._check_inputs(points, mmcv, STRIDES, 3)
+    msda = sampling_module._to_msda_inputs(points, mmcv, STRIDES, geo, 3.0,
                                            2.0)
     assert msda.value.shape == (B, S, G, Cg * T)
-    assert msda.value.data_ptr() == prepared.table.data_ptr()
+    assert msda.value.data_ptr() == mmcv.table.data_ptr()
+    # gradients of the tables go back to the maps
+    maps = [v.clone().requires_grad_() for v in values]
+    tables = sampling_module._pixel_tables([m.flatten(1, 2) for m in maps], 2)
+    proj = [torch.randn(t.shape) for t in tables]
+    grads = torch.autograd.grad(
+        sum((t * p).sum() for t, p in zip(tables, proj)), maps)
+    expected = torch.autograd.grad(
+        sum((t * p).sum() for t, p in zip(_plain_tables(maps, Cg), proj)),
+        maps)
+    for t, t_plain in zip(tables, _plain_tables(maps, Cg)):
+        assert torch.equal(t, t_plain)
+    for grad, grad_plain in zip(grads, expected):
+        assert torch.equal(grad, grad_plain)
+
+
+def _plain_tables(maps, Cg):
+    """The group tables by plain tensor ops (autograd's own backward)."""
+    B = maps[0].size(0)
+    out = []
+    for g in range(maps[0].size(1) // Cg):
+        per_level = [
+            m[:, g * Cg:(g + 1) * Cg].flatten(1, 2).flatten(2).transpose(1, 2)
+            for m in maps
+        ]  # [B, HW_l, Cg * T]
+        out.append(torch.cat(per_level, dim=1).reshape(B * sum(
+            p.size(1) for p in per_level), -1))
+    return out
 
 
 def test_prepared_pyramid_shared_by_two_calls_matches_reference():
@@ -443,7 +479,7 @@ def test_bf16_maps_keep_fp32_pixel_geometry():
     values16 = [v.bfloat16() for v in values]
     prepared = prepare_pyramid(values16, STRIDES, 2, impl='pytorch')
     assert prepared.pixel_sizes.dtype == torch.float32
-    assert prepared.table.dtype == torch.bfloat16
+    assert prepared.group_tables[0].dtype == torch.bfloat16
     expected = _consumer(
         sample_4d_reference(points, [v.float() for v in values16], STRIDES,
                             3))
