@@ -3,6 +3,7 @@
     python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir DIR]
         [--stride N] [--label-map FILE.pbtxt] [--person-thr P]
         [--score-thr 0.3] [--device cpu] [--non-strict]
+        [--tubes [--tube-iou 0.5]]
 
 INPUT is a video file (anything OpenCV reads) or a folder of frames
 (sorted by name). Every ``--stride`` frames a keyframe is detected from the
@@ -16,6 +17,15 @@ scoring ``--score-thr``. The fallback queries that the AVA evaluation keeps
 below the person threshold (``test_cfg.num_fallback``) are switched off, so
 a video without people gives no detections. The checkpoint must fit the
 config (``--non-strict`` loads the matching part).
+
+``--tubes`` links the detections of consecutive keyframes into per-person
+tubes with :func:`~stmixer_mm.evaluation.functional.link_person_tubes`
+(the greedy linking of the tube metric, class agnostic: each tube takes,
+at the next keyframe, the best-scoring unassigned person box overlapping
+its last box by IoU >= ``--tube-iou``, and is labelled with its best mean
+action), writes them to ``<name>_tubes.json`` (tube id, frames, boxes,
+action, score, ...), adds ``tube_id`` to every detection of the
+``.json`` and draws ``T<id>`` on every box of the video.
 """
 import argparse
 import csv
@@ -31,6 +41,7 @@ from stmixer_mm.apis import (build_clip_pipeline, clip_indices,
                              clip_sampling_from_cfg, inference_detector,
                              init_detector)
 from stmixer_mm.engine import CheckpointMismatchError
+from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       format_action_labels)
 
@@ -86,6 +97,17 @@ def parse_args(argv=None):
     p.add_argument('--topk', type=int, default=3, help='actions per person')
     p.add_argument('--fps', type=float, help='output fps (default: input)')
     p.add_argument('--device', default='cpu')
+    p.add_argument(
+        '--tubes',
+        action='store_true',
+        help='link the detections into per-person tubes: '
+        '<name>_tubes.json, tube ids drawn on the boxes')
+    p.add_argument(
+        '--tube-iou',
+        type=unit_float,
+        default=0.5,
+        help='with --tubes: IoU a box needs with the last box of a tube '
+        'to extend it (default 0.5, as the tube metric)')
     return p.parse_args(argv)
 
 
@@ -163,6 +185,7 @@ def run_demo(args):
 
     detections = []
     per_key = {}
+    kept = {}  # keyframe -> (boxes, action scores, person scores), kept
     bar = ProgressBar(len(keyframes))
     for k in keyframes:
         clip = [frames[i] for i in clip_indices(k, clip_len, interval, n)]
@@ -177,6 +200,7 @@ def run_demo(args):
         keep = [
             i for i, t in enumerate(texts) if t and person[i] >= person_thr
         ]
+        kept[k] = (boxes[keep], scores[keep], person[keep])
         per_key[k] = (boxes[keep], [
             f'(person {person[i]:.2f}) ' + ', '.join(texts[i]) for i in keep
         ])
@@ -197,6 +221,18 @@ def run_demo(args):
 
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.splitext(osp.basename(osp.normpath(args.input)))[0]
+    tubes = tube_ids = None
+    if args.tubes:
+        tubes, tube_ids = link_keyframe_tubes(keyframes, kept, names,
+                                              args.tube_iou)
+        # detections were listed keyframe by keyframe in the kept order
+        for d, tid in zip(detections,
+                          (t for k in keyframes for t in tube_ids[k])):
+            d['tube_id'] = tid
+        per_key = {
+            k: (boxes, [f'tube {t} {x}' for t, x in zip(tube_ids[k], texts)])
+            for k, (boxes, texts) in per_key.items()
+        }
     video_out = osp.join(args.out_dir, f'{stem}_det.mp4')
     # small frames are scaled up and the actions listed under the frame;
     # a fixed legend size keeps every video frame the same size
@@ -210,6 +246,8 @@ def run_demo(args):
         img = vis.draw_instances(
             frame, boxes, texts, title='detections',
             legend_lines=legend_lines)
+        if tube_ids is not None and len(boxes):
+            img = draw_tube_ids(vis, boxes, tube_ids[k], frame.shape[:2])
         if writer is None:
             writer = cv2.VideoWriter(video_out,
                                      cv2.VideoWriter_fourcc(*'mp4v'), fps,
@@ -246,12 +284,93 @@ def run_demo(args):
                 ])
     print(f'\nwrote {video_out} ({n} frames), {json_out}, {csv_out}: '
           f'{len(detections)} detections on {len(keyframes)} keyframes')
-    return dict(
+    result = dict(
         video=video_out,
         json=json_out,
         csv=csv_out,
         num_frames=n,
         detections=detections)
+    if tubes is not None:
+        tubes_out = osp.join(args.out_dir, f'{stem}_tubes.json')
+        with open(tubes_out, 'w') as f:
+            json.dump(
+                dict(
+                    input=args.input,
+                    fps=fps,
+                    frame_size=[w, h],
+                    person_threshold=person_thr,
+                    keyframes=keyframes,
+                    link_iou=args.tube_iou,
+                    tubes=tubes),
+                f,
+                indent=1)
+        print(f'wrote {tubes_out}: {len(tubes)} tubes')
+        result.update(tubes_json=tubes_out, tubes=tubes)
+    return result
+
+
+def link_keyframe_tubes(keyframes, kept, names, link_iou):
+    """Link the kept detections of the keyframes into per-person tubes.
+
+    Args:
+        keyframes (list[int]): 0-based frame of each keyframe, ascending.
+        kept (dict): ``{keyframe: (boxes [n, 4] pixels, action scores
+            [n, C] (column = label id), person scores [n])}``.
+        names (dict): ``{label id: name}``; columns without a name (the
+            AVA background column 0) are not actions.
+        link_iou (float): Linking IoU.
+
+    Returns:
+        tuple: ``tubes`` (JSON-ready dicts: ``tube_id``, ``frames`` (0-based,
+        as the detections' ``frame``), ``boxes`` (pixels, one per frame),
+        ``action`` (the name of the best mean action), ``score`` (its mean
+        score over the tube), ``box_scores`` (person scores),
+        ``action_scores`` (that action's score per box)) and ``{keyframe:
+        [tube id of each kept detection, in order]}``.
+    """
+    num_cols = next((s.shape[1] for _, s, _ in kept.values() if s.ndim == 2),
+                    0)
+    cols = [c for c in range(num_cols) if c in names]
+    tubes = link_person_tubes(
+        keyframes, [kept[k][0] for k in keyframes],
+        [kept[k][1].reshape(-1, num_cols)[:, cols] for k in keyframes],
+        [kept[k][2] for k in keyframes],
+        labels=[names[c] for c in cols],
+        link_iou=link_iou)
+    tube_ids = {k: [None] * len(kept[k][0]) for k in keyframes}
+    out = []
+    for t in tubes:
+        for f, i in zip(t['frames'], t['detection_indices']):
+            tube_ids[f][i] = t['tube_id']
+        out.append(
+            dict(
+                tube_id=t['tube_id'],
+                frames=t['frames'],
+                boxes=[[round(float(v), 1) for v in b] for b in t['boxes']],
+                action=t['action'],
+                score=round(t['score'], 4),
+                box_scores=[round(v, 4) for v in t['box_scores']],
+                action_scores=[round(v, 4) for v in t['action_scores']]))
+    return out, tube_ids
+
+
+def draw_tube_ids(vis, boxes, ids, frame_hw):
+    """Write ``T<id>`` at the bottom-left corner of every box on the
+    visualizer's current canvas (frame scaled by ``vis.scale_for``)."""
+    s = vis.scale_for(*frame_hw)
+    h, w = frame_hw
+    corners = np.stack([
+        np.clip(boxes[:, 0], 0, w - 1) * s + 2,
+        np.clip(boxes[:, 3], 0, h - 1) * s - 2
+    ], axis=1)
+    vis.draw_texts([f'T{i}' for i in ids],
+                   corners,
+                   colors='black',
+                   font_sizes=max(10, int(round(min(h, w) * s / 28))),
+                   vertical_alignments='bottom',
+                   bboxes=[dict(facecolor='yellow', alpha=0.85, pad=1.5,
+                                edgecolor='none')] * len(ids))
+    return vis.get_image()
 
 
 def main(argv=None):

@@ -232,6 +232,28 @@ def test_link_person_tubes():
                                  min_length=2)) == 2
     with pytest.raises(ValueError, match='one entry per keyframe'):
         link_person_tubes(keyframes[:2], bboxes, actions, person)
+    # detection_indices: each tube box's row in its keyframe's input
+    for t in tubes:
+        for f, i, box in zip(t['frames'], t['detection_indices'],
+                             t['boxes']):
+            np.testing.assert_array_equal(bboxes[keyframes.index(f)][i], box)
+
+
+def test_link_person_tubes_identical_rows_get_their_own_tubes():
+    """Two identical detections (box and person score) on every keyframe:
+    two tubes, each row used once (before, both tubes pointed at row 0 and
+    read its action scores)."""
+    from stmixer_mm.evaluation.functional import link_person_tubes
+    keyframes = [0, 4]
+    bboxes = [np.array([P, P])] * 2
+    person = [np.array([.8, .8])] * 2
+    actions = [np.array([[.9, .1], [.1, .9]])] * 2
+    tubes = link_person_tubes(keyframes, bboxes, actions, person)
+    assert len(tubes) == 2
+    assert sorted(i for t in tubes for i in t['detection_indices']) == \
+        [0, 0, 1, 1]
+    assert {t['action'] for t in tubes} == {0, 1}
+    assert all(t['score'] == pytest.approx(0.9) for t in tubes)
 
 
 def test_link_det_score_thr_trims_tubes():

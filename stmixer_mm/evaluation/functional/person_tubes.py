@@ -43,7 +43,10 @@ def link_person_tubes(keyframes: Sequence[int],
         (0, 1, ...), ``frames`` (list[int]), ``boxes`` (list of 4 floats),
         ``box_scores`` (person score per box), ``action`` (class index, or
         name with ``labels``), ``action_index``, ``score`` (mean score of
-        that action over the tube), ``action_scores`` (per box).
+        that action over the tube), ``action_scores`` (per box) and
+        ``detection_indices`` (per box, its row in that keyframe's
+        ``bboxes``). Every input row is in at most one tube (exactly one
+        with ``min_length=1``).
     """
     if not (len(keyframes) == len(bboxes) == len(action_scores) ==
             len(person_scores)):
@@ -67,12 +70,16 @@ def link_person_tubes(keyframes: Sequence[int],
         min_length=min_length,
         min_score=-np.inf)
     tubes = []
+    used = {k: np.zeros(len(d), dtype=bool) for k, d in frame_dets.items()}
     for _, rows in linked:
         idx = []
         for row in rows:
             k = int(row[0])
-            cand = frame_dets[k]
-            match = np.flatnonzero(np.all(cand == row[1:6], axis=1))
+            # the linked row is a copy of an input row: find it (the first
+            # one not taken yet, for identical rows)
+            match = np.flatnonzero(
+                np.all(frame_dets[k] == row[1:6], axis=1) & ~used[k])
+            used[k][match[0]] = True
             idx.append((k, int(match[0])))
         scores = np.stack(
             [np.asarray(action_scores[k - 1])[i] for k, i in idx])
@@ -85,7 +92,8 @@ def link_person_tubes(keyframes: Sequence[int],
                 action_index=best,
                 action=labels[best] if labels is not None else best,
                 score=float(scores[:, best].mean()),
-                action_scores=scores[:, best].tolist()))
+                action_scores=scores[:, best].tolist(),
+                detection_indices=[i for _, i in idx]))
     tubes.sort(key=lambda t: (t['frames'][0], -t['score']))
     for i, t in enumerate(tubes):
         t['tube_id'] = i
