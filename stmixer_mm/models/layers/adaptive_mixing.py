@@ -124,13 +124,23 @@ class AdaptiveMixing(nn.Module):
         M, S = params.split([self.m_parameters, self.s_parameters], dim=2)
         M = M.reshape(B * N, G, self.eff_in_dim, self.eff_out_dim)
         S = S.reshape(B * N, G, self.out_points, self.in_points)
+        # M and S are views of the generated parameters ([B*N, G * (C_in *
+        # C_out / G^2 + P_out * P_in)], the largest tensor here). Without
+        # autograd (which keeps them for the backward anyway), S is copied
+        # out and the references are dropped as soon as they are used, so
+        # that the buffer is freed after the channel mixing (peak memory).
+        if not params.requires_grad:
+            S = S.contiguous()
+        del params
 
         out = x.reshape(B * N, G, self.in_points, self.eff_in_dim)
         # adaptive channel mixing: [B*N, G, P_in, C_out / G]
         out = torch.matmul(out, M)
+        del M
         out = self.act(F.layer_norm(out, out.shape[-2:]))
         # adaptive point mixing: [B*N, G, P_out, C_out / G]
         out = torch.matmul(S, out)
+        del S
         out = self.act(F.layer_norm(out, out.shape[-2:]))
 
         out = self.out_proj(out.reshape(B, N, -1))

@@ -14,14 +14,17 @@ Three implementations of the same numbers are provided:
   official operator (one ``grid_sample`` per level with the grid repeated
   for every frame); the ground truth of the tests.
 * ``'pytorch'``: the sampling grid is the same on every frame, so a pixel
-  of a group is one row of ``C / G * T`` values (all its frames), and the
-  whole multi-level read is one weighted gather (``F.embedding_bag``) of
-  ``4 * L`` rows per point: the bilinear corners of every level, weighted by
-  bilinear weight times level weight. The corner geometry of all levels is
-  computed at once. Pure PyTorch, CPU and GPU; at the official sizes on
-  CPU about 3.5x faster than the reference in forward + backward (2.5x in
-  forward) with two thirds of its peak memory
-  (``tools/analysis_tools/benchmark_sampling.py``).
+  of a group is one row of ``C / G * T`` values (all its frames) of that
+  group's *pixel table*, and the whole multi-level read is one weighted
+  gather (``F.embedding_bag``) of ``4 * L`` rows per point: the bilinear
+  corners of every level, weighted by bilinear weight times level weight.
+  The corner geometry of all levels is computed at once. The tables depend
+  on the maps only, so :func:`prepare_pyramid` builds them once for all the
+  decoder stages (:class:`PreparedPyramid`), and
+  :func:`sample_4d_features` reads the two means the mixing needs directly
+  (over the frames from time-averaged tables, over the points as one gather
+  per query and group), never forming the ``[B, N, G, T, P, C / G]``
+  samples. Pure PyTorch, CPU and GPU.
 * ``'mmcv'``: the whole multi-level read is one call of mmcv's multi-scale
   deformable attention CUDA kernel: every (query, point) pair is one
   deformable-attention query with one point per level, the level weights
@@ -29,7 +32,11 @@ Three implementations of the same numbers are provided:
   into the per-head channels. On CPU it falls back to ``'pytorch'``.
 
 :func:`sample_4d` dispatches between them and returns the layout the
-decoder stage consumes, ``[B, N, G, T, P, C / G]``.
+decoder stage consumes, ``[B, N, G, T, P, C / G]``; :func:`sample_4d_features`
+returns its means over the frames and over the points. Speed and memory:
+``tools/analysis_tools/benchmark_sampling.py`` (the operator) and
+``tools/analysis_tools/benchmark_decoder.py`` (the 6-stage decoder against
+the same decoder with ``impl='reference'``).
 """
 import functools
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union

@@ -59,6 +59,21 @@ def test_adaptive_mixing_matches_naive(kwargs):
         out, _naive_mixing(module, x, query), rtol=1e-10, atol=1e-10)
 
 
+def test_adaptive_mixing_without_autograd_matches_naive():
+    # without autograd the point-mixing matrices are copied out of the
+    # generated parameters (so that those can be freed early): same numbers
+    module = _randomise(
+        AdaptiveMixing(in_dim=8, in_points=3, num_groups=2,
+                       out_points=5)).double()
+    x = torch.randn(2, 3, 2, 3, 4).double()
+    query = torch.randn(2, 3, 8).double()
+    with torch.no_grad():
+        out = module(x, query)
+    torch.testing.assert_close(
+        out, _naive_mixing(module, x, query), rtol=1e-10, atol=1e-10)
+    assert torch.equal(out, module(x, query).detach())
+
+
 def test_adaptive_mixing_init_and_build():
     cfg = dict(
         type='AdaptiveMixing',
