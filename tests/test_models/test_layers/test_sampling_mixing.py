@@ -1,0 +1,77 @@
+"""``STMixerSamplingMixing`` with a pyramid prepared once
+(``prepare``) or given as maps: the same numbers either way."""
+import torch
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.models.layers import (PreparedPyramid, STMixerSamplingMixing,
+                                      prepare_pyramid)
+from stmixer_mm.models.layers import sampling as sampling_module
+
+STRIDES = (4, 8)
+
+
+def _block(impl='pytorch', with_temporal=True):
+    torch.manual_seed(0)
+    block = STMixerSamplingMixing(
+        hidden_channels=16,
+        spatial_points=4,
+        temporal_points=3,
+        out_multiplier=2,
+        num_groups=4,
+        featmap_strides=STRIDES,
+        sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl=impl),
+        with_temporal=with_temporal)
+    block.init_weights()
+    with torch.no_grad():  # offsets and mixing that depend on the queries
+        for p in block.parameters():
+            p.add_(torch.randn(p.shape) * 0.05)
+    return block
+
+
+def _inputs(B=2, N=5):
+    g = torch.Generator().manual_seed(1)
+    x = [torch.randn(B, 16, 3, 32 // s, 40 // s, generator=g) for s in STRIDES]
+    xy = torch.rand(B, N, 2, generator=g) * torch.tensor([40., 32.])
+    zr = torch.rand(B, N, 2, generator=g) * torch.tensor([2., 1.]) + \
+        torch.tensor([3., -0.5])
+    q = [torch.randn(B, N, 16, generator=g) for _ in range(2)]
+    return x, torch.cat([xy, zr], -1), q
+
+
+def test_prepare_and_forward_equal_maps_and_reference():
+    x, xyzr, (q_s, q_t) = _inputs()
+    block = _block()
+    prepared = block.prepare(x)
+    assert isinstance(prepared, PreparedPyramid)
+    assert prepared.matches(STRIDES, 4, 'pytorch')
+    from_maps = block(x, xyzr, q_s, q_t)
+    from_prepared = block(prepared, xyzr, q_s, q_t)
+    ref = _block('reference')
+    from_reference = ref(ref.prepare(x), xyzr, q_s, q_t)
+    for a, b, r in zip(from_maps, from_prepared, from_reference):
+        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
+
+
+def test_pyramid_prepared_for_other_settings_is_read_as_maps():
+    x, xyzr, (q_s, q_t) = _inputs()
+    block = _block()
+    expected = block(x, xyzr, q_s, q_t)
+    for other in (prepare_pyramid(x, STRIDES, 2, impl='pytorch'),
+                  prepare_pyramid(x, STRIDES, 4, impl='reference'),
+                  sampling_module._build_prepared(x, STRIDES, 4, 'mmcv')):
+        assert not other.matches(STRIDES, 4, 'pytorch') or \
+            other.group_tables is None
+        out = block(other, xyzr, q_s, q_t)
+        for a, b in zip(out, expected):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_without_temporal_branch():
+    x, xyzr, (q_s, _) = _inputs()
+    block = _block(with_temporal=False)
+    q, none = block(block.prepare(x), xyzr, q_s, None)
+    assert none is None and q.shape == q_s.shape
+    ref = _block('reference', with_temporal=False)
+    torch.testing.assert_close(
+        q, ref(x, xyzr, q_s, None)[0], rtol=1e-5, atol=1e-5)
