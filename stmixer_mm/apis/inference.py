@@ -35,7 +35,8 @@ _FRAME_LOADERS = ('SampleAVAFrames', 'SampleFrames', 'RawFrameDecode',
                   'DecordInit', 'DecordDecode', 'OpenCVInit', 'OpenCVDecode',
                   'PyAVInit', 'PyAVDecode', 'CheckedRawFrameDecode',
                   'mmaction.SampleAVAFrames', 'mmaction.RawFrameDecode',
-                  'mmaction.CheckedRawFrameDecode')
+                  'mmaction.CheckedRawFrameDecode', 'SampleTubeFrames',
+                  'mmaction.SampleTubeFrames')
 
 
 def init_detector(config: Union[str, Config],
@@ -108,10 +109,12 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
     """Return ``(clip_len, frame_interval)`` of the config's test pipeline.
     """
     for t in _test_pipeline_cfg(cfg):
-        if t['type'].split('.')[-1] in ('SampleAVAFrames', 'SampleFrames'):
+        if t['type'].split('.')[-1] in ('SampleAVAFrames', 'SampleFrames',
+                                        'SampleTubeFrames'):
             return t['clip_len'], t.get('frame_interval', 1)
-    raise KeyError('the test pipeline has no SampleAVAFrames/SampleFrames '
-                   'step that gives clip_len and frame_interval')
+    raise KeyError('the test pipeline has no SampleAVAFrames/SampleFrames/'
+                   'SampleTubeFrames step that gives clip_len and '
+                   'frame_interval')
 
 
 def build_clip_pipeline(cfg: Config) -> Compose:

@@ -314,3 +314,21 @@ def test_demo_link_keyframe_tubes_follows_each_person(tools):
              for k in (0, 4)}
     assert demo.link_keyframe_tubes([0, 4], empty, names, 0.5) == \
         ([], {0: [], 4: []})
+
+
+def test_demo_reads_the_clip_sampling_of_tube_configs(tools):
+    """The demo / inference API take clip_len and frame_interval from a
+    SampleTubeFrames test pipeline (the tube configs) and leave it out of
+    the clip pipeline (before: KeyError, so no demo with a tube model)."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from stmixer_mm.apis import build_clip_pipeline, clip_sampling_from_cfg
+    cfg = Config.fromfile(
+        osp.join(tools.REPO, 'configs', 'quickstart',
+                 'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'))
+    assert clip_sampling_from_cfg(cfg) == (8, 2)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        pipeline = build_clip_pipeline(cfg)
+    steps = [type(t).__name__ for t in pipeline.transforms]
+    assert steps == ['FormatShape', 'PackActionInputs']
