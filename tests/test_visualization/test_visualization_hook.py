@@ -78,7 +78,19 @@ def test_interval_and_backends(tmp_path):
 
 def test_trigger_sets_hook_and_visualizer():
     cfg = Config.fromfile(TINY_CFG)
-    assert cfg.visualizer.type == 'ActionVisualizer'  # mmaction2's default
+    # the plugin's default runtime draws with its own visualizer, the hook
+    # is there but off until --show / --show-dir
+    assert cfg.visualizer.type == 'ActionDetLocalVisualizer'
+    assert cfg.default_hooks.visualization.type == \
+        'ActionDetVisualizationHook'
+    assert cfg.default_hooks.visualization.draw is False
+    # a config on mmaction2's runtime (ActionVisualizer draws no boxes, no
+    # visualization hook) gets both, with its vis backends
+    cfg.visualizer = dict(
+        type='ActionVisualizer',
+        vis_backends=[dict(type='LocalVisBackend'),
+                      dict(type='TensorboardVisBackend')])
+    cfg.default_hooks.pop('visualization')
     backends = cfg.visualizer.vis_backends
     cfg = trigger_visualization_hook(
         cfg, _args(show=True, show_dir='out', wait_time=0.5))
