@@ -233,6 +233,13 @@ def test_meta_records_actor_states_only_when_not_default(tmp_path):
             str(tmp_path / 'tubes'), actor_states='per_keyframe', **small)
 
 
+def test_tube_classes_are_the_first_ava_ids():
+    """Label index i of the tube pickle is AVA id i + 1 of the generator's
+    label map, so that map names a tube model's score columns (demo)."""
+    from stmixer_mm.data_gen import CLASSES
+    assert TUBE_CLASSES == CLASSES[:len(TUBE_CLASSES)]
+
+
 def test_bad_actor_states_is_named():
     with pytest.raises(ValueError, match='actor_states must be one of'):
         SyntheticAVASettings(actor_states='per_clip').validate()
