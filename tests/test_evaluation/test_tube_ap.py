@@ -250,8 +250,8 @@ def test_link_person_tubes_identical_rows_get_their_own_tubes():
     actions = [np.array([[.9, .1], [.1, .9]])] * 2
     tubes = link_person_tubes(keyframes, bboxes, actions, person)
     assert len(tubes) == 2
-    assert sorted(i for t in tubes for i in t['detection_indices']) == \
-        [0, 0, 1, 1]
+    indices = sorted(i for t in tubes for i in t['detection_indices'])
+    assert indices == [0, 0, 1, 1]
     assert {t['action'] for t in tubes} == {0, 1}
     assert all(t['score'] == pytest.approx(0.9) for t in tubes)
 
