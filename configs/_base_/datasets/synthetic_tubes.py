@@ -8,7 +8,8 @@
 # the whole video, as in JHMDB-21's trimmed clips.
 #
 # Made by (the defaults of the tube generator):
-#   python tools/data/generate_synthetic_tubes.py --out-dir data/synthetic_tubes --no-demo
+#   python tools/data/generate_synthetic_tubes.py \
+#       --out-dir data/synthetic_tubes --no-demo
 # mmengine reads the variables below when it reads this file: a child config
 # overrides the dataloader / evaluator fields, not data_root.
 dataset_type = 'TubeDataset'
