@@ -1,6 +1,7 @@
 # mmaction2's runtime (default scope 'mmaction', hooks, vis backends) plus
-# the plugin import, its action-detection visualizer and hooks. Detector parts live in the mmdet scope
-# (model `_scope_='mmdet'`), data/metrics in mmaction's.
+# the plugin import, its action-detection visualizer and hooks. Detector
+# parts live in the mmdet scope (model `_scope_='mmdet'`), data/metrics in
+# mmaction's.
 _base_ = ['mmaction::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['stmixer_mm'], allow_failed_imports=False)

@@ -356,7 +356,8 @@ def test_vit_full_size_forward_on_meta_ava_width(official_meta_models,
     x = torch.empty(1, 3, 16, 256, padded, device='meta')
     with torch.no_grad():
         feats = model.extract_feat(x)
-    assert [f.shape[-1] for f in feats] == [padded // s for s in (4, 8, 16, 32)]
+    assert [f.shape[-1]
+            for f in feats] == [padded // s for s in (4, 8, 16, 32)]
     # un-padded, the stride-4 level would not match the input
     with pytest.raises(ValueError, match='not stride 4'):
         with torch.no_grad():

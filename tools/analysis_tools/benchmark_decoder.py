@@ -342,7 +342,8 @@ def main(argv=None):
     peaks = {(v, mode): peak_memory(s[mode], device)
              for v, s in variants.items() for mode in modes if mode in s}
     with torch.no_grad():
-        diff = max_output_diff(fast.run_stages(*inputs), ref.run_stages(*inputs))
+        diff = max_output_diff(
+            fast.run_stages(*inputs), ref.run_stages(*inputs))
 
     H, W = args.input_size
     hw = ', '.join(f'{m.size(3)}x{m.size(4)}' for m in inputs[0])

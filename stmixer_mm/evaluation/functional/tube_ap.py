@@ -126,7 +126,10 @@ def frame_ap(gt: Mapping,
         dets = detections[detections[:, 2] == ilabel]
         # stable sort, as mmaction2's np.argsort(-scores)
         order = np.argsort(-dets[:, 3], kind='quicksort')
-        matched = {k: np.zeros(len(b), dtype=bool) for k, b in gt_boxes.items()}
+        matched = {
+            k: np.zeros(len(b), dtype=bool)
+            for k, b in gt_boxes.items()
+        }
         tp = np.zeros(len(order), dtype=bool)
         for i, j in enumerate(order):
             key = (int(dets[j, 0]), int(dets[j, 1]))
@@ -372,7 +375,10 @@ def video_ap(gt: Mapping,
             continue
         dets = [t for t in tubes.get(ilabel, []) if t[0] in video_set]
         order = np.argsort(-np.array([t[1] for t in dets]), kind='stable')
-        matched = {v: np.zeros(len(t), dtype=bool) for v, t in gt_tubes.items()}
+        matched = {
+            v: np.zeros(len(t), dtype=bool)
+            for v, t in gt_tubes.items()
+        }
         tp = np.zeros(len(dets), dtype=bool)
         for i, j in enumerate(order):
             video, _, boxes = dets[j]

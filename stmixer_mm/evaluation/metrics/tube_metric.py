@@ -1,4 +1,5 @@
-"""Frame-mAP and video-mAP on ACT-format ground truth (JHMDB, UCF, MultiSports).
+"""Frame-mAP and video-mAP on ACT-format ground truth (JHMDB-21,
+UCF101-24, MultiSports).
 
 A correct, drop-in replacement for mmaction2 1.2's ``MultiSportsMetric``: it
 reads the same data samples (``video_id``, ``timestamp`` = 1-based frame

@@ -29,9 +29,10 @@ class STMixerSamplingMixing(BaseModule):
     temporal queries, each by its own AdaptiveMixing followed by a
     LayerNorm. Both means are read directly by
     :func:`~stmixer_mm.models.layers.sample_4d_features`, from a pyramid
-    laid out once per decoder forward (:meth:`prepare`). Without the temporal branch (``with_temporal=False``) only
-    the spatial feature set is formed and mixed; ``norm_t`` and
-    ``adaptive_mixing_t`` are not built.
+    laid out once per decoder forward (:meth:`prepare`). Without the
+    temporal branch (``with_temporal=False``) only the spatial feature set
+    is formed and mixed; ``norm_t`` and ``adaptive_mixing_t`` are not
+    built.
 
     Args:
         hidden_channels (int): Query channels ``C``. Defaults to 256.

@@ -182,7 +182,8 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
     if len(x) != len(featmap_strides):
         raise ValueError(
             f'the neck gives {len(x)} feature maps, the decoder expects '
-            f'{len(featmap_strides)} (featmap_strides {tuple(featmap_strides)})'
+            f'{len(featmap_strides)} '
+            f'(featmap_strides {tuple(featmap_strides)})'
         )
     for level, feat in enumerate(x):
         if feat.dim() != 5:
