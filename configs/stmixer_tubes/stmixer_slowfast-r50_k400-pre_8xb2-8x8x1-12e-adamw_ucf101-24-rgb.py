@@ -21,7 +21,7 @@ model = dict(
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp')
 train_pipeline = [
     dict(type='SampleTubeFrames', clip_len=32, frame_interval=2),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(
         type='RandomShortSideResize',
         scale_range=(256, 320),
@@ -34,7 +34,7 @@ val_pipeline = [
     dict(
         type='SampleTubeFrames', clip_len=32, frame_interval=2,
         test_mode=True),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(type='Resize', scale=(1333, 256), keep_ratio=True),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys)

@@ -271,6 +271,20 @@ def test_config_loads_and_model_builds_on_meta(path):
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
+def test_frames_are_decoded_with_checked_decoding(path):
+    """Every shipped pipeline that reads frame files decodes them with
+    CheckedRawFrameDecode (a bad frame names its file, video and keyframe)
+    instead of mmaction2's RawFrameDecode (OpenCV's bare message)."""
+    cfg = load(path)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if loader is None:
+            continue
+        types = [t['type'] for t in loader['dataset']['pipeline']]
+        assert 'RawFrameDecode' not in types, (name, types)
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
 def test_tiny_model_builds_on_cpu(path):
     cfg = load(path)
     init_default_scope(cfg.default_scope)

@@ -36,7 +36,7 @@ train_pipeline = [
         type='SampleTubeFrames',
         clip_len=clip_len,
         frame_interval=frame_interval),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(type='Flip', flip_ratio=0.5),  # all 4 classes are symmetric
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys)
@@ -47,7 +47,7 @@ val_pipeline = [
         clip_len=clip_len,
         frame_interval=frame_interval,
         test_mode=True),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys)
 ]

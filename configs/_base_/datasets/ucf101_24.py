@@ -28,7 +28,7 @@ train_pipeline = [
         type='SampleTubeFrames',
         clip_len=clip_len,
         frame_interval=frame_interval),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(
         type='RandomShortSideResize',
         scale_range=train_scale_range,
@@ -43,7 +43,7 @@ val_pipeline = [
         clip_len=clip_len,
         frame_interval=frame_interval,
         test_mode=True),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(
         type='Resize', scale=(max_long_side, test_short_side),
         keep_ratio=True),
