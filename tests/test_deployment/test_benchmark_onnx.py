@@ -46,3 +46,113 @@ def test_onnx_row_is_cpu_fp32_only(benchmark, extra, capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args([TINY_CFG, '--onnx', *extra])
     assert '--onnx times ONNX Runtime on the CPU' in capsys.readouterr().err
+
+
+# table mode (--official / several configs / --table): one row per config,
+# device and dtype with parameters, whole-detector GFLOPs and latency
+
+
+def _run_main(benchmark, argv):
+    threads = torch.get_num_threads()
+    try:
+        return benchmark.main(argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _tiny_metafile(tmp_path, config=TINY_CFG):
+    meta = tmp_path / 'metafile.yml'
+    meta.write_text('Models:\n  - Name: tiny-official\n'
+                    f'    Config: {config}\n')
+    return str(meta)
+
+
+def test_official_table_row(benchmark, tmp_path, capsys):
+    rows = _run_main(benchmark, [
+        '--official', '--metafile',
+        _tiny_metafile(tmp_path), '--shape', '4', '60', '80', '--threads',
+        '1', '--repeats', '2', '--warmup', '0'
+    ])
+    out = capsys.readouterr().out
+    native, _ = benchmark.native_bf16(torch.device('cpu'))
+    cpu_rows = [r for r in rows if r['device'] == 'cpu']
+    assert [r['dtype'] for r in cpu_rows] == (
+        ['fp32', 'bf16 autocast'] if native else ['fp32'])
+    row = cpu_rows[0]
+    assert row['name'] == 'tiny-official' and row['config'] == TINY_CFG
+    assert row['input'] == (1, 4, 60, 80) and len(row['times']) == 2
+    assert row['median_s'] > 0
+    assert row['clips_per_s'] == pytest.approx(1 / row['median_s'])
+    # the same numbers as get_flops.py on the same config and clip size
+    get_flops = benchmark.load_get_flops()
+    ref = get_flops.main([TINY_CFG, '--shape', '4', '60', '80'])
+    capsys.readouterr()
+    assert row['params'] == ref['params']
+    assert row['flops'] == ref['total'] > 0
+    assert row['decoder_share'] == pytest.approx(ref['decoder_share'])
+    assert 0 < row['decoder_share'] < 1
+    assert ('| config | input (BxTxHxW) | params (M) | GFLOPs (GMACs) |'
+            in out)
+    line = next(ln for ln in out.splitlines()
+                if ln.startswith('| tiny-official |'))
+    assert f'| {ref["total"] / 1e9:.2f} ({ref["total"] / 2e9:.2f}) |' in line
+    assert '| 1x4x60x80 |' in line and '| cpu, 1 thread | fp32 |' in line
+    assert 'load average before: ' in out and 'load average after: ' in out
+    if not torch.cuda.is_available():
+        assert 'GPU: not measured' in out
+    if not native:
+        assert 'bf16 on cpu: no native bf16' in out and 'not measured' in out
+
+
+def test_table_bf16_rows_and_default_shape(benchmark, capsys):
+    """--bf16 adds a bf16 autocast row on every device; without --shape
+    the clip is the config's clip_len x 256 x 320."""
+    rows = _run_main(benchmark, [
+        TINY_CFG, '--table', '--bf16', '--device', 'cpu', '--threads', '1',
+        '--repeats', '1', '--warmup', '0', '--no-flops'
+    ])
+    out = capsys.readouterr().out
+    assert [(r['device'], r['dtype']) for r in rows] == [
+        ('cpu', 'fp32'), ('cpu', 'bf16 autocast')]
+    assert all(r['input'] == (1, 4, 256, 320) for r in rows)
+    assert all(r['flops'] is None for r in rows)
+    assert '| not counted |' in out and '| bf16 autocast |' in out
+
+
+def test_official_configs_of_the_metafile(benchmark):
+    """The default metafile names the 5 official AVA v2.2 configs."""
+    found = benchmark.official_configs(benchmark.DEFAULT_METAFILE)
+    names = sorted(n.split('_ava22')[0] for n, _ in found)
+    assert names == sorted([
+        'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw',
+        'stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw',
+        'stmixer_slowonly-r50_k400-pre_8xb2-4x16x1-12e-adamw',
+        'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw',
+        'stmixer_vit-base-p16_videomaev2-k710-k400-pre_8xb1-16x4x1-12e-adamw',
+    ])
+    for name, path in found:
+        assert osp.isfile(path) and osp.basename(path) == name + '.py'
+
+
+def test_official_metafile_errors(benchmark, tmp_path):
+    missing = str(tmp_path / 'nope.py')
+    with pytest.raises(FileNotFoundError, match='Models\\[0\\].Config'):
+        benchmark.official_configs(_tiny_metafile(tmp_path, missing))
+    bad = tmp_path / 'bad.yml'
+    bad.write_text('Models:\n  - Name: x\n')
+    with pytest.raises(ValueError, match='bad.yml: Models\\[0\\] has no'):
+        benchmark.official_configs(str(bad))
+    with pytest.raises(FileNotFoundError, match='metafile'):
+        benchmark.official_configs(str(tmp_path / 'none.yml'))
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--official', '--onnx'], '--onnx is for one config'),
+    ([TINY_CFG, TINY_CFG, '--amp'], '--amp is for one config'),
+    ([TINY_CFG, '--bf16'], '--bf16 is for table mode'),
+    ([], 'give a CONFIG, or --official'),
+])
+def test_table_mode_args(benchmark, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(argv)
+    assert message in capsys.readouterr().err

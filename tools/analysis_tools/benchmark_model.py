@@ -5,6 +5,11 @@
         [--device cpu] [--checkpoint CKPT] [--amp] [--threads N] \
         [--onnx] [--cfg-options k=v]
 
+    python tools/analysis_tools/benchmark_model.py --official \
+        [--metafile configs/stmixer/metafile.yml] [--threads 1] \
+        [--repeats 3] [--warmup 1] [--bf16] [--seed 0]
+    python tools/analysis_tools/benchmark_model.py CONFIG [CONFIG ...] --table
+
 The input is a random clip of the given shape fed through the model's data
 preprocessor and ``predict`` (the whole inference path: backbone, neck,
 decoder, post-processing). Prints one table.
@@ -15,13 +20,35 @@ checks that ONNX Runtime gives PyTorch's outputs (stops otherwise), and
 times ONNX Runtime on the same clips, interleaved with PyTorch run by run:
 normalisation + graph + numpy post-processing against the data
 preprocessor + ``predict``. ``--threads`` sets both libraries' threads.
+
+Table mode (``--official``: the models of ``configs/stmixer/metafile.yml``;
+several CONFIGs; or ``--table``) prints one markdown row per config, device
+and dtype: parameters, GFLOPs of the whole detector (backbone, neck, query
+generator and every decoder stage, counted by ``get_flops.count_flops``:
+PyTorch's ``FlopCounterMode``, 2 FLOPs per multiply-add), the median and
+minimum latency of the whole inference path and clips/s. Each config runs at
+its test pipeline's ``clip_len`` x 256 x 320 (``--shape`` overrides it for
+every config), batch ``--batch-size`` (1), with random weights (PyTorch's
+initialisation after ``torch.manual_seed(--seed)``; the speed does not
+depend on the values) and the config's sampling path (``impl='auto'``).
+Devices: the CPU, and CUDA when available (otherwise the GPU rows are
+reported as not measured); ``--device`` keeps one of them. dtypes: fp32
+always; bf16 autocast where the device has native bf16 (CUDA with bf16
+support; a CPU whose oneDNN has bf16 kernels), or everywhere with
+``--bf16`` (on a CPU without native bf16, e.g. AVX2 only, bf16 autocast is
+emulated and several times slower, so it is not measured by default).
+The load average is printed before and after (shared machines).
 """
 import argparse
 import copy
+import gc
+import importlib.util
+import os
 import os.path as osp
 import statistics
 import tempfile
 import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -29,10 +56,19 @@ from mmengine.structures import InstanceData
 
 from stmixer_mm.apis import init_detector
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
+#: the official input size (H, W): the test pipeline resizes the short side
+#: to 256; 320 is the width used for the published settings
+OFFICIAL_HW = (256, 320)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='benchmark a detector config')
-    p.add_argument('config')
+    p.add_argument(
+        'config',
+        nargs='*',
+        help='config file(s); with --official, added to the metafile\'s')
     p.add_argument('--checkpoint')
     p.add_argument('--shape', type=int, nargs=3, metavar=('T', 'H', 'W'),
                    default=None,
@@ -40,8 +76,9 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                   else 'cpu')
+    p.add_argument('--device', default=None,
+                   help='default: cuda if available, else cpu; in table '
+                   'mode: the CPU and CUDA if available')
     p.add_argument('--amp', action='store_true', help='fp16/bf16 autocast')
     p.add_argument('--threads', type=int,
                    help='CPU threads of PyTorch (and ONNX Runtime with '
@@ -49,12 +86,54 @@ def parse_args(argv=None):
     p.add_argument('--onnx', action='store_true',
                    help='also time ONNX Runtime (CPU) on the same clips')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    table = p.add_argument_group('table mode')
+    table.add_argument(
+        '--official',
+        action='store_true',
+        help='one row per model of --metafile (the official configs)')
+    table.add_argument('--metafile', default=DEFAULT_METAFILE)
+    table.add_argument(
+        '--table',
+        action='store_true',
+        help='table mode for the given config(s) (implied by --official and '
+        'by several configs)')
+    table.add_argument(
+        '--bf16',
+        action='store_true',
+        help='bf16 autocast rows on every device, also where bf16 is not '
+        'native (default: only where it is)')
+    table.add_argument('--seed', type=int, default=0,
+                       help='seed of the random weights and clips')
+    table.add_argument('--no-flops', action='store_true',
+                       help='skip the FLOP count')
     args = p.parse_args(argv)
+    args.table = args.table or args.official or len(args.config) > 1
+    if not args.config and not args.official:
+        p.error('give a CONFIG, or --official')
+    if args.threads is not None and args.threads <= 0:
+        p.error(f'--threads must be positive, got {args.threads}')
+    if args.repeats < 1 or args.warmup < 0 or args.batch_size < 1:
+        p.error('--repeats and --batch-size must be >= 1, --warmup >= 0')
+    if args.shape is not None and min(args.shape) < 1:
+        p.error(f'--shape values must be >= 1, got {args.shape}')
+    if args.table:
+        for opt in ('onnx', 'amp', 'checkpoint'):
+            if getattr(args, opt):
+                p.error(f'--{opt} is for one config (no table mode); the '
+                        'table uses random weights, and --bf16 for the '
+                        'bf16 rows')
+        if args.device is not None and args.device.split(':')[0] not in (
+                'cpu', 'cuda'):
+            p.error(f'--device must be cpu or cuda, got {args.device}')
+        return args
+    if args.bf16:
+        p.error('--bf16 is for table mode; use --amp with one config')
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    args.config = args.config[0]
     if args.onnx and (args.device != 'cpu' or args.amp):
         p.error('--onnx times ONNX Runtime on the CPU in fp32 beside '
                 'PyTorch: use it with --device cpu and without --amp')
-    if args.threads is not None and args.threads <= 0:
-        p.error(f'--threads must be positive, got {args.threads}')
     return args
 
 
@@ -113,10 +192,225 @@ def onnx_runner(cfg, args, model, data, work_dir):
         export_s=export_s, threads=threads, check=report, meta=meta)
 
 
+def load_get_flops():
+    """``tools/analysis_tools/get_flops.py`` as a module (``count_flops``)."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), 'get_flops.py')
+    spec = importlib.util.spec_from_file_location('_stmixer_get_flops', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_configs(metafile: str) -> List[Tuple[str, str]]:
+    """``(name, config path)`` of every model of an OpenMMLab metafile.
+
+    ``Config`` paths are relative to the repository root (as in mim's
+    model index) unless absolute.
+
+    Raises:
+        FileNotFoundError: When the metafile or a config it names is
+            missing.
+        ValueError: When the metafile has no ``Models`` list or a model has
+            no ``Config``.
+    """
+    from mmengine.fileio import load
+    if not osp.isfile(metafile):
+        raise FileNotFoundError(f'metafile {metafile} does not exist')
+    meta = load(metafile)
+    models = meta.get('Models') if isinstance(meta, dict) else None
+    if not models or not isinstance(models, list):
+        raise ValueError(f'{metafile}: expected a non-empty "Models" list')
+    found = []
+    for i, m in enumerate(models):
+        cfg = m.get('Config') if isinstance(m, dict) else None
+        if not cfg:
+            raise ValueError(f'{metafile}: Models[{i}] has no "Config"')
+        path = cfg if osp.isabs(cfg) else osp.join(REPO, cfg)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{metafile}: Models[{i}].Config {cfg} does not exist '
+                f'(looked for {path})')
+        name = m.get('Name') or osp.splitext(osp.basename(path))[0]
+        found.append((str(name), path))
+    return found
+
+
+def native_bf16(device: torch.device) -> Tuple[bool, str]:
+    """Whether ``device`` computes bf16 natively, and why (for the notes).
+    """
+    if device.type == 'cuda':
+        ok = torch.cuda.is_bf16_supported()
+        return ok, (f'{torch.cuda.get_device_name(device)}: bf16 '
+                    f'{"supported" if ok else "not supported"}')
+    cap = torch.backends.cpu.get_cpu_capability()
+    check = getattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', None)
+    ok = bool(check()) if check is not None else False
+    return ok, (f'CPU capability {cap}, oneDNN bf16 kernels '
+                f'{"available" if ok else "unavailable"}')
+
+
+def time_runs(run, warmup: int, repeats: int) -> List[float]:
+    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def inference_runner(model, data: dict, device: torch.device,
+                     amp_dtype: Optional[torch.dtype] = None):
+    """``model.test_step(data)`` (data preprocessor + ``predict``) without
+    gradients, under ``torch.autocast(amp_dtype)`` if given, synchronised
+    on CUDA."""
+
+    def run():
+        with torch.no_grad(), torch.autocast(
+                device.type,
+                dtype=amp_dtype or torch.bfloat16,
+                enabled=amp_dtype is not None):
+            model.test_step(data)
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    return run
+
+
+def _load() -> str:
+    if not hasattr(os, 'getloadavg'):
+        return 'n/a'
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+
+
+def format_markdown(rows: Sequence[Dict[str, Any]]) -> str:
+    """Markdown table of :func:`benchmark_table` rows."""
+    head = ('config', 'input (BxTxHxW)', 'params (M)', 'GFLOPs (GMACs)',
+            'decoder FLOPs', 'device', 'dtype', 'latency median (ms)',
+            'min (ms)', 'clips/s')
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    for r in rows:
+        if r['flops'] is None:
+            flops, share = 'not counted', ''
+        else:
+            flops = f'{r["flops"] / 1e9:.2f} ({r["flops"] / 2e9:.2f})'
+            share = f'{100 * r["decoder_share"]:.1f} %'
+        cells = (r['name'], 'x'.join(str(v) for v in r['input']),
+                 f'{r["params"] / 1e6:.2f}', flops, share, r['device_desc'],
+                 r['dtype'], f'{r["median_s"] * 1e3:.1f}',
+                 f'{min(r["times"]) * 1e3:.1f}', f'{r["clips_per_s"]:.3f}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def benchmark_table(args) -> List[Dict[str, Any]]:
+    """Table mode: one row per config, device and dtype (see the module
+    docstring); prints the table and its notes, returns the rows."""
+    configs = official_configs(args.metafile) if args.official else []
+    configs += [(osp.splitext(osp.basename(c))[0], c) for c in args.config]
+    for _, path in configs:
+        if not osp.isfile(path):
+            raise SystemExit(f'config {path} does not exist')
+    cuda = torch.cuda.is_available()
+    if args.device is not None:
+        devices = [torch.device(args.device)]
+        if devices[0].type == 'cuda' and not cuda:
+            raise SystemExit('--device cuda: CUDA is not available')
+    else:
+        devices = [torch.device('cpu')] + ([torch.device('cuda')]
+                                           if cuda else [])
+    dtypes = {}
+    notes = []
+    for dev in devices:
+        native, why = native_bf16(dev)
+        dtypes[dev] = ['fp32'] + (['bf16'] if native or args.bf16 else [])
+        if not native:
+            notes.append(
+                f'bf16 on {dev.type}: no native bf16 ({why}); ' +
+                ('measured anyway (--bf16), emulated'
+                 if args.bf16 else 'not applicable, not measured (--bf16 '
+                 'measures it)'))
+    if not cuda:
+        notes.append('GPU: not measured (CUDA is not available on this '
+                     'machine)')
+    get_flops = None if args.no_flops else load_get_flops()
+    threads = torch.get_num_threads()
+    print(f'torch {torch.__version__}, CPU capability '
+          f'{torch.backends.cpu.get_cpu_capability()}, {threads} CPU '
+          f'thread(s); random weights (seed {args.seed}), batch '
+          f'{args.batch_size}, {args.warmup} warm-up + {args.repeats} timed '
+          'runs of the whole inference path (data preprocessor + predict)',
+          flush=True)
+    load_before = _load()
+    print(f'load average before: {load_before}', flush=True)
+    rows = []
+    for i, (name, path) in enumerate(configs):
+        t_cfg = time.perf_counter()
+        cfg = Config.fromfile(path)
+        torch.manual_seed(args.seed)
+        model = init_detector(cfg, None, 'cpu', cfg_options=args.cfg_options)
+        params = sum(p.numel() for p in model.parameters())
+        if args.shape is not None:
+            t, h, w = args.shape
+        else:
+            from stmixer_mm.apis import clip_sampling_from_cfg
+            t, (h, w) = clip_sampling_from_cfg(model.cfg)[0], OFFICIAL_HW
+        flops = share = None
+        if get_flops is not None:
+            res = get_flops.count_flops(model, (t, h, w), args.batch_size)
+            flops, share = res['total'], res['decoder_share']
+        torch.manual_seed(args.seed)
+        data = make_batch(args.batch_size, t, h, w)
+        for dev in devices:
+            model.to(dev)
+            desc = (f'cpu, {threads} thread' + ('s' if threads > 1 else '')
+                    if dev.type == 'cpu' else
+                    f'cuda ({torch.cuda.get_device_name(dev)})')
+            for dtype in dtypes[dev]:
+                amp = torch.bfloat16 if dtype == 'bf16' else None
+                times = time_runs(
+                    inference_runner(model, data, dev, amp), args.warmup,
+                    args.repeats)
+                med = statistics.median(times)
+                rows.append(
+                    dict(
+                        name=name,
+                        config=path,
+                        input=(args.batch_size, t, h, w),
+                        params=params,
+                        flops=flops,
+                        decoder_share=share,
+                        device=dev.type,
+                        device_desc=desc,
+                        dtype=dtype + (' autocast' if amp else ''),
+                        times=times,
+                        median_s=med,
+                        clips_per_s=args.batch_size / med))
+                print(f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
+                      f'median {med * 1e3:.1f} ms', flush=True)
+        del model, data
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+        print(f'[{i + 1}/{len(configs)}] {name}: done in '
+              f'{time.perf_counter() - t_cfg:.0f} s', flush=True)
+    print(f'load average after: {_load()} (before: {load_before})')
+    print()
+    print(format_markdown(rows))
+    print()
+    for note in notes:
+        print(f'- {note}')
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.table:
+        return benchmark_table(args)
     cfg = Config.fromfile(args.config)
     model = init_detector(cfg, args.checkpoint, args.device,
                           cfg_options=args.cfg_options)
