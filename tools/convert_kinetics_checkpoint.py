@@ -102,7 +102,10 @@ def main(argv=None) -> dict:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
         weights, entry = extract_pyslowfast_state_dict(source)
         state_dict, report = convert_pyslowfast_state_dict(
-            weights, backbone=args.backbone, source_format=args.format)
+            weights,
+            backbone=args.backbone,
+            source_format=args.format,
+            progress=True)
     except (CheckpointFileError, ValueError, TypeError) as err:
         raise SystemExit(f'error: {args.src}: {err}') from err
     where = f"['{entry}']" if entry else ' (bare dict)'

@@ -110,7 +110,8 @@ def main(argv=None) -> dict:
         official,
         backbone=args.backbone,
         vit_num_frames=args.vit_num_frames,
-        vit_img_size=args.vit_img_size)
+        vit_img_size=args.vit_img_size,
+        progress=True)
     where = f"['{entry}']" if entry else ' (bare state dict)'
     print(f'read {len(official)} tensors from {args.src}{where}')
     print(report.summary())

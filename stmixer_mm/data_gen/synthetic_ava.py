@@ -43,14 +43,16 @@ Every video is drawn from its own random stream seeded by ``(seed, split,
 attempt, index)``, so the output is a pure function of the settings.
 """
 import json
+import logging
 import os
 import os.path as osp
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.logging import print_log
+from mmengine.utils import track_iter_progress
 
 from stmixer_mm.datasets.ava_dataset import ava_keyframe_file_index
 
@@ -690,12 +692,13 @@ def build_split(settings: SyntheticAVASettings,
         elif not missing_classes(videos):
             return videos, attempt
     if settings.actor_states == 'per_video':
-        warnings.warn(f'synthetic tubes: the {split} split stays unbalanced '
-                      f'(actors per class {state_class_counts(videos)}); '
-                      'use more videos')
+        print_log(f'synthetic tubes: the {split} split stays unbalanced '
+                  f'(actors per class {state_class_counts(videos)}); '
+                  'use more videos', logger='current', level=logging.WARNING)
     else:
-        warnings.warn(f'synthetic AVA: the {split} split misses classes '
-                      f'{missing_classes(videos)}; use more or longer videos')
+        print_log(f'synthetic AVA: the {split} split misses classes '
+                  f'{missing_classes(videos)}; use more or longer videos',
+                  logger='current', level=logging.WARNING)
     return videos, attempt
 
 
@@ -991,7 +994,8 @@ def generate_synthetic_ava(out_dir: str,
     for split in SPLITS:
         videos, attempt = build_split(settings, split)
         rows, excluded = [], []
-        for v in videos:
+        # mmengine's progress bar (one tick per video written)
+        for v in track_iter_progress(videos):
             write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
                                settings.start_index, settings.jpeg_quality)
             rows += v.annotation_rows()

@@ -36,12 +36,13 @@ are 1 s or longer pieces of the video (runs are at least one keyframe slot,
 fps), which the standard linking does not cut out of the video.
 """
 import argparse
+import logging
 import os.path as osp
 import pickle
-import warnings
 from typing import Dict, List, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
 from .synthetic_ava import (ACTOR_STATE_MODES, SPLITS, SyntheticAVASettings,
                             SyntheticVideo, build_split,
@@ -110,8 +111,9 @@ def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
         }
         missing = [c for i, c in enumerate(TUBE_CLASSES) if i not in seen]
         if missing:
-            warnings.warn(f'synthetic tubes: the {split} split has no tube '
-                          f'of {missing}; use more or longer videos')
+            print_log(f'synthetic tubes: the {split} split has no tube '
+                      f'of {missing}; use more or longer videos',
+                      logger='current', level=logging.WARNING)
     return gt
 
 

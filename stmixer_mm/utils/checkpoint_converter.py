@@ -92,17 +92,18 @@ Official keys that match no rule are never dropped silently: they are
 listed in :attr:`ConversionReport.unexpected` and kept in the converted
 dict (under the best-guess name), so that a strict load fails on them.
 """
+import logging
 import os.path as osp
 import pickle
 import pickletools
 import re
-import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 BACKBONES = ('auto', 'vit', 'slowfast', 'slowonly')
@@ -350,7 +351,7 @@ def _check_empty_weight(value: Tensor, report: ConversionReport) -> None:
            'network weight, so it is dropped: set loss_person.class_weight '
            'in the config to match if you fine-tune with it')
     report.warnings.append(msg)
-    warnings.warn(msg, stacklevel=3)
+    print_log(msg, logger='current', level=logging.WARNING)
 
 
 def _add_bn_counters(new: Dict[str, Tensor], report: ConversionReport) -> None:
@@ -379,12 +380,21 @@ def _vit_pos_embed(new: Dict[str, Tensor], report: ConversionReport,
         f'{embed_dims} dims); the official ViT computes it at run time')
 
 
+def _progress(items: list, show: bool):
+    """``items``, through mmengine's progress bar when ``show``."""
+    if not show:
+        return items
+    from mmengine.utils import track_iter_progress
+    return track_iter_progress(items)
+
+
 def convert_official_state_dict(
     state_dict: Mapping[str, Tensor],
     backbone: str = 'auto',
     *,
     vit_num_frames: int = 16,
     vit_img_size: int = 224,
+    progress: bool = False,
 ) -> Tuple[Dict[str, Tensor], ConversionReport]:
     """Rename an official STMixer state dict to stmixer_mm's names.
 
@@ -399,6 +409,7 @@ def convert_official_state_dict(
             16).
         vit_img_size (int): Input size of the ViT's position table (the
             official ViT-B: 224).
+        progress (bool): Show mmengine's progress bar over the tensors.
 
     Returns:
         tuple[dict, ConversionReport]: The converted state dict (tensors
@@ -435,7 +446,7 @@ def convert_official_state_dict(
     neck_rule = _NECK_RULES['vit' if detected == 'vit' else 'cnn']
 
     new: Dict[str, Tensor] = {}
-    for key, value in items:
+    for key, value in _progress(items, progress):
         target: Optional[str] = None
         fallback = key
         if key == 'stm_head.criterion.empty_weight':
@@ -772,6 +783,7 @@ def convert_pyslowfast_state_dict(
     state_dict: Mapping[str, Any],
     backbone: str = 'auto',
     source_format: str = 'auto',
+    progress: bool = False,
 ) -> Tuple[Dict[str, Tensor], ConversionReport]:
     """Rename a PySlowFast Kinetics checkpoint to the detector's backbone.
 
@@ -814,6 +826,7 @@ def convert_pyslowfast_state_dict(
         backbone (str): ``'auto'``, ``'slowfast'`` or ``'slowonly'``.
         source_format (str): ``'auto'`` (Caffe2 when no name has a dot),
             ``'caffe2'`` or ``'pyslowfast'``.
+        progress (bool): Show mmengine's progress bar over the entries.
 
     Returns:
         tuple[dict, ConversionReport]: ``backbone.*`` tensors and the report.
@@ -853,7 +866,7 @@ def convert_pyslowfast_state_dict(
     if source_format == 'caffe2':
         known = set()
         momentum = []
-        for key, value in items:
+        for key, value in _progress(items, progress):
             if key.endswith('_momentum'):
                 momentum.append(key)
                 continue
@@ -874,7 +887,7 @@ def convert_pyslowfast_state_dict(
             else:
                 unknown.append(key)
     else:
-        for key, value in items:
+        for key, value in _progress(items, progress):
             reason = _match_dropped(_PYSLOWFAST_DROPPED, key)
             if reason is not None:
                 report.dropped[key] = reason

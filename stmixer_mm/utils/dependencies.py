@@ -4,7 +4,7 @@ The one place that records which versions were tested together; the setup
 script installs the same set (``requirements/runtime.txt``).
 """
 import importlib.metadata as md
-import warnings
+import logging
 from typing import Dict, List, Tuple
 
 from packaging.specifiers import SpecifierSet
@@ -84,6 +84,10 @@ def check_dependencies(strict: bool = False) -> List[str]:
     if hard:
         raise DependencyError('stmixer_mm: incompatible environment:\n  - ' +
                               '\n  - '.join(hard) + '\n' + hint)
+    if soft:
+        # imported here: the check must work before mmengine is known good
+        from mmengine.logging import print_log
     for msg in soft:
-        warnings.warn(f'stmixer_mm: {msg}. {hint}')
+        print_log(f'stmixer_mm: {msg}. {hint}', logger='current',
+                  level=logging.WARNING)
     return soft
