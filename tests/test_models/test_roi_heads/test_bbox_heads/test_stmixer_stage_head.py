@@ -10,8 +10,7 @@ from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.models.layers import make_sample_points, sample_4d_reference
-from stmixer_mm.models.task_modules import (box_position_embedding,
-                                            refine_xyzr, xyxy2xyzr, xyzr2xyxy)
+from stmixer_mm.models.task_modules import box_position_embedding, xyzr2xyxy
 from stmixer_mm.registry import MODELS
 
 C, G, T, NUM_HEADS = 64, 4, 4, 8
@@ -59,50 +58,6 @@ def random_xyzr(B, N, size=64):
     z = torch.rand(B, N, 1) * 2 + 3.5  # boxes of 11..45 px
     r = torch.rand(B, N, 1) - 0.5
     return torch.cat([xy, z, r], dim=-1)
-
-
-# ----------------------------------------------------------------------
-# box helpers
-# ----------------------------------------------------------------------
-def test_xyzr_encoding():
-    xyxy = torch.tensor([[10., 20., 30., 60.], [0., 0., 64., 32.]])
-    xyzr = xyxy2xyzr(xyxy)
-    # written out: centre, log2(sqrt(w*h)), log2(h/w)
-    expected = torch.tensor([
-        [20., 40., math.log2(math.sqrt(20 * 40)),
-         math.log2(40 / 20)],
-        [32., 16., math.log2(math.sqrt(64 * 32)),
-         math.log2(32 / 64)],
-    ])
-    torch.testing.assert_close(xyzr, expected)
-    torch.testing.assert_close(xyzr2xyxy(xyzr), xyxy)
-
-
-def test_refine_xyzr_formula():
-    xyzr = torch.tensor([[10., 20., 3., 0.5]])
-    delta = torch.tensor([[0.5, -0.25, 0.1, -0.2]])
-    expected = torch.tensor([[10 + 0.5 * 8, 20 - 0.25 * 8, 3.1, 0.3]])
-    torch.testing.assert_close(refine_xyzr(xyzr, delta), expected)
-
-
-def test_box_position_embedding_written_out():
-    xyzr = torch.tensor([[[500., 250., 4.5, -0.7], [12., 900., 7., 1.2]]])
-    num_feats = 8
-    pe = box_position_embedding(xyzr, num_feats)
-    assert pe.shape == (1, 2, 4 * num_feats)
-    scale = [1000., 1000., 1., 1.]
-    for n in range(2):
-        expected = []
-        for c in range(4):
-            v = xyzr[0, n, c].item() / scale[c]
-            # dim_t[k] = 10000^(2*floor(k/2)/F); even k -> sin, odd -> cos,
-            # interleaved as (sin k0, cos k1, sin k2, cos k3, ...)
-            for pair in range(num_feats // 2):
-                d_even = 10000**(2 * ((2 * pair) // 2) / num_feats)
-                d_odd = 10000**(2 * ((2 * pair + 1) // 2) / num_feats)
-                expected += [math.sin(v / d_even), math.cos(v / d_odd)]
-        torch.testing.assert_close(
-            pe[0, n], torch.tensor(expected), rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------
