@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.structures import InstanceData
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
@@ -156,3 +157,51 @@ def test_table_mode_args(benchmark, argv, message, capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_random_model_uses_init_weights_without_checkpoints(benchmark):
+    """The table's random weights: the config's own initialisation (PyTorch's
+    default alone gives NaN features in SlowFast-R101-NL), no checkpoint
+    loaded, decoder weights perturbed, the same for the same seed."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'stmixer',
+                 'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw_'
+                 'ava22-rgb.py'))
+    assert cfg.model.init_cfg.checkpoint
+    assert benchmark.drop_pretrained(cfg.model) >= 1
+    assert cfg.model.init_cfg is None
+    vit = Config.fromfile(
+        osp.join(REPO, 'configs', 'stmixer',
+                 'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
+                 'adamw_ava22-rgb.py'))
+    assert benchmark.drop_pretrained(vit.model) >= 1
+    assert 'Pretrained' not in str(vit.model)
+
+    model = benchmark.build_random_model(TINY_CFG, seed=3)
+    again = benchmark.build_random_model(TINY_CFG, seed=3)
+    for (k, a), b in zip(model.state_dict().items(),
+                         again.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert not model.training
+    stage = model.decoder.stages[0]
+    prior = stage.action_prior_prob
+    # init_weights ran: the classifier bias is the prior's constant
+    expected = -torch.log(torch.tensor((1 - prior) / prior))
+    assert torch.allclose(stage.fc_action.bias,
+                          expected.expand_as(stage.fc_action.bias))
+    # ... and the zero-initialised box regressor was perturbed
+    w = stage.fc_reg.weight
+    assert 0 < w.abs().max() < 0.1
+
+
+def test_check_finite_names_the_config(benchmark):
+    from mmaction.structures import ActionDataSample
+    ds = ActionDataSample()
+    ds.pred_instances = InstanceData(
+        bboxes=torch.tensor([[0., 0., float('nan'), 1.]]),
+        scores=torch.ones(1, 3))
+    with pytest.raises(SystemExit, match='cfg-x .*pred_instances.bboxes'):
+        benchmark.check_finite([ds], 'cfg-x (cpu, fp32)')
+    ds.pred_instances.bboxes = torch.zeros(1, 4)
+    benchmark.check_finite([ds], 'cfg-x (cpu, fp32)')

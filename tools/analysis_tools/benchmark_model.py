@@ -28,9 +28,12 @@ generator and every decoder stage, counted by ``get_flops.count_flops``:
 PyTorch's ``FlopCounterMode``, 2 FLOPs per multiply-add), the median and
 minimum latency of the whole inference path and clips/s. Each config runs at
 its test pipeline's ``clip_len`` x 256 x 320 (``--shape`` overrides it for
-every config), batch ``--batch-size`` (1), with random weights (PyTorch's
-initialisation after ``torch.manual_seed(--seed)``; the speed does not
-depend on the values) and the config's sampling path (``impl='auto'``).
+every config), batch ``--batch-size`` (1), with random weights (the
+config's own ``init_weights`` after ``torch.manual_seed(--seed)``, without
+its pretrained checkpoints, decoder weights perturbed so that the queries
+differ; the speed does not depend on the values, but must not be measured
+on NaNs: non-finite predictions stop the tool) and the
+config's sampling path (``impl='auto'``).
 Devices: the CPU, and CUDA when available (otherwise the GPU rows are
 reported as not measured); ``--device`` keeps one of them. dtypes: fp32
 always; bf16 autocast where the device has native bf16 (CUDA with bf16
@@ -249,32 +252,34 @@ def native_bf16(device: torch.device) -> Tuple[bool, str]:
                 f'{"available" if ok else "unavailable"}')
 
 
-def time_runs(run, warmup: int, repeats: int) -> List[float]:
-    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls."""
+def time_runs(run, warmup: int, repeats: int) -> Tuple[List[float], Any]:
+    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls, and
+    what the last call returned."""
     for _ in range(warmup):
         run()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        run()
+        out = run()
         times.append(time.perf_counter() - t0)
-    return times
+    return times, out
 
 
 def inference_runner(model, data: dict, device: torch.device,
                      amp_dtype: Optional[torch.dtype] = None):
     """``model.test_step(data)`` (data preprocessor + ``predict``) without
     gradients, under ``torch.autocast(amp_dtype)`` if given, synchronised
-    on CUDA."""
+    on CUDA; ``run()`` returns the predictions."""
 
     def run():
         with torch.no_grad(), torch.autocast(
                 device.type,
                 dtype=amp_dtype or torch.bfloat16,
                 enabled=amp_dtype is not None):
-            model.test_step(data)
+            results = model.test_step(data)
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
+        return results
 
     return run
 
@@ -303,6 +308,83 @@ def format_markdown(rows: Sequence[Dict[str, Any]]) -> str:
                  f'{min(r["times"]) * 1e3:.1f}', f'{r["clips_per_s"]:.3f}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def drop_pretrained(node: Any) -> int:
+    """Remove every checkpoint a model config would load at
+    ``init_weights`` (``init_cfg`` of type ``Pretrained`` or with a
+    ``checkpoint``, string ``pretrained`` fields), in place; returns how many
+    were removed."""
+    removed = 0
+    if isinstance(node, dict):
+        for key in list(node.keys()):
+            value = node[key]
+            if key == 'init_cfg' and isinstance(value, dict) and (
+                    value.get('type') == 'Pretrained'
+                    or 'checkpoint' in value):
+                node[key] = None
+                removed += 1
+            elif key == 'pretrained' and isinstance(value, str):
+                node[key] = None
+                removed += 1
+            else:
+                removed += drop_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        removed += sum(drop_pretrained(v) for v in node)
+    return removed
+
+
+def build_random_model(path: str, seed: int,
+                       cfg_options: Optional[dict] = None):
+    """The config's detector on the CPU, in eval mode, initialised by its
+    own ``init_weights`` (mmengine ``init_cfg``, zero-initialised residual
+    branches, non-local and mixing layers as in training) after
+    ``torch.manual_seed(seed)``, without the pretrained checkpoints; then,
+    as ``benchmark_decoder.py`` does, every decoder weight with more than
+    one dimension is perturbed by ``0.01 * N(0, 1)`` (the box regressor and
+    the mixing generators start at zero: every query would sample the same
+    points, a friendlier memory pattern than a trained model's).
+
+    PyTorch's default initialisation alone is not enough: deep backbones in
+    eval mode (e.g. SlowFast-R101 with non-local blocks) then overflow to
+    non-finite features, and a benchmark on NaNs means nothing.
+    """
+    import logging
+
+    from mmengine.logging import MMLogger
+    cfg = Config.fromfile(path)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    drop_pretrained(cfg.model)
+    torch.manual_seed(seed)
+    model = init_detector(cfg, None, 'cpu')
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # init_weights logs every parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            if p.dim() > 1:
+                p.add_(torch.randn(p.shape, generator=g) * 0.01)
+    return model.eval()
+
+
+def check_finite(results: Sequence[Any], name: str) -> None:
+    """Raise ``SystemExit`` naming the config when a prediction has a
+    non-finite box or score (the latency of NaNs would mean nothing)."""
+    for ds in results:
+        pred = ds.pred_instances
+        for key in ('bboxes', 'scores'):
+            value = pred.get(key)
+            if value is not None and not torch.isfinite(
+                    torch.as_tensor(value)).all():
+                raise SystemExit(
+                    f'{name}: non-finite pred_instances.{key} with random '
+                    'weights; the benchmark would time NaNs')
 
 
 def benchmark_table(args) -> List[Dict[str, Any]]:
@@ -348,19 +430,13 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
     rows = []
     for i, (name, path) in enumerate(configs):
         t_cfg = time.perf_counter()
-        cfg = Config.fromfile(path)
-        torch.manual_seed(args.seed)
-        model = init_detector(cfg, None, 'cpu', cfg_options=args.cfg_options)
+        model = build_random_model(path, args.seed, args.cfg_options)
         params = sum(p.numel() for p in model.parameters())
         if args.shape is not None:
             t, h, w = args.shape
         else:
             from stmixer_mm.apis import clip_sampling_from_cfg
             t, (h, w) = clip_sampling_from_cfg(model.cfg)[0], OFFICIAL_HW
-        flops = share = None
-        if get_flops is not None:
-            res = get_flops.count_flops(model, (t, h, w), args.batch_size)
-            flops, share = res['total'], res['decoder_share']
         torch.manual_seed(args.seed)
         data = make_batch(args.batch_size, t, h, w)
         for dev in devices:
@@ -370,9 +446,10 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                     f'cuda ({torch.cuda.get_device_name(dev)})')
             for dtype in dtypes[dev]:
                 amp = torch.bfloat16 if dtype == 'bf16' else None
-                times = time_runs(
+                times, out = time_runs(
                     inference_runner(model, data, dev, amp), args.warmup,
                     args.repeats)
+                check_finite(out, f'{name} ({dev.type}, {dtype})')
                 med = statistics.median(times)
                 rows.append(
                     dict(
@@ -380,8 +457,8 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                         config=path,
                         input=(args.batch_size, t, h, w),
                         params=params,
-                        flops=flops,
-                        decoder_share=share,
+                        flops=None,
+                        decoder_share=None,
                         device=dev.type,
                         device_desc=desc,
                         dtype=dtype + (' autocast' if amp else ''),
@@ -390,6 +467,14 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                         clips_per_s=args.batch_size / med))
                 print(f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
                       f'median {med * 1e3:.1f} ms', flush=True)
+        if get_flops is not None:  # after the finiteness check
+            model.to('cpu')
+            res = get_flops.count_flops(model, (t, h, w), args.batch_size)
+            for row in rows:
+                if row['config'] == path and row['flops'] is None:
+                    row.update(
+                        flops=res['total'],
+                        decoder_share=res['decoder_share'])
         del model, data
         gc.collect()
         if cuda:
