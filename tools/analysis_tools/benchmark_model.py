@@ -39,7 +39,8 @@ reported as not measured); ``--device`` keeps one of them. dtypes: fp32
 always; bf16 autocast where the device has native bf16 (CUDA with bf16
 support; a CPU whose oneDNN has bf16 kernels), or everywhere with
 ``--bf16`` (on a CPU without native bf16, e.g. AVX2 only, bf16 autocast is
-emulated and several times slower, so it is not measured by default).
+emulated and much slower -- 45x for SlowOnly-R50 on one AVX2 thread --
+so it is not measured by default).
 The load average is printed before and after (shared machines).
 """
 import argparse
