@@ -50,6 +50,8 @@ from mmengine.registry import init_default_scope
 from torch import Tensor
 from torch.profiler import ProfilerActivity, profile
 
+from stmixer_mm.utils.benchmark import peak_memory, synchronize
+
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
                   '8xb1-16x4x1-12e-adamw_ava22-rgb.py')
 #: dense matrix products (their self time is the floor of the decoder)
@@ -173,11 +175,6 @@ def make_inputs(decoder, batch: int, input_hw: Sequence[int],
 OUTPUT_KEYS = ('person_logits', 'action_logits', 'bboxes')
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def make_steps(decoder, inputs, device: torch.device,
                seed: int) -> Dict[str, Callable[[], None]]:
     """``inference`` and ``training`` steps of one decoder."""
@@ -219,35 +216,12 @@ def interleaved_medians(steps: Dict[str, Callable[[], None]], repeats: int,
     times = {name: [] for name in names}
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             steps[name]()
-            _sync(device)
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
-
-
-def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
-    """Bytes allocated by ``fn`` at its peak, above what was held before."""
-    if device.type == 'cuda':
-        _sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        _sync(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    with profile(
-            activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = [
-        e for e in prof.profiler.kineto_results.events()
-        if e.name() == '[memory]' and 'CPU' in str(e.device_type())
-    ]
-    current = peak = 0
-    for e in sorted(events, key=lambda e: e.start_ns()):
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
 
 
 def max_output_diff(a: List[Dict[str, Tensor]],

@@ -24,10 +24,10 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
-from torch.profiler import ProfilerActivity, profile
 
 from stmixer_mm.models.layers import make_sample_points, sample_4d
 from stmixer_mm.models.layers.sampling import _msda_cuda_function
+from stmixer_mm.utils.benchmark import peak_memory, synchronize
 
 N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
 INPUT_HW = (256, 340)
@@ -96,11 +96,6 @@ def make_inputs(batch: int, device: torch.device,
     return (points.to(device), [v.to(device) for v in values], grad.to(device))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def median_time(fn: Callable[[], None], device: torch.device, repeats: int,
                 warmup: int) -> float:
     """Median wall time of ``fn`` in seconds."""
@@ -108,35 +103,12 @@ def median_time(fn: Callable[[], None], device: torch.device, repeats: int,
         fn()
     times = []
     for _ in range(repeats):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         fn()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
-    """Bytes allocated by ``fn`` at its peak, above what was held before."""
-    if device.type == 'cuda':
-        _sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        _sync(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    with profile(
-            activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = [
-        e for e in prof.profiler.kineto_results.events()
-        if e.name() == '[memory]' and 'CPU' in str(e.device_type())
-    ]
-    current = peak = 0
-    for e in sorted(events, key=lambda e: e.start_ns()):
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
 
 
 def bench_one(impl: str, batch: int, args) -> Dict[str, float]:
