@@ -11,13 +11,15 @@ explicit opt-out (``--non-strict`` / ``strict=False``), and then the same
 lists are logged as a warning.
 """
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+
+from stmixer_mm.utils.checkpoint_converter import diff_state_dicts
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
@@ -79,17 +81,9 @@ def state_dict_mismatches(
     """
     if is_model_wrapper(model):
         model = model.module
-    own = model.state_dict()
-    missing = [
-        k for k in own
-        if k not in state_dict and not k.endswith(_IGNORED_MISSING)
-    ]
-    unexpected = [k for k in state_dict if k not in own]
-    shape: List[Tuple[str, tuple, tuple]] = []
-    for k, v in state_dict.items():
-        if k in own and hasattr(v, 'shape') and \
-                tuple(v.shape) != tuple(own[k].shape):
-            shape.append((k, tuple(v.shape), tuple(own[k].shape)))
+    missing, unexpected, shape = diff_state_dicts(state_dict,
+                                                  model.state_dict())
+    missing = [k for k in missing if not k.endswith(_IGNORED_MISSING)]
     return dict(missing=missing, unexpected=unexpected, shape=shape)
 
 

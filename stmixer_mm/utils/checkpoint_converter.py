@@ -489,6 +489,27 @@ def convert_official_state_dict(
     return new, report
 
 
+def diff_state_dicts(
+    state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor]
+) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
+    """How ``state_dict`` differs from ``expected`` (``model.state_dict()``).
+
+    Returns:
+        tuple[list, list, list]: Missing keys (in ``expected``'s order),
+        unexpected keys (in ``state_dict``'s order) and shape mismatches
+        ``(key, checkpoint shape, model shape)`` (in ``state_dict``'s
+        order). The one comparison behind the converters' checks and the
+        strict loading of ``stmixer_mm.engine``.
+    """
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shape = [(k, tuple(v.shape), tuple(expected[k].shape))
+             for k, v in state_dict.items()
+             if k in expected and hasattr(v, 'shape')
+             and tuple(v.shape) != tuple(expected[k].shape)]
+    return missing, unexpected, shape
+
+
 def compare_state_dicts(
         state_dict: Mapping[str, Tensor],
         expected: Mapping[str,
@@ -497,14 +518,11 @@ def compare_state_dicts(
     the order of ``state_dict``, as ``'key: checkpoint (..), model (..)'``
     lines) of ``state_dict`` against ``expected`` (``model.state_dict()``).
     """
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
+    missing, unexpected, shape = diff_state_dicts(state_dict, expected)
     mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)}, model '
-        f'{tuple(expected[k].shape)}' for k, v in state_dict.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+        f'{k}: checkpoint {ckpt}, model {model}' for k, ckpt, model in shape
     ]
-    return missing, unexpected, mismatched
+    return sorted(missing), sorted(unexpected), mismatched
 
 
 # ---------------------------------------------------------------------------
