@@ -257,18 +257,16 @@ def run_demo(args):
         writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     writer.release()
 
+    # what both JSON files (detections, tubes) say about the run
+    header = dict(
+        input=args.input,
+        fps=fps,
+        frame_size=[w, h],
+        person_threshold=person_thr,
+        keyframes=keyframes)
     json_out = osp.join(args.out_dir, f'{stem}_det.json')
     with open(json_out, 'w') as f:
-        json.dump(
-            dict(
-                input=args.input,
-                fps=fps,
-                frame_size=[w, h],
-                person_threshold=person_thr,
-                keyframes=keyframes,
-                detections=detections),
-            f,
-            indent=1)
+        json.dump(dict(header, detections=detections), f, indent=1)
     csv_out = osp.join(args.out_dir, f'{stem}_det.csv')
     with open(csv_out, 'w', newline='') as f:
         wr = csv.writer(f)
@@ -294,14 +292,7 @@ def run_demo(args):
         tubes_out = osp.join(args.out_dir, f'{stem}_tubes.json')
         with open(tubes_out, 'w') as f:
             json.dump(
-                dict(
-                    input=args.input,
-                    fps=fps,
-                    frame_size=[w, h],
-                    person_threshold=person_thr,
-                    keyframes=keyframes,
-                    link_iou=args.tube_iou,
-                    tubes=tubes),
+                dict(header, link_iou=args.tube_iou, tubes=tubes),
                 f,
                 indent=1)
         print(f'wrote {tubes_out}: {len(tubes)} tubes')
