@@ -29,14 +29,18 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 
-# Transforms that locate / read frames from disk: an in-memory clip skips
-# them and starts the test pipeline after them.
-_FRAME_LOADERS = ('SampleAVAFrames', 'SampleFrames', 'RawFrameDecode',
-                  'DecordInit', 'DecordDecode', 'OpenCVInit', 'OpenCVDecode',
-                  'PyAVInit', 'PyAVDecode', 'CheckedRawFrameDecode',
-                  'mmaction.SampleAVAFrames', 'mmaction.RawFrameDecode',
-                  'mmaction.CheckedRawFrameDecode', 'SampleTubeFrames',
-                  'mmaction.SampleTubeFrames')
+# Transforms that sample clips from a video or read frames from disk (type
+# names without a scope prefix): an in-memory clip skips them and starts
+# the test pipeline after them.
+_CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames')
+_FRAME_LOADERS = _CLIP_SAMPLERS + (
+    'RawFrameDecode', 'CheckedRawFrameDecode', 'DecordInit', 'DecordDecode',
+    'OpenCVInit', 'OpenCVDecode', 'PyAVInit', 'PyAVDecode')
+
+
+def _type_name(step: dict) -> str:
+    """A pipeline step's type without its scope (``mmaction.X`` -> X)."""
+    return step['type'].split('.')[-1]
 
 
 def init_detector(config: Union[str, Config],
@@ -109,8 +113,7 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
     """Return ``(clip_len, frame_interval)`` of the config's test pipeline.
     """
     for t in _test_pipeline_cfg(cfg):
-        if t['type'].split('.')[-1] in ('SampleAVAFrames', 'SampleFrames',
-                                        'SampleTubeFrames'):
+        if _type_name(t) in _CLIP_SAMPLERS:
             return t['clip_len'], t.get('frame_interval', 1)
     raise KeyError('the test pipeline has no SampleAVAFrames/SampleFrames/'
                    'SampleTubeFrames step that gives clip_len and '
@@ -120,7 +123,8 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
 def build_clip_pipeline(cfg: Config) -> Compose:
     """The config's test pipeline without its frame sampling/decoding."""
     steps = [
-        t for t in _test_pipeline_cfg(cfg) if t['type'] not in _FRAME_LOADERS
+        t for t in _test_pipeline_cfg(cfg)
+        if _type_name(t) not in _FRAME_LOADERS
     ]
     return Compose(steps)
 
