@@ -26,6 +26,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+from stmixer_mm.datasets import tube_clip_frames
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 
@@ -131,11 +132,11 @@ def build_clip_pipeline(cfg: Config) -> Compose:
 
 def clip_indices(center: int, clip_len: int, frame_interval: int,
                  num_frames: int) -> np.ndarray:
-    """Frame indices of the clip around ``center``, as ``SampleAVAFrames``
-    takes them in test mode (clamped to the video)."""
-    start = center - (clip_len // 2) * frame_interval
-    inds = start + np.arange(clip_len) * frame_interval
-    return np.clip(inds, 0, num_frames - 1)
+    """0-based frame indices of the clip around ``center``, as
+    ``SampleAVAFrames`` takes them in test mode (clamped to the video): the
+    0-based form of :func:`~stmixer_mm.datasets.tube_clip_frames`."""
+    return tube_clip_frames(center + 1, num_frames, clip_len,
+                            frame_interval) - 1
 
 
 def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
