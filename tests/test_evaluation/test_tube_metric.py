@@ -159,3 +159,27 @@ def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
     per_class.process(None, copy.deepcopy(samples))
     assert per_class.compute_metrics(
         per_class.results)['frameAP@0.5'] != pytest.approx(got, abs=1e-3)
+
+
+def test_tube_metric_refuses_videos_without_predictions(ann_file):
+    """Samples of only part of the split (another split, ann_file or a
+    subset in the dataset) must not be scored against the whole split."""
+    samples = _samples()
+    videos = sorted({s['video_id'] for s in samples})
+    assert len(videos) > 1
+    partial = [s for s in samples if s['video_id'] != videos[0]]
+    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    metric.process(None, copy.deepcopy(partial))
+    with pytest.raises(ValueError, match='have no prediction'):
+        metric.compute_metrics(metric.results)
+    # explicit opt-in: scored, the missing video's GT counts as missed
+    warn = METRICS.build(
+        dict(type='TubeMetric', ann_file=ann_file, missing_videos='warn'))
+    warn.process(None, copy.deepcopy(partial))
+    full = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    full.process(None, copy.deepcopy(samples))
+    assert warn.compute_metrics(warn.results)['frameAP@0.5'] < \
+        full.compute_metrics(full.results)['frameAP@0.5']
+    with pytest.raises(ValueError, match='missing_videos'):
+        METRICS.build(
+            dict(type='TubeMetric', ann_file=ann_file, missing_videos='no'))

@@ -86,6 +86,11 @@ class TubeMetric(BaseMetric):
             ``min_length`` 15, ``min_score`` 0.005, ``nms_3d_iou`` 0.3).
         ignore_labels (Sequence[str]): Class names left out of both mAPs.
         classwise (bool): Also return per-class frame and video APs.
+        missing_videos (str): What to do when test videos of the split got
+            no prediction at all (the evaluated data set is another split,
+            another ``ann_file`` or a subset): ``'error'`` (default) stops
+            before scoring; ``'warn'`` logs them and scores their ground
+            truth as missed.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix (default ``'mAP'``).
     """
@@ -102,12 +107,17 @@ class TubeMetric(BaseMetric):
                  link_cfg: Optional[dict] = None,
                  ignore_labels: Sequence[str] = (),
                  classwise: bool = False,
+                 missing_videos: str = 'error',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if score_mode not in ('per_class', 'argmax'):
             raise ValueError("score_mode must be 'per_class' or 'argmax', "
                              f'got {score_mode!r}')
+        if missing_videos not in ('error', 'warn'):
+            raise ValueError("missing_videos must be 'error' or 'warn', got "
+                             f'{missing_videos!r}')
+        self.missing_videos = missing_videos
         self.ann_file = ann_file
         self.gt = load_act_annotations(ann_file)
         if not 0 <= split < len(self.gt['test_videos']):
@@ -201,10 +211,17 @@ class TubeMetric(BaseMetric):
         seen = {r[0] for r in results}
         unseen = [v for v in self.videos if v not in seen]
         if unseen:
-            logger.warning(
-                f'TubeMetric: {len(unseen)} of {len(self.videos)} test '
-                f'videos have no prediction (their GT counts as missed), '
-                f'e.g. {unseen[:3]}')
+            message = (
+                f'TubeMetric: {len(unseen)} of {len(self.videos)} videos of '
+                f'test_videos[{self.split}] of {self.ann_file} have no '
+                f'prediction, e.g. {unseen[:3]}: the evaluated data set is '
+                'not the metric\'s test split (another split, ann_file or a '
+                'subset), so their ground truth would count as missed')
+            if self.missing_videos == 'error':
+                raise ValueError(
+                    message + "; evaluate the whole split, or set "
+                    "missing_videos='warn' to score them as missed")
+            logger.warning(message)
         metrics: Dict[str, float] = {}
         frame_aps = frame_ap(self.gt, dets, self.videos, self.iou_thr,
                              self.ignore_labels)
