@@ -149,3 +149,40 @@ def test_checkpoint_check_hook():
     assert 'missing in the checkpoint (1):\n    0.bias' in msg
     assert '0.weight: [4, 2] in the checkpoint vs [3, 2] in the model' in msg
     CheckpointCheckHook(strict=False).after_load_checkpoint(runner, bad)
+
+
+def _tube_gt(path):
+    import pickle
+    gt = dict(
+        labels=['a'],
+        gttubes=dict(v1={0: [np.array([[1, 0, 0, 9, 9]], np.float32)]}),
+        nframes=dict(v1=1),
+        train_videos=[[], []],
+        test_videos=[['v1'], ['v1']],
+        resolution=dict(v1=(10, 10)))
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f)
+    return str(path)
+
+
+@pytest.mark.parametrize('field', ['ann_file', 'split'])
+def test_evaluation_check_refuses_a_tube_metric_of_other_gt(tmp_path, field):
+    """TubeMetric: the metric's ann_file and split must be the dataset's."""
+    from stmixer_mm.evaluation import TubeMetric
+    ann = _tube_gt(tmp_path / 'gt.pkl')
+    other = dict(ann_file=_tube_gt(tmp_path / 'other.pkl'), split=1)
+    metric = TubeMetric(ann_file=ann, split=0)
+    hook = AVAEvaluationCheckHook()
+    same = types.SimpleNamespace(
+        dataloader=types.SimpleNamespace(
+            dataset=types.SimpleNamespace(ann_file=ann, split=0)),
+        evaluator=types.SimpleNamespace(metrics=[metric]))
+    hook.before_test(types.SimpleNamespace(test_loop=same))
+    dataset = dict(ann_file=ann, split=0)
+    dataset[field] = other[field]
+    loop = types.SimpleNamespace(
+        dataloader=types.SimpleNamespace(
+            dataset=types.SimpleNamespace(**dataset)),
+        evaluator=types.SimpleNamespace(metrics=[metric]))
+    with pytest.raises(ValueError, match=f'test_evaluator.{field} = '):
+        hook.before_test(types.SimpleNamespace(test_loop=loop))

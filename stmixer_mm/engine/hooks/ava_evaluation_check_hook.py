@@ -9,6 +9,8 @@ from mmengine.registry import HOOKS
 # fields of mmaction2's AVAMetric and the dataset arguments they must equal
 AVA_METRIC_FIELDS = ('ann_file', 'exclude_file', 'label_file', 'num_classes',
                      'custom_classes')
+# the same for stmixer_mm's TubeMetric and TubeDataset
+TUBE_METRIC_FIELDS = ('ann_file', 'split')
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -17,12 +19,31 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def ava_evaluation_mismatches(metric: Any,
-                              dataset: Any) -> List[Tuple[str, Any, Any]]:
-    """``(field, metric value, dataset value)`` for each field of an
-    ``AVAMetric`` that differs from the evaluated ``AVADataset``'s."""
+def checked_fields(metric: Any) -> Tuple[str, ...]:
+    """The fields of ``metric`` that must equal the evaluated dataset's:
+    :data:`AVA_METRIC_FIELDS` for mmaction2's ``AVAMetric``,
+    :data:`TUBE_METRIC_FIELDS` for ``TubeMetric``, none for other metrics.
+    """
+    from mmaction.evaluation import AVAMetric
+
+    from stmixer_mm.evaluation import TubeMetric
+    if isinstance(metric, AVAMetric):
+        return AVA_METRIC_FIELDS
+    if isinstance(metric, TubeMetric):
+        return TUBE_METRIC_FIELDS
+    return ()
+
+
+def ava_evaluation_mismatches(
+        metric: Any,
+        dataset: Any,
+        fields: Tuple[str, ...] = AVA_METRIC_FIELDS
+) -> List[Tuple[str, Any, Any]]:
+    """``(field, metric value, dataset value)`` for each of ``fields``
+    (default: those of an ``AVAMetric``) that differs between the metric
+    and the evaluated dataset."""
     out = []
-    for field in AVA_METRIC_FIELDS:
+    for field in fields:
         if not hasattr(dataset, field):
             continue
         mine, theirs = getattr(metric, field, None), getattr(dataset, field)
@@ -43,7 +64,8 @@ class AVAEvaluationCheckHook(Hook):
     validation and testing, this hook compares each ``AVAMetric`` of the
     loop's evaluator with the loop's dataset (``ann_file``,
     ``exclude_file``, ``label_file``, ``num_classes``; paths after
-    ``realpath``) and raises a ``ValueError`` naming both values before any
+    ``realpath``), and each ``TubeMetric`` likewise (``ann_file``,
+    ``split``), and raises a ``ValueError`` naming both values before any
     prediction is made. Metrics of other types are not checked.
     """
 
@@ -57,11 +79,11 @@ class AVAEvaluationCheckHook(Hook):
         evaluator = getattr(loop, 'evaluator', None)
         if dataset is None or evaluator is None:
             return
-        from mmaction.evaluation import AVAMetric
         for metric in evaluator.metrics:
-            if not isinstance(metric, AVAMetric):
+            fields = checked_fields(metric)
+            if not fields:
                 continue
-            bad = ava_evaluation_mismatches(metric, dataset)
+            bad = ava_evaluation_mismatches(metric, dataset, fields)
             if bad:
                 lines = '\n'.join(f'  {stage}_evaluator.{f} = {m!r} but '
                                   f'{stage}_dataloader.dataset.{f} = {d!r}'
