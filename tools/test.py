@@ -25,8 +25,11 @@ from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
+                               add_class_consistency_hook,
                                init_dist_without_cuda, shutdown_dist)
 from stmixer_mm.engine.hooks import trigger_visualization_hook
+from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
+                              ConfigSettingError, check_config, load_config)
 
 
 def parse_args(argv=None):
@@ -96,6 +99,8 @@ def merge_args(cfg: Config, args) -> Config:
             opt_out='--non-strict',
             source=args.checkpoint)
     ]
+    # the model's action classes against the test dataset as loaded
+    add_class_consistency_hook(cfg)
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--dump must be a .pkl/.pickle file, got '
@@ -113,12 +118,19 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        cfg = merge_args(load_config(args.config), args)
+        # every setting, with its config path, before anything is built
+        check_config(cfg)
+    except ConfigFileError as e:
+        raise SystemExit(f'tools/test.py: {e}') from None
+    except ConfigSettingError as e:
+        raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
     init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
     try:
         metrics = runner.test()
-    except CheckpointMismatchError as e:
+    except (CheckpointMismatchError, CheckpointFileError) as e:
         raise SystemExit(f'tools/test.py: {e}') from None
     shutdown_dist()
     return metrics

@@ -16,8 +16,13 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner, find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import (adapt_cfg_to_device, init_dist_without_cuda,
-                               shutdown_dist)
+from stmixer_mm.engine import (WorkDirBusyError, WorkDirLock,
+                               adapt_cfg_to_device,
+                               add_class_consistency_hook,
+                               init_dist_without_cuda, shutdown_dist)
+from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
+                              load_config)
+from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
 
 def parse_args(argv=None):
@@ -101,6 +106,16 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    if args.resume is not None:
+        # a checkpoint without training state is named, not a KeyError
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(
+                type='ResumeCheckHook',
+                source=None if args.resume == 'auto' else args.resume)
+        ]
+    # the model's action classes against the datasets as loaded
+    add_class_consistency_hook(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             raise KeyError('--auto-scale-lr needs `auto_scale_lr` '
@@ -119,18 +134,46 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_cfg_to_device(cfg)
 
 
+def _is_main_process() -> bool:
+    return int(os.environ.get('RANK', '0')) == 0
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    init_dist_without_cuda(cfg)
-    runner = Runner.from_cfg(cfg)
-    if args.resume == 'auto' and find_latest_checkpoint(cfg.work_dir) is None:
-        # mmengine would log "Auto resumed from the latest checkpoint None."
-        runner.logger.warning(
-            f'--resume: no checkpoint found in the work dir {cfg.work_dir} '
-            '(no last_checkpoint file): training starts from scratch')
-    runner.train()
-    shutdown_dist()
+    try:
+        cfg = merge_args(load_config(args.config), args)
+        # every setting, with its config path, before anything is built
+        check_config(cfg)
+    except ConfigFileError as e:
+        raise SystemExit(f'tools/train.py: {e}') from None
+    except ConfigSettingError as e:
+        raise SystemExit(f'tools/train.py: {args.config}: {e}') from None
+    # one run per work dir: a second one would overwrite the checkpoints
+    lock = None
+    if _is_main_process():
+        try:
+            lock = WorkDirLock(cfg.work_dir).acquire()
+        except WorkDirBusyError as e:
+            raise SystemExit(f'tools/train.py: {e}') from None
+    try:
+        init_dist_without_cuda(cfg)
+        runner = Runner.from_cfg(cfg)
+        if args.resume == 'auto' and find_latest_checkpoint(
+                cfg.work_dir) is None:
+            # mmengine would log "Auto resumed from the latest checkpoint
+            # None."
+            runner.logger.warning(
+                f'--resume: no checkpoint found in the work dir '
+                f'{cfg.work_dir} (no last_checkpoint file): training starts '
+                'from scratch')
+        try:
+            runner.train()
+        except CheckpointFileError as e:
+            raise SystemExit(f'tools/train.py: {e}') from None
+        shutdown_dist()
+    finally:
+        if lock is not None:
+            lock.release()
     return runner
 
 

@@ -1,16 +1,25 @@
 from .checkpoint import (CheckpointCheckHook, CheckpointMismatchError,
-                         check_checkpoint_fits, checkpoint_state_dict,
+                         ResumeCheckHook, check_checkpoint_fits,
+                         checkpoint_state_dict, install_checked_local_loader,
                          state_dict_mismatches)
-from .hooks import (AVAEvaluationCheckHook, RandomStateHook, get_rng_state,
-                    set_rng_state)
+from .hooks import (AVAEvaluationCheckHook, ClassConsistencyHook,
+                    RandomStateHook, add_class_consistency_hook,
+                    check_model_fits_dataset, get_rng_state, set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
 from .runner_utils import (adapt_cfg_to_device, init_dist_without_cuda,
                            shutdown_dist)
+from .work_dir_lock import LOCK_NAME, WorkDirBusyError, WorkDirLock
+
+# every local checkpoint mmengine reads names its file when it is bad
+install_checked_local_loader()
 
 __all__ = [
     'DeviceAwareDistributedDataParallel', 'adapt_cfg_to_device',
     'init_dist_without_cuda', 'shutdown_dist', 'CheckpointCheckHook',
     'CheckpointMismatchError', 'check_checkpoint_fits',
     'checkpoint_state_dict', 'state_dict_mismatches', 'RandomStateHook',
-    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state'
+    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state',
+    'ClassConsistencyHook', 'add_class_consistency_hook',
+    'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError',
+    'LOCK_NAME', 'ResumeCheckHook', 'install_checked_local_loader'
 ]

@@ -19,11 +19,14 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from stmixer_mm.utils.checkpoint_converter import diff_state_dicts
+from stmixer_mm.utils.checkpoint_converter import (CheckpointFileError,
+                                                   check_checkpoint_file,
+                                                   diff_state_dicts)
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
-    'state_dict_mismatches', 'check_checkpoint_fits', 'CheckpointCheckHook'
+    'state_dict_mismatches', 'check_checkpoint_fits', 'CheckpointCheckHook',
+    'ResumeCheckHook', 'install_checked_local_loader'
 ]
 
 # keys a model may lack in a checkpoint without changing its outputs
@@ -178,3 +181,89 @@ class CheckpointCheckHook(Hook):
             if self.source else 'the checkpoint',
             opt_out=self.opt_out,
             logger=runner.logger)
+
+
+def install_checked_local_loader() -> bool:
+    """Make mmengine's local checkpoint loader name the file and what is
+    wrong with it.
+
+    ``torch.load`` on a truncated file raises ``RuntimeError: PytorchStreamReader
+    failed reading zip archive``, on random bytes ``UnpicklingError`` or
+    ``UnicodeDecodeError``, none naming the file. Every local checkpoint
+    that mmengine reads (``load_from``, ``--resume``, ``init_detector``,
+    ``tools/test.py``) goes through the loader registered for no prefix;
+    it is wrapped once so that a file that cannot be read raises
+    :class:`~stmixer_mm.utils.CheckpointFileError` with the file's name and
+    the diagnosis of :func:`~stmixer_mm.utils.checkpoint_converter.
+    check_checkpoint_file` (empty, truncated, corrupt, not a checkpoint),
+    and a file holding something else than a dict says so.
+
+    Returns:
+        bool: whether the loader was wrapped now (False if already).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    inner = CheckpointLoader._schemes.get('')
+    if inner is None or getattr(inner, '_stmixer_checked', False):
+        return False
+
+    def load_from_local(filename, map_location):
+        try:
+            checkpoint = inner(filename, map_location)
+        except FileNotFoundError as err:
+            raise CheckpointFileError(
+                f'checkpoint {filename}: no such file') from err
+        except Exception as err:  # torch/pickle errors without the name
+            check_checkpoint_file(filename)  # raises with a diagnosis
+            reason = str(err).strip().splitlines()[-1][:300] if str(
+                err).strip() else type(err).__name__
+            raise CheckpointFileError(
+                f'checkpoint {filename} could not be read: '
+                f'{type(err).__name__}: {reason}') from err
+        if not isinstance(checkpoint, dict):
+            raise CheckpointFileError(
+                f'checkpoint {filename} holds a {type(checkpoint).__name__}, '
+                'not a checkpoint (a dict with state_dict / model weights)')
+        return checkpoint
+
+    load_from_local._stmixer_checked = True
+    load_from_local.__doc__ = inner.__doc__
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return True
+
+
+@HOOKS.register_module()
+class ResumeCheckHook(Hook):
+    """Check a checkpoint loaded for ``--resume`` before mmengine reads its
+    training state: a checkpoint without ``meta`` (epoch, iteration) or
+    ``state_dict`` (e.g. a bare state dict or a converted official model)
+    is an error naming the file, instead of a ``KeyError: 'meta'``. Added
+    by ``tools/train.py`` when resuming.
+
+    Args:
+        source (str, optional): the checkpoint's name in the message
+            (default: the work dir's latest).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, source: Optional[str] = None) -> None:
+        self.source = source
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not getattr(runner, '_resume', False):
+            return
+        source = self.source
+        if source is None:
+            from mmengine.runner import find_latest_checkpoint
+            source = find_latest_checkpoint(runner.work_dir) or 'checkpoint'
+        missing = [k for k in ('meta', 'state_dict') if k not in checkpoint]
+        meta = checkpoint.get('meta')
+        if not missing and not (isinstance(meta, dict) and 'epoch' in meta
+                                and 'iter' in meta):
+            missing = ['meta.epoch / meta.iter']
+        if missing:
+            raise CheckpointFileError(
+                f'--resume: {source} is not a training checkpoint of '
+                f'tools/train.py (it lacks {missing}; it has '
+                f'{sorted(checkpoint)[:8]}); to start from its weights use '
+                '--cfg-options load_from=<file> without --resume')

@@ -1,11 +1,16 @@
 from .ava_evaluation_check_hook import AVAEvaluationCheckHook
+from .class_consistency_hook import (ClassConsistencyHook,
+                                     add_class_consistency_hook,
+                                     check_model_fits_dataset)
 from .random_state_hook import RandomStateHook, get_rng_state, set_rng_state
 from .visualization_hook import (ActionDetVisualizationHook,
                                  keyframe_from_inputs,
                                  trigger_visualization_hook)
 
 __all__ = [
-    'AVAEvaluationCheckHook', 'RandomStateHook', 'get_rng_state',
+    'AVAEvaluationCheckHook', 'ClassConsistencyHook',
+    'check_model_fits_dataset', 'add_class_consistency_hook',
+    'RandomStateHook', 'get_rng_state',
     'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',
     'trigger_visualization_hook'
 ]

@@ -1,0 +1,93 @@
+"""Refuse to train or evaluate a model whose action classes do not fit the
+dataset's."""
+from typing import Any, Optional, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
+    """``(num_actions, label_convention)`` of a built STMixer-style model
+    (its decoder / roi_head), None for other models."""
+    if is_model_wrapper(model):
+        model = model.module
+    decoder = getattr(model, 'decoder', None) or getattr(
+        model, 'roi_head', None)
+    num_actions = getattr(decoder, 'num_actions', None)
+    if not isinstance(num_actions, int):
+        return None
+    return num_actions, getattr(decoder, 'label_convention', 'ava')
+
+
+def innermost_dataset(dataset: Any) -> Any:
+    """The dataset inside ``RepeatDataset`` / ``ClassBalancedDataset``."""
+    while hasattr(dataset, 'dataset') and not hasattr(dataset,
+                                                      'load_data_list'):
+        dataset = dataset.dataset
+    return dataset
+
+
+def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
+    """The model's action columns fit the dataset's classes (as loaded:
+    a ``TubeDataset`` takes its number of classes from its annotation
+    pickle's ``labels``).
+
+    Raises:
+        ValueError: naming both numbers, the dataset's annotation file and
+            the fix (:func:`~stmixer_mm.models.utils.consistency.
+            check_action_classes`).
+    """
+    from stmixer_mm.models.utils.consistency import check_action_classes
+    found = model_action_columns(model)
+    dataset = innermost_dataset(dataset)
+    num_classes = getattr(dataset, 'num_classes', None)
+    if found is None or not isinstance(num_classes, int):
+        return
+    try:
+        check_action_classes(found[0], found[1], num_classes,
+                             type(dataset).__name__)
+    except ValueError as e:
+        raise ValueError(
+            f'{where} ({getattr(dataset, "ann_file", "?")}) does not fit the '
+            f'model: {e}') from None
+
+
+@HOOKS.register_module()
+class ClassConsistencyHook(Hook):
+    """Before training, validation and testing, check that the model's
+    ``num_actions`` fits each loop's dataset as loaded (an ACT pickle's
+    ``labels``, an AVA dataset's ``num_classes``): with one class more or
+    less every action would be scored as its neighbour. ``tools/train.py``
+    and ``tools/test.py`` add it."""
+
+    priority = 'VERY_HIGH'
+
+    @staticmethod
+    def _check(runner, loop, stage: str) -> None:
+        if loop is None or isinstance(loop, dict):
+            return
+        dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
+        if dataset is not None:
+            check_model_fits_dataset(runner.model, dataset,
+                                     f'{stage}_dataloader.dataset')
+
+    def before_train(self, runner) -> None:
+        self._check(runner, runner.train_loop, 'train')
+        self._check(runner, runner.val_loop, 'val')
+
+    def before_val(self, runner) -> None:
+        self._check(runner, runner.val_loop, 'val')
+
+    def before_test(self, runner) -> None:
+        self._check(runner, runner.test_loop, 'test')
+
+
+def add_class_consistency_hook(cfg) -> None:
+    """Append :class:`ClassConsistencyHook` to ``cfg.custom_hooks`` unless
+    it is there."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, dict) and str(h.get('type', '')).split('.')[-1]
+               == 'ClassConsistencyHook' for h in hooks):
+        hooks.append(dict(type='ClassConsistencyHook'))
+    cfg.custom_hooks = hooks

@@ -1,0 +1,180 @@
+"""One training run per work dir at a time.
+
+Two trainings in the same work dir both finish with exit code 0 while
+their checkpoints (``epoch_N.pth``, ``best_*.pth``, ``last_checkpoint``)
+overwrite each other. :class:`WorkDirLock` makes a work dir owned by one
+run: ``tools/train.py`` takes it before anything is written there, and a
+second run (or a ``--resume`` while another run writes the dir) stops at
+once naming the owner's pid, host and start time. A lock left by a killed
+run (its pid is gone, same host) is taken over with a message.
+
+The lock is the file ``<work_dir>/.stmixer_run.lock`` (JSON: pid, host,
+start time, command line), created with ``O_EXCL`` so that two runs
+starting at the same moment cannot both get it, and removed when the run
+ends (also on an exception or Ctrl-C; ``kill -9`` leaves it, and the next
+run takes it over).
+"""
+import atexit
+import errno
+import json
+import os
+import os.path as osp
+import socket
+import sys
+import time
+from typing import Callable, Optional
+
+__all__ = ['WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME']
+
+LOCK_NAME = '.stmixer_run.lock'
+
+
+class WorkDirBusyError(RuntimeError):
+    """Another live run owns the work dir."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    except OSError as e:  # pragma: no cover
+        return e.errno != errno.ESRCH
+    return True
+
+
+def _proc_start_ticks(pid: int) -> Optional[int]:
+    """The start time of ``pid`` in clock ticks since boot (Linux), to tell
+    a reused pid from the owner; None where /proc is not available."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            stat = f.read()
+        return int(stat.rsplit(')', 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class WorkDirLock:
+    """An exclusive, stale-aware lock on a work dir.
+
+    Args:
+        work_dir (str): the run's work dir (created if missing).
+        log (callable): where the take-over message goes (default: stderr).
+
+    Raises (from :meth:`acquire`):
+        WorkDirBusyError: a live run owns the dir (its pid, host, start
+            time and command line in the message), or a run on another host
+            does (which cannot be checked; remove the lock file if that run
+            is gone).
+    """
+
+    def __init__(self, work_dir: str,
+                 log: Optional[Callable[[str], None]] = None) -> None:
+        self.work_dir = work_dir
+        self.path = osp.join(work_dir, LOCK_NAME)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.held = False
+        self.info = dict(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            start_time=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+            start_ticks=_proc_start_ticks(os.getpid()),
+            argv=list(sys.argv))
+
+    # ------------------------------------------------------------------
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                         0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, 'w') as f:
+            json.dump(self.info, f)
+        return True
+
+    def _read_owner(self) -> Optional[dict]:
+        try:
+            with open(self.path) as f:
+                owner = json.load(f)
+            return owner if isinstance(owner, dict) else {}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable / half-written: judged by age below
+
+    def _stale(self, owner: dict) -> Optional[str]:
+        """Why ``owner`` is gone, or None if it may still run."""
+        if not owner:
+            age = time.time() - os.path.getmtime(self.path)
+            return (f'unreadable lock file, {age:.0f} s old'
+                    if age > 10 else None)
+        if owner.get('host') != self.info['host']:
+            return None  # cannot tell
+        pid = owner.get('pid')
+        if not isinstance(pid, int) or not _pid_alive(pid):
+            return f'pid {pid} is not running'
+        ticks = owner.get('start_ticks')
+        if ticks is not None and _proc_start_ticks(pid) not in (None, ticks):
+            return f'pid {pid} is now another process'
+        return None
+
+    @staticmethod
+    def describe(owner: dict) -> str:
+        return (f"pid {owner.get('pid')} on {owner.get('host')}, started "
+                f"{owner.get('start_time')}: "
+                f"{' '.join(map(str, owner.get('argv') or []))}")
+
+    def acquire(self) -> 'WorkDirLock':
+        os.makedirs(self.work_dir, exist_ok=True)
+        for _ in range(3):
+            if self._create():
+                self.held = True
+                atexit.register(self.release)
+                return self
+            owner = self._read_owner()
+            if owner is None:
+                continue  # released meanwhile: try again
+            why = self._stale(owner)
+            if why is None:
+                other_host = owner and owner.get('host') != self.info['host']
+                raise WorkDirBusyError(
+                    f'work dir {self.work_dir} is in use by another run ('
+                    f'{self.describe(owner) if owner else "lock being written"}'
+                    f'); its checkpoints would be overwritten. Wait for it '
+                    'to end, or use another --work-dir' +
+                    (f'; if that run is gone, remove {self.path}'
+                     if other_host else ''))
+            # stale: take it over (rename first so two runs taking over at
+            # once cannot both remove the new owner's lock)
+            stale = f'{self.path}.stale.{os.getpid()}'
+            try:
+                os.rename(self.path, stale)
+            except FileNotFoundError:
+                continue
+            os.remove(stale)
+            self.log(f'work dir {self.work_dir}: taking over the lock of a '
+                     f'run that ended without releasing it ({why}; '
+                     f'{self.describe(owner) if owner else "no owner"})')
+        raise WorkDirBusyError(
+            f'work dir {self.work_dir}: could not take the lock {self.path} '
+            '(other runs keep taking it)')
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        owner = self._read_owner()
+        if owner and owner.get('pid') == self.info['pid'] and \
+                owner.get('start_time') == self.info['start_time']:
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> 'WorkDirLock':
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

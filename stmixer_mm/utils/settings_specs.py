@@ -1,0 +1,200 @@
+"""The declared settings of this project's modules (and of the few
+mmaction2 data types its configs set), one line per setting.
+
+Types of undeclared ``int`` / ``float`` / ``bool`` / ``str`` arguments of
+this project's registered classes are checked from their annotations;
+what is declared here adds ranges, choices and nested dicts. A new setting
+of a module: add one line to its ``declare_settings`` call (or a call next
+to the module). See :mod:`stmixer_mm.utils.settings`.
+"""
+from .settings import (Bool, Choice, Fields, Float, Int, Seq, Str,
+                       declare_rule, declare_settings)
+
+POSITIVE = Int(min=1)
+NON_NEGATIVE = Int(min=0)
+PROBABILITY = Float(0, 1)
+
+# --- model -----------------------------------------------------------------
+#: the detector's / decoder's test_cfg (all label conventions; the decoder
+#: refuses keys its convention does not use)
+TEST_CFG = Fields(
+    person_threshold=PROBABILITY,
+    num_fallback=NON_NEGATIVE,
+    multiply_person_score=Bool(),
+    max_per_img=POSITIVE)
+declare_settings('STMixer', test_cfg=TEST_CFG)
+declare_settings(
+    'STMixerDecoder',
+    num_stages=POSITIVE,
+    stage_loss_weights=Seq(Float(min=0), optional=True),
+    featmap_strides=Seq(POSITIVE, min_length=1),
+    with_cp=Bool(),
+    test_cfg=TEST_CFG)
+SAMPLING_CFG = Fields(
+    mapping_stride=Float(0, min_open=True),
+    tau=Float(0, min_open=True),
+    impl=Choice('reference', 'pytorch', 'mmcv', 'auto'))
+declare_settings(
+    'STMixerStageHead',
+    num_actions=POSITIVE,
+    hidden_channels=POSITIVE,
+    feat_channels=Int(min=1, optional=True),
+    num_heads=POSITIVE,
+    feedforward_channels=POSITIVE,
+    num_ffn_fcs=POSITIVE,
+    dropout=Float(0, 1, max_open=True),
+    spatial_points=POSITIVE,
+    temporal_points=POSITIVE,
+    out_multiplier=POSITIVE,
+    num_groups=POSITIVE,
+    num_person_fcs=NON_NEGATIVE,
+    num_reg_fcs=NON_NEGATIVE,
+    num_action_fcs=NON_NEGATIVE,
+    featmap_strides=Seq(POSITIVE, min_length=1),
+    sampling_cfg=SAMPLING_CFG,
+    action_prior_prob=Float(0, 1, min_open=True, max_open=True),
+    action_branches=Seq(Choice('spatial', 'temporal'), min_length=1),
+    label_convention=Choice('ava', 'mmdet'))
+declare_settings(
+    'STMixerSamplingMixing',
+    hidden_channels=POSITIVE,
+    feat_channels=Int(min=1, optional=True),
+    spatial_points=POSITIVE,
+    temporal_points=POSITIVE,
+    out_multiplier=POSITIVE,
+    num_groups=POSITIVE,
+    featmap_strides=Seq(POSITIVE, min_length=1),
+    sampling_cfg=SAMPLING_CFG,
+    offset_bandwidth=Float(0, min_open=True))
+declare_settings(
+    'AdaptiveMixing',
+    in_dim=POSITIVE,
+    in_points=POSITIVE,
+    num_groups=POSITIVE,
+    query_dim=Int(min=1, optional=True),
+    out_dim=Int(min=1, optional=True),
+    out_points=Int(min=1, optional=True),
+    sampling_rate=Int(min=1, optional=True))
+declare_settings(
+    'STMixerQueryGenerator',
+    num_queries=POSITIVE,
+    hidden_channels=POSITIVE,
+    with_temporal_queries=Bool(),
+    num_classes=Int(min=1, optional=True))
+declare_settings(
+    'STMixerLateralNeck',
+    in_channels=Seq(POSITIVE, min_length=1),
+    out_channels=POSITIVE)
+declare_settings(
+    'STMixerViTNeck',
+    out_channels=POSITIVE,
+    scales=Seq(Float(0, min_open=True), min_length=1))
+declare_settings(
+    'STMixerDataPreprocessor',
+    mean=Seq(Float(), optional=True),
+    std=Seq(Float(0, min_open=True), optional=True),
+    to_rgb=Bool(),
+    to_float32=Bool(),
+    pad_size_divisor=POSITIVE,
+    pad_value=Float())
+
+# --- data ------------------------------------------------------------------
+declare_settings(
+    'TubeDataset',
+    ann_file=Str(),
+    split=NON_NEGATIVE,
+    test_mode=Bool(),
+    keyframe_stride=POSITIVE,
+    filename_tmpl=Str(),
+    start_index=NON_NEGATIVE,
+    use_frames=Bool(),
+    video_ext=Str(),
+    box_check=Choice('error', 'clip'),
+    check_files=Bool(),
+    num_classes=Int(min=1, optional=True),
+    classes=Seq(Str(), min_length=1, optional=True))
+AVA_DATASET = dict(
+    ann_file=Str(),
+    exclude_file=Str(optional=True),
+    label_file=Str(optional=True),
+    filename_tmpl=Str(),
+    start_index=NON_NEGATIVE,
+    proposal_file=Str(optional=True),
+    person_det_score_thr=PROBABILITY,
+    num_classes=Int(min=2),
+    num_max_proposals=POSITIVE,
+    timestamp_start=NON_NEGATIVE,
+    timestamp_end=NON_NEGATIVE,
+    fps=POSITIVE,
+    test_mode=Bool(),
+    use_frames=Bool())
+declare_settings('AVADataset', **AVA_DATASET)
+declare_settings(
+    'ValidatedAVADataset',
+    unlisted_labels=Choice('error', 'warn'),
+    degenerate_boxes=Choice('error', 'drop'),
+    **AVA_DATASET)
+
+
+def _timestamps(cfg):
+    start, end = cfg.get('timestamp_start'), cfg.get('timestamp_end')
+    if isinstance(start, int) and isinstance(end, int) and end <= start:
+        return (f'timestamp_end ({end}) must be after timestamp_start '
+                f'({start})')
+    return None
+
+
+def _tube_classes(cfg):
+    classes, num = cfg.get('classes'), cfg.get('num_classes')
+    if isinstance(classes, (list, tuple)) and isinstance(num, int) and \
+            len(classes) != num:
+        return (f'classes names {len(classes)} classes but num_classes is '
+                f'{num}')
+    if isinstance(classes, (list, tuple)) and \
+            len(set(classes)) != len(classes):
+        return f'classes has duplicate names: {list(classes)}'
+    return None
+
+
+declare_rule('AVADataset', _timestamps)
+declare_rule('ValidatedAVADataset', _timestamps)
+declare_rule('TubeDataset', _tube_classes)
+declare_settings(
+    'SampleTubeFrames',
+    clip_len=POSITIVE,
+    frame_interval=POSITIVE,
+    test_mode=Bool())
+declare_settings(
+    'SampleAVAFrames',
+    clip_len=POSITIVE,
+    frame_interval=POSITIVE,
+    test_mode=Bool())
+declare_settings(
+    'RandomShortSideResize',
+    scale_range=Seq(POSITIVE, length=2),
+    max_long_edge=POSITIVE,
+    interpolation=Choice('nearest', 'bilinear', 'bicubic', 'area',
+                         'lanczos'))
+declare_settings('Flip', flip_ratio=PROBABILITY)
+
+# --- metrics ---------------------------------------------------------------
+declare_settings(
+    'AVAMetric',
+    ann_file=Str(),
+    label_file=Str(),
+    exclude_file=Str(optional=True),
+    num_classes=Int(min=2))
+# TubeMetric (stmixer_mm/evaluation) validates its own choices as well;
+# these fail at build time with the config path
+declare_settings(
+    'TubeMetric',
+    ann_file=Str(),
+    split=NON_NEGATIVE,
+    iou_thr=Float(0, 1, min_open=True),
+    video_iou_thrs=Seq(Float(0, 1, min_open=True)),
+    video_map_range=Bool(),
+    score_mode=Choice('per_class', 'argmax'),
+    score_thr=Float(),
+    ignore_labels=Seq(Str()),
+    classwise=Bool(),
+    missing_videos=Choice('error', 'warn'))
