@@ -37,10 +37,13 @@ import cv2
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from stmixer_mm.apis import (build_clip_pipeline, clip_indices,
+from stmixer_mm.apis import (LabelMapError, build_clip_pipeline,
+                             class_names, clip_indices,
                              clip_sampling_from_cfg, inference_detector,
                              init_detector)
 from stmixer_mm.engine import CheckpointMismatchError
+from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
+                              ConfigSettingError)
 from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       format_action_labels)
@@ -76,8 +79,10 @@ def parse_args(argv=None):
         help='frames between two keyframes (>= 1)')
     p.add_argument(
         '--label-map',
-        help='AVA label map (.pbtxt); default: '
-        "the config's test dataset label_file")
+        help='AVA label map (.pbtxt, 1-based ids) or ACT ground-truth '
+        "pickle (.pkl, its 'labels'); checked against the model's action "
+        "columns. Default: the config's test dataset label_file or "
+        "TubeDataset classes, else the checkpoint's dataset_meta")
     p.add_argument(
         '--person-thr',
         type=unit_float,
@@ -86,7 +91,7 @@ def parse_args(argv=None):
         "config's test_cfg.person_threshold)")
     p.add_argument(
         '--score-thr',
-        type=float,
+        type=unit_float,
         default=0.3,
         help='show actions scoring at least this')
     p.add_argument(
@@ -94,7 +99,8 @@ def parse_args(argv=None):
         action='store_true',
         help='load a checkpoint that does not fit the config in '
         'part (the mismatched keys are logged)')
-    p.add_argument('--topk', type=int, default=3, help='actions per person')
+    p.add_argument(
+        '--topk', type=positive_int, default=3, help='actions per person')
     p.add_argument('--fps', type=float, help='output fps (default: input)')
     p.add_argument('--device', default='cpu')
     p.add_argument(
@@ -122,13 +128,24 @@ def read_frames(path):
         for n in names:
             img = cv2.imread(osp.join(path, n))
             if img is None:
-                raise ValueError(f'{osp.join(path, n)}: unreadable image')
+                raise ValueError(f'{osp.join(path, n)}: unreadable image '
+                                 '(empty, truncated or not an image)')
+            if frames and img.shape[:2] != frames[0].shape[:2]:
+                raise ValueError(
+                    f'{osp.join(path, n)}: {img.shape[1]}x{img.shape[0]} '
+                    f'pixels, but {osp.join(path, names[0])} is '
+                    f'{frames[0].shape[1]}x{frames[0].shape[0]}; the frames '
+                    'of one video must have one size')
             frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         return frames, None
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such video file or folder')
     cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise ValueError(f'{path}: OpenCV cannot open it as a video (not a '
+                         'video, or a codec OpenCV lacks)')
     fps = cap.get(cv2.CAP_PROP_FPS) or None
+    expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     frames = []
     while True:
         ok, img = cap.read()
@@ -137,23 +154,14 @@ def read_frames(path):
         frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     cap.release()
     if not frames:
-        raise ValueError(f'{path}: OpenCV could not decode any frame')
+        raise ValueError(f'{path}: OpenCV could not decode any frame (empty, '
+                         'truncated or corrupt video)')
+    if expected > 0 and len(frames) < expected - 1:
+        raise ValueError(
+            f'{path}: decoding stopped after {len(frames)} of the '
+            f'{expected} frames its header announces (truncated or corrupt '
+            'video); re-encode or repair it')
     return frames, fps
-
-
-def load_label_map(path):
-    from mmaction.evaluation.functional.ava_utils import read_labelmap
-    with open(path) as f:
-        labels, _ = read_labelmap(f)
-    return {d['id']: d['name'] for d in labels}
-
-
-def default_label_file(cfg):
-    for key in ('test_dataloader', 'val_dataloader'):
-        label_file = cfg.get(key, {}).get('dataset', {}).get('label_file')
-        if label_file:
-            return label_file
-    return None
 
 
 def run_demo(args):
@@ -170,11 +178,8 @@ def run_demo(args):
         fallback_queries=False)
     cfg = model.cfg
     person_thr = cfg.model.test_cfg.person_threshold
-    label_file = args.label_map or default_label_file(cfg)
-    if label_file is None or not osp.isfile(label_file):
-        raise FileNotFoundError(
-            f'label map {label_file!r} not found: pass --label-map')
-    names = load_label_map(label_file)
+    # the names of the model's columns, checked against it before it runs
+    names = class_names(model, args.label_map)
     clip_len, interval = clip_sampling_from_cfg(cfg)
     pipeline = build_clip_pipeline(cfg)
     frames, in_fps = read_frames(args.input)
@@ -370,6 +375,10 @@ def main(argv=None):
     except CheckpointMismatchError as e:
         raise SystemExit(
             f'tools/demo.py: {e.describe("--non-strict")}') from None
+    except (LabelMapError, ConfigFileError, CheckpointFileError) as e:
+        raise SystemExit(f'tools/demo.py: {e}') from None
+    except ConfigSettingError as e:
+        raise SystemExit(f'tools/demo.py: config: {e}') from None
 
 
 if __name__ == '__main__':

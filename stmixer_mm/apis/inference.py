@@ -29,6 +29,8 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from stmixer_mm.datasets import tube_clip_frames
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_config, load_config
+from .class_names import test_dataset_cfg
 
 # Transforms that sample clips from a video or read frames from disk (type
 # names without a scope prefix): an in-memory clip skips them and starts
@@ -70,10 +72,18 @@ def init_detector(config: Union[str, Config],
 
     Returns:
         nn.Module: the detector in eval mode, with ``model.cfg`` set (with
-        the ``num_fallback`` it was built with).
+        the ``num_fallback`` it was built with) and ``model.dataset_meta``
+        (the checkpoint's ``meta.dataset_meta``, None without one).
+
+    Raises:
+        ConfigFileError: the config file cannot be read (naming it).
+        ConfigSettingError: a setting of the wrong type or range (naming
+            its config path).
+        CheckpointFileError: the checkpoint is missing, truncated or
+            corrupt (naming it).
     """
     if isinstance(config, str):
-        config = Config.fromfile(config)
+        config = load_config(config)
     elif not isinstance(config, Config):
         raise TypeError('config must be a file path or a Config, got '
                         f'{type(config).__name__}')
@@ -82,10 +92,16 @@ def init_detector(config: Union[str, Config],
         config.merge_from_dict(cfg_options)
     if not fallback_queries and config.model.get('test_cfg') is not None:
         config.model.test_cfg.num_fallback = 0
+    check_config(config)
     init_default_scope(config.get('default_scope', 'mmaction'))
     model = MODELS.build(config.model)
+    model.dataset_meta = None
     if checkpoint is not None:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        meta = ckpt.get('meta')
+        if isinstance(meta, dict) and isinstance(
+                meta.get('dataset_meta'), dict):
+            model.dataset_meta = meta['dataset_meta']
         check_checkpoint_fits(
             model,
             ckpt,
@@ -100,14 +116,20 @@ def init_detector(config: Union[str, Config],
 
 
 def _test_pipeline_cfg(cfg: Config) -> List[dict]:
+    """The pipeline ``tools/test.py`` runs: the test dataset's
+    (``test_dataloader.dataset.pipeline``, through dataset wrappers, else
+    ``val_dataloader``'s); the top-level ``test_pipeline`` /
+    ``val_pipeline`` only for configs without a test dataloader (a child
+    config may override the dataloader's pipeline and leave the base's
+    top-level variable, which is then not what is evaluated)."""
+    dataset = test_dataset_cfg(cfg)
+    if dataset is not None and dataset.get('pipeline') is not None:
+        return dataset['pipeline']
     for key in ('test_pipeline', 'val_pipeline'):
         if key in cfg:
             return cfg[key]
-    for key in ('test_dataloader', 'val_dataloader'):
-        if key in cfg and 'pipeline' in cfg[key].get('dataset', {}):
-            return cfg[key].dataset.pipeline
-    raise KeyError('the config has no test_pipeline / val_pipeline / '
-                   'test_dataloader.dataset.pipeline to preprocess clips')
+    raise KeyError('the config has no test_dataloader.dataset.pipeline / '
+                   'test_pipeline / val_pipeline to preprocess clips')
 
 
 def clip_sampling_from_cfg(cfg: Config) -> tuple:

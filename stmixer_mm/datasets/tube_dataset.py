@@ -25,6 +25,7 @@ alive at that frame, one class each (tubes with the same box on that frame
 become one multi-hot row).
 """
 import os.path as osp
+import pickle
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -150,6 +151,10 @@ class TubeDataset(BaseActionDataset):
         check_files (bool): Check that every video's folder (with its
             first and last frame) or file exists.
         num_classes (int, optional): Must equal ``len(labels)`` if given.
+        classes (Sequence[str], optional): The class names the config
+            expects (the tube configs list them, so that the demo and the
+            inference API name the model's columns without the pickle);
+            must equal the pickle's ``labels``, in order, if given.
     """
 
     def __init__(self,
@@ -166,6 +171,7 @@ class TubeDataset(BaseActionDataset):
                  box_check: str = 'error',
                  check_files: bool = True,
                  num_classes: Optional[int] = None,
+                 classes: Optional[Sequence[str]] = None,
                  **kwargs) -> None:
         if keyframe_stride < 1:
             raise ValueError(
@@ -181,6 +187,7 @@ class TubeDataset(BaseActionDataset):
         self.box_check = box_check
         self.check_files = check_files
         self._num_classes_arg = num_classes
+        self._classes_arg = None if classes is None else tuple(classes)
         if data_prefix is None:
             data_prefix = dict(img='') if use_frames else dict(video='')
         super().__init__(
@@ -194,14 +201,30 @@ class TubeDataset(BaseActionDataset):
 
     # ------------------------------------------------------------------
     def load_data_list(self) -> List[dict]:
-        gt = load_act_annotations(self.ann_file)
+        try:
+            gt = load_act_annotations(self.ann_file)
+        except (pickle.UnpicklingError, EOFError, UnicodeDecodeError,
+                AttributeError, ImportError, IndexError, TypeError) as e:
+            # a truncated / corrupt / non-pickle file: name it
+            raise ValueError(
+                f'{self.ann_file}: not a readable ACT ground-truth pickle '
+                f'(truncated or corrupt? {type(e).__name__}: {e})') from e
         self.gt = gt
         labels = list(gt['labels'])
+        if not labels or not all(isinstance(x, str) for x in labels):
+            raise ValueError(f'{self.ann_file}: "labels" must be a non-empty '
+                             f'list of class names, got {labels[:5]!r}')
         if self._num_classes_arg is not None and \
                 self._num_classes_arg != len(labels):
             raise ValueError(
                 f'num_classes={self._num_classes_arg} but {self.ann_file} '
                 f'lists {len(labels)} labels')
+        if self._classes_arg is not None and \
+                self._classes_arg != tuple(labels):
+            raise ValueError(
+                f'classes={list(self._classes_arg)} (config) but '
+                f'{self.ann_file} lists labels {labels}: the model\'s '
+                'columns would be named wrongly; fix the config\'s classes')
         self.num_classes = len(labels)
         self._metainfo['classes'] = tuple(labels)
         videos = self._split_videos(gt)

@@ -36,6 +36,8 @@ from stmixer_mm.apis import init_detector
 from stmixer_mm.deployment import (EXPORTERS, compare_with_torch, export_onnx,
                                    get_sampling_impls, set_sampling_impl)
 from stmixer_mm.engine import CheckpointMismatchError
+from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
+                              ConfigSettingError, load_config)
 
 
 def parse_args(argv=None):
@@ -97,13 +99,17 @@ def build(config: Config, checkpoint: str, impl=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     try:
+        cfg = load_config(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
         model = build(cfg, args.checkpoint, impl='reference')
-    except CheckpointMismatchError as e:
+    except (CheckpointMismatchError, CheckpointFileError,
+            ConfigFileError) as e:
         print(f'ERROR: {e}', file=sys.stderr)
+        return 1
+    except ConfigSettingError as e:
+        print(f'ERROR: {args.config}: {e}', file=sys.stderr)
         return 1
     t0 = time.perf_counter()
     try:

@@ -14,6 +14,13 @@ frames_root = f'{data_root}/Frames'
 filename_tmpl = '{:05d}.png'
 split = 0  # JHMDB has 3 splits; most papers report split 0 (or the mean)
 num_classes = 21
+# the pickle's labels in order (TubeDataset checks them): the demo and
+# the inference API name the model's columns from them
+classes = (
+    'brush_hair', 'catch', 'clap', 'climb_stairs', 'golf', 'jump',
+    'kick_ball', 'pick', 'pour', 'pullup', 'push', 'run', 'shoot_ball',
+    'shoot_bow', 'shoot_gun', 'sit', 'stand', 'swing_baseball', 'throw',
+    'walk', 'wave')
 
 clip_len = 16
 frame_interval = 2
@@ -56,6 +63,7 @@ dataset_common = dict(
     ann_file=ann_file,
     split=split,
     num_classes=num_classes,
+    classes=classes,
     filename_tmpl=filename_tmpl,
     start_index=1,
     data_prefix=dict(img=frames_root))

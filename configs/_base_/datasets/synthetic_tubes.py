@@ -18,6 +18,9 @@ ann_file = f'{data_root}/annotations/tubes_GT.pkl'
 frames_root = f'{data_root}/rawframes'
 filename_tmpl = 'img_{:05d}.jpg'
 num_classes = 4
+# the pickle's labels in order (TubeDataset checks them): the demo and
+# the inference API name the model's columns from them
+classes = ('stand', 'crouch', 'walk', 'jump')
 
 # 8 frames x interval 2 = 1 s at 16 fps; clamped at the video ends
 clip_len = 8
@@ -57,6 +60,7 @@ dataset_common = dict(
     type=dataset_type,
     ann_file=ann_file,
     num_classes=num_classes,
+    classes=classes,
     filename_tmpl=filename_tmpl,
     start_index=1,
     data_prefix=dict(img=frames_root))

@@ -15,6 +15,15 @@ frames_root = f'{data_root}/rgb-images'
 filename_tmpl = '{:05d}.jpg'
 split = 0  # UCF101-24 has one split
 num_classes = 24
+# the pickle's labels in order (TubeDataset checks them): the demo and
+# the inference API name the model's columns from them
+classes = (
+    'Basketball', 'BasketballDunk', 'Biking', 'CliffDiving',
+    'CricketBowling', 'Diving', 'Fencing', 'FloorGymnastics', 'GolfSwing',
+    'HorseRiding', 'IceDancing', 'LongJump', 'PoleVault', 'RopeClimbing',
+    'SalsaSpin', 'SkateBoarding', 'Skiing', 'Skijet', 'SoccerJuggling',
+    'Surfing', 'TennisSwing', 'TrampolineJumping', 'VolleyballSpiking',
+    'WalkingWithDog')
 
 clip_len = 16
 frame_interval = 2
@@ -57,6 +66,7 @@ dataset_common = dict(
     ann_file=ann_file,
     split=split,
     num_classes=num_classes,
+    classes=classes,
     filename_tmpl=filename_tmpl,
     start_index=1,
     # boxes crossing the frame edge are clipped (and counted in the log)

@@ -1,0 +1,260 @@
+"""The names of a model's action columns, read one way for the demo, the
+inference API and ``tools/test.py``, and checked against the model before
+it runs.
+
+The model outputs ``num_actions + 1`` score columns (``label_convention=
+'ava'``): column 0 is the background, column ``i`` the action of label id
+``i`` (AVA label maps are 1-based; label ``i`` of an ACT pickle is column
+``i + 1``, as :class:`~stmixer_mm.datasets.TubeDataset` builds its targets).
+A label map that does not fit (0-based, naming only some columns, ids
+beyond the model's, the same id or name twice) would name every action
+wrongly, so :func:`check_label_map` refuses it and lists the columns.
+
+Where the names come from (:func:`class_names`), first found:
+
+1. a label map given explicitly (``--label-map``: an AVA ``.pbtxt`` or an
+   ACT ground-truth ``.pkl``);
+2. the config's test dataset: an AVA ``label_file``; a ``TubeDataset``'s
+   ``classes`` (the tube configs list them), else its ``ann_file``'s
+   ``labels``;
+3. the checkpoint's ``meta.dataset_meta.classes`` (what the Runner saved
+   from the training dataset).
+"""
+import os.path as osp
+import pickle
+import re
+from typing import Dict, Iterable, Optional, Sequence, Tuple
+
+__all__ = [
+    'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
+    'model_action_columns', 'test_dataset_cfg'
+]
+
+
+class LabelMapError(ValueError):
+    """A label map that cannot be read or does not fit the model; the
+    message names the file and the columns."""
+
+
+def test_dataset_cfg(cfg) -> Optional[dict]:
+    """The innermost dataset config of ``test_dataloader`` (else
+    ``val_dataloader``), through dataset wrappers; what ``tools/test.py``
+    evaluates."""
+    for key in ('test_dataloader', 'val_dataloader'):
+        loader = cfg.get(key) if hasattr(cfg, 'get') else None
+        dataset = loader.get('dataset') if isinstance(loader, dict) else None
+        while isinstance(dataset, dict) and isinstance(
+                dataset.get('dataset'), dict):
+            dataset = dataset['dataset']
+        if isinstance(dataset, dict):
+            return dataset
+    return None
+
+
+def model_action_columns(model) -> Tuple[int, str]:
+    """``(num_actions, label_convention)`` of a built detector."""
+    decoder = getattr(model, 'decoder', None) or getattr(
+        model, 'roi_head', None)
+    num_actions = getattr(decoder, 'num_actions', None)
+    if not isinstance(num_actions, int):
+        raise TypeError(f'{type(model).__name__} has no decoder with '
+                        'num_actions: cannot name its action columns')
+    return num_actions, getattr(decoder, 'label_convention', 'ava')
+
+
+_PBTXT_ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
+_PBTXT_NAME = re.compile(r'\b(display_)?name\s*:\s*"(?P<v>[^"]*)"')
+_PBTXT_ID = re.compile(r'\b(label_)?id\s*:\s*(?P<v>-?\S+)')
+
+
+def _read_pbtxt(path: str) -> Dict[int, str]:
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise LabelMapError(
+            f'label map {path} is not a text file (byte {e.start} is not '
+            'UTF-8); expected an AVA label map (.pbtxt)') from None
+    names: Dict[int, str] = {}
+    entries = list(_PBTXT_ENTRY.finditer(text))
+    if not entries:
+        raise LabelMapError(
+            f'label map {path} has no `label {{ name: "..." label_id: N }}` '
+            'entries; expected an AVA label map (.pbtxt)')
+    for n, m in enumerate(entries, 1):
+        body = m.group('body')
+        name, id_ = _PBTXT_NAME.search(body), _PBTXT_ID.search(body)
+        line = text.count('\n', 0, m.start()) + 1
+        where = f'label map {path}, entry {n} (line {line})'
+        if name is None or id_ is None:
+            raise LabelMapError(f'{where}: needs both name: "..." and '
+                                'label_id: N')
+        try:
+            label_id = int(id_.group('v'))
+        except ValueError:
+            raise LabelMapError(f'{where}: label_id {id_.group("v")!r} is '
+                                'not an integer') from None
+        if label_id in names:
+            raise LabelMapError(
+                f'{where}: label_id {label_id} given twice ('
+                f'{names[label_id]!r} and {name.group("v")!r})')
+        names[label_id] = name.group('v')
+    return names
+
+
+def _read_act_labels(path: str) -> Dict[int, str]:
+    try:
+        with open(path, 'rb') as f:
+            gt = pickle.load(f, encoding='latin1')
+    except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError,
+            AttributeError, ImportError, IndexError) as e:
+        raise LabelMapError(
+            f'label map {path} is not a readable pickle (truncated or '
+            f'corrupt: {type(e).__name__}: {e})') from None
+    labels = gt.get('labels') if isinstance(gt, dict) else None
+    if not isinstance(labels, (list, tuple)) or not labels or not all(
+            isinstance(x, str) for x in labels):
+        raise LabelMapError(
+            f'label map {path}: expected an ACT ground-truth pickle with a '
+            "'labels' list of class names")
+    return {i + 1: name for i, name in enumerate(labels)}
+
+
+def load_label_map(path: str) -> Dict[int, str]:
+    """``{column: name}`` from an AVA ``.pbtxt`` label map (ids as given:
+    1-based) or an ACT ground-truth ``.pkl`` (label ``i`` -> column
+    ``i + 1``).
+
+    Raises:
+        LabelMapError: the file is missing, empty, not of that kind, or an
+            entry is incomplete or repeated (naming the file and entry).
+    """
+    if not osp.isfile(path):
+        raise LabelMapError(f'label map {path}: no such file')
+    if osp.getsize(path) == 0:
+        raise LabelMapError(f'label map {path} is empty (0 bytes)')
+    if path.endswith(('.pkl', '.pickle')):
+        return _read_act_labels(path)
+    return _read_pbtxt(path)
+
+
+def check_label_map(names: Dict[int, str],
+                    num_actions: int,
+                    source: str,
+                    allowed_unnamed: Iterable[int] = ()) -> None:
+    """The label map names the model's action columns.
+
+    Every column ``1..num_actions`` is named exactly once (except
+    ``allowed_unnamed``: the AVA v2.2 configs evaluate 60 of 80 ids), the
+    background column 0 is not named, no id is beyond the model's columns
+    and no name is given to two columns.
+
+    Raises:
+        LabelMapError: listing the columns that are unnamed, out of range
+            or named twice.
+    """
+    problems = []
+    if 0 in names:
+        problems.append(
+            f'it names column 0 ({names[0]!r}), the background column: the '
+            'ids look 0-based, the model\'s action ids are 1..'
+            f'{num_actions}')
+    beyond = sorted(i for i in names if i > num_actions or i < 0)
+    if beyond:
+        problems.append(f'ids {beyond} are beyond the model\'s '
+                        f'{num_actions} action columns (1..{num_actions})')
+    allowed = set(allowed_unnamed)
+    unnamed = [
+        i for i in range(1, num_actions + 1)
+        if i not in names and i not in allowed
+    ]
+    if unnamed:
+        problems.append(f'columns {unnamed} have no name')
+    seen: Dict[str, int] = {}
+    for i, name in sorted(names.items()):
+        if name in seen:
+            problems.append(f'{name!r} names columns {seen[name]} and {i}')
+        seen.setdefault(name, i)
+    if problems:
+        listing = ', '.join(f'{i}: {names[i]!r}' for i in sorted(names))
+        raise LabelMapError(
+            f'{source} does not fit the model ({num_actions} action columns '
+            f'1..{num_actions}, column 0 the background): ' +
+            '; '.join(problems) + f'. It maps {{{listing}}}')
+
+
+def _cfg_label_file_ids(dataset: dict) -> Optional[set]:
+    label_file = dataset.get('label_file')
+    if isinstance(label_file, str) and osp.isfile(label_file):
+        return set(load_label_map(label_file))
+    return None
+
+
+def class_names(model,
+                label_map: Optional[str] = None,
+                cfg=None,
+                dataset_meta: Optional[dict] = None) -> Dict[int, str]:
+    """``{column: name}`` of ``model``'s action columns, checked against it.
+
+    Args:
+        model (nn.Module): the detector (``model.cfg`` and
+            ``model.dataset_meta`` are used when set, as
+            :func:`~stmixer_mm.apis.init_detector` sets them).
+        label_map (str, optional): an explicit label map file.
+        cfg (Config, optional): defaults to ``model.cfg``.
+        dataset_meta (dict, optional): defaults to ``model.dataset_meta``
+            (a checkpoint's ``meta.dataset_meta``).
+
+    Raises:
+        LabelMapError: the names do not fit the model (see
+            :func:`check_label_map`), or none can be found.
+    """
+    num_actions, convention = model_action_columns(model)
+    if convention != 'ava':
+        raise LabelMapError(
+            f"label_convention='{convention}': the columns are the mmdet "
+            'dataset\'s 0-based classes; take the names from its metainfo')
+    cfg = cfg if cfg is not None else getattr(model, 'cfg', None)
+    dataset_meta = dataset_meta if dataset_meta is not None else getattr(
+        model, 'dataset_meta', None)
+    dataset = test_dataset_cfg(cfg) if cfg is not None else None
+    dataset = dataset or {}
+    dataset_type = str(dataset.get('type', '')).split('.')[-1]
+    allowed: Sequence[int] = ()
+    if dataset.get('unlisted_labels') == 'warn':
+        # AVA v2.2: 80 annotated ids, the label map lists the 60 evaluated
+        allowed = range(1, num_actions + 1)
+
+    if label_map is not None:
+        names = load_label_map(label_map)
+        own = _cfg_label_file_ids(dataset)
+        if own is not None and allowed:
+            allowed = [i for i in range(1, num_actions + 1) if i not in own]
+        check_label_map(names, num_actions, f'label map {label_map}',
+                        allowed)
+        return names
+
+    source, names = None, None
+    if isinstance(dataset.get('label_file'), str) and osp.isfile(
+            dataset['label_file']):
+        source = f"the config's label map {dataset['label_file']}"
+        names = load_label_map(dataset['label_file'])
+    elif dataset_type == 'TubeDataset' and dataset.get('classes'):
+        source = "the config's TubeDataset classes"
+        names = {i + 1: n for i, n in enumerate(dataset['classes'])}
+    elif dataset_type == 'TubeDataset' and isinstance(
+            dataset.get('ann_file'), str) and osp.isfile(dataset['ann_file']):
+        source = f"the labels of {dataset['ann_file']}"
+        names = _read_act_labels(dataset['ann_file'])
+    elif isinstance(dataset_meta, dict) and dataset_meta.get('classes'):
+        source = "the checkpoint's meta.dataset_meta.classes"
+        names = {i + 1: str(n) for i, n in enumerate(dataset_meta['classes'])}
+    if names is None:
+        raise LabelMapError(
+            'no class names for the model\'s action columns: the config\'s '
+            f'test dataset has no label_file / classes on disk ('
+            f'{dataset.get("label_file") or dataset.get("ann_file")!r}) and '
+            'the checkpoint has no meta.dataset_meta.classes; pass a label '
+            'map (--label-map FILE.pbtxt or an ACT .pkl)')
+    check_label_map(names, num_actions, source, allowed)
+    return names

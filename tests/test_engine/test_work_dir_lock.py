@@ -1,0 +1,110 @@
+"""One training run per work dir (WorkDirLock), with real processes."""
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
+                    'tiny_stmixer_tiny-ava.py')
+
+# a process that takes the lock, says so, and waits
+HOLDER = """
+import sys, time
+from stmixer_mm.engine.work_dir_lock import WorkDirLock
+lock = WorkDirLock(sys.argv[1]).acquire()
+print('locked', flush=True)
+time.sleep(float(sys.argv[2]))
+lock.release()
+"""
+
+
+def _holder(work_dir, seconds=60):
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    proc = subprocess.Popen([sys.executable, '-c', HOLDER, work_dir,
+                             str(seconds)],
+                            stdout=subprocess.PIPE,
+                            text=True,
+                            env=env)
+    assert proc.stdout.readline().strip() == 'locked'
+    return proc
+
+
+def test_second_run_stops_with_the_owner(tmp_path):
+    work = str(tmp_path / 'work')
+    proc = _holder(work)
+    try:
+        with pytest.raises(WorkDirBusyError) as e:
+            WorkDirLock(work).acquire()
+        msg = str(e.value)
+        assert f'pid {proc.pid}' in msg and 'started' in msg
+        assert 'use another --work-dir' in msg
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_lock_of_a_killed_run_is_taken_over(tmp_path):
+    work = str(tmp_path / 'work')
+    proc = _holder(work)
+    os.kill(proc.pid, signal.SIGKILL)  # kill -9: no clean-up
+    proc.wait()
+    assert osp.isfile(osp.join(work, LOCK_NAME))
+    messages = []
+    lock = WorkDirLock(work, log=messages.append).acquire()
+    try:
+        assert len(messages) == 1
+        assert f'pid {proc.pid} is not running' in messages[0]
+        with open(osp.join(work, LOCK_NAME)) as f:
+            assert json.load(f)['pid'] == os.getpid()
+    finally:
+        lock.release()
+    assert not osp.exists(osp.join(work, LOCK_NAME))
+
+
+def test_released_lock_can_be_taken_and_release_keeps_others(tmp_path):
+    work = str(tmp_path / 'work')
+    proc = _holder(work, seconds=0.1)
+    assert proc.wait(timeout=60) == 0
+    assert not osp.exists(osp.join(work, LOCK_NAME))  # released at exit
+    with WorkDirLock(work) as lock:
+        assert lock.held
+        other = WorkDirLock(work)
+        with pytest.raises(WorkDirBusyError):
+            other.acquire()
+        other.release()  # not the owner: the lock stays
+        assert osp.isfile(osp.join(work, LOCK_NAME))
+    assert not osp.exists(osp.join(work, LOCK_NAME))
+
+
+def test_train_tool_refuses_a_busy_work_dir(tmp_path):
+    """tools/train.py in a work dir that another live run owns stops before
+    writing anything, naming the owner."""
+    work = str(tmp_path / 'work')
+    proc = _holder(work)
+    try:
+        env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+        t0 = time.time()
+        out = subprocess.run(
+            [sys.executable,
+             osp.join(REPO, 'tools', 'train.py'), TINY_CFG, '--work-dir',
+             work, '--resume'],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300)
+        assert out.returncode != 0
+        assert f'is in use by another run (pid {proc.pid}' in out.stderr
+        assert sorted(os.listdir(work)) == [LOCK_NAME]  # nothing written
+        assert time.time() - t0 < 300
+    finally:
+        proc.kill()
+        proc.wait()
