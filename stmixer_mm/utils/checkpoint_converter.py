@@ -574,10 +574,36 @@ def _walk_pickle(f) -> List[Tuple[str, Any]]:
     ``(name, arg)`` are returned (ValueError when it is cut short or not a
     pickle)."""
     head = []
-    for opcode, arg, _ in pickletools.genops(f):
+    for opcode, arg, _ in pickletools.genops(_BoundedReader(f)):
         if len(head) < 3:
             head.append((opcode.name, arg))
     return head
+
+
+class _BoundedReader:
+    """A file whose ``read(n)`` refuses ``n`` beyond the file's end (a
+    corrupt length field would otherwise make pickletools allocate it:
+    ``MemoryError`` on random bytes)."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        pos = f.tell()
+        f.seek(0, 2)
+        self._size = f.tell()
+        f.seek(pos)
+
+    def read(self, n: int = -1) -> bytes:
+        remaining = self._size - self._f.tell()
+        if n is not None and n > remaining:
+            if n > 16 * max(self._size, 1 << 20):
+                raise ValueError(f'a pickle opcode gives the length {n}, '
+                                 f'far beyond the file size {self._size}')
+            raise ValueError(f'a pickle opcode needs {n} bytes but only '
+                             f'{remaining} remain')
+        return self._f.read(n)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
 
 
 def check_checkpoint_file(path: str) -> str:
