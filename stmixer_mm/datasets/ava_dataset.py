@@ -39,6 +39,20 @@ def ava_keyframe_file_index(timestamp: int,
     return fps * (timestamp - timestamp_start) + 2 * start_index
 
 
+def _checked_rows(rows, path: str, what: str):
+    """``rows`` (lines or csv rows of ``path``), with a file that is not
+    text (binary, NUL bytes, another encoding) named instead of a bare
+    ``UnicodeDecodeError`` / ``csv.Error``."""
+    lineno = 0
+    try:
+        for lineno, row in enumerate(rows, start=1):
+            yield row
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(
+            f'{what} {path}, line {lineno + 1}: not a text file '
+            f'({type(e).__name__}: {e}); is it the right file?') from None
+
+
 def _need_file(path: Optional[str], what: str) -> None:
     if path is None:
         return
@@ -89,7 +103,8 @@ def scan_ava_annotation_file(
     degenerate: List[int] = []
     unlisted: Dict[int, int] = {}
     with open(path, newline='') as f:
-        for lineno, row in enumerate(csv.reader(f), start=1):
+        for lineno, row in enumerate(_checked_rows(csv.reader(f), path, what),
+                                     start=1):
             where = f'{what} {path}, line {lineno}'
             if not row or all(not c.strip() for c in row):
                 raise ValueError(
@@ -176,7 +191,7 @@ def check_ava_exclude_file(path: str) -> int:
     _need_file(path, what)
     rows = 0
     with open(path) as f:
-        for lineno, line in enumerate(f, start=1):
+        for lineno, line in enumerate(_checked_rows(f, path, what), start=1):
             parts = line.strip().split(',')
             if len(parts) != 2 or not parts[0]:
                 raise ValueError(
@@ -198,7 +213,14 @@ def check_ava_label_file(path: str) -> List[int]:
     what = 'AVA label map'
     _need_file(path, what)
     with open(path) as f:
-        _, ids = read_labelmap(f)
+        try:
+            _, ids = read_labelmap(_checked_rows(f, path, what))
+        except (ValueError, IndexError) as e:
+            if str(path) in str(e):
+                raise
+            raise ValueError(f'{what} {path}: malformed entry ({e}); '
+                             "expected 'label {\n  name: \"stand\"\n  "
+                             "label_id: 1\n}'") from None
     if not ids:
         raise ValueError(
             f'{what} {path} lists no classes; expected entries like '

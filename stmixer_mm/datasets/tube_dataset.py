@@ -25,7 +25,6 @@ alive at that frame, one class each (tubes with the same box on that frame
 become one multi-hot row).
 """
 import os.path as osp
-import pickle
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -203,9 +202,11 @@ class TubeDataset(BaseActionDataset):
     def load_data_list(self) -> List[dict]:
         try:
             gt = load_act_annotations(self.ann_file)
-        except (pickle.UnpicklingError, EOFError, UnicodeDecodeError,
-                AttributeError, ImportError, IndexError, TypeError) as e:
-            # a truncated / corrupt / non-pickle file: name it
+        except Exception as e:
+            if str(self.ann_file) in str(e):
+                raise  # already names the file
+            # a truncated / corrupt / non-pickle file (UnpicklingError,
+            # EOFError, UnicodeDecodeError, MemoryError, ...): name it
             raise ValueError(
                 f'{self.ann_file}: not a readable ACT ground-truth pickle '
                 f'(truncated or corrupt? {type(e).__name__}: {e})') from e

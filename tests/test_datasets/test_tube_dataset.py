@@ -220,3 +220,24 @@ def test_pipeline_reads_frames(tmp_path):
     # resolution (24, 32), frames stored at (48, 64): boxes x2
     np.testing.assert_allclose(sample.gt_instances.bboxes.numpy(),
                                [[4, 4, 24, 40]])
+
+
+def test_classes_of_the_config_must_be_the_pickles(tmp_path):
+    ann, root = _write(tmp_path, _gt())
+    ds = _build(ann, root, classes=['run', 'sit', 'wave'])
+    assert ds.metainfo['classes'] == ('run', 'sit', 'wave')
+    with pytest.raises(ValueError, match=r"classes=\['sit', 'run', 'wave'\] "
+                       r"\(config\) but .* lists labels"):
+        _build(ann, root, classes=['sit', 'run', 'wave'])
+
+
+@pytest.mark.parametrize('content', ['truncated', 'random'])
+def test_unreadable_pickle_is_named(tmp_path, content):
+    ann, root = _write(tmp_path, _gt())
+    data = open(ann, 'rb').read()
+    with open(ann, 'wb') as f:
+        f.write(data[:len(data) // 2] if content == 'truncated' else
+                os.urandom(len(data)))
+    with pytest.raises(ValueError) as e:
+        _build(ann, root)
+    assert ann in str(e.value)
