@@ -230,8 +230,7 @@ def class_names(model,
         own = _cfg_label_file_ids(dataset)
         if own is not None and allowed:
             allowed = [i for i in range(1, num_actions + 1) if i not in own]
-        check_label_map(names, num_actions, f'label map {label_map}',
-                        allowed)
+        check_label_map(names, num_actions, f'label map {label_map}', allowed)
         return names
 
     source, names = None, None

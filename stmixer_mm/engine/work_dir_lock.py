@@ -70,7 +70,8 @@ class WorkDirLock:
             is gone).
     """
 
-    def __init__(self, work_dir: str,
+    def __init__(self,
+                 work_dir: str,
                  log: Optional[Callable[[str], None]] = None) -> None:
         self.work_dir = work_dir
         self.path = osp.join(work_dir, LOCK_NAME)

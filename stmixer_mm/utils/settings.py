@@ -33,9 +33,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
-    'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declared_settings', 'check_config',
-    'check_settings', 'check_config_consistency', 'load_config',
-    'ConfigFileError'
+    'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declared_settings',
+    'check_config', 'check_settings', 'check_config_consistency',
+    'load_config', 'ConfigFileError'
 ]
 
 
@@ -84,7 +84,8 @@ class Setting:
         optional (bool): None is accepted.
     """
 
-    def __init__(self, check: Callable[[Any], Optional[str]],
+    def __init__(self,
+                 check: Callable[[Any], Optional[str]],
                  optional: bool = False) -> None:
         self._check = check
         self.optional = optional
@@ -120,7 +121,8 @@ def _is_real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-def Int(min: Optional[int] = None,  # noqa: A002
+def Int(
+        min: Optional[int] = None,  # noqa: A002
         max: Optional[int] = None,  # noqa: A002
         optional: bool = False) -> Setting:
     """An integer (not a bool, not a float such as 10.0) in [min, max]."""
@@ -136,11 +138,12 @@ def Int(min: Optional[int] = None,  # noqa: A002
     return Setting(check, optional)
 
 
-def Float(min: Optional[float] = None,  # noqa: A002
-          max: Optional[float] = None,  # noqa: A002
-          min_open: bool = False,
-          max_open: bool = False,
-          optional: bool = False) -> Setting:
+def Float(
+        min: Optional[float] = None,  # noqa: A002
+        max: Optional[float] = None,  # noqa: A002
+        min_open: bool = False,
+        max_open: bool = False,
+        optional: bool = False) -> Setting:
     """A real number (ints accepted, bools and strings not), finite, in
     [min, max] (open at ``min`` / ``max`` with ``min_open`` /
     ``max_open``)."""
@@ -175,9 +178,8 @@ def Str(optional: bool = False) -> Setting:
 def Choice(*choices, optional: bool = False) -> Setting:
     """One of ``choices``."""
     return Setting(
-        lambda v: None if any(v == c and type(v) is type(c)
-                              for c in choices) else
-        f'expected one of {list(choices)}, got {v!r}', optional)
+        lambda v: None if any(v == c and type(v) is type(c) for c in choices)
+        else f'expected one of {list(choices)}, got {v!r}', optional)
 
 
 def Seq(item: Setting,
@@ -212,7 +214,9 @@ class Fields(Setting):
         **fields (Setting): the fields.
     """
 
-    def __init__(self, strict: bool = False, optional: bool = True,
+    def __init__(self,
+                 strict: bool = False,
+                 optional: bool = True,
                  **fields: Setting) -> None:
         super().__init__(self._problem, optional)
         self.fields = fields
@@ -258,7 +262,7 @@ _RULES: Dict[str, List[Callable[[dict], Optional[str]]]] = {}
 
 
 def declare_rule(type_name: str, rule: Callable[[dict],
-                                                 Optional[str]]) -> None:
+                                                Optional[str]]) -> None:
     """Declare a check over several settings of one type: ``rule(cfg)``
     returns None or the problem (starting with the field names)."""
     _RULES.setdefault(type_name, []).append(rule)
@@ -424,8 +428,9 @@ def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
     head = heads[0]
     if str(head.get('type', '')).split('.')[-1] != 'STMixerStageHead':
         return None
-    return (head.get('num_actions', 80), head.get('label_convention', 'ava'),
-            f'{path}.num_actions')
+    return (head.get('num_actions',
+                     80), head.get('label_convention',
+                                   'ava'), f'{path}.num_actions')
 
 
 def _dataset_cfg(loader: Any) -> Optional[dict]:
@@ -434,8 +439,8 @@ def _dataset_cfg(loader: Any) -> Optional[dict]:
     if not isinstance(loader, dict):
         return None
     dataset = loader.get('dataset')
-    while isinstance(dataset, dict) and isinstance(dataset.get('dataset'),
-                                                   dict):
+    while isinstance(dataset, dict) and isinstance(
+            dataset.get('dataset'), dict):
         dataset = dataset['dataset']
     return dataset if isinstance(dataset, dict) else None
 

@@ -173,8 +173,7 @@ declare_settings(
     'RandomShortSideResize',
     scale_range=Seq(POSITIVE, length=2),
     max_long_edge=POSITIVE,
-    interpolation=Choice('nearest', 'bilinear', 'bicubic', 'area',
-                         'lanczos'))
+    interpolation=Choice('nearest', 'bilinear', 'bicubic', 'area', 'lanczos'))
 declare_settings('Flip', flip_ratio=PROBABILITY)
 
 # --- metrics ---------------------------------------------------------------

@@ -17,8 +17,9 @@ PBTXT = """label {{
   label_type: PERSON_MOVEMENT
 }}
 """
-NAMES = ['stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object',
-         'talk_to']
+NAMES = [
+    'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
+]
 
 
 class FakeDecoder:
@@ -61,15 +62,16 @@ def test_zero_based_label_map_is_refused(tmp_path):
 
 def test_partial_label_map_lists_the_unnamed_columns(tmp_path):
     path = _pbtxt(tmp_path / 'part.pbtxt', range(1, 5))
-    with pytest.raises(LabelMapError, match=r'columns \[5, 6, 7\] have no '
-                       'name'):
+    with pytest.raises(
+            LabelMapError, match=r'columns \[5, 6, 7\] have no '
+            'name'):
         class_names(FakeModel(7), path)
 
 
 def test_label_map_beyond_the_model(tmp_path):
     path = _pbtxt(tmp_path / 'big.pbtxt', range(1, 8))
-    with pytest.raises(LabelMapError,
-                       match=r'ids \[5, 6, 7\] are beyond the model'):
+    with pytest.raises(
+            LabelMapError, match=r'ids \[5, 6, 7\] are beyond the model'):
         class_names(FakeModel(4), path)
 
 
@@ -129,8 +131,10 @@ def test_tube_config_carries_its_class_names(tools):
 
 
 def test_names_from_checkpoint_meta_and_missing_names():
-    cfg = Config(dict(test_dataloader=dict(dataset=dict(type='TubeDataset',
-                                                         ann_file='none'))))
+    cfg = Config(
+        dict(
+            test_dataloader=dict(
+                dataset=dict(type='TubeDataset', ann_file='none'))))
     meta = dict(classes=('a', 'b'))
     assert class_names(FakeModel(2, cfg, meta)) == {1: 'a', 2: 'b'}
     with pytest.raises(LabelMapError, match='pass a label map'):

@@ -22,8 +22,8 @@ def good(tmp_path):
     path = tmp_path / 'good.pth'
     torch.save(
         dict(
-            state_dict={'w': torch.arange(3000.)},
-            meta=dict(epoch=1, iter=2)), path)
+            state_dict={'w': torch.arange(3000.)}, meta=dict(epoch=1, iter=2)),
+        path)
     return path
 
 

@@ -28,11 +28,12 @@ lock.release()
 
 def _holder(work_dir, seconds=60):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    proc = subprocess.Popen([sys.executable, '-c', HOLDER, work_dir,
-                             str(seconds)],
-                            stdout=subprocess.PIPE,
-                            text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, '-c', HOLDER, work_dir,
+         str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env)
     for line in proc.stdout:  # import logs may come first
         if line.strip() == 'locked':
             return proc
@@ -94,15 +95,16 @@ def test_train_tool_refuses_a_busy_work_dir(tmp_path):
     try:
         env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
         t0 = time.time()
-        out = subprocess.run(
-            [sys.executable,
-             osp.join(REPO, 'tools', 'train.py'), TINY_CFG, '--work-dir',
-             work, '--resume'],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300)
+        out = subprocess.run([
+            sys.executable,
+            osp.join(REPO, 'tools', 'train.py'), TINY_CFG, '--work-dir', work,
+            '--resume'
+        ],
+                             cwd=REPO,
+                             env=env,
+                             capture_output=True,
+                             text=True,
+                             timeout=300)
         assert out.returncode != 0
         assert f'is in use by another run (pid {proc.pid}' in out.stderr
         assert sorted(os.listdir(work)) == [LOCK_NAME]  # nothing written

@@ -14,9 +14,8 @@ from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
-TUBE_CFG = osp.join(
-    REPO, 'configs', 'quickstart',
-    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+TUBE_CFG = osp.join(REPO, 'configs', 'quickstart',
+                    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 
 
 def _checked(cfg_file, **options):
@@ -26,34 +25,47 @@ def _checked(cfg_file, **options):
 
 
 @pytest.mark.parametrize('options, message', [
-    ({'model.test_cfg.person_threshold': 'high'},
-     "model.test_cfg.person_threshold: expected a float in [0, 1], got "
+    ({
+        'model.test_cfg.person_threshold': 'high'
+    }, "model.test_cfg.person_threshold: expected a float in [0, 1], got "
      "'high'"),
-    ({'model.test_cfg.person_threshold': 1.5},
-     'model.test_cfg.person_threshold: expected a float in [0, 1], got 1.5'),
-    ({'model.test_cfg.num_fallback': -1},
-     'model.test_cfg.num_fallback: expected an int >= 0, got -1'),
-    ({'model.test_cfg.multiply_person_score': 'yes'},
-     'model.test_cfg.multiply_person_score: expected True or False'),
-    ({'model.query_generator.num_queries': 10.0},
-     'model.query_generator.num_queries: expected an int >= 1, got 10.0'),
-    ({'model.decoder.stage_head.sampling_cfg.impl': 'cuda'},
-     'model.decoder.stage_head.sampling_cfg.impl: expected one of'),
-    ({'model.decoder.stage_head.action_branches': ['spatial', 'time']},
-     'model.decoder.stage_head.action_branches: item 1: expected one of'),
-    ({'model.decoder.num_stages': 0},
-     'model.decoder.num_stages: expected an int >= 1, got 0'),
-    ({'model.decoder.stage_head.dropout': 1.0},
-     'model.decoder.stage_head.dropout: expected a float in [0, 1), got 1'),
-    ({'test_dataloader.dataset.pipeline.0.clip_len': 2.5},
-     'test_dataloader.dataset.pipeline[0].clip_len: expected an int >= 1'),
-    ({'train_dataloader.dataset.pipeline.3.flip_ratio': 1.5},
-     'train_dataloader.dataset.pipeline[3].flip_ratio: expected a float'),
-    ({'test_dataloader.dataset.timestamp_end': 800},
-     'test_dataloader.dataset: timestamp_end (800) must be after '
+    ({
+        'model.test_cfg.person_threshold': 1.5
+    }, 'model.test_cfg.person_threshold: expected a float in [0, 1], got 1.5'),
+    ({
+        'model.test_cfg.num_fallback': -1
+    }, 'model.test_cfg.num_fallback: expected an int >= 0, got -1'),
+    ({
+        'model.test_cfg.multiply_person_score': 'yes'
+    }, 'model.test_cfg.multiply_person_score: expected True or False'),
+    ({
+        'model.query_generator.num_queries': 10.0
+    }, 'model.query_generator.num_queries: expected an int >= 1, got 10.0'),
+    ({
+        'model.decoder.stage_head.sampling_cfg.impl': 'cuda'
+    }, 'model.decoder.stage_head.sampling_cfg.impl: expected one of'),
+    ({
+        'model.decoder.stage_head.action_branches': ['spatial', 'time']
+    }, 'model.decoder.stage_head.action_branches: item 1: expected one of'),
+    ({
+        'model.decoder.num_stages': 0
+    }, 'model.decoder.num_stages: expected an int >= 1, got 0'),
+    ({
+        'model.decoder.stage_head.dropout': 1.0
+    }, 'model.decoder.stage_head.dropout: expected a float in [0, 1), got 1'),
+    ({
+        'test_dataloader.dataset.pipeline.0.clip_len': 2.5
+    }, 'test_dataloader.dataset.pipeline[0].clip_len: expected an int >= 1'),
+    ({
+        'train_dataloader.dataset.pipeline.3.flip_ratio': 1.5
+    }, 'train_dataloader.dataset.pipeline[3].flip_ratio: expected a float'),
+    ({
+        'test_dataloader.dataset.timestamp_end': 800
+    }, 'test_dataloader.dataset: timestamp_end (800) must be after '
      'timestamp_start (900)'),
-    ({'val_evaluator.num_classes': '8'},
-     "val_evaluator.num_classes: expected an int >= 2, got '8'"),
+    ({
+        'val_evaluator.num_classes': '8'
+    }, "val_evaluator.num_classes: expected an int >= 2, got '8'"),
 ])
 def test_bad_setting_names_its_config_path(options, message):
     with pytest.raises(ConfigSettingError) as e:
@@ -62,29 +74,36 @@ def test_bad_setting_names_its_config_path(options, message):
 
 
 def test_tube_settings():
-    with pytest.raises(ConfigSettingError,
-                       match=r'train_dataloader\.dataset\.keyframe_stride: '
-                       r'expected an int >= 1, got 2\.5'):
-        _checked(TUBE_CFG, **{'train_dataloader.dataset.keyframe_stride':
-                              2.5})
-    with pytest.raises(ConfigSettingError,
-                       match=r"val_evaluator\.missing_videos: expected one "
-                       r"of \['error', 'warn'\], got 'skip'"):
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'train_dataloader\.dataset\.keyframe_stride: '
+            r'expected an int >= 1, got 2\.5'):
+        _checked(TUBE_CFG, **{'train_dataloader.dataset.keyframe_stride': 2.5})
+    with pytest.raises(
+            ConfigSettingError,
+            match=r"val_evaluator\.missing_videos: expected one "
+            r"of \['error', 'warn'\], got 'skip'"):
         _checked(TUBE_CFG, **{'val_evaluator.missing_videos': 'skip'})
 
 
 def test_model_classes_against_data_classes():
     # AVA: num_classes counts the background column
-    with pytest.raises(ConfigSettingError, match=r'num_actions \(6\) and '
-                       r'train_dataloader\.dataset\.num_classes \(8\)'):
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'num_actions \(6\) and '
+            r'train_dataloader\.dataset\.num_classes \(8\)'):
         _checked(TINY_CFG, **{'model.decoder.stage_head.num_actions': 6})
     # tube data: one column per label of the pickle
-    with pytest.raises(ConfigSettingError, match=r'num_actions \(3\) and '
-                       r'train_dataloader\.dataset\.num_classes \(4\).*'
-                       r'needs num_actions=4'):
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'num_actions \(3\) and '
+            r'train_dataloader\.dataset\.num_classes \(4\).*'
+            r'needs num_actions=4'):
         _checked(TUBE_CFG, **{'model.decoder.stage_head.num_actions': 3})
-    with pytest.raises(ConfigSettingError, match='classes names 4 classes '
-                       'but num_classes is 5'):
+    with pytest.raises(
+            ConfigSettingError,
+            match='classes names 4 classes '
+            'but num_classes is 5'):
         _checked(
             TUBE_CFG, **{
                 'model.decoder.stage_head.num_actions': 5,
@@ -97,9 +116,10 @@ def test_types_from_annotations_of_undeclared_settings():
     ``__init__`` annotation of this project's class."""
     cfg = Config.fromfile(TINY_CFG)
     cfg.model.data_preprocessor.format_shape = 3  # annotated `str`
-    with pytest.raises(ConfigSettingError,
-                       match=r'model\.data_preprocessor\.format_shape: '
-                       r'expected a string, got 3'):
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'model\.data_preprocessor\.format_shape: '
+            r'expected a string, got 3'):
         check_config(cfg)
 
 
@@ -109,8 +129,9 @@ def test_declaring_a_new_setting_is_one_line():
     check_config(cfg)  # not declared: not checked
     declare_settings('STMixerLateralNeck', out_channels_test_only=Int(min=1))
     try:
-        with pytest.raises(ConfigSettingError,
-                           match=r'model\.neck\.out_channels_test_only'):
+        with pytest.raises(
+                ConfigSettingError,
+                match=r'model\.neck\.out_channels_test_only'):
             check_config(cfg)
     finally:
         from stmixer_mm.utils.settings import _DECLARED
@@ -136,8 +157,9 @@ def test_load_config_names_the_file(tmp_path):
         load_config(str(tmp_path / 'missing.py'))
     ckpt = tmp_path / 'epoch_1.pth'
     ckpt.write_bytes(b'PK\x03\x04')
-    with pytest.raises(ConfigFileError, match=r'epoch_1\.pth: not a config '
-                       'file'):
+    with pytest.raises(
+            ConfigFileError, match=r'epoch_1\.pth: not a config '
+            'file'):
         load_config(str(ckpt))
     bad = tmp_path / 'bad.py'
     bad.write_text("model = dict(type='STMixer'\n")

@@ -22,8 +22,8 @@ def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
 
 def innermost_dataset(dataset: Any) -> Any:
     """The dataset inside ``RepeatDataset`` / ``ClassBalancedDataset``."""
-    while hasattr(dataset, 'dataset') and not hasattr(dataset,
-                                                      'load_data_list'):
+    while hasattr(dataset,
+                  'dataset') and not hasattr(dataset, 'load_data_list'):
         dataset = dataset.dataset
     return dataset
 
@@ -87,7 +87,9 @@ def add_class_consistency_hook(cfg) -> None:
     """Append :class:`ClassConsistencyHook` to ``cfg.custom_hooks`` unless
     it is there."""
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(isinstance(h, dict) and str(h.get('type', '')).split('.')[-1]
-               == 'ClassConsistencyHook' for h in hooks):
+    if not any(
+            isinstance(h, dict)
+            and str(h.get('type', '')).split('.')[-1] == 'ClassConsistencyHook'
+            for h in hooks):
         hooks.append(dict(type='ClassConsistencyHook'))
     cfg.custom_hooks = hooks
