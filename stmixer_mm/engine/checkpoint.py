@@ -187,8 +187,8 @@ def install_checked_local_loader() -> bool:
     """Make mmengine's local checkpoint loader name the file and what is
     wrong with it.
 
-    ``torch.load`` on a truncated file raises ``RuntimeError: PytorchStreamReader
-    failed reading zip archive``, on random bytes ``UnpicklingError`` or
+    ``torch.load`` on a truncated file raises ``RuntimeError:
+    PytorchStreamReader failed reading zip archive``, on random bytes ``UnpicklingError`` or
     ``UnicodeDecodeError``, none naming the file. Every local checkpoint
     that mmengine reads (``load_from``, ``--resume``, ``init_detector``,
     ``tools/test.py``) goes through the loader registered for no prefix;

@@ -140,10 +140,10 @@ class WorkDirLock:
             why = self._stale(owner)
             if why is None:
                 other_host = owner and owner.get('host') != self.info['host']
+                who = self.describe(owner) if owner else 'lock being written'
                 raise WorkDirBusyError(
-                    f'work dir {self.work_dir} is in use by another run ('
-                    f'{self.describe(owner) if owner else "lock being written"}'
-                    f'); its checkpoints would be overwritten. Wait for it '
+                    f'work dir {self.work_dir} is in use by another run '
+                    f'({who}); its checkpoints would be overwritten. Wait for it '
                     'to end, or use another --work-dir' +
                     (f'; if that run is gone, remove {self.path}'
                      if other_host else ''))
