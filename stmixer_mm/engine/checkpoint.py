@@ -188,8 +188,8 @@ def install_checked_local_loader() -> bool:
     wrong with it.
 
     ``torch.load`` on a truncated file raises ``RuntimeError:
-    PytorchStreamReader failed reading zip archive``, on random bytes ``UnpicklingError`` or
-    ``UnicodeDecodeError``, none naming the file. Every local checkpoint
+    PytorchStreamReader failed reading zip archive``, on random bytes
+    ``UnpicklingError`` or ``UnicodeDecodeError``, none naming the file. Every local checkpoint
     that mmengine reads (``load_from``, ``--resume``, ``init_detector``,
     ``tools/test.py``) goes through the loader registered for no prefix;
     it is wrapped once so that a file that cannot be read raises

@@ -143,8 +143,8 @@ class WorkDirLock:
                 who = self.describe(owner) if owner else 'lock being written'
                 raise WorkDirBusyError(
                     f'work dir {self.work_dir} is in use by another run '
-                    f'({who}); its checkpoints would be overwritten. Wait for it '
-                    'to end, or use another --work-dir' +
+                    f'({who}); its checkpoints would be overwritten. Wait '
+                    'for it to end, or use another --work-dir' +
                     (f'; if that run is gone, remove {self.path}'
                      if other_host else ''))
             # stale: take it over (rename first so two runs taking over at
