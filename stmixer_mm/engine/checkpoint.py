@@ -190,8 +190,9 @@ def install_checked_local_loader() -> bool:
     ``torch.load`` on a truncated file raises ``RuntimeError:
     PytorchStreamReader failed reading zip archive``, on random bytes
     ``UnpicklingError`` or ``UnicodeDecodeError``, none naming the file.
-    Every local checkpoint that mmengine reads (``load_from``, ``--resume``, ``init_detector``,
-    ``tools/test.py``) goes through the loader registered for no prefix;
+    Every local checkpoint that mmengine reads (``load_from``,
+    ``--resume``, ``init_detector``, ``tools/test.py``) goes through the
+    loader registered for no prefix;
     it is wrapped once so that a file that cannot be read raises
     :class:`~stmixer_mm.utils.CheckpointFileError` with the file's name and
     the diagnosis of :func:`~stmixer_mm.utils.checkpoint_converter.
