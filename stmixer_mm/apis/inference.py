@@ -92,7 +92,12 @@ def init_detector(config: Union[str, Config],
         config.merge_from_dict(cfg_options)
     if not fallback_queries and config.model.get('test_cfg') is not None:
         config.model.test_cfg.num_fallback = 0
-    check_config(config)
+    # the model's and the test pipeline's settings (the data's classes are
+    # checked where names are needed: class_names() / the demo)
+    check_config(
+        config,
+        sections=('model', 'test_dataloader', 'val_dataloader'),
+        consistency=False)
     init_default_scope(config.get('default_scope', 'mmaction'))
     model = MODELS.build(config.model)
     model.dataset_meta = None

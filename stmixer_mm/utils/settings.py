@@ -387,12 +387,18 @@ _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
              'default_hooks', 'visualizer')
 
 
-def check_config(cfg, sections: Sequence[str] = _SECTIONS) -> None:
+def check_config(cfg,
+                 sections: Sequence[str] = _SECTIONS,
+                 consistency: bool = True) -> None:
     """Check every setting of a (merged) config, before anything is built.
 
     Args:
         cfg (Config | dict): the config, after ``--cfg-options``.
         sections (Sequence[str]): the top-level entries to walk.
+        consistency (bool): also check the model's classes against the
+            datasets' and metrics' (:func:`check_config_consistency`);
+            ``init_detector`` builds only the model and checks its class
+            names against the label map instead.
 
     Raises:
         ConfigSettingError: naming the config path of the first bad setting.
@@ -404,7 +410,8 @@ def check_config(cfg, sections: Sequence[str] = _SECTIONS) -> None:
         node = node.to_dict() if hasattr(node, 'to_dict') else node
         for sub, path in _walk(node, section):
             check_settings(sub, path)
-    check_config_consistency(cfg)
+    if consistency:
+        check_config_consistency(cfg)
 
 
 # ---------------------------------------------------------------------------
