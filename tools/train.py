@@ -135,7 +135,12 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def _is_main_process() -> bool:
-    return int(os.environ.get('RANK', '0')) == 0
+    """Rank 0 of the launcher (torchrun, Slurm, MPI) or a single process:
+    the one that takes the work-dir lock."""
+    for key in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        if os.environ.get(key, '').strip():
+            return int(os.environ[key]) == 0
+    return True
 
 
 def main(argv=None):
