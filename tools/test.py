@@ -90,6 +90,8 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # the model's action classes against the test dataset as loaded
+    add_class_consistency_hook(cfg)
     # mmengine loads `load_from` non-strictly: check the checkpoint first
     cfg.custom_hooks = [
         *cfg.get('custom_hooks', []),
@@ -99,8 +101,6 @@ def merge_args(cfg: Config, args) -> Config:
             opt_out='--non-strict',
             source=args.checkpoint)
     ]
-    # the model's action classes against the test dataset as loaded
-    add_class_consistency_hook(cfg)
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--dump must be a .pkl/.pickle file, got '
