@@ -59,6 +59,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
 def unit_float(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -100,7 +107,7 @@ def parse_args(argv=None):
         help='load a checkpoint that does not fit the config in '
         'part (the mismatched keys are logged)')
     p.add_argument(
-        '--topk', type=positive_int, default=3, help='actions per person')
+        '--topk', type=at_least_one, default=3, help='actions per person')
     p.add_argument('--fps', type=float, help='output fps (default: input)')
     p.add_argument('--device', default='cpu')
     p.add_argument(
