@@ -124,21 +124,25 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+class VideoReadError(ValueError):
+    """The input video / frame folder cannot be read (names the file)."""
+
+
 def read_frames(path):
     """All frames of a video file or frame folder, RGB, and the fps."""
     if osp.isdir(path):
         names = sorted(
             f for f in os.listdir(path) if f.lower().endswith(IMG_EXTS))
         if not names:
-            raise FileNotFoundError(f'{path}: no image files ({IMG_EXTS})')
+            raise VideoReadError(f'{path}: no image files ({IMG_EXTS})')
         frames = []
         for n in names:
             img = cv2.imread(osp.join(path, n))
             if img is None:
-                raise ValueError(f'{osp.join(path, n)}: unreadable image '
+                raise VideoReadError(f'{osp.join(path, n)}: unreadable image '
                                  '(empty, truncated or not an image)')
             if frames and img.shape[:2] != frames[0].shape[:2]:
-                raise ValueError(
+                raise VideoReadError(
                     f'{osp.join(path, n)}: {img.shape[1]}x{img.shape[0]} '
                     f'pixels, but {osp.join(path, names[0])} is '
                     f'{frames[0].shape[1]}x{frames[0].shape[0]}; the frames '
@@ -146,11 +150,11 @@ def read_frames(path):
             frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         return frames, None
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such video file or folder')
+        raise VideoReadError(f'{path}: no such video file or folder')
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
-        raise ValueError(f'{path}: OpenCV cannot open it as a video (not a '
-                         'video, or a codec OpenCV lacks)')
+        raise VideoReadError(f'{path}: OpenCV cannot open it as a video '
+                             '(not a video, or a codec OpenCV lacks)')
     fps = cap.get(cv2.CAP_PROP_FPS) or None
     expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     frames = []
@@ -161,10 +165,10 @@ def read_frames(path):
         frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     cap.release()
     if not frames:
-        raise ValueError(f'{path}: OpenCV could not decode any frame (empty, '
-                         'truncated or corrupt video)')
+        raise VideoReadError(f'{path}: OpenCV could not decode any frame '
+                             '(empty, truncated or corrupt video)')
     if expected > 0 and len(frames) < expected - 1:
-        raise ValueError(
+        raise VideoReadError(
             f'{path}: decoding stopped after {len(frames)} of the '
             f'{expected} frames its header announces (truncated or corrupt '
             'video); re-encode or repair it')
@@ -382,7 +386,8 @@ def main(argv=None):
     except CheckpointMismatchError as e:
         raise SystemExit(
             f'tools/demo.py: {e.describe("--non-strict")}') from None
-    except (LabelMapError, ConfigFileError, CheckpointFileError) as e:
+    except (LabelMapError, ConfigFileError, CheckpointFileError,
+            VideoReadError) as e:
         raise SystemExit(f'tools/demo.py: {e}') from None
     except ConfigSettingError as e:
         raise SystemExit(f'tools/demo.py: config: {e}') from None
