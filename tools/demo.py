@@ -140,7 +140,7 @@ def read_frames(path):
             img = cv2.imread(osp.join(path, n))
             if img is None:
                 raise VideoReadError(f'{osp.join(path, n)}: unreadable image '
-                                 '(empty, truncated or not an image)')
+                                     '(empty, truncated or not an image)')
             if frames and img.shape[:2] != frames[0].shape[:2]:
                 raise VideoReadError(
                     f'{osp.join(path, n)}: {img.shape[1]}x{img.shape[0]} '
