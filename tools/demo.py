@@ -98,7 +98,7 @@ def parse_args(argv=None):
         "config's test_cfg.person_threshold)")
     p.add_argument(
         '--score-thr',
-        type=unit_float,
+        type=float,
         default=0.3,
         help='show actions scoring at least this')
     p.add_argument(

@@ -332,3 +332,33 @@ def test_demo_reads_the_clip_sampling_of_tube_configs(tools):
         pipeline = build_clip_pipeline(cfg)
     steps = [type(t).__name__ for t in pipeline.transforms]
     assert steps == ['FormatShape', 'PackActionInputs']
+
+
+def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
+        tools, checkpoint, val_frames, tmp_path):
+    """A label map naming the background column 0 (0-based ids, as ACT
+    pickles have) would name actions wrongly: it stops before the model
+    runs, listing the columns. An unreadable video is named."""
+    src = osp.join(tools.TINY_DATA, 'annotations', 'label_map.pbtxt')
+    with open(src) as f:
+        text = f.read()
+    zero = tmp_path / 'zero.pbtxt'  # 'stand' moved to the background
+    zero.write_text(text.replace('label_id: 1\n', 'label_id: 0\n'))
+    proc = tools.python_tool('demo.py', osp.dirname(val_frames[0]),
+                             tools.TINY_CFG, checkpoint, '--out-dir',
+                             str(tmp_path / 'out'), '--label-map', str(zero),
+                             check=False)
+    assert proc.returncode != 0
+    assert f'label map {zero} does not fit the model' in proc.stderr
+    assert "names column 0 ('stand')" in proc.stderr
+    assert 'columns [1] have no name' in proc.stderr
+    assert not (tmp_path / 'out').exists()
+
+    not_video = tmp_path / 'clip.mp4'
+    not_video.write_text('not a video\n')
+    proc = tools.python_tool('demo.py', str(not_video), tools.TINY_CFG,
+                             checkpoint, '--out-dir', str(tmp_path / 'out'),
+                             check=False)
+    assert proc.returncode != 0
+    assert f'tools/demo.py: {not_video}: OpenCV cannot open it' in \
+        proc.stderr
