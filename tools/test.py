@@ -130,7 +130,8 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     try:
         metrics = runner.test()
-    except (CheckpointMismatchError, CheckpointFileError) as e:
+    except (CheckpointMismatchError, CheckpointFileError,
+            ConfigSettingError) as e:
         raise SystemExit(f'tools/test.py: {e}') from None
     shutdown_dist()
     return metrics

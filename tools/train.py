@@ -173,7 +173,7 @@ def main(argv=None):
                 'from scratch')
         try:
             runner.train()
-        except CheckpointFileError as e:
+        except (CheckpointFileError, ConfigSettingError) as e:
             raise SystemExit(f'tools/train.py: {e}') from None
         shutdown_dist()
     finally:

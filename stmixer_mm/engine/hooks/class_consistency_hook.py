@@ -34,7 +34,7 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
     pickle's ``labels``).
 
     Raises:
-        ValueError: naming both numbers, the dataset's annotation file and
+        ConfigSettingError: (a ValueError) naming both numbers, the dataset's annotation file and
             the fix (:func:`~stmixer_mm.models.utils.consistency.
             check_action_classes`).
     """
@@ -48,7 +48,8 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
         check_action_classes(found[0], found[1], num_classes,
                              type(dataset).__name__)
     except ValueError as e:
-        raise ValueError(
+        from stmixer_mm.utils.settings import ConfigSettingError
+        raise ConfigSettingError(
             f'{where} ({getattr(dataset, "ann_file", "?")}) does not fit the '
             f'model: {e}') from None
 
