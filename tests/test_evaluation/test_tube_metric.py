@@ -61,6 +61,7 @@ def test_tube_metric_by_hand(ann_file):
     metric = METRICS.build(
         dict(
             type='TubeMetric',
+            protocol='hybrid_voc',
             ann_file=ann_file,
             link_cfg=dict(min_length=5),
             classwise=True))
@@ -73,13 +74,13 @@ def test_tube_metric_by_hand(ann_file):
     assert res['videoAP@0.2'] == pytest.approx(100 * 1.5 / 3)
     assert res['videoAP@0.75'] == pytest.approx(100 / 3)
     # a: 1 at every threshold; b: 1/3 at 0.5 (ST-IoU 0.524), 0 above; c: 0
-    assert res['videoAP@0.5:0.95'] == pytest.approx(
-        100 * (10 + 1 / 3) / 30)
+    assert res['videoAP@0.5:0.95'] == pytest.approx(100 * (10 + 1 / 3) / 30)
     assert res['frameAP_c'] == 0.0 and res['videoAP_a'] == 100.0
 
 
 def test_tube_metric_evaluate_and_inputs(ann_file):
-    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    metric = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     for s in _samples(background_column=False, mp4=True):
         metric.process(None, [s])
     res = metric.evaluate(len(metric.results))
@@ -111,20 +112,33 @@ def test_tube_metric_evaluate_and_inputs(ann_file):
         metric.compute_metrics(metric.results)
     with pytest.raises(ValueError, match='score_mode'):
         METRICS.build(
-            dict(type='TubeMetric', ann_file=ann_file, score_mode='max'))
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=ann_file,
+                score_mode='max'))
     with pytest.raises(ValueError, match='split=1'):
-        METRICS.build(dict(type='TubeMetric', ann_file=ann_file, split=1))
+        METRICS.build(
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=ann_file,
+                split=1))
 
 
 def test_tube_metric_bad_ann_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='ACT ground-truth'):
         METRICS.build(
-            dict(type='TubeMetric', ann_file=str(tmp_path / 'no.pkl')))
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=str(tmp_path / 'no.pkl')))
     path = tmp_path / 'gt.pkl'
     with open(path, 'wb') as f:
         pickle.dump(dict(labels=['a']), f)
     with pytest.raises(ValueError, match="missing key.*'gttubes'"):
-        METRICS.build(dict(type='TubeMetric', ann_file=str(path)))
+        METRICS.build(
+            dict(type='TubeMetric', protocol='hybrid_voc', ann_file=str(path)))
 
 
 def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
@@ -149,16 +163,22 @@ def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
     expected = theirs.compute_metrics(theirs.results)['frameAP']
 
     ours = METRICS.build(
-        dict(type='TubeMetric', ann_file=ann_file, score_mode='argmax'))
+        dict(
+            type='TubeMetric',
+            protocol='hybrid_voc',
+            ann_file=ann_file,
+            score_mode='argmax'))
     ours.process(None, copy.deepcopy(samples))
     got = ours.compute_metrics(ours.results)['frameAP@0.5']
     assert got == pytest.approx(expected, abs=1e-4)
     assert 5 < got < 95
     # per-class mode counts every class of every box: a different number
-    per_class = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    per_class = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     per_class.process(None, copy.deepcopy(samples))
     assert per_class.compute_metrics(
-        per_class.results)['frameAP@0.5'] != pytest.approx(got, abs=1e-3)
+        per_class.results)['frameAP@0.5'] != pytest.approx(
+            got, abs=1e-3)
 
 
 def test_tube_metric_refuses_videos_without_predictions(ann_file):
@@ -168,18 +188,28 @@ def test_tube_metric_refuses_videos_without_predictions(ann_file):
     videos = sorted({s['video_id'] for s in samples})
     assert len(videos) > 1
     partial = [s for s in samples if s['video_id'] != videos[0]]
-    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    metric = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     metric.process(None, copy.deepcopy(partial))
     with pytest.raises(ValueError, match='have no prediction'):
         metric.compute_metrics(metric.results)
     # explicit opt-in: scored, the missing video's GT counts as missed
     warn = METRICS.build(
-        dict(type='TubeMetric', ann_file=ann_file, missing_videos='warn'))
+        dict(
+            type='TubeMetric',
+            protocol='hybrid_voc',
+            ann_file=ann_file,
+            missing_videos='warn'))
     warn.process(None, copy.deepcopy(partial))
-    full = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    full = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     full.process(None, copy.deepcopy(samples))
     assert warn.compute_metrics(warn.results)['frameAP@0.5'] < \
         full.compute_metrics(full.results)['frameAP@0.5']
     with pytest.raises(ValueError, match='missing_videos'):
         METRICS.build(
-            dict(type='TubeMetric', ann_file=ann_file, missing_videos='no'))
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=ann_file,
+                missing_videos='no'))

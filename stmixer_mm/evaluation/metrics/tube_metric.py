@@ -323,17 +323,23 @@ class TubeMetric(BaseMetric):
                 f'{self.ann_file}); timestamp must be the 1-based frame')
         return self.video_index[video]
 
-    def _per_class(self, video: str, frame: int, bboxes: np.ndarray,
-                   scores: np.ndarray) -> Tuple[np.ndarray, ...]:
-        """``(boxes [m, 4] float32 pixels, labels [m], scores [m] float32)``
-        of one sample's boxes per ``score_mode``, box by box."""
+    def _check_columns(self, video: str, frame: int,
+                       scores: np.ndarray) -> np.ndarray:
+        """``scores`` without the background column, if it has one."""
         if scores.shape[1] == self.num_labels + 1:
-            scores = scores[:, 1:]
-        elif scores.shape[1] != self.num_labels:
+            return scores[:, 1:]
+        if scores.shape[1] != self.num_labels:
             raise ValueError(
                 f'pred_instances.scores of video {video!r} frame {frame} '
                 f'has {scores.shape[1]} columns; expected one per class '
                 f'({self.num_labels}) or one more (background column 0)')
+        return scores
+
+    def _per_class(self, video: str, frame: int, bboxes: np.ndarray,
+                   scores: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """``(boxes [m, 4] float32 pixels, labels [m], scores [m] float32)``
+        of one sample's boxes per ``score_mode``, box by box."""
+        scores = self._check_columns(video, frame, scores)
         h, w = self.gt['resolution'][video]
         boxes = (bboxes.astype(np.float64) *
                  np.array([w, h, w, h])).astype(np.float32)
@@ -348,6 +354,9 @@ class TubeMetric(BaseMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Frame-mAP and video-mAP (percent) of all processed samples."""
         logger = MMLogger.get_current_instance()
+        for video, frame, _, scores in results:  # bad input first
+            self._video_index(video, frame)
+            self._check_columns(video, frame, scores)
         seen = {r[0] for r in results}
         unseen = [v for v in self.videos if v not in seen]
         if unseen:
