@@ -28,7 +28,7 @@ Input of both: ``frame_dets`` ``{label index: {video index: {frame
 values, rows in the order the detector gave them. The caller orders videos
 as in the split and frames ascending (the reference's row order).
 """
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,8 +54,7 @@ LINK_DEFAULTS = {
         min_length=15,
         nms_3d_iou=0.3),
     'multisports':
-    dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005,
-         min_length=15),
+    dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
 }
 
 FrameDets = Mapping[int, Mapping[int, Mapping[int, np.ndarray]]]
@@ -92,16 +91,14 @@ def iou_continuous(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     ymax = np.minimum(boxes[:, 3], b[:, 3])
     inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
     with np.errstate(invalid='ignore', divide='ignore'):
-        return inter / (_area_continuous(boxes) + _area_continuous(b) -
-                        inter)
+        return inter / (_area_continuous(boxes) + _area_continuous(b) - inter)
 
 
 def _area_continuous(b: np.ndarray) -> np.ndarray:
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
-def _paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool
-                ) -> np.ndarray:
+def _paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
     """Row-wise IoU of two ``[n, 4]`` box arrays."""
     one = 1 if inclusive else 0
     xmin = np.maximum(b1[:, 0], b2[:, 0])
@@ -150,10 +147,12 @@ def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
     weight = np.zeros_like(scores) + 1
     while order.size > 0:
         i, rest = order[0], order[1:]
-        w = np.maximum(0, np.minimum(x2[i], x2[rest]) -
-                       np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(0, np.minimum(y2[i], y2[rest]) -
-                       np.maximum(y1[i], y1[rest]) + 1)
+        w = np.maximum(
+            0,
+            np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(
+            0,
+            np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
         inter = w * h
         iou = inter / (areas[rest] + areas[i] - inter)
         hit = iou > iou_thr
@@ -163,8 +162,7 @@ def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
     return dets
 
 
-def _top_decayed(dets: np.ndarray, iou_thr: float, top_k: int
-                 ) -> np.ndarray:
+def _top_decayed(dets: np.ndarray, iou_thr: float, top_k: int) -> np.ndarray:
     """``nms_tubelets``: decayed, re-sorted by decayed score, best
     ``top_k``."""
     if len(dets) == 0:
@@ -320,14 +318,14 @@ def nms_3d(tubes: Sequence[BuiltTube], iou_thr: float) -> List[int]:
 
 # --------------------------------------------------------------------------
 # Frame AP
-def _gt_frame_boxes(gt: Mapping, videos: Sequence[str], ilabel: int
-                    ) -> Dict[Tuple[int, int], np.ndarray]:
+def _gt_frame_boxes(gt: Mapping, videos: Sequence[str],
+                    ilabel: int) -> Dict[Tuple[int, int], np.ndarray]:
     boxes: Dict[Tuple[int, int], list] = {}
     for iv, v in enumerate(videos):
         for tube in gt['gttubes'][v].get(ilabel, []):
             for row in np.asarray(tube):
-                boxes.setdefault((iv, int(row[0])), []).append(
-                    row[1:5].tolist())
+                boxes.setdefault((iv, int(row[0])),
+                                 []).append(row[1:5].tolist())
     return {k: np.array(b) for k, b in boxes.items()}
 
 
@@ -351,8 +349,10 @@ def _class_rows(frame_dets: FrameDets, ilabel: int, dtype: type,
     return np.concatenate(rows) if rows else np.zeros((0, 7), dtype)
 
 
-def frame_ap_ucf_jhmdb(gt: Mapping, frame_dets: FrameDets,
-                       videos: Sequence[str], iou_thr: float = 0.5,
+def frame_ap_ucf_jhmdb(gt: Mapping,
+                       frame_dets: FrameDets,
+                       videos: Sequence[str],
+                       iou_thr: float = 0.5,
                        ignore_labels: Sequence[str] = (),
                        nms_iou: float = 0.6) -> Dict[str, np.floating]:
     """MOC's ``frameAP`` (with ``load_frame_detections``' per-frame score
@@ -404,10 +404,13 @@ def frame_ap_ucf_jhmdb(gt: Mapping, frame_dets: FrameDets,
     return results
 
 
-def frame_ap_multisports(gt: Mapping, frame_dets: FrameDets,
-                         videos: Sequence[str], iou_thr: float = 0.5,
-                         ignore_labels: Sequence[str] = MULTISPORTS_IGNORED
-                         ) -> Dict[str, np.floating]:
+def frame_ap_multisports(
+    gt: Mapping,
+    frame_dets: FrameDets,
+    videos: Sequence[str],
+    iou_thr: float = 0.5,
+    ignore_labels: Sequence[str] = MULTISPORTS_IGNORED
+) -> Dict[str, np.floating]:
     """The official MultiSports ``frameAP`` (classes with ground truth in
     ``videos``, except ``ignore_labels``).
 
@@ -469,12 +472,13 @@ def link_all(gt: Mapping, frame_dets: FrameDets, videos: Sequence[str],
     return out
 
 
-def video_ap(gt: Mapping,
-             tubes: Mapping[int, list],
-             videos: Sequence[str],
-             iou_thr: float,
-             protocol: str,
-             ignore_labels: Sequence[str] = ()) -> Dict[str, np.floating]:
+def video_ap(
+    gt: Mapping,
+    tubes: Mapping[int, list],
+    videos: Sequence[str],
+    iou_thr: float,
+    protocol: str,
+    ignore_labels: Sequence[str] = ()) -> Dict[str, np.floating]:
     """Per-class video AP of :func:`link_all`'s tubes.
 
     ``'ucf_jhmdb'`` (MOC's ``videoAP``): every class of ``gt['labels']``

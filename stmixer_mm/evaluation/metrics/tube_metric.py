@@ -34,8 +34,8 @@ ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
 #: ``train_videos``).
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
 #: ``link_cfg`` keys of the ``'hybrid_voc'`` linking (``link_tubes``).
-HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length',
-                    'min_score', 'nms_3d_iou', 'det_score_thr')
+HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length', 'min_score',
+                    'nms_3d_iou', 'det_score_thr')
 
 
 def load_act_annotations(ann_file: str,
@@ -174,9 +174,8 @@ class TubeMetric(BaseMetric):
         self.ann_file = ann_file
         self.gt = load_act_annotations(ann_file, METRIC_KEYS)
         if not 0 <= split < len(self.gt['test_videos']):
-            raise ValueError(
-                f'split={split} but {ann_file} has '
-                f'{len(self.gt["test_videos"])} test split(s)')
+            raise ValueError(f'split={split} but {ann_file} has '
+                             f'{len(self.gt["test_videos"])} test split(s)')
         self.split = split
         self.videos: List[str] = list(self.gt['test_videos'][split])
         self.video_index = {v: i for i, v in enumerate(self.videos)}
@@ -274,8 +273,8 @@ class TubeMetric(BaseMetric):
         """
         order = sorted(
             range(len(results)),
-            key=lambda i: (self._video_index(results[i][0], results[i][1]),
-                           results[i][1]))
+            key=lambda i:
+            (self._video_index(results[i][0], results[i][1]), results[i][1]))
         out: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
         frames_seen: Dict[str, List[int]] = {}
         for i in order:
@@ -341,8 +340,8 @@ class TubeMetric(BaseMetric):
         of one sample's boxes per ``score_mode``, box by box."""
         scores = self._check_columns(video, frame, scores)
         h, w = self.gt['resolution'][video]
-        boxes = (bboxes.astype(np.float64) *
-                 np.array([w, h, w, h])).astype(np.float32)
+        boxes = (bboxes.astype(np.float64) * np.array([w, h, w, h])).astype(
+            np.float32)
         n = len(boxes)
         if self.score_mode == 'argmax':
             labels = scores.argmax(axis=1) if n else np.zeros(0, np.int64)
@@ -409,18 +408,16 @@ class TubeMetric(BaseMetric):
         dets = self.detections_array(results)
         ignore = self.ignore_labels or ()
         metrics: Dict[str, float] = {}
-        frame_aps = frame_ap(self.gt, dets, self.videos, self.iou_thr,
-                             ignore)
+        frame_aps = frame_ap(self.gt, dets, self.videos, self.iou_thr, ignore)
         metrics[f'frameAP@{self.iou_thr:g}'] = 100 * mean_ap(frame_aps)
 
         tubes = link_tubes(self.gt, dets, self.videos, **self.link_cfg)
         thrs = list(self.video_iou_thrs)
         range_thrs = [round(0.5 + 0.05 * i, 2) for i in range(10)]
         video_aps = {}
-        for thr in sorted(set(thrs + (range_thrs
-                                      if self.video_map_range else []))):
-            video_aps[thr] = video_ap(self.gt, tubes, self.videos, thr,
-                                      ignore)
+        for thr in sorted(
+                set(thrs + (range_thrs if self.video_map_range else []))):
+            video_aps[thr] = video_ap(self.gt, tubes, self.videos, thr, ignore)
         for thr in thrs:
             metrics[f'videoAP@{thr:g}'] = 100 * mean_ap(video_aps[thr])
         if self.video_map_range:
