@@ -213,11 +213,13 @@ def main(argv=None):
     keys = ['frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
             'videoAP@0.5:0.95']
     frames = len(runner.test_dataloader.dataset)
+    print(f"\nTubeMetric protocol: {metric_cfgs['mAP'].get('protocol')} "
+          '(docs/en/tube_protocols.md)')
     print('\n| metric | STMixer (CPU-trained) | its boxes, random class '
           'scores | GT boxes, random class scores |\n| --- | --- | --- | '
           '--- |')
     for prefix, mcfg in metric_cfgs.items():
-        link = mcfg.get('link_cfg') or 'ACT / MOC defaults'
+        link = mcfg.get('link_cfg') or 'the protocol\'s'
         for k in keys:
             if prefix != 'mAP' and k.startswith('frame'):
                 continue  # frame-mAP does not depend on the linking
