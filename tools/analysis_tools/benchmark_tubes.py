@@ -4,7 +4,7 @@ Generates the synthetic tube set (``tools/data/generate_synthetic_tubes.py``
 defaults: one tube per actor over the whole 4-s video, JHMDB-like), trains
 the quick-start tube config through mmengine's Runner (or loads
 ``--checkpoint``), tests it on every frame of the test videos with
-``TubeMetric`` (the config's linking: the standard ACT / MOC one) and prints
+``TubeMetric`` (the config's protocol, printed with the numbers) and prints
 frame-mAP@0.5 and video-mAP next to two chance references, the same metric
 with uniformly random class scores on
 
