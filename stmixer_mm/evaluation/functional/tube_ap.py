@@ -192,9 +192,8 @@ def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
 
     ``det_score_thr`` (in no published protocol, off by default) leaves
     detections scoring below it out of the linking, so that a tube ends
-    where its
-    class stops being detected: a simple temporal trimming for videos whose
-    tubes cover only part of the video.
+    where its class stops being detected: a simple temporal trimming for
+    videos whose tubes cover only part of the video.
 
     Args:
         frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]
