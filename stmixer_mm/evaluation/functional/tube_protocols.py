@@ -28,7 +28,7 @@ Input of both: ``frame_dets`` ``{label index: {video index: {frame
 values, rows in the order the detector gave them. The caller orders videos
 as in the split and frames ascending (the reference's row order).
 """
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple)
 
 import numpy as np
 
@@ -66,36 +66,33 @@ BuiltTube = Tuple[np.ndarray, np.floating]
 # --------------------------------------------------------------------------
 # Box IoU: MOC counts pixels inclusively (+ 1), MultiSports does not
 def iou_inclusive(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]``, widths ``x2 - x1 +
-    1`` (MOC's ``iou2d``; computed in the inputs' dtype)."""
-    b = box[None, :]
-    xmin = np.maximum(boxes[:, 0], b[:, 0])
-    ymin = np.maximum(boxes[:, 1], b[:, 1])
-    xmax = np.minimum(boxes[:, 2] + 1, b[:, 2] + 1)
-    ymax = np.minimum(boxes[:, 3] + 1, b[:, 3] + 1)
-    inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
-    return inter / (_area_inclusive(boxes) + _area_inclusive(b) - inter)
-
-
-def _area_inclusive(b: np.ndarray) -> np.ndarray:
-    return (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]`` (-> ``[n]``) or with
+    each row of ``box`` ``[m, 4]`` (-> ``[m, n]``), widths ``x2 - x1 + 1``
+    (MOC's ``iou2d``; computed in the inputs' dtype)."""
+    return _iou(boxes, box, 1)
 
 
 def iou_continuous(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]``, widths ``x2 - x1``
-    (MultiSports' ``iou2d_voc``; ``nan`` for two empty boxes, as there)."""
-    b = box[None, :]
-    xmin = np.maximum(boxes[:, 0], b[:, 0])
-    ymin = np.maximum(boxes[:, 1], b[:, 1])
-    xmax = np.minimum(boxes[:, 2], b[:, 2])
-    ymax = np.minimum(boxes[:, 3], b[:, 3])
+    """As :func:`iou_inclusive` with widths ``x2 - x1`` (MultiSports'
+    ``iou2d_voc``; ``nan`` for two empty boxes, as there)."""
+    return _iou(boxes, box, 0)
+
+
+def _iou(boxes: np.ndarray, box: np.ndarray, one: int) -> np.ndarray:
+    a = boxes[None, :, :]
+    b = box[:, None, :] if box.ndim == 2 else box[None, None, :]
+    xmin = np.maximum(a[..., 0], b[..., 0])
+    ymin = np.maximum(a[..., 1], b[..., 1])
+    xmax = np.minimum(a[..., 2] + one, b[..., 2] + one)
+    ymax = np.minimum(a[..., 3] + one, b[..., 3] + one)
     inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
     with np.errstate(invalid='ignore', divide='ignore'):
-        return inter / (_area_continuous(boxes) + _area_continuous(b) - inter)
+        iou = inter / (_area(a, one) + _area(b, one) - inter)
+    return iou if box.ndim == 2 else iou[0]
 
 
-def _area_continuous(b: np.ndarray) -> np.ndarray:
-    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+def _area(b: np.ndarray, one: int) -> np.ndarray:
+    return (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
 
 
 def _paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
@@ -106,9 +103,8 @@ def _paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
     xmax = np.minimum(b1[:, 2] + one, b2[:, 2] + one)
     ymax = np.minimum(b1[:, 3] + one, b2[:, 3] + one)
     inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
-    area = _area_inclusive if inclusive else _area_continuous
     with np.errstate(invalid='ignore', divide='ignore'):
-        return inter / (area(b1) + area(b2) - inter)
+        return inter / (_area(b1, one) + _area(b2, one) - inter)
 
 
 # --------------------------------------------------------------------------
@@ -143,18 +139,22 @@ def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
     dets = np.array(dets, copy=True)
     x1, y1, x2, y2, scores = (dets[:, c] for c in range(5))
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    # pairwise IoU [i, j] with the reference's element-wise operations
+    w = np.maximum(
+        0,
+        np.minimum(x2[:, None], x2[None, :]) -
+        np.maximum(x1[:, None], x1[None, :]) + 1)
+    h = np.maximum(
+        0,
+        np.minimum(y2[:, None], y2[None, :]) -
+        np.maximum(y1[:, None], y1[None, :]) + 1)
+    inter = w * h
+    ious = inter / (areas[None, :] + areas[:, None] - inter)
     order = np.argsort(scores)[::-1]
     weight = np.zeros_like(scores) + 1
     while order.size > 0:
         i, rest = order[0], order[1:]
-        w = np.maximum(
-            0,
-            np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(
-            0,
-            np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
-        inter = w * h
-        iou = inter / (areas[rest] + areas[i] - inter)
+        iou = ious[i, rest]
         hit = iou > iou_thr
         weight[rest[hit]] = 1 - iou[hit]
         order = rest[~hit]
@@ -162,12 +162,16 @@ def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
     return dets
 
 
-def _top_decayed(dets: np.ndarray, iou_thr: float, top_k: int) -> np.ndarray:
-    """``nms_tubelets``: decayed, re-sorted by decayed score, best
-    ``top_k``."""
+def _top_decayed(dets: np.ndarray,
+                 iou_thr: float,
+                 top_k: int,
+                 predecayed: bool = False) -> np.ndarray:
+    """``nms_tubelets``: decayed (unless ``predecayed``), re-sorted by
+    decayed score, best ``top_k``."""
     if len(dets) == 0:
         return dets
-    dets = soft_decay(dets, iou_thr)
+    if not predecayed:
+        dets = soft_decay(dets, iou_thr)
     return dets[np.argsort(dets[:, 4])[::-1]][:top_k]
 
 
@@ -181,7 +185,8 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
                 nms_iou: float = 0.6,
                 top_k: int = 10,
                 min_score: float = 0.005,
-                min_length: int = 15) -> List[BuiltTube]:
+                min_length: int = 15,
+                predecayed: bool = False) -> List[BuiltTube]:
     """Link one class's frame detections of one video into tubes.
 
     At each frame 1..``nframes`` the detections are score-decayed
@@ -200,6 +205,8 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
         inclusive (bool): MOC's ``+ 1`` IoU (``True``) or MultiSports'.
         dtype (type): Arithmetic dtype (MOC ``float32``, MultiSports
             ``float64``).
+        predecayed (bool): ``frame_dets`` hold :func:`soft_decay`'s output
+            at ``nms_iou`` already.
 
     Returns:
         list: ``(boxes [L, 6] float32, score)`` in the reference's order.
@@ -215,7 +222,7 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
     for frame in range(1, nframes + 1):
         dets = frame_dets.get(frame)
         dets = empty if dets is None else np.asarray(dets, dtype)
-        dets = _top_decayed(dets, nms_iou, top_k)
+        dets = _top_decayed(dets, nms_iou, top_k, predecayed)
         if frame == 1:
             current = [[(1, row)] for row in dets]
             continue
@@ -223,19 +230,25 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
             continue
         order = np.argsort(-np.array([mean_score(t) for t in current]))
         current = [current[i] for i in order]
+        # IoU of every detection with every tube's last box, computed once
+        # (the reference recomputes it on the detections left: same values)
+        ious = iou(dets[:, :4], np.stack(
+            [t[-1][1][:4]
+             for t in current])) if current and len(dets) else None
+        free = np.ones(len(dets), bool)
         ended = []
         for it, tube in enumerate(current):
-            ious = iou(dets[:, :4], tube[-1][1][:4])
-            valid = np.flatnonzero(ious >= link_iou)
+            valid = np.flatnonzero((ious[it] >= link_iou) & free) \
+                if ious is not None else np.zeros(0, int)
             if valid.size > 0:
                 idx = valid[np.argmax(dets[valid, -1])]
                 tube.append((frame, dets[idx]))
-                dets = np.delete(dets, idx, axis=0)
+                free[idx] = False
             else:
                 ended.append(it)
         for it in ended[::-1]:
             finished.append(current.pop(it))
-        current += [[(frame, row)] for row in dets]
+        current += [[(frame, row)] for row in dets[free]]
     finished += current
 
     out = []
@@ -349,15 +362,36 @@ def _class_rows(frame_dets: FrameDets, ilabel: int, dtype: type,
     return np.concatenate(rows) if rows else np.zeros((0, 7), dtype)
 
 
-def frame_ap_ucf_jhmdb(gt: Mapping,
-                       frame_dets: FrameDets,
-                       videos: Sequence[str],
-                       iou_thr: float = 0.5,
-                       ignore_labels: Sequence[str] = (),
-                       nms_iou: float = 0.6) -> Dict[str, np.floating]:
+def _frame_ious(dets: np.ndarray, gt_boxes: Mapping, iou: Callable) -> list:
+    """Per detection row, its IoUs with the GT boxes of its frame (``None``
+    without GT there), computed frame by frame with the element-wise
+    operations of the reference's per-detection ``iou2d``."""
+    out = [None] * len(dets)
+    if not len(dets):
+        return out
+    keys = dets[:, :2].astype(np.int64)
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    bounds = np.flatnonzero(np.any(np.diff(keys[order], axis=0), axis=1)) + 1
+    for rows in np.split(order, bounds):
+        key = (int(keys[rows[0], 0]), int(keys[rows[0], 1]))
+        if key in gt_boxes:
+            matrix = iou(gt_boxes[key], dets[rows, 2:6].astype(np.float64))
+            for r, row in zip(rows, matrix):
+                out[r] = row
+    return out
+
+
+def frame_ap_ucf_jhmdb(
+        gt: Mapping,
+        frame_dets: FrameDets,
+        videos: Sequence[str],
+        iou_thr: float = 0.5,
+        ignore_labels: Sequence[str] = (),
+        nms_iou: Optional[float] = 0.6) -> Dict[str, np.floating]:
     """MOC's ``frameAP`` (with ``load_frame_detections``' per-frame score
     decay) for every class of ``gt['labels']`` (classes without ground
-    truth and without detections score 0, as there).
+    truth and without detections score 0, as there). ``nms_iou=None``:
+    ``frame_dets`` are decayed already.
 
     Per class, detections (``float32``) are ranked by score over all
     frames; each takes the unmatched GT box of its frame with the best
@@ -386,18 +420,19 @@ def frame_ap_ucf_jhmdb(gt: Mapping,
         pr = np.empty((len(dets) + 1, 2), dtype=np.float32)
         pr[0] = 1.0, 0.0
         tp = fp = 0
+        ious = _frame_ious(dets, remaining, iou_inclusive)
+        alive = {k: np.ones(len(b), bool) for k, b in remaining.items()}
         for i, j in enumerate(np.argsort(-dets[:, 6])):
-            key = (int(dets[j, 0]), int(dets[j, 1]))
             hit = False
-            if key in remaining:
-                ious = iou_inclusive(remaining[key],
-                                     dets[j, 2:6].astype(np.float64))
-                best = np.argmax(ious)
-                if ious[best] >= iou_thr:
-                    hit = True
-                    remaining[key] = np.delete(remaining[key], best, 0)
-                    if remaining[key].size == 0:
-                        del remaining[key]
+            if ious[j] is not None:
+                # the GT boxes left on the frame, in their order
+                key = (int(dets[j, 0]), int(dets[j, 1]))
+                left = np.flatnonzero(alive[key])
+                if left.size:
+                    best = np.argmax(ious[j][left])
+                    if ious[j][left[best]] >= iou_thr:
+                        hit = True
+                        alive[key][left[best]] = False
             tp, fp = tp + hit, fp + (not hit)
             pr[i + 1] = float(tp) / float(tp + fp), float(tp) / float(num_gt)
         results[label] = ap_trapezoid(pr)
@@ -431,13 +466,13 @@ def frame_ap_multisports(
         matched = {k: np.zeros(len(b), bool) for k, b in gt_boxes.items()}
         pr = np.empty((len(dets), 2), dtype=np.float64)
         tp = fp = 0
+        ious = _frame_ious(dets, gt_boxes, iou_continuous)
         for i, j in enumerate(np.argsort(-dets[:, 6])):
-            key = (int(dets[j, 0]), int(dets[j, 1]))
             hit = False
-            if key in gt_boxes:
-                ious = iou_continuous(gt_boxes[key], dets[j, 2:6])
-                best = np.argmax(ious)
-                if ious[best] >= iou_thr and not matched[key][best]:
+            if ious[j] is not None:
+                key = (int(dets[j, 0]), int(dets[j, 1]))
+                best = np.argmax(ious[j])
+                if ious[j][best] >= iou_thr and not matched[key][best]:
                     hit = matched[key][best] = True
             tp, fp = tp + hit, fp + (not hit)
             pr[i] = float(tp) / float(tp + fp), float(tp) / float(num_gt)
@@ -447,8 +482,12 @@ def frame_ap_multisports(
 
 # --------------------------------------------------------------------------
 # Video AP
-def link_all(gt: Mapping, frame_dets: FrameDets, videos: Sequence[str],
-             protocol: str, **link_cfg) -> Dict[int, list]:
+def link_all(gt: Mapping,
+             frame_dets: FrameDets,
+             videos: Sequence[str],
+             protocol: str,
+             predecayed: bool = False,
+             **link_cfg) -> Dict[int, list]:
     """Tubes of every class, ``{label: [(video, score, boxes), ...]}`` in
     the reference's order (video by video; MOC after its 3-D NMS)."""
     cfg = dict(LINK_DEFAULTS[protocol], **link_cfg)
@@ -464,6 +503,7 @@ def link_all(gt: Mapping, frame_dets: FrameDets, videos: Sequence[str],
                 int(gt['nframes'][v]),
                 inclusive=moc,
                 dtype=np.float32 if moc else np.float64,
+                predecayed=predecayed,
                 **cfg)
             keep = nms_3d(built, nms_3d_iou) if nms_3d_iou is not None \
                 else range(len(built))
@@ -472,13 +512,13 @@ def link_all(gt: Mapping, frame_dets: FrameDets, videos: Sequence[str],
     return out
 
 
-def video_ap(
-    gt: Mapping,
-    tubes: Mapping[int, list],
-    videos: Sequence[str],
-    iou_thr: float,
-    protocol: str,
-    ignore_labels: Sequence[str] = ()) -> Dict[str, np.floating]:
+def video_ap(gt: Mapping,
+             tubes: Mapping[int, list],
+             videos: Sequence[str],
+             iou_thr: float,
+             protocol: str,
+             ignore_labels: Sequence[str] = (),
+             cache: Optional[dict] = None) -> Dict[str, np.floating]:
     """Per-class video AP of :func:`link_all`'s tubes.
 
     ``'ucf_jhmdb'`` (MOC's ``videoAP``): every class of ``gt['labels']``
@@ -489,21 +529,29 @@ def video_ap(
     the best exclusive-IoU GT tube, a true positive only if not matched
     yet; VOC AP.
 
+    ``cache`` (a dict) keeps the tube IoUs between calls on the same
+    ``tubes`` (other thresholds).
+
     Raises:
         ValueError: Where the reference crashes, naming class and video.
     """
     moc = protocol == 'ucf_jhmdb'
     video_set = set(videos)
+    cache = {} if cache is None else cache
     results = {}
     for ilabel, label in enumerate(gt['labels']):
         if label in ignore_labels:
             continue
         dets = [t for t in tubes.get(ilabel, []) if t[0] in video_set]
-        remaining = {}
-        for v in videos:
-            g = list(gt['gttubes'][v].get(ilabel, []))
-            if g:
-                remaining[v] = g
+        gt_tubes = {
+            v: [np.asarray(g) for g in gt['gttubes'][v].get(ilabel, [])]
+            for v in videos
+        }
+        # GT tubes not matched yet (MOC removes them), by original index
+        remaining = {
+            v: list(range(len(g)))
+            for v, g in gt_tubes.items() if len(g)
+        }
         num_gt = sum(len(g) for g in remaining.values())
         if num_gt == 0:
             if not moc:
@@ -516,37 +564,43 @@ def video_ap(
                     'evaluate a split where every class occurs, or leave '
                     'the class out with ignore_labels')
         matched = {v: np.zeros(len(g), bool) for v, g in remaining.items()}
+
+        def pair_iou(j, v, k):
+            key = (ilabel, j, k)
+            if key not in cache:
+                boxes = dets[j][2]
+                try:
+                    cache[key] = tube_iou(gt_tubes[v][k], boxes, moc)
+                except TubeIoUError as e:
+                    raise ValueError(
+                        f'video {v!r}, class {label!r}: ground-truth tube '
+                        f'{k} cannot be compared with a detected tube of '
+                        f'frames {boxes[0, 0]:g}..{boxes[-1, 0]:g}: {e}. '
+                        f'The reference evaluation (protocol {protocol}) '
+                        'crashes here; give the ground-truth tube a row '
+                        'for every frame of its extent') from None
+            return cache[key]
+
         pr = np.empty((len(dets) + moc, 2),
                       dtype=np.float32 if moc else np.float64)
         if moc:
             pr[0] = 1.0, 0.0
         tp = fp = 0
         for i, j in enumerate(np.argsort(-np.array([d[1] for d in dets]))):
-            v, _, boxes = dets[j]
+            v = dets[j][0]
             hit = False
             if v in remaining:
-                ious = []
-                for k, g in enumerate(remaining[v]):
-                    try:
-                        ious.append(tube_iou(np.asarray(g), boxes, moc))
-                    except TubeIoUError as e:
-                        raise ValueError(
-                            f'video {v!r}, class {label!r}: ground-truth '
-                            f'tube {k} cannot be compared with a detected '
-                            f'tube of frames {boxes[0, 0]:g}..'
-                            f'{boxes[-1, 0]:g}: {e}. The reference '
-                            f'evaluation (protocol {protocol}) crashes '
-                            'here; give the ground-truth tube a row for '
-                            'every frame of its extent') from None
+                ious = [pair_iou(j, v, k) for k in remaining[v]]
                 best = np.argmax(ious)
                 if ious[best] >= iou_thr:
+                    k = remaining[v][best]
                     if moc:
                         hit = True
                         del remaining[v][best]
                         if not remaining[v]:
                             del remaining[v]
-                    elif not matched[v][best]:
-                        hit = matched[v][best] = True
+                    elif not matched[v][k]:
+                        hit = matched[v][k] = True
             tp, fp = tp + hit, fp + (not hit)
             pr[i + moc] = float(tp) / float(tp + fp), \
                 float(tp) / float(num_gt)
@@ -606,20 +660,36 @@ def evaluate(gt: Mapping,
     if ignore_labels is None:
         ignore_labels = () if moc else MULTISPORTS_IGNORED
     link_cfg = dict(link_cfg or {})
+    predecayed = False
     if moc:
-        frame_aps = frame_ap_ucf_jhmdb(gt, frame_dets, videos, iou_thr,
-                                       ignore_labels)
+        # MOC decays per frame for frame-AP (nms2d, 0.6) and again in the
+        # linking (nms_tubelets, nms_iou): the same scores, computed once
+        decayed = {
+            label: {
+                iv: {
+                    f: soft_decay(np.asarray(d, np.float32), 0.6)
+                    for f, d in frames.items()
+                }
+                for iv, frames in per_video.items()
+            }
+            for label, per_video in frame_dets.items()
+        }
+        frame_aps = frame_ap_ucf_jhmdb(
+            gt, decayed, videos, iou_thr, ignore_labels, nms_iou=None)
+        if dict(LINK_DEFAULTS[protocol], **link_cfg)['nms_iou'] == 0.6:
+            frame_dets, predecayed = decayed, True
     else:
         frame_aps = frame_ap_multisports(gt, frame_dets, videos, iou_thr,
                                          ignore_labels)
     metrics = {f'frameAP@{iou_thr:g}': float(mean_ap_percent(frame_aps))}
-    tubes = link_all(gt, frame_dets, videos, protocol, **link_cfg)
+    tubes = link_all(gt, frame_dets, videos, protocol, predecayed, **link_cfg)
     video_aps = {}
+    cache: dict = {}
 
     def at(thr):
         if thr not in video_aps:
             video_aps[thr] = video_ap(gt, tubes, videos, thr, protocol,
-                                      ignore_labels)
+                                      ignore_labels, cache)
         return video_aps[thr]
 
     for thr in video_iou_thrs:
