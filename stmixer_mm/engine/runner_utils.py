@@ -56,6 +56,38 @@ def init_dist_without_cuda(cfg: Config) -> bool:
     return True
 
 
+def build_runner(cfg: Config):
+    """The Runner for ``cfg``: mmengine's ``FlexibleRunner`` when the config
+    sets ``strategy`` (sharded training: FSDP, DeepSpeed), else the plain
+    ``Runner``.
+
+    The FlexibleRunner reads neither ``model_wrapper_cfg`` nor the
+    top-level ``activation_checkpointing`` list: a config with a strategy
+    and such a list stops here instead of silently training without
+    checkpointing (the strategy's own ``activation_checkpointing`` is the
+    place). A DeepSpeed strategy without the ``deepspeed`` package stops
+    with the way out.
+    """
+    strategy = cfg.get('strategy')
+    if not strategy:
+        from mmengine.runner import Runner
+        return Runner.from_cfg(cfg)
+    from mmengine.runner import FlexibleRunner
+    kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
+    if 'DeepSpeed' in str(kind):
+        from .sharded import check_deepspeed
+        check_deepspeed(strategy)
+    if cfg.get('activation_checkpointing'):
+        raise ValueError(
+            'the config sets both `strategy` (FlexibleRunner) and the '
+            'top-level `activation_checkpointing`, which only the plain '
+            'Runner reads: move it into strategy.activation_checkpointing '
+            "(module class names, e.g. ['Block']) and set the top-level "
+            'one to None')
+    cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
+    return FlexibleRunner.from_cfg(cfg)
+
+
 def shutdown_dist() -> None:
     """Leave the process group cleanly at the end of a launched job.
 
