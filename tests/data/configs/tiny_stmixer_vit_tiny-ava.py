@@ -63,9 +63,16 @@ train_dataloader = dict(
 # takes +-lr steps decided by float noise, and that noise differs between
 # 1 and 2 processes. SGD's steps are linear in the gradients. Clipping by
 # the global norm (over all shards) stays on.
+# Layer-wise LR decay as in the large-ViT configs (mmaction2's constructor
+# reads parameter names and shapes, which FSDP changes: the strategy builds
+# the groups before sharding; a wrong grouping would show as different
+# weights from the 1-process run): patch embedding lr x 0.5^3, block i
+# lr x 0.5^(2 - i), the rest lr; 1-D parameters no weight decay.
 optim_wrapper = dict(
     optimizer=dict(
-        _delete_=True, type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+        _delete_=True, type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-2),
+    constructor='LearningRateDecayOptimizerConstructor',
+    paramwise_cfg=dict(decay_rate=0.5, decay_type='layer_wise', num_layers=2),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
     dict(
