@@ -21,10 +21,12 @@ from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='sharded folder (or full file with '
-                        '--to-sharded)')
-    parser.add_argument('dst', help='full file (or folder with '
-                        '--to-sharded)')
+    parser.add_argument(
+        'src', help='sharded folder (or full file with '
+        '--to-sharded)')
+    parser.add_argument(
+        'dst', help='full file (or folder with '
+        '--to-sharded)')
     parser.add_argument(
         '--to-sharded',
         action='store_true',

@@ -20,7 +20,8 @@ _base_ = [
 # counterpart; backbone.norm keeps its init, as for ViT-B).
 pretrained = (
     'https://download.openmmlab.com/mmaction/v1.0/recognition/videomae/'
-    'vit-large-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-229dbb03.pth')
+    'vit-large-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-229dbb03.pth'
+)
 model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
 
 train_dataloader = dict(batch_size=1)

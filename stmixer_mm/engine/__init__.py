@@ -14,7 +14,7 @@ __all__ = [
     'init_dist_without_cuda', 'shutdown_dist', 'CheckpointCheckHook',
     'CheckpointMismatchError', 'check_checkpoint_fits',
     'checkpoint_state_dict', 'state_dict_mismatches', 'RandomStateHook',
-    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state',
-    'build_runner', 'ShardedStrategy', 'is_sharded_checkpoint',
-    'sharded_to_full', 'full_to_sharded'
+    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state', 'build_runner',
+    'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',
+    'full_to_sharded'
 ]

@@ -104,11 +104,6 @@ def _dcp():
     return dcp
 
 
-def _extra_files(path: str):
-    return sorted(f for f in os.listdir(path)
-                  if f.startswith('extra_rank') and f.endswith('.pth'))
-
-
 def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
     """Merge a sharded checkpoint folder into one full checkpoint.
 
@@ -134,8 +129,7 @@ def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
         merged = osp.join(tmp, 'merged.pth')
         dcp_to_torch_save(src, merged)
         tensors = torch.load(merged, map_location='cpu', weights_only=False)
-    checkpoint = torch.load(
-        extra_path, map_location='cpu', weights_only=False)
+    checkpoint = torch.load(extra_path, map_location='cpu', weights_only=False)
     checkpoint.update(tensors)
     checkpoint.setdefault('meta', {})['sharded_source'] = osp.abspath(src)
     if dst is not None:
@@ -144,7 +138,8 @@ def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
     return checkpoint
 
 
-def full_to_sharded(src: Union[str, dict], dst: str,
+def full_to_sharded(src: Union[str, dict],
+                    dst: str,
                     world_size: int = 1) -> None:
     """Write a full checkpoint as a sharded folder (one process).
 
@@ -206,10 +201,13 @@ class ShardedStrategy(FSDPStrategy):
             ``'sharded'`` (one folder, every rank writes its shards).
         activation_checkpointing (list[str] | dict, optional): class names
             of the modules to checkpoint, or mmengine's dict form.
-        fp32_modules (list[str], optional): class names of modules kept in
-            full precision under ``model_wrapper.mixed_precision`` (each
-            becomes an FSDP unit of its own without mixed precision; e.g.
-            ``['STMixerDecoder']``). Needs an ``auto_wrap_policy``.
+        mixed_precision_modules (list[str], optional): class names of the
+            modules that compute in ``model_wrapper.mixed_precision`` (e.g.
+            ``['Block']``: the ViT blocks in bf16); each becomes an FSDP
+            unit of its own, casts its inputs to the low precision and
+            returns fp32, and the rest of the model (patch embedding, neck,
+            decoder, losses) stays in fp32. Without it, mmengine's
+            behaviour: the whole model in ``mixed_precision``.
         **kwargs: the rest of :class:`FSDPStrategy`'s arguments.
     """
 
@@ -218,7 +216,7 @@ class ShardedStrategy(FSDPStrategy):
                  state_dict_cfg: str = 'full',
                  activation_checkpointing: Union[Sequence[str], dict,
                                                  None] = None,
-                 fp32_modules: Optional[Sequence[str]] = None,
+                 mixed_precision_modules: Optional[Sequence[str]] = None,
                  **kwargs):
         if state_dict_cfg not in ('full', 'sharded'):
             raise ValueError("strategy.state_dict_cfg must be 'full' or "
@@ -244,12 +242,10 @@ class ShardedStrategy(FSDPStrategy):
             raise ValueError(
                 'strategy.model_wrapper.use_orig_params must be True: the '
                 'param groups (layer-wise LR decay) are matched by name')
-        self.fp32_modules = tuple(fp32_modules or ())
-        if self.fp32_modules and not (wrapper.get('mixed_precision')
-                                      and wrapper.get('auto_wrap_policy')):
-            raise ValueError(
-                'strategy.fp32_modules needs model_wrapper.mixed_precision '
-                'and model_wrapper.auto_wrap_policy')
+        self.mixed_precision_modules = tuple(mixed_precision_modules or ())
+        if self.mixed_precision_modules and not wrapper.get('mixed_precision'):
+            raise ValueError('strategy.mixed_precision_modules needs '
+                             'model_wrapper.mixed_precision (the dtypes)')
         self._optim_cfg = None
 
     # ------------------------------------------------------------------
@@ -279,23 +275,13 @@ class ShardedStrategy(FSDPStrategy):
             device_id = torch.device('cpu')
         wrapper = copy.deepcopy(self.model_wrapper or {})
         wrapper.setdefault('type', 'MMFullyShardedDataParallel')
-        if self.fp32_modules:
-            classes = {type(m).__name__: type(m) for m in model.modules()}
-            missing = [c for c in self.fp32_modules if c not in classes]
-            if missing:
-                raise ValueError('strategy.fp32_modules names module '
-                                 f'classes the model does not have: {missing}')
-            from torch.nn.modules.batchnorm import _BatchNorm
-            mp = dict(wrapper['mixed_precision'])
-            mp['_module_classes_to_ignore'] = (_BatchNorm, ) + tuple(
-                classes[c] for c in self.fp32_modules)
-            wrapper['mixed_precision'] = mp
+        if self.mixed_precision_modules:
+            self._wrap_low_precision_units(model, wrapper, device_id)
         model = MODEL_WRAPPERS.build(
             wrapper, default_args=dict(module=model, device_id=device_id))
         if self.checkpoint_classes:
-            from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (  # noqa: E501
-                CheckpointImpl, apply_activation_checkpointing,
-                checkpoint_wrapper)
+            from torch.distributed.algorithms._checkpoint import \
+                checkpoint_wrapper as ckw
             classes = self.checkpoint_classes
             found = {type(m).__name__ for m in model.modules()}
             missing = [c for c in classes if c not in found]
@@ -303,20 +289,70 @@ class ShardedStrategy(FSDPStrategy):
                 raise ValueError(
                     'strategy.activation_checkpointing names module classes '
                     f'the model does not have: {missing}')
-            apply_activation_checkpointing(
+            ckw.apply_activation_checkpointing(
                 model,
-                checkpoint_wrapper_fn=lambda m: checkpoint_wrapper(
-                    m, checkpoint_impl=CheckpointImpl.NO_REENTRANT),
+                checkpoint_wrapper_fn=lambda m: ckw.checkpoint_wrapper(
+                    m, checkpoint_impl=ckw.CheckpointImpl.NO_REENTRANT),
                 check_fn=lambda m: type(m).__name__ in classes)
+            wrapped = sum(
+                type(m).__name__ == 'CheckpointWrapper'
+                for m in model.modules())
+            self.logger.info(f'ShardedStrategy: activation checkpointing of '
+                             f'{wrapped} modules ({", ".join(classes)})')
         elif self.activation_checkpointing is not None:
-            from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import \
-                apply_activation_checkpointing  # noqa: E501
+            from torch.distributed.algorithms._checkpoint import \
+                checkpoint_wrapper as ckw
             cfg = copy.deepcopy(self.activation_checkpointing)
             check_fn = cfg.pop('check_fn')
             if isinstance(check_fn, str):
                 check_fn = FUNCTIONS.get(check_fn)
-            apply_activation_checkpointing(model, check_fn=check_fn, **cfg)
+            ckw.apply_activation_checkpointing(
+                model, check_fn=check_fn, **cfg)
         return model
+
+    def _wrap_low_precision_units(self, model: nn.Module, wrapper: dict,
+                                  device_id) -> None:
+        """Wrap each module named in ``mixed_precision_modules`` in an FSDP
+        unit of its own with ``wrapper['mixed_precision']`` (inputs cast
+        to it, outputs cast back to fp32); ``wrapper`` keeps the settings
+        of the root unit (no mixed precision, no auto-wrapping)."""
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
+        mp = dict(wrapper.pop('mixed_precision'))
+        for key in ('param_dtype', 'reduce_dtype', 'buffer_dtype'):
+            if isinstance(mp.get(key), str):
+                mp[key] = getattr(torch, mp[key])
+        mp['cast_forward_inputs'] = True
+        mixed = MixedPrecision(**mp)
+        wrapper.pop('auto_wrap_policy', None)
+        sharding = wrapper.get('sharding_strategy')
+        if isinstance(sharding, str):
+            sharding = ShardingStrategy[sharding]
+        classes = self.mixed_precision_modules
+        targets = [(parent, name) for parent in model.modules()
+                   for name, child in parent.named_children()
+                   if type(child).__name__ in classes]
+        if not targets:
+            raise ValueError('strategy.mixed_precision_modules names no '
+                             f'module class of the model: {list(classes)}')
+
+        def to_fp32(module, args, output):
+            if torch.is_tensor(output) and output.is_floating_point():
+                return output.float()
+            return output
+
+        for parent, name in targets:
+            unit = FSDP(
+                getattr(parent, name),
+                device_id=device_id,
+                mixed_precision=mixed,
+                sharding_strategy=sharding,
+                use_orig_params=True)
+            unit.register_forward_hook(to_fp32)
+            setattr(parent, name, unit)
+        self.logger.info(
+            f'ShardedStrategy: {len(targets)} FSDP units in '
+            f'{mixed.param_dtype} ({", ".join(classes)}), the rest in fp32')
 
     def build_optim_wrapper(self, optim_wrapper, model=None):
         prebuilt = getattr(self, '_prebuilt_optim', None)
@@ -346,10 +382,7 @@ class ShardedStrategy(FSDPStrategy):
             raise TypeError('ShardedStrategy supports one optimizer '
                             f'(OptimWrapper), got {type(optim_wrapper)}')
         optimizer = optim_wrapper.optimizer
-        sharded = {
-            clean_param_name(k): v
-            for k, v in model.named_parameters()
-        }
+        sharded = {clean_param_name(k): v for k, v in model.named_parameters()}
         if optimizer.state:
             raise RuntimeError('the optimizer must not have a state yet')
         # the same optimizer (its class, hyper-parameters and groups), its
@@ -391,7 +424,10 @@ class ShardedStrategy(FSDPStrategy):
             self.optim_wrapper.optimizer,
             options=self._options(not self.sharded_checkpoints))
 
-    def load_model_state_dict(self, state_dict: dict, *, strict=False,
+    def load_model_state_dict(self,
+                              state_dict: dict,
+                              *,
+                              strict=False,
                               revise_keys=None) -> None:
         from torch.distributed.checkpoint.state_dict import \
             set_model_state_dict
@@ -473,8 +509,9 @@ class ShardedStrategy(FSDPStrategy):
         return torch.load(path, map_location='cpu', weights_only=False)
 
     def _load_sharded(self, filename: str, with_optimizer: bool) -> dict:
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions, get_state_dict, set_state_dict)
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions,
+                                                             get_state_dict,
+                                                             set_state_dict)
         optimizers = [self.optim_wrapper.optimizer] if with_optimizer else []
         model_sd, optim_sd = get_state_dict(
             self.model, optimizers, options=StateDictOptions())

@@ -90,8 +90,9 @@ def convert_videomae_state_dict(
             report.stripped_module_prefix = True
         items.append((key, value))
     keys = [k for k, _ in items]
-    if any(k.startswith(('backbone.patch_embed.projection', 'cls_head.'))
-           for k in keys):
+    if any(
+            k.startswith(('backbone.patch_embed.projection', 'cls_head.'))
+            for k in keys):
         raise ValueError(
             'this state dict already has mmaction2 names (backbone.patch_'
             'embed.projection / cls_head): load it directly through the '

@@ -684,8 +684,8 @@ def test_tiny_model_trains_and_predicts(name):
 # ----------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------
-@pytest.mark.parametrize('name',
-                         sorted(set(OFFICIAL) | set(VARIANTS) | set(LARGE_VIT)))
+@pytest.mark.parametrize(
+    'name', sorted(set(OFFICIAL) | set(VARIANTS) | set(LARGE_VIT)))
 def test_ava_data_and_evaluator_paths(name):
     cfg = load(stmixer_cfg(name))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

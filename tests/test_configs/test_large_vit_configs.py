@@ -80,9 +80,8 @@ def test_backbone_sizes_and_pyramid(name, meta_models):
     with torch.no_grad():
         feats = model.extract_feat(x)
         outs = model._forward(x)
-    assert [tuple(f.shape) for f in feats] == [(1, 256, 8, round(h / s),
-                                                round(w / s))
-                                               for s in strides]
+    assert [tuple(f.shape) for f in feats
+            ] == [(1, 256, 8, round(h / s), round(w / s)) for s in strides]
     assert len(outs) == 6 and outs[-1][1].shape == (1, 100, 80)
 
 
@@ -121,7 +120,7 @@ def test_sharded_strategy_settings(name):
     s = cfg.strategy
     assert s.type == 'ShardedStrategy'
     assert s.activation_checkpointing == ['Block']
-    assert s.fp32_modules == ['STMixerDecoder']
+    assert s.mixed_precision_modules == ['Block']
     assert s.model_wrapper.auto_wrap_policy.type == \
         'stmixer_vit_block_wrap_policy'
     assert s.model_wrapper.mixed_precision.param_dtype == 'bfloat16'

@@ -10,11 +10,9 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from stmixer_mm.engine import (ShardedStrategy, build_runner,
-                               full_to_sharded, is_sharded_checkpoint,
-                               sharded_to_full)
-from stmixer_mm.engine.sharded import (DeepSpeedUnavailable,
-                                       clean_param_name,
+from stmixer_mm.engine import (ShardedStrategy, build_runner, full_to_sharded,
+                               is_sharded_checkpoint, sharded_to_full)
+from stmixer_mm.engine.sharded import (DeepSpeedUnavailable, clean_param_name,
                                        stmixer_vit_block_wrap_policy)
 from stmixer_mm.registry import FUNCTIONS, STRATEGIES
 
@@ -59,10 +57,11 @@ def test_bad_arguments_are_named(kwargs, match):
 
 
 def _runner_classes():
-    return (mock.patch('mmengine.runner.Runner.from_cfg',
-                       return_value='Runner'),
-            mock.patch('mmengine.runner.FlexibleRunner.from_cfg',
-                       return_value='FlexibleRunner'))
+    return (mock.patch(
+        'mmengine.runner.Runner.from_cfg', return_value='Runner'),
+            mock.patch(
+                'mmengine.runner.FlexibleRunner.from_cfg',
+                return_value='FlexibleRunner'))
 
 
 def test_runner_follows_the_config():
@@ -86,8 +85,8 @@ def test_top_level_checkpointing_with_a_strategy_is_refused():
             strategy=dict(type='ShardedStrategy'),
             activation_checkpointing=['backbone.blocks.0']))
     plain, flexible = _runner_classes()
-    with plain, flexible, pytest.raises(ValueError,
-                                        match='strategy.activation_'):
+    with plain, flexible, pytest.raises(
+            ValueError, match='strategy.activation_'):
         build_runner(cfg)
 
 
@@ -97,8 +96,8 @@ def test_top_level_checkpointing_with_a_strategy_is_refused():
 def test_deepspeed_config_without_deepspeed_says_so():
     cfg = Config.fromfile(str(STMIXER / LDS))
     plain, flexible = _runner_classes()
-    with plain, flexible, pytest.raises(DeepSpeedUnavailable,
-                                        match='not installed'):
+    with plain, flexible, pytest.raises(
+            DeepSpeedUnavailable, match='not installed'):
         build_runner(cfg)
 
 
@@ -134,9 +133,9 @@ def test_full_sharded_round_trip_in_one_process(tmp_path):
     back = sharded_to_full(str(folder), str(tmp_path / 'full.pth'))
     for k, v in sd.items():
         assert torch.equal(back['state_dict'][k], v)
-    assert torch.equal(back['optimizer']['state']['a.weight']
-                       ['momentum_buffer'],
-                       optim['state']['a.weight']['momentum_buffer'])
+    assert torch.equal(
+        back['optimizer']['state']['a.weight']['momentum_buffer'],
+        optim['state']['a.weight']['momentum_buffer'])
     assert back['optimizer']['param_groups'][0]['lr'] == 0.1
     assert back['meta']['epoch'] == 3
     # the tool
@@ -149,6 +148,8 @@ def test_full_sharded_round_trip_in_one_process(tmp_path):
     tool.main([str(folder), str(tmp_path / 'tool.pth')])
     out = torch.load(tmp_path / 'tool.pth', weights_only=False)
     assert torch.equal(out['state_dict']['b.bias'], sd['b.bias'])
-    tool.main([str(tmp_path / 'tool.pth'), str(tmp_path / 'again.pth'),
-               '--to-sharded', '--world-size', '1'])
+    tool.main([
+        str(tmp_path / 'tool.pth'),
+        str(tmp_path / 'again.pth'), '--to-sharded', '--world-size', '1'
+    ])
     assert is_sharded_checkpoint(str(tmp_path / 'again.pth'))

@@ -57,8 +57,7 @@ def test_dist_train_two_nodes(tmp_path, node_rank):
     assert '--master_addr=10.1.2.3' in args and '--master_port=29555' in args
     assert '--nproc_per_node=8' in args
     i = args.index(osp.join(REPO, 'tools', 'train.py'))
-    assert args[i + 1:] == [CONFIG, '--launcher', 'pytorch', '--work-dir',
-                            'w']
+    assert args[i + 1:] == [CONFIG, '--launcher', 'pytorch', '--work-dir', 'w']
 
 
 def test_slurm_train_sixteen_gpus_on_two_nodes(tmp_path):
@@ -87,7 +86,7 @@ def test_the_config_alone_selects_the_sharded_runner():
     from stmixer_mm.engine import build_runner
     cfg = Config.fromfile(osp.join(REPO, CONFIG))
     cfg.launcher = 'slurm'
-    with mock.patch('mmengine.runner.FlexibleRunner.from_cfg',
-                    side_effect=lambda c: ('flexible', c.strategy.type,
-                                           c.launcher)):
+    with mock.patch(
+            'mmengine.runner.FlexibleRunner.from_cfg',
+            side_effect=lambda c: ('flexible', c.strategy.type, c.launcher)):
         assert build_runner(cfg) == ('flexible', 'ShardedStrategy', 'slurm')

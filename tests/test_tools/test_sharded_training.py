@@ -62,10 +62,12 @@ def test_flexible_runner_with_sharded_checkpoints(sharded_run):
         assert is_sharded_checkpoint(str(folder))
         # every rank wrote its own shard and its own extra state
         names = sorted(p.name for p in folder.iterdir())
-        assert {'__0_0.distcp', '__1_0.distcp', 'extra_rank0.pth',
-                'extra_rank1.pth'} <= set(names), names
-    assert (work / 'last_checkpoint').read_text().strip().endswith(
-        'epoch_2.pth')
+        assert {
+            '__0_0.distcp', '__1_0.distcp', 'extra_rank0.pth',
+            'extra_rank1.pth'
+        } <= set(names), names
+    assert (work /
+            'last_checkpoint').read_text().strip().endswith('epoch_2.pth')
 
 
 def test_same_weights_as_one_process(tools, sharded_run, tmp_path):
@@ -90,8 +92,7 @@ def test_same_weights_as_one_process(tools, sharded_run, tmp_path):
     assert len(changed) > len(ref) // 2
 
 
-def test_resume_is_exact_and_checkpoints_convert(tools, sharded_run,
-                                                 tmp_path):
+def test_resume_is_exact_and_checkpoints_convert(tools, sharded_run, tmp_path):
     """Resuming the sharded epoch-1 folder gives epoch 2 bit for bit; the
     resumed run saves full checkpoints (state_dict_cfg='full'), so the
     two formats meet; the full file loads into the plain model."""
@@ -132,3 +133,25 @@ def test_resume_is_exact_and_checkpoints_convert(tools, sharded_run,
     for key, value in ckpt['state_dict'].items():
         assert torch.equal(back['state_dict'][key], value), key
     assert back['meta']['epoch'] == 2
+
+
+def test_bf16_blocks_and_activation_checkpointing(tools, tmp_path):
+    """The large configs' settings on the tiny model: ViT blocks in bf16
+    FSDP units, activation checkpointing of the blocks, full checkpoints
+    (fp32 master weights, the model's own names)."""
+    work = tmp_path / 'bf16'
+    proc = _dist_train(
+        tools, '--work-dir', str(work), '--cfg-options',
+        'train_cfg.max_epochs=1', 'strategy.state_dict_cfg=full',
+        'strategy.activation_checkpointing=[Block]',
+        'strategy.mixed_precision_modules=[Block]',
+        'strategy.model_wrapper.mixed_precision.param_dtype=bfloat16',
+        'strategy.model_wrapper.mixed_precision.reduce_dtype=float32')
+    out = proc.stdout + proc.stderr
+    assert 'ShardedStrategy: 2 FSDP units in torch.bfloat16 (Block)' in out
+    assert 'activation checkpointing of 2 modules (Block)' in out
+    assert 'Epoch(train) [1][2/2]' in out
+    state = _state(work / 'epoch_1.pth')
+    assert all(v.dtype == torch.float32 for v in state.values()
+               if v.is_floating_point())
+    assert not any('wrapped' in k for k in state)

@@ -31,8 +31,14 @@ LARGE = {
 }
 
 
-def videomae_layout(dim, depth, hidden, patch, pretrain=False,
-                    device='meta', tubelet=2, classes=400):
+def videomae_layout(dim,
+                    depth,
+                    hidden,
+                    patch,
+                    pretrain=False,
+                    device='meta',
+                    tubelet=2,
+                    classes=400):
     """A state dict named and shaped as VideoMAE's modules create it."""
 
     def t(*shape):
@@ -45,24 +51,32 @@ def videomae_layout(dim, depth, hidden, patch, pretrain=False,
     for i in range(depth):
         b = f'blocks.{i}.'
         sd.update({
-            b + 'norm1.weight': t(dim), b + 'norm1.bias': t(dim),
-            b + 'attn.q_bias': t(dim), b + 'attn.v_bias': t(dim),
+            b + 'norm1.weight': t(dim),
+            b + 'norm1.bias': t(dim),
+            b + 'attn.q_bias': t(dim),
+            b + 'attn.v_bias': t(dim),
             b + 'attn.qkv.weight': t(3 * dim, dim),
-            b + 'attn.proj.weight': t(dim, dim), b + 'attn.proj.bias': t(dim),
-            b + 'norm2.weight': t(dim), b + 'norm2.bias': t(dim),
-            b + 'mlp.fc1.weight': t(hidden, dim), b + 'mlp.fc1.bias':
-            t(hidden),
-            b + 'mlp.fc2.weight': t(dim, hidden), b + 'mlp.fc2.bias': t(dim)
+            b + 'attn.proj.weight': t(dim, dim),
+            b + 'attn.proj.bias': t(dim),
+            b + 'norm2.weight': t(dim),
+            b + 'norm2.bias': t(dim),
+            b + 'mlp.fc1.weight': t(hidden, dim),
+            b + 'mlp.fc1.bias': t(hidden),
+            b + 'mlp.fc2.weight': t(dim, hidden),
+            b + 'mlp.fc2.bias': t(dim)
         })
     if not pretrain:  # recogniser: mean pooling, fc_norm, head
         sd.update({
-            'fc_norm.weight': t(dim), 'fc_norm.bias': t(dim),
-            'head.weight': t(classes, dim), 'head.bias': t(classes)
+            'fc_norm.weight': t(dim),
+            'fc_norm.bias': t(dim),
+            'head.weight': t(classes, dim),
+            'head.bias': t(classes)
         })
         return sd
     sd = {f'encoder.{k}': v for k, v in sd.items()}
     sd.update({
-        'encoder.norm.weight': t(dim), 'encoder.norm.bias': t(dim),
+        'encoder.norm.weight': t(dim),
+        'encoder.norm.bias': t(dim),
         'encoder_to_decoder.weight': t(dim // 2, dim),
         'mask_token': t(1, 1, dim // 2),
         'decoder.blocks.0.norm1.weight': t(dim // 2),
@@ -74,8 +88,8 @@ def videomae_layout(dim, depth, hidden, patch, pretrain=False,
 
 def _tool():
     spec = importlib.util.spec_from_file_location(
-        '_convert_videomae', osp.join(ROOT, 'tools',
-                                      'convert_videomae_checkpoint.py'))
+        '_convert_videomae',
+        osp.join(ROOT, 'tools', 'convert_videomae_checkpoint.py'))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -102,8 +116,9 @@ def test_real_layouts_fit_the_config_backbones(name, pretrain):
     assert got['pos_embed'].shape == (1, 8 * (224 // patch)**2, dim)
     dropped = set(report.dropped)
     if pretrain:
-        assert {'mask_token', 'encoder_to_decoder.weight',
-                'decoder.head.weight'} <= dropped
+        assert {
+            'mask_token', 'encoder_to_decoder.weight', 'decoder.head.weight'
+        } <= dropped
     else:
         assert {'head.weight', 'fc_norm.weight'} <= dropped
 
@@ -127,23 +142,31 @@ def test_tool_writes_a_checkpoint_the_backbone_loads(tmp_path):
 
     from stmixer_mm.registry import MODELS
     config = osp.join(CFG, LARGE['vit-g'][0])
-    shrink = ['model.backbone.embed_dims=88', 'model.backbone.depth=2',
-              'model.backbone.num_heads=2']
+    shrink = [
+        'model.backbone.embed_dims=88', 'model.backbone.depth=2',
+        'model.backbone.num_heads=2'
+    ]
     torch.manual_seed(0)
     src = videomae_layout(88, 2, 384, 14, device='cpu')
     path = tmp_path / 'vit_g_k710_ft.pth'
     torch.save({'module': src}, path)
     dst = tmp_path / 'backbone.pth'
-    out = _tool().main([str(path), str(dst), '--config', config,
-                        '--cfg-options', *shrink])
-    assert sorted(out['meta']['kept_init']) == ['backbone.norm.bias',
-                                                'backbone.norm.weight']
+    out = _tool().main(
+        [str(path),
+         str(dst), '--config', config, '--cfg-options', *shrink])
+    assert sorted(out['meta']['kept_init']) == [
+        'backbone.norm.bias', 'backbone.norm.weight'
+    ]
     cfg = Config.fromfile(config)
     init_default_scope('mmaction')
-    bb_cfg = dict(cfg.model.backbone, embed_dims=88, depth=2, num_heads=2,
-                  _scope_='mmdet')
-    bb_cfg['init_cfg'] = dict(type='Pretrained', checkpoint=str(dst),
-                              prefix='backbone.')
+    bb_cfg = dict(
+        cfg.model.backbone,
+        embed_dims=88,
+        depth=2,
+        num_heads=2,
+        _scope_='mmdet')
+    bb_cfg['init_cfg'] = dict(
+        type='Pretrained', checkpoint=str(dst), prefix='backbone.')
     backbone = MODELS.build(bb_cfg)
     backbone.init_weights()
     torch.testing.assert_close(backbone.blocks[1].attn.qkv.weight,
@@ -159,6 +182,9 @@ def test_tool_refuses_a_checkpoint_of_another_size(tmp_path):
     path = tmp_path / 'small.pth'
     torch.save({'model': src}, path)
     with pytest.raises(SystemExit, match='do not fit the backbone'):
-        _tool().main([str(path), str(tmp_path / 'x.pth'), '--config',
-                      osp.join(CFG, LARGE['vit-l'][0])])
+        _tool().main([
+            str(path),
+            str(tmp_path / 'x.pth'), '--config',
+            osp.join(CFG, LARGE['vit-l'][0])
+        ])
     assert not (tmp_path / 'x.pth').exists()

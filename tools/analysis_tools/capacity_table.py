@@ -64,13 +64,17 @@ from torch import nn
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'stmixer')
 BACKBONES = {
-    'ViT-B/16': 'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
+    'ViT-B/16':
+    'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
     'adamw_ava22-rgb.py',
-    'ViT-L/16': 'stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
+    'ViT-L/16':
+    'stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
     'adamw-layer-decay-fsdp_ava22-rgb.py',
-    'ViT-H/16': 'stmixer_vit-huge-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
+    'ViT-H/16':
+    'stmixer_vit-huge-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
     'adamw-layer-decay-fsdp_ava22-rgb.py',
-    'ViT-g/14': 'stmixer_vit-giant-p14_videomaev2-k710-pre_8xb1-16x4x1-'
+    'ViT-g/14':
+    'stmixer_vit-giant-p14_videomaev2-k710-pre_8xb1-16x4x1-'
     '12e-adamw-layer-decay-fsdp_ava22-rgb.py',
 }
 CLIPS_PER_EPOCH = 23048 * 8
@@ -104,7 +108,8 @@ def build_on_meta(config: str) -> nn.Module:
         return MODELS.build(cfg.model)
 
 
-def count(model: nn.Module, hw: Sequence[int] = (288, 384),
+def count(model: nn.Module,
+          hw: Sequence[int] = (288, 384),
           frames: int = 16) -> Dict[str, float]:
     """Parameters, forward FLOPs and saved-activation bytes of one clip."""
     from mmaction.structures import ActionDataSample
@@ -218,9 +223,9 @@ def table(args) -> List[dict]:
         model = build_on_meta(osp.join(CFG, config))
         hw = (308, 392) if 'p14' in config else (288, 384)
         c = count(model, hw)
-        c['decoder_params'] = sum(
-            p.numel() for m in (model.decoder, model.query_generator)
-            for p in m.parameters())
+        c['decoder_params'] = sum(p.numel() for m in (model.decoder,
+                                                      model.query_generator)
+                                  for p in m.parameters())
         for gpus in args.gpus:
             for sharded in (False, True):
                 for ckpt in (False, True):
@@ -239,18 +244,27 @@ def table(args) -> List[dict]:
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--gpus', type=int, nargs='+', default=[8, 16, 64])
-    parser.add_argument('--gpu-mem', type=float, default=80.0,
-                        help='GPU memory in GiB')
-    parser.add_argument('--tflops', type=float, default=312.0,
-                        help='dense bf16 TFLOP/s of one GPU (A100: 312)')
-    parser.add_argument('--mfu', type=float, default=0.35,
-                        help='model FLOPs utilisation')
-    parser.add_argument('--intra-bw', type=float, default=150.0,
-                        help='GB/s per GPU inside a node')
-    parser.add_argument('--inter-bw', type=float, default=25.0,
-                        help='GB/s per GPU across nodes')
-    parser.add_argument('--markdown', action='store_true',
-                        help='print markdown tables (docs)')
+    parser.add_argument(
+        '--gpu-mem', type=float, default=80.0, help='GPU memory in GiB')
+    parser.add_argument(
+        '--tflops',
+        type=float,
+        default=312.0,
+        help='dense bf16 TFLOP/s of one GPU (A100: 312)')
+    parser.add_argument(
+        '--mfu', type=float, default=0.35, help='model FLOPs utilisation')
+    parser.add_argument(
+        '--intra-bw',
+        type=float,
+        default=150.0,
+        help='GB/s per GPU inside a node')
+    parser.add_argument(
+        '--inter-bw',
+        type=float,
+        default=25.0,
+        help='GB/s per GPU across nodes')
+    parser.add_argument(
+        '--markdown', action='store_true', help='print markdown tables (docs)')
     return parser.parse_args(argv)
 
 
@@ -295,8 +309,7 @@ def main(argv=None):
         cells = [name, strategy, 'yes' if ckpt else 'no']
         for n in gpus:
             r = per[n]
-            cells.append(f"{r['mem']:.1f}" +
-                         ('' if r['fits'] else ' **no**'))
+            cells.append(f"{r['mem']:.1f}" + ('' if r['fits'] else ' **no**'))
         for n in (gpus[0], gpus[-1]):
             cells.append(str(per[n]['max_batch']))
         cells += [f"{per[n]['step']:.2f}" for n in gpus]

@@ -7,10 +7,10 @@
 #
 # - one FSDP unit per ViT block (their parameters, gradients and AdamW
 #   state are split over all GPUs; a block is gathered only while it runs);
-# - bf16 compute and communication of the parameters, fp32 master weights,
-#   fp32 gradient reduction and buffers (FSDP MixedPrecision); the decoder
-#   (STMixerDecoder) stays in fp32: its own FSDP unit without mixed
-#   precision (the Hungarian matching and the losses run in fp32);
+# - the ViT blocks compute and gather their weights in bf16 (fp32 master
+#   weights, fp32 gradient reduction: FSDP MixedPrecision on their units,
+#   inputs cast to bf16, outputs back to fp32); the patch embedding, neck
+#   and decoder (sampling, matching, losses) stay in fp32;
 # - activation checkpointing of every ViT block (non-reentrant);
 # - full checkpoints gathered on rank 0 (state_dict_cfg='full': loadable by
 #   tools/test.py, the plain Runner, any number of GPUs). For the largest
@@ -27,7 +27,7 @@ strategy = dict(
             reduce_dtype='float32',
             buffer_dtype='float32'),
         sharding_strategy='FULL_SHARD'),
-    fp32_modules=['STMixerDecoder'],
+    mixed_precision_modules=['Block'],
     activation_checkpointing=['Block'])
 # (the model bases set the plain Runner's top-level
 # `activation_checkpointing` list to None: the FlexibleRunner does not read

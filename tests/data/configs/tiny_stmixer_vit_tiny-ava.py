@@ -90,8 +90,8 @@ param_scheduler = [
 strategy = dict(
     type='ShardedStrategy',
     state_dict_cfg='sharded',
-    model_wrapper=dict(auto_wrap_policy=dict(
-        type='stmixer_vit_block_wrap_policy')))
+    model_wrapper=dict(
+        auto_wrap_policy=dict(type='stmixer_vit_block_wrap_policy')))
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1))
 val_dataloader = None
