@@ -126,6 +126,11 @@ def test_resume_is_exact_and_checkpoints_convert(tools, sharded_run, tmp_path):
     missing = model.load_state_dict(ckpt['state_dict'], strict=True)
     assert not missing.missing_keys and not missing.unexpected_keys
 
+    # tools/test.py (the plain Runner, strict loading) evaluates it
+    proc = tools.python_tool('test.py', VIT_CFG, str(resumed / 'epoch_2.pth'),
+                             '--work-dir', str(tmp_path / 'test'))
+    assert 0.0 <= tools.metric(proc.stdout + proc.stderr, 'mAP/overall') <= 1.0
+
     # and full -> sharded -> full gives the same tensors back
     folder = tmp_path / 'resharded.pth'
     full_to_sharded(str(resumed / 'epoch_2.pth'), str(folder), world_size=2)
