@@ -306,8 +306,7 @@ class ShardedStrategy(FSDPStrategy):
             check_fn = cfg.pop('check_fn')
             if isinstance(check_fn, str):
                 check_fn = FUNCTIONS.get(check_fn)
-            ckw.apply_activation_checkpointing(
-                model, check_fn=check_fn, **cfg)
+            ckw.apply_activation_checkpointing(model, check_fn=check_fn, **cfg)
         return model
 
     def _wrap_low_precision_units(self, model: nn.Module, wrapper: dict,
@@ -570,4 +569,10 @@ class ShardedStrategy(FSDPStrategy):
                 'seed'):
             self._randomness.update(seed=resumed_seed)
             self._set_randomness(**self._randomness)
+        counts = getattr(
+            getattr(self, 'optim_wrapper', None), '_accumulative_counts', 1)
+        if counts > 1:  # gradient accumulation resumes mid-cycle
+            self.optim_wrapper.initialize_count_status(
+                self.model, checkpoint['meta']['iter'],
+                self.dispatch_kwargs['max_iters'])
         return checkpoint

@@ -47,7 +47,7 @@ def sharded_run(tools, tmp_path_factory):
     """2 processes, 2 epochs x 2 iterations, a sharded checkpoint each
     epoch."""
     work = tmp_path_factory.mktemp('sharded')
-    proc = _dist_train(tools, '--work-dir', str(work))
+    proc = _dist_train(tools, '--work-dir', str(work), '--no-validate')
     return work, proc.stdout + proc.stderr
 
 
@@ -77,7 +77,7 @@ def test_same_weights_as_one_process(tools, sharded_run, tmp_path):
     work, _ = sharded_run
     single = tmp_path / 'single'
     tools.python_tool('train.py', VIT_CFG, '--work-dir', str(single),
-                      '--cfg-options', 'strategy=None',
+                      '--no-validate', '--cfg-options', 'strategy=None',
                       'train_dataloader.batch_size=2')
     full = sharded_to_full(str(work / 'epoch_2.pth'))
     ref = _state(single / 'epoch_2.pth')
@@ -101,8 +101,8 @@ def test_resume_is_exact_and_checkpoints_convert(tools, sharded_run, tmp_path):
                                    sharded_to_full)
     work, _ = sharded_run
     resumed = tmp_path / 'resumed'
-    proc = _dist_train(tools, '--work-dir', str(resumed), '--resume',
-                       str(work / 'epoch_1.pth'), '--cfg-options',
+    proc = _dist_train(tools, '--work-dir', str(resumed), '--no-validate',
+                       '--resume', str(work / 'epoch_1.pth'), '--cfg-options',
                        'strategy.state_dict_cfg=full')
     out = proc.stdout + proc.stderr
     assert 'Resume sharded checkpoint' in out
@@ -143,7 +143,8 @@ def test_resume_is_exact_and_checkpoints_convert(tools, sharded_run, tmp_path):
 def test_bf16_blocks_and_activation_checkpointing(tools, tmp_path):
     """The large configs' settings on the tiny model: ViT blocks in bf16
     FSDP units, activation checkpointing of the blocks, full checkpoints
-    (fp32 master weights, the model's own names)."""
+    (fp32 master weights, the model's own names), and the validation loop
+    through the sharded model (gathered predictions, AVA mAP)."""
     work = tmp_path / 'bf16'
     proc = _dist_train(
         tools, '--work-dir', str(work), '--cfg-options',
@@ -156,7 +157,27 @@ def test_bf16_blocks_and_activation_checkpointing(tools, tmp_path):
     assert 'ShardedStrategy: 2 FSDP units in torch.bfloat16 (Block)' in out
     assert 'activation checkpointing of 2 modules (Block)' in out
     assert 'Epoch(train) [1][2/2]' in out
+    assert 0.0 <= tools.metric(out, 'mAP/overall') <= 1.0
     state = _state(work / 'epoch_1.pth')
     assert all(v.dtype == torch.float32 for v in state.values()
                if v.is_floating_point())
     assert not any('wrapped' in k for k in state)
+
+    # a full checkpoint resumes into the sharded model (every rank reads
+    # the file and keeps its shards; the optimizer state is re-sharded)
+    proc = _dist_train(
+        tools, '--work-dir', str(work), '--no-validate', '--resume',
+        str(work / 'epoch_1.pth'), '--cfg-options', 'train_cfg.max_epochs=2',
+        'strategy.state_dict_cfg=full',
+        'strategy.activation_checkpointing=[Block]',
+        'strategy.mixed_precision_modules=[Block]',
+        'strategy.model_wrapper.mixed_precision.param_dtype='
+        'bfloat16')
+    out = proc.stdout + proc.stderr
+    assert 'resumed epoch: 1, iter: 2' in out
+    assert 'Epoch(train) [1]' not in out and 'Epoch(train) [2][2/2]' in out
+    ckpt = torch.load(
+        work / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    assert (ckpt['meta']['epoch'], ckpt['meta']['iter']) == (2, 4)
+    assert ckpt['optimizer']['state'] and set(
+        ckpt['optimizer']['state']) <= set(state)

@@ -94,6 +94,3 @@ strategy = dict(
         auto_wrap_policy=dict(type='stmixer_vit_block_wrap_policy')))
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1))
-val_dataloader = None
-val_cfg = None
-val_evaluator = None
