@@ -153,3 +153,36 @@ def test_full_sharded_round_trip_in_one_process(tmp_path):
         str(tmp_path / 'again.pth'), '--to-sharded', '--world-size', '1'
     ])
     assert is_sharded_checkpoint(str(tmp_path / 'again.pth'))
+
+
+@pytest.mark.parametrize(
+    'by_epoch,meta,expected',
+    [
+        (True, dict(epoch=1, iter=2), (1, 2)),  # CheckpointHook's re-save
+        (True, None, (2, 2)),  # after_train_epoch of epoch 2 (0-based 1)
+        (False, None, (1, 3)),
+    ])
+def test_flexible_runner_keeps_the_epoch_it_is_given(tmp_path, by_epoch, meta,
+                                                     expected):
+    """mmengine's FlexibleRunner overwrites meta['epoch'] with epoch + 1,
+    so re-saving epoch_1.pth after a new best score made it say epoch 2
+    (and --resume skipped an epoch); the project's subclass keeps it."""
+    from types import SimpleNamespace
+
+    from stmixer_mm.engine.runner_utils import _flexible_runner_class
+    saved = {}
+    runner = SimpleNamespace(
+        epoch=1,
+        iter=2,
+        cfg=SimpleNamespace(pretty_text='cfg'),
+        experiment_name='x',
+        train_dataloader=SimpleNamespace(dataset=object()),
+        message_hub=SimpleNamespace(state_dict=dict),
+        strategy=SimpleNamespace(
+            save_checkpoint=lambda **kw: saved.update(kw)),
+        call_hook=lambda *a, **k: None)
+    _flexible_runner_class().save_checkpoint(
+        runner, str(tmp_path), 'epoch_1.pth', meta=meta, by_epoch=by_epoch)
+    got = saved['extra_ckpt']['meta']
+    assert (got['epoch'], got['iter']) == expected
+    assert saved['filename'] == str(tmp_path / 'epoch_1.pth')
