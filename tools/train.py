@@ -13,11 +13,11 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import (adapt_cfg_to_device, init_dist_without_cuda,
-                               shutdown_dist)
+from stmixer_mm.engine import (adapt_cfg_to_device, build_runner,
+                               init_dist_without_cuda, shutdown_dist)
 
 
 def parse_args(argv=None):
@@ -123,7 +123,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     init_dist_without_cuda(cfg)
-    runner = Runner.from_cfg(cfg)
+    # FlexibleRunner when the config sets `strategy` (sharded training)
+    runner = build_runner(cfg)
     if args.resume == 'auto' and find_latest_checkpoint(cfg.work_dir) is None:
         # mmengine would log "Auto resumed from the latest checkpoint None."
         runner.logger.warning(
