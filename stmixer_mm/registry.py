@@ -9,7 +9,12 @@ from here, so the choice is made in one place.
 """
 from mmaction.registry import DATASETS, METRICS, TRANSFORMS, VISUALIZERS
 from mmdet.registry import MODELS, TASK_UTILS
+# training strategies (FlexibleRunner) and the functions they look up by
+# name (FSDP wrap policies) go into mmengine's root registries, which every
+# scope falls back to
+from mmengine.registry import FUNCTIONS, STRATEGIES
 
 __all__ = [
-    'MODELS', 'TASK_UTILS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'VISUALIZERS'
+    'MODELS', 'TASK_UTILS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'VISUALIZERS',
+    'STRATEGIES', 'FUNCTIONS'
 ]

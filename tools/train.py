@@ -13,12 +13,12 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (WorkDirBusyError, WorkDirLock,
                                adapt_cfg_to_device,
-                               add_class_consistency_hook,
+                               add_class_consistency_hook, build_runner,
                                init_dist_without_cuda, shutdown_dist)
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config)
@@ -162,7 +162,8 @@ def main(argv=None):
             raise SystemExit(f'tools/train.py: {e}') from None
     try:
         init_dist_without_cuda(cfg)
-        runner = Runner.from_cfg(cfg)
+        # FlexibleRunner when the config sets `strategy` (sharded training)
+        runner = build_runner(cfg)
         if args.resume == 'auto' and find_latest_checkpoint(
                 cfg.work_dir) is None:
             # mmengine would log "Auto resumed from the latest checkpoint

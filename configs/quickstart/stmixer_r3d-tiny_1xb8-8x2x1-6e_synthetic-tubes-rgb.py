@@ -3,13 +3,14 @@
 # (stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py, same scaled-down
 # backbone / neck / decoder) trained on the synthetic tube data
 # (configs/_base_/datasets/synthetic_tubes.py: 4 classes, one label per
-# person) and evaluated with TubeMetric: frame-mAP@0.5 and video-mAP at
-# 0.2 / 0.5 / 0.75 / 0.5:0.95 (percent).
+# person) and evaluated with TubeMetric(protocol='ucf_jhmdb', the JHMDB-21 /
+# UCF101-24 protocol of MOC-Detector's ACT.py): frame-mAP@0.5 and video-mAP
+# at 0.2 / 0.5 / 0.75 / 0.5:0.95 (percent).
 #
 # One label per person with the unchanged detector: the action head keeps
 # its sigmoid BCE loss on one-hot targets (one-vs-rest), and the metric
-# scores every box for every class with its class score (ACT / MOC
-# protocol), the class score being the action sigmoid times the person
+# scores every box for every class with its class score (as MOC's
+# evaluation), the class score being the action sigmoid times the person
 # score (test_cfg.multiply_person_score) so that uncertain queries rank low.
 _base_ = [
     '../_base_/models/stmixer_slowonly-r50.py',

@@ -2,8 +2,9 @@
 # "ViT-B (VideoMAE)" model with 66 actions on the 720p videos (decord),
 # training keyframes every 4th annotated frame, clips 16x2 centred and
 # clamped, total batch 8, AdamW lr 1e-5, 12 epochs. Evaluated with
-# TubeMetric, a correct replacement for mmaction2's MultiSportsMetric (same
-# ann_file; its six unevaluated classes are left out the same way).
+# TubeMetric(protocol='multisports'): the official evaluate_multisports.py
+# on the same ann_file as mmaction2's MultiSportsMetric (its six unevaluated
+# classes left out the same way), tubes linked with each box's own score.
 _base_ = [
     '../_base_/models/stmixer_vit-base-p16.py',
     '../_base_/datasets/multisports.py', '../_base_/schedules/adamw_12e.py',

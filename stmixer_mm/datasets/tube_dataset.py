@@ -37,7 +37,9 @@ from stmixer_mm.evaluation.metrics.tube_metric import load_act_annotations
 from stmixer_mm.registry import DATASETS, TRANSFORMS
 
 
-def tube_clip_frames(keyframe: int, nframes: int, clip_len: int,
+def tube_clip_frames(keyframe: int,
+                     nframes: int,
+                     clip_len: int,
                      frame_interval: int,
                      offsets: Optional[np.ndarray] = None) -> np.ndarray:
     """1-based frames of a clip centred on ``keyframe``, clamped to the video.
@@ -230,6 +232,11 @@ class TubeDataset(BaseActionDataset):
         self._metainfo['classes'] = tuple(labels)
         videos = self._split_videos(gt)
         tubes = self._checked_tubes(gt, videos)
+        if self.test_mode and videos and not any(tubes.values()):
+            raise ValueError(
+                f'{self.ann_file}: "test_videos"[{self.split}] holds '
+                f'{len(videos)} videos but not one ground-truth tube '
+                '("gttubes" is empty for all of them): nothing to evaluate')
         if self.check_files:
             self._check_files(gt, videos)
 
@@ -291,8 +298,8 @@ class TubeDataset(BaseActionDataset):
                         f'[{self.split}] has no entry in "{field}"')
         return videos
 
-    def _checked_tubes(self, gt: dict, videos: Sequence[str]
-                       ) -> Dict[str, Dict[int, list]]:
+    def _checked_tubes(self, gt: dict,
+                       videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
         """``{video: {frame: [(label, box [4] pixels), ...]}}``, checked."""
         out = {}
         clipped = 0
@@ -324,8 +331,9 @@ class TubeDataset(BaseActionDataset):
                     box = tube[:, 1:5]
                     if (box[:, 2] < box[:, 0]).any() or \
                             (box[:, 3] < box[:, 1]).any():
-                        i = int(np.flatnonzero((box[:, 2] < box[:, 0])
-                                               | (box[:, 3] < box[:, 1]))[0])
+                        i = int(
+                            np.flatnonzero((box[:, 2] < box[:, 0])
+                                           | (box[:, 3] < box[:, 1]))[0])
                         raise ValueError(
                             f'{where_t}, frame {frames[i]:g}: box '
                             f'{box[i].tolist()} has x2 < x1 or y2 < y1')
@@ -361,8 +369,8 @@ class TubeDataset(BaseActionDataset):
             rows[key][label + 1] = 1.0
         boxes = np.array(list(rows), dtype=np.float32).reshape(-1, 4) \
             / np.array([w, h, w, h], np.float32)
-        labels = np.array(list(rows.values()), np.float32).reshape(
-            -1, self.num_classes + 1)
+        labels = np.array(list(rows.values()),
+                          np.float32).reshape(-1, self.num_classes + 1)
         return boxes, labels
 
     def _check_files(self, gt: dict, videos: Sequence[str]) -> None:

@@ -6,8 +6,10 @@ from .hooks import (AVAEvaluationCheckHook, ClassConsistencyHook,
                     RandomStateHook, add_class_consistency_hook,
                     check_model_fits_dataset, get_rng_state, set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
-from .runner_utils import (adapt_cfg_to_device, init_dist_without_cuda,
-                           shutdown_dist)
+from .runner_utils import (adapt_cfg_to_device, build_runner,
+                           init_dist_without_cuda, shutdown_dist)
+from .sharded import (ShardedStrategy, full_to_sharded, is_sharded_checkpoint,
+                      sharded_to_full)
 from .work_dir_lock import LOCK_NAME, WorkDirBusyError, WorkDirLock
 
 # every local checkpoint mmengine reads names its file when it is bad
@@ -18,8 +20,9 @@ __all__ = [
     'init_dist_without_cuda', 'shutdown_dist', 'CheckpointCheckHook',
     'CheckpointMismatchError', 'check_checkpoint_fits',
     'checkpoint_state_dict', 'state_dict_mismatches', 'RandomStateHook',
-    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state',
-    'ClassConsistencyHook', 'add_class_consistency_hook',
+    'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state', 'build_runner',
+    'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',
+    'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
     'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError',
     'LOCK_NAME', 'ResumeCheckHook', 'install_checked_local_loader'
 ]

@@ -235,8 +235,8 @@ def install_checked_local_loader() -> bool:
 @HOOKS.register_module()
 class ResumeCheckHook(Hook):
     """Check a checkpoint loaded for ``--resume`` before mmengine reads its
-    training state: a checkpoint without ``meta`` (epoch, iteration) or
-    ``state_dict`` (e.g. a bare state dict or a converted official model)
+    training state: a checkpoint without ``meta`` (epoch, iteration) (e.g.
+    a bare state dict or a converted official model)
     is an error naming the file, instead of a ``KeyError: 'meta'``. Added
     by ``tools/train.py`` when resuming.
 
@@ -257,11 +257,11 @@ class ResumeCheckHook(Hook):
         if source is None:
             from mmengine.runner import find_latest_checkpoint
             source = find_latest_checkpoint(runner.work_dir) or 'checkpoint'
-        missing = [k for k in ('meta', 'state_dict') if k not in checkpoint]
+        # (a sharded checkpoint's weights are read apart from this dict,
+        # so only the training state is required here)
         meta = checkpoint.get('meta')
-        if not missing and not (isinstance(meta, dict) and 'epoch' in meta
-                                and 'iter' in meta):
-            missing = ['meta.epoch / meta.iter']
+        missing = [] if isinstance(meta, dict) and 'epoch' in meta and \
+            'iter' in meta else ['meta.epoch / meta.iter']
         if missing:
             raise CheckpointFileError(
                 f'--resume: {source} is not a training checkpoint of '

@@ -1,5 +1,6 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import datetime
+import functools
 
 import torch
 import torch.distributed as torch_dist
@@ -54,6 +55,97 @@ def init_dist_without_cuda(cfg: Config) -> bool:
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
     torch_dist.init_process_group(backend=backend, **dist_cfg)
     return True
+
+
+@functools.lru_cache(maxsize=None)
+def _flexible_runner_class():
+    """mmengine's FlexibleRunner with the epoch of re-saved checkpoints
+    fixed.
+
+    After a new best score, mmengine's ``CheckpointHook`` saves the epoch's
+    checkpoint again (to record the best score) and passes its epoch in
+    ``meta``; the plain ``Runner`` keeps it (``meta.setdefault``), but
+    ``FlexibleRunner.save_checkpoint`` overwrites it with ``epoch + 1``
+    (``meta.update``), so ``epoch_1.pth`` says epoch 2 and ``--resume``
+    silently skips an epoch. This subclass saves like the plain Runner.
+    """
+    from mmengine.fileio import FileClient, join_path
+    from mmengine.runner import FlexibleRunner
+
+    class STMixerFlexibleRunner(FlexibleRunner):
+
+        def save_checkpoint(self,
+                            out_dir: str,
+                            filename: str,
+                            file_client_args=None,
+                            save_optimizer: bool = True,
+                            save_param_scheduler: bool = True,
+                            meta=None,
+                            by_epoch: bool = True,
+                            backend_args=None):
+            if meta is not None and not isinstance(meta, dict):
+                raise TypeError(
+                    f'meta should be a dict or None, but got {type(meta)}')
+            meta = dict(meta or {})
+            if by_epoch:  # called after the epoch, before it is counted
+                meta.setdefault('epoch', self.epoch + 1)
+                meta.setdefault('iter', self.iter)
+            else:
+                meta.setdefault('epoch', self.epoch)
+                meta.setdefault('iter', self.iter + 1)
+            if file_client_args is not None:
+                client = FileClient.infer_client(file_client_args, out_dir)
+                filepath = client.join_path(out_dir, filename)
+            else:
+                filepath = join_path(
+                    out_dir, filename, backend_args=backend_args)
+            meta.update(
+                cfg=self.cfg.pretty_text, experiment_name=self.experiment_name)
+            dataset = self.train_dataloader.dataset
+            if hasattr(dataset, 'metainfo'):
+                meta.update(dataset_meta=dataset.metainfo)
+            self.strategy.save_checkpoint(
+                filename=filepath,
+                save_optimizer=save_optimizer,
+                save_param_scheduler=save_param_scheduler,
+                extra_ckpt=dict(
+                    meta=meta, message_hub=self.message_hub.state_dict()),
+                callback=lambda checkpoint: self.call_hook(
+                    'before_save_checkpoint', checkpoint=checkpoint))
+
+    return STMixerFlexibleRunner
+
+
+def build_runner(cfg: Config):
+    """The Runner for ``cfg``: mmengine's ``FlexibleRunner`` when the config
+    sets ``strategy`` (sharded training: FSDP, DeepSpeed), else the plain
+    ``Runner``.
+
+    The FlexibleRunner (a subclass that records the right epoch in
+    re-saved checkpoints, see :func:`_flexible_runner_class`) reads neither ``model_wrapper_cfg`` nor the
+    top-level ``activation_checkpointing`` list: a config with a strategy
+    and such a list stops here instead of silently training without
+    checkpointing (the strategy's own ``activation_checkpointing`` is the
+    place). A DeepSpeed strategy without the ``deepspeed`` package stops
+    with the way out.
+    """
+    strategy = cfg.get('strategy')
+    if not strategy:
+        from mmengine.runner import Runner
+        return Runner.from_cfg(cfg)
+    kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
+    if 'DeepSpeed' in str(kind):
+        from .sharded import check_deepspeed
+        check_deepspeed(strategy)
+    if cfg.get('activation_checkpointing'):
+        raise ValueError(
+            'the config sets both `strategy` (FlexibleRunner) and the '
+            'top-level `activation_checkpointing`, which only the plain '
+            'Runner reads: move it into strategy.activation_checkpointing '
+            "(module class names, e.g. ['Block']) and set the top-level "
+            'one to None')
+    cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
+    return _flexible_runner_class().from_cfg(cfg)
 
 
 def shutdown_dist() -> None:

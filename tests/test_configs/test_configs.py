@@ -124,6 +124,23 @@ VARIANTS = {
 }
 
 
+# Large-ViT configs (sharded training, docs/en/large_backbones.md): name ->
+# (embed dims, depth, patch, strategy type)
+LARGE_VIT = {
+    'stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw-layer-'
+    'decay-fsdp_ava22-rgb.py': (1024, 24, 16, 'ShardedStrategy'),
+    'stmixer_vit-large-p16_videomae-k700-pre_8xb1-16x4x1-12e-adamw-layer-'
+    'decay-fsdp_ava22-rgb.py': (1024, 24, 16, 'ShardedStrategy'),
+    'stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw-layer-'
+    'decay-deepspeed_ava22-rgb.py': (1024, 24, 16, 'DeepSpeedStrategy'),
+    'stmixer_vit-huge-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw-layer-'
+    'decay-fsdp_ava22-rgb.py': (1280, 32, 16, 'ShardedStrategy'),
+    'stmixer_vit-giant-p14_videomaev2-k710-pre_8xb1-16x4x1-12e-adamw-layer-'
+    'decay-fsdp_ava22-rgb.py': (1408, 40, 14, 'ShardedStrategy'),
+}
+VIT_WIDTHS = (768, 1024, 1280, 1408)
+
+
 @functools.lru_cache(maxsize=None)
 def _load(path):
     return Config.fromfile(str(path))
@@ -187,7 +204,7 @@ def _shrink_neck(neck, vit_dims):
             neck['in_channels'] = TINY_WIDTH[tuple(in_channels)]
         elif set(in_channels) == {256}:
             neck['in_channels'] = [TINY_C] * len(in_channels)
-    elif in_channels == 768 and vit_dims:
+    elif in_channels in VIT_WIDTHS and vit_dims:
         neck['in_channels'] = vit_dims
     return neck
 
@@ -205,8 +222,8 @@ def tiny_model(model_cfg):
     if kind == 'ResNet3dSlowFastMultiLevel':
         full_size = backbone['slow_pathway'].get('depth', 50) >= 50
     else:
-        full_size = backbone.get('depth',
-                                 0) >= 50 or backbone.get('embed_dims') == 768
+        full_size = backbone.get('depth', 0) >= 50 or backbone.get(
+            'embed_dims') in VIT_WIDTHS
     if not full_size:
         return cfg
     vit_dims = None
@@ -253,8 +270,8 @@ def test_config_folders_are_found():
     assert set(OFFICIAL) <= names
     assert set(VARIANTS) <= names
     # every STMixer config is an official setting or a documented variant
-    assert {p.name
-            for p in STMIXER.glob('*.py')} == set(OFFICIAL) | set(VARIANTS)
+    assert {p.name for p in STMIXER.glob('*.py')
+            } == set(OFFICIAL) | set(VARIANTS) | set(LARGE_VIT)
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
@@ -667,7 +684,8 @@ def test_tiny_model_trains_and_predicts(name):
 # ----------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------
-@pytest.mark.parametrize('name', sorted(set(OFFICIAL) | set(VARIANTS)))
+@pytest.mark.parametrize(
+    'name', sorted(set(OFFICIAL) | set(VARIANTS) | set(LARGE_VIT)))
 def test_ava_data_and_evaluator_paths(name):
     cfg = load(stmixer_cfg(name))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

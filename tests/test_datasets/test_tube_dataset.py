@@ -74,8 +74,8 @@ def test_train_keyframes_and_targets(tmp_path):
     assert info['frame_dir'] == os.path.join(root, 'cls_a_v2')
     assert info['total_frames'] == 12 and info['start_index'] == 1
     # same box in two tubes (classes sit, wave): one multi-hot row
-    np.testing.assert_allclose(
-        info['gt_bboxes'], [[0, 0, 10 / W, 10 / H], [20 / W, 4 / H, 1, 1]])
+    np.testing.assert_allclose(info['gt_bboxes'],
+                               [[0, 0, 10 / W, 10 / H], [20 / W, 4 / H, 1, 1]])
     np.testing.assert_array_equal(info['gt_labels'],
                                   [[0, 0, 1, 1], [0, 0, 1, 0]])
     assert info['gt_labels'].dtype == np.float32
@@ -114,8 +114,8 @@ def test_test_mode_every_frame_and_split(tmp_path):
     (lambda g: g['gttubes']['cls_a_v1'].__setitem__(
         5, [_tube([1], [0, 0, 1, 1])]), ValueError,
      'label 5 is not an index into "labels"'),
-    (lambda g: g['gttubes']['cls_a_v1'][0].__setitem__(
-        0, np.zeros((3, 4))), ValueError, r'expected an array \[n, 5\]'),
+    (lambda g: g['gttubes']['cls_a_v1'][0].__setitem__(0, np.zeros(
+        (3, 4))), ValueError, r'expected an array \[n, 5\]'),
     (lambda g: g['nframes'].pop('cls_a_v2'), ValueError,
      r"'cls_a_v2' of \"train_videos\"\[0\] has no entry in \"nframes\""),
     (lambda g: g.pop('resolution'), ValueError,
@@ -129,6 +129,35 @@ def test_bad_annotations(tmp_path, edit, error, match):
         _build(ann, root)
 
 
+def test_test_split_without_tubes_and_bad_values(tmp_path):
+    """Issue 20 item 4 on the dataset path: a test split holding no tube
+    stops at build time (not after predicting every frame); non-finite
+    coordinates and duplicate class names are refused by the loader."""
+    gt = _gt()
+    gt['gttubes']['test_v1'] = {}
+    ann, root = _write(tmp_path, gt)
+    with pytest.raises(
+            ValueError,
+            match=r'"test_videos"\[0\] holds 1 '
+            'videos but not one ground-truth tube'):
+        _build(ann, root, test_mode=True)
+    _build(ann, root)  # the training split still has its tubes
+
+    gt = _gt()
+    gt['gttubes']['cls_a_v1'][0][0][4, 1] = np.inf
+    ann, root = _write(tmp_path, gt)
+    with pytest.raises(
+            ValueError, match=r"\['cls_a_v1'\]\[0\] tube 0, "
+            'row 4: x1 is inf'):
+        _build(ann, root)
+
+    gt = _gt()
+    gt['labels'] = ['run', 'run', 'wave']
+    ann, root = _write(tmp_path, gt)
+    with pytest.raises(ValueError, match="names class 'run' twice"):
+        _build(ann, root)
+
+
 def test_clip_boxes_on_request(tmp_path):
     gt = _gt()
     gt['gttubes']['cls_a_v1'][0][0][0, 3] = W + 1
@@ -139,13 +168,15 @@ def test_clip_boxes_on_request(tmp_path):
 
 def test_missing_files(tmp_path):
     ann, root = _write(tmp_path, _gt(), frames=False)
-    with pytest.raises(FileNotFoundError, match="frame folder of video "
-                       "'cls_a_v1'"):
+    with pytest.raises(
+            FileNotFoundError, match="frame folder of video "
+            "'cls_a_v1'"):
         _build(ann, root)
     ann, root = _write(tmp_path, _gt())
     os.remove(os.path.join(root, 'cls_a_v2', '00012.png'))
-    with pytest.raises(FileNotFoundError,
-                       match=r"video 'cls_a_v2': frame file .*00012.png"):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r"video 'cls_a_v2': frame file .*00012.png"):
         _build(ann, root)
     with pytest.raises(FileNotFoundError, match='ACT ground-truth file'):
         _build(str(tmp_path / 'none.pkl'), root)
@@ -162,14 +193,17 @@ def test_clip_indices_at_borders():
         tube_clip_frames(1, 40, 8, 2), [1, 1, 1, 1, 1, 3, 5, 7])
     np.testing.assert_array_equal(
         tube_clip_frames(40, 40, 4, 3), [34, 37, 40, 40])
-    np.testing.assert_array_equal(tube_clip_frames(2, 3, 5, 1),
-                                  [1, 1, 2, 3, 3])
+    np.testing.assert_array_equal(
+        tube_clip_frames(2, 3, 5, 1), [1, 1, 2, 3, 3])
 
 
 def test_sample_tube_frames_transform():
     t = TRANSFORMS.build(
-        dict(type='SampleTubeFrames', clip_len=4, frame_interval=2,
-             test_mode=True))
+        dict(
+            type='SampleTubeFrames',
+            clip_len=4,
+            frame_interval=2,
+            test_mode=True))
     # frame folders: file index = frame (start_index 1)
     res = t(dict(timestamp=1, total_frames=5, start_index=1))
     np.testing.assert_array_equal(res['frame_inds'], [1, 1, 1, 3])
@@ -206,12 +240,16 @@ def test_pipeline_reads_frames(tmp_path):
         ann,
         root,
         pipeline=[
-            dict(type='SampleTubeFrames', clip_len=4, frame_interval=3,
-                 test_mode=True),
+            dict(
+                type='SampleTubeFrames',
+                clip_len=4,
+                frame_interval=3,
+                test_mode=True),
             dict(type='RawFrameDecode'),
             dict(type='FormatShape', input_format='NCTHW', collapse=True),
-            dict(type='PackActionInputs',
-                 meta_keys=('img_shape', 'video_id', 'timestamp'))
+            dict(
+                type='PackActionInputs',
+                meta_keys=('img_shape', 'video_id', 'timestamp'))
         ])
     out = ds[0]  # cls_a_v1 frame 1: frames 1, 1, 1, 4
     assert out['inputs'][0, :, 0, 0].tolist() == [10, 10, 10, 40]

@@ -171,7 +171,7 @@ def test_evaluation_check_refuses_a_tube_metric_of_other_gt(tmp_path, field):
     from stmixer_mm.evaluation import TubeMetric
     ann = _tube_gt(tmp_path / 'gt.pkl')
     other = dict(ann_file=_tube_gt(tmp_path / 'other.pkl'), split=1)
-    metric = TubeMetric(ann_file=ann, split=0)
+    metric = TubeMetric(ann_file=ann, split=0, protocol='ucf_jhmdb')
     hook = AVAEvaluationCheckHook()
     same = types.SimpleNamespace(
         dataloader=types.SimpleNamespace(

@@ -61,6 +61,7 @@ def test_tube_metric_by_hand(ann_file):
     metric = METRICS.build(
         dict(
             type='TubeMetric',
+            protocol='hybrid_voc',
             ann_file=ann_file,
             link_cfg=dict(min_length=5),
             classwise=True))
@@ -73,13 +74,13 @@ def test_tube_metric_by_hand(ann_file):
     assert res['videoAP@0.2'] == pytest.approx(100 * 1.5 / 3)
     assert res['videoAP@0.75'] == pytest.approx(100 / 3)
     # a: 1 at every threshold; b: 1/3 at 0.5 (ST-IoU 0.524), 0 above; c: 0
-    assert res['videoAP@0.5:0.95'] == pytest.approx(
-        100 * (10 + 1 / 3) / 30)
+    assert res['videoAP@0.5:0.95'] == pytest.approx(100 * (10 + 1 / 3) / 30)
     assert res['frameAP_c'] == 0.0 and res['videoAP_a'] == 100.0
 
 
 def test_tube_metric_evaluate_and_inputs(ann_file):
-    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    metric = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     for s in _samples(background_column=False, mp4=True):
         metric.process(None, [s])
     res = metric.evaluate(len(metric.results))
@@ -111,20 +112,33 @@ def test_tube_metric_evaluate_and_inputs(ann_file):
         metric.compute_metrics(metric.results)
     with pytest.raises(ValueError, match='score_mode'):
         METRICS.build(
-            dict(type='TubeMetric', ann_file=ann_file, score_mode='max'))
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=ann_file,
+                score_mode='max'))
     with pytest.raises(ValueError, match='split=1'):
-        METRICS.build(dict(type='TubeMetric', ann_file=ann_file, split=1))
+        METRICS.build(
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=ann_file,
+                split=1))
 
 
 def test_tube_metric_bad_ann_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='ACT ground-truth'):
         METRICS.build(
-            dict(type='TubeMetric', ann_file=str(tmp_path / 'no.pkl')))
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=str(tmp_path / 'no.pkl')))
     path = tmp_path / 'gt.pkl'
     with open(path, 'wb') as f:
         pickle.dump(dict(labels=['a']), f)
     with pytest.raises(ValueError, match="missing key.*'gttubes'"):
-        METRICS.build(dict(type='TubeMetric', ann_file=str(path)))
+        METRICS.build(
+            dict(type='TubeMetric', protocol='hybrid_voc', ann_file=str(path)))
 
 
 def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
@@ -149,16 +163,22 @@ def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
     expected = theirs.compute_metrics(theirs.results)['frameAP']
 
     ours = METRICS.build(
-        dict(type='TubeMetric', ann_file=ann_file, score_mode='argmax'))
+        dict(
+            type='TubeMetric',
+            protocol='hybrid_voc',
+            ann_file=ann_file,
+            score_mode='argmax'))
     ours.process(None, copy.deepcopy(samples))
     got = ours.compute_metrics(ours.results)['frameAP@0.5']
     assert got == pytest.approx(expected, abs=1e-4)
     assert 5 < got < 95
     # per-class mode counts every class of every box: a different number
-    per_class = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    per_class = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     per_class.process(None, copy.deepcopy(samples))
     assert per_class.compute_metrics(
-        per_class.results)['frameAP@0.5'] != pytest.approx(got, abs=1e-3)
+        per_class.results)['frameAP@0.5'] != pytest.approx(
+            got, abs=1e-3)
 
 
 def test_tube_metric_refuses_videos_without_predictions(ann_file):
@@ -168,18 +188,110 @@ def test_tube_metric_refuses_videos_without_predictions(ann_file):
     videos = sorted({s['video_id'] for s in samples})
     assert len(videos) > 1
     partial = [s for s in samples if s['video_id'] != videos[0]]
-    metric = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    metric = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     metric.process(None, copy.deepcopy(partial))
     with pytest.raises(ValueError, match='have no prediction'):
         metric.compute_metrics(metric.results)
     # explicit opt-in: scored, the missing video's GT counts as missed
     warn = METRICS.build(
-        dict(type='TubeMetric', ann_file=ann_file, missing_videos='warn'))
+        dict(
+            type='TubeMetric',
+            protocol='hybrid_voc',
+            ann_file=ann_file,
+            missing_videos='warn'))
     warn.process(None, copy.deepcopy(partial))
-    full = METRICS.build(dict(type='TubeMetric', ann_file=ann_file))
+    full = METRICS.build(
+        dict(type='TubeMetric', protocol='hybrid_voc', ann_file=ann_file))
     full.process(None, copy.deepcopy(samples))
     assert warn.compute_metrics(warn.results)['frameAP@0.5'] < \
         full.compute_metrics(full.results)['frameAP@0.5']
     with pytest.raises(ValueError, match='missing_videos'):
         METRICS.build(
-            dict(type='TubeMetric', ann_file=ann_file, missing_videos='no'))
+            dict(
+                type='TubeMetric',
+                protocol='hybrid_voc',
+                ann_file=ann_file,
+                missing_videos='no'))
+
+
+def _mutated(tmp_path, ann_file, mutate, name='bad.pkl'):
+    with open(ann_file, 'rb') as f:
+        gt = pickle.load(f)
+    mutate(gt)
+    path = tmp_path / name
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f)
+    return str(path)
+
+
+def _set_tube(gt, value):
+    gt['gttubes']['v1'][0][0] = value
+
+
+def _nan_x2(gt):
+    tube = np.array(gt['gttubes']['v2'][1][0], dtype=np.float64)
+    tube[3, 3] = np.nan
+    gt['gttubes']['v2'][1][0] = tube
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda gt: gt.update(labels=['a', 'b', 'a']),
+     r"\"labels\" names class 'a' twice \(indices 0 and 2\)"),
+    (lambda gt: gt.update(test_videos=[['v1', 'v2', 'v1']]),
+     r"video 'v1' is listed 2 times in \"test_videos\"\[0\]"),
+    (lambda gt: gt['gttubes'].update(v1=[np.zeros(
+        (3, 5))]), r"\"gttubes\"\['v1'\] must be a dict .*got list"),
+    (lambda gt: gt['gttubes']['v1'].update({0: np.zeros(
+        (3, 5))}), r"\"gttubes\"\['v1'\]\[0\] must be a list of tubes"),
+    (lambda gt: _set_tube(gt, np.zeros(
+        (0, 5))), r"\"gttubes\"\['v1'\]\[0\] tube 0 is empty"),
+    (lambda gt: _set_tube(gt, np.zeros(
+        (4, 4))), r"tube 0: expected an array \[n, 5\].*shape \(4, 4\)"),
+    (_nan_x2, r"\"gttubes\"\['v2'\]\[1\] tube 0, row 3: x2 is nan"),
+    (lambda gt: gt['gttubes']['v1'].update({7: []}),
+     r"label 7 is not an index into \"labels\" \(0..2\)"),
+    (lambda gt: gt['nframes'].update(v1=0),
+     r"\"nframes\"\['v1'\] must be a positive integer"),
+    (lambda gt: gt['resolution'].update(v2=(240, )),
+     r"\"resolution\"\['v2'\] must be \(height, width\)"),
+])
+def test_act_annotations_bad_content(tmp_path, ann_file, mutate, message):
+    """Each wrong ground-truth file fails when it is read, naming the file,
+    the field and the video / label / tube (issue 20, item 4)."""
+    from stmixer_mm.evaluation import load_act_annotations
+    path = _mutated(tmp_path, ann_file, mutate)
+    with pytest.raises(ValueError, match=message) as info:
+        load_act_annotations(path)
+    assert path in str(info.value)
+    # The metric reads the file through the same loader.
+    with pytest.raises(ValueError, match=message):
+        METRICS.build(
+            dict(type='TubeMetric', protocol='ucf_jhmdb', ann_file=path))
+
+
+def test_act_annotations_truncated_or_wrong_kind(tmp_path, ann_file):
+    from stmixer_mm.evaluation import load_act_annotations
+    data = open(ann_file, 'rb').read()
+    cut = tmp_path / 'cut.pkl'
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match='cut.pkl: .*truncated'):
+        load_act_annotations(str(cut))
+    text = tmp_path / 'labels.pkl'
+    text.write_text('brush_hair\ncatch\n')
+    with pytest.raises(
+            ValueError, match='labels.pkl: .*not a readable '
+            'pickle'):
+        load_act_annotations(str(text))
+
+
+def test_act_annotations_valid_file_unchanged(ann_file):
+    """The checks accept a correct file and return it unchanged."""
+    from stmixer_mm.evaluation import load_act_annotations
+    with open(ann_file, 'rb') as f:
+        expected = pickle.load(f)
+    gt = load_act_annotations(ann_file)
+    assert gt['labels'] == expected['labels']
+    assert set(gt['gttubes']) == set(expected['gttubes'])
+    np.testing.assert_array_equal(gt['gttubes']['v2'][2][0],
+                                  expected['gttubes']['v2'][2][0])

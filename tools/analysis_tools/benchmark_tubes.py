@@ -4,7 +4,7 @@ Generates the synthetic tube set (``tools/data/generate_synthetic_tubes.py``
 defaults: one tube per actor over the whole 4-s video, JHMDB-like), trains
 the quick-start tube config through mmengine's Runner (or loads
 ``--checkpoint``), tests it on every frame of the test videos with
-``TubeMetric`` (the config's linking: the standard ACT / MOC one) and prints
+``TubeMetric`` (the config's protocol, printed with the numbers) and prints
 frame-mAP@0.5 and video-mAP next to two chance references, the same metric
 with uniformly random class scores on
 
@@ -213,11 +213,13 @@ def main(argv=None):
     keys = ['frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
             'videoAP@0.5:0.95']
     frames = len(runner.test_dataloader.dataset)
+    print(f"\nTubeMetric protocol: {metric_cfgs['mAP'].get('protocol')} "
+          '(docs/en/tube_protocols.md)')
     print('\n| metric | STMixer (CPU-trained) | its boxes, random class '
           'scores | GT boxes, random class scores |\n| --- | --- | --- | '
           '--- |')
     for prefix, mcfg in metric_cfgs.items():
-        link = mcfg.get('link_cfg') or 'ACT / MOC defaults'
+        link = mcfg.get('link_cfg') or 'the protocol\'s'
         for k in keys:
             if prefix != 'mAP' and k.startswith('frame'):
                 continue  # frame-mAP does not depend on the linking

@@ -84,6 +84,9 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # frame-mAP@0.5, video-mAP@0.2/0.5/0.75 and 0.5:0.95 (percent); every box
-# counts for every class with its class score (ACT / MOC protocol)
-val_evaluator = dict(type='TubeMetric', ann_file=ann_file, split=split)
+# counts for every class with its class score. protocol='ucf_jhmdb': the
+# numbers of MOC-Detector's ACT.py, which the published JHMDB-21 / UCF101-24
+# tables use (docs/en/tube_protocols.md).
+val_evaluator = dict(
+    type='TubeMetric', ann_file=ann_file, split=split, protocol='ucf_jhmdb')
 test_evaluator = val_evaluator

@@ -1,6 +1,8 @@
 # MultiSports (multisports_GT.pkl; 720p videos trainval/<video>.mp4, 66
-# classes); see configs/stmixer_tubes/README.md. Video-mAP as mmaction2's
-# MultiSportsMetric intends it, computed correctly by TubeMetric.
+# classes); see configs/stmixer_tubes/README.md. protocol='multisports': the
+# official evaluate_multisports.py (VOC AP, exclusive temporal IoU) on tubes
+# linked as mmaction2's MultiSportsMetric links them, each box keeping its
+# own score (docs/en/tube_protocols.md).
 #
 # Frames are decoded from the videos (mmaction2's MultiSports layout) with
 # decord (`pip install decord`); with frames extracted to
@@ -84,6 +86,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     type='TubeMetric',
     ann_file=ann_file,
+    protocol='multisports',
     ignore_labels=ignore_labels,
     score_thr=0.005)  # 66 classes x every box x every frame otherwise
 test_evaluator = val_evaluator

@@ -82,11 +82,12 @@ val_dataloader = dict(
     dataset=dict(pipeline=val_pipeline, test_mode=True, **dataset_common))
 test_dataloader = val_dataloader
 
-# The standard ACT / MOC protocol (no temporal trimming): each synthetic
-# tube covers its whole video. For data made with --actor-states
-# per_keyframe (tubes of 1-3 s inside the video, like UCF101-24's and
-# MultiSports'), link_cfg=dict(det_score_thr=0.5) links only detections
-# whose class score reaches 0.5: a simple temporal trimming that is NOT part
-# of the ACT / MOC protocol (off by default).
-val_evaluator = dict(type='TubeMetric', ann_file=ann_file, classwise=True)
+# protocol='ucf_jhmdb': MOC-Detector's ACT.py, as for JHMDB-21 (each
+# synthetic tube covers its whole video; docs/en/tube_protocols.md). A
+# temporal trimming for tubes inside the video (link_cfg=dict(
+# det_score_thr=0.5): link only detections whose class score reaches 0.5)
+# exists only with protocol='hybrid_voc', which is not a published protocol.
+val_evaluator = dict(
+    type='TubeMetric', ann_file=ann_file, classwise=True,
+    protocol='ucf_jhmdb')
 test_evaluator = val_evaluator

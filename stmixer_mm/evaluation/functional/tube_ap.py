@@ -1,9 +1,15 @@
-"""Frame-mAP, tube linking and video-mAP of the tube benchmarks.
+"""Frame-mAP, tube linking and video-mAP of ``TubeMetric(protocol=
+'hybrid_voc')``: NOT a published protocol.
 
-The protocol of ACT (Kalogeiton et al., ICCV 2017) and MOC (Li et al.,
-ECCV 2020) on JHMDB-21, UCF101-24 and MultiSports, on ground truth in the
-ACT pickle format (``labels``, ``gttubes``, ``nframes``, ``train_videos``,
-``test_videos``, ``resolution``; frames 1-based, boxes in pixels).
+This project's earlier metric, kept under that name to compare with numbers
+measured before the protocols existed: VOC all-point AP and no ``+ 1`` (as
+MultiSports), ACT-style hard-NMS linking and an inclusive temporal IoU (as
+ACT / MOC), so it equals neither MOC's ``ACT.py`` (``'ucf_jhmdb'``) nor the
+official MultiSports evaluation (``'multisports'``); those two are in
+:mod:`~stmixer_mm.evaluation.functional.tube_protocols` and
+``docs/en/tube_protocols.md``. Ground truth in the ACT pickle format
+(``labels``, ``gttubes``, ``nframes``, ``train_videos``, ``test_videos``,
+``resolution``; frames 1-based, boxes in pixels).
 
 What is reused from mmaction2 1.2 (``mmaction.evaluation.functional.
 multisports_utils``) and what is not:
@@ -176,7 +182,7 @@ def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
                      ) -> List[Tuple[float, np.ndarray]]:
     """Link one class's frame detections of one video into tubes.
 
-    ACT / MOC with one-frame detections (K = 1): at each frame the
+    ACT-style with one-frame detections (K = 1): at each frame the
     detections are reduced by NMS (``nms_iou``, best ``top_k``); the open
     tubes, from the highest mean score down, each take the highest-scoring
     unassigned detection whose IoU with the tube's last box is
@@ -184,10 +190,10 @@ def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
     start new tubes. Tubes shorter than ``min_length`` frames or with a
     mean score below ``min_score`` are dropped.
 
-    ``det_score_thr`` (not in ACT / MOC, off by default) leaves detections
-    scoring below it out of the linking, so that a tube ends where its
-    class stops being detected: a simple temporal trimming for videos whose
-    tubes cover only part of the video.
+    ``det_score_thr`` (in no published protocol, off by default) leaves
+    detections scoring below it out of the linking, so that a tube ends
+    where its class stops being detected: a simple temporal trimming for
+    videos whose tubes cover only part of the video.
 
     Args:
         frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]

@@ -1,12 +1,17 @@
 """Frame-mAP and video-mAP on ACT-format ground truth (JHMDB-21,
-UCF101-24, MultiSports).
+UCF101-24, MultiSports), following one named protocol.
 
-A correct, drop-in replacement for mmaction2 1.2's ``MultiSportsMetric``: it
-reads the same data samples (``video_id``, ``timestamp`` = 1-based frame
-number, ``pred_instances.bboxes`` normalised xyxy, ``pred_instances.scores``
-per class) and the same ``ann_file``, and computes the ACT / MOC protocol
-with :mod:`stmixer_mm.evaluation.functional.tube_ap` (per-box scores kept in
-the linking, 3-D NMS, no numpy-2 crash).
+``protocol='ucf_jhmdb'`` gives the numbers of MOC-Detector's ``ACT.py`` (the
+JHMDB-21 / UCF101-24 tables), ``protocol='multisports'`` those of the
+official ``evaluate_multisports.py`` on mmaction2-style linked tubes
+(:mod:`stmixer_mm.evaluation.functional.tube_protocols`;
+``docs/en/tube_protocols.md``). ``'hybrid_voc'`` is this project's earlier
+mix of the two (:mod:`~stmixer_mm.evaluation.functional.tube_ap`), not a
+published protocol. It reads what mmaction2 1.2's ``MultiSportsMetric``
+reads: data samples with ``video_id``, ``timestamp`` (1-based frame),
+``pred_instances.bboxes`` (normalised xyxy) and ``pred_instances.scores``
+(per class), and an ``ann_file`` with ``labels``, ``gttubes``,
+``nframes``, ``test_videos`` and ``resolution``.
 """
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -18,53 +23,174 @@ from mmengine.logging import MMLogger
 
 from stmixer_mm.evaluation.functional import (frame_ap, link_tubes, mean_ap,
                                               video_ap)
+from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
+                                                             PROTOCOLS,
+                                                             evaluate)
 from stmixer_mm.registry import METRICS
 
 ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
             'resolution')
+#: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
+#: ``train_videos``).
+METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
+#: ``link_cfg`` keys of the ``'hybrid_voc'`` linking (``link_tubes``).
+HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length', 'min_score',
+                    'nms_3d_iou', 'det_score_thr')
 
 
-def load_act_annotations(ann_file: str) -> dict:
-    """Load an ACT-format ground-truth pickle and check its top-level keys.
+def load_act_annotations(ann_file: str,
+                         keys: Sequence[str] = ACT_KEYS) -> dict:
+    """Load an ACT-format ground-truth pickle and check it (``keys``: the
+    top-level keys the caller needs; all of :data:`ACT_KEYS` by default).
+
+    Besides the keys and their types, :func:`check_act_annotations` checks
+    what a wrong file would otherwise turn into a silently wrong number:
+    duplicate class names, a video listed twice in a split, a per-video
+    ``gttubes`` entry that is not a ``{label: [tube, ...]}`` dict, empty
+    tubes and non-finite coordinates.
 
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
-        ValueError: a key is missing or of the wrong type (naming the key).
+        ValueError: the file is not a readable pickle (truncated, corrupt or
+            of another kind), or a key / value is wrong (naming the key,
+            video, label and tube).
     """
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'ACT ground-truth file not found: {ann_file}')
-    gt = load(ann_file, file_format='pkl')
+    try:
+        gt = load(ann_file, file_format='pkl')
+    except Exception as exc:  # noqa: B902 - any unpickling failure
+        kind = ('truncated (the pickle ends early)' if isinstance(
+            exc, EOFError) else f'not a readable pickle ({type(exc).__name__}'
+                f': {exc})')
+        raise ValueError(f'{ann_file}: ACT ground-truth file is {kind}; '
+                         'expected a pickled dict with keys '
+                         f'{list(ACT_KEYS)}') from exc
+    check_act_annotations(gt, ann_file, keys)
+    return gt
+
+
+def check_act_annotations(gt: Any,
+                          ann_file: str,
+                          keys: Sequence[str] = ACT_KEYS) -> None:
+    """Check the structure of a loaded ACT ground-truth dict; every error
+    names ``ann_file`` and the field (and video / label / tube)."""
     if not isinstance(gt, dict):
         raise ValueError(f'{ann_file}: expected a dict with keys {ACT_KEYS}, '
                          f'got {type(gt).__name__}')
-    missing = [k for k in ACT_KEYS if k not in gt]
+    missing = [k for k in keys if k not in gt]
     if missing:
         raise ValueError(f'{ann_file}: missing key(s) {missing}; an ACT '
                          f'ground-truth pickle has {ACT_KEYS}')
     for key in ('gttubes', 'nframes', 'resolution'):
-        if not isinstance(gt[key], dict):
+        if key in gt and not isinstance(gt[key], dict):
             raise ValueError(f'{ann_file}: "{key}" must be a dict keyed by '
                              f'video, got {type(gt[key]).__name__}')
+    labels = gt['labels']
+    if not isinstance(labels, (list, tuple)) or not all(
+            isinstance(name, str) for name in labels):
+        raise ValueError(f'{ann_file}: "labels" must be a list of class '
+                         f'names (str), got {labels!r:.80}')
+    seen: Dict[str, int] = {}
+    for i, name in enumerate(labels):
+        if name in seen:
+            raise ValueError(
+                f'{ann_file}: "labels" names class {name!r} twice (indices '
+                f'{seen[name]} and {i}); class names must be unique')
+        seen[name] = i
     for key in ('train_videos', 'test_videos'):
+        if key not in gt and key not in keys:
+            continue
         lists = gt[key]
         if not isinstance(lists, (list, tuple)) or not all(
                 isinstance(v, (list, tuple)) for v in lists):
             raise ValueError(f'{ann_file}: "{key}" must be a list of video '
                              'lists, one per split')
-    return gt
+        for split, videos in enumerate(lists):
+            counts: Dict[str, int] = {}
+            for video in videos:
+                counts[video] = counts.get(video, 0) + 1
+            twice = [v for v, n in counts.items() if n > 1]
+            if twice:
+                raise ValueError(
+                    f'{ann_file}: video {twice[0]!r} is listed '
+                    f'{counts[twice[0]]} times in "{key}"[{split}] '
+                    f'({len(twice)} such videos); each video must be listed '
+                    'once per split')
+    for video, n in gt.get('nframes', {}).items():
+        if not (isinstance(n, (int, np.integer)) and n >= 1):
+            raise ValueError(f'{ann_file}: "nframes"[{video!r}] must be a '
+                             f'positive integer, got {n!r}')
+    for video, res in gt.get('resolution', {}).items():
+        ok = isinstance(res, (list, tuple, np.ndarray)) and len(res) == 2
+        if ok:
+            ok = all(np.isfinite(float(x)) and float(x) > 0 for x in res)
+        if not ok:
+            raise ValueError(f'{ann_file}: "resolution"[{video!r}] must be '
+                             f'(height, width) > 0, got {res!r}')
+    num_labels = len(labels)
+    for video, per_label in gt['gttubes'].items():
+        where = f'{ann_file}: "gttubes"[{video!r}]'
+        if not isinstance(per_label, dict):
+            raise ValueError(
+                f'{where} must be a dict {{label index: [tube, ...]}}, got '
+                f'{type(per_label).__name__}')
+        for label, tubes in per_label.items():
+            if not (isinstance(label,
+                               (int, np.integer)) and 0 <= label < num_labels):
+                raise ValueError(f'{where}: label {label!r} is not an index '
+                                 f'into "labels" (0..{num_labels - 1})')
+            if not isinstance(tubes, (list, tuple)):
+                raise ValueError(
+                    f'{where}[{label}] must be a list of tubes (arrays '
+                    f'[n, 5]), got {type(tubes).__name__}')
+            for t, tube in enumerate(tubes):
+                where_t = f'{where}[{label}] tube {t}'
+                try:
+                    arr = np.asarray(tube, dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f'{where_t}: expected an array [n, 5] of frame x1 y1 '
+                        f'x2 y2, got {type(tube).__name__} ({exc})') from exc
+                if arr.ndim != 2 or arr.shape[1] != 5:
+                    raise ValueError(
+                        f'{where_t}: expected an array [n, 5] of frame x1 y1 '
+                        f'x2 y2, got shape {arr.shape}')
+                if arr.shape[0] == 0:
+                    raise ValueError(f'{where_t} is empty (0 boxes); a tube '
+                                     'has at least one annotated frame')
+                if not np.isfinite(arr).all():
+                    row, col = (
+                        int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+                    field = ('frame', 'x1', 'y1', 'x2', 'y2')[col]
+                    raise ValueError(
+                        f'{where_t}, row {row}: {field} is {arr[row, col]} '
+                        '(coordinates and frame numbers must be finite)')
 
 
 @METRICS.register_module()
 class TubeMetric(BaseMetric):
     """Frame-mAP and video-mAP of spatio-temporal action detection.
 
-    Frame-mAP: VOC all-point AP per class at IoU ``iou_thr`` over every
-    annotated frame of the split's test videos. Video-mAP: per class and
-    video, frame detections are linked into tubes
-    (:func:`~stmixer_mm.evaluation.functional.link_tubes`, ``link_cfg``),
-    tubes are ranked over all videos and matched to GT tubes by
-    spatio-temporal IoU (frames counted inclusively); reported at
-    ``video_iou_thrs`` and as the mean over 0.5:0.05:0.95. Values are
+    ``protocol`` (required) names whose numbers these are; see
+    ``docs/en/tube_protocols.md`` for what each does:
+
+    * ``'ucf_jhmdb'``: MOC-Detector's ``ACT.py`` (JHMDB-21, UCF101-24):
+      per-frame score decay, ``+ 1`` pixel IoU, a matched GT box removed,
+      trapezoid AP from (recall 0, precision 1), every class in the mean,
+      MOC's ``BuildTubes`` linking and 3-D NMS, inclusive temporal IoU.
+      Needs a prediction for every frame of every evaluated video.
+    * ``'multisports'``: the official ``evaluate_multisports.py``: VOC
+      all-point AP, no ``+ 1``, exclusive temporal IoU (``tmax - tmin``),
+      classes without GT and its six unevaluated classes left out; tubes
+      linked as mmaction2's ``link_tubes`` (each box with its own score).
+    * ``'hybrid_voc'``: this project's earlier metric (VOC AP frame-mAP,
+      hard-NMS linking, inclusive temporal IoU): NOT a published protocol,
+      kept to compare with old numbers.
+
+    Frame-mAP at IoU ``iou_thr``; video-mAP at ``video_iou_thrs`` and, with
+    ``video_map_range``, the means over 0.5:0.05:0.95 (and for MultiSports
+    also 0.05:0.05:0.45 and 0.1:0.1:0.9, as its ``videoAP_all``). Values are
     percentages, as in the papers and mmaction2's ``MultiSportsMetric``.
 
     Per-class scores (``score_mode='per_class'``, default): every detected
@@ -74,6 +200,8 @@ class TubeMetric(BaseMetric):
 
     Args:
         ann_file (str): ACT ground-truth pickle.
+        protocol (str): ``'ucf_jhmdb'``, ``'multisports'`` or
+            ``'hybrid_voc'``; required (no default: a number follows one).
         split (int): Index into ``test_videos`` (JHMDB has 3 splits).
         iou_thr (float): Frame-mAP IoU threshold.
         video_iou_thrs (Sequence[float]): Video-mAP thresholds to report.
@@ -81,10 +209,15 @@ class TubeMetric(BaseMetric):
         score_mode (str): ``'per_class'`` or ``'argmax'``.
         score_thr (float): Per-class detections with a score ``<=`` this are
             not counted (0: every positive score counts).
-        link_cfg (dict, optional): Arguments of ``link_tubes``
-            (``link_iou`` 0.5, ``nms_iou`` 0.6, ``top_k`` 10,
-            ``min_length`` 15, ``min_score`` 0.005, ``nms_3d_iou`` 0.3).
-        ignore_labels (Sequence[str]): Class names left out of both mAPs.
+        link_cfg (dict, optional): Linking parameters; the protocol's
+            values by default (``link_iou`` 0.5, ``nms_iou`` 0.6,
+            ``top_k`` 10, ``min_score`` 0.005, ``min_length`` 15, and for
+            ``'ucf_jhmdb'`` / ``'hybrid_voc'`` ``nms_3d_iou`` 0.3;
+            ``det_score_thr`` only with ``'hybrid_voc'``). Changing them
+            departs from the published protocol.
+        ignore_labels (Sequence[str], optional): Class names left out of
+            both mAPs; default: none, except the official six for
+            ``'multisports'``.
         classwise (bool): Also return per-class frame and video APs.
         missing_videos (str): What to do when test videos of the split got
             no prediction at all (the evaluated data set is another split,
@@ -98,6 +231,7 @@ class TubeMetric(BaseMetric):
 
     def __init__(self,
                  ann_file: str,
+                 protocol: Optional[str] = None,
                  split: int = 0,
                  iou_thr: float = 0.5,
                  video_iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
@@ -105,12 +239,26 @@ class TubeMetric(BaseMetric):
                  score_mode: str = 'per_class',
                  score_thr: float = 0.0,
                  link_cfg: Optional[dict] = None,
-                 ignore_labels: Sequence[str] = (),
+                 ignore_labels: Optional[Sequence[str]] = None,
                  classwise: bool = False,
                  missing_videos: str = 'error',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if protocol not in PROTOCOLS:
+            raise ValueError(
+                f'TubeMetric: protocol must be one of {PROTOCOLS}, got '
+                f'{protocol!r}: \'ucf_jhmdb\' for JHMDB-21 / UCF101-24 '
+                "(MOC's ACT.py), 'multisports' for MultiSports (official "
+                "evaluate_multisports.py), 'hybrid_voc' for this project's "
+                'earlier, unpublished mix (see docs/en/tube_protocols.md)')
+        self.protocol = protocol
+        link_keys = HYBRID_LINK_KEYS if protocol == 'hybrid_voc' else \
+            tuple(LINK_DEFAULTS[protocol])
+        unknown = sorted(set(link_cfg or {}) - set(link_keys))
+        if unknown:
+            raise ValueError(f'link_cfg keys {unknown} do not exist for '
+                             f'protocol {protocol!r}; allowed: {link_keys}')
         if score_mode not in ('per_class', 'argmax'):
             raise ValueError("score_mode must be 'per_class' or 'argmax', "
                              f'got {score_mode!r}')
@@ -119,11 +267,10 @@ class TubeMetric(BaseMetric):
                              f'{missing_videos!r}')
         self.missing_videos = missing_videos
         self.ann_file = ann_file
-        self.gt = load_act_annotations(ann_file)
+        self.gt = load_act_annotations(ann_file, METRIC_KEYS)
         if not 0 <= split < len(self.gt['test_videos']):
-            raise ValueError(
-                f'split={split} but {ann_file} has '
-                f'{len(self.gt["test_videos"])} test split(s)')
+            raise ValueError(f'split={split} but {ann_file} has '
+                             f'{len(self.gt["test_videos"])} test split(s)')
         self.split = split
         self.videos: List[str] = list(self.gt['test_videos'][split])
         self.video_index = {v: i for i, v in enumerate(self.videos)}
@@ -134,7 +281,8 @@ class TubeMetric(BaseMetric):
         self.score_mode = score_mode
         self.score_thr = score_thr
         self.link_cfg = dict(link_cfg or {})
-        self.ignore_labels = tuple(ignore_labels)
+        self.ignore_labels = None if ignore_labels is None else tuple(
+            ignore_labels)
         self.classwise = classwise
 
     # ------------------------------------------------------------------
@@ -204,10 +352,105 @@ class TubeMetric(BaseMetric):
             rows.append(block)
         return np.concatenate(rows) if rows else np.zeros((0, 8))
 
+    def frame_detections(self, results: Sequence[Tuple]) -> dict:
+        """Per-class frame detections of processed results, as
+        :func:`~stmixer_mm.evaluation.functional.tube_protocols.evaluate`
+        reads them: ``{label: {video index: {frame: [n, 5] float32 x1 y1
+        x2 y2 score}}}``, pixel boxes (normalised box x (w, h, w, h),
+        rounded to float32 as mmaction2 does), videos in split order,
+        frames ascending, boxes in the model's order (the reference's row
+        order, which decides ties).
+
+        ``'ucf_jhmdb'`` needs exactly one prediction per frame of every
+        predicted video (MOC reads one file per frame and stops when one is
+        missing); the other protocols concatenate repeated frames and
+        treat missing ones as frames without detections.
+        """
+        order = sorted(
+            range(len(results)),
+            key=lambda i:
+            (self._video_index(results[i][0], results[i][1]), results[i][1]))
+        out: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
+        frames_seen: Dict[str, List[int]] = {}
+        for i in order:
+            video, frame, bboxes, scores = results[i]
+            iv = self._video_index(video, frame)
+            frames_seen.setdefault(video, []).append(frame)
+            boxes, labels, cls_scores = self._per_class(
+                video, frame, bboxes, scores)
+            for label in np.unique(labels):
+                sel = labels == label
+                block = np.empty((int(sel.sum()), 5), np.float32)
+                block[:, :4] = boxes[sel]
+                block[:, 4] = cls_scores[sel]
+                per_frame = out.setdefault(int(label), {}).setdefault(iv, {})
+                if frame in per_frame:
+                    block = np.concatenate([per_frame[frame], block])
+                per_frame[frame] = block
+        if self.protocol == 'ucf_jhmdb':
+            for video, frames in frames_seen.items():
+                nframes = int(self.gt['nframes'][video])
+                counts = np.bincount(frames, minlength=nframes + 1)[1:]
+                if np.any(counts != 1):
+                    missing = (np.flatnonzero(counts == 0) + 1).tolist()
+                    twice = (np.flatnonzero(counts > 1) + 1).tolist()
+                    raise ValueError(
+                        f'video {video!r} of {self.ann_file}: protocol '
+                        "'ucf_jhmdb' (MOC's ACT.py) needs one prediction "
+                        f'per frame 1..{nframes}; frames without one: '
+                        f'{missing[:10]}{"..." if len(missing) > 10 else ""}'
+                        f', frames predicted more than once: {twice[:10]}'
+                        f'{"..." if len(twice) > 10 else ""} (test every '
+                        'frame once, as TubeDataset(test_mode=True) does)')
+        return out
+
+    def _video_index(self, video: str, frame: int) -> int:
+        if video not in self.video_index:
+            raise ValueError(
+                f'prediction for video {video!r} (frame {frame}), which '
+                f'is not in test_videos[{self.split}] of {self.ann_file}')
+        nframes = int(self.gt['nframes'][video])
+        if not 1 <= frame <= nframes:
+            raise ValueError(
+                f'prediction for video {video!r} at timestamp {frame}, '
+                f'outside its frames 1..{nframes} (nframes of '
+                f'{self.ann_file}); timestamp must be the 1-based frame')
+        return self.video_index[video]
+
+    def _check_columns(self, video: str, frame: int,
+                       scores: np.ndarray) -> np.ndarray:
+        """``scores`` without the background column, if it has one."""
+        if scores.shape[1] == self.num_labels + 1:
+            return scores[:, 1:]
+        if scores.shape[1] != self.num_labels:
+            raise ValueError(
+                f'pred_instances.scores of video {video!r} frame {frame} '
+                f'has {scores.shape[1]} columns; expected one per class '
+                f'({self.num_labels}) or one more (background column 0)')
+        return scores
+
+    def _per_class(self, video: str, frame: int, bboxes: np.ndarray,
+                   scores: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """``(boxes [m, 4] float32 pixels, labels [m], scores [m] float32)``
+        of one sample's boxes per ``score_mode``, box by box."""
+        scores = self._check_columns(video, frame, scores)
+        h, w = self.gt['resolution'][video]
+        boxes = (bboxes.astype(np.float64) * np.array([w, h, w, h])).astype(
+            np.float32)
+        n = len(boxes)
+        if self.score_mode == 'argmax':
+            labels = scores.argmax(axis=1) if n else np.zeros(0, np.int64)
+            box_idx = np.arange(n)
+        else:
+            box_idx, labels = np.nonzero(scores > self.score_thr)
+        return boxes[box_idx], labels, scores[box_idx, labels]
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Frame-mAP and video-mAP (percent) of all processed samples."""
         logger = MMLogger.get_current_instance()
-        dets = self.detections_array(results)
+        for video, frame, _, scores in results:  # bad input first
+            self._video_index(video, frame)
+            self._check_columns(video, frame, scores)
         seen = {r[0] for r in results}
         unseen = [v for v in self.videos if v not in seen]
         if unseen:
@@ -222,34 +465,60 @@ class TubeMetric(BaseMetric):
                     message + "; evaluate the whole split, or set "
                     "missing_videos='warn' to score them as missed")
             logger.warning(message)
+        if not any(
+                len(tubes) for v in self.videos
+                for tubes in self.gt['gttubes'][v].values()):
+            raise ValueError(
+                f'test_videos[{self.split}] of {self.ann_file} has no '
+                'ground-truth tube at all: nothing to score')
+        if self.protocol == 'hybrid_voc':
+            metrics, frame_aps, video_aps = self._hybrid_metrics(results)
+            count = f'{len(self.detections_array(results))} frame detections'
+        else:
+            frame_dets = self.frame_detections(results)
+            metrics, frame_aps, video_aps = evaluate(
+                self.gt,
+                frame_dets,
+                self.videos,
+                self.protocol,
+                iou_thr=self.iou_thr,
+                video_iou_thrs=self.video_iou_thrs,
+                video_map_range=self.video_map_range,
+                ignore_labels=self.ignore_labels,
+                link_cfg=self.link_cfg)
+            count = f'{len(results)} frames'
+        if self.classwise:
+            for label, ap in frame_aps.items():
+                metrics[f'frameAP_{label}'] = 100 * float(ap)
+            thr = 0.5 if 0.5 in video_aps else min(video_aps)
+            for label, ap in video_aps[thr].items():
+                metrics[f'videoAP_{label}'] = 100 * float(ap)
+        logger.info('TubeMetric (protocol %s, %s, %d videos, %s): %s' %
+                    (self.protocol, self.score_mode, len(self.videos), count,
+                     ', '.join(f'{k} {v:.2f}' for k, v in metrics.items())))
+        return metrics
+
+    def _hybrid_metrics(self, results: list) -> Tuple[dict, dict, dict]:
+        """``'hybrid_voc'``: the project's earlier metric, unchanged."""
+        dets = self.detections_array(results)
+        ignore = self.ignore_labels or ()
         metrics: Dict[str, float] = {}
-        frame_aps = frame_ap(self.gt, dets, self.videos, self.iou_thr,
-                             self.ignore_labels)
+        frame_aps = frame_ap(self.gt, dets, self.videos, self.iou_thr, ignore)
         metrics[f'frameAP@{self.iou_thr:g}'] = 100 * mean_ap(frame_aps)
 
         tubes = link_tubes(self.gt, dets, self.videos, **self.link_cfg)
         thrs = list(self.video_iou_thrs)
         range_thrs = [round(0.5 + 0.05 * i, 2) for i in range(10)]
         video_aps = {}
-        for thr in sorted(set(thrs + (range_thrs
-                                      if self.video_map_range else []))):
-            video_aps[thr] = video_ap(self.gt, tubes, self.videos, thr,
-                                      self.ignore_labels)
+        for thr in sorted(
+                set(thrs + (range_thrs if self.video_map_range else []))):
+            video_aps[thr] = video_ap(self.gt, tubes, self.videos, thr, ignore)
         for thr in thrs:
             metrics[f'videoAP@{thr:g}'] = 100 * mean_ap(video_aps[thr])
         if self.video_map_range:
             metrics['videoAP@0.5:0.95'] = 100 * float(
                 np.mean([mean_ap(video_aps[t]) for t in range_thrs]))
-        if self.classwise:
-            for label, ap in frame_aps.items():
-                metrics[f'frameAP_{label}'] = 100 * ap
-            for label, ap in video_aps[0.5 if 0.5 in video_aps else
-                                       thrs[0]].items():
-                metrics[f'videoAP_{label}'] = 100 * ap
-        logger.info('TubeMetric (%s, %d videos, %d frame detections): %s' %
-                    (self.score_mode, len(self.videos), len(dets), ', '.join(
-                        f'{k} {v:.2f}' for k, v in metrics.items())))
-        return metrics
+        return metrics, frame_aps, video_aps
 
 
 def _numpy(x: Any) -> np.ndarray:

@@ -1,0 +1,135 @@
+"""VideoMAE / VideoMAE V2 backbone checkpoints -> STMixer ViT weights.
+
+The large-ViT configs start from VideoMAE (ViT-L/H) and VideoMAE V2 (ViT-g)
+weights, which exist only in those projects' own layout (mmaction2 ships
+converted ViT-S/B/L files, loadable as they are). This module renames such
+a checkpoint to the ``backbone.*`` names of mmaction2's
+``VisionTransformer``, the way :mod:`.checkpoint_converter` does for the
+ViT of an official STMixer checkpoint (the same ViT rules).
+
+Accepted layouts (a dict with ``module`` (DeepSpeed), ``model`` or
+``state_dict``, or a bare state dict; a ``module.`` prefix is stripped):
+
+- **fine-tuned** (``run_class_finetuning.py``): ``patch_embed.proj.*``,
+  ``blocks.{i}.{norm1,attn.qkv.weight,attn.q_bias,attn.v_bias,attn.proj,
+  norm2,mlp.fc1,mlp.fc2}``, ``fc_norm.*`` (mean-pooling norm) or ``norm.*``,
+  ``head.*``;
+- **pre-trained** (``run_mae_pretraining.py``): the same tensors under
+  ``encoder.`` (with ``encoder.norm``), plus ``decoder.*``,
+  ``encoder_to_decoder.*`` and ``mask_token``.
+
+Dropped (listed in the report): the classifier ``head``, the mean-pooling
+``fc_norm`` (the detector normalises the tokens with ``norm``, which then
+keeps its initialisation, as for the ViT-B configs), and the
+pre-training decoder. Generated: ``backbone.pos_embed`` (the fixed
+sinusoid table, a buffer in mmaction2, a plain attribute in VideoMAE). Any
+other key stops the conversion.
+"""
+import re
+from typing import Dict, Mapping, Tuple
+
+from torch import Tensor
+
+from .checkpoint_converter import (_VIT_RULES, ConversionReport, _apply,
+                                   _vit_pos_embed)
+
+__all__ = ['convert_videomae_state_dict', 'extract_videomae_state_dict']
+
+_DROPPED = [
+    (re.compile(r'head\.(weight|bias)'), 'classifier of the recogniser'),
+    (re.compile(r'fc_norm\.(weight|bias)'),
+     'mean-pooling norm of the recogniser (the detector uses `norm`, which '
+     'keeps its initialisation)'),
+    (re.compile(r'decoder\..+'), 'pre-training decoder'),
+    (re.compile(r'encoder_to_decoder\..+'), 'pre-training decoder'),
+    (re.compile(r'mask_token'), 'pre-training mask token'),
+]
+
+
+def extract_videomae_state_dict(
+        checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
+    """The state dict of a VideoMAE checkpoint and where it was found
+    (``'module'``, ``'model'``, ``'state_dict'`` or ``''``)."""
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'expected a dict, got {type(checkpoint).__name__}')
+    for key in ('module', 'model', 'state_dict'):
+        if isinstance(checkpoint.get(key), Mapping):
+            return dict(checkpoint[key]), key
+    if any(not hasattr(v, 'shape') for v in checkpoint.values()):
+        raise KeyError("the checkpoint has no 'module' / 'model' / "
+                       "'state_dict' entry and is not a bare state dict")
+    return dict(checkpoint), ''
+
+
+def convert_videomae_state_dict(
+        state_dict: Mapping[str, Tensor],
+        *,
+        num_frames: int = 16,
+        img_size: int = 224) -> Tuple[Dict[str, Tensor], ConversionReport]:
+    """Rename a VideoMAE / VideoMAE V2 ViT state dict to ``backbone.*``.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): see the module docstring.
+        num_frames (int): frames of the position table to generate (the
+            configs' ``backbone.num_frames``, 16).
+        img_size (int): input size of the position table (224).
+
+    Returns:
+        tuple[dict, ConversionReport]: the converted weights (tensors
+        shared with the input) and the report.
+
+    Raises:
+        ValueError: a key that is none of the known ones, or a state dict
+            that already has mmaction2's names.
+    """
+    report = ConversionReport(backbone='vit', source_format='videomae')
+    items = []
+    for key, value in state_dict.items():
+        if key.startswith('module.'):
+            key = key[len('module.'):]
+            report.stripped_module_prefix = True
+        items.append((key, value))
+    keys = [k for k, _ in items]
+    if any(
+            k.startswith(('backbone.patch_embed.projection', 'cls_head.'))
+            for k in keys):
+        raise ValueError(
+            'this state dict already has mmaction2 names (backbone.patch_'
+            'embed.projection / cls_head): load it directly through the '
+            "config's init_cfg, it needs no conversion")
+    pretrain = any(k.startswith('encoder.') for k in keys)
+    new: Dict[str, Tensor] = {}
+    unknown = []
+    for key, value in items:
+        name = key
+        if pretrain:
+            if not key.startswith('encoder.'):
+                name = None
+            else:
+                name = key[len('encoder.'):]
+        reason = next((why for pattern, why in _DROPPED
+                       if pattern.fullmatch(key if name is None else name)),
+                      None)
+        if reason is not None:
+            report.dropped[key] = reason
+            continue
+        suffix = None if name is None else _apply(_VIT_RULES, name)
+        if suffix is None:
+            unknown.append(key)
+            continue
+        target = 'backbone.' + suffix
+        if target in new:
+            raise ValueError(f'two keys map to {target!r} (the second is '
+                             f'{key!r})')
+        new[target] = value
+        report.renamed[key] = target
+    if unknown:
+        report.unexpected = unknown
+        raise ValueError(
+            f'{len(unknown)} keys are not those of a VideoMAE ViT: '
+            f'{unknown[:8]}')
+    if 'backbone.patch_embed.projection.weight' not in new:
+        raise ValueError('no patch_embed.proj.weight: not a VideoMAE ViT '
+                         'checkpoint')
+    _vit_pos_embed(new, report, num_frames, img_size)
+    return new, report

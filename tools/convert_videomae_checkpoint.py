@@ -1,0 +1,136 @@
+"""Convert a VideoMAE / VideoMAE V2 ViT checkpoint into the backbone weights
+of a large-ViT STMixer config::
+
+    python tools/convert_videomae_checkpoint.py SRC DST --config CONFIG
+        [--cfg-options k=v ...] [--trust-pickle]
+
+SRC is a checkpoint of VideoMAE's or VideoMAE V2's own code (e.g. ViT-L/H
+Kinetics fine-tunes, ``vit_g_hybrid_pt_1200e_k710_ft.pth``; fine-tuned or
+pre-trained, see :mod:`stmixer_mm.utils.videomae_converter`). DST gets an
+mmengine checkpoint ``{'meta': {...}, 'state_dict': {'backbone.*': ...}}``
+that the configs load through ``model.init_cfg=dict(type='Pretrained',
+checkpoint=DST)``. mmaction2's converted files (e.g. its VideoMAE ViT-L
+Kinetics-400 weights) need no conversion.
+
+The conversion is strict: an unknown key stops it, and the result must fit
+the backbone of ``--config`` (built on the meta device: no memory, no
+download) key for key and shape for shape; the only key allowed to be
+missing is ``backbone.norm`` when the source is a recogniser with a
+mean-pooling ``fc_norm`` instead (it keeps its initialisation, as for the
+ViT-B configs). Otherwise nothing is written.
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+from unittest import mock
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checkpoint_converter import (CheckpointFileError,
+                                                   compare_state_dicts,
+                                                   load_checkpoint_file)
+from stmixer_mm.utils.videomae_converter import (convert_videomae_state_dict,
+                                                 extract_videomae_state_dict)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert a VideoMAE / VideoMAE V2 checkpoint into the '
+        'backbone weights of a ViT STMixer config')
+    parser.add_argument('src', help='VideoMAE / VideoMAE V2 checkpoint')
+    parser.add_argument('dst', help='where to write the converted weights')
+    parser.add_argument(
+        '--config',
+        required=True,
+        help='STMixer config whose backbone receives the weights')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value')
+    parser.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='full unpickling of SRC (only for files you trust)')
+    return parser.parse_args(argv)
+
+
+def build_backbone_on_meta(config: str, cfg_options) -> torch.nn.Module:
+    """The backbone of ``config`` on the meta device (shapes only)."""
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    backbone = copy.deepcopy(cfg.model.backbone)
+    backbone.setdefault('_scope_', cfg.model.get('_scope_', 'mmdet'))
+    linspace = torch.linspace
+
+    def cpu_linspace(*args, **kwargs):  # drop-path rates are read .item()
+        kwargs.setdefault('device', 'cpu')
+        return linspace(*args, **kwargs)
+
+    with torch.device('meta'), mock.patch.object(torch, 'linspace',
+                                                 cpu_linspace):
+        return MODELS.build(backbone), cfg
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    backbone, cfg = build_backbone_on_meta(args.config, args.cfg_options)
+    try:
+        source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
+        weights, entry = extract_videomae_state_dict(source)
+        state_dict, report = convert_videomae_state_dict(
+            weights,
+            num_frames=cfg.model.backbone.get('num_frames', 16),
+            img_size=cfg.model.backbone.get('img_size', 224))
+    except (CheckpointFileError, ValueError, TypeError, KeyError) as err:
+        raise SystemExit(f'error: {args.src}: {err}') from err
+    where = f"['{entry}']" if entry else ' (bare dict)'
+    print(f'read {len(weights)} entries from {args.src}{where}')
+    print(report.summary())
+
+    expected = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
+    missing, unexpected, mismatched = compare_state_dicts(state_dict, expected)
+    pooled = any(k.endswith('fc_norm.weight') for k in report.dropped)
+    kept_init = [
+        k for k in missing
+        if pooled and k in ('backbone.norm.weight', 'backbone.norm.bias')
+    ]
+    missing = [k for k in missing if k not in kept_init]
+    if missing or unexpected or mismatched:
+        problems = [
+            f'{len(v)} {name}, e.g. {v[0]}'
+            for name, v in (('missing', missing), ('unexpected', unexpected),
+                            ('shape mismatches', mismatched)) if v
+        ]
+        raise SystemExit(
+            f'error: the weights of {args.src} do not fit the backbone of '
+            f'{args.config} (' + ' | '.join(problems) + ')')
+    if kept_init:
+        print(f'keeps its initialisation: {kept_init} (the source has a '
+              'mean-pooling fc_norm instead)')
+    print(f'checked: every key and shape fits the backbone of {args.config}')
+    meta = dict(
+        converter='stmixer_mm.utils.videomae_converter.'
+        'convert_videomae_state_dict',
+        stmixer_mm_version=stmixer_mm.__version__,
+        source=osp.basename(args.src),
+        source_entry=entry,
+        config=args.config,
+        kept_init=kept_init,
+        conversion=report.to_dict())
+    checkpoint = dict(meta=meta, state_dict=state_dict)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(checkpoint, args.dst)
+    print(f'saved {len(state_dict)} backbone tensors to {args.dst}')
+    return checkpoint
+
+
+if __name__ == '__main__':
+    main()
