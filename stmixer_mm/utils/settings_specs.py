@@ -13,6 +13,8 @@ from .settings import (Bool, Choice, Fields, Float, Int, Seq, Str,
 POSITIVE = Int(min=1)
 NON_NEGATIVE = Int(min=0)
 PROBABILITY = Float(0, 1)
+# strides may be fractional (patch 14 ViTs: 3.5, 7, 14, 28)
+POSITIVE_FLOAT = Float(0, min_open=True)
 
 # --- model -----------------------------------------------------------------
 #: the detector's / decoder's test_cfg (all label conventions; the decoder
@@ -27,7 +29,7 @@ declare_settings(
     'STMixerDecoder',
     num_stages=POSITIVE,
     stage_loss_weights=Seq(Float(min=0), optional=True),
-    featmap_strides=Seq(POSITIVE, min_length=1),
+    featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
     with_cp=Bool(),
     test_cfg=TEST_CFG)
 SAMPLING_CFG = Fields(
@@ -50,7 +52,7 @@ declare_settings(
     num_person_fcs=NON_NEGATIVE,
     num_reg_fcs=NON_NEGATIVE,
     num_action_fcs=NON_NEGATIVE,
-    featmap_strides=Seq(POSITIVE, min_length=1),
+    featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
     sampling_cfg=SAMPLING_CFG,
     action_prior_prob=Float(0, 1, min_open=True, max_open=True),
     action_branches=Seq(Choice('spatial', 'temporal'), min_length=1),
@@ -63,7 +65,7 @@ declare_settings(
     temporal_points=POSITIVE,
     out_multiplier=POSITIVE,
     num_groups=POSITIVE,
-    featmap_strides=Seq(POSITIVE, min_length=1),
+    featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
     sampling_cfg=SAMPLING_CFG,
     offset_bandwidth=Float(0, min_open=True))
 declare_settings(
