@@ -146,11 +146,25 @@ def test_test_tool_refuses_a_checkpoint_of_another_model(
     model was evaluated with a partly random network (exit code 0)."""
     work, _ = trained
     ckpt = str(work / 'epoch_2.pth')
+    # another number of actions than the data's classes is refused by the
+    # config check before the checkpoint is read
+    proc = tools.python_tool(
+        'test.py',
+        tools.TINY_CFG,
+        ckpt,
+        '--work-dir',
+        str(tmp_path / 'w'),
+        '--cfg-options',
+        'model.decoder.stage_head.num_actions=5',
+        check=False)
+    assert proc.returncode != 0
+    assert 'model.decoder.stage_head.num_actions (5) and ' in proc.stderr
+    assert 'mAP/overall: ' not in proc.stdout + proc.stderr
     cases = [
-        (['model.decoder.stage_head.num_actions=5'], [
-            'shape mismatch', 'decoder.stages.0.fc_action.weight',
-            'decoder.stages.1.fc_action.weight: [7, 128] in the checkpoint '
-            'vs [5, 128] in the model'
+        (['model.decoder.stage_head.feedforward_channels=96'], [
+            'shape mismatch', 'decoder.stages.0.ffn_s.layers.0.0.weight',
+            'decoder.stages.1.ffn_t.layers.0.0.weight: [128, 64] in the '
+            'checkpoint vs [96, 64] in the model'
         ]),
         (['model.backbone.depth=34'],
          ['missing in the checkpoint', 'backbone.layer1.2.conv1']),
