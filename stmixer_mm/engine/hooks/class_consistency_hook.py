@@ -34,8 +34,8 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
     pickle's ``labels``).
 
     Raises:
-        ConfigSettingError: (a ValueError) naming both numbers, the dataset's annotation file and
-            the fix (:func:`~stmixer_mm.models.utils.consistency.
+        ConfigSettingError: (a ValueError) naming both numbers, the
+            dataset's annotation file and the fix (:func:`~stmixer_mm.models.utils.consistency.
             check_action_classes`).
     """
     from stmixer_mm.models.utils.consistency import check_action_classes
