@@ -24,7 +24,7 @@ clip_len = 8
 frame_interval = 2
 # every 4th annotated frame of a training video (consecutive frames are
 # near duplicates); every frame of a test video (the protocol)
-keyframe_stride = 4
+keyframe_stride = 8
 
 train_batch_size = 8
 val_batch_size = 1
