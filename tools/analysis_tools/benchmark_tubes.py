@@ -15,7 +15,11 @@ with uniformly random class scores on
 
 Example (the numbers in configs/stmixer_tubes/README.md)::
 
-    python tools/analysis_tools/benchmark_tubes.py --threads 1
+    python tools/analysis_tools/benchmark_tubes.py --threads 1 --seed 0 \
+        --out work_dirs/benchmark_tubes/seed0.json
+    # mean and spread of several runs (their --out files), no training:
+    python tools/analysis_tools/benchmark_tubes.py \
+        --aggregate work_dirs/benchmark_tubes/seed*.json
 
 It is a benchmark, not a test: it takes minutes.
 """
@@ -64,7 +68,66 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the results here (json)')
+    parser.add_argument(
+        '--aggregate',
+        nargs='+',
+        metavar='JSON',
+        help='only print the mean and spread of the runs in these --out '
+        'files (one run each, e.g. seeds 0, 1, 2)')
     return parser.parse_args(argv)
+
+
+#: The rows of the printed tables.
+TABLE_KEYS = ('frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
+              'videoAP@0.5:0.95')
+TABLE_HEAD = ('| metric | STMixer (CPU-trained) | its boxes, random class '
+              'scores | GT boxes, random class scores |\n| --- | --- | --- | '
+              '--- |')
+
+
+def aggregate_results(runs: list, prefix: str = 'mAP') -> dict:
+    """``{column: {metric: (mean, std, min, max)}}`` over the ``--out``
+    dicts of several runs (std: population, ``ddof=0``)."""
+    out = {}
+    for col in ('metrics', 'chance_model_boxes', 'chance'):
+        out[col] = {}
+        for k in TABLE_KEYS:
+            key = f'{prefix}/{k}'
+            missing = [i for i, r in enumerate(runs) if key not in r[col]]
+            if missing:
+                raise KeyError(f'run(s) {missing} have no {col}[{key!r}]')
+            v = np.array([r[col][key] for r in runs], np.float64)
+            out[col][k] = (v.mean(), v.std(), v.min(), v.max())
+    return out
+
+
+def print_aggregate(paths: list) -> dict:
+    """Print mean +- std [min, max] of the runs in the ``--out`` files
+    ``paths``; return :func:`aggregate_results`."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        for field in ('metrics', 'chance', 'chance_model_boxes'):
+            if field not in run:
+                raise KeyError(f'{path}: no {field!r}; not an --out file of '
+                               'benchmark_tubes.py')
+        runs.append(run)
+    agg = aggregate_results(runs)
+    seeds = [r.get('args', {}).get('seed') for r in runs]
+    print(f'{len(runs)} runs (seeds {seeds}): mean +- std [min, max]')
+    print(TABLE_HEAD)
+    for k in TABLE_KEYS:
+        cells = [
+            '{:.1f} +- {:.1f} [{:.1f}, {:.1f}]'.format(*agg[col][k])
+            for col in ('metrics', 'chance_model_boxes', 'chance')
+        ]
+        print(f'| {k} | ' + ' | '.join(cells) + ' |')
+    train = [r.get('train_seconds', 0.0) for r in runs]
+    print('training per run: ' + ', '.join(f'{t:.0f} s' for t in train) +
+          f' (mean {np.mean(train):.0f} s, {runs[0].get("iterations")} '
+          'iterations)')
+    return agg
 
 
 def chance_metrics_model_boxes(metric_cfg: dict,
@@ -131,6 +194,9 @@ def chance_metrics(metric_cfg: dict, seed: int = 0) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.aggregate:
+        print_aggregate(args.aggregate)
+        return
     torch.set_num_threads(args.threads)
     t0 = time.time()
     paths = generate_synthetic_tubes(
@@ -210,15 +276,11 @@ def main(argv=None):
                                                    args.seed).items()
         })
 
-    keys = ['frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
-            'videoAP@0.5:0.95']
     frames = len(runner.test_dataloader.dataset)
-    print('\n| metric | STMixer (CPU-trained) | its boxes, random class '
-          'scores | GT boxes, random class scores |\n| --- | --- | --- | '
-          '--- |')
+    print('\n' + TABLE_HEAD)
     for prefix, mcfg in metric_cfgs.items():
         link = mcfg.get('link_cfg') or 'ACT / MOC defaults'
-        for k in keys:
+        for k in TABLE_KEYS:
             if prefix != 'mAP' and k.startswith('frame'):
                 continue  # frame-mAP does not depend on the linking
             key = f'{prefix}/{k}'
