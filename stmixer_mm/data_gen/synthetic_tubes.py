@@ -26,7 +26,7 @@ frame ``f`` is the file ``img_{f:05d}.jpg`` (``start_index`` 1) of
 ``rawframes/<video>/``.
 
 By default (:data:`TUBE_DEFAULTS`, ``actor_states='per_video'``) every
-actor keeps one state for the whole (short, 4 s) video, so each actor is
+actor keeps one state for the whole (short, 2 s) video, so each actor is
 one tube over the whole video, as in JHMDB-21's trimmed clips, which the
 standard ACT / MOC linking (no temporal trimming) is made for; the four
 classes are about balanced. ``actor_states='per_keyframe'`` gives the AVA

@@ -1,7 +1,7 @@
 """Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
 
 Generates the synthetic tube set (``tools/data/generate_synthetic_tubes.py``
-defaults: one tube per actor over the whole 4-s video, JHMDB-like), trains
+defaults: one tube per actor over the whole 2-s video, JHMDB-like), trains
 the quick-start tube config through mmengine's Runner (or loads
 ``--checkpoint``), tests it on every frame of the test videos with
 ``TubeMetric`` (the config's linking: the standard ACT / MOC one) and prints
