@@ -2,6 +2,7 @@
 import csv
 import hashlib
 import json
+import os.path as osp
 import pickle
 
 import numpy as np
@@ -265,7 +266,9 @@ def test_default_size(default_splits):
     training videos of 2 s (1024 keyframes at the config's keyframe_stride
     8, each actor at 4 of them), 48 test videos with about 100 tubes."""
     from mmengine.config import Config
-    cfg = Config.fromfile('configs/_base_/datasets/synthetic_tubes.py')
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', '_base_', 'datasets', 'synthetic_tubes.py'))
     stride = cfg.train_dataloader.dataset.keyframe_stride
     train, val = default_splits['train'], default_splits['val']
     assert len(train) == 256 and len(val) == 48
