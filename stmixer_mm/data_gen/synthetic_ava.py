@@ -90,6 +90,8 @@ FILENAME_TMPL = 'img_{:05d}.jpg'
 SPLITS = ('train', 'val')
 #: Values of :attr:`SyntheticAVASettings.actor_states`.
 ACTOR_STATE_MODES = ('per_keyframe', 'per_video')
+#: Values of :attr:`SyntheticAVASettings.jump_phase`.
+JUMP_PHASES = ('start', 'random')
 _SPLIT_CODES = dict(train=1, val=2, demo=3)
 GENERATOR_VERSION = 1
 
@@ -128,6 +130,10 @@ class SyntheticAVASettings:
     #: JHMDB): each actor keeps one state, hence one tube class, for the
     #: whole video, drawn so that the four tube classes are about balanced.
     actor_states: str = 'per_keyframe'
+    #: ``'start'`` (AVA): a jump starts on the ground, so with the same
+    #: period every jumper is in the same phase at the same frame;
+    #: ``'random'`` (tube data): each jump starts at a random phase.
+    jump_phase: str = 'start'
 
     @property
     def timestamp_end(self) -> int:
@@ -178,6 +184,10 @@ class SyntheticAVASettings:
             self.actor_states in ACTOR_STATE_MODES,
             f'actor_states must be one of {ACTOR_STATE_MODES}, got '
             f'{self.actor_states!r}')
+        need(
+            self.jump_phase in JUMP_PHASES,
+            f'jump_phase must be one of {JUMP_PHASES}, got '
+            f'{self.jump_phase!r}')
 
 
 @dataclass(frozen=True)
@@ -256,6 +266,7 @@ class SyntheticVideo:
         self.width = settings.width
         self.height = settings.height
         self.fps = settings.fps
+        self.jump_phase = settings.jump_phase
         self.seconds = seconds
         self.timestamp_start = timestamp_start
         self.key_offset = key_offset
@@ -462,7 +473,8 @@ class SyntheticVideo:
                     x = min(max(x, actor.x_lo), actor.x_hi)
                 if state.motion == 'jump':
                     if last is None or last.motion != 'jump':
-                        phase = 0
+                        phase = 0 if self.jump_phase == 'start' else int(
+                            rng.integers(period))
                     ys[a, f] = -round(
                         2.2 * actor.unit * _hop(phase % period, period))
                     phase += 1
@@ -907,8 +919,8 @@ def generate_synthetic_ava(out_dir: str,
                            jpeg_quality: int = 90,
                            seed: int = 0,
                            overwrite: bool = False,
-                           actor_states: str = 'per_keyframe'
-                           ) -> Dict[str, str]:
+                           actor_states: str = 'per_keyframe',
+                           jump_phase: str = 'start') -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
     The defaults are the quick-start size (16 + 4 videos of 12 s, 11
@@ -929,7 +941,8 @@ def generate_synthetic_ava(out_dir: str,
 
     ``actor_states='per_video'`` keeps every actor in one state for the
     whole video (the tube data, :mod:`stmixer_mm.data_gen.synthetic_tubes`);
-    the default ``'per_keyframe'`` is the AVA set.
+    the default ``'per_keyframe'`` is the AVA set. ``jump_phase='random'``
+    starts every jump at a random phase of the hop (the tube data).
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
@@ -951,7 +964,8 @@ def generate_synthetic_ava(out_dir: str,
         demo_seconds=demo_seconds,
         jpeg_quality=jpeg_quality,
         seed=seed,
-        actor_states=actor_states)
+        actor_states=actor_states,
+        jump_phase=jump_phase)
     settings.validate()
     paths = _paths(out_dir)
     if not write_demo:
@@ -966,6 +980,8 @@ def generate_synthetic_ava(out_dir: str,
         # set (and the reuse check of sets made before the field existed)
         # stays as it was
         wanted.pop('actor_states')
+    if jump_phase == 'start':
+        wanted.pop('jump_phase')  # the same, for sets made before it
     owned = [
         paths['rawframes'], paths['annotations'],
         osp.join(out_dir, 'demo'), paths['meta']

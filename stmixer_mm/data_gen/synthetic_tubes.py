@@ -26,7 +26,7 @@ frame ``f`` is the file ``img_{f:05d}.jpg`` (``start_index`` 1) of
 ``rawframes/<video>/``.
 
 By default (:data:`TUBE_DEFAULTS`, ``actor_states='per_video'``) every
-actor keeps one state for the whole (short, 4 s) video, so each actor is
+actor keeps one state for the whole (short, 2 s) video, so each actor is
 one tube over the whole video, as in JHMDB-21's trimmed clips, which the
 standard ACT / MOC linking (no temporal trimming) is made for; the four
 classes are about balanced. ``actor_states='per_keyframe'`` gives the AVA
@@ -44,8 +44,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
-from .synthetic_ava import (ACTOR_STATE_MODES, SPLITS, SyntheticAVASettings,
-                            SyntheticVideo, build_split,
+from .synthetic_ava import (ACTOR_STATE_MODES, JUMP_PHASES, SPLITS,
+                            SyntheticAVASettings, SyntheticVideo, build_split,
                             generate_synthetic_ava, state_class)
 
 #: Tube classes; the pickle's label index of ``TUBE_CLASSES[i]`` is ``i``.
@@ -55,14 +55,20 @@ TUBE_GT_NAME = 'tubes_GT.pkl'
 #: Generator settings of the tube data where they differ from the AVA
 #: generator's defaults: the quick-start tube config
 #: (``configs/_base_/datasets/synthetic_tubes.py``) and
-#: ``tools/analysis_tools/benchmark_tubes.py`` use these. 64 x 64 frames at
-#: ``keyframe_stride`` 4 give 1024 training keyframes per epoch; 16 test
-#: videos give about 32 test tubes and 1024 test frames.
+#: ``tools/analysis_tools/benchmark_tubes.py`` use these. Many short videos
+#: (JHMDB-21's clips are 1-2 s) so that the training keyframe budget covers
+#: many actors: 256 x 32 frames at ``keyframe_stride`` 8 give 1024
+#: training keyframes per epoch (4 per video) of about 580 actors, where an
+#: actor's look cannot stand in for its class as it could with few actors
+#: seen at many near-duplicate keyframes; 48 test videos give about 110
+#: test tubes and 1536 test frames. Every jump starts at a random phase of
+#: the hop, so training keyframes see all of them.
 TUBE_DEFAULTS = dict(
-    num_train_videos=64,
-    num_val_videos=16,
-    seconds_per_video=4,
-    actor_states='per_video')
+    num_train_videos=256,
+    num_val_videos=48,
+    seconds_per_video=2,
+    actor_states='per_video',
+    jump_phase='random')
 
 
 def tube_class(video: SyntheticVideo, actor: int, frame: int) -> int:
@@ -177,6 +183,13 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
         help="'per_video' (default): one class per actor for the whole "
         "video, one tube per actor (JHMDB-like); 'per_keyframe': the class "
         'may change every second, tubes cover parts of the video')
+    parser.add_argument(
+        '--jump-phase',
+        choices=JUMP_PHASES,
+        default=defaults.jump_phase,
+        help="'random' (default): every jump starts at a random phase of "
+        "the hop; 'start': on the ground (the AVA set's behaviour, every "
+        'jumper in the same phase at the same frame)')
     parser.add_argument('--no-demo', action='store_true')
     parser.add_argument('--overwrite', action='store_true')
     args = parser.parse_args(argv)
@@ -184,7 +197,7 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
         k: getattr(args, k)
         for k in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
                   'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed',
-                  'actor_states')
+                  'actor_states', 'jump_phase')
     }
     kwargs.update(write_demo=not args.no_demo, overwrite=args.overwrite)
     return args, kwargs

@@ -1,12 +1,14 @@
 """The synthetic generator's ACT-format tube ground truth."""
 import csv
 import hashlib
+import json
+import os.path as osp
 import pickle
 
 import numpy as np
 import pytest
 
-from stmixer_mm.data_gen.synthetic_ava import (SyntheticAVASettings,
+from stmixer_mm.data_gen.synthetic_ava import (SPLITS, SyntheticAVASettings,
                                                build_split, state_class_counts)
 from stmixer_mm.data_gen.synthetic_tubes import (TUBE_CLASSES, TUBE_DEFAULTS,
                                                  build_tube_annotations,
@@ -210,8 +212,6 @@ def test_ava_default_unchanged():
 
 
 def test_meta_records_actor_states_only_when_not_default(tmp_path):
-    import json
-
     from stmixer_mm.data_gen import generate_synthetic_ava
     small = dict(
         num_train_videos=1,
@@ -243,3 +243,108 @@ def test_tube_classes_are_the_first_ava_ids():
 def test_bad_actor_states_is_named():
     with pytest.raises(ValueError, match='actor_states must be one of'):
         SyntheticAVASettings(actor_states='per_clip').validate()
+    with pytest.raises(ValueError, match='jump_phase must be one of'):
+        SyntheticAVASettings(jump_phase='zero').validate()
+
+
+@pytest.fixture(scope='module')
+def default_splits():
+    """The videos (not rendered) of the tube defaults, seed 0."""
+    settings = _settings()
+    return {split: build_split(settings, split)[0] for split in SPLITS}
+
+
+def _takeoff(video, a) -> int:
+    """First 0-based frame where jumper ``a`` is on the ground and in the
+    air at the next frame."""
+    y = video.y_offsets[a]
+    return next(f for f in range(len(y) - 1) if y[f] == 0 and y[f + 1] != 0)
+
+
+def test_default_size(default_splits):
+    """Many actors at the training keyframe budget, a large test set: 256
+    training videos of 2 s (1024 keyframes at the config's keyframe_stride
+    8, each actor at 4 of them), 48 test videos with about 100 tubes."""
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', '_base_', 'datasets', 'synthetic_tubes.py'))
+    stride = cfg.train_dataloader.dataset.keyframe_stride
+    train, val = default_splits['train'], default_splits['val']
+    assert len(train) == 256 and len(val) == 48
+    keyframes = sum(len(range(0, v.num_frames, stride)) for v in train)
+    assert keyframes == 1024  # = 128 iterations of batch 8 per epoch
+    assert all(len(range(0, v.num_frames, stride)) == 4 for v in train)
+    assert sum(len(v.actors) for v in train) > 500
+    assert sum(len(v.actors) for v in val) >= 100  # one tube per actor
+
+
+def test_jump_phases_vary(default_splits):
+    """jump_phase='random' (the tube default): jumps start at every phase
+    of the hop, so the training keyframes (every 8th frame) see a jumper at
+    each of the 8 phases; 'start' (the AVA set's) puts every jumper at the
+    same phase at the same frame."""
+    period = 8
+    phases = set()
+    for v in default_splits['train']:
+        for a in range(len(v.actors)):
+            if TUBE_CLASSES[tube_class(v, a, 0)] == 'jump':
+                phases.update((kf - _takeoff(v, a)) % period
+                              for kf in range(0, v.num_frames, 8))
+    assert phases == set(range(period))
+    start = build_split(
+        _settings(
+            num_train_videos=16,
+            num_val_videos=1,
+            seconds_per_video=2,
+            jump_phase='start'), 'train')[0]
+    takeoffs = [
+        _takeoff(v, a) for v in start for a in range(len(v.actors))
+        if TUBE_CLASSES[tube_class(v, a, 0)] == 'jump'
+    ]
+    assert len(takeoffs) >= 4 and len(set(takeoffs)) == 1
+
+
+def test_class_is_decidable_from_the_clip(default_splits):
+    """Every test tube's class follows from what its clips show, at every
+    frame: sideways motion (walk), up-and-down motion (jump), else the leg
+    length drawn in every frame (stand: long legs, crouch: short), with a
+    gap between the two leg lengths over all actors."""
+    legs = {'stand': [], 'crouch': []}
+    for v in default_splits['val']:
+        n = v.num_frames
+        for a in range(len(v.actors)):
+            cls = TUBE_CLASSES[tube_class(v, a, 0)]
+            for key in range(1, n + 1):
+                frames = tube_clip_frames(key, n, 8, 2) - 1
+                boxes = np.array([v.geometry(a, f)[1] for f in frames])
+                moves_x = np.ptp(boxes[:, 0]) > 0
+                moves_y = np.ptp(boxes[:, 3]) > 0
+                seen = 'walk' if moves_x else 'jump' if moves_y else 'still'
+                assert seen == (cls if cls in ('walk', 'jump') else 'still')
+            parts = v.geometry(a, 0)[0]
+            leg = parts[0][4] - parts[0][2] + 1  # the first part: a leg
+            legs['stand' if cls != 'crouch' else 'crouch'].append(leg)
+    assert max(legs['crouch']) < min(legs['stand'])
+
+
+def test_meta_records_jump_phase_only_when_not_default(tmp_path):
+    from stmixer_mm.data_gen import generate_synthetic_ava
+    small = dict(
+        num_train_videos=1,
+        num_val_videos=1,
+        seconds_per_video=2,
+        width=64,
+        height=64,
+        write_demo=False)
+    paths = generate_synthetic_ava(str(tmp_path / 'ava'), **small)
+    with open(paths['meta']) as f:
+        assert 'jump_phase' not in json.load(f)['settings']
+    paths = generate_synthetic_tubes(str(tmp_path / 'tubes'), **small)
+    with open(paths['meta']) as f:
+        assert json.load(f)['settings']['jump_phase'] == 'random'
+    # a set of the earlier tube generator (jumps from the ground) is not
+    # taken for one of today's
+    with pytest.raises(FileExistsError, match='other settings'):
+        generate_synthetic_tubes(
+            str(tmp_path / 'tubes'), jump_phase='start', **small)

@@ -1,7 +1,7 @@
 """Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
 
 Generates the synthetic tube set (``tools/data/generate_synthetic_tubes.py``
-defaults: one tube per actor over the whole 4-s video, JHMDB-like), trains
+defaults: one tube per actor over the whole 2-s video, JHMDB-like), trains
 the quick-start tube config through mmengine's Runner (or loads
 ``--checkpoint``), tests it on every frame of the test videos with
 ``TubeMetric`` (the config's protocol, printed with the numbers) and prints
@@ -15,7 +15,11 @@ with uniformly random class scores on
 
 Example (the numbers in configs/stmixer_tubes/README.md)::
 
-    python tools/analysis_tools/benchmark_tubes.py --threads 1
+    python tools/analysis_tools/benchmark_tubes.py --threads 1 --seed 0 \
+        --out work_dirs/benchmark_tubes/seed0.json
+    # mean and spread of several runs (their --out files), no training:
+    python tools/analysis_tools/benchmark_tubes.py \
+        --aggregate work_dirs/benchmark_tubes/seed*.json
 
 It is a benchmark, not a test: it takes minutes.
 """
@@ -64,7 +68,102 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the results here (json)')
+    parser.add_argument(
+        '--predictions',
+        metavar='PKL',
+        help='score these dumped test predictions (the test_predictions.pkl '
+        'an earlier run wrote) with the config\'s TubeMetric, e.g. under '
+        'another protocol: no training, no inference; --out keeps the '
+        'training time of --train-from')
+    parser.add_argument(
+        '--train-from',
+        metavar='JSON',
+        help="with --predictions: the earlier run's --out file, whose "
+        'training time and iterations are carried over')
+    parser.add_argument(
+        '--aggregate',
+        nargs='+',
+        metavar='JSON',
+        help='only print the mean and spread of the runs in these --out '
+        'files (one run each, e.g. seeds 0, 1, 2)')
     return parser.parse_args(argv)
+
+
+#: The rows of the printed tables.
+TABLE_KEYS = ('frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
+              'videoAP@0.5:0.95')
+TABLE_HEAD = ('| metric | STMixer (CPU-trained) | its boxes, random class '
+              'scores | GT boxes, random class scores |\n| --- | --- | --- | '
+              '--- |')
+
+
+def aggregate_results(runs: list, prefix: str = 'mAP') -> dict:
+    """``{column: {metric: (mean, std, min, max)}}`` over the ``--out``
+    dicts of several runs (std: population, ``ddof=0``)."""
+    out = {}
+    for col in ('metrics', 'chance_model_boxes', 'chance'):
+        out[col] = {}
+        for k in TABLE_KEYS:
+            key = f'{prefix}/{k}'
+            missing = [i for i, r in enumerate(runs) if key not in r[col]]
+            if missing:
+                raise KeyError(f'run(s) {missing} have no {col}[{key!r}]')
+            v = np.array([r[col][key] for r in runs], np.float64)
+            out[col][k] = (v.mean(), v.std(), v.min(), v.max())
+    return out
+
+
+def print_aggregate(paths: list) -> dict:
+    """Print mean +- std [min, max] of the runs in the ``--out`` files
+    ``paths``; return :func:`aggregate_results`."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        for field in ('metrics', 'chance', 'chance_model_boxes'):
+            if field not in run:
+                raise KeyError(f'{path}: no {field!r}; not an --out file of '
+                               'benchmark_tubes.py')
+        runs.append(run)
+    protocols = [r.get('protocol') for r in runs]
+    if len(set(protocols)) > 1:
+        raise ValueError(
+            'the runs were scored under different TubeMetric protocols ('
+            + ', '.join(f'{p}: {q}' for p, q in zip(paths, protocols)) +
+            '); their mean would follow none: re-score them with '
+            '--predictions under one protocol')
+    agg = aggregate_results(runs)
+    seeds = [r.get('args', {}).get('seed') for r in runs]
+    print(f'{len(runs)} runs (seeds {seeds}): mean +- std [min, max], '
+          f'TubeMetric protocol {protocols[0]}')
+    print(TABLE_HEAD)
+    for k in TABLE_KEYS:
+        cells = [
+            '{:.1f} +- {:.1f} [{:.1f}, {:.1f}]'.format(*agg[col][k])
+            for col in ('metrics', 'chance_model_boxes', 'chance')
+        ]
+        print(f'| {k} | ' + ' | '.join(cells) + ' |')
+    train = [r.get('train_seconds', 0.0) for r in runs]
+    print('training per run: ' + ', '.join(f'{t:.0f} s' for t in train) +
+          f' (mean {np.mean(train):.0f} s, {runs[0].get("iterations")} '
+          'iterations)')
+    return agg
+
+
+def load_predictions(path: str) -> list:
+    """The data samples a ``DumpResults`` evaluator wrote to ``path``."""
+    try:
+        with open(path, 'rb') as f:
+            predictions = pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        raise ValueError(f'{path}: cannot read the dumped predictions '
+                         f'({type(exc).__name__}: {exc})') from exc
+    if not isinstance(predictions, list) or not all(
+            isinstance(p, dict) and 'pred_instances' in p
+            for p in predictions):
+        raise ValueError(f'{path}: expected the list of data samples that '
+                         "DumpResults writes (dicts with 'pred_instances')")
+    return predictions
 
 
 def chance_metrics_model_boxes(metric_cfg: dict,
@@ -131,6 +230,9 @@ def chance_metrics(metric_cfg: dict, seed: int = 0) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.aggregate:
+        print_aggregate(args.aggregate)
+        return
     torch.set_num_threads(args.threads)
     t0 = time.time()
     paths = generate_synthetic_tubes(
@@ -185,18 +287,41 @@ def main(argv=None):
         cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
         cfg.param_scheduler = cfg.val_dataloader = cfg.val_cfg = None
         cfg.val_evaluator = None
-    runner = Runner.from_cfg(cfg)
-    if not args.checkpoint:
-        t1 = time.time()
-        runner.train()
-        t_train = time.time() - t1
-        iters = runner.iter
-    t2 = time.time()
-    metrics = runner.test()
-    t_test = time.time() - t2
-    init_default_scope('mmaction')
-    with open(dump, 'rb') as f:
-        predictions = pickle.load(f)
+    if args.predictions:
+        # Re-score a dump: the config's metric(s) on the same predictions.
+        init_default_scope('mmaction')
+        predictions = load_predictions(args.predictions)
+        t2 = time.time()
+        metrics = {}
+        for prefix, mcfg in metric_cfgs.items():
+            metric = METRICS.build(
+                {k: v
+                 for k, v in mcfg.items() if k != 'prefix'})
+            metric.process(None, predictions)
+            metrics.update({
+                f'{prefix}/{k}': v
+                for k, v in metric.compute_metrics(metric.results).items()
+            })
+        t_test = time.time() - t2
+        frames = len(predictions)
+        if args.train_from:
+            with open(args.train_from) as f:
+                earlier = json.load(f)
+            t_train = earlier.get('train_seconds', 0.0)
+            iters = earlier.get('iterations', 0)
+    else:
+        runner = Runner.from_cfg(cfg)
+        if not args.checkpoint:
+            t1 = time.time()
+            runner.train()
+            t_train = time.time() - t1
+            iters = runner.iter
+        t2 = time.time()
+        metrics = runner.test()
+        t_test = time.time() - t2
+        frames = len(runner.test_dataloader.dataset)
+        init_default_scope('mmaction')
+        predictions = load_predictions(dump)
     chance, chance_own = {}, {}
     for prefix, mcfg in metric_cfgs.items():
         mcfg = {k: v for k, v in mcfg.items() if k != 'prefix'}
@@ -210,17 +335,12 @@ def main(argv=None):
                                                    args.seed).items()
         })
 
-    keys = ['frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
-            'videoAP@0.5:0.95']
-    frames = len(runner.test_dataloader.dataset)
     print(f"\nTubeMetric protocol: {metric_cfgs['mAP'].get('protocol')} "
           '(docs/en/tube_protocols.md)')
-    print('\n| metric | STMixer (CPU-trained) | its boxes, random class '
-          'scores | GT boxes, random class scores |\n| --- | --- | --- | '
-          '--- |')
+    print('\n' + TABLE_HEAD)
     for prefix, mcfg in metric_cfgs.items():
-        link = mcfg.get('link_cfg') or 'the protocol\'s'
-        for k in keys:
+        link = mcfg.get('link_cfg') or "the protocol's"
+        for k in TABLE_KEYS:
             if prefix != 'mAP' and k.startswith('frame'):
                 continue  # frame-mAP does not depend on the linking
             key = f'{prefix}/{k}'
@@ -239,6 +359,7 @@ def main(argv=None):
         with open(args.out, 'w') as f:
             json.dump(
                 dict(
+                    protocol=metric_cfgs['mAP'].get('protocol'),
                     metrics=metrics,
                     chance=chance,
                     chance_model_boxes=chance_own,

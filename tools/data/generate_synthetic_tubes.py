@@ -12,8 +12,9 @@ Example::
 Writes the synthetic AVA-layout frames (``rawframes/<video>/img_%05d.jpg``)
 and ``annotations/tubes_GT.pkl`` (labels, gttubes, nframes, train_videos,
 test_videos, resolution), read by ``TubeDataset`` and ``TubeMetric``
-(``configs/_base_/datasets/synthetic_tubes.py`` matches the defaults: 64
-train / 16 test videos of 4 s, every actor one tube over its whole video).
+(``configs/_base_/datasets/synthetic_tubes.py`` matches the defaults: 256
+train / 48 test videos of 2 s, every actor one tube over its whole video,
+jumps starting at random hop phases).
 """
 from stmixer_mm.data_gen.synthetic_tubes import main
 

@@ -3,9 +3,9 @@
 # 16 fps) with ACT-format ground truth annotations/tubes_GT.pkl, 4 classes
 # with one label per person: stand, crouch (postures, one frame shows them),
 # walk, jump (motion, only several frames show them). With the generator's
-# tube defaults (64 train / 16 test videos of 4 s, actor_states='per_video')
-# every actor keeps its class for the whole video: one tube per actor over
-# the whole video, as in JHMDB-21's trimmed clips.
+# tube defaults (256 train / 48 test videos of 2 s, actor_states='per_video',
+# jump_phase='random') every actor keeps its class for the whole video: one
+# tube per actor over the whole video, as in JHMDB-21's trimmed clips.
 #
 # Made by (the defaults of the tube generator):
 #   python tools/data/generate_synthetic_tubes.py \
@@ -25,9 +25,10 @@ classes = ('stand', 'crouch', 'walk', 'jump')
 # 8 frames x interval 2 = 1 s at 16 fps; clamped at the video ends
 clip_len = 8
 frame_interval = 2
-# every 4th annotated frame of a training video (consecutive frames are
-# near duplicates); every frame of a test video (the protocol)
-keyframe_stride = 4
+# every 8th annotated frame of a training video (4 per 2-s video: many
+# actors at few keyframes each, consecutive frames being near duplicates);
+# every frame of a test video (the protocol)
+keyframe_stride = 8
 
 train_batch_size = 8
 val_batch_size = 1
