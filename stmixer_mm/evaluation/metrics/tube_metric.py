@@ -314,16 +314,7 @@ class TubeMetric(BaseMetric):
         y1 x2 y2``, boxes in pixels) of processed results."""
         rows = []
         for video, frame, bboxes, scores in results:
-            if video not in self.video_index:
-                raise ValueError(
-                    f'prediction for video {video!r} (frame {frame}), which '
-                    f'is not in test_videos[{self.split}] of {self.ann_file}')
-            nframes = int(self.gt['nframes'][video])
-            if not 1 <= frame <= nframes:
-                raise ValueError(
-                    f'prediction for video {video!r} at timestamp {frame}, '
-                    f'outside its frames 1..{nframes} (nframes of '
-                    f'{self.ann_file}); timestamp must be the 1-based frame')
+            index = self._video_index(video, frame)  # checks both
             if len(bboxes) == 0:
                 continue
             if scores.shape[1] == self.num_labels + 1:
@@ -344,7 +335,7 @@ class TubeMetric(BaseMetric):
                 box_idx, labels = np.nonzero(scores > self.score_thr)
                 cls_scores = scores[box_idx, labels]
             block = np.empty((len(box_idx), 8))
-            block[:, 0] = self.video_index[video]
+            block[:, 0] = index
             block[:, 1] = frame
             block[:, 2] = labels
             block[:, 3] = cls_scores
