@@ -20,6 +20,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from stmixer_mm.utils.checkpoint_converter import (CheckpointFileError,
+                                                   MissingCheckpointError,
                                                    check_checkpoint_file,
                                                    diff_state_dicts)
 
@@ -211,7 +212,7 @@ def install_checked_local_loader() -> bool:
         try:
             checkpoint = inner(filename, map_location)
         except FileNotFoundError as err:
-            raise CheckpointFileError(
+            raise MissingCheckpointError(
                 f'checkpoint {filename}: no such file') from err
         except Exception as err:  # torch/pickle errors without the name
             check_checkpoint_file(filename)  # raises with a diagnosis

@@ -534,6 +534,12 @@ class CheckpointFileError(ValueError):
     need of full unpickling)."""
 
 
+class MissingCheckpointError(CheckpointFileError, FileNotFoundError):
+    """A checkpoint path that does not exist: a :class:`CheckpointFileError`
+    that callers catching ``FileNotFoundError`` (mmengine's contract for a
+    missing file) still catch."""
+
+
 _ZIP_MAGIC = b'PK\x03\x04'
 # the first pickle of torch's legacy (pre-1.6, non-zip) format
 _TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
@@ -624,7 +630,7 @@ def check_checkpoint_file(path: str) -> str:
         CheckpointFileError: Missing, empty, truncated or corrupt file.
     """
     if not osp.isfile(path):
-        raise CheckpointFileError(f'{path}: no such file')
+        raise MissingCheckpointError(f'{path}: no such file')
     size = osp.getsize(path)
     if size == 0:
         raise CheckpointFileError(

@@ -48,6 +48,11 @@ class ConfigFileError(ValueError):
     """A config file that cannot be read; the message names it."""
 
 
+class MissingConfigError(ConfigFileError, FileNotFoundError):
+    """A config path that does not exist (still a ``FileNotFoundError``, as
+    mmengine's ``Config.fromfile`` raises for it)."""
+
+
 def load_config(path: str):
     """``Config.fromfile`` whose errors name the file: a missing file, a
     file of another kind (a checkpoint or video passed as the config), a
@@ -60,7 +65,7 @@ def load_config(path: str):
 
     from mmengine.config import Config
     if not osp.isfile(path):
-        raise ConfigFileError(f'config {path}: no such file')
+        raise MissingConfigError(f'config {path}: no such file')
     if not path.endswith(('.py', '.json', '.yaml', '.yml')):
         raise ConfigFileError(
             f'config {path}: not a config file (expected .py, .json, .yaml '

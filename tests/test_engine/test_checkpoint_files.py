@@ -83,3 +83,24 @@ def test_resume_from_unreadable_or_untrained_checkpoint(tmp_path):
     assert out.returncode != 0
     assert f'--resume: {bare} is not a training checkpoint' in out.stderr
     assert 'Epoch(train)' not in out.stdout + out.stderr
+
+
+def test_missing_files_are_still_file_not_found(tmp_path):
+    """A missing checkpoint or config names the file and is still a
+    FileNotFoundError, as mmengine's loaders raise (callers catching that
+    keep working)."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    import stmixer_mm  # noqa: F401  (wraps the local checkpoint loader)
+    from stmixer_mm.utils.checkpoint_converter import CheckpointFileError
+    from stmixer_mm.utils.settings import ConfigFileError, load_config
+    path = str(tmp_path / 'missing.pth')
+    with pytest.raises(FileNotFoundError, match='missing.pth: no such file'):
+        _load_checkpoint(path)
+    with pytest.raises(CheckpointFileError, match='missing.pth'):
+        _load_checkpoint(path)
+    cfg = str(tmp_path / 'missing_cfg.py')
+    with pytest.raises(FileNotFoundError, match='missing_cfg.py: no such'):
+        load_config(cfg)
+    with pytest.raises(ConfigFileError):
+        load_config(cfg)
