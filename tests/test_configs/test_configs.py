@@ -210,7 +210,7 @@ def tiny_model(model_cfg):
     if not full_size:
         return cfg
     vit_dims = None
-    if kind == 'VisionTransformer':
+    if kind in ('VisionTransformer', 'STMixerVisionTransformer'):
         vit_dims = 64
         backbone.update(embed_dims=vit_dims, depth=1, num_heads=2)
     elif kind == 'ResNet3dSlowFastMultiLevel':
@@ -485,7 +485,8 @@ def test_official_settings_match_the_reference():
 def test_official_backbones():
     vit = load(stmixer_cfg(VIT))
     bb = vit.model.backbone
-    assert bb.type == 'mmaction.VisionTransformer'
+    # mmaction2's ViT with fused attention, on by default
+    assert bb.type == 'STMixerVisionTransformer' and bb.attn_impl == 'sdpa'
     assert (bb.patch_size, bb.embed_dims, bb.depth, bb.num_heads,
             bb.tubelet_size, bb.num_frames) == (16, 768, 12, 12, 2, 16)
     assert bb.qkv_bias and not bb.use_learnable_pos_emb

@@ -1,0 +1,140 @@
+"""Inference rewrites of the CNN backbones: conv-BN fusion gives the same
+outputs at every stage (eval only), and prepare_for_inference keeps the
+whole detector's predictions."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from stmixer_mm.models.backbones import fuse_conv_bn, prepare_for_inference
+from stmixer_mm.registry import MODELS
+
+SLOWONLY = dict(
+    type='mmaction.ResNet3dSlowOnly',
+    depth=18,
+    base_channels=8,
+    pretrained=None,
+    pretrained2d=False,
+    lateral=False,
+    num_stages=4,
+    conv1_kernel=(1, 7, 7),
+    conv1_stride_t=1,
+    pool1_stride_t=1,
+    inflate=(0, 0, 1, 1),
+    spatial_strides=(1, 2, 2, 2),
+    with_pool2=False,
+    out_indices=(0, 1, 2, 3))
+
+SLOWFAST = dict(
+    type='ResNet3dSlowFastMultiLevel',
+    pretrained=None,
+    resample_rate=4,
+    speed_ratio=4,
+    channel_ratio=8,
+    frame_sampling='linspace',
+    out_indices=(0, 1, 2, 3),
+    slow_pathway=dict(
+        type='resnet3d',
+        depth=18,
+        base_channels=16,
+        pretrained=None,
+        lateral=True,
+        lateral_norm=True,
+        fusion_kernel=7,
+        lateral_infl=2,
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(0, 0, 1, 1),
+        spatial_strides=(1, 2, 2, 2)),
+    fast_pathway=dict(
+        type='resnet3d',
+        depth=18,
+        base_channels=2,
+        pretrained=None,
+        lateral=False,
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(1, 1, 1, 1),
+        spatial_strides=(1, 2, 2, 2)))
+
+
+def build(cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    with torch.no_grad():  # BN statistics and affine far from identity
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    model.eval()
+    return model
+
+
+def n_batchnorms(model):
+    return sum(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        for m in model.modules())
+
+
+@pytest.mark.parametrize('cfg,t', [(SLOWONLY, 4), (SLOWFAST, 16)])
+def test_conv_bn_fusion_keeps_every_stage(cfg, t):
+    model = build(cfg)
+    torch.manual_seed(1)
+    x = torch.randn(1, 3, t, 64, 96)
+    with torch.no_grad():
+        ref = model(x)
+        before = n_batchnorms(model)
+        fused = fuse_conv_bn(model)
+        out = model(x)
+    assert fused == before > 0  # every BatchNorm sits in a ConvModule
+    assert n_batchnorms(model) == 0
+    assert len(out) == len(ref) == 4
+    for r, o in zip(ref, out):
+        assert o.shape == r.shape
+        assert ((o - r).abs().max() / r.abs().max()).item() < 1e-4
+    assert fuse_conv_bn(model) == 0  # nothing left to fuse
+
+
+def test_conv_bn_fusion_refuses_training_mode():
+    model = build(SLOWONLY)
+    model.train()
+    with pytest.raises(RuntimeError, match='training mode'):
+        fuse_conv_bn(model)
+
+
+def test_prepare_for_inference_keeps_the_detectors_predictions():
+    repo = osp.dirname(
+        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    cfg = Config.fromfile(
+        osp.join(repo, 'tests', 'data', 'configs', 'tiny_stmixer_tiny-ava.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 2.0)
+        for p in model.decoder.parameters():
+            if p.dim() > 1:
+                p.add_(torch.randn_like(p) * 0.01)
+    model.eval()
+    x = torch.randn(1, 3, 4, 64, 96)
+    with torch.no_grad():
+        ref = model._forward(x)
+        applied = prepare_for_inference(model)
+        out = model._forward(x)
+    assert not model.training
+    assert any('conv-BN fusion' in a for a in applied)
+    ref, out = torch.utils._pytree.tree_leaves(
+        ref), torch.utils._pytree.tree_leaves(out)
+    assert len(ref) == len(out) > 0
+    for r, o in zip(ref, out):
+        assert ((o - r).abs().max() /
+                r.abs().max().clamp_min(1e-12)).item() < 1e-4
