@@ -220,7 +220,7 @@ def tiny_model(model_cfg):
             for key in ('inflate', 'non_local'):
                 if key in pathway:
                     pathway[key] = [_per_block(v) for v in pathway[key]]
-    elif kind == 'ResNet3dSlowOnly':
+    elif kind in ('ResNet3dSlowOnly', 'STMixerResNet3dSlowOnly'):
         backbone.update(depth=18, base_channels=8)
     else:
         raise NotImplementedError(f'no tiny version of {kind}')
@@ -523,7 +523,9 @@ def test_official_backbones():
     assert tuple(slow.non_local_cfg.pool_size) == (2, 2, 2)
 
     so = load(stmixer_cfg(SO50)).model
-    assert so.backbone.type == 'mmaction.ResNet3dSlowOnly'
+    # mmaction2's SlowOnly with oneDNN 3-D convolutions, on by default
+    assert so.backbone.type == 'STMixerResNet3dSlowOnly'
+    assert so.backbone.conv3d_impl == 'onednn'
     assert so.backbone.out_indices == (0, 1, 2, 3)
     assert so.backbone.inflate == (0, 0, 1, 1)
     assert so.neck.in_channels == [256, 512, 1024, 2048]

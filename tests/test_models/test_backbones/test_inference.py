@@ -1,13 +1,17 @@
-"""Inference rewrites of the CNN backbones: conv-BN fusion gives the same
-outputs at every stage (eval only), and prepare_for_inference keeps the
-whole detector's predictions."""
+"""Inference choices of the CNN backbones: conv-BN fusion and oneDNN 3-D
+convolutions give the same outputs at every stage (fusion: eval only;
+oneDNN: inference only, autograd keeps nn.Conv3d), and
+prepare_for_inference keeps the whole detector's predictions."""
+import copy
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.models.backbones import fuse_conv_bn, prepare_for_inference
+from stmixer_mm.models.backbones import (OneDNNConv3d, fuse_conv_bn,
+                                         native_conv3d, prepare_for_inference,
+                                         set_conv3d_impl, use_onednn_conv3d)
 from stmixer_mm.registry import MODELS
 
 SLOWONLY = dict(
@@ -138,3 +142,76 @@ def test_prepare_for_inference_keeps_the_detectors_predictions():
     for r, o in zip(ref, out):
         assert ((o - r).abs().max() /
                 r.abs().max().clamp_min(1e-12)).item() < 1e-4
+
+
+# oneDNN 3-D convolutions at inference
+
+
+def test_onednn_conv3d_only_where_it_applies(monkeypatch):
+    conv33 = torch.nn.Conv3d(4, 6, (1, 3, 3), padding=(0, 1, 1))
+    conv11 = torch.nn.Conv3d(4, 6, 1)
+    ref = copy.deepcopy(conv33), copy.deepcopy(conv11)
+    seq = torch.nn.Sequential(conv33, conv11)
+    assert use_onednn_conv3d(seq) == 2
+    assert use_onednn_conv3d(seq) == 0  # already
+    assert isinstance(conv33, OneDNNConv3d)
+    assert list(conv33.state_dict()) == list(ref[0].state_dict())
+    calls = []
+    real = torch.mkldnn_convolution
+
+    def counting(*args):
+        calls.append(tuple(args[1].shape))
+        return real(*args)
+
+    monkeypatch.setattr(torch, 'mkldnn_convolution', counting)
+    x = torch.randn(1, 4, 3, 9, 11)
+    with torch.no_grad():
+        y33, y11 = conv33(x), conv11(x)
+        assert ((y33 - ref[0](x)).abs().max() /
+                ref[0](x).abs().max()).item() < 1e-5
+        assert torch.equal(y11, ref[1](x))
+    assert calls == [(6, 4, 1, 3, 3)]  # not the 1x1x1 kernel
+    # with autograd: nn.Conv3d's own forward, same gradients
+    xg = x.clone().requires_grad_()
+    conv33(xg).sum().backward()
+    assert len(calls) == 1
+    xr = x.clone().requires_grad_()
+    ref[0](xr).sum().backward()
+    assert torch.equal(xg.grad, xr.grad)
+    assert native_conv3d(seq) == 2 and type(conv33) is torch.nn.Conv3d
+
+
+@pytest.mark.parametrize('cfg,t', [(SLOWONLY, 4), (SLOWFAST, 16)])
+def test_onednn_backbones_equal_native_at_every_stage(cfg, t):
+    cfg = dict(cfg)
+    if cfg['type'] == 'mmaction.ResNet3dSlowOnly':
+        cfg['type'] = 'STMixerResNet3dSlowOnly'
+    model = build(cfg)
+    assert model.conv3d_impl == 'onednn'  # the default
+    n = sum(isinstance(m, OneDNNConv3d) for m in model.modules())
+    assert n == sum(isinstance(m, torch.nn.Conv3d)
+                    for m in model.modules()) > 0
+    torch.manual_seed(1)
+    x = torch.randn(1, 3, t, 64, 96)
+    with torch.no_grad():
+        out = model(x)
+        assert set_conv3d_impl(model, 'native') == n
+        ref = model(x)
+    for r, o in zip(ref, out):
+        assert ((o - r).abs().max() / r.abs().max()).item() < 1e-4
+
+
+def test_stmixer_slowonly_is_mmaction_slowonly():
+    stock_cfg = dict(SLOWONLY)
+    ours_cfg = dict(SLOWONLY, type='STMixerResNet3dSlowOnly')
+    stock, ours = build(stock_cfg), build(ours_cfg)
+    assert list(ours.state_dict()) == list(stock.state_dict())
+    ours.load_state_dict(stock.state_dict(), strict=True)
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        for r, o in zip(stock(x), ours(x)):
+            assert ((o - r).abs().max() / r.abs().max()).item() < 1e-4
+    with pytest.raises(ValueError, match='conv3d_impl'):
+        MODELS.build(dict(ours_cfg, conv3d_impl='mkl'))
+    with pytest.raises(ValueError, match='conv3d_impl'):
+        MODELS.build(dict(SLOWFAST, conv3d_impl='mkl'))
