@@ -7,11 +7,14 @@ non-strided convolution with a 3x3 (or smaller) spatial kernel to its slow
 ``vol2col`` + GEMM kernel (``slow_conv3d``) whenever ``N * C * T * H`` is
 at most 20480, which is every 3x3 convolution of the SlowOnly-R50 4x16
 network at batch 1 (64 x 4 x 64, 128 x 4 x 32, ...) and of SlowFast's fast
-pathway; oneDNN runs those about 3x faster on one thread (1x3x3, 64
-channels, 4x64x80: 222 ms -> 66 ms). 1x1x1 kernels keep PyTorch's choice
+pathway; oneDNN runs those faster on one thread (1x3x3, 64 channels,
+4x64x80: 222 ms -> 66 ms, wall time on a loaded machine; the SlowOnly-R50
+backbone's CPU time 1.29 s -> 1.17 s). 1x1x1 kernels keep PyTorch's choice
 (its GEMM path is faster for them on one thread). Same parameters, same
-state dict, same outputs up to float rounding; with autograd enabled, or on
-another device or dtype, the layer runs ``nn.Conv3d``'s own forward.
+state dict, same outputs up to float rounding; with autograd enabled, on
+another device or dtype, and while traced, scripted, compiled, exported to
+ONNX or under a dispatch mode (``FlopCounterMode``), the layer runs
+``nn.Conv3d``'s own forward.
 
 :func:`fuse_conv_bn` folds every eval-mode BatchNorm of an mmcv
 ``ConvModule`` (conv -> norm -> act, as mmaction2's ResNet3d and the
@@ -35,6 +38,20 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
+def _eager_inference() -> bool:
+    """No autograd, and not traced, scripted, compiled, exported or under a
+    dispatch mode (e.g. ``FlopCounterMode``): those see the standard
+    ``aten.convolution`` (counted FLOPs, exportable graphs)."""
+    if torch.is_grad_enabled():
+        return False
+    if (torch.jit.is_tracing() or torch.jit.is_scripting()
+            or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export()):
+        return False
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+    return _get_current_dispatch_mode() is None
+
+
 class OneDNNConv3d(nn.Conv3d):
     """``nn.Conv3d`` whose CPU float32 inference runs oneDNN's convolution
     (see the module docstring); no state of its own.
@@ -44,9 +61,9 @@ class OneDNNConv3d(nn.Conv3d):
 
     def _conv_forward(self, input: Tensor, weight: Tensor,
                       bias: Optional[Tensor]) -> Tensor:
-        if (input.device.type == 'cpu' and input.dtype == torch.float32
+        if (_eager_inference() and input.device.type == 'cpu'
+                and input.dtype == torch.float32
                 and weight.dtype == torch.float32
-                and not torch.is_grad_enabled()
                 and self.padding_mode == 'zeros'
                 and not isinstance(self.padding, str)
                 and tuple(self.kernel_size) != (1, 1, 1) and input.dim() == 5):

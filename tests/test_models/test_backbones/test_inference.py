@@ -215,3 +215,21 @@ def test_stmixer_slowonly_is_mmaction_slowonly():
         MODELS.build(dict(ours_cfg, conv3d_impl='mkl'))
     with pytest.raises(ValueError, match='conv3d_impl'):
         MODELS.build(dict(SLOWFAST, conv3d_impl='mkl'))
+
+
+def test_onednn_conv3d_is_invisible_to_flop_counting_and_tracing():
+    from torch.utils.flop_counter import FlopCounterMode
+    conv = torch.nn.Conv3d(4, 6, (1, 3, 3), padding=(0, 1, 1))
+    native = copy.deepcopy(conv)
+    use_onednn_conv3d(conv)
+    x = torch.randn(1, 4, 3, 9, 11)
+    counts = []
+    for m in (native, conv):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            m(x)
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0
+    with torch.no_grad():
+        traced = torch.jit.trace(conv, x)
+    graph = str(traced.graph)
+    assert 'mkldnn_convolution' not in graph and '_convolution' in graph
