@@ -25,6 +25,32 @@ from stmixer_mm.registry import MODELS
 ATTN_IMPLS = ('sdpa', 'naive')
 
 
+def _count_cpu_sdpa_flops() -> None:
+    """Teach ``torch.utils.flop_counter`` (``FlopCounterMode``, used by
+    ``tools/analysis_tools/get_flops.py``) the FLOPs of SDPA's CPU kernel,
+    which it lacks (it has the CUDA flash / efficient / cuDNN kernels): the
+    two matrix products, as for those and as the written-out attention is
+    counted."""
+    from torch.utils import flop_counter
+    op = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu',
+                 None)
+    if op is None or op in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(op)
+    def _flops(query_shape,
+               key_shape,
+               value_shape,
+               *args,
+               out_shape=None,
+               **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query_shape, key_shape,
+                                            value_shape)
+
+
+_count_cpu_sdpa_flops()
+
+
 class FusedAttention(Attention):
     """mmaction2's ViT ``Attention`` (same parameters and keys: ``qkv``
     without bias, ``q_bias`` / ``v_bias``, ``proj``) computing

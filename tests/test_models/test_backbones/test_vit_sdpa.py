@@ -177,3 +177,18 @@ def test_attention_dropout_is_sdpa_dropout_p_in_training_only():
         mean = torch.stack([attn(xa) for _ in range(2000)]).mean(0)
     assert not torch.allclose(attn(xa), expected)
     assert rel(mean, expected) < 0.1
+
+
+def test_flop_count_is_the_same_for_both_paths():
+    # FlopCounterMode (get_flops.py) counts the fused CPU kernel's two
+    # matrix products, as it counts the written-out ones
+    from torch.utils.flop_counter import FlopCounterMode
+    m = STMixerVisionTransformer(**TINY).eval()
+    x = torch.randn(1, 3, 4, 64, 64)
+    counts = {}
+    for impl in ('naive', 'sdpa'):
+        m.set_attn_impl(impl)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            m(x)
+        counts[impl] = counter.get_total_flops()
+    assert counts['sdpa'] == counts['naive'] > 0
