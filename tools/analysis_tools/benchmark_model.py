@@ -64,11 +64,11 @@ peak memory of one extra run of each (CPU: allocations replayed from
 ``torch.profiler``; CUDA: the allocator's peak), and the largest difference
 of the outputs (every decoder stage's raw person / action logits and boxes,
 and the predictions' boxes and scores; relative to the largest value of
-each), which must stay below 1e-4 (the tool stops otherwise). The CPU time of each run
-(``time.process_time``: all of the process's threads) is reported beside
-the latency: on a shared, over-committed machine a one-thread run's CPU
-time is what it costs, while its latency also counts the time it waited
-for a core. ``--compile`` also times
+each), which must stay below 1e-4 (the tool stops otherwise). The CPU
+time of each run (``time.process_time``: all of the process's threads) is
+reported beside the latency: on a shared, over-committed machine a
+one-thread run's CPU time is what it costs, while its latency also counts
+the time it waited for a core. ``--compile`` also times
 ``torch.compile`` of our model (backbone, neck and decoder stages) and
 reports its compile time.
 """
