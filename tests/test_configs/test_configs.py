@@ -227,7 +227,7 @@ def tiny_model(model_cfg):
     if not full_size:
         return cfg
     vit_dims = None
-    if kind == 'VisionTransformer':
+    if kind in ('VisionTransformer', 'STMixerVisionTransformer'):
         vit_dims = 64
         backbone.update(embed_dims=vit_dims, depth=1, num_heads=2)
     elif kind == 'ResNet3dSlowFastMultiLevel':
@@ -237,7 +237,7 @@ def tiny_model(model_cfg):
             for key in ('inflate', 'non_local'):
                 if key in pathway:
                     pathway[key] = [_per_block(v) for v in pathway[key]]
-    elif kind == 'ResNet3dSlowOnly':
+    elif kind in ('ResNet3dSlowOnly', 'STMixerResNet3dSlowOnly'):
         backbone.update(depth=18, base_channels=8)
     else:
         raise NotImplementedError(f'no tiny version of {kind}')
@@ -502,7 +502,8 @@ def test_official_settings_match_the_reference():
 def test_official_backbones():
     vit = load(stmixer_cfg(VIT))
     bb = vit.model.backbone
-    assert bb.type == 'mmaction.VisionTransformer'
+    # mmaction2's ViT with fused attention, on by default
+    assert bb.type == 'STMixerVisionTransformer' and bb.attn_impl == 'sdpa'
     assert (bb.patch_size, bb.embed_dims, bb.depth, bb.num_heads,
             bb.tubelet_size, bb.num_frames) == (16, 768, 12, 12, 2, 16)
     assert bb.qkv_bias and not bb.use_learnable_pos_emb
@@ -539,7 +540,9 @@ def test_official_backbones():
     assert tuple(slow.non_local_cfg.pool_size) == (2, 2, 2)
 
     so = load(stmixer_cfg(SO50)).model
-    assert so.backbone.type == 'mmaction.ResNet3dSlowOnly'
+    # mmaction2's SlowOnly with oneDNN 3-D convolutions, on by default
+    assert so.backbone.type == 'STMixerResNet3dSlowOnly'
+    assert so.backbone.conv3d_impl == 'onednn'
     assert so.backbone.out_indices == (0, 1, 2, 3)
     assert so.backbone.inflate == (0, 0, 1, 1)
     assert so.neck.in_channels == [256, 512, 1024, 2048]

@@ -39,6 +39,7 @@ def test_tube_config(path):
         clip = sampler.clip_len
         t = dict(
             VisionTransformer=clip // 2,  # tubelet 2
+            STMixerVisionTransformer=clip // 2,
             ResNet3dSlowFastMultiLevel=clip // 4,  # slow path
         ).get(stem.split('.')[-1], clip)
         assert t == cfg.model.decoder.stage_head.temporal_points, (stem, clip)

@@ -176,3 +176,146 @@ def test_print_config(tmp_path, capsys):
     assert "type='STMixer'" in out and 'max_epochs=5' in out
     assert Config.fromfile(str(save)).train_cfg.max_epochs == 5
     assert cfg.default_scope == 'mmaction'  # _base_ merged
+
+
+# ----------------------------------------------------------------------
+# benchmark_model.py --vs-official: our detector against the official stack
+# (stock mmaction2 backbone + reference sampling), same weights and clips
+
+
+@pytest.fixture(scope='module')
+def benchmark_model():
+    return _tool('analysis_tools/benchmark_model.py')
+
+
+def _tiny_vit_config(tmp_path):
+    """The tiny fixture config with a 1-block ViT of the ViT-B base's
+    class (fused attention by default)."""
+    path = tmp_path / 'tiny_vit.py'
+    path.write_text(f"""_base_ = ['{TINY_CFG}']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='STMixerVisionTransformer',
+        img_size=64,
+        patch_size=16,
+        embed_dims=32,
+        depth=1,
+        num_heads=2,
+        num_frames=4,
+        tubelet_size=2,
+        use_mean_pooling=False,
+        return_feat_map=True),
+    neck=dict(
+        _delete_=True,
+        type='STMixerViTNeck',
+        in_channels=32,
+        out_channels=64,
+        scales=(4, 2, 1, 0.5)),
+    decoder=dict(stage_head=dict(temporal_points=2)))
+""")
+    return str(path)
+
+
+def test_official_stack_cfg_swaps_backbone_and_sampling(benchmark_model,
+                                                         tmp_path):
+    from stmixer_mm.deployment import get_sampling_impls
+    cfg = Config.fromfile(_tiny_vit_config(tmp_path))
+    benchmark_model.official_stack_cfg(cfg)
+    assert cfg.model.backbone.type == 'mmaction.VisionTransformer'
+    assert 'attn_impl' not in cfg.model.backbone
+    assert set(get_sampling_impls(cfg)) == {'reference'}
+    cnn = Config.fromfile(TINY_CFG)
+    benchmark_model.official_stack_cfg(cnn)
+    assert cnn.model.backbone.type == 'mmaction.ResNet3dSlowOnly'
+    for name, path in benchmark_model.official_configs(
+            benchmark_model.DEFAULT_METAFILE):
+        cfg = benchmark_model.official_stack_cfg(Config.fromfile(path))
+        bb = cfg.model.backbone
+        assert bb.type in ('mmaction.VisionTransformer',
+                           'mmaction.ResNet3dSlowOnly',
+                           'ResNet3dSlowFastMultiLevel'), name
+        assert bb.get('conv3d_impl', 'native') == 'native', name
+        assert 'attn_impl' not in bb, name
+        assert set(get_sampling_impls(cfg)) == {'reference'}, name
+
+
+def test_vs_official_table(benchmark_model, tmp_path, capsys):
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        rows = benchmark_model.main([
+            TINY_CFG,
+            _tiny_vit_config(tmp_path), '--vs-official', '--shape', '4', '64',
+            '96', '--threads', '1', '2', '--repeats', '2', '--warmup', '0',
+            '--device', 'cpu'
+        ])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    fp32 = [r for r in rows if r['dtype'] == 'fp32']
+    assert [(r['name'], r['threads']) for r in fp32] == [
+        ('tiny_stmixer_tiny-ava', 1), ('tiny_stmixer_tiny-ava', 2),
+        ('tiny_vit', 1), ('tiny_vit', 2)
+    ]
+    for r in rows:
+        assert len(r['times']) == len(r['official_times']) == 2
+        assert r['speedup'] == pytest.approx(r['official_median_s'] /
+                                             r['median_s'])
+        assert r['peak'] > 0 and r['official_peak'] > 0
+    for r in fp32:
+        # raw outputs of every stage compared: never exactly equal, as the
+        # two stacks round differently
+        assert 0 < r['max_diff'] <= 1e-4
+    assert any('conv-BN fusion' in a for a in fp32[0]['applied'])
+    assert "ViT attention 'sdpa'" in fp32[2]['applied']
+    assert '| official (ms) | ours (ms) |' in out and 'speed-up' in out
+    assert 'CPU-time speed-up' in out
+    for r in rows:
+        assert r['cpu_s'] > 0 and r['official_cpu_s'] > 0
+    assert 'cpu, 2 threads' in out and 'load average before' in out
+    assert 'official: stock mmaction2 backbone' in out
+
+
+def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
+                                               monkeypatch):
+    # a stand-in official stack that is not the same network must be caught
+    orig = benchmark_model.official_stack_cfg
+
+    def wrong(cfg):
+        orig(cfg)
+        cfg.model.test_cfg.person_threshold = 0.0  # keeps other detections
+        cfg.model.test_cfg.num_fallback = 100
+        return cfg
+
+    monkeypatch.setattr(benchmark_model, 'official_stack_cfg', wrong)
+    with pytest.raises(SystemExit, match='differ from the official'):
+        benchmark_model.main([
+            TINY_CFG, '--vs-official', '--shape', '4', '64', '96',
+            '--threads', '1', '--repeats', '1', '--warmup', '0', '--device',
+            'cpu'
+        ])
+
+
+def test_raw_output_difference_sees_a_changed_weight(benchmark_model):
+    ours = benchmark_model.build_random_model(TINY_CFG, 0)
+    official = benchmark_model.build_random_model(TINY_CFG, 0, official=True)
+    official.load_state_dict(ours.state_dict(), strict=True)
+    data = benchmark_model.make_batch(1, 4, 64, 96)
+    cpu = benchmark_model.torch.device('cpu')
+    assert benchmark_model.raw_output_difference(ours, official, data,
+                                                 cpu) < 1e-4
+    with benchmark_model.torch.no_grad():
+        for p in official.decoder.stages[-1].parameters():
+            p.add_(0.1)
+    assert benchmark_model.raw_output_difference(ours, official, data,
+                                                 cpu) > 1e-3
+
+
+def test_vs_official_argument_errors(benchmark_model, capsys):
+    with pytest.raises(SystemExit):
+        benchmark_model.parse_args([TINY_CFG, '--threads', '1', '2'])
+    assert 'several --threads values' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark_model.parse_args([TINY_CFG, '--compile'])
+    assert '--compile is for --vs-official' in capsys.readouterr().err

@@ -435,8 +435,12 @@ def assert_values_landed(sd, new, report, model):
 # ---------------------------------------------------------------------------
 # tests
 # ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    'vit_type', ['STMixerVisionTransformer', 'mmaction.VisionTransformer'])
 @pytest.mark.parametrize('prefix', ['', 'module.'])
-def test_vit_checkpoint_loads_strictly(prefix):
+def test_vit_checkpoint_loads_strictly(prefix, vit_type):
+    # the configs' ViT (fused attention) and mmaction2's stock class have
+    # the same keys: an official checkpoint loads strictly into both
     sd = official('vit', prefix=prefix)
     new, report = convert(sd)
     assert report.backbone == 'vit'
@@ -445,7 +449,8 @@ def test_vit_checkpoint_loads_strictly(prefix):
     assert list(report.dropped) == ['stm_head.criterion.empty_weight']
     assert list(report.generated) == ['backbone.pos_embed']
 
-    model = build(VIT_MODEL)
+    model = build(
+        dict(VIT_MODEL, backbone=dict(VIT_MODEL['backbone'], type=vit_type)))
     fresh_pos_embed = model.backbone.pos_embed.clone()
     model.load_state_dict(new, strict=True)
     assert_values_landed(sd, new, report, model)
@@ -689,8 +694,10 @@ def test_wrong_empty_weight_warns(mm_log_records):
     sd = official('slowonly')
     sd['stm_head.criterion.empty_weight'] = torch.tensor([1.0, 0.2])
     new, report = convert(sd)
-    warned = [r for r in mm_log_records
-              if 'empty_weight is [1.0, 0.2]' in r.getMessage()]
+    warned = [
+        r for r in mm_log_records
+        if 'empty_weight is [1.0, 0.2]' in r.getMessage()
+    ]
     assert len(warned) == 1 and warned[0].levelname == 'WARNING'
     assert len(report.warnings) == 1
     assert 'stm_head.criterion.empty_weight' in report.dropped

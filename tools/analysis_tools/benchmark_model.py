@@ -9,6 +9,9 @@
         [--metafile configs/stmixer/metafile.yml] [--threads 1] \
         [--repeats 3] [--warmup 1] [--bf16] [--seed 0]
     python tools/analysis_tools/benchmark_model.py CONFIG [CONFIG ...] --table
+    python tools/analysis_tools/benchmark_model.py --official --vs-official \
+        [--threads 1 2] [--repeats 3] [--warmup 1] [--bf16 | --fp32-only] \
+        [--compile]
 
 The input is a random clip of the given shape fed through the model's data
 preprocessor and ``predict`` (the whole inference path: backbone, neck,
@@ -42,6 +45,32 @@ support; a CPU whose oneDNN has bf16 kernels), or everywhere with
 emulated and much slower -- 45x for SlowOnly-R50 on one AVX2 thread --
 so it is not measured by default).
 The load average is printed before and after (shared machines).
+
+``--vs-official`` compares, per config, this project's detector with the
+official stack on the same random weights and the same clips, interleaved
+run by run (official, ours, official, ours, ...) so that both see the same
+load: "official" is the config with mmaction2's stock backbone (the
+``VisionTransformer`` whose attention is written out by hand, as in the
+official STMixer's VideoMAE; the CNN backbones with PyTorch's own 3-D
+convolution choice) and the
+reference sampling path (``impl='reference'``, one ``grid_sample`` per
+level, equal to the official operator); "ours" is the config as it is (fused
+attention, the fast sampling path) prepared by
+``stmixer_mm.models.backbones.prepare_for_inference``. The weights are
+copied from ours into the official model (strict key match). Per config,
+device, dtype and thread count (``--threads 1 2`` runs each config at both
+CPU thread counts): median latency and clips/s of both, their ratio, the
+peak memory of one extra run of each (CPU: allocations replayed from
+``torch.profiler``; CUDA: the allocator's peak), and the largest difference
+of the outputs (every decoder stage's raw person / action logits and boxes,
+and the predictions' boxes and scores; relative to the largest value of
+each), which must stay below 1e-4 (the tool stops otherwise). The CPU
+time of each run (``time.process_time``: all of the process's threads) is
+reported beside the latency: on a shared, over-committed machine a
+one-thread run's CPU time is what it costs, while its latency also counts
+the time it waited for a core. ``--compile`` also times
+``torch.compile`` of our model (backbone, neck and decoder stages) and
+reports its compile time.
 """
 import argparse
 import copy
@@ -84,9 +113,10 @@ def parse_args(argv=None):
                    help='default: cuda if available, else cpu; in table '
                    'mode: the CPU and CUDA if available')
     p.add_argument('--amp', action='store_true', help='fp16/bf16 autocast')
-    p.add_argument('--threads', type=int,
+    p.add_argument('--threads', type=int, nargs='+',
                    help='CPU threads of PyTorch (and ONNX Runtime with '
-                   '--onnx); default: PyTorch\'s default')
+                   '--onnx); default: PyTorch\'s default; with '
+                   '--vs-official several values run each config at each')
     p.add_argument('--onnx', action='store_true',
                    help='also time ONNX Runtime (CPU) on the same clips')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -106,16 +136,38 @@ def parse_args(argv=None):
         action='store_true',
         help='bf16 autocast rows on every device, also where bf16 is not '
         'native (default: only where it is)')
+    table.add_argument(
+        '--fp32-only',
+        action='store_true',
+        help='fp32 rows only (no bf16 rows, even where bf16 is native)')
     table.add_argument('--seed', type=int, default=0,
                        help='seed of the random weights and clips')
     table.add_argument('--no-flops', action='store_true',
                        help='skip the FLOP count')
+    table.add_argument(
+        '--vs-official',
+        action='store_true',
+        help='compare each config with the official stack (stock mmaction2 '
+        'backbone + reference sampling), same weights and clips, '
+        'interleaved; latency, clips/s, peak memory, ratio, output '
+        'difference')
+    table.add_argument(
+        '--compile',
+        action='store_true',
+        help='with --vs-official: also time our model under torch.compile '
+        'and report the compile time')
     args = p.parse_args(argv)
-    args.table = args.table or args.official or len(args.config) > 1
+    args.table = (args.table or args.official or args.vs_official
+                  or len(args.config) > 1)
+    if args.compile and not args.vs_official:
+        p.error('--compile is for --vs-official')
     if not args.config and not args.official:
         p.error('give a CONFIG, or --official')
-    if args.threads is not None and args.threads <= 0:
-        p.error(f'--threads must be positive, got {args.threads}')
+    if args.threads is not None:
+        if min(args.threads) <= 0:
+            p.error(f'--threads must be positive, got {args.threads}')
+        if len(args.threads) > 1 and not args.vs_official:
+            p.error('several --threads values are for --vs-official')
     if args.repeats < 1 or args.warmup < 0 or args.batch_size < 1:
         p.error('--repeats and --batch-size must be >= 1, --warmup >= 0')
     if args.shape is not None and min(args.shape) < 1:
@@ -335,8 +387,10 @@ def drop_pretrained(node: Any) -> int:
     return removed
 
 
-def build_random_model(path: str, seed: int,
-                       cfg_options: Optional[dict] = None):
+def build_random_model(path: str,
+                       seed: int,
+                       cfg_options: Optional[dict] = None,
+                       official: bool = False):
     """The config's detector on the CPU, in eval mode, initialised by its
     own ``init_weights`` (mmengine ``init_cfg``, zero-initialised residual
     branches, non-local and mixing layers as in training) after
@@ -349,6 +403,9 @@ def build_random_model(path: str, seed: int,
     PyTorch's default initialisation alone is not enough: deep backbones in
     eval mode (e.g. SlowFast-R101 with non-local blocks) then overflow to
     non-finite features, and a benchmark on NaNs means nothing.
+
+    ``official=True`` builds the official stack of the config instead
+    (:func:`official_stack_cfg`).
     """
     import logging
 
@@ -356,6 +413,8 @@ def build_random_model(path: str, seed: int,
     cfg = Config.fromfile(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
+    if official:
+        official_stack_cfg(cfg)
     drop_pretrained(cfg.model)
     torch.manual_seed(seed)
     model = init_detector(cfg, None, 'cpu')
@@ -372,6 +431,317 @@ def build_random_model(path: str, seed: int,
             if p.dim() > 1:
                 p.add_(torch.randn(p.shape, generator=g) * 0.01)
     return model.eval()
+
+
+def official_stack_cfg(cfg: Config) -> Config:
+    """Turn a detector config into the official stack's, in place: the
+    backbone's stock mmaction2 class (``STMixerVisionTransformer`` becomes
+    ``mmaction.VisionTransformer``, attention written out by hand as in the
+    official VideoMAE backbone; ``STMixerResNet3dSlowOnly`` becomes
+    ``mmaction.ResNet3dSlowOnly``; ``ResNet3dSlowFastMultiLevel`` gets
+    ``conv3d_impl='native'``, PyTorch's convolution choice) and the reference
+    sampling path (``impl='reference'``, equal to the official operator).
+    The parameters and their keys do not change."""
+    from stmixer_mm.deployment import set_sampling_impl
+    backbone = cfg.model.backbone
+    kind = backbone.type.split('.')[-1]
+    if kind == 'STMixerVisionTransformer':
+        backbone.type = 'mmaction.VisionTransformer'
+        backbone.pop('attn_impl', None)
+    elif kind == 'STMixerResNet3dSlowOnly':
+        backbone.type = 'mmaction.ResNet3dSlowOnly'
+        backbone.pop('conv3d_impl', None)
+    elif kind == 'ResNet3dSlowFastMultiLevel':
+        backbone.conv3d_impl = 'native'  # mmaction2's SlowFast layers
+    set_sampling_impl(cfg, 'reference')
+    return cfg
+
+
+def prediction_difference(ours: Sequence[Any],
+                          official: Sequence[Any]) -> float:
+    """Largest ``|ours - official|`` over the predictions' boxes and
+    scores, relative to the largest ``|official|`` value of each field
+    (``inf`` when the two keep different detections)."""
+    worst = 0.
+    for a, b in zip(ours, official):
+        pa, pb = a.pred_instances, b.pred_instances
+        if set(pa.keys()) != set(pb.keys()):
+            return float('inf')
+        for key in pa.keys():
+            va, vb = torch.as_tensor(pa[key]), torch.as_tensor(pb[key])
+            if va.shape != vb.shape:
+                return float('inf')
+            if va.numel() == 0 or not va.is_floating_point():
+                continue
+            scale = vb.abs().max().clamp_min(1e-12)
+            worst = max(worst, ((va - vb).abs().max() / scale).item())
+    return worst
+
+
+def raw_output_difference(ours, official, data: dict,
+                          device: torch.device,
+                          amp_dtype: Optional[torch.dtype] = None) -> float:
+    """Largest ``|ours - official|`` over every stage's raw outputs
+    (``_forward``: person logits, action logits, boxes), relative to the
+    largest ``|official|`` value of each tensor. Unlike the predictions,
+    these exist even when no query passes the person threshold (random
+    weights often give no detection at all)."""
+    batch = official.data_preprocessor(data, False)
+    worst = 0.
+    with torch.no_grad(), torch.autocast(
+            device.type,
+            dtype=amp_dtype or torch.bfloat16,
+            enabled=amp_dtype is not None):
+        out_ours = ours._forward(batch['inputs'], batch['data_samples'])
+        out_official = official._forward(batch['inputs'],
+                                          batch['data_samples'])
+    leaves_ours = torch.utils._pytree.tree_leaves(out_ours)
+    leaves_official = torch.utils._pytree.tree_leaves(out_official)
+    if len(leaves_ours) != len(leaves_official):
+        return float('inf')
+    for a, b in zip(leaves_ours, leaves_official):
+        if a.shape != b.shape:
+            return float('inf')
+        a, b = a.float(), b.float()
+        scale = b.abs().max().clamp_min(1e-12)
+        worst = max(worst, ((a - b).abs().max() / scale).item())
+    return worst
+
+
+def format_vs_official(rows: Sequence[Dict[str, Any]]) -> str:
+    """Markdown table of :func:`benchmark_vs_official` rows."""
+    head = ('config', 'input (BxTxHxW)', 'device', 'dtype',
+            'official (ms)', 'ours (ms)', 'official clips/s', 'ours clips/s',
+            'speed-up', 'CPU time official / ours (s)', 'CPU-time speed-up',
+            'official peak (MiB)', 'ours peak (MiB)', 'max rel. diff')
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    for r in rows:
+        cells = (r['name'], 'x'.join(str(v) for v in r['input']),
+                 r['device_desc'], r['dtype'],
+                 f'{r["official_median_s"] * 1e3:.0f}',
+                 f'{r["median_s"] * 1e3:.0f}',
+                 f'{1 / r["official_median_s"] * r["input"][0]:.3f}',
+                 f'{r["clips_per_s"]:.3f}', f'{r["speedup"]:.2f}x',
+                 f'{r["official_cpu_s"]:.2f} / {r["cpu_s"]:.2f}',
+                 f'{r["cpu_speedup"]:.2f}x',
+                 f'{r["official_peak"] / 2**20:.0f}',
+                 f'{r["peak"] / 2**20:.0f}', f'{r["max_diff"]:.1e}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def benchmark_vs_official(args) -> List[Dict[str, Any]]:
+    """``--vs-official``: our detector against the official stack per
+    config, device, dtype and thread count (see the module docstring);
+    prints the table and its notes, returns the rows.
+
+    Raises:
+        SystemExit: When the two disagree beyond 1e-4 (relative), or a
+            prediction is not finite.
+    """
+    from stmixer_mm.models.backbones import prepare_for_inference
+    from stmixer_mm.utils.benchmark import peak_memory
+    configs = official_configs(args.metafile) if args.official else []
+    configs += [(osp.splitext(osp.basename(c))[0], c) for c in args.config]
+    for _, path in configs:
+        if not osp.isfile(path):
+            raise SystemExit(f'config {path} does not exist')
+    cuda = torch.cuda.is_available()
+    if args.device is not None:
+        devices = [torch.device(args.device)]
+        if devices[0].type == 'cuda' and not cuda:
+            raise SystemExit('--device cuda: CUDA is not available')
+    else:
+        devices = [torch.device('cpu')] + ([torch.device('cuda')]
+                                           if cuda else [])
+    thread_counts = args.threads or [torch.get_num_threads()]
+    notes = []
+    dtypes = {}
+    for dev in devices:
+        native, why = native_bf16(dev)
+        dtypes[dev] = ['fp32'] + (['bf16'] if (native or args.bf16)
+                                  and not args.fp32_only else [])
+        if args.fp32_only:
+            notes.append(f'bf16 on {dev.type}: not measured (--fp32-only; '
+                         f'{why})')
+        elif not native:
+            notes.append(
+                f'bf16 on {dev.type}: no native bf16 ({why}); ' +
+                ('measured anyway (--bf16), emulated'
+                 if args.bf16 else 'not measured (--bf16 measures it)'))
+    if not cuda:
+        notes.append('GPU: not measured (CUDA is not available on this '
+                     'machine)')
+    print(f'torch {torch.__version__}, CPU capability '
+          f'{torch.backends.cpu.get_cpu_capability()}, '
+          f'{os.cpu_count()} CPU cores; random weights (seed {args.seed}), '
+          f'batch {args.batch_size}, {args.warmup} warm-up + '
+          f'{args.repeats} timed runs of each model, interleaved, of the '
+          'whole inference path (data preprocessor + predict)',
+          flush=True)
+    load_before = _load()
+    print(f'load average before: {load_before}', flush=True)
+    rows = []
+    for i, (name, path) in enumerate(configs):
+        t_cfg = time.perf_counter()
+        ours = build_random_model(path, args.seed, args.cfg_options)
+        official = build_random_model(
+            path, args.seed, args.cfg_options, official=True)
+        official.load_state_dict(ours.state_dict(), strict=True)
+        applied = prepare_for_inference(ours)
+        if args.shape is not None:
+            t, h, w = args.shape
+        else:
+            from stmixer_mm.apis import clip_sampling_from_cfg
+            t, (h, w) = clip_sampling_from_cfg(ours.cfg)[0], OFFICIAL_HW
+        torch.manual_seed(args.seed)
+        data = make_batch(args.batch_size, t, h, w)
+        compiled = None
+        peaks = {}
+        for dev in devices:
+            ours.to(dev)
+            official.to(dev)
+            for n_threads in (thread_counts
+                              if dev.type == 'cpu' else [None]):
+                if n_threads is not None:
+                    torch.set_num_threads(n_threads)
+                desc = (f'cpu, {n_threads} thread' +
+                        ('s' if n_threads > 1 else '') if dev.type == 'cpu'
+                        else f'cuda ({torch.cuda.get_device_name(dev)})')
+                for dtype in dtypes[dev]:
+                    amp = torch.bfloat16 if dtype == 'bf16' else None
+                    run_ours = inference_runner(ours, data, dev, amp)
+                    run_official = inference_runner(official, data, dev, amp)
+                    for _ in range(args.warmup):
+                        run_official()
+                        run_ours()
+                    times, official_times = [], []
+                    cpu, official_cpu = [], []
+                    for _ in range(args.repeats):
+                        c0, t0 = time.process_time(), time.perf_counter()
+                        out_official = run_official()
+                        official_times.append(time.perf_counter() - t0)
+                        official_cpu.append(time.process_time() - c0)
+                        c0, t0 = time.process_time(), time.perf_counter()
+                        out = run_ours()
+                        times.append(time.perf_counter() - t0)
+                        cpu.append(time.process_time() - c0)
+                    check_finite(out, f'{name} ({dev.type}, {dtype})')
+                    diff = max(
+                        prediction_difference(out, out_official),
+                        raw_output_difference(ours, official, data, dev,
+                                              amp))
+                    tol = 1e-4 if amp is None else 5e-2
+                    if not diff <= tol:
+                        raise SystemExit(
+                            f'{name} ({desc}, {dtype}): our predictions '
+                            f'differ from the official stack\'s by {diff:.2e}'
+                            f' (relative; tolerance {tol:.0e})')
+                    # the peak does not depend on the thread count:
+                    # measured once per config, device and dtype
+                    key = (dev.type, dtype)
+                    if key not in peaks:
+                        peaks[key] = (peak_memory(run_official, dev),
+                                      peak_memory(run_ours, dev))
+                    official_peak, peak = peaks[key]
+                    med = statistics.median(times)
+                    official_med = statistics.median(official_times)
+                    row = dict(
+                        name=name,
+                        config=path,
+                        input=(args.batch_size, t, h, w),
+                        device=dev.type,
+                        device_desc=desc,
+                        threads=n_threads,
+                        dtype=dtype + (' autocast' if amp else ''),
+                        times=times,
+                        official_times=official_times,
+                        median_s=med,
+                        official_median_s=official_med,
+                        clips_per_s=args.batch_size / med,
+                        speedup=official_med / med,
+                        cpu_s=statistics.median(cpu),
+                        official_cpu_s=statistics.median(official_cpu),
+                        cpu_speedup=statistics.median(official_cpu) /
+                        statistics.median(cpu),
+                        peak=peak,
+                        official_peak=official_peak,
+                        max_diff=diff,
+                        applied=applied)
+                    rows.append(row)
+                    print(f'[{i + 1}/{len(configs)}] {name}: {desc} {dtype}'
+                          f': official {official_med * 1e3:.0f} ms, ours '
+                          f'{med * 1e3:.0f} ms ({official_med / med:.2f}x; '
+                          f'CPU time {row["cpu_speedup"]:.2f}x), '
+                          f'max rel. diff {diff:.1e}; load {_load()}',
+                          flush=True)
+                    if args.compile and dtype == 'fp32':
+                        compiled = compile_row(ours, data, dev, args, row,
+                                               compiled)
+        del ours, official, data, compiled
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+        print(f'[{i + 1}/{len(configs)}] {name}: done in '
+              f'{time.perf_counter() - t_cfg:.0f} s', flush=True)
+    print(f'load average after: {_load()} (before: {load_before})')
+    print()
+    print(format_vs_official(rows))
+    print()
+    applied = sorted({a for r in rows for a in r['applied']})
+    print('- ours: the configs as they are (fused ViT attention, oneDNN '
+          '3-D convolutions, fast sampling path) + prepare_for_inference: ' +
+          (', '.join(applied) if applied else 'nothing to apply'))
+    print('- official: stock mmaction2 backbone (hand-written ViT '
+          'attention, PyTorch\'s Conv3d choice) + reference sampling; same '
+          'weights and clips')
+    for r in rows:
+        if 'compile_s' in r:
+            print(f'- torch.compile, {r["name"]} ({r["device_desc"]}): '
+                  f'compiled in {r["compile_s"]:.1f} s, median '
+                  f'{r["compiled_median_s"] * 1e3:.0f} ms '
+                  f'({r["median_s"] / r["compiled_median_s"]:.2f}x ours '
+                  f'eager), max rel. diff {r["compiled_diff"]:.1e}')
+        elif 'compile_error' in r:
+            print(f'- torch.compile, {r["name"]} ({r["device_desc"]}): '
+                  f'failed: {r["compile_error"]}')
+    for note in notes:
+        print(f'- {note}')
+    return rows
+
+
+def compile_row(model, data, dev, args, row, compiled):
+    """Time ``model`` with its backbone, neck and decoder under
+    ``torch.compile`` (the first call's time, minus the eager median, is
+    the compile time) and record it in ``row``; the eager modules are put
+    back afterwards. Returns the compiled modules (reused for the next
+    thread count), or ``None`` when compiling failed (the error is
+    recorded)."""
+    reference = inference_runner(model, data, dev)()
+    keys = [k for k in ('backbone', 'neck', 'decoder') if k in model._modules]
+    eager = {k: model._modules[k] for k in keys}
+    if compiled is None:
+        compiled = {k: torch.compile(eager[k]) for k in keys}
+    try:
+        for k in keys:
+            model._modules[k] = compiled[k]
+        run = inference_runner(model, data, dev)
+        t0 = time.perf_counter()
+        run()
+        first = time.perf_counter() - t0
+        times, out = time_runs(run, args.warmup, args.repeats)
+    except Exception as e:  # an unsupported op: report it, stay eager
+        row['compile_error'] = f'{type(e).__name__}: {str(e)[:200]}'
+        return None
+    finally:
+        for k in keys:
+            model._modules[k] = eager[k]
+    med = statistics.median(times)
+    row.update(
+        compile_s=max(first - row['median_s'], 0.),
+        compiled_median_s=med,
+        compiled_diff=prediction_difference(out, reference))
+    return compiled
 
 
 def check_finite(results: Sequence[Any], name: str) -> None:
@@ -493,8 +863,10 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.vs_official:
+        return benchmark_vs_official(args)
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads[0])
     if args.table:
         return benchmark_table(args)
     cfg = Config.fromfile(args.config)

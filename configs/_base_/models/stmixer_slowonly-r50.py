@@ -5,12 +5,16 @@
 # mmaction2's ResNet3dSlowOnly returns one map per stage with
 # out_indices=(0, 1, 2, 3): [256, 512, 1024, 2048] channels at strides 4, 8,
 # 16, 32 (PySlowFast "slow" temporal kernels: 1 in res2/res3, 3 in
-# res4/res5, i.e. inflate=(0, 0, 1, 1)).
+# res4/res5, i.e. inflate=(0, 0, 1, 1)). STMixerResNet3dSlowOnly is that
+# class (same keys and outputs) whose 3-D convolutions larger than 1x1x1 run
+# oneDNN at CPU float32 inference (conv3d_impl='onednn'; 'native' is
+# PyTorch's own choice, its slow_conv3d kernel for these shapes at batch 1).
 _base_ = ['./stmixer_head.py']
 
 model = dict(
     backbone=dict(
-        type='mmaction.ResNet3dSlowOnly',
+        type='STMixerResNet3dSlowOnly',
+        conv3d_impl='onednn',
         depth=50,
         pretrained=None,
         pretrained2d=False,

@@ -7,12 +7,17 @@
 # return_feat_map=True is the official ViT (final LayerNorm on the tokens,
 # q/v-bias attention, sinusoid table, spatially interpolated when the input
 # grid differs from 224/16); it returns one stride-16 map [B, 768, 8, h, w]
-# that STMixerViTNeck turns into the 4-level pyramid.
+# that STMixerViTNeck turns into the 4-level pyramid. STMixerVisionTransformer
+# is that class (same parameters and keys: mmaction2 and official checkpoints
+# load unchanged) with fused attention (attn_impl='sdpa':
+# torch's scaled_dot_product_attention instead of q.k^T, softmax, .v written
+# out; 'naive' is mmaction2's code; same outputs up to float rounding).
 _base_ = ['./stmixer_head.py']
 
 model = dict(
     backbone=dict(
-        type='mmaction.VisionTransformer',
+        type='STMixerVisionTransformer',
+        attn_impl='sdpa',
         img_size=224,
         patch_size=16,
         embed_dims=768,

@@ -10,6 +10,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from .inference import CONV3D_IMPLS, set_conv3d_impl
 
 _PARENT_DEFAULTS = {
     name: param.default
@@ -57,6 +58,12 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             official STMixer): ``linspace(0, T - 1, T // r)`` rounded down,
             e.g. frames 0, 4, 8, 13, 17, 22, 26, 31 of 32 for the slow path of
             8x8. Defaults to ``'nearest'``.
+        conv3d_impl (str): ``'onednn'`` (default): 3-D kernels larger than
+            1x1x1 call oneDNN at CPU float32 inference, where PyTorch would
+            pick its slower ``slow_conv3d`` kernel (the fast pathway's, at
+            batch 1); ``'native'``: PyTorch's choice everywhere. Same
+            parameters and outputs (see
+            :mod:`stmixer_mm.models.backbones.inference`).
         **kwargs: Arguments of ``ResNet3dSlowFast`` (``pretrained``,
             ``resample_rate``, ``speed_ratio``, ``channel_ratio``,
             ``slow_pathway``, ``fast_pathway``, ``init_cfg``). The pathway
@@ -78,7 +85,11 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
     def __init__(self,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frame_sampling: str = 'nearest',
+                 conv3d_impl: str = 'onednn',
                  **kwargs) -> None:
+        if conv3d_impl not in CONV3D_IMPLS:
+            raise ValueError(f'ResNet3dSlowFastMultiLevel: conv3d_impl must '
+                             f'be one of {CONV3D_IMPLS}, got {conv3d_impl!r}')
         non_local_cfgs = {}
         for key, default in _PARENT_DEFAULTS.items():
             kwargs[key] = copy.deepcopy(kwargs.get(key, default))
@@ -120,6 +131,8 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             self._stage_channels(self.slow_path, i) +
             self._stage_channels(self.fast_path, i) for i in out_indices
         ]
+        self.conv3d_impl = conv3d_impl
+        set_conv3d_impl(self, conv3d_impl)
 
     def _swap_non_local_blocks(self, pathway: nn.Module, cfg: dict,
                                name: str) -> None:

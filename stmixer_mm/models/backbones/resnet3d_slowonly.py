@@ -1,0 +1,30 @@
+"""mmaction2's ``ResNet3dSlowOnly`` with oneDNN 3-D convolutions at
+inference."""
+from stmixer_mm.registry import MODELS
+from .inference import CONV3D_IMPLS, set_conv3d_impl
+
+_BASE = MODELS.get('mmaction.ResNet3dSlowOnly')
+
+
+@MODELS.register_module()
+class STMixerResNet3dSlowOnly(_BASE):
+    """mmaction2's ``ResNet3dSlowOnly`` (same arguments, parameters and
+    state-dict keys: mmaction2 and converted official checkpoints load
+    unchanged) whose 3-D convolutions run oneDNN at CPU float32 inference.
+
+    Args:
+        conv3d_impl (str): ``'onednn'`` (default): kernels larger than
+            1x1x1 call ``torch.mkldnn_convolution`` on the CPU in float32
+            without autograd (see
+            :mod:`stmixer_mm.models.backbones.inference`); ``'native'``:
+            PyTorch's own choice everywhere (mmaction2's class).
+        Others: as mmaction2's ``ResNet3dSlowOnly``.
+    """
+
+    def __init__(self, *args, conv3d_impl: str = 'onednn', **kwargs) -> None:
+        if conv3d_impl not in CONV3D_IMPLS:
+            raise ValueError(f'STMixerResNet3dSlowOnly: conv3d_impl must be '
+                             f'one of {CONV3D_IMPLS}, got {conv3d_impl!r}')
+        super().__init__(*args, **kwargs)
+        self.conv3d_impl = conv3d_impl
+        set_conv3d_impl(self, conv3d_impl)

@@ -1,0 +1,156 @@
+"""mmaction2's VideoMAE ``VisionTransformer`` with fused attention.
+
+mmaction2's ``Attention`` (the official STMixer VideoMAE / VideoMAEv2
+backbone computes the same thing) writes attention out by hand: ``q * scale``,
+``q @ k^T``, softmax, dropout, ``@ v``, materialising the full ``N x N``
+matrix of every head (2560 x 2560 x 12 heads for a 16x256x320 clip).
+:class:`STMixerVisionTransformer` is that network with the same parameters,
+buffers and state-dict keys, whose attention is
+``torch.nn.functional.scaled_dot_product_attention`` (flash /
+memory-efficient kernels where the device has them, a fused CPU kernel on
+the CPU) when ``attn_impl='sdpa'``, or mmaction2's own code when
+``attn_impl='naive'``. Both give the same outputs up to float rounding
+(tests/test_models/test_backbones/test_vit_sdpa.py checks every layer,
+and the gradients).
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmaction.models.backbones.vit_mae import Attention, VisionTransformer
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+ATTN_IMPLS = ('sdpa', 'naive')
+
+
+def _count_cpu_sdpa_flops() -> None:
+    """Teach ``torch.utils.flop_counter`` (``FlopCounterMode``, used by
+    ``tools/analysis_tools/get_flops.py``) the FLOPs of SDPA's CPU kernel,
+    which it lacks (it has the CUDA flash / efficient / cuDNN kernels): the
+    two matrix products, as for those and as the written-out attention is
+    counted."""
+    from torch.utils import flop_counter
+    op = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu',
+                 None)
+    if op is None or op in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(op)
+    def _flops(query_shape,
+               key_shape,
+               value_shape,
+               *args,
+               out_shape=None,
+               **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query_shape, key_shape,
+                                            value_shape)
+
+
+_count_cpu_sdpa_flops()
+
+
+class FusedAttention(Attention):
+    """mmaction2's ViT ``Attention`` (same parameters and keys: ``qkv``
+    without bias, ``q_bias`` / ``v_bias``, ``proj``) computing
+    ``softmax(q k^T * scale) v`` with ``scaled_dot_product_attention``.
+
+    The attention dropout (``attn_drop_rate``) is SDPA's ``dropout_p`` in
+    training mode, 0 in eval mode, as ``nn.Dropout`` on the attention
+    weights (same distribution; the random mask differs).
+
+    Args:
+        impl (str): ``'sdpa'`` (fused) or ``'naive'`` (mmaction2's forward).
+        Others: as mmaction2's ``Attention``.
+    """
+
+    def __init__(self, *args, impl: str = 'sdpa', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if impl not in ATTN_IMPLS:
+            raise ValueError(
+                f'attn_impl must be one of {ATTN_IMPLS}, got {impl!r}')
+        self.impl = impl
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.impl == 'naive':
+            return super().forward(x)
+        B, N, C = x.shape
+        if hasattr(self, 'q_bias'):
+            k_bias = torch.zeros_like(self.v_bias, requires_grad=False)
+            qkv_bias = torch.cat((self.q_bias, k_bias, self.v_bias))
+            qkv = F.linear(input=x, weight=self.qkv.weight, bias=qkv_bias)
+        else:
+            qkv = self.qkv(x)
+        qkv = qkv.reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            dropout_p=self.attn_drop.p if self.training else 0.,
+            scale=self.scale)
+        x = x.transpose(1, 2).reshape(B, N, -1)
+        x = self.proj(x)
+        x = self.proj_drop(x)
+        return x
+
+
+@MODELS.register_module()
+class STMixerVisionTransformer(VisionTransformer):
+    """mmaction2's ``VisionTransformer`` (VideoMAE; ViT-B/L/H, VideoMAE and
+    VideoMAEv2 checkpoints load unchanged: the parameters, buffers and keys
+    are the same) whose blocks use :class:`FusedAttention`.
+
+    Args:
+        attn_impl (str): ``'sdpa'`` (default): fused
+            ``scaled_dot_product_attention``; ``'naive'``: mmaction2's
+            attention code (the official stack's).
+        Others: as mmaction2's ``VisionTransformer``.
+    """
+
+    def __init__(self,
+                 *args,
+                 attn_impl: str = 'sdpa',
+                 qk_scale: Optional[float] = None,
+                 attn_drop_rate: float = 0.,
+                 drop_rate: float = 0.,
+                 qkv_bias: bool = True,
+                 **kwargs) -> None:
+        if attn_impl not in ATTN_IMPLS:
+            raise ValueError(f'STMixerVisionTransformer: attn_impl must be '
+                             f'one of {ATTN_IMPLS}, got {attn_impl!r}')
+        super().__init__(
+            *args,
+            qk_scale=qk_scale,
+            attn_drop_rate=attn_drop_rate,
+            drop_rate=drop_rate,
+            qkv_bias=qkv_bias,
+            **kwargs)
+        self.attn_impl = attn_impl
+        # Replace every block's attention by the same module with the fused
+        # forward, keeping its parameters; without touching the global RNG,
+        # so that the modules built after the backbone are initialised
+        # exactly as with mmaction2's class.
+        with torch.random.fork_rng(devices=[]):
+            for blk in self.blocks:
+                old = blk.attn
+                new = FusedAttention(
+                    self.embed_dims,
+                    num_heads=old.num_heads,
+                    qkv_bias=qkv_bias,
+                    qk_scale=qk_scale,
+                    attn_drop_rate=attn_drop_rate,
+                    drop_rate=drop_rate,
+                    impl=attn_impl)
+                new.load_state_dict(old.state_dict())
+                blk.attn = new
+
+    def set_attn_impl(self, impl: str) -> None:
+        """Switch every block between ``'sdpa'`` and ``'naive'``."""
+        if impl not in ATTN_IMPLS:
+            raise ValueError(
+                f'attn_impl must be one of {ATTN_IMPLS}, got {impl!r}')
+        self.attn_impl = impl
+        for blk in self.blocks:
+            blk.attn.impl = impl
