@@ -198,4 +198,13 @@ declare_settings(
     score_thr=Float(),
     ignore_labels=Seq(Str()),
     classwise=Bool(),
-    missing_videos=Choice('error', 'warn'))
+    missing_videos=Choice('error', 'warn'),
+    # the published protocols and the earlier hybrid, by name
+    # (docs/en/tube_protocols.md); TubeMetric also requires one
+    protocol=Choice('ucf_jhmdb', 'multisports', 'hybrid_voc'))
+
+# --- backbones (fused / oneDNN paths; stmixer_mm/models/backbones) ---------
+declare_settings(
+    'STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))
+for _backbone in ('STMixerResNet3dSlowOnly', 'ResNet3dSlowFastMultiLevel'):
+    declare_settings(_backbone, conv3d_impl=Choice('onednn', 'native'))

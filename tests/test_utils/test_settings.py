@@ -84,6 +84,27 @@ def test_tube_settings():
             match=r"val_evaluator\.missing_videos: expected one "
             r"of \['error', 'warn'\], got 'skip'"):
         _checked(TUBE_CFG, **{'val_evaluator.missing_videos': 'skip'})
+    with pytest.raises(
+            ConfigSettingError,
+            match=r"test_evaluator\.protocol: expected one of \['ucf_jhmdb', "
+            r"'multisports', 'hybrid_voc'\], got 'moc'"):
+        _checked(TUBE_CFG, **{'test_evaluator.protocol': 'moc'})
+
+
+@pytest.mark.parametrize('cfg_file, key, value', [
+    ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-'
+     '12e-adamw_ava22-rgb.py', 'model.backbone.attn_impl', 'flash'),
+    ('configs/stmixer/stmixer_slowonly-r50_k400-pre_8xb2-4x16x1-12e-adamw_'
+     'ava22-rgb.py', 'model.backbone.conv3d_impl', 'mkl'),
+    ('configs/stmixer/stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw_'
+     'ava22-rgb.py', 'model.backbone.conv3d_impl', 'fast'),
+])
+def test_backbone_fast_path_settings(cfg_file, key, value):
+    """The fused-attention / oneDNN switches are checked at build time."""
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    with pytest.raises(ConfigSettingError,
+                       match=f'{key}: expected one of .*got {value!r}'):
+        _checked(osp.join(root, cfg_file), **{key: value})
 
 
 def test_model_classes_against_data_classes():
