@@ -530,17 +530,11 @@ def format_vs_official(rows: Sequence[Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
-def benchmark_vs_official(args) -> List[Dict[str, Any]]:
-    """``--vs-official``: our detector against the official stack per
-    config, device, dtype and thread count (see the module docstring);
-    prints the table and its notes, returns the rows.
-
-    Raises:
-        SystemExit: When the two disagree beyond 1e-4 (relative), or a
-            prediction is not finite.
-    """
-    from stmixer_mm.models.backbones import prepare_for_inference
-    from stmixer_mm.utils.benchmark import peak_memory
+def _configs_and_devices(args):
+    """``(configs, devices, cuda)`` of the table modes: ``(name, path)`` of
+    the metafile's official configs (``--official``) and of ``--config``,
+    each checked to exist; ``--device``, else the CPU and CUDA when
+    available."""
     configs = official_configs(args.metafile) if args.official else []
     configs += [(osp.splitext(osp.basename(c))[0], c) for c in args.config]
     for _, path in configs:
@@ -554,6 +548,21 @@ def benchmark_vs_official(args) -> List[Dict[str, Any]]:
     else:
         devices = [torch.device('cpu')] + ([torch.device('cuda')]
                                            if cuda else [])
+    return configs, devices, cuda
+
+
+def benchmark_vs_official(args) -> List[Dict[str, Any]]:
+    """``--vs-official``: our detector against the official stack per
+    config, device, dtype and thread count (see the module docstring);
+    prints the table and its notes, returns the rows.
+
+    Raises:
+        SystemExit: When the two disagree beyond 1e-4 (relative), or a
+            prediction is not finite.
+    """
+    from stmixer_mm.models.backbones import prepare_for_inference
+    from stmixer_mm.utils.benchmark import peak_memory
+    configs, devices, cuda = _configs_and_devices(args)
     thread_counts = args.threads or [torch.get_num_threads()]
     notes = []
     dtypes = {}
@@ -761,19 +770,7 @@ def check_finite(results: Sequence[Any], name: str) -> None:
 def benchmark_table(args) -> List[Dict[str, Any]]:
     """Table mode: one row per config, device and dtype (see the module
     docstring); prints the table and its notes, returns the rows."""
-    configs = official_configs(args.metafile) if args.official else []
-    configs += [(osp.splitext(osp.basename(c))[0], c) for c in args.config]
-    for _, path in configs:
-        if not osp.isfile(path):
-            raise SystemExit(f'config {path} does not exist')
-    cuda = torch.cuda.is_available()
-    if args.device is not None:
-        devices = [torch.device(args.device)]
-        if devices[0].type == 'cuda' and not cuda:
-            raise SystemExit('--device cuda: CUDA is not available')
-    else:
-        devices = [torch.device('cpu')] + ([torch.device('cuda')]
-                                           if cuda else [])
+    configs, devices, cuda = _configs_and_devices(args)
     dtypes = {}
     notes = []
     for dev in devices:
