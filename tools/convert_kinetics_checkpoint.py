@@ -27,20 +27,18 @@ such. The name mapping is documented in
 (:func:`convert_pyslowfast_state_dict`).
 """
 import argparse
-import copy
-import os
 import os.path as osp
 from typing import List
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_converter import (
     CheckpointFileError, compare_state_dicts, convert_pyslowfast_state_dict,
     extract_pyslowfast_state_dict, load_checkpoint_file)
+from stmixer_mm.utils.converter_tools import (build_config_backbone,
+                                              fit_problems, save_converted)
 
 
 def parse_args(argv=None):
@@ -81,13 +79,7 @@ def parse_args(argv=None):
 def build_backbone(config: str, cfg_options) -> torch.nn.Module:
     """The backbone of ``config``'s detector (built only, not initialised:
     no pretrained download)."""
-    cfg = Config.fromfile(config)
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    backbone = copy.deepcopy(cfg.model.backbone)
-    backbone.setdefault('_scope_', cfg.model.get('_scope_', 'mmdet'))
-    return MODELS.build(backbone)
+    return build_config_backbone(config, cfg_options)[0]
 
 
 def _print_list(title: str, items: List[str]) -> None:
@@ -121,15 +113,7 @@ def main(argv=None) -> dict:
         _print_list('unexpected keys (converted, not in the backbone)',
                     unexpected)
         _print_list('shape mismatches', mismatched)
-        problems = []
-        if missing:
-            problems.append(f'{len(missing)} missing, e.g. {missing[0]}')
-        if unexpected:
-            problems.append(
-                f'{len(unexpected)} unexpected, e.g. {unexpected[0]}')
-        if mismatched:
-            problems.append(
-                f'{len(mismatched)} shape mismatches, e.g. {mismatched[0]}')
+        problems = fit_problems(missing, unexpected, mismatched)
         raise SystemExit(
             f'error: the weights of {args.src} do not fit the backbone of '
             f'{args.config} (' + ' | '.join(problems) + ')')
@@ -150,11 +134,7 @@ def main(argv=None) -> dict:
         config=args.config,
         verified_with_config=True,
         conversion=report.to_dict())
-    checkpoint = dict(meta=meta, state_dict=state_dict)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(checkpoint, args.dst)
-    print(f'saved {len(state_dict)} backbone tensors to {args.dst}')
-    return checkpoint
+    return save_converted(args.dst, state_dict, meta)
 
 
 if __name__ == '__main__':

@@ -20,20 +20,16 @@ mean-pooling ``fc_norm`` instead (it keeps its initialisation, as for the
 ViT-B configs). Otherwise nothing is written.
 """
 import argparse
-import copy
-import os
 import os.path as osp
-from unittest import mock
 
-import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_converter import (CheckpointFileError,
                                                    compare_state_dicts,
                                                    load_checkpoint_file)
+from stmixer_mm.utils.converter_tools import (build_config_backbone,
+                                              fit_problems, save_converted)
 from stmixer_mm.utils.videomae_converter import (convert_videomae_state_dict,
                                                  extract_videomae_state_dict)
 
@@ -60,23 +56,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build_backbone_on_meta(config: str, cfg_options) -> torch.nn.Module:
-    """The backbone of ``config`` on the meta device (shapes only)."""
-    cfg = Config.fromfile(config)
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    backbone = copy.deepcopy(cfg.model.backbone)
-    backbone.setdefault('_scope_', cfg.model.get('_scope_', 'mmdet'))
-    linspace = torch.linspace
-
-    def cpu_linspace(*args, **kwargs):  # drop-path rates are read .item()
-        kwargs.setdefault('device', 'cpu')
-        return linspace(*args, **kwargs)
-
-    with torch.device('meta'), mock.patch.object(torch, 'linspace',
-                                                 cpu_linspace):
-        return MODELS.build(backbone), cfg
+def build_backbone_on_meta(config: str, cfg_options):
+    """The backbone of ``config`` on the meta device (shapes only), and the
+    config."""
+    return build_config_backbone(config, cfg_options, on_meta=True)
 
 
 def main(argv=None) -> dict:
@@ -104,11 +87,7 @@ def main(argv=None) -> dict:
     ]
     missing = [k for k in missing if k not in kept_init]
     if missing or unexpected or mismatched:
-        problems = [
-            f'{len(v)} {name}, e.g. {v[0]}'
-            for name, v in (('missing', missing), ('unexpected', unexpected),
-                            ('shape mismatches', mismatched)) if v
-        ]
+        problems = fit_problems(missing, unexpected, mismatched)
         raise SystemExit(
             f'error: the weights of {args.src} do not fit the backbone of '
             f'{args.config} (' + ' | '.join(problems) + ')')
@@ -125,11 +104,7 @@ def main(argv=None) -> dict:
         config=args.config,
         kept_init=kept_init,
         conversion=report.to_dict())
-    checkpoint = dict(meta=meta, state_dict=state_dict)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(checkpoint, args.dst)
-    print(f'saved {len(state_dict)} backbone tensors to {args.dst}')
-    return checkpoint
+    return save_converted(args.dst, state_dict, meta)
 
 
 if __name__ == '__main__':
