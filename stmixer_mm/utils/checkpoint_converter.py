@@ -388,6 +388,19 @@ def _progress(items: list, show: bool):
     return track_iter_progress(items)
 
 
+def _strip_module_prefix(state_dict: Mapping, report: 'ConversionReport'
+                         ) -> List[Tuple[str, Any]]:
+    """``(key, value)`` pairs of ``state_dict`` in order, DDP's ``module.``
+    prefix removed (``report.stripped_module_prefix`` records it)."""
+    items = []
+    for key, value in state_dict.items():
+        if key.startswith('module.'):
+            key = key[len('module.'):]
+            report.stripped_module_prefix = True
+        items.append((key, value))
+    return items
+
+
 def convert_official_state_dict(
     state_dict: Mapping[str, Tensor],
     backbone: str = 'auto',
@@ -420,12 +433,7 @@ def convert_official_state_dict(
         raise ValueError(f'backbone must be one of {BACKBONES}, got '
                          f'{backbone!r}')
     report = ConversionReport(source_format='stmixer')
-    items = []
-    for key, value in state_dict.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
-            report.stripped_module_prefix = True
-        items.append((key, value))
+    items = _strip_module_prefix(state_dict, report)
     keys = [k for k, _ in items]
     if len(set(keys)) != len(keys):
         raise ValueError('the state dict holds the same key with and '
@@ -892,12 +900,7 @@ def convert_pyslowfast_state_dict(
         raise ValueError("source_format must be 'auto', 'caffe2' or "
                          f"'pyslowfast', got {source_format!r}")
     report = ConversionReport()
-    items = []
-    for key, value in state_dict.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
-            report.stripped_module_prefix = True
-        items.append((key, value))
+    items = _strip_module_prefix(state_dict, report)
     keys = [k for k, _ in items]
     if any(k.startswith(('stm_head.', 'backbone.')) for k in keys):
         raise ValueError(

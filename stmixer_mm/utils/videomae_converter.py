@@ -31,7 +31,7 @@ from typing import Dict, Mapping, Tuple
 from torch import Tensor
 
 from .checkpoint_converter import (_VIT_RULES, ConversionReport, _apply,
-                                   _vit_pos_embed)
+                                   _strip_module_prefix, _vit_pos_embed)
 
 __all__ = ['convert_videomae_state_dict', 'extract_videomae_state_dict']
 
@@ -83,12 +83,7 @@ def convert_videomae_state_dict(
             that already has mmaction2's names.
     """
     report = ConversionReport(backbone='vit', source_format='videomae')
-    items = []
-    for key, value in state_dict.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
-            report.stripped_module_prefix = True
-        items.append((key, value))
+    items = _strip_module_prefix(state_dict, report)
     keys = [k for k, _ in items]
     if any(
             k.startswith(('backbone.patch_embed.projection', 'cls_head.'))
