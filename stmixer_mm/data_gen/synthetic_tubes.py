@@ -44,9 +44,11 @@ from typing import Dict, List, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
-from .synthetic_ava import (ACTOR_STATE_MODES, JUMP_PHASES, SPLITS,
-                            SyntheticAVASettings, SyntheticVideo, build_split,
-                            generate_synthetic_ava, state_class)
+from .scene import SyntheticVideo, build_split, state_class
+from .settings import (SPLITS, SyntheticAVASettings, add_generator_arguments,
+                       setting_values)
+from .synthetic_ava import generate_synthetic_ava
+from .writers import write_tube_gt
 
 #: Tube classes; the pickle's label index of ``TUBE_CLASSES[i]`` is ``i``.
 TUBE_CLASSES = ('stand', 'crouch', 'walk', 'jump')
@@ -88,8 +90,8 @@ def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
             if f == video.num_frames or classes[f] != classes[start]:
                 rows = [[g + 1, *video.geometry(a, g)[1]]
                         for g in range(start, f)]
-                tubes.setdefault(classes[start], []).append(
-                    np.array(rows, dtype=np.float32))
+                tube = np.array(rows, dtype=np.float32)
+                tubes.setdefault(classes[start], []).append(tube)
                 start = f
     return tubes
 
@@ -111,15 +113,14 @@ def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
             gt['nframes'][v.video_id] = v.num_frames
             gt['resolution'][v.video_id] = (v.height, v.width)
             gt[key][0].append(v.video_id)
-        seen = {
-            label
-            for v in gt[key][0] for label in gt['gttubes'][v]
-        }
+        seen = {label for v in gt[key][0] for label in gt['gttubes'][v]}
         missing = [c for i, c in enumerate(TUBE_CLASSES) if i not in seen]
         if missing:
-            print_log(f'synthetic tubes: the {split} split has no tube '
-                      f'of {missing}; use more or longer videos',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'synthetic tubes: the {split} split has no tube '
+                f'of {missing}; use more or longer videos',
+                logger='current',
+                level=logging.WARNING)
     return gt
 
 
@@ -152,53 +153,37 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
     """
     kwargs = dict(TUBE_DEFAULTS, **kwargs)
     paths = generate_synthetic_ava(out_dir, **kwargs)
-    fields = SyntheticAVASettings.__dataclass_fields__
-    settings = SyntheticAVASettings(
-        **{k: v
-           for k, v in kwargs.items() if k in fields})
-    gt = build_tube_annotations(settings)
+    gt = build_tube_annotations(SyntheticAVASettings.from_kwargs(kwargs))
     paths['tube_gt'] = osp.join(paths['annotations'], TUBE_GT_NAME)
-    with open(paths['tube_gt'], 'wb') as f:
-        pickle.dump(gt, f)
+    write_tube_gt(paths['tube_gt'], gt)
     return paths
 
 
+#: The settings the tube tool sets on the command line.
+CLI_SETTINGS = ('num_train_videos', 'num_val_videos', 'seconds_per_video',
+                'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed',
+                'actor_states', 'jump_phase')
+
+
 def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
-    defaults = SyntheticAVASettings(**TUBE_DEFAULTS)
     parser = argparse.ArgumentParser(
         description='Generate the synthetic data set with ACT-format tube '
         'ground truth (annotations/tubes_GT.pkl)')
-    parser.add_argument('--out-dir', default='data/synthetic_tubes')
-    for name in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
-                 'fps', 'width', 'height', 'min_actors', 'max_actors',
-                 'seed'):
-        parser.add_argument(
-            '--' + name.replace('_', '-'),
-            type=int,
-            default=getattr(defaults, name))
-    parser.add_argument(
-        '--actor-states',
-        choices=ACTOR_STATE_MODES,
-        default=defaults.actor_states,
-        help="'per_video' (default): one class per actor for the whole "
-        "video, one tube per actor (JHMDB-like); 'per_keyframe': the class "
-        'may change every second, tubes cover parts of the video')
-    parser.add_argument(
-        '--jump-phase',
-        choices=JUMP_PHASES,
-        default=defaults.jump_phase,
-        help="'random' (default): every jump starts at a random phase of "
-        "the hop; 'start': on the ground (the AVA set's behaviour, every "
-        'jumper in the same phase at the same frame)')
-    parser.add_argument('--no-demo', action='store_true')
-    parser.add_argument('--overwrite', action='store_true')
+    add_generator_arguments(
+        parser,
+        'data/synthetic_tubes',
+        CLI_SETTINGS,
+        SyntheticAVASettings(**TUBE_DEFAULTS),
+        helps=dict(
+            actor_states="'per_video' (default): one class per actor for "
+            'the whole video, one tube per actor (JHMDB-like); '
+            "'per_keyframe': the class may change every second, tubes "
+            'cover parts of the video',
+            jump_phase="'random' (default): every jump starts at a random "
+            "phase of the hop; 'start': on the ground (the AVA set's "
+            'behaviour, every jumper in the same phase at the same frame)'))
     args = parser.parse_args(argv)
-    kwargs = {
-        k: getattr(args, k)
-        for k in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
-                  'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed',
-                  'actor_states', 'jump_phase')
-    }
+    kwargs = setting_values(args, CLI_SETTINGS)
     kwargs.update(write_demo=not args.no_demo, overwrite=args.overwrite)
     return args, kwargs
 
@@ -211,9 +196,9 @@ def main(argv=None) -> None:
     print(f'tube ground truth: {paths["tube_gt"]}')
     print(f'frames: {paths["rawframes"]}/<video>/img_%05d.jpg')
     for split, per in tube_stats(gt).items():
-        print(f'{split}: ' + ', '.join(
-            f'{c} {s["tubes"]} tubes / {s["boxes"]} boxes'
-            for c, s in per.items()))
+        print(f'{split}: ' +
+              ', '.join(f'{c} {s["tubes"]} tubes / {s["boxes"]} boxes'
+                        for c, s in per.items()))
 
 
 if __name__ == '__main__':

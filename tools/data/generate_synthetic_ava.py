@@ -17,45 +17,30 @@ import sys
 import time
 
 from stmixer_mm.data_gen import CLASS_CUES, generate_synthetic_ava
-from stmixer_mm.data_gen.synthetic_ava import SyntheticAVASettings
+from stmixer_mm.data_gen.settings import (SyntheticAVASettings,
+                                          add_generator_arguments,
+                                          setting_values)
+
+#: The settings this tool sets on the command line (all but the tube
+#: data's ``actor_states`` and ``jump_phase``).
+CLI_SETTINGS = ('num_train_videos', 'num_val_videos', 'seconds_per_video',
+                'fps', 'width', 'height', 'min_actors', 'max_actors',
+                'timestamp_start', 'start_index', 'exclude_prob',
+                'demo_seconds', 'jpeg_quality', 'seed')
 
 
 def parse_args(argv=None):
-    d = SyntheticAVASettings()
     parser = argparse.ArgumentParser(
         description='Generate a synthetic spatio-temporal action detection '
         'data set in the AVA layout (rawframes + csv annotations + label '
         'map), plus a demo mp4.')
-    parser.add_argument('--out-dir', default='data/synthetic_ava')
-    parser.add_argument(
-        '--num-train-videos', type=int, default=d.num_train_videos)
-    parser.add_argument('--num-val-videos', type=int, default=d.num_val_videos)
-    parser.add_argument(
-        '--seconds-per-video',
-        type=int,
-        default=d.seconds_per_video,
-        help='keyframes are the whole seconds strictly inside a video')
-    parser.add_argument('--fps', type=int, default=d.fps)
-    parser.add_argument('--width', type=int, default=d.width)
-    parser.add_argument('--height', type=int, default=d.height)
-    parser.add_argument('--min-actors', type=int, default=d.min_actors)
-    parser.add_argument('--max-actors', type=int, default=d.max_actors)
-    parser.add_argument(
-        '--timestamp-start', type=int, default=d.timestamp_start)
-    parser.add_argument('--start-index', type=int, default=d.start_index)
-    parser.add_argument('--exclude-prob', type=float, default=d.exclude_prob)
-    parser.add_argument('--demo-seconds', type=int, default=d.demo_seconds)
-    parser.add_argument(
-        '--no-demo', action='store_true', help='do not write the demo mp4')
-    parser.add_argument('--jpeg-quality', type=int, default=d.jpeg_quality)
-    parser.add_argument('--seed', type=int, default=d.seed)
-    parser.add_argument(
-        '--overwrite',
-        action='store_true',
-        help='replace a set made with other settings: deletes exactly the '
-        'files listed in <out-dir>/manifest.txt by the earlier run (and the '
-        'folders they leave empty); without a manifest nothing is deleted '
-        'and the command stops')
+    add_generator_arguments(
+        parser,
+        'data/synthetic_ava',
+        CLI_SETTINGS,
+        SyntheticAVASettings(),
+        helps=dict(seconds_per_video='keyframes are the whole seconds '
+                   'strictly inside a video'))
     return parser.parse_args(argv)
 
 
@@ -65,22 +50,9 @@ def main(argv=None):
     try:
         paths = generate_synthetic_ava(
             args.out_dir,
-            num_train_videos=args.num_train_videos,
-            num_val_videos=args.num_val_videos,
-            seconds_per_video=args.seconds_per_video,
-            fps=args.fps,
-            width=args.width,
-            height=args.height,
-            min_actors=args.min_actors,
-            max_actors=args.max_actors,
-            timestamp_start=args.timestamp_start,
-            start_index=args.start_index,
-            exclude_prob=args.exclude_prob,
-            demo_seconds=args.demo_seconds,
             write_demo=not args.no_demo,
-            jpeg_quality=args.jpeg_quality,
-            seed=args.seed,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite,
+            **setting_values(args, CLI_SETTINGS))
     except (ValueError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

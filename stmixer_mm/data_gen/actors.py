@@ -1,0 +1,287 @@
+"""The actors of a synthetic video: their look, where they stand, what they
+do and how they move.
+
+Every function draws from the random stream it is given, in a fixed order,
+so that a video (:class:`~stmixer_mm.data_gen.scene.SyntheticVideo`) is a
+pure function of its seed.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+# Colours are BGR (OpenCV). Shirts are saturated, never yellow (the held
+# object's colour, :data:`~stmixer_mm.data_gen.render.OBJECT_COLOUR`).
+SHIRTS = ((40, 40, 220), (220, 80, 40), (60, 170, 40), (200, 60, 200),
+          (200, 200, 40), (150, 40, 120), (40, 110, 200), (120, 120, 240),
+          (230, 150, 90), (90, 200, 140))
+PANTS = ((90, 40, 20), (50, 50, 50), (30, 50, 90), (80, 20, 70), (20, 70, 40),
+         (110, 90, 70))
+SKINS = ((150, 180, 230), (110, 150, 200), (80, 110, 160), (60, 80, 120),
+         (170, 200, 240))
+
+
+@dataclass(frozen=True)
+class ActorState:
+    """What one actor does between two slot boundaries."""
+    posture: str  # 'stand' | 'crouch'
+    motion: str  # 'still' | 'walk' | 'jump'
+    arms_up: bool
+    hold: bool
+
+
+@dataclass
+class Actor:
+    """An actor's fixed look and place; sizes in pixels."""
+    person_id: int
+    unit: float
+    ground: int  # image row of the soles
+    x_lo: float  # range of the body centre
+    x_hi: float
+    x0: float
+    facing: int  # +1 right, -1 left
+    object_side: int
+    partner: Optional[int]
+    head: Tuple[int, int, int]
+    shirt: Tuple[int, int, int]
+    pants: Tuple[int, int, int]
+    dims: Dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        u = self.unit
+        self.dims = dict(
+            head_r=max(3, round(1.0 * u)),
+            torso_half=max(3, round(1.3 * u)),
+            arm_w=max(2, round(0.7 * u)),
+            arm_len=round(3.4 * u),
+            leg_half_gap=max(1, round(0.25 * u)),
+            leg_w=max(2, round(1.0 * u)),
+            leg_w_crouch=max(3, round(1.5 * u)),
+            leg_h=round(4.0 * u),
+            leg_h_crouch=round(1.8 * u),
+            torso_h=round(3.8 * u),
+            torso_h_crouch=round(3.2 * u),
+            object=max(4, round(1.8 * u)))
+
+    @property
+    def half_extent(self) -> int:
+        """Half width of the body box (arms and outline included)."""
+        return self.dims['torso_half'] + self.dims['arm_w'] + 1
+
+    @property
+    def object_extent(self) -> int:
+        """Distance from the centre to the far edge of a held object."""
+        d = self.dims
+        return d['torso_half'] + d['arm_w'] + d['object'] - d['object'] // 4
+
+
+# -- layout ----------------------------------------------------------------
+def place_actors(rng: np.random.Generator, num_actors: int, force_pair: bool,
+                 width: int, height: int) -> List[Actor]:
+    """``num_actors`` actors side by side in lanes across a ``width`` x
+    ``height`` frame; with ``force_pair`` actors 0 and 1 are a talking pair
+    that shares one lane."""
+    scale = height / 128.0
+    units = [float(rng.uniform(4.6, 5.6)) * scale for _ in range(num_actors)]
+    pair = (0, 1) if force_pair else None
+    # groups of actors standing side by side: the pair shares one lane
+    groups = [[0, 1]] + [[i] for i in range(2, num_actors)] \
+        if pair else [[i] for i in range(num_actors)]
+    order = rng.permutation(len(groups))
+    groups = [groups[i] for i in order]
+    weights = np.array([1.7 if len(g) == 2 else 1.0 for g in groups])
+    edges = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() \
+        * width
+    margin = 5.0 * scale
+    actors: List[Optional[Actor]] = [None] * num_actors
+    for g, lo, hi in zip(groups, edges[:-1], edges[1:]):
+        if len(g) == 1:
+            actors[g[0]] = _single(rng, g[0], units[g[0]], lo, hi, margin,
+                                   height)
+        else:
+            a, b = _pair(rng, g, units, lo, hi, margin, height)
+            actors[g[0]], actors[g[1]] = a, b
+    return actors
+
+
+def _look(rng):
+    return dict(
+        head=SKINS[rng.integers(len(SKINS))],
+        shirt=SHIRTS[rng.integers(len(SHIRTS))],
+        pants=PANTS[rng.integers(len(PANTS))])
+
+
+def _ground(rng, unit, height):
+    top_room = round(10.0 * unit + 1.4 * unit + 2.2 * unit) + 4
+    lo = max(int(0.75 * height), top_room)
+    return int(rng.integers(lo, height - 2))
+
+
+def _single(rng, pid, unit, lo, hi, margin, height) -> Actor:
+    facing = int(rng.choice([-1, 1]))
+    actor = Actor(
+        person_id=pid,
+        unit=unit,
+        ground=0,
+        x_lo=0,
+        x_hi=0,
+        x0=0,
+        facing=facing,
+        object_side=facing,
+        partner=None,
+        **_look(rng))
+    actor.ground = _ground(rng, unit, height)
+    reach = actor.object_extent + margin
+    x_lo, x_hi = lo + reach, hi - reach
+    if x_hi < x_lo:  # lane too narrow to walk: stand in its middle
+        x_lo = x_hi = (lo + hi) / 2
+    actor.x_lo, actor.x_hi = x_lo, x_hi
+    actor.x0 = float(rng.uniform(x_lo, x_hi))
+    return actor
+
+
+def _pair(rng, ids, units, lo, hi, margin, height) -> Tuple[Actor, Actor]:
+    gap = int(rng.integers(2, 6))
+    ground = _ground(rng, max(units[ids[0]], units[ids[1]]), height)
+    left = Actor(
+        person_id=ids[0],
+        unit=units[ids[0]],
+        ground=ground,
+        x_lo=0,
+        x_hi=0,
+        x0=0,
+        facing=1,
+        object_side=-1,
+        partner=ids[1],
+        **_look(rng))
+    right = Actor(
+        person_id=ids[1],
+        unit=units[ids[1]],
+        ground=ground - int(rng.integers(-2, 3)),
+        x_lo=0,
+        x_hi=0,
+        x0=0,
+        facing=-1,
+        object_side=1,
+        partner=ids[0],
+        **_look(rng))
+    right.ground = min(right.ground, height - 3)
+    span = left.object_extent + left.half_extent + gap \
+        + right.half_extent + right.object_extent
+    free = hi - lo - span
+    if free >= 2 * margin:
+        start = lo + margin + float(rng.uniform(0, free - 2 * margin))
+    else:
+        start = lo + max(0.0, free / 2)
+    cl = round(start + left.object_extent)
+    # the boxes span [c - half_extent, c + half_extent), so the gap
+    # between them is cr - half_r - (cl + half_l)
+    cr = cl + left.half_extent + gap + right.half_extent
+    for actor, c in ((left, cl), (right, cr)):
+        actor.x_lo = actor.x_hi = actor.x0 = float(c)
+    return left, right
+
+
+# -- behaviour -------------------------------------------------------------
+def sample_states(rng: np.random.Generator, actor: Actor,
+                  num_slots: int) -> List[ActorState]:
+    """A state per keyframe slot (``actor_states='per_keyframe'``, AVA):
+    the previous state is kept with probability 0.4."""
+    can_walk = actor.partner is None and actor.x_hi - actor.x_lo >= 8
+    states, prev = [], None
+    for _ in range(num_slots):
+        if prev is not None and rng.random() < 0.4:
+            states.append(prev)
+            continue
+        if can_walk:
+            motion = rng.choice(['still', 'walk', 'jump'], p=[0.35, 0.4, 0.25])
+        else:
+            motion = rng.choice(['still', 'jump'], p=[0.6, 0.4])
+        posture = 'crouch' if (motion == 'still'
+                               and rng.random() < 0.4) else 'stand'
+        prev = ActorState(
+            posture=posture,
+            motion=str(motion),
+            arms_up=bool(rng.random() < 0.3),
+            hold=bool(rng.random() < 0.35))
+        states.append(prev)
+    return states
+
+
+def sample_video_state(rng: np.random.Generator, actor: Actor,
+                       num_slots: int) -> List[ActorState]:
+    """One state for the whole video (``actor_states='per_video'``),
+    repeated for the ``num_slots`` slots.
+
+    The tube class (``walk`` / ``jump`` from the motion, else the
+    posture ``stand`` / ``crouch``) is drawn so that the four classes
+    are about equally frequent: only actors without a partner can walk
+    (they have a lane), and about half of the actors have one, so a
+    walker walks with probability 1/2 and every other choice is
+    uniform. Arms and held object are drawn as in ``'per_keyframe'``.
+    """
+    if actor.partner is None and actor.x_hi - actor.x_lo >= 8:
+        cls = rng.choice(['walk', 'stand', 'crouch', 'jump'],
+                         p=[0.5, 1 / 6, 1 / 6, 1 / 6])
+    else:
+        cls = rng.choice(['stand', 'crouch', 'jump'])
+    motion = str(cls) if cls in ('walk', 'jump') else 'still'
+    state = ActorState(
+        posture='crouch' if cls == 'crouch' else 'stand',
+        motion=motion,
+        arms_up=bool(rng.random() < 0.3),
+        hold=bool(rng.random() < 0.35))
+    return [state] * num_slots
+
+
+def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
+                 states: Sequence[Sequence[ActorState]],
+                 slot_of_frame: np.ndarray, fps: int, height: int,
+                 jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Per actor and frame, the body centre ``x`` (float) and the vertical
+    offset of the soles (int, <= 0 in a jump).
+
+    Walkers slide sideways at ~32 px/s (scaled with ``height``) and bounce
+    off the ends of their lane; jumpers hop (:func:`hop`) twice a second,
+    starting on the ground (``jump_phase='start'``) or at a random phase.
+    """
+    num_frames = len(slot_of_frame)
+    num = len(actors)
+    xs = np.zeros((num, num_frames))
+    ys = np.zeros((num, num_frames), dtype=np.int64)
+    speed = 32.0 * height / 128.0 / fps
+    period = max(2, fps // 2)
+    for a, actor in enumerate(actors):
+        x, direction, phase, last = actor.x0, 1, 0, None
+        for f in range(num_frames):
+            state = states[a][slot_of_frame[f]]
+            if state.motion == 'walk':
+                if last is None or last.motion != 'walk':
+                    direction = int(rng.choice([-1, 1]))
+                x += direction * speed
+                if x > actor.x_hi:
+                    x, direction = 2 * actor.x_hi - x, -1
+                if x < actor.x_lo:
+                    x, direction = 2 * actor.x_lo - x, 1
+                x = min(max(x, actor.x_lo), actor.x_hi)
+            if state.motion == 'jump':
+                if last is None or last.motion != 'jump':
+                    phase = 0 if jump_phase == 'start' else int(
+                        rng.integers(period))
+                ys[a,
+                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
+                phase += 1
+            xs[a, f] = x
+            last = state
+    return xs, ys
+
+
+def hop(phase: int, period: int) -> float:
+    """Height (0..1) of a hop: on the ground, up, hanging, down.
+
+    A trapezoid rather than a sine, so that frames sampled every other
+    frame see the whole height whatever the phase (period 8: 0, 0, .5, 1,
+    1, 1, .5, 0).
+    """
+    tri = 1.0 - abs(2.0 * phase / period - 1.0)
+    return min(1.0, max(0.0, 2.0 * tri - 0.5))

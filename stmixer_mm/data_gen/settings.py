@@ -1,0 +1,183 @@
+"""The classes and settings of the synthetic data set.
+
+:class:`SyntheticAVASettings` holds every parameter of the generator (its
+output is a pure function of them); :data:`CLASSES` are the AVA action
+classes it draws, :data:`CLASS_CUES` what makes each one visible.
+"""
+import argparse
+from dataclasses import dataclass
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+
+#: Action classes; the AVA label id of ``CLASSES[i]`` is ``i + 1``.
+CLASSES = ('stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object',
+           'talk_to')
+
+#: AVA ``label_type`` of each class, written to the label map.
+LABEL_TYPES = dict(
+    stand='PERSON_MOVEMENT',
+    crouch='PERSON_MOVEMENT',
+    walk='PERSON_MOVEMENT',
+    jump='PERSON_MOVEMENT',
+    raise_arms='PERSON_MOVEMENT',
+    hold_object='OBJECT_MANIPULATION',
+    talk_to='PERSON_INTERACTION')
+
+#: What a model has to see to recognise each class.
+CLASS_CUES = dict(
+    stand='one frame: upright body, long legs (box about 10 units tall)',
+    crouch='one frame: short torso, short wide legs, feet on the same '
+    'ground (box about 7 units tall)',
+    walk='motion: the body slides sideways by ~32 px/s (scaled with the '
+    'frame height); no leg swing, so one frame cannot tell',
+    jump='motion: the body bounces up to ~2.2 units, two bounces a '
+    'second; no ground line, so one frame cannot tell',
+    raise_arms='one frame: both arms point up above the head',
+    hold_object='context: a yellow square at one hand, three quarters of '
+    'it outside the person box',
+    talk_to='context: another actor stands 2-5 px away, facing this one; '
+    'other actors are always >= 10 px apart')
+
+LABEL_IDS = {name: i + 1 for i, name in enumerate(CLASSES)}
+SPLITS = ('train', 'val')
+#: Values of :attr:`SyntheticAVASettings.actor_states`.
+ACTOR_STATE_MODES = ('per_keyframe', 'per_video')
+#: Values of :attr:`SyntheticAVASettings.jump_phase`.
+JUMP_PHASES = ('start', 'random')
+
+
+@dataclass(frozen=True)
+class SyntheticAVASettings:
+    """Every parameter of the generator (the output is a function of it)."""
+    num_train_videos: int = 16
+    num_val_videos: int = 4
+    seconds_per_video: int = 12
+    fps: int = 16
+    width: int = 192
+    height: int = 128
+    min_actors: int = 1
+    max_actors: int = 3
+    timestamp_start: int = 900
+    start_index: int = 1
+    exclude_prob: float = 0.05
+    demo_seconds: int = 8
+    jpeg_quality: int = 90
+    seed: int = 0
+    #: ``'per_keyframe'`` (AVA): an actor may change its state at every
+    #: keyframe; ``'per_video'`` (the tube benchmarks' trimmed clips, as
+    #: JHMDB): each actor keeps one state, hence one tube class, for the
+    #: whole video, drawn so that the four tube classes are about balanced.
+    actor_states: str = 'per_keyframe'
+    #: ``'start'`` (AVA): a jump starts on the ground, so with the same
+    #: period every jumper is in the same phase at the same frame;
+    #: ``'random'`` (tube data): each jump starts at a random phase.
+    jump_phase: str = 'start'
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Dict) -> 'SyntheticAVASettings':
+        """The settings named in ``kwargs`` (other keys, such as
+        ``write_demo`` or ``overwrite``, are ignored), defaults for the
+        rest."""
+        return cls(**{k: v for k, v in kwargs.items() if k in SETTING_NAMES})
+
+    @property
+    def timestamp_end(self) -> int:
+        return self.timestamp_start + self.seconds_per_video
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad setting."""
+
+        def need(ok, msg):
+            if not ok:
+                raise ValueError(f'synthetic AVA settings: {msg}')
+
+        for name in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
+                     'fps', 'width', 'height', 'min_actors', 'max_actors',
+                     'timestamp_start', 'start_index', 'demo_seconds',
+                     'jpeg_quality', 'seed'):
+            value = getattr(self, name)
+            need(
+                isinstance(value,
+                           (int, np.integer)) and not isinstance(value, bool),
+                f'{name} must be an int, got {value!r}')
+        need(self.num_train_videos >= 1, 'num_train_videos must be >= 1')
+        need(self.num_val_videos >= 1, 'num_val_videos must be >= 1')
+        need(
+            self.seconds_per_video >= 2,
+            'seconds_per_video must be >= 2 (keyframes are the whole '
+            'seconds strictly inside the video)')
+        need(self.fps >= 4, 'fps must be >= 4')
+        need(
+            self.width >= 64 and self.height >= 64,
+            f'frames must be at least 64x64, got {self.width}x'
+            f'{self.height}')
+        need(self.width >= self.height,
+             'width must be >= height (actors stand side by side)')
+        need(
+            1 <= self.min_actors <= self.max_actors <= 3,
+            'need 1 <= min_actors <= max_actors <= 3, got '
+            f'{self.min_actors}, {self.max_actors}')
+        need(self.timestamp_start >= 0, 'timestamp_start must be >= 0')
+        need(
+            self.start_index in (0, 1),
+            'start_index must be 0 or 1 (AVA frames are 1-based)')
+        need(0.0 <= self.exclude_prob < 1.0, 'exclude_prob must be in [0, 1)')
+        need(self.demo_seconds >= 2, 'demo_seconds must be >= 2')
+        need(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in [1, 100]')
+        need(self.seed >= 0, 'seed must be >= 0')
+        need(
+            self.actor_states in ACTOR_STATE_MODES,
+            f'actor_states must be one of {ACTOR_STATE_MODES}, got '
+            f'{self.actor_states!r}')
+        need(
+            self.jump_phase in JUMP_PHASES,
+            f'jump_phase must be one of {JUMP_PHASES}, got '
+            f'{self.jump_phase!r}')
+
+
+#: Names of the fields of :class:`SyntheticAVASettings`, in order.
+SETTING_NAMES = tuple(SyntheticAVASettings.__dataclass_fields__)
+_CHOICES = dict(actor_states=ACTOR_STATE_MODES, jump_phase=JUMP_PHASES)
+
+
+def add_generator_arguments(parser: argparse.ArgumentParser,
+                            out_dir: str,
+                            names: Iterable[str],
+                            defaults: SyntheticAVASettings,
+                            helps: Optional[Dict[str, str]] = None) -> None:
+    """The options of a generator tool: ``--out-dir`` (default
+    ``out_dir``), one option ``--<name with dashes>`` per setting of
+    ``names`` (typed as the setting: ``int`` / ``float``, choices for
+    ``actor_states`` and ``jump_phase``; default its value in ``defaults``;
+    ``helps[name]`` as help if given), ``--no-demo`` and ``--overwrite``.
+    """
+    helps = helps or {}
+    parser.add_argument('--out-dir', default=out_dir)
+    for name in names:
+        if name not in SETTING_NAMES:
+            raise ValueError(f'{name!r} is not a synthetic AVA setting '
+                             f'({", ".join(SETTING_NAMES)})')
+        default = getattr(defaults, name)
+        kwargs = dict(default=default, help=helps.get(name))
+        if name in _CHOICES:
+            kwargs['choices'] = _CHOICES[name]
+        else:
+            kwargs['type'] = type(default)
+        parser.add_argument('--' + name.replace('_', '-'), **kwargs)
+    parser.add_argument(
+        '--no-demo', action='store_true', help='do not write the demo mp4')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace a set made with other settings: deletes exactly the '
+        'files listed in <out-dir>/manifest.txt by the earlier run (and the '
+        'folders they leave empty); without a manifest nothing is deleted '
+        'and the command stops')
+
+
+def setting_values(args: argparse.Namespace,
+                   names: Iterable[str]) -> Dict[str, object]:
+    """``{name: args.<name>}`` of the settings ``names`` parsed by
+    :func:`add_generator_arguments`."""
+    return {name: getattr(args, name) for name in names}

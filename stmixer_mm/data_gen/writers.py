@@ -1,0 +1,183 @@
+"""Writing a synthetic data set to disk: frames, the demo video, the AVA
+csv files and label map, the ACT tube pickle and the manifest of what was
+written.
+
+Layout (:func:`dataset_paths`)::
+
+    <out_dir>/
+        rawframes/<video_id>/img_00001.jpg ...   (FILENAME_TMPL)
+        annotations/train.csv, val.csv, *_excluded_timestamps.csv,
+                    label_map.pbtxt, tubes_GT.pkl (tube data only)
+        demo/demo.mp4, demo/demo_gt.csv
+        meta.json, manifest.txt
+"""
+import os
+import os.path as osp
+import pickle
+from typing import Dict, Iterable, Tuple
+
+import cv2
+
+from .scene import SyntheticVideo
+from .settings import CLASSES, LABEL_IDS, LABEL_TYPES
+
+FILENAME_TMPL = 'img_{:05d}.jpg'
+MANIFEST = 'manifest.txt'
+
+
+def write_rows(path: str, rows: Iterable[Tuple]) -> None:
+    """AVA csv rows ``video_id, timestamp, x1, y1, x2, y2, label,
+    person_id`` (boxes normalised, 3 decimals; no header)."""
+    with open(path, 'w') as f:
+        for vid, ts, x1, y1, x2, y2, label, pid in rows:
+            f.write(f'{vid},{ts:04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},'
+                    f'{label},{pid}\n')
+
+
+def write_excluded(path: str, excluded: Iterable[Tuple[str, int]]) -> None:
+    """An AVA excluded-timestamps csv: ``video_id, timestamp`` rows."""
+    with open(path, 'w') as f:
+        for vid, ts in excluded:
+            f.write(f'{vid},{ts:04d}\n')
+
+
+def write_tube_gt(path: str, gt: dict) -> None:
+    """The ACT ground-truth pickle (``tubes_GT.pkl``) of ``gt``."""
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f)
+
+
+def write_label_map(path: str) -> None:
+    """An AVA label map (``label {name, label_id, label_type}``)."""
+    with open(path, 'w') as f:
+        for name in CLASSES:
+            f.write(f'label {{\n  name: "{name}"\n  label_id: '
+                    f'{LABEL_IDS[name]}\n  label_type: {LABEL_TYPES[name]}'
+                    '\n}\n')
+
+
+def write_video_frames(video: SyntheticVideo, frame_dir: str, start_index: int,
+                       jpeg_quality: int) -> None:
+    os.makedirs(frame_dir, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+    for f in range(video.num_frames):
+        path = osp.join(frame_dir, FILENAME_TMPL.format(f + start_index))
+        if not cv2.imwrite(path, video.render(f), params):
+            raise OSError(f'could not write frame {path}')
+
+
+def write_demo_video(video: SyntheticVideo, path: str) -> int:
+    """Write ``video`` as mp4 ('mp4v'); check it reads back frame by frame.
+
+    Returns:
+        int: the number of frames read back.
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), video.fps,
+                             (video.width, video.height))
+    if not writer.isOpened():
+        raise RuntimeError(
+            f'OpenCV cannot open an mp4v VideoWriter for {path}; this '
+            'OpenCV build lacks an MPEG-4 encoder')
+    for f in range(video.num_frames):
+        writer.write(video.render(f))
+    writer.release()
+    read = count_video_frames(path)
+    if read != video.num_frames:
+        raise RuntimeError(f'{path}: wrote {video.num_frames} frames but '
+                           f'cv2.VideoCapture reads back {read}')
+    return read
+
+
+def count_video_frames(path: str) -> int:
+    """Frames that ``cv2.VideoCapture`` decodes from ``path``."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise RuntimeError(f'cv2.VideoCapture cannot open {path}')
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def dataset_paths(root: str) -> Dict[str, str]:
+    """The paths of a data set under ``root`` (see the module's layout)."""
+    ann = osp.join(root, 'annotations')
+    return dict(
+        root=root,
+        rawframes=osp.join(root, 'rawframes'),
+        annotations=ann,
+        train_ann=osp.join(ann, 'train.csv'),
+        val_ann=osp.join(ann, 'val.csv'),
+        train_exclude=osp.join(ann, 'train_excluded_timestamps.csv'),
+        val_exclude=osp.join(ann, 'val_excluded_timestamps.csv'),
+        label_map=osp.join(ann, 'label_map.pbtxt'),
+        demo_video=osp.join(root, 'demo', 'demo.mp4'),
+        demo_ann=osp.join(root, 'demo', 'demo_gt.csv'),
+        meta=osp.join(root, 'meta.json'))
+
+
+def file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
+    """``{relative path: (inode, size, mtime_ns)}`` of the files under
+    ``out_dir``."""
+    states = {}
+    for root, _, names in os.walk(out_dir):
+        for name in names:
+            full = osp.join(root, name)
+            st = os.stat(full)
+            states[osp.relpath(full, out_dir)] = (st.st_ino, st.st_size,
+                                                  st.st_mtime_ns)
+    return states
+
+
+def write_manifest(out_dir: str, before: Dict[str, Tuple[int, int,
+                                                         int]]) -> str:
+    """List (relative paths, one a line) the files under ``out_dir`` that
+    are new or changed since ``before`` (:func:`file_states` taken before
+    the first write), the manifest included: what ``overwrite`` may delete
+    later."""
+    path = osp.join(out_dir, MANIFEST)
+    with open(path, 'w'):
+        pass  # the manifest lists itself
+    files = [
+        rel for rel, state in file_states(out_dir).items()
+        if before.get(rel) != state
+    ]
+    with open(path, 'w') as f:
+        f.write(''.join(f'{rel}\n' for rel in sorted(files)))
+    return path
+
+
+def remove_generated(out_dir: str) -> int:
+    """Delete the files listed in ``out_dir``'s manifest, then the folders
+    they leave empty; anything else stays. Returns the number removed."""
+    path = osp.join(out_dir, MANIFEST)
+    if not osp.isfile(path):
+        raise FileExistsError(
+            f'{out_dir} has no {MANIFEST} (a set written by an older '
+            'generator, an interrupted run or other data), so which files '
+            'the generator wrote is unknown and nothing is deleted; remove '
+            'rawframes/, annotations/, demo/ and meta.json yourself, or '
+            'pick another --out-dir')
+    root = osp.realpath(out_dir)
+    with open(path) as f:
+        rels = [line.rstrip('\n') for line in f if line.strip()]
+    folders, removed = set(), 0
+    for rel in rels:
+        full = osp.realpath(osp.join(root, rel))
+        if not full.startswith(root + os.sep):
+            raise ValueError(f'{path}: {rel!r} is outside {out_dir}')
+        if osp.isfile(full) or osp.islink(full):
+            os.remove(full)
+            removed += 1
+        parent = osp.dirname(full)
+        while parent != root and parent.startswith(root + os.sep):
+            folders.add(parent)
+            parent = osp.dirname(parent)
+    if osp.exists(path):
+        os.remove(path)
+    for folder in sorted(folders, key=len, reverse=True):
+        if osp.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+    return removed
