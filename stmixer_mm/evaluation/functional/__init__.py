@@ -1,8 +1,8 @@
 """Functional evaluation of the tube benchmarks (frame-/video-mAP)."""
 from .person_tubes import link_person_tubes
-from .tube_ap import (FRAME_DET_COLUMNS, box_iou, frame_ap, link_tubes,
-                      link_video_tubes, mean_ap, nms, nms_3d, tube_iou,
-                      video_ap, voc_ap)
+from .tube_ap import (FRAME_DET_COLUMNS, frame_ap, link_tubes, mean_ap, nms_3d,
+                      tube_iou, video_ap, voc_ap)
+from .tube_linking import box_iou, link_video_tubes, nms
 
 __all__ = [
     'FRAME_DET_COLUMNS', 'box_iou', 'frame_ap', 'link_person_tubes',

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .tube_ap import link_video_tubes
+from .tube_linking import link_video_tubes
 
 
 def link_person_tubes(keyframes: Sequence[int],

@@ -23,7 +23,9 @@ multisports_utils``) and what is not:
   [*frm_dets[-4:], frm_det[3]]``), so all boxes of a video share one stale
   score and tube scores, 3-D ranking and video-mAP are wrong. Its per-frame
   "NMS" also only decays scores and keeps every box. :func:`link_tubes`
-  here keeps each box's own score and uses hard NMS.
+  here keeps each box's own score and uses hard NMS (the per-video
+  linker, :func:`~.tube_linking.link_video_tubes`, is shared with the
+  demo's person tubes).
 * ``videoAP`` / ``iou3dt_voc`` are not reused: under numpy 2 ``int()`` of a
   1-element array raises ``TypeError``, and the temporal IoU there counts
   frames exclusively. :func:`tube_iou` counts frames inclusively, as ACT.
@@ -37,8 +39,9 @@ from collections import defaultdict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from mmaction.evaluation.functional.multisports_utils import (iou2d_voc,
-                                                              pr_to_ap_voc)
+from mmaction.evaluation.functional.multisports_utils import pr_to_ap_voc
+
+from .tube_linking import box_iou, link_video_tubes, nms
 
 #: A linked tube: ``(video, score, boxes)``, ``boxes`` ``[L, 6]`` =
 #: ``frame x1 y1 x2 y2 box_score`` with consecutive frames.
@@ -47,18 +50,11 @@ Tube = Tuple[str, float, np.ndarray]
 #: Columns of a frame-detection array (as mmaction2's ``frameAP`` reads).
 FRAME_DET_COLUMNS = 'video_index frame label score x1 y1 x2 y2'
 
-
-def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of ``boxes`` ``[n, 4]`` with one ``box`` ``[4]`` -> ``[n]``.
-
-    mmaction2's ``iou2d_voc``; ``0`` where both boxes have no area.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if boxes.shape[0] == 0:
-        return np.zeros(0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = iou2d_voc(boxes, np.asarray(box, dtype=np.float64).reshape(4))
-    return np.nan_to_num(iou, nan=0.0)
+__all__ = [
+    'Tube', 'FRAME_DET_COLUMNS', 'box_iou', 'nms', 'link_video_tubes',
+    'voc_ap', 'frame_ap', 'tube_iou', 'nms_3d', 'link_tubes', 'video_ap',
+    'mean_ap'
+]
 
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:
@@ -150,103 +146,6 @@ def frame_ap(gt: Mapping,
     return results
 
 
-def nms(boxes: np.ndarray, iou_thr: float, top_k: Optional[int] = None
-        ) -> np.ndarray:
-    """Hard NMS of ``boxes`` ``[n, 5]`` (``x1 y1 x2 y2 score``).
-
-    Returns:
-        np.ndarray: The kept rows, by descending score, at most ``top_k``;
-        scores unchanged.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
-    order = np.argsort(-boxes[:, 4], kind='stable')
-    keep = []
-    while order.size > 0:
-        i = order[0]
-        keep.append(i)
-        if top_k is not None and len(keep) >= top_k:
-            break
-        ious = box_iou(boxes[order[1:], :4], boxes[i, :4])
-        order = order[1:][ious <= iou_thr]
-    return boxes[keep]
-
-
-def link_video_tubes(frame_dets: Mapping[int, np.ndarray],
-                     nframes: int,
-                     link_iou: float = 0.5,
-                     nms_iou: float = 0.6,
-                     top_k: int = 10,
-                     min_length: int = 15,
-                     min_score: float = 0.005,
-                     det_score_thr: Optional[float] = None
-                     ) -> List[Tuple[float, np.ndarray]]:
-    """Link one class's frame detections of one video into tubes.
-
-    ACT-style with one-frame detections (K = 1): at each frame the
-    detections are reduced by NMS (``nms_iou``, best ``top_k``); the open
-    tubes, from the highest mean score down, each take the highest-scoring
-    unassigned detection whose IoU with the tube's last box is
-    ``>= link_iou``; a tube that gets none is finished; the detections left
-    start new tubes. Tubes shorter than ``min_length`` frames or with a
-    mean score below ``min_score`` are dropped.
-
-    ``det_score_thr`` (in no published protocol, off by default) leaves
-    detections scoring below it out of the linking, so that a tube ends
-    where its class stops being detected: a simple temporal trimming for
-    videos whose tubes cover only part of the video.
-
-    Args:
-        frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]
-            x1 y1 x2 y2 score}``; missing frames have no detection.
-        nframes (int): Frames of the video.
-        link_iou, nms_iou, top_k, min_length, min_score, det_score_thr:
-            As above.
-
-    Returns:
-        list[tuple[float, np.ndarray]]: ``(score, boxes)`` per tube; the
-        score is the mean of its boxes' own scores, ``boxes`` ``[L, 6]`` =
-        ``frame x1 y1 x2 y2 box_score`` on consecutive frames.
-    """
-    finished: List[List[Tuple[int, np.ndarray]]] = []
-    current: List[List[Tuple[int, np.ndarray]]] = []
-
-    def mean_score(tube):
-        return float(np.mean([box[4] for _, box in tube]))
-
-    for frame in range(1, nframes + 1):
-        dets = frame_dets.get(frame)
-        if dets is not None and det_score_thr is not None:
-            dets = dets[dets[:, 4] >= det_score_thr]
-        dets = nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
-            else np.zeros((0, 5))
-        current.sort(key=mean_score, reverse=True)  # stable for ties
-        still_open = []
-        for tube in current:
-            if len(dets):
-                ious = box_iou(dets[:, :4], tube[-1][1][:4])
-                valid = np.flatnonzero(ious >= link_iou)
-            else:
-                valid = np.zeros(0, dtype=int)
-            if valid.size:
-                idx = valid[np.argmax(dets[valid, 4])]
-                tube.append((frame, dets[idx]))
-                dets = np.delete(dets, idx, axis=0)
-                still_open.append(tube)
-            else:
-                finished.append(tube)
-        current = still_open + [[(frame, d)] for d in dets]
-    finished += current
-
-    tubes = []
-    for tube in finished:
-        score = mean_score(tube)
-        if len(tube) < min_length or score < min_score:
-            continue
-        boxes = np.array([[f, *box[:5]] for f, box in tube], dtype=np.float64)
-        tubes.append((score, boxes))
-    return tubes
-
-
 def tube_iou(tube1: np.ndarray, tube2: np.ndarray) -> float:
     """Spatio-temporal IoU of two tubes (rows ``frame x1 y1 x2 y2 ...``).
 
@@ -318,8 +217,7 @@ def link_tubes(gt: Mapping,
     order = np.lexsort((detections[:, 1], detections[:, 2], detections[:, 0]))
     detections = detections[order]
     keys = detections[:, [0, 2]].astype(np.int64)
-    starts = np.flatnonzero(
-        np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
+    starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
     ends = np.r_[starts[1:], len(detections)]
     for s, e in zip(starts, ends):
         iv, ilabel = int(keys[s, 0]), int(keys[s, 1])

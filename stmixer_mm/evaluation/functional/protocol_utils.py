@@ -1,0 +1,201 @@
+"""Building blocks of the two published tube-evaluation protocols
+(:mod:`.tube_protocols`): their constants, box IoUs, AP forms, per-frame
+score decay, spatio-temporal IoU and 3-D NMS, as MOC-Detector's
+``src/ACT_utils/ACT_utils.py`` (``iou2d``, ``nms2d``, ``nms_tubelets``,
+``iou3dt``, ``nms3dt``, ``pr_to_ap``) and the official MultiSports
+``evaluate_multisports.py`` (``iou2d_voc``, ``iou3dt_voc``,
+``pr_to_ap_voc``) compute them (same arithmetic, dtypes and tie-breaking).
+"""
+from typing import List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+#: Protocol names accepted by :class:`~stmixer_mm.evaluation.TubeMetric`.
+PROTOCOLS = ('ucf_jhmdb', 'multisports', 'hybrid_voc')
+
+#: Classes the official MultiSports evaluation never scores (by name).
+MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',
+                       'aerobic butterfly jump', 'aerobic balance turn',
+                       'basketball save', 'basketball jump ball')
+
+#: Linking defaults: MOC's ``BuildTubes`` / mmaction2's ``link_tubes``
+#: (``nms_iou`` soft-NMS threshold, ``top_k`` boxes kept per frame,
+#: ``link_iou``, ``min_score`` and ``min_length`` of a tube) and MOC's 3-D
+#: NMS of ``videoAP`` (``nms_3d_iou``; MultiSports has none).
+LINK_DEFAULTS = {
+    'ucf_jhmdb':
+    dict(
+        link_iou=0.5,
+        nms_iou=0.6,
+        top_k=10,
+        min_score=0.005,
+        min_length=15,
+        nms_3d_iou=0.3),
+    'multisports':
+    dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
+}
+
+FrameDets = Mapping[int, Mapping[int, Mapping[int, np.ndarray]]]
+#: A built tube: ``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score,
+#: score)``.
+BuiltTube = Tuple[np.ndarray, np.floating]
+
+
+# --------------------------------------------------------------------------
+# Box IoU: MOC counts pixels inclusively (+ 1), MultiSports does not
+def iou_inclusive(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]`` (-> ``[n]``) or with
+    each row of ``box`` ``[m, 4]`` (-> ``[m, n]``), widths ``x2 - x1 + 1``
+    (MOC's ``iou2d``; computed in the inputs' dtype)."""
+    return _iou(boxes, box, 1)
+
+
+def iou_continuous(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """As :func:`iou_inclusive` with widths ``x2 - x1`` (MultiSports'
+    ``iou2d_voc``; ``nan`` for two empty boxes, as there)."""
+    return _iou(boxes, box, 0)
+
+
+def _iou(boxes: np.ndarray, box: np.ndarray, one: int) -> np.ndarray:
+    a = boxes[None, :, :]
+    b = box[:, None, :] if box.ndim == 2 else box[None, None, :]
+    xmin = np.maximum(a[..., 0], b[..., 0])
+    ymin = np.maximum(a[..., 1], b[..., 1])
+    xmax = np.minimum(a[..., 2] + one, b[..., 2] + one)
+    ymax = np.minimum(a[..., 3] + one, b[..., 3] + one)
+    inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = inter / (_area(a, one) + _area(b, one) - inter)
+    return iou if box.ndim == 2 else iou[0]
+
+
+def _area(b: np.ndarray, one: int) -> np.ndarray:
+    return (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
+
+
+def _paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
+    """Row-wise IoU of two ``[n, 4]`` box arrays."""
+    one = 1 if inclusive else 0
+    xmin = np.maximum(b1[:, 0], b2[:, 0])
+    ymin = np.maximum(b1[:, 1], b2[:, 1])
+    xmax = np.minimum(b1[:, 2] + one, b2[:, 2] + one)
+    ymax = np.minimum(b1[:, 3] + one, b2[:, 3] + one)
+    inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return inter / (_area(b1, one) + _area(b2, one) - inter)
+
+
+# --------------------------------------------------------------------------
+# AP forms
+def ap_trapezoid(pr: np.ndarray) -> np.floating:
+    """MOC's ``pr_to_ap``: trapezoids between consecutive (precision,
+    recall) rows; ``pr`` starts with the row ``(1, 0)``."""
+    return np.sum((pr[1:, 1] - pr[:-1, 1]) * (pr[1:, 0] + pr[:-1, 0]) * 0.5)
+
+
+def ap_voc(pr: np.ndarray) -> np.floating:
+    """VOC all-point AP of (precision, recall) rows (MultiSports'
+    ``pr_to_ap_voc``): precision made non-increasing in recall, summed over
+    the recall steps."""
+    recall = np.concatenate([[0], pr[:, 1], [1]])
+    precision = np.concatenate([[0], pr[:, 0], [0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.flatnonzero(recall[1:] != recall[:-1]) + 1
+    return np.sum((recall[steps] - recall[steps - 1]) * precision[steps])
+
+
+# --------------------------------------------------------------------------
+# Per-frame score decay (MOC's nms2d / nms_tubelets, K = 1)
+def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
+    """A copy of ``dets`` ``[n, 5]`` with decayed scores.
+
+    From the highest score down, every box whose inclusive IoU with the
+    current box is ``> iou_thr`` gets its score multiplied by ``1 - IoU``
+    and leaves the candidates (it decays nothing itself); nothing is
+    removed and the rows keep their order. Computed in ``dets``' dtype.
+    """
+    dets = np.array(dets, copy=True)
+    x1, y1, x2, y2, scores = (dets[:, c] for c in range(5))
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    # pairwise IoU [i, j] with the reference's element-wise operations
+    w = np.maximum(
+        0,
+        np.minimum(x2[:, None], x2[None, :]) -
+        np.maximum(x1[:, None], x1[None, :]) + 1)
+    h = np.maximum(
+        0,
+        np.minimum(y2[:, None], y2[None, :]) -
+        np.maximum(y1[:, None], y1[None, :]) + 1)
+    inter = w * h
+    ious = inter / (areas[None, :] + areas[:, None] - inter)
+    order = np.argsort(scores)[::-1]
+    weight = np.zeros_like(scores) + 1
+    while order.size > 0:
+        i, rest = order[0], order[1:]
+        iou = ious[i, rest]
+        hit = iou > iou_thr
+        weight[rest[hit]] = 1 - iou[hit]
+        order = rest[~hit]
+    dets[:, 4] = scores * weight
+    return dets
+
+
+# --------------------------------------------------------------------------
+# Spatio-temporal IoU and 3-D NMS
+class TubeIoUError(ValueError):
+    """A tube pair the reference's ``iou3dt`` cannot compare."""
+
+
+def _frame_index(tube: np.ndarray, frame) -> int:
+    idx = np.flatnonzero(tube[:, 0] == frame)
+    if idx.size != 1:
+        raise TubeIoUError(
+            f'frame {frame:g} occurs {idx.size} times in a tube with frames '
+            f'{tube[0, 0]:g}..{tube[-1, 0]:g}')
+    return int(idx[0])
+
+
+def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
+    """Spatio-temporal IoU as the references' ``iou3dt`` (MOC, inclusive
+    frame counts and ``+ 1`` box IoU) / ``iou3dt_voc`` (MultiSports,
+    exclusive frame counts ``tmax - tmin``, continuous box IoU).
+
+    Tubes are ``[L, >= 5]`` with ascending frames (first and last row are
+    the extent). Temporal IoU times the mean box IoU over the overlap;
+    ``0.0`` without overlap. Raises :class:`TubeIoUError` where the
+    reference crashes: the overlap's first or last frame is missing from a
+    tube (or repeated), or the two overlaps have different frames.
+    """
+    tmin = max(b1[0, 0], b2[0, 0])
+    tmax = min(b1[-1, 0], b2[-1, 0])
+    if tmax < tmin:
+        return 0.0
+    one = 1 if inclusive else 0
+    inter = tmax - tmin + one
+    union = max(b1[-1, 0], b2[-1, 0]) - min(b1[0, 0], b2[0, 0]) + one
+    t1 = b1[_frame_index(b1, tmin):_frame_index(b1, tmax) + 1]
+    t2 = b2[_frame_index(b2, tmin):_frame_index(b2, tmax) + 1]
+    if t1.shape[0] != t2.shape[0] or not np.all(t1[:, 0] == t2[:, 0]):
+        raise TubeIoUError(
+            f'the tubes have different frames in their overlap '
+            f'{tmin:g}..{tmax:g} ({t1.shape[0]} and {t2.shape[0]} rows)')
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.mean(_paired_iou(t1[:, 1:5], t2[:, 1:5], inclusive)) * (
+            inter / union)
+
+
+def nms_3d(tubes: Sequence[BuiltTube], iou_thr: float) -> List[int]:
+    """MOC's ``nms3dt``: indices of the tubes kept, best first; a tube is
+    dropped when its inclusive spatio-temporal IoU with a kept one is ``>
+    iou_thr``."""
+    if not tubes:
+        return []
+    order = np.argsort([t[1] for t in tubes])
+    keep = []
+    while order.size > 0:
+        i = order[-1]
+        keep.append(int(i))
+        ious = np.array(
+            [tube_iou(tubes[j][0], tubes[i][0], True) for j in order[:-1]])
+        order = order[np.flatnonzero(ious <= iou_thr)]
+    return keep
