@@ -7,8 +7,8 @@ what is declared here adds ranges, choices and nested dicts. A new setting
 of a module: add one line to its ``declare_settings`` call (or a call next
 to the module). See :mod:`stmixer_mm.utils.settings`.
 """
-from .settings import (Bool, Choice, Fields, Float, Int, Seq, Str,
-                       declare_rule, declare_settings)
+from .setting_types import Bool, Choice, Fields, Float, Int, Seq, Str
+from .settings import declare_rule, declare_settings
 
 POSITIVE = Int(min=1)
 NON_NEGATIVE = Int(min=0)
