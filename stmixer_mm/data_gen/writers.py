@@ -58,6 +58,8 @@ def write_label_map(path: str) -> None:
 
 def write_video_frames(video: SyntheticVideo, frame_dir: str, start_index: int,
                        jpeg_quality: int) -> None:
+    """Every frame of ``video`` as ``frame_dir/img_{f + start_index:05d}
+    .jpg`` (JPEG quality ``jpeg_quality``)."""
     os.makedirs(frame_dir, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
     for f in range(video.num_frames):
