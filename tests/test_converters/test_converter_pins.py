@@ -5,9 +5,9 @@ runs on fixed small inputs (built by the layouts of the converter tests,
 seeded) and its converted state dict (key order, names, dtypes, shapes,
 sha256 of the values) and report are compared with
 ``tests/data/converter_pins.json``, which was written by
-``python tests/test_utils/test_converter_pins.py --write`` before the
-converters moved out of ``stmixer_mm.utils``; so a move or a refactor
-that changes any output fails here. The official tool's saved file is
+``python tests/test_utils/test_converter_pins.py --write`` (its path then)
+before the converters moved out of ``stmixer_mm.utils``; so a move or a
+refactor that changes any output fails here. The official tool's saved file is
 pinned as well (its ``meta`` minus the converter's module path and the
 package version, which say where the code lives, not what it produced).
 """
@@ -44,7 +44,7 @@ def _tensor_digest(value):
 
 
 def _sha(obj):
-    return hashlib.sha256(json.dumps(obj, sort_keys=False).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
 
 
 def _pin(state_dict, report):
@@ -58,20 +58,15 @@ def _pin(state_dict, report):
 
 def _converters():
     """(official, pyslowfast, videomae) modules of the converters."""
-    try:
-        from stmixer_mm.converters import official, pyslowfast, videomae
-        return official, pyslowfast, videomae
-    except ImportError:  # the layout before the move
-        from stmixer_mm.utils import checkpoint_converter as cc
-        from stmixer_mm.utils import videomae_converter as vm
-        return cc, cc, vm
+    from stmixer_mm.converters import official, pyslowfast, videomae
+    return official, pyslowfast, videomae
 
 
 def compute_pins(tmp_dir):
     official_mod, pyslowfast_mod, videomae_mod = _converters()
-    t_off = _sibling('test_checkpoint_converter')
-    t_kin = _sibling('test_kinetics_converter')
-    t_vm = _sibling('test_videomae_converter')
+    t_off = _sibling('test_official')
+    t_kin = _sibling('test_pyslowfast')
+    t_vm = _sibling('test_videomae')
     pins = {}
 
     # official STMixer: every backbone, with and without the DDP prefix
@@ -117,8 +112,6 @@ def compute_pins(tmp_dir):
     # the official tool's file, without --config
     tool_path = osp.join(REPO, 'tools', 'model_converters',
                          'convert_official_checkpoint.py')
-    if not osp.isfile(tool_path):
-        tool_path = osp.join(REPO, 'tools', 'convert_official_checkpoint.py')
     spec = importlib.util.spec_from_file_location('_pin_tool', tool_path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

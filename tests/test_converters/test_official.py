@@ -21,12 +21,15 @@ from mmengine.runner import load_checkpoint
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checkpoint_converter import (
-    CheckpointFileError, ConversionReport, convert_official_state_dict,
-    detect_backbone, extract_state_dict, load_checkpoint_file)
+from stmixer_mm.converters import (ConversionReport,
+                                   convert_official_state_dict,
+                                   detect_backbone, extract_state_dict)
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'convert_official_checkpoint.py')
+TOOL = osp.join(REPO, 'tools', 'model_converters',
+                'convert_official_checkpoint.py')
 
 # decoder sizes shared by every tiny model
 C, N, STAGES, HEADS, FFN, P, G, MULT, ACTIONS = 64, 10, 2, 8, 128, 4, 4, 4, 80
