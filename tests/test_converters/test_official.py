@@ -715,7 +715,13 @@ def test_extract_state_dict():
         'meta': {}
     }) == (sd, 'state_dict')
     assert extract_state_dict(sd) == (sd, '')
-    with pytest.raises(KeyError, match='no .model. / .state_dict. entry'):
+    # the one rule of stmixer_mm: state_dict before model
+    other = {'a': torch.ones(1)}
+    assert extract_state_dict({
+        'model': other,
+        'state_dict': sd
+    }) == (sd, 'state_dict')
+    with pytest.raises(KeyError, match='no .state_dict. / .model. entry'):
         extract_state_dict({'weights': sd})
 
 
