@@ -22,6 +22,7 @@ from mmengine.registry import HOOKS
 
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  MissingCheckpointError,
+                                                 check_checkpoint_file,
                                                  find_state_dict,
                                                  load_checkpoint_file)
 
@@ -76,8 +77,8 @@ def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
 
 
 def diff_state_dicts(
-    state_dict: Mapping[str, torch.Tensor],
-    expected: Mapping[str, torch.Tensor]
+    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str,
+                                                              torch.Tensor]
 ) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
     """How ``state_dict`` differs from ``expected`` (``model.state_dict()``).
 
@@ -251,10 +252,11 @@ def install_checked_local_loader() -> bool:
                 f'checkpoint {filename}: no such file')
         try:
             checkpoint = load_checkpoint_file(
-                filename, map_location=map_location)
+                filename, map_location=map_location, check_first=False)
         except CheckpointFileError:
             raise
         except Exception as err:  # torch/pickle errors without the name
+            check_checkpoint_file(filename)  # raises with a diagnosis
             reason = str(err).strip().splitlines()[-1][:300] if str(
                 err).strip() else type(err).__name__
             raise CheckpointFileError(

@@ -336,11 +336,14 @@ def _allowed_runner_globals():
 
 def load_checkpoint_file(path: str,
                          trust_pickle: bool = False,
-                         map_location: Optional[Any] = 'cpu') -> Any:
+                         map_location: Optional[Any] = 'cpu',
+                         check_first: bool = True) -> Any:
     """Load a torch checkpoint or a Caffe2 / PySlowFast ``.pkl`` safely.
 
     The file is first checked to be complete (:func:`check_checkpoint_file`),
-    so a truncated or corrupt file is reported as such. Then torch files are
+    so a truncated or corrupt file is reported as such (with
+    ``check_first=False``, only when loading fails: the check reads the
+    whole file, which the runtime path spares). Then torch files are
     read with ``torch.load(weights_only=True)`` and the allow-list of
     :func:`runner_checkpoint_globals` (Runner checkpoints resume), plain
     pickles with an unpickler that builds numpy arrays only
@@ -351,6 +354,8 @@ def load_checkpoint_file(path: str,
         path (str): The file.
         trust_pickle (bool): Full unpickling (only for trusted files).
         map_location: As for ``torch.load``. Defaults to ``'cpu'``.
+        check_first (bool): Check the file before loading it (else it is
+            read as a torch file and checked only when that fails).
 
     Returns:
         The loaded object.
@@ -360,7 +365,12 @@ def load_checkpoint_file(path: str,
             or complete but holding types outside the allow-list (the
             message names them and says how to trust the file).
     """
-    kind = check_checkpoint_file(path)
+    if check_first:
+        kind = check_checkpoint_file(path)
+    elif not osp.isfile(path):
+        raise MissingCheckpointError(f'{path}: no such file')
+    else:
+        kind = None
     trust_pickle = trust_pickle or is_trusted(path)
     if kind == 'pickle':
         with open(path, 'rb') as f:
@@ -384,6 +394,8 @@ def load_checkpoint_file(path: str,
     except pickle.UnpicklingError as err:
         if trust_pickle:
             raise
+        if kind is None:
+            check_checkpoint_file(path)  # truncated or corrupt: says so
         refused = _refused_globals(path, err)
         what = (f'types outside the allow-list of stmixer_mm checkpoints: '
                 f'{", ".join(refused)}') if refused else \
@@ -393,5 +405,7 @@ def load_checkpoint_file(path: str,
             f'(torch.load(weights_only=True)) refuses it: it holds {what}. '
             f'{_TRUST_HINT}') from err
     except (RuntimeError, EOFError, OSError) as err:
+        if kind is None:
+            check_checkpoint_file(path)
         raise CheckpointFileError(
             f'{path} could not be read: truncated or corrupt ({err})') from err
