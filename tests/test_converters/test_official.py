@@ -20,10 +20,10 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.registry import MODELS
 from stmixer_mm.converters import (ConversionReport,
                                    convert_official_state_dict,
                                    detect_backbone, extract_state_dict)
+from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 
