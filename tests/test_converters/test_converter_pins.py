@@ -80,8 +80,8 @@ def compute_pins(tmp_dir):
     # PySlowFast: Caffe2 blobs (numpy) and .pyth module names
     for arch, kw in (('slowfast', dict(blocks=(1, 2, 2, 1), width=16)),
                      ('slowonly', dict(blocks=(1, 1, 2, 1), width=16)),
-                     ('slowfast', dict(blocks=(1, 1, 2, 1), width=16,
-                                       nonlocal_s4=(1, )))):
+                     ('slowfast',
+                      dict(blocks=(1, 1, 2, 1), width=16, nonlocal_s4=(1, )))):
         layout = t_kin.pyslowfast_layout(arch, **kw)
         name = f'{arch}{"_nl" if kw.get("nonlocal_s4") else ""}'
         c2 = osp.join(tmp_dir, f'{name}.pkl')
@@ -94,9 +94,11 @@ def compute_pins(tmp_dir):
             py: torch.full(shape, t_kin.fill(k))
             for k, (py, _, shape) in enumerate(layout)
         }
-        new, report = pyslowfast_mod.convert_pyslowfast_state_dict(
-            {'module.' + k: v
-             for k, v in state.items()})
+        new, report = pyslowfast_mod.convert_pyslowfast_state_dict({
+            'module.' + k:
+            v
+            for k, v in state.items()
+        })
         pins[f'pyslowfast/pyth/{name}'] = _pin(new, report)
 
     # VideoMAE: fine-tuned and pre-trained layouts
@@ -116,8 +118,10 @@ def compute_pins(tmp_dir):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     src, dst = osp.join(tmp_dir, 'src.pth'), osp.join(tmp_dir, 'dst.pth')
-    torch.save({'model': t_off.official('slowfast', seed=4), 'iteration': 3},
-               src)
+    torch.save({
+        'model': t_off.official('slowfast', seed=4),
+        'iteration': 3
+    }, src)
     tool.main([src, dst])
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
     meta = {

@@ -203,14 +203,17 @@ print('CONVERTERS=' + ','.join(sorted(loaded)))
 def test_runtime_does_not_import_the_converters(tmp_path):
     """Importing stmixer_mm, building the model, loading a checkpoint and
     running it import none of the conversion rules."""
-    proc = subprocess.run(
-        [sys.executable, '-c', _NO_CONVERTERS, TINY_CFG,
-         str(tmp_path / 'm.pth')],
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'),
-        capture_output=True,
-        text=True,
-        timeout=600)
+    proc = subprocess.run([
+        sys.executable, '-c', _NO_CONVERTERS, TINY_CFG,
+        str(tmp_path / 'm.pth')
+    ],
+                          cwd=REPO,
+                          env=dict(
+                              os.environ, PYTHONPATH=REPO,
+                              OMP_NUM_THREADS='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert 'CONVERTERS=\n' in proc.stdout, proc.stdout[-2000:]
 
