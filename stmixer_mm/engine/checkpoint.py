@@ -10,8 +10,9 @@ missing, unexpected and shape-mismatched keys; partial loading needs an
 explicit opt-out (``--non-strict`` / ``strict=False``), and then the same
 lists are logged as a warning.
 """
+import os.path as osp
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.hooks import Hook
@@ -19,15 +20,16 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from stmixer_mm.utils.checkpoint_converter import (CheckpointFileError,
-                                                   MissingCheckpointError,
-                                                   check_checkpoint_file,
-                                                   diff_state_dicts)
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 MissingCheckpointError,
+                                                 check_checkpoint_file,
+                                                 find_state_dict,
+                                                 load_checkpoint_file)
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
     'state_dict_mismatches', 'check_checkpoint_fits', 'CheckpointCheckHook',
-    'ResumeCheckHook', 'install_checked_local_loader'
+    'ResumeCheckHook', 'install_checked_local_loader', 'diff_state_dicts'
 ]
 
 # keys a model may lack in a checkpoint without changing its outputs
@@ -61,15 +63,39 @@ class CheckpointMismatchError(RuntimeError):
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
     """The model weights of a loaded checkpoint file.
 
-    Accepts a Runner checkpoint (``{'state_dict': ...}``), an official one
-    (``{'model': ...}``) or a bare state dict; strips the DDP prefix
-    ``module.`` as mmengine's loader does.
+    Found by the one rule of :func:`~stmixer_mm.utils.checkpoint_loading.
+    find_state_dict` (``state_dict``, then ``model``, then the checkpoint
+    itself), as the converters find them; the DDP prefix ``module.`` is
+    stripped as mmengine's loader does.
     """
     if not isinstance(checkpoint, dict):
         raise TypeError('a checkpoint must hold a dict, got '
                         f'{type(checkpoint).__name__}')
-    state = checkpoint.get('state_dict', checkpoint.get('model', checkpoint))
+    # a bare dict is compared as it is: its non-weights show as unexpected
+    state, _ = find_state_dict(checkpoint, bare_values='any')
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+
+
+def diff_state_dicts(
+    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str,
+                                                              torch.Tensor]
+) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
+    """How ``state_dict`` differs from ``expected`` (``model.state_dict()``).
+
+    Returns:
+        tuple[list, list, list]: Missing keys (in ``expected``'s order),
+        unexpected keys (in ``state_dict``'s order) and shape mismatches
+        ``(key, checkpoint shape, model shape)`` (in ``state_dict``'s
+        order). The one comparison behind the strict loading here and the
+        converters' checks (:mod:`stmixer_mm.converters`).
+    """
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shape = [(k, tuple(v.shape), tuple(expected[k].shape))
+             for k, v in state_dict.items()
+             if k in expected and hasattr(v, 'shape')
+             and tuple(v.shape) != tuple(expected[k].shape)]
+    return missing, unexpected, shape
 
 
 def state_dict_mismatches(
@@ -182,26 +208,37 @@ class CheckpointCheckHook(Hook):
             if self.source else 'the checkpoint',
             opt_out=self.opt_out,
             logger=runner.logger)
+        if 'state_dict' not in checkpoint:
+            # mmengine loads ``state_dict`` or else the whole dict: give it
+            # the weights that were checked (e.g. a ``{'model': ...}`` file)
+            checkpoint['state_dict'], _ = find_state_dict(
+                checkpoint, bare_values='any')
 
 
 def install_checked_local_loader() -> bool:
-    """Make mmengine's local checkpoint loader name the file and what is
-    wrong with it.
+    """Make mmengine's local checkpoint loader load safely and name the
+    file and what is wrong with it.
 
-    ``torch.load`` on a truncated file raises ``RuntimeError:
-    PytorchStreamReader failed reading zip archive``, on random bytes
-    ``UnpicklingError`` or ``UnicodeDecodeError``, none naming the file.
     Every local checkpoint that mmengine reads (``load_from``,
     ``--resume``, ``init_detector``, ``tools/test.py``) goes through the
-    loader registered for no prefix;
-    it is wrapped once so that a file that cannot be read raises
-    :class:`~stmixer_mm.utils.CheckpointFileError` with the file's name and
-    the diagnosis of :func:`~stmixer_mm.utils.checkpoint_converter.
-    check_checkpoint_file` (empty, truncated, corrupt, not a checkpoint),
-    and a file holding something else than a dict says so.
+    loader registered for no prefix. mmengine 0.10.7's own calls
+    ``torch.load`` with torch's default ``weights_only=True`` (torch >= 2.6),
+    which refuses the Runner's own checkpoints (numpy arrays in the message
+    hub), and its errors do not name the file (``PytorchStreamReader failed
+    reading zip archive`` on a truncated file). It is replaced once by
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`:
+    ``weights_only=True`` plus, inside that call only, the allow-list of the
+    types Runner checkpoints hold; a file that cannot be read, or that holds
+    other types, raises :class:`~stmixer_mm.utils.CheckpointFileError`
+    with the file's name and the diagnosis (empty, truncated, corrupt, the
+    refused types and how to trust the file); a file holding something
+    else than a dict says so. Nothing is ever unpickled without
+    restriction unless the file is listed in
+    ``STMIXER_MM_TRUSTED_CHECKPOINTS``; torch's own ``torch.load`` and its
+    process-wide allow-list are not changed.
 
     Returns:
-        bool: whether the loader was wrapped now (False if already).
+        bool: whether the loader was installed now (False if already).
     """
     from mmengine.runner.checkpoint import CheckpointLoader
     inner = CheckpointLoader._schemes.get('')
@@ -209,11 +246,15 @@ def install_checked_local_loader() -> bool:
         return False
 
     def load_from_local(filename, map_location):
-        try:
-            checkpoint = inner(filename, map_location)
-        except FileNotFoundError as err:
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
             raise MissingCheckpointError(
-                f'checkpoint {filename}: no such file') from err
+                f'checkpoint {filename}: no such file')
+        try:
+            checkpoint = load_checkpoint_file(
+                filename, map_location=map_location, check_first=False)
+        except CheckpointFileError:
+            raise
         except Exception as err:  # torch/pickle errors without the name
             check_checkpoint_file(filename)  # raises with a diagnosis
             reason = str(err).strip().splitlines()[-1][:300] if str(

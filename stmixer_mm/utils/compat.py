@@ -14,23 +14,20 @@ in :data:`APPLIED_FIXES` (printed by ``python -m stmixer_mm.utils.collect_env``
    modules are put in :data:`sys.modules`; the DRN localizer (unused here)
    then raises a clear error if someone builds it. Any other import error of
    mmaction2 propagates unchanged.
-2. ``mmengine<=0.10.7`` loads local checkpoints with ``torch.load`` and
-   torch's default ``weights_only``. From torch 2.6 on that default is
-   ``True`` and Runner checkpoints (numpy arrays in the message hub, optimizer
-   and scheduler states) fail to resume with ``UnpicklingError``. The local
-   (no prefix) scheme of mmengine's ``CheckpointLoader`` is replaced by one
-   that loads with ``weights_only=False``. Only use checkpoints you trust, as
-   with any pickle.
-3. ``mmaction2==1.2.0``'s AVA evaluation returns ``np.NAN`` for the AP of a
+2. ``mmaction2==1.2.0``'s AVA evaluation returns ``np.NAN`` for the AP of a
    class that has detections but no ground truth; numpy 2 removed that
    alias, so ``AVAMetric`` crashes with ``AttributeError`` on any data set
    where a predicted class is absent from the val ground truth. When numpy
    has no ``NAN``, ``ava_evaluation.metrics.compute_average_precision`` is
    wrapped to return ``np.nan`` (what the code meant) in exactly that case;
    every other call goes to the original function.
+
+mmengine's checkpoint loading under torch >= 2.6 (``weights_only=True``
+refuses Runner checkpoints) is not a process-wide fix here: stmixer_mm reads
+checkpoints through :mod:`stmixer_mm.utils.checkpoint_loading` (an
+allow-list of the types its checkpoints hold, scoped to each load).
 """
 import importlib.util
-import inspect
 import logging
 import os.path as osp
 import sys
@@ -96,44 +93,6 @@ def patch_mmaction_packaging() -> bool:
     return True
 
 
-def _torch_weights_only_default() -> bool:
-    import torch
-    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
-    return (major, minor) >= (2, 6)
-
-
-def patch_mmengine_checkpoint_loader() -> bool:
-    """Let mmengine resume Runner checkpoints under torch >= 2.6.
-
-    Returns:
-        bool: whether the local checkpoint loader was replaced.
-    """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    local_loader = CheckpointLoader._schemes.get('')
-    if local_loader is None or not _torch_weights_only_default():
-        return False
-    if 'weights_only' in inspect.getsource(local_loader):
-        return False  # this mmengine already passes weights_only itself
-    import torch
-
-    def load_from_local(filename, map_location):
-        """Load a trusted local checkpoint (``weights_only=False``)."""
-        filename = osp.expanduser(filename)
-        if not osp.isfile(filename):
-            raise FileNotFoundError(f'{filename} can not be found.')
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
-
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-    _report(
-        'mmengine-resume-weights-only',
-        'mmengine loads local checkpoints with torch.load(weights_only='
-        'False) so that Runner checkpoints resume under torch >= 2.6 '
-        '(load trusted files only).',
-        level=logging.INFO)
-    return True
-
-
 def patch_ava_metric_numpy2() -> bool:
     """Make mmaction2's AVA AP computation work under numpy 2.
 
@@ -168,6 +127,5 @@ def patch_ava_metric_numpy2() -> bool:
 def apply_compat_fixes() -> List[str]:
     """Apply every fix that is needed here; return the names applied."""
     patch_mmaction_packaging()
-    patch_mmengine_checkpoint_loader()
     patch_ava_metric_numpy2()
     return list(APPLIED_FIXES)

@@ -91,8 +91,7 @@ def test_missing_files_are_still_file_not_found(tmp_path):
     keep working)."""
     from mmengine.runner.checkpoint import _load_checkpoint
 
-    import stmixer_mm  # noqa: F401  (wraps the local checkpoint loader)
-    from stmixer_mm.utils.checkpoint_converter import CheckpointFileError
+    from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
     from stmixer_mm.utils.settings import ConfigFileError, load_config
     path = str(tmp_path / 'missing.pth')
     with pytest.raises(FileNotFoundError, match='missing.pth: no such file'):

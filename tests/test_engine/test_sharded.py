@@ -141,7 +141,7 @@ def test_full_sharded_round_trip_in_one_process(tmp_path):
     # the tool
     spec = importlib.util.spec_from_file_location(
         '_conv_sharded',
-        Path(__file__).resolve().parents[2] / 'tools' /
+        Path(__file__).resolve().parents[2] / 'tools' / 'model_converters' /
         'convert_sharded_checkpoint.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

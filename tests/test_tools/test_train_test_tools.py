@@ -11,7 +11,7 @@ import torch
 from mmengine.runner import checkpoint as mmengine_checkpoint
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.utils import compat
+from stmixer_mm.utils import CheckpointFileError
 
 pytestmark = pytest.mark.slow  # each test runs the tools (subprocesses)
 
@@ -240,23 +240,31 @@ def test_test_tool_refuses_other_ground_truth(tested, trained, tools,
         assert {p['video_id'] for p in pickle.load(f)} == {'syn_val_000'}
 
 
-@pytest.mark.skipif(
-    'mmengine-resume-weights-only' not in compat.APPLIED_FIXES,
-    reason='this torch/mmengine needs no checkpoint-loader fix')
-def test_resume_needs_the_compat_checkpoint_loader(trained, monkeypatch):
-    """Without ``compat.patch_mmengine_checkpoint_loader`` a Runner
-    checkpoint does not load (torch >= 2.6, ``weights_only=True``)."""
+def test_runner_checkpoint_needs_and_gets_only_the_allow_list(
+        trained, tmp_path):
+    """A Runner checkpoint of a real training run: torch's safe loading
+    refuses it (numpy, HistoryBuffer), mmengine's loader reads it through
+    stmixer_mm's allow-list (the ``--resume`` tests resume from such files)
+    without adding anything to torch's process-wide allow-list; an
+    arbitrary object in the same place is refused, naming the file."""
     work, _ = trained
     path = str(work / 'epoch_1.pth')
-    loader = mmengine_checkpoint.CheckpointLoader
-    assert loader._schemes[''] is not mmengine_checkpoint.load_from_local
-    monkeypatch.setitem(loader._schemes, '',
-                        mmengine_checkpoint.load_from_local)
     with pytest.raises(pickle.UnpicklingError, match='weights_only'):
-        mmengine_checkpoint._load_checkpoint(path, map_location='cpu')
-    monkeypatch.undo()
+        torch.load(path, map_location='cpu', weights_only=True)
+    before = set(torch.serialization.get_safe_globals())
     ckpt = mmengine_checkpoint._load_checkpoint(path, map_location='cpu')
     assert ckpt['meta']['epoch'] == 1
+    assert set(torch.serialization.get_safe_globals()) == before
+    ckpt['meta']['extra'] = _Unlisted()
+    bad = str(tmp_path / 'unlisted.pth')
+    torch.save(ckpt, bad)
+    with pytest.raises(CheckpointFileError, match='_Unlisted') as err:
+        mmengine_checkpoint._load_checkpoint(bad, map_location='cpu')
+    assert bad in str(err.value)
+
+
+class _Unlisted:
+    """A type outside the allow-list."""
 
 
 def test_test_tool_show_dir_writes_one_image_per_sample(trained, tools,

@@ -157,22 +157,17 @@ def test_drn_fix_logs_one_visible_line(monkeypatch):
     assert compat.APPLIED_FIXES == ['mmaction2-missing-drn']
 
 
-def test_checkpoint_fix_logs_one_visible_line(monkeypatch):
-    import logging
-
+def test_compat_fixes_leave_checkpoint_loading_alone(monkeypatch):
+    """No fix switches mmengine's checkpoint loading to unrestricted
+    unpickling (stmixer_mm.utils.checkpoint_loading loads its checkpoints
+    with an allow-list instead)."""
     from mmengine.runner import checkpoint as ckpt
-    if not compat._torch_weights_only_default():
-        pytest.skip('torch < 2.6: the defect is absent')
-    # the defect as shipped: mmengine's own local loader
     schemes = dict(ckpt.CheckpointLoader._schemes)
-    schemes[''] = ckpt.load_from_local
-    monkeypatch.setattr(ckpt.CheckpointLoader, '_schemes', schemes)
     monkeypatch.setattr(compat, 'APPLIED_FIXES', [])
-    with _Records() as records:
-        assert compat.patch_mmengine_checkpoint_loader() is True
-        assert compat.patch_mmengine_checkpoint_loader() is False
-    lines = _fix_lines(records, 'mmengine-resume-weights-only')
-    assert len(lines) == 1 and lines[0].levelno >= logging.INFO
+    compat.apply_compat_fixes()
+    assert ckpt.CheckpointLoader._schemes == schemes
+    assert not hasattr(compat, 'patch_mmengine_checkpoint_loader')
+    assert 'mmengine-resume-weights-only' not in compat.APPLIED_FIXES
 
 
 def test_ava_numpy2_fix_logs_one_visible_line(monkeypatch):

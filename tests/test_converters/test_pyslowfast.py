@@ -17,11 +17,13 @@ import torch
 from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.utils.checkpoint_converter import (
-    CheckpointFileError, convert_pyslowfast_state_dict, load_checkpoint_file)
+from stmixer_mm.converters import convert_pyslowfast_state_dict
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'convert_kinetics_checkpoint.py')
+TOOL = osp.join(REPO, 'tools', 'model_converters',
+                'convert_kinetics_checkpoint.py')
 CONFIGS = osp.join(REPO, 'configs', 'stmixer')
 SF50 = 'stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py'
 SF101 = 'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py'

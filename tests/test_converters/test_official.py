@@ -20,13 +20,16 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.converters import (ConversionReport,
+                                   convert_official_state_dict,
+                                   detect_backbone, extract_state_dict)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checkpoint_converter import (
-    CheckpointFileError, ConversionReport, convert_official_state_dict,
-    detect_backbone, extract_state_dict, load_checkpoint_file)
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'convert_official_checkpoint.py')
+TOOL = osp.join(REPO, 'tools', 'model_converters',
+                'convert_official_checkpoint.py')
 
 # decoder sizes shared by every tiny model
 C, N, STAGES, HEADS, FFN, P, G, MULT, ACTIONS = 64, 10, 2, 8, 128, 4, 4, 4, 80
@@ -712,7 +715,13 @@ def test_extract_state_dict():
         'meta': {}
     }) == (sd, 'state_dict')
     assert extract_state_dict(sd) == (sd, '')
-    with pytest.raises(KeyError, match='no .model. / .state_dict. entry'):
+    # the one rule of stmixer_mm: state_dict before model
+    other = {'a': torch.ones(1)}
+    assert extract_state_dict({
+        'model': other,
+        'state_dict': sd
+    }) == (sd, 'state_dict')
+    with pytest.raises(KeyError, match='no .state_dict. / .model. entry'):
         extract_state_dict({'weights': sd})
 
 

@@ -1,12 +1,13 @@
 """Convert a VideoMAE / VideoMAE V2 ViT checkpoint into the backbone weights
 of a large-ViT STMixer config::
 
-    python tools/convert_videomae_checkpoint.py SRC DST --config CONFIG
+    python tools/model_converters/convert_videomae_checkpoint.py \
+        SRC DST --config CONFIG
         [--cfg-options k=v ...] [--trust-pickle]
 
 SRC is a checkpoint of VideoMAE's or VideoMAE V2's own code (e.g. ViT-L/H
 Kinetics fine-tunes, ``vit_g_hybrid_pt_1200e_k710_ft.pth``; fine-tuned or
-pre-trained, see :mod:`stmixer_mm.utils.videomae_converter`). DST gets an
+pre-trained, see :mod:`stmixer_mm.converters.videomae`). DST gets an
 mmengine checkpoint ``{'meta': {...}, 'state_dict': {'backbone.*': ...}}``
 that the configs load through ``model.init_cfg=dict(type='Pretrained',
 checkpoint=DST)``. mmaction2's converted files (e.g. its VideoMAE ViT-L
@@ -25,13 +26,13 @@ import os.path as osp
 from mmengine.config import DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.utils.checkpoint_converter import (CheckpointFileError,
-                                                   compare_state_dicts,
-                                                   load_checkpoint_file)
-from stmixer_mm.utils.converter_tools import (build_config_backbone,
+from stmixer_mm.converters import (compare_state_dicts,
+                                   convert_videomae_state_dict,
+                                   extract_videomae_state_dict)
+from stmixer_mm.converters.tool_utils import (build_config_backbone,
                                               fit_problems, save_converted)
-from stmixer_mm.utils.videomae_converter import (convert_videomae_state_dict,
-                                                 extract_videomae_state_dict)
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
 
 
 def parse_args(argv=None):
@@ -96,7 +97,7 @@ def main(argv=None) -> dict:
               'mean-pooling fc_norm instead)')
     print(f'checked: every key and shape fits the backbone of {args.config}')
     meta = dict(
-        converter='stmixer_mm.utils.videomae_converter.'
+        converter='stmixer_mm.converters.videomae.'
         'convert_videomae_state_dict',
         stmixer_mm_version=stmixer_mm.__version__,
         source=osp.basename(args.src),

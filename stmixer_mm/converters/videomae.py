@@ -4,7 +4,7 @@ The large-ViT configs start from VideoMAE (ViT-L/H) and VideoMAE V2 (ViT-g)
 weights, which exist only in those projects' own layout (mmaction2 ships
 converted ViT-S/B/L files, loadable as they are). This module renames such
 a checkpoint to the ``backbone.*`` names of mmaction2's
-``VisionTransformer``, the way :mod:`.checkpoint_converter` does for the
+``VisionTransformer``, the way :mod:`.official` does for the
 ViT of an official STMixer checkpoint (the same ViT rules).
 
 Accepted layouts (a dict with ``module`` (DeepSpeed), ``model`` or
@@ -30,8 +30,9 @@ from typing import Dict, Mapping, Tuple
 
 from torch import Tensor
 
-from .checkpoint_converter import (_VIT_RULES, ConversionReport, _apply,
-                                   _strip_module_prefix, _vit_pos_embed)
+from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from .common import (_VIT_RULES, ConversionReport, _apply,
+                     _strip_module_prefix, _vit_pos_embed)
 
 __all__ = ['convert_videomae_state_dict', 'extract_videomae_state_dict']
 
@@ -49,16 +50,11 @@ _DROPPED = [
 def extract_videomae_state_dict(
         checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
     """The state dict of a VideoMAE checkpoint and where it was found
-    (``'module'``, ``'model'``, ``'state_dict'`` or ``''``)."""
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'expected a dict, got {type(checkpoint).__name__}')
-    for key in ('module', 'model', 'state_dict'):
-        if isinstance(checkpoint.get(key), Mapping):
-            return dict(checkpoint[key]), key
-    if any(not hasattr(v, 'shape') for v in checkpoint.values()):
-        raise KeyError("the checkpoint has no 'module' / 'model' / "
-                       "'state_dict' entry and is not a bare state dict")
-    return dict(checkpoint), ''
+    (``'module'``, ``'state_dict'``, ``'model'`` or ``''``): DeepSpeed's
+    ``module`` first, then the one rule of
+    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`."""
+    return find_state_dict(
+        checkpoint, format_keys=('module', ), bare_values='array')
 
 
 def convert_videomae_state_dict(

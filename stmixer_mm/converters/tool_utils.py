@@ -1,4 +1,5 @@
-"""What the checkpoint-converter tools share (``tools/convert_*.py``): the
+"""What the checkpoint-converter tools share
+(``tools/model_converters/convert_*.py``): the
 config's backbone to check converted weights against, the one-line summary
 of a strict-fit failure, and the saved ``{'meta', 'state_dict'}`` file.
 

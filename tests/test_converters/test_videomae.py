@@ -13,8 +13,8 @@ import os.path as osp
 import pytest
 import torch
 
-from stmixer_mm.utils.videomae_converter import (convert_videomae_state_dict,
-                                                 extract_videomae_state_dict)
+from stmixer_mm.converters import (convert_videomae_state_dict,
+                                   extract_videomae_state_dict)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'stmixer')
@@ -89,7 +89,8 @@ def videomae_layout(dim,
 def _tool():
     spec = importlib.util.spec_from_file_location(
         '_convert_videomae',
-        osp.join(ROOT, 'tools', 'convert_videomae_checkpoint.py'))
+        osp.join(ROOT, 'tools', 'model_converters',
+                 'convert_videomae_checkpoint.py'))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

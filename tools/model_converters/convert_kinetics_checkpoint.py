@@ -1,7 +1,8 @@
 """Convert a PySlowFast Kinetics checkpoint into the backbone weights of a
 CNN STMixer config (the initialisation the official models start from)::
 
-    python tools/convert_kinetics_checkpoint.py SRC DST --config CONFIG
+    python tools/model_converters/convert_kinetics_checkpoint.py \
+        SRC DST --config CONFIG
         [--backbone {auto,slowfast,slowonly}]
         [--format {auto,caffe2,pyslowfast}] [--cfg-options k=v ...]
         [--trust-pickle]
@@ -23,7 +24,7 @@ mismatch), otherwise nothing is written. Pickles are read with an
 unpickler that only builds numpy arrays (``--trust-pickle`` for full
 unpickling of files you trust); a truncated or corrupt file is reported as
 such. The name mapping is documented in
-``stmixer_mm/utils/checkpoint_converter.py``
+``stmixer_mm/converters/pyslowfast.py``
 (:func:`convert_pyslowfast_state_dict`).
 """
 import argparse
@@ -34,11 +35,13 @@ import torch
 from mmengine.config import DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.utils.checkpoint_converter import (
-    CheckpointFileError, compare_state_dicts, convert_pyslowfast_state_dict,
-    extract_pyslowfast_state_dict, load_checkpoint_file)
-from stmixer_mm.utils.converter_tools import (build_config_backbone,
+from stmixer_mm.converters import (compare_state_dicts,
+                                   convert_pyslowfast_state_dict,
+                                   extract_pyslowfast_state_dict)
+from stmixer_mm.converters.tool_utils import (build_config_backbone,
                                               fit_problems, save_converted)
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
 
 
 def parse_args(argv=None):
@@ -126,7 +129,7 @@ def main(argv=None) -> dict:
           'strict=True')
 
     meta = dict(
-        converter='stmixer_mm.utils.checkpoint_converter.'
+        converter='stmixer_mm.converters.pyslowfast.'
         'convert_pyslowfast_state_dict',
         stmixer_mm_version=stmixer_mm.__version__,
         source=osp.basename(args.src),

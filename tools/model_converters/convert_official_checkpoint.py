@@ -1,11 +1,13 @@
 """Convert an official STMixer checkpoint (github MCG-NJU/STMixer) into an
 mmengine checkpoint of stmixer_mm::
 
-    python tools/convert_official_checkpoint.py SRC DST [--config CONFIG]
+    python tools/model_converters/convert_official_checkpoint.py \
+        SRC DST [--config CONFIG]
         [--backbone {auto,vit,slowfast,slowonly}] [--cfg-options k=v ...]
 
-SRC is the official ``.pth`` (its ``model`` entry, a ``state_dict`` entry
-or a bare state dict; with or without the DDP prefix ``module.``). DST gets
+SRC is the official ``.pth`` (its ``model`` entry; a ``state_dict`` entry
+takes precedence, as everywhere in stmixer_mm; or a bare state dict; with or
+without the DDP prefix ``module.``). DST gets
 ``{'meta': {...}, 'state_dict': {...}}``, which ``tools/test.py CONFIG DST``
 and mmengine's ``load_checkpoint`` read.
 
@@ -13,14 +15,15 @@ With ``--config`` the detector is built from the config and the converted
 weights are checked against it: any missing key, unexpected key or shape
 mismatch is printed and the tool exits with status 1 without writing DST.
 Official keys that the converter does not know always make it fail.
-The key mapping is documented in ``stmixer_mm/utils/checkpoint_converter.py``.
+The key mapping is documented in ``stmixer_mm/converters/official.py``
+(head, neck) and ``stmixer_mm/converters/common.py`` (backbones).
 
 SRC is read safely (``torch.load(weights_only=True)``) after a check that
 the file is complete: a truncated or corrupt file stops with a message that
 says so; a complete file that needs full unpickling stops with a hint to
 ``--trust-pickle``. For PySlowFast Kinetics weights (the backbone
 initialisation of the CNN configs) use
-``tools/convert_kinetics_checkpoint.py``.
+``tools/model_converters/convert_kinetics_checkpoint.py``.
 """
 import argparse
 import copy
@@ -34,9 +37,11 @@ from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checkpoint_converter import (
-    BACKBONES, CheckpointFileError, compare_state_dicts,
-    convert_official_state_dict, extract_state_dict, load_checkpoint_file)
+from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
+                                   convert_official_state_dict,
+                                   extract_state_dict)
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
 
 
 def parse_args(argv=None):
@@ -152,7 +157,7 @@ def main(argv=None) -> dict:
               'strict=True')
 
     meta = dict(
-        converter='stmixer_mm.utils.checkpoint_converter',
+        converter='stmixer_mm.converters.official',
         stmixer_mm_version=stmixer_mm.__version__,
         source=osp.basename(args.src),
         source_entry=entry,

@@ -1,6 +1,6 @@
 """Convert between sharded and full checkpoints of sharded training::
 
-    python tools/convert_sharded_checkpoint.py SRC DST
+    python tools/model_converters/convert_sharded_checkpoint.py SRC DST
         [--to-sharded [--world-size N]]
 
 A sharded checkpoint (``strategy.state_dict_cfg='sharded'`` of the FSDP

@@ -1,0 +1,202 @@
+"""Official STMixer checkpoints (github MCG-NJU/STMixer) -> stmixer_mm.
+
+The official release (github MCG-NJU/STMixer) saves ``{'model': state_dict,
+...}`` with the keys of its own modules (prefix ``module.`` when saved from
+DDP). :func:`convert_official_state_dict` renames them to the names of an
+``STMixer`` detector built by this package (``{k}`` a decoder stage, ``{i}``
+a block, ``{s}`` a PySlowFast stage 2..5, ``{P}`` the mmaction2 pathway
+prefix: ``slow_path.`` / ``fast_path.`` for SlowFast, empty for SlowOnly):
+
+Head and neck
+
+- ``stm_head.init_{spatial,temporal}_queries.weight`` ->
+  ``query_generator.init_{spatial,temporal}_queries.weight``
+- ``stm_head.decoder_stages.{k}.human_cls_fcs.*`` ->
+  ``decoder.stages.{k}.person_cls_fcs.*``
+- ``stm_head.decoder_stages.{k}.human_fc_cls.*`` ->
+  ``decoder.stages.{k}.fc_person_cls.*``
+- ``stm_head.decoder_stages.{k}.X`` -> ``decoder.stages.{k}.X`` for the
+  other official stage tensors (attention, norms, FFNs, ``iof_tau``,
+  ``samplingmixing.*``, ``reg_fcs``, ``fc_reg``, ``action_cls_fcs``,
+  ``fc_action``)
+- ``stm_head.criterion.empty_weight`` -> dropped (a loss setting; checked
+  to be ``[1, 0.1]``, a warning otherwise)
+- ``lateral_convs.*`` -> ``neck.lateral_convs.*``
+
+The ViT and CNN backbone rules are those of :mod:`.common`.
+
+Official keys that match no rule are never dropped silently: they are
+listed in :attr:`ConversionReport.unexpected` and kept in the converted
+dict (under the best-guess name), so that a strict load fails on them.
+"""
+import logging
+import re
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+from mmengine.logging import print_log
+from torch import Tensor
+
+from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from .common import (_VIT_RULES, _WB, ConversionReport, _add_bn_counters,
+                     _apply, _cnn_rules, _progress, _Rule, _rule, _same,
+                     _strip_module_prefix, _vit_pos_embed, detect_backbone)
+
+BACKBONES = ('auto', 'vit', 'slowfast', 'slowonly')
+
+#: The person / no-object class weights of the official criterion.
+OFFICIAL_EMPTY_WEIGHT = (1.0, 0.1)
+
+# Suffixes of ``stm_head.decoder_stages.{k}.`` (official -> ours).
+_STAGE_RULES: List[_Rule] = [
+    _rule(
+        r'attention_[st]\.attn\.(in_proj_weight|in_proj_bias|'
+        r'out_proj\.weight|out_proj\.bias)', _same),
+    _rule(rf'(attention_norm|ffn_norm)_[st]\.{_WB}', _same),
+    _rule(rf'ffn_[st]\.layers\.\d+(\.0)?\.{_WB}', _same),
+    _rule(r'iof_tau', _same),
+    _rule(rf'samplingmixing\.offset_generator\.0\.{_WB}', _same),
+    _rule(rf'samplingmixing\.norm_[st]\.{_WB}', _same),
+    _rule(
+        rf'samplingmixing\.adaptive_mixing_[st]\.'
+        rf'(parameter_generator\.0|out_proj)\.{_WB}', _same),
+    _rule(rf'human_cls_fcs\.(\d+)\.{_WB}',
+          lambda m: f'person_cls_fcs.{m[1]}.{m[2]}'),
+    _rule(rf'human_fc_cls\.{_WB}', lambda m: f'fc_person_cls.{m[1]}'),
+    _rule(rf'(reg_fcs|action_cls_fcs)\.\d+\.{_WB}', _same),
+    _rule(rf'(fc_reg|fc_action)\.{_WB}', _same),
+]
+
+_NECK_RULES = {
+    # ViT pyramid: lateral_convs.{level}.{layer}.*; CNN: lateral_convs.{i}.*
+    'vit': re.compile(rf'lateral_convs\.\d+\.\d+\.{_WB}'),
+    'cnn': re.compile(rf'lateral_convs\.\d+\.{_WB}'),
+}
+
+
+def extract_state_dict(checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
+    """The model state dict of a loaded checkpoint.
+
+    Args:
+        checkpoint (Mapping): What ``torch.load`` returned: a dict with a
+            ``state_dict`` or ``model`` (official) entry, or a bare state
+            dict (found by the one rule of
+            :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`,
+            as the engine finds a checkpoint's weights).
+
+    Returns:
+        tuple[dict, str]: The state dict and where it was found
+        (``'state_dict'``, ``'model'`` or ``''`` for a bare dict).
+    """
+    return find_state_dict(checkpoint)
+
+
+def _check_empty_weight(value: Tensor, report: ConversionReport) -> None:
+    expected = torch.tensor(OFFICIAL_EMPTY_WEIGHT)
+    ok = value.numel() == 2 and torch.allclose(
+        value.detach().float().flatten().cpu(), expected)
+    values = [round(v, 6) for v in value.detach().float().flatten().tolist()]
+    if ok:
+        return
+    msg = (f'stm_head.criterion.empty_weight is {values}, not '
+           f'{list(OFFICIAL_EMPTY_WEIGHT)}; it is a loss setting, not a '
+           'network weight, so it is dropped: set loss_person.class_weight '
+           'in the config to match if you fine-tune with it')
+    report.warnings.append(msg)
+    print_log(msg, logger='current', level=logging.WARNING)
+
+
+def convert_official_state_dict(
+    state_dict: Mapping[str, Tensor],
+    backbone: str = 'auto',
+    *,
+    vit_num_frames: int = 16,
+    vit_img_size: int = 224,
+    progress: bool = False,
+) -> Tuple[Dict[str, Tensor], ConversionReport]:
+    """Rename an official STMixer state dict to stmixer_mm's names.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The official ``model`` entry,
+            with or without the ``module.`` prefix.
+        backbone (str): ``'auto'`` (detect from the keys), ``'vit'``,
+            ``'slowfast'`` or ``'slowonly'``. An explicit value must agree
+            with the keys.
+        vit_num_frames (int): Input frames of the ViT's position table, used
+            only to generate ``backbone.pos_embed`` (the official ViT-B:
+            16).
+        vit_img_size (int): Input size of the ViT's position table (the
+            official ViT-B: 224).
+        progress (bool): Show mmengine's progress bar over the tensors.
+
+    Returns:
+        tuple[dict, ConversionReport]: The converted state dict (tensors
+        are shared with the input, except generated ones) and the
+        report. Check ``report.unexpected`` before using the result.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f'backbone must be one of {BACKBONES}, got '
+                         f'{backbone!r}')
+    report = ConversionReport(source_format='stmixer')
+    items = _strip_module_prefix(state_dict, report)
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        raise ValueError('the state dict holds the same key with and '
+                         'without the module. prefix')
+    if not any(k.startswith('stm_head.') for k in keys) and any(
+            k.startswith(('decoder.stages.', 'query_generator.'))
+            for k in keys):
+        raise ValueError('this state dict already has stmixer_mm names '
+                         '(decoder.stages.*); it needs no conversion')
+
+    detected = detect_backbone(keys)
+    if backbone != 'auto' and backbone != detected:
+        raise ValueError(f'backbone={backbone!r} was asked for, but the keys '
+                         f'are those of a {detected} backbone')
+    report.backbone = detected
+    backbone_rules = (
+        _VIT_RULES if detected == 'vit' else _cnn_rules(detected))
+    neck_rule = _NECK_RULES['vit' if detected == 'vit' else 'cnn']
+
+    new: Dict[str, Tensor] = {}
+    for key, value in _progress(items, progress):
+        target: Optional[str] = None
+        fallback = key
+        if key == 'stm_head.criterion.empty_weight':
+            _check_empty_weight(value, report)
+            report.dropped[key] = ('class weights of the official loss; '
+                                   'loss_person.class_weight in the config')
+            continue
+        m = re.fullmatch(r'stm_head\.init_(spatial|temporal)_queries\.weight',
+                         key)
+        if m is not None:
+            target = f'query_generator.init_{m[1]}_queries.weight'
+        elif key.startswith('stm_head.decoder_stages.'):
+            m = re.fullmatch(r'stm_head\.decoder_stages\.(\d+)\.(.+)', key)
+            if m is not None:
+                prefix = f'decoder.stages.{m[1]}.'
+                fallback = prefix + m[2]
+                suffix = _apply(_STAGE_RULES, m[2])
+                target = None if suffix is None else prefix + suffix
+        elif key.startswith('lateral_convs.'):
+            fallback = 'neck.' + key
+            if neck_rule.fullmatch(key):
+                target = fallback
+        elif key.startswith('backbone.'):
+            suffix = _apply(backbone_rules, key[len('backbone.'):])
+            target = None if suffix is None else 'backbone.' + suffix
+
+        if target is None:
+            report.unexpected.append(key)
+            target = fallback
+        if target in new:
+            raise ValueError(f'two official keys map to {target!r} (the '
+                             f'second is {key!r})')
+        new[target] = value
+        report.renamed[key] = target
+
+    if detected == 'vit':
+        _vit_pos_embed(new, report, vit_num_frames, vit_img_size)
+    else:
+        _add_bn_counters(new, report)
+    return new, report

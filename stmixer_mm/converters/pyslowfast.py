@@ -1,0 +1,265 @@
+"""PySlowFast Kinetics checkpoints (Caffe2 ``.pkl`` blobs or ``.pyth``
+``model_state``) -> the detector's ``backbone.*`` (see
+:func:`convert_pyslowfast_state_dict` for the Caffe2 names; the backbone
+rules are those of :mod:`.common`)."""
+import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from .common import (ConversionReport, _add_bn_counters, _apply, _cnn_rules,
+                     _progress, _Rule, _rule, _strip_module_prefix,
+                     detect_backbone)
+
+_C2_BN = {
+    's': 'weight',
+    'b': 'bias',
+    'rm': 'running_mean',
+    'riv': 'running_var'
+}
+_C2_WB = {'w': 'weight', 'b': 'bias'}
+_C2_BN_RE = r'(s|b|rm|riv)'
+
+
+def _c2_path(m: re.Match) -> str:
+    return '1' if m['t'] else '0'
+
+
+# Caffe2 blob -> PySlowFast module name (the renaming of PySlowFast's
+# utils/c2_model_loading.py, each blob name matched whole). ``t_`` marks
+# the fast pathway (pathway1).
+_CAFFE2_RULES: List[_Rule] = [
+    _rule(r'(?P<t>t_)?conv1_w',
+          lambda m: f's1.pathway{_c2_path(m)}_stem.conv.weight'),
+    _rule(rf'(?P<t>t_)?res_conv1_bn_{_C2_BN_RE}',
+          lambda m: f's1.pathway{_c2_path(m)}_stem.bn.{_C2_BN[m[2]]}'),
+    # fast -> slow fusion after the stem / after stage s (named after the
+    # last fast block of the stage)
+    _rule(r't_pool1_subsample_w', lambda m: 's1_fuse.conv_f2s.weight'),
+    _rule(rf't_pool1_subsample_bn_{_C2_BN_RE}',
+          lambda m: f's1_fuse.bn.{_C2_BN[m[1]]}'),
+    _rule(r't_res([2-5])_\d+_branch2c_bn_subsample_w',
+          lambda m: f's{m[1]}_fuse.conv_f2s.weight'),
+    _rule(rf't_res([2-5])_\d+_branch2c_bn_subsample_bn_{_C2_BN_RE}',
+          lambda m: f's{m[1]}_fuse.bn.{_C2_BN[m[2]]}'),
+    # bottleneck blocks
+    _rule(r'(?P<t>t_)?res([2-5])_(\d+)_branch1_w',
+          lambda m: f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch1.weight'),
+    _rule(
+        rf'(?P<t>t_)?res([2-5])_(\d+)_branch1_bn_{_C2_BN_RE}', lambda m:
+        f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch1_bn.{_C2_BN[m[4]]}'),
+    _rule(
+        r'(?P<t>t_)?res([2-5])_(\d+)_branch2([abc])_w', lambda m:
+        f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch2.{m[4]}.weight'),
+    _rule(
+        rf'(?P<t>t_)?res([2-5])_(\d+)_branch2([abc])_bn_{_C2_BN_RE}',
+        lambda m: f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch2.'
+        f'{m[4]}_bn.{_C2_BN[m[5]]}'),
+    # non-local blocks (slow pathway): nonlocal_conv{s}_{block}_*
+    _rule(
+        r'nonlocal_conv([2-5])_(\d+)_(theta|phi|g|out)_(w|b)',
+        lambda m: f's{m[1]}.pathway0_nonlocal{m[2]}.conv_{m[3]}.{_C2_WB[m[4]]}'
+    ),
+    _rule(rf'nonlocal_conv([2-5])_(\d+)_bn_{_C2_BN_RE}',
+          lambda m: f's{m[1]}.pathway0_nonlocal{m[2]}.bn.{_C2_BN[m[3]]}'),
+]
+# Caffe2 blobs that are not backbone weights
+_CAFFE2_DROPPED: List[Tuple[re.Pattern, str]] = [
+    (re.compile(r'pred_(w|b)'), 'Kinetics classifier (not in the backbone)'),
+    (re.compile(r'lr|model_iter'), 'training state'),
+]
+_PYSLOWFAST_DROPPED: List[Tuple[re.Pattern, str]] = [
+    (re.compile(r'head\.projection\.(weight|bias)'),
+     'Kinetics classifier (not in the backbone)'),
+]
+
+
+def extract_pyslowfast_state_dict(checkpoint: Mapping) -> Tuple[dict, str]:
+    """The weights of a loaded PySlowFast checkpoint.
+
+    Args:
+        checkpoint (Mapping): A Caffe2 ``.pkl`` (``{'blobs': {...}}``), a
+            PySlowFast ``.pyth`` (``{'model_state': {...}, 'epoch', 'cfg',
+            ...}``), ``{'state_dict' | 'model': {...}}`` or a bare dict.
+
+    Returns:
+        tuple[dict, str]: The weights and their entry (``'blobs'``,
+        ``'model_state'``, then the one rule of
+        :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`:
+        ``'state_dict'``, ``'model'`` or ``''``). A bare dict is returned
+        as it is (its names are checked by the conversion).
+    """
+    return find_state_dict(
+        checkpoint, format_keys=('blobs', 'model_state'), bare_values='any')
+
+
+def _match_dropped(rules: List[Tuple[re.Pattern, str]],
+                   key: str) -> Optional[str]:
+    for pattern, reason in rules:
+        if pattern.fullmatch(key):
+            return reason
+    return None
+
+
+def _to_tensor(key: str, value: Any) -> Tensor:
+    if torch.is_tensor(value):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in 'fiub':
+        return torch.from_numpy(np.require(value, requirements=['C', 'W']))
+    raise ValueError(f'{key}: expected a numeric array, got '
+                     f'{type(value).__name__}')
+
+
+def convert_pyslowfast_state_dict(
+    state_dict: Mapping[str, Any],
+    backbone: str = 'auto',
+    source_format: str = 'auto',
+    progress: bool = False,
+) -> Tuple[Dict[str, Tensor], ConversionReport]:
+    """Rename a PySlowFast Kinetics checkpoint to the detector's backbone.
+
+    The weights the official CNN models start from are PySlowFast's
+    Kinetics models (``SLOWFAST_8x8_R50.pkl``, ``SLOWONLY_4x16_R50.pkl``,
+    ``SLOWFAST_32x2_R101_50_50.pkl``): Caffe2 pickles whose ``blobs`` have
+    Caffe2 names, or ``.pyth`` files whose ``model_state`` has PySlowFast's
+    module names. Caffe2 names are first renamed as PySlowFast does
+    (``utils/c2_model_loading.py``; ``t_`` = fast pathway):
+
+    - ``conv1_w``, ``res_conv1_bn_{s,b,rm,riv}`` ->
+      ``s1.pathway0_stem.conv.weight``, ``s1.pathway0_stem.bn.{weight,bias,
+      running_mean,running_var}`` (``t_conv1_w``, ``t_res_conv1_bn_*``:
+      ``pathway1``)
+    - ``res{s}_{i}_branch1_w`` / ``_branch1_bn_*`` ->
+      ``s{s}.pathway0_res{i}.branch1.weight`` / ``branch1_bn.*``
+    - ``res{s}_{i}_branch2{a,b,c}_w`` / ``_bn_*`` ->
+      ``s{s}.pathway0_res{i}.branch2.{a,b,c}.weight`` / ``{a,b,c}_bn.*``
+    - ``t_pool1_subsample_w`` / ``_bn_*`` -> ``s1_fuse.conv_f2s.weight`` /
+      ``s1_fuse.bn.*``; ``t_res{s}_{i}_branch2c_bn_subsample_w`` / ``_bn_*``
+      -> ``s{s}_fuse.conv_f2s.weight`` / ``s{s}_fuse.bn.*``
+    - ``nonlocal_conv{s}_{i}_{theta,phi,g,out}_{w,b}`` / ``_bn_*`` ->
+      ``s{s}.pathway0_nonlocal{i}.conv_{theta,phi,g,out}.*`` / ``bn.*``
+
+    and then, like the PySlowFast names of a ``.pyth``, mapped by the
+    backbone rules of :func:`convert_official_state_dict` onto
+    ``backbone.*`` of ``ResNet3dSlowFastMultiLevel`` (SlowFast) or
+    mmaction2's ``ResNet3dSlowOnly``. Dropped, and listed in the report:
+    the Kinetics classifier (``pred_{w,b}``, ``head.projection.*``), the
+    training state (``lr``, ``model_iter``) and the optimizer momentum of
+    known blobs (``{blob}_momentum``). Every other name is an error.
+    Values are not changed (numpy arrays become tensors sharing memory
+    where possible); BatchNorm ``num_batches_tracked`` counters are added
+    (0).
+
+    Args:
+        state_dict (Mapping[str, Any]): The ``blobs`` / ``model_state``
+            entry (see :func:`extract_pyslowfast_state_dict`), with or
+            without a ``module.`` prefix.
+        backbone (str): ``'auto'``, ``'slowfast'`` or ``'slowonly'``.
+        source_format (str): ``'auto'`` (Caffe2 when no name has a dot),
+            ``'caffe2'`` or ``'pyslowfast'``.
+        progress (bool): Show mmengine's progress bar over the entries.
+
+    Returns:
+        tuple[dict, ConversionReport]: ``backbone.*`` tensors and the report.
+
+    Raises:
+        ValueError: Names that match no rule (all listed), or names of an
+            official STMixer checkpoint.
+    """
+    if backbone not in ('auto', 'slowfast', 'slowonly'):
+        raise ValueError("backbone must be 'auto', 'slowfast' or "
+                         f"'slowonly', got {backbone!r}")
+    if source_format not in ('auto', 'caffe2', 'pyslowfast'):
+        raise ValueError("source_format must be 'auto', 'caffe2' or "
+                         f"'pyslowfast', got {source_format!r}")
+    report = ConversionReport()
+    items = _strip_module_prefix(state_dict, report)
+    keys = [k for k, _ in items]
+    if any(k.startswith(('stm_head.', 'backbone.')) for k in keys):
+        raise ValueError(
+            'these are not PySlowFast Kinetics weights but a detector '
+            "checkpoint ('stm_head.*' / 'backbone.*' names): use "
+            'convert_official_state_dict (tools/model_converters/'
+            'convert_official_checkpoint.py) for official STMixer '
+            'checkpoints')
+    if source_format == 'auto':
+        source_format = 'pyslowfast' if any('.' in k for k in keys) \
+            else 'caffe2'
+    report.source_format = source_format
+
+    # 1. Caffe2 blob names -> PySlowFast names
+    renamed: List[Tuple[str, str, Any]] = []  # (source, PySlowFast, value)
+    unknown = []
+    if source_format == 'caffe2':
+        known = set()
+        momentum = []
+        for key, value in _progress(items, progress):
+            if key.endswith('_momentum'):
+                momentum.append(key)
+                continue
+            reason = _match_dropped(_CAFFE2_DROPPED, key)
+            if reason is not None:
+                report.dropped[key] = reason
+                known.add(key)
+                continue
+            name = _apply(_CAFFE2_RULES, key)
+            if name is None:
+                unknown.append(key)
+            else:
+                renamed.append((key, name, value))
+                known.add(key)
+        for key in momentum:
+            if key[:-len('_momentum')] in known:
+                report.dropped[key] = 'optimizer momentum'
+            else:
+                unknown.append(key)
+    else:
+        for key, value in _progress(items, progress):
+            reason = _match_dropped(_PYSLOWFAST_DROPPED, key)
+            if reason is not None:
+                report.dropped[key] = reason
+            else:
+                renamed.append((key, key, value))
+
+    # 2. PySlowFast names -> backbone.*
+    try:
+        detected = detect_backbone('backbone.' + name
+                                   for _, name, _ in renamed)
+    except ValueError:
+        detected = ''
+    if detected not in ('slowfast', 'slowonly'):
+        hint = ''
+        if any(k.startswith('blocks.') for k in keys):
+            hint = (" ('blocks.*' is pytorchvideo's hub layout, which is "
+                    "not supported: use PySlowFast's model zoo files)")
+        raise ValueError(
+            f'no SlowFast / SlowOnly stem in the {source_format} checkpoint: '
+            "expected 'conv1_w' / 'res_conv1_bn_*' (Caffe2) or "
+            f"'s1.pathway0_stem.*' (PySlowFast) names{hint}")
+    if backbone != 'auto' and backbone != detected:
+        raise ValueError(f'backbone={backbone!r} was asked for, but the keys '
+                         f'are those of a {detected} backbone')
+    report.backbone = detected
+    rules = _cnn_rules(detected)
+    new: Dict[str, Tensor] = {}
+    for source, name, value in renamed:
+        suffix = _apply(rules, name)
+        if suffix is None:
+            unknown.append(source if source ==
+                           name else f'{source} (as {name})')
+            continue
+        target = 'backbone.' + suffix
+        if target in new:
+            raise ValueError(f'two keys map to {target!r} (the second is '
+                             f'{source!r})')
+        new[target] = _to_tensor(source, value)
+        report.renamed[source] = target
+    if unknown:
+        raise ValueError(
+            f'{len(unknown)} name(s) of the {source_format} checkpoint match '
+            f'no {detected} backbone rule: {", ".join(sorted(unknown))}')
+    _add_bn_counters(new, report)
+    return new, report

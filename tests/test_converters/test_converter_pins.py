@@ -1,0 +1,158 @@
+"""Pinned outputs of the checkpoint converters.
+
+Every converter (official STMixer, PySlowFast Caffe2 / ``.pyth``, VideoMAE)
+runs on fixed small inputs (built by the layouts of the converter tests,
+seeded) and its converted state dict (key order, names, dtypes, shapes,
+sha256 of the values) and report are compared with
+``tests/data/converter_pins.json``, which was written by
+``python tests/test_utils/test_converter_pins.py --write`` (its path then)
+before the converters moved out of ``stmixer_mm.utils``; so a move or a
+refactor that changes any output fails here. The official tool's saved file is
+pinned as well (its ``meta`` minus the converter's module path and the
+package version, which say where the code lives, not what it produced).
+"""
+import hashlib
+import importlib.util
+import json
+import os.path as osp
+import pickle
+import sys
+
+import numpy as np
+import torch
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(osp.dirname(HERE))
+PINS = osp.join(REPO, 'tests', 'data', 'converter_pins.json')
+
+
+def _sibling(name):
+    spec = importlib.util.spec_from_file_location(f'_pin_{name}',
+                                                  osp.join(HERE, name + '.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _tensor_digest(value):
+    t = torch.as_tensor(value).detach().cpu().contiguous()
+    return [
+        str(t.dtype),
+        list(t.shape),
+        hashlib.sha256(t.numpy().tobytes()).hexdigest()[:16]
+    ]
+
+
+def _sha(obj):
+    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
+
+
+def _pin(state_dict, report):
+    digest = [[k, *_tensor_digest(v)] for k, v in state_dict.items()]
+    return dict(
+        num_tensors=len(state_dict),
+        state_dict=_sha(digest),
+        report=_sha(report.to_dict()),
+        summary=report.summary())
+
+
+def _converters():
+    """(official, pyslowfast, videomae) modules of the converters."""
+    from stmixer_mm.converters import official, pyslowfast, videomae
+    return official, pyslowfast, videomae
+
+
+def compute_pins(tmp_dir):
+    official_mod, pyslowfast_mod, videomae_mod = _converters()
+    t_off = _sibling('test_official')
+    t_kin = _sibling('test_pyslowfast')
+    t_vm = _sibling('test_videomae')
+    pins = {}
+
+    # official STMixer: every backbone, with and without the DDP prefix
+    for kind in ('vit', 'slowfast', 'slowfast_nl', 'slowonly'):
+        for prefix in ('', 'module.'):
+            sd = t_off.official(kind, seed=3, prefix=prefix)
+            new, report = official_mod.convert_official_state_dict(
+                sd, vit_num_frames=4, vit_img_size=64)
+            pins[f'official/{kind}/{prefix or "bare"}'] = _pin(new, report)
+
+    # PySlowFast: Caffe2 blobs (numpy) and .pyth module names
+    for arch, kw in (('slowfast', dict(blocks=(1, 2, 2, 1), width=16)),
+                     ('slowonly', dict(blocks=(1, 1, 2, 1), width=16)),
+                     ('slowfast',
+                      dict(blocks=(1, 1, 2, 1), width=16, nonlocal_s4=(1, )))):
+        layout = t_kin.pyslowfast_layout(arch, **kw)
+        name = f'{arch}{"_nl" if kw.get("nonlocal_s4") else ""}'
+        c2 = osp.join(tmp_dir, f'{name}.pkl')
+        t_kin.caffe2_file(c2, layout)
+        with open(c2, 'rb') as f:
+            blobs = pickle.load(f, encoding='latin1')['blobs']
+        new, report = pyslowfast_mod.convert_pyslowfast_state_dict(blobs)
+        pins[f'pyslowfast/caffe2/{name}'] = _pin(new, report)
+        state = {
+            py: torch.full(shape, t_kin.fill(k))
+            for k, (py, _, shape) in enumerate(layout)
+        }
+        new, report = pyslowfast_mod.convert_pyslowfast_state_dict({
+            'module.' + k:
+            v
+            for k, v in state.items()
+        })
+        pins[f'pyslowfast/pyth/{name}'] = _pin(new, report)
+
+    # VideoMAE: fine-tuned and pre-trained layouts
+    for pretrain in (False, True):
+        torch.manual_seed(5)
+        src = t_vm.videomae_layout(
+            64, 2, 256, 16, pretrain=pretrain, device='cpu')
+        new, report = videomae_mod.convert_videomae_state_dict(
+            src, num_frames=4, img_size=64)
+        pins[f'videomae/{"pretrain" if pretrain else "finetune"}'] = _pin(
+            new, report)
+
+    # the official tool's file, without --config
+    tool_path = osp.join(REPO, 'tools', 'model_converters',
+                         'convert_official_checkpoint.py')
+    spec = importlib.util.spec_from_file_location('_pin_tool', tool_path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    src, dst = osp.join(tmp_dir, 'src.pth'), osp.join(tmp_dir, 'dst.pth')
+    torch.save({
+        'model': t_off.official('slowfast', seed=4),
+        'iteration': 3
+    }, src)
+    tool.main([src, dst])
+    ckpt = torch.load(dst, map_location='cpu', weights_only=True)
+    meta = {
+        k: v
+        for k, v in ckpt['meta'].items()
+        if k not in ('converter', 'stmixer_mm_version')
+    }
+    pins['tool/official/slowfast'] = dict(
+        top_level=sorted(ckpt),
+        meta=_sha(meta),
+        state_dict=_sha([[k, *_tensor_digest(v)]
+                         for k, v in ckpt['state_dict'].items()]))
+    return pins
+
+
+def test_converter_outputs_are_pinned(tmp_path):
+    with open(PINS) as f:
+        expected = json.load(f)
+    got = compute_pins(str(tmp_path))
+    assert sorted(got) == sorted(expected)
+    for case in expected:
+        assert got[case] == expected[case], case
+
+
+if __name__ == '__main__':
+    import tempfile
+    assert sys.argv[1:] == ['--write'], 'usage: --write'
+    np.random.seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        pins = compute_pins(tmp)
+    with open(PINS, 'w') as f:
+        json.dump(pins, f, indent=1, sort_keys=True)
+        f.write('\n')
+    print(f'wrote {len(pins)} pins to {PINS}')
