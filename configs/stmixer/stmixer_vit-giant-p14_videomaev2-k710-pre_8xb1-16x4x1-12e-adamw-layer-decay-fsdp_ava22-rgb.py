@@ -8,7 +8,7 @@
 # recipe exists; VideoMAE V2's own AVA result (42.6 mAP) is a two-stage
 # detector. Weights: VideoMAE V2's `vit_g_hybrid_pt_1200e_k710_ft.pth`,
 # converted once from its layout:
-#   python tools/convert_videomae_checkpoint.py SRC.pth \
+#   python tools/model_converters/convert_videomae_checkpoint.py SRC.pth \
 #       checkpoints/vit-giant-p14_videomaev2-k710-pre_backbone.pth \
 #       --config THIS
 _base_ = [

@@ -4,7 +4,7 @@
 # over 32 blocks; no published STMixer or AVA recipe for ViT-H was found,
 # so 0.8 and drop path 0.2 are carried over from ViT-L). Weights: VideoMAE's
 # ViT-H Kinetics-400 fine-tune, converted once from VideoMAE's layout:
-#   python tools/convert_videomae_checkpoint.py SRC.pth \
+#   python tools/model_converters/convert_videomae_checkpoint.py SRC.pth \
 #       checkpoints/vit-huge-p16_videomae-k400-pre_backbone.pth --config THIS
 _base_ = [
     '../_base_/models/stmixer_vit-huge-p16.py', '../_base_/datasets/ava22.py',

@@ -2,7 +2,7 @@
 # config with VideoMAE's Kinetics-700 ViT-L weights (the initialisation of
 # VideoMAE's best AVA ViT-L). Those weights exist only in VideoMAE's own
 # layout; convert them once:
-#   python tools/convert_videomae_checkpoint.py SRC.pth \
+#   python tools/model_converters/convert_videomae_checkpoint.py SRC.pth \
 #       checkpoints/vit-large-p16_videomae-k700-pre_backbone.pth --config THIS
 _base_ = [
     './stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw-'

@@ -7,7 +7,7 @@ load it); ``state_dict_cfg='sharded'`` saves a folder per checkpoint with
 gathers the full model) plus one small ``extra_rank{i}.pth`` per rank (meta,
 message hub, schedulers, random state). :func:`sharded_to_full` /
 :func:`full_to_sharded` convert between the two offline
-(``tools/convert_sharded_checkpoint.py``); resume reads either format
+(``tools/model_converters/convert_sharded_checkpoint.py``); resume reads either format
 whatever ``state_dict_cfg`` is.
 
 :class:`ShardedCheckpointMixin` holds the strategy's state-dict, save, load
@@ -23,6 +23,8 @@ import torch
 from mmengine._strategy import FSDPStrategy
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.utils import get_git_hash, mkdir_or_exist
+
+from stmixer_mm.utils.checkpoint_loading import load_checkpoint_file
 
 __all__ = [
     'DCP_METADATA', 'EXTRA_FILE', 'is_sharded_checkpoint', 'sharded_to_full',
@@ -69,8 +71,8 @@ def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         merged = osp.join(tmp, 'merged.pth')
         dcp_to_torch_save(src, merged)
-        tensors = torch.load(merged, map_location='cpu', weights_only=False)
-    checkpoint = torch.load(extra_path, map_location='cpu', weights_only=False)
+        tensors = load_checkpoint_file(merged, check_first=False)
+    checkpoint = load_checkpoint_file(extra_path, check_first=False)
     checkpoint.update(tensors)
     checkpoint.setdefault('meta', {})['sharded_source'] = osp.abspath(src)
     if dst is not None:
@@ -89,9 +91,8 @@ def full_to_sharded(src: Union[str, dict],
     copied to ``extra_rank{i}.pth`` for ``i < world_size``.
     """
     from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
-    checkpoint = torch.load(
-        src, map_location='cpu', weights_only=False) if isinstance(
-            src, str) else src
+    checkpoint = load_checkpoint_file(
+        src, check_first=False) if isinstance(src, str) else src
     if 'state_dict' not in checkpoint:
         raise KeyError(f'{src} has no `state_dict`: not an mmengine '
                        'checkpoint')
@@ -232,7 +233,7 @@ class ShardedCheckpointMixin:
             raise FileNotFoundError(
                 f'{filename} is a sharded checkpoint without '
                 f'{EXTRA_FILE.format(0)} (meta, schedulers): incomplete copy?')
-        return torch.load(path, map_location='cpu', weights_only=False)
+        return load_checkpoint_file(path, check_first=False)
 
     def _load_sharded(self, filename: str, with_optimizer: bool) -> dict:
         from torch.distributed.checkpoint.state_dict import (StateDictOptions,
