@@ -9,16 +9,19 @@ root, a wrong file or a malformed row fails at once with the file and what
 was expected, instead of as an ``IndexError`` deep in a worker.
 """
 import csv
-import os
+import inspect
 import os.path as osp
+from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from mmaction.datasets import AVADataset
 from mmaction.evaluation import read_labelmap
+from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
+from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
 from stmixer_mm.registry import DATASETS
 
 AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
@@ -53,10 +56,12 @@ def _checked_rows(rows, path: str, what: str):
             f'({type(e).__name__}: {e}); is it the right file?') from None
 
 
-def _need_file(path: Optional[str], what: str) -> None:
+def _need_file(path: Optional[str],
+               what: str,
+               backend_args: Optional[dict] = None) -> None:
     if path is None:
         return
-    if not osp.isfile(path):
+    if not is_file(path, backend_args):
         raise FileNotFoundError(f'{what} not found: {path}')
 
 
@@ -67,7 +72,8 @@ def scan_ava_annotation_file(
         what: str = 'AVA annotation file',
         label_ids: Optional[Sequence[int]] = None,
         unlisted_labels: str = 'error',
-        degenerate_boxes: str = 'error') -> Dict[str, object]:
+        degenerate_boxes: str = 'error',
+        backend_args: Optional[dict] = None) -> Dict[str, object]:
     """Check an AVA csv; return counts of what it holds.
 
     Each line must be ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``
@@ -80,7 +86,9 @@ def scan_ava_annotation_file(
     them with a warning). With ``label_ids`` (the label map's ids), an
     action id that the label map lacks is an error with ``unlisted_labels=
     'error'`` (that class would silently leave the mAP); with ``'warn'``
-    the ids and their row counts are returned for a warning.
+    the ids and their row counts are returned for a warning. The file is
+    read through mmengine's fileio (``backend_args``), as all the checks
+    here.
 
     Returns:
         dict: ``rows`` (valid rows), ``degenerate`` (line numbers of
@@ -97,12 +105,12 @@ def scan_ava_annotation_file(
     if degenerate_boxes not in ('error', 'drop'):
         raise ValueError("degenerate_boxes must be 'error' or 'drop', got "
                          f'{degenerate_boxes!r}')
-    _need_file(path, what)
+    _need_file(path, what, backend_args)
     listed = None if label_ids is None else set(int(i) for i in label_ids)
     rows = 0
     degenerate: List[int] = []
     unlisted: Dict[int, int] = {}
-    with open(path, newline='') as f:
+    with text_lines(path, backend_args, newline='') as f:
         for lineno, row in enumerate(_checked_rows(csv.reader(f), path, what),
                                      start=1):
             where = f'{what} {path}, line {lineno}'
@@ -170,7 +178,8 @@ def check_ava_annotation_file(
         num_classes: Optional[int] = None,
         timestamp_range: Optional[Sequence[int]] = None,
         what: str = 'AVA annotation file',
-        label_ids: Optional[Sequence[int]] = None) -> int:
+        label_ids: Optional[Sequence[int]] = None,
+        backend_args: Optional[dict] = None) -> int:
     """Check an AVA csv strictly; return its number of rows.
 
     :func:`scan_ava_annotation_file` with every problem an error (blank
@@ -182,15 +191,17 @@ def check_ava_annotation_file(
         num_classes=num_classes,
         timestamp_range=timestamp_range,
         what=what,
-        label_ids=label_ids)['rows']
+        label_ids=label_ids,
+        backend_args=backend_args)['rows']
 
 
-def check_ava_exclude_file(path: str) -> int:
+def check_ava_exclude_file(path: str,
+                           backend_args: Optional[dict] = None) -> int:
     """Check an excluded-timestamps csv (``video_id,timestamp`` lines)."""
     what = 'AVA excluded-timestamps file'
-    _need_file(path, what)
+    _need_file(path, what, backend_args)
     rows = 0
-    with open(path) as f:
+    with text_lines(path, backend_args) as f:
         for lineno, line in enumerate(_checked_rows(f, path, what), start=1):
             parts = line.strip().split(',')
             if len(parts) != 2 or not parts[0]:
@@ -208,11 +219,12 @@ def check_ava_exclude_file(path: str) -> int:
     return rows
 
 
-def check_ava_label_file(path: str) -> List[int]:
+def check_ava_label_file(path: str,
+                         backend_args: Optional[dict] = None) -> List[int]:
     """Check an AVA label map (pbtxt); return its sorted class ids."""
     what = 'AVA label map'
-    _need_file(path, what)
-    with open(path) as f:
+    _need_file(path, what, backend_args)
+    with text_lines(path, backend_args) as f:
         try:
             _, ids = read_labelmap(_checked_rows(f, path, what))
         except (ValueError, IndexError) as e:
@@ -259,6 +271,15 @@ class ValidatedAVADataset(AVADataset):
             removed, a keyframe left without boxes is removed, and a warning
             gives the count and the first lines). Zero-area boxes cannot be
             learned (GIoU loss stuck at 2) nor matched at IoU 0.5.
+        backend_args (dict, optional): How the annotation, excluded-
+            timestamps and label files are read and the frame folders
+            checked: mmengine's fileio, as ``get_file_backend`` (None: the
+            backend of the path's prefix, e.g. a local file or
+            ``s3://``). mmaction2's ``AVADataset`` reads them with the
+            backend of the path's prefix too, and local files with
+            ``open``; here every read goes through the backend. The frames
+            are read by the pipeline's decode transform (its
+            ``io_backend``).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
@@ -266,21 +287,57 @@ class ValidatedAVADataset(AVADataset):
                  *args,
                  unlisted_labels: str = 'error',
                  degenerate_boxes: str = 'error',
+                 backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         # load_data_list runs inside AVADataset.__init__
         self.unlisted_labels = unlisted_labels
         self.degenerate_boxes = degenerate_boxes
-        super().__init__(*args, **kwargs)
+        self.backend_args = None if backend_args is None else \
+            dict(backend_args)
+        bound = inspect.signature(AVADataset.__init__).bind(
+            self, *args, **kwargs).arguments
+        # the name the user gave (mmaction2 opens the label map of
+        # custom_classes in __init__, so it gets a local copy)
+        self._label_file = bound.get('label_file')
+        with ExitStack() as stack:
+            if bound.get('custom_classes') is not None and \
+                    self._label_file is not None:
+                check_ava_label_file(self._label_file, self.backend_args)
+                local = stack.enter_context(
+                    get_local_path(self._label_file, self.backend_args))
+                if len(args) > 3:
+                    args = args[:3] + (local, ) + args[4:]
+                else:
+                    kwargs['label_file'] = local
+            super().__init__(*args, **kwargs)
+        self.label_file = self._label_file
+
+    @contextmanager
+    def _local(self, attr: str):
+        """``self.<attr>`` (a file name) pointing at a local copy of the
+        file for mmaction2's code, which reads it with ``open`` or without
+        ``backend_args``; for a local file the copy is the file itself."""
+        name = getattr(self, attr)
+        if name is None:
+            yield
+            return
+        try:
+            with get_local_path(name, self.backend_args) as local:
+                setattr(self, attr, local)
+                yield
+        finally:
+            setattr(self, attr, name)
 
     def load_data_list(self) -> List[dict]:
         label_ids = None
-        if self.label_file is not None:
-            label_ids = check_ava_label_file(self.label_file)
+        if self._label_file is not None:
+            label_ids = check_ava_label_file(self._label_file,
+                                             self.backend_args)
             if not self.custom_classes:
                 too_big = [i for i in label_ids if i >= self.num_classes]
                 if too_big:
                     raise ValueError(
-                        f'AVA label map {self.label_file}: ids {too_big} are '
+                        f'AVA label map {self._label_file}: ids {too_big} are '
                         f'not below num_classes={self.num_classes} (ids are '
                         '1-based, column 0 is reserved): set num_classes to '
                         f'{max(label_ids) + 1} or fix the label map')
@@ -290,19 +347,22 @@ class ValidatedAVADataset(AVADataset):
             timestamp_range=(self.timestamp_start, self.timestamp_end),
             label_ids=None if self.custom_classes else label_ids,
             unlisted_labels=self.unlisted_labels,
-            degenerate_boxes=self.degenerate_boxes)
+            degenerate_boxes=self.degenerate_boxes,
+            backend_args=self.backend_args)
         logger = MMLogger.get_current_instance()
         if scan['unlisted']:
             logger.warning(
                 f'{self.ann_file}: action ids {sorted(scan["unlisted"])} '
                 f'({sum(scan["unlisted"].values())} rows) are not in the '
-                f'label map {self.label_file}: they are trained on but '
+                f'label map {self._label_file}: they are trained on but '
                 'AVAMetric does not evaluate them')
         if self.exclude_file is not None:
-            check_ava_exclude_file(self.exclude_file)
+            check_ava_exclude_file(self.exclude_file, self.backend_args)
         if self.proposal_file is not None:
-            _need_file(self.proposal_file, 'AVA proposal file')
-        data_list = super().load_data_list()
+            _need_file(self.proposal_file, 'AVA proposal file',
+                       self.backend_args)
+        with self._local('ann_file'):
+            data_list = super().load_data_list()
         if scan['degenerate']:
             data_list = self._drop_degenerate(data_list)
             lines = scan['degenerate']
@@ -313,6 +373,10 @@ class ValidatedAVADataset(AVADataset):
         if self.use_frames:
             self._check_frames(data_list)
         return data_list
+
+    def filter_data(self) -> List[dict]:
+        with self._local('exclude_file'):
+            return super().filter_data()
 
     @staticmethod
     def _drop_degenerate(data_list: List[dict]) -> List[dict]:
@@ -335,14 +399,15 @@ class ValidatedAVADataset(AVADataset):
 
     def _check_frames(self, data_list: List[dict]) -> None:
         root = self.data_prefix.get('img')
-        if not data_list or not root or '://' in root:
-            return  # nothing to check, or not a local folder
-        if not osp.isdir(root):
+        if not data_list or not root:
+            return  # nothing to check
+        args = self.backend_args
+        if not is_dir(root, args):
             raise FileNotFoundError(
                 f'frame root data_prefix.img={root!r} is not a folder; '
                 'expected <root>/<video_id>/' + self.filename_tmpl.format(1))
         dirs = sorted({d['frame_dir'] for d in data_list})
-        missing = [d for d in dirs if not osp.isdir(d)]
+        missing = [d for d in dirs if not is_dir(d, args)]
         if missing:
             raise FileNotFoundError(
                 f'{len(missing)} of {len(dirs)} frame folders of '
@@ -354,7 +419,7 @@ class ValidatedAVADataset(AVADataset):
                                         self.start_index)
         keyframe = osp.join(first['frame_dir'],
                             self.filename_tmpl.format(index))
-        if not osp.isfile(keyframe):
+        if not is_file(keyframe, args):
             raise FileNotFoundError(
                 f'keyframe of {first["img_key"]} not found: {keyframe} '
                 f'(file index fps * (timestamp - timestamp_start) + 2 * '
@@ -363,7 +428,11 @@ class ValidatedAVADataset(AVADataset):
                 f'filename_tmpl={self.filename_tmpl!r}); check these '
                 'settings against the data')
         expected = (self.timestamp_end - self.timestamp_start) * self._FPS
-        found = sum(1 for e in os.scandir(first['frame_dir']) if e.is_file())
+        try:
+            found = sum(1 for _ in list_dir_or_file(
+                first['frame_dir'], list_dir=False, backend_args=args))
+        except NotImplementedError:
+            return  # the backend cannot list folders (e.g. http)
         if found < expected:
             MMLogger.get_current_instance().warning(
                 f'{first["frame_dir"]} has {found} frames, fewer than '

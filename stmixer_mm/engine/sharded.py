@@ -50,10 +50,9 @@ from mmengine.device import get_device
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.model import BaseDataPreprocessor, is_model_wrapper
 from mmengine.optim import BaseOptimWrapper, OptimWrapper, build_optim_wrapper
-from mmengine.registry import MODEL_WRAPPERS
 from mmengine.utils import get_git_hash, mkdir_or_exist
 
-from stmixer_mm.registry import FUNCTIONS, STRATEGIES
+from stmixer_mm.registry import FUNCTIONS, MODEL_WRAPPERS, STRATEGIES
 
 __all__ = [
     'ShardedStrategy', 'DeepSpeedUnavailable', 'stmixer_vit_block_wrap_policy',

@@ -1,13 +1,14 @@
-"""TubeDataset: ACT pickle reading, input checks, keyframes, clip indices."""
+"""TubeDataset: ACT pickle reading, input checks, keyframes, and the clip
+read through the pipeline (SampleTubeFrames itself: test_transforms/
+test_loading.py)."""
 import os
 import pickle
 
 import numpy as np
 import pytest
-from mmaction.registry import DATASETS, TRANSFORMS
+from mmaction.registry import DATASETS
 
 import stmixer_mm  # noqa: F401  (registers TubeDataset)
-from stmixer_mm.datasets import SampleTubeFrames, tube_clip_frames
 
 H, W = 24, 32
 
@@ -182,44 +183,6 @@ def test_missing_files(tmp_path):
         _build(str(tmp_path / 'none.pkl'), root)
     with pytest.raises(FileNotFoundError, match="video file of 'cls_a_v1'"):
         _build(ann, root, use_frames=False, data_prefix=dict(video=root))
-
-
-def test_clip_indices_at_borders():
-    # centred: position clip_len // 2 is the keyframe
-    np.testing.assert_array_equal(
-        tube_clip_frames(10, 40, 8, 2), [2, 4, 6, 8, 10, 12, 14, 16])
-    # clamped at the start and the end of the video
-    np.testing.assert_array_equal(
-        tube_clip_frames(1, 40, 8, 2), [1, 1, 1, 1, 1, 3, 5, 7])
-    np.testing.assert_array_equal(
-        tube_clip_frames(40, 40, 4, 3), [34, 37, 40, 40])
-    np.testing.assert_array_equal(
-        tube_clip_frames(2, 3, 5, 1), [1, 1, 2, 3, 3])
-
-
-def test_sample_tube_frames_transform():
-    t = TRANSFORMS.build(
-        dict(
-            type='SampleTubeFrames',
-            clip_len=4,
-            frame_interval=2,
-            test_mode=True))
-    # frame folders: file index = frame (start_index 1)
-    res = t(dict(timestamp=1, total_frames=5, start_index=1))
-    np.testing.assert_array_equal(res['frame_inds'], [1, 1, 1, 3])
-    # videos: decoder index = frame - 1 (start_index 0)
-    res = t(dict(timestamp=5, total_frames=5, start_index=0))
-    np.testing.assert_array_equal(res['frame_inds'], [0, 2, 4, 4])
-    assert res['clip_len'] == 4 and res['num_clips'] == 1
-    train = SampleTubeFrames(clip_len=8, frame_interval=4)
-    for _ in range(20):
-        res = train(dict(timestamp=20, total_frames=40, start_index=1))
-        inds = res['frame_inds']
-        assert inds[4] == 20  # the keyframe is never jittered
-        assert np.all(np.abs(inds - (20 + 4 * (np.arange(8) - 4))) <= 2)
-        assert inds.min() >= 1 and inds.max() <= 40
-    with pytest.raises(ValueError, match='clip_len'):
-        SampleTubeFrames(clip_len=0)
 
 
 def test_pipeline_reads_frames(tmp_path):

@@ -4,7 +4,8 @@ from typing import Any, Optional, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
+
+from stmixer_mm.registry import HOOKS
 
 
 def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
