@@ -242,3 +242,57 @@ def test_unreadable_pickle_is_named(tmp_path, content):
     with pytest.raises(ValueError) as e:
         _build(ann, root)
     assert ann in str(e.value)
+
+
+def _same_samples(a, b, root_a, root_b):
+    assert len(a) == len(b)
+    for x, y in zip(a.data_list, b.data_list):
+        assert x.keys() == y.keys()
+        for k in x:
+            if k == 'frame_dir':
+                assert x[k].replace(root_a, root_b) == y[k]
+            elif isinstance(x[k], np.ndarray):
+                np.testing.assert_array_equal(x[k], y[k])
+            else:
+                assert x[k] == y[k], k
+
+
+@pytest.mark.parametrize('by_name', [False, True])
+def test_reads_and_checks_through_a_fileio_backend(tmp_path, by_name,
+                                                   recording_backend):
+    """The pickle is read and the frame folders checked through mmengine's
+    fileio: with a registered backend (here rec://, a stand-in for s3://)
+    the dataset gives the samples of the same data on the local disk, and
+    a missing frame is found through the backend."""
+    gt = _gt()
+    ann, root = _write(tmp_path, gt)
+    local = _build(ann, root)
+    remote_root = recording_backend.root
+    os.replace(ann, os.path.join(remote_root, 'GT.pkl'))
+    os.replace(root, os.path.join(remote_root, 'frames'))
+    args = dict(backend='stmixer-test-recording') if by_name else None
+    ds = _build(
+        'rec://GT.pkl',
+        'rec://frames',
+        backend_args=args,
+        test_mode=False)
+    _same_samples(local, ds, root, 'rec://frames')
+    calls = set(recording_backend.calls)
+    assert ('get', 'rec://GT.pkl') in calls
+    assert ('isdir', 'rec://frames/cls_a_v1') in calls
+    assert ('isfile', 'rec://frames/cls_a_v1/00010.png') in calls
+    os.remove(os.path.join(remote_root, 'frames', 'cls_a_v2', '00012.png'))
+    with pytest.raises(FileNotFoundError,
+                       match='rec://frames/cls_a_v2/00012.png not found'):
+        _build('rec://GT.pkl', 'rec://frames', backend_args=args)
+    with pytest.raises(FileNotFoundError,
+                       match='ACT ground-truth file not found: rec://no'):
+        _build('rec://no.pkl', 'rec://frames', backend_args=args)
+
+
+def test_local_backend_args(tmp_path):
+    ann, root = _write(tmp_path, _gt())
+    plain = _build(ann, root)
+    ds = _build(ann, root, backend_args=dict(backend='local'))
+    _same_samples(plain, ds, root, root)
+    assert ds.backend_args == dict(backend='local')
