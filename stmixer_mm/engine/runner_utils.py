@@ -18,8 +18,13 @@ def adapt_cfg_to_device(cfg: Config) -> Config:
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return cfg
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    # (Config.setdefault stores a copy of a new plain dict: assign and read
+    # back, so that the change lands in the config)
+    if cfg.get('env_cfg') is None:
+        cfg.env_cfg = {}
+    if cfg.env_cfg.get('dist_cfg') is None:
+        cfg.env_cfg.dist_cfg = {}
+    dist_cfg = cfg.env_cfg.dist_cfg
     if dist_cfg.get('backend', 'nccl') != 'gloo':
         print_log(
             'No CUDA device: using the gloo backend for distributed '
