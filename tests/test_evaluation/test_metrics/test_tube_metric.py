@@ -1,5 +1,5 @@
-"""TubeMetric on the hand-built case of ``test_tube_ap.py`` and as a drop-in
-for mmaction2's ``MultiSportsMetric``."""
+"""TubeMetric on the hand-built case of ``test_functional/test_tube_ap.py``
+and as a drop-in for mmaction2's ``MultiSportsMetric``."""
 import copy
 import pickle
 
@@ -10,14 +10,14 @@ import torch
 import stmixer_mm  # noqa: F401  (registers TubeMetric)
 from stmixer_mm.registry import METRICS
 
-from .test_tube_ap import _dets
+from ..test_functional.test_tube_ap import _dets
 
 H, W = 240, 320
 
 
 @pytest.fixture
 def ann_file(tmp_path):
-    from .test_tube_ap import P, Q, R, _tube
+    from ..test_functional.test_tube_ap import P, Q, R, _tube
     gt = dict(
         labels=['a', 'b', 'c'],
         gttubes=dict(
