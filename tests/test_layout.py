@@ -22,8 +22,10 @@ PENDING_HOOKS = {
 }
 #: rendering of the synthetic data set draws its frames (not visualization)
 DRAWING_ALLOWED = ('visualization', 'data_gen')
-DRAWING_CALLS = {'rectangle', 'putText', 'circle', 'line', 'polylines',
-                 'ellipse', 'arrowedLine', 'fillPoly', 'drawContours'}
+DRAWING_CALLS = {
+    'rectangle', 'putText', 'circle', 'line', 'polylines', 'ellipse',
+    'arrowedLine', 'fillPoly', 'drawContours'
+}
 
 
 def _modules(sub=''):
@@ -80,9 +82,10 @@ def _hook_classes():
 
 def test_every_hook_is_under_engine_hooks():
     hooks = _hook_classes()
-    assert {'RandomStateHook', 'ClassConsistencyHook',
-            'AVAEvaluationCheckHook', 'ActionDetVisualizationHook'} <= set(
-                hooks)
+    assert {
+        'RandomStateHook', 'ClassConsistencyHook', 'AVAEvaluationCheckHook',
+        'ActionDetVisualizationHook'
+    } <= set(hooks)
     elsewhere = {
         name: cls.__module__
         for name, cls in hooks.items()

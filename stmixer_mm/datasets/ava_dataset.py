@@ -111,8 +111,8 @@ def scan_ava_annotation_file(
     degenerate: List[int] = []
     unlisted: Dict[int, int] = {}
     with text_lines(path, backend_args, newline='') as f:
-        for lineno, row in enumerate(_checked_rows(csv.reader(f), path, what),
-                                     start=1):
+        for lineno, row in enumerate(
+                _checked_rows(csv.reader(f), path, what), start=1):
             where = f'{what} {path}, line {lineno}'
             if not row or all(not c.strip() for c in row):
                 raise ValueError(
@@ -173,13 +173,12 @@ def scan_ava_annotation_file(
     return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
 
 
-def check_ava_annotation_file(
-        path: str,
-        num_classes: Optional[int] = None,
-        timestamp_range: Optional[Sequence[int]] = None,
-        what: str = 'AVA annotation file',
-        label_ids: Optional[Sequence[int]] = None,
-        backend_args: Optional[dict] = None) -> int:
+def check_ava_annotation_file(path: str,
+                              num_classes: Optional[int] = None,
+                              timestamp_range: Optional[Sequence[int]] = None,
+                              what: str = 'AVA annotation file',
+                              label_ids: Optional[Sequence[int]] = None,
+                              backend_args: Optional[dict] = None) -> int:
     """Check an AVA csv strictly; return its number of rows.
 
     :func:`scan_ava_annotation_file` with every problem an error (blank

@@ -127,8 +127,9 @@ def build_runner(cfg: Config):
     ``Runner``.
 
     The FlexibleRunner (a subclass that records the right epoch in
-    re-saved checkpoints, see :func:`_flexible_runner_class`) reads neither ``model_wrapper_cfg`` nor the
-    top-level ``activation_checkpointing`` list: a config with a strategy
+    re-saved checkpoints, see :func:`_flexible_runner_class`) reads neither
+    ``model_wrapper_cfg`` nor the top-level ``activation_checkpointing``
+    list: a config with a strategy
     and such a list stops here instead of silently training without
     checkpointing (the strategy's own ``activation_checkpointing`` is the
     place). A DeepSpeed strategy without the ``deepspeed`` package stops

@@ -115,8 +115,9 @@ def test_act_annotations_valid_file_unchanged(ann_file):
 
 
 def test_act_annotations_missing_file_and_keys(tmp_path, ann_file):
-    with pytest.raises(FileNotFoundError,
-                       match='ACT ground-truth file not found: .*no.pkl'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='ACT ground-truth file not found: .*no.pkl'):
         load_act_annotations(str(tmp_path / 'no.pkl'))
     # a folder is not a file
     with pytest.raises(FileNotFoundError, match='ACT ground-truth file'):
@@ -127,8 +128,8 @@ def test_act_annotations_missing_file_and_keys(tmp_path, ann_file):
     path = tmp_path / 'test_only.pkl'
     with open(path, 'wb') as f:
         pickle.dump(gt, f)
-    with pytest.raises(ValueError,
-                       match=r"missing key\(s\) \['train_videos'\]"):
+    with pytest.raises(
+            ValueError, match=r"missing key\(s\) \['train_videos'\]"):
         load_act_annotations(str(path))
     # the keys the caller needs (the metric: no train_videos)
     keys = [k for k in ACT_KEYS if k != 'train_videos']

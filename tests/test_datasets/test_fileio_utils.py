@@ -10,8 +10,7 @@ def test_local_paths(tmp_path):
     f.write_text('x,1\ny,2\n')
     for args in (None, dict(backend='local')):
         assert is_file(str(f), args) and not is_dir(str(f), args)
-        assert is_dir(str(tmp_path), args) and not is_file(
-            str(tmp_path), args)
+        assert is_dir(str(tmp_path), args) and not is_file(str(tmp_path), args)
         assert not is_file(str(tmp_path / 'no.csv'), args)
         with text_lines(str(f), args) as lines:
             assert list(lines) == ['x,1\n', 'y,2\n']

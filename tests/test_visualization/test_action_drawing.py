@@ -14,24 +14,24 @@ def test_format_action_labels_by_hand():
     scores = np.array([0.9, 0.2, 0.8, 0.5, 0.31], np.float32)
     names = {1: 'stand', 2: 'sit', 3: 'walk', 4: 'wave'}
     # column 0 (background, no name) is skipped; threshold and top-k apply
-    assert format_action_labels(scores, names) == [
-        'sit 0.80', 'walk 0.50', 'wave 0.31'
-    ]
-    assert format_action_labels(scores, names, topk=1) == ['sit 0.80']
     assert format_action_labels(
-        scores, names, score_thr=0.6) == ['sit 0.80']
+        scores, names) == ['sit 0.80', 'walk 0.50', 'wave 0.31']
+    assert format_action_labels(scores, names, topk=1) == ['sit 0.80']
+    assert format_action_labels(scores, names, score_thr=0.6) == ['sit 0.80']
     # an id without a name shows the id; a named column 0 is kept
-    assert format_action_labels(scores, {0: 'bg'}, topk=2) == [
-        'bg 0.90', '2 0.80'
-    ]
+    assert format_action_labels(
+        scores, {0: 'bg'}, topk=2) == ['bg 0.90', '2 0.80']
 
 
 def _write_scalars(folder):
     os.makedirs(folder / 'vis_data')
     path = folder / 'vis_data' / 'scalars.json'
     records = [
-        dict(loss=2.0, step=1), dict(loss=1.5, step=2),
-        {'mAP/overall': 0.25, 'step': 1}
+        dict(loss=2.0, step=1),
+        dict(loss=1.5, step=2), {
+            'mAP/overall': 0.25,
+            'step': 1
+        }
     ]
     path.write_text('\n'.join(json.dumps(r) for r in records) + '\n\n')
     return path, records

@@ -36,8 +36,8 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
 
     Raises:
         ConfigSettingError: (a ValueError) naming both numbers, the
-            dataset's annotation file and the fix (:func:`~stmixer_mm.models.utils.consistency.
-            check_action_classes`).
+            dataset's annotation file and the fix (:func:`~stmixer_mm.
+            models.utils.consistency.check_action_classes`).
     """
     from stmixer_mm.models.utils.consistency import check_action_classes
     found = model_action_columns(model)
