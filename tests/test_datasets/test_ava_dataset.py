@@ -383,27 +383,6 @@ def test_degenerate_boxes_are_rejected_or_dropped(syn_cfg, tiny, tmp_path):
                 (boxes[:, 3] > boxes[:, 1])).all()
 
 
-def test_binary_annotation_files_are_named(tmp_path):
-    """A binary or otherwise non-text file in a CSV's / label map's place
-    names the file and the line instead of a bare UnicodeDecodeError."""
-    from stmixer_mm.datasets.ava_dataset import (check_ava_exclude_file,
-                                                 check_ava_label_file,
-                                                 scan_ava_annotation_file)
-    path = tmp_path / 'bin.csv'
-    path.write_bytes(b'\xff\xfe\x00' + bytes(range(256)))
-    for check, what in ((check_ava_label_file, 'AVA label map'),
-                        (check_ava_exclude_file,
-                         'AVA excluded-timestamps file'),
-                        (scan_ava_annotation_file, 'AVA annotation file')):
-        with pytest.raises(ValueError,
-                           match=f'{what} {path}, line 1: not a text file'):
-            check(str(path))
-    bad_id = tmp_path / 'label_map.pbtxt'
-    bad_id.write_text('label {\n  name: "x"\n  label_id: one\n}\n')
-    with pytest.raises(ValueError, match=f'{bad_id}: malformed entry'):
-        check_ava_label_file(str(bad_id))
-
-
 TINY_AVA = REPO / 'tests' / 'data' / 'tiny_ava'
 
 
