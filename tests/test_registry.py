@@ -1,5 +1,5 @@
-"""The plugin's names resolve through mmdet's / mmaction2's registries, the
-way configs use them, and importing the plugin is quiet."""
+"""The plugin's names resolve through mmdet's / mmaction2's / mmengine's
+registries, the way configs use them, and importing the plugin is quiet."""
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +97,40 @@ def test_import_logs_one_line_per_applied_fix():
     if compat._mmaction_drn_missing():
         assert 'mmaction2-missing-drn' in applied
         assert any('mmaction/models/localizers/drn' in line for line in lines)
+
+
+ENGINE_HOOKS = [
+    'RandomStateHook', 'ClassConsistencyHook', 'AVAEvaluationCheckHook',
+    'ActionDetVisualizationHook', 'CheckpointCheckHook', 'ResumeCheckHook'
+]
+
+
+@pytest.mark.parametrize('name', ENGINE_HOOKS)
+def test_hooks_in_mmengine_root_registry(name):
+    """Hooks register through stmixer_mm.registry into mmengine's root
+    HOOKS: found from every scope (mmaction2's, mmdet's, none)."""
+    from mmengine.registry import HOOKS as ROOT_HOOKS
+
+    from stmixer_mm import registry
+    assert registry.HOOKS is ROOT_HOOKS
+    cls = ROOT_HOOKS.get(name)
+    assert cls is not None and cls.__name__ == name
+    assert cls.__module__.startswith('stmixer_mm.engine')
+    assert mmaction_registry.HOOKS.get(name) is cls
+    assert mmdet_registry.HOOKS.get(name) is cls
+    assert mmdet_registry.HOOKS.get(f'mmengine.{name}') is cls
+
+
+def test_registry_module_reexports_the_parents():
+    from mmengine import registry as mmengine_registry
+
+    from stmixer_mm import registry
+    assert registry.MODELS is mmdet_registry.MODELS
+    assert registry.TASK_UTILS is mmdet_registry.TASK_UTILS
+    for name in ('DATASETS', 'TRANSFORMS', 'METRICS', 'VISUALIZERS'):
+        assert getattr(registry, name) is getattr(mmaction_registry, name)
+    for name in ('HOOKS', 'MODEL_WRAPPERS', 'STRATEGIES', 'FUNCTIONS'):
+        assert getattr(registry, name) is getattr(mmengine_registry, name)
+    assert registry.MODEL_WRAPPERS.get(
+        'DeviceAwareDistributedDataParallel'
+    ) is stmixer_mm.engine.DeviceAwareDistributedDataParallel

@@ -1,13 +1,20 @@
 """Datasets and transforms (registered in mmaction2's registries)."""
-from .ava_dataset import (ValidatedAVADataset, ava_keyframe_file_index,
-                          check_ava_annotation_file, check_ava_exclude_file,
-                          check_ava_label_file)
-from .transforms import RandomShortSideResize
-from .tube_dataset import SampleTubeFrames, TubeDataset, tube_clip_frames
+from .act_annotations import (ACT_KEYS, check_act_annotations,
+                              load_act_annotations)
+from .ava_annotation_checks import (check_ava_annotation_file,
+                                    check_ava_exclude_file,
+                                    check_ava_label_file,
+                                    scan_ava_annotation_file)
+from .ava_dataset import ValidatedAVADataset, ava_keyframe_file_index
+from .transforms import (CheckedRawFrameDecode, RandomShortSideResize,
+                         SampleTubeFrames, tube_clip_frames)
+from .tube_dataset import TubeDataset
 
 __all__ = [
     'ValidatedAVADataset', 'ava_keyframe_file_index',
     'check_ava_annotation_file', 'check_ava_exclude_file',
-    'check_ava_label_file', 'RandomShortSideResize', 'TubeDataset',
-    'SampleTubeFrames', 'tube_clip_frames'
+    'check_ava_label_file', 'scan_ava_annotation_file',
+    'RandomShortSideResize', 'CheckedRawFrameDecode', 'TubeDataset',
+    'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations',
+    'check_act_annotations'
 ]

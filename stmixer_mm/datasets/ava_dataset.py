@@ -8,20 +8,22 @@ needed. :class:`ValidatedAVADataset` only adds checks, so that a wrong data
 root, a wrong file or a malformed row fails at once with the file and what
 was expected, instead of as an ``IndexError`` deep in a worker.
 """
-import csv
-import os
+import inspect
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import List, Optional
 
 import numpy as np
 
 from mmaction.datasets import AVADataset
-from mmaction.evaluation import read_labelmap
+from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
+from stmixer_mm.datasets.ava_annotation_checks import (
+    need_file, check_ava_exclude_file, check_ava_label_file,
+    scan_ava_annotation_file)
+from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
-
-AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
 
 def ava_keyframe_file_index(timestamp: int,
@@ -37,196 +39,6 @@ def ava_keyframe_file_index(timestamp: int,
     sampled clip is this file (before the training jitter).
     """
     return fps * (timestamp - timestamp_start) + 2 * start_index
-
-
-def _checked_rows(rows, path: str, what: str):
-    """``rows`` (lines or csv rows of ``path``), with a file that is not
-    text (binary, NUL bytes, another encoding) named instead of a bare
-    ``UnicodeDecodeError`` / ``csv.Error``."""
-    lineno = 0
-    try:
-        for lineno, row in enumerate(rows, start=1):
-            yield row
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise ValueError(
-            f'{what} {path}, line {lineno + 1}: not a text file '
-            f'({type(e).__name__}: {e}); is it the right file?') from None
-
-
-def _need_file(path: Optional[str], what: str) -> None:
-    if path is None:
-        return
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-
-
-def scan_ava_annotation_file(
-        path: str,
-        num_classes: Optional[int] = None,
-        timestamp_range: Optional[Sequence[int]] = None,
-        what: str = 'AVA annotation file',
-        label_ids: Optional[Sequence[int]] = None,
-        unlisted_labels: str = 'error',
-        degenerate_boxes: str = 'error') -> Dict[str, object]:
-    """Check an AVA csv; return counts of what it holds.
-
-    Each line must be ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``
-    with an integer timestamp, boxes normalised to ``[0, 1]`` with
-    ``x1 <= x2`` and ``y1 <= y2``, integer ids, and (if ``num_classes`` is
-    given) ``1 <= action_id < num_classes``. Blank lines are errors
-    (mmaction2's loader unpacks every line). A box of zero width or height
-    (``x1 == x2`` or ``y1 == y2``) is an error with ``degenerate_boxes=
-    'error'``; with ``'drop'`` such rows are counted (the dataset then drops
-    them with a warning). With ``label_ids`` (the label map's ids), an
-    action id that the label map lacks is an error with ``unlisted_labels=
-    'error'`` (that class would silently leave the mAP); with ``'warn'``
-    the ids and their row counts are returned for a warning.
-
-    Returns:
-        dict: ``rows`` (valid rows), ``degenerate`` (line numbers of
-        zero-area boxes, ``'drop'`` mode) and ``unlisted`` (``{action_id:
-        rows}`` of ids not in ``label_ids``, ``'warn'`` mode).
-
-    Raises:
-        FileNotFoundError: the file is missing.
-        ValueError: naming the file, line and what was expected.
-    """
-    if unlisted_labels not in ('error', 'warn'):
-        raise ValueError("unlisted_labels must be 'error' or 'warn', got "
-                         f'{unlisted_labels!r}')
-    if degenerate_boxes not in ('error', 'drop'):
-        raise ValueError("degenerate_boxes must be 'error' or 'drop', got "
-                         f'{degenerate_boxes!r}')
-    _need_file(path, what)
-    listed = None if label_ids is None else set(int(i) for i in label_ids)
-    rows = 0
-    degenerate: List[int] = []
-    unlisted: Dict[int, int] = {}
-    with open(path, newline='') as f:
-        for lineno, row in enumerate(_checked_rows(csv.reader(f), path, what),
-                                     start=1):
-            where = f'{what} {path}, line {lineno}'
-            if not row or all(not c.strip() for c in row):
-                raise ValueError(
-                    f'{where}: blank line; expected "{AVA_COLUMNS}" on every '
-                    'line (mmaction2\'s AVADataset cannot read blank lines: '
-                    'remove it)')
-            if len(row) != 8:
-                raise ValueError(
-                    f'{where}: expected 8 comma-separated columns '
-                    f'"{AVA_COLUMNS}", got {len(row)}: {",".join(row)!r}')
-            try:
-                ts = int(row[1])
-                x1, y1, x2, y2 = (float(v) for v in row[2:6])
-                label, _ = int(row[6]), int(row[7])
-            except ValueError:
-                raise ValueError(
-                    f'{where}: expected "{AVA_COLUMNS}" with an integer '
-                    'timestamp, 4 numbers and integer action/person ids, '
-                    f'got {",".join(row)!r}') from None
-            if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
-                raise ValueError(
-                    f'{where}: the box must be normalised with 0 <= x1 <= x2 '
-                    f'<= 1 and 0 <= y1 <= y2 <= 1, got {row[2:6]}')
-            if num_classes is not None and not 1 <= label < num_classes:
-                raise ValueError(
-                    f'{where}: action_id {label} outside [1, '
-                    f'{num_classes - 1}] (num_classes={num_classes}, id 0 '
-                    'is reserved)')
-            if timestamp_range is not None and not (timestamp_range[0] <= ts <=
-                                                    timestamp_range[1]):
-                raise ValueError(
-                    f'{where}: timestamp {ts} outside [timestamp_start, '
-                    f'timestamp_end] = {list(timestamp_range)}; set them to '
-                    'match the data')
-            if listed is not None and label not in listed:
-                if unlisted_labels == 'error':
-                    raise ValueError(
-                        f'{where}: action_id {label} is not in the label map '
-                        f'(ids {sorted(listed)}): AVAMetric would leave this '
-                        'class out of the mAP. Add it to the label map, or '
-                        "set unlisted_labels='warn' on the dataset when "
-                        'training on classes that are not evaluated (AVA '
-                        'v2.2: 80 trained, 60 evaluated)')
-                unlisted[label] = unlisted.get(label, 0) + 1
-            if x1 == x2 or y1 == y2:
-                if degenerate_boxes == 'error':
-                    raise ValueError(
-                        f'{where}: the box {row[2:6]} has zero width or '
-                        'height (x1 == x2 or y1 == y2); fix it, or set '
-                        "degenerate_boxes='drop' on the dataset to drop "
-                        'such boxes with a warning')
-                degenerate.append(lineno)
-                continue
-            rows += 1
-    if rows == 0 and not degenerate:
-        raise ValueError(f'{what} {path} has no rows; expected lines '
-                         f'"{AVA_COLUMNS}"')
-    return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
-
-
-def check_ava_annotation_file(
-        path: str,
-        num_classes: Optional[int] = None,
-        timestamp_range: Optional[Sequence[int]] = None,
-        what: str = 'AVA annotation file',
-        label_ids: Optional[Sequence[int]] = None) -> int:
-    """Check an AVA csv strictly; return its number of rows.
-
-    :func:`scan_ava_annotation_file` with every problem an error (blank
-    lines, zero-area boxes, ids outside ``num_classes`` or, with
-    ``label_ids``, missing from the label map).
-    """
-    return scan_ava_annotation_file(
-        path,
-        num_classes=num_classes,
-        timestamp_range=timestamp_range,
-        what=what,
-        label_ids=label_ids)['rows']
-
-
-def check_ava_exclude_file(path: str) -> int:
-    """Check an excluded-timestamps csv (``video_id,timestamp`` lines)."""
-    what = 'AVA excluded-timestamps file'
-    _need_file(path, what)
-    rows = 0
-    with open(path) as f:
-        for lineno, line in enumerate(_checked_rows(f, path, what), start=1):
-            parts = line.strip().split(',')
-            if len(parts) != 2 or not parts[0]:
-                raise ValueError(
-                    f'{what} {path}, line {lineno}: expected 2 columns '
-                    f'"video_id,timestamp", got {line.rstrip()!r} (empty '
-                    'lines are not allowed either: AVADataset unpacks every '
-                    'line)')
-            try:
-                int(parts[1])
-            except ValueError:
-                raise ValueError(f'{what} {path}, line {lineno}: timestamp '
-                                 f'{parts[1]!r} is not an integer') from None
-            rows += 1
-    return rows
-
-
-def check_ava_label_file(path: str) -> List[int]:
-    """Check an AVA label map (pbtxt); return its sorted class ids."""
-    what = 'AVA label map'
-    _need_file(path, what)
-    with open(path) as f:
-        try:
-            _, ids = read_labelmap(_checked_rows(f, path, what))
-        except (ValueError, IndexError) as e:
-            if str(path) in str(e):
-                raise
-            raise ValueError(f'{what} {path}: malformed entry ({e}); '
-                             "expected 'label {\n  name: \"stand\"\n  "
-                             "label_id: 1\n}'") from None
-    if not ids:
-        raise ValueError(
-            f'{what} {path} lists no classes; expected entries like '
-            "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
-            "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
-    return sorted(ids)
 
 
 @DATASETS.register_module()
@@ -245,7 +57,8 @@ class ValidatedAVADataset(AVADataset):
     ``SampleAVAFrames`` will look for it (:func:`ava_keyframe_file_index`).
     It warns when the first video has fewer frames than ``(timestamp_end -
     timestamp_start) * fps``. Errors name the file, the line and what was
-    expected.
+    expected. (The file checks are in
+    :mod:`stmixer_mm.datasets.ava_annotation_checks`.)
 
     Args:
         unlisted_labels (str): an annotated action id missing from
@@ -259,6 +72,15 @@ class ValidatedAVADataset(AVADataset):
             removed, a keyframe left without boxes is removed, and a warning
             gives the count and the first lines). Zero-area boxes cannot be
             learned (GIoU loss stuck at 2) nor matched at IoU 0.5.
+        backend_args (dict, optional): How the annotation, excluded-
+            timestamps and label files are read and the frame folders
+            checked: mmengine's fileio, as ``get_file_backend`` (None: the
+            backend of the path's prefix, e.g. a local file or
+            ``s3://``). mmaction2's ``AVADataset`` reads them with the
+            backend of the path's prefix too, and local files with
+            ``open``; here every read goes through the backend. The frames
+            are read by the pipeline's decode transform (its
+            ``io_backend``).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
@@ -266,21 +88,57 @@ class ValidatedAVADataset(AVADataset):
                  *args,
                  unlisted_labels: str = 'error',
                  degenerate_boxes: str = 'error',
+                 backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         # load_data_list runs inside AVADataset.__init__
         self.unlisted_labels = unlisted_labels
         self.degenerate_boxes = degenerate_boxes
-        super().__init__(*args, **kwargs)
+        self.backend_args = None if backend_args is None else \
+            dict(backend_args)
+        bound = inspect.signature(AVADataset.__init__).bind(
+            self, *args, **kwargs).arguments
+        # the name the user gave (mmaction2 opens the label map of
+        # custom_classes in __init__, so it gets a local copy)
+        self._label_file = bound.get('label_file')
+        with ExitStack() as stack:
+            if bound.get('custom_classes') is not None and \
+                    self._label_file is not None:
+                check_ava_label_file(self._label_file, self.backend_args)
+                local = stack.enter_context(
+                    get_local_path(self._label_file, self.backend_args))
+                if len(args) > 3:
+                    args = args[:3] + (local, ) + args[4:]
+                else:
+                    kwargs['label_file'] = local
+            super().__init__(*args, **kwargs)
+        self.label_file = self._label_file
+
+    @contextmanager
+    def _local(self, attr: str):
+        """``self.<attr>`` (a file name) pointing at a local copy of the
+        file for mmaction2's code, which reads it with ``open`` or without
+        ``backend_args``; for a local file the copy is the file itself."""
+        name = getattr(self, attr)
+        if name is None:
+            yield
+            return
+        try:
+            with get_local_path(name, self.backend_args) as local:
+                setattr(self, attr, local)
+                yield
+        finally:
+            setattr(self, attr, name)
 
     def load_data_list(self) -> List[dict]:
         label_ids = None
-        if self.label_file is not None:
-            label_ids = check_ava_label_file(self.label_file)
+        if self._label_file is not None:
+            label_ids = check_ava_label_file(self._label_file,
+                                             self.backend_args)
             if not self.custom_classes:
                 too_big = [i for i in label_ids if i >= self.num_classes]
                 if too_big:
                     raise ValueError(
-                        f'AVA label map {self.label_file}: ids {too_big} are '
+                        f'AVA label map {self._label_file}: ids {too_big} are '
                         f'not below num_classes={self.num_classes} (ids are '
                         '1-based, column 0 is reserved): set num_classes to '
                         f'{max(label_ids) + 1} or fix the label map')
@@ -290,19 +148,22 @@ class ValidatedAVADataset(AVADataset):
             timestamp_range=(self.timestamp_start, self.timestamp_end),
             label_ids=None if self.custom_classes else label_ids,
             unlisted_labels=self.unlisted_labels,
-            degenerate_boxes=self.degenerate_boxes)
+            degenerate_boxes=self.degenerate_boxes,
+            backend_args=self.backend_args)
         logger = MMLogger.get_current_instance()
         if scan['unlisted']:
             logger.warning(
                 f'{self.ann_file}: action ids {sorted(scan["unlisted"])} '
                 f'({sum(scan["unlisted"].values())} rows) are not in the '
-                f'label map {self.label_file}: they are trained on but '
+                f'label map {self._label_file}: they are trained on but '
                 'AVAMetric does not evaluate them')
         if self.exclude_file is not None:
-            check_ava_exclude_file(self.exclude_file)
+            check_ava_exclude_file(self.exclude_file, self.backend_args)
         if self.proposal_file is not None:
-            _need_file(self.proposal_file, 'AVA proposal file')
-        data_list = super().load_data_list()
+            need_file(self.proposal_file, 'AVA proposal file',
+                      self.backend_args)
+        with self._local('ann_file'):
+            data_list = super().load_data_list()
         if scan['degenerate']:
             data_list = self._drop_degenerate(data_list)
             lines = scan['degenerate']
@@ -313,6 +174,10 @@ class ValidatedAVADataset(AVADataset):
         if self.use_frames:
             self._check_frames(data_list)
         return data_list
+
+    def filter_data(self) -> List[dict]:
+        with self._local('exclude_file'):
+            return super().filter_data()
 
     @staticmethod
     def _drop_degenerate(data_list: List[dict]) -> List[dict]:
@@ -335,14 +200,15 @@ class ValidatedAVADataset(AVADataset):
 
     def _check_frames(self, data_list: List[dict]) -> None:
         root = self.data_prefix.get('img')
-        if not data_list or not root or '://' in root:
-            return  # nothing to check, or not a local folder
-        if not osp.isdir(root):
+        if not data_list or not root:
+            return  # nothing to check
+        args = self.backend_args
+        if not is_dir(root, args):
             raise FileNotFoundError(
                 f'frame root data_prefix.img={root!r} is not a folder; '
                 'expected <root>/<video_id>/' + self.filename_tmpl.format(1))
         dirs = sorted({d['frame_dir'] for d in data_list})
-        missing = [d for d in dirs if not osp.isdir(d)]
+        missing = [d for d in dirs if not is_dir(d, args)]
         if missing:
             raise FileNotFoundError(
                 f'{len(missing)} of {len(dirs)} frame folders of '
@@ -354,7 +220,7 @@ class ValidatedAVADataset(AVADataset):
                                         self.start_index)
         keyframe = osp.join(first['frame_dir'],
                             self.filename_tmpl.format(index))
-        if not osp.isfile(keyframe):
+        if not is_file(keyframe, args):
             raise FileNotFoundError(
                 f'keyframe of {first["img_key"]} not found: {keyframe} '
                 f'(file index fps * (timestamp - timestamp_start) + 2 * '
@@ -363,7 +229,11 @@ class ValidatedAVADataset(AVADataset):
                 f'filename_tmpl={self.filename_tmpl!r}); check these '
                 'settings against the data')
         expected = (self.timestamp_end - self.timestamp_start) * self._FPS
-        found = sum(1 for e in os.scandir(first['frame_dir']) if e.is_file())
+        try:
+            found = sum(1 for _ in list_dir_or_file(
+                first['frame_dir'], list_dir=False, backend_args=args))
+        except NotImplementedError:
+            return  # the backend cannot list folders (e.g. http)
         if found < expected:
             MMLogger.get_current_instance().warning(
                 f'{first["frame_dir"]} has {found} frames, fewer than '

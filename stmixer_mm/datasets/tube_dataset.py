@@ -19,7 +19,8 @@ UCF101-24 ``{:05d}.jpg``) or, with ``use_frames=False``, decoded from
 A sample is one keyframe: training uses every annotated frame of a
 training video (optionally every ``keyframe_stride``-th), testing every
 frame of a test video, as the JHMDB practice that reaches the paper's
-frame-mAP. :class:`SampleTubeFrames` centres the clip on the keyframe and
+frame-mAP. :class:`~stmixer_mm.datasets.transforms.SampleTubeFrames`
+centres the clip on the keyframe and
 clamps it at the video's ends. The keyframe's ground truth is the tubes
 alive at that frame, one class each (tubes with the same box on that frame
 become one multi-hot row).
@@ -30,93 +31,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmaction.datasets import BaseActionDataset
-from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 
-from stmixer_mm.evaluation.metrics.tube_metric import load_act_annotations
-from stmixer_mm.registry import DATASETS, TRANSFORMS
-
-
-def tube_clip_frames(keyframe: int,
-                     nframes: int,
-                     clip_len: int,
-                     frame_interval: int,
-                     offsets: Optional[np.ndarray] = None) -> np.ndarray:
-    """1-based frames of a clip centred on ``keyframe``, clamped to the video.
-
-    Position ``clip_len // 2`` is the keyframe (as mmaction2's
-    ``SampleAVAFrames``): frames ``keyframe + (i - clip_len // 2) *
-    frame_interval (+ offsets[i])`` clipped to ``[1, nframes]``.
-
-    Args:
-        keyframe (int): 1-based keyframe.
-        nframes (int): Frames of the video.
-        clip_len (int): Frames of the clip.
-        frame_interval (int): Step between them.
-        offsets (np.ndarray, optional): ``[clip_len]`` jitter.
-
-    Returns:
-        np.ndarray: ``[clip_len]`` int64 frames in ``[1, nframes]``.
-    """
-    frames = keyframe + (np.arange(clip_len) - clip_len // 2) * frame_interval
-    if offsets is not None:
-        frames = frames + offsets
-    return np.clip(frames, 1, nframes).astype(np.int64)
-
-
-@TRANSFORMS.register_module()
-class SampleTubeFrames(BaseTransform):
-    """Sample a clip centred on a keyframe, clamped at the video's ends.
-
-    Required keys: ``timestamp`` (1-based keyframe), ``total_frames``,
-    ``start_index`` (file/decoder index of frame 1: 1 for ``00001.png``
-    frame folders, 0 for videos). Added keys: ``frame_inds``, ``clip_len``,
-    ``frame_interval``, ``num_clips``, ``crop_quadruple``, as
-    ``SampleAVAFrames`` (so ``RawFrameDecode`` / ``DecordDecode`` /
-    ``OpenCVDecode`` read them).
-
-    Args:
-        clip_len (int): Frames per clip.
-        frame_interval (int): Temporal stride. Defaults to 1.
-        test_mode (bool): No jitter. In training every frame but the
-            keyframe is shifted by a random offset in ``[-frame_interval //
-            2, (frame_interval - 1) // 2]``, as ``SampleAVAFrames``.
-    """
-
-    def __init__(self,
-                 clip_len: int,
-                 frame_interval: int = 1,
-                 test_mode: bool = False) -> None:
-        if clip_len < 1 or frame_interval < 1:
-            raise ValueError('clip_len and frame_interval must be >= 1, got '
-                             f'{clip_len}, {frame_interval}')
-        self.clip_len = clip_len
-        self.frame_interval = frame_interval
-        self.test_mode = test_mode
-
-    def transform(self, results: dict) -> dict:
-        offsets = None
-        if not self.test_mode and self.frame_interval > 1:
-            offsets = np.random.randint(
-                -(self.frame_interval // 2), (self.frame_interval + 1) // 2,
-                size=self.clip_len)
-            offsets[self.clip_len // 2] = 0  # the keyframe is the keyframe
-        frames = tube_clip_frames(
-            int(results['timestamp']), int(results['total_frames']),
-            self.clip_len, self.frame_interval, offsets)
-        results['frame_inds'] = (frames - 1 +
-                                 results.get('start_index', 1)).astype(
-                                     np.int64)
-        results['clip_len'] = self.clip_len
-        results['frame_interval'] = self.frame_interval
-        results['num_clips'] = 1
-        results['crop_quadruple'] = np.array([0, 0, 1, 1], dtype=np.float32)
-        return results
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
-                f'frame_interval={self.frame_interval}, '
-                f'test_mode={self.test_mode})')
+from stmixer_mm.datasets.act_annotations import load_act_annotations
+from stmixer_mm.datasets.fileio_utils import is_dir, is_file
+from stmixer_mm.registry import DATASETS
 
 
 @DATASETS.register_module()
@@ -156,6 +75,11 @@ class TubeDataset(BaseActionDataset):
             expects (the tube configs list them, so that the demo and the
             inference API name the model's columns without the pickle);
             must equal the pickle's ``labels``, in order, if given.
+        backend_args (dict, optional): How the annotation pickle is read
+            and the files are checked (mmengine's fileio, as
+            ``get_file_backend``): None picks the backend from the path's
+            prefix (local files, ``s3://``, ...). The frames are read by
+            the pipeline's decode transform (its ``io_backend``).
     """
 
     def __init__(self,
@@ -173,6 +97,7 @@ class TubeDataset(BaseActionDataset):
                  check_files: bool = True,
                  num_classes: Optional[int] = None,
                  classes: Optional[Sequence[str]] = None,
+                 backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         if keyframe_stride < 1:
             raise ValueError(
@@ -187,6 +112,8 @@ class TubeDataset(BaseActionDataset):
         self.video_ext = video_ext
         self.box_check = box_check
         self.check_files = check_files
+        self.backend_args = None if backend_args is None else \
+            dict(backend_args)
         self._num_classes_arg = num_classes
         self._classes_arg = None if classes is None else tuple(classes)
         if data_prefix is None:
@@ -203,7 +130,8 @@ class TubeDataset(BaseActionDataset):
     # ------------------------------------------------------------------
     def load_data_list(self) -> List[dict]:
         try:
-            gt = load_act_annotations(self.ann_file)
+            gt = load_act_annotations(
+                self.ann_file, backend_args=self.backend_args)
         except Exception as e:
             if str(self.ann_file) in str(e):
                 raise  # already names the file
@@ -375,12 +303,11 @@ class TubeDataset(BaseActionDataset):
 
     def _check_files(self, gt: dict, videos: Sequence[str]) -> None:
         root = self.data_prefix.get('img' if self.use_frames else 'video', '')
-        if '://' in root:
-            return  # not a local folder
+        args = self.backend_args
         for video in videos:
             if self.use_frames:
                 folder = osp.join(root, video)
-                if not osp.isdir(folder):
+                if not is_dir(folder, args):
                     raise FileNotFoundError(
                         f'frame folder of video {video!r} (in '
                         f'{self.ann_file}) not found: {folder}; expected '
@@ -389,7 +316,7 @@ class TubeDataset(BaseActionDataset):
                 nframes = int(gt['nframes'][video])
                 for i in (self.start_index, nframes - 1 + self.start_index):
                     path = osp.join(folder, self.filename_tmpl.format(i))
-                    if not osp.isfile(path):
+                    if not is_file(path, args):
                         raise FileNotFoundError(
                             f'video {video!r}: frame file {path} not found '
                             f'("nframes" = {nframes}, start_index='
@@ -397,7 +324,7 @@ class TubeDataset(BaseActionDataset):
                             f'{self.filename_tmpl!r})')
             else:
                 path = osp.join(root, video + self.video_ext)
-                if not osp.isfile(path):
+                if not is_file(path, args):
                     raise FileNotFoundError(
                         f'video file of {video!r} (in {self.ann_file}) not '
                         f'found: {path}')

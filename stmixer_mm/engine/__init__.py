@@ -1,10 +1,10 @@
-from .checkpoint import (CheckpointCheckHook, CheckpointMismatchError,
-                         ResumeCheckHook, check_checkpoint_fits,
+from .checkpoint import (CheckpointMismatchError, check_checkpoint_fits,
                          checkpoint_state_dict, install_checked_local_loader,
                          state_dict_mismatches)
-from .hooks import (AVAEvaluationCheckHook, ClassConsistencyHook,
-                    RandomStateHook, add_class_consistency_hook,
-                    check_model_fits_dataset, get_rng_state, set_rng_state)
+from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
+                    ClassConsistencyHook, RandomStateHook, ResumeCheckHook,
+                    add_class_consistency_hook, check_model_fits_dataset,
+                    get_rng_state, set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
 from .runner_utils import (adapt_cfg_to_device, build_runner,
                            init_dist_without_cuda, shutdown_dist)

@@ -15,10 +15,8 @@ import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
-from mmengine.hooks import Hook
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
 
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  MissingCheckpointError,
@@ -28,8 +26,8 @@ from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
-    'state_dict_mismatches', 'check_checkpoint_fits', 'CheckpointCheckHook',
-    'ResumeCheckHook', 'install_checked_local_loader', 'diff_state_dicts'
+    'state_dict_mismatches', 'check_checkpoint_fits',
+    'install_checked_local_loader', 'diff_state_dicts'
 ]
 
 # keys a model may lack in a checkpoint without changing its outputs
@@ -173,48 +171,6 @@ def check_checkpoint_fits(model: torch.nn.Module,
         level=30)
 
 
-@HOOKS.register_module()
-class CheckpointCheckHook(Hook):
-    """Check every checkpoint the Runner loads against its model.
-
-    ``after_load_checkpoint`` runs after the file is read and before the
-    weights are copied, so with ``strict`` a checkpoint that does not fit
-    stops the run before anything is computed (on every rank). Used by
-    ``tools/test.py``; mmengine's own ``load_from`` is non-strict.
-
-    Args:
-        strict (bool): raise :class:`CheckpointMismatchError` instead of
-            warning. Defaults to True.
-        opt_out (str): the opt-out named in the message.
-        source (str, optional): the checkpoint's name in the message.
-    """
-
-    priority = 'VERY_HIGH'
-
-    def __init__(self,
-                 strict: bool = True,
-                 opt_out: str = '--non-strict',
-                 source: Optional[str] = None) -> None:
-        self.strict = strict
-        self.opt_out = opt_out
-        self.source = source
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        check_checkpoint_fits(
-            runner.model,
-            checkpoint,
-            strict=self.strict,
-            source=f'checkpoint {self.source}'
-            if self.source else 'the checkpoint',
-            opt_out=self.opt_out,
-            logger=runner.logger)
-        if 'state_dict' not in checkpoint:
-            # mmengine loads ``state_dict`` or else the whole dict: give it
-            # the weights that were checked (e.g. a ``{'model': ...}`` file)
-            checkpoint['state_dict'], _ = find_state_dict(
-                checkpoint, bare_values='any')
-
-
 def install_checked_local_loader() -> bool:
     """Make mmengine's local checkpoint loader load safely and name the
     file and what is wrong with it.
@@ -272,41 +228,3 @@ def install_checked_local_loader() -> bool:
     load_from_local.__doc__ = inner.__doc__
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
     return True
-
-
-@HOOKS.register_module()
-class ResumeCheckHook(Hook):
-    """Check a checkpoint loaded for ``--resume`` before mmengine reads its
-    training state: a checkpoint without ``meta`` (epoch, iteration) (e.g.
-    a bare state dict or a converted official model)
-    is an error naming the file, instead of a ``KeyError: 'meta'``. Added
-    by ``tools/train.py`` when resuming.
-
-    Args:
-        source (str, optional): the checkpoint's name in the message
-            (default: the work dir's latest).
-    """
-
-    priority = 'VERY_HIGH'
-
-    def __init__(self, source: Optional[str] = None) -> None:
-        self.source = source
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if not getattr(runner, '_resume', False):
-            return
-        source = self.source
-        if source is None:
-            from mmengine.runner import find_latest_checkpoint
-            source = find_latest_checkpoint(runner.work_dir) or 'checkpoint'
-        # (a sharded checkpoint's weights are read apart from this dict,
-        # so only the training state is required here)
-        meta = checkpoint.get('meta')
-        missing = [] if isinstance(meta, dict) and 'epoch' in meta and \
-            'iter' in meta else ['meta.epoch / meta.iter']
-        if missing:
-            raise CheckpointFileError(
-                f'--resume: {source} is not a training checkpoint of '
-                f'tools/train.py (it lacks {missing}; it has '
-                f'{sorted(checkpoint)[:8]}); to start from its weights use '
-                '--cfg-options load_from=<file> without --resume')

@@ -6,7 +6,8 @@ lives on the CPU. This wrapper keeps ``device_ids`` for CUDA modules and
 drops it for CPU modules; everything else is mmengine's wrapper.
 """
 from mmengine.model import MMDistributedDataParallel
-from mmengine.registry import MODEL_WRAPPERS
+
+from stmixer_mm.registry import MODEL_WRAPPERS
 
 
 @MODEL_WRAPPERS.register_module()

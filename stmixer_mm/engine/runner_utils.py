@@ -18,8 +18,13 @@ def adapt_cfg_to_device(cfg: Config) -> Config:
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return cfg
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    # (Config.setdefault stores a copy of a new plain dict: assign and read
+    # back, so that the change lands in the config)
+    if cfg.get('env_cfg') is None:
+        cfg.env_cfg = {}
+    if cfg.env_cfg.get('dist_cfg') is None:
+        cfg.env_cfg.dist_cfg = {}
+    dist_cfg = cfg.env_cfg.dist_cfg
     if dist_cfg.get('backend', 'nccl') != 'gloo':
         print_log(
             'No CUDA device: using the gloo backend for distributed '
@@ -122,8 +127,9 @@ def build_runner(cfg: Config):
     ``Runner``.
 
     The FlexibleRunner (a subclass that records the right epoch in
-    re-saved checkpoints, see :func:`_flexible_runner_class`) reads neither ``model_wrapper_cfg`` nor the
-    top-level ``activation_checkpointing`` list: a config with a strategy
+    re-saved checkpoints, see :func:`_flexible_runner_class`) reads neither
+    ``model_wrapper_cfg`` nor the top-level ``activation_checkpointing``
+    list: a config with a strategy
     and such a list stops here instead of silently training without
     checkpointing (the strategy's own ``activation_checkpointing`` is the
     place). A DeepSpeed strategy without the ``deepspeed`` package stops

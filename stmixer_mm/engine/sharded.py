@@ -48,9 +48,8 @@ from mmengine._strategy import FSDPStrategy
 from mmengine.device import get_device
 from mmengine.model import BaseDataPreprocessor, is_model_wrapper
 from mmengine.optim import BaseOptimWrapper, OptimWrapper, build_optim_wrapper
-from mmengine.registry import MODEL_WRAPPERS
 
-from stmixer_mm.registry import FUNCTIONS, STRATEGIES
+from stmixer_mm.registry import FUNCTIONS, MODEL_WRAPPERS, STRATEGIES
 from .sharded_checkpoint import (DCP_METADATA, EXTRA_FILE,
                                  ShardedCheckpointMixin, full_to_sharded,
                                  is_sharded_checkpoint, sharded_to_full)

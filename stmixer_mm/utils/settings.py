@@ -147,9 +147,8 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
 def _registered_class(type_name: str) -> Optional[type]:
     """The class registered as ``type_name`` in this project's registries
     (None when it is not one of this project's)."""
-    from stmixer_mm.registry import (DATASETS, METRICS, MODELS, TASK_UTILS,
-                                     TRANSFORMS, VISUALIZERS)
-    from mmengine.registry import HOOKS
+    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
+                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
     name = type_name.split('.')[-1]
     for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
                      VISUALIZERS, HOOKS):

@@ -37,20 +37,25 @@ ColorType = Union[str, Tuple[int, int, int]]
 LAYOUTS = ('side_by_side', 'overlay')
 
 
-def load_label_names(label_file: str) -> Dict[int, str]:
+def load_label_names(label_file: str,
+                     backend_args: Optional[dict] = None) -> Dict[int, str]:
     """Read an AVA label map (``.pbtxt``): label id -> name.
 
     Args:
         label_file (str): the label map (mmaction2's ``read_labelmap``
             format, e.g. ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``).
+        backend_args (dict, optional): read through mmengine's fileio with
+            these (as the datasets' ``backend_args``).
 
     Returns:
         dict[int, str]: label id (= score column) -> display name.
     """
     from mmaction.evaluation.functional.ava_utils import read_labelmap
-    if not osp.isfile(label_file):
+
+    from stmixer_mm.datasets.fileio_utils import is_file, text_lines
+    if not is_file(label_file, backend_args):
         raise FileNotFoundError(f'label map {label_file!r} not found')
-    with open(label_file) as f:
+    with text_lines(label_file, backend_args) as f:
         labels, _ = read_labelmap(f)
     if not labels:
         raise ValueError(f'{label_file}: no "item {{ name: ... id: ... }}" '
@@ -68,7 +73,8 @@ def label_names_from_dataset(dataset) -> Dict[int, str]:
     """
     label_file = getattr(dataset, 'label_file', None)
     if label_file:
-        return load_label_names(label_file)
+        return load_label_names(label_file,
+                                getattr(dataset, 'backend_args', None))
     classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
     if classes:
         return {i + 1: str(c) for i, c in enumerate(classes)}

@@ -383,22 +383,87 @@ def test_degenerate_boxes_are_rejected_or_dropped(syn_cfg, tiny, tmp_path):
                 (boxes[:, 3] > boxes[:, 1])).all()
 
 
-def test_binary_annotation_files_are_named(tmp_path):
-    """A binary or otherwise non-text file in a CSV's / label map's place
-    names the file and the line instead of a bare UnicodeDecodeError."""
-    from stmixer_mm.datasets.ava_dataset import (check_ava_exclude_file,
-                                                 check_ava_label_file,
-                                                 scan_ava_annotation_file)
-    path = tmp_path / 'bin.csv'
-    path.write_bytes(b'\xff\xfe\x00' + bytes(range(256)))
-    for check, what in ((check_ava_label_file, 'AVA label map'),
-                        (check_ava_exclude_file,
-                         'AVA excluded-timestamps file'),
-                        (scan_ava_annotation_file, 'AVA annotation file')):
-        with pytest.raises(ValueError,
-                           match=f'{what} {path}, line 1: not a text file'):
-            check(str(path))
-    bad_id = tmp_path / 'label_map.pbtxt'
-    bad_id.write_text('label {\n  name: "x"\n  label_id: one\n}\n')
-    with pytest.raises(ValueError, match=f'{bad_id}: malformed entry'):
-        check_ava_label_file(str(bad_id))
+TINY_AVA = REPO / 'tests' / 'data' / 'tiny_ava'
+
+
+def _tiny_ava_cfg(root, **kw):
+    cfg = dict(
+        type='ValidatedAVADataset',
+        ann_file=f'{root}/annotations/train.csv',
+        exclude_file=f'{root}/annotations/train_excluded_timestamps.csv',
+        label_file=f'{root}/annotations/label_map.pbtxt',
+        pipeline=[],
+        num_classes=8,
+        fps=8,
+        timestamp_start=900,
+        timestamp_end=903,
+        start_index=1,
+        data_prefix=dict(img=f'{root}/rawframes'))
+    cfg.update(kw)
+    return cfg
+
+
+def _same_ava_samples(a, b, root_a, root_b):
+    assert len(a) == len(b) > 0
+    for x, y in zip(a.data_list, b.data_list):
+        assert x['frame_dir'].replace(root_a, root_b) == y['frame_dir']
+        assert (x['img_key'], x['timestamp']) == (y['img_key'],
+                                                  y['timestamp'])
+        for k in ('gt_bboxes', 'gt_labels', 'entity_ids'):
+            np.testing.assert_array_equal(x['ann'][k], y['ann'][k])
+
+
+@pytest.mark.parametrize('by_name', [False, True])
+def test_reads_and_checks_through_a_fileio_backend(by_name,
+                                                   recording_backend):
+    """Annotation, excluded timestamps and label map are read, and the frame
+    folders checked, through mmengine's fileio: from a registered backend
+    (rec://, a stand-in for s3://) the dataset gives the samples of the
+    same files on the local disk (the excluded keyframes left out too)."""
+    local_root = str(TINY_AVA)
+    local = DATASETS.build(_tiny_ava_cfg(local_root))
+    remote = recording_backend.root
+    shutil.copytree(local_root, remote, dirs_exist_ok=True)
+    args = dict(backend='stmixer-test-recording') if by_name else None
+    ds = DATASETS.build(_tiny_ava_cfg('rec:/', backend_args=args))
+    _same_ava_samples(local, ds, local_root, 'rec:/')
+    calls = set(recording_backend.calls)
+    for name in ('train.csv', 'train_excluded_timestamps.csv'):
+        # checked, then read by mmaction2's code from a local copy
+        assert ('get', f'rec://annotations/{name}') in calls
+        assert ('get_local_path', f'rec://annotations/{name}') in calls
+    assert ('get', 'rec://annotations/label_map.pbtxt') in calls
+    assert ('isdir', 'rec://rawframes/syn_train_000') in calls
+    assert ('list_dir_or_file', 'rec://rawframes/syn_train_000') in calls
+    # the names given stay the dataset's (not the local copies')
+    assert ds.ann_file == 'rec://annotations/train.csv'
+    assert ds.exclude_file == 'rec://annotations/train_excluded_timestamps.csv'
+    # a missing frame folder is found through the backend
+    shutil.rmtree(f'{remote}/rawframes/syn_train_001')
+    with pytest.raises(FileNotFoundError,
+                       match='1 of 2 frame folders .* missing under '
+                       'rec://rawframes'):
+        DATASETS.build(_tiny_ava_cfg('rec:/', backend_args=args))
+
+
+def test_custom_classes_label_map_through_a_fileio_backend(
+        recording_backend):
+    """mmaction2 opens the label map of custom_classes itself: it gets a
+    local copy, and the dataset keeps the name it was given."""
+    local_root = str(TINY_AVA)
+    kw = dict(custom_classes=[1, 3], num_classes=3)
+    local = DATASETS.build(_tiny_ava_cfg(local_root, **kw))
+    shutil.copytree(local_root, recording_backend.root, dirs_exist_ok=True)
+    ds = DATASETS.build(_tiny_ava_cfg('rec:/', **kw))
+    _same_ava_samples(local, ds, local_root, 'rec:/')
+    assert ds.label_file == 'rec://annotations/label_map.pbtxt'
+    assert ('get_local_path', 'rec://annotations/label_map.pbtxt'
+            ) in recording_backend.calls
+
+
+def test_local_backend_args():
+    local_root = str(TINY_AVA)
+    plain = DATASETS.build(_tiny_ava_cfg(local_root))
+    ds = DATASETS.build(
+        _tiny_ava_cfg(local_root, backend_args=dict(backend='local')))
+    _same_ava_samples(plain, ds, local_root, local_root)

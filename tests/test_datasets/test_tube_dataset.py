@@ -1,13 +1,14 @@
-"""TubeDataset: ACT pickle reading, input checks, keyframes, clip indices."""
+"""TubeDataset: ACT pickle reading, input checks, keyframes, and the clip
+read through the pipeline (SampleTubeFrames itself: test_transforms/
+test_loading.py)."""
 import os
 import pickle
 
 import numpy as np
 import pytest
-from mmaction.registry import DATASETS, TRANSFORMS
+from mmaction.registry import DATASETS
 
 import stmixer_mm  # noqa: F401  (registers TubeDataset)
-from stmixer_mm.datasets import SampleTubeFrames, tube_clip_frames
 
 H, W = 24, 32
 
@@ -184,44 +185,6 @@ def test_missing_files(tmp_path):
         _build(ann, root, use_frames=False, data_prefix=dict(video=root))
 
 
-def test_clip_indices_at_borders():
-    # centred: position clip_len // 2 is the keyframe
-    np.testing.assert_array_equal(
-        tube_clip_frames(10, 40, 8, 2), [2, 4, 6, 8, 10, 12, 14, 16])
-    # clamped at the start and the end of the video
-    np.testing.assert_array_equal(
-        tube_clip_frames(1, 40, 8, 2), [1, 1, 1, 1, 1, 3, 5, 7])
-    np.testing.assert_array_equal(
-        tube_clip_frames(40, 40, 4, 3), [34, 37, 40, 40])
-    np.testing.assert_array_equal(
-        tube_clip_frames(2, 3, 5, 1), [1, 1, 2, 3, 3])
-
-
-def test_sample_tube_frames_transform():
-    t = TRANSFORMS.build(
-        dict(
-            type='SampleTubeFrames',
-            clip_len=4,
-            frame_interval=2,
-            test_mode=True))
-    # frame folders: file index = frame (start_index 1)
-    res = t(dict(timestamp=1, total_frames=5, start_index=1))
-    np.testing.assert_array_equal(res['frame_inds'], [1, 1, 1, 3])
-    # videos: decoder index = frame - 1 (start_index 0)
-    res = t(dict(timestamp=5, total_frames=5, start_index=0))
-    np.testing.assert_array_equal(res['frame_inds'], [0, 2, 4, 4])
-    assert res['clip_len'] == 4 and res['num_clips'] == 1
-    train = SampleTubeFrames(clip_len=8, frame_interval=4)
-    for _ in range(20):
-        res = train(dict(timestamp=20, total_frames=40, start_index=1))
-        inds = res['frame_inds']
-        assert inds[4] == 20  # the keyframe is never jittered
-        assert np.all(np.abs(inds - (20 + 4 * (np.arange(8) - 4))) <= 2)
-        assert inds.min() >= 1 and inds.max() <= 40
-    with pytest.raises(ValueError, match='clip_len'):
-        SampleTubeFrames(clip_len=0)
-
-
 def test_pipeline_reads_frames(tmp_path):
     """Through RawFrameDecode: the clamped clip loads the right files and
     the boxes are scaled to the decoded frame."""
@@ -279,3 +242,57 @@ def test_unreadable_pickle_is_named(tmp_path, content):
     with pytest.raises(ValueError) as e:
         _build(ann, root)
     assert ann in str(e.value)
+
+
+def _same_samples(a, b, root_a, root_b):
+    assert len(a) == len(b)
+    for x, y in zip(a.data_list, b.data_list):
+        assert x.keys() == y.keys()
+        for k in x:
+            if k == 'frame_dir':
+                assert x[k].replace(root_a, root_b) == y[k]
+            elif isinstance(x[k], np.ndarray):
+                np.testing.assert_array_equal(x[k], y[k])
+            else:
+                assert x[k] == y[k], k
+
+
+@pytest.mark.parametrize('by_name', [False, True])
+def test_reads_and_checks_through_a_fileio_backend(tmp_path, by_name,
+                                                   recording_backend):
+    """The pickle is read and the frame folders checked through mmengine's
+    fileio: with a registered backend (here rec://, a stand-in for s3://)
+    the dataset gives the samples of the same data on the local disk, and
+    a missing frame is found through the backend."""
+    gt = _gt()
+    ann, root = _write(tmp_path, gt)
+    local = _build(ann, root)
+    remote_root = recording_backend.root
+    os.replace(ann, os.path.join(remote_root, 'GT.pkl'))
+    os.replace(root, os.path.join(remote_root, 'frames'))
+    args = dict(backend='stmixer-test-recording') if by_name else None
+    ds = _build(
+        'rec://GT.pkl',
+        'rec://frames',
+        backend_args=args,
+        test_mode=False)
+    _same_samples(local, ds, root, 'rec://frames')
+    calls = set(recording_backend.calls)
+    assert ('get', 'rec://GT.pkl') in calls
+    assert ('isdir', 'rec://frames/cls_a_v1') in calls
+    assert ('isfile', 'rec://frames/cls_a_v1/00010.png') in calls
+    os.remove(os.path.join(remote_root, 'frames', 'cls_a_v2', '00012.png'))
+    with pytest.raises(FileNotFoundError,
+                       match='rec://frames/cls_a_v2/00012.png not found'):
+        _build('rec://GT.pkl', 'rec://frames', backend_args=args)
+    with pytest.raises(FileNotFoundError,
+                       match='ACT ground-truth file not found: rec://no'):
+        _build('rec://no.pkl', 'rec://frames', backend_args=args)
+
+
+def test_local_backend_args(tmp_path):
+    ann, root = _write(tmp_path, _gt())
+    plain = _build(ann, root)
+    ds = _build(ann, root, backend_args=dict(backend='local'))
+    _same_samples(plain, ds, root, root)
+    assert ds.backend_args == dict(backend='local')

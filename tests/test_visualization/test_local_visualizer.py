@@ -187,3 +187,24 @@ def test_draw_datasample_returns_the_drawing(tmp_path):
     # gt only: one panel
     assert vis.draw_datasample(np.zeros((H, W, 3), np.uint8),
                                _sample(), draw_pred=False).shape[1] == W
+
+
+def test_label_names_read_through_the_datasets_backend_args():
+    """A data set's label map is read with the data set's backend_args
+    (mmengine's fileio), as the data set reads it."""
+    import types
+
+    from stmixer_mm.visualization import (label_names_from_dataset,
+                                          load_label_names)
+    label_file = osp.join(
+        osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'tiny_ava',
+        'annotations', 'label_map.pbtxt')
+    plain = load_label_names(label_file)
+    assert len(plain) == 7 and all(isinstance(k, int) for k in plain)
+    local = types.SimpleNamespace(
+        label_file=label_file, backend_args=dict(backend='local'))
+    assert label_names_from_dataset(local) == plain
+    unknown = types.SimpleNamespace(
+        label_file=label_file, backend_args=dict(backend='no-such-backend'))
+    with pytest.raises(KeyError, match='no-such-backend'):
+        label_names_from_dataset(unknown)

@@ -1,6 +1,10 @@
 """Data transforms added by stmixer_mm (registered in mmaction2's
 ``TRANSFORMS``)."""
-from .loading import CheckedRawFrameDecode, decode_frame
+from .loading import (CheckedRawFrameDecode, SampleTubeFrames, decode_frame,
+                      tube_clip_frames)
 from .processing import RandomShortSideResize
 
-__all__ = ['RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame']
+__all__ = [
+    'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
+    'SampleTubeFrames', 'tube_clip_frames'
+]

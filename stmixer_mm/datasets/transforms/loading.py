@@ -1,5 +1,9 @@
-"""Frame decoding that names the file, the video and the keyframe when a
-frame cannot be read."""
+"""Clip sampling and frame decoding.
+
+:class:`SampleTubeFrames` samples the clip of a tube dataset's keyframe
+(beside mmaction2's ``SampleFrames`` / ``SampleAVAFrames``, which live in
+mmaction2's ``transforms/loading.py`` too); :class:`CheckedRawFrameDecode`
+names the file, the video and the keyframe when a frame cannot be read."""
 import copy
 import os.path as osp
 from typing import Optional
@@ -7,6 +11,7 @@ from typing import Optional
 import mmcv
 import numpy as np
 from mmaction.datasets.transforms import RawFrameDecode
+from mmcv.transforms import BaseTransform
 from mmengine.fileio import FileClient
 
 from stmixer_mm.registry import TRANSFORMS
@@ -123,3 +128,85 @@ class CheckedRawFrameDecode(RawFrameDecode):
                 results['proposals'] = (results['proposals'] *
                                         scale_factor).astype(np.float32)
         return results
+
+
+def tube_clip_frames(keyframe: int,
+                     nframes: int,
+                     clip_len: int,
+                     frame_interval: int,
+                     offsets: Optional[np.ndarray] = None) -> np.ndarray:
+    """1-based frames of a clip centred on ``keyframe``, clamped to the video.
+
+    Position ``clip_len // 2`` is the keyframe (as mmaction2's
+    ``SampleAVAFrames``): frames ``keyframe + (i - clip_len // 2) *
+    frame_interval (+ offsets[i])`` clipped to ``[1, nframes]``.
+
+    Args:
+        keyframe (int): 1-based keyframe.
+        nframes (int): Frames of the video.
+        clip_len (int): Frames of the clip.
+        frame_interval (int): Step between them.
+        offsets (np.ndarray, optional): ``[clip_len]`` jitter.
+
+    Returns:
+        np.ndarray: ``[clip_len]`` int64 frames in ``[1, nframes]``.
+    """
+    frames = keyframe + (np.arange(clip_len) - clip_len // 2) * frame_interval
+    if offsets is not None:
+        frames = frames + offsets
+    return np.clip(frames, 1, nframes).astype(np.int64)
+
+
+@TRANSFORMS.register_module()
+class SampleTubeFrames(BaseTransform):
+    """Sample a clip centred on a keyframe, clamped at the video's ends.
+
+    Required keys: ``timestamp`` (1-based keyframe), ``total_frames``,
+    ``start_index`` (file/decoder index of frame 1: 1 for ``00001.png``
+    frame folders, 0 for videos). Added keys: ``frame_inds``, ``clip_len``,
+    ``frame_interval``, ``num_clips``, ``crop_quadruple``, as
+    ``SampleAVAFrames`` (so ``RawFrameDecode`` / ``DecordDecode`` /
+    ``OpenCVDecode`` read them).
+
+    Args:
+        clip_len (int): Frames per clip.
+        frame_interval (int): Temporal stride. Defaults to 1.
+        test_mode (bool): No jitter. In training every frame but the
+            keyframe is shifted by a random offset in ``[-frame_interval //
+            2, (frame_interval - 1) // 2]``, as ``SampleAVAFrames``.
+    """
+
+    def __init__(self,
+                 clip_len: int,
+                 frame_interval: int = 1,
+                 test_mode: bool = False) -> None:
+        if clip_len < 1 or frame_interval < 1:
+            raise ValueError('clip_len and frame_interval must be >= 1, got '
+                             f'{clip_len}, {frame_interval}')
+        self.clip_len = clip_len
+        self.frame_interval = frame_interval
+        self.test_mode = test_mode
+
+    def transform(self, results: dict) -> dict:
+        offsets = None
+        if not self.test_mode and self.frame_interval > 1:
+            offsets = np.random.randint(
+                -(self.frame_interval // 2), (self.frame_interval + 1) // 2,
+                size=self.clip_len)
+            offsets[self.clip_len // 2] = 0  # the keyframe is the keyframe
+        frames = tube_clip_frames(
+            int(results['timestamp']), int(results['total_frames']),
+            self.clip_len, self.frame_interval, offsets)
+        results['frame_inds'] = (frames - 1 +
+                                 results.get('start_index', 1)).astype(
+                                     np.int64)
+        results['clip_len'] = self.clip_len
+        results['frame_interval'] = self.frame_interval
+        results['num_clips'] = 1
+        results['crop_quadruple'] = np.array([0, 0, 1, 1], dtype=np.float32)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
+                f'frame_interval={self.frame_interval}, '
+                f'test_mode={self.test_mode})')

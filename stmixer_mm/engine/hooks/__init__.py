@@ -1,4 +1,5 @@
 from .ava_evaluation_check_hook import AVAEvaluationCheckHook
+from .checkpoint_hooks import CheckpointCheckHook, ResumeCheckHook
 from .class_consistency_hook import (ClassConsistencyHook,
                                      add_class_consistency_hook,
                                      check_model_fits_dataset)
@@ -8,7 +9,8 @@ from .visualization_hook import (ActionDetVisualizationHook,
                                  trigger_visualization_hook)
 
 __all__ = [
-    'AVAEvaluationCheckHook', 'ClassConsistencyHook',
+    'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ResumeCheckHook',
+    'ClassConsistencyHook',
     'check_model_fits_dataset', 'add_class_consistency_hook',
     'RandomStateHook', 'get_rng_state',
     'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',

@@ -4,7 +4,8 @@ import os.path as osp
 from typing import Any, List, Tuple
 
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
+
+from stmixer_mm.registry import HOOKS
 
 # fields of mmaction2's AVAMetric and the dataset arguments they must equal
 AVA_METRIC_FIELDS = ('ann_file', 'exclude_file', 'label_file', 'num_classes',

@@ -4,7 +4,8 @@ from typing import Any, Optional, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
+
+from stmixer_mm.registry import HOOKS
 
 
 def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
@@ -35,8 +36,8 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
 
     Raises:
         ConfigSettingError: (a ValueError) naming both numbers, the
-            dataset's annotation file and the fix (:func:`~stmixer_mm.models.utils.consistency.
-            check_action_classes`).
+            dataset's annotation file and the fix (:func:`~stmixer_mm.
+            models.utils.consistency.check_action_classes`).
     """
     from stmixer_mm.models.utils.consistency import check_action_classes
     found = model_action_columns(model)

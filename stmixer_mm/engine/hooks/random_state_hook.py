@@ -5,7 +5,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
+
+from stmixer_mm.registry import HOOKS
 
 
 def get_rng_state() -> Dict[str, Any]:

@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
-from mmaction.registry import HOOKS
+from stmixer_mm.registry import HOOKS
 
 VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
                     'mmaction.ActionDetLocalVisualizer')

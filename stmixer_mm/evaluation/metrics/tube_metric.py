@@ -13,14 +13,13 @@ reads: data samples with ``video_id``, ``timestamp`` (1-based frame),
 (per class), and an ``ann_file`` with ``labels``, ``gttubes``,
 ``nframes``, ``test_videos`` and ``resolution``.
 """
-import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine import load
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.evaluation.functional import (frame_ap, link_tubes, mean_ap,
                                               video_ap)
 from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
@@ -28,144 +27,12 @@ from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
 
-ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
-            'resolution')
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
 #: ``link_cfg`` keys of the ``'hybrid_voc'`` linking (``link_tubes``).
 HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length', 'min_score',
                     'nms_3d_iou', 'det_score_thr')
-
-
-def load_act_annotations(ann_file: str,
-                         keys: Sequence[str] = ACT_KEYS) -> dict:
-    """Load an ACT-format ground-truth pickle and check it (``keys``: the
-    top-level keys the caller needs; all of :data:`ACT_KEYS` by default).
-
-    Besides the keys and their types, :func:`check_act_annotations` checks
-    what a wrong file would otherwise turn into a silently wrong number:
-    duplicate class names, a video listed twice in a split, a per-video
-    ``gttubes`` entry that is not a ``{label: [tube, ...]}`` dict, empty
-    tubes and non-finite coordinates.
-
-    Raises:
-        FileNotFoundError: ``ann_file`` does not exist.
-        ValueError: the file is not a readable pickle (truncated, corrupt or
-            of another kind), or a key / value is wrong (naming the key,
-            video, label and tube).
-    """
-    if not osp.isfile(ann_file):
-        raise FileNotFoundError(f'ACT ground-truth file not found: {ann_file}')
-    try:
-        gt = load(ann_file, file_format='pkl')
-    except Exception as exc:  # noqa: B902 - any unpickling failure
-        kind = ('truncated (the pickle ends early)' if isinstance(
-            exc, EOFError) else f'not a readable pickle ({type(exc).__name__}'
-                f': {exc})')
-        raise ValueError(f'{ann_file}: ACT ground-truth file is {kind}; '
-                         'expected a pickled dict with keys '
-                         f'{list(ACT_KEYS)}') from exc
-    check_act_annotations(gt, ann_file, keys)
-    return gt
-
-
-def check_act_annotations(gt: Any,
-                          ann_file: str,
-                          keys: Sequence[str] = ACT_KEYS) -> None:
-    """Check the structure of a loaded ACT ground-truth dict; every error
-    names ``ann_file`` and the field (and video / label / tube)."""
-    if not isinstance(gt, dict):
-        raise ValueError(f'{ann_file}: expected a dict with keys {ACT_KEYS}, '
-                         f'got {type(gt).__name__}')
-    missing = [k for k in keys if k not in gt]
-    if missing:
-        raise ValueError(f'{ann_file}: missing key(s) {missing}; an ACT '
-                         f'ground-truth pickle has {ACT_KEYS}')
-    for key in ('gttubes', 'nframes', 'resolution'):
-        if key in gt and not isinstance(gt[key], dict):
-            raise ValueError(f'{ann_file}: "{key}" must be a dict keyed by '
-                             f'video, got {type(gt[key]).__name__}')
-    labels = gt['labels']
-    if not isinstance(labels, (list, tuple)) or not all(
-            isinstance(name, str) for name in labels):
-        raise ValueError(f'{ann_file}: "labels" must be a list of class '
-                         f'names (str), got {labels!r:.80}')
-    seen: Dict[str, int] = {}
-    for i, name in enumerate(labels):
-        if name in seen:
-            raise ValueError(
-                f'{ann_file}: "labels" names class {name!r} twice (indices '
-                f'{seen[name]} and {i}); class names must be unique')
-        seen[name] = i
-    for key in ('train_videos', 'test_videos'):
-        if key not in gt and key not in keys:
-            continue
-        lists = gt[key]
-        if not isinstance(lists, (list, tuple)) or not all(
-                isinstance(v, (list, tuple)) for v in lists):
-            raise ValueError(f'{ann_file}: "{key}" must be a list of video '
-                             'lists, one per split')
-        for split, videos in enumerate(lists):
-            counts: Dict[str, int] = {}
-            for video in videos:
-                counts[video] = counts.get(video, 0) + 1
-            twice = [v for v, n in counts.items() if n > 1]
-            if twice:
-                raise ValueError(
-                    f'{ann_file}: video {twice[0]!r} is listed '
-                    f'{counts[twice[0]]} times in "{key}"[{split}] '
-                    f'({len(twice)} such videos); each video must be listed '
-                    'once per split')
-    for video, n in gt.get('nframes', {}).items():
-        if not (isinstance(n, (int, np.integer)) and n >= 1):
-            raise ValueError(f'{ann_file}: "nframes"[{video!r}] must be a '
-                             f'positive integer, got {n!r}')
-    for video, res in gt.get('resolution', {}).items():
-        ok = isinstance(res, (list, tuple, np.ndarray)) and len(res) == 2
-        if ok:
-            ok = all(np.isfinite(float(x)) and float(x) > 0 for x in res)
-        if not ok:
-            raise ValueError(f'{ann_file}: "resolution"[{video!r}] must be '
-                             f'(height, width) > 0, got {res!r}')
-    num_labels = len(labels)
-    for video, per_label in gt['gttubes'].items():
-        where = f'{ann_file}: "gttubes"[{video!r}]'
-        if not isinstance(per_label, dict):
-            raise ValueError(
-                f'{where} must be a dict {{label index: [tube, ...]}}, got '
-                f'{type(per_label).__name__}')
-        for label, tubes in per_label.items():
-            if not (isinstance(label,
-                               (int, np.integer)) and 0 <= label < num_labels):
-                raise ValueError(f'{where}: label {label!r} is not an index '
-                                 f'into "labels" (0..{num_labels - 1})')
-            if not isinstance(tubes, (list, tuple)):
-                raise ValueError(
-                    f'{where}[{label}] must be a list of tubes (arrays '
-                    f'[n, 5]), got {type(tubes).__name__}')
-            for t, tube in enumerate(tubes):
-                where_t = f'{where}[{label}] tube {t}'
-                try:
-                    arr = np.asarray(tube, dtype=np.float64)
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(
-                        f'{where_t}: expected an array [n, 5] of frame x1 y1 '
-                        f'x2 y2, got {type(tube).__name__} ({exc})') from exc
-                if arr.ndim != 2 or arr.shape[1] != 5:
-                    raise ValueError(
-                        f'{where_t}: expected an array [n, 5] of frame x1 y1 '
-                        f'x2 y2, got shape {arr.shape}')
-                if arr.shape[0] == 0:
-                    raise ValueError(f'{where_t} is empty (0 boxes); a tube '
-                                     'has at least one annotated frame')
-                if not np.isfinite(arr).all():
-                    row, col = (
-                        int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-                    field = ('frame', 'x1', 'y1', 'x2', 'y2')[col]
-                    raise ValueError(
-                        f'{where_t}, row {row}: {field} is {arr[row, col]} '
-                        '(coordinates and frame numbers must be finite)')
 
 
 @METRICS.register_module()

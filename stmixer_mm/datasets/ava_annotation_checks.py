@@ -1,0 +1,213 @@
+"""Checks of the AVA input files (annotation csv, excluded timestamps,
+label map) before mmaction2's ``AVADataset`` reads them: every error names
+the file, the line and what was expected. Files are read through
+mmengine's fileio (``backend_args``). Used by
+:class:`~stmixer_mm.datasets.ValidatedAVADataset` and the synthetic data
+generator's tests.
+"""
+import csv
+from typing import Dict, List, Optional, Sequence
+
+from mmaction.evaluation import read_labelmap
+
+from stmixer_mm.datasets.fileio_utils import is_file, text_lines
+
+AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
+
+
+def _checked_rows(rows, path: str, what: str):
+    """``rows`` (lines or csv rows of ``path``), with a file that is not
+    text (binary, NUL bytes, another encoding) named instead of a bare
+    ``UnicodeDecodeError`` / ``csv.Error``."""
+    lineno = 0
+    try:
+        for lineno, row in enumerate(rows, start=1):
+            yield row
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(
+            f'{what} {path}, line {lineno + 1}: not a text file '
+            f'({type(e).__name__}: {e}); is it the right file?') from None
+
+
+def need_file(path: Optional[str],
+               what: str,
+               backend_args: Optional[dict] = None) -> None:
+    if path is None:
+        return
+    if not is_file(path, backend_args):
+        raise FileNotFoundError(f'{what} not found: {path}')
+
+
+def scan_ava_annotation_file(
+        path: str,
+        num_classes: Optional[int] = None,
+        timestamp_range: Optional[Sequence[int]] = None,
+        what: str = 'AVA annotation file',
+        label_ids: Optional[Sequence[int]] = None,
+        unlisted_labels: str = 'error',
+        degenerate_boxes: str = 'error',
+        backend_args: Optional[dict] = None) -> Dict[str, object]:
+    """Check an AVA csv; return counts of what it holds.
+
+    Each line must be ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``
+    with an integer timestamp, boxes normalised to ``[0, 1]`` with
+    ``x1 <= x2`` and ``y1 <= y2``, integer ids, and (if ``num_classes`` is
+    given) ``1 <= action_id < num_classes``. Blank lines are errors
+    (mmaction2's loader unpacks every line). A box of zero width or height
+    (``x1 == x2`` or ``y1 == y2``) is an error with ``degenerate_boxes=
+    'error'``; with ``'drop'`` such rows are counted (the dataset then drops
+    them with a warning). With ``label_ids`` (the label map's ids), an
+    action id that the label map lacks is an error with ``unlisted_labels=
+    'error'`` (that class would silently leave the mAP); with ``'warn'``
+    the ids and their row counts are returned for a warning. The file is
+    read through mmengine's fileio (``backend_args``), as all the checks
+    here.
+
+    Returns:
+        dict: ``rows`` (valid rows), ``degenerate`` (line numbers of
+        zero-area boxes, ``'drop'`` mode) and ``unlisted`` (``{action_id:
+        rows}`` of ids not in ``label_ids``, ``'warn'`` mode).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: naming the file, line and what was expected.
+    """
+    if unlisted_labels not in ('error', 'warn'):
+        raise ValueError("unlisted_labels must be 'error' or 'warn', got "
+                         f'{unlisted_labels!r}')
+    if degenerate_boxes not in ('error', 'drop'):
+        raise ValueError("degenerate_boxes must be 'error' or 'drop', got "
+                         f'{degenerate_boxes!r}')
+    need_file(path, what, backend_args)
+    listed = None if label_ids is None else set(int(i) for i in label_ids)
+    rows = 0
+    degenerate: List[int] = []
+    unlisted: Dict[int, int] = {}
+    with text_lines(path, backend_args, newline='') as f:
+        for lineno, row in enumerate(
+                _checked_rows(csv.reader(f), path, what), start=1):
+            where = f'{what} {path}, line {lineno}'
+            if not row or all(not c.strip() for c in row):
+                raise ValueError(
+                    f'{where}: blank line; expected "{AVA_COLUMNS}" on every '
+                    'line (mmaction2\'s AVADataset cannot read blank lines: '
+                    'remove it)')
+            if len(row) != 8:
+                raise ValueError(
+                    f'{where}: expected 8 comma-separated columns '
+                    f'"{AVA_COLUMNS}", got {len(row)}: {",".join(row)!r}')
+            try:
+                ts = int(row[1])
+                x1, y1, x2, y2 = (float(v) for v in row[2:6])
+                label, _ = int(row[6]), int(row[7])
+            except ValueError:
+                raise ValueError(
+                    f'{where}: expected "{AVA_COLUMNS}" with an integer '
+                    'timestamp, 4 numbers and integer action/person ids, '
+                    f'got {",".join(row)!r}') from None
+            if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
+                raise ValueError(
+                    f'{where}: the box must be normalised with 0 <= x1 <= x2 '
+                    f'<= 1 and 0 <= y1 <= y2 <= 1, got {row[2:6]}')
+            if num_classes is not None and not 1 <= label < num_classes:
+                raise ValueError(
+                    f'{where}: action_id {label} outside [1, '
+                    f'{num_classes - 1}] (num_classes={num_classes}, id 0 '
+                    'is reserved)')
+            if timestamp_range is not None and not (timestamp_range[0] <= ts <=
+                                                    timestamp_range[1]):
+                raise ValueError(
+                    f'{where}: timestamp {ts} outside [timestamp_start, '
+                    f'timestamp_end] = {list(timestamp_range)}; set them to '
+                    'match the data')
+            if listed is not None and label not in listed:
+                if unlisted_labels == 'error':
+                    raise ValueError(
+                        f'{where}: action_id {label} is not in the label map '
+                        f'(ids {sorted(listed)}): AVAMetric would leave this '
+                        'class out of the mAP. Add it to the label map, or '
+                        "set unlisted_labels='warn' on the dataset when "
+                        'training on classes that are not evaluated (AVA '
+                        'v2.2: 80 trained, 60 evaluated)')
+                unlisted[label] = unlisted.get(label, 0) + 1
+            if x1 == x2 or y1 == y2:
+                if degenerate_boxes == 'error':
+                    raise ValueError(
+                        f'{where}: the box {row[2:6]} has zero width or '
+                        'height (x1 == x2 or y1 == y2); fix it, or set '
+                        "degenerate_boxes='drop' on the dataset to drop "
+                        'such boxes with a warning')
+                degenerate.append(lineno)
+                continue
+            rows += 1
+    if rows == 0 and not degenerate:
+        raise ValueError(f'{what} {path} has no rows; expected lines '
+                         f'"{AVA_COLUMNS}"')
+    return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
+
+
+def check_ava_annotation_file(path: str,
+                              num_classes: Optional[int] = None,
+                              timestamp_range: Optional[Sequence[int]] = None,
+                              what: str = 'AVA annotation file',
+                              label_ids: Optional[Sequence[int]] = None,
+                              backend_args: Optional[dict] = None) -> int:
+    """Check an AVA csv strictly; return its number of rows.
+
+    :func:`scan_ava_annotation_file` with every problem an error (blank
+    lines, zero-area boxes, ids outside ``num_classes`` or, with
+    ``label_ids``, missing from the label map).
+    """
+    return scan_ava_annotation_file(
+        path,
+        num_classes=num_classes,
+        timestamp_range=timestamp_range,
+        what=what,
+        label_ids=label_ids,
+        backend_args=backend_args)['rows']
+
+
+def check_ava_exclude_file(path: str,
+                           backend_args: Optional[dict] = None) -> int:
+    """Check an excluded-timestamps csv (``video_id,timestamp`` lines)."""
+    what = 'AVA excluded-timestamps file'
+    need_file(path, what, backend_args)
+    rows = 0
+    with text_lines(path, backend_args) as f:
+        for lineno, line in enumerate(_checked_rows(f, path, what), start=1):
+            parts = line.strip().split(',')
+            if len(parts) != 2 or not parts[0]:
+                raise ValueError(
+                    f'{what} {path}, line {lineno}: expected 2 columns '
+                    f'"video_id,timestamp", got {line.rstrip()!r} (empty '
+                    'lines are not allowed either: AVADataset unpacks every '
+                    'line)')
+            try:
+                int(parts[1])
+            except ValueError:
+                raise ValueError(f'{what} {path}, line {lineno}: timestamp '
+                                 f'{parts[1]!r} is not an integer') from None
+            rows += 1
+    return rows
+
+
+def check_ava_label_file(path: str,
+                         backend_args: Optional[dict] = None) -> List[int]:
+    """Check an AVA label map (pbtxt); return its sorted class ids."""
+    what = 'AVA label map'
+    need_file(path, what, backend_args)
+    with text_lines(path, backend_args) as f:
+        try:
+            _, ids = read_labelmap(_checked_rows(f, path, what))
+        except (ValueError, IndexError) as e:
+            if str(path) in str(e):
+                raise
+            raise ValueError(f'{what} {path}: malformed entry ({e}); '
+                             "expected 'label {\n  name: \"stand\"\n  "
+                             "label_id: 1\n}'") from None
+    if not ids:
+        raise ValueError(
+            f'{what} {path} lists no classes; expected entries like '
+            "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
+            "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
+    return sorted(ids)

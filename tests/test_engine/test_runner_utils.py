@@ -1,0 +1,58 @@
+"""stmixer_mm/engine/runner_utils.py: the config adjustments for machines
+without CUDA and the runner choice (the launched runs are in
+tests/test_tools)."""
+import pytest
+import torch
+from mmengine.config import Config
+
+from stmixer_mm.engine.runner_utils import (adapt_cfg_to_device, build_runner,
+                                            shutdown_dist)
+
+no_cuda = pytest.mark.skipif(
+    torch.cuda.is_available(), reason='checks the machine without CUDA')
+
+
+@no_cuda
+def test_distributed_config_without_cuda_gets_gloo_and_the_cpu_wrapper():
+    cfg = Config(dict(launcher='pytorch', find_unused_parameters=True))
+    out = adapt_cfg_to_device(cfg)
+    assert out is cfg
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg == dict(
+        type='DeviceAwareDistributedDataParallel', find_unused_parameters=True)
+    # a wrapper the config chose is kept
+    cfg = Config(dict(launcher='pytorch', model_wrapper_cfg=dict(type='Mine')))
+    adapt_cfg_to_device(cfg)
+    assert cfg.model_wrapper_cfg == dict(type='Mine')
+    # env_cfg of mmaction2's default_runtime: the backend is replaced
+    cfg = Config(
+        dict(
+            launcher='pytorch',
+            env_cfg=dict(cudnn_benchmark=False,
+                         dist_cfg=dict(backend='nccl'))))
+    adapt_cfg_to_device(cfg)
+    assert cfg.env_cfg == dict(
+        cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+
+
+def test_non_distributed_config_is_left_alone():
+    cfg = Config(
+        dict(launcher='none', env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    adapt_cfg_to_device(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert 'model_wrapper_cfg' not in cfg
+
+
+def test_strategy_with_top_level_activation_checkpointing_is_refused():
+    cfg = Config(
+        dict(
+            strategy=dict(type='FSDPStrategy'),
+            activation_checkpointing=['Block']))
+    with pytest.raises(ValueError, match='strategy.activation_checkpointing'):
+        build_runner(cfg)
+
+
+def test_shutdown_without_a_process_group_is_a_no_op():
+    assert not (torch.distributed.is_available()
+                and torch.distributed.is_initialized())
+    shutdown_dist()

@@ -1,0 +1,139 @@
+"""Each kind of thing in its OpenMMLab folder (issue 22, item 2), checked on
+the source: datasets do not import the evaluation package, every hook is
+under ``engine/hooks/``, every registration goes through
+``stmixer_mm/registry.py``, and boxes / text are drawn only in
+``visualization/``."""
+import ast
+import inspect
+from pathlib import Path
+
+from mmengine.hooks import Hook
+
+import stmixer_mm
+
+PKG = Path(stmixer_mm.__file__).resolve().parent
+
+#: rendering of the synthetic data set draws its frames (not visualization)
+DRAWING_ALLOWED = ('visualization', 'data_gen')
+DRAWING_CALLS = {
+    'rectangle', 'putText', 'circle', 'line', 'polylines', 'ellipse',
+    'arrowedLine', 'fillPoly', 'drawContours'
+}
+
+
+def _modules(sub=''):
+    for path in sorted((PKG / sub).rglob('*.py')):
+        name = '.'.join(('stmixer_mm', ) +
+                        path.relative_to(PKG).with_suffix('').parts)
+        if name.endswith('.__init__'):
+            name = name[:-len('.__init__')]
+        yield path, name, ast.parse(path.read_text(), str(path))
+
+
+def _imported(tree, module_name):
+    """Absolute names of the modules ``tree`` imports (relative imports
+    resolved against ``module_name``)."""
+    package = module_name.split('.')
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level]
+                mod = '.'.join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ''
+            out.append(mod)
+            out += [f'{mod}.{a.name}' for a in node.names]
+    return out
+
+
+def test_datasets_do_not_import_the_evaluation_package():
+    offenders = []
+    for path, name, tree in _modules('datasets'):
+        for mod in _imported(tree, name):
+            if mod == 'stmixer_mm.evaluation' or \
+                    mod.startswith('stmixer_mm.evaluation.'):
+                offenders.append(f'{path.relative_to(PKG.parent)}: {mod}')
+    assert not offenders, offenders
+    assert list(_modules('datasets')), 'no dataset modules found'
+
+
+def _hook_classes():
+    import stmixer_mm.engine  # noqa: F401
+    seen = {}
+    stack = [Hook]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            stack.append(sub)
+            if sub.__module__.startswith('stmixer_mm.'):
+                seen[sub.__name__] = sub
+    return seen
+
+
+def test_every_hook_is_under_engine_hooks():
+    hooks = _hook_classes()
+    assert {
+        'RandomStateHook', 'ClassConsistencyHook', 'AVAEvaluationCheckHook',
+        'ActionDetVisualizationHook', 'CheckpointCheckHook', 'ResumeCheckHook'
+    } <= set(hooks)
+    elsewhere = {
+        name: cls.__module__
+        for name, cls in hooks.items()
+        if not cls.__module__.startswith('stmixer_mm.engine.hooks.')
+    }
+    assert elsewhere == {}
+
+
+def test_every_registration_goes_through_the_registry_module():
+    """Every ``@X.register_module()`` (or ``X.register_module(...)``) in the
+    package uses a registry imported from ``stmixer_mm.registry``, and no
+    module but ``registry.py`` imports a registry to register into."""
+    offenders = []
+    registrations = 0
+    for path, name, tree in _modules():
+        if name == 'stmixer_mm.registry':
+            continue
+        from_registry = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and \
+                    node.module == 'stmixer_mm.registry':
+                from_registry |= {a.asname or a.name for a in node.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and \
+                    node.attr == 'register_module':
+                registrations += 1
+                target = node.value
+                if not (isinstance(target, ast.Name)
+                        and target.id in from_registry):
+                    offenders.append(
+                        f'{path.relative_to(PKG.parent)}:{node.lineno}')
+    assert offenders == [], offenders
+    assert registrations > 30
+
+
+def test_drawing_only_in_visualization():
+    offenders = []
+    for path, name, tree in _modules():
+        if (name.split('.') + [''])[1] in DRAWING_ALLOWED:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and \
+                    isinstance(node.value, ast.Name) and \
+                    node.value.id == 'cv2' and node.attr in DRAWING_CALLS:
+                offenders.append(
+                    f'{path.relative_to(PKG.parent)}:{node.lineno} '
+                    f'cv2.{node.attr}')
+    assert not offenders, offenders
+
+
+def test_the_checks_see_a_violation(tmp_path):
+    """The helpers above do find what they look for."""
+    tree = ast.parse('from ..evaluation.metrics import tube_metric\n'
+                     'from stmixer_mm.registry import MODELS\n')
+    mods = _imported(tree, 'stmixer_mm.datasets.x')
+    assert 'stmixer_mm.evaluation.metrics' in mods
+    assert 'stmixer_mm.registry.MODELS' in mods
+    assert inspect.isclass(_hook_classes()['RandomStateHook'])
