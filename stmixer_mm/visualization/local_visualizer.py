@@ -17,6 +17,9 @@ under the frame. Ground truth and predictions are drawn side by side
 The hook calling convention is mmdet's (``show``, ``wait_time``,
 ``out_file``, ``pred_score_thr``, ``step``), so mmengine / mmdet style hooks
 (:class:`~stmixer_mm.engine.hooks.ActionDetVisualizationHook`) drive it.
+
+(About 430 lines, kept as one file: the panel layout, the legend and the
+calling convention are the one class; label names live in ``labels.py``.)
 """
 import math
 import os.path as osp
@@ -32,79 +35,10 @@ from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
+from .labels import load_label_names, top_actions
 
 ColorType = Union[str, Tuple[int, int, int]]
 LAYOUTS = ('side_by_side', 'overlay')
-
-
-def load_label_names(label_file: str,
-                     backend_args: Optional[dict] = None) -> Dict[int, str]:
-    """Read an AVA label map (``.pbtxt``): label id -> name.
-
-    Args:
-        label_file (str): the label map (mmaction2's ``read_labelmap``
-            format, e.g. ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``).
-        backend_args (dict, optional): read through mmengine's fileio with
-            these (as the datasets' ``backend_args``).
-
-    Returns:
-        dict[int, str]: label id (= score column) -> display name.
-    """
-    from mmaction.evaluation.functional.ava_utils import read_labelmap
-
-    from stmixer_mm.datasets.fileio_utils import is_file, text_lines
-    if not is_file(label_file, backend_args):
-        raise FileNotFoundError(f'label map {label_file!r} not found')
-    with text_lines(label_file, backend_args) as f:
-        labels, _ = read_labelmap(f)
-    if not labels:
-        raise ValueError(f'{label_file}: no "item {{ name: ... id: ... }}" '
-                         'entries found')
-    return {int(d['id']): d['name'] for d in labels}
-
-
-def label_names_from_dataset(dataset) -> Dict[int, str]:
-    """Score column -> action name for a data set.
-
-    The data set's AVA ``label_file`` when it has one (ids are the score
-    columns), else its ``metainfo['classes']`` with class ``i`` in column
-    ``i + 1`` (column 0 is background, as AVA-format and tube data sets
-    pack their multi-hot labels). Empty when neither is known.
-    """
-    label_file = getattr(dataset, 'label_file', None)
-    if label_file:
-        return load_label_names(label_file,
-                                getattr(dataset, 'backend_args', None))
-    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
-    if classes:
-        return {i + 1: str(c) for i, c in enumerate(classes)}
-    return {}
-
-
-def top_actions(scores: np.ndarray,
-                score_thr: float,
-                topk: int,
-                skip_background: bool = True) -> List[Tuple[int, float]]:
-    """Best actions of one detection.
-
-    Args:
-        scores (np.ndarray): ``[num_classes]`` scores; column ``i`` is label
-            id ``i`` (AVA ids are 1-based; column 0 is background).
-        score_thr (float): keep actions scoring at least this.
-        topk (int): keep at most this many.
-        skip_background (bool): ignore column 0.
-
-    Returns:
-        list[tuple[int, float]]: ``(label id, score)``, best first.
-    """
-    out = []
-    for i in np.argsort(-scores, kind='stable'):
-        if len(out) == topk or scores[i] < score_thr:
-            break
-        if i == 0 and skip_background:
-            continue
-        out.append((int(i), float(scores[i])))
-    return out
 
 
 def _to_numpy(x) -> np.ndarray:

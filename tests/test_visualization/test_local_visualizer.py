@@ -12,7 +12,7 @@ from mmengine.structures import InstanceData
 import stmixer_mm  # noqa: F401
 from mmaction.structures import ActionDataSample
 from stmixer_mm.registry import VISUALIZERS
-from stmixer_mm.visualization import ActionDetLocalVisualizer, top_actions
+from stmixer_mm.visualization import ActionDetLocalVisualizer
 
 GREEN = np.array([0, 200, 0])
 RED = np.array([230, 20, 20])
@@ -154,13 +154,6 @@ def test_bad_input_is_named():
         ActionDetLocalVisualizer(name='vis_bad3', label_file='nope.pbtxt')
 
 
-def test_top_actions():
-    s = np.array([0.99, 0.2, 0.7, 0.5, 0.6])
-    assert top_actions(s, 0.3, 2) == [(2, 0.7), (4, 0.6)]
-    assert top_actions(s, 0.3, 2, skip_background=False)[0] == (0, 0.99)
-    assert top_actions(s, 0.95, 3) == []
-
-
 def test_fixed_legend_for_video_frames():
     """``legend_lines`` gives every frame the same canvas (a video writer
     needs that); a longer legend is cut with a last '... (+k lines)'."""
@@ -187,24 +180,3 @@ def test_draw_datasample_returns_the_drawing(tmp_path):
     # gt only: one panel
     assert vis.draw_datasample(np.zeros((H, W, 3), np.uint8),
                                _sample(), draw_pred=False).shape[1] == W
-
-
-def test_label_names_read_through_the_datasets_backend_args():
-    """A data set's label map is read with the data set's backend_args
-    (mmengine's fileio), as the data set reads it."""
-    import types
-
-    from stmixer_mm.visualization import (label_names_from_dataset,
-                                          load_label_names)
-    label_file = osp.join(
-        osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'tiny_ava',
-        'annotations', 'label_map.pbtxt')
-    plain = load_label_names(label_file)
-    assert len(plain) == 7 and all(isinstance(k, int) for k in plain)
-    local = types.SimpleNamespace(
-        label_file=label_file, backend_args=dict(backend='local'))
-    assert label_names_from_dataset(local) == plain
-    unknown = types.SimpleNamespace(
-        label_file=label_file, backend_args=dict(backend='no-such-backend'))
-    with pytest.raises(KeyError, match='no-such-backend'):
-        label_names_from_dataset(unknown)
