@@ -40,21 +40,16 @@ class STMixerBBoxHead(BaseModule):
     ``person_logits`` ``[B, N, K]``, ``action_logits`` ``[B, N,
     num_actions]`` and ``bboxes`` ``[B, N, 4]`` (xyxy pixels of the input).
 
-    How ``gt_instances.labels`` are read and which format the detections
-    have is the explicit ``label_convention``:
+    ``label_convention`` says how ``gt_instances.labels`` are read
+    (:meth:`action_targets`) and which format the detections have
+    (:meth:`predict_by_feat`):
 
-    - ``'ava'`` (mmaction2's ``AVADataset`` and ``AVAMetric``): labels are
-      multi-hot ``[n, num_actions + 1]`` with column 0 the background class,
-      or 1-based class ids ``[n]`` (``AVADataset(multilabel=False)``); the
-      detections are boxes normalised to the input frame, one score column
-      per action plus a zero background column 0, and the person score of
-      every kept query;
-    - ``'mmdet'`` (mmdet's detection datasets, e.g. ``CocoDataset``, and
-      ``CocoMetric``): labels are 0-based class ids ``[n]`` in ``[0,
-      num_actions)``, each a one-hot target of the (then single-label)
-      class head; the detections are the best ``max_per_img`` (query,
-      class) pairs with ``bboxes`` in pixels (of the original image with
-      ``rescale=True``), ``scores`` and 0-based ``labels``.
+    - ``'ava'`` (mmaction2's ``AVADataset`` and ``AVAMetric``): multi-hot
+      labels ``[n, num_actions + 1]`` with column 0 the background class, or
+      1-based class ids ``[n]``; AVA detections (:meth:`predict_ava`);
+    - ``'mmdet'`` (mmdet's detection datasets and ``CocoMetric``): 0-based
+      class ids ``[n]``, each a one-hot target of the (then single-label)
+      class head; mmdet detections (:meth:`predict_mmdet`).
 
     Labels of the other convention are refused with a message naming it.
 
