@@ -49,8 +49,8 @@ model = dict(
             num_actions=num_actions,
             hidden_channels=hidden_channels,
             feedforward_channels=256,
-            spatial_points=16,
-            temporal_points=temporal_points)))
+            sampling_mixing=dict(
+                spatial_points=16, temporal_points=temporal_points))))
 
 # Train at the frames' own size (short side 128, as at test time) with
 # horizontal flips. The base's jittered short side gives a new input shape

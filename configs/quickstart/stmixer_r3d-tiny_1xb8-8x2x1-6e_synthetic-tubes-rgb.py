@@ -40,8 +40,7 @@ model = dict(
             num_actions=num_actions,
             hidden_channels=hidden_channels,
             feedforward_channels=256,
-            spatial_points=16,
-            temporal_points=8)),
+            sampling_mixing=dict(spatial_points=16, temporal_points=8))),
     test_cfg=dict(
         person_threshold=0.3, num_fallback=3, multiply_person_score=True))
 

@@ -6,4 +6,6 @@ _base_ = [
     '_ava22-rgb.py'
 ]
 
-model = dict(decoder=dict(stage_head=dict(spatial_points=16)))
+model = dict(
+    decoder=dict(
+        stage_head=dict(sampling_mixing=dict(spatial_points=16))))

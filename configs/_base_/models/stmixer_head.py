@@ -3,7 +3,7 @@
 # losses 2/2/2/24, the Hungarian assigner's costs, person threshold 0.6 and
 # the padding data preprocessor. A model base inherits this file and adds
 # its backbone, its neck and the T of its pyramid
-# (decoder.stage_head.temporal_points).
+# (decoder.stage_head.sampling_mixing.temporal_points).
 model = dict(
     type='STMixer',
     _scope_='mmdet',
@@ -22,14 +22,18 @@ model = dict(
             num_ffn_fcs=2,
             dropout=0.0,
             ffn_act_cfg=dict(type='ReLU', inplace=True),
-            spatial_points=32,
-            out_multiplier=4,
-            num_groups=4,
             num_person_fcs=1,
             num_reg_fcs=1,
             num_action_fcs=1,
-            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
-            mixing_cfg=dict(type='AdaptiveMixing'),
+            # the sampling and mixing block and its settings (the stage
+            # fills in hidden_channels, featmap_strides and with_temporal)
+            sampling_mixing=dict(
+                type='STMixerSamplingMixing',
+                spatial_points=32,
+                out_multiplier=4,
+                num_groups=4,
+                sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
+                mixing_cfg=dict(type='AdaptiveMixing')),
             action_prior_prob=0.01,
             action_branches=('spatial', 'temporal'),
             loss_person=dict(

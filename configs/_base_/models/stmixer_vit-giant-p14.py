@@ -26,7 +26,8 @@ model = dict(
     data_preprocessor=dict(pad_size_divisor=28),
     decoder=dict(
         featmap_strides=[3.5, 7, 14, 28],
-        stage_head=dict(sampling_cfg=dict(
-            mapping_stride=2.807354922057604))))  # log2(7)
+        stage_head=dict(
+            sampling_mixing=dict(sampling_cfg=dict(
+                mapping_stride=2.807354922057604)))))  # log2(7)
 
 activation_checkpointing = None

@@ -1,7 +1,7 @@
 """Adaptive spatio-temporal sampling and mixing of one `STMixer
 <https://arxiv.org/abs/2303.15879>`_ decoder stage."""
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -158,16 +158,16 @@ class STMixerSamplingMixing(BaseModule):
             impl=self.sampling_cfg.get('impl', 'auto'))
 
     def forward(
-            self, x: Union[Sequence[Tensor],
-                           PreparedPyramid], xyzr: Tensor,
-            spatial_queries: Tensor, temporal_queries: Optional[Tensor]
+            self, x: PreparedPyramid, xyzr: Tensor, spatial_queries: Tensor,
+            temporal_queries: Optional[Tensor]
     ) -> Tuple[Tensor, Optional[Tensor]]:
         """Sample the pyramid around each box and mix into the queries.
 
         Args:
-            x (Sequence[Tensor] | PreparedPyramid): Pyramid, ``L`` maps
-                ``[B, C', T, H_l, W_l]``, or the result of :meth:`prepare`
-                (a pyramid prepared for other settings is read as its maps).
+            x (PreparedPyramid): The pyramid, ``L`` maps ``[B, C', T, H_l,
+                W_l]``, as :meth:`prepare` (of this block, or of another
+                stage's: one prepared for other settings is prepared again
+                from its maps) lays it out.
             xyzr (Tensor): Boxes ``[B, N, 4]``.
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``; None (and
@@ -177,12 +177,13 @@ class STMixerSamplingMixing(BaseModule):
             tuple[Tensor, Tensor | None]: Updated spatial and temporal
             queries, each ``[B, N, C]``.
         """
-        if isinstance(x, PreparedPyramid):
-            if not x.matches(self.featmap_strides, self.num_groups,
-                             self.sampling_cfg.get('impl', 'auto')):
-                x = x.values
-        else:
-            x = list(x)
+        if not isinstance(x, PreparedPyramid):
+            raise TypeError(f'{type(self).__name__} takes the pyramid as a '
+                            f'PreparedPyramid (from its prepare(maps)), got '
+                            f'{type(x).__name__}')
+        if not x.matches(self.featmap_strides, self.num_groups,
+                         self.sampling_cfg.get('impl', 'auto')):
+            x = self.prepare(x.values)
         num_points = self.num_groups * self.spatial_points
         offset = self.offset_generator(spatial_queries)
         points = make_sample_points(offset, num_points, xyzr)

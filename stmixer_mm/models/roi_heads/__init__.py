@@ -1,4 +1,4 @@
-from .bbox_heads import STMixerStageHead
+from .bbox_heads import STMixerBBoxHead, STMixerStageHead
 from .stmixer_decoder import STMixerDecoder
 
-__all__ = ['STMixerDecoder', 'STMixerStageHead']
+__all__ = ['STMixerDecoder', 'STMixerBBoxHead', 'STMixerStageHead']

@@ -49,7 +49,7 @@ class STMixerDecoder(BaseModule):
 
     Feature maps may be video maps ``[B, C, T, H, W]`` or image maps
     ``[B, C, H, W]``, which are read as ``T = 1`` (then the stage heads need
-    ``temporal_points=1``).
+    ``sampling_mixing.temporal_points=1``).
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
@@ -225,8 +225,9 @@ class STMixerDecoder(BaseModule):
 
         The pyramid is laid out for the sampler once
         (``STMixerStageHead.prepare_pyramid``, the grouped pixel table and
-        the level geometry) and every stage reads that layout; in training
-        its gradient, summed over the stages, goes back to the maps once.
+        the level geometry) and every stage reads that layout (the stages
+        take the pyramid as a ``PreparedPyramid`` only); in training its
+        gradient, summed over the stages, goes back to the maps once.
 
         Args:
             x (Sequence[Tensor]): Pyramid, maps ``[B, C', T, H_l, W_l]``.

@@ -172,8 +172,8 @@ def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
     if channels is not None and channels != feat_channels:
         raise ValueError(
             f'neck.out_channels ({channels}) != the decoder feature channels '
-            f'(stage_head.feat_channels, default hidden_channels: '
-            f'{feat_channels})')
+            f'(stage_head.sampling_mixing.feat_channels, default '
+            f'hidden_channels: {feat_channels})')
 
 
 def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
@@ -198,8 +198,8 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
             raise ValueError(
                 f'feature map {level} has temporal length {feat.size(2)} but '
                 f'the stage heads have temporal_points={temporal_points}; '
-                'set temporal_points to the T of the backbone/neck output '
-                '(1 for images)')
+                'set stage_head.sampling_mixing.temporal_points to the T of '
+                'the backbone/neck output (1 for images)')
 
 
 def check_pyramid_strides(x: Sequence[Tensor], featmap_strides: Sequence[int],

@@ -30,7 +30,7 @@ fps = 8
 timestamp_start = 900
 timestamp_end = 903
 start_index = 1
-clip_len = 4  # = temporal_points of the model
+clip_len = 4  # = sampling_mixing.temporal_points of the model
 frame_interval = 2
 
 C = 64
@@ -69,15 +69,17 @@ model = dict(
             feedforward_channels=128,
             num_ffn_fcs=2,
             dropout=0.0,
-            spatial_points=4,
-            temporal_points=clip_len,
-            out_multiplier=4,
-            num_groups=4,
             num_person_fcs=1,
             num_reg_fcs=1,
             num_action_fcs=1,
-            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
-            mixing_cfg=dict(type='AdaptiveMixing'),
+            sampling_mixing=dict(
+                type='STMixerSamplingMixing',
+                spatial_points=4,
+                temporal_points=clip_len,
+                out_multiplier=4,
+                num_groups=4,
+                sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
+                mixing_cfg=dict(type='AdaptiveMixing')),
             action_prior_prob=0.01,
             loss_person=dict(
                 type='CrossEntropyLoss',

@@ -50,15 +50,17 @@ MODEL = dict(
             feedforward_channels=128,
             num_ffn_fcs=2,
             dropout=0.0,
-            spatial_points=4,
-            temporal_points=4,
-            out_multiplier=4,
-            num_groups=4,
             num_person_fcs=1,
             num_reg_fcs=1,
             num_action_fcs=1,
-            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
-            mixing_cfg=dict(type='AdaptiveMixing'),
+            sampling_mixing=dict(
+                type='STMixerSamplingMixing',
+                spatial_points=4,
+                temporal_points=4,
+                out_multiplier=4,
+                num_groups=4,
+                sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
+                mixing_cfg=dict(type='AdaptiveMixing')),
             action_prior_prob=0.01,
             loss_person=dict(
                 type='CrossEntropyLoss',
@@ -263,7 +265,7 @@ def test_activation_checkpointing_is_used():
 
 def test_settings_that_must_agree():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['temporal_points'] = 8
+    cfg['decoder']['stage_head']['sampling_mixing']['temporal_points'] = 8
     model = build(cfg)
     with pytest.raises(ValueError, match='temporal_points'):
         model._forward(clip(1))

@@ -31,11 +31,13 @@ IMAGE_STAGE = dict(
     hidden_channels=C,
     num_heads=4,
     feedforward_channels=64,
-    spatial_points=4,
-    temporal_points=1,  # image maps [B, C, H, W] are read as T = 1
+    sampling_mixing=dict(
+        type='STMixerSamplingMixing',
+        spatial_points=4,
+        temporal_points=1,  # image maps [B, C, H, W] are read as T = 1
+        sampling_cfg=dict(impl='pytorch')),
     action_branches=('spatial', ),
-    label_convention='mmdet',
-    sampling_cfg=dict(impl='pytorch'))
+    label_convention='mmdet')
 SPARSE_RCNN = dict(
     type='SparseRCNN',
     _scope_='mmdet',

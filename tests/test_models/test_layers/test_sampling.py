@@ -15,7 +15,7 @@ from stmixer_mm.models.layers import (PreparedPyramid, make_sample_points,
                                       mhaq3d, prepare_pyramid, sample_4d,
                                       sample_4d_features, sample_4d_reference,
                                       translate_to_linear_weight)
-from stmixer_mm.models.layers import sampling as sampling_module
+from stmixer_mm.models.layers.sampling import dispatch, mmcv_path, pyramid
 
 STRIDES = [4, 8, 16]
 # a 40 x 56 input: maps 10 x 14, 5 x 7, 3 x 4 (the last one not exact)
@@ -248,9 +248,9 @@ def test_msda_mapping_on_cpu():
     values, points = _inputs()
     values = [v.requires_grad_() for v in values]
     points.requires_grad_()
-    geo = sampling_module._check_inputs(points, values, STRIDES, 3)
-    inputs = sampling_module._to_msda_inputs(points, values, STRIDES, geo, 3.0,
-                                             2.0)
+    prepared = pyramid._build_prepared(values, STRIDES, 2, 'mmcv')
+    geo = dispatch._check_inputs(points, prepared, STRIDES, 3)
+    inputs = mmcv_path._to_msda_inputs(points, prepared, geo, 3.0, 2.0)
     B, N, G, P, C, T = geo
     S = sum(h * w for h, w in SHAPES)
     assert inputs.value.shape == (B, S, G, C // G * T)
@@ -267,7 +267,7 @@ def test_msda_mapping_on_cpu():
                                                inputs.spatial_shapes,
                                                inputs.sampling_locations,
                                                inputs.attention_weights)
-    out = sampling_module._from_msda_output(flat, geo)
+    out = mmcv_path._from_msda_output(flat, geo)
     expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
     _assert_close(out, expected, 1e-5)
     grads = _grads(out, [points] + values)
@@ -304,7 +304,7 @@ def test_prepared_table_layout():
     assert prepared.input_sizes.tolist() == [[56, 40], [56, 40], [64, 48]]
     # row b * S + s of table g = channels of group g of pixel s, c * T + t;
     # mmcv's layout: row (b * S + s) * G + g of one table
-    mmcv = sampling_module._build_prepared(values, STRIDES, 2, 'mmcv')
+    mmcv = pyramid._build_prepared(values, STRIDES, 2, 'mmcv')
     assert mmcv.group_tables is None and mmcv.table.shape == (B * S * G,
                                                               Cg * T)
     for b, lvl, y, x, g in [(0, 0, 0, 0, 0), (1, 0, 9, 13, 1), (1, 1, 2, 3, 0),
@@ -320,14 +320,13 @@ def test_prepared_table_layout():
                            impl='reference').group_tables is None
     assert 'G=2' in repr(prepared)
     # viewed [B, S, G, C/G * T] it is the value of mmcv's deformable attention
-    geo = sampling_module._check_inputs(points, mmcv, STRIDES, 3)
-    msda = sampling_module._to_msda_inputs(points, mmcv, STRIDES, geo, 3.0,
-                                           2.0)
+    geo = dispatch._check_inputs(points, mmcv, STRIDES, 3)
+    msda = mmcv_path._to_msda_inputs(points, mmcv, geo, 3.0, 2.0)
     assert msda.value.shape == (B, S, G, Cg * T)
     assert msda.value.data_ptr() == mmcv.table.data_ptr()
     # gradients of the tables go back to the maps
     maps = [v.clone().requires_grad_() for v in values]
-    tables = sampling_module._pixel_tables([m.flatten(1, 2) for m in maps], 2)
+    tables = pyramid._pixel_tables([m.flatten(1, 2) for m in maps], 2)
     proj = [torch.randn(t.shape) for t in tables]
     grads = torch.autograd.grad(
         sum((t * p).sum() for t, p in zip(tables, proj)), maps)
@@ -491,11 +490,11 @@ def test_bf16_maps_keep_fp32_pixel_geometry():
 
 def test_impl_resolution_and_im2col_step():
     cpu = torch.device('cpu')
-    assert sampling_module._resolve_impl('auto', cpu) == 'pytorch'
-    assert sampling_module._resolve_impl('mmcv', cpu) == 'pytorch'
-    assert sampling_module._resolve_impl('reference', cpu) == 'reference'
+    assert dispatch._resolve_impl('auto', cpu) == 'pytorch'
+    assert dispatch._resolve_impl('mmcv', cpu) == 'pytorch'
+    assert dispatch._resolve_impl('reference', cpu) == 'reference'
     assert [
-        sampling_module._im2col_step(b) for b in (1, 3, 8, 64, 96, 128, 67)
+        mmcv_path._im2col_step(b) for b in (1, 3, 8, 64, 96, 128, 67)
     ] == [1, 3, 8, 64, 48, 64, 1]
 
 
@@ -521,9 +520,9 @@ def test_bad_inputs():
     not torch.cuda.is_available(),
     reason='the mmcv multi-scale deformable attention kernel needs CUDA')
 def test_mmcv_cuda_kernel():
-    if sampling_module._msda_cuda_function() is None:
+    if mmcv_path._msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
-    assert sampling_module._resolve_impl('auto',
+    assert dispatch._resolve_impl('auto',
                                          torch.device('cuda')) == 'mmcv'
     for B in (2, 3):  # 3: im2col_step must divide the batch
         values, points = _inputs(B=B)

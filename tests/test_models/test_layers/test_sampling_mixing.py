@@ -1,11 +1,13 @@
-"""``STMixerSamplingMixing`` with a pyramid prepared once
-(``prepare``) or given as maps: the same numbers either way."""
+"""``STMixerSamplingMixing`` reads the pyramid as a ``PreparedPyramid``
+(its own ``prepare`` or one prepared for other settings): the numbers of
+the reference operator either way; plain maps are refused."""
+import pytest
 import torch
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.models.layers import (PreparedPyramid, STMixerSamplingMixing,
                                       prepare_pyramid)
-from stmixer_mm.models.layers import sampling as sampling_module
+from stmixer_mm.models.layers.sampling.pyramid import _build_prepared
 
 STRIDES = (4, 8)
 
@@ -44,22 +46,27 @@ def test_prepare_and_forward_equal_maps_and_reference():
     prepared = block.prepare(x)
     assert isinstance(prepared, PreparedPyramid)
     assert prepared.matches(STRIDES, 4, 'pytorch')
-    from_maps = block(x, xyzr, q_s, q_t)
     from_prepared = block(prepared, xyzr, q_s, q_t)
     ref = _block('reference')
     from_reference = ref(ref.prepare(x), xyzr, q_s, q_t)
-    for a, b, r in zip(from_maps, from_prepared, from_reference):
-        torch.testing.assert_close(a, b)
+    for a, r in zip(from_prepared, from_reference):
         torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
 
 
-def test_pyramid_prepared_for_other_settings_is_read_as_maps():
+def test_plain_maps_are_refused():
+    """One type below the decoder: the pyramid comes prepared."""
+    x, xyzr, (q_s, q_t) = _inputs()
+    with pytest.raises(TypeError, match='PreparedPyramid'):
+        _block()(x, xyzr, q_s, q_t)
+
+
+def test_pyramid_prepared_for_other_settings_is_prepared_again():
     x, xyzr, (q_s, q_t) = _inputs()
     block = _block()
-    expected = block(x, xyzr, q_s, q_t)
+    expected = block(block.prepare(x), xyzr, q_s, q_t)
     for other in (prepare_pyramid(x, STRIDES, 2, impl='pytorch'),
                   prepare_pyramid(x, STRIDES, 4, impl='reference'),
-                  sampling_module._build_prepared(x, STRIDES, 4, 'mmcv')):
+                  _build_prepared(x, STRIDES, 4, 'mmcv')):
         assert not other.matches(STRIDES, 4, 'pytorch') or \
             other.group_tables is None
         out = block(other, xyzr, q_s, q_t)
@@ -74,4 +81,4 @@ def test_without_temporal_branch():
     assert none is None and q.shape == q_s.shape
     ref = _block('reference', with_temporal=False)
     torch.testing.assert_close(
-        q, ref(x, xyzr, q_s, None)[0], rtol=1e-5, atol=1e-5)
+        q, ref(ref.prepare(x), xyzr, q_s, None)[0], rtol=1e-5, atol=1e-5)

@@ -27,11 +27,13 @@ STAGE = dict(
     hidden_channels=C,
     num_heads=8,
     feedforward_channels=128,
-    spatial_points=4,
-    temporal_points=T,
-    out_multiplier=4,
-    num_groups=4,
-    sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='pytorch'))
+    sampling_mixing=dict(
+        type='STMixerSamplingMixing',
+        spatial_points=4,
+        temporal_points=T,
+        out_multiplier=4,
+        num_groups=4,
+        sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='pytorch')))
 
 
 def decoder_cfg(**kwargs):
@@ -206,11 +208,11 @@ def test_pyramid_prepared_once_and_equal_to_reference_sampling():
     tables: full and time mean) and gives the outputs and gradients of the
     same decoder with ``impl='reference'`` sampling."""
     from stmixer_mm.models.layers import STMixerSamplingMixing
-    from stmixer_mm.models.layers.sampling import _PixelTables
+    from stmixer_mm.models.layers.sampling.pyramid import _PixelTables
     torch.manual_seed(0)
     fast = build(num_stages=3, stage_loss_weights=[1.0] * 3)
     ref_stage = copy.deepcopy(STAGE)
-    ref_stage['sampling_cfg']['impl'] = 'reference'
+    ref_stage['sampling_mixing']['sampling_cfg']['impl'] = 'reference'
     ref = build(
         num_stages=3, stage_loss_weights=[1.0] * 3, stage_head=ref_stage)
     ref.load_state_dict(fast.state_dict())

@@ -15,9 +15,11 @@ STAGE = dict(
     hidden_channels=C,
     num_heads=4,
     feedforward_channels=64,
-    spatial_points=4,
-    temporal_points=2,
-    sampling_cfg=dict(impl='pytorch'))
+    sampling_mixing=dict(
+        type='STMixerSamplingMixing',
+        spatial_points=4,
+        temporal_points=2,
+        sampling_cfg=dict(impl='pytorch')))
 FOCAL = dict(
     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.)
 
@@ -62,15 +64,21 @@ def test_stage_heads_must_agree():
             dict(
                 type='STMixerDecoder',
                 num_stages=2,
-                stage_head=[STAGE, dict(STAGE, temporal_points=4)]))
+                stage_head=[
+                    STAGE,
+                    dict(
+                        STAGE,
+                        sampling_mixing=dict(
+                            STAGE['sampling_mixing'], temporal_points=4))
+                ]))
     with pytest.raises(ValueError, match='featmap_strides'):
         decoder(dict(STAGE, featmap_strides=(8, 16, 32, 64)))
-    with pytest.raises(ValueError, match='sampling_mixing.num_groups'):
+    with pytest.raises(ValueError, match='sampling_mixing.hidden_channels'):
         decoder(
             dict(
                 STAGE,
                 sampling_mixing=dict(
-                    type='STMixerSamplingMixing', num_groups=2)))
+                    STAGE['sampling_mixing'], hidden_channels=2 * C)))
 
 
 def test_train_cfg_fields_of_sparse_rcnn():

@@ -1,31 +1,35 @@
 """One decoder stage of `STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023).
 
-The stage plays the role that ``DIIHead`` plays in mmdet's Sparse R-CNN: it
-updates the queries, predicts a person score, a box delta and the action
-logits, refines the boxes, and owns the losses of its outputs. As around
-``DIIHead`` the responsibilities live in separate files: the layers and the
-forward pass here, the targets in ``stage_targets.py``, the losses in
-``stage_losses.py`` and the post-processing in ``stage_predict.py``; the
-sampling and mixing block is ``models/layers/sampling_mixing.py``.
+The stage plays the role that ``DIIHead`` plays in mmdet's Sparse R-CNN and
+is built the same way: it inherits the targets, losses and predictions from
+a box-head base class (:class:`STMixerBBoxHead`, as ``DIIHead`` inherits
+``BBoxHead``), builds its layers here and runs them in :meth:`forward`, and
+builds its sampling and mixing block from one sub-config
+(``sampling_mixing``, as ``DIIHead`` builds ``dynamic_conv_cfg``), which
+owns the sampling and mixing settings.
 """
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import ConfigType, OptMultiConfig
-from mmengine.model import BaseModule, bias_init_with_prob
+from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid
 from ...task_modules import box_position_embedding, refine_xyzr, xyzr2xyxy
 from ...utils import check_explicit_setting
-from .stage_losses import STMixerLossMixin
-from .stage_predict import STMixerPredictMixin
-from .stage_targets import LABEL_CONVENTIONS, STMixerTargetsMixin
+from .stmixer_bbox_head import STMixerBBoxHead
+
+#: settings of the sampling and mixing block, given in
+#: ``stage_head.sampling_mixing`` (no longer arguments of the stage head)
+SAMPLING_MIXING_SETTINGS = ('feat_channels', 'spatial_points',
+                            'temporal_points', 'out_multiplier', 'num_groups',
+                            'sampling_cfg', 'mixing_cfg')
 
 
 def _make_fcs(in_channels: int, num_fcs: int,
@@ -41,8 +45,7 @@ def _make_fcs(in_channels: int, num_fcs: int,
 
 
 @MODELS.register_module()
-class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
-                       STMixerPredictMixin, BaseModule):
+class STMixerStageHead(STMixerBBoxHead):
     r"""One decoder stage of STMixer.
 
     Data flow (``B`` clips, ``N`` queries, ``C`` channels)::
@@ -76,36 +79,40 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
     refined boxes are not detached, so gradients flow into earlier stages
     through the boxes (also as in the official release).
 
+    The targets, losses and predictions (and their settings
+    ``loss_person``, ``loss_bbox``, ``loss_iou``, ``loss_action``,
+    ``label_convention``) are those of :class:`STMixerBBoxHead`. The
+    sampling and mixing settings (feature channels, points, groups, the
+    sampler's ``sampling_cfg`` and the ``mixing_cfg``) belong to the block
+    ``sampling_mixing`` builds; :attr:`feat_channels`,
+    :attr:`spatial_points`, :attr:`temporal_points` and :attr:`num_groups`
+    read them back.
+
     Args:
         num_actions (int): Number of action classes (80 for AVA).
         hidden_channels (int): Query channels ``C``. Defaults to 256.
-        feat_channels (int, optional): Channels of the feature maps;
-            defaults to ``hidden_channels``.
         num_heads (int): Attention heads (also the number of ``iof_tau``).
             Defaults to 8.
         feedforward_channels (int): FFN hidden size. Defaults to 2048.
         num_ffn_fcs (int): Linear layers of each FFN. Defaults to 2.
         dropout (float): Attention and FFN dropout. Defaults to 0.
         ffn_act_cfg (dict): Activation of FFNs and heads.
-        spatial_points (int): ``P``. Defaults to 32.
-        temporal_points (int): ``T``; must equal the temporal length of the
-            feature maps. Defaults to 4.
-        out_multiplier (int): Mixing output points multiplier. Defaults to 4.
-        num_groups (int): ``G``. Defaults to 4.
         num_person_fcs (int): (Linear, LN, act) blocks of the person head.
         num_reg_fcs (int): (Linear, LN, act) blocks of the box head.
         num_action_fcs (int): (Linear, LN, act) blocks of the action head.
         featmap_strides (Sequence[int]): Pyramid strides (injected by the
             decoder). Defaults to (4, 8, 16, 32).
-        sampling_cfg (dict): Keyword arguments of ``sample_4d``.
-        mixing_cfg (dict): Config of the mixing operator.
         sampling_mixing (dict): Config of the sampling and mixing block
-            (``self.samplingmixing``). The stage fills in ``hidden_channels``,
+            (``self.samplingmixing``), with its own settings, e.g. for
+            :class:`~stmixer_mm.models.layers.STMixerSamplingMixing`
             ``feat_channels``, ``spatial_points``, ``temporal_points``,
-            ``out_multiplier``, ``num_groups``, ``featmap_strides``,
-            ``sampling_cfg``, ``mixing_cfg`` and ``with_temporal`` (an
-            explicit different value is an error). Defaults to
-            ``dict(type='STMixerSamplingMixing')``.
+            ``out_multiplier``, ``num_groups``, ``sampling_cfg`` and
+            ``mixing_cfg``. The stage fills in ``hidden_channels``,
+            ``featmap_strides`` and ``with_temporal`` (from
+            ``action_branches``); an explicit different value is an error.
+            The block must have ``prepare(maps) -> PreparedPyramid``.
+            Defaults to ``dict(type='STMixerSamplingMixing')`` (the
+            official settings).
         action_prior_prob (float): Prior probability used to initialise the
             action classifier bias. Defaults to 0.01.
         action_branches (Sequence[str]): Queries read by the action head, a
@@ -114,25 +121,10 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
             temporal branch is not built and :meth:`forward` takes and
             returns ``temporal_queries=None``. Defaults to
             ``('spatial', 'temporal')``.
-        loss_person (dict): Person / no-object loss. A softmax loss
-            (``use_sigmoid=False``) makes the person head predict 2 logits
-            (index 0 person, 1 no-object) and is normalised by the sum of
-            the class weights of the targets (PyTorch's weighted mean); a
-            sigmoid loss (e.g. ``FocalLoss``) makes it predict 1 logit and is
-            normalised by the number of GT boxes.
-        loss_bbox (dict): Box regression loss on xyxy boxes normalised by
-            the image size, summed over matched pairs / number of GT boxes.
-        loss_iou (dict): IoU loss on pixel boxes, same normalisation.
-        loss_action (dict): Multi-label action loss of matched queries
-            (mean over queries and classes).
-        label_convention (str): How ``gt_instances.labels`` are read and
-            which output format ``predict_by_feat`` gives: ``'ava'``
-            (mmaction2's AVA labels and ``AVAMetric`` format) or ``'mmdet'``
-            (0-based class ids of mmdet datasets, mmdet detections with
-            ``bboxes``, ``scores``, ``labels``); see
-            :class:`STMixerTargetsMixin` and :class:`STMixerPredictMixin`.
-            Defaults to ``'ava'``.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
+        **kwargs: The settings of :class:`STMixerBBoxHead`
+            (``loss_person``, ``loss_bbox``, ``loss_iou``, ``loss_action``,
+            ``label_convention``).
     """
 
     #: The query branches, in the order the action head concatenates them.
@@ -141,61 +133,38 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
     def __init__(self,
                  num_actions: int = 80,
                  hidden_channels: int = 256,
-                 feat_channels: Optional[int] = None,
                  num_heads: int = 8,
                  feedforward_channels: int = 2048,
                  num_ffn_fcs: int = 2,
                  dropout: float = 0.0,
                  ffn_act_cfg: ConfigType = dict(type='ReLU', inplace=True),
-                 spatial_points: int = 32,
-                 temporal_points: int = 4,
-                 out_multiplier: int = 4,
-                 num_groups: int = 4,
                  num_person_fcs: int = 1,
                  num_reg_fcs: int = 1,
                  num_action_fcs: int = 1,
                  featmap_strides: Sequence[int] = (4, 8, 16, 32),
-                 sampling_cfg: ConfigType = dict(
-                     mapping_stride=3.0, tau=2.0, impl='auto'),
-                 mixing_cfg: ConfigType = dict(type='AdaptiveMixing'),
                  sampling_mixing: ConfigType = dict(
                      type='STMixerSamplingMixing'),
                  action_prior_prob: float = 0.01,
                  action_branches: Sequence[str] = ('spatial', 'temporal'),
-                 loss_person: ConfigType = dict(
-                     type='CrossEntropyLoss',
-                     use_sigmoid=False,
-                     class_weight=[1.0, 0.1],
-                     loss_weight=2.0),
-                 loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
-                 loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
-                 loss_action: ConfigType = dict(
-                     type='CrossEntropyLoss',
-                     use_sigmoid=True,
-                     loss_weight=24.0),
-                 label_convention: str = 'ava',
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 **kwargs) -> None:
         assert init_cfg is None, \
             'STMixerStageHead has a fixed initialisation (init_weights)'
-        super().__init__(init_cfg=init_cfg)
+        moved = [name for name in SAMPLING_MIXING_SETTINGS if name in kwargs]
+        if moved:
+            raise TypeError(
+                f'stage_head.{moved[0]} is a setting of the sampling and '
+                f'mixing block: give it as stage_head.sampling_mixing.'
+                f'{moved[0]} (stage_head got {moved})')
         if hidden_channels % 8:
             raise ValueError(
                 'hidden_channels must be a multiple of 8 (the box positional '
                 f'embedding uses C/4 sin/cos pairs), got {hidden_channels}')
-        self.num_actions = num_actions
+        super().__init__(num_actions=num_actions, init_cfg=init_cfg, **kwargs)
         self.hidden_channels = hidden_channels
-        self.feat_channels = (
-            hidden_channels if feat_channels is None else feat_channels)
         self.num_heads = num_heads
-        self.spatial_points = spatial_points
-        self.temporal_points = temporal_points
-        self.num_groups = num_groups
         self.featmap_strides = tuple(featmap_strides)
         self.action_prior_prob = action_prior_prob
-        if label_convention not in LABEL_CONVENTIONS:
-            raise ValueError(f'label_convention must be one of '
-                             f'{LABEL_CONVENTIONS}, got {label_convention!r}')
-        self.label_convention = label_convention
         if isinstance(action_branches, str):
             action_branches = (action_branches, )
         unknown = set(action_branches) - set(self.BRANCHES)
@@ -207,21 +176,6 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
         self.action_branches = tuple(b for b in self.BRANCHES
                                      if b in action_branches)
         self.with_temporal_branch = 'temporal' in self.action_branches
-
-        self.loss_person = MODELS.build(loss_person)
-        self.loss_bbox = MODELS.build(loss_bbox)
-        self.loss_iou = MODELS.build(loss_iou)
-        self.loss_action = MODELS.build(loss_action)
-        self.use_sigmoid_person = getattr(self.loss_person, 'use_sigmoid',
-                                          False)
-        # softmax: (person, no-object); sigmoid: (person,)
-        self.num_person_logits = 1 if self.use_sigmoid_person else 2
-        if not self.use_sigmoid_person:
-            class_weight = getattr(self.loss_person, 'class_weight', None)
-            if class_weight is not None and len(class_weight) != 2:
-                raise ValueError(
-                    'the softmax person loss has 2 classes (person, '
-                    f'no-object); got class_weight={class_weight}')
 
         attn_cfg = dict(
             type='MultiheadAttention',
@@ -255,22 +209,7 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
         self.iof_tau = nn.Parameter(torch.ones(num_heads))
 
         # (the attribute name is the state-dict key of the official model)
-        sm_cfg = dict(sampling_mixing)
-        for name, value in dict(
-                hidden_channels=hidden_channels,
-                feat_channels=self.feat_channels,
-                spatial_points=spatial_points,
-                temporal_points=temporal_points,
-                out_multiplier=out_multiplier,
-                num_groups=num_groups,
-                featmap_strides=self.featmap_strides,
-                sampling_cfg=sampling_cfg,
-                mixing_cfg=mixing_cfg,
-                with_temporal=self.with_temporal_branch).items():
-            sm_cfg = check_explicit_setting(sm_cfg, name, value,
-                                            'stage_head.sampling_mixing',
-                                            'the stage head\'s')
-        self.samplingmixing = MODELS.build(sm_cfg)
+        self.samplingmixing = self._build_sampling_mixing(sampling_mixing)
 
         # heads
         self.person_cls_fcs = _make_fcs(hidden_channels, num_person_fcs,
@@ -282,6 +221,49 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
         self.action_cls_fcs = _make_fcs(action_channels, num_action_fcs,
                                         ffn_act_cfg)
         self.fc_action = nn.Linear(action_channels, num_actions)
+
+    def _build_sampling_mixing(self, cfg: ConfigType) -> nn.Module:
+        """Build ``sampling_mixing`` with the settings the stage decides
+        (its query width, the decoder's strides, whether the temporal
+        branch exists) filled in."""
+        cfg = dict(cfg)
+        for name, value in dict(
+                hidden_channels=self.hidden_channels,
+                featmap_strides=self.featmap_strides,
+                with_temporal=self.with_temporal_branch).items():
+            cfg = check_explicit_setting(cfg, name, value,
+                                         'stage_head.sampling_mixing',
+                                         'the stage head\'s')
+        block = MODELS.build(cfg)
+        if not callable(getattr(block, 'prepare', None)):
+            raise TypeError(
+                f'stage_head.sampling_mixing ({type(block).__name__}) must '
+                'have prepare(maps) -> PreparedPyramid: the decoder lays the '
+                'pyramid out once with it and passes the result to every '
+                'stage')
+        return block
+
+    # the sampling settings, as the sampling block was built with them (the
+    # decoder checks the pyramid against feat_channels / temporal_points)
+    @property
+    def feat_channels(self) -> int:
+        """Channels of the feature maps the sampling block reads."""
+        return self.samplingmixing.feat_channels
+
+    @property
+    def temporal_points(self) -> int:
+        """``T``, the temporal length of the feature maps."""
+        return self.samplingmixing.temporal_points
+
+    @property
+    def spatial_points(self) -> int:
+        """``P``, the sampling points per group."""
+        return self.samplingmixing.spatial_points
+
+    @property
+    def num_groups(self) -> int:
+        """``G``, the channel groups of the sampling points."""
+        return self.samplingmixing.num_groups
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -317,25 +299,26 @@ class STMixerStageHead(STMixerTargetsMixin, STMixerLossMixin,
         return (log_iof[:, None] * self.iof_tau.view(1, -1, 1, 1)).flatten(
             0, 1)
 
-    def prepare_pyramid(
-        self, x: Sequence[Tensor]
-    ) -> Union[Sequence[Tensor], PreparedPyramid]:
+    def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
         """The pyramid laid out once for the sampler of this stage (and of
         every stage with the same sampling settings), as the decoder passes
-        it to :meth:`forward`; unchanged when the sampling block has no
-        ``prepare``."""
-        prepare = getattr(self.samplingmixing, 'prepare', None)
-        return x if prepare is None else prepare(x)
+        it to :meth:`forward`.
 
-    def forward(self, x: Union[Sequence[Tensor], PreparedPyramid],
-                xyzr: Tensor, spatial_queries: Tensor,
+        Args:
+            x (Sequence[Tensor]): ``L`` maps ``[B, C', T, H_l, W_l]`` with
+                strides ``featmap_strides``.
+        """
+        return self.samplingmixing.prepare(x)
+
+    def forward(self, x: PreparedPyramid, xyzr: Tensor,
+                spatial_queries: Tensor,
                 temporal_queries: Optional[Tensor]) -> Dict[str, Tensor]:
         """Run the stage.
 
         Args:
-            x (Sequence[Tensor] | PreparedPyramid): Pyramid, ``L`` maps
-                ``[B, C', T, H_l, W_l]`` with strides ``featmap_strides``, or
-                the same maps from :meth:`prepare_pyramid`.
+            x (PreparedPyramid): The pyramid (``L`` maps ``[B, C', T, H_l,
+                W_l]`` with strides ``featmap_strides``) as
+                :meth:`prepare_pyramid` lays it out.
             xyzr (Tensor): Boxes ``[B, N, 4]`` in pixels of the input.
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``; must be None

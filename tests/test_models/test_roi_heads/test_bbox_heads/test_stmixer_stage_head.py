@@ -24,12 +24,14 @@ def stage_cfg(spatial_points=4, **kwargs):
         hidden_channels=C,
         num_heads=NUM_HEADS,
         feedforward_channels=128,
-        spatial_points=spatial_points,
-        temporal_points=T,
-        out_multiplier=4,
-        num_groups=G,
         featmap_strides=STRIDES,
-        sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='pytorch'),
+        sampling_mixing=dict(
+            type='STMixerSamplingMixing',
+            spatial_points=spatial_points,
+            temporal_points=T,
+            out_multiplier=4,
+            num_groups=G,
+            sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='pytorch')),
         loss_person=dict(
             type='CrossEntropyLoss',
             use_sigmoid=False,
@@ -211,7 +213,7 @@ def test_stage_forward_matches_independent_recomputation():
     x = pyramid(B)
     xyzr = random_xyzr(B, N)
     q_s, q_t = torch.randn(B, N, C), torch.randn(B, N, C)
-    out = head(x, xyzr, q_s, q_t)
+    out = head(head.prepare_pyramid(x), xyzr, q_s, q_t)
 
     # --- independent re-computation ---
     mask = _mask_written_out(xyzr, head.iof_tau.detach())
@@ -262,7 +264,9 @@ def test_refined_boxes_keep_gradient_to_input_boxes():
     torch.manual_seed(0)
     head = build_stage()
     xyzr = random_xyzr(1, 3).requires_grad_(True)
-    out = head(pyramid(1), xyzr, torch.randn(1, 3, C), torch.randn(1, 3, C))
+    out = head(
+        head.prepare_pyramid(pyramid(1)), xyzr, torch.randn(1, 3, C),
+        torch.randn(1, 3, C))
     out['xyzr'].sum().backward()
     assert xyzr.grad is not None and xyzr.grad.abs().sum() > 0
 
@@ -507,7 +511,7 @@ def test_without_temporal_branch_builds_and_runs_no_temporal_part():
     B, N = 2, 5
     xyzr = random_xyzr(B, N)
     q_s = torch.randn(B, N, C)
-    out = head(pyramid(B), xyzr, q_s, None)
+    out = head(head.prepare_pyramid(pyramid(B)), xyzr, q_s, None)
     assert out['temporal_queries'] is None
     assert out['action_logits'].shape == (B, N, 80)
     assert out['person_logits'].shape == (B, N, 2)
@@ -524,7 +528,7 @@ def test_without_temporal_branch_builds_and_runs_no_temporal_part():
                if not n.startswith('reg_fcs'))  # fc_reg starts at 0
 
     with pytest.raises(ValueError, match='with_temporal_queries=False'):
-        head(pyramid(B), xyzr, q_s, torch.randn(B, N, C))
+        head(head.prepare_pyramid(pyramid(B)), xyzr, q_s, torch.randn(B, N, C))
 
 
 def test_without_spatial_action_input_reads_the_temporal_query():
@@ -541,8 +545,8 @@ def test_without_spatial_action_input_reads_the_temporal_query():
 
     B, N = 2, 5
     out = head(
-        pyramid(B), random_xyzr(B, N), torch.randn(B, N, C),
-        torch.randn(B, N, C))
+        head.prepare_pyramid(pyramid(B)), random_xyzr(B, N),
+        torch.randn(B, N, C), torch.randn(B, N, C))
     assert out['temporal_queries'].shape == (B, N, C)
     expected = _mlp_head(head.action_cls_fcs, head.fc_action,
                          out['temporal_queries'])
@@ -556,7 +560,9 @@ def test_without_spatial_action_input_reads_the_temporal_query():
     assert head.samplingmixing.adaptive_mixing_t.out_proj.weight.grad.abs(
     ).sum() > 0
     with pytest.raises(ValueError, match='a \\[B, N, C\\] tensor'):
-        head(pyramid(B), random_xyzr(B, N), torch.randn(B, N, C), None)
+        head(
+            head.prepare_pyramid(pyramid(B)), random_xyzr(B, N),
+            torch.randn(B, N, C), None)
 
 
 @pytest.mark.parametrize('branches', [(), ('spatial', 'motion')])
@@ -605,3 +611,85 @@ def test_decoder_and_query_generator_without_temporal_branch():
                     stage_cfg(action_branches=('spatial', )),
                     stage_cfg()
                 ]))
+
+
+# ----------------------------------------------------------------------
+# structure: box-head base class, sampling settings in sampling_mixing
+# ----------------------------------------------------------------------
+def test_stage_head_is_a_bbox_head_with_the_targets_losses_predictions():
+    from stmixer_mm.models.roi_heads import STMixerBBoxHead, STMixerStageHead
+    head = build_stage()
+    assert isinstance(head, STMixerBBoxHead)
+    # as DIIHead / BBoxHead: the base owns them, the stage head only the
+    # layers and the forward pass
+    for name in ('get_targets', 'action_targets', 'loss_by_feat',
+                 'loss_and_target', 'predict_by_feat', 'parse_test_cfg'):
+        assert name in vars(STMixerBBoxHead), name
+        assert name not in vars(STMixerStageHead), name
+    assert 'forward' in vars(STMixerStageHead)
+    assert head.num_person_logits == 2
+    assert head.fc_person_cls.out_features == 2
+
+
+def test_sampling_settings_belong_to_sampling_mixing():
+    head = build_stage(spatial_points=9)
+    sm = head.samplingmixing
+    # read back from the block; filled in by the stage
+    assert (head.spatial_points, head.temporal_points, head.num_groups,
+            head.feat_channels) == (9, T, G, C)
+    assert (sm.hidden_channels, sm.featmap_strides,
+            sm.with_temporal) == (C, STRIDES, True)
+    assert not build_stage(
+        action_branches=('spatial', )).samplingmixing.with_temporal
+
+
+@pytest.mark.parametrize(
+    'name, value',
+    [('spatial_points', 16), ('temporal_points', 8), ('num_groups', 2),
+     ('out_multiplier', 2), ('feat_channels', 32),
+     ('sampling_cfg', dict(impl='reference')),
+     ('mixing_cfg', dict(type='AdaptiveMixing'))])
+def test_flat_sampling_setting_names_its_new_place(name, value):
+    with pytest.raises(TypeError, match=f'stage_head.sampling_mixing.{name}'):
+        MODELS.build(dict(stage_cfg(), **{name: value}))
+
+
+def test_stage_settings_given_to_sampling_mixing_must_agree():
+    cfg = stage_cfg()
+    cfg['sampling_mixing']['hidden_channels'] = 2 * C
+    with pytest.raises(ValueError,
+                       match='sampling_mixing.hidden_channels .* leave it'):
+        MODELS.build(cfg)
+    cfg = stage_cfg()
+    cfg['sampling_mixing']['featmap_strides'] = (8, 16, 32, 64)
+    with pytest.raises(ValueError, match='sampling_mixing.featmap_strides'):
+        MODELS.build(cfg)
+    cfg = stage_cfg(action_branches=('spatial', ))
+    cfg['sampling_mixing']['with_temporal'] = True
+    with pytest.raises(ValueError, match='sampling_mixing.with_temporal'):
+        MODELS.build(cfg)
+
+
+def test_forward_takes_the_prepared_pyramid_only():
+    head = build_stage()
+    B, N = 1, 3
+    with pytest.raises(TypeError, match='PreparedPyramid'):
+        head(pyramid(B), random_xyzr(B, N), torch.randn(B, N, C),
+             torch.randn(B, N, C))
+
+
+def test_sampling_block_without_prepare_is_refused():
+    from mmengine.model import BaseModule
+
+    @MODELS.register_module(force=True)
+    class _NoPrepareSampling(BaseModule):
+
+        def __init__(self, hidden_channels, featmap_strides, with_temporal):
+            super().__init__()
+
+    with pytest.raises(TypeError, match='prepare'):
+        MODELS.build(
+            dict(
+                stage_cfg(),
+                sampling_mixing=dict(type='_NoPrepareSampling')))
+    MODELS.module_dict.pop('_NoPrepareSampling')

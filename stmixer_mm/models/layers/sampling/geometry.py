@@ -1,0 +1,145 @@
+"""Geometry of STMixer's 4-D sampling, shared by every implementation.
+
+The sampling points of a query (:func:`make_sample_points`), the soft
+assignment of a continuous level to the pyramid's levels
+(:func:`translate_to_linear_weight`), and the sizes and checks of the
+inputs of :func:`~stmixer_mm.models.layers.sample_4d`.
+"""
+from typing import NamedTuple, Sequence, Union
+
+import torch
+from torch import Tensor
+
+#: Stride of each pyramid level, in input pixels.
+Strides = Sequence[Union[int, float]]
+
+
+def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
+    """Turn per-query offsets into absolute sampling points.
+
+    Args:
+        offset (Tensor): Offsets of shape ``[B, N, num_group * 3]``; per
+            point ``(dx, dy, dz)`` with ``dx, dy`` in units of the box width
+            and height and ``dz`` a level offset.
+        num_group (int): Number of points per query (``n_groups *
+            in_points``).
+        xyzr (Tensor): Boxes of shape ``[B, N, 4]`` as ``(x, y, z, r)``:
+            centre in pixels, ``z = log2(sqrt(w * h))``, ``r = log2(h / w)``.
+
+    Returns:
+        Tensor: Points of shape ``[B, N, 1, num_group, 3]`` as
+        ``(x, y, level)``: ``x, y = centre + (dx, dy) * (w, h)`` and
+        ``level = z + dz``.
+    """
+    if offset.dim() != 3 or offset.size(-1) != num_group * 3:
+        raise ValueError(f'offset must have shape [B, N, {num_group * 3}] '
+                         f'(num_group * 3), got {tuple(offset.shape)}')
+    B, N, _ = offset.shape
+    if tuple(xyzr.shape) != (B, N, 4):
+        raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
+                         f'got {tuple(xyzr.shape)}')
+    offset = offset.view(B, N, 1, num_group, 3)
+    scale = 2.0**xyzr[..., 2:3]
+    ratio = 2.0**torch.cat([xyzr[..., 3:4] * -0.5, xyzr[..., 3:4] * 0.5],
+                           dim=-1)
+    roi_wh = scale * ratio  # [B, N, 2]
+    sample_xy = xyzr[..., :2].reshape(B, N, 1, 1, 2) + \
+        offset[..., :2] * roi_wh.view(B, N, 1, 1, 2)
+    sample_lvl = xyzr[..., 2:3].reshape(B, N, 1, 1, 1) + offset[..., 2:3]
+    return torch.cat([sample_xy, sample_lvl], dim=-1)
+
+
+def translate_to_linear_weight(ref: Tensor,
+                               num_total: int,
+                               tau: float = 2.0) -> Tensor:
+    """Soft assignment of continuous levels to the discrete ones.
+
+    Args:
+        ref (Tensor): Continuous levels of any shape ``[*]``, already
+            shifted so that level ``l`` of the pyramid is at ``l``.
+        num_total (int): Number of pyramid levels ``L``.
+        tau (float): Temperature. Defaults to 2.0.
+
+    Returns:
+        Tensor: Weights of shape ``[*, L]``, ``softmax_l(-(ref - l) ** 2 /
+        tau)``; they sum to one over the last dim.
+    """
+    grid = torch.arange(
+        num_total, device=ref.device,
+        dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))
+    logits = (ref.unsqueeze(-1) - grid).pow(2.0).div(tau).abs().neg()
+    return torch.softmax(logits, dim=-1)
+
+
+class _Geometry(NamedTuple):
+    """Sizes shared by the implementations (see :func:`_check_points`)."""
+    B: int
+    N: int
+    G: int
+    P: int
+    C: int
+    T: int
+
+
+def _check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
+    """Validate a list of maps ``[B, C, T, H_l, W_l]`` and their strides."""
+    if not isinstance(values, (list, tuple)) or len(values) == 0:
+        raise TypeError('values must be a non-empty list/tuple of tensors '
+                        '[B, C, T, H, W] or a PreparedPyramid, got '
+                        f'{type(values).__name__}')
+    if len(featmap_strides) != len(values):
+        raise ValueError(f'got {len(values)} maps but '
+                         f'{len(featmap_strides)} featmap_strides')
+    for lvl, value in enumerate(values):
+        if not isinstance(value, Tensor) or value.dim() != 5:
+            shape = tuple(value.shape) if isinstance(value, Tensor) \
+                else type(value).__name__
+            raise ValueError(f'values[{lvl}] must have shape [B, C, T, H, W],'
+                             f' got {shape}')
+        if value.shape[:3] != values[0].shape[:3]:
+            raise ValueError('all maps must share B, C and T, got '
+                             f'{tuple(values[0].shape)} and '
+                             f'{tuple(value.shape)} (values[{lvl}])')
+
+
+def _check_points(sample_points: Tensor, values: Sequence[Tensor],
+                  n_points: int) -> _Geometry:
+    """Validate sampling points against checked maps (see
+    :func:`_check_maps`) and return the sizes."""
+    if sample_points.dim() != 5 or sample_points.size(-1) != 3:
+        raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
+                         f' got {tuple(sample_points.shape)}')
+    B, Hq, Wq, GP, _ = sample_points.shape
+    if n_points <= 0 or GP % n_points != 0:
+        raise ValueError(f'the {GP} points per query (dim 3 of '
+                         f'sample_points) are not a multiple of n_points='
+                         f'{n_points}')
+    G = GP // n_points
+    _, C, T, _, _ = values[0].shape
+    if values[0].size(0) != B:
+        raise ValueError(f'sample_points has batch {B} but the maps have '
+                         f'batch {values[0].size(0)}')
+    if C % G != 0:
+        raise ValueError(f'{C} channels cannot be split into G={G} groups '
+                         f'(G * P = {GP} points per query, P = {n_points})')
+    return _Geometry(B=B, N=Hq * Wq, G=G, P=n_points, C=C, T=T)
+
+
+def _level_weights(sample_points: Tensor, num_levels: int,
+                   mapping_stride: float, tau: float) -> Tensor:
+    """Level weights of shape ``[B, Hq, Wq, G * P, L]``."""
+    return translate_to_linear_weight(
+        sample_points[..., 2] - mapping_stride, num_levels, tau=tau)
+
+
+def _map_sizes(values: Sequence[Tensor], featmap_strides: Strides,
+               like: Tensor) -> Tensor:
+    """``(W_l * s_l, H_l * s_l)`` of every level, shape ``[L, 2]``."""
+    return like.new_tensor([[v.size(4) * s, v.size(3) * s]
+                            for v, s in zip(values, featmap_strides)])
+
+
+def _geometry_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Pixel coordinates are computed in fp32 at least (bf16 / fp16 cannot
+    tell pixels apart beyond a few hundred)."""
+    return torch.promote_types(dtype, torch.float32)

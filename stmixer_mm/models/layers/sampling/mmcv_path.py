@@ -1,0 +1,131 @@
+"""The mmcv path of STMixer's 4-D sampling (``impl='mmcv'``, CUDA).
+
+The whole multi-level read is one call of mmcv's multi-scale deformable
+attention CUDA kernel: every (query, point) pair is one deformable-attention
+query with one point per level, the level weights are its attention
+weights, the groups are its heads and time is folded into the per-head
+channels (:func:`_to_msda_inputs`; the value is the interleaved pixel table
+of :class:`~.pyramid.PreparedPyramid`). On other devices the dispatcher
+uses the PyTorch path instead.
+"""
+import functools
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from .geometry import _Geometry, _level_weights, _map_sizes
+from .pyramid import PreparedPyramid
+
+#: Dtypes the mmcv CUDA kernel is compiled for.
+_MSDA_DTYPES = (torch.float16, torch.float32, torch.float64)
+
+
+class _MSDAInputs(NamedTuple):
+    """Arguments of mmcv's multi-scale deformable attention.
+
+    ``Q = N * P`` deformable-attention queries per clip, ``G`` heads,
+    ``K = C / G * T`` channels per head, ``S = sum_l H_l * W_l`` keys.
+
+    Attributes:
+        value (Tensor): Shape ``[B, S, G, K]``; channel ``c * T + t`` of head
+            ``g`` is channel ``g * C / G + c`` of frame ``t`` (the pixel
+            table of :class:`PreparedPyramid`).
+        spatial_shapes (Tensor): ``(H_l, W_l)`` per level, ``[L, 2]``,
+            int64.
+        level_start_index (Tensor): First key of each level, ``[L]``, int64.
+        sampling_locations (Tensor): Shape ``[B, Q, G, L, 1, 2]``, ``(x, y)``
+            normalised to ``[0, 1]`` per level.
+        attention_weights (Tensor): Level weights, ``[B, Q, G, L, 1]``.
+    """
+    value: Tensor
+    spatial_shapes: Tensor
+    level_start_index: Tensor
+    sampling_locations: Tensor
+    attention_weights: Tensor
+
+
+def _to_msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
+                    geo: _Geometry, mapping_stride: float,
+                    tau: float) -> _MSDAInputs:
+    """Map the 4-D sampling onto multi-scale deformable attention.
+
+    The kernel and ``multi_scale_deformable_attn_pytorch`` share the
+    conventions of ``grid_sample(align_corners=False, padding_mode='zeros')``
+    (location ``u`` in ``[0, 1]`` reads pixel coordinate ``u * size - 0.5``),
+    so every level's ``(x, y)`` is divided by ``(W_l * s_l, H_l * s_l)`` as in
+    the reference. The value is the interleaved pixel table of the
+    pyramid (prepared for ``'mmcv'``).
+    """
+    B, N, G, P, C, T = geo
+    L = len(prepared.values)
+    value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)
+    spatial_shapes = prepared.pixel_sizes.flip(-1).long()
+    level_start_index = prepared.starts
+
+    # [B, N, G, P, 2] -> [B, N, P, G, 1, 1, 2] / [L, 2] -> [B, Q, G, L, 1, 2]
+    xy = sample_points[..., :2].reshape(B, N, G, P, 2).transpose(2, 3)
+    xy = xy.reshape(B, N * P, G, 1, 1, 2)
+    sizes = _map_sizes(prepared.values, prepared.featmap_strides,
+                       xy).view(L, 1, 2)
+    locations = xy / sizes
+    weights = _level_weights(sample_points, L, mapping_stride, tau)
+    weights = weights.reshape(B, N, G, P, L).transpose(2, 3)
+    weights = weights.reshape(B, N * P, G, L, 1)
+    return _MSDAInputs(value, spatial_shapes, level_start_index,
+                       locations.contiguous(), weights.contiguous())
+
+
+def _from_msda_output(out: Tensor, geo: _Geometry) -> Tensor:
+    """``[B, N * P, G * C / G * T]`` -> ``[B, N, G, T, P, C / G]``."""
+    B, N, G, P, C, T = geo
+    return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
+
+
+@functools.lru_cache(maxsize=None)
+def _msda_cuda_function() -> Optional[type]:
+    """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
+    try:
+        from mmcv.ops import get_compiling_cuda_version
+        from mmcv.ops.multi_scale_deform_attn import \
+            MultiScaleDeformableAttnFunction
+    except (ImportError, AssertionError, OSError):
+        return None
+    if get_compiling_cuda_version() == 'not available':
+        return None
+    return MultiScaleDeformableAttnFunction
+
+
+def _im2col_step(batch: int, limit: int = 64) -> int:
+    """Largest divisor of ``batch`` not above ``limit`` (kernel constraint)."""
+    return max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
+
+
+def _sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
+                    geo: _Geometry, mapping_stride: float,
+                    tau: float) -> Tensor:
+    """Sampling through mmcv's multi-scale deformable attention kernel.
+
+    The kernel has no bf16 (nor any other non fp16/32/64) instantiation:
+    such inputs are computed in fp32 and the result cast back to the maps'
+    dtype.
+
+    Returns:
+        Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
+    """
+    func = _msda_cuda_function()
+    if func is None:
+        raise RuntimeError(
+            "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
+            "without its CUDA ops; use impl='auto' or 'pytorch'")
+    inputs = _to_msda_inputs(sample_points, prepared, geo, mapping_stride, tau)
+    out_dtype = inputs.value.dtype
+    dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32
+    with torch.autocast(device_type='cuda', enabled=False):
+        out = func.apply(
+            inputs.value.to(dtype).contiguous(), inputs.spatial_shapes,
+            inputs.level_start_index,
+            inputs.sampling_locations.to(dtype).contiguous(),
+            inputs.attention_weights.to(dtype).contiguous(),
+            _im2col_step(geo.B))
+    return _from_msda_output(out.to(out_dtype), geo)

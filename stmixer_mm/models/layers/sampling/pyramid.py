@@ -1,0 +1,209 @@
+"""The feature pyramid laid out once for the sampler
+(:class:`PreparedPyramid`).
+
+The fast paths read the maps as *pixel tables* (:class:`_PixelTables`): the
+PyTorch path one table per channel group and its mean over the frames, the
+mmcv path one interleaved table (the value of mmcv's multi-scale deformable
+attention). They depend on the maps only, so they are built once per
+decoder forward and read by every stage.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .geometry import Strides, _geometry_dtype, _map_sizes
+
+
+class _PixelTables(torch.autograd.Function):
+    """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]`` (``S = sum_l
+    HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
+    every pixel, the levels one after the other.
+
+    Both directions are per-matrix 2-D transposes, done as copies of a
+    transposed 2-D view into a contiguous block, which PyTorch blocks for the
+    cache (a concatenation of transposed views, or autograd's generic strided
+    copy of the transposed gradient, is much slower on CPU).
+    """
+
+    @staticmethod
+    def forward(ctx, num_tables: int, *maps: Tensor) -> Tuple[Tensor, ...]:
+        ctx.set_materialize_grads(False)
+        B, D = maps[0].shape[:2]
+        width = D // num_tables
+        ctx.shapes = [m.shape for m in maps]
+        ctx.num_tables = num_tables
+        S = sum(m.size(2) for m in maps)
+        tables = [maps[0].new_empty(B, S, width) for _ in range(num_tables)]
+        start = 0
+        for m in maps:
+            hw = m.size(2)
+            for b in range(B):
+                for i, table in enumerate(tables):
+                    table[b, start:start + hw].copy_(
+                        m[b, i * width:(i + 1) * width].t())
+            start += hw
+        return tuple(tables)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, *grads: Optional[Tensor]) -> tuple:
+        if all(g is None for g in grads):
+            return (None, ) * (1 + len(ctx.shapes))
+        grads = [None if g is None else g.contiguous() for g in grads]
+        out_grads, start = [None], 0
+        for lvl, shape in enumerate(ctx.shapes):
+            hw = shape[2]
+            if not ctx.needs_input_grad[1 + lvl]:
+                out_grads.append(None)
+                start += hw
+                continue
+            out = grads[0].new_empty(shape) if grads[0] is not None else \
+                next(g for g in grads if g is not None).new_empty(shape)
+            width = shape[1] // ctx.num_tables
+            for b in range(shape[0]):
+                for i, grad in enumerate(grads):
+                    block = out[b, i * width:(i + 1) * width]
+                    if grad is None:
+                        block.zero_()
+                    else:
+                        block.copy_(grad[b, start:start + hw].t())
+            out_grads.append(out)
+            start += hw
+        return tuple(out_grads)
+
+
+def _pixel_tables(maps: Sequence[Tensor],
+                  num_tables: int) -> Tuple[Tensor, ...]:
+    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
+    num_tables]`` (see :class:`_PixelTables`)."""
+    B, D = maps[0].shape[:2]
+    tables = _PixelTables.apply(num_tables,
+                                *[m.reshape(B, D, -1) for m in maps])
+    return tuple(t.view(-1, D // num_tables) for t in tables)
+
+
+class PreparedPyramid:
+    """A feature pyramid laid out once for all the decoder stages.
+
+    The pure-PyTorch sampler reads the maps as *pixel tables*, one per
+    channel group: row ``b * S + s`` of table ``g`` holds pixel ``s`` of
+    clip ``b`` (the pixels of the levels one after the other, ``S = sum_l
+    H_l * W_l``) with the ``C / G`` channels of group ``g`` on all ``T``
+    frames, channel ``c * T + t``. The tables depend on the maps and ``G``
+    only, so the decoder builds them (and their means over the frames, which
+    the spatial features read) once per forward with
+    :func:`prepare_pyramid` and every stage reads them; in training their
+    gradient, summed over the stages, is transposed back to the maps' layout
+    once. (Separate tables per group keep each table's gradient buffer
+    small: one ``[B * S * G, K]`` table makes every stage's backward
+    allocate and fault in a ``4 * B * S * C * T`` byte buffer, about 56 MB
+    at the ViT-B sizes.) For mmcv's multi-scale deformable attention
+    (``'mmcv'``) one interleaved table ``[B * S * G, C / G * T]`` is built
+    instead: viewed as ``[B, S, G, C / G * T]`` it is the kernel's value.
+
+    It is the one type the sampling layers take: the decoder prepares the
+    pyramid once per forward (``STMixerStageHead.prepare_pyramid``) and every
+    stage, sampling block and sampler reads it; :func:`sample_4d` and
+    :func:`sample_4d_features` turn a list of maps into one at their entry.
+
+    Attributes:
+        values (tuple[Tensor]): The ``L`` maps ``[B, C, T, H_l, W_l]``.
+        featmap_strides (tuple[int | float]): Stride of each map.
+        num_groups (int): ``G``.
+        impl (str): The resolved implementation it was prepared for
+            (``'reference'``, ``'pytorch'`` or ``'mmcv'``).
+        group_tables (tuple[Tensor] | None): ``G`` tables ``[B * S, C / G *
+            T]`` (``'pytorch'``).
+        group_tables_tmean (tuple[Tensor] | None): ``G`` tables ``[B * S, C
+            / G]``, the group tables averaged over the frames
+            (``'pytorch'``).
+        table (Tensor | None): ``[B * S * G, C / G * T]``, row ``(b * S + s)
+            * G + g`` (``'mmcv'``).
+        num_pixels (int): ``S``.
+        pixel_sizes (Tensor): ``(W_l, H_l)`` per level, ``[L, 2]``, fp32
+            (fp64 for fp64 maps).
+        input_sizes (Tensor): ``(W_l * s_l, H_l * s_l)`` per level, ``[L,
+            2]``, same dtype (the normalisation of the reference operator).
+        widths (Tensor): ``W_l``, ``[L]``, int64.
+        starts (Tensor): First pixel of each level in the tables, ``[L]``,
+            int64.
+    """
+
+    def __init__(self,
+                 values: Sequence[Tensor],
+                 featmap_strides: Strides,
+                 num_groups: int,
+                 impl: str,
+                 group_tables: Optional[Sequence[Tensor]] = None,
+                 group_tables_tmean: Optional[Sequence[Tensor]] = None,
+                 table: Optional[Tensor] = None) -> None:
+        self.values = tuple(values)
+        self.featmap_strides = tuple(featmap_strides)
+        self.num_groups = num_groups
+        self.impl = impl
+        self.group_tables = None if group_tables is None else \
+            tuple(group_tables)
+        self.group_tables_tmean = None if group_tables_tmean is None else \
+            tuple(group_tables_tmean)
+        self.table = table
+        first = self.values[0]
+        heights = [v.size(3) for v in self.values]
+        widths = [v.size(4) for v in self.values]
+        starts = [0]
+        for h, w in zip(heights[:-1], widths[:-1]):
+            starts.append(starts[-1] + h * w)
+        self.num_pixels = sum(h * w for h, w in zip(heights, widths))
+        self.pixel_sizes = torch.tensor(
+            list(zip(widths, heights)),
+            dtype=_geometry_dtype(first.dtype),
+            device=first.device)
+        self.input_sizes = _map_sizes(self.values, self.featmap_strides,
+                                      self.pixel_sizes)
+        self.widths = torch.tensor(
+            widths, dtype=torch.long, device=first.device)
+        self.starts = torch.tensor(
+            starts, dtype=torch.long, device=first.device)
+
+    def matches(self, featmap_strides: Strides, num_groups: int,
+                impl: str) -> bool:
+        """Whether it serves these settings (``impl`` as given to
+        :func:`sample_4d`; ``'auto'`` is resolved for the maps' device)."""
+        from .dispatch import _resolve_impl  # (it imports this module)
+        impl = _resolve_impl(impl, self.values[0].device)
+        return (tuple(featmap_strides) == self.featmap_strides
+                and num_groups == self.num_groups and impl == self.impl)
+
+    def has_layout(self, impl: str) -> bool:
+        """Whether it holds what the resolved ``impl`` reads (the maps for
+        ``'reference'``, the group tables for ``'pytorch'``, the interleaved
+        table for ``'mmcv'``)."""
+        if impl == 'pytorch':
+            return self.group_tables is not None
+        if impl == 'mmcv':
+            return self.table is not None
+        return True
+
+    def __repr__(self) -> str:
+        B, C, T = self.values[0].shape[:3]
+        return (f'{type(self).__name__}(B={B}, C={C}, T={T}, '
+                f'levels={len(self.values)}, G={self.num_groups}, '
+                f'impl={self.impl!r})')
+
+
+def _build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
+                    num_groups: int, impl: str) -> PreparedPyramid:
+    """:func:`prepare_pyramid` for a resolved ``impl``."""
+    group_tables = group_tables_tmean = table = None
+    if impl == 'pytorch':
+        group_tables = _pixel_tables([v.flatten(1, 2) for v in values],
+                                     num_groups)
+        group_tables_tmean = _pixel_tables([v.mean(dim=2) for v in values],
+                                           num_groups)
+    elif impl == 'mmcv':
+        C, T = values[0].shape[1:3]
+        table, = _pixel_tables([v.flatten(1, 2) for v in values], 1)
+        table = table.view(-1, C // num_groups * T)
+    return PreparedPyramid(values, featmap_strides, num_groups, impl,
+                           group_tables, group_tables_tmean, table)

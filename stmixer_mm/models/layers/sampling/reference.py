@@ -1,0 +1,109 @@
+"""The reference 4-D sampling: the official operator, transcribed.
+
+One ``grid_sample`` per level with the grid repeated for every frame
+(:func:`mhaq3d`), the levels blended by :func:`translate_to_linear_weight`;
+the ground truth of the tests and the path of the ONNX export
+(``impl='reference'``).
+"""
+from typing import Optional, Sequence
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .geometry import Strides, translate_to_linear_weight
+
+
+def mhaq3d(sample_points: Tensor,
+           value: Tensor,
+           weight: Optional[Tensor] = None,
+           n_points: int = 1) -> Tensor:
+    """Multi-head bilinear sampling of one level on every frame.
+
+    The official operator, kept operation for operation: the grid is
+    repeated for every frame and time is moved into the batch.
+
+    Args:
+        sample_points (Tensor): Normalised points of shape ``[B, Hq, Wq,
+            G * n_points, 2]``, ``(x, y)`` in ``[0, 1]`` over the map
+            (pixel-centre convention: pixel ``i`` covers ``[i, i + 1) /
+            size``).
+        value (Tensor): Feature map of shape ``[B, C, T, H, W]``; group
+            ``g`` owns channels ``[g * C / G, (g + 1) * C / G)``.
+        weight (Tensor, optional): Per-point weights of shape ``[B, Hq, Wq,
+            G * n_points]``. Defaults to None (no weighting).
+        n_points (int): Points per group ``P``. Defaults to 1.
+
+    Returns:
+        Tensor: Samples of shape ``[B, C / G, G, T, P, Hq, Wq]``.
+    """
+    B, Hq, Wq, n_heads_points, _ = sample_points.shape
+    _, Ck, Tk, Hk, Wk = value.shape
+    n_heads = n_heads_points // n_points
+
+    grid = sample_points.view(B, Hq, Wq, n_heads, n_points, 2)
+    grid = grid.permute(0, 3, 1, 2, 4, 5).contiguous().flatten(0, 1)
+    grid = grid.repeat(Tk, 1, 1, 1, 1).flatten(2, 3)
+    grid = grid * 2.0 - 1.0  # [T * B * G, Hq, Wq * P, 2]
+    value = value.view(B * n_heads, Ck // n_heads, Tk, Hk, Wk)
+    value = value.permute(2, 0, 1, 3, 4).flatten(0, 1)
+    out = F.grid_sample(
+        value,
+        grid,
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=False)  # [T * B * G, C / G, Hq, Wq * P]
+    if weight is not None:
+        weight = weight.view(B, Hq, Wq, n_heads, n_points)
+        weight = weight.permute(0, 3, 1, 2, 4).flatten(0, 1).flatten(2, 3)
+        out *= weight.unsqueeze(1).repeat(Tk, 1, 1, 1)
+    out = out.view(Tk, B, n_heads, Ck // n_heads, Hq, Wq, n_points)
+    return out.permute(1, 3, 2, 0, 6, 4, 5)
+
+
+def sample_4d_reference(sample_points: Tensor,
+                        values: Sequence[Tensor],
+                        featmap_strides: Strides,
+                        n_points: int,
+                        num_levels: Optional[int] = None,
+                        mapping_stride: float = 3.0,
+                        tau: float = 2.0) -> Tensor:
+    """Multi-level 4-D sampling, transcribed from the official release.
+
+    Args:
+        sample_points (Tensor): Points of shape ``[B, Hq, Wq, G * P, 3]`` as
+            ``(x, y, level)``, ``x, y`` in pixels of the network input.
+        values (Sequence[Tensor]): ``L`` maps of shape ``[B, C, T, H_l,
+            W_l]``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        num_levels (int, optional): Number of levels used; defaults to
+            ``len(values)``.
+        mapping_stride (float): Level of the input that maps to pyramid
+            level 0. Defaults to 3.0.
+        tau (float): Temperature of the level weights. Defaults to 2.0.
+
+    Returns:
+        Tensor: Samples of shape ``[B, C / G, G, T, P, Hq, Wq]``.
+    """
+    B, Hq, Wq, n_heads_points, _ = sample_points.shape
+    _, C, t, _, _ = values[0].shape
+    n_heads = n_heads_points // n_points
+    if num_levels is None:
+        num_levels = len(values)
+
+    sample_points_xy = sample_points[..., 0:2]
+    sample_points_lvl = sample_points[..., 2].clone() - mapping_stride
+    lvl_weights = translate_to_linear_weight(
+        sample_points_lvl, num_levels, tau=tau).unbind(-1)
+
+    out = sample_points.new_zeros(B, C // n_heads, n_heads, t, n_points, Hq,
+                                  Wq)
+    for i in range(num_levels):
+        value = values[i]
+        mapping_size = value.new_tensor([value.size(4),
+                                         value.size(3)]).view(1, 1, 1, 1, -1)
+        mapping_size = mapping_size * featmap_strides[i]
+        normalized_xy = sample_points_xy / mapping_size
+        out += mhaq3d(
+            normalized_xy, value, weight=lvl_weights[i], n_points=n_points)
+    return out

@@ -1,0 +1,406 @@
+"""The box head of an STMixer stage: targets, losses and predictions.
+
+As mmdet's ``BBoxHead`` is the base of ``DIIHead`` (Sparse R-CNN's stage),
+:class:`STMixerBBoxHead` is the base of
+:class:`~stmixer_mm.models.roi_heads.STMixerStageHead`: it builds the losses
+of the three outputs of a stage (person / no-object score, box, multi-label
+actions), reads the ground truth (:meth:`get_targets`), computes the losses
+(:meth:`loss_and_target`, :meth:`loss_by_feat`) and post-processes the
+outputs into detections (:meth:`predict_by_feat`). It owns no layers: the
+stage head builds them (and the person classifier's width from
+:attr:`num_person_logits`) and runs them in its ``forward``.
+"""
+from typing import Dict, List
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult
+from mmdet.structures.bbox import get_box_tensor
+from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
+                         OptMultiConfig, reduce_mean)
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+
+#: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
+LABEL_CONVENTIONS = ('ava', 'mmdet')
+
+#: accepted ``test_cfg`` keys and their defaults, per label convention
+TEST_CFG_DEFAULTS = dict(
+    ava=dict(
+        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+    mmdet=dict(max_per_img=100, multiply_person_score=True))
+
+
+class STMixerBBoxHead(BaseModule):
+    """Targets, losses and post-processing of an STMixer stage.
+
+    The outputs it reads are those of the stage head's ``forward``:
+    ``person_logits`` ``[B, N, K]``, ``action_logits`` ``[B, N,
+    num_actions]`` and ``bboxes`` ``[B, N, 4]`` (xyxy pixels of the input).
+
+    ``label_convention`` says how ``gt_instances.labels`` are read
+    (:meth:`action_targets`) and which format the detections have
+    (:meth:`predict_by_feat`):
+
+    - ``'ava'`` (mmaction2's ``AVADataset`` and ``AVAMetric``): multi-hot
+      labels ``[n, num_actions + 1]`` with column 0 the background class, or
+      1-based class ids ``[n]``; AVA detections (:meth:`predict_ava`);
+    - ``'mmdet'`` (mmdet's detection datasets and ``CocoMetric``): 0-based
+      class ids ``[n]``, each a one-hot target of the (then single-label)
+      class head; mmdet detections (:meth:`predict_mmdet`).
+
+    Labels of the other convention are refused with a message naming it.
+
+    Args:
+        num_actions (int): Number of action classes (80 for AVA).
+        loss_person (dict): Person / no-object loss. A softmax loss
+            (``use_sigmoid=False``) makes the person head predict 2 logits
+            (index 0 person, 1 no-object) and is normalised by the sum of
+            the class weights of the targets (PyTorch's weighted mean); a
+            sigmoid loss (e.g. ``FocalLoss``) makes it predict 1 logit and is
+            normalised by the number of GT boxes.
+        loss_bbox (dict): Box regression loss on xyxy boxes normalised by
+            the image size, summed over matched pairs / number of GT boxes.
+        loss_iou (dict): IoU loss on pixel boxes, same normalisation.
+        loss_action (dict): Multi-label action loss of matched queries
+            (mean over queries and classes).
+        label_convention (str): ``'ava'`` or ``'mmdet'`` (see above).
+            Defaults to ``'ava'``.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 num_actions: int = 80,
+                 loss_person: ConfigType = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=False,
+                     class_weight=[1.0, 0.1],
+                     loss_weight=2.0),
+                 loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
+                 loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
+                 loss_action: ConfigType = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=True,
+                     loss_weight=24.0),
+                 label_convention: str = 'ava',
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if label_convention not in LABEL_CONVENTIONS:
+            raise ValueError(f'label_convention must be one of '
+                             f'{LABEL_CONVENTIONS}, got {label_convention!r}')
+        self.num_actions = num_actions
+        self.label_convention = label_convention
+
+        self.loss_person = MODELS.build(loss_person)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_iou = MODELS.build(loss_iou)
+        self.loss_action = MODELS.build(loss_action)
+        self.use_sigmoid_person = getattr(self.loss_person, 'use_sigmoid',
+                                          False)
+        #: width of the person classifier: softmax (person, no-object),
+        #: sigmoid (person,)
+        self.num_person_logits = 1 if self.use_sigmoid_person else 2
+        if not self.use_sigmoid_person:
+            class_weight = getattr(self.loss_person, 'class_weight', None)
+            if class_weight is not None and len(class_weight) != 2:
+                raise ValueError(
+                    'the softmax person loss has 2 classes (person, '
+                    f'no-object); got class_weight={class_weight}')
+
+    # --- targets ---
+    def action_targets(self, gt_labels: Tensor) -> Tensor:
+        """Multi-hot class targets ``[n, num_actions]`` from GT labels."""
+        if self.label_convention == 'mmdet':
+            return self._targets_from_ids(gt_labels, first=0)
+        if gt_labels.dim() == 2 and gt_labels.size(1) == self.num_actions + 1:
+            return gt_labels[:, 1:].float()
+        if gt_labels.dim() == 1 and not gt_labels.is_floating_point():
+            return self._targets_from_ids(gt_labels, first=1)
+        raise ValueError(
+            'gt_instances.labels must be multi-hot [n, num_actions + 1] = '
+            f'[n, {self.num_actions + 1}] (column 0 = background, as '
+            "mmaction2's AVADataset produces) or 1-based class indices [n] "
+            f'(integer); got shape {tuple(gt_labels.shape)} and dtype '
+            f'{gt_labels.dtype}')
+
+    def _targets_from_ids(self, gt_labels: Tensor, first: int) -> Tensor:
+        last = first + self.num_actions - 1
+        convention = f"label_convention='{self.label_convention}'"
+        if gt_labels.dim() != 1 or gt_labels.is_floating_point():
+            raise ValueError(
+                f'{convention} needs gt_instances.labels as integer class ids'
+                f' [n] in [{first}, {last}]; got shape '
+                f'{tuple(gt_labels.shape)} and dtype {gt_labels.dtype} (AVA '
+                "multi-hot labels need label_convention='ava')")
+        if gt_labels.numel() and (gt_labels.min() < first
+                                  or gt_labels.max() > last):
+            other = ("0-based mmdet labels need label_convention='mmdet'"
+                     if first == 1 else
+                     "1-based AVA labels need label_convention='ava'")
+            raise ValueError(
+                f'{convention}: class ids must be {first}-based in '
+                f'[{first}, {last}] (num_actions={self.num_actions}), got '
+                f'values in [{int(gt_labels.min())}, {int(gt_labels.max())}]'
+                f'; {other}')
+        targets = gt_labels.new_zeros((gt_labels.numel(), self.num_actions),
+                                      dtype=torch.float)
+        targets[torch.arange(gt_labels.numel()), gt_labels - first] = 1.
+        return targets
+
+    def get_targets(self, assign_results: List[AssignResult],
+                    batch_gt_instances: InstanceList,
+                    batch_img_metas: List[dict], num_queries: int) -> dict:
+        """Gather the targets of a batch from the Hungarian assignments.
+
+        Args:
+            assign_results (list[AssignResult]): Per sample;
+                ``gt_inds[q] = k + 1`` when query ``q`` is matched to GT
+                ``k``, 0 otherwise.
+            batch_gt_instances (list[InstanceData]): ``bboxes`` ``[n, 4]``
+                (pixels) and ``labels`` (see ``label_convention``) per sample.
+            batch_img_metas (list[dict]): Need ``img_shape``.
+            num_queries (int): ``N``.
+
+        Returns:
+            dict: ``person_labels`` ``[B*N]`` (0 person, 1 no-object),
+            ``pos_inds`` ``[M]`` (flat query indices of matched queries),
+            ``bbox_targets`` ``[M, 4]`` pixels, ``img_factors`` ``[M, 4]``
+            (W, H, W, H), ``action_targets`` ``[M, num_actions]``,
+            ``num_gts`` (float, averaged over ranks, >= 1).
+        """
+        person_labels, pos_inds, bbox_targets = [], [], []
+        img_factors, action_targets = [], []
+        num_gts = 0
+        for i, (assign_result, gt_instances, img_meta) in enumerate(
+                zip(assign_results, batch_gt_instances, batch_img_metas)):
+            gt_inds = assign_result.gt_inds
+            labels = gt_inds.new_ones(num_queries)  # no-object
+            pos = torch.nonzero(gt_inds > 0, as_tuple=False).squeeze(1)
+            matched_gt = gt_inds[pos] - 1
+            labels[pos] = 0
+            person_labels.append(labels)
+            pos_inds.append(pos + i * num_queries)
+            gt_bboxes = get_box_tensor(gt_instances.bboxes)
+            bbox_targets.append(gt_bboxes[matched_gt].float())
+            h, w = img_meta['img_shape'][:2]
+            img_factors.append(
+                gt_bboxes.new_tensor([w, h, w, h],
+                                     dtype=torch.float).expand(len(pos), 4))
+            action_targets.append(
+                self.action_targets(gt_instances.labels)[matched_gt])
+            num_gts += gt_bboxes.size(0)
+        device = person_labels[0].device
+        num_gts = reduce_mean(
+            torch.tensor(num_gts, dtype=torch.float, device=device))
+        return dict(
+            person_labels=torch.cat(person_labels),
+            pos_inds=torch.cat(pos_inds),
+            bbox_targets=torch.cat(bbox_targets),
+            img_factors=torch.cat(img_factors),
+            action_targets=torch.cat(action_targets),
+            num_gts=num_gts.clamp(min=1).item())
+
+    # --- losses ---
+    def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
+                     bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
+        """Losses of one stage.
+
+        Args:
+            person_logits (Tensor): ``[B, N, K]``.
+            action_logits (Tensor): ``[B, N, num_actions]``.
+            bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]``.
+            targets (dict): Output of ``get_targets``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_person``, ``loss_bbox``, ``loss_iou``,
+            ``loss_action``. With no matched query (no GT in the batch) the
+            last three are exactly 0 and keep a gradient path.
+        """
+        person_logits = person_logits.flatten(0, 1)
+        person_labels = targets['person_labels']
+        num_gts = targets['num_gts']
+        if self.use_sigmoid_person:
+            person_avg_factor = num_gts
+        else:
+            # PyTorch's weighted mean: sum_i w[y_i] l_i / sum_i w[y_i]
+            class_weight = getattr(self.loss_person, 'class_weight', None)
+            if class_weight is None:
+                person_avg_factor = float(person_labels.numel())
+            else:
+                person_avg_factor = person_logits.new_tensor(
+                    class_weight)[person_labels].sum().item()
+        losses = dict(
+            loss_person=self.loss_person(
+                person_logits, person_labels, avg_factor=person_avg_factor))
+
+        pos_inds = targets['pos_inds']
+        if pos_inds.numel() > 0:
+            pos_bboxes = bboxes.flatten(0, 1)[pos_inds]
+            bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
+            factors = targets['img_factors'].to(pos_bboxes.dtype)
+            losses['loss_bbox'] = self.loss_bbox(
+                pos_bboxes / factors,
+                bbox_targets / factors,
+                avg_factor=num_gts)
+            losses['loss_iou'] = self.loss_iou(
+                pos_bboxes, bbox_targets, avg_factor=num_gts)
+            pos_action_logits = action_logits.flatten(0, 1)[pos_inds]
+            losses['loss_action'] = self.loss_action(
+                pos_action_logits,
+                targets['action_targets'].to(pos_action_logits.dtype))
+        else:
+            # exactly zero, with a gradient path (DDP needs every parameter
+            # in the graph)
+            losses['loss_bbox'] = bboxes.sum() * 0
+            losses['loss_iou'] = bboxes.sum() * 0
+            losses['loss_action'] = action_logits.sum() * 0
+        return losses
+
+    def loss_and_target(self, stage_results: Dict[str, Tensor],
+                        assign_results: List[AssignResult],
+                        batch_gt_instances: InstanceList,
+                        batch_img_metas: List[dict]) -> Dict[str, Tensor]:
+        """Targets from the assignments (``get_targets``), then
+        :meth:`loss_by_feat`."""
+        num_queries = stage_results['person_logits'].size(1)
+        targets = self.get_targets(assign_results, batch_gt_instances,
+                                   batch_img_metas, num_queries)
+        return self.loss_by_feat(stage_results['person_logits'],
+                                 stage_results['action_logits'],
+                                 stage_results['bboxes'], targets)
+
+    # --- predictions ---
+    def person_scores(self, person_logits: Tensor) -> Tensor:
+        """Person probability ``[...]`` from the person logits."""
+        if self.use_sigmoid_person:
+            return person_logits[..., 0].sigmoid()
+        return person_logits.softmax(-1)[..., 0]
+
+    def parse_test_cfg(self, test_cfg: OptConfigType) -> dict:
+        """``test_cfg`` with the defaults of the label convention; an
+        unknown key is an error (rather than a setting silently ignored)."""
+        defaults = TEST_CFG_DEFAULTS[self.label_convention]
+        cfg = dict(test_cfg or dict())
+        unknown = set(cfg) - set(defaults)
+        if unknown:
+            raise ValueError(
+                f'test_cfg has {sorted(unknown)}, which the STMixer decoder '
+                f"with label_convention='{self.label_convention}' does not "
+                f'use; its settings are {sorted(defaults)}')
+        return {**defaults, **cfg}
+
+    def predict_by_feat(self,
+                        stage_results: Dict[str, Tensor],
+                        batch_img_metas: List[dict],
+                        test_cfg: OptConfigType = None,
+                        rescale: bool = False) -> InstanceList:
+        """Detections from the outputs of a (the last) stage.
+
+        Args:
+            stage_results (dict): Output of ``forward``.
+            batch_img_metas (list[dict]): Need ``img_shape`` (and
+                ``scale_factor`` for ``'mmdet'`` with ``rescale``).
+            test_cfg (dict, optional): See :data:`TEST_CFG_DEFAULTS`.
+            rescale (bool): ``'mmdet'`` only: divide the boxes by
+                ``scale_factor`` (original image pixels). AVA boxes are
+                always normalised to the input frame.
+
+        Returns:
+            list[InstanceData]: See :meth:`predict_ava` and
+            :meth:`predict_mmdet`.
+        """
+        cfg = self.parse_test_cfg(test_cfg)
+        if self.label_convention == 'mmdet':
+            return self.predict_mmdet(stage_results, batch_img_metas, cfg,
+                                      rescale)
+        return self.predict_ava(stage_results, batch_img_metas, cfg)
+
+    def predict_ava(self, stage_results: Dict[str, Tensor],
+                    batch_img_metas: List[dict], cfg: dict) -> InstanceList:
+        """AVA detections.
+
+        Keeps the queries whose person score is ``>= person_threshold``, or
+        the ``num_fallback`` best ones when none is; action scores are
+        sigmoids (optionally multiplied by the person score). Boxes are
+        clipped to the input frame (``[0, W - 1] x [0, H - 1]`` like the
+        official release) and divided by ``(W, H)``.
+
+        Returns:
+            list[InstanceData]: Per sample ``bboxes`` ``[n, 4]`` (xyxy
+            normalised to [0, 1]), ``scores`` ``[n, num_actions + 1]``
+            (column 0, the AVA background class, is 0) -- the input of
+            mmaction2's ``AVAMetric`` -- and ``person_scores`` ``[n]`` (the
+            person probability of each kept query; ``AVAMetric`` ignores
+            it). ``num_fallback=0`` keeps only queries above the
+            threshold, so an empty scene gives no detections.
+        """
+        person_scores = self.person_scores(stage_results['person_logits'])
+        action_scores = stage_results['action_logits'].sigmoid()
+        bboxes = stage_results['bboxes']
+        results = []
+        for i, img_meta in enumerate(batch_img_metas):
+            keep = person_scores[i] >= cfg['person_threshold']
+            if not keep.any():
+                k = min(cfg['num_fallback'], keep.numel())
+                keep = person_scores[i].topk(k).indices
+            scores = action_scores[i][keep]
+            if cfg['multiply_person_score']:
+                scores = scores * person_scores[i][keep, None]
+            h, w = img_meta['img_shape'][:2]
+            boxes = bboxes[i][keep].clone()
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=w - 1) / w
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h - 1) / h
+            result = InstanceData()
+            result.bboxes = boxes
+            result.person_scores = person_scores[i][keep]
+            result.scores = torch.cat(
+                [scores.new_zeros(scores.size(0), 1), scores], dim=1)
+            results.append(result)
+        return results
+
+    def predict_mmdet(self, stage_results: Dict[str, Tensor],
+                      batch_img_metas: List[dict], cfg: dict,
+                      rescale: bool) -> InstanceList:
+        """mmdet detections (as ``DIIHead`` with a sigmoid classifier).
+
+        The score of (query ``q``, class ``c``) is ``sigmoid(logit[q, c])``,
+        times the person (objectness) probability of ``q`` when
+        ``multiply_person_score``; the ``max_per_img`` best pairs are kept.
+
+        Returns:
+            list[InstanceData]: Per image ``bboxes`` ``[k, 4]`` (xyxy pixels
+            of the input clipped to it, or of the original image with
+            ``rescale``), ``scores`` ``[k]``, ``labels`` ``[k]`` (0-based)
+            and ``person_scores`` ``[k]``.
+        """
+        person_scores = self.person_scores(stage_results['person_logits'])
+        class_scores = stage_results['action_logits'].sigmoid()
+        if cfg['multiply_person_score']:
+            class_scores = class_scores * person_scores[..., None]
+        bboxes = stage_results['bboxes']
+        results = []
+        for i, img_meta in enumerate(batch_img_metas):
+            k = min(cfg['max_per_img'], class_scores[i].numel())
+            scores, flat = class_scores[i].flatten().topk(k)
+            labels = flat % self.num_actions
+            query = torch.div(flat, self.num_actions, rounding_mode='floor')
+            h, w = img_meta['img_shape'][:2]
+            boxes = bboxes[i][query].clone()
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=w)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h)
+            if rescale:
+                if 'scale_factor' not in img_meta:
+                    raise ValueError(
+                        'predict(rescale=True) needs scale_factor in the '
+                        'metainfo of every sample (mmdet\'s Resize sets it)')
+                boxes = boxes / boxes.new_tensor(
+                    img_meta['scale_factor']).repeat(2)
+            result = InstanceData()
+            result.bboxes = boxes
+            result.scores = scores
+            result.labels = labels
+            result.person_scores = person_scores[i][query]
+            results.append(result)
+        return results
