@@ -51,26 +51,30 @@ MIN_OPSET = 16
 
 
 def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
-    """The ``sampling_cfg`` of every stage head config (the same dict once
-    for a shared stage head)."""
+    """The ``sampling_mixing.sampling_cfg`` of every stage head config (the
+    same dict once for a shared stage head)."""
     model_cfg = cfg['model'] if 'model' in cfg else cfg
     stage_head = model_cfg.get('decoder', {}).get('stage_head')
     heads = stage_head if isinstance(stage_head, (list, tuple)) else \
         [stage_head]
     sampling_cfgs = []
     for i, head in enumerate(heads):
-        if not isinstance(head, Mapping) or 'sampling_cfg' not in head:
+        block = head.get('sampling_mixing') if isinstance(head,
+                                                          Mapping) else None
+        if not isinstance(block, Mapping) or 'sampling_cfg' not in block:
             raise ValueError(
                 'cannot choose the sampling path: model.decoder.stage_head'
-                f'{"" if len(heads) == 1 else f"[{i}]"} has no sampling_cfg '
-                '(expected an STMixerStageHead config)')
-        sampling_cfgs.append(head['sampling_cfg'])
+                f'{"" if len(heads) == 1 else f"[{i}]"} has no '
+                'sampling_mixing.sampling_cfg (expected an STMixerStageHead '
+                'config)')
+        sampling_cfgs.append(block['sampling_cfg'])
     return sampling_cfgs
 
 
 def set_sampling_impl(cfg: Union[Config, ConfigDict, dict],
                       impl: str) -> None:
-    """Set ``sampling_cfg.impl`` of every stage head of a detector config.
+    """Set ``sampling_mixing.sampling_cfg.impl`` of every stage head of a
+    detector config.
 
     Args:
         cfg (Config | dict): The whole config (with ``model``) or the model
@@ -81,15 +85,15 @@ def set_sampling_impl(cfg: Union[Config, ConfigDict, dict],
 
     Raises:
         ValueError: When the config has no ``decoder.stage_head`` with a
-            ``sampling_cfg``.
+            ``sampling_mixing.sampling_cfg``.
     """
     for sampling_cfg in _sampling_cfgs(cfg):
         sampling_cfg['impl'] = impl
 
 
 def get_sampling_impls(cfg: Union[Config, ConfigDict, dict]) -> List[str]:
-    """``sampling_cfg.impl`` of every stage head config (``'auto'`` where
-    unset); see :func:`set_sampling_impl`."""
+    """``sampling_mixing.sampling_cfg.impl`` of every stage head config
+    (``'auto'`` where unset); see :func:`set_sampling_impl`."""
     return [c.get('impl', 'auto') for c in _sampling_cfgs(cfg)]
 
 

@@ -5,9 +5,9 @@ the raw outputs of the last decoder stage. This module turns them into the
 detections ``STMixer.predict`` gives (``label_convention='ava'``, the input
 of mmaction2's ``AVAMetric``), with numpy only, so a deployment needs
 neither torch nor mmengine. It is the numpy twin of
-``STMixerPredictMixin.predict_ava`` (``stmixer_mm/models/roi_heads/
-bbox_heads/stage_predict.py``); ``tests/test_deployment`` checks that both
-give the same detections.
+``STMixerBBoxHead.predict_ava`` (``stmixer_mm/models/roi_heads/
+bbox_heads/stmixer_bbox_head.py``); ``tests/test_deployment`` checks that
+both give the same detections.
 
 Steps, per clip (``N`` queries, ``A`` actions, input frame ``H x W``
 without the padding)::
@@ -30,7 +30,8 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 #: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults
-#: (the same as ``TEST_CFG_DEFAULTS['ava']`` of the stage head).
+#: (the same as ``TEST_CFG_DEFAULTS['ava']`` of the stage head's box head,
+#: ``stmixer_mm/models/roi_heads/bbox_heads/stmixer_bbox_head.py``).
 AVA_TEST_CFG_DEFAULTS = dict(
     person_threshold=0.6, num_fallback=3, multiply_person_score=False)
 
@@ -164,7 +165,7 @@ def postprocess(outputs: Sequence[np.ndarray],
             'the post-processing of stmixer_mm.deployment covers '
             "label_convention='ava'; this export has "
             f"label_convention={meta.get('label_convention')!r} (its raw "
-            'outputs are still valid; see STMixerPredictMixin.predict_mmdet)')
+            'outputs are still valid; see STMixerBBoxHead.predict_mmdet)')
     named: Dict[str, np.ndarray] = dict(zip(meta['output_names'], outputs))
     cfg = {**meta['test_cfg'], **dict(test_cfg or {})}
     return postprocess_ava(

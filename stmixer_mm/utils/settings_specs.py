@@ -36,24 +36,20 @@ SAMPLING_CFG = Fields(
     mapping_stride=Float(0, min_open=True),
     tau=Float(0, min_open=True),
     impl=Choice('reference', 'pytorch', 'mmcv', 'auto'))
+# (the sampling settings are STMixerSamplingMixing's: stage_head.
+# sampling_mixing is checked with them)
 declare_settings(
     'STMixerStageHead',
     num_actions=POSITIVE,
     hidden_channels=POSITIVE,
-    feat_channels=Int(min=1, optional=True),
     num_heads=POSITIVE,
     feedforward_channels=POSITIVE,
     num_ffn_fcs=POSITIVE,
     dropout=Float(0, 1, max_open=True),
-    spatial_points=POSITIVE,
-    temporal_points=POSITIVE,
-    out_multiplier=POSITIVE,
-    num_groups=POSITIVE,
     num_person_fcs=NON_NEGATIVE,
     num_reg_fcs=NON_NEGATIVE,
     num_action_fcs=NON_NEGATIVE,
     featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
-    sampling_cfg=SAMPLING_CFG,
     action_prior_prob=Float(0, 1, min_open=True, max_open=True),
     action_branches=Seq(Choice('spatial', 'temporal'), min_length=1),
     label_convention=Choice('ava', 'mmdet'))

@@ -76,9 +76,9 @@ VARIANTS = {
     f'stmixer-1stage_{VIT_SUFFIX}': (VIT, {'model.decoder.num_stages'}),
     f'stmixer-3stages_{VIT_SUFFIX}': (VIT, {'model.decoder.num_stages'}),
     f'stmixer-16points_{VIT_SUFFIX}':
-    (VIT, {'model.decoder.stage_head.spatial_points'}),
+    (VIT, {'model.decoder.stage_head.sampling_mixing.spatial_points'}),
     f'stmixer-64points_{VIT_SUFFIX}':
-    (VIT, {'model.decoder.stage_head.spatial_points'}),
+    (VIT, {'model.decoder.stage_head.sampling_mixing.spatial_points'}),
     f'stmixer-50queries_{VIT_SUFFIX}':
     (VIT, {'model.query_generator.num_queries'}),
     f'stmixer-300queries_{VIT_SUFFIX}':
@@ -346,7 +346,7 @@ def test_official_full_size_forward_on_meta(name, official_meta_models):
     real sizes; the input is a test-time frame (short side 256)."""
     cfg, model = official_meta_models[name]
     clip_len, _ = clip_settings(cfg)
-    t = cfg.model.decoder.stage_head.temporal_points
+    t = cfg.model.decoder.stage_head.sampling_mixing.temporal_points
     x = torch.empty(2, 3, clip_len, 256, 320, device='meta')
     with torch.no_grad():
         feats = model.extract_feat(x)
@@ -436,7 +436,8 @@ def test_official_settings_match_the_reference():
         assert (val_sampler['clip_len'],
                 val_sampler['frame_interval']) == e['clip']
         assert cfg.test_dataloader.dataset.pipeline[0] == val_sampler
-        assert head.temporal_points == e['t'], name
+        block = head.sampling_mixing
+        assert block.temporal_points == e['t'], name
         # shared: 100 queries, 6 stages, C 256, 8 heads, FFN 2048, P 32,
         # G 4, out_multiplier 4
         assert m.query_generator.num_queries == 100
@@ -444,9 +445,9 @@ def test_official_settings_match_the_reference():
         assert m.decoder.get('stage_loss_weights') is None  # all equal
         assert m.decoder.featmap_strides == [4, 8, 16, 32]
         assert (head.hidden_channels, head.num_heads,
-                head.feedforward_channels, head.spatial_points,
-                head.num_groups, head.out_multiplier) == (256, 8, 2048, 32, 4,
-                                                          4)
+                head.feedforward_channels, block.spatial_points,
+                block.num_groups, block.out_multiplier) == (256, 8, 2048, 32,
+                                                            4, 4)
         assert m.neck.get('out_channels', 256) == 256
         assert head.dropout == 0.0
         assert (head.num_person_fcs, head.num_reg_fcs,
@@ -564,7 +565,8 @@ def test_full_size_real_backbones_build_for_r50_configs():
             outs = backbone(torch.randn(1, 3, t, 64, 64))
         assert [o.shape[1] for o in outs] == channels
         assert [o.shape[2] for o in outs
-                ] == [cfg.model.decoder.stage_head.temporal_points] * 4
+                ] == [cfg.model.decoder.stage_head.sampling_mixing
+                      .temporal_points] * 4
 
 
 # ----------------------------------------------------------------------
@@ -602,7 +604,7 @@ def test_variant_values():
     assert head(f'stmixer-3stages_{VIT_SUFFIX}').decoder.num_stages == 3
     for p in (16, 64):
         m = head(f'stmixer-{p}points_{VIT_SUFFIX}')
-        assert m.decoder.stage_head.spatial_points == p
+        assert m.decoder.stage_head.sampling_mixing.spatial_points == p
     for q in (50, 300):
         m = head(f'stmixer-{q}queries_{VIT_SUFFIX}')
         assert m.query_generator.num_queries == q

@@ -89,7 +89,8 @@ def test_vit_g_patch_14_pyramid():
     m = load(G).model
     assert m.decoder.featmap_strides == [3.5, 7, 14, 28]
     assert m.data_preprocessor.pad_size_divisor == 28
-    assert m.decoder.stage_head.sampling_cfg.mapping_stride == pytest.approx(
+    sampling_cfg = m.decoder.stage_head.sampling_mixing.sampling_cfg
+    assert sampling_cfg.mapping_stride == pytest.approx(
         torch.log2(torch.tensor(7.0)).item())
     assert m.decoder.stage_head.loss_action.loss_weight == 48.0
 

@@ -42,7 +42,8 @@ def test_tube_config(path):
             STMixerVisionTransformer=clip // 2,
             ResNet3dSlowFastMultiLevel=clip // 4,  # slow path
         ).get(stem.split('.')[-1], clip)
-        assert t == cfg.model.decoder.stage_head.temporal_points, (stem, clip)
+        assert t == cfg.model.decoder.stage_head.sampling_mixing.\
+            temporal_points, (stem, clip)
     assert cfg.val_dataloader.dataset.test_mode
     assert not train.get('test_mode', False)
     for ev in (cfg.val_evaluator, cfg.test_evaluator):

@@ -274,10 +274,12 @@ def decoder_cfg(temporal_points):
             hidden_channels=C,
             num_heads=HEADS,
             feedforward_channels=FFN,
-            spatial_points=P,
-            temporal_points=temporal_points,
-            out_multiplier=MULT,
-            num_groups=G))
+            sampling_mixing=dict(
+                type='STMixerSamplingMixing',
+                spatial_points=P,
+                temporal_points=temporal_points,
+                out_multiplier=MULT,
+                num_groups=G)))
 
 
 def model_cfg(backbone, neck, temporal_points):

@@ -230,8 +230,9 @@ def test_export_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match='three positive ints'):
         export_onnx(model, out, (T, H))
     bad = Config.fromfile(TINY_CFG)
-    bad.model.decoder.stage_head.pop('sampling_cfg')
-    with pytest.raises(ValueError, match='stage_head has no sampling_cfg'):
+    bad.model.decoder.stage_head.sampling_mixing.pop('sampling_cfg')
+    with pytest.raises(ValueError,
+                       match='stage_head has no sampling_mixing.sampling_cfg'):
         set_sampling_impl(bad, 'reference')
     plain = tmp_path / 'plain.onnx'
     torch.onnx.export(

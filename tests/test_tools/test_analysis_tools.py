@@ -33,8 +33,10 @@ def _quickstart_flops(get_flops, impl=None):
     import stmixer_mm  # noqa: F401
     cfg = Config.fromfile(QUICKSTART)
     if impl is not None:
-        cfg.merge_from_dict({'model.decoder.stage_head.sampling_cfg.impl':
-                             impl})
+        cfg.merge_from_dict({
+            'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl':
+            impl
+        })
     model = get_flops.build_detector(cfg)
     # the quick-start clips: 8 frames of 128x192
     return cfg, get_flops.count_flops(model, (8, 128, 192))
@@ -44,10 +46,11 @@ def _bilinear_sampling_flops(cfg):
     """4 bilinear corners x levels per sampled value and channel, 2 FLOPs
     per multiply-add, every stage."""
     head = cfg.model.decoder.stage_head
+    block = head.sampling_mixing
     n_q = cfg.model.query_generator.num_queries
     levels = len(cfg.model.decoder.featmap_strides)
-    return (2 * 4 * levels * n_q * head.spatial_points *
-            head.temporal_points * head.hidden_channels *
+    return (2 * 4 * levels * n_q * block.spatial_points *
+            block.temporal_points * head.hidden_channels *
             cfg.model.decoder.num_stages)
 
 
@@ -212,7 +215,7 @@ model = dict(
         in_channels=32,
         out_channels=64,
         scales=(4, 2, 1, 0.5)),
-    decoder=dict(stage_head=dict(temporal_points=2)))
+    decoder=dict(stage_head=dict(sampling_mixing=dict(temporal_points=2))))
 """)
     return str(path)
 

@@ -98,7 +98,7 @@ def test_config_matches_generated_data(script, cfg):
     # no temporal stride in the backbone: T of every level = clip_len
     assert cfg.model.backbone.conv1_stride_t == 1
     assert cfg.model.backbone.pool1_stride_t == 1
-    assert head.temporal_points == sample.clip_len
+    assert head.sampling_mixing.temporal_points == sample.clip_len
 
 
 def test_one_training_step_on_a_generated_size_clip(cfg):

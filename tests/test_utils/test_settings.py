@@ -42,8 +42,9 @@ def _checked(cfg_file, **options):
         'model.query_generator.num_queries': 10.0
     }, 'model.query_generator.num_queries: expected an int >= 1, got 10.0'),
     ({
-        'model.decoder.stage_head.sampling_cfg.impl': 'cuda'
-    }, 'model.decoder.stage_head.sampling_cfg.impl: expected one of'),
+        'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl': 'cuda'
+    }, 'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl: '
+     'expected one of'),
     ({
         'model.decoder.stage_head.action_branches': ['spatial', 'time']
     }, 'model.decoder.stage_head.action_branches: item 1: expected one of'),

@@ -112,9 +112,10 @@ def build_decoders(cfg_path: str, device: torch.device):
     decoders = {}
     for name, impl in (('fast', 'auto'), ('reference', 'reference')):
         c = copy.deepcopy(dec_cfg)
-        sampling = dict(c.stage_head.get('sampling_cfg', {}))
+        block = c.stage_head.sampling_mixing
+        sampling = dict(block.get('sampling_cfg', {}))
         sampling['impl'] = impl
-        c.stage_head.sampling_cfg = sampling
+        block.sampling_cfg = sampling
         decoders[name] = MODELS.build(c).to(device)
     torch.manual_seed(0)
     with _quiet_init():

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from stmixer_mm.models.layers import make_sample_points, sample_4d
-from stmixer_mm.models.layers.sampling import _msda_cuda_function
+from stmixer_mm.models.layers.sampling.mmcv_path import _msda_cuda_function
 from stmixer_mm.utils.benchmark import peak_memory, synchronize
 
 N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
