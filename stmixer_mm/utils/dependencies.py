@@ -94,8 +94,8 @@ def _imported_cv2() -> Tuple[Optional[str], str]:
         import cv2
     except Exception as e:  # ImportError, or a broken mix of wheels
         return None, f'{type(e).__name__}: {e}'
-    return (str(getattr(cv2, '__version__', '')),
-            str(getattr(cv2, '__file__', '?')))
+    return (str(getattr(cv2, '__version__',
+                        '')), str(getattr(cv2, '__file__', '?')))
 
 
 def check_opencv() -> Tuple[List[str], List[str]]:
@@ -119,9 +119,8 @@ def check_opencv() -> Tuple[List[str], List[str]]:
         soft.append(f'cv2 {cv2_version} is imported from {origin}, which no '
                     'installed OpenCV distribution provides (a source '
                     'build?); tested with opencv-python 4.x')
-    in_spec = bool(_release(cv2_version)) and Version(
-        '.'.join(map(str, _release(cv2_version)))) in SpecifierSet(
-            OPENCV_SPEC)
+    in_spec = bool(_release(cv2_version)) and Version('.'.join(
+        map(str, _release(cv2_version)))) in SpecifierSet(OPENCV_SPEC)
     if not in_spec:
         hard.append(f'cv2 {cv2_version} is imported ({origin}), stmixer_mm '
                     f'needs OpenCV {OPENCV_SPEC} (mmcv 2.1, mmaction2 1.2); '
@@ -202,6 +201,8 @@ def check_dependencies(strict: bool = False) -> List[str]:
         # imported here: the check must work before mmengine is known good
         from mmengine.logging import print_log
     for msg in soft:
-        print_log(f'stmixer_mm: {msg}. {hint}', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'stmixer_mm: {msg}. {hint}',
+            logger='current',
+            level=logging.WARNING)
     return soft

@@ -26,7 +26,10 @@ TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
 NUM_VAL_SAMPLES = 4  # keyframes of tests/data/tiny_ava val.csv
 
 
-def mmaction2_merge_args(cfg, show=False, show_dir=None, interval=1,
+def mmaction2_merge_args(cfg,
+                         show=False,
+                         show_dir=None,
+                         interval=1,
                          wait_time=2.0):
     """The visualization part of mmaction2 1.2.0 ``tools/test.py``'s
     ``merge_args`` (the keys it sets, with its argument defaults)."""
@@ -80,7 +83,10 @@ def visualizer():
 
 def test_mmaction2_keys_reach_the_hook(visualizer):
     cfg = mmaction2_merge_args(
-        Config.fromfile(TINY_CFG), show=True, show_dir='d', interval=3,
+        Config.fromfile(TINY_CFG),
+        show=True,
+        show_dir='d',
+        interval=3,
         wait_time=0.5)
     kwargs = dict(cfg.default_hooks.visualization)
     assert kwargs.pop('type') == 'ActionDetVisualizationHook'

@@ -36,8 +36,9 @@ def test_soft_problem_warns(monkeypatch, mm_log_records):
     problems = deps.check_dependencies()
     assert len(problems) == 1
     # one warning line through mmengine's logger
-    warned = [r for r in mm_log_records if 'setuptools==82.0.0' in
-              r.getMessage()]
+    warned = [
+        r for r in mm_log_records if 'setuptools==82.0.0' in r.getMessage()
+    ]
     assert len(warned) == 1 and warned[0].levelname == 'WARNING'
     with pytest.raises(deps.DependencyError, match='setuptools'):
         deps.check_dependencies(strict=True)
@@ -56,9 +57,8 @@ def _fake_opencv(monkeypatch, dists, cv2_version):
 
     monkeypatch.setattr(deps, '_installed', fake)
     monkeypatch.setattr(
-        deps, '_imported_cv2', lambda:
-        (cv2_version, '/site/cv2/__init__.py') if cv2_version else
-        (None, 'ImportError: libGL.so.1'))
+        deps, '_imported_cv2', lambda: (cv2_version, '/site/cv2/__init__.py')
+        if cv2_version else (None, 'ImportError: libGL.so.1'))
 
 
 def test_opencv5_imported_is_an_error(monkeypatch):
@@ -116,8 +116,8 @@ def test_cv2_not_importable_is_an_error(monkeypatch):
 def test_mmcv_without_ops_is_an_error(monkeypatch):
     real = deps.importlib.util.find_spec
     monkeypatch.setattr(
-        deps.importlib.util, 'find_spec', lambda name, *a:
-        None if name == 'mmcv._ext' else real(name, *a))
+        deps.importlib.util, 'find_spec', lambda name, *a: None
+        if name == 'mmcv._ext' else real(name, *a))
     with pytest.raises(deps.DependencyError, match='without its compiled'):
         deps.check_dependencies()
 
