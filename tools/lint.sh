@@ -14,7 +14,7 @@ set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${STMIXER_VENV:-$REPO/.venv}"
 PY="$VENV/bin/python"
-cd "$REPO"
+cd "$REPO" || exit 2
 
 for tool in flake8 isort yapf codespell_lib; do
   if ! "$PY" -c "import $tool" 2>/dev/null; then
