@@ -1,6 +1,8 @@
 """Build script: metadata lives in setup.cfg; this file adds the ``.mim``
-folder that OpenMMLab's ``mim`` reads (as mmdet's and mmaction2's
-``setup.py`` do).
+folder that OpenMMLab's ``mim`` reads and the extras read from
+``requirements/*.txt`` (as mmdet's and mmaction2's ``setup.py`` do:
+``mim`` is ``requirements/mminstall.txt``, the OpenMMLab packages and their
+ranges).
 
 ``stmixer_mm/.mim/{configs,tools,model-index.yml}`` are made from the
 repository's ``configs/``, ``tools/`` and ``model-index.yml``: copied when a
@@ -17,6 +19,15 @@ import warnings
 from setuptools import setup
 
 MIM_FILES = ['configs', 'tools', 'model-index.yml']
+REPO = osp.dirname(osp.abspath(__file__))
+
+
+def read_requirements(name: str) -> list:
+    """Requirement lines of ``requirements/<name>.txt`` (no comments)."""
+    path = osp.join(REPO, 'requirements', f'{name}.txt')
+    with open(path, encoding='utf-8') as f:
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line]
 
 
 def add_mim_extension() -> None:
@@ -57,4 +68,9 @@ def add_mim_extension() -> None:
 
 if __name__ == '__main__':
     add_mim_extension()
-    setup()
+    setup(
+        extras_require={
+            'mim': read_requirements('mminstall'),
+            'tests': read_requirements('tests'),
+            'lint': read_requirements('lint'),
+        })

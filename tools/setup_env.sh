@@ -16,8 +16,10 @@
 # Steps: torch first (pinned, so no other package can pull a CUDA build),
 # then mmcv 2.1.0 *with ops* (a local wheel when one matches, otherwise built
 # from the PyPI sdist with --no-build-isolation; pip's wheel cache keeps the
-# result), then the rest of the pinned stack, then the plugin in editable
-# mode, and a self-check that fails loudly if anything is missing.
+# result), then the rest of the pinned stack (mmaction2 --no-deps: one
+# OpenCV), the test and lint tools, then the plugin in editable mode (linked
+# where mim looks for it), and a self-check that fails loudly if anything is
+# missing.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,29 +100,48 @@ if ! mmcv_ops_ok; then
 fi
 log "mmcv $("$VPY" -c 'import mmcv; print(mmcv.__version__)') with ops"
 
-# 4. the rest of the stack
-log "mmengine / mmdet / mmaction2 and their real dependencies"
-grep -v -E '^(mmaction2|mmcv)==' "$REPO/requirements/runtime.txt" > "$VENV/stmixer-req.txt"
-"${PIPC[@]}" -q -r "$VENV/stmixer-req.txt" -r "$REPO/requirements/tests.txt"
-have mmaction2 1.2.0 || "${PIPC[@]}" -q --no-deps mmaction2==1.2.0
+# 4. the rest of the stack, the test and lint tools; mmaction2 without its
+# declared dependencies (opencv-contrib-python would be a second cv2 beside
+# opencv-python, see requirements/nodeps.txt)
+log "mmengine / mmdet / mmaction2 and their real dependencies, test and lint tools"
+grep -v -E '^mmcv==' "$REPO/requirements/runtime.txt" > "$VENV/stmixer-req.txt"
+"${PIPC[@]}" -q -r "$VENV/stmixer-req.txt" -r "$REPO/requirements/tests.txt" \
+  -r "$REPO/requirements/lint.txt"
+have mmaction2 1.2.0 || "${PIPC[@]}" -q --no-deps -r "$REPO/requirements/nodeps.txt"
 
-# 5. the plugin, editable
+# 5. the plugin, editable. setup.py links stmixer_mm/.mim/{configs,tools,
+# model-index.yml} to the repository's; mim (search/train/test/run) looks for
+# them under <site-packages>/stmixer_mm, which an editable (PEP 660) install
+# does not create: link it to the source package (imports then resolve there
+# too, to the same files). A real folder there (a non-editable install) is
+# left alone.
 log "installing stmixer_mm (editable)"
 "${PIPC[@]}" -q --no-deps --no-build-isolation -e "$REPO"
+SITE=$("$VPY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+if [ -L "$SITE/stmixer_mm" ] || [ ! -e "$SITE/stmixer_mm" ]; then
+  ln -sfn "$REPO/stmixer_mm" "$SITE/stmixer_mm"
+else
+  log "WARNING: $SITE/stmixer_mm is a real folder (a non-editable install?): left as it is"
+fi
 
 # 6. self-check
 log "self-check"
 "$VPY" - <<'PYEOF'
 import importlib.metadata as md
+import os.path as osp
 import mmcv.ops
 from mmcv.ops import MultiScaleDeformableAttention, RoIAlign  # noqa: F401
 import mmdet.models  # noqa: F401
 import stmixer_mm  # applies the documented mmaction2 packaging fix if needed
 import mmaction.models  # noqa: F401
 from stmixer_mm.utils import check_dependencies
-check_dependencies(strict=True)
+check_dependencies(strict=True)  # versions, one OpenCV 4, mmcv ops
+from mim.utils import get_installed_path  # what `mim search/train` read
+index = f"{get_installed_path('stmixer_mm')}/.mim/model-index.yml"
+assert osp.isfile(index), f'{index} is missing: mim search would fail'
 for p in ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmaction2', 'numpy',
-          'scipy', 'opencv-python', 'pycocotools', 'setuptools'):
+          'scipy', 'opencv-python', 'pycocotools', 'setuptools', 'flake8',
+          'isort', 'yapf', 'codespell'):
     print(f'  {p:14s} {md.version(p)}')
 print('self-check OK')
 PYEOF

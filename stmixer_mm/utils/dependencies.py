@@ -1,16 +1,38 @@
-"""The pinned OpenMMLab stack, checked when ``stmixer_mm`` is imported.
+"""The supported OpenMMLab stack, checked when ``stmixer_mm`` is imported.
 
-The one place that records which versions were tested together; the setup
-script installs the same set (``requirements/runtime.txt``).
+The one place in the code that records which versions fit together; the
+packaging files state the same ranges (``setup.cfg`` ``install_requires``,
+``requirements/mminstall.txt``; ``requirements/runtime.txt`` pins the tested
+set that ``tools/setup_env.sh`` installs), and
+``tests/test_utils/test_dependencies.py`` keeps them equal.
+
+Besides versions, the check looks at what really gets imported:
+
+* ``cv2``: every OpenCV wheel (``opencv-python``, ``-headless``,
+  ``opencv-contrib-python``, ...) installs the same ``cv2`` folder, so two
+  of them overwrite each other's files and nothing tells which one is
+  imported. mmaction2 1.2.0 declares ``opencv-contrib-python`` (unpinned:
+  OpenCV 5) while mmengine declares ``opencv-python``. An imported ``cv2``
+  outside :data:`OPENCV_SPEC`, or OpenCV wheels of different versions
+  sharing ``cv2/``, is an error; several wheels of one version (what
+  ``pip install stmixer_mm`` gives, see ``setup.cfg``) work and are
+  reported.
+* ``mmcv._ext``: mmcv built without its compiled ops (pip builds the sdist
+  in an isolated environment without torch) imports, but ``mmcv.ops`` does
+  not.
+
+Only metadata look-ups and ``find_spec`` are done here, plus ``import
+cv2``, which mmcv imports anyway.
 """
 import importlib.metadata as md
+import importlib.util
 import logging
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
-# distribution -> (tested specifier, hard requirement)
+# distribution -> (supported specifier, hard requirement)
 #: A hard requirement that is not met raises ImportError at import time;
 #: the others only warn.
 PINNED: Dict[str, Tuple[str, bool]] = {
@@ -33,30 +55,110 @@ TESTED = {
     'mmaction2': '1.2.0',
 }
 
+#: The PyPI distributions that install the ``cv2`` package.
+OPENCV_DISTS = ('opencv-python', 'opencv-python-headless',
+                'opencv-contrib-python', 'opencv-contrib-python-headless')
+#: The OpenCV versions mmcv 2.1 / mmdet 3.3 / mmaction2 1.2 work with.
+OPENCV_SPEC = '>=4.5,<5'
+#: What the packaging files ask for (newer 4.x wheels, numpy 2 builds).
+OPENCV_REQUIREMENT = 'opencv-python>=4.10,<5'
+
 
 class DependencyError(ImportError):
     """The installed OpenMMLab stack does not fit stmixer_mm."""
 
 
-def _installed(dist: str):
+def _installed(dist: str) -> Optional[str]:
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
         return None
 
 
+def _release(version: str, parts: int = 3) -> Tuple[int, ...]:
+    """``'4.14.0.94'`` -> ``(4, 14, 0)``; ``'2.13.0+cpu'`` -> ``(2, 13,
+    0)``."""
+    try:
+        return Version(version).release[:parts]
+    except InvalidVersion:
+        return ()
+
+
+def _imported_cv2() -> Tuple[Optional[str], str]:
+    """(``cv2.__version__``, where it came from or why the import failed).
+
+    Imported here, not only looked up: several wheels can have written the
+    files of ``cv2/``, so only the module itself tells which OpenCV runs.
+    """
+    try:
+        import cv2
+    except Exception as e:  # ImportError, or a broken mix of wheels
+        return None, f'{type(e).__name__}: {e}'
+    return (str(getattr(cv2, '__version__',
+                        '')), str(getattr(cv2, '__file__', '?')))
+
+
+def check_opencv() -> Tuple[List[str], List[str]]:
+    """Check the OpenCV wheels and the ``cv2`` they give.
+
+    Returns:
+        tuple[list[str], list[str]]: hard problems (errors) and soft ones
+        (warnings).
+    """
+    hard, soft = [], []
+    dists = {d: v for d in OPENCV_DISTS if (v := _installed(d)) is not None}
+    listed = ', '.join(f'{d}=={v}' for d, v in dists.items()) or 'none'
+    fix = ('pip uninstall -y ' + ' '.join(dists or ['opencv-python']) +
+           f' && pip install "{OPENCV_REQUIREMENT}"')
+    cv2_version, origin = _imported_cv2()
+    if cv2_version is None:
+        hard.append(f'cv2 does not import ({origin}); OpenCV distributions '
+                    f'installed: {listed}. Fix: {fix}')
+        return hard, soft
+    if not dists:
+        soft.append(f'cv2 {cv2_version} is imported from {origin}, which no '
+                    'installed OpenCV distribution provides (a source '
+                    'build?); tested with opencv-python 4.x')
+    in_spec = bool(_release(cv2_version)) and Version('.'.join(
+        map(str, _release(cv2_version)))) in SpecifierSet(OPENCV_SPEC)
+    if not in_spec:
+        hard.append(f'cv2 {cv2_version} is imported ({origin}), stmixer_mm '
+                    f'needs OpenCV {OPENCV_SPEC} (mmcv 2.1, mmaction2 1.2); '
+                    f'OpenCV distributions installed: {listed}. Fix: {fix}')
+    releases = {_release(v) for v in dists.values()}
+    if len(releases) > 1:
+        hard.append(f'{len(dists)} OpenCV distributions of different '
+                    f'versions are installed ({listed}): they all write '
+                    f'cv2/, which now mixes their files (cv2 {cv2_version} '
+                    f'is imported). Keep one. Fix: {fix}')
+    elif len(dists) > 1:
+        soft.append(f'{len(dists)} OpenCV distributions are installed '
+                    f'({listed}; mmaction2 1.2.0 requires '
+                    'opencv-contrib-python, mmengine opencv-python): they '
+                    'share cv2/, which works while their versions are '
+                    'equal, but uninstalling or upgrading one of them '
+                    'breaks cv2. tools/setup_env.sh installs one only')
+    elif dists and in_spec and \
+            _release(next(iter(dists.values()))) != _release(cv2_version):
+        soft.append(f'cv2 {cv2_version} is imported ({origin}) but the '
+                    f'installed OpenCV distribution is {listed}')
+    return hard, soft
+
+
 def check_dependencies(strict: bool = False) -> List[str]:
-    """Check the installed stack against :data:`PINNED`.
+    """Check the installed stack against :data:`PINNED`, the imported
+    ``cv2`` (:func:`check_opencv`) and mmcv's compiled ops.
 
     Args:
-        strict (bool): raise on soft problems too (the setup self-check), and
-            require mmcv's compiled ops.
+        strict (bool): raise on soft problems too (the setup self-check),
+            and load mmcv's compiled ops instead of only finding them.
 
     Returns:
         list[str]: the soft problems found (also emitted as warnings).
 
     Raises:
-        DependencyError: a hard requirement is missing or out of range.
+        DependencyError: a hard requirement is missing or out of range, the
+            imported cv2 is not a usable OpenCV 4, or mmcv has no ops.
     """
     hard, soft = [], []
     for dist, (spec, required) in PINNED.items():
@@ -69,18 +171,29 @@ def check_dependencies(strict: bool = False) -> List[str]:
         if base not in SpecifierSet(spec):
             (hard if required else soft).append(
                 f'{dist}=={ver} is installed, stmixer_mm needs {dist}{spec}')
+    cv_hard, cv_soft = check_opencv()
+    hard.extend(cv_hard)
+    soft.extend(cv_soft)
+    mmcv_ops = ('mmcv is installed without its compiled ops ({}): it was '
+                'built without torch visible (pip builds the sdist in an '
+                'isolated environment). Rebuild it: MMCV_WITH_OPS=1 pip '
+                'install --no-build-isolation --no-deps --force-reinstall '
+                "'mmcv==2.1.0', or run tools/setup_env.sh")
+    if _installed('mmcv') is not None:
+        if strict:
+            try:
+                import mmcv._ext  # noqa: F401
+            except ImportError as e:
+                hard.append(mmcv_ops.format(f'import mmcv._ext failed: {e}'))
+        elif importlib.util.find_spec('mmcv._ext') is None:
+            hard.append(mmcv_ops.format('no mmcv._ext module'))
     if strict:
-        try:
-            import mmcv._ext  # noqa: F401
-        except ImportError as e:
-            hard.append('mmcv is installed without its compiled ops '
-                        f'(import mmcv._ext failed: {e}); '
-                        'run tools/setup_env.sh')
         hard.extend(soft)
         soft = []
-    hint = ('Run `bash tools/setup_env.sh` or install the versions in '
-            'requirements/runtime.txt (tested: ' +
-            ', '.join(f'{k}=={v}' for k, v in TESTED.items()) + ').')
+    hint = ('Install the tested set with `bash tools/setup_env.sh` (from a '
+            'clone) or `pip install stmixer_mm` after torch (tested: ' +
+            ', '.join(f'{k}=={v}' for k, v in TESTED.items()) +
+            '; requirements/runtime.txt).')
     if hard:
         raise DependencyError('stmixer_mm: incompatible environment:\n  - ' +
                               '\n  - '.join(hard) + '\n' + hint)
@@ -88,6 +201,8 @@ def check_dependencies(strict: bool = False) -> List[str]:
         # imported here: the check must work before mmengine is known good
         from mmengine.logging import print_log
     for msg in soft:
-        print_log(f'stmixer_mm: {msg}. {hint}', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'stmixer_mm: {msg}. {hint}',
+            logger='current',
+            level=logging.WARNING)
     return soft

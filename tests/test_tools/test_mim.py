@@ -7,15 +7,25 @@ The wheel is installed into a temporary ``--target`` folder put first on
 ``PYTHONPATH``, so the test neither touches the environment's (editable)
 install nor the source tree: the build runs on a copy of the files git
 tracks or would track.
+
+The README's editable environment (``tools/setup_env.sh``) is rebuilt in a
+throw-away virtualenv that sees this environment's packages: an editable
+install alone leaves mim nothing under ``<site-packages>/stmixer_mm``, the
+link that ``setup_env.sh`` adds makes ``mim search`` work.
+
+Every config under ``configs/`` must have a metafile entry with FLOPs and
+parameters (the metafiles say how they were computed).
 """
 import os
 import os.path as osp
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 
 import pytest
+import yaml
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
@@ -24,8 +34,76 @@ QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py'
 MIM = shutil.which('mim', path=osp.dirname(sys.executable)) or \
     shutil.which('mim')
 
-pytestmark = pytest.mark.skipif(
+needs_mim = pytest.mark.skipif(
     MIM is None, reason='openmim not installed (requirements/tests.txt)')
+MODEL_DIRS = ('stmixer', 'stmixer_tubes', 'quickstart')
+
+
+def _all_configs():
+    """Every model config (not ``_base_``), as ``configs/<dir>/<name>.py``."""
+    out = []
+    for d in MODEL_DIRS:
+        for f in sorted(os.listdir(osp.join(REPO, 'configs', d))):
+            if f.endswith('.py'):
+                out.append(f'configs/{d}/{f}')
+    return out
+
+
+def _index_models():
+    with open(osp.join(REPO, 'model-index.yml')) as f:
+        index = yaml.safe_load(f)
+    models = []
+    for meta in index['Import']:
+        with open(osp.join(REPO, meta)) as f:
+            models.extend(yaml.safe_load(f)['Models'])
+    return models
+
+
+def _test_clip_len(cfg):
+    from mmengine.config import Config
+    pipeline = Config.fromfile(osp.join(REPO, cfg)).test_dataloader.dataset
+    return next(t['clip_len'] for t in pipeline.pipeline if 'clip_len' in t)
+
+
+def test_every_config_in_the_index_with_flops_and_params():
+    models = _index_models()
+    by_config = {m['Config']: m for m in models}
+    assert len(by_config) == len(models), 'a config is listed twice'
+    configs = _all_configs()
+    assert sorted(by_config) == sorted(configs)
+    for cfg in configs:
+        m = by_config[cfg]
+        assert m['Name'] == osp.basename(cfg)[:-3], cfg
+        md = m['Metadata']
+        assert md['Parameters'].endswith('M'), cfg
+        assert float(md['Parameters'][:-1]) > 0, cfg
+    with_flops = [c for c in configs if 'FLOPs' in by_config[c]['Metadata']]
+    for cfg in with_flops:
+        md = by_config[cfg]['Metadata']
+        flops, macs = float(md['FLOPs'][:-1]), float(md['MACs'][:-1])
+        assert md['FLOPs'].endswith('G') and abs(flops - 2 * macs) <= \
+            0.011 * flops + 0.01, cfg
+        b, c, t, h, w = map(int, md['FLOPs Input'].split('x'))
+        # one RGB clip of the test pipeline's length
+        assert (b, c, t) == (1, 3, _test_clip_len(cfg)), cfg
+
+
+@pytest.mark.slow
+def test_quickstart_flops_and_params_are_current():
+    """The quick-start entry's numbers are what get_flops.py gives now."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'get_flops', osp.join(REPO, 'tools', 'analysis_tools',
+                              'get_flops.py'))
+    get_flops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(get_flops)
+    by_config = {m['Config']: m for m in _index_models()}
+    cfg = f'configs/quickstart/{QUICKSTART}'
+    md = by_config[cfg]['Metadata']
+    shape = [int(v) for v in md['FLOPs Input'].split('x')[2:]]
+    res = get_flops.main([osp.join(REPO, cfg), '--shape', *map(str, shape)])
+    assert md['FLOPs'] == f'{res["total"] / 1e9:.2f}G'
+    assert md['Parameters'] == f'{res["params"] / 1e6:.2f}M'
 
 
 def _run(cmd, env, cwd, check=True, timeout=600):
@@ -68,6 +146,7 @@ def installed(tmp_path_factory):
     return env, site, str(work), wheel
 
 
+@needs_mim
 def test_wheel_ships_mim_folder(installed):
     _, site, _, wheel = installed
     names = zipfile.ZipFile(wheel).namelist()
@@ -83,14 +162,75 @@ def test_wheel_ships_mim_folder(installed):
             assert (mim_dir / line.strip()[2:]).is_file(), line
 
 
+@needs_mim
 def test_mim_search(installed):
     env, _, cwd, _ = installed
     out = _run([MIM, 'search', 'stmixer_mm'], env, cwd).stdout
     assert 'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb' in out
     assert 'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_' \
         'ava22-rgb' in out
+    # every config, the tube ones included
+    names = [osp.basename(c)[:-3] for c in _all_configs()]
+    out = _run([MIM, 'search', 'stmixer_mm', '--field', 'config'],
+               dict(env, COLUMNS='1000'), cwd).stdout
+    for name in names:  # mim shortens the config column, not the id
+        assert f'config id: {name}\n' in out, name
 
 
+@needs_mim
+@pytest.mark.slow
+def test_mim_search_in_editable_environment(tmp_path):
+    """tools/setup_env.sh step 5 (editable install + link of
+    <site-packages>/stmixer_mm) in a fresh virtualenv that sees this
+    environment's packages through a .pth file."""
+    # COLUMNS: mim's table (rich) must not wrap the long config names
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='',
+               COLUMNS='1000')
+    env.pop('PYTHONPATH', None)
+    src = tmp_path / 'src'
+    files = subprocess.run(
+        ['git', 'ls-files', '-co', '--exclude-standard'],
+        cwd=REPO, capture_output=True, text=True,
+        check=True).stdout.splitlines()
+    for f in files:
+        if osp.isfile(osp.join(REPO, f)):
+            os.makedirs(osp.dirname(src / f), exist_ok=True)
+            shutil.copy2(osp.join(REPO, f), src / f)
+    venv = tmp_path / 'venv'
+    _run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], env,
+         str(tmp_path))
+    vpy = str(venv / 'bin' / 'python')
+    site = _run([vpy, '-c', 'import sysconfig; '
+                 "print(sysconfig.get_paths()['purelib'])"], env,
+                str(tmp_path)).stdout.strip()
+    with open(osp.join(site, 'outer.pth'), 'w') as f:
+        f.write(sysconfig.get_paths()['purelib'] + '\n')
+    _run([vpy, '-m', 'pip', 'install', '-q', '--no-deps',
+          '--no-build-isolation', '-e', str(src)], env, str(tmp_path))
+    # setup.py linked the repository's configs/tools/index in develop mode
+    assert osp.islink(src / 'stmixer_mm' / '.mim' / 'configs')
+    search = [vpy, '-m', 'mim', 'search', 'stmixer_mm', '--field', 'config']
+    work = tmp_path / 'cwd'
+    work.mkdir()
+    # the editable install alone: mim looks under <site-packages>/stmixer_mm
+    proc = _run(search, env, str(work), check=False)
+    assert proc.returncode != 0
+    assert 'model-index.yml' in proc.stdout + proc.stderr
+    # what tools/setup_env.sh adds
+    with open(osp.join(REPO, 'tools', 'setup_env.sh')) as f:
+        assert 'ln -sfn "$REPO/stmixer_mm" "$SITE/stmixer_mm"' in f.read()
+    os.symlink(src / 'stmixer_mm', osp.join(site, 'stmixer_mm'))
+    out = _run(search, env, str(work)).stdout
+    for cfg in _all_configs():
+        assert f'config id: {osp.basename(cfg)[:-3]}\n' in out, cfg
+    # and the plugin imports from the source tree
+    out = _run([vpy, '-c', 'import os, stmixer_mm; '
+                'print(os.path.realpath(stmixer_mm.__file__))'], env,
+               str(work)).stdout
+    assert str(src / 'stmixer_mm' / '__init__.py') in out
+
+
+@needs_mim
 @pytest.mark.slow
 def test_mim_train_test_run(installed, tmp_path):
     env, site, cwd, _ = installed
@@ -112,6 +252,7 @@ def test_mim_train_test_run(installed, tmp_path):
     assert "type='STMixer'" in out
 
 
+@needs_mim
 def test_mim_finds_packaged_configs(installed, tmp_path):
     """A config name alone resolves to the package's copy (the run then
     stops at the data, which this test does not have)."""

@@ -36,8 +36,141 @@ def test_soft_problem_warns(monkeypatch, mm_log_records):
     problems = deps.check_dependencies()
     assert len(problems) == 1
     # one warning line through mmengine's logger
-    warned = [r for r in mm_log_records if 'setuptools==82.0.0' in
-              r.getMessage()]
+    warned = [
+        r for r in mm_log_records if 'setuptools==82.0.0' in r.getMessage()
+    ]
     assert len(warned) == 1 and warned[0].levelname == 'WARNING'
     with pytest.raises(deps.DependencyError, match='setuptools'):
         deps.check_dependencies(strict=True)
+
+
+# --- the imported cv2 (issue 22 item 6) -----------------------------------
+
+
+def _fake_opencv(monkeypatch, dists, cv2_version):
+    real = deps._installed
+
+    def fake(dist):
+        if dist in deps.OPENCV_DISTS:
+            return dists.get(dist)
+        return real(dist)
+
+    monkeypatch.setattr(deps, '_installed', fake)
+    monkeypatch.setattr(
+        deps, '_imported_cv2', lambda: (cv2_version, '/site/cv2/__init__.py')
+        if cv2_version else (None, 'ImportError: libGL.so.1'))
+
+
+def test_opencv5_imported_is_an_error(monkeypatch):
+    # what `pip install -r requirements/runtime.txt` gave before: mmaction2
+    # pulled opencv-contrib-python 5.0 over opencv-python 4.x
+    _fake_opencv(monkeypatch, {
+        'opencv-python': '4.14.0.94',
+        'opencv-contrib-python': '5.0.0.93'
+    }, '5.0.0')
+    hard, _ = deps.check_opencv()
+    assert len(hard) == 2
+    assert 'cv2 5.0.0 is imported' in hard[0] and '<5' in hard[0]
+    assert 'different versions' in hard[1]
+    assert 'opencv-contrib-python==5.0.0.93' in hard[1]
+    assert 'pip uninstall -y opencv-python opencv-contrib-python' in hard[1]
+    with pytest.raises(deps.DependencyError, match='cv2 5.0.0 is imported'):
+        deps.check_dependencies()
+
+
+def test_opencv_single_4x_is_clean(monkeypatch):
+    _fake_opencv(monkeypatch, {'opencv-python': '4.14.0.94'}, '4.14.0')
+    assert deps.check_opencv() == ([], [])
+
+
+def test_opencv_mixed_4x_versions_is_an_error(monkeypatch):
+    _fake_opencv(monkeypatch, {
+        'opencv-python': '4.10.0.84',
+        'opencv-contrib-python': '4.14.0.94'
+    }, '4.14.0')
+    hard, _ = deps.check_opencv()
+    assert len(hard) == 1 and 'mixes their files' in hard[0]
+
+
+def test_opencv_same_version_twice_warns(monkeypatch, mm_log_records):
+    # what `pip install stmixer_mm` gives (both held to 4.x by setup.cfg)
+    _fake_opencv(monkeypatch, {
+        'opencv-python': '4.14.0.94',
+        'opencv-contrib-python': '4.14.0.94'
+    }, '4.14.0')
+    hard, soft = deps.check_opencv()
+    assert hard == [] and len(soft) == 1 and 'share cv2/' in soft[0]
+    assert deps.check_dependencies() == soft
+    assert any('share cv2/' in r.getMessage() for r in mm_log_records)
+    # the setup self-check (strict) wants one OpenCV
+    with pytest.raises(deps.DependencyError, match='share cv2/'):
+        deps.check_dependencies(strict=True)
+
+
+def test_cv2_not_importable_is_an_error(monkeypatch):
+    _fake_opencv(monkeypatch, {'opencv-python': '4.14.0.94'}, None)
+    with pytest.raises(deps.DependencyError, match='cv2 does not import'):
+        deps.check_dependencies()
+
+
+def test_mmcv_without_ops_is_an_error(monkeypatch):
+    real = deps.importlib.util.find_spec
+    monkeypatch.setattr(
+        deps.importlib.util, 'find_spec', lambda name, *a: None
+        if name == 'mmcv._ext' else real(name, *a))
+    with pytest.raises(deps.DependencyError, match='without its compiled'):
+        deps.check_dependencies()
+
+
+# --- one list of supported versions ---------------------------------------
+
+
+def _requirements(lines):
+    from packaging.requirements import Requirement
+    reqs = {}
+    for line in lines:
+        line = line.split('#', 1)[0].strip()
+        if line:
+            r = Requirement(line)
+            reqs[r.name] = str(r.specifier)
+    return reqs
+
+
+def _spec(s):
+    from packaging.specifiers import SpecifierSet
+    return SpecifierSet(s)
+
+
+def test_packaging_states_the_checked_ranges():
+    """setup.cfg's install_requires and requirements/mminstall.txt give the
+    ranges the import-time check accepts; runtime.txt's pins lie in them."""
+    import configparser
+    import os.path as osp
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = configparser.ConfigParser()
+    cfg.read(osp.join(repo, 'setup.cfg'))
+    install = _requirements(cfg['options']['install_requires'].splitlines())
+    with open(osp.join(repo, 'requirements', 'mminstall.txt')) as f:
+        mim = _requirements(f)
+    with open(osp.join(repo, 'requirements', 'runtime.txt')) as f:
+        runtime = _requirements(f)
+    assert 'mmaction2' not in runtime  # installed --no-deps
+    with open(osp.join(repo, 'requirements', 'nodeps.txt')) as f:
+        runtime.update(_requirements(f))
+    for dist in ('mmengine', 'mmcv', 'mmdet', 'mmaction2'):
+        spec = _spec(deps.PINNED[dist][0])
+        assert _spec(install[dist]) == spec, dist
+        assert _spec(mim[dist]) == spec, dist
+        pinned = _spec(runtime[dist])
+        assert str(pinned).startswith('=='), dist
+        assert next(iter(pinned)).version in spec, dist
+        assert deps.TESTED[dist] in spec, dist
+    # setuptools < 82 at run time (pkg_resources for mmdet::/mmaction::)
+    assert '82.0' not in _spec(install['setuptools'])
+    assert '82.0' not in _spec(deps.PINNED['setuptools'][0])
+    # OpenCV: both wheels held to the checked major version; the tested
+    # set (runtime.txt, no mmaction2 dependencies) has one
+    for dist in ('opencv-python', 'opencv-contrib-python'):
+        assert '4.14.0' in _spec(install[dist])
+        assert '5.0.0' not in _spec(install[dist])
+    assert 'opencv-contrib-python' not in runtime

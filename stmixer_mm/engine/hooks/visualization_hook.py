@@ -105,6 +105,13 @@ class ActionDetVisualizationHook(Hook):
         label_file (str, optional): AVA label map for the action names;
             default: the evaluated data set's ``label_file`` or
             ``metainfo['classes']``.
+        enable (bool, optional): mmaction2's name for ``draw``
+            (mmaction2's ``tools/test.py --show/--show-dir`` sets
+            ``default_hooks.visualization.enable``); when given it decides.
+        out_dir (str, optional): mmaction2's ``--show-dir``: test images
+            are written to this folder as given (relative to the current
+            directory, as mmaction2's ``VisualizationHook`` does), not under
+            the work dir. Give ``test_out_dir`` or ``out_dir``, not both.
     """
 
     priority = 'NORMAL'
@@ -116,9 +123,19 @@ class ActionDetVisualizationHook(Hook):
                  show: bool = False,
                  wait_time: float = 0.,
                  test_out_dir: Optional[str] = None,
-                 label_file: Optional[str] = None) -> None:
+                 label_file: Optional[str] = None,
+                 enable: Optional[bool] = None,
+                 out_dir: Optional[str] = None) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
+        if out_dir is not None and test_out_dir is not None:
+            raise ValueError(
+                'ActionDetVisualizationHook: give test_out_dir (under the '
+                'work dir, mmdet/tools/test.py) or out_dir (as given, '
+                f'mmaction2), not both: got {test_out_dir!r} and '
+                f'{out_dir!r}')
+        if enable is not None:
+            draw = bool(enable)
         self._visualizer: Visualizer = Visualizer.get_current_instance()
         if draw and not hasattr(self._visualizer, 'label_names'):
             raise TypeError(
@@ -137,6 +154,7 @@ class ActionDetVisualizationHook(Hook):
                       logger='current')
         self.wait_time = wait_time
         self.test_out_dir = test_out_dir
+        self.out_dir = out_dir
         self.label_file = label_file
         self._out_dir: Optional[str] = None
         self._test_index = 0
@@ -163,6 +181,9 @@ class ActionDetVisualizationHook(Hook):
         if self.draw and self.test_out_dir is not None:
             self._out_dir = osp.join(runner.work_dir, runner.timestamp,
                                      self.test_out_dir)
+        elif self.draw and self.out_dir is not None:
+            self._out_dir = self.out_dir
+        if self._out_dir is not None:
             mkdir_or_exist(self._out_dir)
 
     def _draw(self, name: str, inputs, data_sample, step: int,
