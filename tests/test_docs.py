@@ -158,3 +158,34 @@ def test_license_matches_setup_cfg():
     assert text.lstrip().startswith('Apache License\n'
                                     '                           Version 2.0')
     assert 'END OF TERMS AND CONDITIONS' in text
+
+
+def _resolve(dotted):
+    """Import the longest module prefix of ``dotted``, then getattr."""
+    import importlib
+    parts = dotted.split('.')
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module('.'.join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ModuleNotFoundError(dotted)
+
+
+def test_python_names_in_docs_exist():
+    """Every ``stmixer_mm.x.y`` the pages name imports or is an attribute."""
+    names = set()
+    for path in DOCS:
+        names.update(
+            re.findall(r'\bstmixer_mm(?:\.[A-Za-z_]\w*)+', path.read_text()))
+    missing = []
+    for name in sorted(names):
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError) as e:
+            missing.append(f'{name} ({type(e).__name__}: {e})')
+    assert not missing, 'names in the docs that do not exist: ' + \
+        '; '.join(missing)
