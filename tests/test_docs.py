@@ -189,3 +189,12 @@ def test_python_names_in_docs_exist():
             missing.append(f'{name} ({type(e).__name__}: {e})')
     assert not missing, 'names in the docs that do not exist: ' + \
         '; '.join(missing)
+
+
+def test_index_links_every_page():
+    index = ROOT / 'docs' / 'en' / 'index.md'
+    linked = {(index.parent / t.partition('#')[0]).resolve()
+              for t in _links(index) if not SCHEME.match(t)}
+    pages = set((ROOT / 'docs' / 'en').glob('*.md')) - {index}
+    orphans = sorted(_rel(p) for p in pages if p.resolve() not in linked)
+    assert not orphans, f'docs/en/index.md does not link {orphans}'
