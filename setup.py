@@ -63,7 +63,7 @@ def add_mim_extension() -> None:
     if mode == 'symlink':
         warnings.warn('stmixer_mm/.mim links to configs/ and tools/; mim '
                       'reads them from the installed location only (see '
-                      'README, Tools)')
+                      'docs/en/train_test.md, mim)')
 
 
 if __name__ == '__main__':
