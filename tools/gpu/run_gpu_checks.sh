@@ -43,7 +43,16 @@ export PYTHONUNBUFFERED=1
 cd "$REPO"
 
 mmcv_ops_ok() {
-  "$PY" -c "import mmcv, mmcv.ops, mmcv._ext; assert mmcv.__version__ == '2.1.0'; from mmcv.ops import get_compiling_cuda_version as v; assert v() != 'not available', v()" 2>/dev/null
+  "$PY" -X faulthandler - <<'PYEOF'
+import torch  # noqa: F401  (first: mmcv._ext links against it)
+import mmcv
+import mmcv.ops
+from mmcv.ops import get_compiling_cuda_version
+assert mmcv.__version__ == '2.1.0', mmcv.__version__
+v = get_compiling_cuda_version()
+assert v != 'not available', v
+print(f'mmcv {mmcv.__version__}, ops compiled with CUDA {v}', flush=True)
+PYEOF
 }
 
 stage_build() {
