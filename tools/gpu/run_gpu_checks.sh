@@ -47,11 +47,12 @@ mmcv_ops_ok() {
 import torch  # noqa: F401  (first: mmcv._ext links against it)
 import mmcv
 import mmcv.ops
-from mmcv.ops import get_compiling_cuda_version
 assert mmcv.__version__ == '2.1.0', mmcv.__version__
-v = get_compiling_cuda_version()
-assert v != 'not available', v
-print(f'mmcv {mmcv.__version__}, ops compiled with CUDA {v}', flush=True)
+# not mmcv.ops.get_compiling_cuda_version(): it segfaults in this build
+# (docs/en/gpu.md); one call of the multi-scale deformable attention kernel
+from stmixer_mm.models.layers.sampling import _msda_cuda_function
+assert _msda_cuda_function() is not None, 'no CUDA kernel in mmcv._ext'
+print(f'mmcv {mmcv.__version__}: the CUDA kernel runs', flush=True)
 PYEOF
 }
 
@@ -67,6 +68,10 @@ stage_build() {
   if mmcv_ops_ok; then
     log "mmcv 2.1.0 with CUDA ops already importable"
     return 0
+  fi
+  if [ "${STMIXER_GPU_NO_BUILD:-0}" = 1 ]; then
+    log "ERROR: no working mmcv with CUDA ops and STMIXER_GPU_NO_BUILD=1"
+    return 1
   fi
   local SRC=/tmp/stmixer_mmcv_src
   rm -rf "$SRC"; mkdir -p "$SRC"
@@ -117,11 +122,12 @@ from stmixer_mm.models.layers.sampling import _msda_cuda_function
 print('mmcv msda CUDA function:', _msda_cuda_function())
 PYEOF
   "$PY" -m pytest -q -rs -p no:cacheprovider \
-      tests/test_models/test_layers \
-      tests/test_deployment/test_benchmark_onnx.py \
+      ${TEST_PATHS:-tests/test_models/test_layers tests/test_deployment/test_benchmark_onnx.py} \
       2>&1 | tee "$RES/tests_layers.log" | tail -25
-  "$PY" -m pytest -q -rs -p no:cacheprovider -k 'cuda or CUDA or gpu' \
-      tests 2>&1 | tee "$RES/tests_cuda_k.log" | tail -25
+  if [ "${CUDA_K:-1}" = 1 ]; then
+    "$PY" -m pytest -q -rs -p no:cacheprovider -k 'cuda or CUDA or gpu' \
+        tests 2>&1 | tee "$RES/tests_cuda_k.log" | tail -25
+  fi
 }
 
 stage_suite() {
@@ -134,7 +140,7 @@ stage_suite() {
 stage_parity() {
   log "sampler parity and timing"
   "$PY" tools/analysis_tools/benchmark_sampling.py --device cuda \
-      --batch-sizes 1 8 --repeats 20 --warmup 3 \
+      --batch-sizes 1 8 --repeats "${REPEATS:-10}" --warmup 3 \
       --dtypes fp32 bf16 fp16 --json "$RES/sampling.json" \
       2>&1 | tee "$RES/sampling.txt"
 }

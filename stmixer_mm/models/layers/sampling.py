@@ -711,12 +711,23 @@ def _from_msda_output(out: Tensor, geo: _Geometry) -> Tensor:
 def _msda_cuda_function() -> Optional[type]:
     """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
     try:
-        from mmcv.ops import get_compiling_cuda_version
         from mmcv.ops.multi_scale_deform_attn import \
             MultiScaleDeformableAttnFunction
     except (ImportError, AssertionError, OSError):
         return None
-    if get_compiling_cuda_version() == 'not available':
+    if not torch.cuda.is_available():
+        return None
+    # A tiny call instead of mmcv.ops.get_compiling_cuda_version(), which
+    # segfaults in mmcv 2.1.0 built against torch 2.11 + CUDA 13 (H100,
+    # docs/en/gpu.md); a build without CUDA ops raises here.
+    try:
+        z = torch.zeros(1, 1, 1, 1, device='cuda')
+        MultiScaleDeformableAttnFunction.apply(
+            z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
+            torch.zeros(1, dtype=torch.long, device='cuda'),
+            torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
+            torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
+    except RuntimeError:
         return None
     return MultiScaleDeformableAttnFunction
 
