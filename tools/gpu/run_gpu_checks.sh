@@ -65,6 +65,14 @@ stage_build() {
   "$PY" -m pip install -q --no-index --no-deps --no-compile \
       --disable-pip-version-check --upgrade --target "$SITE" "${whls[@]}" \
       || { log "ERROR: installing the wheels of $WHEELS failed"; return 1; }
+  # mmaction2 1.2.0 imports its VindLU models whenever transformers is
+  # installed; transformers 5 (on the GPU image) lacks what they import
+  # (apply_chunking_to_forward). STMixer needs none of them.
+  if ! "$PY" -c "from transformers.modeling_utils import apply_chunking_to_forward" 2>/dev/null; then
+    sed -i 's/^WITH_MULTIMODAL = all(/WITH_MULTIMODAL = False and all(/' \
+        "$SITE/mmaction/utils/dependency.py"
+    log "mmaction2: multimodal models off (transformers without apply_chunking_to_forward)"
+  fi
   if mmcv_ops_ok; then
     log "mmcv 2.1.0 with CUDA ops already importable"
     return 0
