@@ -575,6 +575,14 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
     which is much faster on CPU than ``grid_sample``'s channel-strided
     reads.
     """
+    if (table.dtype == torch.bfloat16 and table.is_cuda
+            and torch.is_grad_enabled() and weights.requires_grad):
+        # CUDA has no bf16 backward of the per-sample weights
+        # ("_embedding_bag_per_sample_weights_backward_cuda" not
+        # implemented for 'BFloat16'): gather in fp32, return bf16.
+        return F.embedding_bag(
+            index, table.float(), per_sample_weights=weights.float(),
+            mode='sum').to(table.dtype)
     return F.embedding_bag(
         index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
 
@@ -755,8 +763,11 @@ def _sample_4d_mmcv(sample_points: Tensor,
         raise RuntimeError(
             "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
             "without its CUDA ops; use impl='auto' or 'pytorch'")
-    inputs = _to_msda_inputs(sample_points, values, featmap_strides, geo,
-                             mapping_stride, tau)
+    # locations and level weights in fp32 for bf16/fp16 points (as the
+    # PyTorch path's geometry): bf16 locations move the points
+    inputs = _to_msda_inputs(
+        sample_points.to(_geometry_dtype(sample_points.dtype)), values,
+        featmap_strides, geo, mapping_stride, tau)
     out_dtype = inputs.value.dtype
     dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32
     with torch.autocast(device_type='cuda', enabled=False):

@@ -185,6 +185,19 @@ def test_tiny_detector_cuda_matches_cpu():
     kernel where mmcv has it) as on the CPU (the PyTorch path), fp32."""
     model = _tiny_model().eval()
     data = _batch(B=1)
+    # fp32 means fp32: no TF32 convolutions / matmuls for this comparison
+    flags = (torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        _compare_cuda_cpu(model, data)
+    finally:
+        (torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = flags
+
+
+def _compare_cuda_cpu(model, data):
     with torch.no_grad():
         out_cuda = model._forward(model.data_preprocessor(data)['inputs'])
         model.cpu()
