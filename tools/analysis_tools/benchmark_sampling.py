@@ -30,7 +30,13 @@ directly (absolute). Tolerances (``PARITY_TOL``): fp32 1e-5, bf16 and fp16
 a few units of the dtype's rounding (see the table's header); the tool
 exits with status 1 when one is exceeded. The reference operator's own
 bf16/fp16 rows are informative (no path of the models runs it in reduced
-precision: its grid arithmetic in bf16 moves the points). ``--json`` writes every number.
+precision: its grid arithmetic in bf16 moves the points). In bf16/fp16
+the gradient into the points is reported but not checked: the gradient of
+a bilinear read is discontinuous on pixel edges, points rounded to bf16 /
+fp16 land exactly on edges (x = 4k + 2 at stride 4), and either side is
+right; the same rounded points in fp32 arithmetic differ from float64 by
+1.3e-1 there while the output and the map gradients agree to 3e-6.
+``--json`` writes every number.
 """
 import argparse
 import json
@@ -79,8 +85,8 @@ def parse_args(argv=None):
         default=['fp32'],
         help='dtype of the maps and points (bf16/fp16: what the decoder '
         'sees under autocast)')
-    p.add_argument('--no-parity', action='store_true',
-                   help='timing table only')
+    p.add_argument(
+        '--no-parity', action='store_true', help='timing table only')
     p.add_argument('--json', help='write every number to this file')
     return p.parse_args(argv)
 
@@ -149,7 +155,9 @@ def cast_inputs(inputs: Tuple[Tensor, List[Tensor], Tensor],
     return (points.to(dtype), [v.to(dtype) for v in values], grad.to(dtype))
 
 
-def bench_one(impl: str, batch: int, args,
+def bench_one(impl: str,
+              batch: int,
+              args,
               dtype: torch.dtype = torch.float32) -> Dict[str, float]:
     device = torch.device(args.device)
     points, values, grad = cast_inputs(
@@ -203,8 +211,8 @@ def parity_one(impls: Sequence[str], batch: int, dtype_name: str,
     inputs = cast_inputs(
         make_inputs(batch, device, args.seed), DTYPES[dtype_name])
     points, values, grad = inputs
-    truth_out, truth_grads = _out_and_grads('reference', *cast_inputs(
-        inputs, torch.float64))
+    truth_out, truth_grads = _out_and_grads(
+        'reference', *cast_inputs(inputs, torch.float64))
     results = {}
     rows = []
     tol_out, tol_grad = PARITY_TOL[dtype_name]
@@ -227,8 +235,12 @@ def parity_one(impls: Sequence[str], batch: int, dtype_name: str,
                 tol_grad=tol_grad,
                 # the reference operator in bf16/fp16 is not a path the
                 # models take (informative only)
+                # bf16/fp16 points: the point gradient is not checked (a
+                # bilinear read's gradient jumps on pixel edges, where
+                # rounded points land; 1e-1 even in fp32 arithmetic)
                 ok=None if impl == 'reference' and dtype_name != 'fp32' else
-                (rel_out <= tol_out and max(rel_pts, rel_maps) <= tol_grad)))
+                (rel_out <= tol_out and rel_maps <= tol_grad and
+                 (dtype_name != 'fp32' or rel_pts <= tol_grad))))
         del out, grads
     if dtype_name == 'fp32' and 'mmcv' in results and 'pytorch' in results:
         (o_m, g_m), (o_p, g_p) = results['mmcv'], results['pytorch']
@@ -236,8 +248,8 @@ def parity_one(impls: Sequence[str], batch: int, dtype_name: str,
         abs_pts = (g_m[0] - g_p[0]).abs().max().item()
         rel_pts = _rel(g_m[0], g_p[0])
         rel_maps = max(_rel(a, b) for a, b in zip(g_m[1:], g_p[1:]))
-        abs_maps = max((a - b).abs().max().item()
-                       for a, b in zip(g_m[1:], g_p[1:]))
+        abs_maps = max(
+            (a - b).abs().max().item() for a, b in zip(g_m[1:], g_p[1:]))
         rows.append(
             dict(
                 batch=batch,
@@ -320,8 +332,13 @@ def main(argv=None):
         device_name=(torch.cuda.get_device_name(device)
                      if device.type == 'cuda' else 'cpu'),
         torch=torch.__version__,
-        sizes=dict(N=N_QUERIES, C=CHANNELS, G=GROUPS, P=POINTS, T=FRAMES,
-                   maps=map_sizes()),
+        sizes=dict(
+            N=N_QUERIES,
+            C=CHANNELS,
+            G=GROUPS,
+            P=POINTS,
+            T=FRAMES,
+            maps=map_sizes()),
         repeats=args.repeats,
         timing=records,
         parity=[])
@@ -329,8 +346,8 @@ def main(argv=None):
     if not args.no_parity:
         parity_impls = [i for i in impls if i != 'reference']
         prow = [[
-            'B', 'dtype', 'impl', 'against', 'out', 'grad points',
-            'grad maps', 'tol (out, grad)', 'ok'
+            'B', 'dtype', 'impl', 'against', 'out', 'grad points', 'grad maps',
+            'tol (out, grad)', 'ok'
         ]]
         for batch in args.batch_sizes:
             for dtype_name in args.dtypes:
@@ -341,8 +358,11 @@ def main(argv=None):
                         str(batch), dtype_name, r['impl'], r['against'],
                         f"{r['out']:.1e}", f"{r['grad_points']:.1e}",
                         f"{r['grad_maps']:.1e}",
-                        f"{r['tol_out']:.0e}, {r['tol_grad']:.0e}",
-                        {True: 'yes', False: 'NO', None: '-'}[r['ok']]
+                        f"{r['tol_out']:.0e}, {r['tol_grad']:.0e}", {
+                            True: 'yes',
+                            False: 'NO',
+                            None: '-'
+                        }[r['ok']]
                     ])
                     if r['ok'] is False:
                         failed.append(r)

@@ -58,15 +58,22 @@ def _benchmark_model():
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='time one training iteration')
     p.add_argument('config', nargs='*')
-    p.add_argument('--official', action='store_true',
-                   help='the models of configs/stmixer/metafile.yml')
-    p.add_argument('--batch-size', type=int,
-                   help="default: the config's train_dataloader.batch_size")
+    p.add_argument(
+        '--official',
+        action='store_true',
+        help='the models of configs/stmixer/metafile.yml')
+    p.add_argument(
+        '--batch-size',
+        type=int,
+        help="default: the config's train_dataloader.batch_size")
     p.add_argument('--shape', type=int, nargs=3, metavar=('T', 'H', 'W'))
-    p.add_argument('--cp', nargs='+', choices=['off', 'on'],
-                   default=['off', 'on'])
-    p.add_argument('--amp', nargs='+', choices=['none', 'bf16', 'fp16'],
-                   default=['none', 'bf16'])
+    p.add_argument(
+        '--cp', nargs='+', choices=['off', 'on'], default=['off', 'on'])
+    p.add_argument(
+        '--amp',
+        nargs='+',
+        choices=['none', 'bf16', 'fp16'],
+        default=['none', 'bf16'])
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
@@ -82,9 +89,8 @@ def parse_args(argv=None):
     return args
 
 
-def make_train_batch(batch_size: int, t: int, h: int, w: int,
-                     num_classes: int, num_gt: int,
-                     g: torch.Generator) -> dict:
+def make_train_batch(batch_size: int, t: int, h: int, w: int, num_classes: int,
+                     num_gt: int, g: torch.Generator) -> dict:
     """Random uint8 clips with ``num_gt`` random persons each (boxes in
     pixels, multi-hot action labels over ``num_classes`` columns, column 0
     unused as in AVA)."""
@@ -92,8 +98,8 @@ def make_train_batch(batch_size: int, t: int, h: int, w: int,
     inputs, samples = [], []
     for _ in range(batch_size):
         inputs.append(
-            torch.randint(0, 256, (3, t, h, w), dtype=torch.uint8,
-                          generator=g))
+            torch.randint(
+                0, 256, (3, t, h, w), dtype=torch.uint8, generator=g))
         xy = torch.rand(num_gt, 2, generator=g) * torch.tensor([w, h]) * 0.6
         wh = (torch.rand(num_gt, 2, generator=g) * 0.3 + 0.1) * torch.tensor(
             [w, h])
@@ -189,9 +195,11 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
                 loss=total,
                 device=torch.cuda.get_device_name(dev))
             rows.append(row)
-            print(f'{name}: cp {cp}, amp {amp}, B={batch}: median '
-                  f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
-                  f'{total:.3f}', flush=True)
+            print(
+                f'{name}: cp {cp}, amp {amp}, B={batch}: median '
+                f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
+                f'{total:.3f}',
+                flush=True)
             del optim_wrapper
         del model, data
         gc.collect()
@@ -224,10 +232,12 @@ def main(argv=None):
     for _, path in configs:
         if not osp.isfile(path):
             raise SystemExit(f'config {path} does not exist')
-    print(f'torch {torch.__version__}, '
-          f'{torch.cuda.get_device_name(0)}; random weights (seed '
-          f'{args.seed}), {args.warmup} warm-up + {args.repeats} timed '
-          'iterations', flush=True)
+    print(
+        f'torch {torch.__version__}, '
+        f'{torch.cuda.get_device_name(0)}; random weights (seed '
+        f'{args.seed}), {args.warmup} warm-up + {args.repeats} timed '
+        'iterations',
+        flush=True)
     rows = []
     for name, path in configs:
         rows += bench_config(bm, name, path, args)

@@ -135,8 +135,8 @@ def _batch(B=2, T=4, H=64, W=96):
     inputs, samples = [], []
     for _ in range(B):
         inputs.append(
-            torch.randint(0, 256, (3, T, H, W), dtype=torch.uint8,
-                          generator=g))
+            torch.randint(
+                0, 256, (3, T, H, W), dtype=torch.uint8, generator=g))
         s = ActionDataSample()
         s.set_metainfo(dict(img_shape=(H, W), video_id='v', timestamp=900))
         labels = torch.zeros(2, 8)
@@ -159,8 +159,8 @@ def test_tiny_detector_trains_and_predicts_on_cuda(amp):
     model.train()
     data = model.data_preprocessor(_batch(), True)
     assert data['inputs'].device.type == 'cuda'
-    with torch.autocast('cuda', dtype=amp or torch.float32,
-                        enabled=amp is not None):
+    with torch.autocast(
+            'cuda', dtype=amp or torch.float32, enabled=amp is not None):
         losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
