@@ -200,8 +200,8 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
                 f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
                 f'{total:.3f}',
                 flush=True)
-            del optim_wrapper
-        del model, data
+            optim_wrapper = None  # freed before the next build
+        model = data = None  # freed before the next build
         gc.collect()
         torch.cuda.empty_cache()
     return rows
