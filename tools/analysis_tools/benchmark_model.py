@@ -9,6 +9,8 @@
         [--metafile configs/stmixer/metafile.yml] [--threads 1] \
         [--repeats 3] [--warmup 1] [--bf16] [--seed 0]
     python tools/analysis_tools/benchmark_model.py CONFIG [CONFIG ...] --table
+    python tools/analysis_tools/benchmark_model.py --official --device cuda \
+        --batch-size 8 --dtypes fp32 bf16 fp16 --no-flops --json OUT.json
     python tools/analysis_tools/benchmark_model.py --official --vs-official \
         [--threads 1 2] [--repeats 3] [--warmup 1] [--bf16 | --fp32-only] \
         [--compile]
@@ -44,6 +46,13 @@ support; a CPU whose oneDNN has bf16 kernels), or everywhere with
 ``--bf16`` (on a CPU without native bf16, e.g. AVX2 only, bf16 autocast is
 emulated and much slower -- 45x for SlowOnly-R50 on one AVX2 thread --
 so it is not measured by default).
+``--dtypes`` replaces that choice by a list (fp32, bf16, fp16 autocast,
+e.g. all three on a GPU). On CUDA each row also reports the peak memory
+the allocator held during its timed runs (``max_memory_allocated`` after
+``reset_peak_memory_stats``: weights, activations and workspaces), and the
+fused attention (``F.scaled_dot_product_attention``) of the configs is what
+runs. ``--json`` writes the rows (every timed run) to a file, rewritten
+after every row so that an interrupted run keeps what it measured.
 The load average is printed before and after (shared machines).
 
 ``--vs-official`` compares, per config, this project's detector with the
@@ -140,6 +149,13 @@ def parse_args(argv=None):
         '--fp32-only',
         action='store_true',
         help='fp32 rows only (no bf16 rows, even where bf16 is native)')
+    table.add_argument(
+        '--dtypes',
+        nargs='+',
+        choices=['fp32', 'bf16', 'fp16'],
+        help='the rows\' dtypes (autocast for bf16/fp16) on every device, '
+        'instead of fp32 + bf16 where native')
+    table.add_argument('--json', help='also write the rows to this file')
     table.add_argument('--seed', type=int, default=0,
                        help='seed of the random weights and clips')
     table.add_argument('--no-flops', action='store_true',
@@ -172,6 +188,10 @@ def parse_args(argv=None):
         p.error('--repeats and --batch-size must be >= 1, --warmup >= 0')
     if args.shape is not None and min(args.shape) < 1:
         p.error(f'--shape values must be >= 1, got {args.shape}')
+    if not args.table:
+        for opt in ('dtypes', 'json'):
+            if getattr(args, opt):
+                p.error(f'--{opt} is for the table modes')
     if args.table:
         for opt in ('onnx', 'amp', 'checkpoint'):
             if getattr(args, opt):
@@ -343,11 +363,20 @@ def _load() -> str:
     return ' '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
+def _write_json(path: str, rows: Sequence[Dict[str, Any]]) -> None:
+    import json
+    with open(path, 'w') as f:
+        json.dump(list(rows), f, indent=1)
+
+
 def format_markdown(rows: Sequence[Dict[str, Any]]) -> str:
     """Markdown table of :func:`benchmark_table` rows."""
     head = ('config', 'input (BxTxHxW)', 'params (M)', 'GFLOPs (GMACs)',
             'decoder FLOPs', 'device', 'dtype', 'latency median (ms)',
             'min (ms)', 'clips/s')
+    with_peak = any(r.get('peak_mib') is not None for r in rows)
+    if with_peak:
+        head += ('peak memory (MiB)', )
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for r in rows:
         if r['flops'] is None:
@@ -359,6 +388,9 @@ def format_markdown(rows: Sequence[Dict[str, Any]]) -> str:
                  f'{r["params"] / 1e6:.2f}', flops, share, r['device_desc'],
                  r['dtype'], f'{r["median_s"] * 1e3:.1f}',
                  f'{min(r["times"]) * 1e3:.1f}', f'{r["clips_per_s"]:.3f}')
+        if with_peak:
+            peak = r.get('peak_mib')
+            cells += ('n/a' if peak is None else f'{peak:.0f}', )
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -776,7 +808,12 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
     for dev in devices:
         native, why = native_bf16(dev)
         dtypes[dev] = ['fp32'] + (['bf16'] if native or args.bf16 else [])
-        if not native:
+        if args.dtypes:
+            dtypes[dev] = list(args.dtypes)
+            if 'bf16' in args.dtypes and not native:
+                notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); '
+                             'measured anyway (--dtypes), emulated')
+        elif not native:
             notes.append(
                 f'bf16 on {dev.type}: no native bf16 ({why}); ' +
                 ('measured anyway (--bf16), emulated'
@@ -813,10 +850,17 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                     if dev.type == 'cpu' else
                     f'cuda ({torch.cuda.get_device_name(dev)})')
             for dtype in dtypes[dev]:
-                amp = torch.bfloat16 if dtype == 'bf16' else None
+                amp = dict(
+                    bf16=torch.bfloat16, fp16=torch.float16).get(dtype)
+                peak = None
+                if dev.type == 'cuda':
+                    torch.cuda.synchronize(dev)
+                    torch.cuda.reset_peak_memory_stats(dev)
                 times, out = time_runs(
                     inference_runner(model, data, dev, amp), args.warmup,
                     args.repeats)
+                if dev.type == 'cuda':
+                    peak = torch.cuda.max_memory_allocated(dev) / 2**20
                 check_finite(out, f'{name} ({dev.type}, {dtype})')
                 med = statistics.median(times)
                 rows.append(
@@ -832,9 +876,14 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                         dtype=dtype + (' autocast' if amp else ''),
                         times=times,
                         median_s=med,
-                        clips_per_s=args.batch_size / med))
+                        clips_per_s=args.batch_size / med,
+                        peak_mib=peak))
                 print(f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
-                      f'median {med * 1e3:.1f} ms', flush=True)
+                      f'median {med * 1e3:.1f} ms' +
+                      ('' if peak is None else f', peak {peak:.0f} MiB'),
+                      flush=True)
+                if args.json:
+                    _write_json(args.json, rows)
         if get_flops is not None:  # after the finiteness check
             model.to('cpu')
             res = get_flops.count_flops(model, (t, h, w), args.batch_size)

@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/benchmark_sampling.py \
         [--device cpu] [--batch-sizes 1 8] [--repeats 5] [--warmup 1] \
-        [--impls reference pytorch mmcv] [--threads N]
+        [--impls reference pytorch mmcv] [--threads N] \
+        [--dtypes fp32 bf16 fp16] [--json OUT.json]
 
 Times ``sample_4d`` at the sizes of the official ViT-B 16x4 model (N=100
 queries, C=256, G=4 groups, P=32 points, T=8 frames, a 256x340 input with
@@ -16,8 +17,29 @@ speed-ups (time) or ratios (memory) relative to ``impl='reference'`` at the
 same batch size, and ``max|diff|`` the largest deviation of the output from
 it. Prints one table. On a CPU shared with other work, ``--threads 1``
 gives steadier numbers (oversubscribed OpenMP threads wait on each other).
+
+``--dtypes``: the maps and the points in that dtype (what the decoder sees
+under autocast); ``x ref`` compares with ``impl='reference'`` in the same
+dtype. After the timing table, a parity table per batch size and dtype:
+every implementation's output and its gradients (into the maps and the
+points, for the same random output gradient) against the reference
+operator computed in float64 from the same (rounded) inputs, as the largest
+absolute difference divided by the largest absolute value of the float64
+result ("rel"), and, in fp32, ``impl='mmcv'`` against ``impl='pytorch'``
+directly (absolute). Tolerances (``PARITY_TOL``): fp32 1e-5, bf16 and fp16
+a few units of the dtype's rounding (see the table's header); the tool
+exits with status 1 when one is exceeded. The reference operator's own
+bf16/fp16 rows are informative (no path of the models runs it in reduced
+precision: its grid arithmetic in bf16 moves the points). In bf16/fp16
+the gradient into the points is reported but not checked: the gradient of
+a bilinear read is discontinuous on pixel edges, points rounded to bf16 /
+fp16 land exactly on edges (x = 4k + 2 at stride 4), and either side is
+right; the same rounded points in fp32 arithmetic differ from float64 by
+1.3e-1 there while the output and the map gradients agree to 3e-6.
+``--json`` writes every number.
 """
 import argparse
+import json
 import statistics
 import time
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -32,6 +54,12 @@ from stmixer_mm.utils.benchmark import peak_memory, synchronize
 N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
 INPUT_HW = (256, 340)
 STRIDES = (4, 8, 16, 32)
+DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
+#: Largest accepted error relative to the float64 reference's largest
+#: value: (output, gradients). fp32 also compares 'mmcv' with 'pytorch'
+#: directly (absolute, 1e-5 on the output). bf16 keeps 8 bits of mantissa
+#: (unit roundoff 3.9e-3), fp16 11 (4.9e-4).
+PARITY_TOL = dict(fp32=(1e-5, 1e-5), bf16=(2e-2, 5e-2), fp16=(4e-3, 1e-2))
 
 
 def parse_args(argv=None):
@@ -50,6 +78,16 @@ def parse_args(argv=None):
         "'mmcv' falls back to 'pytorch')")
     p.add_argument('--threads', type=int, help='torch.set_num_threads')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument(
+        '--dtypes',
+        nargs='+',
+        choices=list(DTYPES),
+        default=['fp32'],
+        help='dtype of the maps and points (bf16/fp16: what the decoder '
+        'sees under autocast)')
+    p.add_argument(
+        '--no-parity', action='store_true', help='timing table only')
+    p.add_argument('--json', help='write every number to this file')
     return p.parse_args(argv)
 
 
@@ -111,9 +149,19 @@ def median_time(fn: Callable[[], None], device: torch.device, repeats: int,
     return statistics.median(times)
 
 
-def bench_one(impl: str, batch: int, args) -> Dict[str, float]:
+def cast_inputs(inputs: Tuple[Tensor, List[Tensor], Tensor],
+                dtype: torch.dtype) -> Tuple[Tensor, List[Tensor], Tensor]:
+    points, values, grad = inputs
+    return (points.to(dtype), [v.to(dtype) for v in values], grad.to(dtype))
+
+
+def bench_one(impl: str,
+              batch: int,
+              args,
+              dtype: torch.dtype = torch.float32) -> Dict[str, float]:
     device = torch.device(args.device)
-    points, values, grad = make_inputs(batch, device, args.seed)
+    points, values, grad = cast_inputs(
+        make_inputs(batch, device, args.seed), dtype)
     points.requires_grad_()
     for v in values:
         v.requires_grad_()
@@ -139,6 +187,86 @@ def bench_one(impl: str, batch: int, args) -> Dict[str, float]:
         peak=peak_memory(forward_backward, device))
 
 
+def _out_and_grads(impl: str, points: Tensor, values: List[Tensor],
+                   grad: Tensor) -> Tuple[Tensor, List[Tensor]]:
+    """Output and gradients (points, then every map) of one call."""
+    points = points.detach().requires_grad_()
+    values = [v.detach().requires_grad_() for v in values]
+    out = sample_4d(points, values, STRIDES, POINTS, impl=impl)
+    grads = torch.autograd.grad(out, [points] + values, grad)
+    return out.detach(), [g.detach() for g in grads]
+
+
+def _rel(actual: Tensor, truth: Tensor) -> float:
+    """max|actual - truth| / max|truth| (computed in float64)."""
+    diff = (actual.double() - truth.double()).abs().max().item()
+    return diff / max(truth.abs().max().item(), 1e-30)
+
+
+def parity_one(impls: Sequence[str], batch: int, dtype_name: str,
+               args) -> List[Dict[str, object]]:
+    """Every impl against the float64 reference of the same inputs, and
+    in fp32 'mmcv' against 'pytorch' (see the module docstring)."""
+    device = torch.device(args.device)
+    inputs = cast_inputs(
+        make_inputs(batch, device, args.seed), DTYPES[dtype_name])
+    points, values, grad = inputs
+    truth_out, truth_grads = _out_and_grads(
+        'reference', *cast_inputs(inputs, torch.float64))
+    results = {}
+    rows = []
+    tol_out, tol_grad = PARITY_TOL[dtype_name]
+    for impl in impls:
+        out, grads = _out_and_grads(impl, points, values, grad)
+        results[impl] = (out, grads)
+        rel_out = _rel(out, truth_out)
+        rel_pts = _rel(grads[0], truth_grads[0])
+        rel_maps = max(_rel(g, t) for g, t in zip(grads[1:], truth_grads[1:]))
+        rows.append(
+            dict(
+                batch=batch,
+                dtype=dtype_name,
+                impl=impl,
+                against='float64 reference (rel)',
+                out=rel_out,
+                grad_points=rel_pts,
+                grad_maps=rel_maps,
+                tol_out=tol_out,
+                tol_grad=tol_grad,
+                # the reference operator in bf16/fp16 is not a path the
+                # models take (informative only)
+                # bf16/fp16 points: the point gradient is not checked (a
+                # bilinear read's gradient jumps on pixel edges, where
+                # rounded points land; 1e-1 even in fp32 arithmetic)
+                ok=None if impl == 'reference' and dtype_name != 'fp32' else
+                (rel_out <= tol_out and rel_maps <= tol_grad and
+                 (dtype_name != 'fp32' or rel_pts <= tol_grad))))
+        del out, grads
+    if dtype_name == 'fp32' and 'mmcv' in results and 'pytorch' in results:
+        (o_m, g_m), (o_p, g_p) = results['mmcv'], results['pytorch']
+        abs_out = (o_m - o_p).abs().max().item()
+        abs_pts = (g_m[0] - g_p[0]).abs().max().item()
+        rel_pts = _rel(g_m[0], g_p[0])
+        rel_maps = max(_rel(a, b) for a, b in zip(g_m[1:], g_p[1:]))
+        abs_maps = max(
+            (a - b).abs().max().item() for a, b in zip(g_m[1:], g_p[1:]))
+        rows.append(
+            dict(
+                batch=batch,
+                dtype=dtype_name,
+                impl='mmcv',
+                against='pytorch (abs; grads also rel)',
+                out=abs_out,
+                grad_points=abs_pts,
+                grad_maps=abs_maps,
+                grad_points_rel=rel_pts,
+                grad_maps_rel=rel_maps,
+                tol_out=1e-5,
+                tol_grad=1e-5,
+                ok=abs_out <= 1e-5 and max(rel_pts, rel_maps) <= 1e-5))
+    return rows
+
+
 def format_table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
@@ -160,28 +288,96 @@ def main(argv=None):
         impls = ['reference'] + impls  # the ratios need it
 
     header = [
-        'B', 'impl', 'fwd ms', 'x ref', 'fwd+bwd ms', 'x ref', 'peak MiB',
-        'x ref', 'max|diff|'
+        'B', 'dtype', 'impl', 'fwd ms', 'x ref', 'fwd+bwd ms', 'x ref',
+        'peak MiB', 'x ref', 'max|diff|'
     ]
     rows = [header]
+    records = []
     for batch in args.batch_sizes:
-        results = {impl: bench_one(impl, batch, args) for impl in impls}
-        ref = results['reference']
-        for impl in impls:
-            r = results[impl]
-            diff = (r['out'] - ref['out']).abs().max().item()
-            rows.append([
-                str(batch), impl, f"{r['fwd'] * 1e3:.1f}",
-                f"{ref['fwd'] / r['fwd']:.2f}", f"{r['fwd_bwd'] * 1e3:.1f}",
-                f"{ref['fwd_bwd'] / r['fwd_bwd']:.2f}",
-                f"{r['peak'] / 2**20:.1f}",
-                f"{r['peak'] / max(ref['peak'], 1):.2f}", f'{diff:.1e}'
-            ])
+        for dtype_name in args.dtypes:
+            results = {
+                impl: bench_one(impl, batch, args, DTYPES[dtype_name])
+                for impl in impls
+            }
+            ref = results['reference']
+            for impl in impls:
+                r = results[impl]
+                diff = (r['out'].float() - ref['out'].float()).abs().max()
+                diff = diff.item()
+                rows.append([
+                    str(batch), dtype_name, impl, f"{r['fwd'] * 1e3:.2f}",
+                    f"{ref['fwd'] / r['fwd']:.2f}",
+                    f"{r['fwd_bwd'] * 1e3:.2f}",
+                    f"{ref['fwd_bwd'] / r['fwd_bwd']:.2f}",
+                    f"{r['peak'] / 2**20:.1f}",
+                    f"{r['peak'] / max(ref['peak'], 1):.2f}", f'{diff:.1e}'
+                ])
+                records.append(
+                    dict(
+                        batch=batch,
+                        dtype=dtype_name,
+                        impl=impl,
+                        fwd_ms=r['fwd'] * 1e3,
+                        fwd_bwd_ms=r['fwd_bwd'] * 1e3,
+                        peak_mib=r['peak'] / 2**20,
+                        max_diff_vs_reference=diff))
+            del results, ref
     hw = ', '.join(f'{h}x{w}' for h, w in map_sizes())
     print(f'sample_4d on {device} ({torch.get_num_threads()} threads), '
           f'N={N_QUERIES} C={CHANNELS} G={GROUPS} P={POINTS} T={FRAMES}, '
           f'maps {hw}; median of {args.repeats}')
-    print(format_table(rows))
+    print(format_table(rows), flush=True)
+    report = dict(
+        device=str(device),
+        device_name=(torch.cuda.get_device_name(device)
+                     if device.type == 'cuda' else 'cpu'),
+        torch=torch.__version__,
+        sizes=dict(
+            N=N_QUERIES,
+            C=CHANNELS,
+            G=GROUPS,
+            P=POINTS,
+            T=FRAMES,
+            maps=map_sizes()),
+        repeats=args.repeats,
+        timing=records,
+        parity=[])
+    failed = []
+    if not args.no_parity:
+        parity_impls = [i for i in impls if i != 'reference']
+        prow = [[
+            'B', 'dtype', 'impl', 'against', 'out', 'grad points', 'grad maps',
+            'tol (out, grad)', 'ok'
+        ]]
+        for batch in args.batch_sizes:
+            for dtype_name in args.dtypes:
+                for r in parity_one(['reference'] + parity_impls, batch,
+                                    dtype_name, args):
+                    report['parity'].append(r)
+                    prow.append([
+                        str(batch), dtype_name, r['impl'], r['against'],
+                        f"{r['out']:.1e}", f"{r['grad_points']:.1e}",
+                        f"{r['grad_maps']:.1e}",
+                        f"{r['tol_out']:.0e}, {r['tol_grad']:.0e}", {
+                            True: 'yes',
+                            False: 'NO',
+                            None: '-'
+                        }[r['ok']]
+                    ])
+                    if r['ok'] is False:
+                        failed.append(r)
+        print()
+        print('parity: largest |difference|, relative to the largest '
+              '|value| of the float64 reference of the same inputs '
+              '(fp32 mmcv vs pytorch: absolute; its gradients relative)')
+        print(format_table(prow), flush=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=1)
+    if failed:
+        raise SystemExit(f'{len(failed)} parity check(s) above their '
+                         'tolerance (rows marked NO)')
+    return report
 
 
 if __name__ == '__main__':

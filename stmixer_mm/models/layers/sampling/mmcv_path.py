@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .geometry import _Geometry, _level_weights, _map_sizes
+from .geometry import _Geometry, _geometry_dtype, _level_weights, _map_sizes
 from .pyramid import PreparedPyramid
 
 #: Dtypes the mmcv CUDA kernel is compiled for.
@@ -86,12 +86,23 @@ def _from_msda_output(out: Tensor, geo: _Geometry) -> Tensor:
 def _msda_cuda_function() -> Optional[type]:
     """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
     try:
-        from mmcv.ops import get_compiling_cuda_version
         from mmcv.ops.multi_scale_deform_attn import \
             MultiScaleDeformableAttnFunction
     except (ImportError, AssertionError, OSError):
         return None
-    if get_compiling_cuda_version() == 'not available':
+    if not torch.cuda.is_available():
+        return None
+    # A tiny call instead of mmcv.ops.get_compiling_cuda_version(), which
+    # segfaults in mmcv 2.1.0 built against torch 2.11 + CUDA 13 (H100,
+    # docs/en/gpu.md); a build without CUDA ops raises here.
+    try:
+        z = torch.zeros(1, 1, 1, 1, device='cuda')
+        MultiScaleDeformableAttnFunction.apply(
+            z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
+            torch.zeros(1, dtype=torch.long, device='cuda'),
+            torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
+            torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
+    except RuntimeError:
         return None
     return MultiScaleDeformableAttnFunction
 
@@ -118,7 +129,11 @@ def _sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
         raise RuntimeError(
             "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
             "without its CUDA ops; use impl='auto' or 'pytorch'")
-    inputs = _to_msda_inputs(sample_points, prepared, geo, mapping_stride, tau)
+    # locations and level weights in fp32 for bf16/fp16 points (as the
+    # PyTorch path's geometry): bf16 locations move the points
+    inputs = _to_msda_inputs(
+        sample_points.to(_geometry_dtype(sample_points.dtype)), prepared, geo,
+        mapping_stride, tau)
     out_dtype = inputs.value.dtype
     dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32
     with torch.autocast(device_type='cuda', enabled=False):

@@ -83,6 +83,14 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
     which is much faster on CPU than ``grid_sample``'s channel-strided
     reads.
     """
+    if (table.dtype == torch.bfloat16 and table.is_cuda
+            and torch.is_grad_enabled() and weights.requires_grad):
+        # CUDA has no bf16 backward of the per-sample weights
+        # ("_embedding_bag_per_sample_weights_backward_cuda" not
+        # implemented for 'BFloat16'): gather in fp32, return bf16.
+        return F.embedding_bag(
+            index, table.float(), per_sample_weights=weights.float(),
+            mode='sum').to(table.dtype)
     return F.embedding_bag(
         index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
 

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The GPU checks of stmixer_mm (docs/en/gpu.md), on one CUDA machine.
+#
+#   bash tools/gpu/run_gpu_checks.sh STAGE [STAGE ...]
+#
+# Stages (run in the order given; `build` is implied by every other one):
+#   build       install the OpenMMLab stack beside the machine's own torch
+#               and build mmcv 2.1.0 with its CUDA ops from the sdist
+#   tests       the project's CUDA tests (and tests/test_models/test_layers)
+#   suite       the whole test suite with pytest-xdist (what fails is listed)
+#   parity      sample_4d impl='mmcv' against the PyTorch paths, fwd + bwd,
+#               fp32 / bf16 / fp16, with the timing table (B = 1 and 8)
+#   throughput  the five official configs: B = 1 and 8, fp32 / bf16 / fp16
+#               autocast, clips/s and peak memory
+#   train       one training iteration per official config at its per-GPU
+#               batch size, with and without activation checkpointing
+#
+# Environment:
+#   STMIXER_GPU_WHEELS  folder of wheels (cp312) and the mmcv-2.1.0 sdist
+#                       (default: <repo>/.gpu_wheels); nothing is downloaded
+#   STMIXER_GPU_SITE    where the packages go (pip --target, default
+#                       /tmp/stmixer_gpu_site); the machine's torch is kept
+#   STMIXER_GPU_OUT     results folder (default: $OUT, else ./gpu_results)
+#   MAX_JOBS            compiler jobs of the mmcv build (default: nproc)
+#   TORCH_CUDA_ARCH_LIST  default: the GPU's compute capability, e.g. 9.0
+#
+# Why --target and not a venv: the machine's python3 is itself a virtual
+# environment, and `venv --system-site-packages` of a venv sees the base
+# interpreter's packages, not that venv's torch. Installing into a separate
+# folder on PYTHONPATH keeps the machine's torch, numpy, opencv.
+set -uo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+WHEELS="${STMIXER_GPU_WHEELS:-$REPO/.gpu_wheels}"
+SITE="${STMIXER_GPU_SITE:-/tmp/stmixer_gpu_site}"
+RES="${STMIXER_GPU_OUT:-${OUT:-$REPO/gpu_results}}"
+PY="${STMIXER_GPU_PYTHON:-python3}"
+mkdir -p "$RES"
+T0=$(date +%s)
+log() { printf '[gpu %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+cd "$REPO"
+
+mmcv_ops_ok() {
+  "$PY" -X faulthandler - <<'PYEOF'
+import torch  # noqa: F401  (first: mmcv._ext links against it)
+import mmcv
+import mmcv.ops
+assert mmcv.__version__ == '2.1.0', mmcv.__version__
+# not mmcv.ops.get_compiling_cuda_version(): it segfaults in this build
+# (docs/en/gpu.md); one call of the multi-scale deformable attention kernel
+from stmixer_mm.models.layers.sampling.mmcv_path import _msda_cuda_function
+assert _msda_cuda_function() is not None, 'no CUDA kernel in mmcv._ext'
+print(f'mmcv {mmcv.__version__}: the CUDA kernel runs', flush=True)
+PYEOF
+}
+
+stage_build() {
+  log "python $("$PY" -c 'import sys; print(sys.version.split()[0])'), torch $("$PY" -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))')"
+  nvcc --version | tail -2
+  mkdir -p "$SITE"
+  # the pure-python stack and the few compiled packages the machine lacks
+  local whls=( "$WHEELS"/*.whl )
+  "$PY" -m pip install -q --no-index --no-deps --no-compile \
+      --disable-pip-version-check --upgrade --target "$SITE" "${whls[@]}" \
+      || { log "ERROR: installing the wheels of $WHEELS failed"; return 1; }
+  # mmaction2 1.2.0 imports its VindLU models whenever transformers is
+  # installed; transformers 5 (on the GPU image) lacks what they import
+  # (apply_chunking_to_forward). STMixer needs none of them.
+  if ! "$PY" -c "from transformers.modeling_utils import apply_chunking_to_forward" 2>/dev/null; then
+    sed -i 's/^WITH_MULTIMODAL = all(/WITH_MULTIMODAL = False and all(/' \
+        "$SITE/mmaction/utils/dependency.py"
+    log "mmaction2: multimodal models off (transformers without apply_chunking_to_forward)"
+  fi
+  if mmcv_ops_ok; then
+    log "mmcv 2.1.0 with CUDA ops already importable"
+    return 0
+  fi
+  if [ "${STMIXER_GPU_NO_BUILD:-0}" = 1 ]; then
+    log "ERROR: no working mmcv with CUDA ops and STMIXER_GPU_NO_BUILD=1"
+    return 1
+  fi
+  local SRC=/tmp/stmixer_mmcv_src
+  rm -rf "$SRC"; mkdir -p "$SRC"
+  tar -xzf "$WHEELS/mmcv-2.1.0.tar.gz" -C "$SRC" \
+      || { log "ERROR: $WHEELS/mmcv-2.1.0.tar.gz missing"; return 1; }
+  # PyTorch >= 2.? has no THC/ headers any more; THCAtomics.cuh was a shim
+  # of ATen/cuda/Atomic.cuh (atomicAdd for half/bf16/double).
+  grep -rl 'THC/THCAtomics.cuh' "$SRC/mmcv-2.1.0/mmcv/ops/csrc" | xargs -r \
+      sed -i 's#<THC/THCAtomics.cuh>#<ATen/cuda/Atomic.cuh>#'
+  local ARCH
+  ARCH="${TORCH_CUDA_ARCH_LIST:-$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability(0))')}"
+  local JOBS="${MAX_JOBS:-$(nproc)}"
+  log "building mmcv 2.1.0 with CUDA ops: MMCV_WITH_OPS=1 FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=$ARCH MAX_JOBS=$JOBS pip wheel --no-build-isolation --no-deps"
+  local B0=$(date +%s)
+  ( cd "$SRC/mmcv-2.1.0" && MMCV_WITH_OPS=1 FORCE_CUDA=1 \
+      TORCH_CUDA_ARCH_LIST="$ARCH" MAX_JOBS="$JOBS" \
+      "$PY" -m pip wheel -v --no-index --no-build-isolation --no-deps \
+      --disable-pip-version-check -w "$SRC/dist" . ) \
+      > "$RES/mmcv_build.log" 2>&1
+  local rc=$?
+  local BT=$(( $(date +%s) - B0 ))
+  echo "{\"mmcv_build_s\": $BT, \"rc\": $rc, \"arch\": \"$ARCH\", \"jobs\": $JOBS}" > "$RES/mmcv_build.json"
+  log "mmcv build rc=$rc in ${BT} s"
+  if [ $rc -ne 0 ]; then
+    grep -m 20 -B 2 -A 6 'error' "$RES/mmcv_build.log" | head -80
+    return 1
+  fi
+  local WHL
+  WHL=$(ls "$SRC"/dist/mmcv-2.1.0-*.whl)
+  "$PY" -m pip install -q --no-index --no-deps --no-compile \
+      --disable-pip-version-check --upgrade --target "$SITE" "$WHL"
+  ls -la "$WHL"
+  # bring the wheel back (files of at most 16 MiB come back: split it)
+  mkdir -p "$RES/mmcv_wheel"
+  split -b 15M -d "$WHL" "$RES/mmcv_wheel/$(basename "$WHL")."
+  mmcv_ops_ok || { log "ERROR: mmcv built but mmcv._ext with CUDA ops does not load"; "$PY" -c "import mmcv.ops"; return 1; }
+  log "mmcv OK"
+}
+
+stage_tests() {
+  log "CUDA tests"
+  "$PY" - <<'PYEOF'
+import stmixer_mm  # noqa: F401  (mmaction2 packaging fix)
+from stmixer_mm.utils import check_dependencies
+check_dependencies(strict=False)
+import mmcv.ops, mmdet.models, mmaction.models  # noqa: F401,E401
+from stmixer_mm.models.layers.sampling.mmcv_path import _msda_cuda_function
+print('mmcv msda CUDA function:', _msda_cuda_function())
+PYEOF
+  "$PY" -m pytest -q -rs -p no:cacheprovider \
+      ${TEST_PATHS:-tests/test_models/test_layers tests/test_deployment/test_benchmark_onnx.py} \
+      2>&1 | tee "$RES/tests_layers.log" | tail -25
+  if [ "${CUDA_K:-1}" = 1 ]; then
+    "$PY" -m pytest -q -rs -p no:cacheprovider -k 'cuda or CUDA or gpu' \
+        tests 2>&1 | tee "$RES/tests_cuda_k.log" | tail -25
+  fi
+}
+
+stage_suite() {
+  log "whole suite, xdist"
+  timeout "${SUITE_TIMEOUT:-420}" "$PY" -m pytest -q -p no:cacheprovider \
+      -n "${SUITE_WORKERS:-12}" -rfEs tests 2>&1 | tee "$RES/suite.log" \
+      | grep -E '^(FAILED|ERROR)|passed|failed' | tail -60
+}
+
+stage_parity() {
+  log "sampler parity and timing"
+  "$PY" tools/analysis_tools/benchmark_sampling.py --device cuda \
+      --batch-sizes 1 8 --repeats "${REPEATS:-10}" --warmup 3 \
+      --dtypes fp32 bf16 fp16 --json "$RES/sampling.json" \
+      2>&1 | tee "$RES/sampling.txt"
+}
+
+stage_throughput() {
+  log "detector throughput"
+  local bs
+  for bs in ${THROUGHPUT_BATCHES:-1 8}; do
+    timeout "${THROUGHPUT_TIMEOUT:-280}" "$PY" \
+        tools/analysis_tools/benchmark_model.py --official --device cuda \
+        --batch-size "$bs" --repeats "${REPEATS:-10}" --warmup 3 \
+        --dtypes fp32 bf16 fp16 --no-flops \
+        --json "$RES/throughput_b$bs.json" \
+        2>&1 | tee "$RES/throughput_b$bs.txt"
+  done
+}
+
+stage_train() {
+  log "training iteration"
+  timeout "${TRAIN_TIMEOUT:-300}" "$PY" tools/gpu/bench_train_step.py \
+      --official --repeats "${REPEATS:-5}" --warmup 2 \
+      --json "$RES/train.json" 2>&1 | tee "$RES/train.txt"
+}
+
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train ..." >&2; exit 2; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+stage_build || exit 1
+status=0
+for s in "$@"; do
+  case "$s" in
+    build) ;;
+    tests|suite|parity|throughput|train) "stage_$s" || status=1 ;;
+    *) echo "unknown stage $s" >&2; exit 2 ;;
+  esac
+done
+log "done (status $status)"
+exit $status
