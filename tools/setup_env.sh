@@ -84,11 +84,20 @@ if ! mmcv_ops_ok; then
     log "mmcv from a local wheel"
   else
     "$VPY" -m pip uninstall -y -q mmcv 2>/dev/null || true
-    if [ "${STMIXER_MMCV_CXX20:-0}" = 1 ]; then
+    # A CUDA torch builds mmcv's CUDA ops too: torch >= 2.? ships no THC/
+    # headers, and mmcv 2.1.0's sources include THC/THCAtomics.cuh (a shim
+    # for ATen/cuda/Atomic.cuh): patched in a copy of the sdist, as are the
+    # C++20 flags that torch >= 2.14 headers need (docs/en/gpu.md).
+    TORCH_CUDA=$("$VPY" -c "import torch; print(int(torch.version.cuda is not None))")
+    if [ "${STMIXER_MMCV_CXX20:-0}" = 1 ] || [ "$TORCH_CUDA" = 1 ]; then
       SRC=$(mktemp -d)
       "$VPY" -m pip download --no-deps --no-binary :all: -d "$SRC" mmcv==2.1.0
       tar -xzf "$SRC"/mmcv-2.1.0.tar.gz -C "$SRC"
-      sed -i 's/-std=c++17/-std=c++20/g' "$SRC/mmcv-2.1.0/setup.py"
+      if [ "${STMIXER_MMCV_CXX20:-0}" = 1 ]; then
+        sed -i 's/-std=c++17/-std=c++20/g' "$SRC/mmcv-2.1.0/setup.py"
+      fi
+      grep -rl 'THC/THCAtomics.cuh' "$SRC/mmcv-2.1.0/mmcv/ops/csrc" | xargs -r \
+        sed -i 's#<THC/THCAtomics.cuh>#<ATen/cuda/Atomic.cuh>#'
       MMCV_TARGET="$SRC/mmcv-2.1.0"
     else
       MMCV_TARGET="mmcv==2.1.0"
