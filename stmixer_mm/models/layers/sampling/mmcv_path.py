@@ -17,8 +17,12 @@ from torch import Tensor
 from .geometry import _Geometry, _geometry_dtype, _level_weights, _map_sizes
 from .pyramid import PreparedPyramid
 
-#: Dtypes the mmcv CUDA kernel is compiled for.
-_MSDA_DTYPES = (torch.float16, torch.float32, torch.float64)
+#: Dtypes the mmcv CUDA kernel runs in as given. It also has an fp16
+#: instantiation, but that interpolates and accumulates in half precision
+#: (output 1e-2, map gradients 3e-2 from a float64 reference on an H100,
+#: 20x the PyTorch path's error, docs/en/gpu.md): fp16, like bf16, runs in
+#: fp32 and is cast back.
+_MSDA_DTYPES = (torch.float32, torch.float64)
 
 
 class _MSDAInputs(NamedTuple):
@@ -117,9 +121,9 @@ def _sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
                     tau: float) -> Tensor:
     """Sampling through mmcv's multi-scale deformable attention kernel.
 
-    The kernel has no bf16 (nor any other non fp16/32/64) instantiation:
-    such inputs are computed in fp32 and the result cast back to the maps'
-    dtype.
+    Inputs other than fp32/fp64 (bf16: no instantiation; fp16: the half
+    instantiation is inaccurate) are computed in fp32 and the result cast
+    back to the maps' dtype.
 
     Returns:
         Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
