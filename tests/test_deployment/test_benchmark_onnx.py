@@ -64,7 +64,8 @@ def _run_main(benchmark, argv):
 def _tiny_metafile(tmp_path, config=TINY_CFG):
     meta = tmp_path / 'metafile.yml'
     meta.write_text('Models:\n  - Name: tiny-official\n'
-                    f'    Config: {config}\n')
+                    f'    Config: {config}\n'
+                    '    Converted From:\n      Code: official\n')
     return str(meta)
 
 
@@ -140,11 +141,17 @@ def test_official_metafile_errors(benchmark, tmp_path):
     with pytest.raises(FileNotFoundError, match='Models\\[0\\].Config'):
         benchmark.official_configs(_tiny_metafile(tmp_path, missing))
     bad = tmp_path / 'bad.yml'
-    bad.write_text('Models:\n  - Name: x\n')
+    bad.write_text('Models:\n  - Name: x\n    Converted From: {Code: c}\n')
     with pytest.raises(ValueError, match='bad.yml: Models\\[0\\] has no'):
         benchmark.official_configs(str(bad))
     with pytest.raises(FileNotFoundError, match='metafile'):
         benchmark.official_configs(str(tmp_path / 'none.yml'))
+    unmarked = tmp_path / 'unmarked.yml'
+    unmarked.write_text(f'Models:\n  - Name: x\n    Config: {TINY_CFG}\n')
+    with pytest.raises(ValueError, match='Converted From'):
+        benchmark.official_configs(str(unmarked))
+    assert [n for n, _ in benchmark.official_configs(
+        str(unmarked), converted_only=False)] == ['x']
 
 
 @pytest.mark.parametrize('argv, message', [

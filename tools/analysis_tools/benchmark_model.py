@@ -277,8 +277,12 @@ def load_get_flops():
     return module
 
 
-def official_configs(metafile: str) -> List[Tuple[str, str]]:
-    """``(name, config path)`` of every model of an OpenMMLab metafile.
+def official_configs(metafile: str,
+                     converted_only: bool = True) -> List[Tuple[str, str]]:
+    """``(name, config path)`` of the models of an OpenMMLab metafile: the
+    official settings, marked ``Converted From`` (as mmdet marks models
+    converted from another code base), or every model with
+    ``converted_only=False``.
 
     ``Config`` paths are relative to the repository root (as in mim's
     model index) unless absolute.
@@ -298,6 +302,9 @@ def official_configs(metafile: str) -> List[Tuple[str, str]]:
         raise ValueError(f'{metafile}: expected a non-empty "Models" list')
     found = []
     for i, m in enumerate(models):
+        if converted_only and not (isinstance(m, dict)
+                                   and m.get('Converted From')):
+            continue
         cfg = m.get('Config') if isinstance(m, dict) else None
         if not cfg:
             raise ValueError(f'{metafile}: Models[{i}] has no "Config"')
@@ -308,6 +315,9 @@ def official_configs(metafile: str) -> List[Tuple[str, str]]:
                 f'(looked for {path})')
         name = m.get('Name') or osp.splitext(osp.basename(path))[0]
         found.append((str(name), path))
+    if not found:
+        raise ValueError(f'{metafile}: no model is marked "Converted From" '
+                         '(the official settings)')
     return found
 
 
