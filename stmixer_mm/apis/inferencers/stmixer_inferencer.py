@@ -237,6 +237,37 @@ class STMixerInferencer(BaseInferencer):
         """Run the model on one clip; return its ``ActionDataSample``."""
         return inference_detector(self.model, inputs, self.pipeline)
 
+    def iter_results(self,
+                     video,
+                     stride: int = 8,
+                     fps: Optional[float] = None,
+                     batch_size: int = 1,
+                     keep_images: bool = False
+                     ) -> Iterator[Tuple[KeyframeResult, dict]]:
+        """Detect keyframe after keyframe while the video is read.
+
+        Args:
+            video: one entry of :meth:`_inputs_to_list` or a
+                :class:`~stmixer_mm.apis.online.FrameSource`.
+            stride, fps, batch_size, keep_images: see :meth:`preprocess`.
+
+        Yields:
+            tuple[KeyframeResult, dict]: the keyframe's detections (pixels)
+            and ``dict(frame, time[, image])``.
+        """
+        source = video if isinstance(video, FrameSource) else self.open(
+            video, fps=fps)
+        clips = self.preprocess(
+            source, batch_size=batch_size, stride=stride,
+            keep_images=keep_images)
+        if self.show_progress:
+            from rich.progress import track
+            clips = track(clips, description=f'{source.name}')
+        for meta, clip in clips:
+            yield self.to_result(
+                self.forward(clip), meta['frame'], meta['time'],
+                clip[0].shape[:2]), meta
+
     def predict_clip(self, clip: Sequence[np.ndarray], frame: int = 0,
                      time: float = 0.0) -> KeyframeResult:
         """Detect on one clip (``clip_len`` frames around keyframe
@@ -259,14 +290,19 @@ class STMixerInferencer(BaseInferencer):
     # ------------------------------------------------------------- outputs
     def top_actions(self, scores: np.ndarray, score_thr: float,
                     topk: int) -> Dict[str, float]:
-        """``{name: score}`` of the best named columns scoring at least
-        ``score_thr``, best first, at most ``topk``."""
+        """``{name: score}`` of the best columns scoring at least
+        ``score_thr``, best first, at most ``topk`` (the background column
+        0 left out unless the label map names it; a column without a name
+        is listed by its number, as
+        :func:`~stmixer_mm.visualization.format_action_labels` does)."""
         out = {}
-        for c in np.argsort(-scores, kind='stable'):
+        for c in np.argsort(-scores):
             if len(out) == topk or scores[c] < score_thr:
                 break
-            if int(c) in self.label_names:
-                out[self.label_names[int(c)]] = round(float(scores[c]), 4)
+            if c == 0 and 0 not in self.label_names:
+                continue
+            out[self.label_names.get(int(c), str(int(c)))] = round(
+                float(scores[c]), 4)
         return out
 
     def format_result(self, result: KeyframeResult, score_thr: float = 0.3,
@@ -385,16 +421,9 @@ class STMixerInferencer(BaseInferencer):
         for video in self._inputs_to_list(inputs):
             source = _Counting(self.open(video, fps=pre.get('fps')))
             preds, images = [], []
-            clips = self.preprocess(
-                source, batch_size=batch_size, keep_images=keep, **pre)
-            if self.show_progress:
-                from rich.progress import track
-                clips = track(clips, description=f'{source.name}')
-            for meta, clip in clips:
-                preds.append(
-                    self.to_result(
-                        self.forward(clip, **fwd), meta['frame'],
-                        meta['time'], clip[0].shape[:2]))
+            for result, meta in self.iter_results(
+                    source, batch_size=batch_size, keep_images=keep, **pre):
+                preds.append(result)
                 if keep:
                     images.append(meta['image'])
             drawn = self.visualize([video], preds, images, **vis)
