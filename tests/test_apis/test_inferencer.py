@@ -142,20 +142,18 @@ def test_the_label_map_is_checked_before_any_frame_is_read(
     opened with wrong names."""
     src = osp.join(tools.TINY_DATA, 'annotations', 'label_map.pbtxt')
     bad = tmp_path / 'zero.pbtxt'
-    bad.write_text(open(src).read().replace('label_id: 1\n',
-                                            'label_id: 0\n'))
+    bad.write_text(open(src).read().replace('label_id: 1\n', 'label_id: 0\n'))
     opened = []
     import stmixer_mm.apis.inferencers.stmixer_inferencer as mod
-    monkeypatch.setattr(mod, 'open_source',
-                        lambda *a, **k: opened.append(a))
+    monkeypatch.setattr(mod, 'open_source', lambda *a, **k: opened.append(a))
     with pytest.raises(LabelMapError, match='does not fit the model'):
-        STMixerInferencer(tools.TINY_CFG, random_checkpoint,
-                          label_map=str(bad))
+        STMixerInferencer(
+            tools.TINY_CFG, random_checkpoint, label_map=str(bad))
     assert opened == []
     good = tmp_path / 'good.pbtxt'
     shutil.copy(src, good)
-    inf = STMixerInferencer(tools.TINY_CFG, random_checkpoint,
-                            label_map=str(good), person_thr=0.0)
+    inf = STMixerInferencer(
+        tools.TINY_CFG, random_checkpoint, label_map=str(good), person_thr=0.0)
     assert inf.person_thr == 0.0 and inf.label_names[1] == 'stand'
 
 
@@ -167,9 +165,6 @@ def test_a_built_model_can_be_wrapped(tools, random_checkpoint, frames):
     assert res.frame == 1 and res.time == 0.5
     want = inference_detector(model, frames[:4]).pred_instances
     torch.testing.assert_close(
-        torch.from_numpy(res.bboxes),
-        want.bboxes * 64,
-        rtol=0,
-        atol=1e-4)
+        torch.from_numpy(res.bboxes), want.bboxes * 64, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match='when the model is built'):
         STMixerInferencer(model, weights=random_checkpoint)

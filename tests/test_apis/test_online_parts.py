@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from stmixer_mm.apis import clip_indices
-from stmixer_mm.apis.online import (CaptureSource, ClipRingBuffer,
-                                    JsonlWriter, OnlineTubeTracker,
-                                    VideoReadError, VideoWriter,
-                                    expand_inputs, open_source)
+from stmixer_mm.apis.online import (CaptureSource, ClipRingBuffer, JsonlWriter,
+                                    OnlineTubeTracker, VideoReadError,
+                                    VideoWriter, expand_inputs, open_source)
 from stmixer_mm.evaluation.functional import link_person_tubes
 
 
@@ -39,8 +38,7 @@ def test_ring_buffer_gives_the_offline_clips_holding_only_what_they_need(
         while k - buf.before <= i:
             need |= {
                 int(j)
-                for j in clip_indices(k, clip_len, interval, 10**6)
-                if j <= i
+                for j in clip_indices(k, clip_len, interval, 10**6) if j <= i
             }
             k += stride
         if buf.num_emitted == 0 and buf.next_keyframe > i:
@@ -79,8 +77,8 @@ def test_tracker_follows_persons_as_the_offline_linking_does():
     frames = [
         (np.array([left[0], right[0]], float), np.array([.9, .8])),
         (np.array([right[1], left[1]], float), np.array([.7, .95])),
-        (np.array([left[2], _box(80), right[2]], float),
-         np.array([.6, .9, .5])),
+        (np.array([left[2], _box(80), right[2]], float), np.array([.6, .9,
+                                                                   .5])),
     ]
     tracker = OnlineTubeTracker(link_iou=0.5)
     ids = [tracker.update(k * 8, b, s) for k, (b, s) in enumerate(frames)]
@@ -89,8 +87,10 @@ def test_tracker_follows_persons_as_the_offline_linking_does():
                                 [np.ones((len(s), 1)) for _, s in frames],
                                 [s for _, s in frames])
     for t in offline:
-        online = {ids[f // 8][i] for f, i in zip(t['frames'],
-                                                 t['detection_indices'])}
+        online = {
+            ids[f // 8][i]
+            for f, i in zip(t['frames'], t['detection_indices'])
+        }
         assert len(online) == 1
 
 
@@ -121,8 +121,8 @@ def test_tracker_ids_never_depend_on_later_keyframes():
     for k in range(30):
         n = rng.integers(0, 5)
         boxes = rng.uniform(0, 100, (n, 2))
-        seq.append((np.concatenate([boxes, boxes + 30], 1),
-                    rng.uniform(0.5, 1, n)))
+        seq.append((np.concatenate([boxes, boxes + 30],
+                                   1), rng.uniform(0.5, 1, n)))
     full = OnlineTubeTracker()
     ids = [full.update(k, b, s) for k, (b, s) in enumerate(seq)]
     for cut in (5, 17):
@@ -172,15 +172,15 @@ def test_webcam_index_opens_the_device_and_gives_rgb_frames():
     frames = list(src)
     assert [f.index for f in frames] == list(range(5))
     assert [int(f.image[0, 0, 2]) for f in frames] == list(range(5))  # RGB
-    assert frames[0].time == 0.0 and all(
-        b.time >= a.time for a, b in zip(frames, frames[1:]))
+    assert frames[0].time == 0.0 and all(b.time >= a.time
+                                         for a, b in zip(frames, frames[1:]))
     assert made and src.cap.released
-    src = open_source('rtsp://cam.local/live/main?x=1',
-                      capture_factory=lambda s: FakeCapture(s, n=1))
+    src = open_source(
+        'rtsp://cam.local/live/main?x=1',
+        capture_factory=lambda s: FakeCapture(s, n=1))
     assert src.live and src.name == 'main'
     with pytest.raises(VideoReadError, match='cannot open the webcam'):
-        open_source(1, capture_factory=lambda s: FakeCapture(s,
-                                                             opened=False))
+        open_source(1, capture_factory=lambda s: FakeCapture(s, opened=False))
     with pytest.raises(VideoReadError, match='gave none'):
         list(open_source(2, capture_factory=lambda s: FakeCapture(s, n=0)))
 

@@ -56,10 +56,13 @@ def test_online_equals_offline_and_writes_h264_jsonl_tracks(
     assert [line['frame'] for line in lines] == [2, 6, 10, 14, 18, 22]
     for line, want in zip(lines, offline['keyframes']):
         assert line['time'] == want['time']
-        assert [{k: v for k, v in p.items() if k != 'track_id'}
-                for p in line['persons']] == want['persons']
-        assert all(set(p) == {'track_id', 'bbox', 'person_score', 'actions'}
-                   for p in line['persons'])
+        assert [{
+            k: v
+            for k, v in p.items() if k != 'track_id'
+        } for p in line['persons']] == want['persons']
+        assert all(
+            set(p) == {'track_id', 'bbox', 'person_score', 'actions'}
+            for p in line['persons'])
     # ids: 0.. in order of first appearance, unique within a keyframe
     seen = []
     for line in lines:
@@ -142,9 +145,7 @@ class SlowInferencer:
         return dict(
             frame=res.frame,
             time=round(res.time, 3),
-            persons=[
-                dict(track_id=track_ids[0], bbox=res.bboxes[0].tolist())
-            ])
+            persons=[dict(track_id=track_ids[0], bbox=res.bboxes[0].tolist())])
 
 
 def test_realtime_skips_keyframes_the_model_has_no_time_for(tmp_path):
@@ -164,8 +165,12 @@ def test_realtime_skips_keyframes_the_model_has_no_time_for(tmp_path):
 
     model = SlowInferencer(delay=0.1)
     runner = OnlineRunner(
-        model, stride=4, realtime=True, out_dir=str(tmp_path),
-        write_video=False, progress=False)
+        model,
+        stride=4,
+        realtime=True,
+        out_dir=str(tmp_path),
+        write_video=False,
+        progress=False)
     stats = runner.run(Paced(frames, fps=100.0, name='paced'))
     total = len(range(2, 200, 4))
     assert stats['frames_read'] == 200
@@ -183,8 +188,8 @@ def test_realtime_skips_keyframes_the_model_has_no_time_for(tmp_path):
     # without realtime every keyframe is detected (the reader waits)
     model = SlowInferencer(delay=0.01)
     stats = OnlineRunner(
-        model, stride=4, out_dir=None, progress=False).run(
-            ArraySource(frames[:40], fps=100.0))
+        model, stride=4, out_dir=None,
+        progress=False).run(ArraySource(frames[:40], fps=100.0))
     assert model.calls == list(range(2, 40, 4))
     assert stats['keyframes_skipped'] == 0
 
@@ -200,9 +205,8 @@ def test_a_model_error_stops_the_run_and_is_raised(tmp_path):
     runner = OnlineRunner(
         Broken(0), stride=4, out_dir=str(tmp_path), progress=False)
     done = []
-    th = threading.Thread(
-        target=lambda: done.append(
-            pytest.raises(RuntimeError, runner.run, ArraySource(frames))))
+    th = threading.Thread(target=lambda: done.append(
+        pytest.raises(RuntimeError, runner.run, ArraySource(frames))))
     th.start()
     th.join(timeout=60)
     assert not th.is_alive(), 'the run hangs after a model error'

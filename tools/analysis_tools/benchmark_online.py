@@ -46,9 +46,8 @@ import threading
 import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-QUICKSTART = osp.join(
-    'configs', 'quickstart',
-    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+QUICKSTART = osp.join('configs', 'quickstart',
+                      'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 OFFICIAL = osp.join(
     'configs', 'stmixer',
     'stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py')
@@ -58,7 +57,9 @@ MODES = ('model', 'offline', 'online', 'realtime')
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument(
-        '--models', nargs='+', default=['quickstart', 'official'],
+        '--models',
+        nargs='+',
+        default=['quickstart', 'official'],
         choices=['quickstart', 'official'])
     p.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
     p.add_argument('--quickstart-config', default=QUICKSTART)
@@ -75,21 +76,30 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--model-clips', type=int, default=10)
     p.add_argument(
-        '--offline-frames', type=int, default=400,
+        '--offline-frames',
+        type=int,
+        default=400,
         help='frames of the offline demo run (it holds them all)')
     p.add_argument(
-        '--online-frames', type=int, default=None,
+        '--online-frames',
+        type=int,
+        default=None,
         help='frames of the online run (default: the whole video)')
     p.add_argument(
-        '--realtime-frames', type=int, default=None,
+        '--realtime-frames',
+        type=int,
+        default=None,
         help='frames of the realtime run (default: the whole video)')
-    p.add_argument('--official-frames', type=int, default=200,
-                   help='cap on the frames of every official-model run')
+    p.add_argument(
+        '--official-frames',
+        type=int,
+        default=200,
+        help='cap on the frames of every official-model run')
     p.add_argument('--warmup', type=float, default=0.2)
     p.add_argument('--rss-every', type=float, default=1.0)
     p.add_argument('--out', help='write all results as JSON')
-    p.add_argument('--worker', nargs=2, metavar=('MODEL', 'MODE'),
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        '--worker', nargs=2, metavar=('MODEL', 'MODE'), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -144,8 +154,8 @@ class _RSS:
             self.sample()
 
     def sample(self) -> None:
-        self.samples.append((round(time.perf_counter() - self._start, 2),
-                             self.frames, round(self.now_mib(), 1)))
+        self.samples.append((round(time.perf_counter() - self._start,
+                                   2), self.frames, round(self.now_mib(), 1)))
 
     def stop(self) -> None:
         self._stop.set()
@@ -155,8 +165,10 @@ class _RSS:
     def growth(self, warm_frames: int) -> dict:
         after = [s for s in self.samples if s[1] >= warm_frames]
         if len(after) < 2:
-            return dict(rss_at_warmup_mib=None, rss_max_after_mib=None,
-                        rss_growth_pct=None)
+            return dict(
+                rss_at_warmup_mib=None,
+                rss_max_after_mib=None,
+                rss_growth_pct=None)
         base = after[0][2]
         top = max(s[2] for s in after)
         return dict(
@@ -186,8 +198,8 @@ def _inferencer(args, which):
         return STMixerInferencer(args.quickstart_config,
                                  args.quickstart_checkpoint)
     model = init_detector(args.official_config)
-    label_map = _label_map_for(
-        model, osp.join(tempfile.mkdtemp(), 'label_map.pbtxt'))
+    label_map = _label_map_for(model,
+                               osp.join(tempfile.mkdtemp(), 'label_map.pbtxt'))
     return STMixerInferencer(model, label_map=label_map)
 
 
@@ -219,10 +231,14 @@ def worker(args, which, mode) -> dict:
     rss = _RSS(args.rss_every)
     t0 = time.perf_counter()
     inf = _inferencer(args, which)
-    out = dict(model=which, mode=mode, threads=args.threads,
-               stride=args.stride, clip_len=inf.clip_len,
-               frame_interval=inf.frame_interval,
-               build_s=round(time.perf_counter() - t0, 2))
+    out = dict(
+        model=which,
+        mode=mode,
+        threads=args.threads,
+        stride=args.stride,
+        clip_len=inf.clip_len,
+        frame_interval=inf.frame_interval,
+        build_s=round(time.perf_counter() - t0, 2))
     cap = args.official_frames if which == 'official' else None
 
     def limit(n):
@@ -271,27 +287,34 @@ def worker(args, which, mode) -> dict:
         res = demo.run_offline(inf, clip, dargs)
         wall = time.perf_counter() - t
         rss.frames = res['num_frames']
-        out.update(frames=res['num_frames'], wall_s=round(wall, 2),
-                   e2e_fps=round(res['num_frames'] / wall, 2))
+        out.update(
+            frames=res['num_frames'],
+            wall_s=round(wall, 2),
+            e2e_fps=round(res['num_frames'] / wall, 2))
     else:
         realtime = mode == 'realtime'
         n = limit(args.realtime_frames if realtime else args.online_frames)
         source = _counting(open_source(args.video, realtime=realtime), rss)
         runner = OnlineRunner(
-            inf, stride=args.stride, realtime=realtime, out_dir=work,
-            max_frames=None if n >= 10**9 else n, progress=sys.stderr)
+            inf,
+            stride=args.stride,
+            realtime=realtime,
+            out_dir=work,
+            max_frames=None if n >= 10**9 else n,
+            progress=sys.stderr)
         t = time.perf_counter()
         stats = runner.run(source)
         wall = time.perf_counter() - t
         keep = ('frames_read', 'frames_written', 'frames_dropped',
-                'keyframes_done', 'keyframes_skipped', 'model_fps',
-                'lag_mean', 'lag_median', 'lag_max', 'codec', 'fps')
+                'keyframes_done', 'keyframes_skipped', 'model_fps', 'lag_mean',
+                'lag_median', 'lag_max', 'codec', 'fps')
         out.update({k: stats[k] for k in keep})
-        out.update(wall_s=round(wall, 2),
-                   e2e_fps=round(stats['frames_written'] / wall, 2),
-                   clip_seconds=round(
-                       ((inf.clip_len - 1) * inf.frame_interval + 1) /
-                       stats['fps'], 3))
+        out.update(
+            wall_s=round(wall, 2),
+            e2e_fps=round(stats['frames_written'] / wall, 2),
+            clip_seconds=round(
+                ((inf.clip_len - 1) * inf.frame_interval + 1) / stats['fps'],
+                3))
         rss.frames = stats['frames_read']
     rss.stop()
     out['peak_rss_mib'] = round(
@@ -331,17 +354,16 @@ def _table(results):
                          '', '', '', '', '', ''))
             continue
         cps = r.get('model_clips_per_s') or r.get('model_fps')
-        rows.append((
-            r['model'], r['mode'], f'{cps:.2f}' if cps else '-',
-            f"{r['e2e_fps']:.1f}" if r.get('e2e_fps') else '-',
-            f"{r['keyframes_done']}/{r['keyframes_skipped']}"
-            if 'keyframes_done' in r else '-',
-            f"{r['lag_median']:.2f}/{r['lag_max']:.2f}"
-            if r.get('lag_median') is not None else '-',
-            f"{r['clip_seconds']:.2f}" if r.get('clip_seconds') else '-',
-            f"{r['peak_rss_mib']:.0f}",
-            f"{r['rss_growth_pct']:+.1f}%"
-            if r.get('rss_growth_pct') is not None else '-'))
+        rows.append(
+            (r['model'], r['mode'], f'{cps:.2f}' if cps else '-',
+             f"{r['e2e_fps']:.1f}" if r.get('e2e_fps') else '-',
+             f"{r['keyframes_done']}/{r['keyframes_skipped']}"
+             if 'keyframes_done' in r else '-',
+             f"{r['lag_median']:.2f}/{r['lag_max']:.2f}"
+             if r.get('lag_median') is not None else '-',
+             f"{r['clip_seconds']:.2f}" if r.get('clip_seconds') else '-',
+             f"{r['peak_rss_mib']:.0f}", f"{r['rss_growth_pct']:+.1f}%"
+             if r.get('rss_growth_pct') is not None else '-'))
     widths = [max(len(str(row[i])) for row in rows) for i in range(9)]
     return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(row, widths))
                      for row in rows)
@@ -358,46 +380,63 @@ def main(argv=None):
         args.video = osp.join(args.work_dir,
                               f'loop_{args.size}_{args.loop_frames}.mp4')
         if not osp.isfile(args.video):
-            print(f'making {args.video} ({args.loop_frames} frames of the '
-                  'synthetic demo scene, looped)', flush=True)
+            print(
+                f'making {args.video} ({args.loop_frames} frames of the '
+                'synthetic demo scene, looped)',
+                flush=True)
             sys.path.insert(0, REPO)
             make_loop_video(args.video, args.loop_frames, args.size)
     elif not osp.isfile(args.video):
         raise SystemExit(f'benchmark_online.py: {args.video}: no such video')
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(args.threads),
+        MKL_NUM_THREADS=str(args.threads))
     env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     results = []
     load_before = _load()
     passthrough = []
     for key in ('quickstart_config', 'quickstart_checkpoint',
-                'official_config', 'video', 'stride', 'threads',
-                'model_clips', 'offline_frames', 'online_frames',
-                'realtime_frames', 'official_frames', 'warmup', 'rss_every'):
+                'official_config', 'video', 'stride', 'threads', 'model_clips',
+                'offline_frames', 'online_frames', 'realtime_frames',
+                'official_frames', 'warmup', 'rss_every'):
         value = getattr(args, key)
         if value is not None:
             passthrough += [f'--{key.replace("_", "-")}', str(value)]
     for which in args.models:
         for mode in args.modes:
             print(f'== {which} / {mode} (load {_load()})', flush=True)
-            proc = subprocess.run(
-                [sys.executable, osp.abspath(__file__), '--worker', which,
-                 mode, *passthrough],
-                cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-            line = [x for x in proc.stdout.splitlines()
-                    if x.startswith('RESULT ')]
+            proc = subprocess.run([
+                sys.executable,
+                osp.abspath(__file__), '--worker', which, mode, *passthrough
+            ],
+                                  cwd=REPO,
+                                  env=env,
+                                  stdout=subprocess.PIPE,
+                                  text=True)
+            line = [
+                x for x in proc.stdout.splitlines() if x.startswith('RESULT ')
+            ]
             if proc.returncode != 0 or not line:
-                res = dict(model=which, mode=mode,
-                           error=f'exit {proc.returncode}: '
-                           f'{proc.stdout[-300:]}')
+                res = dict(
+                    model=which,
+                    mode=mode,
+                    error=f'exit {proc.returncode}: '
+                    f'{proc.stdout[-300:]}')
             else:
                 res = json.loads(line[-1][len('RESULT '):])
             results.append(res)
-            print({k: v for k, v in res.items() if k != 'rss_samples'},
+            print({
+                k: v
+                for k, v in res.items() if k != 'rss_samples'
+            },
                   flush=True)
-    summary = dict(video=args.video, load_before=load_before,
-                   load_after=_load(), cpu_count=os.cpu_count(),
-                   results=results)
+    summary = dict(
+        video=args.video,
+        load_before=load_before,
+        load_after=_load(),
+        cpu_count=os.cpu_count(),
+        results=results)
     print()
     print(_table(results))
     print(f'video {args.video}; threads {args.threads}; stride '

@@ -27,7 +27,8 @@ queries) and each clip runs through
 columns are checked against the model (:func:`~stmixer_mm.apis.class_names`)
 in ``__init__``, before any frame is decoded.
 """
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 import torch
@@ -62,7 +63,12 @@ class KeyframeResult:
     __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
                  'data_sample')
 
-    def __init__(self, frame, time, bboxes, scores, person_scores,
+    def __init__(self,
+                 frame,
+                 time,
+                 bboxes,
+                 scores,
+                 person_scores,
                  data_sample=None):
         self.frame = int(frame)
         self.time = float(time)
@@ -179,8 +185,11 @@ class STMixerInferencer(BaseInferencer):
                         'array or a list of [H, W, 3] frames, got '
                         f'{type(inputs).__name__}')
 
-    def open(self, video, fps: Optional[float] = None,
-             realtime: bool = False, **kwargs) -> FrameSource:
+    def open(self,
+             video,
+             fps: Optional[float] = None,
+             realtime: bool = False,
+             **kwargs) -> FrameSource:
         """The :class:`FrameSource` of one entry of :meth:`_inputs_to_list`.
         """
         if isinstance(video, FrameSource):
@@ -189,13 +198,14 @@ class STMixerInferencer(BaseInferencer):
             return ArraySource(video, fps=fps)
         return open_source(video, realtime=realtime, fps=fps, **kwargs)
 
-    def preprocess(self,
-                   inputs: FrameSource,
-                   batch_size: int = 1,
-                   stride: int = 8,
-                   fps: Optional[float] = None,
-                   keep_images: bool = False
-                   ) -> Iterator[Tuple[dict, List[np.ndarray]]]:
+    def preprocess(
+            self,
+            inputs: FrameSource,
+            batch_size: int = 1,
+            stride: int = 8,
+            fps: Optional[float] = None,
+            keep_images: bool = False
+    ) -> Iterator[Tuple[dict, List[np.ndarray]]]:
         """Stream a source into keyframe clips.
 
         Yields:
@@ -237,13 +247,14 @@ class STMixerInferencer(BaseInferencer):
         """Run the model on one clip; return its ``ActionDataSample``."""
         return inference_detector(self.model, inputs, self.pipeline)
 
-    def iter_results(self,
-                     video,
-                     stride: int = 8,
-                     fps: Optional[float] = None,
-                     batch_size: int = 1,
-                     keep_images: bool = False
-                     ) -> Iterator[Tuple[KeyframeResult, dict]]:
+    def iter_results(
+            self,
+            video,
+            stride: int = 8,
+            fps: Optional[float] = None,
+            batch_size: int = 1,
+            keep_images: bool = False
+    ) -> Iterator[Tuple[KeyframeResult, dict]]:
         """Detect keyframe after keyframe while the video is read.
 
         Args:
@@ -258,7 +269,9 @@ class STMixerInferencer(BaseInferencer):
         source = video if isinstance(video, FrameSource) else self.open(
             video, fps=fps)
         clips = self.preprocess(
-            source, batch_size=batch_size, stride=stride,
+            source,
+            batch_size=batch_size,
+            stride=stride,
             keep_images=keep_images)
         if self.show_progress:
             from rich.progress import track
@@ -268,7 +281,9 @@ class STMixerInferencer(BaseInferencer):
                 self.forward(clip), meta['frame'], meta['time'],
                 clip[0].shape[:2]), meta
 
-    def predict_clip(self, clip: Sequence[np.ndarray], frame: int = 0,
+    def predict_clip(self,
+                     clip: Sequence[np.ndarray],
+                     frame: int = 0,
                      time: float = 0.0) -> KeyframeResult:
         """Detect on one clip (``clip_len`` frames around keyframe
         ``frame``); boxes in pixels of the clip's frames."""
@@ -305,7 +320,9 @@ class STMixerInferencer(BaseInferencer):
                 float(scores[c]), 4)
         return out
 
-    def format_result(self, result: KeyframeResult, score_thr: float = 0.3,
+    def format_result(self,
+                      result: KeyframeResult,
+                      score_thr: float = 0.3,
                       topk: int = 3,
                       track_ids: Optional[Sequence[int]] = None) -> dict:
         """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
@@ -345,9 +362,9 @@ class STMixerInferencer(BaseInferencer):
         drawn = []
         for res, img in zip(preds, images):
             texts = [
-                f'(person {res.person_scores[i]:.2f}) ' + ', '.join(
-                    f'{n} {s:.2f}' for n, s in self.top_actions(
-                        res.scores[i], score_thr, topk).items())
+                f'(person {res.person_scores[i]:.2f}) ' +
+                ', '.join(f'{n} {s:.2f}' for n, s in self.top_actions(
+                    res.scores[i], score_thr, topk).items())
                 for i in range(len(res))
             ]
             canvas = self.visualizer.draw_instances(

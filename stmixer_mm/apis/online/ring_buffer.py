@@ -48,8 +48,8 @@ class ClipRingBuffer:
                  stride: int,
                  first_keyframe: Optional[int] = None) -> None:
         for name, value in (('clip_len', clip_len),
-                            ('frame_interval', frame_interval),
-                            ('stride', stride)):
+                            ('frame_interval', frame_interval), ('stride',
+                                                                 stride)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f'ClipRingBuffer: {name} must be a '
                                  f'positive integer, got {value!r}')

@@ -20,6 +20,11 @@ Three threads overlap the work; memory does not grow with the stream:
   keyframe is done (or, skipped, with the last done before it), encodes it
   (H.264) and updates the progress line.
 
+The lag of a keyframe runs from when it arrived (its read time; for a
+file paced by ``realtime``, when a camera would have delivered it) to its
+JSON line being written: the frames its clip needs after it
+(``after / fps`` seconds) plus the inference, plus any wait for the model.
+
 Queues are bounded: the reader waits for the writer, except in realtime
 mode where a frame the writer has no room for is left out of the video
 (counted as ``frames_dropped``).
@@ -48,8 +53,8 @@ _END = object()
 def display_available() -> bool:
     """A window can be opened (a display on Linux; always elsewhere)."""
     if sys.platform.startswith('linux'):
-        return bool(os.environ.get('DISPLAY') or
-                    os.environ.get('WAYLAND_DISPLAY'))
+        return bool(
+            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
     return True
 
 
@@ -190,8 +195,7 @@ class OnlineRunner:
                 capture_factory=self.capture_factory)
         self._stop.clear()
         inf = self.inferencer
-        buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval,
-                                self.stride)
+        buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval, self.stride)
         tracker = OnlineTubeTracker(
             keep_finished=True, names=inf.label_names, **self.tracker_args)
         stats = _Stats()
@@ -234,16 +238,24 @@ class OnlineRunner:
             busy.set()
             put(slot, (key, clip, t, wall))
 
+        paced = self.realtime and not source.live
+
         def reader():
+            first_wall = None
             walls, times = {}, {}
             last = (0.0, time.perf_counter())
             try:
                 for frame in source:
-                    if self._stop.is_set() or (
-                            self.max_frames is not None
-                            and frame.index >= self.max_frames):
+                    if self._stop.is_set() or (self.max_frames is not None and
+                                               frame.index >= self.max_frames):
                         break
                     wall = time.perf_counter()
+                    if paced:
+                        # when a camera would have delivered it: the lag
+                        # then counts a reader that falls behind, too
+                        if first_wall is None:
+                            first_wall = wall - frame.time
+                        wall = first_wall + frame.time
                     last = (frame.time, wall)
                     off = frame.index - buffer.first_keyframe
                     if off >= 0 and off % self.stride == 0:
@@ -265,8 +277,8 @@ class OnlineRunner:
                         submit(key, clip, times.pop(key), walls.pop(key))
                 # the end of the stream (or max_frames): the last clips,
                 # clamped; not after a stop (Ctrl-C, a model error)
-                for key, clip in ([] if self._stop.is_set() else
-                                  buffer.finish()):
+                for key, clip in ([]
+                                  if self._stop.is_set() else buffer.finish()):
                     submit(key, clip, times.pop(key, last[0]),
                            walls.pop(key, last[1]))
             except BaseException as e:  # noqa: B902 - re-raised in run()
@@ -290,8 +302,8 @@ class OnlineRunner:
                     del clip
                     ids = tracker.update(key, res.bboxes, res.person_scores,
                                          res.scores)
-                    record = inf.format_result(res, self.score_thr,
-                                               self.topk, track_ids=ids)
+                    record = inf.format_result(
+                        res, self.score_thr, self.topk, track_ids=ids)
                     if jsonl is not None:
                         jsonl.write(record)
                     lag = time.perf_counter() - wall
@@ -318,16 +330,16 @@ class OnlineRunner:
                 events_q.put(('end', None, None))
 
         threads = [
-            threading.Thread(target=reader, name='stmixer-reader',
-                             daemon=True),
+            threading.Thread(
+                target=reader, name='stmixer-reader', daemon=True),
             threading.Thread(target=model, name='stmixer-model', daemon=True)
         ]
         for th in threads:
             th.start()
         bar = None
         if self.progress:
-            bar = ProgressLine(
-                None if self.progress is True else self.progress)
+            bar = ProgressLine(None if self.progress is
+                               True else self.progress)
         video = None
         if paths.get('video'):
             video = VideoWriter(paths['video'], fps, codec=self.video_codec)
@@ -352,8 +364,8 @@ class OnlineRunner:
         if errors:
             raise errors[0]
         tracks = sorted(
-            tracker.finished + [t.summary(inf.label_names)
-                                for t in tracker.tracks],
+            tracker.finished +
+            [t.summary(inf.label_names) for t in tracker.tracks],
             key=lambda s: s['track_id'])
         result = stats.snapshot()
         if bar is not None:
@@ -364,8 +376,10 @@ class OnlineRunner:
             fps=fps,
             codec=video.codec_used if video is not None else None,
             num_tracks=tracker.next_id,
-            **{k: v
-               for k, v in paths.items()})
+            **{
+                k: v
+                for k, v in paths.items()
+            })
         if self.out_dir is not None:
             with open(paths['tracks'], 'w') as f:
                 json.dump(

@@ -27,13 +27,13 @@ import numpy as np
 
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'CaptureSource', 'FolderSource',
-    'VideoReadError',
-    'open_source', 'expand_inputs', 'is_live_spec', 'IMG_EXTS', 'VIDEO_EXTS'
+    'VideoReadError', 'open_source', 'expand_inputs', 'is_live_spec',
+    'IMG_EXTS', 'VIDEO_EXTS'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
-VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',
-              '.mpeg', '.wmv', '.flv', '.ts')
+VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg',
+              '.wmv', '.flv', '.ts')
 
 
 class VideoReadError(ValueError):
@@ -54,8 +54,9 @@ def is_live_spec(spec) -> bool:
 
 
 def _list_dir(path: str, exts) -> List[str]:
-    return sorted(f for f in os.listdir(path)
-                  if f.lower().endswith(exts) and not f.startswith('.'))
+    return sorted(
+        f for f in os.listdir(path)
+        if f.lower().endswith(exts) and not f.startswith('.'))
 
 
 def expand_inputs(spec) -> List[Union[str, int]]:
@@ -189,12 +190,10 @@ class CaptureSource(FrameSource):
         if not self.cap.isOpened():
             what = ('the webcam' if isinstance(spec, int) else
                     'the stream' if self.live else 'it as a video')
-            raise VideoReadError(
-                f'{spec}: OpenCV cannot open {what} (' +
-                ('no such device, or it is busy' if isinstance(spec, int)
-                 else 'unreachable, or a protocol/codec OpenCV lacks'
-                 if self.live else 'not a video, or a codec OpenCV lacks') +
-                ')')
+            raise VideoReadError(f'{spec}: OpenCV cannot open {what} (' + (
+                'no such device, or it is busy' if isinstance(spec, int) else
+                'unreachable, or a protocol/codec OpenCV lacks' if self.
+                live else 'not a video, or a codec OpenCV lacks') + ')')
         reported = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps or (reported if 0 < reported < 1000 else None)
         count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -227,8 +226,8 @@ class CaptureSource(FrameSource):
         if i == 0:
             raise VideoReadError(
                 f'{self.spec}: OpenCV could not decode any frame' +
-                (' (the device/stream gave none)' if self.live else
-                 ' (empty, truncated or corrupt video)'))
+                (' (the device/stream gave none)' if self.
+                 live else ' (empty, truncated or corrupt video)'))
         if self.num_frames is not None and i < self.num_frames - 1:
             raise VideoReadError(
                 f'{self.spec}: decoding stopped after {i} of the '
@@ -274,7 +273,9 @@ class ArraySource(FrameSource):
         name (str): output stem.
     """
 
-    def __init__(self, frames, fps: Optional[float] = None,
+    def __init__(self,
+                 frames,
+                 fps: Optional[float] = None,
                  name: str = 'array') -> None:
         if isinstance(frames, np.ndarray):
             if frames.ndim != 4 or frames.shape[-1] != 3:

@@ -68,8 +68,7 @@ class Track:
             mean_person_score=round(self.mean_score, 4))
         if self.action_sum is not None:
             mean = self.action_sum / self.length
-            cols = [c for c in range(len(mean))
-                    if names is None or c in names]
+            cols = [c for c in range(len(mean)) if names is None or c in names]
             if cols:
                 best = max(cols, key=lambda c: mean[c])
                 out.update(
@@ -122,8 +121,9 @@ class OnlineTubeTracker:
         c = (b[:2] + b[2:]) / 2
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         dist = np.linalg.norm(centres - c, axis=1)
-        sizes = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) *
-                                (boxes[:, 3] - boxes[:, 1]), 1e-12, None))
+        sizes = np.sqrt(
+            np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+                    1e-12, None))
         ratio = sizes / size
         return (dist <= self.max_shift * size) & (ratio >= 0.5) & \
             (ratio <= 2.0)
@@ -166,18 +166,19 @@ class OnlineTubeTracker:
             return True
 
         visible = sorted((t for t in self.tracks if t.lost == 0),
-                         key=lambda t: t.mean_score, reverse=True)
+                         key=lambda t: t.mean_score,
+                         reverse=True)
         lost = sorted((t for t in self.tracks if t.lost > 0),
                       key=lambda t: (t.lost, -t.mean_score))
         missed = []
         for t in visible:
-            if not (len(boxes) and take(
-                    t, box_iou(boxes, t.box) >= self.link_iou)):
+            if not (len(boxes)
+                    and take(t,
+                             box_iou(boxes, t.box) >= self.link_iou)):
                 missed.append(t)
         for t in lost:
-            if len(boxes) and take(
-                    t, (box_iou(boxes, t.box) >= self.link_iou)
-                    | self._near(t, boxes)):
+            if len(boxes) and take(t, (box_iou(boxes, t.box) >= self.link_iou)
+                                   | self._near(t, boxes)):
                 continue
             missed.append(t)
         for t in missed:

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 __all__ = [
-    'VideoWriter', 'JsonlWriter', 'ProgressLine', 'draw_tracks',
-    'track_color', 'format_stats'
+    'VideoWriter', 'JsonlWriter', 'ProgressLine', 'draw_tracks', 'track_color',
+    'format_stats'
 ]
 
 
@@ -42,7 +42,10 @@ class VideoWriter:
     ``codec_used`` names the encoder after the first frame.
     """
 
-    def __init__(self, path: str, fps: float, codec: str = 'h264',
+    def __init__(self,
+                 path: str,
+                 fps: float,
+                 codec: str = 'h264',
                  crf: int = 23) -> None:
         if codec not in ('h264', 'mp4v'):
             raise ValueError(f"codec must be 'h264' or 'mp4v', got {codec!r}")
@@ -210,9 +213,8 @@ def draw_tracks(image: np.ndarray,
         tid = p.get('track_id')
         color = track_color(tid)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thick + 1)
-        lines = [f'T{tid}' if tid is not None else 'person'] + [
-            f'{n} {v:.2f}' for n, v in p.get('actions', {}).items()
-        ]
+        lines = [f'T{tid}' if tid is not None else 'person'
+                 ] + [f'{n} {v:.2f}' for n, v in p.get('actions', {}).items()]
         y = max(y1, 0)
         for line in lines:
             (tw, th), base = cv2.getTextSize(line, font, scale, thick)
