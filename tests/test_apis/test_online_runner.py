@@ -211,3 +211,37 @@ def test_a_model_error_stops_the_run_and_is_raised(tmp_path):
     th.join(timeout=60)
     assert not th.is_alive(), 'the run hangs after a model error'
     assert 'model exploded' in str(done[0].value)
+
+
+def test_stop_ends_an_endless_source_and_closes_the_outputs(
+        tmp_path, monkeypatch):
+    """A webcam never ends: stop() (what Ctrl-C does) finishes the run
+    with the JSON Lines and the video closed and readable. --show without
+    a display warns and shows nothing."""
+    from stmixer_mm.apis.online import FrameSource
+    from stmixer_mm.apis.online.sources import Frame
+
+    class Endless(FrameSource):
+        name, fps, live = 'cam', 50.0, True
+
+        def __iter__(self):
+            i = 0
+            while True:
+                time.sleep(0.005)
+                yield Frame(i, i / 50, np.zeros((32, 32, 3), np.uint8))
+                i += 1
+
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    with pytest.warns(UserWarning, match='no display'):
+        runner = OnlineRunner(
+            SlowInferencer(0.01), stride=4, out_dir=str(tmp_path),
+            show=True, progress=False)
+    assert not runner.show
+    threading.Timer(1.0, runner.stop).start()
+    stats = runner.run(Endless())
+    assert stats['frames_read'] > 20
+    lines = _jsonl(stats['jsonl'])
+    assert len(lines) == stats['keyframes_done'] >= 3
+    cap = cv2.VideoCapture(stats['video'])
+    assert cap.read()[0]
