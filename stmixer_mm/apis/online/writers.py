@@ -233,16 +233,17 @@ def draw_tracks(image: np.ndarray,
 
 
 class ProgressLine:
-    """A status line rewritten in place (``\\r``) at most ``every``
-    seconds; a plain line per update where the stream is not a terminal
-    only when ``force``."""
+    """A status line rewritten in place (``\\r``) at most every ``every``
+    seconds on a terminal; elsewhere (a log file) a plain line at most
+    every ``every_plain`` seconds, and at the end."""
 
-    def __init__(self, stream=None, every: float = 0.5) -> None:
+    def __init__(self, stream=None, every: float = 0.5,
+                 every_plain: float = 10.0) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.every = every
-        self._last = 0.0
-        self._width = 0
         self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self.every = every if self.tty else every_plain
+        self._last = time.perf_counter()
+        self._width = 0
 
     def update(self, stats: Dict, force: bool = False) -> Optional[str]:
         now = time.perf_counter()
@@ -254,7 +255,7 @@ class ProgressLine:
             pad = max(0, self._width - len(text))
             self.stream.write('\r' + text + ' ' * pad)
             self._width = len(text)
-        elif force:
+        else:
             self.stream.write(text + '\n')
         self.stream.flush()
         return text
@@ -272,7 +273,7 @@ def format_stats(stats: Dict) -> str:
     parts.append(f"keyframes {stats.get('keyframes_done', 0)} done, "
                  f"{stats.get('keyframes_skipped', 0)} skipped")
     if stats.get('model_fps'):
-        parts.append(f"model {stats['model_fps']:.1f} clips/s")
+        parts.append(f"model {stats['model_fps']:.3g} clips/s")
     if stats.get('input_fps'):
         parts.append(f"read {stats['input_fps']:.1f} fps")
     if stats.get('lag') is not None:
