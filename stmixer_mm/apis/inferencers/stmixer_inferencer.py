@@ -26,6 +26,9 @@ queries) and each clip runs through
 :func:`~stmixer_mm.apis.inference_detector`; the names of the action
 columns are checked against the model (:func:`~stmixer_mm.apis.class_names`)
 in ``__init__``, before any frame is decoded.
+
+(Over 400 lines: the Inferencer interface of mmengine has seven methods to
+implement, each documented here.)
 """
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
                     Tuple, Union)

@@ -28,6 +28,9 @@ JSON line being written: the frames its clip needs after it
 Queues are bounded: the reader waits for the writer, except in realtime
 mode where a frame the writer has no room for is left out of the video
 (counted as ``frames_dropped``).
+
+(Over 400 lines because the three threads, their queues and their stop /
+error protocol are one unit; about half the file is documentation.)
 """
 import json
 import os
