@@ -1,31 +1,58 @@
-"""Spatio-temporal action detection demo on a video or a frame folder.
+"""Spatio-temporal action detection demo: videos, frame folders, folders of
+videos, webcams and streams.
 
     python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir DIR]
         [--stride N] [--label-map FILE.pbtxt] [--person-thr P]
-        [--score-thr 0.3] [--device cpu] [--non-strict]
+        [--score-thr 0.3] [--device cpu] [--non-strict] [--codec h264]
         [--tubes [--tube-iou 0.5]]
+        [--online [--realtime] [--show] [--max-frames N] [--max-lost 3]]
 
-INPUT is a video file (anything OpenCV reads) or a folder of frames
-(sorted by name). Every ``--stride`` frames a keyframe is detected from the
-clip around it (the config's clip length and frame interval); every output
-frame shows the detections of its nearest keyframe (no tracking). Writes
-``<out-dir>/<name>_det.mp4`` and the detections as ``.json`` and ``.csv``.
+INPUT is a video file (anything OpenCV reads), a folder of frames (sorted
+by name), a folder of videos (each processed in turn, one output each), a
+webcam index (``0``) or a stream URL (``rtsp://...``, ``http://...``).
+Every ``--stride`` frames a keyframe is detected from the clip around it
+(the config's clip length and frame interval) by
+:class:`~stmixer_mm.apis.STMixerInferencer`. The video is written as an
+H.264 mp4 that browsers play (PyAV; ``--codec mp4v`` for OpenCV's MPEG-4).
+
+Offline (default, files and folders): the video is read whole, every
+output frame shows the detections of its nearest keyframe, and
+``<out-dir>/<name>_det.mp4`` and the detections as ``.json`` and ``.csv``
+are written after the last frame.
+
+``--online`` (implied by a webcam, a stream and ``--realtime``): the
+frames stream through a ring buffer of the frames the next clip needs
+(memory stays flat on any length), decoding, the model and writing overlap
+in threads, every person gets a track id as soon as it is seen (online
+linking with the tube metric's box IoU ``--tube-iou``; a person lost for
+up to ``--max-lost`` keyframes keeps its id when it comes back near where
+it was), and ``<name>_det.mp4``, ``<name>_det.jsonl`` (one line per
+keyframe, written as it goes: frame, time, per person track id, box in
+pixels, person score, top actions) and ``<name>_tracks.json`` (track
+summaries and run statistics) are written. A progress line shows frames
+read, keyframes done / skipped, model speed and end-to-end lag.
+``--realtime`` reads a file at its frame rate, as a camera delivers it,
+and skips the keyframes the model has no time for (counted) instead of
+queueing them. ``--show`` opens a window (where a display exists; ``q``
+stops). Ctrl-C stops a webcam and closes the outputs properly.
 
 A detection is a query whose person score reaches ``--person-thr`` (default:
-the config's ``test_cfg.person_threshold``) with at least one action
-scoring ``--score-thr``. The fallback queries that the AVA evaluation keeps
-below the person threshold (``test_cfg.num_fallback``) are switched off, so
-a video without people gives no detections. The checkpoint must fit the
-config (``--non-strict`` loads the matching part).
+the config's ``test_cfg.person_threshold``); offline it is listed when at
+least one action scores ``--score-thr``, online every person is tracked
+and lists its actions above ``--score-thr``. The fallback queries that the
+AVA evaluation keeps below the person threshold (``test_cfg.num_fallback``)
+are switched off, so a video without people gives no detections. The
+checkpoint must fit the config (``--non-strict`` loads the matching part).
 
-``--tubes`` links the detections of consecutive keyframes into per-person
-tubes with :func:`~stmixer_mm.evaluation.functional.link_person_tubes`
-(the greedy linking of the tube metric, class agnostic: each tube takes,
-at the next keyframe, the best-scoring unassigned person box overlapping
-its last box by IoU >= ``--tube-iou``, and is labelled with its best mean
-action), writes them to ``<name>_tubes.json`` (tube id, frames, boxes,
-action, score, ...), adds ``tube_id`` to every detection of the
-``.json`` and draws ``T<id>`` on every box of the video.
+``--tubes`` (offline) links the detections of consecutive keyframes into
+per-person tubes with
+:func:`~stmixer_mm.evaluation.functional.link_person_tubes` (the greedy
+linking of the tube metric, class agnostic: each tube takes, at the next
+keyframe, the best-scoring unassigned person box overlapping its last box
+by IoU >= ``--tube-iou``, and is labelled with its best mean action),
+writes them to ``<name>_tubes.json`` (tube id, frames, boxes, action,
+score, ...), adds ``tube_id`` to every detection of the ``.json`` and
+draws ``T<id>`` on every box of the video.
 """
 import argparse
 import csv
@@ -33,22 +60,19 @@ import json
 import os
 import os.path as osp
 
-import cv2
 import numpy as np
-from mmengine.utils import ProgressBar
 
-from stmixer_mm.apis import (LabelMapError, build_clip_pipeline,
-                             class_names, clip_indices,
-                             clip_sampling_from_cfg, inference_detector,
-                             init_detector)
+from stmixer_mm.apis import LabelMapError, STMixerInferencer
+from stmixer_mm.apis.online import (ArraySource, OnlineRunner,
+                                    VideoReadError, VideoWriter,
+                                    expand_inputs, is_live_spec,
+                                    open_source)
 from stmixer_mm.engine import CheckpointMismatchError
+from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
-from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       format_action_labels)
-
-IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
 def positive_int(text: str) -> int:
@@ -75,7 +99,10 @@ def unit_float(text: str) -> float:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='STMixer video demo')
-    p.add_argument('input', help='video file or folder of frames')
+    p.add_argument(
+        'input',
+        help='video file, folder of frames, folder of videos, webcam index '
+        '(0) or stream URL (rtsp://..., http://...)')
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('--out-dir', default='outputs/demo')
@@ -108,8 +135,44 @@ def parse_args(argv=None):
         'part (the mismatched keys are logged)')
     p.add_argument(
         '--topk', type=at_least_one, default=3, help='actions per person')
-    p.add_argument('--fps', type=float, help='output fps (default: input)')
+    p.add_argument(
+        '--fps',
+        type=float,
+        help='frame rate of a frame folder / output fps (default: the '
+        "video's, 30 for a frame folder)")
     p.add_argument('--device', default='cpu')
+    p.add_argument(
+        '--codec',
+        choices=('h264', 'mp4v'),
+        default='h264',
+        help='h264: an mp4 browsers play (PyAV; falls back with a warning '
+        "where it cannot); mp4v: OpenCV's MPEG-4")
+    p.add_argument(
+        '--online',
+        action='store_true',
+        help='stream the input: bounded memory, threads, online track '
+        'ids, a JSON Lines file written as it goes (implied by a webcam, '
+        'a stream and --realtime)')
+    p.add_argument(
+        '--realtime',
+        action='store_true',
+        help='read a file at its frame rate and skip the keyframes the '
+        'model has no time for (implies --online)')
+    p.add_argument(
+        '--show',
+        action='store_true',
+        help='with --online: show the frames in a window (where a display '
+        'exists; q stops)')
+    p.add_argument(
+        '--max-frames',
+        type=positive_int,
+        help='with --online: stop after this many frames')
+    p.add_argument(
+        '--max-lost',
+        type=int,
+        default=3,
+        help='with --online: keyframes a person may be missed and keep its '
+        'track id (default 3)')
     p.add_argument(
         '--tubes',
         action='store_true',
@@ -119,82 +182,77 @@ def parse_args(argv=None):
         '--tube-iou',
         type=unit_float,
         default=0.5,
-        help='with --tubes: IoU a box needs with the last box of a tube '
-        'to extend it (default 0.5, as the tube metric)')
-    return p.parse_args(argv)
+        help='IoU a box needs with the last box of a tube (--tubes) or '
+        'track (--online) to extend it (default 0.5, as the tube metric)')
+    args = p.parse_args(argv)
+    if args.realtime or is_live_spec(args.input):
+        args.online = True
+    if args.online and args.tubes:
+        p.error('--tubes links offline after the last frame; --online '
+                'links as it goes (track ids in the .jsonl): use one')
+    if not args.online and (args.show or args.max_frames):
+        p.error('--show and --max-frames need --online')
+    if args.max_lost < 0:
+        p.error(f'--max-lost must be >= 0, got {args.max_lost}')
+    return args
 
 
-class VideoReadError(ValueError):
-    """The input video / frame folder cannot be read (names the file)."""
-
-
-def read_frames(path):
-    """All frames of a video file or frame folder, RGB, and the fps."""
-    if osp.isdir(path):
-        names = sorted(
-            f for f in os.listdir(path) if f.lower().endswith(IMG_EXTS))
-        if not names:
-            raise VideoReadError(f'{path}: no image files ({IMG_EXTS})')
-        frames = []
-        for n in names:
-            img = cv2.imread(osp.join(path, n))
-            if img is None:
-                raise VideoReadError(f'{osp.join(path, n)}: unreadable image '
-                                     '(empty, truncated or not an image)')
-            if frames and img.shape[:2] != frames[0].shape[:2]:
-                raise VideoReadError(
-                    f'{osp.join(path, n)}: {img.shape[1]}x{img.shape[0]} '
-                    f'pixels, but {osp.join(path, names[0])} is '
-                    f'{frames[0].shape[1]}x{frames[0].shape[0]}; the frames '
-                    'of one video must have one size')
-            frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        return frames, None
-    if not osp.isfile(path):
-        raise VideoReadError(f'{path}: no such video file or folder')
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise VideoReadError(f'{path}: OpenCV cannot open it as a video '
-                             '(not a video, or a codec OpenCV lacks)')
-    fps = cap.get(cv2.CAP_PROP_FPS) or None
-    expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    frames = []
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    cap.release()
-    if not frames:
-        raise VideoReadError(f'{path}: OpenCV could not decode any frame '
-                             '(empty, truncated or corrupt video)')
-    if expected > 0 and len(frames) < expected - 1:
-        raise VideoReadError(
-            f'{path}: decoding stopped after {len(frames)} of the '
-            f'{expected} frames its header announces (truncated or corrupt '
-            'video); re-encode or repair it')
-    return frames, fps
-
-
-def run_demo(args):
-    cfg_options = None
-    if args.person_thr is not None:
-        cfg_options = {'model.test_cfg.person_threshold': args.person_thr}
-    # no fallback queries: only persons above the threshold are returned
-    model = init_detector(
+def run_demo(args, capture_factory=None):
+    """Run the demo; returns the result of the input (a list of them for a
+    folder of videos)."""
+    # the model, and the names of its columns checked against it, before
+    # any frame is decoded
+    inferencer = STMixerInferencer(
         args.config,
         args.checkpoint,
         device=args.device,
-        cfg_options=cfg_options,
-        strict=not args.non_strict,
-        fallback_queries=False)
-    cfg = model.cfg
-    person_thr = cfg.model.test_cfg.person_threshold
-    # the names of the model's columns, checked against it before it runs
-    names = class_names(model, args.label_map)
-    clip_len, interval = clip_sampling_from_cfg(cfg)
-    pipeline = build_clip_pipeline(cfg)
-    frames, in_fps = read_frames(args.input)
-    fps = args.fps or in_fps or 30.0
+        label_map=args.label_map,
+        person_thr=args.person_thr,
+        strict=not args.non_strict)
+    inputs = expand_inputs(args.input)
+    results = []
+    for spec in inputs:
+        if args.online:
+            results.append(run_online(inferencer, spec, args,
+                                      capture_factory))
+        else:
+            results.append(run_offline(inferencer, spec, args))
+    return results[0] if len(inputs) == 1 and \
+        inputs[0] == args.input else results
+
+
+def run_online(inferencer, spec, args, capture_factory=None):
+    runner = OnlineRunner(
+        inferencer,
+        stride=args.stride,
+        realtime=args.realtime,
+        out_dir=args.out_dir,
+        video_codec=args.codec,
+        show=args.show,
+        score_thr=args.score_thr,
+        topk=args.topk,
+        link_iou=args.tube_iou,
+        max_lost=args.max_lost,
+        fps=args.fps,
+        max_frames=args.max_frames,
+        capture_factory=capture_factory)
+    stats = runner.run(spec)
+    print(f'wrote {stats["video"]} ({stats["frames_written"]} frames, '
+          f'{stats["codec"]}), {stats["jsonl"]}, {stats["tracks"]}: '
+          f'{stats["keyframes_done"]} keyframes detected, '
+          f'{stats["keyframes_skipped"]} skipped, {stats["num_tracks"]} '
+          'track ids' + (f', {stats["frames_dropped"]} frames left out of '
+                         'the video (the writer was behind)'
+                         if stats['frames_dropped'] else ''))
+    return stats
+
+
+def run_offline(inferencer, spec, args):
+    names = inferencer.label_names
+    person_thr = inferencer.person_thr
+    source = open_source(spec, fps=args.fps)
+    frames = [f.image for f in source]
+    fps = args.fps or source.fps or 30.0
     n = len(frames)
     h, w = frames[0].shape[:2]
     keyframes = list(range(min(args.stride // 2, n - 1), n, args.stride))
@@ -202,13 +260,10 @@ def run_demo(args):
     detections = []
     per_key = {}
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
-    bar = ProgressBar(len(keyframes))
-    for k in keyframes:
-        clip = [frames[i] for i in clip_indices(k, clip_len, interval, n)]
-        pred = inference_detector(model, clip, pipeline).pred_instances
-        boxes = pred.bboxes.cpu().numpy() * np.array([w, h, w, h])
-        scores = pred.scores.cpu().numpy()
-        person = pred.person_scores.cpu().numpy()
+    for res, _ in inferencer.iter_results(
+            ArraySource(frames, fps=fps), stride=args.stride):
+        k, boxes, scores, person = (res.frame, res.bboxes, res.scores,
+                                    res.person_scores)
         texts = [
             format_action_labels(s, names, args.score_thr, args.topk)
             for s in scores
@@ -221,22 +276,19 @@ def run_demo(args):
             f'(person {person[i]:.2f}) ' + ', '.join(texts[i]) for i in keep
         ])
         for i in keep:
-            top = {
-                names.get(int(c), str(c)): round(float(scores[i, c]), 4)
-                for c in np.argsort(-scores[i])[:args.topk]
-                if scores[i, c] >= args.score_thr
-            }
             detections.append(
                 dict(
                     frame=int(k),
                     time=round(k / fps, 3),
                     bbox=[round(float(v), 1) for v in boxes[i]],
                     person_score=round(float(person[i]), 4),
-                    actions=top))
-        bar.update()
+                    actions=inferencer.top_actions(scores[i],
+                                                   args.score_thr,
+                                                   args.topk)))
+    assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
     os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.splitext(osp.basename(osp.normpath(args.input)))[0]
+    stem = source.name
     tubes = tube_ids = None
     if args.tubes:
         tubes, tube_ids = link_keyframe_tubes(keyframes, kept, names,
@@ -255,27 +307,20 @@ def run_demo(args):
     vis = ActionDetLocalVisualizer(name='demo', label_names=names)
     legend_lines = 1 + 2 * max(len(t) for _, t in per_key.values())
     keys = np.array(keyframes)
-    writer = None
-    for i, frame in enumerate(frames):
-        k = int(keys[np.abs(keys - i).argmin()])
-        boxes, texts = per_key[k]
-        img = vis.draw_instances(
-            frame, boxes, texts, title='detections',
-            legend_lines=legend_lines)
-        if tube_ids is not None and len(boxes):
-            img = draw_tube_ids(vis, boxes, tube_ids[k], frame.shape[:2])
-        if writer is None:
-            writer = cv2.VideoWriter(video_out,
-                                     cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                                     (img.shape[1], img.shape[0]))
-            if not writer.isOpened():
-                raise RuntimeError(f'OpenCV cannot write {video_out} (mp4v)')
-        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    writer.release()
+    with VideoWriter(video_out, fps, codec=args.codec) as writer:
+        for i, frame in enumerate(frames):
+            k = int(keys[np.abs(keys - i).argmin()])
+            boxes, texts = per_key[k]
+            img = vis.draw_instances(
+                frame, boxes, texts, title='detections',
+                legend_lines=legend_lines)
+            if tube_ids is not None and len(boxes):
+                img = draw_tube_ids(vis, boxes, tube_ids[k], frame.shape[:2])
+            writer.write(img)
 
     # what both JSON files (detections, tubes) say about the run
     header = dict(
-        input=args.input,
+        input=spec if isinstance(spec, str) else args.input,
         fps=fps,
         frame_size=[w, h],
         person_threshold=person_thr,

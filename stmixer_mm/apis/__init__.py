@@ -4,10 +4,13 @@ from .class_names import (LabelMapError, check_label_map, class_names,
 from .inference import (build_clip_pipeline, check_clip, clip_indices,
                         clip_sampling_from_cfg, inference_detector,
                         init_detector)
+from .inferencers import KeyframeResult, STMixerInferencer
+from .online import OnlineRunner, OnlineTubeTracker
 
 __all__ = [
     'init_detector', 'inference_detector', 'build_clip_pipeline',
     'clip_indices', 'clip_sampling_from_cfg', 'check_clip', 'LabelMapError',
     'check_label_map', 'class_names', 'load_label_map',
-    'model_action_columns', 'test_dataset_cfg'
+    'model_action_columns', 'test_dataset_cfg', 'STMixerInferencer',
+    'KeyframeResult', 'OnlineRunner', 'OnlineTubeTracker'
 ]

@@ -362,3 +362,110 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
     assert proc.returncode != 0
     assert f'tools/demo.py: {not_video}: OpenCV cannot open it' in \
         proc.stderr
+
+
+class _FakeWebcam:
+    """A cv2.VideoCapture-like device that never ends: 64x64 frames of
+    the fixture video, looped (BGR, as OpenCV gives them)."""
+
+    def __init__(self, spec, files):
+        self.spec = spec
+        self.frames = [cv2.imread(f) for f in files]
+        self.i = 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 0.0  # no fps, no frame count: a live device
+
+    def read(self):
+        frame = self.frames[self.i % len(self.frames)]
+        self.i += 1
+        return True, frame.copy()
+
+    def release(self):
+        pass
+
+
+def test_demo_online_on_a_webcam(tools, checkpoint, val_frames, tmp_path):
+    """``0`` is a webcam (implies --online): the fake device is opened with
+    index 0, read until --max-frames, and the outputs are an H.264 mp4, a
+    JSON Lines file with a track id per person, and the track summaries."""
+    demo = _demo_module(tools)
+    opened = []
+
+    def factory(spec):
+        opened.append(spec)
+        return _FakeWebcam(spec, val_frames)
+
+    out_dir = tmp_path / 'cam'
+    args = demo.parse_args([
+        '0', tools.TINY_CFG, checkpoint, '--out-dir',
+        str(out_dir), '--stride', '8', '--score-thr', '0', '--max-frames',
+        '40', '--fps', '8'
+    ])
+    assert args.online and not args.realtime
+    stats = demo.run_demo(args, capture_factory=factory)
+    assert opened == [0]
+    assert stats['frames_read'] == stats['frames_written'] == 40
+    assert stats['video'] == str(out_dir / 'webcam0_det.mp4')
+    assert stats['codec'] == 'h264 (libx264, PyAV)'
+    assert count_video_frames(stats['video']) == 40
+    with open(stats['jsonl']) as f:
+        lines = [json.loads(line) for line in f]
+    assert [line['frame'] for line in lines] == [4, 12, 20, 28, 36]
+    for line in lines:
+        assert line['persons']  # the random model sees 10 persons
+        for p in line['persons']:
+            assert set(p) == {'track_id', 'bbox', 'person_score', 'actions'}
+            assert set(p['actions']) <= set(CLASSES)
+    with open(stats['tracks']) as f:
+        assert json.load(f)['stats']['keyframes_done'] == 5
+
+
+def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
+                                           tmp_path):
+    """A folder of videos: each in turn, one output each; offline the
+    detections equal the online JSON Lines' (without track ids)."""
+    demo = _demo_module(tools)
+    videos = tmp_path / 'videos'
+    videos.mkdir()
+    _write_mp4(val_frames, videos / 'a.mp4')
+    _write_mp4(val_frames[:16], videos / 'b.mp4')
+    online = demo.run_demo(
+        demo.parse_args([
+            str(videos), tools.TINY_CFG, checkpoint, '--out-dir',
+            str(tmp_path / 'on'), '--stride', '4', '--score-thr', '0',
+            '--online'
+        ]))
+    assert [r['name'] for r in online] == ['a', 'b']
+    assert [r['frames_read'] for r in online] == [24, 16]
+    offline = demo.run_demo(
+        demo.parse_args([
+            str(videos), tools.TINY_CFG, checkpoint, '--out-dir',
+            str(tmp_path / 'off'), '--stride', '4', '--score-thr', '0'
+        ]))
+    assert [r['num_frames'] for r in offline] == [24, 16]
+    for on, off in zip(online, offline):
+        with open(on['jsonl']) as f:
+            lines = [json.loads(line) for line in f]
+        dets = [
+            dict(frame=line['frame'], time=line['time'],
+                 **{k: v for k, v in p.items() if k != 'track_id'})
+            for line in lines for p in line['persons'] if p['actions']
+        ]
+        assert dets == off['detections']
+
+
+def test_demo_online_arguments(tools, capsys):
+    demo = _demo_module(tools)
+    args = demo.parse_args(['v.mp4', 'c', 'k', '--realtime'])
+    assert args.online and args.realtime
+    assert demo.parse_args(['rtsp://cam/live', 'c', 'k']).online
+    assert not demo.parse_args(['v.mp4', 'c', 'k']).online
+    for bad in (['--online', '--tubes'], ['--show'], ['--max-frames', '5']):
+        with pytest.raises(SystemExit):
+            demo.parse_args(['v.mp4', 'c', 'k', *bad])
+    err = capsys.readouterr().err
+    assert '--tubes links offline' in err and 'need --online' in err

@@ -1,0 +1,3 @@
+from .stmixer_inferencer import KeyframeResult, STMixerInferencer
+
+__all__ = ['STMixerInferencer', 'KeyframeResult']

@@ -1,0 +1,156 @@
+"""The frames that the next keyframe clips need, and no others.
+
+A stream is read frame by frame; keyframe ``k`` (every ``stride`` frames
+from ``first_keyframe``) is detected on the clip
+:func:`~stmixer_mm.apis.clip_indices` samples around it: frames
+``k + (j - clip_len // 2) * frame_interval`` for ``j < clip_len``, clamped
+to the video. Its clip is complete once frame ``k + after`` is read
+(``after = (clip_len - 1 - clip_len // 2) * frame_interval``), or when the
+stream ends (the clip is then clamped to the last frame, as the offline
+demo clamps it to the video). :class:`ClipRingBuffer` keeps exactly the
+frames that a keyframe not yet emitted samples, plus the newest frame
+(the clamped clips of the last keyframes repeat it), so memory does not
+grow with the length of the stream and the clips equal the offline ones.
+"""
+from collections import OrderedDict
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from ..inference import clip_indices
+
+__all__ = ['ClipRingBuffer']
+
+
+class ClipRingBuffer:
+    """Collect frames into keyframe clips.
+
+    Args:
+        clip_len (int): Frames of a clip (the config's test pipeline).
+        frame_interval (int): Step between them.
+        stride (int): Frames between two keyframes.
+        first_keyframe (int, optional): 0-based first keyframe; default
+            ``stride // 2`` (as ``tools/demo.py``).
+
+    Example::
+
+        >>> buf = ClipRingBuffer(clip_len=8, frame_interval=2, stride=8)
+        >>> for frame in frames:
+        ...     for key, clip in buf.push(frame):
+        ...         detect(key, clip)
+        >>> for key, clip in buf.finish():
+        ...     detect(key, clip)
+    """
+
+    def __init__(self,
+                 clip_len: int,
+                 frame_interval: int,
+                 stride: int,
+                 first_keyframe: Optional[int] = None) -> None:
+        for name, value in (('clip_len', clip_len),
+                            ('frame_interval', frame_interval), ('stride',
+                                                                 stride)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f'ClipRingBuffer: {name} must be a '
+                                 f'positive integer, got {value!r}')
+        self.clip_len = int(clip_len)
+        self.frame_interval = int(frame_interval)
+        self.stride = int(stride)
+        self.before = (clip_len // 2) * frame_interval
+        self.after = (clip_len - 1 - clip_len // 2) * frame_interval
+        #: frames one clip spans, first to last
+        self.span = self.before + self.after + 1
+        self.first_keyframe = stride // 2 if first_keyframe is None \
+            else int(first_keyframe)
+        if self.first_keyframe < 0:
+            raise ValueError('ClipRingBuffer: first_keyframe must be >= 0, '
+                             f'got {first_keyframe}')
+        self.next_keyframe = self.first_keyframe
+        self.num_read = 0
+        self.num_emitted = 0
+        self._frames: 'OrderedDict[int, np.ndarray]' = OrderedDict()
+        self._finished = False
+
+    def __len__(self) -> int:
+        """Frames held now."""
+        return len(self._frames)
+
+    @property
+    def held_indices(self) -> List[int]:
+        """0-based indices of the frames held now, ascending."""
+        return list(self._frames)
+
+    def _clip(self, key: int, num_frames: int) -> List[np.ndarray]:
+        inds = clip_indices(key, self.clip_len, self.frame_interval,
+                            num_frames)
+        return [self._frames[int(i)] for i in inds]
+
+    def _needed(self, index: int) -> bool:
+        """Frame ``index`` is sampled by a keyframe not emitted yet (or is
+        the newest frame)."""
+        newest = self.num_read - 1
+        if index == newest:
+            return True
+        if self.num_emitted == 0 and self.next_keyframe > newest and (
+                index == 0 or index >= newest - self.before):
+            # the stream may end before the first keyframe: its last frame
+            # is then the keyframe, and its clip is taken from these
+            return True
+        key = self.next_keyframe
+        while key - self.before <= index:
+            offset = index - key
+            if -self.before <= offset <= self.after and \
+                    offset % self.frame_interval == 0:
+                return True
+            # clamped to the first frame
+            if index == 0 and key - self.before < 0:
+                return True
+            key += self.stride
+        return False
+
+    def _drop_unneeded(self) -> None:
+        for index in [i for i in self._frames if not self._needed(i)]:
+            del self._frames[index]
+
+    def push(self, frame: np.ndarray) -> List[Tuple[int, List[np.ndarray]]]:
+        """Add the next frame.
+
+        Returns:
+            list[tuple[int, list[np.ndarray]]]: ``(keyframe, clip)`` of the
+            keyframes whose clip this frame completes (at most one for
+            ``stride >= 1``), clip frames as pushed (not copied).
+        """
+        if self._finished:
+            raise RuntimeError('ClipRingBuffer: push() after finish()')
+        index = self.num_read
+        self.num_read += 1
+        self._frames[index] = frame
+        ready = []
+        while self.next_keyframe + self.after <= index:
+            key = self.next_keyframe
+            ready.append((key, self._clip(key, index + 1)))
+            self.next_keyframe += self.stride
+            self.num_emitted += 1
+        self._drop_unneeded()
+        return ready
+
+    def finish(self) -> List[Tuple[int, List[np.ndarray]]]:
+        """The stream ended: the clips of the keyframes left, clamped to the
+        last frame. A stream shorter than ``first_keyframe + 1`` frames
+        gets one keyframe, its last frame (as ``tools/demo.py``)."""
+        if self._finished:
+            return []
+        self._finished = True
+        n = self.num_read
+        ready = []
+        if n == 0:
+            return ready
+        if self.num_emitted == 0 and self.next_keyframe > n - 1:
+            self.next_keyframe = n - 1
+        while self.next_keyframe <= n - 1:
+            key = self.next_keyframe
+            ready.append((key, self._clip(key, n)))
+            self.next_keyframe += self.stride
+            self.num_emitted += 1
+        self._frames.clear()
+        return ready

@@ -1,0 +1,503 @@
+"""The online engine: read, detect, track and write a stream as it comes.
+
+Three threads overlap the work; memory does not grow with the stream:
+
+* the **reader** decodes the source frame by frame into a
+  :class:`~stmixer_mm.apis.online.ClipRingBuffer` (only the frames the
+  next keyframe clips sample) and hands every frame to the writer; when a
+  keyframe's clip is complete it is given to the model. In ``realtime``
+  mode a keyframe whose clip completes while the model is still busy is
+  *skipped* (counted, never queued), so the lag stays at one inference
+  plus the frames the clip needs after its keyframe; otherwise the reader
+  waits for the model (every keyframe is detected).
+* the **model** thread runs the clip through the
+  :class:`~stmixer_mm.apis.STMixerInferencer`, links its persons to the
+  tracks (:class:`~stmixer_mm.apis.online.OnlineTubeTracker`: ids from the
+  frames seen so far only) and appends the keyframe to the JSON Lines file
+  at once.
+* the **writer** (the calling thread, so ``--show`` windows work) draws
+  every frame with the tracks of its nearest keyframe as soon as that
+  keyframe is done (or, skipped, with the last done before it), encodes it
+  (H.264) and updates the progress line.
+
+The lag of a keyframe runs from when it arrived (its read time; for a
+file paced by ``realtime``, when a camera would have delivered it) to its
+JSON line being written: the frames its clip needs after it
+(``after / fps`` seconds) plus the inference, plus any wait for the model.
+
+Queues are bounded: the reader waits for the writer, except in realtime
+mode where a frame the writer has no room for is left out of the video
+(counted as ``frames_dropped``).
+
+(Over 400 lines because the three threads, their queues and their stop /
+error protocol are one unit; about half the file is documentation.)
+"""
+import json
+import os
+import os.path as osp
+import queue
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from typing import Callable, Dict, Optional, Union
+
+from .ring_buffer import ClipRingBuffer
+from .sources import FrameSource, open_source
+from .tracker import OnlineTubeTracker
+from .writers import JsonlWriter, ProgressLine, VideoWriter, draw_tracks
+
+__all__ = ['OnlineRunner', 'display_available']
+
+_END = object()
+
+
+def display_available() -> bool:
+    """A window can be opened (a display on Linux; always elsewhere)."""
+    if sys.platform.startswith('linux'):
+        return bool(
+            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
+    return True
+
+
+class _Stats:
+    """Counters shared by the threads (read under a lock for a snapshot)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.start = time.perf_counter()
+        self.frames_read = 0
+        self.frames_written = 0
+        self.frames_dropped = 0
+        self.keyframes_done = 0
+        self.keyframes_skipped = 0
+        self.model_time = 0.0
+        self.lag_last = None
+        self.lag_sum = 0.0
+        self.lag_max = 0.0
+        self.lags = deque(maxlen=4096)  # recent lags, for a median
+
+    def snapshot(self) -> Dict:
+        with self.lock:
+            wall = time.perf_counter() - self.start
+            done = self.keyframes_done
+            lags = sorted(self.lags)
+            return dict(
+                frames_read=self.frames_read,
+                frames_written=self.frames_written,
+                frames_dropped=self.frames_dropped,
+                keyframes_done=done,
+                keyframes_skipped=self.keyframes_skipped,
+                model_fps=done / self.model_time if self.model_time else None,
+                input_fps=self.frames_read / wall if wall else None,
+                output_fps=self.frames_written / wall if wall else None,
+                lag=self.lag_last,
+                lag_mean=self.lag_sum / done if done else None,
+                lag_median=lags[len(lags) // 2] if lags else None,
+                lag_max=self.lag_max if done else None,
+                wall_time=wall)
+
+
+class OnlineRunner:
+    """Run an inferencer over a stream with bounded memory.
+
+    Args:
+        inferencer (STMixerInferencer): the model, its clip sampling and
+            class names.
+        stride (int): frames between two keyframes.
+        realtime (bool): skip keyframes the model has no time for (and pace
+            a file at its frame rate); else every keyframe is detected.
+        out_dir (str, optional): where ``<name>_det.mp4``,
+            ``<name>_det.jsonl`` and ``<name>_tracks.json`` go; None writes
+            nothing (benchmarks).
+        write_video (bool): write the mp4.
+        video_codec (str): ``'h264'`` (PyAV, with fallbacks) or ``'mp4v'``.
+        show (bool): show the frames in a window (where a display exists).
+        score_thr (float): actions listed per person score at least this.
+        topk (int): actions per person.
+        link_iou, max_lost, max_shift: see :class:`OnlineTubeTracker`.
+        fps (float, optional): frame rate of frame folders (default 30) or
+            overriding a video's; output fps.
+        max_frames (int, optional): stop after this many frames (a webcam
+            otherwise runs until interrupted).
+        progress (bool | stream): the terminal progress line (stderr).
+        capture_factory (callable, optional): opens webcams / streams /
+            files (tests inject a fake device).
+        queue_frames (int): frames the writer may hold before the reader
+            waits (realtime: drops); at least what the nearest-keyframe
+            drawing needs is added.
+        min_short_side (int): small frames are scaled up to this in the
+            video.
+    """
+
+    def __init__(self,
+                 inferencer,
+                 stride: int = 8,
+                 realtime: bool = False,
+                 out_dir: Optional[str] = None,
+                 write_video: bool = True,
+                 video_codec: str = 'h264',
+                 show: bool = False,
+                 score_thr: float = 0.3,
+                 topk: int = 3,
+                 link_iou: float = 0.5,
+                 max_lost: int = 3,
+                 max_shift: float = 0.5,
+                 fps: Optional[float] = None,
+                 max_frames: Optional[int] = None,
+                 progress: Union[bool, object] = True,
+                 capture_factory: Optional[Callable] = None,
+                 queue_frames: int = 64,
+                 min_short_side: int = 360) -> None:
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f'stride must be a positive number of frames, '
+                             f'got {stride!r}')
+        self.inferencer = inferencer
+        self.stride = stride
+        self.realtime = realtime
+        self.out_dir = out_dir
+        self.write_video = write_video and out_dir is not None
+        self.video_codec = video_codec
+        self.show = show
+        if show and not display_available():
+            warnings.warn('--show: no display (DISPLAY / WAYLAND_DISPLAY '
+                          'unset); not showing the frames')
+            self.show = False
+        self.score_thr = score_thr
+        self.topk = topk
+        self.tracker_args = dict(
+            link_iou=link_iou, max_lost=max_lost, max_shift=max_shift)
+        self.fps = fps
+        self.max_frames = max_frames
+        self.progress = progress
+        self.capture_factory = capture_factory
+        self.queue_frames = queue_frames
+        self.min_short_side = min_short_side
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` to finish after the current frame."""
+        self._stop.set()
+
+    # ------------------------------------------------------------------
+    def run(self, source: Union[str, int, FrameSource]) -> Dict:
+        """Process one source to its end (or ``max_frames`` / :meth:`stop`
+        / Ctrl-C).
+
+        Returns:
+            dict: the final statistics (:class:`_Stats` snapshot) with
+            ``name``, ``fps``, the output paths, ``codec`` and
+            ``num_tracks``.
+        """
+        if not isinstance(source, FrameSource):
+            source = open_source(
+                source,
+                realtime=self.realtime,
+                fps=self.fps,
+                capture_factory=self.capture_factory)
+        self._stop.clear()
+        inf = self.inferencer
+        buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval, self.stride)
+        tracker = OnlineTubeTracker(
+            keep_finished=True, names=inf.label_names, **self.tracker_args)
+        stats = _Stats()
+        fps = self.fps or source.fps or 30.0
+        # the writer holds frames until their nearest keyframe is done
+        room = self.queue_frames + buffer.after + self.stride
+        frames_q: 'queue.Queue' = queue.Queue(maxsize=room)
+        events_q: 'queue.Queue' = queue.Queue()  # results / skips (small)
+        slot: 'queue.Queue' = queue.Queue(maxsize=1)
+        busy = threading.Event()
+        errors = []
+
+        paths = {}
+        jsonl = None
+        if self.out_dir is not None:
+            os.makedirs(self.out_dir, exist_ok=True)
+            stem = osp.join(self.out_dir, source.name)
+            paths = dict(
+                video=f'{stem}_det.mp4' if self.write_video else None,
+                jsonl=f'{stem}_det.jsonl',
+                tracks=f'{stem}_tracks.json')
+            jsonl = JsonlWriter(paths['jsonl'])
+
+        def put(q, item):
+            """Blocking put that gives up once the run is stopped."""
+            while True:
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    if self._stop.is_set():
+                        return False
+
+        def submit(key, clip, t, wall):
+            if self.realtime and (busy.is_set() or slot.full()):
+                with stats.lock:
+                    stats.keyframes_skipped += 1
+                events_q.put(('skip', key, None))
+                return
+            busy.set()
+            put(slot, (key, clip, t, wall))
+
+        paced = self.realtime and not source.live
+
+        def reader():
+            first_wall = None
+            walls, times = {}, {}
+            last = (0.0, time.perf_counter())
+            try:
+                for frame in source:
+                    if self._stop.is_set() or (self.max_frames is not None and
+                                               frame.index >= self.max_frames):
+                        break
+                    wall = time.perf_counter()
+                    if paced:
+                        # when a camera would have delivered it: the lag
+                        # then counts a reader that falls behind, too
+                        if first_wall is None:
+                            first_wall = wall - frame.time
+                        wall = first_wall + frame.time
+                    last = (frame.time, wall)
+                    off = frame.index - buffer.first_keyframe
+                    if off >= 0 and off % self.stride == 0:
+                        walls[frame.index] = wall
+                        times[frame.index] = frame.time
+                    ready = buffer.push(frame.image)
+                    with stats.lock:
+                        stats.frames_read += 1
+                    item = (frame.index, frame.image)
+                    if self.realtime:
+                        try:
+                            frames_q.put_nowait(item)
+                        except queue.Full:
+                            with stats.lock:
+                                stats.frames_dropped += 1
+                    else:
+                        put(frames_q, item)
+                    for key, clip in ready:
+                        submit(key, clip, times.pop(key), walls.pop(key))
+                # the end of the stream (or max_frames): the last clips,
+                # clamped; not after a stop (Ctrl-C, a model error)
+                for key, clip in ([]
+                                  if self._stop.is_set() else buffer.finish()):
+                    submit(key, clip, times.pop(key, last[0]),
+                           walls.pop(key, last[1]))
+            except BaseException as e:  # noqa: B902 - re-raised in run()
+                errors.append(e)
+            finally:
+                source.close()
+                slot.put(_END)  # the model drains the slot to _END
+                put(frames_q, _END)
+
+        def model():
+            try:
+                while True:
+                    item = slot.get()
+                    if item is _END:
+                        break
+                    key, clip, t, wall = item
+                    busy.set()
+                    t0 = time.perf_counter()
+                    res = inf.predict_clip(clip, key, t)
+                    dt = time.perf_counter() - t0
+                    del clip
+                    ids = tracker.update(key, res.bboxes, res.person_scores,
+                                         res.scores)
+                    record = inf.format_result(
+                        res, self.score_thr, self.topk, track_ids=ids)
+                    if jsonl is not None:
+                        jsonl.write(record)
+                    lag = time.perf_counter() - wall
+                    with stats.lock:
+                        stats.keyframes_done += 1
+                        stats.model_time += dt
+                        stats.lag_last = lag
+                        stats.lag_sum += lag
+                        stats.lag_max = max(stats.lag_max, lag)
+                        stats.lags.append(lag)
+                    events_q.put(('done', key, record))
+                    if slot.empty():
+                        busy.clear()
+            except BaseException as e:  # noqa: B902 - re-raised in run()
+                errors.append(e)
+                self._stop.set()
+                # let a reader blocked on the slot go on to its end
+                while True:
+                    item = slot.get()
+                    if item is _END:
+                        break
+            finally:
+                busy.clear()
+                events_q.put(('end', None, None))
+
+        threads = [
+            threading.Thread(
+                target=reader, name='stmixer-reader', daemon=True),
+            threading.Thread(target=model, name='stmixer-model', daemon=True)
+        ]
+        for th in threads:
+            th.start()
+        bar = None
+        if self.progress:
+            bar = ProgressLine(None if self.progress is
+                               True else self.progress)
+        video = None
+        if paths.get('video'):
+            video = VideoWriter(paths['video'], fps, codec=self.video_codec)
+        try:
+            self._write_loop(frames_q, events_q, buffer, stats, video, bar,
+                             room)
+        except KeyboardInterrupt:
+            self._stop.set()
+            self._drain(frames_q)
+        finally:
+            self._stop.set()
+            self._drain(frames_q)
+            for th in threads:
+                th.join()
+            if video is not None:
+                video.close()
+            if jsonl is not None:
+                jsonl.close()
+            if self.show:
+                import cv2
+                cv2.destroyAllWindows()
+        if errors:
+            raise errors[0]
+        tracks = sorted(
+            tracker.finished +
+            [t.summary(inf.label_names) for t in tracker.tracks],
+            key=lambda s: s['track_id'])
+        result = stats.snapshot()
+        if bar is not None:
+            bar.update(result, force=True)
+            bar.close()
+        result.update(
+            name=source.name,
+            fps=fps,
+            codec=video.codec_used if video is not None else None,
+            num_tracks=tracker.next_id,
+            **{
+                k: v
+                for k, v in paths.items()
+            })
+        if self.out_dir is not None:
+            with open(paths['tracks'], 'w') as f:
+                json.dump(
+                    dict(
+                        input=source.name,
+                        fps=fps,
+                        stride=self.stride,
+                        realtime=self.realtime,
+                        link_iou=self.tracker_args['link_iou'],
+                        max_lost=self.tracker_args['max_lost'],
+                        stats={
+                            k: v
+                            for k, v in result.items()
+                            if k not in paths and k != 'name'
+                        },
+                        tracks=tracks),
+                    f,
+                    indent=1)
+        return result
+
+    @staticmethod
+    def _drain(q: 'queue.Queue') -> None:
+        while True:
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                return
+
+    def _write_loop(self, frames_q, events_q, buffer, stats, video, bar,
+                    room) -> None:
+        """Draw and write every frame once its nearest keyframe is known."""
+        stride, first = self.stride, buffer.first_keyframe
+        records: Dict[int, Optional[dict]] = {}  # key -> record / None
+        last_done: Optional[dict] = None  # latest done record written
+        pending = deque()
+        read_ended = model_ended = False
+
+        def target(i):
+            """Nearest keyframe to frame i (ties: the earlier one), as the
+            offline demo draws."""
+            d = i - first
+            if d <= 0:
+                return first
+            m = d // stride
+            return first + (m + 1 if 2 * d > (2 * m + 1) * stride else m) \
+                * stride
+
+        def flush():
+            nonlocal last_done
+            while pending:
+                i, image = pending[0]
+                k = target(i)
+                if k not in records:
+                    if not model_ended:
+                        return
+                    # the stream ended before keyframe k: the last one
+                    k = max(records) if records else None
+                for old in [key for key in records if key < (k or 0)]:
+                    rec = records.pop(old)
+                    if rec is not None:
+                        last_done = rec
+                rec = records.get(k) if k is not None else None
+                if rec is None:
+                    rec = last_done
+                pending.popleft()
+                persons = rec['persons'] if rec is not None else []
+                if video is not None or self.show:
+                    canvas = draw_tracks(
+                        image,
+                        persons,
+                        self.min_short_side,
+                        header=f'frame {i}' +
+                        (f' | keyframe {rec["frame"]}' if rec else ''))
+                    if video is not None:
+                        video.write(canvas)
+                    if self.show:
+                        import cv2
+                        cv2.imshow('STMixer online',
+                                   cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+                        if cv2.waitKey(1) & 0xFF in (ord('q'), 27):
+                            self._stop.set()
+                with stats.lock:
+                    stats.frames_written += 1
+
+        def event(kind, key, record):
+            nonlocal model_ended
+            if kind == 'end':
+                model_ended = True
+            else:
+                records[key] = record
+
+        while not (read_ended and model_ended):
+            got = False
+            if not read_ended and len(pending) < room:
+                try:
+                    item = frames_q.get(timeout=0.05)
+                    got = True
+                    if item is _END:
+                        read_ended = True
+                    else:
+                        pending.append(item)
+                except queue.Empty:
+                    pass
+            while True:
+                try:
+                    event(*events_q.get_nowait())
+                    got = True
+                except queue.Empty:
+                    break
+            if not got and (read_ended or len(pending) >= room):
+                try:
+                    event(*events_q.get(timeout=0.1))
+                except queue.Empty:
+                    pass
+            flush()
+            if bar is not None:
+                bar.update(stats.snapshot())
+        flush()

@@ -1,0 +1,200 @@
+"""Online actor tubes: a track id for every person as soon as it is seen.
+
+:class:`OnlineTubeTracker` links the persons of each keyframe to the tracks
+of the keyframes before, one keyframe at a time, so an id never depends on
+a frame not seen yet. The linking is the greedy one of the tube metric
+(:func:`~stmixer_mm.evaluation.functional.link_video_tubes`, with its
+:func:`~stmixer_mm.evaluation.functional.box_iou`): the tracks, from the
+highest mean person score down, each take the highest-scoring person not
+taken yet whose IoU with the track's last box reaches ``link_iou``; the
+persons left start new tracks. Where the offline linking ends a tube at
+the first keyframe without a match, a track here is only *lost*: for up
+to ``max_lost`` keyframes it can take a person again (after the visible
+tracks have chosen) whose box overlaps its last box by ``link_iou`` or
+whose centre lies within ``max_shift`` times the last box's size
+(``sqrt(w * h)``) of the last centre, so that a person hidden for a
+moment keeps its id. After that the track is finished and forgotten (a
+summary stays in :attr:`OnlineTubeTracker.finished` only with
+``keep_finished``): memory does not grow with the stream.
+
+The offline linking stays what the tube metric evaluates; this is for
+live display and streams.
+"""
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from stmixer_mm.evaluation.functional import box_iou
+
+__all__ = ['OnlineTubeTracker', 'Track']
+
+
+class Track:
+    """One person's tube so far: id, last box, scores, action means."""
+
+    __slots__ = ('track_id', 'box', 'first_frame', 'last_frame', 'length',
+                 'score_sum', 'lost', 'action_sum')
+
+    def __init__(self, track_id: int, box: np.ndarray, frame: int,
+                 score: float, actions: Optional[np.ndarray]) -> None:
+        self.track_id = track_id
+        self.first_frame = frame
+        self.length = 0
+        self.score_sum = 0.0
+        self.action_sum = None
+        self.add(box, frame, score, actions)
+
+    def add(self, box, frame, score, actions) -> None:
+        self.box = np.asarray(box, np.float64)
+        self.last_frame = frame
+        self.length += 1
+        self.score_sum += float(score)
+        self.lost = 0
+        if actions is not None:
+            a = np.asarray(actions, np.float64)
+            self.action_sum = a.copy() if self.action_sum is None else \
+                self.action_sum + a
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / self.length
+
+    def summary(self, names: Optional[Dict[int, str]] = None) -> dict:
+        out = dict(
+            track_id=self.track_id,
+            first_frame=self.first_frame,
+            last_frame=self.last_frame,
+            keyframes=self.length,
+            mean_person_score=round(self.mean_score, 4))
+        if self.action_sum is not None:
+            mean = self.action_sum / self.length
+            cols = [c for c in range(len(mean)) if names is None or c in names]
+            if cols:
+                best = max(cols, key=lambda c: mean[c])
+                out.update(
+                    action=names[best] if names is not None else best,
+                    action_score=round(float(mean[best]), 4))
+        return out
+
+
+class OnlineTubeTracker:
+    """Incremental person linking over keyframes.
+
+    Args:
+        link_iou (float): IoU with a track's last box to continue it (the
+            tube metric's 0.5).
+        max_lost (int): keyframes a track may miss and still take a person
+            back.
+        max_shift (float): a lost track also takes back a person whose box
+            centre is within ``max_shift * sqrt(w * h)`` of its last box's
+            centre (and whose size is within a factor 2).
+        keep_finished (bool): keep the summaries of finished tracks.
+        names (dict, optional): ``{column: action name}`` for the summaries
+            (their best mean action).
+    """
+
+    def __init__(self,
+                 link_iou: float = 0.5,
+                 max_lost: int = 3,
+                 max_shift: float = 0.5,
+                 keep_finished: bool = False,
+                 names: Optional[Dict[int, str]] = None) -> None:
+        if not 0.0 <= link_iou <= 1.0:
+            raise ValueError(f'link_iou must be in [0, 1], got {link_iou}')
+        if max_lost < 0 or max_shift < 0:
+            raise ValueError('max_lost and max_shift must be >= 0, got '
+                             f'{max_lost} and {max_shift}')
+        self.link_iou = link_iou
+        self.max_lost = max_lost
+        self.max_shift = max_shift
+        self.keep_finished = keep_finished
+        self.names = names
+        self.tracks: List[Track] = []  # visible or lost, not finished
+        self.finished: List[dict] = []
+        self.next_id = 0
+        self.last_frame: Optional[int] = None
+
+    def _near(self, track: Track, boxes: np.ndarray) -> np.ndarray:
+        """Which boxes are close to where the lost track was."""
+        b = track.box
+        size = np.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 1e-12))
+        c = (b[:2] + b[2:]) / 2
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        dist = np.linalg.norm(centres - c, axis=1)
+        sizes = np.sqrt(
+            np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+                    1e-12, None))
+        ratio = sizes / size
+        return (dist <= self.max_shift * size) & (ratio >= 0.5) & \
+            (ratio <= 2.0)
+
+    def update(self,
+               frame: int,
+               boxes: np.ndarray,
+               person_scores: np.ndarray,
+               action_scores: Optional[np.ndarray] = None) -> List[int]:
+        """Link one keyframe's persons; return their track ids (in order).
+
+        Args:
+            frame (int): the keyframe (ascending over calls).
+            boxes (np.ndarray): ``[n, 4]`` xyxy.
+            person_scores (np.ndarray): ``[n]``.
+            action_scores (np.ndarray, optional): ``[n, C]``, averaged per
+                track for its summary.
+        """
+        if self.last_frame is not None and frame <= self.last_frame:
+            raise ValueError(f'keyframes must be ascending: got {frame} '
+                             f'after {self.last_frame}')
+        self.last_frame = frame
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.asarray(person_scores, np.float64).reshape(-1)
+        if len(scores) != len(boxes):
+            raise ValueError(f'{len(boxes)} boxes but {len(scores)} person '
+                             'scores')
+        ids = [-1] * len(boxes)
+        free = np.ones(len(boxes), dtype=bool)
+
+        def take(track: Track, valid: np.ndarray) -> bool:
+            valid = np.flatnonzero(valid & free)
+            if not valid.size:
+                return False
+            i = int(valid[np.argmax(scores[valid])])
+            free[i] = False
+            ids[i] = track.track_id
+            track.add(boxes[i], frame, scores[i],
+                      None if action_scores is None else action_scores[i])
+            return True
+
+        visible = sorted((t for t in self.tracks if t.lost == 0),
+                         key=lambda t: t.mean_score,
+                         reverse=True)
+        lost = sorted((t for t in self.tracks if t.lost > 0),
+                      key=lambda t: (t.lost, -t.mean_score))
+        missed = []
+        for t in visible:
+            if not (len(boxes)
+                    and take(t,
+                             box_iou(boxes, t.box) >= self.link_iou)):
+                missed.append(t)
+        for t in lost:
+            if len(boxes) and take(t, (box_iou(boxes, t.box) >= self.link_iou)
+                                   | self._near(t, boxes)):
+                continue
+            missed.append(t)
+        for t in missed:
+            t.lost += 1
+        kept = []
+        for t in self.tracks:
+            if t.lost > self.max_lost:
+                if self.keep_finished:
+                    self.finished.append(t.summary(self.names))
+            else:
+                kept.append(t)
+        self.tracks = kept
+        for i in np.flatnonzero(free):
+            t = Track(self.next_id, boxes[i], frame, scores[i],
+                      None if action_scores is None else action_scores[i])
+            self.next_id += 1
+            self.tracks.append(t)
+            ids[i] = t.track_id
+        return ids
