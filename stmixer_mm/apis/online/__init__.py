@@ -7,13 +7,11 @@ from .sources import (ArraySource, CaptureSource, FolderSource, Frame,
                       FrameSource, VideoReadError, expand_inputs, is_live_spec,
                       open_source)
 from .tracker import OnlineTubeTracker, Track
-from .writers import (JsonlWriter, ProgressLine, VideoWriter, draw_tracks,
-                      format_stats)
+from .writers import JsonlWriter, ProgressLine, VideoWriter, format_stats
 
 __all__ = [
     'ClipRingBuffer', 'OnlineRunner', 'display_available', 'ArraySource',
     'CaptureSource', 'FolderSource', 'Frame', 'FrameSource', 'VideoReadError',
     'expand_inputs', 'is_live_spec', 'open_source', 'OnlineTubeTracker',
-    'Track', 'JsonlWriter', 'ProgressLine', 'VideoWriter', 'draw_tracks',
-    'format_stats'
+    'Track', 'JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'
 ]

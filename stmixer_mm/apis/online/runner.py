@@ -46,7 +46,8 @@ from typing import Callable, Dict, Optional, Union
 from .ring_buffer import ClipRingBuffer
 from .sources import FrameSource, open_source
 from .tracker import OnlineTubeTracker
-from .writers import JsonlWriter, ProgressLine, VideoWriter, draw_tracks
+from stmixer_mm.visualization import draw_tracks
+from .writers import JsonlWriter, ProgressLine, VideoWriter
 
 __all__ = ['OnlineRunner', 'display_available']
 

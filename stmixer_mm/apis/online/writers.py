@@ -16,15 +16,12 @@ import sys
 import time
 import warnings
 from fractions import Fraction
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
 
-__all__ = [
-    'VideoWriter', 'JsonlWriter', 'ProgressLine', 'draw_tracks', 'track_color',
-    'format_stats'
-]
+__all__ = ['VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats']
 
 
 class VideoWriter:
@@ -173,63 +170,6 @@ class JsonlWriter:
 
     def __exit__(self, *exc):
         self.close()
-
-
-_PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
-            (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
-            (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
-
-
-def track_color(track_id: Optional[int]):
-    """A fixed RGB colour per track id."""
-    if track_id is None or track_id < 0:
-        return (230, 20, 20)
-    return _PALETTE[track_id % len(_PALETTE)]
-
-
-def draw_tracks(image: np.ndarray,
-                persons: Sequence[dict],
-                min_short_side: int = 360,
-                header: Optional[str] = None) -> np.ndarray:
-    """Draw persons (``bbox`` in pixels of ``image``, optional
-    ``track_id``, ``actions`` ``{name: score}``) on an RGB frame with
-    OpenCV; small frames are scaled up to ``min_short_side``.
-
-    Returns:
-        np.ndarray: a new RGB uint8 image.
-    """
-    h, w = image.shape[:2]
-    s = max(1.0, min_short_side / min(h, w)) if min_short_side else 1.0
-    out = cv2.resize(image, (round(w * s), round(h * s)),
-                     interpolation=cv2.INTER_LINEAR) if s != 1.0 else \
-        image.copy()
-    short = min(out.shape[:2])
-    scale = max(0.4, short / 720)
-    thick = max(1, int(round(short / 300)))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for p in persons:
-        x1, y1, x2, y2 = (np.asarray(p['bbox'], np.float64) * s).round()
-        x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
-        tid = p.get('track_id')
-        color = track_color(tid)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick + 1)
-        lines = [f'T{tid}' if tid is not None else 'person'
-                 ] + [f'{n} {v:.2f}' for n, v in p.get('actions', {}).items()]
-        y = max(y1, 0)
-        for line in lines:
-            (tw, th), base = cv2.getTextSize(line, font, scale, thick)
-            y0 = min(y, out.shape[0] - th - base - 1)
-            cv2.rectangle(out, (x1, y0), (x1 + tw + 4, y0 + th + base + 2),
-                          color, -1)
-            cv2.putText(out, line, (x1 + 2, y0 + th + 1), font, scale,
-                        (0, 0, 0), thick, cv2.LINE_AA)
-            y = y0 + th + base + 2
-    if header:
-        (tw, th), base = cv2.getTextSize(header, font, scale, thick)
-        cv2.rectangle(out, (0, 0), (tw + 6, th + base + 4), (0, 0, 0), -1)
-        cv2.putText(out, header, (3, th + 2), font, scale, (255, 255, 255),
-                    thick, cv2.LINE_AA)
-    return out
 
 
 class ProgressLine:
