@@ -15,7 +15,6 @@ import os.path as osp
 import shutil
 import sys
 import warnings
-
 from setuptools import setup
 
 MIM_FILES = ['configs', 'tools', 'model-index.yml']
@@ -34,8 +33,9 @@ def add_mim_extension() -> None:
     """Put configs, tools and model-index.yml into ``stmixer_mm/.mim``."""
     if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
         mode = 'copy' if os.name == 'nt' else 'symlink'
-    elif any(cmd in sys.argv
-             for cmd in ('sdist', 'bdist_wheel', 'build', 'install')):
+    elif any(
+            cmd in sys.argv
+            for cmd in ('sdist', 'bdist_wheel', 'build', 'install')):
         mode = 'copy'
     else:
         return
@@ -56,8 +56,9 @@ def add_mim_extension() -> None:
             os.symlink(osp.relpath(src, mim_path), tar)
         elif osp.isdir(src):
             shutil.copytree(
-                src, tar, ignore=shutil.ignore_patterns('__pycache__',
-                                                        '*.pyc'))
+                src,
+                tar,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
         else:
             shutil.copyfile(src, tar)
     if mode == 'symlink':

@@ -14,7 +14,9 @@ from .utils.compat import apply_compat_fixes  # noqa: E402
 
 apply_compat_fixes()
 
-from . import (apis, datasets, engine, evaluation, models,  # noqa: E402,F401
-               visualization)
+# isort: off
+from . import apis, datasets, engine  # noqa: E402,F401
+from . import evaluation, models, visualization  # noqa: E402,F401
+# isort: on
 
 __all__ = ['__version__']

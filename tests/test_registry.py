@@ -84,8 +84,10 @@ def test_import_logs_one_line_per_applied_fix():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     # mmengine's logger writes to stdout
-    out = [line for line in (proc.stdout + proc.stderr).splitlines()
-           if line.strip()]
+    out = [
+        line for line in (proc.stdout + proc.stderr).splitlines()
+        if line.strip()
+    ]
     fixes = [line for line in out if line.startswith('FIXES=')]
     assert len(fixes) == 1, out
     applied = [n for n in fixes[0][len('FIXES='):].split(',') if n]

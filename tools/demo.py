@@ -63,9 +63,8 @@ import os.path as osp
 import numpy as np
 
 from stmixer_mm.apis import LabelMapError, STMixerInferencer
-from stmixer_mm.apis.online import (ArraySource, OnlineRunner,
-                                    VideoReadError, VideoWriter,
-                                    expand_inputs, is_live_spec,
+from stmixer_mm.apis.online import (ArraySource, OnlineRunner, VideoReadError,
+                                    VideoWriter, expand_inputs, is_live_spec,
                                     open_source)
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.evaluation.functional import link_person_tubes
@@ -213,8 +212,7 @@ def run_demo(args, capture_factory=None):
     results = []
     for spec in inputs:
         if args.online:
-            results.append(run_online(inferencer, spec, args,
-                                      capture_factory))
+            results.append(run_online(inferencer, spec, args, capture_factory))
         else:
             results.append(run_offline(inferencer, spec, args))
     return results[0] if len(inputs) == 1 and \
@@ -282,8 +280,7 @@ def run_offline(inferencer, spec, args):
                     time=round(k / fps, 3),
                     bbox=[round(float(v), 1) for v in boxes[i]],
                     person_score=round(float(person[i]), 4),
-                    actions=inferencer.top_actions(scores[i],
-                                                   args.score_thr,
+                    actions=inferencer.top_actions(scores[i], args.score_thr,
                                                    args.topk)))
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
@@ -312,7 +309,10 @@ def run_offline(inferencer, spec, args):
             k = int(keys[np.abs(keys - i).argmin()])
             boxes, texts = per_key[k]
             img = vis.draw_instances(
-                frame, boxes, texts, title='detections',
+                frame,
+                boxes,
+                texts,
+                title='detections',
                 legend_lines=legend_lines)
             if tube_ids is not None and len(boxes):
                 img = draw_tube_ids(vis, boxes, tube_ids[k], frame.shape[:2])
@@ -353,9 +353,7 @@ def run_offline(inferencer, spec, args):
         tubes_out = osp.join(args.out_dir, f'{stem}_tubes.json')
         with open(tubes_out, 'w') as f:
             json.dump(
-                dict(header, link_iou=args.tube_iou, tubes=tubes),
-                f,
-                indent=1)
+                dict(header, link_iou=args.tube_iou, tubes=tubes), f, indent=1)
         print(f'wrote {tubes_out}: {len(tubes)} tubes')
         result.update(tubes_json=tubes_out, tubes=tubes)
     return result
@@ -414,14 +412,17 @@ def draw_tube_ids(vis, boxes, ids, frame_hw):
     corners = np.stack([
         np.clip(boxes[:, 0], 0, w - 1) * s + 2,
         np.clip(boxes[:, 3], 0, h - 1) * s - 2
-    ], axis=1)
-    vis.draw_texts([f'T{i}' for i in ids],
-                   corners,
-                   colors='black',
-                   font_sizes=max(10, int(round(min(h, w) * s / 28))),
-                   vertical_alignments='bottom',
-                   bboxes=[dict(facecolor='yellow', alpha=0.85, pad=1.5,
-                                edgecolor='none')] * len(ids))
+    ],
+                       axis=1)
+    vis.draw_texts(
+        [f'T{i}' for i in ids],
+        corners,
+        colors='black',
+        font_sizes=max(10, int(round(min(h, w) * s / 28))),
+        vertical_alignments='bottom',
+        bboxes=[
+            dict(facecolor='yellow', alpha=0.85, pad=1.5, edgecolor='none')
+        ] * len(ids))
     return vis.get_image()
 
 

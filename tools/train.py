@@ -17,11 +17,10 @@ from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (WorkDirBusyError, WorkDirLock,
-                               adapt_cfg_to_device,
-                               add_class_consistency_hook, build_runner,
-                               init_dist_without_cuda, shutdown_dist)
-from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
-                              load_config)
+                               adapt_cfg_to_device, add_class_consistency_hook,
+                               build_runner, init_dist_without_cuda,
+                               shutdown_dist)
+from stmixer_mm.utils import CheckpointFileError, ConfigFileError, load_config
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
 

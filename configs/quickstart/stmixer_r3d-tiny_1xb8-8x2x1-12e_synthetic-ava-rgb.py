@@ -33,9 +33,7 @@ num_actions = 7  # the dataset's num_classes 8 minus the background column
 # official setting from the SlowOnly-R50 base.
 model = dict(
     backbone=dict(
-        depth=18,
-        base_channels=base_channels,
-        zero_init_residual=False),
+        depth=18, base_channels=base_channels, zero_init_residual=False),
     neck=dict(
         in_channels=[
             base_channels, 2 * base_channels, 4 * base_channels,

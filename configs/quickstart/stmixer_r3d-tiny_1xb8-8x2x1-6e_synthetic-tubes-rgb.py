@@ -24,9 +24,7 @@ num_actions = 4  # stand, crouch, walk, jump
 
 model = dict(
     backbone=dict(
-        depth=18,
-        base_channels=base_channels,
-        zero_init_residual=False),
+        depth=18, base_channels=base_channels, zero_init_residual=False),
     neck=dict(
         in_channels=[
             base_channels, 2 * base_channels, 4 * base_channels,

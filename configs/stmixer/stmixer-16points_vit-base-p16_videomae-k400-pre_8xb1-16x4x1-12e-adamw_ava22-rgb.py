@@ -7,5 +7,4 @@ _base_ = [
 ]
 
 model = dict(
-    decoder=dict(
-        stage_head=dict(sampling_mixing=dict(spatial_points=16))))
+    decoder=dict(stage_head=dict(sampling_mixing=dict(spatial_points=16))))

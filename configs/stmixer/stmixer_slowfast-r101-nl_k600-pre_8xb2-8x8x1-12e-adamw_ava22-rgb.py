@@ -17,7 +17,8 @@ _base_ = ['./stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py']
 # (https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/ava/pretrain/
 # SLOWFAST_32x2_R101_50_50.pkl, the official starting point) converted to
 # this backbone's names under `backbone.`, checked against this config:
-#   python tools/model_converters/convert_kinetics_checkpoint.py SLOWFAST_32x2_R101_50_50.pkl \
+#   python tools/model_converters/convert_kinetics_checkpoint.py \
+#       SLOWFAST_32x2_R101_50_50.pkl \
 #       checkpoints/slowfast_r101_8x8_k600_pyslowfast-converted.pth \
 #       --config THIS_CONFIG
 pretrained = 'checkpoints/slowfast_r101_8x8_k600_pyslowfast-converted.pth'

@@ -21,7 +21,8 @@ train_dataloader = dict(batch_size=2)
 
 # To evaluate or fine-tune a trained STMixer, pass its checkpoint to
 # tools/test.py or set load_from. An official checkpoint is converted first:
-#   python tools/model_converters/convert_official_checkpoint.py SRC.pth DST.pth --config THIS
+#   python tools/model_converters/convert_official_checkpoint.py \
+#       SRC.pth DST.pth --config THIS
 # e.g.
 # load_from = 'checkpoints/stmixer_slowfast-r50_k400-pre_ava22.pth'
 load_from = None

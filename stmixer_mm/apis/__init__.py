@@ -10,7 +10,7 @@ from .online import OnlineRunner, OnlineTubeTracker
 __all__ = [
     'init_detector', 'inference_detector', 'build_clip_pipeline',
     'clip_indices', 'clip_sampling_from_cfg', 'check_clip', 'LabelMapError',
-    'check_label_map', 'class_names', 'load_label_map',
-    'model_action_columns', 'test_dataset_cfg', 'STMixerInferencer',
-    'KeyframeResult', 'OnlineRunner', 'OnlineTubeTracker'
+    'check_label_map', 'class_names', 'load_label_map', 'model_action_columns',
+    'test_dataset_cfg', 'STMixerInferencer', 'KeyframeResult', 'OnlineRunner',
+    'OnlineTubeTracker'
 ]

@@ -36,9 +36,9 @@ from .class_names import test_dataset_cfg
 # names without a scope prefix): an in-memory clip skips them and starts
 # the test pipeline after them.
 _CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames')
-_FRAME_LOADERS = _CLIP_SAMPLERS + (
-    'RawFrameDecode', 'CheckedRawFrameDecode', 'DecordInit', 'DecordDecode',
-    'OpenCVInit', 'OpenCVDecode', 'PyAVInit', 'PyAVDecode')
+_FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
+                                   'DecordInit', 'DecordDecode', 'OpenCVInit',
+                                   'OpenCVDecode', 'PyAVInit', 'PyAVDecode')
 
 
 def _type_name(step: dict) -> str:

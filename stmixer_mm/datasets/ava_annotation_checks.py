@@ -30,8 +30,8 @@ def _checked_rows(rows, path: str, what: str):
 
 
 def need_file(path: Optional[str],
-               what: str,
-               backend_args: Optional[dict] = None) -> None:
+              what: str,
+              backend_args: Optional[dict] = None) -> None:
     if path is None:
         return
     if not is_file(path, backend_args):

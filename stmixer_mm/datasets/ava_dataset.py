@@ -14,13 +14,12 @@ from contextlib import ExitStack, contextmanager
 from typing import List, Optional
 
 import numpy as np
-
 from mmaction.datasets import AVADataset
 from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.ava_annotation_checks import (
-    need_file, check_ava_exclude_file, check_ava_label_file,
+    check_ava_exclude_file, check_ava_label_file, need_file,
     scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS

@@ -18,7 +18,7 @@ __all__ = [
     'EXPORTERS', 'INPUT_NAME', 'META_KEY', 'OUTPUT_NAMES',
     'STMixerONNXWrapper', 'create_ort_session', 'export_meta', 'export_onnx',
     'normalize_clip', 'read_export_meta', 'run_ort', 'set_sampling_impl',
-    'get_sampling_impls',
-    'AVA_TEST_CFG_DEFAULTS', 'person_scores_from_logits', 'postprocess',
-    'postprocess_ava', 'compare_with_torch', 'random_frames', 'torch_predict'
+    'get_sampling_impls', 'AVA_TEST_CFG_DEFAULTS', 'person_scores_from_logits',
+    'postprocess', 'postprocess_ava', 'compare_with_torch', 'random_frames',
+    'torch_predict'
 ]

@@ -71,8 +71,7 @@ def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
     return sampling_cfgs
 
 
-def set_sampling_impl(cfg: Union[Config, ConfigDict, dict],
-                      impl: str) -> None:
+def set_sampling_impl(cfg: Union[Config, ConfigDict, dict], impl: str) -> None:
     """Set ``sampling_mixing.sampling_cfg.impl`` of every stage head of a
     detector config.
 
@@ -142,13 +141,15 @@ class STMixerONNXWrapper(nn.Module):
         b, c, t = clip.shape[:3]
         if pad_h != h:
             clip = torch.cat(
-                [clip, clip.new_full((b, c, t, pad_h - h, w), self.pad_value)],
+                [clip,
+                 clip.new_full((b, c, t, pad_h - h, w), self.pad_value)],
                 dim=3)
         if pad_w != w:
             clip = torch.cat([
                 clip,
                 clip.new_full((b, c, t, pad_h, pad_w - w), self.pad_value)
-            ], dim=4)
+            ],
+                             dim=4)
         samples = [
             InstanceData(metainfo=dict(img_shape=self.img_shape))
             for _ in range(clip.size(0))
@@ -183,7 +184,8 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
         input_shape=[int(batch_size), 3, t, h, w],
         output_names=list(OUTPUT_NAMES),
         img_shape=[h, w],
-        pad_shape=[math.ceil(h / d) * d, math.ceil(w / d) * d],
+        pad_shape=[math.ceil(h / d) * d,
+                   math.ceil(w / d) * d],
         num_queries=int(detector.query_generator.num_queries),
         num_actions=int(head.num_actions),
         label_convention=head.label_convention,

@@ -135,9 +135,11 @@ def postprocess_ava(person_logits: np.ndarray,
         results.append(
             dict(
                 bboxes=boxes.astype(np.float32),
-                scores=np.concatenate(
-                    [np.zeros((keep.size, 1), np.float32),
-                     scores.astype(np.float32)], axis=1),
+                scores=np.concatenate([
+                    np.zeros((keep.size, 1), np.float32),
+                    scores.astype(np.float32)
+                ],
+                                      axis=1),
                 person_scores=scores_i[keep].astype(np.float32),
                 query_indices=keep.astype(np.int64)))
     return results

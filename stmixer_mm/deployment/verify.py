@@ -29,8 +29,9 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
 
     inputs, samples = [], []
     for clip in frames:
-        inputs.append(torch.from_numpy(np.ascontiguousarray(
-            clip.transpose(3, 0, 1, 2))))  # [3, T, H, W] as FormatShape
+        inputs.append(
+            torch.from_numpy(np.ascontiguousarray(clip.transpose(
+                3, 0, 1, 2))))  # [3, T, H, W] as FormatShape
         sample = ActionDataSample()
         sample.set_metainfo(dict(img_shape=clip.shape[1:3]))
         samples.append(sample)

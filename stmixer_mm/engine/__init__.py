@@ -23,6 +23,6 @@ __all__ = [
     'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state', 'build_runner',
     'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',
     'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
-    'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError',
-    'LOCK_NAME', 'ResumeCheckHook', 'install_checked_local_loader'
+    'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME',
+    'ResumeCheckHook', 'install_checked_local_loader'
 ]

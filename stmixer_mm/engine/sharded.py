@@ -29,8 +29,9 @@ without CUDA:
   its shards; nobody gathers the full model) plus one small
   ``extra_rank{i}.pth`` per rank (meta, message hub, schedulers, random
   state). :func:`sharded_to_full` / :func:`full_to_sharded` convert
-  between the two offline (``tools/model_converters/convert_sharded_checkpoint.py``); resume
-  reads either format whatever ``state_dict_cfg`` is. That code (formats,
+  between the two offline
+  (``tools/model_converters/convert_sharded_checkpoint.py``); resume reads
+  either format whatever ``state_dict_cfg`` is. That code (formats,
   conversions, the strategy's state-dict / save / load / resume methods)
   is in :mod:`stmixer_mm.engine.sharded_checkpoint`; this module builds
   and wraps the model and the optimizer.

@@ -7,8 +7,8 @@ load it); ``state_dict_cfg='sharded'`` saves a folder per checkpoint with
 gathers the full model) plus one small ``extra_rank{i}.pth`` per rank (meta,
 message hub, schedulers, random state). :func:`sharded_to_full` /
 :func:`full_to_sharded` convert between the two offline
-(``tools/model_converters/convert_sharded_checkpoint.py``); resume reads either format
-whatever ``state_dict_cfg`` is.
+(``tools/model_converters/convert_sharded_checkpoint.py``); resume reads
+either format whatever ``state_dict_cfg`` is.
 
 :class:`ShardedCheckpointMixin` holds the strategy's state-dict, save, load
 and resume methods (it needs the strategy's ``model``, ``optim_wrapper``,

@@ -3,6 +3,6 @@ from .functional import frame_ap, link_tubes, tube_iou, video_ap
 from .metrics import TubeMetric, load_act_annotations
 
 __all__ = [
-    'TubeMetric', 'load_act_annotations', 'frame_ap', 'link_tubes',
-    'tube_iou', 'video_ap'
+    'TubeMetric', 'load_act_annotations', 'frame_ap', 'link_tubes', 'tube_iou',
+    'video_ap'
 ]

@@ -17,11 +17,11 @@ from mmengine.utils.dl_utils import collect_env as collect_basic_env
 
 def collect_env() -> 'OrderedDict[str, str]':
     """Collect the environment: name -> value (all strings)."""
+    import mmaction
     import mmcv
+    import mmdet
     import numpy as np
 
-    import mmaction
-    import mmdet
     import stmixer_mm
     from stmixer_mm.utils.compat import APPLIED_FIXES
 

@@ -43,8 +43,10 @@ APPLIED_FIXES: List[str] = []
 def _report(name: str, message: str, level: int = logging.WARNING) -> None:
     """Record an applied fix and log it in one visible line."""
     APPLIED_FIXES.append(name)
-    print_log(f'stmixer_mm compat fix [{name}]: {message}', logger='current',
-              level=level)
+    print_log(
+        f'stmixer_mm compat fix [{name}]: {message}',
+        logger='current',
+        level=level)
 
 
 def _mmaction_drn_missing() -> bool:

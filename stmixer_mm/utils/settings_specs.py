@@ -200,7 +200,6 @@ declare_settings(
     protocol=Choice('ucf_jhmdb', 'multisports', 'hybrid_voc'))
 
 # --- backbones (fused / oneDNN paths; stmixer_mm/models/backbones) ---------
-declare_settings(
-    'STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))
+declare_settings('STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))
 for _backbone in ('STMixerResNet3dSlowOnly', 'ResNet3dSlowFastMultiLevel'):
     declare_settings(_backbone, conv3d_impl=Choice('onednn', 'native'))

@@ -5,8 +5,7 @@ from .local_visualizer import ActionDetLocalVisualizer
 from .track_drawing import draw_tracks, track_color
 
 __all__ = [
-    'ActionDetLocalVisualizer', 'label_names_from_dataset',
-    'load_label_names', 'top_actions',
-    'format_action_labels',
-    'load_scalars', 'plot_training_curves', 'draw_tracks', 'track_color'
+    'ActionDetLocalVisualizer', 'label_names_from_dataset', 'load_label_names',
+    'top_actions', 'format_action_labels', 'load_scalars',
+    'plot_training_curves', 'draw_tracks', 'track_color'
 ]

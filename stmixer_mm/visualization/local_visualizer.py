@@ -138,8 +138,9 @@ class ActionDetLocalVisualizer(Visualizer):
                 raise ValueError(f'gt_instances: {len(boxes)} boxes but '
                                  f'{len(labels)} label rows')
             for row in labels:
-                ids = (np.nonzero(row)[0] if np.ndim(row) == 1 else
-                       np.atleast_1d(row).astype(int))
+                ids = (
+                    np.nonzero(row)[0]
+                    if np.ndim(row) == 1 else np.atleast_1d(row).astype(int))
                 if self._skip_background():
                     ids = [i for i in ids if i != 0]
                 texts.append(', '.join(self._name(int(i)) for i in ids))
@@ -160,10 +161,12 @@ class ActionDetLocalVisualizer(Visualizer):
         if len(boxes) and boxes.max() <= 1.5:
             h, w = img_shape
             boxes = boxes * np.array([w, h, w, h], dtype=np.float32)
-        scores = (_to_numpy(pred.scores) if 'scores' in pred else np.zeros(
-            (len(boxes), 0)))
-        person = (_to_numpy(pred.person_scores).reshape(-1)
-                  if 'person_scores' in pred else None)
+        scores = (
+            _to_numpy(pred.scores) if 'scores' in pred else np.zeros(
+                (len(boxes), 0)))
+        person = (
+            _to_numpy(pred.person_scores).reshape(-1)
+            if 'person_scores' in pred else None)
         keep, texts = [], []
         for k in range(len(boxes)):
             acts = top_actions(scores[k], score_thr, self.topk,
@@ -191,8 +194,9 @@ class ActionDetLocalVisualizer(Visualizer):
     # ------------------------------------------------------------- drawing
     def draw_panels(self,
                     image: np.ndarray,
-                    panels: Sequence[Tuple[str, Sequence[Tuple[
-                        np.ndarray, List[str], ColorType]]]],
+                    panels: Sequence[Tuple[str, Sequence[Tuple[np.ndarray,
+                                                               List[str],
+                                                               ColorType]]]],
                     legend_lines: Optional[int] = None) -> np.ndarray:
         """Draw panels of boxes and legends; return the RGB canvas.
 
@@ -274,8 +278,7 @@ class ActionDetLocalVisualizer(Visualizer):
                 drawn = boxes * s
                 drawn[:, 0::2] = np.clip(drawn[:, 0::2], 0, sw - 1) + x0
                 drawn[:, 1::2] = np.clip(drawn[:, 1::2], 0, sh - 1)
-                self.draw_bboxes(
-                    drawn, edge_colors=color, line_widths=lw)
+                self.draw_bboxes(drawn, edge_colors=color, line_widths=lw)
                 tags = [str(n + k + 1) for k in range(len(drawn))]
                 n += len(drawn)
                 # tags of a second group (overlay: predictions over the
@@ -298,13 +301,13 @@ class ActionDetLocalVisualizer(Visualizer):
                     ] * len(tags))
             lines = legends[p]
             if lines:
-                self.draw_texts([t for t, _ in lines],
-                                np.array([[x0 + font / 2, sh + font / 4 +
-                                           i * line_h]
-                                          for i in range(len(lines))]),
-                                colors=[c for _, c in lines],
-                                font_sizes=font,
-                                vertical_alignments='top')
+                self.draw_texts(
+                    [t for t, _ in lines],
+                    np.array([[x0 + font / 2, sh + font / 4 + i * line_h]
+                              for i in range(len(lines))]),
+                    colors=[c for _, c in lines],
+                    font_sizes=font,
+                    vertical_alignments='top')
         return self.get_image()
 
     def draw_instances(self,

@@ -235,8 +235,11 @@ def test_stop_ends_an_endless_source_and_closes_the_outputs(
     monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
     with pytest.warns(UserWarning, match='no display'):
         runner = OnlineRunner(
-            SlowInferencer(0.01), stride=4, out_dir=str(tmp_path),
-            show=True, progress=False)
+            SlowInferencer(0.01),
+            stride=4,
+            out_dir=str(tmp_path),
+            show=True,
+            progress=False)
     assert not runner.show
     threading.Timer(1.0, runner.stop).start()
     stats = runner.run(Endless())

@@ -79,13 +79,12 @@ VARIANTS = {
     (VIT, {'model.decoder.stage_head.sampling_mixing.spatial_points'}),
     f'stmixer-64points_{VIT_SUFFIX}':
     (VIT, {'model.decoder.stage_head.sampling_mixing.spatial_points'}),
-    f'stmixer-50queries_{VIT_SUFFIX}':
-    (VIT, {'model.query_generator.num_queries'}),
+    f'stmixer-50queries_{VIT_SUFFIX}': (VIT,
+                                        {'model.query_generator.num_queries'}),
     f'stmixer-300queries_{VIT_SUFFIX}':
     (VIT, {'model.query_generator.num_queries'}),
-    f'stmixer-no-temporal_{VIT_SUFFIX}': (VIT, {
-        'model.decoder.stage_head.action_branches.1'
-    }),
+    f'stmixer-no-temporal_{VIT_SUFFIX}':
+    (VIT, {'model.decoder.stage_head.action_branches.1'}),
     f'stmixer-no-spatial_{VIT_SUFFIX}': (VIT, {
         'model.decoder.stage_head.action_branches.0',
         'model.decoder.stage_head.action_branches.1'
@@ -122,7 +121,6 @@ VARIANTS = {
         'model.backbone.fast_pathway.inflate.2',
     }),
 }
-
 
 # Large-ViT configs (sharded training, docs/en/large_backbones.md): name ->
 # (embed dims, depth, patch, strategy type)
@@ -222,8 +220,8 @@ def tiny_model(model_cfg):
     if kind == 'ResNet3dSlowFastMultiLevel':
         full_size = backbone['slow_pathway'].get('depth', 50) >= 50
     else:
-        full_size = backbone.get('depth', 0) >= 50 or backbone.get(
-            'embed_dims') in VIT_WIDTHS
+        full_size = backbone.get(
+            'depth', 0) >= 50 or backbone.get('embed_dims') in VIT_WIDTHS
     if not full_size:
         return cfg
     vit_dims = None
@@ -270,7 +268,8 @@ def test_config_folders_are_found():
     assert set(OFFICIAL) <= names
     assert set(VARIANTS) <= names
     # every STMixer config is an official setting or a documented variant
-    assert {p.name for p in STMIXER.glob('*.py')
+    assert {p.name
+            for p in STMIXER.glob('*.py')
             } == set(OFFICIAL) | set(VARIANTS) | set(LARGE_VIT)
 
 
@@ -373,8 +372,7 @@ def test_cnn_full_size_forward_on_meta_any_width(name, official_meta_models):
 
 
 @pytest.mark.parametrize('width', [341, 455])
-def test_vit_full_size_forward_on_meta_ava_width(official_meta_models,
-                                                 width):
+def test_vit_full_size_forward_on_meta_ava_width(official_meta_models, width):
     """AVA frames resized to short side 256 are 341 (4:3) or 455 (16:9)
     wide; the ViT floors them to whole 16-pixel patches, so its configs pad
     each batch to a multiple of 32 (STMixerDataPreprocessor, as the official
@@ -564,9 +562,9 @@ def test_full_size_real_backbones_build_for_r50_configs():
         with torch.no_grad():
             outs = backbone(torch.randn(1, 3, t, 64, 64))
         assert [o.shape[1] for o in outs] == channels
-        assert [o.shape[2] for o in outs
-                ] == [cfg.model.decoder.stage_head.sampling_mixing
-                      .temporal_points] * 4
+        assert [
+            o.shape[2] for o in outs
+        ] == [cfg.model.decoder.stage_head.sampling_mixing.temporal_points] * 4
 
 
 # ----------------------------------------------------------------------

@@ -32,8 +32,8 @@ def test_tube_config(path):
         assert ds.type == 'TubeDataset' and ds.num_classes == num
         assert ds.ann_file == train.ann_file
         assert ds.get('split', 0) == train.get('split', 0)
-        sampler = ds.pipeline[[t['type'] for t in ds.pipeline
-                               ].index('SampleTubeFrames')]
+        sampler = ds.pipeline[[t['type']
+                               for t in ds.pipeline].index('SampleTubeFrames')]
         # the temporal length the decoder samples from
         stem = cfg.model.backbone.type
         clip = sampler.clip_len

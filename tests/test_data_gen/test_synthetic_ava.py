@@ -184,6 +184,7 @@ def test_bad_settings_are_named(tmp_path, bad, match):
 
 def _keyframe_pipeline_samples(tiny, split='val'):
     from mmengine.registry import init_default_scope
+
     from stmixer_mm.registry import DATASETS
     init_default_scope('mmaction')
     ds = DATASETS.build(

@@ -86,8 +86,7 @@ def test_one_label_per_person_and_frame(generated):
             ts = video.timestamps[slot]
             ava = {
                 tuple(round(float(x), 3) for x in r[2:6])
-                for r in ava_rows
-                if r[0] == video.video_id and int(r[1]) == ts
+                for r in ava_rows if r[0] == video.video_id and int(r[1]) == ts
             }
             if not ava:  # an excluded keyframe
                 continue
@@ -110,9 +109,9 @@ def test_deterministic_and_cli(generated, tmp_path, capsys):
                 np.testing.assert_array_equal(a, b)
     main([
         '--out-dir',
-        str(tmp_path / 'cli'), '--num-train-videos', '1',
-        '--num-val-videos', '1', '--seconds-per-video', '2', '--width', '96',
-        '--height', '64', '--no-demo'
+        str(tmp_path / 'cli'), '--num-train-videos', '1', '--num-val-videos',
+        '1', '--seconds-per-video', '2', '--width', '96', '--height', '64',
+        '--no-demo'
     ])
     out = capsys.readouterr().out
     assert 'tubes_GT.pkl' in out and 'train_videos: stand' in out
@@ -131,15 +130,13 @@ def test_default_one_tube_per_actor_over_the_whole_video(generated):
                 for t in ts:
                     np.testing.assert_array_equal(t[:, 0], np.arange(1, n + 1))
             for a in range(len(video.actors)):
-                assert len({tube_class(video, a, f)
-                            for f in range(n)}) == 1
+                assert len({tube_class(video, a, f) for f in range(n)}) == 1
 
 
 def test_per_keyframe_tubes_are_pieces_of_the_video():
     """actor_states='per_keyframe' (the AVA behaviour): classes change at
     slot boundaries, tubes are runs of at least one slot (fps frames)."""
-    gt = build_tube_annotations(
-        _settings(**TINY, actor_states='per_keyframe'))
+    gt = build_tube_annotations(_settings(**TINY, actor_states='per_keyframe'))
     lengths = [
         len(t) for v in gt['gttubes'] for ts in gt['gttubes'][v].values()
         for t in ts

@@ -13,8 +13,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen import CLASSES, SyntheticAVASettings
-from stmixer_mm.data_gen import generate_synthetic_ava
+from stmixer_mm.data_gen import (CLASSES, SyntheticAVASettings,
+                                 generate_synthetic_ava)
 from stmixer_mm.registry import DATASETS, METRICS, TRANSFORMS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -407,15 +407,13 @@ def _same_ava_samples(a, b, root_a, root_b):
     assert len(a) == len(b) > 0
     for x, y in zip(a.data_list, b.data_list):
         assert x['frame_dir'].replace(root_a, root_b) == y['frame_dir']
-        assert (x['img_key'], x['timestamp']) == (y['img_key'],
-                                                  y['timestamp'])
+        assert (x['img_key'], x['timestamp']) == (y['img_key'], y['timestamp'])
         for k in ('gt_bboxes', 'gt_labels', 'entity_ids'):
             np.testing.assert_array_equal(x['ann'][k], y['ann'][k])
 
 
 @pytest.mark.parametrize('by_name', [False, True])
-def test_reads_and_checks_through_a_fileio_backend(by_name,
-                                                   recording_backend):
+def test_reads_and_checks_through_a_fileio_backend(by_name, recording_backend):
     """Annotation, excluded timestamps and label map are read, and the frame
     folders checked, through mmengine's fileio: from a registered backend
     (rec://, a stand-in for s3://) the dataset gives the samples of the
@@ -440,14 +438,14 @@ def test_reads_and_checks_through_a_fileio_backend(by_name,
     assert ds.exclude_file == 'rec://annotations/train_excluded_timestamps.csv'
     # a missing frame folder is found through the backend
     shutil.rmtree(f'{remote}/rawframes/syn_train_001')
-    with pytest.raises(FileNotFoundError,
-                       match='1 of 2 frame folders .* missing under '
-                       'rec://rawframes'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='1 of 2 frame folders .* missing under '
+            'rec://rawframes'):
         DATASETS.build(_tiny_ava_cfg('rec:/', backend_args=args))
 
 
-def test_custom_classes_label_map_through_a_fileio_backend(
-        recording_backend):
+def test_custom_classes_label_map_through_a_fileio_backend(recording_backend):
     """mmaction2 opens the label map of custom_classes itself: it gets a
     local copy, and the dataset keeps the name it was given."""
     local_root = str(TINY_AVA)
@@ -457,8 +455,8 @@ def test_custom_classes_label_map_through_a_fileio_backend(
     ds = DATASETS.build(_tiny_ava_cfg('rec:/', **kw))
     _same_ava_samples(local, ds, local_root, 'rec:/')
     assert ds.label_file == 'rec://annotations/label_map.pbtxt'
-    assert ('get_local_path', 'rec://annotations/label_map.pbtxt'
-            ) in recording_backend.calls
+    assert ('get_local_path',
+            'rec://annotations/label_map.pbtxt') in recording_backend.calls
 
 
 def test_local_backend_args():

@@ -227,8 +227,10 @@ def test_classes_of_the_config_must_be_the_pickles(tmp_path):
     ann, root = _write(tmp_path, _gt())
     ds = _build(ann, root, classes=['run', 'sit', 'wave'])
     assert ds.metainfo['classes'] == ('run', 'sit', 'wave')
-    with pytest.raises(ValueError, match=r"classes=\['sit', 'run', 'wave'\] "
-                       r"\(config\) but .* lists labels"):
+    with pytest.raises(
+            ValueError,
+            match=r"classes=\['sit', 'run', 'wave'\] "
+            r"\(config\) but .* lists labels"):
         _build(ann, root, classes=['sit', 'run', 'wave'])
 
 
@@ -237,8 +239,8 @@ def test_unreadable_pickle_is_named(tmp_path, content):
     ann, root = _write(tmp_path, _gt())
     data = open(ann, 'rb').read()
     with open(ann, 'wb') as f:
-        f.write(data[:len(data) // 2] if content == 'truncated' else
-                os.urandom(len(data)))
+        f.write(data[:len(data) //
+                     2] if content == 'truncated' else os.urandom(len(data)))
     with pytest.raises(ValueError) as e:
         _build(ann, root)
     assert ann in str(e.value)
@@ -272,21 +274,20 @@ def test_reads_and_checks_through_a_fileio_backend(tmp_path, by_name,
     os.replace(root, os.path.join(remote_root, 'frames'))
     args = dict(backend='stmixer-test-recording') if by_name else None
     ds = _build(
-        'rec://GT.pkl',
-        'rec://frames',
-        backend_args=args,
-        test_mode=False)
+        'rec://GT.pkl', 'rec://frames', backend_args=args, test_mode=False)
     _same_samples(local, ds, root, 'rec://frames')
     calls = set(recording_backend.calls)
     assert ('get', 'rec://GT.pkl') in calls
     assert ('isdir', 'rec://frames/cls_a_v1') in calls
     assert ('isfile', 'rec://frames/cls_a_v1/00010.png') in calls
     os.remove(os.path.join(remote_root, 'frames', 'cls_a_v2', '00012.png'))
-    with pytest.raises(FileNotFoundError,
-                       match='rec://frames/cls_a_v2/00012.png not found'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='rec://frames/cls_a_v2/00012.png not found'):
         _build('rec://GT.pkl', 'rec://frames', backend_args=args)
-    with pytest.raises(FileNotFoundError,
-                       match='ACT ground-truth file not found: rec://no'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='ACT ground-truth file not found: rec://no'):
         _build('rec://no.pkl', 'rec://frames', backend_args=args)
 
 

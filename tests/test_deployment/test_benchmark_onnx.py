@@ -35,8 +35,7 @@ def test_onnx_row(benchmark, capsys):
     assert len(result['onnx_times']) == len(result['times']) == 2
     assert result['onnx_median_s'] > 0 and result['median_s'] > 0
     check = result['onnx_check']
-    assert check['ok'] and max(check['person_scores'],
-                               check['action_scores'],
+    assert check['ok'] and max(check['person_scores'], check['action_scores'],
                                check['bboxes']) <= 1e-4
     assert 'onnxruntime : median' in out and 'threads 1' in out
     assert 'ort/pytorch : ' in out
@@ -72,14 +71,14 @@ def _tiny_metafile(tmp_path, config=TINY_CFG):
 def test_official_table_row(benchmark, tmp_path, capsys):
     rows = _run_main(benchmark, [
         '--official', '--metafile',
-        _tiny_metafile(tmp_path), '--shape', '4', '60', '80', '--threads',
-        '1', '--repeats', '2', '--warmup', '0'
+        _tiny_metafile(tmp_path), '--shape', '4', '60', '80', '--threads', '1',
+        '--repeats', '2', '--warmup', '0'
     ])
     out = capsys.readouterr().out
     native, _ = benchmark.native_bf16(torch.device('cpu'))
     cpu_rows = [r for r in rows if r['device'] == 'cpu']
-    assert [r['dtype'] for r in cpu_rows] == (
-        ['fp32', 'bf16 autocast'] if native else ['fp32'])
+    assert [r['dtype'] for r in cpu_rows
+            ] == (['fp32', 'bf16 autocast'] if native else ['fp32'])
     row = cpu_rows[0]
     assert row['name'] == 'tiny-official' and row['config'] == TINY_CFG
     assert row['input'] == (1, 4, 60, 80) and len(row['times']) == 2
@@ -114,8 +113,8 @@ def test_table_bf16_rows_and_default_shape(benchmark, capsys):
         '--repeats', '1', '--warmup', '0', '--no-flops'
     ])
     out = capsys.readouterr().out
-    assert [(r['device'], r['dtype']) for r in rows] == [
-        ('cpu', 'fp32'), ('cpu', 'bf16 autocast')]
+    assert [(r['device'], r['dtype'])
+            for r in rows] == [('cpu', 'fp32'), ('cpu', 'bf16 autocast')]
     assert all(r['input'] == (1, 4, 256, 320) for r in rows)
     assert all(r['flops'] is None for r in rows)
     assert '| not counted |' in out and '| bf16 autocast |' in out
@@ -150,8 +149,10 @@ def test_official_metafile_errors(benchmark, tmp_path):
     unmarked.write_text(f'Models:\n  - Name: x\n    Config: {TINY_CFG}\n')
     with pytest.raises(ValueError, match='Converted From'):
         benchmark.official_configs(str(unmarked))
-    assert [n for n, _ in benchmark.official_configs(
-        str(unmarked), converted_only=False)] == ['x']
+    assert [
+        n for n, _ in benchmark.official_configs(
+            str(unmarked), converted_only=False)
+    ] == ['x']
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -172,16 +173,18 @@ def test_random_model_uses_init_weights_without_checkpoints(benchmark):
     loaded, decoder weights perturbed, the same for the same seed."""
     from mmengine.config import Config
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs', 'stmixer',
-                 'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw_'
-                 'ava22-rgb.py'))
+        osp.join(
+            REPO, 'configs', 'stmixer',
+            'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw_'
+            'ava22-rgb.py'))
     assert cfg.model.init_cfg.checkpoint
     assert benchmark.drop_pretrained(cfg.model) >= 1
     assert cfg.model.init_cfg is None
     vit = Config.fromfile(
-        osp.join(REPO, 'configs', 'stmixer',
-                 'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
-                 'adamw_ava22-rgb.py'))
+        osp.join(
+            REPO, 'configs', 'stmixer',
+            'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-'
+            'adamw_ava22-rgb.py'))
     assert benchmark.drop_pretrained(vit.model) >= 1
     assert 'Pretrained' not in str(vit.model)
 

@@ -21,8 +21,8 @@ from stmixer_mm.apis import init_detector
 from stmixer_mm.deployment import (AVA_TEST_CFG_DEFAULTS, compare_with_torch,
                                    create_ort_session, export_onnx,
                                    get_sampling_impls, normalize_clip,
-                                   postprocess, postprocess_ava,
-                                   random_frames, read_export_meta, run_ort,
+                                   postprocess, postprocess_ava, random_frames,
+                                   read_export_meta, run_ort,
                                    set_sampling_impl, torch_predict)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -36,8 +36,8 @@ ATOL = 1e-4
 def _env():
     import os
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               CUDA_VISIBLE_DEVICES='')
+    env.update(
+        OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
     return env
 
 
@@ -94,9 +94,7 @@ def test_tool_exports_and_verifies(exported):
     meta = read_export_meta(out)
     assert meta['input_shape'] == [1, 3, T, H, W]
     assert meta['img_shape'] == [H, W] and meta['pad_shape'] == [64, 96]
-    assert meta['output_names'] == [
-        'person_logits', 'action_logits', 'bboxes'
-    ]
+    assert meta['output_names'] == ['person_logits', 'action_logits', 'bboxes']
     assert meta['test_cfg'] == dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False)
     assert meta['opset'] == 17 and meta['exporter'] == 'torchscript'
@@ -192,8 +190,9 @@ def test_normalize_clip_is_the_data_preprocessor(exported, checkpoint):
     expected = data['inputs'][..., :H, :W].numpy()
     np.testing.assert_allclose(
         normalize_clip(frames, meta), expected, rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match=f'exported for {T} frames of '
-                       f'{H}x{W}x3'):
+    with pytest.raises(
+            ValueError, match=f'exported for {T} frames of '
+            f'{H}x{W}x3'):
         normalize_clip(frames[:, :, :-1], meta)
 
 
@@ -231,14 +230,13 @@ def test_export_rejects_bad_settings(tmp_path):
         export_onnx(model, out, (T, H))
     bad = Config.fromfile(TINY_CFG)
     bad.model.decoder.stage_head.sampling_mixing.pop('sampling_cfg')
-    with pytest.raises(ValueError,
-                       match='stage_head has no sampling_mixing.sampling_cfg'):
+    with pytest.raises(
+            ValueError,
+            match='stage_head has no sampling_mixing.sampling_cfg'):
         set_sampling_impl(bad, 'reference')
     plain = tmp_path / 'plain.onnx'
     torch.onnx.export(
-        torch.nn.Linear(2, 2), (torch.zeros(1, 2), ),
-        str(plain),
-        dynamo=False)
+        torch.nn.Linear(2, 2), (torch.zeros(1, 2), ), str(plain), dynamo=False)
     with pytest.raises(ValueError, match="no 'stmixer_mm' metadata"):
         read_export_meta(str(plain))
 

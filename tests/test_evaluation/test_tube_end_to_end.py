@@ -53,13 +53,14 @@ def test_train_and_test_through_runner(data, tmp_path):
     gt = load(ann)
     present = {
         gt['labels'][label]
-        for v in gt['test_videos'][0] for label in gt['gttubes'][v]
+        for v in gt['test_videos'][0]
+        for label in gt['gttubes'][v]
     }
     absent = [label for label in gt['labels'] if label not in present]
     cfg.val_evaluator.ignore_labels = absent
     cfg.test_evaluator.ignore_labels = absent
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
-                         val_interval=2)
+    cfg.train_cfg = dict(
+        type='EpochBasedTrainLoop', max_epochs=1, val_interval=2)
     cfg.param_scheduler = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)

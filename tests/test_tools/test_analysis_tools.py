@@ -101,8 +101,10 @@ def test_get_flops_cli(get_flops, capsys):
 def test_browse_dataset_writes_images(tmp_path):
     tool = _tool('analysis_tools/browse_dataset.py')
     out = tmp_path / 'browse'
-    files = tool.main([TINY_CFG, '--output-dir', str(out), '--phase',
-                       'val', '--max-samples', '3'])
+    files = tool.main([
+        TINY_CFG, '--output-dir',
+        str(out), '--phase', 'val', '--max-samples', '3'
+    ])
     assert len(files) == 3 and all(osp.isfile(f) for f in files)
     img = cv2.imread(files[0])
     # the 64x64 keyframe scaled up to a 360 short side, legend below
@@ -118,10 +120,19 @@ def _write_log(path):
     recs = [
         dict(lr=0.1, loss=3.0, time=0.5, epoch=1, iter=1, step=1),
         dict(lr=0.1, loss=2.0, time=0.2, epoch=1, iter=2, step=2),
-        {'mAP/overall': 0.25, 'time': 0.1, 'step': 1},
+        {
+            'mAP/overall': 0.25,
+            'time': 0.1,
+            'step': 1
+        },
         dict(lr=0.1, loss=1.5, time=0.3, epoch=2, iter=3, step=3),
         dict(lr=0.1, loss=1.0, time=0.4, epoch=2, iter=4, step=4),
-        {'mAP/overall': 0.5, 'mAP/x': float('nan'), 'time': 0.1, 'step': 2},
+        {
+            'mAP/overall': 0.5,
+            'mAP/x': float('nan'),
+            'time': 0.1,
+            'step': 2
+        },
     ]
     with open(path, 'w') as f:
         for r in recs:
@@ -136,15 +147,17 @@ def test_analyze_logs_curves_and_time(tmp_path, capsys):
     xs, ys, xl = tool.curve(data, 'loss')
     assert xl == 'iter' and xs.tolist() == [1, 2, 3, 4]
     xs, ys, xl = tool.curve(data, 'mAP/overall')
-    assert xl == 'epoch' and xs.tolist() == [1, 2] and ys.tolist() == [
-        0.25, 0.5
-    ]
+    assert xl == 'epoch' and xs.tolist() == [1, 2
+                                             ] and ys.tolist() == [0.25, 0.5]
     assert len(tool.curve(data, 'mAP/x')[0]) == 0  # NaN dropped
     with pytest.raises(KeyError, match='mAP/overall'):
         tool.curve(data, 'bbox_mAP')
     out = tmp_path / 'c.png'
-    tool.main(['plot_curve', str(log), '--keys', 'loss', 'mAP/overall',
-               '--out', str(out)])
+    tool.main([
+        'plot_curve',
+        str(log), '--keys', 'loss', 'mAP/overall', '--out',
+        str(out)
+    ])
     assert cv2.imread(str(out)) is not None
     res = tool.main(['cal_train_time', str(log)])[0]
     # first iteration of each epoch left out: epoch 1 -> 0.2, 2 -> 0.4
@@ -165,16 +178,21 @@ def test_analyze_logs_on_a_real_run(trained, tmp_path):
     assert len(tool.curve(data, 'loss')[0]) == 4  # 2 epochs x 2 iters
     assert tool.curve(data, 'mAP/overall')[0].tolist() == [1, 2]
     out = tmp_path / 'curves.png'
-    tool.main(['plot_curve', str(work), '--keys', 'loss', 'mAP/overall',
-               's0.loss_action', '--out', str(out)])
+    tool.main([
+        'plot_curve',
+        str(work), '--keys', 'loss', 'mAP/overall', 's0.loss_action', '--out',
+        str(out)
+    ])
     assert cv2.imread(str(out)) is not None
 
 
 def test_print_config(tmp_path, capsys):
     tool = _tool('misc/print_config.py')
     save = tmp_path / 'full.py'
-    cfg = tool.main([TINY_CFG, '--cfg-options', 'train_cfg.max_epochs=5',
-                     '--save-path', str(save)])
+    cfg = tool.main([
+        TINY_CFG, '--cfg-options', 'train_cfg.max_epochs=5', '--save-path',
+        str(save)
+    ])
     out = capsys.readouterr().out
     assert "type='STMixer'" in out and 'max_epochs=5' in out
     assert Config.fromfile(str(save)).train_cfg.max_epochs == 5
@@ -220,8 +238,8 @@ model = dict(
     return str(path)
 
 
-def test_official_stack_cfg_swaps_backbone_and_sampling(benchmark_model,
-                                                         tmp_path):
+def test_official_stack_cfg_swaps_backbone_and_sampling(
+        benchmark_model, tmp_path):
     from stmixer_mm.deployment import get_sampling_impls
     cfg = Config.fromfile(_tiny_vit_config(tmp_path))
     benchmark_model.official_stack_cfg(cfg)
@@ -257,10 +275,10 @@ def test_vs_official_table(benchmark_model, tmp_path, capsys):
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     fp32 = [r for r in rows if r['dtype'] == 'fp32']
-    assert [(r['name'], r['threads']) for r in fp32] == [
-        ('tiny_stmixer_tiny-ava', 1), ('tiny_stmixer_tiny-ava', 2),
-        ('tiny_vit', 1), ('tiny_vit', 2)
-    ]
+    assert [(r['name'], r['threads'])
+            for r in fp32] == [('tiny_stmixer_tiny-ava', 1),
+                               ('tiny_stmixer_tiny-ava', 2), ('tiny_vit', 1),
+                               ('tiny_vit', 2)]
     for r in rows:
         assert len(r['times']) == len(r['official_times']) == 2
         assert r['speedup'] == pytest.approx(r['official_median_s'] /
@@ -294,9 +312,8 @@ def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
     monkeypatch.setattr(benchmark_model, 'official_stack_cfg', wrong)
     with pytest.raises(SystemExit, match='differ from the official'):
         benchmark_model.main([
-            TINY_CFG, '--vs-official', '--shape', '4', '64', '96',
-            '--threads', '1', '--repeats', '1', '--warmup', '0', '--device',
-            'cpu'
+            TINY_CFG, '--vs-official', '--shape', '4', '64', '96', '--threads',
+            '1', '--repeats', '1', '--warmup', '0', '--device', 'cpu'
         ])
 
 

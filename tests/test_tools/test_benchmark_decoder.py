@@ -19,8 +19,8 @@ def _load():
 def test_benchmark_decoder_tiny(capsys):
     bench = _load()
     bench.main([
-        str(CONFIG), '--input-size', '64', '64', '--repeats', '1',
-        '--warmup', '0', '--profile-rows', '3', '--threads', '0'
+        str(CONFIG), '--input-size', '64', '64', '--repeats', '1', '--warmup',
+        '0', '--profile-rows', '3', '--threads', '0'
     ])
     out = capsys.readouterr().out
     assert '10 queries, 2 stages' in out

@@ -24,8 +24,10 @@ def _run(seed, base):
     keys = ('frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
             'videoAP@0.5:0.95')
     return dict(
-        metrics={f'mAP/{k}': base + i
-                 for i, k in enumerate(keys)},
+        metrics={
+            f'mAP/{k}': base + i
+            for i, k in enumerate(keys)
+        },
         chance={f'mAP/{k}': 40.0
                 for k in keys},
         chance_model_boxes={f'mAP/{k}': 10.0 + seed
@@ -136,9 +138,7 @@ def test_predictions_rescored_under_the_config_protocol(tmp_path, capsys):
         str(tmp_path / 'work'), '--predictions',
         str(dump), '--out',
         str(out)
-    ] + [
-        f"--{k.replace('_', '-')}={v}" for k, v in size.items()
-    ])
+    ] + [f"--{k.replace('_', '-')}={v}" for k, v in size.items()])
     printed = capsys.readouterr().out
     assert 'TubeMetric protocol: ucf_jhmdb' in printed
     result = json.loads(out.read_text())

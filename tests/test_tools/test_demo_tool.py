@@ -240,8 +240,7 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
             folder, tools.TINY_CFG, checkpoint, '--out-dir', out_dir,
             '--stride', '4', '--score-thr', '0', '--tubes'
         ]))
-    assert result['tubes_json'] == osp.join(out_dir,
-                                            'syn_val_000_tubes.json')
+    assert result['tubes_json'] == osp.join(out_dir, 'syn_val_000_tubes.json')
     with open(result['tubes_json']) as f:
         saved = json.load(f)
     with open(result['json']) as f:
@@ -265,9 +264,10 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
         assert t['frames'] == keyframes[i0:i0 + n]
         assert t['score'] == pytest.approx(
             sum(t['action_scores']) / n, abs=1e-3)
-        from_tubes += [(f, t['tube_id'], b, round(p, 3))
-                       for f, b, p in zip(t['frames'], t['boxes'],
-                                          t['box_scores'])]
+        from_tubes += [
+            (f, t['tube_id'], b, round(p, 3))
+            for f, b, p in zip(t['frames'], t['boxes'], t['box_scores'])
+        ]
     # every detection is in exactly one tube: the one its tube_id names
     # (the random model gives identical boxes, so compare multisets)
     from_dets = [(d['frame'], d['tube_id'], d['bbox'],
@@ -294,13 +294,15 @@ def test_demo_link_keyframe_tubes_follows_each_person(tools):
     left = [[10, 10, 30, 60], [8, 10, 28, 60], [6, 10, 26, 60]]
     right = [[40, 10, 60, 60], [42, 10, 62, 60], [44, 10, 64, 60]]
     kept = {
-        0: (np.array([left[0], right[0]], float),
-            np.array([[.99, .9, .1], [.99, .2, .8]]), np.array([.9, .8])),
-        4: (np.array([right[1], left[1]], float),
-            np.array([[.99, .1, .7], [.99, .8, .3]]), np.array([.7, .95])),
+        0: (np.array([left[0], right[0]],
+                     float), np.array([[.99, .9, .1],
+                                       [.99, .2, .8]]), np.array([.9, .8])),
+        4: (np.array([right[1], left[1]],
+                     float), np.array([[.99, .1, .7],
+                                       [.99, .8, .3]]), np.array([.7, .95])),
         8: (np.array([left[2], [80, 10, 99, 60], right[2]], float),
-            np.array([[.99, .7, .2], [.99, .5, .5], [.99, .3, .9]]),
-            np.array([.6, .9, .5])),
+            np.array([[.99, .7, .2], [.99, .5, .5],
+                      [.99, .3, .9]]), np.array([.6, .9, .5])),
     }
     tubes, ids = demo.link_keyframe_tubes([0, 4, 8], kept, names, 0.5)
     assert ids == {0: [0, 1], 4: [1, 0], 8: [0, 2, 1]}
@@ -310,8 +312,10 @@ def test_demo_link_keyframe_tubes_follows_each_person(tools):
     assert tubes[0]['score'] == pytest.approx(0.8)
     assert tubes[0]['box_scores'] == [0.9, 0.95, 0.6]
     # no detection anywhere: no tubes
-    empty = {k: (np.zeros((0, 4)), np.zeros((0, 3)), np.zeros(0))
-             for k in (0, 4)}
+    empty = {
+        k: (np.zeros((0, 4)), np.zeros((0, 3)), np.zeros(0))
+        for k in (0, 4)
+    }
     assert demo.link_keyframe_tubes([0, 4], empty, names, 0.5) == \
         ([], {0: [], 4: []})
 
@@ -344,10 +348,16 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
         text = f.read()
     zero = tmp_path / 'zero.pbtxt'  # 'stand' moved to the background
     zero.write_text(text.replace('label_id: 1\n', 'label_id: 0\n'))
-    proc = tools.python_tool('demo.py', osp.dirname(val_frames[0]),
-                             tools.TINY_CFG, checkpoint, '--out-dir',
-                             str(tmp_path / 'out'), '--label-map', str(zero),
-                             check=False)
+    proc = tools.python_tool(
+        'demo.py',
+        osp.dirname(val_frames[0]),
+        tools.TINY_CFG,
+        checkpoint,
+        '--out-dir',
+        str(tmp_path / 'out'),
+        '--label-map',
+        str(zero),
+        check=False)
     assert proc.returncode != 0
     assert f'label map {zero} does not fit the model' in proc.stderr
     assert "names column 0 ('stand')" in proc.stderr
@@ -356,9 +366,14 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
 
     not_video = tmp_path / 'clip.mp4'
     not_video.write_text('not a video\n')
-    proc = tools.python_tool('demo.py', str(not_video), tools.TINY_CFG,
-                             checkpoint, '--out-dir', str(tmp_path / 'out'),
-                             check=False)
+    proc = tools.python_tool(
+        'demo.py',
+        str(not_video),
+        tools.TINY_CFG,
+        checkpoint,
+        '--out-dir',
+        str(tmp_path / 'out'),
+        check=False)
     assert proc.returncode != 0
     assert f'tools/demo.py: {not_video}: OpenCV cannot open it' in \
         proc.stderr
@@ -451,9 +466,13 @@ def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
         with open(on['jsonl']) as f:
             lines = [json.loads(line) for line in f]
         dets = [
-            dict(frame=line['frame'], time=line['time'],
-                 **{k: v for k, v in p.items() if k != 'track_id'})
-            for line in lines for p in line['persons'] if p['actions']
+            dict(
+                frame=line['frame'],
+                time=line['time'],
+                **{
+                    k: v
+                    for k, v in p.items() if k != 'track_id'
+                }) for line in lines for p in line['persons'] if p['actions']
         ]
         assert dets == off['detections']
 

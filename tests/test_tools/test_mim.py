@@ -93,8 +93,7 @@ def test_quickstart_flops_and_params_are_current():
     """The quick-start entry's numbers are what get_flops.py gives now."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(REPO, 'tools', 'analysis_tools',
-                              'get_flops.py'))
+        'get_flops', osp.join(REPO, 'tools', 'analysis_tools', 'get_flops.py'))
     get_flops = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(get_flops)
     by_config = {m['Config']: m for m in _index_models()}
@@ -108,8 +107,7 @@ def test_quickstart_flops_and_params_are_current():
 
 def _run(cmd, env, cwd, check=True, timeout=600):
     proc = subprocess.run(
-        cmd, env=env, cwd=cwd, capture_output=True, text=True,
-        timeout=timeout)
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         pytest.fail(f'{" ".join(cmd)} exited with {proc.returncode}\n'
                     f'{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
@@ -122,24 +120,34 @@ def installed(tmp_path_factory):
     path."""
     root = tmp_path_factory.mktemp('mim')
     src = root / 'src'
-    files = subprocess.run(
-        ['git', 'ls-files', '-co', '--exclude-standard'],
-        cwd=REPO, capture_output=True, text=True,
-        check=True).stdout.splitlines()
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
+                           cwd=REPO,
+                           capture_output=True,
+                           text=True,
+                           check=True).stdout.splitlines()
     for f in files:
         if not osp.isfile(osp.join(REPO, f)):
             continue  # deleted in the working tree
         os.makedirs(osp.dirname(src / f), exist_ok=True)
         shutil.copy2(osp.join(REPO, f), src / f)
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               CUDA_VISIBLE_DEVICES='')
-    _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-          '--no-build-isolation', '-q', '-w', str(root / 'dist'), str(src)],
-         env, str(root))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MKL_NUM_THREADS='1',
+        CUDA_VISIBLE_DEVICES='')
+    _run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+        '--no-build-isolation', '-q', '-w',
+        str(root / 'dist'),
+        str(src)
+    ], env, str(root))
     wheel = next((root / 'dist').glob('stmixer_mm-*.whl'))
     site = root / 'site'
-    _run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q',
-          '--target', str(site), str(wheel)], env, str(root))
+    _run([
+        sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target',
+        str(site),
+        str(wheel)
+    ], env, str(root))
     env['PYTHONPATH'] = str(site)
     work = root / 'cwd'  # not the repository: nothing found by accident
     work.mkdir()
@@ -184,29 +192,37 @@ def test_mim_search_in_editable_environment(tmp_path):
     <site-packages>/stmixer_mm) in a fresh virtualenv that sees this
     environment's packages through a .pth file."""
     # COLUMNS: mim's table (rich) must not wrap the long config names
-    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='',
-               COLUMNS='1000')
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        CUDA_VISIBLE_DEVICES='',
+        COLUMNS='1000')
     env.pop('PYTHONPATH', None)
     src = tmp_path / 'src'
-    files = subprocess.run(
-        ['git', 'ls-files', '-co', '--exclude-standard'],
-        cwd=REPO, capture_output=True, text=True,
-        check=True).stdout.splitlines()
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
+                           cwd=REPO,
+                           capture_output=True,
+                           text=True,
+                           check=True).stdout.splitlines()
     for f in files:
         if osp.isfile(osp.join(REPO, f)):
             os.makedirs(osp.dirname(src / f), exist_ok=True)
             shutil.copy2(osp.join(REPO, f), src / f)
     venv = tmp_path / 'venv'
-    _run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], env,
-         str(tmp_path))
+    _run([sys.executable, '-m', 'venv', '--without-pip',
+          str(venv)], env, str(tmp_path))
     vpy = str(venv / 'bin' / 'python')
-    site = _run([vpy, '-c', 'import sysconfig; '
-                 "print(sysconfig.get_paths()['purelib'])"], env,
-                str(tmp_path)).stdout.strip()
+    site = _run([
+        vpy, '-c', 'import sysconfig; '
+        "print(sysconfig.get_paths()['purelib'])"
+    ], env, str(tmp_path)).stdout.strip()
     with open(osp.join(site, 'outer.pth'), 'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
-    _run([vpy, '-m', 'pip', 'install', '-q', '--no-deps',
-          '--no-build-isolation', '-e', str(src)], env, str(tmp_path))
+    _run([
+        vpy, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
+        '-e',
+        str(src)
+    ], env, str(tmp_path))
     # setup.py linked the repository's configs/tools/index in develop mode
     assert osp.islink(src / 'stmixer_mm' / '.mim' / 'configs')
     search = [vpy, '-m', 'mim', 'search', 'stmixer_mm', '--field', 'config']
@@ -224,9 +240,10 @@ def test_mim_search_in_editable_environment(tmp_path):
     for cfg in _all_configs():
         assert f'config id: {osp.basename(cfg)[:-3]}\n' in out, cfg
     # and the plugin imports from the source tree
-    out = _run([vpy, '-c', 'import os, stmixer_mm; '
-                'print(os.path.realpath(stmixer_mm.__file__))'], env,
-               str(work)).stdout
+    out = _run([
+        vpy, '-c', 'import os, stmixer_mm; '
+        'print(os.path.realpath(stmixer_mm.__file__))'
+    ], env, str(work)).stdout
     assert str(src / 'stmixer_mm' / '__init__.py') in out
 
 
@@ -247,8 +264,8 @@ def test_mim_train_test_run(installed, tmp_path):
     ], env, cwd).stdout
     assert 'mAP/overall' in out
     # mim run finds tools in sub-folders of the shipped tools/
-    out = _run([MIM, 'run', 'stmixer_mm', 'print_config', TINY_CFG],
-               env, cwd).stdout
+    out = _run([MIM, 'run', 'stmixer_mm', 'print_config', TINY_CFG], env,
+               cwd).stdout
     assert "type='STMixer'" in out
 
 
@@ -260,7 +277,11 @@ def test_mim_finds_packaged_configs(installed, tmp_path):
     proc = _run([
         MIM, 'train', 'stmixer_mm', QUICKSTART, '--gpus', '0', '--work-dir',
         str(tmp_path / 'w'), '--cfg-options', 'train_cfg.max_epochs=0'
-    ], env, cwd, check=False, timeout=300)
-    expected = osp.join(str(site), 'stmixer_mm', '.mim', 'configs',
-                        'quickstart', QUICKSTART)
+    ],
+                env,
+                cwd,
+                check=False,
+                timeout=300)
+    expected = osp.join(
+        str(site), 'stmixer_mm', '.mim', 'configs', 'quickstart', QUICKSTART)
     assert f'will use {expected}' in proc.stdout.replace('\n', '')

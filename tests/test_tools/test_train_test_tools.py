@@ -267,17 +267,17 @@ class _Unlisted:
     """A type outside the allow-list."""
 
 
-def test_test_tool_show_dir_writes_one_image_per_sample(trained, tools,
-                                                        tmp_path):
+def test_test_tool_show_dir_writes_one_image_per_sample(
+        trained, tools, tmp_path):
     """``tools/test.py --show-dir`` draws every test sample (4 val keyframes)
     through ``ActionDetVisualizationHook``; ``--interval 2`` every second
     one. ``--show-dir`` is relative to ``<work_dir>/<timestamp>/``."""
     work, _ = trained
     for interval, expected in ((1, 4), (2, 2)):
         out = tmp_path / f'interval{interval}'
-        tools.python_tool('test.py', tools.TINY_CFG,
-                          str(work / 'epoch_2.pth'), '--work-dir', str(out),
-                          '--show-dir', 'vis', '--interval', str(interval))
+        tools.python_tool('test.py', tools.TINY_CFG, str(work / 'epoch_2.pth'),
+                          '--work-dir', str(out), '--show-dir', 'vis',
+                          '--interval', str(interval))
         images = sorted(glob.glob(str(out / '*' / 'vis' / '*.jpg')))
         assert len(images) == expected, images
         img = cv2.imread(images[0])

@@ -63,6 +63,7 @@ def test_checkpoint_loader_resumes_runner_style_checkpoints(tmp_path):
 
 def test_ava_ap_of_class_without_ground_truth_is_nan():
     from mmaction.evaluation.functional.ava_evaluation import metrics
+
     # a class without ground truth: precision and recall are None
     ap = metrics.compute_average_precision(None, None)
     assert np.isnan(ap)
@@ -140,8 +141,10 @@ def _fix_lines(records, name):
 
 def test_drn_fix_logs_one_visible_line(monkeypatch):
     name = 'mmaction.models.localizers.drn'
-    saved = {k: sys.modules.pop(k) for k in (name, name + '.drn')
-             if k in sys.modules}
+    saved = {
+        k: sys.modules.pop(k)
+        for k in (name, name + '.drn') if k in sys.modules
+    }
     monkeypatch.setattr(compat, 'APPLIED_FIXES', [])
     monkeypatch.setattr(compat, '_mmaction_drn_missing', lambda: True)
     try:
@@ -194,11 +197,13 @@ def test_collect_env_lists_versions_and_fixes():
         env={
             **os.environ, 'OMP_NUM_THREADS': '1'
         }).stdout
-    for key in ('PyTorch:', 'MMEngine:', 'MMCV:', 'MMDetection:',
-                'MMAction2:', 'stmixer_mm:'):
+    for key in ('PyTorch:', 'MMEngine:', 'MMCV:', 'MMDetection:', 'MMAction2:',
+                'stmixer_mm:'):
         assert key in out
-    fixes = [ln for ln in out.splitlines()
-             if ln.startswith('stmixer_mm compat fixes applied:')]
+    fixes = [
+        ln for ln in out.splitlines()
+        if ln.startswith('stmixer_mm compat fixes applied:')
+    ]
     assert len(fixes) == 1
     for name in compat.APPLIED_FIXES:  # same environment, same fixes
         assert name in fixes[0]

@@ -103,8 +103,9 @@ def test_tube_settings():
 def test_backbone_fast_path_settings(cfg_file, key, value):
     """The fused-attention / oneDNN switches are checked at build time."""
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    with pytest.raises(ConfigSettingError,
-                       match=f'{key}: expected one of .*got {value!r}'):
+    with pytest.raises(
+            ConfigSettingError,
+            match=f'{key}: expected one of .*got {value!r}'):
         _checked(osp.join(root, cfg_file), **{key: value})
 
 

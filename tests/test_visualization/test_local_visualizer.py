@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
-from mmaction.structures import ActionDataSample
 from stmixer_mm.registry import VISUALIZERS
 from stmixer_mm.visualization import ActionDetLocalVisualizer
 
@@ -70,7 +70,10 @@ def _check_box(img, box, color, x0=0, s=1.0):
 
 def test_boxes_where_the_data_says_side_by_side(tmp_path):
     vis = ActionDetLocalVisualizer(
-        name='vis_sbs', min_short_side=0, label_names={1: 'a', 3: 'c'})
+        name='vis_sbs', min_short_side=0, label_names={
+            1: 'a',
+            3: 'c'
+        })
     img = _draw(vis, tmp_path, _sample(), pred_score_thr=0.3)
     assert img.shape[0] > H  # legend below the frame
     gap = img.shape[1] - 2 * W
@@ -132,14 +135,19 @@ def test_vis_backend_and_show(tmp_path, monkeypatch):
             vis_backends=[dict(type='LocalVisBackend')],
             save_dir=str(tmp_path)))
     shown = []
-    monkeypatch.setattr(vis, 'show',
-                        lambda img, win_name, wait_time: shown.append(
-                            (img.shape, win_name, wait_time)))
+    monkeypatch.setattr(
+        vis, 'show', lambda img, win_name, wait_time: shown.append(
+            (img.shape, win_name, wait_time)))
     img = np.zeros((H, W, 3), np.uint8)
     # mmdet's hook calling convention (keywords included)
     vis.add_datasample(
-        'key_1', img, data_sample=_sample(), show=True, wait_time=0.5,
-        pred_score_thr=0.3, step=3)
+        'key_1',
+        img,
+        data_sample=_sample(),
+        show=True,
+        wait_time=0.5,
+        pred_score_thr=0.3,
+        step=3)
     assert shown and shown[0][1:] == ('key_1', 0.5)
     assert osp.isfile(tmp_path / 'vis_data' / 'vis_image' / 'key_1_3.png')
 
@@ -159,10 +167,12 @@ def test_fixed_legend_for_video_frames():
     needs that); a longer legend is cut with a last '... (+k lines)'."""
     vis = ActionDetLocalVisualizer(name='vis_video', min_short_side=0)
     img = np.zeros((H, W, 3), np.uint8)
-    one = vis.draw_instances(img, np.array([GT_BOX]), ['a 0.9'],
-                             legend_lines=4)
-    many = vis.draw_instances(img, np.array([GT_BOX] * 9),
-                              [f'a {i}' for i in range(9)], legend_lines=4)
+    one = vis.draw_instances(
+        img, np.array([GT_BOX]), ['a 0.9'], legend_lines=4)
+    many = vis.draw_instances(
+        img,
+        np.array([GT_BOX] * 9), [f'a {i}' for i in range(9)],
+        legend_lines=4)
     none = vis.draw_instances(img, np.zeros((0, 4)), [], legend_lines=4)
     assert one.shape == many.shape == none.shape
     free = vis.draw_instances(img, np.array([GT_BOX] * 9),
@@ -178,5 +188,6 @@ def test_draw_datasample_returns_the_drawing(tmp_path):
     saved = _draw(vis, tmp_path, _sample())
     assert drawn.shape == saved.shape
     # gt only: one panel
-    assert vis.draw_datasample(np.zeros((H, W, 3), np.uint8),
-                               _sample(), draw_pred=False).shape[1] == W
+    assert vis.draw_datasample(
+        np.zeros((H, W, 3), np.uint8), _sample(),
+        draw_pred=False).shape[1] == W

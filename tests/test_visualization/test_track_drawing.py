@@ -21,8 +21,10 @@ def test_box_in_track_colour_where_the_box_says():
 
 def test_small_frames_are_scaled_and_untracked_persons_drawn():
     image = np.zeros((60, 80, 3), np.uint8)
-    out = draw_tracks(image, [dict(bbox=[10, 10, 40, 50])],
-                      min_short_side=120, header='frame 7')
+    out = draw_tracks(
+        image, [dict(bbox=[10, 10, 40, 50])],
+        min_short_side=120,
+        header='frame 7')
     assert out.shape == (120, 160, 3)
     assert (out[100, 40] == np.array(track_color(None))).all()
     assert track_color(0) != track_color(1)

@@ -37,8 +37,10 @@ def find_log(path: str) -> str:
     found = []
     for root, _, files in os.walk(path):
         if osp.basename(root) == 'vis_data':
-            found += [osp.join(root, f) for f in files
-                      if f.endswith('.json') and f != 'scalars.json']
+            found += [
+                osp.join(root, f) for f in files
+                if f.endswith('.json') and f != 'scalars.json'
+            ]
     if not found:
         raise FileNotFoundError(f'no vis_data/<timestamp>.json under {path}')
     return max(found, key=osp.getmtime)
@@ -79,8 +81,10 @@ def curve(log: Dict[str, List[dict]], key: str, path: str = 'log'):
             xs = np.array([p[0] for p in pts])
             ys = np.array([p[1] for p in pts])
             return xs, ys, x_label
-    keys = sorted({k for split in log.values() for r in split for k in r} -
-                  {'step', 'epoch', 'iter'})
+    keys = sorted({k
+                   for split in log.values()
+                   for r in split
+                   for k in r} - {'step', 'epoch', 'iter'})
     raise KeyError(f'{path} has no {key!r}; it has: {", ".join(keys)}')
 
 
@@ -89,9 +93,7 @@ def plot_curve(args) -> str:
     matplotlib.use('Agg' if args.out else matplotlib.get_backend())
     import matplotlib.pyplot as plt
     logs = [load_log(p) for p in args.json_logs]
-    legend = args.legend or [
-        osp.basename(find_log(p)) for p in args.json_logs
-    ]
+    legend = args.legend or [osp.basename(find_log(p)) for p in args.json_logs]
     if len(legend) != len(logs):
         raise ValueError(f'{len(legend)} legend entries for {len(logs)} '
                          'logs')
@@ -100,8 +102,8 @@ def plot_curve(args) -> str:
     for ax, key in zip(axes[:, 0], args.keys):
         for log, path, name in zip(logs, args.json_logs, legend):
             xs, ys, x_label = curve(log, key, path)
-            ax.plot(xs, ys, marker='o' if x_label == 'epoch' else None,
-                    label=name)
+            ax.plot(
+                xs, ys, marker='o' if x_label == 'epoch' else None, label=name)
             print(f'plot curve of {path}, metric is {key} '
                   f'({len(xs)} points)')
         ax.set_xlabel(x_label)
@@ -147,8 +149,11 @@ def cal_train_time(args) -> List[dict]:
         print(f'time std over epochs is {vals.std():.4f}')
         print(f'average iter time: {vals.mean():.4f} s/iter')
         results.append(
-            dict(slowest=slow, fastest=fast, std=float(vals.std()),
-                 mean=float(vals.mean())))
+            dict(
+                slowest=slow,
+                fastest=fast,
+                std=float(vals.std()),
+                mean=float(vals.mean())))
     return results
 
 

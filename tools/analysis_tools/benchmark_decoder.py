@@ -87,14 +87,21 @@ def parse_args(argv=None):
         help="default: the config's query generator's num_queries")
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
-    p.add_argument('--threads', type=int, default=1,
-                   help='torch.set_num_threads (0: leave as is)')
-    p.add_argument('--profile-rows', type=int, default=15,
-                   help='rows of the profile tables (0: no profile)')
-    p.add_argument('--no-train', action='store_true',
-                   help='inference only')
-    p.add_argument('--bf16', action='store_true',
-                   help='also time bf16 autocast inference of the fast path')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch.set_num_threads (0: leave as is)')
+    p.add_argument(
+        '--profile-rows',
+        type=int,
+        default=15,
+        help='rows of the profile tables (0: no profile)')
+    p.add_argument('--no-train', action='store_true', help='inference only')
+    p.add_argument(
+        '--bf16',
+        action='store_true',
+        help='also time bf16 autocast inference of the fast path')
     p.add_argument('--seed', type=int, default=0)
     return p.parse_args(argv)
 
@@ -147,8 +154,8 @@ class _quiet_init:
         self.logger.setLevel(self.level)
 
 
-def make_inputs(decoder, batch: int, input_hw: Sequence[int],
-                num_queries: int, device: torch.device,
+def make_inputs(decoder, batch: int, input_hw: Sequence[int], num_queries: int,
+                device: torch.device,
                 seed: int) -> Tuple[List[Tensor], Tensor, Tensor, Tensor]:
     """Pyramid ``[B, C, T, H/s, W/s]``, boxes xyzr ``[B, N, 4]`` and the
     spatial / temporal queries ``[B, N, C]``."""
@@ -229,8 +236,9 @@ def max_output_diff(a: List[Dict[str, Tensor]],
                     b: List[Dict[str, Tensor]]) -> Dict[str, float]:
     """Largest deviation of every output over all stages."""
     return {
-        k: max((x[k].float() - y[k].float()).abs().max().item()
-               for x, y in zip(a, b))
+        k:
+        max((x[k].float() - y[k].float()).abs().max().item()
+            for x, y in zip(a, b))
         for k in OUTPUT_KEYS
     }
 
@@ -268,8 +276,8 @@ def bf16_accuracy(decoder, inputs) -> Dict[str, float]:
 
     (p_ref, a_ref), (p_low, a_low) = scores(ref), scores(low)
     return dict(
-        boxes=(ref['bboxes'].float() - low['bboxes'].float()).abs().max()
-        .item(),
+        boxes=(ref['bboxes'].float() -
+               low['bboxes'].float()).abs().max().item(),
         person=(p_ref - p_low).abs().max().item(),
         actions=(a_ref - a_low).abs().max().item())
 
@@ -309,13 +317,17 @@ def main(argv=None):
     times = {}
     for mode in modes:
         medians = interleaved_medians(
-            {v: s[mode]
-             for v, s in variants.items() if mode in s}, args.repeats,
-            args.warmup, device)
+            {
+                v: s[mode]
+                for v, s in variants.items() if mode in s
+            }, args.repeats, args.warmup, device)
         for v, t in medians.items():
             times[v, mode] = t
-    peaks = {(v, mode): peak_memory(s[mode], device)
-             for v, s in variants.items() for mode in modes if mode in s}
+    peaks = {
+        (v, mode): peak_memory(s[mode], device)
+        for v, s in variants.items()
+        for mode in modes if mode in s
+    }
     with torch.no_grad():
         diff = max_output_diff(
             fast.run_stages(*inputs), ref.run_stages(*inputs))
@@ -364,8 +376,9 @@ def main(argv=None):
             print(f'floor of the fast {mode} (now {t * 1e3:.0f} ms, '
                   f'{t_ref / t:.2f}x the reference):')
             for what, share in (
-                ('the dense GEMMs (' + ', '.join(o[6:] for o in GEMM_OPS) +
-                 ')', gemm),
+                ('the dense GEMMs (' + ', '.join(o[6:]
+                                                 for o in GEMM_OPS) + ')',
+                 gemm),
                 ('the GEMMs + the sampling gathers (embedding_bag forward '
                  'and backward: the bilinear reads themselves)',
                  gemm + gather)):

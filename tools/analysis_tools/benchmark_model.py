@@ -112,22 +112,33 @@ def parse_args(argv=None):
         nargs='*',
         help='config file(s); with --official, added to the metafile\'s')
     p.add_argument('--checkpoint')
-    p.add_argument('--shape', type=int, nargs=3, metavar=('T', 'H', 'W'),
-                   default=None,
-                   help='clip shape; default: the config clip_len and 256x320')
+    p.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        metavar=('T', 'H', 'W'),
+        default=None,
+        help='clip shape; default: the config clip_len and 256x320')
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
-    p.add_argument('--device', default=None,
-                   help='default: cuda if available, else cpu; in table '
-                   'mode: the CPU and CUDA if available')
+    p.add_argument(
+        '--device',
+        default=None,
+        help='default: cuda if available, else cpu; in table '
+        'mode: the CPU and CUDA if available')
     p.add_argument('--amp', action='store_true', help='fp16/bf16 autocast')
-    p.add_argument('--threads', type=int, nargs='+',
-                   help='CPU threads of PyTorch (and ONNX Runtime with '
-                   '--onnx); default: PyTorch\'s default; with '
-                   '--vs-official several values run each config at each')
-    p.add_argument('--onnx', action='store_true',
-                   help='also time ONNX Runtime (CPU) on the same clips')
+    p.add_argument(
+        '--threads',
+        type=int,
+        nargs='+',
+        help='CPU threads of PyTorch (and ONNX Runtime with '
+        '--onnx); default: PyTorch\'s default; with '
+        '--vs-official several values run each config at each')
+    p.add_argument(
+        '--onnx',
+        action='store_true',
+        help='also time ONNX Runtime (CPU) on the same clips')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     table = p.add_argument_group('table mode')
     table.add_argument(
@@ -156,10 +167,13 @@ def parse_args(argv=None):
         help='the rows\' dtypes (autocast for bf16/fp16) on every device, '
         'instead of fp32 + bf16 where native')
     table.add_argument('--json', help='also write the rows to this file')
-    table.add_argument('--seed', type=int, default=0,
-                       help='seed of the random weights and clips')
-    table.add_argument('--no-flops', action='store_true',
-                       help='skip the FLOP count')
+    table.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the random weights and clips')
+    table.add_argument(
+        '--no-flops', action='store_true', help='skip the FLOP count')
     table.add_argument(
         '--vs-official',
         action='store_true',
@@ -173,8 +187,9 @@ def parse_args(argv=None):
         help='with --vs-official: also time our model under torch.compile '
         'and report the compile time')
     args = p.parse_args(argv)
-    args.table = (args.table or args.official or args.vs_official
-                  or len(args.config) > 1)
+    args.table = (
+        args.table or args.official or args.vs_official
+        or len(args.config) > 1)
     if args.compile and not args.vs_official:
         p.error('--compile is for --vs-official')
     if not args.config and not args.official:
@@ -219,8 +234,7 @@ def make_batch(batch_size, t, h, w):
     for _ in range(batch_size):
         inputs.append(torch.randint(0, 256, (3, t, h, w), dtype=torch.uint8))
         s = ActionDataSample()
-        s.set_metainfo(dict(img_shape=(h, w), video_id='bench',
-                            timestamp=0))
+        s.set_metainfo(dict(img_shape=(h, w), video_id='bench', timestamp=0))
         s.gt_instances = InstanceData()
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
@@ -249,8 +263,11 @@ def onnx_runner(cfg, args, model, data, work_dir):
     export_model.load_state_dict(model.state_dict())
     onnx_file = osp.join(work_dir, 'model.onnx')
     t0 = time.perf_counter()
-    meta = export_onnx(export_model, onnx_file, data['inputs'][0].shape[1:],
-                       batch_size=len(data['inputs']))
+    meta = export_onnx(
+        export_model,
+        onnx_file,
+        data['inputs'][0].shape[1:],
+        batch_size=len(data['inputs']))
     export_s = time.perf_counter() - t0
     threads = torch.get_num_threads()
     report = compare_with_torch(model, onnx_file, meta, threads=threads)
@@ -348,7 +365,9 @@ def time_runs(run, warmup: int, repeats: int) -> Tuple[List[float], Any]:
     return times, out
 
 
-def inference_runner(model, data: dict, device: torch.device,
+def inference_runner(model,
+                     data: dict,
+                     device: torch.device,
                      amp_dtype: Optional[torch.dtype] = None):
     """``model.test_step(data)`` (data preprocessor + ``predict``) without
     gradients, under ``torch.autocast(amp_dtype)`` if given, synchronised
@@ -414,9 +433,9 @@ def drop_pretrained(node: Any) -> int:
     if isinstance(node, dict):
         for key in list(node.keys()):
             value = node[key]
-            if key == 'init_cfg' and isinstance(value, dict) and (
-                    value.get('type') == 'Pretrained'
-                    or 'checkpoint' in value):
+            if key == 'init_cfg' and isinstance(
+                    value, dict) and (value.get('type') == 'Pretrained'
+                                      or 'checkpoint' in value):
                 node[key] = None
                 removed += 1
             elif key == 'pretrained' and isinstance(value, str):
@@ -520,7 +539,9 @@ def prediction_difference(ours: Sequence[Any],
     return worst
 
 
-def raw_output_difference(ours, official, data: dict,
+def raw_output_difference(ours,
+                          official,
+                          data: dict,
                           device: torch.device,
                           amp_dtype: Optional[torch.dtype] = None) -> float:
     """Largest ``|ours - official|`` over every stage's raw outputs
@@ -536,7 +557,7 @@ def raw_output_difference(ours, official, data: dict,
             enabled=amp_dtype is not None):
         out_ours = ours._forward(batch['inputs'], batch['data_samples'])
         out_official = official._forward(batch['inputs'],
-                                          batch['data_samples'])
+                                         batch['data_samples'])
     leaves_ours = torch.utils._pytree.tree_leaves(out_ours)
     leaves_official = torch.utils._pytree.tree_leaves(out_official)
     if len(leaves_ours) != len(leaves_official):
@@ -552,15 +573,15 @@ def raw_output_difference(ours, official, data: dict,
 
 def format_vs_official(rows: Sequence[Dict[str, Any]]) -> str:
     """Markdown table of :func:`benchmark_vs_official` rows."""
-    head = ('config', 'input (BxTxHxW)', 'device', 'dtype',
-            'official (ms)', 'ours (ms)', 'official clips/s', 'ours clips/s',
-            'speed-up', 'CPU time official / ours (s)', 'CPU-time speed-up',
+    head = ('config', 'input (BxTxHxW)', 'device', 'dtype', 'official (ms)',
+            'ours (ms)', 'official clips/s', 'ours clips/s', 'speed-up',
+            'CPU time official / ours (s)', 'CPU-time speed-up',
             'official peak (MiB)', 'ours peak (MiB)', 'max rel. diff')
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for r in rows:
-        cells = (r['name'], 'x'.join(str(v) for v in r['input']),
-                 r['device_desc'], r['dtype'],
-                 f'{r["official_median_s"] * 1e3:.0f}',
+        cells = (r['name'], 'x'.join(str(v)
+                                     for v in r['input']), r['device_desc'],
+                 r['dtype'], f'{r["official_median_s"] * 1e3:.0f}',
                  f'{r["median_s"] * 1e3:.0f}',
                  f'{1 / r["official_median_s"] * r["input"][0]:.3f}',
                  f'{r["clips_per_s"]:.3f}', f'{r["speedup"]:.2f}x',
@@ -588,8 +609,8 @@ def _configs_and_devices(args):
         if devices[0].type == 'cuda' and not cuda:
             raise SystemExit('--device cuda: CUDA is not available')
     else:
-        devices = [torch.device('cpu')] + ([torch.device('cuda')]
-                                           if cuda else [])
+        devices = [torch.device('cpu')
+                   ] + ([torch.device('cuda')] if cuda else [])
     return configs, devices, cuda
 
 
@@ -616,20 +637,20 @@ def benchmark_vs_official(args) -> List[Dict[str, Any]]:
             notes.append(f'bf16 on {dev.type}: not measured (--fp32-only; '
                          f'{why})')
         elif not native:
-            notes.append(
-                f'bf16 on {dev.type}: no native bf16 ({why}); ' +
-                ('measured anyway (--bf16), emulated'
-                 if args.bf16 else 'not measured (--bf16 measures it)'))
+            notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); ' +
+                         ('measured anyway (--bf16), emulated' if args.
+                          bf16 else 'not measured (--bf16 measures it)'))
     if not cuda:
         notes.append('GPU: not measured (CUDA is not available on this '
                      'machine)')
-    print(f'torch {torch.__version__}, CPU capability '
-          f'{torch.backends.cpu.get_cpu_capability()}, '
-          f'{os.cpu_count()} CPU cores; random weights (seed {args.seed}), '
-          f'batch {args.batch_size}, {args.warmup} warm-up + '
-          f'{args.repeats} timed runs of each model, interleaved, of the '
-          'whole inference path (data preprocessor + predict)',
-          flush=True)
+    print(
+        f'torch {torch.__version__}, CPU capability '
+        f'{torch.backends.cpu.get_cpu_capability()}, '
+        f'{os.cpu_count()} CPU cores; random weights (seed {args.seed}), '
+        f'batch {args.batch_size}, {args.warmup} warm-up + '
+        f'{args.repeats} timed runs of each model, interleaved, of the '
+        'whole inference path (data preprocessor + predict)',
+        flush=True)
     load_before = _load()
     print(f'load average before: {load_before}', flush=True)
     rows = []
@@ -652,8 +673,7 @@ def benchmark_vs_official(args) -> List[Dict[str, Any]]:
         for dev in devices:
             ours.to(dev)
             official.to(dev)
-            for n_threads in (thread_counts
-                              if dev.type == 'cpu' else [None]):
+            for n_threads in (thread_counts if dev.type == 'cpu' else [None]):
                 if n_threads is not None:
                     torch.set_num_threads(n_threads)
                 desc = (f'cpu, {n_threads} thread' +
@@ -680,8 +700,7 @@ def benchmark_vs_official(args) -> List[Dict[str, Any]]:
                     check_finite(out, f'{name} ({dev.type}, {dtype})')
                     diff = max(
                         prediction_difference(out, out_official),
-                        raw_output_difference(ours, official, data, dev,
-                                              amp))
+                        raw_output_difference(ours, official, data, dev, amp))
                     tol = 1e-4 if amp is None else 5e-2
                     if not diff <= tol:
                         raise SystemExit(
@@ -720,12 +739,13 @@ def benchmark_vs_official(args) -> List[Dict[str, Any]]:
                         max_diff=diff,
                         applied=applied)
                     rows.append(row)
-                    print(f'[{i + 1}/{len(configs)}] {name}: {desc} {dtype}'
-                          f': official {official_med * 1e3:.0f} ms, ours '
-                          f'{med * 1e3:.0f} ms ({official_med / med:.2f}x; '
-                          f'CPU time {row["cpu_speedup"]:.2f}x), '
-                          f'max rel. diff {diff:.1e}; load {_load()}',
-                          flush=True)
+                    print(
+                        f'[{i + 1}/{len(configs)}] {name}: {desc} {dtype}'
+                        f': official {official_med * 1e3:.0f} ms, ours '
+                        f'{med * 1e3:.0f} ms ({official_med / med:.2f}x; '
+                        f'CPU time {row["cpu_speedup"]:.2f}x), '
+                        f'max rel. diff {diff:.1e}; load {_load()}',
+                        flush=True)
                     if args.compile and dtype == 'fp32':
                         compiled = compile_row(ours, data, dev, args, row,
                                                compiled)
@@ -733,8 +753,10 @@ def benchmark_vs_official(args) -> List[Dict[str, Any]]:
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-        print(f'[{i + 1}/{len(configs)}] {name}: done in '
-              f'{time.perf_counter() - t_cfg:.0f} s', flush=True)
+        print(
+            f'[{i + 1}/{len(configs)}] {name}: done in '
+            f'{time.perf_counter() - t_cfg:.0f} s',
+            flush=True)
     print(f'load average after: {_load()} (before: {load_before})')
     print()
     print(format_vs_official(rows))
@@ -824,22 +846,22 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                 notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); '
                              'measured anyway (--dtypes), emulated')
         elif not native:
-            notes.append(
-                f'bf16 on {dev.type}: no native bf16 ({why}); ' +
-                ('measured anyway (--bf16), emulated'
-                 if args.bf16 else 'not applicable, not measured (--bf16 '
-                 'measures it)'))
+            notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); ' +
+                         ('measured anyway (--bf16), emulated' if args.
+                          bf16 else 'not applicable, not measured (--bf16 '
+                          'measures it)'))
     if not cuda:
         notes.append('GPU: not measured (CUDA is not available on this '
                      'machine)')
     get_flops = None if args.no_flops else load_get_flops()
     threads = torch.get_num_threads()
-    print(f'torch {torch.__version__}, CPU capability '
-          f'{torch.backends.cpu.get_cpu_capability()}, {threads} CPU '
-          f'thread(s); random weights (seed {args.seed}), batch '
-          f'{args.batch_size}, {args.warmup} warm-up + {args.repeats} timed '
-          'runs of the whole inference path (data preprocessor + predict)',
-          flush=True)
+    print(
+        f'torch {torch.__version__}, CPU capability '
+        f'{torch.backends.cpu.get_cpu_capability()}, {threads} CPU '
+        f'thread(s); random weights (seed {args.seed}), batch '
+        f'{args.batch_size}, {args.warmup} warm-up + {args.repeats} timed '
+        'runs of the whole inference path (data preprocessor + predict)',
+        flush=True)
     load_before = _load()
     print(f'load average before: {load_before}', flush=True)
     rows = []
@@ -856,12 +878,11 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
         data = make_batch(args.batch_size, t, h, w)
         for dev in devices:
             model.to(dev)
-            desc = (f'cpu, {threads} thread' + ('s' if threads > 1 else '')
-                    if dev.type == 'cpu' else
+            desc = (f'cpu, {threads} thread' +
+                    ('s' if threads > 1 else '') if dev.type == 'cpu' else
                     f'cuda ({torch.cuda.get_device_name(dev)})')
             for dtype in dtypes[dev]:
-                amp = dict(
-                    bf16=torch.bfloat16, fp16=torch.float16).get(dtype)
+                amp = dict(bf16=torch.bfloat16, fp16=torch.float16).get(dtype)
                 peak = None
                 if dev.type == 'cuda':
                     torch.cuda.synchronize(dev)
@@ -888,10 +909,11 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
                         median_s=med,
                         clips_per_s=args.batch_size / med,
                         peak_mib=peak))
-                print(f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
-                      f'median {med * 1e3:.1f} ms' +
-                      ('' if peak is None else f', peak {peak:.0f} MiB'),
-                      flush=True)
+                print(
+                    f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
+                    f'median {med * 1e3:.1f} ms' +
+                    ('' if peak is None else f', peak {peak:.0f} MiB'),
+                    flush=True)
                 if args.json:
                     _write_json(args.json, rows)
         if get_flops is not None:  # after the finiteness check
@@ -900,14 +922,15 @@ def benchmark_table(args) -> List[Dict[str, Any]]:
             for row in rows:
                 if row['config'] == path and row['flops'] is None:
                     row.update(
-                        flops=res['total'],
-                        decoder_share=res['decoder_share'])
+                        flops=res['total'], decoder_share=res['decoder_share'])
         del model, data
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-        print(f'[{i + 1}/{len(configs)}] {name}: done in '
-              f'{time.perf_counter() - t_cfg:.0f} s', flush=True)
+        print(
+            f'[{i + 1}/{len(configs)}] {name}: done in '
+            f'{time.perf_counter() - t_cfg:.0f} s',
+            flush=True)
     print(f'load average after: {_load()} (before: {load_before})')
     print()
     print(format_markdown(rows))
@@ -926,8 +949,8 @@ def main(argv=None):
     if args.table:
         return benchmark_table(args)
     cfg = Config.fromfile(args.config)
-    model = init_detector(cfg, args.checkpoint, args.device,
-                          cfg_options=args.cfg_options)
+    model = init_detector(
+        cfg, args.checkpoint, args.device, cfg_options=args.cfg_options)
     if args.shape is None:
         from stmixer_mm.apis import clip_sampling_from_cfg
         t = clip_sampling_from_cfg(model.cfg)[0]
@@ -939,8 +962,8 @@ def main(argv=None):
     dtype = torch.float16 if dev.type == 'cuda' else torch.bfloat16
 
     def run():
-        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype,
-                                             enabled=args.amp):
+        with torch.no_grad(), torch.autocast(
+                dev.type, dtype=dtype, enabled=args.amp):
             model.test_step(data)
         if dev.type == 'cuda':
             torch.cuda.synchronize()

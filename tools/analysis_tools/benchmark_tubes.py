@@ -43,8 +43,9 @@ from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
 from stmixer_mm.registry import METRICS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CFG = osp.join(REPO, 'configs', 'quickstart',
-                       'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+DEFAULT_CFG = osp.join(
+    REPO, 'configs', 'quickstart',
+    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 
 
 def parse_args(argv=None):
@@ -128,8 +129,8 @@ def print_aggregate(paths: list) -> dict:
     protocols = [r.get('protocol') for r in runs]
     if len(set(protocols)) > 1:
         raise ValueError(
-            'the runs were scored under different TubeMetric protocols ('
-            + ', '.join(f'{p}: {q}' for p, q in zip(paths, protocols)) +
+            'the runs were scored under different TubeMetric protocols (' +
+            ', '.join(f'{p}: {q}' for p, q in zip(paths, protocols)) +
             '); their mean would follow none: re-score them with '
             '--predictions under one protocol')
     agg = aggregate_results(runs)
@@ -256,17 +257,13 @@ def main(argv=None):
     # the configured metric, and the plain ACT / MOC linking (every box
     # linked, no temporal trimming) on the same predictions as 'act/...'
     metric_cfgs = dict(mAP=cfg.test_evaluator.to_dict())
-    act = {
-        k: v
-        for k, v in metric_cfgs['mAP'].items() if k != 'link_cfg'
-    }
+    act = {k: v for k, v in metric_cfgs['mAP'].items() if k != 'link_cfg'}
     act.update(prefix='act', classwise=False)
     if metric_cfgs['mAP'].get('link_cfg'):
         metric_cfgs['act'] = act
     dump = osp.join(args.work_dir, 'test_predictions.pkl')
-    cfg.test_evaluator = list(metric_cfgs.values()) + [
-        dict(type='DumpResults', out_file_path=dump)
-    ]
+    cfg.test_evaluator = list(
+        metric_cfgs.values()) + [dict(type='DumpResults', out_file_path=dump)]
     cfg.work_dir = args.work_dir
     cfg.randomness = dict(seed=args.seed)
     if args.max_epochs:
@@ -294,9 +291,10 @@ def main(argv=None):
         t2 = time.time()
         metrics = {}
         for prefix, mcfg in metric_cfgs.items():
-            metric = METRICS.build(
-                {k: v
-                 for k, v in mcfg.items() if k != 'prefix'})
+            metric = METRICS.build({
+                k: v
+                for k, v in mcfg.items() if k != 'prefix'
+            })
             metric.process(None, predictions)
             metrics.update({
                 f'{prefix}/{k}': v

@@ -128,8 +128,8 @@ def browse(cfg: Config,
             written.append(out_file)
         bar.update()
     if output_dir:
-        print_log(f'\nwrote {len(written)} images to {output_dir}',
-                  logger='current')
+        print_log(
+            f'\nwrote {len(written)} images to {output_dir}', logger='current')
     return written
 
 

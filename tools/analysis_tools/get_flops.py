@@ -55,7 +55,10 @@ def _prod(shape: Sequence[int]) -> int:
     return n
 
 
-def grid_sampler_2d_flop(input_shape, grid_shape, *args, out_shape=None,
+def grid_sampler_2d_flop(input_shape,
+                         grid_shape,
+                         *args,
+                         out_shape=None,
                          **kwargs) -> int:
     """Bilinear ``grid_sample``: 4 MACs (8 FLOPs) per output value; 1 MAC
     for nearest (``interpolation_mode`` 1)."""
@@ -63,14 +66,20 @@ def grid_sampler_2d_flop(input_shape, grid_shape, *args, out_shape=None,
     return 2 * (1 if mode == 1 else 4) * _prod(out_shape)
 
 
-def grid_sampler_3d_flop(input_shape, grid_shape, *args, out_shape=None,
+def grid_sampler_3d_flop(input_shape,
+                         grid_shape,
+                         *args,
+                         out_shape=None,
                          **kwargs) -> int:
     """Trilinear ``grid_sample``: 8 MACs per output value."""
     mode = args[0] if args else 0
     return 2 * (1 if mode == 1 else 8) * _prod(out_shape)
 
 
-def embedding_bag_flop(weight_shape, indices_shape, *args, out_shape=None,
+def embedding_bag_flop(weight_shape,
+                       indices_shape,
+                       *args,
+                       out_shape=None,
                        **kwargs) -> int:
     """Weighted gather: one MAC per gathered element (indices x C)."""
     return 2 * _prod(indices_shape) * int(weight_shape[-1])
@@ -138,9 +147,9 @@ def build_detector(cfg: Config) -> nn.Module:
     NaNs that turn sampling indices invalid (SlowFast-R101-NL)."""
     from stmixer_mm.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    model = MODELS.build(_no_pretrained(cfg.model.to_dict()
-                                        if hasattr(cfg.model, 'to_dict')
-                                        else cfg.model))
+    model = MODELS.build(
+        _no_pretrained(cfg.model.to_dict() if hasattr(cfg.model, 'to_dict'
+                                                      ) else cfg.model))
     model.init_weights()
     model.eval()
     return model
@@ -168,8 +177,7 @@ def count_flops(model: nn.Module,
     """
     from mmaction.structures import ActionDataSample
     t, h, w = (int(v) for v in shape)
-    divisor = int(
-        getattr(model.data_preprocessor, 'pad_size_divisor', 1) or 1)
+    divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1) or 1)
     ph = (h + divisor - 1) // divisor * divisor
     pw = (w + divisor - 1) // divisor * divisor
     samples = []
@@ -264,9 +272,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         if name.count('.') < args.depth:
             print(f'{name:<48} {n / 1e9:10.4f} {n / 2e9:10.4f} {pct(n):>8}')
     print(f'{"whole detector":<48} {total / 1e9:10.4f} {total / 2e9:10.4f}')
-    print('By operator: ' + ', '.join(
-        f'{op} {n / 1e9:.4f} G' for op, n in sorted(
-            res['by_operator'].items(), key=lambda kv: -kv[1])))
+    print('By operator: ' +
+          ', '.join(f'{op} {n / 1e9:.4f} G' for op, n in sorted(
+              res['by_operator'].items(), key=lambda kv: -kv[1])))
     print(f'Decoder share: {100 * res["decoder_share"]:.1f} % of '
           f'{total / 1e9:.3f} GFLOPs ({total / 2e9:.3f} GMACs)')
     res['params'] = params

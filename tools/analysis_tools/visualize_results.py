@@ -10,21 +10,20 @@ with scores and person scores in a legend under the frame).
 ``preds.pkl`` comes from ``tools/test.py CONFIG CKPT --dump preds.pkl``.
 """
 import argparse
+import os
 import os.path as osp
 from collections import defaultdict
-
-import os
 
 import cv2
 import numpy as np
 import torch
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.fileio import load
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
-from mmaction.structures import ActionDataSample
 from stmixer_mm.registry import DATASETS, TRANSFORMS
 from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       plot_training_curves)
@@ -71,9 +70,14 @@ def tile_grid(tiles, out_file, ncols=4):
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
     tiles = [
-        cv2.copyMakeBorder(t, 2, h - t.shape[0] + 2, 2, w - t.shape[1] + 2,
-                           cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        for t in tiles
+        cv2.copyMakeBorder(
+            t,
+            2,
+            h - t.shape[0] + 2,
+            2,
+            w - t.shape[1] + 2,
+            cv2.BORDER_CONSTANT,
+            value=(255, 255, 255)) for t in tiles
     ]
     while len(tiles) % ncols:
         tiles.append(np.full_like(tiles[0], 255))

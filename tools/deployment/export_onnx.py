@@ -125,9 +125,11 @@ def main(argv=None) -> int:
                 checkpoint=osp.abspath(args.checkpoint),
                 sampling_impl='reference'))
     except ValueError as e:  # e.g. a --shape the model cannot take
-        print(f'ERROR: cannot export {args.config} for --shape '
-              f'{" ".join(map(str, args.shape))} --batch-size '
-              f'{args.batch_size}: {e}', file=sys.stderr)
+        print(
+            f'ERROR: cannot export {args.config} for --shape '
+            f'{" ".join(map(str, args.shape))} --batch-size '
+            f'{args.batch_size}: {e}',
+            file=sys.stderr)
         return 1
     print(f'exported {args.out} in {time.perf_counter() - t0:.1f} s '
           f'({args.exporter} exporter, opset {meta["opset"]})')

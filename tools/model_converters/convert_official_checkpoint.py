@@ -36,10 +36,10 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.registry import MODELS
 from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    convert_official_state_dict,
                                    extract_state_dict)
+from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 

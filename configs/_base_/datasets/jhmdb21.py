@@ -16,11 +16,10 @@ split = 0  # JHMDB has 3 splits; most papers report split 0 (or the mean)
 num_classes = 21
 # the pickle's labels in order (TubeDataset checks them): the demo and
 # the inference API name the model's columns from them
-classes = (
-    'brush_hair', 'catch', 'clap', 'climb_stairs', 'golf', 'jump',
-    'kick_ball', 'pick', 'pour', 'pullup', 'push', 'run', 'shoot_ball',
-    'shoot_bow', 'shoot_gun', 'sit', 'stand', 'swing_baseball', 'throw',
-    'walk', 'wave')
+classes = ('brush_hair', 'catch', 'clap', 'climb_stairs', 'golf', 'jump',
+           'kick_ball', 'pick', 'pour', 'pullup', 'push', 'run', 'shoot_ball',
+           'shoot_bow', 'shoot_gun', 'sit', 'stand', 'swing_baseball', 'throw',
+           'walk', 'wave')
 
 clip_len = 16
 frame_interval = 2
@@ -73,8 +72,7 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(pipeline=train_pipeline, keyframe_stride=1,
-                 **dataset_common))
+    dataset=dict(pipeline=train_pipeline, keyframe_stride=1, **dataset_common))
 val_dataloader = dict(
     batch_size=1,
     num_workers=8,

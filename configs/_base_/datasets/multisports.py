@@ -73,8 +73,7 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(pipeline=train_pipeline, keyframe_stride=4,
-                 **dataset_common))
+    dataset=dict(pipeline=train_pipeline, keyframe_stride=4, **dataset_common))
 val_dataloader = dict(
     batch_size=1,
     num_workers=8,

@@ -89,6 +89,5 @@ test_dataloader = val_dataloader
 # det_score_thr=0.5): link only detections whose class score reaches 0.5)
 # exists only with protocol='hybrid_voc', which is not a published protocol.
 val_evaluator = dict(
-    type='TubeMetric', ann_file=ann_file, classwise=True,
-    protocol='ucf_jhmdb')
+    type='TubeMetric', ann_file=ann_file, classwise=True, protocol='ucf_jhmdb')
 test_evaluator = val_evaluator

@@ -17,13 +17,12 @@ split = 0  # UCF101-24 has one split
 num_classes = 24
 # the pickle's labels in order (TubeDataset checks them): the demo and
 # the inference API name the model's columns from them
-classes = (
-    'Basketball', 'BasketballDunk', 'Biking', 'CliffDiving',
-    'CricketBowling', 'Diving', 'Fencing', 'FloorGymnastics', 'GolfSwing',
-    'HorseRiding', 'IceDancing', 'LongJump', 'PoleVault', 'RopeClimbing',
-    'SalsaSpin', 'SkateBoarding', 'Skiing', 'Skijet', 'SoccerJuggling',
-    'Surfing', 'TennisSwing', 'TrampolineJumping', 'VolleyballSpiking',
-    'WalkingWithDog')
+classes = ('Basketball', 'BasketballDunk', 'Biking', 'CliffDiving',
+           'CricketBowling', 'Diving', 'Fencing', 'FloorGymnastics',
+           'GolfSwing', 'HorseRiding', 'IceDancing', 'LongJump', 'PoleVault',
+           'RopeClimbing', 'SalsaSpin', 'SkateBoarding', 'Skiing', 'Skijet',
+           'SoccerJuggling', 'Surfing', 'TennisSwing', 'TrampolineJumping',
+           'VolleyballSpiking', 'WalkingWithDog')
 
 clip_len = 16
 frame_interval = 2
@@ -79,8 +78,7 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(pipeline=train_pipeline, keyframe_stride=1,
-                 **dataset_common))
+    dataset=dict(pipeline=train_pipeline, keyframe_stride=1, **dataset_common))
 val_dataloader = dict(
     batch_size=1,
     num_workers=8,

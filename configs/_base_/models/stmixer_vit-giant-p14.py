@@ -27,7 +27,8 @@ model = dict(
     decoder=dict(
         featmap_strides=[3.5, 7, 14, 28],
         stage_head=dict(
-            sampling_mixing=dict(sampling_cfg=dict(
-                mapping_stride=2.807354922057604)))))  # log2(7)
+            sampling_mixing=dict(
+                sampling_cfg=dict(
+                    mapping_stride=2.807354922057604)))))  # log2(7)
 
 activation_checkpointing = None

@@ -16,7 +16,8 @@
 #   tools/test.py, the plain Runner, any number of GPUs). For the largest
 #   models 'sharded' writes each rank's shards in parallel instead
 #   (torch.distributed.checkpoint folders);
-#   tools/model_converters/convert_sharded_checkpoint.py turns one into a full file.
+#   tools/model_converters/convert_sharded_checkpoint.py turns one into a
+#   full file.
 strategy = dict(
     type='ShardedStrategy',
     state_dict_cfg='full',

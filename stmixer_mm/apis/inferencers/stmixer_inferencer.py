@@ -30,8 +30,8 @@ in ``__init__``, before any frame is decoded.
 (Over 400 lines: the Inferencer interface of mmengine has seven methods to
 implement, each documented here.)
 """
-from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch

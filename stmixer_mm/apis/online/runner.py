@@ -43,10 +43,10 @@ import warnings
 from collections import deque
 from typing import Callable, Dict, Optional, Union
 
+from stmixer_mm.visualization import draw_tracks
 from .ring_buffer import ClipRingBuffer
 from .sources import FrameSource, open_source
 from .tracker import OnlineTubeTracker
-from stmixer_mm.visualization import draw_tracks
 from .writers import JsonlWriter, ProgressLine, VideoWriter
 
 __all__ = ['OnlineRunner', 'display_available']

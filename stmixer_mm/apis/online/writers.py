@@ -177,7 +177,9 @@ class ProgressLine:
     seconds on a terminal; elsewhere (a log file) a plain line at most
     every ``every_plain`` seconds, and at the end."""
 
-    def __init__(self, stream=None, every: float = 0.5,
+    def __init__(self,
+                 stream=None,
+                 every: float = 0.5,
                  every_plain: float = 10.0) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()

@@ -10,9 +10,8 @@ from .visualization_hook import (ActionDetVisualizationHook,
 
 __all__ = [
     'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ResumeCheckHook',
-    'ClassConsistencyHook',
-    'check_model_fits_dataset', 'add_class_consistency_hook',
-    'RandomStateHook', 'get_rng_state',
+    'ClassConsistencyHook', 'check_model_fits_dataset',
+    'add_class_consistency_hook', 'RandomStateHook', 'get_rng_state',
     'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',
     'trigger_visualization_hook'
 ]

@@ -38,8 +38,8 @@ def checked_fields(metric: Any) -> Tuple[str, ...]:
 def ava_evaluation_mismatches(
         metric: Any,
         dataset: Any,
-        fields: Tuple[str, ...] = AVA_METRIC_FIELDS
-) -> List[Tuple[str, Any, Any]]:
+        fields: Tuple[str,
+                      ...] = AVA_METRIC_FIELDS) -> List[Tuple[str, Any, Any]]:
     """``(field, metric value, dataset value)`` for each of ``fields``
     (default: those of an ``AVAMetric``) that differs between the metric
     and the evaluated dataset."""

@@ -28,9 +28,9 @@ VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
                     'mmaction.ActionDetLocalVisualizer')
 
 
-def keyframe_from_inputs(inputs: torch.Tensor,
-                         img_shape: Optional[Sequence[int]] = None
-                         ) -> np.ndarray:
+def keyframe_from_inputs(
+        inputs: torch.Tensor,
+        img_shape: Optional[Sequence[int]] = None) -> np.ndarray:
     """The keyframe of one sample's (un-normalised) input clip.
 
     Args:
@@ -150,8 +150,9 @@ class ActionDetVisualizationHook(Hook):
         if show:
             # only display, store nothing (mmdet's behaviour)
             self._visualizer._vis_backends = {}
-            print_log('--show: the visualizer\'s vis_backends are off',
-                      logger='current')
+            print_log(
+                '--show: the visualizer\'s vis_backends are off',
+                logger='current')
         self.wait_time = wait_time
         self.test_out_dir = test_out_dir
         self.out_dir = out_dir
@@ -169,8 +170,7 @@ class ActionDetVisualizationHook(Hook):
             vis.label_names.update(load_label_names(self.label_file))
         else:
             vis.label_names.update(
-                label_names_from_dataset(getattr(dataloader, 'dataset',
-                                                 None)))
+                label_names_from_dataset(getattr(dataloader, 'dataset', None)))
 
     def before_val(self, runner: Runner) -> None:
         self._set_label_names(runner.val_dataloader)
@@ -188,8 +188,8 @@ class ActionDetVisualizationHook(Hook):
 
     def _draw(self, name: str, inputs, data_sample, step: int,
               out_file: Optional[str]) -> None:
-        img = keyframe_from_inputs(inputs, data_sample.metainfo.get(
-            'img_shape'))
+        img = keyframe_from_inputs(inputs,
+                                   data_sample.metainfo.get('img_shape'))
         self._visualizer.add_datasample(
             name,
             img,
@@ -212,8 +212,8 @@ class ActionDetVisualizationHook(Hook):
                        data_batch['inputs'][0], outputs[0], total_curr_iter,
                        None)
 
-    def after_test_iter(self, runner: Runner, batch_idx: int,
-                        data_batch: dict, outputs: Sequence) -> None:
+    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
+                        outputs: Sequence) -> None:
         """Draw every ``interval``-th test sample."""
         if not self.draw:
             return
@@ -226,8 +226,8 @@ class ActionDetVisualizationHook(Hook):
             out_file = None
             if self._out_dir is not None:
                 out_file = osp.join(self._out_dir, f'{name}.jpg')
-            self._draw(name if self.show else 'test_img', inputs,
-                       data_sample, index, out_file)
+            self._draw(name if self.show else 'test_img', inputs, data_sample,
+                       index, out_file)
 
 
 def trigger_visualization_hook(cfg: Config, args) -> Config:

@@ -56,6 +56,9 @@ __all__ = [
     'mean_ap'
 ]
 
+#: class name -> AP
+FloatDict = Dict[str, float]
+
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:
     """VOC all-point AP of ranked true/false positives.
@@ -85,11 +88,13 @@ def _gt_classes(gt: Mapping, videos: Sequence[str]) -> Dict[int, int]:
     return count
 
 
+# yapf: disable
 def frame_ap(gt: Mapping,
              detections: np.ndarray,
              videos: Sequence[str],
              iou_thr: float = 0.5,
-             ignore_labels: Sequence[str] = ()) -> Dict[str, float]:
+             ignore_labels: Sequence[str] = ()) -> FloatDict:
+    # yapf: enable
     """Per-class frame AP (VOC, all points) of frame detections.
 
     A detection is a true positive when its IoU with the best-overlapping
@@ -243,11 +248,13 @@ def link_tubes(gt: Mapping,
     return out
 
 
+# yapf: disable
 def video_ap(gt: Mapping,
              tubes: Mapping[int, Sequence[Tube]],
              videos: Sequence[str],
              iou_thr: float = 0.5,
-             ignore_labels: Sequence[str] = ()) -> Dict[str, float]:
+             ignore_labels: Sequence[str] = ()) -> FloatDict:
+    # yapf: enable
     """Per-class video AP (VOC, all points) of linked tubes.
 
     Per class the tubes of all videos are ranked by score; a tube is a true

@@ -94,15 +94,17 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                 'same channels and frames, got '
                 f'{[tuple(c.shape[:2]) for c in clips]}')
         batch_inputs = torch.stack([
-            F.pad(c, (0, pad_w - c.shape[-1], 0, pad_h - c.shape[-2]),
-                  value=self.pad_value) for c in clips
+            F.pad(
+                c, (0, pad_w - c.shape[-1], 0, pad_h - c.shape[-2]),
+                value=self.pad_value) for c in clips
         ])
 
         if data_samples is not None:
             for sample, (h, w) in zip(data_samples, sizes):
                 sample.set_metainfo(
-                    dict(pad_shape=(pad_h, pad_w),
-                         batch_input_shape=(pad_h, pad_w)))
+                    dict(
+                        pad_shape=(pad_h, pad_w),
+                        batch_input_shape=(pad_h, pad_w)))
                 img_shape = sample.metainfo.get('img_shape')
                 if img_shape is not None and tuple(img_shape[:2]) != (h, w):
                     raise ValueError(

@@ -122,8 +122,7 @@ class STMixerQueryGenerator(BaseModule):
         return results
 
     def loss_and_predict(self, x: Sequence[Tensor],
-                         batch_data_samples: SampleList,
-                         **kwargs) -> tuple:
+                         batch_data_samples: SampleList, **kwargs) -> tuple:
         """``({}, results)``: no loss of its own, see :meth:`predict`."""
         return dict(), self.predict(x, batch_data_samples)
 

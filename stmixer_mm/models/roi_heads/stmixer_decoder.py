@@ -6,8 +6,7 @@ from mmdet.models.task_modules.samplers import PseudoSampler
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
-from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
-                         OptMultiConfig)
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule, ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -15,9 +14,8 @@ from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
-from ..utils import (check_explicit_setting,
-                     check_person_loss_and_match_costs, check_pyramid,
-                     check_stage_heads)
+from ..utils import (check_explicit_setting, check_person_loss_and_match_costs,
+                     check_pyramid, check_stage_heads)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
 #: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
@@ -260,10 +258,10 @@ class STMixerDecoder(BaseModule):
         return results
 
     def forward(
-            self,
-            x: Sequence[Tensor],
-            rpn_results_list: InstanceList,
-            batch_data_samples: Optional[SampleList] = None
+        self,
+        x: Sequence[Tensor],
+        rpn_results_list: InstanceList,
+        batch_data_samples: Optional[SampleList] = None
     ) -> List[Dict[str, Tensor]]:
         """All stages' raw outputs (the ``_forward`` of mmdet detectors).
 

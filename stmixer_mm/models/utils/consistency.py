@@ -32,9 +32,8 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 
 #: settings that every stage head of a decoder must share
-SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
-                         'temporal_points', 'num_actions', 'action_branches',
-                         'label_convention')
+SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels', 'temporal_points',
+                         'num_actions', 'action_branches', 'label_convention')
 
 
 def check_stage_heads(stages: Sequence[nn.Module]) -> None:
@@ -183,8 +182,7 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
         raise ValueError(
             f'the neck gives {len(x)} feature maps, the decoder expects '
             f'{len(featmap_strides)} '
-            f'(featmap_strides {tuple(featmap_strides)})'
-        )
+            f'(featmap_strides {tuple(featmap_strides)})')
     for level, feat in enumerate(x):
         if feat.dim() != 5:
             raise ValueError(

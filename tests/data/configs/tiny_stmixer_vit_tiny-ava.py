@@ -38,8 +38,7 @@ model = dict(
         out_channels=64,
         scales=(4, 2, 1, 0.5)),
     decoder=dict(
-        stage_head=dict(
-            sampling_mixing=dict(temporal_points=clip_len // 2))))
+        stage_head=dict(sampling_mixing=dict(temporal_points=clip_len // 2))))
 
 train_pipeline = [
     dict(

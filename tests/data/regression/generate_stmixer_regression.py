@@ -107,8 +107,8 @@ def make_samples(model_name: str, with_gt: bool) -> List[ActionDataSample]:
     num_actions = 7 if model_name.startswith('tiny_ava') else 80
     h, w = INPUTS[model_name][1]
     samples = []
-    for i, boxes in enumerate(([[10., 4., 40., 60.], [30., 20., 62., 50.]],
-                               [])):
+    for i, boxes in enumerate(([[10., 4., 40., 60.], [30., 20., 62.,
+                                                      50.]], [])):
         s = ActionDataSample()
         s.set_metainfo(
             dict(img_shape=(h, w), video_id=f'vid{i}', timestamp=902))

@@ -38,8 +38,10 @@ def main() -> None:
     categories = [dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)]
     with open(HERE / 'annotations.json', 'w') as f:
         json.dump(
-            dict(images=images, annotations=annotations,
-                 categories=categories), f, indent=1)
+            dict(
+                images=images, annotations=annotations, categories=categories),
+            f,
+            indent=1)
 
 
 if __name__ == '__main__':

@@ -32,8 +32,8 @@ def _model(num_actions, convention='ava'):
 def test_tube_labels_must_equal_num_actions():
     check_model_fits_dataset(_model(4), TubeDataset(4), 'train')
     with pytest.raises(ValueError) as e:
-        check_model_fits_dataset(_model(3), TubeDataset(4),
-                                 'train_dataloader.dataset')
+        check_model_fits_dataset(
+            _model(3), TubeDataset(4), 'train_dataloader.dataset')
     assert 'train_dataloader.dataset (GT.pkl) does not fit' in str(e.value)
     assert 'needs num_actions=4' in str(e.value)
     with pytest.raises(ValueError, match='needs num_actions=4'):

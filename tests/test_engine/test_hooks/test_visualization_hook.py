@@ -89,8 +89,10 @@ def test_trigger_sets_hook_and_visualizer():
     # visualization hook) gets both, with its vis backends
     cfg.visualizer = dict(
         type='ActionVisualizer',
-        vis_backends=[dict(type='LocalVisBackend'),
-                      dict(type='TensorboardVisBackend')])
+        vis_backends=[
+            dict(type='LocalVisBackend'),
+            dict(type='TensorboardVisBackend')
+        ])
     cfg.default_hooks.pop('visualization')
     backends = cfg.visualizer.vis_backends
     cfg = trigger_visualization_hook(

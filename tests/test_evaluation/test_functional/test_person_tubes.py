@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from stmixer_mm.evaluation.functional import link_person_tubes
-
-from .test_tube_ap import P, P3, Q, R
+from .test_tube_ap import P3, P, Q, R
 
 
 def test_link_person_tubes():
@@ -18,8 +17,8 @@ def test_link_person_tubes():
         np.array([[.7, .2], [.2, .7]]),
         np.array([[.1, .5], [.9, .1], [.6, .2]])
     ]
-    tubes = link_person_tubes(keyframes, bboxes, actions, person,
-                              labels=['sit', 'wave'])
+    tubes = link_person_tubes(
+        keyframes, bboxes, actions, person, labels=['sit', 'wave'])
     assert [t['tube_id'] for t in tubes] == [0, 1, 2]
     # first frame ties are broken by score; the person on P waves
     by_start = {tuple(t['boxes'][0]): t for t in tubes}
@@ -32,14 +31,14 @@ def test_link_person_tubes():
     assert a['score'] == pytest.approx(0.7)
     assert b['score'] == pytest.approx(0.8)
     np.testing.assert_allclose(a['boxes'][1], P3)
-    assert len(link_person_tubes(keyframes, bboxes, actions, person,
-                                 min_length=2)) == 2
+    assert len(
+        link_person_tubes(keyframes, bboxes, actions, person,
+                          min_length=2)) == 2
     with pytest.raises(ValueError, match='one entry per keyframe'):
         link_person_tubes(keyframes[:2], bboxes, actions, person)
     # detection_indices: each tube box's row in its keyframe's input
     for t in tubes:
-        for f, i, box in zip(t['frames'], t['detection_indices'],
-                             t['boxes']):
+        for f, i, box in zip(t['frames'], t['detection_indices'], t['boxes']):
             np.testing.assert_array_equal(bboxes[keyframes.index(f)][i], box)
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from stmixer_mm.evaluation.functional import (frame_ap, link_tubes,
-                                              link_video_tubes, mean_ap,
-                                              nms, tube_iou, video_ap, voc_ap)
+                                              link_video_tubes, mean_ap, nms,
+                                              tube_iou, video_ap, voc_ap)
 
 P = [10., 10., 50., 50.]
 P2 = [10., 10., 50., 80.]  # IoU with P: 1600 / 2800 = 0.571
@@ -208,10 +208,7 @@ def test_link_det_score_thr_trims_tubes():
     # the class is detected (high score) on frames 1-20 and 41-60 only;
     # boxes are there all along
     scores = np.r_[np.full(20, .9), np.full(20, .1), np.full(20, .8)]
-    frame_dets = {
-        f: np.array([[*P, s]])
-        for f, s in zip(range(1, 61), scores)
-    }
+    frame_dets = {f: np.array([[*P, s]]) for f, s in zip(range(1, 61), scores)}
     (score, boxes), = link_video_tubes(frame_dets, 60)  # ACT: one tube
     assert len(boxes) == 60 and score == pytest.approx(scores.mean())
     tubes = link_video_tubes(frame_dets, 60, det_score_thr=0.5)

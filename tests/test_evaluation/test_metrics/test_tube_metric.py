@@ -9,7 +9,6 @@ import torch
 
 import stmixer_mm  # noqa: F401  (registers TubeMetric)
 from stmixer_mm.registry import METRICS
-
 from ..test_functional.test_tube_ap import _dets
 
 H, W = 240, 320
@@ -229,7 +228,6 @@ def test_tube_metric_reads_the_gt_through_the_act_loader(tmp_path, ann_file):
     path = tmp_path / 'twice.pkl'
     with open(path, 'wb') as f:
         pickle.dump(gt, f)
-    with pytest.raises(ValueError,
-                       match=r"\"labels\" names class 'a' twice"):
+    with pytest.raises(ValueError, match=r"\"labels\" names class 'a' twice"):
         METRICS.build(
             dict(type='TubeMetric', protocol='ucf_jhmdb', ann_file=str(path)))

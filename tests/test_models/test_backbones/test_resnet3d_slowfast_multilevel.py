@@ -129,8 +129,7 @@ def test_levels_equal_stock_stages_before_fusion(conv3d_impl):
         close(out, ref)
     # the last level is exactly the stock output (no fusion after stage 4)
     x_slow, x_fast = stock(x)
-    close(outs[-1], torch.cat([x_slow,
-                               F.max_pool3d(x_fast, (4, 1, 1))], 1))
+    close(outs[-1], torch.cat([x_slow, F.max_pool3d(x_fast, (4, 1, 1))], 1))
 
 
 @torch.no_grad()

@@ -93,5 +93,4 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='img_shape'):
         pre(
             dict(
-                inputs=[torch.zeros(3, 2, 8, 8)],
-                data_samples=[sample(8, 9)]))
+                inputs=[torch.zeros(3, 2, 8, 8)], data_samples=[sample(8, 9)]))

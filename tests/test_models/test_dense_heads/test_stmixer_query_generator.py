@@ -36,9 +36,8 @@ def test_initial_boxes_are_whole_frames_per_sample():
     assert len(results) == 2
     for res, (h, w) in zip(results, [(48, 64), (80, 40)]):
         assert res.bboxes.shape == (7, 4) and not res.bboxes.requires_grad
-        torch.testing.assert_close(
-            res.bboxes,
-            torch.tensor([0., 0., w, h]).expand(7, 4))
+        torch.testing.assert_close(res.bboxes,
+                                   torch.tensor([0., 0., w, h]).expand(7, 4))
         torch.testing.assert_close(
             res.imgs_whwh,
             torch.tensor([w, h, w, h], dtype=torch.float).expand(7, 4))

@@ -20,8 +20,7 @@ FIXTURE = ROOT / 'tests/data/regression/stmixer_regression.pt'
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location('stmixer_regression',
-                                                  SCRIPT)
+    spec = importlib.util.spec_from_file_location('stmixer_regression', SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

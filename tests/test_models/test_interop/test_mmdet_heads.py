@@ -56,14 +56,9 @@ SPARSE_RCNN = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         style='pytorch'),
     neck=dict(
-        type='FPN',
-        in_channels=[8, 16, 32, 64],
-        out_channels=C,
-        num_outs=4),
+        type='FPN', in_channels=[8, 16, 32, 64], out_channels=C, num_outs=4),
     rpn_head=dict(
-        type='EmbeddingRPNHead',
-        num_proposals=10,
-        proposal_feature_channel=C),
+        type='EmbeddingRPNHead', num_proposals=10, proposal_feature_channel=C),
     roi_head=dict(
         type='STMixerDecoder',
         num_stages=NUM_STAGES,
@@ -106,8 +101,7 @@ def runner_cfg(work_dir):
             model=copy.deepcopy(SPARSE_RCNN),
             train_dataloader=dict(
                 loader, dataset=dict(dataset, filter_cfg=None)),
-            val_dataloader=dict(loader, dataset=dict(dataset,
-                                                     test_mode=True)),
+            val_dataloader=dict(loader, dataset=dict(dataset, test_mode=True)),
             val_evaluator=dict(
                 type='CocoMetric',
                 ann_file=str(DATA / 'annotations.json'),

@@ -316,8 +316,8 @@ def test_prepared_table_layout():
         torch.testing.assert_close(prepared.group_tables_tmean[g][b * S + s],
                                    expected.mean(dim=1))
         assert torch.equal(mmcv.table[(b * S + s) * G + g], expected.flatten())
-    assert prepare_pyramid(values, STRIDES, 2,
-                           impl='reference').group_tables is None
+    assert prepare_pyramid(
+        values, STRIDES, 2, impl='reference').group_tables is None
     assert 'G=2' in repr(prepared)
     # viewed [B, S, G, C/G * T] it is the value of mmcv's deformable attention
     geo = dispatch._check_inputs(points, mmcv, STRIDES, 3)
@@ -348,8 +348,10 @@ def _plain_tables(maps, Cg):
             m[:, g * Cg:(g + 1) * Cg].flatten(1, 2).flatten(2).transpose(1, 2)
             for m in maps
         ]  # [B, HW_l, Cg * T]
-        out.append(torch.cat(per_level, dim=1).reshape(B * sum(
-            p.size(1) for p in per_level), -1))
+        out.append(
+            torch.cat(per_level,
+                      dim=1).reshape(B * sum(p.size(1) for p in per_level),
+                                     -1))
     return out
 
 
@@ -364,16 +366,22 @@ def test_prepared_pyramid_shared_by_two_calls_matches_reference():
     points2.requires_grad_()
     inputs = [points, points2] + values
 
-    expected = [_consumer(sample_4d_reference(p, values, STRIDES, 3))
-                for p in (points, points2)]
+    expected = [
+        _consumer(sample_4d_reference(p, values, STRIDES, 3))
+        for p in (points, points2)
+    ]
     prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
-    out = [sample_4d(p, prepared, STRIDES, 3, impl='pytorch')
-           for p in (points, points2)]
+    out = [
+        sample_4d(p, prepared, STRIDES, 3, impl='pytorch')
+        for p in (points, points2)
+    ]
     for o, e in zip(out, expected):
         assert o.shape == (2, 3, 2, 3, 3, 4)
         _assert_close(o, e, 1e-5)
-    proj = [torch.randn(e.shape, generator=torch.Generator().manual_seed(i))
-            for i, e in enumerate(expected)]
+    proj = [
+        torch.randn(e.shape, generator=torch.Generator().manual_seed(i))
+        for i, e in enumerate(expected)
+    ]
     grads = torch.autograd.grad(
         sum((o * p).sum() for o, p in zip(out, proj)), inputs)
     grads_ref = torch.autograd.grad(
@@ -383,8 +391,10 @@ def test_prepared_pyramid_shared_by_two_calls_matches_reference():
 
     # the means, read directly, from a freshly prepared pyramid
     prepared = prepare_pyramid(values, STRIDES, 2, impl='pytorch')
-    feats = [sample_4d_features(p, prepared, STRIDES, 3, impl='pytorch')
-             for p in (points, points2)]
+    feats = [
+        sample_4d_features(p, prepared, STRIDES, 3, impl='pytorch')
+        for p in (points, points2)
+    ]
     feats_ref = [_reference_means(p, values) for p in (points, points2)]
     loss, loss_ref = 0.0, 0.0
     for i, ((s, t), (s_ref, t_ref)) in enumerate(zip(feats, feats_ref)):
@@ -392,8 +402,9 @@ def test_prepared_pyramid_shared_by_two_calls_matches_reference():
         _assert_close(s, s_ref, 1e-5)
         _assert_close(t, t_ref, 1e-5)
         gen = torch.Generator().manual_seed(10 + i)
-        ps, pt = torch.randn(s.shape, generator=gen), torch.randn(
-            t.shape, generator=gen)
+        ps, pt = torch.randn(
+            s.shape, generator=gen), torch.randn(
+                t.shape, generator=gen)
         loss = loss + (s * ps).sum() + (t * pt).sum()
         loss_ref = loss_ref + (s_ref * ps).sum() + (t_ref * pt).sum()
     grads = torch.autograd.grad(loss, inputs)
@@ -465,8 +476,8 @@ def test_prepared_pyramid_settings():
     expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
     for impl in ('reference', 'pytorch'):
         other = prepare_pyramid(values, STRIDES, 2, impl='reference')
-        _assert_close(sample_4d(points, other, STRIDES, 3, impl=impl),
-                      expected, 1e-5)
+        _assert_close(
+            sample_4d(points, other, STRIDES, 3, impl=impl), expected, 1e-5)
         s, t = sample_4d_features(points, other, STRIDES, 3, impl=impl)
         _assert_close(s, expected.mean(3), 1e-5)
 
@@ -480,8 +491,7 @@ def test_bf16_maps_keep_fp32_pixel_geometry():
     assert prepared.pixel_sizes.dtype == torch.float32
     assert prepared.group_tables[0].dtype == torch.bfloat16
     expected = _consumer(
-        sample_4d_reference(points, [v.float() for v in values16], STRIDES,
-                            3))
+        sample_4d_reference(points, [v.float() for v in values16], STRIDES, 3))
     s, t = sample_4d_features(points.bfloat16().float(), prepared, STRIDES, 3)
     assert s.dtype == torch.bfloat16
     _assert_close(s.float(), expected.mean(3), 2e-2)
@@ -493,9 +503,8 @@ def test_impl_resolution_and_im2col_step():
     assert dispatch._resolve_impl('auto', cpu) == 'pytorch'
     assert dispatch._resolve_impl('mmcv', cpu) == 'pytorch'
     assert dispatch._resolve_impl('reference', cpu) == 'reference'
-    assert [
-        mmcv_path._im2col_step(b) for b in (1, 3, 8, 64, 96, 128, 67)
-    ] == [1, 3, 8, 64, 48, 64, 1]
+    assert [mmcv_path._im2col_step(b)
+            for b in (1, 3, 8, 64, 96, 128, 67)] == [1, 3, 8, 64, 48, 64, 1]
 
 
 def test_bad_inputs():
@@ -522,8 +531,7 @@ def test_bad_inputs():
 def test_mmcv_cuda_kernel():
     if mmcv_path._msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
-    assert dispatch._resolve_impl('auto',
-                                         torch.device('cuda')) == 'mmcv'
+    assert dispatch._resolve_impl('auto', torch.device('cuda')) == 'mmcv'
     for B in (2, 3):  # 3: im2col_step must divide the batch
         values, points = _inputs(B=B)
         values = [v.cuda().requires_grad_() for v in values]

@@ -348,6 +348,6 @@ def test_mmdet_label_convention_targets_and_detections():
         assert torch.all(p.scores[:-1] >= p.scores[1:])
         torch.testing.assert_close(
             p.bboxes, q.bboxes / torch.tensor([2.0, 0.5, 2.0, 0.5]))
-    probs = last['action_logits'][0].sigmoid() * decoder.stages[
-        -1].person_scores(last['person_logits'][0])[:, None]
+    probs = last['action_logits'][0].sigmoid(
+    ) * decoder.stages[-1].person_scores(last['person_logits'][0])[:, None]
     torch.testing.assert_close(preds[0].scores, probs.flatten().topk(5)[0])

@@ -86,11 +86,15 @@ def test_train_cfg_fields_of_sparse_rcnn():
         assigner=assigner('ClassificationCost'),
         sampler=dict(type='PseudoSampler'),
         pos_weight=1)
-    MODELS.build(dict(type='STMixerDecoder', num_stages=1, stage_head=STAGE,
-                      train_cfg=cfg))
+    MODELS.build(
+        dict(
+            type='STMixerDecoder',
+            num_stages=1,
+            stage_head=STAGE,
+            train_cfg=cfg))
     for bad, match in ((dict(cfg, sampler=dict(type='RandomSampler')),
-                        'PseudoSampler'), (dict(cfg, pos_weight=2),
-                                           'pos_weight'),
+                        'PseudoSampler'), (dict(cfg,
+                                                pos_weight=2), 'pos_weight'),
                        (dict(cfg, debug=True), 'keys')):
         with pytest.raises(ValueError, match=match):
             MODELS.build(
@@ -145,8 +149,7 @@ def test_detector_checks_query_generator_and_neck():
         detector(dict(type='EmbeddingRPNHead', num_proposals=4))
     # its channels are filled in like STMixerQueryGenerator's
     model = detector(
-        dict(type='EmbeddingRPNHead', num_proposals=4),
-        branches=('spatial', ))
+        dict(type='EmbeddingRPNHead', num_proposals=4), branches=('spatial', ))
     assert model.query_generator.proposal_feature_channel == C
     with pytest.raises(ValueError, match='proposal_feature_channel'):
         detector(
@@ -164,8 +167,7 @@ def test_train_and_test_cfg_belong_to_the_detector():
         backbone=dict(type='mmaction.ResNet3dSlowOnly', depth=18),
         neck=dict(type='STMixerLateralNeck', in_channels=[8], out_channels=C),
         query_generator=dict(type='STMixerQueryGenerator'),
-        decoder=dict(type='STMixerDecoder', stage_head=STAGE,
-                     test_cfg=dict()))
+        decoder=dict(type='STMixerDecoder', stage_head=STAGE, test_cfg=dict()))
     with pytest.raises(ValueError, match='on the detector'):
         MODELS.build(cfg)
 
@@ -176,8 +178,8 @@ def test_pyramid_checks_at_run_time():
     gen = MODELS.build(
         dict(type='STMixerQueryGenerator', num_queries=3, hidden_channels=C))
     from mmengine.structures import InstanceData
-    proposals = gen.predict(x, [InstanceData(metainfo=dict(img_shape=(64,
-                                                                      64)))])
+    proposals = gen.predict(x,
+                            [InstanceData(metainfo=dict(img_shape=(64, 64)))])
     with pytest.raises(ValueError, match='temporal_points=2'):
         d([f[:, :, :1] for f in x], proposals)
     with pytest.raises(ValueError, match='expects 4'):

@@ -41,8 +41,8 @@ class _PixelTables(torch.autograd.Function):
             hw = m.size(2)
             for b in range(B):
                 for i, table in enumerate(tables):
-                    table[b, start:start + hw].copy_(
-                        m[b, i * width:(i + 1) * width].t())
+                    table[b, start:start + hw].copy_(m[b, i * width:(i + 1) *
+                                                       width].t())
             start += hw
         return tuple(tables)
 

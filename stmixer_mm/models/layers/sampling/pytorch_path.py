@@ -89,7 +89,9 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
         # ("_embedding_bag_per_sample_weights_backward_cuda" not
         # implemented for 'BFloat16'): gather in fp32, return bf16.
         return F.embedding_bag(
-            index, table.float(), per_sample_weights=weights.float(),
+            index,
+            table.float(),
+            per_sample_weights=weights.float(),
             mode='sum').to(table.dtype)
     return F.embedding_bag(
         index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
@@ -111,7 +113,8 @@ def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
     out = torch.stack([
         _gather(index[g], prepared.group_tables[g], weights[g])
         for g in range(G)
-    ], dim=1)  # [B * N * P, G, K]
+    ],
+                      dim=1)  # [B * N * P, G, K]
     return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
 
 
@@ -132,7 +135,8 @@ def _sample_4d_features_pytorch(
     spatial = torch.stack([
         _gather(index[g], prepared.group_tables_tmean[g], weights[g])
         for g in range(G)
-    ], dim=1)  # [B * N * P, G, C / G]
+    ],
+                          dim=1)  # [B * N * P, G, C / G]
     spatial = spatial.view(B, N, P, G, C // G).transpose(2, 3)
     if not with_temporal:
         return spatial, None
@@ -141,5 +145,6 @@ def _sample_4d_features_pytorch(
     temporal = torch.stack([
         _gather(index[g], prepared.group_tables[g], weights[g])
         for g in range(G)
-    ], dim=1)  # [B * N, G, C / G * T]
+    ],
+                           dim=1)  # [B * N, G, C / G * T]
     return spatial, temporal.view(B, N, G, C // G, T).transpose(3, 4)

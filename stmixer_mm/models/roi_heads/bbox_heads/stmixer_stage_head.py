@@ -169,9 +169,8 @@ class STMixerStageHead(STMixerBBoxHead):
             action_branches = (action_branches, )
         unknown = set(action_branches) - set(self.BRANCHES)
         if not action_branches or unknown:
-            raise ValueError(
-                f'action_branches must be a non-empty subset of '
-                f'{self.BRANCHES}, got {tuple(action_branches)}')
+            raise ValueError(f'action_branches must be a non-empty subset of '
+                             f'{self.BRANCHES}, got {tuple(action_branches)}')
         # canonical order: the action head reads cat(q_s, q_t)
         self.action_branches = tuple(b for b in self.BRANCHES
                                      if b in action_branches)

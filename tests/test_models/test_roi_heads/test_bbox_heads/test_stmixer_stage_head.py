@@ -643,12 +643,12 @@ def test_sampling_settings_belong_to_sampling_mixing():
         action_branches=('spatial', )).samplingmixing.with_temporal
 
 
-@pytest.mark.parametrize(
-    'name, value',
-    [('spatial_points', 16), ('temporal_points', 8), ('num_groups', 2),
-     ('out_multiplier', 2), ('feat_channels', 32),
-     ('sampling_cfg', dict(impl='reference')),
-     ('mixing_cfg', dict(type='AdaptiveMixing'))])
+@pytest.mark.parametrize('name, value',
+                         [('spatial_points', 16), ('temporal_points', 8),
+                          ('num_groups', 2), ('out_multiplier', 2),
+                          ('feat_channels', 32),
+                          ('sampling_cfg', dict(impl='reference')),
+                          ('mixing_cfg', dict(type='AdaptiveMixing'))])
 def test_flat_sampling_setting_names_its_new_place(name, value):
     with pytest.raises(TypeError, match=f'stage_head.sampling_mixing.{name}'):
         MODELS.build(dict(stage_cfg(), **{name: value}))
@@ -657,8 +657,8 @@ def test_flat_sampling_setting_names_its_new_place(name, value):
 def test_stage_settings_given_to_sampling_mixing_must_agree():
     cfg = stage_cfg()
     cfg['sampling_mixing']['hidden_channels'] = 2 * C
-    with pytest.raises(ValueError,
-                       match='sampling_mixing.hidden_channels .* leave it'):
+    with pytest.raises(
+            ValueError, match='sampling_mixing.hidden_channels .* leave it'):
         MODELS.build(cfg)
     cfg = stage_cfg()
     cfg['sampling_mixing']['featmap_strides'] = (8, 16, 32, 64)
@@ -674,8 +674,9 @@ def test_forward_takes_the_prepared_pyramid_only():
     head = build_stage()
     B, N = 1, 3
     with pytest.raises(TypeError, match='PreparedPyramid'):
-        head(pyramid(B), random_xyzr(B, N), torch.randn(B, N, C),
-             torch.randn(B, N, C))
+        head(
+            pyramid(B), random_xyzr(B, N), torch.randn(B, N, C),
+            torch.randn(B, N, C))
 
 
 def test_sampling_block_without_prepare_is_refused():
@@ -689,7 +690,5 @@ def test_sampling_block_without_prepare_is_refused():
 
     with pytest.raises(TypeError, match='prepare'):
         MODELS.build(
-            dict(
-                stage_cfg(),
-                sampling_mixing=dict(type='_NoPrepareSampling')))
+            dict(stage_cfg(), sampling_mixing=dict(type='_NoPrepareSampling')))
     MODELS.module_dict.pop('_NoPrepareSampling')
