@@ -20,7 +20,8 @@ import stmixer_mm  # noqa: F401
 from stmixer_mm.engine.hooks import ActionDetVisualizationHook
 from stmixer_mm.visualization import ActionDetLocalVisualizer
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 NUM_VAL_SAMPLES = 4  # keyframes of tests/data/tiny_ava val.csv
