@@ -1,7 +1,8 @@
 """STMixer's 4-D adaptive sampling: geometry (:mod:`.geometry`), the
 reference operator (:mod:`.reference`), the prepared pyramid
 (:mod:`.pyramid`), the PyTorch and mmcv paths (:mod:`.pytorch_path`,
-:mod:`.mmcv_path`) and the dispatcher (:mod:`.dispatch`)."""
+:mod:`.mmcv_path`), the choice of a path (:mod:`.impls`) and the
+dispatcher (:mod:`.dispatch`)."""
 from .dispatch import (SAMPLE_4D_IMPLS, prepare_pyramid, sample_4d,
                        sample_4d_features)
 from .geometry import make_sample_points, translate_to_linear_weight

@@ -30,30 +30,18 @@ the same decoder with ``impl='reference'``).
 """
 from typing import Optional, Sequence, Tuple, Union
 
-import torch
 from torch import Tensor
 
 from .geometry import Strides, _check_maps, _check_points, _Geometry
-from .mmcv_path import _msda_cuda_function, _sample_4d_mmcv
+from .impls import SAMPLE_4D_IMPLS, _resolve_impl
+from .mmcv_path import _sample_4d_mmcv
 from .pyramid import PreparedPyramid, _build_prepared
 from .pytorch_path import _sample_4d_features_pytorch, _sample_4d_pytorch
 from .reference import sample_4d_reference
 
-#: Accepted values of ``impl`` in :func:`sample_4d`.
-SAMPLE_4D_IMPLS = ('reference', 'pytorch', 'mmcv', 'auto')
-
-
-def _resolve_impl(impl: str, device: torch.device) -> str:
-    if impl not in SAMPLE_4D_IMPLS:
-        raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
-                         f'{SAMPLE_4D_IMPLS}')
-    if impl == 'auto':
-        use_mmcv = (
-            device.type == 'cuda' and _msda_cuda_function() is not None)
-        return 'mmcv' if use_mmcv else 'pytorch'
-    if impl == 'mmcv' and device.type != 'cuda':
-        return 'pytorch'
-    return impl
+__all__ = [
+    'SAMPLE_4D_IMPLS', 'prepare_pyramid', 'sample_4d', 'sample_4d_features'
+]
 
 
 def _check_inputs(sample_points: Tensor, prepared: PreparedPyramid,

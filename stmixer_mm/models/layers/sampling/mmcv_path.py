@@ -8,13 +8,13 @@ channels (:func:`_to_msda_inputs`; the value is the interleaved pixel table
 of :class:`~.pyramid.PreparedPyramid`). On other devices the dispatcher
 uses the PyTorch path instead.
 """
-import functools
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from .geometry import _Geometry, _geometry_dtype, _level_weights, _map_sizes
+from .impls import _msda_cuda_function
 from .pyramid import PreparedPyramid
 
 #: Dtypes the mmcv CUDA kernel runs in as given. It also has an fp16
@@ -84,31 +84,6 @@ def _from_msda_output(out: Tensor, geo: _Geometry) -> Tensor:
     """``[B, N * P, G * C / G * T]`` -> ``[B, N, G, T, P, C / G]``."""
     B, N, G, P, C, T = geo
     return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
-
-
-@functools.lru_cache(maxsize=None)
-def _msda_cuda_function() -> Optional[type]:
-    """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
-    try:
-        from mmcv.ops.multi_scale_deform_attn import \
-            MultiScaleDeformableAttnFunction
-    except (ImportError, AssertionError, OSError):
-        return None
-    if not torch.cuda.is_available():
-        return None
-    # A tiny call instead of mmcv.ops.get_compiling_cuda_version(), which
-    # segfaults in mmcv 2.1.0 built against torch 2.11 + CUDA 13 (H100,
-    # docs/en/gpu.md); a build without CUDA ops raises here.
-    try:
-        z = torch.zeros(1, 1, 1, 1, device='cuda')
-        MultiScaleDeformableAttnFunction.apply(
-            z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
-            torch.zeros(1, dtype=torch.long, device='cuda'),
-            torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
-            torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
-    except RuntimeError:
-        return None
-    return MultiScaleDeformableAttnFunction
 
 
 def _im2col_step(batch: int, limit: int = 64) -> int:

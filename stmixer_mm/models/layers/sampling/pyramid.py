@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .geometry import Strides, _geometry_dtype, _map_sizes
+from .impls import _resolve_impl
 
 
 class _PixelTables(torch.autograd.Function):
@@ -170,7 +171,6 @@ class PreparedPyramid:
                 impl: str) -> bool:
         """Whether it serves these settings (``impl`` as given to
         :func:`sample_4d`; ``'auto'`` is resolved for the maps' device)."""
-        from .dispatch import _resolve_impl  # (it imports this module)
         impl = _resolve_impl(impl, self.values[0].device)
         return (tuple(featmap_strides) == self.featmap_strides
                 and num_groups == self.num_groups and impl == self.impl)

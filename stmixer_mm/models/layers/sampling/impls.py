@@ -1,0 +1,49 @@
+"""Which implementation of the 4-D sampling runs: the names, the probe of
+mmcv's CUDA kernel and the resolution of ``'auto'`` (imported by the
+pyramid and the dispatcher alike, so it imports neither)."""
+import functools
+from typing import Optional
+
+import torch
+
+
+@functools.lru_cache(maxsize=None)
+def _msda_cuda_function() -> Optional[type]:
+    """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
+    try:
+        from mmcv.ops.multi_scale_deform_attn import \
+            MultiScaleDeformableAttnFunction
+    except (ImportError, AssertionError, OSError):
+        return None
+    if not torch.cuda.is_available():
+        return None
+    # A tiny call instead of mmcv.ops.get_compiling_cuda_version(), which
+    # segfaults in mmcv 2.1.0 built against torch 2.11 + CUDA 13 (H100,
+    # docs/en/gpu.md); a build without CUDA ops raises here.
+    try:
+        z = torch.zeros(1, 1, 1, 1, device='cuda')
+        MultiScaleDeformableAttnFunction.apply(
+            z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
+            torch.zeros(1, dtype=torch.long, device='cuda'),
+            torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
+            torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
+    except RuntimeError:
+        return None
+    return MultiScaleDeformableAttnFunction
+
+
+#: Accepted values of ``impl`` in :func:`~.dispatch.sample_4d`.
+SAMPLE_4D_IMPLS = ('reference', 'pytorch', 'mmcv', 'auto')
+
+
+def _resolve_impl(impl: str, device: torch.device) -> str:
+    if impl not in SAMPLE_4D_IMPLS:
+        raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
+                         f'{SAMPLE_4D_IMPLS}')
+    if impl == 'auto':
+        use_mmcv = (
+            device.type == 'cuda' and _msda_cuda_function() is not None)
+        return 'mmcv' if use_mmcv else 'pytorch'
+    if impl == 'mmcv' and device.type != 'cuda':
+        return 'pytorch'
+    return impl
