@@ -61,6 +61,14 @@ def fit_problems(missing: Sequence[str], unexpected: Sequence[str],
     ]
 
 
+def print_list(title: str, items: Sequence[str]) -> None:
+    """Print ``title (n):`` and one indented line per item (the converter
+    tools' report of missing / unexpected / mismatched keys)."""
+    print(f'{title} ({len(items)}):')
+    for item in items:
+        print(f'  {item}')
+
+
 def save_converted(dst: str, state_dict: dict, meta: dict) -> dict:
     """Write ``{'meta': meta, 'state_dict': state_dict}`` to ``dst``
     (folders created), say so, and return it."""

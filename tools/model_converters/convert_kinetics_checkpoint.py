@@ -29,7 +29,6 @@ such. The name mapping is documented in
 """
 import argparse
 import os.path as osp
-from typing import List
 
 import torch
 from mmengine.config import DictAction
@@ -39,7 +38,8 @@ from stmixer_mm.converters import (compare_state_dicts,
                                    convert_pyslowfast_state_dict,
                                    extract_pyslowfast_state_dict)
 from stmixer_mm.converters.tool_utils import (build_config_backbone,
-                                              fit_problems, save_converted)
+                                              fit_problems, print_list,
+                                              save_converted)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 
@@ -85,12 +85,6 @@ def build_backbone(config: str, cfg_options) -> torch.nn.Module:
     return build_config_backbone(config, cfg_options)[0]
 
 
-def _print_list(title: str, items: List[str]) -> None:
-    print(f'{title} ({len(items)}):')
-    for item in items:
-        print(f'  {item}')
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     try:
@@ -111,11 +105,11 @@ def main(argv=None) -> dict:
     expected = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
     missing, unexpected, mismatched = compare_state_dicts(state_dict, expected)
     if missing or unexpected or mismatched:
-        _print_list('missing backbone keys (in the model, not converted)',
-                    missing)
-        _print_list('unexpected keys (converted, not in the backbone)',
-                    unexpected)
-        _print_list('shape mismatches', mismatched)
+        print_list('missing backbone keys (in the model, not converted)',
+                   missing)
+        print_list('unexpected keys (converted, not in the backbone)',
+                   unexpected)
+        print_list('shape mismatches', mismatched)
         problems = fit_problems(missing, unexpected, mismatched)
         raise SystemExit(
             f'error: the weights of {args.src} do not fit the backbone of '

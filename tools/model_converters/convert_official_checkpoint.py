@@ -29,7 +29,6 @@ import argparse
 import copy
 import os
 import os.path as osp
-from typing import List
 
 import torch
 from mmengine.config import Config, DictAction
@@ -39,6 +38,7 @@ import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    convert_official_state_dict,
                                    extract_state_dict)
+from stmixer_mm.converters.tool_utils import print_list
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
@@ -101,12 +101,6 @@ def build_model(config: str, cfg_options) -> torch.nn.Module:
     return MODELS.build(copy.deepcopy(cfg.model))
 
 
-def _print_list(title: str, items: List[str]) -> None:
-    print(f'{title} ({len(items)}):')
-    for item in items:
-        print(f'  {item}')
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     source = load_source(args.src, args.trust_pickle)
@@ -121,8 +115,8 @@ def main(argv=None) -> dict:
     print(f'read {len(official)} tensors from {args.src}{where}')
     print(report.summary())
     if report.unexpected:
-        _print_list('official keys the converter does not know',
-                    report.unexpected)
+        print_list('official keys the converter does not know',
+                   report.unexpected)
         raise SystemExit(
             f'error: {len(report.unexpected)} unknown official key(s): '
             f'{", ".join(report.unexpected)}')
@@ -138,10 +132,10 @@ def main(argv=None) -> dict:
         missing, unexpected, mismatched = compare_state_dicts(
             state_dict, expected)
         if missing or unexpected or mismatched:
-            _print_list('missing keys (in the model, not converted)', missing)
-            _print_list('unexpected keys (converted, not in the model)',
-                        unexpected)
-            _print_list('shape mismatches', mismatched)
+            print_list('missing keys (in the model, not converted)', missing)
+            print_list('unexpected keys (converted, not in the model)',
+                       unexpected)
+            print_list('shape mismatches', mismatched)
             problems = []
             if missing:
                 problems.append(f'missing: {", ".join(missing)}')
