@@ -74,6 +74,11 @@ def parse_args(argv=None):
     p.add_argument('--size', default='320x240', help='WxH of the made video')
     p.add_argument('--stride', type=int, default=8)
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument(
+        '--device',
+        default=None,
+        help='where the model runs (default: cuda if available, else cpu); '
+        'on CUDA the peak GPU memory is reported too')
     p.add_argument('--model-clips', type=int, default=10)
     p.add_argument(
         '--offline-frames',
@@ -189,18 +194,26 @@ def _label_map_for(model, path):
     return path
 
 
+def _device(args) -> str:
+    import torch
+    if args.device:
+        return args.device
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
 def _inferencer(args, which):
     import torch
 
     from stmixer_mm.apis import STMixerInferencer, init_detector
     torch.manual_seed(0)
+    device = _device(args)
     if which == 'quickstart':
-        return STMixerInferencer(args.quickstart_config,
-                                 args.quickstart_checkpoint)
-    model = init_detector(args.official_config)
+        return STMixerInferencer(
+            args.quickstart_config, args.quickstart_checkpoint, device=device)
+    model = init_detector(args.official_config, device=device)
     label_map = _label_map_for(model,
                                osp.join(tempfile.mkdtemp(), 'label_map.pbtxt'))
-    return STMixerInferencer(model, label_map=label_map)
+    return STMixerInferencer(model, label_map=label_map, device=device)
 
 
 def _counting(source, rss):
@@ -231,9 +244,12 @@ def worker(args, which, mode) -> dict:
     rss = _RSS(args.rss_every)
     t0 = time.perf_counter()
     inf = _inferencer(args, which)
+    device = _device(args)
+    cuda = device.startswith('cuda')
     out = dict(
         model=which,
         mode=mode,
+        device=device,
         threads=args.threads,
         stride=args.stride,
         clip_len=inf.clip_len,
@@ -257,8 +273,12 @@ def worker(args, which, mode) -> dict:
         inf.predict_clip(frames)  # warm-up
         times = []
         for _ in range(clips):
+            if cuda:
+                torch.cuda.synchronize()
             t = time.perf_counter()
             inf.predict_clip(frames)
+            if cuda:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
         times.sort()
         med = times[len(times) // 2]
@@ -319,6 +339,9 @@ def worker(args, which, mode) -> dict:
     rss.stop()
     out['peak_rss_mib'] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if cuda:
+        out['peak_gpu_mib'] = round(torch.cuda.max_memory_allocated() / 2**20,
+                                    1)
     if mode in ('online', 'realtime'):
         # flat memory is a claim about streaming; the other modes hold
         # one clip (model) or the whole video (offline)
@@ -399,9 +422,9 @@ def main(argv=None):
     load_before = _load()
     passthrough = []
     for key in ('quickstart_config', 'quickstart_checkpoint',
-                'official_config', 'video', 'stride', 'threads', 'model_clips',
-                'offline_frames', 'online_frames', 'realtime_frames',
-                'official_frames', 'warmup', 'rss_every'):
+                'official_config', 'video', 'stride', 'threads', 'device',
+                'model_clips', 'offline_frames', 'online_frames',
+                'realtime_frames', 'official_frames', 'warmup', 'rss_every'):
         value = getattr(args, key)
         if value is not None:
             passthrough += [f'--{key.replace("_", "-")}', str(value)]
@@ -445,6 +468,7 @@ def main(argv=None):
           f'{args.stride}; load average before {load_before}, after '
           f'{summary["load_after"]} on {os.cpu_count()} CPUs')
     if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(summary, f, indent=1)
         print(f'wrote {args.out}')
