@@ -15,11 +15,11 @@ def test_model_and_online_rows(tools, tmp_path):
         for _ in range(40):
             writer.write(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     out = tmp_path / 'bench.json'
-    tools.python_tool(
-        'analysis_tools/benchmark_online.py', '--models', 'quickstart',
-        '--modes', 'model', 'online', '--quickstart-config', tools.TINY_CFG,
-        '--video', video, '--model-clips', '2', '--stride', '8', '--threads',
-        '1', '--device', 'cpu', '--out', str(out))
+    tools.python_tool('analysis_tools/benchmark_online.py', '--models',
+                      'quickstart', '--modes', 'model', 'online',
+                      '--quickstart-config', tools.TINY_CFG, '--video', video,
+                      '--model-clips', '2', '--stride', '8', '--threads', '1',
+                      '--device', 'cpu', '--out', str(out))
     summary = json.loads(out.read_text())
     model, online = summary['results']
     assert (model['mode'], online['mode']) == ('model', 'online')
