@@ -1,6 +1,7 @@
-"""Timing and memory helpers shared by the benchmark tools
-(``tools/analysis_tools/benchmark_sampling.py``, ``benchmark_decoder.py``)."""
-from typing import Callable
+"""Timing, memory and model-building helpers shared by the benchmark tools
+(``tools/analysis_tools/benchmark_sampling.py``, ``benchmark_decoder.py``,
+``benchmark_model.py``, ``get_flops.py``)."""
+from typing import Any, Callable
 
 import torch
 
@@ -38,3 +39,27 @@ def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
         current += e.nbytes()
         peak = max(peak, current)
     return peak
+
+
+def drop_pretrained(node: Any) -> int:
+    """Remove every checkpoint a model config would load at
+    ``init_weights`` (``init_cfg`` of type ``Pretrained`` or with a
+    ``checkpoint``, string ``pretrained`` fields), in place; returns how many
+    were removed."""
+    removed = 0
+    if isinstance(node, dict):
+        for key in list(node.keys()):
+            value = node[key]
+            if key == 'init_cfg' and isinstance(
+                    value, dict) and (value.get('type') == 'Pretrained'
+                                      or 'checkpoint' in value):
+                node[key] = None
+                removed += 1
+            elif key == 'pretrained' and isinstance(value, str):
+                node[key] = None
+                removed += 1
+            else:
+                removed += drop_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        removed += sum(drop_pretrained(v) for v in node)
+    return removed

@@ -97,6 +97,7 @@ from mmengine.config import Config, DictAction
 from mmengine.structures import InstanceData
 
 from stmixer_mm.apis import init_detector
+from stmixer_mm.utils.benchmark import drop_pretrained
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
@@ -422,30 +423,6 @@ def format_markdown(rows: Sequence[Dict[str, Any]]) -> str:
             cells += ('n/a' if peak is None else f'{peak:.0f}', )
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
-
-
-def drop_pretrained(node: Any) -> int:
-    """Remove every checkpoint a model config would load at
-    ``init_weights`` (``init_cfg`` of type ``Pretrained`` or with a
-    ``checkpoint``, string ``pretrained`` fields), in place; returns how many
-    were removed."""
-    removed = 0
-    if isinstance(node, dict):
-        for key in list(node.keys()):
-            value = node[key]
-            if key == 'init_cfg' and isinstance(
-                    value, dict) and (value.get('type') == 'Pretrained'
-                                      or 'checkpoint' in value):
-                node[key] = None
-                removed += 1
-            elif key == 'pretrained' and isinstance(value, str):
-                node[key] = None
-                removed += 1
-            else:
-                removed += drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        removed += sum(drop_pretrained(v) for v in node)
-    return removed
 
 
 def build_random_model(path: str,

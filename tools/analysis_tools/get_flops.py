@@ -35,6 +35,7 @@ printed beside them are what mmdet / mmaction2 / fvcore call "FLOPs"):
   arithmetic).
 """
 import argparse
+import copy
 from collections import defaultdict
 from typing import Any, Dict, Optional, Sequence
 
@@ -123,33 +124,16 @@ def default_clip_len(cfg: Config) -> int:
                      'pass --shape T H W')
 
 
-def _no_pretrained(node):
-    """The model config without pretrained weights to load (``pretrained``
-    set to None, ``init_cfg`` of type ``Pretrained`` dropped)."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == 'pretrained':
-                value = None
-            elif key == 'init_cfg' and isinstance(value, dict) and \
-                    value.get('type') == 'Pretrained':
-                continue
-            out[key] = _no_pretrained(value)
-        return out
-    if isinstance(node, (list, tuple)):
-        return type(node)(_no_pretrained(v) for v in node)
-    return node
-
-
 def build_detector(cfg: Config) -> nn.Module:
     """The config's detector with initialised random weights (its own
     ``init_weights``, no pretrained files): uninitialised memory can hold
     NaNs that turn sampling indices invalid (SlowFast-R101-NL)."""
     from stmixer_mm.registry import MODELS
+    from stmixer_mm.utils.benchmark import drop_pretrained
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    model = MODELS.build(
-        _no_pretrained(cfg.model.to_dict() if hasattr(cfg.model, 'to_dict'
-                                                      ) else cfg.model))
+    model_cfg = copy.deepcopy(cfg.model)
+    drop_pretrained(model_cfg)
+    model = MODELS.build(model_cfg)
     model.init_weights()
     model.eval()
     return model
