@@ -1,3 +1,4 @@
 from .stmixer import STMixer
+from .stmixer_tracker import STMixerTracker
 
-__all__ = ['STMixer']
+__all__ = ['STMixer', 'STMixerTracker']

@@ -1,0 +1,124 @@
+"""Update of the track queries carried from one keyframe to the next.
+
+The idea is the query interaction module of MOTR (Zeng et al., ECCV 2022):
+the output query of a person found at keyframe ``k`` becomes an input query
+at keyframe ``k + 1`` after a small attention / FFN update, so that the
+decoder finds the same person again and the person keeps its identity
+without any matching afterwards. This block is written for STMixer's two
+query sets (spatial and temporal queries, each updated by its own
+branch) and starts as the identity: the output projection of every branch
+is zero at initialisation, so a detector checkpoint fine-tuned with track
+queries starts from carrying its own output queries unchanged.
+"""
+from typing import Optional, Tuple
+
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from stmixer_mm.registry import MODELS
+from ..task_modules import box_position_embedding
+
+
+class _Branch(nn.Module):
+    """Pre-norm self-attention over the carried queries (with the box
+    position embedding added to queries and keys) then a pre-norm FFN; both
+    residual, both output projections zero at initialisation."""
+
+    def __init__(self, channels: int, num_heads: int, ffn_channels: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.norm_attn = nn.LayerNorm(channels)
+        self.attn = nn.MultiheadAttention(
+            channels, num_heads, dropout=dropout, batch_first=True)
+        self.norm_ffn = nn.LayerNorm(channels)
+        self.ffn = nn.Sequential(
+            nn.Linear(channels, ffn_channels), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(ffn_channels, channels))
+        self.dropout = nn.Dropout(dropout)
+
+    def reset_output(self) -> None:
+        nn.init.zeros_(self.attn.out_proj.weight)
+        nn.init.zeros_(self.attn.out_proj.bias)
+        nn.init.zeros_(self.ffn[-1].weight)
+        nn.init.zeros_(self.ffn[-1].bias)
+
+    def forward(self, query: Tensor, pe: Tensor) -> Tensor:
+        x = self.norm_attn(query)
+        qk = x + pe
+        query = query + self.dropout(
+            self.attn(qk, qk, x, need_weights=False)[0])
+        return query + self.dropout(self.ffn(self.norm_ffn(query)))
+
+
+@MODELS.register_module()
+class QueryInteractionBlock(BaseModule):
+    """Updates the carried (track) queries before they enter the decoder at
+    the next keyframe.
+
+    Args:
+        hidden_channels (int): Query channels ``C`` (the decoder's).
+        num_heads (int): Attention heads. Defaults to 8.
+        feedforward_channels (int): FFN hidden channels. Defaults to
+            ``4 * hidden_channels`` when None.
+        with_temporal (bool): Whether there are temporal queries (updated by
+            a branch of their own). Defaults to True.
+        dropout (float): Dropout of attention and FFN. Defaults to 0.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 hidden_channels: int = 256,
+                 num_heads: int = 8,
+                 feedforward_channels: Optional[int] = None,
+                 with_temporal: bool = True,
+                 dropout: float = 0.0,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if hidden_channels % num_heads or hidden_channels % 4:
+            raise ValueError(
+                f'QueryInteractionBlock: hidden_channels={hidden_channels} '
+                f'must be divisible by num_heads={num_heads} and by 4 (the '
+                'box position embedding)')
+        ffn = feedforward_channels or 4 * hidden_channels
+        self.hidden_channels = hidden_channels
+        self.with_temporal = with_temporal
+        self.spatial = _Branch(hidden_channels, num_heads, ffn, dropout)
+        self.temporal = _Branch(hidden_channels, num_heads, ffn,
+                                dropout) if with_temporal else None
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for branch in (self.spatial, self.temporal):
+            if branch is not None:
+                branch.reset_output()
+
+    def forward(self, spatial: Tensor, temporal: Optional[Tensor],
+                xyzr: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """Update ``M`` carried queries of one video.
+
+        Args:
+            spatial (Tensor): ``[B, M, C]`` spatial queries.
+            temporal (Tensor, optional): ``[B, M, C]`` temporal queries;
+                must be given exactly when ``with_temporal``.
+            xyzr (Tensor): ``[B, M, 4]`` their boxes (no gradient is taken
+                through the position embedding).
+
+        Returns:
+            tuple: The updated ``(spatial, temporal)``.
+        """
+        if (temporal is not None) != self.with_temporal:
+            raise ValueError(
+                f'QueryInteractionBlock(with_temporal={self.with_temporal}) '
+                'got ' + ('temporal queries' if temporal is not None else
+                          'no temporal queries'))
+        if spatial.size(1) == 0:
+            return spatial, temporal
+        pe = box_position_embedding(xyzr.detach(),
+                                    self.hidden_channels // 4).to(
+                                        spatial.dtype)
+        spatial = self.spatial(spatial, pe)
+        if temporal is not None:
+            temporal = self.temporal(temporal, pe)
+        return spatial, temporal
