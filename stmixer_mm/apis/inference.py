@@ -215,7 +215,9 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
 @torch.no_grad()
 def inference_detector(model: torch.nn.Module,
                        frames: Sequence[np.ndarray],
-                       pipeline: Optional[Compose] = None):
+                       pipeline: Optional[Compose] = None,
+                       video_id: Optional[str] = None,
+                       timestamp: Optional[int] = None):
     """Detect persons and their actions in one clip.
 
     Args:
@@ -229,6 +231,10 @@ def inference_detector(model: torch.nn.Module,
             ``.astype(np.uint8)``).
         pipeline (Compose, optional): preprocessing; defaults to
             :func:`build_clip_pipeline` of ``model.cfg``.
+        video_id (str, optional), timestamp (int, optional): set in the
+            sample's metainfo when given: a model that carries state along
+            a video (``STMixerTracker``'s track queries) needs them, in
+            increasing ``timestamp`` per ``video_id``.
 
     Returns:
         ActionDataSample: ``pred_instances.bboxes`` [n, 4] (normalised
@@ -250,5 +256,13 @@ def inference_detector(model: torch.nn.Module,
         num_clips=1,
         clip_len=len(frames),
         modality='RGB')
-    data = pseudo_collate([pipeline(results)])
+    packed = pipeline(results)
+    meta = {
+        k: v
+        for k, v in (('video_id', video_id), ('timestamp', timestamp))
+        if v is not None
+    }
+    if meta:
+        packed['data_samples'].set_metainfo(meta)
+    data = pseudo_collate([packed])
     return model.test_step(data)[0]

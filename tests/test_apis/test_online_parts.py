@@ -271,3 +271,22 @@ def test_jsonl_writer_flushes_each_line(tmp_path):
     w.write(dict(frame=12, persons=[]))
     w.close()
     assert len(path.read_text().splitlines()) == 2
+
+
+def test_tracker_takes_the_ids_a_model_gives():
+    """track_ids (a model with track queries): no linking, the model's ids
+    continue or start tracks; missing ids are lost, then finished."""
+    tracker = OnlineTubeTracker(max_lost=1, keep_finished=True)
+    far = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], float)
+    assert tracker.update(0, far, [.9, .8], track_ids=[7, 3]) == [7, 3]
+    # id 7 jumps far (the linking would start a new track): the model's
+    # id is kept
+    assert tracker.update(8, far[::-1], [.9, .8], track_ids=[7, 4]) == [7, 4]
+    assert {t.track_id: t.length for t in tracker.tracks} == {7: 2, 3: 1, 4: 1}
+    tracker.update(16, far[:1], [.9], track_ids=[7])
+    assert sorted(t['track_id'] for t in tracker.finished) == [3]
+    assert tracker.next_id == 8
+    with pytest.raises(ValueError, match='repeated'):
+        tracker.update(24, far, [.9, .8], track_ids=[5, 5])
+    with pytest.raises(ValueError, match='track ids'):
+        tracker.update(32, far, [.9, .8], track_ids=[5])

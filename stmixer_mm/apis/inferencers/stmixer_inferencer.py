@@ -83,6 +83,15 @@ class KeyframeResult:
     def __len__(self) -> int:
         return len(self.bboxes)
 
+    @property
+    def track_ids(self) -> Optional[np.ndarray]:
+        """``[n]`` ids of a model with track queries (``STMixerTracker``),
+        None for a keyframe detector."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'track_ids' not in pred:
+            return None
+        return pred.track_ids.cpu().numpy().reshape(-1)
+
 
 def _is_frame(x) -> bool:
     return isinstance(x, np.ndarray) and x.ndim == 3
@@ -246,9 +255,22 @@ class STMixerInferencer(BaseInferencer):
         yield from emit(ready)
 
     @torch.no_grad()
-    def forward(self, inputs: List[np.ndarray], **kwargs):
-        """Run the model on one clip; return its ``ActionDataSample``."""
-        return inference_detector(self.model, inputs, self.pipeline)
+    def forward(self,
+                inputs: List[np.ndarray],
+                frame: Optional[int] = None,
+                video: Optional[str] = None,
+                **kwargs):
+        """Run the model on one clip; return its ``ActionDataSample``.
+
+        ``frame`` (the keyframe) and ``video`` (a name of the source) go to
+        the sample's metainfo as ``timestamp`` / ``video_id``, which a model
+        with track queries (``STMixerTracker``) reads."""
+        return inference_detector(
+            self.model,
+            inputs,
+            self.pipeline,
+            video_id=video,
+            timestamp=None if frame is None else int(frame))
 
     def iter_results(
             self,
@@ -271,6 +293,7 @@ class STMixerInferencer(BaseInferencer):
         """
         source = video if isinstance(video, FrameSource) else self.open(
             video, fps=fps)
+        self.reset_tracks()
         clips = self.preprocess(
             source,
             batch_size=batch_size,
@@ -281,16 +304,25 @@ class STMixerInferencer(BaseInferencer):
             clips = track(clips, description=f'{source.name}')
         for meta, clip in clips:
             yield self.to_result(
-                self.forward(clip), meta['frame'], meta['time'],
-                clip[0].shape[:2]), meta
+                self.forward(clip, meta['frame'], source.name), meta['frame'],
+                meta['time'], clip[0].shape[:2]), meta
+
+    def reset_tracks(self) -> None:
+        """Forget the tracks of a model with track queries (a new video
+        starts); nothing for a keyframe detector."""
+        reset = getattr(self.model, 'reset_tracks', None)
+        if reset is not None:
+            reset()
 
     def predict_clip(self,
                      clip: Sequence[np.ndarray],
                      frame: int = 0,
-                     time: float = 0.0) -> KeyframeResult:
+                     time: float = 0.0,
+                     video: Optional[str] = None) -> KeyframeResult:
         """Detect on one clip (``clip_len`` frames around keyframe
-        ``frame``); boxes in pixels of the clip's frames."""
-        sample = self.forward(clip)
+        ``frame``, of the source named ``video``); boxes in pixels of the
+        clip's frames."""
+        sample = self.forward(clip, frame, video)
         return self.to_result(sample, frame, time, clip[0].shape[:2])
 
     @staticmethod

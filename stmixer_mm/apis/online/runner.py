@@ -202,6 +202,7 @@ class OnlineRunner:
         buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval, self.stride)
         tracker = OnlineTubeTracker(
             keep_finished=True, names=inf.label_names, **self.tracker_args)
+        inf.reset_tracks()  # a model with track queries starts afresh
         stats = _Stats()
         fps = self.fps or source.fps or 30.0
         # the writer holds frames until their nearest keyframe is done
@@ -301,11 +302,16 @@ class OnlineRunner:
                     key, clip, t, wall = item
                     busy.set()
                     t0 = time.perf_counter()
-                    res = inf.predict_clip(clip, key, t)
+                    res = inf.predict_clip(clip, key, t, video=source.name)
                     dt = time.perf_counter() - t0
                     del clip
-                    ids = tracker.update(key, res.bboxes, res.person_scores,
-                                         res.scores)
+                    # a model with track queries gives the ids itself
+                    ids = tracker.update(
+                        key,
+                        res.bboxes,
+                        res.person_scores,
+                        res.scores,
+                        track_ids=res.track_ids)
                     record = inf.format_result(
                         res, self.score_thr, self.topk, track_ids=ids)
                     if jsonl is not None:

@@ -132,8 +132,15 @@ class OnlineTubeTracker:
                frame: int,
                boxes: np.ndarray,
                person_scores: np.ndarray,
-               action_scores: Optional[np.ndarray] = None) -> List[int]:
+               action_scores: Optional[np.ndarray] = None,
+               track_ids: Optional[np.ndarray] = None) -> List[int]:
         """Link one keyframe's persons; return their track ids (in order).
+
+        With ``track_ids`` (a model that tracks by itself, e.g.
+        ``STMixerTracker``'s track queries) the ids are the model's: no
+        linking, a box continues the track of its id or starts it; the
+        tracks without a box this keyframe are lost, and finished after
+        ``max_lost`` keyframes, as with the linking.
 
         Args:
             frame (int): the keyframe (ascending over calls).
@@ -151,6 +158,9 @@ class OnlineTubeTracker:
         if len(scores) != len(boxes):
             raise ValueError(f'{len(boxes)} boxes but {len(scores)} person '
                              'scores')
+        if track_ids is not None:
+            return self._update_given(frame, boxes, scores, action_scores,
+                                      track_ids)
         ids = [-1] * len(boxes)
         free = np.ones(len(boxes), dtype=bool)
 
@@ -183,6 +193,16 @@ class OnlineTubeTracker:
             missed.append(t)
         for t in missed:
             t.lost += 1
+        self._finish_lost()
+        for i in np.flatnonzero(free):
+            t = Track(self.next_id, boxes[i], frame, scores[i],
+                      None if action_scores is None else action_scores[i])
+            self.next_id += 1
+            self.tracks.append(t)
+            ids[i] = t.track_id
+        return ids
+
+    def _finish_lost(self) -> None:
         kept = []
         for t in self.tracks:
             if t.lost > self.max_lost:
@@ -191,10 +211,28 @@ class OnlineTubeTracker:
             else:
                 kept.append(t)
         self.tracks = kept
-        for i in np.flatnonzero(free):
-            t = Track(self.next_id, boxes[i], frame, scores[i],
-                      None if action_scores is None else action_scores[i])
-            self.next_id += 1
-            self.tracks.append(t)
-            ids[i] = t.track_id
+
+    def _update_given(self, frame: int, boxes: np.ndarray, scores: np.ndarray,
+                      action_scores: Optional[np.ndarray],
+                      track_ids) -> List[int]:
+        ids = [int(i) for i in np.asarray(track_ids).reshape(-1)]
+        if len(ids) != len(boxes):
+            raise ValueError(f'{len(boxes)} boxes but {len(ids)} track ids')
+        if len(set(ids)) != len(ids):
+            raise ValueError(f'keyframe {frame}: repeated track ids {ids}')
+        by_id = {t.track_id: t for t in self.tracks}
+        seen = set()
+        for i, tid in enumerate(ids):
+            actions = None if action_scores is None else action_scores[i]
+            if tid in by_id:
+                by_id[tid].add(boxes[i], frame, scores[i], actions)
+            else:
+                self.tracks.append(
+                    Track(tid, boxes[i], frame, scores[i], actions))
+            seen.add(tid)
+        for t in self.tracks:
+            if t.track_id not in seen:
+                t.lost += 1
+        self._finish_lost()
+        self.next_id = max([self.next_id] + [i + 1 for i in ids])
         return ids

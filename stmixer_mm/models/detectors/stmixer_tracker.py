@@ -194,8 +194,8 @@ class STMixerTracker(STMixer):
                         'their metainfo (PackTrackInputs meta_keys)')
             videos = {str(m['video_id']) for m in metas}
             stamps = [m['timestamp'] for m in metas]
-            if len(videos) != 1 or any(
-                    b <= a for a, b in zip(stamps, stamps[1:])):
+            if len(videos) != 1 or any(b <= a
+                                       for a, b in zip(stamps, stamps[1:])):
                 raise ValueError(
                     f'STMixerTracker: samples {idx[0]}..{idx[-1]} of the '
                     f'batch should be one sequence of one video in '
@@ -226,9 +226,10 @@ class STMixerTracker(STMixer):
         (index ``num_learned + j``) takes the GT box with its id (none when
         that person is absent), the learned queries are matched to the
         other GT boxes by the stage's Hungarian assigner."""
-        gt_ids = self._track_ids(gt_instances, f'video '
-                                 f'{img_meta.get("video_id")} timestamp '
-                                 f'{img_meta.get("timestamp")}')
+        gt_ids = self._track_ids(
+            gt_instances, f'video '
+            f'{img_meta.get("video_id")} timestamp '
+            f'{img_meta.get("timestamp")}')
         num_queries = results['person_logits'].size(1)
         num_gts = len(gt_instances)
         device = results['person_logits'].device
@@ -280,9 +281,8 @@ class STMixerTracker(STMixer):
                     self.decoder.check_finite(stage, stage_results)
                     assign = self.assign(stage, stage_results, gts[i],
                                          metas[i], num_learned, ids)
-                    stage_losses = self.decoder.stages[
-                        stage].loss_and_target(stage_results, [assign],
-                                               [gts[i]], [metas[i]])
+                    stage_losses = self.decoder.stages[stage].loss_and_target(
+                        stage_results, [assign], [gts[i]], [metas[i]])
                     weight = self.decoder.stage_loss_weights[stage]
                     for name, value in stage_losses.items():
                         key = f's{stage}.{name}'
@@ -379,15 +379,16 @@ class STMixerTracker(STMixer):
         ids = [d for d, a in zip(state.ids, alive) if a]
         lost = [n for n, a in zip(lost, alive) if a]
         # learned queries: births
-        cand = torch.nonzero(scores[:num_learned] >= cfg['birth_thr'],
-                             as_tuple=False).squeeze(1)
+        cand = torch.nonzero(
+            scores[:num_learned] >= cfg['birth_thr'],
+            as_tuple=False).squeeze(1)
         cand = cand[scores[cand].argsort(descending=True)]
         taken = boxes[rows] if rows else boxes.new_zeros(0, 4)
         born = []
         for q in cand.tolist():
             if len(taken) and float(
-                    bbox_overlaps(boxes[q:q + 1], taken).max()) >= cfg[
-                        'dup_iou_thr']:
+                    bbox_overlaps(boxes[q:q + 1],
+                                  taken).max()) >= cfg['dup_iou_thr']:
                 continue
             born.append(q)
             taken = torch.cat([taken, boxes[q:q + 1]])

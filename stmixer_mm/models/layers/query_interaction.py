@@ -111,13 +111,12 @@ class QueryInteractionBlock(BaseModule):
         if (temporal is not None) != self.with_temporal:
             raise ValueError(
                 f'QueryInteractionBlock(with_temporal={self.with_temporal}) '
-                'got ' + ('temporal queries' if temporal is not None else
-                          'no temporal queries'))
+                'got ' + ('temporal queries'
+                          if temporal is not None else 'no temporal queries'))
         if spatial.size(1) == 0:
             return spatial, temporal
-        pe = box_position_embedding(xyzr.detach(),
-                                    self.hidden_channels // 4).to(
-                                        spatial.dtype)
+        pe = box_position_embedding(xyzr.detach(), self.hidden_channels //
+                                    4).to(spatial.dtype)
         spatial = self.spatial(spatial, pe)
         if temporal is not None:
             temporal = self.temporal(temporal, pe)

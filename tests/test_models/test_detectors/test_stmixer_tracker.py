@@ -48,8 +48,7 @@ def test_loads_stmixer_weights_and_starts_as_identity():
     missing, unexpected = tracker.load_state_dict(
         plain.state_dict(), strict=False)
     assert not unexpected
-    assert missing and all(
-        k.startswith('query_interaction.') for k in missing)
+    assert missing and all(k.startswith('query_interaction.') for k in missing)
     q = torch.randn(1, 3, 64)
     xyzr = torch.tensor([[[32., 32., 5., 0.]] * 3])
     s, t = tracker.query_interaction(q, q + 1, xyzr)
@@ -142,8 +141,8 @@ def test_training_step_uses_track_ids_and_learns():
     with pytest.raises(ValueError, match='track_ids'):
         bad = sample(box, [4], 'a', 1)
         del bad.gt_instances.track_ids
-        model.loss(torch.randn(2, 3, 4, 64, 64), [bad, sample(box, [4], 'a',
-                                                              2)])
+        model.loss(
+            torch.randn(2, 3, 4, 64, 64), [bad, sample(box, [4], 'a', 2)])
 
 
 def _forced(model, person_logit):
@@ -158,7 +157,10 @@ def test_predict_carries_ids_and_drops_lost_tracks():
         dict(
             TRACKER,
             track_cfg=dict(
-                num_clips=2, birth_thr=0.5, track_thr=0.5, max_lost=1,
+                num_clips=2,
+                birth_thr=0.5,
+                track_thr=0.5,
+                max_lost=1,
                 dup_iou_thr=0.7)))
     model.eval()
     _forced(model, 5.0)  # every query a confident person
