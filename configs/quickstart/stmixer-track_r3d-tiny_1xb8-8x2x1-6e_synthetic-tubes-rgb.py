@@ -1,5 +1,6 @@
 # The quick-start tube model with track queries (STMixerTracker, issue 24):
-# the same tiny detector (stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py)
+# the same tiny detector (stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-
+# rgb.py)
 # whose persons are followed from keyframe to keyframe by their queries
 # (MOTR-style), so the test tubes come from the track ids instead of the
 # offline linking.

@@ -10,7 +10,7 @@ generator, decoder, losses and checkpoint names, plus the block's
 ``query_interaction.*`` weights), so an STMixer checkpoint loads into it
 (the block starts as the identity) and the plain detector is unchanged.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
