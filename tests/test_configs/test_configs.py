@@ -72,6 +72,8 @@ PARAM_COUNTS = {
 }
 
 # variant -> (parent, dotted keys that may differ); lists are indexed
+TRACK_AVA = ('stmixer-track_vit-base-p16_videomae-k400-pre_8xb2-16x4x1-12e-'
+             'adamw_ava22-rgb.py')
 VARIANTS = {
     f'stmixer-1stage_{VIT_SUFFIX}': (VIT, {'model.decoder.num_stages'}),
     f'stmixer-3stages_{VIT_SUFFIX}': (VIT, {'model.decoder.num_stages'}),
@@ -108,6 +110,13 @@ VARIANTS = {
     VIT2: (VIT, {
         'pretrained', 'model.init_cfg.checkpoint',
         'model.decoder.stage_head.loss_action.loss_weight'
+    }),
+    # track queries (STMixerTracker): the model type and its two fields,
+    # sequences of 2 keyframes, a fixed resize without flip
+    TRACK_AVA: (VIT, {
+        'model.type', 'model.query_interaction', 'model.track_cfg',
+        'num_clips', 'train_pipeline', 'train_dataloader.batch_size',
+        'train_dataloader.sampler', 'train_dataloader.dataset.pipeline'
     }),
     SF101: (SF50, {
         'pretrained',

@@ -43,6 +43,7 @@ class _VideoState:
     def __init__(self, video: str) -> None:
         self.video = video
         self.timestamp = None
+        self.img_shape = None
         self.next_id = 1
         self.ids: List[int] = []
         self.lost: List[int] = []
@@ -194,6 +195,14 @@ class STMixerTracker(STMixer):
                         'their metainfo (PackTrackInputs meta_keys)')
             videos = {str(m['video_id']) for m in metas}
             stamps = [m['timestamp'] for m in metas]
+            shapes = {tuple(m['img_shape'][:2]) for m in metas}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f'STMixerTracker: the keyframes of one sequence (samples '
+                    f'{idx[0]}..{idx[-1]}) have input sizes {sorted(shapes)}: '
+                    'carried boxes are in pixels of the input, so a sequence '
+                    'needs one size (a fixed Resize, no per-clip random '
+                    'resize or crop in the training pipeline)')
             if len(videos) != 1 or any(b <= a
                                        for a, b in zip(stamps, stamps[1:])):
                 raise ValueError(
@@ -331,7 +340,14 @@ class STMixerTracker(STMixer):
                 f'{state.timestamp}: track queries need the keyframes of a '
                 'video in increasing order (a sequential test sampler, one '
                 'process); call reset_tracks() to start the video again')
-        state.timestamp = t
+        shape = tuple(meta['img_shape'][:2])
+        if state.timestamp is not None and shape != state.img_shape:
+            raise ValueError(
+                f'STMixerTracker: video {video!r} changed its input size from '
+                f'{state.img_shape} to {shape} at timestamp {t}: carried '
+                'boxes are in pixels of the input; resize every keyframe of '
+                'a video to one size')
+        state.timestamp, state.img_shape = t, shape
         return state
 
     def predict(self,

@@ -36,6 +36,7 @@ class _Branch(nn.Module):
             nn.Linear(channels, ffn_channels), nn.ReLU(inplace=True),
             nn.Dropout(dropout), nn.Linear(ffn_channels, channels))
         self.dropout = nn.Dropout(dropout)
+        self.reset_output()
 
     def reset_output(self) -> None:
         nn.init.zeros_(self.attn.out_proj.weight)
@@ -86,9 +87,10 @@ class QueryInteractionBlock(BaseModule):
         self.spatial = _Branch(hidden_channels, num_heads, ffn, dropout)
         self.temporal = _Branch(hidden_channels, num_heads, ffn,
                                 dropout) if with_temporal else None
-        self.init_weights()
 
     def init_weights(self) -> None:
+        """``init_cfg`` if any, then the output projections back to zero
+        (the block starts as the identity)."""
         super().init_weights()
         for branch in (self.spatial, self.temporal):
             if branch is not None:
