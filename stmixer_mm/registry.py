@@ -17,8 +17,8 @@ registry it registers into from here, so the choice is made in one place.
 """
 from mmaction.registry import DATASETS, METRICS, TRANSFORMS, VISUALIZERS
 from mmdet.registry import MODELS, TASK_UTILS
-from mmengine.registry import (DATA_SAMPLERS, FUNCTIONS, HOOKS,
-                               MODEL_WRAPPERS, STRATEGIES)
+from mmengine.registry import (DATA_SAMPLERS, FUNCTIONS, HOOKS, MODEL_WRAPPERS,
+                               STRATEGIES)
 
 __all__ = [
     'MODELS', 'TASK_UTILS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'VISUALIZERS',

@@ -294,8 +294,8 @@ class TubeDataset(BaseActionDataset):
                         box = np.clip(box, 0, [w, h, w, h])
                     tube_keys.append((int(label), t))
                     for f, b in zip(frames.astype(int), box):
-                        per_frame[int(f)].append((int(label), (int(label), t),
-                                                  b))
+                        per_frame[int(f)].append(
+                            (int(label), (int(label), t), b))
             ids = {key: i for i, key in enumerate(sorted(tube_keys))}
             out[video] = {
                 f: [(label, ids[key], b) for label, key, b in items]

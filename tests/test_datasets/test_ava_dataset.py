@@ -390,8 +390,9 @@ def test_degenerate_boxes_are_rejected_or_dropped(syn_cfg, tiny, tmp_path):
 
 def test_drop_degenerate_drops_the_entity_ids_of_dropped_boxes():
     from stmixer_mm.datasets import ValidatedAVADataset
-    boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.3, 0.2, 0.3, 0.9],
-                      [0.2, 0.2, 0.9, 0.9]], np.float32)
+    boxes = np.array(
+        [[0.1, 0.1, 0.5, 0.5], [0.3, 0.2, 0.3, 0.9], [0.2, 0.2, 0.9, 0.9]],
+        np.float32)
     info = dict(
         img_key='v,0902',
         ann=dict(

@@ -99,10 +99,9 @@ def test_test_mode_every_frame_and_split(tmp_path):
         _build(ann, root, split=2)
 
 
-
 def _ids(ds, video, frame):
-    info = next(d for d in ds
-                if (d['video_id'], d['timestamp']) == (video, frame))
+    info = next(
+        d for d in ds if (d['video_id'], d['timestamp']) == (video, frame))
     assert info['entity_ids'].dtype == np.int64
     assert info['entity_ids'].shape == (len(info['gt_bboxes']), )
     return info['entity_ids'].tolist()

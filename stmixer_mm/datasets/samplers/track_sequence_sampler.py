@@ -88,9 +88,10 @@ class TrackSequenceSampler(Sampler):
             raise ValueError(
                 'TrackSequenceSampler: frame_gap must be two integers (min, '
                 f'max) with 1 <= min <= max, got {frame_gap!r}')
-        if sequences_per_epoch is not None and (
-                not isinstance(sequences_per_epoch, (int, np.integer))
-                or sequences_per_epoch < 1):
+        bad_count = sequences_per_epoch is not None and (
+            not isinstance(sequences_per_epoch,
+                           (int, np.integer)) or sequences_per_epoch < 1)
+        if bad_count:
             raise ValueError(
                 'TrackSequenceSampler: sequences_per_epoch must be an integer '
                 f'>= 1 or None, got {sequences_per_epoch!r}')
@@ -120,8 +121,8 @@ class TrackSequenceSampler(Sampler):
             self.frame_gap[1], int((lengths.max() - 1) // span))
         self._gaps = np.arange(self.frame_gap[0], max_gap + 1)
         # [gap, video] number of valid starts
-        self._starts = np.maximum(
-            lengths[None] - span * self._gaps[:, None], 0)
+        starts = lengths[None] - span * self._gaps[:, None]
+        self._starts = np.maximum(starts, 0)
 
         self.num_sequences = int(sequences_per_epoch) \
             if sequences_per_epoch is not None \
@@ -177,10 +178,10 @@ class TrackSequenceSampler(Sampler):
             return out
         gap = self.frame_gap[0]
         block = self.num_clips * gap
-        tiles = [(v, b + j, gap)
-                 for v, idx in enumerate(self.video_indices)
-                 for b in range(0, len(idx) - block + 1, block)
-                 for j in range(gap)]
+        tiles = []
+        for v, idx in enumerate(self.video_indices):
+            for b in range(0, len(idx) - block + 1, block):
+                tiles += [(v, b + j, gap) for j in range(gap)]
         if not tiles:  # only fits without tiling (gap > 1, short videos)
             tiles = [(v, s, gap) for v in range(len(self.video_indices))
                      for s in range(self._starts[0][v])]
@@ -189,8 +190,8 @@ class TrackSequenceSampler(Sampler):
     def __iter__(self) -> Iterator[int]:
         seqs = self._sequences()
         if self.round_up:
-            seqs = (seqs * int(self.total_sequences / len(seqs) +
-                               1))[:self.total_sequences]
+            repeats = self.total_sequences // len(seqs) + 1
+            seqs = (seqs * repeats)[:self.total_sequences]
         seqs = seqs[self.rank:self.total_sequences:self.world_size]
         out = []
         for video, start, gap in seqs:

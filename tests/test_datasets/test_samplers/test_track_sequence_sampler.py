@@ -74,8 +74,7 @@ def test_sequences_of_one_video_in_time_order(shuffle):
 def test_videos_are_drawn_by_their_number_of_starts():
     # starts at gap 1, num_clips 2: 1 and 9
     ds = FakeDataset([2, 10])
-    s = TrackSequenceSampler(
-        ds, num_clips=2, sequences_per_epoch=2000, seed=3)
+    s = TrackSequenceSampler(ds, num_clips=2, sequences_per_epoch=2000, seed=3)
     first = [ds.get_data_info(i)['video_id'] for i in list(s)[::2]]
     assert 0.05 < first.count('v0') / len(first) < 0.15  # 1 / 10
 
@@ -129,8 +128,8 @@ def test_distributed_split_keeps_sequences_whole(monkeypatch, round_up):
     monkeypatch.setattr(tss, 'get_dist_info', lambda: (0, 1))
     single = _sequences(
         TrackSequenceSampler(
-            ds, num_clips=3, frame_gap=(1, 2), sequences_per_epoch=5,
-            seed=7), ds)
+            ds, num_clips=3, frame_gap=(1, 2), sequences_per_epoch=5, seed=7),
+        ds)
     if round_up:  # 5 sequences -> 3 per rank, the first repeated
         assert [len(p) for p in per_rank] == [3, 3]
         single = single + single[:1]
@@ -156,7 +155,8 @@ def test_errors():
     with pytest.raises(ValueError, match='sequences_per_epoch'):
         TrackSequenceSampler(ds, num_clips=2, sequences_per_epoch=0)
     ds.infos[1].pop('timestamp')
-    with pytest.raises(ValueError, match=r"get_data_info\(1\).*\['timestamp'\]"):
+    with pytest.raises(
+            ValueError, match=r"get_data_info\(1\).*\['timestamp'\]"):
         TrackSequenceSampler(ds, num_clips=2)
 
 

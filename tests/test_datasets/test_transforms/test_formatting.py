@@ -34,7 +34,8 @@ def test_packs_track_ids_next_to_boxes():
     # everything else as PackActionInputs packs it
     ref = TRANSFORMS.build(dict(type='PackActionInputs'))(_results(3))
     torch.testing.assert_close(packed['inputs'], ref['inputs'])
-    torch.testing.assert_close(gt.bboxes, ref['data_samples'].gt_instances.bboxes)
+    torch.testing.assert_close(gt.bboxes,
+                               ref['data_samples'].gt_instances.bboxes)
     assert packed['data_samples'].metainfo == ref['data_samples'].metainfo
     # no boxes at all: the ids are an empty LongTensor
     packed = t(_results(0))
