@@ -123,6 +123,7 @@ class TrackSequenceSampler(Sampler):
         # [gap, video] number of valid starts
         starts = lengths[None] - span * self._gaps[:, None]
         self._starts = np.maximum(starts, 0)
+        self._cum_starts = np.cumsum(self._starts, axis=1)
 
         self.num_sequences = int(sequences_per_epoch) \
             if sequences_per_epoch is not None \
@@ -169,9 +170,8 @@ class TrackSequenceSampler(Sampler):
             gap_pos = rng.integers(len(self._gaps), size=n)
             out = []
             for k in gap_pos:
-                counts = self._starts[k]
-                r = int(rng.integers(counts.sum()))
-                cum = np.cumsum(counts)
+                cum = self._cum_starts[k]
+                r = int(rng.integers(cum[-1]))
                 video = int(np.searchsorted(cum, r, side='right'))
                 start = r - (int(cum[video - 1]) if video else 0)
                 out.append((video, start, int(self._gaps[k])))
