@@ -8,6 +8,8 @@ registry it registers into from here, so the choice is made in one place.
   mmaction2's AVA heads; the detector is built with ``_scope_='mmdet'``).
 - Data transforms, datasets, metrics and visualizers go into mmaction2's
   registries (the configs' default scope is ``mmaction``).
+- Data samplers go into mmengine's root ``DATA_SAMPLERS``, the parent of
+  mmaction2's and mmdet's, so a config finds them from either scope.
 - Engine parts (hooks, model wrappers, training strategies and the
   functions they look up by name, e.g. FSDP wrap policies) go into
   mmengine's root registries, which every scope falls back to, so a hook
@@ -15,9 +17,10 @@ registry it registers into from here, so the choice is made in one place.
 """
 from mmaction.registry import DATASETS, METRICS, TRANSFORMS, VISUALIZERS
 from mmdet.registry import MODELS, TASK_UTILS
-from mmengine.registry import FUNCTIONS, HOOKS, MODEL_WRAPPERS, STRATEGIES
+from mmengine.registry import (DATA_SAMPLERS, FUNCTIONS, HOOKS, MODEL_WRAPPERS,
+                               STRATEGIES)
 
 __all__ = [
     'MODELS', 'TASK_UTILS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'VISUALIZERS',
-    'HOOKS', 'MODEL_WRAPPERS', 'STRATEGIES', 'FUNCTIONS'
+    'HOOKS', 'MODEL_WRAPPERS', 'STRATEGIES', 'FUNCTIONS', 'DATA_SAMPLERS'
 ]

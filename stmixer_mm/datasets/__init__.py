@@ -6,8 +6,10 @@ from .ava_annotation_checks import (check_ava_annotation_file,
                                     check_ava_label_file,
                                     scan_ava_annotation_file)
 from .ava_dataset import ValidatedAVADataset, ava_keyframe_file_index
-from .transforms import (CheckedRawFrameDecode, RandomShortSideResize,
-                         SampleTubeFrames, tube_clip_frames)
+from .samplers import TrackSequenceSampler
+from .transforms import (CheckedRawFrameDecode, PackTrackInputs,
+                         RandomShortSideResize, SampleTubeFrames,
+                         tube_clip_frames)
 from .tube_dataset import TubeDataset
 
 __all__ = [
@@ -16,5 +18,5 @@ __all__ = [
     'check_ava_label_file', 'scan_ava_annotation_file',
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'TubeDataset',
     'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations',
-    'check_act_annotations'
+    'check_act_annotations', 'PackTrackInputs', 'TrackSequenceSampler'
 ]

@@ -67,10 +67,11 @@ class ValidatedAVADataset(AVADataset):
             this: 80 classes are annotated, the ActivityNet label map
             evaluates 60).
         degenerate_boxes (str): a box with ``x1 == x2`` or ``y1 == y2``:
-            ``'error'`` (default) or ``'drop'`` (the box and its labels are
-            removed, a keyframe left without boxes is removed, and a warning
-            gives the count and the first lines). Zero-area boxes cannot be
-            learned (GIoU loss stuck at 2) nor matched at IoU 0.5.
+            ``'error'`` (default) or ``'drop'`` (the box, its labels and its
+            ``entity_ids`` entry are removed, a keyframe left without boxes
+            is removed, and a warning gives the count and the first lines).
+            Zero-area boxes cannot be learned (GIoU loss stuck at 2) nor
+            matched at IoU 0.5.
         backend_args (dict, optional): How the annotation, excluded-
             timestamps and label files are read and the frame folders
             checked: mmengine's fileio, as ``get_file_backend`` (None: the

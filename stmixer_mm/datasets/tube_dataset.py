@@ -23,7 +23,9 @@ frame-mAP. :class:`~stmixer_mm.datasets.transforms.SampleTubeFrames`
 centres the clip on the keyframe and
 clamps it at the video's ends. The keyframe's ground truth is the tubes
 alive at that frame, one class each (tubes with the same box on that frame
-become one multi-hot row).
+become one multi-hot row). Every row carries the id of its tube
+(``entity_ids``, unique within the video) so that a tracker can follow a
+person from keyframe to keyframe.
 """
 import os.path as osp
 from collections import defaultdict
@@ -46,8 +48,18 @@ class TubeDataset(BaseActionDataset):
     decode transforms scale them to the decoded frame) and ``gt_labels``
     ``[n, num_classes + 1]`` multi-hot float32 with column 0 the
     background (as mmaction2's ``AVADataset``, so ``label i`` of the pickle
-    is column ``i + 1``), plus ``video_id``, ``timestamp`` (the 1-based
-    keyframe, what ``TubeMetric`` reads), ``total_frames``, ``img_key``.
+    is column ``i + 1``), ``entity_ids`` ``[n]`` int64 (the field name of
+    mmaction2's ``AVADataset``), plus ``video_id``, ``timestamp`` (the
+    1-based keyframe, what ``TubeMetric`` reads), ``total_frames``,
+    ``img_key``.
+
+    ``entity_ids``: the id of the tube of each row, unique within the video:
+    the tubes of a video numbered 0, 1, ... in sorted ``(label, index in
+    gttubes[video][label])`` order, whichever split or keyframes are used.
+    A row shared by several tubes (same box on that frame, one multi-hot
+    row) takes the smallest id of those tubes. The ACT format has no person
+    id across labels: a person whose class changes (UCF101-24,
+    MultiSports) gets one id per tube.
 
     Args:
         ann_file (str): ACT ground-truth pickle.
@@ -178,7 +190,7 @@ class TubeDataset(BaseActionDataset):
             else:
                 keyframes = sorted(per_frame)[::self.keyframe_stride]
             for frame in keyframes:
-                boxes, label_rows = self._frame_targets(
+                boxes, label_rows, ids = self._frame_targets(
                     per_frame.get(frame, []), w, h)
                 info = dict(
                     video_id=video,
@@ -188,6 +200,7 @@ class TubeDataset(BaseActionDataset):
                     resolution=(h, w),
                     gt_bboxes=boxes,
                     gt_labels=label_rows,
+                    entity_ids=ids,
                     filename_tmpl=self.filename_tmpl)
                 if self.use_frames:
                     info['frame_dir'] = osp.join(
@@ -228,7 +241,8 @@ class TubeDataset(BaseActionDataset):
 
     def _checked_tubes(self, gt: dict,
                        videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
-        """``{video: {frame: [(label, box [4] pixels), ...]}}``, checked."""
+        """``{video: {frame: [(label, tube id, box [4] pixels), ...]}}``,
+        checked; the tube ids as in the class docstring."""
         out = {}
         clipped = 0
         num_labels = len(gt['labels'])
@@ -236,6 +250,7 @@ class TubeDataset(BaseActionDataset):
             nframes = int(gt['nframes'][video])
             h, w = (float(x) for x in gt['resolution'][video])
             per_frame: Dict[int, list] = defaultdict(list)
+            tube_keys = []  # (label, index) of every tube of the video
             for label, tube_list in gt['gttubes'][video].items():
                 where = f'{self.ann_file}: video {video!r}, "gttubes" label'
                 if not (isinstance(label, (int, np.integer))
@@ -277,9 +292,15 @@ class TubeDataset(BaseActionDataset):
                                 "box_check='clip' clips such boxes")
                         clipped += int(outside.sum())
                         box = np.clip(box, 0, [w, h, w, h])
+                    tube_keys.append((int(label), t))
                     for f, b in zip(frames.astype(int), box):
-                        per_frame[int(f)].append((int(label), b))
-            out[video] = dict(per_frame)
+                        per_frame[int(f)].append(
+                            (int(label), (int(label), t), b))
+            ids = {key: i for i, key in enumerate(sorted(tube_keys))}
+            out[video] = {
+                f: [(label, ids[key], b) for label, key, b in items]
+                for f, items in per_frame.items()
+            }
         if clipped:
             MMLogger.get_current_instance().warning(
                 f'{self.ann_file}: clipped {clipped} GT boxes to their '
@@ -287,19 +308,24 @@ class TubeDataset(BaseActionDataset):
         return out
 
     def _frame_targets(self, items: list, w: int, h: int):
-        """Boxes ``[n, 4]`` normalised and multi-hot labels ``[n, C + 1]``;
-        tubes with the same box on this frame share one row."""
+        """Boxes ``[n, 4]`` normalised, multi-hot labels ``[n, C + 1]`` and
+        tube ids ``[n]`` int64; tubes with the same box on this frame share
+        one row, which takes the smallest of their ids."""
         rows: Dict[tuple, np.ndarray] = {}
-        for label, box in items:
+        row_ids: Dict[tuple, int] = {}
+        for label, tube_id, box in items:
             key = tuple(np.round(box, 3).tolist())
             if key not in rows:
                 rows[key] = np.zeros(self.num_classes + 1, np.float32)
+                row_ids[key] = tube_id
             rows[key][label + 1] = 1.0
+            row_ids[key] = min(row_ids[key], tube_id)
         boxes = np.array(list(rows), dtype=np.float32).reshape(-1, 4) \
             / np.array([w, h, w, h], np.float32)
         labels = np.array(list(rows.values()),
                           np.float32).reshape(-1, self.num_classes + 1)
-        return boxes, labels
+        ids = np.array([row_ids[key] for key in rows], np.int64)
+        return boxes, labels, ids
 
     def _check_files(self, gt: dict, videos: Sequence[str]) -> None:
         root = self.data_prefix.get('img' if self.use_frames else 'video', '')

@@ -378,9 +378,40 @@ def test_degenerate_boxes_are_rejected_or_dropped(syn_cfg, tiny, tmp_path):
                                       b['ann']['gt_bboxes'])
         np.testing.assert_array_equal(a['ann']['gt_labels'],
                                       b['ann']['gt_labels'])
+        # the person ids (track ids) of the dropped boxes go with them
+        np.testing.assert_array_equal(a['ann']['entity_ids'],
+                                      b['ann']['entity_ids'])
+        assert len(a['ann']['entity_ids']) == len(a['ann']['gt_bboxes'])
+        assert 99 not in a['ann']['entity_ids'].tolist()
         boxes = a['ann']['gt_bboxes']
         assert ((boxes[:, 2] > boxes[:, 0]) &
                 (boxes[:, 3] > boxes[:, 1])).all()
+
+
+def test_drop_degenerate_drops_the_entity_ids_of_dropped_boxes():
+    from stmixer_mm.datasets import ValidatedAVADataset
+    boxes = np.array(
+        [[0.1, 0.1, 0.5, 0.5], [0.3, 0.2, 0.3, 0.9], [0.2, 0.2, 0.9, 0.9]],
+        np.float32)
+    info = dict(
+        img_key='v,0902',
+        ann=dict(
+            gt_bboxes=boxes,
+            gt_labels=np.eye(3, 4, dtype=np.float32),
+            entity_ids=np.array([4, 7, 2])))
+    only_bad = dict(
+        img_key='v,0903',
+        ann=dict(
+            gt_bboxes=boxes[1:2],
+            gt_labels=np.eye(1, 4, dtype=np.float32),
+            entity_ids=np.array([7])))
+    kept = ValidatedAVADataset._drop_degenerate([info, only_bad])
+    assert [k['img_key'] for k in kept] == ['v,0902']
+    ann = kept[0]['ann']
+    np.testing.assert_array_equal(ann['gt_bboxes'], boxes[[0, 2]])
+    np.testing.assert_array_equal(ann['gt_labels'],
+                                  np.eye(3, 4, dtype=np.float32)[[0, 2]])
+    assert ann['entity_ids'].tolist() == [4, 2]
 
 
 TINY_AVA = REPO / 'tests' / 'data' / 'tiny_ava'

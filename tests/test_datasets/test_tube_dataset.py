@@ -99,6 +99,57 @@ def test_test_mode_every_frame_and_split(tmp_path):
         _build(ann, root, split=2)
 
 
+def _ids(ds, video, frame):
+    info = next(
+        d for d in ds if (d['video_id'], d['timestamp']) == (video, frame))
+    assert info['entity_ids'].dtype == np.int64
+    assert info['entity_ids'].shape == (len(info['gt_bboxes']), )
+    return info['entity_ids'].tolist()
+
+
+def test_entity_ids_per_tube(tmp_path):
+    """Each row carries the id of its tube: the video's tubes numbered in
+    sorted (label, index) order; merged rows take the smallest id."""
+    ann, root = _write(tmp_path, _gt())
+    ds = _build(ann, root)
+    # one tube (label 0, index 0): id 0 on every frame
+    assert all(_ids(ds, 'cls_a_v1', f) == [0] for f in range(1, 11))
+    # cls_a_v2: (1, 0) -> 0, (1, 1) -> 1, (2, 0) -> 2
+    assert _ids(ds, 'cls_a_v2', 3) == [0]
+    assert _ids(ds, 'cls_a_v2', 5) == [0, 1]
+    assert _ids(ds, 'cls_a_v2', 6) == [0, 1]  # tube 2 merged into tube 0
+    assert _ids(ds, 'cls_a_v2', 8) == [1]
+    # test mode: frames without tubes give an empty int64 array
+    ds = _build(ann, root, test_mode=True)
+    assert _ids(ds, 'test_v1', 1) == [] and _ids(ds, 'test_v1', 2) == [0]
+
+
+def test_entity_ids_merged_rows_take_the_smallest_id(tmp_path):
+    """The ids follow sorted (label, index), not the pickle's dict order,
+    and a row shared by two tubes takes the smaller id even when the tube
+    with the larger id comes first."""
+    gt = _gt()
+    gt['gttubes']['cls_a_v1'] = {
+        2: [_tube(range(1, 4), [0, 0, 10, 10])],  # id 2
+        0: [
+            _tube(range(2, 5), [0, 0, 10, 10]),  # id 0, same box as id 2
+            _tube(range(1, 5), [20, 4, 32, 24])  # id 1
+        ]
+    }
+    ann, root = _write(tmp_path, gt)
+    ds = _build(ann, root)
+    box_x, box_y = [0, 0, 10 / W, 10 / H], [20 / W, 4 / H, 1, 1]
+    info = ds[[d['timestamp'] for d in ds].index(1)]
+    np.testing.assert_allclose(info['gt_bboxes'], [box_x, box_y])
+    assert _ids(ds, 'cls_a_v1', 1) == [2, 1]
+    info = ds[[d['timestamp'] for d in ds].index(2)]
+    np.testing.assert_allclose(info['gt_bboxes'], [box_x, box_y])
+    np.testing.assert_array_equal(info['gt_labels'],
+                                  [[0, 1, 0, 1], [0, 1, 0, 0]])
+    assert _ids(ds, 'cls_a_v1', 2) == [0, 1]
+    assert _ids(ds, 'cls_a_v1', 4) == [0, 1]
+
+
 @pytest.mark.parametrize('edit, error, match', [
     (lambda g: g['test_videos'][0].append('cls_a_v1'), ValueError,
      "'cls_a_v1' is in both \"train_videos\" and \"test_videos\""),

@@ -1,10 +1,11 @@
 """Data transforms added by stmixer_mm (registered in mmaction2's
 ``TRANSFORMS``)."""
+from .formatting import PackTrackInputs
 from .loading import (CheckedRawFrameDecode, SampleTubeFrames, decode_frame,
                       tube_clip_frames)
 from .processing import RandomShortSideResize
 
 __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
-    'SampleTubeFrames', 'tube_clip_frames'
+    'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs'
 ]

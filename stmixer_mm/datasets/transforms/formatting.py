@@ -1,0 +1,65 @@
+"""Packing of samples for training with track queries.
+
+:class:`PackTrackInputs` is mmaction2's ``PackActionInputs`` plus the
+person id of every ground-truth box: ``results['entity_ids']`` (set by
+mmaction2's ``AVADataset`` / :class:`ValidatedAVADataset` and by
+:class:`TubeDataset`) becomes ``data_sample.gt_instances.track_ids``, so a
+track query can be assigned to the ground-truth person it tracked.
+"""
+from typing import Dict
+
+import numpy as np
+import torch
+from mmaction.datasets.transforms import PackActionInputs
+
+from stmixer_mm.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class PackTrackInputs(PackActionInputs):
+    """``PackActionInputs`` that also packs the ground-truth person ids.
+
+    ``results['entity_ids']`` (``[n]`` integers, one per row of
+    ``gt_bboxes``) is put as ``data_sample.gt_instances.track_ids``, a
+    ``torch.LongTensor`` ``[n]`` aligned with ``gt_instances.bboxes`` /
+    ``labels``. A sample without ``gt_bboxes`` (inference) is packed as
+    ``PackActionInputs`` packs it. Raises ``ValueError`` when ``gt_bboxes``
+    is present but ``entity_ids`` is missing, or when their lengths differ.
+
+    Args: those of mmaction2's ``PackActionInputs``.
+    """
+
+    def transform(self, results: Dict) -> Dict:
+        ids = None
+        if 'gt_bboxes' in results:
+            ids = self._checked_ids(results)
+        packed = super().transform(results)
+        if ids is not None:
+            packed['data_samples'].gt_instances.track_ids = ids
+        return packed
+
+    @staticmethod
+    def _checked_ids(results: Dict) -> torch.Tensor:
+        num_boxes = len(results['gt_bboxes'])
+        if 'img_key' in results:
+            where = f'sample {results["img_key"]!r}'
+        else:
+            where = (f'sample video_id={results.get("video_id")!r}, '
+                     f'timestamp={results.get("timestamp")!r}')
+        if 'entity_ids' not in results:
+            raise ValueError(
+                f'PackTrackInputs: {where} has gt_bboxes ({num_boxes} boxes) '
+                'but no "entity_ids" (the person id of every box, set by '
+                'the dataset: TubeDataset, AVADataset); 0 ids for '
+                f'{num_boxes} boxes')
+        ids = np.asarray(results['entity_ids'])
+        if ids.ndim != 1 or len(ids) != num_boxes:
+            raise ValueError(
+                f'PackTrackInputs: {where}: "entity_ids" has shape '
+                f'{ids.shape} ({ids.size} ids) but gt_bboxes has {num_boxes} '
+                'boxes: expected one id per box')
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(
+                f'PackTrackInputs: {where}: "entity_ids" must be integers, '
+                f'got dtype {ids.dtype}')
+        return torch.from_numpy(ids.astype(np.int64))
