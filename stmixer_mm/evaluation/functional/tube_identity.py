@@ -36,13 +36,13 @@ from .protocol_utils import _paired_iou
 
 
 def identity_metrics(
-    gt: Mapping,
-    tubes: Mapping[int, list],
-    videos: Sequence[str],
-    iou_thr: float = 0.5,
-    *,
-    inclusive: bool,
-    ignore_labels: Sequence[str] = (),
+        gt: Mapping,
+        tubes: Mapping[int, list],
+        videos: Sequence[str],
+        iou_thr: float = 0.5,
+        *,
+        inclusive: bool,
+        ignore_labels: Sequence[str] = (),
 ) -> dict:
     """ID switches, fragmentation and coverage of ``tubes`` per GT tube.
 
