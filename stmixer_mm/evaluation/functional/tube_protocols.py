@@ -45,13 +45,16 @@ from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, PROTOCOLS,
                              BuiltTube, FrameDets, TubeIoUError, ap_trapezoid,
                              ap_voc, iou_continuous, iou_inclusive, nms_3d,
                              soft_decay, tube_iou)
+from .track_tubes import tubes_from_tracks
+from .tube_identity import identity_metrics
 
 __all__ = [
     'PROTOCOLS', 'MULTISPORTS_IGNORED', 'LINK_DEFAULTS', 'VIDEO_MAP_RANGES',
     'FrameDets', 'BuiltTube', 'TubeIoUError', 'iou_inclusive',
     'iou_continuous', 'ap_trapezoid', 'ap_voc', 'soft_decay', 'build_tubes',
     'tube_iou', 'nms_3d', 'frame_ap_ucf_jhmdb', 'frame_ap_multisports',
-    'link_all', 'video_ap', 'mean_ap_percent', 'range_mean', 'evaluate'
+    'link_all', 'video_ap', 'mean_ap_percent', 'range_mean', 'evaluate',
+    'tubes_from_tracks', 'identity_metrics'
 ]
 
 
@@ -93,8 +96,18 @@ def evaluate(gt: Mapping,
              video_iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
              video_map_range: bool = True,
              ignore_labels: Optional[Sequence[str]] = None,
-             link_cfg: Optional[dict] = None) -> Tuple[dict, dict, dict]:
+             link_cfg: Optional[dict] = None,
+             frame_ids: Optional[Mapping] = None,
+             identity: Optional[dict] = None) -> Tuple[dict, dict, dict]:
     """Frame-mAP and video-mAPs (percent) of one protocol.
+
+    ``frame_ids`` (the structure of ``frame_dets`` with an array of track
+    ids per frame): the video-mAP scores :func:`tubes_from_tracks`' tubes
+    instead of the protocol's linking (frame-mAP does not change).
+    ``identity`` (a dict): filled with :func:`identity_metrics` of the
+    tubes the video-mAP scored (box IoU 0.5, the protocol's convention),
+    and ``metrics`` gets ``IDSW/gt``, ``Frag/gt`` and ``coverage``
+    (percent). Without both, the protocol's numbers, unchanged.
 
     Returns:
         tuple: ``(metrics, frame APs, video APs at each threshold)``; the
@@ -129,7 +142,12 @@ def evaluate(gt: Mapping,
         frame_aps = frame_ap_multisports(gt, frame_dets, videos, iou_thr,
                                          ignore_labels)
     metrics = {f'frameAP@{iou_thr:g}': float(mean_ap_percent(frame_aps))}
-    tubes = link_all(gt, frame_dets, videos, protocol, predecayed, **link_cfg)
+    if frame_ids is None:
+        tubes = link_all(gt, frame_dets, videos, protocol, predecayed,
+                         **link_cfg)
+    else:
+        tubes = tubes_from_tracks(gt, frame_dets, frame_ids, videos, protocol,
+                                  predecayed, **link_cfg)
     video_aps = {}
     cache: dict = {}
 
@@ -145,4 +163,16 @@ def evaluate(gt: Mapping,
         for name, thrs in VIDEO_MAP_RANGES[protocol].items():
             metrics[f'videoAP@{name}'] = float(
                 range_mean([mean_ap_percent(at(t)) for t in thrs]))
+    if identity is not None:
+        identity.update(
+            identity_metrics(
+                gt,
+                tubes,
+                videos,
+                0.5,
+                inclusive=moc,
+                ignore_labels=ignore_labels))
+        metrics['IDSW/gt'] = identity['idsw_per_gt']
+        metrics['Frag/gt'] = identity['frag_per_gt']
+        metrics['coverage'] = 100 * identity['coverage']
     return metrics, frame_aps, video_aps

@@ -11,7 +11,13 @@ published protocol. It reads what mmaction2 1.2's ``MultiSportsMetric``
 reads: data samples with ``video_id``, ``timestamp`` (1-based frame),
 ``pred_instances.bboxes`` (normalised xyxy) and ``pred_instances.scores``
 (per class), and an ``ann_file`` with ``labels``, ``gttubes``,
-``nframes``, ``test_videos`` and ``resolution``.
+``nframes``, ``test_videos`` and ``resolution``. With ``tubes='track_ids'``
+the video-mAP scores tubes made of a tracking model's
+``pred_instances.track_ids`` instead of the protocol's linking
+(:mod:`~stmixer_mm.evaluation.functional.track_tubes`), and
+``identity_metrics=True`` adds identity switches, fragmentation and
+coverage per ground-truth tube
+(:mod:`~stmixer_mm.evaluation.functional.tube_identity`).
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -33,6 +39,8 @@ METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
 #: ``link_cfg`` keys of the ``'hybrid_voc'`` linking (``link_tubes``).
 HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length', 'min_score',
                     'nms_3d_iou', 'det_score_thr')
+#: Where the video-mAP's tubes come from.
+TUBE_SOURCES = ('linking', 'track_ids')
 
 
 @METRICS.register_module()
@@ -91,6 +99,19 @@ class TubeMetric(BaseMetric):
             another ``ann_file`` or a subset): ``'error'`` (default) stops
             before scoring; ``'warn'`` logs them and scores their ground
             truth as missed.
+        tubes (str): ``'linking'`` (default): the protocol's offline
+            linking of the frame detections; ``'track_ids'``: one tube per
+            class and ``pred_instances.track_ids`` id of a video (the
+            boxes' class scores decayed as the linking's, then the
+            protocol's ``min_score`` / ``min_length`` filters and 3-D NMS;
+            see ``docs/en/tube_protocols.md``). Needs ``track_ids`` in
+            every sample and ``score_mode='per_class'``. Frame-mAP is the
+            same either way.
+        identity_metrics (bool): Also report ``IDSW/gt`` (identity
+            switches per ground-truth tube), ``Frag/gt`` (fragmentations
+            per ground-truth tube) and ``coverage`` (percent of GT frames
+            matched) of the tubes the video-mAP scored, at box IoU 0.5;
+            the per-GT-tube rows are kept in ``self.identity``.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix (default ``'mAP'``).
     """
@@ -109,6 +130,8 @@ class TubeMetric(BaseMetric):
                  ignore_labels: Optional[Sequence[str]] = None,
                  classwise: bool = False,
                  missing_videos: str = 'error',
+                 tubes: str = 'linking',
+                 identity_metrics: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -133,6 +156,24 @@ class TubeMetric(BaseMetric):
             raise ValueError("missing_videos must be 'error' or 'warn', got "
                              f'{missing_videos!r}')
         self.missing_videos = missing_videos
+        if tubes not in TUBE_SOURCES:
+            raise ValueError(f'TubeMetric: tubes must be one of '
+                             f'{TUBE_SOURCES}, got {tubes!r}')
+        if protocol == 'hybrid_voc' and (tubes != 'linking'
+                                         or identity_metrics):
+            raise ValueError(
+                "TubeMetric: tubes='track_ids' and identity_metrics are not "
+                "supported for hybrid_voc; use protocol 'ucf_jhmdb' or "
+                "'multisports'")
+        if tubes == 'track_ids' and score_mode != 'per_class':
+            raise ValueError(
+                "TubeMetric: tubes='track_ids' needs score_mode='per_class' "
+                "(with 'argmax' a track's best class changes from frame to "
+                'frame, which cuts its tube of each class)')
+        self.tubes = tubes
+        self.identity_metrics = bool(identity_metrics)
+        #: identity_metrics' result of the last compute_metrics (with rows)
+        self.identity: Optional[dict] = None
         self.ann_file = ann_file
         self.gt = load_act_annotations(ann_file, METRIC_KEYS)
         if not 0 <= split < len(self.gt['test_videos']):
@@ -154,10 +195,13 @@ class TubeMetric(BaseMetric):
 
     # ------------------------------------------------------------------
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep ``(video, frame, bboxes [n, 4], scores [n, C'])`` per sample.
+        """Keep ``(video, frame, bboxes [n, 4], scores [n, C'], track_ids
+        [n] or None)`` per sample.
 
         ``scores`` has one column per class, or one more (column 0, the
-        background of the AVA-style heads, is dropped).
+        background of the AVA-style heads, is dropped). ``track_ids``
+        (``pred_instances.track_ids``, one integer per box) are kept when
+        the model gives them; ``tubes='track_ids'`` needs them.
         """
         for sample in data_samples:
             pred = sample['pred_instances']
@@ -173,14 +217,34 @@ class TubeMetric(BaseMetric):
                     'pred_instances.bboxes [n, 4] and pred_instances.scores '
                     f'[n, num_classes(+1)], got {list(bboxes.shape)} and '
                     f'{list(scores.shape)}')
+            ids = pred['track_ids'] if 'track_ids' in pred else None
+            if ids is not None:
+                ids = np.asarray(_numpy(ids))
+                if ids.shape != (len(bboxes), ) or not (np.issubdtype(
+                        ids.dtype, np.integer) or ids.size == 0):
+                    raise ValueError(
+                        f'video {video!r} frame {sample["timestamp"]}: '
+                        'expected pred_instances.track_ids, one integer per '
+                        f'box ([{len(bboxes)}]), got {ids.dtype} '
+                        f'{list(ids.shape)}')
+                ids = ids.astype(np.int64)
+            elif self.tubes == 'track_ids':
+                raise ValueError(self._no_ids(video, sample['timestamp']))
             self.results.append(
-                (video, int(sample['timestamp']), bboxes, scores))
+                (video, int(sample['timestamp']), bboxes, scores, ids))
+
+    @staticmethod
+    def _no_ids(video: str, frame: Any) -> str:
+        return (f'video {video!r} frame {frame}: TubeMetric(tubes='
+                "'track_ids') needs pred_instances.track_ids in every "
+                'sample, but the model gives no track ids (a detector '
+                "without tracking: use tubes='linking')")
 
     def detections_array(self, results: Sequence[Tuple]) -> np.ndarray:
         """Frame detections ``[N, 8]`` (``video_index frame label score x1
         y1 x2 y2``, boxes in pixels) of processed results."""
         rows = []
-        for video, frame, bboxes, scores in results:
+        for video, frame, bboxes, scores, *_ in results:
             index = self._video_index(video, frame)  # checks both
             if len(bboxes) == 0:
                 continue
@@ -210,7 +274,9 @@ class TubeMetric(BaseMetric):
             rows.append(block)
         return np.concatenate(rows) if rows else np.zeros((0, 8))
 
-    def frame_detections(self, results: Sequence[Tuple]) -> dict:
+    def frame_detections(self,
+                         results: Sequence[Tuple],
+                         track_ids: bool = False) -> Any:
         """Per-class frame detections of processed results, as
         :func:`~stmixer_mm.evaluation.functional.tube_protocols.evaluate`
         reads them: ``{label: {video index: {frame: [n, 5] float32 x1 y1
@@ -223,19 +289,29 @@ class TubeMetric(BaseMetric):
         predicted video (MOC reads one file per frame and stops when one is
         missing); the other protocols concatenate repeated frames and
         treat missing ones as frames without detections.
+
+        ``track_ids=True``: ``(frame detections, track ids)``, the second
+        of the same structure with the ``[n]`` track ids of the rows kept
+        (rows dropped by ``score_thr`` drop their ids).
         """
         order = sorted(
             range(len(results)),
             key=lambda i:
             (self._video_index(results[i][0], results[i][1]), results[i][1]))
         out: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
+        ids_out: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
         frames_seen: Dict[str, List[int]] = {}
         for i in order:
-            video, frame, bboxes, scores = results[i]
+            video, frame, bboxes, scores = results[i][:4]
             iv = self._video_index(video, frame)
             frames_seen.setdefault(video, []).append(frame)
-            boxes, labels, cls_scores = self._per_class(
+            boxes, labels, cls_scores, box_idx = self._per_class(
                 video, frame, bboxes, scores)
+            if track_ids:
+                ids = results[i][4] if len(results[i]) > 4 else None
+                if ids is None:
+                    raise ValueError(self._no_ids(video, frame))
+                ids = ids[box_idx]
             for label in np.unique(labels):
                 sel = labels == label
                 block = np.empty((int(sel.sum()), 5), np.float32)
@@ -245,6 +321,11 @@ class TubeMetric(BaseMetric):
                 if frame in per_frame:
                     block = np.concatenate([per_frame[frame], block])
                 per_frame[frame] = block
+                if track_ids:
+                    per_ids = ids_out.setdefault(int(label),
+                                                 {}).setdefault(iv, {})
+                    per_ids[frame] = np.concatenate(
+                        [per_ids.get(frame, np.zeros(0, np.int64)), ids[sel]])
         if self.protocol == 'ucf_jhmdb':
             for video, frames in frames_seen.items():
                 nframes = int(self.gt['nframes'][video])
@@ -260,7 +341,7 @@ class TubeMetric(BaseMetric):
                         f', frames predicted more than once: {twice[:10]}'
                         f'{"..." if len(twice) > 10 else ""} (test every '
                         'frame once, as TubeDataset(test_mode=True) does)')
-        return out
+        return (out, ids_out) if track_ids else out
 
     def _video_index(self, video: str, frame: int) -> int:
         if video not in self.video_index:
@@ -289,8 +370,9 @@ class TubeMetric(BaseMetric):
 
     def _per_class(self, video: str, frame: int, bboxes: np.ndarray,
                    scores: np.ndarray) -> Tuple[np.ndarray, ...]:
-        """``(boxes [m, 4] float32 pixels, labels [m], scores [m] float32)``
-        of one sample's boxes per ``score_mode``, box by box."""
+        """``(boxes [m, 4] float32 pixels, labels [m], scores [m] float32,
+        box index [m])`` of one sample's boxes per ``score_mode``, box by
+        box."""
         scores = self._check_columns(video, frame, scores)
         h, w = self.gt['resolution'][video]
         boxes = (bboxes.astype(np.float64) * np.array([w, h, w, h])).astype(
@@ -301,14 +383,16 @@ class TubeMetric(BaseMetric):
             box_idx = np.arange(n)
         else:
             box_idx, labels = np.nonzero(scores > self.score_thr)
-        return boxes[box_idx], labels, scores[box_idx, labels]
+        return boxes[box_idx], labels, scores[box_idx, labels], box_idx
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Frame-mAP and video-mAP (percent) of all processed samples."""
         logger = MMLogger.get_current_instance()
-        for video, frame, _, scores in results:  # bad input first
+        for video, frame, _, scores, *ids in results:  # bad input first
             self._video_index(video, frame)
             self._check_columns(video, frame, scores)
+            if self.tubes == 'track_ids' and (not ids or ids[0] is None):
+                raise ValueError(self._no_ids(video, frame))
         seen = {r[0] for r in results}
         unseen = [v for v in self.videos if v not in seen]
         if unseen:
@@ -333,7 +417,12 @@ class TubeMetric(BaseMetric):
             metrics, frame_aps, video_aps = self._hybrid_metrics(results)
             count = f'{len(self.detections_array(results))} frame detections'
         else:
-            frame_dets = self.frame_detections(results)
+            frame_ids = None
+            if self.tubes == 'track_ids':
+                frame_dets, frame_ids = self.frame_detections(results, True)
+            else:
+                frame_dets = self.frame_detections(results)
+            identity = {} if self.identity_metrics else None
             metrics, frame_aps, video_aps = evaluate(
                 self.gt,
                 frame_dets,
@@ -343,8 +432,12 @@ class TubeMetric(BaseMetric):
                 video_iou_thrs=self.video_iou_thrs,
                 video_map_range=self.video_map_range,
                 ignore_labels=self.ignore_labels,
-                link_cfg=self.link_cfg)
-            count = f'{len(results)} frames'
+                link_cfg=self.link_cfg,
+                frame_ids=frame_ids,
+                identity=identity)
+            self.identity = identity
+            count = f'{len(results)} frames' + (', tubes from track ids' if
+                                                frame_ids is not None else '')
         if self.classwise:
             for label, ap in frame_aps.items():
                 metrics[f'frameAP_{label}'] = 100 * float(ap)
