@@ -323,9 +323,7 @@ def place_crossing_actors(rng: np.random.Generator, num_actors: int,
     two_walkers = bool(rng.random() < TWO_WALKERS_PROB)
     classes = ['walk']
     classes.append('walk' if two_walkers else str(rng.choice(STATIC_CLASSES)))
-    classes += [
-        str(rng.choice(STATIC_CLASSES)) for _ in range(2, num_actors)
-    ]
+    classes += [str(rng.choice(STATIC_CLASSES)) for _ in range(2, num_actors)]
     ground = _ground(rng, max(units), height)
     actors = []
     for a in range(num_actors):
@@ -410,8 +408,8 @@ def crossing_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                 if x < actor.x_lo:
                     x, direction = 2 * actor.x_lo - x, 1
             elif classes[a] == 'jump':
-                ys[a, f] = -round(2.2 * actor.unit * hop(phase % period,
-                                                         period))
+                ys[a,
+                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
                 phase += 1
             xs[a, f] = x
     return xs, ys

@@ -28,8 +28,9 @@ _SPLIT_CODES = dict(train=1, val=2, demo=3)
 #: then clipped to the frame. Actors hidden by other actors keep their box.
 MIN_VISIBLE = 0.3
 #: ``motion='crossing'``: every run of frames in which an actor is visible
-#: (a tube) is at least ``fps`` frames long (the layout is redrawn until it
-#: is; short tubes would fall under the linking's 15-frame minimum).
+#: (a tube) is at least ``fps`` frames long: the layout of a video is
+#: redrawn, at most this many times, until it is (shorter tubes would fall
+#: under the 15-frame minimum of the tube linking).
 MAX_LAYOUT_DRAWS = 200
 
 

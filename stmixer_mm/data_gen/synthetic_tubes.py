@@ -108,7 +108,7 @@ def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
 
 
 def video_tubes_and_actors(
-        video: SyntheticVideo
+    video: SyntheticVideo
 ) -> Tuple[Dict[int, List[np.ndarray]], Dict[int, List[int]]]:
     """:func:`video_tubes` and, in the same order, the actor (index into
     ``video.actors``) of every tube: ``{label: [actor, ...]}``."""
@@ -119,8 +119,8 @@ def video_tubes_and_actors(
             label = tube_class(video, a, 0)
             for run in video.visible_runs(a):
                 rows = [[g + 1, *video.visible_box(a, g)] for g in run]
-                tubes.setdefault(label, []).append(
-                    np.array(rows, dtype=np.float32))
+                tubes.setdefault(label,
+                                 []).append(np.array(rows, dtype=np.float32))
                 actors.setdefault(label, []).append(a)
         return tubes, actors
     for a in range(len(video.actors)):
@@ -209,9 +209,9 @@ def crossing_stats(gt: dict) -> Dict[str, Dict[str, int]]:
     """
     stats = {}
     for key in ('train_videos', 'test_videos'):
-        out = dict.fromkeys(('videos', 'tubes', 'crossing_frames',
-                             'crossing_pairs', 'passes', 'exits', 'entries',
-                             'reentries', 'videos_with_crossing'), 0)
+        out = dict.fromkeys(
+            ('videos', 'tubes', 'crossing_frames', 'crossing_pairs', 'passes',
+             'exits', 'entries', 'reentries', 'videos_with_crossing'), 0)
         for v in gt[key][0]:
             n = int(gt['nframes'][v])
             out['videos'] += 1
