@@ -172,7 +172,8 @@ def add_generator_arguments(parser: argparse.ArgumentParser,
     ``out_dir``), one option ``--<name with dashes>`` per setting of
     ``names`` (typed as the setting: ``int`` / ``float``, choices for
     ``actor_states``, ``jump_phase`` and ``motion``; default its value in
-    ``defaults``; ``helps[name]`` as help if given), ``--no-demo`` and ``--overwrite``.
+    ``defaults``; ``helps[name]`` as help if given), ``--no-demo`` and
+    ``--overwrite``.
     """
     helps = helps or {}
     parser.add_argument('--out-dir', default=out_dir)

@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from stmixer_mm.data_gen import synthetic_tubes as syn_tubes
 from stmixer_mm.data_gen.scene import MIN_VISIBLE, build_split
 from stmixer_mm.data_gen.settings import SyntheticAVASettings
-from stmixer_mm.data_gen.synthetic_tubes import (
-    TUBE_CLASSES, TUBE_CROSSING_DEFAULTS, build_tube_annotations,
-    crossing_stats, generate_synthetic_tubes, main, parse_args, tube_class)
+from stmixer_mm.data_gen.synthetic_tubes import (TUBE_CLASSES,
+                                                 build_tube_annotations,
+                                                 crossing_stats,
+                                                 generate_synthetic_tubes,
+                                                 tube_class)
 
 W, H = 96, 64
 TINY = dict(
@@ -24,7 +27,7 @@ TINY = dict(
 
 
 def _settings(**kwargs) -> SyntheticAVASettings:
-    kwargs = dict(TUBE_CROSSING_DEFAULTS, **kwargs)
+    kwargs = dict(syn_tubes.TUBE_CROSSING_DEFAULTS, **kwargs)
     kwargs.pop('write_demo', None)
     return SyntheticAVASettings(**kwargs)
 
@@ -300,15 +303,15 @@ def test_tube_dataset_and_metric_read_it(generated):
 
 
 def test_cli(tmp_path, capsys):
-    args, kwargs = parse_args(['--motion', 'crossing'])
+    args, kwargs = syn_tubes.parse_args(['--motion', 'crossing'])
     assert (kwargs['num_train_videos'], kwargs['num_val_videos'],
             kwargs['seconds_per_video'], kwargs['min_actors'],
             kwargs['motion']) == (128, 32, 4, 2, 'crossing')
-    args, kwargs = parse_args([])
+    args, kwargs = syn_tubes.parse_args([])
     assert kwargs['motion'] == 'lanes' and kwargs['num_train_videos'] == 256
     with pytest.raises(SystemExit):
-        parse_args(['--motion', 'sideways'])
-    main([
+        syn_tubes.parse_args(['--motion', 'sideways'])
+    syn_tubes.main([
         '--out-dir',
         str(tmp_path / 'cli'), '--motion', 'crossing', '--num-train-videos',
         '1', '--num-val-videos', '1', '--width', '96', '--height', '64',
