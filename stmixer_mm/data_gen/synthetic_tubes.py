@@ -34,6 +34,30 @@ set's behaviour: an actor may change class at every keyframe, so its tubes
 are 1 s or longer pieces of the video (runs are at least one keyframe slot,
 ``fps`` frames, long: every tube passes the usual 15-frame minimum at 16
 fps), which the standard linking does not cut out of the video.
+
+The occlusion set (``motion='crossing'``, :data:`TUBE_CROSSING_DEFAULTS`:
+128 train / 32 test videos of 4 s, 2-3 actors, one class per actor and
+video): the actors share one ground line (+-3 px: the lower one is drawn
+over the other). Actor 0 walks (at 64 px/s, twice the lanes' speed);
+actor 1 walks towards it (a third of the videos) or stands, crouches or
+jumps in its way, so every video has a crossing and walkers cross actors
+of all four classes; a third actor, if any, stands, crouches or jumps
+elsewhere. Walkers walk out of the frame, turn round out of sight and
+come back (or, a quarter of them at one end, walk on and stay away).
+Ground truth: an actor's box is its drawn box clipped to the frame, at
+the frames where at least ``MIN_VISIBLE`` (30%) of it is inside the frame;
+an actor hidden behind another keeps its box. So leaving the frame ends
+an actor's tube and coming back starts a new tube of the same class (every
+tube is a contiguous run of at least ``fps`` frames: layouts are redrawn
+until they are); the pickle's extra key ``tube_actors`` ``{video: {label:
+[actor index of each tube]}}`` tells which tubes are the same actor.
+:func:`crossing_stats` counts crossings (frames where two boxes overlap
+with IoU > 0.1), exits and re-entries. The AVA csv files of such a set
+hold the actors in the frame at each keyframe, boxes clipped. Class
+balance: every video has a walker, so ``walk`` has about 2.5 times the
+actors of each other class (splits are redrawn until the rarest class has
+a third of the commonest's actors) and twice as many tubes again where
+walkers come back.
 """
 import argparse
 import logging
