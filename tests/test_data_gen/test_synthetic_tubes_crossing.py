@@ -320,3 +320,29 @@ def test_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'train_videos: videos 1, tubes' in out
     assert 'crossing_frames' in out and 'reentries' in out
+
+
+def test_ava_rows_hold_the_actors_in_view(generated, videos):
+    """The AVA csv of a crossing set has, at each keyframe, the actors in
+    the frame (the tube boxes there, normalised), none outside it."""
+    import csv
+    paths, gt = generated
+    rows = list(csv.reader(open(paths['train_ann'])))
+    assert rows
+    for video in videos['train']:
+        for slot, ts in enumerate(video.timestamps):
+            if ts in video.excluded:
+                continue
+            kf = video.keyframes[slot]
+            want = {
+                (a,
+                 tuple(
+                     round(x / s, 3)
+                     for x, s in zip(video.visible_box(a, kf), (W, H, W, H))))
+                for a in range(len(video.actors))
+                if video.visible_box(a, kf) is not None
+            }
+            have = {(int(r[7]), tuple(round(float(x), 3) for x in r[2:6]))
+                    for r in rows
+                    if r[0] == video.video_id and int(r[1]) == ts}
+            assert have == want
