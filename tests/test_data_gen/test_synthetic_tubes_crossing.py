@@ -218,6 +218,22 @@ def test_deterministic_by_seed(generated):
     assert differs
 
 
+def test_crossing_ground_truth_pinned(generated):
+    """The crossing set's tubes and tube actors of seed 0 (digest taken
+    when the setting was added): a later change of the generator that
+    moves them must say so and update the digest."""
+    import hashlib
+    _, gt = generated
+    h = hashlib.md5()
+    for v in sorted(gt['gttubes']):
+        for label in sorted(gt['gttubes'][v]):
+            for t, a in zip(gt['gttubes'][v][label],
+                            gt['tube_actors'][v][label]):
+                h.update(repr((v, label, a)).encode())
+                h.update(t.tobytes())
+    assert h.hexdigest() == '8eb33e393869e4fae0324ea5bc7a8413'
+
+
 def test_meta_and_default_pickle(generated, tmp_path):
     """meta.json records motion only when it is not 'lanes'; the default
     pickle has no tube_actors."""
