@@ -42,8 +42,9 @@ over the other). Actor 0 walks (at 64 px/s, twice the lanes' speed);
 actor 1 walks towards it (a third of the videos) or stands, crouches or
 jumps in its way, so every video has a crossing and walkers cross actors
 of all four classes; a third actor, if any, stands, crouches or jumps
-elsewhere (no talking pairs in this set). Walkers walk out of the frame, turn round out of sight and
-come back (or, a quarter of them at one end, walk on and stay away).
+elsewhere (no talking pairs in this set). Walkers walk out of the frame,
+turn round out of sight and come back (or, a quarter of them at one end,
+walk on and stay away).
 Ground truth: an actor's box is its drawn box clipped to the frame, at
 the frames where at least ``MIN_VISIBLE`` (30%) of it is inside the frame;
 an actor hidden behind another keeps its box. So leaving the frame ends
