@@ -285,3 +285,131 @@ def hop(phase: int, period: int) -> float:
     """
     tri = 1.0 - abs(2.0 * phase / period - 1.0)
     return min(1.0, max(0.0, 2.0 * tri - 0.5))
+
+
+# -- crossing scenes (motion='crossing') -------------------------------------
+#: Walking speed of the crossing scenes in px/s at a frame height of 128
+#: (scaled with the height): twice the lanes' speed, so that a walker
+#: crosses the frame, leaves it and comes back within a few seconds.
+CROSSING_SPEED = 64.0
+#: Probability that a walker turns round far out at one end of its lane
+#: (a frame width beyond the edge): it does not come back in the video.
+GONE_PROB = 0.25
+#: Classes of the actors that walkers pass (they stay in place).
+STATIC_CLASSES = ('stand', 'crouch', 'jump')
+#: Probability that actor 1 of a crossing scene walks too (towards actor
+#: 0) instead of standing, crouching or jumping in actor 0's way.
+TWO_WALKERS_PROB = 1 / 3
+
+
+def place_crossing_actors(rng: np.random.Generator, num_actors: int,
+                          width: int,
+                          height: int) -> Tuple[List[Actor], List[str]]:
+    """``num_actors`` (>= 2) actors on one ground line (+-3 px, which
+    decides who is drawn over whom) and their classes.
+
+    Actor 0 walks; actor 1 walks towards it (probability
+    :data:`TWO_WALKERS_PROB`) or stands, crouches or jumps in its way;
+    further actors stand, crouch or jump anywhere else. Walkers start
+    inside the frame and walk on a lane that reaches past both edges (by
+    their half width plus 4-24 px, scaled), so that they leave the frame,
+    turn round out of sight and come back; with probability
+    :data:`GONE_PROB` one end is a frame width out, so that a walker
+    leaving there does not come back. Actors that stay in place are
+    >= 10 px apart and not on a walker at the first frame.
+    """
+    scale = height / 128.0
+    units = [float(rng.uniform(4.6, 5.6)) * scale for _ in range(num_actors)]
+    two_walkers = bool(rng.random() < TWO_WALKERS_PROB)
+    classes = ['walk']
+    classes.append('walk' if two_walkers else str(rng.choice(STATIC_CLASSES)))
+    classes += [str(rng.choice(STATIC_CLASSES)) for _ in range(2, num_actors)]
+    ground = _ground(rng, max(units), height)
+    actors = []
+    for a in range(num_actors):
+        facing = int(rng.choice([-1, 1]))
+        actor = Actor(
+            person_id=a,
+            unit=units[a],
+            ground=min(ground + int(rng.integers(-3, 4)), height - 2),
+            x_lo=0,
+            x_hi=0,
+            x0=0,
+            facing=facing,
+            object_side=facing,
+            partner=None,
+            **_look(rng))
+        actors.append(actor)
+    # walker 0 starts on one side heading to the other, walker 1 (if any)
+    # on the other side heading back
+    side = int(rng.choice([-1, 1]))  # +1: walker 0 starts left, walks right
+    for a, actor in enumerate(actors):
+        if classes[a] != 'walk':
+            continue
+        half = actor.half_extent
+        beyond = [float(rng.uniform(4, 24)) * scale for _ in range(2)]
+        if rng.random() < GONE_PROB:  # walks on: out of the video
+            beyond[int(rng.integers(2))] = float(width)
+        actor.x_lo = -half - beyond[0]
+        actor.x_hi = width + half + beyond[1]
+        frac = float(rng.uniform(0.1, 0.45))
+        left = a == 0 and side > 0 or a == 1 and side < 0
+        actor.x0 = frac * width if left else (1 - frac) * width
+        actor.facing = 1 if left else -1
+        actor.object_side = actor.facing
+    w0 = actors[0]
+    taken = [(w0.x0, w0.half_extent)]
+    if classes[1] == 'walk':
+        taken.append((actors[1].x0, actors[1].half_extent))
+    for a, actor in enumerate(actors):
+        if classes[a] == 'walk':
+            continue
+        half = actor.object_extent
+        lo, hi = 0.12 * width, 0.88 * width
+        if a == 1:  # in walker 0's way
+            if side > 0:
+                lo = max(lo, w0.x0 + w0.half_extent + half + 4)
+            else:
+                hi = min(hi, w0.x0 - w0.half_extent - half - 4)
+        x = (lo + hi) / 2
+        for _ in range(50):
+            x = float(rng.uniform(lo, hi)) if hi > lo else (lo + hi) / 2
+            if all(abs(x - c) >= h + half + 10 for c, h in taken):
+                break
+        actor.x_lo = actor.x_hi = actor.x0 = x
+        taken.append((x, half))
+    return actors, classes
+
+
+def crossing_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
+                          classes: Sequence[str], num_frames: int, fps: int,
+                          height: int,
+                          jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`trajectories` of a crossing scene: walkers start at ``x0``
+    facing ``facing`` and walk at :data:`CROSSING_SPEED`, turning round at
+    the ends of their lane (outside the frame); jumpers hop as in
+    :func:`trajectories`; the others stay where they are."""
+    num = len(actors)
+    xs = np.zeros((num, num_frames))
+    ys = np.zeros((num, num_frames), dtype=np.int64)
+    speed = CROSSING_SPEED * height / 128.0 / fps
+    period = max(2, fps // 2)
+    for a, actor in enumerate(actors):
+        x, direction = actor.x0, actor.facing
+        phase = 0
+        if classes[a] == 'jump' and jump_phase != 'start':
+            phase = int(rng.integers(period))
+        for f in range(num_frames):
+            if classes[a] == 'walk':
+                if f > 0:
+                    x += direction * speed
+                if x > actor.x_hi:
+                    x, direction = 2 * actor.x_hi - x, -1
+                if x < actor.x_lo:
+                    x, direction = 2 * actor.x_lo - x, 1
+            elif classes[a] == 'jump':
+                ys[a,
+                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
+                phase += 1
+            xs[a, f] = x
+    return xs, ys

@@ -16,12 +16,22 @@ import numpy as np
 from mmengine.logging import print_log
 
 from stmixer_mm.datasets.ava_dataset import ava_keyframe_file_index
-from .actors import (ActorState, place_actors, sample_states,
-                     sample_video_state, trajectories)
+from .actors import (ActorState, crossing_trajectories, place_actors,
+                     place_crossing_actors, sample_states, sample_video_state,
+                     trajectories)
 from .render import make_background, render_frame
 from .settings import CLASSES, LABEL_IDS, SPLITS, SyntheticAVASettings
 
 _SPLIT_CODES = dict(train=1, val=2, demo=3)
+#: ``motion='crossing'``: an actor has a box (ground truth) at a frame when
+#: at least this fraction of its box lies inside the frame; the box is
+#: then clipped to the frame. Actors hidden by other actors keep their box.
+MIN_VISIBLE = 0.3
+#: ``motion='crossing'``: every run of frames in which an actor is visible
+#: (a tube) is at least ``fps`` frames long: the layout of a video is
+#: redrawn, at most this many times, until it is (shorter tubes would fall
+#: under the 15-frame minimum of the tube linking).
+MAX_LAYOUT_DRAWS = 200
 
 
 class SyntheticVideo:
@@ -57,6 +67,13 @@ class SyntheticVideo:
         if num_actors is None:
             num_actors = int(
                 rng.integers(settings.min_actors, settings.max_actors + 1))
+        self.motion = settings.motion
+        if self.motion == 'crossing':
+            self._crossing_scene(rng, settings, num_actors)
+            self.excluded = [
+                ts for ts in self.timestamps if rng.random() < exclude_prob
+            ]
+            return
         if force_pair:
             num_actors = max(num_actors, 2)
         self.actors = place_actors(rng, num_actors, force_pair, self.width,
@@ -74,6 +91,66 @@ class SyntheticVideo:
         self.excluded = [
             ts for ts in self.timestamps if rng.random() < exclude_prob
         ]
+
+    def _crossing_scene(self, rng: np.random.Generator,
+                        settings: SyntheticAVASettings,
+                        num_actors: int) -> None:
+        """Actors, states and trajectories of a ``motion='crossing'``
+        video (:func:`~stmixer_mm.data_gen.actors.place_crossing_actors`),
+        redrawn until every visible run of every actor is at least ``fps``
+        frames long."""
+        self.slot_of_frame = np.zeros(self.num_frames, dtype=np.int64)
+        for _ in range(MAX_LAYOUT_DRAWS):
+            self.actors, classes = place_crossing_actors(
+                rng, num_actors, self.width, self.height)
+            self.states = []
+            for cls in classes:
+                state = ActorState(
+                    posture='crouch' if cls == 'crouch' else 'stand',
+                    motion=cls if cls in ('walk', 'jump') else 'still',
+                    arms_up=bool(rng.random() < 0.3),
+                    hold=bool(rng.random() < 0.35))
+                self.states.append([state] * len(self.keyframes))
+            self.xs, self.y_offsets = crossing_trajectories(
+                rng, self.actors, classes, self.num_frames, self.fps,
+                self.height, self.jump_phase)
+            if all(
+                    len(run) >= self.fps for a in range(num_actors)
+                    for run in self.visible_runs(a)):
+                return
+        raise RuntimeError(
+            f'{self.video_id}: no crossing layout with tubes of >= {self.fps}'
+            f' frames in {MAX_LAYOUT_DRAWS} draws; use longer videos')
+
+    def visible_box(self, a: int,
+                    f: int) -> Optional[Tuple[int, int, int, int]]:
+        """The box of actor ``a`` at frame ``f`` clipped to the frame, or
+        ``None`` when less than :data:`MIN_VISIBLE` of it is inside the
+        frame (always the whole box with ``motion='lanes'``)."""
+        box = self.geometry(a, f)[1]
+        if self.motion != 'crossing':
+            return box
+        x1, y1, x2, y2 = box
+        cx1, cy1 = max(x1, 0), max(y1, 0)
+        cx2, cy2 = min(x2, self.width), min(y2, self.height)
+        inside = max(0, cx2 - cx1) * max(0, cy2 - cy1)
+        if inside < MIN_VISIBLE * (x2 - x1) * (y2 - y1):
+            return None
+        return cx1, cy1, cx2, cy2
+
+    def visible_runs(self, a: int) -> List[range]:
+        """The runs of consecutive 0-based frames where actor ``a`` has a
+        :meth:`visible_box` (one run, the whole video, with
+        ``motion='lanes'``)."""
+        runs, start = [], None
+        for f in range(self.num_frames + 1):
+            seen = f < self.num_frames and self.visible_box(a, f) is not None
+            if seen and start is None:
+                start = f
+            elif not seen and start is not None:
+                runs.append(range(start, f))
+                start = None
+        return runs
 
     def keyframe_index(self, timestamp: int) -> int:
         return self.fps * (timestamp - self.timestamp_start) + self.key_offset
@@ -179,13 +256,20 @@ class SyntheticVideo:
 
     def annotation_rows(self) -> List[Tuple]:
         """AVA rows ``(video_id, ts, x1, y1, x2, y2, label, person_id)`` of
-        the keyframes that are not excluded."""
+        the keyframes that are not excluded (with ``motion='crossing'``
+        the :meth:`visible_box` of the actors in the frame)."""
         rows = []
         for slot, ts in enumerate(self.timestamps):
             if ts in self.excluded:
                 continue
             for a, actor in enumerate(self.actors):
-                x1, y1, x2, y2 = self.keyframe_box(a, slot)
+                if self.motion == 'crossing':  # out of the frame: no row
+                    box = self.visible_box(a, self.keyframes[slot])
+                    if box is None:
+                        continue
+                    x1, y1, x2, y2 = box
+                else:
+                    x1, y1, x2, y2 = self.keyframe_box(a, slot)
                 box = (x1 / self.width, y1 / self.height, x2 / self.width,
                        y2 / self.height)
                 for label in self.labels(a, slot):
@@ -210,7 +294,8 @@ def build_split(settings: SyntheticAVASettings,
     no ground truth. With ``actor_states='per_video'`` (tube data) they are
     redrawn instead until the actors per :func:`state_class` are balanced:
     the rarest class has at least half (rounded down) of the actors of the
-    commonest.
+    commonest (a third with ``motion='crossing'``, where every video has
+    one or two walkers).
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
@@ -237,7 +322,9 @@ def build_split(settings: SyntheticAVASettings,
         ]
         if settings.actor_states == 'per_video':
             counts = state_class_counts(videos)
-            if min(counts.values()) >= max(counts.values()) // 2:
+            # crossing scenes need walkers: walk is about twice as common
+            share = 3 if settings.motion == 'crossing' else 2
+            if min(counts.values()) >= max(counts.values()) // share:
                 return videos, attempt
         elif not missing_classes(videos):
             return videos, attempt

@@ -45,6 +45,8 @@ SPLITS = ('train', 'val')
 ACTOR_STATE_MODES = ('per_keyframe', 'per_video')
 #: Values of :attr:`SyntheticAVASettings.jump_phase`.
 JUMP_PHASES = ('start', 'random')
+#: Values of :attr:`SyntheticAVASettings.motion`.
+MOTIONS = ('lanes', 'crossing')
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,14 @@ class SyntheticAVASettings:
     #: period every jumper is in the same phase at the same frame;
     #: ``'random'`` (tube data): each jump starts at a random phase.
     jump_phase: str = 'start'
+    #: ``'lanes'`` (default): actors stand side by side, >= 10 px apart,
+    #: walkers bounce inside their own lane. ``'crossing'`` (occlusion
+    #: benchmark, needs ``actor_states='per_video'`` and ``min_actors >=
+    #: 2``): the actors share one ground line, walkers walk across the
+    #: others (drawn over or under them) and out of the frame, turn round
+    #: out of sight and re-enter (:func:`~stmixer_mm.data_gen.actors.
+    #: place_crossing_actors`).
+    motion: str = 'lanes'
 
     @classmethod
     def from_kwargs(cls, kwargs: Dict) -> 'SyntheticAVASettings':
@@ -134,11 +144,23 @@ class SyntheticAVASettings:
             self.jump_phase in JUMP_PHASES,
             f'jump_phase must be one of {JUMP_PHASES}, got '
             f'{self.jump_phase!r}')
+        need(self.motion in MOTIONS,
+             f'motion must be one of {MOTIONS}, got {self.motion!r}')
+        if self.motion == 'crossing':
+            need(
+                self.actor_states == 'per_video',
+                "motion='crossing' needs actor_states='per_video' (one "
+                f'class per actor and video), got {self.actor_states!r}')
+            need(
+                self.min_actors >= 2,
+                "motion='crossing' needs min_actors >= 2 (actors cross "
+                f'each other), got {self.min_actors}')
 
 
 #: Names of the fields of :class:`SyntheticAVASettings`, in order.
 SETTING_NAMES = tuple(SyntheticAVASettings.__dataclass_fields__)
-_CHOICES = dict(actor_states=ACTOR_STATE_MODES, jump_phase=JUMP_PHASES)
+_CHOICES = dict(
+    actor_states=ACTOR_STATE_MODES, jump_phase=JUMP_PHASES, motion=MOTIONS)
 
 
 def add_generator_arguments(parser: argparse.ArgumentParser,
@@ -149,8 +171,9 @@ def add_generator_arguments(parser: argparse.ArgumentParser,
     """The options of a generator tool: ``--out-dir`` (default
     ``out_dir``), one option ``--<name with dashes>`` per setting of
     ``names`` (typed as the setting: ``int`` / ``float``, choices for
-    ``actor_states`` and ``jump_phase``; default its value in ``defaults``;
-    ``helps[name]`` as help if given), ``--no-demo`` and ``--overwrite``.
+    ``actor_states``, ``jump_phase`` and ``motion``; default its value in
+    ``defaults``; ``helps[name]`` as help if given), ``--no-demo`` and
+    ``--overwrite``.
     """
     helps = helps or {}
     parser.add_argument('--out-dir', default=out_dir)

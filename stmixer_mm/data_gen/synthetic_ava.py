@@ -61,7 +61,8 @@ from .actors import Actor, ActorState
 from .scene import (SyntheticVideo, build_demo, build_split, missing_classes,
                     state_class, state_class_counts)
 from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, JUMP_PHASES,
-                       LABEL_IDS, LABEL_TYPES, SPLITS, SyntheticAVASettings)
+                       LABEL_IDS, LABEL_TYPES, MOTIONS, SPLITS,
+                       SyntheticAVASettings)
 from .writers import (FILENAME_TMPL, MANIFEST, count_video_frames,
                       dataset_paths, file_states, remove_generated,
                       write_demo_video, write_excluded, write_label_map,
@@ -72,7 +73,7 @@ _paths = dataset_paths
 
 __all__ = [
     'CLASSES', 'CLASS_CUES', 'LABEL_IDS', 'LABEL_TYPES', 'SPLITS',
-    'ACTOR_STATE_MODES', 'JUMP_PHASES', 'FILENAME_TMPL', 'MANIFEST',
+    'ACTOR_STATE_MODES', 'JUMP_PHASES', 'MOTIONS', 'FILENAME_TMPL', 'MANIFEST',
     'GENERATOR_VERSION', 'SyntheticAVASettings', 'Actor', 'ActorState',
     'SyntheticVideo', 'build_split', 'build_demo', 'state_class',
     'state_class_counts', 'missing_classes', 'write_label_map',
@@ -101,7 +102,8 @@ def generate_synthetic_ava(out_dir: str,
                            seed: int = 0,
                            overwrite: bool = False,
                            actor_states: str = 'per_keyframe',
-                           jump_phase: str = 'start') -> Dict[str, str]:
+                           jump_phase: str = 'start',
+                           motion: str = 'lanes') -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
     The defaults are the quick-start size (16 + 4 videos of 12 s, 11
@@ -124,6 +126,10 @@ def generate_synthetic_ava(out_dir: str,
     whole video (the tube data, :mod:`stmixer_mm.data_gen.synthetic_tubes`);
     the default ``'per_keyframe'`` is the AVA set. ``jump_phase='random'``
     starts every jump at a random phase of the hop (the tube data).
+    ``motion='crossing'`` makes actors walk across each other and out of
+    the frame (the occlusion tube set,
+    :data:`~stmixer_mm.data_gen.synthetic_tubes.TUBE_CROSSING_DEFAULTS`);
+    its csv rows hold the actors in the frame, boxes clipped to it.
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
@@ -146,7 +152,8 @@ def generate_synthetic_ava(out_dir: str,
         jpeg_quality=jpeg_quality,
         seed=seed,
         actor_states=actor_states,
-        jump_phase=jump_phase)
+        jump_phase=jump_phase,
+        motion=motion)
     settings.validate()
     paths = dataset_paths(out_dir)
     if not write_demo:
@@ -228,6 +235,8 @@ def _recorded_settings(settings: SyntheticAVASettings,
         wanted.pop('actor_states')
     if settings.jump_phase == 'start':
         wanted.pop('jump_phase')  # the same, for sets made before it
+    if settings.motion == 'lanes':
+        wanted.pop('motion')  # the same, for sets made before it
     return wanted
 
 
@@ -249,8 +258,10 @@ def _write_split(settings: SyntheticAVASettings, split: str,
         videos=len(videos),
         keyframes=sum(len(v.timestamps) - len(v.excluded) for v in videos),
         excluded_keyframes=len(excluded),
-        boxes=sum((len(v.timestamps) - len(v.excluded)) * len(v.actors)
-                  for v in videos),
+        # actor boxes at the annotated keyframes (every actor, except
+        # with motion='crossing' those out of the frame)
+        boxes=len({(r[0], r[1], r[7])
+                   for r in rows}),
         label_rows=len(rows),
         per_class={
             c: sum(1 for r in rows if r[6] == LABEL_IDS[c])

@@ -34,6 +34,32 @@ set's behaviour: an actor may change class at every keyframe, so its tubes
 are 1 s or longer pieces of the video (runs are at least one keyframe slot,
 ``fps`` frames, long: every tube passes the usual 15-frame minimum at 16
 fps), which the standard linking does not cut out of the video.
+
+The occlusion set (``motion='crossing'``, :data:`TUBE_CROSSING_DEFAULTS`:
+128 train / 32 test videos of 4 s, 2-3 actors, one class per actor and
+video): the actors share one ground line (+-3 px: the lower one is drawn
+over the other). Actor 0 walks (at 64 px/s, twice the lanes' speed);
+actor 1 walks towards it (a third of the videos) or stands, crouches or
+jumps in its way, so every video has a crossing and walkers cross actors
+of all four classes; a third actor, if any, stands, crouches or jumps
+elsewhere (no talking pairs in this set). Walkers walk out of the frame,
+turn round out of sight and come back (or, a quarter of them at one end,
+walk on and stay away).
+Ground truth: an actor's box is its drawn box clipped to the frame, at
+the frames where at least ``MIN_VISIBLE`` (30%) of it is inside the frame;
+an actor hidden behind another keeps its box. So leaving the frame ends
+an actor's tube and coming back starts a new tube of the same class (every
+tube is a contiguous run of at least ``fps`` frames: layouts are redrawn
+until they are); the pickle's extra key ``tube_actors`` ``{video: {label:
+[actor index of each tube]}}`` tells which tubes are the same actor.
+:func:`crossing_stats` counts crossings (frames where two boxes overlap
+with IoU > 0.1), exits and re-entries. The AVA csv files of such a set
+hold the actors in the frame at each keyframe, boxes clipped. Class
+balance: every video has a walker, so ``walk`` has about 3 times the
+actors of each other class (splits are redrawn until the rarest class has
+a third of the commonest's actors) and, as a walker that comes back has
+two tubes, about 5 times the tubes (preset, seed 0: train 153 walkers /
+271 walk tubes, 55-57 actors and tubes of each other class).
 """
 import argparse
 import logging
@@ -79,10 +105,50 @@ def tube_class(video: SyntheticVideo, actor: int, frame: int) -> int:
     return TUBE_CLASSES.index(state_class(video.state(actor, frame)))
 
 
+#: Settings of the occlusion benchmark (``motion='crossing'``), where they
+#: differ from :data:`TUBE_DEFAULTS`: actors walk across each other and
+#: out of the frame and come back (a new tube), so videos are longer (4 s:
+#: a walker at 64 px/s crosses the 192 px frame, leaves it and re-enters)
+#: and hold 2-3 actors; 128 train / 32 test videos keep the training
+#: keyframe budget of the default set (128 x 64 frames at
+#: ``keyframe_stride`` 8 give 1024 keyframes).
+TUBE_CROSSING_DEFAULTS = dict(
+    TUBE_DEFAULTS,
+    num_train_videos=128,
+    num_val_videos=32,
+    seconds_per_video=4,
+    min_actors=2,
+    max_actors=3,
+    motion='crossing')
+#: IoU of two actors' ground-truth boxes above which a frame counts as a
+#: crossing in :func:`crossing_stats`.
+CROSSING_IOU = 0.1
+
+
 def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
     """``{label: [tube [n, 5] float32 (1-based frame, x1 y1 x2 y2)]}`` of a
-    video: one tube per actor and run of frames with the same class."""
+    video: one tube per actor and run of frames with the same class (with
+    ``motion='crossing'``: per actor and run of frames in the frame,
+    :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.visible_box`)."""
+    return video_tubes_and_actors(video)[0]
+
+
+def video_tubes_and_actors(
+    video: SyntheticVideo
+) -> Tuple[Dict[int, List[np.ndarray]], Dict[int, List[int]]]:
+    """:func:`video_tubes` and, in the same order, the actor (index into
+    ``video.actors``) of every tube: ``{label: [actor, ...]}``."""
     tubes: Dict[int, List[np.ndarray]] = {}
+    actors: Dict[int, List[int]] = {}
+    if video.motion == 'crossing':  # one class per actor, runs in view
+        for a in range(len(video.actors)):
+            label = tube_class(video, a, 0)
+            for run in video.visible_runs(a):
+                rows = [[g + 1, *video.visible_box(a, g)] for g in run]
+                tubes.setdefault(label,
+                                 []).append(np.array(rows, dtype=np.float32))
+                actors.setdefault(label, []).append(a)
+        return tubes, actors
     for a in range(len(video.actors)):
         classes = [tube_class(video, a, f) for f in range(video.num_frames)]
         start = 0
@@ -92,12 +158,16 @@ def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
                         for g in range(start, f)]
                 tube = np.array(rows, dtype=np.float32)
                 tubes.setdefault(classes[start], []).append(tube)
+                actors.setdefault(classes[start], []).append(a)
                 start = f
-    return tubes
+    return tubes, actors
 
 
 def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
-    """The ACT ground-truth dict of the generator's train / val videos."""
+    """The ACT ground-truth dict of the generator's train / val videos;
+    with ``motion='crossing'`` also ``tube_actors`` ``{video: {label:
+    [actor index of each tube of gttubes[video][label]]}}`` (an actor that
+    leaves the frame and comes back has two tubes)."""
     gt = dict(
         labels=list(TUBE_CLASSES),
         gttubes={},
@@ -109,7 +179,10 @@ def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
         videos, _ = build_split(settings, split)
         key = 'train_videos' if split == 'train' else 'test_videos'
         for v in videos:
-            gt['gttubes'][v.video_id] = video_tubes(v)
+            gt['gttubes'][v.video_id], tube_actors = \
+                video_tubes_and_actors(v)
+            if settings.motion == 'crossing':
+                gt.setdefault('tube_actors', {})[v.video_id] = tube_actors
             gt['nframes'][v.video_id] = v.num_frames
             gt['resolution'][v.video_id] = (v.height, v.width)
             gt[key][0].append(v.video_id)
@@ -138,6 +211,74 @@ def tube_stats(gt: dict) -> Dict[str, Dict[str, int]]:
     return stats
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, w) * max(0.0, h)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) \
+        - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def crossing_stats(gt: dict) -> Dict[str, Dict[str, int]]:
+    """Occlusion statistics per split (``train_videos`` / ``test_videos``)
+    of a tube pickle, from its ground-truth boxes.
+
+    ``crossing_frames``: frames where two tubes' boxes overlap with IoU >
+    :data:`CROSSING_IOU`; ``crossing_pairs``: pairs of tubes that do so at
+    some frame; ``passes``: of those pairs, the ones whose box centres
+    swap sides (one passed the other fully or through its middle) while
+    both are in view; ``exits``: tubes that end before the last frame;
+    ``entries``: tubes that start after the first frame; ``reentries``:
+    tubes of an actor that had an earlier tube (needs ``tube_actors``, else
+    0); ``videos_with_crossing``.
+    """
+    stats = {}
+    for key in ('train_videos', 'test_videos'):
+        out = dict.fromkeys(
+            ('videos', 'tubes', 'crossing_frames', 'crossing_pairs', 'passes',
+             'exits', 'entries', 'reentries', 'videos_with_crossing'), 0)
+        for v in gt[key][0]:
+            n = int(gt['nframes'][v])
+            out['videos'] += 1
+            tubes = [(label, i, t)
+                     for label, ts in sorted(gt['gttubes'][v].items())
+                     for i, t in enumerate(ts)]
+            out['tubes'] += len(tubes)
+            owners = gt.get('tube_actors', {}).get(v)
+            firsts = {}
+            for label, i, t in tubes:
+                out['exits'] += int(t[-1, 0] < n)
+                out['entries'] += int(t[0, 0] > 1)
+                if owners is not None:
+                    actor = owners[label][i]
+                    firsts.setdefault(actor, []).append(t[0, 0])
+            out['reentries'] += sum(len(s) - 1 for s in firsts.values())
+            boxes = [{int(r[0]): r[1:] for r in t} for _, _, t in tubes]
+            frames = set()
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    common = sorted(set(boxes[i]) & set(boxes[j]))
+                    hit = [
+                        f for f in common
+                        if _iou(boxes[i][f], boxes[j][f]) > CROSSING_IOU
+                    ]
+                    if not hit:
+                        continue
+                    frames.update(hit)
+                    out['crossing_pairs'] += 1
+                    side = {
+                        np.sign((boxes[i][f][0] + boxes[i][f][2]) -
+                                (boxes[j][f][0] + boxes[j][f][2]))
+                        for f in common
+                    }
+                    out['passes'] += int({-1.0, 1.0} <= side)
+            out['crossing_frames'] += len(frames)
+            out['videos_with_crossing'] += int(bool(frames))
+        stats[key] = out
+    return stats
+
+
 def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
     """Generate the synthetic set (if needed) and its tube ground truth.
 
@@ -145,13 +286,16 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
         out_dir (str): Output folder.
         **kwargs: Settings of :func:`generate_synthetic_ava` (the same
             settings give the same frames and tubes); missing ones take
-            :data:`TUBE_DEFAULTS`, then the AVA generator's defaults.
+            :data:`TUBE_DEFAULTS` (:data:`TUBE_CROSSING_DEFAULTS` with
+            ``motion='crossing'``), then the AVA generator's defaults.
 
     Returns:
         dict: The paths of :func:`generate_synthetic_ava` plus
         ``tube_gt`` (the ACT pickle).
     """
-    kwargs = dict(TUBE_DEFAULTS, **kwargs)
+    defaults = TUBE_CROSSING_DEFAULTS \
+        if kwargs.get('motion') == 'crossing' else TUBE_DEFAULTS
+    kwargs = dict(defaults, **kwargs)
     paths = generate_synthetic_ava(out_dir, **kwargs)
     gt = build_tube_annotations(SyntheticAVASettings.from_kwargs(kwargs))
     paths['tube_gt'] = osp.join(paths['annotations'], TUBE_GT_NAME)
@@ -162,10 +306,16 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
 #: The settings the tube tool sets on the command line.
 CLI_SETTINGS = ('num_train_videos', 'num_val_videos', 'seconds_per_video',
                 'fps', 'width', 'height', 'min_actors', 'max_actors', 'seed',
-                'actor_states', 'jump_phase')
+                'actor_states', 'jump_phase', 'motion')
 
 
 def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
+    # the defaults of the other options follow --motion (its preset)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument('--motion', default='lanes')
+    motion = pre.parse_known_args(argv)[0].motion
+    preset = TUBE_CROSSING_DEFAULTS if motion == 'crossing' \
+        else TUBE_DEFAULTS
     parser = argparse.ArgumentParser(
         description='Generate the synthetic data set with ACT-format tube '
         'ground truth (annotations/tubes_GT.pkl)')
@@ -173,7 +323,7 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
         parser,
         'data/synthetic_tubes',
         CLI_SETTINGS,
-        SyntheticAVASettings(**TUBE_DEFAULTS),
+        SyntheticAVASettings(**preset),
         helps=dict(
             actor_states="'per_video' (default): one class per actor for "
             'the whole video, one tube per actor (JHMDB-like); '
@@ -181,7 +331,11 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
             'cover parts of the video',
             jump_phase="'random' (default): every jump starts at a random "
             "phase of the hop; 'start': on the ground (the AVA set's "
-            'behaviour, every jumper in the same phase at the same frame)'))
+            'behaviour, every jumper in the same phase at the same frame)',
+            motion="'lanes' (default): actors side by side, each in its "
+            "own lane; 'crossing': the occlusion set, walkers cross the "
+            'other actors and leave and re-enter the frame (a new tube); '
+            'its defaults: 128 train / 32 test videos of 4 s, 2-3 actors'))
     args = parser.parse_args(argv)
     kwargs = setting_values(args, CLI_SETTINGS)
     kwargs.update(write_demo=not args.no_demo, overwrite=args.overwrite)
@@ -199,6 +353,9 @@ def main(argv=None) -> None:
         print(f'{split}: ' +
               ', '.join(f'{c} {s["tubes"]} tubes / {s["boxes"]} boxes'
                         for c, s in per.items()))
+    if gt.get('tube_actors') is not None:  # motion='crossing'
+        for split, st in crossing_stats(gt).items():
+            print(f'{split}: ' + ', '.join(f'{k} {v}' for k, v in st.items()))
 
 
 if __name__ == '__main__':
