@@ -10,8 +10,10 @@
 # the training pipeline resizes as the test pipeline, without random resize
 # or flip. Test with one process (tools/test.py without a launcher): the
 # keyframes of a video must reach the model in order.
-_base_ = ['./stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_'
-          'ava22-rgb.py']
+_base_ = [
+    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_'
+    'ava22-rgb.py'
+]
 
 num_clips = 2
 model = dict(

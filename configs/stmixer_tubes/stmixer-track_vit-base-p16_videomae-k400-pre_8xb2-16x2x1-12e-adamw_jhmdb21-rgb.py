@@ -11,8 +11,10 @@
 # without random resize or flip. Test with one process (tools/test.py
 # without a launcher): the keyframes of a video must reach the model in
 # order.
-_base_ = ['./stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
-          'jhmdb21-rgb.py']
+_base_ = [
+    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
+    'jhmdb21-rgb.py'
+]
 
 num_clips = 2
 model = dict(

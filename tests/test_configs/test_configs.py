@@ -258,7 +258,7 @@ def tiny_model(model_cfg):
 TINY_SIZE = 32  # input frames of the CPU runs
 
 
-def _sample(img_shape=(TINY_SIZE, TINY_SIZE)):
+def _sample(img_shape=(TINY_SIZE, TINY_SIZE), timestamp=None):
     from mmaction.structures import ActionDataSample
     s = ActionDataSample()
     s.set_metainfo(dict(img_shape=img_shape))
@@ -266,6 +266,9 @@ def _sample(img_shape=(TINY_SIZE, TINY_SIZE)):
     labels[0, [12, 80]] = 1
     s.gt_instances = InstanceData(
         bboxes=torch.tensor([[4., 2., 20., 30.]]), labels=labels)
+    if timestamp is not None:  # a keyframe of a sequence, one person
+        s.set_metainfo(dict(video_id='v', timestamp=timestamp))
+        s.gt_instances.track_ids = torch.tensor([5])
     return s
 
 
@@ -291,7 +294,8 @@ def test_config_loads_and_model_builds_on_meta(path):
     init_default_scope(cfg.default_scope)
     with torch.device('meta'), _cpu_linspace():
         model = MODELS.build(cfg.model)
-    assert type(model).__name__ == 'STMixer'
+    assert cfg.model.type in ('STMixer', 'STMixerTracker')
+    assert type(model).__name__ == cfg.model.type
     assert all(p.is_meta for p in model.parameters())
 
 
@@ -673,8 +677,15 @@ def test_tiny_model_trains_and_predicts(name):
     clip_len, _ = clip_settings(cfg)
     frames = torch.randint(
         0, 255, (3, clip_len, TINY_SIZE, TINY_SIZE), dtype=torch.uint8)
+    if cfg.model.type == 'STMixerTracker':
+        # a sequence of num_clips keyframes of one video
+        n = cfg.model.track_cfg.num_clips
+        inputs = [frames] * n
+        samples = [_sample(timestamp=t) for t in range(1, n + 1)]
+    else:
+        inputs, samples = [frames], [_sample()]
     data = model.data_preprocessor(
-        dict(inputs=[frames], data_samples=[_sample()]), training=True)
+        dict(inputs=inputs, data_samples=samples), training=True)
     model.train()
     losses = model.loss(data['inputs'], data['data_samples'])
     assert len(losses) == 4 * num_stages
@@ -686,7 +697,7 @@ def test_tiny_model_trains_and_predicts(name):
         if p.grad is not None)
     model.eval()
     with torch.no_grad():
-        (pred, ) = model.predict(data['inputs'], data['data_samples'])
+        pred = model.predict(data['inputs'], data['data_samples'])[-1]
     assert pred.pred_instances.scores.shape[1] == 81
     head = model.decoder.stages[0]
     expected_width = TINY_C * len(cfg.model.decoder.stage_head.action_branches)
