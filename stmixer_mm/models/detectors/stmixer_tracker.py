@@ -21,6 +21,7 @@ from mmdet.utils import ConfigType, OptConfigType
 from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS
 from .stmixer import STMixer
@@ -30,6 +31,8 @@ TRACK_CFG_DEFAULTS = dict(
     # training
     num_clips=4,
     drop_prob=0.1,
+    # the decoder stage where the carried queries join the learned ones
+    entry_stage=1,
     # inference
     birth_thr=0.5,
     track_thr=0.4,
@@ -122,6 +125,11 @@ class STMixerTracker(STMixer):
             raise ValueError('track_cfg.num_clips must be >= 2 (a sequence '
                              'carries queries from one keyframe to the '
                              f'next), got {self.track_cfg["num_clips"]}')
+        if not 0 <= self.track_cfg['entry_stage'] < self.decoder.num_stages:
+            raise ValueError(
+                'track_cfg.entry_stage must be a stage of the decoder (0..'
+                f'{self.decoder.num_stages - 1}), got '
+                f'{self.track_cfg["entry_stage"]}')
         if not 0 <= self.track_cfg['drop_prob'] < 1:
             raise ValueError('track_cfg.drop_prob must be in [0, 1), got '
                              f'{self.track_cfg["drop_prob"]}')
@@ -155,20 +163,44 @@ class STMixerTracker(STMixer):
 
     def _run(self, x: tuple, i: int, xyzr: Tensor, spatial: Tensor,
              temporal: Optional[Tensor], carried: dict) -> List[dict]:
-        """The decoder on sample ``i``: its learned queries followed by the
-        carried ones (updated by the query interaction block)."""
+        """The decoder on sample ``i``: its learned queries, joined by the
+        carried ones (updated by the query interaction block) at stage
+        ``track_cfg.entry_stage``. Stage outputs before that stage hold the
+        learned queries only."""
         xyzr, spatial = xyzr[i:i + 1], spatial[i:i + 1]
         temporal = None if temporal is None else temporal[i:i + 1]
-        if carried.get('xyzr') is not None and carried['xyzr'].size(1):
+        entry = self.track_cfg['entry_stage']
+        c_xyzr = carried.get('xyzr')
+        if c_xyzr is not None and c_xyzr.size(1):
             c_s, c_t = self.query_interaction(carried['spatial'],
-                                              carried['temporal'],
-                                              carried['xyzr'])
-            xyzr = torch.cat([xyzr, carried['xyzr'].to(xyzr.dtype)], 1)
-            spatial = torch.cat([spatial, c_s], 1)
-            if temporal is not None:
-                temporal = torch.cat([temporal, c_t], 1)
-        return self.decoder.run_stages(
-            tuple(f[i:i + 1] for f in x), xyzr, spatial, temporal)
+                                              carried['temporal'], c_xyzr)
+        else:
+            c_xyzr = None
+        decoder = self.decoder
+        pyramid = decoder.stages[0].prepare_pyramid(
+            tuple(f[i:i + 1] for f in x))
+        results = []
+        for k, stage in enumerate(decoder.stages):
+            if k == entry and c_xyzr is not None:
+                xyzr = torch.cat([xyzr, c_xyzr.to(xyzr.dtype)], 1)
+                spatial = torch.cat([spatial, c_s], 1)
+                if temporal is not None:
+                    temporal = torch.cat([temporal, c_t], 1)
+            if decoder.with_cp and self.training and torch.is_grad_enabled():
+                out = checkpoint(
+                    stage,
+                    pyramid,
+                    xyzr,
+                    spatial,
+                    temporal,
+                    use_reentrant=False)
+            else:
+                out = stage(pyramid, xyzr, spatial, temporal)
+            results.append(out)
+            xyzr = out['xyzr']
+            spatial = out['spatial_queries']
+            temporal = out['temporal_queries']
+        return results
 
     # ------------------------------------------------------------------
     # training
@@ -288,8 +320,10 @@ class STMixerTracker(STMixer):
                 ids = carried['ids']
                 for stage, stage_results in enumerate(results):
                     self.decoder.check_finite(stage, stage_results)
-                    assign = self.assign(stage, stage_results, gts[i],
-                                         metas[i], num_learned, ids)
+                    assign = self.assign(
+                        stage, stage_results, gts[i], metas[i], num_learned,
+                        ids
+                        if stage >= self.track_cfg['entry_stage'] else ids[:0])
                     stage_losses = self.decoder.stages[stage].loss_and_target(
                         stage_results, [assign], [gts[i]], [metas[i]])
                     weight = self.decoder.stage_loss_weights[stage]

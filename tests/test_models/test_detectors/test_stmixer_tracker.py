@@ -196,3 +196,25 @@ def test_bad_track_cfg():
         build(dict(TRACKER, track_cfg=dict(max_lots=2)))
     with pytest.raises(ValueError, match='num_clips'):
         build(dict(TRACKER, track_cfg=dict(num_clips=1)))
+
+
+@pytest.mark.parametrize('entry', [0, 1])
+def test_carried_queries_join_at_the_entry_stage(entry):
+    """Stages before track_cfg.entry_stage see the learned queries only;
+    from it on the carried ones follow them (and at entry_stage 0 the
+    first stage already holds them)."""
+    model = build(
+        dict(TRACKER, track_cfg=dict(num_clips=2, entry_stage=entry)))
+    model.eval()
+    x, xyzr, spatial, temporal = model._queries(
+        torch.randn(1, 3, 4, 64, 64), [sample([], [])])
+    carried = dict(
+        spatial=torch.randn(1, 3, 64),
+        temporal=torch.randn(1, 3, 64),
+        xyzr=torch.tensor([[[32., 32., 5., 0.]] * 3]))
+    with torch.no_grad():
+        results = model._run(x, 0, xyzr, spatial, temporal, carried)
+    sizes = [r['person_logits'].size(1) for r in results]
+    assert sizes == [10 + 3 * (k >= entry) for k in range(2)]
+    with pytest.raises(ValueError, match='entry_stage'):
+        build(dict(TRACKER, track_cfg=dict(entry_stage=2)))
