@@ -1,37 +1,40 @@
 """Track queries against keyframe detection + offline linking on the
-synthetic tube benchmarks, same model and same training budget.
+synthetic tube benchmarks: same model, same training budget.
 
-Both variants start from the same keyframe detector (``--checkpoint``, the
-quick-start tube model as ``benchmark_tubes.py`` trains it) and are
-fine-tuned for ``--iters`` iterations of 8 clips with the same optimiser,
-learning rate and pipeline (no Flip in either: a per-clip flip would mirror
-a person between the keyframes of a sequence):
+The two variants are the quick-start tube configs, trained from scratch
+with the same schedule (6 epochs of 128 iterations of 8 clips, AdamW,
+the same data):
 
-* ``linking``: the keyframe detector (STMixer), trained on single
-  keyframes; test tubes from the protocol's offline linking;
-* ``tracking``: STMixerTracker (track queries), trained on sequences of 4
-  keyframes 1-8 frames apart; test tubes from its track ids (and, on the
-  same predictions, from the offline linking, to tell the two effects
-  apart: ``tracking+linking``).
+* ``linking``: ``stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py``,
+  the keyframe detector (STMixer) trained on single keyframes; test tubes
+  from the protocol's offline linking;
+* ``tracking``: ``stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-
+  rgb.py``, STMixerTracker (track queries) trained on sequences of 4
+  keyframes 1-8 frames apart; test tubes from its track ids, and on the
+  same predictions from the offline linking (``tracking+linking``), which
+  tells the effect of the detector apart from the effect of the tubes.
 
-Each is tested on every frame of the first ``--test-videos`` test videos
-of two sets: the standard synthetic tube set (``--data-dir``) and the
-crossing set (``--crossing-dir``, ``motion='crossing'``: actors walk across
-each other, leave and re-enter the frame), with ``TubeMetric``
+Each is tested on every frame of the test videos of two sets: the standard
+synthetic tube set (``--data-dir``, as ``benchmark_tubes.py`` makes it for
+``--seed``) and the crossing set (``--crossing-dir``, ``motion='crossing'``:
+actors walk across each other, leave and re-enter the frame; its first
+``--crossing-videos`` test videos), with ``TubeMetric``
 (``protocol='ucf_jhmdb'``, MOC's ACT.py) plus identity switches,
 fragmentation and coverage per GT tube (docs/en/tube_protocols.md).
-Training time and peak memory per sequence of 4 clips are printed too.
+``--measure`` times training steps of both variants (seconds and peak
+memory per sequence of 4 clips).
 
-Example (the table in README.md; the checkpoints of
-``benchmark_tubes.py --seed S``)::
+Example (the table in docs/en/tracking.md)::
 
+    # train both from scratch (or give --linking-checkpoint /
+    # --tracking-checkpoint to test trained ones) and test them
     python tools/analysis_tools/benchmark_tracking.py --seed 0 \
-        --checkpoint work_dirs/benchmark_tubes/seed0/epoch_6.pth \
         --data-dir data/tubes_seed0 --out work_dirs/tracking/seed0.json
     python tools/analysis_tools/benchmark_tracking.py \
         --aggregate work_dirs/tracking/seed*.json
+    python tools/analysis_tools/benchmark_tracking.py --measure 8
 
-It is a benchmark, not a test: it takes tens of minutes on a CPU.
+It is a benchmark, not a test: it takes an hour on a CPU.
 """
 import argparse
 import json
@@ -39,6 +42,8 @@ import os
 import os.path as osp
 import pickle
 import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -47,7 +52,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
+                                                 generate_synthetic_tubes)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
@@ -63,24 +69,22 @@ TABLE_KEYS = ('frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument(
-        '--checkpoint', help='the keyframe detector both variants start from')
     parser.add_argument('--data-dir', default='data/synthetic_tubes')
     parser.add_argument(
         '--crossing-dir',
-        help="the crossing set (generated here with motion='crossing' and "
-        '--seed if missing); default <data-dir>_crossing')
+        help="the crossing set (generated with motion='crossing' and --seed "
+        'if missing); default <data-dir>_crossing')
+    parser.add_argument(
+        '--crossing-videos',
+        type=int,
+        default=16,
+        help='test on the first N test videos of the crossing set (0: all)')
     parser.add_argument('--work-dir', default='work_dirs/benchmark_tracking')
     parser.add_argument(
         '--variants', default='linking,tracking', help='comma-separated')
-    parser.add_argument(
-        '--iters', type=int, default=64, help='fine-tuning iterations')
-    parser.add_argument('--lr', type=float, default=1e-4)
-    parser.add_argument(
-        '--test-videos',
-        type=int,
-        default=16,
-        help='test on the first N test videos of each set (0: all)')
+    for v in CONFIGS:
+        parser.add_argument(
+            f'--{v}-checkpoint', help=f'test this {v} model (no training)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the results here (json)')
@@ -89,9 +93,14 @@ def parse_args(argv=None):
         nargs='+',
         metavar='JSON',
         help='print mean +- std of earlier runs (their --out files)')
+    parser.add_argument(
+        '--measure',
+        type=int,
+        metavar='STEPS',
+        help='time STEPS training steps of each variant (each in a fresh '
+        'process, for its peak memory) on the --data-dir set and exit')
+    parser.add_argument('--measure-variant', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.aggregate and not args.checkpoint:
-        parser.error('--checkpoint is required (or --aggregate)')
     args.variants = [v for v in args.variants.split(',') if v]
     bad = sorted(set(args.variants) - set(CONFIGS))
     if bad:
@@ -106,7 +115,7 @@ def subset_gt(ann_file: str, num_videos: int, out_file: str) -> str:
         gt = pickle.load(f)
     if num_videos:
         gt['test_videos'] = [list(gt['test_videos'][0][:num_videos])]
-    os.makedirs(osp.dirname(out_file), exist_ok=True)
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with open(out_file, 'wb') as f:
         pickle.dump(gt, f)
     return out_file
@@ -124,42 +133,48 @@ def metric_cfgs(ann_file: str, variant: str) -> list:
     return cfgs
 
 
-def build_cfg(args, variant: str, paths: dict, test_ann: str) -> Config:
-    cfg = Config.fromfile(CONFIGS[variant])
-    frames = paths['rawframes']
-    cfg.train_dataloader.dataset.ann_file = paths['tube_gt']
-    cfg.train_dataloader.dataset.data_prefix = dict(img=frames)
-    cfg.train_dataloader.dataset.pipeline = [
-        t for t in cfg.train_dataloader.dataset.pipeline if t['type'] != 'Flip'
-    ]
+def set_data(cfg: Config, paths: dict, test_ann: str, variant: str) -> None:
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
+        loader.dataset.ann_file = paths['tube_gt']
+        loader.dataset.data_prefix = dict(img=paths['rawframes'])
     cfg.test_dataloader.dataset.ann_file = test_ann
-    cfg.test_dataloader.dataset.data_prefix = dict(img=frames)
     cfg.test_evaluator = metric_cfgs(test_ann, variant)
+
+
+def train(args, variant: str, paths: dict, test_ann: str) -> dict:
+    """Train a variant from scratch with its config's schedule."""
+    cfg = Config.fromfile(CONFIGS[variant])
+    set_data(cfg, paths, test_ann, variant)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.train_cfg = dict(
-        type='IterBasedTrainLoop', max_iters=args.iters, val_interval=0)
-    cfg.param_scheduler = None
-    cfg.optim_wrapper.optimizer.lr = args.lr
+        type='EpochBasedTrainLoop',
+        max_epochs=cfg.train_cfg.max_epochs,
+        val_interval=cfg.train_cfg.max_epochs + 1)
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=args.iters, by_epoch=False)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=16)
-    cfg.load_from = args.checkpoint
+        type='CheckpointHook', interval=cfg.train_cfg.max_epochs)
     cfg.randomness = dict(seed=args.seed)
     cfg.work_dir = osp.join(args.work_dir, variant)
-    return cfg
+    runner = Runner.from_cfg(cfg)
+    t0 = time.time()
+    runner.train()
+    return dict(
+        checkpoint=osp.join(cfg.work_dir,
+                            f'epoch_{cfg.train_cfg.max_epochs}.pth'),
+        train_seconds=time.time() - t0,
+        iterations=runner.iter)
 
 
-def test_on(cfg: Config, checkpoint: str, paths: dict, test_ann: str,
-            variant: str, name: str) -> dict:
-    """Test a fine-tuned checkpoint on one set; metrics and seconds."""
-    cfg = cfg.copy()
+def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
+         name: str) -> dict:
+    """Test a checkpoint on one set: metrics and seconds."""
+    cfg = Config.fromfile(CONFIGS[variant])
+    set_data(cfg, paths, test_ann, variant)
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
     cfg.param_scheduler = None
-    cfg.test_dataloader.dataset.ann_file = test_ann
-    cfg.test_dataloader.dataset.data_prefix = dict(img=paths['rawframes'])
-    cfg.test_evaluator = metric_cfgs(test_ann, variant)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.load_from = checkpoint
-    cfg.work_dir = osp.join(cfg.work_dir, f'test_{name}')
+    cfg.work_dir = osp.join(args.work_dir, variant, f'test_{name}')
     runner = Runner.from_cfg(cfg)
     t0 = time.time()
     metrics = runner.test()
@@ -169,40 +184,55 @@ def test_on(cfg: Config, checkpoint: str, paths: dict, test_ann: str,
         frames=len(runner.test_dataloader.dataset))
 
 
-def run_variant(args, variant: str, sets: dict) -> dict:
-    std_paths, std_ann = sets['standard']
-    cfg = build_cfg(args, variant, std_paths, std_ann)
+def measure_variant(args, variant: str) -> dict:
+    """Seconds and peak RSS of training steps (this process)."""
+    torch.set_num_threads(args.threads)
+    paths = generate_synthetic_tubes(
+        args.data_dir, write_demo=False, seed=args.seed, **_std_kwargs())
+    cfg = Config.fromfile(CONFIGS[variant])
+    set_data(cfg, paths, paths['tube_gt'], variant)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.work_dir = osp.join(args.work_dir, f'measure_{variant}')
     runner = Runner.from_cfg(cfg)
+    model, optim = runner.model, runner.optim_wrapper
+    model.train()
+    loader = iter(runner.train_dataloader)
+    times = []
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.time()
-    runner.train()
-    seconds = time.time() - t0
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for i in range(args.measure + 1):
+        batch = next(loader)
+        t0 = time.perf_counter()
+        model.train_step(batch, optim)
+        if i:  # the first step warms up
+            times.append(time.perf_counter() - t0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     clips = cfg.train_dataloader.batch_size
-    ckpt = osp.join(cfg.work_dir, f'iter_{args.iters}.pth')
-    out = dict(
-        train_seconds=seconds,
-        iterations=args.iters,
-        clips_per_iteration=clips,
-        seconds_per_4_clips=seconds / args.iters / clips * 4,
-        peak_rss_mib=rss1 / 1024,
-        rss_growth_mib=(rss1 - rss0) / 1024)
-    del runner
-    for name, (paths, ann) in sets.items():
-        out[name] = test_on(cfg, ckpt, paths, ann, variant, name)
-    return out
+    return dict(
+        variant=variant,
+        clips_per_step=clips,
+        seconds_per_step=float(np.median(times)),
+        seconds_per_4_clips=float(np.median(times)) / clips * 4,
+        peak_rss_mib=rss / 1024,
+        rss_growth_in_steps_mib=(rss - rss0) / 1024)
+
+
+def _std_kwargs() -> dict:
+    return {k: TUBE_DEFAULTS[k] for k in TUBE_DEFAULTS}
 
 
 def rows(results: dict):
-    """``(variant label, set, metrics with short keys)`` of one run."""
+    """``(tubes label, set, metrics with short keys)`` of one run."""
     for variant, res in results['variants'].items():
         for name in ('standard', 'crossing'):
             metrics = res[name]['metrics']
             prefixes = ['linking'
                         ] if variant == 'linking' else ['tracking', 'linking']
             for prefix in prefixes:
-                label = variant if prefix == variant else \
-                    f'{variant}+{prefix}'
+                label = 'keyframe detector + linking' if \
+                    variant == 'linking' else (
+                        'track queries, tubes from track ids'
+                        if prefix == 'tracking' else
+                        'track queries, tubes from linking')
                 short = {
                     k.split('/', 1)[1]: v
                     for k, v in metrics.items() if k.startswith(prefix + '/')
@@ -217,52 +247,83 @@ def print_table(runs: list) -> None:
             table.setdefault((name, label), []).append(short)
     print(f'{len(runs)} run(s), seeds '
           f'{[r["args"]["seed"] for r in runs]}: mean +- std [min, max]')
-    print('| set | tubes from | ' + ' | '.join(TABLE_KEYS) + ' |')
+    print('| set | model, tubes | ' + ' | '.join(TABLE_KEYS) + ' |')
     print('|' + ' --- |' * (len(TABLE_KEYS) + 2))
-    for (name, label), shorts in sorted(table.items()):
+    for (name, label), shorts in sorted(
+            table.items(), key=lambda kv: (kv[0][0] != 'standard', kv[0])):
         cells = []
         for k in TABLE_KEYS:
             vals = np.array([s[k] for s in shorts if k in s], float)
             if not len(vals):
                 cells.append('-')
                 continue
-            digits = 2 if k in ('IDSW/gt', 'Frag/gt') else 1
-            cells.append(
-                f'{vals.mean():.{digits}f} +- {vals.std():.{digits}f}'
-                f' [{vals.min():.{digits}f}, {vals.max():.{digits}f}]')
+            d = 2 if k in ('IDSW/gt', 'Frag/gt') else 1
+            cells.append(f'{vals.mean():.{d}f} +- {vals.std():.{d}f} '
+                         f'[{vals.min():.{d}f}, {vals.max():.{d}f}]')
         print(f'| {name} | {label} | ' + ' | '.join(cells) + ' |')
-    for variant in runs[0]['variants']:
-        sec = [r['variants'][variant]['seconds_per_4_clips'] for r in runs]
-        rss = [r['variants'][variant]['peak_rss_mib'] for r in runs]
-        print(f'{variant}: training {np.mean(sec):.2f} s per 4 clips '
-              f'(a sequence), peak RSS {np.max(rss):.0f} MiB')
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.aggregate:
-        runs = []
+        by_seed = {}
         for path in args.aggregate:
             with open(path) as f:
-                runs.append(json.load(f))
-        print_table(runs)
+                run = json.load(f)
+            # files of one seed (e.g. one per variant) make one run
+            seed = run['args']['seed']
+            if seed in by_seed:
+                by_seed[seed]['variants'].update(run['variants'])
+            else:
+                by_seed[seed] = run
+        print_table([by_seed[s] for s in sorted(by_seed)])
+        return
+    if args.measure_variant:
+        print(json.dumps(measure_variant(args, args.measure_variant)))
+        return
+    if args.measure:
+        for v in args.variants:
+            out = subprocess.run([
+                sys.executable,
+                osp.abspath(__file__), '--measure',
+                str(args.measure), '--measure-variant', v, '--data-dir',
+                args.data_dir, '--seed',
+                str(args.seed), '--work-dir', args.work_dir, '--threads',
+                str(args.threads)
+            ],
+                                 capture_output=True,
+                                 text=True,
+                                 check=True).stdout.strip().splitlines()[-1]
+            res = json.loads(out)
+            print(f'{v}: {res["seconds_per_step"]:.2f} s per training step '
+                  f'of {res["clips_per_step"]} clips = '
+                  f'{res["seconds_per_4_clips"]:.2f} s per 4 clips (one '
+                  f'sequence of the tracker); peak RSS '
+                  f'{res["peak_rss_mib"]:.0f} MiB')
         return
     torch.set_num_threads(args.threads)
     crossing_dir = args.crossing_dir or args.data_dir.rstrip('/') + \
         '_crossing'
-    sets = {}
-    for name, out_dir, extra in (('standard', args.data_dir, {}),
-                                 ('crossing', crossing_dir,
-                                  dict(motion='crossing'))):
-        paths = generate_synthetic_tubes(
-            out_dir, write_demo=False, seed=args.seed, **extra)
-        ann = subset_gt(paths['tube_gt'], args.test_videos,
-                        osp.join(args.work_dir, f'{name}_test_GT.pkl'))
-        sets[name] = (paths, ann)
-    results = dict(
-        variants={v: run_variant(args, v, sets)
-                  for v in args.variants},
-        args=vars(args))
+    std = generate_synthetic_tubes(
+        args.data_dir, write_demo=False, seed=args.seed, **_std_kwargs())
+    cross = generate_synthetic_tubes(
+        crossing_dir, write_demo=False, seed=args.seed, motion='crossing')
+    sets = dict(
+        standard=(std, std['tube_gt']),
+        crossing=(cross,
+                  subset_gt(cross['tube_gt'], args.crossing_videos,
+                            osp.join(args.work_dir, 'crossing_test_GT.pkl'))))
+    results = dict(variants={}, args=vars(args))
+    for v in args.variants:
+        out = {}
+        checkpoint = getattr(args, f'{v}_checkpoint')
+        if checkpoint is None:
+            out.update(train(args, v, std, std['tube_gt']))
+            checkpoint = out['checkpoint']
+        out['checkpoint'] = checkpoint
+        for name, (paths, ann) in sets.items():
+            out[name] = test(args, v, checkpoint, paths, ann, name)
+        results['variants'][v] = out
     print_table([results])
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
