@@ -21,7 +21,6 @@ from mmdet.utils import ConfigType, OptConfigType
 from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS
 from .stmixer import STMixer
@@ -169,38 +168,19 @@ class STMixerTracker(STMixer):
         learned queries only."""
         xyzr, spatial = xyzr[i:i + 1], spatial[i:i + 1]
         temporal = None if temporal is None else temporal[i:i + 1]
-        entry = self.track_cfg['entry_stage']
-        c_xyzr = carried.get('xyzr')
-        if c_xyzr is not None and c_xyzr.size(1):
+        extra = None
+        if carried.get('xyzr') is not None and carried['xyzr'].size(1):
             c_s, c_t = self.query_interaction(carried['spatial'],
-                                              carried['temporal'], c_xyzr)
-        else:
-            c_xyzr = None
-        decoder = self.decoder
-        pyramid = decoder.stages[0].prepare_pyramid(
-            tuple(f[i:i + 1] for f in x))
-        results = []
-        for k, stage in enumerate(decoder.stages):
-            if k == entry and c_xyzr is not None:
-                xyzr = torch.cat([xyzr, c_xyzr.to(xyzr.dtype)], 1)
-                spatial = torch.cat([spatial, c_s], 1)
-                if temporal is not None:
-                    temporal = torch.cat([temporal, c_t], 1)
-            if decoder.with_cp and self.training and torch.is_grad_enabled():
-                out = checkpoint(
-                    stage,
-                    pyramid,
-                    xyzr,
-                    spatial,
-                    temporal,
-                    use_reentrant=False)
-            else:
-                out = stage(pyramid, xyzr, spatial, temporal)
-            results.append(out)
-            xyzr = out['xyzr']
-            spatial = out['spatial_queries']
-            temporal = out['temporal_queries']
-        return results
+                                              carried['temporal'],
+                                              carried['xyzr'])
+            extra = (carried['xyzr'], c_s, c_t)
+        return self.decoder.run_stages(
+            tuple(f[i:i + 1] for f in x),
+            xyzr,
+            spatial,
+            temporal,
+            extra_queries=extra,
+            extra_stage=self.track_cfg['entry_stage'])
 
     # ------------------------------------------------------------------
     # training

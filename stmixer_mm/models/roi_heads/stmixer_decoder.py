@@ -216,9 +216,14 @@ class STMixerDecoder(BaseModule):
     # ------------------------------------------------------------------
     # forward
     # ------------------------------------------------------------------
-    def run_stages(
-            self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
-            temporal_queries: Optional[Tensor]) -> List[Dict[str, Tensor]]:
+    def run_stages(self,
+                   x: Sequence[Tensor],
+                   xyzr: Tensor,
+                   spatial_queries: Tensor,
+                   temporal_queries: Optional[Tensor],
+                   extra_queries: Optional[Tuple[Tensor, Tensor,
+                                                 Optional[Tensor]]] = None,
+                   extra_stage: int = 0) -> List[Dict[str, Tensor]]:
         """Run all stages on a pyramid.
 
         The pyramid is laid out for the sampler once
@@ -233,6 +238,12 @@ class STMixerDecoder(BaseModule):
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``, or None when
                 the stages have no temporal branch.
+            extra_queries (tuple, optional): ``(xyzr [B, M, 4], spatial
+                [B, M, C], temporal [B, M, C] | None)`` appended to the
+                queries from stage ``extra_stage`` on (the carried queries
+                of ``STMixerTracker``); the outputs of earlier stages have
+                ``N`` queries, those from ``extra_stage`` on ``N + M``.
+            extra_stage (int): Where ``extra_queries`` join.
 
         Returns:
             list[dict[str, Tensor]]: The outputs of every stage (see
@@ -240,7 +251,14 @@ class STMixerDecoder(BaseModule):
         """
         results = []
         x = self.stages[0].prepare_pyramid(x)
-        for stage in self.stages:
+        for k, stage in enumerate(self.stages):
+            if extra_queries is not None and k == extra_stage:
+                e_xyzr, e_spatial, e_temporal = extra_queries
+                xyzr = torch.cat([xyzr, e_xyzr.to(xyzr.dtype)], 1)
+                spatial_queries = torch.cat([spatial_queries, e_spatial], 1)
+                if temporal_queries is not None:
+                    temporal_queries = torch.cat(
+                        [temporal_queries, e_temporal], 1)
             if self.with_cp and self.training and torch.is_grad_enabled():
                 out = checkpoint(
                     stage,
