@@ -194,7 +194,8 @@ def measure_variant(args, variant: str) -> dict:
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.work_dir = osp.join(args.work_dir, f'measure_{variant}')
     runner = Runner.from_cfg(cfg)
-    model, optim = runner.model, runner.optim_wrapper
+    model = runner.model
+    optim = runner.build_optim_wrapper(runner.optim_wrapper)
     model.train()
     loader = iter(runner.train_dataloader)
     times = []
@@ -299,7 +300,9 @@ def main(argv=None):
                   f'of {res["clips_per_step"]} clips = '
                   f'{res["seconds_per_4_clips"]:.2f} s per 4 clips (one '
                   f'sequence of the tracker); peak RSS '
-                  f'{res["peak_rss_mib"]:.0f} MiB')
+                  f'{res["peak_rss_mib"]:.0f} MiB, of which '
+                  f'{res["rss_growth_in_steps_mib"]:.0f} MiB reached in the '
+                  'timed steps')
         return
     torch.set_num_threads(args.threads)
     crossing_dir = args.crossing_dir or args.data_dir.rstrip('/') + \
