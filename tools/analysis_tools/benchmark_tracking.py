@@ -52,8 +52,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
-                                                 generate_synthetic_tubes)
+from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
@@ -188,7 +187,7 @@ def measure_variant(args, variant: str) -> dict:
     """Seconds and peak RSS of training steps (this process)."""
     torch.set_num_threads(args.threads)
     paths = generate_synthetic_tubes(
-        args.data_dir, write_demo=False, seed=args.seed, **_std_kwargs())
+        args.data_dir, write_demo=False, seed=args.seed)
     cfg = Config.fromfile(CONFIGS[variant])
     set_data(cfg, paths, paths['tube_gt'], variant)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
@@ -215,10 +214,6 @@ def measure_variant(args, variant: str) -> dict:
         seconds_per_4_clips=float(np.median(times)) / clips * 4,
         peak_rss_mib=rss / 1024,
         rss_growth_in_steps_mib=(rss - rss0) / 1024)
-
-
-def _std_kwargs() -> dict:
-    return {k: TUBE_DEFAULTS[k] for k in TUBE_DEFAULTS}
 
 
 def rows(results: dict):
@@ -308,7 +303,7 @@ def main(argv=None):
     crossing_dir = args.crossing_dir or args.data_dir.rstrip('/') + \
         '_crossing'
     std = generate_synthetic_tubes(
-        args.data_dir, write_demo=False, seed=args.seed, **_std_kwargs())
+        args.data_dir, write_demo=False, seed=args.seed)
     cross = generate_synthetic_tubes(
         crossing_dir, write_demo=False, seed=args.seed, motion='crossing')
     sets = dict(

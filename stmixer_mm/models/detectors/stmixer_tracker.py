@@ -144,6 +144,9 @@ class STMixerTracker(STMixer):
                 f'{qi["hidden_channels"]} and {qi["with_temporal"]}')
         self.query_interaction = MODELS.build(qi)
         self._state: Optional[_VideoState] = None
+        #: videos finished since the last reset (a video that comes back
+        #: would restart its tracks without a word)
+        self._done_videos: set = set()
 
     # ------------------------------------------------------------------
     # shared
@@ -334,8 +337,15 @@ class STMixerTracker(STMixer):
     # inference
     # ------------------------------------------------------------------
     def reset_tracks(self) -> None:
-        """Forget the video being tracked (the next sample starts one)."""
+        """Forget the videos tracked so far (the next sample starts one).
+        Called by :meth:`train` too, so every test / validation loop (which
+        switches the model to eval mode) starts afresh."""
         self._state = None
+        self._done_videos = set()
+
+    def train(self, mode: bool = True):
+        self.reset_tracks()
+        return super().train(mode)
 
     def _video_state(self, meta: dict) -> _VideoState:
         for key in ('video_id', 'timestamp'):
@@ -347,6 +357,16 @@ class STMixerTracker(STMixer):
         video, t = str(meta['video_id']), meta['timestamp']
         state = self._state
         if state is None or state.video != video:
+            if video in self._done_videos:
+                raise ValueError(
+                    f'STMixerTracker: video {video!r} came back after '
+                    f'video {state.video!r}: track queries need the '
+                    'keyframes of a video one after another (a sequential, '
+                    'unshuffled test sampler, one process); its tracks '
+                    'would restart silently. Call reset_tracks() to run '
+                    'the videos again')
+            if state is not None:
+                self._done_videos.add(state.video)
             state = self._state = _VideoState(video)
         elif t <= state.timestamp:
             raise ValueError(

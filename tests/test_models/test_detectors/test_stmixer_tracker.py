@@ -189,6 +189,14 @@ def test_predict_carries_ids_and_drops_lost_tracks():
         assert new.pred_instances.track_ids.tolist() == [1, 2, 3]
         with pytest.raises(ValueError, match='increasing order'):
             model.predict(clip, [sample([], [], 'w', 1)])
+        # a video that comes back after another (a shuffled or interleaved
+        # test sampler) would restart its tracks silently: refused
+        with pytest.raises(ValueError, match="'v' came back"):
+            model.predict(clip, [sample([], [], 'v', 5)])
+        # a new test / validation loop (eval() again) starts afresh
+        model.eval()
+        again = model.predict(clip, [sample([], [], 'v', 1)])[0]
+        assert again.pred_instances.track_ids.tolist()[0] == 1
 
 
 def test_bad_track_cfg():
