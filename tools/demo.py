@@ -66,6 +66,7 @@ from stmixer_mm.apis import LabelMapError, STMixerInferencer
 from stmixer_mm.apis.online import (ArraySource, OnlineRunner, VideoReadError,
                                     VideoWriter, expand_inputs, is_live_spec,
                                     open_source)
+from stmixer_mm.apis.online.sources import check_fps
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
@@ -94,6 +95,18 @@ def unit_float(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f'must be in [0, 1], got {value}')
     return value
+
+
+def frame_rate(text: str) -> float:
+    """``--fps``: checked by the sources' rule (finite, > 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = text  # check_fps names what is not a number
+    try:
+        return check_fps(value, '--fps')
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv=None):
@@ -136,7 +149,7 @@ def parse_args(argv=None):
         '--topk', type=at_least_one, default=3, help='actions per person')
     p.add_argument(
         '--fps',
-        type=float,
+        type=frame_rate,
         help='frame rate of a frame folder / output fps (default: the '
         "video's, 30 for a frame folder)")
     p.add_argument('--device', default='cpu')

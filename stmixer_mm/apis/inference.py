@@ -17,6 +17,7 @@ no detections. ``inference_detector`` takes exactly ``clip_len`` uint8 RGB
 frames.
 """
 import copy
+import os
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -174,8 +175,18 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
         clip_len (int): how many the model's test pipeline samples.
 
     Raises:
-        ValueError: naming what was expected and what was given.
+        ValueError: naming what was expected and what was given (the index
+            of a frame of the wrong type, shape, dtype or size, see
+            :func:`~stmixer_mm.apis.online.sources.check_frames`).
     """
+    # imported here: the online package imports this module
+    from .online.sources import check_frames
+    is_clip = isinstance(frames, (list, tuple, np.ndarray))
+    if not is_clip or isinstance(frames, (str, bytes, os.PathLike)):
+        raise ValueError(
+            f'inference_detector: expected a clip of {clip_len} RGB frames '
+            '(a list of [H, W, 3] uint8 arrays or a [T, H, W, 3] array), got '
+            f'{type(frames).__name__} {frames!r:.80}')
     if len(frames) == 0:
         raise ValueError('inference_detector got an empty clip; expected '
                          f'{clip_len} frames')
@@ -184,32 +195,48 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
             f'inference_detector: expected {clip_len} frames (clip_len of '
             f'the config\'s test pipeline), got {len(frames)}; sample them '
             'around the keyframe with clip_indices()')
-    for i, f in enumerate(frames):
-        if not isinstance(f, np.ndarray):
-            raise ValueError(f'inference_detector: frame {i} is a '
-                             f'{type(f).__name__}, expected a numpy array')
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 3 or \
-            next(iter(shapes))[2] != 3:
-        raise ValueError('frames must all be RGB arrays of one shape '
-                         f'[H, W, 3], got shapes {sorted(shapes)}')
-    for i, f in enumerate(frames):
-        if np.issubdtype(f.dtype, np.inexact) and not np.isfinite(f).all():
-            raise ValueError(
-                f'inference_detector: frame {i} has non-finite values '
-                f'({int(np.isnan(f).sum())} NaN, {int(np.isinf(f).sum())} '
-                'inf); expected uint8 RGB frames in [0, 255]')
-    for i, f in enumerate(frames):
-        if f.dtype == np.uint8:
-            continue
-        lo, hi = (float(f.min()), float(f.max())) if f.size else (0, 0)
+    check_frames(frames, 'inference_detector')
+
+
+def read_clip(path: Union[str, os.PathLike],
+              clip_len: int) -> List[np.ndarray]:
+    """The frames of a clip file / frame folder given to
+    :func:`inference_detector`: it must hold exactly ``clip_len`` frames
+    (at most ``clip_len + 1`` are decoded to tell).
+
+    Raises:
+        ValueError: a webcam / stream, or a video of another length (naming
+            it and what to use instead).
+        VideoReadError: it cannot be read.
+    """
+    from .online.sources import is_live_spec, open_source
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    use = ('STMixerInferencer detects on a whole video (every stride '
+           'frames); or pick the frames around a keyframe with '
+           'clip_indices()')
+    if is_live_spec(path):
         raise ValueError(
-            f'inference_detector: frame {i} has dtype {f.dtype} with values '
-            f'in [{lo:g}, {hi:g}]; expected uint8 RGB in [0, 255] (as '
-            'cv2/mmcv decode frames). Convert explicitly, e.g. '
-            '(frame * 255).round().astype(np.uint8) for floats in [0, 1]: '
-            'the model normalises with the 0-255 mean/std of its config, so '
-            'frames in [0, 1] would be seen as black')
+            f'inference_detector: {path!r} is a webcam / stream; it takes '
+            f'one clip of {clip_len} frames. {use}')
+    source = open_source(path, fps=1.0)  # the rate is not used
+    frames = []
+    try:
+        for frame in source:
+            frames.append(frame.image)
+            if len(frames) > clip_len:
+                break
+    finally:
+        source.close()
+    if len(frames) != clip_len:
+        raise ValueError(
+            f'inference_detector: {path} has '
+            f'{"more than " if len(frames) > clip_len else ""}'
+            f'{min(len(frames), clip_len)} frames; it takes one clip of '
+            f'exactly {clip_len} frames (clip_len of the config\'s test '
+            f'pipeline). {use}')
+    return frames
 
 
 @torch.no_grad()
@@ -222,13 +249,15 @@ def inference_detector(model: torch.nn.Module,
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
-        frames (Sequence[np.ndarray]): the clip: exactly ``clip_len`` (of
-            the config's test pipeline) RGB frames of shape [H, W, 3], dtype
-            uint8 in [0, 255] as OpenCV / mmcv decode them, already sampled
-            around the keyframe (see :func:`clip_indices`). Other dtypes
-            are refused rather than guessed: float frames in [0, 1] would
-            otherwise be read as black (multiply by 255 and convert with
-            ``.astype(np.uint8)``).
+        frames (Sequence[np.ndarray] | str): the clip: exactly
+            ``clip_len`` (of the config's test pipeline) RGB frames of shape
+            [H, W, 3], dtype uint8 in [0, 255] as OpenCV / mmcv decode them,
+            already sampled around the keyframe (see :func:`clip_indices`),
+            or a video file / frame folder of exactly ``clip_len`` frames
+            (a longer video is refused: :class:`STMixerInferencer` runs
+            over whole videos). Other dtypes are refused rather than
+            guessed: float frames in [0, 1] would otherwise be read as
+            black (multiply by 255 and convert with ``.astype(np.uint8)``).
         pipeline (Compose, optional): preprocessing; defaults to
             :func:`build_clip_pipeline` of ``model.cfg``.
         video_id (str, optional), timestamp (int, optional): set in the
@@ -242,10 +271,14 @@ def inference_detector(model: torch.nn.Module,
         and ``pred_instances.person_scores`` [n].
 
     Raises:
-        ValueError: a clip of the wrong length, shape or dtype, or with
+        ValueError: a clip of the wrong length, or a frame (named by its
+            index) of the wrong type, shape, size or dtype, or with
             non-finite values.
     """
-    check_clip(frames, clip_sampling_from_cfg(model.cfg)[0])
+    clip_len = clip_sampling_from_cfg(model.cfg)[0]
+    if isinstance(frames, (str, bytes, os.PathLike)):
+        frames = read_clip(frames, clip_len)
+    check_clip(frames, clip_len)
     if pipeline is None:
         pipeline = build_clip_pipeline(model.cfg)
     h, w = frames[0].shape[:2]

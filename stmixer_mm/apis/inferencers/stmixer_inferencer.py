@@ -43,8 +43,8 @@ from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_detector,
                          init_detector)
 from ..online.ring_buffer import ClipRingBuffer
-from ..online.sources import (ArraySource, FrameSource, expand_inputs,
-                              open_source)
+from ..online.sources import (ArraySource, FrameSource, check_fps,
+                              expand_inputs, open_source)
 
 __all__ = ['STMixerInferencer', 'KeyframeResult']
 
@@ -93,8 +93,9 @@ class KeyframeResult:
         return pred.track_ids.cpu().numpy().reshape(-1)
 
 
-def _is_frame(x) -> bool:
-    return isinstance(x, np.ndarray) and x.ndim == 3
+def _is_video(x) -> bool:
+    """A ``[T, H, W, C]`` array (one video), not a frame."""
+    return isinstance(x, np.ndarray) and x.ndim == 4
 
 
 class STMixerInferencer(BaseInferencer):
@@ -180,11 +181,34 @@ class STMixerInferencer(BaseInferencer):
     def _inputs_to_list(self, inputs) -> List:
         """One entry per video: a frame list or a ``[T, H, W, 3]`` array is
         one video; a folder of videos gives each; a list of paths / arrays
-        / frame lists gives each."""
+        / frame lists gives each.
+
+        A list of arrays none of which is a ``[T, H, W, 3]`` video is one
+        frame list (a frame of the wrong shape, dtype or size is then named
+        by its index, see :func:`~stmixer_mm.apis.online.sources.
+        check_frames`); a list mixing such arrays with videos is refused,
+        naming the first of each."""
         if isinstance(inputs, np.ndarray):
             return [inputs]
         if isinstance(inputs, (list, tuple)):
-            if len(inputs) and all(_is_frame(x) for x in inputs):
+            arrays = [isinstance(x, np.ndarray) for x in inputs]
+            videos = [i for i, x in enumerate(inputs) if _is_video(x)]
+            frames = [
+                i for i, x in enumerate(inputs)
+                if arrays[i] and not _is_video(x)
+            ]
+            if frames and (videos or not all(arrays)):
+                other = videos[0] if videos else arrays.index(False)
+                raise ValueError(
+                    f'STMixerInferencer: inputs[{frames[0]}] is an array of '
+                    f'shape {tuple(inputs[frames[0]].shape)} (a frame) but '
+                    f'inputs[{other}] is ' +
+                    (f'a [T, H, W, 3] video of shape '
+                     f'{tuple(inputs[other].shape)}'
+                     if videos else f'a {type(inputs[other]).__name__}') +
+                    '; give one video as a list of [H, W, 3] frames, or a '
+                    'list of videos (paths, [T, H, W, 3] arrays, frame lists)')
+            if frames:
                 return [list(inputs)]
             videos = []
             for x in inputs:
@@ -203,8 +227,19 @@ class STMixerInferencer(BaseInferencer):
              realtime: bool = False,
              **kwargs) -> FrameSource:
         """The :class:`FrameSource` of one entry of :meth:`_inputs_to_list`.
+
+        Raises:
+            ValueError: ``fps`` not a finite number > 0
+                (:func:`~stmixer_mm.apis.online.sources.check_fps`), or
+                other than the rate of a given :class:`FrameSource`.
         """
+        fps = check_fps(fps)
         if isinstance(video, FrameSource):
+            if fps is not None and fps != video.fps:
+                raise ValueError(
+                    f'STMixerInferencer: fps={fps:g} cannot change the rate '
+                    f'of the FrameSource {video.name!r} ({video.fps} fps); '
+                    'set it when the source is made')
             return video
         if isinstance(video, (np.ndarray, list, tuple)):
             return ArraySource(video, fps=fps)
@@ -225,6 +260,7 @@ class STMixerInferencer(BaseInferencer):
             (``image`` the keyframe, only with ``keep_images``) and the
             clip (``clip_len`` frames).
         """
+        check_fps(fps)  # the source is timed when it is opened
         if batch_size != 1:
             raise ValueError('STMixerInferencer runs one clip at a time '
                              f'(batch_size=1), got batch_size={batch_size}')
@@ -456,7 +492,8 @@ class STMixerInferencer(BaseInferencer):
                 ``ActionDataSample`` instead of dicts.
             batch_size (int): must be 1.
             **kwargs: ``stride`` (8), ``fps`` (of frame folders / arrays,
-                default 30, or overriding a file's), ``return_vis``,
+                default 30 with a warning, or overriding a file's; a finite
+                number > 0), ``return_vis``,
                 ``show``, ``wait_time``, ``score_thr`` (0.3: actions
                 listed), ``topk`` (3), ``print_result``.
 

@@ -15,12 +15,39 @@ in seconds, image). A file or folder read with ``realtime=True`` is paced
 at its frame rate, as a camera would deliver it. Live sources are never
 paced (the device delivers at its rate) and give the wall time since the
 first frame as timestamp.
+
+Frame rate, one rule for every source (``fps``, never None once a source
+is made): an ``fps`` given by the caller (checked by :func:`check_fps`:
+finite and > 0, whatever its size); else the rate the capture reports when
+it is finite, > 0 and below the container clocks some formats report
+instead of a rate (:data:`MAX_REPORTED_FPS`); else the rate of the
+container timestamps (``CAP_PROP_POS_MSEC``) of a file when they advance
+(the frames are then timed by them); else :data:`DEFAULT_FPS` with a
+warning naming the input (a frame folder or an array without ``fps``
+too). ``fps_from`` says which (``'given'``, ``'reported'``,
+``'timestamps'``, ``'default'``).
+
+End of the input: a file (or URL) whose header announces a frame count
+and that stops more than one frame short is an error; a file without a
+count ends with a warning that it could not be checked; a live source
+that ends without being stopped (the consumer leaving the loop:
+``--max-frames``, ``stop()``) warns with the frames and seconds it gave.
+``end_reason`` says how the last iteration ended, ``short_read`` whether
+it ended unasked before an end it could check.
+
+Frame folders and folders of videos are listed in natural order (numbers
+compared as numbers: ``2.png`` before ``10.png``); two names that only
+differ in zero padding or extension (``1.png`` / ``01.png``) are refused.
 """
+import math
+import numbers
 import os
 import os.path as osp
+import re
 import time
 import warnings
-from typing import Callable, Iterator, List, NamedTuple, Optional, Union
+from typing import (Callable, Iterator, List, NamedTuple, Optional, Sequence,
+                    Union)
 
 import cv2
 import numpy as np
@@ -28,12 +55,19 @@ import numpy as np
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'CaptureSource', 'FolderSource',
     'VideoReadError', 'open_source', 'expand_inputs', 'is_live_spec',
-    'IMG_EXTS', 'VIDEO_EXTS'
+    'check_fps', 'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS',
+    'DEFAULT_FPS', 'MAX_REPORTED_FPS'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg',
               '.wmv', '.flv', '.ts')
+
+#: the frame rate of an input that has none (with a warning naming it)
+DEFAULT_FPS = 30.0
+#: reported rates from here up are container clocks (the 90 kHz MPEG
+#: clock), not frame rates; a given ``fps`` has no upper bound
+MAX_REPORTED_FPS = 90000.0
 
 
 class VideoReadError(ValueError):
@@ -53,19 +87,131 @@ def is_live_spec(spec) -> bool:
     return isinstance(spec, str) and (spec.isdigit() or '://' in spec)
 
 
+def check_fps(fps, arg: str = 'fps') -> Optional[float]:
+    """The one check of a frame rate given to a source, the inferencer or
+    ``tools/demo.py --fps``: None (unknown) or a finite number > 0 (of any
+    size: high-speed cameras exist).
+
+    Args:
+        fps: the value.
+        arg (str): its name in the error.
+
+    Returns:
+        float | None: ``fps`` as a float.
+
+    Raises:
+        ValueError: naming ``arg`` and the value.
+    """
+    if fps is None:
+        return None
+    if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real):
+        raise ValueError(f'{arg} must be a frame rate in frames per second '
+                         f'(a finite number > 0), got {fps!r} '
+                         f'({type(fps).__name__})')
+    value = float(fps)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f'{arg} must be a frame rate in frames per second '
+                         f'(a finite number > 0), got {fps!r}')
+    return value
+
+
+def check_frames(frames: Sequence,
+                 where: str,
+                 error: type = ValueError,
+                 offset: int = 0) -> None:
+    """Check every frame of an in-memory video or clip: a numpy array
+    ``[H, W, 3]`` (RGB), dtype uint8, of the size of the first frame.
+
+    Args:
+        frames (Sequence): the frames (a list or a ``[T, H, W, 3]`` array).
+        where (str): what the frames are, starting the error.
+        error (type): the exception class raised.
+        offset (int): the index of ``frames[0]`` in the video.
+
+    Raises:
+        error: naming the frame's index and what is wrong with it (its type,
+            shape, dtype, non-finite values, or its size and the first
+            frame's).
+    """
+    size = None
+    for i, f in enumerate(frames, offset):
+        if not isinstance(f, np.ndarray):
+            raise error(f'{where}: frame {i} is a {type(f).__name__}, '
+                        'expected a numpy array [H, W, 3] (RGB uint8)')
+        if f.ndim != 3 or f.shape[2] != 3:
+            hint = (' (a grayscale frame: convert it with cv2.cvtColor(f, '
+                    'cv2.COLOR_GRAY2RGB))' if f.ndim == 2 or
+                    (f.ndim == 3 and f.shape[2] == 1) else
+                    ' (RGBA: drop the alpha channel, f[..., :3])'
+                    if f.ndim == 3 and f.shape[2] == 4 else '')
+            raise error(f'{where}: frame {i} has shape {tuple(f.shape)}, '
+                        f'expected [H, W, 3] (RGB){hint}')
+        if size is None:
+            size = f.shape[:2]
+        elif f.shape[:2] != size:
+            raise error(
+                f'{where}: frame {i} is {f.shape[1]}x{f.shape[0]} pixels '
+                f'(WxH) but frame {offset} is {size[1]}x{size[0]}; the '
+                'frames of one video must have one size')
+    # non-finite values first: the more telling error of a float video
+    for i, f in enumerate(frames, offset):
+        if np.issubdtype(f.dtype, np.inexact) and not np.isfinite(f).all():
+            raise error(
+                f'{where}: frame {i} has non-finite values '
+                f'({int(np.isnan(f).sum())} NaN, {int(np.isinf(f).sum())} '
+                'inf); expected uint8 RGB frames in [0, 255]')
+    for i, f in enumerate(frames, offset):
+        if f.dtype == np.uint8:
+            continue
+        lo, hi = (float(f.min()), float(f.max())) if f.size else (0, 0)
+        raise error(
+            f'{where}: frame {i} has dtype {f.dtype} with values in '
+            f'[{lo:g}, {hi:g}]; expected uint8 RGB in [0, 255] (as cv2/mmcv '
+            'decode frames). Convert explicitly, e.g. (frame * 255).round()'
+            '.astype(np.uint8) for floats in [0, 1]: the model normalises '
+            'with the 0-255 mean/std of its config, so frames in [0, 1] '
+            'would be seen as black')
+
+
+def natural_key(name: str) -> list:
+    """Sort key comparing the digit runs of a name as numbers (``2.png``
+    before ``10.png``, as ``ffmpeg ... %d.png`` numbers frames)."""
+    return [
+        int(part) if i % 2 else part
+        for i, part in enumerate(re.split(r'(\d+)', name))
+    ]
+
+
 def _list_dir(path: str, exts) -> List[str]:
-    return sorted(
+    """The files of ``path`` with one of ``exts``, in natural order.
+
+    Raises:
+        VideoReadError: two names that differ only in zero padding or
+            extension (``1.png`` / ``01.png`` / ``1.jpg``): which comes
+            first would be a guess.
+    """
+    files = [
         f for f in os.listdir(path)
-        if f.lower().endswith(exts) and not f.startswith('.'))
+        if f.lower().endswith(exts) and not f.startswith('.')
+    ]
+    keyed = sorted((natural_key(osp.splitext(f)[0]), f) for f in files)
+    for (k1, f1), (k2, f2) in zip(keyed, keyed[1:]):
+        if k1 == k2:
+            raise VideoReadError(
+                f'{path}: {f1} and {f2} have the same number / name (they '
+                'differ only in zero padding or extension), so their order '
+                'is ambiguous; rename or remove one')
+    return [f for _, f in keyed]
 
 
 def expand_inputs(spec) -> List[Union[str, int]]:
     """The sources of one input spec: a folder of videos gives each video
-    (sorted by name), anything else itself.
+    (in natural order, see :func:`natural_key`), anything else itself.
 
     Raises:
         VideoReadError: a folder with neither images nor videos, or with
-            both (which of them is meant would be a guess).
+            both (which of them is meant would be a guess), or two names
+            that differ only in zero padding or extension.
     """
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         images = _list_dir(spec, IMG_EXTS)
@@ -86,18 +232,40 @@ def expand_inputs(spec) -> List[Union[str, int]]:
 
 class FrameSource:
     """Base class: iterate :class:`Frame`; ``name`` (output stem), ``fps``
-    (None when unknown), ``live``, ``num_frames`` (None when unknown)."""
+    (the frame rate, see the module's rule), ``fps_from`` (where it comes
+    from), ``live``, ``num_frames`` (None when unknown), ``end_reason``
+    (how the last iteration ended: None while it runs, ``'stopped'`` when
+    the consumer left the loop, else a sentence) and ``short_read``
+    (it ended unasked before an end it could check)."""
 
     name: str = 'stream'
     fps: Optional[float] = None
+    fps_from: Optional[str] = None
     live: bool = False
     num_frames: Optional[int] = None
+    end_reason: Optional[str] = None
+    short_read: bool = False
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
 
     def close(self) -> None:
         pass
+
+    def _set_fps(self,
+                 fps,
+                 what: str,
+                 why: str,
+                 use: str = 'timing its frames at') -> None:
+        """``fps`` (checked) if given, else :data:`DEFAULT_FPS` with a
+        warning: ``'<what>: <why>; <use> 30 fps (... sets it)'``."""
+        fps = check_fps(fps)
+        if fps is not None:
+            self.fps, self.fps_from = fps, 'given'
+            return
+        warnings.warn(f'{what}: {why}; {use} {DEFAULT_FPS:g} fps (fps= / '
+                      'tools/demo.py --fps sets it)')
+        self.fps, self.fps_from = DEFAULT_FPS, 'default'
 
     def _pace(self, start: float, index: int) -> None:
         """Sleep until frame ``index`` is due at ``self.fps`` from
@@ -108,13 +276,18 @@ class FrameSource:
 
 
 class FolderSource(FrameSource):
-    """A folder of frames, sorted by name.
+    """A folder of frames, in natural order (:func:`natural_key`).
 
     Args:
         path (str): the folder.
         fps (float, optional): its frame rate (a folder has none): the
-            timestamps and ``realtime`` pacing use it; default 30.
+            timestamps and ``realtime`` pacing use it; default 30, with a
+            warning.
         realtime (bool): deliver the frames at ``fps``.
+
+    Raises:
+        VideoReadError: no images, or names of ambiguous order.
+        ValueError: ``fps`` not a finite number > 0.
     """
 
     def __init__(self,
@@ -122,18 +295,19 @@ class FolderSource(FrameSource):
                  fps: Optional[float] = None,
                  realtime: bool = False) -> None:
         self.path = path
+        self.fps_given = check_fps(fps)
         self.files = _list_dir(path, IMG_EXTS)
         if not self.files:
             raise VideoReadError(f'{path}: no image files ({IMG_EXTS})')
         self.name = osp.basename(osp.normpath(path))
-        self.fps_given = fps
-        self.fps = fps or 30.0
+        self._set_fps(fps, path, 'a frame folder has no frame rate')
         self.realtime = realtime
         self.num_frames = len(self.files)
 
     def __iter__(self) -> Iterator[Frame]:
         size = None
         start = time.perf_counter()
+        self.end_reason, self.short_read = 'stopped', False
         for i, name in enumerate(self.files):
             if self.realtime:
                 self._pace(start, i)
@@ -151,11 +325,36 @@ class FolderSource(FrameSource):
                     f'{size[1]}x{size[0]}; the frames of one video must have '
                     'one size')
             yield Frame(i, i / self.fps, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        self.end_reason = f'all {len(self.files)} frames read'
+
+
+def _usable_rate(value) -> bool:
+    """A rate a capture reports is a frame rate: finite, > 0, below the
+    container clocks (:data:`MAX_REPORTED_FPS`)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and 0 < value < MAX_REPORTED_FPS
+
+
+def _position_ms(cap) -> Optional[float]:
+    """The capture's ``CAP_PROP_POS_MSEC`` (the time of the frame just
+    read), None when it has none."""
+    try:
+        pos = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+    except (TypeError, ValueError):
+        return None
+    return pos if math.isfinite(pos) and pos >= 0 else None
 
 
 class CaptureSource(FrameSource):
     """A webcam, a stream or a video file through ``cv2.VideoCapture`` (or
     any object with its ``isOpened``, ``read``, ``get``, ``release``).
+
+    The frame rate follows the module's rule: ``fps``, else the reported
+    one, else (a file) the rate of its container timestamps, which then
+    time the frames, else 30 with a warning.
 
     Args:
         spec (int | str): webcam index, URL or file.
@@ -164,17 +363,29 @@ class CaptureSource(FrameSource):
         capture_factory (callable, optional): ``spec -> capture``; default
             ``cv2.VideoCapture`` (tests inject a fake device).
         fps (float, optional): overrides the rate the capture reports.
+
+    Raises:
+        VideoReadError: the input does not exist or cannot be opened (at
+            once); no frame decoded, or a file / URL that stops more than
+            one frame before the count its header announces (at the end of
+            the iteration).
+        ValueError: ``fps`` not a finite number > 0.
     """
+
+    #: frames read ahead at most to find advancing container timestamps
+    PROBE_FRAMES = 3
 
     def __init__(self,
                  spec: Union[int, str],
                  realtime: bool = False,
                  capture_factory: Optional[Callable] = None,
                  fps: Optional[float] = None) -> None:
+        fps = check_fps(fps)
         self.live = is_live_spec(spec)
         if isinstance(spec, str) and spec.isdigit():
             spec = int(spec)
         self.spec = spec
+        self.cap = None
         if isinstance(spec, int):
             self.name = f'webcam{spec}'
         elif self.live:
@@ -194,45 +405,135 @@ class CaptureSource(FrameSource):
                 'no such device, or it is busy' if isinstance(spec, int) else
                 'unreachable, or a protocol/codec OpenCV lacks' if self.
                 live else 'not a video, or a codec OpenCV lacks') + ')')
-        reported = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
-        self.fps = fps or (reported if 0 < reported < 1000 else None)
-        count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.num_frames = count if count > 0 and not self.live else None
+        try:
+            count = float(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        except (TypeError, ValueError):
+            count = 0.0
+        # a URL of a file announces its count too: a cut is then seen
+        self.num_frames = int(count) if math.isfinite(count) and \
+            count >= 1 else None
         self.realtime = realtime and not self.live
-        if self.realtime and self.fps is None:
-            warnings.warn(f'{spec}: no frame rate in the file; --realtime '
-                          'paces it at 30 fps')
-            self.fps = 30.0
+        self._ahead = []  # frames read to probe the timestamps
+        self._times = None  # container timestamps (s) time the frames
+        self.fps_reported = self.cap.get(cv2.CAP_PROP_FPS)
+        if fps is not None:
+            self.fps, self.fps_from = fps, 'given'
+        elif _usable_rate(self.fps_reported):
+            self.fps, self.fps_from = float(self.fps_reported), 'reported'
+        elif self.live:
+            # frames are timed by the wall clock; the rate only sets the
+            # output video's
+            self._set_fps(
+                None, str(spec), 'it reports no usable frame rate '
+                f'(CAP_PROP_FPS = {self.fps_reported!r})', 'its frames are '
+                'timed by the wall clock; an output video is written at')
+        else:
+            self._probe_timestamps()
+
+    def _probe_timestamps(self) -> None:
+        """A file without a usable reported rate: read up to
+        :attr:`PROBE_FRAMES` frames (kept for the iteration) for container
+        timestamps that advance, and take their rate; else 30 with a
+        warning."""
+        first = None
+        for _ in range(self.PROBE_FRAMES):
+            ok, img = self.cap.read()
+            if not ok or img is None:
+                break
+            pos = _position_ms(self.cap)
+            self._ahead.append((img, pos))
+            if pos is None:
+                break
+            if first is None:
+                first = pos
+            elif pos > first:
+                n = len(self._ahead) - 1
+                self.fps = 1000.0 * n / (pos - first)
+                self.fps_from = 'timestamps'
+                self._times = True
+                return
+        self._set_fps(
+            None, str(self.spec), 'it reports no usable frame rate '
+            f'(CAP_PROP_FPS = {self.fps_reported!r}) and its frames carry '
+            'no advancing timestamps (CAP_PROP_POS_MSEC)')
+
+    def _frames(self) -> Iterator[tuple]:
+        """``(BGR image, container time in ms or None)``, the probed
+        frames first."""
+        while self._ahead:
+            yield self._ahead.pop(0)
+        while True:
+            ok, img = self.cap.read()
+            if not ok or img is None:
+                return
+            yield img, (_position_ms(self.cap) if self._times else None)
 
     def __iter__(self) -> Iterator[Frame]:
         start = None
         i = 0
-        while True:
-            if self.realtime and start is not None:
-                self._pace(start, i)
-            ok, img = self.cap.read()
-            if not ok or img is None:
-                break
-            now = time.perf_counter()
-            if start is None:
-                start = now
-            if self.live or self.fps is None:
-                t = now - start
-            else:
-                t = i / self.fps
-            yield Frame(i, t, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-            i += 1
-        self.close()
+        t = 0.0
+        pos0 = None
+        self.end_reason, self.short_read = 'stopped', False
+        try:
+            for img, pos in self._frames():
+                if self.realtime and start is not None:
+                    self._pace(start, i)
+                now = time.perf_counter()
+                if start is None:
+                    start = now
+                if self.live:
+                    t = now - start
+                elif not self._times:
+                    t = i / self.fps
+                elif i == 0:
+                    pos0, t = pos, 0.0
+                elif pos is not None and (pos - pos0) / 1000.0 > t:
+                    t = (pos - pos0) / 1000.0
+                else:
+                    # a timestamp that does not advance: one frame on
+                    t += 1.0 / self.fps
+                yield Frame(i, t, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                i += 1
+        finally:
+            self.close()
+        self._ended(i, t)
+
+    def _ended(self, i: int, t: float) -> None:
+        """The capture gave no more frames (not stopped by the consumer):
+        an error, a warning or a normal end."""
+        self.frames_read = i
         if i == 0:
             raise VideoReadError(
                 f'{self.spec}: OpenCV could not decode any frame' +
                 (' (the device/stream gave none)' if self.
                  live else ' (empty, truncated or corrupt video)'))
         if self.num_frames is not None and i < self.num_frames - 1:
+            self.end_reason, self.short_read = (
+                f'stopped after {i} of {self.num_frames} frames', True)
             raise VideoReadError(
                 f'{self.spec}: decoding stopped after {i} of the '
-                f'{self.num_frames} frames its header announces (truncated '
-                'or corrupt video); re-encode or repair it')
+                f'{self.num_frames} frames its header announces (' +
+                ('connection lost, or ' if self.live else '') +
+                'truncated or corrupt video); ' +
+                ('the stream was cut' if self.live else 're-encode or '
+                 'repair it'))
+        if self.num_frames is not None:
+            self.end_reason = f'all {self.num_frames} announced frames read'
+        elif self.live:
+            self.end_reason, self.short_read = (
+                f'the stream ended unasked after {i} frames ({t:.1f} s)', True)
+            warnings.warn(
+                f'{self.spec}: the stream ended after {i} frames ({t:.1f} s) '
+                'without being stopped (connection lost, or the '
+                'device/server stopped sending); the results cover those '
+                'frames only')
+        else:
+            self.end_reason = (f'end of file after {i} frames (no frame '
+                               'count in its header to check it against)')
+            warnings.warn(
+                f'{self.spec}: its header announces no frame count, so '
+                f'whether all of it was decoded cannot be checked: {i} '
+                f'frames ({t:.1f} s at {self.fps:g} fps) read')
 
     def close(self) -> None:
         if self.cap is not None:
@@ -250,12 +551,15 @@ def open_source(spec: Union[int, str],
             folder.
         realtime (bool): pace a file / folder at its frame rate.
         fps (float, optional): the frame rate of a frame folder (default
-            30), or one that overrides a video's.
+            30, with a warning), or one that overrides a video's; a finite
+            number > 0.
         capture_factory (callable, optional): see :class:`CaptureSource`.
 
     Raises:
         VideoReadError: the input does not exist or cannot be opened.
+        ValueError: ``fps`` not a finite number > 0.
     """
+    fps = check_fps(fps)
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         return FolderSource(spec, fps=fps, realtime=realtime)
     return CaptureSource(
@@ -265,30 +569,45 @@ def open_source(spec: Union[int, str],
 class ArraySource(FrameSource):
     """Frames held in memory: a list of ``[H, W, 3]`` arrays or one
     ``[T, H, W, 3]`` array (RGB uint8, as :func:`inference_detector`
-    takes them; checked when a clip is formed).
+    takes them), every frame checked (:func:`check_frames`) when the
+    source is made.
 
     Args:
         frames (list[np.ndarray] | np.ndarray): the video.
-        fps (float, optional): its frame rate (timestamps); default 30.
+        fps (float, optional): its frame rate (timestamps); default 30,
+            with a warning.
         name (str): output stem.
+
+    Raises:
+        VideoReadError: no frames, or a frame of another type, shape,
+            dtype or size than the first (naming its index).
+        ValueError: ``fps`` not a finite number > 0.
     """
 
     def __init__(self,
                  frames,
                  fps: Optional[float] = None,
                  name: str = 'array') -> None:
+        fps = check_fps(fps)
         if isinstance(frames, np.ndarray):
             if frames.ndim != 4 or frames.shape[-1] != 3:
                 raise VideoReadError(
                     f'{name}: a video array must be [T, H, W, 3] RGB, got '
                     f'shape {tuple(frames.shape)}')
+        elif not isinstance(frames, (list, tuple)):
+            raise VideoReadError(
+                f'{name}: expected a list of [H, W, 3] frames or a '
+                f'[T, H, W, 3] array, got {type(frames).__name__}')
         if len(frames) == 0:
             raise VideoReadError(f'{name}: no frames')
+        check_frames(frames, name, error=VideoReadError)
         self.frames = frames
-        self.fps = fps or 30.0
         self.name = name
+        self._set_fps(fps, name, 'no frame rate given for the frames')
         self.num_frames = len(frames)
 
     def __iter__(self) -> Iterator[Frame]:
+        self.end_reason, self.short_read = 'stopped', False
         for i, f in enumerate(self.frames):
             yield Frame(i, i / self.fps, f)
+        self.end_reason = f'all {len(self.frames)} frames read'
