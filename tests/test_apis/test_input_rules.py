@@ -25,9 +25,9 @@ class Capture:
     the reported ``fps`` and frame ``count``, and container timestamps
     ``pos_ms[i]`` (after reading frame i) when given."""
 
-    def __init__(self, spec, n=10, fps=0.0, count=0.0, pos_ms=None):
+    def __init__(self, spec, n=10, fps=0.0, count=0.0, pos_ms=None, size=8):
         self.spec, self.n, self.fps, self.count = spec, n, fps, count
-        self.pos_ms = pos_ms
+        self.pos_ms, self.size = pos_ms, size
         self.i = 0
         self.released = False
 
@@ -47,7 +47,7 @@ class Capture:
     def read(self):
         if self.i >= self.n:
             return False, None
-        frame = np.zeros((8, 8, 3), np.uint8)
+        frame = np.zeros((self.size, self.size, 3), np.uint8)
         frame[..., 0] = self.i
         self.i += 1
         return True, frame
@@ -439,3 +439,30 @@ def test_inference_detector_reads_a_clip_file_and_refuses_a_video(
         inference_detector(model, str(tmp_path / 'missing.mp4'))
     with pytest.raises(ValueError, match='expected a clip of 4 RGB frames'):
         inference_detector(model, {'frames': frames[:4]})
+
+
+def test_the_online_runner_reports_how_the_stream_ended(inferencer, tmp_path):
+    """A stream cut after 12 frames: a warning with the counts and
+    ``end_reason`` / ``short_read`` in the run's statistics; one stopped
+    by ``max_frames`` ends as asked."""
+    from stmixer_mm.apis.online import OnlineRunner
+
+    def factory(spec):
+        return Capture(spec, n=12, fps=25.0, size=64)
+
+    runner = OnlineRunner(
+        inferencer,
+        stride=4,
+        out_dir=str(tmp_path),
+        write_video=False,
+        progress=False,
+        capture_factory=factory)
+    with pytest.warns(UserWarning, match='the stream ended after 12 frames'):
+        stats = runner.run('rtsp://cam.local/live')
+    assert stats['frames_read'] == 12 and stats['short_read']
+    assert stats['end_reason'].startswith('the stream ended unasked after 12')
+    runner.max_frames = 6
+    with no_warnings():
+        stats = runner.run('rtsp://cam.local/live')
+    assert stats['frames_read'] == 6
+    assert stats['end_reason'] == 'stopped' and not stats['short_read']

@@ -386,6 +386,10 @@ class OnlineRunner:
             fps=fps,
             codec=video.codec_used if video is not None else None,
             num_tracks=tracker.next_id,
+            # how the source ended (sources.py: a live stream that ended
+            # unasked, after a warning, has short_read)
+            end_reason=getattr(source, 'end_reason', None),
+            short_read=getattr(source, 'short_read', False),
             **{
                 k: v
                 for k, v in paths.items()
