@@ -16,7 +16,8 @@ import pytest
 from stmixer_mm.apis import (STMixerInferencer, clip_indices,
                              inference_detector, init_detector)
 from stmixer_mm.apis.online import (ArraySource, CaptureSource, FolderSource,
-                                    VideoReadError, expand_inputs, open_source)
+                                    OnlineRunner, VideoReadError,
+                                    expand_inputs, open_source)
 from stmixer_mm.apis.online.sources import DEFAULT_FPS, check_fps, natural_key
 
 
@@ -194,7 +195,7 @@ def test_a_live_stream_that_ends_unasked_warns_with_its_counts():
     with pytest.warns(
             UserWarning,
             match=r'rtsp://cam.local/live: the stream '
-            r'ended after 20 frames \(\d+\.\d s\) without being '
+            r'ended after 20 frames \(\d+\.\d\d s\) without being '
             'stopped'):
         frames = list(src)
     assert len(frames) == 20 and src.short_read
@@ -233,7 +234,7 @@ def test_a_file_without_a_frame_count_warns_that_it_is_unchecked(tmp_path):
     with pytest.warns(
             UserWarning,
             match=r'nocount\.mkv: its header '
-            r'announces no frame count.*7 frames \(0\.6 s'):
+            r'announces no frame count.*7 frames \(0\.60 s'):
         assert len(list(src)) == 7
     # a file cut before its count stays an error
     src = CaptureSource(
@@ -320,6 +321,8 @@ def test_a_bad_fps_is_refused_by_every_entry(inferencer, frames, tools,
         lambda: next(inferencer.iter_results(frames, fps=bad)),
         'open':
         lambda: inferencer.open(ArraySource(frames, fps=8), fps=bad),
+        'OnlineRunner':
+        lambda: OnlineRunner(inferencer, fps=bad),
     }
     for name, call in entries.items():
         with pytest.raises(ValueError, match=r'fps must be a frame rate'):
@@ -445,7 +448,6 @@ def test_the_online_runner_reports_how_the_stream_ended(inferencer, tmp_path):
     """A stream cut after 12 frames: a warning with the counts and
     ``end_reason`` / ``short_read`` in the run's statistics; one stopped
     by ``max_frames`` ends as asked."""
-    from stmixer_mm.apis.online import OnlineRunner
 
     def factory(spec):
         return Capture(spec, n=12, fps=25.0, size=64)

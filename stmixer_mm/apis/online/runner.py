@@ -45,7 +45,7 @@ from typing import Callable, Dict, Optional, Union
 
 from stmixer_mm.visualization import draw_tracks
 from .ring_buffer import ClipRingBuffer
-from .sources import FrameSource, open_source
+from .sources import FrameSource, check_fps, open_source
 from .tracker import OnlineTubeTracker
 from .writers import JsonlWriter, ProgressLine, VideoWriter
 
@@ -169,7 +169,7 @@ class OnlineRunner:
         self.topk = topk
         self.tracker_args = dict(
             link_iou=link_iou, max_lost=max_lost, max_shift=max_shift)
-        self.fps = fps
+        self.fps = check_fps(fps)  # the one rule of the sources
         self.max_frames = max_frames
         self.progress = progress
         self.capture_factory = capture_factory

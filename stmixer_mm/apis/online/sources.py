@@ -521,9 +521,9 @@ class CaptureSource(FrameSource):
             self.end_reason = f'all {self.num_frames} announced frames read'
         elif self.live:
             self.end_reason, self.short_read = (
-                f'the stream ended unasked after {i} frames ({t:.1f} s)', True)
+                f'the stream ended unasked after {i} frames ({t:.2f} s)', True)
             warnings.warn(
-                f'{self.spec}: the stream ended after {i} frames ({t:.1f} s) '
+                f'{self.spec}: the stream ended after {i} frames ({t:.2f} s) '
                 'without being stopped (connection lost, or the '
                 'device/server stopped sending); the results cover those '
                 'frames only')
@@ -533,7 +533,7 @@ class CaptureSource(FrameSource):
             warnings.warn(
                 f'{self.spec}: its header announces no frame count, so '
                 f'whether all of it was decoded cannot be checked: {i} '
-                f'frames ({t:.1f} s at {self.fps:g} fps) read')
+                f'frames ({t:.2f} s at {self.fps:g} fps) read')
 
     def close(self) -> None:
         if self.cap is not None:
