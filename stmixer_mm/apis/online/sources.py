@@ -414,7 +414,7 @@ class CaptureSource(FrameSource):
             count >= 1 else None
         self.realtime = realtime and not self.live
         self._ahead = []  # frames read to probe the timestamps
-        self._times = None  # container timestamps (s) time the frames
+        self._times = False  # the container timestamps time the frames
         self.fps_reported = self.cap.get(cv2.CAP_PROP_FPS)
         if fps is not None:
             self.fps, self.fps_from = fps, 'given'
