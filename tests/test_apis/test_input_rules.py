@@ -366,7 +366,8 @@ def _bad(kind):
 
 
 _WHAT = {
-    'size': r'frame 3 is 64x48 pixels \(WxH\) but frame 0 is 64x64',
+    'size': r'frame 3 is 64x48 pixels \(WxH; shape \(48, 64, 3\)\) but '
+    r'frame 0 is 64x64 \(shape \(64, 64, 3\)\)',
     'gray': r'frame 3 has shape \(64, 64\), expected \[H, W, 3\].*grayscale',
     'rgba': r'frame 3 has shape \(64, 64, 4\).*alpha',
     'float': r'frame 3 has dtype float32 .*expected uint8',

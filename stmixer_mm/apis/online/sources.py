@@ -151,8 +151,9 @@ def check_frames(frames: Sequence,
         elif f.shape[:2] != size:
             raise error(
                 f'{where}: frame {i} is {f.shape[1]}x{f.shape[0]} pixels '
-                f'(WxH) but frame {offset} is {size[1]}x{size[0]}; the '
-                'frames of one video must have one size')
+                f'(WxH; shape {tuple(f.shape)}) but frame {offset} is '
+                f'{size[1]}x{size[0]} (shape {size + (3, )}); the frames of '
+                'one video must have one size')
     # non-finite values first: the more telling error of a float video
     for i, f in enumerate(frames, offset):
         if np.issubdtype(f.dtype, np.inexact) and not np.isfinite(f).all():
