@@ -185,9 +185,10 @@ class STMixerInferencer(BaseInferencer):
 
         A list of arrays none of which is a ``[T, H, W, 3]`` video is one
         frame list (a frame of the wrong shape, dtype or size is then named
-        by its index, see :func:`~stmixer_mm.apis.online.sources.
-        check_frames`); a list mixing such arrays with videos is refused,
-        naming the first of each."""
+        by its index, see
+        :func:`~stmixer_mm.apis.online.sources.check_frames`); a list
+        mixing such arrays with videos is refused, naming the first of
+        each."""
         if isinstance(inputs, np.ndarray):
             return [inputs]
         if isinstance(inputs, (list, tuple)):
