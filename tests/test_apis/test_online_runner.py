@@ -292,7 +292,9 @@ def test_a_model_with_track_queries_gives_the_ids(tools, tmp_path):
         assert [p['track_id'] for p in line['persons']] == ids
     # the tracks of the first keyframe are carried to the second
     assert seen[0][2] and seen[1][2][:len(seen[0][2])] == seen[0][2]
-    # running the source again starts afresh (no out-of-order error)
+    # running the source again starts afresh (no out-of-order error); into
+    # another folder, the outputs of the first run are not overwritten
     seen.clear()
+    runner.out_dir = str(tmp_path / 'again')
     runner.run(ArraySource(list(frames), name='cam', fps=16))
     assert seen[0][2][0] == 1
