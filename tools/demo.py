@@ -92,7 +92,8 @@ from stmixer_mm.apis.online import (ArraySource, OnlineRunner, OutputFileError,
                                     OutputFiles, RunInterrupted,
                                     VideoReadError, VideoWriter, expand_inputs,
                                     is_live_spec, on_stop_signals, open_source,
-                                    prepare_out_dir, signal_name)
+                                    output_exists_error, prepare_out_dir,
+                                    signal_name)
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
@@ -271,10 +272,7 @@ def run_demo(args, capture_factory=None):
     for name in names:
         for path in (output_paths(args, name).values() if name else ()):
             if path is not None and osp.lexists(path):
-                raise OutputFileError(
-                    f'{path}: the output exists already (from an earlier '
-                    'or a concurrent run); not overwriting it: remove it '
-                    'or choose another --out-dir')
+                raise output_exists_error(path)
     # the model, and the names of its columns checked against it, before
     # any frame is decoded
     inferencer = STMixerInferencer(

@@ -9,8 +9,8 @@ from .sources import (ArraySource, CaptureSource, FolderSource, Frame,
                       open_source)
 from .tracker import OnlineTubeTracker, Track
 from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
-                      VideoWriter, claim_output, format_stats, prepare_out_dir,
-                      temp_path)
+                      VideoWriter, claim_output, format_stats,
+                      output_exists_error, prepare_out_dir, temp_path)
 
 __all__ = [
     'ClipRingBuffer', 'OnlineRunner', 'RunInterrupted', 'display_available',
@@ -18,5 +18,6 @@ __all__ = [
     'FolderSource', 'Frame', 'FrameSource', 'VideoReadError', 'expand_inputs',
     'is_live_spec', 'open_source', 'OnlineTubeTracker', 'Track', 'JsonlWriter',
     'OutputFileError', 'OutputFiles', 'ProgressLine', 'VideoWriter',
-    'claim_output', 'format_stats', 'prepare_out_dir', 'temp_path'
+    'claim_output', 'format_stats', 'output_exists_error', 'prepare_out_dir',
+    'temp_path'
 ]

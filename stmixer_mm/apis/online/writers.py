@@ -47,7 +47,7 @@ import numpy as np
 __all__ = [
     'VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats',
     'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
-    'temp_path'
+    'output_exists_error', 'temp_path'
 ]
 
 
@@ -76,6 +76,16 @@ def prepare_out_dir(out_dir: str) -> None:
                               f'({e}); choose another --out-dir') from None
 
 
+def output_exists_error(path: str) -> OutputFileError:
+    """The error refusing the output ``path``, which exists."""
+    what = ('a folder'
+            if osp.isdir(path) else 'a link' if osp.islink(path) else 'a file')
+    return OutputFileError(
+        f'{path}: the output exists already ({what}, from an earlier or '
+        'a concurrent run); not overwriting it: remove it or choose '
+        'another --out-dir')
+
+
 def claim_output(path: str) -> os.stat_result:
     """Create ``path`` empty, refusing anything already there (exclusive
     creation: the check and the creation are one step).
@@ -91,12 +101,7 @@ def claim_output(path: str) -> os.stat_result:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
-        what = ('a folder' if osp.isdir(path) else
-                'a link' if osp.islink(path) else 'a file')
-        raise OutputFileError(
-            f'{path}: the output exists already ({what}, from an earlier or '
-            'a concurrent run); not overwriting it: remove it or choose '
-            'another --out-dir') from None
+        raise output_exists_error(path) from None
     except OSError as e:
         raise OutputFileError(f'{path}: cannot create the output ({e}); '
                               'choose another --out-dir') from None
