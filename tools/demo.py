@@ -266,9 +266,10 @@ def run_demo(args, capture_factory=None):
     folder of videos)."""
     inputs = expand_inputs(args.input)
     names = output_names(inputs, args.input)
-    # the output folder, and outputs that exist already, before the model
-    # loads (the atomic claim is made when an input starts)
-    prepare_out_dir(args.out_dir)
+    # an output folder that is a file, and outputs that exist already,
+    # before the model loads (created, and claimed atomically, when an
+    # input starts)
+    prepare_out_dir(args.out_dir, create=False)
     for name in names:
         for path in (output_paths(args, name).values() if name else ()):
             if path is not None and osp.lexists(path):

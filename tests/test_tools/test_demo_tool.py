@@ -178,10 +178,11 @@ def test_demo_on_black_video_writes_no_detections(tools, checkpoint, tmp_path):
         assert json.load(f)['detections'] == []
     with open(result['csv']) as f:
         assert len(list(csv.reader(f))) == 1  # the header only
-    # --person-thr decides who is a person: at 0 every query is one
+    # --person-thr decides who is a person: at 0 every query is one (into
+    # another folder: the first run's outputs are not overwritten)
     result = demo.run_demo(
         demo.parse_args([
-            str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir,
+            str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir + '2',
             '--stride', '4', '--score-thr', '0', '--person-thr', '0'
         ]))
     assert len(result['detections']) == 4 * 10  # 4 keyframes x 10 queries

@@ -56,9 +56,9 @@ class OutputFileError(OSError):
     names it, says why and what was kept."""
 
 
-def prepare_out_dir(out_dir: str) -> None:
+def prepare_out_dir(out_dir: str, create: bool = True) -> None:
     """Create the output folder ``out_dir`` (and its parents) unless it
-    exists.
+    exists (``create=False``: only check that it is not a file).
 
     Raises:
         OutputFileError: ``out_dir`` (or a parent) is a file, or cannot be
@@ -69,6 +69,8 @@ def prepare_out_dir(out_dir: str) -> None:
             f'{out_dir}: the output folder is a file (or a broken link); '
             'expected a folder or a path to create: choose another '
             '--out-dir')
+    if not create:
+        return
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
@@ -180,7 +182,10 @@ class OutputFiles:
         """
         path = self.paths[key]
         tmp = temp_path(path)
-        f = open(tmp, 'w', encoding='utf-8', newline=newline)
+        try:
+            f = open(tmp, 'w', encoding='utf-8', newline=newline)
+        except OSError as e:
+            raise OutputFileError(f'{path}: cannot write it ({e})') from None
         try:
             yield f
             f.close()
@@ -368,9 +373,11 @@ class VideoWriter:
 
     def close(self) -> None:
         """Finish the video (the container closed: it plays) and rename
-        it to ``path``; a video without frames leaves ``path`` as claimed
-        (empty)."""
-        if self._size is None or self.temp is None:
+        it to ``path``; a video without frames is not written."""
+        if self._size is None:  # no frame: no video (nor its claim)
+            self.abort()
+            return
+        if self.temp is None:  # closed or aborted
             return
         try:
             self._close_encoder()
