@@ -349,6 +349,14 @@ def test_outputs_that_exist_are_refused_never_overwritten(tmp_path):
             match=r'cam_det.jsonl: .*exists already \(a folder'):
         run(other)
     assert _listing(other) == {'cam_det.jsonl': 'folder'}
+    (other / 'cam_det.jsonl').rmdir()
+    (other / 'cam_det.mp4').touch()  # the claim of a run that was killed
+    with pytest.raises(
+            OutputFileError,
+            match=r'cam_det.mp4: .*\(an empty file: the claim of a run '
+            r'still going, or of one that was killed\)'):
+        run(other)
+    assert _listing(other) == {'cam_det.mp4': b''}
     with pytest.raises(
             OutputFileError, match='cam_det.mp4: the output folder is a file'):
         run(tmp_path / 'cam_det.mp4')

@@ -80,12 +80,18 @@ def prepare_out_dir(out_dir: str, create: bool = True) -> None:
 
 def output_exists_error(path: str) -> OutputFileError:
     """The error refusing the output ``path``, which exists."""
-    what = ('a folder'
-            if osp.isdir(path) else 'a link' if osp.islink(path) else 'a file')
+    if osp.islink(path):
+        what = 'a link, from an earlier or a concurrent run'
+    elif osp.isdir(path):
+        what = 'a folder, from an earlier or a concurrent run'
+    elif osp.isfile(path) and osp.getsize(path) == 0:
+        what = ('an empty file: the claim of a run still going, or of one '
+                'that was killed')
+    else:
+        what = 'a file, from an earlier or a concurrent run'
     return OutputFileError(
-        f'{path}: the output exists already ({what}, from an earlier or '
-        'a concurrent run); not overwriting it: remove it or choose '
-        'another --out-dir')
+        f'{path}: the output exists already ({what}); not overwriting it: '
+        'remove it or choose another --out-dir')
 
 
 def claim_output(path: str) -> os.stat_result:
