@@ -59,14 +59,14 @@ file): remove it or choose another ``--out-dir``. The video and the
 (``.<stem>.<pid>.part<ext>``) and renamed when complete. A write that
 fails (a full disk) names the file, what was written of it and the error.
 
-SIGTERM or SIGINT (a timeout, ``docker stop``, Slurm, Ctrl-C): with
-``--online`` the run stops, and the frames read so far are kept in a
-playable mp4, the keyframes done in the ``.jsonl`` and the tracks so far
-in ``_tracks.json``; offline the outputs of the input being processed are
-not written (the partial files are removed; the inputs before it of a
-folder of videos are complete). Either way a line says what was kept and
-the demo exits with 128 + the signal number (143 for SIGTERM, 130 for
-SIGINT).
+SIGTERM, SIGINT or SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
+closed terminal): with ``--online`` the run stops, and the frames read so
+far are kept in a playable mp4, the keyframes done in the ``.jsonl`` and
+the tracks so far in ``_tracks.json``; offline the outputs of the input
+being processed are not written (the partial files are removed; the inputs
+before it of a folder of videos are complete). Either way a line says what
+was kept and the demo exits with 128 + the signal number (143 for SIGTERM,
+130 for SIGINT, 129 for SIGHUP).
 
 ``--tubes`` (offline) links the detections of consecutive keyframes into
 per-person tubes with

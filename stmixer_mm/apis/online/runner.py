@@ -35,11 +35,12 @@ an earlier or a concurrent run, is refused: nothing is overwritten); the
 mp4 appears under its name once its container is closed (it plays), the
 track summaries once complete.
 
-SIGTERM and SIGINT (a timeout, ``docker stop``, Slurm, Ctrl-C) stop the
-run as :meth:`OnlineRunner.stop` does: the frames read are written, the
-mp4 is closed, the JSON Lines hold every keyframe done and the track
-summaries are written; then :class:`RunInterrupted` is raised (the demo
-exits with 128 + the signal number: 143, 130). The handlers are installed
+SIGTERM, SIGINT and SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
+closed terminal) stop the run as :meth:`OnlineRunner.stop` does: the
+frames read are written, the mp4 is closed, the JSON Lines hold every
+keyframe done and the track summaries are written; then
+:class:`RunInterrupted` is raised (the demo exits with 128 + the signal
+number: 143, 130, 129). The handlers are installed
 in the main thread only, for the run only (the previous ones are restored;
 a signal that was ignored stays ignored).
 
@@ -102,10 +103,16 @@ def signal_name(signum: int) -> str:
         return f'signal {signum}'
 
 
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ('SIGINT', 'SIGTERM', 'SIGHUP')
+    if hasattr(signal, name))
+
+
 @contextmanager
 def on_stop_signals(handler: Callable[[int], None],
                     enabled: bool = True) -> Iterator[None]:
-    """Call ``handler(signum)`` on SIGINT and SIGTERM while in the block.
+    """Call ``handler(signum)`` on SIGINT, SIGTERM and SIGHUP (where the
+    platform has it) while in the block.
 
     Installed in the main thread only (Python delivers signals there;
     elsewhere nothing is installed) and only for the block: the previous
@@ -114,7 +121,7 @@ def on_stop_signals(handler: Callable[[int], None],
     """
     installed = {}
     if enabled and threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             previous = signal.getsignal(signum)
             if previous == signal.SIG_IGN:
                 continue
@@ -204,9 +211,9 @@ class OnlineRunner:
             drawing needs is added.
         min_short_side (int): small frames are scaled up to this in the
             video.
-        handle_signals (bool): SIGTERM / SIGINT stop the run and finalise
-            the outputs, then :meth:`run` raises :class:`RunInterrupted`
-            (in the main thread; see the module).
+        handle_signals (bool): SIGTERM / SIGINT / SIGHUP stop the run and
+            finalise the outputs, then :meth:`run` raises
+            :class:`RunInterrupted` (in the main thread; see the module).
     """
 
     def __init__(self,
@@ -298,8 +305,8 @@ class OnlineRunner:
         Raises:
             OutputFileError: an output exists already or cannot be
                 written (a full disk).
-            RunInterrupted: SIGTERM / SIGINT (Ctrl-C) stopped the run; the
-                outputs were finalised first.
+            RunInterrupted: SIGTERM / SIGINT (Ctrl-C) / SIGHUP stopped the
+                run; the outputs were finalised first.
         """
         if not isinstance(source, FrameSource):
             source = open_source(
