@@ -339,8 +339,12 @@ def run_offline(inferencer, spec, args, name=None):
         source.close()
         raise
 
+    signals = []
+
     def interrupt(signum):
-        raise RunInterrupted(signum, signal_name(signum))
+        if not signals:  # once: a second signal must not cut the cleanup
+            signals.append(signum)
+            raise RunInterrupted(signum, signal_name(signum))
 
     try:
         with on_stop_signals(interrupt):
