@@ -44,6 +44,30 @@ AVA evaluation keeps below the person threshold (``test_cfg.num_fallback``)
 are switched off, so a video without people gives no detections. The
 checkpoint must fit the config (``--non-strict`` loads the matching part).
 
+Output names and safety: the outputs of an input are named by its stem
+(``clip.mp4`` gives ``clip_det.mp4``, ...; a frame folder its name, a
+webcam ``webcam<N>``). Where two videos of a folder of videos share a stem
+(``clip.mp4`` and ``clip.avi``) each of them is named by its whole file
+name instead (``clip.mp4_det.json``, ``clip.avi_det.json``), and if that
+still leaves two the same, every video of the folder is. Nothing is
+overwritten: an output path that exists (an earlier run's result, a
+folder, a second demo writing to the same ``--out-dir``) is refused with
+an error naming it, before the input is read (the check and the creation
+of a file are one atomic step, so two concurrent runs never write one
+file): remove it or choose another ``--out-dir``. The video and the
+``.json`` / ``.csv`` files are written under a hidden temporary name
+(``.<stem>.<pid>.part<ext>``) and renamed when complete. A write that
+fails (a full disk) names the file, what was written of it and the error.
+
+SIGTERM, SIGINT or SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
+closed terminal): with ``--online`` the run stops, and the frames read so
+far are kept in a playable mp4, the keyframes done in the ``.jsonl`` and
+the tracks so far in ``_tracks.json``; offline the outputs of the input
+being processed are not written (the partial files are removed; the inputs
+before it of a folder of videos are complete). Either way a line says what
+was kept and the demo exits with 128 + the signal number (143 for SIGTERM,
+130 for SIGINT, 129 for SIGHUP).
+
 ``--tubes`` (offline) links the detections of consecutive keyframes into
 per-person tubes with
 :func:`~stmixer_mm.evaluation.functional.link_person_tubes` (the greedy
@@ -57,15 +81,19 @@ draws ``T<id>`` on every box of the video.
 import argparse
 import csv
 import json
-import os
 import os.path as osp
+import sys
+from collections import Counter
 
 import numpy as np
 
 from stmixer_mm.apis import LabelMapError, STMixerInferencer
-from stmixer_mm.apis.online import (ArraySource, OnlineRunner, VideoReadError,
-                                    VideoWriter, expand_inputs, is_live_spec,
-                                    open_source)
+from stmixer_mm.apis.online import (ArraySource, OnlineRunner, OutputFileError,
+                                    OutputFiles, RunInterrupted,
+                                    VideoReadError, VideoWriter, expand_inputs,
+                                    is_live_spec, on_stop_signals, open_source,
+                                    output_exists_error, prepare_out_dir,
+                                    signal_name)
 from stmixer_mm.apis.online.sources import check_fps
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.evaluation.functional import link_person_tubes
@@ -117,7 +145,13 @@ def parse_args(argv=None):
         '(0) or stream URL (rtsp://..., http://...)')
     p.add_argument('config')
     p.add_argument('checkpoint')
-    p.add_argument('--out-dir', default='outputs/demo')
+    p.add_argument(
+        '--out-dir',
+        default='outputs/demo',
+        help='folder of the outputs (created); an output that exists '
+        'there already is refused, never overwritten. Outputs are named by '
+        'the input\'s stem (clip_det.mp4), by the whole file name where '
+        'two videos of a folder share a stem (clip.mp4_det.mp4)')
     p.add_argument(
         '--stride',
         type=positive_int,
@@ -209,9 +243,50 @@ def parse_args(argv=None):
     return args
 
 
+def output_names(inputs, spec):
+    """The output stem of each input of ``spec``: None (the source's own
+    name) for a single input; for the videos of a folder their stems, the
+    whole file name for those sharing a stem with another (compared
+    ignoring case, as some file systems do), every whole file name if
+    that still leaves two the same."""
+    if len(inputs) == 1 and inputs[0] == spec:
+        return [None]
+    stems = [osp.splitext(osp.basename(v))[0] for v in inputs]
+    count = Counter(s.casefold() for s in stems)
+    names = [
+        osp.basename(v) if count[s.casefold()] > 1 else s
+        for v, s in zip(inputs, stems)
+    ]
+    if len({n.casefold() for n in names}) < len(names):
+        names = [osp.basename(v) for v in inputs]
+    return names
+
+
+def output_paths(args, name):
+    """``{kind: path}`` of the outputs of the input named ``name``."""
+    if args.online:
+        return OnlineRunner.output_paths(args.out_dir, name)
+    stem = osp.join(args.out_dir, name)
+    return dict(
+        video=f'{stem}_det.mp4',
+        json=f'{stem}_det.json',
+        csv=f'{stem}_det.csv',
+        tubes=f'{stem}_tubes.json' if args.tubes else None)
+
+
 def run_demo(args, capture_factory=None):
     """Run the demo; returns the result of the input (a list of them for a
     folder of videos)."""
+    inputs = expand_inputs(args.input)
+    names = output_names(inputs, args.input)
+    # an output folder that is a file, and outputs that exist already,
+    # before the model loads (created, and claimed atomically, when an
+    # input starts)
+    prepare_out_dir(args.out_dir, create=False)
+    for name in names:
+        for path in (output_paths(args, name).values() if name else ()):
+            if path is not None and osp.lexists(path):
+                raise output_exists_error(path)
     # the model, and the names of its columns checked against it, before
     # any frame is decoded
     inferencer = STMixerInferencer(
@@ -221,18 +296,23 @@ def run_demo(args, capture_factory=None):
         label_map=args.label_map,
         person_thr=args.person_thr,
         strict=not args.non_strict)
-    inputs = expand_inputs(args.input)
     results = []
-    for spec in inputs:
-        if args.online:
-            results.append(run_online(inferencer, spec, args, capture_factory))
-        else:
-            results.append(run_offline(inferencer, spec, args))
-    return results[0] if len(inputs) == 1 and \
-        inputs[0] == args.input else results
+    for spec, name in zip(inputs, names):
+        try:
+            if args.online:
+                results.append(
+                    run_online(inferencer, spec, args, capture_factory, name))
+            else:
+                results.append(run_offline(inferencer, spec, args, name))
+        except RunInterrupted as e:
+            if results:
+                e.args = (f'{e}; the {len(results)} inputs before it are '
+                          'complete', )
+            raise
+    return results[0] if names == [None] else results
 
 
-def run_online(inferencer, spec, args, capture_factory=None):
+def run_online(inferencer, spec, args, capture_factory=None, name=None):
     runner = OnlineRunner(
         inferencer,
         stride=args.stride,
@@ -247,7 +327,7 @@ def run_online(inferencer, spec, args, capture_factory=None):
         fps=args.fps,
         max_frames=args.max_frames,
         capture_factory=capture_factory)
-    stats = runner.run(spec)
+    stats = runner.run(spec, name=name)
     print(f'wrote {stats["video"]} ({stats["frames_written"]} frames, '
           f'{stats["codec"]}), {stats["jsonl"]}, {stats["tracks"]}: '
           f'{stats["keyframes_done"]} keyframes detected, '
@@ -258,10 +338,45 @@ def run_online(inferencer, spec, args, capture_factory=None):
     return stats
 
 
-def run_offline(inferencer, spec, args):
+def run_offline(inferencer, spec, args, name=None):
+    """Detect, draw and write one input (``name``: the output stem, default
+    the source's name). Its outputs are claimed before a frame is read
+    and written under temporary names, renamed when complete; an error or
+    SIGTERM / SIGINT (:class:`RunInterrupted`) removes the ones not
+    complete."""
+    source = open_source(spec, fps=args.fps)
+    try:
+        prepare_out_dir(args.out_dir)
+        outputs = OutputFiles(output_paths(args, name or source.name))
+    except BaseException:
+        source.close()
+        raise
+
+    signals = []
+
+    def interrupt(signum):
+        if not signals:  # once: a second signal must not cut the cleanup
+            signals.append(signum)
+            raise RunInterrupted(signum, signal_name(signum))
+
+    try:
+        with on_stop_signals(interrupt):
+            return _run_offline(inferencer, spec, args, source, outputs)
+    except RunInterrupted as e:
+        kept = outputs.release()
+        raise RunInterrupted(
+            e.signum, f'{spec}: interrupted by {signal_name(e.signum)}; ' +
+            (f'kept {", ".join(kept)} (complete), removed the partial rest'
+             if kept else 'its outputs were not written (the partial files '
+             'removed)')) from None
+    except BaseException:
+        outputs.release()
+        raise
+
+
+def _run_offline(inferencer, spec, args, source, outputs):
     names = inferencer.label_names
     person_thr = inferencer.person_thr
-    source = open_source(spec, fps=args.fps)
     frames = [f.image for f in source]
     fps = args.fps or source.fps or 30.0
     n = len(frames)
@@ -297,8 +412,6 @@ def run_offline(inferencer, spec, args):
                                                    args.topk)))
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = source.name
     tubes = tube_ids = None
     if args.tubes:
         tubes, tube_ids = link_keyframe_tubes(keyframes, kept, names,
@@ -311,13 +424,14 @@ def run_offline(inferencer, spec, args):
             k: (boxes, [f'tube {t} {x}' for t, x in zip(tube_ids[k], texts)])
             for k, (boxes, texts) in per_key.items()
         }
-    video_out = osp.join(args.out_dir, f'{stem}_det.mp4')
+    video_out = outputs['video']
     # small frames are scaled up and the actions listed under the frame;
     # a fixed legend size keeps every video frame the same size
     vis = ActionDetLocalVisualizer(name='demo', label_names=names)
     legend_lines = 1 + 2 * max(len(t) for _, t in per_key.values())
     keys = np.array(keyframes)
-    with VideoWriter(video_out, fps, codec=args.codec) as writer:
+    with VideoWriter(
+            video_out, fps, codec=args.codec, exclusive=False) as writer:
         for i, frame in enumerate(frames):
             k = int(keys[np.abs(keys - i).argmin()])
             boxes, texts = per_key[k]
@@ -338,11 +452,10 @@ def run_offline(inferencer, spec, args):
         frame_size=[w, h],
         person_threshold=person_thr,
         keyframes=keyframes)
-    json_out = osp.join(args.out_dir, f'{stem}_det.json')
-    with open(json_out, 'w') as f:
+    json_out, csv_out = outputs['json'], outputs['csv']
+    with outputs.open('json') as f:
         json.dump(dict(header, detections=detections), f, indent=1)
-    csv_out = osp.join(args.out_dir, f'{stem}_det.csv')
-    with open(csv_out, 'w', newline='') as f:
+    with outputs.open('csv', newline='') as f:
         wr = csv.writer(f)
         wr.writerow([
             'frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score', 'action',
@@ -363,8 +476,8 @@ def run_offline(inferencer, spec, args):
         num_frames=n,
         detections=detections)
     if tubes is not None:
-        tubes_out = osp.join(args.out_dir, f'{stem}_tubes.json')
-        with open(tubes_out, 'w') as f:
+        tubes_out = outputs['tubes']
+        with outputs.open('tubes') as f:
             json.dump(
                 dict(header, link_iou=args.tube_iou, tubes=tubes), f, indent=1)
         print(f'wrote {tubes_out}: {len(tubes)} tubes')
@@ -442,6 +555,11 @@ def draw_tube_ids(vis, boxes, ids, frame_hw):
 def main(argv=None):
     try:
         return run_demo(parse_args(argv))
+    except RunInterrupted as e:
+        print(f'\ntools/demo.py: {e}', file=sys.stderr)
+        sys.exit(e.exit_code)
+    except OutputFileError as e:
+        raise SystemExit(f'tools/demo.py: {e}') from None
     except CheckpointMismatchError as e:
         raise SystemExit(
             f'tools/demo.py: {e.describe("--non-strict")}') from None

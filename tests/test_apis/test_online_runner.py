@@ -1,7 +1,10 @@
 """``OnlineRunner``: the threaded online engine end to end."""
+import errno
 import io
 import json
+import os
 import os.path as osp
+import signal
 import threading
 import time
 
@@ -11,7 +14,10 @@ import pytest
 
 from stmixer_mm.apis import STMixerInferencer
 from stmixer_mm.apis.inferencers import KeyframeResult
-from stmixer_mm.apis.online import ArraySource, OnlineRunner
+from stmixer_mm.apis.online import (ArraySource, JsonlWriter, OnlineRunner,
+                                    OutputFileError, OutputFiles,
+                                    RunInterrupted, VideoWriter,
+                                    on_stop_signals)
 
 
 @pytest.fixture(scope='module')
@@ -292,7 +298,217 @@ def test_a_model_with_track_queries_gives_the_ids(tools, tmp_path):
         assert [p['track_id'] for p in line['persons']] == ids
     # the tracks of the first keyframe are carried to the second
     assert seen[0][2] and seen[1][2][:len(seen[0][2])] == seen[0][2]
-    # running the source again starts afresh (no out-of-order error)
+    # running the source again starts afresh (no out-of-order error); into
+    # another folder, the outputs of the first run are not overwritten
     seen.clear()
+    runner.out_dir = str(tmp_path / 'again')
     runner.run(ArraySource(list(frames), name='cam', fps=16))
     assert seen[0][2][0] == 1
+
+
+# ------------------------------------------------------------- outputs
+def _listing(folder):
+    return {
+        p.name: p.read_bytes() if p.is_file() else 'folder'
+        for p in sorted(folder.iterdir())
+    }
+
+
+def test_outputs_that_exist_are_refused_never_overwritten(tmp_path):
+    """A second run into the same folder (or a concurrent one) is refused
+    before it reads a frame, naming the file; the first run's outputs are
+    untouched and the refused run leaves no file of its own."""
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 12
+
+    def run(out_dir, frames=frames):
+        return OnlineRunner(
+            SlowInferencer(0), stride=4, out_dir=str(out_dir),
+            progress=False).run(ArraySource(frames, fps=10.0, name='cam'))
+
+    stats = run(tmp_path)
+    before = _listing(tmp_path)
+    assert set(before) == {'cam_det.mp4', 'cam_det.jsonl', 'cam_tracks.json'}
+    with pytest.raises(
+            OutputFileError,
+            match='cam_det.mp4: the output '
+            'exists already .*remove it or choose another'):
+        run(tmp_path, frames[:8])
+    assert _listing(tmp_path) == before
+    # one of the three there: the other two are not left claimed (empty)
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'cam_tracks.json').write_text('mine')
+    with pytest.raises(OutputFileError, match='cam_tracks.json'):
+        run(other)
+    assert _listing(other) == {'cam_tracks.json': b'mine'}
+    # a folder where an output goes, an output folder that is a file
+    (other / 'cam_tracks.json').unlink()
+    (other / 'cam_det.jsonl').mkdir()
+    with pytest.raises(
+            OutputFileError,
+            match=r'cam_det.jsonl: .*exists already \(a folder'):
+        run(other)
+    assert _listing(other) == {'cam_det.jsonl': 'folder'}
+    (other / 'cam_det.jsonl').rmdir()
+    (other / 'cam_det.mp4').touch()  # the claim of a run that was killed
+    with pytest.raises(
+            OutputFileError,
+            match=r'cam_det.mp4: .*\(an empty file: the claim of a run '
+            r'still going, or of one that was killed\)'):
+        run(other)
+    assert _listing(other) == {'cam_det.mp4': b''}
+    with pytest.raises(
+            OutputFileError, match='cam_det.mp4: the output folder is a file'):
+        run(tmp_path / 'cam_det.mp4')
+    assert stats['frames_written'] == 12
+
+
+class _FullDisk:
+    """A file object whose writes fail with ENOSPC after ``room`` bytes
+    (the bytes that fit are written to the real file)."""
+
+    def __init__(self, real, room):
+        self.real, self.room = real, room
+
+    def write(self, data):
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = min(len(data), self.room)
+        self.room -= n
+        return self.real.write(bytes(data[:n]))
+
+    def fileno(self):
+        return self.real.fileno()
+
+    @property
+    def closed(self):
+        return self.real.closed
+
+    def close(self):
+        self.real.close()
+
+
+def test_a_full_disk_names_the_file_and_what_was_written(tmp_path):
+    """ENOSPC: the JSON Lines keep their whole lines (no half line), the
+    video and the final files are removed, each error names the file, what
+    was written and the OSError."""
+    path = tmp_path / 'x_det.jsonl'
+    w = JsonlWriter(str(path))
+    w.write(dict(frame=2, persons=[]))
+    w.write(dict(frame=6, persons=[]))
+    whole = path.read_bytes()
+    w.file = _FullDisk(w.file, room=10)  # half of the third line fits
+    with pytest.raises(OutputFileError) as e:
+        w.write(dict(frame=10, persons=[]))
+    w.close()
+    assert str(path) in str(e.value)
+    assert 'writing line 3 failed ([Errno 28] No space left on device); ' \
+        f'its first 2 lines ({len(whole)} bytes) are complete' in str(e.value)
+    assert path.read_bytes() == whole
+    with pytest.raises(OutputFileError, match='exists already'):
+        JsonlWriter(str(path))  # not a second writer on one file
+
+    pytest.importorskip('av')
+    video = VideoWriter(str(tmp_path / 'x_det.mp4'), 10)
+    for _ in range(3):
+        video.write(np.zeros((32, 32, 3), np.uint8))
+    container, stream = video._av
+
+    class FullContainer:
+
+        def mux(self, packet):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            container.close()
+
+    video._av = (FullContainer(), stream)
+    with pytest.raises(OutputFileError) as e:
+        for _ in range(60):  # until the encoder gives a packet
+            video.write(np.zeros((32, 32, 3), np.uint8))
+    assert f'{tmp_path / "x_det.mp4"}: writing frame' in str(e.value)
+    assert 'frames were written before it; OSError: [Errno 28] No space ' \
+        'left on device); removed the partial video' in str(e.value)
+    video.close()
+    assert sorted(os.listdir(tmp_path)) == ['x_det.jsonl']
+
+    outputs = OutputFiles(dict(json=str(tmp_path / 'x_det.json')))
+    with pytest.raises(OutputFileError) as e:
+        with outputs.open('json') as f:
+            f.write('{"detections": [')
+            f.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert f'{tmp_path / "x_det.json"}: writing it failed after 16 bytes ' \
+        '([Errno 28] No space left on device)' in str(e.value)
+    assert outputs.release() == []
+    assert sorted(os.listdir(tmp_path)) == ['x_det.jsonl']
+
+
+def test_sigterm_finalises_the_outputs_then_raises(tmp_path):
+    """SIGTERM in the middle of an endless stream stops the run as stop()
+    does: the mp4 plays, the JSON Lines hold every keyframe done, the
+    tracks are written; then RunInterrupted (exit code 143) says what was
+    kept, and the previous handler is back."""
+    from stmixer_mm.apis.online import FrameSource
+    from stmixer_mm.apis.online.sources import Frame
+
+    class Endless(FrameSource):
+        name, fps, live = 'cam', 50.0, True
+
+        def __iter__(self):
+            i = 0
+            while True:
+                time.sleep(0.005)
+                yield Frame(i, i / 50, np.zeros((32, 32, 3), np.uint8))
+                i += 1
+
+    previous = signal.getsignal(signal.SIGTERM)
+    runner = OnlineRunner(
+        SlowInferencer(0.01), stride=4, out_dir=str(tmp_path), progress=False)
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    with pytest.raises(RunInterrupted) as e:
+        runner.run(Endless())
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert e.value.exit_code == 143
+    stats = e.value.stats
+    assert f'cam: interrupted by SIGTERM after {stats["frames_read"]} ' \
+        'frames' in str(e.value)
+    assert f'{stats["video"]} ({stats["frames_written"]} frames, ' \
+        'playable)' in str(e.value)
+    assert stats['frames_read'] > 20
+    assert len(_jsonl(stats['jsonl'])) == stats['keyframes_done'] >= 3
+    with open(stats['tracks']) as f:
+        assert json.load(f)['stats']['keyframes_done'] == \
+            stats['keyframes_done']
+    cap = cv2.VideoCapture(stats['video'])
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == stats['frames_written'] > 20
+    assert sorted(os.listdir(tmp_path)) == [
+        'cam_det.jsonl', 'cam_det.mp4', 'cam_tracks.json'
+    ]
+
+
+def test_stop_signal_handlers_main_thread_only_and_ignored_stays_ignored():
+    calls = []
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with on_stop_signals(calls.append):
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL,
+                                                            None)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    seen = []
+
+    def in_thread():
+        with on_stop_signals(calls.append):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    th = threading.Thread(target=in_thread)
+    th.start()
+    th.join()
+    assert seen == [signal.getsignal(signal.SIGTERM)]

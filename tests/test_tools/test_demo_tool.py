@@ -3,7 +3,12 @@ import csv
 import glob
 import importlib.util
 import json
+import os
 import os.path as osp
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import pytest
@@ -129,10 +134,11 @@ def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
         score_thr=0.0,
         topk=3)
     # a threshold above every score keeps nothing, but still writes a video
+    # (into another folder: the first run's outputs are not overwritten)
     result = demo.run_demo(
         demo.parse_args([
-            folder, tools.TINY_CFG, checkpoint, '--out-dir', out_dir,
-            '--score-thr', '1.01'
+            folder, tools.TINY_CFG, checkpoint, '--out-dir',
+            str(tmp_path / 'out2'), '--score-thr', '1.01'
         ]))
     assert result['detections'] == []
     assert count_video_frames(result['video']) == len(val_frames)
@@ -172,10 +178,11 @@ def test_demo_on_black_video_writes_no_detections(tools, checkpoint, tmp_path):
         assert json.load(f)['detections'] == []
     with open(result['csv']) as f:
         assert len(list(csv.reader(f))) == 1  # the header only
-    # --person-thr decides who is a person: at 0 every query is one
+    # --person-thr decides who is a person: at 0 every query is one (into
+    # another folder: the first run's outputs are not overwritten)
     result = demo.run_demo(
         demo.parse_args([
-            str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir,
+            str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir + '2',
             '--stride', '4', '--score-thr', '0', '--person-thr', '0'
         ]))
     assert len(result['detections']) == 4 * 10  # 4 keyframes x 10 queries
@@ -488,3 +495,135 @@ def test_demo_online_arguments(tools, capsys):
             demo.parse_args(['v.mp4', 'c', 'k', *bad])
     err = capsys.readouterr().err
     assert '--tubes links offline' in err and 'need --online' in err
+
+
+def test_demo_output_names_are_unique_per_input(tools):
+    demo = _demo_module(tools)
+    assert demo.output_names(['v/clip.mp4'], 'v/clip.mp4') == [None]
+    assert demo.output_names(['v/a.mp4', 'v/b.avi'], 'v') == ['a', 'b']
+    # a shared stem: the whole file name, for those sharing it
+    assert demo.output_names(['v/Clip.avi', 'v/clip.mp4', 'v/d.mp4'],
+                             'v') == ['Clip.avi', 'clip.mp4', 'd']
+    # clip.mp4.mov's stem is clip.mp4's whole name: every whole name
+    assert demo.output_names(['v/clip.avi', 'v/clip.mp4', 'v/clip.mp4.mov'],
+                             'v') == ['clip.avi', 'clip.mp4', 'clip.mp4.mov']
+
+
+@pytest.mark.parametrize('online', [False, True])
+def test_demo_never_overwrites_an_output(tools, checkpoint, val_frames,
+                                         tmp_path, online, capsys):
+    """clip.mp4 and clip.avi in one folder of videos get an output each
+    (by their whole file names); a second run into the same --out-dir is
+    refused before the model loads, naming the file, the first run's
+    outputs untouched; so is an --out-dir that is a file."""
+    demo = _demo_module(tools)
+    videos = tmp_path / 'videos'
+    videos.mkdir()
+    _write_mp4(val_frames, videos / 'clip.mp4')
+    _write_mp4(val_frames[:16], videos / 'clip.avi')
+    out = tmp_path / 'out'
+    argv = [
+        str(videos), tools.TINY_CFG, checkpoint, '--out-dir',
+        str(out), '--stride', '8', '--score-thr', '0'
+    ] + (['--online'] if online else [])
+    results = demo.run_demo(demo.parse_args(argv))
+    ext = ['_det.mp4', '_det.jsonl', '_tracks.json'] if online else \
+        ['_det.mp4', '_det.json', '_det.csv']
+    assert sorted(p.name
+                  for p in out.iterdir()) == sorted(f'{name}{e}'
+                                                    for name in ('clip.avi',
+                                                                 'clip.mp4')
+                                                    for e in ext)
+    assert [count_video_frames(r['video'])
+            for r in results] == [16, 24]  # clip.avi first (sorted)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit) as e:
+        demo.main(argv)
+    assert str(e.value) == (
+        f'tools/demo.py: {out / "clip.avi_det.mp4"}: the output exists '
+        'already (a file, from an earlier or a concurrent run); not '
+        'overwriting it: remove it or choose another --out-dir')
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with pytest.raises(SystemExit) as e:
+        demo.main(argv[:4] + [str(out / 'clip.avi_det.mp4')] + argv[5:])
+    assert 'clip.avi_det.mp4: the output folder is a file' in str(e.value)
+
+
+def test_demo_offline_interrupted_leaves_no_partial_output(
+        tools, checkpoint, val_frames, tmp_path, monkeypatch, capsys):
+    """SIGTERM while the offline video is written: no output (the partial
+    video and the claims removed), exit code 143, a line saying so; the
+    previous SIGTERM handler is back."""
+    demo = _demo_module(tools)
+    write = demo.VideoWriter.write
+
+    def write_then_sigterm(self, image):
+        write(self, image)
+        if self.num_frames == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(demo.VideoWriter, 'write', write_then_sigterm)
+    previous = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / 'out'
+    with pytest.raises(SystemExit) as e:
+        demo.main([
+            osp.dirname(val_frames[0]), tools.TINY_CFG, checkpoint,
+            '--out-dir',
+            str(out), '--stride', '8'
+        ])
+    assert e.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert os.listdir(out) == []
+    assert 'syn_val_000: interrupted by SIGTERM; its outputs were not ' \
+        'written (the partial files removed)' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_online_sigterm_keeps_a_playable_video(tools, checkpoint,
+                                                    val_frames, tmp_path):
+    """``--online`` killed by SIGTERM (a timeout, docker stop, Slurm) after
+    its first keyframe: the mp4 plays, the tracks so far are written, the
+    JSON Lines are whole, the exit code is 143."""
+    video = tmp_path / 'long.mp4'
+    _write_mp4(val_frames * 25, video)  # 600 frames
+    out = tmp_path / 'out'
+    proc = subprocess.Popen([
+        sys.executable,
+        osp.join(tools.REPO, 'tools', 'demo.py'),
+        str(video), tools.TINY_CFG, checkpoint, '--online', '--out-dir',
+        str(out), '--stride', '4', '--score-thr', '0'
+    ],
+                            cwd=tools.REPO,
+                            env=dict(
+                                os.environ,
+                                OMP_NUM_THREADS='1',
+                                CUDA_VISIBLE_DEVICES=''),
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            text=True)
+    jsonl = out / 'long_det.jsonl'
+    try:
+        deadline = time.time() + 120
+        while not (jsonl.exists() and jsonl.read_text().count('\n')):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, 'no keyframe in 120 s'
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == [
+        'long_det.jsonl', 'long_det.mp4', 'long_tracks.json'
+    ]
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    with open(out / 'long_tracks.json') as f:
+        tracks = json.load(f)
+    assert tracks['stats']['keyframes_done'] == len(lines) >= 1
+    assert tracks['tracks']
+    frames = count_video_frames(str(out / 'long_det.mp4'))
+    assert frames == tracks['stats']['frames_written'] >= lines[-1]['frame']
+    assert frames < 600  # stopped early
+    assert 'long: interrupted by SIGTERM after' in err
+    assert f'long_det.mp4 ({frames} frames, playable)' in err

@@ -2,16 +2,22 @@
 actor tubes, outputs and the threaded engine (``tools/demo.py --online``).
 """
 from .ring_buffer import ClipRingBuffer
-from .runner import OnlineRunner, display_available
+from .runner import (OnlineRunner, RunInterrupted, display_available,
+                     on_stop_signals, signal_name)
 from .sources import (ArraySource, CaptureSource, FolderSource, Frame,
                       FrameSource, VideoReadError, expand_inputs, is_live_spec,
                       open_source)
 from .tracker import OnlineTubeTracker, Track
-from .writers import JsonlWriter, ProgressLine, VideoWriter, format_stats
+from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
+                      VideoWriter, claim_output, format_stats,
+                      output_exists_error, prepare_out_dir, temp_path)
 
 __all__ = [
-    'ClipRingBuffer', 'OnlineRunner', 'display_available', 'ArraySource',
-    'CaptureSource', 'FolderSource', 'Frame', 'FrameSource', 'VideoReadError',
-    'expand_inputs', 'is_live_spec', 'open_source', 'OnlineTubeTracker',
-    'Track', 'JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'
+    'ClipRingBuffer', 'OnlineRunner', 'RunInterrupted', 'display_available',
+    'on_stop_signals', 'signal_name', 'ArraySource', 'CaptureSource',
+    'FolderSource', 'Frame', 'FrameSource', 'VideoReadError', 'expand_inputs',
+    'is_live_spec', 'open_source', 'OnlineTubeTracker', 'Track', 'JsonlWriter',
+    'OutputFileError', 'OutputFiles', 'ProgressLine', 'VideoWriter',
+    'claim_output', 'format_stats', 'output_exists_error', 'prepare_out_dir',
+    'temp_path'
 ]

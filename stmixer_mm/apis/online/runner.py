@@ -29,6 +29,21 @@ Queues are bounded: the reader waits for the writer, except in realtime
 mode where a frame the writer has no room for is left out of the video
 (counted as ``frames_dropped``).
 
+Outputs (:mod:`~stmixer_mm.apis.online.writers`): the three files are
+claimed together before the first frame is read (a path that exists, from
+an earlier or a concurrent run, is refused: nothing is overwritten); the
+mp4 appears under its name once its container is closed (it plays), the
+track summaries once complete.
+
+SIGTERM, SIGINT and SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
+closed terminal) stop the run as :meth:`OnlineRunner.stop` does: the
+frames read are written, the mp4 is closed, the JSON Lines hold every
+keyframe done and the track summaries are written; then
+:class:`RunInterrupted` is raised (the demo exits with 128 + the signal
+number: 143, 130, 129). The handlers are installed
+in the main thread only, for the run only (the previous ones are restored;
+a signal that was ignored stays ignored).
+
 (Over 400 lines because the three threads, their queues and their stop /
 error protocol are one unit; about half the file is documentation.)
 """
@@ -36,22 +51,88 @@ import json
 import os
 import os.path as osp
 import queue
+import signal
 import sys
 import threading
 import time
 import warnings
 from collections import deque
-from typing import Callable, Dict, Optional, Union
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, Optional, Union
 
 from stmixer_mm.visualization import draw_tracks
 from .ring_buffer import ClipRingBuffer
 from .sources import FrameSource, check_fps, open_source
 from .tracker import OnlineTubeTracker
-from .writers import JsonlWriter, ProgressLine, VideoWriter
+from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
+                      VideoWriter, prepare_out_dir)
 
-__all__ = ['OnlineRunner', 'display_available']
+__all__ = [
+    'OnlineRunner', 'display_available', 'RunInterrupted', 'on_stop_signals',
+    'signal_name'
+]
 
 _END = object()
+
+
+class RunInterrupted(Exception):
+    """A run stopped by a signal, its outputs finalised.
+
+    Attributes:
+        signum (int): the signal (``signal.SIGTERM``, ``signal.SIGINT``).
+        exit_code (int): ``128 + signum`` (143, 130), the shell's code for
+            a process ended by that signal.
+        stats (dict, optional): what :meth:`OnlineRunner.run` returns, for
+            the part processed.
+    """
+
+    def __init__(self,
+                 signum: int,
+                 message: str,
+                 stats: Optional[Dict] = None) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.stats = stats
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f'signal {signum}'
+
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ('SIGINT', 'SIGTERM', 'SIGHUP')
+    if hasattr(signal, name))
+
+
+@contextmanager
+def on_stop_signals(handler: Callable[[int], None],
+                    enabled: bool = True) -> Iterator[None]:
+    """Call ``handler(signum)`` on SIGINT, SIGTERM and SIGHUP (where the
+    platform has it) while in the block.
+
+    Installed in the main thread only (Python delivers signals there;
+    elsewhere nothing is installed) and only for the block: the previous
+    handlers are restored after it. A signal ignored before (``SIG_IGN``:
+    ``nohup``, a background job's SIGINT) stays ignored.
+    """
+    installed = {}
+    if enabled and threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous == signal.SIG_IGN:
+                continue
+            signal.signal(signum, lambda s, _frame: handler(s))
+            installed[signum] = previous
+    try:
+        yield
+    finally:
+        for signum, previous in installed.items():
+            signal.signal(signum,
+                          signal.SIG_DFL if previous is None else previous)
 
 
 def display_available() -> bool:
@@ -130,6 +211,9 @@ class OnlineRunner:
             drawing needs is added.
         min_short_side (int): small frames are scaled up to this in the
             video.
+        handle_signals (bool): SIGTERM / SIGINT / SIGHUP stop the run and
+            finalise the outputs, then :meth:`run` raises
+            :class:`RunInterrupted` (in the main thread; see the module).
     """
 
     def __init__(self,
@@ -150,7 +234,8 @@ class OnlineRunner:
                  progress: Union[bool, object] = True,
                  capture_factory: Optional[Callable] = None,
                  queue_frames: int = 64,
-                 min_short_side: int = 360) -> None:
+                 min_short_side: int = 360,
+                 handle_signals: bool = True) -> None:
         if not isinstance(stride, int) or stride < 1:
             raise ValueError(f'stride must be a positive number of frames, '
                              f'got {stride!r}')
@@ -175,21 +260,53 @@ class OnlineRunner:
         self.capture_factory = capture_factory
         self.queue_frames = queue_frames
         self.min_short_side = min_short_side
+        self.handle_signals = handle_signals
         self._stop = threading.Event()
+        self._signal: Optional[int] = None
 
     def stop(self) -> None:
         """Ask a running :meth:`run` to finish after the current frame."""
         self._stop.set()
 
+    @staticmethod
+    def output_paths(out_dir: str,
+                     name: str,
+                     write_video: bool = True) -> Dict[str, Optional[str]]:
+        """``{'video': <out_dir>/<name>_det.mp4 (None without the video),
+        'jsonl': ..._det.jsonl, 'tracks': <name>_tracks.json}``."""
+        stem = osp.join(out_dir, name)
+        return dict(
+            video=f'{stem}_det.mp4' if write_video else None,
+            jsonl=f'{stem}_det.jsonl',
+            tracks=f'{stem}_tracks.json')
+
+    def _on_signal(self, signum: int) -> None:
+        if self._signal is None:
+            self._signal = signum
+        self._stop.set()
+
     # ------------------------------------------------------------------
-    def run(self, source: Union[str, int, FrameSource]) -> Dict:
+    def run(self,
+            source: Union[str, int, FrameSource],
+            name: Optional[str] = None) -> Dict:
         """Process one source to its end (or ``max_frames`` / :meth:`stop`
-        / Ctrl-C).
+        / a signal).
+
+        Args:
+            source: a spec (:func:`open_source`) or a source.
+            name (str, optional): the stem of the output files
+                (``<name>_det.mp4``, ...); default the source's name.
 
         Returns:
             dict: the final statistics (:class:`_Stats` snapshot) with
             ``name``, ``fps``, the output paths, ``codec`` and
             ``num_tracks``.
+
+        Raises:
+            OutputFileError: an output exists already or cannot be
+                written (a full disk).
+            RunInterrupted: SIGTERM / SIGINT (Ctrl-C) / SIGHUP stopped the
+                run; the outputs were finalised first.
         """
         if not isinstance(source, FrameSource):
             source = open_source(
@@ -198,6 +315,7 @@ class OnlineRunner:
                 fps=self.fps,
                 capture_factory=self.capture_factory)
         self._stop.clear()
+        self._signal = None
         inf = self.inferencer
         buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval, self.stride)
         tracker = OnlineTubeTracker(
@@ -214,15 +332,27 @@ class OnlineRunner:
         errors = []
 
         paths = {}
-        jsonl = None
+        outputs = jsonl = video = None
         if self.out_dir is not None:
-            os.makedirs(self.out_dir, exist_ok=True)
-            stem = osp.join(self.out_dir, source.name)
-            paths = dict(
-                video=f'{stem}_det.mp4' if self.write_video else None,
-                jsonl=f'{stem}_det.jsonl',
-                tracks=f'{stem}_tracks.json')
-            jsonl = JsonlWriter(paths['jsonl'])
+            try:
+                prepare_out_dir(self.out_dir)
+                paths = self.output_paths(self.out_dir, name or source.name,
+                                          self.write_video)
+                outputs = OutputFiles(paths)  # all three, or none
+                jsonl = JsonlWriter(paths['jsonl'], exclusive=False)
+                if paths['video']:
+                    video = VideoWriter(
+                        paths['video'],
+                        fps,
+                        codec=self.video_codec,
+                        exclusive=False)
+            except BaseException:
+                source.close()
+                if jsonl is not None:
+                    jsonl.close()
+                if outputs is not None:
+                    outputs.release()
+                raise
 
         def put(q, item):
             """Blocking put that gives up once the run is stopped."""
@@ -339,6 +469,76 @@ class OnlineRunner:
                 busy.clear()
                 events_q.put(('end', None, None))
 
+        try:
+            with on_stop_signals(self._on_signal, self.handle_signals):
+                result = self._run_threads(source, reader, model, frames_q,
+                                           events_q, buffer, stats, video,
+                                           jsonl, room, errors)
+                if errors:
+                    raise errors[0]
+                tracks = sorted(
+                    tracker.finished +
+                    [t.summary(inf.label_names) for t in tracker.tracks],
+                    key=lambda s: s['track_id'])
+                result.update(
+                    name=source.name,
+                    fps=fps,
+                    codec=video.codec_used if video is not None else None,
+                    num_tracks=tracker.next_id,
+                    # how the source ended (sources.py: a live stream that
+                    # ended unasked, after a warning, has short_read)
+                    end_reason=getattr(source, 'end_reason', None),
+                    short_read=getattr(source, 'short_read', False),
+                    **paths)
+                if outputs is not None:
+                    with outputs.open('tracks') as f:
+                        json.dump(
+                            dict(
+                                input=source.name,
+                                fps=fps,
+                                stride=self.stride,
+                                realtime=self.realtime,
+                                link_iou=self.tracker_args['link_iou'],
+                                max_lost=self.tracker_args['max_lost'],
+                                stats={
+                                    k: v
+                                    for k, v in result.items()
+                                    if k not in paths and k != 'name'
+                                },
+                                tracks=tracks),
+                            f,
+                            indent=1)
+        except BaseException:
+            if outputs is not None:
+                outputs.release()  # the claims never written
+            raise
+        if self._signal is not None:
+            raise RunInterrupted(self._signal,
+                                 self._interrupted_message(result, jsonl),
+                                 result)
+        return result
+
+    def _interrupted_message(self, result: Dict, jsonl) -> str:
+        kept = []
+        if result.get('video'):
+            kept.append(f"{result['video']} ({result['frames_written']} "
+                        'frames, playable)')
+        if jsonl is not None:
+            kept.append(f'{jsonl.path} ({jsonl.num_lines} keyframes)')
+        if result.get('tracks'):
+            kept.append(f"{result['tracks']} ({result['num_tracks']} "
+                        'tracks)')
+        return (f'{result["name"]}: interrupted by '
+                f'{signal_name(self._signal)} after '
+                f'{result["frames_read"]} frames and '
+                f'{result["keyframes_done"]} keyframes; ' +
+                ('kept what was processed: ' +
+                 ', '.join(kept) if kept else 'no outputs (out_dir None)'))
+
+    def _run_threads(self, source, reader, model, frames_q, events_q, buffer,
+                     stats, video, jsonl, room, errors) -> Dict:
+        """Run the reader and model threads and the write loop to their
+        end; close the video and the JSON Lines; the final statistics."""
         threads = [
             threading.Thread(
                 target=reader, name='stmixer-reader', daemon=True),
@@ -350,68 +550,31 @@ class OnlineRunner:
         if self.progress:
             bar = ProgressLine(None if self.progress is
                                True else self.progress)
-        video = None
-        if paths.get('video'):
-            video = VideoWriter(paths['video'], fps, codec=self.video_codec)
         try:
             self._write_loop(frames_q, events_q, buffer, stats, video, bar,
                              room)
-        except KeyboardInterrupt:
-            self._stop.set()
-            self._drain(frames_q)
+        except KeyboardInterrupt:  # where no handler is installed
+            if self._signal is None:
+                self._signal = signal.SIGINT
         finally:
             self._stop.set()
             self._drain(frames_q)
             for th in threads:
                 th.join()
-            if video is not None:
-                video.close()
             if jsonl is not None:
                 jsonl.close()
             if self.show:
                 import cv2
                 cv2.destroyAllWindows()
-        if errors:
-            raise errors[0]
-        tracks = sorted(
-            tracker.finished +
-            [t.summary(inf.label_names) for t in tracker.tracks],
-            key=lambda s: s['track_id'])
+            if video is not None:
+                try:
+                    video.close()
+                except OutputFileError as e:
+                    errors.append(e)
         result = stats.snapshot()
         if bar is not None:
             bar.update(result, force=True)
             bar.close()
-        result.update(
-            name=source.name,
-            fps=fps,
-            codec=video.codec_used if video is not None else None,
-            num_tracks=tracker.next_id,
-            # how the source ended (sources.py: a live stream that ended
-            # unasked, after a warning, has short_read)
-            end_reason=getattr(source, 'end_reason', None),
-            short_read=getattr(source, 'short_read', False),
-            **{
-                k: v
-                for k, v in paths.items()
-            })
-        if self.out_dir is not None:
-            with open(paths['tracks'], 'w') as f:
-                json.dump(
-                    dict(
-                        input=source.name,
-                        fps=fps,
-                        stride=self.stride,
-                        realtime=self.realtime,
-                        link_iou=self.tracker_args['link_iou'],
-                        max_lost=self.tracker_args['max_lost'],
-                        stats={
-                            k: v
-                            for k, v in result.items()
-                            if k not in paths and k != 'name'
-                        },
-                        tracks=tracks),
-                    f,
-                    indent=1)
         return result
 
     @staticmethod

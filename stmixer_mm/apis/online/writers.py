@@ -7,21 +7,231 @@
   OpenCV's ``avc1`` (H.264 where OpenCV's FFmpeg has an encoder), then to
   ``mp4v`` (MPEG-4 part 2: most players, not browsers).
 * :class:`JsonlWriter`: one JSON object a line, flushed as it is written.
+* :class:`OutputFiles`: the output files of one input, claimed together
+  before anything is written.
 * :func:`draw_tracks`: boxes, track ids and actions drawn with OpenCV (fast
   enough for every frame of a live stream).
 * :class:`ProgressLine`: one terminal line rewritten in place.
+
+No output overwrites anything, and none looks complete before it is:
+
+* every output path is *claimed* first by creating it empty with
+  exclusive creation (``O_CREAT | O_EXCL``: the check and the creation are
+  one step, so two runs, concurrent or one after the other, never write
+  one file): a path that exists (an earlier run's output, a folder, a
+  link) is refused with an :class:`OutputFileError` naming it;
+* the video and the final JSON / CSV files are written to a hidden
+  temporary name next to their path (``.<stem>.<pid>.part<ext>``) and
+  renamed over the claimed (empty) path once complete (the mp4 once its
+  container is closed, so it plays); a run that fails or is interrupted
+  removes its temporary files and the claims it did not fill;
+* the JSON Lines file is written in place, a complete line at a time
+  (readable while the stream runs);
+* a failed write (a full disk: ``ENOSPC``) raises an
+  :class:`OutputFileError` naming the file, what was written of it and the
+  ``OSError``.
 """
 import json
+import os
+import os.path as osp
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from fractions import Fraction
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import cv2
 import numpy as np
 
-__all__ = ['VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats']
+__all__ = [
+    'VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats',
+    'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
+    'output_exists_error', 'temp_path'
+]
+
+
+class OutputFileError(OSError):
+    """An output file or folder cannot be created or written; the message
+    names it, says why and what was kept."""
+
+
+def prepare_out_dir(out_dir: str, create: bool = True) -> None:
+    """Create the output folder ``out_dir`` (and its parents) unless it
+    exists (``create=False``: only check that it is not a file).
+
+    Raises:
+        OutputFileError: ``out_dir`` (or a parent) is a file, or cannot be
+            created.
+    """
+    if osp.lexists(out_dir) and not osp.isdir(out_dir):
+        raise OutputFileError(
+            f'{out_dir}: the output folder is a file (or a broken link); '
+            'expected a folder or a path to create: choose another '
+            '--out-dir')
+    if not create:
+        return
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise OutputFileError(f'{out_dir}: cannot create the output folder '
+                              f'({e}); choose another --out-dir') from None
+
+
+def output_exists_error(path: str) -> OutputFileError:
+    """The error refusing the output ``path``, which exists."""
+    if osp.islink(path):
+        what = 'a link, from an earlier or a concurrent run'
+    elif osp.isdir(path):
+        what = 'a folder, from an earlier or a concurrent run'
+    elif osp.isfile(path) and osp.getsize(path) == 0:
+        what = ('an empty file: the claim of a run still going, or of one '
+                'that was killed')
+    else:
+        what = 'a file, from an earlier or a concurrent run'
+    return OutputFileError(
+        f'{path}: the output exists already ({what}); not overwriting it: '
+        'remove it or choose another --out-dir')
+
+
+def claim_output(path: str) -> os.stat_result:
+    """Create ``path`` empty, refusing anything already there (exclusive
+    creation: the check and the creation are one step).
+
+    Returns:
+        os.stat_result: the stat of the claimed (empty) file, to know it
+        again (:meth:`OutputFiles.release`).
+
+    Raises:
+        OutputFileError: ``path`` exists (a file of an earlier or a
+            concurrent run, a folder, a link) or cannot be created.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise output_exists_error(path) from None
+    except OSError as e:
+        raise OutputFileError(f'{path}: cannot create the output ({e}); '
+                              'choose another --out-dir') from None
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path(path: str) -> str:
+    """The hidden temporary name ``path`` is written under before it is
+    complete: ``<folder>/.<stem>.<pid>.part<ext>`` (the extension kept for
+    the encoders that go by it)."""
+    folder, base = osp.split(path)
+    stem, ext = osp.splitext(base)
+    return osp.join(folder, f'.{stem}.{os.getpid()}.part{ext}')
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _commit(tmp: str, path: str) -> None:
+    """Rename the complete ``tmp`` over the claimed ``path``."""
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise OutputFileError(f'{path}: cannot move the complete file there '
+                              f'from {tmp} ({e}); removed it') from None
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+class OutputFiles:
+    """The output files of one input, claimed together (:func:`claim_output`)
+    before anything is written: all or none.
+
+    Args:
+        paths (dict): ``{key: path}``; ``None`` paths are left out.
+
+    Raises:
+        OutputFileError: a path exists or cannot be created (the paths
+            claimed before it are released).
+    """
+
+    def __init__(self, paths: Dict[str, Optional[str]]) -> None:
+        self.paths = {k: p for k, p in paths.items() if p is not None}
+        self._claims: Dict[str, os.stat_result] = {}
+        try:
+            for key, path in self.paths.items():
+                self._claims[key] = claim_output(path)
+        except OutputFileError:
+            self.release()
+            raise
+
+    def __getitem__(self, key: str) -> str:
+        return self.paths[key]
+
+    @contextmanager
+    def open(self, key: str, newline: Optional[str] = None) -> Iterator:
+        """Write the text file ``key``: a file under its :func:`temp_path`,
+        renamed over the claimed path once closed; removed on an error.
+
+        Raises:
+            OutputFileError: writing failed (a full disk): names the file,
+                the bytes written and the ``OSError``.
+        """
+        path = self.paths[key]
+        tmp = temp_path(path)
+        try:
+            f = open(tmp, 'w', encoding='utf-8', newline=newline)
+        except OSError as e:
+            raise OutputFileError(f'{path}: cannot write it ({e})') from None
+        try:
+            yield f
+            f.close()
+        except OSError as e:
+            written = _size(tmp)
+            try:
+                f.close()
+            except OSError:
+                pass
+            _remove(tmp)
+            raise OutputFileError(
+                f'{path}: writing it failed after {written} bytes ({e}); '
+                'removed the partial file') from None
+        except BaseException:
+            try:
+                f.close()
+            except OSError:
+                pass
+            _remove(tmp)
+            raise
+        _commit(tmp, path)
+
+    def release(self) -> List[str]:
+        """Remove the claims never filled (still the empty file created by
+        the claim) and their temporary files; returns the paths kept
+        (written)."""
+        kept = []
+        for key, claim in self._claims.items():
+            path = self.paths[key]
+            _remove(temp_path(path))
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_ino, st.st_dev) == (claim.st_ino, claim.st_dev) and \
+                    st.st_size == 0:
+                _remove(path)
+            else:
+                kept.append(path)
+        return kept
 
 
 class VideoWriter:
@@ -33,22 +243,34 @@ class VideoWriter:
         codec (str): ``'h264'`` (default: PyAV libx264, else the fallbacks)
             or ``'mp4v'`` (OpenCV's MPEG-4, as the demo wrote before).
         crf (int): x264 quality (lower is better; 23 is x264's default).
+        exclusive (bool): claim ``path`` (:func:`claim_output`: refuse one
+            that exists); False where the caller has claimed it
+            (:class:`OutputFiles`).
 
     The frame size is fixed by the first frame; H.264 in ``yuv420p`` needs
     even sizes, so an odd width / height gets one black column / row.
     ``codec_used`` names the encoder after the first frame.
+
+    The frames go to :func:`temp_path` and :meth:`close` renames the
+    closed (playable) video to ``path``; :meth:`abort` (and leaving a
+    ``with`` block by an exception) removes it instead. A failed write
+    (a full disk) raises an :class:`OutputFileError` naming ``path``, the
+    frames written and the ``OSError``, and removes the partial video.
     """
 
     def __init__(self,
                  path: str,
                  fps: float,
                  codec: str = 'h264',
-                 crf: int = 23) -> None:
+                 crf: int = 23,
+                 exclusive: bool = True) -> None:
         if codec not in ('h264', 'mp4v'):
             raise ValueError(f"codec must be 'h264' or 'mp4v', got {codec!r}")
         if not fps or fps <= 0:
             raise ValueError(f'{path}: the frame rate must be > 0, got {fps}')
+        self._claim = claim_output(path) if exclusive else None
         self.path = path
+        self.temp = temp_path(path)
         self.fps = float(fps)
         self.codec = codec
         self.crf = crf
@@ -63,7 +285,10 @@ class VideoWriter:
             try:
                 import av
                 container = av.open(
-                    self.path, mode='w', options={'movflags': '+faststart'})
+                    self.temp,
+                    mode='w',
+                    format='mp4',
+                    options={'movflags': '+faststart'})
                 try:
                     rate = Fraction(self.fps).limit_denominator(1001)
                     stream = container.add_stream('libx264', rate=rate)
@@ -80,7 +305,7 @@ class VideoWriter:
                 reason = f'{type(e).__name__}: {e}'
             for fourcc, name in (('avc1', 'h264 (avc1, OpenCV)'),
                                  ('mp4v', 'mpeg4 (mp4v, OpenCV)')):
-                writer = cv2.VideoWriter(self.path,
+                writer = cv2.VideoWriter(self.temp,
                                          cv2.VideoWriter_fourcc(*fourcc),
                                          self.fps, (width, height))
                 if writer.isOpened():
@@ -96,7 +321,7 @@ class VideoWriter:
             raise RuntimeError(f'{self.path}: neither PyAV/libx264 '
                                f'({reason}) nor OpenCV (avc1, mp4v) can '
                                'write it')
-        writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*'mp4v'),
+        writer = cv2.VideoWriter(self.temp, cv2.VideoWriter_fourcc(*'mp4v'),
                                  self.fps, (width, height))
         if not writer.isOpened():
             raise RuntimeError(f'OpenCV cannot write {self.path} (mp4v)')
@@ -123,43 +348,127 @@ class VideoWriter:
             container, stream = self._av
             frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(image), format='rgb24')
-            for packet in stream.encode(frame):
-                container.mux(packet)
+            try:
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            except (OSError, av.FFmpegError) as e:
+                self._fail(f'writing frame {self.num_frames} failed', e)
         else:
             self._cv.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         self.num_frames += 1
 
-    def close(self) -> None:
+    def _fail(self, what: str, error: Exception) -> None:
+        self.abort()
+        raise OutputFileError(
+            f'{self.path}: {what} ({self.num_frames} frames were written '
+            f'before it; {type(error).__name__}: {error}); removed the '
+            'partial video') from None
+
+    def _close_encoder(self) -> None:
         if self._av is not None:
             container, stream = self._av
-            for packet in stream.encode():
-                container.mux(packet)
-            container.close()
             self._av = None
+            try:
+                for packet in stream.encode():
+                    container.mux(packet)
+            finally:
+                container.close()
         if self._cv is not None:
             self._cv.release()
             self._cv = None
 
+    def close(self) -> None:
+        """Finish the video (the container closed: it plays) and rename
+        it to ``path``; a video without frames is not written."""
+        if self._size is None:  # no frame: no video (nor its claim)
+            self.abort()
+            return
+        if self.temp is None:  # closed or aborted
+            return
+        try:
+            self._close_encoder()
+        except Exception as e:  # PyAV's errors: OSError / FFmpegError
+            self._fail('closing it failed', e)
+        if not osp.isfile(self.temp):
+            self._fail('the encoder wrote no file',
+                       FileNotFoundError(self.temp))
+        _commit(self.temp, self.path)
+        self.temp = None
+
+    def abort(self) -> None:
+        """Stop writing and remove the partial video (and the claim of
+        ``path`` made here)."""
+        try:
+            self._close_encoder()
+        except Exception:  # noqa: B902 - the video is thrown away
+            pass
+        if self.temp is not None:
+            _remove(self.temp)
+            self.temp = None
+        if self._claim is not None:
+            try:
+                st = os.stat(self.path)
+                if (st.st_ino, st.st_size) == (self._claim.st_ino, 0):
+                    _remove(self.path)
+            except OSError:
+                pass
+            self._claim = None
+
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class JsonlWriter:
     """One JSON object a line, flushed after each (readable while the
-    stream runs; a crash loses at most the line being written)."""
+    stream runs; a crash loses at most the line being written).
 
-    def __init__(self, path: str) -> None:
+    Args:
+        path (str): the file, written in place.
+        exclusive (bool): create it, refusing one that exists (an
+            :class:`OutputFileError`); False where the caller has claimed
+            it (:class:`OutputFiles`).
+
+    A failed write (a full disk) raises an :class:`OutputFileError` naming
+    the file, the complete lines before it and the ``OSError``.
+    """
+
+    def __init__(self, path: str, exclusive: bool = True) -> None:
         self.path = path
-        self.file = open(path, 'w', encoding='utf-8')
+        if exclusive:
+            claim_output(path)
+        try:
+            # unbuffered: every line reaches the file at once
+            self.file = open(path, 'wb', buffering=0)
+        except OSError as e:
+            raise OutputFileError(f'{path}: cannot open it for writing '
+                                  f'({e})') from None
         self.num_lines = 0
+        self.num_bytes = 0
 
     def write(self, obj: dict) -> None:
-        self.file.write(json.dumps(obj, separators=(',', ':')) + '\n')
-        self.file.flush()
+        line = (json.dumps(obj, separators=(',', ':')) + '\n').encode()
+        data = memoryview(line)
+        try:
+            while data:
+                data = data[self.file.write(data):]
+        except OSError as e:
+            try:  # no half line: the file ends after the last whole one
+                os.ftruncate(self.file.fileno(), self.num_bytes)
+            except OSError:
+                pass
+            raise OutputFileError(
+                f'{self.path}: writing line {self.num_lines + 1} failed '
+                f'({e}); its first {self.num_lines} lines '
+                f'({self.num_bytes} bytes) are complete and kept, the '
+                'rest is not written') from None
         self.num_lines += 1
+        self.num_bytes += len(line)
 
     def close(self) -> None:
         if not self.file.closed:
