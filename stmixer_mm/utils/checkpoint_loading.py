@@ -587,9 +587,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise _RefusedGlobal(f'{module}.{name}') from None
 
 
-def _data_trust_hint(trust_option: str) -> str:
+def _data_trust_hint(trust_option: str, path: str) -> str:
     return (f'If you trust the file, unpickle it without restriction: '
-            f'{trust_option}{TRUST_ENV}=<file> in the environment (paths '
+            f'{trust_option}{TRUST_ENV}={path} in the environment (paths '
             'separated by os.pathsep); unpickling can run code from the '
             'file.')
 
@@ -615,7 +615,7 @@ def _unpickle(f,
             f'{name}: refused to unpickle this {what}: it asks for the '
             f'global {err.global_name}, which is outside the allow-list '
             f'({PICKLE_ALLOW_LISTS[allowed][0]}); nothing from the file was '
-            f'run. {_data_trust_hint(trust_option)}', name,
+            f'run. {_data_trust_hint(trust_option, name)}', name,
             err.global_name) from None
 
 
@@ -690,7 +690,16 @@ def _dcp_classes() -> Tuple[type, type, type]:
         read, and whose read errors name the shard file."""
 
         def read_metadata(self, *args, **kwargs) -> Metadata:
-            path = str(self._get_metadata_path(kwargs.get('rank')))
+            rank = kwargs.get('rank')
+            cache = self.__dict__.setdefault('_stmixer_metadata', {})
+            if rank not in cache:
+                cache[rank] = self._read_metadata(rank)
+            metadata = cache[rank]
+            metadata.storage_meta.load_id = self.load_id
+            return metadata
+
+        def _read_metadata(self, rank) -> Metadata:
+            path = str(self._get_metadata_path(rank))
             if not osp.isfile(path):
                 raise ShardedCheckpointError(
                     f'{path} is missing: a torch.distributed.checkpoint '
@@ -700,6 +709,7 @@ def _dcp_classes() -> Tuple[type, type, type]:
                     path,
                     'dcp_metadata',
                     'torch.distributed.checkpoint metadata',
+                    trust_pickle=is_trusted(str(self.path)),
                     trust_option='')
             except UnsafePickleError:
                 raise
@@ -716,15 +726,13 @@ def _dcp_classes() -> Tuple[type, type, type]:
                     f', got {type(metadata).__name__}')
             if getattr(metadata, 'storage_meta', None) is None:
                 metadata.storage_meta = StorageMeta()
-            metadata.storage_meta.load_id = self.load_id
             return metadata
 
-        def set_up_storage_reader(self, metadata, is_coordinator, *args,
-                                  **kwargs) -> None:
-            super().set_up_storage_reader(metadata, is_coordinator, *args,
-                                          **kwargs)
+        def check_shard_files(self, metadata) -> None:
+            """Every shard file the metadata lists is there and long
+            enough (a truncated copy is named before anything is read)."""
             need: Dict[str, int] = {}
-            for info in self.storage_data.values():
+            for info in (metadata.storage_data or {}).values():
                 end = int(info.offset) + int(info.length)
                 need[info.relative_path] = max(
                     need.get(info.relative_path, 0), end)
@@ -750,6 +758,7 @@ def _dcp_classes() -> Tuple[type, type, type]:
             fut = None
             for rel, items in per_file.items():
                 path = str(self.fs.concat_path(self.path, rel))
+                planner.trust_pickle = is_trusted(str(self.path))
                 try:
                     fut = super().read_data(
                         dataclasses.replace(plan, items=items), planner)
@@ -759,7 +768,8 @@ def _dcp_classes() -> Tuple[type, type, type]:
                         f'{path}: refused to unpickle an item of this shard '
                         f'file: torch.load(weights_only=True) refuses '
                         f'{name}; nothing from the file was run. '
-                        f'{_data_trust_hint("")}', path, name) from err
+                        f'{_data_trust_hint("", self.path)}', path,
+                        name) from err
                 except (RuntimeError, EOFError, OSError, ValueError,
                         AssertionError) as err:
                     raise ShardedCheckpointError(
@@ -774,11 +784,18 @@ def _dcp_classes() -> Tuple[type, type, type]:
     class _SafeBytesMixin:
         """``load_bytes`` (non-tensor items: learning rates, parameter
         names) with ``torch.load(weights_only=True)`` and the allow-list of
-        :func:`runner_checkpoint_globals` instead of full unpickling."""
+        :func:`runner_checkpoint_globals` instead of full unpickling (full
+        unpickling only for a folder listed in :data:`TRUST_ENV`)."""
+
+        trust_pickle = False  # the reader sets it for a trusted folder
 
         def load_bytes(self, read_item, value) -> None:
-            with _allowed_runner_globals():
-                obj = torch.load(value, map_location='cpu', weights_only=True)
+            if self.trust_pickle:
+                obj = torch.load(value, map_location='cpu', weights_only=False)
+            else:
+                with _allowed_runner_globals():
+                    obj = torch.load(
+                        value, map_location='cpu', weights_only=True)
             fqn = read_item.dest_index.fqn
             if self.flatten_state_dict:
                 dcp_planner.set_element(self.original_state_dict,
@@ -797,10 +814,24 @@ def _dcp_classes() -> Tuple[type, type, type]:
 
 def safe_dcp_reader(path: str):
     """A torch.distributed.checkpoint ``FileSystemReader`` for ``path``
-    whose ``.metadata`` goes through :func:`load_pickle` (and whose
-    missing / truncated shard files are named): the reader of every sharded
-    checkpoint stmixer_mm loads."""
-    return _dcp_classes()[0](path)
+    whose ``.metadata`` goes through :func:`load_pickle` and whose read
+    errors name the shard file: the reader of every sharded checkpoint
+    stmixer_mm loads.
+
+    The metadata is read (and kept for PyTorch's load) and every shard file
+    it lists checked for presence and length here, before PyTorch's load
+    runs: PyTorch would turn a failed ``read_metadata`` into a warning with
+    a traceback and a second attempt at a per-rank file.
+
+    Raises:
+        ShardedCheckpointError: The metadata or a shard file is missing,
+            truncated or corrupt (the message names it).
+        UnsafePickleError: The metadata asks for a global outside the
+            allow-list.
+    """
+    reader = _dcp_classes()[0](path)
+    reader.check_shard_files(reader.read_metadata())
+    return reader
 
 
 def safe_dcp_planner(empty_state_dict: bool = False):
