@@ -666,11 +666,6 @@ def load_pickle(path: str,
         trust_pickle, encoding, trust_option)
 
 
-def _refused_in_torch_message(err: Exception) -> str:
-    found = re.findall(r'GLOBAL ([\w.]+)', str(err))
-    return found[0] if found else str(err).strip().splitlines()[-1][:200]
-
-
 @functools.lru_cache(maxsize=None)
 def _dcp_classes() -> Tuple[type, type, type]:
     """The safe reader and planners (built on first use: importing
@@ -762,16 +757,19 @@ def _dcp_classes() -> Tuple[type, type, type]:
                 try:
                     fut = super().read_data(
                         dataclasses.replace(plan, items=items), planner)
-                except pickle.UnpicklingError as err:
-                    name = _refused_in_torch_message(err)
-                    raise UnsafePickleError(
-                        f'{path}: refused to unpickle an item of this shard '
-                        f'file: torch.load(weights_only=True) refuses '
-                        f'{name}; nothing from the file was run. '
-                        f'{_data_trust_hint("", self.path)}', path,
-                        name) from err
-                except (RuntimeError, EOFError, OSError, ValueError,
-                        AssertionError) as err:
+                except (pickle.UnpicklingError, RuntimeError, EOFError,
+                        OSError, ValueError, AssertionError) as err:
+                    # a refused global (ours, or torch's weights_only
+                    # message of a tensor item), else a corrupt shard
+                    name = getattr(err, 'global_name', '') or ' '.join(
+                        re.findall(r'GLOBAL ([\w.]+)', str(err))[:1])
+                    if name:
+                        raise UnsafePickleError(
+                            f'{path}: refused to unpickle an item of this '
+                            'shard file: torch.load(weights_only=True) '
+                            f'refuses {name}; nothing from the file was run.'
+                            f' {_data_trust_hint("", self.path)}', path,
+                            name) from err
                     raise ShardedCheckpointError(
                         f'{path} is corrupt: a shard of the sharded '
                         f'checkpoint {self.path} cannot be read '
@@ -793,9 +791,25 @@ def _dcp_classes() -> Tuple[type, type, type]:
             if self.trust_pickle:
                 obj = torch.load(value, map_location='cpu', weights_only=False)
             else:
-                with _allowed_runner_globals():
-                    obj = torch.load(
-                        value, map_location='cpu', weights_only=True)
+                try:
+                    with _allowed_runner_globals():
+                        obj = torch.load(
+                            value, map_location='cpu', weights_only=True)
+                except pickle.UnpicklingError as err:
+                    value.seek(0)
+                    try:
+                        found = torch.serialization.\
+                            get_unsafe_globals_in_checkpoint(value)
+                    except Exception:  # noqa: B902 - name it from err
+                        found = []
+                    allowed = _global_names(runner_checkpoint_globals())
+                    refused = [g for g in found if g not in allowed]
+                    if not refused:  # not a readable item at all
+                        raise RuntimeError(
+                            'an item is not a torch-saved object ('
+                            f'{str(err).strip().splitlines()[-1][:200]})'
+                        ) from err
+                    raise _RefusedGlobal(', '.join(refused)) from err
             fqn = read_item.dest_index.fqn
             if self.flatten_state_dict:
                 dcp_planner.set_element(self.original_state_dict,
