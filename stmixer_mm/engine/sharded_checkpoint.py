@@ -16,7 +16,7 @@ and resume methods (it needs the strategy's ``model``, ``optim_wrapper``,
 """
 import os.path as osp
 import time
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import mmengine
 import torch
@@ -52,9 +52,11 @@ def _dcp():
     return dcp
 
 
-def load_sharded_tensors(src: str) -> dict:
-    """Everything the shard files of the folder ``src`` hold, as one state
-    dict, in one process without a process group (as PyTorch's
+def load_sharded_tensors(src: str,
+                         keys: Optional[Sequence[str]] = None) -> dict:
+    """Everything the shard files of the folder ``src`` hold (only the
+    top-level entries ``keys``, e.g. ``('state_dict', )``, if given), as one
+    state dict, in one process without a process group (as PyTorch's
     ``dcp_to_torch_save``, but with the safe reader and planner of
     :mod:`stmixer_mm.utils.checkpoint_loading`: the ``.metadata`` and the
     byte items go through the allow-lists, and a missing / truncated /
@@ -72,7 +74,7 @@ def load_sharded_tensors(src: str) -> dict:
         _load_state_dict(
             state_dict,
             storage_reader=safe_dcp_reader(src),
-            planner=safe_dcp_planner(empty_state_dict=True),
+            planner=safe_dcp_planner(empty_state_dict=True, keys=keys),
             no_dist=True)
     except BaseException as err:  # noqa: B902 - DCP's CheckpointException
         raise_dcp_failure(err)
@@ -80,7 +82,9 @@ def load_sharded_tensors(src: str) -> dict:
     return state_dict
 
 
-def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
+def sharded_to_full(src: str,
+                    dst: Optional[str] = None,
+                    with_optimizer: bool = True) -> dict:
     """Merge a sharded checkpoint folder into one full checkpoint.
 
     Runs in one process without a process group
@@ -88,7 +92,9 @@ def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
     an ordinary mmengine checkpoint: ``state_dict`` (the model's key names),
     ``optimizer`` (keyed by parameter name, as
     :class:`ShardedStrategy` resumes it), and rank 0's meta, message hub,
-    scheduler and random state. Written to ``dst`` when given.
+    scheduler and random state (without ``optimizer`` if not
+    ``with_optimizer``: for testing, a third of the memory). Written to
+    ``dst`` when given.
     """
     if not is_sharded_checkpoint(src):
         raise FileNotFoundError(
@@ -99,7 +105,8 @@ def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
         raise FileNotFoundError(f'{extra_path} is missing: a sharded '
                                 'checkpoint has one extra_rank{i}.pth per '
                                 'rank')
-    tensors = load_sharded_tensors(src)
+    tensors = load_sharded_tensors(
+        src, None if with_optimizer else ('state_dict', ))
     checkpoint = load_checkpoint_file(extra_path, check_first=False)
     checkpoint.update(tensors)
     checkpoint.setdefault('meta', {})['sharded_source'] = osp.abspath(src)

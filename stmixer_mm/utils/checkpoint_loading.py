@@ -848,12 +848,16 @@ def safe_dcp_reader(path: str):
     return reader
 
 
-def safe_dcp_planner(empty_state_dict: bool = False):
+def safe_dcp_planner(empty_state_dict: bool = False,
+                     keys: Optional[Sequence[str]] = None):
     """The load planner to use with :func:`safe_dcp_reader`: PyTorch's
     ``DefaultLoadPlanner`` (or, with ``empty_state_dict``, the planner that
-    rebuilds the whole state dict from the metadata) whose byte items are
-    read with ``torch.load(weights_only=True)``."""
-    return _dcp_classes()[2 if empty_state_dict else 1]()
+    rebuilds the whole state dict from the metadata, only the entries under
+    ``keys`` if given) whose byte items are read with
+    ``torch.load(weights_only=True)``."""
+    if empty_state_dict:
+        return _dcp_classes()[2](keys=set(keys) if keys else None)
+    return _dcp_classes()[1]()
 
 
 def raise_dcp_failure(err: BaseException) -> None:
