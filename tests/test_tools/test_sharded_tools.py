@@ -1,6 +1,8 @@
-"""``tools/test.py CONFIG SHARDED_FOLDER`` (issue 35): a sharded checkpoint
-folder is tested as the full checkpoint it was made from (same
-predictions); a truncated shard stops it with the shard file's name."""
+"""The tools and sharded training (issue 35): ``tools/test.py CONFIG
+SHARDED_FOLDER`` tests a sharded checkpoint folder as the full checkpoint
+it was made from (same predictions), a truncated shard stops it with the
+shard file's name; ``python tools/train.py FSDP_CONFIG`` without a launcher
+stops at once with the torchrun command."""
 import torch
 
 from stmixer_mm.engine import full_to_sharded
@@ -44,3 +46,18 @@ def test_sharded_folder_tests_as_its_full_checkpoint(tools, random_checkpoint,
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1
     assert str(shard) in last and 'truncated' in last, last
+
+
+def test_train_tool_refuses_a_sharded_config_without_a_launcher(
+        tools, tmp_path):
+    import os.path as osp
+    config = osp.join('tests', 'data', 'configs',
+                      'tiny_stmixer_vit_tiny-ava.py')
+    proc = tools.python_tool(
+        'train.py', config, '--work-dir', str(tmp_path), check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1
+    assert last.startswith(f'tools/train.py: {config}: '
+                           "strategy.type='ShardedStrategy'"), last
+    assert f'bash tools/dist_train.sh {config} NPROC' in last
+    assert 'Epoch(train)' not in proc.stdout + proc.stderr
