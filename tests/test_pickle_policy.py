@@ -278,7 +278,7 @@ def test_sharded_metadata_refuses_code(tmp_path):
     assert not marker.exists()
 
 
-def test_sharded_items_refuse_code(tmp_path):
+def test_sharded_items_refuse_code(tmp_path, monkeypatch):
     import torch.distributed.checkpoint as dcp
 
     from stmixer_mm.engine import sharded_to_full
@@ -296,6 +296,11 @@ def test_sharded_items_refuse_code(tmp_path):
     assert '__0_0.distcp' in str(err.value), str(err.value)
     assert 'builtins.exec' in str(err.value), str(err.value)
     assert not marker.exists()
+    # a folder listed as trusted is unpickled fully (its code runs)
+    monkeypatch.setenv(TRUST_ENV, str(evil))
+    assert torch.equal(sharded_to_full(str(evil))['state_dict']['w'],
+                       torch.ones(2))
+    assert marker.exists()
 
 
 def test_sharded_folder_round_trip_and_broken_shards(tmp_path):

@@ -587,11 +587,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise _RefusedGlobal(f'{module}.{name}') from None
 
 
-def _data_trust_hint(trust_option: str, path: str) -> str:
-    return (f'If you trust the file, unpickle it without restriction: '
+def _data_trust_hint(trust_option: str, path: str, noun: str = 'file') -> str:
+    return (f'If you trust the {noun}, unpickle it without restriction: '
             f'{trust_option}{TRUST_ENV}={path} in the environment (paths '
             'separated by os.pathsep); unpickling can run code from the '
-            'file.')
+            f'{noun}.')
 
 
 def _unpickle(f,
@@ -768,8 +768,8 @@ def _dcp_classes() -> Tuple[type, type, type]:
                             f'{path}: refused to unpickle an item of this '
                             'shard file: torch.load(weights_only=True) '
                             f'refuses {name}; nothing from the file was run.'
-                            f' {_data_trust_hint("", self.path)}', path,
-                            name) from err
+                            f' {_data_trust_hint("", self.path, "folder")}',
+                            path, name) from err
                     raise ShardedCheckpointError(
                         f'{path} is corrupt: a shard of the sharded '
                         f'checkpoint {self.path} cannot be read '
