@@ -298,8 +298,8 @@ def test_sharded_items_refuse_code(tmp_path, monkeypatch):
     assert not marker.exists()
     # a folder listed as trusted is unpickled fully (its code runs)
     monkeypatch.setenv(TRUST_ENV, str(evil))
-    assert torch.equal(sharded_to_full(str(evil))['state_dict']['w'],
-                       torch.ones(2))
+    assert torch.equal(
+        sharded_to_full(str(evil))['state_dict']['w'], torch.ones(2))
     assert marker.exists()
 
 
