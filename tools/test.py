@@ -15,10 +15,18 @@ shape-mismatched weights stop the tool (exit code 1) with the list of keys
 before anything is evaluated (mmengine alone would load the matching part
 and report the mAP of a partly random model). ``--non-strict`` loads the
 matching part anyway and logs the lists.
+
+CHECKPOINT may also be a sharded checkpoint folder (``epoch_K.pth/`` of
+``strategy.state_dict_cfg='sharded'``): its model weights and meta are
+merged (safely, ``sharded_to_full``) into a temporary full file that is
+tested and then removed; ``tools/model_converters/
+convert_sharded_checkpoint.py`` makes a lasting one.
 """
 import argparse
 import os
 import os.path as osp
+import shutil
+import tempfile
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -89,7 +97,7 @@ def merge_args(cfg: Config, args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    cfg.load_from = getattr(args, 'checkpoint_file', None) or args.checkpoint
     # the model's action classes against the test dataset as loaded
     add_class_consistency_hook(cfg)
     # mmengine loads `load_from` non-strictly: check the checkpoint first
@@ -116,8 +124,41 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_cfg_to_device(cfg)
 
 
+def merge_sharded(folder: str, tmp_dir: str) -> str:
+    """The model weights and meta of the sharded checkpoint ``folder`` as a
+    full checkpoint file in ``tmp_dir`` (what ``convert_sharded_checkpoint
+    .py`` writes, without the optimizer state)."""
+    import torch
+
+    from stmixer_mm.engine import sharded_to_full
+    print(f'tools/test.py: {folder} is a sharded checkpoint: merging its '
+          'model weights into a temporary full checkpoint (tools/'
+          'model_converters/convert_sharded_checkpoint.py writes a lasting '
+          'one)')
+    path = osp.join(tmp_dir, 'merged_' + osp.basename(osp.normpath(folder)))
+    torch.save(sharded_to_full(folder, with_optimizer=False), path)
+    return path
+
+
 def main(argv=None):
     args = parse_args(argv)
+    from stmixer_mm.engine import is_sharded_checkpoint
+    if not is_sharded_checkpoint(args.checkpoint):
+        return run(args)
+    tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')
+    try:
+        try:
+            args.checkpoint_file = merge_sharded(args.checkpoint, tmp_dir)
+        except (CheckpointFileError, FileNotFoundError) as e:
+            raise SystemExit(f'tools/test.py: {e}') from None
+        return run(args)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def run(args):
+    """Test ``args.checkpoint`` (or the full file ``args.checkpoint_file``
+    merged from it) with ``args.config``."""
     try:
         cfg = merge_args(load_config(args.config), args)
         # every setting, with its config path, before anything is built

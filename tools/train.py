@@ -20,6 +20,7 @@ from stmixer_mm.engine import (WorkDirBusyError, WorkDirLock,
                                adapt_cfg_to_device, add_class_consistency_hook,
                                build_runner, init_dist_without_cuda,
                                shutdown_dist)
+from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import CheckpointFileError, ConfigFileError, load_config
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
@@ -148,6 +149,8 @@ def main(argv=None):
         cfg = merge_args(load_config(args.config), args)
         # every setting, with its config path, before anything is built
         check_config(cfg)
+        # a sharded (FSDP / DeepSpeed) config needs torchrun / Slurm
+        check_launcher(cfg, args.config)
     except ConfigFileError as e:
         raise SystemExit(f'tools/train.py: {e}') from None
     except ConfigSettingError as e:

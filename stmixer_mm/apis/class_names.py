@@ -25,6 +25,8 @@ import pickle
 import re
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
+from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+
 __all__ = [
     'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
     'model_action_columns', 'test_dataset_cfg'
@@ -104,8 +106,10 @@ def _read_pbtxt(path: str) -> Dict[int, str]:
 
 def _read_act_labels(path: str) -> Dict[int, str]:
     try:
-        with open(path, 'rb') as f:
-            gt = pickle.load(f, encoding='latin1')
+        gt = load_pickle(
+            path, 'numpy', 'label map (ACT ground truth)', trust_option='')
+    except UnsafePickleError as e:
+        raise LabelMapError(f'label map {e}') from None
     except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError,
             AttributeError, ImportError, IndexError) as e:
         raise LabelMapError(

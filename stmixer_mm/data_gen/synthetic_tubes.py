@@ -64,12 +64,12 @@ two tubes, about 5 times the tubes (preset, seed 0: train 153 walkers /
 import argparse
 import logging
 import os.path as osp
-import pickle
 from typing import Dict, List, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
 
+from stmixer_mm.utils.checkpoint_loading import load_pickle
 from .scene import SyntheticVideo, build_split, state_class
 from .settings import (SPLITS, SyntheticAVASettings, add_generator_arguments,
                        setting_values)
@@ -345,8 +345,7 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
 def main(argv=None) -> None:
     args, kwargs = parse_args(argv)
     paths = generate_synthetic_tubes(args.out_dir, **kwargs)
-    with open(paths['tube_gt'], 'rb') as f:
-        gt = pickle.load(f)
+    gt = load_pickle(paths['tube_gt'], 'numpy', 'ACT ground-truth file')
     print(f'tube ground truth: {paths["tube_gt"]}')
     print(f'frames: {paths["rawframes"]}/<video>/img_%05d.jpg')
     for split, per in tube_stats(gt).items():

@@ -15,8 +15,8 @@ the metric). The pickle (the MOC release's and mmaction2's data docs')::
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
-from mmengine.fileio import load
 
+from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 from .fileio_utils import is_file
 
 ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
@@ -30,7 +30,11 @@ def load_act_annotations(ann_file: str,
     top-level keys the caller needs; all of :data:`ACT_KEYS` by default).
     The file is read through mmengine's fileio (``backend_args`` as in
     mmengine's ``get_file_backend``: a local path, or any registered
-    storage backend).
+    storage backend), with the allow-list of
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle` (builtin
+    containers, numpy arrays; Python 2 pickles included): a file asking
+    for anything else is refused unless listed in
+    ``STMIXER_MM_TRUSTED_CHECKPOINTS``.
 
     Besides the keys and their types, :func:`check_act_annotations` checks
     what a wrong file would otherwise turn into a silently wrong number:
@@ -43,11 +47,20 @@ def load_act_annotations(ann_file: str,
         ValueError: the file is not a readable pickle (truncated, corrupt or
             of another kind), or a key / value is wrong (naming the key,
             video, label and tube).
+        UnsafePickleError: (a ValueError) the pickle asks for a global
+            outside the allow-list (naming the file and the global).
     """
     if not is_file(ann_file, backend_args):
         raise FileNotFoundError(f'ACT ground-truth file not found: {ann_file}')
     try:
-        gt = load(ann_file, file_format='pkl', backend_args=backend_args)
+        gt = load_pickle(
+            ann_file,
+            'numpy',
+            'ACT ground-truth file',
+            backend_args=backend_args,
+            trust_option='')
+    except UnsafePickleError:
+        raise
     except Exception as exc:  # noqa: B902 - any unpickling failure
         kind = ('truncated (the pickle ends early)' if isinstance(
             exc, EOFError) else f'not a readable pickle ({type(exc).__name__}'

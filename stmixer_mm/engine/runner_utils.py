@@ -121,6 +121,45 @@ def _flexible_runner_class():
     return STMixerFlexibleRunner
 
 
+#: strategies whose model is sharded over a process group (FSDP, DeepSpeed,
+#: ColossalAI): they cannot run in one plain process
+DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
+                          'DeepSpeedStrategy', 'ColossalAIStrategy')
+
+
+def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
+    """A config whose ``strategy`` shards the model (FSDP, DeepSpeed) run
+    without a distributed launcher (``launcher='none'``: a plain
+    ``python tools/train.py``) stops here, before anything is built, with
+    the commands that start it (mmengine would build the datasets and the
+    model first, then fail in FSDP with "Default process group has not been
+    initialized").
+
+    Args:
+        cfg (Config): The merged config (``launcher`` from ``--launcher``).
+        config (str): The config file, for the commands in the message.
+
+    Raises:
+        ConfigSettingError: naming ``strategy.type`` and the launchers.
+    """
+    from stmixer_mm.utils.settings import ConfigSettingError
+    strategy = cfg.get('strategy')
+    if not strategy or cfg.get('launcher', 'none') != 'none':
+        return
+    kind = strategy.get('type', '') if isinstance(strategy, dict) else \
+        type(strategy).__name__
+    kind = getattr(kind, '__name__', kind)
+    if not any(name in str(kind) for name in DISTRIBUTED_STRATEGIES):
+        return
+    raise ConfigSettingError(
+        f'strategy.type={kind!r} shards the model over a process group, '
+        'which needs a distributed launcher, but this run has --launcher '
+        f'none (a plain `python tools/train.py`). Start it with torchrun: '
+        f'`bash tools/dist_train.sh {config} NPROC` (one process per GPU, '
+        '1 for a single GPU; gloo on CPU; it passes --launcher pytorch), or '
+        f'`bash tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
+
+
 def build_runner(cfg: Config):
     """The Runner for ``cfg``: mmengine's ``FlexibleRunner`` when the config
     sets ``strategy`` (sharded training: FSDP, DeepSpeed), else the plain

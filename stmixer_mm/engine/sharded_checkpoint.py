@@ -16,7 +16,7 @@ and resume methods (it needs the strategy's ``model``, ``optim_wrapper``,
 """
 import os.path as osp
 import time
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import mmengine
 import torch
@@ -24,11 +24,16 @@ from mmengine._strategy import FSDPStrategy
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.utils import get_git_hash, mkdir_or_exist
 
-from stmixer_mm.utils.checkpoint_loading import load_checkpoint_file
+from stmixer_mm.utils.checkpoint_loading import (ShardedCheckpointError,
+                                                 load_checkpoint_file,
+                                                 raise_dcp_failure,
+                                                 safe_dcp_planner,
+                                                 safe_dcp_reader)
 
 __all__ = [
     'DCP_METADATA', 'EXTRA_FILE', 'is_sharded_checkpoint', 'sharded_to_full',
-    'full_to_sharded', 'ShardedCheckpointMixin'
+    'full_to_sharded', 'load_sharded_tensors', 'ShardedCheckpointError',
+    'ShardedCheckpointMixin'
 ]
 
 #: the file that marks a torch.distributed.checkpoint folder
@@ -47,17 +52,50 @@ def _dcp():
     return dcp
 
 
-def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
+def load_sharded_tensors(src: str,
+                         keys: Optional[Sequence[str]] = None) -> dict:
+    """Everything the shard files of the folder ``src`` hold (only the
+    top-level entries ``keys``, e.g. ``('state_dict', )``, if given), as one
+    state dict, in one process without a process group (as PyTorch's
+    ``dcp_to_torch_save``, but with the safe reader and planner of
+    :mod:`stmixer_mm.utils.checkpoint_loading`: the ``.metadata`` and the
+    byte items go through the allow-lists, and a missing / truncated /
+    corrupt shard file is named).
+
+    Raises:
+        ShardedCheckpointError: A shard file or the metadata is missing,
+            truncated or corrupt.
+        UnsafePickleError: The metadata or an item asks for a global
+            outside the allow-list.
+    """
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+    state_dict: dict = {}
+    try:
+        _load_state_dict(
+            state_dict,
+            storage_reader=safe_dcp_reader(src),
+            planner=safe_dcp_planner(empty_state_dict=True, keys=keys),
+            no_dist=True)
+    except BaseException as err:  # noqa: B902 - DCP's CheckpointException
+        raise_dcp_failure(err)
+        raise
+    return state_dict
+
+
+def sharded_to_full(src: str,
+                    dst: Optional[str] = None,
+                    with_optimizer: bool = True) -> dict:
     """Merge a sharded checkpoint folder into one full checkpoint.
 
-    Runs in one process without a process group (PyTorch's
-    ``dcp_to_torch_save`` reads every rank's shards). The result is an
-    ordinary mmengine checkpoint: ``state_dict`` (the model's key names),
+    Runs in one process without a process group
+    (:func:`load_sharded_tensors` reads every rank's shards). The result is
+    an ordinary mmengine checkpoint: ``state_dict`` (the model's key names),
     ``optimizer`` (keyed by parameter name, as
     :class:`ShardedStrategy` resumes it), and rank 0's meta, message hub,
-    scheduler and random state. Written to ``dst`` when given.
+    scheduler and random state (without ``optimizer`` if not
+    ``with_optimizer``: for testing, a third of the memory). Written to
+    ``dst`` when given.
     """
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
     if not is_sharded_checkpoint(src):
         raise FileNotFoundError(
             f'{src} is not a sharded checkpoint folder (no {DCP_METADATA} '
@@ -67,11 +105,8 @@ def sharded_to_full(src: str, dst: Optional[str] = None) -> dict:
         raise FileNotFoundError(f'{extra_path} is missing: a sharded '
                                 'checkpoint has one extra_rank{i}.pth per '
                                 'rank')
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = osp.join(tmp, 'merged.pth')
-        dcp_to_torch_save(src, merged)
-        tensors = load_checkpoint_file(merged, check_first=False)
+    tensors = load_sharded_tensors(
+        src, None if with_optimizer else ('state_dict', ))
     checkpoint = load_checkpoint_file(extra_path, check_first=False)
     checkpoint.update(tensors)
     checkpoint.setdefault('meta', {})['sharded_source'] = osp.abspath(src)
@@ -245,7 +280,14 @@ class ShardedCheckpointMixin:
         tensors = dict(state_dict=model_sd)
         if with_optimizer:
             tensors['optimizer'] = optim_sd
-        _dcp().load(tensors, checkpoint_id=filename)
+        try:
+            _dcp().load(
+                tensors,
+                storage_reader=safe_dcp_reader(filename),
+                planner=safe_dcp_planner())
+        except BaseException as err:  # noqa: B902 - CheckpointException
+            raise_dcp_failure(err)
+            raise
         set_state_dict(
             self.model,
             optimizers,

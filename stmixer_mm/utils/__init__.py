@@ -1,6 +1,7 @@
 from .checkpoint_loading import (CheckpointFileError, MissingCheckpointError,
+                                 ShardedCheckpointError, UnsafePickleError,
                                  check_checkpoint_file, find_state_dict,
-                                 load_checkpoint_file)
+                                 load_checkpoint_file, load_pickle)
 from .compat import APPLIED_FIXES, apply_compat_fixes
 from .dependencies import DependencyError, check_dependencies
 from .settings import (ConfigFileError, ConfigSettingError, check_config,
@@ -10,6 +11,7 @@ __all__ = [
     'APPLIED_FIXES', 'apply_compat_fixes', 'DependencyError',
     'check_dependencies', 'CheckpointFileError', 'MissingCheckpointError',
     'check_checkpoint_file', 'find_state_dict', 'load_checkpoint_file',
+    'UnsafePickleError', 'ShardedCheckpointError', 'load_pickle',
     'ConfigFileError', 'ConfigSettingError', 'check_config',
     'declare_settings', 'load_config'
 ]

@@ -23,18 +23,40 @@ tools (``tools/model_converters/``). It
   variable ``STMIXER_MM_TRUSTED_CHECKPOINTS`` (paths separated by
   ``os.pathsep``) for files read through mmengine's Runner.
 
+It is also the one place where stmixer_mm unpickles anything else
+(``tests/test_pickle_policy.py`` checks the sources):
+:func:`load_pickle` reads data pickles (ACT ground truth, a ``.pkl`` label
+map, dumped predictions) with a ``find_class`` allow-list
+(:data:`PICKLE_ALLOW_LISTS`: builtin containers and scalars, numpy arrays /
+scalars / dtypes, torch tensors for predictions, the dataclasses of a
+torch.distributed.checkpoint ``.metadata``), and
+:func:`safe_dcp_reader` / :func:`safe_dcp_planner` read a sharded
+(torch.distributed.checkpoint) folder with that unpickler for its
+``.metadata`` and ``torch.load(weights_only=True)`` for its byte items
+(PyTorch's own ``FileSystemReader`` / ``DefaultLoadPlanner`` unpickle both
+without restriction). A refused file raises :class:`UnsafePickleError`
+naming the file and the global it asked for; nothing from it has run. The
+same trust mechanism applies to every pickle: ``trust_pickle=True`` in
+Python (``--trust-pickle`` where a tool has it) or the file listed in
+``STMIXER_MM_TRUSTED_CHECKPOINTS``.
+
 :func:`find_state_dict` is the one rule by which the engine (strict-fit
 check, inference) and the converters find a checkpoint's weights.
 """
+import enum
+import functools
+import io
 import os
 import os.path as osp
+import pathlib
 import pickle
 import pickletools
 import re
 import types
 import zipfile
 from contextlib import contextmanager
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 import torch
@@ -42,7 +64,9 @@ import torch
 __all__ = [
     'CheckpointFileError', 'MissingCheckpointError', 'TRUST_ENV',
     'STATE_DICT_KEYS', 'check_checkpoint_file', 'find_state_dict',
-    'load_checkpoint_file', 'runner_checkpoint_globals', 'is_trusted'
+    'load_checkpoint_file', 'runner_checkpoint_globals', 'is_trusted',
+    'UnsafePickleError', 'PICKLE_ALLOW_LISTS', 'load_pickle',
+    'safe_dcp_reader', 'safe_dcp_planner', 'ShardedCheckpointError'
 ]
 
 #: Environment variable listing checkpoint files to load with full
@@ -409,3 +433,438 @@ def load_checkpoint_file(path: str,
             check_checkpoint_file(path)
         raise CheckpointFileError(
             f'{path} could not be read: truncated or corrupt ({err})') from err
+
+
+# ---------------------------------------------------------------------------
+# every other pickle: data files and torch.distributed.checkpoint folders
+# ---------------------------------------------------------------------------
+class UnsafePickleError(CheckpointFileError):
+    """A complete pickle that asks for a global outside its allow-list:
+    refused before anything from it ran. ``path`` is the file,
+    ``global_name`` the refused ``module.name``."""
+
+    def __init__(self,
+                 message: str,
+                 path: str = '',
+                 global_name: str = '') -> None:
+        super().__init__(message)
+        self.path = path
+        self.global_name = global_name
+
+
+class ShardedCheckpointError(CheckpointFileError):
+    """A torch.distributed.checkpoint folder that cannot be read (a shard
+    file missing, truncated or corrupt, or its ``.metadata`` unreadable);
+    the message names the file."""
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+
+    def __init__(self, global_name: str) -> None:
+        super().__init__(f'global {global_name} is outside the allow-list')
+        self.global_name = global_name
+
+
+def _torch_bytes(data: bytes) -> Any:
+    """``torch.storage._load_from_bytes`` (a tensor's storage in a plain
+    pickle) with ``weights_only=True`` instead of full unpickling."""
+    return torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)
+
+
+def _builtin_globals() -> Dict[Tuple[str, str], Any]:
+    import builtins
+    names = ('set', 'frozenset', 'complex', 'bytes', 'bytearray', 'slice',
+             'range', 'list', 'dict', 'tuple', 'int', 'float', 'str', 'bool')
+    out = {('builtins', n): getattr(builtins, n) for n in names}
+    import collections
+    out[('collections', 'OrderedDict')] = collections.OrderedDict
+    out[('collections', 'defaultdict')] = collections.defaultdict
+    out[('_codecs', 'encode')] = __import__('_codecs').encode
+    return out
+
+
+def _numpy_globals() -> Dict[Tuple[str, str], Any]:
+    core = np._core if hasattr(np, '_core') else np.core
+    out = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype}
+    for prefix in ('numpy._core', 'numpy.core'):
+        out[(f'{prefix}.multiarray', '_reconstruct')] = \
+            core.multiarray._reconstruct
+        out[(f'{prefix}.multiarray', 'scalar')] = core.multiarray.scalar
+        if hasattr(core.numeric, '_frombuffer'):  # protocol 5 arrays
+            out[(f'{prefix}.numeric', '_frombuffer')] = \
+                core.numeric._frombuffer
+    for cls in {type(np.dtype(c)) for c in np.typecodes['All']}:
+        if cls is not np.dtype:
+            out[(cls.__module__, cls.__name__)] = cls
+    return out
+
+
+def _torch_type_globals() -> Dict[Tuple[str, str], Any]:
+    out: Dict[Tuple[str, str], Any] = {
+        ('torch', 'Size'): torch.Size,
+        ('torch', 'device'): torch.device
+    }
+    for name in dir(torch):
+        obj = getattr(torch, name, None)
+        if isinstance(obj, (torch.dtype, torch.layout, torch.memory_format)):
+            out[('torch', name)] = obj
+    return out
+
+
+def _tensor_globals() -> Dict[Tuple[str, str], Any]:
+    from torch._utils import _rebuild_tensor_v2
+    out = _torch_type_globals()
+    out[('torch._utils', '_rebuild_tensor_v2')] = _rebuild_tensor_v2
+    out[('torch.storage', '_load_from_bytes')] = _torch_bytes
+    return out
+
+
+def _dcp_metadata_globals() -> Dict[Tuple[str, str], Any]:
+    import dataclasses
+
+    import torch.distributed.checkpoint.filesystem as dcp_fs
+    import torch.distributed.checkpoint.metadata as dcp_md
+    out = _torch_type_globals()
+    for name, obj in vars(dcp_md).items():
+        if isinstance(obj, type) and obj.__module__ == dcp_md.__name__ and (
+                dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum)):
+            out[(dcp_md.__name__, name)] = obj
+    out[(dcp_fs.__name__, '_StorageInfo')] = dcp_fs._StorageInfo
+    out[('torch.serialization',
+         '_get_layout')] = torch.serialization._get_layout
+    for name in ('Path', 'PosixPath', 'WindowsPath', 'PurePath',
+                 'PurePosixPath', 'PureWindowsPath'):
+        out[('pathlib', name)] = getattr(pathlib, name)
+    return out
+
+
+#: The allow-lists of :func:`load_pickle`: name -> (what it admits, the
+#: function building its ``{(module, name): object}``). Builtin containers
+#: and scalars need no global and are always admitted.
+PICKLE_ALLOW_LISTS: Dict[str, Tuple[str, Callable[[], dict]]] = {
+    'numpy': ('builtin containers and scalars, numpy arrays / scalars / '
+              'dtypes', lambda: {
+                  **_builtin_globals(),
+                  **_numpy_globals()
+              }),
+    'tensors': ('builtin containers and scalars, numpy arrays / scalars / '
+                'dtypes, torch tensors', lambda: {
+                    **_builtin_globals(),
+                    **_numpy_globals(),
+                    **_tensor_globals()
+                }),
+    'dcp_metadata':
+    ('the dataclasses of torch.distributed.checkpoint '
+     'metadata, torch sizes / dtypes, builtin containers', lambda: {
+         **_builtin_globals(),
+         **_dcp_metadata_globals()
+     }),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _allowed_globals(allowed: str) -> Dict[Tuple[str, str], Any]:
+    return PICKLE_ALLOW_LISTS[allowed][1]()
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Builds only the globals of one allow-list; anything else raises
+    :class:`_RefusedGlobal` before it is imported or called."""
+
+    def __init__(self, f, allowed: str, **kwargs) -> None:
+        super().__init__(f, **kwargs)
+        self._allowed = _allowed_globals(allowed)
+
+    def find_class(self, module: str, name: str) -> Any:
+        import _compat_pickle  # Python 2 names (__builtin__, copy_reg)
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+        try:
+            return self._allowed[(module, name)]
+        except (KeyError, TypeError):
+            raise _RefusedGlobal(f'{module}.{name}') from None
+
+
+def _data_trust_hint(trust_option: str, path: str, noun: str = 'file') -> str:
+    return (f'If you trust the {noun}, unpickle it without restriction: '
+            f'{trust_option}{TRUST_ENV}={path} in the environment (paths '
+            'separated by os.pathsep); unpickling can run code from the '
+            f'{noun}.')
+
+
+def _unpickle(f,
+              name: str,
+              allowed: str,
+              what: str,
+              trust_pickle: bool,
+              encoding: str = 'latin1',
+              trust_option: str = 'trust_pickle=True in Python, or ') -> Any:
+    """Unpickle ``f`` (from the file ``name``) with the allow-list
+    ``allowed``, or fully when ``trust_pickle``."""
+    if allowed not in PICKLE_ALLOW_LISTS:
+        raise ValueError(f'allowed must be one of {list(PICKLE_ALLOW_LISTS)}'
+                         f', got {allowed!r}')
+    if trust_pickle or is_trusted(name):
+        return pickle.load(f, encoding=encoding)
+    try:
+        return _RestrictedUnpickler(f, allowed, encoding=encoding).load()
+    except _RefusedGlobal as err:
+        raise UnsafePickleError(
+            f'{name}: refused to unpickle this {what}: it asks for the '
+            f'global {err.global_name}, which is outside the allow-list '
+            f'({PICKLE_ALLOW_LISTS[allowed][0]}); nothing from the file was '
+            f'run. {_data_trust_hint(trust_option, name)}', name,
+            err.global_name) from None
+
+
+def load_pickle(path: str,
+                allowed: str = 'numpy',
+                what: str = 'pickle',
+                trust_pickle: bool = False,
+                backend_args: Optional[dict] = None,
+                encoding: str = 'latin1',
+                trust_option: str = 'trust_pickle=True in Python, or ') -> Any:
+    """Unpickle a data file with an allow-list: the one way stmixer_mm reads
+    a pickle that is not a checkpoint.
+
+    Only the globals of ``PICKLE_ALLOW_LISTS[allowed]`` are built (numpy
+    ``'numpy.core'`` and ``'numpy._core'`` spellings, Python 2 names);
+    ``encoding='latin1'`` reads Python 2 pickles (their numpy arrays
+    included). ``trust_pickle=True``, or the file listed in
+    :data:`TRUST_ENV`, unpickles without restriction.
+
+    Args:
+        path (str): The file (a local path, or any backend of mmengine's
+            fileio with ``backend_args``).
+        allowed (str): ``'numpy'`` (ACT ground truth, label maps),
+            ``'tensors'`` (dumped predictions) or ``'dcp_metadata'``.
+        what (str): What the file is, for the error message.
+        trust_pickle (bool): Full unpickling (only for trusted files).
+        backend_args (dict, optional): As mmengine's ``get_file_backend``.
+        encoding (str): As ``pickle.load``'s.
+        trust_option (str): How the caller's user trusts a file besides
+            :data:`TRUST_ENV` (e.g. ``'--trust-pickle, or '``), for the
+            message.
+
+    Returns:
+        The unpickled object.
+
+    Raises:
+        UnsafePickleError: The file asks for a global outside the
+            allow-list (the message names the file and the global).
+        EOFError, pickle.UnpicklingError, ValueError: Truncated or corrupt.
+    """
+    if backend_args is None and osp.isfile(path):
+        with open(path, 'rb') as f:
+            return _unpickle(f, path, allowed, what, trust_pickle, encoding,
+                             trust_option)
+    from mmengine.fileio import get
+    return _unpickle(
+        io.BytesIO(get(path, backend_args=backend_args)), path, allowed, what,
+        trust_pickle, encoding, trust_option)
+
+
+@functools.lru_cache(maxsize=None)
+def _dcp_classes() -> Tuple[type, type, type]:
+    """The safe reader and planners (built on first use: importing
+    torch.distributed.checkpoint is not free)."""
+    import dataclasses
+
+    import torch.distributed.checkpoint.default_planner as dcp_planner
+    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.format_utils import \
+        _EmptyStateDictLoadPlanner
+    from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
+
+    class SafeFileSystemReader(FileSystemReader):
+        """``FileSystemReader`` whose ``.metadata`` is read by
+        :func:`load_pickle` (``'dcp_metadata'``), whose shard files are
+        checked against the metadata (present, long enough) before any is
+        read, and whose read errors name the shard file."""
+
+        def read_metadata(self, *args, **kwargs) -> Metadata:
+            rank = kwargs.get('rank')
+            cache = self.__dict__.setdefault('_stmixer_metadata', {})
+            if rank not in cache:
+                cache[rank] = self._read_metadata(rank)
+            metadata = cache[rank]
+            metadata.storage_meta.load_id = self.load_id
+            return metadata
+
+        def _read_metadata(self, rank) -> Metadata:
+            path = str(self._get_metadata_path(rank))
+            if not osp.isfile(path):
+                raise ShardedCheckpointError(
+                    f'{path} is missing: a torch.distributed.checkpoint '
+                    'folder has one (incomplete copy?)')
+            try:
+                metadata = load_pickle(
+                    path,
+                    'dcp_metadata',
+                    'torch.distributed.checkpoint metadata',
+                    trust_pickle=is_trusted(str(self.path)),
+                    trust_option='')
+            except UnsafePickleError:
+                raise
+            except (EOFError, pickle.UnpicklingError, ValueError, TypeError,
+                    AttributeError) as err:
+                raise ShardedCheckpointError(
+                    f'{path} is truncated or corrupt: the metadata of the '
+                    'torch.distributed.checkpoint folder cannot be read '
+                    f'({type(err).__name__}: {err}); copy the folder again'
+                ) from err
+            if not isinstance(metadata, Metadata):
+                raise ShardedCheckpointError(
+                    f'{path}: expected torch.distributed.checkpoint Metadata'
+                    f', got {type(metadata).__name__}')
+            if getattr(metadata, 'storage_meta', None) is None:
+                metadata.storage_meta = StorageMeta()
+            return metadata
+
+        def check_shard_files(self, metadata) -> None:
+            """Every shard file the metadata lists is there and long
+            enough (a truncated copy is named before anything is read)."""
+            need: Dict[str, int] = {}
+            for info in (metadata.storage_data or {}).values():
+                end = int(info.offset) + int(info.length)
+                need[info.relative_path] = max(
+                    need.get(info.relative_path, 0), end)
+            for rel, end in sorted(need.items()):
+                path = str(self.fs.concat_path(self.path, rel))
+                if not osp.isfile(path):
+                    raise ShardedCheckpointError(
+                        f'{path} is missing: the metadata of the sharded '
+                        f'checkpoint {self.path} lists it (incomplete '
+                        'copy?)')
+                size = osp.getsize(path)
+                if size < end:
+                    raise ShardedCheckpointError(
+                        f'{path} is truncated: the shard file has {size} '
+                        f'bytes, the metadata of {self.path} needs {end}; '
+                        'copy or download it again')
+
+        def read_data(self, plan, planner):
+            per_file: Dict[str, list] = {}
+            for item in plan.items:
+                rel = self.storage_data[item.storage_index].relative_path
+                per_file.setdefault(rel, []).append(item)
+            fut = None
+            for rel, items in per_file.items():
+                path = str(self.fs.concat_path(self.path, rel))
+                planner.trust_pickle = is_trusted(str(self.path))
+                try:
+                    fut = super().read_data(
+                        dataclasses.replace(plan, items=items), planner)
+                except (pickle.UnpicklingError, RuntimeError, EOFError,
+                        OSError, ValueError, AssertionError) as err:
+                    # a refused global (ours, or torch's weights_only
+                    # message of a tensor item), else a corrupt shard
+                    name = getattr(err, 'global_name', '') or ' '.join(
+                        re.findall(r'GLOBAL ([\w.]+)', str(err))[:1])
+                    if name:
+                        raise UnsafePickleError(
+                            f'{path}: refused to unpickle an item of this '
+                            'shard file: torch.load(weights_only=True) '
+                            f'refuses {name}; nothing from the file was run.'
+                            f' {_data_trust_hint("", self.path, "folder")}',
+                            path, name) from err
+                    raise ShardedCheckpointError(
+                        f'{path} is corrupt: a shard of the sharded '
+                        f'checkpoint {self.path} cannot be read '
+                        f'({type(err).__name__}: {str(err)[:300]}); copy or '
+                        'download it again') from err
+            if fut is None:
+                return super().read_data(plan, planner)
+            return fut
+
+    class _SafeBytesMixin:
+        """``load_bytes`` (non-tensor items: learning rates, parameter
+        names) with ``torch.load(weights_only=True)`` and the allow-list of
+        :func:`runner_checkpoint_globals` instead of full unpickling (full
+        unpickling only for a folder listed in :data:`TRUST_ENV`)."""
+
+        trust_pickle = False  # the reader sets it for a trusted folder
+
+        def load_bytes(self, read_item, value) -> None:
+            if self.trust_pickle:
+                obj = torch.load(value, map_location='cpu', weights_only=False)
+            else:
+                try:
+                    with _allowed_runner_globals():
+                        obj = torch.load(
+                            value, map_location='cpu', weights_only=True)
+                except pickle.UnpicklingError as err:
+                    value.seek(0)
+                    try:
+                        found = torch.serialization.\
+                            get_unsafe_globals_in_checkpoint(value)
+                    except Exception:  # noqa: B902 - name it from err
+                        found = []
+                    allowed = _global_names(runner_checkpoint_globals())
+                    refused = [g for g in found if g not in allowed]
+                    if not refused:  # not a readable item at all
+                        raise RuntimeError(
+                            'an item is not a torch-saved object ('
+                            f'{str(err).strip().splitlines()[-1][:200]})'
+                        ) from err
+                    raise _RefusedGlobal(', '.join(refused)) from err
+            fqn = read_item.dest_index.fqn
+            if self.flatten_state_dict:
+                dcp_planner.set_element(self.original_state_dict,
+                                        self.mappings[fqn], obj)
+            else:
+                self.state_dict[fqn] = obj
+
+    class SafeLoadPlanner(_SafeBytesMixin, dcp_planner.DefaultLoadPlanner):
+        pass
+
+    class SafeEmptyLoadPlanner(_SafeBytesMixin, _EmptyStateDictLoadPlanner):
+        pass
+
+    return SafeFileSystemReader, SafeLoadPlanner, SafeEmptyLoadPlanner
+
+
+def safe_dcp_reader(path: str):
+    """A torch.distributed.checkpoint ``FileSystemReader`` for ``path``
+    whose ``.metadata`` goes through :func:`load_pickle` and whose read
+    errors name the shard file: the reader of every sharded checkpoint
+    stmixer_mm loads.
+
+    The metadata is read (and kept for PyTorch's load) and every shard file
+    it lists checked for presence and length here, before PyTorch's load
+    runs: PyTorch would turn a failed ``read_metadata`` into a warning with
+    a traceback and a second attempt at a per-rank file.
+
+    Raises:
+        ShardedCheckpointError: The metadata or a shard file is missing,
+            truncated or corrupt (the message names it).
+        UnsafePickleError: The metadata asks for a global outside the
+            allow-list.
+    """
+    reader = _dcp_classes()[0](path)
+    reader.check_shard_files(reader.read_metadata())
+    return reader
+
+
+def safe_dcp_planner(empty_state_dict: bool = False,
+                     keys: Optional[Sequence[str]] = None):
+    """The load planner to use with :func:`safe_dcp_reader`: PyTorch's
+    ``DefaultLoadPlanner`` (or, with ``empty_state_dict``, the planner that
+    rebuilds the whole state dict from the metadata, only the entries under
+    ``keys`` if given) whose byte items are read with
+    ``torch.load(weights_only=True)``."""
+    if empty_state_dict:
+        return _dcp_classes()[2](keys=set(keys) if keys else None)
+    return _dcp_classes()[1]()
+
+
+def raise_dcp_failure(err: BaseException) -> None:
+    """Re-raise the first stmixer_mm error inside a torch.distributed.
+    checkpoint ``CheckpointException`` (which wraps every rank's error in a
+    ``BaseException`` with tracebacks); returns when there is none."""
+    for failure in getattr(err, 'failures', {}).values():
+        exc = failure[0] if isinstance(failure, tuple) else failure
+        if isinstance(exc, CheckpointFileError):
+            raise exc.with_traceback(None) from None

@@ -116,6 +116,37 @@ def test_act_pickle_as_label_map(tmp_path):
         load_label_map(str(trunc))
 
 
+class _Payload:
+    """Unpickled without restriction, it writes ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import builtins
+        return (builtins.exec, (f'open({self.marker!r}, "w").write("x")', ))
+
+
+def test_a_label_map_that_runs_code_is_refused(tools, random_checkpoint,
+                                               tmp_path):
+    """An ACT ``.pkl`` label map goes through the allow-list of
+    ``load_pickle``: refused (file and global named) before it runs, from
+    ``class_names`` and from the Inferencer (``tools/demo.py
+    --label-map``)."""
+    from stmixer_mm.apis import STMixerInferencer
+    marker = tmp_path / 'PWNED'
+    path = tmp_path / 'evil_GT.pkl'
+    path.write_bytes(pickle.dumps(dict(labels=NAMES, x=_Payload(marker))))
+    with pytest.raises(LabelMapError) as e:
+        class_names(FakeModel(7), str(path))
+    assert str(path) in str(e.value) and 'builtins.exec' in str(e.value)
+    with pytest.raises(LabelMapError) as e:
+        STMixerInferencer(
+            tools.TINY_CFG, random_checkpoint, label_map=str(path))
+    assert str(path) in str(e.value) and 'builtins.exec' in str(e.value)
+    assert not marker.exists(), 'the label map ran code'
+
+
 def test_tube_config_carries_its_class_names(tools):
     cfg = Config.fromfile(
         osp.join(tools.REPO, 'configs', 'quickstart',

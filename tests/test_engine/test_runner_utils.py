@@ -6,7 +6,8 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.engine.runner_utils import (adapt_cfg_to_device, build_runner,
-                                            shutdown_dist)
+                                            check_launcher, shutdown_dist)
+from stmixer_mm.utils.settings import ConfigSettingError
 
 no_cuda = pytest.mark.skipif(
     torch.cuda.is_available(), reason='checks the machine without CUDA')
@@ -56,3 +57,23 @@ def test_shutdown_without_a_process_group_is_a_no_op():
     assert not (torch.distributed.is_available()
                 and torch.distributed.is_initialized())
     shutdown_dist()
+
+
+@pytest.mark.parametrize('kind', [
+    'ShardedStrategy', 'FSDPStrategy', 'DeepSpeedStrategy',
+    'mmengine.FSDPStrategy'
+])
+def test_a_sharded_strategy_needs_a_launcher(kind):
+    cfg = Config(dict(launcher='none', strategy=dict(type=kind)))
+    with pytest.raises(ConfigSettingError) as err:
+        check_launcher(cfg, 'configs/x_fsdp.py')
+    msg = str(err.value)
+    assert msg.startswith(f"strategy.type='{kind}'"), msg
+    assert 'bash tools/dist_train.sh configs/x_fsdp.py NPROC' in msg
+    for ok in (dict(launcher='pytorch', strategy=dict(type=kind)),
+               dict(launcher='slurm',
+                    strategy=dict(type=kind)), dict(launcher='none'),
+               dict(
+                   launcher='none',
+                   strategy=dict(type='SingleDeviceStrategy'))):
+        check_launcher(Config(ok), 'configs/x.py')

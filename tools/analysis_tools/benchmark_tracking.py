@@ -53,6 +53,7 @@ from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.utils.checkpoint_loading import load_pickle
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
@@ -110,8 +111,7 @@ def parse_args(argv=None):
 def subset_gt(ann_file: str, num_videos: int, out_file: str) -> str:
     """A copy of an ACT pickle whose test split is its first
     ``num_videos`` test videos (0: the whole split)."""
-    with open(ann_file, 'rb') as f:
-        gt = pickle.load(f)
+    gt = load_pickle(ann_file, 'numpy', 'ACT ground-truth file')
     if num_videos:
         gt['test_videos'] = [list(gt['test_videos'][0][:num_videos])]
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)

@@ -41,6 +41,7 @@ from stmixer_mm.data_gen.synthetic_ava import ACTOR_STATE_MODES
 from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
                                                  generate_synthetic_tubes)
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CFG = osp.join(
@@ -154,9 +155,10 @@ def print_aggregate(paths: list) -> dict:
 def load_predictions(path: str) -> list:
     """The data samples a ``DumpResults`` evaluator wrote to ``path``."""
     try:
-        with open(path, 'rb') as f:
-            predictions = pickle.load(f)
-    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        predictions = load_pickle(path, 'tensors', 'dumped predictions')
+    except UnsafePickleError:
+        raise
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
         raise ValueError(f'{path}: cannot read the dumped predictions '
                          f'({type(exc).__name__}: {exc})') from exc
     if not isinstance(predictions, list) or not all(
@@ -202,8 +204,7 @@ def chance_metrics(metric_cfg: dict, seed: int = 0) -> dict:
     """``metric_cfg`` (a TubeMetric) on the GT boxes of every test frame
     with uniformly random class scores."""
     ann_file = metric_cfg['ann_file']
-    with open(ann_file, 'rb') as f:
-        gt = pickle.load(f)
+    gt = load_pickle(ann_file, 'numpy', 'ACT ground-truth file')
     metric = METRICS.build(dict(metric_cfg))
     rng = np.random.default_rng(seed)
     num = len(gt['labels'])

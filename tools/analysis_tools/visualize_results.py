@@ -25,6 +25,7 @@ from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import DATASETS, TRANSFORMS
+from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.visualization import (ActionDetLocalVisualizer,
                                       plot_training_curves)
 
@@ -157,7 +158,11 @@ def main(argv=None):
                                  osp.join(args.out_dir,
                                           'training_curves.png')))
     if args.predictions:
-        preds = load(args.predictions)
+        if args.predictions.endswith(('.pkl', '.pickle')):
+            preds = load_pickle(args.predictions, 'tensors',
+                                'dumped predictions')
+        else:
+            preds = load(args.predictions)
         written.append(
             make_grid(cfg, preds, osp.join(args.out_dir, 'val_grid.png'),
                       args.num_images, args.score_thr, args.zoom))

@@ -13,10 +13,17 @@ Runner and the ShardedStrategy's ``--resume`` take it, on any number of
 GPUs. ``--to-sharded`` goes the other way (a full file -> a folder that
 ``--resume`` reads with sharded loading). One process, no GPU, no process
 group.
+
+The folder's ``.metadata`` and the non-tensor items of its shards are
+unpickled under allow-lists (``load_pickle`` of
+``stmixer_mm.utils.checkpoint_loading``); a folder asking for anything else
+is refused unless listed in ``STMIXER_MM_TRUSTED_CHECKPOINTS``. A missing,
+truncated or corrupt shard file is named.
 """
 import argparse
 
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
+from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 
 
 def parse_args(argv=None):
@@ -48,7 +55,7 @@ def main(argv=None):
             ckpt = sharded_to_full(args.src, args.dst)
             print(f"{len(ckpt['state_dict'])} model tensors, meta "
                   f"{ {k: ckpt['meta'].get(k) for k in ('epoch', 'iter')} }")
-    except (FileNotFoundError, KeyError) as err:
+    except (FileNotFoundError, KeyError, CheckpointFileError) as err:
         raise SystemExit(f'error: {err}') from err
     print(f'wrote {args.dst}')
 
