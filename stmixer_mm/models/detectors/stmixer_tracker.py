@@ -120,6 +120,11 @@ class STMixerTracker(STMixer):
             raise ValueError(f'track_cfg has unknown keys {unknown}; its '
                              f'keys are {sorted(TRACK_CFG_DEFAULTS)}')
         self.track_cfg = {**TRACK_CFG_DEFAULTS, **cfg}
+        # the declared ranges (stmixer_mm/utils/settings_specs.py), also for
+        # a model built without check_config
+        from stmixer_mm.utils.settings import declared_settings
+        declared_settings('STMixerTracker')['track_cfg'].check(
+            self.track_cfg, 'track_cfg')
         if int(self.track_cfg['num_clips']) < 2:
             raise ValueError('track_cfg.num_clips must be >= 2 (a sequence '
                              'carries queries from one keyframe to the '
