@@ -23,6 +23,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.track_ids import track_ids_problem
 from .stmixer import STMixer
 
 #: ``track_cfg`` of :class:`STMixerTracker` and its defaults.
@@ -246,6 +247,9 @@ class STMixerTracker(STMixer):
         if len(ids) != len(gt_instances):
             raise ValueError(f'STMixerTracker: {where} has {len(ids)} '
                              f'track_ids for {len(gt_instances)} GT boxes')
+        problem = track_ids_problem(ids.tolist())
+        if problem is not None:
+            raise ValueError(f'STMixerTracker: {where}: {problem}')
         return ids
 
     def assign(self, stage: int, results: Dict[str, Tensor],
