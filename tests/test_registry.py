@@ -103,7 +103,8 @@ def test_import_logs_one_line_per_applied_fix():
 
 ENGINE_HOOKS = [
     'RandomStateHook', 'ClassConsistencyHook', 'AVAEvaluationCheckHook',
-    'ActionDetVisualizationHook', 'CheckpointCheckHook', 'ResumeCheckHook'
+    'ActionDetVisualizationHook', 'CheckpointCheckHook', 'ResumeCheckHook',
+    'LoadFromCheckHook'
 ]
 
 

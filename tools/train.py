@@ -6,6 +6,20 @@ Same flags and behaviour as ``tools/train.py`` of mmaction2 / mmdet::
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Distributed (also on CPU, through gloo): ``bash tools/dist_train.sh CONFIG N``.
+
+Checkpoints are checked before their weights are copied (mmengine loads
+them non-strictly):
+
+* ``load_from`` (fine-tuning): at least ``load_from_min_loaded`` (a config
+  key, default 0.5) of the model's values must come from the checkpoint
+  (keys of the model with the model's shape); the keys that do not load
+  are logged as a warning. A checkpoint of another architecture stops the
+  run with the counts and the keys; ``--cfg-options
+  load_from_min_loaded=0`` accepts any checkpoint.
+* ``--resume``: the checkpoint must hold a training state and the very
+  model of the config (every key, every shape); otherwise the run stops
+  naming the mismatched parameters (e.g. a config with another number of
+  classes).
 """
 import argparse
 import os
@@ -16,13 +30,14 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import (WorkDirBusyError, WorkDirLock,
+from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
+                               WorkDirBusyError, WorkDirLock,
                                adapt_cfg_to_device, add_class_consistency_hook,
                                build_runner, init_dist_without_cuda,
                                shutdown_dist)
 from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import CheckpointFileError, ConfigFileError, load_config
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
 
 
 def parse_args(argv=None):
@@ -106,13 +121,27 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    if args.resume is not None:
-        # a checkpoint without training state is named, not a KeyError
+    if args.resume is not None or cfg.get('resume'):
+        # a checkpoint without training state, or of another model (other
+        # classes, other architecture), is named before anything is loaded
+        source = args.resume if args.resume not in (None, 'auto') else \
+            cfg.get('load_from')
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(type='ResumeCheckHook', source=source)
+        ]
+    elif cfg.get('load_from'):
+        # mmengine loads load_from non-strictly: most of the model must
+        # come from it (see LoadFromCheckHook; load_from_min_loaded=0 lets
+        # any checkpoint through, with the warning)
+        min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
+        Float(0, 1).check(min_loaded, 'load_from_min_loaded')
         cfg.custom_hooks = [
             *cfg.get('custom_hooks', []),
             dict(
-                type='ResumeCheckHook',
-                source=None if args.resume == 'auto' else args.resume)
+                type='LoadFromCheckHook',
+                min_loaded=min_loaded,
+                source=cfg.load_from)
         ]
     # the model's action classes against the datasets as loaded
     add_class_consistency_hook(cfg)
@@ -176,7 +205,8 @@ def main(argv=None):
                 'from scratch')
         try:
             runner.train()
-        except (CheckpointFileError, ConfigSettingError) as e:
+        except (CheckpointFileError, ConfigSettingError,
+                CheckpointMismatchError) as e:
             raise SystemExit(f'tools/train.py: {e}') from None
         shutdown_dist()
     finally:

@@ -146,6 +146,23 @@ def scan_ava_annotation_file(
     return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
 
 
+def ava_row_line(path: str,
+                 video_id: str,
+                 timestamp: int,
+                 backend_args: Optional[dict] = None) -> Optional[int]:
+    """The first line of an AVA csv (checked before) with this video and
+    timestamp, None when there is none; for error messages."""
+    with text_lines(path, backend_args, newline='') as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if len(row) == 8 and row[0] == video_id:
+                try:
+                    if int(row[1]) == timestamp:
+                        return lineno
+                except ValueError:
+                    continue
+    return None
+
+
 def check_ava_annotation_file(path: str,
                               num_classes: Optional[int] = None,
                               timestamp_range: Optional[Sequence[int]] = None,

@@ -11,7 +11,7 @@ was expected, instead of as an ``IndexError`` deep in a worker.
 import inspect
 import os.path as osp
 from contextlib import ExitStack, contextmanager
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 from mmaction.datasets import AVADataset
@@ -19,7 +19,7 @@ from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.ava_annotation_checks import (
-    check_ava_exclude_file, check_ava_label_file, need_file,
+    ava_row_line, check_ava_exclude_file, check_ava_label_file, need_file,
     scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
@@ -51,10 +51,13 @@ class ValidatedAVADataset(AVADataset):
     8 columns, boxes normalised, action ids below ``num_classes``,
     timestamps inside ``[timestamp_start, timestamp_end]``, label-map ids
     below ``num_classes`` and every annotated action id in the label map.
-    Then that every video's frame folder exists under ``data_prefix['img']``
-    and that the keyframe file of the first sample is where
-    ``SampleAVAFrames`` will look for it (:func:`ava_keyframe_file_index`).
-    It warns when the first video has fewer frames than ``(timestamp_end -
+    Then that every video's frame folder exists under ``data_prefix['img']``,
+    that the keyframe file of the first sample is where
+    ``SampleAVAFrames`` will look for it (:func:`ava_keyframe_file_index`)
+    and that every csv row's keyframe is a frame on disk (each frame folder
+    is listed once; a row beyond its video's frames is an error with the
+    csv line and the number of frames), and that the excluded-timestamps
+    file leaves at least one keyframe. It warns when the first video has fewer frames than ``(timestamp_end -
     timestamp_start) * fps``. Errors name the file, the line and what was
     expected. (The file checks are in
     :mod:`stmixer_mm.datasets.ava_annotation_checks`.)
@@ -177,7 +180,18 @@ class ValidatedAVADataset(AVADataset):
 
     def filter_data(self) -> List[dict]:
         with self._local('exclude_file'):
-            return super().filter_data()
+            data_list = super().filter_data()
+        if self.data_list and not data_list and \
+                self.exclude_file is not None:
+            keys = {(d['video_id'], d['timestamp']) for d in self.data_list}
+            raise ValueError(
+                f'AVA excluded-timestamps file {self.exclude_file} excludes '
+                f'every keyframe of {self.ann_file}: all {len(keys)} '
+                f'keyframes ({len(self.data_list)} samples) of '
+                f'{len({k[0] for k in keys})} videos are listed in it, none '
+                'is left to train or evaluate on; is it the exclusion file '
+                'of this split?')
+        return data_list
 
     @staticmethod
     def _drop_degenerate(data_list: List[dict]) -> List[dict]:
@@ -214,12 +228,20 @@ class ValidatedAVADataset(AVADataset):
                 f'{len(missing)} of {len(dirs)} frame folders of '
                 f'{self.ann_file} are missing under {root}, e.g. '
                 f'{missing[:3]}')
+        try:
+            files = {
+                d: set(list_dir_or_file(d, list_dir=False, backend_args=args))
+                for d in dirs
+            }  # each frame folder listed once
+        except NotImplementedError:
+            files = None  # the backend cannot list folders (e.g. http)
         first = data_list[0]
-        index = ava_keyframe_file_index(first['timestamp'],
-                                        self.timestamp_start, self._FPS,
-                                        self.start_index)
-        keyframe = osp.join(first['frame_dir'],
-                            self.filename_tmpl.format(index))
+        keyframe = osp.join(first['frame_dir'], self._keyframe_name(first))
+        if files is not None and any(
+                self._keyframe_name(d) in files[d['frame_dir']]
+                for d in data_list):
+            # the settings find keyframes: a row without one is the row's
+            self._check_keyframes(data_list, files)
         if not is_file(keyframe, args):
             raise FileNotFoundError(
                 f'keyframe of {first["img_key"]} not found: {keyframe} '
@@ -228,14 +250,48 @@ class ValidatedAVADataset(AVADataset):
                 f'{self.timestamp_start}, start_index={self.start_index}, '
                 f'filename_tmpl={self.filename_tmpl!r}); check these '
                 'settings against the data')
+        if files is None:
+            return
         expected = (self.timestamp_end - self.timestamp_start) * self._FPS
-        try:
-            found = sum(1 for _ in list_dir_or_file(
-                first['frame_dir'], list_dir=False, backend_args=args))
-        except NotImplementedError:
-            return  # the backend cannot list folders (e.g. http)
+        found = len(files[first['frame_dir']])
         if found < expected:
             MMLogger.get_current_instance().warning(
                 f'{first["frame_dir"]} has {found} frames, fewer than '
                 f'(timestamp_end - timestamp_start) * fps = {expected}: '
                 'clips near the end of a video may ask for missing frames')
+
+    def _keyframe_name(self, info: dict) -> str:
+        """The file name of a sample's keyframe
+        (:func:`ava_keyframe_file_index`)."""
+        return self.filename_tmpl.format(
+            ava_keyframe_file_index(info['timestamp'], self.timestamp_start,
+                                    self._FPS, self.start_index))
+
+    def _check_keyframes(self, data_list: List[dict],
+                         files: Dict[str, set]) -> None:
+        """Every keyframe of the csv is a frame file on disk: a row at a
+        timestamp beyond a video's frames would be read as a clip of the
+        last frames (``SampleAVAFrames`` clips the indices) and score
+        nothing, without a word."""
+        for info in data_list:
+            name = self._keyframe_name(info)
+            on_disk = files[info['frame_dir']]
+            if name in on_disk:
+                continue
+            line = ava_row_line(self.ann_file, info['video_id'],
+                                info['timestamp'], self.backend_args)
+            where = f', line {line}' if line is not None else ''
+            last = max(on_disk) if on_disk else None
+            what = 'is beyond its frames' if last is None or (len(
+                name) == len(last) and name > last) else \
+                'has no keyframe on disk'
+            raise ValueError(
+                f'AVA annotation file {self.ann_file}{where}: video '
+                f'{info["video_id"]} timestamp {info["timestamp"]} {what}: '
+                f'its keyframe is frame file {name} '
+                f'(index fps * (timestamp - timestamp_start) + 2 * '
+                f'start_index with fps={self._FPS}, timestamp_start='
+                f'{self.timestamp_start}, start_index={self.start_index}), '
+                f'but {info["frame_dir"]} holds {len(on_disk)} frames'
+                f'{f" (the last {last})" if last else ""}; fix the row, or '
+                'the fps / timestamp_start of the dataset')

@@ -7,8 +7,10 @@ Not imported by ``import stmixer_mm``: it needs ``onnx`` (and
 ``requirements/tests.txt``.
 """
 from .onnx_export import (EXPORTERS, INPUT_NAME, META_KEY, OUTPUT_NAMES,
-                          STMixerONNXWrapper, create_ort_session, export_meta,
-                          export_onnx, get_sampling_impls, normalize_clip,
+                          NotExportableError, STMixerONNXWrapper,
+                          check_exportable, create_ort_session, export_meta,
+                          export_onnx, get_sampling_impls,
+                          keyframe_graph_differs, normalize_clip,
                           read_export_meta, run_ort, set_sampling_impl)
 from .postprocess import (AVA_TEST_CFG_DEFAULTS, person_scores_from_logits,
                           postprocess, postprocess_ava)
@@ -20,5 +22,6 @@ __all__ = [
     'normalize_clip', 'read_export_meta', 'run_ort', 'set_sampling_impl',
     'get_sampling_impls', 'AVA_TEST_CFG_DEFAULTS', 'person_scores_from_logits',
     'postprocess', 'postprocess_ava', 'compare_with_torch', 'random_frames',
-    'torch_predict'
+    'torch_predict', 'NotExportableError', 'check_exportable',
+    'keyframe_graph_differs'
 ]

@@ -25,6 +25,12 @@ autograd function) does not trace with the TorchScript exporter, and the
 dynamo exporter turns ``embedding_bag`` into an ONNX ``Loop`` over every
 (query, point) that ONNX Runtime runs about 3x slower than the
 ``GridSample`` graph. All paths give the same numbers up to float rounding.
+
+Only models whose ``predict`` the graph gives are exported: an
+``STMixerTracker`` (track queries carried from keyframe to keyframe) is
+refused unless ``keyframe_only=True`` (the tool's ``--keyframe-only``),
+which exports its keyframe detector with a warning
+(:func:`check_exportable`).
 """
 import json
 import math
@@ -48,6 +54,51 @@ META_KEY = 'stmixer_mm'
 EXPORTERS = ('torchscript', 'dynamo')
 #: Lowest opset with ``GridSample`` (the reference sampling path).
 MIN_OPSET = 16
+
+
+class NotExportableError(ValueError):
+    """A detector whose predictions the exported graph does not give (a
+    subclass with its own ``predict``, e.g. ``STMixerTracker``: its track
+    queries need the state carried from keyframe to keyframe)."""
+
+
+def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
+    """None when the exported graph (``STMixer._forward`` of one clip, last
+    stage) plus :func:`~stmixer_mm.deployment.postprocess` is what the
+    detector's ``predict`` gives, else the detector's type name: a subclass
+    of ``STMixer`` that predicts otherwise (its own ``predict``, or state
+    carried between samples) exports only the keyframe detector."""
+    from stmixer_mm.models.detectors.stmixer import STMixer
+    cls = type(detector)
+    if cls is STMixer or (isinstance(detector, STMixer)
+                          and cls.predict is STMixer.predict
+                          and cls._forward is STMixer._forward):
+        return None
+    return cls.__name__
+
+
+def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
+    """Refuse (or, with ``keyframe_only``, warn about) a detector whose
+    predictions the graph does not give (:func:`keyframe_graph_differs`).
+
+    Raises:
+        NotExportableError: naming the model type, without
+            ``keyframe_only``.
+    """
+    name = keyframe_graph_differs(detector)
+    if name is None:
+        return
+    what = (f'the model is an {name}, whose predict is not the ONNX graph\'s: '
+            'the graph is the keyframe detector (STMixer on one clip; '
+            'track queries and ids need the state carried from keyframe to '
+            'keyframe, which the graph has no input for)')
+    if not keyframe_only:
+        raise NotExportableError(
+            f'{what}. Pass --keyframe-only (keyframe_only=True) to export '
+            'the keyframe detector anyway: its detections have no track '
+            'ids and differ from the model\'s')
+    warnings.warn(f'{what}; exporting the keyframe detector '
+                  '(--keyframe-only): no track ids')
 
 
 def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
@@ -200,7 +251,8 @@ def export_onnx(detector: nn.Module,
                 batch_size: int = 1,
                 opset: int = 17,
                 exporter: str = 'torchscript',
-                extra_meta: Optional[dict] = None) -> dict:
+                extra_meta: Optional[dict] = None,
+                keyframe_only: bool = False) -> dict:
     """Export a detector for clips of a fixed size.
 
     Args:
@@ -218,6 +270,11 @@ def export_onnx(detector: nn.Module,
             ``onnxscript``, about 8x longer to export, same graph speed).
         extra_meta (dict, optional): More metadata (e.g. config and
             checkpoint paths).
+        keyframe_only (bool): Export the keyframe detector of a model whose
+            ``predict`` the graph does not give (``STMixerTracker``), with
+            a warning and ``keyframe_only`` / ``model_type`` in the
+            metadata; without it such a model is refused
+            (:func:`check_exportable`).
 
     Returns:
         dict: The metadata stored in the file.
@@ -225,8 +282,12 @@ def export_onnx(detector: nn.Module,
     Raises:
         ValueError: For an unknown exporter, an opset below 16 or a clip
             shape that is not three positive ints.
+        NotExportableError: For a model the graph does not reproduce
+            (a tracker), without ``keyframe_only``.
     """
     import onnx
+
+    check_exportable(detector, keyframe_only)
 
     if exporter not in EXPORTERS:
         raise ValueError(f'exporter must be one of {EXPORTERS}, got '
@@ -244,6 +305,9 @@ def export_onnx(detector: nn.Module,
     detector.eval()
     meta = export_meta(detector, clip_shape, batch_size)
     meta.update(exporter=exporter, opset=int(opset), **(extra_meta or {}))
+    if keyframe_graph_differs(detector) is not None:
+        meta.update(
+            keyframe_only=True, model_type=keyframe_graph_differs(detector))
     wrapper = STMixerONNXWrapper(detector, tuple(meta['img_shape']),
                                  meta['pad_size_divisor'],
                                  meta['pad_value']).eval()

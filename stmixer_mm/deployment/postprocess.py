@@ -16,7 +16,9 @@ without the padding)::
                                                         with a sigmoid
                                                         person classifier)
     keep = person_scores >= person_threshold
-    if nothing is kept: keep the num_fallback best queries (best first)
+    if nothing is kept: keep the num_fallback best queries (best first;
+                        postprocess() takes 0, as init_detector, unless
+                        fallback_queries=True)
     scores  = sigmoid(action_logits[keep])              [n, A]
               (* person_scores[keep] with multiply_person_score)
     scores  = [0 | scores]                              [n, A + 1], column 0
@@ -25,7 +27,7 @@ without the padding)::
               [0, W - 1] and divided by W, y clipped to [0, H - 1] and
               divided by H                              [n, 4] in [0, 1]
 """
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -145,22 +147,34 @@ def postprocess_ava(person_logits: np.ndarray,
     return results
 
 
-def postprocess(outputs: Sequence[np.ndarray],
+def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
                 meta: Mapping,
-                test_cfg: Optional[Mapping] = None) -> list:
+                test_cfg: Optional[Mapping] = None,
+                fallback_queries: bool = False) -> list:
     """:func:`postprocess_ava` with the settings of an export's metadata.
 
     Args:
-        outputs (Sequence[np.ndarray]): The graph's outputs in the order of
-            ``meta['output_names']`` (``person_logits``, ``action_logits``,
-            ``bboxes``), as ``InferenceSession.run(None, ...)`` returns them.
+        outputs (Sequence[np.ndarray] | Mapping[str, np.ndarray]): The
+            graph's outputs in the order of ``meta['output_names']``
+            (``person_logits``, ``action_logits``, ``bboxes``), as
+            ``InferenceSession.run(None, ...)`` returns them, or a dict by
+            those names.
         meta (Mapping): :func:`read_export_meta` of the ONNX file.
-        test_cfg (Mapping, optional): Overrides of ``meta['test_cfg']``
-            (e.g. ``dict(num_fallback=0)``: only people above the threshold,
-            as ``init_detector`` does by default).
+        test_cfg (Mapping, optional): Overrides of ``meta['test_cfg']``.
+        fallback_queries (bool): Keep the config's ``num_fallback`` (stored
+            in ``meta['test_cfg']``: the best queries are output when no
+            query reaches the threshold, as ``tools/test.py`` evaluates).
+            Defaults to False: ``num_fallback=0``, only people above the
+            threshold, as ``init_detector`` (the demo, the inference API)
+            gives by default, so a clip without people gives no
+            detection. A ``num_fallback`` in ``test_cfg`` wins over both.
 
     Returns:
         list[dict[str, np.ndarray]]: See :func:`postprocess_ava`.
+
+    Raises:
+        ValueError: When ``outputs`` are not the graph's three outputs
+            (a dict without one of the names, another number of arrays).
     """
     if meta.get('label_convention', 'ava') != 'ava':
         raise ValueError(
@@ -168,8 +182,31 @@ def postprocess(outputs: Sequence[np.ndarray],
             "label_convention='ava'; this export has "
             f"label_convention={meta.get('label_convention')!r} (its raw "
             'outputs are still valid; see STMixerBBoxHead.predict_mmdet)')
-    named: Dict[str, np.ndarray] = dict(zip(meta['output_names'], outputs))
-    cfg = {**meta['test_cfg'], **dict(test_cfg or {})}
+    names = list(meta['output_names'])
+    if isinstance(outputs, Mapping):
+        missing = [n for n in names if n not in outputs]
+        if missing:
+            raise ValueError(
+                f'postprocess: the outputs dict has keys {sorted(outputs)}; '
+                f'expected the graph\'s outputs {names} (missing '
+                f'{missing})')
+        named: Dict[str, np.ndarray] = {n: outputs[n] for n in names}
+    else:
+        if isinstance(outputs, (str, bytes, np.ndarray)) or \
+                not isinstance(outputs, Sequence) or \
+                len(outputs) != len(names):
+            got = (f'{len(outputs)} items' if isinstance(outputs, Sequence)
+                   and not isinstance(outputs, (str, bytes)) else
+                   type(outputs).__name__)
+            raise ValueError(
+                f'postprocess: expected the graph\'s {len(names)} outputs '
+                f'{names} (a list in that order, as InferenceSession.run('
+                f'None, ...) returns them, or a dict by name), got {got}')
+        named = dict(zip(names, outputs))
+    cfg = dict(meta['test_cfg'])
+    if not fallback_queries:
+        cfg['num_fallback'] = 0
+    cfg.update(test_cfg or {})
     return postprocess_ava(
         named['person_logits'],
         named['action_logits'],

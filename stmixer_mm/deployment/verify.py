@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from .onnx_export import (STMixerONNXWrapper, create_ort_session,
-                          normalize_clip, run_ort)
+                          keyframe_graph_differs, normalize_clip, run_ort)
 from .postprocess import person_scores_from_logits, postprocess
 
 
@@ -24,6 +24,9 @@ def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
 def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
     """``detector.test_step`` (data preprocessor, ``predict``) on uint8 RGB
     clips ``[T, H, W, 3]``; returns the ``pred_instances`` as numpy dicts.
+    For a detector the graph is only the keyframe detector of
+    (:func:`~stmixer_mm.deployment.onnx_export.keyframe_graph_differs`, a
+    ``keyframe_only`` export), ``STMixer.predict`` is run instead.
     """
     from mmaction.structures import ActionDataSample
 
@@ -35,8 +38,17 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
         sample = ActionDataSample()
         sample.set_metainfo(dict(img_shape=clip.shape[1:3]))
         samples.append(sample)
+    data = dict(inputs=inputs, data_samples=samples)
     with torch.no_grad():
-        results = detector.test_step(dict(inputs=inputs, data_samples=samples))
+        if keyframe_graph_differs(detector) is None:
+            results = detector.test_step(data)
+        else:
+            # a keyframe_only export (e.g. of an STMixerTracker): the graph
+            # is the keyframe detector, STMixer's predict
+            from stmixer_mm.models.detectors.stmixer import STMixer
+            data = detector.data_preprocessor(data, False)
+            results = STMixer.predict(detector, data['inputs'],
+                                      data['data_samples'])
     return [{
         key: r.pred_instances[key].cpu().numpy()
         for key in ('bboxes', 'scores', 'person_scores')
@@ -103,7 +115,13 @@ def compare_with_torch(detector: nn.Module,
         f'{atol:g}' for key in ('person_scores', 'action_scores', 'bboxes')
         if not report[key] <= atol
     ]
-    dets = postprocess(ort_out, meta)
+    # post-processed with the detector's own test_cfg (its num_fallback
+    # included), so that the detections compare with its predict
+    dets = postprocess(
+        ort_out,
+        meta,
+        test_cfg=detector.decoder.stages[-1].parse_test_cfg(
+            detector.decoder.test_cfg))
     preds = torch_predict(detector, frames)
     worst = 0.0
     for i, (det, pred) in enumerate(zip(dets, preds)):

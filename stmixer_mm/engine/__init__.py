@@ -1,10 +1,11 @@
-from .checkpoint import (CheckpointMismatchError, check_checkpoint_fits,
+from .checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
+                         check_checkpoint_fits, check_load_from_fits,
                          checkpoint_state_dict, install_checked_local_loader,
                          state_dict_mismatches)
 from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
-                    ClassConsistencyHook, RandomStateHook, ResumeCheckHook,
-                    add_class_consistency_hook, check_model_fits_dataset,
-                    get_rng_state, set_rng_state)
+                    ClassConsistencyHook, LoadFromCheckHook, RandomStateHook,
+                    ResumeCheckHook, add_class_consistency_hook,
+                    check_model_fits_dataset, get_rng_state, set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
 from .runner_utils import (adapt_cfg_to_device, build_runner,
                            init_dist_without_cuda, shutdown_dist)
@@ -24,5 +25,6 @@ __all__ = [
     'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',
     'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
     'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME',
-    'ResumeCheckHook', 'install_checked_local_loader'
+    'ResumeCheckHook', 'install_checked_local_loader', 'LoadFromCheckHook',
+    'check_load_from_fits', 'LOAD_FROM_MIN_LOADED'
 ]

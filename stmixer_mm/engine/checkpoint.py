@@ -26,8 +26,8 @@ from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
-    'state_dict_mismatches', 'check_checkpoint_fits',
-    'install_checked_local_loader', 'diff_state_dicts'
+    'state_dict_mismatches', 'check_checkpoint_fits', 'check_load_from_fits',
+    'LOAD_FROM_MIN_LOADED', 'install_checked_local_loader', 'diff_state_dicts'
 ]
 
 # keys a model may lack in a checkpoint without changing its outputs
@@ -43,19 +43,28 @@ class CheckpointMismatchError(RuntimeError):
         mismatch (dict): see :func:`state_dict_mismatches`.
     """
 
-    def __init__(self, source: str, mismatch: Dict[str, List],
-                 opt_out: str) -> None:
+    def __init__(self,
+                 source: str,
+                 mismatch: Dict[str, List],
+                 opt_out: str,
+                 summary: Optional[str] = None,
+                 advice: Optional[str] = None) -> None:
         self.source = source
         self.mismatch = mismatch
+        self.summary = summary
+        self.advice = advice
         super().__init__(self.describe(opt_out))
 
     def describe(self, opt_out: str) -> str:
-        """The message, naming ``opt_out`` as the way to load anyway."""
+        """The message, naming ``opt_out`` as the way to load anyway
+        (``advice``, when given, is said instead)."""
+        summary = f' {self.summary}' if self.summary else ''
+        advice = self.advice or (
+            f'Pass {opt_out} to load the matching weights anyway (the rest '
+            'keeps its initial values).')
         return (f'{self.source} does not fit the model built from the '
-                f'config (wrong config or checkpoint?):\n'
-                f'{_format(self.mismatch)}\nPass {opt_out} to load the '
-                'matching weights anyway (the rest keeps its initial '
-                'values).')
+                f'config (wrong config or checkpoint?):{summary}\n'
+                f'{_format(self.mismatch)}\n{advice}')
 
 
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
@@ -169,6 +178,90 @@ def check_checkpoint_fits(model: torch.nn.Module,
         f'{source} is loaded in part ({opt_out}):\n{_format(mismatch)}',
         logger=logger or 'current',
         level=30)
+
+
+#: the share of the model's values a training ``load_from`` must give
+#: (config key ``load_from_min_loaded``; see :func:`check_load_from_fits`)
+LOAD_FROM_MIN_LOADED = 0.5
+
+
+def check_load_from_fits(model: torch.nn.Module,
+                         checkpoint: dict,
+                         min_loaded: float = LOAD_FROM_MIN_LOADED,
+                         source: str = 'the checkpoint',
+                         opt_out: str = 'load_from_min_loaded=0',
+                         logger: Optional[MMLogger] = None) -> float:
+    """The rule for a training ``load_from`` (fine-tuning), which mmengine
+    loads non-strictly.
+
+    A checkpoint *fits* when at least ``min_loaded`` of the model's values
+    (the elements of its parameters and buffers, BN counters excepted),
+    and as much of its backbone's (``backbone.*``, the features the rest
+    is trained on), come from it: a key the model has, with the model's
+    shape. Fine-tuning keeps working (a new action head of another number of classes, an
+    STMixer checkpoint in an ``STMixerTracker``: the keys that do not load
+    are logged as a warning, counted, with examples); a checkpoint of
+    another architecture (other backbone, other width), which would load
+    next to nothing and train from random weights, is refused.
+
+    Args:
+        model (nn.Module): the model (or its wrapper).
+        checkpoint (dict): the loaded checkpoint file.
+        min_loaded (float): the share in [0, 1] that must load; 0 accepts
+            any checkpoint (with the warning).
+        source (str): the checkpoint's name in the message.
+        opt_out (str): how to accept it anyway, for the message.
+        logger (MMLogger, optional): where the warning goes.
+
+    Returns:
+        float: the share of the model's values that loads.
+
+    Raises:
+        CheckpointMismatchError: when less than ``min_loaded`` loads.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    expected = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.endswith(_IGNORED_MISSING)
+    }
+    mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
+    if not any(mismatch.values()):
+        return 1.0
+    not_loaded = set(mismatch['missing'])
+    not_loaded.update(k for k, _, _ in mismatch['shape'])
+
+    def share_of(prefix: str) -> Tuple[int, int, float]:
+        part = {k: v for k, v in expected.items() if k.startswith(prefix)}
+        total = sum(v.numel() for v in part.values())
+        loaded = sum(v.numel() for k, v in part.items() if k not in not_loaded)
+        return (len([k for k in part if k not in not_loaded]), len(part),
+                loaded / total if total else 1.0)
+
+    found, num, share = share_of('')
+    counts = (f'{found} of the model\'s {num} tensors ({100 * share:.1f}% '
+              'of its values) load from it')
+    short = share < min_loaded
+    b_found, b_num, b_share = share_of('backbone.')
+    if b_num:
+        counts += (f', {b_found} of the backbone\'s {b_num} '
+                   f'({100 * b_share:.1f}%)')
+        short = short or b_share < min_loaded
+    if short:
+        raise CheckpointMismatchError(
+            source,
+            mismatch,
+            opt_out,
+            summary=f'{counts}; load_from must give at least '
+            f'{100 * min_loaded:g}% of the model and of its backbone '
+            '(load_from_min_loaded) - a checkpoint of another '
+            'architecture?')
+    print_log(
+        f'{source} is loaded in part ({counts}):\n{_format(mismatch)}',
+        logger=logger or 'current',
+        level=30)
+    return share
 
 
 def install_checked_local_loader() -> bool:

@@ -12,6 +12,11 @@ or next to a new module)::
 
     declare_settings('STMixerQueryGenerator', num_queries=Int(min=1))
 
+Declarations follow the classes: a registered subclass (``STMixerTracker``
+of ``STMixer``) is checked against its bases' declarations and rules as
+well as its own (its own override a base's setting of the same name), and
+its bases' annotated ``__init__`` arguments are type-checked too.
+
 Settings that are not declared still get their *type* checked when the
 type's ``__init__`` annotates them with ``int`` / ``float`` / ``bool`` /
 ``str`` (optionally ``Optional[...]``, or a sequence of those), for every
@@ -44,8 +49,8 @@ from .settings_consistency import check_config_consistency
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
     'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declared_settings',
-    'check_config', 'check_settings', 'check_config_consistency',
-    'load_config', 'ConfigFileError'
+    'declared_rules', 'settings_of', 'check_config', 'check_settings',
+    'check_config_consistency', 'load_config', 'ConfigFileError'
 ]
 
 
@@ -112,10 +117,57 @@ def declare_rule(type_name: str, rule: Callable[[dict],
     _RULES.setdefault(type_name, []).append(rule)
 
 
+def _declaring_names(type_name: str) -> List[str]:
+    """The names whose declarations apply to ``type_name``, base classes
+    first: those of every class along the MRO of the registered class (a
+    subclass, e.g. ``STMixerTracker`` of ``STMixer``, inherits its bases'
+    declarations; what it declares itself overrides them setting by
+    setting), or ``type_name`` alone for a type of another package."""
+    name = type_name.split('.')[-1]
+    cls = _registered_class(name)
+    if cls is None:
+        return [name]
+    names: List[str] = []
+    for klass in reversed(cls.__mro__[1:]):
+        for alias in _names_of(klass):
+            if alias not in names:
+                names.append(alias)
+    if name in names:
+        names.remove(name)
+    return names + [name]
+
+
+def _names_of(klass: type) -> List[str]:
+    """The names a class is declared under: its registered names in this
+    project's registries, else its class name."""
+    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
+                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
+    names = [
+        key for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
+                             VISUALIZERS, HOOKS)
+        for key, value in registry.module_dict.items() if value is klass
+    ]
+    return sorted(set(names)) or [klass.__name__]
+
+
 def declared_settings(type_name: str) -> Dict[str, Setting]:
-    """The declared settings of ``type_name`` (scope prefix ignored)."""
+    """The declared settings of ``type_name`` (scope prefix ignored),
+    with those of its registered class's bases (see
+    :func:`_declaring_names`)."""
     _load_specs()
-    return dict(_DECLARED.get(type_name.split('.')[-1], {}))
+    out: Dict[str, Setting] = {}
+    for name in _declaring_names(type_name):
+        out.update(_DECLARED.get(name, {}))
+    return out
+
+
+def declared_rules(type_name: str) -> List[Callable[[dict], Optional[str]]]:
+    """The rules of ``type_name`` and of its registered class's bases."""
+    _load_specs()
+    out: List[Callable[[dict], Optional[str]]] = []
+    for name in _declaring_names(type_name):
+        out += [r for r in _RULES.get(name, ()) if r not in out]
+    return out
 
 
 def _load_specs() -> None:
@@ -129,12 +181,18 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
     if cls in _ANNOTATED:
         return _ANNOTATED[cls]
     out: Dict[str, Setting] = {}
-    if cls.__module__.startswith('stmixer_mm'):
+    # base classes first: a subclass that passes **kwargs on keeps its
+    # bases' annotated arguments; its own annotations override theirs
+    for klass in reversed(cls.__mro__):
+        if not klass.__module__.startswith('stmixer_mm') or \
+                '__init__' not in vars(klass):
+            continue
         try:
-            hints = typing.get_type_hints(cls.__init__)
+            hints = typing.get_type_hints(klass.__init__)
         except Exception:  # unresolvable annotations: nothing derived
             hints = {}
-        for name, param in inspect.signature(cls.__init__).parameters.items():
+        params = inspect.signature(klass.__init__).parameters
+        for name, param in params.items():
             if name in hints and param.kind in (param.POSITIONAL_OR_KEYWORD,
                                                 param.KEYWORD_ONLY):
                 setting = setting_from_annotation(hints[name])
@@ -178,7 +236,7 @@ def check_settings(cfg: dict, path: str) -> None:
     for name, setting in settings_of(type_name).items():
         if name in cfg:
             setting.check(cfg[name], f'{path}.{name}' if path else name)
-    for rule in _RULES.get(type_name.split('.')[-1], ()):
+    for rule in declared_rules(type_name):
         problem = rule(cfg)
         if problem is not None:
             raise ConfigSettingError(f'{path}: {problem}')

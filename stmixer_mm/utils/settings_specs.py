@@ -25,6 +25,19 @@ TEST_CFG = Fields(
     multiply_person_score=Bool(),
     max_per_img=POSITIVE)
 declare_settings('STMixer', test_cfg=TEST_CFG)
+# (STMixerTracker inherits STMixer's test_cfg; its own track_cfg keys are
+# those of stmixer_tracker.TRACK_CFG_DEFAULTS, no other)
+declare_settings(
+    'STMixerTracker',
+    track_cfg=Fields(
+        strict=True,
+        num_clips=Int(min=2),
+        drop_prob=Float(0, 1, max_open=True),
+        entry_stage=NON_NEGATIVE,
+        birth_thr=PROBABILITY,
+        track_thr=PROBABILITY,
+        max_lost=NON_NEGATIVE,
+        dup_iou_thr=PROBABILITY))
 declare_settings(
     'STMixerDecoder',
     num_stages=POSITIVE,

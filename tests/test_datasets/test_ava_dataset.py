@@ -496,3 +496,70 @@ def test_local_backend_args():
     ds = DATASETS.build(
         _tiny_ava_cfg(local_root, backend_args=dict(backend='local')))
     _same_ava_samples(plain, ds, local_root, local_root)
+
+
+def test_a_row_beyond_the_frames_on_disk_is_refused(tmp_path, monkeypatch):
+    """A csv row whose keyframe is past the video's frames (inside
+    [timestamp_start, timestamp_end]) was read as a clip of the last
+    frames and scored mAP 0 with exit code 0."""
+    from stmixer_mm.datasets import ava_dataset
+    rows = (TINY_AVA / 'annotations' / 'train.csv').read_text()
+    # 3 s at 8 fps: 24 frames; timestamp 903 -> keyframe file 26
+    late = _write(tmp_path, 'late.csv',
+                  rows + 'syn_train_001,0903,0.1,0.2,0.3,0.9,2,0\n')
+    listed = collections.Counter()
+    real = ava_dataset.list_dir_or_file
+
+    def counting(path, *args, **kwargs):
+        listed[path] += 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ava_dataset, 'list_dir_or_file', counting)
+    line = len(rows.splitlines()) + 1
+    with pytest.raises(ValueError) as e:
+        _build(_tiny_ava_cfg(TINY_AVA, ann_file=late))
+    msg = str(e.value)
+    assert msg.startswith(f'AVA annotation file {late}, line {line}: video '
+                          'syn_train_001 timestamp 903 is beyond its frames')
+    assert 'frame file img_00026.jpg' in msg
+    assert 'syn_train_001 holds 24 frames (the last img_00024.jpg)' in msg
+    # each video's frame folder is listed once
+    assert sorted(listed.values()) == [1, 1]
+    # the same beyond a longer timestamp_end
+    later = _write(tmp_path, 'later.csv',
+                   rows + 'syn_train_000,0907,0.1,0.2,0.3,0.9,2,0\n')
+    with pytest.raises(
+            ValueError,
+            match=rf'later.csv, line {line}: video syn_train_000 timestamp '
+            r'907 is beyond its frames.* holds 24 frames'):
+        _build(_tiny_ava_cfg(TINY_AVA, ann_file=later, timestamp_end=910))
+    # a keyframe missing in the middle of the frames
+    frames = tmp_path / 'frames'
+    shutil.copytree(TINY_AVA / 'rawframes', frames)
+    (frames / 'syn_train_000' / 'img_00018.jpg').unlink()
+    with pytest.raises(
+            ValueError,
+            match=r'train.csv, line 4: video syn_train_000 timestamp 902 '
+            r'has no keyframe on disk.*holds 23 frames'):
+        _build(_tiny_ava_cfg(TINY_AVA, data_prefix=dict(img=str(frames))))
+    # the shipped data passes
+    assert len(_build(_tiny_ava_cfg(TINY_AVA))) == 4
+
+
+def test_an_exclusion_file_that_excludes_every_keyframe_is_refused(tmp_path):
+    keys = sorted({
+        tuple(row[:2])
+        for row in csv.reader(open(TINY_AVA / 'annotations' / 'train.csv'))
+    })
+    every = _write(tmp_path, 'every.csv',
+                   ''.join(f'{v},{t}\n' for v, t in keys))
+    with pytest.raises(ValueError) as e:
+        _build(_tiny_ava_cfg(TINY_AVA, exclude_file=every))
+    msg = str(e.value)
+    assert msg.startswith(f'AVA excluded-timestamps file {every} excludes '
+                          'every keyframe of ')
+    assert 'train.csv: all 4 keyframes (4 samples) of 2 videos' in msg
+    # one keyframe left is a dataset
+    some = _write(tmp_path, 'some.csv',
+                  ''.join(f'{v},{t}\n' for v, t in keys[1:]))
+    assert len(_build(_tiny_ava_cfg(TINY_AVA, exclude_file=some))) == 1

@@ -151,7 +151,8 @@ def test_postprocess_equals_predict(exported, checkpoint, test_cfg):
     for seed in range(3):
         frames = random_frames(meta, seed)
         raw = run_ort(session, normalize_clip(frames[0], meta))
-        det = postprocess(raw, meta, test_cfg)[0]
+        # the model keeps the config's fallback queries
+        det = postprocess(raw, meta, test_cfg, fallback_queries=True)[0]
         pred = torch_predict(model, frames)[0]
         assert det['bboxes'].shape == pred['bboxes'].shape
         for key in ('bboxes', 'scores', 'person_scores'):
@@ -289,3 +290,89 @@ def test_tool_errors(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.parse_args([TINY_CFG, bad, out, '--shape', '4', '0', '64'])
     assert 'must be positive' in capsys.readouterr().err
+
+
+def test_postprocess_gives_no_fallback_persons_by_default(exported):
+    """postprocess() used the config's num_fallback=3 where init_detector
+    (the demo, the inference API) uses 0: 3 phantom persons on a clip
+    without people. A dict of outputs gave "could not convert string to
+    float"."""
+    _, out = exported
+    meta = read_export_meta(out)
+    assert meta['test_cfg']['num_fallback'] == 3
+    session = create_ort_session(out, threads=1)
+    raw = run_ort(session, normalize_clip(random_frames(meta, 0)[0], meta))
+    # a clip where no query reaches the threshold
+    nobody = dict(person_threshold=0.99)
+    assert len(postprocess(raw, meta, nobody)[0]['bboxes']) == 0
+    assert len(
+        postprocess(raw, meta, nobody,
+                    fallback_queries=True)[0]['bboxes']) == 3
+    assert len(
+        postprocess(raw, meta, dict(nobody, num_fallback=2))[0]['bboxes']) \
+        == 2
+    # a dict by name, in any order, is the list
+    named = dict(zip(reversed(meta['output_names']), reversed(raw)))
+    for a, b in zip(postprocess(named, meta), postprocess(raw, meta)):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    with pytest.raises(
+            ValueError,
+            match=r"outputs dict has keys \['logits'\]; expected the graph's "
+            r"outputs \['person_logits', 'action_logits', 'bboxes'\]"):
+        postprocess(dict(logits=raw[0]), meta)
+    with pytest.raises(ValueError, match=r"3 outputs .* got 2 items"):
+        postprocess(raw[:2], meta)
+    with pytest.raises(ValueError, match=r"3 outputs .* got ndarray"):
+        postprocess(raw[0], meta)
+
+
+TRACK_CFG = osp.join(REPO, 'tests', 'data', 'configs',
+                     'tiny_stmixer-track_tiny-ava.py')
+
+
+@pytest.fixture(scope='module')
+def track_checkpoint(tmp_path_factory):
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    torch.manual_seed(0)
+    model = init_detector(TRACK_CFG)
+    model.init_weights()
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+    path = tmp_path_factory.mktemp('onnx_track') / 'track.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return str(path)
+
+
+def test_a_tracker_is_refused_unless_keyframe_only(track_checkpoint, tmp_path,
+                                                   capsys):
+    """The graph is the keyframe detector: a tracker was exported without a
+    word."""
+    from stmixer_mm.deployment import NotExportableError
+    tool = _export_tool()
+    out = str(tmp_path / 'track.onnx')
+    argv = [TRACK_CFG, track_checkpoint, out, '--shape', '4', '64', '64']
+    assert tool.main(argv) == 1
+    err = capsys.readouterr().err
+    assert 'the model is an STMixerTracker' in err
+    assert 'the graph is the keyframe detector' in err
+    assert '--keyframe-only' in err and not osp.exists(out)
+    # the opt-in exports the keyframe detector, says so, and verifies it
+    # against STMixer's predict
+    assert tool.main(argv + ['--keyframe-only', '--verify']) == 0
+    captured = capsys.readouterr()
+    assert 'WARNING: the model is an STMixerTracker' in captured.err
+    assert 'verify OK' in captured.out
+    meta = read_export_meta(out)
+    assert meta['keyframe_only'] is True
+    assert meta['model_type'] == 'STMixerTracker'
+    # the API
+    model = init_detector(TRACK_CFG, track_checkpoint)
+    with pytest.raises(NotExportableError, match='STMixerTracker'):
+        export_onnx(model, str(tmp_path / 'api.onnx'), (4, 64, 64))
+    # the plain detector is not marked
+    plain = init_detector(TINY_CFG)
+    from stmixer_mm.deployment import keyframe_graph_differs
+    assert keyframe_graph_differs(plain) is None
+    assert keyframe_graph_differs(model) == 'STMixerTracker'

@@ -3,7 +3,7 @@
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx \
         --shape T H W [--batch-size 1] [--opset 17] \
         [--exporter {torchscript,dynamo}] [--verify] [--atol 1e-4] \
-        [--threads N] [--seed 0] [--cfg-options k=v ...]
+        [--threads N] [--seed 0] [--keyframe-only] [--cfg-options k=v ...]
 
 The graph (``stmixer_mm.deployment``) takes a normalised clip ``[B, 3, T,
 H, W]`` (``(frames - mean) / std`` of the config's data preprocessor, RGB)
@@ -17,6 +17,18 @@ metadata (``stmixer_mm.deployment.read_export_meta``).
 The sampler is exported with ``impl='reference'`` (``GridSample``; opset >=
 16) whatever the config says; the weights are the same for every path.
 
+The graph is the keyframe detector (``STMixer`` on one clip). A model
+that predicts otherwise is refused, naming its type: an ``STMixerTracker``
+carries its track queries from keyframe to keyframe, which the graph has
+no input for. ``--keyframe-only`` exports its keyframe detector anyway,
+with a warning (detections without track ids, not the tracker's; the
+metadata says ``keyframe_only``).
+
+``stmixer_mm.deployment.postprocess`` keeps only the people above the
+threshold by default (``num_fallback=0``, as ``init_detector`` / the demo);
+``fallback_queries=True`` keeps the config's ``num_fallback`` (stored in
+the metadata), as ``tools/test.py`` evaluates.
+
 ``--verify`` runs ONNX Runtime and the PyTorch model as configured on the
 same random clips and exits with status 1 when person / action
 probabilities or normalised boxes differ by more than ``--atol``, or the
@@ -28,13 +40,16 @@ import json
 import os.path as osp
 import sys
 import time
+import warnings
 
 from mmengine.config import Config, DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
-from stmixer_mm.deployment import (EXPORTERS, compare_with_torch, export_onnx,
-                                   get_sampling_impls, set_sampling_impl)
+from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
+                                   check_exportable, compare_with_torch,
+                                   export_onnx, get_sampling_impls,
+                                   set_sampling_impl)
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, load_config)
@@ -78,6 +93,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of the --verify clips')
     parser.add_argument(
+        '--keyframe-only',
+        action='store_true',
+        help='export the keyframe detector of a model whose predictions the '
+        'graph does not give (STMixerTracker: track queries need the state '
+        'carried from keyframe to keyframe), with a warning; without it such '
+        'a model is refused')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -111,19 +133,33 @@ def main(argv=None) -> int:
     except ConfigSettingError as e:
         print(f'ERROR: {args.config}: {e}', file=sys.stderr)
         return 1
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            check_exportable(model, args.keyframe_only)
+    except NotExportableError as e:
+        print(f'ERROR: {args.config}: {e}', file=sys.stderr)
+        return 1
+    for w in caught:
+        print(f'WARNING: {w.message}', file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        meta = export_onnx(
-            model,
-            args.out,
-            args.shape,
-            batch_size=args.batch_size,
-            opset=args.opset,
-            exporter=args.exporter,
-            extra_meta=dict(
-                config=osp.abspath(args.config),
-                checkpoint=osp.abspath(args.checkpoint),
-                sampling_impl='reference'))
+        with warnings.catch_warnings():
+            # (said above, once)
+            warnings.filterwarnings(
+                'ignore', category=UserWarning, message='the model is an ')
+            meta = export_onnx(
+                model,
+                args.out,
+                args.shape,
+                batch_size=args.batch_size,
+                opset=args.opset,
+                exporter=args.exporter,
+                extra_meta=dict(
+                    config=osp.abspath(args.config),
+                    checkpoint=osp.abspath(args.checkpoint),
+                    sampling_impl='reference'),
+                keyframe_only=args.keyframe_only)
     except ValueError as e:  # e.g. a --shape the model cannot take
         print(
             f'ERROR: cannot export {args.config} for --shape '
@@ -136,7 +172,8 @@ def main(argv=None) -> int:
     print(f'input  {meta["input_name"]}: {meta["input_shape"]} float32 '
           f'(normalised; padded inside to {meta["pad_shape"]})')
     print(f'outputs {meta["output_names"]}; post-processing settings '
-          f'{json.dumps(meta["test_cfg"])}')
+          f'{json.dumps(meta["test_cfg"])} (postprocess() takes '
+          'num_fallback=0 unless fallback_queries=True)')
     if not args.verify:
         return 0
     reference = build(cfg, args.checkpoint)  # the config's own sampler

@@ -13,6 +13,7 @@ import torch
 from mmaction.datasets.transforms import PackActionInputs
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.track_ids import track_ids_problem
 
 
 @TRANSFORMS.register_module()
@@ -24,7 +25,11 @@ class PackTrackInputs(PackActionInputs):
     ``torch.LongTensor`` ``[n]`` aligned with ``gt_instances.bboxes`` /
     ``labels``. A sample without ``gt_bboxes`` (inference) is packed as
     ``PackActionInputs`` packs it. Raises ``ValueError`` when ``gt_bboxes``
-    is present but ``entity_ids`` is missing, or when their lengths differ.
+    is present but ``entity_ids`` is missing, or when their lengths differ,
+    or when the ids of the sample are not usable track ids (negative, or
+    one id on several boxes: :func:`~stmixer_mm.utils.track_ids.
+    track_ids_problem`); the error names the sample (``img_key``: video
+    and timestamp) and the id.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """
@@ -62,4 +67,7 @@ class PackTrackInputs(PackActionInputs):
             raise ValueError(
                 f'PackTrackInputs: {where}: "entity_ids" must be integers, '
                 f'got dtype {ids.dtype}')
+        problem = track_ids_problem(ids.tolist())
+        if problem is not None:
+            raise ValueError(f'PackTrackInputs: {where}: {problem}')
         return torch.from_numpy(ids.astype(np.int64))

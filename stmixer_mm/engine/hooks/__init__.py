@@ -1,5 +1,6 @@
 from .ava_evaluation_check_hook import AVAEvaluationCheckHook
-from .checkpoint_hooks import CheckpointCheckHook, ResumeCheckHook
+from .checkpoint_hooks import (CheckpointCheckHook, LoadFromCheckHook,
+                               ResumeCheckHook)
 from .class_consistency_hook import (ClassConsistencyHook,
                                      add_class_consistency_hook,
                                      check_model_fits_dataset)
@@ -10,7 +11,7 @@ from .visualization_hook import (ActionDetVisualizationHook,
 
 __all__ = [
     'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ResumeCheckHook',
-    'ClassConsistencyHook', 'check_model_fits_dataset',
+    'LoadFromCheckHook', 'ClassConsistencyHook', 'check_model_fits_dataset',
     'add_class_consistency_hook', 'RandomStateHook', 'get_rng_state',
     'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',
     'trigger_visualization_hook'

@@ -23,6 +23,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.track_ids import track_ids_problem
 from .stmixer import STMixer
 
 #: ``track_cfg`` of :class:`STMixerTracker` and its defaults.
@@ -120,6 +121,11 @@ class STMixerTracker(STMixer):
             raise ValueError(f'track_cfg has unknown keys {unknown}; its '
                              f'keys are {sorted(TRACK_CFG_DEFAULTS)}')
         self.track_cfg = {**TRACK_CFG_DEFAULTS, **cfg}
+        # the declared ranges (stmixer_mm/utils/settings_specs.py), also for
+        # a model built without check_config
+        from stmixer_mm.utils.settings import declared_settings
+        declared_settings('STMixerTracker')['track_cfg'].check(
+            self.track_cfg, 'track_cfg')
         if int(self.track_cfg['num_clips']) < 2:
             raise ValueError('track_cfg.num_clips must be >= 2 (a sequence '
                              'carries queries from one keyframe to the '
@@ -241,6 +247,9 @@ class STMixerTracker(STMixer):
         if len(ids) != len(gt_instances):
             raise ValueError(f'STMixerTracker: {where} has {len(ids)} '
                              f'track_ids for {len(gt_instances)} GT boxes')
+        problem = track_ids_problem(ids.tolist())
+        if problem is not None:
+            raise ValueError(f'STMixerTracker: {where}: {problem}')
         return ids
 
     def assign(self, stage: int, results: Dict[str, Tensor],

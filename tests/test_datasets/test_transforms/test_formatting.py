@@ -74,3 +74,20 @@ def test_ids_not_aligned_with_boxes_are_an_error():
         PackTrackInputs()(r)
     with pytest.raises(ValueError, match='must be integers'):
         PackTrackInputs()(_results(2, entity_ids=np.array([0.5, 1.5])))
+
+
+@pytest.mark.parametrize('ids, message', [
+    ([3, 3], r"'vid_a,00012': track id 3 is given to 2 of its 2 GT boxes"),
+    ([0, 5, 0, 5], r"'vid_a,00012': track id 0 is given to 2 of its 4 GT "
+     r'boxes \(repeated ids: \[0, 5\]\)'),
+    ([1, -1], r"'vid_a,00012': track id -1 is negative"),
+])
+def test_ids_that_cannot_be_tracked_are_an_error(ids, message):
+    """Persons sharing one id (or a negative id) make MOTR-style matching
+    meaningless; they trained without a word."""
+    with pytest.raises(ValueError, match=message):
+        PackTrackInputs()(
+            _results(len(ids), entity_ids=np.array(ids, np.int64)))
+    # distinct ids >= 0 pack
+    PackTrackInputs()(
+        _results(len(ids), entity_ids=np.arange(len(ids), dtype=np.int64)))

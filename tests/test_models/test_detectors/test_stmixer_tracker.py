@@ -143,6 +143,18 @@ def test_training_step_uses_track_ids_and_learns():
         del bad.gt_instances.track_ids
         model.loss(
             torch.randn(2, 3, 4, 64, 64), [bad, sample(box, [4], 'a', 2)])
+    # two persons of one keyframe with one id (data whose persons all share
+    # one id): the matching by id is meaningless
+    two = [[5., 5., 30., 50.], [35., 5., 60., 50.]]
+    for ids, message in [([1, 1], 'track id 1 is given to 2 of its 2 GT '
+                          'boxes'), ([1, -2], 'track id -2 is negative')]:
+        with pytest.raises(
+                ValueError,
+                match=f'STMixerTracker: video b timestamp 2: {message}'):
+            model.loss(
+                torch.randn(2, 3, 4, 64, 64),
+                [sample(two, [1, 2], 'b', 1),
+                 sample(two, ids, 'b', 2)])
 
 
 def _forced(model, person_logit):

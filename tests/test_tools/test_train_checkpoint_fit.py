@@ -1,0 +1,112 @@
+"""``tools/train.py`` checks the checkpoint it starts from before training:
+a ``load_from`` of another architecture (mmengine loads it non-strictly
+and trained from random weights with exit code 0) and a ``--resume`` with
+a config of another number of classes (size warnings, then a crash in the
+optimizer) stop at once, naming the parameters. No training step runs
+(``train_cfg.max_epochs=0``: the Runner loads the checkpoint, then has
+nothing to do)."""
+import os.path as osp
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+VIT_CFG = osp.join(REPO, 'tests', 'data', 'configs',
+                   'tiny_stmixer_vit_tiny-ava.py')
+NINE_CLASSES = [
+    'model.decoder.stage_head.num_actions=8',
+    'train_dataloader.dataset.num_classes=9',
+    'val_dataloader.dataset.num_classes=9',
+    'test_dataloader.dataset.num_classes=9', 'val_evaluator.num_classes=9',
+    'test_evaluator.num_classes=9'
+]
+
+
+@pytest.fixture(scope='module')
+def vit_checkpoint(tmp_path_factory):
+    """A checkpoint of another architecture (the tiny ViT model)."""
+    from stmixer_mm.apis import init_detector
+    model = init_detector(VIT_CFG)
+    path = tmp_path_factory.mktemp('vit') / 'vit.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return str(path)
+
+
+def _train(tools, work, *options, check=False):
+    return tools.python_tool(
+        'train.py',
+        tools.TINY_CFG,
+        '--work-dir',
+        str(work),
+        '--no-validate',
+        '--cfg-options',
+        'train_cfg.max_epochs=0',
+        *options,
+        check=check)
+
+
+def test_load_from_another_architecture_is_refused(tools, tmp_path,
+                                                   vit_checkpoint):
+    proc = _train(tools, tmp_path / 'w', f'load_from={vit_checkpoint}')
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    err = proc.stderr
+    assert f'tools/train.py: load_from {vit_checkpoint} does not fit' in err
+    assert "of the backbone's" in err and '(0.0%)' in err
+    assert 'load_from must give at least 50% of the model and of its ' \
+        'backbone' in err
+    assert 'missing in the checkpoint' in err
+    assert 'backbone.conv1.conv.weight' in err
+    assert 'load_from_min_loaded=0' in err
+    # the opt-out trains from it, with the counts as a warning
+    proc = _train(tools, tmp_path / 'w2', f'load_from={vit_checkpoint}',
+                  'load_from_min_loaded=0')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f'load_from {vit_checkpoint} is loaded in part' in \
+        proc.stdout + proc.stderr
+    proc = _train(tools, tmp_path / 'w3', f'load_from={vit_checkpoint}',
+                  'load_from_min_loaded=1.5')
+    assert proc.returncode == 1
+    assert 'load_from_min_loaded: expected a float in [0, 1], got 1.5' in \
+        proc.stderr
+
+
+def test_load_from_for_fine_tuning_loads_with_a_warning(
+        tools, tmp_path, random_checkpoint):
+    """Another number of classes (a new action head) is fine-tuning."""
+    proc = _train(tools, tmp_path / 'w', f'load_from={random_checkpoint}',
+                  *NINE_CLASSES)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert f'load_from {random_checkpoint} is loaded in part' in out
+    assert 'decoder.stages.0.fc_action.weight: [7, 128] in the checkpoint ' \
+        'vs [8, 128] in the model' in out
+    # the same model: nothing to say
+    proc = _train(tools, tmp_path / 'w2', f'load_from={random_checkpoint}')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'is loaded in part' not in proc.stdout + proc.stderr
+
+
+def test_resume_with_another_number_of_classes_is_refused(
+        tools, tmp_path, random_checkpoint):
+    state = torch.load(random_checkpoint, weights_only=False)
+    state['meta'] = dict(epoch=1, iter=2)
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save(state, ckpt)
+    proc = tools.python_tool(
+        'train.py',
+        tools.TINY_CFG,
+        '--work-dir',
+        str(tmp_path / 'w'),
+        '--no-validate',
+        '--resume',
+        str(ckpt),
+        '--cfg-options',
+        *NINE_CLASSES,
+        check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    err = proc.stderr
+    assert f'tools/train.py: --resume: {ckpt} does not fit' in err
+    assert '4 parameters of another shape, 0 missing, 0 unexpected' in err
+    assert 'decoder.stages.1.fc_action.bias: [7] in the checkpoint vs [8] ' \
+        'in the model' in err
+    assert 'Epoch(train)' not in proc.stdout + err
