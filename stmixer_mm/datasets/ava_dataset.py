@@ -58,8 +58,8 @@ class ValidatedAVADataset(AVADataset):
     is listed once; a row beyond its video's frames is an error with the
     csv line and the number of frames), and that the excluded-timestamps
     file leaves at least one keyframe. It warns when the first video has
-    fewer frames than ``(timestamp_end - timestamp_start) * fps``. Errors name the file, the line and what was
-    expected. (The file checks are in
+    fewer frames than ``(timestamp_end - timestamp_start) * fps``. Errors
+    name the file, the line and what was expected. (The file checks are in
     :mod:`stmixer_mm.datasets.ava_annotation_checks`.)
 
     Args:

@@ -201,9 +201,9 @@ def check_load_from_fits(model: torch.nn.Module,
     shape. Fine-tuning keeps working (a new action head of another number
     of classes, an STMixer checkpoint in an ``STMixerTracker``: the keys
     that do not load are logged as a warning, counted, with examples); a
-    checkpoint of
-    another architecture (other backbone, other width), which would load
-    next to nothing and train from random weights, is refused.
+    checkpoint of another architecture (other backbone, other width),
+    which would load next to nothing and train from random weights, is
+    refused.
 
     Args:
         model (nn.Module): the model (or its wrapper).
