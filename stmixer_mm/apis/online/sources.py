@@ -183,21 +183,29 @@ def natural_key(name: str) -> list:
     ]
 
 
-def _list_dir(path: str, exts) -> List[str]:
+def _list_dir(path: str, exts, ordered: bool = True) -> List[str]:
     """The files of ``path`` with one of ``exts``, in natural order.
 
+    Args:
+        ordered (bool): the order matters (the frames of a frame folder):
+            two names that differ only in zero padding or extension
+            (``1.png`` / ``01.png`` / ``1.jpg``) are refused, as which comes
+            first would be a guess. A folder of videos (each video its own
+            input, its outputs named apart by ``tools/demo.py``) passes
+            False: such names are then ordered by their whole file name.
+
     Raises:
-        VideoReadError: two names that differ only in zero padding or
-            extension (``1.png`` / ``01.png`` / ``1.jpg``): which comes
-            first would be a guess.
+        VideoReadError: ambiguous names in an ordered folder.
     """
     files = [
         f for f in os.listdir(path)
         if f.lower().endswith(exts) and not f.startswith('.')
     ]
-    keyed = sorted((natural_key(osp.splitext(f)[0]), f) for f in files)
+    keyed = sorted(
+        (natural_key(osp.splitext(f)[0]), natural_key(f), f) for f in files)
+    keyed = [(k, f) for k, _, f in keyed]
     for (k1, f1), (k2, f2) in zip(keyed, keyed[1:]):
-        if k1 == k2:
+        if ordered and k1 == k2:
             raise VideoReadError(
                 f'{path}: {f1} and {f2} have the same number / name (they '
                 'differ only in zero padding or extension), so their order '
@@ -211,12 +219,12 @@ def expand_inputs(spec) -> List[Union[str, int]]:
 
     Raises:
         VideoReadError: a folder with neither images nor videos, or with
-            both (which of them is meant would be a guess), or two names
-            that differ only in zero padding or extension.
+            both (which of them is meant would be a guess). (A frame
+            folder's names are checked when it is opened.)
     """
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
-        images = _list_dir(spec, IMG_EXTS)
-        videos = _list_dir(spec, VIDEO_EXTS)
+        images = _list_dir(spec, IMG_EXTS, ordered=False)
+        videos = _list_dir(spec, VIDEO_EXTS, ordered=False)
         if images and videos:
             raise VideoReadError(
                 f'{spec}: holds both images ({len(images)}, e.g. '
