@@ -66,7 +66,8 @@ def test_inference_rejects_bad_clips(model):
     with pytest.raises(ValueError, match='empty'):
         inference_detector(model, [])
     frames = [np.zeros((64, 64, 3), np.uint8), np.zeros((64, 80, 3), np.uint8)]
-    with pytest.raises(ValueError, match='frame 1 is 80x64 pixels.*frame 0 is 64x64'):
+    with pytest.raises(
+            ValueError, match='frame 1 is 80x64 pixels.*frame 0 is 64x64'):
         inference_detector(model, frames * 2)
     with pytest.raises(ValueError, match='expected 4 frames.*got 2'):
         inference_detector(model, frames)
