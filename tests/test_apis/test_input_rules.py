@@ -99,6 +99,32 @@ def test_a_reported_1000_fps_is_used(tmp_path):
     assert not src.short_read
 
 
+def test_a_reported_timebase_is_checked_against_the_timestamps(tmp_path):
+    """A WebM without a rate reports its 1/1000 s clock as 1000 fps; its
+    frames advance 40 ms apart: they are timed at 25 fps, with a warning.
+    Timestamps that agree with a high reported rate keep it."""
+    pos = [40.0 * i for i in range(8)]
+    with pytest.warns(UserWarning, match='reports 1000 fps.*advance at 25 '):
+        src = CaptureSource(
+            _file(tmp_path, 'rec.webm'),
+            capture_factory=lambda s: Capture(
+                s, n=8, fps=1000.0, count=8, pos_ms=pos))
+    frames = list(src)
+    assert src.fps == pytest.approx(25) and src.fps_from == 'timestamps'
+    assert [f.time for f in frames] == pytest.approx([p / 1000 for p in pos])
+    with no_warnings():
+        src = CaptureSource(
+            _file(tmp_path, 'fast.mp4'),
+            capture_factory=lambda s: Capture(
+                s,
+                n=8,
+                fps=1000.0,
+                count=8,
+                pos_ms=[float(i) for i in range(8)]))
+        assert len(list(src)) == 8
+    assert src.fps == 1000.0 and src.fps_from == 'reported'
+
+
 def test_a_real_1000_fps_video_is_timed_at_1000_fps(tmp_path):
     path = str(tmp_path / 'fast.mp4')
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 1000,

@@ -311,10 +311,14 @@ def official_configs(metafile: str,
         ValueError: When the metafile has no ``Models`` list or a model has
             no ``Config``.
     """
-    from mmengine.fileio import load
+    import yaml
     if not osp.isfile(metafile):
         raise FileNotFoundError(f'metafile {metafile} does not exist')
-    meta = load(metafile)
+    if not metafile.endswith(('.yml', '.yaml')):
+        raise ValueError(f'{metafile}: expected a metafile in YAML (.yml)')
+    with open(metafile, encoding='utf-8') as f:
+        # safe_load: a metafile builds plain data, never objects
+        meta = yaml.safe_load(f)
     models = meta.get('Models') if isinstance(meta, dict) else None
     if not models or not isinstance(models, list):
         raise ValueError(f'{metafile}: expected a non-empty "Models" list')

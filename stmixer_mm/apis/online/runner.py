@@ -75,8 +75,12 @@ __all__ = [
 _END = object()
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(BaseException):
     """A run stopped by a signal, its outputs finalised.
+
+    A ``BaseException`` (as ``KeyboardInterrupt``): raised by a signal
+    handler wherever the main thread is, it must not be taken for the
+    error of the step it interrupts by an ``except Exception``.
 
     Attributes:
         signum (int): the signal (``signal.SIGTERM``, ``signal.SIGINT``).
@@ -550,9 +554,11 @@ class OnlineRunner:
         if self.progress:
             bar = ProgressLine(None if self.progress is
                                True else self.progress)
+        finished = False
         try:
             self._write_loop(frames_q, events_q, buffer, stats, video, bar,
                              room)
+            finished = True
         except KeyboardInterrupt:  # where no handler is installed
             if self._signal is None:
                 self._signal = signal.SIGINT
@@ -567,10 +573,17 @@ class OnlineRunner:
                 import cv2
                 cv2.destroyAllWindows()
             if video is not None:
-                try:
-                    video.close()
-                except OutputFileError as e:
-                    errors.append(e)
+                if self._signal is None and (errors or not finished):
+                    # a failed run (model error, unreadable input, full
+                    # disk): its video is not complete, so it does not
+                    # take its final name (as offline); a signal's run
+                    # keeps what was processed
+                    video.abort()
+                else:
+                    try:
+                        video.close()
+                    except OutputFileError as e:
+                        errors.append(e)
         result = stats.snapshot()
         if bar is not None:
             bar.update(result, force=True)

@@ -68,6 +68,9 @@ DEFAULT_FPS = 30.0
 #: reported rates from here up are container clocks (the 90 kHz MPEG
 #: clock), not frame rates; a given ``fps`` has no upper bound
 MAX_REPORTED_FPS = 90000.0
+#: A reported rate from which a file's timestamps are checked against it
+#: (:meth:`CaptureSource._check_high_rate`).
+HIGH_REPORTED_FPS = 240.0
 
 
 class VideoReadError(ValueError):
@@ -429,6 +432,8 @@ class CaptureSource(FrameSource):
             self.fps, self.fps_from = fps, 'given'
         elif _usable_rate(self.fps_reported):
             self.fps, self.fps_from = float(self.fps_reported), 'reported'
+            if not self.live and self.fps >= HIGH_REPORTED_FPS:
+                self._check_high_rate()
         elif self.live:
             # frames are timed by the wall clock; the rate only sets the
             # output video's
@@ -439,28 +444,48 @@ class CaptureSource(FrameSource):
         else:
             self._probe_timestamps()
 
-    def _probe_timestamps(self) -> None:
-        """A file without a usable reported rate: read up to
-        :attr:`PROBE_FRAMES` frames (kept for the iteration) for container
-        timestamps that advance, and take their rate; else 30 with a
-        warning."""
+    def _timestamp_rate(self) -> Optional[float]:
+        """Read up to :attr:`PROBE_FRAMES` frames (kept for the
+        iteration); the rate of their container timestamps if they
+        advance, else None."""
         first = None
         for _ in range(self.PROBE_FRAMES):
             ok, img = self.cap.read()
             if not ok or img is None:
-                break
+                return None
             pos = _position_ms(self.cap)
             self._ahead.append((img, pos))
             if pos is None:
-                break
+                return None
             if first is None:
                 first = pos
             elif pos > first:
-                n = len(self._ahead) - 1
-                self.fps = 1000.0 * n / (pos - first)
-                self.fps_from = 'timestamps'
-                self._times = True
-                return
+                return 1000.0 * (len(self._ahead) - 1) / (pos - first)
+        return None
+
+    def _check_high_rate(self) -> None:
+        """A file reporting :data:`HIGH_REPORTED_FPS` or more: a
+        high-speed video, or a container that reports its timebase (WebM /
+        MKV without a rate, 1000 from a 1/1000 s clock). Its timestamps
+        decide: when they advance at another rate (more than 20 % off),
+        they time the frames, with a warning naming both."""
+        rate = self._timestamp_rate()
+        if rate is None or abs(rate - self.fps) <= 0.2 * self.fps:
+            return
+        warnings.warn(
+            f'{self.spec}: it reports {self.fps:g} fps (CAP_PROP_FPS), but '
+            f'its frame timestamps advance at {rate:.4g} fps (a container '
+            'clock reported as a rate?); timing its frames by the '
+            'timestamps (fps= / tools/demo.py --fps sets the rate)')
+        self.fps, self.fps_from, self._times = rate, 'timestamps', True
+
+    def _probe_timestamps(self) -> None:
+        """A file without a usable reported rate: the rate of its
+        container timestamps if they advance; else 30 with a warning."""
+        rate = self._timestamp_rate()
+        if rate is not None:
+            self.fps, self.fps_from, self._times = rate, 'timestamps', True
+            return
         self._set_fps(
             None, str(self.spec), 'it reports no usable frame rate '
             f'(CAP_PROP_FPS = {self.fps_reported!r}) and its frames carry '

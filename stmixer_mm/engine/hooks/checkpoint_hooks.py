@@ -162,3 +162,9 @@ class LoadFromCheckHook(Hook):
             source=f'load_from {self.source}' if self.source else 'load_from',
             opt_out='--cfg-options load_from_min_loaded=0',
             logger=runner.logger)
+        if 'state_dict' not in checkpoint:
+            # mmengine loads ``state_dict`` or else the whole dict: give it
+            # the weights that were checked (e.g. a ``{'model': ...}`` file,
+            # which would otherwise pass the check and load nothing)
+            checkpoint['state_dict'], _ = find_state_dict(
+                checkpoint, bare_values='any')

@@ -78,6 +78,12 @@ def test_load_from_check_hook_counts_what_loads():
         _runner(model, resume=True), dict(state_dict=other))
     with pytest.raises(ValueError, match='load_from_min_loaded'):
         LoadFromCheckHook(min_loaded=1.5)
+    # a {'model': ...} file (official / VideoMAE style): mmengine loads
+    # ``state_dict`` or else the whole dict, so the checked weights are
+    # handed over as ``state_dict``
+    ckpt = dict(model=model.state_dict())
+    LoadFromCheckHook().after_load_checkpoint(runner, ckpt)
+    assert set(ckpt['state_dict']) == set(model.state_dict())
 
 
 def test_resume_check_hook_needs_the_model_that_wrote_it():
