@@ -87,63 +87,114 @@ def scan_ava_annotation_file(
         for lineno, row in enumerate(
                 _checked_rows(csv.reader(f), path, what), start=1):
             where = f'{what} {path}, line {lineno}'
-            if not row or all(not c.strip() for c in row):
-                raise ValueError(
-                    f'{where}: blank line; expected "{AVA_COLUMNS}" on every '
-                    'line (mmaction2\'s AVADataset cannot read blank lines: '
-                    'remove it)')
-            if len(row) != 8:
-                raise ValueError(
-                    f'{where}: expected 8 comma-separated columns '
-                    f'"{AVA_COLUMNS}", got {len(row)}: {",".join(row)!r}')
-            try:
-                ts = int(row[1])
-                x1, y1, x2, y2 = (float(v) for v in row[2:6])
-                label, _ = int(row[6]), int(row[7])
-            except ValueError:
-                raise ValueError(
-                    f'{where}: expected "{AVA_COLUMNS}" with an integer '
-                    'timestamp, 4 numbers and integer action/person ids, '
-                    f'got {",".join(row)!r}') from None
-            if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
-                raise ValueError(
-                    f'{where}: the box must be normalised with 0 <= x1 <= x2 '
-                    f'<= 1 and 0 <= y1 <= y2 <= 1, got {row[2:6]}')
-            if num_classes is not None and not 1 <= label < num_classes:
-                raise ValueError(
-                    f'{where}: action_id {label} outside [1, '
-                    f'{num_classes - 1}] (num_classes={num_classes}, id 0 '
-                    'is reserved)')
-            if timestamp_range is not None and not (timestamp_range[0] <= ts <=
-                                                    timestamp_range[1]):
-                raise ValueError(
-                    f'{where}: timestamp {ts} outside [timestamp_start, '
-                    f'timestamp_end] = {list(timestamp_range)}; set them to '
-                    'match the data')
-            if listed is not None and label not in listed:
-                if unlisted_labels == 'error':
-                    raise ValueError(
-                        f'{where}: action_id {label} is not in the label map '
-                        f'(ids {sorted(listed)}): AVAMetric would leave this '
-                        'class out of the mAP. Add it to the label map, or '
-                        "set unlisted_labels='warn' on the dataset when "
-                        'training on classes that are not evaluated (AVA '
-                        'v2.2: 80 trained, 60 evaluated)')
-                unlisted[label] = unlisted.get(label, 0) + 1
-            if x1 == x2 or y1 == y2:
-                if degenerate_boxes == 'error':
-                    raise ValueError(
-                        f'{where}: the box {row[2:6]} has zero width or '
-                        'height (x1 == x2 or y1 == y2); fix it, or set '
-                        "degenerate_boxes='drop' on the dataset to drop "
-                        'such boxes with a warning')
-                degenerate.append(lineno)
-                continue
+            problem = ava_row_problem(row, where, num_classes,
+                                      timestamp_range, listed,
+                                      unlisted_labels)
+            kind = None if problem is None else problem[0]
+            if kind in (None, 'degenerate') and listed is not None and \
+                    int(row[6]) not in listed:  # unlisted_labels='warn'
+                unlisted[int(row[6])] = unlisted.get(int(row[6]), 0) + 1
+            if problem is not None:
+                message = problem[1]
+                if kind == 'degenerate' and degenerate_boxes == 'drop':
+                    degenerate.append(lineno)
+                    continue
+                else:
+                    raise ValueError(message)
             rows += 1
     if rows == 0 and not degenerate:
         raise ValueError(f'{what} {path} has no rows; expected lines '
                          f'"{AVA_COLUMNS}"')
     return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
+
+
+def ava_row_problem(row: Sequence[str],
+                    where: str,
+                    num_classes: Optional[int] = None,
+                    timestamp_range: Optional[Sequence[int]] = None,
+                    listed: Optional[set] = None,
+                    unlisted_labels: str = 'error'):
+    """The first problem of one csv row of an AVA annotation file, or None.
+
+    The row checks of :func:`scan_ava_annotation_file`, one row at a time,
+    so that the data set doctor (:mod:`stmixer_mm.datasets.dataset_checks`)
+    reports every bad row with the messages the data set raises.
+
+    Args:
+        row (Sequence[str]): the csv row.
+        where (str): the file and line, for the message.
+        num_classes, timestamp_range: as in
+            :func:`scan_ava_annotation_file`.
+        listed (set, optional): the label map's ids.
+        unlisted_labels (str): as in :func:`scan_ava_annotation_file`.
+
+    Returns:
+        tuple | None: ``(kind, message)``; ``kind`` is ``'blank'``,
+        ``'columns'``, ``'parse'``, ``'box'`` (not normalised or flipped),
+        ``'action_id'``, ``'timestamp'``, ``'unlisted'`` (an id missing from
+        the label map, with ``unlisted_labels='error'``; with ``'warn'``
+        such a row is not a problem) or ``'degenerate'`` (a zero-area
+        box).
+    """
+    if not row or all(not c.strip() for c in row):
+        return 'blank', (
+            f'{where}: blank line; expected "{AVA_COLUMNS}" on every '
+            'line (mmaction2\'s AVADataset cannot read blank lines: '
+            'remove it)')
+    if len(row) != 8:
+        return 'columns', (
+            f'{where}: expected 8 comma-separated columns '
+            f'"{AVA_COLUMNS}", got {len(row)}: {",".join(row)!r}')
+    try:
+        ts = int(row[1])
+        x1, y1, x2, y2 = (float(v) for v in row[2:6])
+        label, _ = int(row[6]), int(row[7])
+    except ValueError:
+        return 'parse', (
+            f'{where}: expected "{AVA_COLUMNS}" with an integer '
+            'timestamp, 4 numbers and integer action/person ids, '
+            f'got {",".join(row)!r}')
+    if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
+        hints = []
+        if max(x1, y1, x2, y2) > 1:
+            hints.append('values > 1: pixel coordinates? divide x by the '
+                         'frame width and y by its height')
+        if x1 > x2 or y1 > y2:
+            hints.append('x1 > x2 or y1 > y2: flipped corners? the columns '
+                         'are x1,y1,x2,y2 (top-left, bottom-right)')
+        if min(x1, y1, x2, y2) < 0:
+            hints.append('negative values')
+        return 'box', (
+            f'{where}: the box must be normalised with 0 <= x1 <= x2 '
+            f'<= 1 and 0 <= y1 <= y2 <= 1, got {list(row[2:6])}'
+            + (f' ({"; ".join(hints)})' if hints else ''))
+    if num_classes is not None and not 1 <= label < num_classes:
+        return 'action_id', (
+            f'{where}: action_id {label} outside [1, '
+            f'{num_classes - 1}] (num_classes={num_classes}, id 0 '
+            'is reserved)')
+    if timestamp_range is not None and not (timestamp_range[0] <= ts <=
+                                            timestamp_range[1]):
+        return 'timestamp', (
+            f'{where}: timestamp {ts} outside [timestamp_start, '
+            f'timestamp_end] = {list(timestamp_range)}; set them to '
+            'match the data')
+    if listed is not None and label not in listed:
+        if unlisted_labels == 'error':
+            return 'unlisted', (
+                f'{where}: action_id {label} is not in the label map '
+                f'(ids {sorted(listed)}): AVAMetric would leave this '
+                'class out of the mAP. Add it to the label map, or '
+                "set unlisted_labels='warn' on the dataset when "
+                'training on classes that are not evaluated (AVA '
+                'v2.2: 80 trained, 60 evaluated)')
+    if x1 == x2 or y1 == y2:
+        return 'degenerate', (
+            f'{where}: the box {list(row[2:6])} has zero width or '
+            'height (x1 == x2 or y1 == y2); fix it, or set '
+            "degenerate_boxes='drop' on the dataset to drop "
+            'such boxes with a warning')
+    return None
 
 
 def ava_row_line(path: str,
@@ -228,3 +279,28 @@ def check_ava_label_file(path: str,
             "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
             "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
     return sorted(ids)
+
+
+def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
+                        label_file: str) -> None:
+    """The label map's ids fit a data set of ``num_classes`` columns: every
+    id in ``[1, num_classes - 1]`` (AVA ids are 1-based, column 0 is the
+    background). A 0-based label map (an id 0) would name column 0, which
+    no metric evaluates, and shift every name by one.
+
+    Raises:
+        ValueError: naming the label map and the ids.
+    """
+    below_one = sorted(i for i in label_ids if i < 1)
+    if below_one:
+        raise ValueError(
+            f'AVA label map {label_file}: ids {below_one} are not >= 1: AVA label ids are 1-based (column 0 '
+            'is reserved for the background); a 0-based label map must '
+            'have every id (and the csv\'s action ids) raised by 1')
+    too_big = [i for i in label_ids if i >= num_classes]
+    if too_big:
+        raise ValueError(
+            f'AVA label map {label_file}: ids {too_big} are '
+            f'not below num_classes={num_classes} (ids are '
+            '1-based, column 0 is reserved): set num_classes to '
+            f'{max(label_ids) + 1} or fix the label map')

@@ -19,8 +19,8 @@ from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.ava_annotation_checks import (
-    ava_row_line, check_ava_exclude_file, check_ava_label_file, need_file,
-    scan_ava_annotation_file)
+    ava_row_line, check_ava_exclude_file, check_ava_label_file,
+    check_ava_label_ids, need_file, scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
 
@@ -40,6 +40,16 @@ def ava_keyframe_file_index(timestamp: int,
     return fps * (timestamp - timestamp_start) + 2 * start_index
 
 
+def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
+    """The number of consecutive frame files ``filename_tmpl.format(i)``,
+    ``i = start_index, start_index + 1, ...``, in the file names ``names``
+    (a set) of a frame folder."""
+    count = 0
+    while filename_tmpl.format(start_index + count) in names:
+        count += 1
+    return count
+
+
 @DATASETS.register_module()
 class ValidatedAVADataset(AVADataset):
     """mmaction2's ``AVADataset``, checking its inputs before reading them.
@@ -57,10 +67,20 @@ class ValidatedAVADataset(AVADataset):
     and that every csv row's keyframe is a frame on disk (each frame folder
     is listed once; a row beyond its video's frames is an error with the
     csv line and the number of frames), and that the excluded-timestamps
-    file leaves at least one keyframe. It warns when the first video has
-    fewer frames than ``(timestamp_end - timestamp_start) * fps``. Errors
-    name the file, the line and what was expected. (The file checks are in
+    file leaves at least one keyframe. Errors name the file, the line and
+    what was expected. (The file checks are in
     :mod:`stmixer_mm.datasets.ava_annotation_checks`.)
+
+    Per-video clip bounds: mmaction2's ``AVADataset`` gives every sample
+    the same ``shot_info = (0, (timestamp_end - timestamp_start) * fps)``,
+    so in a set of videos of different lengths a clip near the end of a
+    shorter video asks for frames that do not exist. Here, with frame
+    folders that can be listed, each sample gets its own video's
+    ``shot_info = (0, n)``, ``n`` the number of consecutive frame files from
+    ``start_index`` on disk, when that is smaller (never wider: AVA itself,
+    whose folders hold the full 15 minutes, is unchanged), so that
+    ``SampleAVAFrames`` clamps the clip to the video's last frame. The
+    counts are kept in ``frame_counts`` (``{frame_dir: n}``).
 
     Args:
         unlisted_labels (str): an annotated action id missing from
@@ -138,13 +158,8 @@ class ValidatedAVADataset(AVADataset):
             label_ids = check_ava_label_file(self._label_file,
                                              self.backend_args)
             if not self.custom_classes:
-                too_big = [i for i in label_ids if i >= self.num_classes]
-                if too_big:
-                    raise ValueError(
-                        f'AVA label map {self._label_file}: ids {too_big} are '
-                        f'not below num_classes={self.num_classes} (ids are '
-                        '1-based, column 0 is reserved): set num_classes to '
-                        f'{max(label_ids) + 1} or fix the label map')
+                check_ava_label_ids(label_ids, self.num_classes,
+                                    self._label_file)
         scan = scan_ava_annotation_file(
             self.ann_file,
             num_classes=None if self.custom_classes else self.num_classes,
@@ -252,13 +267,27 @@ class ValidatedAVADataset(AVADataset):
                 'settings against the data')
         if files is None:
             return
+        self.frame_counts = {
+            d: ava_frame_count(names, self.filename_tmpl, self.start_index)
+            for d, names in files.items()
+        }
         expected = (self.timestamp_end - self.timestamp_start) * self._FPS
-        found = len(files[first['frame_dir']])
-        if found < expected:
-            MMLogger.get_current_instance().warning(
-                f'{first["frame_dir"]} has {found} frames, fewer than '
-                f'(timestamp_end - timestamp_start) * fps = {expected}: '
-                'clips near the end of a video may ask for missing frames')
+        for info in data_list:
+            # mmaction2 gives every video (0, expected): clamp the clips of
+            # a shorter video to its own last frame (never widened)
+            count = self.frame_counts[info['frame_dir']]
+            if info.get('shot_info') is not None and \
+                    0 < count < info['shot_info'][1]:
+                info['shot_info'] = (info['shot_info'][0], count)
+        short = sorted(d for d, n in self.frame_counts.items()
+                       if n < expected)
+        if short:
+            MMLogger.get_current_instance().info(
+                f'{len(short)} of {len(files)} frame folders (e.g. '
+                f'{short[0]}: {self.frame_counts[short[0]]} frames) hold '
+                'fewer than (timestamp_end - timestamp_start) * fps = '
+                f'{expected} frames: their clips are clamped to their own '
+                'last frame (per-video shot_info)')
 
     def _keyframe_name(self, info: dict) -> str:
         """The file name of a sample's keyframe
