@@ -618,7 +618,8 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str,
     hist = Counter()
     boxes = []
     empty = 0
-    for info in dataset.data_list:
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    for info in infos:
         if not len(info['gt_bboxes']):
             empty += 1
             continue
@@ -630,11 +631,11 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str,
                  dict(text=f'video {info["video_id"]} frame '
                       f'{info["timestamp"]}')))
     report.histograms[split] = dict(hist)
-    report.keyframes[split] = len(dataset.data_list)
+    report.keyframes[split] = len(infos)
     if empty and not dataset.test_mode:
         report.add(
             WARNING, 'empty_keyframes',
-            f'{empty} of {len(dataset.data_list)} training keyframes have '
+            f'{empty} of {len(infos)} training keyframes have '
             'no box', **where)
     # boxes given normalised (the ACT format is pixels)
     normalised, zero = [], []
