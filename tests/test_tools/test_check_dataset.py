@@ -1,0 +1,101 @@
+"""tools/analysis_tools/check_dataset.py end to end: a clean copy of the tiny
+AVA fixture exits 0 with the histogram and a grid; a broken copy exits 1
+with ERROR lines naming the file and line; warnings only exit 0; a second
+run never overwrites the first grid; --json is machine-readable."""
+import json
+import os.path as osp
+import shutil
+
+import pytest
+
+TOOL = 'analysis_tools/check_dataset.py'
+
+
+@pytest.fixture
+def data(tmp_path, tools):
+    root = tmp_path / 'tiny_ava'
+    shutil.copytree(tools.TINY_DATA, root)
+    ann = root / 'annotations'
+    opts = []
+    for split, key in (('train', 'train_dataloader'), ('val',
+                                                       'val_dataloader')):
+        pre = f'{key}.dataset.'
+        opts += [
+            f'{pre}ann_file={ann / (split + ".csv")}',
+            f'{pre}exclude_file={ann / (split + "_excluded_timestamps.csv")}',
+            f'{pre}label_file={ann / "label_map.pbtxt"}',
+            f'{pre}data_prefix.img={root / "rawframes"}',
+        ]
+    opts += [
+        f'val_evaluator.ann_file={ann / "val.csv"}',
+        f'val_evaluator.label_file={ann / "label_map.pbtxt"}',
+        f'val_evaluator.exclude_file={ann / "val_excluded_timestamps.csv"}',
+    ]
+    return root, opts
+
+
+def _run(tools, opts, *args):
+    return tools.python_tool(
+        TOOL, tools.TINY_CFG, *args, '--cfg-options', *opts, check=False)
+
+
+def test_clean_set_exits_0_with_grid_never_overwritten(tools, data, tmp_path):
+    _, opts = data
+    out = tmp_path / 'out'
+    report = tmp_path / 'report.json'
+    proc = _run(tools, opts, '--out-dir', str(out), '--json', str(report))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert not [
+        x for x in proc.stdout.splitlines()
+        if x.startswith(('ERROR', 'WARNING'))
+    ]
+    assert 'summary: 0 error(s), 0 warning(s)' in proc.stdout
+    assert 'crouch' in proc.stdout  # the histogram
+    assert sorted(p.name for p in out.iterdir()) == [
+        'grid_train.jpg', 'grid_val.jpg'
+    ]
+    first = (out / 'grid_train.jpg').stat()
+    data_json = json.loads(report.read_text())
+    assert data_json['errors'] == 0 and data_json['findings'] == []
+    assert data_json['histograms']['val']['1'] == 8
+    # again: new names, the first grids untouched; --json refuses to
+    # overwrite its file
+    proc = _run(tools, opts, '--out-dir', str(out), '--split', 'val',
+                '--max-grid', '2')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / 'grid_val_1.jpg').exists()
+    assert (out / 'grid_train.jpg').stat().st_mtime == first.st_mtime
+    assert f'keyframe grid: {osp.join(str(out), "grid_val_1.jpg")}' \
+        in proc.stdout
+
+
+def test_broken_set_exits_1_naming_file_and_line(tools, data, tmp_path):
+    root, opts = data
+    ann = root / 'annotations' / 'val.csv'
+    lines = ann.read_text().splitlines()
+    row = lines[1].split(',')
+    lines[1] = ','.join(row[:2] + ['40', '30', '70', '60'] + row[6:])
+    ann.write_text('\n'.join(lines) + '\n')
+    report = tmp_path / 'report.json'
+    proc = _run(tools, opts, '--max-grid', '0', '--json', str(report))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    errors = [x for x in proc.stdout.splitlines() if x.startswith('ERROR')]
+    assert len(errors) == 1, proc.stdout
+    assert f'{ann}, line 2' in errors[0]
+    assert 'pixel coordinates' in errors[0]
+    found = json.loads(report.read_text())['findings']
+    assert [(f['level'], f['file'], f['line'], f['video'], f['frame'])
+            for f in found] == [('ERROR', str(ann), 2, row[0], int(row[1]))]
+
+
+def test_warnings_only_exit_0(tools, data):
+    _, opts = data
+    proc = _run(tools, opts + ['train_dataloader.dataset.fps=2'],
+                '--split', 'train', '--max-grid', '0')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [
+        x for x in proc.stdout.splitlines() if x.startswith('WARNING')
+    ]
+    assert any('fps' in w and 'holds 24 frames' in w for w in warnings)
+    assert 'summary: 0 error(s)' in proc.stdout
+    assert 'keyframe grid' not in proc.stdout  # --max-grid 0
