@@ -87,9 +87,8 @@ def scan_ava_annotation_file(
         for lineno, row in enumerate(
                 _checked_rows(csv.reader(f), path, what), start=1):
             where = f'{what} {path}, line {lineno}'
-            problem = ava_row_problem(row, where, num_classes,
-                                      timestamp_range, listed,
-                                      unlisted_labels)
+            problem = ava_row_problem(row, where, num_classes, timestamp_range,
+                                      listed, unlisted_labels)
             kind = None if problem is None else problem[0]
             if kind in (None, 'degenerate') and listed is not None and \
                     int(row[6]) not in listed:  # unlisted_labels='warn'
@@ -150,10 +149,9 @@ def ava_row_problem(row: Sequence[str],
         x1, y1, x2, y2 = (float(v) for v in row[2:6])
         label, _ = int(row[6]), int(row[7])
     except ValueError:
-        return 'parse', (
-            f'{where}: expected "{AVA_COLUMNS}" with an integer '
-            'timestamp, 4 numbers and integer action/person ids, '
-            f'got {",".join(row)!r}')
+        return 'parse', (f'{where}: expected "{AVA_COLUMNS}" with an integer '
+                         'timestamp, 4 numbers and integer action/person ids, '
+                         f'got {",".join(row)!r}')
     if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
         hints = []
         if max(x1, y1, x2, y2) > 1:
@@ -166,8 +164,8 @@ def ava_row_problem(row: Sequence[str],
             hints.append('negative values')
         return 'box', (
             f'{where}: the box must be normalised with 0 <= x1 <= x2 '
-            f'<= 1 and 0 <= y1 <= y2 <= 1, got {list(row[2:6])}'
-            + (f' ({"; ".join(hints)})' if hints else ''))
+            f'<= 1 and 0 <= y1 <= y2 <= 1, got {list(row[2:6])}' +
+            (f' ({"; ".join(hints)})' if hints else ''))
     if num_classes is not None and not 1 <= label < num_classes:
         return 'action_id', (
             f'{where}: action_id {label} outside [1, '
@@ -294,13 +292,13 @@ def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
     below_one = sorted(i for i in label_ids if i < 1)
     if below_one:
         raise ValueError(
-            f'AVA label map {label_file}: ids {below_one} are not >= 1: AVA label ids are 1-based (column 0 '
-            'is reserved for the background); a 0-based label map must '
-            'have every id (and the csv\'s action ids) raised by 1')
+            f'AVA label map {label_file}: ids {below_one} are not >= 1: '
+            'AVA label ids are 1-based (column 0 is reserved for the '
+            'background); a 0-based label map must have every id (and '
+            'the csv\'s action ids) raised by 1')
     too_big = [i for i in label_ids if i >= num_classes]
     if too_big:
-        raise ValueError(
-            f'AVA label map {label_file}: ids {too_big} are '
-            f'not below num_classes={num_classes} (ids are '
-            '1-based, column 0 is reserved): set num_classes to '
-            f'{max(label_ids) + 1} or fix the label map')
+        raise ValueError(f'AVA label map {label_file}: ids {too_big} are '
+                         f'not below num_classes={num_classes} (ids are '
+                         '1-based, column 0 is reserved): set num_classes to '
+                         f'{max(label_ids) + 1} or fix the label map')

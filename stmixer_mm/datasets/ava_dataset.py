@@ -279,8 +279,7 @@ class ValidatedAVADataset(AVADataset):
             if info.get('shot_info') is not None and \
                     0 < count < info['shot_info'][1]:
                 info['shot_info'] = (info['shot_info'][0], count)
-        short = sorted(d for d, n in self.frame_counts.items()
-                       if n < expected)
+        short = sorted(d for d, n in self.frame_counts.items() if n < expected)
         if short:
             MMLogger.get_current_instance().info(
                 f'{len(short)} of {len(files)} frame folders (e.g. '

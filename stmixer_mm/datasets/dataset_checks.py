@@ -21,9 +21,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.fileio import list_dir_or_file
 
-from stmixer_mm.datasets.ava_annotation_checks import (
-    ava_row_problem, check_ava_exclude_file, check_ava_label_file,
-    check_ava_label_ids)
+from stmixer_mm.datasets.ava_annotation_checks import (ava_row_problem,
+                                                       check_ava_exclude_file,
+                                                       check_ava_label_file,
+                                                       check_ava_label_ids)
 from stmixer_mm.datasets.ava_dataset import (ava_frame_count,
                                              ava_keyframe_file_index)
 from stmixer_mm.datasets.fileio_utils import is_dir, text_lines
@@ -94,13 +95,14 @@ class DatasetReport:
         ids = sorted(
             set(self.class_names)
             | {i
-               for h in self.histograms.values() for i in h})
+               for h in self.histograms.values()
+               for i in h})
         if not ids:
             return '(no labels)'
         names = {i: self.class_names.get(i, '?') for i in ids}
         name_w = max(5, *(len(n) for n in names.values()))
-        header = f'{"id":>4}  {"class":<{name_w}}' + ''.join(
-            f'  {s:>8}' for s in splits)
+        header = f'{"id":>4}  {"class":<{name_w}}' + ''.join(f'  {s:>8}'
+                                                             for s in splits)
         lines = [header, '-' * len(header)]
         for i in ids:
             counts = ''.join(f'  {self.histograms[s].get(i, 0):>8}'
@@ -115,9 +117,10 @@ class DatasetReport:
         errors, warnings = len(self.errors), len(self.warnings)
         splits = ', '.join(f'{s}: {n} keyframes'
                            for s, n in self.keyframes.items())
-        verdict = ('the data set is refused: fix the ERRORs' if errors else
-                   'no errors' + (': read the WARNINGs, each can cost mAP'
-                                  if warnings else ''))
+        verdict = (
+            'the data set is refused: fix the ERRORs'
+            if errors else 'no errors' +
+            (': read the WARNINGs, each can cost mAP' if warnings else ''))
         return (f'{errors} error(s), {warnings} warning(s)'
                 f'{f" ({splits})" if splits else ""}; {verdict}')
 
@@ -127,12 +130,16 @@ class DatasetReport:
             warnings=len(self.warnings),
             findings=[asdict(f) for f in self.findings],
             histograms={
-                s: {str(k): v
-                    for k, v in sorted(h.items())}
+                s: {
+                    str(k): v
+                    for k, v in sorted(h.items())
+                }
                 for s, h in self.histograms.items()
             },
-            class_names={str(k): v
-                         for k, v in sorted(self.class_names.items())},
+            class_names={
+                str(k): v
+                for k, v in sorted(self.class_names.items())
+            },
             keyframes=dict(self.keyframes))
 
 
@@ -259,8 +266,9 @@ def _image_size(path: str) -> Optional[Tuple[int, int]]:
 # shared checks
 
 
-def check_small_persons(report: DatasetReport, split: str, boxes: Iterable[
-        Tuple[np.ndarray, Tuple[int, int], dict]], pipeline: Sequence[dict],
+def check_small_persons(report: DatasetReport, split: str,
+                        boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
+                                              dict]], pipeline: Sequence[dict],
                         stride: Optional[float], stride_src: str) -> None:
     """Warn about boxes smaller than the model's finest stride once resized
     by the test pipeline. ``boxes``: ``(normalised xyxy, (h, w) of the
@@ -325,9 +333,8 @@ def check_num_classes(report: DatasetReport, cfg,
     if actions:
         sources['model num_actions + 1'] = actions[0] + 1
         if len(actions) > 1:
-            report.add(
-                ERROR, 'num_classes',
-                f'the model config has several num_actions {actions}')
+            report.add(ERROR, 'num_classes',
+                       f'the model config has several num_actions {actions}')
     for key in ('val_evaluator', 'test_evaluator'):
         ev = cfg.get(key)
         evs = ev if isinstance(ev, (list, tuple)) else [ev]
@@ -398,8 +405,12 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     try:
         raw = _read_ava_rows(ann, args)
     except (FileNotFoundError, ValueError, UnicodeDecodeError) as e:
-        report.add(ERROR, 'annotation_file',
-                   f'AVA annotation file {ann}: {e}', file=ann, **where)
+        report.add(
+            ERROR,
+            'annotation_file',
+            f'AVA annotation file {ann}: {e}',
+            file=ann,
+            **where)
         raw = []
     listed = None if (label_ids is None or custom) else set(label_ids)
     rows = []  # (line, video, ts, box, label)
@@ -438,14 +449,11 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     if listed is not None and unlisted_mode == 'warn':
         unlisted = Counter(r[4] for r in rows if r[4] not in listed)
         if unlisted:
-            report.add(
-                WARNING,
-                'unlisted_labels',
-                f'{ann}: action ids {sorted(unlisted)} ({sum(unlisted.values())}'
-                f' rows) are not in the label map {label_file}: trained on '
-                'but not evaluated (unlisted_labels=\'warn\')',
-                file=ann,
-                **where)
+            message = (f'{ann}: action ids {sorted(unlisted)} '
+                       f'({sum(unlisted.values())} rows) are not in the '
+                       f'label map {label_file}: trained on but not '
+                       "evaluated (unlisted_labels='warn')")
+            report.add(WARNING, 'unlisted_labels', message, file=ann, **where)
 
     # excluded timestamps
     excluded = set()
@@ -466,8 +474,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     if keys and excluded and len(kept_keys) < len(keys) / 2:
         report.add(
             WARNING,
-            'excluded',
-            f'the excluded-timestamps file {exclude_file} removes '
+            'excluded', f'the excluded-timestamps file {exclude_file} removes '
             f'{len(keys) - len(kept_keys)} of {len(keys)} keyframes of {ann}',
             file=exclude_file,
             **where)
@@ -514,7 +521,8 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                 sizes[video] = _image_size(
                     osp.join(folder, tmpl.format(start_index)))
     _check_ava_timing(report, split, ann, rows, counts, fps, t0, t1,
-                      start_index, tmpl, ds.get('pipeline') or [])
+                      start_index, tmpl,
+                      ds.get('pipeline') or [])
 
     stride, src = finest_stride(cfg)
     pipeline = test_pipeline(cfg)
@@ -522,14 +530,14 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
         report, split,
         ((r[3], sizes[r[1]],
           dict(text=f'{ann} line {r[0]} video {r[1]} timestamp {r[2]}'))
-         for r in kept_rows if sizes.get(r[1]) is not None), pipeline,
-        stride, src)
+         for r in kept_rows if sizes.get(r[1]) is not None), pipeline, stride,
+        src)
     return num_classes
 
 
-def _check_ava_timing(report: DatasetReport, split: str, ann: str,
-                      rows: list, counts: Dict[str, int], fps: int, t0: int,
-                      t1: int, start_index: int, tmpl: str,
+def _check_ava_timing(report: DatasetReport, split: str, ann: str, rows: list,
+                      counts: Dict[str, int], fps: int, t0: int, t1: int,
+                      start_index: int, tmpl: str,
                       pipeline: Sequence[dict]) -> None:
     """Keyframe timestamps vs the frames on disk vs ``fps``."""
     where = dict(split=split, file=ann)
@@ -593,20 +601,17 @@ def _check_ava_timing(report: DatasetReport, split: str, ann: str,
                     f'{tmpl.format(start_index)}..{tmpl.format(last_file)}')
     if past_end:
         report.add(
-            WARNING,
-            'clip_window',
+            WARNING, 'clip_window',
             f'{len(past_end)} keyframes have a clip window running past '
             'their video\'s first or last frame (the clip is clamped: '
-            'the edge frame is repeated): ' + _examples(past_end),
-            **where)
+            'the edge frame is repeated): ' + _examples(past_end), **where)
 
 
 # ---------------------------------------------------------------------------
 # tube data sets
 
 
-def check_tube_dataset(report: DatasetReport, cfg, split: str,
-                       dataset) -> int:
+def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
     """Warnings on a built :class:`TubeDataset` of ``split``; return its
     number of score columns (labels + background)."""
     ann = dataset.ann_file
@@ -626,10 +631,9 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str,
         for box, row in zip(info['gt_bboxes'], info['gt_labels']):
             for col in np.flatnonzero(row[1:]) + 1:
                 hist[int(col)] += 1
-            boxes.append(
-                (box, info['resolution'],
-                 dict(text=f'video {info["video_id"]} frame '
-                      f'{info["timestamp"]}')))
+            boxes.append((box, info['resolution'],
+                          dict(text=f'video {info["video_id"]} frame '
+                               f'{info["timestamp"]}')))
     report.histograms[split] = dict(hist)
     report.keyframes[split] = len(infos)
     if empty and not dataset.test_mode:
@@ -666,8 +670,7 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str,
             'y2): they cannot be matched at IoU 0.5: ' + _examples(zero),
             **where)
     stride, src = finest_stride(cfg)
-    check_small_persons(report, split, boxes, test_pipeline(cfg), stride,
-                        src)
+    check_small_persons(report, split, boxes, test_pipeline(cfg), stride, src)
     return len(labels) + 1
 
 
@@ -689,9 +692,9 @@ def build_split(cfg, split: str, pipeline: Optional[list] = None):
     return DATASETS.build(ds_cfg)
 
 
-def check_dataset_config(cfg,
-                         splits: Sequence[str] = ('train', 'val')
-                         ) -> Tuple[DatasetReport, Dict[str, Any]]:
+def check_dataset_config(
+    cfg, splits: Sequence[str] = ('train', 'val')
+) -> Tuple[DatasetReport, Dict[str, Any]]:
     """Check the data sets of ``splits`` of a config.
 
     Returns:
@@ -713,8 +716,11 @@ def check_dataset_config(cfg,
             try:
                 columns[split] = check_ava_split(report, cfg, split)
             except Exception as e:  # noqa: B902 - reported, not raised
-                report.add(ERROR, 'annotation_file',
-                           f'{type(e).__name__}: {e}', split=split)
+                report.add(
+                    ERROR,
+                    'annotation_file',
+                    f'{type(e).__name__}: {e}',
+                    split=split)
         try:
             dataset = build_split(cfg, split)
         except Exception as e:  # noqa: B902 - the data set refuses it
@@ -749,14 +755,15 @@ def tile_images(images: Sequence[np.ndarray], tile_h: int = 240) -> np.ndarray:
     near-square grid on black."""
     import mmcv
     tiles = [
-        mmcv.imresize(im, (max(1, round(im.shape[1] * tile_h / im.shape[0])),
-                           tile_h)) for im in images
+        mmcv.imresize(
+            im, (max(1, round(im.shape[1] * tile_h / im.shape[0])), tile_h))
+        for im in images
     ]
     rows, cols = grid_shape(len(tiles))
     tile_w = max(t.shape[1] for t in tiles)
     grid = np.zeros((rows * tile_h, cols * tile_w, 3), np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
-        grid[r * tile_h:(r + 1) * tile_h, c * tile_w:c * tile_w +
-             t.shape[1]] = t[..., :3]
+        grid[r * tile_h:(r + 1) * tile_h,
+             c * tile_w:c * tile_w + t.shape[1]] = t[..., :3]
     return grid

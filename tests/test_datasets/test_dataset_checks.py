@@ -82,11 +82,10 @@ def test_clean_set_has_no_findings(data):
     assert 'crouch' in report.histogram_table()
 
 
-@pytest.mark.parametrize(
-    'box, hint',
-    [((20, 25, 36, 54), 'pixel coordinates'),
-     ((0.5, 0.4, 0.3, 0.8), 'flipped corners'),
-     ((0.3, 0.4, 0.3, 0.8), 'zero width or height')])
+@pytest.mark.parametrize('box, hint',
+                         [((20, 25, 36, 54), 'pixel coordinates'),
+                          ((0.5, 0.4, 0.3, 0.8), 'flipped corners'),
+                          ((0.3, 0.4, 0.3, 0.8), 'zero width or height')])
 def test_bad_boxes_name_the_line(data, box, hint):
     root, cfg = data
     ann = root / 'annotations' / 'train.csv'
@@ -94,8 +93,7 @@ def test_bad_boxes_name_the_line(data, box, hint):
     _edit_line(ann, 5, _set_box(box))
     report, built = check_dataset_config(cfg)
     errors = report.errors
-    assert [(e.file, e.line) for e in errors] == [(str(ann), 3),
-                                                  (str(ann), 5)]
+    assert [(e.file, e.line) for e in errors] == [(str(ann), 3), (str(ann), 5)]
     assert all(hint in e.message for e in errors)
     assert errors[0].video == 'syn_train_000' and errors[0].frame == 901
     assert 'train' not in built and 'val' in built
@@ -160,9 +158,7 @@ def test_clip_window_past_the_last_frame(data):
 def test_class_without_training_samples(data):
     root, cfg = data
     ann = root / 'annotations' / 'train.csv'
-    rows = [
-        r for r in ann.read_text().splitlines() if r.split(',')[6] != '2'
-    ]
+    rows = [r for r in ann.read_text().splitlines() if r.split(',')[6] != '2']
     ann.write_text('\n'.join(rows) + '\n')
     report, _ = check_dataset_config(cfg)
     found = _only(report, 'WARNING', 'class_coverage')
@@ -244,8 +240,7 @@ def test_exclusions_removing_everything(data):
         ','.join(r.split(',')[:2])
         for r in (ann / 'train.csv').read_text().splitlines()
     })
-    (ann / 'train_excluded_timestamps.csv').write_text('\n'.join(keys) +
-                                                       '\n')
+    (ann / 'train_excluded_timestamps.csv').write_text('\n'.join(keys) + '\n')
     report, _ = check_dataset_config(cfg, ['train'])
     assert 'excludes every keyframe' in _only(report, 'ERROR',
                                               'build')[0].message
@@ -271,8 +266,11 @@ def test_per_video_shot_info(data):
     init_default_scope('mmaction')
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.pipeline = [
-        dict(type='SampleAVAFrames', clip_len=8, frame_interval=2,
-             test_mode=True)
+        dict(
+            type='SampleAVAFrames',
+            clip_len=8,
+            frame_interval=2,
+            test_mode=True)
     ]
     ds = DATASETS.build(ds_cfg)
     infos = [ds.get_data_info(i) for i in range(len(ds))]
@@ -283,8 +281,8 @@ def test_per_video_shot_info(data):
         inds = ds[i]['frame_inds']
         n = 20 if info['video_id'] == 'syn_train_000' else 24
         assert inds.max() <= n and inds.min() >= 1
-        assert all((short / f'img_{j:05d}.jpg').exists() for j in inds
-                   ) or info['video_id'] != 'syn_train_000'
+        assert all((short / f'img_{j:05d}.jpg').exists()
+                   for j in inds) or info['video_id'] != 'syn_train_000'
 
 
 # ---------------------------------------------------------------------------
@@ -347,8 +345,7 @@ def test_tube_set_warnings(tmp_path):
                                                 'box_units')[0].message
     coverage = _only(report, 'WARNING', 'class_coverage')
     assert {f.split for f in coverage} == {'train', 'val'}
-    assert "3 'wave'" in [f for f in coverage
-                          if f.split == 'train'][0].message
+    assert "3 'wave'" in [f for f in coverage if f.split == 'train'][0].message
     assert report.histograms['train'] == {1: 10, 2: 5}
     assert report.histograms['val'] == {2: 5, 3: 3}
     # the normalised tube is < 4 px
@@ -371,3 +368,24 @@ def test_tube_set_errors_are_refused(tmp_path):
     report, _ = check_dataset_config(cfg)
     assert 'train data set = 4' in _only(report, 'ERROR',
                                          'num_classes')[0].message
+
+
+def test_unlisted_labels_warn_and_action_id_outside_num_classes(data):
+    root, cfg = data
+    labels = root / 'annotations' / 'label_map.pbtxt'
+    entries = labels.read_text().split('label {')
+    labels.write_text('label {'.join(e for e in entries
+                                     if 'label_id: 7\n' not in e))
+    cfg.train_dataloader.dataset.unlisted_labels = 'warn'
+    report, built = check_dataset_config(cfg, ['train'])
+    assert not report.errors and 'train' in built
+    found = _only(report, 'WARNING', 'unlisted_labels')
+    assert 'action ids [7] (4 rows)' in found[0].message
+    # an id at or above num_classes
+    ann = root / 'annotations' / 'train.csv'
+    _edit_line(ann, 2, lambda row: ','.join(row[:6] + ['8'] + row[7:]))
+    report, _ = check_dataset_config(cfg, ['train'])
+    found = _only(report, 'ERROR', 'action_id')
+    assert found[0].line == 2 and 'action_id 8 outside [1, 7]' in found[
+        0].message
+    _refused(cfg, 'train', 'line 2: action_id 8 outside')

@@ -46,14 +46,13 @@ def test_clean_set_exits_0_with_grid_never_overwritten(tools, data, tmp_path):
     proc = _run(tools, opts, '--out-dir', str(out), '--json', str(report))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert not [
-        x for x in proc.stdout.splitlines()
-        if x.startswith(('ERROR', 'WARNING'))
+        x
+        for x in proc.stdout.splitlines() if x.startswith(('ERROR', 'WARNING'))
     ]
     assert 'summary: 0 error(s), 0 warning(s)' in proc.stdout
     assert 'crouch' in proc.stdout  # the histogram
-    assert sorted(p.name for p in out.iterdir()) == [
-        'grid_train.jpg', 'grid_val.jpg'
-    ]
+    assert sorted(
+        p.name for p in out.iterdir()) == ['grid_train.jpg', 'grid_val.jpg']
     first = (out / 'grid_train.jpg').stat()
     data_json = json.loads(report.read_text())
     assert data_json['errors'] == 0 and data_json['findings'] == []
@@ -67,6 +66,9 @@ def test_clean_set_exits_0_with_grid_never_overwritten(tools, data, tmp_path):
     assert (out / 'grid_train.jpg').stat().st_mtime == first.st_mtime
     assert f'keyframe grid: {osp.join(str(out), "grid_val_1.jpg")}' \
         in proc.stdout
+    proc = _run(tools, opts, '--max-grid', '0', '--json', str(report))
+    assert proc.returncode != 0 and 'report.json' in proc.stderr
+    assert json.loads(report.read_text()) == data_json
 
 
 def test_broken_set_exits_1_naming_file_and_line(tools, data, tmp_path):
@@ -90,12 +92,10 @@ def test_broken_set_exits_1_naming_file_and_line(tools, data, tmp_path):
 
 def test_warnings_only_exit_0(tools, data):
     _, opts = data
-    proc = _run(tools, opts + ['train_dataloader.dataset.fps=2'],
-                '--split', 'train', '--max-grid', '0')
+    proc = _run(tools, opts + ['train_dataloader.dataset.fps=2'], '--split',
+                'train', '--max-grid', '0')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    warnings = [
-        x for x in proc.stdout.splitlines() if x.startswith('WARNING')
-    ]
+    warnings = [x for x in proc.stdout.splitlines() if x.startswith('WARNING')]
     assert any('fps' in w and 'holds 24 frames' in w for w in warnings)
     assert 'summary: 0 error(s)' in proc.stdout
     assert 'keyframe grid' not in proc.stdout  # --max-grid 0

@@ -74,8 +74,7 @@ def _browse_module():
 def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
     """Claim ``<out_dir>/<stem><ext>``, or ``<stem>_1<ext>``, ... : the
     first name not taken (an earlier grid is never overwritten)."""
-    from stmixer_mm.apis.online.writers import (OutputFileError,
-                                                claim_output)
+    from stmixer_mm.apis.online.writers import OutputFileError, claim_output
     for i in range(10000):
         path = osp.join(out_dir, f'{stem}{f"_{i}" if i else ""}{ext}')
         if osp.lexists(path):
@@ -101,8 +100,9 @@ def draw_grid(cfg, split: str, dataset, out_dir: str,
         return None
     vis = _browse_module().build_visualizer(cfg, dataset)
     n = min(max_grid, len(dataset))
-    indices = sorted({round(i * (len(dataset) - 1) / max(n - 1, 1))
-                      for i in range(n)})
+    indices = sorted(
+        {round(i * (len(dataset) - 1) / max(n - 1, 1))
+         for i in range(n)})
     images = []
     for i in indices:
         item = dataset[i]
@@ -126,6 +126,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from stmixer_mm.apis.online.writers import prepare_out_dir
     from stmixer_mm.datasets.dataset_checks import check_dataset_config
     cfg = Config.fromfile(args.config)
+    if args.json:  # refused at once if it exists, not after the checks
+        from stmixer_mm.apis.online.writers import claim_output
+        claim_output(args.json)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     MMLogger.get_instance('check_dataset', log_level='WARNING')
@@ -159,8 +162,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'keyframe grid: {path}')
     print(f'\nsummary: {report.summary()}')
     if args.json:
-        from stmixer_mm.apis.online.writers import claim_output
-        claim_output(args.json)
         with open(args.json, 'w') as f:
             json.dump(dict(report.to_dict(), grids=grids), f, indent=2)
     return 1 if report.errors else 0
