@@ -156,7 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     for finding in report.findings:
         print(finding.format())
-    print('\nlabel histogram (boxes per class; AVA: kept keyframes):')
+    print('\nlabel histogram (annotated person-action rows per class; '
+          'AVA: after the excluded timestamps):')
     print(report.histogram_table())
     for path in grids:
         print(f'keyframe grid: {path}')
