@@ -389,3 +389,19 @@ def test_unlisted_labels_warn_and_action_id_outside_num_classes(data):
     assert found[0].line == 2 and 'action_id 8 outside [1, 7]' in found[
         0].message
     _refused(cfg, 'train', 'line 2: action_id 8 outside')
+
+
+def test_exclusions_removing_most_keyframes(data):
+    root, cfg = data
+    ann = root / 'annotations'
+    keys = sorted({
+        ','.join(r.split(',')[:2])
+        for r in (ann / 'train.csv').read_text().splitlines()
+    })
+    (ann / 'train_excluded_timestamps.csv').write_text('\n'.join(keys[:3]) +
+                                                       '\n')
+    report, built = check_dataset_config(cfg, ['train'])
+    assert not report.errors and len(built['train']) == len(keys) - 3
+    assert f'removes 3 of {len(keys)} keyframes' in _only(
+        report, 'WARNING', 'excluded')[0].message
+    assert report.keyframes['train'] == len(keys) - 3
