@@ -95,6 +95,7 @@ import numpy as np
 from mmengine.config import DictAction
 
 from stmixer_mm.apis import LabelMapError, STMixerInferencer
+from stmixer_mm.apis.inferencers.stmixer_inferencer import CountingSource
 from stmixer_mm.apis.online import (OnlineRunner, OutputFileError,
                                     OutputFiles, RunInterrupted,
                                     VideoReadError, VideoWriter, expand_inputs,
@@ -404,7 +405,7 @@ def _run_offline(inferencer, spec, args, source, outputs):
     detections = []
     per_key = {}  # keyframe -> (boxes, [{name: score}] per kept person)
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
-    counted = _CountingSource(source)
+    counted = CountingSource(source)
     results = inferencer.iter_results(counted, stride=args.stride)
     if args.progress:
         results = _progress(results, source, args.stride)
@@ -439,7 +440,7 @@ def _run_offline(inferencer, spec, args, source, outputs):
     n = counted.num_read
     if not n:
         raise VideoReadError(f'{spec}: no frames')
-    h, w = counted.frame_size
+    w, h = counted.frame_size
     keyframes = list(range(min(args.stride // 2, n - 1), n, args.stride))
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
@@ -570,25 +571,6 @@ def link_keyframe_tubes(keyframes, kept, names, link_iou):
                 box_scores=[round(v, 4) for v in t['box_scores']],
                 action_scores=[round(v, 4) for v in t['action_scores']]))
     return out, tube_ids
-
-
-class _CountingSource:
-    """Iterates a source, counting its frames and noting their size."""
-
-    def __init__(self, source) -> None:
-        self.source = source
-        self.name = source.name
-        self.fps = source.fps
-        self.live = source.live
-        self.num_read = 0
-        self.frame_size = None
-
-    def __iter__(self):
-        for frame in self.source:
-            if self.frame_size is None:
-                self.frame_size = frame.image.shape[:2]
-            self.num_read += 1
-            yield frame
 
 
 def _progress(results, source, stride):

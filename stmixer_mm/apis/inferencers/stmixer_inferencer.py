@@ -54,7 +54,7 @@ from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
 from ..online.sources import (ArraySource, FrameSource, check_fps,
                               expand_inputs, open_source)
 
-__all__ = ['STMixerInferencer', 'KeyframeResult']
+__all__ = ['STMixerInferencer', 'KeyframeResult', 'CountingSource']
 
 InputType = Union[str, int, np.ndarray, Sequence[np.ndarray]]
 
@@ -658,7 +658,7 @@ class STMixerInferencer(BaseInferencer):
         videos = self._inputs_to_list(inputs)
         predictions, visualization = [], []
         for index, video in enumerate(videos):
-            source = _Counting(self.open(video, fps=pre.get('fps')))
+            source = CountingSource(self.open(video, fps=pre.get('fps')))
             outputs = None
             try:
                 if vid_out_dir or pred_out_dir:
@@ -725,14 +725,17 @@ class STMixerInferencer(BaseInferencer):
             **post)
 
 
-class _Counting(FrameSource):
-    """A source that remembers how many frames it gave and their size."""
+class CountingSource(FrameSource):
+    """A source that remembers how many frames it gave (``num_read``) and
+    their size (``frame_size`` ``[w, h]``); ``num_frames`` is the wrapped
+    source's (None when unknown)."""
 
     def __init__(self, source: FrameSource) -> None:
         self.source = source
         self.name = source.name
         self.fps = source.fps
         self.live = source.live
+        self.num_frames = getattr(source, 'num_frames', None)
         self.num_read = 0
         self.frame_size = None
 

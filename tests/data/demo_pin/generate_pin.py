@@ -1,5 +1,6 @@
-"""Generate the pin of today's offline demo outputs (run once on the
-code before the streaming change)."""
+"""Regenerate tests/data/demo_pin/offline_outputs.json: the offline demo's
+outputs on the tiny fixture with the seed-0 random tiny model (run on the
+version that held every frame in memory, commit f284713)."""
 import importlib.util, json, os.path as osp, sys, tempfile, shutil
 import torch
 REPO = '/work/wt-d'
@@ -22,7 +23,7 @@ for stride in (3, 8):
     for k in ('json', 'csv', 'tubes_json'):
         with open(r[k]) as f:
             d[k] = f.read()
-    pin[f'stride{stride}'] = d
+    pin[f"stride{stride}"] = d
 with open(sys.argv[1], 'w') as f:
     json.dump(pin, f, indent=0)
 shutil.rmtree(tmp)
