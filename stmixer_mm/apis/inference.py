@@ -220,15 +220,23 @@ def read_clip(path: Union[str, os.PathLike],
         raise ValueError(
             f'inference_detector: {path!r} is a webcam / stream; it takes '
             f'one clip of {clip_len} frames. {use}')
-    source = open_source(path, fps=1.0)  # the rate is not used
+    from .online.sources import VideoReadError
+    takes = (f'inference_detector takes one clip of exactly {clip_len} '
+             'frames (clip_len of the config\'s test pipeline): a list of '
+             '[H, W, 3] RGB uint8 frames, or a video file / frame folder of '
+             f'{clip_len} frames. {use}')
     frames = []
     try:
-        for frame in source:
-            frames.append(frame.image)
-            if len(frames) > clip_len:
-                break
-    finally:
-        source.close()
+        source = open_source(path, fps=1.0)  # the rate is not used
+        try:
+            for frame in source:
+                frames.append(frame.image)
+                if len(frames) > clip_len:
+                    break
+        finally:
+            source.close()
+    except VideoReadError as e:
+        raise VideoReadError(f'{e}; {takes}') from e
     if len(frames) != clip_len:
         raise ValueError(
             f'inference_detector: {path} has '
