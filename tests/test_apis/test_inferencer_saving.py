@@ -170,3 +170,21 @@ def test_a_metafile_name_in_place_of_a_config(tmp_path, tools):
     inf = STMixerInferencer(QUICKSTART, ckpt, label_map=label_map)
     for k, v in model.state_dict().items():
         assert torch.equal(inf.model.state_dict()[k], v)
+
+
+def test_videos_sharing_a_name_get_apart_outputs(inferencer, frame_dir,
+                                                 tmp_path):
+    import shutil
+    for sub in ('a', 'b'):
+        shutil.copytree(frame_dir, tmp_path / sub / 'clip')
+    preds = str(tmp_path / 'preds')
+    inferencer([str(tmp_path / 'a' / 'clip'),
+                str(tmp_path / 'b' / 'clip')],
+               stride=8, fps=8, pred_out_dir=preds)
+    assert sorted(os.listdir(preds)) == ['clip_0.json', 'clip_1.json']
+    # names compared ignoring case; arrays are video_<i>
+    assert STMixerInferencer.output_names(
+        [str(tmp_path / 'a' / 'clip'),
+         str(tmp_path / 'b' / 'CLIP'), np.zeros(1)]) == [
+             'clip_0', 'CLIP_1', 'video_2'
+         ]

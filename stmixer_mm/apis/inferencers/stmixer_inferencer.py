@@ -591,6 +591,25 @@ class STMixerInferencer(BaseInferencer):
             print(out)
         return dict(predictions=out, visualization=visualization)
 
+    @staticmethod
+    def output_names(videos: list) -> List[str]:
+        """The output name of each video: a path's stem (a frame folder's
+        name), ``video_<i>`` for arrays / frame lists; a name shared by
+        two videos (``a/clip.mp4``, ``b/clip.mp4``, compared ignoring
+        case) gets the video's index appended (``clip_0``, ``clip_1``),
+        so that no two videos of one call write one file."""
+        names = [
+            osp.splitext(osp.basename(osp.normpath(v)))[0]
+            if isinstance(v, str) and osp.isfile(v) else
+            osp.basename(osp.normpath(v)) if isinstance(v, str) else
+            f'video_{i}' for i, v in enumerate(videos)
+        ]
+        folded = [n.casefold() for n in names]
+        return [
+            f'{n}_{i}' if folded.count(n.casefold()) > 1 else n
+            for i, n in enumerate(names)
+        ]
+
     def output_paths(self, name: str, vid_out_dir: str = '',
                      pred_out_dir: str = '') -> Dict[str, Optional[str]]:
         """``{'vis': <vid_out_dir>/<name>.mp4, 'pred':
@@ -656,14 +675,13 @@ class STMixerInferencer(BaseInferencer):
             pred_out_dir = ''
         keep = bool(vis.get('return_vis') or vis.get('show'))
         videos = self._inputs_to_list(inputs)
+        names = self.output_names(videos)
         predictions, visualization = [], []
-        for index, video in enumerate(videos):
+        for name, video in zip(names, videos):
             source = CountingSource(self.open(video, fps=pre.get('fps')))
             outputs = None
             try:
                 if vid_out_dir or pred_out_dir:
-                    name = source.name if isinstance(video, str) else \
-                        f'video_{index}'
                     for folder in (vid_out_dir, pred_out_dir):
                         if folder:
                             prepare_out_dir(folder)
