@@ -96,10 +96,10 @@ from mmengine.config import DictAction
 
 from stmixer_mm.apis import LabelMapError, STMixerInferencer
 from stmixer_mm.apis.inferencers.stmixer_inferencer import CountingSource
-from stmixer_mm.apis.online import (OnlineRunner, OutputFileError,
-                                    OutputFiles, RunInterrupted,
-                                    VideoReadError, VideoWriter, expand_inputs,
-                                    is_live_spec, on_stop_signals, open_source,
+from stmixer_mm.apis.online import (OnlineRunner, OutputFileError, OutputFiles,
+                                    RunInterrupted, VideoReadError,
+                                    VideoWriter, expand_inputs, is_live_spec,
+                                    on_stop_signals, open_source,
                                     output_exists_error, prepare_out_dir,
                                     signal_name)
 from stmixer_mm.apis.online.sources import check_fps
@@ -579,8 +579,7 @@ def _progress(results, source, stride):
     from mmengine.utils import ProgressBar
     total = getattr(source, 'num_frames', None)
     bar = ProgressBar(
-        len(range(min(stride // 2, total - 1), total, stride))
-        if total else 0,
+        len(range(min(stride // 2, total - 1), total, stride)) if total else 0,
         file=sys.stderr)
     for item in results:
         bar.update()

@@ -116,8 +116,7 @@ def test_visualization_and_datasamples(inferencer, frames):
     assert samples[0].pred_instances.bboxes.shape[1] == 4
     # 64x64 frames are scaled up to a 360-pixel short side, drawn as the
     # demo draws its videos (draw_tracks: labels on the frame)
-    assert all(d.shape == (360, 360, 3) and d.dtype == np.uint8
-               for d in drawn)
+    assert all(d.shape == (360, 360, 3) and d.dtype == np.uint8 for d in drawn)
 
 
 def test_bad_arguments_and_inputs_are_named(inferencer, frames, tmp_path):

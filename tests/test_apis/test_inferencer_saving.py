@@ -39,10 +39,8 @@ def _all_close(a, b):
                 getattr(x, k), getattr(y, k), rtol=1e-5, atol=1e-5)
 
 
-def test_batches_give_the_results_of_one_clip_at_a_time(
-        inferencer, frame_dir):
-    one = [r for r, _ in inferencer.iter_results(frame_dir, stride=3,
-                                                 fps=8)]
+def test_batches_give_the_results_of_one_clip_at_a_time(inferencer, frame_dir):
+    one = [r for r, _ in inferencer.iter_results(frame_dir, stride=3, fps=8)]
     assert len(one) == 8
     for batch_size in (2, 3, 8):
         many = [
@@ -60,8 +58,9 @@ def test_batches_are_refused_for_a_model_with_track_queries(inferencer):
     model.reset_tracks = lambda: None  # what a track model has
     try:
         with pytest.raises(ValueError, match='carries its tracks'):
-            list(inferencer.iter_results(np.zeros((8, 32, 32, 3), np.uint8),
-                                         batch_size=2))
+            list(
+                inferencer.iter_results(
+                    np.zeros((8, 32, 32, 3), np.uint8), batch_size=2))
     finally:
         del model.reset_tracks
 
@@ -83,8 +82,13 @@ def test_out_dir_saves_what_det_inferencer_saves(inferencer, frame_dir,
 
     out2 = str(tmp_path / 'out2')
     res = inferencer(
-        frame_dir, stride=4, fps=8, out_dir=out2, no_save_pred=False,
-        no_save_vis=True, score_thr=0.0)
+        frame_dir,
+        stride=4,
+        fps=8,
+        out_dir=out2,
+        no_save_pred=False,
+        no_save_vis=True,
+        score_thr=0.0)
     assert os.listdir(out2) == ['preds']
     with open(osp.join(out2, 'preds', 'syn_val_000.json')) as f:
         saved = json.load(f)
@@ -98,8 +102,7 @@ def test_pred_out_dir_one_json_per_video_and_never_overwritten(
     preds = str(tmp_path / 'preds')
     arrays = [np.stack(frames_list[:12]), np.stack(frames_list[12:])]
     res = inferencer(
-        arrays, stride=4, fps=8, pred_out_dir=preds,
-        return_datasamples=True)
+        arrays, stride=4, fps=8, pred_out_dir=preds, return_datasamples=True)
     assert sorted(os.listdir(preds)) == ['video_0.json', 'video_1.json']
     # the JSON is written also where data samples are returned
     assert all(isinstance(p, list) for p in res['predictions'])
@@ -180,11 +183,13 @@ def test_videos_sharing_a_name_get_apart_outputs(inferencer, frame_dir,
     preds = str(tmp_path / 'preds')
     inferencer([str(tmp_path / 'a' / 'clip'),
                 str(tmp_path / 'b' / 'clip')],
-               stride=8, fps=8, pred_out_dir=preds)
+               stride=8,
+               fps=8,
+               pred_out_dir=preds)
     assert sorted(os.listdir(preds)) == ['clip_0.json', 'clip_1.json']
     # names compared ignoring case; arrays are video_<i>
-    assert STMixerInferencer.output_names(
-        [str(tmp_path / 'a' / 'clip'),
-         str(tmp_path / 'b' / 'CLIP'), np.zeros(1)]) == [
-             'clip_0', 'CLIP_1', 'video_2'
-         ]
+    assert STMixerInferencer.output_names([
+        str(tmp_path / 'a' / 'clip'),
+        str(tmp_path / 'b' / 'CLIP'),
+        np.zeros(1)
+    ]) == ['clip_0', 'CLIP_1', 'video_2']

@@ -658,13 +658,16 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
     (tests/data/demo_pin/offline_outputs.json, made by generate_pin.py on
     that version with the same seed-0 random weights)."""
     demo = _demo_module(tools)
-    with open(osp.join(tools.REPO, 'tests', 'data', 'demo_pin',
-                       'offline_outputs.json')) as f:
+    with open(
+            osp.join(tools.REPO, 'tests', 'data', 'demo_pin',
+                     'offline_outputs.json')) as f:
         pinned = json.load(f)
     folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
     want = {
-        k: {kk: v.replace(pinned['input'], '<input>')
-            for kk, v in d.items()}
+        k: {
+            kk: v.replace(pinned['input'], '<input>')
+            for kk, v in d.items()
+        }
         for k, d in pinned['outputs'].items()
     }
     assert want['stride3']['json'].count('"bbox"') >= 3  # detections

@@ -48,15 +48,15 @@ def test_labels_stay_inside_the_frame_at_the_right_and_bottom_edges():
     out = draw_tracks(image, [person], min_short_side=0)
     import cv2
     scale = max(0.4, 200 / 720)
-    (tw, _), _ = cv2.getTextSize(f'{long_name} 0.91',
-                                 cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    (tw, _), _ = cv2.getTextSize(f'{long_name} 0.91', cv2.FONT_HERSHEY_SIMPLEX,
+                                 scale, 1)
     cols = _label_columns(out, track_color(2))
     # the whole label is drawn: as wide as its text, ending at the frame
     assert cols.max() == 299 and cols.max() - cols.min() >= tw
     # the two lines (id, action) are inside the frame, above the bottom
-    rows = np.nonzero(
-        (out[:, int(cols.min()):int(cols.min()) + tw] == np.array(
-            track_color(2))).all(axis=2).any(axis=1))[0]
+    rows = np.nonzero((out[:,
+                           int(cols.min()):int(cols.min()) + tw] == np.array(
+                               track_color(2))).all(axis=2).any(axis=1))[0]
     assert rows.max() <= 199 and rows.min() < 150
     # a box away from the edges keeps its label at its top-left corner
     out = draw_tracks(

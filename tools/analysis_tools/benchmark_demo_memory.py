@@ -38,15 +38,18 @@ LABEL_MAP = osp.join(REPO, 'tests', 'data', 'tiny_ava', 'annotations',
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--lengths', type=float, nargs='+', default=[5, 60],
-                   help='video lengths in seconds')
+    p.add_argument(
+        '--lengths',
+        type=float,
+        nargs='+',
+        default=[5, 60],
+        help='video lengths in seconds')
     p.add_argument('--fps', type=float, default=10.0)
     p.add_argument('--stride', type=int, default=10)
     p.add_argument('--size', default='1920x1080', help='WxH')
     p.add_argument('--demo', default=osp.join(REPO, 'tools', 'demo.py'))
     p.add_argument('--work-dir', help='default: a temporary folder')
-    p.add_argument('--keep', action='store_true',
-                   help='keep the work folder')
+    p.add_argument('--keep', action='store_true', help='keep the work folder')
     return p.parse_args(argv)
 
 
@@ -101,7 +104,10 @@ def run_demo(demo, video, ckpt, out_dir, stride, fps):
         PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     t = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)
     out = proc.stdout.read().decode(errors='replace')
     _, status, usage = os.wait4(proc.pid, 0)
@@ -134,14 +140,16 @@ def main(argv=None):
                     frames=n,
                     peak_rss_mib=round(rss, 1),
                     wall_s=round(wall, 1)))
-            print(f'{seconds:g} s ({n} frames {width}x{height} at '
-                  f'{args.fps:g} fps, stride {args.stride}): peak RSS '
-                  f'{rss:.1f} MiB, {wall:.1f} s', flush=True)
+            print(
+                f'{seconds:g} s ({n} frames {width}x{height} at '
+                f'{args.fps:g} fps, stride {args.stride}): peak RSS '
+                f'{rss:.1f} MiB, {wall:.1f} s',
+                flush=True)
         ratio = rows[-1]['peak_rss_mib'] / rows[0]['peak_rss_mib']
         print(f'peak RSS {rows[-1]["seconds"]:g} s / {rows[0]["seconds"]:g} '
               f's: {ratio:.3f} (target <= 1.10)')
-        print(json.dumps(dict(demo=args.demo, runs=rows,
-                              ratio=round(ratio, 3))))
+        print(
+            json.dumps(dict(demo=args.demo, runs=rows, ratio=round(ratio, 3))))
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

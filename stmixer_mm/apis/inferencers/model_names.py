@@ -76,10 +76,10 @@ def resolve_model_name(name: str,
             if isinstance(weights, (list, tuple)):
                 weights = weights[0] if weights else None
             return osp.join(root, m['Config']), weights or None
-    close = difflib.get_close_matches(key, [n.lower() for n in names], n=5,
-                                      cutoff=0.4)
+    close = difflib.get_close_matches(
+        key, [n.lower() for n in names], n=5, cutoff=0.4)
     shown = [n for n in names if n.lower() in close] or names
-    raise ValueError(
-        f'{name!r} is neither a config file nor a model name of '
-        f'{osp.join(root, "model-index.yml")}; '
-        f'{"close names" if close else "the names"}: ' + ', '.join(shown))
+    raise ValueError(f'{name!r} is neither a config file nor a model name of '
+                     f'{osp.join(root, "model-index.yml")}; '
+                     f'{"close names" if close else "the names"}: ' +
+                     ', '.join(shown))

@@ -42,17 +42,17 @@ from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.structures import InstanceData
 
-from ..class_names import class_names
-from .model_names import resolve_model_name
 from stmixer_mm.utils.settings import load_config
 from stmixer_mm.visualization import draw_tracks
+from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_clips,
                          inference_detector, init_detector)
 from ..online.ring_buffer import ClipRingBuffer
-from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
 from ..online.sources import (ArraySource, FrameSource, check_fps,
                               expand_inputs, open_source)
+from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
+from .model_names import resolve_model_name
 
 __all__ = ['STMixerInferencer', 'KeyframeResult', 'CountingSource']
 
@@ -197,7 +197,9 @@ class STMixerInferencer(BaseInferencer):
         self.clip_len, self.frame_interval = clip_sampling_from_cfg(self.cfg)
         self.person_thr = float(self.cfg.model.test_cfg.person_threshold)
 
-    def _init_model(self, cfg, weights: Optional[str],
+    def _init_model(self,
+                    cfg,
+                    weights: Optional[str],
                     device: str = 'cpu') -> torch.nn.Module:
         """The given model, or :func:`~stmixer_mm.apis.init_detector`'s
         (strict checkpoint, its meta, no fallback queries)."""
@@ -575,9 +577,9 @@ class STMixerInferencer(BaseInferencer):
                 num_frames=getattr(source, 'num_read', None),
                 person_threshold=self.person_thr,
                 keyframes=[
-                    self.format_result(
-                        r, score_thr, topk,
-                        r.track_ids if track else None) for r in preds
+                    self.format_result(r, score_thr, topk,
+                                       r.track_ids if track else None)
+                    for r in preds
                 ])
             if outputs is not None and outputs.paths.get('pred'):
                 with outputs.open('pred') as f:
@@ -600,9 +602,9 @@ class STMixerInferencer(BaseInferencer):
         so that no two videos of one call write one file."""
         names = [
             osp.splitext(osp.basename(osp.normpath(v)))[0]
-            if isinstance(v, str) and osp.isfile(v) else
-            osp.basename(osp.normpath(v)) if isinstance(v, str) else
-            f'video_{i}' for i, v in enumerate(videos)
+            if isinstance(v, str) and osp.isfile(v) else osp.basename(
+                osp.normpath(v)) if isinstance(v, str) else f'video_{i}'
+            for i, v in enumerate(videos)
         ]
         folded = [n.casefold() for n in names]
         return [
@@ -610,7 +612,9 @@ class STMixerInferencer(BaseInferencer):
             for i, n in enumerate(names)
         ]
 
-    def output_paths(self, name: str, vid_out_dir: str = '',
+    def output_paths(self,
+                     name: str,
+                     vid_out_dir: str = '',
                      pred_out_dir: str = '') -> Dict[str, Optional[str]]:
         """``{'vis': <vid_out_dir>/<name>.mp4, 'pred':
         <pred_out_dir>/<name>.json}`` (None where not saved)."""
@@ -687,9 +691,8 @@ class STMixerInferencer(BaseInferencer):
                             prepare_out_dir(folder)
                     outputs = OutputFiles(
                         self.output_paths(name, vid_out_dir, pred_out_dir))
-                out = self._one_video(source, video, outputs, batch_size,
-                                      keep, pre, vis, post,
-                                      return_datasamples)
+                out = self._one_video(source, video, outputs, batch_size, keep,
+                                      pre, vis, post, return_datasamples)
             except BaseException:
                 if outputs is not None:
                     outputs.release()
@@ -708,8 +711,7 @@ class STMixerInferencer(BaseInferencer):
         if outputs is not None and outputs.paths.get('vis'):
             stride = pre.get('stride', 8)
             writer = VideoWriter(
-                outputs['vis'], max(source.fps / stride, 1.0),
-                exclusive=False)
+                outputs['vis'], max(source.fps / stride, 1.0), exclusive=False)
         draw_args = {
             k: vis[k]
             for k in ('draw_pred', 'pred_score_thr', 'topk') if k in vis
@@ -725,8 +727,7 @@ class STMixerInferencer(BaseInferencer):
                 if keep:
                     images.append(meta['image'])
                 if writer is not None:
-                    writer.write(self.draw(result, meta['image'],
-                                           **draw_args))
+                    writer.write(self.draw(result, meta['image'], **draw_args))
             if writer is not None:
                 writer.close()
         except BaseException:

@@ -144,6 +144,7 @@ def check_frames(frames: Sequence,
             shape, dtype, non-finite values, or its size and the first
             frame's).
     """
+
     def frame(i):
         return f'frame {i}' if names is None else names[i]
 
