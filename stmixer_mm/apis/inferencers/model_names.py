@@ -14,7 +14,11 @@ def models_dir() -> str:
     finds them."""
     import stmixer_mm
     package = osp.dirname(osp.abspath(stmixer_mm.__file__))
-    for root in (osp.dirname(package), osp.join(package, '.mim')):
+    real = osp.dirname(osp.realpath(stmixer_mm.__file__))
+    # a package linked into site-packages (tools/setup_env.sh) is found
+    # through its link's target too
+    for root in (osp.dirname(package), osp.join(package, '.mim'),
+                 osp.dirname(real), osp.join(real, '.mim')):
         if osp.isfile(osp.join(root, 'model-index.yml')) and osp.isdir(
                 osp.join(root, 'configs')):
             return root

@@ -226,8 +226,9 @@ class STMixerInferencer(BaseInferencer):
 
     def _init_pipeline(self, cfg) -> Callable:
         """The config's test pipeline without its frame sampling/decoding
-        (the clips come from the ring buffer)."""
-        return build_clip_pipeline(cfg)
+        (the clips come from the ring buffer), of the model's config (with
+        ``cfg_options`` merged)."""
+        return build_clip_pipeline(self.model.cfg)
 
     # ------------------------------------------------------------- inputs
     def _inputs_to_list(self, inputs) -> List:
