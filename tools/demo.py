@@ -4,6 +4,7 @@ videos, webcams and streams.
     python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir DIR]
         [--stride N] [--label-map FILE.pbtxt] [--person-thr P]
         [--score-thr 0.3] [--device cpu] [--non-strict] [--codec h264]
+        [--cfg-options KEY=VALUE ...] [--no-progress]
         [--tubes [--tube-iou 0.5]]
         [--online [--realtime] [--show] [--max-frames N] [--max-lost 3]]
 
@@ -15,10 +16,15 @@ Every ``--stride`` frames a keyframe is detected from the clip around it
 :class:`~stmixer_mm.apis.STMixerInferencer`. The video is written as an
 H.264 mp4 that browsers play (PyAV; ``--codec mp4v`` for OpenCV's MPEG-4).
 
-Offline (default, files and folders): the video is read whole, every
-output frame shows the detections of its nearest keyframe, and
-``<out-dir>/<name>_det.mp4`` and the detections as ``.json`` and ``.csv``
-are written after the last frame.
+Offline (default, files and folders): the input is read twice, so that
+memory does not grow with its length: first the keyframes are detected
+as the frames stream through the inferencer's ring buffer (a progress bar
+over the keyframes; ``--no-progress`` hides it), then the frames are
+decoded again and each is drawn with the detections of its nearest
+keyframe, in the online demo's style (boxes with their actions, labels
+kept inside the frame). ``<out-dir>/<name>_det.mp4`` and the detections
+as ``.json`` and ``.csv`` are written after the last frame.
+``--cfg-options key=value ...`` overrides settings of the config.
 
 ``--online`` (implied by a webcam, a stream and ``--realtime``): the
 frames stream through a ring buffer of the frames the next clip needs
@@ -86,12 +92,14 @@ import sys
 from collections import Counter
 
 import numpy as np
+from mmengine.config import DictAction
 
 from stmixer_mm.apis import LabelMapError, STMixerInferencer
-from stmixer_mm.apis.online import (ArraySource, OnlineRunner, OutputFileError,
-                                    OutputFiles, RunInterrupted,
-                                    VideoReadError, VideoWriter, expand_inputs,
-                                    is_live_spec, on_stop_signals, open_source,
+from stmixer_mm.apis.inferencers.stmixer_inferencer import CountingSource
+from stmixer_mm.apis.online import (OnlineRunner, OutputFileError, OutputFiles,
+                                    RunInterrupted, VideoReadError,
+                                    VideoWriter, expand_inputs, is_live_spec,
+                                    on_stop_signals, open_source,
                                     output_exists_error, prepare_out_dir,
                                     signal_name)
 from stmixer_mm.apis.online.sources import check_fps
@@ -99,8 +107,7 @@ from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
-from stmixer_mm.visualization import (ActionDetLocalVisualizer,
-                                      format_action_labels)
+from stmixer_mm.visualization import draw_tracks, format_action_labels
 
 
 def positive_int(text: str) -> int:
@@ -187,6 +194,16 @@ def parse_args(argv=None):
         help='frame rate of a frame folder / output fps (default: the '
         "video's, 30 for a frame folder)")
     p.add_argument('--device', default='cpu')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (as tools/test.py)')
+    p.add_argument(
+        '--no-progress',
+        dest='progress',
+        action='store_false',
+        help='offline: no progress bar over the keyframes')
     p.add_argument(
         '--codec',
         choices=('h264', 'mp4v'),
@@ -295,7 +312,8 @@ def run_demo(args, capture_factory=None):
         device=args.device,
         label_map=args.label_map,
         person_thr=args.person_thr,
-        strict=not args.non_strict)
+        strict=not args.non_strict,
+        cfg_options=args.cfg_options)
     results = []
     for spec, name in zip(inputs, names):
         try:
@@ -375,19 +393,23 @@ def run_offline(inferencer, spec, args, name=None):
 
 
 def _run_offline(inferencer, spec, args, source, outputs):
+    """Two passes over the source, so that memory does not grow with the
+    video's length: the first detects keyframe after keyframe (the frames
+    stream through the inferencer's ring buffer), the second decodes the
+    frames again and draws each with the detections of its nearest
+    keyframe."""
     names = inferencer.label_names
     person_thr = inferencer.person_thr
-    frames = [f.image for f in source]
-    fps = args.fps or source.fps or 30.0
-    n = len(frames)
-    h, w = frames[0].shape[:2]
-    keyframes = list(range(min(args.stride // 2, n - 1), n, args.stride))
+    fps = args.fps or source.fps
 
     detections = []
-    per_key = {}
+    per_key = {}  # keyframe -> (boxes, [{name: score}] per kept person)
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
-    for res, _ in inferencer.iter_results(
-            ArraySource(frames, fps=fps), stride=args.stride):
+    counted = CountingSource(source)
+    results = inferencer.iter_results(counted, stride=args.stride)
+    if args.progress:
+        results = _progress(results, source, args.stride)
+    for res, _ in results:
         k, boxes, scores, person = (res.frame, res.bboxes, res.scores,
                                     res.person_scores)
         texts = [
@@ -398,18 +420,28 @@ def _run_offline(inferencer, spec, args, source, outputs):
             i for i, t in enumerate(texts) if t and person[i] >= person_thr
         ]
         kept[k] = (boxes[keep], scores[keep], person[keep])
-        per_key[k] = (boxes[keep], [
-            f'(person {person[i]:.2f}) ' + ', '.join(texts[i]) for i in keep
-        ])
+        persons = []
         for i in keep:
+            actions = inferencer.top_actions(scores[i], args.score_thr,
+                                             args.topk)
+            persons.append(
+                dict(
+                    bbox=boxes[i],
+                    person_score=float(person[i]),
+                    actions=actions))
             detections.append(
                 dict(
                     frame=int(k),
                     time=round(k / fps, 3),
                     bbox=[round(float(v), 1) for v in boxes[i]],
                     person_score=round(float(person[i]), 4),
-                    actions=inferencer.top_actions(scores[i], args.score_thr,
-                                                   args.topk)))
+                    actions=actions))
+        per_key[k] = persons
+    n = counted.num_read
+    if not n:
+        raise VideoReadError(f'{spec}: no frames')
+    w, h = counted.frame_size
+    keyframes = list(range(min(args.stride // 2, n - 1), n, args.stride))
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
     tubes = tube_ids = None
@@ -420,30 +452,41 @@ def _run_offline(inferencer, spec, args, source, outputs):
         for d, tid in zip(detections,
                           (t for k in keyframes for t in tube_ids[k])):
             d['tube_id'] = tid
-        per_key = {
-            k: (boxes, [f'tube {t} {x}' for t, x in zip(tube_ids[k], texts)])
-            for k, (boxes, texts) in per_key.items()
-        }
+        for k, persons in per_key.items():
+            for p, tid in zip(persons, tube_ids[k]):
+                p['track_id'] = tid
     video_out = outputs['video']
-    # small frames are scaled up and the actions listed under the frame;
-    # a fixed legend size keeps every video frame the same size
-    vis = ActionDetLocalVisualizer(name='demo', label_names=names)
-    legend_lines = 1 + 2 * max(len(t) for _, t in per_key.values())
     keys = np.array(keyframes)
-    with VideoWriter(
-            video_out, fps, codec=args.codec, exclusive=False) as writer:
-        for i, frame in enumerate(frames):
-            k = int(keys[np.abs(keys - i).argmin()])
-            boxes, texts = per_key[k]
-            img = vis.draw_instances(
-                frame,
-                boxes,
-                texts,
-                title='detections',
-                legend_lines=legend_lines)
-            if tube_ids is not None and len(boxes):
-                img = draw_tube_ids(vis, boxes, tube_ids[k], frame.shape[:2])
-            writer.write(img)
+    # second pass: the frames decoded again, drawn as the online demo
+    # draws them (draw_tracks)
+    again = open_source(spec, fps=args.fps)
+    written = 0
+    try:
+        with VideoWriter(
+                video_out, fps, codec=args.codec, exclusive=False) as writer:
+            for frame in again:
+                i = frame.index
+                if i >= n:
+                    break
+                if frame.image.shape[:2] != (h, w):
+                    raise VideoReadError(
+                        f'{spec}: frame {i} is {frame.image.shape[1]}x'
+                        f'{frame.image.shape[0]} on the second reading but '
+                        f'{w}x{h} on the first')
+                k = int(keys[np.abs(keys - i).argmin()])
+                writer.write(
+                    draw_tracks(
+                        frame.image,
+                        per_key[k],
+                        header=f'frame {i} | keyframe {k}'))
+                written += 1
+    finally:
+        again.close()
+    if written != n:
+        raise VideoReadError(
+            f'{spec}: {n} frames on the first reading but {written} on the '
+            'second; the offline demo reads a file twice (use --online for '
+            'a source that cannot be read again)')
 
     # what both JSON files (detections, tubes) say about the run
     header = dict(
@@ -530,26 +573,18 @@ def link_keyframe_tubes(keyframes, kept, names, link_iou):
     return out, tube_ids
 
 
-def draw_tube_ids(vis, boxes, ids, frame_hw):
-    """Write ``T<id>`` at the bottom-left corner of every box on the
-    visualizer's current canvas (frame scaled by ``vis.scale_for``)."""
-    s = vis.scale_for(*frame_hw)
-    h, w = frame_hw
-    corners = np.stack([
-        np.clip(boxes[:, 0], 0, w - 1) * s + 2,
-        np.clip(boxes[:, 3], 0, h - 1) * s - 2
-    ],
-                       axis=1)
-    vis.draw_texts(
-        [f'T{i}' for i in ids],
-        corners,
-        colors='black',
-        font_sizes=max(10, int(round(min(h, w) * s / 28))),
-        vertical_alignments='bottom',
-        bboxes=[
-            dict(facecolor='yellow', alpha=0.85, pad=1.5, edgecolor='none')
-        ] * len(ids))
-    return vis.get_image()
+def _progress(results, source, stride):
+    """``results`` with mmengine's progress bar over the keyframes (their
+    number where the source announces its frames)."""
+    from mmengine.utils import ProgressBar
+    total = getattr(source, 'num_frames', None)
+    bar = ProgressBar(
+        len(range(min(stride // 2, total - 1), total, stride)) if total else 0,
+        file=sys.stderr)
+    for item in results:
+        bar.update()
+        yield item
+    sys.stderr.write('\n')
 
 
 def main(argv=None):

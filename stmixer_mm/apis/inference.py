@@ -220,15 +220,23 @@ def read_clip(path: Union[str, os.PathLike],
         raise ValueError(
             f'inference_detector: {path!r} is a webcam / stream; it takes '
             f'one clip of {clip_len} frames. {use}')
-    source = open_source(path, fps=1.0)  # the rate is not used
+    from .online.sources import VideoReadError
+    takes = (f'inference_detector takes one clip of exactly {clip_len} '
+             'frames (clip_len of the config\'s test pipeline): a list of '
+             '[H, W, 3] RGB uint8 frames, or a video file / frame folder of '
+             f'{clip_len} frames. {use}')
     frames = []
     try:
-        for frame in source:
-            frames.append(frame.image)
-            if len(frames) > clip_len:
-                break
-    finally:
-        source.close()
+        source = open_source(path, fps=1.0)  # the rate is not used
+        try:
+            for frame in source:
+                frames.append(frame.image)
+                if len(frames) > clip_len:
+                    break
+        finally:
+            source.close()
+    except VideoReadError as e:
+        raise VideoReadError(f'{e}; {takes}') from e
     if len(frames) != clip_len:
         raise ValueError(
             f'inference_detector: {path} has '
@@ -278,24 +286,57 @@ def inference_detector(model: torch.nn.Module,
     clip_len = clip_sampling_from_cfg(model.cfg)[0]
     if isinstance(frames, (str, bytes, os.PathLike)):
         frames = read_clip(frames, clip_len)
-    check_clip(frames, clip_len)
+    return inference_clips(model, [frames], pipeline, [video_id],
+                           [timestamp])[0]
+
+
+@torch.no_grad()
+def inference_clips(model: torch.nn.Module,
+                    clips: Sequence[Sequence[np.ndarray]],
+                    pipeline: Optional[Compose] = None,
+                    video_ids: Optional[Sequence[Optional[str]]] = None,
+                    timestamps: Optional[Sequence[Optional[int]]] = None):
+    """Detect in several clips with one forward pass (a batch).
+
+    Args:
+        model (nn.Module): a detector from :func:`init_detector`.
+        clips (Sequence): clips as :func:`inference_detector` takes them
+            (arrays, not paths).
+        pipeline (Compose, optional): as :func:`inference_detector`.
+        video_ids, timestamps (Sequence, optional): one per clip (None
+            entries are not set).
+
+    Returns:
+        list[ActionDataSample]: one per clip, in order.
+    """
+    clip_len = clip_sampling_from_cfg(model.cfg)[0]
     if pipeline is None:
         pipeline = build_clip_pipeline(model.cfg)
-    h, w = frames[0].shape[:2]
-    results = dict(
-        imgs=[np.ascontiguousarray(f) for f in frames],
-        img_shape=(h, w),
-        original_shape=(h, w),
-        num_clips=1,
-        clip_len=len(frames),
-        modality='RGB')
-    packed = pipeline(results)
-    meta = {
-        k: v
-        for k, v in (('video_id', video_id), ('timestamp', timestamp))
-        if v is not None
-    }
-    if meta:
-        packed['data_samples'].set_metainfo(meta)
-    data = pseudo_collate([packed])
-    return model.test_step(data)[0]
+    n = len(clips)
+    video_ids = list(video_ids) if video_ids is not None else [None] * n
+    timestamps = list(timestamps) if timestamps is not None else [None] * n
+    if not (len(video_ids) == len(timestamps) == n):
+        raise ValueError(f'inference_clips: {n} clips but '
+                         f'{len(video_ids)} video_ids and {len(timestamps)} '
+                         'timestamps')
+    batch = []
+    for frames, video_id, timestamp in zip(clips, video_ids, timestamps):
+        check_clip(frames, clip_len)
+        h, w = frames[0].shape[:2]
+        results = dict(
+            imgs=[np.ascontiguousarray(f) for f in frames],
+            img_shape=(h, w),
+            original_shape=(h, w),
+            num_clips=1,
+            clip_len=len(frames),
+            modality='RGB')
+        packed = pipeline(results)
+        meta = {
+            k: v
+            for k, v in (('video_id', video_id), ('timestamp', timestamp))
+            if v is not None
+        }
+        if meta:
+            packed['data_samples'].set_metainfo(meta)
+        batch.append(packed)
+    return model.test_step(pseudo_collate(batch))

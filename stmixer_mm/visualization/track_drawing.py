@@ -25,7 +25,12 @@ def draw_tracks(image: np.ndarray,
                 header: Optional[str] = None) -> np.ndarray:
     """Draw persons (``bbox`` in pixels of ``image``, optional
     ``track_id``, ``actions`` ``{name: score}``) on an RGB frame with
-    OpenCV; small frames are scaled up to ``min_short_side``.
+    OpenCV; small frames are scaled up to ``min_short_side``. The online
+    and the offline demo and :class:`~stmixer_mm.apis.STMixerInferencer`
+    draw with it. Each person's label (``T<id>`` or ``person``, then one
+    line per action) starts at the box's top-left corner and is kept
+    inside the frame: shifted left where it would pass the right edge,
+    up where it would pass the bottom.
 
     Returns:
         np.ndarray: a new RGB uint8 image.
@@ -47,13 +52,17 @@ def draw_tracks(image: np.ndarray,
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thick + 1)
         lines = [f'T{tid}' if tid is not None else 'person'
                  ] + [f'{n} {v:.2f}' for n, v in p.get('actions', {}).items()]
-        y = max(y1, 0)
+        oh, ow = out.shape[:2]
+        y = min(max(y1, 0), oh - 1)
         for line in lines:
             (tw, th), base = cv2.getTextSize(line, font, scale, thick)
-            y0 = min(y, out.shape[0] - th - base - 1)
-            cv2.rectangle(out, (x1, y0), (x1 + tw + 4, y0 + th + base + 2),
+            # the label stays inside the frame: moved left of a box at the
+            # right edge, up from the bottom edge
+            x0 = int(min(max(x1, 0), max(ow - tw - 4, 0)))
+            y0 = int(min(y, max(oh - th - base - 2, 0)))
+            cv2.rectangle(out, (x0, y0), (x0 + tw + 4, y0 + th + base + 2),
                           color, -1)
-            cv2.putText(out, line, (x1 + 2, y0 + th + 1), font, scale,
+            cv2.putText(out, line, (x0 + 2, y0 + th + 1), font, scale,
                         (0, 0, 0), thick, cv2.LINE_AA)
             y = y0 + th + base + 2
     if header:

@@ -495,3 +495,31 @@ def test_the_online_runner_reports_how_the_stream_ended(inferencer, tmp_path):
         stats = runner.run('rtsp://cam.local/live')
     assert stats['frames_read'] == 6
     assert stats['end_reason'] == 'stopped' and not stats['short_read']
+
+
+def test_inference_detector_names_a_long_video_file_and_a_non_video(
+        tools, random_checkpoint, frames, tmp_path):
+    """A video file longer than clip_len: the file, the frames found (more
+    than clip_len), clip_len and STMixerInferencer are named; a file that
+    is no video says what inference_detector takes."""
+    model = init_detector(tools.TINY_CFG, random_checkpoint)
+    video = str(tmp_path / 'long.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 8,
+                             (64, 64))
+    for f in frames[:10]:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    with pytest.raises(
+            ValueError,
+            match=r'long\.avi has more than 4 frames; it takes one clip of '
+            r'exactly 4 frames \(clip_len .*STMixerInferencer detects on a '
+            'whole video'):
+        inference_detector(model, video)
+    text = tmp_path / 'notes.txt'
+    text.write_text('not a video')
+    with pytest.raises(
+            VideoReadError,
+            match=r'notes\.txt: .*cannot open it as a video.*'
+            r'inference_detector takes one clip of exactly 4 frames.*'
+            'a video file / frame folder of 4 frames.*STMixerInferencer'):
+        inference_detector(model, str(text))

@@ -290,3 +290,26 @@ def test_tracker_takes_the_ids_a_model_gives():
         tracker.update(24, far, [.9, .8], track_ids=[5, 5])
     with pytest.raises(ValueError, match='track ids'):
         tracker.update(32, far, [.9, .8], track_ids=[5])
+
+
+def test_a_frame_folder_names_the_file_of_another_size(tmp_path):
+    """FolderSource checks each frame as it reads it with check_frames
+    (given the file names), naming the file and the first file."""
+    from stmixer_mm.apis.online.sources import (FolderSource, VideoReadError,
+                                                check_frames)
+    for i, (h, w) in enumerate([(32, 48), (32, 48), (40, 48)]):
+        cv2.imwrite(str(tmp_path / f'{i:03d}.png'), np.zeros((h, w, 3)))
+    source = FolderSource(str(tmp_path), fps=5)
+    with pytest.raises(VideoReadError) as e:
+        list(source)
+    msg = str(e.value)
+    assert '002.png is 48x40 pixels' in msg and 'but 000.png is 48x32' in msg
+    # without names the frames are named by their index
+    frames = [np.zeros((4, 4, 3), np.uint8), np.zeros((5, 4, 3), np.uint8)]
+    with pytest.raises(ValueError, match='frame 1 is 4x5 pixels.*frame 0'):
+        check_frames(frames, 'clip')
+    with pytest.raises(ValueError, match='b.png has dtype float32'):
+        check_frames([np.zeros((4, 4, 3), np.float32)],
+                     'clip',
+                     offset=1,
+                     names=['a.png', 'b.png'])

@@ -11,6 +11,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from stmixer_mm.data_gen.synthetic_ava import CLASSES, count_video_frames
@@ -49,9 +50,9 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     assert count_video_frames(video) == num_frames
     cap = cv2.VideoCapture(video)
     ok, frame = cap.read()
-    # 64x64 frames are scaled up to a 360-pixel short side and the actions
-    # are listed in a fixed-size legend under the frame
-    assert ok and frame.shape[1] == 360 and frame.shape[0] > 360
+    # 64x64 frames are scaled up to a 360-pixel short side and drawn as
+    # the online demo draws them (labels on the frame)
+    assert ok and frame.shape[:2] == (360, 360)
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
     cap.release()
 
@@ -233,13 +234,14 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     a tube has one box per keyframe it covers."""
     demo = _demo_module(tools)
     drawn = []
-    orig = demo.draw_tube_ids
+    orig = demo.draw_tracks
 
-    def record(vis, boxes, ids, frame_hw):
-        drawn.append((boxes.copy(), list(ids)))
-        return orig(vis, boxes, ids, frame_hw)
+    def record(image, persons, *args, **kwargs):
+        drawn.append((np.array([p['bbox'] for p in persons]).reshape(-1, 4),
+                      [p['track_id'] for p in persons]))
+        return orig(image, persons, *args, **kwargs)
 
-    monkeypatch.setattr(demo, 'draw_tube_ids', record)
+    monkeypatch.setattr(demo, 'draw_tracks', record)
     folder = osp.dirname(val_frames[0])
     out_dir = str(tmp_path / 'out')
     result = demo.run_demo(
@@ -627,3 +629,100 @@ def test_demo_online_sigterm_keeps_a_playable_video(tools, checkpoint,
     assert frames < 600  # stopped early
     assert 'long: interrupted by SIGTERM after' in err
     assert f'long_det.mp4 ({frames} frames, playable)' in err
+
+
+def _pinned_outputs(demo, tools, checkpoint, out_root, extra=()):
+    folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
+    got = {}
+    for stride in (3, 8):
+        out = str(out_root / f'out{stride}')
+        r = demo.run_demo(
+            demo.parse_args([
+                folder, tools.TINY_CFG, checkpoint, '--out-dir', out,
+                '--stride',
+                str(stride), '--score-thr', '0.05', '--person-thr', '0.3',
+                '--topk', '2', '--tubes', '--fps', '8', *extra
+            ]))
+        files = {}
+        for k in ('json', 'csv', 'tubes_json'):
+            with open(r[k]) as f:
+                files[k] = f.read().replace(folder, '<input>')
+        got[f'stride{stride}'] = files
+    return got
+
+
+def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
+    """The offline demo streams its input in two passes (memory does not
+    grow with the video's length): its .json, .csv and _tubes.json are
+    byte for byte those of the version that held every frame in memory
+    (tests/data/demo_pin/offline_outputs.json, made by generate_pin.py on
+    that version with the same seed-0 random weights)."""
+    demo = _demo_module(tools)
+    with open(
+            osp.join(tools.REPO, 'tests', 'data', 'demo_pin',
+                     'offline_outputs.json')) as f:
+        pinned = json.load(f)
+    folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
+    want = {
+        k: {
+            kk: v.replace(pinned['input'], '<input>')
+            for kk, v in d.items()
+        }
+        for k, d in pinned['outputs'].items()
+    }
+    assert want['stride3']['json'].count('"bbox"') >= 3  # detections
+    got = _pinned_outputs(demo, tools, checkpoint, tmp_path)
+    assert got == want
+    # --cfg-options reaches the model: a person threshold above every
+    # score leaves no detections
+    r = demo.run_demo(
+        demo.parse_args([
+            folder, tools.TINY_CFG, checkpoint, '--out-dir',
+            str(tmp_path / 'cfgopt'), '--score-thr', '0', '--no-progress',
+            '--cfg-options', 'model.test_cfg.person_threshold=0.999'
+        ]))
+    assert r['detections'] == []
+
+
+def test_demo_offline_reads_the_input_twice_with_bounded_memory(
+        tools, checkpoint, val_frames, tmp_path, monkeypatch):
+    """No list of every frame: the frames a source gives are never all
+    alive at once (the ring buffer holds a clip, the writer one frame)."""
+    import gc
+    import weakref
+    demo = _demo_module(tools)
+    alive_max = [0]
+    refs = []
+    orig_open = demo.open_source
+
+    def open_tracked(spec, **kwargs):
+        source = orig_open(spec, **kwargs)
+
+        class Tracked:
+            name, fps, live = source.name, source.fps, source.live
+            num_frames = getattr(source, 'num_frames', None)
+
+            def __iter__(self):
+                for frame in source:
+                    refs.append(weakref.ref(frame.image))
+                    gc.collect()
+                    alive_max[0] = max(alive_max[0],
+                                       sum(r() is not None for r in refs))
+                    yield frame
+
+            def close(self):
+                source.close()
+
+        return Tracked()
+
+    monkeypatch.setattr(demo, 'open_source', open_tracked)
+    folder = osp.dirname(val_frames[0])
+    r = demo.run_demo(
+        demo.parse_args([
+            folder, tools.TINY_CFG, checkpoint, '--out-dir',
+            str(tmp_path / 'out'), '--stride', '4', '--score-thr', '0'
+        ]))
+    assert r['num_frames'] == 24 and len(refs) == 48  # two passes
+    # the tiny config's clip is 4 frames x interval 2; the buffer keeps
+    # the frames of the next clips, far fewer than the 24 of the video
+    assert alive_max[0] <= 12, alive_max[0]

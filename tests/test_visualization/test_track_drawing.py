@@ -29,3 +29,37 @@ def test_small_frames_are_scaled_and_untracked_persons_drawn():
     assert (out[100, 40] == np.array(track_color(None))).all()
     assert track_color(0) != track_color(1)
     assert out[:8, :20].any()  # the header
+
+
+def _label_columns(out, color):
+    """Columns (x) where the label background of ``color`` is filled
+    (rows of a filled label: more than a box line's worth of pixels)."""
+    mask = (out == np.array(color)).all(axis=2)
+    return np.nonzero(mask.sum(axis=0) > 6)[0]
+
+
+def test_labels_stay_inside_the_frame_at_the_right_and_bottom_edges():
+    """Before: a label started at the box's left edge whatever its width,
+    so a box touching the right edge had its label cut off there."""
+    image = np.zeros((200, 300, 3), np.uint8)
+    long_name = 'answer phone (e.g., self, others)'
+    person = dict(
+        bbox=[280, 150, 299, 199], track_id=2, actions={long_name: 0.91})
+    out = draw_tracks(image, [person], min_short_side=0)
+    import cv2
+    scale = max(0.4, 200 / 720)
+    (tw, _), _ = cv2.getTextSize(f'{long_name} 0.91', cv2.FONT_HERSHEY_SIMPLEX,
+                                 scale, 1)
+    cols = _label_columns(out, track_color(2))
+    # the whole label is drawn: as wide as its text, ending at the frame
+    assert cols.max() == 299 and cols.max() - cols.min() >= tw
+    # the two lines (id, action) are inside the frame, above the bottom
+    rows = np.nonzero((out[:,
+                           int(cols.min()):int(cols.min()) + tw] == np.array(
+                               track_color(2))).all(axis=2).any(axis=1))[0]
+    assert rows.max() <= 199 and rows.min() < 150
+    # a box away from the edges keeps its label at its top-left corner
+    out = draw_tracks(
+        image, [dict(bbox=[10, 10, 60, 60], track_id=2, actions={})],
+        min_short_side=0)
+    assert abs(_label_columns(out, track_color(2)).min() - 10) <= 1

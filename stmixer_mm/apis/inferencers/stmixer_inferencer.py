@@ -30,23 +30,31 @@ in ``__init__``, before any frame is decoded.
 (Over 400 lines: the Inferencer interface of mmengine has seven methods to
 implement, each documented here.)
 """
+import json
+import os.path as osp
+import warnings
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
 import numpy as np
 import torch
+from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.structures import InstanceData
 
+from stmixer_mm.utils.settings import load_config
+from stmixer_mm.visualization import draw_tracks
 from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
-                         clip_sampling_from_cfg, inference_detector,
-                         init_detector)
+                         clip_sampling_from_cfg, inference_clips,
+                         inference_detector, init_detector)
 from ..online.ring_buffer import ClipRingBuffer
 from ..online.sources import (ArraySource, FrameSource, check_fps,
                               expand_inputs, open_source)
+from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
+from .model_names import resolve_model_name
 
-__all__ = ['STMixerInferencer', 'KeyframeResult']
+__all__ = ['STMixerInferencer', 'KeyframeResult', 'CountingSource']
 
 InputType = Union[str, int, np.ndarray, Sequence[np.ndarray]]
 
@@ -123,8 +131,13 @@ class STMixerInferencer(BaseInferencer):
 
     preprocess_kwargs: set = {'stride', 'fps'}
     forward_kwargs: set = set()
-    visualize_kwargs: set = {'return_vis', 'show', 'wait_time'}
-    postprocess_kwargs: set = {'score_thr', 'topk', 'print_result'}
+    visualize_kwargs: set = {
+        'return_vis', 'show', 'wait_time', 'draw_pred', 'pred_score_thr',
+        'no_save_vis', 'vid_out_dir'
+    }
+    postprocess_kwargs: set = {
+        'score_thr', 'topk', 'print_result', 'pred_out_dir', 'no_save_pred'
+    }
 
     def __init__(self,
                  model,
@@ -134,48 +147,88 @@ class STMixerInferencer(BaseInferencer):
                  person_thr: Optional[float] = None,
                  strict: bool = True,
                  scope: str = 'mmaction',
-                 show_progress: bool = False) -> None:
-        # BaseInferencer.__init__ is not called: init_detector builds and
-        # loads the model (strict fit, checkpoint meta, no fallback
-        # queries) and the pipeline is the config's test pipeline without
-        # its frame loading
+                 show_progress: bool = False,
+                 cfg_options: Optional[dict] = None) -> None:
+        self._given_model = None
+        self._strict = strict
+        self._cfg_options = dict(cfg_options or {})
+        if person_thr is not None:
+            self._cfg_options['model.test_cfg.person_threshold'] = float(
+                person_thr)
         if isinstance(model, torch.nn.Module):
-            if weights is not None or person_thr is not None:
-                raise ValueError('STMixerInferencer: weights / person_thr '
-                                 'are set when the model is built; pass a '
-                                 'config to have them applied')
+            if weights is not None or person_thr is not None or \
+                    cfg_options:
+                raise ValueError('STMixerInferencer: weights / person_thr / '
+                                 'cfg_options are set when the model is '
+                                 'built; pass a config to have them applied')
             if getattr(model, 'cfg', None) is None:
                 raise ValueError('STMixerInferencer: a built model needs '
                                  'model.cfg (init_detector sets it)')
-            self.model = model
-        else:
-            cfg_options = None
-            if person_thr is not None:
-                cfg_options = {
-                    'model.test_cfg.person_threshold': float(person_thr)
-                }
-            self.model = init_detector(
-                model,
-                weights,
-                device=device,
-                cfg_options=cfg_options,
-                strict=strict,
-                fallback_queries=False)
+            self._given_model = model
+            model = model.cfg
+        elif isinstance(model, str):
+            # a config file (read by the project's loader, which names a
+            # file it cannot read), else a metafile model name, as
+            # BaseInferencer resolves one; given weights win over the
+            # metafile's
+            if not osp.isfile(model) and not model.endswith('.py'):
+                model, meta_weights = resolve_model_name(model)
+                if weights is None:
+                    weights = meta_weights
+                if weights is None:
+                    warnings.warn(
+                        f'STMixerInferencer: the model {model!r} has no '
+                        'weights in its metafile; it runs with random '
+                        'weights (as DetInferencer does)')
+            model = load_config(model)
+        # BaseInferencer.__init__: _init_model (init_detector: strict fit,
+        # checkpoint meta, no fallback queries), _init_pipeline (the test
+        # pipeline without its frame loading), _init_collate,
+        # _init_visualizer
+        super().__init__(
+            model=model,
+            weights=weights,
+            device=device,
+            scope=scope,
+            show_progress=show_progress)
         self.cfg = self.model.cfg
-        self.scope = scope
-        self.show_progress = show_progress
         # checked against the model before anything is decoded
         self.label_names: Dict[int, str] = class_names(self.model, label_map)
         self.clip_len, self.frame_interval = clip_sampling_from_cfg(self.cfg)
-        self.pipeline = self._init_pipeline(self.cfg)
-        self.collate_fn = None  # one clip at a time (inference_detector)
-        self.visualizer = None  # built when a visualization is asked for
         self.person_thr = float(self.cfg.model.test_cfg.person_threshold)
+
+    def _init_model(self,
+                    cfg,
+                    weights: Optional[str],
+                    device: str = 'cpu') -> torch.nn.Module:
+        """The given model, or :func:`~stmixer_mm.apis.init_detector`'s
+        (strict checkpoint, its meta, no fallback queries)."""
+        if self._given_model is not None:
+            return self._given_model
+        return init_detector(
+            cfg,
+            weights,
+            device=device,
+            cfg_options=self._cfg_options or None,
+            strict=self._strict,
+            fallback_queries=False)
+
+    def _init_collate(self, cfg) -> Callable:
+        """Clips are collated by
+        :func:`~stmixer_mm.apis.inference.inference_clips`."""
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg):
+        """None: frames are drawn with
+        :func:`~stmixer_mm.visualization.draw_tracks`, the style of the
+        demo's videos."""
+        return None
 
     def _init_pipeline(self, cfg) -> Callable:
         """The config's test pipeline without its frame sampling/decoding
-        (the clips come from the ring buffer)."""
-        return build_clip_pipeline(cfg)
+        (the clips come from the ring buffer), of the model's config (with
+        ``cfg_options`` merged)."""
+        return build_clip_pipeline(self.model.cfg)
 
     # ------------------------------------------------------------- inputs
     def _inputs_to_list(self, inputs) -> List:
@@ -259,12 +312,12 @@ class STMixerInferencer(BaseInferencer):
         Yields:
             tuple[dict, list[np.ndarray]]: ``dict(frame, time, image)``
             (``image`` the keyframe, only with ``keep_images``) and the
-            clip (``clip_len`` frames).
+            clip (``clip_len`` frames). One clip at a time:
+            :meth:`iter_results` groups them into batches of
+            ``batch_size``.
         """
         check_fps(fps)  # the source is timed when it is opened
-        if batch_size != 1:
-            raise ValueError('STMixerInferencer runs one clip at a time '
-                             f'(batch_size=1), got batch_size={batch_size}')
+        self._check_batch_size(batch_size)
         if not isinstance(stride, (int, np.integer)) or stride < 1:
             raise ValueError(f'stride must be a positive number of frames, '
                              f'got {stride!r}')
@@ -322,7 +375,10 @@ class STMixerInferencer(BaseInferencer):
         Args:
             video: one entry of :meth:`_inputs_to_list` or a
                 :class:`~stmixer_mm.apis.online.FrameSource`.
-            stride, fps, batch_size, keep_images: see :meth:`preprocess`.
+            stride, fps, keep_images: see :meth:`preprocess`.
+            batch_size (int): clips per forward pass (the results are
+                those of one clip at a time; a model with track queries
+                takes 1).
 
         Yields:
             tuple[KeyframeResult, dict]: the keyframe's detections (pixels)
@@ -339,10 +395,36 @@ class STMixerInferencer(BaseInferencer):
         if self.show_progress:
             from rich.progress import track
             clips = track(clips, description=f'{source.name}')
+        batch = []
         for meta, clip in clips:
-            yield self.to_result(
-                self.forward(clip, meta['frame'], source.name), meta['frame'],
-                meta['time'], clip[0].shape[:2]), meta
+            batch.append((meta, clip))
+            if len(batch) == batch_size:
+                yield from self._run_batch(batch, source.name)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch, source.name)
+
+    def _run_batch(self, batch, name):
+        """The results of a batch of ``(meta, clip)`` (one forward)."""
+        samples = inference_clips(
+            self.model, [clip for _, clip in batch],
+            self.pipeline,
+            video_ids=[name] * len(batch),
+            timestamps=[int(meta['frame']) for meta, _ in batch])
+        for (meta, clip), sample in zip(batch, samples):
+            yield self.to_result(sample, meta['frame'], meta['time'],
+                                 clip[0].shape[:2]), meta
+
+    def _check_batch_size(self, batch_size) -> None:
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError('batch_size must be a positive number of clips, '
+                             f'got {batch_size!r}')
+        if batch_size > 1 and hasattr(self.model, 'reset_tracks'):
+            raise ValueError(
+                f'batch_size={batch_size}: a model with track queries '
+                f'({type(self.model).__name__}) carries its tracks from one '
+                'keyframe to the next, so it runs one clip at a time '
+                '(batch_size=1)')
 
     def reset_tracks(self) -> None:
         """Forget the tracks of a model with track queries (a new video
@@ -411,6 +493,35 @@ class STMixerInferencer(BaseInferencer):
         return dict(
             frame=result.frame, time=round(result.time, 3), persons=persons)
 
+    def persons(self,
+                result: KeyframeResult,
+                score_thr: float = 0.3,
+                topk: int = 3) -> List[dict]:
+        """``[dict(bbox, person_score, actions[, track_id])]`` of a
+        keyframe, as :func:`~stmixer_mm.visualization.draw_tracks` draws
+        them."""
+        ids = result.track_ids
+        return [
+            dict(
+                bbox=result.bboxes[i],
+                person_score=float(result.person_scores[i]),
+                actions=self.top_actions(result.scores[i], score_thr, topk),
+                **({} if ids is None else dict(track_id=int(ids[i]))))
+            for i in range(len(result))
+        ]
+
+    def draw(self,
+             result: KeyframeResult,
+             image: np.ndarray,
+             draw_pred: bool = True,
+             pred_score_thr: float = 0.3,
+             topk: int = 3) -> np.ndarray:
+        """The keyframe ``image`` drawn with its persons in the demo's
+        style (:func:`~stmixer_mm.visualization.draw_tracks`)."""
+        persons = self.persons(result, pred_score_thr,
+                               topk) if draw_pred else []
+        return draw_tracks(image, persons, header=f'frame {result.frame}')
+
     def visualize(self,
                   inputs: list,
                   preds: List[KeyframeResult],
@@ -418,34 +529,27 @@ class STMixerInferencer(BaseInferencer):
                   return_vis: bool = False,
                   show: bool = False,
                   wait_time: float = 0.,
-                  score_thr: float = 0.3,
-                  topk: int = 3) -> Optional[List[np.ndarray]]:
+                  draw_pred: bool = True,
+                  pred_score_thr: float = 0.3,
+                  topk: int = 3,
+                  **kwargs) -> Optional[List[np.ndarray]]:
         """Draw each keyframe with its persons and actions (RGB arrays),
-        with :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`.
-        """
+        with :meth:`draw`."""
         if not (return_vis or show):
             return None
-        if self.visualizer is None:
-            from stmixer_mm.visualization import ActionDetLocalVisualizer
-            self.visualizer = ActionDetLocalVisualizer(
-                name=f'stmixer_inferencer_{id(self)}',
-                label_names=self.label_names,
-                topk=topk)
         drawn = []
         for res, img in zip(preds, images):
-            texts = [
-                f'(person {res.person_scores[i]:.2f}) ' +
-                ', '.join(f'{n} {s:.2f}' for n, s in self.top_actions(
-                    res.scores[i], score_thr, topk).items())
-                for i in range(len(res))
-            ]
-            canvas = self.visualizer.draw_instances(
-                img, res.bboxes, texts, title=f'frame {res.frame}')
+            canvas = self.draw(res, img, draw_pred, pred_score_thr, topk)
             if show:
-                self.visualizer.show(
-                    canvas, win_name='STMixer', wait_time=wait_time)
+                self._show(canvas, wait_time)
             drawn.append(canvas)
         return drawn if return_vis else None
+
+    @staticmethod
+    def _show(canvas: np.ndarray, wait_time: float) -> None:
+        import cv2
+        cv2.imshow('STMixer', cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        cv2.waitKey(max(1, int(wait_time * 1000)))
 
     def postprocess(self,
                     preds: List[KeyframeResult],
@@ -454,17 +558,19 @@ class STMixerInferencer(BaseInferencer):
                     score_thr: float = 0.3,
                     topk: int = 3,
                     print_result: bool = False,
-                    source: Optional[FrameSource] = None) -> dict:
+                    source: Optional[FrameSource] = None,
+                    outputs: Optional[OutputFiles] = None,
+                    **kwargs) -> dict:
         """One video's prediction: ``dict(input, fps, frame_size [w, h],
         num_frames, person_threshold, keyframes=[format_result(...)])``,
         or with ``return_datasample`` the list of ``ActionDataSample``
-        (metainfo ``frame``, ``time``)."""
-        if return_datasample:
-            out = []
-            for r in preds:
-                r.data_sample.set_metainfo(dict(frame=r.frame, time=r.time))
-                out.append(r.data_sample)
-        else:
+        (metainfo ``frame``, ``time``). With ``outputs`` holding a
+        ``'pred'`` path the dict is written there as JSON (whatever
+        ``return_datasample`` is)."""
+        out = None
+        if not return_datasample or (outputs is not None
+                                     and outputs.paths.get('pred')):
+            track = any(r.track_ids is not None for r in preds)
             out = dict(
                 input=getattr(source, 'name', None),
                 fps=getattr(source, 'fps', None),
@@ -472,16 +578,57 @@ class STMixerInferencer(BaseInferencer):
                 num_frames=getattr(source, 'num_read', None),
                 person_threshold=self.person_thr,
                 keyframes=[
-                    self.format_result(r, score_thr, topk) for r in preds
+                    self.format_result(r, score_thr, topk,
+                                       r.track_ids if track else None)
+                    for r in preds
                 ])
-            if print_result:
-                print(out)
+            if outputs is not None and outputs.paths.get('pred'):
+                with outputs.open('pred') as f:
+                    json.dump(out, f, indent=1)
+        if return_datasample:
+            out = []
+            for r in preds:
+                r.data_sample.set_metainfo(dict(frame=r.frame, time=r.time))
+                out.append(r.data_sample)
+        if print_result:
+            print(out)
         return dict(predictions=out, visualization=visualization)
+
+    @staticmethod
+    def output_names(videos: list) -> List[str]:
+        """The output name of each video: a path's stem (a frame folder's
+        name), ``video_<i>`` for arrays / frame lists; a name shared by
+        two videos (``a/clip.mp4``, ``b/clip.mp4``, compared ignoring
+        case) gets the video's index appended (``clip_0``, ``clip_1``),
+        so that no two videos of one call write one file."""
+        names = [
+            osp.splitext(osp.basename(osp.normpath(v)))[0]
+            if isinstance(v, str) and osp.isfile(v) else osp.basename(
+                osp.normpath(v)) if isinstance(v, str) else f'video_{i}'
+            for i, v in enumerate(videos)
+        ]
+        folded = [n.casefold() for n in names]
+        return [
+            f'{n}_{i}' if folded.count(n.casefold()) > 1 else n
+            for i, n in enumerate(names)
+        ]
+
+    def output_paths(self,
+                     name: str,
+                     vid_out_dir: str = '',
+                     pred_out_dir: str = '') -> Dict[str, Optional[str]]:
+        """``{'vis': <vid_out_dir>/<name>.mp4, 'pred':
+        <pred_out_dir>/<name>.json}`` (None where not saved)."""
+        return dict(
+            vis=osp.join(vid_out_dir, f'{name}.mp4') if vid_out_dir else None,
+            pred=osp.join(pred_out_dir, f'{name}.json')
+            if pred_out_dir else None)
 
     def __call__(self,
                  inputs: InputType,
                  return_datasamples: bool = False,
                  batch_size: int = 1,
+                 out_dir: str = '',
                  **kwargs) -> dict:
         """Detect in every video of ``inputs``.
 
@@ -491,49 +638,124 @@ class STMixerInferencer(BaseInferencer):
                 list of such videos.
             return_datasamples (bool): predictions as lists of
                 ``ActionDataSample`` instead of dicts.
-            batch_size (int): must be 1.
+            batch_size (int): clips per forward pass (same results as 1;
+                a model with track queries takes 1).
+            out_dir (str): as DetInferencer's: the drawn keyframes go to
+                ``<out_dir>/vis/<name>.mp4`` unless ``no_save_vis``, the
+                predictions to ``<out_dir>/preds/<name>.json`` unless
+                ``no_save_pred`` (default True, as DetInferencer).
             **kwargs: ``stride`` (8), ``fps`` (of frame folders / arrays,
                 default 30 with a warning, or overriding a file's; a finite
-                number > 0), ``return_vis``,
-                ``show``, ``wait_time``, ``score_thr`` (0.3: actions
-                listed), ``topk`` (3), ``print_result``.
+                number > 0); ``return_vis``, ``show``, ``wait_time``,
+                ``draw_pred`` (True), ``pred_score_thr`` (0.3: actions
+                drawn), ``no_save_vis`` (False), ``vid_out_dir`` (a
+                folder for the drawn videos, overriding
+                ``<out_dir>/vis``); ``score_thr`` (0.3: actions listed),
+                ``topk`` (3), ``print_result``, ``no_save_pred`` (True),
+                ``pred_out_dir`` (a folder for the JSON files, overriding
+                ``<out_dir>/preds``; given, it saves them).
 
         Returns:
             dict: ``predictions`` (one per video) and ``visualization``
             (one list of drawn keyframes per video, or None).
+
+        Raises:
+            OutputFileError: an output file exists already (nothing is
+                overwritten; checked before the video is read).
         """
         pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
-        for key in ('score_thr', 'topk'):
-            if key in post:
-                vis[key] = post[key]
+        if 'topk' in post:
+            vis['topk'] = post['topk']
+        self._check_batch_size(batch_size)
+        vid_out_dir = vis.pop('vid_out_dir', '') or ''
+        if not vid_out_dir and out_dir and not vis.get('no_save_vis'):
+            vid_out_dir = osp.join(out_dir, 'vis')
+        if vis.pop('no_save_vis', False):
+            vid_out_dir = ''
+        pred_out_dir = post.pop('pred_out_dir', '') or ''
+        no_save_pred = post.pop('no_save_pred', not pred_out_dir)
+        if not pred_out_dir and out_dir and not no_save_pred:
+            pred_out_dir = osp.join(out_dir, 'preds')
+        if no_save_pred:
+            pred_out_dir = ''
         keep = bool(vis.get('return_vis') or vis.get('show'))
+        videos = self._inputs_to_list(inputs)
+        names = self.output_names(videos)
         predictions, visualization = [], []
-        for video in self._inputs_to_list(inputs):
-            source = _Counting(self.open(video, fps=pre.get('fps')))
-            preds, images = [], []
-            for result, meta in self.iter_results(
-                    source, batch_size=batch_size, keep_images=keep, **pre):
-                preds.append(result)
-                if keep:
-                    images.append(meta['image'])
-            drawn = self.visualize([video], preds, images, **vis)
-            out = self.postprocess(
-                preds, drawn, return_datasamples, source=source, **post)
+        for name, video in zip(names, videos):
+            source = CountingSource(self.open(video, fps=pre.get('fps')))
+            outputs = None
+            try:
+                if vid_out_dir or pred_out_dir:
+                    for folder in (vid_out_dir, pred_out_dir):
+                        if folder:
+                            prepare_out_dir(folder)
+                    outputs = OutputFiles(
+                        self.output_paths(name, vid_out_dir, pred_out_dir))
+                out = self._one_video(source, video, outputs, batch_size, keep,
+                                      pre, vis, post, return_datasamples)
+            except BaseException:
+                if outputs is not None:
+                    outputs.release()
+                raise
+            finally:
+                source.close()
             predictions.append(out['predictions'])
             visualization.append(out['visualization'])
         return dict(
             predictions=predictions,
             visualization=visualization if keep else None)
 
+    def _one_video(self, source, video, outputs, batch_size, keep, pre, vis,
+                   post, return_datasamples) -> dict:
+        writer = None
+        if outputs is not None and outputs.paths.get('vis'):
+            stride = pre.get('stride', 8)
+            writer = VideoWriter(
+                outputs['vis'], max(source.fps / stride, 1.0), exclusive=False)
+        draw_args = {
+            k: vis[k]
+            for k in ('draw_pred', 'pred_score_thr', 'topk') if k in vis
+        }
+        preds, images = [], []
+        try:
+            for result, meta in self.iter_results(
+                    source,
+                    batch_size=batch_size,
+                    keep_images=keep or writer is not None,
+                    **pre):
+                preds.append(result)
+                if keep:
+                    images.append(meta['image'])
+                if writer is not None:
+                    writer.write(self.draw(result, meta['image'], **draw_args))
+            if writer is not None:
+                writer.close()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        drawn = self.visualize([video], preds, images, **vis)
+        return self.postprocess(
+            preds,
+            drawn,
+            return_datasamples,
+            source=source,
+            outputs=outputs,
+            **post)
 
-class _Counting(FrameSource):
-    """A source that remembers how many frames it gave and their size."""
+
+class CountingSource(FrameSource):
+    """A source that remembers how many frames it gave (``num_read``) and
+    their size (``frame_size`` ``[w, h]``); ``num_frames`` is the wrapped
+    source's (None when unknown)."""
 
     def __init__(self, source: FrameSource) -> None:
         self.source = source
         self.name = source.name
         self.fps = source.fps
         self.live = source.live
+        self.num_frames = getattr(source, 'num_frames', None)
         self.num_read = 0
         self.frame_size = None
 
@@ -544,3 +766,6 @@ class _Counting(FrameSource):
                 self.frame_size = [int(w), int(h)]
             self.num_read += 1
             yield frame
+
+    def close(self) -> None:
+        self.source.close()

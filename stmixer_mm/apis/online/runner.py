@@ -326,7 +326,7 @@ class OnlineRunner:
             keep_finished=True, names=inf.label_names, **self.tracker_args)
         inf.reset_tracks()  # a model with track queries starts afresh
         stats = _Stats()
-        fps = self.fps or source.fps or 30.0
+        fps = self.fps or source.fps  # a source always has a rate
         # the writer holds frames until their nearest keyframe is done
         room = self.queue_frames + buffer.after + self.stride
         frames_q: 'queue.Queue' = queue.Queue(maxsize=room)

@@ -47,7 +47,7 @@ import re
 import time
 import warnings
 from typing import (Callable, Iterator, List, NamedTuple, Optional, Sequence,
-                    Union)
+                    Tuple, Union)
 
 import cv2
 import numpy as np
@@ -121,7 +121,9 @@ def check_fps(fps, arg: str = 'fps') -> Optional[float]:
 def check_frames(frames: Sequence,
                  where: str,
                  error: type = ValueError,
-                 offset: int = 0) -> None:
+                 offset: int = 0,
+                 names: Optional[Sequence[str]] = None,
+                 size: Optional[Tuple[int, int]] = None) -> None:
     """Check every frame of an in-memory video or clip: a numpy array
     ``[H, W, 3]`` (RGB), dtype uint8, of the size of the first frame.
 
@@ -130,16 +132,26 @@ def check_frames(frames: Sequence,
         where (str): what the frames are, starting the error.
         error (type): the exception class raised.
         offset (int): the index of ``frames[0]`` in the video.
+        names (Sequence[str], optional): the file of each frame of the
+            video (index ``offset + i`` for ``frames[i]``): the errors
+            name the file instead of the index.
+        size (tuple[int, int], optional): ``(H, W)`` of the video's frame
+            ``0`` when ``frames`` do not start with it (a frame checked as
+            it is read).
 
     Raises:
         error: naming the frame's index and what is wrong with it (its type,
             shape, dtype, non-finite values, or its size and the first
             frame's).
     """
-    size = None
+
+    def frame(i):
+        return f'frame {i}' if names is None else names[i]
+
+    first = offset if size is None else 0
     for i, f in enumerate(frames, offset):
         if not isinstance(f, np.ndarray):
-            raise error(f'{where}: frame {i} is a {type(f).__name__}, '
+            raise error(f'{where}: {frame(i)} is a {type(f).__name__}, '
                         'expected a numpy array [H, W, 3] (RGB uint8)')
         if f.ndim != 3 or f.shape[2] != 3:
             hint = (' (a grayscale frame: convert it with cv2.cvtColor(f, '
@@ -147,21 +159,21 @@ def check_frames(frames: Sequence,
                     (f.ndim == 3 and f.shape[2] == 1) else
                     ' (RGBA: drop the alpha channel, f[..., :3])'
                     if f.ndim == 3 and f.shape[2] == 4 else '')
-            raise error(f'{where}: frame {i} has shape {tuple(f.shape)}, '
+            raise error(f'{where}: {frame(i)} has shape {tuple(f.shape)}, '
                         f'expected [H, W, 3] (RGB){hint}')
         if size is None:
-            size = f.shape[:2]
-        elif f.shape[:2] != size:
+            size = tuple(f.shape[:2])
+        elif tuple(f.shape[:2]) != tuple(size):
             raise error(
-                f'{where}: frame {i} is {f.shape[1]}x{f.shape[0]} pixels '
-                f'(WxH; shape {tuple(f.shape)}) but frame {offset} is '
-                f'{size[1]}x{size[0]} (shape {size + (3, )}); the frames of '
-                'one video must have one size')
+                f'{where}: {frame(i)} is {f.shape[1]}x{f.shape[0]} pixels '
+                f'(WxH; shape {tuple(f.shape)}) but {frame(first)} is '
+                f'{size[1]}x{size[0]} (shape {tuple(size) + (3, )}); the '
+                'frames of one video must have one size')
     # non-finite values first: the more telling error of a float video
     for i, f in enumerate(frames, offset):
         if np.issubdtype(f.dtype, np.inexact) and not np.isfinite(f).all():
             raise error(
-                f'{where}: frame {i} has non-finite values '
+                f'{where}: {frame(i)} has non-finite values '
                 f'({int(np.isnan(f).sum())} NaN, {int(np.isinf(f).sum())} '
                 'inf); expected uint8 RGB frames in [0, 255]')
     for i, f in enumerate(frames, offset):
@@ -169,7 +181,7 @@ def check_frames(frames: Sequence,
             continue
         lo, hi = (float(f.min()), float(f.max())) if f.size else (0, 0)
         raise error(
-            f'{where}: frame {i} has dtype {f.dtype} with values in '
+            f'{where}: {frame(i)} has dtype {f.dtype} with values in '
             f'[{lo:g}, {hi:g}]; expected uint8 RGB in [0, 255] (as cv2/mmcv '
             'decode frames). Convert explicitly, e.g. (frame * 255).round()'
             '.astype(np.uint8) for floats in [0, 1]: the model normalises '
@@ -328,14 +340,13 @@ class FolderSource(FrameSource):
             if img is None:
                 raise VideoReadError(f'{file}: unreadable image (empty, '
                                      'truncated or not an image)')
-            if size is None:
-                size = img.shape[:2]
-            elif img.shape[:2] != size:
-                raise VideoReadError(
-                    f'{file}: {img.shape[1]}x{img.shape[0]} pixels, but '
-                    f'{osp.join(self.path, self.files[0])} is '
-                    f'{size[1]}x{size[0]}; the frames of one video must have '
-                    'one size')
+            check_frames([img],
+                         self.path,
+                         VideoReadError,
+                         offset=i,
+                         names=self.files,
+                         size=size)
+            size = size or img.shape[:2]
             yield Frame(i, i / self.fps, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         self.end_reason = f'all {len(self.files)} frames read'
 
