@@ -1,9 +1,11 @@
 """Datasets and transforms (registered in mmaction2's registries)."""
 from .act_annotations import (ACT_KEYS, check_act_annotations,
                               load_act_annotations)
-from .ava_annotation_checks import (check_ava_annotation_file,
+from .ava_annotation_checks import (ava_row_problem,
+                                    check_ava_annotation_file,
                                     check_ava_exclude_file,
                                     check_ava_label_file,
+                                    check_ava_label_ids,
                                     scan_ava_annotation_file)
 from .ava_dataset import ValidatedAVADataset, ava_keyframe_file_index
 from .samplers import TrackSequenceSampler
@@ -15,7 +17,8 @@ from .tube_dataset import TubeDataset
 __all__ = [
     'ValidatedAVADataset', 'ava_keyframe_file_index',
     'check_ava_annotation_file', 'check_ava_exclude_file',
-    'check_ava_label_file', 'scan_ava_annotation_file',
+    'check_ava_label_file', 'scan_ava_annotation_file', 'ava_row_problem',
+    'check_ava_label_ids',
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'TubeDataset',
     'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations',
     'check_act_annotations', 'PackTrackInputs', 'TrackSequenceSampler'

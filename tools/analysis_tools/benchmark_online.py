@@ -12,8 +12,8 @@ OpenMP / torch threads set to ``--threads``) measures:
 
 * ``model``: the model alone on one clip (``predict_clip``), after a
   warm-up: clips per second;
-* ``offline``: ``tools/demo.py``'s offline path (the whole video read into
-  memory, every keyframe detected, every frame drawn and written) on the
+* ``offline``: ``tools/demo.py``'s offline path (two passes over the
+  video: every keyframe detected, then every frame drawn and written) on the
   first ``--offline-frames`` frames: end-to-end frames per second;
 * ``online``: ``OnlineRunner`` (``tools/demo.py --online``: threads, ring
   buffer, H.264 + JSON Lines) on the first ``--online-frames`` frames,
@@ -84,7 +84,7 @@ def parse_args(argv=None):
         '--offline-frames',
         type=int,
         default=400,
-        help='frames of the offline demo run (it holds them all)')
+        help='frames of the offline demo run')
     p.add_argument(
         '--online-frames',
         type=int,
@@ -343,8 +343,8 @@ def worker(args, which, mode) -> dict:
         out['peak_gpu_mib'] = round(torch.cuda.max_memory_allocated() / 2**20,
                                     1)
     if mode in ('online', 'realtime'):
-        # flat memory is a claim about streaming; the other modes hold
-        # one clip (model) or the whole video (offline)
+        # flat memory is a claim about streaming; the model mode holds
+        # one clip (the offline demo's memory: benchmark_demo_memory.py)
         out.update(rss.growth(int(args.warmup * (rss.frames or 1))))
     out['rss_samples'] = rss.samples
     return out
