@@ -11,8 +11,7 @@ from stmixer_mm.datasets.importers import (AnnotationImportError,
                                            read_cvat, read_label_map,
                                            read_label_studio, split_videos,
                                            video_key)
-from stmixer_mm.datasets.importers.importer import (VideoTrackIndex,
-                                                    class_ids)
+from stmixer_mm.datasets.importers.importer import VideoTrackIndex, class_ids
 from stmixer_mm.datasets.importers.video import VideoInfo, source_index
 
 CVAT = '''<?xml version="1.0" encoding="utf-8"?>
@@ -63,9 +62,7 @@ def test_cvat_reader(tmp_path):
     ]  # the outside="1" box is no annotation; the track label is an action
     assert out.ignored == {"attribute 'colour'": 1}
     # matched by task name or file name when <source> is not a video
-    assert read_cvat(path, known_videos={'export'}).videos == {
-        'export': path
-    }
+    assert read_cvat(path, known_videos={'export'}).videos == {'export': path}
     with pytest.raises(AnnotationImportError, match='none of its video'):
         read_cvat(path, known_videos={'other'})
 
@@ -73,8 +70,8 @@ def test_cvat_reader(tmp_path):
 def test_cvat_folder_and_duplicate_video(tmp_path):
     write(tmp_path / 'a.xml', CVAT)
     write(tmp_path / 'b.xml', CVAT)
-    with pytest.raises(AnnotationImportError,
-                       match='also annotated in .*a.xml'):
+    with pytest.raises(
+            AnnotationImportError, match='also annotated in .*a.xml'):
         read_cvat(str(tmp_path))
     (tmp_path / 'empty').mkdir()
     with pytest.raises(AnnotationImportError, match='without \\*.xml'):
@@ -82,8 +79,8 @@ def test_cvat_folder_and_duplicate_video(tmp_path):
 
 
 def test_cvat_errors(tmp_path):
-    bad = write(tmp_path / 'bad.xml', CVAT.replace('</track>\n  <track',
-                                                   '</trak>\n  <track', 1))
+    bad = write(tmp_path / 'bad.xml',
+                CVAT.replace('</track>\n  <track', '</trak>\n  <track', 1))
     line = CVAT[:CVAT.index('</track>')].count('\n') + 1
     with pytest.raises(
             AnnotationImportError,
@@ -98,8 +95,9 @@ def test_cvat_errors(tmp_path):
         tmp_path / 'pid.xml',
         CVAT.replace('<attribute name="walk">true</attribute>',
                      '<attribute name="person_id">1</attribute>'))
-    with pytest.raises(AnnotationImportError,
-                       match='track id=3.*person_id attribute missing'):
+    with pytest.raises(
+            AnnotationImportError,
+            match='track id=3.*person_id attribute missing'):
         read_cvat(changing)
 
 
@@ -141,8 +139,7 @@ def ls_export():
                             id='r1',
                             type='videorectangle',
                             value=dict(
-                                sequence=seq,
-                                labels=['person'],
+                                sequence=seq, labels=['person'],
                                 framesCount=5)),
                         dict(
                             id='r1',
@@ -180,9 +177,10 @@ def test_label_studio_reader(tmp_path):
 def test_label_studio_errors(tmp_path):
     text = json.dumps(ls_export(), indent=1)
     bad = write(tmp_path / 'bad.json', text.replace('"r2"', '"r2', 1))
-    with pytest.raises(AnnotationImportError,
-                       match=r'bad.json, line \d+, column \d+: malformed '
-                       'JSON'):
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'bad.json, line \d+, column \d+: malformed '
+            'JSON'):
         read_label_studio(bad)
     export = ls_export()
     export[0]['annotations'][0]['result'][4]['id'] = 'r9'
@@ -212,8 +210,8 @@ def test_csv_reader(tmp_path):
         tmp_path / 'b.csv', 'video,time,x1,y1,x2,y2,action,person_id\n'
         'v1.mp4,1.0,10,20,30,40,walk,0\n'
         'v1.mp4,1.0,11,20,30,40,talk,0\n')
-    with pytest.raises(AnnotationImportError,
-                       match='b.csv, line 3: person 0 .*same box'):
+    with pytest.raises(
+            AnnotationImportError, match='b.csv, line 3: person 0 .*same box'):
         read_csv_table(other_box)
     header = write(tmp_path / 'c.csv', 'video,t,x1,y1,x2,y2,action,pid\n')
     with pytest.raises(AnnotationImportError, match='c.csv, line 1: header'):
@@ -245,8 +243,9 @@ def test_class_ids_and_label_map(tmp_path):
             'v1.mp4,1.0,10,20,30,40,jump,0\n'))
     assert class_ids(out, None) == {'jump': 1, 'walk': 2}
     lm = write(tmp_path / 'm.txt', 'walk\nsit\n')
-    with pytest.raises(AnnotationImportError,
-                       match=r"actions \['jump'\] are not in --label-map"):
+    with pytest.raises(
+            AnnotationImportError,
+            match=r"actions \['jump'\] are not in --label-map"):
         class_ids(out, lm)
 
 
@@ -255,8 +254,8 @@ def test_split_videos():
     assert split_videos(vids, ['c.mp4'], 0.5, 0) == dict(
         train=['a', 'b', 'd'], val=['c'])
     split = split_videos(vids, None, 0.5, 0)
-    assert len(split['val']) == 2 and sorted(split['train'] +
-                                             split['val']) == vids
+    assert len(
+        split['val']) == 2 and sorted(split['train'] + split['val']) == vids
     assert split == split_videos(vids, None, 0.5, 0)  # seeded
     with pytest.raises(AnnotationImportError, match='val split is empty'):
         split_videos(vids, None, 0.0, 0)
@@ -283,22 +282,24 @@ def test_track_index_boxes_and_lookup():
     assert ok.box == (0.0, 0, 100.0, 50)  # <= 1 px overshoot clipped
     assert index.at(3) == [ok] and index.at(4) == []
     far = Annotation('v', 0, (0, 0, 102, 50), ('a', ), frame=3, source='S')
-    with pytest.raises(AnnotationImportError,
-                       match=r'S: box .*102.00.* outside the 100x50 frame'):
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'S: box .*102.00.* outside the 100x50 frame'):
         VideoTrackIndex('v', info, [far], 10)
-    flat = Annotation('v', 0, (5, 5, 5, 9), ('a', ), frame=3, source='S',
-                      track='T')
+    flat = Annotation(
+        'v', 0, (5, 5, 5, 9), ('a', ), frame=3, source='S', track='T')
     with pytest.raises(AnnotationImportError, match='S: zero-area .*T'):
         VideoTrackIndex('v', info, [flat], 10)
     a = Annotation('v', 1, (0, 0, 5, 5), ('a', ), frame=3, track='A')
-    b = Annotation('v', 1, (5, 5, 9, 9), ('a', ), frame=3, track='B',
-                   source='S')
-    with pytest.raises(AnnotationImportError,
-                       match='S: person id 1 is also given to A'):
+    b = Annotation(
+        'v', 1, (5, 5, 9, 9), ('a', ), frame=3, track='B', source='S')
+    with pytest.raises(
+            AnnotationImportError, match='S: person id 1 is also given to A'):
         VideoTrackIndex('v', info, [a, b], 10)
     late = Annotation('v', 1, (0, 0, 5, 5), ('a', ), time=2.5, source='S')
-    with pytest.raises(AnnotationImportError,
-                       match=r'S: time 2.5 s is beyond the duration'):
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'S: time 2.5 s is beyond the duration'):
         VideoTrackIndex('v', info, [late], 10)
     # time-based: the row nearest to k / fps within half an output frame
     row = Annotation('v', 1, (0, 0, 5, 5), ('a', ), time=0.52)

@@ -54,8 +54,7 @@ def exports(tmp_path_factory):
 
 def run(fmt, exports, out, *extra, ok=True, capsys=None):
     argv = [
-        fmt, exports[f'{fmt}_in'], '--videos', exports['videos'],
-        '--out-dir',
+        fmt, exports[f'{fmt}_in'], '--videos', exports['videos'], '--out-dir',
         str(out), '--fps',
         str(FPS), '--val-videos', 'syn_train_001'
     ] + list(extra)
@@ -74,8 +73,10 @@ def truth_rows(truth, split_videos, interval=1):
     """The AVA rows the truth gives at whole seconds T (frame fps * T)."""
     classes = sorted({
         a
-        for v in truth['videos'].values() for rows in v.values()
-        for r in rows for a in r[5]
+        for v in truth['videos'].values()
+        for rows in v.values()
+        for r in rows
+        for a in r[5]
     })
     ids = {c: i + 1 for i, c in enumerate(classes)}
     w, h, fps = truth['width'], truth['height'], truth['fps']
@@ -112,12 +113,13 @@ def test_round_trip_ava(exports, tmp_path, capsys):
         assert expected
         for fmt, out in outs.items():
             rows = read_lines(out / 'annotations' / f'{split}.csv')
-            rows.sort(key=lambda r: (r.split(',')[0], r.split(',')[1],
-                                     int(r.split(',')[7])))
+            rows.sort(key=lambda r:
+                      (r.split(',')[0], r.split(',')[1], int(r.split(',')[7])))
             assert rows == sorted(
                 expected,
-                key=lambda r: (r.split(',')[0], r.split(',')[1],
-                               int(r.split(',')[7]))), (fmt, split)
+                key=lambda r:
+                (r.split(',')[0], r.split(',')[1], int(r.split(',')[7]))), (
+                    fmt, split)
     summary = json.load(open(outs['cvat'] / 'import_summary.json'))
     assert summary['splits'] == dict(train=train, val=['syn_train_001'])
     assert summary['videos']['syn_train_000']['frames'] == FPS * SECONDS
@@ -181,13 +183,14 @@ def test_round_trip_tubes(exports, tmp_path, capsys):
                           for f, rows in frames.items()
                           for _, x1, y1, x2, y2, actions in rows
                           for a in actions)
-        got = sorted((int(row[0]), label) + tuple(
-            round(float(c), 3) for c in row[1:])
-                     for label, tubes in ref['gttubes'][v].items()
-                     for tube in tubes for row in tube)
+        got = sorted(
+            (int(row[0]), label) + tuple(round(float(c), 3) for c in row[1:])
+            for label, tubes in ref['gttubes'][v].items() for tube in tubes
+            for row in tube)
         assert got == expected, v
-    assert ref['train_videos'] == [['syn_train_000', 'syn_train_002',
-                                    'syn_train_003']]
+    assert ref['train_videos'] == [[
+        'syn_train_000', 'syn_train_002', 'syn_train_003'
+    ]]
     cfg, ds = _build(tmp_path / 'cvat' / 'config.py')
     assert type(ds['train_dataloader']).__name__ == 'TubeDataset'
     assert len(ds['val_dataloader']) == FPS * SECONDS
@@ -230,13 +233,13 @@ def test_fps_interval_and_resize(exports, tmp_path, capsys):
     assert len(frames) == FPS * SECONDS
     import cv2
     img = cv2.imread(
-        str(tmp_path / 'o' / 'rawframes' / 'syn_train_001' /
-            'img_00000.jpg'))
+        str(tmp_path / 'o' / 'rawframes' / 'syn_train_001' / 'img_00000.jpg'))
     assert img.shape[:2] == (64, 96)
     # at 8 fps the keyframes are the same moments: the same rows
     half = read_lines(tmp_path / 'half' / 'annotations' / 'val.csv')
-    assert sorted(half, key=key) == sorted(
-        truth_rows(truth, ['syn_train_001']), key=key)
+    assert sorted(
+        half, key=key) == sorted(
+            truth_rows(truth, ['syn_train_001']), key=key)
     assert len(os.listdir(tmp_path / 'half' / 'rawframes' /
                           'syn_train_001')) == 8 * SECONDS
 
@@ -248,8 +251,7 @@ def test_out_dir_and_overwrite(exports, tmp_path, capsys):
     err = run('csv', exports, out, ok=False, capsys=capsys).err
     assert 'not empty' in err and '--overwrite' in err
     # --overwrite without a manifest deletes nothing
-    err = run('csv', exports, out, '--overwrite', ok=False,
-              capsys=capsys).err
+    err = run('csv', exports, out, '--overwrite', ok=False, capsys=capsys).err
     assert 'manifest' in err
     os.remove(out / 'mine.txt')
     run('csv', exports, out, capsys=capsys)
@@ -325,8 +327,13 @@ def test_bad_inputs(exports, tmp_path, capsys):
     assert '--fps 25 is above the frame rate 16.000' in err
     # an empty split
     err = run(
-        'csv', ex, out, '--val-videos', *[f'syn_train_00{i}' for i in range(4)],
-        ok=False, capsys=capsys).err
+        'csv',
+        ex,
+        out,
+        '--val-videos',
+        *[f'syn_train_00{i}' for i in range(4)],
+        ok=False,
+        capsys=capsys).err
     assert 'train split is empty' in err
 
 
@@ -361,9 +368,9 @@ def test_time_beyond_duration_and_person_clash(exports, tmp_path, capsys):
     start = text.index('  <track id="0"')
     end = text.index('</track>', start) + len('</track>\n')
     clone = text[start:end].replace('<track id="0"', '<track id="7"')
-    clone = clone.replace('z_order="0">',
-                          'z_order="0"><attribute name="person_id">0'
-                          '</attribute>')
+    clone = clone.replace(
+        'z_order="0">', 'z_order="0"><attribute name="person_id">0'
+        '</attribute>')
     with open(xml, 'w') as f:
         f.write(text[:end] + clone + text[end:])
     err = run('cvat', ex, tmp_path / 'o', ok=False, capsys=capsys).err

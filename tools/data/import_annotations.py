@@ -29,7 +29,8 @@ def parse_args(argv=None):
         'Studio, CSV) into an AVA or tube data set with a config.')
     parser.add_argument('format', choices=FORMATS)
     parser.add_argument(
-        'annotations', help='the export: a file, or a folder (CVAT: one '
+        'annotations',
+        help='the export: a file, or a folder (CVAT: one '
         'XML per video)')
     parser.add_argument('--videos', required=True, help='folder of videos')
     parser.add_argument('--out-dir', required=True)
@@ -114,8 +115,7 @@ def main(argv=None):
             csv_box_units=args.csv_box_units,
             multi_label=args.multi_label,
             person_labels=args.person_labels)
-    except (AnnotationImportError, FileNotFoundError,
-            FileExistsError) as e:
+    except (AnnotationImportError, FileNotFoundError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     n = len(summary['videos'])

@@ -13,9 +13,8 @@ from .video import VideoInfo, extract_frames, find_videos, probe_video
 
 __all__ = [
     'Annotation', 'AnnotationImportError', 'ImportedAnnotations',
-    'read_label_map', 'video_key', 'CSV_HEADER', 'read_csv_table',
-    'read_cvat', 'read_label_studio', 'expand_sequence', 'FORMATS',
-    'LAYOUTS', 'DEFAULT_BASE_CONFIGS', 'import_annotations',
-    'read_annotations', 'split_videos', 'VideoInfo', 'extract_frames',
-    'find_videos', 'probe_video'
+    'read_label_map', 'video_key', 'CSV_HEADER', 'read_csv_table', 'read_cvat',
+    'read_label_studio', 'expand_sequence', 'FORMATS', 'LAYOUTS',
+    'DEFAULT_BASE_CONFIGS', 'import_annotations', 'read_annotations',
+    'split_videos', 'VideoInfo', 'extract_frames', 'find_videos', 'probe_video'
 ]

@@ -15,7 +15,7 @@ the track has one, else the track id.
 import os
 import os.path as osp
 import xml.etree.ElementTree as ET
-from typing import Collection, Dict, List, Optional, Sequence
+from typing import Collection, List, Optional, Sequence
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      split_actions, video_key)

@@ -265,8 +265,8 @@ def import_annotations(fmt: str,
     if not osp.isfile(base_config):
         raise FileNotFoundError(f'--base-config {base_config} not found')
     on_disk = find_videos(videos)
-    imported = read_annotations(fmt, annotations, set(on_disk),
-                                csv_box_units, person_labels)
+    imported = read_annotations(fmt, annotations, set(on_disk), csv_box_units,
+                                person_labels)
     missing = sorted(set(imported.videos) - set(on_disk))
     if missing:
         raise AnnotationImportError(
@@ -336,8 +336,8 @@ def import_annotations(fmt: str,
         result = _write_ava(out_dir, names, splits, indexes, stats, classes,
                             fps, keyframe_interval, log)
     else:
-        result = _write_tubes(out_dir, names, splits, indexes, stats,
-                              classes, fps, multi_label, log)
+        result = _write_tubes(out_dir, names, splits, indexes, stats, classes,
+                              fps, multi_label, log)
     config = _write_config(out_dir, layout, base_config, classes, result)
     summary = dict(
         format=fmt,
@@ -357,8 +357,10 @@ def import_annotations(fmt: str,
             csv_box_units=csv_box_units,
             multi_label=multi_label,
             person_labels=list(person_labels)),
-        classes={name: i
-                 for name, i in sorted(classes.items(), key=lambda x: x[1])},
+        classes={
+            name: i
+            for name, i in sorted(classes.items(), key=lambda x: x[1])
+        },
         splits=splits,
         skipped_unannotated=unannotated,
         ignored_in_export=imported.ignored,
@@ -379,8 +381,8 @@ def _no_action_note(log, count: int, first: Optional[str]) -> None:
             '(counted in import_summary.json: boxes_without_action)')
 
 
-def _write_ava(out_dir, names, splits, indexes, stats, classes, fps,
-               interval, log) -> dict:
+def _write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
+               log) -> dict:
     ann_dir = osp.join(out_dir, 'annotations')
     rows = {s: [] for s in splits}
     per_class = {s: Counter() for s in splits}
@@ -404,13 +406,11 @@ def _write_ava(out_dir, names, splits, indexes, stats, classes, fps,
             for a in kept:
                 x1, y1, x2, y2 = a.box
                 for name in a.actions:
-                    rows[split].append(
-                        (v, T, x1 / w, y1 / h, x2 / w, y2 / h, classes[name],
-                         a.person_id))
+                    rows[split].append((v, T, x1 / w, y1 / h, x2 / w, y2 / h,
+                                        classes[name], a.person_id))
                     per_class[split][name] += 1
         stats[v].update(keyframes=keyframes, boxes=boxes)
-        ts_end[split] = max(
-            ts_end.get(split, 0), int(math.ceil(n_out / fps)))
+        ts_end[split] = max(ts_end.get(split, 0), int(math.ceil(n_out / fps)))
     _no_action_note(log, no_action, first_no_action)
     for split in splits:
         # one timestamp_end per dataset: shorter videos get copies of their
@@ -425,8 +425,7 @@ def _write_ava(out_dir, names, splits, indexes, stats, classes, fps,
             for v, T, x1, y1, x2, y2, label, pid in rows[split]:
                 f.write(f'{v},{T:04d},{x1:.4f},{y1:.4f},{x2:.4f},{y2:.4f},'
                         f'{label},{pid}\n')
-        with open(osp.join(ann_dir, f'{split}_excluded_timestamps.csv'),
-                  'w'):
+        with open(osp.join(ann_dir, f'{split}_excluded_timestamps.csv'), 'w'):
             pass  # every keyframe of an imported video is annotated
         if not rows[split]:
             raise AnnotationImportError(
@@ -450,10 +449,14 @@ def _write_ava(out_dir, names, splits, indexes, stats, classes, fps,
             timestamp_start=0,
             timestamp_end=ts_end,
             start_index=0,
-            rows={s: len(r)
-                  for s, r in rows.items()},
-            boxes_per_class={s: dict(c)
-                             for s, c in per_class.items()},
+            rows={
+                s: len(r)
+                for s, r in rows.items()
+            },
+            boxes_per_class={
+                s: dict(c)
+                for s, c in per_class.items()
+            },
             boxes_without_action=no_action))
 
 
@@ -530,8 +533,10 @@ def _write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
         summary=dict(
             ground_truth=TUBE_GT,
             start_index=1,
-            tubes_per_class={s: dict(c)
-                             for s, c in per_class.items()},
+            tubes_per_class={
+                s: dict(c)
+                for s, c in per_class.items()
+            },
             boxes_without_action=no_action))
 
 

@@ -15,8 +15,9 @@ keyframe the box is held to the end of the video (``framesCount``). The
 full conventions are in ``docs/en/annotation_formats.md``.
 """
 import json
+import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      video_key)
@@ -32,7 +33,6 @@ def read_label_studio(path: str,
     files is read file by file)."""
     out = ImportedAnnotations('label-studio')
     if osp.isdir(path):
-        import os
         files = sorted(
             osp.join(path, n) for n in os.listdir(path)
             if n.lower().endswith('.json'))
@@ -125,8 +125,8 @@ def _read_result(where: str, result: List[dict], video: str,
             key = f'result type {kind!r}'
             out.ignored[key] = out.ignored.get(key, 0) + 1
     unknown = sorted(
-        str(r)
-        for r in set(extra_actions) | set(person_ids) if r not in regions)
+        str(r) for r in set(extra_actions) | set(person_ids)
+        if r not in regions)
     if unknown:
         raise AnnotationImportError(
             f'{where}: per-region results refer to region ids {unknown} '
@@ -143,9 +143,9 @@ def _read_result(where: str, result: List[dict], video: str,
         value = item.get('value') or {}
         actions = set(value.get('labels') or []) - person_labels
         actions |= extra_actions.get(rid, set()) - person_labels
-        out.annotations += expand_sequence(
-            f'{where}, region {rid!r}', value, video, pid,
-            tuple(sorted(actions)), str(rid))
+        out.annotations += expand_sequence(f'{where}, region {rid!r}', value,
+                                           video, pid, tuple(sorted(actions)),
+                                           str(rid))
 
 
 def expand_sequence(where: str, value: dict, video: str, pid: int,
@@ -206,8 +206,3 @@ def expand_sequence(where: str, value: dict, video: str, pid: int,
                 track=track,
                 normalized=True))
     return anns
-
-
-def frames_count(value: dict) -> Optional[int]:
-    count = value.get('framesCount')
-    return count if isinstance(count, int) else None

@@ -67,8 +67,8 @@ def probe_video(path: str) -> VideoInfo:
                 duration = 0.0
             frames = stream.frames or int(round(duration * fps))
             return VideoInfo(path, stream.codec_context.width,
-                             stream.codec_context.height, fps, frames,
-                             duration or frames / fps)
+                             stream.codec_context.height, fps, frames, duration
+                             or frames / fps)
     except av.error.FFmpegError as e:
         raise AnnotationImportError(
             f'{path}: cannot be read as a video ({e})') from None
