@@ -308,7 +308,10 @@ def test_bad_inputs(exports, tmp_path, capsys):
         '192x128 frame' in err
     # an overshoot of at most 1 px is clipped
     set_x2('192.6')
-    run('csv', ex, tmp_path / 'clip', capsys=capsys)
+    res = run('csv', ex, tmp_path / 'clip', capsys=capsys)
+    assert 'note: 1 boxes overshot the frame by at most 1 px' in res.out
+    summary = json.load(open(tmp_path / 'clip' / 'import_summary.json'))
+    assert summary['boxes_clipped'] == 1
     # malformed XML / JSON: file and position
     xml = osp.join(ex['cvat_in'], 'syn_train_002.xml')
     _edit(xml, '</track>', '</trak>')

@@ -82,6 +82,7 @@ class VideoTrackIndex:
     def __init__(self, video: str, info: VideoInfo, anns: List[Annotation],
                  fps: int):
         self.video, self.info, self.fps = video, info, fps
+        self.clipped = 0  # boxes clipped by at most BOX_TOLERANCE_PX
         self.by_frame: Dict[int, Dict[int, Annotation]] = defaultdict(dict)
         self.by_person_times: Dict[int, List[Tuple[float, Annotation]]] = \
             defaultdict(list)
@@ -129,8 +130,10 @@ class VideoTrackIndex:
                 f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px is outside '
                 f'the {w}x{h} frame of {self.info.path} by more than '
                 f'{tol:g} px (the clipped overshoot)')
-        x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
-        y1, y2 = min(max(y1, 0.0), h), min(max(y2, 0.0), h)
+        clipped = (min(max(x1, 0.0), w), min(max(y1, 0.0), h),
+                   min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+        self.clipped += clipped != (x1, y1, x2, y2)
+        x1, y1, x2, y2 = clipped
         if x2 <= x1 or y2 <= y1:
             raise AnnotationImportError(
                 f'{ann.source}: zero-area or inverted box (x1, y1, x2, y2) = '
@@ -338,6 +341,10 @@ def import_annotations(fmt: str,
     else:
         result = _write_tubes(out_dir, names, splits, indexes, stats, classes,
                               fps, multi_label, log)
+    clipped = sum(index.clipped for index in indexes.values())
+    if clipped:
+        log(f'note: {clipped} boxes overshot the frame by at most '
+            f'{BOX_TOLERANCE_PX:g} px and were clipped to it')
     config = _write_config(out_dir, layout, base_config, classes, result)
     summary = dict(
         format=fmt,
@@ -365,6 +372,7 @@ def import_annotations(fmt: str,
         skipped_unannotated=unannotated,
         ignored_in_export=imported.ignored,
         videos=stats,
+        boxes_clipped=clipped,
         config=config,
         **result['summary'])
     summary['import_seconds'] = round(time.time() - t_start, 3)
