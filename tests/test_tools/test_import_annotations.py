@@ -404,3 +404,60 @@ def test_cli_subprocess(exports, tmp_path):
     assert (out / 'manifest.txt').is_file()
     summary = json.load(open(out / 'import_summary.json'))
     assert len(summary['splits']['val']) == 1
+
+
+def test_label_map_and_normalized_csv(exports, tmp_path, capsys):
+    ex = _copy(exports, tmp_path)
+    truth = exports['truth_data']
+    w, h = truth['width'], truth['height']
+    lines = read_lines(ex['csv_in'])
+    with open(ex['csv_in'], 'w') as f:
+        f.write(lines[0] + '\n')
+        for line in lines[1:]:
+            v, t, x1, y1, x2, y2, a, p = line.split(',')
+            f.write(f'{v},{t},{float(x1) / w},{float(y1) / h},'
+                    f'{float(x2) / w},{float(y2) / h},{a},{p}\n')
+    classes = sorted({
+        a
+        for v in truth['videos'].values()
+        for rows in v.values()
+        for r in rows
+        for a in r[5]
+    })
+    lm = tmp_path / 'lm.pbtxt'
+    # ids in reverse name order, with a gap and an unused class
+    ids = {c: 2 * (len(classes) - i) for i, c in enumerate(classes)}
+    lm.write_text(''.join(f'label {{\n  name: "{c}"\n  label_id: {i}\n}}\n'
+                          for c, i in ids.items()) +
+                  'label {\n  name: "unused"\n  label_id: 1\n}\n')
+    run('csv',
+        ex,
+        tmp_path / 'o',
+        '--csv-box-units',
+        'normalized',
+        '--label-map',
+        str(lm),
+        capsys=capsys)
+    got = read_lines(tmp_path / 'o' / 'annotations' / 'val.csv')
+    by_name = {i + 1: c for i, c in enumerate(classes)}
+    expected = []
+    for row in truth_rows(truth, ['syn_train_001']):
+        r = row.split(',')
+        r[6] = str(ids[by_name[int(r[6])]])
+        expected.append(','.join(r))
+    key = (lambda r: (r.split(',')[0], r.split(',')[1], int(r.split(',')[7]),
+                      int(r.split(',')[6])))
+    assert sorted(got, key=key) == sorted(expected, key=key)
+    cfg = Config.fromfile(str(tmp_path / 'o' / 'config.py'))
+    assert cfg.val_evaluator.num_classes == 2 * len(classes) + 1
+    assert cfg.model.decoder.stage_head.num_actions == 2 * len(classes)
+    # pixels read as normalised: every box is far outside the frame
+    err = run(
+        'csv',
+        exports,
+        tmp_path / 'o2',
+        '--csv-box-units',
+        'normalized',
+        ok=False,
+        capsys=capsys).err
+    assert 'outside the 192x128 frame' in err

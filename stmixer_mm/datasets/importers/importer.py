@@ -130,8 +130,9 @@ class VideoTrackIndex:
                 f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px is outside '
                 f'the {w}x{h} frame of {self.info.path} by more than '
                 f'{tol:g} px (the clipped overshoot)')
-        clipped = (min(max(x1, 0.0), w), min(max(y1, 0.0), h),
-                   min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+        clipped = (min(max(x1, 0.0), w), min(max(y1, 0.0),
+                                             h), min(max(x2, 0.0),
+                                                     w), min(max(y2, 0.0), h))
         self.clipped += clipped != (x1, y1, x2, y2)
         x1, y1, x2, y2 = clipped
         if x2 <= x1 or y2 <= y1:
@@ -155,7 +156,9 @@ class VideoTrackIndex:
         tol = 0.5 / self.fps + 1e-9
         for p in sorted(self._times):
             times = self._times[p]
-            j = int(np.argmin(np.abs(times - t)))
+            j = int(np.searchsorted(times, t))
+            if j == len(times) or (j > 0 and t - times[j - 1] <= times[j] - t):
+                j -= 1  # the nearer neighbour (the earlier on a tie)
             if abs(times[j] - t) <= tol:
                 found.append(self.by_person_times[p][j][1])
         return found
@@ -446,8 +449,7 @@ def _write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
     for name in classes:
         if not per_class['val'][name]:
             log(f'warning: class {name!r} has no val rows: AVAMetric gives '
-                'it no AP (and mmaction2 1.2 fails on a class predicted '
-                'without ground truth under numpy 2)')
+                'it no AP (nan); pick --val-videos that show every class')
     return dict(
         timestamp_end=ts_end,
         fps=fps,
