@@ -269,6 +269,8 @@ def test_video_key_and_source_index():
     assert video_key('/data/upload/1/0a1b2c3d-my.clip.mp4', True) == \
         'my.clip'
     assert video_key('s3://b/x/v1.MP4?sig=1') == 'v1'
+    assert video_key('/data/local-files/?d=videos/cam%201.mp4', True) == \
+        'cam 1'
     # 30 fps source, 15 fps output: every second frame
     assert [source_index(k, 15, 30.0) for k in range(4)] == [0, 2, 4, 6]
     assert [source_index(k, 10, 25.0) for k in range(4)] == [0, 3, 5, 8]

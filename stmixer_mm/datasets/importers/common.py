@@ -13,6 +13,7 @@ import os.path as osp
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
 
 
 class AnnotationImportError(ValueError):
@@ -83,9 +84,16 @@ _LS_UPLOAD_PREFIX = re.compile(r'^[0-9a-f]{8}-')
 
 def video_key(name: str, strip_upload_prefix: bool = False) -> str:
     """The key of a video named ``name`` in an export (a path, URL or file
-    name): its base name without extension; with ``strip_upload_prefix``
-    also without Label Studio's ``<8 hex>-`` upload prefix."""
-    base = osp.basename(name.split('?')[0].rstrip('/'))
+    name): its base name without extension (of the ``d`` query parameter
+    for Label Studio's local-storage URLs ``/data/local-files/?d=...``);
+    with ``strip_upload_prefix`` also without Label Studio's ``<8 hex>-``
+    upload prefix."""
+    parts = urlsplit(name)
+    path = parts.path
+    query = parse_qs(parts.query)
+    if 'd' in query:  # Label Studio local storage: /data/local-files/?d=a/b
+        path = query['d'][0]
+    base = osp.basename(path.rstrip('/'))
     stem = osp.splitext(base)[0]
     if strip_upload_prefix:
         stem = _LS_UPLOAD_PREFIX.sub('', stem)
