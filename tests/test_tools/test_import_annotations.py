@@ -461,3 +461,42 @@ def test_label_map_and_normalized_csv(exports, tmp_path, capsys):
         ok=False,
         capsys=capsys).err
     assert 'outside the 192x128 frame' in err
+
+
+def test_keyframe_clip_centre_is_the_frame_at_its_time(exports, tmp_path,
+                                                       capsys):
+    """mmaction2's SampleAVAFrames, with the written config, centres the
+    clip of timestamp T on the file that holds the video's frame at time T
+    (at the video's own rate and at half of it)."""
+    import av
+    import cv2
+    with av.open(osp.join(exports['videos'], 'syn_train_001.mp4')) as c:
+        video = [f.to_ndarray(format='bgr24') for f in c.decode(video=0)]
+    unique = 0
+    for fps in (FPS, FPS // 2):
+        out = tmp_path / f'o{fps}'
+        run('csv', exports, out, '--fps', str(fps), capsys=capsys)
+        cfg = Config.fromfile(str(out / 'config.py'))
+        init_default_scope('mmaction')
+        ds = DATASETS.build(cfg.val_dataloader.dataset)
+        sample_frames = ds.pipeline.transforms[0]
+        assert type(sample_frames).__name__ == 'SampleAVAFrames'
+        for i in range(len(ds)):
+            info = ds.get_data_info(i)
+            T = info['timestamp']
+            inds = sample_frames(dict(info))['frame_inds']
+            centre = int(inds[sample_frames.clip_len // 2])
+            img = cv2.imread(
+                osp.join(info['frame_dir'],
+                         ds.filename_tmpl.format(centre))).astype(float)
+            diffs = {
+                f: np.abs(img - video[f]).mean()
+                for f in range(
+                    max(0, FPS * T - 2), min(len(video), FPS * T + 3))
+            }
+            best = min(diffs.values())
+            assert diffs[FPS * T] == best, (fps, T, diffs)
+            assert best < 3  # JPEG noise only
+            # where the actors move, no neighbour frame matches as well
+            unique += sum(d == best for d in diffs.values()) == 1
+    assert unique >= 4, unique
