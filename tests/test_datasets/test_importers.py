@@ -308,3 +308,18 @@ def test_track_index_boxes_and_lookup():
     index = VideoTrackIndex('v', info, [row], 10)
     assert index.at(5) == [row] and index.at(4) == [] and index.at(6) == []
     assert osp.basename(info.path) == 'v.mp4'
+
+
+def test_cvat_task_frame_mapping(tmp_path):
+    """start_frame and frame_filter step=N map task frames to video
+    frames."""
+    text = CVAT.replace(
+        '<name>my task</name>', '<name>my task</name><start_frame>10'
+        '</start_frame><frame_filter>step=3</frame_filter>')
+    out = read_cvat(write(tmp_path / 'e.xml', text))
+    assert [a.frame for a in out.annotations] == [10, 13, 13]
+    bad = CVAT.replace(
+        '<name>my task</name>', '<name>my task</name>'
+        '<frame_filter>every 3</frame_filter>')
+    with pytest.raises(AnnotationImportError, match='expected step=N'):
+        read_cvat(write(tmp_path / 'b.xml', bad))

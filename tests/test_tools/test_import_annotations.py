@@ -500,3 +500,46 @@ def test_keyframe_clip_centre_is_the_frame_at_its_time(exports, tmp_path,
             # where the actors move, no neighbour frame matches as well
             unique += sum(d == best for d in diffs.values()) == 1
     assert unique >= 4, unique
+
+
+def test_videos_of_different_lengths(exports, tmp_path, capsys):
+    """A shorter video gets copies of its last frame up to the split's
+    timestamp_end * fps files; the dataset builds and samples it."""
+    import av
+    import cv2
+    ex = _copy(exports, tmp_path)
+    path = osp.join(ex['videos'], 'syn_train_002.mp4')
+    with av.open(path) as c:
+        frames = [f.to_ndarray(format='bgr24') for f in c.decode(video=0)]
+    keep = 40  # 2.5 s
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), FPS,
+                             (frames[0].shape[1], frames[0].shape[0]))
+    for img in frames[:keep]:
+        writer.write(img)
+    writer.release()
+    lines = read_lines(ex['csv_in'])
+    with open(ex['csv_in'], 'w') as f:
+        for line in lines:
+            r = line.split(',')
+            if r[0] != 'syn_train_002.mp4' or float(r[1]) * FPS < keep:
+                f.write(line + '\n')
+    out = tmp_path / 'o'
+    run('csv', ex, out, capsys=capsys)
+    summary = json.load(open(out / 'import_summary.json'))
+    short = summary['videos']['syn_train_002']
+    assert short['frames'] == keep and short['keyframes'] == 3
+    assert short['padded_frames'] == FPS * SECONDS - keep
+    assert summary['videos']['syn_train_000']['padded_frames'] == 0
+    folder = out / 'rawframes' / 'syn_train_002'
+    assert len(os.listdir(folder)) == FPS * SECONDS
+    last = os.stat(folder / f'img_{keep - 1:05d}.jpg')
+    pad = os.stat(folder / f'img_{FPS * SECONDS - 1:05d}.jpg')
+    assert (pad.st_ino, pad.st_size) == (last.st_ino, last.st_size)
+    _, ds = _build(out / 'config.py')
+    train = ds['train_dataloader']
+    idx = [
+        i for i in range(len(train))
+        if train.get_data_info(i)['video_id'] == 'syn_train_002'
+    ]
+    assert len(idx) == 3
+    assert train[idx[-1]]['inputs'].shape[1] == 8
