@@ -298,6 +298,11 @@ def test_track_index_boxes_and_lookup():
     with pytest.raises(
             AnnotationImportError, match='S: person id 1 is also given to A'):
         VideoTrackIndex('v', info, [a, b], 10)
+    beyond = Annotation('v', 1, (0, 0, 5, 5), ('a', ), frame=20, source='S')
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'S: video frame 20 \(0-based\) is beyond the 20 frames'):
+        VideoTrackIndex('v', info, [beyond], 10)
     late = Annotation('v', 1, (0, 0, 5, 5), ('a', ), time=2.5, source='S')
     with pytest.raises(
             AnnotationImportError,

@@ -364,6 +364,19 @@ def test_time_beyond_duration_and_person_clash(exports, tmp_path, capsys):
         f.write(','.join([v, '9.5'] + rest) + '\n')
     err = run('csv', ex, tmp_path / 'o', ok=False, capsys=capsys).err
     assert f'line {len(lines) + 1}: time 9.5 s is beyond the duration' in err
+    # a Label Studio keyframe beyond the video
+    with open(ex['label-studio_in']) as f:
+        tasks = json.load(f)
+    region = tasks[0]['annotations'][0]['result'][0]
+    seq = region['value']['sequence']
+    seq[-1]['enabled'] = True
+    seq.append(dict(seq[-1], frame=FPS * SECONDS + 5, enabled=False))
+    with open(ex['label-studio_in'], 'w') as f:
+        json.dump(tasks, f)
+    err = run('label-studio', ex, tmp_path / 'o', ok=False, capsys=capsys).err
+    assert f"region '{region['id']}', frame {FPS * SECONDS + 1}: video " \
+        f'frame {FPS * SECONDS} (0-based) is beyond the {FPS * SECONDS} ' \
+        'frames' in err
     # two CVAT tracks with one person id at one frame
     xml = osp.join(ex['cvat_in'], 'syn_train_000.xml')
     with open(xml) as f:

@@ -91,7 +91,8 @@ class VideoTrackIndex:
             if ann.frame is not None:
                 if ann.frame >= info.num_frames:
                     raise AnnotationImportError(
-                        f'{ann.source}: frame {ann.frame} is beyond the '
+                        f'{ann.source}: video frame {ann.frame} (0-based) '
+                        'is beyond the '
                         f'{info.num_frames} frames (0..'
                         f'{info.num_frames - 1}) of {info.path}')
                 slot = self.by_frame[ann.frame]
