@@ -208,6 +208,19 @@ def test_tubes_multi_label_error(exports, tmp_path, capsys):
         capsys=capsys).err
     assert 'track' in err and 'output frame 1' in err and \
         '--multi-label split' in err
+    # the failed run (after writing frames) listed its files: --overwrite
+    # replaces them
+    assert (tmp_path / 'o' / 'manifest.txt').is_file()
+    run('cvat',
+        exports,
+        tmp_path / 'o',
+        '--layout',
+        'tubes',
+        '--multi-label',
+        'split',
+        '--overwrite',
+        capsys=capsys)
+    assert (tmp_path / 'o' / 'annotations' / 'tubes_GT.pkl').is_file()
 
 
 def test_fps_interval_and_resize(exports, tmp_path, capsys):

@@ -310,84 +310,90 @@ def import_annotations(fmt: str,
         indexes[v] = VideoTrackIndex(v, info, per_video[v], fps)
 
     before = _prepare_out_dir(out_dir, overwrite)
-    os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
-    first_index = 0 if layout == 'ava' else 1
-    stats: Dict[str, dict] = {}
-    n_total = len(names)
-    for i, v in enumerate(names, 1):
-        t0 = time.time()
-        n_out, n_src = extract_frames(infos[v],
-                                      osp.join(out_dir, 'rawframes', v), fps,
-                                      first_index, short_side, jpeg_quality)
-        late = [f for f in indexes[v].by_frame if f >= n_src]
-        if late:
-            ann = next(iter(indexes[v].by_frame[max(late)].values()))
-            raise AnnotationImportError(
-                f'{ann.source}: frame {max(late)} is beyond the {n_src} '
-                f'frames decoded from {on_disk[v]} (the container said '
-                f'{infos[v].num_frames})')
-        stats[v] = dict(
-            split='train' if v in splits['train'] else 'val',
-            source=osp.abspath(on_disk[v]),
-            source_fps=infos[v].fps,
-            source_frames=n_src,
-            source_size_wh=[infos[v].width, infos[v].height],
-            frames=n_out,
-            frame_size_wh=list(
-                output_size(infos[v].width, infos[v].height, short_side)))
-        seconds = time.time() - t0
-        stats[v]['extract_seconds'] = round(seconds, 3)
-        log(f'[{i}/{n_total}] {v}: {n_src} source frames -> {n_out} frames '
-            f'at {fps} fps in {seconds:.2f} s')
-    if layout == 'ava':
-        result = _write_ava(out_dir, names, splits, indexes, stats, classes,
-                            fps, keyframe_interval, log)
-    else:
-        result = _write_tubes(out_dir, names, splits, indexes, stats, classes,
-                              fps, multi_label, log)
-    clipped = sum(index.clipped for index in indexes.values())
-    if clipped:
-        log(f'note: {clipped} boxes overshot the frame by at most '
-            f'{BOX_TOLERANCE_PX:g} px and were clipped to it')
-    config = _write_config(out_dir, layout, base_config, classes, result)
-    summary = dict(
-        format=fmt,
-        layout=layout,
-        annotations=osp.abspath(annotations),
-        videos_dir=osp.abspath(videos),
-        settings=dict(
-            fps=fps,
-            keyframe_interval=keyframe_interval,
-            short_side=short_side,
-            val_videos=list(val_videos or []),
-            val_ratio=val_ratio,
-            seed=seed,
-            label_map=label_map,
-            base_config=base_config,
-            skip_unannotated=skip_unannotated,
-            csv_box_units=csv_box_units,
-            multi_label=multi_label,
-            person_labels=list(person_labels)),
-        classes={
-            name: i
-            for name, i in sorted(classes.items(), key=lambda x: x[1])
-        },
-        splits=splits,
-        skipped_unannotated=unannotated,
-        ignored_in_export=imported.ignored,
-        totals=dict(
-            videos=len(stats),
-            frames=sum(s['frames'] for s in stats.values()),
-            keyframes=sum(s.get('keyframes', 0) for s in stats.values()),
-            boxes=sum(s.get('boxes', 0) for s in stats.values()),
-            tubes=sum(s.get('tubes', 0) for s in stats.values())),
-        videos=stats,
-        boxes_clipped=clipped,
-        config=config,
-        **result['summary'])
-    summary['import_seconds'] = round(time.time() - t_start, 3)
-    with open(osp.join(out_dir, 'import_summary.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    try:  # a failed import still lists what it wrote, so that
+        # --overwrite can remove it
+        os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
+        first_index = 0 if layout == 'ava' else 1
+        stats: Dict[str, dict] = {}
+        n_total = len(names)
+        for i, v in enumerate(names, 1):
+            t0 = time.time()
+            n_out, n_src = extract_frames(infos[v],
+                                          osp.join(out_dir, 'rawframes',
+                                                   v), fps, first_index,
+                                          short_side, jpeg_quality)
+            late = [f for f in indexes[v].by_frame if f >= n_src]
+            if late:
+                ann = next(iter(indexes[v].by_frame[max(late)].values()))
+                raise AnnotationImportError(
+                    f'{ann.source}: frame {max(late)} is beyond the {n_src} '
+                    f'frames decoded from {on_disk[v]} (the container said '
+                    f'{infos[v].num_frames})')
+            stats[v] = dict(
+                split='train' if v in splits['train'] else 'val',
+                source=osp.abspath(on_disk[v]),
+                source_fps=infos[v].fps,
+                source_frames=n_src,
+                source_size_wh=[infos[v].width, infos[v].height],
+                frames=n_out,
+                frame_size_wh=list(
+                    output_size(infos[v].width, infos[v].height, short_side)))
+            seconds = time.time() - t0
+            stats[v]['extract_seconds'] = round(seconds, 3)
+            log(f'[{i}/{n_total}] {v}: {n_src} source frames -> {n_out} '
+                f'frames at {fps} fps in {seconds:.2f} s')
+        if layout == 'ava':
+            result = _write_ava(out_dir, names, splits, indexes, stats,
+                                classes, fps, keyframe_interval, log)
+        else:
+            result = _write_tubes(out_dir, names, splits, indexes, stats,
+                                  classes, fps, multi_label, log)
+        clipped = sum(index.clipped for index in indexes.values())
+        if clipped:
+            log(f'note: {clipped} boxes overshot the frame by at most '
+                f'{BOX_TOLERANCE_PX:g} px and were clipped to it')
+        config = _write_config(out_dir, layout, base_config, classes, result)
+        summary = dict(
+            format=fmt,
+            layout=layout,
+            annotations=osp.abspath(annotations),
+            videos_dir=osp.abspath(videos),
+            settings=dict(
+                fps=fps,
+                keyframe_interval=keyframe_interval,
+                short_side=short_side,
+                val_videos=list(val_videos or []),
+                val_ratio=val_ratio,
+                seed=seed,
+                label_map=label_map,
+                base_config=base_config,
+                skip_unannotated=skip_unannotated,
+                csv_box_units=csv_box_units,
+                multi_label=multi_label,
+                person_labels=list(person_labels)),
+            classes={
+                name: i
+                for name, i in sorted(classes.items(), key=lambda x: x[1])
+            },
+            splits=splits,
+            skipped_unannotated=unannotated,
+            ignored_in_export=imported.ignored,
+            totals=dict(
+                videos=len(stats),
+                frames=sum(s['frames'] for s in stats.values()),
+                keyframes=sum(s.get('keyframes', 0) for s in stats.values()),
+                boxes=sum(s.get('boxes', 0) for s in stats.values()),
+                tubes=sum(s.get('tubes', 0) for s in stats.values())),
+            videos=stats,
+            boxes_clipped=clipped,
+            config=config,
+            **result['summary'])
+        summary['import_seconds'] = round(time.time() - t_start, 3)
+        with open(osp.join(out_dir, 'import_summary.json'), 'w') as f:
+            json.dump(summary, f, indent=1)
+    except BaseException:
+        write_manifest(out_dir, before)
+        raise
     write_manifest(out_dir, before)
     return summary
 
