@@ -569,3 +569,38 @@ def test_videos_of_different_lengths(exports, tmp_path, capsys):
     ]
     assert len(idx) == 3
     assert train[idx[-1]]['inputs'].shape[1] == 8
+
+
+def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
+                                                      monkeypatch):
+    """A container without a frame count (estimated from its duration):
+    frames beyond the decoded video are found after decoding."""
+    from stmixer_mm.datasets.importers import importer
+    real = importer.probe_video
+
+    def estimated(path):
+        info = real(path)
+        info.num_frames += 10
+        info.frames_exact = False
+        return info
+
+    monkeypatch.setattr(importer, 'probe_video', estimated)
+    ex = _copy(exports, tmp_path)
+    with open(ex['label-studio_in']) as f:
+        tasks = json.load(f)
+    seq = tasks[0]['annotations'][0]['result'][0]['value']['sequence']
+    seq.append(dict(seq[-1], frame=FPS * SECONDS + 3, enabled=False))
+    with open(ex['label-studio_in'], 'w') as f:
+        json.dump(tasks, f)
+    with pytest.raises(
+            importer.AnnotationImportError,
+            match=rf'video frame {FPS * SECONDS + 2} \(0-based\) '
+            rf'is beyond the {FPS * SECONDS} frames decoded'):
+        importer.import_annotations(
+            'label-studio',
+            ex['label-studio_in'],
+            ex['videos'],
+            str(tmp_path / 'o'),
+            fps=FPS,
+            val_videos=['syn_train_001'],
+            log=lambda *a: None)

@@ -89,7 +89,8 @@ class VideoTrackIndex:
         for ann in anns:
             self._check_box(ann)
             if ann.frame is not None:
-                if ann.frame >= info.num_frames:
+                # an estimated count is checked after decoding instead
+                if info.frames_exact and ann.frame >= info.num_frames:
                     raise AnnotationImportError(
                         f'{ann.source}: video frame {ann.frame} (0-based) '
                         'is beyond the '
@@ -326,9 +327,8 @@ def import_annotations(fmt: str,
             if late:
                 ann = next(iter(indexes[v].by_frame[max(late)].values()))
                 raise AnnotationImportError(
-                    f'{ann.source}: frame {max(late)} is beyond the {n_src} '
-                    f'frames decoded from {on_disk[v]} (the container said '
-                    f'{infos[v].num_frames})')
+                    f'{ann.source}: video frame {max(late)} (0-based) is '
+                    f'beyond the {n_src} frames decoded from {on_disk[v]}')
             stats[v] = dict(
                 split='train' if v in splits['train'] else 'val',
                 source=osp.abspath(on_disk[v]),

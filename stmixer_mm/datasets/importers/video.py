@@ -26,6 +26,7 @@ class VideoInfo:
     num_frames: int  # from the container (estimated from the duration
     # when it does not say); the decoded count replaces it on extraction
     duration: float
+    frames_exact: bool = True  # the container states the frame count
 
 
 def find_videos(video_dir: str) -> Dict[str, str]:
@@ -68,7 +69,7 @@ def probe_video(path: str) -> VideoInfo:
             frames = stream.frames or int(round(duration * fps))
             return VideoInfo(path, stream.codec_context.width,
                              stream.codec_context.height, fps, frames, duration
-                             or frames / fps)
+                             or frames / fps, bool(stream.frames))
     except av.error.FFmpegError as e:
         raise AnnotationImportError(
             f'{path}: cannot be read as a video ({e})') from None
