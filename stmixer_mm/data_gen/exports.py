@@ -1,0 +1,213 @@
+"""Synthetic videos with one ground truth written as the annotation
+exports that ``tools/data/import_annotations.py`` reads: CVAT for video
+1.1 XML (one per video), a Label Studio JSON export and the plain CSV.
+
+The scenes are the synthetic AVA scenes (:mod:`.scene`, drawn by
+:mod:`.render`): 1-3 actors per video with multi-label actions from
+:data:`~.settings.CLASSES` changing along the video. Every frame of every
+actor is annotated, so all three exports describe the same boxes:
+
+* CVAT: one ``<track id=person_id label="person">`` per actor with a
+  ``<box>`` on every frame (``keyframe="1"``) and a checkbox attribute per
+  class (``true`` / ``false``);
+* Label Studio: one ``videorectangle`` region per actor and run of frames
+  with one action set (``value.labels``), whose ``sequence`` keeps only
+  the frames where the motion is not linear (the importer interpolates
+  the others, as Label Studio does), the last keyframe ``enabled: false``;
+  the person id in a per-region ``textarea`` result named ``person_id``;
+* CSV: a row per frame, actor and action (``time = frame / fps``).
+
+``truth.json`` holds ``{video: {frame: [[person_id, x1, y1, x2, y2,
+[actions]], ...]}}`` (0-based frames, pixel boxes with exclusive ends) and
+the frame size and fps, so tests compare the import with the truth.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List
+
+from .scene import build_split
+from .settings import CLASSES, SyntheticAVASettings
+from .writers import write_demo_video
+
+
+def actor_truth(video) -> Dict[int, List[list]]:
+    """``{frame: [[person_id, x1, y1, x2, y2, [actions]], ...]}`` of a
+    :class:`~.scene.SyntheticVideo` (boxes clipped to the frame)."""
+    truth = {}
+    for f in range(video.num_frames):
+        rows = []
+        for a, actor in enumerate(video.actors):
+            box = video.visible_box(a, f)
+            if box is None:
+                continue
+            x1, y1 = max(box[0], 0), max(box[1], 0)
+            x2, y2 = min(box[2], video.width), min(box[3], video.height)
+            if x2 <= x1 or y2 <= y1:
+                continue
+            slot = int(video.slot_of_frame[f])
+            actions = sorted(CLASSES[i - 1] for i in video.labels(a, slot))
+            rows.append([actor.person_id, x1, y1, x2, y2, actions])
+        truth[f] = rows
+    return truth
+
+
+def generate_annotation_exports(out_dir: str,
+                                num_videos: int = 6,
+                                seconds: int = 6,
+                                fps: int = 16,
+                                width: int = 192,
+                                height: int = 128,
+                                seed: int = 0) -> Dict[str, str]:
+    """Write ``videos/*.mp4``, ``cvat/*.xml``, ``label_studio.json``,
+    ``annotations.csv`` and ``truth.json`` under ``out_dir``; return their
+    paths. Refuses an ``out_dir`` that is not empty."""
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        raise FileExistsError(f'{out_dir} is not empty')
+    settings = SyntheticAVASettings(
+        num_train_videos=num_videos,
+        num_val_videos=1,
+        seconds_per_video=seconds,
+        fps=fps,
+        width=width,
+        height=height,
+        exclude_prob=0.0,
+        seed=seed)
+    settings.validate()
+    videos, _ = build_split(settings, 'train')
+    paths = dict(
+        videos=osp.join(out_dir, 'videos'),
+        cvat=osp.join(out_dir, 'cvat'),
+        label_studio=osp.join(out_dir, 'label_studio.json'),
+        csv=osp.join(out_dir, 'annotations.csv'),
+        truth=osp.join(out_dir, 'truth.json'))
+    os.makedirs(paths['videos'])
+    os.makedirs(paths['cvat'])
+    tasks, csv_rows, truth_all = [], [], {}
+    for i, v in enumerate(videos):
+        name = f'{v.video_id}.mp4'
+        write_demo_video(v, osp.join(paths['videos'], name))
+        truth = actor_truth(v)
+        truth_all[v.video_id] = {str(f): r for f, r in truth.items()}
+        with open(osp.join(paths['cvat'], f'{v.video_id}.xml'), 'w') as f:
+            f.write(_cvat_xml(v, name, truth, i))
+        tasks.append(_ls_task(v, name, truth, i))
+        for fr, rows in truth.items():
+            for pid, x1, y1, x2, y2, actions in rows:
+                for act in actions:
+                    csv_rows.append(f'{name},{fr / fps:.6f},{x1},{y1},{x2},'
+                                    f'{y2},{act},{pid}\n')
+    with open(paths['label_studio'], 'w') as f:
+        json.dump(tasks, f, indent=1)
+    with open(paths['csv'], 'w') as f:
+        f.write('video,time,x1,y1,x2,y2,action,person_id\n')
+        f.writelines(csv_rows)
+    with open(paths['truth'], 'w') as f:
+        json.dump(
+            dict(fps=fps, width=width, height=height, videos=truth_all), f)
+    return paths
+
+
+def _cvat_xml(video, name: str, truth, task_id: int) -> str:
+    n = video.num_frames
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>', '<annotations>',
+        '  <version>1.1</version>', '  <meta>', '    <task>',
+        f'      <id>{task_id + 1}</id>', f'      <name>{video.video_id}'
+        '</name>', f'      <size>{n}</size>', '      <mode>interpolation'
+        '</mode>', '      <start_frame>0</start_frame>',
+        f'      <stop_frame>{n - 1}</stop_frame>',
+        '      <frame_filter></frame_filter>', '      <labels><label><name>'
+        'person</name><type>rectangle</type></label></labels>',
+        '      <original_size>', f'        <width>{video.width}</width>',
+        f'        <height>{video.height}</height>', '      </original_size>',
+        '    </task>', f'    <source>{name}</source>', '  </meta>'
+    ]
+    pids = sorted({r[0] for rows in truth.values() for r in rows})
+    for pid in pids:
+        out.append(f'  <track id="{pid}" label="person" source="manual">')
+        last = None
+        for f in range(n):
+            row = next((r for r in truth[f] if r[0] == pid), None)
+            if row is None:
+                if last is not None:  # CVAT closes a track with outside=1
+                    out.append(_cvat_box(f, last[1:5], [], outside=1))
+                    last = None
+                continue
+            out.append(_cvat_box(f, row[1:5], row[5], outside=0))
+            last = row
+        out.append('  </track>')
+    out.append('</annotations>')
+    return '\n'.join(out) + '\n'
+
+
+def _cvat_box(frame, box, actions, outside) -> str:
+    attrs = ''.join(f'<attribute name="{c}">'
+                    f'{"true" if c in actions else "false"}</attribute>'
+                    for c in CLASSES)
+    x1, y1, x2, y2 = box
+    return (f'    <box frame="{frame}" keyframe="1" outside="{outside}" '
+            f'occluded="0" xtl="{x1:.2f}" ytl="{y1:.2f}" xbr="{x2:.2f}" '
+            f'ybr="{y2:.2f}" z_order="0">{attrs}</box>')
+
+
+def _ls_task(video, name: str, truth, task_id: int) -> dict:
+    n, w, h = video.num_frames, video.width, video.height
+    result = []
+    pids = sorted({r[0] for rows in truth.values() for r in rows})
+    for pid in pids:
+        runs, cur = [], None  # runs of frames with one action set
+        for f in range(n):
+            row = next((r for r in truth[f] if r[0] == pid), None)
+            key = None if row is None else tuple(row[5])
+            if cur is not None and key == cur[0]:
+                cur[1].append((f, row))
+                continue
+            if cur is not None:
+                runs.append(cur)
+            cur = None if row is None else (key, [(f, row)])
+        if cur is not None:
+            runs.append(cur)
+        for r, (actions, frames) in enumerate(runs):
+            rid = f'p{pid}r{r}'
+            seq = []
+            for j, (f, row) in enumerate(frames):
+                linear = 0 < j < len(frames) - 1 and all(
+                    frames[j + 1][1][c] - row[c] == row[c] -
+                    frames[j - 1][1][c] for c in range(1, 5))
+                if linear:
+                    continue
+                x1, y1, x2, y2 = row[1:5]
+                seq.append(
+                    dict(
+                        frame=f + 1,
+                        time=f / video.fps,
+                        x=100 * x1 / w,
+                        y=100 * y1 / h,
+                        width=100 * (x2 - x1) / w,
+                        height=100 * (y2 - y1) / h,
+                        enabled=j < len(frames) - 1,
+                        rotation=0))
+            result.append(
+                dict(
+                    id=rid,
+                    type='videorectangle',
+                    from_name='box',
+                    to_name='video',
+                    origin='manual',
+                    value=dict(
+                        framesCount=n,
+                        duration=n / video.fps,
+                        sequence=seq,
+                        labels=list(actions))))
+            result.append(
+                dict(
+                    id=rid,
+                    type='textarea',
+                    from_name='person_id',
+                    to_name='video',
+                    value=dict(text=[str(pid)])))
+    return dict(
+        id=task_id + 1,
+        data=dict(video=f'/data/upload/1/{task_id:08x}-{name}'),
+        annotations=[dict(id=task_id + 1, result=result)])

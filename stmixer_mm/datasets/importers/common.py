@@ -1,0 +1,159 @@
+"""The common in-memory form of imported video annotations.
+
+Every reader (:mod:`.cvat`, :mod:`.label_studio`, :mod:`.csv_table`) turns
+its export into :class:`Annotation` records: one box of one person in one
+video at one moment, given either as a 0-based frame of the source video
+(CVAT, Label Studio) or as a time in seconds (CSV), with the set of action
+names of that person at that moment. The writers
+(:mod:`.writers`) resolve frames to times with the probed video's frame
+rate, check the boxes against the probed frame size and sample the
+annotations at the output frames.
+"""
+import os.path as osp
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+
+class AnnotationImportError(ValueError):
+    """Bad input for the importer; the message names the file and the
+    record (line, track, row, frame) and what was expected."""
+
+
+@dataclass
+class Annotation:
+    """One person box at one moment of a video.
+
+    Attributes:
+        video (str): The video key (file name without folder and extension,
+            :func:`video_key`).
+        person_id (int): The person's id within the video.
+        box (tuple): ``(x1, y1, x2, y2)`` in pixels of the source video, or
+            normalised to ``[0, 1]`` when ``normalized`` (CSV with
+            ``--csv-box-units normalized``).
+        actions (tuple): Sorted action names (may be empty: a box without
+            an action).
+        frame (int, optional): 0-based frame of the source video.
+        time (float, optional): Time in seconds (when ``frame`` is None).
+        source (str): Where the record is (file and line / track / row) for
+            messages.
+        track (str): The track / region the record belongs to.
+        normalized (bool): ``box`` is normalised.
+    """
+    video: str
+    person_id: int
+    box: Tuple[float, float, float, float]
+    actions: Tuple[str, ...]
+    frame: Optional[int] = None
+    time: Optional[float] = None
+    source: str = ''
+    track: str = ''
+    normalized: bool = False
+
+
+@dataclass
+class ImportedAnnotations:
+    """What a reader returns.
+
+    Attributes:
+        fmt (str): ``'cvat'``, ``'label-studio'`` or ``'csv'``.
+        annotations (list[Annotation]): Every record.
+        videos (dict): ``{video key: export file}`` for every video the
+            export names (also those without a single box).
+        frame_sizes (dict): ``{video key: (width, height)}`` where the
+            export states the size (CVAT ``original_size``); checked
+            against the video.
+        ignored (dict): ``{what: count}`` of the export's content that the
+            importer does not use (e.g. CVAT attributes other than
+            actions / ``person_id``), reported in the summary.
+    """
+    fmt: str
+    annotations: List[Annotation] = field(default_factory=list)
+    videos: Dict[str, str] = field(default_factory=dict)
+    frame_sizes: Dict[str, Tuple[int, int]] = field(default_factory=dict)
+    ignored: Dict[str, int] = field(default_factory=dict)
+
+
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',
+                    '.mpeg')
+
+# Label Studio stores an uploaded file as ``<8 hex digits>-<name>``
+_LS_UPLOAD_PREFIX = re.compile(r'^[0-9a-f]{8}-')
+
+
+def video_key(name: str, strip_upload_prefix: bool = False) -> str:
+    """The key of a video named ``name`` in an export (a path, URL or file
+    name): its base name without extension (of the ``d`` query parameter
+    for Label Studio's local-storage URLs ``/data/local-files/?d=...``);
+    with ``strip_upload_prefix`` also without Label Studio's ``<8 hex>-``
+    upload prefix."""
+    parts = urlsplit(name)
+    path = parts.path
+    query = parse_qs(parts.query)
+    if 'd' in query:  # Label Studio local storage: /data/local-files/?d=a/b
+        path = query['d'][0]
+    base = osp.basename(path.rstrip('/'))
+    stem = osp.splitext(base)[0]
+    if strip_upload_prefix:
+        stem = _LS_UPLOAD_PREFIX.sub('', stem)
+    return stem
+
+
+def split_actions(text: str) -> Tuple[str, ...]:
+    """Action names of a text / select value: separated by ``;`` or ``|``
+    (``,`` is kept: a name may contain it), blanks dropped."""
+    parts = re.split(r'[;|]', text)
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def read_label_map(path: str) -> Dict[str, int]:
+    """``{name: id}`` of a label map given with ``--label-map``.
+
+    Two forms: an AVA ``label_map.pbtxt`` (``label { name: "..."
+    label_id: N }`` or ``item { name: "..." id: N }``; the ids are kept),
+    or a plain text file with one class name a line (ids 1, 2, ... in
+    order; blank lines and lines starting with ``#`` skipped).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'label map not found: {path}')
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    names: Dict[str, int] = {}
+    if re.search(r'^\s*(label|item)\s*\{', text, re.M):
+        for m in re.finditer(r'(label|item)\s*\{(.*?)\}', text, re.S):
+            body = m.group(2)
+            name = re.search(r'name:\s*"([^"]*)"', body)
+            ident = re.search(r'\b(label_id|id):\s*(-?\d+)', body)
+            line = text[:m.start()].count('\n') + 1
+            if name is None or ident is None:
+                raise AnnotationImportError(
+                    f'label map {path}, line {line}: entry without name: '
+                    '"..." or label_id: N')
+            _add_label(names, name.group(1), int(ident.group(2)), path, line)
+    else:
+        lineno, next_id = 0, 1
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            name = raw.strip()
+            if not name or name.startswith('#'):
+                continue
+            _add_label(names, name, next_id, path, lineno)
+            next_id += 1
+    if not names:
+        raise AnnotationImportError(f'label map {path} lists no classes')
+    return names
+
+
+def _add_label(names: Dict[str, int], name: str, ident: int, path: str,
+               line: int) -> None:
+    if ident < 1:
+        raise AnnotationImportError(
+            f'label map {path}, line {line}: id {ident} of {name!r}; ids are '
+            '1-based (AVA column 0 is the background)')
+    if name in names:
+        raise AnnotationImportError(
+            f'label map {path}, line {line}: class {name!r} listed twice')
+    if ident in names.values():
+        raise AnnotationImportError(
+            f'label map {path}, line {line}: id {ident} given to two classes')
+    names[name] = ident

@@ -1,0 +1,87 @@
+"""Reader of the plain CSV annotation table (stdlib ``csv``).
+
+Header ``video,time,x1,y1,x2,y2,action,person_id``; one row per (video,
+time, person, action): ``time`` in seconds from the start of the video,
+the box in pixels of the source video (``box_units='pixels'``, default) or
+normalised to ``[0, 1]`` (``box_units='normalized'``; chosen explicitly,
+never guessed from the values), ``action`` a class name (empty: a box
+without an action), ``person_id`` an integer. Several rows of one (video,
+time, person_id) are that person's actions (multi-label); they must give
+the same box.
+"""
+import csv
+import os.path as osp
+from typing import Dict, Tuple
+
+from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
+                     video_key)
+
+CSV_HEADER = ('video', 'time', 'x1', 'y1', 'x2', 'y2', 'action', 'person_id')
+BOX_UNITS = ('pixels', 'normalized')
+
+
+def read_csv_table(path: str, box_units: str = 'pixels') -> \
+        ImportedAnnotations:
+    """Read the CSV table ``path`` (see the module)."""
+    if box_units not in BOX_UNITS:
+        raise ValueError(f'box_units must be one of {BOX_UNITS}, got '
+                         f'{box_units!r}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'CSV annotations not found: {path}')
+    out = ImportedAnnotations('csv')
+    merged: Dict[Tuple[str, float, int], Annotation] = {}
+    with open(path, newline='', encoding='utf-8') as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or tuple(h.strip() for h in header) != CSV_HEADER:
+            raise AnnotationImportError(
+                f'{path}, line 1: header {header}, expected '
+                f'{",".join(CSV_HEADER)}')
+        for row in reader:
+            line = reader.line_num
+            if not row or not ''.join(row).strip():
+                raise AnnotationImportError(f'{path}, line {line}: blank '
+                                            'line')
+            if len(row) != len(CSV_HEADER):
+                raise AnnotationImportError(
+                    f'{path}, line {line}: {len(row)} columns, expected '
+                    f'{len(CSV_HEADER)} ({",".join(CSV_HEADER)})')
+            name, time_s = row[0].strip(), row[1]
+            try:
+                time = float(time_s)
+                box = tuple(float(v) for v in row[2:6])
+                pid = int(row[7])
+            except ValueError:
+                raise AnnotationImportError(
+                    f'{path}, line {line}: {row}: time and x1..y2 must be '
+                    'numbers and person_id an integer') from None
+            if not time >= 0:
+                raise AnnotationImportError(
+                    f'{path}, line {line}: time {time_s} is negative')
+            video = video_key(name)
+            out.videos.setdefault(video, path)
+            action = row[6].strip()
+            key = (video, round(time, 6), pid)
+            if key in merged:
+                ann = merged[key]
+                if ann.box != box:
+                    raise AnnotationImportError(
+                        f'{path}, line {line}: person {pid} of {name} at '
+                        f'time {time_s} has box {box} here but {ann.box} '
+                        f'at {ann.source}; rows of one person and time '
+                        'must give the same box')
+                if action:
+                    ann.actions = tuple(sorted(set(ann.actions) | {action}))
+                continue
+            ann = Annotation(
+                video=video,
+                person_id=pid,
+                box=box,
+                actions=(action, ) if action else (),
+                time=time,
+                source=f'{path}, line {line}',
+                track=f'{path}:person {pid}',
+                normalized=box_units == 'normalized')
+            merged[key] = ann
+            out.annotations.append(ann)
+    return out

@@ -1,0 +1,208 @@
+"""Reader of Label Studio's JSON export of a video object-tracking
+(``<VideoRectangle>``) project (stdlib ``json``).
+
+The export is a list of tasks; a task has ``data.video`` (the video's URL
+or path) and ``annotations[].result[]``. A ``videorectangle`` result is one
+region (one person): ``id``, ``value.sequence`` (keyframes ``{frame
+(1-based), time, x, y, width, height (percent of the frame), enabled,
+rotation}``), ``value.labels``, ``value.framesCount``, ``value.duration``.
+Per-region ``choices`` / ``taxonomy`` / ``labels`` results with the same
+``id`` add actions; a per-region ``textarea`` result whose ``from_name`` is
+``person_id`` gives the person id. Between keyframes ``k`` and ``k + 1``
+the box is interpolated linearly when keyframe ``k`` is ``enabled`` (as the
+Label Studio editor does) and absent otherwise; after an enabled last
+keyframe the box is held to the end of the video (``framesCount``). The
+full conventions are in ``docs/en/annotation_formats.md``.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence
+
+from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
+                     video_key)
+
+PERSON_ID_FIELD = 'person_id'
+ACTION_TYPES = ('choices', 'taxonomy', 'labels')
+
+
+def read_label_studio(path: str,
+                      person_labels: Sequence[str] = ('person', ),
+                      video_field: str = 'video') -> ImportedAnnotations:
+    """Read a Label Studio JSON export (a file; a folder of ``*.json``
+    files is read file by file)."""
+    out = ImportedAnnotations('label-studio')
+    if osp.isdir(path):
+        files = sorted(
+            osp.join(path, n) for n in os.listdir(path)
+            if n.lower().endswith('.json'))
+        if not files:
+            raise AnnotationImportError(f'{path}: folder without *.json')
+    elif osp.isfile(path):
+        files = [path]
+    else:
+        raise FileNotFoundError(f'Label Studio export not found: {path}')
+    for file in files:
+        _read_file(file, out, set(person_labels), video_field)
+    return out
+
+
+def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
+               video_field: str) -> None:
+    with open(file, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AnnotationImportError(
+            f'{file}, line {e.lineno}, column {e.colno}: malformed JSON '
+            f'({e.msg}); expected a Label Studio JSON export') from None
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise AnnotationImportError(
+            f'{file}: expected a list of tasks, got {type(tasks).__name__}')
+    for t, task in enumerate(tasks):
+        where = f'{file}: task {t} (id={task.get("id")})' if isinstance(
+            task, dict) else f'{file}: task {t}'
+        if not isinstance(task, dict) or not isinstance(
+                task.get('data'), dict):
+            raise AnnotationImportError(f'{where}: expected an object with '
+                                        '"data"')
+        name = task['data'].get(video_field)
+        if not isinstance(name, str):
+            raise AnnotationImportError(
+                f'{where}: data.{video_field} is missing or not a string '
+                f'(data keys {sorted(task["data"])})')
+        video = video_key(name, strip_upload_prefix=True)
+        if video in out.videos:
+            raise AnnotationImportError(
+                f'{where}: video {video!r} ({name}) is annotated by '
+                f'another task too ({out.videos[video]})')
+        out.videos[video] = f'{file}: task {t}'
+        anns = [
+            a for a in task.get('annotations') or []
+            if not a.get('was_cancelled')
+        ]
+        if len(anns) > 1:
+            raise AnnotationImportError(
+                f'{where}: {len(anns)} annotations (annotators); keep one '
+                'per task in the export')
+        if anns:
+            _read_result(f'{where}, annotation id={anns[0].get("id")}',
+                         anns[0].get('result') or [], video, out,
+                         person_labels)
+
+
+def _read_result(where: str, result: List[dict], video: str,
+                 out: ImportedAnnotations, person_labels: set) -> None:
+    regions: Dict[str, dict] = {}
+    extra_actions: Dict[str, set] = {}
+    person_ids: Dict[str, int] = {}
+    for i, item in enumerate(result):
+        kind, rid = item.get('type'), item.get('id')
+        value = item.get('value') or {}
+        if kind == 'videorectangle':
+            if rid in regions:
+                raise AnnotationImportError(
+                    f'{where}: region id {rid!r} given to two '
+                    'videorectangle results')
+            regions[rid] = item
+        elif kind in ACTION_TYPES:
+            names = value.get(kind) or []
+            if kind == 'taxonomy':
+                names = [p[-1] for p in names if p]
+            extra_actions.setdefault(rid, set()).update(names)
+        elif kind == 'textarea' and item.get('from_name') == PERSON_ID_FIELD:
+            text = ''.join(value.get('text') or []).strip()
+            try:
+                person_ids[rid] = int(text)
+            except ValueError:
+                raise AnnotationImportError(
+                    f'{where}, result {i}: person_id {text!r} of region '
+                    f'{rid!r} is not an integer') from None
+        else:
+            key = f'result type {kind!r}'
+            out.ignored[key] = out.ignored.get(key, 0) + 1
+    unknown = sorted(
+        str(r) for r in set(extra_actions) | set(person_ids)
+        if r not in regions)
+    if unknown:
+        raise AnnotationImportError(
+            f'{where}: per-region results refer to region ids {unknown} '
+            'that have no videorectangle result')
+    next_id = 0
+    for rid, item in regions.items():
+        if rid in person_ids:
+            pid = person_ids[rid]
+        else:
+            while next_id in person_ids.values():
+                next_id += 1
+            pid = next_id
+            next_id += 1
+        value = item.get('value') or {}
+        actions = set(value.get('labels') or []) - person_labels
+        actions |= extra_actions.get(rid, set()) - person_labels
+        out.annotations += expand_sequence(f'{where}, region {rid!r}', value,
+                                           video, pid, tuple(sorted(actions)),
+                                           str(rid))
+
+
+def expand_sequence(where: str, value: dict, video: str, pid: int,
+                    actions: tuple, track: str) -> List[Annotation]:
+    """The per-frame boxes (normalised) of a videorectangle ``value``,
+    interpolated as Label Studio does (see the module)."""
+    seq = value.get('sequence')
+    if not isinstance(seq, list) or not seq:
+        raise AnnotationImportError(f'{where}: value.sequence is missing or '
+                                    'empty')
+    count = value.get('framesCount')
+    keys = []
+    for k, s in enumerate(seq):
+        try:
+            frame = int(s['frame'])
+            box = [float(s[n]) for n in ('x', 'y', 'width', 'height')]
+        except (KeyError, TypeError, ValueError):
+            raise AnnotationImportError(
+                f'{where}: sequence[{k}] {s!r} needs frame, x, y, width, '
+                'height') from None
+        if frame < 1:
+            raise AnnotationImportError(
+                f'{where}: sequence[{k}] frame {frame}; Label Studio frames '
+                'are 1-based')
+        if float(s.get('rotation') or 0) != 0:
+            raise AnnotationImportError(
+                f'{where}: sequence[{k}] (frame {frame}) has rotation '
+                f'{s.get("rotation")}; rotated boxes are not supported')
+        keys.append((frame, box, bool(s.get('enabled', True)), k))
+    keys.sort(key=lambda x: x[0])
+    boxes: Dict[int, List[float]] = {}
+    for i, (frame, box, enabled, _) in enumerate(keys):
+        if frame in boxes:
+            raise AnnotationImportError(
+                f'{where}: frame {frame} is a keyframe twice')
+        boxes[frame] = box
+        if not enabled:
+            continue
+        if i + 1 < len(keys):
+            nxt, nbox = keys[i + 1][0], keys[i + 1][1]
+            for f in range(frame + 1, nxt):
+                a = (f - frame) / (nxt - frame)
+                boxes[f] = [u + a * (v - u) for u, v in zip(box, nbox)]
+        elif isinstance(count, int):
+            for f in range(frame + 1, count + 1):
+                boxes[f] = list(box)
+    anns = []
+    for frame in sorted(boxes):
+        x, y, w, h = boxes[frame]
+        anns.append(
+            Annotation(
+                video=video,
+                person_id=pid,
+                box=(x / 100, y / 100, (x + w) / 100, (y + h) / 100),
+                actions=actions,
+                frame=frame - 1,
+                source=f'{where}, frame {frame}',
+                track=track,
+                normalized=True))
+    return anns

@@ -1,0 +1,606 @@
+"""``tools/data/import_annotations.py`` end to end on the exports written
+by ``tools/data/generate_annotation_exports.py``: the three formats give
+the same AVA rows and tube pickle, equal to the generator's truth, the
+written config builds the datasets, and every kind of bad input stops with
+a message naming where it is."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from stmixer_mm.data_gen.exports import generate_annotation_exports
+from stmixer_mm.datasets import ava_keyframe_file_index
+from stmixer_mm.datasets.act_annotations import load_act_annotations
+from stmixer_mm.registry import DATASETS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(REPO, 'tools', 'data', 'import_annotations.py')
+FPS = 16
+SECONDS = 4
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('import_annotations_tool',
+                                                  TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _load_tool()
+
+
+@pytest.fixture(scope='module')
+def exports(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('exports') / 'ex')
+    paths = generate_annotation_exports(
+        root, num_videos=4, seconds=SECONDS, fps=FPS)
+    paths['cvat_in'] = paths['cvat']
+    paths['label-studio_in'] = paths['label_studio']
+    paths['csv_in'] = paths['csv']
+    with open(paths['truth']) as f:
+        paths['truth_data'] = json.load(f)
+    return paths
+
+
+def run(fmt, exports, out, *extra, ok=True, capsys=None):
+    argv = [
+        fmt, exports[f'{fmt}_in'], '--videos', exports['videos'], '--out-dir',
+        str(out), '--fps',
+        str(FPS), '--val-videos', 'syn_train_001'
+    ] + list(extra)
+    rc = tool.main(argv)
+    if capsys is not None:
+        captured = capsys.readouterr()
+        if ok:
+            assert rc == 0, captured.err
+        else:
+            assert rc == 1, captured.out
+        return captured
+    assert rc == (0 if ok else 1)
+
+
+def truth_rows(truth, split_videos, interval=1):
+    """The AVA rows the truth gives at whole seconds T (frame fps * T)."""
+    classes = sorted({
+        a
+        for v in truth['videos'].values()
+        for rows in v.values()
+        for r in rows
+        for a in r[5]
+    })
+    ids = {c: i + 1 for i, c in enumerate(classes)}
+    w, h, fps = truth['width'], truth['height'], truth['fps']
+    out = []
+    for v in sorted(split_videos):
+        frames = truth['videos'][v]
+        for T in range(0, len(frames) // fps, interval):
+            for pid, x1, y1, x2, y2, actions in sorted(frames[str(fps * T)]):
+                for a in sorted(actions, key=ids.get):
+                    out.append(f'{v},{T:04d},{x1 / w:.4f},{y1 / h:.4f},'
+                               f'{x2 / w:.4f},{y2 / h:.4f},{ids[a]},{pid}')
+    return out
+
+
+def read_lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_round_trip_ava(exports, tmp_path, capsys):
+    outs = {}
+    for fmt in ('cvat', 'label-studio', 'csv'):
+        start = time.time()
+        captured = run(fmt, exports, tmp_path / fmt, capsys=capsys)
+        per_video = (time.time() - start) / 4
+        # a progress line per video with its time
+        assert captured.out.count(' fps in ') == 4, captured.out
+        print(f'{fmt}: {per_video:.3f} s per video')
+        outs[fmt] = tmp_path / fmt
+    truth = exports['truth_data']
+    train = ['syn_train_000', 'syn_train_002', 'syn_train_003']
+    for split, vids in (('train', train), ('val', ['syn_train_001'])):
+        expected = truth_rows(truth, vids)
+        assert expected
+        for fmt, out in outs.items():
+            rows = read_lines(out / 'annotations' / f'{split}.csv')
+            rows.sort(key=lambda r:
+                      (r.split(',')[0], r.split(',')[1], int(r.split(',')[7])))
+            assert rows == sorted(
+                expected,
+                key=lambda r:
+                (r.split(',')[0], r.split(',')[1], int(r.split(',')[7]))), (
+                    fmt, split)
+    summary = json.load(open(outs['cvat'] / 'import_summary.json'))
+    assert summary['splits'] == dict(train=train, val=['syn_train_001'])
+    assert summary['videos']['syn_train_000']['frames'] == FPS * SECONDS
+    assert summary['videos']['syn_train_000']['keyframes'] == SECONDS
+    # the keyframe of timestamp T is the 0-based frame file fps * T
+    assert ava_keyframe_file_index(3, 0, FPS, 0) == 3 * FPS
+    assert osp.isfile(outs['cvat'] / 'rawframes' / 'syn_train_000' /
+                      f'img_{3 * FPS:05d}.jpg')
+
+
+def _build(config_path):
+    cfg = Config.fromfile(str(config_path))
+    init_default_scope('mmaction')
+    datasets = {}
+    for key in ('train_dataloader', 'val_dataloader'):
+        datasets[key] = DATASETS.build(cfg[key]['dataset'])
+    return cfg, datasets
+
+
+def test_ava_config_builds_dataset(exports, tmp_path, capsys):
+    run('cvat', exports, tmp_path / 'o', capsys=capsys)
+    cfg, ds = _build(tmp_path / 'o' / 'config.py')
+    assert type(ds['train_dataloader']).__name__ == 'ValidatedAVADataset'
+    assert len(ds['train_dataloader']) == 3 * SECONDS
+    assert len(ds['val_dataloader']) == SECONDS
+    assert cfg.model.decoder.stage_head.num_actions == \
+        cfg.val_evaluator.num_classes - 1
+    sample = ds['train_dataloader'][0]
+    assert sample['inputs'].shape[1] == 8  # the base config's clip
+    assert cfg.train_dataloader.dataset.start_index == 0
+    assert cfg.train_dataloader.dataset.timestamp_start == 0
+
+
+def test_round_trip_tubes(exports, tmp_path, capsys):
+    gts = {}
+    for fmt in ('cvat', 'label-studio', 'csv'):
+        run(fmt,
+            exports,
+            tmp_path / fmt,
+            '--layout',
+            'tubes',
+            '--multi-label',
+            'split',
+            capsys=capsys)
+        gts[fmt] = load_act_annotations(
+            str(tmp_path / fmt / 'annotations' / 'tubes_GT.pkl'))
+    ref = gts['cvat']
+    for fmt, gt in gts.items():
+        assert gt['labels'] == ref['labels']
+        assert gt['nframes'] == ref['nframes']
+        for v, tubes in ref['gttubes'].items():
+            assert sorted(gt['gttubes'][v]) == sorted(tubes)
+            for label in tubes:
+                for a, b in zip(gt['gttubes'][v][label], tubes[label]):
+                    np.testing.assert_allclose(a, b, atol=1e-3)
+    # the truth: every frame of every actor with each of its actions
+    truth = exports['truth_data']
+    labels = ref['labels']
+    for v, frames in truth['videos'].items():
+        expected = sorted((int(f) + 1, labels.index(a), x1, y1, x2, y2)
+                          for f, rows in frames.items()
+                          for _, x1, y1, x2, y2, actions in rows
+                          for a in actions)
+        got = sorted(
+            (int(row[0]), label) + tuple(round(float(c), 3) for c in row[1:])
+            for label, tubes in ref['gttubes'][v].items() for tube in tubes
+            for row in tube)
+        assert got == expected, v
+    assert ref['train_videos'] == [[
+        'syn_train_000', 'syn_train_002', 'syn_train_003'
+    ]]
+    cfg, ds = _build(tmp_path / 'cvat' / 'config.py')
+    assert type(ds['train_dataloader']).__name__ == 'TubeDataset'
+    assert len(ds['val_dataloader']) == FPS * SECONDS
+    assert ds['train_dataloader'][0]['inputs'].shape[1] == 8
+
+
+def test_tubes_multi_label_error(exports, tmp_path, capsys):
+    err = run(
+        'cvat',
+        exports,
+        tmp_path / 'o',
+        '--layout',
+        'tubes',
+        ok=False,
+        capsys=capsys).err
+    assert 'track' in err and 'output frame 1' in err and \
+        '--multi-label split' in err
+    # the failed run (after writing frames) listed its files: --overwrite
+    # replaces them
+    assert (tmp_path / 'o' / 'manifest.txt').is_file()
+    run('cvat',
+        exports,
+        tmp_path / 'o',
+        '--layout',
+        'tubes',
+        '--multi-label',
+        'split',
+        '--overwrite',
+        capsys=capsys)
+    assert (tmp_path / 'o' / 'annotations' / 'tubes_GT.pkl').is_file()
+
+
+def test_fps_interval_and_resize(exports, tmp_path, capsys):
+    run('csv',
+        exports,
+        tmp_path / 'o',
+        '--keyframe-interval',
+        '2',
+        '--short-side',
+        '64',
+        capsys=capsys)
+    args = [
+        'csv', exports['csv_in'], '--videos', exports['videos'], '--out-dir',
+        str(tmp_path / 'half'), '--fps', '8', '--val-videos', 'syn_train_001'
+    ]
+    assert tool.main(args) == 0
+    truth = exports['truth_data']
+    expected = truth_rows(truth, ['syn_train_001'], interval=2)
+    key = (lambda r: (r.split(',')[0], r.split(',')[1], int(r.split(',')[7])))
+    got = read_lines(tmp_path / 'o' / 'annotations' / 'val.csv')
+    assert sorted(got, key=key) == sorted(expected, key=key)
+    frames = os.listdir(tmp_path / 'o' / 'rawframes' / 'syn_train_001')
+    assert len(frames) == FPS * SECONDS
+    import cv2
+    img = cv2.imread(
+        str(tmp_path / 'o' / 'rawframes' / 'syn_train_001' / 'img_00000.jpg'))
+    assert img.shape[:2] == (64, 96)
+    # at 8 fps the keyframes are the same moments: the same rows
+    half = read_lines(tmp_path / 'half' / 'annotations' / 'val.csv')
+    assert sorted(
+        half, key=key) == sorted(
+            truth_rows(truth, ['syn_train_001']), key=key)
+    assert len(os.listdir(tmp_path / 'half' / 'rawframes' /
+                          'syn_train_001')) == 8 * SECONDS
+
+
+def test_out_dir_and_overwrite(exports, tmp_path, capsys):
+    out = tmp_path / 'o'
+    out.mkdir()
+    (out / 'mine.txt').write_text('x')
+    err = run('csv', exports, out, ok=False, capsys=capsys).err
+    assert 'not empty' in err and '--overwrite' in err
+    # --overwrite without a manifest deletes nothing
+    err = run('csv', exports, out, '--overwrite', ok=False, capsys=capsys).err
+    assert 'manifest' in err
+    os.remove(out / 'mine.txt')
+    run('csv', exports, out, capsys=capsys)
+    (out / 'mine.txt').write_text('x')
+    stale = out / 'rawframes' / 'syn_train_000' / 'img_00000.jpg'
+    assert stale.exists()
+    run('csv', exports, out, '--overwrite', '--fps', '8', capsys=capsys)
+    assert (out / 'mine.txt').read_text() == 'x'  # not ours: kept
+    n = len(os.listdir(out / 'rawframes' / 'syn_train_000'))
+    assert n == 8 * SECONDS  # the 16-fps frames were removed
+
+
+def _copy(exports, tmp_path):
+    """A writable copy of the videos and exports."""
+    root = tmp_path / 'copy'
+    shutil.copytree(osp.dirname(exports['videos']), root)
+    return {
+        'videos': str(root / 'videos'),
+        'cvat_in': str(root / 'cvat'),
+        'label-studio_in': str(root / 'label_studio.json'),
+        'csv_in': str(root / 'annotations.csv'),
+    }
+
+
+def _edit(path, old, new, count=1):
+    with open(path) as f:
+        text = f.read()
+    assert old in text
+    with open(path, 'w') as f:
+        f.write(text.replace(old, new, count))
+
+
+def test_bad_inputs(exports, tmp_path, capsys):
+    ex = _copy(exports, tmp_path)
+    out = tmp_path / 'o'
+
+    def fails(fmt, *extra):
+        return run(fmt, ex, out, *extra, ok=False, capsys=capsys).err
+
+    # a box outside the frame: file, row, box and frame size
+    def set_x2(value):
+        lines = read_lines(ex['csv_in'])
+        v, t, x1, y1, _, y2, _, p = lines[1].split(',')
+        with open(ex['csv_in'], 'w') as f:
+            for line in lines:
+                r = line.split(',')
+                if (r[0], r[1], r[7]) == (v, t, p):
+                    r[4] = value
+                f.write(','.join(r) + '\n')
+
+    set_x2('197')
+    err = fails('csv')
+    assert 'annotations.csv, line 2: box' in err and '197.00' in err and \
+        '192x128 frame' in err
+    # an overshoot of at most 1 px is clipped
+    set_x2('192.6')
+    res = run('csv', ex, tmp_path / 'clip', capsys=capsys)
+    assert 'note: 1 boxes overshot the frame by at most 1 px' in res.out
+    summary = json.load(open(tmp_path / 'clip' / 'import_summary.json'))
+    assert summary['boxes_clipped'] == 1
+    # malformed XML / JSON: file and position
+    xml = osp.join(ex['cvat_in'], 'syn_train_002.xml')
+    _edit(xml, '</track>', '</trak>')
+    err = fails('cvat')
+    assert 'syn_train_002.xml, line' in err and 'malformed XML' in err
+    _edit(ex['label-studio_in'], '"sequence"', '"sequence', 1)
+    err = fails('label-studio')
+    assert 'label_studio.json, line' in err and 'malformed JSON' in err
+    # labels missing from --label-map
+    lm = tmp_path / 'lm.txt'
+    lm.write_text('stand\ncrouch\n')
+    err = fails('csv', '--label-map', str(lm))
+    assert 'are not in --label-map' in err and 'walk' in err
+    # an --fps above the video's own
+    err = fails('csv', '--fps', '25')
+    assert '--fps 25 is above the frame rate 16.000' in err
+    # an empty split
+    err = run(
+        'csv',
+        ex,
+        out,
+        '--val-videos',
+        *[f'syn_train_00{i}' for i in range(4)],
+        ok=False,
+        capsys=capsys).err
+    assert 'train split is empty' in err
+
+
+def test_missing_and_unannotated_videos(exports, tmp_path, capsys):
+    ex = _copy(exports, tmp_path)
+    out = tmp_path / 'o'
+    extra = osp.join(ex['videos'], 'extra.mp4')
+    shutil.copy(osp.join(ex['videos'], 'syn_train_000.mp4'), extra)
+    err = run('csv', ex, out, ok=False, capsys=capsys).err
+    assert "['extra']" in err and 'no annotations' in err and \
+        '--skip-unannotated' in err
+    res = run('csv', ex, out, '--skip-unannotated', capsys=capsys)
+    assert 'extra.mp4 has no annotations: skipped' in res.out
+    os.remove(extra)
+    os.remove(osp.join(ex['videos'], 'syn_train_003.mp4'))
+    err = run('csv', ex, tmp_path / 'o2', ok=False, capsys=capsys).err
+    assert "videos ['syn_train_003'] are annotated" in err
+
+
+def test_time_beyond_duration_and_person_clash(exports, tmp_path, capsys):
+    ex = _copy(exports, tmp_path)
+    lines = read_lines(ex['csv_in'])
+    v, t, *rest = lines[1].split(',')
+    with open(ex['csv_in'], 'a') as f:
+        f.write(','.join([v, '9.5'] + rest) + '\n')
+    err = run('csv', ex, tmp_path / 'o', ok=False, capsys=capsys).err
+    assert f'line {len(lines) + 1}: time 9.5 s is beyond the duration' in err
+    # a Label Studio keyframe beyond the video
+    with open(ex['label-studio_in']) as f:
+        tasks = json.load(f)
+    region = tasks[0]['annotations'][0]['result'][0]
+    seq = region['value']['sequence']
+    seq[-1]['enabled'] = True
+    seq.append(dict(seq[-1], frame=FPS * SECONDS + 5, enabled=False))
+    with open(ex['label-studio_in'], 'w') as f:
+        json.dump(tasks, f)
+    err = run('label-studio', ex, tmp_path / 'o', ok=False, capsys=capsys).err
+    assert f"region '{region['id']}', frame {FPS * SECONDS + 1}: video " \
+        f'frame {FPS * SECONDS} (0-based) is beyond the {FPS * SECONDS} ' \
+        'frames' in err
+    # two CVAT tracks with one person id at one frame
+    xml = osp.join(ex['cvat_in'], 'syn_train_000.xml')
+    with open(xml) as f:
+        text = f.read()
+    start = text.index('  <track id="0"')
+    end = text.index('</track>', start) + len('</track>\n')
+    clone = text[start:end].replace('<track id="0"', '<track id="7"')
+    clone = clone.replace(
+        'z_order="0">', 'z_order="0"><attribute name="person_id">0'
+        '</attribute>')
+    with open(xml, 'w') as f:
+        f.write(text[:end] + clone + text[end:])
+    err = run('cvat', ex, tmp_path / 'o', ok=False, capsys=capsys).err
+    assert 'track id=7' in err and 'person id 0 is also given to' in err
+    # a track with zero-area boxes
+    with open(xml, 'w') as f:
+        f.write(text.replace('xbr="', 'xbr="0" old="', 1))
+    err = run('cvat', ex, tmp_path / 'o', ok=False, capsys=capsys).err
+    assert 'zero-area' in err and 'track 0' in err and 'frame 0' in err
+
+
+def test_cli_subprocess(exports, tmp_path):
+    """The command line as the user types it (one run)."""
+    out = tmp_path / 'o'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    res = subprocess.run([
+        sys.executable, TOOL, 'label-studio', exports['label_studio'],
+        '--videos', exports['videos'], '--out-dir',
+        str(out), '--fps', '16', '--val-ratio', '0.25', '--seed', '1'
+    ],
+                         cwd=REPO,
+                         env=env,
+                         capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    assert 'train with: python tools/train.py' in res.stdout
+    assert (out / 'config.py').is_file()
+    assert (out / 'manifest.txt').is_file()
+    summary = json.load(open(out / 'import_summary.json'))
+    assert len(summary['splits']['val']) == 1
+
+
+def test_label_map_and_normalized_csv(exports, tmp_path, capsys):
+    ex = _copy(exports, tmp_path)
+    truth = exports['truth_data']
+    w, h = truth['width'], truth['height']
+    lines = read_lines(ex['csv_in'])
+    with open(ex['csv_in'], 'w') as f:
+        f.write(lines[0] + '\n')
+        for line in lines[1:]:
+            v, t, x1, y1, x2, y2, a, p = line.split(',')
+            f.write(f'{v},{t},{float(x1) / w},{float(y1) / h},'
+                    f'{float(x2) / w},{float(y2) / h},{a},{p}\n')
+    classes = sorted({
+        a
+        for v in truth['videos'].values()
+        for rows in v.values()
+        for r in rows
+        for a in r[5]
+    })
+    lm = tmp_path / 'lm.pbtxt'
+    # ids in reverse name order, with a gap and an unused class
+    ids = {c: 2 * (len(classes) - i) for i, c in enumerate(classes)}
+    lm.write_text(''.join(f'label {{\n  name: "{c}"\n  label_id: {i}\n}}\n'
+                          for c, i in ids.items()) +
+                  'label {\n  name: "unused"\n  label_id: 1\n}\n')
+    run('csv',
+        ex,
+        tmp_path / 'o',
+        '--csv-box-units',
+        'normalized',
+        '--label-map',
+        str(lm),
+        capsys=capsys)
+    got = read_lines(tmp_path / 'o' / 'annotations' / 'val.csv')
+    by_name = {i + 1: c for i, c in enumerate(classes)}
+    expected = []
+    for row in truth_rows(truth, ['syn_train_001']):
+        r = row.split(',')
+        r[6] = str(ids[by_name[int(r[6])]])
+        expected.append(','.join(r))
+    key = (lambda r: (r.split(',')[0], r.split(',')[1], int(r.split(',')[7]),
+                      int(r.split(',')[6])))
+    assert sorted(got, key=key) == sorted(expected, key=key)
+    cfg = Config.fromfile(str(tmp_path / 'o' / 'config.py'))
+    assert cfg.val_evaluator.num_classes == 2 * len(classes) + 1
+    assert cfg.model.decoder.stage_head.num_actions == 2 * len(classes)
+    # pixels read as normalised: every box is far outside the frame
+    err = run(
+        'csv',
+        exports,
+        tmp_path / 'o2',
+        '--csv-box-units',
+        'normalized',
+        ok=False,
+        capsys=capsys).err
+    assert 'outside the 192x128 frame' in err
+
+
+def test_keyframe_clip_centre_is_the_frame_at_its_time(exports, tmp_path,
+                                                       capsys):
+    """mmaction2's SampleAVAFrames, with the written config, centres the
+    clip of timestamp T on the file that holds the video's frame at time T
+    (at the video's own rate and at half of it)."""
+    import av
+    import cv2
+    with av.open(osp.join(exports['videos'], 'syn_train_001.mp4')) as c:
+        video = [f.to_ndarray(format='bgr24') for f in c.decode(video=0)]
+    unique = 0
+    for fps in (FPS, FPS // 2):
+        out = tmp_path / f'o{fps}'
+        run('csv', exports, out, '--fps', str(fps), capsys=capsys)
+        cfg = Config.fromfile(str(out / 'config.py'))
+        init_default_scope('mmaction')
+        ds = DATASETS.build(cfg.val_dataloader.dataset)
+        sample_frames = ds.pipeline.transforms[0]
+        assert type(sample_frames).__name__ == 'SampleAVAFrames'
+        for i in range(len(ds)):
+            info = ds.get_data_info(i)
+            T = info['timestamp']
+            inds = sample_frames(dict(info))['frame_inds']
+            centre = int(inds[sample_frames.clip_len // 2])
+            img = cv2.imread(
+                osp.join(info['frame_dir'],
+                         ds.filename_tmpl.format(centre))).astype(float)
+            diffs = {
+                f: np.abs(img - video[f]).mean()
+                for f in range(
+                    max(0, FPS * T - 2), min(len(video), FPS * T + 3))
+            }
+            best = min(diffs.values())
+            assert diffs[FPS * T] == best, (fps, T, diffs)
+            assert best < 3  # JPEG noise only
+            # where the actors move, no neighbour frame matches as well
+            unique += sum(d == best for d in diffs.values()) == 1
+    assert unique >= 4, unique
+
+
+def test_videos_of_different_lengths(exports, tmp_path, capsys):
+    """A shorter video gets copies of its last frame up to the split's
+    timestamp_end * fps files; the dataset builds and samples it."""
+    import av
+    import cv2
+    ex = _copy(exports, tmp_path)
+    path = osp.join(ex['videos'], 'syn_train_002.mp4')
+    with av.open(path) as c:
+        frames = [f.to_ndarray(format='bgr24') for f in c.decode(video=0)]
+    keep = 40  # 2.5 s
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), FPS,
+                             (frames[0].shape[1], frames[0].shape[0]))
+    for img in frames[:keep]:
+        writer.write(img)
+    writer.release()
+    lines = read_lines(ex['csv_in'])
+    with open(ex['csv_in'], 'w') as f:
+        for line in lines:
+            r = line.split(',')
+            if r[0] != 'syn_train_002.mp4' or float(r[1]) * FPS < keep:
+                f.write(line + '\n')
+    out = tmp_path / 'o'
+    run('csv', ex, out, capsys=capsys)
+    summary = json.load(open(out / 'import_summary.json'))
+    short = summary['videos']['syn_train_002']
+    assert short['frames'] == keep and short['keyframes'] == 3
+    assert short['padded_frames'] == FPS * SECONDS - keep
+    assert summary['videos']['syn_train_000']['padded_frames'] == 0
+    folder = out / 'rawframes' / 'syn_train_002'
+    assert len(os.listdir(folder)) == FPS * SECONDS
+    last = os.stat(folder / f'img_{keep - 1:05d}.jpg')
+    pad = os.stat(folder / f'img_{FPS * SECONDS - 1:05d}.jpg')
+    assert (pad.st_ino, pad.st_size) == (last.st_ino, last.st_size)
+    _, ds = _build(out / 'config.py')
+    train = ds['train_dataloader']
+    idx = [
+        i for i in range(len(train))
+        if train.get_data_info(i)['video_id'] == 'syn_train_002'
+    ]
+    assert len(idx) == 3
+    assert train[idx[-1]]['inputs'].shape[1] == 8
+
+
+def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
+                                                      monkeypatch):
+    """A container without a frame count (estimated from its duration):
+    frames beyond the decoded video are found after decoding."""
+    from stmixer_mm.datasets.importers import importer
+    real = importer.probe_video
+
+    def estimated(path):
+        info = real(path)
+        info.num_frames += 10
+        info.frames_exact = False
+        return info
+
+    monkeypatch.setattr(importer, 'probe_video', estimated)
+    ex = _copy(exports, tmp_path)
+    with open(ex['label-studio_in']) as f:
+        tasks = json.load(f)
+    seq = tasks[0]['annotations'][0]['result'][0]['value']['sequence']
+    seq.append(dict(seq[-1], frame=FPS * SECONDS + 3, enabled=False))
+    with open(ex['label-studio_in'], 'w') as f:
+        json.dump(tasks, f)
+    with pytest.raises(
+            importer.AnnotationImportError,
+            match=rf'video frame {FPS * SECONDS + 2} \(0-based\) '
+            rf'is beyond the {FPS * SECONDS} frames decoded'):
+        importer.import_annotations(
+            'label-studio',
+            ex['label-studio_in'],
+            ex['videos'],
+            str(tmp_path / 'o'),
+            fps=FPS,
+            val_videos=['syn_train_001'],
+            log=lambda *a: None)
