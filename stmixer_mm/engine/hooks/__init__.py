@@ -1,6 +1,7 @@
 from .ava_evaluation_check_hook import AVAEvaluationCheckHook
 from .checkpoint_hooks import (CheckpointCheckHook, LoadFromCheckHook,
                                ResumeCheckHook)
+from .class_names_hook import ClassNamesHook
 from .class_consistency_hook import (ClassConsistencyHook,
                                      add_class_consistency_hook,
                                      check_model_fits_dataset)
@@ -10,7 +11,7 @@ from .visualization_hook import (ActionDetVisualizationHook,
                                  trigger_visualization_hook)
 
 __all__ = [
-    'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ResumeCheckHook',
+    'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ClassNamesHook', 'ResumeCheckHook',
     'LoadFromCheckHook', 'ClassConsistencyHook', 'check_model_fits_dataset',
     'add_class_consistency_hook', 'RandomStateHook', 'get_rng_state',
     'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',
