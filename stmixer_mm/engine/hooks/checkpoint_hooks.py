@@ -35,6 +35,10 @@ class CheckpointCheckHook(Hook):
             warning. Defaults to True.
         opt_out (str): the opt-out named in the message.
         source (str, optional): the checkpoint's name in the message.
+        check_classes (bool): also compare the checkpoint's
+            ``meta.dataset_meta.classes`` with the test dataset's classes
+            (an error with ``strict``, else a warning; logged when they
+            agree). Defaults to True.
     """
 
     priority = 'VERY_HIGH'
@@ -42,10 +46,12 @@ class CheckpointCheckHook(Hook):
     def __init__(self,
                  strict: bool = True,
                  opt_out: str = '--non-strict',
-                 source: Optional[str] = None) -> None:
+                 source: Optional[str] = None,
+                 check_classes: bool = True) -> None:
         self.strict = strict
         self.opt_out = opt_out
         self.source = source
+        self.check_classes = check_classes
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         check_checkpoint_fits(
@@ -56,9 +62,68 @@ class CheckpointCheckHook(Hook):
             if self.source else 'the checkpoint',
             opt_out=self.opt_out,
             logger=runner.logger)
+        if self.check_classes:
+            self._check_classes(runner, checkpoint)
         # mmengine loads ``state_dict`` or else the whole dict: give it the
         # weights that were checked (e.g. a ``{'model': ...}`` file)
         give_state_dict(checkpoint)
+
+    def _check_classes(self, runner, checkpoint: dict) -> None:
+        """The checkpoint's ``meta.dataset_meta.classes`` name the
+        evaluated dataset's classes in the same columns (a model trained
+        on other classes in other columns would be scored against the
+        wrong ground truth)."""
+        ck_classes = checkpoint_classes(checkpoint)
+        loader = getattr(runner, '_test_dataloader', None)
+        dataset = getattr(loader, 'dataset', None)
+        if not ck_classes or dataset is None:
+            return
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        from stmixer_mm.apis.class_names import model_action_columns
+        try:
+            num_actions, convention = model_action_columns(model)
+        except TypeError:
+            return
+        if convention != 'ava':
+            return
+        ds_classes = dataset_classes(dataset, num_actions)
+        if not ds_classes:
+            return
+        differ = [(i + 1, a, b)
+                  for i, (a, b) in enumerate(zip(ck_classes, ds_classes))
+                  if a is not None and b is not None and a != b]
+        if len(ck_classes) != len(ds_classes):
+            differ.append(('count', len(ck_classes), len(ds_classes)))
+        if not differ:
+            runner.logger.info(
+                'the checkpoint\'s classes (meta.dataset_meta.classes) '
+                'are the test dataset\'s: ' +
+                ', '.join(f'{i + 1}: {c}' for i, c in enumerate(ck_classes)
+                          if c is not None))
+            return
+        listing = '; '.join(
+            f'column {i}: checkpoint {a!r}, dataset {b!r}'
+            for i, a, b in differ[:20])
+        message = (
+            f'checkpoint {self.source or ""} was trained on other classes '
+            f'than the test dataset names in the same columns ({listing}): '
+            'its scores would be evaluated against the wrong classes')
+        if self.strict:
+            raise CheckpointMismatchError(
+                f'checkpoint {self.source}' if self.source else
+                'the checkpoint', {
+                    'missing': [],
+                    'unexpected': [],
+                    'shape': []
+                },
+                self.opt_out,
+                summary=message,
+                advice=f'Fine-tune it onto these classes (load_from_classes='
+                f"'by_name', docs/en/finetune.md) or pass {self.opt_out} "
+                'to evaluate anyway.')
+        runner.logger.warning(message)
 
 
 @HOOKS.register_module()
