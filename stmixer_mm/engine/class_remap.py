@@ -41,8 +41,7 @@ def _num_actions(model) -> int:
     return model_action_columns(model)[0]
 
 
-def classes_from_label_map(path: str,
-                           num_actions: int) -> List[Optional[str]]:
+def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
     """The ``num_actions`` entries of ``meta.dataset_meta.classes`` from a
     label map (AVA ``.pbtxt``, 1-based ids, or ACT ``.pkl``): ``None`` for
     the ids it does not list.
@@ -58,7 +57,8 @@ def classes_from_label_map(path: str,
     return [names.get(i) for i in range(1, num_actions + 1)]
 
 
-def dataset_classes(dataset, num_actions: int) -> Optional[List[Optional[str]]]:
+def dataset_classes(dataset,
+                    num_actions: int) -> Optional[List[Optional[str]]]:
     """The class list of a built dataset (through wrappers): its
     ``metainfo['classes']`` (``TubeDataset``), else the label map of its
     ``label_file`` (AVA datasets); None when it has neither."""
@@ -86,10 +86,9 @@ def dataset_classes(dataset, num_actions: int) -> Optional[List[Optional[str]]]:
 def checkpoint_classes(checkpoint: dict) -> Optional[List[Optional[str]]]:
     """``meta.dataset_meta.classes`` of a loaded checkpoint, or None."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    dataset_meta = meta.get('dataset_meta') if isinstance(meta,
-                                                          dict) else None
-    classes = dataset_meta.get('classes') if isinstance(
-        dataset_meta, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    classes = dataset_meta.get('classes') if isinstance(dataset_meta,
+                                                        dict) else None
     if not classes:
         return None
     return [None if c is None else str(c) for c in classes]
@@ -106,10 +105,7 @@ def action_class_keys(model) -> List[str]:
     """
     num_actions = _num_actions(model)
     state = model.state_dict()
-    keys = [
-        k for k in state
-        if k.rsplit('.', 2)[-2:-1] == [ACTION_CLASSIFIER]
-    ]
+    keys = [k for k in state if k.rsplit('.', 2)[-2:-1] == [ACTION_CLASSIFIER]]
     if not keys:
         raise ClassRemapError(
             f'{type(model).__name__} has no {ACTION_CLASSIFIER} module: '
@@ -187,8 +183,7 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
                 f'list has {len(src_classes)} entries ({list(src_classes)})')
         if tuple(src.shape[1:]) != tuple(own[key].shape[1:]):
             continue  # another architecture: reported by the strict check
-        new = own[key].detach().clone().to(device=src.device,
-                                           dtype=src.dtype)
+        new = own[key].detach().clone().to(device=src.device, dtype=src.dtype)
         for _, i, j in matched:
             new[j - 1] = src[i - 1]
         state_dict[key] = new

@@ -974,19 +974,15 @@ def test_cli_to_classes_maps_rows_by_name(tmp_path):
     label_map = _pbtxt(tmp_path / 'src.pbtxt',
                        {i: f'act{i}'
                         for i in range(1, ACTIONS + 1)})
-    target = _pbtxt(tmp_path / 'mine.pbtxt', {
-        1: 'act5',
-        2: 'wave',
-        3: 'act2'
-    })
+    target = _pbtxt(tmp_path / 'mine.pbtxt', {1: 'act5', 2: 'wave', 3: 'act2'})
     model = copy.deepcopy(SLOWONLY_MODEL)
     model['decoder']['stage_head']['num_actions'] = 3
     config = _write_config(tmp_path, model)
     dst = tmp_path / 'mine.pth'
     ckpt = tool.main([
         str(tmp_path / 'src.pth'),
-        str(dst), '--config', config, '--label-map', label_map,
-        '--to-classes', target, '--seed', '7'
+        str(dst), '--config', config, '--label-map', label_map, '--to-classes',
+        target, '--seed', '7'
     ])
     assert ckpt['meta']['dataset_meta']['classes'] == ['act5', 'wave', 'act2']
     state = torch.load(dst, weights_only=True)['state_dict']

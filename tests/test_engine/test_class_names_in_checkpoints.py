@@ -19,8 +19,9 @@ from stmixer_mm.engine.hooks import ClassNamesHook
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
-TINY_LABELS = ['stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object',
-               'talk_to']
+TINY_LABELS = [
+    'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
+]
 
 
 def _env():
@@ -134,8 +135,7 @@ def test_checkpoint_of_other_classes_is_refused_for_testing():
     assert "column 3: checkpoint 'c', dataset 'b'" in msg
     assert "load_from_classes='by_name'" in msg
     # --non-strict: a warning
-    CheckpointCheckHook(strict=False).after_load_checkpoint(
-        runner, dict(ckpt))
+    CheckpointCheckHook(strict=False).after_load_checkpoint(runner, dict(ckpt))
     # same names (None = unlisted id): fine
     CheckpointCheckHook().after_load_checkpoint(
         _test_runner(model, ['a', None, 'c', 'd']),

@@ -23,8 +23,9 @@ from stmixer_mm.engine.class_remap import (ClassRemapError, action_class_keys,
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
-TINY_LABELS = ['stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object',
-               'talk_to']
+TINY_LABELS = [
+    'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
+]
 TARGET = ['walk', 'wave', 'stand', 'jump']  # 3 known (permuted), 1 new
 
 
@@ -80,8 +81,9 @@ def test_matched_rows_are_the_source_rows_new_rows_a_fresh_init(source_state):
     assert summary['matched'] == [('walk', 3, 1), ('stand', 1, 3),
                                   ('jump', 4, 4)]
     assert summary['new'] == ['wave']
-    assert summary['dropped'] == ['crouch', 'raise_arms', 'hold_object',
-                                  'talk_to']
+    assert summary['dropped'] == [
+        'crouch', 'raise_arms', 'hold_object', 'talk_to'
+    ]
     for key in action_class_keys(model):
         src = source_state[key]
         assert state[key].shape[0] == 4
@@ -109,8 +111,9 @@ def test_remap_errors(source_state):
     with pytest.raises(ClassRemapError, match='nothing to map by name'):
         remap_action_classes(
             _clone(source_state), model, TINY_LABELS, ['a', 'b', 'c', 'd'])
-    with pytest.raises(ClassRemapError, match='has 7 rows but its class '
-                       'list has 6'):
+    with pytest.raises(
+            ClassRemapError, match='has 7 rows but its class '
+            'list has 6'):
         remap_action_classes(
             _clone(source_state), model, TINY_LABELS[:6], TARGET)
 
@@ -170,8 +173,9 @@ def test_hook_by_name_keeps_other_keys_strict(source_state, damage):
 
 def test_hook_by_name_needs_both_class_lists(source_state, tmp_path):
     model = _model(4)
-    with pytest.raises(ClassRemapError, match='classes of load_from src.pth '
-                       'are unknown'):
+    with pytest.raises(
+            ClassRemapError, match='classes of load_from src.pth '
+            'are unknown'):
         LoadFromCheckHook(source='src.pth').after_load_checkpoint(
             _runner(model, TARGET), _checkpoint(source_state, None))
     with pytest.raises(ClassRemapError, match="training dataset's classes"):
@@ -179,9 +183,8 @@ def test_hook_by_name_needs_both_class_lists(source_state, tmp_path):
             _runner(model, None), _checkpoint(source_state))
     # the checkpoint's label map given explicitly
     label_map = tmp_path / 'src.pbtxt'
-    label_map.write_text(''.join(
-        f'label {{ name: "{n}" label_id: {i} }}\n'
-        for i, n in enumerate(TINY_LABELS, 1)))
+    label_map.write_text(''.join(f'label {{ name: "{n}" label_id: {i} }}\n'
+                                 for i, n in enumerate(TINY_LABELS, 1)))
     checkpoint = _checkpoint(source_state, None)
     LoadFromCheckHook(source='src.pth').after_load_checkpoint(
         _runner(
@@ -189,14 +192,17 @@ def test_hook_by_name_needs_both_class_lists(source_state, tmp_path):
             dict(
                 load_from_classes='by_name',
                 load_from_label_map=str(label_map))), checkpoint)
-    assert torch.equal(checkpoint['state_dict']['decoder.stages.1.fc_action'
-                                                '.bias'][2],
-                       source_state['decoder.stages.1.fc_action.bias'][0])
+    assert torch.equal(
+        checkpoint['state_dict']['decoder.stages.1.fc_action'
+                                 '.bias'][2],
+        source_state['decoder.stages.1.fc_action.bias'][0])
 
 
 def test_load_from_classes_value_is_checked(source_state):
-    with pytest.raises(ValueError, match="load_from_classes: expected one "
-                       "of \\(None, 'by_name'\\), got 'name'"):
+    with pytest.raises(
+            ValueError,
+            match="load_from_classes: expected one "
+            "of \\(None, 'by_name'\\), got 'name'"):
         LoadFromCheckHook(classes='name')
     with pytest.raises(ValueError, match='load_from_classes'):
         LoadFromCheckHook().after_load_checkpoint(

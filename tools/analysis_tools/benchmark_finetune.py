@@ -59,6 +59,13 @@ def parse_args(argv=None):
     parser.add_argument('--tube-epochs', type=int, default=12)
     parser.add_argument(
         '--val-interval', type=int, default=1, help='epochs between evals')
+    parser.add_argument(
+        '--runs',
+        nargs='+',
+        choices=('scratch', 'finetune'),
+        default=('scratch', 'finetune'),
+        help='train only these tube runs (e.g. two invocations side by '
+        'side); the curves are printed for the runs that have evaluations')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=1)
     return parser.parse_args(argv)
@@ -91,8 +98,8 @@ def _run(cmd, cwd, env, log):
 
 def _scalars(work_dir):
     """Training iterations per epoch and ``{epoch: {metric: value}}``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise SystemExit(f'{work_dir}: no */vis_data/scalars.json')
     evals, last_iter, last_epoch = {}, 0, 0
@@ -131,14 +138,16 @@ def main(argv=None):
     tube_data = osp.join(work, 'data', 'synthetic_tubes')
     if not osp.isdir(ava_data) and not args.ava_checkpoint:
         _run([
-            py, osp.join(REPO, 'tools/data/generate_synthetic_ava.py'),
+            py,
+            osp.join(REPO, 'tools/data/generate_synthetic_ava.py'),
             '--out-dir', ava_data, '--num-train-videos',
             str(args.ava_train_videos), '--num-val-videos',
             str(args.ava_val_videos), '--no-demo'
         ], work, env, osp.join(work, 'gen_ava.log'))
     if not osp.isdir(tube_data):
         _run([
-            py, osp.join(REPO, 'tools/data/generate_synthetic_tubes.py'),
+            py,
+            osp.join(REPO, 'tools/data/generate_synthetic_tubes.py'),
             '--out-dir', tube_data, '--num-train-videos',
             str(args.tube_train_videos), '--num-val-videos',
             str(args.tube_val_videos), '--no-demo'
@@ -177,7 +186,7 @@ def main(argv=None):
     ])):
         run_dir = osp.join(work, name)
         done = osp.join(run_dir, 'done')
-        if not osp.isfile(done):
+        if not osp.isfile(done) and name in args.runs:
             secs = _run([
                 py,
                 osp.join(REPO, 'tools/train.py'), TUBE_CFG, '--work-dir',
@@ -185,16 +194,31 @@ def main(argv=None):
             ], work, env, osp.join(work, f'{name}.log'))
             with open(done, 'w') as f:
                 f.write(f'{secs:.0f}\n')
-        with open(done) as f:
-            secs = float(f.read())
+        secs = float('nan')
+        if osp.isfile(done):
+            with open(done) as f:
+                secs = float(f.read())
+        elif not glob.glob(osp.join(run_dir, '*', 'vis_data')):
+            continue
+        else:
+            print(f'{name}: not finished: its evaluations so far')
         evals, last_iter, last_epoch = _scalars(run_dir)
+        if not evals:
+            continue
         per_epoch = last_iter // max(last_epoch, 1)
         runs[name] = dict(
             secs=secs,
-            frame=[(e * per_epoch, evals[e][FRAME_KEY]) for e in sorted(evals)],
+            frame=[(e * per_epoch, evals[e][FRAME_KEY])
+                   for e in sorted(evals)],
             video=[(e * per_epoch, evals[e].get(VIDEO_KEY, float('nan')))
                    for e in sorted(evals)])
 
+    if set(runs) != {'scratch', 'finetune'}:
+        for name, run in runs.items():
+            print(f'{name}: ' + ', '.join(
+                f'iter {it}: frame {f:.2f} video {v:.2f}'
+                for (it, f), (_, v) in zip(run['frame'], run['video'])))
+        return
     print('\ncurves (iterations of batch 8; mAP in percent):')
     print(f'{"iter":>6} {"scratch frame":>14} {"finetune frame":>15} '
           f'{"scratch video":>14} {"finetune video":>15}')
@@ -207,8 +231,7 @@ def main(argv=None):
         print(f'{row[0]:>6} {row[1]:>14.2f} {row[2]:>15.2f} {row[3]:>14.2f} '
               f'{row[4]:>15.2f}')
     total = runs['scratch']['frame'][-1][0]
-    for key, label in (('frame', 'frame-mAP@0.5'), ('video',
-                                                    'video-mAP@0.5')):
+    for key, label in (('frame', 'frame-mAP@0.5'), ('video', 'video-mAP@0.5')):
         target = runs['scratch'][key][-1][1]
         reach = _first_reaching(runs['finetune'][key], target)
         verdict = 'never within the schedule' if reach is None else (

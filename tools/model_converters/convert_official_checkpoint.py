@@ -52,10 +52,10 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apis.class_names import LabelMapError, model_action_columns
 from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    convert_official_state_dict,
                                    extract_state_dict)
-from stmixer_mm.apis.class_names import LabelMapError, model_action_columns
 from stmixer_mm.converters.tool_utils import print_list
 from stmixer_mm.engine.class_remap import (ClassRemapError,
                                            classes_from_label_map,
@@ -182,8 +182,8 @@ def main(argv=None) -> dict:
         model = build_model(args.config, args.cfg_options)
         if args.to_classes is not None:
             try:
-                target = classes_from_label_map(
-                    args.to_classes, model_action_columns(model)[0])
+                target = classes_from_label_map(args.to_classes,
+                                                model_action_columns(model)[0])
             except (LabelMapError, TypeError) as err:
                 raise SystemExit(f'error: --to-classes: {err}') from None
             # the new classes' rows: the model's own initialisation

@@ -6,7 +6,6 @@ model (:class:`CheckpointCheckHook`, strict, for testing), that a training
 from typing import Optional
 
 from mmengine.hooks import Hook
-
 from mmengine.model import is_model_wrapper
 
 from stmixer_mm.registry import HOOKS
@@ -100,20 +99,19 @@ class CheckpointCheckHook(Hook):
             runner.logger.info(
                 'the checkpoint\'s classes (meta.dataset_meta.classes) '
                 'are the test dataset\'s: ' +
-                ', '.join(f'{i + 1}: {c}' for i, c in enumerate(ck_classes)
-                          if c is not None))
+                ', '.join(f'{i + 1}: {c}'
+                          for i, c in enumerate(ck_classes) if c is not None))
             return
-        listing = '; '.join(
-            f'column {i}: checkpoint {a!r}, dataset {b!r}'
-            for i, a, b in differ[:20])
+        listing = '; '.join(f'column {i}: checkpoint {a!r}, dataset {b!r}'
+                            for i, a, b in differ[:20])
         message = (
             f'checkpoint {self.source or ""} was trained on other classes '
             f'than the test dataset names in the same columns ({listing}): '
             'its scores would be evaluated against the wrong classes')
         if self.strict:
             raise CheckpointMismatchError(
-                f'checkpoint {self.source}' if self.source else
-                'the checkpoint', {
+                f'checkpoint {self.source}'
+                if self.source else 'the checkpoint', {
                     'missing': [],
                     'unexpected': [],
                     'shape': []
@@ -254,8 +252,9 @@ class LoadFromCheckHook(Hook):
         source = f'load_from {self.source}' if self.source else 'load_from'
         classes = self.classes
         if classes is None:
-            classes = (runner.cfg.get('load_from_classes') if getattr(
-                runner, 'cfg', None) is not None else None)
+            classes = (
+                runner.cfg.get('load_from_classes') if getattr(
+                    runner, 'cfg', None) is not None else None)
         _check_classes_option(classes)
         if classes == 'by_name':
             self._remap_by_name(runner, checkpoint, source)
