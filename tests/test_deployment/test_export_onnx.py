@@ -18,11 +18,13 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import init_detector
-from stmixer_mm.deployment import (
-    AVA_TEST_CFG_DEFAULTS, compare_with_torch, create_ort_session,
-    export_class_names, export_onnx, get_sampling_impls, normalize_clip,
-    postprocess, postprocess_ava, random_frames, read_export_meta, run_ort,
-    set_sampling_impl, torch_predict)
+from stmixer_mm.deployment import (AVA_TEST_CFG_DEFAULTS, compare_with_torch,
+                                   create_ort_session, export_onnx,
+                                   get_sampling_impls, normalize_clip,
+                                   postprocess, postprocess_ava, random_frames,
+                                   read_export_meta, run_ort,
+                                   set_sampling_impl, torch_predict)
+from stmixer_mm.deployment.onnx_export import export_class_names
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
