@@ -66,6 +66,11 @@ def parse_args(argv=None):
         default=('scratch', 'finetune'),
         help='train only these tube runs (e.g. two invocations side by '
         'side); the curves are printed for the runs that have evaluations')
+    parser.add_argument(
+        '--report-only',
+        action='store_true',
+        help='train nothing: print the curves of what the work dir holds '
+        '(a run stopped early is marked so)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=1)
     return parser.parse_args(argv)
@@ -186,7 +191,8 @@ def main(argv=None):
     ])):
         run_dir = osp.join(work, name)
         done = osp.join(run_dir, 'done')
-        if not osp.isfile(done) and name in args.runs:
+        if not osp.isfile(done) and name in args.runs and \
+                not args.report_only:
             secs = _run([
                 py,
                 osp.join(REPO, 'tools/train.py'), TUBE_CFG, '--work-dir',
@@ -234,15 +240,23 @@ def main(argv=None):
     for key, label in (('frame', 'frame-mAP@0.5'), ('video', 'video-mAP@0.5')):
         target = runs['scratch'][key][-1][1]
         reach = _first_reaching(runs['finetune'][key], target)
-        verdict = 'never within the schedule' if reach is None else (
+        last = runs['finetune'][key][-1][0]
+        verdict = (f'not within its {last} evaluated iterations'
+                   if reach is None else '')
+        verdict = verdict or (
             f'at iteration {reach} ({100 * reach / total:.0f}% of the '
             f'{total} iterations; target <= 50%: '
             f'{"met" if reach <= total / 2 else "NOT met"})')
         print(f'{label}: from scratch {target:.2f} after {total} '
-              f'iterations; fine-tuning reaches it {verdict}; fine-tuned '
-              f'final {runs["finetune"][key][-1][1]:.2f}')
-    print(f'wall time: scratch {runs["scratch"]["secs"] / 60:.1f} min, '
-          f'finetune {runs["finetune"]["secs"] / 60:.1f} min')
+              f'iterations; fine-tuning reaches it {verdict}; fine-tuned at '
+              f'its last evaluation {runs["finetune"][key][-1][1]:.2f}')
+    for name, run in runs.items():
+        state = 'finished' if run['secs'] == run['secs'] else \
+            'stopped early (no done file)'
+        print(f'{name}: {state}, {len(run["frame"])} evaluations up to '
+              f'iteration {run["frame"][-1][0]}' +
+              (f', wall time {run["secs"] / 60:.1f} min'
+               if run['secs'] == run['secs'] else ''))
 
 
 if __name__ == '__main__':
