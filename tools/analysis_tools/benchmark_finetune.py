@@ -255,8 +255,8 @@ def main(argv=None):
             'stopped early (no done file)'
         print(f'{name}: {state}, {len(run["frame"])} evaluations up to '
               f'iteration {run["frame"][-1][0]}' +
-              (f', wall time {run["secs"] / 60:.1f} min'
-               if run['secs'] == run['secs'] else ''))
+              (f', wall time {run["secs"] / 60:.1f} min' if run['secs'] ==
+               run['secs'] else ''))
 
 
 if __name__ == '__main__':
