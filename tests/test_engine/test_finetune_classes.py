@@ -250,3 +250,15 @@ def test_train_tool_fine_tunes_by_name(tmp_path, source_state):
                     'decoder.stages.1.fc_action.bias'):
             assert torch.equal(ckpt['state_dict'][key][i],
                                source_state[key][j])
+
+
+def test_by_name_is_refused_for_sharded_runs(source_state):
+    runner = _runner(_model(4), TARGET)
+    runner.strategy = object()  # a FlexibleRunner
+    with pytest.raises(ClassRemapError, match='FlexibleRunner'):
+        LoadFromCheckHook().after_load_checkpoint(runner,
+                                                  _checkpoint(source_state))
+    # without by_name the sharded run is left alone, as before
+    runner.cfg = Config(dict())
+    LoadFromCheckHook().after_load_checkpoint(runner,
+                                              _checkpoint(source_state))

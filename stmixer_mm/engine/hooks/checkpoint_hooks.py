@@ -247,15 +247,24 @@ class LoadFromCheckHook(Hook):
         self.label_map = label_map
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if getattr(runner, '_resume', False) or hasattr(runner, 'strategy'):
+        if getattr(runner, '_resume', False):
             return
-        source = f'load_from {self.source}' if self.source else 'load_from'
         classes = self.classes
         if classes is None:
             classes = (
                 runner.cfg.get('load_from_classes') if getattr(
                     runner, 'cfg', None) is not None else None)
         _check_classes_option(classes)
+        if hasattr(runner, 'strategy'):
+            if classes == 'by_name':
+                # sharded runs read their weights apart from this dict
+                raise ClassRemapError(
+                    "load_from_classes='by_name' is not supported with "
+                    'FlexibleRunner (sharded) training: map the classes '
+                    'first (a non-sharded run, or tools/model_converters/'
+                    'convert_official_checkpoint.py --to-classes)')
+            return
+        source = f'load_from {self.source}' if self.source else 'load_from'
         if classes == 'by_name':
             self._remap_by_name(runner, checkpoint, source)
             # every other key strictly: the class rows were the only
