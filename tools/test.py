@@ -16,6 +16,12 @@ before anything is evaluated (mmengine alone would load the matching part
 and report the mAP of a partly random model). ``--non-strict`` loads the
 matching part anyway and logs the lists.
 
+The checkpoint's class names (``meta.dataset_meta.classes``, written by
+every ``tools/train.py`` run, docs/en/finetune.md) are compared with the
+test dataset's: a checkpoint whose named classes differ from the dataset's
+in the same columns stops the tool (exit code 1) listing the columns
+(``--non-strict``: a warning); when they agree the log lists them.
+
 CHECKPOINT may also be a sharded checkpoint folder (``epoch_K.pth/`` of
 ``strategy.state_dict_cfg='sharded'``): its model weights and meta are
 merged (safely, ``sharded_to_full``) into a temporary full file that is

@@ -28,8 +28,18 @@ visualizer = dict(
 # AVAEvaluationCheckHook: an AVAMetric whose ann_file / exclude_file /
 # label_file / num_classes differ from the evaluated dataset's stops the run
 # before predicting (no mAP against other ground truth).
+# ClassNamesHook: every checkpoint carries meta.dataset_meta.classes (the
+# AVA datasets' label map; TubeDataset has them), read by the demo, the
+# inference API, tools/test.py, the ONNX export and fine-tuning by name
+# (load_from_classes='by_name', docs/en/finetune.md).
 # A config that sets its own `custom_hooks` replaces this list: keep both.
 custom_hooks = [
     dict(type='RandomStateHook'),
-    dict(type='AVAEvaluationCheckHook')
+    dict(type='AVAEvaluationCheckHook'),
+    dict(type='ClassNamesHook')
 ]
+
+# fine-tuning from `load_from` onto other classes: None (the checkpoint's
+# classifier must fit; at least load_from_min_loaded of the model loads) or
+# 'by_name' (rows mapped by class name, see docs/en/finetune.md)
+load_from_classes = None

@@ -18,7 +18,10 @@ Where the names come from (:func:`class_names`), first found:
    ``classes`` (the tube configs list them), else its ``ann_file``'s
    ``labels``;
 3. the checkpoint's ``meta.dataset_meta.classes`` (what the Runner saved
-   from the training dataset).
+   from the training dataset; :class:`~stmixer_mm.engine.hooks.
+   ClassNamesHook` puts an AVA dataset's label map there): a list of
+   ``num_actions`` entries, ``classes[i]`` naming column ``i + 1``, ``None``
+   for an id the label map does not list (:func:`classes_to_names`).
 """
 import os.path as osp
 import pickle
@@ -29,7 +32,7 @@ from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 
 __all__ = [
     'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
-    'model_action_columns', 'test_dataset_cfg'
+    'model_action_columns', 'test_dataset_cfg', 'classes_to_names'
 ]
 
 
@@ -187,6 +190,16 @@ def check_label_map(names: Dict[int, str],
             '; '.join(problems) + f'. It maps {{{listing}}}')
 
 
+def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
+    """``({column: name}, [unlisted columns])`` of a
+    ``meta.dataset_meta.classes`` list: ``classes[i]`` names column
+    ``i + 1``; ``None`` marks an id the training label map did not list
+    (AVA v2.2: 60 of 80 ids), which stays unnamed."""
+    names = {i + 1: str(n) for i, n in enumerate(classes) if n is not None}
+    unlisted = [i + 1 for i, n in enumerate(classes) if n is None]
+    return names, unlisted
+
+
 def _cfg_label_file_ids(dataset: dict) -> Optional[set]:
     label_file = dataset.get('label_file')
     if isinstance(label_file, str) and osp.isfile(label_file):
@@ -251,7 +264,9 @@ def class_names(model,
         names = _read_act_labels(dataset['ann_file'])
     elif isinstance(dataset_meta, dict) and dataset_meta.get('classes'):
         source = "the checkpoint's meta.dataset_meta.classes"
-        names = {i + 1: str(n) for i, n in enumerate(dataset_meta['classes'])}
+        names, unlisted = classes_to_names(dataset_meta['classes'])
+        # ids the training label map did not list (None) stay unnamed
+        allowed = sorted(set(allowed) | set(unlisted))
     if names is None:
         raise LabelMapError(
             'no class names for the model\'s action columns: the config\'s '

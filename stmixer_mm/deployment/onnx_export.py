@@ -35,7 +35,7 @@ which exports its keyframe detector with a warning
 import json
 import math
 import warnings
-from typing import List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -243,6 +243,23 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
         use_sigmoid_person=bool(head.use_sigmoid_person),
         test_cfg=head.parse_test_cfg(detector.decoder.test_cfg),
         **prep)
+
+
+def export_class_names(meta: dict) -> Dict[int, str]:
+    """``{column: name}`` from an export's metadata ``classes``
+    (``classes[i]`` names score column ``i + 1``; ``None`` entries stay
+    unnamed), as :func:`~stmixer_mm.apis.class_names.class_names` gives
+    them for the PyTorch model.
+
+    Raises:
+        ValueError: the export has no class names (``--no-class-names``,
+            or exported before they were stored).
+    """
+    classes = meta.get('classes')
+    if not classes:
+        raise ValueError('the export has no class names (metadata '
+                         "'classes'); pass a label map")
+    return {i + 1: str(n) for i, n in enumerate(classes) if n is not None}
 
 
 def export_onnx(detector: nn.Module,

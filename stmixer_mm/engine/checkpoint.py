@@ -27,7 +27,8 @@ from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
     'state_dict_mismatches', 'check_checkpoint_fits', 'check_load_from_fits',
-    'LOAD_FROM_MIN_LOADED', 'install_checked_local_loader', 'diff_state_dicts'
+    'LOAD_FROM_MIN_LOADED', 'install_checked_local_loader', 'diff_state_dicts',
+    'give_state_dict'
 ]
 
 # keys a model may lack in a checkpoint without changing its outputs
@@ -81,6 +82,20 @@ def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
     # a bare dict is compared as it is: its non-weights show as unexpected
     state, _ = find_state_dict(checkpoint, bare_values='any')
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+
+
+def give_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """Put the checkpoint's weights under ``state_dict`` (found by the rule
+    of :func:`checkpoint_state_dict`) and return them.
+
+    mmengine loads ``checkpoint['state_dict']`` or else the whole dict: a
+    ``{'model': ...}`` file would pass a check and load nothing; the hooks
+    give mmengine the weights they checked.
+    """
+    if 'state_dict' not in checkpoint:
+        checkpoint['state_dict'], _ = find_state_dict(
+            checkpoint, bare_values='any')
+    return checkpoint['state_dict']
 
 
 def diff_state_dicts(

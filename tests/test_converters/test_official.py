@@ -935,3 +935,77 @@ def test_cli_truncated_source_names_the_file_and_gives_no_trust_hint(tmp_path):
     assert msg.startswith('error: ') and str(bad) in msg
     assert 'truncated' in msg and '--trust-pickle' not in msg
     assert not dst.exists()
+
+
+# ---------------------------------------------------------------------------
+# class names: --label-map, --to-classes
+# ---------------------------------------------------------------------------
+def _pbtxt(path, names):
+    """An AVA label map of ``{id: name}``."""
+    path.write_text(''.join(f'label {{ name: "{n}" label_id: {i} }}\n'
+                            for i, n in sorted(names.items())))
+    return str(path)
+
+
+def test_cli_label_map_names_the_converted_checkpoint(tmp_path):
+    tool = _tool()
+    sd = official('slowonly')
+    torch.save({'model': sd}, tmp_path / 'src.pth')
+    # AVA v2.2-like: 60 of the 80 ids listed
+    listed = {i: f'act{i}' for i in range(1, ACTIONS + 1) if i % 4}
+    label_map = _pbtxt(tmp_path / 'src.pbtxt', listed)
+    dst = tmp_path / 'named.pth'
+    ckpt = tool.main([
+        str(tmp_path / 'src.pth'),
+        str(dst), '--config',
+        _write_config(tmp_path, SLOWONLY_MODEL), '--label-map', label_map
+    ])
+    classes = ckpt['meta']['dataset_meta']['classes']
+    assert len(classes) == ACTIONS
+    assert classes[0] == 'act1' and classes[3] is None
+    saved = torch.load(dst, weights_only=False)
+    assert saved['meta']['dataset_meta']['classes'] == classes
+
+
+def test_cli_to_classes_maps_rows_by_name(tmp_path):
+    tool = _tool()
+    sd = official('slowonly')
+    torch.save({'model': sd}, tmp_path / 'src.pth')
+    label_map = _pbtxt(tmp_path / 'src.pbtxt',
+                       {i: f'act{i}'
+                        for i in range(1, ACTIONS + 1)})
+    target = _pbtxt(tmp_path / 'mine.pbtxt', {1: 'act5', 2: 'wave', 3: 'act2'})
+    model = copy.deepcopy(SLOWONLY_MODEL)
+    model['decoder']['stage_head']['num_actions'] = 3
+    config = _write_config(tmp_path, model)
+    dst = tmp_path / 'mine.pth'
+    ckpt = tool.main([
+        str(tmp_path / 'src.pth'),
+        str(dst), '--config', config, '--label-map', label_map, '--to-classes',
+        target, '--seed', '7'
+    ])
+    assert ckpt['meta']['dataset_meta']['classes'] == ['act5', 'wave', 'act2']
+    state = torch.load(dst, weights_only=True)['state_dict']
+    # the new class: the model's own init with the seed
+    fresh = build(model)
+    torch.manual_seed(7)
+    for stage in fresh.decoder.stages:
+        stage.init_weights()
+    for s in range(STAGES):
+        for w in ('weight', 'bias'):
+            key = f'decoder.stages.{s}.fc_action.{w}'
+            src = sd[f'stm_head.decoder_stages.{s}.fc_action.{w}']
+            assert torch.equal(state[key][0], src[4])
+            assert torch.equal(state[key][2], src[1])
+            assert torch.equal(state[key][1], fresh.state_dict()[key][1])
+    # everything else strict: a missing non-class key still fails
+    del sd['stm_head.decoder_stages.0.fc_reg.bias']
+    torch.save({'model': sd}, tmp_path / 'broken.pth')
+    with pytest.raises(SystemExit, match='missing: decoder.stages.0.fc_reg'):
+        tool.main([
+            str(tmp_path / 'broken.pth'),
+            str(dst), '--config', config, '--label-map', label_map,
+            '--to-classes', target
+        ])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['a', 'b', '--to-classes', target])

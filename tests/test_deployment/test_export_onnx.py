@@ -24,6 +24,7 @@ from stmixer_mm.deployment import (AVA_TEST_CFG_DEFAULTS, compare_with_torch,
                                    postprocess, postprocess_ava, random_frames,
                                    read_export_meta, run_ort,
                                    set_sampling_impl, torch_predict)
+from stmixer_mm.deployment.onnx_export import export_class_names
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
@@ -98,6 +99,12 @@ def test_tool_exports_and_verifies(exported):
     assert meta['test_cfg'] == dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False)
     assert meta['opset'] == 17 and meta['exporter'] == 'torchscript'
+    # the names of the action columns (the config's label map)
+    assert meta['classes'] == [
+        'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object',
+        'talk_to'
+    ]
+    assert export_class_names(meta)[3] == 'walk'
     assert meta['mean'] == [114.75] * 3 and meta['std'] == [57.375] * 3
     graph = onnx.load(out).graph
     assert [i.name for i in graph.input] == ['clip']
@@ -290,6 +297,35 @@ def test_tool_errors(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.parse_args([TINY_CFG, bad, out, '--shape', '4', '0', '64'])
     assert 'must be positive' in capsys.readouterr().err
+
+
+def test_tool_class_names_from_checkpoint_or_refused(checkpoint, tmp_path,
+                                                     capsys):
+    """Without a label map on disk the names come from the checkpoint's
+    meta.dataset_meta.classes; with neither the export is refused unless
+    --no-class-names."""
+    tool = _export_tool()
+    missing = str(tmp_path / 'none.pbtxt')
+    options = [
+        '--cfg-options', f'test_dataloader.dataset.label_file={missing}',
+        f'val_dataloader.dataset.label_file={missing}'
+    ]
+    out = str(tmp_path / 'x.onnx')
+    assert tool.main(
+        [TINY_CFG, checkpoint, out, '--shape', '4', '64', '64', *options]) == 1
+    err = capsys.readouterr().err
+    assert 'no meta.dataset_meta.classes' in err and not osp.exists(out)
+    state = torch.load(checkpoint)['state_dict']
+    named = str(tmp_path / 'named.pth')
+    names = ['a', 'b', 'c', 'd', 'e', 'f', None]
+    torch.save(
+        dict(state_dict=state, meta=dict(dataset_meta=dict(classes=names))),
+        named)
+    assert tool.main(
+        [TINY_CFG, named, out, '--shape', '4', '64', '64', *options]) == 0
+    assert read_export_meta(out)['classes'] == names
+    assert export_class_names(read_export_meta(out)) == dict(
+        enumerate('abcdef', 1))
 
 
 def test_postprocess_gives_no_fallback_persons_by_default(exported):

@@ -3,7 +3,8 @@
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx \
         --shape T H W [--batch-size 1] [--opset 17] \
         [--exporter {torchscript,dynamo}] [--verify] [--atol 1e-4] \
-        [--threads N] [--seed 0] [--keyframe-only] [--cfg-options k=v ...]
+        [--threads N] [--seed 0] [--keyframe-only] [--label-map FILE] \
+        [--cfg-options k=v ...]
 
 The graph (``stmixer_mm.deployment``) takes a normalised clip ``[B, 3, T,
 H, W]`` (``(frames - mean) / std`` of the config's data preprocessor, RGB)
@@ -29,6 +30,15 @@ threshold by default (``num_fallback=0``, as ``init_detector`` / the demo);
 ``fallback_queries=True`` keeps the config's ``num_fallback`` (stored in
 the metadata), as ``tools/test.py`` evaluates.
 
+The names of the action columns are stored in the metadata as ``classes``
+(``num_actions`` entries, ``classes[i]`` naming score column ``i + 1``,
+``None`` for an id the label map does not list), found as the demo finds
+them (:func:`~stmixer_mm.apis.class_names.class_names`): ``--label-map``,
+else the config's test dataset, else the checkpoint's
+``meta.dataset_meta.classes``; ``stmixer_mm.deployment.export_class_names``
+reads them back. Without any of them the export is refused (exit 1)
+unless ``--no-class-names`` (then ``classes`` is null).
+
 ``--verify`` runs ONNX Runtime and the PyTorch model as configured on the
 same random clips and exits with status 1 when person / action
 probabilities or normalised boxes differ by more than ``--atol``, or the
@@ -46,6 +56,8 @@ from mmengine.config import Config, DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
+from stmixer_mm.apis.class_names import (LabelMapError, class_names,
+                                         model_action_columns)
 from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
                                    check_exportable, compare_with_torch,
                                    export_onnx, get_sampling_impls,
@@ -100,6 +112,15 @@ def parse_args(argv=None):
         'carried from keyframe to keyframe), with a warning; without it such '
         'a model is refused')
     parser.add_argument(
+        '--label-map',
+        help='AVA .pbtxt / ACT .pkl naming the action columns (default: the '
+        "config's test dataset, else the checkpoint's "
+        'meta.dataset_meta.classes)')
+    parser.add_argument(
+        '--no-class-names',
+        action='store_true',
+        help='export without class names when none can be found')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -109,6 +130,13 @@ def parse_args(argv=None):
         parser.error(f'--shape and --batch-size must be positive, got '
                      f'--shape {args.shape} --batch-size {args.batch_size}')
     return args
+
+
+def export_classes(model, label_map=None):
+    """``classes`` for the metadata: one entry per action column."""
+    names = class_names(model, label_map)
+    num_actions = model_action_columns(model)[0]
+    return [names.get(i) for i in range(1, num_actions + 1)]
 
 
 def build(config: Config, checkpoint: str, impl=None):
@@ -142,6 +170,15 @@ def main(argv=None) -> int:
         return 1
     for w in caught:
         print(f'WARNING: {w.message}', file=sys.stderr)
+    classes = None
+    if not args.no_class_names:
+        try:
+            classes = export_classes(model, args.label_map)
+        except LabelMapError as e:
+            print(
+                f'ERROR: {e} (--no-class-names exports without names)',
+                file=sys.stderr)
+            return 1
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -158,7 +195,8 @@ def main(argv=None) -> int:
                 extra_meta=dict(
                     config=osp.abspath(args.config),
                     checkpoint=osp.abspath(args.checkpoint),
-                    sampling_impl='reference'),
+                    sampling_impl='reference',
+                    classes=classes),
                 keyframe_only=args.keyframe_only)
     except ValueError as e:  # e.g. a --shape the model cannot take
         print(

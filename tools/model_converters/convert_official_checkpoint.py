@@ -2,7 +2,8 @@
 mmengine checkpoint of stmixer_mm::
 
     python tools/model_converters/convert_official_checkpoint.py \
-        SRC DST [--config CONFIG]
+        SRC DST [--config CONFIG] [--label-map FILE]
+        [--to-classes LABEL_MAP [--seed 0]]
         [--backbone {auto,vit,slowfast,slowonly}] [--cfg-options k=v ...]
 
 SRC is the official ``.pth`` (its ``model`` entry; a ``state_dict`` entry
@@ -17,6 +18,22 @@ mismatch is printed and the tool exits with status 1 without writing DST.
 Official keys that the converter does not know always make it fail.
 The key mapping is documented in ``stmixer_mm/converters/official.py``
 (head, neck) and ``stmixer_mm/converters/common.py`` (backbones).
+
+Class names: ``--label-map FILE`` (the label map the official model was
+trained with, e.g. AVA v2.2's ``ava_action_list_v2.2_for_activitynet_2019
+.pbtxt``; AVA ``.pbtxt`` or ACT ``.pkl``) writes them into DST's
+``meta.dataset_meta.classes`` (one entry per action column, ``classes[i]``
+naming column ``i + 1``, ``None`` for an id the label map does not list),
+where the demo, the inference API, ``tools/test.py``, the ONNX export and
+``load_from_classes='by_name'`` read them.
+
+``--to-classes LABEL_MAP`` (needs ``--config`` of the target model, with
+its ``num_actions``, and ``--label-map``) moves the action classifiers of
+every decoder stage onto LABEL_MAP's classes by name: rows of classes the
+official model knows are copied, the others initialised as the model's own
+``init_weights`` does with ``--seed``; every other key must fit the
+config's model exactly. DST then names LABEL_MAP's classes (the offline
+form of ``load_from_classes='by_name'``, docs/en/finetune.md).
 
 SRC is read safely (``torch.load(weights_only=True)``) after a check that
 the file is complete: a truncated or corrupt file stops with a message that
@@ -35,10 +52,14 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apis.class_names import LabelMapError, model_action_columns
 from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    convert_official_state_dict,
                                    extract_state_dict)
 from stmixer_mm.converters.tool_utils import print_list
+from stmixer_mm.engine.class_remap import (ClassRemapError,
+                                           classes_from_label_map,
+                                           remap_action_classes)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
@@ -75,11 +96,37 @@ def parse_args(argv=None):
         default=224,
         help='input size of the ViT position table (default 224)')
     parser.add_argument(
+        '--label-map',
+        help='label map of the official model (AVA .pbtxt / ACT .pkl): '
+        'its class names go into meta.dataset_meta.classes')
+    parser.add_argument(
+        '--to-classes',
+        metavar='LABEL_MAP',
+        help='map the action classifiers by name onto these classes (needs '
+        '--config and --label-map)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the initialisation of the new classes (--to-classes)')
+    parser.add_argument(
         '--trust-pickle',
         action='store_true',
         help='load SRC with torch.load(weights_only=False); only for files '
         'you trust, when the default safe loading fails')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.to_classes and not (args.config and args.label_map):
+        parser.error('--to-classes needs --config (the target model) and '
+                     '--label-map (the classes of SRC)')
+    return args
+
+
+def _action_rows(state_dict: dict) -> int:
+    keys = sorted(k for k in state_dict if k.endswith('fc_action.weight'))
+    if not keys:
+        raise SystemExit('error: the converted weights have no '
+                         'fc_action.weight: cannot name their classes')
+    return int(state_dict[keys[0]].shape[0])
 
 
 def load_source(path: str, trust_pickle: bool) -> dict:
@@ -121,8 +168,39 @@ def main(argv=None) -> dict:
             f'error: {len(report.unexpected)} unknown official key(s): '
             f'{", ".join(report.unexpected)}')
 
+    classes = None
+    if args.label_map is not None:
+        try:
+            classes = classes_from_label_map(args.label_map,
+                                             _action_rows(state_dict))
+        except LabelMapError as err:
+            raise SystemExit(f'error: {err}') from None
+        print(f'classes of {args.src} from {args.label_map}: '
+              f'{sum(c is not None for c in classes)} named of '
+              f'{len(classes)} columns')
     if args.config is not None:
         model = build_model(args.config, args.cfg_options)
+        if args.to_classes is not None:
+            try:
+                target = classes_from_label_map(args.to_classes,
+                                                model_action_columns(model)[0])
+            except (LabelMapError, TypeError) as err:
+                raise SystemExit(f'error: --to-classes: {err}') from None
+            # the new classes' rows: the model's own initialisation
+            torch.manual_seed(args.seed)
+            for stage in model.decoder.stages:
+                stage.init_weights()
+            try:
+                remap_action_classes(
+                    state_dict,
+                    model,
+                    classes,
+                    target,
+                    source=args.src,
+                    logger='current')
+            except ClassRemapError as err:
+                raise SystemExit(f'error: --to-classes: {err}') from None
+            classes = target
         expected = model.state_dict()
         for key in list(report.generated):
             # generated buffers are fixed by the config: take the model's
@@ -159,6 +237,9 @@ def main(argv=None) -> dict:
         config=args.config,
         verified_with_config=args.config is not None,
         conversion=report.to_dict())
+    if classes is not None:
+        meta['dataset_meta'] = dict(classes=classes)
+        meta['label_map'] = osp.basename(args.to_classes or args.label_map)
     checkpoint = dict(meta=meta, state_dict=state_dict)
     dst_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(dst_dir, exist_ok=True)

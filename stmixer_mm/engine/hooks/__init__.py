@@ -4,15 +4,17 @@ from .checkpoint_hooks import (CheckpointCheckHook, LoadFromCheckHook,
 from .class_consistency_hook import (ClassConsistencyHook,
                                      add_class_consistency_hook,
                                      check_model_fits_dataset)
+from .class_names_hook import ClassNamesHook
 from .random_state_hook import RandomStateHook, get_rng_state, set_rng_state
 from .visualization_hook import (ActionDetVisualizationHook,
                                  keyframe_from_inputs,
                                  trigger_visualization_hook)
 
 __all__ = [
-    'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ResumeCheckHook',
-    'LoadFromCheckHook', 'ClassConsistencyHook', 'check_model_fits_dataset',
-    'add_class_consistency_hook', 'RandomStateHook', 'get_rng_state',
-    'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',
+    'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ClassNamesHook',
+    'ResumeCheckHook', 'LoadFromCheckHook', 'ClassConsistencyHook',
+    'check_model_fits_dataset', 'add_class_consistency_hook',
+    'RandomStateHook', 'get_rng_state', 'set_rng_state',
+    'ActionDetVisualizationHook', 'keyframe_from_inputs',
     'trigger_visualization_hook'
 ]

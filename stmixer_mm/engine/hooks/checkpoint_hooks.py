@@ -6,13 +6,16 @@ model (:class:`CheckpointCheckHook`, strict, for testing), that a training
 from typing import Optional
 
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
-                                                 find_state_dict)
+from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_fits, check_load_from_fits,
-                          state_dict_mismatches)
+                          give_state_dict, state_dict_mismatches)
+from ..class_remap import (ClassRemapError, action_class_keys,
+                           checkpoint_classes, classes_from_label_map,
+                           dataset_classes, remap_action_classes)
 
 __all__ = ['CheckpointCheckHook', 'ResumeCheckHook', 'LoadFromCheckHook']
 
@@ -31,6 +34,10 @@ class CheckpointCheckHook(Hook):
             warning. Defaults to True.
         opt_out (str): the opt-out named in the message.
         source (str, optional): the checkpoint's name in the message.
+        check_classes (bool): also compare the checkpoint's
+            ``meta.dataset_meta.classes`` with the test dataset's classes
+            (an error with ``strict``, else a warning; logged when they
+            agree). Defaults to True.
     """
 
     priority = 'VERY_HIGH'
@@ -38,10 +45,12 @@ class CheckpointCheckHook(Hook):
     def __init__(self,
                  strict: bool = True,
                  opt_out: str = '--non-strict',
-                 source: Optional[str] = None) -> None:
+                 source: Optional[str] = None,
+                 check_classes: bool = True) -> None:
         self.strict = strict
         self.opt_out = opt_out
         self.source = source
+        self.check_classes = check_classes
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         check_checkpoint_fits(
@@ -52,11 +61,67 @@ class CheckpointCheckHook(Hook):
             if self.source else 'the checkpoint',
             opt_out=self.opt_out,
             logger=runner.logger)
-        if 'state_dict' not in checkpoint:
-            # mmengine loads ``state_dict`` or else the whole dict: give it
-            # the weights that were checked (e.g. a ``{'model': ...}`` file)
-            checkpoint['state_dict'], _ = find_state_dict(
-                checkpoint, bare_values='any')
+        if self.check_classes:
+            self._check_classes(runner, checkpoint)
+        # mmengine loads ``state_dict`` or else the whole dict: give it the
+        # weights that were checked (e.g. a ``{'model': ...}`` file)
+        give_state_dict(checkpoint)
+
+    def _check_classes(self, runner, checkpoint: dict) -> None:
+        """The checkpoint's ``meta.dataset_meta.classes`` name the
+        evaluated dataset's classes in the same columns (a model trained
+        on other classes in other columns would be scored against the
+        wrong ground truth)."""
+        ck_classes = checkpoint_classes(checkpoint)
+        loader = getattr(runner, '_test_dataloader', None)
+        dataset = getattr(loader, 'dataset', None)
+        if not ck_classes or dataset is None:
+            return
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        from stmixer_mm.apis.class_names import model_action_columns
+        try:
+            num_actions, convention = model_action_columns(model)
+        except TypeError:
+            return
+        if convention != 'ava':
+            return
+        ds_classes = dataset_classes(dataset, num_actions)
+        if not ds_classes:
+            return
+        differ = [(i + 1, a, b)
+                  for i, (a, b) in enumerate(zip(ck_classes, ds_classes))
+                  if a is not None and b is not None and a != b]
+        if len(ck_classes) != len(ds_classes):
+            differ.append(('count', len(ck_classes), len(ds_classes)))
+        if not differ:
+            runner.logger.info(
+                'the checkpoint\'s classes (meta.dataset_meta.classes) '
+                'are the test dataset\'s: ' +
+                ', '.join(f'{i + 1}: {c}'
+                          for i, c in enumerate(ck_classes) if c is not None))
+            return
+        listing = '; '.join(f'column {i}: checkpoint {a!r}, dataset {b!r}'
+                            for i, a, b in differ[:20])
+        message = (
+            f'checkpoint {self.source or ""} was trained on other classes '
+            f'than the test dataset names in the same columns ({listing}): '
+            'its scores would be evaluated against the wrong classes')
+        if self.strict:
+            raise CheckpointMismatchError(
+                f'checkpoint {self.source}'
+                if self.source else 'the checkpoint', {
+                    'missing': [],
+                    'unexpected': [],
+                    'shape': []
+                },
+                self.opt_out,
+                summary=message,
+                advice=f'Fine-tune it onto these classes (load_from_classes='
+                f"'by_name', docs/en/finetune.md) or pass {self.opt_out} "
+                'to evaluate anyway.')
+        runner.logger.warning(message)
 
 
 @HOOKS.register_module()
@@ -123,6 +188,15 @@ def _counts(mismatch: dict) -> str:
             f'{len(mismatch["unexpected"])} unexpected')
 
 
+LOAD_FROM_CLASSES = (None, 'by_name')
+
+
+def _check_classes_option(classes) -> None:
+    if classes not in LOAD_FROM_CLASSES:
+        raise ValueError(f'load_from_classes: expected one of '
+                         f'{LOAD_FROM_CLASSES}, got {classes!r}')
+
+
 @HOOKS.register_module()
 class LoadFromCheckHook(Hook):
     """Check a training ``load_from`` checkpoint (loaded non-strictly by
@@ -135,36 +209,132 @@ class LoadFromCheckHook(Hook):
     resuming; ``load_from_min_loaded`` in the config sets ``min_loaded``
     (0 accepts any checkpoint).
 
+    Fine-tuning onto other classes: with ``classes='by_name'`` (the config's
+    top-level ``load_from_classes='by_name'``, read from ``runner.cfg`` when
+    the hook is not given it) the rows of every stage's action classifier
+    are mapped by class name from the checkpoint's classes (its
+    ``meta.dataset_meta.classes``, or the label map ``load_from_label_map``)
+    onto the training dataset's classes; classes the checkpoint lacks keep
+    the model's initialisation (see :func:`~stmixer_mm.engine.class_remap.
+    remap_action_classes`), and every other key must then fit exactly
+    (missing, unexpected, mis-shaped: an error).
+
     Args:
         min_loaded (float): share in [0, 1]. Defaults to 0.5.
         source (str, optional): the checkpoint's name in the message.
+        classes (str, optional): None (default: the config's
+            ``load_from_classes``, else the share check above) or
+            ``'by_name'``.
+        label_map (str, optional): the checkpoint's label map (default:
+            the config's ``load_from_label_map``).
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self,
                  min_loaded: float = LOAD_FROM_MIN_LOADED,
-                 source: Optional[str] = None) -> None:
+                 source: Optional[str] = None,
+                 classes: Optional[str] = None,
+                 label_map: Optional[str] = None) -> None:
         if isinstance(min_loaded, bool) or not isinstance(
                 min_loaded, (int, float)) or not 0 <= min_loaded <= 1:
             raise ValueError('load_from_min_loaded: expected a float in '
                              f'[0, 1], got {min_loaded!r}')
         self.min_loaded = float(min_loaded)
         self.source = source
+        _check_classes_option(classes)
+        self.classes = classes
+        self.label_map = label_map
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if getattr(runner, '_resume', False) or hasattr(runner, 'strategy'):
+        if getattr(runner, '_resume', False):
+            return
+        classes = self.classes
+        if classes is None:
+            classes = (
+                runner.cfg.get('load_from_classes') if getattr(
+                    runner, 'cfg', None) is not None else None)
+        _check_classes_option(classes)
+        if hasattr(runner, 'strategy'):
+            if classes == 'by_name':
+                # sharded runs read their weights apart from this dict
+                raise ClassRemapError(
+                    "load_from_classes='by_name' is not supported with "
+                    'FlexibleRunner (sharded) training: map the classes '
+                    'first (a non-sharded run, or tools/model_converters/'
+                    'convert_official_checkpoint.py --to-classes)')
+            return
+        source = f'load_from {self.source}' if self.source else 'load_from'
+        if classes == 'by_name':
+            self._remap_by_name(runner, checkpoint, source)
+            # every other key strictly: the class rows were the only
+            # expected difference
+            check_checkpoint_fits(
+                runner.model,
+                checkpoint,
+                strict=True,
+                source=f'{source} (action classes mapped by name)',
+                opt_out='--cfg-options load_from_classes=None '
+                'load_from_min_loaded=0',
+                logger=runner.logger)
             return
         check_load_from_fits(
             runner.model,
             checkpoint,
             min_loaded=self.min_loaded,
-            source=f'load_from {self.source}' if self.source else 'load_from',
+            source=source,
             opt_out='--cfg-options load_from_min_loaded=0',
             logger=runner.logger)
-        if 'state_dict' not in checkpoint:
-            # mmengine loads ``state_dict`` or else the whole dict: give it
-            # the weights that were checked (e.g. a ``{'model': ...}`` file,
-            # which would otherwise pass the check and load nothing)
-            checkpoint['state_dict'], _ = find_state_dict(
-                checkpoint, bare_values='any')
+        # mmengine loads ``state_dict`` or else the whole dict: give it the
+        # weights that were checked (e.g. a ``{'model': ...}`` file, which
+        # would otherwise pass the check and load nothing)
+        give_state_dict(checkpoint)
+
+    def _remap_by_name(self, runner, checkpoint: dict, source: str) -> None:
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        from stmixer_mm.apis.class_names import model_action_columns
+        num_actions = model_action_columns(model)[0]
+        state = give_state_dict(checkpoint)
+        if any(k.startswith('module.') for k in state):
+            state = {
+                k[len('module.'):] if k.startswith('module.') else k: v
+                for k, v in state.items()
+            }
+            checkpoint['state_dict'] = state
+        label_map = self.label_map
+        if label_map is None and getattr(runner, 'cfg', None) is not None:
+            label_map = runner.cfg.get('load_from_label_map')
+        keys = action_class_keys(model)
+        rows = state[keys[0]].shape[0] if keys[0] in state else None
+        if label_map is not None:
+            if rows is None:
+                raise ClassRemapError(
+                    f'{source} has no {keys[0]}: no action classifier to '
+                    'map by name')
+            src_classes = classes_from_label_map(label_map, rows)
+            src_what = f'load_from_label_map {label_map}'
+        else:
+            src_classes = checkpoint_classes(checkpoint)
+            src_what = 'its meta.dataset_meta.classes'
+        if not src_classes:
+            raise ClassRemapError(
+                f"load_from_classes='by_name': the classes of {source} are "
+                'unknown (it has no meta.dataset_meta.classes); name them '
+                'with --cfg-options load_from_label_map=<its label map: AVA '
+                '.pbtxt or ACT .pkl>')
+        dataset = getattr(runner.train_dataloader, 'dataset', None)
+        dst_classes = dataset_classes(dataset, num_actions) \
+            if dataset is not None else None
+        if not dst_classes:
+            raise ClassRemapError(
+                "load_from_classes='by_name': the training dataset's "
+                'classes are unknown (no metainfo classes, no label_file)')
+        remap_action_classes(
+            state,
+            model,
+            src_classes,
+            dst_classes,
+            source=f'{source} (classes from {src_what})',
+            logger=runner.logger)

@@ -1,0 +1,206 @@
+"""Action class names in checkpoints, and moving a checkpoint's action
+classifier onto another class set by name (fine-tuning onto the user's
+classes).
+
+The class-name convention (what :func:`~stmixer_mm.apis.class_names.
+class_names` reads from ``meta.dataset_meta.classes``): a list of
+``num_actions`` entries, ``classes[i]`` naming the model's score column
+``i + 1`` (column 0 is the background; AVA label ids are 1-based). A label
+map may name only some ids (AVA v2.2 annotates 80 ids and evaluates the 60
+its label map lists): an id that the label map does not list is ``None`` in
+the list, so that the list always has one entry per model column and the
+index of a name is its column.
+
+The only tensors of the detector whose size is the number of action
+classes are the action classifiers of the decoder stages
+(``decoder.stages.<i>.fc_action.weight`` ``[num_actions, C]`` and
+``.bias`` ``[num_actions]``); :func:`action_class_keys` finds them by the
+module name and checks their first dimension.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.logging import print_log
+
+__all__ = [
+    'ClassRemapError', 'classes_from_label_map', 'dataset_classes',
+    'action_class_keys', 'remap_action_classes', 'checkpoint_classes'
+]
+
+#: name of the module holding a stage's action classifier
+ACTION_CLASSIFIER = 'fc_action'
+
+
+class ClassRemapError(ValueError):
+    """The class names needed to remap a checkpoint are unknown or do not
+    fit it."""
+
+
+def _num_actions(model) -> int:
+    from stmixer_mm.apis.class_names import model_action_columns
+    return model_action_columns(model)[0]
+
+
+def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
+    """The ``num_actions`` entries of ``meta.dataset_meta.classes`` from a
+    label map (AVA ``.pbtxt``, 1-based ids, or ACT ``.pkl``): ``None`` for
+    the ids it does not list.
+
+    Raises:
+        LabelMapError: the file cannot be read, names column 0, an id
+            beyond ``num_actions`` or one name twice.
+    """
+    from stmixer_mm.apis.class_names import check_label_map, load_label_map
+    names = load_label_map(path)
+    check_label_map(names, num_actions, f'label map {path}',
+                    range(1, num_actions + 1))
+    return [names.get(i) for i in range(1, num_actions + 1)]
+
+
+def dataset_classes(dataset,
+                    num_actions: int) -> Optional[List[Optional[str]]]:
+    """The class list of a built dataset (through wrappers): its
+    ``metainfo['classes']`` (``TubeDataset``), else the label map of its
+    ``label_file`` (AVA datasets); None when it has neither."""
+    while not hasattr(dataset, 'label_file') and hasattr(
+            dataset, 'dataset') and 'classes' not in (getattr(
+                dataset, 'metainfo', None) or {}):
+        dataset = dataset.dataset
+    meta = getattr(dataset, 'metainfo', None) or {}
+    if meta.get('classes'):
+        return [None if c is None else str(c) for c in meta['classes']]
+    label_file = getattr(dataset, 'label_file', None)
+    if not isinstance(label_file, str):
+        return None
+    custom = getattr(dataset, 'custom_classes', None)
+    if custom:
+        # AVADataset(custom_classes=[ids]) relabels id custom[j] as j
+        # (custom_classes is [0, *ids] once built)
+        ids = list(custom[1:]) if custom[0] == 0 else list(custom)
+        from stmixer_mm.apis.class_names import load_label_map
+        names = load_label_map(label_file)
+        return [names.get(i) for i in ids]
+    return classes_from_label_map(label_file, num_actions)
+
+
+def checkpoint_classes(checkpoint: dict) -> Optional[List[Optional[str]]]:
+    """``meta.dataset_meta.classes`` of a loaded checkpoint, or None."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    classes = dataset_meta.get('classes') if isinstance(dataset_meta,
+                                                        dict) else None
+    if not classes:
+        return None
+    return [None if c is None else str(c) for c in classes]
+
+
+def action_class_keys(model) -> List[str]:
+    """The state-dict keys of ``model`` whose first dimension is the
+    number of action classes: every decoder stage's action classifier
+    weight and bias.
+
+    Raises:
+        ClassRemapError: the model has no action classifier, or one whose
+            rows are not ``num_actions``.
+    """
+    num_actions = _num_actions(model)
+    state = model.state_dict()
+    keys = [k for k in state if k.rsplit('.', 2)[-2:-1] == [ACTION_CLASSIFIER]]
+    if not keys:
+        raise ClassRemapError(
+            f'{type(model).__name__} has no {ACTION_CLASSIFIER} module: '
+            'cannot map its action classes')
+    for k in keys:
+        if state[k].shape[0] != num_actions:
+            raise ClassRemapError(
+                f'{k} has {state[k].shape[0]} rows, the model '
+                f'{num_actions} action classes')
+    return keys
+
+
+def _index(classes: Sequence[Optional[str]], what: str) -> Dict[str, int]:
+    index: Dict[str, int] = {}
+    for i, name in enumerate(classes):
+        if name is None:
+            continue
+        if name in index:
+            raise ClassRemapError(
+                f'{what}: {name!r} names columns {index[name] + 1} and '
+                f'{i + 1}; classes must be unique to be mapped by name')
+        index[name] = i
+    return index
+
+
+def remap_action_classes(state_dict: Dict[str, torch.Tensor],
+                         model,
+                         src_classes: Sequence[Optional[str]],
+                         dst_classes: Sequence[Optional[str]],
+                         source: str = 'the checkpoint',
+                         logger=None) -> dict:
+    """Replace the action-classifier rows of ``state_dict`` (classes
+    ``src_classes``) by rows for ``model``'s classes ``dst_classes``, in
+    place.
+
+    A target class with the name of a source class gets that class's rows
+    (exact copies); a target class without one (and a ``None`` entry) keeps
+    ``model``'s current values, i.e. its own initialisation when the model
+    was just initialised; source classes absent from the target are
+    dropped. Only :func:`action_class_keys` are changed: every other key is
+    left to the strict check.
+
+    Returns:
+        dict: ``matched`` ``[(name, src column, dst column)]``, ``new`` and
+        ``dropped`` (names), ``keys`` (the remapped keys).
+
+    Raises:
+        ClassRemapError: ``dst_classes`` is not ``num_actions`` long, a
+            list names one class twice, no class matches, or a checkpoint
+            classifier has not ``len(src_classes)`` rows.
+    """
+    num_actions = _num_actions(model)
+    if len(dst_classes) != num_actions:
+        raise ClassRemapError(
+            f'the target classes ({len(dst_classes)}: {list(dst_classes)}) '
+            f'are not the model\'s {num_actions} action columns')
+    src_index = _index(src_classes, f'{source} classes')
+    _index(dst_classes, 'target classes')
+    keys = action_class_keys(model)
+    own = model.state_dict()
+    matched = [(name, src_index[name] + 1, j + 1)
+               for j, name in enumerate(dst_classes) if name in src_index]
+    if not matched:
+        raise ClassRemapError(
+            f'no class of {source} ({[c for c in src_classes if c]}) is '
+            f'among the target classes ({[c for c in dst_classes if c]}): '
+            'nothing to map by name')
+    for key in keys:
+        src = state_dict.get(key)
+        if src is None:
+            continue  # reported as missing by the strict check
+        if src.shape[0] != len(src_classes):
+            raise ClassRemapError(
+                f'{source}: {key} has {src.shape[0]} rows but its class '
+                f'list has {len(src_classes)} entries ({list(src_classes)})')
+        if tuple(src.shape[1:]) != tuple(own[key].shape[1:]):
+            continue  # another architecture: reported by the strict check
+        new = own[key].detach().clone().to(device=src.device, dtype=src.dtype)
+        for _, i, j in matched:
+            new[j - 1] = src[i - 1]
+        state_dict[key] = new
+    summary = dict(
+        matched=matched,
+        new=[c for c in dst_classes if c is not None and c not in src_index],
+        dropped=[
+            c for c in src_classes
+            if c is not None and c not in set(dst_classes)
+        ],
+        keys=keys)
+    print_log(
+        f'action classes of {source} mapped by name onto the model\'s '
+        f'{num_actions}: {len(matched)} matched ' +
+        ', '.join(f'{n} ({i}->{j})' for n, i, j in matched) +
+        f'; {len(summary["new"])} new (initialised as the model): '
+        f'{summary["new"]}; {len(summary["dropped"])} dropped: '
+        f'{summary["dropped"]}; rows remapped in {len(keys)} tensors',
+        logger=logger or 'current')
+    return summary

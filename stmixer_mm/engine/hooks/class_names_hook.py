@@ -1,0 +1,74 @@
+"""Every checkpoint names its action classes (``meta.dataset_meta.classes``).
+
+mmengine's Runner saves ``train_dataloader.dataset.metainfo`` as the
+checkpoint's ``meta.dataset_meta``. ``TubeDataset`` puts its ``classes``
+there; mmaction2's AVA datasets do not (their names are in the
+``label_file``). :class:`ClassNamesHook` makes every training checkpoint
+carry them in the convention of :mod:`stmixer_mm.engine.class_remap`
+(``num_actions`` entries, ``classes[i]`` naming column ``i + 1``, ``None``
+for an id the label map does not list), which
+:func:`~stmixer_mm.apis.class_names.class_names` reads.
+"""
+from typing import List, Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from stmixer_mm.registry import HOOKS
+from ..class_remap import dataset_classes
+
+__all__ = ['ClassNamesHook']
+
+
+@HOOKS.register_module()
+class ClassNamesHook(Hook):
+    """Put the training dataset's class names into its ``metainfo`` (so
+    that the Runner's ``meta.dataset_meta`` has them) before the run, and
+    into every saved checkpoint's ``meta.dataset_meta.classes`` where they
+    are missing (dataset wrappers copy the metainfo at construction).
+
+    Only for models with ``label_convention='ava'`` (1-based action ids);
+    a dataset without classes and without a label map is left alone (the
+    checkpoint then needs a label map to be named, as before).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self.classes: Optional[List[Optional[str]]] = None
+
+    def before_run(self, runner) -> None:
+        loader = runner._train_dataloader
+        dataset = getattr(loader, 'dataset', None)  # a built loader only
+        if dataset is None:
+            return
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        from stmixer_mm.apis.class_names import model_action_columns
+        try:
+            num_actions, convention = model_action_columns(model)
+        except TypeError:
+            return  # not an action detector
+        if convention != 'ava':
+            return
+        self.classes = dataset_classes(dataset, num_actions)
+        if self.classes is None:
+            return
+        inner = dataset
+        while hasattr(inner, 'dataset') and not hasattr(inner, 'label_file'):
+            inner = inner.dataset
+        for ds in {id(dataset): dataset, id(inner): inner}.values():
+            meta = getattr(ds, '_metainfo', None)
+            if isinstance(meta, dict) and not meta.get('classes'):
+                meta['classes'] = list(self.classes)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.classes is None:
+            return
+        meta = checkpoint.setdefault('meta', {})
+        dataset_meta = meta.get('dataset_meta')
+        if not isinstance(dataset_meta, dict):
+            dataset_meta = meta['dataset_meta'] = {}
+        if not dataset_meta.get('classes'):
+            dataset_meta['classes'] = list(self.classes)
