@@ -66,7 +66,11 @@ def workspace(tmp_path_factory):
         os.symlink(osp.join(REPO, name), root / name)
     bin_dir = root / 'bin'
     bin_dir.mkdir()
-    os.symlink(sys.executable, bin_dir / 'python')
+    # a wrapper, not a link: a link to a venv's interpreter outside the
+    # venv's bin/ would not find the venv
+    python = bin_dir / 'python'
+    python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
     env = dict(os.environ)
     env.update(
         PATH=f'{bin_dir}{os.pathsep}{env.get("PATH", "")}',
