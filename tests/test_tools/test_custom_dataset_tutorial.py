@@ -52,8 +52,8 @@ def test_tutorial_has_every_step():
         'tools/data/generate_annotation_exports.py',
         'tools/data/import_annotations.py',
         'tools/analysis_tools/check_dataset.py', 'tools/train.py',
-        'tools/test.py', 'tools/data/import_annotations.py',
-        'tools/train.py', 'tools/demo.py'
+        'tools/test.py', 'tools/data/import_annotations.py', 'tools/train.py',
+        'tools/demo.py'
     ]
     for tool in tools:
         assert osp.isfile(osp.join(REPO, tool)), tool
@@ -118,8 +118,8 @@ def test_the_three_exports_import_alike(tutorial):
                      ('csv', 'data/my_videos/annotations.csv')):
         out = f'data/my_set_{fmt}'
         other = cmd.replace(' cvat data/my_videos/cvat ',
-                            f' {fmt} {src} ').replace(
-                                '--out-dir data/my_set ', f'--out-dir {out} ')
+                            f' {fmt} {src} ').replace('--out-dir data/my_set ',
+                                                      f'--out-dir {out} ')
         _run(other, root, env)
         for split in ('train.csv', 'val.csv', 'label_map.pbtxt'):
             assert _rows(root / out / 'annotations' / split) == _rows(
