@@ -16,8 +16,8 @@ __all__ = [
     'ValidatedAVADataset', 'ava_keyframe_file_index',
     'check_ava_annotation_file', 'check_ava_exclude_file',
     'check_ava_label_file', 'scan_ava_annotation_file', 'ava_row_problem',
-    'check_ava_label_ids',
-    'RandomShortSideResize', 'CheckedRawFrameDecode', 'TubeDataset',
-    'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations',
-    'check_act_annotations', 'PackTrackInputs', 'TrackSequenceSampler'
+    'check_ava_label_ids', 'RandomShortSideResize', 'CheckedRawFrameDecode',
+    'TubeDataset', 'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS',
+    'load_act_annotations', 'check_act_annotations', 'PackTrackInputs',
+    'TrackSequenceSampler'
 ]
