@@ -22,6 +22,11 @@ Where the names come from (:func:`class_names`), first found:
    ClassNamesHook` puts an AVA dataset's label map there): a list of
    ``num_actions`` entries, ``classes[i]`` naming column ``i + 1``, ``None``
    for an id the label map does not list (:func:`classes_to_names`).
+
+When the config and the checkpoint both name a column, the names must
+agree (a checkpoint fine-tuned onto other classes run with another data
+set's config is refused, naming the columns); an explicit label map is
+the user's choice and is not compared.
 """
 import os.path as osp
 import pickle
@@ -200,6 +205,28 @@ def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
     return names, unlisted
 
 
+def _check_against_checkpoint(names: Dict[int, str], classes: Sequence,
+                              source: str) -> None:
+    """Refuse names of the config that differ, in the same column, from
+    the ones the checkpoint was trained with (a checkpoint fine-tuned onto
+    other classes, run with the config of another data set, would
+    otherwise name every action wrongly). Unnamed columns on either side
+    are not compared."""
+    trained, _ = classes_to_names(classes)
+    differ = [(col, names[col], trained[col]) for col in sorted(names)
+              if col in trained and names[col] != trained[col]]
+    if differ:
+        shown = ', '.join(f'column {c}: {a!r} vs {b!r}'
+                          for c, a, b in differ[:8])
+        more = f' (and {len(differ) - 8} more)' if len(differ) > 8 else ''
+        raise LabelMapError(
+            f'{source} names {len(differ)} action column(s) differently '
+            "from the checkpoint's meta.dataset_meta.classes (the classes "
+            f'it was trained with): {shown}{more}. Use the config of the '
+            'data set the checkpoint was trained on, or pass the label map '
+            'to use explicitly (--label-map / label_map=)')
+
+
 def _cfg_label_file_ids(dataset: dict) -> Optional[set]:
     label_file = dataset.get('label_file')
     if isinstance(label_file, str) and osp.isfile(label_file):
@@ -262,11 +289,15 @@ def class_names(model,
             dataset.get('ann_file'), str) and osp.isfile(dataset['ann_file']):
         source = f"the labels of {dataset['ann_file']}"
         names = _read_act_labels(dataset['ann_file'])
-    elif isinstance(dataset_meta, dict) and dataset_meta.get('classes'):
+    ckpt_classes = dataset_meta.get('classes') if isinstance(
+        dataset_meta, dict) else None
+    if names is None and ckpt_classes:
         source = "the checkpoint's meta.dataset_meta.classes"
-        names, unlisted = classes_to_names(dataset_meta['classes'])
+        names, unlisted = classes_to_names(ckpt_classes)
         # ids the training label map did not list (None) stay unnamed
         allowed = sorted(set(allowed) | set(unlisted))
+    elif names is not None and ckpt_classes:
+        _check_against_checkpoint(names, ckpt_classes, source)
     if names is None:
         raise LabelMapError(
             'no class names for the model\'s action columns: the config\'s '

@@ -172,6 +172,30 @@ def test_names_from_checkpoint_meta_and_missing_names():
         class_names(FakeModel(2, cfg))
 
 
+def test_config_names_must_agree_with_the_checkpoints(tmp_path):
+    label_file = _pbtxt(tmp_path / 'map.pbtxt', range(1, 5), NAMES[:4])
+    cfg = Config(
+        dict(
+            test_dataloader=dict(
+                dataset=dict(
+                    type='ValidatedAVADataset', label_file=label_file))))
+    same = dict(classes=NAMES[:4])
+    assert class_names(FakeModel(4, cfg, same)) == dict(
+        zip(range(1, 5), NAMES[:4]))
+    # the checkpoint was trained on the classes in another order
+    other = dict(classes=['crouch', 'stand', 'walk', 'jump'])
+    with pytest.raises(LabelMapError) as e:
+        class_names(FakeModel(4, cfg, other))
+    assert "column 1: 'stand' vs 'crouch'" in str(e.value)
+    assert "column 2: 'crouch' vs 'stand'" in str(e.value)
+    assert 'column 3' not in str(e.value)
+    # unnamed columns of the checkpoint are not compared
+    sparse = dict(classes=['stand', None, 'walk', 'jump'])
+    assert class_names(FakeModel(4, cfg, sparse))[2] == 'crouch'
+    # an explicit label map is the user's choice
+    assert class_names(FakeModel(4, cfg, other), label_file)[1] == 'stand'
+
+
 def test_ava22_label_map_may_leave_unlisted_ids(tmp_path):
     """AVA v2.2 (unlisted_labels='warn'): 80 columns, 60 named."""
     ids = [i for i in range(1, 81) if i % 4]
