@@ -412,7 +412,9 @@ def test_time_beyond_duration_and_person_clash(exports, tmp_path, capsys):
 
 
 def test_cli_subprocess(exports, tmp_path):
-    """The command line as the user types it (one run)."""
+    """The command line as the user types it (one run), from a folder
+    outside the repository: the default base config is the shipped one
+    whatever the working directory."""
     out = tmp_path / 'o'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
     res = subprocess.run([
@@ -420,13 +422,15 @@ def test_cli_subprocess(exports, tmp_path):
         '--videos', exports['videos'], '--out-dir',
         str(out), '--fps', '16', '--val-ratio', '0.25', '--seed', '1'
     ],
-                         cwd=REPO,
+                         cwd=str(tmp_path),
                          env=env,
                          capture_output=True,
                          text=True)
     assert res.returncode == 0, res.stderr
     assert 'train with: python tools/train.py' in res.stdout
     assert (out / 'config.py').is_file()
+    cfg = Config.fromfile(str(out / 'config.py'))
+    assert cfg.model.type == 'STMixer'
     assert (out / 'manifest.txt').is_file()
     summary = json.load(open(out / 'import_summary.json'))
     assert len(summary['splits']['val']) == 1

@@ -9,6 +9,7 @@ names of that person at that moment. The writers
 rate, check the boxes against the probed frame size and sample the
 annotations at the output frames.
 """
+import math
 import os.path as osp
 import re
 from dataclasses import dataclass, field
@@ -98,6 +99,38 @@ def video_key(name: str, strip_upload_prefix: bool = False) -> str:
     if strip_upload_prefix:
         stem = _LS_UPLOAD_PREFIX.sub('', stem)
     return stem
+
+
+def parse_number(value, where: str, name: str) -> float:
+    """``value`` (text or number) of the field ``name`` as a finite float;
+    anything else (``nan``, ``inf``, text, missing) is an
+    :class:`AnnotationImportError` naming ``where`` and the field."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AnnotationImportError(
+            f'{where}: {name} {value!r} is not a number') from None
+    if not math.isfinite(number):
+        raise AnnotationImportError(
+            f'{where}: {name} {value!r} is not a finite number')
+    return number
+
+
+def parse_person_id(value, where: str) -> int:
+    """A person id (text or number) as an integer >= 0 (the track ids the
+    data sets and ``PackTrackInputs`` take); anything else is an
+    :class:`AnnotationImportError` naming ``where``."""
+    text = str(value).strip()
+    try:
+        pid = int(text)
+    except ValueError:
+        raise AnnotationImportError(
+            f'{where}: person_id {value!r} is not an integer') from None
+    if pid < 0:
+        raise AnnotationImportError(
+            f'{where}: person_id {pid} is negative; person ids are '
+            'integers >= 0')
+    return pid
 
 
 def split_actions(text: str) -> Tuple[str, ...]:

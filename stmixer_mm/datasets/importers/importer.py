@@ -33,6 +33,7 @@ import numpy as np
 
 from stmixer_mm.data_gen.writers import (file_states, remove_generated,
                                          write_manifest)
+from stmixer_mm.utils.package_files import package_config
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      read_label_map)
 from .csv_table import read_csv_table
@@ -43,11 +44,11 @@ from .video import (FILENAME_TMPL, FPS_TOLERANCE, VideoInfo, extract_frames,
 
 FORMATS = ('cvat', 'label-studio', 'csv')
 LAYOUTS = ('ava', 'tubes')
+#: shipped configs (relative to ``configs/`` of the checkout or of the
+#: installed package's ``.mim``), whatever the working directory
 DEFAULT_BASE_CONFIGS = dict(
-    ava='configs/quickstart/'
-    'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
-    tubes='configs/quickstart/'
-    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+    ava='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
+    tubes='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 # a box may overshoot the frame by this many pixels (floating-point and
 # rounding in the annotation tools); it is clipped. More is an error.
 BOX_TOLERANCE_PX = 1.0
@@ -269,7 +270,7 @@ def import_annotations(fmt: str,
             f'got {keyframe_interval!r}')
     if multi_label not in ('error', 'split'):
         raise ValueError("multi_label must be 'error' or 'split'")
-    base_config = base_config or DEFAULT_BASE_CONFIGS[layout]
+    base_config = base_config or package_config(DEFAULT_BASE_CONFIGS[layout])
     if not osp.isfile(base_config):
         raise FileNotFoundError(f'--base-config {base_config} not found')
     on_disk = find_videos(videos)
