@@ -86,7 +86,10 @@ def embedding_bag_flop(weight_shape,
     return 2 * _prod(indices_shape) * int(weight_shape[-1])
 
 
-def _custom_mapping() -> Dict[Any, Any]:
+def sampling_flop_mapping() -> Dict[Any, Any]:
+    """``custom_mapping`` of ``FlopCounterMode``: the sampling operators
+    (``grid_sampler_2d/3d``, the ``embedding_bag`` weighted gathers) with
+    the rules above."""
     aten = torch.ops.aten
     mapping = {
         aten.grid_sampler_2d: grid_sampler_2d_flop,
@@ -171,7 +174,7 @@ def count_flops(model: nn.Module,
     inputs = torch.randn(batch_size, 3, t, ph, pw)
     wrapper = DetectorForward(model, samples).eval()
     counter = FlopCounterMode(
-        display=False, depth=depth + 2, custom_mapping=_custom_mapping())
+        display=False, depth=depth + 2, custom_mapping=sampling_flop_mapping())
     with torch.no_grad(), counter:
         wrapper(inputs)
     counts = counter.get_flop_counts()
