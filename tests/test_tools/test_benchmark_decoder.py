@@ -1,6 +1,6 @@
-"""The library of ``tools/analysis_tools/benchmark_decoder.py`` on a tiny config:
-table, the equality of the fast path with the reference, the memory and
-the profile with its floor lines."""
+"""The library of ``tools/analysis_tools/benchmark_decoder.py`` on a tiny
+config: the table, the equality of the fast path with the reference, the
+memory and the profile with its floor lines."""
 from pathlib import Path
 
 from stmixer_mm.benchmarks import decoder as bench
