@@ -1,12 +1,26 @@
-"""Shared pytest fixtures.
+"""Shared pytest fixtures (one per thing; the helpers behind them are in
+``stmixer_mm.testing``).
 
 mmengine keeps the default registry scope in a process-wide singleton
 (``DefaultScope``); tests that call ``init_default_scope('mmaction')`` would
 otherwise change how later tests resolve un-prefixed type names.  Every test
 starts and ends with the scope stack it found.
+
+Tests that take more than a few seconds on a 2-core CPU are marked
+``slow``: ``pytest -m "not slow"`` is the quick run, ``tools/run_tests.sh``
+runs everything.
 """
+import os.path as osp
+import types
+
 import pytest
 from mmengine.registry import DefaultScope
+
+from stmixer_mm import testing
+
+# the checkout from the tests' own location (the package may be installed
+# from a wheel, elsewhere)
+testing.set_repo_root(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +45,41 @@ def mm_log_records():
     logger.addHandler(handler)
     yield records
     logger.removeHandler(handler)
+
+
+@pytest.fixture(scope='session')
+def random_checkpoint(tmp_path_factory):
+    """A checkpoint of the tiny model (``tools.TINY_CFG``) as initialised
+    (no training), in the layout of a Runner checkpoint's ``state_dict``."""
+    import torch
+
+    from stmixer_mm.apis import init_detector
+
+    # init_detector sets the default scope 'mmaction'; a session fixture is
+    # outside the per-test isolation above, so restore it here (later test
+    # folders build un-prefixed mmdet names)
+    saved = DefaultScope._instance_dict.copy()
+    torch.manual_seed(0)
+    model = init_detector(testing.repo_path(testing.TINY_CFG))
+    model.init_weights()
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+    path = tmp_path_factory.mktemp('random') / 'init.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return str(path)
+
+
+@pytest.fixture(scope='session')
+def tools():
+    """The paths and the tool runner of ``stmixer_mm.testing`` for the test
+    modules (``--import-mode=importlib`` makes conftest.py unimportable from
+    them): ``REPO``, ``TINY_CFG``, ``TINY_DATA`` (absolute),
+    ``DETERMINISTIC_TRAIN``, ``run``, ``python_tool``, ``metric``."""
+    return types.SimpleNamespace(
+        REPO=testing.repo_root(),
+        TINY_CFG=testing.repo_path(testing.TINY_CFG),
+        TINY_DATA=testing.repo_path(testing.TINY_DATA),
+        DETERMINISTIC_TRAIN=testing.DETERMINISTIC_TRAIN,
+        run=testing.run_tool,
+        python_tool=testing.python_tool,
+        metric=testing.metric)

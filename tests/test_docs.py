@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from stmixer_mm.testing import repo_root
+
+ROOT = Path(repo_root())
 DOCS = sorted([
     ROOT / 'README.md', *(ROOT / 'docs').rglob('*.md'),
     *(ROOT / 'configs').glob('*/README.md')

@@ -258,13 +258,8 @@ def _sharded(tmp_path, name='sharded'):
 
 
 def _convert(folder, dst):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'convert_sharded_checkpoint',
-        REPO / 'tools' / 'model_converters' / 'convert_sharded_checkpoint.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main([str(folder), str(dst)])
+    from stmixer_mm.cli import convert_sharded_checkpoint
+    return convert_sharded_checkpoint.main([str(folder), str(dst)])
 
 
 def test_sharded_metadata_refuses_code(tmp_path):

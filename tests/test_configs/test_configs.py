@@ -31,8 +31,9 @@ from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(repo_root())
 CONFIG_DIR = ROOT / 'configs'
 ALL_CONFIGS = sorted(
     p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)

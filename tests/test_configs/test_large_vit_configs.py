@@ -14,8 +14,9 @@ from mmengine.registry import DefaultScope
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
 
-STMIXER = Path(__file__).resolve().parents[2] / 'configs' / 'stmixer'
+STMIXER = Path(repo_root()) / 'configs' / 'stmixer'
 L = ('stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw-layer-'
      'decay-fsdp_ava22-rgb.py')
 L700 = L.replace('k400', 'k700')

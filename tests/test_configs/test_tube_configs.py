@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
+from stmixer_mm.testing import repo_root
+
+ROOT = Path(repo_root())
 TUBE_CONFIGS = sorted((ROOT / 'configs' / 'stmixer_tubes').glob('*.py')) + [
     ROOT / 'configs' / 'quickstart' /
     'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'

@@ -24,10 +24,11 @@ from stmixer_mm.converters import (ConversionReport,
                                    convert_official_state_dict,
                                    detect_backbone, extract_state_dict)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'model_converters',
                 'convert_official_checkpoint.py')
 
@@ -740,10 +741,8 @@ def test_report_is_plain_data():
 # the command-line tool
 # ---------------------------------------------------------------------------
 def _tool():
-    spec = importlib.util.spec_from_file_location('convert_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from stmixer_mm.cli import convert_official_checkpoint
+    return convert_official_checkpoint
 
 
 def _write_config(tmp_path, model):

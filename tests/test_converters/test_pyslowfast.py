@@ -7,7 +7,6 @@ ResNetBasicHead) with both of its name schemes: Caffe2 blob names
 ``nonlocal_conv4_6_theta_w``, ...) and PySlowFast module names
 (``s1.pathway0_stem.conv.weight``, ...), not from our model's names.
 """
-import importlib.util
 import os.path as osp
 import pickle
 
@@ -18,10 +17,11 @@ from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.converters import convert_pyslowfast_state_dict
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'model_converters',
                 'convert_kinetics_checkpoint.py')
 CONFIGS = osp.join(REPO, 'configs', 'stmixer')
@@ -158,10 +158,8 @@ def pyth_file(path, layout, norm_name='bn'):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('kinetics_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from stmixer_mm.cli import convert_kinetics_checkpoint
+    return convert_kinetics_checkpoint
 
 
 def check_values(ckpt, layout, source_index):

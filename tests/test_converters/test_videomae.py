@@ -7,7 +7,6 @@ and ViT-H (VideoMAE, patch 16) and ViT-g (VideoMAE V2, patch 14, MLP ratio
 48/11), as meta tensors (no memory), and at a toy size as a real file for
 the command-line tool.
 """
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -15,8 +14,9 @@ import torch
 
 from stmixer_mm.converters import (convert_videomae_state_dict,
                                    extract_videomae_state_dict)
+from stmixer_mm.testing import repo_root
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = repo_root()
 CFG = osp.join(ROOT, 'configs', 'stmixer')
 LARGE = {
     # name: (config, embed, depth, mlp hidden, patch), the sizes of
@@ -87,13 +87,8 @@ def videomae_layout(dim,
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        '_convert_videomae',
-        osp.join(ROOT, 'tools', 'model_converters',
-                 'convert_videomae_checkpoint.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from stmixer_mm.cli import convert_videomae_checkpoint
+    return convert_videomae_checkpoint
 
 
 @pytest.mark.parametrize('name', sorted(LARGE))

@@ -2,7 +2,6 @@
 import collections
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -17,8 +16,9 @@ from stmixer_mm.data_gen import (CLASSES, SyntheticAVASettings, build_demo,
                                  build_split, count_video_frames,
                                  generate_synthetic_ava)
 from stmixer_mm.datasets import check_ava_annotation_file
+from stmixer_mm.testing import repo_root
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(repo_root())
 # 2 + 2 videos of 4 s (3 keyframes each), with excluded keyframes
 TINY = dict(
     num_train_videos=2,
@@ -344,11 +344,7 @@ def test_demo_video_reads_back(tiny):
 
 
 def test_cli(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'generate_synthetic_ava',
-        REPO / 'tools' / 'data' / 'generate_synthetic_ava.py')
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    from stmixer_mm.cli import generate_synthetic_ava as cli
     out = tmp_path / 'cli'
     args = [
         '--out-dir',

@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from stmixer_mm.testing import repo_root
+
+ROOT = Path(repo_root())
 SCRIPT = ROOT / 'tests/data/synthetic/generate_synthetic_fixture.py'
 FIXTURE = ROOT / 'tests/data/synthetic/synthetic_fixture.json'
 

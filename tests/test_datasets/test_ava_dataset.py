@@ -16,8 +16,9 @@ import stmixer_mm  # noqa: F401
 from stmixer_mm.data_gen import (CLASSES, SyntheticAVASettings,
                                  generate_synthetic_ava)
 from stmixer_mm.registry import DATASETS, METRICS, TRANSFORMS
+from stmixer_mm.testing import repo_root
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(repo_root())
 SYN_CFG = REPO / 'configs' / '_base_' / 'datasets' / 'synthetic_ava.py'
 AVA_CFG = REPO / 'configs' / '_base_' / 'datasets' / 'ava22.py'
 TINY = dict(

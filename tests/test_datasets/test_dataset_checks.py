@@ -16,8 +16,9 @@ import stmixer_mm  # noqa: F401
 from stmixer_mm.datasets.dataset_checks import (check_dataset_config,
                                                 resize_factor)
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.testing import repo_root
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(repo_root())
 TINY_CFG = REPO / 'tests' / 'data' / 'configs' / 'tiny_stmixer_tiny-ava.py'
 TINY_DATA = REPO / 'tests' / 'data' / 'tiny_ava'
 

@@ -11,10 +11,11 @@ import torch
 from mmengine.structures import InstanceData
 
 from stmixer_mm.benchmarks import model as model_benchmark
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import benchmark as benchmark_utils
 from stmixer_mm.utils.flops import build_detector, count_flops
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')

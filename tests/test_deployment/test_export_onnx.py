@@ -25,8 +25,9 @@ from stmixer_mm.deployment import (AVA_TEST_CFG_DEFAULTS, compare_with_torch,
                                    read_export_meta, run_ort,
                                    set_sampling_impl, torch_predict)
 from stmixer_mm.deployment.onnx_export import export_class_names
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 TOOL = osp.join(REPO, 'tools', 'deployment', 'export_onnx.py')
@@ -270,11 +271,8 @@ def test_dynamo_exporter(checkpoint, tmp_path):
 
 
 def _export_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('_tool_export_onnx', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from stmixer_mm.cli import export_onnx
+    return export_onnx
 
 
 def test_tool_errors(checkpoint, tmp_path, capsys):

@@ -10,9 +10,10 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import stmixer_mm  # noqa: F401  (wraps the local checkpoint loader)
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import CheckpointFileError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 

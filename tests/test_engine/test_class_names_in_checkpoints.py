@@ -15,8 +15,9 @@ from mmengine.logging import MMLogger
 from stmixer_mm.apis.class_names import LabelMapError, class_names
 from stmixer_mm.engine import CheckpointCheckHook, CheckpointMismatchError
 from stmixer_mm.engine.hooks import ClassNamesHook
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 TINY_LABELS = [

@@ -19,8 +19,9 @@ from stmixer_mm.engine import CheckpointMismatchError, LoadFromCheckHook
 from stmixer_mm.engine.class_remap import (ClassRemapError, action_class_keys,
                                            classes_from_label_map,
                                            remap_action_classes)
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 TINY_LABELS = [

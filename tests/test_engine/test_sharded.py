@@ -15,8 +15,9 @@ from stmixer_mm.engine import (ShardedStrategy, build_runner, full_to_sharded,
 from stmixer_mm.engine.sharded import (DeepSpeedUnavailable, clean_param_name,
                                        stmixer_vit_block_wrap_policy)
 from stmixer_mm.registry import FUNCTIONS, STRATEGIES
+from stmixer_mm.testing import repo_root
 
-STMIXER = Path(__file__).resolve().parents[2] / 'configs' / 'stmixer'
+STMIXER = Path(repo_root()) / 'configs' / 'stmixer'
 LDS = ('stmixer_vit-large-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw-'
        'layer-decay-deepspeed_ava22-rgb.py')
 LFSDP = LDS.replace('-deepspeed_', '-fsdp_')
@@ -139,12 +140,7 @@ def test_full_sharded_round_trip_in_one_process(tmp_path):
     assert back['optimizer']['param_groups'][0]['lr'] == 0.1
     assert back['meta']['epoch'] == 3
     # the tool
-    spec = importlib.util.spec_from_file_location(
-        '_conv_sharded',
-        Path(__file__).resolve().parents[2] / 'tools' / 'model_converters' /
-        'convert_sharded_checkpoint.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from stmixer_mm.cli import convert_sharded_checkpoint as tool
     tool.main([str(folder), str(tmp_path / 'tool.pth')])
     out = torch.load(tmp_path / 'tool.pth', weights_only=False)
     assert torch.equal(out['state_dict']['b.bias'], sd['b.bias'])

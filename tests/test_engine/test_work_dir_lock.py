@@ -10,8 +10,9 @@ import time
 import pytest
 
 from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 

@@ -15,8 +15,9 @@ from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 CFG = osp.join(REPO, 'configs', 'quickstart',
                'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 

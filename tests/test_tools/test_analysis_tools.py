@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from stmixer_mm.testing import repo_root
+
+REPO = repo_root()
 QUICKSTART = osp.join(REPO, 'configs', 'quickstart',
                       'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py')
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',

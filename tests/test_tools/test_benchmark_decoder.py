@@ -4,8 +4,9 @@ memory and the profile with its floor lines."""
 from pathlib import Path
 
 from stmixer_mm.benchmarks import decoder as bench
+from stmixer_mm.testing import repo_root
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(repo_root())
 CONFIG = ROOT / 'tests/data/configs/tiny_stmixer_tiny-ava.py'
 
 

@@ -23,7 +23,9 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from stmixer_mm.testing import repo_root
+
+REPO = repo_root()
 DOC = osp.join(REPO, 'docs', 'en', 'custom_dataset.md')
 BLOCK = re.compile(r'^```(\w+)\n(.*?)^```', re.M | re.S)
 

@@ -3,7 +3,6 @@ by ``tools/data/generate_annotation_exports.py``: the three formats give
 the same AVA rows and tube pickle, equal to the generator's truth, the
 written config builds the datasets, and every kind of bad input stops with
 a message naming where it is."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -17,26 +16,17 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from stmixer_mm.cli import import_annotations as tool
 from stmixer_mm.data_gen.exports import generate_annotation_exports
 from stmixer_mm.datasets import ava_keyframe_file_index
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'data', 'import_annotations.py')
 FPS = 16
 SECONDS = 4
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('import_annotations_tool',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
 
 
 @pytest.fixture(scope='module')

@@ -27,7 +27,9 @@ import zipfile
 import pytest
 import yaml
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from stmixer_mm.testing import repo_root
+
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py'

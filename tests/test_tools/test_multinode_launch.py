@@ -11,7 +11,9 @@ import subprocess
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from stmixer_mm.testing import repo_root
+
+REPO = repo_root()
 CONFIG = ('configs/stmixer/stmixer_vit-giant-p14_videomaev2-k710-pre_8xb1-'
           '16x4x1-12e-adamw-layer-decay-fsdp_ava22-rgb.py')
 

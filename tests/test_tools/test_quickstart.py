@@ -23,8 +23,9 @@ import stmixer_mm  # noqa: F401
 from stmixer_mm.data_gen.synthetic_ava import (CLASSES, SyntheticAVASettings,
                                                _paths)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 SCRIPT = osp.join(REPO, 'tools', 'quickstart.sh')
 
 

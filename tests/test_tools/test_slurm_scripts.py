@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from stmixer_mm.testing import repo_root
+
+REPO = repo_root()
 SCRIPTS = [
     osp.join(REPO, 'tools', n) for n in ('slurm_train.sh', 'slurm_test.sh')
 ]

@@ -10,7 +10,9 @@ import os.path as osp
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from stmixer_mm.testing import repo_root
+
+REPO = repo_root()
 VIT_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                    'tiny_stmixer_vit_tiny-ava.py')
 NINE_CLASSES = [

@@ -19,12 +19,13 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
 import stmixer_mm  # noqa: F401  (installs the safe local loader)
 from stmixer_mm.engine import CheckpointCheckHook, checkpoint_state_dict
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checkpoint_loading import (TRUST_ENV,
                                                  CheckpointFileError,
                                                  find_state_dict,
                                                  load_checkpoint_file)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 

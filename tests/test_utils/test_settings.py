@@ -7,11 +7,12 @@ import pytest
 from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (registers the modules)
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
                                        Float, Int, check_config,
                                        declare_settings, load_config)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 TUBE_CFG = osp.join(REPO, 'configs', 'quickstart',

@@ -14,8 +14,9 @@ from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
 
-DATA = Path(__file__).resolve().parents[2] / 'data' / 'tiny_coco'
+DATA = Path(repo_root()) / 'tests' / 'data' / 'tiny_coco'
 C = 32
 NUM_STAGES = 2
 ASSIGNER = dict(

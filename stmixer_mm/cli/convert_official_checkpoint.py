@@ -1,0 +1,215 @@
+"""``tools/model_converters/convert_official_checkpoint.py``
+converts an official STMixer checkpoint (github MCG-NJU/STMixer) into
+this implementation's: its arguments and ``main(argv)``.
+
+The script is the entry point (its docstring is the usage); the code is
+here so that tests and other tools call ``main(argv)`` in process.
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apis.class_names import LabelMapError, model_action_columns
+from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
+                                   convert_official_state_dict,
+                                   extract_state_dict)
+from stmixer_mm.converters.tool_utils import print_list
+from stmixer_mm.engine.class_remap import (ClassRemapError,
+                                           classes_from_label_map,
+                                           remap_action_classes)
+from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_checkpoint_file)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert an official STMixer checkpoint to stmixer_mm')
+    parser.add_argument('src', help='official checkpoint (.pth)')
+    parser.add_argument('dst', help='where to write the converted checkpoint')
+    parser.add_argument(
+        '--config',
+        help='stmixer_mm config of the same model: build it and require '
+        'that the converted weights load with strict checking')
+    parser.add_argument(
+        '--backbone',
+        choices=BACKBONES,
+        default='auto',
+        help='backbone of the official checkpoint (default: from its keys)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value')
+    parser.add_argument(
+        '--vit-num-frames',
+        type=int,
+        default=16,
+        help='frames of the ViT position table, to generate pos_embed '
+        'without --config (default 16, the official ViT-B)')
+    parser.add_argument(
+        '--vit-img-size',
+        type=int,
+        default=224,
+        help='input size of the ViT position table (default 224)')
+    parser.add_argument(
+        '--label-map',
+        help='label map of the official model (AVA .pbtxt / ACT .pkl): '
+        'its class names go into meta.dataset_meta.classes')
+    parser.add_argument(
+        '--to-classes',
+        metavar='LABEL_MAP',
+        help='map the action classifiers by name onto these classes (needs '
+        '--config and --label-map)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the initialisation of the new classes (--to-classes)')
+    parser.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='load SRC with torch.load(weights_only=False); only for files '
+        'you trust, when the default safe loading fails')
+    args = parser.parse_args(argv)
+    if args.to_classes and not (args.config and args.label_map):
+        parser.error('--to-classes needs --config (the target model) and '
+                     '--label-map (the classes of SRC)')
+    return args
+
+
+def _action_rows(state_dict: dict) -> int:
+    keys = sorted(k for k in state_dict if k.endswith('fc_action.weight'))
+    if not keys:
+        raise SystemExit('error: the converted weights have no '
+                         'fc_action.weight: cannot name their classes')
+    return int(state_dict[keys[0]].shape[0])
+
+
+def load_source(path: str, trust_pickle: bool) -> dict:
+    """``load_checkpoint_file``; its errors (missing, truncated, corrupt,
+    needs ``--trust-pickle``) end the tool with their message."""
+    try:
+        return load_checkpoint_file(path, trust_pickle=trust_pickle)
+    except CheckpointFileError as err:
+        raise SystemExit(f'error: {err}') from err
+
+
+def build_model(config: str, cfg_options) -> torch.nn.Module:
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    # like tools/train.py: default scope mmaction, model in _scope_='mmdet'
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    # built only (init_weights is not called: no pretrained download)
+    return MODELS.build(copy.deepcopy(cfg.model))
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    source = load_source(args.src, args.trust_pickle)
+    official, entry = extract_state_dict(source)
+    state_dict, report = convert_official_state_dict(
+        official,
+        backbone=args.backbone,
+        vit_num_frames=args.vit_num_frames,
+        vit_img_size=args.vit_img_size,
+        progress=True)
+    where = f"['{entry}']" if entry else ' (bare state dict)'
+    print(f'read {len(official)} tensors from {args.src}{where}')
+    print(report.summary())
+    if report.unexpected:
+        print_list('official keys the converter does not know',
+                   report.unexpected)
+        raise SystemExit(
+            f'error: {len(report.unexpected)} unknown official key(s): '
+            f'{", ".join(report.unexpected)}')
+
+    classes = None
+    if args.label_map is not None:
+        try:
+            classes = classes_from_label_map(args.label_map,
+                                             _action_rows(state_dict))
+        except LabelMapError as err:
+            raise SystemExit(f'error: {err}') from None
+        print(f'classes of {args.src} from {args.label_map}: '
+              f'{sum(c is not None for c in classes)} named of '
+              f'{len(classes)} columns')
+    if args.config is not None:
+        model = build_model(args.config, args.cfg_options)
+        if args.to_classes is not None:
+            try:
+                target = classes_from_label_map(args.to_classes,
+                                                model_action_columns(model)[0])
+            except (LabelMapError, TypeError) as err:
+                raise SystemExit(f'error: --to-classes: {err}') from None
+            # the new classes' rows: the model's own initialisation
+            torch.manual_seed(args.seed)
+            for stage in model.decoder.stages:
+                stage.init_weights()
+            try:
+                remap_action_classes(
+                    state_dict,
+                    model,
+                    classes,
+                    target,
+                    source=args.src,
+                    logger='current')
+            except ClassRemapError as err:
+                raise SystemExit(f'error: --to-classes: {err}') from None
+            classes = target
+        expected = model.state_dict()
+        for key in list(report.generated):
+            # generated buffers are fixed by the config: take the model's
+            if key in expected:
+                state_dict[key] = expected[key].clone()
+                report.generated[key] += '; taken from the config\'s model'
+        missing, unexpected, mismatched = compare_state_dicts(
+            state_dict, expected)
+        if missing or unexpected or mismatched:
+            print_list('missing keys (in the model, not converted)', missing)
+            print_list('unexpected keys (converted, not in the model)',
+                       unexpected)
+            print_list('shape mismatches', mismatched)
+            problems = []
+            if missing:
+                problems.append(f'missing: {", ".join(missing)}')
+            if unexpected:
+                problems.append(f'unexpected: {", ".join(unexpected)}')
+            if mismatched:
+                problems.append(f'shape mismatch: {"; ".join(mismatched)}')
+            raise SystemExit(
+                f'error: the converted weights do not fit {args.config} (' +
+                ' | '.join(problems) + ')')
+        model.load_state_dict(state_dict, strict=True)
+        print(f'checked: loads into the model of {args.config} with '
+              'strict=True')
+
+    meta = dict(
+        converter='stmixer_mm.converters.official',
+        stmixer_mm_version=stmixer_mm.__version__,
+        source=osp.basename(args.src),
+        source_entry=entry,
+        source_top_level_keys=sorted(str(k) for k in source) if entry else [],
+        config=args.config,
+        verified_with_config=args.config is not None,
+        conversion=report.to_dict())
+    if classes is not None:
+        meta['dataset_meta'] = dict(classes=classes)
+        meta['label_map'] = osp.basename(args.to_classes or args.label_map)
+    checkpoint = dict(meta=meta, state_dict=state_dict)
+    dst_dir = osp.dirname(osp.abspath(args.dst))
+    os.makedirs(dst_dir, exist_ok=True)
+    torch.save(checkpoint, args.dst)
+    print(f'saved {len(state_dict)} tensors to {args.dst}')
+    return checkpoint
+
+
+if __name__ == '__main__':
+    main()

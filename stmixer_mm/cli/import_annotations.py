@@ -1,0 +1,122 @@
+"""``tools/data/import_annotations.py``
+imports your own videos and their annotation export
+into a data set: its arguments and ``main(argv)``.
+
+The script is the entry point (its docstring is the usage); the code is
+here so that tests and other tools call ``main(argv)`` in process.
+"""
+import argparse
+import sys
+import time
+
+from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
+                                           AnnotationImportError,
+                                           import_annotations)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Import videos + an annotation export (CVAT, Label '
+        'Studio, CSV) into an AVA or tube data set with a config.')
+    parser.add_argument('format', choices=FORMATS)
+    parser.add_argument(
+        'annotations',
+        help='the export: a file, or a folder (CVAT: one '
+        'XML per video)')
+    parser.add_argument('--videos', required=True, help='folder of videos')
+    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--layout', choices=LAYOUTS, default='ava')
+    parser.add_argument(
+        '--fps',
+        type=int,
+        default=30,
+        help='frames per second written (an integer, at most the videos\' '
+        'own rate)')
+    parser.add_argument(
+        '--keyframe-interval',
+        type=int,
+        default=1,
+        help='AVA layout: seconds between keyframes (integer >= 1)')
+    parser.add_argument(
+        '--short-side', type=int, help='resize frames to this short side')
+    parser.add_argument(
+        '--val-videos',
+        nargs='+',
+        help='videos of the val split (names with or without extension); '
+        'wins over --val-ratio')
+    parser.add_argument('--val-ratio', type=float, default=0.25)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--label-map',
+        help='fixes the class ids and order: an AVA label_map.pbtxt or one '
+        'class name a line; otherwise the classes sorted by name')
+    parser.add_argument(
+        '--base-config',
+        help='config the written config inherits (default: the quick-start '
+        'config of the layout)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace what an earlier import wrote to --out-dir (only the '
+        'files of its manifest)')
+    parser.add_argument(
+        '--skip-unannotated',
+        action='store_true',
+        help='leave out videos without annotations (with a warning) '
+        'instead of stopping')
+    parser.add_argument(
+        '--csv-box-units',
+        choices=('pixels', 'normalized'),
+        default='pixels',
+        help='CSV boxes: pixels of the video or normalised to [0, 1]')
+    parser.add_argument(
+        '--multi-label',
+        choices=('error', 'split'),
+        default='error',
+        help='tubes layout: a box with several actions is an error, or '
+        'split into one tube per action')
+    parser.add_argument(
+        '--person-labels',
+        nargs='+',
+        default=['person'],
+        help='track / region labels that name the person, not an action')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.time()
+    try:
+        summary = import_annotations(
+            args.format,
+            args.annotations,
+            args.videos,
+            args.out_dir,
+            layout=args.layout,
+            fps=args.fps,
+            keyframe_interval=args.keyframe_interval,
+            short_side=args.short_side,
+            val_videos=args.val_videos,
+            val_ratio=args.val_ratio,
+            seed=args.seed,
+            label_map=args.label_map,
+            base_config=args.base_config,
+            overwrite=args.overwrite,
+            skip_unannotated=args.skip_unannotated,
+            csv_box_units=args.csv_box_units,
+            multi_label=args.multi_label,
+            person_labels=args.person_labels)
+    except (AnnotationImportError, FileNotFoundError, FileExistsError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    n = len(summary['videos'])
+    total = time.time() - start
+    print(f'imported {n} videos ({len(summary["splits"]["train"])} train, '
+          f'{len(summary["splits"]["val"])} val) into {args.out_dir} in '
+          f'{total:.1f} s ({total / max(n, 1):.2f} s per video)')
+    print(f'train with: python tools/train.py {summary["config"]}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Helpers shared by the test suite (as ``mmdet.testing`` /
+``mmaction.testing``): where the checkout is, the fixture files' paths and
+the runner of the command-line tools.
+
+Not imported by ``import stmixer_mm``. The test data (``tests/data``) and
+the scripts (``tools/``) are in the repository, not in a wheel: the
+checkout is found from the tests' own location (``tests/conftest.py``
+calls :func:`set_repo_root`), else from ``$STMIXER_MM_REPO``, else
+upwards from this package and from the working directory.
+"""
+from .paths import (TINY_CFG, TINY_DATA, TRACK_CFG, repo_path, repo_root,
+                    set_repo_root)
+from .tools import DETERMINISTIC_TRAIN, metric, python_tool, run_tool, tool_env
+
+__all__ = [
+    'TINY_CFG', 'TINY_DATA', 'TRACK_CFG', 'repo_path', 'repo_root',
+    'set_repo_root', 'DETERMINISTIC_TRAIN', 'metric', 'python_tool',
+    'run_tool', 'tool_env'
+]

@@ -1,0 +1,67 @@
+"""The repository checkout and the test fixtures' paths in it."""
+import os
+import os.path as osp
+from typing import Optional
+
+#: the tiny detector's config and its data set (``tests/data``), relative
+#: to the repository root
+TINY_CFG = osp.join('tests', 'data', 'configs', 'tiny_stmixer_tiny-ava.py')
+TRACK_CFG = osp.join('tests', 'data', 'configs',
+                     'tiny_stmixer-track_tiny-ava.py')
+TINY_DATA = osp.join('tests', 'data', 'tiny_ava')
+
+_root: Optional[str] = None
+
+
+def _is_checkout(folder: str) -> bool:
+    return all(
+        osp.exists(osp.join(folder, name))
+        for name in ('setup.py', 'tests', 'tools', 'stmixer_mm'))
+
+
+def set_repo_root(path: str) -> str:
+    """Set the checkout that :func:`repo_root` returns (``tests/conftest.py``
+    does, from its own location)."""
+    global _root
+    path = osp.abspath(str(path))
+    if not _is_checkout(path):
+        raise ValueError(f'{path} is not a checkout of stmixer_mm (expected '
+                         'setup.py, tests/, tools/ and stmixer_mm/ in it)')
+    _root = path
+    return path
+
+
+def repo_root() -> str:
+    """The repository checkout: the one set by :func:`set_repo_root`, else
+    ``$STMIXER_MM_REPO``, else the first folder holding ``setup.py``,
+    ``tests/``, ``tools/`` and ``stmixer_mm/`` upwards from this package
+    (as imported, symbolic links kept) or from the working directory.
+
+    Raises:
+        RuntimeError: none is found (e.g. the package is installed from a
+            wheel and the tests run outside a checkout).
+    """
+    if _root is not None:
+        return _root
+    env = os.environ.get('STMIXER_MM_REPO')
+    if env:
+        return set_repo_root(env)
+    here = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for start in (here, os.getcwd()):
+        folder = start
+        while True:
+            if _is_checkout(folder):
+                return folder
+            parent = osp.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    raise RuntimeError(
+        'stmixer_mm.testing.repo_root: no stmixer_mm checkout (setup.py, '
+        f'tests/, tools/, stmixer_mm/) above {here} or the working '
+        f'directory {os.getcwd()}; set STMIXER_MM_REPO to the checkout')
+
+
+def repo_path(*parts: str) -> str:
+    """``parts`` joined to :func:`repo_root` (e.g. ``repo_path(TINY_CFG)``)."""
+    return osp.join(repo_root(), *parts)
