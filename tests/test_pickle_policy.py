@@ -224,17 +224,12 @@ def test_label_map_refuses_code(tmp_path):
 
 
 def test_dumped_predictions_refuse_code(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tubes',
-        REPO / 'tools' / 'experiments' / 'benchmark_tubes.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from stmixer_mm.benchmarks.tubes import load_predictions
     marker = tmp_path / 'PWNED'
     path = tmp_path / 'preds.pkl'
     path.write_bytes(pickle.dumps([dict(pred_instances=Payload(marker))]))
     with pytest.raises(UnsafePickleError) as err:
-        mod.load_predictions(str(path))
+        load_predictions(str(path))
     _refused(err, path, marker)
 
 

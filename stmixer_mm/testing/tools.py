@@ -54,8 +54,8 @@ def run_tool(cmd, timeout=600, check=True):
 
 def python_tool(tool, *args, **kwargs):
     """``python tools/<tool> *args`` (see :func:`run_tool`)."""
-    return run_tool([sys.executable, repo_path('tools', tool), *args],
-                    **kwargs)
+    return run_tool(
+        [sys.executable, repo_path('tools', tool), *args], **kwargs)
 
 
 def metric(text, name):

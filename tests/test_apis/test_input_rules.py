@@ -4,7 +4,6 @@ end of a stream or file checked, frame folders in natural order, fps and
 frames checked where they enter (naming the argument / the frame)."""
 import contextlib
 import glob
-import importlib.util
 import math
 import os.path as osp
 import warnings
@@ -356,10 +355,7 @@ def test_a_bad_fps_is_refused_by_every_entry(inferencer, frames, tools,
 
 @pytest.mark.parametrize('bad', ['-8', '0', 'nan', 'inf', 'x'])
 def test_demo_fps_must_be_a_frame_rate(tools, capsys, bad):
-    spec = importlib.util.spec_from_file_location(
-        'demo_fps', osp.join(tools.REPO, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    from stmixer_mm.cli import demo
     with pytest.raises(SystemExit) as exc:
         demo.parse_args(['in.mp4', 'c.py', 'w.pth', '--online', '--fps', bad])
     assert exc.value.code == 2

@@ -15,7 +15,6 @@
 """
 import copy
 import functools
-import importlib.util
 import math
 from operator import attrgetter
 from pathlib import Path
@@ -781,10 +780,7 @@ def test_layer_decay_optimizer_wrapper_builds():
 
 
 def test_amp_flag_keeps_the_layer_decay_constructor():
-    spec = importlib.util.spec_from_file_location('stmixer_train_tool',
-                                                  ROOT / 'tools' / 'train.py')
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
+    from stmixer_mm.cli import train as train_tool
     args = train_tool.parse_args([str(stmixer_cfg(LAYER_DECAY)), '--amp'])
     # --amp is refused without an accelerator; pretend there is one
     with mock.patch('torch.cuda.is_available', return_value=True):

@@ -12,7 +12,7 @@ pinned as well (its ``meta`` minus the converter's module path and the
 package version, which say where the code lives, not what it produced).
 """
 import hashlib
-import importlib.util
+import importlib
 import json
 import os.path as osp
 import pickle
@@ -24,13 +24,16 @@ import torch
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
 PINS = osp.join(REPO, 'tests', 'data', 'converter_pins.json')
+_LAYOUTS = dict(
+    test_official='stmixer_mm.testing.official_layouts',
+    test_pyslowfast='stmixer_mm.testing.backbone_layouts',
+    test_videomae='stmixer_mm.testing.backbone_layouts')
 
 
 def _sibling(name):
-    spec = importlib.util.spec_from_file_location(f'_pin_{name}',
-                                                  osp.join(HERE, name + '.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    """The layouts of the converter tests (once in the test module
+    ``name``): ``stmixer_mm.testing``."""
+    mod = importlib.import_module(_LAYOUTS[name])
     return mod
 
 
@@ -112,11 +115,7 @@ def compute_pins(tmp_dir):
             new, report)
 
     # the official tool's file, without --config
-    tool_path = osp.join(REPO, 'tools', 'model_converters',
-                         'convert_official_checkpoint.py')
-    spec = importlib.util.spec_from_file_location('_pin_tool', tool_path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from stmixer_mm.cli import convert_official_checkpoint as tool
     src, dst = osp.join(tmp_dir, 'src.pth'), osp.join(tmp_dir, 'dst.pth')
     torch.save({
         'model': t_off.official('slowfast', seed=4),

@@ -18,6 +18,8 @@ from mmengine.config import Config
 import stmixer_mm  # noqa: F401
 from stmixer_mm.converters import convert_pyslowfast_state_dict
 from stmixer_mm.testing import repo_root
+from stmixer_mm.testing.backbone_layouts import (caffe2_file, fill,
+                                                 pyslowfast_layout, pyth_file)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 
@@ -28,133 +30,6 @@ CONFIGS = osp.join(REPO, 'configs', 'stmixer')
 SF50 = 'stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py'
 SF101 = 'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py'
 SO50 = 'stmixer_slowonly-r50_k400-pre_8xb2-4x16x1-12e-adamw_ava22-rgb.py'
-
-_BN = (('weight', 's'), ('bias', 'b'), ('running_mean', 'rm'), ('running_var',
-                                                                'riv'))
-
-
-def pyslowfast_layout(arch,
-                      blocks=(3, 4, 6, 3),
-                      width=64,
-                      beta_inv=8,
-                      fusion_kernel=7,
-                      num_block_temp_kernel=None,
-                      nonlocal_s4=(),
-                      num_classes=400):
-    """``[(PySlowFast name, Caffe2 name, shape)]`` of PySlowFast's ResNet
-    (``arch='slowonly'``) or SlowFast (``'slowfast'``)."""
-    out = []
-    slowfast = arch == 'slowfast'
-
-    def add_bn(py, c2, channels):
-        for py_s, c2_s in _BN:
-            out.append((f'{py}.{py_s}', f'{c2}_{c2_s}', (channels, )))
-
-    def add_fuse(stage, fast_channels, c2):
-        out.append((f's{stage}_fuse.conv_f2s.weight', f'{c2}_w',
-                    (2 * fast_channels, fast_channels, fusion_kernel, 1, 1)))
-        add_bn(f's{stage}_fuse.bn', f'{c2}_bn', 2 * fast_channels)
-
-    pathways = (0, 1) if slowfast else (0, )
-    fw = width // beta_inv
-    for p in pathways:
-        t = 't_' if p else ''
-        c = width if p == 0 else fw
-        out.append((f's1.pathway{p}_stem.conv.weight', f'{t}conv1_w',
-                    (c, 3, 1 if p == 0 else 5, 7, 7)))
-        add_bn(f's1.pathway{p}_stem.bn', f'{t}res_conv1_bn', c)
-    if slowfast:
-        add_fuse(1, fw, 't_pool1_subsample')
-    dim_in = [width + (2 * fw if slowfast else 0), fw]
-    for j, num in enumerate(blocks):
-        stage = j + 2
-        dims_out = []
-        for p in pathways:
-            t = 't_' if p else ''
-            scale = 1 if p == 0 else beta_inv
-            d_out, inner = width * 4 * 2**j // scale, width * 2**j // scale
-            dims_out.append(d_out)
-            temporal = (1, 1, 3, 3)[j] if p == 0 else 3
-            num_temp = (
-                num_block_temp_kernel[j] if num_block_temp_kernel else num)
-            for i in range(num):
-                cin = dim_in[p] if i == 0 else d_out
-                py, c2 = f's{stage}.pathway{p}_res{i}', f'{t}res{stage}_{i}'
-                if i == 0:
-                    out.append((f'{py}.branch1.weight', f'{c2}_branch1_w',
-                                (d_out, cin, 1, 1, 1)))
-                    add_bn(f'{py}.branch1_bn', f'{c2}_branch1_bn', d_out)
-                tk = temporal if i < num_temp else 1
-                for x, shape in (('a', (inner, cin, tk, 1,
-                                        1)), ('b', (inner, inner, 1, 3, 3)),
-                                 ('c', (d_out, inner, 1, 1, 1))):
-                    out.append((f'{py}.branch2.{x}.weight',
-                                f'{c2}_branch2{x}_w', shape))
-                    add_bn(f'{py}.branch2.{x}_bn', f'{c2}_branch2{x}_bn',
-                           shape[0])
-                if p == 0 and stage == 4 and i in nonlocal_s4:
-                    n, c2n = f's4.pathway0_nonlocal{i}', f'nonlocal_conv4_{i}'
-                    for name in ('theta', 'phi', 'g'):
-                        out.append(
-                            (f'{n}.conv_{name}.weight', f'{c2n}_{name}_w',
-                             (d_out // 2, d_out, 1, 1, 1)))
-                        out.append((f'{n}.conv_{name}.bias', f'{c2n}_{name}_b',
-                                    (d_out // 2, )))
-                    out.append((f'{n}.conv_out.weight', f'{c2n}_out_w',
-                                (d_out, d_out // 2, 1, 1, 1)))
-                    out.append(
-                        (f'{n}.conv_out.bias', f'{c2n}_out_b', (d_out, )))
-                    add_bn(f'{n}.bn', f'{c2n}_bn', d_out)
-        if slowfast and stage < 5:
-            add_fuse(stage, dims_out[1],
-                     f't_res{stage}_{num - 1}_branch2c_bn_subsample')
-        dim_in = [
-            dims_out[0] + (2 * dims_out[1] if slowfast else 0), dims_out[-1]
-        ]
-    final = sum(dims_out)
-    out.append(('head.projection.weight', 'pred_w', (num_classes, final)))
-    out.append(('head.projection.bias', 'pred_b', (num_classes, )))
-    return out
-
-
-def fill(index):
-    """A value that identifies a tensor of the file."""
-    return float(index + 1) / 1024
-
-
-def caffe2_file(path, layout):
-    """A PySlowFast Caffe2 .pkl (blobs, lr, model_iter, momentum)."""
-    blobs = {}
-    for k, (_, c2, shape) in enumerate(layout):
-        blobs[c2] = np.full(shape, fill(k), dtype=np.float32)
-    blobs['lr'] = np.array(0.0001, dtype=np.float32)
-    blobs['model_iter'] = np.array(196000, dtype=np.int64)
-    blobs['conv1_w_momentum'] = np.zeros_like(blobs['conv1_w'])
-    blobs['pred_b_momentum'] = np.zeros_like(blobs['pred_b'])
-    with open(path, 'wb') as f:
-        pickle.dump({'blobs': blobs}, f, protocol=2)
-
-
-def pyth_file(path, layout, norm_name='bn'):
-    """A PySlowFast .pyth training checkpoint."""
-    state = {}
-    for k, (py, _, shape) in enumerate(layout):
-        if '_nonlocal' in py and '.bn.' in py:
-            py = py.replace('.bn.', f'.{norm_name}.')
-        state[py] = torch.full(shape, fill(k))
-    torch.save(
-        {
-            'epoch': 196,
-            'model_state': state,
-            'optimizer_state': {
-                'state': {},
-                'param_groups': [{
-                    'lr': 0.1,
-                    'params': []
-                }]
-            },
-            'cfg': 'MODEL:\n  ARCH: slowfast\n'
-        }, path)
 
 
 def _tool():

@@ -15,6 +15,7 @@ import torch
 from stmixer_mm.converters import (convert_videomae_state_dict,
                                    extract_videomae_state_dict)
 from stmixer_mm.testing import repo_root
+from stmixer_mm.testing.backbone_layouts import videomae_layout
 
 ROOT = repo_root()
 CFG = osp.join(ROOT, 'configs', 'stmixer')
@@ -29,61 +30,6 @@ LARGE = {
     'vit-g': ('stmixer_vit-giant-p14_videomaev2-k710-pre_8xb1-16x4x1-12e-'
               'adamw-layer-decay-fsdp_ava22-rgb.py', 1408, 40, 6144, 14),
 }
-
-
-def videomae_layout(dim,
-                    depth,
-                    hidden,
-                    patch,
-                    pretrain=False,
-                    device='meta',
-                    tubelet=2,
-                    classes=400):
-    """A state dict named and shaped as VideoMAE's modules create it."""
-
-    def t(*shape):
-        return torch.randn(*shape, device=device)
-
-    sd = {
-        'patch_embed.proj.weight': t(dim, 3, tubelet, patch, patch),
-        'patch_embed.proj.bias': t(dim)
-    }
-    for i in range(depth):
-        b = f'blocks.{i}.'
-        sd.update({
-            b + 'norm1.weight': t(dim),
-            b + 'norm1.bias': t(dim),
-            b + 'attn.q_bias': t(dim),
-            b + 'attn.v_bias': t(dim),
-            b + 'attn.qkv.weight': t(3 * dim, dim),
-            b + 'attn.proj.weight': t(dim, dim),
-            b + 'attn.proj.bias': t(dim),
-            b + 'norm2.weight': t(dim),
-            b + 'norm2.bias': t(dim),
-            b + 'mlp.fc1.weight': t(hidden, dim),
-            b + 'mlp.fc1.bias': t(hidden),
-            b + 'mlp.fc2.weight': t(dim, hidden),
-            b + 'mlp.fc2.bias': t(dim)
-        })
-    if not pretrain:  # recogniser: mean pooling, fc_norm, head
-        sd.update({
-            'fc_norm.weight': t(dim),
-            'fc_norm.bias': t(dim),
-            'head.weight': t(classes, dim),
-            'head.bias': t(classes)
-        })
-        return sd
-    sd = {f'encoder.{k}': v for k, v in sd.items()}
-    sd.update({
-        'encoder.norm.weight': t(dim),
-        'encoder.norm.bias': t(dim),
-        'encoder_to_decoder.weight': t(dim // 2, dim),
-        'mask_token': t(1, 1, dim // 2),
-        'decoder.blocks.0.norm1.weight': t(dim // 2),
-        'decoder.norm.weight': t(dim // 2),
-        'decoder.head.weight': t(3 * tubelet * patch * patch, dim // 2),
-    })
-    return sd
 
 
 def _tool():

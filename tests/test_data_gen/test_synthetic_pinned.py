@@ -1,6 +1,6 @@
 """Pinned output of the synthetic data generators and their tools.
 
-Runs the cases of ``tests/data/synthetic/generate_synthetic_fixture.py``
+Runs the cases of ``stmixer_mm.testing.synthetic_fixture``
 (a small AVA set with its demo mp4 through
 ``tools/data/generate_synthetic_ava.py``, a small tube set through
 ``tools/data/generate_synthetic_tubes.py``, a per-keyframe tube set through
@@ -9,7 +9,6 @@ tools print, with ``tests/data/synthetic/synthetic_fixture.json``, made from
 the code before the generator was split into modules. The script says how
 to regenerate the fixture.
 """
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,20 +17,11 @@ import numpy as np
 import pytest
 
 from stmixer_mm.testing import repo_root
+from stmixer_mm.testing import synthetic_fixture as gen
 
 ROOT = Path(repo_root())
-SCRIPT = ROOT / 'tests/data/synthetic/generate_synthetic_fixture.py'
 FIXTURE = ROOT / 'tests/data/synthetic/synthetic_fixture.json'
 
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location('synthetic_fixture', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_script()
 with open(FIXTURE) as _f:
     REF = json.load(_f)
 CASES = sorted(REF['cases'])

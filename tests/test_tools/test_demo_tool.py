@@ -1,7 +1,6 @@
 """``tools/demo.py`` on an mp4 file and on a folder of frames."""
 import csv
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from stmixer_mm.apis import demo as demo_driver
 from stmixer_mm.data_gen.synthetic_ava import CLASSES, count_video_frames
 
 FPS = 8
@@ -107,10 +107,9 @@ def test_demo_on_video_file(tools, checkpoint, val_frames, tmp_path):
 
 
 def _demo_module(tools):
-    spec = importlib.util.spec_from_file_location(
-        '_stmixer_demo_tool', osp.join(tools.REPO, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    """The demo's command line (``tools/demo.py``,
+    ``demo/demo_spatiotemporal_det.py``), run in process."""
+    from stmixer_mm.cli import demo
     return demo
 
 
@@ -234,14 +233,14 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     a tube has one box per keyframe it covers."""
     demo = _demo_module(tools)
     drawn = []
-    orig = demo.draw_tracks
+    orig = demo_driver.draw_tracks
 
     def record(image, persons, *args, **kwargs):
         drawn.append((np.array([p['bbox'] for p in persons]).reshape(-1, 4),
                       [p['track_id'] for p in persons]))
         return orig(image, persons, *args, **kwargs)
 
-    monkeypatch.setattr(demo, 'draw_tracks', record)
+    monkeypatch.setattr(demo_driver, 'draw_tracks', record)
     folder = osp.dirname(val_frames[0])
     out_dir = str(tmp_path / 'out')
     result = demo.run_demo(
@@ -557,14 +556,14 @@ def test_demo_offline_interrupted_leaves_no_partial_output(
     video and the claims removed), exit code 143, a line saying so; the
     previous SIGTERM handler is back."""
     demo = _demo_module(tools)
-    write = demo.VideoWriter.write
+    write = demo_driver.VideoWriter.write
 
     def write_then_sigterm(self, image):
         write(self, image)
         if self.num_frames == 5:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(demo.VideoWriter, 'write', write_then_sigterm)
+    monkeypatch.setattr(demo_driver.VideoWriter, 'write', write_then_sigterm)
     previous = signal.getsignal(signal.SIGTERM)
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as e:
@@ -693,7 +692,7 @@ def test_demo_offline_reads_the_input_twice_with_bounded_memory(
     demo = _demo_module(tools)
     alive_max = [0]
     refs = []
-    orig_open = demo.open_source
+    orig_open = demo_driver.open_source
 
     def open_tracked(spec, **kwargs):
         source = orig_open(spec, **kwargs)
@@ -715,7 +714,7 @@ def test_demo_offline_reads_the_input_twice_with_bounded_memory(
 
         return Tracked()
 
-    monkeypatch.setattr(demo, 'open_source', open_tracked)
+    monkeypatch.setattr(demo_driver, 'open_source', open_tracked)
     folder = osp.dirname(val_frames[0])
     r = demo.run_demo(
         demo.parse_args([

@@ -8,7 +8,6 @@ data settings, class count and temporal length match the generator and the
 backbone, so that one training step runs on a clip of the generated size.
 """
 import glob
-import importlib.util
 import os.path as osp
 import re
 import shlex
@@ -20,6 +19,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.cli import generate_synthetic_ava as gen
 from stmixer_mm.data_gen.synthetic_ava import (CLASSES, SyntheticAVASettings,
                                                _paths)
 from stmixer_mm.registry import MODELS
@@ -27,13 +27,6 @@ from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
 SCRIPT = osp.join(REPO, 'tools', 'quickstart.sh')
-
-
-def _load_tool(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -63,9 +56,6 @@ def test_script_calls_existing_tools(script):
 
 
 def test_generator_arguments_and_demo_path(script):
-    gen = _load_tool(
-        'generate_synthetic_ava',
-        osp.join(REPO, 'tools', 'data', 'generate_synthetic_ava.py'))
     args = gen.parse_args(script['gen_args'])  # SystemExit on a bad flag
     assert args.out_dir == script['DATA']
     assert not args.no_demo
@@ -76,9 +66,6 @@ def test_generator_arguments_and_demo_path(script):
 
 
 def test_config_matches_generated_data(script, cfg):
-    gen = _load_tool(
-        'generate_synthetic_ava',
-        osp.join(REPO, 'tools', 'data', 'generate_synthetic_ava.py'))
     args = gen.parse_args(script['gen_args'])
     d = SyntheticAVASettings()
     for split in ('train', 'val'):

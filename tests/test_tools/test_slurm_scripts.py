@@ -1,7 +1,7 @@
 """tools/slurm_train.sh and tools/slurm_test.sh: shell syntax (``bash -n``,
 shellcheck when installed) and argument handling, with a fake ``srun`` on
 PATH that records what it was given."""
-import importlib.util
+import importlib
 import os
 import os.path as osp
 import shutil
@@ -136,9 +136,6 @@ def test_srun_failure_is_the_exit_status(fake_srun):
 @pytest.mark.parametrize('tool,pos', [('train.py', ['cfg.py']),
                                       ('test.py', ['cfg.py', 'ck.pth'])])
 def test_tools_accept_the_slurm_launcher(tool, pos):
-    spec = importlib.util.spec_from_file_location(
-        f'_slurm_{tool[:-3]}', osp.join(REPO, 'tools', tool))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module(f'stmixer_mm.cli.{tool[:-3]}')
     args = mod.parse_args([*pos, '--launcher=slurm'])
     assert args.launcher == 'slurm'

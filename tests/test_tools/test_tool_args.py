@@ -1,6 +1,5 @@
 """The command-line flags of ``tools/train.py`` / ``tools/test.py``, checked
 on the config they produce (in process, nothing is trained)."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -10,22 +9,18 @@ from mmengine.config import Config
 from stmixer_mm.engine import init_dist_without_cuda
 
 
-def _load_tool(repo, name):
-    spec = importlib.util.spec_from_file_location(
-        f'_stmixer_tool_{name}', osp.join(repo, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope='module')
+def train_tool():
+    """``tools/train.py``'s command line."""
+    from stmixer_mm.cli import train
+    return train
 
 
 @pytest.fixture(scope='module')
-def train_tool(tools):
-    return _load_tool(tools.REPO, 'train')
-
-
-@pytest.fixture(scope='module')
-def test_tool(tools):
-    return _load_tool(tools.REPO, 'test')
+def test_tool():
+    """``tools/test.py``'s command line."""
+    from stmixer_mm.cli import test
+    return test
 
 
 def _train_cfg(train_tool, tools, *argv):

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import pickle
 import time
 
 import numpy as np
@@ -37,11 +36,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.benchmarks.tubes import load_predictions
 from stmixer_mm.data_gen.synthetic_ava import ACTOR_STATE_MODES
 from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
                                                  generate_synthetic_tubes)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.checkpoint_loading import load_pickle
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CFG = osp.join(
@@ -150,23 +150,6 @@ def print_aggregate(paths: list) -> dict:
           f' (mean {np.mean(train):.0f} s, {runs[0].get("iterations")} '
           'iterations)')
     return agg
-
-
-def load_predictions(path: str) -> list:
-    """The data samples a ``DumpResults`` evaluator wrote to ``path``."""
-    try:
-        predictions = load_pickle(path, 'tensors', 'dumped predictions')
-    except UnsafePickleError:
-        raise
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-        raise ValueError(f'{path}: cannot read the dumped predictions '
-                         f'({type(exc).__name__}: {exc})') from exc
-    if not isinstance(predictions, list) or not all(
-            isinstance(p, dict) and 'pred_instances' in p
-            for p in predictions):
-        raise ValueError(f'{path}: expected the list of data samples that '
-                         "DumpResults writes (dicts with 'pred_instances')")
-    return predictions
 
 
 def chance_metrics_model_boxes(metric_cfg: dict,

@@ -32,7 +32,6 @@ stops otherwise: timing NaNs means nothing). Needs CUDA.
 """
 import argparse
 import gc
-import importlib.util
 import json
 import os.path as osp
 import statistics
@@ -45,14 +44,13 @@ from mmengine.structures import InstanceData
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HW = (256, 320)
 AMP = dict(bf16='bfloat16', fp16='float16')
+METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
 
 
 def _benchmark_model():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')
-    spec = importlib.util.spec_from_file_location('_benchmark_model', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The random-model helpers of the benchmarks."""
+    from stmixer_mm.utils import benchmark
+    return benchmark
 
 
 def parse_args(argv=None):
@@ -226,7 +224,7 @@ def main(argv=None):
     if not torch.cuda.is_available():
         raise SystemExit('bench_train_step.py needs CUDA')
     bm = _benchmark_model()
-    configs = bm.official_configs(bm.DEFAULT_METAFILE) if args.official \
+    configs = bm.official_configs(METAFILE) if args.official \
         else []
     configs += [(osp.splitext(osp.basename(c))[0], c) for c in args.config]
     for _, path in configs:

@@ -5,7 +5,6 @@ version that held every frame in memory, commit f284713).
 
     PYTHONPATH=. python tests/data/demo_pin/generate_pin.py OUT.json
 """
-import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -28,10 +27,7 @@ def main(out_file):
     model.init_weights()
     ckpt = osp.join(tmp, 'init.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    spec = importlib.util.spec_from_file_location(
-        '_demo', osp.join(REPO, 'tools/demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    from stmixer_mm.cli import demo
     outputs = {}
     for stride in (3, 8):
         out = osp.join(tmp, f'out{stride}')

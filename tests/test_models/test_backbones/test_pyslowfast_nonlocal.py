@@ -1,6 +1,7 @@
 """PySlowFastNonLocal3d against PySlowFast's computation written out by hand.
 
-``reference_nonlocal`` below is PySlowFast's ``Nonlocal.forward``
+``reference_nonlocal`` (``stmixer_mm.testing.backbone_layouts``) is
+PySlowFast's ``Nonlocal.forward``
 (``slowfast/models/nonlocal_helper.py``) spelled out step by step with
 functional ops on the official parameter names, independent of the module
 under test.
@@ -9,12 +10,12 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import NonLocal3d
 
 from stmixer_mm.models.backbones import (PySlowFastNonLocal3d,
                                          ResNet3dSlowFastMultiLevel)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing.backbone_layouts import reference_nonlocal
 
 OFFICIAL_KEYS = {
     f'{conv}.{p}'
@@ -46,32 +47,6 @@ def official_weights(channels, inner, seed=0):
     w['bn.running_var'] = rnd(channels).abs() + 0.5
     w['bn.num_batches_tracked'] = torch.tensor(5)
     return w
-
-
-def reference_nonlocal(x, w, pool_size, instantiation, eps=1e-5):
-    """PySlowFast ``Nonlocal.forward`` in eval mode, by hand."""
-    n, _, t, h, wd = x.shape
-    inner = w['conv_theta.weight'].shape[0]
-    theta = F.conv3d(x, w['conv_theta.weight'], w['conv_theta.bias'])
-    if pool_size is not None and any(s > 1 for s in pool_size):
-        x_kv = F.max_pool3d(x, kernel_size=pool_size, stride=pool_size)
-    else:
-        x_kv = x
-    phi = F.conv3d(x_kv, w['conv_phi.weight'], w['conv_phi.bias'])
-    g = F.conv3d(x_kv, w['conv_g.weight'], w['conv_g.bias'])
-    theta = theta.reshape(n, inner, -1)
-    phi = phi.reshape(n, inner, -1)
-    g = g.reshape(n, inner, -1)
-    theta_phi = torch.einsum('nct,ncp->ntp', theta, phi)
-    if instantiation == 'softmax':
-        theta_phi = torch.softmax(theta_phi * inner**-0.5, dim=2)
-    else:
-        theta_phi = theta_phi / theta_phi.shape[2]
-    y = torch.einsum('ntg,ncg->nct', theta_phi, g).reshape(n, inner, t, h, wd)
-    p = F.conv3d(y, w['conv_out.weight'], w['conv_out.bias'])
-    p = F.batch_norm(p, w['bn.running_mean'], w['bn.running_var'],
-                     w['bn.weight'], w['bn.bias'], False, 0.0, eps)
-    return x + p
 
 
 def max_rel(a, b):

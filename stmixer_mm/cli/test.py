@@ -1,0 +1,165 @@
+"""``tools/test.py`` tests (evaluates) an STMixer checkpoint with
+mmengine's Runner: its arguments, their merging into the config and
+``main(argv)``.
+
+The script is the entry point (its docstring is the usage); the code is
+here so that tests and other tools call it in process.
+"""
+import argparse
+import os
+import os.path as osp
+import shutil
+import tempfile
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
+                               add_class_consistency_hook,
+                               init_dist_without_cuda, shutdown_dist)
+from stmixer_mm.engine.hooks import trigger_visualization_hook
+from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
+                              ConfigSettingError, check_config, load_config)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test an STMixer detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument(
+        '--dump',
+        type=str,
+        help='also dump the raw predictions to this pickle file')
+    parser.add_argument(
+        '--non-strict',
+        action='store_true',
+        help='load a checkpoint that does not fit the model in part (the '
+        'missing / unexpected / shape-mismatched keys are logged); by '
+        'default such a checkpoint is an error')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value (lists: key="[a,b]")')
+    parser.add_argument(
+        '--show', action='store_true', help='show the drawings in a window')
+    parser.add_argument(
+        '--show-dir',
+        help='write the drawings to this folder of '
+        '<work_dir>/<timestamp>/ (an absolute path is used as is)')
+    parser.add_argument(
+        '--interval', type=int, default=1, help='draw every n-th sample')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='seconds per shown image')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    """Fold the command-line options into the config.
+
+    ``--cfg-options`` are merged first and the other flags then override
+    them, as in mmaction2's / mmdet's tools (e.g. ``--work-dir`` wins over
+    ``work_dir=...``; ``--auto-scale-lr`` sees an ``auto_scale_lr`` given
+    through ``--cfg-options``).
+    """
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = getattr(args, 'checkpoint_file', None) or args.checkpoint
+    # the model's action classes against the test dataset as loaded
+    add_class_consistency_hook(cfg)
+    # mmengine loads `load_from` non-strictly: check the checkpoint first
+    cfg.custom_hooks = [
+        *cfg.get('custom_hooks', []),
+        dict(
+            type='CheckpointCheckHook',
+            strict=not args.non_strict,
+            opt_out='--non-strict',
+            source=args.checkpoint)
+    ]
+    if args.dump is not None:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--dump must be a .pkl/.pickle file, got '
+                             f'{args.dump}')
+        dump = dict(type='DumpResults', out_file_path=args.dump)
+        evaluator = cfg.test_evaluator
+        if isinstance(evaluator, (list, tuple)):
+            cfg.test_evaluator = [*evaluator, dump]
+        else:
+            cfg.test_evaluator = [evaluator, dump]
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    return adapt_cfg_to_device(cfg)
+
+
+def merge_sharded(folder: str, tmp_dir: str) -> str:
+    """The model weights and meta of the sharded checkpoint ``folder`` as a
+    full checkpoint file in ``tmp_dir`` (what ``convert_sharded_checkpoint
+    .py`` writes, without the optimizer state)."""
+    import torch
+
+    from stmixer_mm.engine import sharded_to_full
+    print(f'tools/test.py: {folder} is a sharded checkpoint: merging its '
+          'model weights into a temporary full checkpoint (tools/'
+          'model_converters/convert_sharded_checkpoint.py writes a lasting '
+          'one)')
+    path = osp.join(tmp_dir, 'merged_' + osp.basename(osp.normpath(folder)))
+    torch.save(sharded_to_full(folder, with_optimizer=False), path)
+    return path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from stmixer_mm.engine import is_sharded_checkpoint
+    if not is_sharded_checkpoint(args.checkpoint):
+        return run(args)
+    tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')
+    try:
+        try:
+            args.checkpoint_file = merge_sharded(args.checkpoint, tmp_dir)
+        except (CheckpointFileError, FileNotFoundError) as e:
+            raise SystemExit(f'tools/test.py: {e}') from None
+        return run(args)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def run(args):
+    """Test ``args.checkpoint`` (or the full file ``args.checkpoint_file``
+    merged from it) with ``args.config``."""
+    try:
+        cfg = merge_args(load_config(args.config), args)
+        # every setting, with its config path, before anything is built
+        check_config(cfg)
+    except ConfigFileError as e:
+        raise SystemExit(f'tools/test.py: {e}') from None
+    except ConfigSettingError as e:
+        raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
+    init_dist_without_cuda(cfg)
+    runner = Runner.from_cfg(cfg)
+    try:
+        metrics = runner.test()
+    except (CheckpointMismatchError, CheckpointFileError,
+            ConfigSettingError) as e:
+        raise SystemExit(f'tools/test.py: {e}') from None
+    shutdown_dist()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

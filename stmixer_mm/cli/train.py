@@ -1,0 +1,202 @@
+"""``tools/train.py`` trains an STMixer model with mmengine's Runner: its
+arguments, their merging into the config and ``main(argv)``.
+
+The script is the entry point (its docstring is the usage); the code is
+here so that tests and other tools call it in process.
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import find_latest_checkpoint
+
+import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
+                               WorkDirBusyError, WorkDirLock,
+                               adapt_cfg_to_device, add_class_consistency_hook,
+                               build_runner, init_dist_without_cuda,
+                               shutdown_dist)
+from stmixer_mm.engine.runner_utils import check_launcher
+from stmixer_mm.utils import CheckpointFileError, ConfigFileError, load_config
+from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train an STMixer detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, from the latest '
+        'checkpoint in the work directory (a warning says so when there is '
+        'none and training starts from scratch)')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the LR by the actual / the config\'s total batch size')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument(
+        '--diff-rank-seed',
+        action='store_true',
+        help='use a different seed on every rank')
+    parser.add_argument(
+        '--deterministic',
+        action='store_true',
+        help='deterministic cuDNN / algorithms')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value (lists: key="[a,b]")')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    """Fold the command-line options into the config.
+
+    ``--cfg-options`` are merged first and the other flags then override
+    them, as in mmaction2's / mmdet's tools (e.g. ``--work-dir`` wins over
+    ``work_dir=...``; ``--auto-scale-lr`` sees an ``auto_scale_lr`` given
+    through ``--cfg-options``).
+    """
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or '
+                             f'AmpOptimWrapper, the config has {wrapper}')
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                '--amp: mmengine\'s AmpOptimWrapper needs a CUDA (or NPU/MLU/'
+                'MUSA) device and none is available; train without --amp on '
+                'CPU')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.resume is not None or cfg.get('resume'):
+        # a checkpoint without training state, or of another model (other
+        # classes, other architecture), is named before anything is loaded
+        source = args.resume if args.resume not in (None, 'auto') else \
+            cfg.get('load_from')
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(type='ResumeCheckHook', source=source)
+        ]
+    elif cfg.get('load_from'):
+        # mmengine loads load_from non-strictly: most of the model must
+        # come from it (see LoadFromCheckHook; load_from_min_loaded=0 lets
+        # any checkpoint through, with the warning)
+        min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
+        Float(0, 1).check(min_loaded, 'load_from_min_loaded')
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(
+                type='LoadFromCheckHook',
+                min_loaded=min_loaded,
+                source=cfg.load_from)
+        ]
+    # the model's action classes against the datasets as loaded
+    add_class_consistency_hook(cfg)
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise KeyError('--auto-scale-lr needs `auto_scale_lr` '
+                           '(base_batch_size) in the config')
+        cfg.auto_scale_lr.enable = True
+    # each flag given overrides its own entry of the config's randomness
+    randomness = dict(cfg.get('randomness') or {})
+    randomness.setdefault('seed', None)
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.diff_rank_seed:
+        randomness['diff_rank_seed'] = True
+    if args.deterministic:
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
+    return adapt_cfg_to_device(cfg)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of the launcher (torchrun, Slurm, MPI) or a single process:
+    the one that takes the work-dir lock."""
+    for key in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        if os.environ.get(key, '').strip():
+            return int(os.environ[key]) == 0
+    return True
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        cfg = merge_args(load_config(args.config), args)
+        # every setting, with its config path, before anything is built
+        check_config(cfg)
+        # a sharded (FSDP / DeepSpeed) config needs torchrun / Slurm
+        check_launcher(cfg, args.config)
+    except ConfigFileError as e:
+        raise SystemExit(f'tools/train.py: {e}') from None
+    except ConfigSettingError as e:
+        raise SystemExit(f'tools/train.py: {args.config}: {e}') from None
+    # one run per work dir: a second one would overwrite the checkpoints
+    lock = None
+    if _is_main_process():
+        try:
+            lock = WorkDirLock(cfg.work_dir).acquire()
+        except WorkDirBusyError as e:
+            raise SystemExit(f'tools/train.py: {e}') from None
+    try:
+        init_dist_without_cuda(cfg)
+        # FlexibleRunner when the config sets `strategy` (sharded training)
+        runner = build_runner(cfg)
+        if args.resume == 'auto' and find_latest_checkpoint(
+                cfg.work_dir) is None:
+            # mmengine would log "Auto resumed from the latest checkpoint
+            # None."
+            runner.logger.warning(
+                f'--resume: no checkpoint found in the work dir '
+                f'{cfg.work_dir} (no last_checkpoint file): training starts '
+                'from scratch')
+        try:
+            runner.train()
+        except (CheckpointFileError, ConfigSettingError,
+                CheckpointMismatchError) as e:
+            raise SystemExit(f'tools/train.py: {e}') from None
+        shutdown_dist()
+    finally:
+        if lock is not None:
+            lock.release()
+    return runner
+
+
+if __name__ == '__main__':
+    main()
