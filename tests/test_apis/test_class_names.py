@@ -33,7 +33,7 @@ class FakeModel:
     """What class_names reads from a detector."""
 
     def __init__(self, num_actions, cfg=None, dataset_meta=None):
-        self.decoder = FakeDecoder(num_actions)
+        self.roi_head = FakeDecoder(num_actions)
         self.cfg = cfg
         self.dataset_meta = dataset_meta
 

@@ -35,8 +35,8 @@ MODEL = dict(
     neck=dict(
         type='STMixerLateralNeck', in_channels=[8, 16, 32, 64],
         out_channels=C),
-    query_generator=dict(type='STMixerQueryGenerator', num_queries=10),
-    decoder=dict(
+    rpn_head=dict(type='STMixerQueryGenerator', num_queries=10),
+    roi_head=dict(
         type='STMixerDecoder',
         num_stages=2,
         stage_loss_weights=[1.0, 1.0],
@@ -72,15 +72,20 @@ MODEL = dict(
             loss_action=dict(
                 type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
     train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+        rpn=None,
+        rcnn=dict(
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='ClassificationCost', weight=2.0),
+                    dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
+                ]))),
     test_cfg=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+        rpn=None,
+        rcnn=dict(
+            person_threshold=0.6, num_fallback=3,
+            multiply_person_score=False)),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         _scope_='mmaction',
@@ -158,22 +163,22 @@ def test_backprop_reaches_every_parameter():
     # boxes, so the IoF bias is one constant per row, which softmax ignores:
     # iof_tau gets only float rounding noise.
     for k in range(2):
-        assert params[f'decoder.stages.{k}.iof_tau'].grad.abs().max() < 1e-6
+        assert params[f'roi_head.stages.{k}.iof_tau'].grad.abs().max() < 1e-6
 
     # once fc_reg has moved, the regression trunk and the IoF temperatures
     # of the later stages learn too
     model.zero_grad()
     with torch.no_grad():
-        for stage in model.decoder.stages:
+        for stage in model.roi_head.stages:
             stage.fc_reg.weight.normal_(std=0.01)
     sum(model.loss(clip(1), samples).values()).backward()
     for n, p in params.items():
         if '.reg_fcs.' in n:
             assert p.grad.abs().max() > 0, n
-    assert params['decoder.stages.1.iof_tau'].grad.abs().max() > 1e-6
+    assert params['roi_head.stages.1.iof_tau'].grad.abs().max() > 1e-6
     # stage 0 always starts from the whole frame for every query, so its
     # iof_tau never matters (as in the official model)
-    assert params['decoder.stages.0.iof_tau'].grad.abs().max() < 1e-6
+    assert params['roi_head.stages.0.iof_tau'].grad.abs().max() < 1e-6
 
 
 def test_predict_ava_format_and_metric():
@@ -231,13 +236,13 @@ def test_forward_modes_through_data_preprocessor():
 def test_sigmoid_person_variant():
     torch.manual_seed(0)
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['loss_person'] = dict(
+    cfg['roi_head']['stage_head']['loss_person'] = dict(
         type='FocalLoss',
         use_sigmoid=True,
         gamma=2.0,
         alpha=0.25,
         loss_weight=2.0)
-    cfg['train_cfg']['assigner']['match_costs'][0] = dict(
+    cfg['train_cfg']['rcnn']['assigner']['match_costs'][0] = dict(
         type='FocalLossCost', weight=2.0)
     model = build(cfg)
     losses = model.loss(
@@ -253,7 +258,7 @@ def test_sigmoid_person_variant():
 
 def test_activation_checkpointing_is_used():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['with_cp'] = True
+    cfg['roi_head']['with_cp'] = True
     model = build(cfg)
     model.train()
     target = 'stmixer_mm.models.roi_heads.stmixer_decoder.checkpoint'
@@ -265,13 +270,13 @@ def test_activation_checkpointing_is_used():
 
 def test_settings_that_must_agree():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['sampling_mixing']['temporal_points'] = 8
+    cfg['roi_head']['stage_head']['sampling_mixing']['temporal_points'] = 8
     model = build(cfg)
     with pytest.raises(ValueError, match='temporal_points'):
         model._forward(clip(1))
 
     cfg = copy.deepcopy(MODEL)
-    cfg['query_generator']['hidden_channels'] = 32
+    cfg['rpn_head']['hidden_channels'] = 32
     with pytest.raises(ValueError, match='hidden_channels'):
         MODELS.build(cfg)
 
@@ -290,15 +295,15 @@ def test_settings_that_must_agree():
 
 def test_temporal_branch_off_builds_matching_query_generator():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['action_branches'] = ('spatial', )
+    cfg['roi_head']['stage_head']['action_branches'] = ('spatial', )
     model = build(cfg)
-    assert model.query_generator.with_temporal_queries is False
+    assert model.rpn_head.with_temporal_queries is False
     assert not any('temporal' in name
-                   for name, _ in model.query_generator.named_parameters())
+                   for name, _ in model.rpn_head.named_parameters())
     model.train()
     losses = model.loss(clip(1), [sample([[4., 4., 40., 60.]], [[2]])])
     assert all(torch.isfinite(v) for v in losses.values())
     # an explicit, contradicting setting is an error
-    cfg['query_generator']['with_temporal_queries'] = True
+    cfg['rpn_head']['with_temporal_queries'] = True
     with pytest.raises(ValueError, match='with_temporal_queries'):
         MODELS.build(cfg)

@@ -159,7 +159,7 @@ def test_training_step_uses_track_ids_and_learns():
 
 def _forced(model, person_logit):
     """Make every query's person score ``softmax([l, 0])[0]``."""
-    fc = model.decoder.stages[-1].fc_person_cls
+    fc = model.roi_head.stages[-1].fc_person_cls
     torch.nn.init.zeros_(fc.weight)
     fc.bias.data = torch.tensor([person_logit, 0.0])
 
