@@ -1001,7 +1001,7 @@ def test_cli_to_classes_maps_rows_by_name(tmp_path):
     # everything else strict: a missing non-class key still fails
     del sd['stm_head.decoder_stages.0.fc_reg.bias']
     torch.save({'model': sd}, tmp_path / 'broken.pth')
-    with pytest.raises(SystemExit, match='missing: decoder.stages.0.fc_reg'):
+    with pytest.raises(SystemExit, match='missing: roi_head.stages.0.fc_reg'):
         tool.main([
             str(tmp_path / 'broken.pth'),
             str(dst), '--config', config, '--label-map', label_map,

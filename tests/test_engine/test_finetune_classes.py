@@ -161,13 +161,13 @@ def test_hook_by_name_keeps_other_keys_strict(source_state, damage):
     if damage == 'missing':
         del state[key]
     elif damage == 'unexpected':
-        state['decoder.extra.weight'] = torch.zeros(2)
+        state['roi_head.extra.weight'] = torch.zeros(2)
     else:
         state[key] = torch.zeros(5)
     with pytest.raises(CheckpointMismatchError) as err:
         LoadFromCheckHook(source='src.pth').after_load_checkpoint(
             _runner(model, TARGET), checkpoint)
-    assert ('decoder.extra.weight' if damage == 'unexpected' else key) in \
+    assert ('roi_head.extra.weight' if damage == 'unexpected' else key) in \
         str(err.value)
 
 

@@ -307,3 +307,78 @@ def test_temporal_branch_off_builds_matching_query_generator():
     cfg['rpn_head']['with_temporal_queries'] = True
     with pytest.raises(ValueError, match='with_temporal_queries'):
         MODELS.build(cfg)
+
+
+def test_mmdet_two_stage_contract():
+    """STMixer is an mmdet TwoStageDetector: the query generator is its
+    rpn_head, the decoder its roi_head, train_cfg / test_cfg have mmdet's
+    rpn / rcnn sections and the rcnn part reaches the decoder."""
+    from mmdet.models.detectors import TwoStageDetector
+    model = build()
+    assert isinstance(model, TwoStageDetector)
+    assert model.with_rpn and model.with_roi_head
+    assert type(model.rpn_head).__name__ == 'STMixerQueryGenerator'
+    assert type(model.roi_head).__name__ == 'STMixerDecoder'
+    assert model.test_cfg.rpn is None
+    assert model.roi_head.test_cfg['person_threshold'] == 0.6
+    assert len(model.roi_head.assigners) == 2
+    # the decoder is registered (and so initialised) before the generator
+    assert [n for n, _ in model.named_children()
+            ][-2:] == ['roi_head', 'rpn_head']
+
+
+@pytest.mark.parametrize('old,new', [('query_generator', 'rpn_head'),
+                                     ('decoder', 'roi_head')])
+def test_old_config_keys_are_refused_with_the_new_ones(old, new):
+    cfg = copy.deepcopy(MODEL)
+    cfg[old] = cfg.pop(new)
+    with pytest.raises(
+            ValueError, match=f'model.{old} is now model.{new}'):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('key', ['train_cfg', 'test_cfg'])
+def test_flat_train_and_test_cfg_are_refused(key):
+    cfg = copy.deepcopy(MODEL)
+    cfg[key] = cfg[key]['rcnn']
+    with pytest.raises(
+            ValueError,
+            match=rf'{key}=dict\(rpn=None, rcnn=dict\(...\)\)') as err:
+        MODELS.build(cfg)
+    assert f'model.{key}.rcnn.' in str(err.value)
+
+
+def test_checkpoints_with_older_names_load():
+    """query_generator.* / decoder.* (official checkpoints converted by
+    earlier versions, this project's older checkpoints) load strictly into
+    rpn_head.* / roi_head.*, through _load_from_state_dict, and pass the
+    checkpoint checks."""
+    from mmengine.runner.checkpoint import load_state_dict
+
+    from stmixer_mm.engine.checkpoint import state_dict_mismatches
+    torch.manual_seed(0)
+    src = build()
+    old = {}
+    for k, v in src.state_dict().items():
+        k = k.replace('rpn_head.', 'query_generator.', 1) if k.startswith(
+            'rpn_head.') else k
+        k = k.replace('roi_head.', 'decoder.', 1) if k.startswith(
+            'roi_head.') else k
+        old[k] = v
+    assert any(k.startswith('decoder.stages.') for k in old)
+    assert any(k.startswith('query_generator.') for k in old)
+    torch.manual_seed(1)
+    dst = build()
+    assert not torch.equal(dst.rpn_head.init_spatial_queries.weight,
+                           src.rpn_head.init_spatial_queries.weight)
+    dst.load_state_dict(dict(old), strict=True)
+    for k, v in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[k], v), k
+    # mmengine's loader (load_checkpoint / load_from) goes the same way
+    torch.manual_seed(1)
+    dst = build()
+    load_state_dict(dst, dict(old), strict=True)
+    assert torch.equal(dst.roi_head.stages[1].fc_action.weight,
+                       src.roi_head.stages[1].fc_action.weight)
+    mismatch = state_dict_mismatches(dst, dict(old))
+    assert not any(mismatch.values()), mismatch
