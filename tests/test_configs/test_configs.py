@@ -611,8 +611,8 @@ def test_variant_values():
     def head(name):
         return load(stmixer_cfg(name)).model
 
-    assert head(f'stmixer-1stage_{VIT_SUFFIX}').decoder.num_stages == 1
-    assert head(f'stmixer-3stages_{VIT_SUFFIX}').decoder.num_stages == 3
+    assert head(f'stmixer-1stage_{VIT_SUFFIX}').roi_head.num_stages == 1
+    assert head(f'stmixer-3stages_{VIT_SUFFIX}').roi_head.num_stages == 3
     for p in (16, 64):
         m = head(f'stmixer-{p}points_{VIT_SUFFIX}')
         assert m.roi_head.stage_head.sampling_mixing.spatial_points == p
