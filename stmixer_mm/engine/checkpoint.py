@@ -135,8 +135,7 @@ def state_dict_mismatches(
         model does not have) and ``shape`` (``(key, checkpoint shape, model
         shape)`` for keys of both with different shapes).
     """
-    from stmixer_mm.models.detectors.stmixer import (STMixer,
-                                                     rename_legacy_keys)
+    from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
     if is_model_wrapper(model):
         model = model.module
     if isinstance(model, STMixer):

@@ -157,8 +157,7 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
             list names one class twice, no class matches, or a checkpoint
             classifier has not ``len(src_classes)`` rows.
     """
-    from stmixer_mm.models.detectors.stmixer import (STMixer,
-                                                     rename_legacy_keys)
+    from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
     if isinstance(model, STMixer):  # names of earlier versions
         rename_legacy_keys(state_dict)
     num_actions = _num_actions(model)

@@ -81,10 +81,8 @@ VARIANTS = {
     (VIT, {'model.roi_head.stage_head.sampling_mixing.spatial_points'}),
     f'stmixer-64points_{VIT_SUFFIX}':
     (VIT, {'model.roi_head.stage_head.sampling_mixing.spatial_points'}),
-    f'stmixer-50queries_{VIT_SUFFIX}': (VIT,
-                                        {'model.rpn_head.num_queries'}),
-    f'stmixer-300queries_{VIT_SUFFIX}':
-    (VIT, {'model.rpn_head.num_queries'}),
+    f'stmixer-50queries_{VIT_SUFFIX}': (VIT, {'model.rpn_head.num_queries'}),
+    f'stmixer-300queries_{VIT_SUFFIX}': (VIT, {'model.rpn_head.num_queries'}),
     f'stmixer-no-temporal_{VIT_SUFFIX}':
     (VIT, {'model.roi_head.stage_head.action_branches.1'}),
     f'stmixer-no-spatial_{VIT_SUFFIX}': (VIT, {
@@ -474,10 +472,10 @@ def test_official_settings_match_the_reference():
         assert head.loss_iou == dict(type='GIoULoss', loss_weight=2.0)
         assert head.loss_action == dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=e['action'])
-        assert [
-            (c['type'], c['weight']) for c in m.train_cfg.rcnn.assigner.match_costs
-        ] == [('ClassificationCost', 2.0), ('BBoxL1Cost', 2.0),
-              ('IoUCost', 2.0)]
+        costs = m.train_cfg.rcnn.assigner.match_costs
+        assert [(c['type'], c['weight'])
+                for c in costs] == [('ClassificationCost', 2.0),
+                                    ('BBoxL1Cost', 2.0), ('IoUCost', 2.0)]
         assert m.train_cfg.rcnn.assigner.match_costs[2]['iou_mode'] == 'giou'
         assert m.test_cfg.rcnn.person_threshold == 0.6
         assert m.test_cfg.rcnn.multiply_person_score is False
@@ -577,7 +575,8 @@ def test_full_size_real_backbones_build_for_r50_configs():
         assert [o.shape[1] for o in outs] == channels
         assert [
             o.shape[2] for o in outs
-        ] == [cfg.model.roi_head.stage_head.sampling_mixing.temporal_points] * 4
+        ] == [cfg.model.roi_head.stage_head.sampling_mixing.temporal_points
+              ] * 4
 
 
 # ----------------------------------------------------------------------
@@ -700,7 +699,8 @@ def test_tiny_model_trains_and_predicts(name):
         pred = model.predict(data['inputs'], data['data_samples'])[-1]
     assert pred.pred_instances.scores.shape[1] == 81
     head = model.roi_head.stages[0]
-    expected_width = TINY_C * len(cfg.model.roi_head.stage_head.action_branches)
+    branches = cfg.model.roi_head.stage_head.action_branches
+    expected_width = TINY_C * len(branches)
     assert head.fc_action.in_features == expected_width
 
 

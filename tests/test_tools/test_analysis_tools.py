@@ -305,7 +305,8 @@ def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
 
     def wrong(cfg):
         orig(cfg)
-        cfg.model.test_cfg.rcnn.person_threshold = 0.0  # keeps other detections
+        # keeps other detections
+        cfg.model.test_cfg.rcnn.person_threshold = 0.0
         cfg.model.test_cfg.rcnn.num_fallback = 100
         return cfg
 

@@ -31,7 +31,8 @@ def _checked(cfg_file, **options):
      "'high'"),
     ({
         'model.test_cfg.rcnn.person_threshold': 1.5
-    }, 'model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], got 1.5'),
+    }, 'model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], '
+     'got 1.5'),
     ({
         'model.test_cfg.rcnn.num_fallback': -1
     }, 'model.test_cfg.rcnn.num_fallback: expected an int >= 0, got -1'),
@@ -228,9 +229,8 @@ TRACK_CFG = osp.join(REPO, 'tests', 'data', 'configs',
         # STMixer's declarations hold for its subclass
         ({
             'model.test_cfg.rcnn.person_threshold': 1.5
-        },
-         'model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], got 1.5'
-         ),
+        }, 'model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], '
+         'got 1.5'),
         ({
             'model.test_cfg.rcnn.num_fallback': -1
         }, 'model.test_cfg.rcnn.num_fallback: expected an int >= 0, got -1'),

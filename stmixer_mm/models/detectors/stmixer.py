@@ -53,8 +53,8 @@ def rename_legacy_keys(state_dict: dict, prefix: str = '') -> List[str]:
         old, new = prefix + old, prefix + new
         if any(k.startswith(new) for k in state_dict):
             continue
-        renames.update((k, new + k[len(old):]) for k in state_dict
-                       if k.startswith(old))
+        renames.update(
+            (k, new + k[len(old):]) for k in state_dict if k.startswith(old))
     if renames:
         items = list(state_dict.items())
         state_dict.clear()
@@ -179,8 +179,8 @@ class STMixer(TwoStageDetector):
         rpn_head = inject_query_generator_settings(
             rpn_head, self.roi_head.hidden_channels,
             self.roi_head.with_temporal_queries)
-        for key, section in (('train_cfg', train_cfg.rpn),
-                             ('test_cfg', test_cfg.rpn)):
+        for key, section in (('train_cfg', train_cfg.rpn), ('test_cfg',
+                                                            test_cfg.rpn)):
             if section is not None:
                 rpn_head[key] = section
         self.rpn_head = MODELS.build(rpn_head)
@@ -196,9 +196,10 @@ class STMixer(TwoStageDetector):
         for old, new in LEGACY_CONFIG_KEYS.items():
             if old in legacy:
                 raise ValueError(
-                    f'model.{old} is now model.{new} (STMixer follows mmdet\'s '
-                    'TwoStageDetector: rpn_head is the query generator, '
-                    'roi_head the decoder); rename the key in the config')
+                    f'model.{old} is now model.{new} (STMixer follows '
+                    'mmdet\'s TwoStageDetector: rpn_head is the query '
+                    'generator, roi_head the decoder); rename the key in the '
+                    'config')
         if legacy:
             raise TypeError(f'STMixer got unexpected arguments '
                             f'{sorted(legacy)}')

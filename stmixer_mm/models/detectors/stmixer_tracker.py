@@ -286,6 +286,7 @@ class STMixerTracker(STMixer):
         x, xyzr0, spatial0, temporal0 = self._queries(batch_inputs,
                                                       batch_data_samples)
         num_learned = xyzr0.size(1)
+        entry = self.track_cfg['entry_stage']
         losses: Dict[str, Tensor] = {}
         count = 0
         for seq in sequences:
@@ -296,12 +297,12 @@ class STMixerTracker(STMixer):
 
                 def assign(stage, stage_results, batch_gt_instances,
                            batch_img_metas):
+                    # the carried queries take part from the entry stage on
+                    tracked = ids if stage >= entry else ids[:0]
                     return [
-                        self.assign(
-                            stage, stage_results, batch_gt_instances[0],
-                            batch_img_metas[0], num_learned,
-                            ids if stage >= self.track_cfg['entry_stage'] else
-                            ids[:0])
+                        self.assign(stage, stage_results,
+                                    batch_gt_instances[0], batch_img_metas[0],
+                                    num_learned, tracked)
                     ]
 
                 for stage, stage_results in enumerate(results):

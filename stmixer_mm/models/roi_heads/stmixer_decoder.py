@@ -402,12 +402,11 @@ class STMixerDecoder(BaseModule):
             results.
         """
         self.check_finite(stage, stage_results)
-        assign_results = (assign or self.assign)(stage, stage_results,
-                                                 batch_gt_instances,
-                                                 batch_img_metas)
+        assign = assign or self.assign
+        assign_results = assign(stage, stage_results, batch_gt_instances,
+                                batch_img_metas)
         stage_losses = self.stages[stage].loss_and_target(
-            stage_results, assign_results, batch_gt_instances,
-            batch_img_metas)
+            stage_results, assign_results, batch_gt_instances, batch_img_metas)
         weight = self.stage_loss_weights[stage]
         losses = {
             f's{stage}.{name}': value * weight

@@ -131,9 +131,9 @@ class QueryTracker:
         state.timestamp, state.img_shape = t, shape
         return state
 
-    def step(self, state: VideoTracks, last: Dict[str, Tensor],
-             num_learned: int, meta: dict, head,
-             test_cfg: dict) -> InstanceData:
+    def step(self, state: VideoTracks, last: Dict[str,
+                                                  Tensor], num_learned: int,
+             meta: dict, head, test_cfg: dict) -> InstanceData:
         """Update ``state`` with the decoder's last-stage outputs of a
         keyframe and give its detections.
 

@@ -251,10 +251,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = build(cfg)
         model.init_weights()
-        init_state = {
-            pinned_name(k): v
-            for k, v in model.state_dict().items()
-        }
+        init_state = {pinned_name(k): v for k, v in model.state_dict().items()}
         stats = weight_stats(init_state)
         state_dict = seeded_state_dict(model, stats)
         entry = dict(

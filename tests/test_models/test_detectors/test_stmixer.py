@@ -332,8 +332,7 @@ def test_mmdet_two_stage_contract():
 def test_old_config_keys_are_refused_with_the_new_ones(old, new):
     cfg = copy.deepcopy(MODEL)
     cfg[old] = cfg.pop(new)
-    with pytest.raises(
-            ValueError, match=f'model.{old} is now model.{new}'):
+    with pytest.raises(ValueError, match=f'model.{old} is now model.{new}'):
         MODELS.build(cfg)
 
 
@@ -360,10 +359,10 @@ def test_checkpoints_with_older_names_load():
     src = build()
     old = {}
     for k, v in src.state_dict().items():
-        k = k.replace('rpn_head.', 'query_generator.', 1) if k.startswith(
-            'rpn_head.') else k
-        k = k.replace('roi_head.', 'decoder.', 1) if k.startswith(
-            'roi_head.') else k
+        k = k.replace('rpn_head.', 'query_generator.',
+                      1) if k.startswith('rpn_head.') else k
+        k = k.replace('roi_head.', 'decoder.',
+                      1) if k.startswith('roi_head.') else k
         old[k] = v
     assert any(k.startswith('decoder.stages.') for k in old)
     assert any(k.startswith('query_generator.') for k in old)

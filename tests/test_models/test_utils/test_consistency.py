@@ -135,8 +135,7 @@ def detector(query_generator, branches=('spatial', 'temporal'), **kwargs):
                 type='STMixerDecoder',
                 num_stages=1,
                 stage_head=dict(STAGE, action_branches=branches)),
-            train_cfg=dict(
-                rcnn=dict(assigner=assigner('ClassificationCost'))),
+            train_cfg=dict(rcnn=dict(assigner=assigner('ClassificationCost'))),
             **kwargs))
 
 
@@ -168,7 +167,8 @@ def test_train_and_test_cfg_belong_to_the_detector():
         backbone=dict(type='mmaction.ResNet3dSlowOnly', depth=18),
         neck=dict(type='STMixerLateralNeck', in_channels=[8], out_channels=C),
         rpn_head=dict(type='STMixerQueryGenerator'),
-        roi_head=dict(type='STMixerDecoder', stage_head=STAGE, test_cfg=dict()))
+        roi_head=dict(
+            type='STMixerDecoder', stage_head=STAGE, test_cfg=dict()))
     with pytest.raises(ValueError, match='on the detector'):
         MODELS.build(cfg)
 
