@@ -80,7 +80,7 @@ def exported(checkpoint, tmp_path_factory):
 
 
 def _model(checkpoint, **test_cfg):
-    options = {f'model.test_cfg.{k}': v for k, v in test_cfg.items()}
+    options = {f'model.test_cfg.rcnn.{k}': v for k, v in test_cfg.items()}
     return init_detector(
         TINY_CFG, checkpoint, cfg_options=options, fallback_queries=True)
 
