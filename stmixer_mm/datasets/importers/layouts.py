@@ -226,7 +226,7 @@ val_evaluator = dict(
     exclude_file='{ann}/val_excluded_timestamps.csv',
     num_classes=num_classes)
 test_evaluator = val_evaluator
-model = dict(decoder=dict(stage_head=dict(num_actions={num_actions})))
+model = dict(roi_head=dict(stage_head=dict(num_actions={num_actions})))
 '''
     else:
         body = f'''classes = {tuple(names)!r}
@@ -244,7 +244,7 @@ val_dataloader = dict(dataset=imported_dataset)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='TubeMetric', ann_file=ann_file)
 test_evaluator = val_evaluator
-model = dict(decoder=dict(stage_head=dict(num_actions={len(names)})))
+model = dict(roi_head=dict(stage_head=dict(num_actions={len(names)})))
 '''
     path = osp.join(out_dir, 'config.py')
     with open(path, 'w') as f:
