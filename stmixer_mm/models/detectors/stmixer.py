@@ -307,6 +307,12 @@ class STMixer(TwoStageDetector):
         """
         if batch_data_samples is None:
             batch_data_samples = self._whole_input_samples(batch_inputs)
-        results, = super()._forward(batch_inputs, batch_data_samples)
+        # TwoStageDetector._forward, with the decoder called as a module
+        # (not .forward) so that module hooks (FLOP counters, profilers)
+        # see it
+        x = self.extract_feat(batch_inputs)
+        rpn_results_list = self.rpn_head.predict(
+            x, batch_data_samples, rescale=False)
+        results = self.roi_head(x, rpn_results_list, batch_data_samples)
         return tuple((r['person_logits'], r['action_logits'], r['bboxes'])
                      for r in results)
