@@ -68,7 +68,7 @@ def build_decoders(cfg_path: str, device: torch.device):
     from stmixer_mm.registry import MODELS
     init_default_scope('mmdet')
     cfg = Config.fromfile(cfg_path)
-    dec_cfg = cfg.model.decoder
+    dec_cfg = cfg.model.roi_head
     dec_cfg.pop('train_cfg', None)
     dec_cfg.pop('test_cfg', None)
     decoders = {}
@@ -90,7 +90,7 @@ def build_decoders(cfg_path: str, device: torch.device):
             if p.dim() > 1:
                 p.add_(torch.randn(p.shape, generator=g).to(p.device) * 0.01)
     decoders['reference'].load_state_dict(decoders['fast'].state_dict())
-    num_queries = cfg.model.query_generator.get('num_queries', 100)
+    num_queries = cfg.model.rpn_head.get('num_queries', 100)
     return decoders, num_queries
 
 

@@ -253,7 +253,7 @@ def compile_row(model, data: dict, dev: torch.device, row: dict, compiled,
     thread count), or ``None`` when compiling failed (the error is
     recorded)."""
     reference = inference_runner(model, data, dev)()
-    keys = [k for k in ('backbone', 'neck', 'decoder') if k in model._modules]
+    keys = [k for k in ('backbone', 'neck', 'roi_head') if k in model._modules]
     eager = {k: model._modules[k] for k in keys}
     if compiled is None:
         compiled = {k: torch.compile(eager[k]) for k in keys}

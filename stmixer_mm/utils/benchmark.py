@@ -212,7 +212,7 @@ def build_random_model(path: str,
         model.init_weights()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in model.decoder.parameters():
+        for p in model.roi_head.parameters():
             if p.dim() > 1:
                 p.add_(torch.randn(p.shape, generator=g) * 0.01)
     return model.eval()

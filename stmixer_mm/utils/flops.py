@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .benchmark import drop_pretrained
 
-TOP_LEVEL = ('backbone', 'neck', 'query_generator', 'decoder')
+TOP_LEVEL = ('backbone', 'neck', 'rpn_head', 'roi_head')
 ROOT = 'DetectorForward.detector'
 
 
@@ -197,7 +197,7 @@ def count_flops(model: nn.Module,
         by_module=parts,
         modules=modules,
         by_operator=dict(by_operator),
-        decoder_share=parts['decoder'] / total if total else 0.0,
+        decoder_share=parts['roi_head'] / total if total else 0.0,
         input_shape=tuple(inputs.shape))
 
 

@@ -236,7 +236,7 @@ def test_random_model_uses_init_weights_without_checkpoints(benchmark):
                          again.state_dict().values()):
         assert torch.equal(a, b), k
     assert not model.training
-    stage = model.decoder.stages[0]
+    stage = model.roi_head.stages[0]
     prior = stage.action_prior_prob
     # init_weights ran: the classifier bias is the prior's constant
     expected = -torch.log(torch.tensor((1 - prior) / prior))

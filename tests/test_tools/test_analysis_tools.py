@@ -29,7 +29,7 @@ def _quickstart_flops(get_flops, impl=None):
     cfg = Config.fromfile(QUICKSTART)
     if impl is not None:
         cfg.merge_from_dict({
-            'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl':
+            'model.roi_head.stage_head.sampling_mixing.sampling_cfg.impl':
             impl
         })
     model = get_flops.build_detector(cfg)
@@ -40,13 +40,13 @@ def _quickstart_flops(get_flops, impl=None):
 def _bilinear_sampling_flops(cfg):
     """4 bilinear corners x levels per sampled value and channel, 2 FLOPs
     per multiply-add, every stage."""
-    head = cfg.model.decoder.stage_head
+    head = cfg.model.roi_head.stage_head
     block = head.sampling_mixing
-    n_q = cfg.model.query_generator.num_queries
-    levels = len(cfg.model.decoder.featmap_strides)
+    n_q = cfg.model.rpn_head.num_queries
+    levels = len(cfg.model.roi_head.featmap_strides)
     return (2 * 4 * levels * n_q * block.spatial_points *
             block.temporal_points * head.hidden_channels *
-            cfg.model.decoder.num_stages)
+            cfg.model.roi_head.num_stages)
 
 
 def _sampling(res):
@@ -61,10 +61,10 @@ def test_get_flops_counts_the_whole_detector(get_flops):
     assert parts['backbone'] > 0 and parts['neck'] > 0
     # the decoder is counted, and is a real share of the model
     assert 0.05 < res['decoder_share'] < 0.5
-    assert res['decoder_share'] == pytest.approx(parts['decoder'] /
+    assert res['decoder_share'] == pytest.approx(parts['roi_head'] /
                                                  res['total'])
-    for k in range(cfg.model.decoder.num_stages):
-        assert res['modules'][f'decoder.stages.{k}'] > 0
+    for k in range(cfg.model.roi_head.num_stages):
+        assert res['modules'][f'roi_head.stages.{k}'] > 0
     # the PyTorch sampling path's weighted gathers: at least the bilinear
     # arithmetic (what they gather beyond it is counted as done)
     expected = _bilinear_sampling_flops(cfg)
@@ -87,7 +87,7 @@ def test_get_flops_sampling_reference_path(get_flops):
 def test_get_flops_cli(tools):
     out = tools.python_tool('analysis_tools/get_flops.py', QUICKSTART,
                             '--shape', '8', '128', '192').stdout
-    assert 'Decoder share:' in out and 'decoder.stages.0' in out
+    assert 'Decoder share:' in out and 'roi_head.stages.0' in out
     params = out.split('Parameters: ')[1].split('\n')[0]
     assert params.endswith(' M') and float(params[:-2]) > 1
     proc = tools.python_tool(
@@ -236,7 +236,7 @@ model = dict(
         in_channels=32,
         out_channels=64,
         scales=(4, 2, 1, 0.5)),
-    decoder=dict(stage_head=dict(sampling_mixing=dict(temporal_points=2))))
+    roi_head=dict(stage_head=dict(sampling_mixing=dict(temporal_points=2))))
 """)
     return str(path)
 
@@ -315,8 +315,9 @@ def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
 
     def wrong(cfg):
         orig(cfg)
-        cfg.model.test_cfg.person_threshold = 0.0  # keeps other detections
-        cfg.model.test_cfg.num_fallback = 100
+        # keeps other detections
+        cfg.model.test_cfg.rcnn.person_threshold = 0.0
+        cfg.model.test_cfg.rcnn.num_fallback = 100
         return cfg
 
     from stmixer_mm.utils import benchmark
@@ -334,7 +335,7 @@ def test_raw_output_difference_sees_a_changed_weight(benchmark_model):
     assert benchmark_model.raw_output_difference(ours, official, data,
                                                  cpu) < 1e-4
     with benchmark_model.torch.no_grad():
-        for p in official.decoder.stages[-1].parameters():
+        for p in official.roi_head.stages[-1].parameters():
             p.add_(0.1)
     assert benchmark_model.raw_output_difference(ours, official, data,
                                                  cpu) > 1e-3

@@ -135,7 +135,7 @@ def test_ava_config_builds_dataset(exports, tmp_path, capsys):
     assert type(ds['train_dataloader']).__name__ == 'ValidatedAVADataset'
     assert len(ds['train_dataloader']) == 3 * SECONDS
     assert len(ds['val_dataloader']) == SECONDS
-    assert cfg.model.decoder.stage_head.num_actions == \
+    assert cfg.model.roi_head.stage_head.num_actions == \
         cfg.val_evaluator.num_classes - 1
     sample = ds['train_dataloader'][0]
     assert sample['inputs'].shape[1] == 8  # the base config's clip
@@ -470,7 +470,7 @@ def test_label_map_and_normalized_csv(exports, tmp_path, capsys):
     assert sorted(got, key=key) == sorted(expected, key=key)
     cfg = Config.fromfile(str(tmp_path / 'o' / 'config.py'))
     assert cfg.val_evaluator.num_classes == 2 * len(classes) + 1
-    assert cfg.model.decoder.stage_head.num_actions == 2 * len(classes)
+    assert cfg.model.roi_head.stage_head.num_actions == 2 * len(classes)
     # pixels read as normalised: every box is far outside the frame
     err = run(
         'csv',

@@ -214,8 +214,8 @@ def table(args) -> List[dict]:
         model = build_on_meta(osp.join(CFG, config))
         hw = (308, 392) if 'p14' in config else (288, 384)
         c = count(model, hw)
-        c['decoder_params'] = sum(p.numel() for m in (model.decoder,
-                                                      model.query_generator)
+        c['decoder_params'] = sum(p.numel()
+                                  for m in (model.roi_head, model.rpn_head)
                                   for p in m.parameters())
         for gpus in args.gpus:
             for sharded in (False, True):
