@@ -137,3 +137,77 @@ def test_the_checks_see_a_violation(tmp_path):
     assert 'stmixer_mm.evaluation.metrics' in mods
     assert 'stmixer_mm.registry.MODELS' in mods
     assert inspect.isclass(_hook_classes()['RandomStateHook'])
+
+
+#: what loads a Python file by its path (a script run or imported as a
+#: module): tests run a tool in a subprocess or call its command line in
+#: ``stmixer_mm.cli``; tools import the package
+PATH_LOADERS = {
+    'spec_from_file_location', 'SourceFileLoader', 'exec_module', 'run_path',
+    'run_module'
+}
+
+
+def _path_loads(tree, where):
+    out = []
+    for node in ast.walk(tree):
+        name = None
+        if isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, ast.Name):
+            name = node.id
+        elif isinstance(node, ast.Import):
+            name = next((a.name for a in node.names if a.name == 'runpy'),
+                        None)
+        elif isinstance(node, ast.ImportFrom) and node.module == 'runpy':
+            name = 'runpy'
+        if name in PATH_LOADERS or name == 'runpy':
+            out.append(f'{where}:{node.lineno} {name}')
+    return out
+
+
+def _repository_sources():
+    from stmixer_mm.testing import repo_root
+    root = Path(repo_root())
+    for top in ('stmixer_mm', 'tools', 'tests', 'demo'):
+        for path in sorted((root / top).rglob('*.py')):
+            yield path, str(path.relative_to(root))
+
+
+def test_no_script_is_loaded_by_its_path():
+    offenders = []
+    count = 0
+    for path, where in _repository_sources():
+        count += 1
+        offenders += _path_loads(ast.parse(path.read_text(), where), where)
+    assert not offenders, (
+        'loads a file by its path (run the tool in a subprocess, or import '
+        'its command line from stmixer_mm.cli / the library from the '
+        f'package): {offenders}')
+    assert count > 300
+
+
+def test_nothing_in_the_package_imports_its_command_lines():
+    """``stmixer_mm.cli`` is the top layer: scripts and tests import it, no
+    other module of the package does."""
+    offenders = []
+    for path, name, tree in _modules():
+        if name == 'stmixer_mm.cli' or name.startswith('stmixer_mm.cli.'):
+            continue
+        for mod in _imported(tree, name):
+            if mod == 'stmixer_mm.cli' or mod.startswith('stmixer_mm.cli.'):
+                offenders.append(f'{path.relative_to(PKG.parent)}: {mod}')
+    assert not offenders, offenders
+    assert list(_modules('cli')), 'no command-line modules found'
+
+
+def test_the_path_load_check_sees_a_violation():
+    tree = ast.parse(
+        'import importlib.util, runpy\n'
+        's = importlib.util.spec_from_file_location("m", "m.py")\n'
+        's.loader.exec_module(m)\n'
+        'runpy.run_path("tools/x.py")\n')
+    found = {w.split(' ')[1] for w in _path_loads(tree, 'x.py')}
+    assert found == {
+        'runpy', 'spec_from_file_location', 'exec_module', 'run_path'
+    }

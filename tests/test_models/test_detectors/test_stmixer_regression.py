@@ -14,29 +14,19 @@ STMixer took mmdet's ``TwoStageDetector`` names (``query_generator.*`` ->
 compared through that documented mapping
 (``stmixer_mm.models.detectors.stmixer.renamed_legacy_key``), and the
 name-seeded weights are drawn by the pinned names
-(``generate_stmixer_regression.pinned_name``); nothing else is mapped.
+(``stmixer_mm.testing.regression.pinned_name``); nothing else is mapped.
 """
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
 from stmixer_mm.models.detectors.stmixer import renamed_legacy_key
+from stmixer_mm.testing import regression as gen
+from stmixer_mm.testing import repo_root
 
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / 'tests/data/regression/generate_stmixer_regression.py'
+ROOT = Path(repo_root())
 FIXTURE = ROOT / 'tests/data/regression/stmixer_regression.pt'
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location('stmixer_regression', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_script()
 REF = torch.load(FIXTURE, map_location='cpu', weights_only=False)
 MODEL_NAMES = sorted(REF['models'])
 # float rounding of a different summation order (thread count, BLAS path)

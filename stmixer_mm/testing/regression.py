@@ -1,0 +1,237 @@
+"""The pinned behaviour of the STMixer detector
+(``tests/data/regression/stmixer_regression.pt``): the pinned models, their
+inputs, the name-seeded weights and what is recorded of each run.
+``tests/data/regression/generate_stmixer_regression.py`` writes the fixture
+with them (its docstring says what it holds and when to regenerate it),
+``tests/test_models/test_detectors/test_stmixer_regression.py`` compares
+with it.
+
+Models (all on CPU, built from real configs):
+
+- ``tiny_ava``: ``tests/data/configs/tiny_stmixer_tiny-ava.py`` (SlowOnly-R18
+  with 8 base channels, C = 64, 10 queries, 2 stages, 7 actions);
+- ``tiny_ava_focal``: the same with a sigmoid FocalLoss person head and
+  ``FocalLossCost`` (1 person logit);
+- ``tiny_ava_spatial``: the same with ``action_branches=('spatial',)`` (no
+  temporal branch, no temporal queries);
+- ``vit_base_tiny``: ``configs/_base_/models/stmixer_vit-base-p16.py`` with a
+  1-block 64-wide ViT, C = 32, 8 queries, 2 stages (exercises the ViT
+  pyramid neck).
+
+For each model the fixture stores the state-dict keys, a per-key checksum of
+the seeded initialisation (``torch.manual_seed(0)``, build,
+``init_weights()``; ``init_checksums``: sum and sum of absolute values in
+float64), the inputs, and ``predict`` (bboxes, scores, person_scores),
+``loss`` (every key) and ``_forward`` outputs computed with *name-seeded*
+weights: every floating tensor of the state dict is refilled with
+``mean + std * N(0, 1)`` drawn from a generator seeded with the CRC32 of its
+key, where mean and std are those of the seeded initialisation (stored as
+``weight_stats``; constant tensors such as zero-initialised regressors,
+LayerNorm weights or BN statistics stay constant, except that all-zero
+tensors, e.g. the box regressor and the mixing parameter generators, get
+``0.01 * N(0, 1)`` so that boxes move and mixing depends on the query).
+So the outputs do not
+depend on the order in which modules create their parameters (the weights
+themselves would be 22 MB).
+
+The file also pins, for every config under ``configs/`` (built on the meta
+device), the names and shapes of the model's parameters and buffers
+(``config_params``).
+"""
+import copy
+import zlib
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData
+
+import stmixer_mm  # noqa: F401
+from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
+from stmixer_mm.registry import MODELS
+from .paths import repo_root
+
+
+def model_cfgs() -> Dict[str, dict]:
+    """The model configs of the pinned models (see the module docstring)."""
+    tiny = Config.fromfile(
+        str(Path(repo_root()) /
+            'tests/data/configs/tiny_stmixer_tiny-ava.py')).model
+    tiny = tiny.to_dict()
+    focal = copy.deepcopy(tiny)
+    focal['roi_head']['stage_head']['loss_person'] = dict(
+        type='FocalLoss',
+        use_sigmoid=True,
+        gamma=2.0,
+        alpha=0.25,
+        loss_weight=2.0)
+    focal['train_cfg']['rcnn']['assigner']['match_costs'][0] = dict(
+        type='FocalLossCost', weight=2.0)
+    spatial = copy.deepcopy(tiny)
+    spatial['roi_head']['stage_head']['action_branches'] = ('spatial', )
+
+    vit = Config.fromfile(
+        str(
+            Path(repo_root()) /
+            'configs/_base_/models/stmixer_vit-base-p16.py')).model
+    vit = vit.to_dict()
+    vit['backbone'].update(
+        embed_dims=64, depth=1, num_heads=2, drop_path_rate=0.0)
+    vit['neck'].update(in_channels=64, out_channels=32)
+    vit['rpn_head'].update(num_queries=8)
+    vit['roi_head'].update(num_stages=2)
+    vit['roi_head']['stage_head'].update(
+        hidden_channels=32, feedforward_channels=64, num_actions=80)
+    return dict(
+        tiny_ava=tiny,
+        tiny_ava_focal=focal,
+        tiny_ava_spatial=spatial,
+        vit_base_tiny=vit)
+
+
+#: (clip length, frame size) of each model's input
+INPUTS = dict(
+    tiny_ava=(4, (64, 64)),
+    tiny_ava_focal=(4, (64, 64)),
+    tiny_ava_spatial=(4, (64, 64)),
+    vit_base_tiny=(16, (64, 64)))
+
+
+def make_samples(model_name: str, with_gt: bool) -> List[ActionDataSample]:
+    """Two samples: two GT persons in the first clip, none in the second."""
+    num_actions = 7 if model_name.startswith('tiny_ava') else 80
+    h, w = INPUTS[model_name][1]
+    samples = []
+    for i, boxes in enumerate(([[10., 4., 40., 60.], [30., 20., 62.,
+                                                      50.]], [])):
+        s = ActionDataSample()
+        s.set_metainfo(
+            dict(img_shape=(h, w), video_id=f'vid{i}', timestamp=902))
+        if with_gt:
+            labels = torch.zeros(len(boxes), num_actions + 1)
+            for j in range(len(boxes)):
+                labels[j, [1 + j, num_actions]] = 1
+            s.gt_instances = InstanceData(
+                bboxes=torch.tensor(boxes).view(-1, 4), labels=labels)
+        samples.append(s)
+    return samples
+
+
+def make_input(model_name: str) -> torch.Tensor:
+    t, (h, w) = INPUTS[model_name]
+    g = torch.Generator().manual_seed(1234)
+    return torch.randn(2, 3, t, h, w, generator=g)
+
+
+def build(cfg: dict) -> torch.nn.Module:
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(copy.deepcopy(cfg))
+
+
+def checksums(state_dict: dict) -> Dict[str, Tuple[float, float]]:
+    return {
+        k: (v.double().sum().item(), v.double().abs().sum().item())
+        for k, v in state_dict.items() if v.is_floating_point()
+    }
+
+
+#: std of the name-seeded noise given to all-zero tensors
+ZERO_STD = 0.01
+
+
+def weight_stats(state_dict: dict) -> Dict[str, Tuple[float, float]]:
+    """(mean, std) in float64 of every floating tensor; std 0 when constant.
+    """
+    stats = dict()
+    for k, v in state_dict.items():
+        if not v.is_floating_point():
+            continue
+        v = v.double()
+        constant = v.numel() < 2 or bool((v == v.flatten()[0]).all())
+        stats[k] = (v.mean().item(), 0.0 if constant else v.std().item())
+    return stats
+
+
+#: the fixture's names of the keys renamed since it was written (current
+#: -> pinned): STMixer took mmdet's TwoStageDetector names, ``rpn_head.*``
+#: was ``query_generator.*`` and ``roi_head.*`` was ``decoder.*``
+#: (``stmixer_mm.models.detectors.stmixer.LEGACY_PREFIXES``)
+PINNED_PREFIXES = tuple((new, old) for old, new in LEGACY_PREFIXES)
+
+
+def pinned_name(key: str) -> str:
+    """The name under which the fixture pins the state-dict key ``key``."""
+    for new, old in PINNED_PREFIXES:
+        if key.startswith(new):
+            return old + key[len(new):]
+    return key
+
+
+def seeded_state_dict(model: torch.nn.Module,
+                      stats: Dict[str, Tuple[float, float]]) -> dict:
+    """The model's state dict with every floating tensor refilled from
+    ``stats`` with a generator seeded by the CRC32 of its key (``stats``
+    and the seed use the pinned name of the key, :func:`pinned_name`)."""
+    state_dict = dict()
+    for k, v in model.state_dict().items():
+        name = pinned_name(k)
+        if name not in stats:
+            state_dict[k] = v.clone()
+            continue
+        mean, std = stats[name]
+        if mean == 0.0 and std == 0.0:
+            std = ZERO_STD
+        g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+        noise = torch.randn(v.shape, generator=g, dtype=torch.float64)
+        state_dict[k] = (mean + std * noise).to(v.dtype)
+    return state_dict
+
+
+def run_model(model: torch.nn.Module, state_dict: dict, name: str) -> dict:
+    """predict, _forward (eval) and loss (train) from ``state_dict``."""
+    x = make_input(name)
+    out = dict()
+    model.load_state_dict(state_dict)
+    model.eval()
+    with torch.no_grad():
+        preds = model.predict(x, make_samples(name, with_gt=False))
+        out['predict'] = [
+            dict(
+                bboxes=p.pred_instances.bboxes,
+                scores=p.pred_instances.scores,
+                person_scores=p.pred_instances.person_scores) for p in preds
+        ]
+        out['forward'] = model._forward(x)
+    model.load_state_dict(state_dict)
+    model.train()
+    losses = model.loss(x, make_samples(name, with_gt=True))
+    out['loss'] = {k: v.detach() for k, v in losses.items()}
+    model.load_state_dict(state_dict)
+    return out
+
+
+def config_params() -> Dict[str, List[Tuple[str, Tuple[int, ...]]]]:
+    """Names and shapes of every config's model, built on meta."""
+    from unittest import mock
+    linspace = torch.linspace
+
+    def cpu_linspace(*args, **kwargs):
+        kwargs.setdefault('device', 'cpu')
+        return linspace(*args, **kwargs)
+
+    result = dict()
+    for path in sorted((Path(repo_root()) / 'configs').rglob('*.py')):
+        if '_base_' in path.parts:
+            continue
+        cfg = Config.fromfile(str(path))
+        with DefaultScope.overwrite_default_scope(cfg.default_scope), \
+                torch.device('meta'), \
+                mock.patch.object(torch, 'linspace', cpu_linspace):
+            model = MODELS.build(cfg.model)
+        result[str(path.relative_to(Path(repo_root()) / 'configs'))] = [
+            (k, tuple(v.shape)) for k, v in model.state_dict().items()
+        ]
+    return result
