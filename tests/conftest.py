@@ -22,6 +22,18 @@ from stmixer_mm import testing
 # from a wheel, elsewhere)
 testing.set_repo_root(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+#: fixtures that make a test slow: the session's runs of tools/train.py and
+#: tools/test.py (tests/test_tools/conftest.py), the wheel built and
+#: installed for mim (tests/test_tools/test_mim.py)
+SLOW_FIXTURES = {'trained', 'tested', 'installed'}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that uses a fixture of ``SLOW_FIXTURES``."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _isolate_default_scope():

@@ -211,6 +211,7 @@ def test_load_from_classes_value_is_checked(source_state):
             _checkpoint(source_state))
 
 
+@pytest.mark.slow  # tools/train.py in a subprocess
 def test_train_tool_fine_tunes_by_name(tmp_path, source_state):
     """tools/train.py with load_from_classes='by_name' and lr 0: the
     trained checkpoint's classifier rows are the source rows permuted as

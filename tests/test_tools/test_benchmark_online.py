@@ -4,10 +4,12 @@ with the numbers in the JSON it writes."""
 import json
 
 import numpy as np
+import pytest
 
 from stmixer_mm.apis.online import VideoWriter
 
 
+@pytest.mark.slow  # two measuring processes
 def test_model_and_online_rows(tools, tmp_path):
     video = str(tmp_path / 'clip.mp4')
     rng = np.random.default_rng(0)

@@ -12,6 +12,8 @@ import torch
 
 from stmixer_mm.testing import repo_root
 
+pytestmark = pytest.mark.slow  # tools/train.py in subprocesses
+
 REPO = repo_root()
 VIT_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                    'tiny_stmixer_vit_tiny-ava.py')
