@@ -15,6 +15,7 @@ from stmixer_mm.data_gen.synthetic_tubes import (TUBE_CLASSES, TUBE_DEFAULTS,
                                                  generate_synthetic_tubes,
                                                  main, tube_class, tube_stats)
 from stmixer_mm.datasets import tube_clip_frames
+from stmixer_mm.testing import repo_root
 
 TINY = dict(
     num_train_videos=2,
@@ -263,7 +264,7 @@ def test_default_size(default_splits):
     training videos of 2 s (1024 keyframes at the config's keyframe_stride
     8, each actor at 4 of them), 48 test videos with about 100 tubes."""
     from mmengine.config import Config
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    root = repo_root()
     cfg = Config.fromfile(
         osp.join(root, 'configs', '_base_', 'datasets', 'synthetic_tubes.py'))
     stride = cfg.train_dataloader.dataset.keyframe_stride

@@ -8,8 +8,9 @@ import pytest
 from stmixer_mm.datasets.ava_annotation_checks import (
     check_ava_annotation_file, check_ava_exclude_file, check_ava_label_file,
     need_file, scan_ava_annotation_file)
+from stmixer_mm.testing import repo_root
 
-TINY_ANN = Path(__file__).resolve().parents[1] / 'data' / 'tiny_ava' / \
+TINY_ANN = Path(repo_root()) / 'tests' / 'data' / 'tiny_ava' / \
     'annotations'
 
 

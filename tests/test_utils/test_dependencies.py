@@ -1,5 +1,6 @@
 import pytest
 
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import dependencies as deps
 
 
@@ -146,7 +147,7 @@ def test_packaging_states_the_checked_ranges():
     ranges the import-time check accepts; runtime.txt's pins lie in them."""
     import configparser
     import os.path as osp
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    repo = repo_root()
     cfg = configparser.ConfigParser()
     cfg.read(osp.join(repo, 'setup.cfg'))
     install = _requirements(cfg['options']['install_requires'].splitlines())

@@ -104,7 +104,7 @@ def test_tube_settings():
 ])
 def test_backbone_fast_path_settings(cfg_file, key, value):
     """The fused-attention / oneDNN switches are checked at build time."""
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    root = REPO
     with pytest.raises(
             ConfigSettingError,
             match=f'{key}: expected one of .*got {value!r}'):

@@ -18,10 +18,10 @@ from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.engine.hooks import ActionDetVisualizationHook
+from stmixer_mm.testing import repo_root
 from stmixer_mm.visualization import ActionDetLocalVisualizer
 
-REPO = osp.dirname(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 NUM_VAL_SAMPLES = 4  # keyframes of tests/data/tiny_ava val.csv

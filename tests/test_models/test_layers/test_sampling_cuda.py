@@ -12,13 +12,13 @@ import torch
 from stmixer_mm.models.layers import (sample_4d, sample_4d_features,
                                       sample_4d_reference)
 from stmixer_mm.models.layers.sampling import dispatch, mmcv_path
+from stmixer_mm.testing import repo_root
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason='needs a CUDA device')
 STRIDES = [4, 8, 16]
 SHAPES = [(10, 14), (5, 7), (3, 4)]
-REPO = osp.dirname(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+REPO = repo_root()
 
 
 def _needs_kernel():
