@@ -387,6 +387,32 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
         proc.stderr
 
 
+def test_demo_folder_script_is_the_same_command(tools, checkpoint, val_frames,
+                                                tmp_path):
+    """``demo/demo_spatiotemporal_det.py`` (mmaction2's layout) runs the
+    demo of ``tools/demo.py`` (one command line, ``stmixer_mm.cli.demo``),
+    its errors named by its own path."""
+    script = osp.join(tools.REPO, 'demo', 'demo_spatiotemporal_det.py')
+    out = tmp_path / 'out'
+    proc = tools.run([
+        sys.executable, script,
+        osp.dirname(val_frames[0]), tools.TINY_CFG, checkpoint, '--out-dir',
+        str(out), '--stride', '8', '--score-thr', '0', '--no-progress'
+    ])
+    assert (out / 'syn_val_000_det.json').is_file()
+    assert (out / 'syn_val_000_det.mp4').is_file()
+    proc = tools.run([
+        sys.executable, script,
+        str(tmp_path / 'missing.mp4'), tools.TINY_CFG, checkpoint, '--out-dir',
+        str(tmp_path / 'out2')
+    ],
+                     check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        'demo/demo_spatiotemporal_det.py: ')
+    assert 'missing.mp4' in proc.stderr.strip().splitlines()[-1]
+
+
 class _FakeWebcam:
     """A cv2.VideoCapture-like device that never ends: 64x64 frames of
     the fixture video, looped (BGR, as OpenCV gives them)."""
