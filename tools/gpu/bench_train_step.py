@@ -9,8 +9,9 @@ One iteration is ``model.train_step(data, optim_wrapper)``: the data
 preprocessor, the forward pass with the losses (matching and targets
 included), the backward pass and the optimizer step of the config's
 ``optim_wrapper`` (``AmpOptimWrapper`` with ``--amp bf16``/``fp16``), on
-CUDA, with random weights (``stmixer_mm.utils.benchmark.build_random_model``: the
-config's ``init_weights`` without its pretrained checkpoints) and random
+CUDA, with random weights
+(``stmixer_mm.utils.benchmark.build_random_model``: the config's
+``init_weights`` without its pretrained checkpoints) and random
 clips of ``clip_len x 256 x 320`` (the short side of the training scale
 range, the width of the published settings) with three random ground-truth
 persons per clip, each with random actions. The batch is the config's
