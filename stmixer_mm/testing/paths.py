@@ -65,3 +65,22 @@ def repo_root() -> str:
 def repo_path(*parts: str) -> str:
     """``parts`` joined to :func:`repo_root` (e.g. ``repo_path(TINY_CFG)``)."""
     return osp.join(repo_root(), *parts)
+
+
+def tiny_stmixer_cfg(num_actions: Optional[int] = None, **overrides) -> dict:
+    """The tiny detector's model config, a new plain dict each call: the
+    model of :data:`TINY_CFG` (SlowOnly-R18 with 8 base channels, C = 64,
+    10 queries, 2 stages, 7 actions; on CPU in a second).
+
+    Args:
+        num_actions (int, optional): Action columns of the stage head (the
+            model tests use AVA's 80).
+        **overrides: Top-level entries that replace the config's (e.g.
+            ``data_preprocessor=dict(...)``).
+    """
+    from mmengine.config import Config
+    model = Config.fromfile(repo_path(TINY_CFG)).model.to_dict()
+    if num_actions is not None:
+        model['roi_head']['stage_head']['num_actions'] = num_actions
+    model.update(overrides)
+    return model

@@ -13,79 +13,13 @@ from torch.utils.checkpoint import checkpoint
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import tiny_stmixer_cfg
 
 C = 64
-MODEL = dict(
-    type='STMixer',
-    _scope_='mmdet',
-    backbone=dict(
-        type='mmaction.ResNet3dSlowOnly',
-        depth=18,
-        base_channels=8,
-        pretrained=None,
-        pretrained2d=False,
-        lateral=False,
-        conv1_kernel=(1, 7, 7),
-        conv1_stride_t=1,
-        pool1_stride_t=1,
-        inflate=(0, 0, 1, 1),
-        with_pool2=False,
-        zero_init_residual=False,
-        out_indices=(0, 1, 2, 3)),
-    neck=dict(
-        type='STMixerLateralNeck', in_channels=[8, 16, 32, 64],
-        out_channels=C),
-    rpn_head=dict(type='STMixerQueryGenerator', num_queries=10),
-    roi_head=dict(
-        type='STMixerDecoder',
-        num_stages=2,
-        stage_loss_weights=[1.0, 1.0],
-        featmap_strides=[4, 8, 16, 32],
-        with_cp=False,
-        stage_head=dict(
-            type='STMixerStageHead',
-            num_actions=80,
-            hidden_channels=C,
-            num_heads=8,
-            feedforward_channels=128,
-            num_ffn_fcs=2,
-            dropout=0.0,
-            num_person_fcs=1,
-            num_reg_fcs=1,
-            num_action_fcs=1,
-            sampling_mixing=dict(
-                type='STMixerSamplingMixing',
-                spatial_points=4,
-                temporal_points=4,
-                out_multiplier=4,
-                num_groups=4,
-                sampling_cfg=dict(mapping_stride=3.0, tau=2.0, impl='auto'),
-                mixing_cfg=dict(type='AdaptiveMixing')),
-            action_prior_prob=0.01,
-            loss_person=dict(
-                type='CrossEntropyLoss',
-                use_sigmoid=False,
-                class_weight=[1.0, 0.1],
-                loss_weight=2.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=2.0),
-            loss_iou=dict(type='GIoULoss', loss_weight=2.0),
-            loss_action=dict(
-                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
-    train_cfg=dict(
-        rpn=None,
-        rcnn=dict(
-            assigner=dict(
-                type='HungarianAssigner',
-                match_costs=[
-                    dict(type='ClassificationCost', weight=2.0),
-                    dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
-                ]))),
-    test_cfg=dict(
-        rpn=None,
-        rcnn=dict(
-            person_threshold=0.6, num_fallback=3,
-            multiply_person_score=False)),
+# the model of tests/data/configs/tiny_stmixer_tiny-ava.py with AVA's 80
+# actions and mmaction2's data preprocessor (no padding)
+MODEL = tiny_stmixer_cfg(
+    num_actions=80,
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         _scope_='mmaction',
