@@ -61,7 +61,7 @@ from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional, Union
 
 from stmixer_mm.visualization import draw_tracks
-from .ring_buffer import ClipRingBuffer
+from .ring_buffer import KeyframeClips
 from .sources import FrameSource, check_fps, open_source
 from .tracker import OnlineTubeTracker
 from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
@@ -321,7 +321,7 @@ class OnlineRunner:
         self._stop.clear()
         self._signal = None
         inf = self.inferencer
-        buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval, self.stride)
+        buffer = KeyframeClips(inf.clip_len, inf.frame_interval, self.stride)
         tracker = OnlineTubeTracker(
             keep_finished=True, names=inf.label_names, **self.tracker_args)
         inf.reset_tracks()  # a model with track queries starts afresh
@@ -381,8 +381,6 @@ class OnlineRunner:
 
         def reader():
             first_wall = None
-            walls, times = {}, {}
-            last = (0.0, time.perf_counter())
             try:
                 for frame in source:
                     if self._stop.is_set() or (self.max_frames is not None and
@@ -395,12 +393,7 @@ class OnlineRunner:
                         if first_wall is None:
                             first_wall = wall - frame.time
                         wall = first_wall + frame.time
-                    last = (frame.time, wall)
-                    off = frame.index - buffer.first_keyframe
-                    if off >= 0 and off % self.stride == 0:
-                        walls[frame.index] = wall
-                        times[frame.index] = frame.time
-                    ready = buffer.push(frame.image)
+                    ready = buffer.push_frame(frame.image, (frame.time, wall))
                     with stats.lock:
                         stats.frames_read += 1
                     item = (frame.index, frame.image)
@@ -412,14 +405,13 @@ class OnlineRunner:
                                 stats.frames_dropped += 1
                     else:
                         put(frames_q, item)
-                    for key, clip in ready:
-                        submit(key, clip, times.pop(key), walls.pop(key))
+                    for key, clip, (t, wall) in ready:
+                        submit(key, clip, t, wall)
                 # the end of the stream (or max_frames): the last clips,
                 # clamped; not after a stop (Ctrl-C, a model error)
-                for key, clip in ([]
-                                  if self._stop.is_set() else buffer.finish()):
-                    submit(key, clip, times.pop(key, last[0]),
-                           walls.pop(key, last[1]))
+                ready = [] if self._stop.is_set() else buffer.finish_frames()
+                for key, clip, (t, wall) in ready:
+                    submit(key, clip, t, wall)
             except BaseException as e:  # noqa: B902 - re-raised in run()
                 errors.append(e)
             finally:
