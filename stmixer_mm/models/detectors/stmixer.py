@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..necks import frame_wise_2d_necks
 from ..utils import (check_neck_channels, check_pyramid_strides,
                      check_query_generator, inject_query_generator_settings)
 
@@ -80,7 +81,7 @@ class STMixer(BaseDetector):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
+        self.neck = MODELS.build(frame_wise_2d_necks(neck))  # 2-D: per frame
 
         decoder = dict(decoder)
         for key, value in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
