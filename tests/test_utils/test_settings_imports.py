@@ -132,3 +132,11 @@ def test_test_cfg_keys_are_declared_once():
             assert fields[key].problem(value) is None, key
     assert settings.declared_settings('STMixer')['test_cfg'] is \
         settings_specs.TEST_CFG
+
+
+def test_track_cfg_keys_are_declared_once():
+    from stmixer_mm.models.detectors import stmixer_tracker
+    defaults = settings_specs.TRACK_CFG_DEFAULTS
+    assert stmixer_tracker.TRACK_CFG_DEFAULTS is defaults
+    fields = settings.declared_settings('STMixerTracker')['track_cfg'].fields
+    assert list(fields) == list(defaults)
