@@ -49,8 +49,9 @@ def add_config_scope() -> None:
 
     mmengine resolves ``pkg::path`` only for the packages of
     ``mmengine.config.utils.MODULE2PACKAGE`` (OpenMMLab's), reading
-    ``<installed pkg>/.mim/configs/path`` (a wheel ships the folder; an
-    editable install links it, ``setup.py``).
+    ``<site-packages>/stmixer_mm/.mim/configs/path`` (a wheel ships the
+    folder; ``tools/setup_env.sh``'s editable environment links it, see
+    ``setup.py`` and docs/en/train_test.md).
     """
     from mmengine.config.utils import MODULE2PACKAGE
     MODULE2PACKAGE.setdefault(CONFIG_SCOPE, CONFIG_SCOPE)
