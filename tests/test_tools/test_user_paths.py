@@ -71,10 +71,15 @@ def _child_config(tmp_path, tools, **extra):
 
 def test_a_user_config_inherits_from_the_package(tmp_path, tools):
     from mmengine.registry import init_default_scope
+    from mmengine.utils import get_installed_path
 
     from stmixer_mm.registry import METRICS
     cfg = Config.fromfile(_child_config(tmp_path, tools))
-    repo = Config.fromfile(osp.join(tools.REPO, 'configs', QUICKSTART))
+    # (the installed package's copy: the one mmengine reads, which is this
+    # checkout's in the editable environment of tools/setup_env.sh)
+    repo = Config.fromfile(
+        osp.join(
+            get_installed_path('stmixer_mm'), '.mim', 'configs', QUICKSTART))
     # the model is the package's, unchanged (its parts keep their scope)
     assert cfg.model == repo.model and cfg.model._scope_ == 'mmdet'
     assert cfg.default_scope == repo.default_scope == 'mmaction'
