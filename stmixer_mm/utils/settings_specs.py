@@ -47,9 +47,10 @@ PROBABILITY = Float(0, 1)
 POSITIVE_FLOAT = Float(0, min_open=True)
 
 # --- model -----------------------------------------------------------------
-#: the detector's / decoder's test_cfg, each key once: its setting and its
-#: default per label convention of the decoder (a convention without a
-#: default for a key refuses it: ``STMixerBBoxHead.parse_test_cfg``)
+#: the decoder's test_cfg (the detector's test_cfg.rcnn), each key once: its
+#: setting and its default per label convention of the decoder (a
+#: convention without a default for a key refuses it:
+#: ``STMixerBBoxHead.parse_test_cfg``)
 _TEST_CFG_KEYS = dict(
     person_threshold=(PROBABILITY, dict(ava=0.6)),
     num_fallback=(NON_NEGATIVE, dict(ava=3)),
@@ -70,7 +71,10 @@ TEST_CFG_DEFAULTS = {
     }
     for convention in ('ava', 'mmdet')
 }
-declare_settings('STMixer', test_cfg=TEST_CFG)
+# (mmdet's two-stage layout: the query generator (rpn_head) takes no
+# train_cfg / test_cfg, the decoder (roi_head) its test_cfg from rcnn)
+declare_settings(
+    'STMixer', test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG))
 #: STMixerTracker's track_cfg, each key once: its setting and its default
 #: (STMixerTracker inherits STMixer's test_cfg)
 _TRACK_CFG_KEYS = dict(

@@ -130,7 +130,9 @@ def test_test_cfg_keys_are_declared_once():
     for convention in defaults.values():
         for key, value in convention.items():
             assert fields[key].problem(value) is None, key
-    assert settings.declared_settings('STMixer')['test_cfg'] is \
+    detector = settings.declared_settings('STMixer')['test_cfg']
+    assert detector.fields['rcnn'] is settings_specs.TEST_CFG
+    assert settings.declared_settings('STMixerDecoder')['test_cfg'] is \
         settings_specs.TEST_CFG
 
 
