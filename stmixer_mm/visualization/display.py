@@ -16,6 +16,16 @@ def _non_interactive_backends() -> tuple:
         return _NON_INTERACTIVE
 
 
+def has_display() -> bool:
+    """A window can be opened by a GUI toolkit (OpenCV, matplotlib): a
+    display on Linux (``DISPLAY`` or ``WAYLAND_DISPLAY``); always
+    elsewhere."""
+    if sys.platform.startswith('linux'):
+        return bool(
+            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
+    return True
+
+
 def display_problem() -> Optional[str]:
     """Why a window cannot be shown here, or None when it can.
 
@@ -25,8 +35,7 @@ def display_problem() -> Optional[str]:
     interactive one (without a display, or with ``MPLBACKEND=agg``, it is
     ``agg``, and ``show`` silently draws nothing).
     """
-    if sys.platform.startswith('linux') and not (
-            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+    if not has_display():
         return 'there is no display (DISPLAY and WAYLAND_DISPLAY are unset)'
     import matplotlib
     backend = matplotlib.get_backend()

@@ -48,11 +48,9 @@ a signal that was ignored stays ignored).
 error protocol are one unit; about half the file is documentation.)
 """
 import json
-import os
 import os.path as osp
 import queue
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -61,6 +59,7 @@ from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional, Union
 
 from stmixer_mm.visualization import draw_tracks
+from stmixer_mm.visualization.display import has_display
 from .ring_buffer import KeyframeClips
 from .sources import FrameSource, check_fps, open_source
 from .tracker import OnlineTubeTracker
@@ -139,12 +138,8 @@ def on_stop_signals(handler: Callable[[int], None],
                           signal.SIG_DFL if previous is None else previous)
 
 
-def display_available() -> bool:
-    """A window can be opened (a display on Linux; always elsewhere)."""
-    if sys.platform.startswith('linux'):
-        return bool(
-            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
-    return True
+#: a window can be opened (OpenCV's ``imshow`` of ``show=True``)
+display_available = has_display
 
 
 class _Stats:
