@@ -1,0 +1,195 @@
+"""Output paths that no run overwrites (split from :mod:`.writers`, whose
+docstring gives the rules): exclusive claims, temporary names renamed
+when complete, errors naming the file."""
+import os
+import os.path as osp
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional
+
+__all__ = [
+    'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
+    'output_exists_error', 'temp_path'
+]
+
+
+class OutputFileError(OSError):
+    """An output file or folder cannot be created or written; the message
+    names it, says why and what was kept."""
+
+
+def prepare_out_dir(out_dir: str, create: bool = True) -> None:
+    """Create the output folder ``out_dir`` (and its parents) unless it
+    exists (``create=False``: only check that it is not a file).
+
+    Raises:
+        OutputFileError: ``out_dir`` (or a parent) is a file, or cannot be
+            created.
+    """
+    if osp.lexists(out_dir) and not osp.isdir(out_dir):
+        raise OutputFileError(
+            f'{out_dir}: the output folder is a file (or a broken link); '
+            'expected a folder or a path to create: choose another '
+            '--out-dir')
+    if not create:
+        return
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise OutputFileError(f'{out_dir}: cannot create the output folder '
+                              f'({e}); choose another --out-dir') from None
+
+
+def output_exists_error(path: str) -> OutputFileError:
+    """The error refusing the output ``path``, which exists."""
+    if osp.islink(path):
+        what = 'a link, from an earlier or a concurrent run'
+    elif osp.isdir(path):
+        what = 'a folder, from an earlier or a concurrent run'
+    elif osp.isfile(path) and osp.getsize(path) == 0:
+        what = ('an empty file: the claim of a run still going, or of one '
+                'that was killed')
+    else:
+        what = 'a file, from an earlier or a concurrent run'
+    return OutputFileError(
+        f'{path}: the output exists already ({what}); not overwriting it: '
+        'remove it or choose another --out-dir')
+
+
+def claim_output(path: str) -> os.stat_result:
+    """Create ``path`` empty, refusing anything already there (exclusive
+    creation: the check and the creation are one step).
+
+    Returns:
+        os.stat_result: the stat of the claimed (empty) file, to know it
+        again (:meth:`OutputFiles.release`).
+
+    Raises:
+        OutputFileError: ``path`` exists (a file of an earlier or a
+            concurrent run, a folder, a link) or cannot be created.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise output_exists_error(path) from None
+    except OSError as e:
+        raise OutputFileError(f'{path}: cannot create the output ({e}); '
+                              'choose another --out-dir') from None
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path(path: str) -> str:
+    """The hidden temporary name ``path`` is written under before it is
+    complete: ``<folder>/.<stem>.<pid>.part<ext>`` (the extension kept for
+    the encoders that go by it)."""
+    folder, base = osp.split(path)
+    stem, ext = osp.splitext(base)
+    return osp.join(folder, f'.{stem}.{os.getpid()}.part{ext}')
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _commit(tmp: str, path: str) -> None:
+    """Rename the complete ``tmp`` over the claimed ``path``."""
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise OutputFileError(f'{path}: cannot move the complete file there '
+                              f'from {tmp} ({e}); removed it') from None
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+class OutputFiles:
+    """The output files of one input, claimed together (:func:`claim_output`)
+    before anything is written: all or none.
+
+    Args:
+        paths (dict): ``{key: path}``; ``None`` paths are left out.
+
+    Raises:
+        OutputFileError: a path exists or cannot be created (the paths
+            claimed before it are released).
+    """
+
+    def __init__(self, paths: Dict[str, Optional[str]]) -> None:
+        self.paths = {k: p for k, p in paths.items() if p is not None}
+        self._claims: Dict[str, os.stat_result] = {}
+        try:
+            for key, path in self.paths.items():
+                self._claims[key] = claim_output(path)
+        except OutputFileError:
+            self.release()
+            raise
+
+    def __getitem__(self, key: str) -> str:
+        return self.paths[key]
+
+    @contextmanager
+    def open(self, key: str, newline: Optional[str] = None) -> Iterator:
+        """Write the text file ``key``: a file under its :func:`temp_path`,
+        renamed over the claimed path once closed; removed on an error.
+
+        Raises:
+            OutputFileError: writing failed (a full disk): names the file,
+                the bytes written and the ``OSError``.
+        """
+        path = self.paths[key]
+        tmp = temp_path(path)
+        try:
+            f = open(tmp, 'w', encoding='utf-8', newline=newline)
+        except OSError as e:
+            raise OutputFileError(f'{path}: cannot write it ({e})') from None
+        try:
+            yield f
+            f.close()
+        except OSError as e:
+            written = _size(tmp)
+            try:
+                f.close()
+            except OSError:
+                pass
+            _remove(tmp)
+            raise OutputFileError(
+                f'{path}: writing it failed after {written} bytes ({e}); '
+                'removed the partial file') from None
+        except BaseException:
+            try:
+                f.close()
+            except OSError:
+                pass
+            _remove(tmp)
+            raise
+        _commit(tmp, path)
+
+    def release(self) -> List[str]:
+        """Remove the claims never filled (still the empty file created by
+        the claim) and their temporary files; returns the paths kept
+        (written)."""
+        kept = []
+        for key, claim in self._claims.items():
+            path = self.paths[key]
+            _remove(temp_path(path))
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_ino, st.st_dev) == (claim.st_ino, claim.st_dev) and \
+                    st.st_size == 0:
+                _remove(path)
+            else:
+                kept.append(path)
+        return kept
