@@ -2,7 +2,6 @@
 registries, the way configs use them, and importing the plugin is quiet."""
 import subprocess
 import sys
-from pathlib import Path
 
 import mmaction.registry as mmaction_registry
 import mmdet.registry as mmdet_registry
@@ -11,10 +10,10 @@ from mmengine.config import Config
 from mmengine.registry import MODEL_WRAPPERS, init_default_scope
 
 import stmixer_mm
+from stmixer_mm import testing
 from stmixer_mm.utils import compat
 
-TINY_CFG = str(
-    Path(__file__).resolve().parent / 'data/configs/tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 # network parts: mmdet's MODELS (configs build the detector with
 # _scope_='mmdet'; from the default scope 'mmaction' they are 'mmdet.X')

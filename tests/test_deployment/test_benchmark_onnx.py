@@ -10,14 +10,14 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from stmixer_mm import testing
 from stmixer_mm.benchmarks import model as model_benchmark
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import benchmark as benchmark_utils
 from stmixer_mm.utils.flops import build_detector, count_flops
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from stmixer_mm import testing
 from stmixer_mm.apis import init_detector
 from stmixer_mm.deployment import (AVA_TEST_CFG_DEFAULTS, compare_with_torch,
                                    create_ort_session, export_onnx,
@@ -28,8 +29,7 @@ from stmixer_mm.deployment.onnx_export import export_class_names
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TOOL = osp.join(REPO, 'tools', 'deployment', 'export_onnx.py')
 T, H, W = 4, 60, 80
 ATOL = 1e-4

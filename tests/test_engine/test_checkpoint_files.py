@@ -10,12 +10,12 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import stmixer_mm  # noqa: F401  (wraps the local checkpoint loader)
+from stmixer_mm import testing
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import CheckpointFileError
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 
 @pytest.fixture

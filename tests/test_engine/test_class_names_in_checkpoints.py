@@ -12,14 +12,14 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from stmixer_mm import testing
 from stmixer_mm.apis.class_names import LabelMapError, class_names
 from stmixer_mm.engine import CheckpointCheckHook, CheckpointMismatchError
 from stmixer_mm.engine.hooks import ClassNamesHook
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TINY_LABELS = [
     'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
 ]

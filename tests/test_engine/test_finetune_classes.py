@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
+from stmixer_mm import testing
 from stmixer_mm.apis import init_detector
 from stmixer_mm.apis.class_names import LabelMapError
 from stmixer_mm.engine import CheckpointMismatchError, LoadFromCheckHook
@@ -22,8 +23,7 @@ from stmixer_mm.engine.class_remap import (ClassRemapError, action_class_keys,
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TINY_LABELS = [
     'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
 ]

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
+from stmixer_mm import testing
 from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 # a process that takes the lock, says so, and waits
 HOLDER = """

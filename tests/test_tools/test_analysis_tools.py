@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
+from stmixer_mm import testing
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
 QUICKSTART = osp.join(REPO, 'configs', 'quickstart',
                       'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py')
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 
 @pytest.fixture(scope='module')

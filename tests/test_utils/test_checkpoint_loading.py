@@ -6,7 +6,6 @@ of it runs; importing stmixer_mm leaves ``torch.load`` as it is; the engine
 and the converters find a checkpoint's weights by one rule.
 """
 import os
-import os.path as osp
 import pickle
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from mmengine.logging import MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
 import stmixer_mm  # noqa: F401  (installs the safe local loader)
+from stmixer_mm import testing
 from stmixer_mm.engine import CheckpointCheckHook, checkpoint_state_dict
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checkpoint_loading import (TRUST_ENV,
@@ -26,8 +26,7 @@ from stmixer_mm.utils.checkpoint_loading import (TRUST_ENV,
                                                  load_checkpoint_file)
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 
 def _write_marker(path):

@@ -7,14 +7,14 @@ import pytest
 from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (registers the modules)
+from stmixer_mm import testing
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
                                        Float, Int, check_config,
                                        declare_settings, load_config)
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TUBE_CFG = osp.join(REPO, 'configs', 'quickstart',
                     'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 

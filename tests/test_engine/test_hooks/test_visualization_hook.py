@@ -15,13 +15,13 @@ from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm import testing
 from stmixer_mm.engine.hooks import (keyframe_from_inputs,
                                      trigger_visualization_hook)
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 NUM_VAL_SAMPLES = 4  # keyframes of tests/data/tiny_ava val.csv
 
 

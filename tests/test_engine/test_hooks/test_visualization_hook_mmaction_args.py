@@ -17,13 +17,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm import testing
 from stmixer_mm.engine.hooks import ActionDetVisualizationHook
 from stmixer_mm.testing import repo_root
 from stmixer_mm.visualization import ActionDetLocalVisualizer
 
 REPO = repo_root()
-TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 NUM_VAL_SAMPLES = 4  # keyframes of tests/data/tiny_ava val.csv
 
 

@@ -4,7 +4,6 @@ by frame: the detector puts them in a ``FrameWiseNeck`` when it is built
 a raw conv2d shape error)."""
 import copy
 import logging
-import os.path as osp
 
 import pytest
 import torch
@@ -13,15 +12,13 @@ from mmdet.models.necks import FPN, HRFPN, PAFPN, ChannelMapper
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-import stmixer_mm
+from stmixer_mm import testing
 from stmixer_mm.models.necks import (FrameWiseNeck, SequentialNeck,
                                      STMixerLateralNeck, frame_wise_2d_necks,
                                      is_2d_neck)
 from stmixer_mm.registry import MODELS
 
-TINY_CFG = osp.join(
-    osp.dirname(osp.dirname(stmixer_mm.__file__)), 'tests', 'data', 'configs',
-    'tiny_stmixer_tiny-ava.py')
+TINY_CFG = testing.repo_path(testing.TINY_CFG)
 IN_CHANNELS = [8, 16, 32, 64]  # the tiny SlowOnly's levels
 C = 64  # the decoder's feature channels
 
