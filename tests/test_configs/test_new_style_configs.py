@@ -1,0 +1,264 @@
+"""The new-style (pure-Python) configs shipped in ``stmixer_mm/configs/``
+equal the old-style configs of the same name under ``configs/``.
+
+Equivalence is checked two ways:
+
+- the resolved configs (every top-level entry: model, datasets, pipelines,
+  optimizer, schedulers, loops, hooks, visualizer, runtime) are equal
+  value for value, a class in the new-style file being equal to a type
+  string of the old-style file when the string resolves to that class in
+  the registries of its scope (``mmdet`` under the model's ``_scope_``,
+  ``mmaction``, the configs' default scope, elsewhere);
+- the models built from the two files are the same network: for the
+  quick-start configs, with the old-style model's (seeded) weights loaded
+  strictly into the new-style model, ``_forward`` and ``predict`` give
+  identical outputs on a small clip; for the five official settings (too
+  big for this 2-core CPU at full size), the full-size models built on the
+  ``meta`` device have the same state-dict names and shapes.
+
+A user's child config in a temporary folder inherits a shipped config with
+``with read_base(): from stmixer_mm.configs... import *``, overrides
+entries, and mmengine's ``Runner.from_cfg`` trains one iteration on the
+tiny synthetic AVA fixture.
+"""
+import copy
+import inspect
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from mmaction import registry as mmaction_registry
+from mmdet import registry as mmdet_registry
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData
+
+import stmixer_mm
+from stmixer_mm.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
+OLD_DIR = ROOT / 'configs'
+PKG = Path(stmixer_mm.__file__).resolve().parent
+NEW_DIR = PKG / 'configs'
+
+QUICKSTART = {
+    'quickstart/stmixer_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_rgb.py':
+    'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
+    'quickstart/stmixer_r3d_tiny_1xb8_8x2x1_6e_synthetic_tubes_rgb.py':
+    'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
+    'quickstart/stmixer_track_r3d_tiny_1xb8_8x2x1_6e_synthetic_tubes_rgb.py':
+    'quickstart/stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
+}
+OFFICIAL = {
+    f'stmixer/{new}_ava22_rgb.py': f'stmixer/{old}_ava22-rgb.py'
+    for new, old in [
+        ('stmixer_slowonly_r50_k400_pre_8xb2_4x16x1_12e_adamw',
+         'stmixer_slowonly-r50_k400-pre_8xb2-4x16x1-12e-adamw'),
+        ('stmixer_slowfast_r50_k400_pre_8xb2_8x8x1_12e_adamw',
+         'stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw'),
+        ('stmixer_slowfast_r101_nl_k600_pre_8xb2_8x8x1_12e_adamw',
+         'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw'),
+        ('stmixer_vit_base_p16_videomae_k400_pre_8xb1_16x4x1_12e_adamw',
+         'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw'),
+        ('stmixer_vit_base_p16_videomaev2_k710_k400_pre_8xb1_16x4x1_12e_'
+         'adamw', 'stmixer_vit-base-p16_videomaev2-k710-k400-pre_8xb1-'
+         '16x4x1-12e-adamw'),
+    ]
+}
+PAIRS = {**QUICKSTART, **OFFICIAL}
+
+#: the registries a config's ``type`` fields are built from
+KINDS = ('MODELS', 'TASK_UTILS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS',
+         'METRICS', 'VISUALIZERS', 'VISBACKENDS', 'HOOKS', 'LOOPS',
+         'OPTIMIZERS', 'OPTIM_WRAPPERS', 'PARAM_SCHEDULERS', 'LOG_PROCESSORS',
+         'WEIGHT_INITIALIZERS')
+
+
+def _registries(module):
+    return [getattr(module, kind) for kind in KINDS]
+
+
+REGISTRIES = {
+    'mmdet': _registries(mmdet_registry),
+    'mmaction': _registries(mmaction_registry)
+}
+
+
+def load_pair(new):
+    """(new-style Config, old-style Config) of one shipped setting."""
+    return (Config.fromfile(str(NEW_DIR / new)),
+            Config.fromfile(str(OLD_DIR / PAIRS[new])))
+
+
+def entries(cfg):
+    """The config's entries; a new-style file's imported names (the classes
+    its ``type`` fields name) are not entries."""
+    imported = getattr(cfg, '_imported_names', set())
+    return {k: cfg[k] for k in cfg.keys() if k not in imported}
+
+
+def resolved(name, scope):
+    """The classes a type string names in the registries of ``scope``."""
+    found = set()
+    for registry in REGISTRIES[scope]:
+        with DefaultScope.overwrite_default_scope(scope):
+            obj = registry.get(name)
+        if obj is not None:
+            found.add(obj)
+    return found
+
+
+def config_differences(new, old, path='', scope='mmaction'):
+    """Where ``new`` and ``old`` differ (config paths), types compared by
+    what they build (see the module docstring)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        if '_scope_' not in new and old.get('_scope_') == scope:
+            # mmengine marks what an old-style file reads from an
+            # `mmaction::` base with that scope: the default scope already
+            old = {k: v for k, v in old.items() if k != '_scope_'}
+        scope = old.get('_scope_', scope)
+        out = [
+            f'{path}.{k}: only in the ' + ('new' if k in new else 'old') +
+            '-style config' for k in sorted(set(new) ^ set(old))
+        ]
+        for key in sorted(set(new) & set(old)):
+            sub = f'{path}.{key}' if path else key
+            out += config_differences(new[key], old[key], sub, scope)
+        return out
+    if inspect.isclass(new) and isinstance(old, str):  # `type`, dataset_type
+        if new in resolved(old, scope):
+            return []
+        return [f'{path}: {new} is not what {old!r} builds in scope {scope}']
+    if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)):
+        if type(new) is not type(old) or len(new) != len(old):
+            return [f'{path}: {new!r} != {old!r}']
+        return [
+            d for i, (a, b) in enumerate(zip(new, old))
+            for d in config_differences(a, b, f'{path}[{i}]', scope)
+        ]
+    if type(new) is not type(old) or new != old:
+        return [f'{path}: {new!r} != {old!r}']
+    return []
+
+
+def test_every_shipped_config_has_its_old_style_twin():
+    shipped = {
+        str(p.relative_to(NEW_DIR))
+        for p in NEW_DIR.rglob('*.py')
+        if '_base_' not in p.parts and p.name != '__init__.py'
+    }
+    assert shipped == set(PAIRS)
+    assert all((OLD_DIR / old).is_file() for old in PAIRS.values())
+
+
+@pytest.mark.parametrize('new', sorted(PAIRS))
+def test_new_style_config_equals_the_old_style_one(new):
+    new_cfg, old_cfg = load_pair(new)
+    assert config_differences(entries(new_cfg), entries(old_cfg)) == []
+    # the new-style file does name classes, not strings
+    assert inspect.isclass(new_cfg.model.type)
+    assert inspect.isclass(new_cfg.train_dataloader.dataset.type)
+
+
+def test_the_comparison_sees_a_difference():
+    new_cfg, old_cfg = load_pair(sorted(QUICKSTART)[0])
+    new, old = entries(new_cfg), entries(old_cfg)
+    changed = copy.deepcopy(new)
+    changed['model']['decoder']['num_stages'] = 4
+    changed['model']['neck']['type'] = new['model']['backbone']['type']
+    changed['optim_wrapper']['optimizer']['lr'] = 5e-4 + 1e-9
+    changed['val_evaluator']['extra'] = 1
+    changed['custom_hooks'] = changed['custom_hooks'][:2]
+    # the same name in another scope builds another class
+    wrong_scope = copy.deepcopy(old)
+    wrong_scope['model']['_scope_'] = 'mmaction'
+    assert sorted(config_differences(changed, old)) == [
+        'custom_hooks: ' + repr(changed['custom_hooks']) + ' != ' +
+        repr(old['custom_hooks']),
+        'model.decoder.num_stages: 4 != 3',
+        'model.neck.type: ' + str(new['model']['backbone']['type']) +
+        " is not what 'STMixerLateralNeck' builds in scope mmdet",
+        'optim_wrapper.optimizer.lr: 0.000500001 != 0.0005',
+        'val_evaluator.extra: only in the new-style config',
+    ]
+    assert any(
+        d.startswith('model.decoder.stage_head.loss_')
+        for d in config_differences(new, wrong_scope))
+
+
+# ----------------------------------------------------------------------
+# the built models
+# ----------------------------------------------------------------------
+def build(cfg, device=None):
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        if device is None:
+            return MODELS.build(cfg.model)
+        with torch.device(device), _cpu_linspace():
+            return MODELS.build(cfg.model)
+
+
+def _cpu_linspace():
+    """mmaction2's VisionTransformer reads its drop-path rates with
+    ``torch.linspace(...).item()``, which meta tensors cannot do."""
+    linspace = torch.linspace
+
+    def cpu_linspace(*args, **kwargs):
+        kwargs.setdefault('device', 'cpu')
+        return linspace(*args, **kwargs)
+
+    return mock.patch.object(torch, 'linspace', cpu_linspace)
+
+
+def _sample(num_actions, timestamp):
+    from mmaction.structures import ActionDataSample
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=(64, 96), video_id='v', timestamp=timestamp))
+    labels = torch.zeros(1, num_actions + 1)
+    labels[0, 2] = 1
+    s.gt_instances = InstanceData(
+        bboxes=torch.tensor([[10., 8., 50., 60.]]),
+        labels=labels,
+        track_ids=torch.tensor([3]))
+    return s
+
+
+@pytest.mark.parametrize('new', sorted(QUICKSTART))
+def test_quickstart_models_compute_the_same(new):
+    new_cfg, old_cfg = load_pair(new)
+    torch.manual_seed(0)
+    old_model = build(old_cfg)
+    old_model.init_weights()
+    torch.manual_seed(1)
+    new_model = build(new_cfg)
+    assert type(new_model) is type(old_model)
+    new_model.load_state_dict(old_model.state_dict(), strict=True)
+    num_actions = old_cfg.model.decoder.stage_head.num_actions
+    frames = torch.randint(0, 255, (3, 8, 64, 96), dtype=torch.uint8)
+    outputs = []
+    for model in (old_model, new_model):
+        model.eval()
+        data = model.data_preprocessor(
+            dict(inputs=[frames], data_samples=[_sample(num_actions, 1)]))
+        with torch.no_grad():
+            forward = model._forward(data['inputs'], data['data_samples'])
+            pred = model.predict(data['inputs'],
+                                 copy.deepcopy(data['data_samples']))
+        outputs.append((forward, pred[-1].pred_instances))
+    (old_fwd, old_pred), (new_fwd, new_pred) = outputs
+    torch.testing.assert_close(new_fwd, old_fwd, rtol=0, atol=0)
+    assert len(old_pred) > 0
+    for key in ('bboxes', 'scores'):
+        torch.testing.assert_close(
+            new_pred[key], old_pred[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('new', sorted(OFFICIAL))
+def test_official_models_have_the_same_parameters(new):
+    new_cfg, old_cfg = load_pair(new)
+    shapes = [{
+        k: v.shape
+        for k, v in build(cfg, 'meta').state_dict().items()
+    } for cfg in (new_cfg, old_cfg)]
+    assert shapes[0] == shapes[1]
+    assert sum(s.numel() for s in shapes[0].values()) > 100e6
