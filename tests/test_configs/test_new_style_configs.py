@@ -187,6 +187,29 @@ def test_the_comparison_sees_a_difference():
         for d in config_differences(new, wrong_scope))
 
 
+def test_new_style_settings_are_checked():
+    """The plugin's setting checks (tools/train.py, tools/test.py, the
+    inference API) read a new-style config's classes by name: a bad value
+    is refused, naming its config path, as in an old-style config."""
+    from stmixer_mm.utils import ConfigSettingError, check_config
+    for cfg in load_pair(sorted(QUICKSTART)[0]):
+        check_config(cfg)
+        bad = copy.deepcopy(cfg)
+        bad.model.test_cfg.person_threshold = 7.0
+        with pytest.raises(
+                ConfigSettingError,
+                match=r'model\.test_cfg\.person_threshold'):
+            check_config(bad)
+        # the model's columns against the dataset's classes (the check
+        # compares type names: ValidatedAVADataset counts a background)
+        bad = copy.deepcopy(cfg)
+        bad.model.decoder.stage_head.num_actions = 5
+        with pytest.raises(
+                ConfigSettingError,
+                match='num_actions=5 but ValidatedAVADataset'):
+            check_config(bad)
+
+
 # ----------------------------------------------------------------------
 # the built models
 # ----------------------------------------------------------------------
@@ -262,3 +285,113 @@ def test_official_models_have_the_same_parameters(new):
     } for cfg in (new_cfg, old_cfg)]
     assert shapes[0] == shapes[1]
     assert sum(s.numel() for s in shapes[0].values()) > 100e6
+
+
+# ----------------------------------------------------------------------
+# a user's config inheriting from the installed package
+# ----------------------------------------------------------------------
+TINY_AVA = ROOT / 'tests' / 'data' / 'tiny_ava'
+QUICKSTART_MODULE = ('stmixer_mm.configs.quickstart.'
+                     'stmixer_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_rgb')
+
+# The quick-start model on the tiny AVA fixture (tests/data/tiny_ava: 8 fps,
+# 3-s videos, 64x64 frames): 4 training keyframes, one batch of 4 = one
+# iteration; no validation.
+USER_CONFIG = f'''
+from mmengine.config import read_base
+from mmengine.runner import EpochBasedTrainLoop
+
+with read_base():
+    from {QUICKSTART_MODULE} import *
+
+anno = '{TINY_AVA}/annotations'
+data = dict(
+    fps=8,
+    timestamp_end=903,
+    label_file=f'{{anno}}/label_map.pbtxt',
+    data_prefix=dict(img='{TINY_AVA}/rawframes'))
+train_dataloader.update(
+    dict(
+        batch_size=4,
+        dataset=dict(
+            ann_file=f'{{anno}}/train.csv',
+            exclude_file=f'{{anno}}/train_excluded_timestamps.csv',
+            **data)))
+model.decoder.num_stages = 2
+train_cfg = dict(type=EpochBasedTrainLoop, max_epochs=1, val_begin=2)
+val_dataloader = val_cfg = val_evaluator = None
+test_dataloader = test_cfg = test_evaluator = None
+default_hooks.checkpoint.save_best = None
+randomness = dict(seed=0)
+'''
+
+
+@pytest.fixture
+def configs_of_this_checkout(monkeypatch):
+    """mmengine finds ``stmixer_mm.configs.*`` through the *installed*
+    distribution's location (``get_installed_path``), which for a checkout
+    on ``PYTHONPATH`` (e.g. a git worktree) beside an installed copy is the
+    other copy: point it at the imported package, whose files are tested."""
+    from mmengine.config import config as config_module
+    installed = config_module.get_installed_path
+
+    def this_checkout(package):
+        return str(PKG) if package == 'stmixer_mm' else installed(package)
+
+    monkeypatch.setattr(config_module, 'get_installed_path', this_checkout)
+
+
+def test_user_config_inherits_from_the_package_and_trains(
+        tmp_path, configs_of_this_checkout):
+    from mmengine.runner import Runner
+    path = tmp_path / 'my_stmixer.py'
+    path.write_text(USER_CONFIG)
+    cfg = Config.fromfile(str(path))
+    cfg.work_dir = str(tmp_path / 'work_dir')
+    # inherited ...
+    quickstart = Config.fromfile(str(NEW_DIR / sorted(QUICKSTART)[0]))
+    assert cfg.model.neck == quickstart.model.neck
+    assert cfg.optim_wrapper == quickstart.optim_wrapper
+    assert cfg.train_dataloader.dataset.pipeline == \
+        quickstart.train_dataloader.dataset.pipeline
+    # ... and overridden, the siblings of an updated field kept
+    assert cfg.model.decoder.num_stages == 2
+    assert cfg.model.decoder.stage_head.hidden_channels == 64
+    assert cfg.train_dataloader.dataset.fps == 8
+    assert cfg.train_dataloader.dataset.timestamp_start == 900
+    assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 1
+    assert type(runner.model).__name__ == 'STMixer'
+    assert len(runner.model.decoder.stages) == 2
+    assert (tmp_path / 'work_dir' / 'epoch_1.pth').is_file()
+
+
+def test_inference_api_reads_a_new_style_config(tmp_path):
+    """``init_detector`` / ``inference_detector`` (clip length and frame
+    steps read from the test pipeline's types) give the same detections
+    with either config and one checkpoint."""
+    import numpy as np
+
+    from stmixer_mm.apis import inference_detector, init_detector
+    new = sorted(QUICKSTART)[0]
+    torch.manual_seed(0)
+    model = build(Config.fromfile(str(OLD_DIR / PAIRS[new])))
+    model.init_weights()
+    checkpoint = tmp_path / 'tiny.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    rng = np.random.RandomState(0)
+    frames = [
+        rng.randint(0, 255, (64, 96, 3)).astype(np.uint8) for _ in range(8)
+    ]
+    preds = [
+        inference_detector(init_detector(str(path), str(checkpoint)),
+                           frames).pred_instances
+        for path in (NEW_DIR / new, OLD_DIR / PAIRS[new])
+    ]
+    assert len(preds[1]) > 0
+    for key in ('bboxes', 'scores'):
+        torch.testing.assert_close(
+            preds[0][key], preds[1][key], rtol=0, atol=0)
