@@ -227,7 +227,7 @@ def test_dumped_predictions_refuse_code(tmp_path):
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'benchmark_tubes',
-        REPO / 'tools' / 'analysis_tools' / 'benchmark_tubes.py')
+        REPO / 'tools' / 'experiments' / 'benchmark_tubes.py')
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     marker = tmp_path / 'PWNED'

@@ -40,8 +40,8 @@ model = dict(
             8 * base_channels
         ],
         out_channels=hidden_channels),
-    query_generator=dict(num_queries=16),
-    decoder=dict(
+    rpn_head=dict(num_queries=16),
+    roi_head=dict(
         num_stages=num_stages,
         stage_head=dict(
             num_actions=num_actions,

@@ -31,8 +31,8 @@ model = dict(
             8 * base_channels
         ],
         out_channels=hidden_channels),
-    query_generator=dict(num_queries=16),
-    decoder=dict(
+    rpn_head=dict(num_queries=16),
+    roi_head=dict(
         num_stages=3,
         stage_head=dict(
             num_actions=num_actions,
@@ -40,7 +40,8 @@ model = dict(
             feedforward_channels=256,
             sampling_mixing=dict(spatial_points=16, temporal_points=8))),
     test_cfg=dict(
-        person_threshold=0.3, num_fallback=3, multiply_person_score=True))
+        rcnn=dict(
+            person_threshold=0.3, num_fallback=3, multiply_person_score=True)))
 
 # 256 training videos x 32 frames, every 8th annotated frame: 1024
 # keyframes (about 545 actors, 4 keyframes each) = 128 iterations of 8 per

@@ -7,4 +7,4 @@ _base_ = [
 ]
 
 model = dict(
-    decoder=dict(stage_head=dict(sampling_mixing=dict(spatial_points=16))))
+    roi_head=dict(stage_head=dict(sampling_mixing=dict(spatial_points=16))))

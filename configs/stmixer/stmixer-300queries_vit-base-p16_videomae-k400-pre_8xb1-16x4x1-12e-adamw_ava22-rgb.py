@@ -5,4 +5,4 @@ _base_ = [
     '_ava22-rgb.py'
 ]
 
-model = dict(query_generator=dict(num_queries=300))
+model = dict(rpn_head=dict(num_queries=300))

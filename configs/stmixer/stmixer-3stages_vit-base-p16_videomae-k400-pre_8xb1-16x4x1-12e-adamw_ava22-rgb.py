@@ -5,4 +5,4 @@ _base_ = [
     '_ava22-rgb.py'
 ]
 
-model = dict(decoder=dict(num_stages=3))
+model = dict(roi_head=dict(num_stages=3))

@@ -9,7 +9,7 @@ _base_ = [
 ]
 
 model = dict(
-    decoder=dict(
+    roi_head=dict(
         stage_head=dict(
             loss_person=dict(
                 _delete_=True,
@@ -19,8 +19,9 @@ model = dict(
                 alpha=0.25,
                 loss_weight=2.0))),
     train_cfg=dict(
-        assigner=dict(match_costs=[
-            dict(type='mmdet.FocalLossCost', weight=2.0),
-            dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-            dict(type='IoUCost', iou_mode='giou', weight=2.0)
-        ])))
+        rcnn=dict(
+            assigner=dict(match_costs=[
+                dict(type='mmdet.FocalLossCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0)
+            ]))))

@@ -6,4 +6,4 @@ _base_ = [
     '_ava22-rgb.py'
 ]
 
-model = dict(decoder=dict(stage_head=dict(action_branches=('temporal', ))))
+model = dict(roi_head=dict(stage_head=dict(action_branches=('temporal', ))))

@@ -9,4 +9,4 @@ _base_ = [
 
 # (the detector builds the query generator without temporal queries to
 # match the decoder)
-model = dict(decoder=dict(stage_head=dict(action_branches=('spatial', ))))
+model = dict(roi_head=dict(stage_head=dict(action_branches=('spatial', ))))

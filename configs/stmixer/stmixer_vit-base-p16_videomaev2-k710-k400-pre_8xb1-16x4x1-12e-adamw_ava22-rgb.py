@@ -14,7 +14,7 @@ pretrained = (
     '20230510-3e7f93b2.pth')
 model = dict(
     init_cfg=dict(checkpoint=pretrained),
-    decoder=dict(stage_head=dict(loss_action=dict(loss_weight=48.0))))
+    roi_head=dict(stage_head=dict(loss_action=dict(loss_weight=48.0))))
 
 # load_from = 'checkpoints/stmixer_vit-base-p16_videomaev2_ava22.pth'
 load_from = None

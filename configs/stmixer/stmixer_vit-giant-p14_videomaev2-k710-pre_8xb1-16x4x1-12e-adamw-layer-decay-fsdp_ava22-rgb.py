@@ -20,7 +20,7 @@ _base_ = [
 pretrained = 'checkpoints/vit-giant-p14_videomaev2-k710-pre_backbone.pth'
 model = dict(
     init_cfg=dict(type='Pretrained', checkpoint=pretrained),
-    decoder=dict(stage_head=dict(loss_action=dict(loss_weight=48.0))))
+    roi_head=dict(stage_head=dict(loss_action=dict(loss_weight=48.0))))
 
 train_dataloader = dict(batch_size=1)
 optim_wrapper = dict(

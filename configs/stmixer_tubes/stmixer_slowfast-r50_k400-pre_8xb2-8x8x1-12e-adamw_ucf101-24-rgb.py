@@ -15,8 +15,8 @@ _base_ = [
 pretrained = 'checkpoints/slowfast_r50_8x8_k400_pyslowfast-converted.pth'
 model = dict(
     init_cfg=dict(type='Pretrained', checkpoint=pretrained),
-    decoder=dict(stage_head=dict(num_actions=24)),
-    test_cfg=dict(multiply_person_score=True))
+    roi_head=dict(stage_head=dict(num_actions=24)),
+    test_cfg=dict(rcnn=dict(multiply_person_score=True)))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp')
 train_pipeline = [

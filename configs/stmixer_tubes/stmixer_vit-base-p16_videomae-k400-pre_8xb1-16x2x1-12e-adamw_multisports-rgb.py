@@ -16,8 +16,8 @@ pretrained = (
     'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth')
 model = dict(
     init_cfg=dict(type='Pretrained', checkpoint=pretrained),
-    decoder=dict(stage_head=dict(num_actions=66)),
-    test_cfg=dict(multiply_person_score=True))
+    roi_head=dict(stage_head=dict(num_actions=66)),
+    test_cfg=dict(rcnn=dict(multiply_person_score=True)))
 
 train_dataloader = dict(batch_size=1)
 optim_wrapper = dict(optimizer=dict(lr=1e-5))

@@ -21,8 +21,8 @@ model = dict(
     # one label per person: sigmoid BCE on one-hot targets (the detector's
     # loss); the metric scores each box for every class with
     # action sigmoid x person score
-    decoder=dict(stage_head=dict(num_actions=24)),
-    test_cfg=dict(multiply_person_score=True))
+    roi_head=dict(stage_head=dict(num_actions=24)),
+    test_cfg=dict(rcnn=dict(multiply_person_score=True)))
 
 train_dataloader = dict(batch_size=1)
 optim_wrapper = dict(optimizer=dict(lr=1e-5))

@@ -30,9 +30,9 @@ the user's choice and is not compared.
 """
 import os.path as osp
 import pickle
-import re
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
+from stmixer_mm.datasets.label_map import LabelMapError, read_pbtxt_label_map
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 from stmixer_mm.utils.type_names import type_name
 
@@ -40,11 +40,6 @@ __all__ = [
     'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
     'model_action_columns', 'test_dataset_cfg', 'classes_to_names'
 ]
-
-
-class LabelMapError(ValueError):
-    """A label map that cannot be read or does not fit the model; the
-    message names the file and the columns."""
 
 
 def test_dataset_cfg(cfg) -> Optional[dict]:
@@ -71,46 +66,6 @@ def model_action_columns(model) -> Tuple[int, str]:
         raise TypeError(f'{type(model).__name__} has no decoder with '
                         'num_actions: cannot name its action columns')
     return num_actions, getattr(decoder, 'label_convention', 'ava')
-
-
-_PBTXT_ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
-_PBTXT_NAME = re.compile(r'\b(display_)?name\s*:\s*"(?P<v>[^"]*)"')
-_PBTXT_ID = re.compile(r'\b(label_)?id\s*:\s*(?P<v>-?\S+)')
-
-
-def _read_pbtxt(path: str) -> Dict[int, str]:
-    try:
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
-    except UnicodeDecodeError as e:
-        raise LabelMapError(
-            f'label map {path} is not a text file (byte {e.start} is not '
-            'UTF-8); expected an AVA label map (.pbtxt)') from None
-    names: Dict[int, str] = {}
-    entries = list(_PBTXT_ENTRY.finditer(text))
-    if not entries:
-        raise LabelMapError(
-            f'label map {path} has no `label {{ name: "..." label_id: N }}` '
-            'entries; expected an AVA label map (.pbtxt)')
-    for n, m in enumerate(entries, 1):
-        body = m.group('body')
-        name, id_ = _PBTXT_NAME.search(body), _PBTXT_ID.search(body)
-        line = text.count('\n', 0, m.start()) + 1
-        where = f'label map {path}, entry {n} (line {line})'
-        if name is None or id_ is None:
-            raise LabelMapError(f'{where}: needs both name: "..." and '
-                                'label_id: N')
-        try:
-            label_id = int(id_.group('v'))
-        except ValueError:
-            raise LabelMapError(f'{where}: label_id {id_.group("v")!r} is '
-                                'not an integer') from None
-        if label_id in names:
-            raise LabelMapError(
-                f'{where}: label_id {label_id} given twice ('
-                f'{names[label_id]!r} and {name.group("v")!r})')
-        names[label_id] = name.group('v')
-    return names
 
 
 def _read_act_labels(path: str) -> Dict[int, str]:
@@ -148,7 +103,7 @@ def load_label_map(path: str) -> Dict[int, str]:
         raise LabelMapError(f'label map {path} is empty (0 bytes)')
     if path.endswith(('.pkl', '.pickle')):
         return _read_act_labels(path)
-    return _read_pbtxt(path)
+    return read_pbtxt_label_map(path)
 
 
 def check_label_map(names: Dict[int, str],

@@ -93,8 +93,9 @@ def init_detector(config: Union[str, Config],
     config = copy.deepcopy(config)
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
-    if not fallback_queries and config.model.get('test_cfg') is not None:
-        config.model.test_cfg.num_fallback = 0
+    if not fallback_queries and (config.model.get('test_cfg')
+                                 or {}).get('rcnn') is not None:
+        config.model.test_cfg.rcnn.num_fallback = 0
     # the model's and the test pipeline's settings (the data's classes are
     # checked where names are needed: class_names() / the demo)
     check_config(

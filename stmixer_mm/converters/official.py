@@ -10,12 +10,12 @@ prefix: ``slow_path.`` / ``fast_path.`` for SlowFast, empty for SlowOnly):
 Head and neck
 
 - ``stm_head.init_{spatial,temporal}_queries.weight`` ->
-  ``query_generator.init_{spatial,temporal}_queries.weight``
+  ``rpn_head.init_{spatial,temporal}_queries.weight`` (the query generator)
 - ``stm_head.decoder_stages.{k}.human_cls_fcs.*`` ->
-  ``decoder.stages.{k}.person_cls_fcs.*``
+  ``roi_head.stages.{k}.person_cls_fcs.*`` (the decoder)
 - ``stm_head.decoder_stages.{k}.human_fc_cls.*`` ->
-  ``decoder.stages.{k}.fc_person_cls.*``
-- ``stm_head.decoder_stages.{k}.X`` -> ``decoder.stages.{k}.X`` for the
+  ``roi_head.stages.{k}.fc_person_cls.*``
+- ``stm_head.decoder_stages.{k}.X`` -> ``roi_head.stages.{k}.X`` for the
   other official stage tensors (attention, norms, FFNs, ``iof_tau``,
   ``samplingmixing.*``, ``reg_fcs``, ``fc_reg``, ``action_cls_fcs``,
   ``fc_action``)
@@ -144,10 +144,11 @@ def convert_official_state_dict(
         raise ValueError('the state dict holds the same key with and '
                          'without the module. prefix')
     if not any(k.startswith('stm_head.') for k in keys) and any(
-            k.startswith(('decoder.stages.', 'query_generator.'))
-            for k in keys):
+            k.startswith(('roi_head.stages.', 'rpn_head.', 'decoder.stages.',
+                          'query_generator.')) for k in keys):
         raise ValueError('this state dict already has stmixer_mm names '
-                         '(decoder.stages.*); it needs no conversion')
+                         '(roi_head.stages.*, or decoder.stages.* of earlier '
+                         'versions); it needs no conversion')
 
     detected = detect_backbone(keys)
     if backbone != 'auto' and backbone != detected:
@@ -170,11 +171,11 @@ def convert_official_state_dict(
         m = re.fullmatch(r'stm_head\.init_(spatial|temporal)_queries\.weight',
                          key)
         if m is not None:
-            target = f'query_generator.init_{m[1]}_queries.weight'
+            target = f'rpn_head.init_{m[1]}_queries.weight'
         elif key.startswith('stm_head.decoder_stages.'):
             m = re.fullmatch(r'stm_head\.decoder_stages\.(\d+)\.(.+)', key)
             if m is not None:
-                prefix = f'decoder.stages.{m[1]}.'
+                prefix = f'roi_head.stages.{m[1]}.'
                 fallback = prefix + m[2]
                 suffix = _apply(_STAGE_RULES, m[2])
                 target = None if suffix is None else prefix + suffix

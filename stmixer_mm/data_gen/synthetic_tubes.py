@@ -83,7 +83,7 @@ TUBE_GT_NAME = 'tubes_GT.pkl'
 #: Generator settings of the tube data where they differ from the AVA
 #: generator's defaults: the quick-start tube config
 #: (``configs/_base_/datasets/synthetic_tubes.py``) and
-#: ``tools/analysis_tools/benchmark_tubes.py`` use these. Many short videos
+#: ``tools/experiments/benchmark_tubes.py`` use these. Many short videos
 #: (JHMDB-21's clips are 1-2 s) so that the training keyframe budget covers
 #: many actors: 256 x 32 frames at ``keyframe_stride`` 8 give 1024
 #: training keyframes per epoch (4 per video) of about 580 actors, where an

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence
 from mmaction.evaluation import read_labelmap
 
 from stmixer_mm.datasets.fileio_utils import is_file, text_lines
+from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 
 AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
@@ -276,6 +277,9 @@ def check_ava_label_file(path: str,
             f'{what} {path} lists no classes; expected entries like '
             "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
             "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
+    # every entry read by read_labelmap as by the project (no entry in
+    # another layout skipped or named after its neighbour)
+    check_mmaction2_reads_label_map(path, backend_args)
     return sorted(ids)
 
 

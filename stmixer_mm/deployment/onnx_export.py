@@ -105,7 +105,7 @@ def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
     """The ``sampling_mixing.sampling_cfg`` of every stage head config (the
     same dict once for a shared stage head)."""
     model_cfg = cfg['model'] if 'model' in cfg else cfg
-    stage_head = model_cfg.get('decoder', {}).get('stage_head')
+    stage_head = model_cfg.get('roi_head', {}).get('stage_head')
     heads = stage_head if isinstance(stage_head, (list, tuple)) else \
         [stage_head]
     sampling_cfgs = []
@@ -114,7 +114,7 @@ def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
                                                           Mapping) else None
         if not isinstance(block, Mapping) or 'sampling_cfg' not in block:
             raise ValueError(
-                'cannot choose the sampling path: model.decoder.stage_head'
+                'cannot choose the sampling path: model.roi_head.stage_head'
                 f'{"" if len(heads) == 1 else f"[{i}]"} has no '
                 'sampling_mixing.sampling_cfg (expected an STMixerStageHead '
                 'config)')
@@ -134,7 +134,7 @@ def set_sampling_impl(cfg: Union[Config, ConfigDict, dict], impl: str) -> None:
             (see ``stmixer_mm.models.layers.sample_4d``).
 
     Raises:
-        ValueError: When the config has no ``decoder.stage_head`` with a
+        ValueError: When the config has no ``roi_head.stage_head`` with a
             ``sampling_mixing.sampling_cfg``.
     """
     for sampling_cfg in _sampling_cfgs(cfg):
@@ -227,7 +227,7 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
                 batch_size: int) -> dict:
     """The metadata stored with an export (see the module docstring)."""
     t, h, w = (int(v) for v in clip_shape)
-    head = detector.decoder.stages[-1]
+    head = detector.roi_head.stages[-1]
     prep = _preprocessor_settings(detector)
     d = prep['pad_size_divisor']
     return dict(
@@ -237,11 +237,11 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
         img_shape=[h, w],
         pad_shape=[math.ceil(h / d) * d,
                    math.ceil(w / d) * d],
-        num_queries=int(detector.query_generator.num_queries),
+        num_queries=int(detector.rpn_head.num_queries),
         num_actions=int(head.num_actions),
         label_convention=head.label_convention,
         use_sigmoid_person=bool(head.use_sigmoid_person),
-        test_cfg=head.parse_test_cfg(detector.decoder.test_cfg),
+        test_cfg=head.parse_test_cfg(detector.roi_head.test_cfg),
         **prep)
 
 

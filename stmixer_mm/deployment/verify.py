@@ -120,8 +120,8 @@ def compare_with_torch(detector: nn.Module,
     dets = postprocess(
         ort_out,
         meta,
-        test_cfg=detector.decoder.stages[-1].parse_test_cfg(
-            detector.decoder.test_cfg))
+        test_cfg=detector.roi_head.stages[-1].parse_test_cfg(
+            detector.roi_head.test_cfg))
     preds = torch_predict(detector, frames)
     worst = 0.0
     for i, (det, pred) in enumerate(zip(dets, preds)):

@@ -125,14 +125,21 @@ def state_dict_mismatches(
         state_dict: Dict[str, torch.Tensor]) -> Dict[str, List]:
     """Compare a state dict with a model's.
 
+    An STMixer checkpoint of an earlier version (``query_generator.*``,
+    ``decoder.*``) has its keys renamed in place first, as
+    ``STMixer._load_from_state_dict`` renames them when it is loaded.
+
     Returns:
         dict: ``missing`` (model keys absent from ``state_dict``, BN
         ``num_batches_tracked`` counters excepted), ``unexpected`` (keys the
         model does not have) and ``shape`` (``(key, checkpoint shape, model
         shape)`` for keys of both with different shapes).
     """
+    from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
     if is_model_wrapper(model):
         model = model.module
+    if isinstance(model, STMixer):
+        rename_legacy_keys(state_dict)
     missing, unexpected, shape = diff_state_dicts(state_dict,
                                                   model.state_dict())
     missing = [k for k in missing if not k.endswith(_IGNORED_MISSING)]

@@ -13,7 +13,7 @@ index of a name is its column.
 
 The only tensors of the detector whose size is the number of action
 classes are the action classifiers of the decoder stages
-(``decoder.stages.<i>.fc_action.weight`` ``[num_actions, C]`` and
+(``roi_head.stages.<i>.fc_action.weight`` ``[num_actions, C]`` and
 ``.bias`` ``[num_actions]``); :func:`action_class_keys` finds them by the
 module name and checks their first dimension.
 """
@@ -157,6 +157,9 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
             list names one class twice, no class matches, or a checkpoint
             classifier has not ``len(src_classes)`` rows.
     """
+    from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
+    if isinstance(model, STMixer):  # names of earlier versions
+        rename_legacy_keys(state_dict)
     num_actions = _num_actions(model)
     if len(dst_classes) != num_actions:
         raise ClassRemapError(

@@ -1,9 +1,18 @@
-"""Timing, memory and model-building helpers shared by the benchmark tools
-(``tools/analysis_tools/benchmark_sampling.py``, ``benchmark_decoder.py``,
-``benchmark_model.py``, ``get_flops.py``)."""
-from typing import Any, Callable
+"""Timing, memory, random-model and comparison helpers shared by the
+benchmarks (:mod:`stmixer_mm.benchmarks`, behind the tools
+``tools/analysis_tools/benchmark_*.py``) and the FLOP counter
+(:mod:`stmixer_mm.utils.flops`)."""
+import logging
+import os
+import os.path as osp
+import time
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from .type_names import type_name
 
 
 def synchronize(device: torch.device) -> None:
@@ -63,3 +72,278 @@ def drop_pretrained(node: Any) -> int:
     elif isinstance(node, (list, tuple)):
         removed += sum(drop_pretrained(v) for v in node)
     return removed
+
+
+class quiet_init:
+    """Context manager: mmengine logs every parameter's initialisation
+    (``init_weights``); raise the current logger's level to ERROR inside."""
+
+    def __enter__(self):
+        from mmengine.logging import MMLogger
+        self.logger = MMLogger.get_current_instance()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (``'n/a'`` where the platform
+    has none): printed beside timings taken on shared machines."""
+    if not hasattr(os, 'getloadavg'):
+        return 'n/a'
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """Plain-text table: the first row is the header, columns right-aligned
+    and separated by ``|``."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, '-+-'.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def time_runs(run, warmup: int, repeats: int) -> Tuple[List[float], Any]:
+    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls, and
+    what the last call returned."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def make_batch(batch_size: int, t: int, h: int, w: int) -> dict:
+    """A ``test_step`` batch of ``batch_size`` random uint8 clips
+    ``[3, t, h, w]`` with empty ground truth."""
+    from mmaction.structures import ActionDataSample
+    inputs, samples = [], []
+    for _ in range(batch_size):
+        inputs.append(torch.randint(0, 256, (3, t, h, w), dtype=torch.uint8))
+        s = ActionDataSample()
+        s.set_metainfo(dict(img_shape=(h, w), video_id='bench', timestamp=0))
+        s.gt_instances = InstanceData()
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def inference_runner(model,
+                     data: dict,
+                     device: torch.device,
+                     amp_dtype: Optional[torch.dtype] = None):
+    """``model.test_step(data)`` (data preprocessor + ``predict``) without
+    gradients, under ``torch.autocast(amp_dtype)`` if given, synchronised
+    on CUDA; ``run()`` returns the predictions."""
+
+    def run():
+        with torch.no_grad(), torch.autocast(
+                device.type,
+                dtype=amp_dtype or torch.bfloat16,
+                enabled=amp_dtype is not None):
+            results = model.test_step(data)
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        return results
+
+    return run
+
+
+def native_bf16(device: torch.device) -> Tuple[bool, str]:
+    """Whether ``device`` computes bf16 natively, and why (for the notes).
+    """
+    if device.type == 'cuda':
+        ok = torch.cuda.is_bf16_supported()
+        return ok, (f'{torch.cuda.get_device_name(device)}: bf16 '
+                    f'{"supported" if ok else "not supported"}')
+    cap = torch.backends.cpu.get_cpu_capability()
+    check = getattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', None)
+    ok = bool(check()) if check is not None else False
+    return ok, (f'CPU capability {cap}, oneDNN bf16 kernels '
+                f'{"available" if ok else "unavailable"}')
+
+
+def check_finite(results: Sequence[Any], name: str) -> None:
+    """Raise ``SystemExit`` naming the config when a prediction has a
+    non-finite box or score (the latency of NaNs would mean nothing)."""
+    for ds in results:
+        pred = ds.pred_instances
+        for key in ('bboxes', 'scores'):
+            value = pred.get(key)
+            if value is not None and not torch.isfinite(
+                    torch.as_tensor(value)).all():
+                raise SystemExit(
+                    f'{name}: non-finite pred_instances.{key} with random '
+                    'weights; the benchmark would time NaNs')
+
+
+def build_random_model(path: str,
+                       seed: int,
+                       cfg_options: Optional[dict] = None,
+                       official: bool = False):
+    """The config's detector on the CPU, in eval mode, initialised by its
+    own ``init_weights`` (mmengine ``init_cfg``, zero-initialised residual
+    branches, non-local and mixing layers as in training) after
+    ``torch.manual_seed(seed)``, without the pretrained checkpoints; then,
+    as the decoder benchmark does, every decoder weight with more than
+    one dimension is perturbed by ``0.01 * N(0, 1)`` (the box regressor and
+    the mixing generators start at zero: every query would sample the same
+    points, a friendlier memory pattern than a trained model's).
+
+    PyTorch's default initialisation alone is not enough: deep backbones in
+    eval mode (e.g. SlowFast-R101 with non-local blocks) then overflow to
+    non-finite features, and a benchmark on NaNs means nothing.
+
+    ``official=True`` builds the official stack of the config instead
+    (:func:`official_stack_cfg`).
+    """
+    from stmixer_mm.apis import init_detector
+    cfg = Config.fromfile(path)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if official:
+        official_stack_cfg(cfg)
+    drop_pretrained(cfg.model)
+    torch.manual_seed(seed)
+    model = init_detector(cfg, None, 'cpu')
+    with quiet_init():
+        model.init_weights()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.roi_head.parameters():
+            if p.dim() > 1:
+                p.add_(torch.randn(p.shape, generator=g) * 0.01)
+    return model.eval()
+
+
+def official_stack_cfg(cfg: Config) -> Config:
+    """Turn a detector config into the official stack's, in place: the
+    backbone's stock mmaction2 class (``STMixerVisionTransformer`` becomes
+    ``mmaction.VisionTransformer``, attention written out by hand as in the
+    official VideoMAE backbone; ``STMixerResNet3dSlowOnly`` becomes
+    ``mmaction.ResNet3dSlowOnly``; ``ResNet3dSlowFastMultiLevel`` gets
+    ``conv3d_impl='native'``, PyTorch's convolution choice) and the reference
+    sampling path (``impl='reference'``, equal to the official operator).
+    The parameters and their keys do not change."""
+    from stmixer_mm.deployment import set_sampling_impl
+    backbone = cfg.model.backbone
+    kind = type_name(backbone.type)
+    if kind == 'STMixerVisionTransformer':
+        backbone.type = 'mmaction.VisionTransformer'
+        backbone.pop('attn_impl', None)
+    elif kind == 'STMixerResNet3dSlowOnly':
+        backbone.type = 'mmaction.ResNet3dSlowOnly'
+        backbone.pop('conv3d_impl', None)
+    elif kind == 'ResNet3dSlowFastMultiLevel':
+        backbone.conv3d_impl = 'native'  # mmaction2's SlowFast layers
+    set_sampling_impl(cfg, 'reference')
+    return cfg
+
+
+def official_configs(metafile: str,
+                     converted_only: bool = True,
+                     root: Optional[str] = None) -> List[Tuple[str, str]]:
+    """``(name, config path)`` of the models of an OpenMMLab metafile: the
+    official settings, marked ``Converted From`` (as mmdet marks models
+    converted from another code base), or every model with
+    ``converted_only=False``.
+
+    ``Config`` paths are relative to the repository root ``root`` (as in
+    mim's model index; default: three folders above the metafile, which
+    lies in ``configs/<folder>/``) unless absolute.
+
+    Raises:
+        FileNotFoundError: When the metafile or a config it names is
+            missing.
+        ValueError: When the metafile has no ``Models`` list or a model has
+            no ``Config``.
+    """
+    import yaml
+    if not osp.isfile(metafile):
+        raise FileNotFoundError(f'metafile {metafile} does not exist')
+    if not metafile.endswith(('.yml', '.yaml')):
+        raise ValueError(f'{metafile}: expected a metafile in YAML (.yml)')
+    with open(metafile, encoding='utf-8') as f:
+        # safe_load: a metafile builds plain data, never objects
+        meta = yaml.safe_load(f)
+    models = meta.get('Models') if isinstance(meta, dict) else None
+    if not models or not isinstance(models, list):
+        raise ValueError(f'{metafile}: expected a non-empty "Models" list')
+    if root is None:
+        root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(metafile))))
+    found = []
+    for i, m in enumerate(models):
+        if converted_only and not (isinstance(m, dict)
+                                   and m.get('Converted From')):
+            continue
+        cfg = m.get('Config') if isinstance(m, dict) else None
+        if not cfg:
+            raise ValueError(f'{metafile}: Models[{i}] has no "Config"')
+        path = cfg if osp.isabs(cfg) else osp.join(root, cfg)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{metafile}: Models[{i}].Config {cfg} does not exist '
+                f'(looked for {path})')
+        name = m.get('Name') or osp.splitext(osp.basename(path))[0]
+        found.append((str(name), path))
+    if not found:
+        raise ValueError(f'{metafile}: no model is marked "Converted From" '
+                         '(the official settings)')
+    return found
+
+
+def prediction_difference(ours: Sequence[Any],
+                          official: Sequence[Any]) -> float:
+    """Largest ``|ours - official|`` over the predictions' boxes and
+    scores, relative to the largest ``|official|`` value of each field
+    (``inf`` when the two keep different detections)."""
+    worst = 0.
+    for a, b in zip(ours, official):
+        pa, pb = a.pred_instances, b.pred_instances
+        if set(pa.keys()) != set(pb.keys()):
+            return float('inf')
+        for key in pa.keys():
+            va, vb = torch.as_tensor(pa[key]), torch.as_tensor(pb[key])
+            if va.shape != vb.shape:
+                return float('inf')
+            if va.numel() == 0 or not va.is_floating_point():
+                continue
+            scale = vb.abs().max().clamp_min(1e-12)
+            worst = max(worst, ((va - vb).abs().max() / scale).item())
+    return worst
+
+
+def raw_output_difference(ours,
+                          official,
+                          data: dict,
+                          device: torch.device,
+                          amp_dtype: Optional[torch.dtype] = None) -> float:
+    """Largest ``|ours - official|`` over every stage's raw outputs
+    (``_forward``: person logits, action logits, boxes), relative to the
+    largest ``|official|`` value of each tensor. Unlike the predictions,
+    these exist even when no query passes the person threshold (random
+    weights often give no detection at all)."""
+    batch = official.data_preprocessor(data, False)
+    worst = 0.
+    with torch.no_grad(), torch.autocast(
+            device.type,
+            dtype=amp_dtype or torch.bfloat16,
+            enabled=amp_dtype is not None):
+        out_ours = ours._forward(batch['inputs'], batch['data_samples'])
+        out_official = official._forward(batch['inputs'],
+                                         batch['data_samples'])
+    leaves_ours = torch.utils._pytree.tree_leaves(out_ours)
+    leaves_official = torch.utils._pytree.tree_leaves(out_official)
+    if len(leaves_ours) != len(leaves_official):
+        return float('inf')
+    for a, b in zip(leaves_ours, leaves_official):
+        if a.shape != b.shape:
+            return float('inf')
+        a, b = a.float(), b.float()
+        scale = b.abs().max().clamp_min(1e-12)
+        worst = max(worst, ((a - b).abs().max() / scale).item())
+    return worst

@@ -42,6 +42,13 @@ Python (``--trust-pickle`` where a tool has it) or the file listed in
 
 :func:`find_state_dict` is the one rule by which the engine (strict-fit
 check, inference) and the converters find a checkpoint's weights.
+
+Why one file of about 870 lines: it is the only module allowed to
+unpickle (``tests/test_pickle_policy.py`` scans the sources for any
+other), so every allow-list, every unpickler and every reader of pickled
+data (torch files, plain pickles, sharded ``.metadata``) sit together and
+the security review of the project's unpickling is the review of this one
+file.
 """
 import enum
 import functools

@@ -17,14 +17,17 @@ PROBABILITY = Float(0, 1)
 POSITIVE_FLOAT = Float(0, min_open=True)
 
 # --- model -----------------------------------------------------------------
-#: the detector's / decoder's test_cfg (all label conventions; the decoder
-#: refuses keys its convention does not use)
+#: the decoder's test_cfg (the detector's test_cfg.rcnn; all label
+#: conventions, the decoder refuses keys its convention does not use)
 TEST_CFG = Fields(
     person_threshold=PROBABILITY,
     num_fallback=NON_NEGATIVE,
     multiply_person_score=Bool(),
     max_per_img=POSITIVE)
-declare_settings('STMixer', test_cfg=TEST_CFG)
+# (mmdet's two-stage layout: the query generator (rpn_head) takes no
+# train_cfg / test_cfg, the decoder (roi_head) its test_cfg from rcnn)
+declare_settings(
+    'STMixer', test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG))
 # (STMixerTracker inherits STMixer's test_cfg; its own track_cfg keys are
 # those of stmixer_tracker.TRACK_CFG_DEFAULTS, no other)
 declare_settings(

@@ -12,25 +12,20 @@ def load_label_names(label_file: str,
     """Read an AVA label map (``.pbtxt``): label id -> name.
 
     Args:
-        label_file (str): the label map (mmaction2's ``read_labelmap``
-            format, e.g. ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``).
+        label_file (str): the label map (e.g.
+            ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``), read by
+            :func:`~stmixer_mm.datasets.label_map.read_pbtxt_label_map`.
         backend_args (dict, optional): read through mmengine's fileio with
             these (as the datasets' ``backend_args``).
 
     Returns:
         dict[int, str]: label id (= score column) -> display name.
     """
-    from mmaction.evaluation.functional.ava_utils import read_labelmap
-
-    from stmixer_mm.datasets.fileio_utils import is_file, text_lines
+    from stmixer_mm.datasets.fileio_utils import is_file
+    from stmixer_mm.datasets.label_map import read_pbtxt_label_map
     if not is_file(label_file, backend_args):
         raise FileNotFoundError(f'label map {label_file!r} not found')
-    with text_lines(label_file, backend_args) as f:
-        labels, _ = read_labelmap(f)
-    if not labels:
-        raise ValueError(f'{label_file}: no "item {{ name: ... id: ... }}" '
-                         'entries found')
-    return {int(d['id']): d['name'] for d in labels}
+    return read_pbtxt_label_map(label_file, backend_args)
 
 
 def label_names_from_dataset(dataset) -> Dict[int, str]:

@@ -33,7 +33,7 @@ class FakeModel:
     """What class_names reads from a detector."""
 
     def __init__(self, num_actions, cfg=None, dataset_meta=None):
-        self.decoder = FakeDecoder(num_actions)
+        self.roi_head = FakeDecoder(num_actions)
         self.cfg = cfg
         self.dataset_meta = dataset_meta
 
@@ -180,8 +180,8 @@ def test_config_names_must_agree_with_the_checkpoints(tmp_path):
                 dataset=dict(
                     type='ValidatedAVADataset', label_file=label_file))))
     same = dict(classes=NAMES[:4])
-    assert class_names(FakeModel(4, cfg, same)) == dict(
-        zip(range(1, 5), NAMES[:4]))
+    assert class_names(FakeModel(4, cfg,
+                                 same)) == dict(zip(range(1, 5), NAMES[:4]))
     # the checkpoint was trained on the classes in another order
     other = dict(classes=['crouch', 'stand', 'walk', 'jump'])
     with pytest.raises(LabelMapError) as e:

@@ -43,7 +43,7 @@ def test_mismatched_checkpoint_is_an_error(tools, random_checkpoint):
         init_detector(
             tools.TINY_CFG,
             random_checkpoint,
-            cfg_options={'model.decoder.stage_head.num_actions': 5})
+            cfg_options={'model.roi_head.stage_head.num_actions': 5})
     msg = str(info.value)
     assert random_checkpoint in msg and 'strict=False' in msg
     assert 'shape mismatch' in msg and 'fc_action.weight' in msg
@@ -63,7 +63,7 @@ def test_non_strict_loads_the_matching_part(tools, random_checkpoint):
     model = init_detector(
         tools.TINY_CFG,
         random_checkpoint,
-        cfg_options={'model.decoder.stage_head.num_actions': 5},
+        cfg_options={'model.roi_head.stage_head.num_actions': 5},
         strict=False)
     state = model.state_dict()
     key = 'backbone.conv1.conv.weight'
@@ -80,14 +80,14 @@ def test_unexpected_keys_are_an_error(tools, random_checkpoint, tmp_path):
 
 
 def test_no_fallback_queries_by_default(tools, no_person_checkpoint, model):
-    thr = model.cfg.model.test_cfg.person_threshold
+    thr = model.cfg.model.test_cfg.rcnn.person_threshold
     frames = [np.zeros((64, 64, 3), np.uint8)] * 4  # an empty, black scene
     # the random model: persons everywhere, all of them above the threshold
     pred = inference_detector(model, frames).pred_instances
     assert len(pred) == 10 and (pred.person_scores >= thr).all()
     # a model that sees nobody returns nothing
     empty = init_detector(tools.TINY_CFG, no_person_checkpoint)
-    assert empty.cfg.model.test_cfg.num_fallback == 0
+    assert empty.cfg.model.test_cfg.rcnn.num_fallback == 0
     pred = inference_detector(empty, frames).pred_instances
     assert len(pred) == 0
     assert pred.bboxes.shape == (0, 4) and pred.scores.shape == (0, 8)
@@ -95,7 +95,7 @@ def test_no_fallback_queries_by_default(tools, no_person_checkpoint, model):
     # score: what the demo reported on an all-black video before
     with_fallback = init_detector(
         tools.TINY_CFG, no_person_checkpoint, fallback_queries=True)
-    assert with_fallback.cfg.model.test_cfg.num_fallback == 3
+    assert with_fallback.cfg.model.test_cfg.rcnn.num_fallback == 3
     pred = inference_detector(with_fallback, frames).pred_instances
     assert len(pred) == 3 and (pred.person_scores < thr).all()
 

@@ -269,7 +269,7 @@ def test_a_model_with_track_queries_gives_the_ids(tools, tmp_path):
         'stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-'
         'rgb.py')
     inf = STMixerInferencer(cfg, None)
-    head = inf.model.decoder.stages[-1].fc_person_cls
+    head = inf.model.roi_head.stages[-1].fc_person_cls
     head.weight.data.zero_()
     head.bias.data = head.bias.new_tensor([5.0, 0.0])  # all persons
     seen = []

@@ -75,29 +75,27 @@ PARAM_COUNTS = {
 TRACK_AVA = ('stmixer-track_vit-base-p16_videomae-k400-pre_8xb2-16x4x1-12e-'
              'adamw_ava22-rgb.py')
 VARIANTS = {
-    f'stmixer-1stage_{VIT_SUFFIX}': (VIT, {'model.decoder.num_stages'}),
-    f'stmixer-3stages_{VIT_SUFFIX}': (VIT, {'model.decoder.num_stages'}),
+    f'stmixer-1stage_{VIT_SUFFIX}': (VIT, {'model.roi_head.num_stages'}),
+    f'stmixer-3stages_{VIT_SUFFIX}': (VIT, {'model.roi_head.num_stages'}),
     f'stmixer-16points_{VIT_SUFFIX}':
-    (VIT, {'model.decoder.stage_head.sampling_mixing.spatial_points'}),
+    (VIT, {'model.roi_head.stage_head.sampling_mixing.spatial_points'}),
     f'stmixer-64points_{VIT_SUFFIX}':
-    (VIT, {'model.decoder.stage_head.sampling_mixing.spatial_points'}),
-    f'stmixer-50queries_{VIT_SUFFIX}': (VIT,
-                                        {'model.query_generator.num_queries'}),
-    f'stmixer-300queries_{VIT_SUFFIX}':
-    (VIT, {'model.query_generator.num_queries'}),
+    (VIT, {'model.roi_head.stage_head.sampling_mixing.spatial_points'}),
+    f'stmixer-50queries_{VIT_SUFFIX}': (VIT, {'model.rpn_head.num_queries'}),
+    f'stmixer-300queries_{VIT_SUFFIX}': (VIT, {'model.rpn_head.num_queries'}),
     f'stmixer-no-temporal_{VIT_SUFFIX}':
-    (VIT, {'model.decoder.stage_head.action_branches.1'}),
+    (VIT, {'model.roi_head.stage_head.action_branches.1'}),
     f'stmixer-no-spatial_{VIT_SUFFIX}': (VIT, {
-        'model.decoder.stage_head.action_branches.0',
-        'model.decoder.stage_head.action_branches.1'
+        'model.roi_head.stage_head.action_branches.0',
+        'model.roi_head.stage_head.action_branches.1'
     }),
     f'stmixer-focal_{VIT_SUFFIX}': (VIT, {
-        'model.decoder.stage_head.loss_person.type',
-        'model.decoder.stage_head.loss_person.use_sigmoid',
-        'model.decoder.stage_head.loss_person.class_weight',
-        'model.decoder.stage_head.loss_person.gamma',
-        'model.decoder.stage_head.loss_person.alpha',
-        'model.train_cfg.assigner.match_costs.0.type',
+        'model.roi_head.stage_head.loss_person.type',
+        'model.roi_head.stage_head.loss_person.use_sigmoid',
+        'model.roi_head.stage_head.loss_person.class_weight',
+        'model.roi_head.stage_head.loss_person.gamma',
+        'model.roi_head.stage_head.loss_person.alpha',
+        'model.train_cfg.rcnn.assigner.match_costs.0.type',
     }),
     LAYER_DECAY: (VIT, {
         'optim_wrapper.constructor', 'optim_wrapper.paramwise_cfg.decay_rate',
@@ -109,7 +107,7 @@ VARIANTS = {
     f'stmixer-fpn_{VIT_SUFFIX}': (VIT, 'model.neck.'),
     VIT2: (VIT, {
         'pretrained', 'model.init_cfg.checkpoint',
-        'model.decoder.stage_head.loss_action.loss_weight'
+        'model.roi_head.stage_head.loss_action.loss_weight'
     }),
     # track queries (STMixerTracker): the model type and its two fields,
     # sequences of 2 keyframes, a fixed resize without flip
@@ -249,7 +247,7 @@ def tiny_model(model_cfg):
     else:
         raise NotImplementedError(f'no tiny version of {kind}')
     cfg['neck'] = _shrink_neck(cfg['neck'], vit_dims)
-    cfg['decoder']['stage_head'].update(
+    cfg['roi_head']['stage_head'].update(
         hidden_channels=TINY_C, feedforward_channels=128)
     cfg.pop('init_cfg', None)  # no download
     return cfg
@@ -358,7 +356,7 @@ def test_official_full_size_forward_on_meta(name, official_meta_models):
     real sizes; the input is a test-time frame (short side 256)."""
     cfg, model = official_meta_models[name]
     clip_len, _ = clip_settings(cfg)
-    t = cfg.model.decoder.stage_head.sampling_mixing.temporal_points
+    t = cfg.model.roi_head.stage_head.sampling_mixing.temporal_points
     x = torch.empty(2, 3, clip_len, 256, 320, device='meta')
     with torch.no_grad():
         feats = model.extract_feat(x)
@@ -413,7 +411,7 @@ def test_official_parameter_counts(official_meta_models):
         for name, (_, model) in official_meta_models.items()
     }
     decoder = {
-        name: sum(p.numel() for p in model.decoder.parameters())
+        name: sum(p.numel() for p in model.roi_head.parameters())
         for name, (_, model) in official_meta_models.items()
     }
     print('\nparameters of the official models:')
@@ -441,7 +439,7 @@ def test_official_settings_match_the_reference():
     for name, e in expected.items():
         cfg = load(stmixer_cfg(name))
         m = cfg.model
-        head = m.decoder.stage_head
+        head = m.roi_head.stage_head
         assert clip_settings(cfg) == e['clip'], name
         val_sampler = cfg.val_dataloader.dataset.pipeline[0]
         assert (val_sampler['clip_len'],
@@ -451,10 +449,10 @@ def test_official_settings_match_the_reference():
         assert block.temporal_points == e['t'], name
         # shared: 100 queries, 6 stages, C 256, 8 heads, FFN 2048, P 32,
         # G 4, out_multiplier 4
-        assert m.query_generator.num_queries == 100
-        assert m.decoder.num_stages == 6
-        assert m.decoder.get('stage_loss_weights') is None  # all equal
-        assert m.decoder.featmap_strides == [4, 8, 16, 32]
+        assert m.rpn_head.num_queries == 100
+        assert m.roi_head.num_stages == 6
+        assert m.roi_head.get('stage_loss_weights') is None  # all equal
+        assert m.roi_head.featmap_strides == [4, 8, 16, 32]
         assert (head.hidden_channels, head.num_heads,
                 head.feedforward_channels, block.spatial_points,
                 block.num_groups, block.out_multiplier) == (256, 8, 2048, 32,
@@ -474,13 +472,13 @@ def test_official_settings_match_the_reference():
         assert head.loss_iou == dict(type='GIoULoss', loss_weight=2.0)
         assert head.loss_action == dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=e['action'])
-        assert [
-            (c['type'], c['weight']) for c in m.train_cfg.assigner.match_costs
-        ] == [('ClassificationCost', 2.0), ('BBoxL1Cost', 2.0),
-              ('IoUCost', 2.0)]
-        assert m.train_cfg.assigner.match_costs[2]['iou_mode'] == 'giou'
-        assert m.test_cfg.person_threshold == 0.6
-        assert m.test_cfg.multiply_person_score is False
+        costs = m.train_cfg.rcnn.assigner.match_costs
+        assert [(c['type'], c['weight'])
+                for c in costs] == [('ClassificationCost', 2.0),
+                                    ('BBoxL1Cost', 2.0), ('IoUCost', 2.0)]
+        assert m.train_cfg.rcnn.assigner.match_costs[2]['iou_mode'] == 'giou'
+        assert m.test_cfg.rcnn.person_threshold == 0.6
+        assert m.test_cfg.rcnn.multiply_person_score is False
         # pixels 0.45 / 0.225 of 0..1 RGB
         assert m.data_preprocessor.mean == [0.45 * 255] * 3
         assert m.data_preprocessor.std == [0.225 * 255] * 3
@@ -577,7 +575,8 @@ def test_full_size_real_backbones_build_for_r50_configs():
         assert [o.shape[1] for o in outs] == channels
         assert [
             o.shape[2] for o in outs
-        ] == [cfg.model.decoder.stage_head.sampling_mixing.temporal_points] * 4
+        ] == [cfg.model.roi_head.stage_head.sampling_mixing.temporal_points
+              ] * 4
 
 
 # ----------------------------------------------------------------------
@@ -611,27 +610,27 @@ def test_variant_values():
     def head(name):
         return load(stmixer_cfg(name)).model
 
-    assert head(f'stmixer-1stage_{VIT_SUFFIX}').decoder.num_stages == 1
-    assert head(f'stmixer-3stages_{VIT_SUFFIX}').decoder.num_stages == 3
+    assert head(f'stmixer-1stage_{VIT_SUFFIX}').roi_head.num_stages == 1
+    assert head(f'stmixer-3stages_{VIT_SUFFIX}').roi_head.num_stages == 3
     for p in (16, 64):
         m = head(f'stmixer-{p}points_{VIT_SUFFIX}')
-        assert m.decoder.stage_head.sampling_mixing.spatial_points == p
+        assert m.roi_head.stage_head.sampling_mixing.spatial_points == p
     for q in (50, 300):
         m = head(f'stmixer-{q}queries_{VIT_SUFFIX}')
-        assert m.query_generator.num_queries == q
+        assert m.rpn_head.num_queries == q
     m = head(f'stmixer-no-temporal_{VIT_SUFFIX}')
-    assert tuple(m.decoder.stage_head.action_branches) == ('spatial', )
-    assert m.query_generator.get('with_temporal_queries') is None  # derived
+    assert tuple(m.roi_head.stage_head.action_branches) == ('spatial', )
+    assert m.rpn_head.get('with_temporal_queries') is None  # derived
     m = head(f'stmixer-no-spatial_{VIT_SUFFIX}')
-    assert tuple(m.decoder.stage_head.action_branches) == ('temporal', )
+    assert tuple(m.roi_head.stage_head.action_branches) == ('temporal', )
     m = head(f'stmixer-focal_{VIT_SUFFIX}')
-    assert m.decoder.stage_head.loss_person == dict(
+    assert m.roi_head.stage_head.loss_person == dict(
         type='mmdet.FocalLoss',
         use_sigmoid=True,
         gamma=2.0,
         alpha=0.25,
         loss_weight=2.0)
-    assert m.train_cfg.assigner.match_costs[0] == dict(
+    assert m.train_cfg.rcnn.assigner.match_costs[0] == dict(
         type='mmdet.FocalLossCost', weight=2.0)
     for name, inner in ((f'stmixer-fpn_{SF_SUFFIX}', 'mmdet.FPN'),
                         (f'stmixer-pafpn_{SF_SUFFIX}', 'mmdet.PAFPN')):
@@ -670,8 +669,8 @@ def test_tiny_model_trains_and_predicts(name):
     cfg = load(stmixer_cfg(name))
     init_default_scope(cfg.default_scope)
     model_cfg = tiny_model(cfg.model)
-    num_stages = min(2, cfg.model.decoder.num_stages)
-    model_cfg['decoder']['num_stages'] = num_stages
+    num_stages = min(2, cfg.model.roi_head.num_stages)
+    model_cfg['roi_head']['num_stages'] = num_stages
     model = MODELS.build(model_cfg)
     model.init_weights()
     clip_len, _ = clip_settings(cfg)
@@ -699,8 +698,9 @@ def test_tiny_model_trains_and_predicts(name):
     with torch.no_grad():
         pred = model.predict(data['inputs'], data['data_samples'])[-1]
     assert pred.pred_instances.scores.shape[1] == 81
-    head = model.decoder.stages[0]
-    expected_width = TINY_C * len(cfg.model.decoder.stage_head.action_branches)
+    head = model.roi_head.stages[0]
+    branches = cfg.model.roi_head.stage_head.action_branches
+    expected_width = TINY_C * len(branches)
     assert head.fc_action.in_features == expected_width
 
 
@@ -765,9 +765,9 @@ def test_layer_decay_optimizer_wrapper_builds():
     embed = by_param[named['backbone.patch_embed.projection.weight']]
     assert embed['lr'] == pytest.approx(lr * 0.75**13)
     # neck and decoder: full lr; 1-D parameters without weight decay
-    head = by_param[named['decoder.stages.0.fc_action.weight']]
+    head = by_param[named['roi_head.stages.0.fc_action.weight']]
     assert head['lr'] == pytest.approx(lr) and head['weight_decay'] == 1e-4
-    bias = by_param[named['decoder.stages.0.fc_action.bias']]
+    bias = by_param[named['roi_head.stages.0.fc_action.bias']]
     assert bias['lr'] == pytest.approx(lr) and bias['weight_decay'] == 0.0
     neck = by_param[named['neck.lateral_convs.0.0.weight']]
     assert neck['lr'] == pytest.approx(lr)

@@ -75,7 +75,7 @@ def test_backbone_sizes_and_pyramid(name, meta_models):
     # full-size forward: 16 frames at a padded AVA test size
     div = cfg.model.data_preprocessor.pad_size_divisor
     h, w = -(-256 // div) * div, -(-341 // div) * div
-    strides = cfg.model.decoder.featmap_strides
+    strides = cfg.model.roi_head.featmap_strides
     x = torch.empty(1, 3, 16, h, w, device='meta')
     with torch.no_grad():
         feats = model.extract_feat(x)
@@ -87,12 +87,12 @@ def test_backbone_sizes_and_pyramid(name, meta_models):
 
 def test_vit_g_patch_14_pyramid():
     m = load(G).model
-    assert m.decoder.featmap_strides == [3.5, 7, 14, 28]
+    assert m.roi_head.featmap_strides == [3.5, 7, 14, 28]
     assert m.data_preprocessor.pad_size_divisor == 28
-    sampling_cfg = m.decoder.stage_head.sampling_mixing.sampling_cfg
+    sampling_cfg = m.roi_head.stage_head.sampling_mixing.sampling_cfg
     assert sampling_cfg.mapping_stride == pytest.approx(
         torch.log2(torch.tensor(7.0)).item())
-    assert m.decoder.stage_head.loss_action.loss_weight == 48.0
+    assert m.roi_head.stage_head.loss_action.loss_weight == 48.0
 
 
 @pytest.mark.parametrize('name', sorted(SIZES))

@@ -165,7 +165,7 @@ def test_the_comparison_sees_a_difference():
     new_cfg, old_cfg = load_pair(sorted(QUICKSTART)[0])
     new, old = entries(new_cfg), entries(old_cfg)
     changed = copy.deepcopy(new)
-    changed['model']['decoder']['num_stages'] = 4
+    changed['model']['roi_head']['num_stages'] = 4
     changed['model']['neck']['type'] = new['model']['backbone']['type']
     changed['optim_wrapper']['optimizer']['lr'] = 5e-4 + 1e-9
     changed['val_evaluator']['extra'] = 1
@@ -176,14 +176,14 @@ def test_the_comparison_sees_a_difference():
     assert sorted(config_differences(changed, old)) == [
         'custom_hooks: ' + repr(changed['custom_hooks']) + ' != ' +
         repr(old['custom_hooks']),
-        'model.decoder.num_stages: 4 != 3',
         'model.neck.type: ' + str(new['model']['backbone']['type']) +
         " is not what 'STMixerLateralNeck' builds in scope mmdet",
+        'model.roi_head.num_stages: 4 != 3',
         'optim_wrapper.optimizer.lr: 0.000500001 != 0.0005',
         'val_evaluator.extra: only in the new-style config',
     ]
     assert any(
-        d.startswith('model.decoder.stage_head.loss_')
+        d.startswith('model.roi_head.stage_head.loss_')
         for d in config_differences(new, wrong_scope))
 
 
@@ -195,15 +195,15 @@ def test_new_style_settings_are_checked():
     for cfg in load_pair(sorted(QUICKSTART)[0]):
         check_config(cfg)
         bad = copy.deepcopy(cfg)
-        bad.model.test_cfg.person_threshold = 7.0
+        bad.model.test_cfg.rcnn.person_threshold = 7.0
         with pytest.raises(
                 ConfigSettingError,
-                match=r'model\.test_cfg\.person_threshold'):
+                match=r'model\.test_cfg\.rcnn\.person_threshold'):
             check_config(bad)
         # the model's columns against the dataset's classes (the check
         # compares type names: ValidatedAVADataset counts a background)
         bad = copy.deepcopy(cfg)
-        bad.model.decoder.stage_head.num_actions = 5
+        bad.model.roi_head.stage_head.num_actions = 5
         with pytest.raises(
                 ConfigSettingError,
                 match='num_actions=5 but ValidatedAVADataset'):
@@ -256,7 +256,7 @@ def test_quickstart_models_compute_the_same(new):
     new_model = build(new_cfg)
     assert type(new_model) is type(old_model)
     new_model.load_state_dict(old_model.state_dict(), strict=True)
-    num_actions = old_cfg.model.decoder.stage_head.num_actions
+    num_actions = old_cfg.model.roi_head.stage_head.num_actions
     frames = torch.randint(0, 255, (3, 8, 64, 96), dtype=torch.uint8)
     outputs = []
     for model in (old_model, new_model):
@@ -317,7 +317,7 @@ train_dataloader.update(
             ann_file=f'{{anno}}/train.csv',
             exclude_file=f'{{anno}}/train_excluded_timestamps.csv',
             **data)))
-model.decoder.num_stages = 2
+model.roi_head.num_stages = 2
 train_cfg = dict(type=EpochBasedTrainLoop, max_epochs=1, val_begin=2)
 val_dataloader = val_cfg = val_evaluator = None
 test_dataloader = test_cfg = test_evaluator = None
@@ -355,8 +355,8 @@ def test_user_config_inherits_from_the_package_and_trains(
     assert cfg.train_dataloader.dataset.pipeline == \
         quickstart.train_dataloader.dataset.pipeline
     # ... and overridden, the siblings of an updated field kept
-    assert cfg.model.decoder.num_stages == 2
-    assert cfg.model.decoder.stage_head.hidden_channels == 64
+    assert cfg.model.roi_head.num_stages == 2
+    assert cfg.model.roi_head.stage_head.hidden_channels == 64
     assert cfg.train_dataloader.dataset.fps == 8
     assert cfg.train_dataloader.dataset.timestamp_start == 900
     assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
@@ -365,7 +365,7 @@ def test_user_config_inherits_from_the_package_and_trains(
     runner.train()
     assert runner.iter == 1
     assert type(runner.model).__name__ == 'STMixer'
-    assert len(runner.model.decoder.stages) == 2
+    assert len(runner.model.roi_head.stages) == 2
     assert (tmp_path / 'work_dir' / 'epoch_1.pth').is_file()
 
 

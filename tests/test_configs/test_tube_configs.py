@@ -23,8 +23,8 @@ def _dataset_key(name):
 def test_tube_config(path):
     cfg = Config.fromfile(str(path))
     num = NUM_CLASSES[_dataset_key(path.name)]
-    assert cfg.model.decoder.stage_head.num_actions == num
-    assert cfg.model.test_cfg.multiply_person_score
+    assert cfg.model.roi_head.stage_head.num_actions == num
+    assert cfg.model.test_cfg.rcnn.multiply_person_score
     train = cfg.train_dataloader.dataset
     for loader in (cfg.train_dataloader, cfg.val_dataloader,
                    cfg.test_dataloader):
@@ -42,7 +42,7 @@ def test_tube_config(path):
             STMixerVisionTransformer=clip // 2,
             ResNet3dSlowFastMultiLevel=clip // 4,  # slow path
         ).get(stem.split('.')[-1], clip)
-        assert t == cfg.model.decoder.stage_head.sampling_mixing.\
+        assert t == cfg.model.roi_head.stage_head.sampling_mixing.\
             temporal_points, (stem, clip)
     assert cfg.val_dataloader.dataset.test_mode
     assert not train.get('test_mode', False)

@@ -10,6 +10,12 @@ before the converters moved out of ``stmixer_mm.utils``; so a move or a
 refactor that changes any output fails here. The official tool's saved file is
 pinned as well (its ``meta`` minus the converter's module path and the
 package version, which say where the code lives, not what it produced).
+
+The official converter's outputs are compared under the names they had when
+the pins were written: since then STMixer took mmdet's ``TwoStageDetector``
+names (``rpn_head.*`` was ``query_generator.*``, ``roi_head.*`` was
+``decoder.*``; ``stmixer_mm.models.detectors.stmixer.LEGACY_PREFIXES``),
+and only that documented renaming is undone (:func:`_pinned_names`).
 """
 import hashlib
 import importlib.util
@@ -34,6 +40,25 @@ def _sibling(name):
     return mod
 
 
+def _pinned_name(name):
+    from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
+    for old, new in LEGACY_PREFIXES:
+        if name.startswith(new):
+            return old + name[len(new):]
+    return name
+
+
+def _pinned_names(obj):
+    """``obj`` (a state dict, a report's dict, a checkpoint's meta) with
+    every key and string value in the current names renamed back to the
+    pinned ones."""
+    if isinstance(obj, dict):
+        return {_pinned_names(k): _pinned_names(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_pinned_names(v) for v in obj)
+    return _pinned_name(obj) if isinstance(obj, str) else obj
+
+
 def _tensor_digest(value):
     t = torch.as_tensor(value).detach().cpu().contiguous()
     return [
@@ -47,12 +72,15 @@ def _sha(obj):
     return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
 
 
-def _pin(state_dict, report):
-    digest = [[k, *_tensor_digest(v)] for k, v in state_dict.items()]
+def _pin(state_dict, report, rename=False):
+    """``rename``: compare the names before the rename (see the module
+    docstring)."""
+    names = _pinned_names if rename else (lambda obj: obj)
+    digest = [[names(k), *_tensor_digest(v)] for k, v in state_dict.items()]
     return dict(
         num_tensors=len(state_dict),
         state_dict=_sha(digest),
-        report=_sha(report.to_dict()),
+        report=_sha(names(report.to_dict())),
         summary=report.summary())
 
 
@@ -75,7 +103,8 @@ def compute_pins(tmp_dir):
             sd = t_off.official(kind, seed=3, prefix=prefix)
             new, report = official_mod.convert_official_state_dict(
                 sd, vit_num_frames=4, vit_img_size=64)
-            pins[f'official/{kind}/{prefix or "bare"}'] = _pin(new, report)
+            pins[f'official/{kind}/{prefix or "bare"}'] = _pin(
+                new, report, rename=True)
 
     # PySlowFast: Caffe2 blobs (numpy) and .pyth module names
     for arch, kw in (('slowfast', dict(blocks=(1, 2, 2, 1), width=16)),
@@ -131,8 +160,8 @@ def compute_pins(tmp_dir):
     }
     pins['tool/official/slowfast'] = dict(
         top_level=sorted(ckpt),
-        meta=_sha(meta),
-        state_dict=_sha([[k, *_tensor_digest(v)]
+        meta=_sha(_pinned_names(meta)),
+        state_dict=_sha([[_pinned_name(k), *_tensor_digest(v)]
                          for k, v in ckpt['state_dict'].items()]))
     return pins
 

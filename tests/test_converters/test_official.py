@@ -288,9 +288,9 @@ def model_cfg(backbone, neck, temporal_points):
         _scope_='mmdet',
         backbone=backbone,
         neck=neck,
-        query_generator=dict(type='STMixerQueryGenerator', num_queries=N),
-        decoder=decoder_cfg(temporal_points),
-        test_cfg=dict(person_threshold=0.6, num_fallback=3))
+        rpn_head=dict(type='STMixerQueryGenerator', num_queries=N),
+        roi_head=decoder_cfg(temporal_points),
+        test_cfg=dict(rcnn=dict(person_threshold=0.6, num_fallback=3)))
 
 
 VIT_MODEL = model_cfg(
@@ -477,7 +477,7 @@ def test_vit_checkpoint_loads_strictly(prefix, vit_type):
                        o['lateral_convs.0.3.weight'])
     assert torch.equal(model.neck.lateral_convs[3][1].weight,
                        o['lateral_convs.3.1.weight'])
-    stage = model.decoder.stages[1]
+    stage = model.roi_head.stages[1]
     assert torch.equal(stage.fc_person_cls.weight,
                        o['stm_head.decoder_stages.1.human_fc_cls.weight'])
     assert torch.equal(stage.person_cls_fcs[1].weight,
@@ -489,7 +489,7 @@ def test_vit_checkpoint_loads_strictly(prefix, vit_type):
     assert torch.equal(stage.ffn_t.layers[1].weight,
                        o['stm_head.decoder_stages.1.ffn_t.layers.1.weight'])
     assert torch.equal(stage.iof_tau, o['stm_head.decoder_stages.1.iof_tau'])
-    assert torch.equal(model.query_generator.init_temporal_queries.weight,
+    assert torch.equal(model.rpn_head.init_temporal_queries.weight,
                        o['stm_head.init_temporal_queries.weight'])
 
 
@@ -670,7 +670,7 @@ def test_unknown_official_keys_are_reported_and_fail_strict_loading():
         'stm_head.decoder_stages.0.extra_gate.weight', 'stm_head.some_table'
     ])
     # kept (never dropped silently) under the best-guess name
-    assert 'decoder.stages.0.extra_gate.weight' in new
+    assert 'roi_head.stages.0.extra_gate.weight' in new
     assert 'backbone.blocks.0.attn.qkv.bias' in new
     assert 'unexpected official key: stm_head.some_table' in report.summary()
     with pytest.raises(RuntimeError, match='extra_gate'):
@@ -691,7 +691,7 @@ def test_missing_official_key_fails_with_its_name():
     assert not report.unexpected
     with pytest.raises(RuntimeError) as err:
         build(SLOWFAST_MODEL).load_state_dict(new, strict=True)
-    assert 'decoder.stages.1.iof_tau' in str(err.value)
+    assert 'roi_head.stages.1.iof_tau' in str(err.value)
     assert 'backbone.slow_path.layer2_lateral.bn.running_var' in str(err.value)
 
 
@@ -781,7 +781,7 @@ def test_cli_subprocess_converts_checks_and_saves(tmp_path):
         == 'vit'
     model = build(VIT_MODEL)
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
-    assert torch.equal(model.decoder.stages[0].fc_reg.weight,
+    assert torch.equal(model.roi_head.stages[0].fc_reg.weight,
                        sd['module.stm_head.decoder_stages.0.fc_reg.weight'])
 
 
@@ -976,7 +976,7 @@ def test_cli_to_classes_maps_rows_by_name(tmp_path):
                         for i in range(1, ACTIONS + 1)})
     target = _pbtxt(tmp_path / 'mine.pbtxt', {1: 'act5', 2: 'wave', 3: 'act2'})
     model = copy.deepcopy(SLOWONLY_MODEL)
-    model['decoder']['stage_head']['num_actions'] = 3
+    model['roi_head']['stage_head']['num_actions'] = 3
     config = _write_config(tmp_path, model)
     dst = tmp_path / 'mine.pth'
     ckpt = tool.main([
@@ -989,11 +989,11 @@ def test_cli_to_classes_maps_rows_by_name(tmp_path):
     # the new class: the model's own init with the seed
     fresh = build(model)
     torch.manual_seed(7)
-    for stage in fresh.decoder.stages:
+    for stage in fresh.roi_head.stages:
         stage.init_weights()
     for s in range(STAGES):
         for w in ('weight', 'bias'):
-            key = f'decoder.stages.{s}.fc_action.{w}'
+            key = f'roi_head.stages.{s}.fc_action.{w}'
             src = sd[f'stm_head.decoder_stages.{s}.fc_action.{w}']
             assert torch.equal(state[key][0], src[4])
             assert torch.equal(state[key][2], src[1])
@@ -1001,7 +1001,7 @@ def test_cli_to_classes_maps_rows_by_name(tmp_path):
     # everything else strict: a missing non-class key still fails
     del sd['stm_head.decoder_stages.0.fc_reg.bias']
     torch.save({'model': sd}, tmp_path / 'broken.pth')
-    with pytest.raises(SystemExit, match='missing: decoder.stages.0.fc_reg'):
+    with pytest.raises(SystemExit, match='missing: roi_head.stages.0.fc_reg'):
         tool.main([
             str(tmp_path / 'broken.pth'),
             str(dst), '--config', config, '--label-map', label_map,

@@ -199,7 +199,7 @@ def test_csv_id_missing_from_the_label_map(data):
 
 def test_num_classes_of_model_dataset_and_evaluator(data):
     _, cfg = data
-    cfg.model.decoder.stage_head.num_actions = 8
+    cfg.model.roi_head.stage_head.num_actions = 8
     report, _ = check_dataset_config(cfg, ['val'])
     found = _only(report, 'ERROR', 'num_classes')
     assert 'model num_actions + 1 = 9' in found[0].message
@@ -314,7 +314,7 @@ def _tube_cfg(tmp_path, gt):
     cfg.train_dataloader.dataset = Config(dict(common))
     cfg.val_dataloader.dataset = Config(dict(common, test_mode=True))
     cfg.test_dataloader = cfg.val_dataloader
-    cfg.model.decoder.stage_head.num_actions = len(gt['labels'])
+    cfg.model.roi_head.stage_head.num_actions = len(gt['labels'])
     cfg.val_evaluator = cfg.test_evaluator = dict(type='TubeMetric')
     return cfg
 
@@ -364,7 +364,7 @@ def test_tube_set_errors_are_refused(tmp_path):
     _refused(cfg, 'train', 'frame 4: box .* has x2 < x1')
     # model columns vs the pickle's labels
     cfg = _tube_cfg(tmp_path, _tube_gt())
-    cfg.model.decoder.stage_head.num_actions = 4
+    cfg.model.roi_head.stage_head.num_actions = 4
     report, _ = check_dataset_config(cfg)
     assert 'train data set = 4' in _only(report, 'ERROR',
                                          'num_classes')[0].message

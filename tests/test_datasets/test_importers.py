@@ -328,3 +328,73 @@ def test_cvat_task_frame_mapping(tmp_path):
         '<frame_filter>every 3</frame_filter>')
     with pytest.raises(AnnotationImportError, match='expected step=N'):
         read_cvat(write(tmp_path / 'b.xml', bad))
+
+
+@pytest.mark.parametrize('value', ['nan', 'inf', '-inf', 'ten'])
+def test_numbers_must_be_finite_in_every_format(tmp_path, value):
+    """A NaN / infinite / non-numeric time or coordinate is named with its
+    field in each format (a NaN box used to be reported as two different
+    boxes of one person, NaN != NaN)."""
+    csv_path = write(
+        tmp_path / 'a.csv', 'video,time,x1,y1,x2,y2,action,person_id\n'
+        f'v1.mp4,1.0,{value},20,30,40,walk,0\n'
+        f'v1.mp4,1.0,{value},20,30,40,talk,0\n')
+    with pytest.raises(
+            AnnotationImportError,
+            match=rf"a.csv, line 2: x1 '{value}' is not a"):
+        read_csv_table(csv_path)
+    time_path = write(
+        tmp_path / 'b.csv', 'video,time,x1,y1,x2,y2,action,person_id\n'
+        f'v1.mp4,{value},10,20,30,40,walk,0\n')
+    with pytest.raises(
+            AnnotationImportError,
+            match=rf"b.csv, line 2: time '{value}' is not a"):
+        read_csv_table(time_path)
+    xml = write(tmp_path / 'a.xml',
+                CVAT.replace('xbr="52"', f'xbr="{value}"', 1))
+    with pytest.raises(
+            AnnotationImportError,
+            match=rf"a.xml: track id=3.*frame 1, <box>: xbr "
+            rf"'{value}' is not a"):
+        read_cvat(xml)
+    export = ls_export()
+    region = next(r for r in export[0]['annotations'][0]['result']
+                  if r['type'] == 'videorectangle')
+    region['value']['sequence'][0]['width'] = float(value) \
+        if value != 'ten' else value
+    ls = write(tmp_path / 'a.json', json.dumps(export))
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'sequence\[0\] \(frame \d+\): width .* is not '
+            'a'):
+        read_label_studio(ls)
+
+
+def test_person_ids_must_be_non_negative_in_every_format(tmp_path):
+    """Person ids are the data sets' track ids (>= 0, PackTrackInputs);
+    a negative one is refused by every reader, naming the record (in
+    CVAT, -1 also no longer passes for a box without person_id)."""
+    csv_path = write(
+        tmp_path / 'a.csv', 'video,time,x1,y1,x2,y2,action,person_id\n'
+        'v1.mp4,1.0,10,20,30,40,walk,-3\n')
+    with pytest.raises(
+            AnnotationImportError,
+            match='a.csv, line 2: person_id -3 is negative'):
+        read_csv_table(csv_path)
+    xml = write(
+        tmp_path / 'a.xml',
+        CVAT.replace('<attribute name="person_id">9</attribute>',
+                     '<attribute name="person_id">-1</attribute>'))
+    with pytest.raises(
+            AnnotationImportError,
+            match='track id=4.*frame 1, attribute person_id: '
+            'person_id -1 is negative'):
+        read_cvat(xml)
+    export = ls_export()
+    pid = next(r for r in export[0]['annotations'][0]['result']
+               if r['type'] == 'textarea')
+    pid['value']['text'] = ['-2']
+    ls = write(tmp_path / 'a.json', json.dumps(export))
+    with pytest.raises(
+            AnnotationImportError, match='person_id -2 is negative'):
+        read_label_studio(ls)

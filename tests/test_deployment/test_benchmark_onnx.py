@@ -1,34 +1,60 @@
 """``tools/analysis_tools/benchmark_model.py --onnx``: the ONNX Runtime row
 beside PyTorch's, on the tiny fixture config."""
-import importlib.util
+import os
 import os.path as osp
+import subprocess
+import sys
+import types
 
 import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from stmixer_mm.benchmarks import model as model_benchmark
+from stmixer_mm.utils import benchmark as benchmark_utils
+from stmixer_mm.utils.flops import build_detector, count_flops
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
+TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')
+DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
 
 
 @pytest.fixture(scope='module')
 def benchmark():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')
-    spec = importlib.util.spec_from_file_location('_tool_benchmark_model',
-                                                  path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The library of the tool: :mod:`stmixer_mm.utils.benchmark` and
+    :mod:`stmixer_mm.benchmarks.model`."""
+    return types.SimpleNamespace(**{
+        **vars(benchmark_utils),
+        **vars(model_benchmark)
+    })
+
+
+def _tool_error(argv):
+    """The tool's exit status and error output for ``argv`` (argument
+    errors stop it before anything is built)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    proc = subprocess.run([sys.executable, TOOL, *argv],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    return proc.returncode, proc.stderr
 
 
 def test_onnx_row(benchmark, capsys):
     threads = torch.get_num_threads()
     try:
-        result = benchmark.main([
-            TINY_CFG, '--shape', '4', '60', '80', '--threads', '1', '--onnx',
-            '--repeats', '2', '--warmup', '0'
-        ])
+        torch.set_num_threads(1)
+        result = benchmark.benchmark_config(
+            TINY_CFG,
+            device='cpu',
+            shape=(4, 60, 80),
+            onnx=True,
+            repeats=2,
+            warmup=0)
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
@@ -42,22 +68,32 @@ def test_onnx_row(benchmark, capsys):
 
 
 @pytest.mark.parametrize('extra', [['--amp'], ['--device', 'cuda']])
-def test_onnx_row_is_cpu_fp32_only(benchmark, extra, capsys):
-    with pytest.raises(SystemExit):
-        benchmark.parse_args([TINY_CFG, '--onnx', *extra])
-    assert '--onnx times ONNX Runtime on the CPU' in capsys.readouterr().err
+def test_onnx_row_is_cpu_fp32_only(extra):
+    code, err = _tool_error([TINY_CFG, '--onnx', *extra])
+    assert code == 2 and '--onnx times ONNX Runtime on the CPU' in err
 
 
 # table mode (--official / several configs / --table): one row per config,
 # device and dtype with parameters, whole-detector GFLOPs and latency
 
 
-def _run_main(benchmark, argv):
-    threads = torch.get_num_threads()
+def _run_table(benchmark,
+               threads=1,
+               device=None,
+               official=False,
+               metafile=None,
+               config=(),
+               **kwargs):
+    """``benchmark_table`` on the configs and devices the tool's table
+    mode would take, with ``threads`` CPU threads."""
+    configs, devices, _ = benchmark.configs_and_devices(
+        config, official, metafile, device)
+    before = torch.get_num_threads()
     try:
-        return benchmark.main(argv)
-    finally:
         torch.set_num_threads(threads)
+        return benchmark.benchmark_table(configs, devices, **kwargs)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _tiny_metafile(tmp_path, config=TINY_CFG):
@@ -69,11 +105,13 @@ def _tiny_metafile(tmp_path, config=TINY_CFG):
 
 
 def test_official_table_row(benchmark, tmp_path, capsys):
-    rows = _run_main(benchmark, [
-        '--official', '--metafile',
-        _tiny_metafile(tmp_path), '--shape', '4', '60', '80', '--threads', '1',
-        '--repeats', '2', '--warmup', '0'
-    ])
+    rows = _run_table(
+        benchmark,
+        official=True,
+        metafile=_tiny_metafile(tmp_path),
+        shape=(4, 60, 80),
+        repeats=2,
+        warmup=0)
     out = capsys.readouterr().out
     native, _ = benchmark.native_bf16(torch.device('cpu'))
     cpu_rows = [r for r in rows if r['device'] == 'cpu']
@@ -85,10 +123,10 @@ def test_official_table_row(benchmark, tmp_path, capsys):
     assert row['median_s'] > 0
     assert row['clips_per_s'] == pytest.approx(1 / row['median_s'])
     # the same numbers as get_flops.py on the same config and clip size
-    get_flops = benchmark.load_get_flops()
-    ref = get_flops.main([TINY_CFG, '--shape', '4', '60', '80'])
-    capsys.readouterr()
-    assert row['params'] == ref['params']
+    from mmengine.config import Config
+    detector = build_detector(Config.fromfile(TINY_CFG))
+    ref = count_flops(detector, (4, 60, 80))
+    assert row['params'] == sum(p.numel() for p in detector.parameters())
     assert row['flops'] == ref['total'] > 0
     assert row['decoder_share'] == pytest.approx(ref['decoder_share'])
     assert 0 < row['decoder_share'] < 1
@@ -108,10 +146,14 @@ def test_official_table_row(benchmark, tmp_path, capsys):
 def test_table_bf16_rows_and_default_shape(benchmark, capsys):
     """--bf16 adds a bf16 autocast row on every device; without --shape
     the clip is the config's clip_len x 256 x 320."""
-    rows = _run_main(benchmark, [
-        TINY_CFG, '--table', '--bf16', '--device', 'cpu', '--threads', '1',
-        '--repeats', '1', '--warmup', '0', '--no-flops'
-    ])
+    rows = _run_table(
+        benchmark,
+        config=[TINY_CFG],
+        device='cpu',
+        bf16=True,
+        repeats=1,
+        warmup=0,
+        no_flops=True)
     out = capsys.readouterr().out
     assert [(r['device'], r['dtype'])
             for r in rows] == [('cpu', 'fp32'), ('cpu', 'bf16 autocast')]
@@ -122,7 +164,7 @@ def test_table_bf16_rows_and_default_shape(benchmark, capsys):
 
 def test_official_configs_of_the_metafile(benchmark):
     """The default metafile names the 5 official AVA v2.2 configs."""
-    found = benchmark.official_configs(benchmark.DEFAULT_METAFILE)
+    found = benchmark.official_configs(DEFAULT_METAFILE)
     names = sorted(n.split('_ava22')[0] for n, _ in found)
     assert names == sorted([
         'stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw',
@@ -161,10 +203,9 @@ def test_official_metafile_errors(benchmark, tmp_path):
     ([TINY_CFG, '--bf16'], '--bf16 is for table mode'),
     ([], 'give a CONFIG, or --official'),
 ])
-def test_table_mode_args(benchmark, argv, message, capsys):
-    with pytest.raises(SystemExit):
-        benchmark.parse_args(argv)
-    assert message in capsys.readouterr().err
+def test_table_mode_args(argv, message):
+    code, err = _tool_error(argv)
+    assert code == 2 and message in err
 
 
 def test_random_model_uses_init_weights_without_checkpoints(benchmark):
@@ -194,7 +235,7 @@ def test_random_model_uses_init_weights_without_checkpoints(benchmark):
                          again.state_dict().values()):
         assert torch.equal(a, b), k
     assert not model.training
-    stage = model.decoder.stages[0]
+    stage = model.roi_head.stages[0]
     prior = stage.action_prior_prob
     # init_weights ran: the classifier bias is the prior's constant
     expected = -torch.log(torch.tensor((1 - prior) / prior))

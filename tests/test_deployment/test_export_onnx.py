@@ -80,7 +80,7 @@ def exported(checkpoint, tmp_path_factory):
 
 
 def _model(checkpoint, **test_cfg):
-    options = {f'model.test_cfg.{k}': v for k, v in test_cfg.items()}
+    options = {f'model.test_cfg.rcnn.{k}': v for k, v in test_cfg.items()}
     return init_detector(
         TINY_CFG, checkpoint, cfg_options=options, fallback_queries=True)
 
@@ -178,7 +178,7 @@ def test_verify_fails_on_other_weights(exported, checkpoint):
     meta = read_export_meta(out)
     model = _model(checkpoint)
     with torch.no_grad():
-        model.decoder.stages[-1].fc_person_cls.bias.add_(
+        model.roi_head.stages[-1].fc_person_cls.bias.add_(
             torch.tensor([0.5, -0.5]))
     report = compare_with_torch(model, out, meta, threads=1)
     assert not report['ok']
@@ -237,7 +237,7 @@ def test_export_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match='three positive ints'):
         export_onnx(model, out, (T, H))
     bad = Config.fromfile(TINY_CFG)
-    bad.model.decoder.stage_head.sampling_mixing.pop('sampling_cfg')
+    bad.model.roi_head.stage_head.sampling_mixing.pop('sampling_cfg')
     with pytest.raises(
             ValueError,
             match='stage_head has no sampling_mixing.sampling_cfg'):
@@ -288,11 +288,11 @@ def test_tool_errors(checkpoint, tmp_path, capsys):
     assert 'temporal_points=4' in err and not osp.exists(out)
     # a checkpoint that does not fit the model
     state = torch.load(checkpoint)['state_dict']
-    state.pop('query_generator.init_spatial_queries.weight')
+    state.pop('rpn_head.init_spatial_queries.weight')
     bad = str(tmp_path / 'bad.pth')
     torch.save(dict(state_dict=state), bad)
     assert tool.main([TINY_CFG, bad, out, '--shape', '4', '64', '64']) == 1
-    assert 'query_generator.init_spatial_queries.weight' in \
+    assert 'rpn_head.init_spatial_queries.weight' in \
         capsys.readouterr().err
     with pytest.raises(SystemExit):
         tool.parse_args([TINY_CFG, bad, out, '--shape', '4', '0', '64'])

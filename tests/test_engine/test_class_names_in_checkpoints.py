@@ -58,7 +58,7 @@ def _model(num_actions=7):
     saved = DefaultScope._instance_dict.copy()
     model = init_detector(
         TINY_CFG,
-        cfg_options={'model.decoder.stage_head.num_actions': num_actions})
+        cfg_options={'model.roi_head.stage_head.num_actions': num_actions})
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
     return model

@@ -34,7 +34,7 @@ def _model(num_actions=7, seed=0):
     torch.manual_seed(seed)
     model = init_detector(
         TINY_CFG,
-        cfg_options={'model.decoder.stage_head.num_actions': num_actions})
+        cfg_options={'model.roi_head.stage_head.num_actions': num_actions})
     model.init_weights()
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
@@ -59,9 +59,9 @@ def _clone(state):
 def test_action_class_keys_are_the_stage_classifiers():
     model = _model(4)
     keys = action_class_keys(model)
-    stages = len(model.decoder.stages)
+    stages = len(model.roi_head.stages)
     assert keys == [
-        f'decoder.stages.{i}.fc_action.{w}' for i in range(stages)
+        f'roi_head.stages.{i}.fc_action.{w}' for i in range(stages)
         for w in ('weight', 'bias')
     ]
     # nothing else in the model has the 4 classes as a dimension except
@@ -147,8 +147,8 @@ def test_hook_maps_by_name_and_the_model_loads_strictly(source_state):
     LoadFromCheckHook(source='src.pth').after_load_checkpoint(
         _runner(model, TARGET), checkpoint)
     state = checkpoint['state_dict']
-    assert torch.equal(state['decoder.stages.0.fc_action.weight'][0],
-                       source_state['decoder.stages.0.fc_action.weight'][2])
+    assert torch.equal(state['roi_head.stages.0.fc_action.weight'][0],
+                       source_state['roi_head.stages.0.fc_action.weight'][2])
     model.load_state_dict(state, strict=True)
 
 
@@ -157,17 +157,17 @@ def test_hook_by_name_keeps_other_keys_strict(source_state, damage):
     model = _model(4)
     checkpoint = _checkpoint(source_state)
     state = checkpoint['state_dict']
-    key = 'decoder.stages.0.fc_reg.bias'
+    key = 'roi_head.stages.0.fc_reg.bias'
     if damage == 'missing':
         del state[key]
     elif damage == 'unexpected':
-        state['decoder.extra.weight'] = torch.zeros(2)
+        state['roi_head.extra.weight'] = torch.zeros(2)
     else:
         state[key] = torch.zeros(5)
     with pytest.raises(CheckpointMismatchError) as err:
         LoadFromCheckHook(source='src.pth').after_load_checkpoint(
             _runner(model, TARGET), checkpoint)
-    assert ('decoder.extra.weight' if damage == 'unexpected' else key) in \
+    assert ('roi_head.extra.weight' if damage == 'unexpected' else key) in \
         str(err.value)
 
 
@@ -193,9 +193,9 @@ def test_hook_by_name_needs_both_class_lists(source_state, tmp_path):
                 load_from_classes='by_name',
                 load_from_label_map=str(label_map))), checkpoint)
     assert torch.equal(
-        checkpoint['state_dict']['decoder.stages.1.fc_action'
+        checkpoint['state_dict']['roi_head.stages.1.fc_action'
                                  '.bias'][2],
-        source_state['decoder.stages.1.fc_action.bias'][0])
+        source_state['roi_head.stages.1.fc_action.bias'][0])
 
 
 def test_load_from_classes_value_is_checked(source_state):
@@ -246,8 +246,8 @@ def test_train_tool_fine_tunes_by_name(tmp_path, source_state):
     assert ckpt['meta']['dataset_meta']['classes'] == TINY_LABELS
     for i in range(7):
         j = 6 - i  # the source's column of the same name
-        for key in ('decoder.stages.0.fc_action.weight',
-                    'decoder.stages.1.fc_action.bias'):
+        for key in ('roi_head.stages.0.fc_action.weight',
+                    'roi_head.stages.1.fc_action.bias'):
             assert torch.equal(ckpt['state_dict'][key][i],
                                source_state[key][j])
 

@@ -3,7 +3,7 @@
 The quick-start tube config (tiny model) on 2 + 1 generated videos of 2 s:
 a few training iterations, then a test over every frame of the test video
 with TubeMetric. Checks the plumbing (dataset -> model -> metric), not the
-accuracy (``tools/analysis_tools/benchmark_tubes.py`` measures that).
+accuracy (``tools/experiments/benchmark_tubes.py`` measures that).
 """
 import math
 import os.path as osp

@@ -1,6 +1,6 @@
-"""tools/analysis_tools/get_flops.py, browse_dataset.py, analyze_logs.py and
-tools/misc/print_config.py, collect_env.py."""
-import importlib.util
+"""tools/analysis_tools/get_flops.py, browse_dataset.py, analyze_logs.py,
+benchmark_model.py --vs-official and tools/misc/print_config.py: their
+library code in the package, their command lines in subprocesses."""
 import json
 import os.path as osp
 
@@ -16,17 +16,10 @@ TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
 
 
-def _tool(path):
-    spec = importlib.util.spec_from_file_location(
-        '_tool_' + osp.basename(path)[:-3], osp.join(REPO, 'tools', path))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope='module')
 def get_flops():
-    return _tool('analysis_tools/get_flops.py')
+    from stmixer_mm.utils import flops
+    return flops
 
 
 def _quickstart_flops(get_flops, impl=None):
@@ -34,7 +27,7 @@ def _quickstart_flops(get_flops, impl=None):
     cfg = Config.fromfile(QUICKSTART)
     if impl is not None:
         cfg.merge_from_dict({
-            'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl':
+            'model.roi_head.stage_head.sampling_mixing.sampling_cfg.impl':
             impl
         })
     model = get_flops.build_detector(cfg)
@@ -45,13 +38,13 @@ def _quickstart_flops(get_flops, impl=None):
 def _bilinear_sampling_flops(cfg):
     """4 bilinear corners x levels per sampled value and channel, 2 FLOPs
     per multiply-add, every stage."""
-    head = cfg.model.decoder.stage_head
+    head = cfg.model.roi_head.stage_head
     block = head.sampling_mixing
-    n_q = cfg.model.query_generator.num_queries
-    levels = len(cfg.model.decoder.featmap_strides)
+    n_q = cfg.model.rpn_head.num_queries
+    levels = len(cfg.model.roi_head.featmap_strides)
     return (2 * 4 * levels * n_q * block.spatial_points *
             block.temporal_points * head.hidden_channels *
-            cfg.model.decoder.num_stages)
+            cfg.model.roi_head.num_stages)
 
 
 def _sampling(res):
@@ -66,10 +59,10 @@ def test_get_flops_counts_the_whole_detector(get_flops):
     assert parts['backbone'] > 0 and parts['neck'] > 0
     # the decoder is counted, and is a real share of the model
     assert 0.05 < res['decoder_share'] < 0.5
-    assert res['decoder_share'] == pytest.approx(parts['decoder'] /
+    assert res['decoder_share'] == pytest.approx(parts['roi_head'] /
                                                  res['total'])
-    for k in range(cfg.model.decoder.num_stages):
-        assert res['modules'][f'decoder.stages.{k}'] > 0
+    for k in range(cfg.model.roi_head.num_stages):
+        assert res['modules'][f'roi_head.stages.{k}'] > 0
     # the PyTorch sampling path's weighted gathers: at least the bilinear
     # arithmetic (what they gather beyond it is counted as done)
     expected = _bilinear_sampling_flops(cfg)
@@ -89,22 +82,27 @@ def test_get_flops_sampling_reference_path(get_flops):
     assert ref['total'] - _sampling(ref) == fast['total'] - _sampling(fast)
 
 
-def test_get_flops_cli(get_flops, capsys):
-    res = get_flops.main([QUICKSTART, '--shape', '8', '128', '192'])
-    out = capsys.readouterr().out
-    assert 'Decoder share:' in out and 'decoder.stages.0' in out
-    assert res['params'] > 1e6
-    with pytest.raises(SystemExit):
-        get_flops.main([QUICKSTART, '--shape', '0', '128', '192'])
+def test_get_flops_cli(tools):
+    out = tools.python_tool('analysis_tools/get_flops.py', QUICKSTART,
+                            '--shape', '8', '128', '192').stdout
+    assert 'Decoder share:' in out and 'roi_head.stages.0' in out
+    params = out.split('Parameters: ')[1].split('\n')[0]
+    assert params.endswith(' M') and float(params[:-2]) > 1
+    proc = tools.python_tool(
+        'analysis_tools/get_flops.py',
+        QUICKSTART,
+        '--shape',
+        '0',
+        '128',
+        '192',
+        check=False)
+    assert proc.returncode == 2 and '--shape values must be' in proc.stderr
 
 
-def test_browse_dataset_writes_images(tmp_path):
-    tool = _tool('analysis_tools/browse_dataset.py')
+def test_browse_dataset_writes_images(tools, tmp_path):
+    from stmixer_mm.visualization.dataset_browser import browse
     out = tmp_path / 'browse'
-    files = tool.main([
-        TINY_CFG, '--output-dir',
-        str(out), '--phase', 'val', '--max-samples', '3'
-    ])
+    files = browse(Config.fromfile(TINY_CFG), 'val', str(out), max_samples=3)
     assert len(files) == 3 and all(osp.isfile(f) for f in files)
     img = cv2.imread(files[0])
     # the 64x64 keyframe scaled up to a 360 short side, legend below
@@ -112,8 +110,10 @@ def test_browse_dataset_writes_images(tmp_path):
     # ground-truth boxes in green are drawn
     green = (np.abs(img[:360].astype(int) - [0, 200, 0]).sum(-1) < 60)
     assert green.sum() > 100
-    with pytest.raises(SystemExit):
-        tool.main([TINY_CFG])  # neither --output-dir nor --show
+    # neither --output-dir nor --show
+    proc = tools.python_tool(
+        'analysis_tools/browse_dataset.py', TINY_CFG, check=False)
+    assert proc.returncode == 2 and 'nothing to do' in proc.stderr
 
 
 def _write_log(path):
@@ -139,64 +139,60 @@ def _write_log(path):
             f.write(json.dumps(r) + '\n')
 
 
-def test_analyze_logs_curves_and_time(tmp_path, capsys):
-    tool = _tool('analysis_tools/analyze_logs.py')
+def test_analyze_logs_curves_and_time(tools, tmp_path):
+    from stmixer_mm.utils.json_logs import curve, load_log, train_time
     log = tmp_path / 'run.json'
     _write_log(log)
-    data = tool.load_log(str(log))
-    xs, ys, xl = tool.curve(data, 'loss')
+    data = load_log(str(log))
+    xs, ys, xl = curve(data, 'loss')
     assert xl == 'iter' and xs.tolist() == [1, 2, 3, 4]
-    xs, ys, xl = tool.curve(data, 'mAP/overall')
+    xs, ys, xl = curve(data, 'mAP/overall')
     assert xl == 'epoch' and xs.tolist() == [1, 2
                                              ] and ys.tolist() == [0.25, 0.5]
-    assert len(tool.curve(data, 'mAP/x')[0]) == 0  # NaN dropped
+    assert len(curve(data, 'mAP/x')[0]) == 0  # NaN dropped
     with pytest.raises(KeyError, match='mAP/overall'):
-        tool.curve(data, 'bbox_mAP')
+        curve(data, 'bbox_mAP')
     out = tmp_path / 'c.png'
-    tool.main([
-        'plot_curve',
-        str(log), '--keys', 'loss', 'mAP/overall', '--out',
-        str(out)
-    ])
+    tools.python_tool('analysis_tools/analyze_logs.py', 'plot_curve', str(log),
+                      '--keys', 'loss', 'mAP/overall', '--out', str(out))
     assert cv2.imread(str(out)) is not None
-    res = tool.main(['cal_train_time', str(log)])[0]
+    printed = tools.python_tool('analysis_tools/analyze_logs.py',
+                                'cal_train_time', str(log)).stdout
+    assert 'slowest epoch 2, average time is 0.4000 s' in printed
+    res = train_time(data)
     # first iteration of each epoch left out: epoch 1 -> 0.2, 2 -> 0.4
     assert (res['slowest'], res['fastest']) == (2, 1)
     assert res['mean'] == pytest.approx(0.3)
     bad = tmp_path / 'bad.json'
     bad.write_text('{"loss": 1, "step": 1}\nnot json\n')
     with pytest.raises(ValueError, match='bad.json:2'):
-        tool.load_log(str(bad))
+        load_log(str(bad))
 
 
 @pytest.mark.slow
-def test_analyze_logs_on_a_real_run(trained, tmp_path):
+def test_analyze_logs_on_a_real_run(tools, trained, tmp_path):
     """The json log of tools/train.py on the tiny config (2 epochs)."""
+    from stmixer_mm.utils.json_logs import curve, load_log
     work, _ = trained
-    tool = _tool('analysis_tools/analyze_logs.py')
-    data = tool.load_log(str(work))
-    assert len(tool.curve(data, 'loss')[0]) == 4  # 2 epochs x 2 iters
-    assert tool.curve(data, 'mAP/overall')[0].tolist() == [1, 2]
+    data = load_log(str(work))
+    assert len(curve(data, 'loss')[0]) == 4  # 2 epochs x 2 iters
+    assert curve(data, 'mAP/overall')[0].tolist() == [1, 2]
     out = tmp_path / 'curves.png'
-    tool.main([
-        'plot_curve',
-        str(work), '--keys', 'loss', 'mAP/overall', 's0.loss_action', '--out',
-        str(out)
-    ])
+    tools.python_tool('analysis_tools/analyze_logs.py', 'plot_curve',
+                      str(work), '--keys', 'loss', 'mAP/overall',
+                      's0.loss_action', '--out', str(out))
     assert cv2.imread(str(out)) is not None
 
 
-def test_print_config(tmp_path, capsys):
-    tool = _tool('misc/print_config.py')
+def test_print_config(tools, tmp_path):
     save = tmp_path / 'full.py'
-    cfg = tool.main([
-        TINY_CFG, '--cfg-options', 'train_cfg.max_epochs=5', '--save-path',
-        str(save)
-    ])
-    out = capsys.readouterr().out
+    out = tools.python_tool('misc/print_config.py', TINY_CFG, '--cfg-options',
+                            'train_cfg.max_epochs=5', '--save-path',
+                            str(save)).stdout
     assert "type='STMixer'" in out and 'max_epochs=5' in out
-    assert Config.fromfile(str(save)).train_cfg.max_epochs == 5
-    assert cfg.default_scope == 'mmaction'  # _base_ merged
+    saved = Config.fromfile(str(save))
+    assert saved.train_cfg.max_epochs == 5
+    assert saved.default_scope == 'mmaction'  # _base_ merged
 
 
 # ----------------------------------------------------------------------
@@ -206,7 +202,12 @@ def test_print_config(tmp_path, capsys):
 
 @pytest.fixture(scope='module')
 def benchmark_model():
-    return _tool('analysis_tools/benchmark_model.py')
+    """The library of benchmark_model.py --vs-official."""
+    import types
+
+    from stmixer_mm.benchmarks import vs_official
+    from stmixer_mm.utils import benchmark
+    return types.SimpleNamespace(**{**vars(benchmark), **vars(vs_official)})
 
 
 def _tiny_vit_config(tmp_path):
@@ -233,7 +234,7 @@ model = dict(
         in_channels=32,
         out_channels=64,
         scales=(4, 2, 1, 0.5)),
-    decoder=dict(stage_head=dict(sampling_mixing=dict(temporal_points=2))))
+    roi_head=dict(stage_head=dict(sampling_mixing=dict(temporal_points=2))))
 """)
     return str(path)
 
@@ -250,7 +251,7 @@ def test_official_stack_cfg_swaps_backbone_and_sampling(
     benchmark_model.official_stack_cfg(cnn)
     assert cnn.model.backbone.type == 'mmaction.ResNet3dSlowOnly'
     for name, path in benchmark_model.official_configs(
-            benchmark_model.DEFAULT_METAFILE):
+            osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')):
         cfg = benchmark_model.official_stack_cfg(Config.fromfile(path))
         bb = cfg.model.backbone
         assert bb.type in ('mmaction.VisionTransformer',
@@ -261,18 +262,25 @@ def test_official_stack_cfg_swaps_backbone_and_sampling(
         assert set(get_sampling_impls(cfg)) == {'reference'}, name
 
 
-def test_vs_official_table(benchmark_model, tmp_path, capsys):
+def _vs_official(benchmark_model, configs, **kwargs):
     import torch
     threads = torch.get_num_threads()
+    named = [(osp.splitext(osp.basename(c))[0], c) for c in configs]
     try:
-        rows = benchmark_model.main([
-            TINY_CFG,
-            _tiny_vit_config(tmp_path), '--vs-official', '--shape', '4', '64',
-            '96', '--threads', '1', '2', '--repeats', '2', '--warmup', '0',
-            '--device', 'cpu'
-        ])
+        return benchmark_model.benchmark_vs_official(
+            named, [torch.device('cpu')],
+            shape=(4, 64, 96),
+            warmup=0,
+            **kwargs)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_vs_official_table(benchmark_model, tmp_path, capsys):
+    rows = _vs_official(
+        benchmark_model, [TINY_CFG, _tiny_vit_config(tmp_path)],
+        threads=[1, 2],
+        repeats=2)
     out = capsys.readouterr().out
     fp32 = [r for r in rows if r['dtype'] == 'fp32']
     assert [(r['name'], r['threads'])
@@ -305,16 +313,15 @@ def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
 
     def wrong(cfg):
         orig(cfg)
-        cfg.model.test_cfg.person_threshold = 0.0  # keeps other detections
-        cfg.model.test_cfg.num_fallback = 100
+        # keeps other detections
+        cfg.model.test_cfg.rcnn.person_threshold = 0.0
+        cfg.model.test_cfg.rcnn.num_fallback = 100
         return cfg
 
-    monkeypatch.setattr(benchmark_model, 'official_stack_cfg', wrong)
+    from stmixer_mm.utils import benchmark
+    monkeypatch.setattr(benchmark, 'official_stack_cfg', wrong)
     with pytest.raises(SystemExit, match='differ from the official'):
-        benchmark_model.main([
-            TINY_CFG, '--vs-official', '--shape', '4', '64', '96', '--threads',
-            '1', '--repeats', '1', '--warmup', '0', '--device', 'cpu'
-        ])
+        _vs_official(benchmark_model, [TINY_CFG], threads=[1], repeats=1)
 
 
 def test_raw_output_difference_sees_a_changed_weight(benchmark_model):
@@ -326,16 +333,17 @@ def test_raw_output_difference_sees_a_changed_weight(benchmark_model):
     assert benchmark_model.raw_output_difference(ours, official, data,
                                                  cpu) < 1e-4
     with benchmark_model.torch.no_grad():
-        for p in official.decoder.stages[-1].parameters():
+        for p in official.roi_head.stages[-1].parameters():
             p.add_(0.1)
     assert benchmark_model.raw_output_difference(ours, official, data,
                                                  cpu) > 1e-3
 
 
-def test_vs_official_argument_errors(benchmark_model, capsys):
-    with pytest.raises(SystemExit):
-        benchmark_model.parse_args([TINY_CFG, '--threads', '1', '2'])
-    assert 'several --threads values' in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        benchmark_model.parse_args([TINY_CFG, '--compile'])
-    assert '--compile is for --vs-official' in capsys.readouterr().err
+def test_vs_official_argument_errors(tools):
+    for argv, message in (([TINY_CFG, '--threads', '1',
+                            '2'], 'several --threads values'),
+                          ([TINY_CFG,
+                            '--compile'], '--compile is for --vs-official')):
+        proc = tools.python_tool(
+            'analysis_tools/benchmark_model.py', *argv, check=False)
+        assert proc.returncode == 2 and message in proc.stderr

@@ -1,27 +1,17 @@
-"""``tools/analysis_tools/benchmark_decoder.py`` on a tiny config: the
-table, the equality of the fast path with the reference, the memory and
-the profile with its floor lines."""
-import importlib.util
+"""The library of ``tools/analysis_tools/benchmark_decoder.py`` on a tiny
+config: the table, the equality of the fast path with the reference, the
+memory and the profile with its floor lines."""
 from pathlib import Path
 
+from stmixer_mm.benchmarks import decoder as bench
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / 'tools/analysis_tools/benchmark_decoder.py'
 CONFIG = ROOT / 'tests/data/configs/tiny_stmixer_tiny-ava.py'
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location('benchmark_decoder', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_decoder_tiny(capsys):
-    bench = _load()
-    bench.main([
-        str(CONFIG), '--input-size', '64', '64', '--repeats', '1', '--warmup',
-        '0', '--profile-rows', '3', '--threads', '0'
-    ])
+    bench.benchmark_decoder(
+        str(CONFIG), input_size=(64, 64), repeats=1, warmup=0, profile_rows=3)
     out = capsys.readouterr().out
     assert '10 queries, 2 stages' in out
     rows = {}
@@ -44,7 +34,6 @@ def test_benchmark_decoder_tiny(capsys):
 
 
 def test_bf16_accuracy_measures_the_deviation():
-    bench = _load()
     import torch
     decoders, _ = bench.build_decoders(str(CONFIG), torch.device('cpu'))
     inputs = bench.make_inputs(decoders['fast'], 1, (64, 64), 5,

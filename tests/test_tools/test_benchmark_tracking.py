@@ -1,21 +1,11 @@
-"""``tools/analysis_tools/benchmark_tracking.py``: the test subset of an
+"""``tools/experiments/benchmark_tracking.py``: the test subset of an
 ACT pickle and ``--aggregate`` over the ``--out`` files (one per variant
 and seed are merged by seed). The training itself takes an hour and is not
 run here."""
-import importlib.util
 import json
 import pickle
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / 'tools/analysis_tools/benchmark_tracking.py'
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location('benchmark_tracking', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from stmixer_mm.benchmarks.tracking import subset_gt
 
 
 def _metrics(prefix, base):
@@ -37,20 +27,18 @@ def _variant(prefixes, base):
 
 
 def test_subset_gt_keeps_the_first_test_videos(tmp_path):
-    bt = _load()
     gt = dict(test_videos=[['a', 'b', 'c']], train_videos=[['t']])
     src = tmp_path / 'gt.pkl'
     src.write_bytes(pickle.dumps(gt))
-    out = bt.subset_gt(str(src), 2, str(tmp_path / 'sub' / 'gt.pkl'))
+    out = subset_gt(str(src), 2, str(tmp_path / 'sub' / 'gt.pkl'))
     with open(out, 'rb') as f:
         assert pickle.load(f)['test_videos'] == [['a', 'b']]
-    out = bt.subset_gt(str(src), 0, str(tmp_path / 'all.pkl'))
+    out = subset_gt(str(src), 0, str(tmp_path / 'all.pkl'))
     with open(out, 'rb') as f:
         assert pickle.load(f)['test_videos'] == [['a', 'b', 'c']]
 
 
-def test_aggregate_merges_the_variants_of_a_seed(tmp_path, capsys):
-    bt = _load()
+def test_aggregate_merges_the_variants_of_a_seed(tools, tmp_path):
     paths = []
     for seed in (0, 1):
         for variant, prefixes in (('linking', ['linking']),
@@ -61,8 +49,8 @@ def test_aggregate_merges_the_variants_of_a_seed(tmp_path, capsys):
             path = tmp_path / f'{variant}{seed}.json'
             path.write_text(json.dumps(run))
             paths.append(str(path))
-    bt.main(['--aggregate', *paths])
-    out = capsys.readouterr().out
+    out = tools.python_tool('experiments/benchmark_tracking.py', '--aggregate',
+                            *paths).stdout
     assert '2 run(s), seeds [0, 1]' in out
     rows = [line for line in out.splitlines() if line.startswith('| ')]
     # header, separator, 3 tube sources x 2 sets

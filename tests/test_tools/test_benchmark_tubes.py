@@ -1,22 +1,24 @@
-"""``tools/analysis_tools/benchmark_tubes.py --aggregate``: mean and spread
+"""``tools/experiments/benchmark_tubes.py --aggregate``: mean and spread
 of several runs' ``--out`` files (the training itself takes minutes and is
 not run here)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / 'tools/analysis_tools/benchmark_tubes.py'
+TABLE_KEYS = ('frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
+              'videoAP@0.5:0.95')
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location('benchmark_tubes', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _tool(tools, *args, fails=None):
+    """Run the tool; with ``fails``, expect a non-zero exit whose error
+    output contains ``fails`` and return it."""
+    proc = tools.python_tool(
+        'experiments/benchmark_tubes.py', *args, check=fails is None)
+    if fails is None:
+        return proc.stdout
+    assert proc.returncode != 0 and fails in proc.stderr, proc.stderr[-2000:]
+    return proc.stderr
 
 
 def _run(seed, base):
@@ -37,15 +39,13 @@ def _run(seed, base):
         args=dict(seed=seed))
 
 
-def test_aggregate(tmp_path, capsys):
-    bench = _load()
+def test_aggregate(tools, tmp_path):
     paths = []
     for seed, base in enumerate((70.0, 80.0, 90.0)):
         path = tmp_path / f'seed{seed}.json'
         path.write_text(json.dumps(_run(seed, base)))
         paths.append(str(path))
-    bench.main(['--aggregate'] + paths)
-    out = capsys.readouterr().out
+    out = _tool(tools, '--aggregate', *paths)
     assert '3 runs (seeds [0, 1, 2])' in out
     std = np.std([70.0, 80.0, 90.0])
     rows = {
@@ -57,37 +57,36 @@ def test_aggregate(tmp_path, capsys):
         '40.0 +- 0.0 [40.0, 40.0]'
     ]
     assert rows['videoAP@0.5'][0] == f'82.0 +- {std:.1f} [72.0, 92.0]'
-    assert set(rows) == set(bench.TABLE_KEYS)
+    assert set(rows) == set(TABLE_KEYS)
     assert 'mean 601 s, 768 iterations' in out
 
 
-def test_aggregate_rejects_other_json(tmp_path):
-    bench = _load()
+def test_aggregate_rejects_other_json(tools, tmp_path):
     path = tmp_path / 'other.json'
     path.write_text(json.dumps(dict(metrics={})))
-    with pytest.raises(KeyError, match="other.json: no 'chance'"):
-        bench.main(['--aggregate', str(path)])
+    err = _tool(tools, '--aggregate', str(path), fails="no 'chance'")
+    assert 'KeyError' in err and 'other.json' in err
     run = _run(0, 70.0)
     del run['metrics']['mAP/videoAP@0.75']
     path.write_text(json.dumps(run))
-    with pytest.raises(KeyError, match='videoAP@0.75'):
-        bench.main(['--aggregate', str(path)])
+    err = _tool(tools, '--aggregate', str(path), fails='videoAP@0.75')
+    assert 'KeyError' in err
 
 
-def test_aggregate_refuses_mixed_protocols(tmp_path):
+def test_aggregate_refuses_mixed_protocols(tools, tmp_path):
     """A mean over runs scored under different protocols follows none."""
-    bench = _load()
     paths = []
     for seed, protocol in enumerate(('ucf_jhmdb', 'hybrid_voc')):
         run = dict(_run(seed, 80.0), protocol=protocol)
         path = tmp_path / f'seed{seed}.json'
         path.write_text(json.dumps(run))
         paths.append(str(path))
-    with pytest.raises(ValueError, match='different TubeMetric protocols'):
-        bench.main(['--aggregate'] + paths)
+    err = _tool(
+        tools, '--aggregate', *paths, fails='different TubeMetric protocols')
+    assert 'ValueError' in err
 
 
-def test_predictions_rescored_under_the_config_protocol(tmp_path, capsys):
+def test_predictions_rescored_under_the_config_protocol(tools, tmp_path):
     """``--predictions``: a dump is scored with the config's TubeMetric
     (no training, no inference). Perfect boxes and one-hot class scores on
     every test frame give 100 under the config's 'ucf_jhmdb' protocol; the
@@ -97,7 +96,6 @@ def test_predictions_rescored_under_the_config_protocol(tmp_path, capsys):
     import torch
 
     from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
-    bench = _load()
     data = tmp_path / 'data'
     size = dict(num_train_videos=2, num_val_videos=8, seconds_per_video=2)
     paths = generate_synthetic_tubes(
@@ -132,14 +130,10 @@ def test_predictions_rescored_under_the_config_protocol(tmp_path, capsys):
     with open(dump, 'wb') as f:
         pickle.dump(samples, f)
     out = tmp_path / 'rescored.json'
-    bench.main([
-        '--seed', '0', '--data-dir',
-        str(data), '--work-dir',
-        str(tmp_path / 'work'), '--predictions',
-        str(dump), '--out',
-        str(out)
-    ] + [f"--{k.replace('_', '-')}={v}" for k, v in size.items()])
-    printed = capsys.readouterr().out
+    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in size.items()]
+    printed = _tool(tools, '--seed', '0', '--data-dir', str(data),
+                    '--work-dir', str(tmp_path / 'work'), '--predictions',
+                    str(dump), '--out', str(out), *sizes)
     assert 'TubeMetric protocol: ucf_jhmdb' in printed
     result = json.loads(out.read_text())
     assert result['protocol'] == 'ucf_jhmdb'
@@ -149,10 +143,16 @@ def test_predictions_rescored_under_the_config_protocol(tmp_path, capsys):
     assert result['test_frames'] == len(samples)
 
     dump.write_bytes(b'not a pickle')
-    with pytest.raises(ValueError, match='test_predictions.pkl: cannot read'):
-        bench.main([
-            '--seed', '0', '--data-dir',
-            str(data), '--work-dir',
-            str(tmp_path / 'work'), '--predictions',
-            str(dump)
-        ] + [f"--{k.replace('_', '-')}={v}" for k, v in size.items()])
+    err = _tool(
+        tools,
+        '--seed',
+        '0',
+        '--data-dir',
+        str(data),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--predictions',
+        str(dump),
+        *sizes,
+        fails='test_predictions.pkl: cannot read')
+    assert 'ValueError' in err

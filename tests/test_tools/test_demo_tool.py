@@ -679,7 +679,7 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'cfgopt'), '--score-thr', '0', '--no-progress',
-            '--cfg-options', 'model.test_cfg.person_threshold=0.999'
+            '--cfg-options', 'model.test_cfg.rcnn.person_threshold=0.999'
         ]))
     assert r['detections'] == []
 

@@ -145,7 +145,7 @@ def test_ava_config_builds_dataset(exports, tmp_path, capsys):
     assert type(ds['train_dataloader']).__name__ == 'ValidatedAVADataset'
     assert len(ds['train_dataloader']) == 3 * SECONDS
     assert len(ds['val_dataloader']) == SECONDS
-    assert cfg.model.decoder.stage_head.num_actions == \
+    assert cfg.model.roi_head.stage_head.num_actions == \
         cfg.val_evaluator.num_classes - 1
     sample = ds['train_dataloader'][0]
     assert sample['inputs'].shape[1] == 8  # the base config's clip
@@ -412,7 +412,9 @@ def test_time_beyond_duration_and_person_clash(exports, tmp_path, capsys):
 
 
 def test_cli_subprocess(exports, tmp_path):
-    """The command line as the user types it (one run)."""
+    """The command line as the user types it (one run), from a folder
+    outside the repository: the default base config is the shipped one
+    whatever the working directory."""
     out = tmp_path / 'o'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
     res = subprocess.run([
@@ -420,13 +422,15 @@ def test_cli_subprocess(exports, tmp_path):
         '--videos', exports['videos'], '--out-dir',
         str(out), '--fps', '16', '--val-ratio', '0.25', '--seed', '1'
     ],
-                         cwd=REPO,
+                         cwd=str(tmp_path),
                          env=env,
                          capture_output=True,
                          text=True)
     assert res.returncode == 0, res.stderr
     assert 'train with: python tools/train.py' in res.stdout
     assert (out / 'config.py').is_file()
+    cfg = Config.fromfile(str(out / 'config.py'))
+    assert cfg.model.type == 'STMixer'
     assert (out / 'manifest.txt').is_file()
     summary = json.load(open(out / 'import_summary.json'))
     assert len(summary['splits']['val']) == 1
@@ -476,7 +480,7 @@ def test_label_map_and_normalized_csv(exports, tmp_path, capsys):
     assert sorted(got, key=key) == sorted(expected, key=key)
     cfg = Config.fromfile(str(tmp_path / 'o' / 'config.py'))
     assert cfg.val_evaluator.num_classes == 2 * len(classes) + 1
-    assert cfg.model.decoder.stage_head.num_actions == 2 * len(classes)
+    assert cfg.model.roi_head.stage_head.num_actions == 2 * len(classes)
     # pixels read as normalised: every box is far outside the frame
     err = run(
         'csv',

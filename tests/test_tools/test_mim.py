@@ -92,18 +92,18 @@ def test_every_config_in_the_index_with_flops_and_params():
 @pytest.mark.slow
 def test_quickstart_flops_and_params_are_current():
     """The quick-start entry's numbers are what get_flops.py gives now."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(REPO, 'tools', 'analysis_tools', 'get_flops.py'))
-    get_flops = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(get_flops)
+    from mmengine.config import Config
+
+    from stmixer_mm.utils.flops import build_detector, count_flops
     by_config = {m['Config']: m for m in _index_models()}
     cfg = f'configs/quickstart/{QUICKSTART}'
     md = by_config[cfg]['Metadata']
     shape = [int(v) for v in md['FLOPs Input'].split('x')[2:]]
-    res = get_flops.main([osp.join(REPO, cfg), '--shape', *map(str, shape)])
+    detector = build_detector(Config.fromfile(osp.join(REPO, cfg)))
+    res = count_flops(detector, shape)
+    params = sum(p.numel() for p in detector.parameters())
     assert md['FLOPs'] == f'{res["total"] / 1e9:.2f}G'
-    assert md['Parameters'] == f'{res["params"] / 1e6:.2f}M'
+    assert md['Parameters'] == f'{params / 1e6:.2f}M'
 
 
 def _run(cmd, env, cwd, check=True, timeout=600):
@@ -176,7 +176,7 @@ NEW_STYLE_CHILD = (
     'with read_base():\n'
     '    from stmixer_mm.configs.quickstart.'
     'stmixer_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_rgb import *\n'
-    'model.decoder.num_stages = 2\n')
+    'model.roi_head.num_stages = 2\n')
 BUILD_CHILD = """
 import sys
 from mmengine.config import Config
@@ -187,8 +187,8 @@ cfg = Config.fromfile(sys.argv[1])
 with DefaultScope.overwrite_default_scope(cfg.default_scope):
     model = MODELS.build(cfg.model)
 print(stmixer_mm.__file__)
-print(type(model).__name__, len(model.decoder.stages),
-      cfg.model.decoder.stage_head.hidden_channels)
+print(type(model).__name__, len(model.roi_head.stages),
+      cfg.model.roi_head.stage_head.hidden_channels)
 """
 
 

@@ -91,7 +91,7 @@ def test_config_matches_generated_data(script, cfg):
         assert ds.start_index == args.start_index
         assert ds.num_classes == len(CLASSES) + 1
     assert cfg.val_evaluator.num_classes == len(CLASSES) + 1
-    head = cfg.model.decoder.stage_head
+    head = cfg.model.roi_head.stage_head
     assert head.num_actions == len(CLASSES)
     sample = cfg.train_dataloader.dataset.pipeline[0]
     assert sample.type == 'SampleAVAFrames'
@@ -124,7 +124,7 @@ def test_one_training_step_on_a_generated_size_clip(cfg):
             bboxes=torch.tensor(boxes), labels=multi_hot)
         samples.append(s)
     losses = model.loss(torch.randn(2, 3, T, h, w), samples)
-    assert len(losses) == 4 * cfg.model.decoder.num_stages
+    assert len(losses) == 4 * cfg.model.roi_head.num_stages
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()

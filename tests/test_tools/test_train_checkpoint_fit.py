@@ -14,7 +14,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VIT_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                    'tiny_stmixer_vit_tiny-ava.py')
 NINE_CLASSES = [
-    'model.decoder.stage_head.num_actions=8',
+    'model.roi_head.stage_head.num_actions=8',
     'train_dataloader.dataset.num_classes=9',
     'val_dataloader.dataset.num_classes=9',
     'test_dataloader.dataset.num_classes=9', 'val_evaluator.num_classes=9',
@@ -78,7 +78,7 @@ def test_load_from_for_fine_tuning_loads_with_a_warning(
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     assert f'load_from {random_checkpoint} is loaded in part' in out
-    assert 'decoder.stages.0.fc_action.weight: [7, 128] in the checkpoint ' \
+    assert 'roi_head.stages.0.fc_action.weight: [7, 128] in the checkpoint ' \
         'vs [8, 128] in the model' in out
     # the same model: nothing to say
     proc = _train(tools, tmp_path / 'w2', f'load_from={random_checkpoint}')
@@ -107,6 +107,6 @@ def test_resume_with_another_number_of_classes_is_refused(
     err = proc.stderr
     assert f'tools/train.py: --resume: {ckpt} does not fit' in err
     assert '4 parameters of another shape, 0 missing, 0 unexpected' in err
-    assert 'decoder.stages.1.fc_action.bias: [7] in the checkpoint vs [8] ' \
+    assert 'roi_head.stages.1.fc_action.bias: [7] in the checkpoint vs [8] ' \
         'in the model' in err
     assert 'Epoch(train)' not in proc.stdout + err

@@ -156,15 +156,15 @@ def test_test_tool_refuses_a_checkpoint_of_another_model(
         '--work-dir',
         str(tmp_path / 'w'),
         '--cfg-options',
-        'model.decoder.stage_head.num_actions=5',
+        'model.roi_head.stage_head.num_actions=5',
         check=False)
     assert proc.returncode != 0
-    assert 'model.decoder.stage_head.num_actions (5) and ' in proc.stderr
+    assert 'model.roi_head.stage_head.num_actions (5) and ' in proc.stderr
     assert 'mAP/overall: ' not in proc.stdout + proc.stderr
     cases = [
-        (['model.decoder.stage_head.feedforward_channels=96'], [
-            'shape mismatch', 'decoder.stages.0.ffn_s.layers.0.0.weight',
-            'decoder.stages.1.ffn_t.layers.0.0.weight: [128, 64] in the '
+        (['model.roi_head.stage_head.feedforward_channels=96'], [
+            'shape mismatch', 'roi_head.stages.0.ffn_s.layers.0.0.weight',
+            'roi_head.stages.1.ffn_t.layers.0.0.weight: [128, 64] in the '
             'checkpoint vs [96, 64] in the model'
         ]),
         (['model.backbone.depth=34'],

@@ -26,34 +26,35 @@ def _checked(cfg_file, **options):
 
 @pytest.mark.parametrize('options, message', [
     ({
-        'model.test_cfg.person_threshold': 'high'
-    }, "model.test_cfg.person_threshold: expected a float in [0, 1], got "
+        'model.test_cfg.rcnn.person_threshold': 'high'
+    }, "model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], got "
      "'high'"),
     ({
-        'model.test_cfg.person_threshold': 1.5
-    }, 'model.test_cfg.person_threshold: expected a float in [0, 1], got 1.5'),
+        'model.test_cfg.rcnn.person_threshold': 1.5
+    }, 'model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], '
+     'got 1.5'),
     ({
-        'model.test_cfg.num_fallback': -1
-    }, 'model.test_cfg.num_fallback: expected an int >= 0, got -1'),
+        'model.test_cfg.rcnn.num_fallback': -1
+    }, 'model.test_cfg.rcnn.num_fallback: expected an int >= 0, got -1'),
     ({
-        'model.test_cfg.multiply_person_score': 'yes'
-    }, 'model.test_cfg.multiply_person_score: expected True or False'),
+        'model.test_cfg.rcnn.multiply_person_score': 'yes'
+    }, 'model.test_cfg.rcnn.multiply_person_score: expected True or False'),
     ({
-        'model.query_generator.num_queries': 10.0
-    }, 'model.query_generator.num_queries: expected an int >= 1, got 10.0'),
+        'model.rpn_head.num_queries': 10.0
+    }, 'model.rpn_head.num_queries: expected an int >= 1, got 10.0'),
     ({
-        'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl': 'cuda'
-    }, 'model.decoder.stage_head.sampling_mixing.sampling_cfg.impl: '
+        'model.roi_head.stage_head.sampling_mixing.sampling_cfg.impl': 'cuda'
+    }, 'model.roi_head.stage_head.sampling_mixing.sampling_cfg.impl: '
      'expected one of'),
     ({
-        'model.decoder.stage_head.action_branches': ['spatial', 'time']
-    }, 'model.decoder.stage_head.action_branches: item 1: expected one of'),
+        'model.roi_head.stage_head.action_branches': ['spatial', 'time']
+    }, 'model.roi_head.stage_head.action_branches: item 1: expected one of'),
     ({
-        'model.decoder.num_stages': 0
-    }, 'model.decoder.num_stages: expected an int >= 1, got 0'),
+        'model.roi_head.num_stages': 0
+    }, 'model.roi_head.num_stages: expected an int >= 1, got 0'),
     ({
-        'model.decoder.stage_head.dropout': 1.0
-    }, 'model.decoder.stage_head.dropout: expected a float in [0, 1), got 1'),
+        'model.roi_head.stage_head.dropout': 1.0
+    }, 'model.roi_head.stage_head.dropout: expected a float in [0, 1), got 1'),
     ({
         'test_dataloader.dataset.pipeline.0.clip_len': 2.5
     }, 'test_dataloader.dataset.pipeline[0].clip_len: expected an int >= 1'),
@@ -115,21 +116,21 @@ def test_model_classes_against_data_classes():
             ConfigSettingError,
             match=r'num_actions \(6\) and '
             r'train_dataloader\.dataset\.num_classes \(8\)'):
-        _checked(TINY_CFG, **{'model.decoder.stage_head.num_actions': 6})
+        _checked(TINY_CFG, **{'model.roi_head.stage_head.num_actions': 6})
     # tube data: one column per label of the pickle
     with pytest.raises(
             ConfigSettingError,
             match=r'num_actions \(3\) and '
             r'train_dataloader\.dataset\.num_classes \(4\).*'
             r'needs num_actions=4'):
-        _checked(TUBE_CFG, **{'model.decoder.stage_head.num_actions': 3})
+        _checked(TUBE_CFG, **{'model.roi_head.stage_head.num_actions': 3})
     with pytest.raises(
             ConfigSettingError,
             match='classes names 4 classes '
             'but num_classes is 5'):
         _checked(
             TUBE_CFG, **{
-                'model.decoder.stage_head.num_actions': 5,
+                'model.roi_head.stage_head.num_actions': 5,
                 'train_dataloader.dataset.num_classes': 5
             })
 
@@ -227,13 +228,12 @@ TRACK_CFG = osp.join(REPO, 'tests', 'data', 'configs',
         }, "model.track_cfg: unknown key(s) ['trak_thr']"),
         # STMixer's declarations hold for its subclass
         ({
-            'model.test_cfg.person_threshold': 1.5
-        },
-         'model.test_cfg.person_threshold: expected a float in [0, 1], got 1.5'
-         ),
+            'model.test_cfg.rcnn.person_threshold': 1.5
+        }, 'model.test_cfg.rcnn.person_threshold: expected a float in [0, 1], '
+         'got 1.5'),
         ({
-            'model.test_cfg.num_fallback': -1
-        }, 'model.test_cfg.num_fallback: expected an int >= 0, got -1'),
+            'model.test_cfg.rcnn.num_fallback': -1
+        }, 'model.test_cfg.rcnn.num_fallback: expected an int >= 0, got -1'),
     ])
 def test_tracker_settings(options, message):
     with pytest.raises(ConfigSettingError) as e:

@@ -18,74 +18,11 @@ iteration (``step``), validation records against the epoch (their
 ``step``); one panel per key. Matplotlib only.
 """
 import argparse
-import json
-import math
 import os
 import os.path as osp
-from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-import numpy as np
-
-
-def find_log(path: str) -> str:
-    """A json log file, or the newest ``vis_data/*.json`` under a dir."""
-    if osp.isfile(path):
-        return path
-    if not osp.isdir(path):
-        raise FileNotFoundError(f'{path}: no such log file or work dir')
-    found = []
-    for root, _, files in os.walk(path):
-        if osp.basename(root) == 'vis_data':
-            found += [
-                osp.join(root, f) for f in files
-                if f.endswith('.json') and f != 'scalars.json'
-            ]
-    if not found:
-        raise FileNotFoundError(f'no vis_data/<timestamp>.json under {path}')
-    return max(found, key=osp.getmtime)
-
-
-def load_log(path: str) -> Dict[str, List[dict]]:
-    """Split an mmengine json log into ``train`` and ``val`` records.
-
-    Raises:
-        ValueError: A line that is not a JSON object (file and line named).
-    """
-    path = find_log(path)
-    out: Dict[str, List[dict]] = dict(train=[], val=[])
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{path}:{n}: not a JSON record ({e})')
-            if not isinstance(rec, dict) or 'step' not in rec:
-                raise ValueError(f'{path}:{n}: expected an mmengine log '
-                                 "record with a 'step' field")
-            out['train' if 'iter' in rec else 'val'].append(rec)
-    return out
-
-
-def curve(log: Dict[str, List[dict]], key: str, path: str = 'log'):
-    """``(xs, ys, x_label)`` of ``key``: training keys per iteration,
-    validation keys per epoch. Missing/NaN values are dropped."""
-    for split, x_label in (('train', 'iter'), ('val', 'epoch')):
-        recs = [r for r in log[split] if key in r]
-        if recs:
-            pts = [(r['step'], float(r[key])) for r in recs
-                   if r[key] is not None and not math.isnan(float(r[key]))]
-            xs = np.array([p[0] for p in pts])
-            ys = np.array([p[1] for p in pts])
-            return xs, ys, x_label
-    keys = sorted({k
-                   for split in log.values()
-                   for r in split
-                   for k in r} - {'step', 'epoch', 'iter'})
-    raise KeyError(f'{path} has no {key!r}; it has: {", ".join(keys)}')
+from stmixer_mm.utils.json_logs import curve, find_log, load_log, train_time
 
 
 def plot_curve(args) -> str:
@@ -128,32 +65,14 @@ def cal_train_time(args) -> List[dict]:
     ``--include-outliers``)."""
     results = []
     for path in args.json_logs:
-        log = load_log(path)
-        per_epoch = defaultdict(list)
-        for r in log['train']:
-            if 'time' in r:
-                per_epoch[r.get('epoch', 1)].append(float(r['time']))
-        if not per_epoch:
-            raise ValueError(f'{path}: no training records with time')
-        means = {}
-        for ep, times in sorted(per_epoch.items()):
-            if not args.include_outliers and len(times) > 1:
-                times = times[1:]
-            means[ep] = float(np.mean(times))
-        vals = np.array(list(means.values()))
-        slow = max(means, key=means.get)
-        fast = min(means, key=means.get)
+        res = train_time(load_log(path), path, args.include_outliers)
+        means, slow, fast = res.pop('means'), res['slowest'], res['fastest']
         print(f'-----Analyze train time of {path}-----')
         print(f'slowest epoch {slow}, average time is {means[slow]:.4f} s')
         print(f'fastest epoch {fast}, average time is {means[fast]:.4f} s')
-        print(f'time std over epochs is {vals.std():.4f}')
-        print(f'average iter time: {vals.mean():.4f} s/iter')
-        results.append(
-            dict(
-                slowest=slow,
-                fastest=fast,
-                std=float(vals.std()),
-                mean=float(vals.mean())))
+        print(f'time std over epochs is {res["std"]:.4f}')
+        print(f'average iter time: {res["mean"]:.4f} s/iter')
+        results.append(res)
     return results
 
 

@@ -19,15 +19,12 @@ else 0. A grid of keyframes with their boxes and labels (drawn by
 ``work_dirs/check_dataset/<config name>/``), under a new name each run.
 """
 import argparse
-import importlib.util
 import json
 import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
-
-HERE = osp.dirname(osp.abspath(__file__))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -62,15 +59,6 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     return args
 
 
-def _browse_module():
-    """``browse_dataset.py`` of this folder (its visualizer set-up)."""
-    spec = importlib.util.spec_from_file_location(
-        'stmixer_browse_dataset', osp.join(HERE, 'browse_dataset.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
     """Claim ``<out_dir>/<stem><ext>``, or ``<stem>_1<ext>``, ... : the
     first name not taken (an earlier grid is never overwritten)."""
@@ -96,9 +84,10 @@ def draw_grid(cfg, split: str, dataset, out_dir: str,
     from stmixer_mm.datasets.dataset_checks import tile_images
     from stmixer_mm.engine.hooks.visualization_hook import (
         keyframe_from_inputs, sample_name)
+    from stmixer_mm.visualization.dataset_browser import build_visualizer
     if not len(dataset) or not max_grid:
         return None
-    vis = _browse_module().build_visualizer(cfg, dataset)
+    vis = build_visualizer(cfg, dataset)
     n = min(max_grid, len(dataset))
     indices = sorted(
         {round(i * (len(dataset) - 1) / max(n - 1, 1))

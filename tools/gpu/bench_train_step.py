@@ -21,7 +21,7 @@ unless ``--batch-size`` is given.
 checkpoint: the ViT's blocks (the config's ``activation_checkpointing``
 list, wrapped as mmengine's Runner does), every backbone module with a
 ``with_cp`` flag (the ResNet3d bottlenecks) and the decoder stages
-(``model.decoder.with_cp``). ``--cp off``: none of them (for the ViT configs
+(``model.roi_head.with_cp``). ``--cp off``: none of them (for the ViT configs
 this is *not* their default, which checkpoints the blocks).
 
 Per config, checkpointing setting and precision: the median and minimum

@@ -188,7 +188,7 @@ def main(argv=None) -> dict:
                 raise SystemExit(f'error: --to-classes: {err}') from None
             # the new classes' rows: the model's own initialisation
             torch.manual_seed(args.seed)
-            for stage in model.decoder.stages:
+            for stage in model.roi_head.stages:
                 stage.init_weights()
             try:
                 remap_action_classes(

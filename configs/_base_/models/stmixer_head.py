@@ -3,12 +3,12 @@
 # losses 2/2/2/24, the Hungarian assigner's costs, person threshold 0.6 and
 # the padding data preprocessor. A model base inherits this file and adds
 # its backbone, its neck and the T of its pyramid
-# (decoder.stage_head.sampling_mixing.temporal_points).
+# (roi_head.stage_head.sampling_mixing.temporal_points).
 model = dict(
     type='STMixer',
     _scope_='mmdet',
-    query_generator=dict(type='STMixerQueryGenerator', num_queries=100),
-    decoder=dict(
+    rpn_head=dict(type='STMixerQueryGenerator', num_queries=100),
+    roi_head=dict(
         type='STMixerDecoder',
         num_stages=6,  # every stage supervised with weight 1
         featmap_strides=[4, 8, 16, 32],
@@ -46,15 +46,20 @@ model = dict(
             loss_action=dict(
                 type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
     train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+        rpn=None,
+        rcnn=dict(
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='ClassificationCost', weight=2.0),
+                    dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
+                ]))),
     test_cfg=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+        rpn=None,
+        rcnn=dict(
+            person_threshold=0.6, num_fallback=3,
+            multiply_person_score=False)),
     # 0.45 / 0.225 on 0..1 RGB
     data_preprocessor=dict(
         # ActionDataPreprocessor + zero padding (after normalisation) of

@@ -56,4 +56,4 @@ model = dict(
         type='STMixerLateralNeck',
         in_channels=[288, 576, 1152, 2304],
         out_channels=256),
-    decoder=dict(stage_head=dict(sampling_mixing=dict(temporal_points=8))))
+    roi_head=dict(stage_head=dict(sampling_mixing=dict(temporal_points=8))))

@@ -32,4 +32,4 @@ model = dict(
         type='STMixerLateralNeck',
         in_channels=[256, 512, 1024, 2048],
         out_channels=256),
-    decoder=dict(stage_head=dict(sampling_mixing=dict(temporal_points=4))))
+    roi_head=dict(stage_head=dict(sampling_mixing=dict(temporal_points=4))))

@@ -37,7 +37,7 @@ model = dict(
         in_channels=768,
         out_channels=256,
         scales=(4, 2, 1, 0.5)),
-    decoder=dict(stage_head=dict(sampling_mixing=dict(temporal_points=8))))
+    roi_head=dict(stage_head=dict(sampling_mixing=dict(temporal_points=8))))
 
 # Activation checkpointing of the 12 transformer blocks, as the official
 # ViT-B training (mmaction2's VisionTransformer has no `with_cp`; mmengine's

@@ -4,7 +4,7 @@
 #
 # Patch 14 makes the ViT map stride 14, so the neck's pyramid (scales 4, 2,
 # 1, 1/2) has strides 3.5, 7, 14, 28 instead of 4, 8, 16, 32:
-# - decoder.featmap_strides says so (the sampling normalises point
+# - roi_head.featmap_strides says so (the sampling normalises point
 #   coordinates by each level's size x stride, fractional strides work);
 # - the data preprocessor pads each batch to a multiple of 28 (a whole
 #   number of 14-pixel patches, even, for the stride-28 max-pool level);
@@ -24,7 +24,7 @@ model = dict(
         mlp_ratio=48 / 11),
     neck=dict(in_channels=1408),
     data_preprocessor=dict(pad_size_divisor=28),
-    decoder=dict(
+    roi_head=dict(
         featmap_strides=[3.5, 7, 14, 28],
         stage_head=dict(
             sampling_mixing=dict(

@@ -4,28 +4,9 @@ import difflib
 import os.path as osp
 from typing import List, Optional, Tuple
 
+from stmixer_mm.utils.package_files import models_dir
+
 __all__ = ['resolve_model_name', 'metafile_models', 'models_dir']
-
-
-def models_dir() -> str:
-    """The folder holding ``model-index.yml`` and ``configs/``: the
-    repository of a source checkout, else the package's ``.mim`` folder
-    (an installed wheel), as ``BaseInferencer._get_repo_or_mim_dir``
-    finds them."""
-    import stmixer_mm
-    package = osp.dirname(osp.abspath(stmixer_mm.__file__))
-    real = osp.dirname(osp.realpath(stmixer_mm.__file__))
-    # a package linked into site-packages (tools/setup_env.sh) is found
-    # through its link's target too
-    for root in (osp.dirname(package), osp.join(package, '.mim'),
-                 osp.dirname(real), osp.join(real, '.mim')):
-        if osp.isfile(osp.join(root, 'model-index.yml')) and osp.isdir(
-                osp.join(root, 'configs')):
-            return root
-    raise FileNotFoundError(
-        f'no model-index.yml with a configs/ folder next to {package} nor '
-        f'in {osp.join(package, ".mim")}: install stmixer_mm from a wheel '
-        'or a source checkout, or give a config file')
 
 
 def metafile_models(root: Optional[str] = None) -> List[dict]:

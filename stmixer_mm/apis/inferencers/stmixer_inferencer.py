@@ -153,7 +153,7 @@ class STMixerInferencer(BaseInferencer):
         self._strict = strict
         self._cfg_options = dict(cfg_options or {})
         if person_thr is not None:
-            self._cfg_options['model.test_cfg.person_threshold'] = float(
+            self._cfg_options['model.test_cfg.rcnn.person_threshold'] = float(
                 person_thr)
         if isinstance(model, torch.nn.Module):
             if weights is not None or person_thr is not None or \
@@ -195,7 +195,7 @@ class STMixerInferencer(BaseInferencer):
         # checked against the model before anything is decoded
         self.label_names: Dict[int, str] = class_names(self.model, label_map)
         self.clip_len, self.frame_interval = clip_sampling_from_cfg(self.cfg)
-        self.person_thr = float(self.cfg.model.test_cfg.person_threshold)
+        self.person_thr = float(self.cfg.model.test_cfg.rcnn.person_threshold)
 
     def _init_model(self,
                     cfg,

@@ -5,7 +5,7 @@
 # synthetic tube data (4 classes, one label per person) and evaluated with
 # TubeMetric(protocol='ucf_jhmdb'): frame-mAP@0.5 and video-mAP at 0.2 / 0.5
 # / 0.75 / 0.5:0.95 (percent). The class score is the action sigmoid times
-# the person score (test_cfg.multiply_person_score) so that uncertain
+# the person score (test_cfg.rcnn.multiply_person_score) so that uncertain
 # queries rank low.
 from mmengine.config import read_base
 from mmengine.hooks import CheckpointHook, LoggerHook
@@ -33,8 +33,8 @@ model.update(
                 8 * base_channels
             ],
             out_channels=hidden_channels),
-        query_generator=dict(num_queries=16),
-        decoder=dict(
+        rpn_head=dict(num_queries=16),
+        roi_head=dict(
             num_stages=3,
             stage_head=dict(
                 num_actions=num_actions,
@@ -42,7 +42,10 @@ model.update(
                 feedforward_channels=256,
                 sampling_mixing=dict(spatial_points=16, temporal_points=8))),
         test_cfg=dict(
-            person_threshold=0.3, num_fallback=3, multiply_person_score=True)))
+            rcnn=dict(
+                person_threshold=0.3,
+                num_fallback=3,
+                multiply_person_score=True))))
 
 # 256 training videos x 32 frames, every 8th annotated frame: 1024
 # keyframes = 128 iterations of 8 per epoch

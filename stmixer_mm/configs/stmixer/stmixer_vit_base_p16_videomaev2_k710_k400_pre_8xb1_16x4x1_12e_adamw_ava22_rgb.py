@@ -17,6 +17,6 @@ pretrained = (
 model.update(
     dict(
         init_cfg=dict(checkpoint=pretrained),
-        decoder=dict(stage_head=dict(loss_action=dict(loss_weight=48.0)))))
+        roi_head=dict(stage_head=dict(loss_action=dict(loss_weight=48.0)))))
 
 load_from = None

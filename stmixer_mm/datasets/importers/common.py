@@ -9,11 +9,14 @@ names of that person at that moment. The writers
 rate, check the boxes against the probed frame size and sample the
 annotations at the output frames.
 """
+import math
 import os.path as osp
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
+
+from ..label_map import LabelMapError, read_pbtxt_label_map
 
 
 class AnnotationImportError(ValueError):
@@ -100,6 +103,38 @@ def video_key(name: str, strip_upload_prefix: bool = False) -> str:
     return stem
 
 
+def parse_number(value, where: str, name: str) -> float:
+    """``value`` (text or number) of the field ``name`` as a finite float;
+    anything else (``nan``, ``inf``, text, missing) is an
+    :class:`AnnotationImportError` naming ``where`` and the field."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AnnotationImportError(
+            f'{where}: {name} {value!r} is not a number') from None
+    if not math.isfinite(number):
+        raise AnnotationImportError(
+            f'{where}: {name} {value!r} is not a finite number')
+    return number
+
+
+def parse_person_id(value, where: str) -> int:
+    """A person id (text or number) as an integer >= 0 (the track ids the
+    data sets and ``PackTrackInputs`` take); anything else is an
+    :class:`AnnotationImportError` naming ``where``."""
+    text = str(value).strip()
+    try:
+        pid = int(text)
+    except ValueError:
+        raise AnnotationImportError(
+            f'{where}: person_id {value!r} is not an integer') from None
+    if pid < 0:
+        raise AnnotationImportError(
+            f'{where}: person_id {pid} is negative; person ids are '
+            'integers >= 0')
+    return pid
+
+
 def split_actions(text: str) -> Tuple[str, ...]:
     """Action names of a text / select value: separated by ``;`` or ``|``
     (``,`` is kept: a name may contain it), blanks dropped."""
@@ -121,23 +156,19 @@ def read_label_map(path: str) -> Dict[str, int]:
         text = f.read()
     names: Dict[str, int] = {}
     if re.search(r'^\s*(label|item)\s*\{', text, re.M):
-        for m in re.finditer(r'(label|item)\s*\{(.*?)\}', text, re.S):
-            body = m.group(2)
-            name = re.search(r'name:\s*"([^"]*)"', body)
-            ident = re.search(r'\b(label_id|id):\s*(-?\d+)', body)
-            line = text[:m.start()].count('\n') + 1
-            if name is None or ident is None:
-                raise AnnotationImportError(
-                    f'label map {path}, line {line}: entry without name: '
-                    '"..." or label_id: N')
-            _add_label(names, name.group(1), int(ident.group(2)), path, line)
+        try:
+            ids = read_pbtxt_label_map(path)
+        except LabelMapError as e:
+            raise AnnotationImportError(str(e)) from None
+        for ident, name in ids.items():
+            _add_label(names, name, ident, path, f'label_id {ident}')
     else:
         lineno, next_id = 0, 1
         for lineno, raw in enumerate(text.splitlines(), 1):
             name = raw.strip()
             if not name or name.startswith('#'):
                 continue
-            _add_label(names, name, next_id, path, lineno)
+            _add_label(names, name, next_id, path, f'line {lineno}')
             next_id += 1
     if not names:
         raise AnnotationImportError(f'label map {path} lists no classes')
@@ -145,15 +176,15 @@ def read_label_map(path: str) -> Dict[str, int]:
 
 
 def _add_label(names: Dict[str, int], name: str, ident: int, path: str,
-               line: int) -> None:
+               line: str) -> None:
     if ident < 1:
         raise AnnotationImportError(
-            f'label map {path}, line {line}: id {ident} of {name!r}; ids are '
+            f'label map {path}, {line}: id {ident} of {name!r}; ids are '
             '1-based (AVA column 0 is the background)')
     if name in names:
         raise AnnotationImportError(
-            f'label map {path}, line {line}: class {name!r} listed twice')
+            f'label map {path}, {line}: class {name!r} listed twice')
     if ident in names.values():
         raise AnnotationImportError(
-            f'label map {path}, line {line}: id {ident} given to two classes')
+            f'label map {path}, {line}: id {ident} given to two classes')
     names[name] = ident

@@ -14,7 +14,7 @@ import os.path as osp
 from typing import Dict, Tuple
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     video_key)
+                     parse_number, parse_person_id, video_key)
 
 CSV_HEADER = ('video', 'time', 'x1', 'y1', 'x2', 'y2', 'action', 'person_id')
 BOX_UNITS = ('pixels', 'normalized')
@@ -47,15 +47,13 @@ def read_csv_table(path: str, box_units: str = 'pixels') -> \
                     f'{path}, line {line}: {len(row)} columns, expected '
                     f'{len(CSV_HEADER)} ({",".join(CSV_HEADER)})')
             name, time_s = row[0].strip(), row[1]
-            try:
-                time = float(time_s)
-                box = tuple(float(v) for v in row[2:6])
-                pid = int(row[7])
-            except ValueError:
-                raise AnnotationImportError(
-                    f'{path}, line {line}: {row}: time and x1..y2 must be '
-                    'numbers and person_id an integer') from None
-            if not time >= 0:
+            where = f'{path}, line {line}'
+            time = parse_number(time_s, where, 'time')
+            box = tuple(
+                parse_number(v, where, n)
+                for v, n in zip(row[2:6], CSV_HEADER[2:6]))
+            pid = parse_person_id(row[7], where)
+            if time < 0:
                 raise AnnotationImportError(
                     f'{path}, line {line}: time {time_s} is negative')
             video = video_key(name)

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from typing import Collection, List, Optional, Sequence
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     split_actions, video_key)
+                     parse_number, parse_person_id, split_actions, video_key)
 
 ACTION_ATTRIBUTES = ('action', 'actions')
 PERSON_ID_ATTRIBUTE = 'person_id'
@@ -160,12 +160,13 @@ def _read_track(file: str, track: ET.Element, video: str, start: int,
     for box in track.iter('box'):
         try:
             frame = int(box.get('frame'))
-            coords = tuple(
-                float(box.get(k)) for k in ('xtl', 'ytl', 'xbr', 'ybr'))
         except (TypeError, ValueError):
             raise AnnotationImportError(
-                f'{where}: <box> {dict(box.attrib)} needs integer frame and '
-                'numeric xtl ytl xbr ybr') from None
+                f'{where}: <box> {dict(box.attrib)} needs an integer '
+                'frame') from None
+        coords = tuple(
+            parse_number(box.get(k), f'{where}, frame {frame}, <box>', k)
+            for k in ('xtl', 'ytl', 'xbr', 'ybr'))
         if box.get('outside', '0') == '1':
             continue
         actions = set(track_actions)
@@ -173,12 +174,8 @@ def _read_track(file: str, track: ET.Element, video: str, start: int,
         for attr in box.iter('attribute'):
             name, value = attr.get('name', ''), (attr.text or '').strip()
             if name == PERSON_ID_ATTRIBUTE:
-                try:
-                    pid = int(value)
-                except ValueError:
-                    raise AnnotationImportError(
-                        f'{where}, frame {frame}: person_id attribute '
-                        f'{value!r} is not an integer') from None
+                pid = parse_person_id(
+                    value, f'{where}, frame {frame}, attribute person_id')
             elif name in ACTION_ATTRIBUTES:
                 actions.update(split_actions(value))
             elif value.lower() in ('true', 'false'):
@@ -206,11 +203,7 @@ def _read_track(file: str, track: ET.Element, video: str, start: int,
         raise AnnotationImportError(
             f'{where}: person_id attribute missing on some boxes')
     if not person_ids:
-        try:
-            pid = int(tid)
-        except ValueError:
-            raise AnnotationImportError(
-                f'{where}: track id is not an integer') from None
+        pid = parse_person_id(tid, f'{where}: track id')
         for r in records:
             r.person_id = pid
     out.annotations += records

@@ -20,7 +20,7 @@ import os.path as osp
 from typing import Dict, List, Sequence
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     video_key)
+                     parse_number, parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
 ACTION_TYPES = ('choices', 'taxonomy', 'labels')
@@ -115,12 +115,8 @@ def _read_result(where: str, result: List[dict], video: str,
             extra_actions.setdefault(rid, set()).update(names)
         elif kind == 'textarea' and item.get('from_name') == PERSON_ID_FIELD:
             text = ''.join(value.get('text') or []).strip()
-            try:
-                person_ids[rid] = int(text)
-            except ValueError:
-                raise AnnotationImportError(
-                    f'{where}, result {i}: person_id {text!r} of region '
-                    f'{rid!r} is not an integer') from None
+            person_ids[rid] = parse_person_id(
+                text, f'{where}, result {i} (region {rid!r})')
         else:
             key = f'result type {kind!r}'
             out.ignored[key] = out.ignored.get(key, 0) + 1
@@ -161,11 +157,15 @@ def expand_sequence(where: str, value: dict, video: str, pid: int,
     for k, s in enumerate(seq):
         try:
             frame = int(s['frame'])
-            box = [float(s[n]) for n in ('x', 'y', 'width', 'height')]
+            values = [s[n] for n in ('x', 'y', 'width', 'height')]
         except (KeyError, TypeError, ValueError):
             raise AnnotationImportError(
                 f'{where}: sequence[{k}] {s!r} needs frame, x, y, width, '
                 'height') from None
+        box = [
+            parse_number(v, f'{where}: sequence[{k}] (frame {frame})', n)
+            for v, n in zip(values, ('x', 'y', 'width', 'height'))
+        ]
         if frame < 1:
             raise AnnotationImportError(
                 f'{where}: sequence[{k}] frame {frame}; Label Studio frames '

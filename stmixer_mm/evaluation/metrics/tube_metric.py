@@ -18,6 +18,12 @@ the video-mAP scores tubes made of a tracking model's
 ``identity_metrics=True`` adds identity switches, fragmentation and
 coverage per ground-truth tube
 (:mod:`~stmixer_mm.evaluation.functional.tube_identity`).
+
+Why one file of about 480 lines: it is one class, the metric's whole
+contract with the runner (its arguments and their checks, the
+predictions of every protocol turned into detections, and the checks of
+the predictions against the evaluated split); the protocols themselves
+are in :mod:`stmixer_mm.evaluation.functional`.
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 

@@ -1,11 +1,11 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
-import torch.nn as nn
-from mmdet.models.detectors.base import BaseDetector
+from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -13,10 +13,75 @@ from stmixer_mm.registry import MODELS
 from ..utils import (check_neck_channels, check_pyramid_strides,
                      check_query_generator, inject_query_generator_settings)
 
+#: the model config keys of STMixer before it followed mmdet's
+#: ``TwoStageDetector`` (old -> new); an old key is refused with its new name
+LEGACY_CONFIG_KEYS = dict(query_generator='rpn_head', decoder='roi_head')
+
+#: the state-dict prefixes of the official checkpoints (once converted) and
+#: of this project's checkpoints before the rename (old -> new), mapped when
+#: such a checkpoint is loaded (:meth:`STMixer._load_from_state_dict`)
+LEGACY_PREFIXES = (('query_generator.', 'rpn_head.'), ('decoder.',
+                                                       'roi_head.'))
+
+#: the sections of ``train_cfg`` / ``test_cfg`` (mmdet's two-stage layout)
+CFG_SECTIONS = ('rpn', 'rcnn')
+
+
+def renamed_legacy_key(key: str) -> str:
+    """The current name of a state-dict key of an older checkpoint
+    (``query_generator.x`` -> ``rpn_head.x``, ``decoder.x`` ->
+    ``roi_head.x``, :data:`LEGACY_PREFIXES`); other keys unchanged."""
+    for old, new in LEGACY_PREFIXES:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def rename_legacy_keys(state_dict: dict, prefix: str = '') -> List[str]:
+    """Rename, in place, the keys ``{prefix}query_generator.*`` and
+    ``{prefix}decoder.*`` of an older checkpoint to ``{prefix}rpn_head.*``
+    and ``{prefix}roi_head.*`` (:data:`LEGACY_PREFIXES`), as mmdet's
+    ``TwoStageDetector`` renames ``bbox_head`` to ``rpn_head``: a prefix is
+    renamed only when no key has its new name already. The order of the
+    keys is kept.
+
+    Returns:
+        list[str]: The old names that were renamed.
+    """
+    renames = {}
+    for old, new in LEGACY_PREFIXES:
+        old, new = prefix + old, prefix + new
+        if any(k.startswith(new) for k in state_dict):
+            continue
+        renames.update(
+            (k, new + k[len(old):]) for k in state_dict if k.startswith(old))
+    if renames:
+        items = list(state_dict.items())
+        state_dict.clear()
+        state_dict.update((renames.get(k, k), v) for k, v in items)
+    return list(renames)
+
+
+def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
+    """``train_cfg`` / ``test_cfg`` as ``ConfigDict(rpn=..., rcnn=...)``
+    (what ``TwoStageDetector`` reads); the flat layout of earlier versions
+    is refused with the new one."""
+    if cfg is None:
+        cfg = {}
+    unknown = sorted(set(cfg) - set(CFG_SECTIONS))
+    if unknown:
+        raise ValueError(
+            f'model.{name} has the keys {unknown}; STMixer follows mmdet\'s '
+            f'two-stage layout: {name}=dict(rpn=None, rcnn=dict(...)), the '
+            f'decoder\'s settings under {name}.rcnn (e.g. '
+            f'model.{name}.rcnn.{unknown[0]})')
+    return ConfigDict({k: cfg.get(k) for k in CFG_SECTIONS})
+
 
 @MODELS.register_module()
-class STMixer(BaseDetector):
-    r"""STMixer, a one-stage sparse spatio-temporal action detector.
+class STMixer(TwoStageDetector):
+    r"""STMixer, a one-stage sparse spatio-temporal action detector, on
+    mmdet's ``TwoStageDetector`` (as mmdet's ``SparseRCNN``).
 
     Data flow (``B`` clips, ``N`` queries, ``C`` channels)::
 
@@ -24,43 +89,56 @@ class STMixer(BaseDetector):
           -> backbone             CNN: 4 maps; ViT: 1 map
                                   [B, 768, T, H/16, W/16]
           -> neck                 4 maps [B, C, T, H/s, W/s], s = 4, 8, 16, 32
-          -> query_generator      per clip: bboxes [N, 4] (whole frame),
-                                  features / temporal_features [N, C]
-          -> decoder              num_stages x (attention -> sample + mix
-                                  -> FFN -> heads -> refine boxes)
+          -> rpn_head             the query generator, per clip: bboxes
+                                  [N, 4] (whole frame), features /
+                                  temporal_features [N, C]
+          -> roi_head             the decoder, num_stages x (attention ->
+                                  sample + mix -> FFN -> heads -> refine
+                                  boxes)
           -> loss:    Hungarian matching + losses on every stage
              predict: last stage -> person filter -> normalised boxes and
                       81 AVA scores (column 0 = background = 0)
 
-    The query generator follows mmdet's RPN-head contract and the decoder
-    its RoI-head contract (as in ``SparseRCNN``), so mmdet's
-    ``EmbeddingRPNHead`` works as the query generator of a decoder without
-    temporal branch, and the decoder as the ``roi_head`` of mmdet's
-    ``SparseRCNN`` on images. What this class adds to mmdet's
-    ``TwoStageDetector`` is what a video model needs:
+    mmdet's contracts: the query generator (``STMixerQueryGenerator``, or
+    mmdet's ``EmbeddingRPNHead`` for a decoder without temporal branch) is
+    the ``rpn_head``, the decoder (``STMixerDecoder``, which also works as
+    the ``roi_head`` of mmdet's ``SparseRCNN`` on images) the ``roi_head``;
+    ``train_cfg`` / ``test_cfg`` are ``dict(rpn=None, rcnn=...)``, the
+    ``rcnn`` part going to the decoder. ``loss`` is ``TwoStageDetector``'s.
+    What this class changes, because a video model needs it:
 
-    - the STMixer config fields (``query_generator``, ``decoder``, one flat
-      ``train_cfg`` / ``test_cfg`` for the decoder) and the state-dict
-      names of the official checkpoints (``query_generator.*``,
-      ``decoder.stages.{k}.*``);
-    - the settings the parts must share, filled in or checked when it is
-      built (``stmixer_mm.models.utils.consistency``): the query
-      generator's channels and temporal queries, the neck's
-      ``out_channels``; at run time the pyramid's strides against the input
-      size (the decoder checks the rest);
-    - ``_forward`` without data samples (the whole input is the frame).
+    - ``__init__`` builds the ``roi_head`` before the ``rpn_head``: the
+      query generator's channels and temporal queries are filled in from
+      the decoder, and the settings the parts must share are checked
+      (``stmixer_mm.models.utils.consistency``: the query generator's
+      queries, the neck's ``out_channels``); the decoder is also registered
+      first, which keeps the seeded initialisation of earlier versions;
+    - ``extract_feat`` checks the pyramid's strides against the input size;
+    - ``predict`` always takes the queries of the ``rpn_head`` (the
+      ``proposals`` a dataset may pack are not STMixer's queries);
+    - ``_forward`` needs no data samples (the whole input is the frame)
+      and gives every stage's ``(person, action, boxes)``;
+    - ``_load_from_state_dict`` maps the names of older checkpoints
+      (``query_generator.*``, ``decoder.*``; :func:`rename_legacy_keys`).
+
+    The config keys of earlier versions (``query_generator``, ``decoder``, a
+    flat ``train_cfg`` / ``test_cfg``) are refused with a message naming
+    the new ones, not mapped: a config has one spelling, and the dumped
+    config of a run is the one a user can read back.
 
     Args:
         backbone (dict): Backbone config (e.g. ``mmaction.ResNet3dSlowOnly``
             or ``mmaction.VisionTransformer``).
         neck (dict): Neck config producing the 4-level pyramid.
-        query_generator (dict): ``STMixerQueryGenerator`` config (or any
-            RPN-style head giving ``bboxes`` and ``features``, e.g. mmdet's
-            ``EmbeddingRPNHead`` for a decoder without temporal branch).
-        decoder (dict): ``STMixerDecoder`` config.
-        train_cfg (dict | list[dict], optional): Assigner config(s), see
-            ``STMixerDecoder``.
-        test_cfg (dict, optional): ``person_threshold``, ``num_fallback``,
+        rpn_head (dict): The query generator: ``STMixerQueryGenerator`` (or
+            any RPN-style head giving ``bboxes`` and ``features``, e.g.
+            mmdet's ``EmbeddingRPNHead`` for a decoder without temporal
+            branch).
+        roi_head (dict): The decoder: ``STMixerDecoder``.
+        train_cfg (dict, optional): ``dict(rpn=None, rcnn=...)``, ``rcnn``
+            the assigner config(s), see ``STMixerDecoder``.
+        test_cfg (dict, optional): ``dict(rpn=None, rcnn=...)``, ``rcnn``
+            with ``person_threshold``, ``num_fallback``,
             ``multiply_person_score``.
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``
             (mmaction2's ``ActionDataPreprocessor`` + padding of each batch
@@ -71,50 +149,80 @@ class STMixer(BaseDetector):
     def __init__(self,
                  backbone: ConfigType,
                  neck: ConfigType,
-                 query_generator: ConfigType,
-                 decoder: ConfigType,
+                 rpn_head: ConfigType = None,
+                 roi_head: ConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 **legacy) -> None:
+        self._refuse_legacy_keys(legacy, rpn_head, roi_head)
+        train_cfg = _split_cfg(train_cfg, 'train_cfg')
+        test_cfg = _split_cfg(test_cfg, 'test_cfg')
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
+            backbone=backbone,
+            neck=neck,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
 
-        decoder = dict(decoder)
-        for key, value in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
-            if decoder.get(key) is not None:
-                raise ValueError(f'set {key} on the detector (model.{key}), '
-                                 f'not on the decoder (model.decoder.{key})')
-            decoder[key] = value
-        self.decoder = MODELS.build(decoder)
+        roi_head = dict(roi_head)
+        for key in ('train_cfg', 'test_cfg'):
+            if roi_head.get(key) is not None:
+                raise ValueError(
+                    f'set {key} on the detector (model.{key}.rcnn), not on '
+                    f'the decoder (model.roi_head.{key})')
+        roi_head.update(train_cfg=train_cfg['rcnn'], test_cfg=test_cfg['rcnn'])
+        self.roi_head = MODELS.build(roi_head)
 
-        query_generator = inject_query_generator_settings(
-            query_generator, self.decoder.hidden_channels,
-            self.decoder.with_temporal_queries)
-        self.query_generator = MODELS.build(query_generator)
-        check_query_generator(self.query_generator,
-                              self.decoder.hidden_channels,
-                              self.decoder.with_temporal_queries,
-                              self.decoder.action_branches)
-        check_neck_channels(neck, self.decoder.feat_channels)
-        self.train_cfg = train_cfg
-        self.test_cfg = test_cfg
+        rpn_head = inject_query_generator_settings(
+            rpn_head, self.roi_head.hidden_channels,
+            self.roi_head.with_temporal_queries)
+        for key, section in (('train_cfg', train_cfg.rpn), ('test_cfg',
+                                                            test_cfg.rpn)):
+            if section is not None:
+                rpn_head[key] = section
+        self.rpn_head = MODELS.build(rpn_head)
+        check_query_generator(self.rpn_head, self.roi_head.hidden_channels,
+                              self.roi_head.with_temporal_queries,
+                              self.roi_head.action_branches)
+        check_neck_channels(neck, self.roi_head.feat_channels)
 
-    @property
-    def rpn_head(self) -> nn.Module:
-        """The query generator, under the name mmdet's tools look for."""
-        return self.query_generator
+    @staticmethod
+    def _refuse_legacy_keys(legacy: dict, rpn_head, roi_head) -> None:
+        """A clear error for the config keys of earlier versions (and any
+        other unknown key)."""
+        for old, new in LEGACY_CONFIG_KEYS.items():
+            if old in legacy:
+                raise ValueError(
+                    f'model.{old} is now model.{new} (STMixer follows '
+                    'mmdet\'s TwoStageDetector: rpn_head is the query '
+                    'generator, roi_head the decoder); rename the key in the '
+                    'config')
+        if legacy:
+            raise TypeError(f'STMixer got unexpected arguments '
+                            f'{sorted(legacy)}')
+        for name, value in (('rpn_head', rpn_head), ('roi_head', roi_head)):
+            if value is None:
+                raise ValueError(f'STMixer needs model.{name}')
 
-    @property
-    def roi_head(self) -> nn.Module:
-        """The decoder, under the name mmdet's tools look for."""
-        return self.decoder
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              local_metadata: dict, strict: bool,
+                              missing_keys: Union[List[str], str],
+                              unexpected_keys: Union[List[str], str],
+                              error_msgs: Union[List[str], str]) -> None:
+        """Map the names of older checkpoints (``query_generator.*``,
+        ``decoder.*``) to ``rpn_head.*`` / ``roi_head.*`` before mmdet's
+        own mapping (``bbox_head.*`` -> ``rpn_head.*``)."""
+        rename_legacy_keys(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @property
     def featmap_strides(self) -> Tuple[int, ...]:
-        return self.decoder.featmap_strides
+        return self.roi_head.featmap_strides
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck.
@@ -131,7 +239,7 @@ class STMixer(BaseDetector):
             decoder has strides, or a map whose size is not the input's
             divided by its stride.
         """
-        x = tuple(self.neck(self.backbone(batch_inputs)))
+        x = tuple(super().extract_feat(batch_inputs))
         strides = self.featmap_strides
         if len(x) != len(strides):
             raise ValueError(
@@ -151,7 +259,8 @@ class STMixer(BaseDetector):
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of every decoder stage (keys ``s{k}.loss_*``) and of the
-        query generator if it has any (keys prefixed ``rpn_``).
+        query generator if it has any (keys prefixed ``rpn_``):
+        ``TwoStageDetector.loss``.
 
         Args:
             batch_inputs (Tensor): ``[B, 3, T_in, H, W]``.
@@ -160,22 +269,16 @@ class STMixer(BaseDetector):
                 ``gt_instances.labels`` (AVA multi-hot ``[n, 81]``) and
                 metainfo ``img_shape``.
         """
-        x = self.extract_feat(batch_inputs)
-        rpn_losses, rpn_results_list = self.query_generator.loss_and_predict(
-            x, batch_data_samples)
-        losses = {
-            (f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k): v
-            for k, v in rpn_losses.items()
-        }
-        losses.update(
-            self.decoder.loss(x, rpn_results_list, batch_data_samples))
-        return losses
+        return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self,
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Detections, in the format of the decoder's ``label_convention``.
+
+        Unlike ``TwoStageDetector.predict`` the queries always come from the
+        ``rpn_head``, whatever ``proposals`` the data samples hold.
 
         Returns:
             list[ActionDataSample]: For AVA each with
@@ -185,15 +288,17 @@ class STMixer(BaseDetector):
             ``pred_instances.person_scores`` ``[n]``.
         """
         x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.query_generator.predict(x, batch_data_samples)
-        results_list = self.decoder.predict(
+        rpn_results_list = self.rpn_head.predict(
+            x, batch_data_samples, rescale=False)
+        results_list = self.roi_head.predict(
             x, rpn_results_list, batch_data_samples, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
     def _forward(self,
                  batch_inputs: Tensor,
                  batch_data_samples: Optional[SampleList] = None) -> tuple:
-        """Raw network outputs, without post-processing.
+        """Raw network outputs, without post-processing
+        (``TwoStageDetector._forward``, its decoder outputs unpacked).
 
         Returns:
             tuple: One ``(person_logits [B, N, K], action_logits
@@ -202,8 +307,12 @@ class STMixer(BaseDetector):
         """
         if batch_data_samples is None:
             batch_data_samples = self._whole_input_samples(batch_inputs)
+        # TwoStageDetector._forward, with the decoder called as a module
+        # (not .forward) so that module hooks (FLOP counters, profilers)
+        # see it
         x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.query_generator.predict(x, batch_data_samples)
-        results = self.decoder(x, rpn_results_list, batch_data_samples)
+        rpn_results_list = self.rpn_head.predict(
+            x, batch_data_samples, rescale=False)
+        results = self.roi_head(x, rpn_results_list, batch_data_samples)
         return tuple((r['person_logits'], r['action_logits'], r['bboxes'])
                      for r in results)

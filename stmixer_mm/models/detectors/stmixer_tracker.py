@@ -9,6 +9,10 @@ Everything else is :class:`STMixer`'s (same backbone, neck, query
 generator, decoder, losses and checkpoint names, plus the block's
 ``query_interaction.*`` weights), so an STMixer checkpoint loads into it
 (the block starts as the identity) and the plain detector is unchanged.
+The losses are the decoder's (``STMixerDecoder.loss_stage``) with the
+matching of the carried queries; the per-video inference state is the
+model's :class:`~stmixer_mm.models.trackers.QueryTracker` (``tracker``,
+reset by :meth:`STMixerTracker.reset_tracks`).
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -16,7 +20,7 @@ import torch
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
+from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, OptConfigType
 from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
@@ -24,6 +28,7 @@ from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.track_ids import track_ids_problem
+from ..trackers import QueryTracker
 from .stmixer import STMixer
 
 #: ``track_cfg`` of :class:`STMixerTracker` and its defaults.
@@ -38,30 +43,6 @@ TRACK_CFG_DEFAULTS = dict(
     track_thr=0.4,
     max_lost=2,
     dup_iou_thr=0.7)
-
-
-class _VideoState:
-    """The tracks of the video being predicted."""
-
-    def __init__(self, video: str) -> None:
-        self.video = video
-        self.timestamp = None
-        self.img_shape = None
-        self.next_id = 1
-        self.ids: List[int] = []
-        self.lost: List[int] = []
-        self.spatial: Optional[Tensor] = None  # [1, M, C]
-        self.temporal: Optional[Tensor] = None
-        self.xyzr: Optional[Tensor] = None  # [1, M, 4]
-
-    def new_ids(self, n: int) -> List[int]:
-        ids = list(range(self.next_id, self.next_id + n))
-        self.next_id += n
-        return ids
-
-    @property
-    def num_tracks(self) -> int:
-        return len(self.ids)
 
 
 @MODELS.register_module()
@@ -110,11 +91,11 @@ class STMixerTracker(STMixer):
                  track_cfg: OptConfigType = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.decoder.label_convention != 'ava':
+        if self.roi_head.label_convention != 'ava':
             raise ValueError(
                 'STMixerTracker needs the decoder\'s label_convention '
                 f"'ava' (person score + action scores), got "
-                f"'{self.decoder.label_convention}'")
+                f"'{self.roi_head.label_convention}'")
         cfg = dict(track_cfg or {})
         unknown = sorted(set(cfg) - set(TRACK_CFG_DEFAULTS))
         if unknown:
@@ -130,29 +111,31 @@ class STMixerTracker(STMixer):
             raise ValueError('track_cfg.num_clips must be >= 2 (a sequence '
                              'carries queries from one keyframe to the '
                              f'next), got {self.track_cfg["num_clips"]}')
-        if not 0 <= self.track_cfg['entry_stage'] < self.decoder.num_stages:
+        if not 0 <= self.track_cfg['entry_stage'] < self.roi_head.num_stages:
             raise ValueError(
                 'track_cfg.entry_stage must be a stage of the decoder (0..'
-                f'{self.decoder.num_stages - 1}), got '
+                f'{self.roi_head.num_stages - 1}), got '
                 f'{self.track_cfg["entry_stage"]}')
         if not 0 <= self.track_cfg['drop_prob'] < 1:
             raise ValueError('track_cfg.drop_prob must be in [0, 1), got '
                              f'{self.track_cfg["drop_prob"]}')
         qi = dict(query_interaction)
-        qi.setdefault('hidden_channels', self.decoder.hidden_channels)
-        qi.setdefault('with_temporal', self.decoder.with_temporal_queries)
-        if qi['hidden_channels'] != self.decoder.hidden_channels or \
-                qi['with_temporal'] != self.decoder.with_temporal_queries:
+        qi.setdefault('hidden_channels', self.roi_head.hidden_channels)
+        qi.setdefault('with_temporal', self.roi_head.with_temporal_queries)
+        if qi['hidden_channels'] != self.roi_head.hidden_channels or \
+                qi['with_temporal'] != self.roi_head.with_temporal_queries:
             raise ValueError(
                 'query_interaction must have hidden_channels='
-                f'{self.decoder.hidden_channels} and with_temporal='
-                f'{self.decoder.with_temporal_queries} (the decoder\'s), got '
+                f'{self.roi_head.hidden_channels} and with_temporal='
+                f'{self.roi_head.with_temporal_queries} (the decoder\'s), got '
                 f'{qi["hidden_channels"]} and {qi["with_temporal"]}')
         self.query_interaction = MODELS.build(qi)
-        self._state: Optional[_VideoState] = None
-        #: videos finished since the last reset (a video that comes back
-        #: would restart its tracks without a word)
-        self._done_videos: set = set()
+        #: the per-video inference state (tracks, finished videos)
+        self.tracker = QueryTracker(
+            **{
+                k: self.track_cfg[k]
+                for k in ('birth_thr', 'track_thr', 'max_lost', 'dup_iou_thr')
+            })
 
     # ------------------------------------------------------------------
     # shared
@@ -163,9 +146,9 @@ class STMixerTracker(STMixer):
         """The pyramid (as the decoder reads it) and the learned queries
         of every sample."""
         x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.query_generator.predict(x, batch_data_samples)
-        x = self.decoder.prepare_features(x)
-        xyzr, spatial, temporal = self.decoder.queries_from_proposals(
+        rpn_results_list = self.rpn_head.predict(x, batch_data_samples)
+        x = self.roi_head.prepare_features(x)
+        xyzr, spatial, temporal = self.roi_head.queries_from_proposals(
             rpn_results_list)
         return x, xyzr, spatial, temporal
 
@@ -183,7 +166,7 @@ class STMixerTracker(STMixer):
                                               carried['temporal'],
                                               carried['xyzr'])
             extra = (carried['xyzr'], c_s, c_t)
-        return self.decoder.run_stages(
+        return self.roi_head.run_stages(
             tuple(f[i:i + 1] for f in x),
             xyzr,
             spatial,
@@ -277,7 +260,7 @@ class STMixerTracker(STMixer):
         rest = torch.nonzero(~claimed, as_tuple=False).squeeze(1)
         if len(rest):
             gt_bboxes = get_box_tensor(gt_instances.bboxes)[rest]
-            sub = self.decoder.assigners[stage].assign(
+            sub = self.roi_head.assigners[stage].assign(
                 pred_instances=InstanceData(
                     scores=results['person_logits'][0, :num_learned].detach(),
                     bboxes=results['bboxes'][0, :num_learned].detach()),
@@ -295,7 +278,7 @@ class STMixerTracker(STMixer):
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of every stage and keyframe of the batch's sequences
         (keys as :class:`STMixer`'s, averaged over the keyframes)."""
-        if self.decoder.assigners is None:
+        if self.roi_head.assigners is None:
             raise ValueError('STMixerTracker.loss needs train_cfg (the '
                              'assigner configs)')
         sequences = self.sequences(batch_data_samples)
@@ -303,6 +286,7 @@ class STMixerTracker(STMixer):
         x, xyzr0, spatial0, temporal0 = self._queries(batch_inputs,
                                                       batch_data_samples)
         num_learned = xyzr0.size(1)
+        entry = self.track_cfg['entry_stage']
         losses: Dict[str, Tensor] = {}
         count = 0
         for seq in sequences:
@@ -310,20 +294,26 @@ class STMixerTracker(STMixer):
             for i in seq:
                 results = self._run(x, i, xyzr0, spatial0, temporal0, carried)
                 ids = carried['ids']
+
+                def assign(stage, stage_results, batch_gt_instances,
+                           batch_img_metas):
+                    # the carried queries take part from the entry stage on
+                    tracked = ids if stage >= entry else ids[:0]
+                    return [
+                        self.assign(stage, stage_results,
+                                    batch_gt_instances[0], batch_img_metas[0],
+                                    num_learned, tracked)
+                    ]
+
                 for stage, stage_results in enumerate(results):
-                    self.decoder.check_finite(stage, stage_results)
-                    assign = self.assign(
-                        stage, stage_results, gts[i], metas[i], num_learned,
-                        ids
-                        if stage >= self.track_cfg['entry_stage'] else ids[:0])
-                    stage_losses = self.decoder.stages[stage].loss_and_target(
-                        stage_results, [assign], [gts[i]], [metas[i]])
-                    weight = self.decoder.stage_loss_weights[stage]
-                    for name, value in stage_losses.items():
-                        key = f's{stage}.{name}'
-                        losses[key] = losses.get(key, 0) + value * weight
+                    stage_losses, (assign_result, ) = \
+                        self.roi_head.loss_stage(stage, stage_results,
+                                                 [gts[i]], [metas[i]], assign)
+                    for key, value in stage_losses.items():
+                        losses[key] = losses.get(key, 0) + value
                 count += 1
-                carried = self._carry_matched(results[-1], assign, gts[i])
+                carried = self._carry_matched(results[-1], assign_result,
+                                              gts[i])
         return {k: v / count for k, v in losses.items()}
 
     def _carry_matched(self, last: Dict[str, Tensor], assign: AssignResult,
@@ -346,52 +336,15 @@ class STMixerTracker(STMixer):
     # inference
     # ------------------------------------------------------------------
     def reset_tracks(self) -> None:
-        """Forget the videos tracked so far (the next sample starts one).
-        Called by :meth:`train` too, so every test / validation loop (which
-        switches the model to eval mode) starts afresh."""
-        self._state = None
-        self._done_videos = set()
+        """Forget the videos tracked so far (the next sample starts one):
+        ``self.tracker.reset()``. Called by :meth:`train` too, so every test
+        / validation loop (which switches the model to eval mode) starts
+        afresh."""
+        self.tracker.reset()
 
     def train(self, mode: bool = True):
         self.reset_tracks()
         return super().train(mode)
-
-    def _video_state(self, meta: dict) -> _VideoState:
-        for key in ('video_id', 'timestamp'):
-            if key not in meta:
-                raise ValueError(
-                    f'STMixerTracker.predict needs {key!r} in the metainfo of '
-                    'every sample (meta_keys of PackActionInputs) to carry '
-                    'track queries along a video')
-        video, t = str(meta['video_id']), meta['timestamp']
-        state = self._state
-        if state is None or state.video != video:
-            if video in self._done_videos:
-                raise ValueError(
-                    f'STMixerTracker: video {video!r} came back after '
-                    f'video {state.video!r}: track queries need the '
-                    'keyframes of a video one after another (a sequential, '
-                    'unshuffled test sampler, one process); its tracks '
-                    'would restart silently. Call reset_tracks() to run '
-                    'the videos again')
-            if state is not None:
-                self._done_videos.add(state.video)
-            state = self._state = _VideoState(video)
-        elif t <= state.timestamp:
-            raise ValueError(
-                f'STMixerTracker: video {video!r} came at timestamp {t} after '
-                f'{state.timestamp}: track queries need the keyframes of a '
-                'video in increasing order (a sequential test sampler, one '
-                'process); call reset_tracks() to start the video again')
-        shape = tuple(meta['img_shape'][:2])
-        if state.timestamp is not None and shape != state.img_shape:
-            raise ValueError(
-                f'STMixerTracker: video {video!r} changed its input size from '
-                f'{state.img_shape} to {shape} at timestamp {t}: carried '
-                'boxes are in pixels of the input; resize every keyframe of '
-                'a video to one size')
-        state.timestamp, state.img_shape = t, shape
-        return state
 
     def predict(self,
                 batch_inputs: Tensor,
@@ -408,73 +361,14 @@ class STMixerTracker(STMixer):
                 'process (tools/test.py without a launcher)')
         x, xyzr0, spatial0, temporal0 = self._queries(batch_inputs,
                                                       batch_data_samples)
+        head = self.roi_head.stages[-1]
+        test_cfg = head.parse_test_cfg(self.roi_head.test_cfg)
         results_list = []
         for i, sample in enumerate(batch_data_samples):
-            state = self._video_state(sample.metainfo)
-            carried = dict(
-                spatial=state.spatial,
-                temporal=state.temporal,
-                xyzr=state.xyzr)
-            last = self._run(x, i, xyzr0, spatial0, temporal0, carried)[-1]
+            state = self.tracker.video(sample.metainfo)
+            last = self._run(x, i, xyzr0, spatial0, temporal0,
+                             state.carried())[-1]
             results_list.append(
-                self._track_step(state, last, xyzr0.size(1), sample.metainfo))
+                self.tracker.step(state, last, xyzr0.size(1), sample.metainfo,
+                                  head, test_cfg))
         return self.add_pred_to_datasample(batch_data_samples, results_list)
-
-    def _track_step(self, state: _VideoState, last: Dict[str, Tensor],
-                    num_learned: int, meta: dict) -> InstanceData:
-        cfg = self.track_cfg
-        head = self.decoder.stages[-1]
-        test_cfg = head.parse_test_cfg(self.test_cfg)
-        scores = head.person_scores(last['person_logits'])[0]
-        boxes = last['bboxes'][0]
-        device = scores.device
-        # carried queries: kept, lost (still output) or dropped
-        m = state.num_tracks
-        track_rows = torch.arange(num_learned, num_learned + m, device=device)
-        found = scores[track_rows] >= cfg['track_thr']
-        lost = [0 if f else n + 1 for f, n in zip(found.tolist(), state.lost)]
-        alive = [n <= cfg['max_lost'] for n in lost]
-        rows = [int(r) for r, a in zip(track_rows.tolist(), alive) if a]
-        ids = [d for d, a in zip(state.ids, alive) if a]
-        lost = [n for n, a in zip(lost, alive) if a]
-        # learned queries: births
-        cand = torch.nonzero(
-            scores[:num_learned] >= cfg['birth_thr'],
-            as_tuple=False).squeeze(1)
-        cand = cand[scores[cand].argsort(descending=True)]
-        taken = boxes[rows] if rows else boxes.new_zeros(0, 4)
-        born = []
-        for q in cand.tolist():
-            if len(taken) and float(
-                    bbox_overlaps(boxes[q:q + 1],
-                                  taken).max()) >= cfg['dup_iou_thr']:
-                continue
-            born.append(q)
-            taken = torch.cat([taken, boxes[q:q + 1]])
-        carried_rows = rows + born
-        ids += state.new_ids(len(born))
-        lost += [0] * len(born)
-        out_rows, out_ids = list(carried_rows), list(ids)
-        if not out_rows and test_cfg['num_fallback'] > 0:
-            k = min(test_cfg['num_fallback'], num_learned)
-            out_rows = scores[:num_learned].topk(k).indices.tolist()
-            out_ids = state.new_ids(len(out_rows))
-        # the state for the next keyframe
-        sel = torch.tensor(carried_rows, dtype=torch.long, device=device)
-        temporal = last['temporal_queries']
-        state.ids, state.lost = ids, lost
-        state.spatial = last['spatial_queries'][:, sel]
-        state.temporal = None if temporal is None else temporal[:, sel]
-        state.xyzr = last['xyzr'][:, sel]
-        # outputs, in the format of the decoder's predict
-        sel = torch.tensor(out_rows, dtype=torch.long, device=device)
-        subset = {
-            k: last[k][:, sel]
-            for k in ('person_logits', 'action_logits', 'bboxes')
-        }
-        result = head.predict_ava(
-            subset, [meta],
-            dict(test_cfg, person_threshold=-1.0, num_fallback=0))[0]
-        result.track_ids = torch.tensor(
-            out_ids, dtype=torch.long, device=device)
-        return result

@@ -1,5 +1,5 @@
 """The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.models.task_modules.samplers import PseudoSampler
@@ -368,16 +368,51 @@ class STMixerDecoder(BaseModule):
         all_results = self(x, rpn_results_list)
         losses = dict()
         for stage, stage_results in enumerate(all_results):
-            self.check_finite(stage, stage_results)
-            assign_results = self.assign(stage, stage_results,
-                                         batch_gt_instances, batch_img_metas)
-            stage_losses = self.stages[stage].loss_and_target(
-                stage_results, assign_results, batch_gt_instances,
-                batch_img_metas)
-            weight = self.stage_loss_weights[stage]
-            for name, value in stage_losses.items():
-                losses[f's{stage}.{name}'] = value * weight
+            losses.update(
+                self.loss_stage(stage, stage_results, batch_gt_instances,
+                                batch_img_metas)[0])
         return losses
+
+    def loss_stage(
+        self,
+        stage: int,
+        stage_results: Dict[str, Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        assign: Optional[Callable[..., list]] = None
+    ) -> Tuple[Dict[str, Tensor], list]:
+        """The weighted losses of one stage: its outputs checked finite,
+        matched to the GT, supervised by its stage head.
+
+        Args:
+            stage (int): The stage.
+            stage_results (dict[str, Tensor]): Its outputs (one entry of
+                :meth:`run_stages`).
+            batch_gt_instances (list[InstanceData]): GT of every sample.
+            batch_img_metas (list[dict]): Metainfo of every sample.
+            assign (callable, optional): ``assign(stage, stage_results,
+                batch_gt_instances, batch_img_metas)`` giving one
+                ``AssignResult`` per sample; :meth:`assign` (the stage's
+                Hungarian assigner) by default. ``STMixerTracker`` gives its
+                own matching of the carried queries.
+
+        Returns:
+            tuple[dict[str, Tensor], list]: The losses (keys ``s{stage}.*``,
+            multiplied by ``stage_loss_weights[stage]``) and the assign
+            results.
+        """
+        self.check_finite(stage, stage_results)
+        assign = assign or self.assign
+        assign_results = assign(stage, stage_results, batch_gt_instances,
+                                batch_img_metas)
+        stage_losses = self.stages[stage].loss_and_target(
+            stage_results, assign_results, batch_gt_instances, batch_img_metas)
+        weight = self.stage_loss_weights[stage]
+        losses = {
+            f's{stage}.{name}': value * weight
+            for name, value in stage_losses.items()
+        }
+        return losses, assign_results
 
     # ------------------------------------------------------------------
     # inference

@@ -98,7 +98,7 @@ def _init_args(cfg: dict) -> Tuple[type, set]:
     if isinstance(cls, str):
         cls = MODELS.get(cls)
         if cls is None:
-            raise ValueError(f'query_generator.type={cfg["type"]!r} is not '
+            raise ValueError(f'rpn_head.type={cfg["type"]!r} is not '
                              'registered in mmdet\'s MODELS')
     params = inspect.signature(cls.__init__).parameters
     return cls, {
@@ -130,7 +130,7 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
             source = ('stage_head.action_branches' if name
                       == 'with_temporal_queries' else 'hidden_channels')
             raise ValueError(
-                f'query_generator.{name} ({cfg[name]}) != the decoder\'s '
+                f'rpn_head.{name} ({cfg[name]}) != the decoder\'s '
                 f'{value} (from the decoder\'s {source}); leave it out, the '
                 'detector fills it in')
         cfg[name] = value
@@ -146,7 +146,7 @@ def check_query_generator(query_generator: nn.Module, hidden_channels: int,
         channels = getattr(query_generator, attr, None)
         if channels is not None and channels != hidden_channels:
             raise ValueError(
-                f'query_generator ({name}) gives {channels}-channel queries '
+                f'rpn_head ({name}) gives {channels}-channel queries '
                 f'({attr}), the decoder has hidden_channels='
                 f'{hidden_channels}')
     gives_temporal = bool(
@@ -155,7 +155,7 @@ def check_query_generator(query_generator: nn.Module, hidden_channels: int,
         need = 'need' if with_temporal_queries else 'take no'
         raise ValueError(
             f'the decoder stages have action_branches={tuple(action_branches)}'
-            f' and so {need} temporal queries, but the query_generator '
+            f' and so {need} temporal queries, but the rpn_head '
             f'({name}) gives {"" if gives_temporal else "no "}temporal '
             'queries; ' +
             ("use STMixerQueryGenerator or set action_branches=('spatial',)"

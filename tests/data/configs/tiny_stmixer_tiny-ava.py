@@ -54,8 +54,8 @@ model = dict(
     neck=dict(
         type='STMixerLateralNeck', in_channels=[8, 16, 32, 64],
         out_channels=C),
-    query_generator=dict(type='STMixerQueryGenerator', num_queries=10),
-    decoder=dict(
+    rpn_head=dict(type='STMixerQueryGenerator', num_queries=10),
+    roi_head=dict(
         type='STMixerDecoder',
         num_stages=2,
         stage_loss_weights=[1.0, 1.0],
@@ -91,15 +91,20 @@ model = dict(
             loss_action=dict(
                 type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
     train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+        rpn=None,
+        rcnn=dict(
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='ClassificationCost', weight=2.0),
+                    dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
+                ]))),
     test_cfg=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+        rpn=None,
+        rcnn=dict(
+            person_threshold=0.6, num_fallback=3,
+            multiply_person_score=False)),
     data_preprocessor=dict(
         type='STMixerDataPreprocessor',
         pad_size_divisor=32,

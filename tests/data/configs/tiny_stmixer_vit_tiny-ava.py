@@ -37,7 +37,7 @@ model = dict(
         in_channels=32,
         out_channels=64,
         scales=(4, 2, 1, 0.5)),
-    decoder=dict(
+    roi_head=dict(
         stage_head=dict(sampling_mixing=dict(temporal_points=clip_len // 2))))
 
 train_pipeline = [

@@ -53,6 +53,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
 from stmixer_mm.registry import MODELS
 
 HERE = Path(__file__).resolve().parent
@@ -66,16 +67,16 @@ def model_cfgs() -> Dict[str, dict]:
         str(ROOT / 'tests/data/configs/tiny_stmixer_tiny-ava.py')).model
     tiny = tiny.to_dict()
     focal = copy.deepcopy(tiny)
-    focal['decoder']['stage_head']['loss_person'] = dict(
+    focal['roi_head']['stage_head']['loss_person'] = dict(
         type='FocalLoss',
         use_sigmoid=True,
         gamma=2.0,
         alpha=0.25,
         loss_weight=2.0)
-    focal['train_cfg']['assigner']['match_costs'][0] = dict(
+    focal['train_cfg']['rcnn']['assigner']['match_costs'][0] = dict(
         type='FocalLossCost', weight=2.0)
     spatial = copy.deepcopy(tiny)
-    spatial['decoder']['stage_head']['action_branches'] = ('spatial', )
+    spatial['roi_head']['stage_head']['action_branches'] = ('spatial', )
 
     vit = Config.fromfile(
         str(ROOT / 'configs/_base_/models/stmixer_vit-base-p16.py')).model
@@ -83,9 +84,9 @@ def model_cfgs() -> Dict[str, dict]:
     vit['backbone'].update(
         embed_dims=64, depth=1, num_heads=2, drop_path_rate=0.0)
     vit['neck'].update(in_channels=64, out_channels=32)
-    vit['query_generator'].update(num_queries=8)
-    vit['decoder'].update(num_stages=2)
-    vit['decoder']['stage_head'].update(
+    vit['rpn_head'].update(num_queries=8)
+    vit['roi_head'].update(num_stages=2)
+    vit['roi_head']['stage_head'].update(
         hidden_channels=32, feedforward_channels=64, num_actions=80)
     return dict(
         tiny_ava=tiny,
@@ -157,19 +158,36 @@ def weight_stats(state_dict: dict) -> Dict[str, Tuple[float, float]]:
     return stats
 
 
+#: the fixture's names of the keys renamed since it was written (current
+#: -> pinned): STMixer took mmdet's TwoStageDetector names, ``rpn_head.*``
+#: was ``query_generator.*`` and ``roi_head.*`` was ``decoder.*``
+#: (``stmixer_mm.models.detectors.stmixer.LEGACY_PREFIXES``)
+PINNED_PREFIXES = tuple((new, old) for old, new in LEGACY_PREFIXES)
+
+
+def pinned_name(key: str) -> str:
+    """The name under which the fixture pins the state-dict key ``key``."""
+    for new, old in PINNED_PREFIXES:
+        if key.startswith(new):
+            return old + key[len(new):]
+    return key
+
+
 def seeded_state_dict(model: torch.nn.Module,
                       stats: Dict[str, Tuple[float, float]]) -> dict:
     """The model's state dict with every floating tensor refilled from
-    ``stats`` with a generator seeded by the CRC32 of its key."""
+    ``stats`` with a generator seeded by the CRC32 of its key (``stats``
+    and the seed use the pinned name of the key, :func:`pinned_name`)."""
     state_dict = dict()
     for k, v in model.state_dict().items():
-        if k not in stats:
+        name = pinned_name(k)
+        if name not in stats:
             state_dict[k] = v.clone()
             continue
-        mean, std = stats[k]
+        mean, std = stats[name]
         if mean == 0.0 and std == 0.0:
             std = ZERO_STD
-        g = torch.Generator().manual_seed(zlib.crc32(k.encode()))
+        g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
         noise = torch.randn(v.shape, generator=g, dtype=torch.float64)
         state_dict[k] = (mean + std * noise).to(v.dtype)
     return state_dict
@@ -223,12 +241,17 @@ def config_params() -> Dict[str, List[Tuple[str, Tuple[int, ...]]]]:
 
 
 def main() -> None:
-    fixture = dict(models=dict(), config_params=config_params())
+    fixture = dict(
+        models=dict(),
+        config_params={
+            path: [(pinned_name(k), shape) for k, shape in params]
+            for path, params in config_params().items()
+        })
     for name, cfg in model_cfgs().items():
         torch.manual_seed(0)
         model = build(cfg)
         model.init_weights()
-        init_state = model.state_dict()
+        init_state = {pinned_name(k): v for k, v in model.state_dict().items()}
         stats = weight_stats(init_state)
         state_dict = seeded_state_dict(model, stats)
         entry = dict(

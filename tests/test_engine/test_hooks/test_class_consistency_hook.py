@@ -25,7 +25,7 @@ class ValidatedAVADataset(TubeDataset):
 
 def _model(num_actions, convention='ava'):
     return types.SimpleNamespace(
-        decoder=types.SimpleNamespace(
+        roi_head=types.SimpleNamespace(
             num_actions=num_actions, label_convention=convention))
 
 

@@ -125,7 +125,7 @@ def test_prepare_for_inference_keeps_the_detectors_predictions():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.3, 2.0)
-        for p in model.decoder.parameters():
+        for p in model.roi_head.parameters():
             if p.dim() > 1:
                 p.add_(torch.randn_like(p) * 0.01)
     model.eval()

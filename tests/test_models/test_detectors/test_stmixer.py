@@ -35,8 +35,8 @@ MODEL = dict(
     neck=dict(
         type='STMixerLateralNeck', in_channels=[8, 16, 32, 64],
         out_channels=C),
-    query_generator=dict(type='STMixerQueryGenerator', num_queries=10),
-    decoder=dict(
+    rpn_head=dict(type='STMixerQueryGenerator', num_queries=10),
+    roi_head=dict(
         type='STMixerDecoder',
         num_stages=2,
         stage_loss_weights=[1.0, 1.0],
@@ -72,15 +72,20 @@ MODEL = dict(
             loss_action=dict(
                 type='CrossEntropyLoss', use_sigmoid=True, loss_weight=24.0))),
     train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+        rpn=None,
+        rcnn=dict(
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='ClassificationCost', weight=2.0),
+                    dict(type='BBoxL1Cost', weight=2.0, box_format='xyxy'),
+                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
+                ]))),
     test_cfg=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+        rpn=None,
+        rcnn=dict(
+            person_threshold=0.6, num_fallback=3,
+            multiply_person_score=False)),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         _scope_='mmaction',
@@ -158,22 +163,22 @@ def test_backprop_reaches_every_parameter():
     # boxes, so the IoF bias is one constant per row, which softmax ignores:
     # iof_tau gets only float rounding noise.
     for k in range(2):
-        assert params[f'decoder.stages.{k}.iof_tau'].grad.abs().max() < 1e-6
+        assert params[f'roi_head.stages.{k}.iof_tau'].grad.abs().max() < 1e-6
 
     # once fc_reg has moved, the regression trunk and the IoF temperatures
     # of the later stages learn too
     model.zero_grad()
     with torch.no_grad():
-        for stage in model.decoder.stages:
+        for stage in model.roi_head.stages:
             stage.fc_reg.weight.normal_(std=0.01)
     sum(model.loss(clip(1), samples).values()).backward()
     for n, p in params.items():
         if '.reg_fcs.' in n:
             assert p.grad.abs().max() > 0, n
-    assert params['decoder.stages.1.iof_tau'].grad.abs().max() > 1e-6
+    assert params['roi_head.stages.1.iof_tau'].grad.abs().max() > 1e-6
     # stage 0 always starts from the whole frame for every query, so its
     # iof_tau never matters (as in the official model)
-    assert params['decoder.stages.0.iof_tau'].grad.abs().max() < 1e-6
+    assert params['roi_head.stages.0.iof_tau'].grad.abs().max() < 1e-6
 
 
 def test_predict_ava_format_and_metric():
@@ -231,13 +236,13 @@ def test_forward_modes_through_data_preprocessor():
 def test_sigmoid_person_variant():
     torch.manual_seed(0)
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['loss_person'] = dict(
+    cfg['roi_head']['stage_head']['loss_person'] = dict(
         type='FocalLoss',
         use_sigmoid=True,
         gamma=2.0,
         alpha=0.25,
         loss_weight=2.0)
-    cfg['train_cfg']['assigner']['match_costs'][0] = dict(
+    cfg['train_cfg']['rcnn']['assigner']['match_costs'][0] = dict(
         type='FocalLossCost', weight=2.0)
     model = build(cfg)
     losses = model.loss(
@@ -253,7 +258,7 @@ def test_sigmoid_person_variant():
 
 def test_activation_checkpointing_is_used():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['with_cp'] = True
+    cfg['roi_head']['with_cp'] = True
     model = build(cfg)
     model.train()
     target = 'stmixer_mm.models.roi_heads.stmixer_decoder.checkpoint'
@@ -265,13 +270,13 @@ def test_activation_checkpointing_is_used():
 
 def test_settings_that_must_agree():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['sampling_mixing']['temporal_points'] = 8
+    cfg['roi_head']['stage_head']['sampling_mixing']['temporal_points'] = 8
     model = build(cfg)
     with pytest.raises(ValueError, match='temporal_points'):
         model._forward(clip(1))
 
     cfg = copy.deepcopy(MODEL)
-    cfg['query_generator']['hidden_channels'] = 32
+    cfg['rpn_head']['hidden_channels'] = 32
     with pytest.raises(ValueError, match='hidden_channels'):
         MODELS.build(cfg)
 
@@ -290,15 +295,89 @@ def test_settings_that_must_agree():
 
 def test_temporal_branch_off_builds_matching_query_generator():
     cfg = copy.deepcopy(MODEL)
-    cfg['decoder']['stage_head']['action_branches'] = ('spatial', )
+    cfg['roi_head']['stage_head']['action_branches'] = ('spatial', )
     model = build(cfg)
-    assert model.query_generator.with_temporal_queries is False
+    assert model.rpn_head.with_temporal_queries is False
     assert not any('temporal' in name
-                   for name, _ in model.query_generator.named_parameters())
+                   for name, _ in model.rpn_head.named_parameters())
     model.train()
     losses = model.loss(clip(1), [sample([[4., 4., 40., 60.]], [[2]])])
     assert all(torch.isfinite(v) for v in losses.values())
     # an explicit, contradicting setting is an error
-    cfg['query_generator']['with_temporal_queries'] = True
+    cfg['rpn_head']['with_temporal_queries'] = True
     with pytest.raises(ValueError, match='with_temporal_queries'):
         MODELS.build(cfg)
+
+
+def test_mmdet_two_stage_contract():
+    """STMixer is an mmdet TwoStageDetector: the query generator is its
+    rpn_head, the decoder its roi_head, train_cfg / test_cfg have mmdet's
+    rpn / rcnn sections and the rcnn part reaches the decoder."""
+    from mmdet.models.detectors import TwoStageDetector
+    model = build()
+    assert isinstance(model, TwoStageDetector)
+    assert model.with_rpn and model.with_roi_head
+    assert type(model.rpn_head).__name__ == 'STMixerQueryGenerator'
+    assert type(model.roi_head).__name__ == 'STMixerDecoder'
+    assert model.test_cfg.rpn is None
+    assert model.roi_head.test_cfg['person_threshold'] == 0.6
+    assert len(model.roi_head.assigners) == 2
+    # the decoder is registered (and so initialised) before the generator
+    assert [n for n, _ in model.named_children()
+            ][-2:] == ['roi_head', 'rpn_head']
+
+
+@pytest.mark.parametrize('old,new', [('query_generator', 'rpn_head'),
+                                     ('decoder', 'roi_head')])
+def test_old_config_keys_are_refused_with_the_new_ones(old, new):
+    cfg = copy.deepcopy(MODEL)
+    cfg[old] = cfg.pop(new)
+    with pytest.raises(ValueError, match=f'model.{old} is now model.{new}'):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('key', ['train_cfg', 'test_cfg'])
+def test_flat_train_and_test_cfg_are_refused(key):
+    cfg = copy.deepcopy(MODEL)
+    cfg[key] = cfg[key]['rcnn']
+    with pytest.raises(
+            ValueError,
+            match=rf'{key}=dict\(rpn=None, rcnn=dict\(...\)\)') as err:
+        MODELS.build(cfg)
+    assert f'model.{key}.rcnn.' in str(err.value)
+
+
+def test_checkpoints_with_older_names_load():
+    """query_generator.* / decoder.* (official checkpoints converted by
+    earlier versions, this project's older checkpoints) load strictly into
+    rpn_head.* / roi_head.*, through _load_from_state_dict, and pass the
+    checkpoint checks."""
+    from mmengine.runner.checkpoint import load_state_dict
+
+    from stmixer_mm.engine.checkpoint import state_dict_mismatches
+    torch.manual_seed(0)
+    src = build()
+    old = {}
+    for k, v in src.state_dict().items():
+        k = k.replace('rpn_head.', 'query_generator.',
+                      1) if k.startswith('rpn_head.') else k
+        k = k.replace('roi_head.', 'decoder.',
+                      1) if k.startswith('roi_head.') else k
+        old[k] = v
+    assert any(k.startswith('decoder.stages.') for k in old)
+    assert any(k.startswith('query_generator.') for k in old)
+    torch.manual_seed(1)
+    dst = build()
+    assert not torch.equal(dst.rpn_head.init_spatial_queries.weight,
+                           src.rpn_head.init_spatial_queries.weight)
+    dst.load_state_dict(dict(old), strict=True)
+    for k, v in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[k], v), k
+    # mmengine's loader (load_checkpoint / load_from) goes the same way
+    torch.manual_seed(1)
+    dst = build()
+    load_state_dict(dst, dict(old), strict=True)
+    assert torch.equal(dst.roi_head.stages[1].fc_action.weight,
+                       src.roi_head.stages[1].fc_action.weight)
+    mismatch = state_dict_mismatches(dst, dict(old))
+    assert not any(mismatch.values()), mismatch

@@ -159,7 +159,7 @@ def test_training_step_uses_track_ids_and_learns():
 
 def _forced(model, person_logit):
     """Make every query's person score ``softmax([l, 0])[0]``."""
-    fc = model.decoder.stages[-1].fc_person_cls
+    fc = model.roi_head.stages[-1].fc_person_cls
     torch.nn.init.zeros_(fc.weight)
     fc.bias.data = torch.tensor([person_logit, 0.0])
 
@@ -238,3 +238,48 @@ def test_carried_queries_join_at_the_entry_stage(entry):
     assert sizes == [10 + 3 * (k >= entry) for k in range(2)]
     with pytest.raises(ValueError, match='entry_stage'):
         build(dict(TRACKER, track_cfg=dict(entry_stage=2)))
+
+
+def test_the_tracking_state_is_a_tracker_object_with_reset():
+    """The per-video state lives in the model's QueryTracker (as mmdet's
+    MOT models own a tracker): reset() forgets the current video and the
+    finished ones, so a video may run again from track id 1."""
+    from stmixer_mm.models.trackers import QueryTracker
+    model = build(dict(TRACKER, track_cfg=dict(num_clips=2, birth_thr=0.6)))
+    assert isinstance(model.tracker, QueryTracker)
+    assert model.tracker.birth_thr == 0.6
+    model.eval()
+    _forced(model, 5.0)
+    clip = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        first = model.predict(clip, [sample([], [], 'v', 1)])[0]
+        model.predict(clip, [sample([], [], 'w', 1)])
+    assert model.tracker.current.video == 'w'
+    assert model.tracker.done_videos == {'v'}
+    assert model.tracker.current.num_tracks > 0
+    model.tracker.reset()
+    assert model.tracker.current is None and not model.tracker.done_videos
+    with torch.no_grad():  # 'v' again: no "came back" error, ids anew
+        again = model.predict(clip, [sample([], [], 'v', 1)])[0]
+    assert again.pred_instances.track_ids.tolist() == \
+        first.pred_instances.track_ids.tolist()
+    # the model's reset_tracks() (called by the inferencers) is reset()
+    model.reset_tracks()
+    assert model.tracker.current is None
+
+
+def test_training_reuses_the_decoder_stage_loss():
+    """STMixerTracker.loss takes every stage's losses from
+    STMixerDecoder.loss_stage (one call per stage and keyframe)."""
+    from unittest import mock
+    model = build()
+    model.train()
+    box = [[10., 8., 40., 60.]]
+    batch = [sample(box, [4], 'a', 1), sample(box, [4], 'a', 3)]
+    with mock.patch.object(
+            model.roi_head, 'loss_stage',
+            wraps=model.roi_head.loss_stage) as loss_stage:
+        losses = model.loss(torch.randn(2, 3, 4, 64, 64), batch)
+    assert loss_stage.call_count == 2 * 2
+    assert [c.args[0] for c in loss_stage.call_args_list] == [0, 1, 0, 1]
+    assert all(torch.isfinite(v) for v in losses.values())

@@ -171,13 +171,13 @@ def test_stmixer_with_embedding_rpn_head_as_query_generator():
     tiny = Config.fromfile(
         str(DATA.parent / 'configs' / 'tiny_stmixer_tiny-ava.py')).model
     cfg = tiny.to_dict()
-    cfg['query_generator'] = dict(type='EmbeddingRPNHead', num_proposals=6)
-    cfg['decoder']['stage_head']['action_branches'] = ('spatial', )
+    cfg['rpn_head'] = dict(type='EmbeddingRPNHead', num_proposals=6)
+    cfg['roi_head']['stage_head']['action_branches'] = ('spatial', )
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.init_weights()
-    assert type(model.query_generator).__name__ == 'EmbeddingRPNHead'
-    assert model.query_generator.proposal_feature_channel == 64
+    assert type(model.rpn_head).__name__ == 'EmbeddingRPNHead'
+    assert model.rpn_head.proposal_feature_channel == 64
 
     s = ActionDataSample()
     s.set_metainfo(dict(img_shape=(64, 64)))
@@ -191,7 +191,7 @@ def test_stmixer_with_embedding_rpn_head_as_query_generator():
     assert len(losses) == 4 * 2
     sum(losses.values()).backward()
     # the learned proposal boxes and features get gradients
-    for p in model.query_generator.parameters():
+    for p in model.rpn_head.parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():

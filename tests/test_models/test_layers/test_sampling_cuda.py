@@ -120,7 +120,7 @@ def _tiny_model():
     model = MODELS.build(cfg.model)
     model.init_weights()
     with torch.no_grad():
-        for p in model.decoder.parameters():
+        for p in model.roi_head.parameters():
             if p.dim() > 1:
                 p.add_(torch.randn_like(p) * 0.01)
     return model.cuda()

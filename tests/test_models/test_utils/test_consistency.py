@@ -130,12 +130,12 @@ def detector(query_generator, branches=('spatial', 'temporal'), **kwargs):
                 type='STMixerLateralNeck',
                 in_channels=[8, 16, 32, 64],
                 out_channels=kwargs.pop('neck_channels', C)),
-            query_generator=query_generator,
-            decoder=dict(
+            rpn_head=query_generator,
+            roi_head=dict(
                 type='STMixerDecoder',
                 num_stages=1,
                 stage_head=dict(STAGE, action_branches=branches)),
-            train_cfg=dict(assigner=assigner('ClassificationCost')),
+            train_cfg=dict(rcnn=dict(assigner=assigner('ClassificationCost'))),
             **kwargs))
 
 
@@ -150,7 +150,7 @@ def test_detector_checks_query_generator_and_neck():
     # its channels are filled in like STMixerQueryGenerator's
     model = detector(
         dict(type='EmbeddingRPNHead', num_proposals=4), branches=('spatial', ))
-    assert model.query_generator.proposal_feature_channel == C
+    assert model.rpn_head.proposal_feature_channel == C
     with pytest.raises(ValueError, match='proposal_feature_channel'):
         detector(
             dict(
@@ -166,8 +166,9 @@ def test_train_and_test_cfg_belong_to_the_detector():
         _scope_='mmdet',
         backbone=dict(type='mmaction.ResNet3dSlowOnly', depth=18),
         neck=dict(type='STMixerLateralNeck', in_channels=[8], out_channels=C),
-        query_generator=dict(type='STMixerQueryGenerator'),
-        decoder=dict(type='STMixerDecoder', stage_head=STAGE, test_cfg=dict()))
+        rpn_head=dict(type='STMixerQueryGenerator'),
+        roi_head=dict(
+            type='STMixerDecoder', stage_head=STAGE, test_cfg=dict()))
     with pytest.raises(ValueError, match='on the detector'):
         MODELS.build(cfg)
 

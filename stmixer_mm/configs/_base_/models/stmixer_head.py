@@ -4,7 +4,7 @@
 # Hungarian assigner's costs, person threshold 0.6 and the padding data
 # preprocessor. A model base imports this file and updates `model` with its
 # backbone, its neck and the T of its pyramid
-# (decoder.stage_head.sampling_mixing.temporal_points).
+# (roi_head.stage_head.sampling_mixing.temporal_points).
 from mmdet.models.losses import CrossEntropyLoss, GIoULoss, L1Loss
 from mmdet.models.task_modules import (BBoxL1Cost, ClassificationCost,
                                        HungarianAssigner, IoUCost)
@@ -21,8 +21,8 @@ from stmixer_mm.models.layers import AdaptiveMixing
 model = dict(
     type=STMixer,
     _scope_='mmdet',
-    query_generator=dict(type=STMixerQueryGenerator, num_queries=100),
-    decoder=dict(
+    rpn_head=dict(type=STMixerQueryGenerator, num_queries=100),
+    roi_head=dict(
         type=STMixerDecoder,
         num_stages=6,  # every stage supervised with weight 1
         featmap_strides=[4, 8, 16, 32],
@@ -59,16 +59,23 @@ model = dict(
             loss_iou=dict(type=GIoULoss, loss_weight=2.0),
             loss_action=dict(
                 type=CrossEntropyLoss, use_sigmoid=True, loss_weight=24.0))),
+    # mmdet's two-stage layout: nothing for the query generator (rpn), the
+    # decoder's (rcnn) Hungarian assigner and test settings
     train_cfg=dict(
-        assigner=dict(
-            type=HungarianAssigner,
-            match_costs=[
-                dict(type=ClassificationCost, weight=2.0),
-                dict(type=BBoxL1Cost, weight=2.0, box_format='xyxy'),
-                dict(type=IoUCost, iou_mode='giou', weight=2.0)
-            ])),
+        rpn=None,
+        rcnn=dict(
+            assigner=dict(
+                type=HungarianAssigner,
+                match_costs=[
+                    dict(type=ClassificationCost, weight=2.0),
+                    dict(type=BBoxL1Cost, weight=2.0, box_format='xyxy'),
+                    dict(type=IoUCost, iou_mode='giou', weight=2.0)
+                ]))),
     test_cfg=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+        rpn=None,
+        rcnn=dict(
+            person_threshold=0.6, num_fallback=3,
+            multiply_person_score=False)),
     # 0.45 / 0.225 on 0..1 RGB
     data_preprocessor=dict(
         # ActionDataPreprocessor + zero padding (after normalisation) of

@@ -34,5 +34,5 @@ model.update(
             type=STMixerLateralNeck,
             in_channels=[256, 512, 1024, 2048],
             out_channels=256),
-        decoder=dict(stage_head=dict(sampling_mixing=dict(
-            temporal_points=4)))))
+        roi_head=dict(
+            stage_head=dict(sampling_mixing=dict(temporal_points=4)))))

@@ -36,8 +36,8 @@ model.update(
             in_channels=768,
             out_channels=256,
             scales=(4, 2, 1, 0.5)),
-        decoder=dict(stage_head=dict(sampling_mixing=dict(
-            temporal_points=8)))))
+        roi_head=dict(
+            stage_head=dict(sampling_mixing=dict(temporal_points=8)))))
 
 # Activation checkpointing of the 12 transformer blocks, as the official
 # ViT-B training (mmengine's Runner wraps these sub-modules' forward in

@@ -2,7 +2,7 @@
 (FSDP), with and without activation checkpointing: an estimate from
 numbers counted on the built models.
 
-    python tools/analysis_tools/capacity_table.py [--gpus 8 16 64]
+    python tools/experiments/capacity_table.py [--gpus 8 16 64]
         [--gpu-mem 80] [--tflops 312] [--mfu 0.35] [--markdown]
 
 Counted (every model is built from its config on the meta device, so no
@@ -14,7 +14,7 @@ data preprocessor pads it; ViT-g: 16 x 308 x 392):
   neck, query generator, decoder);
 - FLOPs of the forward pass (backbone, neck, 6 decoder stages) with
   PyTorch's ``FlopCounterMode`` and this repository's formulas for the
-  sampling (tools/analysis_tools/get_flops.py);
+  sampling (stmixer_mm.utils.flops, as tools/analysis_tools/get_flops.py);
 - activation bytes: every tensor autograd saves for the backward pass
   (``saved_tensors_hooks``), weights excluded, views counted once, split
   into those saved inside the ViT blocks and the rest; and the input of a
@@ -50,7 +50,6 @@ Every row is an estimate; no GPU was used. Measured rows replace them
 where a GPU is available (``tools/analysis_tools/benchmark_model.py``).
 """
 import argparse
-import importlib.util
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
@@ -60,6 +59,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
+
+from stmixer_mm.utils.flops import sampling_flop_mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'stmixer')
@@ -80,15 +81,6 @@ BACKBONES = {
 CLIPS_PER_EPOCH = 23048 * 8
 EPOCHS = 12
 GiB = 1024**3
-
-
-def _get_flops_module():
-    spec = importlib.util.spec_from_file_location(
-        '_stmixer_get_flops',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'get_flops.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def build_on_meta(config: str) -> nn.Module:
@@ -114,7 +106,6 @@ def count(model: nn.Module,
     """Parameters, forward FLOPs and saved-activation bytes of one clip."""
     from mmaction.structures import ActionDataSample
     from torch.utils.flop_counter import FlopCounterMode
-    flops_mod = _get_flops_module()
     divisor = int(model.data_preprocessor.pad_size_divisor or 1)
     h, w = (-(-v // divisor) * divisor for v in hw)
     blocks = list(model.backbone.blocks)
@@ -149,7 +140,7 @@ def count(model: nn.Module,
     ds.set_metainfo(dict(img_shape=(h, w), pad_shape=(h, w)))
     x = torch.randn(1, 3, frames, h, w, device='meta')
     counter = FlopCounterMode(
-        display=False, depth=4, custom_mapping=flops_mod._custom_mapping())
+        display=False, depth=4, custom_mapping=sampling_flop_mapping())
     model.train()
     try:
         with counter, torch.autograd.graph.saved_tensors_hooks(
@@ -223,8 +214,8 @@ def table(args) -> List[dict]:
         model = build_on_meta(osp.join(CFG, config))
         hw = (308, 392) if 'p14' in config else (288, 384)
         c = count(model, hw)
-        c['decoder_params'] = sum(p.numel() for m in (model.decoder,
-                                                      model.query_generator)
+        c['decoder_params'] = sum(p.numel()
+                                  for m in (model.roi_head, model.rpn_head)
                                   for p in m.parameters())
         for gpus in args.gpus:
             for sharded in (False, True):

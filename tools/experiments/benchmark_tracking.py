@@ -28,11 +28,11 @@ Example (the table in docs/en/tracking.md)::
 
     # train both from scratch (or give --linking-checkpoint /
     # --tracking-checkpoint to test trained ones) and test them
-    python tools/analysis_tools/benchmark_tracking.py --seed 0 \
+    python tools/experiments/benchmark_tracking.py --seed 0 \
         --data-dir data/tubes_seed0 --out work_dirs/tracking/seed0.json
-    python tools/analysis_tools/benchmark_tracking.py \
+    python tools/experiments/benchmark_tracking.py \
         --aggregate work_dirs/tracking/seed*.json
-    python tools/analysis_tools/benchmark_tracking.py --measure 8
+    python tools/experiments/benchmark_tracking.py --measure 8
 
 It is a benchmark, not a test: it takes an hour on a CPU.
 """
@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import pickle
 import resource
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
-from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.benchmarks.tracking import subset_gt
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
@@ -106,18 +105,6 @@ def parse_args(argv=None):
     if bad:
         parser.error(f'unknown --variants {bad}; choose from {list(CONFIGS)}')
     return args
-
-
-def subset_gt(ann_file: str, num_videos: int, out_file: str) -> str:
-    """A copy of an ACT pickle whose test split is its first
-    ``num_videos`` test videos (0: the whole split)."""
-    gt = load_pickle(ann_file, 'numpy', 'ACT ground-truth file')
-    if num_videos:
-        gt['test_videos'] = [list(gt['test_videos'][0][:num_videos])]
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    with open(out_file, 'wb') as f:
-        pickle.dump(gt, f)
-    return out_file
 
 
 def metric_cfgs(ann_file: str, variant: str) -> list:

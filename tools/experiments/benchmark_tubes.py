@@ -15,10 +15,10 @@ with uniformly random class scores on
 
 Example (the numbers in configs/stmixer_tubes/README.md)::
 
-    python tools/analysis_tools/benchmark_tubes.py --threads 1 --seed 0 \
+    python tools/experiments/benchmark_tubes.py --threads 1 --seed 0 \
         --out work_dirs/benchmark_tubes/seed0.json
     # mean and spread of several runs (their --out files), no training:
-    python tools/analysis_tools/benchmark_tubes.py \
+    python tools/experiments/benchmark_tubes.py \
         --aggregate work_dirs/benchmark_tubes/seed*.json
 
 It is a benchmark, not a test: it takes minutes.

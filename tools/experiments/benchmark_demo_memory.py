@@ -1,6 +1,6 @@
 """Peak memory of the offline demo against the length of the video.
 
-    python tools/analysis_tools/benchmark_demo_memory.py [--lengths 5 60]
+    python tools/experiments/benchmark_demo_memory.py [--lengths 5 60]
         [--fps 10] [--stride 10] [--size 1920x1080] [--demo tools/demo.py]
         [--work-dir DIR] [--keep]
 

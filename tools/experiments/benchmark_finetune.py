@@ -20,7 +20,7 @@ so the configs' relative ``data/...`` paths are the generated sets), one
 OpenMP thread unless ``--threads``. It is a benchmark, not a test: it takes
 many minutes on a CPU. Example::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_finetune.py \
+    OMP_NUM_THREADS=1 python tools/experiments/benchmark_finetune.py \
         --work-dir work_dirs/benchmark_finetune | tee finetune_curve.txt
 
 Phases whose outputs exist in the work dir are reused (delete the work dir

@@ -1,0 +1,330 @@
+"""Speed and memory of the STMixer decoder: fast path vs reference sampling
+(the library of ``tools/analysis_tools/benchmark_decoder.py``).
+
+:func:`benchmark_decoder` builds the decoder of ``CONFIG`` (default: the
+official ViT-B config, 6 stages, 100 queries, C=256, P=32, G=4, T=8) twice with
+the same weights: the current fast path (``sampling_cfg.impl='auto'``: the
+pyramid laid out once per forward, both feature means read directly from it)
+and the same decoder with ``impl='reference'`` (the official operator, one
+``grid_sample`` per level and stage; the official-equivalent path). The inputs
+are what the neck gives for a ``--input-size`` clip: maps ``[B, C, T, H/s,
+W/s]`` at strides 4, 8, 16, 32, boxes spread over the frame, random queries.
+
+Measured, interleaved (fast, reference, reference, fast, ...) and reported
+as medians of ``--repeats`` runs after ``--warmup``:
+
+* ``inference``: ``run_stages`` under ``torch.no_grad()``;
+* ``training``: ``run_stages`` with gradients, a fixed random projection of
+  every stage's person logits, action logits and boxes as the loss (the
+  Hungarian matching and the losses cost the same on both paths and are
+  left out), backward into the parameters, the queries and the maps;
+* ``peak``: memory allocated at the peak of one run, above what was held
+  before (CPU: allocation events of ``torch.profiler``; CUDA:
+  ``max_memory_allocated``);
+* ``max|diff|``: the largest deviation of the fast path's outputs (boxes,
+  person and action logits of every stage) from the reference's.
+
+Then ``torch.profiler`` tables (top ops by self time) of the fast path's
+inference and training step, the share of the dense GEMMs (``addmm``,
+``mm``, ``bmm``, ``baddbmm``: the adaptive-mixing parameter generators and
+output projections, FFNs, attention) and the ratio to the reference that
+removing everything else would give (the floor). ``--bf16`` adds the fast
+path under ``torch.autocast(dtype=torch.bfloat16)`` (inference) with its
+largest deviation from fp32 in boxes (pixels) and scores. On a CPU shared
+with other work ``--threads 1`` gives steadier numbers; note the load
+(``uptime``) with the numbers.
+"""
+import copy
+import statistics
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from torch import Tensor
+from torch.profiler import ProfilerActivity, profile
+
+from stmixer_mm.utils.benchmark import (format_table, load_average,
+                                        peak_memory, quiet_init, synchronize)
+
+DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
+                  '8xb1-16x4x1-12e-adamw_ava22-rgb.py')
+#: dense matrix products (their self time is the floor of the decoder)
+GEMM_OPS = ('aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm',
+            'aten::addbmm', 'aten::_addmm_activation')
+#: the weighted gathers of the pytorch sampler (the bilinear reads
+#: themselves, and their backward: scatter into the table, weight
+#: gradients), counted with their children
+GATHER_OPS = ('aten::_embedding_bag_forward_only', 'aten::_embedding_bag',
+              'aten::_embedding_bag_per_sample_weights_backward',
+              'aten::_embedding_bag_dense_backward')
+
+
+def build_decoders(cfg_path: str, device: torch.device):
+    """The config's decoder with ``impl='auto'`` and with
+    ``impl='reference'``, same weights, and its number of queries."""
+    import stmixer_mm  # noqa: F401  (registers the modules)
+    from stmixer_mm.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(cfg_path)
+    dec_cfg = cfg.model.roi_head
+    dec_cfg.pop('train_cfg', None)
+    dec_cfg.pop('test_cfg', None)
+    decoders = {}
+    for name, impl in (('fast', 'auto'), ('reference', 'reference')):
+        c = copy.deepcopy(dec_cfg)
+        block = c.stage_head.sampling_mixing
+        sampling = dict(block.get('sampling_cfg', {}))
+        sampling['impl'] = impl
+        block.sampling_cfg = sampling
+        decoders[name] = MODELS.build(c).to(device)
+    torch.manual_seed(0)
+    with quiet_init():
+        decoders['fast'].init_weights()
+    # the box regressor and the mixing generators start at zero: perturb
+    # every weight a little so that every part of the decoder acts
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in decoders['fast'].parameters():
+            if p.dim() > 1:
+                p.add_(torch.randn(p.shape, generator=g).to(p.device) * 0.01)
+    decoders['reference'].load_state_dict(decoders['fast'].state_dict())
+    num_queries = cfg.model.rpn_head.get('num_queries', 100)
+    return decoders, num_queries
+
+
+def make_inputs(decoder, batch: int, input_hw: Sequence[int], num_queries: int,
+                device: torch.device,
+                seed: int) -> Tuple[List[Tensor], Tensor, Tensor, Tensor]:
+    """Pyramid ``[B, C, T, H/s, W/s]``, boxes xyzr ``[B, N, 4]`` and the
+    spatial / temporal queries ``[B, N, C]``."""
+    from stmixer_mm.models.task_modules import xyxy2xyzr
+    g = torch.Generator().manual_seed(seed)
+    H, W = input_hw
+    C, T = decoder.feat_channels, decoder.temporal_points
+    maps = [
+        torch.randn(batch, C, T, -(-H // s), -(-W // s), generator=g)
+        for s in decoder.featmap_strides
+    ]
+    size = torch.tensor([W, H], dtype=torch.float32)
+    wh = (torch.rand(batch, num_queries, 2, generator=g) * 0.5 + 0.1) * size
+    xy = torch.rand(batch, num_queries, 2, generator=g) * size
+    xyzr = xyxy2xyzr(torch.cat([xy - wh / 2, xy + wh / 2], dim=-1))
+    hidden = decoder.hidden_channels
+    q_s = torch.randn(batch, num_queries, hidden, generator=g)
+    q_t = torch.randn(batch, num_queries, hidden, generator=g) \
+        if decoder.with_temporal_queries else None
+    to = dict(device=device)
+    return ([m.to(**to) for m in maps], xyzr.to(**to), q_s.to(**to),
+            None if q_t is None else q_t.to(**to))
+
+
+OUTPUT_KEYS = ('person_logits', 'action_logits', 'bboxes')
+
+
+def make_steps(decoder, inputs, device: torch.device,
+               seed: int) -> Dict[str, Callable[[], None]]:
+    """``inference`` and ``training`` steps of one decoder."""
+    maps, xyzr, q_s, q_t = inputs
+    probe = decoder.run_stages(maps, xyzr, q_s, q_t)
+    g = torch.Generator().manual_seed(seed + 1)
+    projections = [{
+        k: torch.randn(out[k].shape, generator=g).to(device)
+        for k in OUTPUT_KEYS
+    } for out in probe]
+    del probe
+
+    def inference():
+        with torch.no_grad():
+            decoder.run_stages(maps, xyzr, q_s, q_t)
+
+    def training():
+        leaves = [m.detach().requires_grad_() for m in maps]
+        q_s_ = q_s.detach().requires_grad_()
+        q_t_ = None if q_t is None else q_t.detach().requires_grad_()
+        outs = decoder.run_stages(leaves, xyzr, q_s_, q_t_)
+        loss = sum((out[k] * proj[k]).sum()
+                   for out, proj in zip(outs, projections)
+                   for k in OUTPUT_KEYS)
+        loss.backward()
+        decoder.zero_grad(set_to_none=True)
+
+    return dict(inference=inference, training=training)
+
+
+def interleaved_medians(steps: Dict[str, Callable[[], None]], repeats: int,
+                        warmup: int, device: torch.device) -> Dict[str, float]:
+    """Median wall time (s) of every step, the steps run in turn (order
+    reversed every other round) so that load changes hit all of them."""
+    names = list(steps)
+    for _ in range(warmup):
+        for name in names:
+            steps[name]()
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            synchronize(device)
+            start = time.perf_counter()
+            steps[name]()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def max_output_diff(a: List[Dict[str, Tensor]],
+                    b: List[Dict[str, Tensor]]) -> Dict[str, float]:
+    """Largest deviation of every output over all stages."""
+    return {
+        k:
+        max((x[k].float() - y[k].float()).abs().max().item()
+            for x, y in zip(a, b))
+        for k in OUTPUT_KEYS
+    }
+
+
+def profile_table(fn: Callable[[], None],
+                  rows: int) -> Tuple[str, float, float]:
+    """Top ops of ``fn`` by self time, the GEMMs' share of the time and the
+    sampling gathers' share."""
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    averages = prof.key_averages()
+    total = max(sum(e.self_cpu_time_total for e in averages), 1e-9)
+    gemm = sum(e.self_cpu_time_total for e in averages if e.key in GEMM_OPS)
+    gather = sum(e.cpu_time_total for e in averages if e.key in GATHER_OPS)
+    table = averages.table(sort_by='self_cpu_time_total', row_limit=rows)
+    return table, gemm / total, gather / total
+
+
+def bf16_accuracy(decoder, inputs) -> Dict[str, float]:
+    """Largest deviation of bf16 autocast inference from fp32 (last stage):
+    boxes in pixels, person probability, action probabilities."""
+    maps, xyzr, q_s, q_t = inputs
+    device_type = maps[0].device.type
+    with torch.no_grad():
+        ref = decoder.run_stages(maps, xyzr, q_s, q_t)[-1]
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            low = decoder.run_stages(maps, xyzr, q_s, q_t)[-1]
+
+    def scores(out):
+        logits = out['person_logits'].float()
+        person = logits.sigmoid()[..., 0] if logits.size(-1) == 1 else \
+            logits.softmax(-1)[..., 0]
+        return person, out['action_logits'].float().sigmoid()
+
+    (p_ref, a_ref), (p_low, a_low) = scores(ref), scores(low)
+    return dict(
+        boxes=(ref['bboxes'].float() -
+               low['bboxes'].float()).abs().max().item(),
+        person=(p_ref - p_low).abs().max().item(),
+        actions=(a_ref - a_low).abs().max().item())
+
+
+def benchmark_decoder(config: str,
+                      device: str = 'cpu',
+                      batch: int = 1,
+                      input_size: Sequence[int] = (256, 320),
+                      num_queries: Optional[int] = None,
+                      repeats: int = 5,
+                      warmup: int = 1,
+                      profile_rows: int = 15,
+                      no_train: bool = False,
+                      bf16: bool = False,
+                      seed: int = 0) -> Dict[str, Any]:
+    """Time, memory and output difference of the fast decoder against the
+    reference (see the module docstring); prints the report and returns
+    ``times`` ((variant, mode) -> median s), ``peaks`` (bytes) and ``diff``
+    (largest deviation per output)."""
+    device = torch.device(device)
+    decoders, default_queries = build_decoders(config, device)
+    num_queries = num_queries or default_queries
+    fast, ref = decoders['fast'], decoders['reference']
+    inputs = make_inputs(fast, batch, input_size, num_queries, device, seed)
+    modes = ['inference'] + ([] if no_train else ['training'])
+    steps = {
+        name: make_steps(dec, inputs, device, seed)
+        for name, dec in decoders.items()
+    }
+    variants = dict(fast=steps['fast'], reference=steps['reference'])
+    if bf16:
+
+        def bf16_inference():
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                steps['fast']['inference']()
+
+        variants['fast bf16'] = dict(inference=bf16_inference)
+
+    times = {}
+    for mode in modes:
+        medians = interleaved_medians(
+            {
+                v: s[mode]
+                for v, s in variants.items() if mode in s
+            }, repeats, warmup, device)
+        for v, t in medians.items():
+            times[v, mode] = t
+    peaks = {
+        (v, mode): peak_memory(s[mode], device)
+        for v, s in variants.items()
+        for mode in modes if mode in s
+    }
+    with torch.no_grad():
+        diff = max_output_diff(
+            fast.run_stages(*inputs), ref.run_stages(*inputs))
+
+    H, W = input_size
+    hw = ', '.join(f'{m.size(3)}x{m.size(4)}' for m in inputs[0])
+    load = load_average()
+    first = fast.stages[0]
+    print(f'STMixer decoder on {device} ({torch.get_num_threads()} threads), '
+          f'{config}')
+    print(f'B={batch}, input {H}x{W} -> maps {hw} (strides '
+          f'{list(fast.featmap_strides)}), C={fast.feat_channels}, '
+          f'T={fast.temporal_points}, {num_queries} queries, '
+          f'{fast.num_stages} stages, P={first.spatial_points}, '
+          f'G={first.num_groups}; median of {repeats} interleaved runs;'
+          f' load average {load}')
+    rows = [['variant', 'mode', 'time ms', 'x ref', 'peak MiB', 'x ref']]
+    for mode in modes:
+        for v in variants:
+            if (v, mode) not in times:
+                continue
+            t, t_ref = times[v, mode], times['reference', mode]
+            m, m_ref = peaks[v, mode], peaks['reference', mode]
+            rows.append([
+                v, mode, f'{t * 1e3:.1f}', f'{t_ref / t:.2f}',
+                f'{m / 2**20:.1f}', f'{m / max(m_ref, 1):.2f}'
+            ])
+    print(format_table(rows))
+    print('max|diff| of the fast outputs from the reference (every stage): '
+          f"boxes {diff['bboxes']:.1e} px, person logits "
+          f"{diff['person_logits']:.1e}, action logits "
+          f"{diff['action_logits']:.1e}")
+    if bf16:
+        acc = bf16_accuracy(fast, inputs)
+        print('bf16 autocast vs fp32, last stage, max|diff|: boxes '
+              f"{acc['boxes']:.3f} px, person score {acc['person']:.4f}, "
+              f"action scores {acc['actions']:.4f}")
+    if profile_rows and device.type == 'cpu':
+        for mode in modes:
+            table, gemm, gather = profile_table(steps['fast'][mode],
+                                                profile_rows)
+            t, t_ref = times['fast', mode], times['reference', mode]
+            print(f'\nprofile of the fast path, {mode} (self CPU time):')
+            print(table)
+            print(f'floor of the fast {mode} (now {t * 1e3:.0f} ms, '
+                  f'{t_ref / t:.2f}x the reference):')
+            for what, share in (
+                ('the dense GEMMs (' + ', '.join(o[6:]
+                                                 for o in GEMM_OPS) + ')',
+                 gemm),
+                ('the GEMMs + the sampling gathers (embedding_bag forward '
+                 'and backward: the bilinear reads themselves)',
+                 gemm + gather)):
+                print(f'  {what}: {share:.0%} of the time; with everything '
+                      f'else free, {t * share * 1e3:.0f} ms, at most '
+                      f'{t_ref / (t * share):.2f}x the reference')
+
+    return dict(times=times, peaks=peaks, diff=diff)

@@ -1,0 +1,279 @@
+"""Our detector against the official stack, per config, device, dtype and
+thread count (``tools/analysis_tools/benchmark_model.py --vs-official``).
+
+Compares, per config, this project's detector with the
+official stack on the same random weights and the same clips, interleaved
+run by run (official, ours, official, ours, ...) so that both see the same
+load: "official" is the config with mmaction2's stock backbone (the
+``VisionTransformer`` whose attention is written out by hand, as in the
+official STMixer's VideoMAE; the CNN backbones with PyTorch's own 3-D
+convolution choice) and the
+reference sampling path (``impl='reference'``, one ``grid_sample`` per
+level, equal to the official operator); "ours" is the config as it is (fused
+attention, the fast sampling path) prepared by
+``stmixer_mm.models.backbones.prepare_for_inference``. The weights are
+copied from ours into the official model (strict key match). Per config,
+device, dtype and thread count (``threads=(1, 2)`` runs each config at both
+CPU thread counts): median latency and clips/s of both, their ratio, the
+peak memory of one extra run of each (CPU: allocations replayed from
+``torch.profiler``; CUDA: the allocator's peak), and the largest difference
+of the outputs (every decoder stage's raw person / action logits and boxes,
+and the predictions' boxes and scores; relative to the largest value of
+each), which must stay below 1e-4 (the tool stops otherwise). The CPU
+time of each run (``time.process_time``: all of the process's threads) is
+reported beside the latency: on a shared, over-committed machine a
+one-thread run's CPU time is what it costs, while its latency also counts
+the time it waited for a core. ``compile=True`` also times
+``torch.compile`` of our model (backbone, neck and decoder stages) and
+reports its compile time.
+"""
+import gc
+import os
+import statistics
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from stmixer_mm.apis import clip_sampling_from_cfg
+from stmixer_mm.utils.benchmark import (build_random_model, check_finite,
+                                        inference_runner, load_average,
+                                        make_batch, native_bf16, peak_memory,
+                                        prediction_difference,
+                                        raw_output_difference, time_runs)
+from .model import OFFICIAL_HW
+
+
+def format_vs_official(rows: Sequence[Dict[str, Any]]) -> str:
+    """Markdown table of :func:`benchmark_vs_official` rows."""
+    head = ('config', 'input (BxTxHxW)', 'device', 'dtype', 'official (ms)',
+            'ours (ms)', 'official clips/s', 'ours clips/s', 'speed-up',
+            'CPU time official / ours (s)', 'CPU-time speed-up',
+            'official peak (MiB)', 'ours peak (MiB)', 'max rel. diff')
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    for r in rows:
+        cells = (r['name'], 'x'.join(str(v)
+                                     for v in r['input']), r['device_desc'],
+                 r['dtype'], f'{r["official_median_s"] * 1e3:.0f}',
+                 f'{r["median_s"] * 1e3:.0f}',
+                 f'{1 / r["official_median_s"] * r["input"][0]:.3f}',
+                 f'{r["clips_per_s"]:.3f}', f'{r["speedup"]:.2f}x',
+                 f'{r["official_cpu_s"]:.2f} / {r["cpu_s"]:.2f}',
+                 f'{r["cpu_speedup"]:.2f}x',
+                 f'{r["official_peak"] / 2**20:.0f}',
+                 f'{r["peak"] / 2**20:.0f}', f'{r["max_diff"]:.1e}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def benchmark_vs_official(
+        configs: Sequence[Tuple[str, str]],
+        devices: Sequence[torch.device],
+        threads: Optional[Sequence[int]] = None,
+        shape: Optional[Sequence[int]] = None,
+        batch_size: int = 1,
+        warmup: int = 1,
+        repeats: int = 5,
+        seed: int = 0,
+        bf16: bool = False,
+        fp32_only: bool = False,
+        compile: bool = False,
+        cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
+    """``--vs-official``: our detector against the official stack per
+    config, device, dtype and thread count (see the module docstring);
+    prints the table and its notes, returns the rows.
+
+    Raises:
+        SystemExit: When the two disagree beyond 1e-4 (relative), or a
+            prediction is not finite.
+    """
+    from stmixer_mm.models.backbones import prepare_for_inference
+    cuda = torch.cuda.is_available()
+    thread_counts = threads or [torch.get_num_threads()]
+    notes = []
+    dtypes = {}
+    for dev in devices:
+        native, why = native_bf16(dev)
+        dtypes[dev] = ['fp32'] + (['bf16'] if
+                                  (native or bf16) and not fp32_only else [])
+        if fp32_only:
+            notes.append(f'bf16 on {dev.type}: not measured (--fp32-only; '
+                         f'{why})')
+        elif not native:
+            notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); ' +
+                         ('measured anyway (--bf16), emulated'
+                          if bf16 else 'not measured (--bf16 measures it)'))
+    if not cuda:
+        notes.append('GPU: not measured (CUDA is not available on this '
+                     'machine)')
+    print(
+        f'torch {torch.__version__}, CPU capability '
+        f'{torch.backends.cpu.get_cpu_capability()}, '
+        f'{os.cpu_count()} CPU cores; random weights (seed {seed}), '
+        f'batch {batch_size}, {warmup} warm-up + '
+        f'{repeats} timed runs of each model, interleaved, of the '
+        'whole inference path (data preprocessor + predict)',
+        flush=True)
+    load_before = load_average()
+    print(f'load average before: {load_before}', flush=True)
+    rows = []
+    for i, (name, path) in enumerate(configs):
+        t_cfg = time.perf_counter()
+        ours = build_random_model(path, seed, cfg_options)
+        official = build_random_model(path, seed, cfg_options, official=True)
+        official.load_state_dict(ours.state_dict(), strict=True)
+        applied = prepare_for_inference(ours)
+        if shape is not None:
+            t, h, w = shape
+        else:
+            t, (h, w) = clip_sampling_from_cfg(ours.cfg)[0], OFFICIAL_HW
+        torch.manual_seed(seed)
+        data = make_batch(batch_size, t, h, w)
+        compiled = None
+        peaks = {}
+        for dev in devices:
+            ours.to(dev)
+            official.to(dev)
+            for n_threads in (thread_counts if dev.type == 'cpu' else [None]):
+                if n_threads is not None:
+                    torch.set_num_threads(n_threads)
+                desc = (f'cpu, {n_threads} thread' +
+                        ('s' if n_threads > 1 else '') if dev.type == 'cpu'
+                        else f'cuda ({torch.cuda.get_device_name(dev)})')
+                for dtype in dtypes[dev]:
+                    amp = torch.bfloat16 if dtype == 'bf16' else None
+                    run_ours = inference_runner(ours, data, dev, amp)
+                    run_official = inference_runner(official, data, dev, amp)
+                    for _ in range(warmup):
+                        run_official()
+                        run_ours()
+                    times, official_times = [], []
+                    cpu, official_cpu = [], []
+                    for _ in range(repeats):
+                        c0, t0 = time.process_time(), time.perf_counter()
+                        out_official = run_official()
+                        official_times.append(time.perf_counter() - t0)
+                        official_cpu.append(time.process_time() - c0)
+                        c0, t0 = time.process_time(), time.perf_counter()
+                        out = run_ours()
+                        times.append(time.perf_counter() - t0)
+                        cpu.append(time.process_time() - c0)
+                    check_finite(out, f'{name} ({dev.type}, {dtype})')
+                    diff = max(
+                        prediction_difference(out, out_official),
+                        raw_output_difference(ours, official, data, dev, amp))
+                    tol = 1e-4 if amp is None else 5e-2
+                    if not diff <= tol:
+                        raise SystemExit(
+                            f'{name} ({desc}, {dtype}): our predictions '
+                            f'differ from the official stack\'s by {diff:.2e}'
+                            f' (relative; tolerance {tol:.0e})')
+                    # the peak does not depend on the thread count:
+                    # measured once per config, device and dtype
+                    key = (dev.type, dtype)
+                    if key not in peaks:
+                        peaks[key] = (peak_memory(run_official, dev),
+                                      peak_memory(run_ours, dev))
+                    official_peak, peak = peaks[key]
+                    med = statistics.median(times)
+                    official_med = statistics.median(official_times)
+                    row = dict(
+                        name=name,
+                        config=path,
+                        input=(batch_size, t, h, w),
+                        device=dev.type,
+                        device_desc=desc,
+                        threads=n_threads,
+                        dtype=dtype + (' autocast' if amp else ''),
+                        times=times,
+                        official_times=official_times,
+                        median_s=med,
+                        official_median_s=official_med,
+                        clips_per_s=batch_size / med,
+                        speedup=official_med / med,
+                        cpu_s=statistics.median(cpu),
+                        official_cpu_s=statistics.median(official_cpu),
+                        cpu_speedup=statistics.median(official_cpu) /
+                        statistics.median(cpu),
+                        peak=peak,
+                        official_peak=official_peak,
+                        max_diff=diff,
+                        applied=applied)
+                    rows.append(row)
+                    print(
+                        f'[{i + 1}/{len(configs)}] {name}: {desc} {dtype}'
+                        f': official {official_med * 1e3:.0f} ms, ours '
+                        f'{med * 1e3:.0f} ms ({official_med / med:.2f}x; '
+                        f'CPU time {row["cpu_speedup"]:.2f}x), '
+                        f'max rel. diff {diff:.1e}; load {load_average()}',
+                        flush=True)
+                    if compile and dtype == 'fp32':
+                        compiled = compile_row(ours, data, dev, row, compiled,
+                                               warmup, repeats)
+        del ours, official, data, compiled
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+        print(
+            f'[{i + 1}/{len(configs)}] {name}: done in '
+            f'{time.perf_counter() - t_cfg:.0f} s',
+            flush=True)
+    print(f'load average after: {load_average()} (before: {load_before})')
+    print()
+    print(format_vs_official(rows))
+    print()
+    applied = sorted({a for r in rows for a in r['applied']})
+    print('- ours: the configs as they are (fused ViT attention, oneDNN '
+          '3-D convolutions, fast sampling path) + prepare_for_inference: ' +
+          (', '.join(applied) if applied else 'nothing to apply'))
+    print('- official: stock mmaction2 backbone (hand-written ViT '
+          'attention, PyTorch\'s Conv3d choice) + reference sampling; same '
+          'weights and clips')
+    for r in rows:
+        if 'compile_s' in r:
+            print(f'- torch.compile, {r["name"]} ({r["device_desc"]}): '
+                  f'compiled in {r["compile_s"]:.1f} s, median '
+                  f'{r["compiled_median_s"] * 1e3:.0f} ms '
+                  f'({r["median_s"] / r["compiled_median_s"]:.2f}x ours '
+                  f'eager), max rel. diff {r["compiled_diff"]:.1e}')
+        elif 'compile_error' in r:
+            print(f'- torch.compile, {r["name"]} ({r["device_desc"]}): '
+                  f'failed: {r["compile_error"]}')
+    for note in notes:
+        print(f'- {note}')
+    return rows
+
+
+def compile_row(model, data: dict, dev: torch.device, row: dict, compiled,
+                warmup: int, repeats: int):
+    """Time ``model`` with its backbone, neck and decoder under
+    ``torch.compile`` (the first call's time, minus the eager median, is
+    the compile time) and record it in ``row``; the eager modules are put
+    back afterwards. Returns the compiled modules (reused for the next
+    thread count), or ``None`` when compiling failed (the error is
+    recorded)."""
+    reference = inference_runner(model, data, dev)()
+    keys = [k for k in ('backbone', 'neck', 'roi_head') if k in model._modules]
+    eager = {k: model._modules[k] for k in keys}
+    if compiled is None:
+        compiled = {k: torch.compile(eager[k]) for k in keys}
+    try:
+        for k in keys:
+            model._modules[k] = compiled[k]
+        run = inference_runner(model, data, dev)
+        t0 = time.perf_counter()
+        run()
+        first = time.perf_counter() - t0
+        times, out = time_runs(run, warmup, repeats)
+    except Exception as e:  # an unsupported op: report it, stay eager
+        row['compile_error'] = f'{type(e).__name__}: {str(e)[:200]}'
+        return None
+    finally:
+        for k in keys:
+            model._modules[k] = eager[k]
+    med = statistics.median(times)
+    row.update(
+        compile_s=max(first - row['median_s'], 0.),
+        compiled_median_s=med,
+        compiled_diff=prediction_difference(out, reference))
+    return compiled

@@ -1,0 +1,212 @@
+"""Config helpers and the checks common to both data set kinds (small
+persons, class coverage, number of classes)."""
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from stmixer_mm.utils.type_names import type_name
+from .report import ERROR, MAX_EXAMPLES, WARNING, DatasetReport
+
+
+def split_dataset_cfg(cfg, split: str) -> dict:
+    """The dataset config of ``split`` (``train``/``val``/``test``), with a
+    ``ConcatDataset``/``RepeatDataset`` wrapper unwrapped."""
+    key = f'{split}_dataloader'
+    if key not in cfg or 'dataset' not in cfg[key]:
+        raise KeyError(f'the config has no {key}.dataset')
+    ds = cfg[key]['dataset']
+    while 'dataset' in ds and 'Dataset' in type_name(
+            ds.get('type')) and not ds.get('ann_file'):
+        ds = ds['dataset']  # RepeatDataset / ClassBalancedDataset
+    return ds.to_dict() if hasattr(ds, 'to_dict') else dict(ds)
+
+
+def find_key(obj: Any, key: str) -> List[Any]:
+    """Every value of ``key`` in a nested config (dicts and lists)."""
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                found.append(v)
+            found.extend(find_key(v, key))
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            found.extend(find_key(v, key))
+    return found
+
+
+def finest_stride(cfg) -> Tuple[Optional[float], str]:
+    """The model's finest feature stride in input pixels and where it was
+    read: the smallest of ``featmap_strides`` in the model config (the
+    strides of the neck's outputs that the decoder samples)."""
+    model = cfg.get('model', {})
+    model = model.to_dict() if hasattr(model, 'to_dict') else model
+    strides = [
+        float(s) for v in find_key(model, 'featmap_strides')
+        if isinstance(v, (list, tuple)) for s in v
+    ]
+    if strides:
+        return min(strides), 'model featmap_strides'
+    return None, 'no featmap_strides in the model config'
+
+
+def resize_factor(pipeline: Sequence[dict], height: float,
+                  width: float) -> Tuple[Optional[Tuple[float, float]], str]:
+    """``(fx, fy)``, how the pipeline's resize scales a ``height`` x
+    ``width`` frame (``Resize`` with ``keep_ratio`` as mmcv's
+    ``rescale_size``: the largest factor that fits the long side in
+    ``max(scale)`` and the short side in ``min(scale)``; without
+    ``keep_ratio`` ``scale`` is ``(w, h)``; ``RandomShortSideResize`` /
+    ``RandomRescale``: the smallest short side of ``scale_range``), and the
+    step used. ``None`` when no resize is known."""
+    for step in pipeline:
+        kind = type_name(step.get('type'))
+        if kind == 'Resize' and step.get('scale') is not None:
+            scale = step['scale']
+            if isinstance(scale, (int, float)):
+                scale = (float('inf'), scale)
+            if step.get('keep_ratio', False):
+                f = min(
+                    max(scale) / max(height, width),
+                    min(scale) / min(height, width))
+                return (f, f), f'Resize(scale={tuple(scale)}, keep_ratio)'
+            return ((scale[0] / width, scale[1] / height),
+                    f'Resize(scale={tuple(scale)})')
+        if kind == 'Resize' and step.get('scale_factor') is not None:
+            f = step['scale_factor']
+            f = (f, f) if isinstance(f, (int, float)) else tuple(f)
+            return f, f'Resize(scale_factor={f})'
+        if kind in ('RandomShortSideResize', 'RandomRescale'):
+            short = min(step['scale_range'])
+            f = short / min(height, width)
+            return (f, f), f'{kind}(short side {short})'
+    return None, 'no resize step'
+
+
+def test_pipeline(cfg) -> List[dict]:
+    for key in ('test_dataloader', 'val_dataloader'):
+        try:
+            ds = split_dataset_cfg(cfg, key.split('_')[0])
+        except KeyError:
+            continue
+        if ds.get('pipeline'):
+            return list(ds['pipeline'])
+    return []
+
+
+def clip_window(pipeline: Sequence[dict]) -> Optional[Tuple[int, int]]:
+    """``(frames before, frames after)`` the keyframe that the pipeline's
+    ``SampleAVAFrames`` reads (mmaction2's ``_get_clips``)."""
+    for step in pipeline:
+        if type_name(step.get('type')) == 'SampleAVAFrames':
+            clip_len = int(step['clip_len'])
+            interval = int(step.get('frame_interval', 2))
+            return ((clip_len // 2) * interval,
+                    ((clip_len + 1) // 2 - 1) * interval)
+    return None
+
+
+def _examples(items: Sequence[str]) -> str:
+    more = f' (and {len(items) - MAX_EXAMPLES} more)' \
+        if len(items) > MAX_EXAMPLES else ''
+    return '; '.join(items[:MAX_EXAMPLES]) + more
+
+
+def _image_size(path: str) -> Optional[Tuple[int, int]]:
+    """``(height, width)`` of an image file, None if unreadable."""
+    import mmcv
+    from mmengine.fileio import get
+    try:
+        img = mmcv.imfrombytes(get(path))
+    except Exception:  # noqa: B902 - any unreadable frame: no size
+        return None
+    return None if img is None else img.shape[:2]
+
+
+# ---------------------------------------------------------------------------
+# shared checks
+
+
+def check_small_persons(report: DatasetReport, split: str,
+                        boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
+                                              dict]], pipeline: Sequence[dict],
+                        stride: Optional[float], stride_src: str) -> None:
+    """Warn about boxes smaller than the model's finest stride once resized
+    by the test pipeline. ``boxes``: ``(normalised xyxy, (h, w) of the
+    frame, where)`` with ``where`` the finding's location and a ``'text'``
+    for the example."""
+    if stride is None:
+        report.add(
+            WARNING,
+            'small_persons',
+            f'cannot check person sizes: {stride_src}',
+            split=split)
+        return
+    small, total, step_used = [], 0, None
+    for box, (h, w), where in boxes:
+        factor, step_used = resize_factor(pipeline, h, w)
+        fx, fy = factor if factor is not None else (1.0, 1.0)
+        bw = (box[2] - box[0]) * w * fx
+        bh = (box[3] - box[1]) * h * fy
+        total += 1
+        if min(bw, bh) < stride:
+            small.append(f'{where["text"]}: {bw:.1f} x {bh:.1f} px')
+    if small:
+        report.add(
+            WARNING,
+            'small_persons',
+            f'{len(small)} of {total} boxes are smaller than the finest '
+            f'feature stride {stride:g} px ({stride_src}) after the test '
+            f'pipeline\'s resize ({step_used}), width or height in input '
+            'pixels: the model can hardly localise them; a larger test '
+            f'scale helps. Examples: {_examples(small)}',
+            split=split)
+
+
+def check_class_coverage(report: DatasetReport) -> None:
+    """Warn about classes without samples in a split: a class missing from
+    training is never learned (AP 0); one missing from validation is not
+    evaluated (mAP over fewer classes than expected)."""
+    names = report.class_names
+    for split, hist in report.histograms.items():
+        missing = [i for i in sorted(names) if not hist.get(i)]
+        if missing:
+            what = ('has no training samples: it is never learned (AP 0)'
+                    if split == 'train' else
+                    f'has no {split} samples: it is not evaluated')
+            report.add(
+                WARNING,
+                'class_coverage',
+                f'{len(missing)} of {len(names)} classes ' + what + ': ' +
+                ', '.join(f'{i} {names[i]!r}' for i in missing),
+                split=split)
+
+
+def check_num_classes(report: DatasetReport, cfg,
+                      dataset_classes: Dict[str, int]) -> None:
+    """The model's ``num_actions + 1``, the data sets' and the evaluators'
+    ``num_classes`` agree (``dataset_classes``: ``{split: score columns
+    of its data set}``, background included)."""
+    model = cfg.get('model', {})
+    model = model.to_dict() if hasattr(model, 'to_dict') else model
+    actions = sorted({int(v) for v in find_key(model, 'num_actions')})
+    sources = {f'{s} data set': n for s, n in dataset_classes.items()}
+    if actions:
+        sources['model num_actions + 1'] = actions[0] + 1
+        if len(actions) > 1:
+            report.add(ERROR, 'num_classes',
+                       f'the model config has several num_actions {actions}')
+    for key in ('val_evaluator', 'test_evaluator'):
+        ev = cfg.get(key)
+        evs = ev if isinstance(ev, (list, tuple)) else [ev]
+        for e in evs:
+            if isinstance(e, dict) and e.get('num_classes') is not None:
+                sources[f'{key}.num_classes'] = int(e['num_classes'])
+    if len(set(sources.values())) > 1:
+        report.add(
+            ERROR, 'num_classes',
+            'the number of score columns (background included) differs: ' +
+            ', '.join(f'{k} = {v}' for k, v in sources.items()) +
+            '; they must agree (AVA: num_classes = largest label id + 1, '
+            'num_actions = num_classes - 1; tubes: num_actions = number '
+            'of labels)')

@@ -1,0 +1,116 @@
+"""The findings of the data set doctor and their report."""
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+ERROR = 'ERROR'
+WARNING = 'WARNING'
+#: examples listed per warning
+MAX_EXAMPLES = 5
+#: a folder holding this many times the frames the fps implies is wrong
+FPS_TOLERANCE = 1.5
+
+
+@dataclass
+class Finding:
+    """One finding of the doctor.
+
+    Args:
+        level (str): ``'ERROR'`` or ``'WARNING'``.
+        check (str): the check's name (e.g. ``'box'``, ``'fps'``).
+        message (str): what is wrong and what was expected (naming the
+            file, line, video and frame when known).
+        split (str, optional): ``'train'`` / ``'val'`` / ``'test'``.
+        file, line, video, frame: where, when known (``frame``: the AVA
+            timestamp or the tube's frame number).
+    """
+    level: str
+    check: str
+    message: str
+    split: Optional[str] = None
+    file: Optional[str] = None
+    line: Optional[int] = None
+    video: Optional[str] = None
+    frame: Optional[int] = None
+
+    def format(self) -> str:
+        split = f'[{self.split}] ' if self.split else ''
+        return f'{self.level} {split}{self.check}: {self.message}'
+
+
+@dataclass
+class DatasetReport:
+    """The findings and label histograms of the checked splits."""
+    findings: List[Finding] = field(default_factory=list)
+    #: ``{split: {class column: annotated boxes}}``
+    histograms: Dict[str, Dict[int, int]] = field(default_factory=dict)
+    #: ``{class column: name}``
+    class_names: Dict[int, str] = field(default_factory=dict)
+    #: ``{split: number of keyframes}``
+    keyframes: Dict[str, int] = field(default_factory=dict)
+
+    def add(self, level: str, check: str, message: str, **where) -> None:
+        if level == ERROR and any(f.level == ERROR and f.message == message
+                                  for f in self.findings):
+            return  # the same error, e.g. again from building the data set
+        self.findings.append(Finding(level, check, message, **where))
+
+    @property
+    def errors(self) -> List[Finding]:
+        return [f for f in self.findings if f.level == ERROR]
+
+    @property
+    def warnings(self) -> List[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    def histogram_table(self) -> str:
+        """The label histogram: one row per class, one column per split."""
+        splits = list(self.histograms)
+        ids = sorted(
+            set(self.class_names)
+            | {i
+               for h in self.histograms.values()
+               for i in h})
+        if not ids:
+            return '(no labels)'
+        names = {i: self.class_names.get(i, '?') for i in ids}
+        name_w = max(5, *(len(n) for n in names.values()))
+        header = f'{"id":>4}  {"class":<{name_w}}' + ''.join(f'  {s:>8}'
+                                                             for s in splits)
+        lines = [header, '-' * len(header)]
+        for i in ids:
+            counts = ''.join(f'  {self.histograms[s].get(i, 0):>8}'
+                             for s in splits)
+            lines.append(f'{i:>4}  {names[i]:<{name_w}}{counts}')
+        total = ''.join(f'  {sum(self.histograms[s].values()):>8}'
+                        for s in splits)
+        lines.append(f'{"":>4}  {"total":<{name_w}}{total}')
+        return '\n'.join(lines)
+
+    def summary(self) -> str:
+        errors, warnings = len(self.errors), len(self.warnings)
+        splits = ', '.join(f'{s}: {n} keyframes'
+                           for s, n in self.keyframes.items())
+        verdict = (
+            'the data set is refused: fix the ERRORs'
+            if errors else 'no errors' +
+            (': read the WARNINGs, each can cost mAP' if warnings else ''))
+        return (f'{errors} error(s), {warnings} warning(s)'
+                f'{f" ({splits})" if splits else ""}; {verdict}')
+
+    def to_dict(self) -> dict:
+        return dict(
+            errors=len(self.errors),
+            warnings=len(self.warnings),
+            findings=[asdict(f) for f in self.findings],
+            histograms={
+                s: {
+                    str(k): v
+                    for k, v in sorted(h.items())
+                }
+                for s, h in self.histograms.items()
+            },
+            class_names={
+                str(k): v
+                for k, v in sorted(self.class_names.items())
+            },
+            keyframes=dict(self.keyframes))

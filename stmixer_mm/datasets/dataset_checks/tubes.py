@@ -1,0 +1,71 @@
+"""The doctor's checks of a tube (ACT) data set."""
+from collections import Counter
+
+import numpy as np
+
+from .common import (_examples, check_small_persons, finest_stride,
+                     test_pipeline)
+from .report import WARNING, DatasetReport
+
+
+def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
+    """Warnings on a built :class:`TubeDataset` of ``split``; return its
+    number of score columns (labels + background)."""
+    ann = dataset.ann_file
+    where = dict(split=split, file=ann)
+    gt = dataset.gt
+    labels = list(gt['labels'])
+    for i, name in enumerate(labels):
+        report.class_names.setdefault(i + 1, name)
+    hist = Counter()
+    boxes = []
+    empty = 0
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    for info in infos:
+        if not len(info['gt_bboxes']):
+            empty += 1
+            continue
+        for box, row in zip(info['gt_bboxes'], info['gt_labels']):
+            for col in np.flatnonzero(row[1:]) + 1:
+                hist[int(col)] += 1
+            boxes.append((box, info['resolution'],
+                          dict(text=f'video {info["video_id"]} frame '
+                               f'{info["timestamp"]}')))
+    report.histograms[split] = dict(hist)
+    report.keyframes[split] = len(infos)
+    if empty and not dataset.test_mode:
+        report.add(
+            WARNING, 'empty_keyframes',
+            f'{empty} of {len(infos)} training keyframes have '
+            'no box', **where)
+    # boxes given normalised (the ACT format is pixels)
+    normalised, zero = [], []
+    for video in dataset._split_videos(gt):
+        h, w = (float(x) for x in gt['resolution'][video])
+        for label, tubes in gt['gttubes'][video].items():
+            for t, tube in enumerate(tubes):
+                tube = np.asarray(tube, dtype=np.float64)
+                b = tube[:, 1:5]
+                if max(h, w) > 2 and b.max() <= 1.0:
+                    normalised.append(f'video {video!r} label {label} '
+                                      f'tube {t}')
+                z = (b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1])
+                if z.any():
+                    zero.append(f'video {video!r} label {label} tube {t} '
+                                f'frame {tube[z][0, 0]:g}')
+    if normalised:
+        report.add(
+            WARNING, 'box_units',
+            f'{len(normalised)} tubes have every coordinate <= 1 although '
+            'their videos are larger: ACT boxes are pixels of the original '
+            'video; were normalised boxes given? ' + _examples(normalised),
+            **where)
+    if zero:
+        report.add(
+            WARNING, 'zero_area',
+            f'{len(zero)} tubes have zero-area boxes (x1 == x2 or y1 == '
+            'y2): they cannot be matched at IoU 0.5: ' + _examples(zero),
+            **where)
+    stride, src = finest_stride(cfg)
+    check_small_persons(report, split, boxes, test_pipeline(cfg), stride, src)
+    return len(labels) + 1

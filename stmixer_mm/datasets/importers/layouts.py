@@ -1,0 +1,252 @@
+"""The data set layouts the importer writes: AVA (csv, frames, exclusions,
+label map) and tubes (ACT ground-truth pickle, frames), and the config
+that trains on them."""
+import math
+import os
+import os.path as osp
+import pickle
+import shutil
+from collections import Counter, defaultdict
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .common import AnnotationImportError
+from .video import FILENAME_TMPL
+
+TUBE_GT = 'annotations/tubes_GT.pkl'
+
+
+def _no_action_note(log, count: int, first: Optional[str]) -> None:
+    if count:
+        log(f'warning: {count} boxes have no action (e.g. {first}); AVA '
+            'rows and tubes need one, so they are not in the data set '
+            '(counted in import_summary.json: boxes_without_action)')
+
+
+def _write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
+               log) -> dict:
+    ann_dir = osp.join(out_dir, 'annotations')
+    rows = {s: [] for s in splits}
+    per_class = {s: Counter() for s in splits}
+    no_action, first_no_action = 0, None
+    ts_end = {}
+    for v in names:
+        split = stats[v]['split']
+        n_out = stats[v]['frames']
+        index = indexes[v]
+        keyframes = boxes = 0
+        for T in range(0, (n_out - 1) // fps + 1, interval):
+            anns = index.at(fps * T)
+            kept = [a for a in anns if a.actions]
+            if len(kept) < len(anns):
+                no_action += len(anns) - len(kept)
+                first_no_action = first_no_action or next(
+                    a.source for a in anns if not a.actions)
+            keyframes += bool(kept)
+            boxes += len(kept)
+            w, h = index.info.width, index.info.height
+            for a in kept:
+                x1, y1, x2, y2 = a.box
+                for name in a.actions:
+                    rows[split].append((v, T, x1 / w, y1 / h, x2 / w, y2 / h,
+                                        classes[name], a.person_id))
+                    per_class[split][name] += 1
+        stats[v].update(keyframes=keyframes, boxes=boxes)
+        ts_end[split] = max(ts_end.get(split, 0), int(math.ceil(n_out / fps)))
+    _no_action_note(log, no_action, first_no_action)
+    for split in splits:
+        # one timestamp_end per dataset: shorter videos get copies of their
+        # last frame up to (timestamp_end - timestamp_start) * fps files,
+        # where SampleAVAFrames clips its indices
+        total = ts_end[split] * fps
+        for v in splits[split]:
+            stats[v]['padded_frames'] = _pad_frames(
+                osp.join(out_dir, 'rawframes', v), stats[v]['frames'], total)
+        rows[split].sort(key=lambda r: (r[0], r[1], r[7], r[6]))
+        with open(osp.join(ann_dir, f'{split}.csv'), 'w') as f:
+            for v, T, x1, y1, x2, y2, label, pid in rows[split]:
+                f.write(f'{v},{T:04d},{x1:.4f},{y1:.4f},{x2:.4f},{y2:.4f},'
+                        f'{label},{pid}\n')
+        with open(osp.join(ann_dir, f'{split}_excluded_timestamps.csv'), 'w'):
+            pass  # every keyframe of an imported video is annotated
+        if not rows[split]:
+            raise AnnotationImportError(
+                f'the {split} split {splits[split]} has no annotated '
+                'keyframe (no box with an action at a keyframe time)')
+    with open(osp.join(ann_dir, 'label_map.pbtxt'), 'w') as f:
+        for name, i in sorted(classes.items(), key=lambda x: x[1]):
+            f.write(f'label {{\n  name: "{name}"\n  label_id: {i}\n  '
+                    'label_type: PERSON_MOVEMENT\n}\n')
+    for name in classes:
+        if not per_class['val'][name]:
+            log(f'warning: class {name!r} has no val rows: AVAMetric gives '
+                'it no AP (nan); pick --val-videos that show every class')
+    return dict(
+        timestamp_end=ts_end,
+        fps=fps,
+        summary=dict(
+            keyframe_file='rawframes/<video>/img_{fps*T:05d}.jpg (0-based '
+            'files, start_index=0, timestamp_start=0)',
+            timestamp_start=0,
+            timestamp_end=ts_end,
+            start_index=0,
+            rows={
+                s: len(r)
+                for s, r in rows.items()
+            },
+            boxes_per_class={
+                s: dict(c)
+                for s, c in per_class.items()
+            },
+            boxes_without_action=no_action))
+
+
+def _pad_frames(frame_dir: str, n_frames: int, total: int) -> int:
+    last = osp.join(frame_dir, FILENAME_TMPL.format(n_frames - 1))
+    for k in range(n_frames, total):
+        path = osp.join(frame_dir, FILENAME_TMPL.format(k))
+        try:
+            os.link(last, path)
+        except OSError:
+            shutil.copyfile(last, path)
+    return max(0, total - n_frames)
+
+
+def _write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
+                 multi_label, log) -> dict:
+    labels = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]
+    label_index = {n: i for i, n in enumerate(labels)}
+    gttubes, nframes, resolution = {}, {}, {}
+    per_class = {s: Counter() for s in splits}
+    no_action, first_no_action = 0, None
+    for v in names:
+        index = indexes[v]
+        n_out = stats[v]['frames']
+        ow, oh = stats[v]['frame_size_wh']
+        sx, sy = ow / index.info.width, oh / index.info.height
+        # (person, label) -> list of runs [[frame, x1, y1, x2, y2], ...]
+        open_runs: Dict[Tuple[int, int], list] = {}
+        tubes: Dict[int, list] = defaultdict(list)
+        for k in range(n_out + 1):
+            anns = index.at(k) if k < n_out else []
+            active = set()
+            for a in anns:
+                if not a.actions:
+                    no_action += 1
+                    first_no_action = first_no_action or a.source
+                    continue
+                if len(a.actions) > 1 and multi_label == 'error':
+                    raise AnnotationImportError(
+                        f'{a.source} (track {a.track}, output frame {k + 1})'
+                        f': {len(a.actions)} actions {list(a.actions)}; an '
+                        'ACT tube has one label: pass --multi-label split '
+                        '(one tube per action) or use --layout ava')
+                x1, y1, x2, y2 = a.box
+                for name in a.actions:
+                    key = (a.person_id, label_index[name])
+                    active.add(key)
+                    open_runs.setdefault(key, []).append(
+                        [k + 1, x1 * sx, y1 * sy, x2 * sx, y2 * sy])
+            for key in [key for key in open_runs if key not in active]:
+                tubes[key[1]].append(
+                    np.array(open_runs.pop(key), dtype=np.float32))
+                per_class[stats[v]['split']][labels[key[1]]] += 1
+        gttubes[v] = dict(tubes)
+        nframes[v] = n_out
+        resolution[v] = (oh, ow)
+        stats[v].update(tubes=sum(len(t) for t in tubes.values()))
+    _no_action_note(log, no_action, first_no_action)
+    gt = dict(
+        labels=labels,
+        gttubes=gttubes,
+        nframes=nframes,
+        train_videos=[list(splits['train'])],
+        test_videos=[list(splits['val'])],
+        resolution=resolution)
+    with open(osp.join(out_dir, TUBE_GT), 'wb') as f:
+        pickle.dump(gt, f, protocol=4)
+    for split in splits:
+        if not sum(per_class[split].values()):
+            raise AnnotationImportError(
+                f'the {split} split {splits[split]} has no tube')
+    return dict(
+        labels=labels,
+        summary=dict(
+            ground_truth=TUBE_GT,
+            start_index=1,
+            tubes_per_class={
+                s: dict(c)
+                for s, c in per_class.items()
+            },
+            boxes_without_action=no_action))
+
+
+def _write_config(out_dir: str, layout: str, base_config: str,
+                  classes: Dict[str, int], result: dict) -> str:
+    root = osp.abspath(out_dir)
+    rel = osp.relpath(osp.abspath(base_config), root)
+    num_actions = max(classes.values())
+    names = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]
+    head = (f'# Written by tools/data/import_annotations.py: trains on the '
+            f'data imported into\n# {root}\n# (see import_summary.json). '
+            'Paths are absolute; the base is relative to this file.\n'
+            f'_base_ = [{rel!r}]\n\n')
+    if layout == 'ava':
+        ann = f'{root}/annotations'
+        body = f'''classes = {tuple(names)!r}
+num_classes = {num_actions + 1}  # 1-based ids + column 0
+label_file = '{ann}/label_map.pbtxt'
+frames_root = '{root}/rawframes'
+imported_dataset = dict(
+    type='ValidatedAVADataset',
+    label_file=label_file,
+    num_classes=num_classes,
+    fps={result.get('fps', 'None')},
+    timestamp_start=0,
+    start_index=0,  # img_00000.jpg is the frame at time 0
+    data_prefix=dict(img=frames_root))
+train_dataloader = dict(
+    dataset=dict(
+        ann_file='{ann}/train.csv',
+        exclude_file='{ann}/train_excluded_timestamps.csv',
+        timestamp_end={result['timestamp_end']['train']},
+        **imported_dataset))
+val_dataloader = dict(
+    dataset=dict(
+        ann_file='{ann}/val.csv',
+        exclude_file='{ann}/val_excluded_timestamps.csv',
+        timestamp_end={result['timestamp_end']['val']},
+        **imported_dataset))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='AVAMetric',
+    ann_file='{ann}/val.csv',
+    label_file=label_file,
+    exclude_file='{ann}/val_excluded_timestamps.csv',
+    num_classes=num_classes)
+test_evaluator = val_evaluator
+model = dict(roi_head=dict(stage_head=dict(num_actions={num_actions})))
+'''
+    else:
+        body = f'''classes = {tuple(names)!r}
+ann_file = '{root}/{TUBE_GT}'
+imported_dataset = dict(
+    type='TubeDataset',
+    ann_file=ann_file,
+    num_classes={len(names)},
+    classes=classes,
+    filename_tmpl='{FILENAME_TMPL}',
+    start_index=1,
+    data_prefix=dict(img='{root}/rawframes'))
+train_dataloader = dict(dataset=imported_dataset)
+val_dataloader = dict(dataset=imported_dataset)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='TubeMetric', ann_file=ann_file)
+test_evaluator = val_evaluator
+model = dict(roi_head=dict(stage_head=dict(num_actions={len(names)})))
+'''
+    path = osp.join(out_dir, 'config.py')
+    with open(path, 'w') as f:
+        f.write(head + body)
+    return path

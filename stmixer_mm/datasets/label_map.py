@@ -1,0 +1,132 @@
+"""AVA label maps (``.pbtxt``), read one way everywhere in the project.
+
+mmaction2's ``read_labelmap`` (what ``AVADataset`` and ``AVAMetric`` use)
+reads a label map line by line and only knows lines that start with
+exactly two spaces and ``name:`` / ``id:`` / ``label_id:``; an entry in
+another layout (one line ``label { name: "x" label_id: 3 }``, a tab, four
+spaces) is skipped without a word, and a missing ``name:`` gives the
+entry the previous one's name. So the project parses the entries itself
+(:func:`read_pbtxt_label_map`: each ``label { ... }`` / ``item { ... }``
+block, with its name, integer id and line, ids given once), and where the
+label map is handed to mmaction2 (the AVA data sets, hence ``AVAMetric``)
+:func:`check_mmaction2_reads_label_map` refuses a file that
+``read_labelmap`` would read differently, naming the entry.
+"""
+import io
+import re
+from typing import Dict, Optional
+
+from .fileio_utils import is_file, text_lines
+
+__all__ = [
+    'LabelMapError', 'read_pbtxt_label_map', 'check_mmaction2_reads_label_map'
+]
+
+_ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
+_NAME = re.compile(r'\b(display_)?name\s*:\s*"(?P<v>[^"]*)"')
+_ID = re.compile(r'\b(label_)?id\s*:\s*(?P<v>-?\S+)')
+LAYOUT = "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}'"
+
+
+class LabelMapError(ValueError):
+    """A label map that cannot be read or does not fit the model; the
+    message names the file and the entry or columns."""
+
+
+def _read_text(path: str, backend_args: Optional[dict]) -> str:
+    if not is_file(path, backend_args):
+        raise LabelMapError(f'label map {path}: no such file')
+    try:
+        with text_lines(path, backend_args) as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise LabelMapError(
+            f'label map {path} is not a text file (byte {e.start} is not '
+            'UTF-8); expected an AVA label map (.pbtxt)') from None
+    if not text:
+        raise LabelMapError(f'label map {path} is empty (0 bytes)')
+    return text
+
+
+def read_pbtxt_label_map(path: str,
+                         backend_args: Optional[dict] = None
+                         ) -> Dict[int, str]:
+    """``{label id: name}`` of an AVA label map, in file order.
+
+    Entries are ``label { name: "..." label_id: N }`` or ``item { name:
+    "..." id: N }`` (``display_name`` is read as the name), in any layout.
+
+    Raises:
+        LabelMapError: the file is missing, empty, not UTF-8 text, has no
+            entry, or an entry lacks its name or integer id or repeats an
+            id (naming the file, the entry and its line).
+    """
+    text = _read_text(path, backend_args)
+    entries = list(_ENTRY.finditer(text))
+    if not entries:
+        raise LabelMapError(
+            f'label map {path} has no `label {{ name: "..." label_id: N }}` '
+            'entries; expected an AVA label map (.pbtxt)')
+    names: Dict[int, str] = {}
+    for n, m in enumerate(entries, 1):
+        body = m.group('body')
+        name, id_ = _NAME.search(body), _ID.search(body)
+        line = text.count('\n', 0, m.start()) + 1
+        where = f'label map {path}, entry {n} (line {line})'
+        if name is None or id_ is None:
+            raise LabelMapError(f'{where}: needs both name: "..." and '
+                                'label_id: N')
+        try:
+            label_id = int(id_.group('v'))
+        except ValueError:
+            raise LabelMapError(f'{where}: label_id {id_.group("v")!r} is '
+                                'not an integer') from None
+        if label_id in names:
+            raise LabelMapError(
+                f'{where}: label_id {label_id} given twice ('
+                f'{names[label_id]!r} and {name.group("v")!r})')
+        names[label_id] = name.group('v')
+    return names
+
+
+def check_mmaction2_reads_label_map(path: str,
+                                    backend_args: Optional[dict] = None
+                                    ) -> Dict[int, str]:
+    """:func:`read_pbtxt_label_map`, and mmaction2's ``read_labelmap``
+    (``AVADataset``, ``AVAMetric``) reads the same ids and names.
+
+    Raises:
+        LabelMapError: as :func:`read_pbtxt_label_map`, or naming the
+            first entry ``read_labelmap`` skips or names differently (its
+            layout is not the two-space one mmaction2 reads).
+    """
+    from mmaction.evaluation.functional.ava_utils import read_labelmap
+    names = read_pbtxt_label_map(path, backend_args)
+    text = _read_text(path, backend_args)
+    try:
+        read, _ = read_labelmap(io.StringIO(text))
+        theirs = [(int(d['id']), d['name']) for d in read]
+    except (ValueError, IndexError) as e:
+        theirs, error = None, f'{type(e).__name__}: {e}'
+    ours = list(names.items())
+    if theirs == ours:
+        return names
+    lines = [text.count('\n', 0, m.start()) + 1 for m in _ENTRY.finditer(text)]
+    if theirs is None:
+        detail = f'mmaction2\'s read_labelmap fails on it ({error})'
+    else:
+        k = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
+                 min(len(ours), len(theirs)))
+        if k < len(ours):
+            got = (f'reads it as {theirs[k]}'
+                   if k < len(theirs) else 'skips it')
+            detail = (f'entry {k + 1} (line {lines[k]}, label_id '
+                      f'{ours[k][0]} {ours[k][1]!r}): mmaction2\'s '
+                      f'read_labelmap {got}')
+        else:
+            detail = (f'mmaction2\'s read_labelmap reads {len(theirs)} '
+                      f'entries, the file has {len(ours)}')
+    raise LabelMapError(
+        f'label map {path}: {detail}; AVADataset / AVAMetric read label maps '
+        'with it, so every entry must be in its layout: name: and '
+        f'label_id: (or id:) lines indented by two spaces, e.g. {LAYOUT}')

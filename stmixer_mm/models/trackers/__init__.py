@@ -1,0 +1,3 @@
+from .query_tracker import QueryTracker, VideoTracks
+
+__all__ = ['QueryTracker', 'VideoTracks']

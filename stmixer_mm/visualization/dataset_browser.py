@@ -1,0 +1,94 @@
+"""Keyframes of a data set as the model gets them (after the config's
+pipeline), with their ground-truth boxes and action labels: the library of
+``tools/analysis_tools/browse_dataset.py`` and ``check_dataset.py``.
+
+Works for any data set of the config whose pipeline ends with
+``PackActionInputs`` and gives ``gt_instances`` (``bboxes`` in pixels,
+``labels`` multi-hot or ids): mmaction2's ``AVADataset`` and the plugin's
+AVA-format and tube data sets. Each image is the middle frame of the packed
+clip (the keyframe), drawn by :class:`ActionDetLocalVisualizer` (the
+config's ``visualizer`` when it is one, otherwise a default one); action
+names come from the data set's ``label_file`` or ``metainfo['classes']``.
+"""
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
+
+from stmixer_mm.registry import DATASETS, VISUALIZERS
+from stmixer_mm.utils.type_names import type_name
+from .labels import label_names_from_dataset
+from .local_visualizer import ActionDetLocalVisualizer
+
+
+def build_visualizer(cfg: Config, dataset):
+    """The config's visualizer when it draws boxes, else a default
+    :class:`ActionDetLocalVisualizer`; label names from the data set."""
+    vis_cfg = dict(cfg.get('visualizer') or {})
+    if type_name(vis_cfg.get('type')) == 'ActionDetLocalVisualizer':
+        vis_cfg['name'] = 'browse_dataset'
+        vis = VISUALIZERS.build(vis_cfg)
+    else:
+        vis = ActionDetLocalVisualizer(name='browse_dataset')
+    if not vis.label_names:
+        vis.label_names.update(label_names_from_dataset(dataset))
+    return vis
+
+
+def browse(cfg: Config,
+           phase: str = 'train',
+           output_dir: Optional[str] = None,
+           max_samples: int = 20,
+           interval: int = 1,
+           show: bool = False,
+           show_interval: float = 1) -> List[str]:
+    """Draw samples of the ``phase`` data set; return the files written."""
+    from stmixer_mm.engine.hooks.visualization_hook import (
+        keyframe_from_inputs, sample_name)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    key = f'{phase}_dataloader'
+    if key not in cfg or 'dataset' not in cfg[key]:
+        raise KeyError(f'the config has no {key}.dataset')
+    dataset = DATASETS.build(cfg[key].dataset)
+    vis = build_visualizer(cfg, dataset)
+    indices = list(range(0, len(dataset), interval))[:max_samples]
+    if not indices:
+        raise ValueError(f'{key}.dataset is empty')
+    written = []
+    bar = ProgressBar(len(indices))
+    for i in indices:
+        item = dataset[i]
+        if 'inputs' not in item or 'data_samples' not in item:
+            raise KeyError(
+                f'{key}.dataset[{i}] has keys {sorted(item)}; the pipeline '
+                "must end with PackActionInputs ('inputs', 'data_samples')")
+        sample = item['data_samples']
+        if 'gt_instances' not in sample:
+            raise KeyError(f'{key}.dataset[{i}]: the packed sample has no '
+                           'gt_instances (boxes); is this a detection data '
+                           'set?')
+        img_shape = sample.metainfo.get('img_shape')
+        frame = keyframe_from_inputs(item['inputs'], img_shape)
+        if img_shape is None:
+            sample.set_metainfo(dict(img_shape=frame.shape[:2]))
+        name = f'{i:06d}_{sample_name(sample, i)}'
+        out_file = (
+            osp.join(output_dir, f'{name}.jpg') if output_dir else None)
+        vis.add_datasample(
+            name,
+            frame,
+            sample,
+            draw_pred=False,
+            show=show,
+            wait_time=show_interval,
+            out_file=out_file)
+        if out_file:
+            written.append(out_file)
+        bar.update()
+    if output_dir:
+        print_log(
+            f'\nwrote {len(written)} images to {output_dir}', logger='current')
+    return written

@@ -1,0 +1,68 @@
+"""One reader of AVA label maps (``stmixer_mm.datasets.label_map``), and
+the check that mmaction2's ``read_labelmap`` (AVADataset, AVAMetric)
+reads a data set's label map the same way."""
+import pytest
+
+from stmixer_mm.apis import load_label_map
+from stmixer_mm.datasets import check_ava_label_file
+from stmixer_mm.datasets.importers import read_label_map
+from stmixer_mm.datasets.label_map import (LabelMapError,
+                                           check_mmaction2_reads_label_map,
+                                           read_pbtxt_label_map)
+from stmixer_mm.visualization.labels import load_label_names
+
+TWO_SPACE = 'label {\n  name: "stand"\n  label_id: 1\n}\n'
+ONE_LINE = 'label { name: "walk" label_id: 2 }\n'
+
+
+def test_every_reader_gives_the_same_names(tmp_path):
+    path = tmp_path / 'map.pbtxt'
+    path.write_text(TWO_SPACE + 'item {\n  name: "walk"\n  id: 2\n}\n')
+    names = {1: 'stand', 2: 'walk'}
+    assert read_pbtxt_label_map(str(path)) == names
+    assert check_mmaction2_reads_label_map(str(path)) == names
+    assert load_label_map(str(path)) == names
+    assert load_label_names(str(path)) == names
+    assert read_label_map(str(path)) == {'stand': 1, 'walk': 2}
+    assert check_ava_label_file(str(path)) == [1, 2]
+
+
+def test_an_entry_mmaction2_would_skip_is_refused_for_the_data_sets(tmp_path):
+    """A one-line entry is read by the project's reader (names for the
+    demo, the converter), but mmaction2's read_labelmap skips it, so an
+    AVA data set (and AVAMetric) would have silently lost the class:
+    the data set's check names the entry."""
+    path = tmp_path / 'mixed.pbtxt'
+    path.write_text(TWO_SPACE + ONE_LINE)
+    assert read_pbtxt_label_map(str(path)) == {1: 'stand', 2: 'walk'}
+    with pytest.raises(
+            LabelMapError,
+            match=r"entry 2 \(line 5, label_id 2 'walk'\): mmaction2's "
+            'read_labelmap skips it'):
+        check_mmaction2_reads_label_map(str(path))
+    with pytest.raises(ValueError, match='entry 2 .*skips it'):
+        check_ava_label_file(str(path))
+    # four spaces: read_labelmap skips the lines, the next entry would
+    # take the name of the one before
+    four = tmp_path / 'four.pbtxt'
+    four.write_text('label {\n    name: "sit"\n  label_id: 1\n}\n' +
+                    TWO_SPACE.replace('1', '2'))
+    with pytest.raises(LabelMapError, match="entry 1 .*reads it as"):
+        check_mmaction2_reads_label_map(str(four))
+
+
+@pytest.mark.parametrize('text,message', [
+    ('', 'is empty'),
+    ('no entries here\n', 'has no `label'),
+    ('label {\n  label_id: 1\n}\n', r'entry 1 \(line 1\): needs both'),
+    ('label {\n  name: "a"\n  label_id: x\n}\n', "label_id 'x' is not an"),
+    (TWO_SPACE + TWO_SPACE.replace('stand', 'sit'),
+     "entry 2 .*label_id 1 given twice \\('stand' and 'sit'\\)"),
+])
+def test_bad_label_maps_are_named(tmp_path, text, message):
+    path = tmp_path / 'bad.pbtxt'
+    path.write_text(text)
+    with pytest.raises(LabelMapError, match=message):
+        read_pbtxt_label_map(str(path))
+    with pytest.raises(LabelMapError, match='no such file'):
+        read_pbtxt_label_map(str(tmp_path / 'none.pbtxt'))
