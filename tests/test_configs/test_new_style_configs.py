@@ -202,6 +202,12 @@ def test_new_style_settings_are_checked():
             check_config(bad)
         # the model's columns against the dataset's classes (the check
         # compares type names: ValidatedAVADataset counts a background)
+        # a class set in Python (not a lazy import) is read by name too
+        bad = copy.deepcopy(cfg)
+        bad.model.type = MODELS.get('STMixer')
+        bad.model.test_cfg.rcnn.person_threshold = 7.0
+        with pytest.raises(ConfigSettingError, match='person_threshold'):
+            check_config(bad)
         bad = copy.deepcopy(cfg)
         bad.model.roi_head.stage_head.num_actions = 5
         with pytest.raises(
