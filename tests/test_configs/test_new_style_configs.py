@@ -164,6 +164,19 @@ def test_new_style_config_equals_the_old_style_one(new):
     assert inspect.isclass(new_cfg.train_dataloader.dataset.type)
 
 
+@pytest.mark.parametrize('new', sorted(QUICKSTART)[:1] + sorted(OFFICIAL)[:1])
+def test_dumped_new_style_config_reads_back_the_same(new, tmp_path):
+    """The Runner writes the config into the work dir with
+    ``Config.dump``: for a new-style config a file whose types are import
+    paths (``'stmixer_mm.models.STMixer'``); read back (e.g. by
+    tools/test.py on the work dir's copy) it is the same config."""
+    new_cfg = Config.fromfile(str(NEW_DIR / new))
+    new_cfg.dump(str(tmp_path / 'dumped.py'))
+    dumped = Config.fromfile(str(tmp_path / 'dumped.py'))
+    assert dumped.model.type == 'stmixer_mm.models.STMixer'
+    assert config_differences(entries(new_cfg), entries(dumped)) == []
+
+
 def test_the_comparison_sees_a_difference():
     new_cfg, old_cfg = load_pair(sorted(QUICKSTART)[0])
     new, old = entries(new_cfg), entries(old_cfg)
