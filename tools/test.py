@@ -44,9 +44,10 @@ from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
 from stmixer_mm.engine.hooks import trigger_visualization_hook
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, check_config, load_config)
+from stmixer_mm.visualization import display_problem
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Test an STMixer detector')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -82,7 +83,21 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.show:
+        # without a window mmengine's Visualizer.show draws nothing and says
+        # nothing: refused before anything is loaded, as a bad flag (not a
+        # silent fallback to files the user did not ask for)
+        problem = display_problem()
+        if problem is not None:
+            parser.error(f'--show: {problem}, so nothing would be shown; '
+                         'write the drawings to files with --show-dir DIR '
+                         'instead (relative to <work_dir>/<timestamp>/)')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 

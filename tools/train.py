@@ -41,7 +41,12 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
 
 
-def parse_args(argv=None):
+class FlagError(ValueError):
+    """A command-line flag the config cannot honour: reported as argparse
+    reports a bad flag (usage, the message, exit code 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Train an STMixer detector')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
@@ -83,7 +88,11 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -148,9 +157,13 @@ def merge_args(cfg: Config, args) -> Config:
     # the model's action classes against the datasets as loaded
     add_class_consistency_hook(cfg)
     if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg:
-            raise KeyError('--auto-scale-lr needs `auto_scale_lr` '
-                           '(base_batch_size) in the config')
+        if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
+            raise FlagError(
+                f'--auto-scale-lr: the config {args.config} has no '
+                '`auto_scale_lr.base_batch_size` (the total batch size its '
+                'learning rate is set for, GPUs x samples per GPU); add '
+                '`auto_scale_lr = dict(enable=False, base_batch_size=N)` '
+                'to it, or pass --cfg-options auto_scale_lr.base_batch_size=N')
         cfg.auto_scale_lr.enable = True
     # each flag given overrides its own entry of the config's randomness
     randomness = dict(cfg.get('randomness') or {})
@@ -182,6 +195,8 @@ def main(argv=None):
         check_config(cfg)
         # a sharded (FSDP / DeepSpeed) config needs torchrun / Slurm
         check_launcher(cfg, args.config)
+    except FlagError as e:
+        build_parser().error(str(e))  # exit code 2, as a bad flag
     except ConfigFileError as e:
         raise SystemExit(f'tools/train.py: {e}') from None
     except ConfigSettingError as e:

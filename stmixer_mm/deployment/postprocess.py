@@ -31,11 +31,12 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
+
 #: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults
-#: (the same as ``TEST_CFG_DEFAULTS['ava']`` of the stage head's box head,
-#: ``stmixer_mm/models/roi_heads/bbox_heads/stmixer_bbox_head.py``).
-AVA_TEST_CFG_DEFAULTS = dict(
-    person_threshold=0.6, num_fallback=3, multiply_person_score=False)
+#: (those of the stage head's box head, declared once in
+#: ``stmixer_mm.utils.settings_specs``; a plain-Python module).
+AVA_TEST_CFG_DEFAULTS = dict(TEST_CFG_DEFAULTS['ava'])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -31,12 +31,13 @@ and metrics' classes).
 ``tools/test.py``, ``init_detector`` (demo, ONNX export, inference API)
 call it.
 
-Code: the kinds of setting (:class:`Setting`, :func:`Int`, ...,
-:class:`Fields`) are in :mod:`stmixer_mm.utils.setting_types`, the
-declarations in :mod:`stmixer_mm.utils.settings_specs`, the model-vs-data
-class check in :mod:`stmixer_mm.utils.settings_consistency`; this module
-reads config files, keeps the declarations and walks a config. Every name
-is importable from here.
+Code, each module importing only those before it (no cycle): the kinds of
+setting (:class:`Setting`, :func:`Int`, ..., :class:`Fields`) are in
+:mod:`stmixer_mm.utils.setting_types`; the declarations
+(:func:`declare_settings`, :func:`declare_rule` and the project's own) in
+:mod:`stmixer_mm.utils.settings_specs`; the model-vs-data class check in
+:mod:`stmixer_mm.utils.settings_consistency`; this module reads config
+files and walks a config. Every name is importable from here.
 """
 import inspect
 import typing
@@ -45,6 +46,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
                             Int, Seq, Setting, Str, setting_from_annotation)
 from .settings_consistency import check_config_consistency
+from .settings_specs import _DECLARED, _RULES, declare_rule, declare_settings
 from .type_names import type_name
 
 __all__ = [
@@ -91,33 +93,6 @@ def load_config(path: str):
                               f'{type(e).__name__}: {reason}') from e
 
 
-#: type name (without scope) -> {argument: Setting}
-_DECLARED: Dict[str, Dict[str, Setting]] = {}
-
-
-def declare_settings(type_name: str, **settings: Setting) -> None:
-    """Declare (or extend) the settings of a registered type.
-
-    Args:
-        type_name (str): the registered name, without scope
-            (``'STMixerDecoder'``).
-        **settings (Setting): one per ``__init__`` argument (or a
-            :class:`Fields` for a nested dict).
-    """
-    _DECLARED.setdefault(type_name, {}).update(settings)
-
-
-#: type name -> [rule(cfg) -> problem | None] over several of its fields
-_RULES: Dict[str, List[Callable[[dict], Optional[str]]]] = {}
-
-
-def declare_rule(type_name: str, rule: Callable[[dict],
-                                                Optional[str]]) -> None:
-    """Declare a check over several settings of one type: ``rule(cfg)``
-    returns None or the problem (starting with the field names)."""
-    _RULES.setdefault(type_name, []).append(rule)
-
-
 def _declaring_names(type_name: str) -> List[str]:
     """The names whose declarations apply to ``type_name``, base classes
     first: those of every class along the MRO of the registered class (a
@@ -155,7 +130,6 @@ def declared_settings(type_name: str) -> Dict[str, Setting]:
     """The declared settings of ``type_name`` (scope prefix ignored),
     with those of its registered class's bases (see
     :func:`_declaring_names`)."""
-    _load_specs()
     out: Dict[str, Setting] = {}
     for name in _declaring_names(type_name):
         out.update(_DECLARED.get(name, {}))
@@ -164,15 +138,10 @@ def declared_settings(type_name: str) -> Dict[str, Setting]:
 
 def declared_rules(type_name: str) -> List[Callable[[dict], Optional[str]]]:
     """The rules of ``type_name`` and of its registered class's bases."""
-    _load_specs()
     out: List[Callable[[dict], Optional[str]]] = []
     for name in _declaring_names(type_name):
         out += [r for r in _RULES.get(name, ()) if r not in out]
     return out
-
-
-def _load_specs() -> None:
-    from . import settings_specs  # noqa: F401  (declares on import)
 
 
 _ANNOTATED: Dict[type, Dict[str, Setting]] = {}

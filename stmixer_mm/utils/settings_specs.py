@@ -1,14 +1,44 @@
-"""The declared settings of this project's modules (and of the few
-mmaction2 data types its configs set), one line per setting.
+"""The declarations of settings: :func:`declare_settings` and
+:func:`declare_rule` with the store they fill, then the declared settings of
+this project's modules (and of the few mmaction2 data types its configs
+set), one line per setting.
 
 Types of undeclared ``int`` / ``float`` / ``bool`` / ``str`` arguments of
 this project's registered classes are checked from their annotations;
 what is declared here adds ranges, choices and nested dicts. A new setting
 of a module: add one line to its ``declare_settings`` call (or a call next
-to the module). See :mod:`stmixer_mm.utils.settings`.
+to the module). This module imports only
+:mod:`stmixer_mm.utils.setting_types`; :mod:`stmixer_mm.utils.settings`
+(which reads and checks configs) imports it, not the other way round.
 """
-from .setting_types import Bool, Choice, Fields, Float, Int, Seq, Str
-from .settings import declare_rule, declare_settings
+from typing import Callable, Dict, List, Optional
+
+from .setting_types import Bool, Choice, Fields, Float, Int, Seq, Setting, Str
+
+#: type name (without scope) -> {argument: Setting}
+_DECLARED: Dict[str, Dict[str, Setting]] = {}
+#: type name -> [rule(cfg) -> problem | None] over several of its fields
+_RULES: Dict[str, List[Callable[[dict], Optional[str]]]] = {}
+
+
+def declare_settings(type_name: str, **settings: Setting) -> None:
+    """Declare (or extend) the settings of a registered type.
+
+    Args:
+        type_name (str): the registered name, without scope
+            (``'STMixerDecoder'``).
+        **settings (Setting): one per ``__init__`` argument (or a
+            :class:`Fields` for a nested dict).
+    """
+    _DECLARED.setdefault(type_name, {}).update(settings)
+
+
+def declare_rule(type_name: str, rule: Callable[[dict],
+                                                Optional[str]]) -> None:
+    """Declare a check over several settings of one type: ``rule(cfg)``
+    returns None or the problem (starting with the field names)."""
+    _RULES.setdefault(type_name, []).append(rule)
+
 
 POSITIVE = Int(min=1)
 NON_NEGATIVE = Int(min=0)
@@ -17,30 +47,60 @@ PROBABILITY = Float(0, 1)
 POSITIVE_FLOAT = Float(0, min_open=True)
 
 # --- model -----------------------------------------------------------------
-#: the decoder's test_cfg (the detector's test_cfg.rcnn; all label
-#: conventions, the decoder refuses keys its convention does not use)
-TEST_CFG = Fields(
-    person_threshold=PROBABILITY,
-    num_fallback=NON_NEGATIVE,
-    multiply_person_score=Bool(),
-    max_per_img=POSITIVE)
+#: the decoder's test_cfg (the detector's test_cfg.rcnn), each key once: its
+#: setting and its default per label convention of the decoder (a
+#: convention without a default for a key refuses it:
+#: ``STMixerBBoxHead.parse_test_cfg``)
+_TEST_CFG_KEYS = dict(
+    person_threshold=(PROBABILITY, dict(ava=0.6)),
+    num_fallback=(NON_NEGATIVE, dict(ava=3)),
+    max_per_img=(POSITIVE, dict(mmdet=100)),
+    multiply_person_score=(Bool(), dict(ava=False, mmdet=True)))
+TEST_CFG = Fields(**{
+    key: setting
+    for key, (setting, _) in _TEST_CFG_KEYS.items()
+})
+#: accepted ``test_cfg`` keys and their defaults, per label convention
+#: (``'ava'``, ``'mmdet'``; read by the stage head's box head and by the
+#: numpy post-processing of ``stmixer_mm.deployment``)
+TEST_CFG_DEFAULTS = {
+    convention: {
+        key: defaults[convention]
+        for key, (_, defaults) in _TEST_CFG_KEYS.items()
+        if convention in defaults
+    }
+    for convention in ('ava', 'mmdet')
+}
 # (mmdet's two-stage layout: the query generator (rpn_head) takes no
 # train_cfg / test_cfg, the decoder (roi_head) its test_cfg from rcnn)
 declare_settings(
     'STMixer', test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG))
-# (STMixerTracker inherits STMixer's test_cfg; its own track_cfg keys are
-# those of stmixer_tracker.TRACK_CFG_DEFAULTS, no other)
+#: STMixerTracker's track_cfg, each key once: its setting and its default
+#: (STMixerTracker inherits STMixer's test_cfg)
+_TRACK_CFG_KEYS = dict(
+    # training
+    num_clips=(Int(min=2), 4),
+    drop_prob=(Float(0, 1, max_open=True), 0.1),
+    # the decoder stage where the carried queries join the learned ones
+    entry_stage=(NON_NEGATIVE, 1),
+    # inference
+    birth_thr=(PROBABILITY, 0.5),
+    track_thr=(PROBABILITY, 0.4),
+    max_lost=(NON_NEGATIVE, 2),
+    dup_iou_thr=(PROBABILITY, 0.7))
+#: ``track_cfg`` of ``STMixerTracker`` and its defaults
+TRACK_CFG_DEFAULTS = {
+    key: default
+    for key, (_, default) in _TRACK_CFG_KEYS.items()
+}
 declare_settings(
     'STMixerTracker',
     track_cfg=Fields(
         strict=True,
-        num_clips=Int(min=2),
-        drop_prob=Float(0, 1, max_open=True),
-        entry_stage=NON_NEGATIVE,
-        birth_thr=PROBABILITY,
-        track_thr=PROBABILITY,
-        max_lost=NON_NEGATIVE,
-        dup_iou_thr=PROBABILITY))
+        **{
+            key: setting
+            for key, (setting, _) in _TRACK_CFG_KEYS.items()
+        }))
 declare_settings(
     'STMixerDecoder',
     num_stages=POSITIVE,

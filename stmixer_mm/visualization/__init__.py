@@ -1,5 +1,6 @@
 from .action_drawing import (format_action_labels, load_scalars,
                              plot_training_curves)
+from .display import display_problem
 from .labels import label_names_from_dataset, load_label_names, top_actions
 from .local_visualizer import ActionDetLocalVisualizer
 from .track_drawing import draw_tracks, track_color
@@ -7,5 +8,5 @@ from .track_drawing import draw_tracks, track_color
 __all__ = [
     'ActionDetLocalVisualizer', 'label_names_from_dataset', 'load_label_names',
     'top_actions', 'format_action_labels', 'load_scalars',
-    'plot_training_curves', 'draw_tracks', 'track_color'
+    'plot_training_curves', 'draw_tracks', 'track_color', 'display_problem'
 ]

@@ -9,8 +9,9 @@ import pytest
 
 from stmixer_mm.apis import clip_indices
 from stmixer_mm.apis.online import (CaptureSource, ClipRingBuffer, JsonlWriter,
-                                    OnlineTubeTracker, VideoReadError,
-                                    VideoWriter, expand_inputs, open_source)
+                                    KeyframeClips, OnlineTubeTracker,
+                                    VideoReadError, VideoWriter, expand_inputs,
+                                    open_source)
 from stmixer_mm.evaluation.functional import link_person_tubes
 
 
@@ -52,6 +53,28 @@ def test_ring_buffer_gives_the_offline_clips_holding_only_what_they_need(
     for k, clip in got:
         want = clip_indices(k, clip_len, interval, n)
         assert [int(c[0, 0, 0]) for c in clip] == want.tolist()
+
+
+@pytest.mark.parametrize('n', [1, 3, 7, 23])
+def test_keyframe_clips_carry_each_keyframes_meta(n):
+    """KeyframeClips (the Inferencer's and the online runner's keyframe
+    bookkeeping) gives the same keyframes and clips as ClipRingBuffer, each
+    with the meta given with the keyframe itself; a keyframe that only the
+    end of a short stream makes gets the last frame's meta."""
+    frames = [np.full((1, 1, 3), i, np.uint8) for i in range(n)]
+    plain, clips = ClipRingBuffer(4, 2, 8), KeyframeClips(4, 2, 8)
+    want, got = [], []
+    for i, f in enumerate(frames):
+        want += plain.push(f)
+        got += clips.push_frame(f, dict(time=i / 10))
+    want += plain.finish()
+    got += clips.finish_frames()
+    assert [(k, [int(c[0, 0, 0]) for c in clip]) for k, clip in want] == \
+        [(k, [int(c[0, 0, 0]) for c in clip]) for k, clip, _ in got]
+    for k, _, meta in got:
+        assert meta == dict(time=k / 10)
+        assert clips.is_keyframe(k) or k == n - 1
+    assert clips.finish_frames() == []
 
 
 def test_ring_buffer_rejects_bad_settings():

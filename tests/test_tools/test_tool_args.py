@@ -108,7 +108,14 @@ def test_train_flags_override_cfg_options(train_tool, tools):
 
 
 def test_train_auto_scale_lr(train_tool, tools):
-    with pytest.raises(KeyError, match='auto_scale_lr'):
+    # a config without auto_scale_lr: the flag is refused, naming the
+    # config and what to add (tools/train.py turns it into argparse's exit
+    # code 2: tests/test_tools/test_tool_flag_errors.py)
+    with pytest.raises(
+            train_tool.FlagError,
+            match=r'--auto-scale-lr: the config .*tiny_stmixer_tiny-ava\.py '
+            r'has no `auto_scale_lr\.base_batch_size`.*add `auto_scale_lr = '
+            r'dict\(enable=False, base_batch_size=N\)`'):
         _train_cfg(train_tool, tools, '--auto-scale-lr')
     # the entry may come from --cfg-options
     cfg = _train_cfg(train_tool, tools, '--auto-scale-lr', '--cfg-options',

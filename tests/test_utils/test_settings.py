@@ -268,8 +268,7 @@ def _registered_subclasses():
     """(registered name, class, base name) for every class of this
     project's registries with a base whose settings are declared."""
     from stmixer_mm import registry as reg
-    from stmixer_mm.utils.settings import _DECLARED, _load_specs, _names_of
-    _load_specs()
+    from stmixer_mm.utils.settings import _DECLARED, _names_of
     out = []
     for registry in (reg.MODELS, reg.DATASETS, reg.TRANSFORMS, reg.METRICS,
                      reg.TASK_UTILS, reg.VISUALIZERS, reg.HOOKS):

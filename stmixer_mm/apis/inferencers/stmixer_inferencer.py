@@ -48,7 +48,7 @@ from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_clips,
                          inference_detector, init_detector)
-from ..online.ring_buffer import ClipRingBuffer
+from ..online.ring_buffer import KeyframeClips
 from ..online.sources import (ArraySource, FrameSource, check_fps,
                               expand_inputs, open_source)
 from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
@@ -321,28 +321,19 @@ class STMixerInferencer(BaseInferencer):
         if not isinstance(stride, (int, np.integer)) or stride < 1:
             raise ValueError(f'stride must be a positive number of frames, '
                              f'got {stride!r}')
-        buffer = ClipRingBuffer(self.clip_len, self.frame_interval, stride)
-        times = {}
+        buffer = KeyframeClips(self.clip_len, self.frame_interval, stride)
 
         def emit(ready):
-            for key, clip in ready:
-                meta = dict(frame=key, time=times.pop(key))
+            for key, clip, time in ready:
+                meta = dict(frame=key, time=time)
                 if keep_images:
                     meta['image'] = clip[self.clip_len // 2]
                 check_clip(clip, self.clip_len)
                 yield meta, clip
 
-        last_time = 0.0
         for frame in inputs:
-            last_time = frame.time
-            offset = frame.index - buffer.first_keyframe
-            if offset >= 0 and offset % stride == 0:
-                times[frame.index] = frame.time  # a keyframe's timestamp
-            yield from emit(buffer.push(frame.image))
-        ready = buffer.finish()
-        for key, _ in ready:
-            times.setdefault(key, last_time)  # a short video's last frame
-        yield from emit(ready)
+            yield from emit(buffer.push_frame(frame.image, frame.time))
+        yield from emit(buffer.finish_frames())
 
     @torch.no_grad()
     def forward(self,

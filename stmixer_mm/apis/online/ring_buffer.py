@@ -19,7 +19,7 @@ import numpy as np
 
 from ..inference import clip_indices
 
-__all__ = ['ClipRingBuffer']
+__all__ = ['ClipRingBuffer', 'KeyframeClips']
 
 
 class ClipRingBuffer:
@@ -154,3 +154,41 @@ class ClipRingBuffer:
             self.num_emitted += 1
         self._frames.clear()
         return ready
+
+
+class KeyframeClips(ClipRingBuffer):
+    """A :class:`ClipRingBuffer` that also hands back what was known of
+    each keyframe when it was read (its time, a wall clock, ...): the
+    keyframe bookkeeping of the Inferencer and of the online runner, in
+    one place.
+
+    :meth:`push_frame` takes the frame and its ``meta``; a keyframe's clip
+    comes back with the ``meta`` given with the keyframe itself. A keyframe
+    that only :meth:`finish_frames` makes (a stream shorter than the first
+    keyframe: its last frame) gets the last frame's ``meta``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._meta = {}
+        self._last_meta = None
+
+    def is_keyframe(self, index: int) -> bool:
+        """Whether 0-based frame ``index`` is a keyframe."""
+        offset = index - self.first_keyframe
+        return offset >= 0 and offset % self.stride == 0
+
+    def push_frame(self, frame: np.ndarray,
+                   meta) -> List[Tuple[int, List[np.ndarray], object]]:
+        """:meth:`push` with the frame's ``meta``; returns ``(keyframe,
+        clip, meta of the keyframe)``."""
+        if self.is_keyframe(self.num_read):
+            self._meta[self.num_read] = meta
+        self._last_meta = meta
+        return [(key, clip, self._meta.pop(key))
+                for key, clip in self.push(frame)]
+
+    def finish_frames(self) -> List[Tuple[int, List[np.ndarray], object]]:
+        """:meth:`finish`, with each keyframe's ``meta``."""
+        return [(key, clip, self._meta.pop(key, self._last_meta))
+                for key, clip in self.finish()]

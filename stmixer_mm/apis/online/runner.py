@@ -48,11 +48,9 @@ a signal that was ignored stays ignored).
 error protocol are one unit; about half the file is documentation.)
 """
 import json
-import os
 import os.path as osp
 import queue
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -61,7 +59,8 @@ from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional, Union
 
 from stmixer_mm.visualization import draw_tracks
-from .ring_buffer import ClipRingBuffer
+from stmixer_mm.visualization.display import has_display
+from .ring_buffer import KeyframeClips
 from .sources import FrameSource, check_fps, open_source
 from .tracker import OnlineTubeTracker
 from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
@@ -139,12 +138,8 @@ def on_stop_signals(handler: Callable[[int], None],
                           signal.SIG_DFL if previous is None else previous)
 
 
-def display_available() -> bool:
-    """A window can be opened (a display on Linux; always elsewhere)."""
-    if sys.platform.startswith('linux'):
-        return bool(
-            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
-    return True
+#: a window can be opened (OpenCV's ``imshow`` of ``show=True``)
+display_available = has_display
 
 
 class _Stats:
@@ -321,7 +316,7 @@ class OnlineRunner:
         self._stop.clear()
         self._signal = None
         inf = self.inferencer
-        buffer = ClipRingBuffer(inf.clip_len, inf.frame_interval, self.stride)
+        buffer = KeyframeClips(inf.clip_len, inf.frame_interval, self.stride)
         tracker = OnlineTubeTracker(
             keep_finished=True, names=inf.label_names, **self.tracker_args)
         inf.reset_tracks()  # a model with track queries starts afresh
@@ -381,8 +376,6 @@ class OnlineRunner:
 
         def reader():
             first_wall = None
-            walls, times = {}, {}
-            last = (0.0, time.perf_counter())
             try:
                 for frame in source:
                     if self._stop.is_set() or (self.max_frames is not None and
@@ -395,12 +388,7 @@ class OnlineRunner:
                         if first_wall is None:
                             first_wall = wall - frame.time
                         wall = first_wall + frame.time
-                    last = (frame.time, wall)
-                    off = frame.index - buffer.first_keyframe
-                    if off >= 0 and off % self.stride == 0:
-                        walls[frame.index] = wall
-                        times[frame.index] = frame.time
-                    ready = buffer.push(frame.image)
+                    ready = buffer.push_frame(frame.image, (frame.time, wall))
                     with stats.lock:
                         stats.frames_read += 1
                     item = (frame.index, frame.image)
@@ -412,14 +400,13 @@ class OnlineRunner:
                                 stats.frames_dropped += 1
                     else:
                         put(frames_q, item)
-                    for key, clip in ready:
-                        submit(key, clip, times.pop(key), walls.pop(key))
+                    for key, clip, (t, wall) in ready:
+                        submit(key, clip, t, wall)
                 # the end of the stream (or max_frames): the last clips,
                 # clamped; not after a stop (Ctrl-C, a model error)
-                for key, clip in ([]
-                                  if self._stop.is_set() else buffer.finish()):
-                    submit(key, clip, times.pop(key, last[0]),
-                           walls.pop(key, last[1]))
+                ready = [] if self._stop.is_set() else buffer.finish_frames()
+                for key, clip, (t, wall) in ready:
+                    submit(key, clip, t, wall)
             except BaseException as e:  # noqa: B902 - re-raised in run()
                 errors.append(e)
             finally:

@@ -16,7 +16,7 @@ another device or dtype, and while traced, scripted, compiled, exported to
 ONNX or under a dispatch mode (``FlopCounterMode``), the layer runs
 ``nn.Conv3d``'s own forward.
 
-:func:`fuse_conv_bn` folds every eval-mode BatchNorm of an mmcv
+:func:`fuse_conv_module_bn` folds every eval-mode BatchNorm of an mmcv
 ``ConvModule`` (conv -> norm -> act, as mmaction2's ResNet3d and the
 SlowFast laterals build them) into its convolution:
 ``w' = w * gamma / sqrt(var + eps)``, ``b' = (b - mean) * gamma /
@@ -120,18 +120,24 @@ def set_conv3d_impl(module: nn.Module, impl: str) -> int:
             if impl == 'onednn' else native_conv3d(module))
 
 
-def fuse_conv_bn(module: nn.Module) -> int:
+def fuse_conv_module_bn(module: nn.Module) -> int:
     """Fold the BatchNorm of every ``ConvModule`` in ``module`` whose order
     is conv before norm into its convolution, in place; returns how many
     were fused.
+
+    Not mmcv's ``fuse_conv_bn`` (which returns the module and fuses a plain
+    conv followed by a BatchNorm child): this one goes by ``ConvModule``
+    (the norm's place in ``order``), refuses a module in training mode and
+    counts what it folded, for :func:`prepare_for_inference`'s report.
 
     Raises:
         RuntimeError: When ``module`` is in training mode (BatchNorm would
             still update and use batch statistics).
     """
     if module.training:
-        raise RuntimeError('fuse_conv_bn: the module is in training mode; '
-                           'conv-BN fusion is for inference (call .eval())')
+        raise RuntimeError(
+            'fuse_conv_module_bn: the module is in training mode; '
+            'conv-BN fusion is for inference (call .eval())')
     fused = 0
     for m in module.modules():
         if not (isinstance(m, ConvModule) and m.with_norm):
@@ -160,13 +166,13 @@ def prepare_for_inference(detector: nn.Module,
         detector (nn.Module): An ``STMixer`` (anything with a
             ``backbone``).
         conv_bn (bool): Fold the backbone's BatchNorms into its
-            convolutions (:func:`fuse_conv_bn`). Defaults to True.
+            convolutions (:func:`fuse_conv_module_bn`). Defaults to True.
     """
     detector.eval()
     applied = []
     backbone = getattr(detector, 'backbone', detector)
     if conv_bn:
-        n = fuse_conv_bn(backbone)
+        n = fuse_conv_module_bn(backbone)
         if n:
             applied.append(f'conv-BN fusion ({n} BatchNorms folded)')
     attn = getattr(backbone, 'attn_impl', None)

@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..necks import frame_wise_2d_necks
 from ..utils import (check_neck_channels, check_pyramid_strides,
                      check_query_generator, inject_query_generator_settings)
 
@@ -161,7 +162,7 @@ class STMixer(TwoStageDetector):
         test_cfg = _split_cfg(test_cfg, 'test_cfg')
         super().__init__(
             backbone=backbone,
-            neck=neck,
+            neck=frame_wise_2d_necks(neck),  # a 2-D neck: per frame
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,

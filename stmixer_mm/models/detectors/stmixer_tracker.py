@@ -27,22 +27,12 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+# the track_cfg keys, their defaults and their settings are declared once,
+# in stmixer_mm.utils.settings_specs
+from stmixer_mm.utils.settings_specs import TRACK_CFG_DEFAULTS
 from stmixer_mm.utils.track_ids import track_ids_problem
 from ..trackers import QueryTracker
 from .stmixer import STMixer
-
-#: ``track_cfg`` of :class:`STMixerTracker` and its defaults.
-TRACK_CFG_DEFAULTS = dict(
-    # training
-    num_clips=4,
-    drop_prob=0.1,
-    # the decoder stage where the carried queries join the learned ones
-    entry_stage=1,
-    # inference
-    birth_thr=0.5,
-    track_thr=0.4,
-    max_lost=2,
-    dup_iou_thr=0.7)
 
 
 @MODELS.register_module()

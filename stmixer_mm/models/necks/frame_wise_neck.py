@@ -1,11 +1,16 @@
-"""Apply any 2-D (image) neck to video feature maps, frame by frame."""
-from typing import Optional, Sequence, Tuple, Union
+"""Apply any 2-D (image) neck to video feature maps, frame by frame
+(:class:`FrameWiseNeck`), and put mmdet's 2-D necks of a detector config in
+it (:func:`frame_wise_2d_necks`)."""
+import logging
+from typing import Any, Optional, Sequence, Tuple, Union
 
 from mmdet.utils import ConfigType, OptMultiConfig
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from .sequential_neck import SequentialNeck
 
 
 @MODELS.register_module()
@@ -124,3 +129,77 @@ class FrameWiseNeck(BaseModule):
         return tuple(
             y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
             for y in outs)
+
+
+#: the package of mmdet's necks: every neck there takes image maps
+#: ``[B, C, H, W]`` (FPN, PAFPN, ChannelMapper, HRFPN, SSH, ...)
+MMDET_NECKS_PACKAGE = 'mmdet.models.necks'
+
+
+def _neck_class(neck_type: Any) -> Optional[type]:
+    """The class a config's ``type`` names (a class, or a registered name
+    with or without a scope prefix), or None when it names none."""
+    if isinstance(neck_type, type):
+        return neck_type
+    if not isinstance(neck_type, str):
+        return None
+    try:
+        return MODELS.get(neck_type)
+    except Exception:  # e.g. an unknown scope: MODELS.build reports it
+        return None
+
+
+def is_2d_neck(neck_type: Any) -> bool:
+    """Whether a neck config's ``type`` is one of mmdet's 2-D (image) necks:
+    a class defined in ``mmdet.models.necks``. Decided from the class, not
+    by running it; this project's necks and mmaction2's are not."""
+    cls = _neck_class(neck_type)
+    return cls is not None and (
+        cls.__module__ == MMDET_NECKS_PACKAGE
+        or cls.__module__.startswith(MMDET_NECKS_PACKAGE + '.'))
+
+
+def frame_wise_2d_necks(neck: Any, path: str = 'neck') -> Any:
+    """A detector's neck config in which each 2-D mmdet neck is applied
+    frame by frame.
+
+    A video detector gets maps ``[B, C, T, H, W]``; mmdet's necks take
+    ``[B, C, H, W]`` and fail with a convolution shape error at the first
+    step. A neck config whose type is one of mmdet's (:func:`is_2d_neck`),
+    given as the detector's ``neck`` or as one of the ``necks`` of a
+    ``SequentialNeck``, is put in a :class:`FrameWiseNeck` (an info line of
+    the log says so); anything else is returned as it is (a
+    ``FrameWiseNeck`` already, this project's and mmaction2's necks, a
+    built module).
+
+    Args:
+        neck (dict | Any): The ``neck`` of a detector config.
+        path (str): Its config path, for the log line.
+
+    Returns:
+        dict | Any: ``neck``, or a copy with the 2-D necks wrapped (the
+        state-dict names are those of the explicit wrapper:
+        ``neck.neck.*``).
+    """
+    if not isinstance(neck, dict):
+        return neck
+    neck_type = neck.get('type')
+    if _neck_class(neck_type) is SequentialNeck and \
+            isinstance(neck.get('necks'), (list, tuple)):
+        necks = [
+            frame_wise_2d_necks(n, f'{path}.necks[{i}]')
+            for i, n in enumerate(neck['necks'])
+        ]
+        if all(a is b for a, b in zip(necks, neck['necks'])):
+            return neck
+        return {**neck, 'necks': necks}
+    if not is_2d_neck(neck_type):
+        return neck
+    name = neck_type if isinstance(neck_type, str) else neck_type.__name__
+    print_log(
+        f'{path}: {name} is a 2-D (image) neck of mmdet; it is applied '
+        'frame by frame (wrapped in FrameWiseNeck, as '
+        f"{path}=dict(type='FrameWiseNeck', neck=...))",
+        logger='current',
+        level=logging.INFO)
+    return dict(type='FrameWiseNeck', neck=neck)

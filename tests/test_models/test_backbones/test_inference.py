@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.models.backbones import (OneDNNConv3d, fuse_conv_bn,
+from stmixer_mm.models.backbones import (OneDNNConv3d, fuse_conv_module_bn,
                                          native_conv3d, prepare_for_inference,
                                          set_conv3d_impl, use_onednn_conv3d)
 from stmixer_mm.registry import MODELS
@@ -94,7 +94,7 @@ def test_conv_bn_fusion_keeps_every_stage(cfg, t):
     with torch.no_grad():
         ref = model(x)
         before = n_batchnorms(model)
-        fused = fuse_conv_bn(model)
+        fused = fuse_conv_module_bn(model)
         out = model(x)
     assert fused == before > 0  # every BatchNorm sits in a ConvModule
     assert n_batchnorms(model) == 0
@@ -102,14 +102,14 @@ def test_conv_bn_fusion_keeps_every_stage(cfg, t):
     for r, o in zip(ref, out):
         assert o.shape == r.shape
         assert ((o - r).abs().max() / r.abs().max()).item() < 1e-4
-    assert fuse_conv_bn(model) == 0  # nothing left to fuse
+    assert fuse_conv_module_bn(model) == 0  # nothing left to fuse
 
 
 def test_conv_bn_fusion_refuses_training_mode():
     model = build(SLOWONLY)
     model.train()
     with pytest.raises(RuntimeError, match='training mode'):
-        fuse_conv_bn(model)
+        fuse_conv_module_bn(model)
 
 
 def test_prepare_for_inference_keeps_the_detectors_predictions():

@@ -22,15 +22,12 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+# the accepted test_cfg keys and their defaults, per label convention, are
+# declared once, with their settings, in stmixer_mm.utils.settings_specs
+from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
 
 #: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
 LABEL_CONVENTIONS = ('ava', 'mmdet')
-
-#: accepted ``test_cfg`` keys and their defaults, per label convention
-TEST_CFG_DEFAULTS = dict(
-    ava=dict(
-        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
-    mmdet=dict(max_per_img=100, multiply_person_score=True))
 
 
 class STMixerBBoxHead(BaseModule):
@@ -302,7 +299,8 @@ class STMixerBBoxHead(BaseModule):
             stage_results (dict): Output of ``forward``.
             batch_img_metas (list[dict]): Need ``img_shape`` (and
                 ``scale_factor`` for ``'mmdet'`` with ``rescale``).
-            test_cfg (dict, optional): See :data:`TEST_CFG_DEFAULTS`.
+            test_cfg (dict, optional): See
+                :data:`stmixer_mm.utils.settings_specs.TEST_CFG_DEFAULTS`.
             rescale (bool): ``'mmdet'`` only: divide the boxes by
                 ``scale_factor`` (original image pixels). AVA boxes are
                 always normalised to the input frame.

@@ -1,0 +1,249 @@
+"""Frames from OpenCV's VideoCapture (files, URLs, cameras), timed and
+checked as the module :mod:`.sources` describes (split from it for size)."""
+
+import math
+import os.path as osp
+import time
+import warnings
+from typing import Callable, Iterator, Optional, Union
+
+import cv2
+
+from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, Frame, FrameSource,
+                      VideoReadError, check_fps, is_live_spec)
+
+__all__ = ['CaptureSource']
+
+
+def _usable_rate(value) -> bool:
+    """A rate a capture reports is a frame rate: finite, > 0, below the
+    container clocks (:data:`MAX_REPORTED_FPS`)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and 0 < value < MAX_REPORTED_FPS
+
+
+def _position_ms(cap) -> Optional[float]:
+    """The capture's ``CAP_PROP_POS_MSEC`` (the time of the frame just
+    read), None when it has none."""
+    try:
+        pos = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+    except (TypeError, ValueError):
+        return None
+    return pos if math.isfinite(pos) and pos >= 0 else None
+
+
+class CaptureSource(FrameSource):
+    """A webcam, a stream or a video file through ``cv2.VideoCapture`` (or
+    any object with its ``isOpened``, ``read``, ``get``, ``release``).
+
+    The frame rate follows the module's rule: ``fps``, else the reported
+    one, else (a file) the rate of its container timestamps, which then
+    time the frames, else 30 with a warning.
+
+    Args:
+        spec (int | str): webcam index, URL or file.
+        realtime (bool): pace a file at its frame rate (live sources are
+            paced by the device).
+        capture_factory (callable, optional): ``spec -> capture``; default
+            ``cv2.VideoCapture`` (tests inject a fake device).
+        fps (float, optional): overrides the rate the capture reports.
+
+    Raises:
+        VideoReadError: the input does not exist or cannot be opened (at
+            once); no frame decoded, or a file / URL that stops more than
+            one frame before the count its header announces (at the end of
+            the iteration).
+        ValueError: ``fps`` not a finite number > 0.
+    """
+
+    #: frames read ahead at most to find advancing container timestamps
+    PROBE_FRAMES = 3
+
+    def __init__(self,
+                 spec: Union[int, str],
+                 realtime: bool = False,
+                 capture_factory: Optional[Callable] = None,
+                 fps: Optional[float] = None) -> None:
+        fps = check_fps(fps)
+        self.live = is_live_spec(spec)
+        if isinstance(spec, str) and spec.isdigit():
+            spec = int(spec)
+        self.spec = spec
+        self.cap = None
+        if isinstance(spec, int):
+            self.name = f'webcam{spec}'
+        elif self.live:
+            tail = spec.split('://', 1)[1].rstrip('/').split('?')[0]
+            self.name = osp.splitext(tail.split('/')[-1] or 'stream')[0] \
+                or 'stream'
+        else:
+            if not osp.isfile(spec):
+                raise VideoReadError(f'{spec}: no such video file or folder')
+            self.name = osp.splitext(osp.basename(spec))[0]
+        factory = capture_factory or cv2.VideoCapture
+        self.cap = factory(spec)
+        if not self.cap.isOpened():
+            what = ('the webcam' if isinstance(spec, int) else
+                    'the stream' if self.live else 'it as a video')
+            raise VideoReadError(f'{spec}: OpenCV cannot open {what} (' + (
+                'no such device, or it is busy' if isinstance(spec, int) else
+                'unreachable, or a protocol/codec OpenCV lacks' if self.
+                live else 'not a video, or a codec OpenCV lacks') + ')')
+        try:
+            count = float(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        except (TypeError, ValueError):
+            count = 0.0
+        # a URL of a file announces its count too: a cut is then seen
+        self.num_frames = int(count) if math.isfinite(count) and \
+            count >= 1 else None
+        self.realtime = realtime and not self.live
+        self._ahead = []  # frames read to probe the timestamps
+        self._times = False  # the container timestamps time the frames
+        self.fps_reported = self.cap.get(cv2.CAP_PROP_FPS)
+        if fps is not None:
+            self.fps, self.fps_from = fps, 'given'
+        elif _usable_rate(self.fps_reported):
+            self.fps, self.fps_from = float(self.fps_reported), 'reported'
+            if not self.live and self.fps >= HIGH_REPORTED_FPS:
+                self._check_high_rate()
+        elif self.live:
+            # frames are timed by the wall clock; the rate only sets the
+            # output video's
+            self._set_fps(
+                None, str(spec), 'it reports no usable frame rate '
+                f'(CAP_PROP_FPS = {self.fps_reported!r})', 'its frames are '
+                'timed by the wall clock; an output video is written at')
+        else:
+            self._probe_timestamps()
+
+    def _timestamp_rate(self) -> Optional[float]:
+        """Read up to :attr:`PROBE_FRAMES` frames (kept for the
+        iteration); the rate of their container timestamps if they
+        advance, else None."""
+        first = None
+        for _ in range(self.PROBE_FRAMES):
+            ok, img = self.cap.read()
+            if not ok or img is None:
+                return None
+            pos = _position_ms(self.cap)
+            self._ahead.append((img, pos))
+            if pos is None:
+                return None
+            if first is None:
+                first = pos
+            elif pos > first:
+                return 1000.0 * (len(self._ahead) - 1) / (pos - first)
+        return None
+
+    def _check_high_rate(self) -> None:
+        """A file reporting :data:`HIGH_REPORTED_FPS` or more: a
+        high-speed video, or a container that reports its timebase (WebM /
+        MKV without a rate, 1000 from a 1/1000 s clock). Its timestamps
+        decide: when they advance at another rate (more than 20 % off),
+        they time the frames, with a warning naming both."""
+        rate = self._timestamp_rate()
+        if rate is None or abs(rate - self.fps) <= 0.2 * self.fps:
+            return
+        warnings.warn(
+            f'{self.spec}: it reports {self.fps:g} fps (CAP_PROP_FPS), but '
+            f'its frame timestamps advance at {rate:.4g} fps (a container '
+            'clock reported as a rate?); timing its frames by the '
+            'timestamps (fps= / tools/demo.py --fps sets the rate)')
+        self.fps, self.fps_from, self._times = rate, 'timestamps', True
+
+    def _probe_timestamps(self) -> None:
+        """A file without a usable reported rate: the rate of its
+        container timestamps if they advance; else 30 with a warning."""
+        rate = self._timestamp_rate()
+        if rate is not None:
+            self.fps, self.fps_from, self._times = rate, 'timestamps', True
+            return
+        self._set_fps(
+            None, str(self.spec), 'it reports no usable frame rate '
+            f'(CAP_PROP_FPS = {self.fps_reported!r}) and its frames carry '
+            'no advancing timestamps (CAP_PROP_POS_MSEC)')
+
+    def _frames(self) -> Iterator[tuple]:
+        """``(BGR image, container time in ms or None)``, the probed
+        frames first."""
+        while self._ahead:
+            yield self._ahead.pop(0)
+        while True:
+            ok, img = self.cap.read()
+            if not ok or img is None:
+                return
+            yield img, (_position_ms(self.cap) if self._times else None)
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = None
+        i = 0
+        t = 0.0
+        pos0 = None
+        self.end_reason, self.short_read = 'stopped', False
+        try:
+            for img, pos in self._frames():
+                if self.realtime and start is not None:
+                    self._pace(start, i)
+                now = time.perf_counter()
+                if start is None:
+                    start = now
+                if self.live:
+                    t = now - start
+                elif not self._times:
+                    t = i / self.fps
+                elif i == 0:
+                    pos0, t = pos, 0.0
+                elif pos is not None and (pos - pos0) / 1000.0 > t:
+                    t = (pos - pos0) / 1000.0
+                else:
+                    # a timestamp that does not advance: one frame on
+                    t += 1.0 / self.fps
+                yield Frame(i, t, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                i += 1
+        finally:
+            self.close()
+        self._ended(i, t)
+
+    def _ended(self, i: int, t: float) -> None:
+        """The capture gave no more frames (not stopped by the consumer):
+        an error, a warning or a normal end."""
+        self.frames_read = i
+        if i == 0:
+            raise VideoReadError(
+                f'{self.spec}: OpenCV could not decode any frame' +
+                (' (the device/stream gave none)' if self.
+                 live else ' (empty, truncated or corrupt video)'))
+        if self.num_frames is not None and i < self.num_frames - 1:
+            self.end_reason, self.short_read = (
+                f'stopped after {i} of {self.num_frames} frames', True)
+            raise VideoReadError(
+                f'{self.spec}: decoding stopped after {i} of the '
+                f'{self.num_frames} frames its header announces (' +
+                ('connection lost, or ' if self.live else '') +
+                'truncated or corrupt video); ' +
+                ('the stream was cut' if self.live else 're-encode or '
+                 'repair it'))
+        if self.num_frames is not None:
+            self.end_reason = f'all {self.num_frames} announced frames read'
+        elif self.live:
+            self.end_reason, self.short_read = (
+                f'the stream ended unasked after {i} frames ({t:.2f} s)', True)
+            warnings.warn(
+                f'{self.spec}: the stream ended after {i} frames ({t:.2f} s) '
+                'without being stopped (connection lost, or the '
+                'device/server stopped sending); the results cover those '
+                'frames only')
+        else:
+            self.end_reason = (f'end of file after {i} frames (no frame '
+                               'count in its header to check it against)')
+            warnings.warn(
+                f'{self.spec}: its header announces no frame count, so '
+                f'whether all of it was decoded cannot be checked: {i} '
+                f'frames ({t:.2f} s at {self.fps:g} fps) read')
+
+    def close(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
