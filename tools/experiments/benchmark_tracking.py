@@ -51,8 +51,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.benchmarks.tracking import subset_gt
+from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
