@@ -34,6 +34,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from stmixer_mm.datasets.label_map import LabelMapError, read_pbtxt_label_map
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.type_names import type_name
 
 __all__ = [
     'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
@@ -218,7 +219,7 @@ def class_names(model,
         model, 'dataset_meta', None)
     dataset = test_dataset_cfg(cfg) if cfg is not None else None
     dataset = dataset or {}
-    dataset_type = str(dataset.get('type', '')).split('.')[-1]
+    dataset_type = type_name(dataset.get('type'))
     allowed: Sequence[int] = ()
     if dataset.get('unlisted_labels') == 'warn':
         # AVA v2.2: 80 annotated ids, the label map lists the 60 evaluated

@@ -31,6 +31,7 @@ from stmixer_mm.datasets import tube_clip_frames
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
+from stmixer_mm.utils.type_names import type_name
 from .class_names import test_dataset_cfg
 
 # Transforms that sample clips from a video or read frames from disk (type
@@ -43,8 +44,9 @@ _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
 
 
 def _type_name(step: dict) -> str:
-    """A pipeline step's type without its scope (``mmaction.X`` -> X)."""
-    return step['type'].split('.')[-1]
+    """A pipeline step's type without its scope (``mmaction.X`` -> X; a
+    new-style config's class -> its name)."""
+    return type_name(step['type'])
 
 
 def init_detector(config: Union[str, Config],

@@ -19,7 +19,8 @@ from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                                build_runner, init_dist_without_cuda,
                                shutdown_dist)
 from stmixer_mm.engine.runner_utils import check_launcher
-from stmixer_mm.utils import CheckpointFileError, ConfigFileError, load_config
+from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
+                              load_config, type_name)
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
 
 
@@ -98,7 +99,8 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        # a name, or a new-style config's class
+        wrapper = type_name(cfg.optim_wrapper.get('type', 'OptimWrapper'))
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
             raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or '
                              f'AmpOptimWrapper, the config has {wrapper}')

@@ -6,6 +6,7 @@ from .compat import APPLIED_FIXES, apply_compat_fixes
 from .dependencies import DependencyError, check_dependencies
 from .settings import (ConfigFileError, ConfigSettingError, check_config,
                        declare_settings, load_config)
+from .type_names import type_name
 
 __all__ = [
     'APPLIED_FIXES', 'apply_compat_fixes', 'DependencyError',
@@ -13,5 +14,5 @@ __all__ = [
     'check_checkpoint_file', 'find_state_dict', 'load_checkpoint_file',
     'UnsafePickleError', 'ShardedCheckpointError', 'load_pickle',
     'ConfigFileError', 'ConfigSettingError', 'check_config',
-    'declare_settings', 'load_config'
+    'declare_settings', 'load_config', 'type_name'
 ]

@@ -12,6 +12,8 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from .type_names import type_name
+
 
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op on the CPU)."""
@@ -229,7 +231,7 @@ def official_stack_cfg(cfg: Config) -> Config:
     The parameters and their keys do not change."""
     from stmixer_mm.deployment import set_sampling_impl
     backbone = cfg.model.backbone
-    kind = backbone.type.split('.')[-1]
+    kind = type_name(backbone.type)
     if kind == 'STMixerVisionTransformer':
         backbone.type = 'mmaction.VisionTransformer'
         backbone.pop('attn_impl', None)

@@ -47,6 +47,7 @@ from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
                             Int, Seq, Setting, Str, setting_from_annotation)
 from .settings_consistency import check_config_consistency
 from .settings_specs import _DECLARED, _RULES, declare_rule, declare_settings
+from .type_names import type_name
 
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
@@ -198,14 +199,15 @@ def settings_of(type_name: str) -> Dict[str, Setting]:
 
 # ---------------------------------------------------------------------------
 def check_settings(cfg: dict, path: str) -> None:
-    """Check one config dict with a ``type`` against its settings."""
-    type_name = cfg.get('type')
-    if not isinstance(type_name, str):
+    """Check one config dict with a ``type`` (a name, or a new-style
+    config's class) against its settings."""
+    kind = type_name(cfg.get('type'))
+    if not kind:
         return
-    for name, setting in settings_of(type_name).items():
+    for name, setting in settings_of(kind).items():
         if name in cfg:
             setting.check(cfg[name], f'{path}.{name}' if path else name)
-    for rule in declared_rules(type_name):
+    for rule in declared_rules(kind):
         problem = rule(cfg)
         if problem is not None:
             raise ConfigSettingError(f'{path}: {problem}')
@@ -214,7 +216,7 @@ def check_settings(cfg: dict, path: str) -> None:
 def _walk(node: Any, path: str):
     """Every dict with a ``type`` under ``node``, with its config path."""
     if isinstance(node, dict):
-        if isinstance(node.get('type'), str):
+        if type_name(node.get('type')):
             yield node, path
         for key, value in node.items():
             if isinstance(key, str) and not key.startswith('_'):

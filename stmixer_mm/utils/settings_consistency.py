@@ -6,6 +6,7 @@ against the datasets' and metrics' ``num_classes``
 from typing import Any, List, Optional, Tuple
 
 from .setting_types import ConfigSettingError, is_int
+from .type_names import type_name
 
 __all__ = ['model_action_classes', 'check_config_consistency']
 
@@ -27,7 +28,7 @@ def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
     else:
         return None
     head = heads[0]
-    if str(head.get('type', '')).split('.')[-1] != 'STMixerStageHead':
+    if type_name(head.get('type')) != 'STMixerStageHead':
         return None
     return (head.get('num_actions',
                      80), head.get('label_convention',
@@ -74,7 +75,7 @@ def check_config_consistency(cfg) -> None:
                 entries.append((f'{evaluator}{suffix}', metric))
     for path, entry in entries:
         num_classes = entry.get('num_classes')
-        kind = str(entry.get('type', '')).split('.')[-1]
+        kind = type_name(entry.get('type'))
         if num_classes is None or not is_int(num_classes):
             continue
         try:

@@ -19,6 +19,7 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from stmixer_mm.registry import DATASETS, VISUALIZERS
+from stmixer_mm.utils.type_names import type_name
 from .labels import label_names_from_dataset
 from .local_visualizer import ActionDetLocalVisualizer
 
@@ -27,8 +28,7 @@ def build_visualizer(cfg: Config, dataset):
     """The config's visualizer when it draws boxes, else a default
     :class:`ActionDetLocalVisualizer`; label names from the data set."""
     vis_cfg = dict(cfg.get('visualizer') or {})
-    if vis_cfg.get('type') in ('ActionDetLocalVisualizer',
-                               'mmaction.ActionDetLocalVisualizer'):
+    if type_name(vis_cfg.get('type')) == 'ActionDetLocalVisualizer':
         vis_cfg['name'] = 'browse_dataset'
         vis = VISUALIZERS.build(vis_cfg)
     else:

@@ -1,7 +1,8 @@
 """OpenMMLab's ``mim`` on this package: a wheel built from the working tree
 ships ``stmixer_mm/.mim/{configs,tools,model-index.yml}`` (setup.py), and
 with it installed ``mim search / train / test / run stmixer_mm`` work (tiny
-fixture config, 1 epoch, CPU).
+fixture config, 1 epoch, CPU); it also ships the new-style configs
+``stmixer_mm/configs``, which a config outside the repository inherits.
 
 The wheel is installed into a temporary ``--target`` folder put first on
 ``PYTHONPATH``, so the test neither touches the environment's (editable)
@@ -170,6 +171,45 @@ def test_wheel_ships_mim_folder(installed):
     for line in (mim_dir / 'model-index.yml').read_text().splitlines():
         if line.strip().startswith('- configs/'):
             assert (mim_dir / line.strip()[2:]).is_file(), line
+
+
+NEW_STYLE_CHILD = (
+    'from mmengine.config import read_base\n'
+    'with read_base():\n'
+    '    from stmixer_mm.configs.quickstart.'
+    'stmixer_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_rgb import *\n'
+    'model.roi_head.num_stages = 2\n')
+BUILD_CHILD = """
+import sys
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+import stmixer_mm
+from stmixer_mm.registry import MODELS
+cfg = Config.fromfile(sys.argv[1])
+with DefaultScope.overwrite_default_scope(cfg.default_scope):
+    model = MODELS.build(cfg.model)
+print(stmixer_mm.__file__)
+print(type(model).__name__, len(model.roi_head.stages),
+      cfg.model.roi_head.stage_head.hidden_channels)
+"""
+
+
+def test_wheel_ships_new_style_configs(installed, tmp_path):
+    """``stmixer_mm/configs`` (new-style configs) is in the wheel, and a
+    config outside the repository inherits one from the installed package
+    (``with read_base(): from stmixer_mm.configs... import *``)."""
+    env, site, cwd, wheel = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ('quickstart/stmixer_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_'
+                 'rgb.py', '_base_/models/stmixer_head.py',
+                 '_base_/default_runtime.py'):
+        assert f'stmixer_mm/configs/{name}' in names
+    child = tmp_path / 'my_stmixer.py'
+    child.write_text(NEW_STYLE_CHILD)
+    proc = _run([sys.executable, '-c', BUILD_CHILD, str(child)], env, cwd)
+    imported, built = proc.stdout.strip().splitlines()[-2:]
+    assert imported.startswith(str(site))
+    assert built == 'STMixer 2 64'
 
 
 @needs_mim

@@ -61,6 +61,17 @@ def test_train_flags(train_tool, tools, monkeypatch):
     assert cfg.randomness == dict(seed=3, deterministic=True)
 
 
+def test_train_amp_on_a_new_style_config(train_tool, tools, monkeypatch):
+    """A new-style config names its optimizer wrapper with the class."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    path = osp.join(tools.REPO, 'stmixer_mm', 'configs', 'quickstart',
+                    'stmixer_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_rgb.py')
+    cfg = Config.fromfile(path)
+    assert cfg.optim_wrapper.type.__name__ == 'OptimWrapper'
+    cfg = train_tool.merge_args(cfg, train_tool.parse_args([path, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+
+
 def test_train_randomness_flags_each_override_one_entry(train_tool, tools):
     # the config has randomness = dict(seed=0, deterministic=False)
     cfg = _train_cfg(train_tool, tools, '--deterministic')

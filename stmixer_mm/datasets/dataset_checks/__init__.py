@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.utils.type_names import type_name
 from .ava import check_ava_split
 from .common import (check_class_coverage, check_num_classes,
                      check_small_persons, clip_window, find_key, finest_stride,
@@ -68,7 +69,7 @@ def check_dataset_config(
         except KeyError as e:
             report.add(ERROR, 'config', str(e.args[0]), split=split)
             continue
-        kind = str(ds.get('type', '')).split('.')[-1]
+        kind = type_name(ds.get('type'))
         if kind in ('AVADataset', 'ValidatedAVADataset'):
             try:
                 columns[split] = check_ava_split(report, cfg, split)

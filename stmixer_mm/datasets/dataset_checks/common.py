@@ -4,6 +4,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.utils.type_names import type_name
 from .report import ERROR, MAX_EXAMPLES, WARNING, DatasetReport
 
 
@@ -14,8 +15,8 @@ def split_dataset_cfg(cfg, split: str) -> dict:
     if key not in cfg or 'dataset' not in cfg[key]:
         raise KeyError(f'the config has no {key}.dataset')
     ds = cfg[key]['dataset']
-    while 'dataset' in ds and 'type' in ds and 'Dataset' in str(
-            ds['type']) and not ds.get('ann_file'):
+    while 'dataset' in ds and 'Dataset' in type_name(
+            ds.get('type')) and not ds.get('ann_file'):
         ds = ds['dataset']  # RepeatDataset / ClassBalancedDataset
     return ds.to_dict() if hasattr(ds, 'to_dict') else dict(ds)
 
@@ -59,7 +60,7 @@ def resize_factor(pipeline: Sequence[dict], height: float,
     ``RandomRescale``: the smallest short side of ``scale_range``), and the
     step used. ``None`` when no resize is known."""
     for step in pipeline:
-        kind = str(step.get('type', '')).split('.')[-1]
+        kind = type_name(step.get('type'))
         if kind == 'Resize' and step.get('scale') is not None:
             scale = step['scale']
             if isinstance(scale, (int, float)):
@@ -97,7 +98,7 @@ def clip_window(pipeline: Sequence[dict]) -> Optional[Tuple[int, int]]:
     """``(frames before, frames after)`` the keyframe that the pipeline's
     ``SampleAVAFrames`` reads (mmaction2's ``_get_clips``)."""
     for step in pipeline:
-        if str(step.get('type', '')).split('.')[-1] == 'SampleAVAFrames':
+        if type_name(step.get('type')) == 'SampleAVAFrames':
             clip_len = int(step['clip_len'])
             interval = int(step.get('frame_interval', 2))
             return ((clip_len // 2) * interval,

@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.type_names import type_name
 
 
 def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
@@ -91,7 +92,7 @@ def add_class_consistency_hook(cfg) -> None:
     hooks = list(cfg.get('custom_hooks') or [])
     if not any(
             isinstance(h, dict)
-            and str(h.get('type', '')).split('.')[-1] == 'ClassConsistencyHook'
+            and type_name(h.get('type')) == 'ClassConsistencyHook'
             for h in hooks):
         hooks.append(dict(type='ClassConsistencyHook'))
     cfg.custom_hooks = hooks

@@ -23,6 +23,7 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.type_names import type_name
 
 VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
                     'mmaction.ActionDetLocalVisualizer')
@@ -245,9 +246,8 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
     """
     default_hooks = cfg.setdefault('default_hooks', {})
     hook = default_hooks.get('visualization')
-    if hook is None or hook.get('type') not in (
-            'ActionDetVisualizationHook',
-            'mmaction.ActionDetVisualizationHook'):
+    if hook is None or \
+            type_name(hook.get('type')) != 'ActionDetVisualizationHook':
         print_log(
             'tools/test.py: default_hooks.visualization set to '
             f"ActionDetVisualizationHook (was {hook and hook.get('type')})",
@@ -265,7 +265,7 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
     # every sample unless asked otherwise (mmaction2's test.py --interval)
     hook['interval'] = getattr(args, 'interval', None) or 1
     vis = cfg.get('visualizer') or {}
-    if vis.get('type') not in VISUALIZER_TYPES:
+    if type_name(vis.get('type')) not in map(type_name, VISUALIZER_TYPES):
         print_log(
             'tools/test.py: visualizer set to ActionDetLocalVisualizer (was '
             f"{vis.get('type')}, which draws no boxes)",

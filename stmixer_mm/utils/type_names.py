@@ -1,0 +1,32 @@
+"""The registry name of a config's ``type``, in either config style.
+
+An old-style config names a type with a string, maybe scoped
+(``'mmdet.FPN'``); a new-style config (``stmixer_mm/configs/``, read with
+``read_base()``) names the class itself, which mmengine keeps as a lazy
+import (``LazyAttr``) until the field is read and then gives as the class.
+Every check that looks at a config's types compares :func:`type_name`,
+so that both styles are checked alike.
+"""
+from typing import Any
+
+
+def type_name(value: Any) -> str:
+    """The registry name of a ``type`` value: the string without its scope,
+    the class's (or lazily imported class's) name; ``''`` for ``None``.
+
+    Examples:
+        >>> type_name('mmdet.FPN'), type_name('FPN')
+        ('FPN', 'FPN')
+        >>> from mmdet.models.necks import FPN
+        >>> type_name(FPN)
+        'FPN'
+    """
+    if value is None:
+        return ''
+    if isinstance(value, str):
+        return value.split('.')[-1]
+    name = getattr(value, '__name__', None)
+    if isinstance(name, str):
+        return name
+    # mmengine's LazyObject / LazyAttr: str() is the dotted import name
+    return str(value).split('.')[-1]
