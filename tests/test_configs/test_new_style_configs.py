@@ -38,9 +38,10 @@ from mmengine.structures import InstanceData
 
 import stmixer_mm
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import type_name
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(repo_root())
 OLD_DIR = ROOT / 'configs'
 PKG = Path(stmixer_mm.__file__).resolve().parent
 NEW_DIR = PKG / 'configs'

@@ -3,12 +3,12 @@ convolutions give the same outputs at every stage (fusion: eval only;
 oneDNN: inference only, autograd keeps nn.Conv3d), and
 prepare_for_inference keeps the whole detector's predictions."""
 import copy
-import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
+from stmixer_mm import testing
 from stmixer_mm.models.backbones import (OneDNNConv3d, fuse_conv_module_bn,
                                          native_conv3d, prepare_for_inference,
                                          set_conv3d_impl, use_onednn_conv3d)
@@ -113,10 +113,7 @@ def test_conv_bn_fusion_refuses_training_mode():
 
 
 def test_prepare_for_inference_keeps_the_detectors_predictions():
-    repo = osp.dirname(
-        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    cfg = Config.fromfile(
-        osp.join(repo, 'tests', 'data', 'configs', 'tiny_stmixer_tiny-ava.py'))
+    cfg = Config.fromfile(testing.repo_path(testing.TINY_CFG))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
