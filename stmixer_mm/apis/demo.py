@@ -16,12 +16,14 @@ from collections import Counter
 import numpy as np
 
 from stmixer_mm.evaluation.functional import link_person_tubes
-from stmixer_mm.visualization import draw_tracks, format_action_labels
+from stmixer_mm.utils.progress import track_progress
+from stmixer_mm.visualization import draw_tracks
 from .inferencers import STMixerInferencer
 from .inferencers.stmixer_inferencer import CountingSource
 from .online import (OnlineRunner, OutputFiles, RunInterrupted, VideoReadError,
                      VideoWriter, expand_inputs, on_stop_signals, open_source,
                      output_exists_error, prepare_out_dir, signal_name)
+from .online.ring_buffer import keyframe_indices
 
 
 def output_names(inputs, spec):
@@ -174,38 +176,28 @@ def _run_offline(inferencer, spec, args, source, outputs):
     if args.progress:
         results = _progress(results, source, args.stride)
     for res, _ in results:
-        k, boxes, scores, person = (res.frame, res.bboxes, res.scores,
-                                    res.person_scores)
-        texts = [
-            format_action_labels(s, names, args.score_thr, args.topk)
-            for s in scores
-        ]
+        # the Inferencer's formatting (JSON) and drawing records; kept: the
+        # persons with an action above --score-thr
+        k = res.frame
+        formatted = inferencer.format_result(res, args.score_thr, args.topk)
+        drawn = inferencer.persons(res, args.score_thr, args.topk)
         keep = [
-            i for i, t in enumerate(texts) if t and person[i] >= person_thr
+            i for i, p in enumerate(formatted['persons'])
+            if p['actions'] and res.person_scores[i] >= person_thr
         ]
-        kept[k] = (boxes[keep], scores[keep], person[keep])
-        persons = []
-        for i in keep:
-            actions = inferencer.top_actions(scores[i], args.score_thr,
-                                             args.topk)
-            persons.append(
-                dict(
-                    bbox=boxes[i],
-                    person_score=float(person[i]),
-                    actions=actions))
-            detections.append(
-                dict(
-                    frame=int(k),
-                    time=round(k / fps, 3),
-                    bbox=[round(float(v), 1) for v in boxes[i]],
-                    person_score=round(float(person[i]), 4),
-                    actions=actions))
-        per_key[k] = persons
+        kept[k] = (res.bboxes[keep], res.scores[keep], res.person_scores[keep])
+        per_key[k] = [drawn[i] for i in keep]
+        detections += [
+            dict(
+                frame=int(k),
+                time=formatted['time'],
+                **formatted['persons'][i]) for i in keep
+        ]
     n = counted.num_read
     if not n:
         raise VideoReadError(f'{spec}: no frames')
     w, h = counted.frame_size
-    keyframes = list(range(min(args.stride // 2, n - 1), n, args.stride))
+    keyframes = keyframe_indices(n, args.stride)
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
     tubes = tube_ids = None
@@ -338,14 +330,10 @@ def link_keyframe_tubes(keyframes, kept, names, link_iou):
 
 
 def _progress(results, source, stride):
-    """``results`` with mmengine's progress bar over the keyframes (their
-    number where the source announces its frames)."""
-    from mmengine.utils import ProgressBar
+    """``results`` with the progress bar over the keyframes (their number
+    where the source announces its frames)."""
     total = getattr(source, 'num_frames', None)
-    bar = ProgressBar(
-        len(range(min(stride // 2, total - 1), total, stride)) if total else 0,
+    return track_progress(
+        results,
+        total=len(keyframe_indices(total, stride)) if total else 0,
         file=sys.stderr)
-    for item in results:
-        bar.update()
-        yield item
-    sys.stderr.write('\n')

@@ -269,8 +269,8 @@ def _progress(items: list, show: bool):
     """``items``, through mmengine's progress bar when ``show``."""
     if not show:
         return items
-    from mmengine.utils import track_iter_progress
-    return track_iter_progress(items)
+    from stmixer_mm.utils.progress import track_progress
+    return track_progress(items)
 
 
 def _strip_module_prefix(state_dict: Mapping,

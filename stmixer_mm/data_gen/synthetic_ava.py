@@ -55,8 +55,7 @@ import os.path as osp
 from dataclasses import asdict
 from typing import Dict, List, Tuple
 
-from mmengine.utils import track_iter_progress
-
+from stmixer_mm.utils.progress import track_progress
 from .actors import Actor, ActorState
 from .scene import (SyntheticVideo, build_demo, build_split, missing_classes,
                     state_class, state_class_counts)
@@ -246,8 +245,8 @@ def _write_split(settings: SyntheticAVASettings, split: str,
     and the statistics recorded in ``meta.json``."""
     videos, attempt = build_split(settings, split)
     rows, excluded = [], []
-    # mmengine's progress bar (one tick per video written)
-    for v in track_iter_progress(videos):
+    # the progress bar (one tick per video written)
+    for v in track_progress(videos):
         write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
                            settings.start_index, settings.jpeg_quality)
         rows += v.annotation_rows()

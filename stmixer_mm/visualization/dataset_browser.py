@@ -16,9 +16,9 @@ from typing import List, Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.utils import ProgressBar
 
 from stmixer_mm.registry import DATASETS, VISUALIZERS
+from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.type_names import type_name
 from .labels import label_names_from_dataset
 from .local_visualizer import ActionDetLocalVisualizer
@@ -58,8 +58,7 @@ def browse(cfg: Config,
     if not indices:
         raise ValueError(f'{key}.dataset is empty')
     written = []
-    bar = ProgressBar(len(indices))
-    for i in indices:
+    for i in track_progress(indices):
         item = dataset[i]
         if 'inputs' not in item or 'data_samples' not in item:
             raise KeyError(
@@ -87,8 +86,7 @@ def browse(cfg: Config,
             out_file=out_file)
         if out_file:
             written.append(out_file)
-        bar.update()
     if output_dir:
         print_log(
-            f'\nwrote {len(written)} images to {output_dir}', logger='current')
+            f'wrote {len(written)} images to {output_dir}', logger='current')
     return written

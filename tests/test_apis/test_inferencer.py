@@ -168,3 +168,15 @@ def test_a_built_model_can_be_wrapped(tools, random_checkpoint, frames):
         torch.from_numpy(res.bboxes), want.bboxes * 64, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match='when the model is built'):
         STMixerInferencer(model, weights=random_checkpoint)
+
+
+def test_show_progress_ticks_once_per_keyframe(tools, random_checkpoint,
+                                               capsys):
+    """show_progress: the project's one progress bar over the keyframes,
+    their number known from the source (24 frames, stride 8: 3)."""
+    inferencer = STMixerInferencer(
+        tools.TINY_CFG, random_checkpoint, show_progress=True)
+    results = list(inferencer.iter_results(_frame_dir(tools), stride=8))
+    err = capsys.readouterr().err
+    assert len(results) == 3
+    assert 'syn_val_000' in err and '3/3' in err

@@ -12,6 +12,7 @@ from stmixer_mm.apis.online import (CaptureSource, ClipRingBuffer, JsonlWriter,
                                     KeyframeClips, OnlineTubeTracker,
                                     VideoReadError, VideoWriter, expand_inputs,
                                     open_source)
+from stmixer_mm.apis.online.ring_buffer import keyframe_indices
 from stmixer_mm.evaluation.functional import link_person_tubes
 
 
@@ -75,6 +76,7 @@ def test_keyframe_clips_carry_each_keyframes_meta(n):
         assert meta == dict(time=k / 10)
         assert clips.is_keyframe(k) or k == n - 1
     assert clips.finish_frames() == []
+    assert [k for k, _, _ in got] == keyframe_indices(n, 8)
 
 
 def test_ring_buffer_rejects_bad_settings():

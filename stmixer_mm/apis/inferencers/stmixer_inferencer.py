@@ -32,6 +32,7 @@ implement, each documented here.)
 """
 import json
 import os.path as osp
+import sys
 import warnings
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
@@ -42,13 +43,14 @@ from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.structures import InstanceData
 
+from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.settings import load_config
 from stmixer_mm.visualization import draw_tracks
 from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_clips,
                          inference_detector, init_detector)
-from ..online.ring_buffer import KeyframeClips
+from ..online.ring_buffer import KeyframeClips, keyframe_indices
 from ..online.sources import (ArraySource, FrameSource, check_fps,
                               expand_inputs, open_source)
 from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
@@ -384,8 +386,12 @@ class STMixerInferencer(BaseInferencer):
             stride=stride,
             keep_images=keep_images)
         if self.show_progress:
-            from rich.progress import track
-            clips = track(clips, description=f'{source.name}')
+            total = getattr(source, 'num_frames', None)
+            print(source.name, file=sys.stderr)
+            clips = track_progress(
+                clips,
+                total=len(keyframe_indices(total, stride)) if total else 0,
+                file=sys.stderr)
         batch = []
         for meta, clip in clips:
             batch.append((meta, clip))

@@ -19,7 +19,20 @@ import numpy as np
 
 from ..inference import clip_indices
 
-__all__ = ['ClipRingBuffer', 'KeyframeClips']
+__all__ = ['ClipRingBuffer', 'KeyframeClips', 'keyframe_indices']
+
+
+def keyframe_indices(num_frames: int,
+                     stride: int,
+                     first_keyframe: Optional[int] = None) -> List[int]:
+    """The keyframes :class:`ClipRingBuffer` gives a stream of
+    ``num_frames`` frames: every ``stride`` frames from ``first_keyframe``
+    (default ``stride // 2``); a stream shorter than that, its last frame;
+    none for an empty one."""
+    if num_frames <= 0:
+        return []
+    first = stride // 2 if first_keyframe is None else int(first_keyframe)
+    return list(range(min(first, num_frames - 1), num_frames, stride))
 
 
 class ClipRingBuffer:
