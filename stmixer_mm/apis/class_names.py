@@ -33,6 +33,8 @@ import pickle
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from stmixer_mm.datasets.label_map import LabelMapError, read_pbtxt_label_map
+from stmixer_mm.engine.hooks.class_consistency_hook import \
+    model_action_columns as _model_action_columns
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 from stmixer_mm.utils.type_names import type_name
 
@@ -58,14 +60,14 @@ def test_dataset_cfg(cfg) -> Optional[dict]:
 
 
 def model_action_columns(model) -> Tuple[int, str]:
-    """``(num_actions, label_convention)`` of a built detector."""
-    decoder = getattr(model, 'decoder', None) or getattr(
-        model, 'roi_head', None)
-    num_actions = getattr(decoder, 'num_actions', None)
-    if not isinstance(num_actions, int):
-        raise TypeError(f'{type(model).__name__} has no decoder with '
+    """``(num_actions, label_convention)`` of a built detector
+    (:func:`~stmixer_mm.engine.hooks.class_consistency_hook.
+    model_action_columns`), an error for a model without them."""
+    found = _model_action_columns(model)
+    if found is None:
+        raise TypeError(f'{type(model).__name__} has no roi_head with '
                         'num_actions: cannot name its action columns')
-    return num_actions, getattr(decoder, 'label_convention', 'ava')
+    return found
 
 
 def _read_act_labels(path: str) -> Dict[int, str]:

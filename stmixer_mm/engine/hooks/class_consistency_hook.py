@@ -11,11 +11,10 @@ from stmixer_mm.utils.type_names import type_name
 
 def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
     """``(num_actions, label_convention)`` of a built STMixer-style model
-    (its decoder / roi_head), None for other models."""
+    (its ``roi_head``), None for other models."""
     if is_model_wrapper(model):
         model = model.module
-    decoder = getattr(model, 'decoder', None) or getattr(
-        model, 'roi_head', None)
+    decoder = getattr(model, 'roi_head', None)
     num_actions = getattr(decoder, 'num_actions', None)
     if not isinstance(num_actions, int):
         return None
