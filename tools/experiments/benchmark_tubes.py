@@ -42,6 +42,7 @@ from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
                                                  generate_synthetic_tubes)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.type_names import type_name
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CFG = osp.join(
@@ -254,7 +255,7 @@ def main(argv=None):
         cfg.train_cfg.max_epochs = args.max_epochs
         cfg.train_cfg.val_begin = args.max_epochs + 1  # test only at the end
         for sched in cfg.param_scheduler:
-            if sched.get('type') == 'MultiStepLR':
+            if type_name(sched.get('type')) == 'MultiStepLR':
                 sched.end = args.max_epochs
                 sched.milestones = [
                     m for m in sched.milestones if m < args.max_epochs
