@@ -212,7 +212,8 @@ def read_clip(path: Union[str, os.PathLike],
             it and what to use instead).
         VideoReadError: it cannot be read.
     """
-    from .online.sources import is_live_spec, open_source
+    from .online.capture import open_source
+    from .online.sources import is_live_spec
     path = os.fspath(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)

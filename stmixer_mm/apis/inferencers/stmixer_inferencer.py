@@ -50,9 +50,9 @@ from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_clips,
                          inference_detector, init_detector)
+from ..online.capture import open_source
 from ..online.ring_buffer import KeyframeClips, keyframe_indices
-from ..online.sources import (ArraySource, FrameSource, check_fps,
-                              expand_inputs, open_source)
+from ..online.sources import ArraySource, FrameSource, check_fps, expand_inputs
 from ..online.writers import OutputFiles, VideoWriter, prepare_out_dir
 from .model_names import resolve_model_name
 

@@ -1,5 +1,6 @@
 """Frames from OpenCV's VideoCapture (files, URLs, cameras), timed and
-checked as the module :mod:`.sources` describes (split from it for size)."""
+checked as the module :mod:`.sources` describes (split from it for size),
+and :func:`open_source`, the source of any input."""
 
 import math
 import os.path as osp
@@ -9,10 +10,10 @@ from typing import Callable, Iterator, Optional, Union
 
 import cv2
 
-from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, Frame, FrameSource,
-                      VideoReadError, check_fps, is_live_spec)
+from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, FolderSource, Frame,
+                      FrameSource, VideoReadError, check_fps, is_live_spec)
 
-__all__ = ['CaptureSource']
+__all__ = ['CaptureSource', 'open_source']
 
 
 def _usable_rate(value) -> bool:
@@ -247,3 +248,29 @@ class CaptureSource(FrameSource):
     def close(self) -> None:
         if self.cap is not None:
             self.cap.release()
+
+
+def open_source(spec: Union[int, str],
+                realtime: bool = False,
+                fps: Optional[float] = None,
+                capture_factory: Optional[Callable] = None) -> FrameSource:
+    """The :class:`FrameSource` of one input (after :func:`expand_inputs`).
+
+    Args:
+        spec (int | str): webcam index, stream URL, video file or frame
+            folder.
+        realtime (bool): pace a file / folder at its frame rate.
+        fps (float, optional): the frame rate of a frame folder (default
+            30, with a warning), or one that overrides a video's; a finite
+            number > 0.
+        capture_factory (callable, optional): see :class:`CaptureSource`.
+
+    Raises:
+        VideoReadError: the input does not exist or cannot be opened.
+        ValueError: ``fps`` not a finite number > 0.
+    """
+    fps = check_fps(fps)
+    if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
+        return FolderSource(spec, fps=fps, realtime=realtime)
+    return CaptureSource(
+        spec, realtime=realtime, capture_factory=capture_factory, fps=fps)

@@ -60,8 +60,9 @@ from typing import Callable, Dict, Iterator, Optional, Union
 
 from stmixer_mm.visualization import draw_tracks
 from stmixer_mm.visualization.display import has_display
+from .capture import open_source
 from .ring_buffer import KeyframeClips
-from .sources import FrameSource, check_fps, open_source
+from .sources import FrameSource, check_fps
 from .tracker import OnlineTubeTracker
 from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
                       VideoWriter, prepare_out_dir)

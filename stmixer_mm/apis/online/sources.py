@@ -46,17 +46,15 @@ import os.path as osp
 import re
 import time
 import warnings
-from typing import (Callable, Iterator, List, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',
-    'open_source', 'expand_inputs', 'is_live_spec', 'check_fps',
-    'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS',
-    'MAX_REPORTED_FPS'
+    'expand_inputs', 'is_live_spec', 'check_fps', 'check_frames',
+    'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS', 'MAX_REPORTED_FPS'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -349,33 +347,6 @@ class FolderSource(FrameSource):
             size = size or img.shape[:2]
             yield Frame(i, i / self.fps, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         self.end_reason = f'all {len(self.files)} frames read'
-
-
-def open_source(spec: Union[int, str],
-                realtime: bool = False,
-                fps: Optional[float] = None,
-                capture_factory: Optional[Callable] = None) -> FrameSource:
-    """The :class:`FrameSource` of one input (after :func:`expand_inputs`).
-
-    Args:
-        spec (int | str): webcam index, stream URL, video file or frame
-            folder.
-        realtime (bool): pace a file / folder at its frame rate.
-        fps (float, optional): the frame rate of a frame folder (default
-            30, with a warning), or one that overrides a video's; a finite
-            number > 0.
-        capture_factory (callable, optional): see :class:`CaptureSource`.
-
-    Raises:
-        VideoReadError: the input does not exist or cannot be opened.
-        ValueError: ``fps`` not a finite number > 0.
-    """
-    fps = check_fps(fps)
-    if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
-        return FolderSource(spec, fps=fps, realtime=realtime)
-    from .capture import CaptureSource  # it builds on this module
-    return CaptureSource(
-        spec, realtime=realtime, capture_factory=capture_factory, fps=fps)
 
 
 class ArraySource(FrameSource):
