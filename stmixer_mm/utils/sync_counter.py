@@ -1,0 +1,197 @@
+"""Count the operators a piece of PyTorch code launches and the points
+where it makes the host wait for the device (issue 33: "host work out of
+the hot path").
+
+On a GPU, ``torch.cuda.set_sync_debug_mode('warn')`` reports
+synchronisations; on a CPU nothing synchronises, so :class:`OpCounter`
+counts, with a ``TorchDispatchMode``, every ATen operator called and those
+that *would* make the host wait for a GPU:
+
+- ``aten._local_scalar_dense``: ``.item()``, ``float(t)``, ``int(t)``,
+  ``bool(t)``, ``.tolist()`` (one per element), ``if t:``;
+- ``aten.is_nonzero`` and ``aten.equal`` (a Python bool of a tensor);
+- data-dependent shapes: ``aten.nonzero``, ``aten.masked_select``,
+  ``aten.unique*``, ``aten.bincount``, ``aten.repeat_interleave`` with a
+  tensor of repeats, and indexing with a boolean mask (``aten.index`` /
+  ``aten.index_put_`` with a bool index: ``x[mask]``);
+- copies from another device to the CPU (``.cpu()``, ``.to('cpu')``,
+  ``.numpy()`` of a CUDA tensor: ``aten._to_copy`` / ``aten.copy_`` to the
+  CPU from another device; none on a CPU-only run).
+
+Every counted point is recorded with its operator and the innermost part
+(a module name given to :meth:`OpCounter.track`) that was running, so a
+report says what each synchronisation is.
+"""
+from collections import Counter
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+aten = torch.ops.aten
+
+#: operators that read a tensor's value on the host (the reason)
+_SCALAR_READS = {
+    aten._local_scalar_dense.default: 'item',
+    aten.is_nonzero.default: 'bool',
+    aten.equal.default: 'equal',
+}
+
+#: operators whose output shape depends on the values
+_DATA_DEPENDENT = ('nonzero', 'nonzero_static', 'masked_select', 'unique',
+                   'unique_dim', 'unique_consecutive', '_unique', '_unique2',
+                   'bincount', 'histc', 'argwhere')
+
+#: where an operator outside every tracked part is counted
+OTHER = 'other'
+
+
+def _packet_name(func) -> str:
+    return func.overloadpacket.__name__ if hasattr(func, 'overloadpacket') \
+        else str(func)
+
+
+def _has_bool_index(args) -> bool:
+    if len(args) < 2:
+        return False
+    indices = args[1]
+    if not isinstance(indices, (list, tuple)):
+        return False
+    return any(
+        isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+        for i in indices)
+
+
+def sync_reason(func, args, kwargs, out=None) -> Optional[str]:
+    """Why ``func(*args, **kwargs)`` makes the host wait for the device
+    (see the module docstring), or None."""
+    if func in _SCALAR_READS:
+        return _SCALAR_READS[func]
+    name = _packet_name(func)
+    if name in _DATA_DEPENDENT:
+        return name
+    if name == 'repeat_interleave' and isinstance(
+            args[0] if args else None, torch.Tensor) and len(args) > 1 and \
+            isinstance(args[1], torch.Tensor):
+        return 'repeat_interleave'
+    if name in ('index', 'index_put', 'index_put_', '_index_put_impl_') \
+            and _has_bool_index(args):
+        return 'bool-mask index'
+    if name in ('_to_copy', 'copy_') and args and isinstance(
+            args[0], torch.Tensor):
+        src = args[1] if name == 'copy_' else args[0]
+        dst = args[0] if name == 'copy_' else out
+        if isinstance(src, torch.Tensor) and isinstance(dst, torch.Tensor) \
+                and src.device.type != 'cpu' and dst.device.type == 'cpu':
+            return 'to cpu'
+    return None
+
+
+class OpCounter(TorchDispatchMode):
+    """Count ATen operators and host synchronisations (see the module
+    docstring), per part.
+
+    Example::
+
+        counter = OpCounter()
+        with counter.track(model, [('backbone', 'backbone', 'forward'),
+                                   ('decoder', 'roi_head', 'forward')]), \
+                counter:
+            model.predict(inputs, samples)
+        counter.ops            # Counter({'backbone': ..., 'other': ...})
+        counter.syncs          # [(part, reason, operator), ...]
+
+    Operators run while a tracked method runs are counted in its part (the
+    innermost one); the rest in ``'other'``. :meth:`section` counts a block
+    of code (e.g. ``.backward()``) in a part.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter = Counter()
+        self.op_names: Counter = Counter()
+        self.syncs: List[Tuple[str, str, str]] = []
+        self._parts: List[str] = []
+
+    # ----- parts -----
+    @property
+    def part(self) -> str:
+        return self._parts[-1] if self._parts else OTHER
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        """Count what runs inside in the part ``name``."""
+        self._parts.append(name)
+        try:
+            yield
+        finally:
+            self._parts.pop()
+
+    @contextmanager
+    def track(self, model: nn.Module,
+              parts: Sequence[Tuple[str, str, str]]) -> Iterator[None]:
+        """Count what runs inside some methods of ``model``'s submodules in
+        named parts while inside.
+
+        Args:
+            model (nn.Module): The model.
+            parts (Sequence[tuple[str, str, str]]): ``(part, path, method)``:
+                calls of ``model.<path>.<method>`` (``path`` dotted, ``''``
+                for the model itself) are counted in ``part`` (the innermost
+                part wins). Paths the model lacks are skipped.
+        """
+        patched = []
+        for part, path, method in parts:
+            module = model
+            for name in filter(None, path.split('.')):
+                module = getattr(module, name, None)
+            fn = getattr(module, method, None) if module is not None \
+                else None
+            if fn is None:
+                continue
+            patched.append((module, method, vars(module).get(method)))
+            setattr(module, method, self._wrap(fn, part))
+        try:
+            yield
+        finally:
+            for module, method, own in reversed(patched):
+                if own is not None:  # an instance attribute before
+                    setattr(module, method, own)
+                else:
+                    delattr(module, method)
+
+    def _wrap(self, fn, part: str):
+
+        def wrapped(*args, **kwargs):
+            with self.section(part):
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+    # ----- counting -----
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = _packet_name(func)
+        if name not in ('detach', 'view', '_unsafe_view', 'alias'):
+            self.ops[self.part] += 1
+            self.op_names[name] += 1
+        reason = sync_reason(func, args, kwargs, out)
+        if reason is not None:
+            self.syncs.append((self.part, reason, name))
+        return out
+
+    # ----- reports -----
+    @property
+    def total_ops(self) -> int:
+        return sum(self.ops.values())
+
+    def sync_counts(self) -> Dict[str, int]:
+        """Synchronisations per part."""
+        return dict(Counter(part for part, _, _ in self.syncs))
+
+    def sync_summary(self) -> Dict[Tuple[str, str], int]:
+        """Synchronisations per (part, reason)."""
+        return dict(Counter((part, reason) for part, reason, _ in self.syncs))
