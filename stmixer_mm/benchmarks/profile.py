@@ -115,6 +115,8 @@ def summarise(counter: OpCounter) -> Dict[str, Any]:
     return dict(
         ops=dict(counter.ops),
         total_ops=counter.total_ops,
+        kernels=dict(counter.kernels),
+        total_kernels=sum(counter.kernels.values()),
         syncs=syncs,
         total_syncs=len(counter.syncs),
         sync_reasons={
@@ -157,7 +159,7 @@ def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
             p for p in PART_ORDER
             if any(p in r[kind]['ops'] for r in kind_rows)
         ]
-        table = [['config', 'input'] + parts + ['total']]
+        table = [['config', 'input'] + parts + ['total', 'non-view']]
         for r in kind_rows:
             s = r[kind]
             cells = [
@@ -166,9 +168,12 @@ def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
             ]
             table.append([
                 r['name'], 'x'.join(map(str, r['input']))
-            ] + cells + [f"{s['total_ops']} ({s['total_syncs']})"])
+            ] + cells + [
+                f"{s['total_ops']} ({s['total_syncs']})",
+                str(s['total_kernels'])
+            ])
         out.append(f'{kind}: ATen operators (host synchronisations) per '
-                   'part')
+                   'part; non-view: the operators that are not views')
         out.append(format_table(table))
         for r in kind_rows:
             reasons = r[kind]['sync_reasons']

@@ -7,16 +7,18 @@ synchronisations; on a CPU nothing synchronises, so :class:`OpCounter`
 counts, with a ``TorchDispatchMode``, every ATen operator called and those
 that *would* make the host wait for a GPU:
 
-- ``aten._local_scalar_dense``: ``.item()``, ``float(t)``, ``int(t)``,
-  ``bool(t)``, ``.tolist()`` (one per element), ``if t:``;
-- ``aten.is_nonzero`` and ``aten.equal`` (a Python bool of a tensor);
+- reads of a value: ``.item()``, ``float(t)``, ``int(t)``, ``bool(t)``,
+  ``if t:`` (at the Python level, see below; ``aten._local_scalar_dense``,
+  ``aten.is_nonzero`` otherwise) and ``aten.equal``;
 - data-dependent shapes: ``aten.nonzero``, ``aten.masked_select``,
   ``aten.unique*``, ``aten.bincount``, ``aten.repeat_interleave`` with a
   tensor of repeats, and indexing with a boolean mask (``aten.index`` /
   ``aten.index_put_`` with a bool index: ``x[mask]``);
-- copies from another device to the CPU (``.cpu()``, ``.to('cpu')``,
-  ``.numpy()`` of a CUDA tensor: ``aten._to_copy`` / ``aten.copy_`` to the
-  CPU from another device; none on a CPU-only run).
+- copies to the CPU: ``.cpu()``, ``.to('cpu')``, ``.numpy()``,
+  ``.tolist()`` (counted at the Python level with a ``TorchFunctionMode``,
+  one per call, so that they count on a CPU-only run too, where they copy
+  nothing), and ``aten._to_copy`` / ``aten.copy_`` to the CPU from another
+  device.
 
 Every counted point is recorded with its operator and the innermost part
 (a module name given to :meth:`OpCounter.track`) that was running, so a
@@ -28,6 +30,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
@@ -89,7 +92,75 @@ def sync_reason(func, args, kwargs, out=None) -> Optional[str]:
     return None
 
 
-class OpCounter(TorchDispatchMode):
+#: operators that only make a new Python handle of a tensor
+_NOT_COUNTED = ('detach', 'alias', 'lift_fresh')
+
+#: tensor methods that read values on the host (or copy them to the CPU),
+#: counted at the Python level (one per call, e.g. one ``.tolist()`` of a
+#: whole tensor is one transfer)
+_HOST_READS = {
+    'item': 'item',
+    '__bool__': 'bool',
+    '__float__': 'item',
+    '__int__': 'item',
+    '__index__': 'item',
+    'tolist': 'tolist',
+    'numpy': 'numpy',
+    'cpu': 'to cpu',
+}
+
+
+def _host_read(func, args, kwargs) -> Optional[str]:
+    name = getattr(func, '__name__', None)
+    if name in _HOST_READS:
+        return _HOST_READS[name]
+    if name == 'to':
+        target = kwargs.get('device', args[1] if len(args) > 1 else None)
+        if isinstance(target, (str, torch.device)) and \
+                torch.device(target).type == 'cpu':
+            return 'to cpu'
+    return None
+
+
+class _FunctionCounter(TorchFunctionMode):
+    """The Python-level part of :class:`OpCounter`: host reads of tensor
+    methods."""
+
+    def __init__(self, owner: 'OpCounter') -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        reason = _host_read(func, args, kwargs)
+        if reason is None:
+            return func(*args, **kwargs)
+        owner = self.owner
+        if not owner._reading:
+            owner.syncs.append((owner.part, reason, func.__name__))
+        owner._reading += 1
+        try:
+            return func(*args, **kwargs)
+        finally:
+            owner._reading -= 1
+
+
+class _DispatchCounter(TorchDispatchMode):
+    """The ATen part of :class:`OpCounter`: operators and the
+    synchronisations of :func:`sync_reason`."""
+
+    def __init__(self, owner: 'OpCounter') -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.owner._count_op(func, args, kwargs, out)
+        return out
+
+
+class OpCounter:
     """Count ATen operators and host synchronisations (see the module
     docstring), per part.
 
@@ -109,11 +180,15 @@ class OpCounter(TorchDispatchMode):
     """
 
     def __init__(self) -> None:
-        super().__init__()
         self.ops: Counter = Counter()
+        #: the operators that are not views (what a GPU launches kernels
+        #: for), per part
+        self.kernels: Counter = Counter()
         self.op_names: Counter = Counter()
         self.syncs: List[Tuple[str, str, str]] = []
         self._parts: List[str] = []
+        self._reading = 0  # inside a host read counted at the Python level
+        self._modes = None
 
     # ----- parts -----
     @property
@@ -171,17 +246,29 @@ class OpCounter(TorchDispatchMode):
         return wrapped
 
     # ----- counting -----
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+    def __enter__(self) -> 'OpCounter':
+        self._modes = (_FunctionCounter(self), _DispatchCounter(self))
+        for mode in self._modes:
+            mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for mode in reversed(self._modes):
+            mode.__exit__(*exc)
+        self._modes = None
+
+    def _count_op(self, func, args, kwargs, out) -> None:
         name = _packet_name(func)
-        if name not in ('detach', 'view', '_unsafe_view', 'alias'):
+        if name not in _NOT_COUNTED:
             self.ops[self.part] += 1
             self.op_names[name] += 1
+            if not getattr(func, 'is_view', False):
+                self.kernels[self.part] += 1
+        if self._reading:
+            return  # counted as the Python-level read
         reason = sync_reason(func, args, kwargs, out)
         if reason is not None:
             self.syncs.append((self.part, reason, name))
-        return out
 
     # ----- reports -----
     @property
