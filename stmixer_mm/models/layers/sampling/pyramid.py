@@ -22,10 +22,11 @@ class _PixelTables(torch.autograd.Function):
     HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
     every pixel, the levels one after the other.
 
-    Both directions are per-matrix 2-D transposes, done as copies of a
-    transposed 2-D view into a contiguous block, which PyTorch blocks for the
-    cache (a concatenation of transposed views, or autograd's generic strided
-    copy of the transposed gradient, is much slower on CPU).
+    Both directions are one strided copy per level (all clips and tables
+    at once: the tables are the slices of one ``[n, B, S, D / n]`` block),
+    which keeps the number of operators independent of ``B`` and ``n``
+    (issue 33: the host launches them one by one) and is as fast on a CPU
+    as per-matrix 2-D transposes.
     """
 
     @staticmethod
@@ -36,41 +37,36 @@ class _PixelTables(torch.autograd.Function):
         ctx.shapes = [m.shape for m in maps]
         ctx.num_tables = num_tables
         S = sum(m.size(2) for m in maps)
-        tables = [maps[0].new_empty(B, S, width) for _ in range(num_tables)]
+        block = maps[0].new_empty(num_tables, B, S, width)
         start = 0
         for m in maps:
             hw = m.size(2)
-            for b in range(B):
-                for i, table in enumerate(tables):
-                    table[b, start:start + hw].copy_(m[b, i * width:(i + 1) *
-                                                       width].t())
+            block[:, :, start:start + hw].copy_(
+                m.view(B, num_tables, width, hw).permute(1, 0, 3, 2))
             start += hw
-        return tuple(tables)
+        return block.unbind(0)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, *grads: Optional[Tensor]) -> tuple:
         if all(g is None for g in grads):
             return (None, ) * (1 + len(ctx.shapes))
-        grads = [None if g is None else g.contiguous() for g in grads]
+        like = next(g for g in grads if g is not None)
+        grad = torch.stack(
+            [like.new_zeros(()).expand_as(like) if g is None else g
+             for g in grads])  # [n, B, S, D / n]
         out_grads, start = [None], 0
         for lvl, shape in enumerate(ctx.shapes):
             hw = shape[2]
-            if not ctx.needs_input_grad[1 + lvl]:
+            if ctx.needs_input_grad[1 + lvl]:
+                B, D = shape[:2]
+                out = grad.new_empty(shape)
+                out.view(B, ctx.num_tables, D // ctx.num_tables,
+                         hw).copy_(grad[:, :, start:start + hw].permute(
+                             1, 0, 3, 2))
+                out_grads.append(out)
+            else:
                 out_grads.append(None)
-                start += hw
-                continue
-            out = grads[0].new_empty(shape) if grads[0] is not None else \
-                next(g for g in grads if g is not None).new_empty(shape)
-            width = shape[1] // ctx.num_tables
-            for b in range(shape[0]):
-                for i, grad in enumerate(grads):
-                    block = out[b, i * width:(i + 1) * width]
-                    if grad is None:
-                        block.zero_()
-                    else:
-                        block.copy_(grad[b, start:start + hw].t())
-            out_grads.append(out)
             start += hw
         return tuple(out_grads)
 

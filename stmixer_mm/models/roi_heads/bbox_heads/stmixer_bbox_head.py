@@ -337,24 +337,43 @@ class STMixerBBoxHead(BaseModule):
         person_scores = self.person_scores(stage_results['person_logits'])
         action_scores = stage_results['action_logits'].sigmoid()
         bboxes = stage_results['bboxes']
+        B, N = person_scores.shape
+        # which queries each clip keeps, in the order they are kept, for
+        # the whole batch on the device: sort key = the query index of the
+        # queries above the threshold, or (a clip without one) the rank of
+        # the num_fallback best; N for the queries not kept
+        keep = person_scores >= cfg['person_threshold']
+        order = torch.arange(N, device=keep.device).expand(B, N)
+        key = torch.where(keep, order, N)
+        k = min(cfg['num_fallback'], N)
+        if k > 0:
+            rank = torch.full_like(key, N).scatter_(
+                1,
+                person_scores.topk(k, dim=1).indices,
+                order[:, :k].contiguous())
+            key = torch.where(keep.any(1, keepdim=True), key, rank)
+        key, order = key.sort(dim=1, stable=True)
+        counts = (key < N).sum(1)
+
+        scores = action_scores.gather(
+            1, order[..., None].expand(-1, -1, action_scores.size(2)))
+        kept_person = person_scores.gather(1, order)
+        if cfg['multiply_person_score']:
+            scores = scores * kept_person[..., None]
+        scores = torch.cat([scores.new_zeros(B, N, 1), scores], dim=2)
+        boxes = bboxes.gather(1, order[..., None].expand(-1, -1, 4))
+        sizes = boxes.new_tensor(
+            [list(meta['img_shape'][:2])[::-1] for meta in batch_img_metas])
+        sizes = sizes.repeat(1, 2)[:, None]  # [B, 1, 4] as (w, h, w, h)
+        boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
+        # the one transfer of predict: how many queries each clip keeps
+        counts = counts.tolist()
         results = []
-        for i, img_meta in enumerate(batch_img_metas):
-            keep = person_scores[i] >= cfg['person_threshold']
-            if not keep.any():
-                k = min(cfg['num_fallback'], keep.numel())
-                keep = person_scores[i].topk(k).indices
-            scores = action_scores[i][keep]
-            if cfg['multiply_person_score']:
-                scores = scores * person_scores[i][keep, None]
-            h, w = img_meta['img_shape'][:2]
-            boxes = bboxes[i][keep].clone()
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=w - 1) / w
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h - 1) / h
+        for i, n in enumerate(counts):
             result = InstanceData()
-            result.bboxes = boxes
-            result.person_scores = person_scores[i][keep]
-            result.scores = torch.cat(
-                [scores.new_zeros(scores.size(0), 1), scores], dim=1)
+            result.bboxes = boxes[i, :n]
+            result.person_scores = kept_person[i, :n]
+            result.scores = scores[i, :n]
             results.append(result)
         return results
 
