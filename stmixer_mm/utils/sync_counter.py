@@ -14,11 +14,11 @@ that *would* make the host wait for a GPU:
   ``aten.unique*``, ``aten.bincount``, ``aten.repeat_interleave`` with a
   tensor of repeats, and indexing with a boolean mask (``aten.index`` /
   ``aten.index_put_`` with a bool index: ``x[mask]``);
-- copies to the CPU: ``.cpu()``, ``.to('cpu')``, ``.numpy()``,
-  ``.tolist()`` (counted at the Python level with a ``TorchFunctionMode``,
+- copies to the CPU: ``.cpu()``, ``.numpy()``, ``.tolist()`` (counted at the Python level with a ``TorchFunctionMode``,
   one per call, so that they count on a CPU-only run too, where they copy
-  nothing), and ``aten._to_copy`` / ``aten.copy_`` to the CPU from another
-  device.
+  nothing), and ``.to('cpu')``, ``aten._to_copy`` / ``aten.copy_`` to the
+  CPU from another device (only on a run on that device: on a CPU-only
+  run ``.to(x.device)`` cannot be told apart from a transfer).
 
 Every counted point is recorded with its operator and the innermost part
 (a module name given to :meth:`OpCounter.track`) that was running, so a
@@ -114,7 +114,10 @@ def _host_read(func, args, kwargs) -> Optional[str]:
     name = getattr(func, '__name__', None)
     if name in _HOST_READS:
         return _HOST_READS[name]
-    if name == 'to':
+    if name == 'to' and args and isinstance(args[0], torch.Tensor) and \
+            args[0].device.type != 'cpu':
+        # ``.to(device)`` is a host read only from another device: on a
+        # CPU-only run ``.to(x.device)`` would look like one
         target = kwargs.get('device', args[1] if len(args) > 1 else None)
         if isinstance(target, (str, torch.device)) and \
                 torch.device(target).type == 'cpu':
