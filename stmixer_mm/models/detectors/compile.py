@@ -91,14 +91,14 @@ class CompiledPredict:
         if reason is not None:
             self.warn_once(reason)
             return None
-        if self._fn is None:
-            self._fn = torch.compile(
-                model.static_forward,
-                mode=self.cfg['mode'],
-                backend=self.cfg['backend'],
-                fullgraph=self.cfg['fullgraph'],
-                dynamic=False)
         try:
+            if self._fn is None:
+                self._fn = torch.compile(
+                    model.static_forward,
+                    mode=self.cfg['mode'],
+                    backend=self.cfg['backend'],
+                    fullgraph=self.cfg['fullgraph'],
+                    dynamic=False)
             out = self._fn(batch_inputs, img_shapes)
         except Exception as e:  # noqa: B902 compilers fail in many ways
             if self._key is not None:
