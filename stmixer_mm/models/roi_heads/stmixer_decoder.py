@@ -303,9 +303,16 @@ class STMixerDecoder(BaseModule):
         """Stop a diverged training with a message naming the stage and the
         output (before the Hungarian matching, which would fail inside
         scipy with 'matrix contains invalid numeric entries')."""
-        for key, what in (('person_logits', 'person logits'),
-                          ('bboxes', 'boxes'), ('action_logits',
-                                                'action logits')):
+        outputs = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
+                   ('action_logits', 'action logits'))
+        # one host read per stage; the details only when it fails
+        if bool(
+                torch.stack([
+                    torch.isfinite(stage_results[key].detach()).all()
+                    for key, _ in outputs
+                ]).all()):
+            return
+        for key, what in outputs:
             value = stage_results[key].detach()
             finite = torch.isfinite(value)
             if not bool(finite.all()):

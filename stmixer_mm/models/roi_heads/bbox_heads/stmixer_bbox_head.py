@@ -17,6 +17,7 @@ from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
                          OptMultiConfig, reduce_mean)
+from mmengine.dist import get_world_size
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -167,37 +168,42 @@ class STMixerBBoxHead(BaseModule):
             (W, H, W, H), ``action_targets`` ``[M, num_actions]``,
             ``num_gts`` (float, averaged over ranks, >= 1).
         """
-        person_labels, pos_inds, bbox_targets = [], [], []
-        img_factors, action_targets = [], []
-        num_gts = 0
-        for i, (assign_result, gt_instances, img_meta) in enumerate(
-                zip(assign_results, batch_gt_instances, batch_img_metas)):
-            gt_inds = assign_result.gt_inds
-            labels = gt_inds.new_ones(num_queries)  # no-object
-            pos = torch.nonzero(gt_inds > 0, as_tuple=False).squeeze(1)
-            matched_gt = gt_inds[pos] - 1
-            labels[pos] = 0
-            person_labels.append(labels)
-            pos_inds.append(pos + i * num_queries)
-            gt_bboxes = get_box_tensor(gt_instances.bboxes)
-            bbox_targets.append(gt_bboxes[matched_gt].float())
-            h, w = img_meta['img_shape'][:2]
-            img_factors.append(
-                gt_bboxes.new_tensor([w, h, w, h],
-                                     dtype=torch.float).expand(len(pos), 4))
-            action_targets.append(
-                self.action_targets(gt_instances.labels)[matched_gt])
-            num_gts += gt_bboxes.size(0)
-        device = person_labels[0].device
-        num_gts = reduce_mean(
-            torch.tensor(num_gts, dtype=torch.float, device=device))
+        # the whole batch at once: one nonzero (a host synchronisation on a
+        # GPU) per stage, not one per sample; the order of the positives is
+        # the per-sample order, sample after sample
+        B = len(assign_results)
+        gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
+        device = gt_inds.device
+        gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
+        num_gt = [g.size(0) for g in gt_bboxes]
+        first_gt = [sum(num_gt[:i]) for i in range(B)]
+        flat = gt_inds.flatten()
+        person_labels = (flat <= 0).long()  # 0 person, 1 no-object
+        pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
+        sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
+        matched_gt = flat[pos_inds] - 1 + torch.tensor(
+            first_gt, dtype=flat.dtype, device=device)[sample]
+        all_gt = torch.cat(gt_bboxes)
+        factors = torch.tensor(
+            [[m['img_shape'][1], m['img_shape'][0]] * 2
+             for m in batch_img_metas],
+            dtype=torch.float,
+            device=all_gt.device)
+        action_targets = torch.cat([
+            self.action_targets(g.labels) for g in batch_gt_instances
+        ])
+        num_gts = float(sum(num_gt))
+        if get_world_size() > 1:
+            num_gts = reduce_mean(
+                torch.tensor(num_gts, dtype=torch.float,
+                             device=device)).item()
         return dict(
-            person_labels=torch.cat(person_labels),
-            pos_inds=torch.cat(pos_inds),
-            bbox_targets=torch.cat(bbox_targets),
-            img_factors=torch.cat(img_factors),
-            action_targets=torch.cat(action_targets),
-            num_gts=num_gts.clamp(min=1).item())
+            person_labels=person_labels,
+            pos_inds=pos_inds,
+            bbox_targets=all_gt[matched_gt].float(),
+            img_factors=factors[sample],
+            action_targets=action_targets[matched_gt],
+            num_gts=max(num_gts, 1.0))
 
     # --- losses ---
     def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
@@ -226,8 +232,12 @@ class STMixerBBoxHead(BaseModule):
             if class_weight is None:
                 person_avg_factor = float(person_labels.numel())
             else:
-                person_avg_factor = person_logits.new_tensor(
-                    class_weight)[person_labels].sum().item()
+                # sum of the class weights of the targets, on the host (the
+                # number of positives is a shape)
+                num_pos = targets['pos_inds'].numel()
+                person_avg_factor = float(
+                    class_weight[0] * num_pos + class_weight[1] *
+                    (person_labels.numel() - num_pos))
         losses = dict(
             loss_person=self.loss_person(
                 person_logits, person_labels, avg_factor=person_avg_factor))
