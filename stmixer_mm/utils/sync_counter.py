@@ -188,6 +188,8 @@ class OpCounter:
         #: for), per part
         self.kernels: Counter = Counter()
         self.op_names: Counter = Counter()
+        #: ``(part, operator)`` -> calls
+        self.part_op_names: Counter = Counter()
         self.syncs: List[Tuple[str, str, str]] = []
         self._parts: List[str] = []
         self._reading = 0  # inside a host read counted at the Python level
@@ -265,6 +267,7 @@ class OpCounter:
         if name not in _NOT_COUNTED:
             self.ops[self.part] += 1
             self.op_names[name] += 1
+            self.part_op_names[self.part, name] += 1
             if not getattr(func, 'is_view', False):
                 self.kernels[self.part] += 1
         if self._reading:
