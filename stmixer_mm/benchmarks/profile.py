@@ -163,23 +163,21 @@ def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
         for r in kind_rows:
             s = r[kind]
             cells = [
-                f"{s['ops'].get(p, 0)} ({s['syncs'].get(p, 0)})"
-                for p in parts
+                f"{s['ops'].get(p, 0)} ({s['syncs'].get(p, 0)})" for p in parts
             ]
-            table.append([
-                r['name'], 'x'.join(map(str, r['input']))
-            ] + cells + [
-                f"{s['total_ops']} ({s['total_syncs']})",
-                str(s['total_kernels'])
-            ])
+            table.append([r['name'], 'x'.join(map(str, r['input']))] + cells +
+                         [
+                             f"{s['total_ops']} ({s['total_syncs']})",
+                             str(s['total_kernels'])
+                         ])
         out.append(f'{kind}: ATen operators (host synchronisations) per '
                    'part; non-view: the operators that are not views')
         out.append(format_table(table))
         for r in kind_rows:
             reasons = r[kind]['sync_reasons']
             if reasons:
-                out.append(f"  {r['name']}: " + ', '.join(
-                    f'{k} x{n}' for k, n in reasons.items()))
+                out.append(f"  {r['name']}: " +
+                           ', '.join(f'{k} x{n}' for k, n in reasons.items()))
         out.append('')
     return '\n'.join(out)
 
@@ -196,15 +194,13 @@ def profile_configs(configs: Sequence[str],
     import os.path as osp
     rows = []
     for path in configs:
-        row = profile_config(path, shape, batch_size, train, seed,
-                             cfg_options)
+        row = profile_config(path, shape, batch_size, train, seed, cfg_options)
         row['name'] = osp.splitext(osp.basename(path))[0]
         rows.append(row)
         if json:
             with open(json, 'w') as f:
                 json_module.dump(rows, f, indent=1)
-    print(
-        f'torch {torch.__version__}; random weights (seed {seed}), batch '
-        f'{batch_size}, one run per config on the CPU')
+    print(f'torch {torch.__version__}; random weights (seed {seed}), batch '
+          f'{batch_size}, one run per config on the CPU')
     print(format_rows(rows))
     return rows

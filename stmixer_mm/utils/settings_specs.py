@@ -78,10 +78,7 @@ TEST_CFG_DEFAULTS = {
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
 COMPILE_CFG = Fields(
-    strict=True,
-    mode=Choice(*COMPILE_MODES),
-    backend=Str(),
-    fullgraph=Bool())
+    strict=True, mode=Choice(*COMPILE_MODES), backend=Str(), fullgraph=Bool())
 declare_settings(
     'STMixer',
     test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG),

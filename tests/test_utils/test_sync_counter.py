@@ -70,5 +70,6 @@ def test_predict_has_one_transfer_at_the_end(tiny, threshold):
     assert counter.syncs == [('post', 'tolist', 'tolist')]
     assert counter.ops['decoder'] > 0
     n = [len(r.pred_instances) for r in results]
-    assert n == ([10, 10] if threshold == 0.0 else
-                 [3, 3] if threshold == 1.0 else n)  # num_fallback = 3
+    assert n == (
+        [10, 10] if threshold == 0.0 else [3, 3] if threshold == 1.0 else n
+    )  # num_fallback = 3

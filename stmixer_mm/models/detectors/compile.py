@@ -119,8 +119,7 @@ class CompiledPredict:
         return out
 
 
-def img_shapes_of(batch_data_samples: Sequence) -> Tuple[Tuple[int, int],
-                                                          ...]:
+def img_shapes_of(batch_data_samples: Sequence) -> Tuple[Tuple[int, int], ...]:
     """``(H, W)`` of every sample's ``img_shape``, as a hashable tuple."""
     return tuple(
         tuple(int(v) for v in s.metainfo['img_shape'][:2])

@@ -11,9 +11,9 @@ from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
-from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
 from ..utils import (check_neck_channels, check_pyramid_strides,
                      check_query_generator, inject_query_generator_settings)
+from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
 
 #: the model config keys of STMixer before it followed mmdet's
 #: ``TwoStageDetector`` (old -> new); an old key is refused with its new name

@@ -14,10 +14,11 @@ each image's block and one copy of the matches back.
 from typing import List, Optional, Sequence
 
 import torch
-from mmdet.models.task_modules.assigners import (AssignResult,
-                                                 HungarianAssigner)
-from mmdet.models.task_modules.assigners.match_cost import (
-    BBoxL1Cost, ClassificationCost, FocalLossCost, IoUCost)
+from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
+from mmdet.models.task_modules.assigners.match_cost import (BBoxL1Cost,
+                                                            ClassificationCost,
+                                                            FocalLossCost,
+                                                            IoUCost)
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -41,10 +42,10 @@ def can_batch(assigner) -> bool:
     return True
 
 
-def batched_hungarian_assign(assigner: HungarianAssigner, scores: Tensor,
-                             bboxes: Tensor, gt_bboxes: Sequence[Tensor],
-                             img_shapes: Sequence[Sequence[int]]
-                             ) -> Optional[List[AssignResult]]:
+def batched_hungarian_assign(
+        assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
+        gt_bboxes: Sequence[Tensor],
+        img_shapes: Sequence[Sequence[int]]) -> Optional[List[AssignResult]]:
     """The assignments of ``assigner.assign`` for every image of a batch,
     the GT all of label 0 (person).
 
@@ -80,16 +81,15 @@ def batched_hungarian_assign(assigner: HungarianAssigner, scores: Tensor,
         # (w, h, w, h) of the image of every prediction and of every GT
         factors = bboxes.new_tensor([[s[1], s[0]] * 2 for s in img_shapes])
         first = [sum(num_gt[:i]) for i in range(B)]
-        gt_image = torch.repeat_interleave(torch.arange(B), torch.tensor(
-            num_gt)).to(device)
+        gt_image = torch.tensor(
+            [i for i, n in enumerate(num_gt) for _ in range(n)], device=device)
         costs = []
         for match_cost in assigner.match_costs:
             if type(match_cost) is BBoxL1Cost:
                 # normalised per image first, then by a unit image
                 cost = match_cost(
-                    InstanceData(
-                        bboxes=preds.bboxes / factors.repeat_interleave(
-                            N, dim=0)),
+                    InstanceData(bboxes=preds.bboxes /
+                                 factors.repeat_interleave(N, dim=0)),
                     InstanceData(
                         bboxes=all_gt / factors[gt_image], labels=gts.labels),
                     img_meta=dict(img_shape=(1, 1)))

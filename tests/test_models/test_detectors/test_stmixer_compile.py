@@ -37,7 +37,9 @@ def _assert_same(a, b, atol=1e-4):
     for p, q in zip(a, b):
         for key in ('bboxes', 'scores', 'person_scores'):
             torch.testing.assert_close(
-                p.pred_instances[key], q.pred_instances[key], atol=atol,
+                p.pred_instances[key],
+                q.pred_instances[key],
+                atol=atol,
                 rtol=1e-4)
 
 

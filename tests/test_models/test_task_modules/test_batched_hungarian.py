@@ -44,8 +44,8 @@ def test_same_as_mmdet_per_image(kind):
         ref = assigner.assign(
             InstanceData(scores=scores[i], bboxes=bboxes[i]),
             InstanceData(
-                bboxes=gts[i],
-                labels=torch.zeros(num_gt[i], dtype=torch.long)),
+                bboxes=gts[i], labels=torch.zeros(num_gt[i],
+                                                  dtype=torch.long)),
             img_meta=dict(img_shape=shapes[i]))
         assert torch.equal(batched[i].gt_inds, ref.gt_inds), i
         assert torch.equal(batched[i].labels, ref.labels), i
@@ -59,5 +59,5 @@ def test_other_costs_are_not_batched():
     assigner = HungarianAssigner(match_costs=costs)
     assert not can_batch(assigner)
     assert batched_hungarian_assign(assigner, torch.zeros(1, 2, 2),
-                                    torch.zeros(1, 2, 4),
-                                    [torch.zeros(0, 4)], [(8, 8)]) is None
+                                    torch.zeros(1, 2, 4), [torch.zeros(0, 4)],
+                                    [(8, 8)]) is None

@@ -52,9 +52,10 @@ class _PixelTables(torch.autograd.Function):
         if all(g is None for g in grads):
             return (None, ) * (1 + len(ctx.shapes))
         like = next(g for g in grads if g is not None)
-        grad = torch.stack(
-            [like.new_zeros(()).expand_as(like) if g is None else g
-             for g in grads])  # [n, B, S, D / n]
+        grad = torch.stack([
+            like.new_zeros(()).expand_as(like) if g is None else g
+            for g in grads
+        ])  # [n, B, S, D / n]
         out_grads, start = [None], 0
         for lvl, shape in enumerate(ctx.shapes):
             hw = shape[2]
@@ -62,8 +63,8 @@ class _PixelTables(torch.autograd.Function):
                 B, D = shape[:2]
                 out = grad.new_empty(shape)
                 out.view(B, ctx.num_tables, D // ctx.num_tables,
-                         hw).copy_(grad[:, :, start:start + hw].permute(
-                             1, 0, 3, 2))
+                         hw).copy_(grad[:, :,
+                                        start:start + hw].permute(1, 0, 3, 2))
                 out_grads.append(out)
             else:
                 out_grads.append(None)

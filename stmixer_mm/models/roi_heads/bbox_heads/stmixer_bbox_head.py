@@ -184,14 +184,12 @@ class STMixerBBoxHead(BaseModule):
         matched_gt = flat[pos_inds] - 1 + torch.tensor(
             first_gt, dtype=flat.dtype, device=device)[sample]
         all_gt = torch.cat(gt_bboxes)
-        factors = torch.tensor(
-            [[m['img_shape'][1], m['img_shape'][0]] * 2
-             for m in batch_img_metas],
-            dtype=torch.float,
-            device=all_gt.device)
-        action_targets = torch.cat([
-            self.action_targets(g.labels) for g in batch_gt_instances
-        ])
+        factors = torch.tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
+                                for m in batch_img_metas],
+                               dtype=torch.float,
+                               device=all_gt.device)
+        action_targets = torch.cat(
+            [self.action_targets(g.labels) for g in batch_gt_instances])
         num_gts = float(sum(num_gt))
         if get_world_size() > 1:
             num_gts = reduce_mean(
@@ -235,9 +233,9 @@ class STMixerBBoxHead(BaseModule):
                 # sum of the class weights of the targets, on the host (the
                 # number of positives is a shape)
                 num_pos = targets['pos_inds'].numel()
-                person_avg_factor = float(
-                    class_weight[0] * num_pos + class_weight[1] *
-                    (person_labels.numel() - num_pos))
+                person_avg_factor = float(class_weight[0] * num_pos +
+                                          class_weight[1] *
+                                          (person_labels.numel() - num_pos))
         losses = dict(
             loss_person=self.loss_person(
                 person_logits, person_labels, avg_factor=person_avg_factor))
