@@ -15,8 +15,8 @@ that *would* make the host wait for a GPU:
   tensor of repeats, and indexing with a boolean mask (``aten.index`` /
   ``aten.index_put_`` with a bool index: ``x[mask]``);
 - copies to the CPU: ``.cpu()``, ``.numpy()``, ``.tolist()`` (counted
-  at the Python level with a ``TorchFunctionMode``, one per call, so that they count on a CPU-only run too, where they copy
-  nothing), and ``.to('cpu')``, ``aten._to_copy`` / ``aten.copy_`` to the
+  at the Python level with a ``TorchFunctionMode``, one per call, so
+  that they count on a CPU-only run too, where they copy nothing), and ``.to('cpu')``, ``aten._to_copy`` / ``aten.copy_`` to the
   CPU from another device (only on a run on that device: on a CPU-only
   run ``.to(x.device)`` cannot be told apart from a transfer).
 
