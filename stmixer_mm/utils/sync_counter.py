@@ -14,11 +14,13 @@ that *would* make the host wait for a GPU:
   ``aten.unique*``, ``aten.bincount``, ``aten.repeat_interleave`` with a
   tensor of repeats, and indexing with a boolean mask (``aten.index`` /
   ``aten.index_put_`` with a bool index: ``x[mask]``);
-- copies to the CPU: ``.cpu()``, ``.numpy()``, ``.tolist()`` (counted
-  at the Python level with a ``TorchFunctionMode``, one per call, so
-  that they count on a CPU-only run too, where they copy nothing), and ``.to('cpu')``, ``aten._to_copy`` / ``aten.copy_`` to the
-  CPU from another device (only on a run on that device: on a CPU-only
-  run ``.to(x.device)`` cannot be told apart from a transfer).
+- copies to the CPU: ``.cpu()`` and ``.tolist()`` (counted at the Python
+  level with a ``TorchFunctionMode``, one per call, so that they count on
+  a CPU-only run too, where they copy nothing; ``.numpy()`` needs a CPU
+  tensor, so it follows a counted ``.cpu()``), and ``.to('cpu')``,
+  ``aten._to_copy`` / ``aten.copy_`` to the CPU from another device (only
+  on a run on that device: on a CPU-only run ``.to(x.device)`` cannot be
+  told apart from a transfer).
 
 Every counted point is recorded with its operator and the innermost part
 (a module name given to :meth:`OpCounter.track`) that was running, so a
@@ -105,7 +107,6 @@ _HOST_READS = {
     '__int__': 'item',
     '__index__': 'item',
     'tolist': 'tolist',
-    'numpy': 'numpy',
     'cpu': 'to cpu',
 }
 
