@@ -113,3 +113,13 @@ def test_inductor_equals_eager_on_cpu():
     results, messages = _predict(compiled)
     assert _compile_messages(messages) == []
     _assert_same(expected, results)
+
+
+def test_config_check_names_the_setting():
+    from stmixer_mm.utils.settings import check_settings
+    check_settings(
+        dict(type='STMixer', compile_cfg=dict(mode='reduce-overhead')),
+        'model')
+    with pytest.raises(Exception, match=r'model\.compile_cfg\.mode'):
+        check_settings(
+            dict(type='STMixer', compile_cfg=dict(mode='fast')), 'model')
