@@ -32,19 +32,9 @@ class _PixelTables(torch.autograd.Function):
     @staticmethod
     def forward(ctx, num_tables: int, *maps: Tensor) -> Tuple[Tensor, ...]:
         ctx.set_materialize_grads(False)
-        B, D = maps[0].shape[:2]
-        width = D // num_tables
         ctx.shapes = [m.shape for m in maps]
         ctx.num_tables = num_tables
-        S = sum(m.size(2) for m in maps)
-        block = maps[0].new_empty(num_tables, B, S, width)
-        start = 0
-        for m in maps:
-            hw = m.size(2)
-            block[:, :, start:start + hw].copy_(
-                m.view(B, num_tables, width, hw).permute(1, 0, 3, 2))
-            start += hw
-        return block.unbind(0)
+        return _table_block(maps, num_tables).unbind(0)
 
     @staticmethod
     @once_differentiable
@@ -72,14 +62,38 @@ class _PixelTables(torch.autograd.Function):
         return tuple(out_grads)
 
 
-def _pixel_tables(maps: Sequence[Tensor],
-                  num_tables: int) -> Tuple[Tensor, ...]:
-    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
-    num_tables]`` (see :class:`_PixelTables`)."""
+def _table_block(maps: Sequence[Tensor], num_tables: int) -> Tensor:
+    """Maps ``[B, D, HW_l]`` -> the block ``[n, B, S, D / n]`` of the ``n``
+    tables (see :class:`_PixelTables`), one copy per level."""
     B, D = maps[0].shape[:2]
-    tables = _PixelTables.apply(num_tables,
-                                *[m.reshape(B, D, -1) for m in maps])
-    return tuple(t.view(-1, D // num_tables) for t in tables)
+    width = D // num_tables
+    S = sum(m.size(2) for m in maps)
+    block = maps[0].new_empty(num_tables, B, S, width)
+    start = 0
+    for m in maps:
+        hw = m.size(2)
+        block[:, :, start:start + hw].copy_(
+            m.view(B, num_tables, width, hw).permute(1, 0, 3, 2))
+        start += hw
+    return block
+
+
+def _pixel_tables(
+        maps: Sequence[Tensor],
+        num_tables: int) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
+    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
+    num_tables]`` (see :class:`_PixelTables`) and, when no gradient flows
+    to the maps, the block ``[num_tables, B * S, D / num_tables]`` they are
+    the slices of (the sampler then reads all groups with one gather),
+    else None (separate tables keep each table's gradient small)."""
+    B, D = maps[0].shape[:2]
+    maps = [m.reshape(B, D, -1) for m in maps]
+    if torch.is_grad_enabled() and any(m.requires_grad for m in maps):
+        tables = _PixelTables.apply(num_tables, *maps)
+        return tuple(t.view(-1, D // num_tables) for t in tables), None
+    block = _table_block(maps, num_tables).view(num_tables, -1,
+                                                D // num_tables)
+    return block.unbind(0), block
 
 
 class PreparedPyramid:
@@ -119,6 +133,11 @@ class PreparedPyramid:
             (``'pytorch'``).
         table (Tensor | None): ``[B * S * G, C / G * T]``, row ``(b * S + s)
             * G + g`` (``'mmcv'``).
+        group_block (Tensor | None): ``[G, B * S, C / G * T]``, the group
+            tables as slices of one tensor, when no gradient flows to the
+            maps (``'pytorch'``; the sampler reads all groups with one
+            gather), else None.
+        group_block_tmean (Tensor | None): The same for the time means.
         num_pixels (int): ``S``.
         pixel_sizes (Tensor): ``(W_l, H_l)`` per level, ``[L, 2]``, fp32
             (fp64 for fp64 maps).
@@ -146,6 +165,7 @@ class PreparedPyramid:
         self.group_tables_tmean = None if group_tables_tmean is None else \
             tuple(group_tables_tmean)
         self.table = table
+        self.group_block = self.group_block_tmean = None
         first = self.values[0]
         heights = [v.size(3) for v in self.values]
         widths = [v.size(4) for v in self.values]
@@ -193,14 +213,18 @@ def _build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
                     num_groups: int, impl: str) -> PreparedPyramid:
     """:func:`prepare_pyramid` for a resolved ``impl``."""
     group_tables = group_tables_tmean = table = None
+    blocks = (None, None)
     if impl == 'pytorch':
-        group_tables = _pixel_tables([v.flatten(1, 2) for v in values],
-                                     num_groups)
-        group_tables_tmean = _pixel_tables([v.mean(dim=2) for v in values],
-                                           num_groups)
+        group_tables, block = _pixel_tables([v.flatten(1, 2) for v in values],
+                                            num_groups)
+        group_tables_tmean, block_tmean = _pixel_tables(
+            [v.mean(dim=2) for v in values], num_groups)
+        blocks = (block, block_tmean)
     elif impl == 'mmcv':
         C, T = values[0].shape[1:3]
-        table, = _pixel_tables([v.flatten(1, 2) for v in values], 1)
+        (table, ), _ = _pixel_tables([v.flatten(1, 2) for v in values], 1)
         table = table.view(-1, C // num_groups * T)
-    return PreparedPyramid(values, featmap_strides, num_groups, impl,
-                           group_tables, group_tables_tmean, table)
+    prepared = PreparedPyramid(values, featmap_strides, num_groups, impl,
+                               group_tables, group_tables_tmean, table)
+    prepared.group_block, prepared.group_block_tmean = blocks
+    return prepared
