@@ -100,22 +100,23 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
 def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
                    block: Optional[Tensor], weights: Tensor) -> Tensor:
     """:func:`_gather` of every group ``g`` (``index[g]``, ``weights[g]``
-    from ``tables[g]``), stacked: ``[G, I, K]``.
+    from ``tables[g]``), stacked: ``[G, M, K]``.
 
     Without gradients, from the tables' ``block`` ``[G, rows, K]`` (see
     :class:`~.pyramid.PreparedPyramid`) when there is one: all groups in
     one gather, the rows of group ``g`` offset by ``g * rows`` (the same
-    sums; a fifth of the operators, which the host launches one by one).
+    sums, with the operators of one group: the host launches them one by
+    one).
     """
-    G, I = index.shape[:2]
+    G, M = index.shape[:2]
     if block is not None and not (torch.is_grad_enabled()
                                   and weights.requires_grad):
         rows = block.size(1)
         offset = torch.arange(
             0, G * rows, rows, device=index.device).view(G, 1, 1)
-        out = _gather((index + offset).view(G * I, -1),
-                      block.view(G * rows, -1), weights.reshape(G * I, -1))
-        return out.view(G, I, -1)
+        out = _gather((index + offset).view(G * M, -1),
+                      block.view(G * rows, -1), weights.reshape(G * M, -1))
+        return out.view(G, M, -1)
     return torch.stack(
         [_gather(index[g], tables[g], weights[g]) for g in range(G)])
 
