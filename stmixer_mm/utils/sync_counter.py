@@ -22,6 +22,11 @@ that *would* make the host wait for a GPU:
   on a run on that device: on a CPU-only run ``.to(x.device)`` cannot be
   told apart from a transfer).
 
+- copies of Python data to a device: ``torch.tensor(data, device=...)``,
+  ``torch.as_tensor(data, device=...)``, ``t.new_tensor(data)`` (PyTorch
+  copies them with ``non_blocking=False``, which waits for the CUDA
+  stream: everything queued before); counted on a CPU-only run too.
+
 Every counted point is recorded with its operator and the innermost part
 (a module name given to :meth:`OpCounter.track`) that was running, so a
 report says what each synchronisation is.
@@ -115,6 +120,11 @@ def _host_read(func, args, kwargs) -> Optional[str]:
     name = getattr(func, '__name__', None)
     if name in _HOST_READS:
         return _HOST_READS[name]
+    if name == 'new_tensor' or (name in ('tensor', 'as_tensor')
+                                and kwargs.get('device') is not None):
+        # a tensor of Python data made on a device: a copy from the host
+        # with non_blocking=False, which synchronises the CUDA stream
+        return 'to device'
     if name == 'to' and args and isinstance(args[0], torch.Tensor) and \
             args[0].device.type != 'cpu':
         # ``.to(device)`` is a host read only from another device: on a

@@ -73,3 +73,15 @@ def test_predict_has_one_transfer_at_the_end(tiny, threshold):
     assert n == (
         [10, 10] if threshold == 0.0 else [3, 3] if threshold == 1.0 else n
     )  # num_fallback = 3
+
+
+def test_counter_finds_copies_of_host_data_to_a_device():
+    from stmixer_mm.models.utils.host_data import host_tensor
+    x = torch.zeros(2)
+    counter = OpCounter()
+    with counter:
+        torch.tensor([1., 2.], device=x.device)
+        x.new_tensor([3.])
+        torch.tensor([4.])  # stays on the host: not a copy
+        host_tensor([5.], x.device)  # non_blocking: not a wait
+    assert [r for _, r, _ in counter.syncs] == ['to device', 'to device']

@@ -22,6 +22,8 @@ from mmdet.models.task_modules.assigners.match_cost import (BBoxL1Cost,
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..utils.host_data import host_tensor
+
 #: match costs whose value for (prediction, GT) depends on that pair only
 #: (and, for ``BBoxL1Cost``, on the image size, handled by dividing the
 #: boxes of each image by it first)
@@ -79,10 +81,11 @@ def batched_hungarian_assign(
             bboxes=all_gt,
             labels=all_gt.new_zeros(all_gt.size(0), dtype=torch.long))
         # (w, h, w, h) of the image of every prediction and of every GT
-        factors = bboxes.new_tensor([[s[1], s[0]] * 2 for s in img_shapes])
+        factors = host_tensor([[s[1], s[0]] * 2 for s in img_shapes], device,
+                              bboxes.dtype)
         first = [sum(num_gt[:i]) for i in range(B)]
-        gt_image = torch.tensor(
-            [i for i, n in enumerate(num_gt) for _ in range(n)], device=device)
+        gt_image = host_tensor(
+            [i for i, n in enumerate(num_gt) for _ in range(n)], device)
         costs = []
         for match_cost in assigner.match_costs:
             if type(match_cost) is BBoxL1Cost:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ...utils.host_data import host_tensor
 from .geometry import Strides, _geometry_dtype, _map_sizes
 from .impls import _resolve_impl
 
@@ -173,16 +174,13 @@ class PreparedPyramid:
         for h, w in zip(heights[:-1], widths[:-1]):
             starts.append(starts[-1] + h * w)
         self.num_pixels = sum(h * w for h, w in zip(heights, widths))
-        self.pixel_sizes = torch.tensor(
-            list(zip(widths, heights)),
-            dtype=_geometry_dtype(first.dtype),
-            device=first.device)
+        self.pixel_sizes = host_tensor(
+            list(zip(widths, heights)), first.device,
+            _geometry_dtype(first.dtype))
         self.input_sizes = _map_sizes(self.values, self.featmap_strides,
                                       self.pixel_sizes)
-        self.widths = torch.tensor(
-            widths, dtype=torch.long, device=first.device)
-        self.starts = torch.tensor(
-            starts, dtype=torch.long, device=first.device)
+        self.widths = host_tensor(widths, first.device, torch.long)
+        self.starts = host_tensor(starts, first.device, torch.long)
 
     def matches(self, featmap_strides: Strides, num_groups: int,
                 impl: str) -> bool:

@@ -26,6 +26,7 @@ from stmixer_mm.registry import MODELS
 # the accepted test_cfg keys and their defaults, per label convention, are
 # declared once, with their settings, in stmixer_mm.utils.settings_specs
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
+from ...utils.host_data import host_tensor
 
 #: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
 LABEL_CONVENTIONS = ('ava', 'mmdet')
@@ -181,13 +182,12 @@ class STMixerBBoxHead(BaseModule):
         person_labels = (flat <= 0).long()  # 0 person, 1 no-object
         pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
         sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
-        matched_gt = flat[pos_inds] - 1 + torch.tensor(
-            first_gt, dtype=flat.dtype, device=device)[sample]
+        matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, device,
+                                                      flat.dtype)[sample]
         all_gt = torch.cat(gt_bboxes)
-        factors = torch.tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
-                                for m in batch_img_metas],
-                               dtype=torch.float,
-                               device=all_gt.device)
+        factors = host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
+                               for m in batch_img_metas], all_gt.device,
+                              torch.float)
         action_targets = torch.cat(
             [self.action_targets(g.labels) for g in batch_gt_instances])
         num_gts = float(sum(num_gt))
@@ -370,8 +370,9 @@ class STMixerBBoxHead(BaseModule):
             scores = scores * kept_person[..., None]
         scores = torch.cat([scores.new_zeros(B, N, 1), scores], dim=2)
         boxes = bboxes.gather(1, order[..., None].expand(-1, -1, 4))
-        sizes = boxes.new_tensor(
-            [list(meta['img_shape'][:2])[::-1] for meta in batch_img_metas])
+        sizes = host_tensor(
+            [list(meta['img_shape'][:2])[::-1] for meta in batch_img_metas],
+            boxes.device, boxes.dtype)
         sizes = sizes.repeat(1, 2)[:, None]  # [B, 1, 4] as (w, h, w, h)
         boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
         # the one transfer of predict: how many queries each clip keeps
