@@ -421,8 +421,9 @@ class STMixerBBoxHead(BaseModule):
                     raise ValueError(
                         'predict(rescale=True) needs scale_factor in the '
                         'metainfo of every sample (mmdet\'s Resize sets it)')
-                boxes = boxes / boxes.new_tensor(
-                    img_meta['scale_factor']).repeat(2)
+                boxes = boxes / host_tensor(
+                    list(img_meta['scale_factor']), boxes.device,
+                    boxes.dtype).repeat(2)
             result = InstanceData()
             result.bboxes = boxes
             result.scores = scores
