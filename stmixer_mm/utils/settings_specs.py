@@ -73,8 +73,16 @@ TEST_CFG_DEFAULTS = {
 }
 # (mmdet's two-stage layout: the query generator (rpn_head) takes no
 # train_cfg / test_cfg, the decoder (roi_head) its test_cfg from rcnn)
+#: ``compile_cfg`` of STMixer (see ``stmixer_mm.models.detectors.compile``):
+#: the static part of ``predict`` through ``torch.compile``
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
+COMPILE_CFG = Fields(
+    strict=True, mode=Choice(*COMPILE_MODES), backend=Str(), fullgraph=Bool())
 declare_settings(
-    'STMixer', test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG))
+    'STMixer',
+    test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG),
+    compile_cfg=COMPILE_CFG)
 #: STMixerTracker's track_cfg, each key once: its setting and its default
 #: (STMixerTracker inherits STMixer's test_cfg)
 _TRACK_CFG_KEYS = dict(

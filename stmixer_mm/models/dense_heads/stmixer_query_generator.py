@@ -2,7 +2,6 @@
 """
 from typing import Optional, Sequence
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.structures import SampleList
@@ -12,6 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.host_data import host_tensor
 
 
 @MODELS.register_module()
@@ -84,7 +84,7 @@ class STMixerQueryGenerator(BaseModule):
     def init_boxes(self, img_shape: Sequence[int], ref: Tensor) -> Tensor:
         """Whole-frame xyxy boxes ``[N, 4]`` of a frame ``(H, W)``."""
         h, w = img_shape[:2]
-        box = torch.tensor([0., 0., float(w), float(h)], device=ref.device)
+        box = host_tensor([0., 0., float(w), float(h)], ref.device)
         return box.to(ref.dtype).expand(self.num_queries, 4)
 
     def _queries(self, table: nn.Embedding) -> Tensor:

@@ -13,6 +13,7 @@ from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
 from ..utils import (check_neck_channels, check_pyramid_strides,
                      check_query_generator, inject_query_generator_settings)
+from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
 
 #: the model config keys of STMixer before it followed mmdet's
 #: ``TwoStageDetector`` (old -> new); an old key is refused with its new name
@@ -145,6 +146,15 @@ class STMixer(TwoStageDetector):
             (mmaction2's ``ActionDataPreprocessor`` + padding of each batch
             to a multiple of 32).
         init_cfg (dict, optional): Initialisation config.
+        compile_cfg (dict, optional): Run the static part of ``predict``
+            (backbone, neck, query generator, decoder stages, for one clip
+            size) through ``torch.compile``: ``mode`` (default
+            ``'reduce-overhead'``, CUDA graphs), ``backend`` (default
+            ``'inductor'``), ``fullgraph``. Where it cannot apply (a CUDA
+            graph mode off CUDA, another clip size, a failed compilation)
+            ``predict`` runs eagerly after a warning; see
+            :mod:`stmixer_mm.models.detectors.compile`. Defaults to None
+            (eager).
     """
 
     def __init__(self,
@@ -156,6 +166,7 @@ class STMixer(TwoStageDetector):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None,
+                 compile_cfg: OptConfigType = None,
                  **legacy) -> None:
         self._refuse_legacy_keys(legacy, rpn_head, roi_head)
         train_cfg = _split_cfg(train_cfg, 'train_cfg')
@@ -189,6 +200,9 @@ class STMixer(TwoStageDetector):
                               self.roi_head.with_temporal_queries,
                               self.roi_head.action_branches)
         check_neck_channels(neck, self.roi_head.feat_channels)
+        #: the captured inference path (``compile_cfg``), None when off
+        self.compiled_predict = None if compile_cfg is None else \
+            CompiledPredict(dict(compile_cfg))
 
     @staticmethod
     def _refuse_legacy_keys(legacy: dict, rpn_head, roi_head) -> None:
@@ -288,12 +302,44 @@ class STMixer(TwoStageDetector):
             0), the input of mmaction2's ``AVAMetric``, and
             ``pred_instances.person_scores`` ``[n]``.
         """
-        x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.rpn_head.predict(
-            x, batch_data_samples, rescale=False)
-        results_list = self.roi_head.predict(
-            x, rpn_results_list, batch_data_samples, rescale=rescale)
+        last = None
+        if self.compiled_predict is not None:
+            last = self.compiled_predict(self, batch_inputs,
+                                         img_shapes_of(batch_data_samples))
+        if last is None:
+            x = self.extract_feat(batch_inputs)
+            rpn_results_list = self.rpn_head.predict(
+                x, batch_data_samples, rescale=False)
+            results_list = self.roi_head.predict(
+                x, rpn_results_list, batch_data_samples, rescale=rescale)
+        else:
+            results_list = self.roi_head.stages[-1].predict_by_feat(
+                last, [s.metainfo for s in batch_data_samples],
+                self.roi_head.test_cfg,
+                rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def static_forward(self, batch_inputs: Tensor,
+                       img_shapes: tuple) -> Dict[str, Tensor]:
+        """The static part of ``predict`` (what ``compile_cfg`` compiles):
+        backbone, neck, query generator and decoder stages.
+
+        Args:
+            batch_inputs (Tensor): ``[B, 3, T_in, H, W]``.
+            img_shapes (tuple): ``(H, W)`` of every clip (without padding).
+
+        Returns:
+            dict[str, Tensor]: The last stage's ``person_logits``,
+            ``action_logits`` and ``bboxes``.
+        """
+        samples = whole_frame_samples(img_shapes)
+        x = self.extract_feat(batch_inputs)
+        rpn_results_list = self.rpn_head.predict(x, samples, rescale=False)
+        last = self.roi_head(x, rpn_results_list, samples)[-1]
+        return {
+            k: last[k]
+            for k in ('person_logits', 'action_logits', 'bboxes')
+        }
 
     def _forward(self,
                  batch_inputs: Tensor,

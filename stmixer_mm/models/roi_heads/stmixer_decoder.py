@@ -14,6 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
+from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_person_loss_and_match_costs,
                      check_pyramid, check_stage_heads)
 
@@ -303,9 +304,16 @@ class STMixerDecoder(BaseModule):
         """Stop a diverged training with a message naming the stage and the
         output (before the Hungarian matching, which would fail inside
         scipy with 'matrix contains invalid numeric entries')."""
-        for key, what in (('person_logits', 'person logits'),
-                          ('bboxes', 'boxes'), ('action_logits',
-                                                'action logits')):
+        outputs = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
+                   ('action_logits', 'action logits'))
+        # one host read per stage; the details only when it fails
+        if bool(
+                torch.stack([
+                    torch.isfinite(stage_results[key].detach()).all()
+                    for key, _ in outputs
+                ]).all()):
+            return
+        for key, what in outputs:
             value = stage_results[key].detach()
             finite = torch.isfinite(value)
             if not bool(finite.all()):
@@ -319,7 +327,10 @@ class STMixerDecoder(BaseModule):
     def assign(self, stage: int, stage_results: Dict[str, Tensor],
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
-        """Hungarian matching of one stage's outputs, sample by sample.
+        """Hungarian matching of one stage's outputs: the whole batch at once
+        for mmdet's ``HungarianAssigner`` with its usual costs
+        (:func:`~stmixer_mm.models.task_modules.batched_hungarian.batched_hungarian_assign`,
+        one transfer to the host per stage), else sample by sample.
 
         The predictions given to the assigner are the (detached) person
         logits as ``scores`` and the pixel xyxy boxes as ``bboxes``; the GT
@@ -330,6 +341,14 @@ class STMixerDecoder(BaseModule):
                 'STMixerDecoder.loss needs train_cfg (the assigner configs)')
         person_logits = stage_results['person_logits'].detach()
         bboxes = stage_results['bboxes'].detach()
+        # mmdet's HungarianAssigner with its usual costs: the whole batch
+        # with one transfer to the host (the same matches)
+        batched = batched_hungarian_assign(
+            self.assigners[stage], person_logits, bboxes,
+            [get_box_tensor(g.bboxes) for g in batch_gt_instances],
+            [m['img_shape'][:2] for m in batch_img_metas])
+        if batched is not None:
+            return batched
         assign_results = []
         for i, (gt_instances, img_meta) in enumerate(
                 zip(batch_gt_instances, batch_img_metas)):

@@ -1,4 +1,7 @@
 from .box_position_embedding import box_position_embedding
-from .box_xyzr import refine_xyzr, xyxy2xyzr, xyzr2xyxy
+from .box_xyzr import box_iof, refine_xyzr, xyxy2xyzr, xyzr2xyxy
 
-__all__ = ['xyzr2xyxy', 'xyxy2xyzr', 'refine_xyzr', 'box_position_embedding']
+__all__ = [
+    'xyzr2xyxy', 'xyxy2xyzr', 'refine_xyzr', 'box_iof',
+    'box_position_embedding'
+]

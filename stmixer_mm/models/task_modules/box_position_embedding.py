@@ -4,6 +4,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from ..utils.host_data import host_tensor
+
 
 def box_position_embedding(
     xyzr: Tensor,
@@ -37,7 +39,7 @@ def box_position_embedding(
     assert xyzr.size(-1) == 4, f'expected [..., 4] boxes, got {xyzr.shape}'
     assert num_feats % 2 == 0, \
         f'num_feats must be even for the sin/cos interleave, got {num_feats}'
-    xyzr = xyzr / xyzr.new_tensor(scale)
+    xyzr = xyzr / host_tensor(scale, xyzr.device, xyzr.dtype)
     k = torch.arange(num_feats, dtype=torch.float32, device=xyzr.device)
     dim_t = temperature**(2 * torch.div(k, 2, rounding_mode='floor') /
                           num_feats)

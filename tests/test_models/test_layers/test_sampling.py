@@ -326,7 +326,8 @@ def test_prepared_table_layout():
     assert msda.value.data_ptr() == mmcv.table.data_ptr()
     # gradients of the tables go back to the maps
     maps = [v.clone().requires_grad_() for v in values]
-    tables = pyramid._pixel_tables([m.flatten(1, 2) for m in maps], 2)
+    tables, block = pyramid._pixel_tables([m.flatten(1, 2) for m in maps], 2)
+    assert block is None  # gradients flow: separate tables
     proj = [torch.randn(t.shape) for t in tables]
     grads = torch.autograd.grad(
         sum((t * p).sum() for t, p in zip(tables, proj)), maps)
@@ -552,3 +553,26 @@ def test_mmcv_cuda_kernel():
         out_ac = sample_4d(points, values, STRIDES, 3, impl='mmcv')
     assert torch.isfinite(out_ac).all()
     out_ac.float().sum().backward()
+
+
+def test_one_gather_of_all_groups_without_gradients():
+    """Prepared without gradients, the group tables are slices of one block
+    and the sampler reads all groups with one gather: the same numbers as
+    the per-group gathers of the tables prepared with gradients."""
+    values, points = _inputs(G=4, C=8)
+    with torch.no_grad():
+        prepared = prepare_pyramid(values, STRIDES, 4, impl='pytorch')
+    assert prepared.group_block.shape[0] == 4
+    for g, table in enumerate(prepared.group_tables):
+        assert torch.equal(table, prepared.group_block[g])
+    maps = [v.clone().requires_grad_() for v in values]
+    per_group = prepare_pyramid(maps, STRIDES, 4, impl='pytorch')
+    assert per_group.group_block is None
+    with torch.no_grad():
+        one = sample_4d_features(points, prepared, STRIDES, 3, impl='pytorch')
+        ref = sample_4d_features(points, per_group, STRIDES, 3, impl='pytorch')
+        assert torch.equal(
+            sample_4d(points, prepared, STRIDES, 3, impl='pytorch'),
+            sample_4d(points, per_group, STRIDES, 3, impl='pytorch'))
+    for a, b in zip(one, ref):
+        assert torch.equal(a, b)

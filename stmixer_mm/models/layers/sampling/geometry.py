@@ -10,6 +10,8 @@ from typing import NamedTuple, Sequence, Union
 import torch
 from torch import Tensor
 
+from ...utils.host_data import host_tensor
+
 #: Stride of each pyramid level, in input pixels.
 Strides = Sequence[Union[int, float]]
 
@@ -135,8 +137,9 @@ def _level_weights(sample_points: Tensor, num_levels: int,
 def _map_sizes(values: Sequence[Tensor], featmap_strides: Strides,
                like: Tensor) -> Tensor:
     """``(W_l * s_l, H_l * s_l)`` of every level, shape ``[L, 2]``."""
-    return like.new_tensor([[v.size(4) * s, v.size(3) * s]
-                            for v, s in zip(values, featmap_strides)])
+    return host_tensor([[v.size(4) * s, v.size(3) * s]
+                        for v, s in zip(values, featmap_strides)], like.device,
+                       like.dtype)
 
 
 def _geometry_dtype(dtype: torch.dtype) -> torch.dtype:

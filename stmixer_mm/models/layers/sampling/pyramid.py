@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ...utils.host_data import host_tensor
 from .geometry import Strides, _geometry_dtype, _map_sizes
 from .impls import _resolve_impl
 
@@ -22,67 +23,78 @@ class _PixelTables(torch.autograd.Function):
     HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
     every pixel, the levels one after the other.
 
-    Both directions are per-matrix 2-D transposes, done as copies of a
-    transposed 2-D view into a contiguous block, which PyTorch blocks for the
-    cache (a concatenation of transposed views, or autograd's generic strided
-    copy of the transposed gradient, is much slower on CPU).
+    Both directions are one strided copy per level (all clips and tables
+    at once: the tables are the slices of one ``[n, B, S, D / n]`` block),
+    which keeps the number of operators independent of ``B`` and ``n``
+    (issue 33: the host launches them one by one) and is as fast on a CPU
+    as per-matrix 2-D transposes.
     """
 
     @staticmethod
     def forward(ctx, num_tables: int, *maps: Tensor) -> Tuple[Tensor, ...]:
         ctx.set_materialize_grads(False)
-        B, D = maps[0].shape[:2]
-        width = D // num_tables
         ctx.shapes = [m.shape for m in maps]
         ctx.num_tables = num_tables
-        S = sum(m.size(2) for m in maps)
-        tables = [maps[0].new_empty(B, S, width) for _ in range(num_tables)]
-        start = 0
-        for m in maps:
-            hw = m.size(2)
-            for b in range(B):
-                for i, table in enumerate(tables):
-                    table[b, start:start + hw].copy_(m[b, i * width:(i + 1) *
-                                                       width].t())
-            start += hw
-        return tuple(tables)
+        return _table_block(maps, num_tables).unbind(0)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, *grads: Optional[Tensor]) -> tuple:
         if all(g is None for g in grads):
             return (None, ) * (1 + len(ctx.shapes))
-        grads = [None if g is None else g.contiguous() for g in grads]
+        like = next(g for g in grads if g is not None)
+        grad = torch.stack([
+            like.new_zeros(()).expand_as(like) if g is None else g
+            for g in grads
+        ])  # [n, B, S, D / n]
         out_grads, start = [None], 0
         for lvl, shape in enumerate(ctx.shapes):
             hw = shape[2]
-            if not ctx.needs_input_grad[1 + lvl]:
+            if ctx.needs_input_grad[1 + lvl]:
+                B, D = shape[:2]
+                out = grad.new_empty(shape)
+                out.view(B, ctx.num_tables, D // ctx.num_tables,
+                         hw).copy_(grad[:, :,
+                                        start:start + hw].permute(1, 0, 3, 2))
+                out_grads.append(out)
+            else:
                 out_grads.append(None)
-                start += hw
-                continue
-            out = grads[0].new_empty(shape) if grads[0] is not None else \
-                next(g for g in grads if g is not None).new_empty(shape)
-            width = shape[1] // ctx.num_tables
-            for b in range(shape[0]):
-                for i, grad in enumerate(grads):
-                    block = out[b, i * width:(i + 1) * width]
-                    if grad is None:
-                        block.zero_()
-                    else:
-                        block.copy_(grad[b, start:start + hw].t())
-            out_grads.append(out)
             start += hw
         return tuple(out_grads)
 
 
-def _pixel_tables(maps: Sequence[Tensor],
-                  num_tables: int) -> Tuple[Tensor, ...]:
-    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
-    num_tables]`` (see :class:`_PixelTables`)."""
+def _table_block(maps: Sequence[Tensor], num_tables: int) -> Tensor:
+    """Maps ``[B, D, HW_l]`` -> the block ``[n, B, S, D / n]`` of the ``n``
+    tables (see :class:`_PixelTables`), one copy per level."""
     B, D = maps[0].shape[:2]
-    tables = _PixelTables.apply(num_tables,
-                                *[m.reshape(B, D, -1) for m in maps])
-    return tuple(t.view(-1, D // num_tables) for t in tables)
+    width = D // num_tables
+    S = sum(m.size(2) for m in maps)
+    block = maps[0].new_empty(num_tables, B, S, width)
+    start = 0
+    for m in maps:
+        hw = m.size(2)
+        block[:, :, start:start + hw].copy_(
+            m.view(B, num_tables, width, hw).permute(1, 0, 3, 2))
+        start += hw
+    return block
+
+
+def _pixel_tables(
+        maps: Sequence[Tensor],
+        num_tables: int) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
+    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
+    num_tables]`` (see :class:`_PixelTables`) and, when no gradient flows
+    to the maps, the block ``[num_tables, B * S, D / num_tables]`` they are
+    the slices of (the sampler then reads all groups with one gather),
+    else None (separate tables keep each table's gradient small)."""
+    B, D = maps[0].shape[:2]
+    maps = [m.reshape(B, D, -1) for m in maps]
+    if torch.is_grad_enabled() and any(m.requires_grad for m in maps):
+        tables = _PixelTables.apply(num_tables, *maps)
+        return tuple(t.view(-1, D // num_tables) for t in tables), None
+    block = _table_block(maps, num_tables).view(num_tables, -1,
+                                                D // num_tables)
+    return block.unbind(0), block
 
 
 class PreparedPyramid:
@@ -122,6 +134,11 @@ class PreparedPyramid:
             (``'pytorch'``).
         table (Tensor | None): ``[B * S * G, C / G * T]``, row ``(b * S + s)
             * G + g`` (``'mmcv'``).
+        group_block (Tensor | None): ``[G, B * S, C / G * T]``, the group
+            tables as slices of one tensor, when no gradient flows to the
+            maps (``'pytorch'``; the sampler reads all groups with one
+            gather), else None.
+        group_block_tmean (Tensor | None): The same for the time means.
         num_pixels (int): ``S``.
         pixel_sizes (Tensor): ``(W_l, H_l)`` per level, ``[L, 2]``, fp32
             (fp64 for fp64 maps).
@@ -149,6 +166,7 @@ class PreparedPyramid:
         self.group_tables_tmean = None if group_tables_tmean is None else \
             tuple(group_tables_tmean)
         self.table = table
+        self.group_block = self.group_block_tmean = None
         first = self.values[0]
         heights = [v.size(3) for v in self.values]
         widths = [v.size(4) for v in self.values]
@@ -156,16 +174,13 @@ class PreparedPyramid:
         for h, w in zip(heights[:-1], widths[:-1]):
             starts.append(starts[-1] + h * w)
         self.num_pixels = sum(h * w for h, w in zip(heights, widths))
-        self.pixel_sizes = torch.tensor(
-            list(zip(widths, heights)),
-            dtype=_geometry_dtype(first.dtype),
-            device=first.device)
+        self.pixel_sizes = host_tensor(
+            list(zip(widths, heights)), first.device,
+            _geometry_dtype(first.dtype))
         self.input_sizes = _map_sizes(self.values, self.featmap_strides,
                                       self.pixel_sizes)
-        self.widths = torch.tensor(
-            widths, dtype=torch.long, device=first.device)
-        self.starts = torch.tensor(
-            starts, dtype=torch.long, device=first.device)
+        self.widths = host_tensor(widths, first.device, torch.long)
+        self.starts = host_tensor(starts, first.device, torch.long)
 
     def matches(self, featmap_strides: Strides, num_groups: int,
                 impl: str) -> bool:
@@ -196,14 +211,18 @@ def _build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
                     num_groups: int, impl: str) -> PreparedPyramid:
     """:func:`prepare_pyramid` for a resolved ``impl``."""
     group_tables = group_tables_tmean = table = None
+    blocks = (None, None)
     if impl == 'pytorch':
-        group_tables = _pixel_tables([v.flatten(1, 2) for v in values],
-                                     num_groups)
-        group_tables_tmean = _pixel_tables([v.mean(dim=2) for v in values],
-                                           num_groups)
+        group_tables, block = _pixel_tables([v.flatten(1, 2) for v in values],
+                                            num_groups)
+        group_tables_tmean, block_tmean = _pixel_tables(
+            [v.mean(dim=2) for v in values], num_groups)
+        blocks = (block, block_tmean)
     elif impl == 'mmcv':
         C, T = values[0].shape[1:3]
-        table, = _pixel_tables([v.flatten(1, 2) for v in values], 1)
+        (table, ), _ = _pixel_tables([v.flatten(1, 2) for v in values], 1)
         table = table.view(-1, C // num_groups * T)
-    return PreparedPyramid(values, featmap_strides, num_groups, impl,
-                           group_tables, group_tables_tmean, table)
+    prepared = PreparedPyramid(values, featmap_strides, num_groups, impl,
+                               group_tables, group_tables_tmean, table)
+    prepared.group_block, prepared.group_block_tmean = blocks
+    return prepared

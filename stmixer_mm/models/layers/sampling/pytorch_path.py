@@ -97,6 +97,30 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
         index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
 
 
+def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
+                   block: Optional[Tensor], weights: Tensor) -> Tensor:
+    """:func:`_gather` of every group ``g`` (``index[g]``, ``weights[g]``
+    from ``tables[g]``), stacked: ``[G, M, K]``.
+
+    Without gradients, from the tables' ``block`` ``[G, rows, K]`` (see
+    :class:`~.pyramid.PreparedPyramid`) when there is one: all groups in
+    one gather, the rows of group ``g`` offset by ``g * rows`` (the same
+    sums, with the operators of one group: the host launches them one by
+    one).
+    """
+    G, M = index.shape[:2]
+    if block is not None and not (torch.is_grad_enabled()
+                                  and weights.requires_grad):
+        rows = block.size(1)
+        offset = torch.arange(
+            0, G * rows, rows, device=index.device).view(G, 1, 1)
+        out = _gather((index + offset).view(G * M, -1),
+                      block.view(G * rows, -1), weights.reshape(G * M, -1))
+        return out.view(G, M, -1)
+    return torch.stack(
+        [_gather(index[g], tables[g], weights[g]) for g in range(G)])
+
+
 def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
                        geo: _Geometry, mapping_stride: float,
                        tau: float) -> Tensor:
@@ -110,12 +134,9 @@ def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
     B, N, G, P, C, T = geo
     index, weights = _corner_reads(sample_points, prepared, geo,
                                    mapping_stride, tau)
-    out = torch.stack([
-        _gather(index[g], prepared.group_tables[g], weights[g])
-        for g in range(G)
-    ],
-                      dim=1)  # [B * N * P, G, K]
-    return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
+    out = _gather_groups(index, prepared.group_tables, prepared.group_block,
+                         weights)  # [G, B * N * P, K]
+    return out.view(G, B, N, P, C // G, T).permute(1, 2, 0, 5, 3, 4)
 
 
 def _sample_4d_features_pytorch(
@@ -132,19 +153,15 @@ def _sample_4d_features_pytorch(
     B, N, G, P, C, T = geo
     index, weights = _corner_reads(sample_points, prepared, geo,
                                    mapping_stride, tau)
-    spatial = torch.stack([
-        _gather(index[g], prepared.group_tables_tmean[g], weights[g])
-        for g in range(G)
-    ],
-                          dim=1)  # [B * N * P, G, C / G]
-    spatial = spatial.view(B, N, P, G, C // G).transpose(2, 3)
+    spatial = _gather_groups(index, prepared.group_tables_tmean,
+                             prepared.group_block_tmean,
+                             weights)  # [G, B * N * P, C / G]
+    spatial = spatial.view(G, B, N, P, C // G).permute(1, 2, 0, 3, 4)
     if not with_temporal:
         return spatial, None
     index = index.view(G, B * N, P * index.size(-1))
     weights = weights.view(G, B * N, -1) / P
-    temporal = torch.stack([
-        _gather(index[g], prepared.group_tables[g], weights[g])
-        for g in range(G)
-    ],
-                           dim=1)  # [B * N, G, C / G * T]
-    return spatial, temporal.view(B, N, G, C // G, T).transpose(3, 4)
+    temporal = _gather_groups(index, prepared.group_tables,
+                              prepared.group_block,
+                              weights)  # [G, B * N, C / G * T]
+    return spatial, temporal.view(G, B, N, C // G, T).permute(1, 2, 0, 4, 3)

@@ -17,6 +17,7 @@ from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
                          OptMultiConfig, reduce_mean)
+from mmengine.dist import get_world_size
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -25,6 +26,7 @@ from stmixer_mm.registry import MODELS
 # the accepted test_cfg keys and their defaults, per label convention, are
 # declared once, with their settings, in stmixer_mm.utils.settings_specs
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
+from ...utils.host_data import host_tensor
 
 #: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
 LABEL_CONVENTIONS = ('ava', 'mmdet')
@@ -167,37 +169,39 @@ class STMixerBBoxHead(BaseModule):
             (W, H, W, H), ``action_targets`` ``[M, num_actions]``,
             ``num_gts`` (float, averaged over ranks, >= 1).
         """
-        person_labels, pos_inds, bbox_targets = [], [], []
-        img_factors, action_targets = [], []
-        num_gts = 0
-        for i, (assign_result, gt_instances, img_meta) in enumerate(
-                zip(assign_results, batch_gt_instances, batch_img_metas)):
-            gt_inds = assign_result.gt_inds
-            labels = gt_inds.new_ones(num_queries)  # no-object
-            pos = torch.nonzero(gt_inds > 0, as_tuple=False).squeeze(1)
-            matched_gt = gt_inds[pos] - 1
-            labels[pos] = 0
-            person_labels.append(labels)
-            pos_inds.append(pos + i * num_queries)
-            gt_bboxes = get_box_tensor(gt_instances.bboxes)
-            bbox_targets.append(gt_bboxes[matched_gt].float())
-            h, w = img_meta['img_shape'][:2]
-            img_factors.append(
-                gt_bboxes.new_tensor([w, h, w, h],
-                                     dtype=torch.float).expand(len(pos), 4))
-            action_targets.append(
-                self.action_targets(gt_instances.labels)[matched_gt])
-            num_gts += gt_bboxes.size(0)
-        device = person_labels[0].device
-        num_gts = reduce_mean(
-            torch.tensor(num_gts, dtype=torch.float, device=device))
+        # the whole batch at once: one nonzero (a host synchronisation on a
+        # GPU) per stage, not one per sample; the order of the positives is
+        # the per-sample order, sample after sample
+        B = len(assign_results)
+        gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
+        device = gt_inds.device
+        gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
+        num_gt = [g.size(0) for g in gt_bboxes]
+        first_gt = [sum(num_gt[:i]) for i in range(B)]
+        flat = gt_inds.flatten()
+        person_labels = (flat <= 0).long()  # 0 person, 1 no-object
+        pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
+        sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
+        matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, device,
+                                                      flat.dtype)[sample]
+        all_gt = torch.cat(gt_bboxes)
+        factors = host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
+                               for m in batch_img_metas], all_gt.device,
+                              torch.float)
+        action_targets = torch.cat(
+            [self.action_targets(g.labels) for g in batch_gt_instances])
+        num_gts = float(sum(num_gt))
+        if get_world_size() > 1:
+            num_gts = reduce_mean(
+                torch.tensor(num_gts, dtype=torch.float,
+                             device=device)).item()
         return dict(
-            person_labels=torch.cat(person_labels),
-            pos_inds=torch.cat(pos_inds),
-            bbox_targets=torch.cat(bbox_targets),
-            img_factors=torch.cat(img_factors),
-            action_targets=torch.cat(action_targets),
-            num_gts=num_gts.clamp(min=1).item())
+            person_labels=person_labels,
+            pos_inds=pos_inds,
+            bbox_targets=all_gt[matched_gt].float(),
+            img_factors=factors[sample],
+            action_targets=action_targets[matched_gt],
+            num_gts=max(num_gts, 1.0))
 
     # --- losses ---
     def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
@@ -226,8 +230,12 @@ class STMixerBBoxHead(BaseModule):
             if class_weight is None:
                 person_avg_factor = float(person_labels.numel())
             else:
-                person_avg_factor = person_logits.new_tensor(
-                    class_weight)[person_labels].sum().item()
+                # sum of the class weights of the targets, on the host (the
+                # number of positives is a shape)
+                num_pos = targets['pos_inds'].numel()
+                person_avg_factor = float(class_weight[0] * num_pos +
+                                          class_weight[1] *
+                                          (person_labels.numel() - num_pos))
         losses = dict(
             loss_person=self.loss_person(
                 person_logits, person_labels, avg_factor=person_avg_factor))
@@ -337,24 +345,44 @@ class STMixerBBoxHead(BaseModule):
         person_scores = self.person_scores(stage_results['person_logits'])
         action_scores = stage_results['action_logits'].sigmoid()
         bboxes = stage_results['bboxes']
+        B, N = person_scores.shape
+        # which queries each clip keeps, in the order they are kept, for
+        # the whole batch on the device: sort key = the query index of the
+        # queries above the threshold, or (a clip without one) the rank of
+        # the num_fallback best; N for the queries not kept
+        keep = person_scores >= cfg['person_threshold']
+        order = torch.arange(N, device=keep.device).expand(B, N)
+        key = torch.where(keep, order, N)
+        k = min(cfg['num_fallback'], N)
+        if k > 0:
+            rank = torch.full_like(key, N).scatter_(
+                1,
+                person_scores.topk(k, dim=1).indices,
+                order[:, :k].contiguous())
+            key = torch.where(keep.any(1, keepdim=True), key, rank)
+        key, order = key.sort(dim=1, stable=True)
+        counts = (key < N).sum(1)
+
+        scores = action_scores.gather(
+            1, order[..., None].expand(-1, -1, action_scores.size(2)))
+        kept_person = person_scores.gather(1, order)
+        if cfg['multiply_person_score']:
+            scores = scores * kept_person[..., None]
+        scores = torch.cat([scores.new_zeros(B, N, 1), scores], dim=2)
+        boxes = bboxes.gather(1, order[..., None].expand(-1, -1, 4))
+        sizes = host_tensor(
+            [list(meta['img_shape'][:2])[::-1] for meta in batch_img_metas],
+            boxes.device, boxes.dtype)
+        sizes = sizes.repeat(1, 2)[:, None]  # [B, 1, 4] as (w, h, w, h)
+        boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
+        # the one transfer of predict: how many queries each clip keeps
+        counts = counts.tolist()
         results = []
-        for i, img_meta in enumerate(batch_img_metas):
-            keep = person_scores[i] >= cfg['person_threshold']
-            if not keep.any():
-                k = min(cfg['num_fallback'], keep.numel())
-                keep = person_scores[i].topk(k).indices
-            scores = action_scores[i][keep]
-            if cfg['multiply_person_score']:
-                scores = scores * person_scores[i][keep, None]
-            h, w = img_meta['img_shape'][:2]
-            boxes = bboxes[i][keep].clone()
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=w - 1) / w
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h - 1) / h
+        for i, n in enumerate(counts):
             result = InstanceData()
-            result.bboxes = boxes
-            result.person_scores = person_scores[i][keep]
-            result.scores = torch.cat(
-                [scores.new_zeros(scores.size(0), 1), scores], dim=1)
+            result.bboxes = boxes[i, :n]
+            result.person_scores = kept_person[i, :n]
+            result.scores = scores[i, :n]
             results.append(result)
         return results
 
@@ -393,8 +421,9 @@ class STMixerBBoxHead(BaseModule):
                     raise ValueError(
                         'predict(rescale=True) needs scale_factor in the '
                         'metainfo of every sample (mmdet\'s Resize sets it)')
-                boxes = boxes / boxes.new_tensor(
-                    img_meta['scale_factor']).repeat(2)
+                boxes = boxes / host_tensor(
+                    list(img_meta['scale_factor']), boxes.device,
+                    boxes.dtype).repeat(2)
             result = InstanceData()
             result.bboxes = boxes
             result.scores = scores

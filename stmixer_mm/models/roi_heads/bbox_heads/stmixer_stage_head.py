@@ -14,14 +14,14 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer
-from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid
-from ...task_modules import box_position_embedding, refine_xyzr, xyzr2xyxy
+from ...task_modules import (box_iof, box_position_embedding, refine_xyzr,
+                             xyzr2xyxy)
 from ...utils import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
 
@@ -294,7 +294,7 @@ class STMixerStageHead(STMixerBBoxHead):
         """
         with torch.no_grad():
             boxes = xyzr2xyxy(xyzr)
-            log_iof = (bbox_overlaps(boxes, boxes, mode='iof') + 1e-7).log()
+            log_iof = (box_iof(boxes) + 1e-7).log()
         return (log_iof[:, None] * self.iof_tau.view(1, -1, 1, 1)).flatten(
             0, 1)
 

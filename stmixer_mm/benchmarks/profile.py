@@ -1,0 +1,206 @@
+"""Operators launched and host synchronisations of ``predict`` and of one
+training step, per part of the detector (the library of
+``tools/analysis_tools/profile_model.py``; issue 33).
+
+    python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...] \
+        [--shape T H W] [--batch-size 1] [--no-train] [--json OUT.json]
+
+Each config is built with random weights
+(:func:`stmixer_mm.utils.benchmark.build_random_model`) on the CPU and run
+once on a random clip (``--shape``, default the config's ``clip_len`` x 128
+x 160) under :class:`~stmixer_mm.utils.sync_counter.OpCounter`:
+
+- ``predict``: the data preprocessor's output through ``model.predict``
+  without gradients;
+- ``train``: ``model.loss`` on the same clip with two GT persons per clip,
+  the sum of the losses and its ``backward`` (no optimizer step).
+
+Parts: ``backbone``, ``neck``, ``queries`` (the query generator),
+``decoder`` (the stages), ``post`` (the post-processing of the last stage),
+``matching`` (the Hungarian assigners), ``targets+losses`` (the stage
+heads' targets and losses), ``backward`` and ``other`` (the rest: the
+detector's checks, the stacking of the queries). Operator counts do not
+depend on the device; a synchronisation counted here on the CPU is one on a
+GPU (see :mod:`stmixer_mm.utils.sync_counter`).
+"""
+import json as json_module
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from stmixer_mm.utils.benchmark import (build_random_model, format_table,
+                                        make_batch)
+from stmixer_mm.utils.sync_counter import OpCounter
+
+#: ``(part, submodule path, method)`` counted in each part (see
+#: :meth:`OpCounter.track`), outer parts first
+PARTS = (
+    ('backbone', 'backbone', 'forward'),
+    ('neck', 'neck', 'forward'),
+    ('queries', 'rpn_head', 'predict'),
+    ('queries', 'rpn_head', 'loss_and_predict'),
+    ('decoder', 'roi_head', 'forward'),
+    ('matching', 'roi_head', 'assign'),
+)
+#: part names in the order of the report
+PART_ORDER = ('backbone', 'neck', 'queries', 'decoder', 'post', 'matching',
+              'targets+losses', 'backward', 'other')
+
+
+def _stage_parts(model) -> List[Tuple[str, str, str]]:
+    parts = list(PARTS)
+    stages = getattr(getattr(model, 'roi_head', None), 'stages', None)
+    if stages is not None:
+        last = len(stages) - 1
+        parts.append(('post', f'roi_head.stages.{last}', 'predict_by_feat'))
+        for k in range(len(stages)):
+            parts.append(
+                ('targets+losses', f'roi_head.stages.{k}', 'loss_and_target'))
+    return parts
+
+
+def add_gt(data: dict, model, num_gt: int = 2) -> dict:
+    """Give every sample of a :func:`make_batch` batch ``num_gt`` GT persons
+    (boxes inside the frame; AVA multi-hot or mmdet labels as the decoder's
+    ``label_convention`` says)."""
+    from mmengine.structures import InstanceData
+    decoder = model.roi_head
+    num_actions = decoder.num_actions
+    for i, sample in enumerate(data['data_samples']):
+        h, w = sample.metainfo['img_shape'][:2]
+        boxes = torch.tensor([[0.1 * w, 0.1 * h, 0.5 * w, 0.9 * h],
+                              [0.4 * w, 0.2 * h, 0.9 * w, 0.8 * h]])[:num_gt]
+        if decoder.label_convention == 'mmdet':
+            labels = torch.arange(len(boxes)) % num_actions
+        else:
+            labels = torch.zeros(len(boxes), num_actions + 1)
+            for j in range(len(boxes)):
+                labels[j, 1 + (i + j) % num_actions] = 1
+        sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
+    return data
+
+
+def profile_predict(model, data: dict) -> OpCounter:
+    """Count ``model.predict`` on the preprocessed ``data`` (no
+    gradients)."""
+    model.eval()
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, False)
+        counter = OpCounter()
+        with counter.track(model, _stage_parts(model)), counter:
+            model.predict(batch['inputs'], batch['data_samples'])
+    return counter
+
+
+def profile_train(model, data: dict) -> OpCounter:
+    """Count ``model.loss`` + ``backward`` of the summed losses on the
+    preprocessed ``data`` (the model in train mode; no optimizer step)."""
+    model.train()
+    batch = model.data_preprocessor(data, True)
+    counter = OpCounter()
+    with counter.track(model, _stage_parts(model)), counter:
+        losses = model.loss(batch['inputs'], batch['data_samples'])
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        with counter.section('backward'):
+            total.backward()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return counter
+
+
+def summarise(counter: OpCounter) -> Dict[str, Any]:
+    """Plain data of a counter: ``ops`` and ``syncs`` per part, the total
+    and what the synchronisations are."""
+    syncs = counter.sync_counts()
+    return dict(
+        ops=dict(counter.ops),
+        total_ops=counter.total_ops,
+        kernels=dict(counter.kernels),
+        total_kernels=sum(counter.kernels.values()),
+        syncs=syncs,
+        total_syncs=len(counter.syncs),
+        sync_reasons={
+            f'{part}: {reason}': n
+            for (part, reason), n in sorted(counter.sync_summary().items())
+        })
+
+
+def profile_config(path: str,
+                   shape: Optional[Sequence[int]] = None,
+                   batch_size: int = 1,
+                   train: bool = True,
+                   seed: int = 0,
+                   cfg_options: Optional[dict] = None) -> Dict[str, Any]:
+    """Profile one config (see the module docstring)."""
+    from stmixer_mm.apis import clip_sampling_from_cfg
+    model = build_random_model(path, seed, cfg_options)
+    if shape is None:
+        shape = (clip_sampling_from_cfg(model.cfg)[0], 128, 160)
+    t, h, w = shape
+    torch.manual_seed(seed)
+    data = add_gt(make_batch(batch_size, t, h, w), model)
+    row = dict(
+        config=path,
+        input=[batch_size, t, h, w],
+        predict=summarise(profile_predict(model, data)))
+    if train:
+        row['train'] = summarise(profile_train(model, data))
+    return row
+
+
+def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
+    """A plain-text table per run kind: operators (syncs) per part."""
+    out = []
+    for kind in ('predict', 'train'):
+        kind_rows = [r for r in rows if kind in r]
+        if not kind_rows:
+            continue
+        parts = [
+            p for p in PART_ORDER
+            if any(p in r[kind]['ops'] for r in kind_rows)
+        ]
+        table = [['config', 'input'] + parts + ['total', 'non-view']]
+        for r in kind_rows:
+            s = r[kind]
+            cells = [
+                f"{s['ops'].get(p, 0)} ({s['syncs'].get(p, 0)})" for p in parts
+            ]
+            table.append([r['name'], 'x'.join(map(str, r['input']))] + cells +
+                         [
+                             f"{s['total_ops']} ({s['total_syncs']})",
+                             str(s['total_kernels'])
+                         ])
+        out.append(f'{kind}: ATen operators (host synchronisations) per '
+                   'part; non-view: the operators that are not views')
+        out.append(format_table(table))
+        for r in kind_rows:
+            reasons = r[kind]['sync_reasons']
+            if reasons:
+                out.append(f"  {r['name']}: " +
+                           ', '.join(f'{k} x{n}' for k, n in reasons.items()))
+        out.append('')
+    return '\n'.join(out)
+
+
+def profile_configs(configs: Sequence[str],
+                    shape: Optional[Sequence[int]] = None,
+                    batch_size: int = 1,
+                    train: bool = True,
+                    seed: int = 0,
+                    json: Optional[str] = None,
+                    cfg_options: Optional[dict] = None) -> List[dict]:
+    """Profile every config, print the tables, return the rows (and write
+    them to ``json``)."""
+    import os.path as osp
+    rows = []
+    for path in configs:
+        row = profile_config(path, shape, batch_size, train, seed, cfg_options)
+        row['name'] = osp.splitext(osp.basename(path))[0]
+        rows.append(row)
+        if json:
+            with open(json, 'w') as f:
+                json_module.dump(rows, f, indent=1)
+    print(f'torch {torch.__version__}; random weights (seed {seed}), batch '
+          f'{batch_size}, one run per config on the CPU')
+    print(format_rows(rows))
+    return rows

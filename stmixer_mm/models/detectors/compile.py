@@ -1,0 +1,142 @@
+"""The captured inference path of STMixer (issue 33, item 2): the static
+part of ``predict`` -- backbone, neck, query generator and decoder stages
+for one clip size -- through ``torch.compile``, selected in the config
+with the detector's ``compile_cfg``::
+
+    model = dict(type='STMixer', ...,
+                 compile_cfg=dict(mode='reduce-overhead'))  # CUDA graphs
+
+``compile_cfg`` keys (:data:`stmixer_mm.utils.settings_specs.COMPILE_CFG`):
+``mode`` (``torch.compile``'s: ``'default'``, ``'reduce-overhead'`` and
+``'max-autotune'`` capture CUDA graphs on CUDA, ``'max-autotune-no-
+cudagraphs'``; default ``'reduce-overhead'``), ``backend`` (default
+``'inductor'``; ``'aot_eager'`` traces without generating code) and
+``fullgraph`` (default False). The post-processing stays eager: it has one
+data-dependent shape (how many queries each clip keeps).
+
+Where it cannot apply, ``predict`` runs eagerly and says why once (a
+warning naming the setting): a CUDA-graph mode on another device, a clip
+size other than the one compiled (the compiled graph is for one static
+size; the first clip size seen is kept), the model in training mode, or a
+compilation that fails (e.g. no C compiler for inductor on a CPU).
+"""
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+#: modes of ``torch.compile`` that capture CUDA graphs
+CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
+#: defaults of ``compile_cfg``
+COMPILE_DEFAULTS = dict(
+    mode='reduce-overhead', backend='inductor', fullgraph=False)
+
+
+class CompiledPredict:
+    """The static part of a detector's ``predict`` through
+    ``torch.compile``, with an eager fallback (see the module docstring).
+
+    Args:
+        compile_cfg (dict): ``mode``, ``backend``, ``fullgraph``.
+    """
+
+    def __init__(self, compile_cfg: dict) -> None:
+        unknown = sorted(set(compile_cfg) - set(COMPILE_DEFAULTS))
+        if unknown:
+            raise ValueError(
+                f'model.compile_cfg has {unknown}; its settings are '
+                f'{sorted(COMPILE_DEFAULTS)}')
+        self.cfg = {**COMPILE_DEFAULTS, **compile_cfg}
+        self._fn = None
+        self._key = None
+        self._failed: Optional[str] = None
+        self._warned = set()
+
+    def why_not(self, model, batch_inputs: Tensor,
+                img_shapes: tuple) -> Optional[str]:
+        """Why the compiled path does not apply to this call, or None."""
+        mode = self.cfg['mode']
+        if self._failed is not None:
+            return self._failed
+        if model.training:
+            return ('model.compile_cfg: the model is in training mode (only '
+                    'predict is compiled)')
+        if mode in CUDA_GRAPH_MODES and batch_inputs.device.type != 'cuda':
+            return (f"model.compile_cfg.mode='{mode}' captures CUDA graphs, "
+                    'which need a CUDA device; the inputs are on '
+                    f"{batch_inputs.device.type} (mode='default' compiles "
+                    'without them)')
+        key = (tuple(batch_inputs.shape), batch_inputs.dtype,
+               str(batch_inputs.device), img_shapes, torch.is_grad_enabled(),
+               torch.is_autocast_enabled(batch_inputs.device.type))
+        if self._key is not None and key != self._key:
+            return (f'model.compile_cfg: the clip size, dtype or device '
+                    f'{key[:4]} differs from the one compiled for '
+                    f'{self._key[:4]}; the compiled path is for one static '
+                    'clip size (dynamic shapes run eagerly)')
+        return None
+
+    def warn_once(self, reason: str) -> None:
+        if reason not in self._warned:
+            self._warned.add(reason)
+            warnings.warn(f'{reason}; predict runs eagerly', stacklevel=3)
+
+    def __call__(self, model, batch_inputs: Tensor,
+                 img_shapes: tuple) -> Optional[Dict[str, Tensor]]:
+        """The last stage's ``person_logits``, ``action_logits`` and
+        ``bboxes`` from the compiled static part, or None (after a warning,
+        once per reason) where it does not apply."""
+        reason = self.why_not(model, batch_inputs, img_shapes)
+        if reason is not None:
+            self.warn_once(reason)
+            return None
+        try:
+            if self._fn is None:
+                self._fn = torch.compile(
+                    model.static_forward,
+                    mode=self.cfg['mode'],
+                    backend=self.cfg['backend'],
+                    fullgraph=self.cfg['fullgraph'],
+                    dynamic=False)
+            out = self._fn(batch_inputs, img_shapes)
+        except Exception as e:  # noqa: B902 compilers fail in many ways
+            if self._key is not None:
+                raise
+            self._failed = (
+                f"model.compile_cfg: torch.compile (backend="
+                f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
+                f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
+            self.warn_once(self._failed)
+            return None
+        self._key = (tuple(batch_inputs.shape), batch_inputs.dtype,
+                     str(batch_inputs.device), img_shapes,
+                     torch.is_grad_enabled(),
+                     torch.is_autocast_enabled(batch_inputs.device.type))
+        if self.cfg['mode'] in CUDA_GRAPH_MODES:
+            # CUDA-graph outputs are overwritten by the next replay
+            out = {k: v.clone() for k, v in out.items()}
+        return out
+
+
+def img_shapes_of(batch_data_samples: Sequence) -> Tuple[Tuple[int, int], ...]:
+    """``(H, W)`` of every sample's ``img_shape``, as a hashable tuple."""
+    return tuple(
+        tuple(int(v) for v in s.metainfo['img_shape'][:2])
+        for s in batch_data_samples)
+
+
+class _ShapeSample:
+    """A data sample holding only ``metainfo['img_shape']`` (what the query
+    generator reads in the static part): a plain object, so that
+    ``torch.compile`` guards on its values, not on copies of them (an
+    ``InstanceData`` deep-copies its metainfo)."""
+
+    def __init__(self, img_shape: Tuple[int, int]) -> None:
+        self.metainfo = dict(img_shape=img_shape)
+
+
+def whole_frame_samples(img_shapes: Sequence[Tuple[int, int]]) -> List:
+    """Minimal data samples carrying only ``img_shape`` (what the query
+    generator and the decoder read in the static part)."""
+    return [_ShapeSample(s) for s in img_shapes]

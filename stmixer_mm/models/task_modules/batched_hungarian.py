@@ -1,0 +1,119 @@
+"""Hungarian matching of a whole batch with one cost computation and one
+transfer to the host per stage (issue 33).
+
+mmdet's ``HungarianAssigner`` matches one image at a time: its match costs
+run on the device per image, then ``cost.cpu()`` (a host synchronisation
+on a GPU) and ``scipy.optimize.linear_sum_assignment`` per image, then the
+matches go back to the device per image. :func:`batched_hungarian_assign`
+gives the same assignments from one ``[B * N, sum_i n_i]`` cost matrix of
+all predictions against all GT boxes of the batch (the costs are
+elementwise in (prediction, GT), so each image's block holds the numbers
+mmdet computes for that image), one copy of it to the host, ``scipy`` on
+each image's block and one copy of the matches back.
+"""
+from typing import List, Optional, Sequence
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
+from mmdet.models.task_modules.assigners.match_cost import (BBoxL1Cost,
+                                                            ClassificationCost,
+                                                            FocalLossCost,
+                                                            IoUCost)
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..utils.host_data import host_tensor
+
+#: match costs whose value for (prediction, GT) depends on that pair only
+#: (and, for ``BBoxL1Cost``, on the image size, handled by dividing the
+#: boxes of each image by it first)
+BATCHABLE_COSTS = (ClassificationCost, FocalLossCost, BBoxL1Cost, IoUCost)
+
+
+def can_batch(assigner) -> bool:
+    """Whether :func:`batched_hungarian_assign` reproduces ``assigner``:
+    mmdet's ``HungarianAssigner`` with costs of :data:`BATCHABLE_COSTS`
+    (``BBoxL1Cost`` with ``box_format='xyxy'``)."""
+    if type(assigner) is not HungarianAssigner:
+        return False
+    for cost in assigner.match_costs:
+        if type(cost) not in BATCHABLE_COSTS:
+            return False
+        if type(cost) is BBoxL1Cost and cost.box_format != 'xyxy':
+            return False
+    return True
+
+
+def batched_hungarian_assign(
+        assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
+        gt_bboxes: Sequence[Tensor],
+        img_shapes: Sequence[Sequence[int]]) -> Optional[List[AssignResult]]:
+    """The assignments of ``assigner.assign`` for every image of a batch,
+    the GT all of label 0 (person).
+
+    Args:
+        assigner (HungarianAssigner): See :func:`can_batch`.
+        scores (Tensor): Logits ``[B, N, K]`` (detached).
+        bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]``
+            (detached).
+        gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy
+            pixels.
+        img_shapes (Sequence): ``(H, W)`` of every image.
+
+    Returns:
+        list[AssignResult] | None: One per image (``gt_inds`` ``[N]``: 0
+        background, ``k + 1`` matched to GT ``k``; ``labels`` 0 where
+        matched, -1 elsewhere), or None when ``assigner`` is not
+        :func:`can_batch`.
+    """
+    from scipy.optimize import linear_sum_assignment
+    if not can_batch(assigner):
+        return None
+    B, N = bboxes.shape[:2]
+    device = bboxes.device
+    num_gt = [g.size(0) for g in gt_bboxes]
+    gt_inds = torch.zeros(B, N, dtype=torch.long)
+    if sum(num_gt):
+        all_gt = torch.cat([g.to(bboxes.dtype) for g in gt_bboxes])
+        preds = InstanceData(
+            scores=scores.flatten(0, 1), bboxes=bboxes.flatten(0, 1))
+        gts = InstanceData(
+            bboxes=all_gt,
+            labels=all_gt.new_zeros(all_gt.size(0), dtype=torch.long))
+        # (w, h, w, h) of the image of every prediction and of every GT
+        factors = host_tensor([[s[1], s[0]] * 2 for s in img_shapes], device,
+                              bboxes.dtype)
+        first = [sum(num_gt[:i]) for i in range(B)]
+        gt_image = host_tensor(
+            [i for i, n in enumerate(num_gt) for _ in range(n)], device)
+        costs = []
+        for match_cost in assigner.match_costs:
+            if type(match_cost) is BBoxL1Cost:
+                # normalised per image first, then by a unit image
+                cost = match_cost(
+                    InstanceData(bboxes=preds.bboxes /
+                                 factors.repeat_interleave(N, dim=0)),
+                    InstanceData(
+                        bboxes=all_gt / factors[gt_image], labels=gts.labels),
+                    img_meta=dict(img_shape=(1, 1)))
+            else:
+                cost = match_cost(
+                    pred_instances=preds, gt_instances=gts, img_meta=None)
+            costs.append(cost)
+        # the one transfer to the host of the stage
+        cost = torch.stack(costs).sum(dim=0).detach().cpu().numpy()
+        for i in range(B):
+            if num_gt[i] == 0:
+                continue
+            block = cost[i * N:(i + 1) * N, first[i]:first[i] + num_gt[i]]
+            rows, cols = linear_sum_assignment(block)
+            gt_inds[i, torch.from_numpy(rows)] = torch.from_numpy(cols) + 1
+    gt_inds = gt_inds.to(device)  # and the one transfer back
+    labels = torch.where(gt_inds > 0, 0, -1)
+    return [
+        AssignResult(
+            num_gts=num_gt[i],
+            gt_inds=gt_inds[i],
+            max_overlaps=None,
+            labels=labels[i]) for i in range(B)
+    ]

@@ -1,0 +1,301 @@
+"""Count the operators a piece of PyTorch code launches and the points
+where it makes the host wait for the device (issue 33: "host work out of
+the hot path").
+
+On a GPU, ``torch.cuda.set_sync_debug_mode('warn')`` reports
+synchronisations; on a CPU nothing synchronises, so :class:`OpCounter`
+counts, with a ``TorchDispatchMode``, every ATen operator called and those
+that *would* make the host wait for a GPU:
+
+- reads of a value: ``.item()``, ``float(t)``, ``int(t)``, ``bool(t)``,
+  ``if t:`` (at the Python level, see below; ``aten._local_scalar_dense``,
+  ``aten.is_nonzero`` otherwise) and ``aten.equal``;
+- data-dependent shapes: ``aten.nonzero``, ``aten.masked_select``,
+  ``aten.unique*``, ``aten.bincount``, ``aten.repeat_interleave`` with a
+  tensor of repeats, and indexing with a boolean mask (``aten.index`` /
+  ``aten.index_put_`` with a bool index: ``x[mask]``);
+- copies to the CPU: ``.cpu()`` and ``.tolist()`` (counted at the Python
+  level with a ``TorchFunctionMode``, one per call, so that they count on
+  a CPU-only run too, where they copy nothing; ``.numpy()`` needs a CPU
+  tensor, so it follows a counted ``.cpu()``), and ``.to('cpu')``,
+  ``aten._to_copy`` / ``aten.copy_`` to the CPU from another device (only
+  on a run on that device: on a CPU-only run ``.to(x.device)`` cannot be
+  told apart from a transfer).
+
+- copies of Python data to a device: ``torch.tensor(data, device=...)``,
+  ``torch.as_tensor(data, device=...)``, ``t.new_tensor(data)`` (PyTorch
+  copies them with ``non_blocking=False``, which waits for the CUDA
+  stream: everything queued before); counted on a CPU-only run too.
+
+Every counted point is recorded with its operator and the innermost part
+(a module name given to :meth:`OpCounter.track`) that was running, so a
+report says what each synchronisation is.
+"""
+from collections import Counter
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+aten = torch.ops.aten
+
+#: operators that read a tensor's value on the host (the reason)
+_SCALAR_READS = {
+    aten._local_scalar_dense.default: 'item',
+    aten.is_nonzero.default: 'bool',
+    aten.equal.default: 'equal',
+}
+
+#: operators whose output shape depends on the values
+_DATA_DEPENDENT = ('nonzero', 'nonzero_static', 'masked_select', 'unique',
+                   'unique_dim', 'unique_consecutive', '_unique', '_unique2',
+                   'bincount', 'histc', 'argwhere')
+
+#: where an operator outside every tracked part is counted
+OTHER = 'other'
+
+
+def _packet_name(func) -> str:
+    return func.overloadpacket.__name__ if hasattr(func, 'overloadpacket') \
+        else str(func)
+
+
+def _has_bool_index(args) -> bool:
+    if len(args) < 2:
+        return False
+    indices = args[1]
+    if not isinstance(indices, (list, tuple)):
+        return False
+    return any(
+        isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+        for i in indices)
+
+
+def sync_reason(func, args, kwargs, out=None) -> Optional[str]:
+    """Why ``func(*args, **kwargs)`` makes the host wait for the device
+    (see the module docstring), or None."""
+    if func in _SCALAR_READS:
+        return _SCALAR_READS[func]
+    name = _packet_name(func)
+    if name in _DATA_DEPENDENT:
+        return name
+    if name == 'repeat_interleave' and isinstance(
+            args[0] if args else None, torch.Tensor) and len(args) > 1 and \
+            isinstance(args[1], torch.Tensor):
+        return 'repeat_interleave'
+    if name in ('index', 'index_put', 'index_put_', '_index_put_impl_') \
+            and _has_bool_index(args):
+        return 'bool-mask index'
+    if name in ('_to_copy', 'copy_') and args and isinstance(
+            args[0], torch.Tensor):
+        src = args[1] if name == 'copy_' else args[0]
+        dst = args[0] if name == 'copy_' else out
+        if isinstance(src, torch.Tensor) and isinstance(dst, torch.Tensor) \
+                and src.device.type != 'cpu' and dst.device.type == 'cpu':
+            return 'to cpu'
+    return None
+
+
+#: operators that only make a new Python handle of a tensor
+_NOT_COUNTED = ('detach', 'alias', 'lift_fresh')
+
+#: tensor methods that read values on the host (or copy them to the CPU),
+#: counted at the Python level (one per call, e.g. one ``.tolist()`` of a
+#: whole tensor is one transfer)
+_HOST_READS = {
+    'item': 'item',
+    '__bool__': 'bool',
+    '__float__': 'item',
+    '__int__': 'item',
+    '__index__': 'item',
+    'tolist': 'tolist',
+    'cpu': 'to cpu',
+}
+
+
+def _host_read(func, args, kwargs) -> Optional[str]:
+    name = getattr(func, '__name__', None)
+    if name in _HOST_READS:
+        return _HOST_READS[name]
+    if name == 'new_tensor' or (name in ('tensor', 'as_tensor')
+                                and kwargs.get('device') is not None):
+        # a tensor of Python data made on a device: a copy from the host
+        # with non_blocking=False, which synchronises the CUDA stream
+        return 'to device'
+    if name == 'to' and args and isinstance(args[0], torch.Tensor) and \
+            args[0].device.type != 'cpu':
+        # ``.to(device)`` is a host read only from another device: on a
+        # CPU-only run ``.to(x.device)`` would look like one
+        target = kwargs.get('device', args[1] if len(args) > 1 else None)
+        if isinstance(target, (str, torch.device)) and \
+                torch.device(target).type == 'cpu':
+            return 'to cpu'
+    return None
+
+
+class _FunctionCounter(TorchFunctionMode):
+    """The Python-level part of :class:`OpCounter`: host reads of tensor
+    methods."""
+
+    def __init__(self, owner: 'OpCounter') -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        reason = _host_read(func, args, kwargs)
+        if reason is None:
+            return func(*args, **kwargs)
+        owner = self.owner
+        if not owner._reading:
+            owner.syncs.append((owner.part, reason, func.__name__))
+        owner._reading += 1
+        try:
+            return func(*args, **kwargs)
+        finally:
+            owner._reading -= 1
+
+
+class _DispatchCounter(TorchDispatchMode):
+    """The ATen part of :class:`OpCounter`: operators and the
+    synchronisations of :func:`sync_reason`."""
+
+    def __init__(self, owner: 'OpCounter') -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.owner._count_op(func, args, kwargs, out)
+        return out
+
+
+class OpCounter:
+    """Count ATen operators and host synchronisations (see the module
+    docstring), per part.
+
+    Example::
+
+        counter = OpCounter()
+        with counter.track(model, [('backbone', 'backbone', 'forward'),
+                                   ('decoder', 'roi_head', 'forward')]), \
+                counter:
+            model.predict(inputs, samples)
+        counter.ops            # Counter({'backbone': ..., 'other': ...})
+        counter.syncs          # [(part, reason, operator), ...]
+
+    Operators run while a tracked method runs are counted in its part (the
+    innermost one); the rest in ``'other'``. :meth:`section` counts a block
+    of code (e.g. ``.backward()``) in a part.
+    """
+
+    def __init__(self) -> None:
+        self.ops: Counter = Counter()
+        #: the operators that are not views (what a GPU launches kernels
+        #: for), per part
+        self.kernels: Counter = Counter()
+        self.op_names: Counter = Counter()
+        #: ``(part, operator)`` -> calls
+        self.part_op_names: Counter = Counter()
+        self.syncs: List[Tuple[str, str, str]] = []
+        self._parts: List[str] = []
+        self._reading = 0  # inside a host read counted at the Python level
+        self._modes = None
+
+    # ----- parts -----
+    @property
+    def part(self) -> str:
+        return self._parts[-1] if self._parts else OTHER
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        """Count what runs inside in the part ``name``."""
+        self._parts.append(name)
+        try:
+            yield
+        finally:
+            self._parts.pop()
+
+    @contextmanager
+    def track(self, model: nn.Module,
+              parts: Sequence[Tuple[str, str, str]]) -> Iterator[None]:
+        """Count what runs inside some methods of ``model``'s submodules in
+        named parts while inside.
+
+        Args:
+            model (nn.Module): The model.
+            parts (Sequence[tuple[str, str, str]]): ``(part, path, method)``:
+                calls of ``model.<path>.<method>`` (``path`` dotted, ``''``
+                for the model itself) are counted in ``part`` (the innermost
+                part wins). Paths the model lacks are skipped.
+        """
+        patched = []
+        for part, path, method in parts:
+            module = model
+            for name in filter(None, path.split('.')):
+                module = getattr(module, name, None)
+            fn = getattr(module, method, None) if module is not None \
+                else None
+            if fn is None:
+                continue
+            patched.append((module, method, vars(module).get(method)))
+            setattr(module, method, self._wrap(fn, part))
+        try:
+            yield
+        finally:
+            for module, method, own in reversed(patched):
+                if own is not None:  # an instance attribute before
+                    setattr(module, method, own)
+                else:
+                    delattr(module, method)
+
+    def _wrap(self, fn, part: str):
+
+        def wrapped(*args, **kwargs):
+            with self.section(part):
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+    # ----- counting -----
+    def __enter__(self) -> 'OpCounter':
+        self._modes = (_FunctionCounter(self), _DispatchCounter(self))
+        for mode in self._modes:
+            mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for mode in reversed(self._modes):
+            mode.__exit__(*exc)
+        self._modes = None
+
+    def _count_op(self, func, args, kwargs, out) -> None:
+        name = _packet_name(func)
+        if name not in _NOT_COUNTED:
+            self.ops[self.part] += 1
+            self.op_names[name] += 1
+            self.part_op_names[self.part, name] += 1
+            if not getattr(func, 'is_view', False):
+                self.kernels[self.part] += 1
+        if self._reading:
+            return  # counted as the Python-level read
+        reason = sync_reason(func, args, kwargs, out)
+        if reason is not None:
+            self.syncs.append((self.part, reason, name))
+
+    # ----- reports -----
+    @property
+    def total_ops(self) -> int:
+        return sum(self.ops.values())
+
+    def sync_counts(self) -> Dict[str, int]:
+        """Synchronisations per part."""
+        return dict(Counter(part for part, _, _ in self.syncs))
+
+    def sync_summary(self) -> Dict[Tuple[str, str], int]:
+        """Synchronisations per (part, reason)."""
+        return dict(Counter((part, reason) for part, reason, _ in self.syncs))

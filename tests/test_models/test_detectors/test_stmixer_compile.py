@@ -1,0 +1,125 @@
+"""The captured inference path (``model.compile_cfg``,
+``stmixer_mm.models.detectors.compile``): equal to eager where it applies,
+an eager fallback with a message naming why where it does not."""
+import copy
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from stmixer_mm.testing import regression
+
+
+def _pair(compile_cfg):
+    """The tiny AVA model eager and with ``compile_cfg``, same weights."""
+    cfg = copy.deepcopy(regression.model_cfgs()['tiny_ava'])
+    torch.manual_seed(0)
+    eager = regression.build(cfg)
+    eager.init_weights()
+    cfg['compile_cfg'] = compile_cfg
+    compiled = regression.build(cfg)
+    compiled.load_state_dict(eager.state_dict())
+    return eager.eval(), compiled.eval()
+
+
+def _predict(model, batch=2):
+    x = regression.make_input('tiny_ava')[:batch]
+    samples = regression.make_samples('tiny_ava', False)[:batch]
+    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        results = model.predict(x, samples)
+    return results, [str(w.message) for w in caught]
+
+
+def _assert_same(a, b, atol=1e-4):
+    assert len(a) == len(b)
+    for p, q in zip(a, b):
+        for key in ('bboxes', 'scores', 'person_scores'):
+            torch.testing.assert_close(
+                p.pred_instances[key],
+                q.pred_instances[key],
+                atol=atol,
+                rtol=1e-4)
+
+
+def _compile_messages(messages):
+    return [m for m in messages if 'compile_cfg' in m]
+
+
+def test_off_by_default():
+    eager, _ = _pair(None)
+    assert eager.compiled_predict is None
+
+
+def test_cuda_graphs_fall_back_on_cpu():
+    eager, compiled = _pair(dict(mode='reduce-overhead'))
+    expected, _ = _predict(eager)
+    results, messages = _predict(compiled)
+    _assert_same(expected, results, atol=0)
+    msgs = _compile_messages(messages)
+    assert len(msgs) == 1
+    assert "compile_cfg.mode='reduce-overhead'" in msgs[0]
+    assert 'CUDA' in msgs[0] and 'eagerly' in msgs[0]
+    # once: a second call says nothing
+    assert _compile_messages(_predict(compiled)[1]) == []
+
+
+def test_failed_compilation_falls_back():
+    eager, compiled = _pair(dict(mode='default', backend='no_such_backend'))
+    results, messages = _predict(compiled)
+    _assert_same(_predict(eager)[0], results, atol=0)
+    msgs = _compile_messages(messages)
+    assert len(msgs) == 1 and 'failed' in msgs[0]
+    assert 'no_such_backend' in msgs[0]
+
+
+def test_training_mode_is_eager():
+    _, compiled = _pair(dict(mode='default', backend='aot_eager'))
+    compiled.train()
+    reason = compiled.compiled_predict.why_not(
+        compiled, regression.make_input('tiny_ava'), ((64, 64), (64, 64)))
+    assert 'training mode' in reason
+
+
+def test_unknown_key_is_refused():
+    with pytest.raises(ValueError, match='compile_cfg'):
+        _pair(dict(mode='default', dynamic=True))
+
+
+@pytest.mark.slow
+def test_traced_path_equals_eager_and_other_sizes_fall_back():
+    """``backend='aot_eager'``: the static part traced by dynamo (graph
+    capture without code generation); a second clip size runs eagerly."""
+    eager, compiled = _pair(dict(mode='default', backend='aot_eager'))
+    _assert_same(_predict(eager)[0], _predict(compiled)[0])
+    _assert_same(_predict(eager)[0], _predict(compiled)[0])  # compiled run
+    expected, _ = _predict(eager, batch=1)
+    results, messages = _predict(compiled, batch=1)
+    _assert_same(expected, results, atol=0)
+    msgs = _compile_messages(messages)
+    assert len(msgs) == 1 and 'one static clip size' in msgs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which('gcc') is None and shutil.which('cc') is None,
+    reason='inductor on a CPU needs a C compiler')
+def test_inductor_equals_eager_on_cpu():
+    """Inductor's generated code (about a minute to compile on 2 cores)
+    within 1e-4 of eager."""
+    eager, compiled = _pair(dict(mode='default'))
+    expected, _ = _predict(eager)
+    results, messages = _predict(compiled)
+    assert _compile_messages(messages) == []
+    _assert_same(expected, results)
+
+
+def test_config_check_names_the_setting():
+    from stmixer_mm.utils.settings import check_settings
+    check_settings(
+        dict(type='STMixer', compile_cfg=dict(mode='reduce-overhead')),
+        'model')
+    with pytest.raises(Exception, match=r'model\.compile_cfg\.mode'):
+        check_settings(
+            dict(type='STMixer', compile_cfg=dict(mode='fast')), 'model')

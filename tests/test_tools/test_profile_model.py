@@ -1,0 +1,48 @@
+"""The library of ``tools/analysis_tools/profile_model.py`` on the tiny
+config: the operator and synchronisation counts of predict and of one
+training step, per part."""
+import json
+from pathlib import Path
+
+import pytest
+
+from stmixer_mm.benchmarks import profile
+from stmixer_mm.testing import repo_root
+
+CONFIG = Path(repo_root()) / 'tests/data/configs/tiny_stmixer_tiny-ava.py'
+
+
+@pytest.mark.slow
+def test_profile_tiny(capsys, tmp_path):
+    out_json = tmp_path / 'rows.json'
+    rows = profile.profile_configs([str(CONFIG)],
+                                   shape=(4, 64, 64),
+                                   batch_size=2,
+                                   json=str(out_json))
+    out = capsys.readouterr().out
+    assert 'predict: ATen operators (host synchronisations)' in out
+    assert 'train: ATen operators' in out
+    assert 'post: tolist x1' in out
+    (row, ) = rows
+    assert json.loads(out_json.read_text())[0]['input'] == [2, 4, 64, 64]
+    pred, train = row['predict'], row['train']
+    for part in ('backbone', 'neck', 'queries', 'decoder', 'post'):
+        assert pred['ops'][part] > 0, part
+    # predict: the one transfer at the end
+    assert pred['sync_reasons'] == {'post: tolist': 1}
+    assert pred['total_ops'] == sum(pred['ops'].values())
+    assert pred['total_kernels'] <= pred['total_ops']
+    # training, 2 stages, 2 clips: per stage one transfer of the costs,
+    # one finite check and one nonzero of the targets, whatever the batch;
+    # mmdet's match costs and losses copy their constants to the device
+    # (new_tensor)
+    reasons = {
+        k: v
+        for k, v in train['sync_reasons'].items() if 'to device' not in k
+    }
+    assert reasons == {
+        'matching: to cpu': 2,
+        'other: bool': 2,
+        'targets+losses: nonzero': 2
+    }
+    assert train['ops']['backward'] > 0

@@ -1,0 +1,87 @@
+"""The operator / synchronisation counter (``stmixer_mm.utils.sync_counter``)
+and the host synchronisations of ``STMixer.predict`` (issue 33: none before
+the final results)."""
+import copy
+
+import pytest
+import torch
+
+from stmixer_mm.testing import regression
+from stmixer_mm.utils.sync_counter import OpCounter
+
+
+def test_counter_finds_host_reads():
+    x = torch.arange(6.).view(2, 3)
+    counter = OpCounter()
+    with counter:
+        y = x * 2 + 1  # 2 operators, no read
+        y.sum().item()
+        bool(y.max() > 3)
+        y[y > 3]  # bool-mask index
+        torch.nonzero(y)
+        y.tolist()
+        y.cpu()
+    reasons = [reason for _, reason, _ in counter.syncs]
+    assert reasons == [
+        'item', 'bool', 'bool-mask index', 'nonzero', 'tolist', 'to cpu'
+    ]
+    assert counter.total_ops >= 2
+    assert counter.op_names['mul'] == 1
+
+
+def test_counter_parts():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+    counter = OpCounter()
+    with counter.track(model, [('lin', '0', 'forward')]), counter:
+        out = model(torch.ones(1, 3))
+        with counter.section('read'):
+            out.sum().item()
+    assert counter.ops['lin'] >= 1 and counter.ops['other'] >= 1
+    assert counter.syncs == [('read', 'item', 'item')]
+    # the patched method is restored
+    assert 'forward' not in vars(model[0])
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    cfg = copy.deepcopy(regression.model_cfgs()['tiny_ava'])
+    torch.manual_seed(0)
+    model = regression.build(cfg)
+    model.init_weights()
+    return model.eval()
+
+
+@pytest.mark.parametrize('threshold', [0.0, 0.5, 1.0])
+def test_predict_has_one_transfer_at_the_end(tiny, threshold):
+    """``predict`` reads nothing on the host before its results: the one
+    read is the number of queries each clip keeps (person threshold met by
+    every query, some, or none: the fallback)."""
+    tiny.roi_head.test_cfg = dict(person_threshold=threshold)
+    x = regression.make_input('tiny_ava')
+    samples = regression.make_samples('tiny_ava', False)
+    counter = OpCounter()
+    parts = [('decoder', 'roi_head', 'forward'),
+             ('post', 'roi_head.stages.1', 'predict_by_feat')]
+    try:
+        with torch.no_grad(), counter.track(tiny, parts), counter:
+            results = tiny.predict(x, samples)
+    finally:
+        tiny.roi_head.test_cfg = None
+    assert counter.syncs == [('post', 'tolist', 'tolist')]
+    assert counter.ops['decoder'] > 0
+    n = [len(r.pred_instances) for r in results]
+    assert n == (
+        [10, 10] if threshold == 0.0 else [3, 3] if threshold == 1.0 else n
+    )  # num_fallback = 3
+
+
+def test_counter_finds_copies_of_host_data_to_a_device():
+    from stmixer_mm.models.utils.host_data import host_tensor
+    x = torch.zeros(2)
+    counter = OpCounter()
+    with counter:
+        torch.tensor([1., 2.], device=x.device)
+        x.new_tensor([3.])
+        torch.tensor([4.])  # stays on the host: not a copy
+        host_tensor([5.], x.device)  # non_blocking: not a wait
+    assert [r for _, r, _ in counter.syncs] == ['to device', 'to device']
