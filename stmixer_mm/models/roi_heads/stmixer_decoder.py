@@ -15,8 +15,9 @@ from torch.utils.checkpoint import checkpoint
 from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
-from ..utils import (check_explicit_setting, check_person_loss_and_match_costs,
-                     check_pyramid, check_stage_heads)
+from ..utils import (check_explicit_setting, check_finite_stage_outputs,
+                     check_person_loss_and_match_costs, check_pyramid,
+                     check_stage_heads)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
 #: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
@@ -299,30 +300,8 @@ class STMixerDecoder(BaseModule):
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------
-    @staticmethod
-    def check_finite(stage: int, stage_results: Dict[str, Tensor]) -> None:
-        """Stop a diverged training with a message naming the stage and the
-        output (before the Hungarian matching, which would fail inside
-        scipy with 'matrix contains invalid numeric entries')."""
-        outputs = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
-                   ('action_logits', 'action logits'))
-        # one host read per stage; the details only when it fails
-        if bool(
-                torch.stack([
-                    torch.isfinite(stage_results[key].detach()).all()
-                    for key, _ in outputs
-                ]).all()):
-            return
-        for key, what in outputs:
-            value = stage_results[key].detach()
-            finite = torch.isfinite(value)
-            if not bool(finite.all()):
-                raise FloatingPointError(
-                    f'non-finite predictions in training: the {what} '
-                    f'({key}) of decoder stage {stage} have '
-                    f'{int((~finite).sum())} NaN/Inf values of '
-                    f'{value.numel()}; the training diverged (lower the '
-                    'learning rate, clip gradients, or check the inputs)')
+    #: stops a diverged training naming the stage and the output
+    check_finite = staticmethod(check_finite_stage_outputs)
 
     def assign(self, stage: int, stage_results: Dict[str, Tensor],
                batch_gt_instances: InstanceList,
