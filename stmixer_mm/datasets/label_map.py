@@ -19,7 +19,8 @@ from typing import Dict, Optional
 from .fileio_utils import is_file, text_lines
 
 __all__ = [
-    'LabelMapError', 'read_pbtxt_label_map', 'check_mmaction2_reads_label_map'
+    'LabelMapError', 'read_pbtxt_label_map', 'parse_pbtxt_label_map',
+    'check_mmaction2_reads_label_map'
 ]
 
 _ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
@@ -61,7 +62,12 @@ def read_pbtxt_label_map(path: str,
             entry, or an entry lacks its name or integer id or repeats an
             id (naming the file, the entry and its line).
     """
-    text = _read_text(path, backend_args)
+    return parse_pbtxt_label_map(_read_text(path, backend_args), path)
+
+
+def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
+    """:func:`read_pbtxt_label_map` of a label map's ``text`` already
+    read (``path`` names it in the messages)."""
     entries = list(_ENTRY.finditer(text))
     if not entries:
         raise LabelMapError(
@@ -101,8 +107,8 @@ def check_mmaction2_reads_label_map(path: str,
             layout is not the two-space one mmaction2 reads).
     """
     from mmaction.evaluation.functional.ava_utils import read_labelmap
-    names = read_pbtxt_label_map(path, backend_args)
     text = _read_text(path, backend_args)
+    names = parse_pbtxt_label_map(text, path)
     try:
         read, _ = read_labelmap(io.StringIO(text))
         theirs = [(int(d['id']), d['name']) for d in read]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from ..label_map import LabelMapError, read_pbtxt_label_map
+from ..label_map import LabelMapError, parse_pbtxt_label_map
 
 
 class AnnotationImportError(ValueError):
@@ -157,7 +157,7 @@ def read_label_map(path: str) -> Dict[str, int]:
     names: Dict[str, int] = {}
     if re.search(r'^\s*(label|item)\s*\{', text, re.M):
         try:
-            ids = read_pbtxt_label_map(path)
+            ids = parse_pbtxt_label_map(text, path)
         except LabelMapError as e:
             raise AnnotationImportError(str(e)) from None
         for ident, name in ids.items():
