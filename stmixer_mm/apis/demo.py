@@ -10,13 +10,11 @@ tubes) and the online one (:class:`~stmixer_mm.apis.online.OnlineRunner`).
 import csv
 import json
 import os.path as osp
-import sys
 from collections import Counter
 
 import numpy as np
 
 from stmixer_mm.evaluation.functional import link_person_tubes
-from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.visualization import draw_tracks
 from .inferencers import STMixerInferencer
 from .inferencers.stmixer_inferencer import CountingSource
@@ -79,7 +77,9 @@ def run_demo(args, capture_factory=None):
         label_map=args.label_map,
         person_thr=args.person_thr,
         strict=not args.non_strict,
-        cfg_options=args.cfg_options)
+        cfg_options=args.cfg_options,
+        # offline: the progress bar over the keyframes (iter_results)
+        show_progress=args.progress)
     results = []
     for spec, name in zip(inputs, names):
         try:
@@ -172,10 +172,7 @@ def _run_offline(inferencer, spec, args, source, outputs):
     per_key = {}  # keyframe -> (boxes, [{name: score}] per kept person)
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
     counted = CountingSource(source)
-    results = inferencer.iter_results(counted, stride=args.stride)
-    if args.progress:
-        results = _progress(results, source, args.stride)
-    for res, _ in results:
+    for res, _ in inferencer.iter_results(counted, stride=args.stride):
         # the Inferencer's formatting (JSON) and drawing records; kept: the
         # persons with an action above --score-thr
         k = res.frame
@@ -327,13 +324,3 @@ def link_keyframe_tubes(keyframes, kept, names, link_iou):
                 box_scores=[round(v, 4) for v in t['box_scores']],
                 action_scores=[round(v, 4) for v in t['action_scores']]))
     return out, tube_ids
-
-
-def _progress(results, source, stride):
-    """``results`` with the progress bar over the keyframes (their number
-    where the source announces its frames)."""
-    total = getattr(source, 'num_frames', None)
-    return track_progress(
-        results,
-        total=len(keyframe_indices(total, stride)) if total else 0,
-        file=sys.stderr)
