@@ -35,6 +35,13 @@ def parse_args(argv=None):
         SyntheticAVASettings(),
         helps=dict(seconds_per_video='keyframes are the whole seconds '
                    'strictly inside a video'))
+    parser.add_argument(
+        '--masks',
+        action='store_true',
+        help='also write the visible silhouette of every annotated person '
+        'at every annotated keyframe to annotations/{train,val}_masks.json '
+        '(actor mask files, for a model with a mask head); the other files '
+        'are the same as without it')
     return parser.parse_args(argv)
 
 
@@ -46,6 +53,7 @@ def main(argv=None):
             args.out_dir,
             write_demo=not args.no_demo,
             overwrite=args.overwrite,
+            write_masks=args.masks,
             **setting_values(args, CLI_SETTINGS))
     except (ValueError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)

@@ -91,3 +91,36 @@ def render_frame(video,
                           (obj[2] + 1, obj[3] + 1), OUTLINE_COLOUR, -1)
             cv2.rectangle(img, obj[:2], obj[2:], OBJECT_COLOUR, -1)
     return img
+
+
+def actor_masks(video, f: int, actors: Sequence[int]) -> dict:
+    """The visible silhouette of every actor of ``actors`` in frame ``f`` of
+    ``video``: ``{actor: bool mask [H, W]}``, exactly the pixels
+    :func:`render_frame` paints for that actor (its parts with their 1 px
+    outline and its eye), less those painted over by the actors drawn after
+    it (nearer ones) and by held objects (its own included); the held
+    object is not part of the person. A mask may be empty (a person hidden
+    behind another)."""
+    order = sorted(range(len(video.actors)),
+                   key=lambda i: video.actors[i].ground)
+    shape = video.background.shape[:2]
+    painted = {}  # actor -> (body, object) as drawn, before occlusion
+    for a in order:
+        body = np.zeros(shape, np.uint8)
+        parts, _, obj = video.geometry(a, f)
+        for p in parts:  # the outline covers the fill and the eye
+            draw_part(body, p, outline=True)
+        held = np.zeros(shape, np.uint8)
+        if obj is not None:
+            cv2.rectangle(held, (obj[0] - 1, obj[1] - 1),
+                          (obj[2] + 1, obj[3] + 1), 1, -1)
+        painted[a] = (body.astype(bool), held.astype(bool))
+    masks = {}
+    for k, a in enumerate(order):
+        if a not in actors:
+            continue
+        visible = painted[a][0] & ~painted[a][1]
+        for b in order[k + 1:]:
+            visible &= ~(painted[b][0] | painted[b][1])
+        masks[a] = visible
+    return masks

@@ -55,8 +55,10 @@ import os.path as osp
 from dataclasses import asdict
 from typing import Dict, List, Tuple
 
+from stmixer_mm.utils.mask_rle import encode_mask, write_mask_file
 from stmixer_mm.utils.progress import track_progress
 from .actors import Actor, ActorState
+from .render import actor_masks
 from .scene import (SyntheticVideo, build_demo, build_split, missing_classes,
                     state_class, state_class_counts)
 from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, JUMP_PHASES,
@@ -102,7 +104,8 @@ def generate_synthetic_ava(out_dir: str,
                            overwrite: bool = False,
                            actor_states: str = 'per_keyframe',
                            jump_phase: str = 'start',
-                           motion: str = 'lanes') -> Dict[str, str]:
+                           motion: str = 'lanes',
+                           write_masks: bool = False) -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
     The defaults are the quick-start size (16 + 4 videos of 12 s, 11
@@ -130,6 +133,14 @@ def generate_synthetic_ava(out_dir: str,
     :data:`~stmixer_mm.data_gen.synthetic_tubes.TUBE_CROSSING_DEFAULTS`);
     its csv rows hold the actors in the frame, boxes clipped to it.
 
+    ``write_masks`` also writes the exact visible silhouette of every
+    annotated person at every annotated keyframe
+    (:func:`~stmixer_mm.data_gen.render.actor_masks`) to
+    ``annotations/{train,val}_masks.json``, an actor mask file
+    (:mod:`stmixer_mm.datasets.actor_masks`); the other files are the same
+    as without it. Not with ``motion='crossing'``, where a person can be
+    hidden whole behind another (an empty mask).
+
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
         ``val_ann``, ``train_exclude``, ``val_exclude``, ``label_map``,
@@ -154,11 +165,22 @@ def generate_synthetic_ava(out_dir: str,
         jump_phase=jump_phase,
         motion=motion)
     settings.validate()
+    if write_masks and motion == 'crossing':
+        raise ValueError(
+            'write_masks (--masks) is not available with motion=\'crossing\':'
+            ' a person there can be hidden whole behind another, and an '
+            'empty mask cannot be learned or evaluated')
     paths = dataset_paths(out_dir)
+    if write_masks:
+        for split in SPLITS:
+            paths[f'{split}_masks'] = osp.join(paths['annotations'],
+                                               f'{split}_masks.json')
     if not write_demo:
         paths.pop('demo_video')
         paths.pop('demo_ann')
     wanted = _recorded_settings(settings, write_demo)
+    if write_masks:  # recorded only when on: default sets are unchanged
+        wanted['write_masks'] = True
     owned = [
         paths['rawframes'], paths['annotations'],
         osp.join(out_dir, 'demo'), paths['meta']
@@ -185,7 +207,8 @@ def generate_synthetic_ava(out_dir: str,
     write_label_map(paths['label_map'])
     splits, stats = {}, {}
     for split in SPLITS:
-        splits[split], stats[split] = _write_split(settings, split, paths)
+        splits[split], stats[split] = _write_split(settings, split, paths,
+                                                   write_masks)
     demo_info = None
     if write_demo:
         demo_info = dict(
@@ -239,19 +262,26 @@ def _recorded_settings(settings: SyntheticAVASettings,
     return wanted
 
 
-def _write_split(settings: SyntheticAVASettings, split: str,
-                 paths: Dict[str, str]) -> Tuple[List[str], dict]:
-    """Write the frames and csv files of ``split``; return its video ids
-    and the statistics recorded in ``meta.json``."""
+def _write_split(settings: SyntheticAVASettings,
+                 split: str,
+                 paths: Dict[str, str],
+                 write_masks: bool = False) -> Tuple[List[str], dict]:
+    """Write the frames and csv files of ``split`` (and, with
+    ``write_masks``, its actor mask file); return its video ids and the
+    statistics recorded in ``meta.json``."""
     videos, attempt = build_split(settings, split)
-    rows, excluded = [], []
+    rows, excluded, masks = [], [], []
     # the progress bar (one tick per video written)
     for v in track_progress(videos):
         write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
                            settings.start_index, settings.jpeg_quality)
         rows += v.annotation_rows()
         excluded += [(v.video_id, ts) for ts in v.excluded]
+        if write_masks:
+            masks += keyframe_mask_records(v)
     write_rows(paths[f'{split}_ann'], rows)
+    if write_masks:
+        write_mask_file(paths[f'{split}_masks'], masks)
     write_excluded(paths[f'{split}_exclude'], excluded)
     stats = dict(
         videos=len(videos),
@@ -267,4 +297,27 @@ def _write_split(settings: SyntheticAVASettings, split: str,
             for c in CLASSES
         },
         attempt=attempt)
+    if write_masks:
+        stats['masks'] = len(masks)
     return [v.video_id for v in videos], stats
+
+
+def keyframe_mask_records(video) -> List[dict]:
+    """The actor mask records (:mod:`stmixer_mm.datasets.actor_masks`) of
+    every person with a row in ``video.annotation_rows()``: its visible
+    silhouette at the keyframe."""
+    people = sorted({(r[1], r[7]) for r in video.annotation_rows()})
+    by_person = {a.person_id: i for i, a in enumerate(video.actors)}
+    records = []
+    for ts in sorted({ts for ts, _ in people}):
+        ids = [pid for t, pid in people if t == ts]
+        frame = video.keyframes[video.timestamps.index(ts)]
+        masks = actor_masks(video, frame, [by_person[p] for p in ids])
+        for pid in ids:
+            records.append(
+                dict(
+                    video_id=video.video_id,
+                    timestamp=int(ts),
+                    person_id=int(pid),
+                    **encode_mask(masks[by_person[pid]])))
+    return records

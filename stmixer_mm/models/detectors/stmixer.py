@@ -1,11 +1,13 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
+import logging
 from typing import Dict, List, Optional, Tuple, Union
 
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -153,8 +155,8 @@ class STMixer(TwoStageDetector):
             ``'inductor'``), ``fullgraph``. Where it cannot apply (a CUDA
             graph mode off CUDA, another clip size, a failed compilation)
             ``predict`` runs eagerly after a warning; see
-            :mod:`stmixer_mm.models.detectors.compile`. Defaults to None
-            (eager).
+            :mod:`stmixer_mm.models.detectors.compile`. Not used with a
+            mask head (a warning says so). Defaults to None (eager).
     """
 
     def __init__(self,
@@ -203,6 +205,14 @@ class STMixer(TwoStageDetector):
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = None if compile_cfg is None else \
             CompiledPredict(dict(compile_cfg))
+        if self.compiled_predict is not None and self.roi_head.with_mask:
+            # the masks need the pyramid, which the compiled part keeps
+            print_log(
+                'model.compile_cfg is not used with a mask head '
+                '(model.roi_head.mask_head): predict runs eagerly',
+                logger='current',
+                level=logging.WARNING)
+            self.compiled_predict = None
 
     @staticmethod
     def _refuse_legacy_keys(legacy: dict, rpn_head, roi_head) -> None:
@@ -300,7 +310,8 @@ class STMixer(TwoStageDetector):
             ``pred_instances.bboxes`` ``[n, 4]`` (xyxy normalised to [0, 1]),
             ``pred_instances.scores`` ``[n, num_actions + 1]`` (column 0 is
             0), the input of mmaction2's ``AVAMetric``, and
-            ``pred_instances.person_scores`` ``[n]``.
+            ``pred_instances.person_scores`` ``[n]``; with a mask head also
+            ``pred_instances.masks`` (bool ``[n, h, w]``, the input size).
         """
         last = None
         if self.compiled_predict is not None:

@@ -71,6 +71,13 @@ class STMixerDecoder(BaseModule):
             head's ``label_convention`` (``'ava'``: ``person_threshold``,
             ``num_fallback``, ``multiply_person_score``; ``'mmdet'``:
             ``max_per_img``, ``multiply_person_score``).
+        mask_head (dict, optional): An actor mask head
+            (``STMixerMaskHead``) on the last stage's spatial queries:
+            trained on the queries the last stage matched (``gt_instances``
+            then need ``masks``), run on the kept detections at inference
+            (``pred_instances.masks``). ``query_channels``,
+            ``feat_channels`` and ``featmap_strides`` are filled in.
+            Defaults to None (no masks; nothing else changes).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -83,6 +90,7 @@ class STMixerDecoder(BaseModule):
                  with_cp: bool = False,
                  train_cfg: Union[OptConfigType, List[ConfigType]] = None,
                  test_cfg: OptConfigType = None,
+                 mask_head: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_stages = num_stages
@@ -126,6 +134,16 @@ class STMixerDecoder(BaseModule):
                 self.assigners.append(assigner)
         if test_cfg is not None:
             self.stages[-1].parse_test_cfg(test_cfg)  # refuse unknown keys
+        # built last: the stages and assigners keep their seeded init
+        self.mask_head = None
+        if mask_head is not None:
+            cfg = dict(mask_head)
+            for name, value in (('query_channels', self.hidden_channels),
+                                ('feat_channels', self.feat_channels),
+                                ('featmap_strides', self.featmap_strides)):
+                cfg = check_explicit_setting(cfg, name, value, 'mask_head',
+                                             'the decoder\'s')
+            self.mask_head = MODELS.build(cfg)
 
     @property
     def with_bbox(self) -> bool:
@@ -134,8 +152,8 @@ class STMixerDecoder(BaseModule):
 
     @property
     def with_mask(self) -> bool:
-        """Always False (no mask head)."""
-        return False
+        """Whether the decoder has a mask head (``mask_head``)."""
+        return self.mask_head is not None
 
     def _per_stage(self, cfg, name: str) -> list:
         if isinstance(cfg, (list, tuple)):
@@ -366,10 +384,58 @@ class STMixerDecoder(BaseModule):
         all_results = self(x, rpn_results_list)
         losses = dict()
         for stage, stage_results in enumerate(all_results):
+            stage_losses, assign_results = self.loss_stage(
+                stage, stage_results, batch_gt_instances, batch_img_metas)
+            losses.update(stage_losses)
+        if self.with_mask:
             losses.update(
-                self.loss_stage(stage, stage_results, batch_gt_instances,
-                                batch_img_metas)[0])
+                self.mask_loss(x, all_results[-1], assign_results,
+                               batch_gt_instances, batch_img_metas))
         return losses
+
+    def mask_loss(self, x: Sequence[Tensor], stage_results: Dict[str, Tensor],
+                  assign_results: list, batch_gt_instances: InstanceList,
+                  batch_img_metas: List[dict]) -> Dict[str, Tensor]:
+        """The mask head's losses (``s{last}.loss_mask``,
+        ``s{last}.loss_dice``) on the queries the last stage matched, with
+        the masks of the GT they matched.
+
+        Raises:
+            ValueError: When a sample's ``gt_instances`` has no ``masks``
+                (naming the sample), or masks of another size than its
+                ``img_shape``.
+        """
+        queries, clips, gt_masks = [], [], []
+        for i, (res, gt, meta) in enumerate(
+                zip(assign_results, batch_gt_instances, batch_img_metas)):
+            if 'masks' not in gt:
+                raise ValueError(
+                    'the decoder has a mask_head but the ground truth of '
+                    f'sample {meta.get("img_key", i)!r} has no masks: add '
+                    'LoadActorMasks to the training pipeline and give the '
+                    'dataset its mask file (see docs/en/masks.md)')
+            masks = gt.masks
+            masks = masks if isinstance(masks, Tensor) else \
+                torch.as_tensor(masks.to_ndarray())
+            h, w = meta['img_shape'][:2]
+            if tuple(masks.shape[-2:]) != (h, w):
+                raise ValueError(
+                    f'sample {meta.get("img_key", i)!r}: gt masks of size '
+                    f'{tuple(masks.shape[-2:])}, the input is {(h, w)}')
+            pos = torch.nonzero(res.gt_inds > 0, as_tuple=True)[0]
+            queries.append(stage_results['spatial_queries'][i, pos])
+            clips.append(torch.full_like(pos, i))
+            gt_masks.append(masks.to(pos.device)[res.gt_inds[pos] - 1])
+        x = self.prepare_features(x)
+        # the padded input: the finest level's size times its stride
+        pad_shape = tuple(s * self.mask_head.mask_stride
+                          for s in x[0].shape[-2:])
+        targets = self.mask_head.mask_targets(gt_masks, pad_shape,
+                                              tuple(x[0].shape[-2:]))
+        losses = self.mask_head.loss(x, torch.cat(queries), torch.cat(clips),
+                                     targets)
+        last = self.num_stages - 1
+        return {f's{last}.{k}': v for k, v in losses.items()}
 
     def loss_stage(
         self,
@@ -434,5 +500,41 @@ class STMixerDecoder(BaseModule):
             data_sample.metainfo for data_sample in batch_data_samples
         ]
         all_results = self(x, rpn_results_list)
-        return self.stages[-1].predict_by_feat(
-            all_results[-1], batch_img_metas, self.test_cfg, rescale=rescale)
+        results = self.stages[-1].predict_by_feat(
+            all_results[-1],
+            batch_img_metas,
+            self.test_cfg,
+            rescale=rescale,
+            with_query_indices=self.with_mask)
+        if self.with_mask:
+            self.predict_masks(x, all_results[-1], results, batch_img_metas)
+        return results
+
+    def predict_masks(self, x: Sequence[Tensor], stage_results: Dict[str,
+                                                                     Tensor],
+                      results: InstanceList,
+                      batch_img_metas: List[dict]) -> None:
+        """Add ``masks`` (bool ``[n, h, w]`` at each clip's input size
+        ``img_shape``) to the detections, from the mask head on their
+        queries; ``query_indices`` is removed."""
+        x = self.prepare_features(x)
+        queries, clips = [], []
+        for i, res in enumerate(results):
+            index = res.query_indices
+            queries.append(stage_results['spatial_queries'][i, index])
+            clips.append(torch.full_like(index, i))
+            del res.query_indices
+        pad_shape = tuple(s * self.mask_head.mask_stride
+                          for s in x[0].shape[-2:])
+        img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
+        masks = self.mask_head.predict_masks(x, torch.cat(queries),
+                                             torch.cat(clips), pad_shape,
+                                             img_shapes)
+        start = 0
+        for i, res in enumerate(results):
+            n = len(res)
+            h, w = (int(s) for s in img_shapes[i])
+            res.masks = torch.stack(masks[start:start + n]) if n else \
+                torch.zeros((0, h, w), dtype=torch.bool,
+                            device=x[0].device)
+            start += n

@@ -300,7 +300,8 @@ class STMixerBBoxHead(BaseModule):
                         stage_results: Dict[str, Tensor],
                         batch_img_metas: List[dict],
                         test_cfg: OptConfigType = None,
-                        rescale: bool = False) -> InstanceList:
+                        rescale: bool = False,
+                        with_query_indices: bool = False) -> InstanceList:
         """Detections from the outputs of a (the last) stage.
 
         Args:
@@ -312,6 +313,8 @@ class STMixerBBoxHead(BaseModule):
             rescale (bool): ``'mmdet'`` only: divide the boxes by
                 ``scale_factor`` (original image pixels). AVA boxes are
                 always normalised to the input frame.
+            with_query_indices (bool): Also give every detection's query
+                (``query_indices`` ``[n]``, long), e.g. for a mask head.
 
         Returns:
             list[InstanceData]: See :meth:`predict_ava` and
@@ -320,11 +323,15 @@ class STMixerBBoxHead(BaseModule):
         cfg = self.parse_test_cfg(test_cfg)
         if self.label_convention == 'mmdet':
             return self.predict_mmdet(stage_results, batch_img_metas, cfg,
-                                      rescale)
-        return self.predict_ava(stage_results, batch_img_metas, cfg)
+                                      rescale, with_query_indices)
+        return self.predict_ava(stage_results, batch_img_metas, cfg,
+                                with_query_indices)
 
-    def predict_ava(self, stage_results: Dict[str, Tensor],
-                    batch_img_metas: List[dict], cfg: dict) -> InstanceList:
+    def predict_ava(self,
+                    stage_results: Dict[str, Tensor],
+                    batch_img_metas: List[dict],
+                    cfg: dict,
+                    with_query_indices: bool = False) -> InstanceList:
         """AVA detections.
 
         Keeps the queries whose person score is ``>= person_threshold``, or
@@ -383,12 +390,16 @@ class STMixerBBoxHead(BaseModule):
             result.bboxes = boxes[i, :n]
             result.person_scores = kept_person[i, :n]
             result.scores = scores[i, :n]
+            if with_query_indices:
+                result.query_indices = order[i, :n]
             results.append(result)
         return results
 
     def predict_mmdet(self, stage_results: Dict[str, Tensor],
-                      batch_img_metas: List[dict], cfg: dict,
-                      rescale: bool) -> InstanceList:
+                      batch_img_metas: List[dict],
+                      cfg: dict,
+                      rescale: bool,
+                      with_query_indices: bool = False) -> InstanceList:
         """mmdet detections (as ``DIIHead`` with a sigmoid classifier).
 
         The score of (query ``q``, class ``c``) is ``sigmoid(logit[q, c])``,
@@ -429,5 +440,7 @@ class STMixerBBoxHead(BaseModule):
             result.scores = scores
             result.labels = labels
             result.person_scores = person_scores[i][query]
+            if with_query_indices:
+                result.query_indices = query
             results.append(result)
         return results

@@ -1,0 +1,103 @@
+"""Actor mask files: one person mask per keyframe and person, as COCO RLE.
+
+The format (JSON, written by the synthetic generators' ``--masks`` and
+read by :class:`~stmixer_mm.datasets.transforms.LoadActorMasks` and
+:class:`~stmixer_mm.evaluation.ActorMaskMetric`)::
+
+    {"format": "stmixer_mm.actor_masks", "version": 1,
+     "masks": [{"video_id": "v_000", "timestamp": 902, "person_id": 0,
+                "size": [H, W], "counts": "<COCO compressed RLE>"}, ...]}
+
+``(video_id, timestamp, person_id)`` is the key of an AVA csv row (its
+first, second and eighth columns); ``size`` is the frame's ``[height,
+width]``; ``counts`` is pycocotools' compressed RLE (``mask.encode`` of the
+Fortran-ordered ``uint8`` mask, ``counts`` decoded as ASCII). Tube data
+sets read JHMDB's ``puppet_mask.mat`` instead
+(:mod:`stmixer_mm.datasets.puppet_masks`).
+"""
+import json
+from typing import Dict, Optional, Tuple
+
+from mmengine import fileio
+from pycocotools import mask as mask_utils
+
+from stmixer_mm.utils.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
+                                       decode_mask, encode_mask,
+                                       write_mask_file)
+from .fileio_utils import is_file
+
+__all__ = [
+    'MASK_FILE_FORMAT', 'MASK_FILE_VERSION', 'encode_mask', 'decode_mask',
+    'write_mask_file', 'load_mask_file'
+]
+
+#: ``(video_id, timestamp, person_id)``
+MaskKey = Tuple[str, int, int]
+
+
+def load_mask_file(
+        path: str,
+        backend_args: Optional[dict] = None) -> Dict[MaskKey, dict]:
+    """``{(video_id, timestamp, person_id): rle}`` of a mask file.
+
+    Raises:
+        ValueError: Naming the file and the record when the file is not a
+            mask file, a record lacks a field or has a bad one (a size that
+            is not two positive integers, counts that pycocotools cannot
+            read), or two records have one key.
+    """
+    if not is_file(path, backend_args):
+        raise FileNotFoundError(f'actor mask file {path} not found')
+    try:
+        data = json.loads(fileio.get(path, backend_args=backend_args))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f'actor mask file {path} is not JSON: {e}') from e
+    if not isinstance(data, dict) or data.get('format') != MASK_FILE_FORMAT:
+        raise ValueError(
+            f'actor mask file {path}: expected a JSON object with '
+            f'"format": "{MASK_FILE_FORMAT}" (see '
+            'stmixer_mm/datasets/actor_masks.py)')
+    if data.get('version') != MASK_FILE_VERSION:
+        raise ValueError(f'actor mask file {path}: version '
+                         f'{data.get("version")!r}, this version reads '
+                         f'{MASK_FILE_VERSION}')
+    masks = {}
+    for i, rec in enumerate(data.get('masks', [])):
+        where = f'actor mask file {path}, masks[{i}]'
+        if not isinstance(rec, dict):
+            raise ValueError(f'{where}: expected an object, got {rec!r}')
+        missing = [
+            k for k in ('video_id', 'timestamp', 'person_id', 'size',
+                        'counts') if k not in rec
+        ]
+        if missing:
+            raise ValueError(f'{where}: missing {missing}')
+        size = rec['size']
+        if not (isinstance(size, list) and len(size) == 2 and all(
+                isinstance(s, int) and s > 0 for s in size)):
+            raise ValueError(f'{where}: "size" must be [height, width] '
+                             f'(positive integers), got {size!r}')
+        if not isinstance(rec['counts'], str):
+            raise ValueError(f'{where}: "counts" must be a COCO compressed '
+                             'RLE string')
+        for field in ('timestamp', 'person_id'):
+            if not isinstance(rec[field], int) or rec[field] < 0:
+                raise ValueError(f'{where}: "{field}" must be an integer '
+                                 f'>= 0, got {rec[field]!r}')
+        try:
+            area = int(
+                mask_utils.area(
+                    dict(size=size, counts=rec['counts'].encode('ascii'))))
+        except Exception as e:  # pycocotools raises several kinds
+            raise ValueError(f'{where}: "counts" is not a valid RLE of '
+                             f'size {size}: {e}') from e
+        if area > size[0] * size[1]:
+            raise ValueError(f'{where}: "counts" covers {area} pixels, more '
+                             f'than the {size[0]}x{size[1]} frame')
+        key = (str(rec['video_id']), rec['timestamp'], rec['person_id'])
+        if key in masks:
+            raise ValueError(f'{where}: a second mask of video '
+                             f'{key[0]!r}, timestamp {key[1]}, person '
+                             f'{key[2]}')
+        masks[key] = dict(size=size, counts=rec['counts'])
+    return masks

@@ -1,0 +1,3 @@
+from .stmixer_mask_head import STMixerMaskHead
+
+__all__ = ['STMixerMaskHead']

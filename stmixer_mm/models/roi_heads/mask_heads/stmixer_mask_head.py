@@ -1,0 +1,294 @@
+"""Actor masks on STMixer's queries: DETR's mask head on the keyframe.
+
+DETR (Carion et al., ECCV 2020, its ``segmentation.py``) segments each
+decoded query with two parts, both rebuilt here for a video pyramid:
+
+1. an attention map of the query over the coarsest feature map
+   (``MHAttentionMap``: a linear projection of the query, a 1x1 conv of the
+   map, per head the scaled dot product at every position, one softmax over
+   heads x positions jointly, as DETR's ``flatten(2)``);
+2. a small conv head (``MaskHeadSmallConv``) on the concatenation of the
+   coarsest map and the attention map, upsampled through the finer levels,
+   each added through a 1x1 "adapter" conv (DETR's FPN adapters of the
+   backbone's 1/16, 1/8, 1/4 features; here the project's pyramid levels),
+   3x3 conv + GroupNorm(8) + ReLU between, a 3x3 conv to one channel last.
+   DETR's widths for 256 channels and 8 heads are 264 -> 128 -> 64 -> 32
+   -> 16 -> 1 (``conv_channels=(128, 64, 32, 16)``).
+
+What differs from DETR, and why:
+
+- Video: every level ``[B, C, T, H, W]`` is read at the keyframe,
+  ``t = T // 2`` (the frame ``SampleAVAFrames`` / ``SampleTubeFrames`` put
+  the keyframe at: index ``clip_len // 2`` of the clip), so the masks are
+  the keyframe's, as the boxes are.
+- Only the queries that need a mask are run (the matched ones in training,
+  the kept ones at inference); DETR runs all 100 and discards. The result
+  is the same for those queries (each query's mask depends on that query
+  alone) and the head's cost scales with the people in the clip.
+- The queries are the last stage's spatial queries (the ones that gave the
+  final boxes); DETR's are the last decoder layer's outputs, the same role.
+- The losses are read at the head's own stride (4): the target masks
+  (padded like the input batch) are averaged over each 4x4 cell and
+  thresholded at 0.5; DETR upsamples the predictions to the targets' size
+  instead (the same losses, 16x the memory).
+"""
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmdet.utils import ConfigType, OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from stmixer_mm.registry import MODELS
+
+
+def keyframe_maps(x: Sequence[Tensor]) -> List[Tensor]:
+    """The keyframe slice ``t = T // 2`` of every level: ``[B, C, H, W]``
+    from ``[B, C, T, H, W]`` (image maps ``[B, C, H, W]`` as they are)."""
+    return [f if f.dim() == 4 else f[:, :, f.size(2) // 2] for f in x]
+
+
+@MODELS.register_module()
+class STMixerMaskHead(BaseModule):
+    """One mask per query at the keyframe, at the finest level's stride.
+
+    Args:
+        query_channels (int): Channels of the queries (the decoder's
+            ``hidden_channels``; filled in by ``STMixerDecoder``).
+        feat_channels (int): Channels of the pyramid (filled in).
+        featmap_strides (Sequence[int]): Strides of the levels, finest first
+            (filled in). The masks have the finest stride.
+        num_heads (int): Heads of the attention map. Defaults to 8 (DETR).
+        attn_channels (int, optional): Width of the attention's query/key
+            projections. Defaults to ``feat_channels`` (DETR: hidden dim).
+        conv_channels (Sequence[int]): Widths of the conv layers after the
+            first, one per level (coarse to fine). Defaults to DETR's
+            ``(128, 64, 32, 16)`` for 256 channels.
+        norm_cfg (dict): Normalisation of the conv layers. Defaults to
+            GroupNorm with 8 groups (DETR).
+        mask_threshold (float): Probability above which a pixel belongs to
+            the predicted mask. Defaults to 0.5.
+        loss_mask (dict): Per-pixel loss. Defaults to mmdet's sigmoid
+            ``FocalLoss`` (alpha 0.25, gamma 2, mean over the pixels of the
+            matched masks: DETR's ``sigmoid_focal_loss`` / num_boxes).
+        loss_dice (dict): Dice loss. Defaults to mmdet's ``DiceLoss`` with
+            ``naive_dice=True, eps=1`` (DETR's ``dice_loss``: ``1 - (2 a +
+            1) / (b + c + 1)``, mean over the masks).
+        init_cfg (dict, optional): Initialisation config. Defaults to DETR's
+            (Kaiming-uniform conv weights with a=1, zero biases).
+    """
+
+    def __init__(self,
+                 query_channels: int = 256,
+                 feat_channels: int = 256,
+                 featmap_strides: Sequence[int] = (4, 8, 16, 32),
+                 num_heads: int = 8,
+                 attn_channels: int = None,
+                 conv_channels: Sequence[int] = (128, 64, 32, 16),
+                 norm_cfg: ConfigType = dict(type='GN', num_groups=8),
+                 mask_threshold: float = 0.5,
+                 loss_mask: ConfigType = dict(
+                     type='FocalLoss',
+                     use_sigmoid=True,
+                     gamma=2.0,
+                     alpha=0.25,
+                     reduction='mean',
+                     loss_weight=1.0),
+                 loss_dice: ConfigType = dict(
+                     type='DiceLoss',
+                     use_sigmoid=True,
+                     activate=True,
+                     naive_dice=True,
+                     eps=1.0,
+                     reduction='mean',
+                     loss_weight=1.0),
+                 init_cfg: OptMultiConfig = dict(
+                     type='Kaiming',
+                     layer='Conv2d',
+                     a=1,
+                     distribution='uniform',
+                     bias=0)) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.featmap_strides = tuple(featmap_strides)
+        num_levels = len(self.featmap_strides)
+        if num_levels < 2 or list(self.featmap_strides) != sorted(
+                self.featmap_strides):
+            raise ValueError(
+                'STMixerMaskHead needs at least 2 pyramid levels, finest '
+                f'first; got featmap_strides={self.featmap_strides}')
+        conv_channels = tuple(conv_channels)
+        if len(conv_channels) != num_levels:
+            raise ValueError(
+                f'STMixerMaskHead.conv_channels has {len(conv_channels)} '
+                f'widths for {num_levels} pyramid levels (featmap_strides '
+                f'{self.featmap_strides}): give one per level, coarse to '
+                'fine, e.g. DETR\'s (128, 64, 32, 16) for 4 levels')
+        if not 0 < mask_threshold < 1:
+            raise ValueError('STMixerMaskHead.mask_threshold must be in '
+                             f'(0, 1), got {mask_threshold}')
+        attn_channels = attn_channels or feat_channels
+        if attn_channels % num_heads:
+            raise ValueError(
+                f'STMixerMaskHead: attn_channels ({attn_channels}) must be '
+                f'divisible by num_heads ({num_heads})')
+        self.query_channels = query_channels
+        self.feat_channels = feat_channels
+        self.num_heads = num_heads
+        self.mask_threshold = mask_threshold
+        self.scale = float(attn_channels // num_heads)**-0.5
+
+        # the attention map (DETR's MHAttentionMap)
+        self.q_proj = nn.Linear(query_channels, attn_channels)
+        self.k_proj = nn.Conv2d(feat_channels, attn_channels, 1)
+        # the conv head (DETR's MaskHeadSmallConv)
+        dim = feat_channels + num_heads
+        widths = (dim, dim) + conv_channels
+        self.convs = nn.ModuleList(
+            ConvModule(
+                widths[i], widths[i + 1], 3, padding=1, norm_cfg=norm_cfg)
+            for i in range(len(widths) - 1))
+        # coarse to fine: the adapters of the levels below the coarsest
+        self.adapters = nn.ModuleList(
+            nn.Conv2d(feat_channels, conv_channels[i], 1)
+            for i in range(num_levels - 1))
+        self.conv_logits = nn.Conv2d(conv_channels[-1], 1, 3, padding=1)
+        self.loss_mask = MODELS.build(loss_mask)
+        self.loss_dice = MODELS.build(loss_dice)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # the query projection as DETR's (xavier, zero bias)
+        nn.init.xavier_uniform_(self.q_proj.weight)
+        nn.init.zeros_(self.q_proj.bias)
+        nn.init.xavier_uniform_(self.k_proj.weight)
+        nn.init.zeros_(self.k_proj.bias)
+
+    @property
+    def mask_stride(self) -> int:
+        """The stride of the predicted masks (the finest level's)."""
+        return self.featmap_strides[0]
+
+    def attention_map(self, queries: Tensor, memory: Tensor,
+                      clip: Tensor) -> Tensor:
+        """``[M, heads, h, w]``: each query's attention over its clip's
+        coarsest keyframe map, softmax over heads x positions (DETR).
+
+        Args:
+            queries (Tensor): ``[M, query_channels]``.
+            memory (Tensor): ``[B, C, h, w]``.
+            clip (Tensor): ``[M]`` the clip of every query.
+        """
+        B, _, h, w = memory.shape
+        q = self.q_proj(queries) * self.scale
+        q = q.view(q.size(0), self.num_heads, -1)
+        k = self.k_proj(memory).view(B, self.num_heads, -1, h, w)[clip]
+        weights = torch.einsum('mnc,mnchw->mnhw', q, k)
+        return weights.flatten(1).softmax(-1).view_as(weights)
+
+    def forward(self, x: Sequence[Tensor], queries: Tensor,
+                clip: Tensor) -> Tensor:
+        """Mask logits of some queries.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid, finest first, maps ``[B, C,
+                T, H_l, W_l]`` (or ``[B, C, H_l, W_l]``).
+            queries (Tensor): ``[M, query_channels]`` (e.g. the last stage's
+                ``spatial_queries`` of the matched or kept queries).
+            clip (Tensor): ``[M]`` (long) the clip of every query.
+
+        Returns:
+            Tensor: ``[M, H_0, W_0]`` logits at the finest level's size.
+        """
+        maps = keyframe_maps(x)
+        memory = maps[-1]
+        attn = self.attention_map(queries, memory, clip)
+        y = torch.cat([memory[clip], attn.to(memory.dtype)], 1)
+        y = self.convs[1](self.convs[0](y))
+        for adapter, conv, level in zip(self.adapters, self.convs[2:],
+                                        maps[-2::-1]):
+            fine = adapter(level)[clip]
+            y = fine + F.interpolate(y, size=fine.shape[-2:], mode='nearest')
+            y = conv(y)
+        return self.conv_logits(y)[:, 0]
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def mask_targets(self, gt_masks: Sequence[Tensor],
+                     pad_shape: Tuple[int, int],
+                     size: Tuple[int, int]) -> Tensor:
+        """Binary targets ``[n, *size]``: each sample's masks ``[n_i, h, w]``
+        (input pixels) zero-padded to the batch's ``pad_shape``, averaged
+        over each ``stride x stride`` cell and thresholded at 0.5."""
+        out = []
+        for masks in gt_masks:
+            masks = masks.float()
+            H, W = pad_shape
+            masks = F.pad(masks, (0, W - masks.size(-1), 0,
+                                  H - masks.size(-2)))
+            if masks.numel():
+                masks = F.interpolate(masks[:, None], size=size,
+                                      mode='area')[:, 0]
+            else:
+                masks = masks.new_zeros((0, ) + tuple(size))
+            out.append(masks >= 0.5)
+        return torch.cat(out).float()
+
+    def loss(self, x: Sequence[Tensor], queries: Tensor, clip: Tensor,
+             targets: Tensor) -> dict:
+        """``loss_mask`` and ``loss_dice`` of the matched queries.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            queries (Tensor): ``[M, query_channels]`` matched queries.
+            clip (Tensor): ``[M]`` their clips.
+            targets (Tensor): ``[M, H_0, W_0]`` binary targets
+                (:meth:`mask_targets`).
+        """
+        logits = self(x, queries, clip)
+        if logits.size(0) == 0:  # no person in the batch: a zero with a
+            zero = logits.sum() * 0  # gradient path to the head
+            return dict(loss_mask=zero, loss_dice=zero)
+        flat, target = logits.flatten(1), targets.flatten(1).to(logits)
+        return dict(
+            loss_mask=self.loss_mask(flat, target),
+            loss_dice=self.loss_dice(flat, target))
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    def predict_masks(self, x: Sequence[Tensor], queries: Tensor,
+                      clip: Tensor, pad_shape: Tuple[int, int],
+                      img_shapes: Sequence[Tuple[int, int]]) -> List[Tensor]:
+        """Boolean masks at the input size of each query's clip.
+
+        The logits are upsampled (bilinear) by the stride to the padded
+        input, cropped to each clip's ``img_shape`` and thresholded.
+
+        Returns:
+            list[Tensor]: One ``[h_i, w_i]`` bool mask per query.
+        """
+        logits = self(x, queries, clip)
+        if logits.size(0) == 0:
+            return []
+        if tuple(logits.shape[-2:]) != (math.ceil(pad_shape[0] /
+                                                  self.mask_stride),
+                                        math.ceil(pad_shape[1] /
+                                                  self.mask_stride)):
+            raise ValueError(
+                f'STMixerMaskHead: masks of size {tuple(logits.shape[-2:])} '
+                f'for an input of {tuple(pad_shape)} at stride '
+                f'{self.mask_stride}')
+        probs = F.interpolate(
+            logits[:, None].float(),
+            scale_factor=self.mask_stride,
+            mode='bilinear',
+            align_corners=False)[:, 0].sigmoid()
+        masks = probs > self.mask_threshold
+        return [
+            m[:int(img_shapes[c][0]), :int(img_shapes[c][1])]
+            for m, c in zip(masks, clip.tolist())
+        ]
