@@ -18,11 +18,13 @@ from mmaction.datasets import AVADataset
 from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
+from stmixer_mm.datasets.actor_masks import load_mask_file
 from stmixer_mm.datasets.ava_annotation_checks import (
     ava_row_line, check_ava_exclude_file, check_ava_label_file,
     check_ava_label_ids, need_file, scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.utils.mask_rle import mask_area
 
 
 def ava_keyframe_file_index(timestamp: int,
@@ -104,6 +106,13 @@ class ValidatedAVADataset(AVADataset):
             ``open``; here every read goes through the backend. The frames
             are read by the pipeline's decode transform (its
             ``io_backend``).
+        mask_file (str, optional): An actor mask file
+            (:mod:`stmixer_mm.datasets.actor_masks`): every box of every
+            sample gets its mask's RLE (``gt_masks_rle``, read by the
+            pipeline's ``LoadActorMasks``), found by the row's video,
+            timestamp and person id. A box without a mask or with an empty
+            mask is an error naming the file, the video, the timestamp and
+            the person. Defaults to None (no masks).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
@@ -112,8 +121,10 @@ class ValidatedAVADataset(AVADataset):
                  unlisted_labels: str = 'error',
                  degenerate_boxes: str = 'error',
                  backend_args: Optional[dict] = None,
+                 mask_file: Optional[str] = None,
                  **kwargs) -> None:
         # load_data_list runs inside AVADataset.__init__
+        self.mask_file = mask_file
         self.unlisted_labels = unlisted_labels
         self.degenerate_boxes = degenerate_boxes
         self.backend_args = None if backend_args is None else \
@@ -191,7 +202,32 @@ class ValidatedAVADataset(AVADataset):
                 f'lines {lines[:10]}{" ..." if len(lines) > 10 else ""}')
         if self.use_frames:
             self._check_frames(data_list)
+        if self.mask_file is not None:
+            self._attach_masks(data_list)
         return data_list
+
+    def _attach_masks(self, data_list: List[dict]) -> None:
+        """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of every
+        sample, from :attr:`mask_file`."""
+        masks = load_mask_file(self.mask_file, self.backend_args)
+        for info in data_list:
+            ann = info['ann']
+            rles = []
+            for pid in ann['entity_ids']:
+                key = (info['video_id'], int(info['timestamp']), int(pid))
+                where = (f'actor mask file {self.mask_file}: video '
+                         f'{key[0]!r}, timestamp {key[1]}, person {key[2]} '
+                         f'(a box of {self.ann_file})')
+                if key not in masks:
+                    raise ValueError(f'{where}: no mask; every annotated '
+                                     'box needs one')
+                rle = masks[key]
+                if not mask_area(rle):
+                    raise ValueError(f'{where}: the mask is empty (no '
+                                     'person pixel)')
+                rles.append(rle)
+            info['gt_masks_rle'] = rles
+            info['mask_file'] = self.mask_file
 
     def filter_data(self) -> List[dict]:
         with self._local('exclude_file'):

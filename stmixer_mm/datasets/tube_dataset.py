@@ -92,6 +92,15 @@ class TubeDataset(BaseActionDataset):
             ``get_file_backend``): None picks the backend from the path's
             prefix (local files, ``s3://``, ...). The frames are read by
             the pipeline's decode transform (its ``io_backend``).
+        mask_root (str, optional): Folder of the videos' puppet mask files
+            (JHMDB's ``puppet_mask/``): every sample gets
+            ``puppet_mask_file`` = ``mask_root/<video>/puppet_mask.mat``
+            (``mask_file_tmpl``), read by the pipeline's
+            ``LoadActorMasks`` (:mod:`stmixer_mm.datasets.puppet_masks`);
+            with ``check_files`` every video's file must exist. Defaults
+            to None (no masks).
+        mask_file_tmpl (str): The mask file of a video under
+            ``mask_root``. Defaults to ``'{video}/puppet_mask.mat'``.
     """
 
     def __init__(self,
@@ -110,7 +119,11 @@ class TubeDataset(BaseActionDataset):
                  num_classes: Optional[int] = None,
                  classes: Optional[Sequence[str]] = None,
                  backend_args: Optional[dict] = None,
+                 mask_root: Optional[str] = None,
+                 mask_file_tmpl: str = '{video}/puppet_mask.mat',
                  **kwargs) -> None:
+        self.mask_root = mask_root
+        self.mask_file_tmpl = mask_file_tmpl
         if keyframe_stride < 1:
             raise ValueError(
                 f'keyframe_stride must be >= 1, got {keyframe_stride}')
@@ -202,6 +215,8 @@ class TubeDataset(BaseActionDataset):
                     gt_labels=label_rows,
                     entity_ids=ids,
                     filename_tmpl=self.filename_tmpl)
+                if self.mask_root is not None:
+                    info['puppet_mask_file'] = self.mask_file_of(video)
                 if self.use_frames:
                     info['frame_dir'] = osp.join(
                         self.data_prefix.get('img', ''), video)
@@ -327,10 +342,22 @@ class TubeDataset(BaseActionDataset):
         ids = np.array([row_ids[key] for key in rows], np.int64)
         return boxes, labels, ids
 
+    def mask_file_of(self, video: str) -> str:
+        """The puppet mask file of ``video`` (``mask_root``)."""
+        return osp.join(self.mask_root,
+                        self.mask_file_tmpl.format(video=video))
+
     def _check_files(self, gt: dict, videos: Sequence[str]) -> None:
         root = self.data_prefix.get('img' if self.use_frames else 'video', '')
         args = self.backend_args
         for video in videos:
+            if self.mask_root is not None and \
+                    not is_file(self.mask_file_of(video), args):
+                raise FileNotFoundError(
+                    f'puppet mask file of video {video!r} (in '
+                    f'{self.ann_file}) not found: {self.mask_file_of(video)}'
+                    f' (mask_root={self.mask_root!r}, mask_file_tmpl='
+                    f'{self.mask_file_tmpl!r})')
             if self.use_frames:
                 folder = osp.join(root, video)
                 if not is_dir(folder, args):

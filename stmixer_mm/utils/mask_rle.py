@@ -36,3 +36,10 @@ def write_mask_file(path: str, records: Iterable[dict]) -> int:
                 version=MASK_FILE_VERSION,
                 masks=records), f)
     return len(records)
+
+
+def mask_area(rle: dict) -> int:
+    """The number of pixels of :func:`encode_mask`'s RLE."""
+    return int(
+        mask_utils.area(
+            dict(size=list(rle['size']), counts=rle['counts'].encode('ascii'))))

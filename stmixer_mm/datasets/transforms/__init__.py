@@ -3,9 +3,11 @@
 from .formatting import PackTrackInputs
 from .loading import (CheckedRawFrameDecode, SampleTubeFrames, decode_frame,
                       tube_clip_frames)
+from .masks import LoadActorMasks, PackActorInputs
 from .processing import RandomShortSideResize
 
 __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
-    'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs'
+    'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
+    'LoadActorMasks', 'PackActorInputs'
 ]

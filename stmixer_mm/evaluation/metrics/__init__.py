@@ -1,4 +1,5 @@
 """Metrics (registered in mmaction2's ``METRICS``)."""
+from .actor_mask_metric import ActorMaskMetric
 from .tube_metric import TubeMetric, load_act_annotations
 
-__all__ = ['TubeMetric', 'load_act_annotations']
+__all__ = ['TubeMetric', 'load_act_annotations', 'ActorMaskMetric']

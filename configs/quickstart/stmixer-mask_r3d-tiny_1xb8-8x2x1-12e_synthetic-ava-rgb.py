@@ -1,0 +1,80 @@
+# The quick-start model with actor masks: the AVA-format quick start plus
+# STMixerMaskHead (DETR's mask head on the last stage's queries, at the
+# keyframe), trained with focal + dice losses on the synthetic set's exact
+# person masks and evaluated with AVAMetric (actions, boxes) and
+# ActorMaskMetric (COCO-style mask and box AP of the persons).
+#
+# Data: the quick start's set with masks, in its own folder:
+#   python tools/data/generate_synthetic_ava.py --masks \
+#       --out-dir data/synthetic_ava_masks --num-train-videos 48 \
+#       --num-val-videos 8
+# writes annotations/{train,val}_masks.json next to the csv files; every
+# other file is the same as the quick start's. docs/en/masks.md has the
+# numbers.
+_base_ = ['./stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py']
+
+data_root = 'data/synthetic_ava_masks'
+anno_root = f'{data_root}/annotations'
+# the dataset fields built from the base's data_root, set again here
+data_files = dict(
+    label_file=f'{anno_root}/label_map.pbtxt',
+    data_prefix=dict(img=f'{data_root}/rawframes'))
+
+# DETR's head at the quick start's width (C = 64, 8 heads): 72 -> 32 -> 16
+# -> 16 -> 8 -> 1 (DETR: 264 -> 128 -> 64 -> 32 -> 16 -> 1 at C = 256)
+model = dict(
+    roi_head=dict(
+        mask_head=dict(type='STMixerMaskHead', conv_channels=(32, 16, 16,
+                                                              8))))
+
+train_pipeline = [
+    dict(type='SampleAVAFrames', clip_len=8, frame_interval=2),
+    dict(type='CheckedRawFrameDecode'),
+    dict(type='RandomShortSideResize', scale_range=(128, 128)),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='LoadActorMasks'),  # after every geometric transform
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(
+        type='PackActorInputs',
+        meta_keys=('img_shape', 'original_shape', 'img_key', 'video_id',
+                   'timestamp'))
+]
+val_pipeline = [
+    dict(
+        type='SampleAVAFrames', clip_len=8, frame_interval=2,
+        test_mode=True),
+    dict(type='CheckedRawFrameDecode'),
+    dict(type='Resize', scale=(1333, 128), keep_ratio=True),
+    dict(type='LoadActorMasks'),
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(
+        type='PackActorInputs',
+        meta_keys=('img_shape', 'original_shape', 'img_key', 'video_id',
+                   'timestamp'))
+]
+train_dataloader = dict(
+    dataset=dict(
+        ann_file=f'{anno_root}/train.csv',
+        exclude_file=f'{anno_root}/train_excluded_timestamps.csv',
+        pipeline=train_pipeline,
+        mask_file=f'{anno_root}/train_masks.json',
+        **data_files))
+val_dataloader = dict(
+    dataset=dict(
+        ann_file=f'{anno_root}/val.csv',
+        exclude_file=f'{anno_root}/val_excluded_timestamps.csv',
+        pipeline=val_pipeline,
+        mask_file=f'{anno_root}/val_masks.json',
+        **data_files))
+test_dataloader = val_dataloader
+
+val_evaluator = [
+    dict(
+        type='AVAMetric',
+        ann_file=f'{anno_root}/val.csv',
+        label_file=f'{anno_root}/label_map.pbtxt',
+        exclude_file=f'{anno_root}/val_excluded_timestamps.csv',
+        num_classes=8),
+    dict(type='ActorMaskMetric')
+]
+test_evaluator = val_evaluator

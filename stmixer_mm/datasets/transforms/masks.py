@@ -1,0 +1,128 @@
+"""Ground-truth actor masks in the data pipeline.
+
+:class:`LoadActorMasks` reads the masks of a sample's boxes (an actor mask
+file's RLE, attached by ``ValidatedAVADataset(mask_file=...)``, or a
+JHMDB puppet mask file, named by ``TubeDataset(mask_root=...)``) and gives
+them the geometry the pipeline gave the frames; :class:`PackActorInputs`
+packs them as ``data_sample.gt_instances.masks``.
+"""
+from typing import Dict
+
+import cv2
+import numpy as np
+import torch
+from mmaction.datasets.transforms import PackActionInputs
+from mmcv.transforms import BaseTransform
+
+from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.mask_rle import decode_mask
+from ..puppet_masks import load_puppet_masks, puppet_masks_at
+
+
+def _where(results: Dict) -> str:
+    if 'img_key' in results:
+        return f'sample {results["img_key"]!r}'
+    return (f'sample video_id={results.get("video_id")!r}, '
+            f'timestamp={results.get("timestamp")!r}')
+
+
+@TRANSFORMS.register_module()
+class LoadActorMasks(BaseTransform):
+    """The ground-truth mask of every box of a sample, at the input's size.
+
+    Place it after the transforms that change the frames' geometry (decode,
+    resize, flip) and before :class:`PackActorInputs`. It reads the masks at
+    the frames' original size, checks that size against the decoded frames
+    (``original_shape``), resizes them to ``img_shape`` (nearest) and flips
+    them as ``Flip`` flipped the frames (``flip``, ``flip_direction``).
+    Crops (``crop_quadruple`` other than the whole frame, lazy transforms)
+    are refused: no shipped pipeline crops, and a mask cannot follow a
+    crop it does not know.
+
+    Sources, in order: ``gt_masks_rle`` (one RLE per box, with
+    ``mask_file``: ``ValidatedAVADataset(mask_file=...)``) or
+    ``puppet_mask_file`` (``TubeDataset(mask_root=...)``, the masks of the
+    tubes ``entity_ids`` at the keyframe ``timestamp``). A sample without
+    ``gt_bboxes`` (inference) is passed through.
+
+    Added keys: ``gt_masks`` (bool ``[n, h, w]``, ``n`` the boxes).
+    """
+
+    def transform(self, results: Dict) -> Dict:
+        if 'gt_bboxes' not in results:
+            return results
+        num_boxes = len(results['gt_bboxes'])
+        if 'gt_masks_rle' in results:
+            source = f'actor mask file {results.get("mask_file")}'
+            masks = [decode_mask(r) for r in results['gt_masks_rle']]
+            masks = np.stack(masks) if masks else np.zeros(
+                (0, ) + tuple(results['original_shape'][:2]), bool)
+        elif 'puppet_mask_file' in results:
+            source = f'puppet mask file {results["puppet_mask_file"]}'
+            masks = puppet_masks_at(
+                load_puppet_masks(results['puppet_mask_file']),
+                results['puppet_mask_file'], results.get('video_id'),
+                int(results['timestamp']), results['resolution'],
+                [int(i) for i in results['entity_ids']])
+        else:
+            raise ValueError(
+                f'LoadActorMasks: {_where(results)} has no masks: give the '
+                'dataset its masks (ValidatedAVADataset(mask_file=...), '
+                'TubeDataset(mask_root=...); docs/en/masks.md)')
+        if len(masks) != num_boxes:
+            raise ValueError(
+                f'LoadActorMasks: {_where(results)}: {len(masks)} masks for '
+                f'{num_boxes} boxes ({source})')
+        original = tuple(int(s) for s in results['original_shape'][:2])
+        if num_boxes and tuple(masks.shape[1:]) != original:
+            raise ValueError(
+                f'LoadActorMasks: {_where(results)}: the masks of {source} '
+                f'are {masks.shape[1]}x{masks.shape[2]} (HxW) but the '
+                f'frames are {original[0]}x{original[1]}')
+        if results.get('lazy') is not None:
+            raise ValueError('LoadActorMasks does not follow lazy '
+                             'transforms (lazy=True): run them eagerly')
+        quad = results.get('crop_quadruple')
+        if quad is not None and not np.allclose(quad, [0, 0, 1, 1]):
+            raise ValueError(
+                f'LoadActorMasks: {_where(results)} was cropped '
+                f'(crop_quadruple {np.round(quad, 4).tolist()}); masks '
+                'follow resizes and flips only: remove the crop from the '
+                'pipeline')
+        h, w = (int(s) for s in results['img_shape'][:2])
+        if num_boxes and tuple(masks.shape[1:]) != (h, w):
+            masks = np.stack([
+                cv2.resize(
+                    m.astype(np.uint8), (w, h),
+                    interpolation=cv2.INTER_NEAREST) for m in masks
+            ]).astype(bool)
+        elif not num_boxes:
+            masks = np.zeros((0, h, w), bool)
+        if results.get('flip', False):
+            axis = 2 if results.get('flip_direction',
+                                    'horizontal') == 'horizontal' else 1
+            masks = np.flip(masks, axis=axis)
+        results['gt_masks'] = np.ascontiguousarray(masks)
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackActorInputs(PackActionInputs):
+    """mmaction2's ``PackActionInputs`` that also packs ``gt_masks`` (from
+    :class:`LoadActorMasks`) as ``data_sample.gt_instances.masks`` (a bool
+    tensor ``[n, h, w]`` aligned with ``gt_instances.bboxes``).
+
+    Args: those of mmaction2's ``PackActionInputs``.
+    """
+
+    def transform(self, results: Dict) -> Dict:
+        masks = results.get('gt_masks')
+        packed = super().transform(results)
+        if masks is not None and 'gt_bboxes' in results:
+            packed['data_samples'].gt_instances.masks = torch.from_numpy(
+                np.ascontiguousarray(masks))
+        elif 'gt_bboxes' in results:
+            raise ValueError(
+                f'PackActorInputs: {_where(results)} has boxes but no '
+                'gt_masks: put LoadActorMasks before it')
+        return packed

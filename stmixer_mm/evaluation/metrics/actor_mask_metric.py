@@ -1,0 +1,184 @@
+"""COCO-style person mask AP (and box AP) at the keyframes.
+
+:class:`ActorMaskMetric` evaluates the detections of a detector with a mask
+head (``pred_instances.masks``, ``bboxes``, ``person_scores``) against the
+ground-truth masks and boxes of the same samples (``gt_instances.masks``
+from ``LoadActorMasks``, ``gt_instances.bboxes``), with pycocotools'
+``COCOeval`` on RLE, one category (person), every keyframe one image:
+``iouType='segm'`` for the masks and ``'bbox'`` for the boxes of the same
+detections, so the two APs are read side by side. The actions are not
+involved (``AVAMetric`` / ``TubeMetric`` evaluate them).
+
+Conventions (stated because they change the numbers):
+
+- masks and boxes are compared at the network's input size (the
+  ``img_shape`` of each sample: the ground truth as ``LoadActorMasks``
+  resized it, the predictions as the mask head gave them); with the
+  shipped test pipelines of the synthetic sets it is the frames' own size;
+- every ground-truth mask is a non-crowd instance (``iscrowd=0``); its
+  ``area`` is its pixel count (COCO's segm area), its box the GT box, in
+  pixels;
+- the score of a detection is its person score; COCO's ``maxDets`` 100.
+"""
+import contextlib
+import io
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from stmixer_mm.registry import METRICS
+
+#: the summary entries reported, as (key, index into COCOeval.stats)
+STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
+         ('AP_l', 5), ('AR100', 8))
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, 'detach') else \
+        np.asarray(x)
+
+
+def _rle(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle['counts'] = rle['counts'].decode('ascii')
+    return rle
+
+
+@METRICS.register_module()
+class ActorMaskMetric(BaseMetric):
+    """Person mask AP and box AP at the keyframes (pycocotools).
+
+    Args:
+        box_format (str): How ``pred_instances.bboxes`` are given:
+            ``'normalized'`` (xyxy in [0, 1] of the input, the AVA
+            convention of the stage heads, default) or ``'pixel'`` (xyxy
+            pixels of the input, ``label_convention='mmdet'`` without
+            rescale). The ground-truth boxes are pixels of the input.
+        prefix (str, optional): Key prefix. Defaults to ``'actor_mask'``.
+        collect_device (str): As mmengine's ``BaseMetric``.
+
+    Returns (``compute_metrics``): ``mask/AP``, ``mask/AP50``,
+    ``mask/AP75``, ``mask/AP_s``, ``mask/AP_m``, ``mask/AP_l``,
+    ``mask/AR100`` and the same under ``box/``, in [0, 1] (COCO's -1 for
+    "no instance of that size" kept as -1).
+    """
+    default_prefix: Optional[str] = 'actor_mask'
+
+    def __init__(self,
+                 box_format: str = 'normalized',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if box_format not in ('normalized', 'pixel'):
+            raise ValueError('ActorMaskMetric.box_format must be '
+                             f"'normalized' or 'pixel', got {box_format!r}")
+        self.box_format = box_format
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep the RLEs, boxes (pixels) and scores of the predictions and
+        the ground truth of every sample.
+
+        Raises:
+            ValueError: Naming the sample when its predictions have no
+                ``masks`` (the model has no mask head) or its ground truth
+                none (the pipeline has no ``LoadActorMasks``), or when a
+                mask is not of the sample's ``img_shape``.
+        """
+        for sample in data_samples:
+            where = sample.get('img_key') or \
+                f'{sample.get("video_id")},{sample.get("timestamp")}'
+            pred, gt = sample['pred_instances'], sample.get('gt_instances')
+            if 'masks' not in pred:
+                raise ValueError(
+                    f'ActorMaskMetric: sample {where!r} has no '
+                    'pred_instances.masks: the model needs a mask head '
+                    '(model.roi_head.mask_head)')
+            if gt is None or 'masks' not in gt:
+                raise ValueError(
+                    f'ActorMaskMetric: sample {where!r} has no ground-truth '
+                    'masks: put LoadActorMasks and PackActorInputs in the '
+                    'test pipeline and give the dataset its masks')
+            h, w = (int(s) for s in sample['img_shape'][:2])
+            pred_masks = _numpy(pred['masks']).astype(bool)
+            gt_masks = _numpy(gt['masks']).astype(bool)
+            for name, masks in (('predicted', pred_masks), ('ground-truth',
+                                                            gt_masks)):
+                if masks.ndim != 3 or (len(masks) and tuple(
+                        masks.shape[1:]) != (h, w)):
+                    raise ValueError(
+                        f'ActorMaskMetric: sample {where!r}: {name} masks '
+                        f'of shape {list(masks.shape)}, expected [n, {h}, '
+                        f'{w}] (img_shape)')
+            boxes = _numpy(pred['bboxes']).astype(np.float64).reshape(-1, 4)
+            if self.box_format == 'normalized':
+                boxes = boxes * [w, h, w, h]
+            gt_boxes = _numpy(gt['bboxes']).astype(np.float64)
+            self.results.append(
+                dict(
+                    key=where,
+                    pred_rles=[_rle(m) for m in pred_masks],
+                    pred_boxes=boxes.reshape(-1, 4),
+                    scores=_numpy(pred['person_scores']).astype(np.float64),
+                    gt_rles=[_rle(m) for m in gt_masks],
+                    gt_boxes=gt_boxes.reshape(-1, 4),
+                    size=(h, w)))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        images, anns, dets = [], [], []
+        for img_id, res in enumerate(results, start=1):
+            h, w = res['size']
+            images.append(dict(id=img_id, height=h, width=w))
+            for rle, box in zip(res['gt_rles'], res['gt_boxes']):
+                x1, y1, x2, y2 = box.tolist()
+                anns.append(
+                    dict(
+                        id=len(anns) + 1,
+                        image_id=img_id,
+                        category_id=1,
+                        segmentation=rle,
+                        area=float(mask_utils.area(rle)),
+                        bbox=[x1, y1, x2 - x1, y2 - y1],
+                        iscrowd=0))
+            for rle, box, score in zip(res['pred_rles'], res['pred_boxes'],
+                                       res['scores']):
+                x1, y1, x2, y2 = box.tolist()
+                dets.append(
+                    dict(
+                        image_id=img_id,
+                        category_id=1,
+                        segmentation=rle,
+                        bbox=[x1, y1, x2 - x1, y2 - y1],
+                        score=float(score)))
+        metrics = {}
+        if not anns:
+            raise ValueError('ActorMaskMetric: no ground-truth mask in the '
+                             f'{len(results)} evaluated samples')
+        with contextlib.redirect_stdout(io.StringIO()) as log:
+            coco_gt = COCO()
+            coco_gt.dataset = dict(
+                images=images,
+                annotations=anns,
+                categories=[dict(id=1, name='person')])
+            coco_gt.createIndex()
+            for iou_type, name in (('segm', 'mask'), ('bbox', 'box')):
+                if not dets:
+                    for key, _ in STATS:
+                        metrics[f'{name}/{key}'] = 0.0
+                    continue
+                coco_dt = coco_gt.loadRes([dict(d) for d in dets])
+                ev = COCOeval(coco_gt, coco_dt, iou_type)
+                ev.evaluate()
+                ev.accumulate()
+                print(f'--- {name} ({iou_type}) ---')
+                ev.summarize()
+                for key, i in STATS:
+                    metrics[f'{name}/{key}'] = round(float(ev.stats[i]), 4)
+        MMLogger.get_current_instance().info(
+            f'ActorMaskMetric: {len(images)} keyframes, {len(anns)} GT '
+            f'masks, {len(dets)} detections\n{log.getvalue()}')
+        return metrics
