@@ -63,13 +63,16 @@ two tubes, about 5 times the tubes (preset, seed 0: train 153 walkers /
 """
 import argparse
 import logging
+import os
 import os.path as osp
 from typing import Dict, List, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
+from scipy.io import savemat
 
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from .render import actor_masks
 from .scene import SyntheticVideo, build_split, state_class
 from .settings import (SPLITS, SyntheticAVASettings, add_generator_arguments,
                        setting_values)
@@ -291,16 +294,66 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
 
     Returns:
         dict: The paths of :func:`generate_synthetic_ava` plus
-        ``tube_gt`` (the ACT pickle).
+        ``tube_gt`` (the ACT pickle) and, with ``write_masks=True``,
+        ``puppet_masks``: JHMDB-style ``puppet_mask/<video>/
+        puppet_mask.mat`` files of every video
+        (:func:`video_puppet_masks`), for ``TubeDataset(mask_root=...)``.
     """
     defaults = TUBE_CROSSING_DEFAULTS \
         if kwargs.get('motion') == 'crossing' else TUBE_DEFAULTS
     kwargs = dict(defaults, **kwargs)
     paths = generate_synthetic_ava(out_dir, **kwargs)
-    gt = build_tube_annotations(SyntheticAVASettings.from_kwargs(kwargs))
+    settings = SyntheticAVASettings.from_kwargs(kwargs)
+    gt = build_tube_annotations(settings)
     paths['tube_gt'] = osp.join(paths['annotations'], TUBE_GT_NAME)
     write_tube_gt(paths['tube_gt'], gt)
+    if kwargs.get('write_masks'):
+        paths['puppet_masks'] = osp.join(out_dir, PUPPET_MASK_DIR)
+        write_puppet_masks(settings, paths['puppet_masks'])
     return paths
+
+
+#: the folder of the tube set's puppet masks (``--masks``), as JHMDB's
+PUPPET_MASK_DIR = 'puppet_mask'
+
+
+def video_puppet_masks(video: SyntheticVideo) -> np.ndarray:
+    """``part_mask`` ``[H, W, nframes]`` uint8 of a video in the layout of
+    :mod:`stmixer_mm.datasets.puppet_masks`: at every frame, the visible
+    silhouette of the actor of each tube alive there, of value the tube's
+    ``entity_id`` + 1 (``TubeDataset``'s ids: the video's tubes numbered in
+    sorted ``(label, index)`` order)."""
+    tubes, tube_actors = video_tubes_and_actors(video)
+    keys = sorted((label, t) for label in tubes
+                  for t in range(len(tubes[label])))
+    if len(keys) > 254:
+        raise ValueError(f'{video.video_id}: {len(keys)} tubes do not fit '
+                         'the uint8 puppet mask values')
+    alive: Dict[int, List[Tuple[int, int]]] = {}
+    for tube_id, (label, t) in enumerate(keys):
+        for f in tubes[label][t][:, 0].astype(int):
+            alive.setdefault(int(f) - 1, []).append(
+                (tube_id, tube_actors[label][t]))
+    part = np.zeros((video.height, video.width, video.num_frames), np.uint8)
+    for f, items in alive.items():
+        masks = actor_masks(video, f, [a for _, a in items])
+        for tube_id, a in items:
+            part[:, :, f][masks[a]] = tube_id + 1
+    return part
+
+
+def write_puppet_masks(settings: SyntheticAVASettings, root: str) -> None:
+    """``root/<video>/puppet_mask.mat`` (``part_mask``, see
+    :func:`video_puppet_masks`) for every video of the set."""
+    for split in SPLITS:
+        videos, _ = build_split(settings, split)
+        for v in videos:
+            folder = osp.join(root, v.video_id)
+            os.makedirs(folder, exist_ok=True)
+            savemat(
+                osp.join(folder, 'puppet_mask.mat'),
+                dict(part_mask=video_puppet_masks(v)),
+                do_compression=True)
 
 
 #: The settings the tube tool sets on the command line.
@@ -336,9 +389,18 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
             "own lane; 'crossing': the occlusion set, walkers cross the "
             'other actors and leave and re-enter the frame (a new tube); '
             'its defaults: 128 train / 32 test videos of 4 s, 2-3 actors'))
+    parser.add_argument(
+        '--masks',
+        action='store_true',
+        help='also write every person\'s visible silhouette at every frame '
+        'of its tubes, JHMDB-style: puppet_mask/<video>/puppet_mask.mat '
+        '(for TubeDataset(mask_root=...)); not with --motion crossing')
     args = parser.parse_args(argv)
     kwargs = setting_values(args, CLI_SETTINGS)
-    kwargs.update(write_demo=not args.no_demo, overwrite=args.overwrite)
+    kwargs.update(
+        write_demo=not args.no_demo,
+        overwrite=args.overwrite,
+        write_masks=args.masks)
     return args, kwargs
 
 

@@ -37,7 +37,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
+from mmcv.cnn import build_norm_layer
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -78,7 +78,8 @@ class STMixerMaskHead(BaseModule):
             ``naive_dice=True, eps=1`` (DETR's ``dice_loss``: ``1 - (2 a +
             1) / (b + c + 1)``, mean over the masks).
         init_cfg (dict, optional): Initialisation config. Defaults to DETR's
-            (Kaiming-uniform conv weights with a=1, zero biases).
+            (``kaiming_uniform_(w, a=1)`` conv weights, zero biases; the
+            GroupNorms 1 / 0, the projections xavier / 0).
     """
 
     def __init__(self,
@@ -109,6 +110,8 @@ class STMixerMaskHead(BaseModule):
                      type='Kaiming',
                      layer='Conv2d',
                      a=1,
+                     mode='fan_in',
+                     nonlinearity='leaky_relu',
                      distribution='uniform',
                      bias=0)) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -138,7 +141,8 @@ class STMixerMaskHead(BaseModule):
         self.feat_channels = feat_channels
         self.num_heads = num_heads
         self.mask_threshold = mask_threshold
-        self.scale = float(attn_channels // num_heads)**-0.5
+        self.head_channels = attn_channels // num_heads
+        self.scale = float(self.head_channels)**-0.5
 
         # the attention map (DETR's MHAttentionMap)
         self.q_proj = nn.Linear(query_channels, attn_channels)
@@ -147,9 +151,10 @@ class STMixerMaskHead(BaseModule):
         dim = feat_channels + num_heads
         widths = (dim, dim) + conv_channels
         self.convs = nn.ModuleList(
-            ConvModule(
-                widths[i], widths[i + 1], 3, padding=1, norm_cfg=norm_cfg)
-            for i in range(len(widths) - 1))
+            nn.Sequential(
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1),
+                build_norm_layer(norm_cfg, widths[i + 1])[1],
+                nn.ReLU(inplace=True)) for i in range(len(widths) - 1))
         # coarse to fine: the adapters of the levels below the coarsest
         self.adapters = nn.ModuleList(
             nn.Conv2d(feat_channels, conv_channels[i], 1)
@@ -183,8 +188,9 @@ class STMixerMaskHead(BaseModule):
         """
         B, _, h, w = memory.shape
         q = self.q_proj(queries) * self.scale
-        q = q.view(q.size(0), self.num_heads, -1)
-        k = self.k_proj(memory).view(B, self.num_heads, -1, h, w)[clip]
+        q = q.view(q.size(0), self.num_heads, self.head_channels)
+        k = self.k_proj(memory).view(B, self.num_heads, self.head_channels, h,
+                                     w)[clip]
         weights = torch.einsum('mnc,mnchw->mnhw', q, k)
         return weights.flatten(1).softmax(-1).view_as(weights)
 
