@@ -36,9 +36,22 @@ from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
 from .labels import load_label_names, top_actions
+from .track_drawing import fill_mask
 
 ColorType = Union[str, Tuple[int, int, int]]
 LAYOUTS = ('side_by_side', 'overlay')
+
+
+def _masks_of(instances: InstanceData,
+              keep: Sequence[int]) -> Optional[np.ndarray]:
+    """The ``masks`` of the kept instances (bool ``[k, H, W]``), or None
+    when the instances have none."""
+    if 'masks' not in instances:
+        return None
+    masks = instances.masks
+    masks = masks.to_ndarray() if hasattr(masks, 'to_ndarray') else \
+        _to_numpy(masks)
+    return np.asarray(masks, bool)[list(keep)]
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -148,9 +161,10 @@ class ActionDetLocalVisualizer(Visualizer):
             texts = [''] * len(boxes)
         return boxes, texts
 
-    def _pred_items(self, pred: InstanceData, img_shape: Tuple[int, int],
-                    score_thr: float) -> Tuple[np.ndarray, List[str]]:
-        """Predicted boxes (pixels) and legend text.
+    def _pred_items(
+            self, pred: InstanceData, img_shape: Tuple[int, int],
+            score_thr: float) -> Tuple[np.ndarray, List[str], List[int]]:
+        """Predicted boxes (pixels), legend text and the indices kept.
 
         A box is kept when one of its actions scores at least
         ``score_thr``. Boxes normalised to [0, 1] (what the detector and
@@ -178,7 +192,7 @@ class ActionDetLocalVisualizer(Visualizer):
             if person is not None:
                 text = f'(person {person[k]:.2f}) {text}'
             texts.append(text)
-        return boxes[keep], texts
+        return boxes[keep], texts, keep
 
     def _wrap(self, text: str, max_chars: int) -> List[str]:
         words, lines, cur = text.split(' '), [], ''
@@ -204,7 +218,9 @@ class ActionDetLocalVisualizer(Visualizer):
             image (np.ndarray): ``[H, W, 3]`` RGB uint8 frame.
             panels: per panel ``(title, groups)``; a group is
                 ``(boxes [n, 4] xyxy in pixels of image, legend texts [n],
-                colour)``. Panels are placed left to right, each is the
+                colour)``, optionally with a fourth item, masks ``[n, H,
+                W]`` bool of ``image``'s size, filled translucent in the
+                group's colour. Panels are placed left to right, each is the
                 scaled frame with its legend below.
             legend_lines (int, optional): Reserve exactly this many legend
                 lines, so that every frame of a video gets the same canvas;
@@ -236,7 +252,7 @@ class ActionDetLocalVisualizer(Visualizer):
         for title, groups in panels:
             lines = [(title, 'black')] if title else []
             n = 0
-            for _, texts, color in groups:
+            for _, texts, color, *_ in groups:
                 for t in texts:
                     n += 1
                     for k, piece in enumerate(
@@ -260,15 +276,26 @@ class ActionDetLocalVisualizer(Visualizer):
         legend_h += font // 2 if legend_h else 0
         width = len(panels) * sw + (len(panels) - 1) * gap
         canvas = np.full((sh + legend_h, width, 3), 255, dtype=np.uint8)
-        for p in range(len(panels)):
+        for p, (_, groups) in enumerate(panels):
             x0 = p * (sw + gap)
             canvas[:sh, x0:x0 + sw] = image
+            for group in groups:
+                masks = group[3] if len(group) > 3 else None
+                if masks is None:
+                    continue
+                if len(masks) != len(group[0]):
+                    raise ValueError(f'{len(group[0])} boxes but '
+                                     f'{len(masks)} masks')
+                color = np.array(
+                    color_val_matplotlib(group[2])[:3]) * 255
+                for m in masks:
+                    fill_mask(canvas[:sh, x0:x0 + sw], m, color)
         self.set_image(canvas)
 
         for p, (_, groups) in enumerate(panels):
             x0 = p * (sw + gap)
             n = 0
-            for g, (boxes, texts, color) in enumerate(groups):
+            for g, (boxes, texts, color, *_) in enumerate(groups):
                 boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
                 if len(boxes) != len(texts):
                     raise ValueError(f'{len(boxes)} boxes but {len(texts)} '
@@ -365,12 +392,16 @@ class ActionDetLocalVisualizer(Visualizer):
         gt_group = pred_group = None
         if data_sample is not None:
             if draw_gt and 'gt_instances' in data_sample:
-                boxes, texts = self._gt_items(data_sample.gt_instances)
-                gt_group = (boxes, texts, self.gt_color)
+                gt = data_sample.gt_instances
+                boxes, texts = self._gt_items(gt)
+                gt_group = (boxes, texts, self.gt_color,
+                            _masks_of(gt, range(len(boxes))))
             if draw_pred and 'pred_instances' in data_sample:
-                boxes, texts = self._pred_items(data_sample.pred_instances,
-                                                img_shape, pred_score_thr)
-                pred_group = (boxes, texts, self.pred_color)
+                pred = data_sample.pred_instances
+                boxes, texts, keep = self._pred_items(
+                    pred, img_shape, pred_score_thr)
+                pred_group = (boxes, texts, self.pred_color,
+                              _masks_of(pred, keep))
         if gt_group is not None and pred_group is not None:
             if self.layout == 'side_by_side':
                 panels = [('ground truth', [gt_group]),

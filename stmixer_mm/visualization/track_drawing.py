@@ -5,7 +5,12 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-__all__ = ['draw_tracks', 'track_color']
+from stmixer_mm.utils.mask_rle import decode_mask
+
+__all__ = ['draw_tracks', 'track_color', 'fill_mask']
+
+#: opacity of a person's mask colour
+MASK_ALPHA = 0.45
 
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
             (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
@@ -24,8 +29,10 @@ def draw_tracks(image: np.ndarray,
                 min_short_side: int = 360,
                 header: Optional[str] = None) -> np.ndarray:
     """Draw persons (``bbox`` in pixels of ``image``, optional
-    ``track_id``, ``actions`` ``{name: score}``) on an RGB frame with
-    OpenCV; small frames are scaled up to ``min_short_side``. The online
+    ``track_id``, ``actions`` ``{name: score}``, ``mask``: a bool array or a
+    COCO RLE dict of ``image``'s size, filled translucent in the person's
+    colour) on an RGB frame with OpenCV; small frames are scaled up to
+    ``min_short_side``. The online
     and the offline demo and :class:`~stmixer_mm.apis.STMixerInferencer`
     draw with it. Each person's label (``T<id>`` or ``person``, then one
     line per action) starts at the box's top-left corner and is kept
@@ -44,6 +51,9 @@ def draw_tracks(image: np.ndarray,
     scale = max(0.4, short / 720)
     thick = max(1, int(round(short / 300)))
     font = cv2.FONT_HERSHEY_SIMPLEX
+    for p in persons:
+        if p.get('mask') is not None:
+            fill_mask(out, p['mask'], track_color(p.get('track_id')))
     for p in persons:
         x1, y1, x2, y2 = (np.asarray(p['bbox'], np.float64) * s).round()
         x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
@@ -71,3 +81,24 @@ def draw_tracks(image: np.ndarray,
         cv2.putText(out, header, (3, th + 2), font, scale, (255, 255, 255),
                     thick, cv2.LINE_AA)
     return out
+
+
+def fill_mask(image: np.ndarray,
+              mask,
+              color,
+              alpha: float = MASK_ALPHA) -> None:
+    """Blend ``color`` into ``image`` (in place) where ``mask`` (a bool
+    array, or a COCO RLE dict, of any size: resized nearest to the
+    image's) is set."""
+    if isinstance(mask, dict):
+        mask = decode_mask(mask)
+    mask = np.asarray(mask, bool)
+    h, w = image.shape[:2]
+    if mask.shape != (h, w):
+        mask = cv2.resize(
+            mask.astype(np.uint8), (w, h),
+            interpolation=cv2.INTER_NEAREST).astype(bool)
+    if mask.any():
+        image[mask] = (image[mask] * (1 - alpha) +
+                       np.asarray(color, np.float64) * alpha).astype(
+                           image.dtype)

@@ -37,12 +37,14 @@ import warnings
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
+import cv2
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.structures import InstanceData
 
+from stmixer_mm.utils.mask_rle import encode_mask
 from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.settings import load_config
 from stmixer_mm.visualization import draw_tracks
@@ -71,10 +73,12 @@ class KeyframeResult:
         scores (np.ndarray): ``[n, C]`` action scores, column = label id.
         person_scores (np.ndarray): ``[n]``.
         data_sample: the model's ``ActionDataSample``.
+        frame_hw (tuple, optional): ``(h, w)`` of the input frame (the
+            size :attr:`masks` are given at).
     """
 
     __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
-                 'data_sample')
+                 'data_sample', 'frame_hw')
 
     def __init__(self,
                  frame,
@@ -82,13 +86,35 @@ class KeyframeResult:
                  bboxes,
                  scores,
                  person_scores,
-                 data_sample=None):
+                 data_sample=None,
+                 frame_hw=None):
         self.frame = int(frame)
         self.time = float(time)
         self.bboxes = bboxes
         self.scores = scores
         self.person_scores = person_scores
         self.data_sample = data_sample
+        self.frame_hw = None if frame_hw is None else tuple(frame_hw)
+
+    @property
+    def masks(self) -> Optional[np.ndarray]:
+        """``[n, h, w]`` bool person masks at the input frame's size
+        (``frame_hw``; the model's, at its input size, resized nearest),
+        or None for a model without a mask head."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'masks' not in pred:
+            return None
+        masks = pred.masks.cpu().numpy().astype(bool)
+        if self.frame_hw is None or tuple(masks.shape[1:]) == self.frame_hw:
+            return masks
+        h, w = self.frame_hw
+        if not len(masks):
+            return np.zeros((0, h, w), bool)
+        return np.stack([
+            cv2.resize(
+                m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+            for m in masks
+        ]).astype(bool)
 
     def __len__(self) -> int:
         return len(self.bboxes)
@@ -451,7 +477,7 @@ class STMixerInferencer(BaseInferencer):
         return KeyframeResult(frame, time, boxes,
                               pred.scores.cpu().numpy(),
                               pred.person_scores.cpu().numpy().reshape(-1),
-                              sample)
+                              sample, (h, w))
 
     # ------------------------------------------------------------- outputs
     def top_actions(self, scores: np.ndarray, score_thr: float,
@@ -477,7 +503,10 @@ class STMixerInferencer(BaseInferencer):
                       topk: int = 3,
                       track_ids: Optional[Sequence[int]] = None) -> dict:
         """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
-        person_score, actions {name: score}[, track_id])])``."""
+        person_score, actions {name: score}[, track_id][, mask])])``; a
+        model with a mask head adds every person's ``mask`` as COCO RLE
+        (``{'size': [h, w], 'counts': str}``, frame pixels)."""
+        masks = result.masks
         persons = []
         for i in range(len(result)):
             p = dict(
@@ -486,6 +515,8 @@ class STMixerInferencer(BaseInferencer):
                 actions=self.top_actions(result.scores[i], score_thr, topk))
             if track_ids is not None:
                 p = dict(track_id=int(track_ids[i]), **p)
+            if masks is not None:
+                p['mask'] = encode_mask(masks[i])
             persons.append(p)
         return dict(
             frame=result.frame, time=round(result.time, 3), persons=persons)
@@ -494,16 +525,19 @@ class STMixerInferencer(BaseInferencer):
                 result: KeyframeResult,
                 score_thr: float = 0.3,
                 topk: int = 3) -> List[dict]:
-        """``[dict(bbox, person_score, actions[, track_id])]`` of a
+        """``[dict(bbox, person_score, actions[, track_id][, mask])]`` of a
         keyframe, as :func:`~stmixer_mm.visualization.draw_tracks` draws
-        them."""
+        them (``mask``: COCO RLE, compact to keep)."""
         ids = result.track_ids
+        masks = result.masks
         return [
             dict(
                 bbox=result.bboxes[i],
                 person_score=float(result.person_scores[i]),
                 actions=self.top_actions(result.scores[i], score_thr, topk),
-                **({} if ids is None else dict(track_id=int(ids[i]))))
+                **({} if ids is None else dict(track_id=int(ids[i]))),
+                **({} if masks is None else dict(
+                    mask=encode_mask(masks[i]))))
             for i in range(len(result))
         ]
 
