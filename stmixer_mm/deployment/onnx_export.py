@@ -11,9 +11,13 @@ The exported graph is backbone + neck + query generator + decoder::
            person_logits [B, N, K]   K = 2 (softmax) or 1 (sigmoid)
            action_logits [B, N, A]
            bboxes        [B, N, 4]   xyxy pixels of the H x W input
+           mask_logits   [B, N, H'/s, W'/s]  only for a model with a mask
+                         head: every query's mask at the head's stride s
+                         (4) of the padded input H' x W'
 
 ``B``, ``T``, ``H`` and ``W`` are fixed at export. The post-processing
-(person threshold, normalised boxes, AVA score columns) is
+(person threshold, normalised boxes, AVA score columns, the kept queries'
+masks upsampled and thresholded) is
 :func:`stmixer_mm.deployment.postprocess`; everything it needs (the
 normalisation, ``img_shape``, ``test_cfg``, the person classifier) is stored
 as JSON in the ONNX metadata under ``stmixer_mm`` (:func:`read_export_meta`).
@@ -44,8 +48,19 @@ from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-#: Names of the graph's outputs, in order.
+#: Names of the graph's outputs, in order (a model with a mask head adds
+#: :data:`MASK_OUTPUT_NAME`).
 OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
+#: The mask output of a model with a mask head.
+MASK_OUTPUT_NAME = 'mask_logits'
+
+
+def output_names(detector: nn.Module) -> List[str]:
+    """The graph's outputs for ``detector``, in order."""
+    names = list(OUTPUT_NAMES)
+    if getattr(detector.roi_head, 'with_mask', False):
+        names.append(MASK_OUTPUT_NAME)
+    return names
 #: Name of the graph's input.
 INPUT_NAME = 'clip'
 #: Key of the JSON metadata in the ONNX model's ``metadata_props``.
@@ -174,14 +189,16 @@ class STMixerONNXWrapper(nn.Module):
         d = self.pad_size_divisor
         self.pad_shape = (math.ceil(h / d) * d, math.ceil(w / d) * d)
 
-    def forward(self, clip: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(self, clip: Tensor) -> Tuple[Tensor, ...]:
         """
         Args:
             clip (Tensor): ``[B, 3, T, H, W]``, normalised.
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: ``person_logits [B, N, K]``,
-            ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels).
+            tuple[Tensor, ...]: ``person_logits [B, N, K]``,
+            ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels)
+            and, with a mask head, ``mask_logits [B, N, H'/s, W'/s]``
+            (every query's mask, at the head's stride of the padded input).
         """
         h, w = self.img_shape
         pad_h, pad_w = self.pad_shape
@@ -205,7 +222,20 @@ class STMixerONNXWrapper(nn.Module):
             InstanceData(metainfo=dict(img_shape=self.img_shape))
             for _ in range(clip.size(0))
         ]
-        return self.detector._forward(clip, samples)[-1]
+        detector = self.detector
+        if not detector.roi_head.with_mask:
+            return detector._forward(clip, samples)[-1]
+        # _forward's path, keeping the pyramid and the queries for the
+        # mask head, run on every query (the kept ones are chosen after)
+        x = detector.extract_feat(clip)
+        proposals = detector.rpn_head.predict(x, samples, rescale=False)
+        last = detector.roi_head(x, proposals, samples)[-1]
+        queries = last['spatial_queries']
+        b, n = queries.shape[:2]
+        clips = torch.arange(b, device=queries.device).repeat_interleave(n)
+        masks = detector.roi_head.mask_head(x, queries.flatten(0, 1), clips)
+        return (last['person_logits'], last['action_logits'], last['bboxes'],
+                masks.view(b, n, *masks.shape[-2:]))
 
 
 def _preprocessor_settings(detector: nn.Module) -> dict:
@@ -230,10 +260,17 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
     head = detector.roi_head.stages[-1]
     prep = _preprocessor_settings(detector)
     d = prep['pad_size_divisor']
+    masks = {}
+    if detector.roi_head.with_mask:
+        mask_head = detector.roi_head.mask_head
+        masks = dict(
+            mask_stride=int(mask_head.mask_stride),
+            mask_threshold=float(mask_head.mask_threshold))
     return dict(
         input_name=INPUT_NAME,
         input_shape=[int(batch_size), 3, t, h, w],
-        output_names=list(OUTPUT_NAMES),
+        output_names=output_names(detector),
+        **masks,
         img_shape=[h, w],
         pad_shape=[math.ceil(h / d) * d,
                    math.ceil(w / d) * d],
@@ -335,7 +372,7 @@ def export_onnx(detector: nn.Module,
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         kwargs = dict(
             input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES),
+            output_names=list(meta['output_names']),
             opset_version=opset,
             dynamo=exporter == 'dynamo')
         if exporter == 'dynamo':
@@ -435,5 +472,10 @@ def create_ort_session(onnx_file: str, threads: Optional[int] = None):
 
 def run_ort(session, clip: np.ndarray) -> List[np.ndarray]:
     """Run a session on a normalised clip ``[B, 3, T, H, W]``; returns the
-    outputs in the order of :data:`OUTPUT_NAMES`."""
-    return session.run(list(OUTPUT_NAMES), {INPUT_NAME: clip})
+    outputs in the order of :data:`OUTPUT_NAMES` (then ``mask_logits``
+    when the graph has it: a model with a mask head)."""
+    names = [o.name for o in session.get_outputs()]
+    wanted = list(OUTPUT_NAMES) + [
+        n for n in (MASK_OUTPUT_NAME, ) if n in names
+    ]
+    return session.run(wanted, {INPUT_NAME: clip})

@@ -29,6 +29,7 @@ without the padding)::
 """
 from typing import Dict, Mapping, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
@@ -171,7 +172,9 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
             detection. A ``num_fallback`` in ``test_cfg`` wins over both.
 
     Returns:
-        list[dict[str, np.ndarray]]: See :func:`postprocess_ava`.
+        list[dict[str, np.ndarray]]: See :func:`postprocess_ava`; an
+        export with a mask head adds ``masks`` (bool ``[n, H, W]`` of the
+        input frame, :func:`masks_from_logits`).
 
     Raises:
         ValueError: When ``outputs`` are not the graph's three outputs
@@ -208,10 +211,36 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
     if not fallback_queries:
         cfg['num_fallback'] = 0
     cfg.update(test_cfg or {})
-    return postprocess_ava(
+    results = postprocess_ava(
         named['person_logits'],
         named['action_logits'],
         named['bboxes'],
         meta['img_shape'],
         test_cfg=cfg,
         use_sigmoid_person=meta['use_sigmoid_person'])
+    if 'mask_logits' in named:
+        for i, res in enumerate(results):
+            res['masks'] = masks_from_logits(
+                named['mask_logits'][i][res['query_indices']],
+                meta['img_shape'], meta['mask_stride'],
+                meta['mask_threshold'])
+    return results
+
+
+def masks_from_logits(logits: np.ndarray, img_shape: Sequence[int],
+                      stride: int, threshold: float) -> np.ndarray:
+    """Boolean masks ``[n, H, W]`` of the input frame from the mask head's
+    logits ``[n, H'/s, W'/s]`` (of the padded input): upsampled bilinearly
+    by the stride (OpenCV's ``INTER_LINEAR``, the half-pixel sampling of
+    PyTorch's ``interpolate(align_corners=False)`` that ``predict`` uses),
+    cropped to ``img_shape``, probability above ``threshold``."""
+    h, w = (int(v) for v in img_shape[:2])
+    logits = np.asarray(logits, np.float32)
+    if not len(logits):
+        return np.zeros((0, h, w), bool)
+    ph, pw = logits.shape[1] * stride, logits.shape[2] * stride
+    up = np.stack([
+        cv2.resize(m, (pw, ph), interpolation=cv2.INTER_LINEAR)
+        for m in logits
+    ])[:, :h, :w]
+    return _sigmoid(up) > threshold

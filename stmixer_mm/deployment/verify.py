@@ -10,6 +10,11 @@ from .onnx_export import (STMixerONNXWrapper, create_ort_session,
 from .postprocess import person_scores_from_logits, postprocess
 
 
+#: the largest share of mask pixels allowed to differ between the exported
+#: graph + postprocess and predict (rounding at the threshold)
+MASK_PIXEL_TOLERANCE = 1e-3
+
+
 def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
     """One random uint8 RGB clip ``[T, H, W, 3]`` per exported batch entry.
     """
@@ -51,7 +56,8 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
                                       data['data_samples'])
     return [{
         key: r.pred_instances[key].cpu().numpy()
-        for key in ('bboxes', 'scores', 'person_scores')
+        for key in ('bboxes', 'scores', 'person_scores', 'masks')
+        if key in r.pred_instances
     } for r in results]
 
 
@@ -110,6 +116,9 @@ def compare_with_torch(detector: nn.Module,
         logits=max(
             _max_abs(ort_out[0], torch_out[0]),
             _max_abs(ort_out[1], torch_out[1])))
+    if len(ort_out) > 3:  # mask_logits of a model with a mask head
+        report['mask_logits'] = _max_abs(ort_out[3], torch_out[3])
+        report['masks'] = 0.0  # share of mask pixels that differ
     errors = [
         f'{key}: ONNX Runtime and PyTorch differ by {report[key]:.3g} > '
         f'{atol:g}' for key in ('person_scores', 'action_scores', 'bboxes')
@@ -138,7 +147,23 @@ def compare_with_torch(detector: nn.Module,
                               'predict')
                 continue
             worst = max(worst, _max_abs(det[key], pred[key]))
+        if 'masks' in pred:
+            if det.get('masks') is None or \
+                    det['masks'].shape != pred['masks'].shape:
+                errors.append(
+                    f'clip {i}: masks of shape '
+                    f'{getattr(det.get("masks"), "shape", None)} after '
+                    f'postprocess, {pred["masks"].shape} from predict')
+            elif pred['masks'].size:
+                # OpenCV's and PyTorch's bilinear upsampling round apart
+                # at the threshold: the share of pixels that differ
+                frac = float((det['masks'] != pred['masks']).mean())
+                report['masks'] = max(report['masks'], frac)
     report['detections'] = worst
+    if report.get('masks', 0.0) > MASK_PIXEL_TOLERANCE:
+        errors.append(f'post-processed masks differ from predict on '
+                      f'{100 * report["masks"]:.3g} % of the pixels > '
+                      f'{100 * MASK_PIXEL_TOLERANCE:g} %')
     if not worst <= atol:
         errors.append(f'post-processed detections differ from predict by '
                       f'{worst:.3g} > {atol:g}')
