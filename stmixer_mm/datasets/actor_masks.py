@@ -4,7 +4,7 @@ The format (JSON, written by the synthetic generators' ``--masks`` and
 read by :class:`~stmixer_mm.datasets.transforms.LoadActorMasks` and
 :class:`~stmixer_mm.evaluation.ActorMaskMetric`)::
 
-    {"format": "stmixer_mm.actor_masks", "version": 1,
+    {"format": "stmixer_mm-actor-masks", "version": 1,
      "masks": [{"video_id": "v_000", "timestamp": 902, "person_id": 0,
                 "size": [H, W], "counts": "<COCO compressed RLE>"}, ...]}
 

@@ -6,7 +6,7 @@ from typing import Iterable
 import numpy as np
 from pycocotools import mask as mask_utils
 
-MASK_FILE_FORMAT = 'stmixer_mm.actor_masks'
+MASK_FILE_FORMAT = 'stmixer_mm-actor-masks'
 MASK_FILE_VERSION = 1
 
 

@@ -110,7 +110,7 @@ def test_generator_refuses_masks_with_crossing(tmp_path):
 
 
 def _write(path, records, **top):
-    data = dict(format='stmixer_mm.actor_masks', version=1, masks=records)
+    data = dict(format='stmixer_mm-actor-masks', version=1, masks=records)
     data.update(top)
     with open(path, 'w') as f:
         json.dump(data, f)
