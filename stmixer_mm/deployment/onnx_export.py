@@ -233,7 +233,8 @@ class STMixerONNXWrapper(nn.Module):
         queries = last['spatial_queries']
         b, n = queries.shape[:2]
         clips = torch.arange(b, device=queries.device).repeat_interleave(n)
-        masks = detector.roi_head.mask_head(x, queries.flatten(0, 1), clips)
+        masks = detector.roi_head.mask_head(x, queries.flatten(0, 1), clips,
+                                            last['bboxes'].flatten(0, 1))
         return (last['person_logits'], last['action_logits'], last['bboxes'],
                 masks.view(b, n, *masks.shape[-2:]))
 

@@ -405,7 +405,7 @@ class STMixerDecoder(BaseModule):
                 (naming the sample), or masks of another size than its
                 ``img_shape``.
         """
-        queries, clips, gt_masks = [], [], []
+        queries, clips, boxes, gt_masks = [], [], [], []
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
             if 'masks' not in gt:
@@ -424,6 +424,7 @@ class STMixerDecoder(BaseModule):
                     f'{tuple(masks.shape[-2:])}, the input is {(h, w)}')
             pos = torch.nonzero(res.gt_inds > 0, as_tuple=True)[0]
             queries.append(stage_results['spatial_queries'][i, pos])
+            boxes.append(stage_results['bboxes'][i, pos])
             clips.append(torch.full_like(pos, i))
             gt_masks.append(masks.to(pos.device)[res.gt_inds[pos] - 1])
         x = self.prepare_features(x)
@@ -433,7 +434,7 @@ class STMixerDecoder(BaseModule):
         targets = self.mask_head.mask_targets(gt_masks, pad_shape,
                                               tuple(x[0].shape[-2:]))
         losses = self.mask_head.loss(x, torch.cat(queries), torch.cat(clips),
-                                     targets)
+                                     targets, torch.cat(boxes))
         last = self.num_stages - 1
         return {f's{last}.{k}': v for k, v in losses.items()}
 
@@ -518,10 +519,11 @@ class STMixerDecoder(BaseModule):
         ``img_shape``) to the detections, from the mask head on their
         queries; ``query_indices`` is removed."""
         x = self.prepare_features(x)
-        queries, clips = [], []
+        queries, clips, boxes = [], [], []
         for i, res in enumerate(results):
             index = res.query_indices
             queries.append(stage_results['spatial_queries'][i, index])
+            boxes.append(stage_results['bboxes'][i, index])
             clips.append(torch.full_like(index, i))
             del res.query_indices
         pad_shape = tuple(s * self.mask_head.mask_stride
@@ -529,7 +531,7 @@ class STMixerDecoder(BaseModule):
         img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
         masks = self.mask_head.predict_masks(x, torch.cat(queries),
                                              torch.cat(clips), pad_shape,
-                                             img_shapes)
+                                             img_shapes, torch.cat(boxes))
         start = 0
         for i, res in enumerate(results):
             n = len(res)

@@ -27,13 +27,25 @@ What differs from DETR, and why:
   alone) and the head's cost scales with the people in the clip.
 - The queries are the last stage's spatial queries (the ones that gave the
   final boxes); DETR's are the last decoder layer's outputs, the same role.
+- Box coordinates (``box_coords=True``, the default): STMixer's queries do
+  not encode where their person is (a stage refines the query's box
+  ``xyzr`` by deltas, and the pyramid has no positional encoding, unlike
+  DETR's encoder memory), so DETR's attention map alone cannot tell the
+  query's person from the others: trained that way every query's mask
+  became the union of all the people in the frame (docs/en/masks.md).
+  The head also gets the query's own (detached) box as relative
+  coordinates of every cell, ``((x - cx) / (w / 2), (y - cy) / (h / 2))``
+  clamped to [-3, 3] (CondInst's relative coordinates, normalised by the
+  box), each level's through a 1x1 conv added to the head's input and at
+  every finer level with the adapter (DETR's widths unchanged).
+  ``box_coords=False`` is DETR's head as it is.
 - The losses are read at the head's own stride (4): the target masks
   (padded like the input batch) are averaged over each 4x4 cell and
   thresholded at 0.5; DETR upsamples the predictions to the targets' size
   instead (the same losses, 16x the memory).
 """
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +55,27 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+
+
+def relative_coords(boxes: Tensor, size: Tuple[int, int],
+                    stride: int) -> Tensor:
+    """``[M, 2, h, w]``: for every cell centre ``(x, y)`` of an ``h x w``
+    map of ``stride``, ``((x - cx) / (bw / 2), (y - cy) / (bh / 2))`` of
+    each box ``[M, 4]`` (xyxy pixels; half sizes of at least one pixel),
+    clamped to [-3, 3]: the box's inside is [-1, 1]^2."""
+    h, w = (int(v) for v in size)
+    ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) +
+          0.5) * stride
+    xs = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) +
+          0.5) * stride
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    half_w = ((boxes[:, 2] - boxes[:, 0]) / 2).clamp(min=1)
+    half_h = ((boxes[:, 3] - boxes[:, 1]) / 2).clamp(min=1)
+    rx = (xs[None, None, :] - cx[:, None, None]) / half_w[:, None, None]
+    ry = (ys[None, :, None] - cy[:, None, None]) / half_h[:, None, None]
+    return torch.stack([rx.expand(-1, h, w), ry.expand(-1, h, w)],
+                       1).clamp(-3, 3)
 
 
 def keyframe_maps(x: Sequence[Tensor]) -> List[Tensor]:
@@ -74,6 +107,8 @@ class STMixerMaskHead(BaseModule):
         loss_mask (dict): Per-pixel loss. Defaults to mmdet's sigmoid
             ``FocalLoss`` (alpha 0.25, gamma 2, mean over the pixels of the
             matched masks: DETR's ``sigmoid_focal_loss`` / num_boxes).
+        box_coords (bool): Give the head each query's box as relative
+            coordinates (see the module docstring). Defaults to True.
         loss_dice (dict): Dice loss. Defaults to mmdet's ``DiceLoss`` with
             ``naive_dice=True, eps=1`` (DETR's ``dice_loss``: ``1 - (2 a +
             1) / (b + c + 1)``, mean over the masks).
@@ -91,6 +126,7 @@ class STMixerMaskHead(BaseModule):
                  conv_channels: Sequence[int] = (128, 64, 32, 16),
                  norm_cfg: ConfigType = dict(type='GN', num_groups=8),
                  mask_threshold: float = 0.5,
+                 box_coords: bool = True,
                  loss_mask: ConfigType = dict(
                      type='FocalLoss',
                      use_sigmoid=True,
@@ -141,6 +177,7 @@ class STMixerMaskHead(BaseModule):
         self.feat_channels = feat_channels
         self.num_heads = num_heads
         self.mask_threshold = mask_threshold
+        self.box_coords = bool(box_coords)
         self.head_channels = attn_channels // num_heads
         self.scale = float(self.head_channels)**-0.5
 
@@ -159,6 +196,12 @@ class STMixerMaskHead(BaseModule):
         self.adapters = nn.ModuleList(
             nn.Conv2d(feat_channels, conv_channels[i], 1)
             for i in range(num_levels - 1))
+        # the relative box coordinates through a 1x1 conv, added to the
+        # head's input and at every finer level with the adapters
+        self.coord_adapters = nn.ModuleList(
+            nn.Conv2d(2, width, 1)
+            for width in (dim, ) + conv_channels[:num_levels - 1]
+        ) if self.box_coords else None
         self.conv_logits = nn.Conv2d(conv_channels[-1], 1, 3, padding=1)
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
@@ -194,8 +237,11 @@ class STMixerMaskHead(BaseModule):
         weights = torch.einsum('mnc,mnchw->mnhw', q, k)
         return weights.flatten(1).softmax(-1).view_as(weights)
 
-    def forward(self, x: Sequence[Tensor], queries: Tensor,
-                clip: Tensor) -> Tensor:
+    def forward(self,
+                x: Sequence[Tensor],
+                queries: Tensor,
+                clip: Tensor,
+                boxes: Optional[Tensor] = None) -> Tensor:
         """Mask logits of some queries.
 
         Args:
@@ -204,18 +250,33 @@ class STMixerMaskHead(BaseModule):
             queries (Tensor): ``[M, query_channels]`` (e.g. the last stage's
                 ``spatial_queries`` of the matched or kept queries).
             clip (Tensor): ``[M]`` (long) the clip of every query.
+            boxes (Tensor, optional): ``[M, 4]`` each query's box (xyxy
+                pixels of the input), needed with ``box_coords``; no
+                gradient goes back through them.
 
         Returns:
             Tensor: ``[M, H_0, W_0]`` logits at the finest level's size.
         """
+        if self.box_coords and boxes is None:
+            raise ValueError('STMixerMaskHead(box_coords=True) needs the '
+                             'queries\' boxes')
         maps = keyframe_maps(x)
         memory = maps[-1]
         attn = self.attention_map(queries, memory, clip)
         y = torch.cat([memory[clip], attn.to(memory.dtype)], 1)
+        if self.box_coords:
+            boxes = boxes.detach().to(memory.dtype)
+            y = y + self.coord_adapters[0](
+                relative_coords(boxes, memory.shape[-2:],
+                                self.featmap_strides[-1]))
         y = self.convs[1](self.convs[0](y))
-        for adapter, conv, level in zip(self.adapters, self.convs[2:],
-                                        maps[-2::-1]):
+        strides = self.featmap_strides[-2::-1]
+        for i, (adapter, conv, level) in enumerate(
+                zip(self.adapters, self.convs[2:], maps[-2::-1])):
             fine = adapter(level)[clip]
+            if self.box_coords:
+                fine = fine + self.coord_adapters[i + 1](
+                    relative_coords(boxes, level.shape[-2:], strides[i]))
             y = fine + F.interpolate(y, size=fine.shape[-2:], mode='nearest')
             y = conv(y)
         return self.conv_logits(y)[:, 0]
@@ -243,8 +304,12 @@ class STMixerMaskHead(BaseModule):
             out.append(masks >= 0.5)
         return torch.cat(out).float()
 
-    def loss(self, x: Sequence[Tensor], queries: Tensor, clip: Tensor,
-             targets: Tensor) -> dict:
+    def loss(self,
+             x: Sequence[Tensor],
+             queries: Tensor,
+             clip: Tensor,
+             targets: Tensor,
+             boxes: Optional[Tensor] = None) -> dict:
         """``loss_mask`` and ``loss_dice`` of the matched queries.
 
         Args:
@@ -253,8 +318,10 @@ class STMixerMaskHead(BaseModule):
             clip (Tensor): ``[M]`` their clips.
             targets (Tensor): ``[M, H_0, W_0]`` binary targets
                 (:meth:`mask_targets`).
+            boxes (Tensor, optional): ``[M, 4]`` the queries' predicted
+                boxes (``box_coords``).
         """
-        logits = self(x, queries, clip)
+        logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:  # no person in the batch: a zero with a
             zero = logits.sum() * 0  # gradient path to the head
             return dict(loss_mask=zero, loss_dice=zero)
@@ -266,9 +333,13 @@ class STMixerMaskHead(BaseModule):
     # ------------------------------------------------------------------
     # inference
     # ------------------------------------------------------------------
-    def predict_masks(self, x: Sequence[Tensor], queries: Tensor,
-                      clip: Tensor, pad_shape: Tuple[int, int],
-                      img_shapes: Sequence[Tuple[int, int]]) -> List[Tensor]:
+    def predict_masks(self,
+                      x: Sequence[Tensor],
+                      queries: Tensor,
+                      clip: Tensor,
+                      pad_shape: Tuple[int, int],
+                      img_shapes: Sequence[Tuple[int, int]],
+                      boxes: Optional[Tensor] = None) -> List[Tensor]:
         """Boolean masks at the input size of each query's clip.
 
         The logits are upsampled (bilinear) by the stride to the padded
@@ -277,7 +348,7 @@ class STMixerMaskHead(BaseModule):
         Returns:
             list[Tensor]: One ``[h_i, w_i]`` bool mask per query.
         """
-        logits = self(x, queries, clip)
+        logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:
             return []
         if tuple(logits.shape[-2:]) != (math.ceil(pad_shape[0] /

@@ -9,8 +9,8 @@ from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.models.roi_heads.mask_heads.stmixer_mask_head import \
-    keyframe_maps
+from stmixer_mm.models.roi_heads.mask_heads.stmixer_mask_head import (
+    keyframe_maps, relative_coords)
 from stmixer_mm.registry import MODELS
 
 C, T = 64, 4
@@ -33,22 +33,30 @@ def pyramid(B=2, H=64, W=96):
     return [torch.randn(B, C, T, H // s, W // s) for s in STRIDES]
 
 
+def boxes(M, H=64, W=96):
+    g = torch.Generator().manual_seed(M)
+    xy = torch.rand(M, 2, generator=g) * torch.tensor([W / 2, H / 2])
+    wh = 8 + torch.rand(M, 2, generator=g) * torch.tensor([W / 2, H / 2])
+    return torch.cat([xy, xy + wh], 1)
+
+
 def test_shapes_and_keyframe():
     m = head()
     x = pyramid()
     q = torch.randn(5, C)
     clip = torch.tensor([0, 0, 1, 1, 1])
-    out = m(x, q, clip)
+    b = boxes(5)
+    out = m(x, q, clip, b)
     assert out.shape == (5, 16, 24)  # stride 4 of 64 x 96
     # only the keyframe (t = T // 2) is read: other frames change nothing
     x2 = [f.clone() for f in x]
     for f in x2:
         f[:, :, 0] += 5
         f[:, :, -1] -= 3
-    torch.testing.assert_close(m(x2, q, clip), out, rtol=0, atol=0)
+    torch.testing.assert_close(m(x2, q, clip, b), out, rtol=0, atol=0)
     x3 = [f.clone() for f in x]
     x3[0][:, :, T // 2] += 1
-    assert not torch.equal(m(x3, q, clip), out)
+    assert not torch.equal(m(x3, q, clip, b), out)
     assert [k.shape for k in keyframe_maps(x)] == [
         f[:, :, 0].shape for f in x
     ]
@@ -61,12 +69,15 @@ def test_each_query_alone():
     x = pyramid()
     q = torch.randn(6, C)
     clip = torch.tensor([0, 1, 0, 1, 1, 0])
-    whole = m(x, q, clip)
-    part = m(x, q[[4, 0]], clip[[4, 0]])
+    b = boxes(6)
+    whole = m(x, q, clip, b)
+    part = m(x, q[[4, 0]], clip[[4, 0]], b[[4, 0]])
     torch.testing.assert_close(part, whole[[4, 0]], rtol=1e-5, atol=1e-5)
-    # a query reads its own clip's maps
+    # a query reads its own clip's maps, and its own box
     assert not torch.allclose(
-        m(x, q[:1], torch.tensor([1])), whole[:1], atol=1e-3)
+        m(x, q[:1], torch.tensor([1]), b[:1]), whole[:1], atol=1e-3)
+    assert not torch.allclose(
+        m(x, q[:1], clip[:1], b[:1] + 16), whole[:1], atol=1e-3)
 
 
 def test_attention_map_is_detr_softmax():
@@ -108,8 +119,8 @@ def test_losses_equal_detr():
     q = torch.randn(4, C)
     clip = torch.tensor([0, 1, 1, 0])
     targets = (torch.rand(4, 16, 24) > 0.6).float()
-    losses = m.loss(x, q, clip, targets)
-    focal, dice = detr_losses(m(x, q, clip), targets)
+    losses = m.loss(x, q, clip, targets, boxes(4))
+    focal, dice = detr_losses(m(x, q, clip, boxes(4)), targets)
     torch.testing.assert_close(losses['loss_mask'], focal)
     torch.testing.assert_close(losses['loss_dice'], dice)
 
@@ -117,7 +128,7 @@ def test_losses_equal_detr():
 def test_no_match_gives_zero_with_gradient():
     m = head()
     losses = m.loss(pyramid(), torch.zeros(0, C), torch.zeros(0).long(),
-                    torch.zeros(0, 16, 24))
+                    torch.zeros(0, 16, 24), torch.zeros(0, 4))
     total = losses['loss_mask'] + losses['loss_dice']
     assert total.item() == 0
     total.backward()  # a graph to the head's parameters
@@ -140,11 +151,12 @@ def test_predict_masks_size_and_threshold():
     x = pyramid(B=2, H=64, W=96)
     q = torch.randn(3, C)
     clip = torch.tensor([0, 1, 1])
-    masks = m.predict_masks(x, q, clip, (64, 96), [(60, 90), (64, 80)])
+    b = boxes(3)
+    masks = m.predict_masks(x, q, clip, (64, 96), [(60, 90), (64, 80)], b)
     assert [tuple(k.shape) for k in masks] == [(60, 90), (64, 80), (64, 80)]
     assert all(k.dtype == torch.bool for k in masks)
     up = F.interpolate(
-        m(x, q, clip)[:, None], scale_factor=4, mode='bilinear')[:, 0]
+        m(x, q, clip, b)[:, None], scale_factor=4, mode='bilinear')[:, 0]
     torch.testing.assert_close(masks[0], up[0, :60, :90].sigmoid() > 0.5)
 
 
@@ -222,14 +234,16 @@ def test_decoder_losses_on_last_stage_matches():
     assign = decoder.assign(1, all_results[-1],
                             [s.gt_instances for s in samples],
                             [s.metainfo for s in samples])
-    qs, clips, tg = [], [], []
+    qs, clips, tg, bx = [], [], [], []
     for i, (res, s) in enumerate(zip(assign, samples)):
         pos = torch.nonzero(res.gt_inds > 0)[:, 0]
         qs.append(all_results[-1]['spatial_queries'][i, pos])
+        bx.append(all_results[-1]['bboxes'][i, pos])
         clips.append(torch.full_like(pos, i))
         tg.append(s.gt_instances.masks[res.gt_inds[pos] - 1])
     targets = mh.mask_targets(tg, (64, 64), (16, 16))
-    expect = mh.loss(x, torch.cat(qs), torch.cat(clips), targets)
+    expect = mh.loss(x, torch.cat(qs), torch.cat(clips), targets,
+                     torch.cat(bx))
     torch.testing.assert_close(losses['s1.loss_mask'], expect['loss_mask'])
     torch.testing.assert_close(losses['s1.loss_dice'], expect['loss_dice'])
 
@@ -270,7 +284,7 @@ def test_decoder_masks_of_kept_detections_and_unchanged_outputs():
         idx = again[1].query_indices
         expect = masked.mask_head.predict_masks(
             x, last['spatial_queries'][1, idx], torch.ones_like(idx),
-            (64, 64), [(64, 64), (64, 64)])
+            (64, 64), [(64, 64), (64, 64)], last['bboxes'][1, idx])
     assert torch.equal(b[1].masks, torch.stack(expect))
 
 
@@ -281,3 +295,22 @@ def test_decoder_checks_explicit_mask_head_settings():
         mask_head=dict(type='STMixerMaskHead', feat_channels=256))
     with pytest.raises(ValueError, match='mask_head.feat_channels'):
         MODELS.build(copy.deepcopy(cfg))
+
+
+def test_relative_coords():
+    b = torch.tensor([[8., 16., 40., 48.]])  # centre (24, 32), half 16
+    rc = relative_coords(b, (8, 12), 8)  # cell centres 4, 12, ..., 92
+    assert rc.shape == (1, 2, 8, 12)
+    # x of cell 2 (centre 20): (20 - 24) / 16; y of row 3 (28): -0.25
+    assert rc[0, 0, 0, 2].item() == pytest.approx(-0.25)
+    assert rc[0, 1, 3, 0].item() == pytest.approx(-0.25)
+    assert rc.abs().max() <= 3  # clamped far from the box
+
+
+def test_box_coords_off_is_detr_and_on_needs_boxes():
+    m = head(box_coords=False)
+    assert m.coord_adapters is None
+    out = m(pyramid(), torch.randn(2, C), torch.tensor([0, 1]))
+    assert out.shape == (2, 16, 24)
+    with pytest.raises(ValueError, match='needs the queries'):
+        head()(pyramid(), torch.randn(2, C), torch.tensor([0, 1]))
