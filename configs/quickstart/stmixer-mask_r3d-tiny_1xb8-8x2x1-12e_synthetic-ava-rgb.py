@@ -63,9 +63,7 @@ train_pipeline = [
                    'timestamp'))
 ]
 val_pipeline = [
-    dict(
-        type='SampleAVAFrames', clip_len=8, frame_interval=2,
-        test_mode=True),
+    dict(type='SampleAVAFrames', clip_len=8, frame_interval=2, test_mode=True),
     dict(type='CheckedRawFrameDecode'),
     dict(type='Resize', scale=(1333, 128), keep_ratio=True),
     dict(type='LoadActorMasks'),

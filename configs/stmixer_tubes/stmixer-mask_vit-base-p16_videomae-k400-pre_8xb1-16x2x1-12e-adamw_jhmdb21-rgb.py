@@ -30,9 +30,7 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(
-        type='SampleTubeFrames',
-        clip_len=16,
-        frame_interval=2,
+        type='SampleTubeFrames', clip_len=16, frame_interval=2,
         test_mode=True),
     dict(type='CheckedRawFrameDecode'),
     dict(type='Resize', scale=(1333, 256), keep_ratio=True),

@@ -101,8 +101,8 @@ def actor_masks(video, f: int, actors: Sequence[int]) -> dict:
     it (nearer ones) and by held objects (its own included); the held
     object is not part of the person. A mask may be empty (a person hidden
     behind another)."""
-    order = sorted(range(len(video.actors)),
-                   key=lambda i: video.actors[i].ground)
+    order = sorted(
+        range(len(video.actors)), key=lambda i: video.actors[i].ground)
     shape = video.background.shape[:2]
     painted = {}  # actor -> (body, object) as drawn, before occlusion
     for a in order:

@@ -324,8 +324,8 @@ def video_puppet_masks(video: SyntheticVideo) -> np.ndarray:
     ``entity_id`` + 1 (``TubeDataset``'s ids: the video's tubes numbered in
     sorted ``(label, index)`` order)."""
     tubes, tube_actors = video_tubes_and_actors(video)
-    keys = sorted((label, t) for label in tubes
-                  for t in range(len(tubes[label])))
+    keys = sorted(
+        (label, t) for label in tubes for t in range(len(tubes[label])))
     if len(keys) > 254:
         raise ValueError(f'{video.video_id}: {len(keys)} tubes do not fit '
                          'the uint8 puppet mask values')

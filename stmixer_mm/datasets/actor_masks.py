@@ -35,9 +35,8 @@ __all__ = [
 MaskKey = Tuple[str, int, int]
 
 
-def load_mask_file(
-        path: str,
-        backend_args: Optional[dict] = None) -> Dict[MaskKey, dict]:
+def load_mask_file(path: str,
+                   backend_args: Optional[dict] = None) -> Dict[MaskKey, dict]:
     """``{(video_id, timestamp, person_id): rle}`` of a mask file.
 
     Raises:
@@ -67,14 +66,14 @@ def load_mask_file(
         if not isinstance(rec, dict):
             raise ValueError(f'{where}: expected an object, got {rec!r}')
         missing = [
-            k for k in ('video_id', 'timestamp', 'person_id', 'size',
-                        'counts') if k not in rec
+            k for k in ('video_id', 'timestamp', 'person_id', 'size', 'counts')
+            if k not in rec
         ]
         if missing:
             raise ValueError(f'{where}: missing {missing}')
         size = rec['size']
-        if not (isinstance(size, list) and len(size) == 2 and all(
-                isinstance(s, int) and s > 0 for s in size)):
+        if not (isinstance(size, list) and len(size) == 2
+                and all(isinstance(s, int) and s > 0 for s in size)):
             raise ValueError(f'{where}: "size" must be [height, width] '
                              f'(positive integers), got {size!r}')
         if not isinstance(rec['counts'], str):

@@ -77,8 +77,9 @@ def puppet_masks_at(masks: np.ndarray, path: str, video: str, frame: int,
         raise ValueError(f'{where}: the file has masks for '
                          f'{masks.shape[2]} frames, none for frame {frame}')
     plane = masks[:, :, frame - 1]
-    out = np.stack([plane == i + 1 for i in entity_ids]) if len(
-        entity_ids) else np.zeros((0, ) + plane.shape, bool)
+    out = np.stack([plane == i + 1
+                    for i in entity_ids]) if len(entity_ids) else np.zeros(
+                        (0, ) + plane.shape, bool)
     for i, m in zip(entity_ids, out):
         if not m.any():
             values = sorted(int(v) for v in np.unique(plane) if v)

@@ -61,6 +61,8 @@ def output_names(detector: nn.Module) -> List[str]:
     if getattr(detector.roi_head, 'with_mask', False):
         names.append(MASK_OUTPUT_NAME)
     return names
+
+
 #: Name of the graph's input.
 INPUT_NAME = 'clip'
 #: Key of the JSON metadata in the ONNX model's ``metadata_props``.

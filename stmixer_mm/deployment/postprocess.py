@@ -222,8 +222,7 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
         for i, res in enumerate(results):
             res['masks'] = masks_from_logits(
                 named['mask_logits'][i][res['query_indices']],
-                meta['img_shape'], meta['mask_stride'],
-                meta['mask_threshold'])
+                meta['img_shape'], meta['mask_stride'], meta['mask_threshold'])
     return results
 
 
@@ -240,7 +239,6 @@ def masks_from_logits(logits: np.ndarray, img_shape: Sequence[int],
         return np.zeros((0, h, w), bool)
     ph, pw = logits.shape[1] * stride, logits.shape[2] * stride
     up = np.stack([
-        cv2.resize(m, (pw, ph), interpolation=cv2.INTER_LINEAR)
-        for m in logits
+        cv2.resize(m, (pw, ph), interpolation=cv2.INTER_LINEAR) for m in logits
     ])[:, :h, :w]
     return _sigmoid(up) > threshold

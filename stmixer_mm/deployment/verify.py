@@ -9,7 +9,6 @@ from .onnx_export import (STMixerONNXWrapper, create_ort_session,
                           keyframe_graph_differs, normalize_clip, run_ort)
 from .postprocess import person_scores_from_logits, postprocess
 
-
 #: the largest share of mask pixels allowed to differ between the exported
 #: graph + postprocess and predict (rounding at the threshold)
 MASK_PIXEL_TOLERANCE = 1e-3

@@ -14,8 +14,9 @@ def encode_mask(mask: np.ndarray) -> dict:
     """COCO compressed RLE ``{'size': [h, w], 'counts': str}`` of a 2-D
     boolean mask."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return dict(size=[int(s) for s in rle['size']],
-                counts=rle['counts'].decode('ascii'))
+    return dict(
+        size=[int(s) for s in rle['size']],
+        counts=rle['counts'].decode('ascii'))
 
 
 def decode_mask(rle: dict) -> np.ndarray:
@@ -42,4 +43,5 @@ def mask_area(rle: dict) -> int:
     """The number of pixels of :func:`encode_mask`'s RLE."""
     return int(
         mask_utils.area(
-            dict(size=list(rle['size']), counts=rle['counts'].encode('ascii'))))
+            dict(size=list(rle['size']),
+                 counts=rle['counts'].encode('ascii'))))

@@ -286,8 +286,7 @@ class ActionDetLocalVisualizer(Visualizer):
                 if len(masks) != len(group[0]):
                     raise ValueError(f'{len(group[0])} boxes but '
                                      f'{len(masks)} masks')
-                color = np.array(
-                    color_val_matplotlib(group[2])[:3]) * 255
+                color = np.array(color_val_matplotlib(group[2])[:3]) * 255
                 for m in masks:
                     fill_mask(canvas[:sh, x0:x0 + sw], m, color)
         self.set_image(canvas)
@@ -398,8 +397,8 @@ class ActionDetLocalVisualizer(Visualizer):
                             _masks_of(gt, range(len(boxes))))
             if draw_pred and 'pred_instances' in data_sample:
                 pred = data_sample.pred_instances
-                boxes, texts, keep = self._pred_items(
-                    pred, img_shape, pred_score_thr)
+                boxes, texts, keep = self._pred_items(pred, img_shape,
+                                                      pred_score_thr)
                 pred_group = (boxes, texts, self.pred_color,
                               _masks_of(pred, keep))
         if gt_group is not None and pred_group is not None:

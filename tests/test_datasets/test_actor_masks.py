@@ -19,8 +19,7 @@ from stmixer_mm.data_gen.synthetic_ava import generate_synthetic_ava
 from stmixer_mm.datasets import ValidatedAVADataset
 from stmixer_mm.datasets.actor_masks import (decode_mask, encode_mask,
                                              load_mask_file, write_mask_file)
-from stmixer_mm.datasets.puppet_masks import (load_puppet_masks,
-                                              puppet_masks_at)
+from stmixer_mm.datasets.puppet_masks import load_puppet_masks, puppet_masks_at
 from stmixer_mm.datasets.transforms import LoadActorMasks, PackActorInputs
 
 SMALL = dict(
@@ -78,8 +77,10 @@ def test_generator_masks_match_boxes_and_leave_the_set_unchanged(mask_set):
                 assert a.read() == b.read(), key
         masks = load_mask_file(paths[f'{split}_masks'])
         rows = _rows(paths[f'{split}_ann'])
-        boxes = {(r[0], int(r[1]), int(r[7])): [float(x) for x in r[2:6]]
-                 for r in rows}
+        boxes = {
+            (r[0], int(r[1]), int(r[7])): [float(x) for x in r[2:6]]
+            for r in rows
+        }
         assert set(masks) == set(boxes)
         for key, rle in masks.items():
             m = decode_mask(rle)
@@ -88,8 +89,8 @@ def test_generator_masks_match_boxes_and_leave_the_set_unchanged(mask_set):
             # the box encloses the person with its outline: the mask's
             # extent is the box (pixel edges, x2 / y2 exclusive)
             got = [
-                xs.min() / 192, ys.min() / 128, (xs.max() + 1) / 192,
-                (ys.max() + 1) / 128
+                xs.min() / 192,
+                ys.min() / 128, (xs.max() + 1) / 192, (ys.max() + 1) / 128
             ]
             np.testing.assert_allclose(got, boxes[key], atol=1e-3)
     with open(paths['meta']) as f:
@@ -125,15 +126,16 @@ def _rec(**kw):
     return rec
 
 
-@pytest.mark.parametrize(
-    'records, top, match',
-    [([_rec()], dict(format='coco'), 'format'),
-     ([_rec()], dict(version=2), 'version'),
-     ([{k: v for k, v in _rec().items() if k != 'size'}], {}, 'missing'),
-     ([_rec(size=[4])], {}, 'size'),
-     ([_rec(person_id=-1)], {}, 'person_id'),
-     ([_rec(counts=5)], {}, 'counts'),
-     ([_rec(), _rec()], {}, 'second mask')])
+@pytest.mark.parametrize('records, top, match',
+                         [([_rec()], dict(format='coco'), 'format'),
+                          ([_rec()], dict(version=2), 'version'),
+                          ([{
+                              k: v
+                              for k, v in _rec().items() if k != 'size'
+                          }], {}, 'missing'), ([_rec(size=[4])], {}, 'size'),
+                          ([_rec(person_id=-1)], {}, 'person_id'),
+                          ([_rec(counts=5)], {}, 'counts'),
+                          ([_rec(), _rec()], {}, 'second mask')])
 def test_mask_file_errors(tmp_path, records, top, match):
     path = _write(tmp_path / 'm.json', records, **top)
     with pytest.raises(ValueError, match=match) as e:
@@ -143,9 +145,9 @@ def test_mask_file_errors(tmp_path, records, top, match):
 
 def test_mask_file_round_trip(tmp_path):
     m = np.random.default_rng(0).random((7, 9)) > 0.5
-    write_mask_file(str(tmp_path / 'x.json'), [
-        dict(video_id='a', timestamp=3, person_id=2, **encode_mask(m))
-    ])
+    write_mask_file(
+        str(tmp_path / 'x.json'),
+        [dict(video_id='a', timestamp=3, person_id=2, **encode_mask(m))])
     got = load_mask_file(str(tmp_path / 'x.json'))
     np.testing.assert_array_equal(decode_mask(got[('a', 3, 2)]), m)
 
@@ -186,8 +188,8 @@ def test_dataset_attaches_masks_and_names_missing_ones(mask_set, tmp_path):
     assert str(missing) in msg and first['video_id'] in msg and \
         f'timestamp {first["timestamp"]}' in msg and 'no mask' in msg
     empty = tmp_path / 'empty.json'
-    data['masks'][0] = dict(
-        first, **encode_mask(np.zeros(first['size'], bool)))
+    data['masks'][0] = dict(first,
+                            **encode_mask(np.zeros(first['size'], bool)))
     empty.write_text(json.dumps(data))
     with pytest.raises(ValueError, match='empty'):
         _dataset(paths, mask_file=str(empty))
@@ -196,7 +198,9 @@ def test_dataset_attaches_masks_and_names_missing_ones(mask_set, tmp_path):
 def _pipeline(*middle):
     return [
         dict(
-            type='SampleAVAFrames', clip_len=2, frame_interval=1,
+            type='SampleAVAFrames',
+            clip_len=2,
+            frame_interval=1,
             test_mode=True),
         dict(type='CheckedRawFrameDecode'), *middle,
         dict(type='LoadActorMasks'),
@@ -209,8 +213,8 @@ def _pipeline(*middle):
     (),
     (dict(type='Resize', scale=(1333, 64), keep_ratio=True), ),
     (dict(type='Flip', flip_ratio=1.0), ),
-    (dict(type='Resize', scale=(1333, 96), keep_ratio=True),
-     dict(type='Flip', flip_ratio=1.0)),
+    (dict(type='Resize', scale=(1333, 96),
+          keep_ratio=True), dict(type='Flip', flip_ratio=1.0)),
 ])
 def test_masks_follow_resize_and_flip(mask_set, geometry):
     """After the pipeline's resizes and flips every mask still fills its
@@ -226,7 +230,9 @@ def test_masks_follow_resize_and_flip(mask_set, geometry):
         assert gt.masks.dtype == torch.bool
         for m, box in zip(gt.masks, gt.bboxes):
             ys, xs = torch.nonzero(m, as_tuple=True)
-            got = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            got = torch.tensor(
+                [xs.min(), ys.min(),
+                 xs.max() + 1, ys.max() + 1])
             # nearest resizing moves an edge by at most one pixel
             assert (got - box).abs().max() <= 1.01, (got, box)
 
@@ -299,8 +305,8 @@ def test_multi_person_puppet_masks(tmp_path):
     pm[0:3, 0:3, 0] = 1
     pm[3:6, 4:8, 0] = 3
     path = _mat(tmp_path / 'b' / 'puppet_mask.mat', pm)
-    got = puppet_masks_at(load_puppet_masks(path), path, 'b', 1, (6, 8),
-                          [2, 0])
+    got = puppet_masks_at(
+        load_puppet_masks(path), path, 'b', 1, (6, 8), [2, 0])
     assert got[0].sum() == 12 and got[1].sum() == 9
 
 
@@ -310,7 +316,7 @@ def test_multi_person_puppet_masks(tmp_path):
     (2, (6, 8), [0], 'no pixel of tube 0'),
 ])
 def test_puppet_mask_errors_name_file_and_frame(tmp_path, frame, resolution,
-                                                 ids, match):
+                                                ids, match):
     pm = np.zeros((6, 8, 2), np.uint8)
     pm[1:3, 1:3, 0] = 1
     path = _mat(tmp_path / 'c' / 'puppet_mask.mat', pm)
@@ -345,8 +351,8 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
         num_val_videos=1,
         write_demo=False,
         write_masks=True)
-    assert osp.isfile(osp.join(paths['puppet_masks'], 'syn_train_000',
-                               'puppet_mask.mat'))
+    assert osp.isfile(
+        osp.join(paths['puppet_masks'], 'syn_train_000', 'puppet_mask.mat'))
     init_default_scope('mmaction')
     pipeline = [
         dict(type='SampleTubeFrames', clip_len=2, frame_interval=1),
@@ -368,7 +374,9 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
         gt = ds[i]['data_samples'].gt_instances
         for m, box in zip(gt.masks, gt.bboxes):
             ys, xs = torch.nonzero(m, as_tuple=True)
-            got = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            got = torch.tensor(
+                [xs.min(), ys.min(),
+                 xs.max() + 1, ys.max() + 1])
             assert (got - box).abs().max() <= 1e-3, (got, box)
             seen += 1
     assert seen >= 6

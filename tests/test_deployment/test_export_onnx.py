@@ -445,8 +445,7 @@ def test_export_with_a_mask_head(tmp_path, fallback):
     assert meta['mask_stride'] == 4 and meta['mask_threshold'] == 0.5
     ort = run_ort(
         create_ort_session(out, 1),
-        np.concatenate([normalize_clip(f, meta)
-                        for f in random_frames(meta)]))
+        np.concatenate([normalize_clip(f, meta) for f in random_frames(meta)]))
     # every query's mask at stride 4 of the padded 64 x 96
     assert ort[3].shape == (1, meta['num_queries'], 16, 24)
     report = compare_with_torch(model, out, meta, threads=1)

@@ -146,10 +146,14 @@ def speed(env, repeats):
     out = {k: [] for k in CFGS}
     for _ in range(3):
         for name, cfg in CFGS.items():
-            proc = subprocess.run(
-                [sys.executable, '-c', SPEED_SNIPPET, cfg,
-                 str(repeats), '0.0'],
-                env=env, capture_output=True, text=True, cwd=REPO)
+            proc = subprocess.run([
+                sys.executable, '-c', SPEED_SNIPPET, cfg,
+                str(repeats), '0.0'
+            ],
+                                  env=env,
+                                  capture_output=True,
+                                  text=True,
+                                  cwd=REPO)
             if proc.returncode:
                 raise SystemExit(proc.stderr[-3000:])
             out[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -173,8 +177,8 @@ def main(argv=None):
         _run([
             py,
             osp.join(REPO, 'tools/data/generate_synthetic_ava.py'), '--masks',
-            '--out-dir', data, '--num-train-videos', '48',
-            '--num-val-videos', '8', '--no-demo'
+            '--out-dir', data, '--num-train-videos', '48', '--num-val-videos',
+            '8', '--no-demo'
         ], work, env, osp.join(work, 'gen.log'))
     link = osp.join(work, 'data', 'synthetic_ava')
     if not osp.lexists(link):

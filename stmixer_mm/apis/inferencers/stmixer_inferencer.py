@@ -536,8 +536,7 @@ class STMixerInferencer(BaseInferencer):
                 person_score=float(result.person_scores[i]),
                 actions=self.top_actions(result.scores[i], score_thr, topk),
                 **({} if ids is None else dict(track_id=int(ids[i]))),
-                **({} if masks is None else dict(
-                    mask=encode_mask(masks[i]))))
+                **({} if masks is None else dict(mask=encode_mask(masks[i]))))
             for i in range(len(result))
         ]
 

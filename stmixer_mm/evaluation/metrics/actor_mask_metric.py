@@ -108,8 +108,8 @@ class ActorMaskMetric(BaseMetric):
             gt_masks = _numpy(gt['masks']).astype(bool)
             for name, masks in (('predicted', pred_masks), ('ground-truth',
                                                             gt_masks)):
-                if masks.ndim != 3 or (len(masks) and tuple(
-                        masks.shape[1:]) != (h, w)):
+                if masks.ndim != 3 or (len(masks)
+                                       and tuple(masks.shape[1:]) != (h, w)):
                     raise ValueError(
                         f'ActorMaskMetric: sample {where!r}: {name} masks '
                         f'of shape {list(masks.shape)}, expected [n, {h}, '

@@ -511,9 +511,8 @@ class STMixerDecoder(BaseModule):
             self.predict_masks(x, all_results[-1], results, batch_img_metas)
         return results
 
-    def predict_masks(self, x: Sequence[Tensor], stage_results: Dict[str,
-                                                                     Tensor],
-                      results: InstanceList,
+    def predict_masks(self, x: Sequence[Tensor],
+                      stage_results: Dict[str, Tensor], results: InstanceList,
                       batch_img_metas: List[dict]) -> None:
         """Add ``masks`` (bool ``[n, h, w]`` at each clip's input size
         ``img_shape``) to the detections, from the mask head on their

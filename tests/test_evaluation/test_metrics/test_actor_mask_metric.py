@@ -17,9 +17,9 @@ def _mask(x1, y1, x2, y2):
 def _sample(gt, pred, scores, key='v,1'):
     gt_boxes = torch.tensor([[x1, y1, x2, y2] for x1, y1, x2, y2 in gt],
                             dtype=torch.float).view(-1, 4)
-    pred_boxes = torch.tensor(
-        [[x1 / W, y1 / H, x2 / W, y2 / H] for x1, y1, x2, y2 in pred],
-        dtype=torch.float).view(-1, 4)
+    pred_boxes = torch.tensor([[x1 / W, y1 / H, x2 / W, y2 / H]
+                               for x1, y1, x2, y2 in pred],
+                              dtype=torch.float).view(-1, 4)
     return dict(
         img_key=key,
         img_shape=(H, W),

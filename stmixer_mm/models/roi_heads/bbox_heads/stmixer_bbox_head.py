@@ -395,7 +395,8 @@ class STMixerBBoxHead(BaseModule):
             results.append(result)
         return results
 
-    def predict_mmdet(self, stage_results: Dict[str, Tensor],
+    def predict_mmdet(self,
+                      stage_results: Dict[str, Tensor],
                       batch_img_metas: List[dict],
                       cfg: dict,
                       rescale: bool,

@@ -74,8 +74,8 @@ def relative_coords(boxes: Tensor, size: Tuple[int, int],
     half_h = ((boxes[:, 3] - boxes[:, 1]) / 2).clamp(min=1)
     rx = (xs[None, None, :] - cx[:, None, None]) / half_w[:, None, None]
     ry = (ys[None, :, None] - cy[:, None, None]) / half_h[:, None, None]
-    return torch.stack([rx.expand(-1, h, w), ry.expand(-1, h, w)],
-                       1).clamp(-3, 3)
+    return torch.stack(
+        [rx.expand(-1, h, w), ry.expand(-1, h, w)], 1).clamp(-3, 3)
 
 
 def keyframe_maps(x: Sequence[Tensor]) -> List[Tensor]:
@@ -117,39 +117,41 @@ class STMixerMaskHead(BaseModule):
             GroupNorms 1 / 0, the projections xavier / 0).
     """
 
-    def __init__(self,
-                 query_channels: int = 256,
-                 feat_channels: int = 256,
-                 featmap_strides: Sequence[int] = (4, 8, 16, 32),
-                 num_heads: int = 8,
-                 attn_channels: int = None,
-                 conv_channels: Sequence[int] = (128, 64, 32, 16),
-                 norm_cfg: ConfigType = dict(type='GN', num_groups=8),
-                 mask_threshold: float = 0.5,
-                 box_coords: bool = True,
-                 loss_mask: ConfigType = dict(
-                     type='FocalLoss',
-                     use_sigmoid=True,
-                     gamma=2.0,
-                     alpha=0.25,
-                     reduction='mean',
-                     loss_weight=1.0),
-                 loss_dice: ConfigType = dict(
-                     type='DiceLoss',
-                     use_sigmoid=True,
-                     activate=True,
-                     naive_dice=True,
-                     eps=1.0,
-                     reduction='mean',
-                     loss_weight=1.0),
-                 init_cfg: OptMultiConfig = dict(
-                     type='Kaiming',
-                     layer='Conv2d',
-                     a=1,
-                     mode='fan_in',
-                     nonlinearity='leaky_relu',
-                     distribution='uniform',
-                     bias=0)) -> None:
+    def __init__(
+        self,
+        query_channels: int = 256,
+        feat_channels: int = 256,
+        featmap_strides: Sequence[int] = (4, 8, 16, 32),
+        num_heads: int = 8,
+        attn_channels: int = None,
+        conv_channels: Sequence[int] = (128, 64, 32, 16),
+        norm_cfg: ConfigType = dict(type='GN', num_groups=8),
+        mask_threshold: float = 0.5,
+        box_coords: bool = True,
+        loss_mask: ConfigType = dict(
+            type='FocalLoss',
+            use_sigmoid=True,
+            gamma=2.0,
+            alpha=0.25,
+            reduction='mean',
+            loss_weight=1.0),
+        loss_dice: ConfigType = dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            naive_dice=True,
+            eps=1.0,
+            reduction='mean',
+            loss_weight=1.0),
+        init_cfg: OptMultiConfig = dict(
+            type='Kaiming',
+            layer='Conv2d',
+            a=1,
+            mode='fan_in',
+            nonlinearity='leaky_relu',
+            distribution='uniform',
+            bias=0)
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.featmap_strides = tuple(featmap_strides)
         num_levels = len(self.featmap_strides)
@@ -190,8 +192,10 @@ class STMixerMaskHead(BaseModule):
         self.convs = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(widths[i], widths[i + 1], 3, padding=1),
-                build_norm_layer(norm_cfg, widths[i + 1])[1],
-                nn.ReLU(inplace=True)) for i in range(len(widths) - 1))
+                build_norm_layer(norm_cfg, widths[i +
+                                                  1])[1], nn.ReLU(
+                                                      inplace=True))
+            for i in range(len(widths) - 1))
         # coarse to fine: the adapters of the levels below the coarsest
         self.adapters = nn.ModuleList(
             nn.Conv2d(feat_channels, conv_channels[i], 1)
@@ -199,9 +203,8 @@ class STMixerMaskHead(BaseModule):
         # the relative box coordinates through a 1x1 conv, added to the
         # head's input and at every finer level with the adapters
         self.coord_adapters = nn.ModuleList(
-            nn.Conv2d(2, width, 1)
-            for width in (dim, ) + conv_channels[:num_levels - 1]
-        ) if self.box_coords else None
+            nn.Conv2d(2, width, 1) for width in (dim, ) +
+            conv_channels[:num_levels - 1]) if self.box_coords else None
         self.conv_logits = nn.Conv2d(conv_channels[-1], 1, 3, padding=1)
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
@@ -285,8 +288,8 @@ class STMixerMaskHead(BaseModule):
     # training
     # ------------------------------------------------------------------
     def mask_targets(self, gt_masks: Sequence[Tensor],
-                     pad_shape: Tuple[int, int],
-                     size: Tuple[int, int]) -> Tensor:
+                     pad_shape: Tuple[int, int], size: Tuple[int,
+                                                             int]) -> Tensor:
         """Binary targets ``[n, *size]``: each sample's masks ``[n_i, h, w]``
         (input pixels) zero-padded to the batch's ``pad_shape``, averaged
         over each ``stride x stride`` cell and thresholded at 0.5."""
@@ -294,11 +297,11 @@ class STMixerMaskHead(BaseModule):
         for masks in gt_masks:
             masks = masks.float()
             H, W = pad_shape
-            masks = F.pad(masks, (0, W - masks.size(-1), 0,
-                                  H - masks.size(-2)))
+            masks = F.pad(masks,
+                          (0, W - masks.size(-1), 0, H - masks.size(-2)))
             if masks.numel():
-                masks = F.interpolate(masks[:, None], size=size,
-                                      mode='area')[:, 0]
+                masks = F.interpolate(
+                    masks[:, None], size=size, mode='area')[:, 0]
             else:
                 masks = masks.new_zeros((0, ) + tuple(size))
             out.append(masks >= 0.5)
@@ -351,10 +354,9 @@ class STMixerMaskHead(BaseModule):
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:
             return []
-        if tuple(logits.shape[-2:]) != (math.ceil(pad_shape[0] /
-                                                  self.mask_stride),
-                                        math.ceil(pad_shape[1] /
-                                                  self.mask_stride)):
+        if tuple(logits.shape[-2:]) != (math.ceil(
+                pad_shape[0] /
+                self.mask_stride), math.ceil(pad_shape[1] / self.mask_stride)):
             raise ValueError(
                 f'STMixerMaskHead: masks of size {tuple(logits.shape[-2:])} '
                 f'for an input of {tuple(pad_shape)} at stride '

@@ -57,9 +57,7 @@ def test_shapes_and_keyframe():
     x3 = [f.clone() for f in x]
     x3[0][:, :, T // 2] += 1
     assert not torch.equal(m(x3, q, clip, b), out)
-    assert [k.shape for k in keyframe_maps(x)] == [
-        f[:, :, 0].shape for f in x
-    ]
+    assert [k.shape for k in keyframe_maps(x)] == [f[:, :, 0].shape for f in x]
 
 
 def test_each_query_alone():
@@ -92,8 +90,7 @@ def test_attention_map_is_detr_softmax():
     k = m.k_proj(x[-1][1:2]).view(1, 8, C // 8, 2, 3)
     qq = (m.q_proj(q[1:2]) * (C // 8)**-0.5).view(1, 8, C // 8)
     w = (qq[..., None, None] * k).sum(2)
-    torch.testing.assert_close(attn[1:2],
-                               w.flatten(1).softmax(-1).view_as(w))
+    torch.testing.assert_close(attn[1:2], w.flatten(1).softmax(-1).view_as(w))
 
 
 def detr_losses(logits, targets):
@@ -127,8 +124,9 @@ def test_losses_equal_detr():
 
 def test_no_match_gives_zero_with_gradient():
     m = head()
-    losses = m.loss(pyramid(), torch.zeros(0, C), torch.zeros(0).long(),
-                    torch.zeros(0, 16, 24), torch.zeros(0, 4))
+    losses = m.loss(pyramid(), torch.zeros(0, C),
+                    torch.zeros(0).long(), torch.zeros(0, 16, 24),
+                    torch.zeros(0, 4))
     total = losses['loss_mask'] + losses['loss_dice']
     assert total.item() == 0
     total.backward()  # a graph to the head's parameters
@@ -160,12 +158,11 @@ def test_predict_masks_size_and_threshold():
     torch.testing.assert_close(masks[0], up[0, :60, :90].sigmoid() > 0.5)
 
 
-@pytest.mark.parametrize(
-    'kwargs, match',
-    [(dict(conv_channels=(32, 16, 8)), 'one per level'),
-     (dict(mask_threshold=1.0), 'mask_threshold'),
-     (dict(featmap_strides=(8, 4)), 'finest first'),
-     (dict(attn_channels=60), 'divisible')])
+@pytest.mark.parametrize('kwargs, match',
+                         [(dict(conv_channels=(32, 16, 8)), 'one per level'),
+                          (dict(mask_threshold=1.0), 'mask_threshold'),
+                          (dict(featmap_strides=(8, 4)), 'finest first'),
+                          (dict(attn_channels=60), 'divisible')])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(dict(HEAD, **kwargs))
@@ -180,7 +177,8 @@ def _decoder(mask_head=None, **mask_kwargs):
     cfg = decoder_cfg()
     if mask_head:
         cfg['mask_head'] = dict(
-            type='STMixerMaskHead', conv_channels=(32, 16, 16, 8),
+            type='STMixerMaskHead',
+            conv_channels=(32, 16, 16, 8),
             **mask_kwargs)
     torch.manual_seed(0)
     decoder = MODELS.build(cfg)
@@ -252,8 +250,9 @@ def test_decoder_refuses_samples_without_masks():
     decoder = _decoder(mask_head=True)
     x, queries = _inputs()
     with pytest.raises(ValueError, match="'v,1' has no masks"):
-        decoder.loss(x, queries,
-                     [_sample(BOXES), _sample(BOXES[:1], masks=False)])
+        decoder.loss(
+            x, queries,
+            [_sample(BOXES), _sample(BOXES[:1], masks=False)])
 
 
 def test_decoder_masks_of_kept_detections_and_unchanged_outputs():
@@ -283,8 +282,8 @@ def test_decoder_masks_of_kept_detections_and_unchanged_outputs():
             with_query_indices=True)
         idx = again[1].query_indices
         expect = masked.mask_head.predict_masks(
-            x, last['spatial_queries'][1, idx], torch.ones_like(idx),
-            (64, 64), [(64, 64), (64, 64)], last['bboxes'][1, idx])
+            x, last['spatial_queries'][1, idx], torch.ones_like(idx), (64, 64),
+            [(64, 64), (64, 64)], last['bboxes'][1, idx])
     assert torch.equal(b[1].masks, torch.stack(expect))
 
 
