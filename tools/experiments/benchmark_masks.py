@@ -31,7 +31,8 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
-import time
+
+from stmixer_mm.utils.experiments import experiment_env, run_logged
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFGS = dict(
@@ -64,28 +65,10 @@ def parse_args(argv=None):
 
 
 def _env(threads):
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        CUDA_VISIBLE_DEVICES='',
-        PYTHONPATH=os.pathsep.join(
-            p for p in (REPO, env.get('PYTHONPATH')) if p))
-    return env
+    return experiment_env(threads, REPO)
 
 
-def _run(cmd, cwd, env, log):
-    print(f'$ {" ".join(cmd)}  (log: {log})', flush=True)
-    start = time.time()
-    with open(log, 'w') as f:
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        with open(log) as f:
-            tail = f.read()[-4000:]
-        raise SystemExit(f'{cmd[1]} exited with {proc.returncode}; the tail '
-                         f'of {log}:\n{tail}')
-    return time.time() - start
+_run = run_logged
 
 
 def final_metrics(run_dir):
