@@ -180,3 +180,40 @@ def test_show_progress_ticks_once_per_keyframe(tools, random_checkpoint,
     err = capsys.readouterr().err
     assert len(results) == 3
     assert 'syn_val_000' in err and '3/3' in err
+
+
+def test_keyframe_result_masks_and_records():
+    """A model with a mask head: the result's masks at the frame's size,
+    and a COCO RLE of the frame per person in the JSON and drawing records;
+    without masks the records are as before."""
+    import types
+
+    from mmengine.structures import InstanceData
+
+    from stmixer_mm.apis.inferencers.stmixer_inferencer import (
+        KeyframeResult, STMixerInferencer)
+    from stmixer_mm.utils.mask_rle import decode_mask
+    masks = torch.zeros(1, 64, 96, dtype=torch.bool)
+    masks[0, 10:30, 20:40] = True  # the model's input size
+    sample = types.SimpleNamespace(
+        pred_instances=InstanceData(
+            bboxes=torch.tensor([[0.2, 0.15, 0.45, 0.5]]),
+            scores=torch.zeros(1, 3),
+            person_scores=torch.ones(1),
+            masks=masks))
+    res = KeyframeResult(4, 0.25, np.array([[38., 19., 86., 64.]]),
+                         np.zeros((1, 3)), np.ones(1), sample, (128, 192))
+    assert res.masks.shape == (1, 128, 192)
+    assert res.masks[0, 20:60, 40:80].all() and res.masks.sum() == 1600
+    inf = types.SimpleNamespace(
+        top_actions=lambda *a: {},
+        label_names={})
+    record = STMixerInferencer.format_result(inf, res)
+    np.testing.assert_array_equal(
+        decode_mask(record['persons'][0]['mask']), res.masks[0])
+    drawn = STMixerInferencer.persons(inf, res)
+    assert decode_mask(drawn[0]['mask']).shape == (128, 192)
+    del sample.pred_instances.masks
+    assert res.masks is None
+    assert 'mask' not in STMixerInferencer.format_result(inf,
+                                                         res)['persons'][0]

@@ -191,3 +191,31 @@ def test_draw_datasample_returns_the_drawing(tmp_path):
     assert vis.draw_datasample(
         np.zeros((H, W, 3), np.uint8), _sample(),
         draw_pred=False).shape[1] == W
+
+
+def test_masks_are_filled_in_their_group_colour(tmp_path):
+    """Ground-truth and predicted masks (a model with a mask head) are
+    filled translucent in the group's colour; a prediction below the score
+    threshold has its mask left out with its box."""
+    vis = ActionDetLocalVisualizer(name='vis_masks', min_short_side=0)
+    sample = _sample()
+    gt_mask = torch.zeros(1, H, W, dtype=torch.bool)
+    gt_mask[0, 20:50, 15:35] = True
+    sample.gt_instances.masks = gt_mask
+    pred_masks = torch.zeros(2, H, W, dtype=torch.bool)
+    pred_masks[0, 20:50, 55:75] = True
+    pred_masks[1, 0:10, 0:15] = True  # its box is not drawn (score 0.1)
+    sample.pred_instances.masks = pred_masks
+    img = _draw(vis, tmp_path, sample, pred_score_thr=0.3)
+    gap = img.shape[1] - 2 * W  # the panels: ground truth, prediction
+    inside_gt = img[35, 25].astype(int)
+    assert inside_gt[1] > 50 and inside_gt[0] < 30  # greenish fill
+    right = W + gap
+    inside_pred = img[35, right + 65].astype(int)
+    assert inside_pred[0] > 50 and inside_pred[1] < 30  # reddish fill
+    assert img[5, right + 5].sum() < 30  # the dropped one's mask
+    with pytest.raises(ValueError, match='1 boxes but 2 masks'):
+        vis.draw_panels(
+            np.zeros((H, W, 3), np.uint8),
+            [('p', [(np.array([GT_BOX]), ['a'], 'red',
+                     np.zeros((2, H, W), bool))])])

@@ -63,3 +63,23 @@ def test_labels_stay_inside_the_frame_at_the_right_and_bottom_edges():
         image, [dict(bbox=[10, 10, 60, 60], track_id=2, actions={})],
         min_short_side=0)
     assert abs(_label_columns(out, track_color(2)).min() - 10) <= 1
+
+
+def test_masks_filled_from_arrays_and_rle():
+    from stmixer_mm.utils.mask_rle import encode_mask
+    image = np.zeros((60, 80, 3), np.uint8)
+    mask = np.zeros((60, 80), bool)
+    mask[20:40, 30:50] = True
+    for m in (mask, encode_mask(mask)):
+        out = draw_tracks(
+            image, [dict(bbox=[0, 0, 5, 5], track_id=1, mask=m)],
+            min_short_side=0)
+        color = np.array(track_color(1))
+        assert np.allclose(out[30, 40], color * 0.45, atol=2)  # blended
+        assert not out[50, 70].any()
+    # a mask of another size (the model's input) is resized to the frame
+    small = mask[::2, ::2]
+    out = draw_tracks(
+        image, [dict(bbox=[0, 0, 5, 5], track_id=1, mask=small)],
+        min_short_side=0)
+    assert out[30, 40].any() and not out[50, 70].any()
