@@ -205,9 +205,7 @@ def test_keyframe_result_masks_and_records():
                          np.zeros((1, 3)), np.ones(1), sample, (128, 192))
     assert res.masks.shape == (1, 128, 192)
     assert res.masks[0, 20:60, 40:80].all() and res.masks.sum() == 1600
-    inf = types.SimpleNamespace(
-        top_actions=lambda *a: {},
-        label_names={})
+    inf = types.SimpleNamespace(top_actions=lambda *a: {}, label_names={})
     record = STMixerInferencer.format_result(inf, res)
     np.testing.assert_array_equal(
         decode_mask(record['persons'][0]['mask']), res.masks[0])

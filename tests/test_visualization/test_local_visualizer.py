@@ -217,5 +217,5 @@ def test_masks_are_filled_in_their_group_colour(tmp_path):
     with pytest.raises(ValueError, match='1 boxes but 2 masks'):
         vis.draw_panels(
             np.zeros((H, W, 3), np.uint8),
-            [('p', [(np.array([GT_BOX]), ['a'], 'red',
-                     np.zeros((2, H, W), bool))])])
+            [('p', [(np.array([GT_BOX]), ['a'], 'red', np.zeros(
+                (2, H, W), bool))])])
