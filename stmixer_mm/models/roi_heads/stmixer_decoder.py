@@ -1,4 +1,7 @@
-"""The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
+"""The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_.
+
+Over 450 lines: mmdet's RoI-head contract (inputs, stage loop, matching,
+losses, prediction, and the optional mask head's calls) in one class."""
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,7 +20,7 @@ from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
                      check_person_loss_and_match_costs, check_pyramid,
-                     check_stage_heads)
+                     check_stage_heads, inject_mask_head_settings)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
 #: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
@@ -71,13 +74,8 @@ class STMixerDecoder(BaseModule):
             head's ``label_convention`` (``'ava'``: ``person_threshold``,
             ``num_fallback``, ``multiply_person_score``; ``'mmdet'``:
             ``max_per_img``, ``multiply_person_score``).
-        mask_head (dict, optional): An actor mask head
-            (``STMixerMaskHead``) on the last stage's spatial queries:
-            trained on the queries the last stage matched (``gt_instances``
-            then need ``masks``), run on the kept detections at inference
-            (``pred_instances.masks``). ``query_channels``,
-            ``feat_channels`` and ``featmap_strides`` are filled in.
-            Defaults to None (no masks; nothing else changes).
+        mask_head (dict, optional): ``STMixerMaskHead`` on the last stage's
+            matched / kept queries (channels filled in). Defaults to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -135,15 +133,8 @@ class STMixerDecoder(BaseModule):
         if test_cfg is not None:
             self.stages[-1].parse_test_cfg(test_cfg)  # refuse unknown keys
         # built last: the stages and assigners keep their seeded init
-        self.mask_head = None
-        if mask_head is not None:
-            cfg = dict(mask_head)
-            for name, value in (('query_channels', self.hidden_channels),
-                                ('feat_channels', self.feat_channels),
-                                ('featmap_strides', self.featmap_strides)):
-                cfg = check_explicit_setting(cfg, name, value, 'mask_head',
-                                             'the decoder\'s')
-            self.mask_head = MODELS.build(cfg)
+        self.mask_head = None if mask_head is None else MODELS.build(
+            inject_mask_head_settings(mask_head, self))
 
     @property
     def with_bbox(self) -> bool:
@@ -377,7 +368,8 @@ class STMixerDecoder(BaseModule):
 
         Returns:
             dict[str, Tensor]: ``s{k}.loss_person``, ``s{k}.loss_bbox``,
-            ``s{k}.loss_iou``, ``s{k}.loss_action`` for every stage ``k``.
+            ``s{k}.loss_iou``, ``s{k}.loss_action`` for every stage ``k``
+            (a mask head adds ``s{last}.loss_mask`` / ``loss_dice``).
         """
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
@@ -387,56 +379,13 @@ class STMixerDecoder(BaseModule):
             stage_losses, assign_results = self.loss_stage(
                 stage, stage_results, batch_gt_instances, batch_img_metas)
             losses.update(stage_losses)
-        if self.with_mask:
+        if self.with_mask:  # on the last stage's matches
             losses.update(
-                self.mask_loss(x, all_results[-1], assign_results,
-                               batch_gt_instances, batch_img_metas))
+                self.mask_head.loss_and_target(x, all_results[-1],
+                                               assign_results,
+                                               batch_gt_instances,
+                                               batch_img_metas, f's{stage}.'))
         return losses
-
-    def mask_loss(self, x: Sequence[Tensor], stage_results: Dict[str, Tensor],
-                  assign_results: list, batch_gt_instances: InstanceList,
-                  batch_img_metas: List[dict]) -> Dict[str, Tensor]:
-        """The mask head's losses (``s{last}.loss_mask``,
-        ``s{last}.loss_dice``) on the queries the last stage matched, with
-        the masks of the GT they matched.
-
-        Raises:
-            ValueError: When a sample's ``gt_instances`` has no ``masks``
-                (naming the sample), or masks of another size than its
-                ``img_shape``.
-        """
-        queries, clips, boxes, gt_masks = [], [], [], []
-        for i, (res, gt, meta) in enumerate(
-                zip(assign_results, batch_gt_instances, batch_img_metas)):
-            if 'masks' not in gt:
-                raise ValueError(
-                    'the decoder has a mask_head but the ground truth of '
-                    f'sample {meta.get("img_key", i)!r} has no masks: add '
-                    'LoadActorMasks to the training pipeline and give the '
-                    'dataset its mask file (see docs/en/masks.md)')
-            masks = gt.masks
-            masks = masks if isinstance(masks, Tensor) else \
-                torch.as_tensor(masks.to_ndarray())
-            h, w = meta['img_shape'][:2]
-            if tuple(masks.shape[-2:]) != (h, w):
-                raise ValueError(
-                    f'sample {meta.get("img_key", i)!r}: gt masks of size '
-                    f'{tuple(masks.shape[-2:])}, the input is {(h, w)}')
-            pos = torch.nonzero(res.gt_inds > 0, as_tuple=True)[0]
-            queries.append(stage_results['spatial_queries'][i, pos])
-            boxes.append(stage_results['bboxes'][i, pos])
-            clips.append(torch.full_like(pos, i))
-            gt_masks.append(masks.to(pos.device)[res.gt_inds[pos] - 1])
-        x = self.prepare_features(x)
-        # the padded input: the finest level's size times its stride
-        pad_shape = tuple(s * self.mask_head.mask_stride
-                          for s in x[0].shape[-2:])
-        targets = self.mask_head.mask_targets(gt_masks, pad_shape,
-                                              tuple(x[0].shape[-2:]))
-        losses = self.mask_head.loss(x, torch.cat(queries), torch.cat(clips),
-                                     targets, torch.cat(boxes))
-        last = self.num_stages - 1
-        return {f's{last}.{k}': v for k, v in losses.items()}
 
     def loss_stage(
         self,
@@ -495,47 +444,12 @@ class STMixerDecoder(BaseModule):
             ``scores`` ``[n, num_actions + 1]`` (column 0 is 0) and
             ``person_scores`` ``[n]``; with ``'mmdet'``: ``bboxes`` in pixels
             (of the original image with ``rescale``), ``scores``,
-            ``labels`` and ``person_scores``.
+            ``labels`` and ``person_scores``; a mask head adds ``masks``.
         """
-        batch_img_metas = [
-            data_sample.metainfo for data_sample in batch_data_samples
-        ]
-        all_results = self(x, rpn_results_list)
-        results = self.stages[-1].predict_by_feat(
-            all_results[-1],
-            batch_img_metas,
-            self.test_cfg,
-            rescale=rescale,
-            with_query_indices=self.with_mask)
-        if self.with_mask:
-            self.predict_masks(x, all_results[-1], results, batch_img_metas)
+        metas = [data_sample.metainfo for data_sample in batch_data_samples]
+        last = self(x, rpn_results_list)[-1]
+        results = self.stages[-1].predict_by_feat(last, metas, self.test_cfg,
+                                                  rescale, self.with_mask)
+        if self.with_mask:  # masks of the kept detections
+            self.mask_head.predict_by_feat(x, last, results, metas)
         return results
-
-    def predict_masks(self, x: Sequence[Tensor],
-                      stage_results: Dict[str, Tensor], results: InstanceList,
-                      batch_img_metas: List[dict]) -> None:
-        """Add ``masks`` (bool ``[n, h, w]`` at each clip's input size
-        ``img_shape``) to the detections, from the mask head on their
-        queries; ``query_indices`` is removed."""
-        x = self.prepare_features(x)
-        queries, clips, boxes = [], [], []
-        for i, res in enumerate(results):
-            index = res.query_indices
-            queries.append(stage_results['spatial_queries'][i, index])
-            boxes.append(stage_results['bboxes'][i, index])
-            clips.append(torch.full_like(index, i))
-            del res.query_indices
-        pad_shape = tuple(s * self.mask_head.mask_stride
-                          for s in x[0].shape[-2:])
-        img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
-        masks = self.mask_head.predict_masks(x, torch.cat(queries),
-                                             torch.cat(clips), pad_shape,
-                                             img_shapes, torch.cat(boxes))
-        start = 0
-        for i, res in enumerate(results):
-            n = len(res)
-            h, w = (int(s) for s in img_shapes[i])
-            res.masks = torch.stack(masks[start:start + n]) if n else \
-                torch.zeros((0, h, w), dtype=torch.bool,
-                            device=x[0].device)
-            start += n

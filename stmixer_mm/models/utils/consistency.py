@@ -273,3 +273,16 @@ def check_action_classes(num_actions: int, label_convention: str,
             f'the decoder has num_actions={num_actions} but {why}, so the '
             f'model needs num_actions={expected}; with another number every '
             'action column would be read as another class')
+
+
+def inject_mask_head_settings(cfg: dict, decoder) -> dict:
+    """The mask head config with the decoder's ``query_channels`` (its
+    ``hidden_channels``), ``feat_channels`` and ``featmap_strides`` filled
+    in; an explicit different value is an error naming it."""
+    cfg = dict(cfg)
+    for name, value in (('query_channels', decoder.hidden_channels),
+                        ('feat_channels', decoder.feat_channels),
+                        ('featmap_strides', decoder.featmap_strides)):
+        cfg = check_explicit_setting(cfg, name, value, 'mask_head',
+                                     'the decoder\'s')
+    return cfg

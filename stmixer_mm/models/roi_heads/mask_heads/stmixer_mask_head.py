@@ -45,43 +45,17 @@ What differs from DETR, and why:
   instead (the same losses, 16x the memory).
 """
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmdet.utils import ConfigType, OptMultiConfig
+from mmdet.utils import ConfigType, InstanceList, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-
-
-def relative_coords(boxes: Tensor, size: Tuple[int, int],
-                    stride: int) -> Tensor:
-    """``[M, 2, h, w]``: for every cell centre ``(x, y)`` of an ``h x w``
-    map of ``stride``, ``((x - cx) / (bw / 2), (y - cy) / (bh / 2))`` of
-    each box ``[M, 4]`` (xyxy pixels; half sizes of at least one pixel),
-    clamped to [-3, 3]: the box's inside is [-1, 1]^2."""
-    h, w = (int(v) for v in size)
-    ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) +
-          0.5) * stride
-    xs = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) +
-          0.5) * stride
-    cx = (boxes[:, 0] + boxes[:, 2]) / 2
-    cy = (boxes[:, 1] + boxes[:, 3]) / 2
-    half_w = ((boxes[:, 2] - boxes[:, 0]) / 2).clamp(min=1)
-    half_h = ((boxes[:, 3] - boxes[:, 1]) / 2).clamp(min=1)
-    rx = (xs[None, None, :] - cx[:, None, None]) / half_w[:, None, None]
-    ry = (ys[None, :, None] - cy[:, None, None]) / half_h[:, None, None]
-    return torch.stack(
-        [rx.expand(-1, h, w), ry.expand(-1, h, w)], 1).clamp(-3, 3)
-
-
-def keyframe_maps(x: Sequence[Tensor]) -> List[Tensor]:
-    """The keyframe slice ``t = T // 2`` of every level: ``[B, C, H, W]``
-    from ``[B, C, T, H, W]`` (image maps ``[B, C, H, W]`` as they are)."""
-    return [f if f.dim() == 4 else f[:, :, f.size(2) // 2] for f in x]
+from .mask_utils import keyframe_maps, relative_coords
 
 
 @MODELS.register_module()
@@ -307,6 +281,61 @@ class STMixerMaskHead(BaseModule):
             out.append(masks >= 0.5)
         return torch.cat(out).float()
 
+    def loss_and_target(self,
+                        x: Sequence[Tensor],
+                        stage_results: Dict[str, Tensor],
+                        assign_results: list,
+                        batch_gt_instances: InstanceList,
+                        batch_img_metas: List[dict],
+                        prefix: str = '') -> Dict[str, Tensor]:
+        """``{prefix}loss_mask`` and ``{prefix}loss_dice`` of the queries a
+        stage matched, against the masks of the ground truth they matched.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid (video or image maps).
+            stage_results (dict): The stage's outputs (``spatial_queries``
+                ``[B, N, C]``, ``bboxes`` ``[B, N, 4]``).
+            assign_results (list[AssignResult]): The stage's matches.
+            batch_gt_instances (list[InstanceData]): With ``masks`` (bool
+                ``[n, h, w]`` at ``img_shape``, or mmdet ``BitmapMasks``).
+            batch_img_metas (list[dict]): With ``img_shape``.
+            prefix (str): Of the keys (the decoder's ``s{stage}.``).
+
+        Raises:
+            ValueError: When a sample's ground truth has no ``masks``
+                (naming the sample), or masks of another size than its
+                ``img_shape``.
+        """
+        queries, clips, boxes, gt_masks = [], [], [], []
+        for i, (res, gt, meta) in enumerate(
+                zip(assign_results, batch_gt_instances, batch_img_metas)):
+            if 'masks' not in gt:
+                raise ValueError(
+                    'the decoder has a mask_head but the ground truth of '
+                    f'sample {meta.get("img_key", i)!r} has no masks: add '
+                    'LoadActorMasks to the training pipeline and give the '
+                    'dataset its mask file (see docs/en/masks.md)')
+            masks = gt.masks
+            masks = masks if isinstance(masks, Tensor) else \
+                torch.as_tensor(masks.to_ndarray())
+            h, w = meta['img_shape'][:2]
+            if tuple(masks.shape[-2:]) != (h, w):
+                raise ValueError(
+                    f'sample {meta.get("img_key", i)!r}: gt masks of size '
+                    f'{tuple(masks.shape[-2:])}, the input is {(h, w)}')
+            pos = torch.nonzero(res.gt_inds > 0, as_tuple=True)[0]
+            queries.append(stage_results['spatial_queries'][i, pos])
+            boxes.append(stage_results['bboxes'][i, pos])
+            clips.append(torch.full_like(pos, i))
+            gt_masks.append(masks.to(pos.device)[res.gt_inds[pos] - 1])
+        size = tuple(x[0].shape[-2:])
+        # the padded input: the finest level's size times its stride
+        pad_shape = tuple(s * self.mask_stride for s in size)
+        targets = self.mask_targets(gt_masks, pad_shape, size)
+        losses = self.loss(x, torch.cat(queries), torch.cat(clips), targets,
+                           torch.cat(boxes))
+        return {prefix + k: v for k, v in losses.items()}
+
     def loss(self,
              x: Sequence[Tensor],
              queries: Tensor,
@@ -371,3 +400,29 @@ class STMixerMaskHead(BaseModule):
             m[:int(img_shapes[c][0]), :int(img_shapes[c][1])]
             for m, c in zip(masks, clip.tolist())
         ]
+
+    def predict_by_feat(self, x: Sequence[Tensor], stage_results: Dict[str,
+                                                                       Tensor],
+                        results: InstanceList,
+                        batch_img_metas: List[dict]) -> None:
+        """Add ``masks`` (bool ``[n, h, w]`` at each clip's ``img_shape``)
+        to the detections of a stage's outputs, from their queries
+        (``results[i].query_indices``, which is removed)."""
+        queries, clips, boxes = [], [], []
+        for i, res in enumerate(results):
+            index = res.query_indices
+            queries.append(stage_results['spatial_queries'][i, index])
+            boxes.append(stage_results['bboxes'][i, index])
+            clips.append(torch.full_like(index, i))
+            del res.query_indices
+        pad_shape = tuple(s * self.mask_stride for s in x[0].shape[-2:])
+        img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
+        masks = self.predict_masks(x, torch.cat(queries), torch.cat(clips),
+                                   pad_shape, img_shapes, torch.cat(boxes))
+        start = 0
+        for i, res in enumerate(results):
+            n = len(res)
+            h, w = (int(v) for v in img_shapes[i])
+            res.masks = torch.stack(masks[start:start + n]) if n else \
+                torch.zeros((0, h, w), dtype=torch.bool, device=x[0].device)
+            start += n
