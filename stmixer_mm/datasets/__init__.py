@@ -7,7 +7,8 @@ from .ava_annotation_checks import (ava_row_problem, check_ava_annotation_file,
                                     scan_ava_annotation_file)
 from .ava_dataset import ValidatedAVADataset, ava_keyframe_file_index
 from .samplers import TrackSequenceSampler
-from .transforms import (CheckedRawFrameDecode, PackTrackInputs,
+from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
+                         PackActorInputs, PackTrackInputs,
                          RandomShortSideResize, SampleTubeFrames,
                          tube_clip_frames)
 from .tube_dataset import TubeDataset
@@ -19,5 +20,5 @@ __all__ = [
     'check_ava_label_ids', 'RandomShortSideResize', 'CheckedRawFrameDecode',
     'TubeDataset', 'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS',
     'load_act_annotations', 'check_act_annotations', 'PackTrackInputs',
-    'TrackSequenceSampler'
+    'TrackSequenceSampler', 'LoadActorMasks', 'PackActorInputs'
 ]
