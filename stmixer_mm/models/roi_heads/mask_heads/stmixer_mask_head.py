@@ -44,7 +44,6 @@ What differs from DETR, and why:
   thresholded at 0.5; DETR upsamples the predictions to the targets' size
   instead (the same losses, 16x the memory).
 """
-import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -56,6 +55,22 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from .mask_utils import keyframe_maps, relative_coords
+
+
+def selected_queries(
+        stage_results: Dict[str, Tensor],
+        indices: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(spatial queries [M, C], clip of each [M], boxes [M, 4])`` of the
+    queries ``indices[i]`` of every clip ``i`` of a stage's outputs."""
+    queries = torch.cat([
+        stage_results['spatial_queries'][i, index]
+        for i, index in enumerate(indices)
+    ])
+    boxes = torch.cat(
+        [stage_results['bboxes'][i, index] for i, index in enumerate(indices)])
+    clips = torch.cat(
+        [torch.full_like(index, i) for i, index in enumerate(indices)])
+    return queries, clips, boxes
 
 
 @MODELS.register_module()
@@ -306,7 +321,7 @@ class STMixerMaskHead(BaseModule):
                 (naming the sample), or masks of another size than its
                 ``img_shape``.
         """
-        queries, clips, boxes, gt_masks = [], [], [], []
+        indices, gt_masks = [], []
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
             if 'masks' not in gt:
@@ -324,16 +339,14 @@ class STMixerMaskHead(BaseModule):
                     f'sample {meta.get("img_key", i)!r}: gt masks of size '
                     f'{tuple(masks.shape[-2:])}, the input is {(h, w)}')
             pos = torch.nonzero(res.gt_inds > 0, as_tuple=True)[0]
-            queries.append(stage_results['spatial_queries'][i, pos])
-            boxes.append(stage_results['bboxes'][i, pos])
-            clips.append(torch.full_like(pos, i))
+            indices.append(pos)
             gt_masks.append(masks.to(pos.device)[res.gt_inds[pos] - 1])
         size = tuple(x[0].shape[-2:])
         # the padded input: the finest level's size times its stride
         pad_shape = tuple(s * self.mask_stride for s in size)
         targets = self.mask_targets(gt_masks, pad_shape, size)
-        losses = self.loss(x, torch.cat(queries), torch.cat(clips), targets,
-                           torch.cat(boxes))
+        queries, clips, boxes = selected_queries(stage_results, indices)
+        losses = self.loss(x, queries, clips, targets, boxes)
         return {prefix + k: v for k, v in losses.items()}
 
     def loss(self,
@@ -369,12 +382,12 @@ class STMixerMaskHead(BaseModule):
                       x: Sequence[Tensor],
                       queries: Tensor,
                       clip: Tensor,
-                      pad_shape: Tuple[int, int],
                       img_shapes: Sequence[Tuple[int, int]],
                       boxes: Optional[Tensor] = None) -> List[Tensor]:
         """Boolean masks at the input size of each query's clip.
 
-        The logits are upsampled (bilinear) by the stride to the padded
+        The logits (at the finest level, the padded input divided by the
+        stride) are upsampled (bilinear) by the stride to the padded
         input, cropped to each clip's ``img_shape`` and thresholded.
 
         Returns:
@@ -383,13 +396,6 @@ class STMixerMaskHead(BaseModule):
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:
             return []
-        if tuple(logits.shape[-2:]) != (math.ceil(
-                pad_shape[0] /
-                self.mask_stride), math.ceil(pad_shape[1] / self.mask_stride)):
-            raise ValueError(
-                f'STMixerMaskHead: masks of size {tuple(logits.shape[-2:])} '
-                f'for an input of {tuple(pad_shape)} at stride '
-                f'{self.mask_stride}')
         probs = F.interpolate(
             logits[:, None].float(),
             scale_factor=self.mask_stride,
@@ -408,17 +414,12 @@ class STMixerMaskHead(BaseModule):
         """Add ``masks`` (bool ``[n, h, w]`` at each clip's ``img_shape``)
         to the detections of a stage's outputs, from their queries
         (``results[i].query_indices``, which is removed)."""
-        queries, clips, boxes = [], [], []
-        for i, res in enumerate(results):
-            index = res.query_indices
-            queries.append(stage_results['spatial_queries'][i, index])
-            boxes.append(stage_results['bboxes'][i, index])
-            clips.append(torch.full_like(index, i))
+        queries, clips, boxes = selected_queries(
+            stage_results, [res.query_indices for res in results])
+        for res in results:
             del res.query_indices
-        pad_shape = tuple(s * self.mask_stride for s in x[0].shape[-2:])
         img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
-        masks = self.predict_masks(x, torch.cat(queries), torch.cat(clips),
-                                   pad_shape, img_shapes, torch.cat(boxes))
+        masks = self.predict_masks(x, queries, clips, img_shapes, boxes)
         start = 0
         for i, res in enumerate(results):
             n = len(res)

@@ -150,7 +150,7 @@ def test_predict_masks_size_and_threshold():
     q = torch.randn(3, C)
     clip = torch.tensor([0, 1, 1])
     b = boxes(3)
-    masks = m.predict_masks(x, q, clip, (64, 96), [(60, 90), (64, 80)], b)
+    masks = m.predict_masks(x, q, clip, [(60, 90), (64, 80)], b)
     assert [tuple(k.shape) for k in masks] == [(60, 90), (64, 80), (64, 80)]
     assert all(k.dtype == torch.bool for k in masks)
     up = F.interpolate(
@@ -282,7 +282,7 @@ def test_decoder_masks_of_kept_detections_and_unchanged_outputs():
             with_query_indices=True)
         idx = again[1].query_indices
         expect = masked.mask_head.predict_masks(
-            x, last['spatial_queries'][1, idx], torch.ones_like(idx), (64, 64),
+            x, last['spatial_queries'][1, idx], torch.ones_like(idx),
             [(64, 64), (64, 64)], last['bboxes'][1, idx])
     assert torch.equal(b[1].masks, torch.stack(expect))
 
