@@ -212,6 +212,8 @@ def test_keyframe_result_masks_and_records():
     drawn = STMixerInferencer.persons(inf, res)
     assert decode_mask(drawn[0]['mask']).shape == (128, 192)
     del sample.pred_instances.masks
-    assert res.masks is None
+    res = KeyframeResult(4, 0.25, np.array([[38., 19., 86., 64.]]),
+                         np.zeros((1, 3)), np.ones(1), sample, (128, 192))
+    assert res.masks is None and res.mask_rles is None
     assert 'mask' not in STMixerInferencer.format_result(inf,
                                                          res)['persons'][0]

@@ -78,7 +78,7 @@ class KeyframeResult:
     """
 
     __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
-                 'data_sample', 'frame_hw')
+                 'data_sample', 'frame_hw', '_mask_rles')
 
     def __init__(self,
                  frame,
@@ -95,6 +95,7 @@ class KeyframeResult:
         self.person_scores = person_scores
         self.data_sample = data_sample
         self.frame_hw = None if frame_hw is None else tuple(frame_hw)
+        self._mask_rles = None  # computed once, by mask_rles
 
     @property
     def masks(self) -> Optional[np.ndarray]:
@@ -115,6 +116,18 @@ class KeyframeResult:
                 m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
             for m in masks
         ]).astype(bool)
+
+    @property
+    def mask_rles(self) -> Optional[List[dict]]:
+        """:attr:`masks` as COCO RLE (``{'size', 'counts'}``), one per
+        person, or None without masks: resized and encoded once, for the
+        JSON records and the drawing records alike."""
+        if self._mask_rles is None:
+            masks = self.masks
+            if masks is None:
+                return None
+            self._mask_rles = [encode_mask(m) for m in masks]
+        return self._mask_rles
 
     def __len__(self) -> int:
         return len(self.bboxes)
@@ -506,7 +519,7 @@ class STMixerInferencer(BaseInferencer):
         person_score, actions {name: score}[, track_id][, mask])])``; a
         model with a mask head adds every person's ``mask`` as COCO RLE
         (``{'size': [h, w], 'counts': str}``, frame pixels)."""
-        masks = result.masks
+        rles = result.mask_rles
         persons = []
         for i in range(len(result)):
             p = dict(
@@ -515,8 +528,8 @@ class STMixerInferencer(BaseInferencer):
                 actions=self.top_actions(result.scores[i], score_thr, topk))
             if track_ids is not None:
                 p = dict(track_id=int(track_ids[i]), **p)
-            if masks is not None:
-                p['mask'] = encode_mask(masks[i])
+            if rles is not None:
+                p['mask'] = rles[i]
             persons.append(p)
         return dict(
             frame=result.frame, time=round(result.time, 3), persons=persons)
@@ -529,14 +542,14 @@ class STMixerInferencer(BaseInferencer):
         keyframe, as :func:`~stmixer_mm.visualization.draw_tracks` draws
         them (``mask``: COCO RLE, compact to keep)."""
         ids = result.track_ids
-        masks = result.masks
+        rles = result.mask_rles
         return [
             dict(
                 bbox=result.bboxes[i],
                 person_score=float(result.person_scores[i]),
                 actions=self.top_actions(result.scores[i], score_thr, topk),
                 **({} if ids is None else dict(track_id=int(ids[i]))),
-                **({} if masks is None else dict(mask=encode_mask(masks[i]))))
+                **({} if rles is None else dict(mask=rles[i])))
             for i in range(len(result))
         ]
 
