@@ -27,11 +27,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.mask_rle import encode_mask, mask_area
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
 STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
@@ -41,12 +41,6 @@ STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
 def _numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, 'detach') else \
         np.asarray(x)
-
-
-def _rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle['counts'] = rle['counts'].decode('ascii')
-    return rle
 
 
 @METRICS.register_module()
@@ -116,15 +110,23 @@ class ActorMaskMetric(BaseMetric):
                         f'{w}] (img_shape)')
             boxes = _numpy(pred['bboxes']).astype(np.float64).reshape(-1, 4)
             if self.box_format == 'normalized':
+                # the AVA heads clip normalised boxes to [0, 1): a larger
+                # coordinate is a pixel box, which would score a box AP of 0
+                if boxes.size and boxes.max() > 1.0:
+                    raise ValueError(
+                        f'ActorMaskMetric: sample {where!r} has predicted '
+                        f'box coordinates up to {boxes.max():.1f}, not '
+                        "normalised to [0, 1]: set box_format='pixel' (a "
+                        "model with label_convention='mmdet')")
                 boxes = boxes * [w, h, w, h]
             gt_boxes = _numpy(gt['bboxes']).astype(np.float64)
             self.results.append(
                 dict(
                     key=where,
-                    pred_rles=[_rle(m) for m in pred_masks],
+                    pred_rles=[encode_mask(m) for m in pred_masks],
                     pred_boxes=boxes.reshape(-1, 4),
                     scores=_numpy(pred['person_scores']).astype(np.float64),
-                    gt_rles=[_rle(m) for m in gt_masks],
+                    gt_rles=[encode_mask(m) for m in gt_masks],
                     gt_boxes=gt_boxes.reshape(-1, 4),
                     size=(h, w)))
 
@@ -141,7 +143,7 @@ class ActorMaskMetric(BaseMetric):
                         image_id=img_id,
                         category_id=1,
                         segmentation=rle,
-                        area=float(mask_utils.area(rle)),
+                        area=float(mask_area(rle)),
                         bbox=[x1, y1, x2 - x1, y2 - y1],
                         iscrowd=0))
             for rle, box, score in zip(res['pred_rles'], res['pred_boxes'],

@@ -85,8 +85,9 @@ def test_pixel_boxes():
     s = _sample(gt, gt, [0.9])
     s['pred_instances']['bboxes'] = torch.tensor([[2., 2., 12., 20.]])
     assert _evaluate([s], box_format='pixel')['box/AP'] == 1.0
-    # read as normalised, those boxes are wrong: the setting matters
-    assert _evaluate([s])['box/AP'] == 0.0
+    # pixel boxes read as normalised would score 0: refused, loudly
+    with pytest.raises(ValueError, match="'v,1'.*box_format='pixel'"):
+        _evaluate([s])
     with pytest.raises(ValueError, match='box_format'):
         ActorMaskMetric(box_format='xywh')
 
