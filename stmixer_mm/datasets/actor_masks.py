@@ -1,8 +1,8 @@
 """Actor mask files: one person mask per keyframe and person, as COCO RLE.
 
-The format (JSON, written by the synthetic generators' ``--masks`` and
-read by :class:`~stmixer_mm.datasets.transforms.LoadActorMasks` and
-:class:`~stmixer_mm.evaluation.ActorMaskMetric`)::
+The format (JSON, written by the synthetic generator's ``--masks``, read
+by ``ValidatedAVADataset(mask_file=...)`` and decoded by
+:class:`~stmixer_mm.datasets.transforms.LoadActorMasks`)::
 
     {"format": "stmixer_mm-actor-masks", "version": 1,
      "masks": [{"video_id": "v_000", "timestamp": 902, "person_id": 0,
@@ -19,10 +19,9 @@ import json
 from typing import Dict, Optional, Tuple
 
 from mmengine import fileio
-from pycocotools import mask as mask_utils
 
 from stmixer_mm.utils.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
-                                       decode_mask, encode_mask,
+                                       decode_mask, encode_mask, mask_area,
                                        write_mask_file)
 from .fileio_utils import is_file
 
@@ -37,7 +36,8 @@ MaskKey = Tuple[str, int, int]
 
 def load_mask_file(path: str,
                    backend_args: Optional[dict] = None) -> Dict[MaskKey, dict]:
-    """``{(video_id, timestamp, person_id): rle}`` of a mask file.
+    """``{(video_id, timestamp, person_id): rle}`` of a mask file, each
+    ``rle`` with ``size``, ``counts`` and its pixel count ``area``.
 
     Raises:
         ValueError: Naming the file and the record when the file is not a
@@ -84,9 +84,7 @@ def load_mask_file(path: str,
                 raise ValueError(f'{where}: "{field}" must be an integer '
                                  f'>= 0, got {rec[field]!r}')
         try:
-            area = int(
-                mask_utils.area(
-                    dict(size=size, counts=rec['counts'].encode('ascii'))))
+            area = mask_area(rec)
         except Exception as e:  # pycocotools raises several kinds
             raise ValueError(f'{where}: "counts" is not a valid RLE of '
                              f'size {size}: {e}') from e
@@ -98,5 +96,5 @@ def load_mask_file(path: str,
             raise ValueError(f'{where}: a second mask of video '
                              f'{key[0]!r}, timestamp {key[1]}, person '
                              f'{key[2]}')
-        masks[key] = dict(size=size, counts=rec['counts'])
+        masks[key] = dict(size=size, counts=rec['counts'], area=area)
     return masks

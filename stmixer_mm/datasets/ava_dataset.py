@@ -24,7 +24,6 @@ from stmixer_mm.datasets.ava_annotation_checks import (
     check_ava_label_ids, need_file, scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.mask_rle import mask_area
 
 
 def ava_keyframe_file_index(timestamp: int,
@@ -222,7 +221,7 @@ class ValidatedAVADataset(AVADataset):
                     raise ValueError(f'{where}: no mask; every annotated '
                                      'box needs one')
                 rle = masks[key]
-                if not mask_area(rle):
+                if not rle['area']:
                     raise ValueError(f'{where}: the mask is empty (no '
                                      'person pixel)')
                 rles.append(rle)

@@ -46,7 +46,20 @@ class LoadActorMasks(BaseTransform):
     ``gt_bboxes`` (inference) is passed through.
 
     Added keys: ``gt_masks`` (bool ``[n, h, w]``, ``n`` the boxes).
+
+    The last puppet mask file read is kept (one per video; the samples of a
+    video follow each other in a test set), so it is not read again for
+    every keyframe.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._puppet = (None, None)  # (path, part_mask)
+
+    def _puppet_masks(self, path: str) -> np.ndarray:
+        if self._puppet[0] != path:
+            self._puppet = (path, load_puppet_masks(path))
+        return self._puppet[1]
 
     def transform(self, results: Dict) -> Dict:
         if 'gt_bboxes' not in results:
@@ -60,7 +73,7 @@ class LoadActorMasks(BaseTransform):
         elif 'puppet_mask_file' in results:
             source = f'puppet mask file {results["puppet_mask_file"]}'
             masks = puppet_masks_at(
-                load_puppet_masks(results['puppet_mask_file']),
+                self._puppet_masks(results['puppet_mask_file']),
                 results['puppet_mask_file'], results.get('video_id'),
                 int(results['timestamp']), results['resolution'],
                 [int(i) for i in results['entity_ids']])
