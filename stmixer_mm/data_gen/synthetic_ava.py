@@ -275,10 +275,11 @@ def _write_split(settings: SyntheticAVASettings,
     for v in track_progress(videos):
         write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
                            settings.start_index, settings.jpeg_quality)
-        rows += v.annotation_rows()
+        video_rows = v.annotation_rows()
+        rows += video_rows
         excluded += [(v.video_id, ts) for ts in v.excluded]
         if write_masks:
-            masks += keyframe_mask_records(v)
+            masks += keyframe_mask_records(v, video_rows)
     write_rows(paths[f'{split}_ann'], rows)
     if write_masks:
         write_mask_file(paths[f'{split}_masks'], masks)
@@ -302,11 +303,11 @@ def _write_split(settings: SyntheticAVASettings,
     return [v.video_id for v in videos], stats
 
 
-def keyframe_mask_records(video) -> List[dict]:
+def keyframe_mask_records(video, rows: List[Tuple]) -> List[dict]:
     """The actor mask records (:mod:`stmixer_mm.datasets.actor_masks`) of
-    every person with a row in ``video.annotation_rows()``: its visible
-    silhouette at the keyframe."""
-    people = sorted({(r[1], r[7]) for r in video.annotation_rows()})
+    every person with a row in ``rows`` (the video's
+    ``annotation_rows()``): its visible silhouette at the keyframe."""
+    people = sorted({(r[1], r[7]) for r in rows})
     by_person = {a.person_id: i for i, a in enumerate(video.actors)}
     records = []
     for ts in sorted({ts for ts, _ in people}):

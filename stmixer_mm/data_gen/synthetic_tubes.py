@@ -65,7 +65,7 @@ import argparse
 import logging
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
@@ -166,11 +166,14 @@ def video_tubes_and_actors(
     return tubes, actors
 
 
-def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
+def build_tube_annotations(settings: SyntheticAVASettings,
+                           puppet_mask_root: Optional[str] = None) -> dict:
     """The ACT ground-truth dict of the generator's train / val videos;
     with ``motion='crossing'`` also ``tube_actors`` ``{video: {label:
     [actor index of each tube of gttubes[video][label]]}}`` (an actor that
-    leaves the frame and comes back has two tubes)."""
+    leaves the frame and comes back has two tubes). With
+    ``puppet_mask_root``, every video's ``<root>/<video>/puppet_mask.mat``
+    (:func:`video_puppet_masks`) is written from the same videos."""
     gt = dict(
         labels=list(TUBE_CLASSES),
         gttubes={},
@@ -182,8 +185,15 @@ def build_tube_annotations(settings: SyntheticAVASettings) -> dict:
         videos, _ = build_split(settings, split)
         key = 'train_videos' if split == 'train' else 'test_videos'
         for v in videos:
-            gt['gttubes'][v.video_id], tube_actors = \
-                video_tubes_and_actors(v)
+            tubes, tube_actors = video_tubes_and_actors(v)
+            gt['gttubes'][v.video_id] = tubes
+            if puppet_mask_root is not None:
+                folder = osp.join(puppet_mask_root, v.video_id)
+                os.makedirs(folder, exist_ok=True)
+                savemat(
+                    osp.join(folder, 'puppet_mask.mat'),
+                    dict(part_mask=video_puppet_masks(v, tubes, tube_actors)),
+                    do_compression=True)
             if settings.motion == 'crossing':
                 gt.setdefault('tube_actors', {})[v.video_id] = tube_actors
             gt['nframes'][v.video_id] = v.num_frames
@@ -304,12 +314,11 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
     kwargs = dict(defaults, **kwargs)
     paths = generate_synthetic_ava(out_dir, **kwargs)
     settings = SyntheticAVASettings.from_kwargs(kwargs)
-    gt = build_tube_annotations(settings)
-    paths['tube_gt'] = osp.join(paths['annotations'], TUBE_GT_NAME)
-    write_tube_gt(paths['tube_gt'], gt)
     if kwargs.get('write_masks'):
         paths['puppet_masks'] = osp.join(out_dir, PUPPET_MASK_DIR)
-        write_puppet_masks(settings, paths['puppet_masks'])
+    gt = build_tube_annotations(settings, paths.get('puppet_masks'))
+    paths['tube_gt'] = osp.join(paths['annotations'], TUBE_GT_NAME)
+    write_tube_gt(paths['tube_gt'], gt)
     return paths
 
 
@@ -317,13 +326,14 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
 PUPPET_MASK_DIR = 'puppet_mask'
 
 
-def video_puppet_masks(video: SyntheticVideo) -> np.ndarray:
+def video_puppet_masks(video: SyntheticVideo, tubes: Dict[int, List],
+                       tube_actors: Dict[int, List[int]]) -> np.ndarray:
     """``part_mask`` ``[H, W, nframes]`` uint8 of a video in the layout of
     :mod:`stmixer_mm.datasets.puppet_masks`: at every frame, the visible
     silhouette of the actor of each tube alive there, of value the tube's
     ``entity_id`` + 1 (``TubeDataset``'s ids: the video's tubes numbered in
-    sorted ``(label, index)`` order)."""
-    tubes, tube_actors = video_tubes_and_actors(video)
+    sorted ``(label, index)`` order). ``tubes`` and ``tube_actors`` are
+    :func:`video_tubes_and_actors` of the video."""
     keys = sorted(
         (label, t) for label in tubes for t in range(len(tubes[label])))
     if len(keys) > 254:
@@ -340,20 +350,6 @@ def video_puppet_masks(video: SyntheticVideo) -> np.ndarray:
         for tube_id, a in items:
             part[:, :, f][masks[a]] = tube_id + 1
     return part
-
-
-def write_puppet_masks(settings: SyntheticAVASettings, root: str) -> None:
-    """``root/<video>/puppet_mask.mat`` (``part_mask``, see
-    :func:`video_puppet_masks`) for every video of the set."""
-    for split in SPLITS:
-        videos, _ = build_split(settings, split)
-        for v in videos:
-            folder = osp.join(root, v.video_id)
-            os.makedirs(folder, exist_ok=True)
-            savemat(
-                osp.join(folder, 'puppet_mask.mat'),
-                dict(part_mask=video_puppet_masks(v)),
-                do_compression=True)
 
 
 #: The settings the tube tool sets on the command line.
