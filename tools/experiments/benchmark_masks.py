@@ -24,7 +24,6 @@ Runs whose ``done`` file exists are reused. It is a benchmark, not a test::
         --work-dir work_dirs/benchmark_masks --seeds 0 1 2
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -33,6 +32,7 @@ import subprocess
 import sys
 
 from stmixer_mm.utils.experiments import experiment_env, run_logged
+from stmixer_mm.utils.json_logs import load_log
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFGS = dict(
@@ -72,20 +72,11 @@ _run = run_logged
 
 
 def final_metrics(run_dir):
-    """The metrics of the last evaluation in ``run_dir``'s scalars."""
-    files = sorted(
-        glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise SystemExit(f'{run_dir}: no */vis_data/scalars.json')
-    last = None
-    with open(files[-1]) as f:
-        for line in f:
-            rec = json.loads(line)
-            if 'mAP/overall' in rec:
-                last = rec
-    if last is None:
-        raise SystemExit(f'{files[-1]}: no evaluation')
-    return last
+    """The metrics of the last evaluation in ``run_dir``'s json log."""
+    evals = [r for r in load_log(run_dir)['val'] if 'mAP/overall' in r]
+    if not evals:
+        raise SystemExit(f'{run_dir}: no evaluation in its json log')
+    return evals[-1]
 
 
 SPEED_SNIPPET = r'''
