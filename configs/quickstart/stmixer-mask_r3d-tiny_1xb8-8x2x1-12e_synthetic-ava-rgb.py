@@ -50,6 +50,8 @@ model = dict(
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'roi_head.mask_head': dict(lr_mult=10.0)}))
 
+# the base's meta keys (an old-style file cannot read the base's variable)
+meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp')
 train_pipeline = [
     dict(type='SampleAVAFrames', clip_len=8, frame_interval=2),
     dict(type='CheckedRawFrameDecode'),
@@ -57,10 +59,7 @@ train_pipeline = [
     dict(type='Flip', flip_ratio=0.5),
     dict(type='LoadActorMasks'),  # after every geometric transform
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
-    dict(
-        type='PackActorInputs',
-        meta_keys=('img_shape', 'original_shape', 'img_key', 'video_id',
-                   'timestamp'))
+    dict(type='PackActorInputs', meta_keys=meta_keys)
 ]
 val_pipeline = [
     dict(type='SampleAVAFrames', clip_len=8, frame_interval=2, test_mode=True),
@@ -68,10 +67,7 @@ val_pipeline = [
     dict(type='Resize', scale=(1333, 128), keep_ratio=True),
     dict(type='LoadActorMasks'),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
-    dict(
-        type='PackActorInputs',
-        meta_keys=('img_shape', 'original_shape', 'img_key', 'video_id',
-                   'timestamp'))
+    dict(type='PackActorInputs', meta_keys=meta_keys)
 ]
 train_dataloader = dict(
     dataset=dict(

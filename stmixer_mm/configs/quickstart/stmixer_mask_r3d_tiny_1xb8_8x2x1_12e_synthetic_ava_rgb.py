@@ -57,10 +57,7 @@ train_pipeline = [
     dict(type=Flip, flip_ratio=0.5),
     dict(type=LoadActorMasks),  # after every geometric transform
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=('img_shape', 'original_shape', 'img_key', 'video_id',
-                   'timestamp'))
+    dict(type=PackActorInputs, meta_keys=meta_keys)
 ]
 val_pipeline = [
     dict(type=SampleAVAFrames, clip_len=8, frame_interval=2, test_mode=True),
@@ -68,10 +65,7 @@ val_pipeline = [
     dict(type=Resize, scale=(1333, 128), keep_ratio=True),
     dict(type=LoadActorMasks),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=('img_shape', 'original_shape', 'img_key', 'video_id',
-                   'timestamp'))
+    dict(type=PackActorInputs, meta_keys=meta_keys)
 ]
 train_dataloader.dataset.update(
     dict(
