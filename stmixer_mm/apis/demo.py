@@ -231,7 +231,8 @@ def _run_offline(inferencer, spec, args, source, outputs):
                     draw_tracks(
                         frame.image,
                         per_key[k],
-                        header=f'frame {i} | keyframe {k}'))
+                        header=f'frame {i} | keyframe {k}',
+                        frame=i))
                 written += 1
     finally:
         again.close()

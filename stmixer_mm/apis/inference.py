@@ -28,6 +28,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 from stmixer_mm.datasets import tube_clip_frames
+from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
@@ -40,7 +41,8 @@ from .class_names import test_dataset_cfg
 _CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames')
 _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
                                    'DecordInit', 'DecordDecode', 'OpenCVInit',
-                                   'OpenCVDecode', 'PyAVInit', 'PyAVDecode')
+                                   'OpenCVDecode', 'PyAVInit', 'PyAVDecode',
+                                   'LoadTubeletTargets')
 
 
 def _type_name(step: dict) -> str:
@@ -152,8 +154,21 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
                    'frame_interval')
 
 
+def tubelet_offsets(model: torch.nn.Module, clip_len: int,
+                    frame_interval: int) -> Optional[np.ndarray]:
+    """Frame offsets from the keyframe of a tubelet model's output frames
+    (``LoadTubeletTargets``' positions of ``model.roi_head.num_frames``
+    boxes in a clip of ``clip_len``), or None for a keyframe detector."""
+    num_frames = getattr(getattr(model, 'roi_head', None), 'num_frames', None)
+    if num_frames is None:
+        return None
+    return (output_positions(clip_len, num_frames) -
+            clip_len // 2) * frame_interval
+
+
 def build_clip_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline without its frame sampling/decoding."""
+    """The config's test pipeline without its frame sampling/decoding
+    (and without the GT targets of tubelets)."""
     steps = [
         t for t in _test_pipeline_cfg(cfg)
         if _type_name(t) not in _FRAME_LOADERS

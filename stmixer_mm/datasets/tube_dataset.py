@@ -101,6 +101,16 @@ class TubeDataset(BaseActionDataset):
             to None (no masks).
         mask_file_tmpl (str): The mask file of a video under
             ``mask_root``. Defaults to ``'{video}/puppet_mask.mat'``.
+        with_tubelets (bool): Every sample also gets ``video_tubes``, the
+            video's GT boxes of every frame (``{frame: [(label, tube id,
+            box [4] pixels), ...]}``), which ``LoadTubeletTargets`` turns
+            into the clip's per-frame targets (tubelet queries, STMixer-T).
+            Defaults to False.
+        test_clip_stride (int): Test samples: one clip every
+            ``test_clip_stride`` frames (keyframes ``1 + s // 2``, ``1 + s
+            // 2 + s``, ... while they cover the video, see
+            :func:`clip_keyframes`) instead of every frame; for models
+            that predict every frame of a clip (tubelets). Defaults to 1.
     """
 
     def __init__(self,
@@ -121,7 +131,15 @@ class TubeDataset(BaseActionDataset):
                  backend_args: Optional[dict] = None,
                  mask_root: Optional[str] = None,
                  mask_file_tmpl: str = '{video}/puppet_mask.mat',
+                 with_tubelets: bool = False,
+                 test_clip_stride: int = 1,
                  **kwargs) -> None:
+        if test_clip_stride < 1:
+            raise ValueError(
+                f'test_clip_stride must be >= 1, got {test_clip_stride}')
+        self.with_tubelets = with_tubelets
+        self.test_clip_stride = test_clip_stride
+        self._video_tubes: Dict[str, Dict[int, list]] = {}
         self.mask_root = mask_root
         self.mask_file_tmpl = mask_file_tmpl
         if keyframe_stride < 1:
@@ -192,6 +210,8 @@ class TubeDataset(BaseActionDataset):
                 '("gttubes" is empty for all of them): nothing to evaluate')
         if self.check_files:
             self._check_files(gt, videos)
+        if self.with_tubelets:
+            self._video_tubes = tubes
 
         data_list = []
         for video in videos:
@@ -199,7 +219,7 @@ class TubeDataset(BaseActionDataset):
             h, w = (int(x) for x in gt['resolution'][video])
             per_frame = tubes[video]
             if self.test_mode:
-                keyframes = range(1, nframes + 1)
+                keyframes = clip_keyframes(nframes, self.test_clip_stride)
             else:
                 keyframes = sorted(per_frame)[::self.keyframe_stride]
             for frame in keyframes:
@@ -342,6 +362,15 @@ class TubeDataset(BaseActionDataset):
         ids = np.array([row_ids[key] for key in rows], np.int64)
         return boxes, labels, ids
 
+    def get_data_info(self, idx: int) -> dict:
+        """mmaction2's sample, plus ``video_tubes`` with
+        ``with_tubelets`` (one shared dict per video, not serialised with
+        every sample)."""
+        info = super().get_data_info(idx)
+        if self.with_tubelets:
+            info['video_tubes'] = self._video_tubes.get(info['video_id'], {})
+        return info
+
     def mask_file_of(self, video: str) -> str:
         """The puppet mask file of ``video`` (``mask_root``)."""
         return osp.join(self.mask_root,
@@ -381,3 +410,17 @@ class TubeDataset(BaseActionDataset):
                     raise FileNotFoundError(
                         f'video file of {video!r} (in {self.ann_file}) not '
                         f'found: {path}')
+
+
+def clip_keyframes(nframes: int, stride: int) -> List[int]:
+    """Keyframes of one clip every ``stride`` frames: ``1 + stride // 2``,
+    then every ``stride`` frames while the frames nearest to a keyframe
+    (``k - stride // 2 .. k + stride - 1 - stride // 2``) start inside the
+    video; the last one clamped to ``nframes``. ``stride=1``: every frame.
+    """
+    out = []
+    k = 1 + stride // 2
+    while k - stride // 2 <= nframes:
+        out.append(min(k, nframes))
+        k += stride
+    return out

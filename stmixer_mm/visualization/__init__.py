@@ -3,10 +3,11 @@ from .action_drawing import (format_action_labels, load_scalars,
 from .display import display_problem
 from .labels import label_names_from_dataset, load_label_names, top_actions
 from .local_visualizer import ActionDetLocalVisualizer
-from .track_drawing import draw_tracks, track_color
+from .track_drawing import box_at, draw_tracks, track_color
 
 __all__ = [
     'ActionDetLocalVisualizer', 'label_names_from_dataset', 'load_label_names',
     'top_actions', 'format_action_labels', 'load_scalars',
-    'plot_training_curves', 'draw_tracks', 'track_color', 'display_problem'
+    'plot_training_curves', 'draw_tracks', 'track_color', 'display_problem',
+    'box_at'
 ]

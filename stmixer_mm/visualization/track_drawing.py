@@ -27,7 +27,8 @@ def track_color(track_id: Optional[int]):
 def draw_tracks(image: np.ndarray,
                 persons: Sequence[dict],
                 min_short_side: int = 360,
-                header: Optional[str] = None) -> np.ndarray:
+                header: Optional[str] = None,
+                frame: Optional[int] = None) -> np.ndarray:
     """Draw persons (``bbox`` in pixels of ``image``, optional
     ``track_id``, ``actions`` ``{name: score}``, ``mask``: a bool array or a
     COCO RLE dict of ``image``'s size, filled translucent in the person's
@@ -37,7 +38,9 @@ def draw_tracks(image: np.ndarray,
     draw with it. Each person's label (``T<id>`` or ``person``, then one
     line per action) starts at the box's top-left corner and is kept
     inside the frame: shifted left where it would pass the right edge,
-    up where it would pass the bottom.
+    up where it would pass the bottom. With ``frame``, a person with a
+    ``tubelet`` (a tubelet model's ``frames`` and ``boxes``) is drawn with
+    its box at that frame (:func:`box_at`).
 
     Returns:
         np.ndarray: a new RGB uint8 image.
@@ -55,7 +58,8 @@ def draw_tracks(image: np.ndarray,
         if p.get('mask') is not None:
             fill_mask(out, p['mask'], track_color(p.get('track_id')))
     for p in persons:
-        x1, y1, x2, y2 = (np.asarray(p['bbox'], np.float64) * s).round()
+        box = p['bbox'] if frame is None else box_at(p, frame)
+        x1, y1, x2, y2 = (np.asarray(box, np.float64) * s).round()
         x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
         tid = p.get('track_id')
         color = track_color(tid)
@@ -102,3 +106,20 @@ def fill_mask(image: np.ndarray,
         image[mask] = (image[mask] * (1 - alpha) +
                        np.asarray(color, np.float64) * alpha).astype(
                            image.dtype)
+
+
+def box_at(person: dict, frame: int) -> np.ndarray:
+    """A person's box at ``frame``: from its ``tubelet`` (``frames``
+    ascending, ``boxes`` one per frame; repeated frames averaged, linear
+    between frames, the first / last box outside them), else its
+    ``bbox``."""
+    tubelet = person.get('tubelet')
+    if tubelet is None:
+        return np.asarray(person['bbox'], np.float64)
+    frames = np.asarray(tubelet['frames'], np.float64)
+    boxes = np.asarray(tubelet['boxes'], np.float64).reshape(len(frames), 4)
+    uniq, inverse = np.unique(frames, return_inverse=True)
+    mean = np.zeros((len(uniq), 4))
+    np.add.at(mean, inverse, boxes)
+    mean /= np.bincount(inverse)[:, None]
+    return np.array([np.interp(frame, uniq, mean[:, c]) for c in range(4)])

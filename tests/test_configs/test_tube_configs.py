@@ -12,8 +12,11 @@ from stmixer_mm.testing import repo_root
 ROOT = Path(repo_root())
 TUBE_CONFIGS = sorted((ROOT / 'configs' / 'stmixer_tubes').glob('*.py')) + [
     ROOT / 'configs' / 'quickstart' /
-    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'
+    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
+    ROOT / 'configs' / 'quickstart' /
+    'stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'
 ]
+TUBELET_CONFIGS = [p for p in TUBE_CONFIGS if 'stmixer-tubelet_' in p.name]
 NUM_CLASSES = dict(jhmdb21=21, ucf101=24, multisports=66, synthetic=4)
 
 
@@ -55,3 +58,44 @@ def test_tube_config(path):
         assert ev.ann_file == train.ann_file
         assert ev.get('split', 0) == train.get('split', 0)
     assert cfg.default_hooks.checkpoint.save_best == 'mAP/frameAP@0.5'
+
+
+def test_every_tube_benchmark_has_a_tubelet_config():
+    names = {p.name for p in TUBELET_CONFIGS}
+    for data in ('jhmdb21', 'ucf101-24', 'multisports'):
+        assert any('vit-base' in n and data in n for n in names), data
+    for data in ('jhmdb21', 'ucf101-24'):
+        assert any('slowfast-r50' in n and data in n for n in names), data
+
+
+@pytest.mark.parametrize('path', TUBELET_CONFIGS, ids=lambda p: p.name)
+def test_tubelet_config(path):
+    """Tubelet model, targets and metric agree: the tubelet length divides
+    the clip and the feature frames, the test clips cover every frame."""
+    cfg = Config.fromfile(str(path))
+    roi = cfg.model.roi_head
+    assert roi.type == 'STMixerTubeletDecoder'
+    assert roi.stage_head.type == 'STMixerTubeletStageHead'
+    assert cfg.model.train_cfg.rcnn.assigner.type == \
+        'TubeletHungarianAssigner'
+    num_frames = roi.stage_head.num_frames
+    assert roi.stage_head.sampling_mixing.temporal_points % num_frames == 0
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
+        ds = loader.dataset
+        assert ds.with_tubelets
+        types = [t['type'] for t in ds.pipeline]
+        sampler = ds.pipeline[types.index('SampleTubeFrames')]
+        targets = ds.pipeline[types.index('LoadTubeletTargets')]
+        assert types.index('LoadTubeletTargets') == \
+            types.index('SampleTubeFrames') + 1
+        assert types[-1] == 'PackTubeletInputs'
+        assert targets.num_frames == num_frames
+        assert sampler.clip_len % num_frames == 0
+    ds = cfg.test_dataloader.dataset
+    sampler = ds.pipeline[0]
+    r = sampler.clip_len // num_frames
+    # frames from the first to the last output frame of a clip
+    span = (num_frames - 1) * r * sampler.frame_interval + 1
+    assert ds.test_clip_stride <= span
+    assert cfg.test_evaluator.tubes == 'tubelets'

@@ -60,10 +60,26 @@ CONFIGS = dict(
                      'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'),
     tracking=osp.join(
         REPO, 'configs', 'quickstart',
-        'stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'))
+        'stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'),
+    tubelets=osp.join(
+        REPO, 'configs', 'quickstart',
+        'stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'))
+#: the tubes each variant's metrics are read with (prefix of the metric)
+TUBES = dict(
+    linking=('linking', ),
+    tracking=('track_ids', 'linking'),
+    tubelets=('tubelets', ))
+#: table row of each (variant, tubes)
+LABELS = {
+    ('linking', 'linking'): 'keyframe detector + linking',
+    ('tracking', 'track_ids'): 'track queries, tubes from track ids',
+    ('tracking', 'linking'): 'track queries, tubes from linking',
+    ('tubelets', 'tubelets'): 'STMixer-T tubelets + tubelet linking',
+}
 #: metrics of the table, in its order
 TABLE_KEYS = ('frameAP@0.5', 'videoAP@0.2', 'videoAP@0.5', 'videoAP@0.75',
-              'IDSW/gt', 'Frag/gt', 'coverage')
+              'IDSW/gt', 'Frag/gt', 'coverage', 'HOTA', 'IDF1', 'clips',
+              'test_s')
 
 
 def parse_args(argv=None):
@@ -85,6 +101,12 @@ def parse_args(argv=None):
         parser.add_argument(
             f'--{v}-checkpoint', help=f'test this {v} model (no training)')
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument(
+        '--trackeval-score-thr',
+        type=float,
+        default=0.5,
+        help='tube score from which a tube counts as a track for '
+        "TrackEval's HOTA / IDF1")
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the results here (json)')
     parser.add_argument(
@@ -107,25 +129,27 @@ def parse_args(argv=None):
     return args
 
 
-def metric_cfgs(ann_file: str, variant: str) -> list:
+def metric_cfgs(ann_file: str, variant: str, score_thr: float) -> list:
     common = dict(
         type='TubeMetric',
         ann_file=ann_file,
         protocol='ucf_jhmdb',
-        identity_metrics=True)
-    cfgs = [dict(common, tubes='linking', prefix='linking')]
-    if variant == 'tracking':
-        cfgs.insert(0, dict(common, tubes='track_ids', prefix='tracking'))
-    return cfgs
+        identity_metrics=True,
+        trackeval_score_thr=score_thr)
+    return [dict(common, tubes=t, prefix=t) for t in TUBES[variant]]
 
 
-def set_data(cfg: Config, paths: dict, test_ann: str, variant: str) -> None:
+def set_data(cfg: Config,
+             paths: dict,
+             test_ann: str,
+             variant: str,
+             score_thr: float = 0.5) -> None:
     for loader in (cfg.train_dataloader, cfg.val_dataloader,
                    cfg.test_dataloader):
         loader.dataset.ann_file = paths['tube_gt']
         loader.dataset.data_prefix = dict(img=paths['rawframes'])
     cfg.test_dataloader.dataset.ann_file = test_ann
-    cfg.test_evaluator = metric_cfgs(test_ann, variant)
+    cfg.test_evaluator = metric_cfgs(test_ann, variant, score_thr)
 
 
 def train(args, variant: str, paths: dict, test_ann: str) -> dict:
@@ -155,7 +179,7 @@ def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
          name: str) -> dict:
     """Test a checkpoint on one set: metrics and seconds."""
     cfg = Config.fromfile(CONFIGS[variant])
-    set_data(cfg, paths, test_ann, variant)
+    set_data(cfg, paths, test_ann, variant, args.trackeval_score_thr)
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
     cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
@@ -208,19 +232,19 @@ def rows(results: dict):
     for variant, res in results['variants'].items():
         for name in ('standard', 'crossing'):
             metrics = res[name]['metrics']
-            prefixes = ['linking'
-                        ] if variant == 'linking' else ['tracking', 'linking']
-            for prefix in prefixes:
-                label = 'keyframe detector + linking' if \
-                    variant == 'linking' else (
-                        'track queries, tubes from track ids'
-                        if prefix == 'tracking' else
-                        'track queries, tubes from linking')
+            for tubes in TUBES[variant]:
+                # runs before the tubelet variant named the track-id
+                # tubes' metrics 'tracking/...'
+                prefix = 'tracking' if tubes == 'track_ids' and not any(
+                    k.startswith('track_ids/') for k in metrics) else tubes
                 short = {
                     k.split('/', 1)[1]: v
                     for k, v in metrics.items() if k.startswith(prefix + '/')
                 }
-                yield label, name, short
+                for key, field in (('clips', 'frames'), ('test_s', 'seconds')):
+                    if field in res[name]:
+                        short[key] = res[name][field]
+                yield LABELS[variant, tubes], name, short
 
 
 def print_table(runs: list) -> None:
@@ -239,6 +263,9 @@ def print_table(runs: list) -> None:
             vals = np.array([s[k] for s in shorts if k in s], float)
             if not len(vals):
                 cells.append('-')
+                continue
+            if k in ('clips', 'test_s'):
+                cells.append(f'{vals.mean():.0f}')
                 continue
             d = 2 if k in ('IDSW/gt', 'Frag/gt') else 1
             cells.append(f'{vals.mean():.{d}f} +- {vals.std():.{d}f} '

@@ -51,7 +51,7 @@ from stmixer_mm.visualization import draw_tracks
 from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_clips,
-                         inference_detector, init_detector)
+                         inference_detector, init_detector, tubelet_offsets)
 from ..online.capture import open_source
 from ..online.ring_buffer import KeyframeClips, keyframe_indices
 from ..online.sources import ArraySource, FrameSource, check_fps, expand_inputs
@@ -75,10 +75,12 @@ class KeyframeResult:
         data_sample: the model's ``ActionDataSample``.
         frame_hw (tuple, optional): ``(h, w)`` of the input frame (the
             size :attr:`masks` are given at).
+        tubelet_frames (np.ndarray, optional): ``[T']`` 0-based frames of
+            a tubelet model's output frames (:attr:`tubelet_bboxes`).
     """
 
     __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
-                 'data_sample', 'frame_hw', '_mask_rles')
+                 'data_sample', 'frame_hw', '_mask_rles', 'tubelet_frames')
 
     def __init__(self,
                  frame,
@@ -96,6 +98,19 @@ class KeyframeResult:
         self.data_sample = data_sample
         self.frame_hw = None if frame_hw is None else tuple(frame_hw)
         self._mask_rles = None  # computed once, by mask_rles
+        self.tubelet_frames = None
+
+    @property
+    def tubelet_bboxes(self) -> Optional[np.ndarray]:
+        """``[n, T', 4]`` pixel boxes of a tubelet model (STMixer-T) on
+        :attr:`tubelet_frames`, or None for a keyframe detector."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'tubelet_bboxes' not in pred or \
+                self.frame_hw is None:
+            return None
+        h, w = self.frame_hw
+        return pred.tubelet_bboxes.cpu().numpy().reshape(
+            len(self), -1, 4) * np.array([w, h, w, h], np.float32)
 
     @property
     def masks(self) -> Optional[np.ndarray]:
@@ -237,6 +252,9 @@ class STMixerInferencer(BaseInferencer):
         self.label_names: Dict[int, str] = class_names(self.model, label_map)
         self.clip_len, self.frame_interval = clip_sampling_from_cfg(self.cfg)
         self.person_thr = float(self.cfg.model.test_cfg.rcnn.person_threshold)
+        #: offsets of a tubelet model's output frames from the keyframe
+        self.tubelet_offsets = tubelet_offsets(self.model, self.clip_len,
+                                               self.frame_interval)
 
     def _init_model(self,
                     cfg,
@@ -480,17 +498,20 @@ class STMixerInferencer(BaseInferencer):
         sample = self.forward(clip, frame, video)
         return self.to_result(sample, frame, time, clip[0].shape[:2])
 
-    @staticmethod
-    def to_result(sample, frame: int, time: float,
+    def to_result(self, sample, frame: int, time: float,
                   frame_hw: Tuple[int, int]) -> KeyframeResult:
         pred: InstanceData = sample.pred_instances
         h, w = frame_hw
         boxes = pred.bboxes.cpu().numpy().reshape(-1, 4) * np.array(
             [w, h, w, h], np.float32)
-        return KeyframeResult(frame, time, boxes,
-                              pred.scores.cpu().numpy(),
-                              pred.person_scores.cpu().numpy().reshape(-1),
-                              sample, (h, w))
+        result = KeyframeResult(frame, time, boxes,
+                                pred.scores.cpu().numpy(),
+                                pred.person_scores.cpu().numpy().reshape(-1),
+                                sample, (h, w))
+        if self.tubelet_offsets is not None:  # clamped as the clip is
+            result.tubelet_frames = np.maximum(
+                int(frame) + self.tubelet_offsets, 0)
+        return result
 
     # ------------------------------------------------------------- outputs
     def top_actions(self, scores: np.ndarray, score_thr: float,
@@ -516,10 +537,14 @@ class STMixerInferencer(BaseInferencer):
                       topk: int = 3,
                       track_ids: Optional[Sequence[int]] = None) -> dict:
         """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
-        person_score, actions {name: score}[, track_id][, mask])])``; a
-        model with a mask head adds every person's ``mask`` as COCO RLE
-        (``{'size': [h, w], 'counts': str}``, frame pixels)."""
+        person_score, actions {name: score}[, track_id][, mask][,
+        tubelet])])``; a model with a mask head adds every person's
+        ``mask`` as COCO RLE (``{'size': [h, w], 'counts': str}``, frame
+        pixels), a tubelet model its ``tubelet`` (``frames`` 0-based,
+        ``boxes`` pixels, one per frame; :func:`~stmixer_mm.visualization.
+        draw_tracks` draws the box of each frame from it)."""
         rles = result.mask_rles
+        tubelets = result.tubelet_bboxes
         persons = []
         for i in range(len(result)):
             p = dict(
@@ -530,6 +555,10 @@ class STMixerInferencer(BaseInferencer):
                 p = dict(track_id=int(track_ids[i]), **p)
             if rles is not None:
                 p['mask'] = rles[i]
+            if tubelets is not None:
+                p['tubelet'] = dict(
+                    frames=result.tubelet_frames.tolist(),
+                    boxes=np.round(tubelets[i].astype(float), 1).tolist())
             persons.append(p)
         return dict(
             frame=result.frame, time=round(result.time, 3), persons=persons)
@@ -538,18 +567,24 @@ class STMixerInferencer(BaseInferencer):
                 result: KeyframeResult,
                 score_thr: float = 0.3,
                 topk: int = 3) -> List[dict]:
-        """``[dict(bbox, person_score, actions[, track_id][, mask])]`` of a
-        keyframe, as :func:`~stmixer_mm.visualization.draw_tracks` draws
-        them (``mask``: COCO RLE, compact to keep)."""
+        """``[dict(bbox, person_score, actions[, track_id][, mask][,
+        tubelet])]`` of a keyframe, as
+        :func:`~stmixer_mm.visualization.draw_tracks` draws them (``mask``:
+        COCO RLE, compact to keep; ``tubelet``: the frames and boxes of a
+        tubelet model)."""
         ids = result.track_ids
         rles = result.mask_rles
+        tubelets = result.tubelet_bboxes
         return [
             dict(
                 bbox=result.bboxes[i],
                 person_score=float(result.person_scores[i]),
                 actions=self.top_actions(result.scores[i], score_thr, topk),
                 **({} if ids is None else dict(track_id=int(ids[i]))),
-                **({} if rles is None else dict(mask=rles[i])))
+                **({} if rles is None else dict(mask=rles[i])),
+                **({} if tubelets is None else dict(
+                    tubelet=dict(
+                        frames=result.tubelet_frames, boxes=tubelets[i]))))
             for i in range(len(result))
         ]
 

@@ -630,7 +630,8 @@ class OnlineRunner:
                         persons,
                         self.min_short_side,
                         header=f'frame {i}' +
-                        (f' | keyframe {rec["frame"]}' if rec else ''))
+                        (f' | keyframe {rec["frame"]}' if rec else ''),
+                        frame=i)
                     if video is not None:
                         video.write(canvas)
                     if self.show:

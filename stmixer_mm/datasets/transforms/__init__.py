@@ -5,9 +5,11 @@ from .loading import (CheckedRawFrameDecode, SampleTubeFrames, decode_frame,
                       tube_clip_frames)
 from .masks import LoadActorMasks, PackActorInputs
 from .processing import RandomShortSideResize
+from .tubelets import LoadTubeletTargets, PackTubeletInputs
 
 __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
     'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
-    'LoadActorMasks', 'PackActorInputs'
+    'LoadActorMasks', 'PackActorInputs', 'LoadTubeletTargets',
+    'PackTubeletInputs'
 ]

@@ -47,6 +47,7 @@ from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, PROTOCOLS,
                              soft_decay, tube_iou)
 from .track_tubes import tubes_from_tracks
 from .tube_identity import identity_metrics
+from .tube_trackeval import trackeval_metrics
 
 __all__ = [
     'PROTOCOLS', 'MULTISPORTS_IGNORED', 'LINK_DEFAULTS', 'VIDEO_MAP_RANGES',
@@ -88,17 +89,21 @@ def range_mean(maps: Sequence) -> float:
     return total / float(len(maps))
 
 
-def evaluate(gt: Mapping,
-             frame_dets: FrameDets,
-             videos: Sequence[str],
-             protocol: str,
-             iou_thr: float = 0.5,
-             video_iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
-             video_map_range: bool = True,
-             ignore_labels: Optional[Sequence[str]] = None,
-             link_cfg: Optional[dict] = None,
-             frame_ids: Optional[Mapping] = None,
-             identity: Optional[dict] = None) -> Tuple[dict, dict, dict]:
+def evaluate(
+        gt: Mapping,
+        frame_dets: FrameDets,
+        videos: Sequence[str],
+        protocol: str,
+        iou_thr: float = 0.5,
+        video_iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
+        video_map_range: bool = True,
+        ignore_labels: Optional[Sequence[str]] = None,
+        link_cfg: Optional[dict] = None,
+        frame_ids: Optional[Mapping] = None,
+        identity: Optional[dict] = None,
+        tubes: Optional[Mapping] = None,
+        trackeval_score_thr: Optional[float] = None
+) -> Tuple[dict, dict, dict]:
     """Frame-mAP and video-mAPs (percent) of one protocol.
 
     ``frame_ids`` (the structure of ``frame_dets`` with an array of track
@@ -107,7 +112,13 @@ def evaluate(gt: Mapping,
     ``identity`` (a dict): filled with :func:`identity_metrics` of the
     tubes the video-mAP scored (box IoU 0.5, the protocol's convention),
     and ``metrics`` gets ``IDSW/gt``, ``Frag/gt`` and ``coverage``
-    (percent). Without both, the protocol's numbers, unchanged.
+    (percent). ``tubes`` (``{label: [(video, score, boxes [L, 6])]}``,
+    e.g. :func:`.tubelet_linking.link_tubelets`' tubes of a tubelet
+    detector): the video-mAP scores these tubes. ``trackeval_score_thr``:
+    ``metrics`` also gets TrackEval's ``HOTA``, ``DetA``, ``AssA``,
+    ``IDF1`` (percent) of the scored tubes with a score at least this
+    (:func:`.tube_trackeval.trackeval_metrics`). Without them, the
+    protocol's numbers, unchanged.
 
     Returns:
         tuple: ``(metrics, frame APs, video APs at each threshold)``; the
@@ -142,10 +153,10 @@ def evaluate(gt: Mapping,
         frame_aps = frame_ap_multisports(gt, frame_dets, videos, iou_thr,
                                          ignore_labels)
     metrics = {f'frameAP@{iou_thr:g}': float(mean_ap_percent(frame_aps))}
-    if frame_ids is None:
+    if tubes is None and frame_ids is None:
         tubes = link_all(gt, frame_dets, videos, protocol, predecayed,
                          **link_cfg)
-    else:
+    elif tubes is None:
         tubes = tubes_from_tracks(gt, frame_dets, frame_ids, videos, protocol,
                                   predecayed, **link_cfg)
     video_aps = {}
@@ -175,4 +186,9 @@ def evaluate(gt: Mapping,
         metrics['IDSW/gt'] = identity['idsw_per_gt']
         metrics['Frag/gt'] = identity['frag_per_gt']
         metrics['coverage'] = 100 * identity['coverage']
+    if trackeval_score_thr is not None:
+        scores = trackeval_metrics(gt, tubes, videos, trackeval_score_thr,
+                                   ignore_labels)
+        for key in ('HOTA', 'DetA', 'AssA', 'IDF1'):
+            metrics[key] = 100 * scores[key]
     return metrics, frame_aps, video_aps

@@ -19,9 +19,10 @@ the video-mAP scores tubes made of a tracking model's
 coverage per ground-truth tube
 (:mod:`~stmixer_mm.evaluation.functional.tube_identity`).
 
-Why one file of about 480 lines: it is one class, the metric's whole
+Why one file of about 550 lines: it is one class, the metric's whole
 contract with the runner (its arguments and their checks, the
-predictions of every protocol turned into detections, and the checks of
+predictions of every protocol and tube source (linking, track ids,
+tubelets) turned into detections, and the checks of
 the predictions against the evaluated split); the protocols themselves
 are in :mod:`stmixer_mm.evaluation.functional`.
 """
@@ -32,7 +33,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.act_annotations import load_act_annotations
-from stmixer_mm.evaluation.functional import (frame_ap, link_tubes, mean_ap,
+from stmixer_mm.evaluation.functional import (frame_ap, interpolate_tubelets,
+                                              link_tubelets, link_tubes,
+                                              mean_ap, tubelet_frame_dets,
                                               video_ap)
 from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              PROTOCOLS,
@@ -46,7 +49,7 @@ METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
 HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length', 'min_score',
                     'nms_3d_iou', 'det_score_thr')
 #: Where the video-mAP's tubes come from.
-TUBE_SOURCES = ('linking', 'track_ids')
+TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
 
 
 @METRICS.register_module()
@@ -112,12 +115,25 @@ class TubeMetric(BaseMetric):
             protocol's ``min_score`` / ``min_length`` filters and 3-D NMS;
             see ``docs/en/tube_protocols.md``). Needs ``track_ids`` in
             every sample and ``score_mode='per_class'``. Frame-mAP is the
-            same either way.
+            same either way. ``'tubelets'``: a tubelet detector's
+            ``pred_instances.tubelet_bboxes`` ``[n, T', 4]`` on the
+            sample's ``tubelet_frames``, one clip every few frames: the
+            frame detections are every covering tubelet's box (linearly
+            interpolated between its frames), the tubes MOC's tubelet
+            linking (:mod:`~stmixer_mm.evaluation.functional.
+            tubelet_linking`); every frame of a video must be covered.
+            Needs ``score_mode='per_class'``.
         identity_metrics (bool): Also report ``IDSW/gt`` (identity
             switches per ground-truth tube), ``Frag/gt`` (fragmentations
             per ground-truth tube) and ``coverage`` (percent of GT frames
             matched) of the tubes the video-mAP scored, at box IoU 0.5;
             the per-GT-tube rows are kept in ``self.identity``.
+        trackeval_score_thr (float, optional): Also report TrackEval's
+            ``HOTA``, ``DetA``, ``AssA`` and ``IDF1`` (percent) of the
+            tubes the video-mAP scored whose score is at least this, one
+            sequence per class and video (PyPI ``trackeval``; see
+            :mod:`~stmixer_mm.evaluation.functional.tube_trackeval`).
+            Defaults to None (not computed).
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix (default ``'mAP'``).
     """
@@ -138,6 +154,7 @@ class TubeMetric(BaseMetric):
                  missing_videos: str = 'error',
                  tubes: str = 'linking',
                  identity_metrics: bool = False,
+                 trackeval_score_thr: Optional[float] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -165,15 +182,16 @@ class TubeMetric(BaseMetric):
         if tubes not in TUBE_SOURCES:
             raise ValueError(f'TubeMetric: tubes must be one of '
                              f'{TUBE_SOURCES}, got {tubes!r}')
-        if protocol == 'hybrid_voc' and (tubes != 'linking'
-                                         or identity_metrics):
+        if protocol == 'hybrid_voc' and (tubes != 'linking' or identity_metrics
+                                         or trackeval_score_thr is not None):
             raise ValueError(
-                "TubeMetric: tubes='track_ids' and identity_metrics are not "
-                "supported for hybrid_voc; use protocol 'ucf_jhmdb' or "
-                "'multisports'")
-        if tubes == 'track_ids' and score_mode != 'per_class':
+                "TubeMetric: tubes='track_ids' / 'tubelets', identity_metrics"
+                ' and trackeval_score_thr are not supported for hybrid_voc; '
+                "use protocol 'ucf_jhmdb' or 'multisports'")
+        self.trackeval_score_thr = trackeval_score_thr
+        if tubes != 'linking' and score_mode != 'per_class':
             raise ValueError(
-                "TubeMetric: tubes='track_ids' needs score_mode='per_class' "
+                f"TubeMetric: tubes='{tubes}' needs score_mode='per_class' "
                 "(with 'argmax' a track's best class changes from frame to "
                 'frame, which cuts its tube of each class)')
         self.tubes = tubes
@@ -236,8 +254,30 @@ class TubeMetric(BaseMetric):
                 ids = ids.astype(np.int64)
             elif self.tubes == 'track_ids':
                 raise ValueError(self._no_ids(video, sample['timestamp']))
-            self.results.append(
-                (video, int(sample['timestamp']), bboxes, scores, ids))
+            entry = (video, int(sample['timestamp']), bboxes, scores, ids)
+            if self.tubes == 'tubelets':
+                entry += self._tubelets(video, sample, len(bboxes))
+            self.results.append(entry)
+
+    @staticmethod
+    def _tubelets(video: str, sample: dict, n: int) -> Tuple:
+        """``(tubelet boxes [n, T', 4], frames [T'])`` of a sample."""
+        pred = sample['pred_instances']
+        where = f'video {video!r} keyframe {sample["timestamp"]}'
+        if 'tubelet_bboxes' not in pred or 'tubelet_frames' not in sample:
+            raise ValueError(
+                f"{where}: TubeMetric(tubes='tubelets') needs "
+                'pred_instances.tubelet_bboxes and the metainfo '
+                'tubelet_frames (a tubelet model, STMixerTubeletDecoder, '
+                'with PackTubeletInputs); this sample has neither or one')
+        boxes = np.asarray(_numpy(pred['tubelet_bboxes']), np.float32)
+        frames = np.asarray(_numpy(sample['tubelet_frames'])).reshape(-1)
+        if boxes.shape != (n, len(frames), 4):
+            raise ValueError(
+                f'{where}: pred_instances.tubelet_bboxes has shape '
+                f'{list(boxes.shape)}, expected [{n}, {len(frames)}, 4] '
+                '(one box per detection and tubelet frame)')
+        return boxes, frames
 
     @staticmethod
     def _no_ids(video: str, frame: Any) -> str:
@@ -423,8 +463,10 @@ class TubeMetric(BaseMetric):
             metrics, frame_aps, video_aps = self._hybrid_metrics(results)
             count = f'{len(self.detections_array(results))} frame detections'
         else:
-            frame_ids = None
-            if self.tubes == 'track_ids':
+            frame_ids = tubes = None
+            if self.tubes == 'tubelets':
+                frame_dets, tubes = self._tubelet_inputs(results)
+            elif self.tubes == 'track_ids':
                 frame_dets, frame_ids = self.frame_detections(results, True)
             else:
                 frame_dets = self.frame_detections(results)
@@ -440,10 +482,14 @@ class TubeMetric(BaseMetric):
                 ignore_labels=self.ignore_labels,
                 link_cfg=self.link_cfg,
                 frame_ids=frame_ids,
-                identity=identity)
+                identity=identity,
+                tubes=tubes,
+                trackeval_score_thr=self.trackeval_score_thr)
             self.identity = identity
-            count = f'{len(results)} frames' + (', tubes from track ids' if
-                                                frame_ids is not None else '')
+            count = f'{len(results)} ' + (
+                'clips, tubes from tubelets'
+                if tubes is not None else 'frames' +
+                (', tubes from track ids' if frame_ids is not None else ''))
         if self.classwise:
             for label, ap in frame_aps.items():
                 metrics[f'frameAP_{label}'] = 100 * float(ap)
@@ -454,6 +500,40 @@ class TubeMetric(BaseMetric):
                     (self.protocol, self.score_mode, len(self.videos), count,
                      ', '.join(f'{k} {v:.2f}' for k, v in metrics.items())))
         return metrics
+
+    def _tubelet_inputs(self, results: list) -> Tuple[Any, dict]:
+        """Frame detections and linked tubes of tubelet clips."""
+        clips: Dict[int, list] = {}
+        for video, frame, _, scores, _, boxes, frames in results:
+            iv = self._video_index(video, frame)
+            h, w = self.gt['resolution'][video]
+            span, pixels = interpolate_tubelets(
+                boxes.astype(np.float64) * np.array([w, h, w, h]), frames)
+            clips.setdefault(iv, []).append(
+                (span, pixels, self._check_columns(video, frame, scores)))
+        for iv, video_clips in clips.items():
+            video_clips.sort(key=lambda c: (c[0][0], c[0][-1]))
+            nframes = int(self.gt['nframes'][self.videos[iv]])
+            covered = np.zeros(nframes + 1, bool)
+            for span, _, _ in video_clips:
+                covered[span] = True
+            if not covered[1:].all():
+                missing = (np.flatnonzero(~covered[1:]) + 1).tolist()
+                raise ValueError(
+                    f'video {self.videos[iv]!r}: no tubelet covers frames '
+                    f'{missing[:10]}{"..." if len(missing) > 10 else ""} '
+                    f'of 1..{nframes}; the test clips must cover every frame'
+                    ' (TubeDataset test_clip_stride at most the frames a '
+                    'clip spans)')
+        moc = self.protocol == 'ucf_jhmdb'  # decays in evaluate() itself
+        frame_dets = tubelet_frame_dets(
+            clips,
+            self.num_labels,
+            self.score_thr,
+            np.float32 if moc else np.float64,
+            decay_iou=None if moc else 0.6)
+        return frame_dets, link_tubelets(self.gt, clips, self.videos,
+                                         self.protocol, **self.link_cfg)
 
     def _hybrid_metrics(self, results: list) -> Tuple[dict, dict, dict]:
         """``'hybrid_voc'``: the project's earlier metric, unchanged."""

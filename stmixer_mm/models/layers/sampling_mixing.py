@@ -1,7 +1,7 @@
 """Adaptive spatio-temporal sampling and mixing of one `STMixer
 <https://arxiv.org/abs/2303.15879>`_ decoder stage."""
 import math
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -157,6 +157,58 @@ class STMixerSamplingMixing(BaseModule):
             self.num_groups,
             impl=self.sampling_cfg.get('impl', 'auto'))
 
+    @staticmethod
+    def split_frames(x: Sequence[Tensor]) -> List[Tensor]:
+        """Maps ``[B, C, T, H, W]`` as ``B * T`` one-frame maps ``[B * T, C,
+        1, H, W]`` (clip-major), the layout of the per-frame sampling of
+        tubelet queries (:meth:`forward` with ``[B, N, T', 4]`` boxes)."""
+        return [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x]
+
+    def _sample_per_frame(self, x: PreparedPyramid, xyzr: Tensor,
+                          offset: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """The feature sets of tubelet queries: frame ``t`` of the clip is
+        sampled at the query's offsets around its box of that frame.
+
+        ``x`` holds the ``B * T`` one-frame maps of :meth:`split_frames`;
+        ``xyzr`` ``[B, N, T', 4]`` one box per output frame, ``T`` a
+        multiple of ``T'`` (feature frame ``t`` reads box ``t * T' // T``).
+        The sets are those of the keyframe queries computed per frame: the
+        spatial set the mean over the frames, the temporal set the mean
+        over the points of each frame, so equal boxes on every frame give
+        the keyframe queries' numbers.
+        """
+        B, N, Tb, _ = xyzr.shape
+        BT = x.values[0].size(0)
+        if x.values[0].size(2) != 1 or BT % B:
+            raise ValueError(
+                'tubelet boxes [B, N, T, 4] need the pyramid as one-frame '
+                'maps [B * T, C, 1, H, W] (split_frames), got maps of shape '
+                f'{tuple(x.values[0].shape)} for B={B}')
+        T = BT // B
+        if T % Tb:
+            raise ValueError(
+                f'the feature maps have T={T} frames, which {Tb} tubelet '
+                'boxes per query do not divide (num_frames of the tubelet '
+                'head must divide sampling_mixing.temporal_points)')
+        frame_box = torch.arange(T, device=xyzr.device) * Tb // T
+        boxes = xyzr[:, :, frame_box].transpose(1, 2).flatten(0, 1)
+        offsets = offset[:, None].expand(B, T, N, -1).flatten(0, 1)
+        points = make_sample_points(offsets,
+                                    self.num_groups * self.spatial_points,
+                                    boxes)  # [B * T, N, 1, G * P, 3]
+        spatial, temporal = sample_4d_features(
+            points,
+            x,
+            self.featmap_strides,
+            self.spatial_points,
+            with_temporal=self.with_temporal,
+            **self.sampling_cfg)
+        spatial = spatial.unflatten(0, (B, T)).mean(1)
+        if temporal is not None:  # [B * T, N, G, 1, C/G] -> [B, N, G, T, C/G]
+            temporal = temporal.squeeze(3).unflatten(0, (B, T)).permute(
+                0, 2, 3, 1, 4)
+        return spatial, temporal
+
     def forward(
             self, x: PreparedPyramid, xyzr: Tensor, spatial_queries: Tensor,
             temporal_queries: Optional[Tensor]
@@ -168,7 +220,9 @@ class STMixerSamplingMixing(BaseModule):
                 W_l]``, as :meth:`prepare` (of this block, or of another
                 stage's: one prepared for other settings is prepared again
                 from its maps) lays it out.
-            xyzr (Tensor): Boxes ``[B, N, 4]``.
+            xyzr (Tensor): Boxes ``[B, N, 4]``, or tubelet boxes ``[B, N,
+                T', 4]`` (one per output frame) read frame by frame from a
+                pyramid of one-frame maps (:meth:`split_frames`).
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``; None (and
                 returned as None) without the temporal branch.
@@ -184,17 +238,21 @@ class STMixerSamplingMixing(BaseModule):
         if not x.matches(self.featmap_strides, self.num_groups,
                          self.sampling_cfg.get('impl', 'auto')):
             x = self.prepare(x.values)
-        num_points = self.num_groups * self.spatial_points
         offset = self.offset_generator(spatial_queries)
-        points = make_sample_points(offset, num_points, xyzr)
         # [B, N, G, P, C/G] and [B, N, G, T, C/G] (or None)
-        spatial_feats, temporal_feats = sample_4d_features(
-            points,
-            x,
-            self.featmap_strides,
-            self.spatial_points,
-            with_temporal=self.with_temporal,
-            **self.sampling_cfg)
+        if xyzr.dim() == 4:
+            spatial_feats, temporal_feats = self._sample_per_frame(
+                x, xyzr, offset)
+        else:
+            spatial_feats, temporal_feats = sample_4d_features(
+                make_sample_points(offset,
+                                   self.num_groups * self.spatial_points,
+                                   xyzr),
+                x,
+                self.featmap_strides,
+                self.spatial_points,
+                with_temporal=self.with_temporal,
+                **self.sampling_cfg)
         spatial_queries = self.norm_s(
             self.adaptive_mixing_s(spatial_feats, spatial_queries))
         if not self.with_temporal:

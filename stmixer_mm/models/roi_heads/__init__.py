@@ -1,7 +1,10 @@
-from .bbox_heads import STMixerBBoxHead, STMixerStageHead
+from .bbox_heads import (STMixerBBoxHead, STMixerStageHead,
+                         STMixerTubeletStageHead)
 from .mask_heads import STMixerMaskHead
 from .stmixer_decoder import STMixerDecoder
+from .stmixer_tubelet_decoder import STMixerTubeletDecoder
 
 __all__ = [
-    'STMixerDecoder', 'STMixerBBoxHead', 'STMixerStageHead', 'STMixerMaskHead'
+    'STMixerDecoder', 'STMixerBBoxHead', 'STMixerStageHead', 'STMixerMaskHead',
+    'STMixerTubeletDecoder', 'STMixerTubeletStageHead'
 ]

@@ -201,7 +201,8 @@ class STMixerBBoxHead(BaseModule):
             bbox_targets=all_gt[matched_gt].float(),
             img_factors=factors[sample],
             action_targets=action_targets[matched_gt],
-            num_gts=max(num_gts, 1.0))
+            num_gts=max(num_gts, 1.0),
+            matched_gt=matched_gt)
 
     # --- losses ---
     def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,

@@ -298,6 +298,16 @@ class STMixerStageHead(STMixerBBoxHead):
         return (log_iof[:, None] * self.iof_tau.view(1, -1, 1, 1)).flatten(
             0, 1)
 
+    def query_box(self, xyzr: Tensor) -> Tensor:
+        """The one box ``[B, N, 4]`` of each query that its positional
+        embedding encodes: its box (a tubelet head gives its mean box)."""
+        return xyzr
+
+    def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
+        """The refined boxes from the box head's output ``delta``
+        (``fc_reg``): :func:`refine_xyzr` of ``[B, N, 4]`` boxes."""
+        return refine_xyzr(xyzr, delta)
+
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
         """The pyramid laid out once for the sampler of this stage (and of
         every stage with the same sampling settings), as the decoder passes
@@ -342,7 +352,8 @@ class STMixerStageHead(STMixerBBoxHead):
                               'with_temporal_queries=False)'))
         attn_mask = self.attention_mask(xyzr)
         with torch.no_grad():
-            pe = box_position_embedding(xyzr, self.hidden_channels // 4)
+            pe = box_position_embedding(
+                self.query_box(xyzr), self.hidden_channels // 4)
 
         # The mmcv brick returns identity + MHA(query, key, value) with
         # identity = key = value = query when only `query` is given, i.e.
@@ -378,7 +389,7 @@ class STMixerStageHead(STMixerBBoxHead):
             action_feat = layer(action_feat)
         action_logits = self.fc_action(action_feat)
 
-        new_xyzr = refine_xyzr(xyzr, delta_xyzr)
+        new_xyzr = self.refine_boxes(xyzr, delta_xyzr)
         return dict(
             person_logits=person_logits,
             action_logits=action_logits,

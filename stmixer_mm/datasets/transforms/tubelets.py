@@ -1,0 +1,171 @@
+"""Per-frame targets of tubelet queries (STMixer-T, ``docs/en/tubelets.md``).
+
+:class:`LoadTubeletTargets` (after ``SampleTubeFrames``, before the decode)
+turns the video's GT boxes (``video_tubes`` of
+``TubeDataset(with_tubelets=True)``) into one row per person present on
+any output frame of the clip, with a box on every output frame and a
+mask of the frames where the person is present. The boxes travel through
+the pipeline as ``gt_bboxes`` ``[n * T', 4]`` (so the decode, resize, flip
+and crop transforms move them as any box), and :class:`PackTubeletInputs`
+packs them as ``gt_instances.tubelet_bboxes`` ``[n, T', 4]``.
+"""
+from typing import Dict, Sequence
+
+import numpy as np
+import torch
+from mmaction.datasets.transforms import PackActionInputs
+from mmcv.transforms import BaseTransform
+
+from stmixer_mm.registry import TRANSFORMS
+
+
+def _where(results: Dict) -> str:
+    return (f'video {results.get("video_id")!r} keyframe '
+            f'{results.get("timestamp")}')
+
+
+def output_positions(clip_len: int, num_frames: int) -> np.ndarray:
+    """Clip positions of the ``num_frames`` output frames of a tubelet:
+    ``t * r + r // 2`` with ``r = clip_len / num_frames`` (the middle of
+    each group of ``r`` input frames, the keyframe's group included)."""
+    if num_frames < 1 or clip_len % num_frames:
+        raise ValueError(
+            f'the tubelet length num_frames={num_frames} does not divide '
+            f'the clip of clip_len={clip_len} frames (SampleTubeFrames)')
+    r = clip_len // num_frames
+    return np.arange(num_frames) * r + r // 2
+
+
+@TRANSFORMS.register_module()
+class LoadTubeletTargets(BaseTransform):
+    """The clip's GT as tubelets: one row per GT tube present on at least
+    one output frame.
+
+    Required keys: ``frame_inds``, ``start_index``, ``clip_len`` (from
+    ``SampleTubeFrames``), ``video_tubes`` and ``resolution`` (from
+    ``TubeDataset(with_tubelets=True)``), ``gt_labels`` (its column count).
+    Set keys: ``gt_bboxes`` ``[n * T', 4]`` (normalised, rows tube-major),
+    ``gt_labels`` ``[n, C + 1]`` multi-hot, ``entity_ids`` ``[n]``,
+    ``tubelet_valid`` ``[n, T']`` bool (present on that frame; the box of
+    an absent frame is 0 and weighs nothing), ``tubelet_frames`` ``[T']``
+    (1-based video frames of the output frames). Tubes with the same box
+    on every output frame are one multi-hot row (as ``TubeDataset``'s
+    keyframe rows).
+
+    Args:
+        num_frames (int): ``T'``, output frames (boxes) per tubelet; must
+            divide the clip length and equal the model's ``num_frames``.
+    """
+
+    def __init__(self, num_frames: int) -> None:
+        if num_frames < 1:
+            raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+        self.num_frames = num_frames
+
+    def transform(self, results: Dict) -> Dict:
+        if 'video_tubes' not in results:
+            raise ValueError(
+                f'LoadTubeletTargets: {_where(results)} has no per-frame '
+                'boxes ("video_tubes"): build the dataset with '
+                'TubeDataset(with_tubelets=True)')
+        missing = [
+            k for k in ('frame_inds', 'clip_len', 'resolution')
+            if k not in results
+        ]
+        if missing:
+            raise ValueError(f'LoadTubeletTargets: {_where(results)} lacks '
+                             f'{missing}; put it after SampleTubeFrames')
+        pos = output_positions(int(results['clip_len']), self.num_frames)
+        frames = np.asarray(results['frame_inds']).reshape(-1) - \
+            results.get('start_index', 1) + 1
+        out_frames = frames[pos].astype(np.int64)
+        h, w = results['resolution']
+        scale = np.array([w, h, w, h], np.float64)
+        ncols = np.asarray(results['gt_labels']).shape[1]
+        T = self.num_frames
+        per_tube: Dict[int, list] = {}
+        for t, frame in enumerate(out_frames):
+            for label, tube_id, box in results['video_tubes'].get(
+                    int(frame), []):
+                entry = per_tube.setdefault(
+                    tube_id, [np.zeros(
+                        (T, 4)), np.zeros(T, bool),
+                              set()])
+                entry[0][t] = np.asarray(box, np.float64) / scale
+                entry[1][t] = True
+                entry[2].add(int(label))
+        rows: Dict[tuple, list] = {}
+        for tube_id in sorted(per_tube):
+            boxes, valid, labels = per_tube[tube_id]
+            key = (tuple(np.round(boxes, 6).ravel()), tuple(valid))
+            row = rows.setdefault(key, [boxes, valid, set(), tube_id])
+            row[2] |= labels
+        n = len(rows)
+        label_rows = np.zeros((n, ncols), np.float32)
+        for i, (_, _, labels, _) in enumerate(rows.values()):
+            label_rows[i, [lb + 1 for lb in labels]] = 1.0
+        results['gt_bboxes'] = np.array([r[0] for r in rows.values()],
+                                        np.float32).reshape(-1, 4)
+        results['gt_labels'] = label_rows
+        results['entity_ids'] = np.array([r[3] for r in rows.values()],
+                                         np.int64)
+        results['tubelet_valid'] = np.array([r[1] for r in rows.values()],
+                                            bool).reshape(n, T)
+        results['tubelet_frames'] = out_frames
+        del results['video_tubes']  # the video's dict: not carried further
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(num_frames={self.num_frames})'
+
+
+@TRANSFORMS.register_module()
+class PackTubeletInputs(PackActionInputs):
+    """``PackActionInputs`` for tubelet targets: ``gt_instances.bboxes``
+    ``[n, 4]`` is each tubelet's box on the middle output frame (or, where
+    the person is absent there, on the nearest frame where present),
+    ``tubelet_bboxes`` ``[n, T', 4]`` (pixels after the pipeline's
+    geometry), ``tubelet_valid`` ``[n, T']`` bool and ``track_ids`` the
+    tube ids; ``tubelet_frames`` is added to ``meta_keys``. A sample
+    without boxes (inference: the pipeline without ``LoadTubeletTargets``)
+    is packed as ``PackActionInputs`` packs it.
+
+    Args: those of mmaction2's ``PackActionInputs``.
+    """
+
+    def __init__(self,
+                 meta_keys: Sequence[str] = ('img_shape', 'img_key',
+                                             'video_id', 'timestamp'),
+                 **kwargs) -> None:
+        meta_keys = tuple(meta_keys)
+        if 'tubelet_frames' not in meta_keys:
+            meta_keys += ('tubelet_frames', )
+        super().__init__(meta_keys=meta_keys, **kwargs)
+
+    def transform(self, results: Dict) -> Dict:
+        if 'tubelet_valid' not in results and 'gt_bboxes' not in results:
+            return super().transform(results)  # inference: no targets
+        if 'tubelet_valid' not in results:
+            raise ValueError(
+                f'PackTubeletInputs: {_where(results)} has no tubelet '
+                'targets: put LoadTubeletTargets after SampleTubeFrames')
+        valid = np.asarray(results['tubelet_valid'], bool)
+        n, T = valid.shape
+        boxes = np.asarray(results['gt_bboxes'], np.float32)
+        if boxes.shape != (n * T, 4):
+            raise ValueError(
+                f'PackTubeletInputs: {_where(results)}: gt_bboxes has shape '
+                f'{boxes.shape}, expected ({n * T}, 4) ({n} tubelets x {T} '
+                'frames); a transform between LoadTubeletTargets and this '
+                'one dropped or added boxes')
+        boxes = boxes.reshape(n, T, 4)
+        dist = np.abs(np.arange(T) - T // 2)[None].repeat(n, 0)
+        nearest = np.where(valid, dist, T + 1).argmin(1)
+        results['gt_bboxes'] = boxes[np.arange(n), nearest]
+        ids = np.asarray(results['entity_ids'], np.int64)
+        packed = super().transform(results)
+        gt = packed['data_samples'].gt_instances
+        gt.tubelet_bboxes = torch.from_numpy(boxes)
+        gt.tubelet_valid = torch.from_numpy(valid)
+        gt.track_ids = torch.from_numpy(ids)
+        return packed

@@ -1,0 +1,266 @@
+"""Frame detections and video tubes of a tubelet detector (STMixer-T):
+one clip every few frames, each detection a box on every frame of its
+clip (``docs/en/tubelets.md``).
+
+The conventions are MOC-Detector's for its K-frame tubelets
+(``src/ACT_utils/ACT_build.py``: ``load_frame_detections``,
+``BuildTubes``; ``ACT_utils.py``: ``nms_tubelets``), for tubelets that
+start every ``stride`` frames instead of every frame:
+
+* frame detections: on each frame, the boxes of every tubelet covering
+  it, each with its tubelet's class score, then MOC's per-frame score
+  decay (``nms2d`` at 0.6; ``'ucf_jhmdb'`` applies it itself, as MOC's
+  ``frameAP``, so :func:`tubelet_frame_dets` does it for ``'multisports'``
+  only, whose frame-AP reads the detections as they come);
+* per clip and class, the tubelets are score-decayed by their IoU averaged
+  over their frames (``nms_iou``) and the ``top_k`` best kept. MOC
+  multiplies by ``1 - sum`` of the K frame IoUs, which goes negative for
+  K > 1 (a defect); here ``1 - mean``, which is MOC's for K = 1;
+* linking, clip after clip: the open tubes by descending mean score each
+  take the best-scored remaining tubelet whose IoU with the tube's last
+  tubelet, averaged over the frames both cover (or, without a shared
+  frame, the IoU of that tubelet's last box with the new first box), is
+  ``>= link_iou``; a tube that gets none ends once the new clip no longer
+  overlaps its last tubelet (MOC's ``offset >= K``); the rest start tubes;
+* a tube's box on a frame is the mean of its tubelets' boxes there, its
+  box score the mean of their scores, its score the mean of its
+  tubelets' scores; frames of a tube that no tubelet of it covers (a
+  skipped clip) are interpolated linearly; tubes with a score
+  ``< min_score`` or fewer than ``min_length`` frames are dropped, then
+  ``'ucf_jhmdb'`` applies MOC's 3-D NMS.
+
+IoUs follow the protocol: ``+ 1`` pixels and ``float32`` for
+``'ucf_jhmdb'``, continuous and ``float64`` for ``'multisports'``.
+"""
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .protocol_utils import LINK_DEFAULTS, FrameDets, nms_3d, soft_decay
+
+#: One clip of a video: ``(span [L] 1-based frames, boxes [n, L, 4]
+#: pixels, class scores [n, C])``.
+Clip = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def interpolate_tubelets(boxes: np.ndarray,
+                         frames: Sequence[int]) -> Tuple[np.ndarray, ...]:
+    """``(span [L], boxes [n, L, 4])``: tubelet boxes on every video frame
+    from the first to the last output frame: repeated output frames (a
+    clip clamped at the video's ends) averaged, the frames between output
+    frames linearly interpolated.
+
+    Args:
+        boxes (np.ndarray): ``[n, T', 4]`` boxes on the output frames.
+        frames (Sequence[int]): ``[T']`` their video frames, ascending.
+    """
+    boxes = np.asarray(boxes, np.float64)
+    frames = np.asarray(frames, np.int64).reshape(-1)
+    if boxes.ndim != 3 or boxes.shape[1:] != (len(frames), 4):
+        raise ValueError(f'tubelet boxes must be [n, {len(frames)}, 4] for '
+                         f'{len(frames)} frames, got {boxes.shape}')
+    if np.any(np.diff(frames) < 0):
+        raise ValueError(f'tubelet frames must ascend, got {frames.tolist()}')
+    uniq, inverse = np.unique(frames, return_inverse=True)
+    mean = np.zeros((len(boxes), len(uniq), 4))
+    np.add.at(mean, (slice(None), inverse), boxes)
+    mean /= np.bincount(inverse)[None, :, None]
+    span = np.arange(uniq[0], uniq[-1] + 1)
+    out = np.empty((len(boxes), len(span), 4))
+    for i in range(len(boxes)):
+        for c in range(4):
+            out[i, :, c] = np.interp(span, uniq, mean[i, :, c])
+    return span, out
+
+
+def _pairwise_iou(a: np.ndarray, b: np.ndarray, inclusive: bool):
+    """IoU ``[..., n, m]`` of boxes ``a [..., n, 4]`` and ``b [..., m,
+    4]``."""
+    one = 1 if inclusive else 0
+    lt = np.maximum(a[..., :, None, :2], b[..., None, :, :2])
+    rb = np.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
+    wh = np.maximum(0, rb - lt + one)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[..., 2] - a[..., 0] + one) * (a[..., 3] - a[..., 1] + one)
+    area_b = (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
+    union = area_a[..., :, None] + area_b[..., None, :] - inter
+    return inter / np.maximum(union, np.finfo(np.float32).tiny)
+
+
+def decay_tubelets(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
+                   top_k: int, inclusive: bool) -> np.ndarray:
+    """Indices of the ``top_k`` best tubelets after the score decay and
+    their decayed scores: ``(index [k], scores [k])``, best first.
+
+    From the highest score down, every tubelet whose IoU with the current
+    one, averaged over the frames, is ``> iou_thr`` gets its score
+    multiplied by ``1 - IoU`` and leaves the candidates.
+    """
+    n = len(scores)
+    if n == 0:
+        return np.zeros(0, np.int64), scores
+    ious = _pairwise_iou(
+        boxes.transpose(1, 0, 2), boxes.transpose(1, 0, 2), inclusive).mean(0)
+    weight = np.ones(n, scores.dtype)
+    order = np.argsort(scores)[::-1]
+    while order.size > 0:
+        i, rest = order[0], order[1:]
+        hit = ious[i, rest] > iou_thr
+        weight[rest[hit]] = 1 - ious[i, rest[hit]]
+        order = rest[~hit]
+    decayed = scores * weight
+    keep = np.argsort(decayed, kind='stable')[::-1][:top_k]
+    return keep, decayed[keep]
+
+
+def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
+                       num_labels: int,
+                       score_thr: float = 0.0,
+                       dtype: type = np.float32,
+                       decay_iou: Optional[float] = None) -> FrameDets:
+    """MOC's frame detections of tubelets: ``{label: {video index: {frame:
+    [n, 5] x1 y1 x2 y2 score}}}``, on each frame every covering tubelet's
+    box with its class score (``> score_thr``), clips in order; with
+    ``decay_iou`` the scores of each frame decayed as MOC's ``nms2d``
+    (:func:`.protocol_utils.soft_decay`)."""
+    out: Dict[int, Dict[int, Dict[int, list]]] = {}
+    for iv, video_clips in clips.items():
+        for span, boxes, scores in video_clips:
+            for label in range(num_labels):
+                sel = np.flatnonzero(scores[:, label] > score_thr)
+                if not sel.size:
+                    continue
+                per_frame = out.setdefault(label, {}).setdefault(iv, {})
+                for j, frame in enumerate(span):
+                    block = np.empty((sel.size, 5), dtype)
+                    block[:, :4] = boxes[sel, j]
+                    block[:, 4] = scores[sel, label]
+                    per_frame.setdefault(int(frame), []).append(block)
+
+    def merged(blocks):
+        dets = np.concatenate(blocks)
+        return dets if decay_iou is None else soft_decay(dets, decay_iou)
+
+    return {
+        label: {
+            iv: {
+                f: merged(b)
+                for f, b in sorted(frames.items())
+            }
+            for iv, frames in per_video.items()
+        }
+        for label, per_video in out.items()
+    }
+
+
+def _link_video(video_clips: Sequence[Clip], label: int, cfg: dict,
+                inclusive: bool, dtype: type) -> List[tuple]:
+    """MOC's ``BuildTubes`` on one class of one video (see the module)."""
+    finished: List[list] = []
+    current: List[list] = []  # tube: [(first frame, boxes [L, 4], score)]
+
+    def mean_score(tube):
+        return np.mean(np.array([s for _, _, s in tube]))
+
+    for step, (span, boxes, scores) in enumerate(video_clips):
+        keep, decayed = decay_tubelets(
+            np.asarray(boxes, dtype), np.asarray(scores[:, label], dtype),
+            cfg['nms_iou'], cfg['top_k'], inclusive)
+        new = [(int(span[0]), np.asarray(boxes[i], dtype), s)
+               for i, s in zip(keep, decayed)]
+        if step == 0:
+            current = [[t] for t in new]
+            continue
+        order = np.argsort(-np.array([mean_score(t) for t in current]))
+        current = [current[i] for i in order]
+        first = int(span[0])
+        ended = []
+        for it, tube in enumerate(current):
+            last_first, last_boxes, _ = tube[-1]
+            last_end = last_first + len(last_boxes) - 1
+            if not new:
+                if first > last_end:
+                    ended.append(it)
+                continue
+            cand = np.stack([b for _, b, _ in new])  # [m, L, 4]
+            lo, hi = first, min(last_end, first + cand.shape[1] - 1)
+            if lo <= hi:
+                a = last_boxes[lo - last_first:hi - last_first + 1]
+                b = cand[:, lo - first:hi - first + 1]
+                ious = np.mean(
+                    _pairwise_iou(a[:, None], b.transpose(1, 0, 2),
+                                  inclusive)[:, 0],
+                    axis=0)
+            else:
+                ious = _pairwise_iou(last_boxes[-1:], cand[:, 0], inclusive)[0]
+            valid = np.flatnonzero(ious >= cfg['link_iou'])
+            if valid.size:
+                idx = valid[np.argmax([new[v][2] for v in valid])]
+                tube.append(new.pop(idx))
+            elif first > last_end:
+                ended.append(it)
+        for it in ended[::-1]:
+            finished.append(current.pop(it))
+        current += [[t] for t in new]
+    finished += current
+
+    out = []
+    for tube in finished:
+        score = mean_score(tube)
+        if score < cfg['min_score']:
+            continue
+        begin = tube[0][0]
+        end = max(f + len(b) - 1 for f, b, _ in tube)
+        if end - begin + 1 < cfg['min_length']:
+            continue
+        acc = np.zeros((end - begin + 1, 5), np.float64)
+        count = np.zeros(end - begin + 1)
+        for f, b, s in tube:
+            acc[f - begin:f - begin + len(b), :4] += b
+            acc[f - begin:f - begin + len(b), 4] += s
+            count[f - begin:f - begin + len(b)] += 1
+        covered = count > 0
+        acc[covered] /= count[covered, None]
+        if not covered.all():  # frames of a skipped clip
+            idx = np.arange(len(acc))
+            for c in range(5):
+                acc[~covered, c] = np.interp(idx[~covered], idx[covered],
+                                             acc[covered, c])
+        boxes = np.zeros((len(acc), 6), np.float32)
+        boxes[:, 0] = np.arange(begin, end + 1)
+        boxes[:, 1:] = acc
+        out.append((boxes, score))
+    return out
+
+
+def link_tubelets(gt: Mapping, clips: Mapping[int, Sequence[Clip]],
+                  videos: Sequence[str], protocol: str,
+                  **link_cfg) -> Dict[int, list]:
+    """Video tubes of every class from tubelets, ``{label: [(video, score,
+    boxes [L, 6] float32 frame x1 y1 x2 y2 box_score), ...]}`` as
+    :func:`.protocol_linking.link_all` gives them.
+
+    Args:
+        gt (Mapping): ACT ground truth (``labels``).
+        clips (Mapping): ``{video index: [(span, boxes [n, L, 4] pixels,
+            scores [n, C]), ...]}``, clips by ascending first frame.
+        videos (Sequence[str]): Video names by index.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        **link_cfg: The protocol's linking values (``LINK_DEFAULTS``).
+    """
+    if protocol not in LINK_DEFAULTS:
+        raise ValueError(f'unknown protocol {protocol!r}; one of '
+                         f'{tuple(LINK_DEFAULTS)}')
+    cfg = dict(LINK_DEFAULTS[protocol], **link_cfg)
+    moc = protocol == 'ucf_jhmdb'
+    dtype = np.float32 if moc else np.float64
+    out = {}
+    for label in range(len(gt['labels'])):
+        tubes = []
+        for iv, v in enumerate(videos):
+            built = _link_video(clips.get(iv, []), label, cfg, moc, dtype)
+            keep = nms_3d(built, cfg['nms_3d_iou']) if moc and \
+                cfg.get('nms_3d_iou') is not None else range(len(built))
+            tubes += [(v, built[i][1], built[i][0]) for i in keep]
+        out[label] = tubes
+    return out

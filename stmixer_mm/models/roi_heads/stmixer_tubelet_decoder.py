@@ -1,0 +1,74 @@
+"""The decoder of STMixer-T: tubelet queries (``docs/en/tubelets.md``)."""
+from typing import List
+
+import torch
+from mmdet.utils import InstanceList
+from mmengine.structures import InstanceData
+
+from stmixer_mm.registry import MODELS
+from ..task_modules import TubeletHungarianAssigner
+from .bbox_heads.stmixer_tubelet_stage_head import (STMixerTubeletStageHead,
+                                                    tubelet_targets)
+from .stmixer_decoder import STMixerDecoder
+
+
+@MODELS.register_module()
+class STMixerTubeletDecoder(STMixerDecoder):
+    """:class:`STMixerDecoder` with tubelet queries: every stage is a
+    :class:`STMixerTubeletStageHead` (a box per output frame), every
+    stage's assigner a
+    :class:`~stmixer_mm.models.task_modules.TubeletHungarianAssigner`
+    (matching on the boxes of the frames where each GT is present).
+
+    Training needs ``gt_instances.tubelet_bboxes`` ``[n, T', 4]`` and
+    ``tubelet_valid`` ``[n, T']`` per sample (``PackTubeletInputs``);
+    :meth:`predict` adds ``tubelet_bboxes`` ``[n, T', 4]`` (normalised
+    xyxy) to STMixer-K's detections, whose ``bboxes`` are the middle output
+    frame's. No mask head. Args: those of :class:`STMixerDecoder`.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get('mask_head') is not None:
+            raise ValueError('STMixerTubeletDecoder has no mask head '
+                             '(mask_head must be None)')
+        super().__init__(*args, **kwargs)
+        for k, stage in enumerate(self.stages):
+            if not isinstance(stage, STMixerTubeletStageHead):
+                raise TypeError(
+                    f'STMixerTubeletDecoder: stage {k} is '
+                    f'{type(stage).__name__}; every stage_head must be '
+                    'STMixerTubeletStageHead')
+        self.num_frames = self.stages[0].num_frames
+        if any(s.num_frames != self.num_frames for s in self.stages):
+            raise ValueError('every stage_head must have the same num_frames')
+        for k, assigner in enumerate(self.assigners or []):
+            if not isinstance(assigner, TubeletHungarianAssigner):
+                raise TypeError(
+                    f'STMixerTubeletDecoder: train_cfg of stage {k} has '
+                    f'assigner {type(assigner).__name__}; tubelets need '
+                    "dict(type='TubeletHungarianAssigner', match_costs=...)")
+
+    def assign(self, stage: int, stage_results: dict,
+               batch_gt_instances: InstanceList,
+               batch_img_metas: List[dict]) -> list:
+        """Tubelet matching of one stage, sample by sample."""
+        if self.assigners is None:
+            raise ValueError(
+                'STMixerTubeletDecoder.loss needs train_cfg (the assigners)')
+        person_logits = stage_results['person_logits'].detach()
+        bboxes = stage_results['bboxes'].detach()
+        out = []
+        for i, (gt,
+                meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
+            gt_boxes, gt_valid = tubelet_targets([gt], self.num_frames)
+            out.append(self.assigners[stage].assign(
+                pred_instances=InstanceData(
+                    scores=person_logits[i], bboxes=bboxes[i]),
+                gt_instances=InstanceData(
+                    bboxes=gt_boxes.to(bboxes.dtype),
+                    valid=gt_valid,
+                    labels=torch.zeros(
+                        len(gt_boxes), dtype=torch.long,
+                        device=bboxes.device)),
+                img_meta=meta))
+        return out

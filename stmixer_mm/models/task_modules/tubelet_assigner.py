@@ -1,0 +1,81 @@
+"""Hungarian matching of tubelet queries to ground-truth tubelets
+(STMixer-T, ``docs/en/tubelets.md``)."""
+from typing import Optional
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
+from mmdet.models.task_modules.assigners.match_cost import BBoxL1Cost, IoUCost
+from mmengine.structures import InstanceData
+from scipy.optimize import linear_sum_assignment
+
+from stmixer_mm.registry import TASK_UTILS
+
+#: match costs computed on the boxes of one frame at a time
+BOX_COSTS = (BBoxL1Cost, IoUCost)
+
+
+@TASK_UTILS.register_module()
+class TubeletHungarianAssigner(HungarianAssigner):
+    """mmdet's ``HungarianAssigner`` for tubelets: the box costs
+    (``BBoxL1Cost``, ``IoUCost``) are computed frame by frame and averaged
+    over the frames where the GT tubelet is present; the other costs
+    (``ClassificationCost``, ``FocalLossCost``) see one score per
+    tubelet, as for keyframe boxes. With one frame it is mmdet's assigner.
+
+    ``pred_instances``: ``scores`` ``[N, K]``, ``bboxes`` ``[N, T, 4]``
+    (pixels); ``gt_instances``: ``labels`` ``[n]``, ``bboxes`` ``[n, T, 4]``
+    and ``valid`` ``[n, T]`` (bool; every GT present on at least one
+    frame). Args: those of mmdet's ``HungarianAssigner``.
+    """
+
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               img_meta: Optional[dict] = None,
+               **kwargs) -> AssignResult:
+        boxes = pred_instances.bboxes
+        gt_boxes, valid = gt_instances.bboxes, gt_instances.valid.bool()
+        num_gts, num_preds = len(gt_instances), len(pred_instances)
+        if boxes.dim() != 3 or gt_boxes.dim() != 3 or \
+                boxes.shape[1:] != gt_boxes.shape[1:] or \
+                tuple(valid.shape) != tuple(gt_boxes.shape[:2]):
+            raise ValueError(
+                'TubeletHungarianAssigner: expected predicted boxes [N, T, '
+                '4], GT boxes [n, T, 4] and GT valid [n, T]; got '
+                f'{tuple(boxes.shape)}, {tuple(gt_boxes.shape)} and '
+                f'{tuple(valid.shape)}')
+        device = boxes.device
+        gt_inds = torch.zeros(num_preds, dtype=torch.long, device=device)
+        labels = torch.full((num_preds, ), -1, dtype=torch.long, device=device)
+        if num_gts == 0 or num_preds == 0:
+            if num_preds and num_gts == 0:
+                return AssignResult(0, gt_inds, None, labels=labels)
+            return AssignResult(num_gts, gt_inds - 1, None, labels=labels)
+        if not valid.any(1).all():
+            raise ValueError('TubeletHungarianAssigner: GT tubelet '
+                             f'{int((~valid.any(1)).nonzero()[0])} is present'
+                             ' on no frame')
+        # absent frames get a unit box (finite costs), then weight 0
+        filler = gt_boxes.new_tensor([0., 0., 1., 1.])
+        gt_boxes = torch.where(valid[..., None], gt_boxes, filler)
+        frame_w = valid.to(boxes.dtype) / valid.sum(1, keepdim=True)  # [n,T]
+        cost = 0
+        for match_cost in self.match_costs:
+            if isinstance(match_cost, BOX_COSTS):
+                for t in range(boxes.size(1)):
+                    c = match_cost(
+                        pred_instances=InstanceData(bboxes=boxes[:, t]),
+                        gt_instances=InstanceData(bboxes=gt_boxes[:, t]),
+                        img_meta=img_meta)
+                    cost = cost + c * frame_w[None, :, t]
+            else:
+                cost = cost + match_cost(
+                    pred_instances=InstanceData(scores=pred_instances.scores),
+                    gt_instances=InstanceData(labels=gt_instances.labels),
+                    img_meta=img_meta)
+        rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
+        rows = torch.from_numpy(rows).to(device)
+        cols = torch.from_numpy(cols).to(device)
+        gt_inds[rows] = cols + 1
+        labels[rows] = gt_instances.labels[cols]
+        return AssignResult(num_gts, gt_inds, None, labels=labels)
