@@ -3,7 +3,7 @@
 untouched."""
 import numpy as np
 
-from stmixer_mm.visualization import draw_tracks, track_color
+from stmixer_mm.visualization import box_at, draw_tracks, track_color
 
 
 def test_box_in_track_colour_where_the_box_says():
@@ -83,3 +83,27 @@ def test_masks_filled_from_arrays_and_rle():
         image, [dict(bbox=[0, 0, 5, 5], track_id=1, mask=small)],
         min_short_side=0)
     assert out[30, 40].any() and not out[50, 70].any()
+
+
+def test_a_tubelet_is_drawn_with_the_box_of_the_frame():
+    person = dict(
+        bbox=[0, 0, 10, 10],
+        track_id=1,
+        actions={},
+        tubelet=dict(
+            frames=[0, 0, 2, 6],
+            boxes=[[10, 20, 50, 80], [30, 20, 70, 80], [40, 20, 80, 80],
+                   [80, 20, 120, 80]]))
+    # repeated frame 0 averaged; linear between frames; held outside
+    np.testing.assert_allclose(box_at(person, 0), [20, 20, 60, 80])
+    np.testing.assert_allclose(box_at(person, 4), [60, 20, 100, 80])
+    np.testing.assert_allclose(box_at(person, 9), [80, 20, 120, 80])
+    np.testing.assert_allclose(
+        box_at(dict(bbox=[1, 2, 3, 4]), 5), [1, 2, 3, 4])
+    image = np.zeros((120, 160, 3), np.uint8)
+    out = draw_tracks(image, [person], min_short_side=0, frame=4)
+    color = np.array(track_color(1))
+    assert (out[80, 80] == color).all()  # bottom edge of frame 4's box
+    assert not out[80, 5].any()  # no box where the keyframe box is
+    held = draw_tracks(image, [person], min_short_side=0)
+    assert not held[80, 80].any()  # without a frame: its bbox only

@@ -1,7 +1,8 @@
-"""Track queries against keyframe detection + offline linking on the
-synthetic tube benchmarks: same model, same training budget.
+"""Track queries and tubelets (STMixer-T) against keyframe detection +
+offline linking on the synthetic tube benchmarks: same backbone, same
+training budget.
 
-The two variants are the quick-start tube configs, trained from scratch
+The variants are the quick-start tube configs, trained from scratch
 with the same schedule (6 epochs of 128 iterations of 8 clips, AdamW,
 the same data):
 
@@ -12,15 +13,22 @@ the same data):
   rgb.py``, STMixerTracker (track queries) trained on sequences of 4
   keyframes 1-8 frames apart; test tubes from its track ids, and on the
   same predictions from the offline linking (``tracking+linking``), which
-  tells the effect of the detector apart from the effect of the tubes.
+  tells the effect of the detector apart from the effect of the tubes;
+* ``tubelets``: ``stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-
+  rgb.py``, STMixer-T (a box per frame of the clip) trained on the same
+  keyframes; tested on one clip every 8 frames, tubes from its tubelets
+  (``TubeMetric(tubes='tubelets')``, docs/en/tubelets.md).
 
-Each is tested on every frame of the test videos of two sets: the standard
+Each is tested on the test videos of two sets (every frame, or one clip
+every 8 frames for ``tubelets``): the standard
 synthetic tube set (``--data-dir``, as ``benchmark_tubes.py`` makes it for
 ``--seed``) and the crossing set (``--crossing-dir``, ``motion='crossing'``:
 actors walk across each other, leave and re-enter the frame; its first
 ``--crossing-videos`` test videos), with ``TubeMetric``
 (``protocol='ucf_jhmdb'``, MOC's ACT.py) plus identity switches,
-fragmentation and coverage per GT tube (docs/en/tube_protocols.md).
+fragmentation and coverage per GT tube (docs/en/tube_protocols.md) and
+TrackEval's HOTA / IDF1 of the tubes scoring ``--trackeval-score-thr``;
+the table also gives the clips tested and the test's seconds.
 ``--measure`` times training steps of both variants (seconds and peak
 memory per sequence of 4 clips).
 

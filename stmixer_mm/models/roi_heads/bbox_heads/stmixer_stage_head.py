@@ -303,6 +303,12 @@ class STMixerStageHead(STMixerBBoxHead):
         embedding encodes: its box (a tubelet head gives its mean box)."""
         return xyzr
 
+    def box_features(self, spatial_queries: Tensor,
+                     temporal_queries: Optional[Tensor]) -> Tensor:
+        """What the box head (``reg_fcs``, ``fc_reg``) reads: the spatial
+        queries."""
+        return spatial_queries
+
     def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
         """The refined boxes from the box head's output ``delta``
         (``fc_reg``): :func:`refine_xyzr` of ``[B, N, 4]`` boxes."""
@@ -376,7 +382,7 @@ class STMixerStageHead(STMixerBBoxHead):
             person_feat = layer(person_feat)
         person_logits = self.fc_person_cls(person_feat)
 
-        reg_feat = spatial_queries
+        reg_feat = self.box_features(spatial_queries, temporal_queries)
         for layer in self.reg_fcs:
             reg_feat = layer(reg_feat)
         delta_xyzr = self.fc_reg(reg_feat)

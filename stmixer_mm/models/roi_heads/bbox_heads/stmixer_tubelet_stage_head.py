@@ -9,7 +9,7 @@ The journal paper's method text was not available to this project (see
 MOC / ACT (tubelets linked by their mean IoU over the shared frames) are
 taken and named there.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -21,7 +21,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid
 from ...task_modules import box_iof, refine_xyzr, xyzr2xyxy
-from .stmixer_stage_head import STMixerStageHead
+from .stmixer_stage_head import STMixerStageHead, _make_fcs
 
 
 @MODELS.register_module()
@@ -40,7 +40,9 @@ class STMixerTubeletStageHead(STMixerStageHead):
       ``STMixerSamplingMixing._sample_per_frame``);
     - the IoF attention bias is the IoF averaged over the frames, the box
       positional embedding that of the mean ``xyzr`` over the frames;
-    - the box head predicts ``4 * T'`` deltas, one refinement per frame;
+    - the box head reads ``cat(q_s, q_t)`` (the temporal queries hold
+      each frame's features) and predicts ``4 * T'`` deltas, one
+      refinement per frame;
     - targets: the matched GT tubelet's box on every frame where it is
       present (``gt_instances.tubelet_bboxes [n, T', 4]`` pixels and
       ``tubelet_valid [n, T']``); L1 (normalised) and GIoU averaged over
@@ -71,7 +73,13 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 f'{self.temporal_points} feature frames '
                 '(sampling_mixing.temporal_points)')
         self.num_frames = num_frames
-        self.fc_reg = nn.Linear(self.hidden_channels, 4 * num_frames)
+        # the box head reads the spatial and (where built) the temporal
+        # queries: the temporal ones hold each frame's features
+        reg_channels = self.hidden_channels * (1 + self.with_temporal_branch)
+        self.reg_fcs = _make_fcs(
+            reg_channels, kwargs.get('num_reg_fcs', 1),
+            kwargs.get('ffn_act_cfg', dict(type='ReLU', inplace=True)))
+        self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
 
     # ------------------------------------------------------------------
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
@@ -91,6 +99,15 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def query_box(self, xyzr: Tensor) -> Tensor:
         """The mean ``xyzr`` of each tubelet over its frames."""
         return xyzr.mean(2)
+
+    def box_features(self, spatial_queries: Tensor,
+                     temporal_queries: Optional[Tensor]) -> Tensor:
+        """``cat(q_s, q_t)``: the temporal queries carry the per-frame
+        features that per-frame boxes need (``q_s`` alone without the
+        temporal branch)."""
+        if temporal_queries is None:
+            return spatial_queries
+        return torch.cat([spatial_queries, temporal_queries], -1)
 
     def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
         """Each frame's box refined by its own 4 deltas."""
