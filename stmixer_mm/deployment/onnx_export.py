@@ -102,6 +102,14 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
         NotExportableError: naming the model type, without
             ``keyframe_only``.
     """
+    num_frames = getattr(
+        getattr(detector, 'roi_head', None), 'num_frames', None)
+    if num_frames is not None:
+        raise NotExportableError(
+            f'the model has tubelet queries (STMixer-T, {num_frames} boxes '
+            'per query): their boxes [B, N, T\', 4] are not what the ONNX '
+            'post-processing reads; exporting tubelet models is not '
+            'supported (docs/en/tubelets.md)')
     name = keyframe_graph_differs(detector)
     if name is None:
         return

@@ -458,3 +458,18 @@ def test_export_with_a_mask_head(tmp_path, fallback):
         dets[0]['bboxes']), H, W)
     if fallback:  # the best queries are kept: masks were compared
         assert len(dets[0]['bboxes']) >= 3
+
+
+def test_a_tubelet_model_is_refused(tmp_path):
+    """STMixer-T's boxes are [B, N, T', 4]: no graph that the
+    post-processing would read wrongly is written."""
+    from stmixer_mm.deployment import NotExportableError
+    cfg = osp.join(
+        REPO, 'configs', 'quickstart',
+        'stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-'
+        'rgb.py')
+    model = init_detector(cfg)
+    out = str(tmp_path / 'tubelet.onnx')
+    with pytest.raises(NotExportableError, match='tubelet queries'):
+        export_onnx(model, out, (8, 64, 64))
+    assert not osp.exists(out)

@@ -110,6 +110,11 @@ def parse_args(argv=None):
             f'--{v}-checkpoint', help=f'test this {v} model (no training)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument(
+        '--test-clip-stride',
+        type=int,
+        help='tubelets: test one clip every N frames instead of the '
+        "config's 8 (the results are kept as variant 'tubelets@N')")
+    parser.add_argument(
         '--trackeval-score-thr',
         type=float,
         default=0.5,
@@ -191,6 +196,8 @@ def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
     cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    if variant == 'tubelets' and args.test_clip_stride:
+        cfg.test_dataloader.dataset.test_clip_stride = args.test_clip_stride
     cfg.load_from = checkpoint
     cfg.work_dir = osp.join(args.work_dir, variant, f'test_{name}')
     runner = Runner.from_cfg(cfg)
@@ -237,7 +244,8 @@ def measure_variant(args, variant: str) -> dict:
 
 def rows(results: dict):
     """``(tubes label, set, metrics with short keys)`` of one run."""
-    for variant, res in results['variants'].items():
+    for key, res in results['variants'].items():
+        variant, _, stride = key.partition('@')  # 'tubelets@4'
         for name in ('standard', 'crossing'):
             metrics = res[name]['metrics']
             for tubes in TUBES[variant]:
@@ -252,7 +260,10 @@ def rows(results: dict):
                 for key, field in (('clips', 'frames'), ('test_s', 'seconds')):
                     if field in res[name]:
                         short[key] = res[name][field]
-                yield LABELS[variant, tubes], name, short
+                label = LABELS[variant, tubes]
+                if variant == 'tubelets':
+                    label += f', a clip every {stride or 8} frames'
+                yield label, name, short
 
 
 def print_table(runs: list) -> None:
@@ -343,6 +354,8 @@ def main(argv=None):
         out['checkpoint'] = checkpoint
         for name, (paths, ann) in sets.items():
             out[name] = test(args, v, checkpoint, paths, ann, name)
+        if v == 'tubelets' and args.test_clip_stride:
+            v = f'{v}@{args.test_clip_stride}'
         results['variants'][v] = out
     print_table([results])
     if args.out:

@@ -153,8 +153,7 @@ def test_bad_inputs_name_the_fix(tmp_path):
     with pytest.raises(ValueError, match='put LoadTubeletTargets'):
         pack(dict(imgs=imgs, gt_bboxes=np.zeros((1, 4), np.float32)))
     # inference (no boxes, no targets): packed as PackActionInputs packs it
-    packed = pack(dict(imgs=imgs, img_shape=(4, 4), video_id='v',
-                       timestamp=1))
+    packed = pack(dict(imgs=imgs, img_shape=(4, 4), video_id='v', timestamp=1))
     assert 'gt_instances' not in packed['data_samples'] or \
         len(packed['data_samples'].gt_instances) == 0
     ds = _dataset(tmp_path, PIPE, test_mode=True, test_clip_stride=4)

@@ -100,8 +100,8 @@ def test_equal_boxes_on_every_frame_give_the_keyframe_stage():
     # the box head differs (it reads cat(q_s, q_t), 4 T' outputs)
     state = {
         n: v
-        for n, v in k.state_dict().items() if not n.startswith(('fc_reg',
-                                                                 'reg_fcs'))
+        for n, v in k.state_dict().items()
+        if not n.startswith(('fc_reg', 'reg_fcs'))
     }
     missing, unexpected = t.load_state_dict(state, strict=False)
     assert {n.split('.')[0] for n in missing} == {'fc_reg', 'reg_fcs'}
