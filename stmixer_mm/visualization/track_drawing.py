@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from stmixer_mm.utils.mask_rle import decode_mask
+from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
 
 __all__ = ['draw_tracks', 'track_color', 'fill_mask']
 
@@ -116,10 +117,5 @@ def box_at(person: dict, frame: int) -> np.ndarray:
     tubelet = person.get('tubelet')
     if tubelet is None:
         return np.asarray(person['bbox'], np.float64)
-    frames = np.asarray(tubelet['frames'], np.float64)
-    boxes = np.asarray(tubelet['boxes'], np.float64).reshape(len(frames), 4)
-    uniq, inverse = np.unique(frames, return_inverse=True)
-    mean = np.zeros((len(uniq), 4))
-    np.add.at(mean, inverse, boxes)
-    mean /= np.bincount(inverse)[:, None]
-    return np.array([np.interp(frame, uniq, mean[:, c]) for c in range(4)])
+    boxes = np.asarray(tubelet['boxes'], np.float64).reshape(1, -1, 4)
+    return interpolate_boxes(boxes, tubelet['frames'], [frame])[0, 0]

@@ -7,8 +7,8 @@ from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
-from .protocol_utils import (LINK_DEFAULTS, BuiltTube, FrameDets,
-                             iou_continuous, iou_inclusive, nms_3d, soft_decay)
+from .protocol_utils import (BuiltTube, FrameDets, iou_continuous,
+                             iou_inclusive, link_settings, nms_3d, soft_decay)
 
 
 def _top_decayed(dets: np.ndarray,
@@ -125,9 +125,8 @@ def link_all(gt: Mapping,
              **link_cfg) -> Dict[int, list]:
     """Tubes of every class, ``{label: [(video, score, boxes), ...]}`` in
     the reference's order (video by video; MOC after its 3-D NMS)."""
-    cfg = dict(LINK_DEFAULTS[protocol], **link_cfg)
+    cfg, moc, dtype = link_settings(protocol, link_cfg)
     nms_3d_iou = cfg.pop('nms_3d_iou', None)
-    moc = protocol == 'ucf_jhmdb'
     out = {}
     for ilabel in range(len(gt['labels'])):
         per_video = frame_dets.get(ilabel, {})
@@ -137,7 +136,7 @@ def link_all(gt: Mapping,
                 per_video.get(iv, {}),
                 int(gt['nframes'][v]),
                 inclusive=moc,
-                dtype=np.float32 if moc else np.float64,
+                dtype=dtype,
                 predecayed=predecayed,
                 **cfg)
             keep = nms_3d(built, nms_3d_iou) if nms_3d_iou is not None \

@@ -35,6 +35,21 @@ LINK_DEFAULTS = {
     dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
 }
 
+
+def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
+    """``(values, moc, dtype)`` of a protocol's linking: its
+    :data:`LINK_DEFAULTS` with ``link_cfg`` over them, whether it is MOC's
+    (``'ucf_jhmdb'``: ``+ 1`` pixel IoU, 3-D NMS) and its arithmetic dtype
+    (MOC ``float32``, MultiSports ``float64``); an unknown protocol is a
+    ``ValueError``."""
+    if protocol not in LINK_DEFAULTS:
+        raise ValueError(f'unknown protocol {protocol!r}; one of '
+                         f'{tuple(LINK_DEFAULTS)}')
+    moc = protocol == 'ucf_jhmdb'
+    return (dict(LINK_DEFAULTS[protocol],
+                 **link_cfg), moc, np.float32 if moc else np.float64)
+
+
 FrameDets = Mapping[int, Mapping[int, Mapping[int, np.ndarray]]]
 #: A built tube: ``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score,
 #: score)``.

@@ -26,7 +26,7 @@ from typing import Dict, Mapping, Sequence
 
 import numpy as np
 
-from .protocol_utils import LINK_DEFAULTS, FrameDets, nms_3d, soft_decay
+from .protocol_utils import FrameDets, link_settings, nms_3d, soft_decay
 
 
 def tubes_from_tracks(gt: Mapping,
@@ -64,12 +64,7 @@ def tubes_from_tracks(gt: Mapping,
         ValueError: ``frame_ids`` does not mirror ``frame_dets``, or a
             track has two boxes in one frame or a hole.
     """
-    if protocol not in LINK_DEFAULTS:
-        raise ValueError(f'unknown protocol {protocol!r}; one of '
-                         f'{tuple(LINK_DEFAULTS)}')
-    cfg = dict(LINK_DEFAULTS[protocol], **link_cfg)
-    moc = protocol == 'ucf_jhmdb'
-    dtype = np.float32 if moc else np.float64
+    cfg, moc, dtype = link_settings(protocol, link_cfg)
     nms_3d_iou = cfg.get('nms_3d_iou')
     out = {}
     for ilabel, label in enumerate(gt['labels']):

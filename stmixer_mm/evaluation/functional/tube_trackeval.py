@@ -16,15 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .protocol_utils import _paired_iou
-
-
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    return _paired_iou(
-        np.repeat(a, len(b), 0), np.tile(b, (len(a), 1)),
-        inclusive=False).reshape(len(a), len(b))
+from .protocol_utils import iou_continuous
 
 
 def _sequence(gt_tubes: Sequence[np.ndarray], det_tubes: Sequence[np.ndarray],
@@ -44,10 +36,11 @@ def _sequence(gt_tubes: Sequence[np.ndarray], det_tubes: Sequence[np.ndarray],
         d = sorted(det_boxes[t])
         gt_ids.append(np.array(g, int))
         det_ids.append(np.array(d, int))
+        # [gt, detections] (iou_continuous: one row per box of its 2nd)
         sims.append(
-            _iou_matrix(
-                np.array([gt_boxes[t][i] for i in g]).reshape(-1, 4),
-                np.array([det_boxes[t][i] for i in d]).reshape(-1, 4)))
+            iou_continuous(
+                np.array([det_boxes[t][i] for i in d]).reshape(-1, 4),
+                np.array([gt_boxes[t][i] for i in g]).reshape(-1, 4)))
     return dict(
         num_timesteps=nframes,
         num_gt_ids=len(gt_tubes),

@@ -36,7 +36,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .protocol_utils import LINK_DEFAULTS, FrameDets, nms_3d, soft_decay
+from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
+from .protocol_utils import (FrameDets, iou_continuous, iou_inclusive,
+                             link_settings, nms_3d, soft_decay)
 
 #: One clip of a video: ``(span [L] 1-based frames, boxes [n, L, 4]
 #: pixels, class scores [n, C])``.
@@ -61,30 +63,8 @@ def interpolate_tubelets(boxes: np.ndarray,
                          f'{len(frames)} frames, got {boxes.shape}')
     if np.any(np.diff(frames) < 0):
         raise ValueError(f'tubelet frames must ascend, got {frames.tolist()}')
-    uniq, inverse = np.unique(frames, return_inverse=True)
-    mean = np.zeros((len(boxes), len(uniq), 4))
-    np.add.at(mean, (slice(None), inverse), boxes)
-    mean /= np.bincount(inverse)[None, :, None]
-    span = np.arange(uniq[0], uniq[-1] + 1)
-    out = np.empty((len(boxes), len(span), 4))
-    for i in range(len(boxes)):
-        for c in range(4):
-            out[i, :, c] = np.interp(span, uniq, mean[i, :, c])
-    return span, out
-
-
-def _pairwise_iou(a: np.ndarray, b: np.ndarray, inclusive: bool):
-    """IoU ``[..., n, m]`` of boxes ``a [..., n, 4]`` and ``b [..., m,
-    4]``."""
-    one = 1 if inclusive else 0
-    lt = np.maximum(a[..., :, None, :2], b[..., None, :, :2])
-    rb = np.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
-    wh = np.maximum(0, rb - lt + one)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[..., 2] - a[..., 0] + one) * (a[..., 3] - a[..., 1] + one)
-    area_b = (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
-    union = area_a[..., :, None] + area_b[..., None, :] - inter
-    return inter / np.maximum(union, np.finfo(np.float32).tiny)
+    span = np.arange(frames.min(), frames.max() + 1)
+    return span, interpolate_boxes(boxes, frames, span)
 
 
 def decay_tubelets(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
@@ -99,8 +79,8 @@ def decay_tubelets(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
     n = len(scores)
     if n == 0:
         return np.zeros(0, np.int64), scores
-    ious = _pairwise_iou(
-        boxes.transpose(1, 0, 2), boxes.transpose(1, 0, 2), inclusive).mean(0)
+    iou = iou_inclusive if inclusive else iou_continuous
+    ious = np.mean([iou(b, b) for b in boxes.transpose(1, 0, 2)], axis=0)
     weight = np.ones(n, scores.dtype)
     order = np.argsort(scores)[::-1]
     while order.size > 0:
@@ -156,6 +136,7 @@ def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
 def _link_video(video_clips: Sequence[Clip], label: int, cfg: dict,
                 inclusive: bool, dtype: type) -> List[tuple]:
     """MOC's ``BuildTubes`` on one class of one video (see the module)."""
+    iou = iou_inclusive if inclusive else iou_continuous
     finished: List[list] = []
     current: List[list] = []  # tube: [(first frame, boxes [L, 4], score)]
 
@@ -185,14 +166,13 @@ def _link_video(video_clips: Sequence[Clip], label: int, cfg: dict,
             cand = np.stack([b for _, b, _ in new])  # [m, L, 4]
             lo, hi = first, min(last_end, first + cand.shape[1] - 1)
             if lo <= hi:
-                a = last_boxes[lo - last_first:hi - last_first + 1]
-                b = cand[:, lo - first:hi - first + 1]
-                ious = np.mean(
-                    _pairwise_iou(a[:, None], b.transpose(1, 0, 2),
-                                  inclusive)[:, 0],
-                    axis=0)
+                ious = np.mean([
+                    iou(cand[:, f - first], last_boxes[f - last_first])
+                    for f in range(lo, hi + 1)
+                ],
+                               axis=0)
             else:
-                ious = _pairwise_iou(last_boxes[-1:], cand[:, 0], inclusive)[0]
+                ious = iou(cand[:, 0], last_boxes[-1])
             valid = np.flatnonzero(ious >= cfg['link_iou'])
             if valid.size:
                 idx = valid[np.argmax([new[v][2] for v in valid])]
@@ -248,12 +228,7 @@ def link_tubelets(gt: Mapping, clips: Mapping[int, Sequence[Clip]],
         protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
         **link_cfg: The protocol's linking values (``LINK_DEFAULTS``).
     """
-    if protocol not in LINK_DEFAULTS:
-        raise ValueError(f'unknown protocol {protocol!r}; one of '
-                         f'{tuple(LINK_DEFAULTS)}')
-    cfg = dict(LINK_DEFAULTS[protocol], **link_cfg)
-    moc = protocol == 'ucf_jhmdb'
-    dtype = np.float32 if moc else np.float64
+    cfg, moc, dtype = link_settings(protocol, link_cfg)
     out = {}
     for label in range(len(gt['labels'])):
         tubes = []
