@@ -243,15 +243,7 @@ class STMixerBBoxHead(BaseModule):
 
         pos_inds = targets['pos_inds']
         if pos_inds.numel() > 0:
-            pos_bboxes = bboxes.flatten(0, 1)[pos_inds]
-            bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
-            factors = targets['img_factors'].to(pos_bboxes.dtype)
-            losses['loss_bbox'] = self.loss_bbox(
-                pos_bboxes / factors,
-                bbox_targets / factors,
-                avg_factor=num_gts)
-            losses['loss_iou'] = self.loss_iou(
-                pos_bboxes, bbox_targets, avg_factor=num_gts)
+            losses.update(self.box_losses(bboxes, targets))
             pos_action_logits = action_logits.flatten(0, 1)[pos_inds]
             losses['loss_action'] = self.loss_action(
                 pos_action_logits,
@@ -263,6 +255,23 @@ class STMixerBBoxHead(BaseModule):
             losses['loss_iou'] = bboxes.sum() * 0
             losses['loss_action'] = action_logits.sum() * 0
         return losses
+
+    def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
+        """``loss_bbox`` (L1 of the boxes divided by the input size) and
+        ``loss_iou`` of the matched queries' boxes (``bboxes`` ``[B, N,
+        4]`` pixels) against their GT boxes (``targets``, at least one
+        positive)."""
+        pos_bboxes = bboxes.flatten(0, 1)[targets['pos_inds']]
+        bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
+        factors = targets['img_factors'].to(pos_bboxes.dtype)
+        num_gts = targets['num_gts']
+        return dict(
+            loss_bbox=self.loss_bbox(
+                pos_bboxes / factors,
+                bbox_targets / factors,
+                avg_factor=num_gts),
+            loss_iou=self.loss_iou(
+                pos_bboxes, bbox_targets, avg_factor=num_gts))
 
     def loss_and_target(self, stage_results: Dict[str, Tensor],
                         assign_results: List[AssignResult],

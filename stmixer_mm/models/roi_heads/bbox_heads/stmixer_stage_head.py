@@ -162,6 +162,10 @@ class STMixerStageHead(STMixerBBoxHead):
                 f'embedding uses C/4 sin/cos pairs), got {hidden_channels}')
         super().__init__(num_actions=num_actions, init_cfg=init_cfg, **kwargs)
         self.hidden_channels = hidden_channels
+        # the settings of the heads' layers (a subclass rebuilding a head
+        # reads them)
+        self.num_reg_fcs = num_reg_fcs
+        self.ffn_act_cfg = ffn_act_cfg
         self.num_heads = num_heads
         self.featmap_strides = tuple(featmap_strides)
         self.action_prior_prob = action_prior_prob

@@ -73,12 +73,14 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 f'{self.temporal_points} feature frames '
                 '(sampling_mixing.temporal_points)')
         self.num_frames = num_frames
-        # the box head reads the spatial and (where built) the temporal
-        # queries: the temporal ones hold each frame's features
+        # the box head, rebuilt with the stage head's settings: it reads
+        # the spatial and (where built) the temporal queries, which hold
+        # each frame's features, and gives 4 deltas per output frame.
+        # (Rebuilt after the keyframe head rather than instead of it: the
+        # seeded initialisation stays that of the measured runs.)
         reg_channels = self.hidden_channels * (1 + self.with_temporal_branch)
-        self.reg_fcs = _make_fcs(
-            reg_channels, kwargs.get('num_reg_fcs', 1),
-            kwargs.get('ffn_act_cfg', dict(type='ReLU', inplace=True)))
+        self.reg_fcs = _make_fcs(reg_channels, self.num_reg_fcs,
+                                 self.ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
 
     # ------------------------------------------------------------------
@@ -127,47 +129,44 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return super().forward(x, xyzr, spatial_queries, temporal_queries)
 
     # ------------------------------------------------------------------
-    def loss_and_target(self, stage_results: Dict[str, Tensor],
-                        assign_results: List[AssignResult],
-                        batch_gt_instances: InstanceList,
-                        batch_img_metas: List[dict]) -> Dict[str, Tensor]:
-        """STMixer-K's person and action losses; box losses on the matched
-        GT tubelets' present frames."""
-        num_queries = stage_results['person_logits'].size(1)
-        targets = self.get_targets(assign_results, batch_gt_instances,
-                                   batch_img_metas, num_queries)
-        bboxes = stage_results['bboxes']  # [B, N, T', 4]
-        # the keyframe losses read bboxes only at the positives: give them
-        # the middle frame, then replace the box losses
-        losses = self.loss_by_feat(stage_results['person_logits'],
-                                   stage_results['action_logits'],
-                                   bboxes[:, :, self.num_frames // 2], targets)
-        pos_inds = targets['pos_inds']
-        if pos_inds.numel() == 0:
-            return losses
+    def get_targets(self, assign_results: List[AssignResult],
+                    batch_gt_instances: InstanceList,
+                    batch_img_metas: List[dict], num_queries: int) -> dict:
+        """STMixer-K's targets plus the matched GT tubelets' boxes
+        ``tubelet_bboxes`` ``[M, T', 4]`` and ``tubelet_valid`` ``[M, T']``.
+        """
+        targets = super().get_targets(assign_results, batch_gt_instances,
+                                      batch_img_metas, num_queries)
         gt_boxes, gt_valid = tubelet_targets(batch_gt_instances,
                                              self.num_frames)
         matched = targets['matched_gt']
-        pos = bboxes.flatten(0, 1)[pos_inds]  # [M, T', 4]
-        target = gt_boxes[matched].to(pos.dtype)
-        valid = gt_valid[matched]  # [M, T']
-        # every GT tubelet weighs 1, spread over its present frames
+        targets.update(
+            tubelet_bboxes=gt_boxes[matched], tubelet_valid=gt_valid[matched])
+        return targets
+
+    def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
+        """L1 (normalised) and GIoU of the matched tubelets' boxes ``[B, N,
+        T', 4]`` on the frames where their GT person is present, every GT
+        tubelet weighing as one keyframe box (its frames share it)."""
+        pos = bboxes.flatten(0, 1)[targets['pos_inds']]  # [M, T', 4]
+        target = targets['tubelet_bboxes'].to(pos.dtype)
+        valid = targets['tubelet_valid']  # [M, T']
         weight = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
         factors = targets['img_factors'].to(pos.dtype)[:, None]
         sel = valid.flatten()
         w = weight.flatten()[sel]
         num_gts = targets['num_gts']
-        losses['loss_bbox'] = self.loss_bbox(
-            (pos / factors).flatten(0, 1)[sel],
-            (target / factors).flatten(0, 1)[sel],
-            weight=w[:, None].expand(-1, 4),
-            avg_factor=num_gts)
-        losses['loss_iou'] = self.loss_iou(
-            pos.flatten(0, 1)[sel],
-            target.flatten(0, 1)[sel],
-            weight=w,
-            avg_factor=num_gts)
-        return losses
+        return dict(
+            loss_bbox=self.loss_bbox(
+                (pos / factors).flatten(0, 1)[sel],
+                (target / factors).flatten(0, 1)[sel],
+                weight=w[:, None].expand(-1, 4),
+                avg_factor=num_gts),
+            loss_iou=self.loss_iou(
+                pos.flatten(0, 1)[sel],
+                target.flatten(0, 1)[sel],
+                weight=w,
+                avg_factor=num_gts))
 
     def predict_by_feat(self,
                         stage_results: Dict[str, Tensor],
