@@ -30,14 +30,16 @@ def tool_env() -> dict:
     return env
 
 
-def run_tool(cmd, timeout=600, check=True):
-    """Run ``cmd`` from the repository root; return the CompletedProcess.
+def run_tool(cmd, timeout=600, check=True, cwd=None):
+    """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's
+    folder with the config's relative ``data/``); return the
+    CompletedProcess.
 
     With ``check`` a non-zero exit fails the test with the output's tail.
     """
     proc = subprocess.run(
         cmd,
-        cwd=repo_root(),
+        cwd=cwd or repo_root(),
         env=tool_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

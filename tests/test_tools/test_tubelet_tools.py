@@ -5,14 +5,12 @@ online (a box per frame from each person's tubelet), on a small generated
 tube set."""
 import glob
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from stmixer_mm.testing import repo_root
+from stmixer_mm.testing import repo_root, run_tool
 
 pytestmark = pytest.mark.slow  # the tools in subprocesses
 
@@ -23,20 +21,9 @@ CFG = osp.join(
 
 
 def _run(args, cwd):
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS='1',
-        CUDA_VISIBLE_DEVICES='',
-        PYTHONPATH=os.pathsep.join(
-            p for p in (REPO, env.get('PYTHONPATH')) if p))
-    proc = subprocess.run([sys.executable, *args],
-                          cwd=cwd,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    """``python *args`` in ``cwd`` (the config's relative data paths),
+    as the tools' tests run them."""
+    return run_tool([sys.executable, *args], timeout=900, cwd=cwd)
 
 
 @pytest.fixture(scope='module')
