@@ -137,6 +137,13 @@ class TubeDataset(BaseActionDataset):
         if test_clip_stride < 1:
             raise ValueError(
                 f'test_clip_stride must be >= 1, got {test_clip_stride}')
+        if test_clip_stride > 1 and not with_tubelets:
+            raise ValueError(
+                f'test_clip_stride={test_clip_stride} tests one clip every '
+                f'{test_clip_stride} frames, which only a tubelet model '
+                "scores (with_tubelets=True, TubeMetric(tubes='tubelets')); "
+                'a keyframe detector needs a prediction on every frame '
+                '(test_clip_stride=1)')
         self.with_tubelets = with_tubelets
         self.test_clip_stride = test_clip_stride
         self._video_tubes: Dict[str, Dict[int, list]] = {}

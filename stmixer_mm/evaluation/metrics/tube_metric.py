@@ -257,6 +257,8 @@ class TubeMetric(BaseMetric):
             entry = (video, int(sample['timestamp']), bboxes, scores, ids)
             if self.tubes == 'tubelets':
                 entry += self._tubelets(video, sample, len(bboxes))
+            elif 'tubelet_bboxes' in pred:  # scored by its keyframe boxes
+                entry += (None, None)
             self.results.append(entry)
 
     @staticmethod
@@ -439,6 +441,8 @@ class TubeMetric(BaseMetric):
             self._check_columns(video, frame, scores)
             if self.tubes == 'track_ids' and (not ids or ids[0] is None):
                 raise ValueError(self._no_ids(video, frame))
+        if self.tubes != 'tubelets':
+            self._check_keyframe_coverage(results)
         seen = {r[0] for r in results}
         unseen = [v for v in self.videos if v not in seen]
         if unseen:
@@ -500,6 +504,28 @@ class TubeMetric(BaseMetric):
                     (self.protocol, self.score_mode, len(self.videos), count,
                      ', '.join(f'{k} {v:.2f}' for k, v in metrics.items())))
         return metrics
+
+    def _check_keyframe_coverage(self, results: list) -> None:
+        """A tubelet model's clips scored by their keyframe boxes
+        (``tubes`` not ``'tubelets'``) must come one per frame: with a
+        clip every few frames the frames between them would count as
+        frames without detections (``'multisports'`` scores missing frames
+        so) and the numbers would be wrong."""
+        frames: Dict[str, set] = {}
+        for r in results:
+            if len(r) > 5:  # carries tubelet boxes
+                frames.setdefault(r[0], set()).add(r[1])
+        for video, seen in frames.items():
+            nframes = int(self.gt['nframes'][video])
+            if len(seen) < nframes:
+                missing = sorted(set(range(1, nframes + 1)) - seen)
+                raise ValueError(
+                    f'video {video!r}: a tubelet model\'s predictions '
+                    f'(pred_instances.tubelet_bboxes) scored with tubes='
+                    f"'{self.tubes}' by their keyframe boxes, but frames "
+                    f'{missing[:10]}{"..." if len(missing) > 10 else ""} '
+                    'have none (clips every few frames, test_clip_stride '
+                    "> 1): use tubes='tubelets', or test every frame")
 
     def _tubelet_inputs(self, results: list) -> Tuple[Any, dict]:
         """Frame detections and linked tubes of tubelet clips."""

@@ -82,6 +82,10 @@ def test_test_clip_stride_and_video_tubes(tmp_path):
     assert ds.get_data_info(1)['video_tubes'] is info['video_tubes']
     with pytest.raises(ValueError, match='test_clip_stride must be >= 1'):
         _dataset(tmp_path, test_clip_stride=0)
+    # a keyframe detector needs every frame
+    with pytest.raises(ValueError, match='only a tubelet model'):
+        _dataset(
+            tmp_path, test_mode=True, test_clip_stride=4, with_tubelets=False)
 
 
 def test_targets_of_a_clip(tmp_path):

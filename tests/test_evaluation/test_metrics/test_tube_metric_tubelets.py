@@ -91,3 +91,28 @@ def test_bad_tubelet_inputs_are_named(ann_file):
                 protocol='ucf_jhmdb',
                 tubes='tubelets',
                 score_mode='argmax'))
+
+
+def test_tubelet_clips_scored_by_keyframe_boxes_need_every_frame(ann_file):
+    """Clips every 8 frames scored as keyframe detections: 'multisports'
+    would count the frames between them as frames without detections."""
+    for protocol in ('multisports', 'ucf_jhmdb'):
+        metric = METRICS.build(
+            dict(
+                type='TubeMetric',
+                ann_file=ann_file,
+                protocol=protocol,
+                tubes='linking'))
+        metric.process(None, samples())
+        with pytest.raises(ValueError, match="use tubes='tubelets'"):
+            metric.evaluate(5)
+    # one clip per frame: its keyframe boxes are scored as any detector's
+    metric = METRICS.build(
+        dict(
+            type='TubeMetric',
+            ann_file=ann_file,
+            protocol='multisports',
+            tubes='linking',
+            ignore_labels=()))
+    metric.process(None, samples(range(1, NF + 1)))
+    assert metric.evaluate(NF)['mAP/frameAP@0.5'] > 0
