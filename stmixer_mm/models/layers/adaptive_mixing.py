@@ -103,11 +103,12 @@ class AdaptiveMixing(nn.Module):
         Args:
             x (Tensor): Sampled features of shape ``[B, N, G, P_in, C_in /
                 G]``.
-            query (Tensor): Queries of shape ``[B, N, query_dim]``.
+            query (Tensor): Queries of shape ``[B, N, query_dim]``, or the
+                same as rows ``[B * N, query_dim]``.
 
         Returns:
-            Tensor: Updated queries of shape ``[B, N, query_dim]`` (the
-            residual ``query +`` is included).
+            Tensor: Updated queries of the shape of ``query`` (the residual
+            ``query +`` is included).
         """
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 5 or tuple(x.shape[2:]) != expected:
@@ -115,15 +116,17 @@ class AdaptiveMixing(nn.Module):
                 'x must have shape [B, N, G, P_in, C_in / G] = [B, N, '
                 f'{", ".join(map(str, expected))}], got {tuple(x.shape)}')
         B, N = x.shape[:2]
-        if tuple(query.shape) != (B, N, self.query_dim):
+        if tuple(query.shape) not in ((B, N, self.query_dim),
+                                      (B * N, self.query_dim)):
             raise ValueError(f'query must have shape [{B}, {N}, '
+                             f'{self.query_dim}] or [{B * N}, '
                              f'{self.query_dim}], got {tuple(query.shape)}')
-        G = self.num_groups
-
-        params = self.parameter_generator(query).reshape(B * N, G, -1)
-        M, S = params.split([self.m_parameters, self.s_parameters], dim=2)
-        M = M.reshape(B * N, G, self.eff_in_dim, self.eff_out_dim)
-        S = S.reshape(B * N, G, self.out_points, self.in_points)
+        # every (query, group) is one matrix product of a batched matmul
+        R = B * N * self.num_groups
+        params = self.parameter_generator(query).view(R, -1)
+        M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
+        M = M.view(R, self.eff_in_dim, self.eff_out_dim)
+        S = S.view(R, self.out_points, self.in_points)
         # M and S are views of the generated parameters ([B*N, G * (C_in *
         # C_out / G^2 + P_out * P_in)], the largest tensor here). Without
         # autograd (which keeps them for the backward anyway), S is copied
@@ -133,15 +136,16 @@ class AdaptiveMixing(nn.Module):
             S = S.contiguous()
         del params
 
-        out = x.reshape(B * N, G, self.in_points, self.eff_in_dim)
-        # adaptive channel mixing: [B*N, G, P_in, C_out / G]
-        out = torch.matmul(out, M)
+        # adaptive channel mixing: [B*N*G, P_in, C_out / G]
+        out = torch.bmm(x.reshape(R, self.in_points, self.eff_in_dim), M)
         del M
-        out = self.act(F.layer_norm(out, out.shape[-2:]))
-        # adaptive point mixing: [B*N, G, P_out, C_out / G]
-        out = torch.matmul(S, out)
+        # (the normalised shapes as Python numbers: a traced shape would
+        # make the ONNX export's layer norm dynamic)
+        out = self.act(F.layer_norm(out, (self.in_points, self.eff_out_dim)))
+        # adaptive point mixing: [B*N*G, P_out, C_out / G]
+        out = torch.bmm(S, out)
         del S
-        out = self.act(F.layer_norm(out, out.shape[-2:]))
+        out = self.act(F.layer_norm(out, (self.out_points, self.eff_out_dim)))
 
-        out = self.out_proj(out.reshape(B, N, -1))
+        out = self.out_proj(out.view(*query.shape[:-1], -1))
         return query + out

@@ -223,13 +223,14 @@ class STMixerSamplingMixing(BaseModule):
             xyzr (Tensor): Boxes ``[B, N, 4]``, or tubelet boxes ``[B, N,
                 T', 4]`` (one per output frame) read frame by frame from a
                 pyramid of one-frame maps (:meth:`split_frames`).
-            spatial_queries (Tensor): ``[B, N, C]``.
-            temporal_queries (Tensor, optional): ``[B, N, C]``; None (and
-                returned as None) without the temporal branch.
+            spatial_queries (Tensor): ``[B, N, C]``, or the same as rows
+                ``[B * N, C]``.
+            temporal_queries (Tensor, optional): Like ``spatial_queries``;
+                None (and returned as None) without the temporal branch.
 
         Returns:
             tuple[Tensor, Tensor | None]: Updated spatial and temporal
-            queries, each ``[B, N, C]``.
+            queries, each of the shape it was given.
         """
         if not isinstance(x, PreparedPyramid):
             raise TypeError(f'{type(self).__name__} takes the pyramid as a '
@@ -238,7 +239,8 @@ class STMixerSamplingMixing(BaseModule):
         if not x.matches(self.featmap_strides, self.num_groups,
                          self.sampling_cfg.get('impl', 'auto')):
             x = self.prepare(x.values)
-        offset = self.offset_generator(spatial_queries)
+        B, N = xyzr.shape[:2]
+        offset = self.offset_generator(spatial_queries).view(B, N, -1)
         # [B, N, G, P, C/G] and [B, N, G, T, C/G] (or None)
         if xyzr.dim() == 4:
             spatial_feats, temporal_feats = self._sample_per_frame(

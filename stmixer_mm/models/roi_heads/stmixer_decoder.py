@@ -262,10 +262,12 @@ class STMixerDecoder(BaseModule):
         """
         results = []
         x = self.stages[0].prepare_pyramid(x)
+        bboxes = None  # xyzr decoded (each stage returns its boxes so)
         for k, stage in enumerate(self.stages):
             if extra_queries is not None and k == extra_stage:
                 e_xyzr, e_spatial, e_temporal = extra_queries
                 xyzr = torch.cat([xyzr, e_xyzr.to(xyzr.dtype)], 1)
+                bboxes = None
                 spatial_queries = torch.cat([spatial_queries, e_spatial], 1)
                 if temporal_queries is not None:
                     temporal_queries = torch.cat(
@@ -277,11 +279,12 @@ class STMixerDecoder(BaseModule):
                     xyzr,
                     spatial_queries,
                     temporal_queries,
+                    bboxes,
                     use_reentrant=False)
             else:
-                out = stage(x, xyzr, spatial_queries, temporal_queries)
+                out = stage(x, xyzr, spatial_queries, temporal_queries, bboxes)
             results.append(out)
-            xyzr = out['xyzr']
+            xyzr, bboxes = out['xyzr'], out['bboxes']
             spatial_queries = out['spatial_queries']
             temporal_queries = out['temporal_queries']
         return results

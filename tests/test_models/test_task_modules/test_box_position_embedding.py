@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from stmixer_mm.models.task_modules import box_position_embedding
+from stmixer_mm.models.task_modules import (box_position_embedding,
+                                            position_frequencies)
 
 
 def test_box_position_embedding_written_out():
@@ -32,3 +33,40 @@ def test_box_position_embedding_checks_its_input():
         box_position_embedding(torch.zeros(2, 3), 8)
     with pytest.raises(AssertionError, match='even'):
         box_position_embedding(torch.zeros(2, 4), 7)
+
+
+def test_given_constants_give_the_same_embedding():
+    """The stage passes its buffers (``pe_scale``, ``pe_dim_t``) instead of
+    making them every call; the embedding is the same bit for bit, and a
+    buffer below fp32 (after ``module.half()``) is not used."""
+    torch.manual_seed(0)
+    xyzr = torch.cat([torch.rand(2, 9, 2) * 900, torch.randn(2, 9, 2) + 4], -1)
+    plain = box_position_embedding(xyzr, 16)
+    scale = torch.tensor([1000., 1000., 1., 1.])
+    dim_t = position_frequencies(16)
+    assert torch.equal(
+        box_position_embedding(xyzr, 16, scale=scale, dim_t=dim_t), plain)
+    assert torch.equal(
+        box_position_embedding(
+            xyzr, 16, scale=scale.double(), dim_t=dim_t.double()), plain)
+    assert torch.equal(
+        box_position_embedding(
+            xyzr, 16, scale=scale.half(), dim_t=dim_t.half()), plain)
+    with pytest.raises(ValueError, match='8 frequencies, num_feats is 16'):
+        box_position_embedding(xyzr, 16, dim_t=position_frequencies(8))
+
+
+def test_stage_buffers_are_not_in_the_state_dict():
+    import stmixer_mm  # noqa: F401
+    from stmixer_mm.registry import MODELS
+    head = MODELS.build(
+        dict(
+            type='STMixerStageHead',
+            num_actions=3,
+            hidden_channels=32,
+            num_heads=4,
+            feedforward_channels=64,
+            sampling_mixing=dict(
+                type='STMixerSamplingMixing', spatial_points=4, num_groups=4)))
+    assert torch.equal(head.pe_dim_t, position_frequencies(8))
+    assert not {'pe_scale', 'pe_dim_t'} & set(head.state_dict())

@@ -4,7 +4,8 @@ import math
 
 import torch
 
-from stmixer_mm.models.task_modules import refine_xyzr, xyxy2xyzr, xyzr2xyxy
+from stmixer_mm.models.task_modules import (box_iof, refine_xyzr, xyxy2xyzr,
+                                            xyzr2xyxy)
 
 
 def test_xyzr_encoding():
@@ -46,3 +47,46 @@ def test_xyzr_round_trip_any_leading_dims_and_gradient():
         atol=1e-4)
     torch.testing.assert_close(xyzr.grad[..., [0, 1, 3]],
                                torch.ones_like(xyzr.grad[..., [0, 1, 3]]))
+
+
+def _random_xyzr(*shape):
+    xy = torch.rand(*shape, 2) * 200
+    z = torch.rand(*shape, 1) * 3 + 3
+    r = torch.randn(*shape, 1)
+    return torch.cat([xy, z, r], -1)
+
+
+def test_box_helpers_give_the_numbers_of_their_formulas_bit_for_bit():
+    """Issue 33 rewrote the helpers with fewer operators; each gives the
+    float numbers of the formula as first written, exactly."""
+    torch.manual_seed(0)
+    for shape in [(2, 100), (2, 7, 8)]:
+        xyzr = _random_xyzr(*shape)
+        delta = torch.randn_like(xyzr)
+        scale = 2.0**xyzr[..., 2:3]
+        ratio = 2.0**torch.cat([xyzr[..., 3:4] * -0.5, xyzr[..., 3:4] * 0.5],
+                               dim=-1)
+        wh = scale * ratio
+        xy = xyzr[..., 0:2]
+        assert torch.equal(
+            xyzr2xyxy(xyzr), torch.cat([xy - wh * 0.5, xy + wh * 0.5], -1))
+        refined = torch.cat(
+            [xy + delta[..., 0:2] * scale, xyzr[..., 2:4] + delta[..., 2:4]],
+            -1)
+        assert torch.equal(refine_xyzr(xyzr, delta), refined)
+
+
+def test_box_iof_is_mmdets_iof_bit_for_bit():
+    from mmdet.structures.bbox import bbox_overlaps
+    torch.manual_seed(0)
+    boxes = xyzr2xyxy(_random_xyzr(3, 50))
+    boxes[0, :5] = boxes[0, 5:10]  # identical boxes
+    iof = box_iof(boxes)
+    assert iof.shape == (3, 50, 50)
+    assert torch.equal(iof, bbox_overlaps(boxes, boxes, mode='iof'))
+    # leading dims of any number, and a zero-area box (area clamped to eps)
+    boxes = xyzr2xyxy(_random_xyzr(2, 3, 6))
+    boxes[0, 0, 0, 2] = boxes[0, 0, 0, 0]
+    assert torch.equal(
+        box_iof(boxes), bbox_overlaps(boxes, boxes, mode='iof', eps=1e-6))
+    assert torch.all(box_iof(boxes)[0, 0, 0] == 0)

@@ -41,14 +41,14 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
         raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
                          f'got {tuple(xyzr.shape)}')
     offset = offset.view(B, N, 1, num_group, 3)
-    scale = 2.0**xyzr[..., 2:3]
-    ratio = 2.0**torch.cat([xyzr[..., 3:4] * -0.5, xyzr[..., 3:4] * 0.5],
-                           dim=-1)
-    roi_wh = scale * ratio  # [B, N, 2]
-    sample_xy = xyzr[..., :2].reshape(B, N, 1, 1, 2) + \
-        offset[..., :2] * roi_wh.view(B, N, 1, 1, 2)
-    sample_lvl = xyzr[..., 2:3].reshape(B, N, 1, 1, 1) + offset[..., 2:3]
-    return torch.cat([sample_xy, sample_lvl], dim=-1)
+    r = xyzr[..., 3:4]
+    roi_wh = 2.0**xyzr[..., 2:3] * 2.0**torch.cat([r * -0.5, r * 0.5],
+                                                  dim=-1)  # [B, N, 2]
+    # (x, y, z) + (dx, dy, dz) * (w, h, 1): the numbers of x + dx * w and
+    # z + dz, in one product and one sum for the three
+    scale = torch.cat([roi_wh, torch.ones_like(r)], dim=-1)
+    return xyzr[..., :3].view(B, N, 1, 1, 3) + \
+        offset * scale.view(B, N, 1, 1, 3)
 
 
 def translate_to_linear_weight(ref: Tensor,

@@ -7,7 +7,7 @@ mmcv path one interleaved table (the value of mmcv's multi-scale deformable
 attention). They depend on the maps only, so they are built once per
 decoder forward and read by every stage.
 """
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -97,6 +97,56 @@ def _pixel_tables(
     return block.unbind(0), block
 
 
+class CornerConstants(NamedTuple):
+    """The pyramid's geometry in the shapes the PyTorch sampler's corner
+    computation broadcasts them to (``L`` levels, ``B`` clips, ``G``
+    groups, ``S`` pixels per clip), made once per pyramid instead of once
+    per call (issue 33: the host launches every operator)."""
+    #: ``(W_l * s_l, H_l * s_l)``, ``[2, L, 1]``
+    input_wh: Tensor
+    #: ``(W_l, H_l)``, ``[2, L, 1]``
+    size_wh: Tensor
+    #: ``size_wh + 1``
+    size_hi: Tensor
+    #: ``size_wh`` as ``[2, 1, L, 1]``
+    size_d: Tensor
+    #: ``size_wh - 1`` as ``[2, 1, L, 1]``
+    size_lo: Tensor
+    #: ``W_l``, ``[L, 1]``, int64
+    widths: Tensor
+    #: first pixel of each level, ``[L, 1]``, int64
+    starts: Tensor
+    #: the level numbers ``0 .. L - 1``, ``[L, 1]``, geometry dtype
+    levels: Tensor
+    #: first row of clip ``b`` in a group table, ``b * S``, ``[1, 1, B,
+    #: 1]``
+    clip_rows: Tensor
+    #: first row of (group ``g``, clip ``b``) in the group block, ``(g * B
+    #: + b) * S``, ``[1, G, B, 1]``
+    block_rows: Tensor
+
+
+def _corner_constants(prepared: 'PreparedPyramid') -> CornerConstants:
+    L = len(prepared.values)
+    B = prepared.values[0].size(0)
+    G = prepared.num_groups
+    size = prepared.pixel_sizes.t().unsqueeze(-1)
+    rows = torch.arange(
+        G * B, device=size.device).view(1, G, B, 1) * prepared.num_pixels
+    return CornerConstants(
+        input_wh=prepared.input_sizes.t().unsqueeze(-1),
+        size_wh=size,
+        size_hi=size + 1.0,
+        size_d=size.unsqueeze(1),
+        size_lo=size.unsqueeze(1) - 1.0,
+        widths=prepared.widths.view(L, 1),
+        starts=prepared.starts.view(L, 1),
+        levels=torch.arange(L, device=size.device,
+                            dtype=size.dtype).view(L, 1),
+        clip_rows=rows[:, :1],
+        block_rows=rows)
+
+
 class PreparedPyramid:
     """A feature pyramid laid out once for all the decoder stages.
 
@@ -147,6 +197,8 @@ class PreparedPyramid:
         widths (Tensor): ``W_l``, ``[L]``, int64.
         starts (Tensor): First pixel of each level in the tables, ``[L]``,
             int64.
+        corner (CornerConstants | None): The geometry as the PyTorch
+            sampler broadcasts it (``'pytorch'``), else None.
     """
 
     def __init__(self,
@@ -181,6 +233,7 @@ class PreparedPyramid:
                                       self.pixel_sizes)
         self.widths = host_tensor(widths, first.device, torch.long)
         self.starts = host_tensor(starts, first.device, torch.long)
+        self.corner = _corner_constants(self) if impl == 'pytorch' else None
 
     def matches(self, featmap_strides: Strides, num_groups: int,
                 impl: str) -> bool:

@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .geometry import _Geometry, translate_to_linear_weight
+from .geometry import _Geometry
 from .pyramid import PreparedPyramid
 
 
 def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
-                  geo: _Geometry, mapping_stride: float,
-                  tau: float) -> Tuple[Tensor, Tensor]:
+                  geo: _Geometry, mapping_stride: float, tau: float,
+                  block_rows: bool) -> Tuple[Tensor, Tensor]:
     """Rows of the group tables and weights of every point's reads.
 
     Every (group, clip, query, point) reads ``4 * L`` rows of its group's
@@ -30,49 +30,57 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     map, as with ``grid_sample(padding_mode='zeros')``). The corner geometry
     of all levels is computed at once, in fp32 at least, with the points on
     the last (contiguous) dim so that every elementwise op broadcasts over
-    leading dims only.
+    leading dims only; the pyramid's geometry comes in those shapes from
+    ``prepared.corner`` (:class:`~.pyramid.CornerConstants`).
+
+    Args:
+        block_rows (bool): Number the rows of the group block (row ``(g *
+            B + b) * S + s``, all groups in one gather) instead of those of
+            each group's table (``b * S + s``).
 
     Returns:
-        tuple[Tensor, Tensor]: ``index`` (int64, row ``b * S + s`` of the
-        group's table) and ``weights``, both ``[G, B * N * P, 4 * L]``.
+        tuple[Tensor, Tensor]: ``index`` (int64) and ``weights``, both
+        ``[G * B * N * P, 4 * L]``, rows ordered ``(g, b, n, p)``.
     """
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     rows = G * B * N * P
-    dtype = prepared.pixel_sizes.dtype
+    const = prepared.corner
     # [B, N, 1, G * P, 3] -> rows ordered (g, b, n, p): [2 (x, y), 1, rows]
-    points = sample_points.to(dtype).reshape(B, N, G, P, 3)
+    points = sample_points.to(const.size_wh.dtype).view(B, N, G, P, 3)
     points = points.permute(4, 2, 0, 1, 3).reshape(3, rows)
     xy = points[:2].unsqueeze(1)
-    size = prepared.pixel_sizes.t().unsqueeze(-1)  # [2, L, 1] as (W, H)
+    size = const.size_wh  # [2, L, 1] as (W, H)
     # pixel coordinates by the same float operations as grid_sample's
     # normalise / unnormalise (align_corners=False): [2, L, rows]
-    grid = (xy / prepared.input_sizes.t().unsqueeze(-1)) * 2.0 - 1.0
+    grid = (xy / const.input_wh) * 2.0 - 1.0
     pix = ((grid + 1.0) * size - 1.0) / 2.0
     # beyond one pixel outside the map every corner reads zero: clamping
     # there keeps the corner indices small and changes no value or gradient
-    pix = torch.minimum(pix.clamp(min=-2.0), size + 1.0)
+    pix = torch.minimum(pix.clamp(min=-2.0), const.size_hi)
     corner0 = pix.detach().floor()
     frac = pix - corner0
     # per axis, the corners d = 0, 1 and their weights: [2, 2 (d), L, rows]
     corners = torch.stack([corner0, corner0 + 1.0], dim=1)
     lin = torch.stack([1.0 - frac, frac], dim=1)
-    size = size.unsqueeze(1)
-    lin = lin * ((corners >= 0.0) & (corners < size))  # zero outside
-    corners = torch.minimum(corners.clamp(min=0.0), size - 1.0).long()
+    lin = lin * ((corners >= 0.0) & (corners < const.size_d))  # zero outside
+    corners = torch.minimum(corners.clamp(min=0.0), const.size_lo).long()
     # corner (dy, dx): [2 (dy), 2 (dx), L, rows]
     bilinear = lin[1].unsqueeze(1) * lin[0].unsqueeze(0)
     pixel = (
-        corners[1].unsqueeze(1) * prepared.widths.view(L, 1) +
-        corners[0].unsqueeze(0) + prepared.starts.view(L, 1))
-    lvl_weights = translate_to_linear_weight(
-        points[2] - mapping_stride, L, tau=tau)  # [rows, L]
-    weights = bilinear * lvl_weights.t()
-    # row of (b, pixel) in the group's table: b * S + pixel
-    clip = torch.arange(B, device=pixel.device).view(1, B, 1)
-    index = pixel.view(4 * L, G, B, N * P) + clip * prepared.num_pixels
-    return (index.view(4 * L, rows).t().contiguous().view(G, -1, 4 * L),
-            weights.view(4 * L, rows).t().contiguous().view(G, -1, 4 * L))
+        corners[1].unsqueeze(1) * const.widths + corners[0].unsqueeze(0) +
+        const.starts)
+    # level weights softmax_l(-((z - mapping_stride) - l) ** 2 / tau) (the
+    # numbers of translate_to_linear_weight), [L, rows]
+    lvl_weights = torch.softmax(
+        (points[2] - mapping_stride - const.levels).pow(2.0).div(-tau), dim=0)
+    weights = bilinear * lvl_weights
+    # row of (b, pixel) in the group's table (b * S + pixel), or of (g, b,
+    # pixel) in the group block
+    index = pixel.view(4 * L, G, B, N * P) + (
+        const.block_rows if block_rows else const.clip_rows)
+    return (index.view(4 * L, rows).t().contiguous(),
+            weights.view(4 * L, rows).t().contiguous())
 
 
 def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
@@ -97,28 +105,36 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
         index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
 
 
+def _reads_block(prepared: PreparedPyramid, sample_points: Tensor) -> bool:
+    """Whether the sampler reads all groups from the group block in one
+    gather: without gradients, when the pyramid has the block (see
+    :func:`_gather_groups`)."""
+    return prepared.group_block is not None and not (
+        torch.is_grad_enabled() and sample_points.requires_grad)
+
+
 def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
                    block: Optional[Tensor], weights: Tensor) -> Tensor:
-    """:func:`_gather` of every group ``g`` (``index[g]``, ``weights[g]``
-    from ``tables[g]``), stacked: ``[G, M, K]``.
+    """:func:`_gather` of every group ``g`` (rows ``[g * M, (g + 1) * M)``
+    of ``index`` and ``weights`` from ``tables[g]``), stacked: ``[G, M,
+    K]``.
 
-    Without gradients, from the tables' ``block`` ``[G, rows, K]`` (see
-    :class:`~.pyramid.PreparedPyramid`) when there is one: all groups in
-    one gather, the rows of group ``g`` offset by ``g * rows`` (the same
-    sums, with the operators of one group: the host launches them one by
-    one).
+    With the tables' ``block`` ``[G, rows, K]`` (see
+    :class:`~.pyramid.PreparedPyramid`; ``index`` then numbers the rows of
+    the block, :func:`_corner_reads` with ``block_rows``): all groups in
+    one gather (the same sums, with the operators of one group: the host
+    launches them one by one). Else one gather per group (without the
+    block, when gradients flow to the tables).
     """
-    G, M = index.shape[:2]
-    if block is not None and not (torch.is_grad_enabled()
-                                  and weights.requires_grad):
-        rows = block.size(1)
-        offset = torch.arange(
-            0, G * rows, rows, device=index.device).view(G, 1, 1)
-        out = _gather((index + offset).view(G * M, -1),
-                      block.view(G * rows, -1), weights.reshape(G * M, -1))
-        return out.view(G, M, -1)
-    return torch.stack(
-        [_gather(index[g], tables[g], weights[g]) for g in range(G)])
+    G = len(tables)
+    if block is not None:
+        out = _gather(index, block.view(-1, block.size(-1)), weights)
+        return out.view(G, -1, out.size(-1))
+    M = index.size(0) // G
+    return torch.stack([
+        _gather(index[g * M:(g + 1) * M], tables[g],
+                weights[g * M:(g + 1) * M]) for g in range(G)
+    ])
 
 
 def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
@@ -132,9 +148,11 @@ def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
         Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
     """
     B, N, G, P, C, T = geo
+    use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,
-                                   mapping_stride, tau)
-    out = _gather_groups(index, prepared.group_tables, prepared.group_block,
+                                   mapping_stride, tau, use_block)
+    out = _gather_groups(index, prepared.group_tables,
+                         prepared.group_block if use_block else None,
                          weights)  # [G, B * N * P, K]
     return out.view(G, B, N, P, C // G, T).permute(1, 2, 0, 5, 3, 4)
 
@@ -151,17 +169,18 @@ def _sample_4d_features_pytorch(
     reads of its points, weighted by ``1 / P``. The samples ``[B, N, G, T,
     P, C / G]`` are never formed."""
     B, N, G, P, C, T = geo
+    use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,
-                                   mapping_stride, tau)
+                                   mapping_stride, tau, use_block)
     spatial = _gather_groups(index, prepared.group_tables_tmean,
-                             prepared.group_block_tmean,
+                             prepared.group_block_tmean if use_block else None,
                              weights)  # [G, B * N * P, C / G]
     spatial = spatial.view(G, B, N, P, C // G).permute(1, 2, 0, 3, 4)
     if not with_temporal:
         return spatial, None
-    index = index.view(G, B * N, P * index.size(-1))
-    weights = weights.view(G, B * N, -1) / P
-    temporal = _gather_groups(index, prepared.group_tables,
-                              prepared.group_block,
-                              weights)  # [G, B * N, C / G * T]
+    # the P points of a (group, clip, query) as one bag
+    temporal = _gather_groups(
+        index.view(G * B * N, -1), prepared.group_tables,
+        prepared.group_block if use_block else None,
+        weights.view(G * B * N, -1) / P)  # [G, B * N, C / G * T]
     return spatial, temporal.view(G, B, N, C // G, T).permute(1, 2, 0, 4, 3)

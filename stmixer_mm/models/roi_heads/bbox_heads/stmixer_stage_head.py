@@ -9,10 +9,11 @@ builds its sampling and mixing block from one sub-config
 (``sampling_mixing``, as ``DIIHead`` builds ``dynamic_conv_cfg``), which
 owns the sampling and mixing settings.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import bias_init_with_prob
@@ -20,8 +21,8 @@ from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid
-from ...task_modules import (box_iof, box_position_embedding, refine_xyzr,
-                             xyzr2xyxy)
+from ...task_modules import (box_iof, box_position_embedding,
+                             position_frequencies, refine_xyzr, xyzr2xyxy)
 from ...utils import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
 
@@ -210,6 +211,14 @@ class STMixerStageHead(STMixerBBoxHead):
             self.ffn_norm_t = nn.LayerNorm(hidden_channels)
         # per-head temperature of the IoF attention bias
         self.iof_tau = nn.Parameter(torch.ones(num_heads))
+        # the constants of the box positional embedding, made once (not in
+        # the state dict)
+        self.register_buffer(
+            'pe_scale', torch.tensor([1000., 1000., 1., 1.]), persistent=False)
+        self.register_buffer(
+            'pe_dim_t',
+            position_frequencies(hidden_channels // 4),
+            persistent=False)
 
         # (the attribute name is the state-dict key of the official model)
         self.samplingmixing = self._build_sampling_mixing(sampling_mixing)
@@ -289,18 +298,40 @@ class STMixerStageHead(STMixerBBoxHead):
     # ------------------------------------------------------------------
     # forward
     # ------------------------------------------------------------------
-    def attention_mask(self, xyzr: Tensor) -> Tensor:
-        """IoF attention bias ``[B * num_heads, N, N]`` from ``[B, N, 4]``.
+    def attention_iof(self,
+                      xyzr: Tensor,
+                      bboxes: Optional[Tensor] = None) -> Tensor:
+        """The IoF ``[B, N, N]`` of every pair of query boxes that the
+        attention bias is made of (``iof[b, i, j] = |box_i & box_j| /
+        |box_i|``; a tubelet head averages it over the frames), from the
+        boxes as xyxy ``bboxes`` when given (``xyzr2xyxy(xyzr)``). Called
+        without gradient."""
+        return box_iof(xyzr2xyxy(xyzr) if bboxes is None else bboxes)
 
-        ``log(iof[b, i, j] + 1e-7) * iof_tau[h]`` at index ``b * heads + h``
-        (the layout ``nn.MultiheadAttention`` expects); the IoF is computed
-        without gradient, ``iof_tau`` learns.
+    def attention_bias(self,
+                       xyzr: Tensor,
+                       num_branches: int = 1,
+                       bboxes: Optional[Tensor] = None) -> Tensor:
+        """IoF attention bias ``[B, num_branches * num_heads, N, N]``.
+
+        ``log(iof[b, i, j] + 1e-7) * iof_tau[h]`` at ``[b, k * heads + h]``
+        for every branch ``k`` (the branches share the bias: they attend as
+        ``num_branches * heads`` heads of one call, see
+        :meth:`self_attention`); the IoF (:meth:`attention_iof`) is computed
+        without gradient, ``iof_tau`` learns. ``bboxes``: see
+        :meth:`attention_iof`.
         """
         with torch.no_grad():
-            boxes = xyzr2xyxy(xyzr)
-            log_iof = (box_iof(boxes) + 1e-7).log()
-        return (log_iof[:, None] * self.iof_tau.view(1, -1, 1, 1)).flatten(
-            0, 1)
+            log_iof = (self.attention_iof(xyzr, bboxes) + 1e-7).log()
+        tau = self.iof_tau if num_branches == 1 else self.iof_tau.repeat(
+            num_branches)
+        return log_iof[:, None] * tau.view(-1, 1, 1)
+
+    def attention_mask(self, xyzr: Tensor) -> Tensor:
+        """IoF attention bias ``[B * num_heads, N, N]`` from ``[B, N, 4]``
+        (:meth:`attention_bias` of one branch in the layout
+        ``nn.MultiheadAttention`` expects: index ``b * heads + h``)."""
+        return self.attention_bias(xyzr).flatten(0, 1)
 
     def query_box(self, xyzr: Tensor) -> Tensor:
         """The one box ``[B, N, 4]`` of each query that its positional
@@ -318,6 +349,74 @@ class STMixerStageHead(STMixerBBoxHead):
         (``fc_reg``): :func:`refine_xyzr` of ``[B, N, 4]`` boxes."""
         return refine_xyzr(xyzr, delta)
 
+    def _attention_branches(self) -> Tuple[Tuple[nn.Module, nn.Module], ...]:
+        """``(attention, norm)`` of each branch, spatial first."""
+        if self.with_temporal_branch:
+            return ((self.attention_s, self.attention_norm_s),
+                    (self.attention_t, self.attention_norm_t))
+        return ((self.attention_s, self.attention_norm_s), )
+
+    def self_attention(self, queries: Sequence[Tensor], pe: Tensor,
+                       bias: Tensor) -> List[Tensor]:
+        """The attention block of every branch, ``LN(a + MHA(a, a, a,
+        bias))`` with ``a = q + pe``, as one computation.
+
+        The result is that of each branch's mmcv ``MultiheadAttention``
+        brick (``a + dropout(MHA(a, a, a))``, its ``nn.MultiheadAttention``
+        weights) followed by its LayerNorm, up to float rounding; the
+        branches' projections run as one batched matrix product each and
+        their heads as the ``K * heads`` heads of one
+        ``F.scaled_dot_product_attention`` (issue 33: the host launches a
+        fifth of the operators of two bricks).
+
+        Args:
+            queries (Sequence[Tensor]): ``K`` query sets ``[B, N, C]``, in
+                the order of :meth:`_attention_branches`.
+            pe (Tensor): Box positional embedding ``[B, N, C]``.
+            bias (Tensor): :meth:`attention_bias` with ``num_branches=K``.
+
+        Returns:
+            list[Tensor]: ``K`` updated query sets as rows ``[B * N, C]``.
+        """
+        branches = self._attention_branches()[:len(queries)]
+        bricks = [brick for brick, _ in branches]
+        K = len(queries)
+        B, N, C = pe.shape
+        H = self.num_heads
+        a = (torch.stack(list(queries)) + pe).view(K, B * N, C)
+        qkv = torch.baddbmm(
+            torch.stack([b.attn.in_proj_bias for b in bricks]).unsqueeze(1), a,
+            torch.stack([b.attn.in_proj_weight
+                         for b in bricks]).transpose(1, 2))
+        # [K, B, N, 3, H, d] -> q, k, v of the K * H heads: [B, K * H, N, d]
+        q, k, v = qkv.view(K, B, N, 3, H,
+                           C // H).permute(3, 1, 0, 4, 2,
+                                           5).reshape(3, B, K * H, N,
+                                                      C // H).unbind(0)
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=bias.to(q.dtype),
+            dropout_p=bricks[0].attn.dropout if self.training else 0.0)
+        out = out.view(B, K, H, N, C // H).permute(1, 0, 3, 2,
+                                                   4).reshape(K, B * N, C)
+        out = torch.baddbmm(
+            torch.stack([b.attn.out_proj.bias for b in bricks]).unsqueeze(1),
+            out,
+            torch.stack([b.attn.out_proj.weight
+                         for b in bricks]).transpose(1, 2))
+        if self.training:  # the bricks' output dropouts
+            return [
+                norm(a_k + brick.dropout_layer(brick.proj_drop(out_k)))
+                for (brick, norm
+                     ), a_k, out_k in zip(branches, a.unbind(0), out.unbind(0))
+            ]
+        return [
+            norm(out_k)
+            for (_, norm), out_k in zip(branches, (a + out).unbind(0))
+        ]
+
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
         """The pyramid laid out once for the sampler of this stage (and of
         every stage with the same sampling settings), as the decoder passes
@@ -329,9 +428,12 @@ class STMixerStageHead(STMixerBBoxHead):
         """
         return self.samplingmixing.prepare(x)
 
-    def forward(self, x: PreparedPyramid, xyzr: Tensor,
+    def forward(self,
+                x: PreparedPyramid,
+                xyzr: Tensor,
                 spatial_queries: Tensor,
-                temporal_queries: Optional[Tensor]) -> Dict[str, Tensor]:
+                temporal_queries: Optional[Tensor],
+                bboxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Run the stage.
 
         Args:
@@ -342,6 +444,9 @@ class STMixerStageHead(STMixerBBoxHead):
             spatial_queries (Tensor): ``[B, N, C]``.
             temporal_queries (Tensor, optional): ``[B, N, C]``; must be None
                 exactly when the stage has no temporal branch.
+            bboxes (Tensor, optional): ``xyzr2xyxy(xyzr)`` when the caller
+                has it (the previous stage's ``bboxes``: the decoder passes
+                it on), else None (decoded here).
 
         Returns:
             dict[str, Tensor]:
@@ -360,22 +465,22 @@ class STMixerStageHead(STMixerBBoxHead):
                 'must be ' + ('a [B, N, C] tensor' if self.with_temporal_branch
                               else 'None (build the query generator with '
                               'with_temporal_queries=False)'))
-        attn_mask = self.attention_mask(xyzr)
+        B, N = spatial_queries.shape[:2]
+        queries = [spatial_queries] if temporal_queries is None else [
+            spatial_queries, temporal_queries
+        ]
+        bias = self.attention_bias(xyzr, len(queries), bboxes)
         with torch.no_grad():
             pe = box_position_embedding(
-                self.query_box(xyzr), self.hidden_channels // 4)
-
-        # The mmcv brick returns identity + MHA(query, key, value) with
-        # identity = key = value = query when only `query` is given, i.e.
-        # a + MHA(a, a, a) with a = q + pe.
-        spatial_queries = self.attention_norm_s(
-            self.attention_s(spatial_queries + pe, attn_mask=attn_mask))
-        if self.with_temporal_branch:
-            temporal_queries = self.attention_norm_t(
-                self.attention_t(temporal_queries + pe, attn_mask=attn_mask))
-
+                self.query_box(xyzr),
+                self.hidden_channels // 4,
+                scale=self.pe_scale,
+                dim_t=self.pe_dim_t)
+        # from here on the queries are rows [B * N, C] (the linear layers
+        # then run without reshapes)
+        queries = self.self_attention(queries, pe, bias)
         spatial_queries, temporal_queries = self.samplingmixing(
-            x, xyzr, spatial_queries, temporal_queries)
+            x, xyzr, *queries, *[None] * (2 - len(queries)))
 
         spatial_queries = self.ffn_norm_s(self.ffn_s(spatial_queries))
         if self.with_temporal_branch:
@@ -384,20 +489,24 @@ class STMixerStageHead(STMixerBBoxHead):
         person_feat = spatial_queries
         for layer in self.person_cls_fcs:
             person_feat = layer(person_feat)
-        person_logits = self.fc_person_cls(person_feat)
+        person_logits = self.fc_person_cls(person_feat).view(B, N, -1)
 
         reg_feat = self.box_features(spatial_queries, temporal_queries)
         for layer in self.reg_fcs:
             reg_feat = layer(reg_feat)
-        delta_xyzr = self.fc_reg(reg_feat)
+        delta_xyzr = self.fc_reg(reg_feat).view(B, N, -1)
 
         branch_queries = dict(
             spatial=spatial_queries, temporal=temporal_queries)
-        action_feat = torch.cat(
-            [branch_queries[b] for b in self.action_branches], dim=-1)
+        action_feat = branch_queries[self.action_branches[0]] if len(
+            self.action_branches) == 1 else torch.cat(
+                [branch_queries[b] for b in self.action_branches], dim=-1)
         for layer in self.action_cls_fcs:
             action_feat = layer(action_feat)
-        action_logits = self.fc_action(action_feat)
+        action_logits = self.fc_action(action_feat).view(B, N, -1)
+        spatial_queries = spatial_queries.view(B, N, -1)
+        if temporal_queries is not None:
+            temporal_queries = temporal_queries.view(B, N, -1)
 
         new_xyzr = self.refine_boxes(xyzr, delta_xyzr)
         return dict(

@@ -89,14 +89,14 @@ class STMixerTubeletStageHead(STMixerStageHead):
         once for the per-frame sampling."""
         return self.samplingmixing.prepare(self.samplingmixing.split_frames(x))
 
-    def attention_mask(self, xyzr: Tensor) -> Tensor:
-        """IoF attention bias from the IoF of the tubelets averaged over
-        their frames, ``log(mean_t iof_t + 1e-7) * iof_tau[h]``."""
-        with torch.no_grad():
-            iof = box_iof(xyzr2xyxy(xyzr).transpose(1, 2)).mean(1)
-            log_iof = (iof + 1e-7).log()
-        return (log_iof[:, None] * self.iof_tau.view(1, -1, 1, 1)).flatten(
-            0, 1)
+    def attention_iof(self,
+                      xyzr: Tensor,
+                      bboxes: Optional[Tensor] = None) -> Tensor:
+        """The IoF of the tubelets averaged over their frames (the
+        attention bias is ``log(mean_t iof_t + 1e-7) * iof_tau[h]``)."""
+        if bboxes is None:
+            bboxes = xyzr2xyxy(xyzr)
+        return box_iof(bboxes.transpose(1, 2)).mean(1)
 
     def query_box(self, xyzr: Tensor) -> Tensor:
         """The mean ``xyzr`` of each tubelet over its frames."""
@@ -115,18 +115,24 @@ class STMixerTubeletStageHead(STMixerStageHead):
         """Each frame's box refined by its own 4 deltas."""
         return refine_xyzr(xyzr, delta.unflatten(-1, (self.num_frames, 4)))
 
-    def forward(self, x: PreparedPyramid, xyzr: Tensor, spatial_queries,
-                temporal_queries) -> Dict[str, Tensor]:
+    def forward(self,
+                x: PreparedPyramid,
+                xyzr: Tensor,
+                spatial_queries,
+                temporal_queries,
+                bboxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """:meth:`STMixerStageHead.forward` with tubelet boxes: ``xyzr``
         ``[B, N, T', 4]`` (or ``[B, N, 4]``, repeated on every frame);
         ``xyzr`` and ``bboxes`` of the outputs are ``[B, N, T', 4]``."""
         if xyzr.dim() == 3:
             xyzr = xyzr[:, :, None].expand(-1, -1, self.num_frames, -1)
+            bboxes = None
         if xyzr.dim() != 4 or xyzr.size(2) != self.num_frames:
             raise ValueError(
                 f'tubelet boxes must be [B, N, {self.num_frames}, 4] '
                 f'(num_frames={self.num_frames}), got {tuple(xyzr.shape)}')
-        return super().forward(x, xyzr, spatial_queries, temporal_queries)
+        return super().forward(x, xyzr, spatial_queries, temporal_queries,
+                               bboxes)
 
     # ------------------------------------------------------------------
     def get_targets(self, assign_results: List[AssignResult],

@@ -260,6 +260,88 @@ def test_stage_forward_matches_independent_recomputation():
     assert delta.abs().max() > 1e-3  # the refinement is really exercised
 
 
+def _brick_attention(head, brick, norm, q, pe, bias):
+    """One branch through its own mmcv ``MultiheadAttention`` brick."""
+    return norm(brick(q + pe, attn_mask=bias.flatten(0, 1)))
+
+
+@pytest.mark.parametrize('branches', [('spatial', 'temporal'), ('spatial', )])
+def test_fused_self_attention_is_the_bricks(branches):
+    """Issue 33: both branches attend in one ``scaled_dot_product_attention``
+    call with batched projections; the numbers and the gradients are those
+    of each branch's mmcv brick and LayerNorm."""
+    torch.manual_seed(0)
+    head = build_stage(action_branches=branches)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    B, N = 2, 7
+    xyzr = random_xyzr(B, N)
+    queries = [torch.randn(B, N, C) for _ in branches]
+    pe = box_position_embedding(xyzr, C // 4)
+    pairs = head._attention_branches()
+    assert len(pairs) == len(branches)
+    for mode in ('eval', 'train'):  # dropout 0: train gives the same
+        getattr(head, mode)()
+        head.zero_grad()
+        got = head.self_attention(queries, pe,
+                                  head.attention_bias(xyzr, len(branches)))
+        sum((g * torch.arange(g.numel()).view_as(g).sin()).sum()
+            for g in got).backward()
+        grads = {
+            n: p.grad.clone()
+            for n, p in head.named_parameters() if p.grad is not None
+        }
+        head.zero_grad()
+        expected = [
+            _brick_attention(head, brick, norm, q, pe,
+                             head.attention_bias(xyzr)).flatten(0, 1)
+            for (brick, norm), q in zip(pairs, queries)
+        ]
+        sum((e * torch.arange(e.numel()).view_as(e).sin()).sum()
+            for e in expected).backward()
+        for g, e in zip(got, expected):
+            assert g.shape == (B * N, C)
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+        assert any(k.startswith('attention_s.attn.in_proj') for k in grads)
+        for name, p in head.named_parameters():
+            if p.grad is not None:
+                torch.testing.assert_close(
+                    grads[name], p.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_fused_self_attention_applies_the_bricks_dropouts():
+    torch.manual_seed(0)
+    head = build_stage(dropout=0.5)
+    B, N = 1, 6
+    xyzr = random_xyzr(B, N)
+    queries = [torch.randn(B, N, C), torch.randn(B, N, C)]
+    pe = box_position_embedding(xyzr, C // 4)
+    bias = head.attention_bias(xyzr, 2)
+    head.eval()
+    ref = head.self_attention(queries, pe, bias)
+    torch.testing.assert_close(ref, head.self_attention(queries, pe, bias))
+    head.train()
+    torch.manual_seed(1)
+    a = head.self_attention(queries, pe, bias)
+    assert all(not torch.allclose(x, y) for x, y in zip(a, ref))
+
+
+def test_previous_stage_boxes_give_the_same_stage_output():
+    """The decoder passes each stage's ``bboxes`` to the next one instead of
+    decoding its ``xyzr`` again: the same outputs bit for bit."""
+    torch.manual_seed(0)
+    head = build_stage().eval()
+    B, N = 2, 5
+    x = head.prepare_pyramid(pyramid(B))
+    xyzr = random_xyzr(B, N)
+    q_s, q_t = torch.randn(B, N, C), torch.randn(B, N, C)
+    out = head(x, xyzr, q_s, q_t)
+    given = head(x, xyzr, q_s, q_t, bboxes=xyzr2xyxy(xyzr))
+    for k, v in out.items():
+        assert torch.equal(v, given[k]), k
+
+
 def test_refined_boxes_keep_gradient_to_input_boxes():
     torch.manual_seed(0)
     head = build_stage()
