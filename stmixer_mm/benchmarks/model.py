@@ -71,10 +71,11 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import clip_sampling_from_cfg, init_detector
-from stmixer_mm.utils.benchmark import (build_random_model, check_finite,
-                                        inference_runner, load_average,
-                                        make_batch, native_bf16,
-                                        official_configs, time_runs)
+from stmixer_mm.utils.benchmark import (AUTOCAST_DTYPES, build_random_model,
+                                        check_finite, inference_runner,
+                                        load_average, make_batch,
+                                        official_configs, select_dtypes,
+                                        time_runs)
 from stmixer_mm.utils.flops import count_flops
 
 #: the official input size (H, W): the test pipeline resizes the short side
@@ -155,7 +156,8 @@ def configs_and_devices(config: Sequence[str] = (),
     return configs, devices, cuda
 
 
-def _write_json(path: str, rows: Sequence[Dict[str, Any]]) -> None:
+def write_rows(path: str, rows: Sequence[Dict[str, Any]]) -> None:
+    """Write the table rows to ``path`` as JSON (after every row)."""
     with open(path, 'w') as f:
         json_module.dump(list(rows), f, indent=1)
 
@@ -196,6 +198,7 @@ def benchmark_table(
         seed: int = 0,
         bf16: bool = False,
         dtypes: Optional[Sequence[str]] = None,
+        fp32_only: bool = False,
         no_flops: bool = False,
         json: Optional[str] = None,
         cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
@@ -203,22 +206,7 @@ def benchmark_table(
     (see the module docstring); prints the table and its notes, returns the
     rows. ``json``: also write the rows to this file, after every row."""
     cuda = torch.cuda.is_available()
-    dtypes_arg = dtypes
-    dtypes = {}
-    notes = []
-    for dev in devices:
-        native, why = native_bf16(dev)
-        dtypes[dev] = ['fp32'] + (['bf16'] if native or bf16 else [])
-        if dtypes_arg:
-            dtypes[dev] = list(dtypes_arg)
-            if 'bf16' in dtypes_arg and not native:
-                notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); '
-                             'measured anyway (--dtypes), emulated')
-        elif not native:
-            notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); ' +
-                         ('measured anyway (--bf16), emulated'
-                          if bf16 else 'not applicable, not measured (--bf16 '
-                          'measures it)'))
+    dtypes, notes = select_dtypes(devices, dtypes, bf16, fp32_only)
     if not cuda:
         notes.append('GPU: not measured (CUDA is not available on this '
                      'machine)')
@@ -249,7 +237,7 @@ def benchmark_table(
                     ('s' if threads > 1 else '') if dev.type == 'cpu' else
                     f'cuda ({torch.cuda.get_device_name(dev)})')
             for dtype in dtypes[dev]:
-                amp = dict(bf16=torch.bfloat16, fp16=torch.float16).get(dtype)
+                amp = AUTOCAST_DTYPES.get(dtype)
                 peak = None
                 if dev.type == 'cuda':
                     torch.cuda.synchronize(dev)
@@ -281,7 +269,7 @@ def benchmark_table(
                     ('' if peak is None else f', peak {peak:.0f} MiB'),
                     flush=True)
                 if json:
-                    _write_json(json, rows)
+                    write_rows(json, rows)
         if not no_flops:  # after the finiteness check
             model.to('cpu')
             res = count_flops(model, (t, h, w), batch_size)

@@ -15,6 +15,13 @@ x 160) under :class:`~stmixer_mm.utils.sync_counter.OpCounter`:
 - ``train``: ``model.loss`` on the same clip with two GT persons per clip,
   the sum of the losses and its ``backward`` (no optimizer step).
 
+On CUDA (``device='cuda'``, ``--device cuda``) the model and the clip are
+on the GPU, one untimed ``predict`` runs first (lazy initialisation), and
+every counted run is also made under ``torch.cuda.set_sync_debug_mode(
+'warn')``: the synchronisations CUDA itself reports are counted beside the
+counter's (``cuda_sync_warnings``), the check of the CPU count that issue
+33 asks for.
+
 Parts: ``backbone``, ``neck``, ``queries`` (the query generator),
 ``decoder`` (the stages), ``post`` (the post-processing of the last stage),
 ``matching`` (the Hungarian assigners), ``targets+losses`` (the stage
@@ -24,7 +31,9 @@ depend on the device; a synchronisation counted here on the CPU is one on a
 GPU (see :mod:`stmixer_mm.utils.sync_counter`).
 """
 import json as json_module
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import warnings
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -80,29 +89,67 @@ def add_gt(data: dict, model, num_gt: int = 2) -> dict:
     return data
 
 
+@contextmanager
+def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
+    """On CUDA, run the block under ``torch.cuda.set_sync_debug_mode(
+    'warn')`` and record the warnings it gives (one per synchronising
+    call) in the yielded list, filled when the block ends; elsewhere the
+    list stays empty."""
+    records: List[str] = []
+    if device.type != 'cuda':
+        yield records
+        return
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            yield records
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    records.extend(
+        str(w.message) for w in caught
+        if 'synchroniz' in str(w.message).lower())
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 def profile_predict(model, data: dict) -> OpCounter:
     """Count ``model.predict`` on the preprocessed ``data`` (no
-    gradients)."""
+    gradients), on the model's device (see the module docstring for CUDA:
+    the counter's ``cuda_syncs`` lists what CUDA reported)."""
     model.eval()
+    device = _device(model)
     with torch.no_grad():
         batch = model.data_preprocessor(data, False)
-        counter = OpCounter()
-        with counter.track(model, _stage_parts(model)), counter:
+        if device.type == 'cuda':  # lazy initialisation out of the count
             model.predict(batch['inputs'], batch['data_samples'])
+            torch.cuda.synchronize(device)
+        counter = OpCounter()
+        with counter.track(model, _stage_parts(model)), counter, \
+                cuda_sync_warnings(device) as cuda_syncs:
+            model.predict(batch['inputs'], batch['data_samples'])
+    counter.cuda_syncs = cuda_syncs if device.type == 'cuda' else None
     return counter
 
 
 def profile_train(model, data: dict) -> OpCounter:
     """Count ``model.loss`` + ``backward`` of the summed losses on the
-    preprocessed ``data`` (the model in train mode; no optimizer step)."""
+    preprocessed ``data`` (the model in train mode; no optimizer step), on
+    the model's device."""
     model.train()
+    device = _device(model)
     batch = model.data_preprocessor(data, True)
     counter = OpCounter()
-    with counter.track(model, _stage_parts(model)), counter:
+    with counter.track(model, _stage_parts(model)), counter, \
+            cuda_sync_warnings(device) as cuda_syncs:
         losses = model.loss(batch['inputs'], batch['data_samples'])
         total = sum(v for k, v in losses.items() if 'loss' in k)
         with counter.section('backward'):
             total.backward()
+    counter.cuda_syncs = cuda_syncs if device.type == 'cuda' else None
     model.zero_grad(set_to_none=True)
     model.eval()
     return counter
@@ -112,6 +159,11 @@ def summarise(counter: OpCounter) -> Dict[str, Any]:
     """Plain data of a counter: ``ops`` and ``syncs`` per part, the total
     and what the synchronisations are."""
     syncs = counter.sync_counts()
+    cuda_syncs = getattr(counter, 'cuda_syncs', None)
+    # on CUDA: what set_sync_debug_mode('warn') reported
+    cuda = {} if cuda_syncs is None else dict(
+        cuda_sync_warnings=len(cuda_syncs),
+        cuda_sync_messages=sorted(set(cuda_syncs)))
     return dict(
         ops=dict(counter.ops),
         total_ops=counter.total_ops,
@@ -122,7 +174,8 @@ def summarise(counter: OpCounter) -> Dict[str, Any]:
         sync_reasons={
             f'{part}: {reason}': n
             for (part, reason), n in sorted(counter.sync_summary().items())
-        })
+        },
+        **cuda)
 
 
 def profile_config(path: str,
@@ -130,10 +183,11 @@ def profile_config(path: str,
                    batch_size: int = 1,
                    train: bool = True,
                    seed: int = 0,
-                   cfg_options: Optional[dict] = None) -> Dict[str, Any]:
-    """Profile one config (see the module docstring)."""
+                   cfg_options: Optional[dict] = None,
+                   device: str = 'cpu') -> Dict[str, Any]:
+    """Profile one config (see the module docstring) on ``device``."""
     from stmixer_mm.apis import clip_sampling_from_cfg
-    model = build_random_model(path, seed, cfg_options)
+    model = build_random_model(path, seed, cfg_options).to(device)
     if shape is None:
         shape = (clip_sampling_from_cfg(model.cfg)[0], 128, 160)
     t, h, w = shape
@@ -178,6 +232,12 @@ def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
             if reasons:
                 out.append(f"  {r['name']}: " +
                            ', '.join(f'{k} x{n}' for k, n in reasons.items()))
+            if 'cuda_sync_warnings' in r[kind]:
+                out.append(f"  {r['name']}: CUDA reported "
+                           f"{r[kind]['cuda_sync_warnings']} synchronising "
+                           'call(s) (set_sync_debug_mode)' +
+                           ''.join(f'\n    {m}'
+                                   for m in r[kind]['cuda_sync_messages']))
         out.append('')
     return '\n'.join(out)
 
@@ -188,19 +248,23 @@ def profile_configs(configs: Sequence[str],
                     train: bool = True,
                     seed: int = 0,
                     json: Optional[str] = None,
-                    cfg_options: Optional[dict] = None) -> List[dict]:
-    """Profile every config, print the tables, return the rows (and write
-    them to ``json``)."""
+                    cfg_options: Optional[dict] = None,
+                    device: str = 'cpu') -> List[dict]:
+    """Profile every config on ``device``, print the tables, return the
+    rows (and write them to ``json``)."""
     import os.path as osp
     rows = []
     for path in configs:
-        row = profile_config(path, shape, batch_size, train, seed, cfg_options)
+        row = profile_config(path, shape, batch_size, train, seed, cfg_options,
+                             device)
         row['name'] = osp.splitext(osp.basename(path))[0]
         rows.append(row)
         if json:
             with open(json, 'w') as f:
                 json_module.dump(rows, f, indent=1)
+    where = 'the CPU' if torch.device(device).type == 'cpu' else \
+        f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
     print(f'torch {torch.__version__}; random weights (seed {seed}), batch '
-          f'{batch_size}, one run per config on the CPU')
+          f'{batch_size}, one run per config on {where}')
     print(format_rows(rows))
     return rows

@@ -36,12 +36,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from stmixer_mm.apis import clip_sampling_from_cfg
-from stmixer_mm.utils.benchmark import (build_random_model, check_finite,
-                                        inference_runner, load_average,
-                                        make_batch, native_bf16, peak_memory,
+from stmixer_mm.utils.benchmark import (AUTOCAST_DTYPES, build_random_model,
+                                        check_finite, inference_runner,
+                                        load_average, make_batch, peak_memory,
                                         prediction_difference,
-                                        raw_output_difference, time_runs)
-from .model import OFFICIAL_HW
+                                        raw_output_difference, select_dtypes,
+                                        time_runs)
+from .model import OFFICIAL_HW, write_rows
 
 
 def format_vs_official(rows: Sequence[Dict[str, Any]]) -> str:
@@ -77,11 +78,16 @@ def benchmark_vs_official(
         seed: int = 0,
         bf16: bool = False,
         fp32_only: bool = False,
+        dtypes: Optional[Sequence[str]] = None,
         compile: bool = False,
+        json: Optional[str] = None,
         cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
     """``--vs-official``: our detector against the official stack per
     config, device, dtype and thread count (see the module docstring);
-    prints the table and its notes, returns the rows.
+    prints the table and its notes, returns the rows. ``dtypes``,
+    ``bf16``, ``fp32_only``: the rows' dtypes (see
+    :func:`~stmixer_mm.utils.benchmark.select_dtypes`); ``json``: also
+    write the rows to this file, after every row.
 
     Raises:
         SystemExit: When the two disagree beyond 1e-4 (relative), or a
@@ -90,19 +96,7 @@ def benchmark_vs_official(
     from stmixer_mm.models.backbones import prepare_for_inference
     cuda = torch.cuda.is_available()
     thread_counts = threads or [torch.get_num_threads()]
-    notes = []
-    dtypes = {}
-    for dev in devices:
-        native, why = native_bf16(dev)
-        dtypes[dev] = ['fp32'] + (['bf16'] if
-                                  (native or bf16) and not fp32_only else [])
-        if fp32_only:
-            notes.append(f'bf16 on {dev.type}: not measured (--fp32-only; '
-                         f'{why})')
-        elif not native:
-            notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); ' +
-                         ('measured anyway (--bf16), emulated'
-                          if bf16 else 'not measured (--bf16 measures it)'))
+    dtypes, notes = select_dtypes(devices, dtypes, bf16, fp32_only)
     if not cuda:
         notes.append('GPU: not measured (CUDA is not available on this '
                      'machine)')
@@ -141,7 +135,7 @@ def benchmark_vs_official(
                         ('s' if n_threads > 1 else '') if dev.type == 'cpu'
                         else f'cuda ({torch.cuda.get_device_name(dev)})')
                 for dtype in dtypes[dev]:
-                    amp = torch.bfloat16 if dtype == 'bf16' else None
+                    amp = AUTOCAST_DTYPES.get(dtype)
                     run_ours = inference_runner(ours, data, dev, amp)
                     run_official = inference_runner(official, data, dev, amp)
                     for _ in range(warmup):
@@ -210,6 +204,8 @@ def benchmark_vs_official(
                     if compile and dtype == 'fp32':
                         compiled = compile_row(ours, data, dev, row, compiled,
                                                warmup, repeats)
+                    if json:
+                        write_rows(json, rows)
         del ours, official, data, compiled
         gc.collect()
         if cuda:

@@ -167,6 +167,55 @@ def native_bf16(device: torch.device) -> Tuple[bool, str]:
                 f'{"available" if ok else "unavailable"}')
 
 
+#: the autocast dtype of each row dtype of the table modes (fp32: none)
+AUTOCAST_DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16)
+
+
+def select_dtypes(devices: Sequence[torch.device],
+                  dtypes: Optional[Sequence[str]] = None,
+                  bf16: bool = False,
+                  fp32_only: bool = False):
+    """The row dtypes of the table modes per device, and the notes saying
+    why (``benchmark_model.py --official`` and ``--vs-official``).
+
+    ``dtypes`` (``'fp32'``, ``'bf16'``, ``'fp16'``: autocast for the last
+    two) on every device when given; else fp32, and bf16 where it is native
+    (``bf16``: also where it is not, emulated; ``fp32_only``: nowhere).
+
+    Returns:
+        tuple[dict, list[str]]: ``{device: [dtype, ...]}`` and the notes.
+    """
+    if dtypes and (bf16 or fp32_only):
+        raise ValueError('give the row dtypes either as a list or by '
+                         'bf16 / fp32_only, not both')
+    if bf16 and fp32_only:
+        raise ValueError('bf16 and fp32_only exclude each other')
+    unknown = set(dtypes or ()) - {'fp32', *AUTOCAST_DTYPES}
+    if unknown:
+        raise ValueError(f'unknown row dtypes {sorted(unknown)}: give fp32, '
+                         'bf16 or fp16')
+    selected, notes = {}, []
+    for dev in devices:
+        native, why = native_bf16(dev)
+        if dtypes:
+            selected[dev] = list(dtypes)
+            if 'bf16' in dtypes and not native:
+                notes.append(f'bf16 on {dev.type}: no native bf16 ({why}); '
+                             'measured anyway (--dtypes), emulated')
+        elif fp32_only:
+            selected[dev] = ['fp32']
+            notes.append(f'bf16 on {dev.type}: not measured (--fp32-only; '
+                         f'{why})')
+        else:
+            selected[dev] = ['fp32'] + (['bf16'] if native or bf16 else [])
+            if not native:
+                notes.append(
+                    f'bf16 on {dev.type}: no native bf16 ({why}); ' +
+                    ('measured anyway (--bf16), emulated' if bf16 else
+                     'not applicable, not measured (--bf16 measures it)'))
+    return selected, notes
+
+
 def check_finite(results: Sequence[Any], name: str) -> None:
     """Raise ``SystemExit`` naming the config when a prediction has a
     non-finite box or score (the latency of NaNs would mean nothing)."""

@@ -308,6 +308,42 @@ def test_vs_official_table(benchmark_model, tmp_path, capsys):
     assert 'official: stock mmaction2 backbone' in out
 
 
+def test_vs_official_rows_dtypes_and_json(benchmark_model, tmp_path):
+    """``--dtypes`` and ``--json`` reach ``--vs-official`` (they were
+    ignored: its rows were fp32 and bf16 where native, and no file)."""
+    import json
+    out = tmp_path / 'rows.json'
+    rows = _vs_official(
+        benchmark_model, [TINY_CFG],
+        threads=[1],
+        repeats=1,
+        dtypes=['fp32'],
+        json=str(out))
+    assert [r['dtype'] for r in rows] == ['fp32']
+    written = json.loads(out.read_text())
+    assert [r['dtype'] for r in written] == ['fp32']
+    assert written[0]['median_s'] == rows[0]['median_s']
+
+
+def test_select_dtypes():
+    import torch
+
+    from stmixer_mm.utils.benchmark import native_bf16, select_dtypes
+    cpu = torch.device('cpu')
+    native = native_bf16(cpu)[0]
+    assert select_dtypes([cpu], ['fp32', 'fp16'])[0] == {cpu: ['fp32', 'fp16']}
+    assert select_dtypes([cpu], fp32_only=True)[0] == {cpu: ['fp32']}
+    assert select_dtypes([cpu], bf16=True)[0] == {cpu: ['fp32', 'bf16']}
+    assert select_dtypes([cpu])[0] == {
+        cpu: ['fp32'] + (['bf16'] if native else [])
+    }
+    for kwargs, message in ((dict(dtypes=['fp32'], bf16=True), 'not both'),
+                            (dict(bf16=True, fp32_only=True), 'exclude'),
+                            (dict(dtypes=['fp8']), 'unknown row dtypes')):
+        with pytest.raises(ValueError, match=message):
+            select_dtypes([cpu], **kwargs)
+
+
 def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
                                                monkeypatch):
     # a stand-in official stack that is not the same network must be caught
@@ -345,7 +381,12 @@ def test_vs_official_argument_errors(tools):
     for argv, message in (([TINY_CFG, '--threads', '1',
                             '2'], 'several --threads values'),
                           ([TINY_CFG,
-                            '--compile'], '--compile is for --vs-official')):
+                            '--compile'], '--compile is for --vs-official'), ([
+                                TINY_CFG, '--vs-official', '--dtypes', 'fp32',
+                                '--fp32-only'
+                            ], 'use it without --bf16'),
+                          ([TINY_CFG, '--official', '--bf16',
+                            '--fp32-only'], 'exclude each other')):
         proc = tools.python_tool(
             'analysis_tools/benchmark_model.py', *argv, check=False)
         assert proc.returncode == 2 and message in proc.stderr

@@ -46,3 +46,21 @@ def test_profile_tiny(capsys, tmp_path):
         'targets+losses: nonzero': 2
     }
     assert train['ops']['backward'] > 0
+
+
+def test_cuda_sync_warnings_off_cuda_records_nothing():
+    import torch
+    with profile.cuda_sync_warnings(torch.device('cpu')) as records:
+        torch.zeros(3).sum().item()
+    assert records == []
+
+
+def test_profile_device_argument_errors(tools):
+    import torch
+    cases = [(['--device', 'tpu'], '--device must be cpu or cuda')]
+    if not torch.cuda.is_available():
+        cases.append((['--device', 'cuda'], 'CUDA is not available'))
+    for argv, message in cases:
+        proc = tools.python_tool(
+            'analysis_tools/profile_model.py', str(CONFIG), *argv, check=False)
+        assert proc.returncode == 2 and message in proc.stderr

@@ -124,6 +124,11 @@ def parse_args(argv=None):
         or len(args.config) > 1)
     if args.compile and not args.vs_official:
         p.error('--compile is for --vs-official')
+    if args.dtypes and (args.bf16 or args.fp32_only):
+        p.error('--dtypes gives the rows\' dtypes: use it without --bf16 '
+                'and --fp32-only')
+    if args.bf16 and args.fp32_only:
+        p.error('--bf16 and --fp32-only exclude each other')
     if not args.config and not args.official:
         p.error('give a CONFIG, or --official')
     if args.threads is not None:
@@ -179,7 +184,9 @@ def main(argv=None):
             seed=args.seed,
             bf16=args.bf16,
             fp32_only=args.fp32_only,
+            dtypes=args.dtypes,
             compile=args.compile,
+            json=args.json,
             **common)
     if args.threads is not None:
         torch.set_num_threads(args.threads[0])
@@ -190,6 +197,7 @@ def main(argv=None):
             seed=args.seed,
             bf16=args.bf16,
             dtypes=args.dtypes,
+            fp32_only=args.fp32_only,
             no_flops=args.no_flops,
             json=args.json,
             **common)

@@ -3,7 +3,7 @@ training step of detector configs, per part (issue 33).
 
     python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...] \
         [--shape T H W] [--batch-size 1] [--no-train] [--threads 1] \
-        [--json OUT.json]
+        [--device cuda] [--json OUT.json]
 
 What is counted and how: :mod:`stmixer_mm.benchmarks.profile`.
 """
@@ -31,7 +31,19 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', default=None, help='also write the rows here')
-    return p.parse_args(argv)
+    p.add_argument(
+        '--device',
+        default='cpu',
+        help='where the model runs (default: cpu); on cuda the '
+        'synchronisations CUDA reports (set_sync_debug_mode) are counted '
+        'too')
+    args = p.parse_args(argv)
+    dev = args.device.split(':')[0]
+    if dev not in ('cpu', 'cuda'):
+        p.error(f'--device must be cpu or cuda, got {args.device}')
+    if dev == 'cuda' and not torch.cuda.is_available():
+        p.error('--device cuda: CUDA is not available on this machine')
+    return args
 
 
 def main(argv=None):
@@ -44,7 +56,8 @@ def main(argv=None):
         batch_size=args.batch_size,
         train=not args.no_train,
         seed=args.seed,
-        json=args.json)
+        json=args.json,
+        device=args.device)
 
 
 if __name__ == '__main__':

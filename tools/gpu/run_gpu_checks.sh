@@ -14,6 +14,22 @@
 #               autocast, clips/s and peak memory
 #   train       one training iteration per official config at its per-GPU
 #               batch size, with and without activation checkpointing
+#   profile     issue 33: operators and host synchronisations of predict
+#               and one training step (five official configs, B = 2), with
+#               the synchronisations CUDA itself reports
+#               (set_sync_debug_mode('warn'))
+#   vsofficial  issue 33: ours against the official stack (stock backbone
+#               + reference sampling) on the same weights and clips,
+#               interleaved: five official configs, B = 1 and 8, fp32 /
+#               bf16 / fp16
+#   decoder     issue 33: the decoder alone (fast path vs reference
+#               sampling), SlowOnly-R50 and ViT-B settings, fp32 + bf16
+#   compile     issue 33: compile_cfg=dict(mode='reduce-overhead') (CUDA
+#               graphs) against eager at B = 1, SlowOnly-R50 and ViT-B,
+#               each variant twice, interleaved
+#   online      issue 33: the online demo on the GPU with the SlowOnly-R50
+#               and ViT-B official models (random weights): keyframes/s,
+#               lag, memory
 #
 # Environment:
 #   STMIXER_GPU_WHEELS  folder of wheels (cp312) and the mmcv-2.1.0 sdist
@@ -173,14 +189,86 @@ stage_train() {
       --json "$RES/train.json" 2>&1 | tee "$RES/train.txt"
 }
 
-[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train ..." >&2; exit 2; }
+# the five official settings (issue 33's configs)
+OFFICIAL_CONFIGS=(
+  configs/stmixer/stmixer_slowonly-r50_k400-pre_8xb2-4x16x1-12e-adamw_ava22-rgb.py
+  configs/stmixer/stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py
+  configs/stmixer/stmixer_slowfast-r101-nl_k600-pre_8xb2-8x8x1-12e-adamw_ava22-rgb.py
+  configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_ava22-rgb.py
+  configs/stmixer/stmixer_vit-base-p16_videomaev2-k710-k400-pre_8xb1-16x4x1-12e-adamw_ava22-rgb.py
+)
+SLOWONLY="${OFFICIAL_CONFIGS[0]}"
+VITB="${OFFICIAL_CONFIGS[3]}"
+
+stage_profile() {
+  log "operators and synchronisations (profile_model.py --device cuda)"
+  timeout "${PROFILE_TIMEOUT:-300}" "$PY" tools/analysis_tools/profile_model.py \
+      --device cuda --batch-size 2 --json "$RES/profile.json" \
+      "${OFFICIAL_CONFIGS[@]:0:4}" 2>&1 | tee "$RES/profile.txt"
+}
+
+stage_vsofficial() {
+  log "ours against the official stack"
+  local bs
+  for bs in ${VS_BATCHES:-1 8}; do
+    timeout "${VS_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_model.py \
+        --official --vs-official --device cuda --batch-size "$bs" \
+        --repeats "${REPEATS:-10}" --warmup 3 --dtypes fp32 bf16 fp16 \
+        --json "$RES/vs_official_b$bs.json" \
+        2>&1 | tee "$RES/vs_official_b$bs.txt"
+  done
+}
+
+stage_decoder() {
+  log "decoder alone"
+  local cfg
+  for cfg in "$SLOWONLY" "$VITB"; do
+    timeout "${DECODER_TIMEOUT:-240}" "$PY" tools/analysis_tools/benchmark_decoder.py \
+        "$cfg" --device cuda --batch 1 --repeats "${REPEATS:-10}" \
+        --warmup 3 --bf16 --profile-rows 15 \
+        2>&1 | tee "$RES/decoder_$(basename "$cfg" .py).txt"
+  done
+}
+
+stage_compile() {
+  log "captured path (reduce-overhead) against eager, B = 1"
+  local cfg round variant
+  for cfg in "$SLOWONLY" "$VITB"; do
+    for round in 1 2; do
+      for variant in eager reduce-overhead; do
+        local opts=()
+        [ "$variant" = eager ] || opts=(--cfg-options model.compile_cfg.mode=reduce-overhead)
+        timeout "${COMPILE_TIMEOUT:-300}" "$PY" tools/analysis_tools/benchmark_model.py \
+            "$cfg" --device cuda --batch-size 1 --repeats "${REPEATS:-10}" \
+            --warmup 5 "${opts[@]}" 2>&1 \
+            | tee "$RES/compile_$(basename "$cfg" .py)_${variant}_$round.txt" \
+            | grep -E 'forward|throughput|warn|Warn|fall'
+      done
+    done
+  done
+}
+
+stage_online() {
+  log "online demo on the GPU"
+  local cfg
+  for cfg in "$SLOWONLY" "$VITB"; do
+    timeout "${ONLINE_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_online.py \
+        --models official --official-config "$cfg" --device cuda \
+        --modes model online realtime --work-dir "$RES/online_work" \
+        --out "$RES/online_$(basename "$cfg" .py).json" \
+        2>&1 | tee "$RES/online_$(basename "$cfg" .py).txt"
+  done
+}
+
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|decoder|compile|online ..." >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stage_build || exit 1
 status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train) "stage_$s" || status=1 ;;
+    tests|suite|parity|throughput|train|profile|vsofficial|decoder|compile|online)
+      "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac
 done

@@ -126,6 +126,15 @@ def test_make_sample_points():
                 _assert_close(points[b, n, 0, k], expected, 1e-4)
     with pytest.raises(ValueError, match='offset'):
         make_sample_points(offset, G + 1, xyzr)
+    # issue 33 computes them with fewer operators: the float numbers of the
+    # formula as first written, bit for bit
+    off = offset.view(B, N, 1, G, 3)
+    wh = 2.0**xyzr[..., 2:3] * 2.0**torch.cat(
+        [xyzr[..., 3:4] * -0.5, xyzr[..., 3:4] * 0.5], dim=-1)
+    xy = xyzr[..., :2].reshape(B, N, 1, 1,
+                               2) + off[..., :2] * wh.view(B, N, 1, 1, 2)
+    lvl = xyzr[..., 2:3].reshape(B, N, 1, 1, 1) + off[..., 2:3]
+    assert torch.equal(points, torch.cat([xy, lvl], dim=-1))
 
 
 def test_translate_to_linear_weight():
