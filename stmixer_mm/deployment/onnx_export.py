@@ -1,5 +1,8 @@
 """Export an STMixer detector to ONNX for a fixed clip size.
 
+Over 450 lines: the exported wrapper, the export and the checks of one
+graph, which must agree with each other.
+
 The exported graph is backbone + neck + query generator + decoder::
 
     clip [B, 3, T, H, W]  float32, normalised as the data preprocessor does:

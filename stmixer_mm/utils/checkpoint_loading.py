@@ -1,5 +1,8 @@
 """Reading checkpoint files safely: the one loader of stmixer_mm.
 
+Over 450 lines: the only module allowed to unpickle, so that the
+security review is one file.
+
 Every checkpoint that stmixer_mm reads goes through
 :func:`load_checkpoint_file`: mmengine's local loader (``load_from``,
 ``--resume``, ``init_detector``, ``tools/test.py``, installed by

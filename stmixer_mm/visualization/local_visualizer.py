@@ -1,5 +1,8 @@
 """Visualizer of spatio-temporal action detection results.
 
+Over 450 lines: one class, mmengine's ``Visualizer`` contract for
+clips (ground truth, predictions, tracks, masks, labels).
+
 :class:`ActionDetLocalVisualizer` is mmengine's
 :class:`~mmengine.visualization.Visualizer` (registered in mmaction2's
 ``VISUALIZERS``) with an ``add_datasample`` for action detection: boxes of

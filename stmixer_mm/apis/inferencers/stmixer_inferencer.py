@@ -2,6 +2,9 @@
 mmaction2's ``MMAction2Inferencer`` / mmdet's ``DetInferencer`` run their
 models.
 
+Over 450 lines: the seven methods of mmengine's ``BaseInferencer``
+contract in one class.
+
 Example::
 
     >>> from stmixer_mm.apis import STMixerInferencer

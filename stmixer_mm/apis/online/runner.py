@@ -1,5 +1,8 @@
 """The online engine: read, detect, track and write a stream as it comes.
 
+Over 450 lines: three threads and their stop protocol, half of it
+documentation.
+
 Three threads overlap the work; memory does not grow with the stream:
 
 * the **reader** decodes the source frame by frame into a

@@ -1,6 +1,9 @@
 """Frame-mAP and video-mAP on ACT-format ground truth (JHMDB-21,
 UCF101-24, MultiSports), following one named protocol.
 
+Over 450 lines: one class, the metric's contract (settings, checks, the
+three tube sources and both protocols' results).
+
 ``protocol='ucf_jhmdb'`` gives the numbers of MOC-Detector's ``ACT.py`` (the
 JHMDB-21 / UCF101-24 tables), ``protocol='multisports'`` those of the
 official ``evaluate_multisports.py`` on mmaction2-style linked tubes

@@ -1,5 +1,8 @@
 """The box head of an STMixer stage: targets, losses and predictions.
 
+Over 450 lines: mmdet's ``BBoxHead`` contract (targets, losses,
+predictions) for STMixer's three outputs in one class.
+
 As mmdet's ``BBoxHead`` is the base of ``DIIHead`` (Sparse R-CNN's stage),
 :class:`STMixerBBoxHead` is the base of
 :class:`~stmixer_mm.models.roi_heads.STMixerStageHead`: it builds the losses

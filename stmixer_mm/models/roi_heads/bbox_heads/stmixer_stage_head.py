@@ -1,6 +1,9 @@
 """One decoder stage of `STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023).
 
+Over 450 lines: one stage's layers, initialisation and forward (mmdet's
+``DIIHead`` contract), with the branches' fused attention.
+
 The stage plays the role that ``DIIHead`` plays in mmdet's Sparse R-CNN and
 is built the same way: it inherits the targets, losses and predictions from
 a box-head base class (:class:`STMixerBBoxHead`, as ``DIIHead`` inherits
@@ -52,10 +55,11 @@ class STMixerStageHead(STMixerBBoxHead):
     Data flow (``B`` clips, ``N`` queries, ``C`` channels)::
 
         xyzr [B,N,4] --no_grad--> IoF(box_i, box_j) -> log(iof + 1e-7)
-                                     * iof_tau[h]   -> mask [B*heads, N, N]
+                                     * iof_tau[h]   -> bias [B, heads, N, N]
                      --no_grad--> box PE [B,N,C]
-        q_s [B,N,C] -> a = q_s + pe; q_s = LN(a + MHA_s(a, a, a, mask))
-        q_t [B,N,C] -> a = q_t + pe; q_t = LN(a + MHA_t(a, a, a, mask))
+        q_s [B,N,C] -> a = q_s + pe; q_s = LN(a + MHA_s(a, a, a, bias))
+        q_t [B,N,C] -> a = q_t + pe; q_t = LN(a + MHA_t(a, a, a, bias))
+                       (both as one call: self_attention)
         (q_s, q_t)  -> samplingmixing (offsets from q_s; sample 4-D;
                         mix spatial / temporal features) -> (q_s, q_t)
         q_s = LN(q_s + FFN_s(q_s)); q_t = LN(q_t + FFN_t(q_t))
