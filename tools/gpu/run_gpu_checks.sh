@@ -209,30 +209,32 @@ stage_profile() {
 
 stage_vsofficial() {
   log "ours against the official stack"
-  local bs
+  local bs rc=0
   for bs in ${VS_BATCHES:-1 8}; do
     timeout "${VS_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_model.py \
         --official --vs-official --device cuda --batch-size "$bs" \
         --repeats "${REPEATS:-10}" --warmup 3 --dtypes fp32 bf16 fp16 \
         --json "$RES/vs_official_b$bs.json" \
-        2>&1 | tee "$RES/vs_official_b$bs.txt"
+        2>&1 | tee "$RES/vs_official_b$bs.txt" || rc=1
   done
+  return $rc
 }
 
 stage_decoder() {
   log "decoder alone"
-  local cfg
+  local cfg rc=0
   for cfg in "$SLOWONLY" "$VITB"; do
     timeout "${DECODER_TIMEOUT:-240}" "$PY" tools/analysis_tools/benchmark_decoder.py \
         "$cfg" --device cuda --batch 1 --repeats "${REPEATS:-10}" \
         --warmup 3 --bf16 --profile-rows 15 \
-        2>&1 | tee "$RES/decoder_$(basename "$cfg" .py).txt"
+        2>&1 | tee "$RES/decoder_$(basename "$cfg" .py).txt" || rc=1
   done
+  return $rc
 }
 
 stage_compile() {
   log "captured path (reduce-overhead) against eager, B = 1"
-  local cfg round variant
+  local cfg round variant rc=0
   for cfg in "$SLOWONLY" "$VITB"; do
     for round in 1 2; do
       for variant in eager reduce-overhead; do
@@ -242,22 +244,24 @@ stage_compile() {
             "$cfg" --device cuda --batch-size 1 --repeats "${REPEATS:-10}" \
             --warmup 5 "${opts[@]}" 2>&1 \
             | tee "$RES/compile_$(basename "$cfg" .py)_${variant}_$round.txt" \
-            | grep -E 'forward|throughput|warn|Warn|fall'
+            | { grep -E 'forward|throughput|warn|Warn|fall' || true; } || rc=1
       done
     done
   done
+  return $rc
 }
 
 stage_online() {
   log "online demo on the GPU"
-  local cfg
+  local cfg rc=0
   for cfg in "$SLOWONLY" "$VITB"; do
     timeout "${ONLINE_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_online.py \
         --models official --official-config "$cfg" --device cuda \
         --modes model online realtime --work-dir "$RES/online_work" \
         --out "$RES/online_$(basename "$cfg" .py).json" \
-        2>&1 | tee "$RES/online_$(basename "$cfg" .py).txt"
+        2>&1 | tee "$RES/online_$(basename "$cfg" .py).txt" || rc=1
   done
+  return $rc
 }
 
 [ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|decoder|compile|online ..." >&2; exit 2; }
