@@ -40,14 +40,14 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
     if tuple(xyzr.shape) != (B, N, 4):
         raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
                          f'got {tuple(xyzr.shape)}')
-    offset = offset.view(B, N, 1, num_group, 3)
+    offset = offset.reshape(B, N, 1, num_group, 3)
     r = xyzr[..., 3:4]
     roi_wh = 2.0**xyzr[..., 2:3] * 2.0**torch.cat([r * -0.5, r * 0.5],
                                                   dim=-1)  # [B, N, 2]
     # (x, y, z) + (dx, dy, dz) * (w, h, 1): the numbers of x + dx * w and
     # z + dz, in one product and one sum for the three
     scale = torch.cat([roi_wh, torch.ones_like(r)], dim=-1)
-    return xyzr[..., :3].view(B, N, 1, 1, 3) + \
+    return xyzr[..., :3].reshape(B, N, 1, 1, 3) + \
         offset * scale.view(B, N, 1, 1, 3)
 
 

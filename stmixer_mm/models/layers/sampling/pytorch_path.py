@@ -47,7 +47,7 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     rows = G * B * N * P
     const = prepared.corner
     # [B, N, 1, G * P, 3] -> rows ordered (g, b, n, p): [2 (x, y), 1, rows]
-    points = sample_points.to(const.size_wh.dtype).view(B, N, G, P, 3)
+    points = sample_points.to(const.size_wh.dtype).reshape(B, N, G, P, 3)
     points = points.permute(4, 2, 0, 1, 3).reshape(3, rows)
     xy = points[:2].unsqueeze(1)
     size = const.size_wh  # [2, L, 1] as (W, H)

@@ -403,8 +403,9 @@ class STMixerStageHead(STMixerBBoxHead):
             v,
             attn_mask=bias.to(q.dtype),
             dropout_p=bricks[0].attn.dropout if self.training else 0.0)
-        out = out.view(B, K, H, N, C // H).permute(1, 0, 3, 2,
-                                                   4).reshape(K, B * N, C)
+        # (reshape: not every kernel returns a contiguous output)
+        out = out.reshape(B, K, H, N, C // H).permute(1, 0, 3, 2,
+                                                      4).reshape(K, B * N, C)
         out = torch.baddbmm(
             torch.stack([b.attn.out_proj.bias for b in bricks]).unsqueeze(1),
             out,
