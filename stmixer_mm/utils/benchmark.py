@@ -186,10 +186,10 @@ def select_dtypes(devices: Sequence[torch.device],
         tuple[dict, list[str]]: ``{device: [dtype, ...]}`` and the notes.
     """
     if dtypes and (bf16 or fp32_only):
-        raise ValueError('give the row dtypes either as a list or by '
-                         'bf16 / fp32_only, not both')
+        raise ValueError('--dtypes gives the rows\' dtypes: use it without '
+                         '--bf16 and --fp32-only (a list or those, not both)')
     if bf16 and fp32_only:
-        raise ValueError('bf16 and fp32_only exclude each other')
+        raise ValueError('--bf16 and --fp32-only exclude each other')
     unknown = set(dtypes or ()) - {'fp32', *AUTOCAST_DTYPES}
     if unknown:
         raise ValueError(f'unknown row dtypes {sorted(unknown)}: give fp32, '

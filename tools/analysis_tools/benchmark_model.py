@@ -32,6 +32,7 @@ from mmengine.config import DictAction
 from stmixer_mm.benchmarks.model import (benchmark_config, benchmark_table,
                                          configs_and_devices)
 from stmixer_mm.benchmarks.vs_official import benchmark_vs_official
+from stmixer_mm.utils.benchmark import select_dtypes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
@@ -124,11 +125,10 @@ def parse_args(argv=None):
         or len(args.config) > 1)
     if args.compile and not args.vs_official:
         p.error('--compile is for --vs-official')
-    if args.dtypes and (args.bf16 or args.fp32_only):
-        p.error('--dtypes gives the rows\' dtypes: use it without --bf16 '
-                'and --fp32-only')
-    if args.bf16 and args.fp32_only:
-        p.error('--bf16 and --fp32-only exclude each other')
+    try:  # the table modes' dtype options, checked before any model
+        select_dtypes([], args.dtypes, args.bf16, args.fp32_only)
+    except ValueError as e:
+        p.error(str(e))
     if not args.config and not args.official:
         p.error('give a CONFIG, or --official')
     if args.threads is not None:

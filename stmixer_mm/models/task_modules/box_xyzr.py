@@ -15,6 +15,14 @@ import torch
 from torch import Tensor
 
 
+def xyzr_wh(xyzr: Tensor) -> Tensor:
+    """The width and height ``[..., 2]`` of ``[..., 4]`` xyzr boxes:
+    ``2^z * (2^(-r/2), 2^(r/2))`` (what :func:`xyzr2xyxy` and the sampling
+    points' scale read)."""
+    r = xyzr[..., 3:4]
+    return 2.0**xyzr[..., 2:3] * 2.0**torch.cat([r * -0.5, r * 0.5], dim=-1)
+
+
 def xyzr2xyxy(xyzr: Tensor) -> Tensor:
     """Decode ``[..., 4]`` xyzr boxes to ``[..., 4]`` xyxy (x1, y1, x2, y2).
 
@@ -24,9 +32,7 @@ def xyzr2xyxy(xyzr: Tensor) -> Tensor:
     Returns:
         Tensor: The same boxes as ``(x1, y1, x2, y2)``, shape ``[..., 4]``.
     """
-    r = xyzr[..., 3:4]
-    half = 2.0**xyzr[..., 2:3] * 2.0**torch.cat([r * -0.5, r * 0.5],
-                                                dim=-1) * 0.5
+    half = xyzr_wh(xyzr) * 0.5
     xy = xyzr[..., 0:2]
     return torch.cat([xy - half, xy + half], dim=-1)
 

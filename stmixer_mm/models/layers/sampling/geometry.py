@@ -10,6 +10,7 @@ from typing import NamedTuple, Sequence, Union
 import torch
 from torch import Tensor
 
+from ...task_modules.box_xyzr import xyzr_wh
 from ...utils.host_data import host_tensor
 
 #: Stride of each pyramid level, in input pixels.
@@ -41,12 +42,10 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
         raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
                          f'got {tuple(xyzr.shape)}')
     offset = offset.reshape(B, N, 1, num_group, 3)
-    r = xyzr[..., 3:4]
-    roi_wh = 2.0**xyzr[..., 2:3] * 2.0**torch.cat([r * -0.5, r * 0.5],
-                                                  dim=-1)  # [B, N, 2]
     # (x, y, z) + (dx, dy, dz) * (w, h, 1): the numbers of x + dx * w and
     # z + dz, in one product and one sum for the three
-    scale = torch.cat([roi_wh, torch.ones_like(r)], dim=-1)
+    wh = xyzr_wh(xyzr)
+    scale = torch.cat([wh, wh.new_ones(B, N, 1)], dim=-1)
     return xyzr[..., :3].reshape(B, N, 1, 1, 3) + \
         offset * scale.view(B, N, 1, 1, 3)
 
@@ -69,8 +68,16 @@ def translate_to_linear_weight(ref: Tensor,
     grid = torch.arange(
         num_total, device=ref.device,
         dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))
-    logits = (ref.unsqueeze(-1) - grid).pow(2.0).div(tau).abs().neg()
-    return torch.softmax(logits, dim=-1)
+    return level_softmax(ref.unsqueeze(-1) - grid, tau, dim=-1)
+
+
+def level_softmax(distance: Tensor, tau: float, dim: int) -> Tensor:
+    """``softmax(-distance ** 2 / tau)`` over ``dim``: the level weights of
+    :func:`translate_to_linear_weight` from the distances ``ref - l`` of a
+    continuous level to the levels ``l`` along ``dim`` (the PyTorch sampler
+    passes them as ``[L, rows]``). ``x / -tau`` is ``-|x / tau|`` bit for
+    bit for the squares."""
+    return torch.softmax(distance.pow(2.0).div(-tau), dim=dim)
 
 
 class _Geometry(NamedTuple):

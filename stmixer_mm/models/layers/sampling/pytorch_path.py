@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .geometry import _Geometry
+from .geometry import _Geometry, level_softmax
 from .pyramid import PreparedPyramid
 
 
@@ -70,10 +70,10 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     pixel = (
         corners[1].unsqueeze(1) * const.widths + corners[0].unsqueeze(0) +
         const.starts)
-    # level weights softmax_l(-((z - mapping_stride) - l) ** 2 / tau) (the
-    # numbers of translate_to_linear_weight), [L, rows]
-    lvl_weights = torch.softmax(
-        (points[2] - mapping_stride - const.levels).pow(2.0).div(-tau), dim=0)
+    # level weights softmax_l(-((z - mapping_stride) - l) ** 2 / tau),
+    # [L, rows]
+    lvl_weights = level_softmax(
+        points[2] - mapping_stride - const.levels, tau, dim=0)
     weights = bilinear * lvl_weights
     # row of (b, pixel) in the group's table (b * S + pixel), or of (g, b,
     # pixel) in the group block
