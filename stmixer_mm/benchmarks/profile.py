@@ -184,8 +184,12 @@ def profile_config(path: str,
                    train: bool = True,
                    seed: int = 0,
                    cfg_options: Optional[dict] = None,
-                   device: str = 'cpu') -> Dict[str, Any]:
-    """Profile one config (see the module docstring) on ``device``."""
+                   device: str = 'cpu',
+                   timeline: bool = False) -> Dict[str, Any]:
+    """Profile one config (see the module docstring) on ``device``;
+    ``timeline`` (CUDA): also where the time of ``predict`` goes
+    (:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline`: wall time, GPU
+    busy time, kernels, launches, synchronisations)."""
     from stmixer_mm.apis import clip_sampling_from_cfg
     model = build_random_model(path, seed, cfg_options).to(device)
     if shape is None:
@@ -197,9 +201,29 @@ def profile_config(path: str,
         config=path,
         input=[batch_size, t, h, w],
         predict=summarise(profile_predict(model, data)))
+    if timeline:
+        row['predict_timeline'] = predict_timeline(model, data)
     if train:
         row['train'] = summarise(profile_train(model, data))
     return row
+
+
+def predict_timeline(model, data: dict) -> Dict[str, Any]:
+    """:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline` of
+    ``model.predict`` on the preprocessed ``data`` (no gradients; warmed up
+    by three calls)."""
+    from .timeline import cuda_timeline
+    model.eval()
+    device = _device(model)
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, False)
+
+        def run():
+            model.predict(batch['inputs'], batch['data_samples'])
+
+        for _ in range(3):
+            run()
+        return cuda_timeline(run, device)
 
 
 def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
@@ -249,14 +273,15 @@ def profile_configs(configs: Sequence[str],
                     seed: int = 0,
                     json: Optional[str] = None,
                     cfg_options: Optional[dict] = None,
-                    device: str = 'cpu') -> List[dict]:
+                    device: str = 'cpu',
+                    timeline: bool = False) -> List[dict]:
     """Profile every config on ``device``, print the tables, return the
     rows (and write them to ``json``)."""
     import os.path as osp
     rows = []
     for path in configs:
         row = profile_config(path, shape, batch_size, train, seed, cfg_options,
-                             device)
+                             device, timeline)
         row['name'] = osp.splitext(osp.basename(path))[0]
         rows.append(row)
         if json:
@@ -267,4 +292,10 @@ def profile_configs(configs: Sequence[str],
     print(f'torch {torch.__version__}; random weights (seed {seed}), batch '
           f'{batch_size}, one run per config on {where}')
     print(format_rows(rows))
+    if timeline:
+        from .timeline import format_timeline
+        print('predict on the GPU: wall time (no profiler) against the time '
+              'the GPU had work (torch.profiler), per call')
+        for r in rows:
+            print(format_timeline(r['name'], r['predict_timeline']))
     return rows

@@ -15,6 +15,25 @@ from mmengine.structures import InstanceData
 from .type_names import type_name
 
 
+class no_tf32:
+    """Context manager: TF32 off for cuDNN convolutions and CUDA matrix
+    products (PyTorch's default computes fp32 convolutions as TF32 on
+    Ampere and later, ~1e-3 relative: two stacks choosing different
+    algorithms then differ by that much). The benchmarks time with the
+    defaults and check fp32 equality with TF32 off."""
+
+    def __enter__(self):
+        self._saved = (torch.backends.cudnn.allow_tf32,
+                       torch.backends.cuda.matmul.allow_tf32)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        return self
+
+    def __exit__(self, *exc):
+        (torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = self._saved
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op on the CPU)."""
     if device.type == 'cuda':

@@ -390,3 +390,47 @@ def test_vs_official_argument_errors(tools):
         proc = tools.python_tool(
             'analysis_tools/benchmark_model.py', *argv, check=False)
         assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_vs_official_captured_row(benchmark_model):
+    """``--compile``: our model through its captured path (``compile_cfg``,
+    what a config selects), timed beside the eager row with its compile
+    time, graph breaks and difference from eager; aot_eager on the CPU
+    (exact, and no C compiler needed)."""
+    import statistics
+
+    import torch
+    model = benchmark_model.build_random_model(TINY_CFG, 0)
+    data = benchmark_model.make_batch(1, 4, 64, 96)
+    cpu = torch.device('cpu')
+    row = dict(median_s=0.5, official_median_s=1.0)
+    benchmark_model.compile_row(model, data, cpu, None, row,
+                                dict(mode='default', backend='aot_eager'), 0,
+                                2)
+    assert 'compile_error' not in row, row.get('compile_error')
+    assert row['compile_mode'] == 'default'
+    assert len(row['compiled_times']) == 2
+    assert row['compiled_median_s'] == statistics.median(row['compiled_times'])
+    assert row['compiled_speedup'] == pytest.approx(1.0 /
+                                                    row['compiled_median_s'])
+    assert row['graph_breaks'] == 0 and row['compiled_diff'] == 0
+    assert model.compiled_predict is None  # the eager path is back
+
+
+def test_vs_official_captured_row_records_a_failure(benchmark_model):
+    """Where the captured path does not apply, ``predict`` falls back to
+    eager: the row says why and times nothing (no eager time reported as
+    captured): a compilation that fails, and a CUDA-graph mode off CUDA."""
+    import torch
+    model = benchmark_model.build_random_model(TINY_CFG, 0)
+    data = benchmark_model.make_batch(1, 4, 64, 96)
+    for cfg, why in ((dict(mode='default',
+                           backend='no_such_backend'), 'no_such_backend'),
+                     (dict(mode='reduce-overhead'), 'need a CUDA device')):
+        row = dict(median_s=0.5, official_median_s=1.0)
+        with pytest.warns(UserWarning, match='predict runs eagerly'):
+            benchmark_model.compile_row(model, data, torch.device('cpu'), None,
+                                        row, cfg, 0, 1)
+        assert why in row['compile_error']
+        assert 'compiled_median_s' not in row
+        assert model.compiled_predict is None

@@ -117,14 +117,25 @@ def parse_args(argv=None):
     table.add_argument(
         '--compile',
         action='store_true',
-        help='with --vs-official: also time our model under torch.compile '
-        'and report the compile time')
+        help='with --vs-official: also time our model through its captured '
+        'path (compile_cfg, every dtype) and report the compile time, '
+        'graph breaks and difference from eager')
+    table.add_argument(
+        '--compile-mode',
+        choices=[
+            'default', 'reduce-overhead', 'max-autotune',
+            'max-autotune-no-cudagraphs'
+        ],
+        help="with --compile: torch.compile's mode (default: "
+        "'reduce-overhead', CUDA graphs, on cuda; 'default' on the CPU)")
     args = p.parse_args(argv)
     args.table = (
         args.table or args.official or args.vs_official
         or len(args.config) > 1)
     if args.compile and not args.vs_official:
         p.error('--compile is for --vs-official')
+    if args.compile_mode and not args.compile:
+        p.error('--compile-mode is for --compile')
     try:  # the table modes' dtype options, checked before any model
         select_dtypes([], args.dtypes, args.bf16, args.fp32_only)
     except ValueError as e:
@@ -186,6 +197,7 @@ def main(argv=None):
             fp32_only=args.fp32_only,
             dtypes=args.dtypes,
             compile=args.compile,
+            compile_mode=args.compile_mode,
             json=args.json,
             **common)
     if args.threads is not None:

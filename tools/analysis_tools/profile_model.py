@@ -37,12 +37,20 @@ def parse_args(argv=None):
         help='where the model runs (default: cpu); on cuda the '
         'synchronisations CUDA reports (set_sync_debug_mode) are counted '
         'too')
+    p.add_argument(
+        '--timeline',
+        action='store_true',
+        help='on cuda: also where the time of predict goes (wall time, '
+        'GPU busy time, kernels, launches, synchronisations; '
+        'stmixer_mm.benchmarks.timeline)')
     args = p.parse_args(argv)
     dev = args.device.split(':')[0]
     if dev not in ('cpu', 'cuda'):
         p.error(f'--device must be cpu or cuda, got {args.device}')
     if dev == 'cuda' and not torch.cuda.is_available():
         p.error('--device cuda: CUDA is not available on this machine')
+    if args.timeline and dev != 'cuda':
+        p.error('--timeline needs --device cuda')
     return args
 
 
@@ -57,7 +65,8 @@ def main(argv=None):
         train=not args.no_train,
         seed=args.seed,
         json=args.json,
-        device=args.device)
+        device=args.device,
+        timeline=args.timeline)
 
 
 if __name__ == '__main__':

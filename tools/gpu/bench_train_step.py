@@ -78,6 +78,12 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--num-gt', type=int, default=3)
     p.add_argument('--json')
+    p.add_argument(
+        '--timeline',
+        action='store_true',
+        help='also the GPU utilisation of an iteration: the time the GPU '
+        'had work over the wall time, kernels, launches and '
+        'synchronisations (stmixer_mm.benchmarks.timeline)')
     args = p.parse_args(argv)
     if not args.config and not args.official:
         p.error('give a CONFIG, or --official')
@@ -179,6 +185,15 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
                                  f'losses {losses}; timing NaNs means '
                                  'nothing')
             med = statistics.median(times)
+            timeline = None
+            if args.timeline:
+                from stmixer_mm.benchmarks.timeline import (cuda_timeline,
+                                                            format_timeline)
+                timeline = cuda_timeline(
+                    step, dev, calls=2, wall_repeats=args.repeats)
+                print(
+                    format_timeline(f'{name} cp {cp} amp {amp}', timeline),
+                    flush=True)
             row = dict(
                 name=name,
                 config=path,
@@ -192,6 +207,7 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
                 clips_per_s=batch / med,
                 peak_mib=peak,
                 loss=total,
+                timeline=timeline,
                 device=torch.cuda.get_device_name(dev))
             rows.append(row)
             print(
@@ -209,13 +225,17 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
 def format_markdown(rows) -> str:
     head = ('config', 'input (BxTxHxW)', 'checkpointing', 'precision',
             'iteration median (ms)', 'min (ms)', 'clips/s',
-            'peak memory (MiB)')
+            'peak memory (MiB)', 'GPU busy', 'launches', 'syncs')
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for r in rows:
         cells = (r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
                  'fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP',
                  f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
                  f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}')
+        tl = r.get('timeline')
+        cells += (('-', ) * 3 if tl is None else
+                  (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
+                   f'{tl["launches"]:.0f}', f'{tl["syncs"]:.0f}'))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

@@ -13,15 +13,20 @@
 #   throughput  the five official configs: B = 1 and 8, fp32 / bf16 / fp16
 #               autocast, clips/s and peak memory
 #   train       one training iteration per official config at its per-GPU
-#               batch size, with and without activation checkpointing
-#   profile     issue 33: operators and host synchronisations of predict
-#               and one training step (five official configs, B = 2), with
-#               the synchronisations CUDA itself reports
-#               (set_sync_debug_mode('warn'))
-#   vsofficial  issue 33: ours against the official stack (stock backbone
-#               + reference sampling) on the same weights and clips,
-#               interleaved: five official configs, B = 1 and 8, fp32 /
-#               bf16 / fp16
+#               batch size (TRAIN_CP: off on, TRAIN_AMP: none bf16), with
+#               the GPU utilisation of an iteration (--timeline)
+#   profile     operators and host synchronisations of predict and one
+#               training step (four official configs, B = PROFILE_BATCH,
+#               default 1), with the synchronisations CUDA itself reports
+#               (set_sync_debug_mode('warn')) and where predict's time goes
+#               (--timeline: wall vs GPU busy time, kernels, launches)
+#   vsofficial  ours against the official stack (stock backbone + reference
+#               sampling) on the same weights and clips, interleaved: the
+#               five official configs (or VS_CONFIGS), B = VS_BATCHES
+#               (1 8), VS_DTYPES (fp32 bf16)
+#   captured    the same comparison with our captured path added
+#               (compile_cfg mode reduce-overhead: CUDA graphs), CAPTURED_*
+#               configs / batches / dtypes
 #   decoder     issue 33: the decoder alone (fast path vs reference
 #               sampling), SlowOnly-R50 and ViT-B settings, fp32 + bf16
 #   compile     issue 33: compile_cfg=dict(mode='reduce-overhead') (CUDA
@@ -186,6 +191,7 @@ stage_train() {
   log "training iteration"
   timeout "${TRAIN_TIMEOUT:-300}" "$PY" tools/gpu/bench_train_step.py \
       --official --repeats "${REPEATS:-5}" --warmup 2 \
+      --cp ${TRAIN_CP:-off on} --amp ${TRAIN_AMP:-none bf16} --timeline \
       --json "$RES/train.json" 2>&1 | tee "$RES/train.txt"
 }
 
@@ -203,7 +209,8 @@ VITB="${OFFICIAL_CONFIGS[3]}"
 stage_profile() {
   log "operators and synchronisations (profile_model.py --device cuda)"
   timeout "${PROFILE_TIMEOUT:-300}" "$PY" tools/analysis_tools/profile_model.py \
-      --device cuda --batch-size 2 --json "$RES/profile.json" \
+      --device cuda --batch-size "${PROFILE_BATCH:-1}" --timeline \
+      --json "$RES/profile.json" \
       "${OFFICIAL_CONFIGS[@]:0:4}" 2>&1 | tee "$RES/profile.txt"
 }
 
@@ -211,11 +218,29 @@ stage_vsofficial() {
   log "ours against the official stack"
   local bs rc=0
   for bs in ${VS_BATCHES:-1 8}; do
+    # shellcheck disable=SC2086  (VS_CONFIGS: several words)
     timeout "${VS_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_model.py \
-        --official --vs-official --device cuda --batch-size "$bs" \
-        --repeats "${REPEATS:-10}" --warmup 3 --dtypes fp32 bf16 fp16 \
+        ${VS_CONFIGS:---official} --vs-official --device cuda \
+        --batch-size "$bs" --repeats "${REPEATS:-10}" --warmup 3 \
+        --dtypes ${VS_DTYPES:-fp32 bf16} \
         --json "$RES/vs_official_b$bs.json" \
         2>&1 | tee "$RES/vs_official_b$bs.txt" || rc=1
+  done
+  return $rc
+}
+
+stage_captured() {
+  log "ours eager and captured (reduce-overhead) against the official stack"
+  local bs rc=0
+  for bs in ${CAPTURED_BATCHES:-1 8}; do
+    # shellcheck disable=SC2086
+    timeout "${CAPTURED_TIMEOUT:-500}" "$PY" \
+        tools/analysis_tools/benchmark_model.py \
+        ${CAPTURED_CONFIGS:-$SLOWONLY $VITB} --vs-official --compile \
+        --device cuda --batch-size "$bs" --repeats "${REPEATS:-10}" \
+        --warmup 3 --dtypes ${CAPTURED_DTYPES:-fp32 bf16} \
+        --json "$RES/captured_b$bs.json" \
+        2>&1 | tee "$RES/captured_b$bs.txt" || rc=1
   done
   return $rc
 }
@@ -257,21 +282,23 @@ stage_online() {
   for cfg in "$SLOWONLY" "$VITB"; do
     timeout "${ONLINE_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_online.py \
         --models official --official-config "$cfg" --device cuda \
-        --modes model online realtime --work-dir "$RES/online_work" \
+        --modes model online realtime --work-dir /tmp/stmixer_online_work \
+        --official-frames "${ONLINE_FRAMES:-1000}" \
+        --threads "${ONLINE_THREADS:-4}" \
         --out "$RES/online_$(basename "$cfg" .py).json" \
         2>&1 | tee "$RES/online_$(basename "$cfg" .py).txt" || rc=1
   done
   return $rc
 }
 
-[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|decoder|compile|online ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online ..." >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stage_build || exit 1
 status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train|profile|vsofficial|decoder|compile|online)
+    tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online)
       "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac

@@ -52,6 +52,13 @@ class CompiledPredict:
         self._key = None
         self._failed: Optional[str] = None
         self._warned = set()
+        self._last_fallback: Optional[str] = None
+
+    @property
+    def last_fallback(self) -> Optional[str]:
+        """Why the last call ran eagerly (the warning's reason), or None
+        when it ran the compiled path (or no call was made yet)."""
+        return self._last_fallback
 
     def why_not(self, model, batch_inputs: Tensor,
                 img_shapes: tuple) -> Optional[str]:
@@ -88,6 +95,7 @@ class CompiledPredict:
         ``bboxes`` from the compiled static part, or None (after a warning,
         once per reason) where it does not apply."""
         reason = self.why_not(model, batch_inputs, img_shapes)
+        self._last_fallback = reason
         if reason is not None:
             self.warn_once(reason)
             return None
@@ -107,6 +115,7 @@ class CompiledPredict:
                 f"model.compile_cfg: torch.compile (backend="
                 f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
                 f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
+            self._last_fallback = self._failed
             self.warn_once(self._failed)
             return None
         self._key = (tuple(batch_inputs.shape), batch_inputs.dtype,

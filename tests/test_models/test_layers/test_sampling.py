@@ -186,6 +186,25 @@ def test_mhaq3d_weight_matches_naive():
         _assert_close(a, e, 1e-10)
 
 
+def test_reference_takes_non_contiguous_maps_and_points():
+    """The reference operator (the official stack of ``--vs-official``)
+    reads maps and points that are not contiguous (a ViT neck's maps at
+    B = 8 on CUDA made its official ``view`` fail); the same numbers as
+    their contiguous copies."""
+    values, points = _inputs(dtype=torch.float64)
+    # same values, other strides: [B, C, T, H, W] stored as [B, T, H, W, C]
+    strided = [
+        v.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)
+        for v in values
+    ]
+    # points stored with the last two dimensions transposed
+    points_t = points.transpose(-1, -2).contiguous().transpose(-1, -2)
+    assert not strided[0].is_contiguous() and not points_t.is_contiguous()
+    expected = sample_4d_reference(points, values, STRIDES, 3)
+    out = sample_4d_reference(points_t, strided, STRIDES, 3)
+    assert torch.equal(out, expected)
+
+
 @pytest.mark.parametrize('impl', ['reference', 'pytorch', 'mmcv', 'auto'])
 def test_impls_match_reference(impl):
     values, points = _inputs()

@@ -40,11 +40,13 @@ def mhaq3d(sample_points: Tensor,
     _, Ck, Tk, Hk, Wk = value.shape
     n_heads = n_heads_points // n_points
 
-    grid = sample_points.view(B, Hq, Wq, n_heads, n_points, 2)
+    # reshape, not the official view: maps and points may come
+    # non-contiguous (a ViT neck at B = 8 on CUDA); same numbers
+    grid = sample_points.reshape(B, Hq, Wq, n_heads, n_points, 2)
     grid = grid.permute(0, 3, 1, 2, 4, 5).contiguous().flatten(0, 1)
     grid = grid.repeat(Tk, 1, 1, 1, 1).flatten(2, 3)
     grid = grid * 2.0 - 1.0  # [T * B * G, Hq, Wq * P, 2]
-    value = value.view(B * n_heads, Ck // n_heads, Tk, Hk, Wk)
+    value = value.reshape(B * n_heads, Ck // n_heads, Tk, Hk, Wk)
     value = value.permute(2, 0, 1, 3, 4).flatten(0, 1)
     out = F.grid_sample(
         value,
@@ -53,7 +55,7 @@ def mhaq3d(sample_points: Tensor,
         padding_mode='zeros',
         align_corners=False)  # [T * B * G, C / G, Hq, Wq * P]
     if weight is not None:
-        weight = weight.view(B, Hq, Wq, n_heads, n_points)
+        weight = weight.reshape(B, Hq, Wq, n_heads, n_points)
         weight = weight.permute(0, 3, 1, 2, 4).flatten(0, 1).flatten(2, 3)
         out *= weight.unsqueeze(1).repeat(Tk, 1, 1, 1)
     out = out.view(Tk, B, n_heads, Ck // n_heads, Hq, Wq, n_points)
