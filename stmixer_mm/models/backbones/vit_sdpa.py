@@ -12,6 +12,14 @@ the CPU) when ``attn_impl='sdpa'``, or mmaction2's own code when
 ``attn_impl='naive'``. Both give the same outputs up to float rounding
 (tests/test_models/test_backbones/test_vit_sdpa.py checks every layer,
 and the gradients).
+
+Its position embedding is interpolated (bicubic) to the clip's patch grid
+when that differs from the pre-training grid (256 x 320 clips: 16 x 20
+against 14 x 14). mmaction2 does it at every call; with the fixed
+(sinusoidal) embedding of every shipped config the result only depends on
+the grid, so :meth:`STMixerVisionTransformer.pos_embed_for` computes it once
+per grid, device and dtype. On an H100 mmaction2's bicubic kernel took 5.6 ms
+of the 16.7 ms the GPU worked per ViT-B clip at B = 1 (docs/en/gpu.md).
 """
 from typing import Optional
 
@@ -128,6 +136,8 @@ class STMixerVisionTransformer(VisionTransformer):
             qkv_bias=qkv_bias,
             **kwargs)
         self.attn_impl = attn_impl
+        #: (key, embedding) of the last interpolated position embedding
+        self._pos_embed_cache = None
         # Replace every block's attention by the same module with the fused
         # forward, keeping its parameters; without touching the global RNG,
         # so that the modules built after the backbone are initialised
@@ -154,3 +164,63 @@ class STMixerVisionTransformer(VisionTransformer):
         self.attn_impl = impl
         for blk in self.blocks:
             blk.attn.impl = impl
+
+    def pos_embed_for(self, h: int, w: int) -> Tensor:
+        """The position embedding for a ``h x w`` patch grid: mmaction2's
+        (``pos_embed`` itself on the pre-training grid, else its bicubic
+        interpolation), computed once per grid while the embedding is fixed
+        (a buffer or a frozen parameter: the key holds its device, dtype,
+        storage and in-place version, so ``.to()``, ``load_state_dict`` or
+        an edit recompute it); recomputed at every call when it is learnt,
+        traced or compiled."""
+        if (h, w) == self.grid_size:
+            return self.pos_embed
+        pos_embed = self.pos_embed
+        cacheable = not (pos_embed.requires_grad or torch.jit.is_tracing()
+                         or torch.jit.is_scripting()
+                         or torch.compiler.is_compiling())
+        key = None
+        if cacheable:
+            key = (h, w, pos_embed.device, pos_embed.dtype,
+                   pos_embed.data_ptr(), pos_embed._version,
+                   torch.is_autocast_enabled(pos_embed.device.type))
+            if self._pos_embed_cache is not None and \
+                    self._pos_embed_cache[0] == key:
+                return self._pos_embed_cache[1]
+        out = pos_embed.reshape(-1, *self.grid_size, self.embed_dims)
+        out = F.interpolate(
+            out.permute(0, 3, 1, 2),
+            size=(h, w),
+            mode='bicubic',
+            align_corners=False)
+        out = out.permute(0, 2, 3, 1).flatten(1, 2)
+        out = out.reshape(1, -1, self.embed_dims)
+        if key is not None:
+            self._pos_embed_cache = (key, out)
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        """mmaction2's ``VisionTransformer.forward`` with the position
+        embedding of :meth:`pos_embed_for`.
+
+        Args:
+            x (Tensor): Clips ``[B, 3, T, H, W]``.
+
+        Returns:
+            Tensor: ``[B, C, T / tubelet_size, H / patch, W / patch]`` with
+            ``return_feat_map``, else the pooled or first token ``[B, C]``.
+        """
+        b, _, _, h, w = x.shape
+        h //= self.patch_size
+        w //= self.patch_size
+        x = self.patch_embed(x)[0]
+        x = self.pos_drop(x + self.pos_embed_for(h, w))
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.norm(x)
+        if self.return_feat_map:
+            x = x.reshape(b, -1, h, w, self.embed_dims)
+            return x.permute(0, 4, 1, 2, 3)
+        if self.fc_norm is not None:
+            return self.fc_norm(x.mean(1))
+        return x[:, 0]

@@ -192,3 +192,66 @@ def test_flop_count_is_the_same_for_both_paths():
             m(x)
         counts[impl] = counter.get_total_flops()
     assert counts['sdpa'] == counts['naive'] > 0
+
+
+def test_position_embedding_interpolated_once_per_grid(monkeypatch):
+    """The fixed position embedding of another grid than the pre-training
+    one is interpolated once (mmaction2: at every call) with the same
+    numbers; a new grid, dtype or an in-place change of the buffer computes
+    it again."""
+    import torch.nn.functional as F
+
+    from stmixer_mm.models.backbones import vit_sdpa
+    stock, ours = pair()
+    stock.eval(), ours.eval()
+    calls = []
+
+    class Counting:  # vit_sdpa's F, counting its interpolations only
+
+        def __getattr__(self, name):
+            return getattr(F, name)
+
+        def interpolate(self, *args, **kwargs):
+            calls.append(kwargs.get('size'))
+            return F.interpolate(*args, **kwargs)
+
+    monkeypatch.setattr(vit_sdpa, 'F', Counting())
+    ours.set_attn_impl('naive')  # mmaction2's attention: bit for bit
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 4, 64, 96)
+    with torch.no_grad():
+        ref = stock(x)
+        for _ in range(3):
+            assert torch.equal(ours(x), ref)
+        assert calls == [(4, 6)]
+        assert torch.equal(ours(x[..., :64]), stock(x[..., :64]))  # 4 x 4
+        assert calls == [(4, 6)]  # the pre-training grid: no interpolation
+        assert torch.equal(ours(x[..., :80]), stock(x[..., :80]))
+        assert calls == [(4, 6), (4, 5)]
+        # load_state_dict copies into the buffer in place
+        state = stock.state_dict()
+        state['pos_embed'] = state['pos_embed'] * 2
+        stock.load_state_dict(state)
+        ours.load_state_dict(state)
+        assert torch.equal(ours(x), stock(x))
+        assert len(calls) == 3
+        ours.double(), stock.double()
+        assert torch.equal(ours(x.double()), stock(x.double()))
+        assert len(calls) == 4
+
+
+def test_learnable_position_embedding_is_not_cached():
+    stock, ours = pair(use_learnable_pos_emb=True)
+    ours.set_attn_impl('naive')
+    x = torch.randn(1, 3, 4, 64, 96)
+    for _ in range(2):
+        ours.zero_grad()
+        ours(x).sum().backward()
+        grad = ours.pos_embed.grad.clone()
+        stock.zero_grad()
+        stock(x).sum().backward()
+        assert torch.equal(grad, stock.pos_embed.grad)
+        with torch.no_grad():
+            ours.pos_embed.add_(0.1)
+            stock.pos_embed.add_(0.1)
+    assert ours._pos_embed_cache is None
