@@ -45,7 +45,7 @@ from stmixer_mm.utils.benchmark import (AUTOCAST_DTYPES, build_random_model,
                                         load_average, make_batch, no_tf32,
                                         peak_memory, prediction_difference,
                                         raw_output_difference, select_dtypes,
-                                        time_runs)
+                                        tensors_difference, time_runs)
 from .model import OFFICIAL_HW, write_rows
 
 
@@ -309,6 +309,7 @@ def compile_row(model, data: dict, dev: torch.device,
     finally:
         model.compiled_predict = None
     breaks = counters.get('graph_break', {})
+    raw_diff = _captured_raw_difference(model, captured, data, dev, amp)
     med = statistics.median(times)
     row.update(
         compile_mode=captured.cfg['mode'],
@@ -318,4 +319,28 @@ def compile_row(model, data: dict, dev: torch.device,
         compiled_speedup=row['official_median_s'] / med,
         graph_breaks=sum(breaks.values()),
         graph_break_reasons=sorted(breaks)[:5],
-        compiled_diff=prediction_difference(out, reference))
+        compiled_diff=prediction_difference(out, reference),
+        compiled_kept=sum(len(r.pred_instances) for r in out),
+        compiled_raw_diff=raw_diff)
+
+
+def _captured_raw_difference(model, captured, data: dict, dev: torch.device,
+                             amp: Optional[torch.dtype]) -> float:
+    """Largest relative difference of the last stage's raw outputs between
+    the captured static part (already compiled for this batch) and the same
+    part run eagerly (``model.static_forward``)."""
+    from stmixer_mm.models.detectors.compile import img_shapes_of
+    batch = model.data_preprocessor(data, False)
+    shapes = img_shapes_of(batch['data_samples'])
+    model.compiled_predict = captured
+    try:
+        with torch.no_grad(), torch.autocast(
+                dev.type, dtype=amp or torch.bfloat16, enabled=amp
+                is not None):
+            got = captured(model, batch['inputs'], shapes)
+            if captured.last_fallback is not None:
+                return float('inf')
+            ref = model.static_forward(batch['inputs'], shapes)
+    finally:
+        model.compiled_predict = None
+    return tensors_difference(got, ref)

@@ -396,7 +396,6 @@ def raw_output_difference(ours,
     these exist even when no query passes the person threshold (random
     weights often give no detection at all)."""
     batch = official.data_preprocessor(data, False)
-    worst = 0.
     with torch.no_grad(), torch.autocast(
             device.type,
             dtype=amp_dtype or torch.bfloat16,
@@ -404,11 +403,20 @@ def raw_output_difference(ours,
         out_ours = ours._forward(batch['inputs'], batch['data_samples'])
         out_official = official._forward(batch['inputs'],
                                          batch['data_samples'])
-    leaves_ours = torch.utils._pytree.tree_leaves(out_ours)
-    leaves_official = torch.utils._pytree.tree_leaves(out_official)
-    if len(leaves_ours) != len(leaves_official):
+    return tensors_difference(out_ours, out_official)
+
+
+def tensors_difference(ours: Any, reference: Any) -> float:
+    """Largest ``|ours - reference|`` over the tensors of two nested
+    structures of the same layout (``inf`` when the layouts or shapes
+    differ), each relative to the largest ``|reference|`` value of its
+    tensor."""
+    leaves_ours = torch.utils._pytree.tree_leaves(ours)
+    leaves_ref = torch.utils._pytree.tree_leaves(reference)
+    if len(leaves_ours) != len(leaves_ref):
         return float('inf')
-    for a, b in zip(leaves_ours, leaves_official):
+    worst = 0.
+    for a, b in zip(leaves_ours, leaves_ref):
         if a.shape != b.shape:
             return float('inf')
         a, b = a.float(), b.float()

@@ -414,6 +414,11 @@ def test_vs_official_captured_row(benchmark_model):
     assert row['compiled_speedup'] == pytest.approx(1.0 /
                                                     row['compiled_median_s'])
     assert row['graph_breaks'] == 0 and row['compiled_diff'] == 0
+    # the raw outputs exist even where random weights keep no detection
+    assert row['compiled_raw_diff'] == 0
+    assert row['compiled_kept'] == sum(
+        len(r.pred_instances)
+        for r in benchmark_model.inference_runner(model, data, cpu)())
     assert model.compiled_predict is None  # the eager path is back
 
 
