@@ -21,8 +21,8 @@ def parse_args(argv=None):
     parser.add_argument('format', choices=FORMATS)
     parser.add_argument(
         'annotations',
-        help='the export: a file, or a folder (CVAT: one '
-        'XML per video)')
+        help='the export: a file, or a folder (CVAT: one task or job '
+        'export per video, as XML or as the ZIP CVAT downloads)')
     parser.add_argument('--videos', required=True, help='folder of videos')
     parser.add_argument('--out-dir', required=True)
     parser.add_argument('--layout', choices=LAYOUTS, default='ava')

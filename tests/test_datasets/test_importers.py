@@ -315,19 +315,177 @@ def test_track_index_boxes_and_lookup():
     assert osp.basename(info.path) == 'v.mp4'
 
 
-def test_cvat_task_frame_mapping(tmp_path):
-    """start_frame and frame_filter step=N map task frames to video
-    frames."""
-    text = CVAT.replace(
-        '<name>my task</name>', '<name>my task</name><start_frame>10'
-        '</start_frame><frame_filter>step=3</frame_filter>')
-    out = read_cvat(write(tmp_path / 'e.xml', text))
-    assert [a.frame for a in out.annotations] == [10, 13, 13]
-    bad = CVAT.replace(
-        '<name>my task</name>', '<name>my task</name>'
-        '<frame_filter>every 3</frame_filter>')
-    with pytest.raises(AnnotationImportError, match='expected step=N'):
-        read_cvat(write(tmp_path / 'b.xml', bad))
+def cvat_video_export(boxes,
+                      start=None,
+                      stop=None,
+                      step=None,
+                      meta='task',
+                      source='clip_a.mp4',
+                      extra_tracks=''):
+    """A CVAT for video 1.1 export as CVAT writes it: every ``<box frame>``
+    is the video's own (absolute) frame number, and ``<start_frame>``,
+    ``<stop_frame>``, ``<frame_filter>step=N`` of the task (or, in a job
+    export, of the job) say which frames were used. ``boxes``: ``(frame,
+    outside)`` of track 0."""
+    fields = ''.join(
+        f'<{tag}>{value}</{tag}>'
+        for tag, value in (('start_frame', start), ('stop_frame', stop),
+                           ('frame_filter',
+                            None if step is None else f'step={step}'))
+        if value is not None)
+    box = ('<box frame="{}" outside="{}" occluded="0" keyframe="1" '
+           'xtl="3.00" ytl="4.00" xbr="10.00" ybr="15.00" z_order="0">'
+           '</box>')
+    track = ''.join(box.format(f, o) for f, o in boxes)
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<annotations>'
+            f'<version>1.1</version><meta><{meta}><id>5</id><name>v1</name>'
+            f'{fields}<original_size><width>25</width><height>20</height>'
+            f'</original_size></{meta}><source>{source}</source></meta>'
+            f'<track id="0" label="person">{track}</track>{extra_tracks}'
+            '</annotations>\n')
+
+
+# a skeleton track as CVAT writes it: the outer <track> holds <skeleton>
+# shapes and one nested <track> per point, whose ids restart at 0
+SKELETON = ('<track id="3" label="skeleton"><skeleton frame="10" outside="0"'
+            ' occluded="0" keyframe="1" points="1,1;2,2" z_order="0">'
+            '</skeleton><track id="0" label="1"><points frame="10" '
+            'outside="0" occluded="0" keyframe="1" points="1,1" z_order="0">'
+            '</points></track></track>')
+
+
+def test_cvat_box_frames_are_video_frames(tmp_path):
+    """CVAT writes absolute video frames (datumaro's CVAT-for-video asset:
+    start_frame 10, stop_frame 19, step=3, boxes at 10 / 13 / 16); they
+    were mapped through start + frame * step a second time (frame 40 for
+    10)."""
+    text = cvat_video_export([(10, 0), (13, 0), (16, 1)],
+                             start=10,
+                             stop=19,
+                             step=3,
+                             extra_tracks=SKELETON)
+    out = read_cvat(write(tmp_path / 'annotations.xml', text))
+    assert [(a.frame, a.person_id) for a in out.annotations] == [(10, 0),
+                                                                 (13, 0)]
+    # the skeleton is counted, its nested point tracks are not read as
+    # tracks of their own
+    assert out.ignored == {
+        'track shape <skeleton> (only <box> is read)': 1,
+        'track shape <track> (only <box> is read)': 1
+    }
+    # a job export: <job> in <meta>, the job's own (absolute) range
+    job = cvat_video_export([(40, 0), (45, 0)],
+                            start=30,
+                            stop=59,
+                            step=5,
+                            meta='job')
+    out = read_cvat(write(tmp_path / 'job.xml', job))
+    assert [a.frame for a in out.annotations] == [40, 45]
+    # no range given: the frames as written; CVAT's filter allows spaces
+    out = read_cvat(write(tmp_path / 'plain.xml', cvat_video_export([(7, 0)])))
+    assert [a.frame for a in out.annotations] == [7]
+    spaced = cvat_video_export([(12, 0)], start=4,
+                               step=' 4').replace('step= 4', 'step = 4')
+    out = read_cvat(write(tmp_path / 'spaced.xml', spaced))
+    assert [a.frame for a in out.annotations] == [12]
+
+
+def test_cvat_job_export_as_cvat_writes_it(tmp_path):
+    """A job export: ``<job>`` without ``<name>`` or ``<source>``,
+    ``<original_size>`` beside it, the job segment's absolute range; the
+    video is named by the export's file or by the ZIP it came in."""
+    import zipfile
+    text = cvat_video_export([(40, 0), (45, 0)],
+                             start=30,
+                             stop=59,
+                             step=5,
+                             meta='job').replace('<name>v1</name>', '')
+    text = text.replace('<source>clip_a.mp4</source>', '')
+    text = text.replace('<original_size>', '</job><original_size>').replace(
+        '</original_size></job>', '</original_size>')
+    assert '<job><id>5</id><start_frame>30' in text
+    path = tmp_path / 'clip_b.zip'
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('annotations.xml', text)
+    out = read_cvat(str(path), known_videos={'clip_a', 'clip_b'})
+    assert out.videos == {'clip_b': f'{path}/annotations.xml'}
+    assert out.frame_sizes == {'clip_b': (25, 20)}
+    assert [a.frame for a in out.annotations] == [40, 45]
+
+
+def test_cvat_project_export_is_refused(tmp_path):
+    """A project export numbers each task's frames after the tasks before
+    it: refused with what to do, never read shifted."""
+    text = cvat_video_export([
+        (0, 0)
+    ]).replace('<meta><task>', '<meta><project><tasks><task>').replace(
+        '</task><source>', '</task></tasks></project><source>')
+    with pytest.raises(
+            AnnotationImportError,
+            match='a CVAT project export.*export each task'):
+        read_cvat(write(tmp_path / 'annotations.xml', text))
+
+
+@pytest.mark.parametrize(
+    'kwargs, boxes, message',
+    [(dict(start=10, stop=19, step=3), [
+        (11, 0)
+    ], r'frame 11 is not one of the task\'s frames 10, 13, \.\.\.'),
+     (dict(start=10, stop=19, step=3), [
+         (22, 0)
+     ], r'frame 22 is outside the task\'s frames 10 to 19'),
+     (dict(start=10), [(4, 1)], r'frame 4 is outside the task\'s frames 10'),
+     (dict(), [(-3, 0)], r'frame -3 is negative'),
+     (dict(start='abc'), [
+         (0, 0)
+     ], r'<start_frame>abc</start_frame> is not an integer'),
+     (dict(stop='1.5'), [(0, 0)], r'<stop_frame>1.5</stop_frame> is not an'),
+     (dict(start=9, stop=3), [(0, 0)], r'expected 0 <= start_frame <= stop'),
+     (dict(step=0), [(0, 0)], r'step=0</frame_filter>, expected step=N with'),
+     (dict(step='x'), [(0, 0)], r'step=x</frame_filter>, expected step=N'),
+     (dict(step='every 3'), [(0, 0)], r'expected step=N')])
+def test_cvat_frames_off_the_task_are_refused(tmp_path, kwargs, boxes,
+                                              message):
+    """A box on a frame the task did not use, and a malformed frame range,
+    are errors naming the file, the track and the frame (a negative frame
+    was silently dropped, ``abc`` gave a raw int() error, step=0 was
+    reported as two tracks of one person)."""
+    path = write(tmp_path / 'e.xml', cvat_video_export(boxes, **kwargs))
+    with pytest.raises(AnnotationImportError, match=message) as e:
+        read_cvat(path)
+    assert 'e.xml' in str(e.value)
+
+
+def test_cvat_export_zip(tmp_path):
+    """CVAT's download is a ZIP with annotations.xml at its root (a project
+    export: one per task folder); it is read without extracting it, alone
+    or in a folder of exports."""
+    import zipfile
+    path = tmp_path / 'task_5_annotations.zip'
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('annotations.xml',
+                   cvat_video_export([(10, 0)], start=10, step=3))
+        z.writestr('images/frame_000010.PNG', b'not read')
+    out = read_cvat(str(path))
+    assert [a.frame for a in out.annotations] == [10]
+    assert out.videos == {'clip_a': f'{path}/annotations.xml'}
+    project = tmp_path / 'exports' / 'project.zip'
+    project.parent.mkdir()
+    with zipfile.ZipFile(project, 'w') as z:
+        z.writestr('task_a/annotations.xml', cvat_video_export([(1, 0)]))
+        z.writestr('task_b/annotations.xml',
+                   cvat_video_export([(2, 0)], source='clip_b.mp4'))
+    out = read_cvat(str(project.parent))
+    assert sorted(out.videos) == ['clip_a', 'clip_b']
+    assert sorted(a.frame for a in out.annotations) == [1, 2]
+    empty = tmp_path / 'empty.zip'
+    with zipfile.ZipFile(empty, 'w') as z:
+        z.writestr('readme.txt', 'x')
+    with pytest.raises(AnnotationImportError, match='ZIP without an XML'):
+        read_cvat(str(empty))
+    broken = write(tmp_path / 'broken.zip', 'not a zip')
+    with pytest.raises(AnnotationImportError, match='not a readable ZIP'):
+        read_cvat(broken)
 
 
 @pytest.mark.parametrize('value', ['nan', 'inf', '-inf', 'ten'])

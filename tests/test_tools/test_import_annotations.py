@@ -598,3 +598,33 @@ def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
             fps=FPS,
             val_videos=['syn_train_001'],
             log=lambda *a: None)
+
+
+def test_cvat_task_with_start_frame_and_step(exports, tmp_path, capsys):
+    """A CVAT task that starts at frame 16 and takes every 2nd frame, as
+    CVAT writes it (box frames absolute: 16, 18, ...): the imported
+    keyframe rows are the truth's at those video frames (they were mapped
+    through 16 + 2 * frame and refused as beyond the video)."""
+    import xml.etree.ElementTree as ET
+    ex = _copy(exports, tmp_path)
+    path = osp.join(ex['cvat_in'], 'syn_train_000.xml')
+    tree = ET.parse(path)
+    task = tree.getroot().find('meta').find('task')
+    task.find('start_frame').text = '16'
+    task.find('frame_filter').text = 'step=2'
+    for track in tree.getroot().findall('track'):
+        for box in track.findall('box'):
+            frame = int(box.get('frame'))
+            if frame < 16 or frame % 2:
+                track.remove(box)
+    tree.write(path)
+    run('cvat', ex, tmp_path / 'o', capsys=capsys)
+    rows = [
+        r for r in read_lines(tmp_path / 'o' / 'annotations' / 'train.csv')
+        if r.startswith('syn_train_000,')
+    ]
+    expected = [
+        r for r in truth_rows(exports['truth_data'], ['syn_train_000'])
+        if int(r.split(',')[1]) >= 1  # frame 16 * T, T >= 1
+    ]
+    assert expected and sorted(rows) == sorted(expected)

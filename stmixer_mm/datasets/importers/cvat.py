@@ -11,33 +11,127 @@ attributes that are ``true`` (the attribute name is the action), and text /
 select attributes named ``action`` or ``actions`` (the value; several
 separated by ``;`` or ``|``). The person id is a ``person_id`` attribute if
 the track has one, else the track id.
+
+Frame numbers are the video's own (CVAT writes each box's ``frame`` as the
+absolute frame of the video, ``start_frame + k * step`` for the task's k-th
+frame, in task and in job exports); ``<start_frame>``, ``<stop_frame>``
+and ``<frame_filter>step=N</frame_filter>`` say which frames the task
+used, and a box on another frame is an error. An export ZIP (CVAT's
+download: ``annotations.xml`` at its root, or one per task folder of a
+project export) is read without being extracted.
 """
 import os
 import os.path as osp
+import re
 import xml.etree.ElementTree as ET
-from typing import Collection, List, Optional, Sequence
+import zipfile
+from typing import Collection, List, NamedTuple, Optional, Sequence, Tuple
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      parse_number, parse_person_id, split_actions, video_key)
 
 ACTION_ATTRIBUTES = ('action', 'actions')
 PERSON_ID_ATTRIBUTE = 'person_id'
+#: CVAT's own reading of ``<frame_filter>`` (``step=N``, N >= 1)
+STEP_FILTER = re.compile(r'step\s*=\s*(\d+)')
+#: largest XML file read from an export ZIP (uncompressed bytes, as its
+#: directory claims; a larger claim is refused before reading)
+MAX_XML_BYTES = 1 << 30
+
+
+class FrameRange(NamedTuple):
+    """The video frames a CVAT task (or job) used: ``start``, ``start +
+    step``, ... up to ``stop`` (None: unbounded)."""
+    start: int
+    stop: Optional[int]
+    step: int
+
+    def check(self, frame: int, where: str) -> None:
+        """Raise unless ``frame`` is one of these frames."""
+        if frame < 0:
+            raise AnnotationImportError(
+                f'{where}: frame {frame} is negative; CVAT frame numbers '
+                'are video frames >= 0')
+        last = '' if self.stop is None else f' to {self.stop}'
+        if frame < self.start or (self.stop is not None and frame > self.stop):
+            raise AnnotationImportError(
+                f'{where}: frame {frame} is outside the task\'s frames '
+                f'{self.start}{last} (<start_frame>, <stop_frame>); CVAT '
+                'writes box frames as absolute video frame numbers')
+        if (frame - self.start) % self.step:
+            raise AnnotationImportError(
+                f'{where}: frame {frame} is not one of the task\'s frames '
+                f'{self.start}, {self.start + self.step}, ... '
+                f'(<start_frame>{self.start}, <frame_filter>step='
+                f'{self.step})')
 
 
 def list_xml_files(path: str) -> List[str]:
-    """``path`` itself, or the ``*.xml`` files of the folder ``path``
-    (sorted)."""
+    """``path`` itself (an XML file or an export ZIP), or the ``*.xml`` and
+    ``*.zip`` files of the folder ``path`` (sorted)."""
     if osp.isdir(path):
         files = sorted(
             osp.join(path, n) for n in os.listdir(path)
-            if n.lower().endswith('.xml'))
+            if n.lower().endswith(('.xml', '.zip')))
         if not files:
-            raise AnnotationImportError(f'{path}: folder without *.xml files '
-                                        '(expected CVAT for video exports)')
+            raise AnnotationImportError(
+                f'{path}: folder without *.xml or *.zip files (expected CVAT '
+                'for video exports)')
         return files
     if not osp.isfile(path):
         raise FileNotFoundError(f'CVAT annotations not found: {path}')
     return [path]
+
+
+def _parse(name: str, data: Optional[bytes] = None) -> ET.Element:
+    """The root element of the XML file ``name`` (or of ``data``, a ZIP
+    member named ``name``)."""
+    try:
+        if data is None:
+            return ET.parse(name).getroot()
+        return ET.fromstring(data)
+    except ET.ParseError as e:
+        line, col = e.position
+        raise AnnotationImportError(
+            f'{name}, line {line}, column {col + 1}: malformed XML '
+            f'({e}); expected a CVAT for video 1.1 export') from None
+
+
+def xml_documents(file: str) -> List[Tuple[str, ET.Element]]:
+    """``(name, root)`` of the XML file ``file``, or of every ``*.xml``
+    member of the export ZIP ``file`` (named ``zip/member``)."""
+    if not file.lower().endswith('.zip'):
+        return [(file, _parse(file))]
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise AnnotationImportError(
+            f'{file}: not a readable ZIP ({e}); expected a CVAT export '
+            'ZIP') from None
+    docs = []
+    with archive:
+        members = sorted(
+            (i for i in archive.infolist()
+             if i.filename.lower().endswith('.xml') and not i.is_dir()),
+            key=lambda i: i.filename)
+        if not members:
+            raise AnnotationImportError(
+                f'{file}: ZIP without an XML file (a CVAT export ZIP holds '
+                f'annotations.xml); members: '
+                f'{[i.filename for i in archive.infolist()][:10]}')
+        for info in members:
+            name = f'{file}/{info.filename}'
+            if info.file_size > MAX_XML_BYTES:
+                raise AnnotationImportError(
+                    f'{name}: claims {info.file_size} bytes uncompressed, '
+                    f'more than the {MAX_XML_BYTES} read from a ZIP')
+            try:
+                data = archive.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                raise AnnotationImportError(
+                    f'{name}: cannot be read from the ZIP ({e})') from None
+            docs.append((name, _parse(name, data)))
+    return docs
 
 
 def read_cvat(path: str,
@@ -58,7 +152,10 @@ def read_cvat(path: str,
     """
     out = ImportedAnnotations('cvat')
     for file in list_xml_files(path):
-        _read_file(file, out, known_videos, set(person_labels))
+        container = file if file.lower().endswith('.zip') else None
+        for name, root in xml_documents(file):
+            _read_file(name, root, out, known_videos, set(person_labels),
+                       container)
     return out
 
 
@@ -71,16 +168,48 @@ def _text(elem: Optional[ET.Element], tag: str) -> Optional[str]:
     return child.text.strip()
 
 
-def _read_file(file: str, out: ImportedAnnotations,
-               known_videos: Optional[Collection[str]],
-               person_labels: set) -> None:
+def _int_text(file: str, elem: Optional[ET.Element], tag: str,
+              default: Optional[int]) -> Optional[int]:
+    text = _text(elem, tag)
+    if text is None:
+        return default
     try:
-        root = ET.parse(file).getroot()
-    except ET.ParseError as e:
-        line, col = e.position
+        return int(text)
+    except ValueError:
         raise AnnotationImportError(
-            f'{file}, line {line}, column {col + 1}: malformed XML '
-            f'({e}); expected a CVAT for video 1.1 export') from None
+            f'{file}: <{tag}>{text}</{tag}> is not an integer (a video '
+            'frame number)') from None
+
+
+def _frame_range(file: str, task: Optional[ET.Element]) -> FrameRange:
+    """The frames of a task or job from ``<start_frame>``, ``<stop_frame>``
+    and ``<frame_filter>``."""
+    start = _int_text(file, task, 'start_frame', 0)
+    stop = _int_text(file, task, 'stop_frame', None)
+    if start < 0 or (stop is not None and stop < start):
+        raise AnnotationImportError(
+            f'{file}: <start_frame>{start}, <stop_frame>{stop}: expected '
+            '0 <= start_frame <= stop_frame')
+    step = 1
+    ffilter = _text(task, 'frame_filter')
+    if ffilter:
+        match = STEP_FILTER.fullmatch(ffilter)
+        if match is None or int(match.group(1)) < 1:
+            raise AnnotationImportError(
+                f'{file}: <frame_filter>{ffilter}</frame_filter>, expected '
+                'step=N with an integer N >= 1')
+        step = int(match.group(1))
+    return FrameRange(start, stop, step)
+
+
+def _read_file(file: str,
+               root: ET.Element,
+               out: ImportedAnnotations,
+               known_videos: Optional[Collection[str]],
+               person_labels: set,
+               container: Optional[str] = None) -> None:
+    """Read one export document ``root`` named ``file`` (a member of the
+    ZIP ``container``, if given)."""
     if root.tag != 'annotations':
         raise AnnotationImportError(
             f'{file}: root element <{root.tag}>, expected <annotations> (a '
@@ -94,14 +223,23 @@ def _read_file(file: str, out: ImportedAnnotations,
             f'{file}: has <image> elements: a "CVAT for images" export; '
             'export the task as "CVAT for video 1.1"')
     meta = root.find('meta')
+    if meta is not None and meta.find('project') is not None:
+        raise AnnotationImportError(
+            f'{file}: a CVAT project export; it numbers the frames of '
+            'each task after those of the tasks before it, which this '
+            'reader does not undo: export each task (or job) of the project '
+            'as "CVAT for video 1.1" instead')
     task = None
     if meta is not None:
         task = meta.find('task')
         if task is None:
             task = meta.find('job')  # a job export
+    # a job export has no name or source: the export file (or the ZIP it
+    # came in) names the video
     candidates = [
         c for c in (_text(meta, 'source'), _text(task, 'source'),
-                    _text(task, 'name'), osp.basename(file)) if c
+                    _text(task, 'name'), osp.basename(file),
+                    container and osp.basename(container)) if c
     ]
     keys = [video_key(c) for c in candidates]
     video = keys[0]
@@ -119,7 +257,10 @@ def _read_file(file: str, out: ImportedAnnotations,
             f'{file}: video {video!r} is also annotated in '
             f'{out.videos[video]}; one CVAT export per video')
     out.videos[video] = file
-    size = task.find('original_size') if task is not None else None
+    # inside <task>; beside <job> in a job export
+    size = next((e.find('original_size') for e in (task, meta)
+                 if e is not None and e.find('original_size') is not None),
+                None)
     if size is not None:
         try:
             out.frame_sizes[video] = (int(_text(size, 'width')),
@@ -128,23 +269,14 @@ def _read_file(file: str, out: ImportedAnnotations,
             raise AnnotationImportError(
                 f'{file}: <original_size> without integer <width> and '
                 '<height>') from None
-    start, step = 0, 1
-    if task is not None:
-        start = int(_text(task, 'start_frame') or 0)
-        ffilter = _text(task, 'frame_filter')
-        if ffilter:
-            if not ffilter.startswith('step='):
-                raise AnnotationImportError(
-                    f'{file}: <frame_filter>{ffilter}</frame_filter>, '
-                    'expected step=N')
-            step = int(ffilter[5:])
-    for track in root.iter('track'):
-        _read_track(file, track, video, start, step, out, person_labels)
+    frames = _frame_range(file, task)
+    # top-level tracks only: a skeleton track holds one <track> per point
+    for track in root.findall('track'):
+        _read_track(file, track, video, frames, out, person_labels)
 
 
-def _read_track(file: str, track: ET.Element, video: str, start: int,
-                step: int, out: ImportedAnnotations,
-                person_labels: set) -> None:
+def _read_track(file: str, track: ET.Element, video: str, frames: FrameRange,
+                out: ImportedAnnotations, person_labels: set) -> None:
     tid = track.get('id')
     label = track.get('label', '')
     where = f'{file}: track id={tid} label={label!r}'
@@ -157,13 +289,14 @@ def _read_track(file: str, track: ET.Element, video: str, start: int,
     track_actions = () if label in person_labels or not label else (label, )
     person_ids = set()
     records: List[Annotation] = []
-    for box in track.iter('box'):
+    for box in track.findall('box'):
         try:
             frame = int(box.get('frame'))
         except (TypeError, ValueError):
             raise AnnotationImportError(
                 f'{where}: <box> {dict(box.attrib)} needs an integer '
                 'frame') from None
+        frames.check(frame, f'{where}, <box frame="{frame}">')
         coords = tuple(
             parse_number(box.get(k), f'{where}, frame {frame}, <box>', k)
             for k in ('xtl', 'ytl', 'xbr', 'ybr'))
@@ -192,7 +325,7 @@ def _read_track(file: str, track: ET.Element, video: str, start: int,
                 person_id=pid if pid is not None else -1,
                 box=coords,
                 actions=tuple(sorted(actions)),
-                frame=start + frame * step,
+                frame=frame,
                 source=f'{where}, frame {frame}',
                 track=f'{file}:track {tid}'))
     if len(person_ids) > 1:
