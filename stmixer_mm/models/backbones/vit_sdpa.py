@@ -172,12 +172,12 @@ class STMixerVisionTransformer(VisionTransformer):
         (a buffer or a frozen parameter: the key holds its device, dtype,
         storage and in-place version, so ``.to()``, ``load_state_dict`` or
         an edit recompute it); recomputed at every call when it is learnt,
-        traced or compiled."""
+        traced, compiled or on the meta device (no storage)."""
         if (h, w) == self.grid_size:
             return self.pos_embed
         pos_embed = self.pos_embed
-        cacheable = not (pos_embed.requires_grad or torch.jit.is_tracing()
-                         or torch.jit.is_scripting()
+        cacheable = not (pos_embed.requires_grad or pos_embed.is_meta
+                         or torch.jit.is_tracing() or torch.jit.is_scripting()
                          or torch.compiler.is_compiling())
         key = None
         if cacheable:
