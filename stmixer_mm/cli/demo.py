@@ -104,6 +104,7 @@ from stmixer_mm.apis.online.sources import check_fps
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
+from stmixer_mm.utils.settings_specs import check_probability
 
 __all__ = [
     'parse_args', 'main', 'run_demo', 'run_online', 'run_offline',
@@ -130,10 +131,12 @@ def at_least_one(text: str) -> int:
 
 
 def unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f'must be in [0, 1], got {value}')
-    return value
+    """A threshold flag: a number in [0, 1] (``check_probability``)."""
+    try:
+        return check_probability(float(text), 'the value')
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected a number in [0, 1], got {text!r}') from None
 
 
 def frame_rate(text: str) -> float:
@@ -182,9 +185,9 @@ def parse_args(argv=None, prog=None):
         "config's test_cfg.person_threshold)")
     p.add_argument(
         '--score-thr',
-        type=float,
+        type=unit_float,
         default=0.3,
-        help='show actions scoring at least this')
+        help='show actions scoring at least this (in [0, 1])')
     p.add_argument(
         '--non-strict',
         action='store_true',

@@ -43,6 +43,17 @@ def declare_rule(type_name: str, rule: Callable[[dict],
 POSITIVE = Int(min=1)
 NON_NEGATIVE = Int(min=0)
 PROBABILITY = Float(0, 1)
+
+
+def check_probability(value, name: str) -> float:
+    """``value`` as a float if it is a probability threshold (a finite
+    number in [0, 1]); else :class:`ConfigSettingError` naming ``name``
+    (a threshold above 1 keeps nothing: an empty result, not an error, if
+    it were not checked where it is read)."""
+    PROBABILITY.check(value, name)
+    return float(value)
+
+
 # strides may be fractional (patch 14 ViTs: 3.5, 7, 14, 28)
 POSITIVE_FLOAT = Float(0, min_open=True)
 
@@ -275,7 +286,8 @@ declare_settings(
     video_iou_thrs=Seq(Float(0, 1, min_open=True)),
     video_map_range=Bool(),
     score_mode=Choice('per_class', 'argmax'),
-    score_thr=Float(),
+    score_thr=PROBABILITY,
+    trackeval_score_thr=Float(0, 1, optional=True),
     ignore_labels=Seq(Str()),
     classwise=Bool(),
     missing_videos=Choice('error', 'warn'),

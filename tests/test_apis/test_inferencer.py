@@ -217,3 +217,34 @@ def test_keyframe_result_masks_and_records():
     assert res.masks is None and res.mask_rles is None
     assert 'mask' not in STMixerInferencer.format_result(inf,
                                                          res)['persons'][0]
+
+
+@pytest.mark.parametrize('name', ['score_thr', 'pred_score_thr'])
+@pytest.mark.parametrize('value', [1.5, -0.1, float('nan'), 'high'])
+def test_thresholds_outside_zero_one_are_refused(inferencer, frames, tmp_path,
+                                                 name, value):
+    """A threshold above 1 kept no action of 60 persons (exit 0, an empty
+    result); every ``*_thr`` argument is checked where it is read, naming
+    it, before a frame is read or a file written."""
+    from stmixer_mm.utils.setting_types import ConfigSettingError
+    with pytest.raises(
+            ConfigSettingError,
+            match=rf'STMixerInferencer: {name}: expected a float '
+            r'in \[0, 1\]'):
+        inferencer(np.stack(frames), out_dir=str(tmp_path), **{name: value})
+    assert not list(tmp_path.iterdir())
+
+
+def test_person_thr_outside_zero_one_is_refused(tools, random_checkpoint):
+    from stmixer_mm.utils.setting_types import ConfigSettingError
+    with pytest.raises(
+            ConfigSettingError, match='STMixerInferencer: person_thr'):
+        STMixerInferencer(tools.TINY_CFG, random_checkpoint, person_thr=1.5)
+
+
+def test_online_runner_score_thr_is_checked(inferencer, tmp_path):
+    from stmixer_mm.apis.online import OnlineRunner
+    from stmixer_mm.utils.setting_types import ConfigSettingError
+    with pytest.raises(ConfigSettingError, match='OnlineRunner: score_thr'):
+        OnlineRunner(inferencer, out_dir=str(tmp_path), score_thr=1.5)
+    assert not list(tmp_path.iterdir())

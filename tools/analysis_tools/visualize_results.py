@@ -24,6 +24,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.cli.demo import unit_float
 from stmixer_mm.registry import DATASETS, TRANSFORMS
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.visualization import (ActionDetLocalVisualizer,
@@ -37,7 +38,11 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', help='training work dir (for the curves)')
     p.add_argument('--out-dir', default='outputs')
     p.add_argument('--num-images', type=int, default=8)
-    p.add_argument('--score-thr', type=float, default=0.4)
+    p.add_argument(
+        '--score-thr',
+        type=unit_float,
+        default=0.4,
+        help='draw actions scoring at least this (in [0, 1])')
     p.add_argument(
         '--zoom',
         type=float,

@@ -50,6 +50,7 @@ from mmengine.structures import InstanceData
 from stmixer_mm.utils.mask_rle import encode_mask
 from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.settings import load_config
+from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.visualization import draw_tracks
 from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
@@ -212,6 +213,8 @@ class STMixerInferencer(BaseInferencer):
         self._strict = strict
         self._cfg_options = dict(cfg_options or {})
         if person_thr is not None:
+            person_thr = check_probability(
+                person_thr, f'{type(self).__name__}: person_thr')
             self._cfg_options['model.test_cfg.rcnn.person_threshold'] = float(
                 person_thr)
         if isinstance(model, torch.nn.Module):
@@ -745,6 +748,11 @@ class STMixerInferencer(BaseInferencer):
                 overwritten; checked before the video is read).
         """
         pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
+        for stage in (pre, fwd, vis, post):
+            for name, value in stage.items():
+                if name.endswith('_thr'):
+                    stage[name] = check_probability(
+                        value, f'{type(self).__name__}: {name}')
         if 'topk' in post:
             vis['topk'] = post['topk']
         self._check_batch_size(batch_size)

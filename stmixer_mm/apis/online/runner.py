@@ -61,6 +61,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional, Union
 
+from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.visualization import draw_tracks
 from stmixer_mm.visualization.display import has_display
 from .capture import open_source
@@ -253,7 +254,8 @@ class OnlineRunner:
             warnings.warn('--show: no display (DISPLAY / WAYLAND_DISPLAY '
                           'unset); not showing the frames')
             self.show = False
-        self.score_thr = score_thr
+        self.score_thr = check_probability(score_thr,
+                                           'OnlineRunner: score_thr')
         self.topk = topk
         self.tracker_args = dict(
             link_iou=link_iou, max_lost=max_lost, max_shift=max_shift)

@@ -23,6 +23,7 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.utils.type_names import type_name
 
 VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
@@ -127,6 +128,8 @@ class ActionDetVisualizationHook(Hook):
                  label_file: Optional[str] = None,
                  enable: Optional[bool] = None,
                  out_dir: Optional[str] = None) -> None:
+        score_thr = check_probability(score_thr,
+                                      f'{type(self).__name__}: score_thr')
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
         if out_dir is not None and test_out_dir is not None:

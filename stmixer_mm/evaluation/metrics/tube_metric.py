@@ -44,6 +44,7 @@ from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.settings_specs import check_probability
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
@@ -161,6 +162,11 @@ class TubeMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        # thresholds above 1 would keep nothing: checked before anything
+        score_thr = check_probability(score_thr, 'TubeMetric: score_thr')
+        if trackeval_score_thr is not None:
+            trackeval_score_thr = check_probability(
+                trackeval_score_thr, 'TubeMetric: trackeval_score_thr')
         if protocol not in PROTOCOLS:
             raise ValueError(
                 f'TubeMetric: protocol must be one of {PROTOCOLS}, got '

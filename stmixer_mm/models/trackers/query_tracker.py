@@ -15,6 +15,8 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from stmixer_mm.utils.settings_specs import check_probability
+
 __all__ = ['VideoTracks', 'QueryTracker']
 
 
@@ -72,10 +74,10 @@ class QueryTracker:
 
     def __init__(self, birth_thr: float, track_thr: float, max_lost: int,
                  dup_iou_thr: float) -> None:
-        self.birth_thr = birth_thr
-        self.track_thr = track_thr
+        self.birth_thr = check_probability(birth_thr, 'birth_thr')
+        self.track_thr = check_probability(track_thr, 'track_thr')
         self.max_lost = max_lost
-        self.dup_iou_thr = dup_iou_thr
+        self.dup_iou_thr = check_probability(dup_iou_thr, 'dup_iou_thr')
         self.reset()
 
     def reset(self) -> None:

@@ -1,0 +1,57 @@
+"""Every probability threshold is checked where it is read
+(``check_probability``): a value above 1 (or below 0) silently emptied
+results before (issue 46)."""
+import argparse
+
+import pytest
+
+from stmixer_mm.utils.setting_types import ConfigSettingError
+from stmixer_mm.utils.settings_specs import check_probability
+
+BAD = [1.5, -0.1, float('nan'), float('inf'), 'high', None, True]
+
+
+def test_check_probability():
+    for ok in (0, 0.0, 0.3, 1, 1.0):
+        assert check_probability(ok, 'x') == float(ok)
+    for bad in BAD:
+        with pytest.raises(ConfigSettingError, match=r'^my_thr: expected'):
+            check_probability(bad, 'my_thr')
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(trackeval_score_thr=1.5),
+    dict(score_thr=2.0),
+    dict(score_thr=-1),
+])
+def test_tube_metric_thresholds(kwargs):
+    """Checked before the annotation file is read (trackeval_score_thr=1.5
+    gave HOTA 0 and IDF1 0)."""
+    from stmixer_mm.evaluation import TubeMetric
+    name = next(iter(kwargs))
+    with pytest.raises(ConfigSettingError, match=f'TubeMetric: {name}'):
+        TubeMetric(ann_file='no_such_file.pkl', **kwargs)
+
+
+def test_query_tracker_and_visualization_hook_thresholds():
+    from stmixer_mm.engine.hooks import ActionDetVisualizationHook
+    from stmixer_mm.models.trackers.query_tracker import QueryTracker
+    with pytest.raises(ConfigSettingError, match='birth_thr'):
+        QueryTracker(birth_thr=1.2, track_thr=0.4, max_lost=2, dup_iou_thr=.7)
+    with pytest.raises(ConfigSettingError, match='dup_iou_thr'):
+        QueryTracker(birth_thr=.5, track_thr=0.4, max_lost=2, dup_iou_thr=7)
+    with pytest.raises(
+            ConfigSettingError, match='ActionDetVisualizationHook: score_thr'):
+        ActionDetVisualizationHook(score_thr=30)
+
+
+def test_cli_threshold_flags():
+    from stmixer_mm.cli.demo import parse_args, unit_float
+    assert unit_float('0.25') == 0.25
+    for bad in ('1.5', '-1', 'nan', 'x'):
+        with pytest.raises(argparse.ArgumentTypeError, match=r'\[0, 1\]'):
+            unit_float(bad)
+    for flag in ('--score-thr', '--person-thr'):
+        with pytest.raises(SystemExit) as e:
+            parse_args(['video.mp4', 'config.py', 'ckpt.pth', flag, '1.5'])
+        assert e.value.code == 2
