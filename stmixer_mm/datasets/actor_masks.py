@@ -15,11 +15,11 @@ Fortran-ordered ``uint8`` mask, ``counts`` decoded as ASCII). Tube data
 sets read JHMDB's ``puppet_mask.mat`` instead
 (:mod:`stmixer_mm.datasets.puppet_masks`).
 """
-import json
 from typing import Dict, Optional, Tuple
 
 from mmengine import fileio
 
+from stmixer_mm.utils.json_input import JSONInputError, parse_json
 from stmixer_mm.utils.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
                                        decode_mask, encode_mask, mask_area,
                                        write_mask_file)
@@ -48,9 +48,11 @@ def load_mask_file(path: str,
     if not is_file(path, backend_args):
         raise FileNotFoundError(f'actor mask file {path} not found')
     try:
-        data = json.loads(fileio.get(path, backend_args=backend_args))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f'actor mask file {path} is not JSON: {e}') from e
+        data = parse_json(
+            fileio.get(path, backend_args=backend_args),
+            f'actor mask file {path}')
+    except JSONInputError as e:
+        raise ValueError(f'{e}; expected an actor mask file') from None
     if not isinstance(data, dict) or data.get('format') != MASK_FILE_FORMAT:
         raise ValueError(
             f'actor mask file {path}: expected a JSON object with '

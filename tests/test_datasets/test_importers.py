@@ -556,3 +556,59 @@ def test_person_ids_must_be_non_negative_in_every_format(tmp_path):
     with pytest.raises(
             AnnotationImportError, match='person_id -2 is negative'):
         read_label_studio(ls)
+
+
+def test_label_studio_task_without_annotation_is_refused(tmp_path):
+    """``"annotations": []`` (or only cancelled ones) made an annotated
+    training video with 0 keyframes; the docs say a video without
+    annotations stops the import. An annotation with an empty result (the
+    annotator saw nobody) is still read."""
+    for annotations in ([], [dict(id=3, was_cancelled=True, result=[])]):
+        export = ls_export()
+        export[0]['annotations'] = annotations
+        path = write(tmp_path / 'e.json', json.dumps(export))
+        with pytest.raises(
+                AnnotationImportError,
+                match=r'e.json: task 0 \(id=1\): no annotation'):
+            read_label_studio(path)
+    export = ls_export()
+    export[0]['annotations'][0]['result'] = []
+    out = read_label_studio(write(tmp_path / 'n.json', json.dumps(export)))
+    assert list(out.videos) == ['clip_b'] and out.annotations == []
+
+
+def test_deeply_nested_json_is_named(tmp_path):
+    """100,000 nested arrays gave a raw RecursionError naming no file."""
+    from stmixer_mm.datasets.actor_masks import load_mask_file
+    path = write(tmp_path / 'deep.json', '[' * 100000 + ']' * 100000)
+    with pytest.raises(
+            AnnotationImportError,
+            match='deep.json: JSON nested too deeply.*Label Studio'):
+        read_label_studio(path)
+    with pytest.raises(
+            ValueError,
+            match='actor mask file .*deep.json: JSON nested too deeply'):
+        load_mask_file(path)
+    latin = tmp_path / 'latin.json'
+    latin.write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(ValueError, match=r'latin.json: not UTF-8'):
+        load_mask_file(str(latin))
+
+
+@pytest.mark.parametrize('name',
+                         ['say "hi"', 'back\\slash', 'two\nlines', ' '])
+def test_action_names_that_cannot_round_trip_are_refused(name):
+    """label_map.pbtxt quotes each name and mmaction2's reader takes it up
+    to its first '"': 'say "hi"' was read back as 'say ' (checkpoints,
+    demos and metrics carried the wrong name)."""
+    from stmixer_mm.datasets.importers import Annotation, ImportedAnnotations
+    imported = ImportedAnnotations('csv')
+    imported.annotations = [
+        Annotation('v', 0, (0, 0, 5, 5), ('walk', name), frame=0, source='S')
+    ]
+    with pytest.raises(
+            AnnotationImportError,
+            match=r"action name .* \(S\) cannot be written to label_map"):
+        class_ids(imported, None)
+    imported.annotations[0].actions = ('walk', 'say hi')
+    assert class_ids(imported, None) == {'say hi': 1, 'walk': 2}

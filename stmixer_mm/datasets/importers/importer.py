@@ -48,6 +48,9 @@ LAYOUTS = ('ava', 'tubes')
 DEFAULT_BASE_CONFIGS = dict(
     ava='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
     tubes='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+#: characters an action name cannot hold: label_map.pbtxt quotes names,
+#: and mmaction2's reader takes a name up to its first '"' (no escapes)
+UNWRITABLE_NAME_CHARS = '"\\\n\r\t'
 # a box may overshoot the frame by this many pixels (floating-point and
 # rounding in the annotation tools); it is clipped. More is an error.
 BOX_TOLERANCE_PX = 1.0
@@ -203,6 +206,13 @@ def class_ids(imported: ImportedAnnotations,
     for ann in imported.annotations:
         for a in ann.actions:
             seen.setdefault(a, ann.source)
+    for name, where in seen.items():
+        if set(name) & set(UNWRITABLE_NAME_CHARS) or not name.strip():
+            raise AnnotationImportError(
+                f'action name {name!r} ({where}) cannot be written to '
+                'label_map.pbtxt and read back (mmaction2 reads a name up to '
+                'its first \'"\'): rename it without quotes, backslashes '
+                'or line breaks')
     if label_map is None:
         if not seen:
             raise AnnotationImportError(

@@ -14,11 +14,11 @@ Label Studio editor does) and absent otherwise; after an enabled last
 keyframe the box is held to the end of the video (``framesCount``). The
 full conventions are in ``docs/en/annotation_formats.md``.
 """
-import json
 import os
 import os.path as osp
 from typing import Dict, List, Sequence
 
+from stmixer_mm.utils.json_input import JSONInputError, parse_json
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      parse_number, parse_person_id, video_key)
 
@@ -52,11 +52,10 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
     with open(file, encoding='utf-8') as f:
         text = f.read()
     try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as e:
+        tasks = parse_json(text, file)
+    except JSONInputError as e:
         raise AnnotationImportError(
-            f'{file}, line {e.lineno}, column {e.colno}: malformed JSON '
-            f'({e.msg}); expected a Label Studio JSON export') from None
+            f'{e}; expected a Label Studio JSON export') from None
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
@@ -84,14 +83,17 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
             a for a in task.get('annotations') or []
             if not a.get('was_cancelled')
         ]
+        if not anns:
+            raise AnnotationImportError(
+                f'{where}: no annotation (the task was not annotated, or '
+                'its annotations were cancelled); annotate the video or '
+                'leave it out of the export and of --videos')
         if len(anns) > 1:
             raise AnnotationImportError(
                 f'{where}: {len(anns)} annotations (annotators); keep one '
                 'per task in the export')
-        if anns:
-            _read_result(f'{where}, annotation id={anns[0].get("id")}',
-                         anns[0].get('result') or [], video, out,
-                         person_labels)
+        _read_result(f'{where}, annotation id={anns[0].get("id")}',
+                     anns[0].get('result') or [], video, out, person_labels)
 
 
 def _read_result(where: str, result: List[dict], video: str,
