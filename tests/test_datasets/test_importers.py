@@ -612,3 +612,40 @@ def test_action_names_that_cannot_round_trip_are_refused(name):
         class_ids(imported, None)
     imported.annotations[0].actions = ('walk', 'say hi')
     assert class_ids(imported, None) == {'say hi': 1, 'walk': 2}
+
+
+def test_a_decoding_error_names_the_video(tmp_path, monkeypatch):
+    """A truncated / damaged video failing in the middle of decoding gave
+    a raw ``av.error.InvalidDataError`` naming no file."""
+    import av
+    import numpy as np
+
+    from stmixer_mm.datasets.importers import video as video_module
+
+    class Frame:
+
+        def to_ndarray(self, format):
+            return np.zeros((8, 8, 3), np.uint8)
+
+    class Damaged:
+        streams = type('S', (), {'video': [type('V', (), {})()]})()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def decode(self, stream):
+            for _ in range(3):
+                yield Frame()
+            raise av.error.InvalidDataError(
+                1094995529, 'Invalid data found when processing input')
+
+    monkeypatch.setattr(video_module.av, 'open', lambda path: Damaged())
+    info = VideoInfo('clip.mp4', 8, 8, 10.0, 20, 2.0)
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'clip.mp4: decoding failed after 3 of the 20 frames .*'
+            'Invalid data.*truncated or damaged'):
+        video_module.extract_frames(info, str(tmp_path / 'f'), 10, 0)

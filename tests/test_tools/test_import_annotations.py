@@ -628,3 +628,41 @@ def test_cvat_task_with_start_frame_and_step(exports, tmp_path, capsys):
         if int(r.split(',')[1]) >= 1  # frame 16 * T, T >= 1
     ]
     assert expected and sorted(rows) == sorted(expected)
+
+
+def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
+                                                    monkeypatch):
+    """A container that promises more frames than it decodes (an AVI
+    header of 32 frames over 12): CSV rows past the decoded end matched no
+    frame and were dropped (exit 0); now an error naming the row, the
+    decoded and the promised length."""
+    from stmixer_mm.datasets.importers import importer
+    real = importer.probe_video
+
+    def promising(path):
+        info = real(path)
+        info.num_frames += 2 * FPS  # the header claims 2 s more
+        info.duration += 2
+        return info
+
+    monkeypatch.setattr(importer, 'probe_video', promising)
+    ex = _copy(exports, tmp_path)
+    with open(ex['csv_in']) as f:
+        rows = f.read().splitlines()
+    first = rows[1].split(',')
+    first[1] = f'{SECONDS + 1}.0'  # inside the promised 6 s, past 4 s
+    with open(ex['csv_in'], 'a') as f:
+        f.write(','.join(first) + '\n')
+    with pytest.raises(
+            importer.AnnotationImportError,
+            match=rf'line {len(rows) + 1}: time {SECONDS + 1} s is beyond '
+            rf'the {SECONDS}.000 s \({FPS * SECONDS} frames\) decoded from '
+            rf'.*promised {FPS * (SECONDS + 2)} frames'):
+        importer.import_annotations(
+            'csv',
+            ex['csv_in'],
+            ex['videos'],
+            str(tmp_path / 'o'),
+            fps=FPS,
+            val_videos=['syn_train_001'],
+            log=lambda *a: None)

@@ -338,6 +338,22 @@ def import_annotations(fmt: str,
                 raise AnnotationImportError(
                     f'{ann.source}: video frame {max(late)} (0-based) is '
                     f'beyond the {n_src} frames decoded from {on_disk[v]}')
+            # time-based rows: the same rule against the decoded length (a
+            # header that promises more frames than decode would have left
+            # the rows past the end matched to no frame)
+            decoded_s = n_src / infos[v].fps
+            late_rows = [(t, ann)
+                         for rows in indexes[v].by_person_times.values()
+                         for t, ann in rows
+                         if t > decoded_s + 0.5 / infos[v].fps]
+            if late_rows:
+                t, ann = max(late_rows, key=lambda r: r[0])
+                raise AnnotationImportError(
+                    f'{ann.source}: time {t:g} s is beyond the '
+                    f'{decoded_s:.3f} s ({n_src} frames) decoded from '
+                    f'{on_disk[v]}, whose container promised '
+                    f'{infos[v].num_frames} frames ({infos[v].duration:.3f} '
+                    's): the file is shorter than its header says')
             stats[v] = dict(
                 split='train' if v in splits['train'] else 'val',
                 source=osp.abspath(on_disk[v]),

@@ -108,23 +108,30 @@ def extract_frames(info: VideoInfo,
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
     k = 0
     decoded = 0
-    with av.open(info.path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = 'AUTO'
-        for i, frame in enumerate(container.decode(stream)):
-            decoded = i + 1
-            if source_index(k, fps, info.fps) != i:
-                continue
-            img = frame.to_ndarray(format='bgr24')
-            if (img.shape[1], img.shape[0]) != size:
-                img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-            while source_index(k, fps, info.fps) == i:  # repeated if the
-                # output rate is (within FPS_TOLERANCE) above the source's
-                path = osp.join(frame_dir,
-                                FILENAME_TMPL.format(k + first_index))
-                if not cv2.imwrite(path, img, params):
-                    raise OSError(f'could not write frame {path}')
-                k += 1
+    try:
+        with av.open(info.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = 'AUTO'
+            for i, frame in enumerate(container.decode(stream)):
+                decoded = i + 1
+                if source_index(k, fps, info.fps) != i:
+                    continue
+                img = frame.to_ndarray(format='bgr24')
+                if (img.shape[1], img.shape[0]) != size:
+                    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+                while source_index(k, fps, info.fps) == i:  # repeated if
+                    # the output rate is (within FPS_TOLERANCE) above the
+                    # source's
+                    path = osp.join(frame_dir,
+                                    FILENAME_TMPL.format(k + first_index))
+                    if not cv2.imwrite(path, img, params):
+                        raise OSError(f'could not write frame {path}')
+                    k += 1
+    except av.error.FFmpegError as e:  # a truncated or damaged file
+        raise AnnotationImportError(
+            f'{info.path}: decoding failed after {decoded} of the '
+            f'{info.num_frames} frames its container promised ({e}); the '
+            'file is truncated or damaged') from None
     if k == 0:
         raise AnnotationImportError(f'{info.path}: no frame decoded')
     return k, decoded
