@@ -649,3 +649,37 @@ def test_a_decoding_error_names_the_video(tmp_path, monkeypatch):
             match=r'clip.mp4: decoding failed after 3 of the 20 frames .*'
             'Invalid data.*truncated or damaged'):
         video_module.extract_frames(info, str(tmp_path / 'f'), 10, 0)
+
+
+def test_label_studio_declared_sizes_are_bounded_by_the_video(tmp_path):
+    """A 100-byte region with framesCount 10^9, or keyframes at frames 1
+    and 10^9, made the importer allocate past 2 GiB: what a sequence
+    declares is checked against the frames the video has (or MAX_FRAMES
+    without one) before anything is built from it."""
+    import time
+    t0 = time.time()
+    for seq_last, count, match in ((2, 10**9, 'framesCount 1000000000'),
+                                   (10**9, 5, r'sequence\[1\] frame '
+                                    '1000000000')):
+        export = ls_export()
+        value = export[0]['annotations'][0]['result'][0]['value']
+        value['sequence'][1]['frame'] = seq_last
+        value['framesCount'] = count
+        path = write(tmp_path / 'huge.json', json.dumps(export))
+        with pytest.raises(
+                AnnotationImportError,
+                match=rf'{match} is beyond the 64 frames of the video'):
+            read_label_studio(path, frame_count=lambda v: 64)
+        with pytest.raises(AnnotationImportError, match='MAX_FRAMES'):
+            read_label_studio(path)
+    assert time.time() - t0 < 5  # nothing was expanded
+    # a framesCount one frame off the video's (the browser computed it) is
+    # held to the video's last frame, not beyond
+    export = ls_export()
+    value = export[0]['annotations'][0]['result'][0]['value']
+    value['framesCount'] = 6
+    value['sequence'][1]['enabled'] = True  # held to the end
+    out = read_label_studio(
+        write(tmp_path / 'near.json', json.dumps(export)),
+        frame_count=lambda v: 5)
+    assert max(a.frame for a in out.annotations) == 4  # 0-based, 5 frames

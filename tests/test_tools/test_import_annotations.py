@@ -377,9 +377,10 @@ def test_time_beyond_duration_and_person_clash(exports, tmp_path, capsys):
     with open(ex['label-studio_in'], 'w') as f:
         json.dump(tasks, f)
     err = run('label-studio', ex, tmp_path / 'o', ok=False, capsys=capsys).err
-    assert f"region '{region['id']}', frame {FPS * SECONDS + 1}: video " \
-        f'frame {FPS * SECONDS} (0-based) is beyond the {FPS * SECONDS} ' \
-        'frames' in err
+    # (found where the sequence is read, before anything is expanded)
+    assert f"region '{region['id']}': sequence[{len(seq) - 1}] frame " \
+        f'{FPS * SECONDS + 5} is beyond the {FPS * SECONDS} frames of the ' \
+        'video' in err
     # two CVAT tracks with one person id at one frame
     xml = osp.join(ex['cvat_in'], 'syn_train_000.xml')
     with open(xml) as f:

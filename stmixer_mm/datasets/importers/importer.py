@@ -60,13 +60,14 @@ def read_annotations(fmt: str,
                      path: str,
                      known_videos=None,
                      csv_box_units: str = 'pixels',
-                     person_labels: Sequence[str] = ('person', )) -> \
-        ImportedAnnotations:
-    """Read an export of format ``fmt`` (one of :data:`FORMATS`)."""
+                     person_labels: Sequence[str] = ('person', ),
+                     frame_count=None) -> ImportedAnnotations:
+    """Read an export of format ``fmt`` (one of :data:`FORMATS`);
+    ``frame_count(video)`` bounds what a Label Studio sequence declares."""
     if fmt == 'cvat':
         return read_cvat(path, known_videos, person_labels)
     if fmt == 'label-studio':
-        return read_label_studio(path, person_labels)
+        return read_label_studio(path, person_labels, frame_count=frame_count)
     if fmt == 'csv':
         return read_csv_table(path, csv_box_units)
     raise ValueError(f'format must be one of {FORMATS}, got {fmt!r}')
@@ -282,8 +283,20 @@ def import_annotations(fmt: str,
     if not osp.isfile(base_config):
         raise FileNotFoundError(f'--base-config {base_config} not found')
     on_disk = find_videos(videos)
+    probed: Dict[str, VideoInfo] = {}
+
+    def frame_count(video: str) -> Optional[int]:
+        """The frames the container states (None: unknown or estimated;
+        checked after decoding), probed once per annotated video."""
+        if video not in on_disk:
+            return None
+        if video not in probed:
+            probed[video] = probe_video(on_disk[video])
+        info = probed[video]
+        return info.num_frames if info.frames_exact else None
+
     imported = read_annotations(fmt, annotations, set(on_disk), csv_box_units,
-                                person_labels)
+                                person_labels, frame_count)
     missing = sorted(set(imported.videos) - set(on_disk))
     if missing:
         raise AnnotationImportError(
@@ -300,7 +313,7 @@ def import_annotations(fmt: str,
     names = sorted(imported.videos)
     classes = class_ids(imported, label_map)
     splits = split_videos(names, val_videos, val_ratio, seed)
-    infos = {v: probe_video(on_disk[v]) for v in names}
+    infos = {v: probed.get(v) or probe_video(on_disk[v]) for v in names}
     per_video = defaultdict(list)
     for ann in imported.annotations:
         per_video[ann.video].append(ann)

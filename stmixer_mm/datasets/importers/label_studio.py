@@ -16,21 +16,48 @@ full conventions are in ``docs/en/annotation_formats.md``.
 """
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from stmixer_mm.utils.json_input import JSONInputError, parse_json
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      parse_number, parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
+#: frames a sequence may reach when no video says how many there are (an
+#: API call without ``frame_count``): far above any real video, far below
+#: what would exhaust memory
+MAX_FRAMES = 10_000_000
+
+
+def frames_count_slack(frames: int, from_video: bool) -> int:
+    """How far ``framesCount`` (computed by the browser) may exceed the
+    frames the video really has: 2 % and at least 2 frames."""
+    return max(2, frames // 50) if from_video else 0
+
+
+def _frames_text(frames: int, from_video: bool) -> str:
+    return (f'{frames} frames of the video' if from_video else
+            f'{frames} frames a sequence may reach without its video '
+            '(MAX_FRAMES)')
+
+
 ACTION_TYPES = ('choices', 'taxonomy', 'labels')
 
 
-def read_label_studio(path: str,
-                      person_labels: Sequence[str] = ('person', ),
-                      video_field: str = 'video') -> ImportedAnnotations:
+def read_label_studio(
+    path: str,
+    person_labels: Sequence[str] = ('person', ),
+    video_field: str = 'video',
+    frame_count: Optional[Callable[[str], Optional[int]]] = None
+) -> ImportedAnnotations:
     """Read a Label Studio JSON export (a file; a folder of ``*.json``
-    files is read file by file)."""
+    files is read file by file).
+
+    ``frame_count(video)``: the frames the video really has (None where
+    unknown). Keyframes beyond them are errors, and the box of a last
+    keyframe is held at most to them (``framesCount`` is what the browser
+    computed); without it the sequences are bounded by :data:`MAX_FRAMES`.
+    Nothing is allocated from a declared size before this check."""
     out = ImportedAnnotations('label-studio')
     if osp.isdir(path):
         files = sorted(
@@ -43,12 +70,12 @@ def read_label_studio(path: str,
     else:
         raise FileNotFoundError(f'Label Studio export not found: {path}')
     for file in files:
-        _read_file(file, out, set(person_labels), video_field)
+        _read_file(file, out, set(person_labels), frame_count, video_field)
     return out
 
 
 def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
-               video_field: str) -> None:
+               frame_count, video_field: str) -> None:
     with open(file, encoding='utf-8') as f:
         text = f.read()
     try:
@@ -92,12 +119,15 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
             raise AnnotationImportError(
                 f'{where}: {len(anns)} annotations (annotators); keep one '
                 'per task in the export')
+        limit = frame_count(video) if frame_count is not None else None
         _read_result(f'{where}, annotation id={anns[0].get("id")}',
-                     anns[0].get('result') or [], video, out, person_labels)
+                     anns[0].get('result') or [], video, out, person_labels,
+                     MAX_FRAMES if limit is None else limit, limit is not None)
 
 
 def _read_result(where: str, result: List[dict], video: str,
-                 out: ImportedAnnotations, person_labels: set) -> None:
+                 out: ImportedAnnotations, person_labels: set, max_frames: int,
+                 from_video: bool) -> None:
     regions: Dict[str, dict] = {}
     extra_actions: Dict[str, set] = {}
     person_ids: Dict[str, int] = {}
@@ -141,15 +171,31 @@ def _read_result(where: str, result: List[dict], video: str,
         value = item.get('value') or {}
         actions = set(value.get('labels') or []) - person_labels
         actions |= extra_actions.get(rid, set()) - person_labels
-        out.annotations += expand_sequence(f'{where}, region {rid!r}', value,
-                                           video, pid, tuple(sorted(actions)),
-                                           str(rid))
+        out.annotations += expand_sequence(
+            f'{where}, region {rid!r}',
+            value,
+            video,
+            pid,
+            tuple(sorted(actions)),
+            str(rid),
+            max_frames=max_frames,
+            from_video=from_video)
 
 
-def expand_sequence(where: str, value: dict, video: str, pid: int,
-                    actions: tuple, track: str) -> List[Annotation]:
+def expand_sequence(where: str,
+                    value: dict,
+                    video: str,
+                    pid: int,
+                    actions: tuple,
+                    track: str,
+                    max_frames: int = MAX_FRAMES,
+                    from_video: bool = False) -> List[Annotation]:
     """The per-frame boxes (normalised) of a videorectangle ``value``,
-    interpolated as Label Studio does (see the module)."""
+    interpolated as Label Studio does (see the module), on frames 1 ..
+    ``max_frames`` (the video's frames when ``from_video``, else
+    :data:`MAX_FRAMES`): a keyframe beyond them is an error, and so is a
+    ``framesCount`` more than :func:`frames_count_slack` beyond them (within
+    it, the held box stops at ``max_frames``)."""
     seq = value.get('sequence')
     if not isinstance(seq, list) or not seq:
         raise AnnotationImportError(f'{where}: value.sequence is missing or '
@@ -172,12 +218,23 @@ def expand_sequence(where: str, value: dict, video: str, pid: int,
             raise AnnotationImportError(
                 f'{where}: sequence[{k}] frame {frame}; Label Studio frames '
                 'are 1-based')
+        if frame > max_frames:
+            raise AnnotationImportError(
+                f'{where}: sequence[{k}] frame {frame} is beyond the '
+                f'{_frames_text(max_frames, from_video)}')
         if float(s.get('rotation') or 0) != 0:
             raise AnnotationImportError(
                 f'{where}: sequence[{k}] (frame {frame}) has rotation '
                 f'{s.get("rotation")}; rotated boxes are not supported')
         keys.append((frame, box, bool(s.get('enabled', True)), k))
     keys.sort(key=lambda x: x[0])
+    if count is not None and not isinstance(count, bool) and isinstance(
+            count, int):
+        if count > max_frames + frames_count_slack(max_frames, from_video):
+            raise AnnotationImportError(
+                f'{where}: framesCount {count} is beyond the '
+                f'{_frames_text(max_frames, from_video)}')
+        count = min(count, max_frames)
     boxes: Dict[int, List[float]] = {}
     for i, (frame, box, enabled, _) in enumerate(keys):
         if frame in boxes:
