@@ -10,6 +10,7 @@ was expected, instead of as an ``IndexError`` deep in a worker.
 """
 import inspect
 import os.path as osp
+import warnings
 from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional
 
@@ -209,6 +210,7 @@ class ValidatedAVADataset(AVADataset):
         """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of every
         sample, from :attr:`mask_file`."""
         masks = load_mask_file(self.mask_file, self.backend_args)
+        used = set()
         for info in data_list:
             ann = info['ann']
             rles = []
@@ -225,8 +227,16 @@ class ValidatedAVADataset(AVADataset):
                     raise ValueError(f'{where}: the mask is empty (no '
                                      'person pixel)')
                 rles.append(rle)
+                used.add(key)
             info['gt_masks_rle'] = rles
             info['mask_file'] = self.mask_file
+        unused = sorted(set(masks) - used)
+        if unused:  # not an error: a mask file may serve several csvs
+            warnings.warn(
+                f'actor mask file {self.mask_file}: {len(unused)} mask '
+                f'record(s) match no box of {self.ann_file} and are not '
+                f'used (video, timestamp, person), first: {unused[:3]}',
+                stacklevel=2)
 
     def filter_data(self) -> List[dict]:
         with self._local('exclude_file'):

@@ -388,3 +388,43 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
             data_prefix=dict(img=paths['rawframes']),
             filename_tmpl='img_{:05d}.jpg',
             mask_root=str(tmp_path / 'nowhere'))
+
+
+def test_one_mask_of_another_size_is_named(mask_set, tmp_path):
+    """One RLE of another size than its frame (the others right) gave
+    numpy's 'all input arrays must have the same shape', naming no mask
+    file, record or sample."""
+    paths, _ = mask_set
+    with open(paths['val_masks']) as f:
+        data = json.load(f)
+    ds = _dataset(paths, mask_file=paths['val_masks'], pipeline=_pipeline())
+    info = ds.get_data_info(0)
+    assert len(info['gt_masks_rle']) >= 2  # a keyframe with several boxes
+    key = (info['video_id'], int(info['timestamp']))
+    rec = next(r for r in data['masks']
+               if (r['video_id'], r['timestamp']) == key)
+    rec.update(encode_mask(np.pad(decode_mask(rec), ((0, 0), (0, 3)))))
+    bad = tmp_path / 'one_wider.json'
+    bad.write_text(json.dumps(data))
+    ds = _dataset(paths, mask_file=str(bad), pipeline=_pipeline())
+    with pytest.raises(ValueError) as e:
+        ds[0]
+    msg = str(e.value)
+    assert str(bad) in msg and info['img_key'] in msg and 'box ' in msg
+    assert '128x195' in msg and 'frames are 128x192' in msg
+
+
+def test_unused_mask_records_are_reported(mask_set, tmp_path):
+    """A mask record for a person without a csv row at that keyframe was
+    ignored without a word."""
+    paths, _ = mask_set
+    with open(paths['val_masks']) as f:
+        data = json.load(f)
+    data['masks'].append(dict(data['masks'][0], person_id=97))
+    extra = tmp_path / 'extra.json'
+    extra.write_text(json.dumps(data))
+    with pytest.warns(
+            UserWarning,
+            match=r'extra.json: 1 mask record\(s\) match no '
+            r'box .*97\)'):
+        _dataset(paths, mask_file=str(extra))

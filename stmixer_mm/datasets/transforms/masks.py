@@ -68,6 +68,14 @@ class LoadActorMasks(BaseTransform):
         if 'gt_masks_rle' in results:
             source = f'actor mask file {results.get("mask_file")}'
             masks = [decode_mask(r) for r in results['gt_masks_rle']]
+            original = tuple(int(s) for s in results['original_shape'][:2])
+            for i, m in enumerate(masks):  # named before they are stacked
+                if m.shape != original:
+                    raise ValueError(
+                        f'LoadActorMasks: {_where(results)}: the mask of box '
+                        f'{i} in {source} is {m.shape[0]}x{m.shape[1]} '
+                        f'(HxW) but the frames are {original[0]}x'
+                        f'{original[1]}')
             masks = np.stack(masks) if masks else np.zeros(
                 (0, ) + tuple(results['original_shape'][:2]), bool)
         elif 'puppet_mask_file' in results:
