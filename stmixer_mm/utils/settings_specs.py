@@ -43,6 +43,8 @@ def declare_rule(type_name: str, rule: Callable[[dict],
 POSITIVE = Int(min=1)
 NON_NEGATIVE = Int(min=0)
 PROBABILITY = Float(0, 1)
+#: an IoU a match must reach (0 would match boxes that do not overlap)
+IOU_THRESHOLD = Float(0, 1, min_open=True)
 
 
 def check_probability(value, name: str) -> float:
@@ -51,6 +53,14 @@ def check_probability(value, name: str) -> float:
     (a threshold above 1 keeps nothing: an empty result, not an error, if
     it were not checked where it is read)."""
     PROBABILITY.check(value, name)
+    return float(value)
+
+
+def check_iou_threshold(value, name: str) -> float:
+    """``value`` as a float if it is an IoU threshold in (0, 1]; else
+    :class:`ConfigSettingError` naming ``name`` (an IoU above 1 matches
+    nothing: every AP 0)."""
+    IOU_THRESHOLD.check(value, name)
     return float(value)
 
 
@@ -282,8 +292,8 @@ declare_settings(
     'TubeMetric',
     ann_file=Str(),
     split=NON_NEGATIVE,
-    iou_thr=Float(0, 1, min_open=True),
-    video_iou_thrs=Seq(Float(0, 1, min_open=True)),
+    iou_thr=IOU_THRESHOLD,
+    video_iou_thrs=Seq(IOU_THRESHOLD),
     video_map_range=Bool(),
     score_mode=Choice('per_class', 'argmax'),
     score_thr=PROBABILITY,

@@ -428,3 +428,32 @@ def test_unused_mask_records_are_reported(mask_set, tmp_path):
             match=r'extra.json: 1 mask record\(s\) match no '
             r'box .*97\)'):
         _dataset(paths, mask_file=str(extra))
+
+
+def test_a_huge_declared_mask_size_is_refused_before_decoding(
+        mask_set, tmp_path, monkeypatch):
+    """An RLE claiming 100000 x 100000 pixels was decoded (10 GB) before
+    any size check; its declared size is compared with the frames first."""
+    from pycocotools import mask as mask_utils
+
+    from stmixer_mm.datasets.transforms import masks as masks_module
+    paths, _ = mask_set
+    with open(paths['val_masks']) as f:
+        data = json.load(f)
+    ds = _dataset(paths, mask_file=paths['val_masks'], pipeline=_pipeline())
+    info = ds.get_data_info(0)
+    key = (info['video_id'], int(info['timestamp']))
+    rec = next(r for r in data['masks']
+               if (r['video_id'], r['timestamp']) == key)
+    rle = mask_utils.frPyObjects([[0, 0, 10, 0, 10, 10]], 100000, 100000)[0]
+    rec.update(size=rle['size'], counts=rle['counts'].decode())
+    huge = tmp_path / 'huge.json'
+    huge.write_text(json.dumps(data))
+    decoded = []
+    real = masks_module.decode_mask
+    monkeypatch.setattr(masks_module, 'decode_mask',
+                        lambda r: decoded.append(r['size']) or real(r))
+    ds = _dataset(paths, mask_file=str(huge), pipeline=_pipeline())
+    with pytest.raises(ValueError, match='is 100000x100000 .*frames are'):
+        ds[0]
+    assert [100000, 100000] not in decoded

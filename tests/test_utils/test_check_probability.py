@@ -55,3 +55,15 @@ def test_cli_threshold_flags():
         with pytest.raises(SystemExit) as e:
             parse_args(['video.mp4', 'config.py', 'ckpt.pth', flag, '1.5'])
         assert e.value.code == 2
+
+
+@pytest.mark.parametrize('kwargs, name', [
+    (dict(iou_thr=1.5), 'iou_thr'),
+    (dict(iou_thr=0), 'iou_thr'),
+    (dict(video_iou_thrs=(0.2, 1.5)), r'video_iou_thrs\[1\]'),
+])
+def test_tube_metric_iou_thresholds(kwargs, name):
+    """An IoU threshold above 1 matches nothing (every AP 0, exit 0)."""
+    from stmixer_mm.evaluation import TubeMetric
+    with pytest.raises(ConfigSettingError, match=f'TubeMetric: {name}'):
+        TubeMetric(ann_file='no_such_file.pkl', **kwargs)

@@ -67,15 +67,17 @@ class LoadActorMasks(BaseTransform):
         num_boxes = len(results['gt_bboxes'])
         if 'gt_masks_rle' in results:
             source = f'actor mask file {results.get("mask_file")}'
-            masks = [decode_mask(r) for r in results['gt_masks_rle']]
             original = tuple(int(s) for s in results['original_shape'][:2])
-            for i, m in enumerate(masks):  # named before they are stacked
-                if m.shape != original:
+            # each RLE's declared size, checked before it is decoded (a
+            # size of 10^5 x 10^5 would allocate 10 GB) or stacked
+            for i, rle in enumerate(results['gt_masks_rle']):
+                h, w = (int(s) for s in rle['size'])
+                if (h, w) != original:
                     raise ValueError(
                         f'LoadActorMasks: {_where(results)}: the mask of box '
-                        f'{i} in {source} is {m.shape[0]}x{m.shape[1]} '
-                        f'(HxW) but the frames are {original[0]}x'
-                        f'{original[1]}')
+                        f'{i} in {source} is {h}x{w} (HxW) but the frames '
+                        f'are {original[0]}x{original[1]}')
+            masks = [decode_mask(r) for r in results['gt_masks_rle']]
             masks = np.stack(masks) if masks else np.zeros(
                 (0, ) + tuple(results['original_shape'][:2]), bool)
         elif 'puppet_mask_file' in results:

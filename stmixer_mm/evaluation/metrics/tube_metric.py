@@ -44,7 +44,8 @@ from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.settings_specs import check_probability
+from stmixer_mm.utils.settings_specs import (check_iou_threshold,
+                                             check_probability)
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
@@ -164,6 +165,10 @@ class TubeMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         # thresholds above 1 would keep nothing: checked before anything
         score_thr = check_probability(score_thr, 'TubeMetric: score_thr')
+        iou_thr = check_iou_threshold(iou_thr, 'TubeMetric: iou_thr')
+        video_iou_thrs = tuple(
+            check_iou_threshold(t, f'TubeMetric: video_iou_thrs[{i}]')
+            for i, t in enumerate(video_iou_thrs))
         if trackeval_score_thr is not None:
             trackeval_score_thr = check_probability(
                 trackeval_score_thr, 'TubeMetric: trackeval_score_thr')
