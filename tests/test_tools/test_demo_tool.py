@@ -134,14 +134,18 @@ def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
         score_thr=0.0,
         topk=3)
     # a threshold above every score keeps nothing, but still writes a video
-    # (into another folder: the first run's outputs are not overwritten)
+    # (into another folder: the first run's outputs are not overwritten);
+    # the highest threshold is 1 (1.01 is refused: issue 46)
     result = demo.run_demo(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir',
-            str(tmp_path / 'out2'), '--score-thr', '1.01'
+            str(tmp_path / 'out2'), '--score-thr', '1.0'
         ]))
     assert result['detections'] == []
     assert count_video_frames(result['video']) == len(val_frames)
+    with pytest.raises(SystemExit):
+        demo.parse_args(
+            [folder, tools.TINY_CFG, checkpoint, '--score-thr', '1.01'])
 
 
 def _no_person_checkpoint(src, dst):
