@@ -67,3 +67,15 @@ def test_tube_metric_iou_thresholds(kwargs, name):
     from stmixer_mm.evaluation import TubeMetric
     with pytest.raises(ConfigSettingError, match=f'TubeMetric: {name}'):
         TubeMetric(ann_file='no_such_file.pkl', **kwargs)
+
+
+@pytest.mark.parametrize('key, value', [('min_score', 1.5), ('link_iou', 0),
+                                        ('nms_3d_iou', 2.0), ('nms_iou', 'x')])
+def test_link_cfg_thresholds(key, value):
+    """link_cfg's thresholds were merged over the defaults unchecked
+    (min_score=1.5: no tube, video-mAP 0)."""
+    from stmixer_mm.evaluation.functional.protocol_utils import link_settings
+    with pytest.raises(ConfigSettingError, match=f'link_cfg.{key}'):
+        link_settings('ucf_jhmdb', {key: value})
+    values, _, _ = link_settings('multisports', dict(min_score=0.2))
+    assert values['min_score'] == 0.2 and values['link_iou'] == 0.5

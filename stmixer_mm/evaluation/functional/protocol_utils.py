@@ -10,6 +10,9 @@ from typing import List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.utils.settings_specs import (check_iou_threshold,
+                                             check_probability)
+
 #: Protocol names accepted by :class:`~stmixer_mm.evaluation.TubeMetric`.
 PROTOCOLS = ('ucf_jhmdb', 'multisports', 'hybrid_voc')
 
@@ -35,6 +38,14 @@ LINK_DEFAULTS = {
     dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
 }
 
+#: the linking thresholds, checked where ``link_cfg`` is read (an IoU or
+#: a score above 1 links nothing: video-mAP 0 with exit 0)
+LINK_THRESHOLDS = dict(
+    link_iou=check_iou_threshold,
+    nms_iou=check_iou_threshold,
+    nms_3d_iou=check_iou_threshold,
+    min_score=check_probability)
+
 
 def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
     """``(values, moc, dtype)`` of a protocol's linking: its
@@ -46,8 +57,11 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
         raise ValueError(f'unknown protocol {protocol!r}; one of '
                          f'{tuple(LINK_DEFAULTS)}')
     moc = protocol == 'ucf_jhmdb'
-    return (dict(LINK_DEFAULTS[protocol],
-                 **link_cfg), moc, np.float32 if moc else np.float64)
+    values = dict(LINK_DEFAULTS[protocol], **link_cfg)
+    for key, check in LINK_THRESHOLDS.items():
+        if key in link_cfg:
+            values[key] = check(link_cfg[key], f'link_cfg.{key}')
+    return values, moc, np.float32 if moc else np.float64
 
 
 FrameDets = Mapping[int, Mapping[int, Mapping[int, np.ndarray]]]
