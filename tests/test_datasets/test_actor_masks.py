@@ -237,6 +237,16 @@ def test_masks_follow_resize_and_flip(mask_set, geometry):
             assert (got - box).abs().max() <= 1.01, (got, box)
 
 
+def _first_sample_error(paths, data, path):
+    """The message of the ``ValueError`` that the first sample raises with
+    the mask file ``data`` written to ``path``, and the dataset."""
+    path.write_text(json.dumps(data))
+    ds = _dataset(paths, mask_file=str(path), pipeline=_pipeline())
+    with pytest.raises(ValueError) as e:
+        ds[0]
+    return str(e.value), ds
+
+
 def test_mask_size_differing_from_frames_is_named(mask_set, tmp_path):
     paths, _ = mask_set
     with open(paths['val_masks']) as f:
@@ -245,11 +255,7 @@ def test_mask_size_differing_from_frames_is_named(mask_set, tmp_path):
         m = decode_mask(rec)
         rec.update(encode_mask(np.pad(m, ((0, 2), (0, 0)))))
     bad = tmp_path / 'bigger.json'
-    bad.write_text(json.dumps(data))
-    ds = _dataset(paths, mask_file=str(bad), pipeline=_pipeline())
-    with pytest.raises(ValueError) as e:
-        ds[0]
-    msg = str(e.value)
+    msg, ds = _first_sample_error(paths, data, bad)
     assert str(bad) in msg and '130x192' in msg and '128x192' in msg
     assert ds.get_data_info(0)['img_key'] in msg
 
@@ -405,11 +411,7 @@ def test_one_mask_of_another_size_is_named(mask_set, tmp_path):
                if (r['video_id'], r['timestamp']) == key)
     rec.update(encode_mask(np.pad(decode_mask(rec), ((0, 0), (0, 3)))))
     bad = tmp_path / 'one_wider.json'
-    bad.write_text(json.dumps(data))
-    ds = _dataset(paths, mask_file=str(bad), pipeline=_pipeline())
-    with pytest.raises(ValueError) as e:
-        ds[0]
-    msg = str(e.value)
+    msg, _ = _first_sample_error(paths, data, bad)
     assert str(bad) in msg and info['img_key'] in msg and 'box ' in msg
     assert '128x195' in msg and 'frames are 128x192' in msg
 

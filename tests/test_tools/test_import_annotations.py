@@ -566,6 +566,20 @@ def test_videos_of_different_lengths(exports, tmp_path, capsys):
     assert train[idx[-1]]['inputs'].shape[1] == 8
 
 
+def _import_quietly(fmt, ex, out):
+    """``import_annotations`` of the ``fmt`` export of ``ex`` (the library
+    call, without its log)."""
+    from stmixer_mm.datasets.importers import importer
+    return importer.import_annotations(
+        fmt,
+        ex[f'{fmt}_in'],
+        ex['videos'],
+        str(out),
+        fps=FPS,
+        val_videos=['syn_train_001'],
+        log=lambda *a: None)
+
+
 def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
                                                       monkeypatch):
     """A container without a frame count (estimated from its duration):
@@ -591,14 +605,7 @@ def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
             importer.AnnotationImportError,
             match=rf'video frame {FPS * SECONDS + 2} \(0-based\) '
             rf'is beyond the {FPS * SECONDS} frames decoded'):
-        importer.import_annotations(
-            'label-studio',
-            ex['label-studio_in'],
-            ex['videos'],
-            str(tmp_path / 'o'),
-            fps=FPS,
-            val_videos=['syn_train_001'],
-            log=lambda *a: None)
+        _import_quietly('label-studio', ex, tmp_path / 'o')
 
 
 def test_cvat_task_with_start_frame_and_step(exports, tmp_path, capsys):
@@ -659,11 +666,4 @@ def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
             match=rf'line {len(rows) + 1}: time {SECONDS + 1} s is beyond '
             rf'the {SECONDS}.000 s \({FPS * SECONDS} frames\) decoded from '
             rf'.*promised {FPS * (SECONDS + 2)} frames'):
-        importer.import_annotations(
-            'csv',
-            ex['csv_in'],
-            ex['videos'],
-            str(tmp_path / 'o'),
-            fps=FPS,
-            val_videos=['syn_train_001'],
-            log=lambda *a: None)
+        _import_quietly('csv', ex, tmp_path / 'o')
