@@ -593,6 +593,12 @@ def test_deeply_nested_json_is_named(tmp_path):
     latin.write_bytes(b'{"a": "\xe9"}')
     with pytest.raises(ValueError, match=r'latin.json: not UTF-8'):
         load_mask_file(str(latin))
+    # a Label Studio export too (it was decoded before parse_json saw it:
+    # a raw UnicodeDecodeError)
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'latin.json: not UTF-8.*Label Studio'):
+        read_label_studio(str(latin))
 
 
 @pytest.mark.parametrize('name',

@@ -213,10 +213,9 @@ class STMixerInferencer(BaseInferencer):
         self._strict = strict
         self._cfg_options = dict(cfg_options or {})
         if person_thr is not None:
-            person_thr = check_probability(
-                person_thr, f'{type(self).__name__}: person_thr')
-            self._cfg_options['model.test_cfg.rcnn.person_threshold'] = float(
-                person_thr)
+            self._cfg_options['model.test_cfg.rcnn.person_threshold'] = \
+                check_probability(person_thr,
+                                  f'{type(self).__name__}: person_thr')
         if isinstance(model, torch.nn.Module):
             if weights is not None or person_thr is not None or \
                     cfg_options:

@@ -76,7 +76,7 @@ def read_label_studio(
 
 def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
                frame_count, video_field: str) -> None:
-    with open(file, encoding='utf-8') as f:
+    with open(file, 'rb') as f:  # decoded by parse_json, which names it
         text = f.read()
     try:
         tasks = parse_json(text, file)
@@ -228,8 +228,7 @@ def expand_sequence(where: str,
                 f'{s.get("rotation")}; rotated boxes are not supported')
         keys.append((frame, box, bool(s.get('enabled', True)), k))
     keys.sort(key=lambda x: x[0])
-    if count is not None and not isinstance(count, bool) and isinstance(
-            count, int):
+    if isinstance(count, int) and not isinstance(count, bool):
         if count > max_frames + frames_count_slack(max_frames, from_video):
             raise AnnotationImportError(
                 f'{where}: framesCount {count} is beyond the '
