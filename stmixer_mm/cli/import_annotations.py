@@ -70,6 +70,11 @@ def parse_args(argv=None):
         default='pixels',
         help='CSV boxes: pixels of the video or normalised to [0, 1]')
     parser.add_argument(
+        '--csv-no-header',
+        action='store_true',
+        help='the CSV has no header line; its columns are video, time, x1, '
+        'y1, x2, y2, action, person_id in this order')
+    parser.add_argument(
         '--multi-label',
         choices=('error', 'split'),
         default='error',
@@ -104,6 +109,7 @@ def main(argv=None):
             overwrite=args.overwrite,
             skip_unannotated=args.skip_unannotated,
             csv_box_units=args.csv_box_units,
+            csv_header=not args.csv_no_header,
             multi_label=args.multi_label,
             person_labels=args.person_labels)
     except (AnnotationImportError, FileNotFoundError, FileExistsError) as e:

@@ -210,4 +210,16 @@ def _ls_task(video, name: str, truth, task_id: int) -> dict:
     return dict(
         id=task_id + 1,
         data=dict(video=f'/data/upload/1/{task_id:08x}-{name}'),
-        annotations=[dict(id=task_id + 1, result=result)])
+        annotations=[
+            dict(
+                id=task_id + 1,
+                result=result,
+                # the fields Label Studio writes beside the result
+                was_cancelled=False,
+                ground_truth=False,
+                created_at='2026-01-05T10:00:00.000000Z',
+                updated_at=f'2026-01-05T10:{task_id % 60:02d}:30.000000Z',
+                lead_time=12.5,
+                task=task_id + 1,
+                completed_by=1)
+        ])

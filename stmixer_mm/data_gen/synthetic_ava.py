@@ -56,6 +56,8 @@ from dataclasses import asdict
 from typing import Dict, List, Tuple
 
 from stmixer_mm.utils.mask_rle import encode_mask, write_mask_file
+from stmixer_mm.utils.output_dirs import (MANIFEST, file_states,
+                                          remove_generated, write_manifest)
 from stmixer_mm.utils.progress import track_progress
 from .actors import Actor, ActorState
 from .render import actor_masks
@@ -64,10 +66,9 @@ from .scene import (SyntheticVideo, build_demo, build_split, missing_classes,
 from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, JUMP_PHASES,
                        LABEL_IDS, LABEL_TYPES, MOTIONS, SPLITS,
                        SyntheticAVASettings)
-from .writers import (FILENAME_TMPL, MANIFEST, count_video_frames,
-                      dataset_paths, file_states, remove_generated,
+from .writers import (FILENAME_TMPL, count_video_frames, dataset_paths,
                       write_demo_video, write_excluded, write_label_map,
-                      write_manifest, write_rows, write_video_frames)
+                      write_rows, write_video_frames)
 
 # the names this module had before it was split (issue 22, item 4)
 _paths = dataset_paths

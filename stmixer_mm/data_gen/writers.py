@@ -1,6 +1,6 @@
 """Writing a synthetic data set to disk: frames, the demo video, the AVA
-csv files and label map, the ACT tube pickle and the manifest of what was
-written.
+csv files and label map and the ACT tube pickle (the manifest of what was
+written: :mod:`stmixer_mm.utils.output_dirs`).
 
 Layout (:func:`dataset_paths`)::
 
@@ -22,7 +22,6 @@ from .scene import SyntheticVideo
 from .settings import CLASSES, LABEL_IDS, LABEL_TYPES
 
 FILENAME_TMPL = 'img_{:05d}.jpg'
-MANIFEST = 'manifest.txt'
 
 
 def write_rows(path: str, rows: Iterable[Tuple]) -> None:
@@ -118,68 +117,3 @@ def dataset_paths(root: str) -> Dict[str, str]:
         demo_video=osp.join(root, 'demo', 'demo.mp4'),
         demo_ann=osp.join(root, 'demo', 'demo_gt.csv'),
         meta=osp.join(root, 'meta.json'))
-
-
-def file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
-    """``{relative path: (inode, size, mtime_ns)}`` of the files under
-    ``out_dir``."""
-    states = {}
-    for root, _, names in os.walk(out_dir):
-        for name in names:
-            full = osp.join(root, name)
-            st = os.stat(full)
-            states[osp.relpath(full, out_dir)] = (st.st_ino, st.st_size,
-                                                  st.st_mtime_ns)
-    return states
-
-
-def write_manifest(out_dir: str, before: Dict[str, Tuple[int, int,
-                                                         int]]) -> str:
-    """List (relative paths, one a line) the files under ``out_dir`` that
-    are new or changed since ``before`` (:func:`file_states` taken before
-    the first write), the manifest included: what ``overwrite`` may delete
-    later."""
-    path = osp.join(out_dir, MANIFEST)
-    with open(path, 'w'):
-        pass  # the manifest lists itself
-    files = [
-        rel for rel, state in file_states(out_dir).items()
-        if before.get(rel) != state
-    ]
-    with open(path, 'w') as f:
-        f.write(''.join(f'{rel}\n' for rel in sorted(files)))
-    return path
-
-
-def remove_generated(out_dir: str) -> int:
-    """Delete the files listed in ``out_dir``'s manifest, then the folders
-    they leave empty; anything else stays. Returns the number removed."""
-    path = osp.join(out_dir, MANIFEST)
-    if not osp.isfile(path):
-        raise FileExistsError(
-            f'{out_dir} has no {MANIFEST} (a set written by an older '
-            'generator, an interrupted run or other data), so which files '
-            'the generator wrote is unknown and nothing is deleted; remove '
-            'rawframes/, annotations/, demo/ and meta.json yourself, or '
-            'pick another --out-dir')
-    root = osp.realpath(out_dir)
-    with open(path) as f:
-        rels = [line.rstrip('\n') for line in f if line.strip()]
-    folders, removed = set(), 0
-    for rel in rels:
-        full = osp.realpath(osp.join(root, rel))
-        if not full.startswith(root + os.sep):
-            raise ValueError(f'{path}: {rel!r} is outside {out_dir}')
-        if osp.isfile(full) or osp.islink(full):
-            os.remove(full)
-            removed += 1
-        parent = osp.dirname(full)
-        while parent != root and parent.startswith(root + os.sep):
-            folders.add(parent)
-            parent = osp.dirname(parent)
-    if osp.exists(path):
-        os.remove(path)
-    for folder in sorted(folders, key=len, reverse=True):
-        if osp.isdir(folder) and not os.listdir(folder):
-            os.rmdir(folder)
-    return removed

@@ -1,6 +1,7 @@
 """Readers of annotation exports (CVAT for video 1.1, Label Studio JSON,
 CSV), the label map, the split and the per-frame lookup, on small
 hand-written exports."""
+import copy
 import json
 import os.path as osp
 
@@ -190,8 +191,73 @@ def test_label_studio_errors(tmp_path):
     export = ls_export()
     export[0]['annotations'].append(export[0]['annotations'][0])
     two = write(tmp_path / 't.json', json.dumps(export))
-    with pytest.raises(AnnotationImportError, match='2 annotations'):
+    with pytest.raises(
+            AnnotationImportError, match='2 annotations .* do not say which'):
         read_label_studio(two)
+
+
+def _moved_region(ann_id, x, **fields):
+    """``ls_export()``'s annotation with id ``ann_id``, its region moved to
+    ``x`` percent (which annotation was read shows in the boxes)."""
+    ann = copy.deepcopy(ls_export()[0]['annotations'][0])
+    for r in ann['result']:
+        if r['type'] == 'videorectangle':
+            for key in r['value']['sequence']:
+                key['x'] = x
+    ann.update(id=ann_id, **fields)
+    return ann
+
+
+@pytest.mark.parametrize('fields, read, why', [
+    (({}, {}, {}), None, 'do not say which'),
+    (({
+        'updated_at': '2026-03-01T10:00:00Z'
+    }, {
+        'updated_at': '2026-03-02T09:00:00.5Z'
+    }, {
+        'created_at': '2026-03-01T12:00:00Z'
+    }), 2, 'the most recent: none'),
+    (({
+        'ground_truth': True,
+        'updated_at': '2026-01-01T00:00:00Z'
+    }, {
+        'updated_at': '2026-03-02T09:00:00Z'
+    }, {}), 1, 'the ground truth'),
+    (({
+        'ground_truth': True,
+        'updated_at': '2026-01-01T00:00:00Z'
+    }, {
+        'ground_truth': True,
+        'updated_at': '2026-01-02T00:00:00+00:00'
+    }, {
+        'updated_at': '2026-03-02T09:00:00Z'
+    }), 2, 'the most recent of 2 ground truths'),
+    (({
+        'updated_at': '2026-03-01T10:00:00Z'
+    }, {
+        'updated_at': '2026-03-01T10:00:00Z'
+    }), None, 'do not say which'),
+])
+def test_label_studio_several_annotations(tmp_path, fields, read, why):
+    """Several annotations of a task (annotators, or redone): the one
+    marked ground truth, else the most recently saved, and the note says
+    which; undecidable is an error."""
+    export = ls_export()
+    export[0]['annotations'] = [
+        _moved_region(i + 1, 10 + 20 * i, **f) for i, f in enumerate(fields)
+    ]
+    path = write(tmp_path / 'several.json', json.dumps(export))
+    if read is None:
+        with pytest.raises(AnnotationImportError, match=why):
+            read_label_studio(str(path))
+        return
+    out = read_label_studio(str(path))
+    assert {round(a.box[0], 6)
+            for a in out.annotations
+            } == {round((10 + 20 * (read - 1)) / 100, 6)}
+    assert len(out.notes) == 1 and f'read id={read} ({why}' in out.notes[0]
+    assert out.ignored['other annotations of a task (not read)'] == \
+        len(fields) - 1
 
 
 def test_csv_reader(tmp_path):
@@ -216,6 +282,18 @@ def test_csv_reader(tmp_path):
     header = write(tmp_path / 'c.csv', 'video,t,x1,y1,x2,y2,action,pid\n')
     with pytest.raises(AnnotationImportError, match='c.csv, line 1: header'):
         read_csv_table(header)
+    # without a header line: refused with a hint unless header=False, which
+    # reads line 1 as a row (columns in the documented order)
+    bare_text = open(path).read().split('\n', 1)[1]
+    bare = write(tmp_path / 'bare.csv', bare_text)
+    with pytest.raises(
+            AnnotationImportError, match='line 1: header .*--csv-no-header'):
+        read_csv_table(bare)
+    rows = read_csv_table(bare, header=False).annotations
+    assert [(a.video, a.time, a.person_id, a.actions, a.box)
+            for a in rows] == [(a.video, a.time, a.person_id, a.actions, a.box)
+                               for a in out.annotations]
+    assert [a.source.rsplit(', ', 1)[1] for a in rows] == ['line 1', 'line 3']
     columns = write(
         tmp_path / 'd.csv', 'video,time,x1,y1,x2,y2,action,person_id\n'
         'v1.mp4,1.0,10,20,30,40,walk\n')
@@ -257,8 +335,18 @@ def test_split_videos():
     assert len(
         split['val']) == 2 and sorted(split['train'] + split['val']) == vids
     assert split == split_videos(vids, None, 0.5, 0)  # seeded
-    with pytest.raises(AnnotationImportError, match='val split is empty'):
-        split_videos(vids, None, 0.0, 0)
+    # --val-ratio 0 or one video: val is the training videos, with a
+    # warning; a ratio that rounds to 0 or n keeps one video on each side
+    logged = []
+    assert split_videos(vids, None, 0.0, 0, logged.append) == dict(
+        train=vids, val=vids)
+    assert split_videos(['a'], None, 0.25, 0, logged.append) == dict(
+        train=['a'], val=['a'])
+    assert len(logged) == 2 and 'val metric measures how well' in logged[1]
+    assert [
+        len(split_videos(vids, None, r, 0)['val']) for r in (0.05, 0.99, 1.0)
+    ] == [1, 3, 3]
+    assert len(split_videos(['a', 'b'], None, 0.25, 0)['val']) == 1
     with pytest.raises(AnnotationImportError, match='train split is empty'):
         split_videos(vids, vids, 0.25, 0)
     with pytest.raises(AnnotationImportError, match='not among'):

@@ -22,6 +22,7 @@ from stmixer_mm.datasets import ava_keyframe_file_index
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.output_dirs import file_states
 
 REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'data', 'import_annotations.py')
@@ -131,7 +132,14 @@ def _build(config_path):
 
 def test_ava_config_builds_dataset(exports, tmp_path, capsys):
     run('cvat', exports, tmp_path / 'o', capsys=capsys)
-    cfg, ds = _build(tmp_path / 'o' / 'config.py')
+    # the written config works from a copy in another folder (its base is
+    # found in the installed package, not relative to the file)
+    text = (tmp_path / 'o' / 'config.py').read_text()
+    assert "_base_ = ['stmixer_mm::quickstart/" in text, text[:400]
+    (tmp_path / 'elsewhere').mkdir()
+    copy = tmp_path / 'elsewhere' / 'my_config.py'
+    shutil.copyfile(tmp_path / 'o' / 'config.py', copy)
+    cfg, ds = _build(copy)
     assert type(ds['train_dataloader']).__name__ == 'ValidatedAVADataset'
     assert len(ds['train_dataloader']) == 3 * SECONDS
     assert len(ds['val_dataloader']) == SECONDS
@@ -198,9 +206,9 @@ def test_tubes_multi_label_error(exports, tmp_path, capsys):
         capsys=capsys).err
     assert 'track' in err and 'output frame 1' in err and \
         '--multi-label split' in err
-    # the failed run (after writing frames) listed its files: --overwrite
-    # replaces them
-    assert (tmp_path / 'o' / 'manifest.txt').is_file()
+    # the run failed after writing frames: nothing is left (no out dir, no
+    # staging folder beside it)
+    assert sorted(os.listdir(tmp_path)) == []
     run('cvat',
         exports,
         tmp_path / 'o',
@@ -208,9 +216,26 @@ def test_tubes_multi_label_error(exports, tmp_path, capsys):
         'tubes',
         '--multi-label',
         'split',
-        '--overwrite',
         capsys=capsys)
     assert (tmp_path / 'o' / 'annotations' / 'tubes_GT.pkl').is_file()
+    # a failed --overwrite run leaves the earlier import exactly as it was
+    before = file_states(str(tmp_path / 'o'))
+    contents = {
+        rel: (tmp_path / 'o' / rel).read_bytes()
+        for rel in before if not rel.endswith('.jpg')
+    }
+    run('cvat',
+        exports,
+        tmp_path / 'o',
+        '--layout',
+        'tubes',
+        '--overwrite',
+        ok=False,
+        capsys=capsys)
+    assert file_states(str(tmp_path / 'o')) == before
+    assert all((tmp_path / 'o' / rel).read_bytes() == data
+               for rel, data in contents.items())
+    assert sorted(os.listdir(tmp_path)) == ['o']
 
 
 def test_fps_interval_and_resize(exports, tmp_path, capsys):
@@ -667,3 +692,81 @@ def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
             rf'the {SECONDS}.000 s \({FPS * SECONDS} frames\) decoded from '
             rf'.*promised {FPS * (SECONDS + 2)} frames'):
         _import_quietly('csv', ex, tmp_path / 'o')
+
+
+def test_user_base_config_by_absolute_path(exports, tmp_path, capsys):
+    """A base config of the user's own is named by its absolute path, so
+    the written config still loads after a move."""
+    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.utils.package_files import package_config
+    mine = tmp_path / 'mine' / 'base.py'
+    mine.parent.mkdir()
+    mine.write_text(
+        f"_base_ = ['{package_config(DEFAULT_BASE_CONFIGS['ava'])}']"
+        "\ntrain_cfg = dict(max_epochs=3)\n")
+    run('csv',
+        exports,
+        tmp_path / 'o',
+        '--base-config',
+        str(mine),
+        capsys=capsys)
+    moved = tmp_path / 'moved.py'
+    os.replace(tmp_path / 'o' / 'config.py', moved)
+    assert repr(str(mine.resolve())) in moved.read_text()
+    cfg = Config.fromfile(str(moved))
+    assert cfg.train_cfg.max_epochs == 3
+
+
+def test_a_user_file_in_the_way_is_not_overwritten(exports, tmp_path, capsys):
+    """A file the import would write that an earlier import did not write
+    (not in the manifest) stops the import; nothing changes."""
+    out = tmp_path / 'o'
+    run('csv', exports, out, capsys=capsys)
+    manifest = (out / 'manifest.txt').read_text().splitlines()
+    manifest.remove('config.py')  # as if the user had put config.py there
+    (out / 'manifest.txt').write_text(''.join(f'{m}\n' for m in manifest))
+    (out / 'config.py').write_text('# mine\n')
+    before = file_states(str(out))
+    err = run('csv', exports, out, '--overwrite', ok=False, capsys=capsys).err
+    assert 'config.py exists and is not listed in' in err, err
+    assert file_states(str(out)) == before
+    assert (out / 'config.py').read_text() == '# mine\n'
+
+
+def test_single_video(exports, tmp_path, capsys):
+    """One annotated video is in both splits, with a warning saying what
+    the val metric then means (its CSV without a header line)."""
+    ex = _copy(exports, tmp_path)
+    for name in os.listdir(ex['videos']):
+        if not name.startswith('syn_train_000'):
+            os.remove(osp.join(ex['videos'], name))
+    lines = read_lines(ex['csv_in'])
+    with open(ex['csv_in'], 'w') as f:
+        # (and without the header line)
+        f.write(''.join(f'{line}\n' for line in lines
+                        if line.startswith('syn_train_000.')))
+    out = tmp_path / 'o'
+    assert tool.main([
+        'csv', ex['csv_in'], '--videos', ex['videos'], '--out-dir',
+        str(out), '--fps',
+        str(FPS), '--csv-no-header'
+    ]) == 0
+    log = capsys.readouterr().out
+    assert 'warning: one annotated video' in log and 'val' in log
+    ann = out / 'annotations'
+    train = read_lines(ann / 'train.csv')
+    assert train and read_lines(ann / 'val.csv') == train
+
+    # the truth's rows (class ids aside: this video has fewer classes)
+    def drop_label(rows):
+        return sorted(
+            r.rsplit(',', 2)[0] + ',' + r.rsplit(',', 1)[1] for r in rows)
+
+    assert drop_label(train) == drop_label(
+        truth_rows(exports['truth_data'], ['syn_train_000']))
+    summary = json.load(open(out / 'import_summary.json'))
+    assert summary['splits'] == dict(
+        train=['syn_train_000'], val=['syn_train_000'])
+    assert summary['videos']['syn_train_000']['split'] == 'train+val'
+    _, ds = _build(out / 'config.py')
+    assert len(ds['train_dataloader']) == len(ds['val_dataloader']) == SECONDS

@@ -70,12 +70,16 @@ class ImportedAnnotations:
         ignored (dict): ``{what: count}`` of the export's content that the
             importer does not use (e.g. CVAT attributes other than
             actions / ``person_id``), reported in the summary.
+        notes (list[str]): Choices the reader made that the user should
+            know (e.g. which of several Label Studio annotations of a task
+            was read), logged and written to the summary.
     """
     fmt: str
     annotations: List[Annotation] = field(default_factory=list)
     videos: Dict[str, str] = field(default_factory=dict)
     frame_sizes: Dict[str, Tuple[int, int]] = field(default_factory=dict)
     ignored: Dict[str, int] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
 
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',

@@ -1,6 +1,8 @@
 """Reader of the plain CSV annotation table (stdlib ``csv``).
 
-Header ``video,time,x1,y1,x2,y2,action,person_id``; one row per (video,
+Header ``video,time,x1,y1,x2,y2,action,person_id`` (a file without the
+header line, columns in this order: ``header=False``, ``--csv-no-header``;
+never guessed); one row per (video,
 time, person, action): ``time`` in seconds from the start of the video,
 the box in pixels of the source video (``box_units='pixels'``, default) or
 normalised to ``[0, 1]`` (``box_units='normalized'``; chosen explicitly,
@@ -20,9 +22,24 @@ CSV_HEADER = ('video', 'time', 'x1', 'y1', 'x2', 'y2', 'action', 'person_id')
 BOX_UNITS = ('pixels', 'normalized')
 
 
-def read_csv_table(path: str, box_units: str = 'pixels') -> \
-        ImportedAnnotations:
-    """Read the CSV table ``path`` (see the module)."""
+def _looks_like_data(row) -> bool:
+    """A first row with the table's columns whose time and box parse as
+    numbers: a table without its header line."""
+    if row is None or len(row) != len(CSV_HEADER):
+        return False
+    try:
+        [float(v) for v in row[1:6]]
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv_table(path: str,
+                   box_units: str = 'pixels',
+                   header: bool = True) -> ImportedAnnotations:
+    """Read the CSV table ``path`` (see the module); ``header=False``: the
+    file has no header line and its columns are in the order of
+    :data:`CSV_HEADER` (line 1 is a row)."""
     if box_units not in BOX_UNITS:
         raise ValueError(f'box_units must be one of {BOX_UNITS}, got '
                          f'{box_units!r}')
@@ -32,11 +49,15 @@ def read_csv_table(path: str, box_units: str = 'pixels') -> \
     merged: Dict[Tuple[str, float, int], Annotation] = {}
     with open(path, newline='', encoding='utf-8') as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != CSV_HEADER:
+        first = next(reader, None) if header else None
+        if header and (first is None or tuple(h.strip()
+                                              for h in first) != CSV_HEADER):
+            hint = (' (it looks like a row: if the file has no header and '
+                    'its columns are in this order, pass --csv-no-header)'
+                    if _looks_like_data(first) else '')
             raise AnnotationImportError(
-                f'{path}, line 1: header {header}, expected '
-                f'{",".join(CSV_HEADER)}')
+                f'{path}, line 1: header {first}, expected '
+                f'{",".join(CSV_HEADER)}{hint}')
         for row in reader:
             line = reader.line_num
             if not row or not ''.join(row).strip():

@@ -29,8 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.data_gen.writers import (file_states, remove_generated,
-                                         write_manifest)
+from stmixer_mm.utils.output_dirs import check_output_dir, staged_output_dir
 from stmixer_mm.utils.package_files import package_config
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      read_label_map)
@@ -61,7 +60,8 @@ def read_annotations(fmt: str,
                      known_videos=None,
                      csv_box_units: str = 'pixels',
                      person_labels: Sequence[str] = ('person', ),
-                     frame_count=None) -> ImportedAnnotations:
+                     frame_count=None,
+                     csv_header: bool = True) -> ImportedAnnotations:
     """Read an export of format ``fmt`` (one of :data:`FORMATS`);
     ``frame_count(video)`` bounds what a Label Studio sequence declares."""
     if fmt == 'cvat':
@@ -69,7 +69,7 @@ def read_annotations(fmt: str,
     if fmt == 'label-studio':
         return read_label_studio(path, person_labels, frame_count=frame_count)
     if fmt == 'csv':
-        return read_csv_table(path, csv_box_units)
+        return read_csv_table(path, csv_box_units, csv_header)
     raise ValueError(f'format must be one of {FORMATS}, got {fmt!r}')
 
 
@@ -169,11 +169,17 @@ class VideoTrackIndex:
         return found
 
 
-def split_videos(videos: Sequence[str], val_videos: Optional[Sequence[str]],
-                 val_ratio: float, seed: int) -> Dict[str, List[str]]:
+def split_videos(videos: Sequence[str],
+                 val_videos: Optional[Sequence[str]],
+                 val_ratio: float,
+                 seed: int,
+                 log=print) -> Dict[str, List[str]]:
     """``{'train': [...], 'val': [...]}`` (sorted): ``val_videos`` (keys or
     file names) if given, else ``round(val_ratio * n)`` videos drawn with
-    ``seed``. An empty split is an error."""
+    ``seed``, at least one and at most ``n - 1``. One video (or
+    ``val_ratio`` 0) is in both splits, with a warning: the val metric
+    then measures the fit to the training video, not generalisation. An
+    empty train split (``val_videos`` naming every video) is an error."""
     videos = sorted(videos)
     if val_videos:
         keys = [osp.splitext(osp.basename(v))[0] for v in val_videos]
@@ -183,20 +189,25 @@ def split_videos(videos: Sequence[str], val_videos: Optional[Sequence[str]],
                 f'--val-videos {unknown} are not among the annotated videos '
                 f'{videos}')
         val = sorted(set(keys))
-    else:
-        if not 0 <= val_ratio <= 1:
+        train = [v for v in videos if v not in val]
+        if not train:
             raise AnnotationImportError(
-                f'--val-ratio must be in [0, 1], got {val_ratio}')
-        n_val = int(round(val_ratio * len(videos)))
-        val = sorted(random.Random(seed).sample(videos, n_val))
-    train = [v for v in videos if v not in val]
-    for name, split in (('train', train), ('val', val)):
-        if not split:
-            raise AnnotationImportError(
-                f'the {name} split is empty ({len(videos)} videos, val '
-                f'{val}); give --val-videos or a --val-ratio that leaves '
-                'videos in both')
-    return dict(train=train, val=val)
+                f'the train split is empty: --val-videos {val_videos} name '
+                f'every annotated video {videos}; leave at least one out')
+        return dict(train=train, val=val)
+    if not 0 <= val_ratio <= 1:
+        raise AnnotationImportError(
+            f'--val-ratio must be in [0, 1], got {val_ratio}')
+    if len(videos) == 1 or val_ratio == 0:
+        why = ('one annotated video' if len(videos) == 1 else '--val-ratio 0')
+        log(f'warning: {why}: the val split is the training videos '
+            f'{videos}, so the val metric measures how well the model fits '
+            'them, not how it does on new videos; annotate another video '
+            'and give it with --val-videos for a real validation')
+        return dict(train=list(videos), val=list(videos))
+    n_val = min(max(int(round(val_ratio * len(videos))), 1), len(videos) - 1)
+    val = sorted(random.Random(seed).sample(videos, n_val))
+    return dict(train=[v for v in videos if v not in val], val=val)
 
 
 def class_ids(imported: ImportedAnnotations,
@@ -230,18 +241,6 @@ def class_ids(imported: ImportedAnnotations,
     return ids
 
 
-def _prepare_out_dir(out_dir: str, overwrite: bool) -> Dict:
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f'--out-dir {out_dir} is not empty; pass --overwrite to '
-                'replace what an earlier import wrote there (only the '
-                'files its manifest.txt lists are deleted)')
-        remove_generated(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    return file_states(out_dir)
-
-
 def import_annotations(fmt: str,
                        annotations: str,
                        videos: str,
@@ -258,6 +257,7 @@ def import_annotations(fmt: str,
                        overwrite: bool = False,
                        skip_unannotated: bool = False,
                        csv_box_units: str = 'pixels',
+                       csv_header: bool = True,
                        multi_label: str = 'error',
                        person_labels: Sequence[str] = ('person', ),
                        jpeg_quality: int = 90,
@@ -282,6 +282,7 @@ def import_annotations(fmt: str,
     base_config = base_config or package_config(DEFAULT_BASE_CONFIGS[layout])
     if not osp.isfile(base_config):
         raise FileNotFoundError(f'--base-config {base_config} not found')
+    check_output_dir(out_dir, overwrite)  # before the work, not after
     on_disk = find_videos(videos)
     probed: Dict[str, VideoInfo] = {}
 
@@ -296,7 +297,9 @@ def import_annotations(fmt: str,
         return info.num_frames if info.frames_exact else None
 
     imported = read_annotations(fmt, annotations, set(on_disk), csv_box_units,
-                                person_labels, frame_count)
+                                person_labels, frame_count, csv_header)
+    for note in imported.notes:
+        log(f'note: {note}')
     missing = sorted(set(imported.videos) - set(on_disk))
     if missing:
         raise AnnotationImportError(
@@ -312,7 +315,7 @@ def import_annotations(fmt: str,
             '(--skip-unannotated)')
     names = sorted(imported.videos)
     classes = class_ids(imported, label_map)
-    splits = split_videos(names, val_videos, val_ratio, seed)
+    splits = split_videos(names, val_videos, val_ratio, seed, log)
     infos = {v: probed.get(v) or probe_video(on_disk[v]) for v in names}
     per_video = defaultdict(list)
     for ann in imported.annotations:
@@ -332,9 +335,10 @@ def import_annotations(fmt: str,
                 f'{info.path}')
         indexes[v] = VideoTrackIndex(v, info, per_video[v], fps)
 
-    before = _prepare_out_dir(out_dir, overwrite)
-    try:  # a failed import still lists what it wrote, so that
-        # --overwrite can remove it
+    # written to a staging folder, moved into out_dir only when complete:
+    # a failed import leaves out_dir as it was
+    final_dir = out_dir
+    with staged_output_dir(final_dir, overwrite) as out_dir:
         os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
         first_index = 0 if layout == 'ava' else 1
         stats: Dict[str, dict] = {}
@@ -368,7 +372,7 @@ def import_annotations(fmt: str,
                     f'{infos[v].num_frames} frames ({infos[v].duration:.3f} '
                     's): the file is shorter than its header says')
             stats[v] = dict(
-                split='train' if v in splits['train'] else 'val',
+                split='+'.join(s for s in splits if v in splits[s]),
                 source=osp.abspath(on_disk[v]),
                 source_fps=infos[v].fps,
                 source_frames=n_src,
@@ -390,7 +394,8 @@ def import_annotations(fmt: str,
         if clipped:
             log(f'note: {clipped} boxes overshot the frame by at most '
                 f'{BOX_TOLERANCE_PX:g} px and were clipped to it')
-        config = _write_config(out_dir, layout, base_config, classes, result)
+        config = _write_config(out_dir, final_dir, layout, base_config,
+                               classes, result)
         summary = dict(
             format=fmt,
             layout=layout,
@@ -407,6 +412,7 @@ def import_annotations(fmt: str,
                 base_config=base_config,
                 skip_unannotated=skip_unannotated,
                 csv_box_units=csv_box_units,
+                csv_header=csv_header,
                 multi_label=multi_label,
                 person_labels=list(person_labels)),
             classes={
@@ -416,6 +422,7 @@ def import_annotations(fmt: str,
             splits=splits,
             skipped_unannotated=unannotated,
             ignored_in_export=imported.ignored,
+            reader_notes=imported.notes,
             totals=dict(
                 videos=len(stats),
                 frames=sum(s['frames'] for s in stats.values()),
@@ -429,8 +436,4 @@ def import_annotations(fmt: str,
         summary['import_seconds'] = round(time.time() - t_start, 3)
         with open(osp.join(out_dir, 'import_summary.json'), 'w') as f:
             json.dump(summary, f, indent=1)
-    except BaseException:
-        write_manifest(out_dir, before)
-        raise
-    write_manifest(out_dir, before)
     return summary

@@ -2,10 +2,12 @@
 (``<VideoRectangle>``) project (stdlib ``json``).
 
 The export is a list of tasks; a task has ``data.video`` (the video's URL
-or path) and ``annotations[].result[]``. A ``videorectangle`` result is one
-region (one person): ``id``, ``value.sequence`` (keyframes ``{frame
-(1-based), time, x, y, width, height (percent of the frame), enabled,
-rotation}``), ``value.labels``, ``value.framesCount``, ``value.duration``.
+or path) and ``annotations[].result[]`` (of several annotations of a task,
+the one marked ``ground_truth``, else the most recently saved:
+:func:`pick_annotation`). A ``videorectangle`` result is one region (one
+person): ``id``, ``value.sequence`` (keyframes ``{frame (1-based), time, x,
+y, width, height (percent of the frame), enabled, rotation}``),
+``value.labels``, ``value.framesCount``, ``value.duration``.
 Per-region ``choices`` / ``taxonomy`` / ``labels`` results with the same
 ``id`` add actions; a per-region ``textarea`` result whose ``from_name`` is
 ``person_id`` gives the person id. Between keyframes ``k`` and ``k + 1``
@@ -16,6 +18,7 @@ full conventions are in ``docs/en/annotation_formats.md``.
 """
 import os
 import os.path as osp
+from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Sequence
 
 from stmixer_mm.utils.json_input import JSONInputError, parse_json
@@ -115,14 +118,60 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
                 f'{where}: no annotation (the task was not annotated, or '
                 'its annotations were cancelled); annotate the video or '
                 'leave it out of the export and of --videos')
-        if len(anns) > 1:
-            raise AnnotationImportError(
-                f'{where}: {len(anns)} annotations (annotators); keep one '
-                'per task in the export')
+        ann = pick_annotation(where, anns, out)
         limit = frame_count(video) if frame_count is not None else None
-        _read_result(f'{where}, annotation id={anns[0].get("id")}',
-                     anns[0].get('result') or [], video, out, person_labels,
+        _read_result(f'{where}, annotation id={ann.get("id")}',
+                     ann.get('result') or [], video, out, person_labels,
                      MAX_FRAMES if limit is None else limit, limit is not None)
+
+
+def _updated(ann: dict) -> Optional[datetime]:
+    """When an annotation was last saved (``updated_at``, else
+    ``created_at``; ISO 8601 as Label Studio writes it), None if neither
+    parses."""
+    for key in ('updated_at', 'created_at'):
+        value = ann.get(key)
+        if isinstance(value, str):
+            try:
+                stamp = datetime.fromisoformat(value.replace('Z', '+00:00'))
+            except ValueError:
+                continue
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=timezone.utc)
+            return stamp
+    return None
+
+
+def pick_annotation(where: str, anns: List[dict],
+                    out: ImportedAnnotations) -> dict:
+    """The annotation of a task to read when there are several (one per
+    annotator, or redone): those marked ``ground_truth`` if any, and of
+    these the most recently saved (``updated_at``). The choice is added to
+    ``out.notes``; a choice that the export cannot decide (no timestamp,
+    or two saved at the same moment) is an error."""
+    if len(anns) == 1:
+        return anns[0]
+    gt = [a for a in anns if a.get('ground_truth') is True]
+    pool = gt or anns
+    stamps = [_updated(a) for a in pool]
+    if len(pool) > 1 and (None in stamps or len(set(stamps)) < len(stamps)):
+        raise AnnotationImportError(
+            f'{where}: {len(anns)} annotations (ids '
+            f'{[a.get("id") for a in anns]}), {len(gt)} marked ground '
+            'truth, and their updated_at / created_at times do not say '
+            'which is the most recent; mark one as ground truth in Label '
+            'Studio or keep one annotation per task in the export')
+    best = pool[max(range(len(pool)),
+                    key=lambda i: stamps[i])] if len(pool) > 1 else pool[0]
+    why = ('the ground truth'
+           if len(gt) == 1 else f'the most recent of {len(gt)} ground truths'
+           if gt else 'the most recent: none is marked ground truth')
+    others = [a.get('id') for a in anns if a is not best]
+    out.notes.append(f'{where}: {len(anns)} annotations; read id='
+                     f'{best.get("id")} ({why}), left out ids {others}')
+    key = 'other annotations of a task (not read)'
+    out.ignored[key] = out.ignored.get(key, 0) + len(others)
+    return best
 
 
 def _read_result(where: str, result: List[dict], video: str,

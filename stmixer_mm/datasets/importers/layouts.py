@@ -7,10 +7,13 @@ import os.path as osp
 import pickle
 import shutil
 from collections import Counter, defaultdict
+from itertools import product
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from stmixer_mm.registry import CONFIG_SCOPE
+from stmixer_mm.utils.package_files import models_dir
 from .common import AnnotationImportError
 from .video import FILENAME_TMPL
 
@@ -32,7 +35,7 @@ def _write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
     no_action, first_no_action = 0, None
     ts_end = {}
     for v in names:
-        split = stats[v]['split']
+        in_splits = [s for s in splits if v in splits[s]]
         n_out = stats[v]['frames']
         index = indexes[v]
         keyframes = boxes = 0
@@ -48,21 +51,23 @@ def _write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
             w, h = index.info.width, index.info.height
             for a in kept:
                 x1, y1, x2, y2 = a.box
-                for name in a.actions:
+                for name, split in product(a.actions, in_splits):
                     rows[split].append((v, T, x1 / w, y1 / h, x2 / w, y2 / h,
                                         classes[name], a.person_id))
                     per_class[split][name] += 1
         stats[v].update(keyframes=keyframes, boxes=boxes)
-        ts_end[split] = max(ts_end.get(split, 0), int(math.ceil(n_out / fps)))
+        for split in in_splits:
+            ts_end[split] = max(
+                ts_end.get(split, 0), int(math.ceil(n_out / fps)))
     _no_action_note(log, no_action, first_no_action)
+    # one timestamp_end per dataset: shorter videos get copies of their
+    # last frame up to (timestamp_end - timestamp_start) * fps files, where
+    # SampleAVAFrames clips its indices (a video in both splits: the longer)
+    for v in names:
+        total = max(ts_end[s] for s in splits if v in splits[s]) * fps
+        stats[v]['padded_frames'] = _pad_frames(
+            osp.join(out_dir, 'rawframes', v), stats[v]['frames'], total)
     for split in splits:
-        # one timestamp_end per dataset: shorter videos get copies of their
-        # last frame up to (timestamp_end - timestamp_start) * fps files,
-        # where SampleAVAFrames clips its indices
-        total = ts_end[split] * fps
-        for v in splits[split]:
-            stats[v]['padded_frames'] = _pad_frames(
-                osp.join(out_dir, 'rawframes', v), stats[v]['frames'], total)
         rows[split].sort(key=lambda r: (r[0], r[1], r[7], r[6]))
         with open(osp.join(ann_dir, f'{split}.csv'), 'w') as f:
             for v, T, x1, y1, x2, y2, label, pid in rows[split]:
@@ -151,7 +156,8 @@ def _write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
             for key in [key for key in open_runs if key not in active]:
                 tubes[key[1]].append(
                     np.array(open_runs.pop(key), dtype=np.float32))
-                per_class[stats[v]['split']][labels[key[1]]] += 1
+                for split in splits:
+                    per_class[split][labels[key[1]]] += v in splits[split]
         gttubes[v] = dict(tubes)
         nframes[v] = n_out
         resolution[v] = (oh, ow)
@@ -182,16 +188,33 @@ def _write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
             boxes_without_action=no_action))
 
 
-def _write_config(out_dir: str, layout: str, base_config: str,
+def config_base(base_config: str) -> str:
+    """How a written config names ``base_config`` so that it keeps
+    working when copied or moved: ``stmixer_mm::<path>`` for a config
+    shipped with the package (mmengine finds it in the installed package,
+    as docs/en/train_test.md teaches), else the absolute path."""
+    shipped = osp.realpath(osp.join(models_dir(), 'configs'))
+    real = osp.realpath(base_config)
+    if real.startswith(shipped + os.sep):
+        return f'{CONFIG_SCOPE}::' + osp.relpath(real, shipped).replace(
+            os.sep, '/')
+    return real
+
+
+def _write_config(out_dir: str, root: str, layout: str, base_config: str,
                   classes: Dict[str, int], result: dict) -> str:
-    root = osp.abspath(out_dir)
-    rel = osp.relpath(osp.abspath(base_config), root)
+    """Write ``out_dir/config.py``, naming the data by its final folder
+    ``root`` (``out_dir`` may be a staging folder); returns its final
+    path."""
+    root = osp.abspath(root)
     num_actions = max(classes.values())
     names = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]
     head = (f'# Written by tools/data/import_annotations.py: trains on the '
             f'data imported into\n# {root}\n# (see import_summary.json). '
-            'Paths are absolute; the base is relative to this file.\n'
-            f'_base_ = [{rel!r}]\n\n')
+            'Paths are absolute and the base is found from the installed '
+            'package\n# (or by its absolute path): the file works when '
+            'copied or moved.\n'
+            f'_base_ = [{config_base(base_config)!r}]\n\n')
     if layout == 'ava':
         ann = f'{root}/annotations'
         body = f'''classes = {tuple(names)!r}
@@ -246,7 +269,6 @@ val_evaluator = dict(type='TubeMetric', ann_file=ann_file)
 test_evaluator = val_evaluator
 model = dict(roi_head=dict(stage_head=dict(num_actions={len(names)})))
 '''
-    path = osp.join(out_dir, 'config.py')
-    with open(path, 'w') as f:
+    with open(osp.join(out_dir, 'config.py'), 'w') as f:
         f.write(head + body)
-    return path
+    return osp.join(root, 'config.py')
