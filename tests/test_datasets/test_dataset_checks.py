@@ -13,8 +13,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.datasets.dataset_checks import (check_dataset_config,
-                                                resize_factor)
+from stmixer_mm.datasets.dataset_checks import (MIN_INTERPOLATED_FRAMES,
+                                                check_dataset_config,
+                                                linear_runs, resize_factor)
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
 
@@ -71,6 +72,9 @@ def _only(report, level, check):
 
 
 def test_clean_set_has_no_findings(data):
+    """No false alarm, e.g. no duplicate_person, interpolated (the
+    synthetic walkers are exactly linear, over 2 keyframes here) or
+    unnamed_classes warning."""
     root, cfg = data
     report, built = check_dataset_config(cfg)
     assert report.findings == [], [f.format() for f in report.findings]
@@ -166,6 +170,12 @@ def test_class_without_training_samples(data):
     assert [f.split for f in found] == ['train']
     assert "2 'crouch'" in found[0].message
     assert report.histograms['val'][2] == 2
+    # hard to miss: also in the summary's last lines
+    assert report.untrained == [2]
+    assert report.summary().splitlines()[-1] == (
+        "  WARNING: 1 class(es) without training samples, never learned "
+        "(AP 0): 2 'crouch'")
+    assert report.to_dict()['untrained'] == [2]
 
 
 def test_zero_based_label_map(data):
@@ -211,6 +221,144 @@ def test_num_classes_of_model_dataset_and_evaluator(data):
     assert 'not below num_classes=6' in _only(report, 'ERROR',
                                               'label_map')[0].message
     _refused(cfg, 'val', 'not below num_classes=6')
+
+
+def _set_classes(cfg, columns):
+    """Every class count of the config: ``columns`` score columns."""
+    cfg.model.roi_head.stage_head.num_actions = columns - 1
+    for key in ('train_dataloader', 'val_dataloader'):
+        cfg[key].dataset.num_classes = columns
+    for key in ('val_evaluator', 'test_evaluator'):
+        cfg[key].num_classes = columns
+
+
+def test_config_classes_beyond_the_label_map(data):
+    """A 9-action config on the 7-name label map: no ERROR (model, data
+    sets and evaluators agree), but classes 8, 9 have no name and no
+    sample, in either split."""
+    root, cfg = data
+    _set_classes(cfg, 10)
+    report, _ = check_dataset_config(cfg)
+    assert not report.errors, [f.format() for f in report.findings]
+    found = _only(report, 'WARNING', 'unnamed_classes')
+    labels = root / 'annotations' / 'label_map.pbtxt'
+    assert len(found) == 1
+    assert f'classes 8..9 have no name in the label map {labels} (its ' \
+        'largest id is 7) but the config has 10 score columns' \
+        in found[0].message
+    assert 'model num_actions + 1 = 10' in found[0].message
+    assert 'expected num_classes = 8 (num_actions = 7)' in found[0].message
+    coverage = _only(report, 'WARNING', 'class_coverage')
+    assert [f.split for f in coverage] == ['train', 'val']
+    assert all('2 of 9 classes' in f.message
+               and f.message.endswith('8 (no name), 9 (no name)')
+               for f in coverage)
+    assert report.untrained == [8, 9]
+    assert '8 (no name), 9 (no name)' in report.summary()
+
+
+def test_label_map_gaps_are_not_unnamed_classes(data):
+    """AVA's convention (60 named of 80 ids): an id missing inside the
+    label map's range is neither an unnamed class nor an untrained one."""
+    root, cfg = data
+    ann = root / 'annotations'
+    labels = ann / 'label_map.pbtxt'
+    entries = labels.read_text().split('label {')
+    labels.write_text('label {'.join(e for e in entries
+                                     if 'label_id: 4\n' not in e))
+    for split in ('train', 'val'):
+        csv = ann / f'{split}.csv'
+        csv.write_text(''.join(r + '\n' for r in csv.read_text().splitlines()
+                               if r.split(',')[6] != '4'))
+    report, _ = check_dataset_config(cfg)
+    assert report.findings == [], [f.format() for f in report.findings]
+
+
+def _add_rows(path, rows):
+    with open(path, 'a') as f:
+        f.writelines(','.join(str(v) for v in r) + '\n' for r in rows)
+
+
+def test_one_person_under_two_ids(data):
+    """What a Label Studio export without person ids gives when one
+    person has two regions at once (one id per region): person 1 of
+    syn_train_001 at 901 again as person 3 (IoU 0.94); person 4, a box
+    of IoU 0.8 with person 0, is another person."""
+    root, cfg = data
+    ann = root / 'annotations' / 'train.csv'
+    _add_rows(ann, [
+        ('syn_train_001', '0901', 0.350, 0.406, 0.537, 0.859, 1, 3),
+        ('syn_train_001', '0901', 0.350, 0.406, 0.537, 0.859, 4, 3),
+        ('syn_train_001', '0902', 0.125, 0.500, 0.275, 0.938, 1, 4),
+    ])
+    report, _ = check_dataset_config(cfg, ['train'])
+    assert not report.errors
+    found = _only(report, 'WARNING', 'duplicate_person')
+    assert len(found) == 1 and found[0].file == str(ann)
+    assert found[0].message.startswith('1 pairs of person ids share a '
+                                       'keyframe with boxes of IoU >= 0.9')
+    assert f'{ann} lines 11 and 24 video syn_train_001 timestamp 901: ' \
+        'person ids 1 and 3, IoU 0.94' in found[0].message
+    assert 'person ids 0 and 4' not in found[0].message
+
+
+def _extend_video(root, video, frames):
+    """The frame folder of ``video`` padded to ``frames`` frames."""
+    folder = root / 'rawframes' / video
+    last = sorted(folder.iterdir())[-1]
+    for i in range(int(last.stem.split('_')[1]) + 1, frames + 1):
+        shutil.copy(last, folder / f'img_{i:05d}.jpg')
+
+
+def test_boxes_interpolated_through_a_gap(data):
+    """Person 5 of syn_train_000 moves by exactly 1/30 of the frame per
+    second over 8 keyframes (901..908, written with the csv's 3 decimals):
+    the tool's interpolation. Person 6, as still over the same keyframes,
+    and person 7, moving with a hand-drawn jitter, are not reported."""
+    root, cfg = data
+    _extend_video(root, 'syn_train_000', 80)
+    cfg.train_dataloader.dataset.timestamp_end = 909
+    rows = []
+    for k, ts in enumerate(range(901, 909)):
+        x = 0.1 + k / 30
+        jitter = 0.004 * (-1)**k
+        rows += [('syn_train_000', ts, f'{x:.3f}', '0.300', f'{x + 0.2:.3f}',
+                  '0.700', 1, 5),
+                 ('syn_train_000', ts, '0.600', '0.300', '0.700', '0.700', 1,
+                  6),
+                 ('syn_train_000', ts, f'{x + jitter:.3f}', '0.100',
+                  f'{x + 0.2:.3f}', '0.500', 1, 7)]
+    ann = root / 'annotations' / 'train.csv'
+    _add_rows(ann, rows)
+    report, built = check_dataset_config(cfg, ['train'])
+    assert not report.errors and 'train' in built
+    found = _only(report, 'WARNING', 'interpolated')
+    assert len(found) == 1 and found[0].file == str(ann)
+    message = found[0].message
+    assert message.startswith('1 person tracks move along a straight line '
+                              'at constant speed over >= 7 consecutive '
+                              'keyframes')
+    assert 'video syn_train_000 person 5 timestamps 901..908 ' \
+        f'({ann} lines 24..45), moving by (+0.033, +0.000, +0.033, ' \
+        '+0.000) of the frame per keyframe' in message
+    assert 'look interpolated by the annotation tool' in message
+    assert 'check in the grid' in message and 'in view throughout' in message
+
+
+def test_linear_runs():
+    boxes = np.array([[0.1 + 0.01 * i, 0.2, 0.3 + 0.01 * i, 0.4]
+                      for i in range(10)])
+    runs = linear_runs(list(range(10)), boxes, 7, 2e-3)
+    assert [(r[0], r[1]) for r in runs] == [(0, 9)]
+    assert np.allclose(runs[0][2], [0.01, 0, 0.01, 0])
+    # a gap in time, a turn, a box held still
+    assert linear_runs([0, 1, 2, 3, 5, 6, 7, 8, 9, 10], boxes, 7, 2e-3) == []
+    turn = np.concatenate([boxes[:5], boxes[3::-1]])
+    assert [(r[0], r[1])
+            for r in linear_runs(list(range(9)), turn, 5, 2e-3)] == [(0, 4),
+                                                                     (4, 8)]
+    assert linear_runs(list(range(9)), turn, 6, 2e-3) == []
+    assert linear_runs(list(range(10)), boxes[:1].repeat(10, 0), 2, 2e-3) == []
 
 
 def test_small_persons(data):
@@ -349,9 +497,36 @@ def test_tube_set_warnings(tmp_path):
     assert "3 'wave'" in [f for f in coverage if f.split == 'train'][0].message
     assert report.histograms['train'] == {1: 10, 2: 5}
     assert report.histograms['val'] == {2: 5, 3: 3}
+    assert not [f for f in report.findings if f.check == 'interpolated']
     # the normalised tube is < 4 px
     assert '5 of 15 boxes' in _only(report, 'WARNING',
                                     'small_persons')[0].message
+
+
+def test_tube_interpolated_through_a_gap(tmp_path):
+    """A tube moving 2 px per frame over MIN_INTERPOLATED_FRAMES + 4
+    frames is reported (so is the same person's tube of a second label:
+    identical boxes, legitimate in ACT, are not a duplicate); a still
+    tube is not."""
+    n = MIN_INTERPOLATED_FRAMES + 4
+    moving = _tube(range(1, n + 1), [20, 20, 60, 200])
+    moving[:, [1, 3]] += 2 * np.arange(n)[:, None]
+    gt = _tube_gt()
+    gt['gttubes']['v1'] = {0: [moving], 2: [moving.copy()]}
+    gt['gttubes']['v2'] = {1: [_tube(range(1, n + 1), [0, 0, 100, 100])]}
+    gt['nframes'].update(v1=n, v2=n)
+    gt['resolution'].update(v1=(H, 2 * n + 80), v2=(H, W))
+    report, _ = check_dataset_config(_tube_cfg(tmp_path, gt), ['train'])
+    assert not report.errors, [f.format() for f in report.findings]
+    found = _only(report, 'WARNING', 'interpolated')
+    assert len(found) == 1 and found[0].file == str(tmp_path / 'GT.pkl')
+    assert found[0].message.startswith(
+        f'2 person tracks move along a straight line at constant speed '
+        f'over >= {MIN_INTERPOLATED_FRAMES} consecutive frames')
+    assert f"video 'v1' label 0 tube 0 frames 1..{n}, moving by" \
+        in found[0].message
+    assert "video 'v2'" not in found[0].message
+    assert not [f for f in report.findings if f.check == 'duplicate_person']
 
 
 def test_tube_set_errors_are_refused(tmp_path):

@@ -99,3 +99,18 @@ def test_warnings_only_exit_0(tools, data):
     assert any('fps' in w and 'holds 24 frames' in w for w in warnings)
     assert 'summary: 0 error(s)' in proc.stdout
     assert 'keyframe grid' not in proc.stdout  # --max-grid 0
+
+
+def test_class_without_training_rows_is_in_the_summary(tools, data):
+    """A class without training rows is listed again under the summary
+    line, the last lines printed, not only among the findings."""
+    root, opts = data
+    ann = root / 'annotations' / 'train.csv'
+    ann.write_text(''.join(r + '\n' for r in ann.read_text().splitlines()
+                           if r.split(',')[6] != '2'))
+    proc = _run(tools, opts, '--split', 'train', '--max-grid', '0')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.rstrip().splitlines()
+    assert lines[-2].startswith('summary: 0 error(s), 1 warning(s)')
+    assert lines[-1] == ("  WARNING: 1 class(es) without training samples, "
+                         "never learned (AP 0): 2 'crouch'")

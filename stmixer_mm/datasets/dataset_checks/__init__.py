@@ -10,6 +10,12 @@ every csv row, or the error of building the data set) or ``WARNING``
 (training runs, but some or all of the mAP is likely lost). The one kind of
 ``ERROR`` that no data set can see is a config whose model, data set and
 evaluator disagree on the number of classes (``check='num_classes'``).
+Some warnings are what a user would otherwise only see in the keyframe
+grid: one person annotated under two ids (``duplicate_person``), boxes
+interpolated by the annotation tool through seconds where the person is
+not in view (``interpolated``), config classes without a name
+(``unnamed_classes``); a class without training samples is also listed in
+the summary.
 """
 import math
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -18,18 +24,25 @@ import numpy as np
 
 from stmixer_mm.utils.type_names import type_name
 from .ava import check_ava_split
-from .common import (check_class_coverage, check_num_classes,
-                     check_small_persons, clip_window, find_key, finest_stride,
-                     resize_factor, split_dataset_cfg, test_pipeline)
-from .report import (ERROR, FPS_TOLERANCE, MAX_EXAMPLES, WARNING,
-                     DatasetReport, Finding)
+from .common import (check_class_coverage, check_interpolated,
+                     check_num_classes, check_small_persons,
+                     check_unnamed_classes, clip_window, duplicate_pairs,
+                     find_key, finest_stride, linear_runs, resize_factor,
+                     score_columns, split_dataset_cfg, test_pipeline)
+from .report import (DUPLICATE_IOU, ERROR, FPS_TOLERANCE, LINEAR_TOLERANCE,
+                     LINEAR_TOLERANCE_PX, MAX_EXAMPLES,
+                     MIN_INTERPOLATED_FRAMES, MIN_INTERPOLATED_KEYFRAMES,
+                     WARNING, DatasetReport, Finding)
 from .tubes import check_tube_dataset
 
 __all__ = [
-    'ERROR', 'WARNING', 'MAX_EXAMPLES', 'FPS_TOLERANCE', 'Finding',
-    'DatasetReport', 'split_dataset_cfg', 'find_key', 'finest_stride',
-    'resize_factor', 'test_pipeline', 'clip_window', 'check_small_persons',
-    'check_class_coverage', 'check_num_classes', 'check_ava_split',
+    'ERROR', 'WARNING', 'MAX_EXAMPLES', 'FPS_TOLERANCE', 'DUPLICATE_IOU',
+    'LINEAR_TOLERANCE', 'LINEAR_TOLERANCE_PX', 'MIN_INTERPOLATED_KEYFRAMES',
+    'MIN_INTERPOLATED_FRAMES', 'Finding', 'DatasetReport', 'split_dataset_cfg',
+    'find_key', 'finest_stride', 'resize_factor', 'test_pipeline',
+    'clip_window', 'check_small_persons', 'check_class_coverage',
+    'check_num_classes', 'score_columns', 'check_unnamed_classes',
+    'duplicate_pairs', 'linear_runs', 'check_interpolated', 'check_ava_split',
     'check_tube_dataset', 'build_split', 'check_dataset_config', 'grid_shape',
     'tile_images'
 ]
@@ -95,10 +108,12 @@ def check_dataset_config(
                 f'{kind}: only building the data set was checked (the '
                 'doctor knows ValidatedAVADataset and TubeDataset)',
                 split=split)
+    unnamed = []
     if columns:
-        check_num_classes(report, cfg, columns)
+        sources = check_num_classes(report, cfg, columns)
+        unnamed = check_unnamed_classes(report, sources)
     if report.histograms:
-        check_class_coverage(report)
+        check_class_coverage(report, unnamed)
     return report, built
 
 

@@ -15,9 +15,12 @@ from stmixer_mm.datasets.ava_annotation_checks import (ava_row_problem,
 from stmixer_mm.datasets.ava_dataset import (ava_frame_count,
                                              ava_keyframe_file_index)
 from stmixer_mm.datasets.fileio_utils import is_dir, text_lines
-from .common import (_examples, _image_size, check_small_persons, clip_window,
-                     finest_stride, split_dataset_cfg, test_pipeline)
-from .report import ERROR, FPS_TOLERANCE, WARNING, DatasetReport
+from .common import (_examples, _image_size, check_interpolated,
+                     check_small_persons, clip_window, duplicate_pairs,
+                     finest_stride, linear_runs, split_dataset_cfg, step_text,
+                     test_pipeline)
+from .report import (DUPLICATE_IOU, ERROR, FPS_TOLERANCE, LINEAR_TOLERANCE,
+                     MIN_INTERPOLATED_KEYFRAMES, WARNING, DatasetReport)
 
 
 def _read_ava_rows(path: str, backend_args: Optional[dict]) -> List[list]:
@@ -56,6 +59,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             label_ids = None
         else:
             from stmixer_mm.visualization.labels import load_label_names
+            report.names_from = f'the label map {label_file}'
             try:
                 names = load_label_names(label_file)
             except Exception:  # noqa: B902 - names are only for display
@@ -78,7 +82,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             **where)
         raw = []
     listed = None if (label_ids is None or custom) else set(label_ids)
-    rows = []  # (line, video, ts, box, label)
+    rows = []  # (line, video, ts, box, label, person id)
     degenerate_keys = []
     for lineno, row in enumerate(raw, start=1):
         w = f'AVA annotation file {ann}, line {lineno}'
@@ -110,7 +114,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                 **where)
             continue
         box = np.array([float(v) for v in row[2:6]])
-        rows.append((lineno, video, ts, box, int(row[6])))
+        rows.append((lineno, video, ts, box, int(row[6]), int(row[7])))
     if listed is not None and unlisted_mode == 'warn':
         unlisted = Counter(r[4] for r in rows if r[4] not in listed)
         if unlisted:
@@ -189,6 +193,8 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                       start_index, tmpl,
                       ds.get('pipeline') or [])
 
+    _check_duplicate_persons(report, split, ann, rows)
+    _check_interpolated_tracks(report, split, ann, rows)
     stride, src = finest_stride(cfg)
     pipeline = test_pipeline(cfg)
     check_small_persons(
@@ -270,3 +276,61 @@ def _check_ava_timing(report: DatasetReport, split: str, ann: str, rows: list,
             f'{len(past_end)} keyframes have a clip window running past '
             'their video\'s first or last frame (the clip is clamped: '
             'the edge frame is repeated): ' + _examples(past_end), **where)
+
+
+def _person_boxes(rows: list, outer: int,
+                  inner: int) -> Dict[tuple, Dict[int, tuple]]:
+    """``{(video, row[outer]): {row[inner]: (line, timestamp, box)}}`` of
+    the first row of each person and keyframe (its other rows are its
+    other actions, with the same box)."""
+    groups = defaultdict(dict)
+    for r in rows:
+        groups[(r[1], r[outer])].setdefault(r[inner], (r[0], r[2], r[3]))
+    return groups
+
+
+def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
+                             rows: list) -> None:
+    """Two person ids at one keyframe with near-identical boxes: one
+    person annotated twice (e.g. a Label Studio export without person
+    ids)."""
+    found = []
+    for (video, ts), persons in sorted(_person_boxes(rows, 2, 5).items()):
+        ids = sorted(persons)
+        for a, b, iou in duplicate_pairs(
+                ids, np.array([persons[i][2] for i in ids])):
+            found.append(f'{ann} lines {persons[a][0]} and {persons[b][0]} '
+                         f'video {video} timestamp {ts}: person ids {a} and '
+                         f'{b}, IoU {iou:.2f}')
+    if found:
+        report.add(
+            WARNING,
+            'duplicate_person',
+            f'{len(found)} pairs of person ids share a keyframe with boxes '
+            f'of IoU >= {DUPLICATE_IOU:g}: most likely one person '
+            'annotated twice under two ids (e.g. an export without person '
+            'ids: one id per region); expected one id per person and '
+            'keyframe with all its actions (the duplicate is a second '
+            'ground-truth box that no detection can match). Examples: ' +
+            _examples(found),
+            file=ann,
+            split=split)
+
+
+def _check_interpolated_tracks(report: DatasetReport, split: str, ann: str,
+                               rows: list) -> None:
+    """A person's boxes moving along one straight line at constant speed
+    over :data:`MIN_INTERPOLATED_KEYFRAMES` consecutive timestamps."""
+    found = []
+    for (video, pid), persons in sorted(_person_boxes(rows, 5, 2).items()):
+        track = [persons[t] for t in sorted(persons)]
+        times = [t for _, t, _ in track]
+        for i0, i1, step in linear_runs(times, [b for _, _, b in track],
+                                        MIN_INTERPOLATED_KEYFRAMES,
+                                        LINEAR_TOLERANCE):
+            found.append(f'video {video} person {pid} timestamps '
+                         f'{times[i0]}..{times[i1]} ({ann} lines '
+                         f'{track[i0][0]}..{track[i1][0]}), moving by '
+                         f'{step_text(step)} of the frame per keyframe')
+    check_interpolated(
+        report, split, found, 'keyframe', MIN_INTERPOLATED_KEYFRAMES, file=ann)

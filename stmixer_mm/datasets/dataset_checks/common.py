@@ -1,11 +1,15 @@
 """Config helpers and the checks common to both data set kinds (small
-persons, class coverage, number of classes)."""
+persons, class coverage, number of classes, unnamed classes, boxes
+interpolated by the annotation tool)."""
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
+from mmdet.structures.bbox import bbox_overlaps
 
 from stmixer_mm.utils.type_names import type_name
-from .report import ERROR, MAX_EXAMPLES, WARNING, DatasetReport
+from .report import (DUPLICATE_IOU, ERROR, MAX_EXAMPLES, WARNING,
+                     DatasetReport, class_text)
 
 
 def split_dataset_cfg(cfg, split: str) -> dict:
@@ -163,50 +167,171 @@ def check_small_persons(report: DatasetReport, split: str,
             split=split)
 
 
-def check_class_coverage(report: DatasetReport) -> None:
-    """Warn about classes without samples in a split: a class missing from
-    training is never learned (AP 0); one missing from validation is not
-    evaluated (mAP over fewer classes than expected)."""
+def check_class_coverage(report: DatasetReport, unnamed=()) -> None:
+    """Warn about classes (named ones and the ``unnamed`` columns of the
+    config) without samples in a split: a class missing from training is
+    never learned (AP 0; also listed in the report's summary); one missing
+    from validation is not evaluated (mAP over fewer classes than
+    expected)."""
     names = report.class_names
+    ids = sorted(set(names) | set(unnamed))
     for split, hist in report.histograms.items():
-        missing = [i for i in sorted(names) if not hist.get(i)]
-        if missing:
-            what = ('has no training samples: it is never learned (AP 0)'
-                    if split == 'train' else
-                    f'has no {split} samples: it is not evaluated')
-            report.add(
-                WARNING,
-                'class_coverage',
-                f'{len(missing)} of {len(names)} classes ' + what + ': ' +
-                ', '.join(f'{i} {names[i]!r}' for i in missing),
-                split=split)
+        missing = [i for i in ids if not hist.get(i)]
+        if not missing:
+            continue
+        if split == 'train':
+            report.untrained = missing
+        what = ('has no training samples: it is never learned (AP 0)' if split
+                == 'train' else f'has no {split} samples: it is not evaluated')
+        report.add(
+            WARNING,
+            'class_coverage',
+            f'{len(missing)} of {len(ids)} classes ' + what + ': ' +
+            ', '.join(class_text(i, names) for i in missing),
+            split=split)
 
 
-def check_num_classes(report: DatasetReport, cfg,
-                      dataset_classes: Dict[str, int]) -> None:
-    """The model's ``num_actions + 1``, the data sets' and the evaluators'
-    ``num_classes`` agree (``dataset_classes``: ``{split: score columns
-    of its data set}``, background included)."""
+def _model_actions(cfg) -> List[int]:
     model = cfg.get('model', {})
     model = model.to_dict() if hasattr(model, 'to_dict') else model
-    actions = sorted({int(v) for v in find_key(model, 'num_actions')})
+    return sorted({int(v) for v in find_key(model, 'num_actions')})
+
+
+def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
+    """``{source: score columns}`` (background included) of the data sets
+    (``dataset_classes``: ``{split: columns}``), the model's
+    ``num_actions + 1`` and the evaluators' ``num_classes``."""
     sources = {f'{s} data set': n for s, n in dataset_classes.items()}
+    actions = _model_actions(cfg)
     if actions:
         sources['model num_actions + 1'] = actions[0] + 1
-        if len(actions) > 1:
-            report.add(ERROR, 'num_classes',
-                       f'the model config has several num_actions {actions}')
     for key in ('val_evaluator', 'test_evaluator'):
         ev = cfg.get(key)
         evs = ev if isinstance(ev, (list, tuple)) else [ev]
         for e in evs:
             if isinstance(e, dict) and e.get('num_classes') is not None:
                 sources[f'{key}.num_classes'] = int(e['num_classes'])
+    return sources
+
+
+def _sources_text(sources: Dict[str, int]) -> str:
+    return ', '.join(f'{k} = {v}' for k, v in sources.items())
+
+
+def check_num_classes(report: DatasetReport, cfg,
+                      dataset_classes: Dict[str, int]) -> Dict[str, int]:
+    """The model's ``num_actions + 1``, the data sets' and the evaluators'
+    ``num_classes`` agree (``dataset_classes``: ``{split: score columns
+    of its data set}``, background included); return them
+    (:func:`score_columns`)."""
+    actions = _model_actions(cfg)
+    if len(actions) > 1:
+        report.add(ERROR, 'num_classes',
+                   f'the model config has several num_actions {actions}')
+    sources = score_columns(cfg, dataset_classes)
     if len(set(sources.values())) > 1:
         report.add(
             ERROR, 'num_classes',
             'the number of score columns (background included) differs: ' +
-            ', '.join(f'{k} = {v}' for k, v in sources.items()) +
+            _sources_text(sources) +
             '; they must agree (AVA: num_classes = largest label id + 1, '
             'num_actions = num_classes - 1; tubes: num_actions = number '
             'of labels)')
+    return sources
+
+
+def check_unnamed_classes(report: DatasetReport,
+                          sources: Dict[str, int]) -> List[int]:
+    """Warn about the class columns of the config beyond the largest named
+    class (a 10-column config on a label map of ids 1..7: classes 8, 9);
+    return them. Gaps below it are not reported: AVA's label map names 60
+    of the 80 ids of its ``num_classes=81`` config."""
+    if not sources or not report.class_names:
+        return []
+    top = max(report.class_names)
+    columns = max(sources.values())
+    unnamed = list(range(top + 1, columns))
+    if unnamed:
+        which = (f'class {top + 1} has' if len(unnamed) == 1 else
+                 f'classes {top + 1}..{columns - 1} have')
+        report.add(
+            WARNING, 'unnamed_classes', f'{which} no name in '
+            f'{report.names_from or "the class names"} (its largest id is '
+            f'{top}) but the config has {columns} score columns '
+            f'({_sources_text(sources)}): no sample can carry them, they '
+            'are never learned nor evaluated; expected num_classes = '
+            f'{top + 1} (num_actions = {top}) or a name for every class')
+    return unnamed
+
+
+# ---------------------------------------------------------------------------
+# annotation-tool artefacts
+
+
+def duplicate_pairs(ids: Sequence[Any],
+                    boxes: np.ndarray) -> List[Tuple[Any, Any, float]]:
+    """``(id_a, id_b, IoU)`` of the pairs of ``boxes`` (xyxy, one per id)
+    overlapping at IoU >= :data:`DUPLICATE_IOU`."""
+    if len(ids) < 2:
+        return []
+    # mmdet's IoU (widths x2 - x1): datasets do not import the evaluation
+    # package (tests/test_layout.py)
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64))
+    iou = bbox_overlaps(boxes, boxes).numpy()
+    return [(ids[i], ids[j], float(iou[i, j]))
+            for i, j in zip(*np.triu_indices(len(ids), 1))
+            if iou[i, j] >= DUPLICATE_IOU]
+
+
+def _is_linear(boxes: np.ndarray, tol: float) -> bool:
+    """Every box within ``tol`` of the line through the first and last."""
+    t = np.linspace(0.0, 1.0, len(boxes))[:, None]
+    line = boxes[0] + t * (boxes[-1] - boxes[0])
+    return bool(np.abs(boxes - line).max() <= tol + 1e-9)
+
+
+def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
+                tol: float) -> List[Tuple[int, int, np.ndarray]]:
+    """The runs of at least ``min_len`` consecutive samples (``times`` one
+    apart) whose ``boxes`` (normalised xyxy) move along a straight line at
+    constant speed (each within ``tol`` of the line), moving by more than
+    ``tol`` (a box held still is not reported): ``(first index, last index,
+    step per sample)``."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    runs, i0, n = [], 0, len(boxes)
+    while i0 < n - 1:
+        i1 = i0
+        while (i1 + 1 < n and times[i1 + 1] - times[i1] == 1
+               and _is_linear(boxes[i0:i1 + 2], tol)):
+            i1 += 1
+        moved = np.abs(boxes[i1] - boxes[i0]).max() > tol
+        if i1 - i0 + 1 >= min_len and moved:
+            runs.append((i0, i1, (boxes[i1] - boxes[i0]) / (i1 - i0)))
+        i0 = max(i1, i0 + 1)
+    return runs
+
+
+def step_text(step: np.ndarray) -> str:
+    return '(' + ', '.join(f'{v:+.3f}' for v in step) + ')'
+
+
+def check_interpolated(report: DatasetReport, split: str, found: List[str],
+                       unit: str, min_len: int, **where) -> None:
+    """Warn about the person tracks of ``found`` (one text each, naming the
+    video, person and span) whose boxes look interpolated by the
+    annotation tool (:func:`linear_runs` of ``min_len`` ``unit``)."""
+    if not found:
+        return
+    report.add(
+        WARNING,
+        'interpolated',
+        f'{len(found)} person tracks move along a straight line at '
+        f'constant speed over >= {min_len} consecutive {unit}s (exactly, '
+        'up to rounding: no hand-drawn or tracked box is that regular): '
+        'these boxes look interpolated by the annotation tool between two '
+        'keyframes; check in the grid (or browse_dataset.py) that the '
+        'person is in view throughout, and where they are not, mark them '
+        'absent (outside) in the tool and export again. Examples: ' +
+        _examples(found),
+        split=split,
+        **where)

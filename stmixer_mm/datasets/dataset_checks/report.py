@@ -8,6 +8,36 @@ WARNING = 'WARNING'
 MAX_EXAMPLES = 5
 #: a folder holding this many times the frames the fps implies is wrong
 FPS_TOLERANCE = 1.5
+#: two person ids at one AVA keyframe whose boxes overlap this much (IoU)
+#: are taken for one person annotated twice: two people are rarely drawn
+#: that alike (5 % of a box's width apart at equal sizes), while the same
+#: person exported twice (e.g. a Label Studio export without person ids:
+#: one id per region) overlaps at IoU 1 or, a frame apart, above 0.9
+DUPLICATE_IOU = 0.9
+#: boxes within this fraction of the frame size of a straight line (each
+#: coordinate) are "exactly linear": twice the rounding of the AVA csv's
+#: three decimals, far below the jitter of hand-drawn boxes (tube boxes
+#: in pixels: at least :data:`LINEAR_TOLERANCE_PX`)
+LINEAR_TOLERANCE = 2e-3
+#: tube boxes rounded to whole pixels lie within 1.5 px of their line
+LINEAR_TOLERANCE_PX = 1.5
+#: AVA: a person's boxes moving along one straight line at constant speed
+#: over this many consecutive keyframes (a 6 s span) look interpolated by
+#: the annotation tool. Hand-drawn boxes are never that regular, but the
+#: synthetic sets' walkers are exactly linear: they slide at 32 px/s
+#: (frame height 128) and turn at the ends of their lane, under 5 s apart
+#: in the default 192 px frame (at most 5 such keyframes in a row)
+MIN_INTERPOLATED_KEYFRAMES = 7
+#: tubes: the same over this many consecutive frames (6 s at the synthetic
+#: sets' 16 fps; their walkers stay linear for at most 79 frames (lanes,
+#: 192 px) or about 42 (crossing, 4 px per frame); a tool interpolating
+#: between keyframes placed every second or two stays below too)
+MIN_INTERPOLATED_FRAMES = 96
+
+
+def class_text(i: int, names: Dict[int, str]) -> str:
+    """``3 'walk'``, or ``8 (no name)`` for a class the names lack."""
+    return f'{i} {names[i]!r}' if i in names else f'{i} (no name)'
 
 
 @dataclass
@@ -47,6 +77,10 @@ class DatasetReport:
     class_names: Dict[int, str] = field(default_factory=dict)
     #: ``{split: number of keyframes}``
     keyframes: Dict[str, int] = field(default_factory=dict)
+    #: where the class names were read (the label map, the tube pickle)
+    names_from: Optional[str] = None
+    #: the class columns without training samples
+    untrained: List[int] = field(default_factory=list)
 
     def add(self, level: str, check: str, message: str, **where) -> None:
         if level == ERROR and any(f.level == ERROR and f.message == message
@@ -94,8 +128,16 @@ class DatasetReport:
             'the data set is refused: fix the ERRORs'
             if errors else 'no errors' +
             (': read the WARNINGs, each can cost mAP' if warnings else ''))
-        return (f'{errors} error(s), {warnings} warning(s)'
-                f'{f" ({splits})" if splits else ""}; {verdict}')
+        lines = [
+            f'{errors} error(s), {warnings} warning(s)'
+            f'{f" ({splits})" if splits else ""}; {verdict}'
+        ]
+        if self.untrained:
+            lines.append(
+                f'  WARNING: {len(self.untrained)} class(es) without training '
+                'samples, never learned (AP 0): ' + ', '.join(
+                    class_text(i, self.class_names) for i in self.untrained))
+        return '\n'.join(lines)
 
     def to_dict(self) -> dict:
         return dict(
@@ -113,4 +155,5 @@ class DatasetReport:
                 str(k): v
                 for k, v in sorted(self.class_names.items())
             },
-            keyframes=dict(self.keyframes))
+            keyframes=dict(self.keyframes),
+            untrained=list(self.untrained))

@@ -1,11 +1,13 @@
 """The doctor's checks of a tube (ACT) data set."""
 from collections import Counter
+from typing import List
 
 import numpy as np
 
-from .common import (_examples, check_small_persons, finest_stride,
-                     test_pipeline)
-from .report import WARNING, DatasetReport
+from .common import (_examples, check_interpolated, check_small_persons,
+                     finest_stride, linear_runs, step_text, test_pipeline)
+from .report import (LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX,
+                     MIN_INTERPOLATED_FRAMES, WARNING, DatasetReport)
 
 
 def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
@@ -15,6 +17,7 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
     where = dict(split=split, file=ann)
     gt = dataset.gt
     labels = list(gt['labels'])
+    report.names_from = f'the labels of {ann}'
     for i, name in enumerate(labels):
         report.class_names.setdefault(i + 1, name)
     hist = Counter()
@@ -39,13 +42,15 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
             f'{empty} of {len(infos)} training keyframes have '
             'no box', **where)
     # boxes given normalised (the ACT format is pixels)
-    normalised, zero = [], []
+    normalised, zero, interpolated = [], [], []
     for video in dataset._split_videos(gt):
         h, w = (float(x) for x in gt['resolution'][video])
         for label, tubes in gt['gttubes'][video].items():
             for t, tube in enumerate(tubes):
                 tube = np.asarray(tube, dtype=np.float64)
                 b = tube[:, 1:5]
+                interpolated += _interpolated_runs(
+                    f'video {video!r} label {label} tube {t}', tube, h, w)
                 if max(h, w) > 2 and b.max() <= 1.0:
                     normalised.append(f'video {video!r} label {label} '
                                       f'tube {t}')
@@ -66,6 +71,30 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
             f'{len(zero)} tubes have zero-area boxes (x1 == x2 or y1 == '
             'y2): they cannot be matched at IoU 0.5: ' + _examples(zero),
             **where)
+    check_interpolated(
+        report,
+        split,
+        interpolated,
+        'frame',
+        MIN_INTERPOLATED_FRAMES,
+        file=ann)
     stride, src = finest_stride(cfg)
     check_small_persons(report, split, boxes, test_pipeline(cfg), stride, src)
     return len(labels) + 1
+
+
+def _interpolated_runs(name: str, tube: np.ndarray, h: float,
+                       w: float) -> List[str]:
+    """The spans of a tube (``[frame, x1, y1, x2, y2]`` rows, pixels) whose
+    boxes move along a straight line at constant speed over
+    :data:`MIN_INTERPOLATED_FRAMES` consecutive frames. A person with two
+    labels has two tubes with the same boxes: legitimate, so the tubes are
+    not compared with each other (duplicates are checked on AVA sets)."""
+    frames = tube[:, 0].astype(np.int64)
+    tol = max(LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX / min(h, w))
+    runs = linear_runs(frames, tube[:, 1:5] / [w, h, w, h],
+                       MIN_INTERPOLATED_FRAMES, tol)
+    return [
+        f'{name} frames {frames[i0]}..{frames[i1]}, moving by '
+        f'{step_text(step)} of the frame per frame' for i0, i1, step in runs
+    ]
