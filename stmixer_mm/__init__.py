@@ -5,8 +5,17 @@ fixes for known defects of the pinned releases
 (:mod:`stmixer_mm.utils.compat`) and registers every module into the
 mmdet / mmaction2 registries (:mod:`stmixer_mm.registry`).
 """
-from .utils.dependencies import check_dependencies
-from .version import __version__
+import warnings
+
+# known and harmless: mmengine imports pkg_resources (setuptools < 82, see
+# docs/en/get_started.md), which warns on import since setuptools 80
+warnings.filterwarnings(
+    'ignore',
+    message='pkg_resources is deprecated as an API',
+    category=UserWarning)
+
+from .utils.dependencies import check_dependencies  # noqa: E402
+from .version import __version__  # noqa: E402
 
 check_dependencies()
 

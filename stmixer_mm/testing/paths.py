@@ -1,6 +1,8 @@
 """The repository checkout and the test fixtures' paths in it."""
 import os
 import os.path as osp
+import shutil
+import subprocess
 from typing import Optional
 
 #: the tiny detector's config and its data set (``tests/data``), relative
@@ -84,3 +86,22 @@ def tiny_stmixer_cfg(num_actions: Optional[int] = None, **overrides) -> dict:
         model['roi_head']['stage_head']['num_actions'] = num_actions
     model.update(overrides)
     return model
+
+
+def copy_source_tree(dst: str) -> str:
+    """Copy the files git tracks or would track (``git ls-files -co
+    --exclude-standard``) of the checkout to ``dst``: a source tree to
+    build or install from without touching the checkout (a build writes
+    ``stmixer_mm/.mim`` into its source tree). Returns ``dst``."""
+    root = repo_root()
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
+                           cwd=root,
+                           capture_output=True,
+                           text=True,
+                           check=True).stdout.splitlines()
+    for f in files:
+        if not osp.isfile(osp.join(root, f)):
+            continue  # deleted in the working tree
+        os.makedirs(osp.dirname(osp.join(dst, f)), exist_ok=True)
+        shutil.copy2(osp.join(root, f), osp.join(dst, f))
+    return str(dst)

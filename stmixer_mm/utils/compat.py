@@ -1,9 +1,10 @@
 """Fixes for known defects of the pinned OpenMMLab releases.
 
 Each fix acts only when the defect is really present, says so in one line
-through mmengine's current logger (:func:`mmengine.logging.print_log`: on the
-console, and in the Runner's log file when a Runner exists), and is recorded
-in :data:`APPLIED_FIXES` (printed by ``python -m stmixer_mm.utils.collect_env``
+at debug level through mmengine's current logger
+(:func:`mmengine.logging.print_log`; shown when that logger's level is
+DEBUG), and is recorded in
+:data:`APPLIED_FIXES` (printed by ``python -m stmixer_mm.utils.collect_env``
 / ``tools/misc/collect_env.py`` and the setup self-check).
 
 1. ``mmaction2==1.2.0`` wheels on PyPI lack the folder
@@ -40,8 +41,11 @@ from mmengine.logging import print_log
 APPLIED_FIXES: List[str] = []
 
 
-def _report(name: str, message: str, level: int = logging.WARNING) -> None:
-    """Record an applied fix and log it in one visible line."""
+def _report(name: str, message: str, level: int = logging.DEBUG) -> None:
+    """Record an applied fix and log it in one line, at debug level: the
+    fixes change no result a user sees (they make the pinned releases do
+    what they meant), so a command does not print them; ``collect_env``
+    lists them."""
     APPLIED_FIXES.append(name)
     print_log(
         f'stmixer_mm compat fix [{name}]: {message}',
@@ -121,8 +125,7 @@ def patch_ava_metric_numpy2() -> bool:
     _report(
         'mmaction2-ava-ap-numpy2',
         "mmaction2's AVA AP returns np.nan (not numpy 1's np.NAN) for "
-        'classes without ground truth.',
-        level=logging.INFO)
+        'classes without ground truth.')
     return True
 
 

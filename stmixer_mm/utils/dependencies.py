@@ -98,6 +98,18 @@ def _imported_cv2() -> Tuple[Optional[str], str]:
                         '')), str(getattr(cv2, '__file__', '?')))
 
 
+def one_opencv_command(dists: Dict[str, str]) -> str:
+    """The shell line that leaves ``opencv-python`` (mmengine's, the
+    tested one) as the only OpenCV distribution, at the version installed
+    (``dists``: ``{distribution: version}``), and restores the ``cv2/``
+    files that uninstalling the others removed."""
+    others = sorted(d for d in dists if d != 'opencv-python')
+    version = dists.get('opencv-python') or max(
+        dists.values(), key=lambda v: _release(v))
+    return (f'pip uninstall -y {" ".join(others)} && pip install '
+            f'--force-reinstall --no-deps opencv-python=={version}')
+
+
 def check_opencv() -> Tuple[List[str], List[str]]:
     """Check the OpenCV wheels and the ``cv2`` they give.
 
@@ -134,10 +146,12 @@ def check_opencv() -> Tuple[List[str], List[str]]:
     elif len(dists) > 1:
         soft.append(f'{len(dists)} OpenCV distributions are installed '
                     f'({listed}; mmaction2 1.2.0 requires '
-                    'opencv-contrib-python, mmengine opencv-python): they '
-                    'share cv2/, which works while their versions are '
-                    'equal, but uninstalling or upgrading one of them '
-                    'breaks cv2. tools/setup_env.sh installs one only')
+                    'opencv-contrib-python, mmengine opencv-python, so '
+                    '`pip install stmixer_mm` brings both): they share cv2/, '
+                    'which works while their versions are equal, but '
+                    'uninstalling or upgrading one of them breaks cv2. Keep '
+                    'one (docs/en/get_started.md, Install with pip): '
+                    f'{one_opencv_command(dists)}')
     elif dists and in_spec and \
             _release(next(iter(dists.values()))) != _release(cv2_version):
         soft.append(f'cv2 {cv2_version} is imported ({origin}) but the '

@@ -19,6 +19,7 @@ parameters (the metafiles say how they were computed).
 """
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import zipfile
 import pytest
 import yaml
 
-from stmixer_mm.testing import repo_root
+from stmixer_mm.testing import copy_source_tree, repo_root
 
 REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
@@ -123,16 +124,7 @@ def installed(tmp_path_factory):
     path."""
     root = tmp_path_factory.mktemp('mim')
     src = root / 'src'
-    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
-                           cwd=REPO,
-                           capture_output=True,
-                           text=True,
-                           check=True).stdout.splitlines()
-    for f in files:
-        if not osp.isfile(osp.join(REPO, f)):
-            continue  # deleted in the working tree
-        os.makedirs(osp.dirname(src / f), exist_ok=True)
-        shutil.copy2(osp.join(REPO, f), src / f)
+    copy_source_tree(src)
     env = dict(
         os.environ,
         OMP_NUM_THREADS='1',
@@ -219,6 +211,19 @@ def test_mim_search(installed):
     assert 'stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb' in out
     assert 'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_' \
         'ava22-rgb' in out
+    # mim's table is 80 characters wide and its key column as wide as the
+    # longest field (metric names: '<dataset>/<metric>'): every field
+    # shows its value
+    fields = [
+        line for line in out.splitlines()
+        if line and not line.startswith(('config id:', '---'))
+    ]
+    empty = [
+        line for line in fields
+        if not re.match(r'^\S.*?\S {2,}\S', line.rstrip())
+    ]
+    assert fields and not empty, empty[:5]
+    assert 'synthetic ava/map' in out and 'epochs' in out
     # every config, the tube ones included
     names = [osp.basename(c)[:-3] for c in _all_configs()]
     out = _run([MIM, 'search', 'stmixer_mm', '--field', 'config'],
@@ -241,15 +246,7 @@ def test_mim_search_in_editable_environment(tmp_path):
         COLUMNS='1000')
     env.pop('PYTHONPATH', None)
     src = tmp_path / 'src'
-    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
-                           cwd=REPO,
-                           capture_output=True,
-                           text=True,
-                           check=True).stdout.splitlines()
-    for f in files:
-        if osp.isfile(osp.join(REPO, f)):
-            os.makedirs(osp.dirname(src / f), exist_ok=True)
-            shutil.copy2(osp.join(REPO, f), src / f)
+    copy_source_tree(src)
     venv = tmp_path / 'venv'
     _run([sys.executable, '-m', 'venv', '--without-pip',
           str(venv)], env, str(tmp_path))

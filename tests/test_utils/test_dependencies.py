@@ -101,6 +101,15 @@ def test_opencv_same_version_twice_warns(monkeypatch, mm_log_records):
     }, '4.14.0')
     hard, soft = deps.check_opencv()
     assert hard == [] and len(soft) == 1 and 'share cv2/' in soft[0]
+    # the fix it gives leaves mmengine's opencv-python at that version
+    assert soft[0].endswith(
+        'pip uninstall -y opencv-contrib-python && pip install '
+        '--force-reinstall --no-deps opencv-python==4.14.0.94')
+    assert deps.one_opencv_command({'opencv-contrib-python': '4.12.0.88',
+                                    'opencv-python-headless': '4.12.0.90'}) \
+        == ('pip uninstall -y opencv-contrib-python opencv-python-headless '
+            '&& pip install --force-reinstall --no-deps '
+            'opencv-python==4.12.0.88')
     assert deps.check_dependencies() == soft
     assert any('share cv2/' in r.getMessage() for r in mm_log_records)
     # the setup self-check (strict) wants one OpenCV

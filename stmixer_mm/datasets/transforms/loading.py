@@ -12,7 +12,7 @@ import mmcv
 import numpy as np
 from mmaction.datasets.transforms import RawFrameDecode
 from mmcv.transforms import BaseTransform
-from mmengine.fileio import FileClient
+from mmengine.fileio import get_file_backend
 
 from stmixer_mm.registry import TRANSFORMS
 
@@ -95,7 +95,12 @@ class CheckedRawFrameDecode(RawFrameDecode):
             return super().transform(results)
         mmcv.use_backend(self.decoding_backend)
         if self.file_client is None:
-            self.file_client = FileClient(self.io_backend, **self.kwargs)
+            # mmengine's backend API (FileClient, which RawFrameDecode uses,
+            # logs two deprecation warnings); 'disk' is its 'local'
+            backend = 'local' if self.io_backend == 'disk' else \
+                self.io_backend
+            self.file_client = get_file_backend(
+                backend_args=dict(backend=backend, **self.kwargs))
         if results['frame_inds'].ndim != 1:
             results['frame_inds'] = np.squeeze(results['frame_inds'])
         offset = results.get('offset', 0)

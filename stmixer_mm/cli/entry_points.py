@@ -1,0 +1,48 @@
+"""Console commands installed by ``pip install stmixer_mm`` (setup.cfg
+``console_scripts``), so that a pip user needs no checkout for ``tools/``:
+
+=====================  ==============================================
+command                same as
+=====================  ==============================================
+``stmixer-train``      ``python tools/train.py``
+``stmixer-test``       ``python tools/test.py``
+``stmixer-demo``       ``python tools/demo.py``
+``stmixer-import``     ``python tools/data/import_annotations.py``
+``stmixer-export-onnx``  ``python tools/deployment/export_onnx.py``
+=====================  ==============================================
+
+Each returns the exit status: 0 when the command's ``main`` returns a
+result (a Runner, metrics, a summary), its integer status otherwise. Each
+imports its command's module when it runs, not before: a command loads
+only what it needs (the demo's video stack, the exporter's ONNX).
+"""
+
+
+def _status(result) -> int:
+    return result if isinstance(result,
+                                int) and not isinstance(result, bool) else 0
+
+
+def train() -> int:
+    from stmixer_mm.cli.train import main
+    return _status(main())
+
+
+def test() -> int:
+    from stmixer_mm.cli.test import main
+    return _status(main())
+
+
+def demo() -> int:
+    from stmixer_mm.cli.demo import main
+    return _status(main(prog='stmixer-demo'))
+
+
+def import_annotations() -> int:
+    from stmixer_mm.cli.import_annotations import main
+    return _status(main())
+
+
+def export_onnx() -> int:
+    from stmixer_mm.cli.export_onnx import main
+    return _status(main())
