@@ -770,3 +770,105 @@ def test_single_video(exports, tmp_path, capsys):
     assert summary['videos']['syn_train_000']['split'] == 'train+val'
     _, ds = _build(out / 'config.py')
     assert len(ds['train_dataloader']) == len(ds['val_dataloader']) == SECONDS
+
+
+def _as_cvat_for_images(folder, person_ids, start=0, step=1):
+    """Rewrite each "CVAT for video" XML of ``folder`` as CVAT's "CVAT for
+    images 1.1" export of the same video task (``start`` frame, frame
+    ``step``) writes it: an ``<image id=k>`` per task frame ``k``, named
+    after its absolute frame (``frame_NNNNNN``), the tracks split into
+    per-frame ``<box label>`` elements (outside boxes dropped, no track
+    id); ``person_ids``: each box keeps its person as a ``person_id``
+    attribute."""
+    import xml.etree.ElementTree as ET
+    for name in os.listdir(folder):
+        path = osp.join(folder, name)
+        root = ET.parse(path).getroot()
+        task = root.find('meta').find('task')
+        size = task.find('original_size')
+        w, h = size.find('width').text, size.find('height').text
+        task.remove(size)
+        task.find('mode').text = 'annotation'
+        task.find('start_frame').text = str(start)
+        task.find('frame_filter').text = f'step={step}' if step > 1 else ''
+        per_frame = {}
+        for track in root.findall('track'):
+            for box in track.findall('box'):
+                if box.get('outside') == '1':
+                    continue
+                el = ET.Element(
+                    'box',
+                    dict(
+                        label=track.get('label'),
+                        source='manual',
+                        occluded='0',
+                        z_order='0',
+                        **{
+                            k: box.get(k)
+                            for k in ('xtl', 'ytl', 'xbr', 'ybr')
+                        }))
+                el.extend(box.findall('attribute'))
+                if person_ids:
+                    ET.SubElement(
+                        el, 'attribute',
+                        name='person_id').text = track.get('id')
+                per_frame.setdefault(int(box.get('frame')), []).append(el)
+            root.remove(track)
+        stop = int(task.find('stop_frame').text)
+        for k, frame in enumerate(range(start, stop + 1, step)):
+            image = ET.SubElement(
+                root,
+                'image',
+                id=str(k),
+                name=f'frame_{frame:06d}',
+                width=w,
+                height=h)
+            image.extend(per_frame.get(frame, []))
+        ET.ElementTree(root).write(
+            path, encoding='utf-8', xml_declaration=True)
+
+
+def _without_person(rows):
+    return sorted(r.rsplit(',', 1)[0] for r in rows)
+
+
+def test_cvat_for_images_export_of_a_video_task(exports, tmp_path, capsys):
+    """"CVAT for images" exports of the video tasks: frames from the image
+    names (a task from frame 16, every 2nd frame: image k is frame 16 +
+    2k), the truth's AVA rows (with person_id attributes: the very rows;
+    without: ids per frame, a note, and the tube layout refused with the
+    reason)."""
+    truth = exports['truth_data']
+    train = ['syn_train_000', 'syn_train_002', 'syn_train_003']
+    expected = truth_rows(truth, train)
+    for person_ids in (True, False):
+        ex = _copy(exports, tmp_path / str(person_ids))
+        _as_cvat_for_images(ex['cvat_in'], person_ids,
+                            *((16, 2) if person_ids else ()))
+        out = tmp_path / str(person_ids) / 'o'
+        log = run('cvat', ex, out, capsys=capsys).out
+        rows = read_lines(out / 'annotations' / 'train.csv')
+        if person_ids:  # keyframes T >= 1 (frames 16 T) are in the task
+            assert sorted(rows) == sorted(
+                r for r in expected if int(r.split(',')[1]) >= 1)
+            assert 'ids are numbered per frame' not in log
+            continue
+        assert _without_person(rows) == _without_person(expected)
+        assert 'ids are numbered per frame' in log
+        err = run(
+            'cvat',
+            ex,
+            tmp_path / 'tubes',
+            '--layout',
+            'tubes',
+            ok=False,
+            capsys=capsys).err
+        assert 'a tube is one person over time' in err, err
+    # an image task (file names, not video frames) is refused
+    ex = _copy(exports, tmp_path / 'images')
+    _as_cvat_for_images(ex['cvat_in'], True)
+    _edit(
+        osp.join(ex['cvat_in'], 'syn_train_000.xml'), 'frame_000003',
+        'IMG_0003.jpg')
+    err = run('cvat', ex, tmp_path / 'img', ok=False, capsys=capsys).err
+    assert "name='IMG_0003.jpg'>: not a video frame name" in err, err

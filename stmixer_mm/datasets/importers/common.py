@@ -73,6 +73,10 @@ class ImportedAnnotations:
         notes (list[str]): Choices the reader made that the user should
             know (e.g. which of several Label Studio annotations of a task
             was read), logged and written to the summary.
+        identities (dict): ``{video key: False}`` for the videos whose
+            person ids do not follow a person across frames (a "CVAT for
+            images" export without ``person_id``); the tube layout
+            refuses them.
     """
     fmt: str
     annotations: List[Annotation] = field(default_factory=list)
@@ -80,6 +84,7 @@ class ImportedAnnotations:
     frame_sizes: Dict[str, Tuple[int, int]] = field(default_factory=dict)
     ignored: Dict[str, int] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    identities: Dict[str, bool] = field(default_factory=dict)
 
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',

@@ -1,4 +1,5 @@
-"""Reader of CVAT "for video 1.1" XML exports (stdlib ``xml.etree``).
+"""Reader of CVAT "for video 1.1" XML exports, and of "for images 1.1"
+exports of video tasks (stdlib ``xml.etree``).
 
 The spec followed (CVAT's XML annotation format, version 1.1, "for video"
 / interpolation mode) and the conventions chosen are in
@@ -16,9 +17,12 @@ Frame numbers are the video's own (CVAT writes each box's ``frame`` as the
 absolute frame of the video, ``start_frame + k * step`` for the task's k-th
 frame, in task and in job exports); ``<start_frame>``, ``<stop_frame>``
 and ``<frame_filter>step=N</frame_filter>`` say which frames the task
-used, and a box on another frame is an error. An export ZIP (CVAT's
-download: ``annotations.xml`` at its root, or one per task folder of a
-project export) is read without being extracted.
+used, and a box on another frame is an error. A "CVAT for images" export
+of a video task names each ``<image>`` ``frame_NNNNNN`` after the absolute
+frame and splits the tracks into frames (person ids then come from a
+``person_id`` attribute, else they are numbered per frame). An export
+ZIP (CVAT's download: ``annotations.xml`` at its root, or one per task
+folder of a project export) is read without being extracted.
 """
 import os
 import os.path as osp
@@ -34,6 +38,8 @@ ACTION_ATTRIBUTES = ('action', 'actions')
 PERSON_ID_ATTRIBUTE = 'person_id'
 #: CVAT's own reading of ``<frame_filter>`` (``step=N``, N >= 1)
 STEP_FILTER = re.compile(r'step\s*=\s*(\d+)')
+#: how CVAT names the frames of a video task ("CVAT for images" exports)
+VIDEO_FRAME_NAME = re.compile(r'frame_(\d{6,})(\.[A-Za-z0-9]+)?')
 #: largest XML file read from an export ZIP (uncompressed bytes, as its
 #: directory claims; a larger claim is refused before reading)
 MAX_XML_BYTES = 1 << 30
@@ -218,10 +224,11 @@ def _read_file(file: str,
     if version is not None and version != '1.1':
         raise AnnotationImportError(
             f'{file}: CVAT XML version {version}, expected 1.1')
-    if root.find('image') is not None:
+    images = root.findall('image')
+    if images and root.find('track') is not None:
         raise AnnotationImportError(
-            f'{file}: has <image> elements: a "CVAT for images" export; '
-            'export the task as "CVAT for video 1.1"')
+            f'{file}: has both <image> and <track> elements; expected a '
+            '"CVAT for video 1.1" or a "CVAT for images 1.1" export')
     meta = root.find('meta')
     if meta is not None and meta.find('project') is not None:
         raise AnnotationImportError(
@@ -270,9 +277,129 @@ def _read_file(file: str,
                 f'{file}: <original_size> without integer <width> and '
                 '<height>') from None
     frames = _frame_range(file, task)
+    if images:
+        _read_images(file, images, video, frames, out, person_labels)
+        return
     # top-level tracks only: a skeleton track holds one <track> per point
     for track in root.findall('track'):
         _read_track(file, track, video, frames, out, person_labels)
+
+
+def _image_frame(file: str, image: ET.Element) -> int:
+    """The video frame of a "CVAT for images" ``<image>`` of a video task:
+    CVAT names it ``frame_NNNNNN`` after the absolute frame (the ``id`` is
+    the task's index)."""
+    name = image.get('name', '')
+    match = VIDEO_FRAME_NAME.fullmatch(osp.basename(name))
+    if match is None:
+        raise AnnotationImportError(
+            f'{file}: <image id={image.get("id")!r} name={name!r}>: not a '
+            'video frame name (CVAT names the frames of a video task '
+            'frame_NNNNNN); this "CVAT for images" export is of an image '
+            'task, whose frame times are unknown: annotate a video task')
+    return int(match.group(1))
+
+
+def _read_images(file: str, images: List[ET.Element], video: str,
+                 frames: FrameRange, out: ImportedAnnotations,
+                 person_labels: set) -> None:
+    """Read a "CVAT for images 1.1" export of a video task: its boxes,
+    frame by frame (CVAT splits tracks into frames there, so a person is
+    known across frames only through a ``person_id`` attribute; without
+    one on every box, ids are given per frame and
+    ``out.identities[video]`` is False)."""
+    sizes = set()
+    records: List[Annotation] = []
+    for image in images:
+        frame = _image_frame(file, image)
+        where = f'{file}: <image name={image.get("name")!r}>'
+        frames.check(frame, where)
+        if image.get('width') and image.get('height'):
+            sizes.add((image.get('width'), image.get('height')))
+        for tag in {c.tag for c in image if c.tag != 'box'}:
+            key = f'image shape <{tag}> (only <box> is read)'
+            out.ignored[key] = out.ignored.get(key, 0) + sum(c.tag == tag
+                                                             for c in image)
+        for k, box in enumerate(image.findall('box')):
+            records.append(
+                _box_record(f'{where}, box {k} label={box.get("label")!r}',
+                            box, video, frame, person_labels, out,
+                            f'{file}:frame {frame} box {k}'))
+    if len(sizes) > 1:
+        raise AnnotationImportError(
+            f'{file}: images of different sizes {sorted(sizes)}; the frames '
+            'of one video have one size')
+    if sizes:
+        w, h = next(iter(sizes))
+        try:
+            out.frame_sizes[video] = (int(w), int(h))
+        except ValueError:
+            raise AnnotationImportError(
+                f'{file}: <image width={w!r} height={h!r}>: not integers'
+            ) from None
+    given = [r.person_id != -1 for r in records]
+    if any(given) and not all(given):
+        first = records[given.index(False)]
+        raise AnnotationImportError(
+            f'{first.source}: no person_id attribute, while other boxes '
+            'have one; give every box its person_id, or none')
+    if records and not all(given):
+        per_frame: dict = {}
+        for r in records:
+            r.person_id = per_frame.get(r.frame, 0)
+            per_frame[r.frame] = r.person_id + 1
+        out.identities[video] = False
+        out.notes.append(
+            f'{file}: a "CVAT for images" export without person_id '
+            'attributes: who is who across frames is unknown, so person '
+            'ids are numbered per frame (0, 1, ... in file order); the AVA '
+            'layout trains on it, the tube layout refuses it')
+    out.annotations += records
+
+
+def _coords(where: str, box: ET.Element) -> Tuple[float, ...]:
+    return tuple(
+        parse_number(box.get(k), f'{where}, <box>', k)
+        for k in ('xtl', 'ytl', 'xbr', 'ybr'))
+
+
+def _box_record(where: str,
+                box: ET.Element,
+                video: str,
+                frame: int,
+                person_labels: set,
+                out: ImportedAnnotations,
+                track: str,
+                actions: Sequence[str] = ()) -> Annotation:
+    """One ``<box>`` with its attributes (actions, ``person_id``; -1
+    when it has none); a ``<box label>`` that is not a person label is an
+    action too."""
+    coords = _coords(where, box)
+    actions = set(actions)
+    label = box.get('label')
+    if label and label not in person_labels:
+        actions.add(label)
+    pid = -1
+    for attr in box.iter('attribute'):
+        name, value = attr.get('name', ''), (attr.text or '').strip()
+        if name == PERSON_ID_ATTRIBUTE:
+            pid = parse_person_id(value, f'{where}, attribute person_id')
+        elif name in ACTION_ATTRIBUTES:
+            actions.update(split_actions(value))
+        elif value.lower() in ('true', 'false'):
+            if value.lower() == 'true':
+                actions.add(name)
+        else:
+            key = f'attribute {name!r}'
+            out.ignored[key] = out.ignored.get(key, 0) + 1
+    return Annotation(
+        video=video,
+        person_id=pid,
+        box=coords,
+        actions=tuple(sorted(actions)),
+        frame=frame,
+        source=where,
+        track=track)
 
 
 def _read_track(file: str, track: ET.Element, video: str, frames: FrameRange,
@@ -297,37 +424,15 @@ def _read_track(file: str, track: ET.Element, video: str, frames: FrameRange,
                 f'{where}: <box> {dict(box.attrib)} needs an integer '
                 'frame') from None
         frames.check(frame, f'{where}, <box frame="{frame}">')
-        coords = tuple(
-            parse_number(box.get(k), f'{where}, frame {frame}, <box>', k)
-            for k in ('xtl', 'ytl', 'xbr', 'ybr'))
         if box.get('outside', '0') == '1':
+            _coords(f'{where}, frame {frame}', box)  # checked, not used
             continue
-        actions = set(track_actions)
-        pid = None
-        for attr in box.iter('attribute'):
-            name, value = attr.get('name', ''), (attr.text or '').strip()
-            if name == PERSON_ID_ATTRIBUTE:
-                pid = parse_person_id(
-                    value, f'{where}, frame {frame}, attribute person_id')
-            elif name in ACTION_ATTRIBUTES:
-                actions.update(split_actions(value))
-            elif value.lower() in ('true', 'false'):
-                if value.lower() == 'true':
-                    actions.add(name)
-            else:
-                key = f'attribute {name!r}'
-                out.ignored[key] = out.ignored.get(key, 0) + 1
-        if pid is not None:
-            person_ids.add(pid)
-        records.append(
-            Annotation(
-                video=video,
-                person_id=pid if pid is not None else -1,
-                box=coords,
-                actions=tuple(sorted(actions)),
-                frame=frame,
-                source=f'{where}, frame {frame}',
-                track=f'{file}:track {tid}'))
+        record = _box_record(f'{where}, frame {frame}', box, video, frame,
+                             person_labels, out, f'{file}:track {tid}',
+                             track_actions)
+        if record.person_id != -1:
+            person_ids.add(record.person_id)
+        records.append(record)
     if len(person_ids) > 1:
         raise AnnotationImportError(
             f'{where}: person_id changes along the track '

@@ -314,6 +314,14 @@ def import_annotations(fmt: str,
         log(f'warning: {on_disk[v]} has no annotations: skipped '
             '(--skip-unannotated)')
     names = sorted(imported.videos)
+    no_ids = sorted(v for v, known in imported.identities.items() if not known)
+    if layout == 'tubes' and no_ids:
+        raise AnnotationImportError(
+            f'videos {no_ids} ({imported.videos[no_ids[0]]}) have no person '
+            'ids that follow a person across frames (a "CVAT for images" '
+            'export without person_id attributes), and a tube is one '
+            'person over time: export "CVAT for video 1.1", give every box '
+            'a person_id attribute, or use --layout ava')
     classes = class_ids(imported, label_map)
     splits = split_videos(names, val_videos, val_ratio, seed, log)
     infos = {v: probed.get(v) or probe_video(on_disk[v]) for v in names}
