@@ -501,17 +501,68 @@ def test_cvat_job_export_as_cvat_writes_it(tmp_path):
     assert [a.frame for a in out.annotations] == [40, 45]
 
 
-def test_cvat_project_export_is_refused(tmp_path):
-    """A project export numbers each task's frames after the tasks before
-    it: refused with what to do, never read shifted."""
-    text = cvat_video_export([
-        (0, 0)
-    ]).replace('<meta><task>', '<meta><project><tasks><task>').replace(
-        '</task><source>', '</task></tasks></project><source>')
+def cvat_project_export(tracks, tasks=None):
+    """A CVAT for video 1.1 project export as CVAT writes it
+    (``ProjectData``): the tasks listed by subset, then id; a task's frames
+    numbered after those of the tasks before it in its subset (offset +=
+    start_frame + step * size, back to 0 at each subset); each track tied
+    to its task by ``task_id`` and ``subset``. ``tracks``: ``(task id,
+    [box frame as written, ...])``."""
+    tasks = tasks or [
+        # id, name, subset, start, stop, step, size: Train first
+        (5, 'clip_a.mp4', 'Train', 10, 19, 3, 4),
+        (7, 'clip_b.mp4', 'Train', 0, 4, 1, 5),
+        (6, 'clip_c.mp4', 'Validation', 0, 2, 1, 3)
+    ]
+    metas = ''.join(
+        f'<task><id>{i}</id><name>{n}</name><size>{size}</size>'
+        f'<mode>interpolation</mode><subset>{sub}</subset>'
+        f'<start_frame>{a}</start_frame><stop_frame>{b}</stop_frame>'
+        f'<frame_filter>{"step=%d" % st if st > 1 else ""}</frame_filter>'
+        '<original_size><width>25</width><height>20</height>'
+        f'</original_size><source>{n}</source></task>'
+        for i, n, sub, a, b, st, size in tasks)
+    subsets = {t[0]: t[2] for t in tasks}
+    box = ('<box frame="{}" outside="0" occluded="0" keyframe="1" '
+           'xtl="3.00" ytl="4.00" xbr="10.00" ybr="15.00" z_order="0">'
+           '</box>')
+    body = ''.join(
+        f'<track id="{k}" label="person" source="manual" task_id="{tid}" '
+        f'subset="{subsets.get(tid, "x")}">' +
+        ''.join(box.format(f) for f in frames) + '</track>'
+        for k, (tid, frames) in enumerate(tracks))
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<annotations>'
+            '<version>1.1</version><meta><project><id>3</id><name>p</name>'
+            f'<tasks>{metas}</tasks><subsets>Train\nValidation</subsets>'
+            f'</project></meta>{body}</annotations>\n')
+
+
+def test_cvat_project_export(tmp_path):
+    """A project export: one video per task, frame numbers less the task's
+    offset (clip_b comes after clip_a's 10 + 3 * 4 = 22 frames in Train;
+    Validation starts again at 0)."""
+    text = cvat_project_export([(5, [10, 13]), (7, [22, 24]), (6, [1])])
+    out = read_cvat(write(tmp_path / 'annotations.xml', text))
+    got = sorted((a.video, a.frame, a.person_id) for a in out.annotations)
+    assert got == [('clip_a', 10, 0), ('clip_a', 13, 0), ('clip_b', 0, 1),
+                   ('clip_b', 2, 1), ('clip_c', 1, 2)]
+    assert sorted(out.videos) == ['clip_a', 'clip_b', 'clip_c']
+    assert out.frame_sizes['clip_b'] == (25, 20)
+    # a frame beyond its task once the offset is taken off
+    bad = cvat_project_export([(7, [28])])
     with pytest.raises(
             AnnotationImportError,
-            match='a CVAT project export.*export each task'):
-        read_cvat(write(tmp_path / 'annotations.xml', text))
+            match=r'box frame="28"> \(video frame 6: less the '
+            r'task offset 22\): frame 6 is outside'):
+        read_cvat(write(tmp_path / 'bad.xml', bad))
+    unknown = cvat_project_export([(9, [0])])
+    with pytest.raises(
+            AnnotationImportError,
+            match=r"task_id='9'>: expected the id of one"):
+        read_cvat(write(tmp_path / 'unknown.xml', unknown))
+    no_size = text.replace('<size>4</size>', '')
+    with pytest.raises(AnnotationImportError, match='<size> missing'):
+        read_cvat(write(tmp_path / 'no_size.xml', no_size))
 
 
 @pytest.mark.parametrize(

@@ -872,3 +872,59 @@ def test_cvat_for_images_export_of_a_video_task(exports, tmp_path, capsys):
         'IMG_0003.jpg')
     err = run('cvat', ex, tmp_path / 'img', ok=False, capsys=capsys).err
     assert "name='IMG_0003.jpg'>: not a video frame name" in err, err
+
+
+def test_cvat_project_export_of_the_video_tasks(exports, tmp_path, capsys):
+    """The four per-video exports merged into one project export as CVAT's
+    ``ProjectData`` writes it (tasks by subset, then id; frame numbers
+    after those of the subset's earlier tasks; tracks with ``task_id`` and
+    a running id): the rows equal the truth's, person ids aside."""
+    import xml.etree.ElementTree as ET
+    ex = _copy(exports, tmp_path)
+    subsets = dict(
+        syn_train_000='Train',
+        syn_train_001='Validation',
+        syn_train_002='Train',
+        syn_train_003='Train')
+    order = sorted(subsets, key=lambda v: (subsets[v], v))
+    root = ET.Element('annotations')
+    ET.SubElement(root, 'version').text = '1.1'
+    project = ET.SubElement(ET.SubElement(root, 'meta'), 'project')
+    tasks = ET.SubElement(project, 'tasks')
+    offset, subset, tracks = 0, None, []
+    for task_id, video in enumerate(order, 1):
+        doc = ET.parse(osp.join(ex['cvat_in'], f'{video}.xml')).getroot()
+        task = doc.find('meta').find('task')
+        task.find('id').text = str(task_id)
+        ET.SubElement(task, 'subset').text = subsets[video]
+        ET.SubElement(task, 'source').text = f'{video}.mp4'
+        tasks.append(task)
+        if subsets[video] != subset:
+            offset, subset = 0, subsets[video]
+        for track in doc.findall('track'):
+            track.set('id', str(len(tracks)))  # CVAT's running counter
+            track.set('task_id', str(task_id))
+            track.set('subset', subsets[video])
+            for box in track.findall('box'):
+                box.set('frame', str(int(box.get('frame')) + offset))
+            tracks.append(track)
+        offset += int(task.find('size').text)  # start 0, step 1
+        os.remove(osp.join(ex['cvat_in'], f'{video}.xml'))
+    root.extend(tracks)
+    ex['cvat_in'] = osp.join(ex['cvat_in'], 'annotations.xml')
+    ET.ElementTree(root).write(
+        ex['cvat_in'], encoding='utf-8', xml_declaration=True)
+    assert offset > 0 and max(int(b.get('frame'))
+                              for b in root.iter('box')) >= FPS * SECONDS
+    out = tmp_path / 'o'
+    run('cvat', ex, out, capsys=capsys)
+    truth = exports['truth_data']
+    train = ['syn_train_000', 'syn_train_002', 'syn_train_003']
+    for split, vids in (('train', train), ('val', ['syn_train_001'])):
+        rows = read_lines(out / 'annotations' / f'{split}.csv')
+        # person ids: the project's running track ids (the truth's ids
+        # renumbered, one per track)
+        assert _without_person(rows) == _without_person(
+            truth_rows(truth, vids)), split
+        pairs = {(r.split(',')[0], r.split(',')[-1]) for r in rows}
+        assert len(pairs) == len({p for _, p in pairs})  # one video each

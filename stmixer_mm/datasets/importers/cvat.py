@@ -22,7 +22,10 @@ of a video task names each ``<image>`` ``frame_NNNNNN`` after the absolute
 frame and splits the tracks into frames (person ids then come from a
 ``person_id`` attribute, else they are numbered per frame). An export
 ZIP (CVAT's download: ``annotations.xml`` at its root, or one per task
-folder of a project export) is read without being extracted.
+folder) is read without being extracted. A project export holds several
+tasks, one video each; CVAT numbers each task's frames after those of the
+tasks before it in its subset, and the reader takes that offset off
+(:func:`_project_tasks`).
 """
 import os
 import os.path as osp
@@ -230,12 +233,11 @@ def _read_file(file: str,
             f'{file}: has both <image> and <track> elements; expected a '
             '"CVAT for video 1.1" or a "CVAT for images 1.1" export')
     meta = root.find('meta')
-    if meta is not None and meta.find('project') is not None:
-        raise AnnotationImportError(
-            f'{file}: a CVAT project export; it numbers the frames of '
-            'each task after those of the tasks before it, which this '
-            'reader does not undo: export each task (or job) of the project '
-            'as "CVAT for video 1.1" instead')
+    project = meta.find('project') if meta is not None else None
+    if project is not None:
+        _read_project(file, root, project, images, out, known_videos,
+                      person_labels)
+        return
     task = None
     if meta is not None:
         task = meta.find('task')
@@ -243,29 +245,47 @@ def _read_file(file: str,
             task = meta.find('job')  # a job export
     # a job export has no name or source: the export file (or the ZIP it
     # came in) names the video
-    candidates = [
-        c for c in (_text(meta, 'source'), _text(task, 'source'),
-                    _text(task, 'name'), osp.basename(file),
-                    container and osp.basename(container)) if c
-    ]
+    video = _claim_video(file, [
+        _text(meta, 'source'),
+        _text(task, 'source'),
+        _text(task, 'name'),
+        osp.basename(file), container and osp.basename(container)
+    ], out, known_videos, file)
+    # inside <task>; beside <job> in a job export
+    _frame_size(file, video, (task, meta), out)
+    _read_shapes(file, root.findall('track'), images, video,
+                 _frame_range(file, task), 0, out, person_labels)
+
+
+def _claim_video(file: str, names: Sequence[Optional[str]],
+                 out: ImportedAnnotations,
+                 known_videos: Optional[Collection[str]], source: str) -> str:
+    """The video a task is of: the first of ``names`` whose key is a video
+    on disk (without ``known_videos``: the first); recorded in
+    ``out.videos`` as annotated by ``source``."""
+    candidates = [c for c in names if c]
     keys = [video_key(c) for c in candidates]
     video = keys[0]
     if known_videos is not None:
         found = [k for k in keys if k in known_videos]
         if not found:
             raise AnnotationImportError(
-                f'{file}: none of its video names {candidates} (<meta> '
+                f'{source}: none of its video names {candidates} (<meta> '
                 '<source>, <task><name>, the file name) is a video in the '
                 f'video folder (names without extension: '
                 f'{sorted(known_videos)[:10]})')
         video = found[0]
     if video in out.videos:
         raise AnnotationImportError(
-            f'{file}: video {video!r} is also annotated in '
-            f'{out.videos[video]}; one CVAT export per video')
-    out.videos[video] = file
-    # inside <task>; beside <job> in a job export
-    size = next((e.find('original_size') for e in (task, meta)
+            f'{source}: video {video!r} is also annotated in '
+            f'{out.videos[video]}; one CVAT task per video')
+    out.videos[video] = source
+    return video
+
+
+def _frame_size(file: str, video: str, holders, out: ImportedAnnotations):
+    """``<original_size>`` of the first of ``holders`` that has one."""
+    size = next((e.find('original_size') for e in holders
                  if e is not None and e.find('original_size') is not None),
                 None)
     if size is not None:
@@ -276,13 +296,77 @@ def _read_file(file: str,
             raise AnnotationImportError(
                 f'{file}: <original_size> without integer <width> and '
                 '<height>') from None
-    frames = _frame_range(file, task)
+
+
+def _read_shapes(file: str, tracks: List[ET.Element], images: List[ET.Element],
+                 video: str, frames: FrameRange, offset: int,
+                 out: ImportedAnnotations, person_labels: set) -> None:
+    """The tracks (top-level only: a skeleton track holds one ``<track>``
+    per point) or the images of one task, their frame numbers ``offset``
+    beyond the video's."""
     if images:
-        _read_images(file, images, video, frames, out, person_labels)
+        _read_images(file, images, video, frames, out, person_labels, offset)
         return
-    # top-level tracks only: a skeleton track holds one <track> per point
-    for track in root.findall('track'):
-        _read_track(file, track, video, frames, out, person_labels)
+    for track in tracks:
+        _read_track(file, track, video, frames, out, person_labels, offset)
+
+
+def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
+    """``(task element, id, FrameRange, offset)`` of each task of a project
+    export, in the file's order (CVAT's: by subset, then id). CVAT numbers
+    a task's frames after those of the tasks before it in its subset: the
+    offset grows by ``start_frame + step * size`` per task and restarts at
+    0 with each subset (``ProjectData._init_task_frame_offsets``)."""
+    holder = project.find('tasks')
+    elems = holder.findall('task') if holder is not None else []
+    if not elems:
+        raise AnnotationImportError(
+            f'{file}: a project export without <meta><project><tasks>')
+    tasks, offset, subset = [], 0, None
+    for elem in elems:
+        tid = _text(elem, 'id')
+        where = f'{file}, <task> id={tid}'
+        if tid is None:
+            raise AnnotationImportError(f'{where}: no <id>')
+        if (_text(elem, 'subset') or 'default') != subset:
+            offset, subset = 0, _text(elem, 'subset') or 'default'
+        frames = _frame_range(where, elem)
+        size = _int_text(where, elem, 'size', None)
+        if size is None or size < 0:
+            raise AnnotationImportError(
+                f'{where}: <size> missing or negative; the frame numbers '
+                'of the tasks after it depend on it')
+        tasks.append((elem, tid, frames, offset))
+        offset += frames.start + frames.step * size
+    return tasks
+
+
+def _read_project(file: str, root: ET.Element, project: ET.Element,
+                  images: List[ET.Element], out: ImportedAnnotations,
+                  known_videos: Optional[Collection[str]],
+                  person_labels: set) -> None:
+    """A project export: one video per task (its ``<source>`` or
+    ``<name>``), each track / image tied to its task by ``task_id``, frame
+    numbers less the task's offset (:func:`_project_tasks`)."""
+    tasks = _project_tasks(file, project)
+    ids = {tid for _, tid, _, _ in tasks}
+    shapes = images or root.findall('track')
+    for shape in shapes:
+        if shape.get('task_id') not in ids:
+            raise AnnotationImportError(
+                f'{file}: <{shape.tag} id={shape.get("id")!r} '
+                f'task_id={shape.get("task_id")!r}>: expected the id of one '
+                f'of the project\'s tasks {sorted(ids)}')
+    for elem, tid, frames, offset in tasks:
+        where = f'{file}, task id={tid}'
+        video = _claim_video(
+            where,
+            [_text(elem, 'source'), _text(elem, 'name')], out, known_videos,
+            where)
+        _frame_size(where, video, (elem, ), out)
+        mine = [e for e in shapes if e.get('task_id') == tid]
+        _read_shapes(where, [] if images else mine, mine if images else [],
+                     video, frames, offset, out, person_labels)
 
 
 def _image_frame(file: str, image: ET.Element) -> int:
@@ -300,9 +384,13 @@ def _image_frame(file: str, image: ET.Element) -> int:
     return int(match.group(1))
 
 
-def _read_images(file: str, images: List[ET.Element], video: str,
-                 frames: FrameRange, out: ImportedAnnotations,
-                 person_labels: set) -> None:
+def _read_images(file: str,
+                 images: List[ET.Element],
+                 video: str,
+                 frames: FrameRange,
+                 out: ImportedAnnotations,
+                 person_labels: set,
+                 offset: int = 0) -> None:
     """Read a "CVAT for images 1.1" export of a video task: its boxes,
     frame by frame (CVAT splits tracks into frames there, so a person is
     known across frames only through a ``person_id`` attribute; without
@@ -311,8 +399,10 @@ def _read_images(file: str, images: List[ET.Element], video: str,
     sizes = set()
     records: List[Annotation] = []
     for image in images:
-        frame = _image_frame(file, image)
-        where = f'{file}: <image name={image.get("name")!r}>'
+        frame = _image_frame(file, image) - offset
+        where = f'{file}: <image name={image.get("name")!r}>' + (
+            f' (video frame {frame}: less the task offset {offset})'
+            if offset else '')
         frames.check(frame, where)
         if image.get('width') and image.get('height'):
             sizes.add((image.get('width'), image.get('height')))
@@ -402,8 +492,13 @@ def _box_record(where: str,
         track=track)
 
 
-def _read_track(file: str, track: ET.Element, video: str, frames: FrameRange,
-                out: ImportedAnnotations, person_labels: set) -> None:
+def _read_track(file: str,
+                track: ET.Element,
+                video: str,
+                frames: FrameRange,
+                out: ImportedAnnotations,
+                person_labels: set,
+                offset: int = 0) -> None:
     tid = track.get('id')
     label = track.get('label', '')
     where = f'{file}: track id={tid} label={label!r}'
@@ -418,12 +513,15 @@ def _read_track(file: str, track: ET.Element, video: str, frames: FrameRange,
     records: List[Annotation] = []
     for box in track.findall('box'):
         try:
-            frame = int(box.get('frame'))
+            frame = int(box.get('frame')) - offset
         except (TypeError, ValueError):
             raise AnnotationImportError(
                 f'{where}: <box> {dict(box.attrib)} needs an integer '
                 'frame') from None
-        frames.check(frame, f'{where}, <box frame="{frame}">')
+        frames.check(
+            frame, f'{where}, <box frame="{box.get("frame")}">' +
+            (f' (video frame {frame}: less the task offset {offset})'
+             if offset else ''))
         if box.get('outside', '0') == '1':
             _coords(f'{where}, frame {frame}', box)  # checked, not used
             continue
