@@ -2,7 +2,7 @@
 videos, webcams and streams (mmaction2's ``demo/`` layout)::
 
     python demo/demo_spatiotemporal_det.py INPUT CONFIG CHECKPOINT \\
-        [--out-dir DIR] [--stride N] [--label-map FILE.pbtxt] \\
+        [--out-dir DIR] [--overwrite] [--stride N] [--label-map FILE.pbtxt] \\
         [--person-thr P] [--score-thr 0.3] [--device cpu] [--tubes] \\
         [--online [--realtime] [--show]] ...
 

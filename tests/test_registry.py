@@ -115,7 +115,7 @@ def test_import_is_quiet():
 ENGINE_HOOKS = [
     'RandomStateHook', 'ClassConsistencyHook', 'AVAEvaluationCheckHook',
     'ActionDetVisualizationHook', 'CheckpointCheckHook', 'ResumeCheckHook',
-    'LoadFromCheckHook'
+    'LoadFromCheckHook', 'KeepPredictionsHook'
 ]
 
 

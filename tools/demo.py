@@ -1,7 +1,7 @@
 """Spatio-temporal action detection demo: videos, frame folders, folders of
 videos, webcams and streams::
 
-    python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir DIR]
+    python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir DIR] [--overwrite]
         [--stride N] [--label-map FILE.pbtxt] [--person-thr P]
         [--score-thr 0.3] [--device cpu] [--non-strict] [--codec h264]
         [--cfg-options KEY=VALUE ...] [--no-progress]

@@ -2,8 +2,16 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump FILE.pkl]
         [--show] [--show-dir DIR] [--interval N] [--wait-time S]
-        [--non-strict] [--cfg-options k=v ...]
+        [--no-picture] [--non-strict] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
+
+At the end a summary lists the metrics, the work dir and log, the
+``--dump`` / ``--show-dir`` outputs and a picture of some test keyframes,
+ground truth beside predictions
+(``<work_dir>/<timestamp>/test_predictions.png``, drawn as
+``tools/analysis_tools/visualize_results.py`` draws its grid;
+``--no-picture`` skips it; a dataset that cannot be drawn, not AVA-format
+frames or without ground truth, gets one line saying why).
 
 ``--show`` / ``--show-dir`` draw every ``--interval``-th test sample
 (keyframe, ground truth beside predictions) with

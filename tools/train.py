@@ -7,6 +7,12 @@ Same flags and behaviour as ``tools/train.py`` of mmaction2 / mmdet::
 
 Distributed (also on CPU, through gloo): ``bash tools/dist_train.sh CONFIG N``.
 
+When training ends a summary lists the work dir, the checkpoint to use
+(the best one of ``CheckpointHook(save_best=...)``, else the last), the
+log file, the metrics of the last validation and the next commands
+(``tools/test.py``, ``tools/demo.py``, ``tools/deployment/export_onnx.py``
+with this config and checkpoint).
+
 Checkpoints are checked before their weights are copied (mmengine loads
 them non-strictly):
 

@@ -9,6 +9,7 @@ tubes) and the online one (:class:`~stmixer_mm.apis.online.OnlineRunner`).
 """
 import csv
 import json
+import os
 import os.path as osp
 from collections import Counter
 
@@ -18,10 +19,12 @@ from stmixer_mm.evaluation.functional import link_person_tubes
 from stmixer_mm.visualization import draw_tracks
 from .inferencers import STMixerInferencer
 from .inferencers.stmixer_inferencer import CountingSource
-from .online import (OnlineRunner, OutputFiles, RunInterrupted, VideoReadError,
-                     VideoWriter, expand_inputs, on_stop_signals, open_source,
+from .online import (OnlineRunner, OutputFileError, OutputFiles,
+                     RunInterrupted, VideoReadError, VideoWriter,
+                     expand_inputs, is_live_spec, on_stop_signals, open_source,
                      output_exists_error, prepare_out_dir, signal_name)
 from .online.ring_buffer import keyframe_indices
+from .online.sources import source_name
 
 
 def output_names(inputs, spec):
@@ -55,19 +58,48 @@ def output_paths(args, name):
         tubes=f'{stem}_tubes.json' if args.tubes else None)
 
 
+def _file_id(path):
+    """``(device, inode)`` of the file ``path`` points to; None if none."""
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def check_outputs(args, inputs, names):
+    """Refuse, before the model loads, every output of the run that may not
+    be written: an ``--out-dir`` that is a file; an output that is one of
+    the inputs (a video of the folder being processed, a link to it), even
+    with ``--overwrite``; an output that exists, unless ``--overwrite``
+    (which replaces files, not folders). The outputs are claimed
+    atomically when their input starts.
+
+    Raises:
+        OutputFileError: naming the path and what to do.
+    """
+    prepare_out_dir(args.out_dir, create=False)
+    input_ids = {_file_id(spec)
+                 for spec in inputs if not is_live_spec(spec)} - {None}
+    for spec, name in zip(inputs, names):
+        for path in output_paths(args, name or source_name(spec)).values():
+            if path is None or not osp.lexists(path):
+                continue
+            if _file_id(path) in input_ids:
+                raise OutputFileError(
+                    f'{path}: the output would replace an input of this run '
+                    '(or a link to one); refused, also with --overwrite: '
+                    'choose another --out-dir')
+            if not args.overwrite or osp.isdir(path):
+                raise output_exists_error(path, overwrite_flag='--overwrite')
+
+
 def run_demo(args, capture_factory=None):
     """Run the demo; returns the result of the input (a list of them for a
     folder of videos)."""
     inputs = expand_inputs(args.input)
     names = output_names(inputs, args.input)
-    # an output folder that is a file, and outputs that exist already,
-    # before the model loads (created, and claimed atomically, when an
-    # input starts)
-    prepare_out_dir(args.out_dir, create=False)
-    for name in names:
-        for path in (output_paths(args, name).values() if name else ()):
-            if path is not None and osp.lexists(path):
-                raise output_exists_error(path)
+    check_outputs(args, inputs, names)
     # the model, and the names of its columns checked against it, before
     # any frame is decoded
     inferencer = STMixerInferencer(
@@ -110,7 +142,8 @@ def run_online(inferencer, spec, args, capture_factory=None, name=None):
         max_lost=args.max_lost,
         fps=args.fps,
         max_frames=args.max_frames,
-        capture_factory=capture_factory)
+        capture_factory=capture_factory,
+        overwrite=args.overwrite)
     stats = runner.run(spec, name=name)
     print(f'wrote {stats["video"]} ({stats["frames_written"]} frames, '
           f'{stats["codec"]}), {stats["jsonl"]}, {stats["tracks"]}: '
@@ -131,7 +164,8 @@ def run_offline(inferencer, spec, args, name=None):
     source = open_source(spec, fps=args.fps)
     try:
         prepare_out_dir(args.out_dir)
-        outputs = OutputFiles(output_paths(args, name or source.name))
+        outputs = OutputFiles(
+            output_paths(args, name or source.name), overwrite=args.overwrite)
     except BaseException:
         source.close()
         raise

@@ -5,7 +5,7 @@ Here are its arguments and ``main(argv)``; the driver is
 :mod:`stmixer_mm.apis.demo`.
 
     python demo/demo_spatiotemporal_det.py INPUT CONFIG CHECKPOINT
-        [--out-dir DIR]
+        [--out-dir DIR] [--overwrite]
         [--stride N] [--label-map FILE.pbtxt] [--person-thr P]
         [--score-thr 0.3] [--device cpu] [--non-strict] [--codec h264]
         [--cfg-options KEY=VALUE ...] [--no-progress]
@@ -25,8 +25,10 @@ memory does not grow with its length: first the keyframes are detected
 as the frames stream through the inferencer's ring buffer (a progress bar
 over the keyframes; ``--no-progress`` hides it), then the frames are
 decoded again and each is drawn with the detections of its nearest
-keyframe, in the online demo's style (boxes with their actions, labels
-kept inside the frame). ``<out-dir>/<name>_det.mp4`` and the detections
+keyframe, in the online demo's style (boxes with their actions, each
+label block inside the frame and clear of the others where there is room:
+:func:`~stmixer_mm.visualization.place_label_blocks`).
+``<out-dir>/<name>_det.mp4`` and the detections
 as ``.json`` and ``.csv`` are written after the last frame.
 ``--cfg-options key=value ...`` overrides settings of the config.
 
@@ -60,14 +62,20 @@ webcam ``webcam<N>``). Where two videos of a folder of videos share a stem
 (``clip.mp4`` and ``clip.avi``) each of them is named by its whole file
 name instead (``clip.mp4_det.json``, ``clip.avi_det.json``), and if that
 still leaves two the same, every video of the folder is. Nothing is
-overwritten: an output path that exists (an earlier run's result, a
-folder, a second demo writing to the same ``--out-dir``) is refused with
-an error naming it, before the input is read (the check and the creation
-of a file are one atomic step, so two concurrent runs never write one
-file): remove it or choose another ``--out-dir``. The video and the
-``.json`` / ``.csv`` files are written under a hidden temporary name
-(``.<stem>.<pid>.part<ext>``) and renamed when complete. A write that
-fails (a full disk) names the file, what was written of it and the error.
+overwritten unasked: an output path that exists (an earlier run's result,
+a folder, a second demo writing to the same ``--out-dir``) is refused with
+an error naming it, before the model loads, for every output of the run
+(and claimed when its input starts: the check and the creation of a file
+are one atomic step, so two concurrent runs never write one file): pass
+``--overwrite``, remove it or choose another ``--out-dir``.
+``--overwrite`` replaces output files (each when its new output is
+complete; the ``.jsonl`` of ``--online``, written as it goes, is emptied
+when the run starts), never a folder, and never an input of the run (a
+video of the folder of videos being processed, or a link to it). The
+video and the ``.json`` / ``.csv`` files are written under a hidden
+temporary name (``.<stem>.<pid>.part<ext>``) and renamed when complete. A
+write that fails (a full disk) names the file, what was written of it and
+the error.
 
 SIGTERM, SIGINT or SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
 closed terminal): with ``--online`` the run stops, and the frames read so
@@ -163,9 +171,14 @@ def parse_args(argv=None, prog=None):
         '--out-dir',
         default='outputs/demo',
         help='folder of the outputs (created); an output that exists '
-        'there already is refused, never overwritten. Outputs are named by '
+        'there already is refused (see --overwrite). Outputs are named by '
         'the input\'s stem (clip_det.mp4), by the whole file name where '
         'two videos of a folder share a stem (clip.mp4_det.mp4)')
+    p.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace the output files that exist (each when its new output '
+        'is complete); folders and the inputs themselves are still refused')
     p.add_argument(
         '--stride',
         type=positive_int,

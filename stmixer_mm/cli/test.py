@@ -1,6 +1,8 @@
 """``tools/test.py`` tests (evaluates) an STMixer checkpoint with
 mmengine's Runner: its arguments, their merging into the config and
-``main(argv)``.
+``main(argv)``. When the test ends it prints the metrics, where the
+outputs are and a picture of some predictions beside the ground truth
+(:mod:`.run_summary`; ``--no-picture`` skips it).
 
 The script is the entry point (its docstring is the usage); the code is
 here so that tests and other tools call it in process.
@@ -12,16 +14,20 @@ import shutil
 import tempfile
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
                                add_class_consistency_hook,
-                               init_dist_without_cuda, shutdown_dist)
+                               init_dist_without_cuda, quiet_known_noise,
+                               shutdown_dist)
 from stmixer_mm.engine.hooks import trigger_visualization_hook
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, check_config, load_config)
 from stmixer_mm.visualization import display_problem
+from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
+from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         '--interval', type=int, default=1, help='draw every n-th sample')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='seconds per shown image')
+    parser.add_argument(
+        '--no-picture',
+        dest='picture',
+        action='store_false',
+        help=f'do not draw <work_dir>/<timestamp>/{PICTURE_NAME} (some test '
+        'keyframes, ground truth beside predictions) at the end')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -98,6 +110,11 @@ def merge_args(cfg: Config, args) -> Config:
     cfg.load_from = getattr(args, 'checkpoint_file', None) or args.checkpoint
     # the model's action classes against the test dataset as loaded
     add_class_consistency_hook(cfg)
+    if args.picture:  # a few predictions for the picture of the summary
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(type='KeepPredictionsHook', max_videos=DEFAULT_NUM_IMAGES)
+        ]
     # mmengine loads `load_from` non-strictly: check the checkpoint first
     cfg.custom_hooks = [
         *cfg.get('custom_hooks', []),
@@ -167,11 +184,16 @@ def run(args):
         raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
     init_dist_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
+    quiet_known_noise(runner.logger)
     try:
         metrics = runner.test()
     except (CheckpointMismatchError, CheckpointFileError,
             ConfigSettingError) as e:
         raise SystemExit(f'tools/test.py: {e}') from None
+    if is_main_process():
+        picture = draw_test_picture(runner) if args.picture else \
+            'not drawn (--no-picture)'
+        print(summary_after_test(args, runner, metrics, picture), flush=True)
     shutdown_dist()
     return metrics
 

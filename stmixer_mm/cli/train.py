@@ -1,5 +1,7 @@
 """``tools/train.py`` trains an STMixer model with mmengine's Runner: its
-arguments, their merging into the config and ``main(argv)``.
+arguments, their merging into the config and ``main(argv)``. When training
+ends it prints where the results are (work dir, best or last checkpoint,
+log, final metrics) and the next commands (:mod:`.run_summary`).
 
 The script is the entry point (its docstring is the usage); the code is
 here so that tests and other tools call it in process.
@@ -10,6 +12,7 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
@@ -22,6 +25,7 @@ from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
+from .run_summary import summary_after_train
 
 
 class FlagError(ValueError):
@@ -208,6 +212,8 @@ def main(argv=None):
         except (CheckpointFileError, ConfigSettingError,
                 CheckpointMismatchError) as e:
             raise SystemExit(f'tools/train.py: {e}') from None
+        if is_main_process():
+            print(summary_after_train(runner, args.config), flush=True)
         shutdown_dist()
     finally:
         if lock is not None:

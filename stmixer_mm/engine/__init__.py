@@ -8,7 +8,8 @@ from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
                     check_model_fits_dataset, get_rng_state, set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
 from .runner_utils import (adapt_cfg_to_device, build_runner,
-                           init_dist_without_cuda, shutdown_dist)
+                           init_dist_without_cuda, quiet_known_noise,
+                           shutdown_dist)
 from .sharded import (ShardedStrategy, full_to_sharded, is_sharded_checkpoint,
                       sharded_to_full)
 from .work_dir_lock import LOCK_NAME, WorkDirBusyError, WorkDirLock
@@ -18,8 +19,8 @@ install_checked_local_loader()
 
 __all__ = [
     'DeviceAwareDistributedDataParallel', 'adapt_cfg_to_device',
-    'init_dist_without_cuda', 'shutdown_dist', 'CheckpointCheckHook',
-    'CheckpointMismatchError', 'check_checkpoint_fits',
+    'quiet_known_noise', 'init_dist_without_cuda', 'shutdown_dist',
+    'CheckpointCheckHook', 'CheckpointMismatchError', 'check_checkpoint_fits',
     'checkpoint_state_dict', 'state_dict_mismatches', 'RandomStateHook',
     'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state', 'build_runner',
     'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',

@@ -1,6 +1,7 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import datetime
 import functools
+import logging
 
 import torch
 import torch.distributed as torch_dist
@@ -160,6 +161,27 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
         f'`bash tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
 
 
+#: mmengine's own log lines that concern no user: its CheckpointHook and
+#: LoggerHook build a ``FileClient`` (deprecated by mmengine itself) on
+#: every run, whatever the config says
+KNOWN_NOISE = ('"FileClient" will be deprecated in future',
+               '"HardDiskBackend" is the alias of "LocalBackend"')
+
+
+class KnownNoiseFilter(logging.Filter):
+    """Drops the log records of :data:`KNOWN_NOISE`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(KNOWN_NOISE)
+
+
+def quiet_known_noise(logger: logging.Logger) -> logging.Logger:
+    """Add :class:`KnownNoiseFilter` to ``logger`` (a Runner's), once."""
+    if not any(isinstance(f, KnownNoiseFilter) for f in logger.filters):
+        logger.addFilter(KnownNoiseFilter())
+    return logger
+
+
 def build_runner(cfg: Config):
     """The Runner for ``cfg``: mmengine's ``FlexibleRunner`` when the config
     sets ``strategy`` (sharded training: FSDP, DeepSpeed), else the plain
@@ -177,7 +199,9 @@ def build_runner(cfg: Config):
     strategy = cfg.get('strategy')
     if not strategy:
         from mmengine.runner import Runner
-        return Runner.from_cfg(cfg)
+        runner = Runner.from_cfg(cfg)
+        quiet_known_noise(runner.logger)
+        return runner
     kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
     if 'DeepSpeed' in str(kind):
         from .sharded import check_deepspeed
@@ -190,7 +214,9 @@ def build_runner(cfg: Config):
             "(module class names, e.g. ['Block']) and set the top-level "
             'one to None')
     cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
-    return _flexible_runner_class().from_cfg(cfg)
+    runner = _flexible_runner_class().from_cfg(cfg)
+    quiet_known_noise(runner.logger)
+    return runner
 
 
 def shutdown_dist() -> None:

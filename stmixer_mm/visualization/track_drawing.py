@@ -1,12 +1,13 @@
 """Fast OpenCV drawing of tracked persons on video frames (the online
 demo's output video and ``--show`` window)."""
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from stmixer_mm.utils.mask_rle import decode_mask
 from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
+from .label_layout import label_font_scale, place_label_blocks
 
 __all__ = ['draw_tracks', 'track_color', 'fill_mask']
 
@@ -25,6 +26,58 @@ def track_color(track_id: Optional[int]):
     return _PALETTE[track_id % len(_PALETTE)]
 
 
+#: OpenCV's font of the labels
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _person_lines(person: dict) -> List[str]:
+    """A person's label: ``T<id>`` (or ``person``), then one line per
+    action with its score."""
+    tid = person.get('track_id')
+    return [f'T{tid}' if tid is not None else 'person'
+            ] + [f'{n} {v:.2f}' for n, v in person.get('actions', {}).items()]
+
+
+def _line_sizes(lines: Sequence[str], scale: float,
+                thick: int) -> List[Tuple[int, int, int]]:
+    """``(width, height, text height)`` of each line on its filled
+    background."""
+    out = []
+    for line in lines:
+        (tw, th), base = cv2.getTextSize(line, FONT, scale, thick)
+        out.append((tw + 4, th + base + 2, th))
+    return out
+
+
+def _draw_label(image: np.ndarray, lines: Sequence[str], sizes, pos, color,
+                scale: float, thick: int) -> None:
+    """Draw ``lines`` (their :func:`_line_sizes` ``sizes``) one under the
+    other from ``pos`` (top-left), each on a background of ``color`` as
+    wide as its text."""
+    x0, y = int(round(pos[0])), int(round(pos[1]))
+    for line, (w, h, th) in zip(lines, sizes):
+        cv2.rectangle(image, (x0, y), (x0 + w - 1, y + h - 1), color, -1)
+        cv2.putText(image, line, (x0 + 2, y + th + 1), FONT, scale, (0, 0, 0),
+                    thick, cv2.LINE_AA)
+        y += h
+
+
+def _block_size(sizes) -> Tuple[int, int]:
+    """``(width, height)`` of a label of lines of :func:`_line_sizes`."""
+    return max(w for w, _, _ in sizes), sum(h for _, h, _ in sizes)
+
+
+def _draw_header(image: np.ndarray, header: str, scale: float,
+                 thick: int) -> Tuple[int, int, int, int]:
+    """Draw ``header`` white on black at the top-left corner; returns the
+    block it covers (``x1, y1, x2, y2``)."""
+    (tw, th), base = cv2.getTextSize(header, FONT, scale, thick)
+    cv2.rectangle(image, (0, 0), (tw + 5, th + base + 3), (0, 0, 0), -1)
+    cv2.putText(image, header, (3, th + 2), FONT, scale, (255, 255, 255),
+                thick, cv2.LINE_AA)
+    return 0, 0, tw + 6, th + base + 4
+
+
 def draw_tracks(image: np.ndarray,
                 persons: Sequence[dict],
                 min_short_side: int = 360,
@@ -37,10 +90,13 @@ def draw_tracks(image: np.ndarray,
     ``min_short_side``. The online
     and the offline demo and :class:`~stmixer_mm.apis.STMixerInferencer`
     draw with it. Each person's label (``T<id>`` or ``person``, then one
-    line per action) starts at the box's top-left corner and is kept
-    inside the frame: shifted left where it would pass the right edge,
-    up where it would pass the bottom. With ``frame``, a person with a
-    ``tubelet`` (a tubelet model's ``frames`` and ``boxes``) is drawn with
+    line per action) is a block placed by
+    :func:`~stmixer_mm.visualization.label_layout.place_label_blocks`:
+    above the box where there is room, else inside its top, below it, ...,
+    always inside the frame and, where a free place exists, clear of the
+    labels placed before it and of the header; the font scale follows the
+    frame's size (:func:`label_font_scale`). With ``frame``, a person with
+    a ``tubelet`` (a tubelet model's ``frames`` and ``boxes``) is drawn with
     its box at that frame (:func:`box_at`).
 
     Returns:
@@ -52,39 +108,28 @@ def draw_tracks(image: np.ndarray,
                      interpolation=cv2.INTER_LINEAR) if s != 1.0 else \
         image.copy()
     short = min(out.shape[:2])
-    scale = max(0.4, short / 720)
+    scale = label_font_scale(short)
     thick = max(1, int(round(short / 300)))
-    font = cv2.FONT_HERSHEY_SIMPLEX
     for p in persons:
         if p.get('mask') is not None:
             fill_mask(out, p['mask'], track_color(p.get('track_id')))
+    boxes = []
     for p in persons:
         box = p['bbox'] if frame is None else box_at(p, frame)
-        x1, y1, x2, y2 = (np.asarray(box, np.float64) * s).round()
-        x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
-        tid = p.get('track_id')
-        color = track_color(tid)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick + 1)
-        lines = [f'T{tid}' if tid is not None else 'person'
-                 ] + [f'{n} {v:.2f}' for n, v in p.get('actions', {}).items()]
-        oh, ow = out.shape[:2]
-        y = min(max(y1, 0), oh - 1)
-        for line in lines:
-            (tw, th), base = cv2.getTextSize(line, font, scale, thick)
-            # the label stays inside the frame: moved left of a box at the
-            # right edge, up from the bottom edge
-            x0 = int(min(max(x1, 0), max(ow - tw - 4, 0)))
-            y0 = int(min(y, max(oh - th - base - 2, 0)))
-            cv2.rectangle(out, (x0, y0), (x0 + tw + 4, y0 + th + base + 2),
-                          color, -1)
-            cv2.putText(out, line, (x0 + 2, y0 + th + 1), font, scale,
-                        (0, 0, 0), thick, cv2.LINE_AA)
-            y = y0 + th + base + 2
-    if header:
-        (tw, th), base = cv2.getTextSize(header, font, scale, thick)
-        cv2.rectangle(out, (0, 0), (tw + 6, th + base + 4), (0, 0, 0), -1)
-        cv2.putText(out, header, (3, th + 2), font, scale, (255, 255, 255),
-                    thick, cv2.LINE_AA)
+        x1, y1, x2, y2 = (
+            int(v) for v in (np.asarray(box, np.float64) * s).round())
+        boxes.append((x1, y1, x2, y2))
+        cv2.rectangle(out, (x1, y1), (x2, y2), track_color(p.get('track_id')),
+                      thick + 1)
+    # the header first, so that the labels are placed clear of it
+    reserved = [_draw_header(out, header, scale, thick)] if header else []
+    labels = [_person_lines(p) for p in persons]
+    sizes = [_line_sizes(lines, scale, thick) for lines in labels]
+    positions = place_label_blocks(boxes, [_block_size(ls) for ls in sizes],
+                                   out.shape[1::-1], reserved)
+    for p, lines, ls, pos in zip(persons, labels, sizes, positions):
+        _draw_label(out, lines, ls, pos, track_color(p.get('track_id')), scale,
+                    thick)
     return out
 
 

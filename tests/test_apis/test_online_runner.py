@@ -363,6 +363,53 @@ def test_outputs_that_exist_are_refused_never_overwritten(tmp_path):
     assert stats['frames_written'] == 12
 
 
+def test_overwrite_replaces_the_files_and_still_refuses_folders(tmp_path):
+    """``overwrite=True`` (the demo's --overwrite): the outputs of an
+    earlier run are replaced by the new ones (an 8-frame video where a
+    12-frame one was), an output that is a folder is still refused, and a
+    refused run leaves the files it would have replaced as they were."""
+    from stmixer_mm.data_gen.synthetic_ava import count_video_frames
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 12
+
+    def run(frames, overwrite=True):
+        return OnlineRunner(
+            SlowInferencer(0),
+            stride=4,
+            out_dir=str(tmp_path),
+            progress=False,
+            overwrite=overwrite).run(
+                ArraySource(frames, fps=10.0, name='cam'))
+
+    run(frames, overwrite=False)
+    first = _listing(tmp_path)
+    stats = run(frames[:8])
+    assert count_video_frames(stats['video']) == 8
+    assert len(_jsonl(stats['jsonl'])) == 2  # keyframes 2 and 6, not 3
+    again = _listing(tmp_path)
+    assert set(again) == set(first) and again != first
+    (tmp_path / 'cam_tracks.json').unlink()
+    (tmp_path / 'cam_tracks.json').mkdir()
+    with pytest.raises(OutputFileError, match=r'cam_tracks.json: .*folder'):
+        run(frames)
+    assert _listing(tmp_path) == dict(again, **{'cam_tracks.json': 'folder'})
+
+
+def test_output_files_release_leaves_a_file_to_replace_as_it_was(tmp_path):
+    """OutputFiles(overwrite=True): a file that exists is neither emptied
+    nor removed by the claim or by release() when the run writes nothing;
+    written, it is replaced and listed as kept."""
+    old = tmp_path / 'x_det.json'
+    old.write_text('earlier')
+    outputs = OutputFiles(dict(json=str(old)), overwrite=True)
+    assert old.read_text() == 'earlier'
+    assert outputs.release() == [] and old.read_text() == 'earlier'
+    outputs = OutputFiles(dict(json=str(old)), overwrite=True)
+    with outputs.open('json') as f:
+        f.write('new')
+    assert outputs.release() == [str(old)] and old.read_text() == 'new'
+    assert os.listdir(tmp_path) == ['x_det.json']
+
+
 class _FullDisk:
     """A file object whose writes fail with ENOSPC after ``room`` bytes
     (the bytes that fit are written to the real file)."""

@@ -542,11 +542,13 @@ def test_demo_output_names_are_unique_per_input(tools):
 
 @pytest.mark.parametrize('online', [False, True])
 def test_demo_never_overwrites_an_output(tools, checkpoint, val_frames,
-                                         tmp_path, online, capsys):
+                                         tmp_path, online, capsys,
+                                         monkeypatch):
     """clip.mp4 and clip.avi in one folder of videos get an output each
     (by their whole file names); a second run into the same --out-dir is
-    refused before the model loads, naming the file, the first run's
-    outputs untouched; so is an --out-dir that is a file."""
+    refused before the model loads, naming the file and --overwrite, the
+    first run's outputs untouched; so is an --out-dir that is a file.
+    With --overwrite every output is replaced."""
     demo = _demo_module(tools)
     videos = tmp_path / 'videos'
     videos.mkdir()
@@ -568,16 +570,71 @@ def test_demo_never_overwrites_an_output(tools, checkpoint, val_frames,
     assert [count_video_frames(r['video'])
             for r in results] == [16, 24]  # clip.avi first (sorted)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
+    build = demo_driver.STMixerInferencer
+    monkeypatch.setattr(demo_driver, 'STMixerInferencer', _no_model)
     with pytest.raises(SystemExit) as e:
         demo.main(argv)
     assert str(e.value) == (
         f'tools/demo.py: {out / "clip.avi_det.mp4"}: the output exists '
         'already (a file, from an earlier or a concurrent run); not '
-        'overwriting it: remove it or choose another --out-dir')
+        'overwriting it: pass --overwrite to replace it, or remove it or '
+        'choose another --out-dir')
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     with pytest.raises(SystemExit) as e:
         demo.main(argv[:4] + [str(out / 'clip.avi_det.mp4')] + argv[5:])
     assert 'clip.avi_det.mp4: the output folder is a file' in str(e.value)
+    # --overwrite: every output replaced by a complete new one
+    for p in out.iterdir():
+        p.write_bytes(b'stale')
+    monkeypatch.setattr(demo_driver, 'STMixerInferencer', build)
+    results = demo.run_demo(demo.parse_args(argv + ['--overwrite']))
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    assert all(p.read_bytes() != b'stale' for p in out.iterdir())
+    assert [count_video_frames(r['video']) for r in results] == [16, 24]
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError('the model was loaded before the outputs were '
+                         'checked')
+
+
+def test_demo_overwrite_refuses_inputs_and_folders(tools, val_frames, tmp_path,
+                                                   monkeypatch):
+    """Before the model loads: with --overwrite, an output that is an input
+    of the run (--out-dir the folder of videos, which holds clip_det.mp4
+    of an earlier run) or a link to one, and an output that is a folder,
+    are refused; without it the first existing output is named."""
+    demo = _demo_module(tools)
+    monkeypatch.setattr(demo_driver, 'STMixerInferencer', _no_model)
+    videos = tmp_path / 'videos'
+    videos.mkdir()
+    _write_mp4(val_frames[:8], videos / 'clip.mp4')
+    _write_mp4(val_frames[:8], videos / 'clip_det.mp4')
+    argv = [str(videos), tools.TINY_CFG, 'ckpt', '--out-dir', str(videos)]
+    with pytest.raises(SystemExit) as e:
+        demo.main(argv + ['--overwrite'])
+    assert str(e.value) == (
+        f'tools/demo.py: {videos / "clip_det.mp4"}: the output would '
+        'replace an input of this run (or a link to one); refused, also '
+        'with --overwrite: choose another --out-dir')
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'clip_det.mp4').symlink_to(videos / 'clip.mp4')
+    argv = [
+        str(videos / 'clip.mp4'), tools.TINY_CFG, 'ckpt', '--out-dir',
+        str(out), '--overwrite'
+    ]
+    with pytest.raises(SystemExit, match='replace an input of this run'):
+        demo.main(argv)
+    (out / 'clip_det.mp4').unlink()
+    (out / 'clip_det.json').mkdir()
+    with pytest.raises(SystemExit) as e:
+        demo.main(argv)
+    assert str(e.value).endswith(
+        'clip_det.json: the output exists already (a folder, from an '
+        'earlier or a concurrent run); not overwriting it: --overwrite '
+        'replaces files, not folders: remove it or choose another --out-dir')
+    assert sorted(os.listdir(out)) == ['clip_det.json']
 
 
 def test_demo_offline_interrupted_leaves_no_partial_output(

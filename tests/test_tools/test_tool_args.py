@@ -139,6 +139,20 @@ def test_test_flags(test_tool, tools):
         test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
 
 
+def test_test_tool_keeps_predictions_for_its_picture(test_tool, tools):
+    """The summary's picture needs a few predictions: KeepPredictionsHook
+    (before the checkpoint check, which stays the last hook); none with
+    --no-picture."""
+    args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth'])
+    cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+    kept = [h for h in cfg.custom_hooks if h.type == 'KeepPredictionsHook']
+    assert kept == [dict(type='KeepPredictionsHook', max_videos=8)]
+    assert cfg.custom_hooks[-1].type == 'CheckpointCheckHook'
+    args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth', '--no-picture'])
+    cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+    assert 'KeepPredictionsHook' not in {h.type for h in cfg.custom_hooks}
+
+
 def test_test_tool_loads_strictly_unless_told(test_tool, tools):
     args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth'])
     cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)

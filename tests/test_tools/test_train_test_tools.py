@@ -21,12 +21,17 @@ def _load(path):
     return torch.load(path, map_location='cpu', weights_only=False)
 
 
-def test_train_writes_checkpoints_and_logs_finite_losses(trained):
+def test_train_writes_checkpoints_and_logs_finite_losses(trained, tools):
     work, proc = trained
     out = proc.stdout + proc.stderr
     # 4 train keyframes, batch 2 -> 2 iterations per epoch, 2 epochs
     assert 'Epoch(train) [2][2/2]' in out
     assert 'Epoch(train) [3]' not in out
+    # quiet: no compat-fix line, no mmengine FileClient deprecation lines
+    # (its own hooks build one on every run), no pkg_resources warning
+    for noise in ('compat fix', 'FileClient', 'HardDiskBackend',
+                  'pkg_resources'):
+        assert noise not in out, noise
     for epoch in (1, 2):
         ckpt = _load(work / f'epoch_{epoch}.pth')
         assert ckpt['meta']['epoch'] == epoch
@@ -51,12 +56,39 @@ def test_train_writes_checkpoints_and_logs_finite_losses(trained):
     # validated after every epoch with AVAMetric
     maps = [r['mAP/overall'] for r in rows if 'mAP/overall' in r]
     assert len(maps) == 2 and all(0.0 <= v <= 1.0 for v in maps)
+    # the summary at the end: the best checkpoint (the default runtime's
+    # save_best), the log, the last validation and the next commands
+    summary = proc.stdout[proc.stdout.index('tools/train.py: done'):]
+    best = glob.glob(str(work / 'best_mAP_overall_epoch_*.pth'))
+    assert len(best) == 1
+    log = glob.glob(str(work / '*' / '*.log'))[0]
+    assert f'  work dir      : {work}\n' in summary
+    assert f'  checkpoint    : {best[0]} (the best mAP/overall: ' in summary
+    assert f'  log           : {log} (curves: ' in summary
+    assert f'  final metrics : mAP/overall {maps[-1]:.4f}, ' in summary
+    assert f'python tools/test.py {tools.TINY_CFG} {best[0]}\n' in summary
+    assert f'python tools/demo.py VIDEO {tools.TINY_CFG} {best[0]}\n' in \
+        summary
+    assert (f'python tools/deployment/export_onnx.py {tools.TINY_CFG} '
+            f'{best[0]} {work / "model.onnx"} --shape 4 H W') in summary
 
 
 def test_test_tool_reports_ava_map_and_dumps(tested, tools):
     proc, dump = tested
     value = tools.metric(proc.stdout + proc.stderr, 'mAP/overall')
     assert 0.0 <= value <= 1.0
+    # the summary: metrics, outputs, a picture of the two val videos'
+    # first keyframes (ground truth beside predictions)
+    summary = proc.stdout[proc.stdout.index('tools/test.py: done'):]
+    work = dump.parent
+    (picture, ) = glob.glob(str(work / '*' / 'test_predictions.png'))
+    assert f'  metrics     : mAP/overall {value:.4f}, ' in summary
+    assert f'  work dir    : {work}\n' in summary
+    assert f'  predictions : {dump} (--dump)\n' in summary
+    assert f'  picture     : {picture} (ground truth left, predictions ' \
+        'right, 2 keyframes)' in summary
+    img = cv2.imread(picture)
+    assert img is not None and img.shape[1] > 4 * 2 * 360  # 4 tiles a row
     with open(dump, 'rb') as f:
         preds = pickle.load(f)
     assert len(preds) == 4  # one per val keyframe

@@ -3,7 +3,8 @@
 untouched."""
 import numpy as np
 
-from stmixer_mm.visualization import box_at, draw_tracks, track_color
+from stmixer_mm.visualization import (box_at, draw_tracks, label_font_scale,
+                                      track_color)
 
 
 def test_box_in_track_colour_where_the_box_says():
@@ -47,7 +48,7 @@ def test_labels_stay_inside_the_frame_at_the_right_and_bottom_edges():
         bbox=[280, 150, 299, 199], track_id=2, actions={long_name: 0.91})
     out = draw_tracks(image, [person], min_short_side=0)
     import cv2
-    scale = max(0.4, 200 / 720)
+    scale = label_font_scale(200)  # the smallest, 0.3
     (tw, _), _ = cv2.getTextSize(f'{long_name} 0.91', cv2.FONT_HERSHEY_SIMPLEX,
                                  scale, 1)
     cols = _label_columns(out, track_color(2))

@@ -11,7 +11,8 @@ from typing import Callable, Iterator, Optional, Union
 import cv2
 
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, FolderSource, Frame,
-                      FrameSource, VideoReadError, check_fps, is_live_spec)
+                      FrameSource, VideoReadError, check_fps, is_live_spec,
+                      source_name)
 
 __all__ = ['CaptureSource', 'open_source']
 
@@ -74,16 +75,9 @@ class CaptureSource(FrameSource):
             spec = int(spec)
         self.spec = spec
         self.cap = None
-        if isinstance(spec, int):
-            self.name = f'webcam{spec}'
-        elif self.live:
-            tail = spec.split('://', 1)[1].rstrip('/').split('?')[0]
-            self.name = osp.splitext(tail.split('/')[-1] or 'stream')[0] \
-                or 'stream'
-        else:
-            if not osp.isfile(spec):
-                raise VideoReadError(f'{spec}: no such video file or folder')
-            self.name = osp.splitext(osp.basename(spec))[0]
+        if not self.live and not osp.isfile(spec):
+            raise VideoReadError(f'{spec}: no such video file or folder')
+        self.name = source_name(spec)
         factory = capture_factory or cv2.VideoCapture
         self.cap = factory(spec)
         if not self.cap.isOpened():

@@ -1,10 +1,11 @@
-"""Output paths that no run overwrites (split from :mod:`.writers`, whose
-docstring gives the rules): exclusive claims, temporary names renamed
-when complete, errors naming the file."""
+"""Output paths that no run overwrites unasked (split from :mod:`.writers`,
+whose docstring gives the rules): exclusive claims, temporary names renamed
+when complete, errors naming the file; ``overwrite=True`` (the demo's
+``--overwrite``) replaces the files that exist."""
 import os
 import os.path as osp
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 __all__ = [
     'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
@@ -39,8 +40,12 @@ def prepare_out_dir(out_dir: str, create: bool = True) -> None:
                               f'({e}); choose another --out-dir') from None
 
 
-def output_exists_error(path: str) -> OutputFileError:
-    """The error refusing the output ``path``, which exists."""
+def output_exists_error(path: str,
+                        overwrite_flag: Optional[str] = None
+                        ) -> OutputFileError:
+    """The error refusing the output ``path``, which exists;
+    ``overwrite_flag`` (e.g. ``'--overwrite'``): the flag of the command
+    that replaces a file (not a folder), named in the message."""
     if osp.islink(path):
         what = 'a link, from an earlier or a concurrent run'
     elif osp.isdir(path):
@@ -50,9 +55,14 @@ def output_exists_error(path: str) -> OutputFileError:
                 'that was killed')
     else:
         what = 'a file, from an earlier or a concurrent run'
+    todo = 'remove it or choose another --out-dir'
+    if overwrite_flag and osp.isdir(path):
+        todo = f'{overwrite_flag} replaces files, not folders: {todo}'
+    elif overwrite_flag:
+        todo = f'pass {overwrite_flag} to replace it, or {todo}'
     return OutputFileError(
         f'{path}: the output exists already ({what}); not overwriting it: '
-        'remove it or choose another --out-dir')
+        f'{todo}')
 
 
 def claim_output(path: str) -> os.stat_result:
@@ -113,24 +123,43 @@ def _size(path: str) -> int:
         return 0
 
 
+def _claim_or_keep(path: str, overwrite: bool) -> Tuple[os.stat_result, bool]:
+    """Claim ``path`` (:func:`claim_output`); with ``overwrite`` a file that
+    exists is kept until the complete output replaces it (a link is removed
+    first, its target left alone). Returns its stat and whether this run
+    created it."""
+    if overwrite and osp.lexists(path) and not osp.isdir(path):
+        if not osp.islink(path):
+            return os.stat(path), False
+        _remove(path)
+    return claim_output(path), True
+
+
 class OutputFiles:
     """The output files of one input, claimed together (:func:`claim_output`)
     before anything is written: all or none.
 
     Args:
         paths (dict): ``{key: path}``; ``None`` paths are left out.
+        overwrite (bool): replace the files that exist (``--overwrite``):
+            each stays as it is until its complete output is renamed over
+            it (a JSON Lines file, written in place, is emptied when its
+            writer opens it); folders are still refused.
 
     Raises:
-        OutputFileError: a path exists or cannot be created (the paths
-            claimed before it are released).
+        OutputFileError: a path exists (``overwrite``: a folder) or cannot
+            be created (the paths claimed before it are released).
     """
 
-    def __init__(self, paths: Dict[str, Optional[str]]) -> None:
+    def __init__(self,
+                 paths: Dict[str, Optional[str]],
+                 overwrite: bool = False) -> None:
         self.paths = {k: p for k, p in paths.items() if p is not None}
-        self._claims: Dict[str, os.stat_result] = {}
+        # key -> (stat when claimed, created by this run)
+        self._claims: Dict[str, Tuple[os.stat_result, bool]] = {}
         try:
             for key, path in self.paths.items():
-                self._claims[key] = claim_output(path)
+                self._claims[key] = _claim_or_keep(path, overwrite)
         except OutputFileError:
             self.release()
             raise
@@ -178,18 +207,20 @@ class OutputFiles:
     def release(self) -> List[str]:
         """Remove the claims never filled (still the empty file created by
         the claim) and their temporary files; returns the paths kept
-        (written)."""
+        (written; a file that ``overwrite`` would have replaced and that
+        is untouched is left as it is, not listed)."""
         kept = []
-        for key, claim in self._claims.items():
+        for key, (claim, created) in self._claims.items():
             path = self.paths[key]
             _remove(temp_path(path))
             try:
                 st = os.stat(path)
             except OSError:
                 continue
-            if (st.st_ino, st.st_dev) == (claim.st_ino, claim.st_dev) and \
-                    st.st_size == 0:
+            same = (st.st_ino, st.st_dev) == (claim.st_ino, claim.st_dev)
+            if created and same and st.st_size == 0:
                 _remove(path)
-            else:
+            elif created or not same or (st.st_size, st.st_mtime_ns) != (
+                    claim.st_size, claim.st_mtime_ns):
                 kept.append(path)
         return kept

@@ -34,7 +34,8 @@ mode where a frame the writer has no room for is left out of the video
 
 Outputs (:mod:`~stmixer_mm.apis.online.writers`): the three files are
 claimed together before the first frame is read (a path that exists, from
-an earlier or a concurrent run, is refused: nothing is overwritten); the
+an earlier or a concurrent run, is refused: nothing is overwritten unless
+``overwrite=True``, the demo's ``--overwrite``, replaces the files); the
 mp4 appears under its name once its container is closed (it plays), the
 track summaries once complete.
 
@@ -218,6 +219,9 @@ class OnlineRunner:
         handle_signals (bool): SIGTERM / SIGINT / SIGHUP stop the run and
             finalise the outputs, then :meth:`run` raises
             :class:`RunInterrupted` (in the main thread; see the module).
+        overwrite (bool): replace output files that exist (see
+            :class:`~stmixer_mm.apis.online.OutputFiles`); else they are
+            refused.
     """
 
     def __init__(self,
@@ -239,7 +243,8 @@ class OnlineRunner:
                  capture_factory: Optional[Callable] = None,
                  queue_frames: int = 64,
                  min_short_side: int = 360,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True,
+                 overwrite: bool = False) -> None:
         if not isinstance(stride, int) or stride < 1:
             raise ValueError(f'stride must be a positive number of frames, '
                              f'got {stride!r}')
@@ -266,6 +271,7 @@ class OnlineRunner:
         self.queue_frames = queue_frames
         self.min_short_side = min_short_side
         self.handle_signals = handle_signals
+        self.overwrite = overwrite
         self._stop = threading.Event()
         self._signal: Optional[int] = None
 
@@ -343,7 +349,8 @@ class OnlineRunner:
                 prepare_out_dir(self.out_dir)
                 paths = self.output_paths(self.out_dir, name or source.name,
                                           self.write_video)
-                outputs = OutputFiles(paths)  # all three, or none
+                # all three, or none
+                outputs = OutputFiles(paths, overwrite=self.overwrite)
                 jsonl = JsonlWriter(paths['jsonl'], exclusive=False)
                 if paths['video']:
                     video = VideoWriter(

@@ -53,8 +53,9 @@ import numpy as np
 
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',
-    'expand_inputs', 'is_live_spec', 'check_fps', 'check_frames',
-    'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS', 'MAX_REPORTED_FPS'
+    'expand_inputs', 'is_live_spec', 'source_name', 'check_fps',
+    'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS',
+    'MAX_REPORTED_FPS'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -86,6 +87,22 @@ def is_live_spec(spec) -> bool:
     if isinstance(spec, (int, np.integer)):
         return True
     return isinstance(spec, str) and (spec.isdigit() or '://' in spec)
+
+
+def source_name(spec) -> str:
+    """The ``name`` (output stem) the source of ``spec`` gets, known
+    before it is opened: ``webcam<N>`` for a webcam index, the last part
+    of a stream URL's path without its extension (else ``stream``), a
+    frame folder's name, a video file's stem."""
+    if isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
+                                               and spec.isdigit()):
+        return f'webcam{int(spec)}'
+    if is_live_spec(spec):
+        tail = spec.split('://', 1)[1].rstrip('/').split('?')[0]
+        return osp.splitext(tail.split('/')[-1] or 'stream')[0] or 'stream'
+    if osp.isdir(spec):
+        return osp.basename(osp.normpath(spec))
+    return osp.splitext(osp.basename(spec))[0]
 
 
 def check_fps(fps, arg: str = 'fps') -> Optional[float]:
@@ -321,7 +338,7 @@ class FolderSource(FrameSource):
         self.files = _list_dir(path, IMG_EXTS)
         if not self.files:
             raise VideoReadError(f'{path}: no image files ({IMG_EXTS})')
-        self.name = osp.basename(osp.normpath(path))
+        self.name = source_name(path)
         self._set_fps(fps, path, 'a frame folder has no frame rate')
         self.realtime = realtime
         self.num_frames = len(self.files)

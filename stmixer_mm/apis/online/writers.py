@@ -13,13 +13,17 @@
   enough for every frame of a live stream).
 * :class:`ProgressLine`: one terminal line rewritten in place.
 
-No output overwrites anything, and none looks complete before it is:
+No output overwrites anything unasked, and none looks complete before it
+is:
 
 * every output path is *claimed* first by creating it empty with
   exclusive creation (``O_CREAT | O_EXCL``: the check and the creation are
   one step, so two runs, concurrent or one after the other, never write
   one file): a path that exists (an earlier run's output, a folder, a
-  link) is refused with an :class:`OutputFileError` naming it;
+  link) is refused with an :class:`OutputFileError` naming it, unless
+  ``OutputFiles(..., overwrite=True)`` (the demo's ``--overwrite``) is
+  asked to replace the files: each is then replaced when its new output
+  is complete (folders stay refused);
 * the video and the final JSON / CSV files are written to a hidden
   temporary name next to their path (``.<stem>.<pid>.part<ext>``) and
   renamed over the claimed (empty) path once complete (the mp4 once its

@@ -1,0 +1,56 @@
+"""A few test predictions kept in memory, for a picture after the test.
+
+``tools/test.py`` adds :class:`KeepPredictionsHook` (unless
+``--no-picture``) and draws the kept predictions beside the ground truth
+(:func:`~stmixer_mm.visualization.prediction_grid.make_grid`) in its
+summary, without dumping every prediction to a file.
+"""
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.evaluator.metric import _to_cpu
+from mmengine.hooks import Hook
+
+from stmixer_mm.registry import HOOKS
+
+__all__ = ['KeepPredictionsHook']
+
+
+@HOOKS.register_module()
+class KeepPredictionsHook(Hook):
+    """Keep the first test prediction of each video, for up to
+    ``max_videos`` videos, as the evaluator gets it (``to_dict()`` of the
+    data sample, on the CPU: what ``tools/test.py --dump`` writes).
+
+    Args:
+        max_videos (int): videos (AVA ``video_id``; a sample without one
+            counts as a video of its own) to keep a prediction of.
+
+    Attributes:
+        predictions (list[dict]): the kept predictions of the last test
+            (this process's part of the test set when distributed).
+    """
+
+    priority = 'LOWEST'
+
+    def __init__(self, max_videos: int = 8) -> None:
+        if max_videos < 1:
+            raise ValueError(f'max_videos must be >= 1, got {max_videos}')
+        self.max_videos = max_videos
+        self.predictions: List[Dict] = []
+
+    def before_test(self, runner) -> None:
+        self.predictions = []
+
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch: Optional[dict] = None,
+                        outputs: Optional[Sequence] = None) -> None:
+        videos = {p.get('video_id') for p in self.predictions}
+        for sample in outputs or ():
+            if len(self.predictions) >= self.max_videos:
+                return
+            video = sample.metainfo.get('video_id')
+            if video is None or video not in videos:
+                videos.add(video)
+                self.predictions.append(_to_cpu(sample.to_dict()))

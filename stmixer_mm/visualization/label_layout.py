@@ -1,0 +1,104 @@
+"""Where each box's label block goes on a frame: a pure, deterministic
+placement (no drawing), so that the labels of persons close together on a
+small frame neither cover each other nor leave the frame.
+
+:func:`place_label_blocks` takes the boxes, the size of each box's label
+block and the frame size, and returns the top-left corner of each block.
+The boxes are placed in their order; each block goes to the first of its
+candidate positions (:func:`label_candidates`: above the box, inside its
+top, below it, inside its bottom, each at the box's left then right edge,
+then beside the box) that does not overlap a block placed before it (nor
+a ``reserved`` area such as a header); if every candidate overlaps, the
+one overlapping least (the first of equals). Every candidate is shifted
+into the frame, so every block lies inside it when it fits.
+:func:`label_font_scale` gives the OpenCV font scale of a frame.
+"""
+from typing import List, Sequence, Tuple
+
+__all__ = ['label_font_scale', 'label_candidates', 'place_label_blocks']
+
+#: OpenCV font scale per pixel of the frame's short side, and the smallest
+MIN_FONT_SCALE = 0.3
+FONT_SCALE_PER_PIXEL = 1 / 720
+
+Block = Tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
+def label_font_scale(short_side: int) -> float:
+    """OpenCV font scale of labels on a frame whose short side is
+    ``short_side`` pixels: 0.5 at 360, 1.0 at 720, never below 0.3
+    (small but readable on a 120-pixel frame)."""
+    return max(MIN_FONT_SCALE, short_side * FONT_SCALE_PER_PIXEL)
+
+
+def _inside(x: float, y: float, size: Tuple[float, float],
+            frame_size: Tuple[int, int]) -> Tuple[float, float]:
+    """``(x, y)`` shifted so that a block of ``size`` lies inside the
+    frame (at its top-left corner where the block is larger)."""
+    (w, h), (fw, fh) = size, frame_size
+    return max(0, min(x, fw - w)), max(0, min(y, fh - h))
+
+
+def label_candidates(box: Sequence[float], size: Tuple[float, float],
+                     frame_size: Tuple[int, int]) -> List[Tuple[float, float]]:
+    """Candidate top-left corners of the label block of ``box``, best
+    first, each shifted into the frame, without repeats.
+
+    Args:
+        box: ``x1, y1, x2, y2`` in pixels of the frame.
+        size: ``(width, height)`` of the label block.
+        frame_size: ``(width, height)`` of the frame.
+    """
+    x1, y1, x2, y2 = box
+    w, h = size
+    rows = (y1 - h, y1, y2, y2 - h)  # above, inside top, below, inside bottom
+    raw = [(x, y) for y in rows for x in (x1, x2 - w)]
+    raw += [(x1 - w, y1), (x2, y1)]  # left of the box, right of it
+    out = []
+    for x, y in raw:
+        pos = _inside(x, y, size, frame_size)
+        if pos not in out:
+            out.append(pos)
+    return out
+
+
+def _overlap(a: Block, b: Block) -> float:
+    """The area two blocks share (0 when they only touch)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def place_label_blocks(
+    boxes: Sequence[Sequence[float]],
+    sizes: Sequence[Tuple[float, float]],
+    frame_size: Tuple[int, int],
+    reserved: Sequence[Block] = ()
+) -> List[Tuple[float, float]]:
+    """The top-left corner of each box's label block (see the module).
+
+    Args:
+        boxes: ``[n, 4]`` ``x1, y1, x2, y2`` in pixels of the frame.
+        sizes: ``(width, height)`` of each box's label block.
+        frame_size: ``(width, height)`` of the frame.
+        reserved: blocks (``x1, y1, x2, y2``) no label should cover, e.g.
+            the header.
+
+    Returns:
+        list[tuple]: ``(x, y)`` of each block, in the order of ``boxes``.
+    """
+    if len(boxes) != len(sizes):
+        raise ValueError(f'{len(boxes)} boxes but {len(sizes)} label sizes')
+    taken = list(reserved)
+    placed = []
+    for box, (w, h) in zip(boxes, sizes):
+        best, best_cost = None, None
+        for x, y in label_candidates(box, (w, h), frame_size):
+            cost = sum(_overlap((x, y, x + w, y + h), t) for t in taken)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = (x, y), cost
+            if cost == 0:
+                break
+        taken.append((best[0], best[1], best[0] + w, best[1] + h))
+        placed.append(best)
+    return placed
