@@ -27,5 +27,9 @@ apply_compat_fixes()
 from . import apis, datasets, engine  # noqa: E402,F401
 from . import evaluation, models, visualization  # noqa: E402,F401
 # isort: on
+from .utils.settings import install_build_checks  # noqa: E402
+
+# every part checks its settings when it is built, whoever builds it
+install_build_checks()
 
 __all__ = ['__version__']

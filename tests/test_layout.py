@@ -211,3 +211,68 @@ def test_the_path_load_check_sees_a_violation():
     assert found == {
         'runpy', 'spec_from_file_location', 'exec_module', 'run_path'
     }
+
+
+#: the sub-packages from the ground up: a module imports (at module level
+#: or inside a function) only from its own sub-package and from those on
+#: lower floors, as in mmdet (utils < models / datasets / evaluation <
+#: visualization < engine < apis); ``cli`` is the roof (see
+#: docs/en/overview.md)
+LAYERS = (
+    ('registry', 'version'),
+    ('utils', ),
+    ('models', ),
+    ('datasets', ),
+    ('evaluation', ),
+    ('data_gen', ),
+    ('visualization', ),
+    ('engine', ),
+    ('deployment', ),
+    ('converters', ),
+    ('apis', ),
+    ('benchmarks', ),
+    ('testing', 'configs'),
+    ('cli', ),
+)
+FLOOR = {part: floor for floor, parts in enumerate(LAYERS) for part in parts}
+
+
+def _part(module_name):
+    parts = module_name.split('.')
+    return parts[1] if len(parts) > 1 and parts[0] == 'stmixer_mm' else None
+
+
+def _upward_imports(modules):
+    """``(file, imported module)`` of every import from a sub-package on
+    the same floor or higher (except its own)."""
+    out = []
+    for path, name, tree in modules:
+        here = _part(name)
+        if here is None:
+            continue  # the package's __init__ wires everything
+        for mod in _imported(tree, name):
+            there = _part(mod)
+            if there is None or there == here or there not in FLOOR:
+                continue
+            if FLOOR[there] >= FLOOR[here]:
+                out.append((str(path.relative_to(PKG.parent)), mod))
+    return out
+
+
+def test_layers_in_one_order():
+    """No sub-package imports one on its own floor or above it (not even
+    inside a function), so no two import each other."""
+    modules = list(_modules())
+    parts = {_part(name) for _, name, _ in modules} - {None}
+    assert parts <= set(FLOOR), f'place {parts - set(FLOOR)} in LAYERS'
+    offenders = _upward_imports(modules)
+    assert not offenders, offenders
+
+
+def test_layer_check_sees_an_upward_import():
+    tree = ast.parse('def f():\n    from stmixer_mm.apis import x\n'
+                     'from ..registry import MODELS\n'
+                     'from .type_names import type_name\n')
+    found = _upward_imports([(PKG / 'utils' / 'x.py', 'stmixer_mm.utils.x',
+                              tree)])
+    assert [m for _, m in found] == ['stmixer_mm.apis', 'stmixer_mm.apis.x']

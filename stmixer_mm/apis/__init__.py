@@ -1,6 +1,7 @@
-from .class_names import (LabelMapError, check_label_map, class_names,
-                          load_label_map, model_action_columns,
-                          test_dataset_cfg)
+from stmixer_mm.datasets.class_names import (LabelMapError, check_label_map,
+                                             class_names, load_label_map,
+                                             model_action_columns,
+                                             test_dataset_cfg)
 from .inference import (build_clip_pipeline, check_clip, clip_indices,
                         clip_sampling_from_cfg, inference_clips,
                         inference_detector, init_detector)

@@ -28,12 +28,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 from stmixer_mm.datasets import tube_clip_frames
+from stmixer_mm.datasets.class_names import test_dataset_cfg
 from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
 from stmixer_mm.utils.type_names import type_name
-from .class_names import test_dataset_cfg
 
 # Transforms that sample clips from a video or read frames from disk (type
 # names without a scope prefix): an in-memory clip skips them and starts

@@ -45,8 +45,8 @@ from mmengine.registry import init_default_scope
 from torch import Tensor
 from torch.profiler import ProfilerActivity, profile
 
-from stmixer_mm.utils.benchmark import (format_table, load_average,
-                                        peak_memory, quiet_init, synchronize)
+from stmixer_mm.benchmarks.common import (format_table, load_average,
+                                          peak_memory, quiet_init, synchronize)
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
                   '8xb1-16x4x1-12e-adamw_ava22-rgb.py')

@@ -34,10 +34,11 @@ Table mode (``--official``: the models of ``configs/stmixer/metafile.yml``;
 several CONFIGs; or ``--table``) prints one markdown row per config, device and
 dtype: parameters, GFLOPs of the whole detector (backbone, neck, query
 generator and every decoder stage, counted by
-:func:`stmixer_mm.utils.flops.count_flops`: PyTorch's ``FlopCounterMode``, 2
-FLOPs per multiply-add), the median and minimum latency of the whole inference
-path and clips/s. Each config runs at its test pipeline's ``clip_len`` x 256 x
-320 (``--shape`` overrides it for every config), batch ``--batch-size`` (1),
+:func:`stmixer_mm.benchmarks.flops.count_flops`: PyTorch's
+``FlopCounterMode``, 2 FLOPs per multiply-add), the median and minimum
+latency of the whole inference path and clips/s. Each config runs at its
+test pipeline's ``clip_len`` x 256 x 320 (``--shape`` overrides it for
+every config), batch ``--batch-size`` (1),
 with random weights (the config's own ``init_weights`` after
 ``torch.manual_seed(--seed)``, without its pretrained checkpoints, decoder
 weights perturbed so that the queries differ; the speed does not depend on the
@@ -71,12 +72,12 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import clip_sampling_from_cfg, init_detector
-from stmixer_mm.utils.benchmark import (AUTOCAST_DTYPES, build_random_model,
-                                        check_finite, inference_runner,
-                                        load_average, make_batch,
-                                        official_configs, select_dtypes,
-                                        time_runs)
-from stmixer_mm.utils.flops import count_flops
+from stmixer_mm.benchmarks.common import (AUTOCAST_DTYPES, build_random_model,
+                                          check_finite, inference_runner,
+                                          load_average, make_batch,
+                                          official_configs, select_dtypes,
+                                          time_runs)
+from stmixer_mm.benchmarks.flops import count_flops
 
 #: the official input size (H, W): the test pipeline resizes the short side
 #: to 256; 320 is the width used for the published settings

@@ -6,7 +6,7 @@ training step, per part of the detector (the library of
         [--shape T H W] [--batch-size 1] [--no-train] [--json OUT.json]
 
 Each config is built with random weights
-(:func:`stmixer_mm.utils.benchmark.build_random_model`) on the CPU and run
+(:func:`stmixer_mm.benchmarks.common.build_random_model`) on the CPU and run
 once on a random clip (``--shape``, default the config's ``clip_len`` x 128
 x 160) under :class:`~stmixer_mm.utils.sync_counter.OpCounter`:
 
@@ -37,8 +37,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from stmixer_mm.utils.benchmark import (build_random_model, format_table,
-                                        make_batch)
+from stmixer_mm.benchmarks.common import (build_random_model, format_table,
+                                          make_batch)
 from stmixer_mm.utils.sync_counter import OpCounter
 
 #: ``(part, submodule path, method)`` counted in each part (see

@@ -41,9 +41,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from stmixer_mm.benchmarks.common import format_table, peak_memory, synchronize
 from stmixer_mm.models.layers import make_sample_points, sample_4d
 from stmixer_mm.models.layers.sampling.mmcv_path import _msda_cuda_function
-from stmixer_mm.utils.benchmark import format_table, peak_memory, synchronize
 
 N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
 INPUT_HW = (256, 340)

@@ -40,12 +40,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from stmixer_mm.apis import clip_sampling_from_cfg
-from stmixer_mm.utils.benchmark import (AUTOCAST_DTYPES, build_random_model,
-                                        check_finite, inference_runner,
-                                        load_average, make_batch, no_tf32,
-                                        peak_memory, prediction_difference,
-                                        raw_output_difference, select_dtypes,
-                                        tensors_difference, time_runs)
+from stmixer_mm.benchmarks.common import (AUTOCAST_DTYPES, build_random_model,
+                                          check_finite, inference_runner,
+                                          load_average, make_batch, no_tf32,
+                                          peak_memory, prediction_difference,
+                                          raw_output_difference, select_dtypes,
+                                          tensors_difference, time_runs)
 from .model import OFFICIAL_HW, write_rows
 
 
@@ -91,7 +91,7 @@ def benchmark_vs_official(
     config, device, dtype and thread count (see the module docstring);
     prints the table and its notes, returns the rows. ``dtypes``,
     ``bf16``, ``fp32_only``: the rows' dtypes (see
-    :func:`~stmixer_mm.utils.benchmark.select_dtypes`); ``json``: also
+    :func:`~stmixer_mm.benchmarks.common.select_dtypes`); ``json``: also
     write the rows to this file, after every row. ``compile``: also time
     the captured path (``compile_cfg=dict(mode=compile_mode)``; default
     ``'reduce-overhead'``, CUDA graphs, on CUDA and ``'default'`` on the

@@ -15,11 +15,11 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.apis.class_names import LabelMapError, model_action_columns
 from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    convert_official_state_dict,
                                    extract_state_dict)
 from stmixer_mm.converters.tool_utils import print_list
+from stmixer_mm.datasets.class_names import LabelMapError, model_action_columns
 from stmixer_mm.engine.class_remap import (ClassRemapError,
                                            classes_from_label_map,
                                            remap_action_classes)

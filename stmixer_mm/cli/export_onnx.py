@@ -17,8 +17,8 @@ from mmengine.config import Config, DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
-from stmixer_mm.apis.class_names import (LabelMapError, class_names,
-                                         model_action_columns)
+from stmixer_mm.datasets.class_names import (LabelMapError, class_names,
+                                             model_action_columns)
 from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
                                    check_exportable, compare_with_torch,
                                    export_onnx, get_sampling_impls,

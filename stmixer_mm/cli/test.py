@@ -183,8 +183,7 @@ def run(args):
     except ConfigSettingError as e:
         raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
     init_dist_without_cuda(cfg)
-    runner = Runner.from_cfg(cfg)
-    quiet_known_noise(runner.logger)
+    runner = quiet_known_noise(Runner.from_cfg(cfg))
     try:
         metrics = runner.test()
     except (CheckpointMismatchError, CheckpointFileError,

@@ -20,7 +20,7 @@ from .fileio_utils import is_file, text_lines
 
 __all__ = [
     'LabelMapError', 'read_pbtxt_label_map', 'parse_pbtxt_label_map',
-    'check_mmaction2_reads_label_map'
+    'check_mmaction2_reads_label_map', 'load_label_names'
 ]
 
 _ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
@@ -136,3 +136,22 @@ def check_mmaction2_reads_label_map(path: str,
         f'label map {path}: {detail}; AVADataset / AVAMetric read label maps '
         'with it, so every entry must be in its layout: name: and '
         f'label_id: (or id:) lines indented by two spaces, e.g. {LAYOUT}')
+
+
+def load_label_names(label_file: str,
+                     backend_args: Optional[dict] = None) -> Dict[int, str]:
+    """Read an AVA label map (``.pbtxt``): label id -> name.
+
+    Args:
+        label_file (str): the label map (e.g.
+            ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``), read by
+            :func:`~stmixer_mm.datasets.label_map.read_pbtxt_label_map`.
+        backend_args (dict, optional): read through mmengine's fileio with
+            these (as the datasets' ``backend_args``).
+
+    Returns:
+        dict[int, str]: label id (= score column) -> display name.
+    """
+    if not is_file(label_file, backend_args):
+        raise FileNotFoundError(f'label map {label_file!r} not found')
+    return read_pbtxt_label_map(label_file, backend_args)

@@ -299,7 +299,7 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
 def export_class_names(meta: dict) -> Dict[int, str]:
     """``{column: name}`` from an export's metadata ``classes``
     (``classes[i]`` names score column ``i + 1``; ``None`` entries stay
-    unnamed), as :func:`~stmixer_mm.apis.class_names.class_names` gives
+    unnamed), as :func:`~stmixer_mm.datasets.class_names.class_names` gives
     them for the PyTorch model.
 
     Raises:

@@ -2,7 +2,7 @@
 classifier onto another class set by name (fine-tuning onto the user's
 classes).
 
-The class-name convention (what :func:`~stmixer_mm.apis.class_names.
+The class-name convention (what :func:`~stmixer_mm.datasets.class_names.
 class_names` reads from ``meta.dataset_meta.classes``): a list of
 ``num_actions`` entries, ``classes[i]`` naming the model's score column
 ``i + 1`` (column 0 is the background; AVA label ids are 1-based). A label
@@ -22,6 +22,9 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.logging import print_log
 
+from stmixer_mm.datasets.class_names import (check_label_map, load_label_map,
+                                             model_action_columns)
+
 __all__ = [
     'ClassRemapError', 'classes_from_label_map', 'dataset_classes',
     'action_class_keys', 'remap_action_classes', 'checkpoint_classes'
@@ -37,7 +40,6 @@ class ClassRemapError(ValueError):
 
 
 def _num_actions(model) -> int:
-    from stmixer_mm.apis.class_names import model_action_columns
     return model_action_columns(model)[0]
 
 
@@ -50,7 +52,6 @@ def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
         LabelMapError: the file cannot be read, names column 0, an id
             beyond ``num_actions`` or one name twice.
     """
-    from stmixer_mm.apis.class_names import check_label_map, load_label_map
     names = load_label_map(path)
     check_label_map(names, num_actions, f'label map {path}',
                     range(1, num_actions + 1))
@@ -77,7 +78,6 @@ def dataset_classes(dataset,
         # AVADataset(custom_classes=[ids]) relabels id custom[j] as j
         # (custom_classes is [0, *ids] once built)
         ids = list(custom[1:]) if custom[0] == 0 else list(custom)
-        from stmixer_mm.apis.class_names import load_label_map
         names = load_label_map(label_file)
         return [names.get(i) for i in ids]
     return classes_from_label_map(label_file, num_actions)

@@ -175,11 +175,14 @@ class KnownNoiseFilter(logging.Filter):
         return not record.getMessage().startswith(KNOWN_NOISE)
 
 
-def quiet_known_noise(logger: logging.Logger) -> logging.Logger:
-    """Add :class:`KnownNoiseFilter` to ``logger`` (a Runner's), once."""
-    if not any(isinstance(f, KnownNoiseFilter) for f in logger.filters):
+def quiet_known_noise(runner):
+    """Add :class:`KnownNoiseFilter` (once) to the logger of ``runner`` (a
+    Runner, or a logger); returns ``runner``."""
+    logger = getattr(runner, 'logger', runner)
+    if isinstance(logger, logging.Logger) and not any(
+            isinstance(f, KnownNoiseFilter) for f in logger.filters):
         logger.addFilter(KnownNoiseFilter())
-    return logger
+    return runner
 
 
 def build_runner(cfg: Config):
@@ -199,9 +202,7 @@ def build_runner(cfg: Config):
     strategy = cfg.get('strategy')
     if not strategy:
         from mmengine.runner import Runner
-        runner = Runner.from_cfg(cfg)
-        quiet_known_noise(runner.logger)
-        return runner
+        return quiet_known_noise(Runner.from_cfg(cfg))
     kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
     if 'DeepSpeed' in str(kind):
         from .sharded import check_deepspeed
@@ -214,9 +215,7 @@ def build_runner(cfg: Config):
             "(module class names, e.g. ['Block']) and set the top-level "
             'one to None')
     cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
-    runner = _flexible_runner_class().from_cfg(cfg)
-    quiet_known_noise(runner.logger)
-    return runner
+    return quiet_known_noise(_flexible_runner_class().from_cfg(cfg))
 
 
 def shutdown_dist() -> None:

@@ -29,7 +29,12 @@ and metrics' classes).
 
 :func:`check_config` runs both on a whole config; ``tools/train.py``,
 ``tools/test.py``, ``init_detector`` (demo, ONNX export, inference API)
-call it.
+call it, so that the error names the config path. The same declarations
+are checked again when a part is built, whoever builds it
+(:func:`install_build_checks`, run by ``import stmixer_mm``):
+``Runner.from_cfg(cfg)`` or ``MODELS.build(cfg.model)`` in a user's own
+script refuses a wrong setting with the same error, its path starting at
+the part's type (``STMixer.test_cfg.rcnn.person_threshold: ...``).
 
 Code, each module importing only those before it (no cycle): the kinds of
 setting (:class:`Setting`, :func:`Int`, ..., :class:`Fields`) are in
@@ -39,7 +44,9 @@ setting (:class:`Setting`, :func:`Int`, ..., :class:`Fields`) are in
 :mod:`stmixer_mm.utils.settings_consistency`; this module reads config
 files and walks a config. Every name is importable from here.
 """
+import functools
 import inspect
+import threading
 import typing
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -53,7 +60,8 @@ __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
     'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declared_settings',
     'declared_rules', 'settings_of', 'check_config', 'check_settings',
-    'check_config_consistency', 'load_config', 'ConfigFileError'
+    'check_config_consistency', 'load_config', 'ConfigFileError',
+    'install_build_checks'
 ]
 
 
@@ -257,3 +265,85 @@ def check_config(cfg,
             check_settings(sub, path)
     if consistency:
         check_config_consistency(cfg)
+
+
+# ---------------------------------------------------------------------------
+# the same checks when a part is built, whoever builds it
+_BUILDING = threading.local()
+
+
+def _named_arguments(signature: inspect.Signature, self, args,
+                     kwargs) -> dict:
+    """The arguments of a call by name (positional ones too, ``**kwargs``
+    merged); the call's own error is left to the call."""
+    try:
+        bound = signature.bind_partial(self, *args, **kwargs).arguments
+    except TypeError:
+        return dict(kwargs)
+    out = {}
+    for i, (name, value) in enumerate(bound.items()):
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        elif i and kind is not inspect.Parameter.VAR_POSITIONAL:
+            out[name] = value
+    return out
+
+
+def _checked_init(init: Callable, kind: str) -> Callable:
+    """``init`` preceded by the settings check of its keyword arguments
+    (and every dict with a ``type`` in them), named from ``kind``; a
+    subclass's ``super().__init__`` is not checked twice."""
+
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        busy = getattr(_BUILDING, 'ids', None)
+        if busy is None:
+            busy = _BUILDING.ids = set()
+        if id(self) in busy:
+            return init(self, *args, **kwargs)
+        busy.add(id(self))
+        try:
+            name = type(self).__name__
+            cfg = _named_arguments(signature, self, args, kwargs)
+            for sub, path in _walk(dict(cfg, type=name), name):
+                check_settings(sub, path)
+            return init(self, *args, **kwargs)
+        finally:
+            busy.discard(id(self))
+
+    __init__._stmixer_checked = kind
+    return __init__
+
+
+def install_build_checks() -> int:
+    """Check the settings of every part of this project when it is built,
+    as :func:`check_config` does for a whole config: ``MODELS.build(cfg)``,
+    ``DATASETS.build``, ``Runner.from_cfg`` from a user's own script refuse
+    a wrong setting with the same :class:`ConfigSettingError` as
+    ``tools/train.py`` (the path starts at the part's type). Wraps the
+    ``__init__`` of each registered class defined in ``stmixer_mm`` or
+    given settings in :mod:`~stmixer_mm.utils.settings_specs` (a class of
+    mmaction2 / mmdet: only those; idempotent); returns how many were
+    wrapped."""
+    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
+                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
+    wrapped = 0
+    declared = set(_DECLARED) | set(_RULES)
+    for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
+                     VISUALIZERS, HOOKS):
+        for name, cls in registry.module_dict.items():
+            # this project's classes, and the others it declares settings
+            # of (mmaction2's AVADataset, AVAMetric, SampleAVAFrames ...)
+            if not isinstance(cls, type) or not (
+                    cls.__module__.startswith('stmixer_mm')
+                    or name in declared):
+                continue
+            init = vars(cls).get('__init__')
+            if init is None or hasattr(init, '_stmixer_checked'):
+                continue
+            cls.__init__ = _checked_init(init, name)
+            wrapped += 1
+    return wrapped

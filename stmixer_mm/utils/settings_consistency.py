@@ -8,7 +8,48 @@ from typing import Any, List, Optional, Tuple
 from .setting_types import ConfigSettingError, is_int
 from .type_names import type_name
 
-__all__ = ['model_action_classes', 'check_config_consistency']
+__all__ = [
+    'model_action_classes', 'check_config_consistency', 'check_action_classes'
+]
+
+#: data types whose ``num_classes`` counts the background column 0 (AVA
+#: ids are 1-based), and those whose ``num_classes`` is the number of
+#: action labels (the ACT pickle's ``labels``; label i is column i + 1)
+CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric')
+CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
+
+
+def check_action_classes(num_actions: int, label_convention: str,
+                         num_classes: int, data_type: str) -> None:
+    """The decoder's ``num_actions`` fits a dataset's / metric's classes.
+
+    With ``label_convention='ava'`` the model outputs ``num_actions + 1``
+    score columns, column 0 the background: an AVA dataset or metric with
+    ``num_classes`` (background included) needs ``num_actions ==
+    num_classes - 1``; a ``TubeDataset`` with ``num_classes`` labels needs
+    ``num_actions == num_classes``. Other types (and the ``'mmdet'``
+    convention) are not checked here.
+
+    Raises:
+        ValueError: naming both numbers and the fix.
+    """
+    if label_convention != 'ava':
+        return
+    data_type = data_type.split('.')[-1]
+    if data_type in CLASSES_WITH_BACKGROUND:
+        expected = num_classes - 1
+        why = (f'{data_type} num_classes={num_classes} counts the '
+               'background column 0')
+    elif data_type in CLASSES_WITHOUT_BACKGROUND:
+        expected = num_classes
+        why = f'{data_type} has {num_classes} action labels'
+    else:
+        return
+    if num_actions != expected:
+        raise ValueError(
+            f'the decoder has num_actions={num_actions} but {why}, so the '
+            f'model needs num_actions={expected}; with another number every '
+            'action column would be read as another class')
 
 
 def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
@@ -52,7 +93,6 @@ def check_config_consistency(cfg) -> None:
     ``num_classes`` given in the config (a dataset whose class count comes
     from its annotation file is checked when it is loaded, by
     :class:`~stmixer_mm.engine.ClassConsistencyHook`)."""
-    from stmixer_mm.models.utils.consistency import check_action_classes
     model = cfg.get('model')
     model = model.to_dict() if hasattr(model, 'to_dict') else model
     found = model_action_classes(model)

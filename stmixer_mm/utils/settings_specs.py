@@ -286,8 +286,8 @@ declare_settings(
     label_file=Str(),
     exclude_file=Str(optional=True),
     num_classes=Int(min=2))
-# TubeMetric (stmixer_mm/evaluation) validates its own choices as well;
-# these fail at build time with the config path
+# TubeMetric: checked here only (stmixer_mm/evaluation reads them as
+# given), when the config is checked and when the metric is built
 declare_settings(
     'TubeMetric',
     ann_file=Str(),
@@ -298,12 +298,28 @@ declare_settings(
     score_mode=Choice('per_class', 'argmax'),
     score_thr=PROBABILITY,
     trackeval_score_thr=Float(0, 1, optional=True),
-    ignore_labels=Seq(Str()),
+    ignore_labels=Seq(Str(), optional=True),
     classwise=Bool(),
-    missing_videos=Choice('error', 'warn'),
-    # the published protocols and the earlier hybrid, by name
-    # (docs/en/tube_protocols.md); TubeMetric also requires one
-    protocol=Choice('ucf_jhmdb', 'multisports', 'hybrid_voc'))
+    missing_videos=Choice('error', 'warn'))
+
+#: the published tube protocols and the earlier hybrid, by name
+#: (docs/en/tube_protocols.md)
+TUBE_PROTOCOLS = ('ucf_jhmdb', 'multisports', 'hybrid_voc')
+
+
+def _tube_protocol(cfg) -> Optional[str]:
+    """TubeMetric needs one protocol, named (no default)."""
+    protocol = cfg.get('protocol')
+    if protocol in TUBE_PROTOCOLS:
+        return None
+    return (f'protocol must be one of {TUBE_PROTOCOLS}, got {protocol!r}: '
+            "'ucf_jhmdb' for JHMDB-21 / UCF101-24 (MOC's ACT.py), "
+            "'multisports' for MultiSports (official evaluate_multisports.py),"
+            " 'hybrid_voc' for this project's earlier, unpublished mix (see "
+            'docs/en/tube_protocols.md)')
+
+
+declare_rule('TubeMetric', _tube_protocol)
 
 # --- backbones (fused / oneDNN paths; stmixer_mm/models/backbones) ---------
 declare_settings('STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))

@@ -22,6 +22,7 @@ from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.type_names import type_name
 from .labels import label_names_from_dataset
 from .local_visualizer import ActionDetLocalVisualizer
+from .samples import keyframe_from_inputs, sample_name
 
 
 def build_visualizer(cfg: Config, dataset):
@@ -46,8 +47,6 @@ def browse(cfg: Config,
            show: bool = False,
            show_interval: float = 1) -> List[str]:
     """Draw samples of the ``phase`` data set; return the files written."""
-    from stmixer_mm.engine.hooks.visualization_hook import (
-        keyframe_from_inputs, sample_name)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     key = f'{phase}_dataloader'
     if key not in cfg or 'dataset' not in cfg[key]:

@@ -1,31 +1,12 @@
 """Action names for drawing: AVA label maps, a data set's class names and
 the best actions of one detection."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
+from stmixer_mm.datasets.label_map import load_label_names
+
 __all__ = ['load_label_names', 'label_names_from_dataset', 'top_actions']
-
-
-def load_label_names(label_file: str,
-                     backend_args: Optional[dict] = None) -> Dict[int, str]:
-    """Read an AVA label map (``.pbtxt``): label id -> name.
-
-    Args:
-        label_file (str): the label map (e.g.
-            ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``), read by
-            :func:`~stmixer_mm.datasets.label_map.read_pbtxt_label_map`.
-        backend_args (dict, optional): read through mmengine's fileio with
-            these (as the datasets' ``backend_args``).
-
-    Returns:
-        dict[int, str]: label id (= score column) -> display name.
-    """
-    from stmixer_mm.datasets.fileio_utils import is_file
-    from stmixer_mm.datasets.label_map import read_pbtxt_label_map
-    if not is_file(label_file, backend_args):
-        raise FileNotFoundError(f'label map {label_file!r} not found')
-    return read_pbtxt_label_map(label_file, backend_args)
 
 
 def label_names_from_dataset(dataset) -> Dict[int, str]:

@@ -12,9 +12,9 @@ from mmengine.structures import InstanceData
 
 from stmixer_mm import testing
 from stmixer_mm.benchmarks import model as model_benchmark
+from stmixer_mm.benchmarks.flops import build_detector, count_flops
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils import benchmark as benchmark_utils
-from stmixer_mm.utils.flops import build_detector, count_flops
+from stmixer_mm.benchmarks import common as benchmark_utils
 
 REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
@@ -24,7 +24,7 @@ DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
 
 @pytest.fixture(scope='module')
 def benchmark():
-    """The library of the tool: :mod:`stmixer_mm.utils.benchmark` and
+    """The library of the tool: :mod:`stmixer_mm.benchmarks.common` and
     :mod:`stmixer_mm.benchmarks.model`."""
     return types.SimpleNamespace(**{
         **vars(benchmark_utils),

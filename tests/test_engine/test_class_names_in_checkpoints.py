@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from stmixer_mm import testing
-from stmixer_mm.apis.class_names import LabelMapError, class_names
+from stmixer_mm.datasets.class_names import LabelMapError, class_names
 from stmixer_mm.engine import CheckpointCheckHook, CheckpointMismatchError
 from stmixer_mm.engine.hooks import ClassNamesHook
 from stmixer_mm.testing import repo_root

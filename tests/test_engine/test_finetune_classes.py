@@ -15,7 +15,7 @@ from mmengine.registry import DefaultScope
 
 from stmixer_mm import testing
 from stmixer_mm.apis import init_detector
-from stmixer_mm.apis.class_names import LabelMapError
+from stmixer_mm.datasets.class_names import LabelMapError
 from stmixer_mm.engine import CheckpointMismatchError, LoadFromCheckHook
 from stmixer_mm.engine.class_remap import (ClassRemapError, action_class_keys,
                                            classes_from_label_map,

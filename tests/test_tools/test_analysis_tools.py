@@ -20,7 +20,7 @@ TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 @pytest.fixture(scope='module')
 def get_flops():
-    from stmixer_mm.utils import flops
+    from stmixer_mm.benchmarks import flops
     return flops
 
 
@@ -208,7 +208,7 @@ def benchmark_model():
     import types
 
     from stmixer_mm.benchmarks import vs_official
-    from stmixer_mm.utils import benchmark
+    from stmixer_mm.benchmarks import common as benchmark
     return types.SimpleNamespace(**{**vars(benchmark), **vars(vs_official)})
 
 
@@ -328,7 +328,7 @@ def test_vs_official_rows_dtypes_and_json(benchmark_model, tmp_path):
 def test_select_dtypes():
     import torch
 
-    from stmixer_mm.utils.benchmark import native_bf16, select_dtypes
+    from stmixer_mm.benchmarks.common import native_bf16, select_dtypes
     cpu = torch.device('cpu')
     native = native_bf16(cpu)[0]
     assert select_dtypes([cpu], ['fp32', 'fp16'])[0] == {cpu: ['fp32', 'fp16']}
@@ -356,7 +356,7 @@ def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
         cfg.model.test_cfg.rcnn.num_fallback = 100
         return cfg
 
-    from stmixer_mm.utils import benchmark
+    from stmixer_mm.benchmarks import common as benchmark
     monkeypatch.setattr(benchmark, 'official_stack_cfg', wrong)
     with pytest.raises(SystemExit, match='differ from the official'):
         _vs_official(benchmark_model, [TINY_CFG], threads=[1], repeats=1)

@@ -70,10 +70,38 @@ def _checked(cfg_file, **options):
         'val_evaluator.num_classes': '8'
     }, "val_evaluator.num_classes: expected an int >= 2, got '8'"),
 ])
-def test_bad_setting_names_its_config_path(options, message):
+def test_bad_setting_names_its_config_path(options, message, tmp_path):
     with pytest.raises(ConfigSettingError) as e:
         _checked(TINY_CFG, **options)
     assert message in str(e.value)
+    # the same settings are checked when the part is built from a user's
+    # own script (Runner.from_cfg builds the model; datasets and metrics
+    # are built when a loop needs them): the same error, its path starting
+    # at the part's type
+    cfg = Config.fromfile(TINY_CFG)
+    cfg.merge_from_dict(options)
+    cfg.work_dir = str(tmp_path)
+    key = next(iter(options))
+    path, detail = message.split(': ', 1)
+    section = key.split('.')[0]
+    tail = path[len(section) + len('.dataset' * ('loader' in section)):]
+    with pytest.raises(ConfigSettingError) as e:
+        _build_part(cfg, section)
+    assert f'{tail}: {detail}' in str(e.value), (tail, str(e.value))
+
+
+def _build_part(cfg, section):
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    from stmixer_mm.registry import DATASETS, METRICS
+    if section == 'model':
+        Runner.from_cfg(cfg)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    if section.endswith('_dataloader'):
+        DATASETS.build(cfg[section].dataset)
+    elif section.endswith('_evaluator'):
+        METRICS.build(cfg[section])
 
 
 def test_tube_settings():
@@ -89,8 +117,8 @@ def test_tube_settings():
         _checked(TUBE_CFG, **{'val_evaluator.missing_videos': 'skip'})
     with pytest.raises(
             ConfigSettingError,
-            match=r"test_evaluator\.protocol: expected one of \['ucf_jhmdb', "
-            r"'multisports', 'hybrid_voc'\], got 'moc'"):
+            match=r"test_evaluator: protocol must be one of \('ucf_jhmdb', "
+            r"'multisports', 'hybrid_voc'\), got 'moc': 'ucf_jhmdb' for "):
         _checked(TUBE_CFG, **{'test_evaluator.protocol': 'moc'})
 
 

@@ -29,10 +29,10 @@ import os.path as osp
 import torch
 from mmengine.config import DictAction
 
+from stmixer_mm.benchmarks.common import select_dtypes
 from stmixer_mm.benchmarks.model import (benchmark_config, benchmark_table,
                                          configs_and_devices)
 from stmixer_mm.benchmarks.vs_official import benchmark_vs_official
-from stmixer_mm.utils.benchmark import select_dtypes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')

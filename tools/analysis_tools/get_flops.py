@@ -5,15 +5,15 @@
 
 The detector's tensor forward (backbone, neck, query generator and every
 decoder stage) under PyTorch's ``FlopCounterMode``, with the sampling
-operators' rules: :mod:`stmixer_mm.utils.flops` says how it counts.
+operators' rules: :mod:`stmixer_mm.benchmarks.flops` says how it counts.
 """
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from stmixer_mm.utils.flops import (build_detector, count_flops,
-                                    default_clip_len, format_count)
+from stmixer_mm.benchmarks.flops import (build_detector, count_flops,
+                                         default_clip_len, format_count)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):

@@ -33,7 +33,7 @@ the metadata), as ``tools/test.py`` evaluates.
 The names of the action columns are stored in the metadata as ``classes``
 (``num_actions`` entries, ``classes[i]`` naming score column ``i + 1``,
 ``None`` for an id the label map does not list), found as the demo finds
-them (:func:`~stmixer_mm.apis.class_names.class_names`): ``--label-map``,
+them (:func:`~stmixer_mm.datasets.class_names.class_names`): ``--label-map``,
 else the config's test dataset, else the checkpoint's
 ``meta.dataset_meta.classes``; ``stmixer_mm.deployment.export_class_names``
 reads them back. Without any of them the export is refused (exit 1)

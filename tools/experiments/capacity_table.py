@@ -14,7 +14,7 @@ data preprocessor pads it; ViT-g: 16 x 308 x 392):
   neck, query generator, decoder);
 - FLOPs of the forward pass (backbone, neck, 6 decoder stages) with
   PyTorch's ``FlopCounterMode`` and this repository's formulas for the
-  sampling (stmixer_mm.utils.flops, as tools/analysis_tools/get_flops.py);
+  sampling (stmixer_mm.benchmarks.flops, as tools/analysis_tools/get_flops.py);
 - activation bytes: every tensor autograd saves for the backward pass
   (``saved_tensors_hooks``), weights excluded, views counted once, split
   into those saved inside the ViT blocks and the rest; and the input of a
@@ -60,7 +60,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from stmixer_mm.utils.flops import sampling_flop_mapping
+from stmixer_mm.benchmarks.flops import sampling_flop_mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'stmixer')

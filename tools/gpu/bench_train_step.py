@@ -10,7 +10,7 @@ preprocessor, the forward pass with the losses (matching and targets
 included), the backward pass and the optimizer step of the config's
 ``optim_wrapper`` (``AmpOptimWrapper`` with ``--amp bf16``/``fp16``), on
 CUDA, with random weights
-(``stmixer_mm.utils.benchmark.build_random_model``: the config's
+(``stmixer_mm.benchmarks.common.build_random_model``: the config's
 ``init_weights`` without its pretrained checkpoints) and random
 clips of ``clip_len x 256 x 320`` (the short side of the training scale
 range, the width of the published settings) with three random ground-truth
@@ -50,7 +50,7 @@ METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
 
 def _benchmark_model():
     """The random-model helpers of the benchmarks."""
-    from stmixer_mm.utils import benchmark
+    from stmixer_mm.benchmarks import common as benchmark
     return benchmark
 
 

@@ -27,8 +27,9 @@ held in memory. The model is built and loaded by
 :func:`~stmixer_mm.apis.init_detector` (strict checkpoint, no fallback
 queries) and each clip runs through
 :func:`~stmixer_mm.apis.inference_detector`; the names of the action
-columns are checked against the model (:func:`~stmixer_mm.apis.class_names`)
-in ``__init__``, before any frame is decoded.
+columns are checked against the model
+(:func:`~stmixer_mm.datasets.class_names`) in ``__init__``, before any
+frame is decoded.
 
 (Over 400 lines: the Inferencer interface of mmengine has seven methods to
 implement, each documented here.)
@@ -47,12 +48,12 @@ from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.structures import InstanceData
 
+from stmixer_mm.datasets.class_names import class_names
 from stmixer_mm.utils.mask_rle import encode_mask
 from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.settings import load_config
 from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.visualization import draw_tracks
-from ..class_names import class_names
 from ..inference import (build_clip_pipeline, check_clip,
                          clip_sampling_from_cfg, inference_clips,
                          inference_detector, init_detector, tubelet_offsets)
@@ -177,7 +178,7 @@ class STMixerInferencer(BaseInferencer):
             (random) weights.
         device (str): where to run.
         label_map (str, optional): AVA ``.pbtxt`` / ACT ``.pkl``; default
-            as :func:`~stmixer_mm.apis.class_names` finds one.
+            as :func:`~stmixer_mm.datasets.class_names` finds one.
         person_thr (float, optional): keep persons scoring at least this
             (default the config's ``test_cfg.person_threshold``).
         strict (bool): a checkpoint must fit the config.

@@ -15,6 +15,7 @@ from stmixer_mm.datasets.ava_annotation_checks import (ava_row_problem,
 from stmixer_mm.datasets.ava_dataset import (ava_frame_count,
                                              ava_keyframe_file_index)
 from stmixer_mm.datasets.fileio_utils import is_dir, text_lines
+from stmixer_mm.datasets.label_map import load_label_names
 from .common import (_examples, _image_size, check_interpolated,
                      check_small_persons, clip_window, duplicate_pairs,
                      finest_stride, linear_runs, split_dataset_cfg, step_text,
@@ -58,7 +59,6 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             report.add(ERROR, 'label_map', str(e), file=label_file, **where)
             label_ids = None
         else:
-            from stmixer_mm.visualization.labels import load_label_names
             report.names_from = f'the label map {label_file}'
             try:
                 names = load_label_names(label_file)

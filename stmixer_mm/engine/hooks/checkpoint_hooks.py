@@ -8,6 +8,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
@@ -80,7 +81,6 @@ class CheckpointCheckHook(Hook):
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
-        from stmixer_mm.apis.class_names import model_action_columns
         try:
             num_actions, convention = model_action_columns(model)
         except TypeError:
@@ -294,7 +294,6 @@ class LoadFromCheckHook(Hook):
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
-        from stmixer_mm.apis.class_names import model_action_columns
         num_actions = model_action_columns(model)[0]
         state = give_state_dict(checkpoint)
         if any(k.startswith('module.') for k in state):

@@ -1,24 +1,14 @@
 """Refuse to train or evaluate a model whose action classes do not fit the
 dataset's."""
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
+from stmixer_mm.datasets.class_names import find_action_columns
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.setting_types import ConfigSettingError
+from stmixer_mm.utils.settings_consistency import check_action_classes
 from stmixer_mm.utils.type_names import type_name
-
-
-def model_action_columns(model: Any) -> Optional[Tuple[int, str]]:
-    """``(num_actions, label_convention)`` of a built STMixer-style model
-    (its ``roi_head``), None for other models."""
-    if is_model_wrapper(model):
-        model = model.module
-    decoder = getattr(model, 'roi_head', None)
-    num_actions = getattr(decoder, 'num_actions', None)
-    if not isinstance(num_actions, int):
-        return None
-    return num_actions, getattr(decoder, 'label_convention', 'ava')
 
 
 def innermost_dataset(dataset: Any) -> Any:
@@ -37,10 +27,9 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
     Raises:
         ConfigSettingError: (a ValueError) naming both numbers, the
             dataset's annotation file and the fix (:func:`~stmixer_mm.
-            models.utils.consistency.check_action_classes`).
+            utils.settings_consistency.check_action_classes`).
     """
-    from stmixer_mm.models.utils.consistency import check_action_classes
-    found = model_action_columns(model)
+    found = find_action_columns(model)
     dataset = innermost_dataset(dataset)
     num_classes = getattr(dataset, 'num_classes', None)
     if found is None or not isinstance(num_classes, int):
@@ -49,7 +38,6 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
         check_action_classes(found[0], found[1], num_classes,
                              type(dataset).__name__)
     except ValueError as e:
-        from stmixer_mm.utils.settings import ConfigSettingError
         raise ConfigSettingError(
             f'{where} ({getattr(dataset, "ann_file", "?")}) does not fit the '
             f'model: {e}') from None

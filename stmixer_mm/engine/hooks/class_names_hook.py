@@ -7,13 +7,14 @@ there; mmaction2's AVA datasets do not (their names are in the
 carry them in the convention of :mod:`stmixer_mm.engine.class_remap`
 (``num_actions`` entries, ``classes[i]`` naming column ``i + 1``, ``None``
 for an id the label map does not list), which
-:func:`~stmixer_mm.apis.class_names.class_names` reads.
+:func:`~stmixer_mm.datasets.class_names.class_names` reads.
 """
 from typing import List, Optional
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from ..class_remap import dataset_classes
 
@@ -45,7 +46,6 @@ class ClassNamesHook(Hook):
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
-        from stmixer_mm.apis.class_names import model_action_columns
         try:
             num_actions, convention = model_action_columns(model)
         except TypeError:

@@ -41,11 +41,8 @@ from stmixer_mm.evaluation.functional import (frame_ap, interpolate_tubelets,
                                               mean_ap, tubelet_frame_dets,
                                               video_ap)
 from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
-                                                             PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.settings_specs import (check_iou_threshold,
-                                             check_probability)
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
@@ -163,22 +160,14 @@ class TubeMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        # thresholds above 1 would keep nothing: checked before anything
-        score_thr = check_probability(score_thr, 'TubeMetric: score_thr')
-        iou_thr = check_iou_threshold(iou_thr, 'TubeMetric: iou_thr')
-        video_iou_thrs = tuple(
-            check_iou_threshold(t, f'TubeMetric: video_iou_thrs[{i}]')
-            for i, t in enumerate(video_iou_thrs))
+        # every setting is checked by the declarations in
+        # stmixer_mm/utils/settings_specs.py when the metric is built
+        # (thresholds above 1 would keep nothing, an unnamed protocol would
+        # pick a convention silently)
+        score_thr, iou_thr = float(score_thr), float(iou_thr)
+        video_iou_thrs = tuple(float(t) for t in video_iou_thrs)
         if trackeval_score_thr is not None:
-            trackeval_score_thr = check_probability(
-                trackeval_score_thr, 'TubeMetric: trackeval_score_thr')
-        if protocol not in PROTOCOLS:
-            raise ValueError(
-                f'TubeMetric: protocol must be one of {PROTOCOLS}, got '
-                f'{protocol!r}: \'ucf_jhmdb\' for JHMDB-21 / UCF101-24 '
-                "(MOC's ACT.py), 'multisports' for MultiSports (official "
-                "evaluate_multisports.py), 'hybrid_voc' for this project's "
-                'earlier, unpublished mix (see docs/en/tube_protocols.md)')
+            trackeval_score_thr = float(trackeval_score_thr)
         self.protocol = protocol
         link_keys = HYBRID_LINK_KEYS if protocol == 'hybrid_voc' else \
             tuple(LINK_DEFAULTS[protocol])
@@ -186,12 +175,6 @@ class TubeMetric(BaseMetric):
         if unknown:
             raise ValueError(f'link_cfg keys {unknown} do not exist for '
                              f'protocol {protocol!r}; allowed: {link_keys}')
-        if score_mode not in ('per_class', 'argmax'):
-            raise ValueError("score_mode must be 'per_class' or 'argmax', "
-                             f'got {score_mode!r}')
-        if missing_videos not in ('error', 'warn'):
-            raise ValueError("missing_videos must be 'error' or 'warn', got "
-                             f'{missing_videos!r}')
         self.missing_videos = missing_videos
         if tubes not in TUBE_SOURCES:
             raise ValueError(f'TubeMetric: tubes must be one of '

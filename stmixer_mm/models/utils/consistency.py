@@ -235,46 +235,6 @@ def check_explicit_setting(cfg: dict,
     return cfg
 
 
-#: data types whose ``num_classes`` counts the background column 0 (AVA
-#: ids are 1-based), and those whose ``num_classes`` is the number of
-#: action labels (the ACT pickle's ``labels``; label i is column i + 1)
-CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric')
-CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
-
-
-def check_action_classes(num_actions: int, label_convention: str,
-                         num_classes: int, data_type: str) -> None:
-    """The decoder's ``num_actions`` fits a dataset's / metric's classes.
-
-    With ``label_convention='ava'`` the model outputs ``num_actions + 1``
-    score columns, column 0 the background: an AVA dataset or metric with
-    ``num_classes`` (background included) needs ``num_actions ==
-    num_classes - 1``; a ``TubeDataset`` with ``num_classes`` labels needs
-    ``num_actions == num_classes``. Other types (and the ``'mmdet'``
-    convention) are not checked here.
-
-    Raises:
-        ValueError: naming both numbers and the fix.
-    """
-    if label_convention != 'ava':
-        return
-    data_type = data_type.split('.')[-1]
-    if data_type in CLASSES_WITH_BACKGROUND:
-        expected = num_classes - 1
-        why = (f'{data_type} num_classes={num_classes} counts the '
-               'background column 0')
-    elif data_type in CLASSES_WITHOUT_BACKGROUND:
-        expected = num_classes
-        why = f'{data_type} has {num_classes} action labels'
-    else:
-        return
-    if num_actions != expected:
-        raise ValueError(
-            f'the decoder has num_actions={num_actions} but {why}, so the '
-            f'model needs num_actions={expected}; with another number every '
-            'action column would be read as another class')
-
-
 def inject_mask_head_settings(cfg: dict, decoder) -> dict:
     """The mask head config with the decoder's ``query_channels`` (its
     ``hidden_channels``), ``feat_channels`` and ``featmap_strides`` filled

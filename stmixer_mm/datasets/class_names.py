@@ -32,15 +32,16 @@ import os.path as osp
 import pickle
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
-from stmixer_mm.datasets.label_map import LabelMapError, read_pbtxt_label_map
-from stmixer_mm.engine.hooks.class_consistency_hook import \
-    model_action_columns as _model_action_columns
+from mmengine.model import is_model_wrapper
+
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 from stmixer_mm.utils.type_names import type_name
+from .label_map import LabelMapError, read_pbtxt_label_map
 
 __all__ = [
     'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
-    'model_action_columns', 'test_dataset_cfg', 'classes_to_names'
+    'find_action_columns', 'model_action_columns', 'test_dataset_cfg',
+    'classes_to_names'
 ]
 
 
@@ -59,11 +60,23 @@ def test_dataset_cfg(cfg) -> Optional[dict]:
     return None
 
 
+def find_action_columns(model) -> Optional[Tuple[int, str]]:
+    """``(num_actions, label_convention)`` of a built STMixer-style model
+    (its ``roi_head``; a model wrapper is looked into), None for other
+    models."""
+    if is_model_wrapper(model):
+        model = model.module
+    decoder = getattr(model, 'roi_head', None)
+    num_actions = getattr(decoder, 'num_actions', None)
+    if not isinstance(num_actions, int):
+        return None
+    return num_actions, getattr(decoder, 'label_convention', 'ava')
+
+
 def model_action_columns(model) -> Tuple[int, str]:
     """``(num_actions, label_convention)`` of a built detector
-    (:func:`~stmixer_mm.engine.hooks.class_consistency_hook.
-    model_action_columns`), an error for a model without them."""
-    found = _model_action_columns(model)
+    (:func:`find_action_columns`), an error for a model without them."""
+    found = find_action_columns(model)
     if found is None:
         raise TypeError(f'{type(model).__name__} has no roi_head with '
                         'num_actions: cannot name its action columns')

@@ -1,7 +1,7 @@
 """Timing, memory, random-model and comparison helpers shared by the
 benchmarks (:mod:`stmixer_mm.benchmarks`, behind the tools
 ``tools/analysis_tools/benchmark_*.py``) and the FLOP counter
-(:mod:`stmixer_mm.utils.flops`)."""
+(:mod:`stmixer_mm.benchmarks.flops`)."""
 import logging
 import os
 import os.path as osp
@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from .type_names import type_name
+from stmixer_mm.utils.type_names import type_name
 
 
 class no_tf32:

@@ -43,7 +43,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .benchmark import drop_pretrained
+from .common import drop_pretrained
 
 TOP_LEVEL = ('backbone', 'neck', 'rpn_head', 'roi_head')
 ROOT = 'DetectorForward.detector'
