@@ -20,8 +20,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.hooks import CheckpointHook
 
-from stmixer_mm.engine.hooks import KeepPredictionsHook
 from stmixer_mm.benchmarks.flops import default_clip_len
+from stmixer_mm.engine.hooks import KeepPredictionsHook
 from stmixer_mm.visualization.prediction_grid import grid_problem, make_grid
 
 __all__ = [

@@ -272,8 +272,7 @@ def check_config(cfg,
 _BUILDING = threading.local()
 
 
-def _named_arguments(signature: inspect.Signature, self, args,
-                     kwargs) -> dict:
+def _named_arguments(signature: inspect.Signature, self, args, kwargs) -> dict:
     """The arguments of a call by name (positional ones too, ``**kwargs``
     merged); the call's own error is left to the call."""
     try:
@@ -337,9 +336,9 @@ def install_build_checks() -> int:
         for name, cls in registry.module_dict.items():
             # this project's classes, and the others it declares settings
             # of (mmaction2's AVADataset, AVAMetric, SampleAVAFrames ...)
-            if not isinstance(cls, type) or not (
-                    cls.__module__.startswith('stmixer_mm')
-                    or name in declared):
+            if not isinstance(
+                    cls, type) or not (cls.__module__.startswith('stmixer_mm')
+                                       or name in declared):
                 continue
             init = vars(cls).get('__init__')
             if init is None or hasattr(init, '_stmixer_checked'):

@@ -11,10 +11,10 @@ import torch
 from mmengine.structures import InstanceData
 
 from stmixer_mm import testing
+from stmixer_mm.benchmarks import common as benchmark_utils
 from stmixer_mm.benchmarks import model as model_benchmark
 from stmixer_mm.benchmarks.flops import build_detector, count_flops
 from stmixer_mm.testing import repo_root
-from stmixer_mm.benchmarks import common as benchmark_utils
 
 REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)

@@ -207,8 +207,8 @@ def benchmark_model():
     """The library of benchmark_model.py --vs-official."""
     import types
 
-    from stmixer_mm.benchmarks import vs_official
     from stmixer_mm.benchmarks import common as benchmark
+    from stmixer_mm.benchmarks import vs_official
     return types.SimpleNamespace(**{**vars(benchmark), **vars(vs_official)})
 
 

@@ -29,8 +29,9 @@ def test_tube_metric_thresholds(kwargs):
     gave HOTA 0 and IDF1 0)."""
     from stmixer_mm.evaluation import TubeMetric
     name = next(iter(kwargs))
-    with pytest.raises(ConfigSettingError,
-                       match=rf'TubeMetric\.{name}: expected a float'):
+    with pytest.raises(
+            ConfigSettingError,
+            match=rf'TubeMetric\.{name}: expected a float'):
         TubeMetric(ann_file='no_such_file.pkl', **kwargs)
 
 
@@ -66,8 +67,9 @@ def test_cli_threshold_flags():
 def test_tube_metric_iou_thresholds(kwargs, name):
     """An IoU threshold above 1 matches nothing (every AP 0, exit 0)."""
     from stmixer_mm.evaluation import TubeMetric
-    with pytest.raises(ConfigSettingError,
-                       match=rf'TubeMetric\.{name}:? expected a float'):
+    with pytest.raises(
+            ConfigSettingError,
+            match=rf'TubeMetric\.{name}:? expected a float'):
         TubeMetric(ann_file='no_such_file.pkl', **kwargs)
 
 
