@@ -62,6 +62,9 @@ def python_tool(tool, *args, **kwargs):
 
 def metric(text, name):
     """The last logged value of metric ``name`` (e.g. ``mAP/overall``)."""
-    found = re.findall(re.escape(name) + r': (\S+)', text)
+    # a number (the run summary writes '(the best mAP/overall: 0.8123)')
+    found = re.findall(
+        re.escape(name) + r': ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan)',
+        text)
     assert found, f'{name} not found in the output'
     return float(found[-1])
