@@ -276,3 +276,24 @@ def test_layer_check_sees_an_upward_import():
     found = _upward_imports([(PKG / 'utils' / 'x.py', 'stmixer_mm.utils.x',
                               tree)])
     assert [m for _, m in found] == ['stmixer_mm.apis', 'stmixer_mm.apis.x']
+
+
+def test_no_private_name_crosses_a_module():
+    """A name another module of the package imports is public (no leading
+    underscore): what a module keeps private stays inside it."""
+    offenders = []
+    for path, name, tree in _modules():
+        package = name.split('.') if path.name == '__init__.py' else \
+            name.split('.')[:-1]
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            mod = '.'.join(package[:len(package) - node.level + 1] +
+                           [node.module or '']) if node.level else \
+                node.module or ''
+            offenders += [
+                f'{path.relative_to(PKG.parent)}: {mod}.{a.name}'
+                for a in node.names if mod.startswith('stmixer_mm')
+                and a.name.startswith('_') and not a.name.startswith('__')
+            ]
+    assert not offenders, offenders

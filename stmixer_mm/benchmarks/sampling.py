@@ -43,7 +43,7 @@ from torch import Tensor
 
 from stmixer_mm.benchmarks.common import format_table, peak_memory, synchronize
 from stmixer_mm.models.layers import make_sample_points, sample_4d
-from stmixer_mm.models.layers.sampling.mmcv_path import _msda_cuda_function
+from stmixer_mm.models.layers.sampling.mmcv_path import msda_cuda_function
 
 N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
 INPUT_HW = (256, 340)
@@ -254,7 +254,7 @@ def benchmark_sampling(device: str = 'cpu',
     impls = None if impls is None else list(impls)
     if impls is None:
         impls = ['reference', 'pytorch']
-        if device.type == 'cuda' and _msda_cuda_function() is not None:
+        if device.type == 'cuda' and msda_cuda_function() is not None:
             impls.append('mmcv')
     if 'reference' not in impls:
         impls = ['reference'] + impls  # the ratios need it

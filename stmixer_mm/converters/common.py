@@ -63,39 +63,39 @@ from torch import Tensor
 from stmixer_mm.engine.checkpoint import diff_state_dicts
 
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
-_WB = r'(weight|bias)'
+WB = r'(weight|bias)'
 
-_Rule = Tuple[re.Pattern, Callable[[re.Match], str]]
+Rule = Tuple[re.Pattern, Callable[[re.Match], str]]
 
 
-def _rule(pattern: str, repl: Callable[[re.Match], str]) -> _Rule:
+def rename_rule(pattern: str, repl: Callable[[re.Match], str]) -> Rule:
     return re.compile(pattern), repl
 
 
-def _same(m: re.Match) -> str:
+def keep_name(m: re.Match) -> str:
     return m.group(0)
 
 
 # Suffixes of ``backbone.`` for the ViT (official -> mmaction2
 # ``VisionTransformer``).
-_VIT_RULES: List[_Rule] = [
-    _rule(rf'patch_embed\.proj\.{_WB}',
-          lambda m: f'patch_embed.projection.{m[1]}'),
-    _rule(r'pos_embed', _same),
-    _rule(rf'blocks\.\d+\.(norm1|norm2)\.{_WB}', _same),
-    _rule(
+VIT_RULES: List[Rule] = [
+    rename_rule(rf'patch_embed\.proj\.{WB}',
+                lambda m: f'patch_embed.projection.{m[1]}'),
+    rename_rule(r'pos_embed', keep_name),
+    rename_rule(rf'blocks\.\d+\.(norm1|norm2)\.{WB}', keep_name),
+    rename_rule(
         r'blocks\.\d+\.attn\.(qkv\.weight|q_bias|v_bias|proj\.weight|'
-        r'proj\.bias)', _same),
-    _rule(rf'blocks\.(\d+)\.mlp\.fc1\.{_WB}',
-          lambda m: f'blocks.{m[1]}.mlp.layers.0.0.{m[2]}'),
-    _rule(rf'blocks\.(\d+)\.mlp\.fc2\.{_WB}',
-          lambda m: f'blocks.{m[1]}.mlp.layers.1.{m[2]}'),
-    _rule(r'blocks\.\d+\.gamma_[12]', _same),
-    _rule(rf'norm\.{_WB}', _same),
+        r'proj\.bias)', keep_name),
+    rename_rule(rf'blocks\.(\d+)\.mlp\.fc1\.{WB}',
+                lambda m: f'blocks.{m[1]}.mlp.layers.0.0.{m[2]}'),
+    rename_rule(rf'blocks\.(\d+)\.mlp\.fc2\.{WB}',
+                lambda m: f'blocks.{m[1]}.mlp.layers.1.{m[2]}'),
+    rename_rule(r'blocks\.\d+\.gamma_[12]', keep_name),
+    rename_rule(rf'norm\.{WB}', keep_name),
 ]
 
 
-def _cnn_rules(backbone: str) -> List[_Rule]:
+def cnn_rules(backbone: str) -> List[Rule]:
     """PySlowFast -> mmaction2 ResNet3d names for SlowOnly / SlowFast."""
     num_pathways = 2 if backbone == 'slowfast' else 1
 
@@ -115,23 +115,24 @@ def _cnn_rules(backbone: str) -> List[_Rule]:
     head = r's([2-5])\.pathway(\d)_'
 
     rules = [
-        _rule(r's1\.pathway(\d)_stem\.conv\.weight',
-              lambda m: f'{path(m[1])}conv1.conv.weight'),
-        _rule(rf's1\.pathway(\d)_stem\.bn\.{_BN}',
-              lambda m: f'{path(m[1])}conv1.bn.{m[2]}'),
-        _rule(head + r'res(\d+)\.branch1\.weight',
-              lambda m: f'{layer(m)}.downsample.conv.weight'),
-        _rule(head + rf'res(\d+)\.branch1_bn\.{_BN}',
-              lambda m: f'{layer(m)}.downsample.bn.{m[4]}'),
-        _rule(head + r'res(\d+)\.branch2\.([abc])\.weight',
-              lambda m: f'{layer(m)}.{conv_of[m[4]]}.conv.weight'),
-        _rule(head + rf'res(\d+)\.branch2\.([abc])_bn\.{_BN}',
-              lambda m: f'{layer(m)}.{conv_of[m[4]]}.bn.{m[5]}'),
+        rename_rule(r's1\.pathway(\d)_stem\.conv\.weight',
+                    lambda m: f'{path(m[1])}conv1.conv.weight'),
+        rename_rule(rf's1\.pathway(\d)_stem\.bn\.{_BN}',
+                    lambda m: f'{path(m[1])}conv1.bn.{m[2]}'),
+        rename_rule(head + r'res(\d+)\.branch1\.weight',
+                    lambda m: f'{layer(m)}.downsample.conv.weight'),
+        rename_rule(head + rf'res(\d+)\.branch1_bn\.{_BN}',
+                    lambda m: f'{layer(m)}.downsample.bn.{m[4]}'),
+        rename_rule(head + r'res(\d+)\.branch2\.([abc])\.weight',
+                    lambda m: f'{layer(m)}.{conv_of[m[4]]}.conv.weight'),
+        rename_rule(head + rf'res(\d+)\.branch2\.([abc])_bn\.{_BN}',
+                    lambda m: f'{layer(m)}.{conv_of[m[4]]}.bn.{m[5]}'),
         # PySlowFastNonLocal3d keeps PySlowFast's names
-        _rule(head + rf'nonlocal(\d+)\.conv_(theta|phi|g|out)\.{_WB}',
-              lambda m: f'{layer(m)}.non_local_block.conv_{m[4]}.{m[5]}'),
-        _rule(head + rf'nonlocal(\d+)\.(?:bn|norm)\.{_BN}',
-              lambda m: f'{layer(m)}.non_local_block.bn.{m[4]}'),
+        rename_rule(
+            head + rf'nonlocal(\d+)\.conv_(theta|phi|g|out)\.{WB}',
+            lambda m: f'{layer(m)}.non_local_block.conv_{m[4]}.{m[5]}'),
+        rename_rule(head + rf'nonlocal(\d+)\.(?:bn|norm)\.{_BN}',
+                    lambda m: f'{layer(m)}.non_local_block.bn.{m[4]}'),
     ]
     if backbone == 'slowfast':
 
@@ -142,8 +143,8 @@ def _cnn_rules(backbone: str) -> List[_Rule]:
             return f'slow_path.{name}_lateral.{part}.{m[3]}'
 
         rules += [
-            _rule(r's([1-4])_fuse\.(conv_f2s)\.(weight)', lateral),
-            _rule(rf's([1-4])_fuse\.(bn)\.{_BN}', lateral),
+            rename_rule(r's([1-4])_fuse\.(conv_f2s)\.(weight)', lateral),
+            rename_rule(rf's([1-4])_fuse\.(bn)\.{_BN}', lateral),
         ]
     return rules
 
@@ -228,7 +229,7 @@ def detect_backbone(keys) -> str:
         "'backbone.s1.pathway{0,1}_stem.*' (SlowOnly / SlowFast) key")
 
 
-def _apply(rules: List[_Rule], suffix: str) -> Optional[str]:
+def apply(rules: List[Rule], suffix: str) -> Optional[str]:
     for pattern, repl in rules:
         m = pattern.fullmatch(suffix)
         if m is not None:
@@ -239,7 +240,7 @@ def _apply(rules: List[_Rule], suffix: str) -> Optional[str]:
     return None
 
 
-def _add_bn_counters(new: Dict[str, Tensor], report: ConversionReport) -> None:
+def add_bn_counters(new: Dict[str, Tensor], report: ConversionReport) -> None:
     for key in [k for k in new if k.endswith('.running_mean')]:
         counter = key[:-len('running_mean')] + 'num_batches_tracked'
         if counter not in new:
@@ -248,8 +249,8 @@ def _add_bn_counters(new: Dict[str, Tensor], report: ConversionReport) -> None:
                 'BatchNorm counter absent from the official checkpoint (0)')
 
 
-def _vit_pos_embed(new: Dict[str, Tensor], report: ConversionReport,
-                   num_frames: int, img_size: int) -> None:
+def vit_pos_embed(new: Dict[str, Tensor], report: ConversionReport,
+                  num_frames: int, img_size: int) -> None:
     key = 'backbone.pos_embed'
     proj = new.get('backbone.patch_embed.projection.weight')
     if key in new or proj is None:
@@ -265,7 +266,7 @@ def _vit_pos_embed(new: Dict[str, Tensor], report: ConversionReport,
         f'{embed_dims} dims); the official ViT computes it at run time')
 
 
-def _progress(items: list, show: bool):
+def with_progress(items: list, show: bool):
     """``items``, through mmengine's progress bar when ``show``."""
     if not show:
         return items
@@ -273,8 +274,8 @@ def _progress(items: list, show: bool):
     return track_progress(items)
 
 
-def _strip_module_prefix(state_dict: Mapping,
-                         report: 'ConversionReport') -> List[Tuple[str, Any]]:
+def strip_module_prefix(state_dict: Mapping,
+                        report: 'ConversionReport') -> List[Tuple[str, Any]]:
     """``(key, value)`` pairs of ``state_dict`` in order, DDP's ``module.``
     prefix removed (``report.stripped_module_prefix`` records it)."""
     items = []

@@ -38,9 +38,9 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from stmixer_mm.utils.checkpoint_loading import find_state_dict
-from .common import (_VIT_RULES, _WB, ConversionReport, _add_bn_counters,
-                     _apply, _cnn_rules, _progress, _Rule, _rule, _same,
-                     _strip_module_prefix, _vit_pos_embed, detect_backbone)
+from .common import (VIT_RULES, WB, ConversionReport, Rule, add_bn_counters,
+                     apply, cnn_rules, detect_backbone, keep_name, rename_rule,
+                     strip_module_prefix, vit_pos_embed, with_progress)
 
 BACKBONES = ('auto', 'vit', 'slowfast', 'slowonly')
 
@@ -48,29 +48,29 @@ BACKBONES = ('auto', 'vit', 'slowfast', 'slowonly')
 OFFICIAL_EMPTY_WEIGHT = (1.0, 0.1)
 
 # Suffixes of ``stm_head.decoder_stages.{k}.`` (official -> ours).
-_STAGE_RULES: List[_Rule] = [
-    _rule(
+_STAGE_RULES: List[Rule] = [
+    rename_rule(
         r'attention_[st]\.attn\.(in_proj_weight|in_proj_bias|'
-        r'out_proj\.weight|out_proj\.bias)', _same),
-    _rule(rf'(attention_norm|ffn_norm)_[st]\.{_WB}', _same),
-    _rule(rf'ffn_[st]\.layers\.\d+(\.0)?\.{_WB}', _same),
-    _rule(r'iof_tau', _same),
-    _rule(rf'samplingmixing\.offset_generator\.0\.{_WB}', _same),
-    _rule(rf'samplingmixing\.norm_[st]\.{_WB}', _same),
-    _rule(
+        r'out_proj\.weight|out_proj\.bias)', keep_name),
+    rename_rule(rf'(attention_norm|ffn_norm)_[st]\.{WB}', keep_name),
+    rename_rule(rf'ffn_[st]\.layers\.\d+(\.0)?\.{WB}', keep_name),
+    rename_rule(r'iof_tau', keep_name),
+    rename_rule(rf'samplingmixing\.offset_generator\.0\.{WB}', keep_name),
+    rename_rule(rf'samplingmixing\.norm_[st]\.{WB}', keep_name),
+    rename_rule(
         rf'samplingmixing\.adaptive_mixing_[st]\.'
-        rf'(parameter_generator\.0|out_proj)\.{_WB}', _same),
-    _rule(rf'human_cls_fcs\.(\d+)\.{_WB}',
-          lambda m: f'person_cls_fcs.{m[1]}.{m[2]}'),
-    _rule(rf'human_fc_cls\.{_WB}', lambda m: f'fc_person_cls.{m[1]}'),
-    _rule(rf'(reg_fcs|action_cls_fcs)\.\d+\.{_WB}', _same),
-    _rule(rf'(fc_reg|fc_action)\.{_WB}', _same),
+        rf'(parameter_generator\.0|out_proj)\.{WB}', keep_name),
+    rename_rule(rf'human_cls_fcs\.(\d+)\.{WB}',
+                lambda m: f'person_cls_fcs.{m[1]}.{m[2]}'),
+    rename_rule(rf'human_fc_cls\.{WB}', lambda m: f'fc_person_cls.{m[1]}'),
+    rename_rule(rf'(reg_fcs|action_cls_fcs)\.\d+\.{WB}', keep_name),
+    rename_rule(rf'(fc_reg|fc_action)\.{WB}', keep_name),
 ]
 
 _NECK_RULES = {
     # ViT pyramid: lateral_convs.{level}.{layer}.*; CNN: lateral_convs.{i}.*
-    'vit': re.compile(rf'lateral_convs\.\d+\.\d+\.{_WB}'),
-    'cnn': re.compile(rf'lateral_convs\.\d+\.{_WB}'),
+    'vit': re.compile(rf'lateral_convs\.\d+\.\d+\.{WB}'),
+    'cnn': re.compile(rf'lateral_convs\.\d+\.{WB}'),
 }
 
 
@@ -138,7 +138,7 @@ def convert_official_state_dict(
         raise ValueError(f'backbone must be one of {BACKBONES}, got '
                          f'{backbone!r}')
     report = ConversionReport(source_format='stmixer')
-    items = _strip_module_prefix(state_dict, report)
+    items = strip_module_prefix(state_dict, report)
     keys = [k for k, _ in items]
     if len(set(keys)) != len(keys):
         raise ValueError('the state dict holds the same key with and '
@@ -155,12 +155,11 @@ def convert_official_state_dict(
         raise ValueError(f'backbone={backbone!r} was asked for, but the keys '
                          f'are those of a {detected} backbone')
     report.backbone = detected
-    backbone_rules = (
-        _VIT_RULES if detected == 'vit' else _cnn_rules(detected))
+    backbone_rules = (VIT_RULES if detected == 'vit' else cnn_rules(detected))
     neck_rule = _NECK_RULES['vit' if detected == 'vit' else 'cnn']
 
     new: Dict[str, Tensor] = {}
-    for key, value in _progress(items, progress):
+    for key, value in with_progress(items, progress):
         target: Optional[str] = None
         fallback = key
         if key == 'stm_head.criterion.empty_weight':
@@ -177,14 +176,14 @@ def convert_official_state_dict(
             if m is not None:
                 prefix = f'roi_head.stages.{m[1]}.'
                 fallback = prefix + m[2]
-                suffix = _apply(_STAGE_RULES, m[2])
+                suffix = apply(_STAGE_RULES, m[2])
                 target = None if suffix is None else prefix + suffix
         elif key.startswith('lateral_convs.'):
             fallback = 'neck.' + key
             if neck_rule.fullmatch(key):
                 target = fallback
         elif key.startswith('backbone.'):
-            suffix = _apply(backbone_rules, key[len('backbone.'):])
+            suffix = apply(backbone_rules, key[len('backbone.'):])
             target = None if suffix is None else 'backbone.' + suffix
 
         if target is None:
@@ -197,7 +196,7 @@ def convert_official_state_dict(
         report.renamed[key] = target
 
     if detected == 'vit':
-        _vit_pos_embed(new, report, vit_num_frames, vit_img_size)
+        vit_pos_embed(new, report, vit_num_frames, vit_img_size)
     else:
-        _add_bn_counters(new, report)
+        add_bn_counters(new, report)
     return new, report

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 
 from stmixer_mm.utils.checkpoint_loading import find_state_dict
-from .common import (ConversionReport, _add_bn_counters, _apply, _cnn_rules,
-                     _progress, _Rule, _rule, _strip_module_prefix,
-                     detect_backbone)
+from .common import (ConversionReport, Rule, add_bn_counters, apply, cnn_rules,
+                     detect_backbone, rename_rule, strip_module_prefix,
+                     with_progress)
 
 _C2_BN = {
     's': 'weight',
@@ -31,40 +31,42 @@ def _c2_path(m: re.Match) -> str:
 # Caffe2 blob -> PySlowFast module name (the renaming of PySlowFast's
 # utils/c2_model_loading.py, each blob name matched whole). ``t_`` marks
 # the fast pathway (pathway1).
-_CAFFE2_RULES: List[_Rule] = [
-    _rule(r'(?P<t>t_)?conv1_w',
-          lambda m: f's1.pathway{_c2_path(m)}_stem.conv.weight'),
-    _rule(rf'(?P<t>t_)?res_conv1_bn_{_C2_BN_RE}',
-          lambda m: f's1.pathway{_c2_path(m)}_stem.bn.{_C2_BN[m[2]]}'),
+_CAFFE2_RULES: List[Rule] = [
+    rename_rule(r'(?P<t>t_)?conv1_w',
+                lambda m: f's1.pathway{_c2_path(m)}_stem.conv.weight'),
+    rename_rule(rf'(?P<t>t_)?res_conv1_bn_{_C2_BN_RE}',
+                lambda m: f's1.pathway{_c2_path(m)}_stem.bn.{_C2_BN[m[2]]}'),
     # fast -> slow fusion after the stem / after stage s (named after the
     # last fast block of the stage)
-    _rule(r't_pool1_subsample_w', lambda m: 's1_fuse.conv_f2s.weight'),
-    _rule(rf't_pool1_subsample_bn_{_C2_BN_RE}',
-          lambda m: f's1_fuse.bn.{_C2_BN[m[1]]}'),
-    _rule(r't_res([2-5])_\d+_branch2c_bn_subsample_w',
-          lambda m: f's{m[1]}_fuse.conv_f2s.weight'),
-    _rule(rf't_res([2-5])_\d+_branch2c_bn_subsample_bn_{_C2_BN_RE}',
-          lambda m: f's{m[1]}_fuse.bn.{_C2_BN[m[2]]}'),
+    rename_rule(r't_pool1_subsample_w', lambda m: 's1_fuse.conv_f2s.weight'),
+    rename_rule(rf't_pool1_subsample_bn_{_C2_BN_RE}',
+                lambda m: f's1_fuse.bn.{_C2_BN[m[1]]}'),
+    rename_rule(r't_res([2-5])_\d+_branch2c_bn_subsample_w',
+                lambda m: f's{m[1]}_fuse.conv_f2s.weight'),
+    rename_rule(rf't_res([2-5])_\d+_branch2c_bn_subsample_bn_{_C2_BN_RE}',
+                lambda m: f's{m[1]}_fuse.bn.{_C2_BN[m[2]]}'),
     # bottleneck blocks
-    _rule(r'(?P<t>t_)?res([2-5])_(\d+)_branch1_w',
-          lambda m: f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch1.weight'),
-    _rule(
+    rename_rule(
+        r'(?P<t>t_)?res([2-5])_(\d+)_branch1_w',
+        lambda m: f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch1.weight'),
+    rename_rule(
         rf'(?P<t>t_)?res([2-5])_(\d+)_branch1_bn_{_C2_BN_RE}', lambda m:
         f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch1_bn.{_C2_BN[m[4]]}'),
-    _rule(
+    rename_rule(
         r'(?P<t>t_)?res([2-5])_(\d+)_branch2([abc])_w', lambda m:
         f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch2.{m[4]}.weight'),
-    _rule(
+    rename_rule(
         rf'(?P<t>t_)?res([2-5])_(\d+)_branch2([abc])_bn_{_C2_BN_RE}',
         lambda m: f's{m[2]}.pathway{_c2_path(m)}_res{m[3]}.branch2.'
         f'{m[4]}_bn.{_C2_BN[m[5]]}'),
     # non-local blocks (slow pathway): nonlocal_conv{s}_{block}_*
-    _rule(
+    rename_rule(
         r'nonlocal_conv([2-5])_(\d+)_(theta|phi|g|out)_(w|b)',
         lambda m: f's{m[1]}.pathway0_nonlocal{m[2]}.conv_{m[3]}.{_C2_WB[m[4]]}'
     ),
-    _rule(rf'nonlocal_conv([2-5])_(\d+)_bn_{_C2_BN_RE}',
-          lambda m: f's{m[1]}.pathway0_nonlocal{m[2]}.bn.{_C2_BN[m[3]]}'),
+    rename_rule(
+        rf'nonlocal_conv([2-5])_(\d+)_bn_{_C2_BN_RE}',
+        lambda m: f's{m[1]}.pathway0_nonlocal{m[2]}.bn.{_C2_BN[m[3]]}'),
 ]
 # Caffe2 blobs that are not backbone weights
 _CAFFE2_DROPPED: List[Tuple[re.Pattern, str]] = [
@@ -176,7 +178,7 @@ def convert_pyslowfast_state_dict(
         raise ValueError("source_format must be 'auto', 'caffe2' or "
                          f"'pyslowfast', got {source_format!r}")
     report = ConversionReport()
-    items = _strip_module_prefix(state_dict, report)
+    items = strip_module_prefix(state_dict, report)
     keys = [k for k, _ in items]
     if any(k.startswith(('stm_head.', 'backbone.')) for k in keys):
         raise ValueError(
@@ -196,7 +198,7 @@ def convert_pyslowfast_state_dict(
     if source_format == 'caffe2':
         known = set()
         momentum = []
-        for key, value in _progress(items, progress):
+        for key, value in with_progress(items, progress):
             if key.endswith('_momentum'):
                 momentum.append(key)
                 continue
@@ -205,7 +207,7 @@ def convert_pyslowfast_state_dict(
                 report.dropped[key] = reason
                 known.add(key)
                 continue
-            name = _apply(_CAFFE2_RULES, key)
+            name = apply(_CAFFE2_RULES, key)
             if name is None:
                 unknown.append(key)
             else:
@@ -217,7 +219,7 @@ def convert_pyslowfast_state_dict(
             else:
                 unknown.append(key)
     else:
-        for key, value in _progress(items, progress):
+        for key, value in with_progress(items, progress):
             reason = _match_dropped(_PYSLOWFAST_DROPPED, key)
             if reason is not None:
                 report.dropped[key] = reason
@@ -243,10 +245,10 @@ def convert_pyslowfast_state_dict(
         raise ValueError(f'backbone={backbone!r} was asked for, but the keys '
                          f'are those of a {detected} backbone')
     report.backbone = detected
-    rules = _cnn_rules(detected)
+    rules = cnn_rules(detected)
     new: Dict[str, Tensor] = {}
     for source, name, value in renamed:
-        suffix = _apply(rules, name)
+        suffix = apply(rules, name)
         if suffix is None:
             unknown.append(source if source ==
                            name else f'{source} (as {name})')
@@ -261,5 +263,5 @@ def convert_pyslowfast_state_dict(
         raise ValueError(
             f'{len(unknown)} name(s) of the {source_format} checkpoint match '
             f'no {detected} backbone rule: {", ".join(sorted(unknown))}')
-    _add_bn_counters(new, report)
+    add_bn_counters(new, report)
     return new, report

@@ -31,8 +31,8 @@ from typing import Dict, Mapping, Tuple
 from torch import Tensor
 
 from stmixer_mm.utils.checkpoint_loading import find_state_dict
-from .common import (_VIT_RULES, ConversionReport, _apply,
-                     _strip_module_prefix, _vit_pos_embed)
+from .common import (VIT_RULES, ConversionReport, apply, strip_module_prefix,
+                     vit_pos_embed)
 
 __all__ = ['convert_videomae_state_dict', 'extract_videomae_state_dict']
 
@@ -79,7 +79,7 @@ def convert_videomae_state_dict(
             that already has mmaction2's names.
     """
     report = ConversionReport(backbone='vit', source_format='videomae')
-    items = _strip_module_prefix(state_dict, report)
+    items = strip_module_prefix(state_dict, report)
     keys = [k for k, _ in items]
     if any(
             k.startswith(('backbone.patch_embed.projection', 'cls_head.'))
@@ -104,7 +104,7 @@ def convert_videomae_state_dict(
         if reason is not None:
             report.dropped[key] = reason
             continue
-        suffix = None if name is None else _apply(_VIT_RULES, name)
+        suffix = None if name is None else apply(VIT_RULES, name)
         if suffix is None:
             unknown.append(key)
             continue
@@ -122,5 +122,5 @@ def convert_videomae_state_dict(
     if 'backbone.patch_embed.projection.weight' not in new:
         raise ValueError('no patch_embed.proj.weight: not a VideoMAE ViT '
                          'checkpoint')
-    _vit_pos_embed(new, report, num_frames, img_size)
+    vit_pos_embed(new, report, num_frames, img_size)
     return new, report

@@ -70,9 +70,6 @@ from .writers import (FILENAME_TMPL, count_video_frames, dataset_paths,
                       write_demo_video, write_excluded, write_label_map,
                       write_rows, write_video_frames)
 
-# the names this module had before it was split (issue 22, item 4)
-_paths = dataset_paths
-
 __all__ = [
     'CLASSES', 'CLASS_CUES', 'LABEL_IDS', 'LABEL_TYPES', 'SPLITS',
     'ACTOR_STATE_MODES', 'JUMP_PHASES', 'MOTIONS', 'FILENAME_TMPL', 'MANIFEST',

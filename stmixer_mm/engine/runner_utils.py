@@ -64,7 +64,7 @@ def init_dist_without_cuda(cfg: Config) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _flexible_runner_class():
+def flexible_runner_class():
     """mmengine's FlexibleRunner with the epoch of re-saved checkpoints
     fixed.
 
@@ -191,7 +191,7 @@ def build_runner(cfg: Config):
     ``Runner``.
 
     The FlexibleRunner (a subclass that records the right epoch in
-    re-saved checkpoints, see :func:`_flexible_runner_class`) reads neither
+    re-saved checkpoints, see :func:`flexible_runner_class`) reads neither
     ``model_wrapper_cfg`` nor the top-level ``activation_checkpointing``
     list: a config with a strategy
     and such a list stops here instead of silently training without
@@ -215,7 +215,7 @@ def build_runner(cfg: Config):
             "(module class names, e.g. ['Block']) and set the top-level "
             'one to None')
     cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
-    return quiet_known_noise(_flexible_runner_class().from_cfg(cfg))
+    return quiet_known_noise(flexible_runner_class().from_cfg(cfg))
 
 
 def shutdown_dist() -> None:

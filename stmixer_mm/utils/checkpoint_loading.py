@@ -283,7 +283,7 @@ def find_state_dict(checkpoint: Mapping,
 # ---------------------------------------------------------------------------
 # the allow-list of the Runner's own checkpoints
 # ---------------------------------------------------------------------------
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
+def history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` as mmengine's ``HistoryBuffer`` pickles use it (its
     ``statistics_methods`` are stored as ``getattr(HistoryBuffer, name)``),
     restricted to those methods."""
@@ -310,7 +310,7 @@ def runner_checkpoint_globals() -> List[Any]:
         np.core.multiarray
     out: List[Any] = [
         np.ndarray, np.dtype, HistoryBuffer,
-        (_history_buffer_getattr, 'builtins.getattr')
+        (history_buffer_getattr, 'builtins.getattr')
     ]
     for prefix in ('numpy._core.multiarray', 'numpy.core.multiarray'):
         out += [(multiarray._reconstruct, f'{prefix}._reconstruct'),

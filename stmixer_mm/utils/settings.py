@@ -53,7 +53,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
                             Int, Seq, Setting, Str, setting_from_annotation)
 from .settings_consistency import check_config_consistency
-from .settings_specs import _DECLARED, _RULES, declare_rule, declare_settings
+from .settings_specs import DECLARED, RULES, declare_rule, declare_settings
 from .type_names import type_name
 
 __all__ = [
@@ -113,7 +113,7 @@ def _declaring_names(type_name: str) -> List[str]:
         return [name]
     names: List[str] = []
     for klass in reversed(cls.__mro__[1:]):
-        for alias in _names_of(klass):
+        for alias in names_of(klass):
             if alias not in names:
                 names.append(alias)
     if name in names:
@@ -121,7 +121,7 @@ def _declaring_names(type_name: str) -> List[str]:
     return names + [name]
 
 
-def _names_of(klass: type) -> List[str]:
+def names_of(klass: type) -> List[str]:
     """The names a class is declared under: its registered names in this
     project's registries, else its class name."""
     from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
@@ -140,7 +140,7 @@ def declared_settings(type_name: str) -> Dict[str, Setting]:
     :func:`_declaring_names`)."""
     out: Dict[str, Setting] = {}
     for name in _declaring_names(type_name):
-        out.update(_DECLARED.get(name, {}))
+        out.update(DECLARED.get(name, {}))
     return out
 
 
@@ -148,7 +148,7 @@ def declared_rules(type_name: str) -> List[Callable[[dict], Optional[str]]]:
     """The rules of ``type_name`` and of its registered class's bases."""
     out: List[Callable[[dict], Optional[str]]] = []
     for name in _declaring_names(type_name):
-        out += [r for r in _RULES.get(name, ()) if r not in out]
+        out += [r for r in RULES.get(name, ()) if r not in out]
     return out
 
 
@@ -330,7 +330,7 @@ def install_build_checks() -> int:
     from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
                                      TASK_UTILS, TRANSFORMS, VISUALIZERS)
     wrapped = 0
-    declared = set(_DECLARED) | set(_RULES)
+    declared = set(DECLARED) | set(RULES)
     for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
                      VISUALIZERS, HOOKS):
         for name, cls in registry.module_dict.items():

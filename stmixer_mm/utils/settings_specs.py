@@ -16,9 +16,9 @@ from typing import Callable, Dict, List, Optional
 from .setting_types import Bool, Choice, Fields, Float, Int, Seq, Setting, Str
 
 #: type name (without scope) -> {argument: Setting}
-_DECLARED: Dict[str, Dict[str, Setting]] = {}
+DECLARED: Dict[str, Dict[str, Setting]] = {}
 #: type name -> [rule(cfg) -> problem | None] over several of its fields
-_RULES: Dict[str, List[Callable[[dict], Optional[str]]]] = {}
+RULES: Dict[str, List[Callable[[dict], Optional[str]]]] = {}
 
 
 def declare_settings(type_name: str, **settings: Setting) -> None:
@@ -30,14 +30,14 @@ def declare_settings(type_name: str, **settings: Setting) -> None:
         **settings (Setting): one per ``__init__`` argument (or a
             :class:`Fields` for a nested dict).
     """
-    _DECLARED.setdefault(type_name, {}).update(settings)
+    DECLARED.setdefault(type_name, {}).update(settings)
 
 
 def declare_rule(type_name: str, rule: Callable[[dict],
                                                 Optional[str]]) -> None:
     """Declare a check over several settings of one type: ``rule(cfg)``
     returns None or the problem (starting with the field names)."""
-    _RULES.setdefault(type_name, []).append(rule)
+    RULES.setdefault(type_name, []).append(rule)
 
 
 POSITIVE = Int(min=1)

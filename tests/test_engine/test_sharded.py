@@ -165,7 +165,7 @@ def test_flexible_runner_keeps_the_epoch_it_is_given(tmp_path, by_epoch, meta,
     (and --resume skipped an epoch); the project's subclass keeps it."""
     from types import SimpleNamespace
 
-    from stmixer_mm.engine.runner_utils import _flexible_runner_class
+    from stmixer_mm.engine.runner_utils import flexible_runner_class
     saved = {}
     runner = SimpleNamespace(
         epoch=1,
@@ -177,7 +177,7 @@ def test_flexible_runner_keeps_the_epoch_it_is_given(tmp_path, by_epoch, meta,
         strategy=SimpleNamespace(
             save_checkpoint=lambda **kw: saved.update(kw)),
         call_hook=lambda *a, **k: None)
-    _flexible_runner_class().save_checkpoint(
+    flexible_runner_class().save_checkpoint(
         runner, str(tmp_path), 'epoch_1.pth', meta=meta, by_epoch=by_epoch)
     got = saved['extra_ckpt']['meta']
     assert (got['epoch'], got['iter']) == expected

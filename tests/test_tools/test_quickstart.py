@@ -21,7 +21,7 @@ from mmengine.structures import InstanceData
 import stmixer_mm  # noqa: F401
 from stmixer_mm.cli import generate_synthetic_ava as gen
 from stmixer_mm.data_gen.synthetic_ava import (CLASSES, SyntheticAVASettings,
-                                               _paths)
+                                               dataset_paths)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
 
@@ -59,7 +59,7 @@ def test_generator_arguments_and_demo_path(script):
     args = gen.parse_args(script['gen_args'])  # SystemExit on a bad flag
     assert args.out_dir == script['DATA']
     assert not args.no_demo
-    demo = _paths(args.out_dir)['demo_video']
+    demo = dataset_paths(args.out_dir)['demo_video']
     demo_call = re.search(r'tools/demo\.py "([^"]+)"', script['text'])
     assert demo_call, 'tools/demo.py call not found'
     assert demo_call.group(1).replace('$DATA', script['DATA']) == demo

@@ -125,13 +125,13 @@ def test_trust_opt_in_really_unpickles(tmp_path, monkeypatch):
 def test_history_buffer_getattr_is_restricted():
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    from stmixer_mm.utils.checkpoint_loading import _history_buffer_getattr
-    assert _history_buffer_getattr(HistoryBuffer, 'mean') is \
+    from stmixer_mm.utils.checkpoint_loading import history_buffer_getattr
+    assert history_buffer_getattr(HistoryBuffer, 'mean') is \
         HistoryBuffer.mean
     for obj, name in ((HistoryBuffer, '__init__'), (HistoryBuffer, '_x'),
                       (os, 'system'), (HistoryBuffer, 'nonexistent')):
         with pytest.raises(pickle.UnpicklingError, match='allow-list'):
-            _history_buffer_getattr(obj, name)
+            history_buffer_getattr(obj, name)
 
 
 _UNCHANGED = r'''

@@ -187,8 +187,8 @@ def test_declaring_a_new_setting_is_one_line():
                 match=r'model\.neck\.out_channels_test_only'):
             check_config(cfg)
     finally:
-        from stmixer_mm.utils.settings import _DECLARED
-        _DECLARED['STMixerLateralNeck'].pop('out_channels_test_only')
+        from stmixer_mm.utils.settings import DECLARED
+        DECLARED['STMixerLateralNeck'].pop('out_channels_test_only')
 
 
 def test_float_accepts_ints_but_not_bools():
@@ -297,7 +297,7 @@ def _registered_subclasses():
     """(registered name, class, base name) for every class of this
     project's registries with a base whose settings are declared."""
     from stmixer_mm import registry as reg
-    from stmixer_mm.utils.settings import _DECLARED, _names_of
+    from stmixer_mm.utils.settings import DECLARED, names_of
     out = []
     for registry in (reg.MODELS, reg.DATASETS, reg.TRANSFORMS, reg.METRICS,
                      reg.TASK_UTILS, reg.VISUALIZERS, reg.HOOKS):
@@ -305,8 +305,8 @@ def _registered_subclasses():
             if not cls.__module__.startswith('stmixer_mm'):
                 continue
             for base in cls.__mro__[1:]:
-                for base_name in _names_of(base):
-                    if _DECLARED.get(base_name) and base_name != name:
+                for base_name in names_of(base):
+                    if DECLARED.get(base_name) and base_name != name:
                         out.append((name, cls, base_name))
     return out
 
@@ -315,15 +315,15 @@ def test_every_subclass_gets_its_bases_declared_checks():
     """Every registered subclass of a class with declared settings is
     checked against them (a value no setting accepts is refused with the
     subclass's config path), unless it declares the setting itself."""
-    from stmixer_mm.utils.settings import (_DECLARED, check_settings,
+    from stmixer_mm.utils.settings import (DECLARED, check_settings,
                                            declared_settings)
     pairs = _registered_subclasses()
     assert ('STMixerTracker', 'STMixer') in {(n, b) for n, _, b in pairs}
     for name, cls, base_name in pairs:
         own = declared_settings(name)
-        for field, setting in _DECLARED[base_name].items():
-            if field in _DECLARED.get(name, {}):
-                assert own[field] is _DECLARED[name][field]
+        for field, setting in DECLARED[base_name].items():
+            if field in DECLARED.get(name, {}):
+                assert own[field] is DECLARED[name][field]
                 continue
             with pytest.raises(
                     ConfigSettingError, match=f'^model\\.{field}: '):
@@ -331,7 +331,7 @@ def test_every_subclass_gets_its_bases_declared_checks():
 
 
 def test_rules_hold_for_subclasses():
-    from stmixer_mm.utils.settings import _RULES, check_settings, declare_rule
+    from stmixer_mm.utils.settings import RULES, check_settings, declare_rule
 
     def rule(cfg):
         return 'num_clips_test_only is refused' \
@@ -345,11 +345,11 @@ def test_rules_hold_for_subclasses():
             check_settings(
                 dict(type='STMixerTracker', num_clips_test_only=1), 'model')
     finally:
-        _RULES['STMixer'].remove(rule)
+        RULES['STMixer'].remove(rule)
 
 
 def test_a_subclass_declaration_overrides_its_base():
-    from stmixer_mm.utils.settings import _DECLARED, check_settings
+    from stmixer_mm.utils.settings import DECLARED, check_settings
     declare_settings('STMixer', num_test_only=Int(min=5))
     declare_settings('STMixerTracker', num_test_only=Int(min=1))
     try:
@@ -357,5 +357,5 @@ def test_a_subclass_declaration_overrides_its_base():
         with pytest.raises(ConfigSettingError, match='model.num_test_only'):
             check_settings(dict(type='STMixer', num_test_only=2), 'model')
     finally:
-        _DECLARED['STMixer'].pop('num_test_only')
-        _DECLARED['STMixerTracker'].pop('num_test_only')
+        DECLARED['STMixer'].pop('num_test_only')
+        DECLARED['STMixerTracker'].pop('num_test_only')

@@ -107,7 +107,7 @@ def test_each_module_imports_first_in_a_fresh_interpreter():
 
 def test_declarations_live_in_one_store():
     assert settings.declare_settings is settings_specs.declare_settings
-    assert settings._DECLARED is settings_specs._DECLARED
+    assert settings.DECLARED is settings_specs.DECLARED
 
 
 def test_test_cfg_keys_are_declared_once():

@@ -99,19 +99,19 @@ def temp_path(path: str) -> str:
     return osp.join(folder, f'.{stem}.{os.getpid()}.part{ext}')
 
 
-def _remove(path: str) -> None:
+def remove_quietly(path: str) -> None:
     try:
         os.remove(path)
     except OSError:
         pass
 
 
-def _commit(tmp: str, path: str) -> None:
+def commit(tmp: str, path: str) -> None:
     """Rename the complete ``tmp`` over the claimed ``path``."""
     try:
         os.replace(tmp, path)
     except OSError as e:
-        _remove(tmp)
+        remove_quietly(tmp)
         raise OutputFileError(f'{path}: cannot move the complete file there '
                               f'from {tmp} ({e}); removed it') from None
 
@@ -131,7 +131,7 @@ def _claim_or_keep(path: str, overwrite: bool) -> Tuple[os.stat_result, bool]:
     if overwrite and osp.lexists(path) and not osp.isdir(path):
         if not osp.islink(path):
             return os.stat(path), False
-        _remove(path)
+        remove_quietly(path)
     return claim_output(path), True
 
 
@@ -191,7 +191,7 @@ class OutputFiles:
                 f.close()
             except OSError:
                 pass
-            _remove(tmp)
+            remove_quietly(tmp)
             raise OutputFileError(
                 f'{path}: writing it failed after {written} bytes ({e}); '
                 'removed the partial file') from None
@@ -200,9 +200,9 @@ class OutputFiles:
                 f.close()
             except OSError:
                 pass
-            _remove(tmp)
+            remove_quietly(tmp)
             raise
-        _commit(tmp, path)
+        commit(tmp, path)
 
     def release(self) -> List[str]:
         """Remove the claims never filled (still the empty file created by
@@ -212,14 +212,14 @@ class OutputFiles:
         kept = []
         for key, (claim, created) in self._claims.items():
             path = self.paths[key]
-            _remove(temp_path(path))
+            remove_quietly(temp_path(path))
             try:
                 st = os.stat(path)
             except OSError:
                 continue
             same = (st.st_ino, st.st_dev) == (claim.st_ino, claim.st_dev)
             if created and same and st.st_size == 0:
-                _remove(path)
+                remove_quietly(path)
             elif created or not same or (st.st_size, st.st_mtime_ns) != (
                     claim.st_size, claim.st_mtime_ns):
                 kept.append(path)

@@ -47,9 +47,9 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .output_files import (OutputFileError, OutputFiles, _commit, _remove,
-                           claim_output, output_exists_error, prepare_out_dir,
-                           temp_path)
+from .output_files import (OutputFileError, OutputFiles, claim_output, commit,
+                           output_exists_error, prepare_out_dir,
+                           remove_quietly, temp_path)
 
 __all__ = [
     'VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats',
@@ -216,7 +216,7 @@ class VideoWriter:
         if not osp.isfile(self.temp):
             self._fail('the encoder wrote no file',
                        FileNotFoundError(self.temp))
-        _commit(self.temp, self.path)
+        commit(self.temp, self.path)
         self.temp = None
 
     def abort(self) -> None:
@@ -227,13 +227,13 @@ class VideoWriter:
         except Exception:  # noqa: B902 - the video is thrown away
             pass
         if self.temp is not None:
-            _remove(self.temp)
+            remove_quietly(self.temp)
             self.temp = None
         if self._claim is not None:
             try:
                 st = os.stat(self.path)
                 if (st.st_ino, st.st_size) == (self._claim.st_ino, 0):
-                    _remove(self.path)
+                    remove_quietly(self.path)
             except OSError:
                 pass
             self._claim = None

@@ -16,10 +16,9 @@ from stmixer_mm.datasets.ava_dataset import (ava_frame_count,
                                              ava_keyframe_file_index)
 from stmixer_mm.datasets.fileio_utils import is_dir, text_lines
 from stmixer_mm.datasets.label_map import load_label_names
-from .common import (_examples, _image_size, check_interpolated,
-                     check_small_persons, clip_window, duplicate_pairs,
-                     finest_stride, linear_runs, split_dataset_cfg, step_text,
-                     test_pipeline)
+from .common import (check_interpolated, check_small_persons, clip_window,
+                     duplicate_pairs, examples, finest_stride, image_size,
+                     linear_runs, split_dataset_cfg, step_text, test_pipeline)
 from .report import (DUPLICATE_IOU, ERROR, FPS_TOLERANCE, LINEAR_TOLERANCE,
                      MIN_INTERPOLATED_KEYFRAMES, WARNING, DatasetReport)
 
@@ -155,7 +154,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             f'{len(empty)} keyframes of {ann} have no box left once the '
             'zero-area boxes are dropped (degenerate_boxes=\'drop\'): they '
             'are removed: ' +
-            _examples([f'video {v} timestamp {t}' for v, t in empty]),
+            examples([f'video {v} timestamp {t}' for v, t in empty]),
             file=ann,
             **where)
     report.keyframes[split] = len(kept_keys)
@@ -187,7 +186,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                 continue
             counts[video] = ava_frame_count(names, tmpl, start_index)
             if counts[video]:
-                sizes[video] = _image_size(
+                sizes[video] = image_size(
                     osp.join(folder, tmpl.format(start_index)))
     _check_ava_timing(report, split, ann, rows, counts, fps, t0, t1,
                       start_index, tmpl,
@@ -275,7 +274,7 @@ def _check_ava_timing(report: DatasetReport, split: str, ann: str, rows: list,
             WARNING, 'clip_window',
             f'{len(past_end)} keyframes have a clip window running past '
             'their video\'s first or last frame (the clip is clamped: '
-            'the edge frame is repeated): ' + _examples(past_end), **where)
+            'the edge frame is repeated): ' + examples(past_end), **where)
 
 
 def _person_boxes(rows: list, outer: int,
@@ -312,7 +311,7 @@ def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
             'ids: one id per region); expected one id per person and '
             'keyframe with all its actions (the duplicate is a second '
             'ground-truth box that no detection can match). Examples: ' +
-            _examples(found),
+            examples(found),
             file=ann,
             split=split)
 

@@ -110,13 +110,13 @@ def clip_window(pipeline: Sequence[dict]) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _examples(items: Sequence[str]) -> str:
+def examples(items: Sequence[str]) -> str:
     more = f' (and {len(items) - MAX_EXAMPLES} more)' \
         if len(items) > MAX_EXAMPLES else ''
     return '; '.join(items[:MAX_EXAMPLES]) + more
 
 
-def _image_size(path: str) -> Optional[Tuple[int, int]]:
+def image_size(path: str) -> Optional[Tuple[int, int]]:
     """``(height, width)`` of an image file, None if unreadable."""
     import mmcv
     from mmengine.fileio import get
@@ -163,7 +163,7 @@ def check_small_persons(report: DatasetReport, split: str,
             f'feature stride {stride:g} px ({stride_src}) after the test '
             f'pipeline\'s resize ({step_used}), width or height in input '
             'pixels: the model can hardly localise them; a larger test '
-            f'scale helps. Examples: {_examples(small)}',
+            f'scale helps. Examples: {examples(small)}',
             split=split)
 
 
@@ -332,6 +332,6 @@ def check_interpolated(report: DatasetReport, split: str, found: List[str],
         'keyframes; check in the grid (or browse_dataset.py) that the '
         'person is in view throughout, and where they are not, mark them '
         'absent (outside) in the tool and export again. Examples: ' +
-        _examples(found),
+        examples(found),
         split=split,
         **where)

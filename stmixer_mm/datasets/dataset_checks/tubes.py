@@ -4,7 +4,7 @@ from typing import List
 
 import numpy as np
 
-from .common import (_examples, check_interpolated, check_small_persons,
+from .common import (check_interpolated, check_small_persons, examples,
                      finest_stride, linear_runs, step_text, test_pipeline)
 from .report import (LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX,
                      MIN_INTERPOLATED_FRAMES, WARNING, DatasetReport)
@@ -63,13 +63,13 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
             WARNING, 'box_units',
             f'{len(normalised)} tubes have every coordinate <= 1 although '
             'their videos are larger: ACT boxes are pixels of the original '
-            'video; were normalised boxes given? ' + _examples(normalised),
+            'video; were normalised boxes given? ' + examples(normalised),
             **where)
     if zero:
         report.add(
             WARNING, 'zero_area',
             f'{len(zero)} tubes have zero-area boxes (x1 == x2 or y1 == '
-            'y2): they cannot be matched at IoU 0.5: ' + _examples(zero),
+            'y2): they cannot be matched at IoU 0.5: ' + examples(zero),
             **where)
     check_interpolated(
         report,

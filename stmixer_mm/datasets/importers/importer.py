@@ -36,7 +36,7 @@ from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
 from .csv_table import read_csv_table
 from .cvat import read_cvat
 from .label_studio import read_label_studio
-from .layouts import _write_ava, _write_config, _write_tubes
+from .layouts import write_ava, write_config, write_tubes
 from .video import (FPS_TOLERANCE, VideoInfo, extract_frames, find_videos,
                     output_size, probe_video, source_index)
 
@@ -393,17 +393,17 @@ def import_annotations(fmt: str,
             log(f'[{i}/{n_total}] {v}: {n_src} source frames -> {n_out} '
                 f'frames at {fps} fps in {seconds:.2f} s')
         if layout == 'ava':
-            result = _write_ava(out_dir, names, splits, indexes, stats,
-                                classes, fps, keyframe_interval, log)
+            result = write_ava(out_dir, names, splits, indexes, stats, classes,
+                               fps, keyframe_interval, log)
         else:
-            result = _write_tubes(out_dir, names, splits, indexes, stats,
-                                  classes, fps, multi_label, log)
+            result = write_tubes(out_dir, names, splits, indexes, stats,
+                                 classes, fps, multi_label, log)
         clipped = sum(index.clipped for index in indexes.values())
         if clipped:
             log(f'note: {clipped} boxes overshot the frame by at most '
                 f'{BOX_TOLERANCE_PX:g} px and were clipped to it')
-        config = _write_config(out_dir, final_dir, layout, base_config,
-                               classes, result)
+        config = write_config(out_dir, final_dir, layout, base_config, classes,
+                              result)
         summary = dict(
             format=fmt,
             layout=layout,

@@ -27,8 +27,8 @@ def _no_action_note(log, count: int, first: Optional[str]) -> None:
             '(counted in import_summary.json: boxes_without_action)')
 
 
-def _write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
-               log) -> dict:
+def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
+              log) -> dict:
     ann_dir = osp.join(out_dir, 'annotations')
     rows = {s: [] for s in splits}
     per_class = {s: Counter() for s in splits}
@@ -118,8 +118,8 @@ def _pad_frames(frame_dir: str, n_frames: int, total: int) -> int:
     return max(0, total - n_frames)
 
 
-def _write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
-                 multi_label, log) -> dict:
+def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
+                multi_label, log) -> dict:
     labels = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]
     label_index = {n: i for i, n in enumerate(labels)}
     gttubes, nframes, resolution = {}, {}, {}
@@ -201,8 +201,8 @@ def config_base(base_config: str) -> str:
     return real
 
 
-def _write_config(out_dir: str, root: str, layout: str, base_config: str,
-                  classes: Dict[str, int], result: dict) -> str:
+def write_config(out_dir: str, root: str, layout: str, base_config: str,
+                 classes: Dict[str, int], result: dict) -> str:
     """Write ``out_dir/config.py``, naming the data by its final folder
     ``root`` (``out_dir`` may be a staging folder); returns its final
     path."""

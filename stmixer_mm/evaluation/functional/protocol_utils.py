@@ -104,7 +104,7 @@ def _area(b: np.ndarray, one: int) -> np.ndarray:
     return (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
 
 
-def _paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
+def paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
     """Row-wise IoU of two ``[n, 4]`` box arrays."""
     one = 1 if inclusive else 0
     xmin = np.maximum(b1[:, 0], b2[:, 0])
@@ -211,7 +211,7 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
             f'the tubes have different frames in their overlap '
             f'{tmin:g}..{tmax:g} ({t1.shape[0]} and {t2.shape[0]} rows)')
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.mean(_paired_iou(t1[:, 1:5], t2[:, 1:5], inclusive)) * (
+        return np.mean(paired_iou(t1[:, 1:5], t2[:, 1:5], inclusive)) * (
             inter / union)
 
 

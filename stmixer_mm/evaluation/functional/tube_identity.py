@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .protocol_utils import _paired_iou
+from .protocol_utils import paired_iou
 
 
 def identity_metrics(
@@ -118,8 +118,7 @@ def _walk(g: np.ndarray, dets: list, iou_thr: float, inclusive: bool) -> dict:
         present = frames[idx] == g[:, 0]
         if not present.any():
             continue
-        ious = _paired_iou(g[present, 1:5], boxes[idx[present], 1:5],
-                           inclusive)
+        ious = paired_iou(g[present, 1:5], boxes[idx[present], 1:5], inclusive)
         hits[t, np.flatnonzero(present)] = ious >= iou_thr
     scores = np.array([d[1] for d in dets])
     matched = idsw = frag = 0

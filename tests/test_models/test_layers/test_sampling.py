@@ -276,7 +276,7 @@ def test_msda_mapping_on_cpu():
     values, points = _inputs()
     values = [v.requires_grad_() for v in values]
     points.requires_grad_()
-    prepared = pyramid._build_prepared(values, STRIDES, 2, 'mmcv')
+    prepared = pyramid.build_prepared(values, STRIDES, 2, 'mmcv')
     geo = dispatch._check_inputs(points, prepared, STRIDES, 3)
     inputs = mmcv_path._to_msda_inputs(points, prepared, geo, 3.0, 2.0)
     B, N, G, P, C, T = geo
@@ -332,7 +332,7 @@ def test_prepared_table_layout():
     assert prepared.input_sizes.tolist() == [[56, 40], [56, 40], [64, 48]]
     # row b * S + s of table g = channels of group g of pixel s, c * T + t;
     # mmcv's layout: row (b * S + s) * G + g of one table
-    mmcv = pyramid._build_prepared(values, STRIDES, 2, 'mmcv')
+    mmcv = pyramid.build_prepared(values, STRIDES, 2, 'mmcv')
     assert mmcv.group_tables is None and mmcv.table.shape == (B * S * G,
                                                               Cg * T)
     for b, lvl, y, x, g in [(0, 0, 0, 0, 0), (1, 0, 9, 13, 1), (1, 1, 2, 3, 0),
@@ -529,9 +529,9 @@ def test_bf16_maps_keep_fp32_pixel_geometry():
 
 def test_impl_resolution_and_im2col_step():
     cpu = torch.device('cpu')
-    assert dispatch._resolve_impl('auto', cpu) == 'pytorch'
-    assert dispatch._resolve_impl('mmcv', cpu) == 'pytorch'
-    assert dispatch._resolve_impl('reference', cpu) == 'reference'
+    assert dispatch.resolve_impl('auto', cpu) == 'pytorch'
+    assert dispatch.resolve_impl('mmcv', cpu) == 'pytorch'
+    assert dispatch.resolve_impl('reference', cpu) == 'reference'
     assert [mmcv_path._im2col_step(b)
             for b in (1, 3, 8, 64, 96, 128, 67)] == [1, 3, 8, 64, 48, 64, 1]
 
@@ -558,9 +558,9 @@ def test_bad_inputs():
     not torch.cuda.is_available(),
     reason='the mmcv multi-scale deformable attention kernel needs CUDA')
 def test_mmcv_cuda_kernel():
-    if mmcv_path._msda_cuda_function() is None:
+    if mmcv_path.msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
-    assert dispatch._resolve_impl('auto', torch.device('cuda')) == 'mmcv'
+    assert dispatch.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
     for B in (2, 3):  # 3: im2col_step must divide the batch
         values, points = _inputs(B=B)
         values = [v.cuda().requires_grad_() for v in values]

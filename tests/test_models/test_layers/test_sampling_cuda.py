@@ -22,7 +22,7 @@ REPO = repo_root()
 
 
 def _needs_kernel():
-    if mmcv_path._msda_cuda_function() is None:
+    if mmcv_path.msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
 
 
@@ -106,8 +106,8 @@ def test_sample_4d_features_mmcv_vs_pytorch():
 @needs_cuda
 def test_auto_picks_the_kernel_on_cuda_only():
     _needs_kernel()
-    assert dispatch._resolve_impl('auto', torch.device('cuda')) == 'mmcv'
-    assert dispatch._resolve_impl('auto', torch.device('cpu')) == 'pytorch'
+    assert dispatch.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
+    assert dispatch.resolve_impl('auto', torch.device('cpu')) == 'pytorch'
 
 
 def _tiny_model():

@@ -7,7 +7,7 @@ import torch
 import stmixer_mm  # noqa: F401
 from stmixer_mm.models.layers import (PreparedPyramid, STMixerSamplingMixing,
                                       prepare_pyramid)
-from stmixer_mm.models.layers.sampling.pyramid import _build_prepared
+from stmixer_mm.models.layers.sampling.pyramid import build_prepared
 
 STRIDES = (4, 8)
 
@@ -66,7 +66,7 @@ def test_pyramid_prepared_for_other_settings_is_prepared_again():
     expected = block(block.prepare(x), xyzr, q_s, q_t)
     for other in (prepare_pyramid(x, STRIDES, 2, impl='pytorch'),
                   prepare_pyramid(x, STRIDES, 4, impl='reference'),
-                  _build_prepared(x, STRIDES, 4, 'mmcv')):
+                  build_prepared(x, STRIDES, 4, 'mmcv')):
         assert not other.matches(STRIDES, 4, 'pytorch') or \
             other.group_tables is None
         out = block(other, xyzr, q_s, q_t)

@@ -32,11 +32,11 @@ from typing import Optional, Sequence, Tuple, Union
 
 from torch import Tensor
 
-from .geometry import Strides, _check_maps, _check_points, _Geometry
-from .impls import SAMPLE_4D_IMPLS, _resolve_impl
-from .mmcv_path import _sample_4d_mmcv
-from .pyramid import PreparedPyramid, _build_prepared
-from .pytorch_path import _sample_4d_features_pytorch, _sample_4d_pytorch
+from .geometry import SamplingGeometry, Strides, check_maps, check_points
+from .impls import SAMPLE_4D_IMPLS, resolve_impl
+from .mmcv_path import sample_4d_mmcv
+from .pyramid import PreparedPyramid, build_prepared
+from .pytorch_path import sample_4d_features_pytorch, sample_4d_pytorch
 from .reference import sample_4d_reference
 
 __all__ = [
@@ -45,14 +45,14 @@ __all__ = [
 
 
 def _check_inputs(sample_points: Tensor, prepared: PreparedPyramid,
-                  featmap_strides: Strides, n_points: int) -> _Geometry:
+                  featmap_strides: Strides, n_points: int) -> SamplingGeometry:
     """Validate the inputs of :func:`sample_4d` (the pyramid already
     prepared) and return the sizes."""
     if tuple(featmap_strides) != prepared.featmap_strides:
         raise ValueError(
             f'featmap_strides {tuple(featmap_strides)} differ from the '
             f'{prepared.featmap_strides} the pyramid was prepared with')
-    geo = _check_points(sample_points, prepared.values, n_points)
+    geo = check_points(sample_points, prepared.values, n_points)
     if prepared.num_groups != geo.G:
         raise ValueError(f'the pyramid was prepared for G='
                          f'{prepared.num_groups} groups, but the points give '
@@ -64,7 +64,7 @@ def _check_inputs(sample_points: Tensor, prepared: PreparedPyramid,
 def _as_prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
                                                       PreparedPyramid],
                  featmap_strides: Strides, n_points: int,
-                 impl: str) -> Tuple[PreparedPyramid, _Geometry, str]:
+                 impl: str) -> Tuple[PreparedPyramid, SamplingGeometry, str]:
     """The one place where the sampler's input becomes a
     :class:`PreparedPyramid` holding the layout of the resolved ``impl``:
     a pyramid prepared for it is used as it is, one prepared for another
@@ -75,16 +75,16 @@ def _as_prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
         tuple: The pyramid, the sizes and the resolved ``impl``.
     """
     if not isinstance(values, PreparedPyramid):
-        _check_maps(values, featmap_strides)
-        geo = _check_points(sample_points, values, n_points)
-        impl = _resolve_impl(impl, sample_points.device)
-        return (_build_prepared(values, featmap_strides, geo.G,
-                                impl), geo, impl)
+        check_maps(values, featmap_strides)
+        geo = check_points(sample_points, values, n_points)
+        impl = resolve_impl(impl, sample_points.device)
+        return (build_prepared(values, featmap_strides, geo.G,
+                               impl), geo, impl)
     geo = _check_inputs(sample_points, values, featmap_strides, n_points)
-    impl = _resolve_impl(impl, sample_points.device)
+    impl = resolve_impl(impl, sample_points.device)
     if values.has_layout(impl):
         return values, geo, impl
-    return _build_prepared(values.values, featmap_strides, geo.G, impl), \
+    return build_prepared(values.values, featmap_strides, geo.G, impl), \
         geo, impl
 
 
@@ -109,13 +109,13 @@ def prepare_pyramid(values: Sequence[Tensor],
         :func:`sample_4d_features` (with the same ``featmap_strides``,
         ``G`` and ``impl``).
     """
-    _check_maps(values, featmap_strides)
+    check_maps(values, featmap_strides)
     C = values[0].size(1)
     if num_groups <= 0 or C % num_groups != 0:
         raise ValueError(f'{C} channels cannot be split into '
                          f'num_groups={num_groups} groups')
-    return _build_prepared(values, featmap_strides, num_groups,
-                           _resolve_impl(impl, values[0].device))
+    return build_prepared(values, featmap_strides, num_groups,
+                          resolve_impl(impl, values[0].device))
 
 
 def sample_4d(sample_points: Tensor,
@@ -171,9 +171,9 @@ def sample_4d(sample_points: Tensor,
             tau=tau)  # [B, C / G, G, T, P, Hq, Wq]
         return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
     if impl == 'pytorch':
-        return _sample_4d_pytorch(sample_points, prepared, geo, mapping_stride,
-                                  tau)
-    return _sample_4d_mmcv(sample_points, prepared, geo, mapping_stride, tau)
+        return sample_4d_pytorch(sample_points, prepared, geo, mapping_stride,
+                                 tau)
+    return sample_4d_mmcv(sample_points, prepared, geo, mapping_stride, tau)
 
 
 def sample_4d_features(
@@ -217,8 +217,8 @@ def sample_4d_features(
     prepared, geo, resolved = _as_prepared(sample_points, values,
                                            featmap_strides, n_points, impl)
     if resolved == 'pytorch':
-        return _sample_4d_features_pytorch(sample_points, prepared, geo,
-                                           mapping_stride, tau, with_temporal)
+        return sample_4d_features_pytorch(sample_points, prepared, geo,
+                                          mapping_stride, tau, with_temporal)
     sampled = sample_4d(
         sample_points,
         prepared,

@@ -80,8 +80,8 @@ def level_softmax(distance: Tensor, tau: float, dim: int) -> Tensor:
     return torch.softmax(distance.pow(2.0).div(-tau), dim=dim)
 
 
-class _Geometry(NamedTuple):
-    """Sizes shared by the implementations (see :func:`_check_points`)."""
+class SamplingGeometry(NamedTuple):
+    """Sizes shared by the implementations (see :func:`check_points`)."""
     B: int
     N: int
     G: int
@@ -90,7 +90,7 @@ class _Geometry(NamedTuple):
     T: int
 
 
-def _check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
+def check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
     """Validate a list of maps ``[B, C, T, H_l, W_l]`` and their strides."""
     if not isinstance(values, (list, tuple)) or len(values) == 0:
         raise TypeError('values must be a non-empty list/tuple of tensors '
@@ -111,10 +111,10 @@ def _check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
                              f'{tuple(value.shape)} (values[{lvl}])')
 
 
-def _check_points(sample_points: Tensor, values: Sequence[Tensor],
-                  n_points: int) -> _Geometry:
+def check_points(sample_points: Tensor, values: Sequence[Tensor],
+                 n_points: int) -> SamplingGeometry:
     """Validate sampling points against checked maps (see
-    :func:`_check_maps`) and return the sizes."""
+    :func:`check_maps`) and return the sizes."""
     if sample_points.dim() != 5 or sample_points.size(-1) != 3:
         raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
                          f' got {tuple(sample_points.shape)}')
@@ -131,25 +131,25 @@ def _check_points(sample_points: Tensor, values: Sequence[Tensor],
     if C % G != 0:
         raise ValueError(f'{C} channels cannot be split into G={G} groups '
                          f'(G * P = {GP} points per query, P = {n_points})')
-    return _Geometry(B=B, N=Hq * Wq, G=G, P=n_points, C=C, T=T)
+    return SamplingGeometry(B=B, N=Hq * Wq, G=G, P=n_points, C=C, T=T)
 
 
-def _level_weights(sample_points: Tensor, num_levels: int,
-                   mapping_stride: float, tau: float) -> Tensor:
+def level_weights(sample_points: Tensor, num_levels: int,
+                  mapping_stride: float, tau: float) -> Tensor:
     """Level weights of shape ``[B, Hq, Wq, G * P, L]``."""
     return translate_to_linear_weight(
         sample_points[..., 2] - mapping_stride, num_levels, tau=tau)
 
 
-def _map_sizes(values: Sequence[Tensor], featmap_strides: Strides,
-               like: Tensor) -> Tensor:
+def map_sizes(values: Sequence[Tensor], featmap_strides: Strides,
+              like: Tensor) -> Tensor:
     """``(W_l * s_l, H_l * s_l)`` of every level, shape ``[L, 2]``."""
     return host_tensor([[v.size(4) * s, v.size(3) * s]
                         for v, s in zip(values, featmap_strides)], like.device,
                        like.dtype)
 
 
-def _geometry_dtype(dtype: torch.dtype) -> torch.dtype:
+def geometry_dtype(dtype: torch.dtype) -> torch.dtype:
     """Pixel coordinates are computed in fp32 at least (bf16 / fp16 cannot
     tell pixels apart beyond a few hundred)."""
     return torch.promote_types(dtype, torch.float32)

@@ -8,7 +8,7 @@ import torch
 
 
 @functools.lru_cache(maxsize=None)
-def _msda_cuda_function() -> Optional[type]:
+def msda_cuda_function() -> Optional[type]:
     """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
     try:
         from mmcv.ops.multi_scale_deform_attn import \
@@ -36,13 +36,12 @@ def _msda_cuda_function() -> Optional[type]:
 SAMPLE_4D_IMPLS = ('reference', 'pytorch', 'mmcv', 'auto')
 
 
-def _resolve_impl(impl: str, device: torch.device) -> str:
+def resolve_impl(impl: str, device: torch.device) -> str:
     if impl not in SAMPLE_4D_IMPLS:
         raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
                          f'{SAMPLE_4D_IMPLS}')
     if impl == 'auto':
-        use_mmcv = (
-            device.type == 'cuda' and _msda_cuda_function() is not None)
+        use_mmcv = (device.type == 'cuda' and msda_cuda_function() is not None)
         return 'mmcv' if use_mmcv else 'pytorch'
     if impl == 'mmcv' and device.type != 'cuda':
         return 'pytorch'

@@ -13,8 +13,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .geometry import _Geometry, _geometry_dtype, _level_weights, _map_sizes
-from .impls import _msda_cuda_function
+from .geometry import (SamplingGeometry, geometry_dtype, level_weights,
+                       map_sizes)
+from .impls import msda_cuda_function
 from .pyramid import PreparedPyramid
 
 #: Dtypes the mmcv CUDA kernel runs in as given. It also has an fp16
@@ -50,7 +51,7 @@ class _MSDAInputs(NamedTuple):
 
 
 def _to_msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
-                    geo: _Geometry, mapping_stride: float,
+                    geo: SamplingGeometry, mapping_stride: float,
                     tau: float) -> _MSDAInputs:
     """Map the 4-D sampling onto multi-scale deformable attention.
 
@@ -70,17 +71,17 @@ def _to_msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
     # [B, N, G, P, 2] -> [B, N, P, G, 1, 1, 2] / [L, 2] -> [B, Q, G, L, 1, 2]
     xy = sample_points[..., :2].reshape(B, N, G, P, 2).transpose(2, 3)
     xy = xy.reshape(B, N * P, G, 1, 1, 2)
-    sizes = _map_sizes(prepared.values, prepared.featmap_strides,
-                       xy).view(L, 1, 2)
+    sizes = map_sizes(prepared.values, prepared.featmap_strides,
+                      xy).view(L, 1, 2)
     locations = xy / sizes
-    weights = _level_weights(sample_points, L, mapping_stride, tau)
+    weights = level_weights(sample_points, L, mapping_stride, tau)
     weights = weights.reshape(B, N, G, P, L).transpose(2, 3)
     weights = weights.reshape(B, N * P, G, L, 1)
     return _MSDAInputs(value, spatial_shapes, level_start_index,
                        locations.contiguous(), weights.contiguous())
 
 
-def _from_msda_output(out: Tensor, geo: _Geometry) -> Tensor:
+def _from_msda_output(out: Tensor, geo: SamplingGeometry) -> Tensor:
     """``[B, N * P, G * C / G * T]`` -> ``[B, N, G, T, P, C / G]``."""
     B, N, G, P, C, T = geo
     return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
@@ -91,9 +92,9 @@ def _im2col_step(batch: int, limit: int = 64) -> int:
     return max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
 
 
-def _sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
-                    geo: _Geometry, mapping_stride: float,
-                    tau: float) -> Tensor:
+def sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
+                   geo: SamplingGeometry, mapping_stride: float,
+                   tau: float) -> Tensor:
     """Sampling through mmcv's multi-scale deformable attention kernel.
 
     Inputs other than fp32/fp64 (bf16: no instantiation; fp16: the half
@@ -103,7 +104,7 @@ def _sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
     Returns:
         Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
     """
-    func = _msda_cuda_function()
+    func = msda_cuda_function()
     if func is None:
         raise RuntimeError(
             "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
@@ -111,7 +112,7 @@ def _sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
     # locations and level weights in fp32 for bf16/fp16 points (as the
     # PyTorch path's geometry): bf16 locations move the points
     inputs = _to_msda_inputs(
-        sample_points.to(_geometry_dtype(sample_points.dtype)), prepared, geo,
+        sample_points.to(geometry_dtype(sample_points.dtype)), prepared, geo,
         mapping_stride, tau)
     out_dtype = inputs.value.dtype
     dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32

@@ -1,7 +1,7 @@
 """The feature pyramid laid out once for the sampler
 (:class:`PreparedPyramid`).
 
-The fast paths read the maps as *pixel tables* (:class:`_PixelTables`): the
+The fast paths read the maps as *pixel tables* (:class:`PixelTables`): the
 PyTorch path one table per channel group and its mean over the frames, the
 mmcv path one interleaved table (the value of mmcv's multi-scale deformable
 attention). They depend on the maps only, so they are built once per
@@ -14,11 +14,11 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ...utils.host_data import host_tensor
-from .geometry import Strides, _geometry_dtype, _map_sizes
-from .impls import _resolve_impl
+from .geometry import Strides, geometry_dtype, map_sizes
+from .impls import resolve_impl
 
 
-class _PixelTables(torch.autograd.Function):
+class PixelTables(torch.autograd.Function):
     """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]`` (``S = sum_l
     HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
     every pixel, the levels one after the other.
@@ -65,7 +65,7 @@ class _PixelTables(torch.autograd.Function):
 
 def _table_block(maps: Sequence[Tensor], num_tables: int) -> Tensor:
     """Maps ``[B, D, HW_l]`` -> the block ``[n, B, S, D / n]`` of the ``n``
-    tables (see :class:`_PixelTables`), one copy per level."""
+    tables (see :class:`PixelTables`), one copy per level."""
     B, D = maps[0].shape[:2]
     width = D // num_tables
     S = sum(m.size(2) for m in maps)
@@ -83,14 +83,14 @@ def _pixel_tables(
         maps: Sequence[Tensor],
         num_tables: int) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
     """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
-    num_tables]`` (see :class:`_PixelTables`) and, when no gradient flows
+    num_tables]`` (see :class:`PixelTables`) and, when no gradient flows
     to the maps, the block ``[num_tables, B * S, D / num_tables]`` they are
     the slices of (the sampler then reads all groups with one gather),
     else None (separate tables keep each table's gradient small)."""
     B, D = maps[0].shape[:2]
     maps = [m.reshape(B, D, -1) for m in maps]
     if torch.is_grad_enabled() and any(m.requires_grad for m in maps):
-        tables = _PixelTables.apply(num_tables, *maps)
+        tables = PixelTables.apply(num_tables, *maps)
         return tuple(t.view(-1, D // num_tables) for t in tables), None
     block = _table_block(maps, num_tables).view(num_tables, -1,
                                                 D // num_tables)
@@ -228,9 +228,9 @@ class PreparedPyramid:
         self.num_pixels = sum(h * w for h, w in zip(heights, widths))
         self.pixel_sizes = host_tensor(
             list(zip(widths, heights)), first.device,
-            _geometry_dtype(first.dtype))
-        self.input_sizes = _map_sizes(self.values, self.featmap_strides,
-                                      self.pixel_sizes)
+            geometry_dtype(first.dtype))
+        self.input_sizes = map_sizes(self.values, self.featmap_strides,
+                                     self.pixel_sizes)
         self.widths = host_tensor(widths, first.device, torch.long)
         self.starts = host_tensor(starts, first.device, torch.long)
         self.corner = _corner_constants(self) if impl == 'pytorch' else None
@@ -239,7 +239,7 @@ class PreparedPyramid:
                 impl: str) -> bool:
         """Whether it serves these settings (``impl`` as given to
         :func:`sample_4d`; ``'auto'`` is resolved for the maps' device)."""
-        impl = _resolve_impl(impl, self.values[0].device)
+        impl = resolve_impl(impl, self.values[0].device)
         return (tuple(featmap_strides) == self.featmap_strides
                 and num_groups == self.num_groups and impl == self.impl)
 
@@ -260,8 +260,8 @@ class PreparedPyramid:
                 f'impl={self.impl!r})')
 
 
-def _build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
-                    num_groups: int, impl: str) -> PreparedPyramid:
+def build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
+                   num_groups: int, impl: str) -> PreparedPyramid:
     """:func:`prepare_pyramid` for a resolved ``impl``."""
     group_tables = group_tables_tmean = table = None
     blocks = (None, None)

@@ -6,7 +6,7 @@ row of ``C / G * T`` values (all its frames) of that group's pixel table
 weighted gather (``F.embedding_bag``) of ``4 * L`` rows per point: the
 bilinear corners of every level, weighted by bilinear weight times level
 weight (:func:`_corner_reads`, all levels at once). The two means the
-mixing needs are read directly (:func:`_sample_4d_features_pytorch`), never
+mixing needs are read directly (:func:`sample_4d_features_pytorch`), never
 forming the ``[B, N, G, T, P, C / G]`` samples. CPU and GPU.
 """
 from typing import Optional, Tuple
@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .geometry import _Geometry, level_softmax
+from .geometry import SamplingGeometry, level_softmax
 from .pyramid import PreparedPyramid
 
 
 def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
-                  geo: _Geometry, mapping_stride: float, tau: float,
+                  geo: SamplingGeometry, mapping_stride: float, tau: float,
                   block_rows: bool) -> Tuple[Tensor, Tensor]:
     """Rows of the group tables and weights of every point's reads.
 
@@ -137,9 +137,9 @@ def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
     ])
 
 
-def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
-                       geo: _Geometry, mapping_stride: float,
-                       tau: float) -> Tensor:
+def sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
+                      geo: SamplingGeometry, mapping_stride: float,
+                      tau: float) -> Tensor:
     """Pure-PyTorch sampling as one weighted gather per group over all
     levels: every (clip, query, point) is a weighted sum of ``4 * L`` rows of
     its group's table (see :func:`_corner_reads`).
@@ -157,9 +157,9 @@ def _sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
     return out.view(G, B, N, P, C // G, T).permute(1, 2, 0, 5, 3, 4)
 
 
-def _sample_4d_features_pytorch(
-        sample_points: Tensor, prepared: PreparedPyramid, geo: _Geometry,
-        mapping_stride: float, tau: float,
+def sample_4d_features_pytorch(
+        sample_points: Tensor, prepared: PreparedPyramid,
+        geo: SamplingGeometry, mapping_stride: float, tau: float,
         with_temporal: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The means of the samples over the frames and over the points, read
     directly: sampling is linear in the maps with the same weights on every

@@ -36,8 +36,8 @@ SAMPLING_MIXING_SETTINGS = ('feat_channels', 'spatial_points',
                             'sampling_cfg', 'mixing_cfg')
 
 
-def _make_fcs(in_channels: int, num_fcs: int,
-              act_cfg: ConfigType) -> nn.ModuleList:
+def make_fcs(in_channels: int, num_fcs: int,
+             act_cfg: ConfigType) -> nn.ModuleList:
     """``num_fcs`` x (Linear, LayerNorm, activation), as a ModuleList whose
     indices match the official checkpoint (``.0`` Linear, ``.1`` LN)."""
     layers = nn.ModuleList()
@@ -228,14 +228,14 @@ class STMixerStageHead(STMixerBBoxHead):
         self.samplingmixing = self._build_sampling_mixing(sampling_mixing)
 
         # heads
-        self.person_cls_fcs = _make_fcs(hidden_channels, num_person_fcs,
-                                        ffn_act_cfg)
+        self.person_cls_fcs = make_fcs(hidden_channels, num_person_fcs,
+                                       ffn_act_cfg)
         self.fc_person_cls = nn.Linear(hidden_channels, self.num_person_logits)
-        self.reg_fcs = _make_fcs(hidden_channels, num_reg_fcs, ffn_act_cfg)
+        self.reg_fcs = make_fcs(hidden_channels, num_reg_fcs, ffn_act_cfg)
         self.fc_reg = nn.Linear(hidden_channels, 4)
         action_channels = len(self.action_branches) * hidden_channels
-        self.action_cls_fcs = _make_fcs(action_channels, num_action_fcs,
-                                        ffn_act_cfg)
+        self.action_cls_fcs = make_fcs(action_channels, num_action_fcs,
+                                       ffn_act_cfg)
         self.fc_action = nn.Linear(action_channels, num_actions)
 
     def _build_sampling_mixing(self, cfg: ConfigType) -> nn.Module:

@@ -21,7 +21,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid
 from ...task_modules import box_iof, refine_xyzr, xyzr2xyxy
-from .stmixer_stage_head import STMixerStageHead, _make_fcs
+from .stmixer_stage_head import STMixerStageHead, make_fcs
 
 
 @MODELS.register_module()
@@ -79,8 +79,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
         # (Rebuilt after the keyframe head rather than instead of it: the
         # seeded initialisation stays that of the measured runs.)
         reg_channels = self.hidden_channels * (1 + self.with_temporal_branch)
-        self.reg_fcs = _make_fcs(reg_channels, self.num_reg_fcs,
-                                 self.ffn_act_cfg)
+        self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
+                                self.ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
 
     # ------------------------------------------------------------------
