@@ -172,7 +172,11 @@ class KnownNoiseFilter(logging.Filter):
     """Drops the log records of :data:`KNOWN_NOISE`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(KNOWN_NOISE)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: B902 - a malformed call: logging's own
+            return True  # error report, as without the filter
+        return not message.startswith(KNOWN_NOISE)
 
 
 def quiet_known_noise(runner):

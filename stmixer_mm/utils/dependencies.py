@@ -99,15 +99,18 @@ def _imported_cv2() -> Tuple[Optional[str], str]:
 
 
 def one_opencv_command(dists: Dict[str, str]) -> str:
-    """The shell line that leaves ``opencv-python`` (mmengine's, the
-    tested one) as the only OpenCV distribution, at the version installed
-    (``dists``: ``{distribution: version}``), and restores the ``cv2/``
-    files that uninstalling the others removed."""
-    others = sorted(d for d in dists if d != 'opencv-python')
-    version = dists.get('opencv-python') or max(
-        dists.values(), key=lambda v: _release(v))
+    """The shell line that leaves one OpenCV distribution (``dists``:
+    ``{distribution: version}``) and restores the ``cv2/`` files that
+    uninstalling the others removed: mmengine's ``opencv-python`` (the
+    tested one), or ``opencv-python-headless`` where only headless wheels
+    are installed (a server without libGL), at its installed version."""
+    keep = next(
+        (d for d in ('opencv-python', 'opencv-python-headless') if d in dists),
+        'opencv-python')
+    others = sorted(d for d in dists if d != keep)
+    version = dists.get(keep) or max(dists.values(), key=lambda v: _release(v))
     return (f'pip uninstall -y {" ".join(others)} && pip install '
-            f'--force-reinstall --no-deps opencv-python=={version}')
+            f'--force-reinstall --no-deps {keep}=={version}')
 
 
 def check_opencv() -> Tuple[List[str], List[str]]:

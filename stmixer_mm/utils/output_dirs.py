@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Set, Tuple
 
 MANIFEST = 'manifest.txt'
-#: the prefix of a staging folder (beside the output folder, same file
+#: the prefix of a staging folder (inside the output folder: the same file
 #: system); one left behind was a run killed without a chance to clean up
 STAGING_PREFIX = '.staging-'
 
@@ -51,25 +51,39 @@ def write_manifest(out_dir: str, before: Dict[str, Tuple[int, int,
     return path
 
 
-def remove_generated(out_dir: str) -> int:
-    """Delete the files listed in ``out_dir``'s manifest, then the folders
-    they leave empty; anything else stays. Returns the number removed."""
+def _no_manifest(out_dir: str) -> FileExistsError:
+    held = _entries(out_dir)
+    return FileExistsError(
+        f'{out_dir} has no {MANIFEST} (a set written by an older version, '
+        'an interrupted run or other data: it holds '
+        f'{", ".join(held[:6])}{", ..." if len(held) > 6 else ""}), so '
+        'which files the tool wrote is unknown and nothing is deleted; '
+        'remove them yourself, or pick another --out-dir')
+
+
+def _checked_manifest(out_dir: str) -> List[str]:
+    """The paths ``out_dir``'s manifest lists, each checked to be inside
+    ``out_dir`` before anything is deleted."""
     path = osp.join(out_dir, MANIFEST)
     if not osp.isfile(path):
-        raise FileExistsError(
-            f'{out_dir} has no {MANIFEST} (a set written by an older '
-            'version, an interrupted run or other data), so which files '
-            'the tool wrote is unknown and nothing is deleted; remove '
-            'rawframes/, annotations/, demo/ and meta.json yourself, or '
-            'pick another --out-dir')
+        raise _no_manifest(out_dir)
     root = osp.realpath(out_dir)
     with open(path) as f:
         rels = [line.rstrip('\n') for line in f if line.strip()]
+    for rel in rels:
+        if not osp.realpath(osp.join(root, rel)).startswith(root + os.sep):
+            raise ValueError(f'{path}: {rel!r} is outside {out_dir}; '
+                             'nothing was deleted')
+    return rels
+
+
+def _remove_files(out_dir: str, rels) -> int:
+    """Delete ``rels`` (relative to ``out_dir``), then the folders they
+    leave empty. Returns the number of files removed."""
+    root = osp.realpath(out_dir)
     folders, removed = set(), 0
     for rel in rels:
         full = osp.realpath(osp.join(root, rel))
-        if not full.startswith(root + os.sep):
-            raise ValueError(f'{path}: {rel!r} is outside {out_dir}')
         if osp.isfile(full) or osp.islink(full):
             os.remove(full)
             removed += 1
@@ -77,20 +91,31 @@ def remove_generated(out_dir: str) -> int:
         while parent != root and parent.startswith(root + os.sep):
             folders.add(parent)
             parent = osp.dirname(parent)
-    if osp.exists(path):
-        os.remove(path)
     for folder in sorted(folders, key=len, reverse=True):
         if osp.isdir(folder) and not os.listdir(folder):
             os.rmdir(folder)
     return removed
 
 
+def remove_generated(out_dir: str) -> int:
+    """Delete the files listed in ``out_dir``'s manifest (every listed path
+    checked first), then the folders they leave empty; anything else
+    stays. Returns the number removed."""
+    return _remove_files(out_dir, _checked_manifest(out_dir))
+
+
 def _listed(out_dir: str) -> Set[str]:
-    path = osp.join(out_dir, MANIFEST)
-    if not osp.isfile(path):
+    if not osp.isfile(osp.join(out_dir, MANIFEST)):
         return set()
-    with open(path) as f:
-        return {line.rstrip('\n') for line in f if line.strip()}
+    return set(_checked_manifest(out_dir))
+
+
+def _entries(out_dir: str) -> List[str]:
+    """What ``out_dir`` holds, staging folders of other runs aside."""
+    if not osp.isdir(out_dir):
+        return []
+    return sorted(
+        e for e in os.listdir(out_dir) if not e.startswith(STAGING_PREFIX))
 
 
 def _relative_files(root: str) -> List[str]:
@@ -102,70 +127,96 @@ def _relative_files(root: str) -> List[str]:
 def check_output_dir(out_dir: str, overwrite: bool) -> None:
     """Refuse, before any work, an ``out_dir`` the run could not replace:
     not empty without ``overwrite``, or without a manifest."""
-    if not (osp.isdir(out_dir) and os.listdir(out_dir)):
-        if osp.exists(out_dir) and not osp.isdir(out_dir):
-            raise FileExistsError(f'--out-dir {out_dir} is a file')
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'--out-dir {out_dir} is a file')
+    if not _entries(out_dir):
         return
     if not overwrite:
         raise FileExistsError(
             f'--out-dir {out_dir} is not empty; pass --overwrite to '
             'replace what an earlier run wrote there (only the files its '
             f'{MANIFEST} lists are deleted)')
-    if not osp.isfile(osp.join(out_dir, MANIFEST)):
-        remove_generated(out_dir)  # raises: no manifest, nothing deleted
+    _checked_manifest(out_dir)  # present, and every listed path inside
 
 
-def _move_into(src: str, dst: str) -> None:
-    """Move the tree ``src`` into ``dst`` (folders merged, files new)."""
-    if not osp.lexists(dst):
-        os.replace(src, dst)
-        return
-    for name in os.listdir(src):
-        _move_into(osp.join(src, name), osp.join(dst, name))
-    os.rmdir(src)
+def _parents(rel: str) -> List[str]:
+    parts = rel.split(os.sep)[:-1]
+    return [os.sep.join(parts[:i + 1]) for i in range(len(parts))]
 
 
-def _commit(stage: str, out_dir: str, overwrite: bool) -> str:
-    written = _relative_files(stage)
+def _clashes(out_dir: str, written: List[str], old: Set[str]) -> List[str]:
+    """Paths the run would write over that no earlier run wrote: a file,
+    or a file where the run needs a folder, or a folder where it writes a
+    file."""
+    out = []
+    for rel in written:
+        target = osp.join(out_dir, rel)
+        if osp.lexists(target) and (rel not in old or osp.isdir(target)):
+            out.append(rel)
+        out += [
+            p for p in _parents(rel) if osp.lexists(osp.join(out_dir, p))
+            and not osp.isdir(osp.join(out_dir, p)) and p not in old
+        ]
+    return sorted(set(out))
+
+
+def _write_manifest_file(out_dir: str, stage: str, rels) -> None:
+    tmp = osp.join(stage, MANIFEST + '.tmp')
+    with open(tmp, 'w') as f:
+        f.write(''.join(f'{rel}\n' for rel in sorted(set(rels))))
+    os.replace(tmp, osp.join(out_dir, MANIFEST))
+
+
+def _commit(stage: str, out_dir: str, overwrite: bool) -> None:
+    """Move the files written under ``stage`` into ``out_dir``.
+
+    Every refusal comes before the first change. The manifest first lists
+    the earlier run's files and the new ones (an interruption leaves
+    nothing unlisted), the new files then replace the old ones file by
+    file, the earlier files not written again are removed, and the
+    manifest finally lists the new files only."""
+    written = [r for r in _relative_files(stage) if r != MANIFEST]
     old = _listed(out_dir) if overwrite else set()
-    clash = [
-        rel for rel in written
-        if osp.lexists(osp.join(out_dir, rel)) and rel not in old
-    ]
+    clash = _clashes(out_dir, written, old)
     if clash:
         raise FileExistsError(
             f'{osp.join(out_dir, clash[0])} exists and is not listed in '
             f'{osp.join(out_dir, MANIFEST)} (not written by an earlier run: '
-            f'{len(clash)} such files); nothing was changed: move them or '
+            f'{len(clash)} such paths); nothing was changed: move them or '
             'pick another --out-dir')
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        remove_generated(out_dir)
-    with open(osp.join(stage, MANIFEST), 'w') as f:
-        f.write(''.join(f'{rel}\n' for rel in sorted(written + [MANIFEST])))
-    os.makedirs(out_dir, exist_ok=True)
-    _move_into(stage, out_dir)
-    return out_dir
+    _write_manifest_file(out_dir, stage, old | set(written) | {MANIFEST})
+    blocking = {p for rel in written for p in _parents(rel)} & old
+    _remove_files(out_dir, sorted(blocking))  # earlier files where folders go
+    for rel in written:
+        target = osp.join(out_dir, rel)
+        os.makedirs(osp.dirname(target), exist_ok=True)
+        os.replace(osp.join(stage, rel), target)
+    _remove_files(out_dir, sorted(old - set(written) - {MANIFEST}))
+    _write_manifest_file(out_dir, stage, written + [MANIFEST])
 
 
 @contextmanager
 def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
-    """Write into a staging folder beside ``out_dir``; on success its
-    files replace those an earlier run listed in ``out_dir``'s manifest
-    (``overwrite``) and a new manifest lists them; on any error (or
-    Ctrl-C) the staging folder is removed and ``out_dir`` is untouched.
+    """Write into a staging folder inside ``out_dir`` (the same file
+    system, whatever is mounted where); on success its files replace those
+    an earlier run listed in ``out_dir``'s manifest (``overwrite``) and a
+    new manifest lists them; on any error (or Ctrl-C) before that the
+    staging folder is removed and ``out_dir`` is as it was (a folder the
+    run created is removed too).
 
     Yields the staging folder: write every output under it, and write
     ``out_dir`` (not the staging folder) into files that name paths.
     """
     check_output_dir(out_dir, overwrite)
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    stage = tempfile.mkdtemp(
-        prefix=f'{STAGING_PREFIX}{osp.basename(osp.abspath(out_dir))}-',
-        dir=parent)
+    created = not osp.isdir(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir)
+    done = False
     try:
         yield stage
         _commit(stage, out_dir, overwrite)
+        done = True
     finally:
-        if osp.isdir(stage):
-            shutil.rmtree(stage)
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not done and not os.listdir(out_dir):
+            os.rmdir(out_dir)

@@ -6,6 +6,7 @@ type-only setting derived from an ``__init__`` annotation
 :mod:`stmixer_mm.utils.settings`.
 """
 import numbers
+import os
 import typing
 from typing import Any, Callable, Optional
 
@@ -114,9 +115,9 @@ def Bool(optional: bool = False) -> Setting:
 
 
 def Str(optional: bool = False) -> Setting:
-    """A string."""
+    """A string (or a path object, where a part is built in code)."""
     return Setting(
-        lambda v: None if isinstance(v, str) else
+        lambda v: None if isinstance(v, (str, os.PathLike)) else
         f'expected a string, got {v!r} ({type(v).__name__})', optional)
 
 
@@ -134,6 +135,8 @@ def Seq(item: Setting,
     """A list or tuple whose items are ``item``."""
 
     def check(v):
+        if hasattr(v, 'tolist') and not isinstance(v, (str, bytes)):
+            v = v.tolist()  # a numpy array / tensor, where built in code
         if not isinstance(v, (list, tuple)):
             return (f'expected a list/tuple, got {v!r} '
                     f'({type(v).__name__})')

@@ -928,3 +928,21 @@ def test_cvat_project_export_of_the_video_tasks(exports, tmp_path, capsys):
             truth_rows(truth, vids)), split
         pairs = {(r.split(',')[0], r.split(',')[-1]) for r in rows}
         assert len(pairs) == len({p for _, p in pairs})  # one video each
+
+
+def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
+    """Where mmengine cannot find `stmixer_mm::` (a source tree on
+    PYTHONPATH without stmixer_mm/.mim), the base is named by its absolute
+    path."""
+    import stmixer_mm
+    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.datasets.importers.layouts import config_base
+    from stmixer_mm.utils.package_files import package_config
+    base = package_config(DEFAULT_BASE_CONFIGS['ava'])
+    assert config_base(base).startswith('stmixer_mm::quickstart/')
+    from stmixer_mm.datasets.importers import layouts
+    root = layouts.models_dir()  # the checkout's configs stay where they are
+    monkeypatch.setattr(layouts, 'models_dir', lambda: root)
+    monkeypatch.setattr(stmixer_mm, '__file__',
+                        str(tmp_path / 'stmixer_mm' / '__init__.py'))
+    assert config_base(base) == osp.realpath(base)

@@ -344,3 +344,18 @@ def test_track_queries_train_and_test_through_the_tools(tools, tmp_path):
         first = min((p for p in preds if p['video_id'] == video),
                     key=lambda p: p['timestamp'])
         assert 1 in first['pred_instances']['track_ids'].tolist()
+
+
+def test_known_noise_filter_keeps_malformed_records():
+    """A log call with bad %-arguments is reported by logging as without
+    the filter, not raised from the filter."""
+    import logging
+
+    from stmixer_mm.engine.runner_utils import KnownNoiseFilter
+    noise = logging.LogRecord(
+        'x', logging.WARNING, 'f', 1,
+        '"FileClient" will be deprecated in future. '
+        'Please use io functions', None, None)
+    bad = logging.LogRecord('x', logging.INFO, 'f', 1, '%d', ('a', ), None)
+    assert not KnownNoiseFilter().filter(noise)
+    assert KnownNoiseFilter().filter(bad)

@@ -83,3 +83,18 @@ def test_link_cfg_thresholds(key, value):
         link_settings('ucf_jhmdb', {key: value})
     values, _, _ = link_settings('multisports', dict(min_score=0.2))
     assert values['min_score'] == 0.2 and values['link_iou'] == 0.5
+
+
+def test_parts_built_in_code_take_paths_and_arrays(tmp_path):
+    """The build-time checks accept what code passes (a path object, a
+    numpy array) where configs hold a string / list."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from stmixer_mm.evaluation import TubeMetric
+    from stmixer_mm.models import STMixerDataPreprocessor
+    with pytest.raises(FileNotFoundError):  # the check passed; no file
+        TubeMetric(ann_file=Path(tmp_path / 'gt.pkl'), protocol='ucf_jhmdb')
+    STMixerDataPreprocessor(
+        mean=np.array([1.0, 2.0, 3.0]), std=np.array([1.0, 1.0, 1.0]))

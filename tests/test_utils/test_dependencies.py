@@ -106,10 +106,17 @@ def test_opencv_same_version_twice_warns(monkeypatch, mm_log_records):
         'pip uninstall -y opencv-contrib-python && pip install '
         '--force-reinstall --no-deps opencv-python==4.14.0.94')
     assert deps.one_opencv_command({'opencv-contrib-python': '4.12.0.88',
+                                    'opencv-python': '4.12.0.88',
                                     'opencv-python-headless': '4.12.0.90'}) \
         == ('pip uninstall -y opencv-contrib-python opencv-python-headless '
             '&& pip install --force-reinstall --no-deps '
             'opencv-python==4.12.0.88')
+    # only headless wheels (a server without libGL): the headless one stays
+    assert deps.one_opencv_command({
+        'opencv-contrib-python-headless': '4.12.0.88',
+        'opencv-python-headless': '4.12.0.88'
+    }) == ('pip uninstall -y opencv-contrib-python-headless && pip install '
+           '--force-reinstall --no-deps opencv-python-headless==4.12.0.88')
     assert deps.check_dependencies() == soft
     assert any('share cv2/' in r.getMessage() for r in mm_log_records)
     # the setup self-check (strict) wants one OpenCV

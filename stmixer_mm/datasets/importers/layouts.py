@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+import stmixer_mm
 from stmixer_mm.registry import CONFIG_SCOPE
 from stmixer_mm.utils.package_files import models_dir
 from .common import AnnotationImportError
@@ -191,13 +192,17 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
 def config_base(base_config: str) -> str:
     """How a written config names ``base_config`` so that it keeps
     working when copied or moved: ``stmixer_mm::<path>`` for a config
-    shipped with the package (mmengine finds it in the installed package,
-    as docs/en/train_test.md teaches), else the absolute path."""
+    shipped with the package that mmengine can find there (the package's
+    ``.mim/configs``, as docs/en/train_test.md teaches), else the absolute
+    path."""
     shipped = osp.realpath(osp.join(models_dir(), 'configs'))
     real = osp.realpath(base_config)
     if real.startswith(shipped + os.sep):
-        return f'{CONFIG_SCOPE}::' + osp.relpath(real, shipped).replace(
-            os.sep, '/')
+        rel = osp.relpath(real, shipped).replace(os.sep, '/')
+        # where mmengine resolves `stmixer_mm::`: <package>/.mim/configs
+        package = osp.dirname(osp.abspath(stmixer_mm.__file__))
+        if osp.isfile(osp.join(package, '.mim', 'configs', rel)):
+            return f'{CONFIG_SCOPE}::{rel}'
     return real
 
 

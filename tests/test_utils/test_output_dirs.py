@@ -1,0 +1,65 @@
+"""Output folders (stmixer_mm.utils.output_dirs): staged writes leave the
+folder as it was on failure, never replace what no earlier run wrote, and
+read the whole manifest before deleting anything."""
+import os
+
+import pytest
+
+from stmixer_mm.utils.output_dirs import (MANIFEST, file_states,
+                                          remove_generated, staged_output_dir)
+
+
+def _run(out, files, overwrite=False, fail=False):
+    with staged_output_dir(str(out), overwrite) as stage:
+        for rel, text in files.items():
+            path = os.path.join(stage, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'w') as f:
+                f.write(text)
+        if fail:
+            raise RuntimeError('failed half way')
+
+
+def test_staged_writes(tmp_path):
+    out = tmp_path / 'out'
+    with pytest.raises(RuntimeError):
+        _run(out, {'a/b.txt': '1'}, fail=True)
+    assert not out.exists()  # created by the run, removed with it
+    _run(out, {'a/b.txt': '1', 'c.txt': '2'})
+    assert (out /
+            MANIFEST).read_text().split() == ['a/b.txt', 'c.txt', MANIFEST]
+    assert not [e for e in os.listdir(out) if e.startswith('.staging-')]
+    (out / 'mine.txt').write_text('keep')
+    before = file_states(str(out))
+    with pytest.raises(RuntimeError):
+        _run(out, {'a/b.txt': 'new'}, overwrite=True, fail=True)
+    assert file_states(str(out)) == before
+    _run(out, {'a/b.txt': 'new'}, overwrite=True)
+    assert (out / 'a' / 'b.txt').read_text() == 'new'
+    assert not (out / 'c.txt').exists() and (out / 'mine.txt').exists()
+    assert (out / MANIFEST).read_text().split() == ['a/b.txt', MANIFEST]
+
+
+def test_a_file_where_a_folder_goes_is_refused(tmp_path):
+    out = tmp_path / 'out'
+    _run(out, {'x.txt': '1'})
+    (out / 'annotations').write_text('mine: a file, not a folder')
+    before = file_states(str(out))
+    with pytest.raises(
+            FileExistsError, match='annotations exists and is '
+            'not listed'):
+        _run(out, {'annotations/train.csv': 'rows'}, overwrite=True)
+    assert file_states(str(out)) == before
+
+
+def test_manifest_checked_before_anything_is_deleted(tmp_path):
+    out = tmp_path / 'out'
+    _run(out, {'a.txt': '1', 'b.txt': '2'})
+    with open(out / MANIFEST, 'a') as f:
+        f.write('../outside.txt\n')
+    with pytest.raises(ValueError, match='is outside .*nothing was deleted'):
+        remove_generated(str(out))
+    assert (out / 'a.txt').exists() and (out / 'b.txt').exists()
+    os.remove(out / MANIFEST)
+    with pytest.raises(FileExistsError, match='it holds a.txt, b.txt'):
+        remove_generated(str(out))
