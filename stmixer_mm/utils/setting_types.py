@@ -159,16 +159,19 @@ class Fields(Setting):
 
     Args:
         strict (bool): keys that are not declared are an error.
+        hint (str, optional): added to that error (the expected layout).
         **fields (Setting): the fields.
     """
 
     def __init__(self,
                  strict: bool = False,
                  optional: bool = True,
+                 hint: Optional[str] = None,
                  **fields: Setting) -> None:
         super().__init__(self._problem, optional)
         self.fields = fields
         self.strict = strict
+        self.hint = hint
 
     def _problem(self, v):
         return None if isinstance(v, dict) else \
@@ -183,7 +186,8 @@ class Fields(Setting):
             if unknown:
                 raise ConfigSettingError(
                     f'{path}: unknown key(s) {unknown}; the settings are '
-                    f'{sorted(self.fields)}')
+                    f'{sorted(self.fields)}' +
+                    (f' ({self.hint})' if self.hint else ''))
         for name, setting in self.fields.items():
             if name in value:
                 setting.check(value[name], f'{path}.{name}')

@@ -102,7 +102,12 @@ COMPILE_CFG = Fields(
     strict=True, mode=Choice(*COMPILE_MODES), backend=Str(), fullgraph=Bool())
 declare_settings(
     'STMixer',
-    test_cfg=Fields(strict=True, rpn=Fields(), rcnn=TEST_CFG),
+    test_cfg=Fields(
+        strict=True,
+        hint="mmdet's two-stage layout: test_cfg=dict(rpn=None, "
+        "rcnn=dict(...)), the decoder's settings under rcnn",
+        rpn=Fields(),
+        rcnn=TEST_CFG),
     compile_cfg=COMPILE_CFG)
 #: STMixerTracker's track_cfg, each key once: its setting and its default
 #: (STMixerTracker inherits STMixer's test_cfg)
