@@ -121,14 +121,20 @@ def _declaring_names(type_name: str) -> List[str]:
     return names + [name]
 
 
+def _registries() -> tuple:
+    """The registries this project's parts are registered in (read when
+    a check runs: the schema is importable before the registries)."""
+    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
+                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
+    return (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS, VISUALIZERS,
+            HOOKS)
+
+
 def names_of(klass: type) -> List[str]:
     """The names a class is declared under: its registered names in this
     project's registries, else its class name."""
-    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
-                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
     names = [
-        key for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
-                             VISUALIZERS, HOOKS)
+        key for registry in _registries()
         for key, value in registry.module_dict.items() if value is klass
     ]
     return sorted(set(names)) or [klass.__name__]
@@ -183,11 +189,8 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
 def _registered_class(type_name: str) -> Optional[type]:
     """The class registered as ``type_name`` in this project's registries
     (None when it is not one of this project's)."""
-    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
-                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
     name = type_name.split('.')[-1]
-    for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
-                     VISUALIZERS, HOOKS):
+    for registry in _registries():
         cls = registry.module_dict.get(name)
         if cls is not None and cls.__module__.startswith('stmixer_mm'):
             return cls
@@ -327,12 +330,9 @@ def install_build_checks() -> int:
     given settings in :mod:`~stmixer_mm.utils.settings_specs` (a class of
     mmaction2 / mmdet: only those; idempotent); returns how many were
     wrapped."""
-    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
-                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
     wrapped = 0
     declared = set(DECLARED) | set(RULES)
-    for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS,
-                     VISUALIZERS, HOOKS):
+    for registry in _registries():
         for name, cls in registry.module_dict.items():
             # this project's classes, and the others it declares settings
             # of (mmaction2's AVADataset, AVAMetric, SampleAVAFrames ...)

@@ -245,7 +245,7 @@ def _read_file(file: str,
             task = meta.find('job')  # a job export
     # a job export has no name or source: the export file (or the ZIP it
     # came in) names the video
-    video = _claim_video(file, [
+    video = _claim_video([
         _text(meta, 'source'),
         _text(task, 'source'),
         _text(task, 'name'),
@@ -253,12 +253,11 @@ def _read_file(file: str,
     ], out, known_videos, file)
     # inside <task>; beside <job> in a job export
     _frame_size(file, video, (task, meta), out)
-    _read_shapes(file, root.findall('track'), images, video,
+    _read_shapes(file, images or root.findall('track'), bool(images), video,
                  _frame_range(file, task), 0, out, person_labels)
 
 
-def _claim_video(file: str, names: Sequence[Optional[str]],
-                 out: ImportedAnnotations,
+def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
                  known_videos: Optional[Collection[str]], source: str) -> str:
     """The video a task is of: the first of ``names`` whose key is a video
     on disk (without ``known_videos``: the first); recorded in
@@ -298,16 +297,16 @@ def _frame_size(file: str, video: str, holders, out: ImportedAnnotations):
                 '<height>') from None
 
 
-def _read_shapes(file: str, tracks: List[ET.Element], images: List[ET.Element],
+def _read_shapes(file: str, shapes: List[ET.Element], as_images: bool,
                  video: str, frames: FrameRange, offset: int,
                  out: ImportedAnnotations, person_labels: set) -> None:
-    """The tracks (top-level only: a skeleton track holds one ``<track>``
-    per point) or the images of one task, their frame numbers ``offset``
-    beyond the video's."""
-    if images:
-        _read_images(file, images, video, frames, out, person_labels, offset)
+    """The ``<track>`` elements (top-level only: a skeleton track holds one
+    ``<track>`` per point) or, ``as_images``, the ``<image>`` elements of
+    one task, their frame numbers ``offset`` beyond the video's."""
+    if as_images:
+        _read_images(file, shapes, video, frames, out, person_labels, offset)
         return
-    for track in tracks:
+    for track in shapes:
         _read_track(file, track, video, frames, out, person_labels, offset)
 
 
@@ -360,13 +359,11 @@ def _read_project(file: str, root: ET.Element, project: ET.Element,
     for elem, tid, frames, offset in tasks:
         where = f'{file}, task id={tid}'
         video = _claim_video(
-            where,
             [_text(elem, 'source'), _text(elem, 'name')], out, known_videos,
             where)
         _frame_size(where, video, (elem, ), out)
-        mine = [e for e in shapes if e.get('task_id') == tid]
-        _read_shapes(where, [] if images else mine, mine if images else [],
-                     video, frames, offset, out, person_labels)
+        _read_shapes(where, [e for e in shapes if e.get('task_id') == tid],
+                     bool(images), video, frames, offset, out, person_labels)
 
 
 def _image_frame(file: str, image: ET.Element) -> int:
