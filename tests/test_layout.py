@@ -297,3 +297,49 @@ def test_no_private_name_crosses_a_module():
                 and a.name.startswith('_') and not a.name.startswith('__')
             ]
     assert not offenders, offenders
+
+
+#: what writes result files: only apis/results (and the writers themselves
+#: in apis/video_io) may call these in the apis package
+RESULT_FILE_CALLS = {'VideoWriter', 'JsonlWriter', 'OutputFiles', 'dump'}
+RESULT_WRITERS = ('stmixer_mm.apis.results', 'stmixer_mm.apis.video_io')
+
+
+def _result_file_calls(tree, where):
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(
+            func, 'id', None)
+        if name in RESULT_FILE_CALLS or (isinstance(func, ast.Attribute)
+                                         and name == 'writer' and getattr(
+                                             func.value, 'id', '') == 'csv'):
+            out.append(f'{where}:{node.lineno} {name}')
+    return out
+
+
+def test_one_path_from_results_to_files():
+    """The Inferencer, the offline demo and the online runner write their
+    files through ``apis/results`` (ResultWriter), not each its own way
+    (issue 47, item 2); the Inferencer and the runner each stay under 450
+    lines."""
+    offenders = []
+    for path, name, tree in _modules('apis'):
+        if not name.startswith(RESULT_WRITERS):
+            offenders += _result_file_calls(tree, name)
+    assert offenders == [], offenders
+    for rel in ('apis/inferencers/stmixer_inferencer.py',
+                'apis/online/runner.py'):
+        assert len((PKG / rel).read_text().splitlines()) < 450, rel
+
+
+def test_the_result_path_check_sees_a_violation():
+    tree = ast.parse('import csv, json\n'
+                     'def f(x, f):\n'
+                     '    json.dump(x, f)\n'
+                     '    csv.writer(f)\n'
+                     '    VideoWriter("a.mp4", 30)\n')
+    assert [c.split()[-1] for c in _result_file_calls(tree, 'm')
+            ] == ['dump', 'writer', 'VideoWriter']

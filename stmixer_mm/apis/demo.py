@@ -1,61 +1,60 @@
 """The demo's driver (``tools/demo.py``, ``demo/demo_spatiotemporal_det.py``,
-their command line in :mod:`stmixer_mm.cli.demo`): inputs and their output
-names, the offline run (two passes over a file: the keyframes detected,
-then every frame drawn with its nearest keyframe's detections; JSON, CSV,
-tubes) and the online one (:class:`~stmixer_mm.apis.online.OnlineRunner`).
+their command line in :mod:`stmixer_mm.cli.demo`, which only parses it):
+inputs and their output names, the offline run (two passes over a file:
+the keyframes detected, then every frame drawn with its nearest keyframe's
+detections; JSON, CSV, tubes) and the online one
+(:class:`~stmixer_mm.apis.online.OnlineRunner`). Every output goes through
+:class:`~stmixer_mm.apis.results.ResultWriter`.
 
-:func:`run_demo` takes the parsed arguments (``argparse.Namespace`` of
-:func:`stmixer_mm.cli.demo.parse_args`).
+Example::
+
+    >>> from stmixer_mm.apis.demo import run_demo
+    >>> result = run_demo('clip.mp4', 'configs/....py', 'epoch_6.pth',
+    ...                   out_dir='outputs/demo', stride=8, tubes=True)
 """
-import csv
-import json
 import os
 import os.path as osp
-from collections import Counter
-
-import numpy as np
+from functools import partial
+from typing import Callable, Optional
 
 from stmixer_mm.evaluation.functional import link_person_tubes
-from stmixer_mm.visualization import draw_tracks
+from stmixer_mm.utils.output_files import (OutputFileError,
+                                           output_exists_error,
+                                           prepare_out_dir)
 from .inferencers import STMixerInferencer
-from .inferencers.stmixer_inferencer import CountingSource
-from .online import (OnlineRunner, OutputFileError, OutputFiles,
-                     RunInterrupted, VideoReadError, VideoWriter,
-                     expand_inputs, is_live_spec, on_stop_signals, open_source,
-                     output_exists_error, prepare_out_dir, signal_name)
-from .online.ring_buffer import keyframe_indices
-from .online.sources import source_name
+from .online import OnlineRunner
+from .results import (CSV_COLUMNS, KeyframeDrawer, ResultFormatter,
+                      ResultWriter, demo_output_names, demo_output_paths)
+from .stop_signals import RunInterrupted, on_stop_signals, signal_name
+from .video_io import (CountingSource, VideoReadError, check_fps,
+                       expand_inputs, is_live_spec, keyframe_indices,
+                       open_source, source_name)
 
 
-def output_names(inputs, spec):
-    """The output stem of each input of ``spec``: None (the source's own
-    name) for a single input; for the videos of a folder their stems, the
-    whole file name for those sharing a stem with another (compared
-    ignoring case, as some file systems do), every whole file name if
-    that still leaves two the same."""
-    if len(inputs) == 1 and inputs[0] == spec:
-        return [None]
-    stems = [osp.splitext(osp.basename(v))[0] for v in inputs]
-    count = Counter(s.casefold() for s in stems)
-    names = [
-        osp.basename(v) if count[s.casefold()] > 1 else s
-        for v, s in zip(inputs, stems)
-    ]
-    if len({n.casefold() for n in names}) < len(names):
-        names = [osp.basename(v) for v in inputs]
-    return names
+def check_demo_options(input,
+                       online=False,
+                       realtime=False,
+                       tubes=False,
+                       show=False,
+                       max_frames=None,
+                       max_lost=3) -> bool:
+    """Check the options of :func:`run_demo` that go together; returns
+    whether the run is online (asked, or implied by ``realtime`` and by a
+    webcam / stream input).
 
-
-def output_paths(args, name):
-    """``{kind: path}`` of the outputs of the input named ``name``."""
-    if args.online:
-        return OnlineRunner.output_paths(args.out_dir, name)
-    stem = osp.join(args.out_dir, name)
-    return dict(
-        video=f'{stem}_det.mp4',
-        json=f'{stem}_det.json',
-        csv=f'{stem}_det.csv',
-        tubes=f'{stem}_tubes.json' if args.tubes else None)
+    Raises:
+        ValueError: naming the options that do not go together.
+    """
+    online = bool(online or realtime or is_live_spec(input))
+    if online and tubes:
+        raise ValueError('--tubes links offline after the last frame; '
+                         '--online links as it goes (track ids in the '
+                         '.jsonl): use one')
+    if not online and (show or max_frames):
+        raise ValueError('--show and --max-frames need --online')
+    if max_lost < 0:
+        raise ValueError(f'--max-lost must be >= 0, got {max_lost}')
+    return online
 
 
 def _file_id(path):
@@ -67,22 +66,25 @@ def _file_id(path):
     return st.st_dev, st.st_ino
 
 
-def check_outputs(args, inputs, names):
+def check_outputs(inputs, names, out_dir, overwrite=False, **paths_kwargs):
     """Refuse, before the model loads, every output of the run that may not
-    be written: an ``--out-dir`` that is a file; an output that is one of
+    be written: an ``out_dir`` that is a file; an output that is one of
     the inputs (a video of the folder being processed, a link to it), even
-    with ``--overwrite``; an output that exists, unless ``--overwrite``
+    with ``overwrite``; an output that exists, unless ``overwrite``
     (which replaces files, not folders). The outputs are claimed
-    atomically when their input starts.
+    atomically when their input starts (``paths_kwargs``: those of
+    :func:`~stmixer_mm.apis.results.demo_output_paths`).
 
     Raises:
         OutputFileError: naming the path and what to do.
     """
-    prepare_out_dir(args.out_dir, create=False)
+    prepare_out_dir(out_dir, create=False)
     input_ids = {_file_id(spec)
                  for spec in inputs if not is_live_spec(spec)} - {None}
     for spec, name in zip(inputs, names):
-        for path in output_paths(args, name or source_name(spec)).values():
+        paths = demo_output_paths(out_dir, name or source_name(spec),
+                                  **paths_kwargs)
+        for path in paths.values():
             if path is None or not osp.lexists(path):
                 continue
             if _file_id(path) in input_ids:
@@ -90,36 +92,91 @@ def check_outputs(args, inputs, names):
                     f'{path}: the output would replace an input of this run '
                     '(or a link to one); refused, also with --overwrite: '
                     'choose another --out-dir')
-            if not args.overwrite or osp.isdir(path):
+            if not overwrite or osp.isdir(path):
                 raise output_exists_error(path, overwrite_flag='--overwrite')
 
 
-def run_demo(args, capture_factory=None):
-    """Run the demo; returns the result of the input (a list of them for a
-    folder of videos)."""
-    inputs = expand_inputs(args.input)
-    names = output_names(inputs, args.input)
-    check_outputs(args, inputs, names)
+def run_demo(input,
+             config,
+             checkpoint,
+             out_dir: str = 'outputs/demo',
+             overwrite: bool = False,
+             stride: int = 8,
+             label_map: Optional[str] = None,
+             person_thr: Optional[float] = None,
+             score_thr: float = 0.3,
+             non_strict: bool = False,
+             topk: int = 3,
+             fps: Optional[float] = None,
+             device: str = 'cpu',
+             cfg_options: Optional[dict] = None,
+             progress: bool = True,
+             codec: str = 'h264',
+             online: bool = False,
+             realtime: bool = False,
+             show: bool = False,
+             max_frames: Optional[int] = None,
+             max_lost: int = 3,
+             tubes: bool = False,
+             tube_iou: float = 0.5,
+             capture_factory: Optional[Callable] = None):
+    """Run the demo on ``input`` (a video file, a frame folder, a folder of
+    videos, a webcam index or a stream URL); the arguments are the
+    options of ``tools/demo.py`` (``--out-dir`` is ``out_dir``, ...;
+    ``non_strict``: load a checkpoint that does not fit the config in
+    part). Returns the result of the input (a list of them for a folder
+    of videos).
+
+    Raises:
+        ValueError: options that do not go together
+            (:func:`check_demo_options`).
+        OutputFileError: an output may not be written
+            (:func:`check_outputs`), before the model loads.
+    """
+    online = check_demo_options(input, online, realtime, tubes, show,
+                                max_frames, max_lost)
+    fps = check_fps(fps)  # as the command line's --fps: a float
+    inputs = expand_inputs(input)
+    names = demo_output_names(inputs, input)
+    check_outputs(
+        inputs, names, out_dir, overwrite, online=online, tubes=tubes)
     # the model, and the names of its columns checked against it, before
     # any frame is decoded
     inferencer = STMixerInferencer(
-        args.config,
-        args.checkpoint,
-        device=args.device,
-        label_map=args.label_map,
-        person_thr=args.person_thr,
-        strict=not args.non_strict,
-        cfg_options=args.cfg_options,
+        config,
+        checkpoint,
+        device=device,
+        label_map=label_map,
+        person_thr=person_thr,
+        strict=not non_strict,
+        cfg_options=cfg_options,
         # offline: the progress bar over the keyframes (iter_results)
-        show_progress=args.progress)
+        show_progress=progress)
+    shared = dict(
+        out_dir=out_dir,
+        stride=stride,
+        fps=fps,
+        score_thr=score_thr,
+        topk=topk,
+        overwrite=overwrite)
+    if online:
+        run_one = partial(
+            run_online,
+            realtime=realtime,
+            video_codec=codec,
+            show=show,
+            link_iou=tube_iou,
+            max_lost=max_lost,
+            max_frames=max_frames,
+            capture_factory=capture_factory,
+            **shared)
+    else:
+        run_one = partial(
+            run_offline, codec=codec, tubes=tubes, tube_iou=tube_iou, **shared)
     results = []
     for spec, name in zip(inputs, names):
         try:
-            if args.online:
-                results.append(
-                    run_online(inferencer, spec, args, capture_factory, name))
-            else:
-                results.append(run_offline(inferencer, spec, args, name))
+            results.append(run_one(inferencer, spec, name=name))
         except RunInterrupted as e:
             if results:
                 e.args = (f'{e}; the {len(results)} inputs before it are '
@@ -128,23 +185,11 @@ def run_demo(args, capture_factory=None):
     return results[0] if names == [None] else results
 
 
-def run_online(inferencer, spec, args, capture_factory=None, name=None):
-    runner = OnlineRunner(
-        inferencer,
-        stride=args.stride,
-        realtime=args.realtime,
-        out_dir=args.out_dir,
-        video_codec=args.codec,
-        show=args.show,
-        score_thr=args.score_thr,
-        topk=args.topk,
-        link_iou=args.tube_iou,
-        max_lost=args.max_lost,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        capture_factory=capture_factory,
-        overwrite=args.overwrite)
-    stats = runner.run(spec, name=name)
+def run_online(inferencer, spec, name=None, **runner_kwargs):
+    """Stream one input through an
+    :class:`~stmixer_mm.apis.online.OnlineRunner` (its arguments) and say
+    what was written; returns the runner's statistics."""
+    stats = OnlineRunner(inferencer, **runner_kwargs).run(spec, name=name)
     print(f'wrote {stats["video"]} ({stats["frames_written"]} frames, '
           f'{stats["codec"]}), {stats["jsonl"]}, {stats["tracks"]}: '
           f'{stats["keyframes_done"]} keyframes detected, '
@@ -155,17 +200,31 @@ def run_online(inferencer, spec, args, capture_factory=None, name=None):
     return stats
 
 
-def run_offline(inferencer, spec, args, name=None):
+def run_offline(inferencer,
+                spec,
+                out_dir: str,
+                name: Optional[str] = None,
+                stride: int = 8,
+                fps: Optional[float] = None,
+                score_thr: float = 0.3,
+                topk: int = 3,
+                codec: str = 'h264',
+                tubes: bool = False,
+                tube_iou: float = 0.5,
+                overwrite: bool = False) -> dict:
     """Detect, draw and write one input (``name``: the output stem, default
     the source's name). Its outputs are claimed before a frame is read
     and written under temporary names, renamed when complete; an error or
     SIGTERM / SIGINT (:class:`RunInterrupted`) removes the ones not
     complete."""
-    source = open_source(spec, fps=args.fps)
+    source = open_source(spec, fps=fps)
     try:
-        prepare_out_dir(args.out_dir)
-        outputs = OutputFiles(
-            output_paths(args, name or source.name), overwrite=args.overwrite)
+        prepare_out_dir(out_dir)
+        out = ResultWriter(
+            demo_output_paths(out_dir, name or source.name, tubes=tubes),
+            fps=fps or source.fps,
+            codec=codec,
+            overwrite=overwrite)
     except BaseException:
         source.close()
         raise
@@ -179,39 +238,39 @@ def run_offline(inferencer, spec, args, name=None):
 
     try:
         with on_stop_signals(interrupt):
-            return _run_offline(inferencer, spec, args, source, outputs)
+            return _run_offline(
+                inferencer, spec, source, out, stride, fps,
+                ResultFormatter(inferencer.label_names, score_thr, topk),
+                tube_iou if tubes else None)
     except RunInterrupted as e:
-        kept = outputs.release()
+        kept = out.abort()
         raise RunInterrupted(
             e.signum, f'{spec}: interrupted by {signal_name(e.signum)}; ' +
             (f'kept {", ".join(kept)} (complete), removed the partial rest'
              if kept else 'its outputs were not written (the partial files '
              'removed)')) from None
     except BaseException:
-        outputs.release()
+        out.abort()
         raise
 
 
-def _run_offline(inferencer, spec, args, source, outputs):
+def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
     """Two passes over the source, so that memory does not grow with the
     video's length: the first detects keyframe after keyframe (the frames
     stream through the inferencer's ring buffer), the second decodes the
     frames again and draws each with the detections of its nearest
-    keyframe."""
-    names = inferencer.label_names
+    keyframe (``tube_iou``: link tubes, None: not)."""
     person_thr = inferencer.person_thr
-    fps = args.fps or source.fps
-
     detections = []
-    per_key = {}  # keyframe -> (boxes, [{name: score}] per kept person)
+    per_key = {}  # keyframe -> drawing records of the kept persons
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
     counted = CountingSource(source)
-    for res, _ in inferencer.iter_results(counted, stride=args.stride):
-        # the Inferencer's formatting (JSON) and drawing records; kept: the
-        # persons with an action above --score-thr
+    for res, _ in inferencer.iter_results(counted, stride=stride):
+        # the formatter's JSON and drawing records; kept: the persons with
+        # an action above score_thr
         k = res.frame
-        formatted = inferencer.format_result(res, args.score_thr, args.topk)
-        drawn = inferencer.persons(res, args.score_thr, args.topk)
+        formatted = fmt.record(res)
+        drawn = fmt.persons(res)
         keep = [
             i for i, p in enumerate(formatted['persons'])
             if p['actions'] and res.person_scores[i] >= person_thr
@@ -228,13 +287,13 @@ def _run_offline(inferencer, spec, args, source, outputs):
     if not n:
         raise VideoReadError(f'{spec}: no frames')
     w, h = counted.frame_size
-    keyframes = keyframe_indices(n, args.stride)
+    keyframes = keyframe_indices(n, stride)
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
-    tubes = tube_ids = None
-    if args.tubes:
-        tubes, tube_ids = link_keyframe_tubes(keyframes, kept, names,
-                                              args.tube_iou)
+    tubes = None
+    if tube_iou is not None:
+        tubes, tube_ids = link_keyframe_tubes(keyframes, kept,
+                                              inferencer.label_names, tube_iou)
         # detections were listed keyframe by keyframe in the kept order
         for d, tid in zip(detections,
                           (t for k in keyframes for t in tube_ids[k])):
@@ -242,32 +301,26 @@ def _run_offline(inferencer, spec, args, source, outputs):
         for k, persons in per_key.items():
             for p, tid in zip(persons, tube_ids[k]):
                 p['track_id'] = tid
-    video_out = outputs['video']
-    keys = np.array(keyframes)
     # second pass: the frames decoded again, drawn as the online demo
-    # draws them (draw_tracks)
-    again = open_source(spec, fps=args.fps)
+    # draws them
+    drawer = KeyframeDrawer(out, keyframes[0], stride)
+    for k in keyframes:
+        drawer.keyframe(k, dict(frame=k, persons=per_key.pop(k)))
+    drawer.ended = True
+    again = open_source(spec, fps=fps)
     written = 0
     try:
-        with VideoWriter(
-                video_out, fps, codec=args.codec, exclusive=False) as writer:
-            for frame in again:
-                i = frame.index
-                if i >= n:
-                    break
-                if frame.image.shape[:2] != (h, w):
-                    raise VideoReadError(
-                        f'{spec}: frame {i} is {frame.image.shape[1]}x'
-                        f'{frame.image.shape[0]} on the second reading but '
-                        f'{w}x{h} on the first')
-                k = int(keys[np.abs(keys - i).argmin()])
-                writer.write(
-                    draw_tracks(
-                        frame.image,
-                        per_key[k],
-                        header=f'frame {i} | keyframe {k}',
-                        frame=i))
-                written += 1
+        for frame in again:
+            i = frame.index
+            if i >= n:
+                break
+            if frame.image.shape[:2] != (h, w):
+                raise VideoReadError(
+                    f'{spec}: frame {i} is {frame.image.shape[1]}x'
+                    f'{frame.image.shape[0]} on the second reading but '
+                    f'{w}x{h} on the first')
+            drawer.frame(i, frame.image)
+            written += drawer.flush()
     finally:
         again.close()
     if written != n:
@@ -275,44 +328,30 @@ def _run_offline(inferencer, spec, args, source, outputs):
             f'{spec}: {n} frames on the first reading but {written} on the '
             'second; the offline demo reads a file twice (use --online for '
             'a source that cannot be read again)')
+    out.close()
 
     # what both JSON files (detections, tubes) say about the run
     header = dict(
-        input=spec if isinstance(spec, str) else args.input,
-        fps=fps,
+        input=spec,
+        fps=fps or source.fps,
         frame_size=[w, h],
         person_threshold=person_thr,
         keyframes=keyframes)
-    json_out, csv_out = outputs['json'], outputs['csv']
-    with outputs.open('json') as f:
-        json.dump(dict(header, detections=detections), f, indent=1)
-    with outputs.open('csv', newline='') as f:
-        wr = csv.writer(f)
-        wr.writerow([
-            'frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score', 'action',
-            'score'
-        ])
-        for d in detections:
-            for name, score in d['actions'].items():
-                wr.writerow([
-                    d['frame'], d['time'], *d['bbox'], d['person_score'], name,
-                    score
-                ])
-    print(f'\nwrote {video_out} ({n} frames), {json_out}, {csv_out}: '
-          f'{len(detections)} detections on {len(keyframes)} keyframes')
+    out.write_json('json', dict(header, detections=detections))
+    out.write_csv('csv', CSV_COLUMNS, fmt.csv_rows(detections))
+    print(f'\nwrote {out["video"]} ({n} frames), {out["json"]}, '
+          f'{out["csv"]}: {len(detections)} detections on '
+          f'{len(keyframes)} keyframes')
     result = dict(
-        video=video_out,
-        json=json_out,
-        csv=csv_out,
+        video=out['video'],
+        json=out['json'],
+        csv=out['csv'],
         num_frames=n,
         detections=detections)
     if tubes is not None:
-        tubes_out = outputs['tubes']
-        with outputs.open('tubes') as f:
-            json.dump(
-                dict(header, link_iou=args.tube_iou, tubes=tubes), f, indent=1)
-        print(f'wrote {tubes_out}: {len(tubes)} tubes')
-        result.update(tubes_json=tubes_out, tubes=tubes)
+        out.write_json('tubes', dict(header, link_iou=tube_iou, tubes=tubes))
+        print(f'wrote {out["tubes"]}: {len(tubes)} tubes')
+        result.update(tubes_json=out['tubes'], tubes=tubes)
     return result
 
 

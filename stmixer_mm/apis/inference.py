@@ -27,13 +27,13 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
-from stmixer_mm.datasets import tube_clip_frames
 from stmixer_mm.datasets.class_names import test_dataset_cfg
 from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
 from stmixer_mm.utils.type_names import type_name
+from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 
 # Transforms that sample clips from a video or read frames from disk (type
 # names without a scope prefix): an in-memory clip skips them and starts
@@ -176,15 +176,6 @@ def build_clip_pipeline(cfg: Config) -> Compose:
     return Compose(steps)
 
 
-def clip_indices(center: int, clip_len: int, frame_interval: int,
-                 num_frames: int) -> np.ndarray:
-    """0-based frame indices of the clip around ``center``, as
-    ``SampleAVAFrames`` takes them in test mode (clamped to the video): the
-    0-based form of :func:`~stmixer_mm.datasets.tube_clip_frames`."""
-    return tube_clip_frames(center + 1, num_frames, clip_len,
-                            frame_interval) - 1
-
-
 def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
     """Check a clip for :func:`inference_detector`.
 
@@ -195,10 +186,8 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
     Raises:
         ValueError: naming what was expected and what was given (the index
             of a frame of the wrong type, shape, dtype or size, see
-            :func:`~stmixer_mm.apis.online.sources.check_frames`).
+            :func:`~stmixer_mm.apis.video_io.sources.check_frames`).
     """
-    # imported here: the online package imports this module
-    from .online.sources import check_frames
     is_clip = isinstance(frames, (list, tuple, np.ndarray))
     if not is_clip or isinstance(frames, (str, bytes, os.PathLike)):
         raise ValueError(
@@ -216,6 +205,20 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
     check_frames(frames, 'inference_detector')
 
 
+def check_batch_size(model: torch.nn.Module, batch_size) -> None:
+    """Refuse a ``batch_size`` (clips per forward pass) that is not a
+    positive number, or above 1 for a model with track queries (its
+    tracks go from one keyframe to the next)."""
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError('batch_size must be a positive number of clips, '
+                         f'got {batch_size!r}')
+    if batch_size > 1 and hasattr(model, 'reset_tracks'):
+        raise ValueError(
+            f'batch_size={batch_size}: a model with track queries '
+            f'({type(model).__name__}) carries its tracks from one keyframe '
+            'to the next, so it runs one clip at a time (batch_size=1)')
+
+
 def read_clip(path: Union[str, os.PathLike],
               clip_len: int) -> List[np.ndarray]:
     """The frames of a clip file / frame folder given to
@@ -227,8 +230,6 @@ def read_clip(path: Union[str, os.PathLike],
             it and what to use instead).
         VideoReadError: it cannot be read.
     """
-    from .online.capture import open_source
-    from .online.sources import is_live_spec
     path = os.fspath(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -239,7 +240,6 @@ def read_clip(path: Union[str, os.PathLike],
         raise ValueError(
             f'inference_detector: {path!r} is a webcam / stream; it takes '
             f'one clip of {clip_len} frames. {use}')
-    from .online.sources import VideoReadError
     takes = (f'inference_detector takes one clip of exactly {clip_len} '
              'frames (clip_len of the config\'s test pipeline): a list of '
              '[H, W, 3] RGB uint8 frames, or a video file / frame folder of '

@@ -140,11 +140,9 @@ def _counting(source, rss):
     return Counting()
 
 
-def worker(args, which, mode, parse_demo_args) -> dict:
+def worker(args, which, mode) -> dict:
     """One model / mode measured in this process (the tool's ``--worker``):
-    ``args`` are the tool's arguments, ``parse_demo_args`` the demo's
-    argument parser (:func:`stmixer_mm.cli.demo.parse_args`, for the offline
-    mode's settings)."""
+    ``args`` are the tool's arguments."""
     import torch
     torch.set_num_threads(args.threads)
     from stmixer_mm.apis.online import OnlineRunner, open_source
@@ -202,12 +200,8 @@ def worker(args, which, mode, parse_demo_args) -> dict:
         n = limit(args.offline_frames)
         clip = osp.join(work, 'clip.mp4')
         cut_video(args.video, clip, n)
-        dargs = parse_demo_args([
-            clip, 'cfg', 'ckpt', '--out-dir', work, '--stride',
-            str(args.stride)
-        ])
         t = time.perf_counter()
-        res = run_offline(inf, clip, dargs)
+        res = run_offline(inf, clip, out_dir=work, stride=args.stride)
         wall = time.perf_counter() - t
         rss.frames = res['num_frames']
         out.update(

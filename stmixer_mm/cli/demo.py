@@ -103,19 +103,20 @@ import sys
 from mmengine.config import DictAction
 
 from stmixer_mm.apis import LabelMapError
-from stmixer_mm.apis.demo import (link_keyframe_tubes, output_names,
-                                  output_paths, run_demo, run_offline,
-                                  run_online)
-from stmixer_mm.apis.online import (OutputFileError, RunInterrupted,
-                                    VideoReadError, is_live_spec)
-from stmixer_mm.apis.online.sources import check_fps
+from stmixer_mm.apis.demo import (check_demo_options, link_keyframe_tubes,
+                                  run_demo, run_offline, run_online)
+from stmixer_mm.apis.results import demo_output_names as output_names
+from stmixer_mm.apis.results import demo_output_paths as output_paths
+from stmixer_mm.apis.stop_signals import RunInterrupted
+from stmixer_mm.apis.video_io import VideoReadError, check_fps
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
+from stmixer_mm.utils.output_files import OutputFileError
 from stmixer_mm.utils.settings_specs import check_probability
 
 __all__ = [
-    'parse_args', 'main', 'run_demo', 'run_online', 'run_offline',
+    'parse_args', 'main', 'run', 'run_demo', 'run_online', 'run_offline',
     'output_names', 'output_paths', 'link_keyframe_tubes'
 ]
 
@@ -268,16 +269,18 @@ def parse_args(argv=None, prog=None):
         help='IoU a box needs with the last box of a tube (--tubes) or '
         'track (--online) to extend it (default 0.5, as the tube metric)')
     args = p.parse_args(argv)
-    if args.realtime or is_live_spec(args.input):
-        args.online = True
-    if args.online and args.tubes:
-        p.error('--tubes links offline after the last frame; --online '
-                'links as it goes (track ids in the .jsonl): use one')
-    if not args.online and (args.show or args.max_frames):
-        p.error('--show and --max-frames need --online')
-    if args.max_lost < 0:
-        p.error(f'--max-lost must be >= 0, got {args.max_lost}')
+    try:
+        args.online = check_demo_options(args.input, args.online,
+                                         args.realtime, args.tubes, args.show,
+                                         args.max_frames, args.max_lost)
+    except ValueError as e:
+        p.error(str(e))
     return args
+
+
+def run(args, capture_factory=None):
+    """:func:`~stmixer_mm.apis.demo.run_demo` with the parsed arguments."""
+    return run_demo(**vars(args), capture_factory=capture_factory)
 
 
 def main(argv=None, prog=PROG):
@@ -285,7 +288,7 @@ def main(argv=None, prog=PROG):
     errors are reported as ``<prog>: <message>`` (exit code 1, 128 + the
     signal number when stopped by one)."""
     try:
-        return run_demo(parse_args(argv, prog=osp.basename(prog)))
+        return run(parse_args(argv, prog=osp.basename(prog)))
     except RunInterrupted as e:
         print(f'\n{prog}: {e}', file=sys.stderr)
         sys.exit(e.exit_code)

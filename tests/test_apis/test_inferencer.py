@@ -145,7 +145,7 @@ def test_the_label_map_is_checked_before_any_frame_is_read(
     bad.write_text(open(src).read().replace('label_id: 1\n', 'label_id: 0\n'))
     opened = []
     import stmixer_mm.apis.inferencers.stmixer_inferencer as mod
-    monkeypatch.setattr(mod, 'open_source', lambda *a, **k: opened.append(a))
+    monkeypatch.setattr(mod, 'open_video', lambda *a, **k: opened.append(a))
     with pytest.raises(LabelMapError, match='does not fit the model'):
         STMixerInferencer(
             tools.TINY_CFG, random_checkpoint, label_map=str(bad))
@@ -190,8 +190,7 @@ def test_keyframe_result_masks_and_records():
 
     from mmengine.structures import InstanceData
 
-    from stmixer_mm.apis.inferencers.stmixer_inferencer import (
-        KeyframeResult, STMixerInferencer)
+    from stmixer_mm.apis.results import KeyframeResult, ResultFormatter
     from stmixer_mm.utils.mask_rle import decode_mask
     masks = torch.zeros(1, 64, 96, dtype=torch.bool)
     masks[0, 10:30, 20:40] = True  # the model's input size
@@ -205,18 +204,17 @@ def test_keyframe_result_masks_and_records():
                          np.zeros((1, 3)), np.ones(1), sample, (128, 192))
     assert res.masks.shape == (1, 128, 192)
     assert res.masks[0, 20:60, 40:80].all() and res.masks.sum() == 1600
-    inf = types.SimpleNamespace(top_actions=lambda *a: {}, label_names={})
-    record = STMixerInferencer.format_result(inf, res)
+    fmt = ResultFormatter({})
+    record = fmt.record(res)
     np.testing.assert_array_equal(
         decode_mask(record['persons'][0]['mask']), res.masks[0])
-    drawn = STMixerInferencer.persons(inf, res)
+    drawn = fmt.persons(res)
     assert decode_mask(drawn[0]['mask']).shape == (128, 192)
     del sample.pred_instances.masks
     res = KeyframeResult(4, 0.25, np.array([[38., 19., 86., 64.]]),
                          np.zeros((1, 3)), np.ones(1), sample, (128, 192))
     assert res.masks is None and res.mask_rles is None
-    assert 'mask' not in STMixerInferencer.format_result(inf,
-                                                         res)['persons'][0]
+    assert 'mask' not in fmt.record(res)['persons'][0]
 
 
 @pytest.mark.parametrize('name', ['score_thr', 'pred_score_thr'])

@@ -17,7 +17,8 @@ from stmixer_mm.apis import (STMixerInferencer, clip_indices,
 from stmixer_mm.apis.online import (ArraySource, CaptureSource, FolderSource,
                                     OnlineRunner, VideoReadError,
                                     expand_inputs, open_source)
-from stmixer_mm.apis.online.sources import DEFAULT_FPS, check_fps, natural_key
+from stmixer_mm.apis.video_io.sources import (DEFAULT_FPS, check_fps,
+                                              natural_key)
 
 
 class Capture:

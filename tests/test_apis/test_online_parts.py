@@ -12,7 +12,7 @@ from stmixer_mm.apis.online import (CaptureSource, ClipRingBuffer, JsonlWriter,
                                     KeyframeClips, OnlineTubeTracker,
                                     VideoReadError, VideoWriter, expand_inputs,
                                     open_source)
-from stmixer_mm.apis.online.ring_buffer import keyframe_indices
+from stmixer_mm.apis.video_io.ring_buffer import keyframe_indices
 from stmixer_mm.evaluation.functional import link_person_tubes
 
 
@@ -320,8 +320,8 @@ def test_tracker_takes_the_ids_a_model_gives():
 def test_a_frame_folder_names_the_file_of_another_size(tmp_path):
     """FolderSource checks each frame as it reads it with check_frames
     (given the file names), naming the file and the first file."""
-    from stmixer_mm.apis.online.sources import (FolderSource, VideoReadError,
-                                                check_frames)
+    from stmixer_mm.apis.video_io.sources import (FolderSource, VideoReadError,
+                                                  check_frames)
     for i, (h, w) in enumerate([(32, 48), (32, 48), (40, 48)]):
         cv2.imwrite(str(tmp_path / f'{i:03d}.png'), np.zeros((h, w, 3)))
     source = FolderSource(str(tmp_path), fps=5)

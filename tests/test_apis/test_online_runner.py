@@ -150,12 +150,6 @@ class SlowInferencer:
         return KeyframeResult(frame, time_, box, np.array([[0., .9]]),
                               np.array([.9]))
 
-    def format_result(self, res, score_thr, topk, track_ids=None):
-        return dict(
-            frame=res.frame,
-            time=round(res.time, 3),
-            persons=[dict(track_id=track_ids[0], bbox=res.bboxes[0].tolist())])
-
 
 def test_realtime_skips_keyframes_the_model_has_no_time_for(tmp_path):
     """A 100 fps source, a keyframe every 4 frames (25 a second) and a
@@ -228,7 +222,7 @@ def test_stop_ends_an_endless_source_and_closes_the_outputs(
     with the JSON Lines and the video closed and readable. --show without
     a display warns and shows nothing."""
     from stmixer_mm.apis.online import FrameSource
-    from stmixer_mm.apis.online.sources import Frame
+    from stmixer_mm.apis.video_io.sources import Frame
 
     class Endless(FrameSource):
         name, fps, live = 'cam', 50.0, True
@@ -497,7 +491,7 @@ def test_sigterm_finalises_the_outputs_then_raises(tmp_path):
     tracks are written; then RunInterrupted (exit code 143) says what was
     kept, and the previous handler is back."""
     from stmixer_mm.apis.online import FrameSource
-    from stmixer_mm.apis.online.sources import Frame
+    from stmixer_mm.apis.video_io.sources import Frame
 
     class Endless(FrameSource):
         name, fps, live = 'cam', 50.0, True

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from stmixer_mm.apis import demo as demo_driver
+from stmixer_mm.apis.results import result_writer
+from stmixer_mm.apis.video_io import VideoWriter
 from stmixer_mm.data_gen.synthetic_ava import CLASSES, count_video_frames
 
 FPS = 8
@@ -118,7 +120,7 @@ def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
     folder = osp.dirname(val_frames[0])
     out_dir = str(tmp_path / 'out')
     label_map = osp.join(tools.TINY_DATA, 'annotations', 'label_map.pbtxt')
-    result = demo.run_demo(
+    result = demo.run(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir', out_dir,
             '--stride', '8', '--score-thr', '0', '--fps', '4', '--label-map',
@@ -136,7 +138,7 @@ def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
     # a threshold above every score keeps nothing, but still writes a video
     # (into another folder: the first run's outputs are not overwritten);
     # the highest threshold is 1 (1.01 is refused: issue 46)
-    result = demo.run_demo(
+    result = demo.run(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'out2'), '--score-thr', '1.0'
@@ -172,7 +174,7 @@ def test_demo_on_black_video_writes_no_detections(tools, checkpoint, tmp_path):
         cv2.imwrite(str(folder / f'{i:03d}.jpg'), np.zeros((64, 64, 3)))
     empty = _no_person_checkpoint(checkpoint, tmp_path / 'empty.pth')
     out_dir = str(tmp_path / 'out')
-    result = demo.run_demo(
+    result = demo.run(
         demo.parse_args([
             str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir,
             '--stride', '4', '--score-thr', '0'
@@ -184,7 +186,7 @@ def test_demo_on_black_video_writes_no_detections(tools, checkpoint, tmp_path):
         assert len(list(csv.reader(f))) == 1  # the header only
     # --person-thr decides who is a person: at 0 every query is one (into
     # another folder: the first run's outputs are not overwritten)
-    result = demo.run_demo(
+    result = demo.run(
         demo.parse_args([
             str(folder), tools.TINY_CFG, empty, '--out-dir', out_dir + '2',
             '--stride', '4', '--score-thr', '0', '--person-thr', '0'
@@ -237,17 +239,17 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     a tube has one box per keyframe it covers."""
     demo = _demo_module(tools)
     drawn = []
-    orig = demo_driver.draw_tracks
+    orig = result_writer.draw_tracks
 
     def record(image, persons, *args, **kwargs):
         drawn.append((np.array([p['bbox'] for p in persons]).reshape(-1, 4),
                       [p['track_id'] for p in persons]))
         return orig(image, persons, *args, **kwargs)
 
-    monkeypatch.setattr(demo_driver, 'draw_tracks', record)
+    monkeypatch.setattr(result_writer, 'draw_tracks', record)
     folder = osp.dirname(val_frames[0])
     out_dir = str(tmp_path / 'out')
-    result = demo.run_demo(
+    result = demo.run(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir', out_dir,
             '--stride', '4', '--score-thr', '0', '--tubes'
@@ -459,7 +461,7 @@ def test_demo_online_on_a_webcam(tools, checkpoint, val_frames, tmp_path):
         '40', '--fps', '8'
     ])
     assert args.online and not args.realtime
-    stats = demo.run_demo(args, capture_factory=factory)
+    stats = demo.run(args, capture_factory=factory)
     assert opened == [0]
     assert stats['frames_read'] == stats['frames_written'] == 40
     assert stats['video'] == str(out_dir / 'webcam0_det.mp4')
@@ -486,7 +488,7 @@ def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
     videos.mkdir()
     _write_mp4(val_frames, videos / 'a.mp4')
     _write_mp4(val_frames[:16], videos / 'b.mp4')
-    online = demo.run_demo(
+    online = demo.run(
         demo.parse_args([
             str(videos), tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'on'), '--stride', '4', '--score-thr', '0',
@@ -494,7 +496,7 @@ def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
         ]))
     assert [r['name'] for r in online] == ['a', 'b']
     assert [r['frames_read'] for r in online] == [24, 16]
-    offline = demo.run_demo(
+    offline = demo.run(
         demo.parse_args([
             str(videos), tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'off'), '--stride', '4', '--score-thr', '0'
@@ -559,7 +561,7 @@ def test_demo_never_overwrites_an_output(tools, checkpoint, val_frames,
         str(videos), tools.TINY_CFG, checkpoint, '--out-dir',
         str(out), '--stride', '8', '--score-thr', '0'
     ] + (['--online'] if online else [])
-    results = demo.run_demo(demo.parse_args(argv))
+    results = demo.run(demo.parse_args(argv))
     ext = ['_det.mp4', '_det.jsonl', '_tracks.json'] if online else \
         ['_det.mp4', '_det.json', '_det.csv']
     assert sorted(p.name
@@ -587,7 +589,7 @@ def test_demo_never_overwrites_an_output(tools, checkpoint, val_frames,
     for p in out.iterdir():
         p.write_bytes(b'stale')
     monkeypatch.setattr(demo_driver, 'STMixerInferencer', build)
-    results = demo.run_demo(demo.parse_args(argv + ['--overwrite']))
+    results = demo.run(demo.parse_args(argv + ['--overwrite']))
     assert sorted(p.name for p in out.iterdir()) == sorted(before)
     assert all(p.read_bytes() != b'stale' for p in out.iterdir())
     assert [count_video_frames(r['video']) for r in results] == [16, 24]
@@ -643,14 +645,14 @@ def test_demo_offline_interrupted_leaves_no_partial_output(
     video and the claims removed), exit code 143, a line saying so; the
     previous SIGTERM handler is back."""
     demo = _demo_module(tools)
-    write = demo_driver.VideoWriter.write
+    write = VideoWriter.write
 
     def write_then_sigterm(self, image):
         write(self, image)
         if self.num_frames == 5:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(demo_driver.VideoWriter, 'write', write_then_sigterm)
+    monkeypatch.setattr(VideoWriter, 'write', write_then_sigterm)
     previous = signal.getsignal(signal.SIGTERM)
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as e:
@@ -722,7 +724,7 @@ def _pinned_outputs(demo, tools, checkpoint, out_root, extra=()):
     got = {}
     for stride in (3, 8):
         out = str(out_root / f'out{stride}')
-        r = demo.run_demo(
+        r = demo.run(
             demo.parse_args([
                 folder, tools.TINY_CFG, checkpoint, '--out-dir', out,
                 '--stride',
@@ -759,9 +761,27 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
     assert want['stride3']['json'].count('"bbox"') >= 3  # detections
     got = _pinned_outputs(demo, tools, checkpoint, tmp_path)
     assert got == want
+    # the library function, with keyword arguments (no argparse), writes
+    # the same files
+    r = demo_driver.run_demo(
+        folder,
+        tools.TINY_CFG,
+        checkpoint,
+        out_dir=str(tmp_path / 'library'),
+        stride=3,
+        score_thr=0.05,
+        person_thr=0.3,
+        topk=2,
+        tubes=True,
+        fps=8,
+        progress=False)
+    for k in ('json', 'csv', 'tubes_json'):
+        with open(r[k]) as f:
+            assert f.read().replace(folder, '<input>') == \
+                want['stride3'][k], k
     # --cfg-options reaches the model: a person threshold above every
     # score leaves no detections
-    r = demo.run_demo(
+    r = demo.run(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'cfgopt'), '--score-thr', '0', '--no-progress',
@@ -803,7 +823,7 @@ def test_demo_offline_reads_the_input_twice_with_bounded_memory(
 
     monkeypatch.setattr(demo_driver, 'open_source', open_tracked)
     folder = osp.dirname(val_frames[0])
-    r = demo.run_demo(
+    r = demo.run(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'out'), '--stride', '4', '--score-thr', '0'

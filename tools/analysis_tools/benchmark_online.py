@@ -43,7 +43,6 @@ import sys
 
 from stmixer_mm.benchmarks.online import (load_average, make_loop_video,
                                           results_table, worker)
-from stmixer_mm.cli.demo import parse_args as parse_demo_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 QUICKSTART = osp.join('configs', 'quickstart',
@@ -111,7 +110,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
-        res = worker(args, *args.worker, parse_demo_args)
+        res = worker(args, *args.worker)
         print('RESULT ' + json.dumps(res))
         return res
     if args.video is None:

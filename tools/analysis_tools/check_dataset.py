@@ -65,7 +65,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
     """Claim ``<out_dir>/<stem><ext>``, or ``<stem>_1<ext>``, ... : the
     first name not taken (an earlier grid is never overwritten)."""
-    from stmixer_mm.apis.online.writers import OutputFileError, claim_output
+    from stmixer_mm.utils.output_files import OutputFileError, claim_output
     for i in range(10000):
         path = osp.join(out_dir, f'{stem}{f"_{i}" if i else ""}{ext}')
         if osp.lexists(path):
@@ -115,11 +115,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmengine.logging import MMLogger
 
-    from stmixer_mm.apis.online.writers import prepare_out_dir
     from stmixer_mm.datasets.dataset_checks import check_dataset_config
+    from stmixer_mm.utils.output_files import prepare_out_dir
     cfg = Config.fromfile(args.config)
     if args.json:  # refused at once if it exists, not after the checks
-        from stmixer_mm.apis.online.writers import claim_output
+        from stmixer_mm.utils.output_files import claim_output
         claim_output(args.json)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

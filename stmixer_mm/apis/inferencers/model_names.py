@@ -2,11 +2,18 @@
 mmengine's ``BaseInferencer._load_model_from_metafile`` resolve them."""
 import difflib
 import os.path as osp
+import warnings
 from typing import List, Optional, Tuple
 
-from stmixer_mm.utils.package_files import models_dir
+import torch
 
-__all__ = ['resolve_model_name', 'metafile_models', 'models_dir']
+from stmixer_mm.utils.package_files import models_dir
+from stmixer_mm.utils.settings import load_config
+from stmixer_mm.utils.settings_specs import check_probability
+
+__all__ = [
+    'resolve_model_name', 'resolve_model', 'metafile_models', 'models_dir'
+]
 
 
 def metafile_models(root: Optional[str] = None) -> List[dict]:
@@ -68,3 +75,44 @@ def resolve_model_name(name: str,
                      f'{osp.join(root, "model-index.yml")}; '
                      f'{"close names" if close else "the names"}: ' +
                      ', '.join(shown))
+
+
+def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
+                  cfg_options: Optional[dict], who: str) -> tuple:
+    """What an Inferencer's ``model`` argument names: a built detector
+    (with ``model.cfg``; ``weights`` / ``person_thr`` / ``cfg_options``
+    refused, they are set when it is built), a config (file or object) or
+    a metafile model name (its config and weights; given weights win).
+
+    Returns:
+        tuple: the config, the weights, the given detector (or None) and
+        the ``cfg_options`` to build with (``person_thr`` among them).
+    """
+    given = None
+    cfg_options = dict(cfg_options or {})
+    if person_thr is not None:
+        cfg_options['model.test_cfg.rcnn.person_threshold'] = \
+            check_probability(person_thr, f'{who}: person_thr')
+    if isinstance(model, torch.nn.Module):
+        if weights is not None or person_thr is not None or len(cfg_options):
+            raise ValueError(f'{who}: weights / person_thr / cfg_options are '
+                             'set when the model is built; pass a config to '
+                             'have them applied')
+        if getattr(model, 'cfg', None) is None:
+            raise ValueError(f'{who}: a built model needs model.cfg '
+                             '(init_detector sets it)')
+        given, model = model, model.cfg
+    elif isinstance(model, str):
+        # a config file (read by the project's loader, which names a file
+        # it cannot read), else a metafile model name, as BaseInferencer
+        # resolves one
+        if not osp.isfile(model) and not model.endswith('.py'):
+            model, meta_weights = resolve_model_name(model)
+            weights = meta_weights if weights is None else weights
+            if weights is None:
+                warnings.warn(
+                    f'{who}: the model {model!r} has no weights in its '
+                    'metafile; it runs with random weights (as DetInferencer '
+                    'does)')
+        model = load_config(model)
+    return model, weights, given, cfg_options

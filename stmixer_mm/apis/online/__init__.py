@@ -1,16 +1,22 @@
-"""Online (streaming) detection: sources, the clip ring buffer, online
-actor tubes, outputs and the threaded engine (``tools/demo.py --online``).
+"""Online (streaming) detection (``tools/demo.py --online``): the threaded
+runner and online actor tubes.
+
+The sources, the clip ring buffer and the writers it shares with the
+offline paths are in :mod:`stmixer_mm.apis.video_io`, the output files in
+:mod:`stmixer_mm.utils.output_files`; their names are also importable from
+here, where they were before 0.9.
 """
-from .capture import CaptureSource, open_source
-from .ring_buffer import ClipRingBuffer, KeyframeClips
-from .runner import (OnlineRunner, RunInterrupted, display_available,
-                     on_stop_signals, signal_name)
-from .sources import (ArraySource, FolderSource, Frame, FrameSource,
-                      VideoReadError, expand_inputs, is_live_spec)
+from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
+                                           claim_output, output_exists_error,
+                                           prepare_out_dir, temp_path)
+from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
+from ..video_io import (ArraySource, CaptureSource, ClipRingBuffer,
+                        FolderSource, Frame, FrameSource, JsonlWriter,
+                        KeyframeClips, ProgressLine, VideoReadError,
+                        VideoWriter, expand_inputs, format_stats, is_live_spec,
+                        open_source)
+from .runner import OnlineRunner, display_available
 from .tracker import OnlineTubeTracker, Track
-from .writers import (JsonlWriter, OutputFileError, OutputFiles, ProgressLine,
-                      VideoWriter, claim_output, format_stats,
-                      output_exists_error, prepare_out_dir, temp_path)
 
 __all__ = [
     'ClipRingBuffer', 'KeyframeClips', 'OnlineRunner', 'RunInterrupted',

@@ -31,7 +31,7 @@ def main(out_file):
     outputs = {}
     for stride in (3, 8):
         out = osp.join(tmp, f'out{stride}')
-        r = demo.run_demo(
+        r = demo.run(
             demo.parse_args([
                 FOLDER, TINY_CFG, ckpt, '--out-dir', out, '--stride',
                 str(stride), '--score-thr', '0.05', '--person-thr', '0.3',

@@ -55,7 +55,7 @@ __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',
     'expand_inputs', 'is_live_spec', 'source_name', 'check_fps',
     'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS',
-    'MAX_REPORTED_FPS'
+    'MAX_REPORTED_FPS', 'video_inputs', 'CountingSource'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -269,6 +269,56 @@ def expand_inputs(spec) -> List[Union[str, int]]:
     return [spec]
 
 
+def is_video_array(x) -> bool:
+    """A ``[T, H, W, C]`` array (one video), not a frame."""
+    return isinstance(x, np.ndarray) and x.ndim == 4
+
+
+def video_inputs(inputs, who: str = 'video_inputs') -> List:
+    """One entry per video: a frame list or a ``[T, H, W, 3]`` array is
+    one video; a folder of videos gives each; a list of paths / arrays
+    / frame lists gives each.
+
+    A list of arrays none of which is a ``[T, H, W, 3]`` video is one
+    frame list (a frame of the wrong shape, dtype or size is then named
+    by its index, see
+    :func:`~stmixer_mm.apis.video_io.sources.check_frames`); a list
+    mixing such arrays with videos is refused, naming the first of
+    each."""
+    if isinstance(inputs, np.ndarray):
+        return [inputs]
+    if isinstance(inputs, (list, tuple)):
+        arrays = [isinstance(x, np.ndarray) for x in inputs]
+        videos = [i for i, x in enumerate(inputs) if is_video_array(x)]
+        frames = [
+            i for i, x in enumerate(inputs)
+            if arrays[i] and not is_video_array(x)
+        ]
+        if frames and (videos or not all(arrays)):
+            other = videos[0] if videos else arrays.index(False)
+            raise ValueError(
+                f'{who}: inputs[{frames[0]}] is an array of '
+                f'shape {tuple(inputs[frames[0]].shape)} (a frame) but '
+                f'inputs[{other}] is ' +
+                (f'a [T, H, W, 3] video of shape '
+                 f'{tuple(inputs[other].shape)}'
+                 if videos else f'a {type(inputs[other]).__name__}') +
+                '; give one video as a list of [H, W, 3] frames, or a '
+                'list of videos (paths, [T, H, W, 3] arrays, frame lists)')
+        if frames:
+            return [list(inputs)]
+        videos = []
+        for x in inputs:
+            videos += video_inputs(x, who)
+        return videos
+    if isinstance(inputs, (str, int)):
+        return expand_inputs(inputs)
+    raise TypeError(f'{who}: inputs must be a video path, a '
+                    'frame folder, a webcam index / URL, a [T, H, W, 3] '
+                    'array or a list of [H, W, 3] frames, got '
+                    f'{type(inputs).__name__}')
+
+
 class FrameSource:
     """Base class: iterate :class:`Frame`; ``name`` (output stem), ``fps``
     (the frame rate, see the module's rule), ``fps_from`` (where it comes
@@ -411,3 +461,29 @@ class ArraySource(FrameSource):
         for i, f in enumerate(self.frames):
             yield Frame(i, i / self.fps, f)
         self.end_reason = f'all {len(self.frames)} frames read'
+
+
+class CountingSource(FrameSource):
+    """A source that remembers how many frames it gave (``num_read``) and
+    their size (``frame_size`` ``[w, h]``); ``num_frames`` is the wrapped
+    source's (None when unknown)."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.name = source.name
+        self.fps = source.fps
+        self.live = source.live
+        self.num_frames = getattr(source, 'num_frames', None)
+        self.num_read = 0
+        self.frame_size = None
+
+    def __iter__(self):
+        for frame in self.source:
+            if self.frame_size is None:
+                h, w = frame.image.shape[:2]
+                self.frame_size = [int(w), int(h)]
+            self.num_read += 1
+            yield frame
+
+    def close(self) -> None:
+        self.source.close()

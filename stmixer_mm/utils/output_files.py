@@ -1,7 +1,27 @@
-"""Output paths that no run overwrites unasked (split from :mod:`.writers`,
-whose docstring gives the rules): exclusive claims, temporary names renamed
-when complete, errors naming the file; ``overwrite=True`` (the demo's
-``--overwrite``) replaces the files that exist."""
+"""Output paths that no run overwrites unasked: exclusive claims,
+temporary names renamed when complete, errors naming the file;
+``overwrite=True`` (the demo's ``--overwrite``) replaces the files that
+exist. The rules:
+
+* every output path is *claimed* first by creating it empty with
+  exclusive creation (``O_CREAT | O_EXCL``: the check and the creation are
+  one step, so two runs, concurrent or one after the other, never write
+  one file): a path that exists (an earlier run's output, a folder, a
+  link) is refused with an :class:`OutputFileError` naming it, unless
+  ``OutputFiles(..., overwrite=True)`` (the demo's ``--overwrite``) is
+  asked to replace the files: each is then replaced when its new output
+  is complete (folders stay refused);
+* the video and the final JSON / CSV files are written to a hidden
+  temporary name next to their path (``.<stem>.<pid>.part<ext>``) and
+  renamed over the claimed (empty) path once complete (the mp4 once its
+  container is closed, so it plays); a run that fails or is interrupted
+  removes its temporary files and the claims it did not fill;
+* the JSON Lines file is written in place, a complete line at a time
+  (readable while the stream runs);
+* a failed write (a full disk: ``ENOSPC``) raises an
+  :class:`OutputFileError` naming the file, what was written of it and the
+  ``OSError``.
+"""
 import os
 import os.path as osp
 from contextlib import contextmanager

@@ -13,13 +13,37 @@ frames that a keyframe not yet emitted samples, plus the newest frame
 grow with the length of the stream and the clips equal the offline ones.
 """
 from collections import OrderedDict
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..inference import clip_indices
+from stmixer_mm.datasets import tube_clip_frames
 
-__all__ = ['ClipRingBuffer', 'KeyframeClips', 'keyframe_indices']
+__all__ = [
+    'ClipRingBuffer', 'KeyframeClips', 'keyframe_indices', 'clip_indices'
+]
+
+
+def clip_indices(center: int, clip_len: int, frame_interval: int,
+                 num_frames: int) -> np.ndarray:
+    """0-based frame indices of the clip around ``center``, as
+    ``SampleAVAFrames`` takes them in test mode (clamped to the video): the
+    0-based form of :func:`~stmixer_mm.datasets.tube_clip_frames`."""
+    return tube_clip_frames(center + 1, num_frames, clip_len,
+                            frame_interval) - 1
+
+
+def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
+    """A number of frames (a stride, a clip length): a positive integer.
+
+    Raises:
+        ValueError: ``'<who>: <name> must be a positive number of frames,
+            got <value>'``.
+    """
+    if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f'{who}: {name} must be a positive number of '
+                         f'frames, got {value!r}')
+    return int(value)
 
 
 def keyframe_indices(num_frames: int,
@@ -63,9 +87,7 @@ class ClipRingBuffer:
         for name, value in (('clip_len', clip_len),
                             ('frame_interval', frame_interval), ('stride',
                                                                  stride)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f'ClipRingBuffer: {name} must be a '
-                                 f'positive integer, got {value!r}')
+            check_frame_count(value, name)
         self.clip_len = int(clip_len)
         self.frame_interval = int(frame_interval)
         self.stride = int(stride)
@@ -205,3 +227,11 @@ class KeyframeClips(ClipRingBuffer):
         """:meth:`finish`, with each keyframe's ``meta``."""
         return [(key, clip, self._meta.pop(key, self._last_meta))
                 for key, clip in self.finish()]
+
+    def clips(self, frames) -> Iterator[Tuple[int, List[np.ndarray], float]]:
+        """Every keyframe clip of a stream of
+        :class:`~stmixer_mm.apis.video_io.Frame` (a source): ``(keyframe,
+        clip, keyframe time)``, as soon as each is complete."""
+        for frame in frames:
+            yield from self.push_frame(frame.image, frame.time)
+        yield from self.finish_frames()

@@ -1,4 +1,4 @@
-"""Outputs of the demo and the online engine.
+"""The writers of every caller's outputs.
 
 * :class:`VideoWriter`: an H.264 (``libx264``, ``yuv420p``, ``+faststart``)
   mp4 that browsers, GitHub and notebooks play, encoded with PyAV (the
@@ -7,33 +7,11 @@
   OpenCV's ``avc1`` (H.264 where OpenCV's FFmpeg has an encoder), then to
   ``mp4v`` (MPEG-4 part 2: most players, not browsers).
 * :class:`JsonlWriter`: one JSON object a line, flushed as it is written.
-* :class:`OutputFiles` (:mod:`.output_files`): the output files of one
-  input, claimed together before anything is written.
-* :func:`draw_tracks`: boxes, track ids and actions drawn with OpenCV (fast
-  enough for every frame of a live stream).
 * :class:`ProgressLine`: one terminal line rewritten in place.
 
-No output overwrites anything unasked, and none looks complete before it
-is:
-
-* every output path is *claimed* first by creating it empty with
-  exclusive creation (``O_CREAT | O_EXCL``: the check and the creation are
-  one step, so two runs, concurrent or one after the other, never write
-  one file): a path that exists (an earlier run's output, a folder, a
-  link) is refused with an :class:`OutputFileError` naming it, unless
-  ``OutputFiles(..., overwrite=True)`` (the demo's ``--overwrite``) is
-  asked to replace the files: each is then replaced when its new output
-  is complete (folders stay refused);
-* the video and the final JSON / CSV files are written to a hidden
-  temporary name next to their path (``.<stem>.<pid>.part<ext>``) and
-  renamed over the claimed (empty) path once complete (the mp4 once its
-  container is closed, so it plays); a run that fails or is interrupted
-  removes its temporary files and the claims it did not fill;
-* the JSON Lines file is written in place, a complete line at a time
-  (readable while the stream runs);
-* a failed write (a full disk: ``ENOSPC``) raises an
-  :class:`OutputFileError` naming the file, what was written of it and the
-  ``OSError``.
+Both claim their path as :mod:`stmixer_mm.utils.output_files` says (its
+docstring gives the rules); :class:`~stmixer_mm.apis.results.ResultWriter`
+puts them together with the JSON and CSV files of a run.
 """
 import json
 import os
@@ -47,15 +25,10 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .output_files import (OutputFileError, OutputFiles, claim_output, commit,
-                           output_exists_error, prepare_out_dir,
-                           remove_quietly, temp_path)
+from stmixer_mm.utils.output_files import (OutputFileError, claim_output,
+                                           commit, remove_quietly, temp_path)
 
-__all__ = [
-    'VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats',
-    'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
-    'output_exists_error', 'temp_path'
-]
+__all__ = ['VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats']
 
 
 class VideoWriter:

@@ -9,12 +9,13 @@ import warnings
 from typing import Callable, Iterator, Optional, Union
 
 import cv2
+import numpy as np
 
-from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, FolderSource, Frame,
-                      FrameSource, VideoReadError, check_fps, is_live_spec,
-                      source_name)
+from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
+                      FolderSource, Frame, FrameSource, VideoReadError,
+                      check_fps, is_live_spec, source_name)
 
-__all__ = ['CaptureSource', 'open_source']
+__all__ = ['CaptureSource', 'open_source', 'open_video']
 
 
 def _usable_rate(value) -> bool:
@@ -268,3 +269,30 @@ def open_source(spec: Union[int, str],
         return FolderSource(spec, fps=fps, realtime=realtime)
     return CaptureSource(
         spec, realtime=realtime, capture_factory=capture_factory, fps=fps)
+
+
+def open_video(video,
+               fps: Optional[float] = None,
+               who: str = 'open_video',
+               **kwargs) -> FrameSource:
+    """The :class:`FrameSource` of one video of any kind: a given source
+    (as it is), a ``[T, H, W, 3]`` array or a list of frames
+    (:class:`ArraySource`), else a spec (:func:`open_source`, with
+    ``kwargs``).
+
+    Raises:
+        ValueError: ``fps`` not a finite number > 0 (:func:`check_fps`),
+            or other than the rate of a given :class:`FrameSource` (``who``
+            names the caller).
+    """
+    fps = check_fps(fps)
+    if isinstance(video, FrameSource):
+        if fps is not None and fps != video.fps:
+            raise ValueError(
+                f'{who}: fps={fps:g} cannot change the rate of the '
+                f'FrameSource {video.name!r} ({video.fps} fps); set it when '
+                'the source is made')
+        return video
+    if isinstance(video, (np.ndarray, list, tuple)):
+        return ArraySource(video, fps=fps)
+    return open_source(video, fps=fps, **kwargs)

@@ -1,0 +1,266 @@
+"""One run of the online engine: its three threads (reader, model, writer),
+their queues and their stop / error protocol, as the module
+:mod:`~stmixer_mm.apis.online.runner` describes. Made and driven by
+:meth:`OnlineRunner.run <stmixer_mm.apis.online.OnlineRunner.run>`, which
+owns the settings, the outputs and the signals."""
+import queue
+import signal
+import threading
+import time
+from typing import Dict
+
+from stmixer_mm.utils.output_files import OutputFileError
+from ..results import KeyframeDrawer, ResultFormatter, ResultWriter
+from ..video_io import FrameSource, KeyframeClips, ProgressLine
+from .run_stats import RunStats
+from .tracker import OnlineTubeTracker
+
+__all__ = ['StreamRun']
+
+_END = object()
+
+
+class StreamRun:
+    """The threads of one :meth:`OnlineRunner.run` over ``source``.
+
+    Args:
+        runner (OnlineRunner): the settings, the stop event and the signal
+            that stopped the run (:attr:`OnlineRunner.signum`).
+        source (FrameSource): the frames (closed by the reader).
+        buffer (KeyframeClips): the clip ring buffer.
+        tracker (OnlineTubeTracker): the track ids.
+        stats (RunStats): the counters.
+        out (ResultWriter): the JSON Lines, the video (and the window).
+
+    Attributes:
+        errors (list): the exceptions of the threads, first first.
+    """
+
+    def __init__(self, runner, source: FrameSource, buffer: KeyframeClips,
+                 tracker: OnlineTubeTracker, stats: RunStats,
+                 out: ResultWriter) -> None:
+        self.runner, self.source, self.buffer = runner, source, buffer
+        self.tracker, self.stats, self.out = tracker, stats, out
+        self.stop = runner.stop_event
+        self.realtime = runner.realtime
+        inf = runner.inferencer
+        self.fmt = ResultFormatter(inf.label_names, runner.score_thr,
+                                   runner.topk)
+        # the writer holds frames until their nearest keyframe is done
+        self.room = runner.queue_frames + buffer.after + runner.stride
+        self.frames_q: 'queue.Queue' = queue.Queue(maxsize=self.room)
+        self.events_q: 'queue.Queue' = queue.Queue()  # results, skips
+        self.slot: 'queue.Queue' = queue.Queue(maxsize=1)
+        self.busy = threading.Event()
+        self.errors = []
+
+    def put(self, q, item) -> bool:
+        """Blocking put that gives up once the run is stopped."""
+        while True:
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self.stop.is_set():
+                    return False
+
+    def submit(self, key, clip, t, wall) -> None:
+        stats = self.stats
+        if self.realtime and (self.busy.is_set() or self.slot.full()):
+            with stats.lock:
+                stats.keyframes_skipped += 1
+            self.events_q.put(('skip', key, None))
+            return
+        self.busy.set()
+        self.put(self.slot, (key, clip, t, wall))
+
+    def reader(self) -> None:
+        source, buffer, stats = self.source, self.buffer, self.stats
+        max_frames = self.runner.max_frames
+        paced = self.realtime and not source.live
+        first_wall = None
+        try:
+            for frame in source:
+                if self.stop.is_set() or (max_frames is not None
+                                          and frame.index >= max_frames):
+                    break
+                wall = time.perf_counter()
+                if paced:
+                    # when a camera would have delivered it: the lag then
+                    # counts a reader that falls behind, too
+                    if first_wall is None:
+                        first_wall = wall - frame.time
+                    wall = first_wall + frame.time
+                ready = buffer.push_frame(frame.image, (frame.time, wall))
+                with stats.lock:
+                    stats.frames_read += 1
+                item = (frame.index, frame.image)
+                if self.realtime:
+                    try:
+                        self.frames_q.put_nowait(item)
+                    except queue.Full:
+                        with stats.lock:
+                            stats.frames_dropped += 1
+                else:
+                    self.put(self.frames_q, item)
+                for key, clip, (t, wall) in ready:
+                    self.submit(key, clip, t, wall)
+            # the end of the stream (or max_frames): the last clips,
+            # clamped; not after a stop (Ctrl-C, a model error)
+            ready = [] if self.stop.is_set() else buffer.finish_frames()
+            for key, clip, (t, wall) in ready:
+                self.submit(key, clip, t, wall)
+        except BaseException as e:  # noqa: B902 - re-raised in run()
+            self.errors.append(e)
+        finally:
+            source.close()
+            self.slot.put(_END)  # the model drains the slot to _END
+            self.put(self.frames_q, _END)
+
+    def model(self) -> None:
+        inf, stats, slot = self.runner.inferencer, self.stats, self.slot
+        try:
+            while True:
+                item = slot.get()
+                if item is _END:
+                    break
+                key, clip, t, wall = item
+                self.busy.set()
+                t0 = time.perf_counter()
+                res = inf.predict_clip(clip, key, t, video=self.source.name)
+                dt = time.perf_counter() - t0
+                del clip
+                # a model with track queries gives the ids itself
+                ids = self.tracker.update(
+                    key,
+                    res.bboxes,
+                    res.person_scores,
+                    res.scores,
+                    track_ids=res.track_ids)
+                record = self.fmt.record(res, ids)
+                self.out.append(record)
+                lag = time.perf_counter() - wall
+                with stats.lock:
+                    stats.keyframes_done += 1
+                    stats.model_time += dt
+                    stats.lag_last = lag
+                    stats.lag_sum += lag
+                    stats.lag_max = max(stats.lag_max, lag)
+                    stats.lags.append(lag)
+                self.events_q.put(('done', key, record))
+                if slot.empty():
+                    self.busy.clear()
+        except BaseException as e:  # noqa: B902 - re-raised in run()
+            self.errors.append(e)
+            self.stop.set()
+            # let a reader blocked on the slot go on to its end
+            while True:
+                item = slot.get()
+                if item is _END:
+                    break
+        finally:
+            self.busy.clear()
+            self.events_q.put(('end', None, None))
+
+    def run(self) -> Dict:
+        """Run the reader and model threads and the write loop to their
+        end; close the video and the JSON Lines; the final statistics."""
+        runner = self.runner
+        threads = [
+            threading.Thread(
+                target=self.reader, name='stmixer-reader', daemon=True),
+            threading.Thread(
+                target=self.model, name='stmixer-model', daemon=True)
+        ]
+        for th in threads:
+            th.start()
+        bar = None
+        if runner.progress:
+            bar = ProgressLine(None if runner.progress is
+                               True else runner.progress)
+        finished = False
+        try:
+            self.write_loop(bar)
+            finished = True
+        except KeyboardInterrupt:  # where no handler is installed
+            if runner.signum is None:
+                runner.signum = signal.SIGINT
+        finally:
+            self.stop.set()
+            while True:  # drain: a reader waiting on the queue goes on
+                try:
+                    self.frames_q.get_nowait()
+                except queue.Empty:
+                    break
+            for th in threads:
+                th.join()
+            if runner.show:
+                import cv2
+                cv2.destroyAllWindows()
+            if runner.signum is None and (self.errors or not finished):
+                # a failed run (model error, unreadable input, full disk):
+                # its video is not complete, so it does not take its final
+                # name (as offline); a signal's run keeps what was done
+                self.out.abort()
+            else:
+                try:
+                    self.out.close()
+                except OutputFileError as e:
+                    self.errors.append(e)
+        result = self.stats.snapshot()
+        if bar is not None:
+            bar.update(result, force=True)
+            bar.close()
+        return result
+
+    def write_loop(self, bar) -> None:
+        """Draw and write every frame once its nearest keyframe is known."""
+        runner, stats = self.runner, self.stats
+        drawer = KeyframeDrawer(self.out, self.buffer.first_keyframe,
+                                runner.stride,
+                                self.show if runner.show else None)
+        read_ended = False
+
+        def event(kind, key, record):
+            if kind == 'end':
+                drawer.ended = True
+            else:
+                drawer.keyframe(key, record)
+
+        while True:
+            drawn = drawer.flush()
+            with stats.lock:
+                stats.frames_written += drawn
+            if read_ended and drawer.ended:
+                return
+            if bar is not None:
+                bar.update(stats.snapshot())
+            got = False
+            if not read_ended and len(drawer.pending) < self.room:
+                try:
+                    item = self.frames_q.get(timeout=0.05)
+                    got = True
+                    if item is _END:
+                        read_ended = True
+                    else:
+                        drawer.frame(*item)
+                except queue.Empty:
+                    pass
+            while True:
+                try:
+                    event(*self.events_q.get_nowait())
+                    got = True
+                except queue.Empty:
+                    break
+            if not got and (read_ended or len(drawer.pending) >= self.room):
+                try:
+                    event(*self.events_q.get(timeout=0.1))
+                except queue.Empty:
+                    pass
+
+    def show(self, canvas) -> None:
+        """Show a drawn frame (``show``); q or Esc stops the run."""
+        import cv2
+        cv2.imshow('STMixer online', cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        if cv2.waitKey(1) & 0xFF in (ord('q'), 27):
+            self.stop.set()

@@ -1,0 +1,131 @@
+"""From a :class:`~.keyframe_result.KeyframeResult` to what is written and
+drawn: the thresholds and class names of one run, applied one way by the
+Inferencer, the offline demo and the online runner."""
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from stmixer_mm.utils.settings_specs import check_probability
+from .keyframe_result import KeyframeResult
+
+__all__ = ['ResultFormatter', 'CSV_COLUMNS']
+
+#: the columns of a detections CSV (one row per person and action)
+CSV_COLUMNS = ('frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score',
+               'action', 'score')
+
+
+class ResultFormatter:
+    """The records of a keyframe's persons.
+
+    Args:
+        label_names (dict): ``{column: name}`` of the action columns
+            (:func:`~stmixer_mm.datasets.class_names`).
+        score_thr (float): actions listed scoring at least this.
+        topk (int): actions listed per person, at most.
+    """
+
+    def __init__(self,
+                 label_names: Dict[int, str],
+                 score_thr: float = 0.3,
+                 topk: int = 3) -> None:
+        self.label_names = label_names
+        self.score_thr = check_probability(score_thr, 'score_thr')
+        self.topk = topk
+
+    def actions(self, scores: np.ndarray) -> Dict[str, float]:
+        """``{name: score}`` of the best columns scoring at least
+        ``score_thr``, best first, at most ``topk`` (the background column
+        0 left out unless the label map names it; a column without a name
+        is listed by its number, as
+        :func:`~stmixer_mm.visualization.format_action_labels` does)."""
+        out = {}
+        for c in np.argsort(-scores):
+            if len(out) == self.topk or scores[c] < self.score_thr:
+                break
+            if c == 0 and 0 not in self.label_names:
+                continue
+            out[self.label_names.get(int(c), str(int(c)))] = round(
+                float(scores[c]), 4)
+        return out
+
+    def record(self,
+               result: KeyframeResult,
+               track_ids: Optional[Sequence[int]] = None) -> dict:
+        """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
+        person_score, actions {name: score}[, track_id][, mask][,
+        tubelet])])``; a model with a mask head adds every person's
+        ``mask`` as COCO RLE (``{'size': [h, w], 'counts': str}``, frame
+        pixels), a tubelet model its ``tubelet`` (``frames`` 0-based,
+        ``boxes`` pixels, one per frame; :func:`~stmixer_mm.visualization.
+        draw_tracks` draws the box of each frame from it)."""
+        rles = result.mask_rles
+        tubelets = result.tubelet_bboxes
+        persons = []
+        for i in range(len(result)):
+            p = dict(
+                bbox=[round(float(v), 1) for v in result.bboxes[i]],
+                person_score=round(float(result.person_scores[i]), 4),
+                actions=self.actions(result.scores[i]))
+            if track_ids is not None:
+                p = dict(track_id=int(track_ids[i]), **p)
+            if rles is not None:
+                p['mask'] = rles[i]
+            if tubelets is not None:
+                p['tubelet'] = dict(
+                    frames=result.tubelet_frames.tolist(),
+                    boxes=np.round(tubelets[i].astype(float), 1).tolist())
+            persons.append(p)
+        return dict(
+            frame=result.frame, time=round(result.time, 3), persons=persons)
+
+    def persons(self, result: KeyframeResult) -> List[dict]:
+        """``[dict(bbox, person_score, actions[, track_id][, mask][,
+        tubelet])]`` of a keyframe, as
+        :func:`~stmixer_mm.visualization.draw_tracks` draws them (``mask``:
+        COCO RLE, compact to keep; ``tubelet``: the frames and boxes of a
+        tubelet model)."""
+        ids = result.track_ids
+        rles = result.mask_rles
+        tubelets = result.tubelet_bboxes
+        return [
+            dict(
+                bbox=result.bboxes[i],
+                person_score=float(result.person_scores[i]),
+                actions=self.actions(result.scores[i]),
+                **({} if ids is None else dict(track_id=int(ids[i]))),
+                **({} if rles is None else dict(mask=rles[i])),
+                **({} if tubelets is None else dict(
+                    tubelet=dict(
+                        frames=result.tubelet_frames, boxes=tubelets[i]))))
+            for i in range(len(result))
+        ]
+
+    def prediction(self, results: Sequence[KeyframeResult], source,
+                   person_thr: float) -> dict:
+        """One video's prediction (the Inferencer's): ``dict(input, fps,
+        frame_size [w, h], num_frames, person_threshold, keyframes=[
+        records])``; the ``source`` (a counting source) gives the first
+        four; records carry track ids where the model gives them."""
+        track = any(r.track_ids is not None for r in results)
+        return dict(
+            input=getattr(source, 'name', None),
+            fps=getattr(source, 'fps', None),
+            frame_size=getattr(source, 'frame_size', None),
+            num_frames=getattr(source, 'num_read', None),
+            person_threshold=person_thr,
+            keyframes=[
+                self.record(r, r.track_ids if track else None) for r in results
+            ])
+
+    @staticmethod
+    def csv_rows(detections: Sequence[dict]) -> Iterator[list]:
+        """The rows (:data:`CSV_COLUMNS`) of flat detections
+        (``dict(frame, time, bbox, person_score, actions)``): one per
+        person and listed action."""
+        for d in detections:
+            for name, score in d['actions'].items():
+                yield [
+                    d['frame'], d['time'], *d['bbox'], d['person_score'], name,
+                    score
+                ]

@@ -1,0 +1,130 @@
+"""The detections of one keyframe in pixels of the input frame: the first
+step from the model's ``InstanceData`` to files (:mod:`.formatter` makes
+records of it, :mod:`.result_writer` writes them)."""
+from typing import List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from stmixer_mm.utils.mask_rle import encode_mask
+
+__all__ = ['KeyframeResult']
+
+
+class KeyframeResult:
+    """The detections of one keyframe in pixels of the input frame.
+
+    Attributes:
+        frame (int): 0-based keyframe.
+        time (float): its timestamp (seconds).
+        bboxes (np.ndarray): ``[n, 4]`` xyxy pixels.
+        scores (np.ndarray): ``[n, C]`` action scores, column = label id.
+        person_scores (np.ndarray): ``[n]``.
+        data_sample: the model's ``ActionDataSample``.
+        frame_hw (tuple, optional): ``(h, w)`` of the input frame (the
+            size :attr:`masks` are given at).
+        tubelet_frames (np.ndarray, optional): ``[T']`` 0-based frames of
+            a tubelet model's output frames (:attr:`tubelet_bboxes`).
+    """
+
+    __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
+                 'data_sample', 'frame_hw', '_mask_rles', 'tubelet_frames')
+
+    def __init__(self,
+                 frame,
+                 time,
+                 bboxes,
+                 scores,
+                 person_scores,
+                 data_sample=None,
+                 frame_hw=None):
+        self.frame = int(frame)
+        self.time = float(time)
+        self.bboxes = bboxes
+        self.scores = scores
+        self.person_scores = person_scores
+        self.data_sample = data_sample
+        self.frame_hw = None if frame_hw is None else tuple(frame_hw)
+        self._mask_rles = None  # computed once, by mask_rles
+        self.tubelet_frames = None
+
+    @property
+    def tubelet_bboxes(self) -> Optional[np.ndarray]:
+        """``[n, T', 4]`` pixel boxes of a tubelet model (STMixer-T) on
+        :attr:`tubelet_frames`, or None for a keyframe detector."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'tubelet_bboxes' not in pred or \
+                self.frame_hw is None:
+            return None
+        h, w = self.frame_hw
+        return pred.tubelet_bboxes.cpu().numpy().reshape(
+            len(self), -1, 4) * np.array([w, h, w, h], np.float32)
+
+    @property
+    def masks(self) -> Optional[np.ndarray]:
+        """``[n, h, w]`` bool person masks at the input frame's size
+        (``frame_hw``; the model's, at its input size, resized nearest),
+        or None for a model without a mask head."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'masks' not in pred:
+            return None
+        masks = pred.masks.cpu().numpy().astype(bool)
+        if self.frame_hw is None or tuple(masks.shape[1:]) == self.frame_hw:
+            return masks
+        h, w = self.frame_hw
+        if not len(masks):
+            return np.zeros((0, h, w), bool)
+        return np.stack([
+            cv2.resize(
+                m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+            for m in masks
+        ]).astype(bool)
+
+    @property
+    def mask_rles(self) -> Optional[List[dict]]:
+        """:attr:`masks` as COCO RLE (``{'size', 'counts'}``), one per
+        person, or None without masks: resized and encoded once, for the
+        JSON records and the drawing records alike."""
+        if self._mask_rles is None:
+            masks = self.masks
+            if masks is None:
+                return None
+            self._mask_rles = [encode_mask(m) for m in masks]
+        return self._mask_rles
+
+    def __len__(self) -> int:
+        return len(self.bboxes)
+
+    @property
+    def track_ids(self) -> Optional[np.ndarray]:
+        """``[n]`` ids of a model with track queries (``STMixerTracker``),
+        None for a keyframe detector."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'track_ids' not in pred:
+            return None
+        return pred.track_ids.cpu().numpy().reshape(-1)
+
+    @classmethod
+    def from_sample(
+            cls,
+            sample,
+            frame: int,
+            time: float,
+            frame_hw: Tuple[int, int],
+            tubelet_offsets: Optional[np.ndarray] = None) -> 'KeyframeResult':
+        """The result of the model's ``ActionDataSample`` (normalised boxes
+        scaled to the ``(h, w)`` of the input frame); ``tubelet_offsets``:
+        a tubelet model's output frames relative to ``frame``
+        (:func:`~stmixer_mm.apis.tubelet_offsets`), clamped at 0 as the
+        clip is."""
+        pred = sample.pred_instances
+        h, w = frame_hw
+        boxes = pred.bboxes.cpu().numpy().reshape(-1, 4) * np.array(
+            [w, h, w, h], np.float32)
+        result = cls(frame, time, boxes,
+                     pred.scores.cpu().numpy(),
+                     pred.person_scores.cpu().numpy().reshape(-1), sample,
+                     (h, w))
+        if tubelet_offsets is not None:
+            result.tubelet_frames = np.maximum(int(frame) + tubelet_offsets, 0)
+        return result

@@ -1,0 +1,249 @@
+"""The files of one input's results, written one way by the Inferencer,
+the offline demo and the online runner.
+
+A :class:`ResultWriter` claims all its paths together before anything is
+written (:class:`~stmixer_mm.utils.output_files.OutputFiles`: nothing is
+overwritten unasked) and picks each file's format by its extension:
+
+* ``.mp4``: frames drawn with
+  :func:`~stmixer_mm.visualization.draw_tracks`
+  (:class:`~stmixer_mm.apis.video_io.VideoWriter`: H.264, renamed to its
+  path once its container is closed);
+* ``.jsonl``: a keyframe record a line, written as it comes
+  (:class:`~stmixer_mm.apis.video_io.JsonlWriter`);
+* ``.json``: one JSON document (the Inferencer's prediction, the demo's
+  detections and tubes, the online track summaries);
+* ``.csv``: one row per person and action
+  (:data:`~.formatter.CSV_COLUMNS`).
+
+Documents are written under a temporary name and renamed when complete.
+:meth:`ResultWriter.close` finishes the video; :meth:`ResultWriter.abort`
+(a failed run) removes every partial file and claim, keeping the files
+already complete; ``keep_video=True`` keeps the frames written so far as a
+playable video (an interrupted online run).
+"""
+import csv
+import json
+import os.path as osp
+from collections import deque
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
+                                           prepare_out_dir)
+from stmixer_mm.visualization import draw_tracks
+from ..video_io.writers import JsonlWriter, VideoWriter
+
+__all__ = ['ResultWriter', 'KeyframeDrawer', 'nearest_keyframe']
+
+
+def nearest_keyframe(index: int, first: int, stride: int) -> int:
+    """The keyframe (every ``stride`` frames from ``first``) nearest to
+    frame ``index``, the earlier one on a tie: the keyframe whose
+    detections the demos draw on the frame. It may lie after the last
+    keyframe of a stream; the caller then takes the last one."""
+    d = index - first
+    if d <= 0:
+        return first
+    m = d // stride
+    return first + (m + 1 if 2 * d > (2 * m + 1) * stride else m) * stride
+
+
+class ResultWriter:
+    """Write one input's results.
+
+    Args:
+        paths (dict): ``{key: path}``; None paths are left out. The format
+            goes by the extension (see the module).
+        fps (float, optional): the video's frame rate (needed with an
+            ``.mp4``).
+        codec (str): the video's codec (``'h264'`` or ``'mp4v'``).
+        overwrite (bool): replace the files that exist (each when its new
+            output is complete); folders are still refused.
+        min_short_side (int): frames drawn smaller than this are scaled up.
+
+    The folders of the paths are created (a file in the way of one is an
+    :class:`~stmixer_mm.utils.output_files.OutputFileError`).
+
+    Raises:
+        OutputFileError: a path exists (``overwrite``: a folder) or cannot
+            be created; nothing is claimed then.
+    """
+
+    def __init__(self,
+                 paths: Dict[str, Optional[str]],
+                 fps: Optional[float] = None,
+                 codec: str = 'h264',
+                 overwrite: bool = False,
+                 min_short_side: int = 360) -> None:
+        for path in paths.values():
+            if path is not None and osp.dirname(path):
+                prepare_out_dir(osp.dirname(path))
+        self.files = OutputFiles(paths, overwrite=overwrite)
+        self.paths = self.files.paths
+        self.min_short_side = min_short_side
+        self.video: Optional[VideoWriter] = None
+        self.jsonl: Optional[JsonlWriter] = None
+        try:
+            for path in self.paths.values():
+                if path.endswith('.jsonl'):
+                    self.jsonl = JsonlWriter(path, exclusive=False)
+                elif path.endswith('.mp4'):
+                    self.video = VideoWriter(
+                        path, fps, codec=codec, exclusive=False)
+        except BaseException:
+            self.abort()
+            raise
+
+    def __getitem__(self, key: str) -> str:
+        return self.paths[key]
+
+    def draw(self,
+             image: np.ndarray,
+             persons: Sequence[dict],
+             header: Optional[str] = None,
+             frame: Optional[int] = None) -> np.ndarray:
+        """Draw ``persons`` on an RGB frame
+        (:func:`~stmixer_mm.visualization.draw_tracks`; ``frame``: the
+        frame's index, where a tubelet gives its own box) and append it to
+        the video, if any; returns the drawn frame."""
+        canvas = draw_tracks(
+            image, persons, self.min_short_side, header=header, frame=frame)
+        if self.video is not None:
+            self.video.write(canvas)
+        return canvas
+
+    def append(self, record: dict) -> None:
+        """One line of the JSON Lines file (if any), written at once."""
+        if self.jsonl is not None:
+            self.jsonl.write(record)
+
+    def write_json(self, key: str, document) -> None:
+        """The JSON document ``key`` (indented), complete."""
+        with self.files.open(key) as f:
+            json.dump(document, f, indent=1)
+
+    def write_csv(self, key: str, columns: Sequence[str], rows) -> None:
+        """The CSV file ``key``: ``columns`` then ``rows``, complete."""
+        with self.files.open(key, newline='') as f:
+            out = csv.writer(f)
+            out.writerow(columns)
+            out.writerows(rows)
+
+    @property
+    def codec_used(self) -> Optional[str]:
+        return None if self.video is None else self.video.codec_used
+
+    def close(self) -> None:
+        """Finish the video (renamed to its path, playable) and the JSON
+        Lines file.
+
+        Raises:
+            OutputFileError: the video cannot be finished (a full disk);
+                it is removed.
+        """
+        if self.jsonl is not None:
+            self.jsonl.close()
+        if self.video is not None:
+            self.video.close()
+
+    def abort(self, keep_video: bool = False) -> List[str]:
+        """End a failed or interrupted run: the partial files and the
+        claims never filled are removed; the video is kept playable with
+        ``keep_video`` (else removed). Returns the paths kept (complete)."""
+        if self.jsonl is not None:
+            self.jsonl.close()
+        if self.video is not None:
+            if keep_video:
+                try:
+                    self.video.close()
+                except OutputFileError:
+                    pass
+            else:
+                self.video.abort()
+        return self.files.release()
+
+    def __enter__(self) -> 'ResultWriter':
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class KeyframeDrawer:
+    """Draw every frame of a video with the persons of its nearest keyframe
+    (:func:`nearest_keyframe`) into a :class:`ResultWriter`'s video, each
+    as soon as that keyframe's record is known: the offline demo's second
+    pass and the online runner's writer thread draw alike.
+
+    Args:
+        writer (ResultWriter): where the frames go (its :meth:`~ResultWriter.
+            draw`); without a video and ``on_frame`` nothing is drawn.
+        first (int): the first keyframe.
+        stride (int): frames between two keyframes.
+        on_frame (callable, optional): called with each drawn frame (a
+            window).
+
+    A keyframe given as None (skipped by a realtime run) is drawn with the
+    last keyframe done before it. The records of keyframes passed are
+    dropped, so memory holds the frames waiting for their keyframe only.
+    """
+
+    def __init__(
+            self,
+            writer: ResultWriter,
+            first: int,
+            stride: int,
+            on_frame: Optional[Callable[[np.ndarray], None]] = None) -> None:
+        self.writer = writer
+        self.first, self.stride = first, stride
+        self.on_frame = on_frame
+        self.records: Dict[int, Optional[dict]] = {}  # key -> record / None
+        self.last_done: Optional[dict] = None  # latest done record drawn
+        self.pending = deque()  # (index, image) waiting for their keyframe
+        self.ended = False  # no keyframe comes any more
+
+    def keyframe(self, key: int, record: Optional[dict]) -> None:
+        """A keyframe's record (``dict(frame, persons)``), or None."""
+        self.records[key] = record
+
+    def frame(self, index: int, image: np.ndarray) -> None:
+        self.pending.append((index, image))
+
+    def flush(self) -> int:
+        """Draw the frames whose keyframe is known (after :attr:`ended`:
+        all, the frames after the last keyframe with the last one);
+        returns how many."""
+        drawn = 0
+        draw = self.writer.video is not None or self.on_frame is not None
+        while self.pending:
+            i, image = self.pending[0]
+            k = nearest_keyframe(i, self.first, self.stride)
+            if k not in self.records:
+                if not self.ended:
+                    break
+                # the stream ended before keyframe k: the last one
+                k = max(self.records) if self.records else None
+            for old in [key for key in self.records if key < (k or 0)]:
+                rec = self.records.pop(old)
+                if rec is not None:
+                    self.last_done = rec
+            rec = self.records.get(k) if k is not None else None
+            if rec is None:
+                rec = self.last_done
+            self.pending.popleft()
+            if draw:
+                canvas = self.writer.draw(
+                    image,
+                    rec['persons'] if rec is not None else [],
+                    header=f'frame {i}' +
+                    (f' | keyframe {rec["frame"]}' if rec else ''),
+                    frame=i)
+                if self.on_frame is not None:
+                    self.on_frame(canvas)
+            drawn += 1
+        return drawn

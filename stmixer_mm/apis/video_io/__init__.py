@@ -1,0 +1,20 @@
+"""Video in and out, for every caller (the Inferencer, the offline demo,
+the online runner, the benchmarks): frame sources (files, frame folders,
+arrays, cameras, streams), the keyframe clip ring buffer and the writers
+(H.264 mp4, JSON Lines, the progress line)."""
+from .capture import CaptureSource, open_source, open_video
+from .ring_buffer import (ClipRingBuffer, KeyframeClips, check_frame_count,
+                          clip_indices, keyframe_indices)
+from .sources import (ArraySource, CountingSource, FolderSource, Frame,
+                      FrameSource, VideoReadError, check_fps, check_frames,
+                      expand_inputs, is_live_spec, source_name, video_inputs)
+from .writers import JsonlWriter, ProgressLine, VideoWriter, format_stats
+
+__all__ = [
+    'CaptureSource', 'open_source', 'open_video', 'ClipRingBuffer',
+    'KeyframeClips', 'keyframe_indices', 'clip_indices', 'check_frame_count',
+    'check_frames', 'ArraySource', 'CountingSource', 'FolderSource', 'Frame',
+    'FrameSource', 'VideoReadError', 'check_fps', 'expand_inputs',
+    'is_live_spec', 'source_name', 'video_inputs', 'JsonlWriter',
+    'ProgressLine', 'VideoWriter', 'format_stats'
+]
