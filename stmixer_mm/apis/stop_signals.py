@@ -1,8 +1,9 @@
-"""Stop signals of a run: SIGTERM, SIGINT and SIGHUP (a timeout, ``docker
-stop``, Slurm, Ctrl-C, a closed terminal) end the offline demo, the online
-runner and the Inferencer's files the same way: what is complete is kept,
-the partial rest removed, then :class:`RunInterrupted` is raised (exit code
-128 + the signal number: 143, 130, 129)."""
+"""Stop signals of the demo's runs: SIGTERM, SIGINT and SIGHUP (a timeout,
+``docker stop``, Slurm, Ctrl-C, a closed terminal) end the offline demo (its
+complete files kept, the partial rest removed) and the online runner (its
+files closed: the video playable, every keyframe done in the JSON Lines);
+then :class:`RunInterrupted` is raised (exit code 128 + the signal number:
+143, 130, 129)."""
 import signal
 import threading
 from contextlib import contextmanager

@@ -292,7 +292,7 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
         num_actions=int(head.num_actions),
         label_convention=head.label_convention,
         use_sigmoid_person=bool(head.use_sigmoid_person),
-        test_cfg=head.parse_test_cfg(detector.roi_head.test_cfg),
+        test_cfg=dict(detector.roi_head.test_cfg),
         **prep)
 
 

@@ -125,11 +125,7 @@ def compare_with_torch(detector: nn.Module,
     ]
     # post-processed with the detector's own test_cfg (its num_fallback
     # included), so that the detections compare with its predict
-    dets = postprocess(
-        ort_out,
-        meta,
-        test_cfg=detector.roi_head.stages[-1].parse_test_cfg(
-            detector.roi_head.test_cfg))
+    dets = postprocess(ort_out, meta, test_cfg=detector.roi_head.test_cfg)
     preds = torch_predict(detector, frames)
     worst = 0.0
     for i, (det, pred) in enumerate(zip(dets, preds)):

@@ -224,13 +224,16 @@ class OutputFiles:
             raise
         commit(tmp, path)
 
-    def release(self) -> List[str]:
+    def release(self, keys: Optional[List[str]] = None) -> List[str]:
         """Remove the claims never filled (still the empty file created by
-        the claim) and their temporary files; returns the paths kept
-        (written; a file that ``overwrite`` would have replaced and that
-        is untouched is left as it is, not listed)."""
+        the claim) and their temporary files, of ``keys`` (default all);
+        returns the paths kept (written; a file that ``overwrite`` would
+        have replaced and that is untouched is left as it is, not
+        listed)."""
         kept = []
         for key, (claim, created) in self._claims.items():
+            if keys is not None and key not in keys:
+                continue
             path = self.paths[key]
             remove_quietly(temp_path(path))
             try:

@@ -553,3 +553,28 @@ def test_stop_signal_handlers_main_thread_only_and_ignored_stays_ignored():
     th.start()
     th.join()
     assert seen == [signal.getsignal(signal.SIGTERM)]
+
+
+def test_a_numpy_stride_and_an_empty_run(tmp_path):
+    """A numpy integer stride runs and is written as a number; a run that
+    reads no frame leaves no empty video claim (a next run would refuse
+    it)."""
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 12
+    model = SlowInferencer(delay=0)
+    stats = OnlineRunner(
+        model, stride=np.int64(4), out_dir=str(tmp_path),
+        progress=False).run(ArraySource(frames, fps=10.0, name='np'))
+    with open(stats['tracks']) as f:
+        assert json.load(f)['stride'] == 4
+    assert model.calls == [2, 6, 10]
+    stats = OnlineRunner(
+        SlowInferencer(delay=0),
+        stride=4,
+        out_dir=str(tmp_path),
+        max_frames=0,
+        progress=False).run(ArraySource(frames, fps=10.0, name='none'))
+    assert stats['frames_written'] == 0
+    assert not (tmp_path / 'none_det.mp4').exists()
+    assert (tmp_path / 'none_tracks.json').exists()
+    with pytest.raises(ValueError, match='stride must be a positive'):
+        OnlineRunner(model, stride=0)

@@ -78,10 +78,15 @@ def test_abort_keeps_only_complete_files(tmp_path):
     kept = out.abort()
     assert kept == [str(tmp_path / 'a_det.json')]
     assert sorted(os.listdir(tmp_path)) == ['a_det.json']
-    # keep_video: the frames written so far stay a playable video
-    out = ResultWriter(dict(video=str(tmp_path / 'b.mp4')), 10, 'mp4v')
-    out.draw(np.zeros((48, 64, 3), np.uint8), [])
-    assert out.abort(keep_video=True) == [str(tmp_path / 'b.mp4')]
+    # closed without a frame: no video, and no empty claim left behind
+    # (a next run would refuse it)
+    out = ResultWriter(
+        dict(video=str(tmp_path / 'b.mp4'), json=str(tmp_path / 'b.json')), 10,
+        'mp4v')
+    out.close()
+    assert not (tmp_path / 'b.mp4').exists()
+    out.write_json('json', {})
+    assert (tmp_path / 'b.json').exists()
 
 
 def test_nearest_keyframe_is_the_argmin_rule():

@@ -193,11 +193,9 @@ class STMixerInferencer(BaseInferencer):
                 frame: Optional[int] = None,
                 video: Optional[str] = None,
                 **kwargs):
-        """Run the model on one clip; return its ``ActionDataSample``.
-
-        ``frame`` (the keyframe) and ``video`` (a name of the source) go to
-        the sample's metainfo as ``timestamp`` / ``video_id``, which a model
-        with track queries (``STMixerTracker``) reads."""
+        """The ``ActionDataSample`` of one clip; ``frame`` (the keyframe) and
+        ``video`` (the source's name) go to its metainfo as ``timestamp`` /
+        ``video_id``, which a model with track queries reads."""
         return inference_detector(
             self.model,
             inputs,
@@ -389,9 +387,10 @@ class STMixerInferencer(BaseInferencer):
         if 'topk' in post:
             vis['topk'] = post['topk']
         check_batch_size(self.model, batch_size)
+        pred_out_dir = post.pop('pred_out_dir', '')
         vid_out_dir, pred_out_dir = inferencer_output_dirs(
             out_dir, vis.pop('vid_out_dir', ''), vis.pop('no_save_vis', False),
-            post.pop('pred_out_dir', ''), post.pop('no_save_pred', None))
+            pred_out_dir, post.pop('no_save_pred', not pred_out_dir))
         keep = bool(vis.get('return_vis') or vis.get('show'))
         videos = self._inputs_to_list(inputs)
         names = self.output_names(videos)
@@ -405,7 +404,8 @@ class STMixerInferencer(BaseInferencer):
                     outputs = ResultWriter(
                         inferencer_output_paths(name, vid_out_dir,
                                                 pred_out_dir),
-                        fps=max(source.fps / pre.get('stride', 8), 1.0))
+                        fps=max(source.fps / pre.get('stride', 8), 1.0)
+                        if vid_out_dir else None)
                 out = self._one_video(source, video, outputs, batch_size, keep,
                                       pre, vis, post, return_datasamples)
             except BaseException:
@@ -436,7 +436,7 @@ class STMixerInferencer(BaseInferencer):
                 images.append(meta['image'])
             if draw:
                 self.draw(result, meta['image'], writer=outputs, **draw_args)
-        if outputs is not None and outputs.video is not None:
+        if draw:
             outputs.video.close()
         drawn = self.visualize([video], preds, images, **vis)
         return self.postprocess(

@@ -3,8 +3,9 @@ runner and online actor tubes.
 
 The sources, the clip ring buffer and the writers it shares with the
 offline paths are in :mod:`stmixer_mm.apis.video_io`, the output files in
-:mod:`stmixer_mm.utils.output_files`; their names are also importable from
-here, where they were before 0.9.
+:mod:`stmixer_mm.utils.output_files`; the names this package exported
+before they moved are still importable from it (not their old
+submodules).
 """
 from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
                                            claim_output, output_exists_error,

@@ -124,9 +124,8 @@ class OnlineRunner:
                  min_short_side: int = 360,
                  handle_signals: bool = True,
                  overwrite: bool = False) -> None:
-        check_frame_count(stride, 'stride', 'OnlineRunner')
         self.inferencer = inferencer
-        self.stride = stride
+        self.stride = check_frame_count(stride, 'stride', 'OnlineRunner')
         self.realtime = realtime
         self.out_dir = out_dir
         self.write_video = write_video and out_dir is not None
@@ -209,7 +208,7 @@ class OnlineRunner:
         inf.reset_tracks()  # a model with track queries starts afresh
         stats = RunStats()
         fps = self.fps or source.fps  # a source always has a rate
-        paths = {}
+        paths, out = {}, None
         try:
             if self.out_dir is not None:
                 prepare_out_dir(self.out_dir)
@@ -222,10 +221,12 @@ class OnlineRunner:
                 codec=self.video_codec,
                 overwrite=self.overwrite,
                 min_short_side=self.min_short_side)
+            run = StreamRun(self, source, buffer, tracker, stats, out)
         except BaseException:
             source.close()
+            if out is not None:
+                out.abort()
             raise
-        run = StreamRun(self, source, buffer, tracker, stats, out)
 
         try:
             with on_stop_signals(self._on_signal, self.handle_signals):
@@ -273,7 +274,7 @@ class OnlineRunner:
 
     def _interrupted_message(self, result: Dict, jsonl) -> str:
         kept = []
-        if result.get('video'):
+        if result.get('video') and result['frames_written']:
             kept.append(f"{result['video']} ({result['frames_written']} "
                         'frames, playable)')
         if jsonl is not None:

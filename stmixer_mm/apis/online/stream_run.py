@@ -219,6 +219,14 @@ class StreamRun:
         drawer = KeyframeDrawer(self.out, self.buffer.first_keyframe,
                                 runner.stride,
                                 self.show if runner.show else None)
+        try:
+            self._write_until_the_end(drawer, bar)
+        finally:  # also when a KeyboardInterrupt cuts a flush
+            with stats.lock:
+                stats.frames_written = drawer.num_drawn
+
+    def _write_until_the_end(self, drawer: KeyframeDrawer, bar) -> None:
+        stats = self.stats
         read_ended = False
 
         def event(kind, key, record):
@@ -228,9 +236,9 @@ class StreamRun:
                 drawer.keyframe(key, record)
 
         while True:
-            drawn = drawer.flush()
+            drawer.flush()
             with stats.lock:
-                stats.frames_written += drawn
+                stats.frames_written = drawer.num_drawn
             if read_ended and drawer.ended:
                 return
             if bar is not None:

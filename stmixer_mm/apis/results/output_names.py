@@ -76,19 +76,17 @@ def inferencer_output_names(videos: list) -> List[str]:
 
 def inferencer_output_dirs(out_dir: str, vid_out_dir: str, no_save_vis: bool,
                            pred_out_dir: str,
-                           no_save_pred: Optional[bool]) -> Tuple[str, str]:
+                           no_save_pred: bool) -> Tuple[str, str]:
     """The folders of the Inferencer's drawn videos and predictions (``''``:
     not saved), as DetInferencer resolves them: ``<out_dir>/vis`` unless
-    ``no_save_vis``; ``<out_dir>/preds`` only with ``no_save_pred=False``
-    (default True unless ``pred_out_dir`` is given); an explicit folder
-    wins over ``out_dir``'s."""
+    ``no_save_vis``; ``<out_dir>/preds`` only when not ``no_save_pred``
+    (the Inferencer's default: True unless ``pred_out_dir`` is given); an
+    explicit folder wins over ``out_dir``'s."""
     vid_out_dir, pred_out_dir = vid_out_dir or '', pred_out_dir or ''
     if not vid_out_dir and out_dir and not no_save_vis:
         vid_out_dir = osp.join(out_dir, 'vis')
     if no_save_vis:
         vid_out_dir = ''
-    if no_save_pred is None:
-        no_save_pred = not pred_out_dir
     if not pred_out_dir and out_dir and not no_save_pred:
         pred_out_dir = osp.join(out_dir, 'preds')
     if no_save_pred:

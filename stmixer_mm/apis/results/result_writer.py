@@ -19,8 +19,9 @@ overwritten unasked) and picks each file's format by its extension:
 Documents are written under a temporary name and renamed when complete.
 :meth:`ResultWriter.close` finishes the video; :meth:`ResultWriter.abort`
 (a failed run) removes every partial file and claim, keeping the files
-already complete; ``keep_video=True`` keeps the frames written so far as a
-playable video (an interrupted online run).
+already complete. An online run stopped by a signal closes its files
+(:meth:`ResultWriter.close`): the frames written so far stay a playable
+video.
 """
 import csv
 import json
@@ -30,8 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
-                                           prepare_out_dir)
+from stmixer_mm.utils.output_files import OutputFiles, prepare_out_dir
 from stmixer_mm.visualization import draw_tracks
 from ..video_io.writers import JsonlWriter, VideoWriter
 
@@ -147,31 +147,18 @@ class ResultWriter:
             self.jsonl.close()
         if self.video is not None:
             self.video.close()
+            if not self.video.num_frames:  # no frame: no video, no claim
+                self.files.release(['video'])
 
-    def abort(self, keep_video: bool = False) -> List[str]:
-        """End a failed or interrupted run: the partial files and the
-        claims never filled are removed; the video is kept playable with
-        ``keep_video`` (else removed). Returns the paths kept (complete)."""
+    def abort(self) -> List[str]:
+        """End a failed run: the partial files (the video among them) and
+        the claims never filled are removed. Returns the paths kept
+        (complete)."""
         if self.jsonl is not None:
             self.jsonl.close()
         if self.video is not None:
-            if keep_video:
-                try:
-                    self.video.close()
-                except OutputFileError:
-                    pass
-            else:
-                self.video.abort()
+            self.video.abort()
         return self.files.release()
-
-    def __enter__(self) -> 'ResultWriter':
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class KeyframeDrawer:
@@ -206,6 +193,7 @@ class KeyframeDrawer:
         self.last_done: Optional[dict] = None  # latest done record drawn
         self.pending = deque()  # (index, image) waiting for their keyframe
         self.ended = False  # no keyframe comes any more
+        self.num_drawn = 0  # frames drawn (or passed, with nothing to draw)
 
     def keyframe(self, key: int, record: Optional[dict]) -> None:
         """A keyframe's record (``dict(frame, persons)``), or None."""
@@ -246,4 +234,5 @@ class KeyframeDrawer:
                 if self.on_frame is not None:
                     self.on_frame(canvas)
             drawn += 1
+            self.num_drawn += 1
         return drawn

@@ -323,11 +323,9 @@ class STMixer(TwoStageDetector):
                 x, batch_data_samples, rescale=False)
             results_list = self.roi_head.predict(
                 x, rpn_results_list, batch_data_samples, rescale=rescale)
-        else:
-            results_list = self.roi_head.stages[-1].predict_by_feat(
-                last, [s.metainfo for s in batch_data_samples],
-                self.roi_head.test_cfg,
-                rescale=rescale)
+        else:  # the same post-processing, on the compiled part's outputs
+            results_list = self.roi_head.predict_by_feat(
+                last, batch_data_samples, rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
     def static_forward(self, batch_inputs: Tensor,

@@ -352,7 +352,7 @@ class STMixerTracker(STMixer):
         x, xyzr0, spatial0, temporal0 = self._queries(batch_inputs,
                                                       batch_data_samples)
         head = self.roi_head.stages[-1]
-        test_cfg = head.parse_test_cfg(self.roi_head.test_cfg)
+        test_cfg = self.roi_head.test_cfg  # parsed when it was built
         results_list = []
         for i, sample in enumerate(batch_data_samples):
             state = self.tracker.video(sample.metainfo)

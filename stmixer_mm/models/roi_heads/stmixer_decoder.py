@@ -101,7 +101,6 @@ class STMixerDecoder(BaseModule):
         self.featmap_strides = tuple(featmap_strides)
         self.with_cp = with_cp
         self.train_cfg = train_cfg
-        self.test_cfg = test_cfg
 
         self.stages = ModuleList()
         for cfg in self._per_stage(stage_head, 'stage_head'):
@@ -130,11 +129,23 @@ class STMixerDecoder(BaseModule):
                 check_person_loss_and_match_costs(
                     self.stages[stage].loss_person, assigner, stage)
                 self.assigners.append(assigner)
-        if test_cfg is not None:
-            self.stages[-1].parse_test_cfg(test_cfg)  # refuse unknown keys
+        # parsed once, here: defaults filled, unknown keys refused
+        self.test_cfg = test_cfg
         # built last: the stages and assigners keep their seeded init
         self.mask_head = None if mask_head is None else MODELS.build(
             inject_mask_head_settings(mask_head, self))
+
+    @property
+    def test_cfg(self) -> dict:
+        """The last stage's post-processing settings
+        (:meth:`STMixerBBoxHead.parse_test_cfg`), parsed when set: the
+        defaults of its label convention filled in, unknown keys refused.
+        """
+        return self._test_cfg
+
+    @test_cfg.setter
+    def test_cfg(self, test_cfg: OptConfigType) -> None:
+        self._test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
 
     @property
     def with_bbox(self) -> bool:
@@ -449,8 +460,18 @@ class STMixerDecoder(BaseModule):
             (of the original image with ``rescale``), ``scores``,
             ``labels`` and ``person_scores``; a mask head adds ``masks``.
         """
+        return self.predict_by_feat(
+            self(x, rpn_results_list)[-1], batch_data_samples, rescale, x)
+
+    def predict_by_feat(self,
+                        last: Dict[str, Tensor],
+                        batch_data_samples: SampleList,
+                        rescale: bool = False,
+                        x: Optional[Sequence[Tensor]] = None) -> InstanceList:
+        """Detections from the last stage's outputs ``last`` (of
+        :meth:`forward`, or of the detector's compiled part), with
+        :attr:`test_cfg`; a mask head needs the pyramid ``x``."""
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
-        last = self(x, rpn_results_list)[-1]
         results = self.stages[-1].predict_by_feat(last, metas, self.test_cfg,
                                                   rescale, self.with_mask)
         if self.with_mask:  # masks of the kept detections

@@ -35,6 +35,12 @@ from ...utils.host_data import host_tensor
 LABEL_CONVENTIONS = ('ava', 'mmdet')
 
 
+class ParsedTestCfg(dict):
+    """A ``test_cfg`` that :meth:`STMixerBBoxHead.parse_test_cfg` has
+    checked and completed with its defaults: passed on as it is, so that
+    the decoder's settings are parsed once, when it is built."""
+
+
 class STMixerBBoxHead(BaseModule):
     """Targets, losses and post-processing of an STMixer stage.
 
@@ -296,10 +302,14 @@ class STMixerBBoxHead(BaseModule):
             return person_logits[..., 0].sigmoid()
         return person_logits.softmax(-1)[..., 0]
 
-    def parse_test_cfg(self, test_cfg: OptConfigType) -> dict:
+    def parse_test_cfg(self, test_cfg: OptConfigType) -> ParsedTestCfg:
         """``test_cfg`` with the defaults of the label convention; an
-        unknown key is an error (rather than a setting silently ignored)."""
+        unknown key is an error (rather than a setting silently ignored).
+        One already parsed for this convention is returned as it is."""
         defaults = TEST_CFG_DEFAULTS[self.label_convention]
+        if isinstance(test_cfg,
+                      ParsedTestCfg) and set(test_cfg) == set(defaults):
+            return test_cfg
         cfg = dict(test_cfg or dict())
         unknown = set(cfg) - set(defaults)
         if unknown:
@@ -307,7 +317,7 @@ class STMixerBBoxHead(BaseModule):
                 f'test_cfg has {sorted(unknown)}, which the STMixer decoder '
                 f"with label_convention='{self.label_convention}' does not "
                 f'use; its settings are {sorted(defaults)}')
-        return {**defaults, **cfg}
+        return ParsedTestCfg({**defaults, **cfg})
 
     def predict_by_feat(self,
                         stage_results: Dict[str, Tensor],
@@ -322,7 +332,9 @@ class STMixerBBoxHead(BaseModule):
             batch_img_metas (list[dict]): Need ``img_shape`` (and
                 ``scale_factor`` for ``'mmdet'`` with ``rescale``).
             test_cfg (dict, optional): See
-                :data:`stmixer_mm.utils.settings_specs.TEST_CFG_DEFAULTS`.
+                :data:`stmixer_mm.utils.settings_specs.TEST_CFG_DEFAULTS`;
+                the decoder's, parsed when it was built
+                (:meth:`parse_test_cfg`), is used as it is.
             rescale (bool): ``'mmdet'`` only: divide the boxes by
                 ``scale_factor`` (original image pixels). AVA boxes are
                 always normalised to the input frame.
@@ -375,10 +387,13 @@ class STMixerBBoxHead(BaseModule):
         key = torch.where(keep, order, N)
         k = min(cfg['num_fallback'], N)
         if k > 0:
-            rank = torch.full_like(key, N).scatter_(
-                1,
-                person_scores.topk(k, dim=1).indices,
-                order[:, :k].contiguous())
+            # the k best, best first; equal scores by query index (a
+            # stable sort, as the numpy post-processing: topk leaves the
+            # order of ties to the device)
+            best = person_scores.sort(
+                dim=1, descending=True, stable=True).indices[:, :k]
+            rank = torch.full_like(key, N).scatter_(1, best,
+                                                    order[:, :k].contiguous())
             key = torch.where(keep.any(1, keepdim=True), key, rank)
         key, order = key.sort(dim=1, stable=True)
         counts = (key < N).sum(1)
