@@ -343,3 +343,54 @@ def test_the_result_path_check_sees_a_violation():
                      '    VideoWriter("a.mp4", 30)\n')
     assert [c.split()[-1] for c in _result_file_calls(tree, 'm')
             ] == ['dump', 'writer', 'VideoWriter']
+
+
+def _local_cross_imports(tree, module_name, lines):
+    """Imports inside functions of a module of another sub-package, with
+    whether a comment says why (on the line before or the same line)."""
+    own = (module_name.split('.') + [''])[1]
+    out = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            mods = [
+                m for m in _imported(ast.Module([node], []), module_name)
+                if m.startswith('stmixer_mm.')
+            ]
+            if not mods or all(m.split('.')[1] == own for m in mods):
+                continue
+            before = lines[node.lineno - 2].strip() if node.lineno > 1 else ''
+            said = before.startswith('#') or '#' in lines[node.lineno - 1]
+            out.append((node.lineno, said))
+    return out
+
+
+def test_imports_inside_functions_say_why():
+    """Issue 47, item 1: an import of another sub-package inside a
+    function (where a dependency is optional or heavy) says why in a
+    comment; the rest are at the top of their module."""
+    offenders, count = [], 0
+    for path, name, tree in _modules():
+        lines = path.read_text().splitlines()
+        for lineno, said in _local_cross_imports(tree, name, lines):
+            count += 1
+            if not said:
+                offenders.append(f'{path.relative_to(PKG.parent)}:{lineno}')
+    assert offenders == [], offenders
+    assert count <= 5, count
+
+
+def test_the_local_import_check_sees_a_violation():
+    src = ('def f():\n'
+           '    from stmixer_mm.registry import MODELS\n'
+           'def g():\n'
+           '    # heavy\n'
+           '    from stmixer_mm.registry import MODELS\n'
+           'def h():\n'
+           '    from .other import x\n')
+    tree = ast.parse(src)
+    assert _local_cross_imports(tree, 'stmixer_mm.utils.x',
+                                src.splitlines()) == [(2, False), (5, True)]

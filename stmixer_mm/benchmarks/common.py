@@ -12,6 +12,8 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from stmixer_mm.apis import init_detector
+from stmixer_mm.deployment import set_sampling_impl
 from stmixer_mm.utils.type_names import type_name
 
 
@@ -269,7 +271,6 @@ def build_random_model(path: str,
     ``official=True`` builds the official stack of the config instead
     (:func:`official_stack_cfg`).
     """
-    from stmixer_mm.apis import init_detector
     cfg = Config.fromfile(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -297,7 +298,6 @@ def official_stack_cfg(cfg: Config) -> Config:
     ``conv3d_impl='native'``, PyTorch's convolution choice) and the reference
     sampling path (``impl='reference'``, equal to the official operator).
     The parameters and their keys do not change."""
-    from stmixer_mm.deployment import set_sampling_impl
     backbone = cfg.model.backbone
     kind = type_name(backbone.type)
     if kind == 'STMixerVisionTransformer':

@@ -47,6 +47,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from stmixer_mm.benchmarks.common import (format_table, load_average,
                                           peak_memory, quiet_init, synchronize)
+from stmixer_mm.models.task_modules import xyxy2xyzr
+from stmixer_mm.registry import MODELS
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
                   '8xb1-16x4x1-12e-adamw_ava22-rgb.py')
@@ -65,7 +67,6 @@ def build_decoders(cfg_path: str, device: torch.device):
     """The config's decoder with ``impl='auto'`` and with
     ``impl='reference'``, same weights, and its number of queries."""
     import stmixer_mm  # noqa: F401  (registers the modules)
-    from stmixer_mm.registry import MODELS
     init_default_scope('mmdet')
     cfg = Config.fromfile(cfg_path)
     dec_cfg = cfg.model.roi_head
@@ -99,7 +100,6 @@ def make_inputs(decoder, batch: int, input_hw: Sequence[int], num_queries: int,
                 seed: int) -> Tuple[List[Tensor], Tensor, Tensor, Tensor]:
     """Pyramid ``[B, C, T, H/s, W/s]``, boxes xyzr ``[B, N, 4]`` and the
     spatial / temporal queries ``[B, N, C]``."""
-    from stmixer_mm.models.task_modules import xyxy2xyzr
     g = torch.Generator().manual_seed(seed)
     H, W = input_hw
     C, T = decoder.feat_channels, decoder.temporal_points

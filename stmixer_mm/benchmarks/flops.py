@@ -43,6 +43,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from stmixer_mm.registry import MODELS
 from .common import drop_pretrained
 
 TOP_LEVEL = ('backbone', 'neck', 'rpn_head', 'roi_head')
@@ -131,7 +132,6 @@ def build_detector(cfg: Config) -> nn.Module:
     """The config's detector with initialised random weights (its own
     ``init_weights``, no pretrained files): uninitialised memory can hold
     NaNs that turn sampling indices invalid (SlowFast-R101-NL)."""
-    from stmixer_mm.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model_cfg = copy.deepcopy(cfg.model)
     drop_pretrained(model_cfg)

@@ -78,6 +78,9 @@ from stmixer_mm.benchmarks.common import (AUTOCAST_DTYPES, build_random_model,
                                           official_configs, select_dtypes,
                                           time_runs)
 from stmixer_mm.benchmarks.flops import count_flops
+from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
+                                   export_onnx, normalize_clip, postprocess,
+                                   run_ort, set_sampling_impl)
 
 #: the official input size (H, W): the test pipeline resizes the short side
 #: to 256; 320 is the width used for the published settings
@@ -100,9 +103,6 @@ def onnx_runner(cfg: Config,
     """
     import numpy as np
 
-    from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
-                                       export_onnx, normalize_clip,
-                                       postprocess, run_ort, set_sampling_impl)
     export_cfg = copy.deepcopy(cfg)  # set_sampling_impl changes nested dicts
     if cfg_options is not None:
         export_cfg.merge_from_dict(cfg_options)

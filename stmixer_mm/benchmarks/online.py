@@ -10,6 +10,13 @@ import tempfile
 import threading
 import time
 
+from stmixer_mm.apis import (STMixerInferencer, init_detector,
+                             model_action_columns)
+from stmixer_mm.apis.demo import run_offline
+from stmixer_mm.apis.online import (FrameSource, OnlineRunner, VideoWriter,
+                                    open_source)
+from stmixer_mm.data_gen import SyntheticAVASettings, build_demo
+
 
 # ------------------------------------------------------------------ video
 def make_loop_video(path: str, frames: int, size: str, fps: int = 25) -> str:
@@ -17,8 +24,6 @@ def make_loop_video(path: str, frames: int, size: str, fps: int = 25) -> str:
     ``frames`` frames (H.264 when PyAV can)."""
     import cv2
 
-    from stmixer_mm.apis.online import VideoWriter
-    from stmixer_mm.data_gen import SyntheticAVASettings, build_demo
     w, h = (int(v) for v in size.split('x'))
     scene = build_demo(
         SyntheticAVASettings(width=w, height=h, fps=fps, demo_seconds=12))
@@ -89,7 +94,6 @@ class RSSSampler:
 def label_map_for(model, path):
     """A label map naming every action column (random-weight official
     model: the AVA label file is not on this machine)."""
-    from stmixer_mm.apis import model_action_columns
     n, _ = model_action_columns(model)
     with open(path, 'w') as f:
         for i in range(1, n + 1):
@@ -107,7 +111,6 @@ def _device(args) -> str:
 def _inferencer(args, which):
     import torch
 
-    from stmixer_mm.apis import STMixerInferencer, init_detector
     torch.manual_seed(0)
     device = _device(args)
     if which == 'quickstart':
@@ -120,7 +123,6 @@ def _inferencer(args, which):
 
 
 def _counting(source, rss):
-    from stmixer_mm.apis.online import FrameSource
 
     class Counting(FrameSource):
 
@@ -145,7 +147,6 @@ def worker(args, which, mode) -> dict:
     ``args`` are the tool's arguments."""
     import torch
     torch.set_num_threads(args.threads)
-    from stmixer_mm.apis.online import OnlineRunner, open_source
     rss = RSSSampler(args.rss_every)
     t0 = time.perf_counter()
     inf = _inferencer(args, which)
@@ -196,7 +197,6 @@ def worker(args, which, mode) -> dict:
             # it detects every stride-th frame
             model_fps_at_stride=round(args.stride / med, 2))
     elif mode == 'offline':
-        from stmixer_mm.apis.demo import run_offline
         n = limit(args.offline_frames)
         clip = osp.join(work, 'clip.mp4')
         cut_video(args.video, clip, n)
@@ -249,7 +249,6 @@ def worker(args, which, mode) -> dict:
 
 def cut_video(src, dst, n):
     """The first ``n`` frames of ``src`` as an mp4 (for the offline run)."""
-    from stmixer_mm.apis.online import VideoWriter, open_source
     source = open_source(src)
     with VideoWriter(dst, source.fps or 25) as w:
         for f in source:

@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
+from stmixer_mm.apis import clip_sampling_from_cfg
 from stmixer_mm.benchmarks.common import (build_random_model, format_table,
                                           make_batch)
 from stmixer_mm.utils.sync_counter import OpCounter
@@ -190,7 +191,6 @@ def profile_config(path: str,
     ``timeline`` (CUDA): also where the time of ``predict`` goes
     (:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline`: wall time, GPU
     busy time, kernels, launches, synchronisations)."""
-    from stmixer_mm.apis import clip_sampling_from_cfg
     model = build_random_model(path, seed, cfg_options).to(device)
     if shape is None:
         shape = (clip_sampling_from_cfg(model.cfg)[0], 128, 160)

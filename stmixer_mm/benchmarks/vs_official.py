@@ -46,6 +46,8 @@ from stmixer_mm.benchmarks.common import (AUTOCAST_DTYPES, build_random_model,
                                           peak_memory, prediction_difference,
                                           raw_output_difference, select_dtypes,
                                           tensors_difference, time_runs)
+from stmixer_mm.models.backbones import prepare_for_inference
+from stmixer_mm.models.detectors.compile import CompiledPredict, img_shapes_of
 from .model import OFFICIAL_HW, write_rows
 
 
@@ -101,7 +103,6 @@ def benchmark_vs_official(
         SystemExit: When the two disagree beyond 1e-4 (relative), or a
             prediction is not finite.
     """
-    from stmixer_mm.models.backbones import prepare_for_inference
     cuda = torch.cuda.is_available()
     thread_counts = threads or [torch.get_num_threads()]
     dtypes, notes = select_dtypes(devices, dtypes, bf16, fp32_only)
@@ -283,7 +284,6 @@ def compile_row(model, data: dict, dev: torch.device,
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    from stmixer_mm.models.detectors.compile import CompiledPredict
     reference = inference_runner(model, data, dev, amp)()
     torch._dynamo.reset()
     counters.clear()
@@ -331,7 +331,6 @@ def _captured_raw_difference(model, captured, data: dict, dev: torch.device,
     """Largest relative difference of the last stage's raw outputs between
     the captured static part (already compiled for this batch) and the same
     part run eagerly (``model.static_forward``)."""
-    from stmixer_mm.models.detectors.compile import img_shapes_of
     batch = model.data_preprocessor(data, False)
     shapes = img_shapes_of(batch['data_samples'])
     with torch.no_grad(), torch.autocast(

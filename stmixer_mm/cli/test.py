@@ -20,7 +20,8 @@ from mmengine.runner import Runner
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
                                add_class_consistency_hook,
-                               init_dist_without_cuda, quiet_known_noise,
+                               init_dist_without_cuda, is_sharded_checkpoint,
+                               quiet_known_noise, sharded_to_full,
                                shutdown_dist)
 from stmixer_mm.engine.hooks import trigger_visualization_hook
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
@@ -145,7 +146,6 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
     .py`` writes, without the optimizer state)."""
     import torch
 
-    from stmixer_mm.engine import sharded_to_full
     print(f'tools/test.py: {folder} is a sharded checkpoint: merging its '
           'model weights into a temporary full checkpoint (tools/'
           'model_converters/convert_sharded_checkpoint.py writes a lasting '
@@ -157,7 +157,6 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    from stmixer_mm.engine import is_sharded_checkpoint
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args)
     tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')

@@ -61,6 +61,7 @@ import torch
 from torch import Tensor
 
 from stmixer_mm.engine.checkpoint import diff_state_dicts
+from stmixer_mm.utils.progress import track_progress
 
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 WB = r'(weight|bias)'
@@ -270,7 +271,6 @@ def with_progress(items: list, show: bool):
     """``items``, through mmengine's progress bar when ``show``."""
     if not show:
         return items
-    from stmixer_mm.utils.progress import track_progress
     return track_progress(items)
 
 

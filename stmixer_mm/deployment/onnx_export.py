@@ -51,6 +51,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from stmixer_mm.models.detectors.stmixer import STMixer
+
 #: Names of the graph's outputs, in order (a model with a mask head adds
 #: :data:`MASK_OUTPUT_NAME`).
 OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
@@ -88,7 +90,6 @@ def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
     detector's ``predict`` gives, else the detector's type name: a subclass
     of ``STMixer`` that predicts otherwise (its own ``predict``, or state
     carried between samples) exports only the keyframe detector."""
-    from stmixer_mm.models.detectors.stmixer import STMixer
     cls = type(detector)
     if cls is STMixer or (isinstance(detector, STMixer)
                           and cls.predict is STMixer.predict

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from stmixer_mm.models.detectors.stmixer import STMixer
 from .onnx_export import (STMixerONNXWrapper, create_ort_session,
                           keyframe_graph_differs, normalize_clip, run_ort)
 from .postprocess import person_scores_from_logits, postprocess
@@ -49,7 +50,6 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
         else:
             # a keyframe_only export (e.g. of an STMixerTracker): the graph
             # is the keyframe detector, STMixer's predict
-            from stmixer_mm.models.detectors.stmixer import STMixer
             data = detector.data_preprocessor(data, False)
             results = STMixer.predict(detector, data['inputs'],
                                       data['data_samples'])

@@ -18,6 +18,7 @@ import torch
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 
+from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  MissingCheckpointError,
                                                  check_checkpoint_file,
@@ -135,7 +136,6 @@ def state_dict_mismatches(
         model does not have) and ``shape`` (``(key, checkpoint shape, model
         shape)`` for keys of both with different shapes).
     """
-    from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
     if is_model_wrapper(model):
         model = model.module
     if isinstance(model, STMixer):

@@ -24,6 +24,7 @@ from mmengine.logging import print_log
 
 from stmixer_mm.datasets.class_names import (check_label_map, load_label_map,
                                              model_action_columns)
+from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
 
 __all__ = [
     'ClassRemapError', 'classes_from_label_map', 'dataset_classes',
@@ -157,7 +158,6 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
             list names one class twice, no class matches, or a checkpoint
             classifier has not ``len(src_classes)`` rows.
     """
-    from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
     if isinstance(model, STMixer):  # names of earlier versions
         rename_legacy_keys(state_dict)
     num_actions = _num_actions(model)

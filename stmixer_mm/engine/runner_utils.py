@@ -8,6 +8,8 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from stmixer_mm.utils.settings import ConfigSettingError
+
 
 def adapt_cfg_to_device(cfg: Config) -> Config:
     """Make a distributed config runnable on a machine without CUDA.
@@ -143,7 +145,6 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
     Raises:
         ConfigSettingError: naming ``strategy.type`` and the launchers.
     """
-    from stmixer_mm.utils.settings import ConfigSettingError
     strategy = cfg.get('strategy')
     if not strategy or cfg.get('launcher', 'none') != 'none':
         return

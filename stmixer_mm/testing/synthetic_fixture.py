@@ -38,6 +38,7 @@ import re
 import cv2
 import numpy as np
 
+from stmixer_mm.data_gen import synthetic_tubes
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 
 THUMB_WH = (6, 4)
@@ -105,7 +106,6 @@ def run_case(name: str, out_dir: str) -> dict:
             main = getattr(importlib.import_module(module), func)
             ret = main(['--out-dir', out_dir] + case['argv'])
         else:
-            from stmixer_mm.data_gen import synthetic_tubes
             paths = getattr(synthetic_tubes, case['api'])(out_dir,
                                                           **case['kwargs'])
             ret = sorted(

@@ -124,6 +124,8 @@ def _declaring_names(type_name: str) -> List[str]:
 def _registries() -> tuple:
     """The registries this project's parts are registered in (read when
     a check runs: the schema is importable before the registries)."""
+    # here, not at the top: the registries import mmdet and mmaction2,
+    # which the settings schema does not need
     from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
                                      TASK_UTILS, TRANSFORMS, VISUALIZERS)
     return (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS, VISUALIZERS,

@@ -22,6 +22,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.type_names import type_name
 from .ava import check_ava_split
 from .common import (check_class_coverage, check_interpolated,
@@ -54,7 +55,6 @@ def build_split(cfg, split: str, pipeline: Optional[list] = None):
 
     from mmengine.registry import init_default_scope
 
-    from stmixer_mm.registry import DATASETS
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     key = f'{split}_dataloader'
     ds_cfg = copy.deepcopy(cfg[key]['dataset'])

@@ -5,6 +5,7 @@ from typing import Any, List, Tuple
 
 from mmengine.hooks import Hook
 
+from stmixer_mm.evaluation import TubeMetric
 from stmixer_mm.registry import HOOKS
 
 # fields of mmaction2's AVAMetric and the dataset arguments they must equal
@@ -27,7 +28,6 @@ def checked_fields(metric: Any) -> Tuple[str, ...]:
     """
     from mmaction.evaluation import AVAMetric
 
-    from stmixer_mm.evaluation import TubeMetric
     if isinstance(metric, AVAMetric):
         return AVA_METRIC_FIELDS
     if isinstance(metric, TubeMetric):

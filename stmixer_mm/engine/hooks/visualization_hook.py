@@ -23,6 +23,7 @@ from mmengine.visualization import Visualizer
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.utils.type_names import type_name
+from stmixer_mm.visualization import label_names_from_dataset, load_label_names
 from stmixer_mm.visualization.samples import keyframe_from_inputs, sample_name
 
 VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
@@ -116,8 +117,6 @@ class ActionDetVisualizationHook(Hook):
         vis = self._visualizer
         if not self.draw or vis.label_names:
             return
-        from stmixer_mm.visualization import (label_names_from_dataset,
-                                              load_label_names)
         if self.label_file:
             vis.label_names.update(load_label_names(self.label_file))
         else:

@@ -27,6 +27,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import declared_settings
 # the track_cfg keys, their defaults and their settings are declared once,
 # in stmixer_mm.utils.settings_specs
 from stmixer_mm.utils.settings_specs import TRACK_CFG_DEFAULTS
@@ -94,7 +95,6 @@ class STMixerTracker(STMixer):
         self.track_cfg = {**TRACK_CFG_DEFAULTS, **cfg}
         # the declared ranges (stmixer_mm/utils/settings_specs.py), also for
         # a model built without check_config
-        from stmixer_mm.utils.settings import declared_settings
         declared_settings('STMixerTracker')['track_cfg'].check(
             self.track_cfg, 'track_cfg')
         if int(self.track_cfg['num_clips']) < 2:
