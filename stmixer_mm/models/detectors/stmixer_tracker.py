@@ -27,7 +27,6 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import declared_settings
 # the track_cfg keys, their defaults and their settings are declared once,
 # in stmixer_mm.utils.settings_specs
 from stmixer_mm.utils.settings_specs import TRACK_CFG_DEFAULTS
@@ -87,28 +86,15 @@ class STMixerTracker(STMixer):
                 'STMixerTracker needs the decoder\'s label_convention '
                 f"'ava' (person score + action scores), got "
                 f"'{self.roi_head.label_convention}'")
-        cfg = dict(track_cfg or {})
-        unknown = sorted(set(cfg) - set(TRACK_CFG_DEFAULTS))
-        if unknown:
-            raise ValueError(f'track_cfg has unknown keys {unknown}; its '
-                             f'keys are {sorted(TRACK_CFG_DEFAULTS)}')
-        self.track_cfg = {**TRACK_CFG_DEFAULTS, **cfg}
-        # the declared ranges (stmixer_mm/utils/settings_specs.py), also for
-        # a model built without check_config
-        declared_settings('STMixerTracker')['track_cfg'].check(
-            self.track_cfg, 'track_cfg')
-        if int(self.track_cfg['num_clips']) < 2:
-            raise ValueError('track_cfg.num_clips must be >= 2 (a sequence '
-                             'carries queries from one keyframe to the '
-                             f'next), got {self.track_cfg["num_clips"]}')
+        # keys, types and ranges: the declared settings, checked when the
+        # model is built (stmixer_mm/utils/settings_specs.py); the stage
+        # needs the decoder
+        self.track_cfg = {**TRACK_CFG_DEFAULTS, **(track_cfg or {})}
         if not 0 <= self.track_cfg['entry_stage'] < self.roi_head.num_stages:
             raise ValueError(
                 'track_cfg.entry_stage must be a stage of the decoder (0..'
                 f'{self.roi_head.num_stages - 1}), got '
                 f'{self.track_cfg["entry_stage"]}')
-        if not 0 <= self.track_cfg['drop_prob'] < 1:
-            raise ValueError('track_cfg.drop_prob must be in [0, 1), got '
-                             f'{self.track_cfg["drop_prob"]}')
         qi = dict(query_interaction)
         qi.setdefault('hidden_channels', self.roi_head.hidden_channels)
         qi.setdefault('with_temporal', self.roi_head.with_temporal_queries)
