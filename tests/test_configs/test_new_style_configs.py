@@ -55,6 +55,8 @@ QUICKSTART = {
     'quickstart/stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
     'quickstart/stmixer_mask_r3d_tiny_1xb8_8x2x1_12e_synthetic_ava_rgb.py':
     'quickstart/stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
+    'quickstart/stmixer_tubelet_r3d_tiny_1xb8_8x2x1_6e_synthetic_tubes_rgb.py':
+    'quickstart/stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
 }
 OFFICIAL = {
     f'stmixer/{new}_ava22_rgb.py': f'stmixer/{old}_ava22-rgb.py'
