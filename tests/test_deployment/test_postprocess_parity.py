@@ -8,12 +8,16 @@ outside the frame, a sigmoid person classifier)."""
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 
 from stmixer_mm.deployment import postprocess_ava
 from stmixer_mm.registry import MODELS
 
 
 def _head(use_sigmoid):
+    # the stage head is one of mmdet's models (an earlier test may have
+    # left another default scope; conftest restores it after this test)
+    init_default_scope('mmdet')
     loss_person = dict(type='FocalLoss', use_sigmoid=True) if use_sigmoid \
         else dict(type='CrossEntropyLoss', use_sigmoid=False,
                   class_weight=[1.0, 0.1])
