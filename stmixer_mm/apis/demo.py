@@ -218,8 +218,7 @@ def run_offline(inferencer,
     SIGTERM / SIGINT (:class:`RunInterrupted`) removes the ones not
     complete."""
     source = open_source(spec, fps=fps)
-    try:
-        prepare_out_dir(out_dir)
+    try:  # ResultWriter makes out_dir
         out = ResultWriter(
             demo_output_paths(out_dir, name or source.name, tubes=tubes),
             fps=fps or source.fps,
@@ -308,7 +307,6 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
         drawer.keyframe(k, dict(frame=k, persons=per_key.pop(k)))
     drawer.ended = True
     again = open_source(spec, fps=fps)
-    written = 0
     try:
         for frame in again:
             i = frame.index
@@ -320,14 +318,15 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
                     f'{frame.image.shape[0]} on the second reading but '
                     f'{w}x{h} on the first')
             drawer.frame(i, frame.image)
-            written += drawer.flush()
+            drawer.flush()
     finally:
         again.close()
-    if written != n:
+    if drawer.num_drawn != n:
         raise VideoReadError(
-            f'{spec}: {n} frames on the first reading but {written} on the '
-            'second; the offline demo reads a file twice (use --online for '
-            'a source that cannot be read again)')
+            f'{spec}: {n} frames on the first reading but '
+            f'{drawer.num_drawn} on the second; the offline demo reads a '
+            'file twice (use --online for a source that cannot be read '
+            'again)')
     out.close()
 
     # what both JSON files (detections, tubes) say about the run

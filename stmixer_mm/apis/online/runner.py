@@ -48,7 +48,6 @@ import threading
 import warnings
 from typing import Callable, Dict, Optional, Union
 
-from stmixer_mm.utils.output_files import prepare_out_dir
 from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.visualization.display import has_display
 from ..results import ResultWriter, demo_output_paths
@@ -210,8 +209,7 @@ class OnlineRunner:
         fps = self.fps or source.fps  # a source always has a rate
         paths, out = {}, None
         try:
-            if self.out_dir is not None:
-                prepare_out_dir(self.out_dir)
+            if self.out_dir is not None:  # ResultWriter makes the folder
                 paths = self.output_paths(self.out_dir, name or source.name,
                                           self.write_video)
             # all three files, or none; without them it only draws (show)

@@ -77,9 +77,9 @@ class ResultWriter:
                  codec: str = 'h264',
                  overwrite: bool = False,
                  min_short_side: int = 360) -> None:
-        for path in paths.values():
-            if path is not None and osp.dirname(path):
-                prepare_out_dir(osp.dirname(path))
+        for folder in {osp.dirname(p) for p in paths.values() if p}:
+            if folder:
+                prepare_out_dir(folder)
         self.files = OutputFiles(paths, overwrite=overwrite)
         self.paths = self.files.paths
         self.min_short_side = min_short_side
