@@ -32,11 +32,16 @@ visualizer = dict(
 # AVA datasets' label map; TubeDataset has them), read by the demo, the
 # inference API, tools/test.py, the ONNX export and fine-tuning by name
 # (load_from_classes='by_name', docs/en/finetune.md).
+# ClassConsistencyHook: before training, validation and testing, the model's
+# num_actions must fit each dataset as loaded (a TubeDataset's pickle labels,
+# an AVA dataset's num_classes); here so that mmengine's Runner.from_cfg in a
+# user's own script refuses it as tools/train.py does.
 # A config that sets its own `custom_hooks` replaces this list: keep both.
 custom_hooks = [
     dict(type='RandomStateHook'),
     dict(type='AVAEvaluationCheckHook'),
-    dict(type='ClassNamesHook')
+    dict(type='ClassNamesHook'),
+    dict(type='ClassConsistencyHook')
 ]
 
 # fine-tuning from `load_from` onto other classes: None (the checkpoint's

@@ -22,10 +22,12 @@ type's ``__init__`` annotates them with ``int`` / ``float`` / ``bool`` /
 ``str`` (optionally ``Optional[...]``, or a sequence of those), for every
 registered module defined in ``stmixer_mm``; declarations add ranges,
 choices and nested dicts (``test_cfg``, ``sampling_cfg``). Settings that
-several parts must share are checked by
-:mod:`stmixer_mm.models.utils.consistency` (when the model is built) and by
-:func:`check_config_consistency` here (model classes against the datasets'
-and metrics' classes).
+several parts of a built model must share are declared the same way, as
+rules on the built object (``declare_rule(..., built=True)``, the model's
+in :mod:`stmixer_mm.models.utils.consistency`), run right after the part
+is built; settings of several config sections (the model's action classes
+against the datasets' and metrics') as rules over the whole config
+(:func:`declare_config_rule`, run by :func:`check_config_consistency`).
 
 :func:`check_config` runs both on a whole config; ``tools/train.py``,
 ``tools/test.py``, ``init_detector`` (demo, ONNX export, inference API)
@@ -39,10 +41,11 @@ the part's type (``STMixer.test_cfg.rcnn.person_threshold: ...``).
 Code, each module importing only those before it (no cycle): the kinds of
 setting (:class:`Setting`, :func:`Int`, ..., :class:`Fields`) are in
 :mod:`stmixer_mm.utils.setting_types`; the declarations
-(:func:`declare_settings`, :func:`declare_rule` and the project's own) in
-:mod:`stmixer_mm.utils.settings_specs`; the model-vs-data class check in
-:mod:`stmixer_mm.utils.settings_consistency`; this module reads config
-files and walks a config. Every name is importable from here.
+(:func:`declare_settings`, :func:`declare_rule`,
+:func:`declare_config_rule` and the project's own) in
+:mod:`stmixer_mm.utils.settings_specs`; this module reads config files,
+walks a config and runs the checks when parts are built. Every name is
+importable from here.
 """
 import functools
 import inspect
@@ -52,13 +55,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
                             Int, Seq, Setting, Str, setting_from_annotation)
-from .settings_consistency import check_config_consistency
-from .settings_specs import DECLARED, RULES, declare_rule, declare_settings
+from .settings_specs import (BUILT_RULES, CONFIG_RULES, DECLARED, RULES,
+                             declare_config_rule, declare_rule,
+                             declare_settings)
 from .type_names import type_name
 
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
-    'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declared_settings',
+    'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declare_config_rule',
+    'declared_settings',
     'declared_rules', 'settings_of', 'check_config', 'check_settings',
     'check_config_consistency', 'load_config', 'ConfigFileError',
     'install_build_checks'
@@ -152,11 +157,13 @@ def declared_settings(type_name: str) -> Dict[str, Setting]:
     return out
 
 
-def declared_rules(type_name: str) -> List[Callable[[dict], Optional[str]]]:
-    """The rules of ``type_name`` and of its registered class's bases."""
-    out: List[Callable[[dict], Optional[str]]] = []
+def declared_rules(type_name: str, built: bool = False) -> List[Callable]:
+    """The rules of ``type_name`` and of its registered class's bases (on
+    its config, or with ``built=True`` on the built object)."""
+    store = BUILT_RULES if built else RULES
+    out: List[Callable] = []
     for name in _declaring_names(type_name):
-        out += [r for r in RULES.get(name, ()) if r not in out]
+        out += [r for r in store.get(name, ()) if r not in out]
     return out
 
 
@@ -245,6 +252,18 @@ _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
              'default_hooks', 'visualizer')
 
 
+def check_config_consistency(cfg) -> None:
+    """Run the rules over a whole config (:func:`declare_config_rule`).
+
+    Raises:
+        ConfigSettingError: the first rule's problem.
+    """
+    for rule in CONFIG_RULES:
+        problem = rule(cfg)
+        if problem is not None:
+            raise ConfigSettingError(problem)
+
+
 def check_config(cfg,
                  sections: Sequence[str] = _SECTIONS,
                  consistency: bool = True) -> None:
@@ -296,8 +315,9 @@ def _named_arguments(signature: inspect.Signature, self, args, kwargs) -> dict:
 
 def _checked_init(init: Callable, kind: str) -> Callable:
     """``init`` preceded by the settings check of its keyword arguments
-    (and every dict with a ``type`` in them), named from ``kind``; a
-    subclass's ``super().__init__`` is not checked twice."""
+    (and every dict with a ``type`` in them), named from ``kind``, and
+    followed by the rules on the built object; a subclass's
+    ``super().__init__`` is not checked twice."""
 
     signature = inspect.signature(init)
 
@@ -314,7 +334,9 @@ def _checked_init(init: Callable, kind: str) -> Callable:
             cfg = _named_arguments(signature, self, args, kwargs)
             for sub, path in _walk(dict(cfg, type=name), name):
                 check_settings(sub, path)
-            return init(self, *args, **kwargs)
+            init(self, *args, **kwargs)
+            for rule in declared_rules(name, built=True):
+                rule(self)
         finally:
             busy.discard(id(self))
 
@@ -333,7 +355,7 @@ def install_build_checks() -> int:
     mmaction2 / mmdet: only those; idempotent); returns how many were
     wrapped."""
     wrapped = 0
-    declared = set(DECLARED) | set(RULES)
+    declared = set(DECLARED) | set(RULES) | set(BUILT_RULES)
     for registry in _registries():
         for name, cls in registry.module_dict.items():
             # this project's classes, and the others it declares settings

@@ -1,7 +1,19 @@
-"""The declarations of settings: :func:`declare_settings` and
-:func:`declare_rule` with the store they fill, then the declared settings of
-this project's modules (and of the few mmaction2 data types its configs
-set), one line per setting.
+"""The declarations of settings: :func:`declare_settings`,
+:func:`declare_rule` and :func:`declare_config_rule` with the store they
+fill, then the declared settings of this project's modules (and of the few
+mmaction2 data types its configs set), one line per setting, and the rule
+over a whole config (the model's action classes against the data's).
+
+Every check of settings goes through this store:
+
+- a setting of one part: :func:`declare_settings` (its type, range,
+  choices);
+- several settings of one part: :func:`declare_rule` (``rule(cfg)``);
+- settings that several parts of a built model share (with their defaults
+  filled in): :func:`declare_rule` with ``built=True`` (``rule(obj)``, run
+  right after the part is built; the model's are declared next to the
+  model, in :mod:`stmixer_mm.models.utils.consistency`);
+- settings of several config sections: :func:`declare_config_rule`.
 
 Types of undeclared ``int`` / ``float`` / ``bool`` / ``str`` arguments of
 this project's registered classes are checked from their annotations;
@@ -11,14 +23,21 @@ to the module). This module imports only
 :mod:`stmixer_mm.utils.setting_types`; :mod:`stmixer_mm.utils.settings`
 (which reads and checks configs) imports it, not the other way round.
 """
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .setting_types import Bool, Choice, Fields, Float, Int, Seq, Setting, Str
+from .setting_types import (Bool, Choice, Fields, Float, Int, Seq, Setting,
+                            Str, is_int)
+from .type_names import type_name as _type_name
 
 #: type name (without scope) -> {argument: Setting}
 DECLARED: Dict[str, Dict[str, Setting]] = {}
 #: type name -> [rule(cfg) -> problem | None] over several of its fields
 RULES: Dict[str, List[Callable[[dict], Optional[str]]]] = {}
+#: type name -> [rule(built object)] raising ValueError: settings that the
+#: parts of a built object share, checked once it is built
+BUILT_RULES: Dict[str, List[Callable[[Any], None]]] = {}
+#: [rule(whole config) -> problem | None] over several sections
+CONFIG_RULES: List[Callable[[Any], Optional[str]]] = []
 
 
 def declare_settings(type_name: str, **settings: Setting) -> None:
@@ -33,11 +52,28 @@ def declare_settings(type_name: str, **settings: Setting) -> None:
     DECLARED.setdefault(type_name, {}).update(settings)
 
 
-def declare_rule(type_name: str, rule: Callable[[dict],
-                                                Optional[str]]) -> None:
-    """Declare a check over several settings of one type: ``rule(cfg)``
-    returns None or the problem (starting with the field names)."""
-    RULES.setdefault(type_name, []).append(rule)
+def declare_rule(type_name: str,
+                 rule: Callable[[Any], Optional[str]],
+                 built: bool = False) -> None:
+    """Declare a check over several settings of one type.
+
+    Args:
+        type_name (str): the registered name, without scope.
+        rule (Callable): ``rule(cfg)`` returns None or the problem
+            (starting with the field names); with ``built=True``,
+            ``rule(obj)`` checks the object right after it is built (its
+            parts built, their defaults filled in) and raises a
+            ``ValueError`` naming the settings on both sides.
+        built (bool): whether the rule reads the built object.
+    """
+    store = BUILT_RULES if built else RULES
+    store.setdefault(type_name, []).append(rule)
+
+
+def declare_config_rule(rule: Callable[[Any], Optional[str]]) -> None:
+    """Declare a check over several sections of a whole config:
+    ``rule(cfg)`` returns None or the problem, naming the config paths."""
+    CONFIG_RULES.append(rule)
 
 
 POSITIVE = Int(min=1)
@@ -330,3 +366,121 @@ declare_rule('TubeMetric', _tube_protocol)
 declare_settings('STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))
 for _backbone in ('STMixerResNet3dSlowOnly', 'ResNet3dSlowFastMultiLevel'):
     declare_settings(_backbone, conv3d_impl=Choice('onednn', 'native'))
+
+
+# --- the model against the data (a rule over the whole config) ---------
+#: data types whose ``num_classes`` counts the background column 0 (AVA
+#: ids are 1-based), and those whose ``num_classes`` is the number of
+#: action labels (the ACT pickle's ``labels``; label i is column i + 1)
+CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric')
+CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
+
+
+def check_action_classes(num_actions: int, label_convention: str,
+                         num_classes: int, data_type: str) -> None:
+    """The decoder's ``num_actions`` fits a dataset's / metric's classes.
+
+    With ``label_convention='ava'`` the model outputs ``num_actions + 1``
+    score columns, column 0 the background: an AVA dataset or metric with
+    ``num_classes`` (background included) needs ``num_actions ==
+    num_classes - 1``; a ``TubeDataset`` with ``num_classes`` labels needs
+    ``num_actions == num_classes``. Other types (and the ``'mmdet'``
+    convention) are not checked here.
+
+    Raises:
+        ValueError: naming both numbers and the fix.
+    """
+    if label_convention != 'ava':
+        return
+    data_type = data_type.split('.')[-1]
+    if data_type in CLASSES_WITH_BACKGROUND:
+        expected = num_classes - 1
+        why = (f'{data_type} num_classes={num_classes} counts the '
+               'background column 0')
+    elif data_type in CLASSES_WITHOUT_BACKGROUND:
+        expected = num_classes
+        why = f'{data_type} has {num_classes} action labels'
+    else:
+        return
+    if num_actions != expected:
+        raise ValueError(
+            f'the decoder has num_actions={num_actions} but {why}, so the '
+            f'model needs num_actions={expected}; with another number every '
+            'action column would be read as another class')
+
+
+def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
+    """``(num_actions, label_convention, config path)`` of an STMixer
+    model config, None when it has no ``STMixerStageHead``."""
+    if not isinstance(model_cfg, dict):
+        return None
+    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
+    if not isinstance(decoder, dict):
+        return None
+    key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
+    heads = decoder.get('stage_head')
+    if isinstance(heads, dict):
+        heads, path = [heads], f'model.{key}.stage_head'
+    elif isinstance(heads, (list, tuple)) and heads:
+        path = f'model.{key}.stage_head[0]'
+    else:
+        return None
+    head = heads[0]
+    if _type_name(head.get('type')) != 'STMixerStageHead':
+        return None
+    return (head.get('num_actions',
+                     80), head.get('label_convention',
+                                   'ava'), f'{path}.num_actions')
+
+
+def _dataset_cfg(loader: Any) -> Optional[dict]:
+    """The innermost dataset config of a dataloader config (through
+    RepeatDataset / ClassBalancedDataset wrappers)."""
+    if not isinstance(loader, dict):
+        return None
+    dataset = loader.get('dataset')
+    while isinstance(dataset, dict) and isinstance(
+            dataset.get('dataset'), dict):
+        dataset = dataset['dataset']
+    return dataset if isinstance(dataset, dict) else None
+
+
+def model_classes_fit_data(cfg) -> Optional[str]:
+    """The model's action classes against every dataset's and metric's
+    ``num_classes`` given in the config (a dataset whose class count comes
+    from its annotation file is checked when it is loaded, by
+    :class:`~stmixer_mm.engine.ClassConsistencyHook`)."""
+    model = cfg.get('model')
+    model = model.to_dict() if hasattr(model, 'to_dict') else model
+    found = model_action_classes(model)
+    if found is None:
+        return None
+    num_actions, convention, model_path = found
+    entries: List[Tuple[str, dict]] = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = _dataset_cfg(cfg.get(loader))
+        if dataset is not None:
+            entries.append((f'{loader}.dataset', dataset))
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        metrics = cfg.get(evaluator)
+        if isinstance(metrics, dict):
+            metrics = [metrics]
+        for i, metric in enumerate(metrics or []):
+            if isinstance(metric, dict):
+                suffix = '' if isinstance(cfg.get(evaluator), dict) else \
+                    f'[{i}]'
+                entries.append((f'{evaluator}{suffix}', metric))
+    for path, entry in entries:
+        num_classes = entry.get('num_classes')
+        kind = _type_name(entry.get('type'))
+        if num_classes is None or not is_int(num_classes):
+            continue
+        try:
+            check_action_classes(num_actions, convention, num_classes, kind)
+        except ValueError as e:
+            return (f'{model_path} ({num_actions}) and {path}.num_classes '
+                    f'({num_classes}) do not fit: {e}')
+    return None
+
+
+declare_config_rule(model_classes_fit_data)

@@ -2,6 +2,7 @@
 (stmixer_mm.utils.settings)."""
 import glob
 import os.path as osp
+from unittest import mock
 
 import pytest
 from mmengine.config import Config
@@ -162,6 +163,47 @@ def test_model_classes_against_data_classes():
                 'model.roi_head.stage_head.num_actions': 5,
                 'train_dataloader.dataset.num_classes': 5
             })
+
+
+def test_model_classes_against_data_classes_in_a_users_script(tmp_path):
+    """mmengine's Runner.from_cfg on a shipped config refuses the model /
+    data mismatch that check_config refuses (the ClassConsistencyHook of
+    the default runtime), before the first iteration, for the same
+    reason."""
+    from mmengine.runner import Runner
+    options = {'model.roi_head.stage_head.num_actions': 8}
+    with pytest.raises(ConfigSettingError) as checked:
+        _checked(TINY_CFG, **options)
+    reason = str(checked.value).split('do not fit: ')[1]
+    cfg = Config.fromfile(TINY_CFG)
+    cfg.merge_from_dict(options)
+    cfg.work_dir = str(tmp_path)
+    assert 'ClassConsistencyHook' in [h.type for h in cfg.custom_hooks]
+    runner = Runner.from_cfg(cfg)
+    with mock.patch.object(runner.model, 'train_step') as train_step, \
+            pytest.raises(ConfigSettingError) as built:
+        runner.train()
+    assert reason in str(built.value)
+    assert 'train_dataloader.dataset' in str(built.value)
+    train_step.assert_not_called()
+
+
+def test_rules_on_built_parts_run_whoever_builds_them():
+    """The rules on a built model (stages that must agree) are declared in
+    the same store as the settings and run by MODELS.build as by
+    Runner.from_cfg."""
+    from stmixer_mm.registry import MODELS
+    from stmixer_mm.utils.settings import declared_rules
+    assert declared_rules('STMixerDecoder', built=True)
+    assert declared_rules('STMixerTracker', built=True) == declared_rules(
+        'STMixer', built=True)
+    cfg = Config.fromfile(TINY_CFG)
+    head = cfg.model.roi_head.stage_head.to_dict()
+    heads = [head, dict(head, num_actions=head['num_actions'] + 1)]
+    cfg.model.roi_head.num_stages = 2
+    cfg.model.roi_head.stage_head = heads
+    with pytest.raises(ValueError, match='the same num_actions'):
+        MODELS.build(cfg.model)
 
 
 def test_types_from_annotations_of_undeclared_settings():

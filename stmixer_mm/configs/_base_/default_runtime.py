@@ -11,7 +11,8 @@ from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook,
 from mmengine.runner import LogProcessor
 
 from stmixer_mm.engine.hooks import (ActionDetVisualizationHook,
-                                     AVAEvaluationCheckHook, ClassNamesHook,
+                                     AVAEvaluationCheckHook,
+                                     ClassConsistencyHook, ClassNamesHook,
                                      RandomStateHook)
 from stmixer_mm.visualization import ActionDetLocalVisualizer
 
@@ -62,11 +63,13 @@ resume = False
 # run. AVAEvaluationCheckHook: an AVAMetric whose files / num_classes differ
 # from the evaluated dataset's stops the run before predicting.
 # ClassNamesHook: every checkpoint carries meta.dataset_meta.classes.
+# ClassConsistencyHook: the model's num_actions fits each dataset as loaded.
 # A config that sets its own `custom_hooks` replaces this list: keep these.
 custom_hooks = [
     dict(type=RandomStateHook),
     dict(type=AVAEvaluationCheckHook),
-    dict(type=ClassNamesHook)
+    dict(type=ClassNamesHook),
+    dict(type=ClassConsistencyHook)
 ]
 
 # fine-tuning from `load_from` onto other classes: None or 'by_name'

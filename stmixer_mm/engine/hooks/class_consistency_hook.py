@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from stmixer_mm.datasets.class_names import find_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.setting_types import ConfigSettingError
-from stmixer_mm.utils.settings_consistency import check_action_classes
+from stmixer_mm.utils.settings_specs import check_action_classes
 from stmixer_mm.utils.type_names import type_name
 
 
@@ -27,7 +27,7 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
     Raises:
         ConfigSettingError: (a ValueError) naming both numbers, the
             dataset's annotation file and the fix (:func:`~stmixer_mm.
-            utils.settings_consistency.check_action_classes`).
+            utils.settings_specs.check_action_classes`).
     """
     found = find_action_columns(model)
     dataset = innermost_dataset(dataset)

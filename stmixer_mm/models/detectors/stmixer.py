@@ -14,7 +14,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
 from ..utils import (check_neck_channels, check_pyramid_strides,
-                     check_query_generator, inject_query_generator_settings)
+                     inject_query_generator_settings)
 from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
 
 #: the model config keys of STMixer before it followed mmdet's
@@ -198,9 +198,6 @@ class STMixer(TwoStageDetector):
             if section is not None:
                 rpn_head[key] = section
         self.rpn_head = MODELS.build(rpn_head)
-        check_query_generator(self.rpn_head, self.roi_head.hidden_channels,
-                              self.roi_head.with_temporal_queries,
-                              self.roi_head.action_branches)
         check_neck_channels(neck, self.roi_head.feat_channels)
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = None if compile_cfg is None else \

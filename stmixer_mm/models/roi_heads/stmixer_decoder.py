@@ -19,8 +19,7 @@ from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
-                     check_person_loss_and_match_costs, check_pyramid,
-                     check_stage_heads, inject_mask_head_settings)
+                     check_pyramid, inject_mask_head_settings)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
 #: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
@@ -108,7 +107,6 @@ class STMixerDecoder(BaseModule):
                                          self.featmap_strides, 'stage_head',
                                          'the decoder\'s')
             self.stages.append(MODELS.build(cfg))
-        check_stage_heads(self.stages)
         first = self.stages[0]
         self.hidden_channels = first.hidden_channels
         self.feat_channels = first.feat_channels
@@ -125,10 +123,7 @@ class STMixerDecoder(BaseModule):
             self.assigners = []
             for stage, cfg in enumerate(
                     self._per_stage(train_cfg, 'train_cfg')):
-                assigner = self._build_assigner(stage, cfg)
-                check_person_loss_and_match_costs(
-                    self.stages[stage].loss_person, assigner, stage)
-                self.assigners.append(assigner)
+                self.assigners.append(self._build_assigner(stage, cfg))
         # parsed once, here: defaults filled, unknown keys refused
         self.test_cfg = test_cfg
         # built last: the stages and assigners keep their seeded init

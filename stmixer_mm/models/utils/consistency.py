@@ -3,9 +3,14 @@ model, in one place.
 
 The parts are built separately from their own config sections (neck, query
 generator, decoder with its stage heads, assigners), so a value that two of
-them must share can disagree. The decoder and the detector call these
-functions when they are built and when they run; each raises a
-``ValueError`` that names the settings on both sides and the fix.
+them must share can disagree. The checks of the built parts are declared
+here as rules of the settings mechanism (``declare_rule(..., built=True)``,
+:mod:`stmixer_mm.utils.settings_specs`), which runs them right after the
+decoder or the detector is built, whoever builds it; the checks of what a
+part fills in for another (``inject_*``, :func:`check_explicit_setting`,
+:func:`check_neck_channels`) and of the pyramid at run time are called
+where the value is filled in or read. Each raises a ``ValueError`` that
+names the settings on both sides and the fix.
 
 - :func:`check_stage_heads`: all stages of a decoder share their widths,
   ``temporal_points``, actions, branches and label convention;
@@ -30,6 +35,7 @@ from mmdet.models.task_modules.assigners.match_cost import (
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings_specs import declare_rule
 
 #: settings that every stage head of a decoder must share
 SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels', 'temporal_points',
@@ -246,3 +252,26 @@ def inject_mask_head_settings(cfg: dict, decoder) -> dict:
         cfg = check_explicit_setting(cfg, name, value, 'mask_head',
                                      'the decoder\'s')
     return cfg
+
+
+# ---------------------------------------------------------------------------
+# the rules on the built decoder and detector
+def _decoder_parts_agree(decoder) -> None:
+    """The stages share their settings; each stage's person loss and
+    assigner read the person logits alike."""
+    check_stage_heads(decoder.stages)
+    for stage, assigner in enumerate(decoder.assigners or ()):
+        check_person_loss_and_match_costs(decoder.stages[stage].loss_person,
+                                          assigner, stage)
+
+
+def _query_generator_fits(detector) -> None:
+    """The query generator gives the queries the decoder reads."""
+    decoder = detector.roi_head
+    check_query_generator(detector.rpn_head, decoder.hidden_channels,
+                          decoder.with_temporal_queries,
+                          decoder.action_branches)
+
+
+declare_rule('STMixerDecoder', _decoder_parts_agree, built=True)
+declare_rule('STMixer', _query_generator_fits, built=True)
