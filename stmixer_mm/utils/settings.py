@@ -63,10 +63,9 @@ from .type_names import type_name
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
     'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declare_config_rule',
-    'declared_settings',
-    'declared_rules', 'settings_of', 'check_config', 'check_settings',
-    'check_config_consistency', 'load_config', 'ConfigFileError',
-    'install_build_checks'
+    'declared_settings', 'declared_rules', 'settings_of', 'check_config',
+    'check_settings', 'check_config_consistency', 'load_config',
+    'ConfigFileError', 'install_build_checks'
 ]
 
 

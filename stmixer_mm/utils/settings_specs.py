@@ -367,7 +367,6 @@ declare_settings('STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))
 for _backbone in ('STMixerResNet3dSlowOnly', 'ResNet3dSlowFastMultiLevel'):
     declare_settings(_backbone, conv3d_impl=Choice('onednn', 'native'))
 
-
 # --- the model against the data (a rule over the whole config) ---------
 #: data types whose ``num_classes`` counts the background column 0 (AVA
 #: ids are 1-based), and those whose ``num_classes`` is the number of

@@ -195,8 +195,9 @@ def test_rules_on_built_parts_run_whoever_builds_them():
     from stmixer_mm.registry import MODELS
     from stmixer_mm.utils.settings import declared_rules
     assert declared_rules('STMixerDecoder', built=True)
-    assert declared_rules('STMixerTracker', built=True) == declared_rules(
-        'STMixer', built=True)
+    assert declared_rules(
+        'STMixerTracker', built=True) == declared_rules(
+            'STMixer', built=True)
     cfg = Config.fromfile(TINY_CFG)
     head = cfg.model.roi_head.stage_head.to_dict()
     heads = [head, dict(head, num_actions=head['num_actions'] + 1)]

@@ -1,0 +1,11 @@
+# New-style twin of configs/stmixer/stmixer-64points_vit-base-p16_videomae-
+# k400-pre_8xb1-16x4x1-12e-adamw_ava22-rgb.py:
+# ablation (sampling points): P = 64 spatial points per group instead of 32
+# (a perfect square, so the offsets start on a regular 8x8 grid);
+# everything else is the ViT-B (VideoMAE) config.
+from mmengine.config import read_base
+
+with read_base():
+    from .stmixer_vit_base_p16_videomae_k400_pre_8xb1_16x4x1_12e_adamw_ava22_rgb import *  # noqa: E501,isort:skip
+
+model.roi_head.stage_head.sampling_mixing.spatial_points = 64
