@@ -25,10 +25,12 @@ model = dict(
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'tubelet_frames')
+# MultiSports is read from the videos (use_frames=False): decord
 train_pipeline = [
+    dict(type='DecordInit'),
     dict(type='SampleTubeFrames', clip_len=16, frame_interval=2),
     dict(type='LoadTubeletTargets', num_frames=num_frames),
-    dict(type='CheckedRawFrameDecode'),
+    dict(type='DecordDecode'),
     dict(
         type='RandomShortSideResize',
         scale_range=(256, 320),
@@ -38,11 +40,12 @@ train_pipeline = [
     dict(type='PackTubeletInputs', meta_keys=meta_keys)
 ]
 val_pipeline = [
+    dict(type='DecordInit'),
     dict(
         type='SampleTubeFrames', clip_len=16, frame_interval=2,
         test_mode=True),
     dict(type='LoadTubeletTargets', num_frames=num_frames),
-    dict(type='CheckedRawFrameDecode'),
+    dict(type='DecordDecode'),
     dict(type='Resize', scale=(1333, 256), keep_ratio=True),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackTubeletInputs', meta_keys=meta_keys)

@@ -300,9 +300,37 @@ def _tube_classes(cfg):
     return None
 
 
+#: pipeline steps that read frame folders, and those that read videos
+FRAME_READERS = ('RawFrameDecode', 'CheckedRawFrameDecode')
+VIDEO_READERS = ('DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
+                 'OpenCVInit', 'OpenCVDecode')
+
+
+def _tube_reader(cfg):
+    """The pipeline reads what ``use_frames`` gives a sample: frame folders
+    (``frame_dir``) or videos (``filename``)."""
+    use_frames = cfg.get('use_frames', True)
+    pipeline = cfg.get('pipeline')
+    if not isinstance(use_frames, bool) or not isinstance(
+            pipeline, (list, tuple)):
+        return None
+    wrong = FRAME_READERS if not use_frames else VIDEO_READERS
+    for i, step in enumerate(pipeline):
+        kind = _type_name(step.get('type')) if isinstance(step, dict) else ''
+        if kind in wrong:
+            reads, use = (('videos',
+                           'DecordInit / DecordDecode') if not use_frames else
+                          ('frame folders', 'RawFrameDecode'))
+            return (f'pipeline[{i}] is {kind}, but use_frames={use_frames} '
+                    f'gives each sample {reads}; use {use} (or set '
+                    f'use_frames={not use_frames})')
+    return None
+
+
 declare_rule('AVADataset', _timestamps)
 declare_rule('ValidatedAVADataset', _timestamps)
 declare_rule('TubeDataset', _tube_classes)
+declare_rule('TubeDataset', _tube_reader)
 declare_settings(
     'SampleTubeFrames',
     clip_len=POSITIVE,

@@ -93,7 +93,8 @@ def test_tubelet_config(path):
         assert targets.num_frames == num_frames
         assert sampler.clip_len % num_frames == 0
     ds = cfg.test_dataloader.dataset
-    sampler = ds.pipeline[0]
+    sampler = ds.pipeline[[t['type']
+                           for t in ds.pipeline].index('SampleTubeFrames')]
     r = sampler.clip_len // num_frames
     # frames from the first to the last output frame of a clip
     span = (num_frames - 1) * r * sampler.frame_interval + 1

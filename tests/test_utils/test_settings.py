@@ -121,6 +121,25 @@ def test_tube_settings():
             match=r"test_evaluator: protocol must be one of \('ucf_jhmdb', "
             r"'multisports', 'hybrid_voc'\), got 'moc': 'ucf_jhmdb' for "):
         _checked(TUBE_CFG, **{'test_evaluator.protocol': 'moc'})
+    # the pipeline reads what use_frames gives each sample
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'train_dataloader\.dataset: pipeline\[\d\] is '
+            r'CheckedRawFrameDecode, but use_frames=False gives each sample '
+            'videos; '
+            'use DecordInit / DecordDecode'):
+        _checked(TUBE_CFG, **{'train_dataloader.dataset.use_frames': False})
+    video = Config.fromfile(
+        osp.join(
+            REPO, 'configs', 'stmixer_tubes',
+            'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
+            'multisports-rgb.py'))
+    video.test_dataloader.dataset.use_frames = True
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'test_dataloader\.dataset: pipeline\[0\] is DecordInit, '
+            'but use_frames=True gives each sample frame folders'):
+        check_config(video)
 
 
 @pytest.mark.parametrize('cfg_file, key, value', [

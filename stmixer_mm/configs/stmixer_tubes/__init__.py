@@ -1,0 +1,1 @@
+"""New-style configs (see ``stmixer_mm/configs/__init__.py``)."""
