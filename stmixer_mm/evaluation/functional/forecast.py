@@ -1,0 +1,347 @@
+"""Forecast evaluation: every person's box and actions ``h`` frames after
+the last observed frame, scored against the tube ground truth at ``t + h``
+(docs/en/forecasting.md).
+
+Inputs, per video (numpy, pixels, frames 1-based as the ACT pickle):
+
+* detections ``{t: Detections}`` at each evaluated frame ``t`` (the last
+  frame of the clip the detector saw): boxes, action scores, person scores;
+* forecasts ``{t: Forecast}`` for one horizon ``h``: for each person
+  detected at ``t``, its box at ``t`` (``boxes_now``, which decides whom
+  it forecasts), its box and action scores at ``t + h`` and whether it is
+  still in view. Every evaluated ``t`` is a key, with empty arrays where
+  nothing was detected (its target frame still counts).
+
+The three reference forecasts are made from the detections alone:
+:func:`zero_motion` (the boxes and actions at ``t`` copied to ``t + h``),
+:func:`constant_velocity` (each person's linked tube extrapolated from its
+last ``history`` frames, with the actions at ``t``) and :func:`oracle` (the
+detections at ``t + h``: what the detector sees when the future is shown,
+an upper bound, not a forecast).
+
+Scores:
+
+* :func:`future_frame_ap`: frame-AP@``iou_thr`` of the forecasts against
+  the ground truth at the target frames ``t + h`` only (the protocol's
+  frame-AP, MOC's ``frameAP`` for ``'ucf_jhmdb'``), a forecast's score for
+  a class being its forecast action score times its in-view probability;
+* :func:`displacement_errors`: ADE (the mean over the horizons) and FDE
+  (the last horizon) of the box centres of matched persons, in pixels and
+  as a fraction of the size (``sqrt(w * h)``) of the ground-truth box at
+  ``t + h``; a forecast is matched to the ground-truth person whose box at
+  ``t`` overlaps its ``boxes_now`` best (IoU >= ``iou_thr``, one to one,
+  highest person score first), and a person's future is its track: the
+  tubes of one actor (the pickle's ``tube_actors``; without it each tube is
+  its own person, so a change of class ends it);
+* :func:`anticipation_ap`: per class, the matched persons ranked by their
+  forecast score of the class, positives those whose ground truth at
+  ``t + h`` is that class (VOC AP); persons out of view at ``t + h`` are
+  left out.
+"""
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .person_tubes import link_person_tubes
+from .protocol_ap import frame_ap_ucf_jhmdb
+from .tube_ap import voc_ap
+from .tube_linking import box_iou
+
+
+class Detections(NamedTuple):
+    """The persons detected at one frame."""
+    boxes: np.ndarray  # [n, 4] x1 y1 x2 y2
+    actions: np.ndarray  # [n, C] action scores
+    persons: np.ndarray  # [n] person scores
+
+
+class Forecast(NamedTuple):
+    """The forecasts made at one frame ``t`` for ``t + h``."""
+    boxes_now: np.ndarray  # [n, 4] the boxes at t
+    boxes: np.ndarray  # [n, 4] at t + h
+    actions: np.ndarray  # [n, C] at t + h
+    visible: np.ndarray  # [n] probability of being in view at t + h
+    persons: np.ndarray  # [n] person scores (at t)
+
+
+#: video -> frame -> detections / forecasts
+VideoDets = Mapping[str, Mapping[int, Detections]]
+VideoForecasts = Mapping[str, Mapping[int, Forecast]]
+
+
+def _check_horizon(horizon: int) -> int:
+    if isinstance(horizon,
+                  bool) or not isinstance(horizon,
+                                          (int, np.integer)) or horizon < 1:
+        raise ValueError(f'horizon must be an int >= 1 (frames), got '
+                         f'{horizon!r}')
+    return int(horizon)
+
+
+def zero_motion(dets: VideoDets, horizon: int) -> Dict[str, dict]:
+    """Every detection at ``t`` copied to ``t + horizon``, in view."""
+    _check_horizon(horizon)
+    return {
+        v: {
+            t:
+            Forecast(d.boxes, d.boxes, d.actions, np.ones(len(d.boxes)),
+                     d.persons)
+            for t, d in frames.items()
+        }
+        for v, frames in dets.items()
+    }
+
+
+def constant_velocity(dets: VideoDets,
+                      horizon: int,
+                      history: int = 4,
+                      link_iou: float = 0.5) -> Dict[str, dict]:
+    """Each detection at ``t`` moved ``horizon`` frames along its tube.
+
+    The detections of consecutive evaluated frames are linked into person
+    tubes (:func:`~.person_tubes.link_person_tubes`, class agnostic); a
+    box's velocity is the change of its coordinates from the tube's box
+    ``history`` tube steps earlier (fewer at a tube's start; zero for a
+    tube's first box), divided by the frames between them, and the box at
+    ``t + horizon`` is ``box + horizon * velocity`` (each coordinate, so a
+    box growing as a person comes closer keeps growing). Actions: those at
+    ``t``.
+    """
+    horizon = _check_horizon(horizon)
+    if history < 1:
+        raise ValueError(f'history must be >= 1, got {history}')
+    out = {}
+    for v, frames in dets.items():
+        keys = sorted(frames)
+        moved = {t: np.array(frames[t].boxes, np.float64) for t in keys}
+        tubes = link_person_tubes(
+            keys, [frames[t].boxes for t in keys],
+            [frames[t].actions for t in keys],
+            [frames[t].persons for t in keys],
+            link_iou=link_iou)
+        for tube in tubes:
+            boxes = np.asarray(tube['boxes'], np.float64)
+            for i, (t, row) in enumerate(
+                    zip(tube['frames'], tube['detection_indices'])):
+                j = max(0, i - history)
+                if j == i:
+                    continue
+                dt = t - tube['frames'][j]
+                velocity = (boxes[i] - boxes[j]) / dt
+                moved[t][row] = boxes[i] + horizon * velocity
+        out[v] = {
+            t:
+            Forecast(frames[t].boxes, moved[t], frames[t].actions,
+                     np.ones(len(moved[t])), frames[t].persons)
+            for t in keys
+        }
+    return out
+
+
+def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
+    """The detections at ``t + horizon`` as the forecasts made at ``t``
+    (for every ``t`` whose target frame was evaluated): an upper bound
+    for :func:`future_frame_ap`. Their ``boxes_now`` are the boxes at
+    ``t + horizon`` too, so they are not for :func:`displacement_errors`."""
+    horizon = _check_horizon(horizon)
+    return {
+        v: {
+            t:
+            Forecast(frames[t + horizon].boxes, frames[t + horizon].boxes,
+                     frames[t + horizon].actions,
+                     np.ones(len(frames[t + horizon].boxes)),
+                     frames[t + horizon].persons)
+            for t in frames if t + horizon in frames
+        }
+        for v, frames in dets.items()
+    }
+
+
+# --------------------------------------------------------------------------
+# ground truth at the target frames
+def _targets(gt: Mapping, forecasts: VideoForecasts, videos: Sequence[str],
+             horizon: int) -> Dict[str, set]:
+    """Per video, the target frames ``t + horizon`` inside the video."""
+    out = {}
+    for v in videos:
+        if v not in forecasts:
+            raise KeyError(f'no forecasts for video {v!r} (every evaluated '
+                           'video needs an entry, empty if nothing was '
+                           'detected)')
+        nframes = int(gt['nframes'][v])
+        out[v] = {
+            t + horizon
+            for t in forecasts[v] if 1 <= t + horizon <= nframes
+        }
+    return out
+
+
+def restrict_gt(gt: Mapping, frames: Mapping[str, set]) -> dict:
+    """The ACT ground truth with each tube cut to ``frames[video]`` (tubes
+    left without a frame dropped); other keys as they are."""
+    tubes = {}
+    for v, per_label in gt['gttubes'].items():
+        keep = frames.get(v, set())
+        tubes[v] = {}
+        for label, label_tubes in per_label.items():
+            cut = []
+            for tube in label_tubes:
+                tube = np.asarray(tube)
+                rows = tube[np.isin(tube[:, 0].astype(int), list(keep))]
+                if len(rows):
+                    cut.append(rows)
+            if cut:
+                tubes[v][label] = cut
+    return dict(gt, gttubes=tubes)
+
+
+def future_frame_ap(gt: Mapping,
+                    forecasts: VideoForecasts,
+                    horizon: int,
+                    videos: Sequence[str],
+                    iou_thr: float = 0.5,
+                    ignore_labels: Sequence[str] = (),
+                    nms_iou: Optional[float] = 0.6) -> Dict[str, float]:
+    """Per class, the frame-AP of the forecasts at their target frames
+    (MOC's ``frameAP`` with its per-frame score decay, on the ground truth
+    of the target frames only; forecasts whose target frame is past the
+    video's end are left out, as is their frame's ground truth)."""
+    horizon = _check_horizon(horizon)
+    targets = _targets(gt, forecasts, videos, horizon)
+    frame_dets: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
+    for iv, v in enumerate(videos):
+        for t, f in forecasts[v].items():
+            if t + horizon not in targets[v] or not len(f.boxes):
+                continue
+            scores = np.asarray(f.actions) * np.asarray(f.visible)[:, None]
+            for label in range(scores.shape[1]):
+                rows = np.concatenate(
+                    [np.asarray(f.boxes), scores[:, label:label + 1]], 1)
+                frame_dets.setdefault(label,
+                                      {}).setdefault(iv,
+                                                     {})[t + horizon] = rows
+    return frame_ap_ucf_jhmdb(
+        restrict_gt(gt, targets),
+        frame_dets,
+        videos,
+        iou_thr=iou_thr,
+        ignore_labels=ignore_labels,
+        nms_iou=nms_iou)
+
+
+def person_tracks(gt: Mapping, video: str) -> List[Dict[int, tuple]]:
+    """The ground-truth persons of a video, each ``{frame: (box, label)}``:
+    the tubes of one actor together when the pickle has ``tube_actors``
+    (``{video: {label: [actor of each tube]}}``), else one per tube."""
+    actors = gt.get('tube_actors', {}).get(video)
+    tracks: Dict[object, Dict[int, tuple]] = {}
+    for label, tubes in gt['gttubes'][video].items():
+        for k, tube in enumerate(tubes):
+            key = ('actor', actors[label][k]) if actors else ('tube', label, k)
+            track = tracks.setdefault(key, {})
+            for row in np.asarray(tube):
+                track[int(row[0])] = (np.asarray(row[1:5],
+                                                 np.float64), int(label))
+    return list(tracks.values())
+
+
+def match_persons(gt: Mapping,
+                  forecasts: VideoForecasts,
+                  videos: Sequence[str],
+                  iou_thr: float = 0.5) -> List[Tuple[str, int, int, dict]]:
+    """``(video, t, forecast row, person track)`` for each forecast matched
+    at ``t`` (see the module docstring)."""
+    pairs = []
+    for v in videos:
+        tracks = person_tracks(gt, v)
+        for t, f in sorted(forecasts[v].items()):
+            here = [tr for tr in tracks if t in tr]
+            if not here or not len(f.boxes_now):
+                continue
+            gt_boxes = np.stack([tr[t][0] for tr in here])
+            free = np.ones(len(here), bool)
+            for row in np.argsort(-np.asarray(f.persons), kind='stable'):
+                ious = np.where(free, box_iou(gt_boxes, f.boxes_now[row]), -1)
+                best = int(np.argmax(ious))
+                if ious[best] >= iou_thr:
+                    free[best] = False
+                    pairs.append((v, t, int(row), here[best]))
+    return pairs
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+
+
+def displacement_errors(gt: Mapping,
+                        forecasts: Mapping[int, VideoForecasts],
+                        videos: Sequence[str],
+                        iou_thr: float = 0.5) -> Dict[str, float]:
+    """ADE / FDE over the horizons of ``forecasts`` (``{horizon:
+    forecasts}``), for the persons matched at ``t`` (by the first
+    horizon's ``boxes_now``) who are in view at every ``t + horizon``.
+
+    Returns:
+        dict: ``ade_px``, ``fde_px``, ``ade_rel``, ``fde_rel`` (fractions
+        of the ground-truth box size) and ``num_persons`` (matched
+        persons with a future at every horizon); NaN errors when none.
+    """
+    horizons = sorted(_check_horizon(h) for h in forecasts)
+    if not horizons:
+        raise ValueError('displacement_errors needs at least one horizon')
+    errors = []  # [persons, horizons, (px, rel)]
+    first = forecasts[horizons[0]]
+    for v, t, row, track in match_persons(gt, first, videos, iou_thr):
+        if any(t + h not in track for h in horizons):
+            continue
+        per = []
+        for h in horizons:
+            box = np.asarray(forecasts[h][v][t].boxes[row], np.float64)
+            target = track[t + h][0]
+            px = float(np.linalg.norm(_centre(box) - _centre(target)))
+            size = float(
+                np.sqrt(
+                    max(target[2] - target[0], 0) *
+                    max(target[3] - target[1], 0)))
+            per.append((px, px / size if size > 0 else np.nan))
+        errors.append(per)
+    if not errors:
+        return dict(
+            ade_px=np.nan,
+            fde_px=np.nan,
+            ade_rel=np.nan,
+            fde_rel=np.nan,
+            num_persons=0)
+    e = np.asarray(errors)
+    return dict(
+        ade_px=float(e[:, :, 0].mean()),
+        fde_px=float(e[:, -1, 0].mean()),
+        ade_rel=float(np.nanmean(e[:, :, 1])),
+        fde_rel=float(np.nanmean(e[:, -1, 1])),
+        num_persons=len(e))
+
+
+def anticipation_ap(gt: Mapping,
+                    forecasts: VideoForecasts,
+                    horizon: int,
+                    videos: Sequence[str],
+                    iou_thr: float = 0.5) -> Dict[str, float]:
+    """Per class with a positive, the AP of the matched persons' forecast
+    action scores against their class at ``t + horizon``."""
+    horizon = _check_horizon(horizon)
+    scores, labels = [], []
+    for v, t, row, track in match_persons(gt, forecasts, videos, iou_thr):
+        if t + horizon in track:
+            scores.append(np.asarray(forecasts[v][t].actions[row]))
+            labels.append(track[t + horizon][1])
+    out = {}
+    if not scores:
+        return out
+    scores, labels = np.stack(scores), np.asarray(labels)
+    for ilabel, name in enumerate(gt['labels']):
+        positive = labels == ilabel
+        if not positive.any() or ilabel >= scores.shape[1]:
+            continue
+        order = np.argsort(-scores[:, ilabel], kind='stable')
+        out[name] = voc_ap(positive[order], int(positive.sum()))
+    return out
