@@ -149,12 +149,6 @@ class TubeDataset(BaseActionDataset):
         self._video_tubes: Dict[str, Dict[int, list]] = {}
         self.mask_root = mask_root
         self.mask_file_tmpl = mask_file_tmpl
-        if keyframe_stride < 1:
-            raise ValueError(
-                f'keyframe_stride must be >= 1, got {keyframe_stride}')
-        if box_check not in ('error', 'clip'):
-            raise ValueError("box_check must be 'error' or 'clip', got "
-                             f'{box_check!r}')
         self.split = split
         self.keyframe_stride = keyframe_stride
         self.filename_tmpl = filename_tmpl

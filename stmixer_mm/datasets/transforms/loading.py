@@ -185,9 +185,6 @@ class SampleTubeFrames(BaseTransform):
                  clip_len: int,
                  frame_interval: int = 1,
                  test_mode: bool = False) -> None:
-        if clip_len < 1 or frame_interval < 1:
-            raise ValueError('clip_len and frame_interval must be >= 1, got '
-                             f'{clip_len}, {frame_interval}')
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.test_mode = test_mode

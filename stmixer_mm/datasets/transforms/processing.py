@@ -45,13 +45,10 @@ class RandomShortSideResize(BaseTransform):
                  max_long_edge: int = 1333,
                  interpolation: str = 'bilinear') -> None:
         scale_range = tuple(scale_range)
-        if (len(scale_range) != 2
-                or not all(isinstance(s, int) for s in scale_range)
-                or not 0 < scale_range[0] <= scale_range[1]):
+        if scale_range[0] > scale_range[1]:
             raise ValueError('scale_range must be two ints 0 < min <= max, '
                              f'got {scale_range}')
-        if not isinstance(max_long_edge, int) or \
-                max_long_edge < scale_range[1]:
+        if max_long_edge < scale_range[1]:
             raise ValueError(
                 'max_long_edge must be an int >= scale_range[1], got '
                 f'{max_long_edge}')

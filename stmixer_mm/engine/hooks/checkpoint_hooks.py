@@ -236,8 +236,7 @@ class LoadFromCheckHook(Hook):
                  source: Optional[str] = None,
                  classes: Optional[str] = None,
                  label_map: Optional[str] = None) -> None:
-        if isinstance(min_loaded, bool) or not isinstance(
-                min_loaded, (int, float)) or not 0 <= min_loaded <= 1:
+        if not 0 <= min_loaded <= 1:
             raise ValueError('load_from_min_loaded: expected a float in '
                              f'[0, 1], got {min_loaded!r}')
         self.min_loaded = float(min_loaded)

@@ -10,7 +10,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from .inference import CONV3D_IMPLS, set_conv3d_impl
+from .inference import set_conv3d_impl
 
 _PARENT_DEFAULTS = {
     name: param.default
@@ -87,9 +87,6 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
                  frame_sampling: str = 'nearest',
                  conv3d_impl: str = 'onednn',
                  **kwargs) -> None:
-        if conv3d_impl not in CONV3D_IMPLS:
-            raise ValueError(f'ResNet3dSlowFastMultiLevel: conv3d_impl must '
-                             f'be one of {CONV3D_IMPLS}, got {conv3d_impl!r}')
         non_local_cfgs = {}
         for key, default in _PARENT_DEFAULTS.items():
             kwargs[key] = copy.deepcopy(kwargs.get(key, default))

@@ -125,9 +125,6 @@ class STMixerVisionTransformer(VisionTransformer):
                  drop_rate: float = 0.,
                  qkv_bias: bool = True,
                  **kwargs) -> None:
-        if attn_impl not in ATTN_IMPLS:
-            raise ValueError(f'STMixerVisionTransformer: attn_impl must be '
-                             f'one of {ATTN_IMPLS}, got {attn_impl!r}')
         super().__init__(
             *args,
             qk_scale=qk_scale,

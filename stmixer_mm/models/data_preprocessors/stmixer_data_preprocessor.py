@@ -50,9 +50,6 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             raise ValueError('STMixerDataPreprocessor: format_shape must be '
                              f"'NCTHW' (clips [C, T, H, W]), got "
                              f'{format_shape!r}')
-        if not (isinstance(pad_size_divisor, int) and pad_size_divisor >= 1):
-            raise ValueError('STMixerDataPreprocessor: pad_size_divisor must '
-                             f'be a positive int, got {pad_size_divisor!r}')
         super().__init__(
             mean=mean,
             std=std,

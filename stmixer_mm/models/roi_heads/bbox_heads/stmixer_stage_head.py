@@ -174,12 +174,8 @@ class STMixerStageHead(STMixerBBoxHead):
         self.num_heads = num_heads
         self.featmap_strides = tuple(featmap_strides)
         self.action_prior_prob = action_prior_prob
-        if isinstance(action_branches, str):
-            action_branches = (action_branches, )
-        unknown = set(action_branches) - set(self.BRANCHES)
-        if not action_branches or unknown:
-            raise ValueError(f'action_branches must be a non-empty subset of '
-                             f'{self.BRANCHES}, got {tuple(action_branches)}')
+        # (a non-empty list of BRANCHES: declared in
+        # stmixer_mm/utils/settings_specs.py, checked when it is built)
         # canonical order: the action head reads cat(q_s, q_t)
         self.action_branches = tuple(b for b in self.BRANCHES
                                      if b in action_branches)
