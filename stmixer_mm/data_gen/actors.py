@@ -287,6 +287,120 @@ def hop(phase: int, period: int) -> float:
     return min(1.0, max(0.0, 2.0 * tri - 0.5))
 
 
+# -- forecastable scenes (motion='forecast') ---------------------------------
+#: ``motion='forecast'``: the state that announces a jump (crouching with
+#: both arms up) and the one that announces a walk (standing with both
+#: arms up); each lasts one keyframe slot, is always followed by its action
+#: and is the only state with the arms up, so what an actor does in the
+#: next second can be read from what it does now.
+PRECURSORS = dict(
+    jump=ActorState(
+        posture='crouch', motion='still', arms_up=True, hold=False),
+    walk=ActorState(posture='stand', motion='still', arms_up=True, hold=False))
+#: ``motion='forecast'``: the velocity of a walker follows its target with
+#: this time constant (seconds): it speeds up from a stand, slows down
+#: before it stops or turns at its lane's end.
+MOMENTUM_S = 0.25
+
+
+def sample_forecast_states(rng: np.random.Generator, actor: Actor,
+                           num_slots: int) -> List[ActorState]:
+    """A state per keyframe slot (``motion='forecast'``) where the next
+    slot's action can be told from this slot's: a jump or a walk only
+    begins after its precursor (:data:`PRECURSORS`), which is always
+    followed by it; a jump or walk goes on with probability 0.5, a stand
+    or crouch is kept with probability 0.4. Only an actor with a lane of
+    its own walks. Actors hold an object or not for the whole video."""
+    can_walk = actor.partner is None and actor.x_hi - actor.x_lo >= 8
+    hold = bool(rng.random() < 0.35)
+    plain = dict(
+        stand=ActorState('stand', 'still', False, hold),
+        crouch=ActorState('crouch', 'still', False, hold),
+        jump=ActorState('stand', 'jump', False, hold),
+        walk=ActorState('stand', 'walk', False, hold))
+    states: List[ActorState] = []
+    prev = None
+    for _ in range(num_slots):
+        if prev is not None and prev in PRECURSORS.values():
+            cls = 'jump' if prev is PRECURSORS['jump'] else 'walk'
+            state = plain[cls]
+        elif prev is not None and rng.random() < (0.5 if prev.motion != 'still'
+                                                  else 0.4):
+            state = prev
+        else:
+            choices = ['stand', 'crouch', 'pre_jump'
+                       ] + (['pre_walk'] if can_walk else [])
+            pick = str(rng.choice(choices))
+            state = PRECURSORS[pick[4:]] if pick.startswith('pre_') \
+                else plain[pick]
+        states.append(state)
+        prev = state
+    return states
+
+
+def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
+                          states: Sequence[Sequence[ActorState]],
+                          slot_of_frame: np.ndarray, fps: int, height: int,
+                          jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Per actor and frame, the body centre ``x`` and the soles' offset,
+    with momentum (``motion='forecast'``).
+
+    A walker's velocity moves towards a target with time constant
+    :data:`MOMENTUM_S`: from 0 at the start of a walk towards the farther
+    end of its lane at its slot's pace (0.75-1.25 times the lanes' ~32
+    px/s), towards 0 over the last half second of the walk, and towards the
+    other way when the lane's end is closer than the distance it needs to
+    stop. Anyone not walking stands still; jumps as :func:`trajectories`.
+    """
+    num_frames = len(slot_of_frame)
+    xs = np.zeros((len(actors), num_frames))
+    ys = np.zeros((len(actors), num_frames), dtype=np.int64)
+    speed = 32.0 * height / 128.0 / fps
+    period = max(2, fps // 2)
+    tau = MOMENTUM_S * fps  # frames
+    for a, actor in enumerate(actors):
+        walking = np.array([
+            states[a][slot_of_frame[f]].motion == 'walk'
+            for f in range(num_frames)
+        ])
+        # frames left in the current walk (to slow down before its end)
+        left = np.zeros(num_frames, dtype=np.int64)
+        for f in range(num_frames - 2, -1, -1):
+            left[f] = left[f + 1] + 1 if walking[f] and walking[f + 1] \
+                else 0
+        pace = [
+            speed * float(rng.uniform(0.75, 1.25))
+            for _ in range(int(slot_of_frame.max()) + 1)
+        ]
+        x, v, direction, phase, last = actor.x0, 0.0, 1, 0, None
+        for f in range(num_frames):
+            state = states[a][slot_of_frame[f]]
+            if walking[f]:
+                if last is None or last.motion != 'walk':
+                    v = 0.0
+                    direction = 1 if actor.x_hi - x >= x - actor.x_lo else -1
+                end = actor.x_hi if direction > 0 else actor.x_lo
+                if abs(end - x) <= abs(v) * tau + 1.0:
+                    direction = -direction
+                # the walk ends within half a second, inside the video
+                stops = left[f] < fps // 2 and f + left[f] < num_frames - 1
+                target = 0.0 if stops else direction * pace[slot_of_frame[f]]
+                v += (target - v) / tau
+                x = min(max(x + v, actor.x_lo), actor.x_hi)
+            else:
+                v = 0.0
+            if state.motion == 'jump':
+                if last is None or last.motion != 'jump':
+                    phase = 0 if jump_phase == 'start' else int(
+                        rng.integers(period))
+                ys[a,
+                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
+                phase += 1
+            xs[a, f] = x
+            last = state
+    return xs, ys
+
+
 # -- crossing scenes (motion='crossing') -------------------------------------
 #: Walking speed of the crossing scenes in px/s at a frame height of 128
 #: (scaled with the height): twice the lanes' speed, so that a walker

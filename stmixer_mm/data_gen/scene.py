@@ -16,8 +16,9 @@ import numpy as np
 from mmengine.logging import print_log
 
 from stmixer_mm.datasets.ava_dataset import ava_keyframe_file_index
-from .actors import (ActorState, crossing_trajectories, place_actors,
-                     place_crossing_actors, sample_states, sample_video_state,
+from .actors import (ActorState, crossing_trajectories, forecast_trajectories,
+                     place_actors, place_crossing_actors,
+                     sample_forecast_states, sample_states, sample_video_state,
                      trajectories)
 from .render import make_background, render_frame
 from .settings import CLASSES, LABEL_IDS, SPLITS, SyntheticAVASettings
@@ -79,15 +80,19 @@ class SyntheticVideo:
         self.actors = place_actors(rng, num_actors, force_pair, self.width,
                                    self.height)
         self.slot_of_frame = self._slots()
-        sample = sample_states \
-            if settings.actor_states == 'per_keyframe' \
-            else sample_video_state
+        if self.motion == 'forecast':
+            sample, move = sample_forecast_states, forecast_trajectories
+        else:
+            sample = sample_states \
+                if settings.actor_states == 'per_keyframe' \
+                else sample_video_state
+            move = trajectories
         self.states = [
             sample(rng, a, len(self.keyframes)) for a in self.actors
         ]
-        self.xs, self.y_offsets = trajectories(rng, self.actors, self.states,
-                                               self.slot_of_frame, self.fps,
-                                               self.height, self.jump_phase)
+        self.xs, self.y_offsets = move(rng, self.actors, self.states,
+                                       self.slot_of_frame, self.fps,
+                                       self.height, self.jump_phase)
         self.excluded = [
             ts for ts in self.timestamps if rng.random() < exclude_prob
         ]

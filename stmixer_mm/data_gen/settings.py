@@ -46,7 +46,7 @@ ACTOR_STATE_MODES = ('per_keyframe', 'per_video')
 #: Values of :attr:`SyntheticAVASettings.jump_phase`.
 JUMP_PHASES = ('start', 'random')
 #: Values of :attr:`SyntheticAVASettings.motion`.
-MOTIONS = ('lanes', 'crossing')
+MOTIONS = ('lanes', 'crossing', 'forecast')
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,12 @@ class SyntheticAVASettings:
     #: 2``): the actors share one ground line, walkers walk across the
     #: others (drawn over or under them) and out of the frame, turn round
     #: out of sight and re-enter (:func:`~stmixer_mm.data_gen.actors.
-    #: place_crossing_actors`).
+    #: place_crossing_actors`). ``'forecast'`` (forecasting, needs
+    #: ``actor_states='per_keyframe'``): lanes, but a jump or walk is
+    #: announced one slot before by its precursor (arms up) and walkers
+    #: move with momentum (:func:`~stmixer_mm.data_gen.actors.
+    #: sample_forecast_states`, :func:`~stmixer_mm.data_gen.actors.
+    #: forecast_trajectories`).
     motion: str = 'lanes'
 
     @classmethod
@@ -155,6 +160,12 @@ class SyntheticAVASettings:
                 self.min_actors >= 2,
                 "motion='crossing' needs min_actors >= 2 (actors cross "
                 f'each other), got {self.min_actors}')
+        if self.motion == 'forecast':
+            need(
+                self.actor_states == 'per_keyframe',
+                "motion='forecast' needs actor_states='per_keyframe' (the "
+                f'states change from slot to slot), got '
+                f'{self.actor_states!r}')
 
 
 #: Names of the fields of :class:`SyntheticAVASettings`, in order.

@@ -123,6 +123,29 @@ TUBE_CROSSING_DEFAULTS = dict(
     min_actors=2,
     max_actors=3,
     motion='crossing')
+#: Settings of the forecasting set (``motion='forecast'``,
+#: docs/en/forecasting.md), where they differ from :data:`TUBE_DEFAULTS`: an
+#: actor changes state from second to second (a jump or walk announced one
+#: second ahead by its precursor, walkers with momentum), so videos are
+#: longer (6 s: five keyframe slots) and fewer (96 train x 96 frames at
+#: ``keyframe_stride`` 8: about 1150 training keyframes an epoch), with 1-2
+#: actors, so that a walker's lane is wide enough (about 60 px of 192) to
+#: walk a second before it turns; the
+#: ground truth names each tube's actor (``tube_actors``), as a person's
+#: future is followed across its changes of class.
+TUBE_FORECAST_DEFAULTS = dict(
+    TUBE_DEFAULTS,
+    num_train_videos=96,
+    num_val_videos=24,
+    seconds_per_video=6,
+    max_actors=2,
+    actor_states='per_keyframe',
+    motion='forecast')
+#: The preset of each ``motion``.
+TUBE_PRESETS = dict(
+    lanes=TUBE_DEFAULTS,
+    crossing=TUBE_CROSSING_DEFAULTS,
+    forecast=TUBE_FORECAST_DEFAULTS)
 #: IoU of two actors' ground-truth boxes above which a frame counts as a
 #: crossing in :func:`crossing_stats`.
 CROSSING_IOU = 0.1
@@ -194,7 +217,7 @@ def build_tube_annotations(settings: SyntheticAVASettings,
                     osp.join(folder, 'puppet_mask.mat'),
                     dict(part_mask=video_puppet_masks(v, tubes, tube_actors)),
                     do_compression=True)
-            if settings.motion == 'crossing':
+            if settings.motion in ('crossing', 'forecast'):
                 gt.setdefault('tube_actors', {})[v.video_id] = tube_actors
             gt['nframes'][v.video_id] = v.num_frames
             gt['resolution'][v.video_id] = (v.height, v.width)
@@ -299,8 +322,10 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
         out_dir (str): Output folder.
         **kwargs: Settings of :func:`generate_synthetic_ava` (the same
             settings give the same frames and tubes); missing ones take
-            :data:`TUBE_DEFAULTS` (:data:`TUBE_CROSSING_DEFAULTS` with
-            ``motion='crossing'``), then the AVA generator's defaults.
+            the preset of their ``motion`` (:data:`TUBE_PRESETS`:
+            :data:`TUBE_DEFAULTS`, :data:`TUBE_CROSSING_DEFAULTS` with
+            ``motion='crossing'``, :data:`TUBE_FORECAST_DEFAULTS` with
+            ``motion='forecast'``), then the AVA generator's defaults.
 
     Returns:
         dict: The paths of :func:`generate_synthetic_ava` plus
@@ -309,9 +334,8 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
         puppet_mask.mat`` files of every video
         (:func:`video_puppet_masks`), for ``TubeDataset(mask_root=...)``.
     """
-    defaults = TUBE_CROSSING_DEFAULTS \
-        if kwargs.get('motion') == 'crossing' else TUBE_DEFAULTS
-    kwargs = dict(defaults, **kwargs)
+    kwargs = dict(
+        TUBE_PRESETS.get(kwargs.get('motion'), TUBE_DEFAULTS), **kwargs)
     paths = generate_synthetic_ava(out_dir, **kwargs)
     settings = SyntheticAVASettings.from_kwargs(kwargs)
     if kwargs.get('write_masks'):
@@ -363,8 +387,7 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument('--motion', default='lanes')
     motion = pre.parse_known_args(argv)[0].motion
-    preset = TUBE_CROSSING_DEFAULTS if motion == 'crossing' \
-        else TUBE_DEFAULTS
+    preset = TUBE_PRESETS.get(motion, TUBE_DEFAULTS)
     parser = argparse.ArgumentParser(
         description='Generate the synthetic data set with ACT-format tube '
         'ground truth (annotations/tubes_GT.pkl)')
@@ -384,7 +407,10 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
             motion="'lanes' (default): actors side by side, each in its "
             "own lane; 'crossing': the occlusion set, walkers cross the "
             'other actors and leave and re-enter the frame (a new tube); '
-            'its defaults: 128 train / 32 test videos of 4 s, 2-3 actors'))
+            'its defaults: 128 train / 32 test videos of 4 s, 2-3 actors; '
+            "'forecast': lanes where a jump or walk is announced a second "
+            'ahead (arms up) and walkers move with momentum; its defaults: '
+            "96 train / 24 test videos of 6 s, actor_states='per_keyframe'"))
     parser.add_argument(
         '--masks',
         action='store_true',
@@ -410,7 +436,7 @@ def main(argv=None) -> None:
         print(f'{split}: ' +
               ', '.join(f'{c} {s["tubes"]} tubes / {s["boxes"]} boxes'
                         for c, s in per.items()))
-    if gt.get('tube_actors') is not None:  # motion='crossing'
+    if args.motion == 'crossing':
         for split, st in crossing_stats(gt).items():
             print(f'{split}: ' + ', '.join(f'{k} {v}' for k, v in st.items()))
 

@@ -4,10 +4,7 @@ person who stands for 20 frames, then jumps (one actor, two tubes)."""
 import numpy as np
 import pytest
 
-from stmixer_mm.evaluation.functional.forecast import (
-    Detections, Forecast, anticipation_ap, constant_velocity,
-    displacement_errors, future_frame_ap, oracle, person_tracks, restrict_gt,
-    zero_motion)
+from stmixer_mm.evaluation.functional import forecast as fc
 
 NFRAMES = 40
 LABELS = ['walk', 'stand', 'jump']
@@ -54,24 +51,25 @@ def perfect_detections():
         actions = np.zeros((2, 3))
         actions[0, label_of(0, f)] = 1
         actions[1, label_of(1, f)] = 1
-        out[f] = Detections(
+        out[f] = fc.Detections(
             np.stack([walker(f), still(f)]), actions, np.array([0.9, 0.8]))
     return dict(v=out)
 
 
 def test_person_tracks_join_an_actors_tubes(gt):
-    tracks = person_tracks(gt, 'v')
+    tracks = fc.person_tracks(gt, 'v')
     assert sorted(len(t) for t in tracks) == [NFRAMES, NFRAMES]
     without = dict(gt)
     without.pop('tube_actors')
-    assert sorted(len(t) for t in person_tracks(without, 'v')) == [20, 20, 40]
+    assert sorted(len(t)
+                  for t in fc.person_tracks(without, 'v')) == [20, 20, 40]
 
 
 @pytest.mark.parametrize('h', [4, 8])
 def test_displacement_of_the_reference_forecasts(gt, h):
     dets = perfect_detections()
-    zm = displacement_errors(gt, {h: zero_motion(dets, h)}, ['v'])
-    cv = displacement_errors(gt, {h: constant_velocity(dets, h)}, ['v'])
+    zm = fc.displacement_errors(gt, {h: fc.zero_motion(dets, h)}, ['v'])
+    cv = fc.displacement_errors(gt, {h: fc.constant_velocity(dets, h)}, ['v'])
     pairs = 2 * (NFRAMES - h)  # both persons, every t with t + h in view
     assert zm['num_persons'] == cv['num_persons'] == pairs
     # zero motion: the walker is 2h px off at every t, the other exact
@@ -85,9 +83,9 @@ def test_displacement_of_the_reference_forecasts(gt, h):
 
 def test_two_horizons_ade_is_the_mean_fde_the_last(gt):
     dets = perfect_detections()
-    out = displacement_errors(gt, {
-        4: zero_motion(dets, 4),
-        8: zero_motion(dets, 8)
+    out = fc.displacement_errors(gt, {
+        4: fc.zero_motion(dets, 4),
+        8: fc.zero_motion(dets, 8)
     }, ['v'])
     pairs = 2 * (NFRAMES - 8)
     assert out['num_persons'] == pairs
@@ -100,10 +98,11 @@ def test_future_frame_ap(gt):
     h = 4
     # the oracle sees the target frames: perfect on the target frames only
     # (frames 1..h have no forecast and are not counted)
-    assert future_frame_ap(gt, oracle(dets, h), h, ['v']) == pytest.approx(
-        dict(walk=1.0, stand=1.0, jump=1.0))
-    zm = future_frame_ap(gt, zero_motion(dets, h), h, ['v'])
-    cv = future_frame_ap(gt, constant_velocity(dets, h), h, ['v'])
+    assert fc.future_frame_ap(gt, fc.oracle(dets, h), h,
+                              ['v']) == pytest.approx(
+                                  dict(walk=1.0, stand=1.0, jump=1.0))
+    zm = fc.future_frame_ap(gt, fc.zero_motion(dets, h), h, ['v'])
+    cv = fc.future_frame_ap(gt, fc.constant_velocity(dets, h), h, ['v'])
     # 8 px off on a 20-px wide box: IoU 12 / 28 < 0.5
     assert zm['walk'] == 0.0
     # constant velocity misses only at the tube's first frame (ranked
@@ -114,7 +113,7 @@ def test_future_frame_ap(gt):
 
 
 def test_restricted_ground_truth(gt):
-    cut = restrict_gt(gt, dict(v={5, 6, 30}))
+    cut = fc.restrict_gt(gt, dict(v={5, 6, 30}))
     rows = [
         r for tubes in cut['gttubes']['v'].values() for t in tubes for r in t
     ]
@@ -125,7 +124,7 @@ def test_restricted_ground_truth(gt):
 def test_anticipation_ap(gt):
     dets = perfect_detections()
     h = 4
-    zm = anticipation_ap(gt, zero_motion(dets, h), h, ['v'])
+    zm = fc.anticipation_ap(gt, fc.zero_motion(dets, h), h, ['v'])
     assert zm['walk'] == 1.0 and zm['jump'] < 1.0
     # a forecast that knows the future class scores 1 everywhere
     known = {}
@@ -133,8 +132,9 @@ def test_anticipation_ap(gt):
         actions = np.zeros((2, 3))
         actions[0, 0] = 1
         actions[1, label_of(1, min(t + h, NFRAMES))] = 1
-        known[t] = Forecast(d.boxes, d.boxes, actions, np.ones(2), d.persons)
-    assert anticipation_ap(gt, dict(v=known), h, ['v']) == dict(
+        known[t] = fc.Forecast(d.boxes, d.boxes, actions, np.ones(2),
+                               d.persons)
+    assert fc.anticipation_ap(gt, dict(v=known), h, ['v']) == dict(
         walk=1.0, stand=1.0, jump=1.0)
 
 
@@ -143,7 +143,7 @@ def test_out_of_view_scores_count(gt):
     dets = perfect_detections()
     h = 4
     seen = {}
-    for t, f in oracle(dets, h)['v'].items():
+    for t, f in fc.oracle(dets, h)['v'].items():
         actions = f.actions.copy()
         actions[1, 0] = 0.3  # the still person: a wrong 'walk' score
         seen[t] = f._replace(actions=actions)
@@ -151,17 +151,17 @@ def test_out_of_view_scores_count(gt):
         t: f._replace(visible=np.array([0.2, 1.0]))
         for t, f in seen.items()
     }
-    assert future_frame_ap(gt, dict(v=seen), h, ['v'])['walk'] == 1.0
+    assert fc.future_frame_ap(gt, dict(v=seen), h, ['v'])['walk'] == 1.0
     # the walker's 1.0 * 0.2 ranks below the wrong 0.3 * 1.0
-    ap = future_frame_ap(gt, dict(v=hidden), h, ['v'])
+    ap = fc.future_frame_ap(gt, dict(v=hidden), h, ['v'])
     assert ap['walk'] < 0.6 and ap['stand'] == 1.0
 
 
 def test_bad_calls(gt):
     dets = perfect_detections()
     with pytest.raises(ValueError, match='horizon must be an int >= 1'):
-        zero_motion(dets, 0)
+        fc.zero_motion(dets, 0)
     with pytest.raises(ValueError, match='horizon must be an int >= 1'):
-        oracle(dets, 2.5)
+        fc.oracle(dets, 2.5)
     with pytest.raises(KeyError, match="no forecasts for video 'w'"):
-        future_frame_ap(gt, zero_motion(dets, 4), 4, ['v', 'w'])
+        fc.future_frame_ap(gt, fc.zero_motion(dets, 4), 4, ['v', 'w'])
