@@ -53,9 +53,10 @@ def _graph():
 
 def test_the_settings_modules_import_one_way():
     graph = _graph()
-    # the declarations need only the kinds of setting; the checks need the
-    # declarations
-    assert graph['settings_specs'] == {'setting_types'}
+    # the declarations need only the kinds of setting (and the type names
+    # of the config rules); the checks need the declarations
+    assert graph['settings_specs'] == {'setting_types', 'type_names'}
+    assert graph['type_names'] == set()
     assert 'settings_specs' in graph['settings']
     assert graph['setting_types'] == set()
 
