@@ -1,0 +1,96 @@
+"""tools/experiments/analyze_tube_boxes.py: bias and jitter of a tube
+model's boxes on known offsets."""
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from stmixer_mm.testing import repo_path
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location(
+        'analyze_tube_boxes',
+        repo_path('tools/experiments/analyze_tube_boxes.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GT_BOX = np.array([40.0, 20.0, 60.0, 60.0])  # 20 x 40
+
+
+def _gt():
+    tube = np.array([[f, *GT_BOX] for f in range(1, 11)])
+    return dict(
+        labels=['walk'],
+        gttubes=dict(v={0: [tube]}),
+        nframes=dict(v=10),
+        resolution=dict(v=(100, 200)),
+        test_videos=[['v']])
+
+
+def _keyframe_samples(offsets):
+    """One sample per frame, the box offset by ``offsets[f - 1]`` (and a
+    far-away second box), normalised as the model gives them."""
+    scale = np.array([200, 100, 200, 100])
+    out = []
+    for f, off in enumerate(offsets, start=1):
+        boxes = np.stack([GT_BOX + off, [150, 10, 170, 30]]) / scale
+        out.append(
+            dict(
+                video_id='v',
+                timestamp=f,
+                pred_instances=dict(bboxes=torch.tensor(boxes))))
+    return out
+
+
+def test_bias_and_jitter(tool):
+    gt = _gt()
+    perfect = tool.analyse(
+        gt, tool.frame_boxes(_keyframe_samples([np.zeros(4)] * 10), gt, False))
+    assert perfect['frame_iou_median'] == pytest.approx(1.0)
+    assert perfect['bias_rms_px'] == perfect['jitter_rms_px'] == 0
+    # the same 4-px shift on every frame: all bias, IoU 16 / 24
+    shifted = tool.analyse(
+        gt,
+        tool.frame_boxes(
+            _keyframe_samples([np.array([4.0, 0, 4, 0])] * 10), gt, False))
+    assert shifted['frame_iou_median'] == pytest.approx(16 / 24)
+    assert shifted['jitter_rms_px'] == pytest.approx(0, abs=1e-9)
+    assert shifted['bias_rms_px'] == pytest.approx(np.sqrt(8))
+    assert shifted['tubes_at_0_75'] == 0
+    assert shifted['tubes_at_0_75_without_bias'] == 1
+    assert shifted['tubes_at_0_75_without_jitter'] == 0
+    # +-4 px from frame to frame: all jitter
+    swing = [np.array([4.0, 0, 4, 0]) * (-1)**f for f in range(10)]
+    jitter = tool.analyse(
+        gt, tool.frame_boxes(_keyframe_samples(swing), gt, False))
+    assert jitter['bias_rms_px'] == pytest.approx(0, abs=1e-9)
+    assert jitter['jitter_rms_px'] == pytest.approx(np.sqrt(8))
+    assert jitter['tubes_at_0_75_without_jitter'] == 1
+
+
+def test_tubelets_take_the_best_clip_per_frame(tool):
+    gt = _gt()
+    scale = np.array([200, 100, 200, 100])
+    good = np.tile(GT_BOX / scale, (1, 5, 1))  # [1 tubelet, 5 frames, 4]
+    bad = np.tile((GT_BOX + [10, 0, 10, 0]) / scale, (1, 5, 1))
+    samples = [
+        dict(
+            video_id='v',
+            timestamp=3,
+            tubelet_frames=torch.arange(1, 6),
+            pred_instances=dict(tubelet_bboxes=torch.tensor(good))),
+        dict(
+            video_id='v',
+            timestamp=5,
+            tubelet_frames=torch.arange(4, 9),  # overlaps frames 4, 5
+            pred_instances=dict(tubelet_bboxes=torch.tensor(bad)))
+    ]
+    stats = tool.analyse(gt, tool.frame_boxes(samples, gt, True))
+    assert stats['frames'] == 8  # frames 9, 10 not covered
+    # frames 1-5 exact (the good clip wins on 4 and 5), 6-8 off by 10 px
+    assert stats['frames_at_0_75'] == pytest.approx(5 / 8)
