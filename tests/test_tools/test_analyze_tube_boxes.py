@@ -1,22 +1,16 @@
-"""tools/experiments/analyze_tube_boxes.py: bias and jitter of a tube
+"""stmixer_mm.benchmarks.tube_boxes (tools/experiments/analyze_tube_boxes.py):
+bias and jitter of a tube
 model's boxes on known offsets."""
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
 
-from stmixer_mm.testing import repo_path
+from stmixer_mm.benchmarks import tube_boxes
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'analyze_tube_boxes',
-        repo_path('tools/experiments/analyze_tube_boxes.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tube_boxes
 
 
 GT_BOX = np.array([40.0, 20.0, 60.0, 60.0])  # 20 x 40

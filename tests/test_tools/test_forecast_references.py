@@ -1,29 +1,16 @@
-"""tools/experiments/forecast_references.py: the reference forecasts on
-perfect detections of the forecastable set."""
-import importlib.util
-
-from stmixer_mm.testing import repo_path
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'forecast_references',
-        repo_path('tools/experiments/forecast_references.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+"""The reference forecasts on perfect detections of the forecastable set
+(stmixer_mm.benchmarks.forecast, tools/experiments/forecast_references.py).
+"""
+from stmixer_mm.benchmarks.forecast import reference_rows
 
 
-def test_table(capsys):
-    _tool().main(['--motion', 'forecast', '--horizons', '8'])
-    out = capsys.readouterr().out
-    rows = {
-        line.split(' | ')[1]: line.split(' | ')
-        for line in out.splitlines() if line.startswith('| 8 ')
-    }
-    assert sorted(rows) == ['constant_velocity', 'oracle', 'zero_motion']
+def test_table():
+    title, *rows = reference_rows('forecast', horizons=(8, ))
+    assert title[0].startswith('motion=forecast seed=0')
+    by_name = {row[1]: row for row in rows}
+    assert sorted(by_name) == ['constant_velocity', 'oracle', 'zero_motion']
     # perfect detections at t + h: the oracle is perfect
-    assert rows['oracle'][2] == '100.0'
+    assert by_name['oracle'][2] == '100.0'
     # copying the present misses what the precursors announce
-    assert float(rows['zero_motion'][2]) < 90
-    assert float(rows['zero_motion'][5]) < 90  # anticipation mAP
+    assert float(by_name['zero_motion'][2]) < 90
+    assert float(by_name['zero_motion'][5]) < 90  # anticipation mAP

@@ -1,10 +1,11 @@
 from .bbox_heads import (STMixerBBoxHead, STMixerStageHead,
                          STMixerTubeletStageHead)
+from .forecast_heads import STMixerForecastHead
 from .mask_heads import STMixerMaskHead
 from .stmixer_decoder import STMixerDecoder
 from .stmixer_tubelet_decoder import STMixerTubeletDecoder
 
 __all__ = [
     'STMixerDecoder', 'STMixerBBoxHead', 'STMixerStageHead', 'STMixerMaskHead',
-    'STMixerTubeletDecoder', 'STMixerTubeletStageHead'
+    'STMixerTubeletDecoder', 'STMixerTubeletStageHead', 'STMixerForecastHead'
 ]

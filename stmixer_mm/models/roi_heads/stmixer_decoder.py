@@ -19,7 +19,8 @@ from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
-                     check_pyramid, inject_mask_head_settings)
+                     check_pyramid, inject_forecast_head_settings,
+                     inject_mask_head_settings)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
 #: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
@@ -75,6 +76,10 @@ class STMixerDecoder(BaseModule):
             ``max_per_img``, ``multiply_person_score``).
         mask_head (dict, optional): ``STMixerMaskHead`` on the last stage's
             matched / kept queries (channels filled in). Defaults to None.
+        forecast_head (dict, optional): ``STMixerForecastHead`` on the last
+            stage's matched / kept queries (channels, actions and temporal
+            queries filled in; ``label_convention='ava'`` only). Defaults
+            to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -88,6 +93,7 @@ class STMixerDecoder(BaseModule):
                  train_cfg: Union[OptConfigType, List[ConfigType]] = None,
                  test_cfg: OptConfigType = None,
                  mask_head: OptConfigType = None,
+                 forecast_head: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_stages = num_stages
@@ -129,6 +135,8 @@ class STMixerDecoder(BaseModule):
         # built last: the stages and assigners keep their seeded init
         self.mask_head = None if mask_head is None else MODELS.build(
             inject_mask_head_settings(mask_head, self))
+        self.forecast_head = None if forecast_head is None else \
+            MODELS.build(inject_forecast_head_settings(forecast_head, self))
 
     @property
     def test_cfg(self) -> dict:
@@ -151,6 +159,11 @@ class STMixerDecoder(BaseModule):
     def with_mask(self) -> bool:
         """Whether the decoder has a mask head (``mask_head``)."""
         return self.mask_head is not None
+
+    @property
+    def with_forecast(self) -> bool:
+        """Whether the decoder has a forecast head (``forecast_head``)."""
+        return self.forecast_head is not None
 
     def _per_stage(self, cfg, name: str) -> list:
         if isinstance(cfg, (list, tuple)):
@@ -394,6 +407,13 @@ class STMixerDecoder(BaseModule):
                                                assign_results,
                                                batch_gt_instances,
                                                batch_img_metas, f's{stage}.'))
+        if self.with_forecast:  # on the last stage's matches too
+            losses.update(
+                self.forecast_head.loss_and_target(all_results[-1],
+                                                   assign_results,
+                                                   batch_gt_instances,
+                                                   batch_img_metas,
+                                                   f's{stage}.'))
         return losses
 
     def loss_stage(
@@ -467,8 +487,14 @@ class STMixerDecoder(BaseModule):
         :meth:`forward`, or of the detector's compiled part), with
         :attr:`test_cfg`; a mask head needs the pyramid ``x``."""
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
-        results = self.stages[-1].predict_by_feat(last, metas, self.test_cfg,
-                                                  rescale, self.with_mask)
+        results = self.stages[-1].predict_by_feat(
+            last, metas, self.test_cfg, rescale, self.with_mask
+            or self.with_forecast)
+        if self.with_forecast:  # forecasts of the kept detections
+            self.forecast_head.predict_by_feat(last, results, metas)
+            if not self.with_mask:
+                for res in results:
+                    del res.query_indices
         if self.with_mask:  # masks of the kept detections
             self.mask_head.predict_by_feat(x, last, results, metas)
         return results

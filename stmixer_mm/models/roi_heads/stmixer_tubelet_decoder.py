@@ -28,9 +28,10 @@ class STMixerTubeletDecoder(STMixerDecoder):
     """
 
     def __init__(self, *args, **kwargs) -> None:
-        if kwargs.get('mask_head') is not None:
-            raise ValueError('STMixerTubeletDecoder has no mask head '
-                             '(mask_head must be None)')
+        for head in ('mask_head', 'forecast_head'):
+            if kwargs.get(head) is not None:
+                raise ValueError(f'STMixerTubeletDecoder has no {head} '
+                                 f'({head} must be None)')
         super().__init__(*args, **kwargs)
         for k, stage in enumerate(self.stages):
             if not isinstance(stage, STMixerTubeletStageHead):

@@ -254,6 +254,26 @@ def inject_mask_head_settings(cfg: dict, decoder) -> dict:
     return cfg
 
 
+def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
+    """The forecast head config with the decoder's ``query_channels`` (its
+    ``hidden_channels``), ``num_actions`` and ``with_temporal_queries``
+    filled in; an explicit different value is an error naming it. A
+    forecast needs the AVA label convention (sigmoid actions, boxes
+    normalised to the input frame)."""
+    if decoder.label_convention != 'ava':
+        raise ValueError(
+            'forecast_head needs the stage heads\' label_convention='
+            f"'ava', got {decoder.label_convention!r}")
+    cfg = dict(cfg)
+    for name, value in (('query_channels', decoder.hidden_channels),
+                        ('num_actions', decoder.num_actions),
+                        ('with_temporal_queries',
+                         decoder.with_temporal_queries)):
+        cfg = check_explicit_setting(cfg, name, value, 'forecast_head',
+                                     'the decoder\'s')
+    return cfg
+
+
 # ---------------------------------------------------------------------------
 # the rules on the built decoder and detector
 def _decoder_parts_agree(decoder) -> None:

@@ -1,0 +1,102 @@
+"""Bias and jitter of a tube model's boxes on the ground-truth tubes
+(``tools/experiments/analyze_tube_boxes.py``, issue 48): what the tool
+prints, from ``tools/test.py --dump`` predictions.
+"""
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from stmixer_mm.evaluation.functional import box_iou
+
+
+def _numpy(x) -> np.ndarray:
+    return np.asarray(x.numpy() if hasattr(x, 'numpy') else x, np.float64)
+
+
+def frame_boxes(samples: List[dict], gt: dict,
+                tubelets: bool) -> Dict[Tuple[str, int], np.ndarray]:
+    """``{(video, frame): boxes [n, 4] in pixels}`` of the predictions."""
+    out: Dict[Tuple[str, int], list] = {}
+    for sample in samples:
+        video = str(sample['video_id'])
+        video = video[:-4] if video.endswith('.mp4') else video
+        height, width = gt['resolution'][video]
+        scale = np.array([width, height, width, height], np.float64)
+        pred = sample['pred_instances']
+        if tubelets:
+            boxes = _numpy(pred['tubelet_bboxes'])  # [n, T', 4] normalised
+            frames = np.asarray(_numpy(sample['tubelet_frames']),
+                                np.int64).reshape(-1)
+            for k, frame in enumerate(frames):
+                out.setdefault((video, int(frame)),
+                               []).append(boxes[:, k] * scale)
+        else:
+            boxes = _numpy(pred['bboxes'])
+            if boxes.size and boxes.max() <= 1.5:  # normalised
+                boxes = boxes * scale
+            out.setdefault((video, int(sample['timestamp'])), []).append(boxes)
+    return {k: np.concatenate(v).reshape(-1, 4) for k, v in out.items()}
+
+
+def _iou_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two ``[n, 4]`` arrays."""
+    w = np.clip(
+        np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    h = np.clip(
+        np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = w * h
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + \
+        (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area - inter, 1e-9)
+
+
+def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
+    """The statistics of the module docstring, over the test videos."""
+    per_frame, tube_mean, debias, dejitter = [], [], [], []
+    bias_px, jitter_px, bias_rel, jitter_rel = [], [], [], []
+    for video in gt['test_videos'][0]:
+        for tubes in gt['gttubes'][video].values():
+            for tube in tubes:
+                tube = np.asarray(tube, np.float64)
+                dets, truth = [], []
+                for row in tube:
+                    cand = boxes.get((video, int(row[0])))
+                    if cand is None or not len(cand):
+                        continue  # frame not predicted (or nothing found)
+                    best = int(np.argmax(box_iou(cand, row[1:5])))
+                    dets.append(cand[best])
+                    truth.append(row[1:5])
+                if len(dets) < 2:
+                    continue
+                dets, truth = np.stack(dets), np.stack(truth)
+                iou = _iou_rows(dets, truth)
+                per_frame.append(iou)
+                tube_mean.append(iou.mean())
+                offset = dets - truth
+                bias = offset.mean(0)
+                size = np.sqrt(np.prod(truth[:, 2:] - truth[:, :2],
+                                       axis=1)).mean()
+                jitter = offset - bias
+                bias_px.append(np.sqrt((bias**2).mean()))
+                jitter_px.append(np.sqrt((jitter**2).mean()))
+                bias_rel.append(bias_px[-1] / size)
+                jitter_rel.append(jitter_px[-1] / size)
+                debias.append(_iou_rows(dets - bias, truth).mean())
+                dejitter.append(_iou_rows(truth + bias, truth).mean())
+    frames = np.concatenate(per_frame) if per_frame else np.zeros(0)
+    tube_mean, debias, dejitter = map(np.asarray,
+                                      (tube_mean, debias, dejitter))
+    return dict(
+        tubes=len(tube_mean),
+        frames=len(frames),
+        frame_iou_median=float(np.median(frames)) if len(frames) else None,
+        frames_at_0_5=float((frames >= 0.5).mean()) if len(frames) else None,
+        frames_at_0_75=float((frames >= 0.75).mean()) if len(frames) else None,
+        tube_mean_iou_median=float(np.median(tube_mean)),
+        tubes_at_0_75=float((tube_mean >= 0.75).mean()),
+        tubes_at_0_75_without_bias=float((debias >= 0.75).mean()),
+        tubes_at_0_75_without_jitter=float((dejitter >= 0.75).mean()),
+        bias_rms_px=float(np.median(bias_px)),
+        jitter_rms_px=float(np.median(jitter_px)),
+        bias_rel=float(np.median(bias_rel)),
+        jitter_rel=float(np.median(jitter_rel)))

@@ -1,0 +1,234 @@
+"""Forecasts on STMixer's decoded queries: each person's box, actions and
+presence ``h`` frames after the clip's last frame (docs/en/forecasting.md).
+
+A query of the last decoder stage has sampled the whole clip (its spatial
+set and, where built, its temporal set per frame), so it holds the
+person's look and motion. The head reads ``cat(q_s, q_t)`` (as the
+tubelet head's box branch), and for every horizon predicts:
+
+* the box as a change of the query's current box in the decoder's own
+  ``xyzr`` coding (``x, y += d * 2^z``, ``z, r += d``: a shift in units of
+  the box's scale), the current box detached so that the forecast does not
+  move the detection;
+* action logits (sigmoid, one per action, as the decoder's
+  ``label_convention='ava'`` columns without the background);
+* a presence logit (still in view at ``t + h``).
+
+Training reads the last stage's Hungarian matches: a query matched to a
+ground-truth person learns that person's future (``gt_instances``
+``future_bboxes`` ``[n, H, 4]`` in input pixels, ``future_labels`` ``[n,
+H, C]`` multi-hot, ``future_visible`` ``[n, H]``); the box and action
+losses count the horizons where the person is in view, the presence loss
+all of them.
+"""
+from typing import Dict, List, Sequence
+
+import torch
+from mmdet.utils import ConfigType, InstanceList, OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from stmixer_mm.registry import MODELS
+from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
+
+#: the ground-truth fields a forecast head trains on
+FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
+
+
+@MODELS.register_module()
+class STMixerForecastHead(BaseModule):
+    """Each query's box, actions and presence at ``horizons`` frames after
+    the last observed frame.
+
+    Args:
+        horizons (Sequence[int]): Frames ahead, ascending (e.g. ``(8,
+            16)``: 0.5 s and 1 s at 16 fps).
+        num_actions (int): Action classes (the decoder's ``num_actions``).
+        query_channels (int): Channels of one query set (the decoder's
+            ``hidden_channels``).
+        with_temporal_queries (bool): Whether the decoder gives temporal
+            queries (read with the spatial ones).
+        num_fcs (int): Hidden layers (Linear, LayerNorm, ReLU).
+        loss_bbox (dict): L1 of the forecast boxes divided by the input
+            size, over the in-view horizons of matched queries.
+        loss_iou (dict): IoU loss of the same boxes.
+        loss_action (dict): Sigmoid loss of the forecast actions.
+        loss_visible (dict): Sigmoid loss of the presence.
+        init_cfg (dict, optional): Initialisation.
+    """
+
+    def __init__(self,
+                 horizons: Sequence[int] = (8, 16),
+                 num_actions: int = 80,
+                 query_channels: int = 256,
+                 with_temporal_queries: bool = True,
+                 num_fcs: int = 2,
+                 loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
+                 loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
+                 loss_action: ConfigType = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=True,
+                     loss_weight=1.0),
+                 loss_visible: ConfigType = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=True,
+                     loss_weight=1.0),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        horizons = tuple(int(h) for h in horizons)
+        if not horizons or list(horizons) != sorted(set(horizons)) or \
+                horizons[0] < 1:
+            raise ValueError('horizons must be ascending frame counts >= 1, '
+                             f'got {horizons}')
+        self.horizons = horizons
+        self.num_actions = num_actions
+        self.with_temporal_queries = with_temporal_queries
+        in_channels = query_channels * (1 + with_temporal_queries)
+        layers: List[nn.Module] = []
+        for _ in range(num_fcs):
+            layers += [
+                nn.Linear(in_channels, query_channels),
+                nn.LayerNorm(query_channels),
+                nn.ReLU(inplace=True)
+            ]
+            in_channels = query_channels
+        self.fcs = nn.Sequential(*layers)
+        k = len(horizons)
+        self.fc_delta = nn.Linear(in_channels, 4 * k)
+        self.fc_action = nn.Linear(in_channels, num_actions * k)
+        self.fc_visible = nn.Linear(in_channels, k)
+        # a forecast starts as the present: no change, in view
+        nn.init.zeros_(self.fc_delta.weight)
+        nn.init.zeros_(self.fc_delta.bias)
+        nn.init.constant_(self.fc_visible.bias, 2.0)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_iou = MODELS.build(loss_iou)
+        self.loss_action = MODELS.build(loss_action)
+        self.loss_visible = MODELS.build(loss_visible)
+
+    def forward(self, stage_results: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """The forecasts of every query of a stage's outputs.
+
+        Args:
+            stage_results (dict): ``spatial_queries`` ``[B, N, C]``,
+                ``temporal_queries`` ``[B, N, C]`` (or None) and ``xyzr``
+                ``[B, N, 4]``.
+
+        Returns:
+            dict[str, Tensor]: ``xyzr`` and ``bboxes`` (xyxy, input
+            pixels) ``[B, N, H, 4]``, ``action_logits`` ``[B, N, H, C]``
+            and ``visible_logits`` ``[B, N, H]``.
+        """
+        queries = stage_results['spatial_queries']
+        temporal = stage_results.get('temporal_queries')
+        if self.with_temporal_queries:
+            if temporal is None:
+                raise ValueError(
+                    'the forecast head reads temporal queries '
+                    '(with_temporal_queries=True) but the decoder gives '
+                    'none; set with_temporal_queries=False')
+            queries = torch.cat([queries, temporal], -1)
+        B, N = queries.shape[:2]
+        k = len(self.horizons)
+        feat = self.fcs(queries)
+        delta = self.fc_delta(feat).view(B, N, k, 4)
+        now = stage_results['xyzr'].detach().unsqueeze(2).expand(-1, -1, k, -1)
+        xyzr = refine_xyzr(now, delta)
+        return dict(
+            xyzr=xyzr,
+            bboxes=xyzr2xyxy(xyzr),
+            action_logits=self.fc_action(feat).view(B, N, k, self.num_actions),
+            visible_logits=self.fc_visible(feat).view(B, N, k))
+
+    def loss_and_target(self,
+                        stage_results: Dict[str, Tensor],
+                        assign_results: list,
+                        batch_gt_instances: InstanceList,
+                        batch_img_metas: List[dict],
+                        prefix: str = '') -> Dict[str, Tensor]:
+        """``{prefix}loss_future_bbox`` / ``_iou`` / ``_action`` /
+        ``_visible`` of the queries a stage matched, against the future of
+        the persons they matched.
+
+        Raises:
+            ValueError: When a sample's ground truth has no future fields
+                (naming the sample and what to add), or fields of other
+                horizons than the head's.
+        """
+        preds = self(stage_results)
+        k = len(self.horizons)
+        boxes, targets, labels, logits, visible, vis_logits, sizes = \
+            [], [], [], [], [], [], []
+        for i, (res, gt, meta) in enumerate(
+                zip(assign_results, batch_gt_instances, batch_img_metas)):
+            name = meta.get('img_key', i)
+            missing = [f for f in FUTURE_FIELDS if f not in gt]
+            if missing:
+                raise ValueError(
+                    f'the decoder has a forecast_head but the ground truth '
+                    f'of sample {name!r} has no {", ".join(missing)}: give '
+                    'the dataset forecast_horizons (docs/en/forecasting.md)')
+            if gt.future_bboxes.shape[1:] != (k, 4):
+                raise ValueError(
+                    f'sample {name!r}: future_bboxes of shape '
+                    f'{list(gt.future_bboxes.shape)} for the head\'s {k} '
+                    f'horizons {self.horizons}')
+            pos = torch.nonzero(res.gt_inds > 0, as_tuple=False).squeeze(1)
+            gt_idx = res.gt_inds[pos] - 1
+            h, w = meta['img_shape'][:2]
+            boxes.append(preds['bboxes'][i, pos])
+            targets.append(gt.future_bboxes[gt_idx].to(boxes[-1]))
+            logits.append(preds['action_logits'][i, pos])
+            labels.append(gt.future_labels[gt_idx].to(logits[-1]))
+            vis_logits.append(preds['visible_logits'][i, pos])
+            visible.append(gt.future_visible[gt_idx].bool())
+            sizes.append(boxes[-1].new_tensor([w, h, w,
+                                               h]).expand(len(pos), k, 4))
+        boxes, targets, logits, labels, vis_logits, visible, sizes = (
+            torch.cat(t) for t in (boxes, targets, logits, labels, vis_logits,
+                                   visible, sizes))
+        seen = visible.reshape(-1)
+        num_seen = max(int(seen.sum()), 1)
+        flat = lambda t: t.reshape(-1, t.shape[-1])[seen]  # noqa: E731
+        losses = dict()
+        if seen.any():
+            losses['loss_future_bbox'] = self.loss_bbox(
+                flat(boxes) / flat(sizes),
+                flat(targets) / flat(sizes),
+                avg_factor=num_seen)
+            losses['loss_future_iou'] = self.loss_iou(
+                flat(boxes), flat(targets), avg_factor=num_seen)
+            losses['loss_future_action'] = self.loss_action(
+                flat(logits), flat(labels), avg_factor=num_seen)
+        else:  # nothing in view: zero losses that keep the graph
+            zero = preds['bboxes'].sum() * 0 + preds['action_logits'].sum() * 0
+            losses.update(
+                loss_future_bbox=zero,
+                loss_future_iou=zero,
+                loss_future_action=zero)
+        losses['loss_future_visible'] = self.loss_visible(
+            vis_logits.reshape(-1, 1),
+            visible.reshape(-1, 1).to(vis_logits),
+            avg_factor=max(vis_logits.numel(), 1)) if vis_logits.numel() \
+            else preds['visible_logits'].sum() * 0
+        return {prefix + key: value for key, value in losses.items()}
+
+    def predict_by_feat(self, stage_results: Dict[str, Tensor],
+                        results: InstanceList,
+                        batch_img_metas: List[dict]) -> None:
+        """Add ``future_bboxes`` ``[n, H, 4]`` (as the AVA ``bboxes``:
+        clipped to the input frame, ``[0, W - 1] x [0, H - 1]``, and
+        normalised to [0, 1]), ``future_scores`` ``[n, H, C]`` and
+        ``future_visible`` ``[n, H]`` (probabilities) to the detections of a
+        stage's outputs, from their queries (``results[i].query_indices``,
+        left for the caller to remove)."""
+        preds = self(stage_results)
+        for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
+            index = res.query_indices
+            h, w = meta['img_shape'][:2]
+            size = preds['bboxes'].new_tensor([w, h, w, h])
+            boxes = preds['bboxes'][i, index]
+            res.future_bboxes = torch.minimum(boxes.clamp(min=0),
+                                              size - 1) / size
+            res.future_scores = preds['action_logits'][i, index].sigmoid()
+            res.future_visible = preds['visible_logits'][i, index].sigmoid()

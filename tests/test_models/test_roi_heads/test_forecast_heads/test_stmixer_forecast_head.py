@@ -1,0 +1,183 @@
+"""STMixerForecastHead: each query's box, actions and presence ahead, on
+the decoder's last stage (docs/en/forecasting.md)."""
+import copy
+
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmdet.models.task_modules import AssignResult
+from mmengine.structures import InstanceData
+
+from stmixer_mm.models.task_modules.box_xyzr import xyxy2xyzr
+from stmixer_mm.registry import MODELS
+
+HORIZONS = (4, 8)
+
+
+def _decoder(forecast=True, **kwargs):
+    from tests.test_models.test_roi_heads.test_stmixer_decoder import \
+        decoder_cfg
+    cfg = decoder_cfg()
+    if forecast:
+        cfg['forecast_head'] = dict(
+            type='STMixerForecastHead', horizons=HORIZONS, **kwargs)
+    torch.manual_seed(0)
+    decoder = MODELS.build(cfg)
+    torch.manual_seed(1)
+    decoder.init_weights()
+    return decoder
+
+
+def _inputs(B=2):
+    from tests.test_models.test_roi_heads.test_stmixer_decoder import inputs
+    torch.manual_seed(2)
+    return inputs(B=B)
+
+
+BOXES = [[8., 6., 40., 60.], [30., 10., 60., 50.]]
+
+
+def _sample(boxes, future=True, size=64, num_actions=80):
+    s = ActionDataSample()
+    s.set_metainfo(dict(img_shape=(size, size), img_key=f'v,{len(boxes)}'))
+    labels = torch.zeros(len(boxes), num_actions + 1)
+    labels[:, 1] = 1
+    gt = InstanceData(
+        bboxes=torch.tensor(boxes, dtype=torch.float).view(-1, 4),
+        labels=labels)
+    if future:
+        k = len(HORIZONS)
+        shift = torch.tensor([4., 0., 4., 0.])
+        gt.future_bboxes = gt.bboxes[:, None] + shift * torch.arange(
+            1, k + 1)[None, :, None]
+        gt.future_labels = torch.zeros(len(boxes), k, num_actions)
+        gt.future_labels[:, :, 3] = 1
+        gt.future_visible = torch.ones(len(boxes), k, dtype=torch.bool)
+        gt.future_visible[:, -1] = False
+    s.gt_instances = gt
+    return s
+
+
+def test_settings_filled_in_from_the_decoder():
+    decoder = _decoder()
+    head = decoder.forecast_head
+    assert decoder.with_forecast and head.horizons == HORIZONS
+    assert head.num_actions == decoder.num_actions
+    assert head.with_temporal_queries == decoder.with_temporal_queries
+    from tests.test_models.test_roi_heads.test_stmixer_decoder import \
+        decoder_cfg
+    cfg = decoder_cfg(
+        forecast_head=dict(type='STMixerForecastHead', num_actions=3))
+    with pytest.raises(ValueError, match='forecast_head.num_actions'):
+        MODELS.build(copy.deepcopy(cfg))
+    with pytest.raises(ValueError, match='horizons must be ascending'):
+        MODELS.build(dict(type='STMixerForecastHead', horizons=(8, 4)))
+
+
+def test_losses_on_the_last_stage_matches():
+    decoder = _decoder()
+    x, queries = _inputs()
+    samples = [_sample(BOXES), _sample(BOXES[:1])]
+    losses = decoder.loss(x, queries, samples)
+    keys = {
+        f's1.loss_future_{k}'
+        for k in ('bbox', 'iou', 'action', 'visible')
+    }
+    assert keys <= set(losses)
+    assert not any('future' in k for k in losses if k.startswith('s0.'))
+    assert all(torch.isfinite(losses[k]) for k in keys)
+    sum(losses.values()).backward()
+    head = decoder.forecast_head
+    assert head.fc_delta.weight.grad.abs().sum() > 0
+    assert head.fc_visible.weight.grad.abs().sum() > 0
+    # the forecast does not move the detection: its current boxes detached
+    stage = decoder.stages[-1]
+    decoder.zero_grad()
+    all_results = decoder(x, queries)
+    assign = decoder.assign(1, all_results[-1],
+                            [s.gt_instances for s in samples],
+                            [s.metainfo for s in samples])
+    only = head.loss_and_target(all_results[-1], assign,
+                                [s.gt_instances for s in samples],
+                                [s.metainfo for s in samples])
+    sum(only.values()).backward()
+    assert stage.fc_reg.weight.grad is None or \
+        stage.fc_reg.weight.grad.abs().sum() == 0
+
+
+def test_refuses_samples_without_a_future():
+    decoder = _decoder()
+    x, queries = _inputs()
+    with pytest.raises(
+            ValueError,
+            match="'v,1' has no future_bboxes, future_labels, "
+            'future_visible'):
+        decoder.loss(
+            x, queries,
+            [_sample(BOXES), _sample(BOXES[:1], future=False)])
+
+
+def test_predict_starts_at_the_present_and_leaves_the_detections():
+    """A new head forecasts no change (its box deltas start at zero), and
+    the detections are exactly those of the decoder without it."""
+    plain, forecast = _decoder(forecast=False), _decoder()
+    for k, v in plain.state_dict().items():
+        assert torch.equal(v, forecast.state_dict()[k]), k
+    x, queries = _inputs()
+    samples = [_sample([]), _sample([])]
+    with torch.no_grad():
+        a = plain.predict(x, queries, samples)
+        b = forecast.predict(x, queries, samples)
+    for ra, rb in zip(a, b):
+        assert set(rb.keys()) == set(
+            ra.keys()) | {'future_bboxes', 'future_scores', 'future_visible'}
+        for key in ra.keys():
+            assert torch.equal(ra[key], rb[key]), key
+        n = len(rb)
+        assert rb.future_bboxes.shape == (n, len(HORIZONS), 4)
+        assert rb.future_scores.shape == (n, len(HORIZONS), 80)
+        assert rb.future_visible.shape == (n, len(HORIZONS))
+        torch.testing.assert_close(rb.future_bboxes,
+                                   rb.bboxes[:, None].expand(-1, 2, -1))
+
+
+def test_the_head_learns_a_motion():
+    """On fixed queries, the head learns to move each box 4 px right per
+    horizon step and the presence pattern."""
+    torch.manual_seed(0)
+    head = MODELS.build(
+        dict(
+            type='STMixerForecastHead',
+            horizons=HORIZONS,
+            num_actions=5,
+            query_channels=16,
+            with_temporal_queries=False))
+    boxes = torch.tensor(BOXES)
+    stage = dict(
+        spatial_queries=torch.randn(1, 2, 16),
+        temporal_queries=None,
+        xyzr=xyxy2xyzr(boxes)[None])
+    gt = _sample(BOXES, num_actions=5).gt_instances
+    assign = [AssignResult(2, torch.tensor([1, 2]), None, None)]
+    meta = [dict(img_shape=(64, 64))]
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    first = None
+    for _ in range(200):
+        opt.zero_grad()
+        loss = sum(head.loss_and_target(stage, assign, [gt], meta).values())
+        first = float(loss) if first is None else first
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.2 * first
+    out = head(stage)
+    # the in-view horizon: the box 4 px to the right
+    torch.testing.assert_close(
+        out['bboxes'][0, :, 0], gt.future_bboxes[:, 0], atol=1.0, rtol=0)
+    visible = out['visible_logits'][0].sigmoid()
+    assert (visible[:, 0] > 0.8).all() and (visible[:, 1] < 0.2).all()
+
+
+def test_tubelet_decoder_refuses_a_forecast_head():
+    from stmixer_mm.models import STMixerTubeletDecoder
+    with pytest.raises(ValueError, match='has no forecast_head'):
+        STMixerTubeletDecoder(forecast_head=dict(type='STMixerForecastHead'))
