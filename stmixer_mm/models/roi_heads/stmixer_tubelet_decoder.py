@@ -30,8 +30,9 @@ class STMixerTubeletDecoder(STMixerDecoder):
     def __init__(self, *args, **kwargs) -> None:
         for head in ('mask_head', 'forecast_head'):
             if kwargs.get(head) is not None:
-                raise ValueError(f'STMixerTubeletDecoder has no {head} '
-                                 f'({head} must be None)')
+                raise ValueError('STMixerTubeletDecoder has no '
+                                 f'{head.replace("_", " ")} ({head} must '
+                                 'be None)')
         super().__init__(*args, **kwargs)
         for k, stage in enumerate(self.stages):
             if not isinstance(stage, STMixerTubeletStageHead):

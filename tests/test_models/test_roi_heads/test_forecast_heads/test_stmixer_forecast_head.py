@@ -179,5 +179,5 @@ def test_the_head_learns_a_motion():
 
 def test_tubelet_decoder_refuses_a_forecast_head():
     from stmixer_mm.models import STMixerTubeletDecoder
-    with pytest.raises(ValueError, match='has no forecast_head'):
+    with pytest.raises(ValueError, match='has no forecast head'):
         STMixerTubeletDecoder(forecast_head=dict(type='STMixerForecastHead'))
