@@ -265,15 +265,22 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                     x, direction = 2 * actor.x_lo - x, 1
                 x = min(max(x, actor.x_lo), actor.x_hi)
             if state.motion == 'jump':
-                if last is None or last.motion != 'jump':
-                    phase = 0 if jump_phase == 'start' else int(
-                        rng.integers(period))
-                ys[a,
-                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
-                phase += 1
+                ys[a, f], phase = jump_step(rng, actor, last, phase, period,
+                                            jump_phase)
             xs[a, f] = x
             last = state
     return xs, ys
+
+
+def jump_step(rng: np.random.Generator, actor: Actor,
+              last: Optional[ActorState], phase: int, period: int,
+              jump_phase: str) -> Tuple[int, int]:
+    """A jumper's soles offset at this frame and the next frame's phase: a
+    jump that begins here (the last state was no jump) starts on the
+    ground (``jump_phase='start'``) or at a random phase."""
+    if last is None or last.motion != 'jump':
+        phase = 0 if jump_phase == 'start' else int(rng.integers(period))
+    return -round(2.2 * actor.unit * hop(phase % period, period)), phase + 1
 
 
 def hop(phase: int, period: int) -> float:
@@ -390,12 +397,8 @@ def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
             else:
                 v = 0.0
             if state.motion == 'jump':
-                if last is None or last.motion != 'jump':
-                    phase = 0 if jump_phase == 'start' else int(
-                        rng.integers(period))
-                ys[a,
-                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
-                phase += 1
+                ys[a, f], phase = jump_step(rng, actor, last, phase, period,
+                                            jump_phase)
             xs[a, f] = x
             last = state
     return xs, ys
