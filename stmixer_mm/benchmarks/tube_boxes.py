@@ -7,6 +7,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from stmixer_mm.evaluation.functional import box_iou
+from stmixer_mm.evaluation.functional.protocol_utils import paired_iou
 
 
 def _numpy(x) -> np.ndarray:
@@ -38,18 +39,6 @@ def frame_boxes(samples: List[dict], gt: dict,
     return {k: np.concatenate(v).reshape(-1, 4) for k, v in out.items()}
 
 
-def _iou_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of two ``[n, 4]`` arrays."""
-    w = np.clip(
-        np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    h = np.clip(
-        np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = w * h
-    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + \
-        (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area - inter, 1e-9)
-
-
 def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
     """The statistics of the module docstring, over the test videos."""
     per_frame, tube_mean, debias, dejitter = [], [], [], []
@@ -69,7 +58,7 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
                 if len(dets) < 2:
                     continue
                 dets, truth = np.stack(dets), np.stack(truth)
-                iou = _iou_rows(dets, truth)
+                iou = paired_iou(dets, truth, False)
                 per_frame.append(iou)
                 tube_mean.append(iou.mean())
                 offset = dets - truth
@@ -81,8 +70,8 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
                 jitter_px.append(np.sqrt((jitter**2).mean()))
                 bias_rel.append(bias_px[-1] / size)
                 jitter_rel.append(jitter_px[-1] / size)
-                debias.append(_iou_rows(dets - bias, truth).mean())
-                dejitter.append(_iou_rows(truth + bias, truth).mean())
+                debias.append(paired_iou(dets - bias, truth, False).mean())
+                dejitter.append(paired_iou(truth + bias, truth, False).mean())
     frames = np.concatenate(per_frame) if per_frame else np.zeros(0)
     tube_mean, debias, dejitter = map(np.asarray,
                                       (tube_mean, debias, dejitter))

@@ -20,7 +20,8 @@ this project's registered classes are checked from their annotations;
 what is declared here adds ranges, choices and nested dicts. A new setting
 of a module: add one line to its ``declare_settings`` call (or a call next
 to the module). This module imports only
-:mod:`stmixer_mm.utils.setting_types`; :mod:`stmixer_mm.utils.settings`
+:mod:`stmixer_mm.utils.setting_types` and :mod:`stmixer_mm.utils.type_names`;
+:mod:`stmixer_mm.utils.settings`
 (which reads and checks configs) imports it, not the other way round.
 """
 from typing import Any, Callable, Dict, List, Optional, Tuple

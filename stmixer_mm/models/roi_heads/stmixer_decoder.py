@@ -492,9 +492,9 @@ class STMixerDecoder(BaseModule):
             or self.with_forecast)
         if self.with_forecast:  # forecasts of the kept detections
             self.forecast_head.predict_by_feat(last, results, metas)
-            if not self.with_mask:
-                for res in results:
-                    del res.query_indices
         if self.with_mask:  # masks of the kept detections
             self.mask_head.predict_by_feat(x, last, results, metas)
+        if self.with_mask or self.with_forecast:  # read by the heads only
+            for res in results:
+                del res.query_indices
         return results

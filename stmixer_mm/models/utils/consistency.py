@@ -245,12 +245,20 @@ def inject_mask_head_settings(cfg: dict, decoder) -> dict:
     """The mask head config with the decoder's ``query_channels`` (its
     ``hidden_channels``), ``feat_channels`` and ``featmap_strides`` filled
     in; an explicit different value is an error naming it."""
+    return _decoder_filled(
+        cfg,
+        'mask_head',
+        query_channels=decoder.hidden_channels,
+        feat_channels=decoder.feat_channels,
+        featmap_strides=decoder.featmap_strides)
+
+
+def _decoder_filled(cfg: dict, where: str, **values) -> dict:
+    """``cfg`` (a head of the decoder, at ``where``) with ``values`` filled
+    in by :func:`check_explicit_setting`."""
     cfg = dict(cfg)
-    for name, value in (('query_channels', decoder.hidden_channels),
-                        ('feat_channels', decoder.feat_channels),
-                        ('featmap_strides', decoder.featmap_strides)):
-        cfg = check_explicit_setting(cfg, name, value, 'mask_head',
-                                     'the decoder\'s')
+    for name, value in values.items():
+        cfg = check_explicit_setting(cfg, name, value, where, 'the decoder\'s')
     return cfg
 
 
@@ -264,14 +272,12 @@ def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
         raise ValueError(
             'forecast_head needs the stage heads\' label_convention='
             f"'ava', got {decoder.label_convention!r}")
-    cfg = dict(cfg)
-    for name, value in (('query_channels', decoder.hidden_channels),
-                        ('num_actions', decoder.num_actions),
-                        ('with_temporal_queries',
-                         decoder.with_temporal_queries)):
-        cfg = check_explicit_setting(cfg, name, value, 'forecast_head',
-                                     'the decoder\'s')
-    return cfg
+    return _decoder_filled(
+        cfg,
+        'forecast_head',
+        query_channels=decoder.hidden_channels,
+        num_actions=decoder.num_actions,
+        with_temporal_queries=decoder.with_temporal_queries)
 
 
 # ---------------------------------------------------------------------------

@@ -413,11 +413,9 @@ class STMixerMaskHead(BaseModule):
                         batch_img_metas: List[dict]) -> None:
         """Add ``masks`` (bool ``[n, h, w]`` at each clip's ``img_shape``)
         to the detections of a stage's outputs, from their queries
-        (``results[i].query_indices``, which is removed)."""
+        (``results[i].query_indices``, left for the caller to remove)."""
         queries, clips, boxes = selected_queries(
             stage_results, [res.query_indices for res in results])
-        for res in results:
-            del res.query_indices
         img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
         masks = self.predict_masks(x, queries, clips, img_shapes, boxes)
         start = 0
