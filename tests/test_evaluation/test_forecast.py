@@ -163,5 +163,28 @@ def test_bad_calls(gt):
         fc.zero_motion(dets, 0)
     with pytest.raises(ValueError, match='horizon must be an int >= 1'):
         fc.oracle(dets, 2.5)
+    # a forecast of other classes than the ground truth's is refused, not
+    # scored 0 (or skipped) class by class
+    two = {
+        t: f._replace(actions=f.actions[:, :2])
+        for t, f in fc.zero_motion(dets, 4)['v'].items()
+    }
+    for score in (fc.future_frame_ap, fc.anticipation_ap):
+        with pytest.raises(
+                ValueError,
+                match=r"video 'v' frame 1: forecast actions has "
+                r'shape \[2, 2\], expected \[2, 3\]'):
+            score(gt, dict(v=two), 4, ['v'])
+    with pytest.raises(ValueError, match='forecast boxes has shape'):
+        fc.displacement_errors(
+            gt, {
+                4: fc.zero_motion(dets, 4),
+                8: {
+                    'v': {
+                        t: f._replace(boxes=f.boxes[:1])
+                        for t, f in fc.zero_motion(dets, 8)['v'].items()
+                    }
+                }
+            }, ['v'])
     with pytest.raises(KeyError, match="no forecasts for video 'w'"):
         fc.future_frame_ap(gt, fc.zero_motion(dets, 4), 4, ['v', 'w'])

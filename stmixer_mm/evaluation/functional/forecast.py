@@ -164,15 +164,45 @@ def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
 
 # --------------------------------------------------------------------------
 # ground truth at the target frames
-def _targets(gt: Mapping, forecasts: VideoForecasts, videos: Sequence[str],
-             horizon: int) -> Dict[str, set]:
-    """Per video, the target frames ``t + horizon`` inside the video."""
-    out = {}
+def check_forecasts(gt: Mapping, forecasts: VideoForecasts,
+                    videos: Sequence[str]) -> None:
+    """Every evaluated video has forecasts, each frame's arrays one row per
+    person: boxes ``[n, 4]``, actions ``[n, C]`` with the ground truth's
+    ``C`` classes, in-view and person scores ``[n]``.
+
+    Raises:
+        KeyError: a video without forecasts.
+        ValueError: naming the video, frame and array of another shape.
+    """
+    num_classes = len(gt['labels'])
     for v in videos:
         if v not in forecasts:
             raise KeyError(f'no forecasts for video {v!r} (every evaluated '
                            'video needs an entry, empty if nothing was '
                            'detected)')
+        for t, f in forecasts[v].items():
+            n = len(f.boxes_now)
+            expected = dict(
+                boxes_now=(n, 4),
+                boxes=(n, 4),
+                actions=(n, num_classes),
+                visible=(n, ),
+                persons=(n, ))
+            for name, shape in expected.items():
+                got = np.shape(getattr(f, name))
+                if got != shape and not (n == 0 and 0 in got):
+                    raise ValueError(
+                        f'video {v!r} frame {t}: forecast {name} has shape '
+                        f'{list(got)}, expected {list(shape)} ({n} persons, '
+                        f'{num_classes} classes of the ground truth)')
+
+
+def _targets(gt: Mapping, forecasts: VideoForecasts, videos: Sequence[str],
+             horizon: int) -> Dict[str, set]:
+    """Per video, the target frames ``t + horizon`` inside the video."""
+    check_forecasts(gt, forecasts, videos)
+    out = {}
+    for v in videos:
         nframes = int(gt['nframes'][v])
         out[v] = {
             t + horizon
@@ -256,6 +286,7 @@ def match_persons(gt: Mapping,
                   iou_thr: float = 0.5) -> List[Tuple[str, int, int, dict]]:
     """``(video, t, forecast row, person track)`` for each forecast matched
     at ``t`` (see the module docstring)."""
+    check_forecasts(gt, forecasts, videos)
     pairs = []
     for v in videos:
         tracks = person_tracks(gt, v)
@@ -294,6 +325,8 @@ def displacement_errors(gt: Mapping,
     horizons = sorted(_check_horizon(h) for h in forecasts)
     if not horizons:
         raise ValueError('displacement_errors needs at least one horizon')
+    for h in horizons[1:]:  # the first is checked by match_persons
+        check_forecasts(gt, forecasts[h], videos)
     errors = []  # [persons, horizons, (px, rel)]
     first = forecasts[horizons[0]]
     for v, t, row, track in match_persons(gt, first, videos, iou_thr):
@@ -345,7 +378,7 @@ def anticipation_ap(gt: Mapping,
     scores, labels = np.stack(scores), np.asarray(labels)
     for ilabel, name in enumerate(gt['labels']):
         positive = labels == ilabel
-        if not positive.any() or ilabel >= scores.shape[1]:
+        if not positive.any():
             continue
         order = np.argsort(-scores[:, ilabel], kind='stable')
         out[name] = voc_ap(positive[order], int(positive.sum()))
