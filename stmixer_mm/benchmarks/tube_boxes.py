@@ -16,26 +16,39 @@ def _numpy(x) -> np.ndarray:
 
 def frame_boxes(samples: List[dict], gt: dict,
                 tubelets: bool) -> Dict[Tuple[str, int], np.ndarray]:
-    """``{(video, frame): boxes [n, 4] in pixels}`` of the predictions."""
+    """``{(video, frame): boxes [n, 4] in pixels}`` of the predictions (the
+    AVA convention's boxes, normalised to the frame, as every tube model's
+    are).
+
+    Raises:
+        ValueError: a sample of a video the ground truth does not have, or
+            (``tubelets``) without tubelet boxes, naming it.
+    """
     out: Dict[Tuple[str, int], list] = {}
     for sample in samples:
         video = str(sample['video_id'])
         video = video[:-4] if video.endswith('.mp4') else video
+        where = f'dumped sample of video {video!r} frame {sample["timestamp"]}'
+        if video not in gt['resolution']:
+            raise ValueError(f'{where}: the ground truth has no such video '
+                             '(predictions of another data set?)')
         height, width = gt['resolution'][video]
         scale = np.array([width, height, width, height], np.float64)
         pred = sample['pred_instances']
         if tubelets:
-            boxes = _numpy(pred['tubelet_bboxes'])  # [n, T', 4] normalised
+            if 'tubelet_bboxes' not in pred or 'tubelet_frames' not in sample:
+                raise ValueError(
+                    f'{where}: no tubelet_bboxes / tubelet_frames (--tubelets '
+                    'reads a tubelet model\'s predictions)')
+            boxes = _numpy(pred['tubelet_bboxes'])  # [n, T', 4]
             frames = np.asarray(_numpy(sample['tubelet_frames']),
                                 np.int64).reshape(-1)
             for k, frame in enumerate(frames):
                 out.setdefault((video, int(frame)),
                                []).append(boxes[:, k] * scale)
         else:
-            boxes = _numpy(pred['bboxes'])
-            if boxes.size and boxes.max() <= 1.5:  # normalised
-                boxes = boxes * scale
-            out.setdefault((video, int(sample['timestamp'])), []).append(boxes)
+            out.setdefault((video, int(sample['timestamp'])),
+                           []).append(_numpy(pred['bboxes']) * scale)
     return {k: np.concatenate(v).reshape(-1, 4) for k, v in out.items()}
 
 
@@ -72,15 +85,19 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
                 jitter_rel.append(jitter_px[-1] / size)
                 debias.append(paired_iou(dets - bias, truth, False).mean())
                 dejitter.append(paired_iou(truth + bias, truth, False).mean())
-    frames = np.concatenate(per_frame) if per_frame else np.zeros(0)
+    if not per_frame:
+        raise ValueError(
+            'no prediction covers two frames of any ground-truth tube of the '
+            'test videos (predictions of another split?)')
+    frames = np.concatenate(per_frame)
     tube_mean, debias, dejitter = map(np.asarray,
                                       (tube_mean, debias, dejitter))
     return dict(
         tubes=len(tube_mean),
         frames=len(frames),
-        frame_iou_median=float(np.median(frames)) if len(frames) else None,
-        frames_at_0_5=float((frames >= 0.5).mean()) if len(frames) else None,
-        frames_at_0_75=float((frames >= 0.75).mean()) if len(frames) else None,
+        frame_iou_median=float(np.median(frames)),
+        frames_at_0_5=float((frames >= 0.5).mean()),
+        frames_at_0_75=float((frames >= 0.75).mean()),
         tube_mean_iou_median=float(np.median(tube_mean)),
         tubes_at_0_75=float((tube_mean >= 0.75).mean()),
         tubes_at_0_75_without_bias=float((debias >= 0.75).mean()),

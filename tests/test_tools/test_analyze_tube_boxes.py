@@ -88,3 +88,20 @@ def test_tubelets_take_the_best_clip_per_frame(tool):
     assert stats['frames'] == 8  # frames 9, 10 not covered
     # frames 1-5 exact (the good clip wins on 4 and 5), 6-8 off by 10 px
     assert stats['frames_at_0_75'] == pytest.approx(5 / 8)
+
+
+def test_refusals(tool):
+    gt = _gt()
+    samples = _keyframe_samples([np.zeros(4)] * 10)
+    with pytest.raises(ValueError, match='no tubelet_bboxes'):
+        tool.frame_boxes(samples, gt, True)
+    other = [dict(s, video_id='w') for s in samples]
+    with pytest.raises(
+            ValueError,
+            match="video 'w' frame 1: the ground "
+            'truth has no such video'):
+        tool.frame_boxes(other, gt, False)
+    # predictions that cover no tube give no number
+    late = [dict(s, timestamp=s['timestamp'] + 20) for s in samples]
+    with pytest.raises(ValueError, match='no prediction covers'):
+        tool.analyse(gt, tool.frame_boxes(late, gt, False))
