@@ -242,6 +242,24 @@ declare_settings(
     to_float32=Bool(),
     pad_size_divisor=POSITIVE,
     pad_value=Float())
+declare_settings(
+    'STMixerForecastHead',
+    horizons=Seq(POSITIVE, min_length=1),
+    num_actions=POSITIVE,
+    query_channels=POSITIVE,
+    num_fcs=NON_NEGATIVE)
+
+
+def _ascending_horizons(cfg) -> Optional[str]:
+    horizons = cfg.get('horizons')
+    if isinstance(horizons, (list, tuple)) and \
+            list(horizons) != sorted(set(horizons)):
+        return ('horizons must be ascending frame counts >= 1, got '
+                f'{tuple(horizons)}')
+    return None
+
+
+declare_rule('STMixerForecastHead', _ascending_horizons)
 
 # --- data ------------------------------------------------------------------
 declare_settings(

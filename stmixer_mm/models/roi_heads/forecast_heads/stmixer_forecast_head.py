@@ -75,12 +75,9 @@ class STMixerForecastHead(BaseModule):
                      loss_weight=1.0),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        horizons = tuple(int(h) for h in horizons)
-        if not horizons or list(horizons) != sorted(set(horizons)) or \
-                horizons[0] < 1:
-            raise ValueError('horizons must be ascending frame counts >= 1, '
-                             f'got {horizons}')
-        self.horizons = horizons
+        # (ascending frame counts >= 1: declared in
+        # stmixer_mm/utils/settings_specs.py, checked when it is built)
+        self.horizons = tuple(int(h) for h in horizons)
         self.num_actions = num_actions
         self.with_temporal_queries = with_temporal_queries
         in_channels = query_channels * (1 + with_temporal_queries)

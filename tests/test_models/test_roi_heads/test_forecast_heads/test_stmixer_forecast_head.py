@@ -72,6 +72,12 @@ def test_settings_filled_in_from_the_decoder():
         MODELS.build(copy.deepcopy(cfg))
     with pytest.raises(ValueError, match='horizons must be ascending'):
         MODELS.build(dict(type='STMixerForecastHead', horizons=(8, 4)))
+    with pytest.raises(
+            ValueError, match=r'horizons: item 0: expected an '
+            r'int >= 1, got 0'):
+        MODELS.build(dict(type='STMixerForecastHead', horizons=(0, 4)))
+    with pytest.raises(ValueError, match='expected at least 1 items'):
+        MODELS.build(dict(type='STMixerForecastHead', horizons=()))
 
 
 def test_losses_on_the_last_stage_matches():
