@@ -3,8 +3,8 @@ from stmixer_mm.datasets.class_names import (LabelMapError, check_label_map,
                                              model_action_columns,
                                              test_dataset_cfg)
 from .inference import (build_clip_pipeline, check_clip,
-                        clip_sampling_from_cfg, inference_clips,
-                        inference_detector, init_detector)
+                        clip_keyframe_from_cfg, clip_sampling_from_cfg,
+                        inference_clips, inference_detector, init_detector)
 from .inferencers import KeyframeResult, STMixerInferencer, resolve_model_name
 from .online import OnlineRunner, OnlineTubeTracker
 from .video_io import clip_indices
@@ -12,8 +12,8 @@ from .video_io import clip_indices
 __all__ = [
     'init_detector', 'inference_detector', 'inference_clips',
     'build_clip_pipeline', 'resolve_model_name', 'clip_indices',
-    'clip_sampling_from_cfg', 'check_clip', 'LabelMapError', 'check_label_map',
-    'class_names', 'load_label_map', 'model_action_columns',
-    'test_dataset_cfg', 'STMixerInferencer', 'KeyframeResult', 'OnlineRunner',
-    'OnlineTubeTracker'
+    'clip_sampling_from_cfg', 'clip_keyframe_from_cfg', 'check_clip',
+    'LabelMapError', 'check_label_map', 'class_names', 'load_label_map',
+    'model_action_columns', 'test_dataset_cfg', 'STMixerInferencer',
+    'KeyframeResult', 'OnlineRunner', 'OnlineTubeTracker'
 ]

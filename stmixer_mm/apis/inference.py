@@ -27,6 +27,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+from stmixer_mm.datasets import keyframe_position
 from stmixer_mm.datasets.class_names import test_dataset_cfg
 from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
@@ -42,7 +43,7 @@ _CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames')
 _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
                                    'DecordInit', 'DecordDecode', 'OpenCVInit',
                                    'OpenCVDecode', 'PyAVInit', 'PyAVDecode',
-                                   'LoadTubeletTargets')
+                                   'LoadTubeletTargets', 'LoadForecastTargets')
 
 
 def _type_name(step: dict) -> str:
@@ -154,16 +155,30 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
                    'frame_interval')
 
 
+def clip_keyframe_from_cfg(cfg: Config) -> str:
+    """Where the keyframe is in a clip of the config's test pipeline:
+    ``SampleTubeFrames``' ``keyframe`` (``'last'``: the causal clip of a
+    forecast model), else ``'centre'`` (``SampleAVAFrames``)."""
+    for t in _test_pipeline_cfg(cfg):
+        if _type_name(t) in _CLIP_SAMPLERS:
+            return t.get('keyframe', 'centre')
+    return 'centre'
+
+
 def tubelet_offsets(model: torch.nn.Module, clip_len: int,
                     frame_interval: int) -> Optional[np.ndarray]:
     """Frame offsets from the keyframe of a tubelet model's output frames
     (``LoadTubeletTargets``' positions of ``model.roi_head.num_frames``
-    boxes in a clip of ``clip_len``), or None for a keyframe detector."""
+    boxes in a clip of ``clip_len`` whose keyframe is where the model's
+    config puts it, :func:`clip_keyframe_from_cfg`), or None for a
+    keyframe detector."""
     num_frames = getattr(getattr(model, 'roi_head', None), 'num_frames', None)
     if num_frames is None:
         return None
+    cfg = getattr(model, 'cfg', None)
+    keyframe = 'centre' if cfg is None else clip_keyframe_from_cfg(cfg)
     return (output_positions(clip_len, num_frames) -
-            clip_len // 2) * frame_interval
+            keyframe_position(clip_len, keyframe)) * frame_interval
 
 
 def build_clip_pipeline(cfg: Config) -> Compose:

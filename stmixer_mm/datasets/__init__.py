@@ -10,7 +10,7 @@ from .samplers import TrackSequenceSampler
 from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
                          PackActorInputs, PackTrackInputs,
                          RandomShortSideResize, SampleTubeFrames,
-                         tube_clip_frames)
+                         keyframe_position, tube_clip_frames)
 from .tube_dataset import TubeDataset
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     'check_ava_label_ids', 'RandomShortSideResize', 'CheckedRawFrameDecode',
     'TubeDataset', 'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS',
     'load_act_annotations', 'check_act_annotations', 'PackTrackInputs',
-    'TrackSequenceSampler', 'LoadActorMasks', 'PackActorInputs'
+    'TrackSequenceSampler', 'LoadActorMasks', 'PackActorInputs',
+    'keyframe_position'
 ]

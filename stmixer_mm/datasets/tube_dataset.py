@@ -111,6 +111,20 @@ class TubeDataset(BaseActionDataset):
             // 2 + s``, ... while they cover the video, see
             :func:`clip_keyframes`) instead of every frame; for models
             that predict every frame of a clip (tubelets). Defaults to 1.
+        forecast_horizons (Sequence[int]): Frames ahead of the keyframe
+            whose ground truth a forecast is trained on
+            (docs/en/forecasting.md): every sample also gets
+            ``video_tubes`` (as ``with_tubelets``), ``tube_persons``
+            (``{tube id: person}``: the pickle's ``tube_actors`` ``{video:
+            {label: [actor of each tube]}}`` where it has them, so that a
+            person is followed across its changes of class; else each tube
+            is its own person) and ``forecast_horizons``, which
+            ``LoadForecastTargets`` turns into each person's future. The
+            training keyframes are those whose future is inside the video
+            (keyframe + the largest horizon <= ``nframes``); the pipeline's
+            ``SampleTubeFrames`` must end the clip at the keyframe
+            (``keyframe='last'``), else the clip would show the future.
+            Defaults to ``()`` (no forecast).
     """
 
     def __init__(self,
@@ -133,6 +147,7 @@ class TubeDataset(BaseActionDataset):
                  mask_file_tmpl: str = '{video}/puppet_mask.mat',
                  with_tubelets: bool = False,
                  test_clip_stride: int = 1,
+                 forecast_horizons: Sequence[int] = (),
                  **kwargs) -> None:
         if test_clip_stride < 1:
             raise ValueError(
@@ -145,6 +160,8 @@ class TubeDataset(BaseActionDataset):
                 'a keyframe detector needs a prediction on every frame '
                 '(test_clip_stride=1)')
         self.with_tubelets = with_tubelets
+        self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
+        self._tube_persons: Dict[str, Dict[int, object]] = {}
         self.test_clip_stride = test_clip_stride
         self._video_tubes: Dict[str, Dict[int, list]] = {}
         self.mask_root = mask_root
@@ -211,8 +228,10 @@ class TubeDataset(BaseActionDataset):
                 '("gttubes" is empty for all of them): nothing to evaluate')
         if self.check_files:
             self._check_files(gt, videos)
-        if self.with_tubelets:
+        if self.with_tubelets or self.forecast_horizons:
             self._video_tubes = tubes
+        if self.forecast_horizons:
+            self._tube_persons = {v: self._persons(gt, v) for v in videos}
 
         data_list = []
         for video in videos:
@@ -222,7 +241,11 @@ class TubeDataset(BaseActionDataset):
             if self.test_mode:
                 keyframes = clip_keyframes(nframes, self.test_clip_stride)
             else:
-                keyframes = sorted(per_frame)[::self.keyframe_stride]
+                keyframes = sorted(per_frame)
+                if self.forecast_horizons:  # their future is known
+                    last = nframes - max(self.forecast_horizons)
+                    keyframes = [f for f in keyframes if f <= last]
+                keyframes = keyframes[::self.keyframe_stride]
             for frame in keyframes:
                 boxes, label_rows, ids = self._frame_targets(
                     per_frame.get(frame, []), w, h)
@@ -343,6 +366,33 @@ class TubeDataset(BaseActionDataset):
                 "video's resolution (box_check='clip')")
         return out
 
+    def _persons(self, gt: dict, video: str) -> Dict[int, object]:
+        """``{tube id: person}`` of a video: the actor of each tube from the
+        pickle's ``tube_actors`` where it has the video, else the tube
+        itself (its id)."""
+        keys = sorted((int(label), t)
+                      for label, tubes in gt['gttubes'][video].items()
+                      for t in range(len(tubes)))
+        actors = gt.get('tube_actors', {})
+        if video not in actors:
+            return {i: i for i in range(len(keys))}
+        per_label = actors[video]
+        where = f'{self.ann_file}: "tube_actors" of video {video!r}'
+        if not isinstance(per_label, dict):
+            raise ValueError(f'{where} must be a dict {{label: [actor of '
+                             f'each tube]}}, got {type(per_label).__name__}')
+        out = {}
+        for i, (label, t) in enumerate(keys):
+            owners = per_label.get(label)
+            if not isinstance(owners, (list, tuple, np.ndarray)) or \
+                    len(owners) != len(gt['gttubes'][video][label]):
+                raise ValueError(
+                    f'{where}, label {label}: expected a list of one actor '
+                    f'per tube ({len(gt["gttubes"][video][label])} tubes), '
+                    f'got {owners!r}')
+            out[i] = ('actor', int(owners[t]))
+        return out
+
     def _frame_targets(self, items: list, w: int, h: int):
         """Boxes ``[n, 4]`` normalised, multi-hot labels ``[n, C + 1]`` and
         tube ids ``[n]`` int64; tubes with the same box on this frame share
@@ -365,11 +415,15 @@ class TubeDataset(BaseActionDataset):
 
     def get_data_info(self, idx: int) -> dict:
         """mmaction2's sample, plus ``video_tubes`` with
-        ``with_tubelets`` (one shared dict per video, not serialised with
-        every sample)."""
+        ``with_tubelets`` or ``forecast_horizons`` (one shared dict per
+        video, not serialised with every sample), and ``tube_persons`` and
+        ``forecast_horizons`` with ``forecast_horizons``."""
         info = super().get_data_info(idx)
-        if self.with_tubelets:
+        if self.with_tubelets or self.forecast_horizons:
             info['video_tubes'] = self._video_tubes.get(info['video_id'], {})
+        if self.forecast_horizons:
+            info['tube_persons'] = self._tube_persons[info['video_id']]
+            info['forecast_horizons'] = self.forecast_horizons
         return info
 
     def mask_file_of(self, video: str) -> str:

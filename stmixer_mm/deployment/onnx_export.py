@@ -114,6 +114,17 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
             'per query): their boxes [B, N, T\', 4] are not what the ONNX '
             'post-processing reads; exporting tubelet models is not '
             'supported (docs/en/tubelets.md)')
+    if getattr(getattr(detector, 'roi_head', None), 'with_forecast', False):
+        what = ('the model has a forecast head (forecast_head, '
+                'docs/en/forecasting.md), whose future boxes, actions and '
+                'presence the ONNX graph has no output for')
+        if not keyframe_only:
+            raise NotExportableError(
+                f'{what}. Pass --keyframe-only (keyframe_only=True) to '
+                'export the detector without its forecasts (the detections '
+                'are those of the model: the head does not change them)')
+        warnings.warn(f'{what}; exporting the detections only '
+                      '(--keyframe-only): no forecasts')
     name = keyframe_graph_differs(detector)
     if name is None:
         return

@@ -250,16 +250,20 @@ declare_settings(
     num_fcs=NON_NEGATIVE)
 
 
-def _ascending_horizons(cfg) -> Optional[str]:
-    horizons = cfg.get('horizons')
-    if isinstance(horizons, (list, tuple)) and \
-            list(horizons) != sorted(set(horizons)):
-        return ('horizons must be ascending frame counts >= 1, got '
-                f'{tuple(horizons)}')
-    return None
+def _ascending(key: str):
+
+    def rule(cfg) -> Optional[str]:
+        horizons = cfg.get(key)
+        if isinstance(horizons, (list, tuple)) and \
+                list(horizons) != sorted(set(horizons)):
+            return (f'{key} must be ascending frame counts >= 1, got '
+                    f'{tuple(horizons)}')
+        return None
+
+    return rule
 
 
-declare_rule('STMixerForecastHead', _ascending_horizons)
+declare_rule('STMixerForecastHead', _ascending('horizons'))
 
 # --- data ------------------------------------------------------------------
 declare_settings(
@@ -275,7 +279,8 @@ declare_settings(
     box_check=Choice('error', 'clip'),
     check_files=Bool(),
     num_classes=Int(min=1, optional=True),
-    classes=Seq(Str(), min_length=1, optional=True))
+    classes=Seq(Str(), min_length=1, optional=True),
+    forecast_horizons=Seq(POSITIVE))
 AVA_DATASET = dict(
     ann_file=Str(),
     exclude_file=Str(optional=True),
@@ -350,11 +355,35 @@ declare_rule('AVADataset', _timestamps)
 declare_rule('ValidatedAVADataset', _timestamps)
 declare_rule('TubeDataset', _tube_classes)
 declare_rule('TubeDataset', _tube_reader)
+declare_rule('TubeDataset', _ascending('forecast_horizons'))
+
+
+def _causal_clips(cfg) -> Optional[str]:
+    """A forecast's clip ends at its keyframe: with ``forecast_horizons``
+    every ``SampleTubeFrames`` of the pipeline has ``keyframe='last'``."""
+    pipeline = cfg.get('pipeline')
+    if not cfg.get('forecast_horizons') or not isinstance(
+            pipeline, (list, tuple)):
+        return None
+    for i, step in enumerate(pipeline):
+        if isinstance(step, dict) and _type_name(
+                step.get('type')) == 'SampleTubeFrames' and step.get(
+                    'keyframe', 'centre') != 'last':
+            return (f'forecast_horizons={tuple(cfg["forecast_horizons"])} '
+                    f'but pipeline[{i}] SampleTubeFrames has keyframe='
+                    f'{step.get("keyframe", "centre")!r}: its clip shows '
+                    'frames after the keyframe, the future the forecast is '
+                    "of; set keyframe='last'")
+    return None
+
+
+declare_rule('TubeDataset', _causal_clips)
 declare_settings(
     'SampleTubeFrames',
     clip_len=POSITIVE,
     frame_interval=POSITIVE,
-    test_mode=Bool())
+    test_mode=Bool(),
+    keyframe=Choice('centre', 'last'))
 declare_settings(
     'SampleAVAFrames',
     clip_len=POSITIVE,

@@ -97,7 +97,9 @@ def draw_tracks(image: np.ndarray,
     labels placed before it and of the header; the font scale follows the
     frame's size (:func:`label_font_scale`). With ``frame``, a person with
     a ``tubelet`` (a tubelet model's ``frames`` and ``boxes``) is drawn with
-    its box at that frame (:func:`box_at`).
+    its box at that frame (:func:`box_at`). A person's ``forecast`` (a
+    forecast model's ``[dict(horizon, bbox, visible, actions)]``) is drawn
+    dashed in the person's colour (:func:`draw_forecast`).
 
     Returns:
         np.ndarray: a new RGB uint8 image.
@@ -130,7 +132,53 @@ def draw_tracks(image: np.ndarray,
     for p, lines, ls, pos in zip(persons, labels, sizes, positions):
         _draw_label(out, lines, ls, pos, track_color(p.get('track_id')), scale,
                     thick)
+    for p in persons:
+        for f in p.get('forecast', ()):
+            draw_forecast(out, f, s, track_color(p.get('track_id')), scale,
+                          thick)
     return out
+
+
+#: a forecast box is drawn where its in-view probability reaches this
+FORECAST_VISIBLE_THR = 0.5
+
+
+def dashed_rectangle(image: np.ndarray,
+                     box,
+                     color,
+                     thick: int,
+                     dash: int = 6) -> None:
+    """Draw the outline of ``box`` (``x1, y1, x2, y2`` pixels) dashed, in
+    place: segments of ``dash`` pixels every ``2 * dash``."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    for (a, b), fixed, horizontal in (((x1, x2), y1, True), ((x1, x2), y2,
+                                                             True),
+                                      ((y1, y2), x1, False), ((y1, y2), x2,
+                                                              False)):
+        for start in range(a, b + 1, 2 * dash):
+            end = min(start + dash, b)
+            p, q = ((start, fixed), (end, fixed)) if horizontal else \
+                ((fixed, start), (fixed, end))
+            cv2.line(image, p, q, color, thick)
+
+
+def draw_forecast(image: np.ndarray, forecast: dict, scale_up: float, color,
+                  font_scale: float, thick: int) -> None:
+    """Draw one forecast of a person (``bbox`` pixels of the input frame,
+    ``horizon``, ``visible``, ``actions``), in place: its box dashed in the
+    person's colour, labelled ``+<horizon>`` and its best forecast action,
+    when it is in view (``visible >= FORECAST_VISIBLE_THR``)."""
+    if float(forecast.get('visible', 1.0)) < FORECAST_VISIBLE_THR:
+        return
+    box = np.asarray(forecast['bbox'], np.float64) * scale_up
+    dashed_rectangle(image, box.round(), color, thick)
+    actions = forecast.get('actions') or {}
+    text = f'+{forecast["horizon"]}' + (f' {next(iter(actions))}'
+                                        if actions else '')
+    x = int(np.clip(box[0], 0, image.shape[1] - 1))
+    y = int(np.clip(box[3] - 3, 10, image.shape[0] - 1))
+    cv2.putText(image, text, (x + 2, y), FONT, font_scale * 0.8, color, thick,
+                cv2.LINE_AA)
 
 
 def fill_mask(image: np.ndarray,

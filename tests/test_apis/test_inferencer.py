@@ -246,3 +246,71 @@ def test_online_runner_score_thr_is_checked(inferencer, tmp_path):
     with pytest.raises(ConfigSettingError, match='OnlineRunner: score_thr'):
         OnlineRunner(inferencer, out_dir=str(tmp_path), score_thr=1.5)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_forecast_model_reads_causal_clips_and_writes_its_forecasts(
+        tools, frames, tmp_path):
+    """A model with a forecast head whose test pipeline ends the clip at
+    the keyframe (SampleTubeFrames(keyframe='last')): the Inferencer gives
+    each keyframe the clip up to it (inference_detector on clip_indices(
+    ..., 'last')), and every person's forecasts in the JSON (frame =
+    keyframe + horizon, pixels, visible, actions named) and in the drawing
+    records."""
+    cfg = tmp_path / 'forecast.py'
+    cfg.write_text(f'''_base_ = [{tools.TINY_CFG!r}]
+model = dict(roi_head=dict(forecast_head=dict(
+    type='STMixerForecastHead', horizons=(2, 4))))
+pipeline = [
+    dict(type='SampleTubeFrames', clip_len=4, frame_interval=2,
+         keyframe='last', test_mode=True),
+    dict(type='CheckedRawFrameDecode'),
+    dict(type='Resize', scale=(1333, 64), keep_ratio=True),
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(type='PackActionInputs')
+]
+test_dataloader = dict(dataset=dict(pipeline=pipeline))
+''')
+    torch.manual_seed(0)
+    model = init_detector(str(cfg))
+    model.init_weights()
+    with torch.no_grad():  # forecasts that differ from the present
+        model.roi_head.forecast_head.fc_delta.bias.uniform_(-0.5, 0.5)
+    model.roi_head.test_cfg.person_threshold = 0.0
+    infer = STMixerInferencer(model)
+    assert infer.keyframe == 'last'
+    out = infer(
+        _frame_dir(tools),
+        stride=5,
+        score_thr=0.0,
+        topk=2,
+        return_datasamples=False)
+    (pred, ) = out['predictions']
+    for k in pred['keyframes']:
+        clip = [frames[i] for i in clip_indices(k['frame'], 4, 2, 24, 'last')]
+        want = inference_detector(model, clip)
+        inst = want.pred_instances
+        assert want.metainfo['forecast_horizons'] == (2, 4)
+        assert len(k['persons']) == len(inst) > 0
+        for p, fut, vis in zip(k['persons'], inst.future_bboxes.numpy(),
+                               inst.future_visible.numpy()):
+            assert [f['horizon'] for f in p['forecast']] == [2, 4]
+            assert [f['frame'] for f in p['forecast']
+                    ] == [k['frame'] + 2, k['frame'] + 4]
+            for j, f in enumerate(p['forecast']):
+                np.testing.assert_allclose(f['bbox'], fut[j] * 64, atol=0.051)
+                assert f['visible'] == pytest.approx(vis[j], abs=1e-4)
+                assert set(f['actions']) <= set(infer.label_names.values())
+            assert p['forecast'][0]['bbox'] != p['bbox']
+    # the drawing draws them (dashed boxes): a frame differs from the one
+    # drawn without them
+    from stmixer_mm.visualization import draw_tracks
+    person = dict(bbox=np.array([10., 10., 30., 40.]), actions={})
+    plain = draw_tracks(frames[0], [person], min_short_side=0)
+    person['forecast'] = [
+        dict(horizon=4, bbox=[30., 12., 50., 42.], visible=0.9, actions={})
+    ]
+    drawn = draw_tracks(frames[0], [person], min_short_side=0)
+    assert (drawn != plain).any(axis=2)[12:42, 30:51].sum() > 40
+    person['forecast'][0]['visible'] = 0.1  # out of view: not drawn
+    np.testing.assert_array_equal(
+        draw_tracks(frames[0], [person], min_short_side=0), plain)

@@ -21,17 +21,23 @@ from stmixer_mm.evaluation.functional import link_person_tubes
                                                       (8, 1, 3), (5, 3, 1),
                                                       (4, 2, 16), (1, 1, 2)])
 @pytest.mark.parametrize('n', [1, 2, 7, 23, 40])
+@pytest.mark.parametrize('keyframe', ['centre', 'last'])
 def test_ring_buffer_gives_the_offline_clips_holding_only_what_they_need(
-        clip_len, interval, stride, n):
+        clip_len, interval, stride, n, keyframe):
     """Every keyframe of the offline demo (min(stride // 2, n - 1), then
     every stride frames) gets exactly the clip ``clip_indices`` samples
     from the whole video, and the buffer never holds a frame that no
-    pending clip samples (besides the newest)."""
+    pending clip samples (besides the newest); a causal clip (``keyframe=
+    'last'``, a forecast model's) comes as soon as its keyframe is read."""
     frames = [np.full((1, 1, 3), i, np.uint8) for i in range(n)]
-    buf = ClipRingBuffer(clip_len, interval, stride)
+    buf = ClipRingBuffer(clip_len, interval, stride, keyframe=keyframe)
     got = []
     for i, f in enumerate(frames):
-        got += buf.push(f)
+        ready = buf.push(f)
+        if keyframe == 'last':
+            is_key = i >= stride // 2 and (i - stride // 2) % stride == 0
+            assert [k for k, _ in ready] == ([i] if is_key else [])
+        got += ready
         held = buf.held_indices
         assert len(held) <= buf.span + 1
         # what the keyframes not emitted yet sample (clamped to frame 0)
@@ -40,7 +46,8 @@ def test_ring_buffer_gives_the_offline_clips_holding_only_what_they_need(
         while k - buf.before <= i:
             need |= {
                 int(j)
-                for j in clip_indices(k, clip_len, interval, 10**6) if j <= i
+                for j in clip_indices(k, clip_len, interval, 10**6, keyframe)
+                if j <= i
             }
             k += stride
         if buf.num_emitted == 0 and buf.next_keyframe > i:
@@ -52,8 +59,10 @@ def test_ring_buffer_gives_the_offline_clips_holding_only_what_they_need(
     keys = list(range(min(stride // 2, n - 1), n, stride))
     assert [k for k, _ in got] == keys
     for k, clip in got:
-        want = clip_indices(k, clip_len, interval, n)
+        want = clip_indices(k, clip_len, interval, n, keyframe)
         assert [int(c[0, 0, 0]) for c in clip] == want.tolist()
+        if keyframe == 'last':
+            assert want[-1] == k and want.max() == k
 
 
 @pytest.mark.parametrize('n', [1, 3, 7, 23])

@@ -37,8 +37,9 @@ from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.visualization import draw_tracks
 from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
-                         clip_sampling_from_cfg, inference_clips,
-                         inference_detector, init_detector, tubelet_offsets)
+                         clip_keyframe_from_cfg, clip_sampling_from_cfg,
+                         inference_clips, inference_detector, init_detector,
+                         tubelet_offsets)
 from ..results import (KeyframeResult, ResultFormatter, ResultWriter,
                        inferencer_output_dirs, inferencer_output_names,
                        inferencer_output_paths)
@@ -110,8 +111,8 @@ class STMixerInferencer(BaseInferencer):
         # checked against the model before anything is decoded
         self.label_names: Dict[int, str] = class_names(self.model, label_map)
         self.clip_len, self.frame_interval = clip_sampling_from_cfg(self.cfg)
+        self.keyframe = clip_keyframe_from_cfg(self.cfg)
         self.person_thr = float(self.cfg.model.test_cfg.rcnn.person_threshold)
-        #: offsets of a tubelet model's output frames from the keyframe
         self.tubelet_offsets = tubelet_offsets(self.model, self.clip_len,
                                                self.frame_interval)
 
@@ -147,8 +148,7 @@ class STMixerInferencer(BaseInferencer):
 
     # ------------------------------------------------------------- inputs
     def _inputs_to_list(self, inputs) -> List:
-        """One entry per video
-        (:func:`~stmixer_mm.apis.video_io.video_inputs`)."""
+        """One entry per video (:func:`~.video_io.video_inputs`)."""
         return video_inputs(inputs, 'STMixerInferencer')
 
     def open(self,
@@ -179,12 +179,13 @@ class STMixerInferencer(BaseInferencer):
         check_fps(fps)  # the source is timed when it is opened
         check_batch_size(self.model, batch_size)
         check_frame_count(stride, 'stride', type(self).__name__)
-        buffer = KeyframeClips(self.clip_len, self.frame_interval, stride)
+        buffer = KeyframeClips(
+            self.clip_len, self.frame_interval, stride, keyframe=self.keyframe)
         for key, clip, time in buffer.clips(inputs):
             check_clip(clip, self.clip_len)
             meta = dict(frame=key, time=time)
             if keep_images:
-                meta['image'] = clip[self.clip_len // 2]
+                meta['image'] = clip[buffer.position]
             yield meta, clip
 
     @torch.no_grad()

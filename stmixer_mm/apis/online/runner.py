@@ -201,7 +201,11 @@ class OnlineRunner:
         self.stop_event.clear()
         self.signum = None
         inf = self.inferencer
-        buffer = KeyframeClips(inf.clip_len, inf.frame_interval, self.stride)
+        buffer = KeyframeClips(  # an inferencer without it: centred clips
+            inf.clip_len,
+            inf.frame_interval,
+            self.stride,
+            keyframe=getattr(inf, 'keyframe', 'centre'))
         tracker = OnlineTubeTracker(
             keep_finished=True, names=inf.label_names, **self.tracker_args)
         inf.reset_tracks()  # a model with track queries starts afresh

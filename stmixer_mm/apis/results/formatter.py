@@ -54,13 +54,16 @@ class ResultFormatter:
                track_ids: Optional[Sequence[int]] = None) -> dict:
         """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
         person_score, actions {name: score}[, track_id][, mask][,
-        tubelet])])``; a model with a mask head adds every person's
-        ``mask`` as COCO RLE (``{'size': [h, w], 'counts': str}``, frame
-        pixels), a tubelet model its ``tubelet`` (``frames`` 0-based,
-        ``boxes`` pixels, one per frame; :func:`~stmixer_mm.visualization.
-        draw_tracks` draws the box of each frame from it)."""
+        tubelet][, forecast])])``; a forecast model adds every person's
+        ``forecast`` (:meth:`forecasts`); a model with a mask head adds
+        every person's ``mask`` as COCO RLE (``{'size': [h, w], 'counts':
+        str}``, frame pixels), a tubelet model its ``tubelet`` (``frames``
+        0-based, ``boxes`` pixels, one per frame;
+        :func:`~stmixer_mm.visualization.draw_tracks` draws the box of each
+        frame from it)."""
         rles = result.mask_rles
         tubelets = result.tubelet_bboxes
+        forecasts = self.forecasts(result)
         persons = []
         for i in range(len(result)):
             p = dict(
@@ -75,6 +78,11 @@ class ResultFormatter:
                 p['tubelet'] = dict(
                     frames=result.tubelet_frames.tolist(),
                     boxes=np.round(tubelets[i].astype(float), 1).tolist())
+            if forecasts is not None:
+                p['forecast'] = [
+                    dict(f, bbox=[round(float(v), 1) for v in f['bbox']])
+                    for f in forecasts[i]
+                ]
             persons.append(p)
         return dict(
             frame=result.frame, time=round(result.time, 3), persons=persons)
@@ -88,6 +96,7 @@ class ResultFormatter:
         ids = result.track_ids
         rles = result.mask_rles
         tubelets = result.tubelet_bboxes
+        forecasts = self.forecasts(result)
         return [
             dict(
                 bbox=result.bboxes[i],
@@ -97,9 +106,28 @@ class ResultFormatter:
                 **({} if rles is None else dict(mask=rles[i])),
                 **({} if tubelets is None else dict(
                     tubelet=dict(
-                        frames=result.tubelet_frames, boxes=tubelets[i]))))
+                        frames=result.tubelet_frames, boxes=tubelets[i]))),
+                **({} if forecasts is None else dict(forecast=forecasts[i])))
             for i in range(len(result))
         ]
+
+    def forecasts(self, result: KeyframeResult) -> Optional[List[list]]:
+        """A forecast model's forecasts of each person, or None:
+        ``[[dict(horizon, frame, bbox, visible, actions)] per horizon]``
+        per person (``frame`` the keyframe + ``horizon``; ``actions`` the
+        forecast actions as :meth:`actions` lists the present's)."""
+        forecast = result.forecast
+        if forecast is None:
+            return None
+        return [[
+            dict(
+                horizon=h,
+                frame=result.frame + h,
+                bbox=forecast['bboxes'][i, j],
+                visible=round(float(forecast['visible'][i, j]), 4),
+                actions=self.actions(forecast['scores'][i, j]))
+            for j, h in enumerate(forecast['horizons'])
+        ] for i in range(len(result))]
 
     def prediction(self, results: Sequence[KeyframeResult], source,
                    person_thr: float) -> dict:

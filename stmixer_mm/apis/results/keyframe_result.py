@@ -61,6 +61,37 @@ class KeyframeResult:
             len(self), -1, 4) * np.array([w, h, w, h], np.float32)
 
     @property
+    def forecast(self) -> Optional[dict]:
+        """A forecast model's (``forecast_head``) forecasts of each person,
+        or None: ``horizons`` (frames after the keyframe), ``bboxes``
+        ``[n, H, 4]`` pixels of the input frame, ``scores`` ``[n, H, C]``
+        (the columns of :attr:`scores`, column 0 left 0 where it is the
+        background; a forecast action score times the person score, as the
+        present's with ``multiply_person_score`` and as ``ForecastMetric``
+        ranks them) and ``visible`` ``[n, H]`` (probability of being in
+        view)."""
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        if pred is None or 'future_bboxes' not in pred or \
+                self.frame_hw is None:
+            return None
+        horizons = tuple(
+            int(x) for x in self.data_sample.metainfo['forecast_horizons'])
+        h, w = self.frame_hw
+        n, k = len(self), len(horizons)
+        boxes = pred.future_bboxes.cpu().numpy().reshape(n, k, 4) * np.array(
+            [w, h, w, h], np.float32)
+        future = pred.future_scores.cpu().numpy().reshape(n, k, -1)
+        scores = np.zeros((n, k, self.scores.shape[1]), np.float32)
+        # the head has no background column: its columns are the last ones
+        scores[:, :, self.scores.shape[1] - future.shape[2]:] = \
+            future * self.person_scores.reshape(n, 1, 1)
+        return dict(
+            horizons=horizons,
+            bboxes=boxes,
+            scores=scores,
+            visible=pred.future_visible.cpu().numpy().reshape(n, k))
+
+    @property
     def masks(self) -> Optional[np.ndarray]:
         """``[n, h, w]`` bool person masks at the input frame's size
         (``frame_hw``; the model's, at its input size, resized nearest),

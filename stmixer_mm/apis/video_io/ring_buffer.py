@@ -3,9 +3,11 @@
 A stream is read frame by frame; keyframe ``k`` (every ``stride`` frames
 from ``first_keyframe``) is detected on the clip
 :func:`~stmixer_mm.apis.clip_indices` samples around it: frames
-``k + (j - clip_len // 2) * frame_interval`` for ``j < clip_len``, clamped
-to the video. Its clip is complete once frame ``k + after`` is read
-(``after = (clip_len - 1 - clip_len // 2) * frame_interval``), or when the
+``k + (j - p) * frame_interval`` for ``j < clip_len``, clamped to the
+video, ``p`` the keyframe's position (``clip_len // 2``, or ``clip_len -
+1`` for the causal clip of a forecast model, ``keyframe='last'``). Its clip
+is complete once frame ``k + after`` is read (``after = (clip_len - 1 - p)
+* frame_interval``: at once for a causal clip), or when the
 stream ends (the clip is then clamped to the last frame, as the offline
 demo clamps it to the video). :class:`ClipRingBuffer` keeps exactly the
 frames that a keyframe not yet emitted samples, plus the newest frame
@@ -17,20 +19,26 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from stmixer_mm.datasets import tube_clip_frames
+from stmixer_mm.datasets import keyframe_position, tube_clip_frames
 
 __all__ = [
     'ClipRingBuffer', 'KeyframeClips', 'keyframe_indices', 'clip_indices'
 ]
 
 
-def clip_indices(center: int, clip_len: int, frame_interval: int,
-                 num_frames: int) -> np.ndarray:
+def clip_indices(center: int,
+                 clip_len: int,
+                 frame_interval: int,
+                 num_frames: int,
+                 keyframe: str = 'centre') -> np.ndarray:
     """0-based frame indices of the clip around ``center``, as
-    ``SampleAVAFrames`` takes them in test mode (clamped to the video): the
-    0-based form of :func:`~stmixer_mm.datasets.tube_clip_frames`."""
-    return tube_clip_frames(center + 1, num_frames, clip_len,
-                            frame_interval) - 1
+    ``SampleAVAFrames`` / ``SampleTubeFrames`` take them in test mode
+    (clamped to the video; ``keyframe='last'``: the clip ending at
+    ``center``): the 0-based form of
+    :func:`~stmixer_mm.datasets.tube_clip_frames`."""
+    return tube_clip_frames(
+        center + 1, num_frames, clip_len, frame_interval,
+        position=keyframe) - 1
 
 
 def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
@@ -68,6 +76,9 @@ class ClipRingBuffer:
         stride (int): Frames between two keyframes.
         first_keyframe (int, optional): 0-based first keyframe; default
             ``stride // 2`` (as ``tools/demo.py``).
+        keyframe (str): The keyframe's place in its clip, as the config's
+            ``SampleTubeFrames``: ``'centre'`` or ``'last'`` (a causal
+            clip: emitted as soon as the keyframe is read).
 
     Example::
 
@@ -83,7 +94,8 @@ class ClipRingBuffer:
                  clip_len: int,
                  frame_interval: int,
                  stride: int,
-                 first_keyframe: Optional[int] = None) -> None:
+                 first_keyframe: Optional[int] = None,
+                 keyframe: str = 'centre') -> None:
         for name, value in (('clip_len', clip_len),
                             ('frame_interval', frame_interval), ('stride',
                                                                  stride)):
@@ -91,8 +103,11 @@ class ClipRingBuffer:
         self.clip_len = int(clip_len)
         self.frame_interval = int(frame_interval)
         self.stride = int(stride)
-        self.before = (clip_len // 2) * frame_interval
-        self.after = (clip_len - 1 - clip_len // 2) * frame_interval
+        self.keyframe = keyframe
+        #: the keyframe's index in its clip
+        self.position = keyframe_position(self.clip_len, keyframe)
+        self.before = self.position * frame_interval
+        self.after = (clip_len - 1 - self.position) * frame_interval
         #: frames one clip spans, first to last
         self.span = self.before + self.after + 1
         self.first_keyframe = stride // 2 if first_keyframe is None \
@@ -117,7 +132,7 @@ class ClipRingBuffer:
 
     def _clip(self, key: int, num_frames: int) -> List[np.ndarray]:
         inds = clip_indices(key, self.clip_len, self.frame_interval,
-                            num_frames)
+                            num_frames, self.keyframe)
         return [self._frames[int(i)] for i in inds]
 
     def _needed(self, index: int) -> bool:

@@ -1,8 +1,9 @@
 """Data transforms added by stmixer_mm (registered in mmaction2's
 ``TRANSFORMS``)."""
+from .forecast import LoadForecastTargets, PackForecastInputs
 from .formatting import PackTrackInputs
 from .loading import (CheckedRawFrameDecode, SampleTubeFrames, decode_frame,
-                      tube_clip_frames)
+                      keyframe_position, tube_clip_frames)
 from .masks import LoadActorMasks, PackActorInputs
 from .processing import RandomShortSideResize
 from .tubelets import LoadTubeletTargets, PackTubeletInputs
@@ -11,5 +12,6 @@ __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
     'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
     'LoadActorMasks', 'PackActorInputs', 'LoadTubeletTargets',
-    'PackTubeletInputs'
+    'PackTubeletInputs', 'LoadForecastTargets', 'PackForecastInputs',
+    'keyframe_position'
 ]

@@ -135,16 +135,32 @@ class CheckedRawFrameDecode(RawFrameDecode):
         return results
 
 
+#: where a clip's keyframe is: ``'centre'`` (position ``clip_len // 2``,
+#: as mmaction2's ``SampleAVAFrames``) or ``'last'`` (the clip ends at the
+#: keyframe: a causal clip, for forecasting)
+KEYFRAME_POSITIONS = ('centre', 'last')
+
+
+def keyframe_position(clip_len: int, keyframe: str = 'centre') -> int:
+    """The clip position of the keyframe (see :data:`KEYFRAME_POSITIONS`)."""
+    if keyframe not in KEYFRAME_POSITIONS:
+        raise ValueError(f'keyframe must be one of {KEYFRAME_POSITIONS}, '
+                         f'got {keyframe!r}')
+    return clip_len // 2 if keyframe == 'centre' else clip_len - 1
+
+
 def tube_clip_frames(keyframe: int,
                      nframes: int,
                      clip_len: int,
                      frame_interval: int,
-                     offsets: Optional[np.ndarray] = None) -> np.ndarray:
-    """1-based frames of a clip centred on ``keyframe``, clamped to the video.
+                     offsets: Optional[np.ndarray] = None,
+                     position: str = 'centre') -> np.ndarray:
+    """1-based frames of a clip around ``keyframe``, clamped to the video.
 
-    Position ``clip_len // 2`` is the keyframe (as mmaction2's
-    ``SampleAVAFrames``): frames ``keyframe + (i - clip_len // 2) *
-    frame_interval (+ offsets[i])`` clipped to ``[1, nframes]``.
+    Position ``p`` (``clip_len // 2`` for ``position='centre'``, as
+    mmaction2's ``SampleAVAFrames``; ``clip_len - 1`` for ``'last'``) is
+    the keyframe: frames ``keyframe + (i - p) * frame_interval (+
+    offsets[i])`` clipped to ``[1, nframes]``.
 
     Args:
         keyframe (int): 1-based keyframe.
@@ -152,11 +168,13 @@ def tube_clip_frames(keyframe: int,
         clip_len (int): Frames of the clip.
         frame_interval (int): Step between them.
         offsets (np.ndarray, optional): ``[clip_len]`` jitter.
+        position (str): Where the keyframe is, ``'centre'`` or ``'last'``.
 
     Returns:
         np.ndarray: ``[clip_len]`` int64 frames in ``[1, nframes]``.
     """
-    frames = keyframe + (np.arange(clip_len) - clip_len // 2) * frame_interval
+    pos = keyframe_position(clip_len, position)
+    frames = keyframe + (np.arange(clip_len) - pos) * frame_interval
     if offsets is not None:
         frames = frames + offsets
     return np.clip(frames, 1, nframes).astype(np.int64)
@@ -164,7 +182,8 @@ def tube_clip_frames(keyframe: int,
 
 @TRANSFORMS.register_module()
 class SampleTubeFrames(BaseTransform):
-    """Sample a clip centred on a keyframe, clamped at the video's ends.
+    """Sample a clip centred on (or ending at) a keyframe, clamped at the
+    video's ends.
 
     Required keys: ``timestamp`` (1-based keyframe), ``total_frames``,
     ``start_index`` (file/decoder index of frame 1: 1 for ``00001.png``
@@ -179,15 +198,23 @@ class SampleTubeFrames(BaseTransform):
         test_mode (bool): No jitter. In training every frame but the
             keyframe is shifted by a random offset in ``[-frame_interval //
             2, (frame_interval - 1) // 2]``, as ``SampleAVAFrames``.
+        keyframe (str): ``'centre'`` (the keyframe in the middle of the
+            clip, ``clip_len // 2``, as ``SampleAVAFrames``) or ``'last'``
+            (the clip ends at the keyframe and sees nothing after it: the
+            causal clip of a forecast, docs/en/forecasting.md). Defaults to
+            ``'centre'``.
     """
 
     def __init__(self,
                  clip_len: int,
                  frame_interval: int = 1,
-                 test_mode: bool = False) -> None:
+                 test_mode: bool = False,
+                 keyframe: str = 'centre') -> None:
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.test_mode = test_mode
+        self.keyframe = keyframe
+        self._position = keyframe_position(clip_len, keyframe)
 
     def transform(self, results: dict) -> dict:
         offsets = None
@@ -195,10 +222,12 @@ class SampleTubeFrames(BaseTransform):
             offsets = np.random.randint(
                 -(self.frame_interval // 2), (self.frame_interval + 1) // 2,
                 size=self.clip_len)
-            offsets[self.clip_len // 2] = 0  # the keyframe is the keyframe
+            offsets[self._position] = 0  # the keyframe is the keyframe
+            if self.keyframe == 'last':  # jitter never reaches past it
+                offsets = np.minimum(offsets, 0)
         frames = tube_clip_frames(
             int(results['timestamp']), int(results['total_frames']),
-            self.clip_len, self.frame_interval, offsets)
+            self.clip_len, self.frame_interval, offsets, self.keyframe)
         results['frame_inds'] = (frames - 1 +
                                  results.get('start_index', 1)).astype(
                                      np.int64)
@@ -211,4 +240,4 @@ class SampleTubeFrames(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
                 f'frame_interval={self.frame_interval}, '
-                f'test_mode={self.test_mode})')
+                f'test_mode={self.test_mode}, keyframe={self.keyframe!r})')

@@ -1,5 +1,8 @@
 """Metrics (registered in mmaction2's ``METRICS``)."""
 from .actor_mask_metric import ActorMaskMetric
+from .forecast_metric import ForecastMetric
 from .tube_metric import TubeMetric, load_act_annotations
 
-__all__ = ['TubeMetric', 'load_act_annotations', 'ActorMaskMetric']
+__all__ = [
+    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric', 'ForecastMetric'
+]

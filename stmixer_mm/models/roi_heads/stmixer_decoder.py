@@ -492,6 +492,9 @@ class STMixerDecoder(BaseModule):
             or self.with_forecast)
         if self.with_forecast:  # forecasts of the kept detections
             self.forecast_head.predict_by_feat(last, results, metas)
+            for sample in batch_data_samples:  # what the forecasts are of
+                sample.set_metainfo(
+                    dict(forecast_horizons=self.forecast_head.horizons))
         if self.with_mask:  # masks of the kept detections
             self.mask_head.predict_by_feat(x, last, results, metas)
         if self.with_mask or self.with_forecast:  # read by the heads only

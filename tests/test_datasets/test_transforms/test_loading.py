@@ -47,6 +47,28 @@ def test_sample_tube_frames_transform():
         SampleTubeFrames(clip_len=0)
 
 
+def test_causal_clip_ends_at_the_keyframe():
+    """keyframe='last' (forecasting): the clip is the frames up to the
+    keyframe, clamped at the video's start, never after it, jitter
+    included."""
+    np.testing.assert_array_equal(
+        tube_clip_frames(10, 40, 8, 2, position='last'),
+        [1, 1, 1, 2, 4, 6, 8, 10])
+    np.testing.assert_array_equal(
+        tube_clip_frames(30, 40, 4, 3, position='last'), [21, 24, 27, 30])
+    train = SampleTubeFrames(clip_len=8, frame_interval=4, keyframe='last')
+    for _ in range(20):
+        res = train(dict(timestamp=30, total_frames=40, start_index=1))
+        inds = res['frame_inds']
+        assert inds[-1] == 30 and inds.max() == 30
+        assert np.all(np.abs(inds - (30 + 4 * (np.arange(8) - 7))) <= 2)
+    assert "keyframe='last'" in repr(train)
+    with pytest.raises(
+            ValueError,
+            match=r"keyframe: expected one of \['centre', 'last'\]"):
+        SampleTubeFrames(clip_len=8, keyframe='middle')
+
+
 # ---------------------------------------------------------------- decoding
 def _frame_folder(tmp_path, n=6, size=(24, 32)):
     import cv2

@@ -11,7 +11,9 @@ tubelet head's box branch), and for every horizon predicts:
   the box's scale), the current box detached so that the forecast does not
   move the detection;
 * action logits (sigmoid, one per action, as the decoder's
-  ``label_convention='ava'`` columns without the background);
+  ``label_convention='ava'`` columns without the background), as a change
+  of the query's current action logits (detached as the box): a person
+  mostly goes on doing what they do, and the head learns the changes;
 * a presence logit (still in view at ``t + h``).
 
 Training reads the last stage's Hungarian matches: a query matched to a
@@ -33,6 +35,17 @@ from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
 
 #: the ground-truth fields a forecast head trains on
 FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
+
+
+def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:
+    """The data's ``forecast_horizons`` (metainfo, where the dataset gives
+    them) are the head's."""
+    given = meta.get('forecast_horizons')
+    if given is not None and tuple(int(h) for h in given) != horizons:
+        raise ValueError(
+            f'sample {meta.get("img_key", index)!r}: the dataset\'s '
+            f'forecast_horizons {tuple(given)} are not the forecast head\'s '
+            f'horizons {horizons}; set them alike')
 
 
 @MODELS.register_module()
@@ -95,8 +108,9 @@ class STMixerForecastHead(BaseModule):
         self.fc_action = nn.Linear(in_channels, num_actions * k)
         self.fc_visible = nn.Linear(in_channels, k)
         # a forecast starts as the present: no change, in view
-        nn.init.zeros_(self.fc_delta.weight)
-        nn.init.zeros_(self.fc_delta.bias)
+        for fc in (self.fc_delta, self.fc_action):
+            nn.init.zeros_(fc.weight)
+            nn.init.zeros_(fc.bias)
         nn.init.constant_(self.fc_visible.bias, 2.0)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
@@ -108,8 +122,8 @@ class STMixerForecastHead(BaseModule):
 
         Args:
             stage_results (dict): ``spatial_queries`` ``[B, N, C]``,
-                ``temporal_queries`` ``[B, N, C]`` (or None) and ``xyzr``
-                ``[B, N, 4]``.
+                ``temporal_queries`` ``[B, N, C]`` (or None), ``xyzr``
+                ``[B, N, 4]`` and ``action_logits`` ``[B, N, A]``.
 
         Returns:
             dict[str, Tensor]: ``xyzr`` and ``bboxes`` (xyxy, input
@@ -134,7 +148,8 @@ class STMixerForecastHead(BaseModule):
         return dict(
             xyzr=xyzr,
             bboxes=xyzr2xyxy(xyzr),
-            action_logits=self.fc_action(feat).view(B, N, k, self.num_actions),
+            action_logits=stage_results['action_logits'].detach().unsqueeze(2)
+            + self.fc_action(feat).view(B, N, k, self.num_actions),
             visible_logits=self.fc_visible(feat).view(B, N, k))
 
     def loss_and_target(self,
@@ -159,6 +174,7 @@ class STMixerForecastHead(BaseModule):
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
             name = meta.get('img_key', i)
+            check_horizons(self.horizons, meta, i)
             missing = [f for f in FUTURE_FIELDS if f not in gt]
             if missing:
                 raise ValueError(
@@ -221,6 +237,7 @@ class STMixerForecastHead(BaseModule):
         left for the caller to remove)."""
         preds = self(stage_results)
         for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
+            check_horizons(self.horizons, meta, i)
             index = res.query_indices
             h, w = meta['img_shape'][:2]
             size = preds['bboxes'].new_tensor([w, h, w, h])

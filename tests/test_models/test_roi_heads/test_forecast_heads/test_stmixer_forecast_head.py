@@ -123,6 +123,26 @@ def test_refuses_samples_without_a_future():
             [_sample(BOXES), _sample(BOXES[:1], future=False)])
 
 
+def test_refuses_data_of_other_horizons():
+    """The dataset's forecast_horizons (metainfo) must be the head's, in
+    training and at test."""
+    decoder = _decoder()
+    x, queries = _inputs()
+    samples = [_sample(BOXES), _sample(BOXES[:1])]
+    other = tuple(h + 1 for h in HORIZONS)  # (5, 9)
+    samples[1].set_metainfo(dict(forecast_horizons=other))
+    with pytest.raises(
+            ValueError,
+            match=r"'v,1'.*forecast_horizons \(5, 9\) are not the "
+            r"forecast head's horizons \(4, 8\)"):
+        decoder.loss(x, queries, samples)
+    with pytest.raises(ValueError, match='are not the forecast head'):
+        with torch.no_grad():
+            decoder.predict(x, queries, samples)
+    samples[1].set_metainfo(dict(forecast_horizons=HORIZONS))
+    decoder.loss(x, queries, samples)
+
+
 def test_predict_starts_at_the_present_and_leaves_the_detections():
     """A new head forecasts no change (its box deltas start at zero), and
     the detections are exactly those of the decoder without it."""
@@ -145,6 +165,14 @@ def test_predict_starts_at_the_present_and_leaves_the_detections():
         assert rb.future_visible.shape == (n, len(HORIZONS))
         torch.testing.assert_close(rb.future_bboxes,
                                    rb.bboxes[:, None].expand(-1, 2, -1))
+    # ... and the present actions (its action logits are a change of the
+    # query's)
+    with torch.no_grad():
+        last = forecast(x, queries)[-1]
+        out = forecast.forecast_head(last)
+    torch.testing.assert_close(
+        out['action_logits'],
+        last['action_logits'][:, :, None].expand(-1, -1, 2, -1))
 
 
 def test_the_head_learns_a_motion():
@@ -162,7 +190,8 @@ def test_the_head_learns_a_motion():
     stage = dict(
         spatial_queries=torch.randn(1, 2, 16),
         temporal_queries=None,
-        xyzr=xyxy2xyzr(boxes)[None])
+        xyzr=xyxy2xyzr(boxes)[None],
+        action_logits=torch.zeros(1, 2, 5))
     gt = _sample(BOXES, num_actions=5).gt_instances
     assign = [AssignResult(2, torch.tensor([1, 2]), None, None)]
     meta = [dict(img_shape=(64, 64))]

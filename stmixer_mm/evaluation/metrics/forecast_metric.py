@@ -1,0 +1,209 @@
+"""Forecast scores of a model with a forecast head, beside the three
+reference forecasts made from the same model's detections
+(docs/en/forecasting.md)."""
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from stmixer_mm.datasets.act_annotations import load_act_annotations
+from stmixer_mm.evaluation.functional import forecast as fc
+from stmixer_mm.registry import METRICS
+
+#: the forecast fields of ``pred_instances`` a forecast head adds
+PRED_FIELDS = ('future_bboxes', 'future_scores', 'future_visible')
+#: the reference forecasts scored beside the model's
+REFERENCES = ('zero_motion', 'constant_velocity', 'oracle')
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, 'detach') else \
+        np.asarray(x)
+
+
+@METRICS.register_module()
+class ForecastMetric(BaseMetric):
+    """Future frame-mAP@``iou_thr``, ADE / FDE and anticipation mAP at each
+    horizon of a forecast model, with zero motion, constant velocity and
+    the oracle (:mod:`stmixer_mm.evaluation.functional.forecast`) made
+    from the same model's detections.
+
+    The test set must have a sample at every frame of every test video
+    (``TubeDataset``'s test samples, ``test_clip_stride=1``): the constant
+    velocity reference links consecutive frames and the oracle reads the
+    detections at ``t + h``. Each sample's metainfo gives the horizons
+    (``forecast_horizons``, from ``TubeDataset(forecast_horizons=...)``
+    and ``PackForecastInputs``) and its ``pred_instances`` the forecast
+    head's ``future_bboxes`` ``[n, H, 4]``, ``future_scores`` ``[n, H, C]``
+    and ``future_visible`` ``[n, H]``, beside ``bboxes``, ``scores`` and
+    ``person_scores`` (``label_convention='ava'``).
+
+    A forecast's score of a class is its forecast action score times its
+    person score (as the present's class score of a model with
+    ``multiply_person_score``) times its in-view probability; the
+    references' are the detections' class scores at ``t`` (zero motion,
+    constant velocity) or ``t + h`` (oracle).
+
+    Metrics (APs in percent; ``{h}`` a horizon in frames):
+    ``fmAP@{h}``, ``ADE@{h}`` (pixels), ``ADE_rel@{h}`` (fraction of the
+    box size), ``antAP@{h}`` for the model, the same with ``_zero_motion``
+    and ``_constant_velocity`` (and ``fmAP@{h}_oracle``), and ``ADE`` /
+    ``FDE`` / ``ADE_rel`` / ``FDE_rel`` over all horizons of the persons
+    in view at every one.
+
+    Args:
+        ann_file (str): The ACT ground truth (with ``tube_actors`` where a
+            person changes class; else a change of class ends a person).
+        split (int): Which ``test_videos`` split. Defaults to 0.
+        iou_thr (float): IoU of a detection with the ground truth (frame
+            AP) and of a forecast's present box with a person (matching).
+            Defaults to 0.5.
+        history (int): Boxes of constant velocity's fit. Defaults to 16.
+        collect_device (str): As mmengine's ``BaseMetric``.
+        prefix (str, optional): As mmengine's ``BaseMetric``. Defaults to
+            ``'forecast'``.
+    """
+    default_prefix = 'forecast'
+
+    def __init__(self,
+                 ann_file: str,
+                 split: int = 0,
+                 iou_thr: float = 0.5,
+                 history: int = 16,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.ann_file = ann_file
+        self.gt = load_act_annotations(ann_file)
+        if not 0 <= split < len(self.gt['test_videos']):
+            raise ValueError(f'split={split} but {ann_file} has '
+                             f'{len(self.gt["test_videos"])} test split(s)')
+        self.videos: List[str] = list(self.gt['test_videos'][split])
+        self.num_labels = len(self.gt['labels'])
+        self.iou_thr = float(iou_thr)
+        self.history = int(history)
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep ``(video, frame, horizons, boxes, scores, persons,
+        future boxes, future scores, future visible)`` of each sample,
+        boxes in pixels of the video, scores without a background
+        column."""
+        for sample in data_samples:
+            video = str(sample['video_id'])
+            frame = int(sample['timestamp'])
+            where = f'video {video!r} frame {frame}'
+            if video not in self.gt['resolution']:
+                raise ValueError(f'{where}: the video is not in '
+                                 f'{self.ann_file}')
+            pred = sample['pred_instances']
+            missing = [
+                k for k in PRED_FIELDS + ('person_scores', ) if k not in pred
+            ]
+            if missing or 'forecast_horizons' not in sample:
+                raise ValueError(
+                    f'{where}: ForecastMetric needs pred_instances '
+                    f'{", ".join(PRED_FIELDS)} and person_scores (a decoder '
+                    'with forecast_head, label_convention="ava") and the '
+                    'metainfo forecast_horizons (TubeDataset('
+                    'forecast_horizons=...) with PackForecastInputs); '
+                    f'missing: {missing or ["forecast_horizons"]}')
+            horizons = tuple(int(h) for h in sample['forecast_horizons'])
+            h, w = self.gt['resolution'][video]
+            scale = np.array([w, h, w, h], np.float64)
+            boxes = _numpy(pred['bboxes']).astype(np.float64)
+            scores = _numpy(pred['scores']).astype(np.float64)
+            persons = _numpy(pred['person_scores']).astype(np.float64)
+            future = _numpy(pred['future_bboxes']).astype(np.float64)
+            future_scores = _numpy(pred['future_scores']).astype(np.float64)
+            visible = _numpy(pred['future_visible']).astype(np.float64)
+            n, k = len(boxes), len(horizons)
+            if scores.ndim == 2 and scores.shape[1] == self.num_labels + 1:
+                scores = scores[:, 1:]
+            shapes = dict(
+                bboxes=(boxes.shape, (n, 4)),
+                scores=(scores.shape, (n, self.num_labels)),
+                person_scores=(persons.shape, (n, )),
+                future_bboxes=(future.shape, (n, k, 4)),
+                future_scores=(future_scores.shape, (n, k, self.num_labels)),
+                future_visible=(visible.shape, (n, k)))
+            for name, (got, expected) in shapes.items():
+                if tuple(got) != expected:
+                    raise ValueError(
+                        f'{where}: pred_instances.{name} has shape '
+                        f'{list(got)}, expected {list(expected)} ({n} '
+                        f'detections, horizons {horizons}, '
+                        f'{self.num_labels} classes)')
+            self.results.append(
+                (video, frame, horizons, boxes * scale, scores, persons,
+                 future * scale, future_scores, visible))
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """The scores of the model and the references (see the class)."""
+        horizons = {r[2] for r in results}
+        if len(horizons) != 1:
+            raise ValueError(f'ForecastMetric: the samples have different '
+                             f'forecast_horizons {sorted(horizons)}')
+        horizons = horizons.pop()
+        per_video: Dict[str, Dict[int, tuple]] = {}
+        for r in results:
+            per_video.setdefault(r[0], {})[r[1]] = r
+        for v in self.videos:
+            nframes = int(self.gt['nframes'][v])
+            missing = sorted(
+                set(range(1, nframes + 1)) - set(per_video.get(v, {})))
+            if missing:
+                raise ValueError(
+                    f'ForecastMetric: video {v!r} of test_videos of '
+                    f'{self.ann_file} has no prediction at frames '
+                    f'{missing[:10]}{"..." if len(missing) > 10 else ""}: '
+                    'the forecast scores need every frame of every test '
+                    'video (test_clip_stride=1, the whole split)')
+        dets, made = {}, {h: {} for h in horizons}
+        for v in self.videos:
+            dets[v] = {}
+            for t, r in per_video[v].items():
+                _, _, _, boxes, scores, persons, future, fscores, vis = r
+                dets[v][t] = fc.Detections(boxes, scores, persons)
+                for j, h in enumerate(horizons):
+                    made[h].setdefault(v, {})[t] = fc.Forecast(
+                        boxes, future[:, j], fscores[:, j] * persons[:, None],
+                        vis[:, j], persons)
+        metrics: Dict[str, float] = {}
+        forecasts = {'': made}
+        for name in REFERENCES:
+            forecasts['_' + name] = {}
+            for h in horizons:
+                if name == 'constant_velocity':
+                    forecasts['_' + name][h] = fc.constant_velocity(
+                        dets, h, history=self.history)
+                else:
+                    forecasts['_' + name][h] = getattr(fc, name)(dets, h)
+        for suffix, per_h in forecasts.items():
+            for h in horizons:
+                ap = fc.future_frame_ap(
+                    self.gt, per_h[h], h, self.videos, iou_thr=self.iou_thr)
+                metrics[f'fmAP@{h}{suffix}'] = 100 * float(
+                    np.mean(list(ap.values())))
+                if suffix == '_oracle':  # its present boxes are at t + h
+                    continue
+                d = fc.displacement_errors(self.gt, {h: per_h[h]}, self.videos,
+                                           self.iou_thr)
+                metrics[f'ADE@{h}{suffix}'] = d['ade_px']
+                metrics[f'ADE_rel@{h}{suffix}'] = d['ade_rel']
+                ant = fc.anticipation_ap(self.gt, per_h[h], h, self.videos,
+                                         self.iou_thr)
+                metrics[f'antAP@{h}{suffix}'] = 100 * float(
+                    np.mean(list(ant.values()))) if ant else float('nan')
+            if suffix != '_oracle':
+                d = fc.displacement_errors(self.gt, per_h, self.videos,
+                                           self.iou_thr)
+                for key in ('ade_px', 'fde_px', 'ade_rel', 'fde_rel'):
+                    name = key.upper().replace('_PX',
+                                               '').replace('_REL', '_rel')
+                    metrics[name + suffix] = d[key]
+        MMLogger.get_current_instance().info(
+            'ForecastMetric (%d videos, horizons %s): %s' %
+            (len(self.videos), horizons, ', '.join(
+                f'{k} {v:.2f}' for k, v in metrics.items())))
+        return metrics

@@ -1,0 +1,187 @@
+"""ForecastMetric: the forecast head's predictions scored beside the
+references made from the same detections, on a hand-made video whose
+answers are known (a walker at 2 px per frame; a person who stands 20
+frames, then jumps: one actor, two tubes)."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from stmixer_mm.evaluation.functional import forecast as fc
+from stmixer_mm.evaluation.metrics import ForecastMetric
+
+NFRAMES, H, W = 40, 80, 200
+HORIZONS = (4, 8)
+
+
+def walker(f):
+    return np.array([10.0 + 2 * f, 20.0, 30.0 + 2 * f, 60.0])
+
+
+def still(f):
+    return np.array([150.0, 20.0, 170.0, 60.0])
+
+
+def label_of(person, f):
+    return 0 if person == 0 else (1 if f <= 20 else 2)
+
+
+BOX = (walker, still)
+
+
+@pytest.fixture(scope='module')
+def ann_file(tmp_path_factory):
+    frames = np.arange(1, NFRAMES + 1)
+    tube = lambda box, fs: np.array([[f, *box(f)] for f in fs])  # noqa
+    gt = dict(
+        labels=['walk', 'stand', 'jump'],
+        nframes=dict(v=NFRAMES),
+        resolution=dict(v=(H, W)),
+        gttubes=dict(
+            v={
+                0: [tube(walker, frames)],
+                1: [tube(still, frames[:20])],
+                2: [tube(still, frames[20:])]
+            }),
+        tube_actors=dict(v={
+            0: [0],
+            1: [1],
+            2: [1]
+        }),
+        train_videos=[[]],
+        test_videos=[['v']])
+    path = tmp_path_factory.mktemp('fc') / 'GT.pkl'
+    path.write_bytes(pickle.dumps(gt))
+    return str(path)
+
+
+def _samples(future_of, frames=range(1, NFRAMES + 1), horizons=HORIZONS):
+    """One data sample per frame: both persons detected exactly (class 1,
+    person score 0.9), their forecasts ``future_of(person, t, h)`` ->
+    (box, label)."""
+    scale = np.array([W, H, W, H])
+    out = []
+    for t in frames:
+        boxes = np.stack([BOX[p](t) for p in (0, 1)]) / scale
+        scores = np.zeros((2, 4))  # background column 0
+        for p in (0, 1):
+            scores[p, 1 + label_of(p, t)] = 0.9
+        fut = np.zeros((2, len(horizons), 4))
+        fscores = np.zeros((2, len(horizons), 3))
+        for p in (0, 1):
+            for j, h in enumerate(horizons):
+                box, label = future_of(p, t, h)
+                fut[p, j] = box / scale
+                fscores[p, j, label] = 1.0
+        out.append(
+            dict(
+                video_id='v',
+                timestamp=t,
+                forecast_horizons=horizons,
+                pred_instances=dict(
+                    bboxes=torch.tensor(boxes),
+                    scores=torch.tensor(scores),
+                    person_scores=torch.full((2, ), 0.9),
+                    future_bboxes=torch.tensor(fut),
+                    future_scores=torch.tensor(fscores),
+                    future_visible=torch.ones(2, len(horizons)))))
+    return out
+
+
+def _run(ann_file, samples, **kw):
+    metric = ForecastMetric(ann_file=ann_file, **kw)
+    metric.process(None, samples)
+    return metric.compute_metrics(metric.results)
+
+
+def truth(p, t, h):
+    return BOX[p](t + h), label_of(p, t + h)
+
+
+def present(p, t, h):
+    return BOX[p](t), label_of(p, t)
+
+
+def test_the_true_future_scores_full_marks(ann_file):
+    m = _run(ann_file, _samples(truth))
+    for h in HORIZONS:
+        assert m[f'fmAP@{h}'] == pytest.approx(100.0)
+        assert m[f'ADE@{h}'] == pytest.approx(0.0)
+        assert m[f'antAP@{h}'] == pytest.approx(100.0)
+        # the detections are exact, so the oracle is perfect too
+        assert m[f'fmAP@{h}_oracle'] == pytest.approx(100.0)
+    assert m['ADE'] == pytest.approx(0.0) and m['FDE'] == pytest.approx(0.0)
+    # the walker moves 2 px a frame: zero motion misses by 2h px
+    assert m['ADE@8_zero_motion'] == pytest.approx(
+        np.mean([16.0] * 32 + [0.0] * 32))
+    # ... which constant velocity follows, but at its tube's first frame
+    # (no velocity yet)
+    assert m['ADE@8_constant_velocity'] == pytest.approx(16.0 / 64)
+
+
+def test_references_equal_the_functional_ones(ann_file):
+    """The metric's zero motion / constant velocity / oracle are those of
+    stmixer_mm.evaluation.functional.forecast on the same detections."""
+    metric = ForecastMetric(ann_file=ann_file)
+    metric.process(None, _samples(present))
+    m = metric.compute_metrics(metric.results)
+    gt = metric.gt
+    dets = {
+        'v': {
+            t:
+            fc.Detections(
+                np.stack([BOX[p](t) for p in (0, 1)]),
+                np.array([[0.9 * (c == label_of(p, t)) for c in range(3)]
+                          for p in (0, 1)]), np.full(2, 0.9))
+            for t in range(1, NFRAMES + 1)
+        }
+    }
+    for h in HORIZONS:
+        for name in ('zero_motion', 'constant_velocity', 'oracle'):
+            ref = getattr(fc, name)(dets, h)
+            ap = fc.future_frame_ap(gt, ref, h, ['v'])
+            assert m[f'fmAP@{h}_{name}'] == pytest.approx(
+                100 * np.mean(list(ap.values())))
+        # the model forecasting the present is zero motion, up to its
+        # person score (0.9 on every box: the same ranking)
+        assert m[f'fmAP@{h}'] == pytest.approx(m[f'fmAP@{h}_zero_motion'])
+        assert m[f'ADE@{h}'] == pytest.approx(m[f'ADE@{h}_zero_motion'])
+    assert m['fmAP@8_zero_motion'] < 100.0  # the jump is not forecast
+
+
+def test_bad_predictions_are_refused(ann_file):
+    with pytest.raises(
+            ValueError,
+            match=r"video 'v' of test_videos .* no "
+            r'prediction at frames \[1, 2\]'):
+        _run(ann_file, _samples(truth, frames=range(3, NFRAMES + 1)))
+    samples = _samples(truth, frames=[1])
+    del samples[0]['pred_instances']['future_bboxes']
+    with pytest.raises(
+            ValueError,
+            match=r"video 'v' frame 1: ForecastMetric "
+            r"needs .*missing: \['future_bboxes'\]"):
+        _run(ann_file, samples)
+    samples = _samples(truth, frames=[1])
+    del samples[0]['forecast_horizons']
+    with pytest.raises(ValueError, match=r"missing: \['forecast_horizons'\]"):
+        _run(ann_file, samples)
+    samples = _samples(truth, frames=[1], horizons=(4, ))
+    samples[0]['forecast_horizons'] = HORIZONS
+    with pytest.raises(
+            ValueError,
+            match=r'future_bboxes has shape \[2, 1, '
+            r'4\], expected \[2, 2, 4\]'):
+        _run(ann_file, samples)
+    mixed = _samples(
+        truth, frames=[1]) + _samples(
+            truth, frames=range(2, NFRAMES + 1), horizons=(4, ))
+    with pytest.raises(ValueError, match='different forecast_horizons'):
+        _run(ann_file, mixed)
+    samples = _samples(truth, frames=[1])
+    samples[0]['video_id'] = 'w'
+    with pytest.raises(
+            ValueError, match="video 'w' frame 1: the video is "
+            'not in'):
+        _run(ann_file, samples)
