@@ -39,7 +39,8 @@ from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 # Transforms that sample clips from a video or read frames from disk (type
 # names without a scope prefix): an in-memory clip skips them and starts
 # the test pipeline after them.
-_CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames')
+_CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames',
+                  'SampleCausalAVAFrames')
 _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
                                    'DecordInit', 'DecordDecode', 'OpenCVInit',
                                    'OpenCVDecode', 'PyAVInit', 'PyAVDecode',
@@ -160,6 +161,8 @@ def clip_keyframe_from_cfg(cfg: Config) -> str:
     ``SampleTubeFrames``' ``keyframe`` (``'last'``: the causal clip of a
     forecast model), else ``'centre'`` (``SampleAVAFrames``)."""
     for t in _test_pipeline_cfg(cfg):
+        if _type_name(t) == 'SampleCausalAVAFrames':
+            return 'last'
         if _type_name(t) in _CLIP_SAMPLERS:
             return t.get('keyframe', 'centre')
     return 'centre'

@@ -12,7 +12,7 @@ import inspect
 import os.path as osp
 import warnings
 from contextlib import ExitStack, contextmanager
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmaction.datasets import AVADataset
@@ -113,6 +113,20 @@ class ValidatedAVADataset(AVADataset):
             timestamp and person id. A box without a mask or with an empty
             mask is an error naming the file, the video, the timestamp and
             the person. Defaults to None (no masks).
+        forecast_horizons (Sequence[int]): Frames ahead of the keyframe
+            whose ground truth a forecast is trained on
+            (docs/en/forecasting.md), each a whole number of seconds (a
+            multiple of ``fps``: AVA annotates one keyframe a second).
+            Every sample gets ``future_targets``: each row's person (its
+            ``entity_ids`` entry) at keyframe ``timestamp + h / fps``:
+            ``bboxes`` ``[n, H, 4]`` normalised (the present box where the
+            person is not annotated there), ``labels`` ``[n, H, C]`` (the
+            action columns without the background), ``visible`` ``[n,
+            H]``; and ``forecast_horizons``. Training keeps the keyframes
+            whose future is annotated in their video (up to its last
+            annotated keyframe). The pipeline then samples causal clips
+            (``SampleCausalAVAFrames``) and has ``LoadForecastTargets``.
+            Defaults to ``()`` (no forecast).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
@@ -122,9 +136,11 @@ class ValidatedAVADataset(AVADataset):
                  degenerate_boxes: str = 'error',
                  backend_args: Optional[dict] = None,
                  mask_file: Optional[str] = None,
+                 forecast_horizons: Sequence[int] = (),
                  **kwargs) -> None:
         # load_data_list runs inside AVADataset.__init__
         self.mask_file = mask_file
+        self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
         self.unlisted_labels = unlisted_labels
         self.degenerate_boxes = degenerate_boxes
         self.backend_args = None if backend_args is None else \
@@ -204,7 +220,64 @@ class ValidatedAVADataset(AVADataset):
             self._check_frames(data_list)
         if self.mask_file is not None:
             self._attach_masks(data_list)
+        if self.forecast_horizons:
+            data_list = self._attach_futures(data_list)
         return data_list
+
+    def _attach_futures(self, data_list: List[dict]) -> List[dict]:
+        """``future_targets`` and ``forecast_horizons`` of every sample
+        (see ``forecast_horizons``); in training only the samples whose
+        future is annotated."""
+        fps = int(self._FPS)
+        bad = [h for h in self.forecast_horizons if h % fps]
+        if bad:
+            raise ValueError(
+                f'forecast_horizons {self.forecast_horizons}: {bad} are not '
+                f'whole seconds at fps={fps}; AVA annotates one keyframe a '
+                'second, so a horizon must be a multiple of fps')
+        seconds = [h // fps for h in self.forecast_horizons]
+        anns = {
+            (d['video_id'], int(d['timestamp'])): d['ann']
+            for d in data_list
+        }
+        last = {}
+        for video, ts in anns:
+            last[video] = max(last.get(video, ts), ts)
+        kept = []
+        for info in data_list:
+            video, ts, ann = info['video_id'], int(info['timestamp']), \
+                info['ann']
+            if not self.test_mode and ts + max(seconds) > last[video]:
+                continue  # its future is not annotated
+            now = np.asarray(ann['gt_bboxes'], np.float32)
+            n, k = len(now), len(seconds)
+            ncols = np.asarray(ann['gt_labels']).shape[1]
+            boxes = np.repeat(now[:, None], k, 1)
+            labels = np.zeros((n, k, ncols - 1), np.float32)
+            visible = np.zeros((n, k), bool)
+            for j, s in enumerate(seconds):
+                ahead = anns.get((video, ts + s))
+                if ahead is None:
+                    continue
+                rows = {int(e): r for r, e in enumerate(ahead['entity_ids'])}
+                for i, e in enumerate(ann['entity_ids']):
+                    r = rows.get(int(e))
+                    if r is None:
+                        continue
+                    visible[i, j] = True
+                    boxes[i, j] = ahead['gt_bboxes'][r]
+                    labels[i, j] = np.asarray(ahead['gt_labels'][r])[1:]
+            info['future_targets'] = dict(
+                bboxes=boxes, labels=labels, visible=visible)
+            info['forecast_horizons'] = self.forecast_horizons
+            kept.append(info)
+        if not kept:
+            raise ValueError(
+                f'{self.ann_file}: no keyframe has an annotated keyframe '
+                f'{max(seconds)} s later in its video (forecast_horizons '
+                f'{self.forecast_horizons} at fps={fps}): nothing to train '
+                'a forecast on')
+        return kept
 
     def _attach_masks(self, data_list: List[dict]) -> None:
         """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of every

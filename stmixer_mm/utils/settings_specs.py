@@ -301,6 +301,7 @@ declare_settings(
     'ValidatedAVADataset',
     unlisted_labels=Choice('error', 'warn'),
     degenerate_boxes=Choice('error', 'drop'),
+    forecast_horizons=Seq(POSITIVE),
     **AVA_DATASET)
 
 
@@ -360,35 +361,41 @@ declare_rule('TubeDataset', _ascending('forecast_horizons'))
 
 def _causal_clips(cfg) -> Optional[str]:
     """A forecast's clip ends at its keyframe: with ``forecast_horizons``
-    every ``SampleTubeFrames`` of the pipeline has ``keyframe='last'``."""
+    every ``SampleTubeFrames`` of the pipeline has ``keyframe='last'`` and
+    no ``SampleAVAFrames`` (centred) samples the clip
+    (``SampleCausalAVAFrames`` does)."""
     pipeline = cfg.get('pipeline')
     if not cfg.get('forecast_horizons') or not isinstance(
             pipeline, (list, tuple)):
         return None
     for i, step in enumerate(pipeline):
-        if isinstance(step, dict) and _type_name(
-                step.get('type')) == 'SampleTubeFrames' and step.get(
-                    'keyframe', 'centre') != 'last':
-            return (f'forecast_horizons={tuple(cfg["forecast_horizons"])} '
-                    f'but pipeline[{i}] SampleTubeFrames has keyframe='
-                    f'{step.get("keyframe", "centre")!r}: its clip shows '
-                    'frames after the keyframe, the future the forecast is '
-                    "of; set keyframe='last'")
+        kind = _type_name(step.get('type')) if isinstance(step, dict) else ''
+        where = (f'forecast_horizons={tuple(cfg["forecast_horizons"])} but '
+                 f'pipeline[{i}] {kind}')
+        if kind == 'SampleTubeFrames' and step.get('keyframe',
+                                                   'centre') != 'last':
+            return (f'{where} has keyframe={step.get("keyframe", "centre")!r}'
+                    ': its clip shows frames after the keyframe, the future '
+                    "the forecast is of; set keyframe='last'")
+        if kind == 'SampleAVAFrames':
+            return (f'{where} centres the clip on the keyframe: it shows '
+                    'frames after it, the future the forecast is of; use '
+                    'SampleCausalAVAFrames')
     return None
 
 
 declare_rule('TubeDataset', _causal_clips)
+declare_rule('ValidatedAVADataset', _causal_clips)
+declare_rule('ValidatedAVADataset', _ascending('forecast_horizons'))
 declare_settings(
     'SampleTubeFrames',
     clip_len=POSITIVE,
     frame_interval=POSITIVE,
     test_mode=Bool(),
     keyframe=Choice('centre', 'last'))
-declare_settings(
-    'SampleAVAFrames',
-    clip_len=POSITIVE,
-    frame_interval=POSITIVE,
-    test_mode=Bool())
+for _sampler in ('SampleAVAFrames', 'SampleCausalAVAFrames'):
+    declare_settings(
+        _sampler, clip_len=POSITIVE, frame_interval=POSITIVE, test_mode=Bool())
 declare_settings(
     'RandomShortSideResize',
     scale_range=Seq(POSITIVE, length=2),

@@ -157,7 +157,7 @@ def test_every_config_has_its_twin():
         for p in NEW_DIR.rglob('*.py')
         if '_base_' not in p.parts and p.name != '__init__.py'
     }
-    assert len(PAIRS) >= 38
+    assert len(PAIRS) >= 41
     assert sorted(set(PAIRS) - shipped) == []
     assert sorted(shipped - set(PAIRS)) == []
     assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 6

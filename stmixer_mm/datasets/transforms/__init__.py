@@ -2,8 +2,9 @@
 ``TRANSFORMS``)."""
 from .forecast import LoadForecastTargets, PackForecastInputs
 from .formatting import PackTrackInputs
-from .loading import (CheckedRawFrameDecode, SampleTubeFrames, decode_frame,
-                      keyframe_position, tube_clip_frames)
+from .loading import (CheckedRawFrameDecode, SampleCausalAVAFrames,
+                      SampleTubeFrames, decode_frame, keyframe_position,
+                      tube_clip_frames)
 from .masks import LoadActorMasks, PackActorInputs
 from .processing import RandomShortSideResize
 from .tubelets import LoadTubeletTargets, PackTubeletInputs
@@ -13,5 +14,5 @@ __all__ = [
     'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
     'LoadActorMasks', 'PackActorInputs', 'LoadTubeletTargets',
     'PackTubeletInputs', 'LoadForecastTargets', 'PackForecastInputs',
-    'keyframe_position'
+    'keyframe_position', 'SampleCausalAVAFrames'
 ]

@@ -50,6 +50,8 @@ class LoadForecastTargets(BaseTransform):
     """
 
     def transform(self, results: Dict) -> Dict:
+        if 'future_targets' in results:  # an AVA keyframe's, looked up
+            return self._keyframe_targets(results)
         missing = [
             k for k in ('video_tubes', 'tube_persons', 'forecast_horizons')
             if k not in results
@@ -57,7 +59,8 @@ class LoadForecastTargets(BaseTransform):
         if missing:
             raise ValueError(
                 f'LoadForecastTargets: {_where(results)} has no {missing}: '
-                'build the dataset with TubeDataset(forecast_horizons=...)')
+                'build the dataset with TubeDataset(forecast_horizons=...) '
+                'or ValidatedAVADataset(forecast_horizons=...)')
         t = int(results['timestamp'])
         horizons = tuple(int(h) for h in results['forecast_horizons'])
         nframes = int(results['total_frames'])
@@ -96,6 +99,25 @@ class LoadForecastTargets(BaseTransform):
         results['future_visible'] = visible
         for key in ('video_tubes', 'tube_persons'):  # per video: not carried
             del results[key]
+        return results
+
+    @staticmethod
+    def _keyframe_targets(results: Dict) -> Dict:
+        """The futures ``ValidatedAVADataset(forecast_horizons)`` looked up
+        (``future_targets``: ``bboxes`` normalised, ``labels``,
+        ``visible``), appended as above."""
+        future = results.pop('future_targets')
+        now = np.asarray(results['gt_bboxes'], np.float32).reshape(-1, 4)
+        boxes = np.asarray(future['bboxes'], np.float32)
+        n, k = len(now), len(results['forecast_horizons'])
+        if boxes.shape != (n, k, 4):
+            raise ValueError(
+                f'LoadForecastTargets: {_where(results)}: future_targets '
+                f'bboxes of shape {boxes.shape} for {n} boxes and {k} '
+                'horizons')
+        results['gt_bboxes'] = np.concatenate([now, boxes.reshape(-1, 4)])
+        results['future_labels'] = np.asarray(future['labels'], np.float32)
+        results['future_visible'] = np.asarray(future['visible'], bool)
         return results
 
 

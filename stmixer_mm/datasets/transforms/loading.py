@@ -10,7 +10,7 @@ from typing import Optional
 
 import mmcv
 import numpy as np
-from mmaction.datasets.transforms import RawFrameDecode
+from mmaction.datasets.transforms import RawFrameDecode, SampleAVAFrames
 from mmcv.transforms import BaseTransform
 from mmengine.fileio import get_file_backend
 
@@ -241,3 +241,26 @@ class SampleTubeFrames(BaseTransform):
         return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
                 f'frame_interval={self.frame_interval}, '
                 f'test_mode={self.test_mode}, keyframe={self.keyframe!r})')
+
+
+@TRANSFORMS.register_module()
+class SampleCausalAVAFrames(SampleAVAFrames):
+    """mmaction2's ``SampleAVAFrames`` with the clip ending at the keyframe
+    (a forecast's causal clip, docs/en/forecasting.md): frames ``center -
+    (clip_len - 1) * frame_interval, ..., center`` where
+    ``SampleAVAFrames`` centres them, the same keyframe index, clamping to
+    the shot and training jitter, except that the jitter never reaches
+    past the keyframe and leaves the keyframe itself. Same keys and
+    arguments as ``SampleAVAFrames``.
+    """
+    #: where the keyframe is in the clip (read by the inference APIs)
+    keyframe = 'last'
+
+    def _get_clips(self, center_index, skip_offsets, shot_info):
+        frame_inds = center_index + (np.arange(self.clip_len) -
+                                     (self.clip_len - 1)) * self.frame_interval
+        if not self.test_mode:
+            offsets = np.minimum(np.asarray(skip_offsets), 0)
+            offsets[-1] = 0
+            frame_inds = frame_inds + offsets
+        return np.clip(frame_inds, shot_info[0], shot_info[1] - 1)

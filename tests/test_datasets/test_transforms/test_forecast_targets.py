@@ -218,3 +218,88 @@ def test_declared_checks_of_the_forecast_data(tmp_path):
     with pytest.raises(ValueError, match='keyframe'):
         check_settings(
             dict(type='SampleTubeFrames', clip_len=4, keyframe='middle'))
+    ava = dict(
+        type='ValidatedAVADataset', ann_file='x.csv', forecast_horizons=(30, ))
+    with pytest.raises(
+            ValueError,
+            match=r'pipeline\[0\] SampleAVAFrames centres the '
+            'clip.*use SampleCausalAVAFrames'):
+        check_settings(
+            dict(ava, pipeline=[dict(type='SampleAVAFrames', clip_len=4)]))
+    check_settings(
+        dict(ava, pipeline=[dict(type='SampleCausalAVAFrames', clip_len=4)]))
+
+
+def test_ava_futures_by_entity_id_and_a_training_step(tools):
+    """ValidatedAVADataset(forecast_horizons=(fps, )): each row's person
+    (entity id) at the next keyframe, read from the csv; the causal clip
+    ends at the keyframe; the tiny model with a forecast head trains on a
+    batch (finite forecast losses)."""
+    import copy
+    import csv
+
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+
+    from stmixer_mm.registry import MODELS
+    cfg = Config.fromfile(tools.TINY_CFG)
+    fps = cfg.fps
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    pipe = [
+        dict(
+            type='SampleCausalAVAFrames',
+            clip_len=cfg.clip_len,
+            frame_interval=cfg.frame_interval,
+            test_mode=True), *LOAD, *ds_cfg.pipeline[1:-1],
+        dict(type='PackForecastInputs')
+    ]
+    ds_cfg.update(pipeline=pipe, forecast_horizons=(fps, ))
+    ds = DATASETS.build(ds_cfg)
+    rows = {}
+    with open(ds_cfg.ann_file) as f:
+        for video, ts, *box, _, entity in csv.reader(f):
+            rows[(video, int(ts), int(entity))] = [float(v) for v in box]
+    last = {}
+    for video, ts, _ in rows:
+        last[video] = max(last.get(video, 0), ts)
+    assert len(ds)
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        ts = int(info['timestamp'])
+        assert ts + 1 <= last[info['video_id']]  # the future is annotated
+        fut = info['future_targets']
+        for r, e in enumerate(info['entity_ids']):
+            key = (info['video_id'], ts + 1, int(e))
+            assert fut['visible'][r, 0] == (key in rows)
+            if key in rows:
+                np.testing.assert_allclose(
+                    fut['bboxes'][r, 0], rows[key], atol=1e-6)
+    sample = ds.prepare_data(0)
+    info = ds.get_data_info(0)
+    # the causal clip ends at the frame SampleAVAFrames puts at its centre
+    # (the keyframe), and holds nothing after it
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        centred = TRANSFORMS.build(dict(pipe[0], type='SampleAVAFrames'))(
+            copy.deepcopy(info))
+        causal = TRANSFORMS.build(pipe[0])(copy.deepcopy(info))
+        key = centred['frame_inds'][cfg.clip_len // 2]
+        assert causal['frame_inds'][-1] == key
+        assert causal['frame_inds'].max() == key
+        np.testing.assert_array_equal(
+            np.diff(causal['frame_inds'])[causal['frame_inds'][:-1] > 1],
+            cfg.frame_interval)
+    gt = sample['data_samples'].gt_instances
+    assert gt.future_bboxes.shape == (len(gt.bboxes), 1, 4)
+    assert gt.future_labels.shape == (len(gt.bboxes), 1, cfg.num_classes - 1)
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.roi_head.forecast_head = dict(
+        type='STMixerForecastHead', horizons=(fps, ))
+    model = MODELS.build(model_cfg)
+    batch = pseudo_collate([ds.prepare_data(i) for i in range(2)])
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    future = {k: v for k, v in losses.items() if 'future' in k}
+    assert len(future) == 4
+    assert all(torch.isfinite(v) for v in future.values())
+    with pytest.raises(ValueError, match='not whole seconds at fps=8'):
+        DATASETS.build(dict(ds_cfg, forecast_horizons=(4, )))

@@ -1,0 +1,42 @@
+# Forecasting (docs/en/forecasting.md) on AVA v2.2: the ViT-B/16 (VideoMAE,
+# Kinetics-400) model of
+# stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_ava22-rgb.py
+# (same backbone, data, schedule) with a forecast head: each detected
+# person's box, 80 actions and presence one keyframe (30 frames, 1 s) after
+# the clip. The 16x4 clip ends at the keyframe (SampleCausalAVAFrames).
+# Training: each keyframe person's box and actions at the next keyframe,
+# found by the person's entity id (ValidatedAVADataset(forecast_horizons),
+# LoadForecastTargets); a person not annotated there counts as out of view.
+# Test: AVAMetric on the present detections; the forecasts are in the
+# predictions (no AVA forecast metric is shipped). Not trained here.
+_base_ = [
+    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_'
+    'ava22-rgb.py'
+]
+
+horizons = (30, )  # frames after the clip's last frame: the next keyframe
+model = dict(
+    roi_head=dict(
+        forecast_head=dict(type='STMixerForecastHead', horizons=horizons)))
+
+meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
+             'forecast_horizons')
+train_pipeline = [
+    dict(type='SampleCausalAVAFrames', clip_len=16, frame_interval=4),
+    dict(type='LoadForecastTargets'), *_base_.train_pipeline[1:-1],
+    dict(type='PackForecastInputs', meta_keys=meta_keys)
+]
+val_pipeline = [
+    dict(
+        type='SampleCausalAVAFrames',
+        clip_len=16,
+        frame_interval=4,
+        test_mode=True), *_base_.val_pipeline[1:-1],
+    dict(type='PackForecastInputs', meta_keys=meta_keys)
+]
+test_pipeline = val_pipeline
+train_dataloader = dict(
+    dataset=dict(pipeline=train_pipeline, forecast_horizons=horizons))
+val_dataloader = dict(
+    dataset=dict(pipeline=val_pipeline, forecast_horizons=horizons))
+test_dataloader = val_dataloader

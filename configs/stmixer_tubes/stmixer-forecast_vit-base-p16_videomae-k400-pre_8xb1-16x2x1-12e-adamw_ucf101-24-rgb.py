@@ -1,0 +1,70 @@
+# Forecasting (docs/en/forecasting.md), ViT-B/16 (VideoMAE, Kinetics-400),
+# UCF101-24: the STMixer-K config
+# stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_ucf101-24-rgb
+# (same backbone, data, schedule) with a
+# forecast head (each detected person's box, actions and presence 12 and 25
+# frames after the clip, 25 fps: 0.5 s and 1 s) on causal clips
+# (SampleTubeFrames(keyframe='last'): the 16x2 clip ends at the keyframe).
+# Training: each keyframe person's future (TubeDataset(forecast_horizons),
+# LoadForecastTargets; one class per tube, so a person is a tube); test:
+# TubeMetric on the detections at t, ForecastMetric on the forecasts beside
+# zero motion, constant velocity and the oracle. Not trained here (the data set
+# is not on this machine).
+_base_ = [
+    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
+    'ucf101-24-rgb.py'
+]
+
+horizons = (12, 25)
+model = dict(
+    roi_head=dict(
+        forecast_head=dict(type='STMixerForecastHead', horizons=horizons)))
+
+meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
+             'forecast_horizons')
+train_pipeline = [
+    dict(
+        type='SampleTubeFrames',
+        clip_len=16,
+        frame_interval=2,
+        keyframe='last'),
+    dict(type='LoadForecastTargets'),
+    dict(type='CheckedRawFrameDecode'),
+    dict(
+        type='RandomShortSideResize',
+        scale_range=(256, 320),
+        max_long_edge=1333),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(type='PackForecastInputs', meta_keys=meta_keys)
+]
+val_pipeline = [
+    dict(
+        type='SampleTubeFrames',
+        clip_len=16,
+        frame_interval=2,
+        keyframe='last',
+        test_mode=True),
+    dict(type='CheckedRawFrameDecode'),
+    dict(type='Resize', scale=(1333, 256), keep_ratio=True),
+    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(type='PackForecastInputs', meta_keys=meta_keys)
+]
+test_pipeline = val_pipeline
+train_dataloader = dict(
+    dataset=dict(pipeline=train_pipeline, forecast_horizons=horizons))
+val_dataloader = dict(
+    dataset=dict(pipeline=val_pipeline, forecast_horizons=horizons))
+test_dataloader = val_dataloader
+val_evaluator = [
+    dict(
+        type='TubeMetric',
+        ann_file='data/ucf101_24/UCF101v2-GT.pkl',
+        split=0,
+        protocol='ucf_jhmdb'),
+    dict(
+        type='ForecastMetric',
+        ann_file='data/ucf101_24/UCF101v2-GT.pkl',
+        split=0)
+]
+test_evaluator = val_evaluator
