@@ -68,3 +68,74 @@ def reference_rows(motion: str = 'forecast',
                 ]
             rows.append(row)
     return rows
+
+
+#: the forecasts of a trained run's table, and their metric-name suffixes
+TRAINED_FORECASTS = (('model', ''), ('zero motion', '_zero_motion'),
+                     ('constant velocity', '_constant_velocity'), ('oracle',
+                                                                   '_oracle'))
+
+
+def last_validation(work_dir: str) -> Dict[str, float]:
+    """The metrics of the last validation of a ``tools/train.py`` run: the
+    last line of ``<work_dir>/<timestamp>/vis_data/scalars.json`` (of the
+    newest run in the folder) that has ``forecast/`` metrics.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no line with ``forecast/`` metrics (naming the file).
+    """
+    import glob
+    import json
+    import os.path as osp
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise FileNotFoundError(
+            f'{work_dir}: no <timestamp>/vis_data/scalars.json (not a '
+            'tools/train.py work dir?)')
+    found = None
+    with open(files[-1]) as f:
+        for line in f:
+            entry = json.loads(line)
+            if any(k.startswith('forecast/') for k in entry):
+                found = entry
+    if found is None:
+        raise ValueError(f'{files[-1]}: no validation with forecast/ '
+                         'metrics (ForecastMetric in val_evaluator?)')
+    return found
+
+
+def trained_rows(
+    work_dirs: Sequence[str], horizons: Sequence[int] = (8, 16)
+) -> List[List[str]]:
+    """The table of trained runs (one per seed): per horizon and forecast,
+    future frame-mAP@0.5, ADE px, ADE / size and anticipation mAP, as the
+    mean and the spread (min-max) over the runs, and the present's
+    frame-mAP@0.5 (``TubeMetric``) as the first row."""
+    runs = [last_validation(d) for d in work_dirs]
+
+    def cell(key: str, scale: float = 1.0, digits: int = 1) -> str:
+        values = np.array([r[key] for r in runs], np.float64) * scale
+        if len(values) == 1:
+            return f'{values[0]:.{digits}f}'
+        return (f'{values.mean():.{digits}f} ({values.min():.{digits}f}-'
+                f'{values.max():.{digits}f})')
+
+    rows = [[
+        'present (t)', 'detections',
+        cell('mAP/frameAP@0.5'), '-', '-', '-'
+    ]]
+    for h in horizons:
+        for name, suffix in TRAINED_FORECASTS:
+            row = [f'{h}', name, cell(f'forecast/fmAP@{h}{suffix}')]
+            if suffix == '_oracle':
+                row += ['-', '-', '-']
+            else:
+                row += [
+                    cell(f'forecast/ADE@{h}{suffix}', digits=2),
+                    cell(f'forecast/ADE_rel@{h}{suffix}', digits=3),
+                    cell(f'forecast/antAP@{h}{suffix}')
+                ]
+            rows.append(row)
+    return rows

@@ -14,3 +14,44 @@ def test_table():
     # copying the present misses what the precursors announce
     assert float(by_name['zero_motion'][2]) < 90
     assert float(by_name['zero_motion'][5]) < 90  # anticipation mAP
+
+
+def test_trained_table_reads_each_runs_last_validation(tmp_path):
+    """forecast_table: the last validation line with forecast/ metrics of
+    each run's scalars.json, as mean (min-max) over the runs; a folder
+    without it is refused with its name."""
+    import json
+
+    import pytest
+
+    from stmixer_mm.benchmarks.forecast import trained_rows
+    dirs = []
+    for seed, value in enumerate((10.0, 20.0)):
+        folder = tmp_path / f'seed{seed}' / '20261125_000000' / 'vis_data'
+        folder.mkdir(parents=True)
+        metrics = {'mAP/frameAP@0.5': 50.0 + value}
+        for suffix in ('', '_zero_motion', '_constant_velocity', '_oracle'):
+            metrics[f'forecast/fmAP@8{suffix}'] = value
+            metrics[f'forecast/ADE@8{suffix}'] = value / 10
+            metrics[f'forecast/ADE_rel@8{suffix}'] = value / 100
+            metrics[f'forecast/antAP@8{suffix}'] = value + 1
+        lines = [
+            dict(loss=1.0, step=1),
+            dict(metrics, step=6),
+            dict(loss=0.5, step=7)
+        ]
+        (folder / 'scalars.json').write_text(''.join(
+            json.dumps(line) + '\n' for line in lines))
+        dirs.append(str(tmp_path / f'seed{seed}'))
+    rows = trained_rows(dirs, horizons=(8, ))
+    assert rows[0] == [
+        'present (t)', 'detections', '65.0 (60.0-70.0)', '-', '-', '-'
+    ]
+    model = rows[1]
+    assert model[:3] == ['8', 'model', '15.0 (10.0-20.0)']
+    assert model[3:] == [
+        '1.50 (1.00-2.00)', '0.150 (0.100-0.200)', '16.0 (11.0-21.0)'
+    ]
+    assert rows[4][1] == 'oracle' and rows[4][3:] == ['-', '-', '-']
+    with pytest.raises(FileNotFoundError, match='no <timestamp>'):
+        trained_rows([str(tmp_path / 'missing')], horizons=(8, ))

@@ -1,0 +1,30 @@
+"""The table of trained forecasters (docs/en/forecasting.md): the last
+validation of each ``tools/train.py`` run of a forecast config (one per
+seed), the model's forecasts beside zero motion, constant velocity and the
+oracle made from its own detections (``ForecastMetric``), as the mean and
+the range over the runs.
+
+Example (the quick-start table)::
+
+    python tools/experiments/forecast_table.py \
+        work_dirs/f49/seed0 work_dirs/f49/seed1 work_dirs/f49/seed2
+"""
+import argparse
+
+from stmixer_mm.benchmarks.forecast import trained_rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('work_dirs', nargs='+')
+    parser.add_argument('--horizons', type=int, nargs='+', default=[8, 16])
+    args = parser.parse_args(argv)
+    print('| horizon | forecast | future frame-mAP@0.5 | ADE px | ADE / size '
+          '| anticipation mAP |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for row in trained_rows(args.work_dirs, args.horizons):
+        print('| ' + ' | '.join(row) + ' |')
+
+
+if __name__ == '__main__':
+    main()
