@@ -133,9 +133,9 @@ def draw_tracks(image: np.ndarray,
         _draw_label(out, lines, ls, pos, track_color(p.get('track_id')), scale,
                     thick)
     for p in persons:
-        for f in p.get('forecast', ()):
+        for line, f in enumerate(p.get('forecast', ())):
             draw_forecast(out, f, s, track_color(p.get('track_id')), scale,
-                          thick)
+                          thick, line)
     return out
 
 
@@ -162,12 +162,19 @@ def dashed_rectangle(image: np.ndarray,
             cv2.line(image, p, q, color, thick)
 
 
-def draw_forecast(image: np.ndarray, forecast: dict, scale_up: float, color,
-                  font_scale: float, thick: int) -> None:
+def draw_forecast(image: np.ndarray,
+                  forecast: dict,
+                  scale_up: float,
+                  color,
+                  font_scale: float,
+                  thick: int,
+                  line: int = 0) -> None:
     """Draw one forecast of a person (``bbox`` pixels of the input frame,
     ``horizon``, ``visible``, ``actions``), in place: its box dashed in the
-    person's colour, labelled ``+<horizon>`` and its best forecast action,
-    when it is in view (``visible >= FORECAST_VISIBLE_THR``)."""
+    person's colour, labelled ``+<horizon>`` and its best forecast action
+    inside its bottom edge, ``line`` lines up (a person's forecasts one
+    above the other), when it is in view (``visible >=
+    FORECAST_VISIBLE_THR``)."""
     if float(forecast.get('visible', 1.0)) < FORECAST_VISIBLE_THR:
         return
     box = np.asarray(forecast['bbox'], np.float64) * scale_up
@@ -176,7 +183,10 @@ def draw_forecast(image: np.ndarray, forecast: dict, scale_up: float, color,
     text = f'+{forecast["horizon"]}' + (f' {next(iter(actions))}'
                                         if actions else '')
     x = int(np.clip(box[0], 0, image.shape[1] - 1))
-    y = int(np.clip(box[3] - 3, 10, image.shape[0] - 1))
+    (_, th), base = cv2.getTextSize(text, FONT, font_scale * 0.8, thick)
+    y = int(
+        np.clip(box[3] - 3 - line * (th + base + 2), th + 1,
+                image.shape[0] - 1))
     cv2.putText(image, text, (x + 2, y), FONT, font_scale * 0.8, color, thick,
                 cv2.LINE_AA)
 
