@@ -22,20 +22,15 @@ model = dict(
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'forecast_horizons')
+# the STMixer-K config's pipelines: the clip ends at the keyframe, the
+# targets after the sampler, the forecast fields packed
 train_pipeline = [
     dict(
         type='SampleTubeFrames',
         clip_len=16,
         frame_interval=2,
         keyframe='last'),
-    dict(type='LoadForecastTargets'),
-    dict(type='CheckedRawFrameDecode'),
-    dict(
-        type='RandomShortSideResize',
-        scale_range=(256, 320),
-        max_long_edge=1333),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+    dict(type='LoadForecastTargets'), *_base_.train_pipeline[1:-1],
     dict(type='PackForecastInputs', meta_keys=meta_keys)
 ]
 val_pipeline = [
@@ -44,10 +39,7 @@ val_pipeline = [
         clip_len=16,
         frame_interval=2,
         keyframe='last',
-        test_mode=True),
-    dict(type='CheckedRawFrameDecode'),
-    dict(type='Resize', scale=(1333, 256), keep_ratio=True),
-    dict(type='FormatShape', input_format='NCTHW', collapse=True),
+        test_mode=True), *_base_.val_pipeline[1:-1],
     dict(type='PackForecastInputs', meta_keys=meta_keys)
 ]
 test_pipeline = val_pipeline

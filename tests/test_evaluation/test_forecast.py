@@ -24,6 +24,12 @@ def label_of(person, f):
 
 @pytest.fixture(scope='module')
 def gt():
+    return video_gt()
+
+
+def video_gt():
+    """The ground truth of the video (test_forecast_metric.py writes it to
+    a pickle)."""
     frames = np.arange(1, NFRAMES + 1)
     tube = lambda box, fs: np.array([[f, *box(f)] for f in fs])  # noqa
     return dict(

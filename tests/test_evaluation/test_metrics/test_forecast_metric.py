@@ -10,47 +10,18 @@ import torch
 
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.evaluation.metrics import ForecastMetric
+from tests.test_evaluation.test_forecast import (NFRAMES, label_of, still,
+                                                 video_gt, walker)
 
-NFRAMES, H, W = 40, 80, 200
+H, W = 80, 200  # the video's resolution
 HORIZONS = (4, 8)
-
-
-def walker(f):
-    return np.array([10.0 + 2 * f, 20.0, 30.0 + 2 * f, 60.0])
-
-
-def still(f):
-    return np.array([150.0, 20.0, 170.0, 60.0])
-
-
-def label_of(person, f):
-    return 0 if person == 0 else (1 if f <= 20 else 2)
-
-
 BOX = (walker, still)
 
 
 @pytest.fixture(scope='module')
 def ann_file(tmp_path_factory):
-    frames = np.arange(1, NFRAMES + 1)
-    tube = lambda box, fs: np.array([[f, *box(f)] for f in fs])  # noqa
-    gt = dict(
-        labels=['walk', 'stand', 'jump'],
-        nframes=dict(v=NFRAMES),
-        resolution=dict(v=(H, W)),
-        gttubes=dict(
-            v={
-                0: [tube(walker, frames)],
-                1: [tube(still, frames[:20])],
-                2: [tube(still, frames[20:])]
-            }),
-        tube_actors=dict(v={
-            0: [0],
-            1: [1],
-            2: [1]
-        }),
-        train_videos=[[]],
-        test_videos=[['v']])
+    gt = dict(video_gt(), train_videos=[[]])
+    assert gt['resolution']['v'] == (H, W)
     path = tmp_path_factory.mktemp('fc') / 'GT.pkl'
     path.write_bytes(pickle.dumps(gt))
     return str(path)
