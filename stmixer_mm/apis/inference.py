@@ -33,6 +33,7 @@ from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
+from stmixer_mm.utils.settings_specs import clip_keyframe
 from stmixer_mm.utils.type_names import type_name
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 
@@ -157,14 +158,14 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
 
 
 def clip_keyframe_from_cfg(cfg: Config) -> str:
-    """Where the keyframe is in a clip of the config's test pipeline:
-    ``SampleTubeFrames``' ``keyframe`` (``'last'``: the causal clip of a
-    forecast model), else ``'centre'`` (``SampleAVAFrames``)."""
+    """Where the keyframe is in a clip of the config's test pipeline
+    (:func:`~stmixer_mm.utils.settings_specs.clip_keyframe` of its
+    sampler: ``'last'`` for the causal clip of a forecast model), else
+    ``'centre'``."""
     for t in _test_pipeline_cfg(cfg):
-        if _type_name(t) == 'SampleCausalAVAFrames':
-            return 'last'
-        if _type_name(t) in _CLIP_SAMPLERS:
-            return t.get('keyframe', 'centre')
+        keyframe = clip_keyframe(t)
+        if keyframe is not None:
+            return keyframe
     return 'centre'
 
 

@@ -9,6 +9,7 @@ from stmixer_mm.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.data_gen.synthetic_tubes import (TUBE_PRESETS,
                                                  build_tube_annotations)
 from stmixer_mm.evaluation.functional import forecast as fc
+from stmixer_mm.utils.json_logs import load_log
 
 
 def perfect_detections(gt: dict, videos) -> Dict[str, dict]:
@@ -77,33 +78,23 @@ TRAINED_FORECASTS = (('model', ''), ('zero motion', '_zero_motion'),
 
 
 def last_validation(work_dir: str) -> Dict[str, float]:
-    """The metrics of the last validation of a ``tools/train.py`` run: the
-    last line of ``<work_dir>/<timestamp>/vis_data/scalars.json`` (of the
-    newest run in the folder) that has ``forecast/`` metrics.
+    """The metrics of the last validation with ``forecast/`` metrics of a
+    ``tools/train.py`` run: of the newest mmengine json log under
+    ``work_dir`` (:func:`~stmixer_mm.utils.json_logs.load_log`).
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: no line with ``forecast/`` metrics (naming the file).
+        FileNotFoundError: no such folder, or no log in it.
+        ValueError: no validation with ``forecast/`` metrics (naming the
+            folder).
     """
-    import glob
-    import json
-    import os.path as osp
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(
-            f'{work_dir}: no <timestamp>/vis_data/scalars.json (not a '
-            'tools/train.py work dir?)')
-    found = None
-    with open(files[-1]) as f:
-        for line in f:
-            entry = json.loads(line)
-            if any(k.startswith('forecast/') for k in entry):
-                found = entry
-    if found is None:
-        raise ValueError(f'{files[-1]}: no validation with forecast/ '
+    found = [
+        r for r in load_log(work_dir)['val'] if any(
+            k.startswith('forecast/') for k in r)
+    ]
+    if not found:
+        raise ValueError(f'{work_dir}: no validation with forecast/ '
                          'metrics (ForecastMetric in val_evaluator?)')
-    return found
+    return found[-1]
 
 
 def trained_rows(

@@ -8,10 +8,7 @@ import numpy as np
 
 from stmixer_mm.evaluation.functional import box_iou
 from stmixer_mm.evaluation.functional.protocol_utils import paired_iou
-
-
-def _numpy(x) -> np.ndarray:
-    return np.asarray(x.numpy() if hasattr(x, 'numpy') else x, np.float64)
+from stmixer_mm.utils.arrays import to_numpy
 
 
 def frame_boxes(samples: List[dict], gt: dict,
@@ -40,15 +37,15 @@ def frame_boxes(samples: List[dict], gt: dict,
                 raise ValueError(
                     f'{where}: no tubelet_bboxes / tubelet_frames (--tubelets '
                     'reads a tubelet model\'s predictions)')
-            boxes = _numpy(pred['tubelet_bboxes'])  # [n, T', 4]
-            frames = np.asarray(_numpy(sample['tubelet_frames']),
+            boxes = to_numpy(pred['tubelet_bboxes'])  # [n, T', 4]
+            frames = np.asarray(to_numpy(sample['tubelet_frames']),
                                 np.int64).reshape(-1)
             for k, frame in enumerate(frames):
                 out.setdefault((video, int(frame)),
                                []).append(boxes[:, k] * scale)
         else:
             out.setdefault((video, int(sample['timestamp'])),
-                           []).append(_numpy(pred['bboxes']) * scale)
+                           []).append(to_numpy(pred['bboxes']) * scale)
     return {k: np.concatenate(v).reshape(-1, 4) for k, v in out.items()}
 
 

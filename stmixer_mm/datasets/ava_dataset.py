@@ -24,6 +24,7 @@ from stmixer_mm.datasets.ava_annotation_checks import (
     ava_row_line, check_ava_exclude_file, check_ava_label_file,
     check_ava_label_ids, need_file, scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
+from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.registry import DATASETS
 
 
@@ -247,28 +248,26 @@ class ValidatedAVADataset(AVADataset):
         for info in data_list:
             video, ts, ann = info['video_id'], int(info['timestamp']), \
                 info['ann']
-            if not self.test_mode and ts + max(seconds) > last[video]:
-                continue  # its future is not annotated
-            now = np.asarray(ann['gt_bboxes'], np.float32)
-            n, k = len(now), len(seconds)
-            ncols = np.asarray(ann['gt_labels']).shape[1]
-            boxes = np.repeat(now[:, None], k, 1)
-            labels = np.zeros((n, k, ncols - 1), np.float32)
-            visible = np.zeros((n, k), bool)
-            for j, s in enumerate(seconds):
-                ahead = anns.get((video, ts + s))
-                if ahead is None:
-                    continue
-                rows = {int(e): r for r, e in enumerate(ahead['entity_ids'])}
-                for i, e in enumerate(ann['entity_ids']):
-                    r = rows.get(int(e))
-                    if r is None:
-                        continue
-                    visible[i, j] = True
-                    boxes[i, j] = ahead['gt_bboxes'][r]
-                    labels[i, j] = np.asarray(ahead['gt_labels'][r])[1:]
-            info['future_targets'] = dict(
-                bboxes=boxes, labels=labels, visible=visible)
+            unknown = ts + max(seconds) > last[video]
+            if unknown and not self.test_mode:
+                continue  # no future to train on
+            # None (a test keyframe near its video's end): the future is
+            # unknown, and LoadForecastTargets refuses it
+            info['future_targets'] = None
+            if not unknown:
+                ahead = []
+                for s in seconds:
+                    future = anns.get((video, ts + s))  # None: nobody there
+                    ahead.append({} if future is None else {
+                        int(e): (box, np.asarray(labels)[1:])
+                        for e, box, labels in
+                        zip(future['entity_ids'], future['gt_bboxes'],
+                            future['gt_labels'])
+                    })
+                info['future_targets'] = person_futures(
+                    ann['gt_bboxes'], [int(e) for e in ann['entity_ids']],
+                    ahead,
+                    np.asarray(ann['gt_labels']).shape[1] - 1)
             info['forecast_horizons'] = self.forecast_horizons
             kept.append(info)
         if not kept:

@@ -29,7 +29,7 @@ person from keyframe to keyframe.
 """
 import os.path as osp
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmaction.datasets import BaseActionDataset
@@ -309,7 +309,6 @@ class TubeDataset(BaseActionDataset):
             nframes = int(gt['nframes'][video])
             h, w = (float(x) for x in gt['resolution'][video])
             per_frame: Dict[int, list] = defaultdict(list)
-            tube_keys = []  # (label, index) of every tube of the video
             for label, tube_list in gt['gttubes'][video].items():
                 where = f'{self.ann_file}: video {video!r}, "gttubes" label'
                 if not (isinstance(label, (int, np.integer))
@@ -351,11 +350,13 @@ class TubeDataset(BaseActionDataset):
                                 "box_check='clip' clips such boxes")
                         clipped += int(outside.sum())
                         box = np.clip(box, 0, [w, h, w, h])
-                    tube_keys.append((int(label), t))
                     for f, b in zip(frames.astype(int), box):
                         per_frame[int(f)].append(
                             (int(label), (int(label), t), b))
-            ids = {key: i for i, key in enumerate(sorted(tube_keys))}
+            ids = {
+                key: i
+                for i, key in enumerate(video_tube_keys(gt['gttubes'][video]))
+            }
             out[video] = {
                 f: [(label, ids[key], b) for label, key, b in items]
                 for f, items in per_frame.items()
@@ -370,9 +371,7 @@ class TubeDataset(BaseActionDataset):
         """``{tube id: person}`` of a video: the actor of each tube from the
         pickle's ``tube_actors`` where it has the video, else the tube
         itself (its id)."""
-        keys = sorted((int(label), t)
-                      for label, tubes in gt['gttubes'][video].items()
-                      for t in range(len(tubes)))
+        keys = video_tube_keys(gt['gttubes'][video])
         actors = gt.get('tube_actors', {})
         if video not in actors:
             return {i: i for i in range(len(keys))}
@@ -465,6 +464,13 @@ class TubeDataset(BaseActionDataset):
                     raise FileNotFoundError(
                         f'video file of {video!r} (in {self.ann_file}) not '
                         f'found: {path}')
+
+
+def video_tube_keys(tubes: Dict[int, list]) -> List[Tuple[int, int]]:
+    """``(label, index)`` of every tube of a video's ``gttubes`` entry, in
+    the order that numbers them (their ``entity_ids``: sorted)."""
+    return sorted((int(label), t) for label, tube_list in tubes.items()
+                  for t in range(len(tube_list)))
 
 
 def clip_keyframes(nframes: int, stride: int) -> List[int]:

@@ -359,28 +359,40 @@ declare_rule('TubeDataset', _tube_reader)
 declare_rule('TubeDataset', _ascending('forecast_horizons'))
 
 
+def clip_keyframe(step: Any) -> Optional[str]:
+    """Where a pipeline step puts the keyframe in the clip it samples:
+    ``'last'`` (``SampleCausalAVAFrames``, ``SampleTubeFrames(keyframe=
+    'last')``), ``'centre'`` (``SampleAVAFrames``, ``SampleTubeFrames``'s
+    default), None for a step that is not one of these samplers."""
+    kind = _type_name(step.get('type')) if isinstance(step, dict) else ''
+    if kind == 'SampleCausalAVAFrames':
+        return 'last'
+    if kind == 'SampleTubeFrames':
+        return step.get('keyframe', 'centre')
+    return 'centre' if kind == 'SampleAVAFrames' else None
+
+
 def _causal_clips(cfg) -> Optional[str]:
     """A forecast's clip ends at its keyframe: with ``forecast_horizons``
-    every ``SampleTubeFrames`` of the pipeline has ``keyframe='last'`` and
-    no ``SampleAVAFrames`` (centred) samples the clip
-    (``SampleCausalAVAFrames`` does)."""
+    no sampler of the pipeline centres it (:func:`clip_keyframe`)."""
     pipeline = cfg.get('pipeline')
     if not cfg.get('forecast_horizons') or not isinstance(
             pipeline, (list, tuple)):
         return None
     for i, step in enumerate(pipeline):
-        kind = _type_name(step.get('type')) if isinstance(step, dict) else ''
+        keyframe = clip_keyframe(step)
+        if keyframe in (None, 'last'):
+            continue
+        kind = _type_name(step['type'])
         where = (f'forecast_horizons={tuple(cfg["forecast_horizons"])} but '
                  f'pipeline[{i}] {kind}')
-        if kind == 'SampleTubeFrames' and step.get('keyframe',
-                                                   'centre') != 'last':
-            return (f'{where} has keyframe={step.get("keyframe", "centre")!r}'
-                    ': its clip shows frames after the keyframe, the future '
-                    "the forecast is of; set keyframe='last'")
-        if kind == 'SampleAVAFrames':
-            return (f'{where} centres the clip on the keyframe: it shows '
-                    'frames after it, the future the forecast is of; use '
-                    'SampleCausalAVAFrames')
+        if kind == 'SampleTubeFrames':
+            return (f'{where} has keyframe={keyframe!r}: its clip shows '
+                    'frames after the keyframe, the future the forecast is '
+                    "of; set keyframe='last'")
+        return (f'{where} centres the clip on the keyframe: it shows frames '
+                'after it, the future the forecast is of; use '
+                'SampleCausalAVAFrames')
     return None
 
 

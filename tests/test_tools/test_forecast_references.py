@@ -18,7 +18,7 @@ def test_table():
 
 def test_trained_table_reads_each_runs_last_validation(tmp_path):
     """forecast_table: the last validation line with forecast/ metrics of
-    each run's scalars.json, as mean (min-max) over the runs; a folder
+    each run's json log, as mean (min-max) over the runs; a folder
     without it is refused with its name."""
     import json
 
@@ -40,7 +40,7 @@ def test_trained_table_reads_each_runs_last_validation(tmp_path):
             dict(metrics, step=6),
             dict(loss=0.5, step=7)
         ]
-        (folder / 'scalars.json').write_text(''.join(
+        (folder / '20261125_000000.json').write_text(''.join(
             json.dumps(line) + '\n' for line in lines))
         dirs.append(str(tmp_path / f'seed{seed}'))
     rows = trained_rows(dirs, horizons=(8, ))
@@ -53,5 +53,6 @@ def test_trained_table_reads_each_runs_last_validation(tmp_path):
         '1.50 (1.00-2.00)', '0.150 (0.100-0.200)', '16.0 (11.0-21.0)'
     ]
     assert rows[4][1] == 'oracle' and rows[4][3:] == ['-', '-', '-']
-    with pytest.raises(FileNotFoundError, match='no <timestamp>'):
+    with pytest.raises(
+            FileNotFoundError, match='missing: no such log file or work dir'):
         trained_rows([str(tmp_path / 'missing')], horizons=(8, ))

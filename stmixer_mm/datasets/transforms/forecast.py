@@ -27,6 +27,37 @@ def _where(results: Dict) -> str:
             f'{results.get("timestamp")}')
 
 
+def person_futures(now: np.ndarray, persons: Sequence, ahead: Sequence[Dict],
+                   num_labels: int) -> Dict[str, np.ndarray]:
+    """Each keyframe row's person at every horizon, the one lookup of
+    ``LoadForecastTargets`` (tube data) and of
+    ``ValidatedAVADataset(forecast_horizons)`` (AVA keyframes).
+
+    Args:
+        now (np.ndarray): ``[n, 4]`` the keyframe's boxes (normalised).
+        persons (Sequence): ``[n]`` the person of each row.
+        ahead (Sequence[dict]): Per horizon, ``{person: (box [4]
+            normalised, labels [C] multi-hot)}`` of the persons in view.
+        num_labels (int): ``C``, the action columns (no background).
+
+    Returns:
+        dict: ``bboxes`` ``[n, H, 4]`` float32 (the keyframe box where the
+        person is out of view), ``labels`` ``[n, H, C]`` float32 (zero out
+        of view) and ``visible`` ``[n, H]`` bool.
+    """
+    now = np.asarray(now, np.float32).reshape(-1, 4)
+    n, k = len(now), len(ahead)
+    boxes = np.repeat(now[:, None], k, 1)
+    labels = np.zeros((n, k, num_labels), np.float32)
+    visible = np.zeros((n, k), bool)
+    for j, found in enumerate(ahead):
+        for i, person in enumerate(persons):
+            if person in found:
+                boxes[i, j], labels[i, j] = found[person]
+                visible[i, j] = True
+    return dict(bboxes=boxes, labels=labels, visible=visible)
+
+
 @TRANSFORMS.register_module()
 class LoadForecastTargets(BaseTransform):
     """Each keyframe person's box, classes and presence ``h`` frames ahead.
@@ -51,7 +82,14 @@ class LoadForecastTargets(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         if 'future_targets' in results:  # an AVA keyframe's, looked up
-            return self._keyframe_targets(results)
+            future = results.pop('future_targets')
+            if future is None:
+                raise ValueError(
+                    f'LoadForecastTargets: {_where(results)}: horizons '
+                    f'{tuple(results["forecast_horizons"])} reach past the '
+                    "video's last annotated keyframe, where the future is "
+                    'unknown; keep the targets out of the test pipeline')
+            return self._append(results, future)
         missing = [
             k for k in ('video_tubes', 'tube_persons', 'forecast_horizons')
             if k not in results
@@ -72,41 +110,29 @@ class LoadForecastTargets(BaseTransform):
                 'unknown; keep the targets out of the test pipeline')
         h, w = results['resolution']
         scale = np.array([w, h, w, h], np.float64)
-        now = np.asarray(results['gt_bboxes'], np.float64).reshape(-1, 4)
+        num_labels = np.asarray(results['gt_labels']).shape[1] - 1
+        persons = results.pop('tube_persons')
+        video_tubes = results.pop('video_tubes')  # per video: not carried
+        ahead = []
+        for horizon in horizons:
+            found: Dict[object, tuple] = {}
+            for label, tube_id, box in video_tubes.get(t + horizon, []):
+                person = persons[tube_id]
+                if person not in found:  # its first tube's box
+                    found[person] = (np.asarray(box, np.float64) / scale,
+                                     np.zeros(num_labels, np.float32))
+                found[person][1][label] = 1.0
+            ahead.append(found)
         ids = np.asarray(results['entity_ids'], np.int64).reshape(-1)
-        ncols = np.asarray(results['gt_labels']).shape[1]
-        persons = results['tube_persons']
-        n, k = len(now), len(horizons)
-        boxes = np.repeat(now[:, None], k, 1)
-        labels = np.zeros((n, k, ncols - 1), np.float32)
-        visible = np.zeros((n, k), bool)
-        for j, horizon in enumerate(horizons):
-            ahead: Dict[object, list] = {}
-            for label, tube_id, box in results['video_tubes'].get(
-                    t + horizon, []):
-                ahead.setdefault(persons[tube_id], []).append((label, box))
-            for i, tube_id in enumerate(ids):
-                future = ahead.get(persons[int(tube_id)])
-                if not future:
-                    continue  # out of view at t + h
-                visible[i, j] = True
-                boxes[i, j] = np.asarray(future[0][1], np.float64) / scale
-                for label, _ in future:
-                    labels[i, j, label] = 1.0
-        results['gt_bboxes'] = np.concatenate([now, boxes.reshape(-1, 4)
-                                               ]).astype(np.float32)
-        results['future_labels'] = labels
-        results['future_visible'] = visible
-        for key in ('video_tubes', 'tube_persons'):  # per video: not carried
-            del results[key]
-        return results
+        return self._append(
+            results,
+            person_futures(results['gt_bboxes'],
+                           [persons[int(i)] for i in ids], ahead, num_labels))
 
     @staticmethod
-    def _keyframe_targets(results: Dict) -> Dict:
-        """The futures ``ValidatedAVADataset(forecast_horizons)`` looked up
-        (``future_targets``: ``bboxes`` normalised, ``labels``,
-        ``visible``), appended as above."""
-        future = results.pop('future_targets')
+    def _append(results: Dict, future: Dict) -> Dict:
+        """Append the ``future`` of :func:`person_futures` to the sample
+        (see the class)."""
         now = np.asarray(results['gt_bboxes'], np.float32).reshape(-1, 4)
         boxes = np.asarray(future['bboxes'], np.float32)
         n, k = len(now), len(results['forecast_horizons'])

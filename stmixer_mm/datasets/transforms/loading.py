@@ -253,8 +253,6 @@ class SampleCausalAVAFrames(SampleAVAFrames):
     past the keyframe and leaves the keyframe itself. Same keys and
     arguments as ``SampleAVAFrames``.
     """
-    #: where the keyframe is in the clip (read by the inference APIs)
-    keyframe = 'last'
 
     def _get_clips(self, center_index, skip_offsets, shot_info):
         frame_inds = center_index + (np.arange(self.clip_len) -

@@ -31,16 +31,12 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.arrays import to_numpy
 from stmixer_mm.utils.mask_rle import encode_mask, mask_area
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
 STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
          ('AP_l', 5), ('AR100', 8))
-
-
-def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, 'detach') else \
-        np.asarray(x)
 
 
 @METRICS.register_module()
@@ -98,8 +94,8 @@ class ActorMaskMetric(BaseMetric):
                     'masks: put LoadActorMasks and PackActorInputs in the '
                     'test pipeline and give the dataset its masks')
             h, w = (int(s) for s in sample['img_shape'][:2])
-            pred_masks = _numpy(pred['masks']).astype(bool)
-            gt_masks = _numpy(gt['masks']).astype(bool)
+            pred_masks = to_numpy(pred['masks']).astype(bool)
+            gt_masks = to_numpy(gt['masks']).astype(bool)
             for name, masks in (('predicted', pred_masks), ('ground-truth',
                                                             gt_masks)):
                 if masks.ndim != 3 or (len(masks)
@@ -108,7 +104,7 @@ class ActorMaskMetric(BaseMetric):
                         f'ActorMaskMetric: sample {where!r}: {name} masks '
                         f'of shape {list(masks.shape)}, expected [n, {h}, '
                         f'{w}] (img_shape)')
-            boxes = _numpy(pred['bboxes']).astype(np.float64).reshape(-1, 4)
+            boxes = to_numpy(pred['bboxes']).astype(np.float64).reshape(-1, 4)
             if self.box_format == 'normalized':
                 # the AVA heads clip normalised boxes to [0, 1): a larger
                 # coordinate is a pixel box, which would score a box AP of 0
@@ -119,13 +115,13 @@ class ActorMaskMetric(BaseMetric):
                         "normalised to [0, 1]: set box_format='pixel' (a "
                         "model with label_convention='mmdet')")
                 boxes = boxes * [w, h, w, h]
-            gt_boxes = _numpy(gt['bboxes']).astype(np.float64)
+            gt_boxes = to_numpy(gt['bboxes']).astype(np.float64)
             self.results.append(
                 dict(
                     key=where,
                     pred_rles=[encode_mask(m) for m in pred_masks],
                     pred_boxes=boxes.reshape(-1, 4),
-                    scores=_numpy(pred['person_scores']).astype(np.float64),
+                    scores=to_numpy(pred['person_scores']).astype(np.float64),
                     gt_rles=[encode_mask(m) for m in gt_masks],
                     gt_boxes=gt_boxes.reshape(-1, 4),
                     size=(h, w)))

@@ -10,16 +10,12 @@ from mmengine.logging import MMLogger
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.arrays import to_numpy
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
 PRED_FIELDS = ('future_bboxes', 'future_scores', 'future_visible')
 #: the reference forecasts scored beside the model's
 REFERENCES = ('zero_motion', 'constant_velocity', 'oracle')
-
-
-def _numpy(x: Any) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, 'detach') else \
-        np.asarray(x)
 
 
 @METRICS.register_module()
@@ -111,12 +107,12 @@ class ForecastMetric(BaseMetric):
             horizons = tuple(int(h) for h in sample['forecast_horizons'])
             h, w = self.gt['resolution'][video]
             scale = np.array([w, h, w, h], np.float64)
-            boxes = _numpy(pred['bboxes']).astype(np.float64)
-            scores = _numpy(pred['scores']).astype(np.float64)
-            persons = _numpy(pred['person_scores']).astype(np.float64)
-            future = _numpy(pred['future_bboxes']).astype(np.float64)
-            future_scores = _numpy(pred['future_scores']).astype(np.float64)
-            visible = _numpy(pred['future_visible']).astype(np.float64)
+            boxes = to_numpy(pred['bboxes']).astype(np.float64)
+            scores = to_numpy(pred['scores']).astype(np.float64)
+            persons = to_numpy(pred['person_scores']).astype(np.float64)
+            future = to_numpy(pred['future_bboxes']).astype(np.float64)
+            future_scores = to_numpy(pred['future_scores']).astype(np.float64)
+            visible = to_numpy(pred['future_visible']).astype(np.float64)
             n, k = len(boxes), len(horizons)
             if scores.ndim == 2 and scores.shape[1] == self.num_labels + 1:
                 scores = scores[:, 1:]

@@ -43,6 +43,7 @@ from stmixer_mm.evaluation.functional import (frame_ap, interpolate_tubelets,
 from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.arrays import to_numpy
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
@@ -229,8 +230,8 @@ class TubeMetric(BaseMetric):
             video = str(sample['video_id'])
             if video.endswith('.mp4'):
                 video = video[:-len('.mp4')]
-            bboxes = np.asarray(_numpy(pred['bboxes']), np.float32)
-            scores = np.asarray(_numpy(pred['scores']), np.float32)
+            bboxes = np.asarray(to_numpy(pred['bboxes']), np.float32)
+            scores = np.asarray(to_numpy(pred['scores']), np.float32)
             if bboxes.ndim != 2 or bboxes.shape[1] != 4 or \
                     scores.ndim != 2 or len(scores) != len(bboxes):
                 raise ValueError(
@@ -240,7 +241,7 @@ class TubeMetric(BaseMetric):
                     f'{list(scores.shape)}')
             ids = pred['track_ids'] if 'track_ids' in pred else None
             if ids is not None:
-                ids = np.asarray(_numpy(ids))
+                ids = np.asarray(to_numpy(ids))
                 if ids.shape != (len(bboxes), ) or not (np.issubdtype(
                         ids.dtype, np.integer) or ids.size == 0):
                     raise ValueError(
@@ -269,8 +270,8 @@ class TubeMetric(BaseMetric):
                 'pred_instances.tubelet_bboxes and the metainfo '
                 'tubelet_frames (a tubelet model, STMixerTubeletDecoder, '
                 'with PackTubeletInputs); this sample has neither or one')
-        boxes = np.asarray(_numpy(pred['tubelet_bboxes']), np.float32)
-        frames = np.asarray(_numpy(sample['tubelet_frames'])).reshape(-1)
+        boxes = np.asarray(to_numpy(pred['tubelet_bboxes']), np.float32)
+        frames = np.asarray(to_numpy(sample['tubelet_frames'])).reshape(-1)
         if boxes.shape != (n, len(frames), 4):
             raise ValueError(
                 f'{where}: pred_instances.tubelet_bboxes has shape '
@@ -579,9 +580,3 @@ class TubeMetric(BaseMetric):
             metrics['videoAP@0.5:0.95'] = 100 * float(
                 np.mean([mean_ap(video_aps[t]) for t in range_thrs]))
         return metrics, frame_aps, video_aps
-
-
-def _numpy(x: Any) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)

@@ -303,3 +303,14 @@ def test_ava_futures_by_entity_id_and_a_training_step(tools):
     assert all(torch.isfinite(v) for v in future.values())
     with pytest.raises(ValueError, match='not whole seconds at fps=8'):
         DATASETS.build(dict(ds_cfg, forecast_horizons=(4, )))
+    # a test keyframe whose future is past the video's annotations: kept
+    # for the test, but its targets are refused (not read as out of view)
+    test = DATASETS.build(dict(ds_cfg, test_mode=True))
+    info = max((test.get_data_info(i) for i in range(len(test))),
+               key=lambda d: d['timestamp'])
+    assert info['future_targets'] is None
+    with pytest.raises(
+            ValueError,
+            match="past the video's last annotated "
+            'keyframe, where the future is unknown'):
+        TRANSFORMS.build(LOAD[0])(info)
