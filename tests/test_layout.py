@@ -394,3 +394,29 @@ def test_the_local_import_check_sees_a_violation():
     tree = ast.parse(src)
     assert _local_cross_imports(tree, 'stmixer_mm.utils.x',
                                 src.splitlines()) == [(2, False), (5, True)]
+
+
+def test_the_core_does_not_carry_the_experimental_projects():
+    """projects/ (mmdet's convention: experimental parts, imported by their
+    configs' custom_imports) build on the core, never the other way round:
+    no module of stmixer_mm imports ``projects``, and ``import stmixer_mm``
+    alone registers none of the track-query parts (issue 48, item 3)."""
+    import subprocess
+    import sys
+    offenders = [
+        f'{path.relative_to(PKG.parent)}: {mod}'
+        for path, name, tree in _modules() for mod in _imported(tree, name)
+        if mod == 'projects' or mod.startswith('projects.')
+    ]
+    assert not offenders, offenders
+    code = ('import stmixer_mm\n'
+            'from stmixer_mm.registry import DATA_SAMPLERS, MODELS\n'
+            "print(sorted(n for n in ('STMixerTracker', 'QueryInteraction"
+            "Block') if n in MODELS.module_dict) + sorted(n for n in "
+            "('TrackSequenceSampler', ) if n in DATA_SAMPLERS.module_dict))")
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(PKG.parent.parent),
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == '[]'

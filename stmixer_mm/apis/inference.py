@@ -226,8 +226,9 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
 
 def check_batch_size(model: torch.nn.Module, batch_size) -> None:
     """Refuse a ``batch_size`` (clips per forward pass) that is not a
-    positive number, or above 1 for a model with track queries (its
-    tracks go from one keyframe to the next)."""
+    positive number, or above 1 for a model that carries tracks from one
+    keyframe to the next (it has ``reset_tracks``, e.g. the track queries
+    of ``projects/track_queries``)."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError('batch_size must be a positive number of clips, '
                          f'got {batch_size!r}')
@@ -308,7 +309,8 @@ def inference_detector(model: torch.nn.Module,
             :func:`build_clip_pipeline` of ``model.cfg``.
         video_id (str, optional), timestamp (int, optional): set in the
             sample's metainfo when given: a model that carries state along
-            a video (``STMixerTracker``'s track queries) needs them, in
+            a video (e.g. track queries, ``projects/track_queries``) needs
+            them, in
             increasing ``timestamp`` per ``video_id``.
 
     Returns:

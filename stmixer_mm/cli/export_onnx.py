@@ -69,9 +69,9 @@ def parse_args(argv=None):
         '--keyframe-only',
         action='store_true',
         help='export the keyframe detector of a model whose predictions the '
-        'graph does not give (STMixerTracker: track queries need the state '
-        'carried from keyframe to keyframe), with a warning; without it such '
-        'a model is refused')
+        'graph does not give (a subclass of STMixer with its own predict, '
+        'e.g. track queries carried from keyframe to keyframe), with a '
+        'warning; without it such a model is refused')
     parser.add_argument(
         '--label-map',
         help='AVA .pbtxt / ACT .pkl naming the action columns (default: the '

@@ -6,7 +6,6 @@ from .ava_annotation_checks import (ava_row_problem, check_ava_annotation_file,
                                     check_ava_label_file, check_ava_label_ids,
                                     scan_ava_annotation_file)
 from .ava_dataset import ValidatedAVADataset, ava_keyframe_file_index
-from .samplers import TrackSequenceSampler
 from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
                          PackActorInputs, PackTrackInputs,
                          RandomShortSideResize, SampleTubeFrames,
@@ -20,6 +19,5 @@ __all__ = [
     'check_ava_label_ids', 'RandomShortSideResize', 'CheckedRawFrameDecode',
     'TubeDataset', 'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS',
     'load_act_annotations', 'check_act_annotations', 'PackTrackInputs',
-    'TrackSequenceSampler', 'LoadActorMasks', 'PackActorInputs',
-    'keyframe_position'
+    'LoadActorMasks', 'PackActorInputs', 'keyframe_position'
 ]

@@ -33,9 +33,10 @@ dynamo exporter turns ``embedding_bag`` into an ONNX ``Loop`` over every
 (query, point) that ONNX Runtime runs about 3x slower than the
 ``GridSample`` graph. All paths give the same numbers up to float rounding.
 
-Only models whose ``predict`` the graph gives are exported: an
-``STMixerTracker`` (track queries carried from keyframe to keyframe) is
-refused unless ``keyframe_only=True`` (the tool's ``--keyframe-only``),
+Only models whose ``predict`` the graph gives are exported: a subclass of
+``STMixer`` with its own ``predict`` (e.g. the track queries of
+``projects/track_queries``, carried from keyframe to keyframe) is refused
+unless ``keyframe_only=True`` (the tool's ``--keyframe-only``),
 which exports its keyframe detector with a warning
 (:func:`check_exportable`).
 """
@@ -80,8 +81,9 @@ MIN_OPSET = 16
 
 class NotExportableError(ValueError):
     """A detector whose predictions the exported graph does not give (a
-    subclass with its own ``predict``, e.g. ``STMixerTracker``: its track
-    queries need the state carried from keyframe to keyframe)."""
+    subclass with its own ``predict``, e.g. one that carries a state from
+    keyframe to keyframe, as the track queries of ``projects/
+    track_queries``)."""
 
 
 def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
@@ -129,16 +131,16 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
     if name is None:
         return
     what = (f'the model is an {name}, whose predict is not the ONNX graph\'s: '
-            'the graph is the keyframe detector (STMixer on one clip; '
-            'track queries and ids need the state carried from keyframe to '
-            'keyframe, which the graph has no input for)')
+            'the graph is the keyframe detector (STMixer on one clip, '
+            'without any state carried from clip to clip, such as track '
+            'queries, which the graph has no input for)')
     if not keyframe_only:
         raise NotExportableError(
             f'{what}. Pass --keyframe-only (keyframe_only=True) to export '
-            'the keyframe detector anyway: its detections have no track '
-            'ids and differ from the model\'s')
+            'the keyframe detector anyway: its detections are STMixer\'s '
+            '(no track ids) and differ from the model\'s')
     warnings.warn(f'{what}; exporting the keyframe detector '
-                  '(--keyframe-only): no track ids')
+                  '(--keyframe-only): STMixer\'s detections, no track ids')
 
 
 def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
@@ -351,7 +353,8 @@ def export_onnx(detector: nn.Module,
         extra_meta (dict, optional): More metadata (e.g. config and
             checkpoint paths).
         keyframe_only (bool): Export the keyframe detector of a model whose
-            ``predict`` the graph does not give (``STMixerTracker``), with
+            ``predict`` the graph does not give (a subclass with its own
+            ``predict``), with
             a warning and ``keyframe_only`` / ``model_type`` in the
             metadata; without it such a model is refused
             (:func:`check_exportable`).

@@ -48,8 +48,8 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
         if keyframe_graph_differs(detector) is None:
             results = detector.test_step(data)
         else:
-            # a keyframe_only export (e.g. of an STMixerTracker): the graph
-            # is the keyframe detector, STMixer's predict
+            # a keyframe_only export (a subclass with its own predict):
+            # the graph is the keyframe detector, STMixer's predict
             data = detector.data_preprocessor(data, False)
             results = STMixer.predict(detector, data['inputs'],
                                       data['data_samples'])

@@ -221,7 +221,7 @@ def check_load_from_fits(model: torch.nn.Module,
     and as much of its backbone's (``backbone.*``, the features the rest
     is trained on), come from it: a key the model has, with the model's
     shape. Fine-tuning keeps working (a new action head of another number
-    of classes, an STMixer checkpoint in an ``STMixerTracker``: the keys
+    of classes, an STMixer checkpoint in a subclass with more parts: the keys
     that do not load are logged as a warning, counted, with examples); a
     checkpoint of another architecture (other backbone, other width),
     which would load next to nothing and train from random weights, is

@@ -6,4 +6,3 @@ from .layers import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .roi_heads import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403
-from .trackers import *  # noqa: F401,F403

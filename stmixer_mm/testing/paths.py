@@ -8,7 +8,7 @@ from typing import Optional
 #: the tiny detector's config and its data set (``tests/data``), relative
 #: to the repository root
 TINY_CFG = osp.join('tests', 'data', 'configs', 'tiny_stmixer_tiny-ava.py')
-TRACK_CFG = osp.join('tests', 'data', 'configs',
+TRACK_CFG = osp.join('projects', 'track_queries', 'configs',
                      'tiny_stmixer-track_tiny-ava.py')
 TINY_DATA = osp.join('tests', 'data', 'tiny_ava')
 

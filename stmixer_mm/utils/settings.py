@@ -12,10 +12,11 @@ or next to a new module)::
 
     declare_settings('STMixerQueryGenerator', num_queries=Int(min=1))
 
-Declarations follow the classes: a registered subclass (``STMixerTracker``
-of ``STMixer``) is checked against its bases' declarations and rules as
-well as its own (its own override a base's setting of the same name), and
-its bases' annotated ``__init__`` arguments are type-checked too.
+Declarations follow the classes: a registered subclass (e.g. one of
+``STMixer`` in a package of ``projects/``, see :func:`extend_checks`) is
+checked against its bases' declarations and rules as well as its own (its own
+override a base's setting of the same name), and its bases' annotated
+``__init__`` arguments are type-checked too.
 
 Settings that are not declared still get their *type* checked when the
 type's ``__init__`` annotates them with ``int`` / ``float`` / ``bool`` /
@@ -65,7 +66,7 @@ __all__ = [
     'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declare_config_rule',
     'declared_settings', 'declared_rules', 'settings_of', 'check_config',
     'check_settings', 'check_config_consistency', 'load_config',
-    'ConfigFileError', 'install_build_checks'
+    'ConfigFileError', 'install_build_checks', 'extend_checks'
 ]
 
 
@@ -76,6 +77,22 @@ class ConfigFileError(ValueError):
 class MissingConfigError(ConfigFileError, FileNotFoundError):
     """A config path that does not exist (still a ``FileNotFoundError``, as
     mmengine's ``Config.fromfile`` raises for it)."""
+
+
+def _add_projects_root(path: str) -> None:
+    """A config under ``<root>/projects/<name>/`` imports its project's
+    package as ``projects.<name>....`` (mmdet's convention,
+    ``custom_imports``): put ``<root>`` on ``sys.path`` so that it does
+    from any working directory, as running from ``<root>`` would."""
+    import os.path as osp
+    import sys
+    parts = osp.abspath(path).split(osp.sep)
+    if 'projects' not in parts[:-1]:
+        return
+    root = osp.sep.join(
+        parts[:len(parts) - 1 - parts[::-1].index('projects', 1)]) or osp.sep
+    if osp.isdir(osp.join(root, 'projects')) and root not in sys.path:
+        sys.path.insert(0, root)
 
 
 def load_config(path: str):
@@ -96,6 +113,7 @@ def load_config(path: str):
             f'config {path}: not a config file (expected .py, .json, .yaml '
             'or .yml; is it a checkpoint or another input in the config\'s '
             'place?)')
+    _add_projects_root(path)
     try:
         return Config.fromfile(path)
     except Exception as e:
@@ -108,7 +126,7 @@ def load_config(path: str):
 def _declaring_names(type_name: str) -> List[str]:
     """The names whose declarations apply to ``type_name``, base classes
     first: those of every class along the MRO of the registered class (a
-    subclass, e.g. ``STMixerTracker`` of ``STMixer``, inherits its bases'
+    subclass of ``STMixer``, e.g. in ``projects/``, inherits its bases'
     declarations; what it declares itself overrides them setting by
     setting), or ``type_name`` alone for a type of another package."""
     name = type_name.split('.')[-1]
@@ -168,6 +186,31 @@ def declared_rules(type_name: str, built: bool = False) -> List[Callable]:
 
 _ANNOTATED: Dict[type, Dict[str, Setting]] = {}
 
+#: the packages whose registered classes are this project's parts: checked
+#: from their annotations and along their MRO (``stmixer_mm``, and the
+#: packages of ``projects/`` that :func:`extend_checks` adds)
+CHECKED_PACKAGES: List[str] = ['stmixer_mm']
+
+
+def _checked_module(klass: type) -> bool:
+    module = klass.__module__
+    return any(module == p or module.startswith(p + '.')
+               for p in CHECKED_PACKAGES)
+
+
+def extend_checks(package: str) -> int:
+    """Check the parts of ``package`` (a package outside the core that
+    registers parts in this project's registries, e.g. a package of
+    ``projects/``) as this project's own: their annotated arguments, their
+    bases' declarations and rules, at config check and at build. Call it
+    from the package's ``__init__`` once its modules are imported; returns
+    how many ``__init__`` were wrapped (see :func:`install_build_checks`).
+    """
+    if package not in CHECKED_PACKAGES:
+        CHECKED_PACKAGES.append(package)
+    _ANNOTATED.clear()
+    return install_build_checks()
+
 
 def _annotated_settings(cls: type) -> Dict[str, Setting]:
     if cls in _ANNOTATED:
@@ -176,8 +219,7 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
     # base classes first: a subclass that passes **kwargs on keeps its
     # bases' annotated arguments; its own annotations override theirs
     for klass in reversed(cls.__mro__):
-        if not klass.__module__.startswith('stmixer_mm') or \
-                '__init__' not in vars(klass):
+        if not _checked_module(klass) or '__init__' not in vars(klass):
             continue
         try:
             hints = typing.get_type_hints(klass.__init__)
@@ -200,7 +242,7 @@ def _registered_class(type_name: str) -> Optional[type]:
     name = type_name.split('.')[-1]
     for registry in _registries():
         cls = registry.module_dict.get(name)
-        if cls is not None and cls.__module__.startswith('stmixer_mm'):
+        if cls is not None and _checked_module(cls):
             return cls
     return None
 
@@ -359,9 +401,8 @@ def install_build_checks() -> int:
         for name, cls in registry.module_dict.items():
             # this project's classes, and the others it declares settings
             # of (mmaction2's AVADataset, AVAMetric, SampleAVAFrames ...)
-            if not isinstance(
-                    cls, type) or not (cls.__module__.startswith('stmixer_mm')
-                                       or name in declared):
+            if not isinstance(cls, type) or not (_checked_module(cls)
+                                                 or name in declared):
                 continue
             init = vars(cls).get('__init__')
             if init is None or hasattr(init, '_stmixer_checked'):

@@ -146,32 +146,6 @@ declare_settings(
         rpn=Fields(),
         rcnn=TEST_CFG),
     compile_cfg=COMPILE_CFG)
-#: STMixerTracker's track_cfg, each key once: its setting and its default
-#: (STMixerTracker inherits STMixer's test_cfg)
-_TRACK_CFG_KEYS = dict(
-    # training
-    num_clips=(Int(min=2), 4),
-    drop_prob=(Float(0, 1, max_open=True), 0.1),
-    # the decoder stage where the carried queries join the learned ones
-    entry_stage=(NON_NEGATIVE, 1),
-    # inference
-    birth_thr=(PROBABILITY, 0.5),
-    track_thr=(PROBABILITY, 0.4),
-    max_lost=(NON_NEGATIVE, 2),
-    dup_iou_thr=(PROBABILITY, 0.7))
-#: ``track_cfg`` of ``STMixerTracker`` and its defaults
-TRACK_CFG_DEFAULTS = {
-    key: default
-    for key, (_, default) in _TRACK_CFG_KEYS.items()
-}
-declare_settings(
-    'STMixerTracker',
-    track_cfg=Fields(
-        strict=True,
-        **{
-            key: setting
-            for key, (setting, _) in _TRACK_CFG_KEYS.items()
-        }))
 declare_settings(
     'STMixerDecoder',
     num_stages=POSITIVE,

@@ -1,6 +1,7 @@
 """The ground-truth person / tube ids of one keyframe, checked where they
 are packed (:class:`~stmixer_mm.datasets.PackTrackInputs`) and where they
-are used (:meth:`~stmixer_mm.models.STMixerTracker.loss`).
+are used (by a model that tracks, e.g. ``STMixerTracker.loss`` of
+``projects/track_queries``).
 
 MOTR-style matching assigns a carried track query to *the* ground-truth
 box with its id: two boxes of one keyframe with the same id (e.g. data

@@ -253,54 +253,6 @@ def test_stop_ends_an_endless_source_and_closes_the_outputs(
     assert cap.read()[0]
 
 
-def test_a_model_with_track_queries_gives_the_ids(tools, tmp_path):
-    """With STMixerTracker (track queries) the online ids are the model's
-    own: the JSON lines carry exactly the track ids the model output at
-    each keyframe, the model getting the source's name and increasing
-    keyframes."""
-    cfg = osp.join(
-        tools.REPO, 'configs', 'quickstart',
-        'stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-'
-        'rgb.py')
-    inf = STMixerInferencer(cfg, None)
-    head = inf.model.roi_head.stages[-1].fc_person_cls
-    head.weight.data.zero_()
-    head.bias.data = head.bias.new_tensor([5.0, 0.0])  # all persons
-    seen = []
-    predict = inf.predict_clip
-
-    def spy(clip, frame, time_, video=None):
-        res = predict(clip, frame, time_, video=video)
-        seen.append((video, frame, res.track_ids.tolist()))
-        return res
-
-    inf.predict_clip = spy
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (40, 64, 96, 3), np.uint8)
-    runner = OnlineRunner(
-        inf,
-        stride=8,
-        out_dir=str(tmp_path),
-        write_video=False,
-        progress=False)
-    stats = runner.run(ArraySource(list(frames), name='cam', fps=16))
-    lines = _jsonl(stats['jsonl'])
-    assert len(lines) == len(seen) >= 4
-    assert {v for v, _, _ in seen} == {'cam'}
-    for line, (_, frame, ids) in zip(lines, seen):
-        assert line['frame'] == frame
-        assert [p['track_id'] for p in line['persons']] == ids
-    # the tracks of the first keyframe are carried to the second
-    assert seen[0][2] and seen[1][2][:len(seen[0][2])] == seen[0][2]
-    # running the source again starts afresh (no out-of-order error); into
-    # another folder, the outputs of the first run are not overwritten
-    seen.clear()
-    runner.out_dir = str(tmp_path / 'again')
-    runner.run(ArraySource(list(frames), name='cam', fps=16))
-    assert seen[0][2][0] == 1
-
-
-# ------------------------------------------------------------- outputs
 def _listing(folder):
     return {
         p.name: p.read_bytes() if p.is_file() else 'folder'

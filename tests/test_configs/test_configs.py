@@ -74,8 +74,6 @@ PARAM_COUNTS = {
 # variant -> (parent, dotted keys that may differ); lists are indexed
 FORECAST_AVA = ('stmixer-forecast_vit-base-p16_videomae-k400-pre_8xb1-'
                 '16x4x1-12e-adamw_ava22-rgb.py')
-TRACK_AVA = ('stmixer-track_vit-base-p16_videomae-k400-pre_8xb2-16x4x1-12e-'
-             'adamw_ava22-rgb.py')
 VARIANTS = {
     f'stmixer-1stage_{VIT_SUFFIX}': (VIT, {'model.roi_head.num_stages'}),
     f'stmixer-3stages_{VIT_SUFFIX}': (VIT, {'model.roi_head.num_stages'}),
@@ -110,13 +108,6 @@ VARIANTS = {
     VIT2: (VIT, {
         'pretrained', 'model.init_cfg.checkpoint',
         'model.roi_head.stage_head.loss_action.loss_weight'
-    }),
-    # track queries (STMixerTracker): the model type and its two fields,
-    # sequences of 2 keyframes, a fixed resize without flip
-    TRACK_AVA: (VIT, {
-        'model.type', 'model.query_interaction', 'model.track_cfg',
-        'num_clips', 'train_pipeline', 'train_dataloader.batch_size',
-        'train_dataloader.sampler', 'train_dataloader.dataset.pipeline'
     }),
     # forecasting: the forecast head, causal clips and the futures
     FORECAST_AVA: (VIT, {
@@ -306,7 +297,7 @@ def test_config_loads_and_model_builds_on_meta(path):
     init_default_scope(cfg.default_scope)
     with torch.device('meta'), _cpu_linspace():
         model = MODELS.build(cfg.model)
-    assert cfg.model.type in ('STMixer', 'STMixerTracker')
+    assert cfg.model.type == 'STMixer'
     assert type(model).__name__ == cfg.model.type
     assert all(p.is_meta for p in model.parameters())
 
@@ -692,13 +683,7 @@ def test_tiny_model_trains_and_predicts(name):
     clip_len, _ = clip_settings(cfg)
     frames = torch.randint(
         0, 255, (3, clip_len, TINY_SIZE, TINY_SIZE), dtype=torch.uint8)
-    if cfg.model.type == 'STMixerTracker':
-        # a sequence of num_clips keyframes of one video
-        n = cfg.model.track_cfg.num_clips
-        inputs = [frames] * n
-        samples = [_sample(timestamp=t) for t in range(1, n + 1)]
-    else:
-        inputs, samples = [frames], [_sample()]
+    inputs, samples = [frames], [_sample()]
     data = model.data_preprocessor(
         dict(inputs=inputs, data_samples=samples), training=True)
     model.train()

@@ -157,10 +157,12 @@ def test_every_config_has_its_twin():
         for p in NEW_DIR.rglob('*.py')
         if '_base_' not in p.parts and p.name != '__init__.py'
     }
-    assert len(PAIRS) >= 41
+    # 41 until the three track-query configs moved to projects/track_queries
+    # (old style only, as mmdet's projects)
+    assert len(PAIRS) >= 38
     assert sorted(set(PAIRS) - shipped) == []
     assert sorted(shipped - set(PAIRS)) == []
-    assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 6
+    assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 5
 
 
 @pytest.mark.parametrize('new', sorted(PAIRS))

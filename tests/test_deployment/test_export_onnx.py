@@ -361,55 +361,29 @@ def test_postprocess_gives_no_fallback_persons_by_default(exported):
         postprocess(raw[0], meta)
 
 
-TRACK_CFG = osp.join(REPO, 'tests', 'data', 'configs',
-                     'tiny_stmixer-track_tiny-ava.py')
+def test_a_subclass_with_its_own_predict_is_refused_unless_keyframe_only(
+        tmp_path):
+    """The graph is STMixer's keyframe detector: a subclass that predicts
+    otherwise (its own predict, e.g. a state carried between keyframes)
+    would be exported without a word (projects/track_queries tests the
+    tool on its STMixerTracker)."""
+    from stmixer_mm.deployment import (NotExportableError,
+                                       keyframe_graph_differs)
+    from stmixer_mm.models import STMixer
 
+    class OwnPredict(STMixer):
 
-@pytest.fixture(scope='module')
-def track_checkpoint(tmp_path_factory):
-    from mmengine.registry import DefaultScope
-    saved = DefaultScope._instance_dict.copy()
-    torch.manual_seed(0)
-    model = init_detector(TRACK_CFG)
-    model.init_weights()
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
-    path = tmp_path_factory.mktemp('onnx_track') / 'track.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return str(path)
+        def predict(self, *args, **kwargs):
+            return super().predict(*args, **kwargs)
 
-
-def test_a_tracker_is_refused_unless_keyframe_only(track_checkpoint, tmp_path,
-                                                   capsys):
-    """The graph is the keyframe detector: a tracker was exported without a
-    word."""
-    from stmixer_mm.deployment import NotExportableError
-    tool = _export_tool()
-    out = str(tmp_path / 'track.onnx')
-    argv = [TRACK_CFG, track_checkpoint, out, '--shape', '4', '64', '64']
-    assert tool.main(argv) == 1
-    err = capsys.readouterr().err
-    assert 'the model is an STMixerTracker' in err
-    assert 'the graph is the keyframe detector' in err
-    assert '--keyframe-only' in err and not osp.exists(out)
-    # the opt-in exports the keyframe detector, says so, and verifies it
-    # against STMixer's predict
-    assert tool.main(argv + ['--keyframe-only', '--verify']) == 0
-    captured = capsys.readouterr()
-    assert 'WARNING: the model is an STMixerTracker' in captured.err
-    assert 'verify OK' in captured.out
-    meta = read_export_meta(out)
-    assert meta['keyframe_only'] is True
-    assert meta['model_type'] == 'STMixerTracker'
-    # the API
-    model = init_detector(TRACK_CFG, track_checkpoint)
-    with pytest.raises(NotExportableError, match='STMixerTracker'):
+    model = init_detector(TINY_CFG)
+    assert keyframe_graph_differs(model) is None
+    model.__class__ = OwnPredict
+    assert keyframe_graph_differs(model) == 'OwnPredict'
+    with pytest.raises(
+            NotExportableError,
+            match='the model is an OwnPredict.*--keyframe-only'):
         export_onnx(model, str(tmp_path / 'api.onnx'), (4, 64, 64))
-    # the plain detector is not marked
-    plain = init_detector(TINY_CFG)
-    from stmixer_mm.deployment import keyframe_graph_differs
-    assert keyframe_graph_differs(plain) is None
-    assert keyframe_graph_differs(model) == 'STMixerTracker'
 
 
 MASK_HEAD = dict(type='STMixerMaskHead', conv_channels=(32, 16, 16, 8))

@@ -3,7 +3,6 @@
 import glob
 import json
 import math
-import os.path as osp
 import pickle
 
 import cv2
@@ -317,35 +316,6 @@ def test_test_tool_show_dir_writes_one_image_per_sample(
         assert len(images) == expected, images
         img = cv2.imread(images[0])
         assert img is not None and min(img.shape[:2]) >= 64
-
-
-def test_track_queries_train_and_test_through_the_tools(tools, tmp_path):
-    """STMixerTracker on AVA-format data through tools/train.py (sequences
-    of keyframes from TrackSequenceSampler, person ids from the csv) and
-    tools/test.py (AVAMetric; every detection with a track id)."""
-    cfg = osp.join(tools.REPO, 'tests', 'data', 'configs',
-                   'tiny_stmixer-track_tiny-ava.py')
-    work = tmp_path / 'work'
-    proc = tools.python_tool('train.py', cfg, '--work-dir', str(work))
-    log = proc.stdout + proc.stderr
-    assert 's1.loss_person' in log
-    dump = tmp_path / 'preds.pkl'
-    proc = tools.python_tool('test.py', cfg, str(work / 'epoch_2.pth'),
-                             '--work-dir', str(tmp_path / 'test'), '--dump',
-                             str(dump))
-    value = tools.metric(proc.stdout + proc.stderr, 'mAP/overall')
-    assert 0.0 <= value <= 1.0
-    with open(dump, 'rb') as f:
-        preds = pickle.load(f)
-    assert len(preds) == 4
-    for p in preds:
-        inst = p['pred_instances']
-        assert len(inst['track_ids']) == len(inst['bboxes']) >= 1
-    # ids are per video and new ids count up from 1 in each video
-    for video in {p['video_id'] for p in preds}:
-        first = min((p for p in preds if p['video_id'] == video),
-                    key=lambda p: p['timestamp'])
-        assert 1 in first['pred_instances']['track_ids'].tolist()
 
 
 def test_known_noise_filter_keeps_malformed_records():

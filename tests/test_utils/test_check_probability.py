@@ -35,13 +35,8 @@ def test_tube_metric_thresholds(kwargs):
         TubeMetric(ann_file='no_such_file.pkl', **kwargs)
 
 
-def test_query_tracker_and_visualization_hook_thresholds():
+def test_visualization_hook_threshold():
     from stmixer_mm.engine.hooks import ActionDetVisualizationHook
-    from stmixer_mm.models.trackers.query_tracker import QueryTracker
-    with pytest.raises(ConfigSettingError, match='birth_thr'):
-        QueryTracker(birth_thr=1.2, track_thr=0.4, max_lost=2, dup_iou_thr=.7)
-    with pytest.raises(ConfigSettingError, match='dup_iou_thr'):
-        QueryTracker(birth_thr=.5, track_thr=0.4, max_lost=2, dup_iou_thr=7)
     with pytest.raises(
             ConfigSettingError, match='ActionDetVisualizationHook: score_thr'):
         ActionDetVisualizationHook(score_thr=30)

@@ -135,11 +135,3 @@ def test_test_cfg_keys_are_declared_once():
     assert detector.fields['rcnn'] is settings_specs.TEST_CFG
     assert settings.declared_settings('STMixerDecoder')['test_cfg'] is \
         settings_specs.TEST_CFG
-
-
-def test_track_cfg_keys_are_declared_once():
-    from stmixer_mm.models.detectors import stmixer_tracker
-    defaults = settings_specs.TRACK_CFG_DEFAULTS
-    assert stmixer_tracker.TRACK_CFG_DEFAULTS is defaults
-    fields = settings.declared_settings('STMixerTracker')['track_cfg'].fields
-    assert list(fields) == list(defaults)

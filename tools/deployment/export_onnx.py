@@ -19,11 +19,12 @@ The sampler is exported with ``impl='reference'`` (``GridSample``; opset >=
 16) whatever the config says; the weights are the same for every path.
 
 The graph is the keyframe detector (``STMixer`` on one clip). A model
-that predicts otherwise is refused, naming its type: an ``STMixerTracker``
-carries its track queries from keyframe to keyframe, which the graph has
-no input for. ``--keyframe-only`` exports its keyframe detector anyway,
-with a warning (detections without track ids, not the tracker's; the
-metadata says ``keyframe_only``).
+that predicts otherwise is refused, naming its type: e.g. the
+``STMixerTracker`` of ``projects/track_queries`` carries its track queries
+from keyframe to keyframe, which the graph has no input for.
+``--keyframe-only`` exports its keyframe detector anyway, with a warning
+(detections without track ids, not the tracker's; the metadata says
+``keyframe_only``).
 
 ``stmixer_mm.deployment.postprocess`` keeps only the people above the
 threshold by default (``num_fallback=0``, as ``init_detector`` / the demo);

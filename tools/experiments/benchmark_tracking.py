@@ -9,11 +9,12 @@ the same data):
 * ``linking``: ``stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py``,
   the keyframe detector (STMixer) trained on single keyframes; test tubes
   from the protocol's offline linking;
-* ``tracking``: ``stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-
-  rgb.py``, STMixerTracker (track queries) trained on sequences of 4
-  keyframes 1-8 frames apart; test tubes from its track ids, and on the
-  same predictions from the offline linking (``tracking+linking``), which
-  tells the effect of the detector apart from the effect of the tubes;
+* ``tracking``: ``projects/track_queries/configs/stmixer-track_r3d-tiny_
+  1xb8-8x2x1-6e_synthetic-tubes-rgb.py``, STMixerTracker (track queries,
+  experimental) trained on sequences of 4 keyframes 1-8 frames apart;
+  test tubes from its track ids, and on the same predictions from the
+  offline linking (``tracking+linking``), which tells the effect of the
+  detector apart from the effect of the tubes;
 * ``tubelets``: ``stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-
   rgb.py``, STMixer-T (a box per frame of the clip) trained on the same
   keyframes; tested on one clip every 8 frames, tubes from its tubelets
@@ -32,7 +33,7 @@ the table also gives the clips tested and the test's seconds.
 ``--measure`` times training steps of both variants (seconds and peak
 memory per sequence of 4 clips).
 
-Example (the table in docs/en/tracking.md)::
+Example (the table in projects/track_queries/README.md)::
 
     # train both from scratch (or give --linking-checkpoint /
     # --tracking-checkpoint to test trained ones) and test them
@@ -61,13 +62,15 @@ from mmengine.runner import Runner
 import stmixer_mm  # noqa: F401
 from stmixer_mm.benchmarks.tracking import subset_gt
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.utils.settings import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
     linking=osp.join(REPO, 'configs', 'quickstart',
                      'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'),
+    # the track queries live in projects/track_queries (experimental)
     tracking=osp.join(
-        REPO, 'configs', 'quickstart',
+        REPO, 'projects', 'track_queries', 'configs',
         'stmixer-track_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'),
     tubelets=osp.join(
         REPO, 'configs', 'quickstart',
@@ -167,7 +170,7 @@ def set_data(cfg: Config,
 
 def train(args, variant: str, paths: dict, test_ann: str) -> dict:
     """Train a variant from scratch with its config's schedule."""
-    cfg = Config.fromfile(CONFIGS[variant])
+    cfg = load_config(CONFIGS[variant])
     set_data(cfg, paths, test_ann, variant)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.train_cfg = dict(
@@ -191,7 +194,7 @@ def train(args, variant: str, paths: dict, test_ann: str) -> dict:
 def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
          name: str) -> dict:
     """Test a checkpoint on one set: metrics and seconds."""
-    cfg = Config.fromfile(CONFIGS[variant])
+    cfg = load_config(CONFIGS[variant])
     set_data(cfg, paths, test_ann, variant, args.trackeval_score_thr)
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
     cfg.param_scheduler = None
@@ -214,7 +217,7 @@ def measure_variant(args, variant: str) -> dict:
     torch.set_num_threads(args.threads)
     paths = generate_synthetic_tubes(
         args.data_dir, write_demo=False, seed=args.seed)
-    cfg = Config.fromfile(CONFIGS[variant])
+    cfg = load_config(CONFIGS[variant])
     set_data(cfg, paths, paths['tube_gt'], variant)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.work_dir = osp.join(args.work_dir, f'measure_{variant}')

@@ -136,8 +136,8 @@ class OnlineTubeTracker:
                track_ids: Optional[np.ndarray] = None) -> List[int]:
         """Link one keyframe's persons; return their track ids (in order).
 
-        With ``track_ids`` (a model that tracks by itself, e.g.
-        ``STMixerTracker``'s track queries) the ids are the model's: no
+        With ``track_ids`` (a model that tracks by itself, e.g. the track
+        queries of ``projects/track_queries``) the ids are the model's: no
         linking, a box continues the track of its id or starts it; the
         tracks without a box this keyframe are lost, and finished after
         ``max_lost`` keyframes, as with the linking.

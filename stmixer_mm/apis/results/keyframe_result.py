@@ -128,8 +128,8 @@ class KeyframeResult:
 
     @property
     def track_ids(self) -> Optional[np.ndarray]:
-        """``[n]`` ids of a model with track queries (``STMixerTracker``),
-        None for a keyframe detector."""
+        """``[n]`` ids of a model that tracks (e.g. the track queries of
+        ``projects/track_queries``), None for a keyframe detector."""
         pred = getattr(self.data_sample, 'pred_instances', None)
         if pred is None or 'track_ids' not in pred:
             return None

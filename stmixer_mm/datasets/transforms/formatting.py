@@ -1,4 +1,5 @@
-"""Packing of samples for training with track queries.
+"""Packing of samples with the ground-truth person ids (for training a
+model that tracks, e.g. the track queries of ``projects/track_queries``).
 
 :class:`PackTrackInputs` is mmaction2's ``PackActionInputs`` plus the
 person id of every ground-truth box: ``results['entity_ids']`` (set by

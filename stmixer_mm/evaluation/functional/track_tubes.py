@@ -1,7 +1,8 @@
 """Tubes taken directly from a tracker's ids instead of the protocols'
 offline linking (:func:`.protocol_linking.link_all`).
 
-A detector that tracks (issue 24's track queries) gives every box of a
+A detector that tracks (e.g. the track queries of ``projects/
+track_queries``) gives every box of a
 test frame a track id: the same id is the same person over the frames of
 one video. :func:`tubes_from_tracks` turns those boxes into the tubes that
 :func:`.protocol_ap.video_ap` scores, with the structure of ``link_all``:

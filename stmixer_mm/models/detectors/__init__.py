@@ -1,4 +1,3 @@
 from .stmixer import STMixer
-from .stmixer_tracker import STMixerTracker
 
-__all__ = ['STMixer', 'STMixerTracker']
+__all__ = ['STMixer']

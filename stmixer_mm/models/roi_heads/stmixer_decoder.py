@@ -270,9 +270,10 @@ class STMixerDecoder(BaseModule):
                 the stages have no temporal branch.
             extra_queries (tuple, optional): ``(xyzr [B, M, 4], spatial
                 [B, M, C], temporal [B, M, C] | None)`` appended to the
-                queries from stage ``extra_stage`` on (the carried queries
-                of ``STMixerTracker``); the outputs of earlier stages have
-                ``N`` queries, those from ``extra_stage`` on ``N + M``.
+                queries from stage ``extra_stage`` on (e.g. queries carried
+                from an earlier keyframe, ``projects/track_queries``); the
+                outputs of earlier stages have ``N`` queries, those from
+                ``extra_stage`` on ``N + M``.
             extra_stage (int): Where ``extra_queries`` join.
 
         Returns:
@@ -436,8 +437,8 @@ class STMixerDecoder(BaseModule):
             assign (callable, optional): ``assign(stage, stage_results,
                 batch_gt_instances, batch_img_metas)`` giving one
                 ``AssignResult`` per sample; :meth:`assign` (the stage's
-                Hungarian assigner) by default. ``STMixerTracker`` gives its
-                own matching of the carried queries.
+                Hungarian assigner) by default (``projects/track_queries``
+                matches its carried queries by person id).
 
         Returns:
             tuple[dict[str, Tensor], list]: The losses (keys ``s{stage}.*``,

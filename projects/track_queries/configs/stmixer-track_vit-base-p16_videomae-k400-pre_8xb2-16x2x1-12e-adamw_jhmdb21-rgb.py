@@ -12,9 +12,15 @@
 # without a launcher): the keyframes of a video must reach the model in
 # order.
 _base_ = [
-    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
+    '../../../configs/stmixer_tubes/'
+    'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
     'jhmdb21-rgb.py'
 ]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.track_queries.track_queries'],
+    allow_failed_imports=False)
 
 num_clips = 2
 model = dict(

@@ -16,8 +16,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from stmixer_mm.models.task_modules import box_position_embedding
 from stmixer_mm.registry import MODELS
-from ..task_modules import box_position_embedding
 
 
 class _Branch(nn.Module):

@@ -1,9 +1,12 @@
-# The tiny model of tiny_stmixer_tiny-ava.py with track queries
-# (STMixerTracker), for the end-to-end tests of tools/train.py and
-# tools/test.py on AVA-format data: sequences of the 2 keyframes (1 s
-# apart) of each training video, matched by the csv's person ids;
-# one input size per sequence (no scale jitter, no flip).
-_base_ = ['./tiny_stmixer_tiny-ava.py']
+# The tests' tiny model (tests/data/configs/tiny_stmixer_tiny-ava.py) with
+# track queries (STMixerTracker), for the end-to-end tests of tools/train.py
+# and tools/test.py on AVA-format data: sequences of the 2 keyframes (1 s
+# apart) of each training video, matched by the csv's person ids; one input
+# size per sequence (no scale jitter, no flip).
+_base_ = ['../../../tests/data/configs/tiny_stmixer_tiny-ava.py']
+custom_imports = dict(
+    imports=['projects.track_queries.track_queries'],
+    allow_failed_imports=False)
 
 model = dict(
     type='STMixerTracker',

@@ -11,7 +11,7 @@ generator, decoder, losses and checkpoint names, plus the block's
 (the block starts as the identity) and the plain detector is unchanged.
 The losses are the decoder's (``STMixerDecoder.loss_stage``) with the
 matching of the carried queries; the per-video inference state is the
-model's :class:`~stmixer_mm.models.trackers.QueryTracker` (``tracker``,
+model's :class:`~.query_tracker.QueryTracker` (``tracker``,
 reset by :meth:`STMixerTracker.reset_tracks`).
 """
 from typing import Dict, List, Optional, Tuple
@@ -26,13 +26,13 @@ from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from stmixer_mm.models.detectors import STMixer
 from stmixer_mm.registry import MODELS
-# the track_cfg keys, their defaults and their settings are declared once,
-# in stmixer_mm.utils.settings_specs
-from stmixer_mm.utils.settings_specs import TRACK_CFG_DEFAULTS
 from stmixer_mm.utils.track_ids import track_ids_problem
-from ..trackers import QueryTracker
-from .stmixer import STMixer
+from .query_tracker import QueryTracker
+# the track_cfg keys, their defaults and their settings are declared once,
+# in this project's settings module
+from .settings import TRACK_CFG_DEFAULTS
 
 
 @MODELS.register_module()

@@ -12,7 +12,15 @@
 # sequence). Test: every frame of a test video in order (the sequential
 # test loop, batch 1, one process); the metric builds the tubes from the
 # track ids and adds identity switches / fragmentation per GT tube.
-_base_ = ['./stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py']
+_base_ = [
+    '../../../configs/quickstart/'
+    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'
+]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.track_queries.track_queries'],
+    allow_failed_imports=False)
 
 num_clips = 4
 model = dict(

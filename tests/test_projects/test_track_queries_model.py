@@ -9,8 +9,19 @@ from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
+from projects.track_queries.track_queries import QueryTracker
 from stmixer_mm.registry import MODELS
-from .test_stmixer import MODEL
+from stmixer_mm.testing.paths import tiny_stmixer_cfg
+
+# the tiny detector of tests/test_models/test_detectors/test_stmixer.py
+MODEL = tiny_stmixer_cfg(
+    num_actions=80,
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        _scope_='mmaction',
+        mean=[114.75, 114.75, 114.75],
+        std=[57.375, 57.375, 57.375],
+        format_shape='NCTHW'))
 
 TRACKER = dict(
     copy.deepcopy(MODEL),
@@ -244,7 +255,6 @@ def test_the_tracking_state_is_a_tracker_object_with_reset():
     """The per-video state lives in the model's QueryTracker (as mmdet's
     MOT models own a tracker): reset() forgets the current video and the
     finished ones, so a video may run again from track id 1."""
-    from stmixer_mm.models.trackers import QueryTracker
     model = build(dict(TRACKER, track_cfg=dict(num_clips=2, birth_thr=0.6)))
     assert isinstance(model.tracker, QueryTracker)
     assert model.tracker.birth_thr == 0.6

@@ -1,3 +1,0 @@
-from .query_tracker import QueryTracker, VideoTracks
-
-__all__ = ['QueryTracker', 'VideoTracks']

@@ -1,0 +1,12 @@
+"""The packages of ``projects/`` import as ``projects.<name>.<package>``
+from the repository root (mmdet's convention): put it on ``sys.path`` for
+these tests whatever the working directory, and register the project's
+parts (as its configs' ``custom_imports`` does)."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import projects.track_queries.track_queries  # noqa: E402,F401
