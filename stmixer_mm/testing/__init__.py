@@ -9,11 +9,12 @@ calls :func:`set_repo_root`), else from ``$STMIXER_MM_REPO``, else
 upwards from this package and from the working directory.
 """
 from .paths import (TINY_CFG, TINY_DATA, TRACK_CFG, copy_source_tree,
-                    repo_path, repo_root, set_repo_root, tiny_stmixer_cfg)
+                    repo_path, repo_root, set_repo_root, tiny_ava_model_cfg,
+                    tiny_stmixer_cfg)
 from .tools import DETERMINISTIC_TRAIN, metric, python_tool, run_tool, tool_env
 
 __all__ = [
     'TINY_CFG', 'TINY_DATA', 'TRACK_CFG', 'copy_source_tree', 'repo_path',
-    'repo_root', 'set_repo_root', 'tiny_stmixer_cfg', 'DETERMINISTIC_TRAIN',
-    'metric', 'python_tool', 'run_tool', 'tool_env'
+    'repo_root', 'set_repo_root', 'tiny_ava_model_cfg', 'tiny_stmixer_cfg',
+    'DETERMINISTIC_TRAIN', 'metric', 'python_tool', 'run_tool', 'tool_env'
 ]

@@ -69,6 +69,19 @@ def repo_path(*parts: str) -> str:
     return osp.join(repo_root(), *parts)
 
 
+def tiny_ava_model_cfg() -> dict:
+    """The model tests' tiny detector: :func:`tiny_stmixer_cfg` with AVA's
+    80 actions and mmaction2's data preprocessor (uint8 clips in, NCTHW)."""
+    return tiny_stmixer_cfg(
+        num_actions=80,
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            _scope_='mmaction',
+            mean=[114.75, 114.75, 114.75],
+            std=[57.375, 57.375, 57.375],
+            format_shape='NCTHW'))
+
+
 def tiny_stmixer_cfg(num_actions: Optional[int] = None, **overrides) -> dict:
     """The tiny detector's model config, a new plain dict each call: the
     model of :data:`TINY_CFG` (SlowOnly-R18 with 8 base channels, C = 64,

@@ -11,17 +11,9 @@ from mmengine.structures import InstanceData
 import stmixer_mm  # noqa: F401
 from projects.track_queries.track_queries import QueryTracker
 from stmixer_mm.registry import MODELS
-from stmixer_mm.testing.paths import tiny_stmixer_cfg
+from stmixer_mm.testing import tiny_ava_model_cfg
 
-# the tiny detector of tests/test_models/test_detectors/test_stmixer.py
-MODEL = tiny_stmixer_cfg(
-    num_actions=80,
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        _scope_='mmaction',
-        mean=[114.75, 114.75, 114.75],
-        std=[57.375, 57.375, 57.375],
-        format_shape='NCTHW'))
+MODEL = tiny_ava_model_cfg()
 
 TRACKER = dict(
     copy.deepcopy(MODEL),

@@ -13,19 +13,12 @@ from torch.utils.checkpoint import checkpoint
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
-from stmixer_mm.testing import tiny_stmixer_cfg
+from stmixer_mm.testing import tiny_ava_model_cfg
 
 C = 64
 # the model of tests/data/configs/tiny_stmixer_tiny-ava.py with AVA's 80
 # actions and mmaction2's data preprocessor (no padding)
-MODEL = tiny_stmixer_cfg(
-    num_actions=80,
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        _scope_='mmaction',
-        mean=[114.75, 114.75, 114.75],
-        std=[57.375, 57.375, 57.375],
-        format_shape='NCTHW'))
+MODEL = tiny_ava_model_cfg()
 
 
 def build(cfg=None):
