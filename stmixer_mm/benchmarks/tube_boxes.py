@@ -103,3 +103,32 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
         jitter_rms_px=float(np.median(jitter_px)),
         bias_rel=float(np.median(bias_rel)),
         jitter_rel=float(np.median(jitter_rel)))
+
+
+def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,
+                    degree: int) -> np.ndarray:
+    """Each tubelet's boxes replaced by the least-squares polynomial of
+    ``degree`` in time fitted to them (per coordinate): the test-time
+    smoothing lever of issue 48 (``tools/experiments/rescore_tubelets.py``).
+
+    Args:
+        boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.
+        frames (np.ndarray): ``[T']`` video frames of the output frames.
+        degree (int): 0 (a constant box), 1 (constant velocity), ...; at
+            least ``T' - 1`` returns the boxes unchanged.
+
+    Returns:
+        np.ndarray: ``[n, T', 4]`` float32.
+    """
+    boxes = np.asarray(boxes, np.float64)
+    t = np.asarray(frames, np.float64).reshape(-1)
+    if boxes.ndim != 3 or boxes.shape[1] != len(t) or degree < 0:
+        raise ValueError(f'smooth_tubelets: boxes {boxes.shape} on '
+                         f'{len(t)} frames, degree {degree}: expected '
+                         "[n, T', 4] boxes on T' frames and degree >= 0")
+    span = np.ptp(t)
+    if span == 0 or degree >= len(t) - 1:
+        return boxes.astype(np.float32)
+    vander = np.vander((t - t.mean()) / span, degree + 1)
+    projection = vander @ np.linalg.pinv(vander)  # [T', T']
+    return np.einsum('st,ntc->nsc', projection, boxes).astype(np.float32)

@@ -105,3 +105,24 @@ def test_refusals(tool):
     late = [dict(s, timestamp=s['timestamp'] + 20) for s in samples]
     with pytest.raises(ValueError, match='no prediction covers'):
         tool.analyse(gt, tool.frame_boxes(late, gt, False))
+
+
+def test_smooth_tubelets(tool):
+    frames = np.array([2, 4, 6, 8, 10, 12, 14, 16])
+    # a box moving at constant velocity: kept by every degree >= 1
+    moving = np.stack([GT_BOX + [2 * f, 0, 2 * f, 0] for f in frames])[None]
+    for degree in (1, 2, 3):
+        assert np.allclose(
+            tool.smooth_tubelets(moving, frames, degree), moving, atol=1e-4)
+    # degree 0: the tubelet's mean box on every frame
+    flat = tool.smooth_tubelets(moving, frames, 0)
+    assert np.allclose(flat, moving.mean(1, keepdims=True), atol=1e-4)
+    # alternating jitter around a fixed box is removed by a line
+    jitter = np.stack([GT_BOX + (-1)**i for i in range(8)])[None]
+    line = tool.smooth_tubelets(jitter, frames, 1)
+    assert np.abs(line - GT_BOX).max() < np.abs(jitter - GT_BOX).max()
+    # degree T' - 1 interpolates: unchanged
+    assert np.allclose(
+        tool.smooth_tubelets(jitter, frames, 7), jitter, atol=1e-4)
+    with pytest.raises(ValueError, match=r"expected \[n, T', 4\]"):
+        tool.smooth_tubelets(moving[0], frames, 1)
