@@ -66,7 +66,8 @@ __all__ = [
     'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declare_config_rule',
     'declared_settings', 'declared_rules', 'settings_of', 'check_config',
     'check_settings', 'check_config_consistency', 'load_config',
-    'ConfigFileError', 'install_build_checks', 'extend_checks'
+    'ConfigFileError', 'install_build_checks', 'extend_checks',
+    'is_checked_class'
 ]
 
 
@@ -84,15 +85,14 @@ def _add_projects_root(path: str) -> None:
     package as ``projects.<name>....`` (mmdet's convention,
     ``custom_imports``): put ``<root>`` on ``sys.path`` so that it does
     from any working directory, as running from ``<root>`` would."""
-    import os.path as osp
     import sys
-    parts = osp.abspath(path).split(osp.sep)
-    if 'projects' not in parts[:-1]:
-        return
-    root = osp.sep.join(
-        parts[:len(parts) - 1 - parts[::-1].index('projects', 1)]) or osp.sep
-    if osp.isdir(osp.join(root, 'projects')) and root not in sys.path:
-        sys.path.insert(0, root)
+    from pathlib import Path
+    for folder in Path(path).resolve().parents:
+        if folder.name == 'projects':
+            root = str(folder.parent)
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            return
 
 
 def load_config(path: str):
@@ -192,7 +192,9 @@ _ANNOTATED: Dict[type, Dict[str, Setting]] = {}
 CHECKED_PACKAGES: List[str] = ['stmixer_mm']
 
 
-def _checked_module(klass: type) -> bool:
+def is_checked_class(klass: type) -> bool:
+    """Whether ``klass`` is one of this project's parts (defined in a
+    package of :data:`CHECKED_PACKAGES`)."""
     module = klass.__module__
     return any(module == p or module.startswith(p + '.')
                for p in CHECKED_PACKAGES)
@@ -219,7 +221,7 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
     # base classes first: a subclass that passes **kwargs on keeps its
     # bases' annotated arguments; its own annotations override theirs
     for klass in reversed(cls.__mro__):
-        if not _checked_module(klass) or '__init__' not in vars(klass):
+        if not is_checked_class(klass) or '__init__' not in vars(klass):
             continue
         try:
             hints = typing.get_type_hints(klass.__init__)
@@ -242,7 +244,7 @@ def _registered_class(type_name: str) -> Optional[type]:
     name = type_name.split('.')[-1]
     for registry in _registries():
         cls = registry.module_dict.get(name)
-        if cls is not None and _checked_module(cls):
+        if cls is not None and is_checked_class(cls):
             return cls
     return None
 
@@ -401,7 +403,7 @@ def install_build_checks() -> int:
         for name, cls in registry.module_dict.items():
             # this project's classes, and the others it declares settings
             # of (mmaction2's AVADataset, AVAMetric, SampleAVAFrames ...)
-            if not isinstance(cls, type) or not (_checked_module(cls)
+            if not isinstance(cls, type) or not (is_checked_class(cls)
                                                  or name in declared):
                 continue
             init = vars(cls).get('__init__')

@@ -11,9 +11,8 @@ from mmengine.config import Config
 from projects.track_queries.track_queries import (TRACK_CFG_DEFAULTS,
                                                   QueryTracker)
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import (ConfigSettingError, Int,
-                                       _checked_module, check_config,
-                                       declare_settings)
+from stmixer_mm.utils.settings import (ConfigSettingError, Int, check_config,
+                                       declare_settings, is_checked_class)
 
 REPO = repo_root()
 TRACK_CFG = osp.join(REPO, 'projects', 'track_queries', 'configs',
@@ -135,7 +134,7 @@ def _registered_subclasses():
     for registry in (reg.MODELS, reg.DATASETS, reg.TRANSFORMS, reg.METRICS,
                      reg.TASK_UTILS, reg.VISUALIZERS, reg.HOOKS):
         for name, cls in registry.module_dict.items():
-            if not _checked_module(cls):
+            if not is_checked_class(cls):
                 continue
             for base in cls.__mro__[1:]:
                 for base_name in names_of(base):

@@ -3,12 +3,12 @@ and tools/test.py on AVA-format data (its config imports the project with
 custom_imports), and the online runner, whose ids are the model's own."""
 import json
 import os.path as osp
-import pickle
 
 import numpy as np
 
 from stmixer_mm.apis import STMixerInferencer
 from stmixer_mm.apis.online import ArraySource, OnlineRunner
+from stmixer_mm.benchmarks.tubes import load_predictions
 from stmixer_mm.testing import TRACK_CFG
 
 
@@ -32,8 +32,7 @@ def test_track_queries_train_and_test_through_the_tools(tools, tmp_path):
                              str(dump))
     value = tools.metric(proc.stdout + proc.stderr, 'mAP/overall')
     assert 0.0 <= value <= 1.0
-    with open(dump, 'rb') as f:
-        preds = pickle.load(f)
+    preds = load_predictions(str(dump))
     assert len(preds) == 4
     for p in preds:
         inst = p['pred_instances']
