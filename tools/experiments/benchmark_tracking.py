@@ -56,7 +56,7 @@ import time
 
 import numpy as np
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
@@ -124,6 +124,14 @@ def parse_args(argv=None):
         help='tube score from which a tube counts as a track for '
         "TrackEval's HOTA / IDF1")
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='override settings of the trained and tested variants\' '
+        'configs (key=value, as tools/train.py), e.g. a longer schedule or '
+        'a lever of docs/en/tubelets.md; they are kept in the --out json')
     parser.add_argument('--out', help='write the results here (json)')
     parser.add_argument(
         '--aggregate',
@@ -168,9 +176,17 @@ def set_data(cfg: Config,
     cfg.test_evaluator = metric_cfgs(test_ann, variant, score_thr)
 
 
+def variant_config(args, variant: str) -> Config:
+    """The variant's config with ``--cfg-options`` applied."""
+    cfg = load_config(CONFIGS[variant])
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
 def train(args, variant: str, paths: dict, test_ann: str) -> dict:
     """Train a variant from scratch with its config's schedule."""
-    cfg = load_config(CONFIGS[variant])
+    cfg = variant_config(args, variant)
     set_data(cfg, paths, test_ann, variant)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.train_cfg = dict(
@@ -194,7 +210,7 @@ def train(args, variant: str, paths: dict, test_ann: str) -> dict:
 def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
          name: str) -> dict:
     """Test a checkpoint on one set: metrics and seconds."""
-    cfg = load_config(CONFIGS[variant])
+    cfg = variant_config(args, variant)
     set_data(cfg, paths, test_ann, variant, args.trackeval_score_thr)
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
     cfg.param_scheduler = None
@@ -217,7 +233,7 @@ def measure_variant(args, variant: str) -> dict:
     torch.set_num_threads(args.threads)
     paths = generate_synthetic_tubes(
         args.data_dir, write_demo=False, seed=args.seed)
-    cfg = load_config(CONFIGS[variant])
+    cfg = variant_config(args, variant)
     set_data(cfg, paths, paths['tube_gt'], variant)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.work_dir = osp.join(args.work_dir, f'measure_{variant}')
@@ -314,18 +330,20 @@ def main(argv=None):
         print(json.dumps(measure_variant(args, args.measure_variant)))
         return
     if args.measure:
+        options = [f'{k}={v!r}' for k, v in args.cfg_options.items()]
         for v in args.variants:
-            out = subprocess.run([
-                sys.executable,
-                osp.abspath(__file__), '--measure',
-                str(args.measure), '--measure-variant', v, '--data-dir',
-                args.data_dir, '--seed',
-                str(args.seed), '--work-dir', args.work_dir, '--threads',
-                str(args.threads)
-            ],
-                                 capture_output=True,
-                                 text=True,
-                                 check=True).stdout.strip().splitlines()[-1]
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    osp.abspath(__file__), '--measure',
+                    str(args.measure), '--measure-variant', v, '--data-dir',
+                    args.data_dir, '--seed',
+                    str(args.seed), '--work-dir', args.work_dir, '--threads',
+                    str(args.threads)
+                ] + (['--cfg-options', *options] if options else []),
+                capture_output=True,
+                text=True,
+                check=True).stdout.strip().splitlines()[-1]
             res = json.loads(out)
             print(f'{v}: {res["seconds_per_step"]:.2f} s per training step '
                   f'of {res["clips_per_step"]} clips = '

@@ -92,6 +92,7 @@ class STMixerSamplingMixing(BaseModule):
         self.sampling_cfg = dict(sampling_cfg)
         self.offset_bandwidth = offset_bandwidth
         self.with_temporal = with_temporal
+        self.mixing_cfg = dict(mixing_cfg)
 
         # An nn.Sequential so that the state-dict key is
         # ``offset_generator.0`` as in the official checkpoints.
@@ -114,6 +115,11 @@ class STMixerSamplingMixing(BaseModule):
             query_dim=self.hidden_channels,
             out_points=in_points * self.out_multiplier)
         return MODELS.build(cfg)
+
+    def build_spatial_mixing(self) -> nn.Module:
+        """A new mixing block built as ``adaptive_mixing_s`` (its own
+        parameters), for a head that mixes other spatial sets."""
+        return self._build_mixing(self.mixing_cfg, self.spatial_points)
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -164,8 +170,9 @@ class STMixerSamplingMixing(BaseModule):
         tubelet queries (:meth:`forward` with ``[B, N, T', 4]`` boxes)."""
         return [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x]
 
-    def _sample_per_frame(self, x: PreparedPyramid, xyzr: Tensor,
-                          offset: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+    def _sample_per_frame(
+            self, x: PreparedPyramid, xyzr: Tensor,
+            offset: Tensor) -> Tuple[Tensor, Optional[Tensor], Tensor]:
         """The feature sets of tubelet queries: frame ``t`` of the clip is
         sampled at the query's offsets around its box of that frame.
 
@@ -175,7 +182,9 @@ class STMixerSamplingMixing(BaseModule):
         The sets are those of the keyframe queries computed per frame: the
         spatial set the mean over the frames, the temporal set the mean
         over the points of each frame, so equal boxes on every frame give
-        the keyframe queries' numbers.
+        the keyframe queries' numbers. The third result is the spatial set
+        of each output frame ``[B, N, T', G, P, C/G]`` (the mean over the
+        feature frames that read its box).
         """
         B, N, Tb, _ = xyzr.shape
         BT = x.values[0].size(0)
@@ -203,16 +212,20 @@ class STMixerSamplingMixing(BaseModule):
             self.spatial_points,
             with_temporal=self.with_temporal,
             **self.sampling_cfg)
-        spatial = spatial.unflatten(0, (B, T)).mean(1)
+        per_frame = spatial.unflatten(0, (B, T))  # [B, T, N, G, P, C/G]
+        spatial = per_frame.mean(1)
         if temporal is not None:  # [B * T, N, G, 1, C/G] -> [B, N, G, T, C/G]
             temporal = temporal.squeeze(3).unflatten(0, (B, T)).permute(
                 0, 2, 3, 1, 4)
-        return spatial, temporal
+        frames = per_frame.unflatten(1, (Tb, T // Tb)).mean(2).transpose(1, 2)
+        return spatial, temporal, frames
 
-    def forward(
-            self, x: PreparedPyramid, xyzr: Tensor, spatial_queries: Tensor,
-            temporal_queries: Optional[Tensor]
-    ) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(self,
+                x: PreparedPyramid,
+                xyzr: Tensor,
+                spatial_queries: Tensor,
+                temporal_queries: Optional[Tensor],
+                frame_features: bool = False) -> tuple:
         """Sample the pyramid around each box and mix into the queries.
 
         Args:
@@ -227,10 +240,14 @@ class STMixerSamplingMixing(BaseModule):
                 ``[B * N, C]``.
             temporal_queries (Tensor, optional): Like ``spatial_queries``;
                 None (and returned as None) without the temporal branch.
+            frame_features (bool): Also return the sampled spatial set of
+                each output frame ``[B, N, T', G, P, C/G]`` (tubelet boxes
+                only), for a head that mixes it per frame.
 
         Returns:
             tuple[Tensor, Tensor | None]: Updated spatial and temporal
-            queries, each of the shape it was given.
+            queries, each of the shape it was given (and with
+            ``frame_features`` the per-frame spatial sets).
         """
         if not isinstance(x, PreparedPyramid):
             raise TypeError(f'{type(self).__name__} takes the pyramid as a '
@@ -241,9 +258,13 @@ class STMixerSamplingMixing(BaseModule):
             x = self.prepare(x.values)
         B, N = xyzr.shape[:2]
         offset = self.offset_generator(spatial_queries).view(B, N, -1)
+        if frame_features and xyzr.dim() != 4:
+            raise ValueError('frame_features needs tubelet boxes [B, N, T\', '
+                             f'4], got boxes of shape {tuple(xyzr.shape)}')
+        frames = None
         # [B, N, G, P, C/G] and [B, N, G, T, C/G] (or None)
         if xyzr.dim() == 4:
-            spatial_feats, temporal_feats = self._sample_per_frame(
+            spatial_feats, temporal_feats, frames = self._sample_per_frame(
                 x, xyzr, offset)
         else:
             spatial_feats, temporal_feats = sample_4d_features(
@@ -257,8 +278,11 @@ class STMixerSamplingMixing(BaseModule):
                 **self.sampling_cfg)
         spatial_queries = self.norm_s(
             self.adaptive_mixing_s(spatial_feats, spatial_queries))
-        if not self.with_temporal:
-            return spatial_queries, None
-        temporal_queries = self.norm_t(
-            self.adaptive_mixing_t(temporal_feats, temporal_queries))
+        if self.with_temporal:
+            temporal_queries = self.norm_t(
+                self.adaptive_mixing_t(temporal_feats, temporal_queries))
+        else:
+            temporal_queries = None
+        if frame_features:
+            return spatial_queries, temporal_queries, frames
         return spatial_queries, temporal_queries

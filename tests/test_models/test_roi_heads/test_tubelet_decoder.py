@@ -135,7 +135,7 @@ def test_each_frame_is_sampled_at_its_own_box(num_frames):
     per_frame = boxes(1, 3 * num_frames, seed=3).view(1, 3, num_frames, 4)
     xyzr = xyxy2xyzr(per_frame)
     offset = torch.randn(1, 3, block.num_groups * block.spatial_points * 3)
-    s, tt = block._sample_per_frame(t.prepare_pyramid(x), xyzr, offset)
+    s, tt, frames = block._sample_per_frame(t.prepare_pyramid(x), xyzr, offset)
     from stmixer_mm.models.layers.sampling import make_sample_points
     ref_s, ref_t = [], []
     for f in range(T):
@@ -152,6 +152,10 @@ def test_each_frame_is_sampled_at_its_own_box(num_frames):
     torch.testing.assert_close(
         s, torch.stack(ref_s).mean(0), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(tt, torch.stack(ref_t, 3), atol=1e-5, rtol=1e-5)
+    # each output frame's set: the mean over the feature frames reading its
+    # box
+    per_box = torch.stack(ref_s, 2).unflatten(2, (num_frames, -1)).mean(3)
+    torch.testing.assert_close(frames, per_box, atol=1e-5, rtol=1e-5)
 
 
 def test_bad_settings_are_refused():
@@ -259,6 +263,75 @@ def test_losses_on_every_stage_ignore_absent_frames():
         b = decoder.loss(x, props, samples2)
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+
+
+def test_frame_weighting_counts_each_present_frame_as_a_box():
+    torch.manual_seed(3)
+    tubelet = build_decoder()
+    frame = build_decoder(stage_head=tubelet_stage(box_loss_weighting='frame'))
+    frame.load_state_dict(tubelet.state_dict())
+    x, props = pyramid(), proposals()
+    tub, _ = gt_tubelets()
+    valid = torch.ones(2, T, dtype=torch.bool)
+    samples = [gt_sample(tub, valid), gt_sample(tub[:1], valid[:1])]
+    with torch.no_grad():
+        a = tubelet.loss(x, props, samples)
+        b = frame.loss(x, props, samples)
+    for k in a:
+        scale = T if k.endswith(('loss_bbox', 'loss_iou')) else 1
+        torch.testing.assert_close(b[k], a[k] * scale)
+    with pytest.raises(ValueError, match="'tubelet' or 'frame'"):
+        MODELS.build(tubelet_stage(box_loss_weighting='frames'))
+
+
+def test_frame_box_features_start_as_the_default_head_and_learn():
+    torch.manual_seed(5)
+    default = build_decoder()
+    frame = build_decoder(stage_head=tubelet_stage(frame_box_features=True))
+    missing = frame.load_state_dict(default.state_dict(), strict=False)
+    assert missing.unexpected_keys == [] and all('_f.' in k or 'frame_reg' in k
+                                                 for k in missing.missing_keys)
+    x, props = pyramid(), proposals()
+    tub, valid = gt_tubelets()
+    samples = [gt_sample(tub, valid), gt_sample(tub[:1], valid[:1])]
+    with torch.no_grad():  # fc_frame_reg starts at 0: the same losses
+        a = default.loss(x, props, samples)
+        b = frame.loss(x, props, samples)
+    for k in a:
+        torch.testing.assert_close(b[k], a[k])
+    sum(frame.loss(x, props, samples).values()).backward()
+    stage = frame.stages[0]
+    assert stage.fc_frame_reg.weight.grad.abs().sum() > 0
+    # with weights, each frame's deltas read that frame's own set: moving
+    # one frame's box changes the per-frame queries of that frame only
+    torch.nn.init.normal_(stage.fc_frame_reg.weight)
+    prepared = stage.prepare_pyramid(x)
+    xyzr = xyxy2xyzr(tub[None].expand(2, -1, -1, -1).clone())
+    queries = [torch.randn(2 * 2, C), torch.randn(2 * 2, C)]
+    with torch.no_grad():
+        f0 = stage.sample_and_mix(prepared, xyzr, queries)[2]
+        xyzr[:, :, 1, :2] += 6.0
+        f1 = stage.sample_and_mix(prepared, xyzr, queries)[2]
+    changed = (f0 - f1).abs().amax(dim=(0, 2)) > 1e-6
+    assert changed.tolist() == [t == 1 for t in range(T)]
+
+
+def test_frame_features_are_per_frame_sets_of_tubelet_boxes():
+    torch.manual_seed(6)
+    stage = MODELS.build(tubelet_stage(T // 2))
+    stage.init_weights()
+    sm = stage.samplingmixing
+    prepared = stage.prepare_pyramid(pyramid())
+    xyzr = xyxy2xyzr(boxes(2, 3 * (T // 2)).view(2, 3, T // 2, 4))
+    q = torch.randn(2, 3, C)
+    s, t, frames = sm(prepared, xyzr, q, q.clone(), frame_features=True)
+    assert frames.shape == (2, 3, T // 2, sm.num_groups, sm.spatial_points,
+                            C // sm.num_groups)
+    s2, t2 = sm(prepared, xyzr, q, q.clone())
+    torch.testing.assert_close(s, s2)
+    torch.testing.assert_close(t, t2)
+    with pytest.raises(ValueError, match='frame_features needs tubelet'):
+        sm(prepared, xyzr[:, :, 0], q, q.clone(), frame_features=True)
 
 
 def test_loss_without_tubelet_targets_names_the_fix():

@@ -349,6 +349,24 @@ class STMixerStageHead(STMixerBBoxHead):
         (``fc_reg``): :func:`refine_xyzr` of ``[B, N, 4]`` boxes."""
         return refine_xyzr(xyzr, delta)
 
+    def sample_and_mix(
+        self, x: PreparedPyramid, xyzr: Tensor, queries: Sequence[Tensor]
+    ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+        """The sampling and mixing block on the attended ``queries`` (rows
+        ``[B * N, C]``): the spatial and temporal queries, and the
+        per-frame queries of a subclass whose boxes read them
+        (:meth:`frame_box_deltas`; None here)."""
+        spatial, temporal = self.samplingmixing(x, xyzr, *queries,
+                                                *[None] * (2 - len(queries)))
+        return spatial, temporal, None
+
+    def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
+        """Box deltas from the per-frame queries of
+        :meth:`sample_and_mix`, added to ``fc_reg``'s; only a subclass
+        that gives per-frame queries has them."""
+        raise NotImplementedError(
+            f'{type(self).__name__} gives no per-frame queries')
+
     def _attention_branches(self) -> Tuple[Tuple[nn.Module, nn.Module], ...]:
         """``(attention, norm)`` of each branch, spatial first."""
         if self.with_temporal_branch:
@@ -480,8 +498,8 @@ class STMixerStageHead(STMixerBBoxHead):
         # from here on the queries are rows [B * N, C] (the linear layers
         # then run without reshapes)
         queries = self.self_attention(queries, pe, bias)
-        spatial_queries, temporal_queries = self.samplingmixing(
-            x, xyzr, *queries, *[None] * (2 - len(queries)))
+        spatial_queries, temporal_queries, frame_queries = \
+            self.sample_and_mix(x, xyzr, queries)
 
         spatial_queries = self.ffn_norm_s(self.ffn_s(spatial_queries))
         if self.with_temporal_branch:
@@ -496,6 +514,9 @@ class STMixerStageHead(STMixerBBoxHead):
         for layer in self.reg_fcs:
             reg_feat = layer(reg_feat)
         delta_xyzr = self.fc_reg(reg_feat).view(B, N, -1)
+        if frame_queries is not None:
+            delta_xyzr = delta_xyzr + self.frame_box_deltas(
+                frame_queries).view(B, N, -1)
 
         branch_queries = dict(
             spatial=spatial_queries, temporal=temporal_queries)

@@ -55,14 +55,37 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
     Args:
         num_frames (int): ``T'``, boxes per query. Defaults to 8.
+        box_loss_weighting (str): What one GT weighs in the L1 and GIoU
+            losses: ``'tubelet'``, the whole tubelet as one keyframe box
+            of STMixer-K (its present frames share that weight), or
+            ``'frame'``, each present frame as one keyframe box (about
+            ``T'`` times the box losses of ``'tubelet'``; a lever of
+            issue 48, ``docs/en/tubelets.md``). Defaults to ``'tubelet'``.
+        frame_box_features (bool): Give each frame's box its own evidence
+            (a lever of issue 48): the spatial set sampled around each
+            output frame's box is mixed into a per-frame query (its own
+            AdaptiveMixing + LayerNorm, generated from the stage's spatial
+            query), whose box head (``frame_reg_fcs``, ``fc_frame_reg``,
+            shared by the frames, zero-initialised) adds 4 deltas to that
+            frame's. Without it a frame's box sees the spatial set only as
+            the mean over the frames. Defaults to False.
         **kwargs: Those of :class:`STMixerStageHead` (``label_convention``
             must be ``'ava'``).
     """
 
-    def __init__(self, num_frames: int = 8, **kwargs) -> None:
+    def __init__(self,
+                 num_frames: int = 8,
+                 box_loss_weighting: str = 'tubelet',
+                 frame_box_features: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if num_frames < 1:
             raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+        if box_loss_weighting not in ('tubelet', 'frame'):
+            raise ValueError(
+                "box_loss_weighting must be 'tubelet' or 'frame', got "
+                f'{box_loss_weighting!r}')
+        self.box_loss_weighting = box_loss_weighting
         if self.label_convention != 'ava':
             raise ValueError(
                 "STMixerTubeletStageHead supports label_convention='ava' "
@@ -82,6 +105,31 @@ class STMixerTubeletStageHead(STMixerStageHead):
         self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
                                 self.ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
+        self.frame_box_features = frame_box_features
+        if frame_box_features and not callable(
+                getattr(self.samplingmixing, 'build_spatial_mixing', None)):
+            raise TypeError(
+                'frame_box_features needs a sampling_mixing block with '
+                'build_spatial_mixing() and forward(..., frame_features='
+                f'True) (STMixerSamplingMixing), got '
+                f'{type(self.samplingmixing).__name__}')
+        if frame_box_features:  # built last: the default keeps its seeds
+            self.adaptive_mixing_f = \
+                self.samplingmixing.build_spatial_mixing()
+            self.norm_f = nn.LayerNorm(self.hidden_channels)
+            self.frame_reg_fcs = make_fcs(self.hidden_channels,
+                                          self.num_reg_fcs, self.ffn_act_cfg)
+            self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
+
+    def init_weights(self) -> None:
+        """The stage's initialisation; with ``frame_box_features`` the
+        per-frame mixing's own and a zero ``fc_frame_reg`` (the per-frame
+        deltas start at 0)."""
+        super().init_weights()
+        if self.frame_box_features:
+            self.adaptive_mixing_f.init_weights()
+            nn.init.zeros_(self.fc_frame_reg.weight)
+            nn.init.zeros_(self.fc_frame_reg.bias)
 
     # ------------------------------------------------------------------
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
@@ -110,6 +158,32 @@ class STMixerTubeletStageHead(STMixerStageHead):
         if temporal_queries is None:
             return spatial_queries
         return torch.cat([spatial_queries, temporal_queries], -1)
+
+    def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
+                       queries: Sequence[Tensor]) -> tuple:
+        """The stage's sampling and mixing; with ``frame_box_features``
+        also the per-frame queries ``[B * N, T', C]``: each output frame's
+        spatial set mixed into the attended spatial query."""
+        if not self.frame_box_features:
+            return super().sample_and_mix(x, xyzr, queries)
+        spatial, temporal, frames = self.samplingmixing(
+            x,
+            xyzr,
+            *queries,
+            *[None] * (2 - len(queries)),
+            frame_features=True)
+        B, N, Tb = frames.shape[:3]
+        query = queries[0].reshape(B, N, 1, -1).expand(-1, -1, Tb, -1)
+        frame_queries = self.norm_f(
+            self.adaptive_mixing_f(frames.flatten(1, 2), query.flatten(1, 2)))
+        return spatial, temporal, frame_queries.view(B * N, Tb, -1)
+
+    def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
+        """4 deltas per frame ``[B * N, T', 4]`` from the per-frame
+        queries."""
+        for layer in self.frame_reg_fcs:
+            frame_queries = layer(frame_queries)
+        return self.fc_frame_reg(frame_queries)
 
     def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
         """Each frame's box refined by its own 4 deltas."""
@@ -153,11 +227,14 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
         """L1 (normalised) and GIoU of the matched tubelets' boxes ``[B, N,
         T', 4]`` on the frames where their GT person is present, every GT
-        tubelet weighing as one keyframe box (its frames share it)."""
+        tubelet weighing as one keyframe box (its frames share it), or
+        with ``box_loss_weighting='frame'`` every present frame."""
         pos = bboxes.flatten(0, 1)[targets['pos_inds']]  # [M, T', 4]
         target = targets['tubelet_bboxes'].to(pos.dtype)
         valid = targets['tubelet_valid']  # [M, T']
-        weight = valid.float() / valid.sum(1, keepdim=True).clamp(min=1)
+        weight = valid.float()
+        if self.box_loss_weighting == 'tubelet':
+            weight = weight / valid.sum(1, keepdim=True).clamp(min=1)
         factors = targets['img_factors'].to(pos.dtype)[:, None]
         sel = valid.flatten()
         w = weight.flatten()[sel]
