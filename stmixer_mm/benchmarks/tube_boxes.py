@@ -21,7 +21,22 @@ def frame_boxes(samples: List[dict], gt: dict,
         ValueError: a sample of a video the ground truth does not have, or
             (``tubelets``) without tubelet boxes, naming it.
     """
+    return {
+        k: v[0]
+        for k, v in frame_predictions(samples, gt, tubelets).items()
+    }
+
+
+def frame_predictions(
+    samples: List[dict], gt: dict, tubelets: bool
+) -> Dict[Tuple[str, int], Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`frame_boxes` with each box's label and slot: ``{(video,
+    frame): (boxes [n, 4] pixels, labels [n], slots [n])}``. The label is
+    the 0-based class of the box's best score (the AVA convention's
+    background column, if any, dropped); the slot is the tubelet's output
+    frame the box is (``0 .. T'-1``), or -1 for a keyframe box."""
     out: Dict[Tuple[str, int], list] = {}
+    num_labels = len(gt['labels'])
     for sample in samples:
         video = str(sample['video_id'])
         video = video[:-4] if video.endswith('.mp4') else video
@@ -38,15 +53,38 @@ def frame_boxes(samples: List[dict], gt: dict,
                     f'{where}: no tubelet_bboxes / tubelet_frames (--tubelets '
                     'reads a tubelet model\'s predictions)')
             boxes = to_numpy(pred['tubelet_bboxes'])  # [n, T', 4]
+            labels = _labels(pred, len(boxes), num_labels, where)
             frames = np.asarray(to_numpy(sample['tubelet_frames']),
                                 np.int64).reshape(-1)
             for k, frame in enumerate(frames):
-                out.setdefault((video, int(frame)),
-                               []).append(boxes[:, k] * scale)
+                out.setdefault((video, int(frame)), []).append(
+                    (boxes[:, k] * scale, labels, np.full(len(boxes), k)))
         else:
-            out.setdefault((video, int(sample['timestamp'])),
-                           []).append(to_numpy(pred['bboxes']) * scale)
-    return {k: np.concatenate(v).reshape(-1, 4) for k, v in out.items()}
+            boxes = to_numpy(pred['bboxes']).reshape(-1, 4)
+            labels = _labels(pred, len(boxes), num_labels, where)
+            out.setdefault((video, int(sample['timestamp'])), []).append(
+                (boxes * scale, labels, np.full(len(boxes), -1)))
+    return {
+        k: (np.concatenate([b for b, _, _ in v]).reshape(-1, 4),
+            np.concatenate([lb for _, lb, _ in v]),
+            np.concatenate([sl for _, _, sl in v]))
+        for k, v in out.items()
+    }
+
+
+def _labels(pred: dict, num: int, num_labels: int, where: str) -> np.ndarray:
+    """The 0-based best class of each of the ``num`` predictions (-1
+    without scores)."""
+    if 'scores' not in pred:
+        return np.full(num, -1)
+    scores = to_numpy(pred['scores'])
+    if scores.ndim != 2 or len(scores) != num or scores.shape[1] not in (
+            num_labels, num_labels + 1):
+        raise ValueError(f'{where}: scores of shape {scores.shape}, expected '
+                         f'[{num}, {num_labels}] or [{num}, {num_labels + 1}]'
+                         f' ({num} boxes, {num_labels} labels in the ground '
+                         'truth)')
+    return scores[:, scores.shape[1] - num_labels:].argmax(1)
 
 
 def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
@@ -103,6 +141,42 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
         jitter_rms_px=float(np.median(jitter_px)),
         bias_rel=float(np.median(bias_rel)),
         jitter_rel=float(np.median(jitter_rel)))
+
+
+def analyse_labels(gt: dict, predictions: dict) -> dict:
+    """Per ground-truth box of the test videos, the prediction that
+    overlaps it best (as :func:`analyse`): the share whose best class is
+    the tube's (``matched_label_accuracy``), and for tubelets the median
+    IoU of those boxes by output frame (``iou_median_by_slot``, slot 0
+    first): whether the boxes far from the clip's middle are the worse.
+
+    Args:
+        predictions: :func:`frame_predictions`.
+    """
+    correct, slot_ious = [], {}
+    for video in gt['test_videos'][0]:
+        for label, tubes in gt['gttubes'][video].items():
+            for tube in tubes:
+                for row in np.asarray(tube, np.float64):
+                    boxes, labels, slots = predictions.get(
+                        (video, int(row[0])), (np.zeros((0, 4)), ) * 3)
+                    if not len(boxes):
+                        continue
+                    iou = box_iou(boxes, row[1:5])
+                    best = int(np.argmax(iou))
+                    correct.append(labels[best] == int(label))
+                    if slots[best] >= 0:
+                        slot_ious.setdefault(int(slots[best]),
+                                             []).append(float(iou[best]))
+    if not correct:
+        raise ValueError('no prediction on a ground-truth frame of the test '
+                         'videos (predictions of another split?)')
+    out = dict(matched_label_accuracy=float(np.mean(correct)))
+    if slot_ious:
+        out['iou_median_by_slot'] = [
+            round(float(np.median(slot_ious[k])), 3) for k in sorted(slot_ious)
+        ]
+    return out
 
 
 def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,

@@ -126,3 +126,43 @@ def test_smooth_tubelets(tool):
         tool.smooth_tubelets(jitter, frames, 7), jitter, atol=1e-4)
     with pytest.raises(ValueError, match=r"expected \[n, T', 4\]"):
         tool.smooth_tubelets(moving[0], frames, 1)
+
+
+def test_labels_and_slots_of_the_best_boxes(tool):
+    gt = dict(_gt(), labels=['walk', 'jump'])  # a tube of label 0
+    scale = np.array([200, 100, 200, 100])
+    # the tubelet on the GT (best class 0 on frames 1-3 through the
+    # background column) and a far one with class 1
+    near = np.tile(GT_BOX / scale, (5, 1))
+    near[3:] += np.array([6.0, 0, 6, 0]) / scale  # slots 3, 4 off by 6 px
+    far = np.tile(np.array([150.0, 10, 170, 30]) / scale, (5, 1))
+    samples = [
+        dict(
+            video_id='v',
+            timestamp=3,
+            tubelet_frames=torch.arange(1, 6),
+            pred_instances=dict(
+                tubelet_bboxes=torch.tensor(np.stack([near, far])),
+                scores=torch.tensor([[0.9, 0.8, 0.1], [0.0, 0.1, 0.7]])))
+    ]
+    out = tool.analyse_labels(gt, tool.frame_predictions(samples, gt, True))
+    assert out['matched_label_accuracy'] == 1.0
+    assert out['iou_median_by_slot'][:3] == [1.0, 1.0, 1.0]
+    assert out['iou_median_by_slot'][3] == pytest.approx(14 / 26, abs=1e-3)
+    # the tube is label 1: every best box is wrong
+    gt1 = dict(gt, gttubes=dict(v={1: gt['gttubes']['v'][0]}))
+    assert tool.analyse_labels(gt1, tool.frame_predictions(
+        samples, gt1, True)) == dict(
+            out, matched_label_accuracy=0.0)
+    # keyframe boxes have no slots; scores of another label set are refused
+    key = tool.analyse_labels(
+        gt,
+        tool.frame_predictions(
+            _keyframe_samples([np.zeros(4)] * 10), gt, False))
+    assert set(key) == {'matched_label_accuracy'}
+    samples[0]['pred_instances']['scores'] = torch.zeros(2, 5)
+    with pytest.raises(
+            ValueError,
+            match=r'scores of shape \(2, 5\), '
+            r'expected \[2, 2\] or \[2, 3\]'):
+        tool.frame_predictions(samples, gt, True)

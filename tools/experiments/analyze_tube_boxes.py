@@ -21,6 +21,10 @@ box, not the label, is measured):
   the jitter removed (the offsets replaced by their tube mean): which of
   the two, fixed, would lift more tubes over 0.75.
 
+* **labels**: the share of those best boxes whose best class is the
+  tube's, and for tubelets the median IoU by output frame (whether the
+  boxes far from the clip's middle are the worse ones).
+
 STMixer-T clips overlap when they are tested more often than their span:
 each frame then takes the best box over the clips that cover it.
 
@@ -33,7 +37,8 @@ Example::
 """
 import argparse
 
-from stmixer_mm.benchmarks.tube_boxes import analyse, frame_boxes
+from stmixer_mm.benchmarks.tube_boxes import (analyse, analyse_labels,
+                                              frame_predictions)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 
 
@@ -48,7 +53,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     gt = load_pickle(args.gt, 'numpy', 'ACT ground-truth file')
     samples = load_pickle(args.dump, 'tensors', 'dumped predictions')
-    stats = analyse(gt, frame_boxes(samples, gt, args.tubelets))
+    predictions = frame_predictions(samples, gt, args.tubelets)
+    stats = analyse(gt, {k: v[0] for k, v in predictions.items()})
+    stats.update(analyse_labels(gt, predictions))
     for key, value in stats.items():
         print(f'{key}: {value:.3f}' if isinstance(value, float
                                                   ) else f'{key}: {value}')
