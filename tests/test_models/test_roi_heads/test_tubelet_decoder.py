@@ -314,6 +314,13 @@ def test_frame_box_features_start_as_the_default_head_and_learn():
         f1 = stage.sample_and_mix(prepared, xyzr, queries)[2]
     changed = (f0 - f1).abs().amax(dim=(0, 2)) > 1e-6
     assert changed.tolist() == [t == 1 for t in range(T)]
+    # the 'clip' ablation feeds every frame the clip's mean set
+    stage.frame_box_features = 'clip'
+    with torch.no_grad():
+        fc = stage.sample_and_mix(prepared, xyzr, queries)[2]
+    torch.testing.assert_close(fc, fc[:, :1].expand_as(fc))
+    with pytest.raises(ValueError, match="False, True or 'clip'"):
+        MODELS.build(tubelet_stage(frame_box_features='frames'))
 
 
 def test_frame_features_are_per_frame_sets_of_tubelet_boxes():

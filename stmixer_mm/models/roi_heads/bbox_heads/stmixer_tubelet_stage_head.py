@@ -9,7 +9,7 @@ The journal paper's method text was not available to this project (see
 MOC / ACT (tubelets linked by their mean IoU over the shared frames) are
 taken and named there.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -61,14 +61,17 @@ class STMixerTubeletStageHead(STMixerStageHead):
             ``'frame'``, each present frame as one keyframe box (about
             ``T'`` times the box losses of ``'tubelet'``; a lever of
             issue 48, ``docs/en/tubelets.md``). Defaults to ``'tubelet'``.
-        frame_box_features (bool): Give each frame's box its own evidence
+        frame_box_features (bool | str): Give each frame's box its own evidence
             (a lever of issue 48): the spatial set sampled around each
             output frame's box is mixed into a per-frame query (its own
             AdaptiveMixing + LayerNorm, generated from the stage's spatial
             query), whose box head (``frame_reg_fcs``, ``fc_frame_reg``,
             shared by the frames, zero-initialised) adds 4 deltas to that
             frame's. Without it a frame's box sees the spatial set only as
-            the mean over the frames. Defaults to False.
+            the mean over the frames. ``'clip'`` builds the same head but
+            feeds it the clip's mean set on every frame: the ablation with
+            the parameters and without the per-frame evidence. Defaults to
+            False.
         **kwargs: Those of :class:`STMixerStageHead` (``label_convention``
             must be ``'ava'``).
     """
@@ -76,7 +79,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def __init__(self,
                  num_frames: int = 8,
                  box_loss_weighting: str = 'tubelet',
-                 frame_box_features: bool = False,
+                 frame_box_features: Union[bool, str] = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if num_frames < 1:
@@ -105,6 +108,9 @@ class STMixerTubeletStageHead(STMixerStageHead):
         self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
                                 self.ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
+        if frame_box_features not in (False, True, 'clip'):
+            raise ValueError('frame_box_features must be False, True or '
+                             f"'clip', got {frame_box_features!r}")
         self.frame_box_features = frame_box_features
         if frame_box_features and not callable(
                 getattr(self.samplingmixing, 'build_spatial_mixing', None)):
@@ -172,6 +178,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
             *queries,
             *[None] * (2 - len(queries)),
             frame_features=True)
+        if self.frame_box_features == 'clip':  # the ablation
+            frames = frames.mean(2, keepdim=True).expand_as(frames)
         B, N, Tb = frames.shape[:3]
         query = queries[0].reshape(B, N, 1, -1).expand(-1, -1, Tb, -1)
         frame_queries = self.norm_f(
