@@ -97,14 +97,19 @@ def test_equal_boxes_on_every_frame_give_the_keyframe_stage():
     k.init_weights()
     t = MODELS.build(tubelet_stage())
     t.init_weights()
-    # the box head differs (it reads cat(q_s, q_t), 4 T' outputs)
+    # the box head differs (it reads cat(q_s, q_t), 4 T' outputs, plus the
+    # zero-initialised per-frame head of frame_box_features)
     state = {
         n: v
         for n, v in k.state_dict().items()
         if not n.startswith(('fc_reg', 'reg_fcs'))
     }
     missing, unexpected = t.load_state_dict(state, strict=False)
-    assert {n.split('.')[0] for n in missing} == {'fc_reg', 'reg_fcs'}
+    assert {n.split('.')[0]
+            for n in missing} == {
+                'fc_reg', 'reg_fcs', 'adaptive_mixing_f', 'norm_f',
+                'frame_reg_fcs', 'fc_frame_reg'
+            }
     assert t.reg_fcs[0].in_features == 2 * C
     assert t.fc_reg.out_features == 4 * T
     k.eval(), t.eval()
@@ -284,10 +289,10 @@ def test_frame_weighting_counts_each_present_frame_as_a_box():
         MODELS.build(tubelet_stage(box_loss_weighting='frames'))
 
 
-def test_frame_box_features_start_as_the_default_head_and_learn():
+def test_frame_box_features_start_as_the_first_design_and_learn():
     torch.manual_seed(5)
-    default = build_decoder()
-    frame = build_decoder(stage_head=tubelet_stage(frame_box_features=True))
+    default = build_decoder(stage_head=tubelet_stage(frame_box_features=False))
+    frame = build_decoder()  # frame_box_features=True by default
     missing = frame.load_state_dict(default.state_dict(), strict=False)
     assert missing.unexpected_keys == [] and all('_f.' in k or 'frame_reg' in k
                                                  for k in missing.missing_keys)

@@ -70,8 +70,11 @@ class STMixerTubeletStageHead(STMixerStageHead):
             frame's. Without it a frame's box sees the spatial set only as
             the mean over the frames. ``'clip'`` builds the same head but
             feeds it the clip's mean set on every frame: the ablation with
-            the parameters and without the per-frame evidence. Defaults to
-            False.
+            the parameters and without the per-frame evidence. False is
+            the first design (each frame's box read only the clip's
+            queries). Defaults to True: on the synthetic tube benchmark
+            it lifted video-mAP@0.75 from 9.8 to 76.2 (3 seeds,
+            ``docs/en/tubelets.md``).
         **kwargs: Those of :class:`STMixerStageHead` (``label_convention``
             must be ``'ava'``).
     """
@@ -79,7 +82,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def __init__(self,
                  num_frames: int = 8,
                  box_loss_weighting: str = 'tubelet',
-                 frame_box_features: Union[bool, str] = False,
+                 frame_box_features: Union[bool, str] = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if num_frames < 1:
