@@ -149,3 +149,42 @@ class AdaptiveMixing(nn.Module):
 
         out = self.out_proj(out.view(*query.shape[:-1], -1))
         return query + out
+
+    def forward_sets(self, x: Tensor, query: Tensor) -> Tensor:
+        """:meth:`forward` of ``F`` feature sets per query (e.g. one per
+        frame), the query's mixing matrices generated once for all of them.
+
+        Args:
+            x (Tensor): ``[B, N, F, G, P_in, C_in / G]``.
+            query (Tensor): ``[B, N, query_dim]``.
+
+        Returns:
+            Tensor: ``[B, N, F, query_dim]``: for each set, what
+            :meth:`forward` gives for it with ``query`` (the residual
+            included).
+        """
+        expected = (self.num_groups, self.in_points, self.eff_in_dim)
+        if x.dim() != 6 or tuple(x.shape[3:]) != expected:
+            raise ValueError(
+                'x must have shape [B, N, F, G, P_in, C_in / G] = [B, N, F, '
+                f'{", ".join(map(str, expected))}], got {tuple(x.shape)}')
+        B, N, sets = x.shape[:3]
+        if tuple(query.shape) != (B, N, self.query_dim):
+            raise ValueError(f'query must have shape [{B}, {N}, '
+                             f'{self.query_dim}], got {tuple(query.shape)}')
+        R = B * N * self.num_groups
+        params = self.parameter_generator(query).view(R, -1)
+        M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
+        M = M.view(R, self.eff_in_dim, self.eff_out_dim)
+        S = S.view(R, 1, self.out_points, self.in_points)
+        # [B, N, G, F, P_in, C_in / G]: every (query, group) mixes its F
+        # sets with one matrix product
+        x = x.transpose(2, 3).reshape(R, sets * self.in_points,
+                                      self.eff_in_dim)
+        out = torch.bmm(x, M).view(R, sets, self.in_points, self.eff_out_dim)
+        out = self.act(F.layer_norm(out, (self.in_points, self.eff_out_dim)))
+        out = torch.matmul(S, out)  # [R, F, P_out, C_out / G]
+        out = self.act(F.layer_norm(out, (self.out_points, self.eff_out_dim)))
+        out = out.view(B, N, self.num_groups, sets, -1).transpose(2, 3)
+        out = self.out_proj(out.reshape(B, N, sets, -1))
+        return query[:, :, None] + out

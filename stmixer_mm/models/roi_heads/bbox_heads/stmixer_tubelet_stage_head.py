@@ -184,9 +184,16 @@ class STMixerTubeletStageHead(STMixerStageHead):
         if self.frame_box_features == 'clip':  # the ablation
             frames = frames.mean(2, keepdim=True).expand_as(frames)
         B, N, Tb = frames.shape[:3]
-        query = queries[0].reshape(B, N, 1, -1).expand(-1, -1, Tb, -1)
-        frame_queries = self.norm_f(
-            self.adaptive_mixing_f(frames.flatten(1, 2), query.flatten(1, 2)))
+        query = queries[0].reshape(B, N, -1)
+        mixing = self.adaptive_mixing_f
+        if callable(getattr(mixing, 'forward_sets', None)):
+            # the query's mixing matrices generated once for its frames
+            frame_queries = mixing.forward_sets(frames, query)
+        else:
+            frame_queries = mixing(
+                frames.flatten(1, 2),
+                query[:, :, None].expand(-1, -1, Tb, -1).flatten(1, 2))
+        frame_queries = self.norm_f(frame_queries)
         return spatial, temporal, frame_queries.view(B * N, Tb, -1)
 
     def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
