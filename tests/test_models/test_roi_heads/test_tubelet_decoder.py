@@ -272,8 +272,9 @@ def test_losses_on_every_stage_ignore_absent_frames():
 
 def test_frame_weighting_counts_each_present_frame_as_a_box():
     torch.manual_seed(3)
-    tubelet = build_decoder()
-    frame = build_decoder(stage_head=tubelet_stage(box_loss_weighting='frame'))
+    tubelet = build_decoder(
+        stage_head=tubelet_stage(box_loss_weighting='tubelet'))
+    frame = build_decoder()  # box_loss_weighting='frame' by default
     frame.load_state_dict(tubelet.state_dict())
     x, props = pyramid(), proposals()
     tub, _ = gt_tubelets()
