@@ -146,14 +146,15 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
 def analyse_labels(gt: dict, predictions: dict) -> dict:
     """Per ground-truth box of the test videos, the prediction that
     overlaps it best (as :func:`analyse`): the share whose best class is
-    the tube's (``matched_label_accuracy``), and for tubelets the median
-    IoU of those boxes by output frame (``iou_median_by_slot``, slot 0
-    first): whether the boxes far from the clip's middle are the worse.
+    the tube's (``matched_label_accuracy``; left out when the predictions
+    have no scores), and for tubelets the median IoU of those boxes by
+    output frame (``iou_median_by_slot``, slot 0 first): whether the boxes
+    far from the clip's middle are the worse.
 
     Args:
         predictions: :func:`frame_predictions`.
     """
-    correct, slot_ious = [], {}
+    correct, slot_ious, matched = [], {}, 0
     for video in gt['test_videos'][0]:
         for label, tubes in gt['gttubes'][video].items():
             for tube in tubes:
@@ -164,14 +165,18 @@ def analyse_labels(gt: dict, predictions: dict) -> dict:
                         continue
                     iou = box_iou(boxes, row[1:5])
                     best = int(np.argmax(iou))
-                    correct.append(labels[best] == int(label))
+                    matched += 1
+                    if labels[best] >= 0:  # a prediction with scores
+                        correct.append(labels[best] == int(label))
                     if slots[best] >= 0:
                         slot_ious.setdefault(int(slots[best]),
                                              []).append(float(iou[best]))
-    if not correct:
+    if not matched:
         raise ValueError('no prediction on a ground-truth frame of the test '
                          'videos (predictions of another split?)')
-    out = dict(matched_label_accuracy=float(np.mean(correct)))
+    out = {}
+    if correct:
+        out['matched_label_accuracy'] = float(np.mean(correct))
     if slot_ious:
         out['iou_median_by_slot'] = [
             round(float(np.median(slot_ious[k])), 3) for k in sorted(slot_ious)

@@ -154,12 +154,18 @@ def test_labels_and_slots_of_the_best_boxes(tool):
     assert tool.analyse_labels(gt1, tool.frame_predictions(
         samples, gt1, True)) == dict(
             out, matched_label_accuracy=0.0)
-    # keyframe boxes have no slots; scores of another label set are refused
-    key = tool.analyse_labels(
-        gt,
-        tool.frame_predictions(
-            _keyframe_samples([np.zeros(4)] * 10), gt, False))
+    # keyframe boxes have no slots; without scores there is no label
+    # accuracy (rather than a 0); scores of another label set are refused
+    keyframes = _keyframe_samples([np.zeros(4)] * 10)
+    assert tool.analyse_labels(gt,
+                               tool.frame_predictions(keyframes, gt,
+                                                      False)) == {}
+    for sample in keyframes:
+        sample['pred_instances']['scores'] = torch.tensor([[0.9, 0.1],
+                                                           [0.2, 0.7]])
+    key = tool.analyse_labels(gt, tool.frame_predictions(keyframes, gt, False))
     assert set(key) == {'matched_label_accuracy'}
+    assert key['matched_label_accuracy'] == 1.0
     samples[0]['pred_instances']['scores'] = torch.zeros(2, 5)
     with pytest.raises(
             ValueError,

@@ -171,8 +171,12 @@ class STMixerSamplingMixing(BaseModule):
         return [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x]
 
     def _sample_per_frame(
-            self, x: PreparedPyramid, xyzr: Tensor,
-            offset: Tensor) -> Tuple[Tensor, Optional[Tensor], Tensor]:
+        self,
+        x: PreparedPyramid,
+        xyzr: Tensor,
+        offset: Tensor,
+        frame_features: bool = True
+    ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
         """The feature sets of tubelet queries: frame ``t`` of the clip is
         sampled at the query's offsets around its box of that frame.
 
@@ -184,7 +188,8 @@ class STMixerSamplingMixing(BaseModule):
         over the points of each frame, so equal boxes on every frame give
         the keyframe queries' numbers. The third result is the spatial set
         of each output frame ``[B, N, T', G, P, C/G]`` (the mean over the
-        feature frames that read its box).
+        feature frames that read its box), or None without
+        ``frame_features``.
         """
         B, N, Tb, _ = xyzr.shape
         BT = x.values[0].size(0)
@@ -217,7 +222,8 @@ class STMixerSamplingMixing(BaseModule):
         if temporal is not None:  # [B * T, N, G, 1, C/G] -> [B, N, G, T, C/G]
             temporal = temporal.squeeze(3).unflatten(0, (B, T)).permute(
                 0, 2, 3, 1, 4)
-        frames = per_frame.unflatten(1, (Tb, T // Tb)).mean(2).transpose(1, 2)
+        frames = per_frame.unflatten(1, (Tb, T // Tb)).mean(2).transpose(
+            1, 2) if frame_features else None
         return spatial, temporal, frames
 
     def forward(self,
@@ -265,7 +271,7 @@ class STMixerSamplingMixing(BaseModule):
         # [B, N, G, P, C/G] and [B, N, G, T, C/G] (or None)
         if xyzr.dim() == 4:
             spatial_feats, temporal_feats, frames = self._sample_per_frame(
-                x, xyzr, offset)
+                x, xyzr, offset, frame_features)
         else:
             spatial_feats, temporal_feats = sample_4d_features(
                 make_sample_points(offset,

@@ -329,6 +329,24 @@ def test_frame_box_features_start_as_the_first_design_and_learn():
         MODELS.build(tubelet_stage(frame_box_features='frames'))
 
 
+def test_frame_box_features_refuse_a_mixing_without_forward_sets():
+    from stmixer_mm.models.layers import AdaptiveMixing
+
+    @MODELS.register_module(force=True)
+    class _NoSetsMixing(AdaptiveMixing):
+        forward_sets = None  # a mixing block that mixes one set per query
+
+    cfg = tubelet_stage()
+    cfg['sampling_mixing']['mixing_cfg'] = dict(type='_NoSetsMixing')
+    try:
+        with pytest.raises(TypeError, match='forward_sets.*_NoSetsMixing'):
+            MODELS.build(cfg)
+        # the first design does not need it
+        MODELS.build(dict(cfg, frame_box_features=False))
+    finally:
+        MODELS.module_dict.pop('_NoSetsMixing')
+
+
 def test_frame_features_are_per_frame_sets_of_tubelet_boxes():
     torch.manual_seed(6)
     stage = MODELS.build(tubelet_stage(T // 2))

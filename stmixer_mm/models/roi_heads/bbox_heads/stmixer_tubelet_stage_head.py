@@ -126,9 +126,15 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 'build_spatial_mixing() and forward(..., frame_features='
                 f'True) (STMixerSamplingMixing), got '
                 f'{type(self.samplingmixing).__name__}')
-        if frame_box_features:  # built last: the default keeps its seeds
+        if frame_box_features:  # built last: False keeps the first seeds
             self.adaptive_mixing_f = \
                 self.samplingmixing.build_spatial_mixing()
+            if not callable(
+                    getattr(self.adaptive_mixing_f, 'forward_sets', None)):
+                raise TypeError('frame_box_features needs a mixing block with '
+                                'forward_sets(x [B, N, F, G, P, C/G], query) '
+                                '(AdaptiveMixing), got mixing_cfg type '
+                                f'{type(self.adaptive_mixing_f).__name__}')
             self.norm_f = nn.LayerNorm(self.hidden_channels)
             self.frame_reg_fcs = make_fcs(self.hidden_channels,
                                           self.num_reg_fcs, self.ffn_act_cfg)
@@ -189,15 +195,9 @@ class STMixerTubeletStageHead(STMixerStageHead):
             frames = frames.mean(2, keepdim=True).expand_as(frames)
         B, N, Tb = frames.shape[:3]
         query = queries[0].reshape(B, N, -1)
-        mixing = self.adaptive_mixing_f
-        if callable(getattr(mixing, 'forward_sets', None)):
-            # the query's mixing matrices generated once for its frames
-            frame_queries = mixing.forward_sets(frames, query)
-        else:
-            frame_queries = mixing(
-                frames.flatten(1, 2),
-                query[:, :, None].expand(-1, -1, Tb, -1).flatten(1, 2))
-        frame_queries = self.norm_f(frame_queries)
+        # the query's mixing matrices generated once for its frames
+        frame_queries = self.norm_f(
+            self.adaptive_mixing_f.forward_sets(frames, query))
         return spatial, temporal, frame_queries.view(B * N, Tb, -1)
 
     def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
