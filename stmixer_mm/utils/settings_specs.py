@@ -175,6 +175,22 @@ declare_settings(
     action_branches=Seq(Choice('spatial', 'temporal'), min_length=1),
     label_convention=Choice('ava', 'mmdet'))
 declare_settings(
+    'STMixerTubeletStageHead',
+    num_frames=POSITIVE,
+    box_loss_weighting=Choice('tubelet', 'frame'),
+    frame_box_features=Choice(False, True, 'clip'))
+
+
+def _ava_labels_only(cfg) -> Optional[str]:
+    convention = cfg.get('label_convention', 'ava')
+    if convention != 'ava':
+        return ("label_convention: STMixerTubeletStageHead supports "
+                f"label_convention='ava' only, got {convention!r}")
+    return None
+
+
+declare_rule('STMixerTubeletStageHead', _ava_labels_only)
+declare_settings(
     'STMixerSamplingMixing',
     hidden_channels=POSITIVE,
     feat_channels=Int(min=1, optional=True),
@@ -373,6 +389,7 @@ def _causal_clips(cfg) -> Optional[str]:
 declare_rule('TubeDataset', _causal_clips)
 declare_rule('ValidatedAVADataset', _causal_clips)
 declare_rule('ValidatedAVADataset', _ascending('forecast_horizons'))
+declare_settings('LoadTubeletTargets', num_frames=POSITIVE)
 declare_settings(
     'SampleTubeFrames',
     clip_len=POSITIVE,

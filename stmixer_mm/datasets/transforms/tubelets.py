@@ -58,8 +58,6 @@ class LoadTubeletTargets(BaseTransform):
     """
 
     def __init__(self, num_frames: int) -> None:
-        if num_frames < 1:
-            raise ValueError(f'num_frames must be >= 1, got {num_frames}')
         self.num_frames = num_frames
 
     def transform(self, results: Dict) -> Dict:

@@ -299,5 +299,15 @@ def _query_generator_fits(detector) -> None:
                           decoder.action_branches)
 
 
+def _tubelet_frames_divide(stage) -> None:
+    """A tubelet stage head's output frames divide its feature frames."""
+    frames = stage.temporal_points
+    if frames % stage.num_frames:
+        raise ValueError(
+            f'num_frames={stage.num_frames} tubelet boxes must divide the '
+            f'{frames} feature frames (sampling_mixing.temporal_points)')
+
+
 declare_rule('STMixerDecoder', _decoder_parts_agree, built=True)
+declare_rule('STMixerTubeletStageHead', _tubelet_frames_divide, built=True)
 declare_rule('STMixer', _query_generator_fits, built=True)

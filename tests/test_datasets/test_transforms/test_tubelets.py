@@ -143,6 +143,8 @@ def test_pack_and_flip(tmp_path):
 
 
 def test_bad_inputs_name_the_fix(tmp_path):
+    with pytest.raises(ValueError, match='num_frames: expected an int >= 1'):
+        TRANSFORMS.build(dict(type='LoadTubeletTargets', num_frames=0))
     t = TRANSFORMS.build(dict(type='LoadTubeletTargets', num_frames=4))
     with pytest.raises(ValueError, match='with_tubelets=True'):
         t(dict(video_id='v', timestamp=3, frame_inds=np.arange(4)))

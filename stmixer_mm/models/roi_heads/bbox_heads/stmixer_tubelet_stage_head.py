@@ -89,22 +89,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
                  frame_box_features: Union[bool, str] = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if num_frames < 1:
-            raise ValueError(f'num_frames must be >= 1, got {num_frames}')
-        if box_loss_weighting not in ('tubelet', 'frame'):
-            raise ValueError(
-                "box_loss_weighting must be 'tubelet' or 'frame', got "
-                f'{box_loss_weighting!r}')
         self.box_loss_weighting = box_loss_weighting
-        if self.label_convention != 'ava':
-            raise ValueError(
-                "STMixerTubeletStageHead supports label_convention='ava' "
-                f'only, got {self.label_convention!r}')
-        if self.temporal_points % num_frames:
-            raise ValueError(
-                f'num_frames={num_frames} tubelet boxes must divide the '
-                f'{self.temporal_points} feature frames '
-                '(sampling_mixing.temporal_points)')
         self.num_frames = num_frames
         # the box head, rebuilt with the stage head's settings: it reads
         # the spatial and (where built) the temporal queries, which hold
@@ -115,9 +100,6 @@ class STMixerTubeletStageHead(STMixerStageHead):
         self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
                                 self.ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
-        if frame_box_features not in (False, True, 'clip'):
-            raise ValueError('frame_box_features must be False, True or '
-                             f"'clip', got {frame_box_features!r}")
         self.frame_box_features = frame_box_features
         if frame_box_features and not callable(
                 getattr(self.samplingmixing, 'build_spatial_mixing', None)):
