@@ -293,7 +293,8 @@ def test_frame_weighting_counts_each_present_frame_as_a_box():
         torch.testing.assert_close(b[k], a[k] * scale)
     with pytest.raises(
             ValueError,
-            match=r"box_loss_weighting: expected one of \['tubelet', 'frame'\]"):
+            match=r"box_loss_weighting: expected one of \['tubelet', 'frame'\]"
+    ):
         MODELS.build(tubelet_stage(box_loss_weighting='frames'))
 
 
@@ -334,7 +335,8 @@ def test_frame_box_features_start_as_the_first_design_and_learn():
     torch.testing.assert_close(fc, fc[:, :1].expand_as(fc))
     with pytest.raises(
             ValueError,
-            match=r"frame_box_features: expected one of \[False, True, 'clip'\]"):
+            match=r"frame_box_features: expected one of \[False, True, 'clip'\]"
+    ):
         MODELS.build(tubelet_stage(frame_box_features='frames'))
 
 
