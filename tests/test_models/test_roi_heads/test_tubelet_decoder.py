@@ -333,10 +333,8 @@ def test_frame_box_features_start_as_the_first_design_and_learn():
     with torch.no_grad():
         fc = stage.sample_and_mix(prepared, xyzr, queries)[2]
     torch.testing.assert_close(fc, fc[:, :1].expand_as(fc))
-    with pytest.raises(
-            ValueError,
-            match=r"frame_box_features: expected one of \[False, True, 'clip'\]"
-    ):
+    expected = r"frame_box_features: expected one of \[False, True, 'clip'\]"
+    with pytest.raises(ValueError, match=expected):
         MODELS.build(tubelet_stage(frame_box_features='frames'))
 
 
