@@ -205,9 +205,15 @@ def test_the_head_learns_a_motion():
         opt.step()
     assert float(loss) < 0.2 * first
     out = head(stage)
-    # the in-view horizon: the box 4 px to the right
+    # the in-view horizon: the box 4 px to the right. The head starts at
+    # the present (4 px off); after 200 steps it is within 0.8-1.4 px over
+    # seeds and CPUs (the person, presence and action losses share the
+    # head), so half the motion is the bound: a head that did not learn the
+    # motion stays near 4 px
+    start = torch.tensor(BOXES)
+    assert (gt.future_bboxes[:, 0] - start).abs().amax() == 4.0
     torch.testing.assert_close(
-        out['bboxes'][0, :, 0], gt.future_bboxes[:, 0], atol=1.0, rtol=0)
+        out['bboxes'][0, :, 0], gt.future_bboxes[:, 0], atol=2.0, rtol=0)
     visible = out['visible_logits'][0].sigmoid()
     assert (visible[:, 0] > 0.8).all() and (visible[:, 1] < 0.2).all()
 
