@@ -21,7 +21,7 @@ from mmengine import fileio
 
 from stmixer_mm.utils.json_input import JSONInputError, parse_json
 from stmixer_mm.utils.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
-                                       decode_mask, encode_mask, mask_area,
+                                       decode_mask, encode_mask, run_lengths,
                                        write_mask_file)
 from .fileio_utils import is_file
 
@@ -42,8 +42,9 @@ def load_mask_file(path: str,
     Raises:
         ValueError: Naming the file and the record when the file is not a
             mask file, a record lacks a field or has a bad one (a size that
-            is not two positive integers, counts that pycocotools cannot
-            read), or two records have one key.
+            is not two positive integers, counts that are not a COCO
+            compressed RLE whose runs cover exactly that size), or two
+            records have one key.
     """
     if not is_file(path, backend_args):
         raise FileNotFoundError(f'actor mask file {path} not found')
@@ -85,14 +86,20 @@ def load_mask_file(path: str,
             if not isinstance(rec[field], int) or rec[field] < 0:
                 raise ValueError(f'{where}: "{field}" must be an integer '
                                  f'>= 0, got {rec[field]!r}')
+        # the runs, without decoding: they must cover the declared size
+        # exactly (pycocotools fails later, naming nothing, when they
+        # cover more; a mask of fewer would be read short)
         try:
-            area = mask_area(rec)
-        except Exception as e:  # pycocotools raises several kinds
-            raise ValueError(f'{where}: "counts" is not a valid RLE of '
-                             f'size {size}: {e}') from e
-        if area > size[0] * size[1]:
-            raise ValueError(f'{where}: "counts" covers {area} pixels, more '
-                             f'than the {size[0]}x{size[1]} frame')
+            runs = run_lengths(rec['counts'])
+        except ValueError as e:
+            raise ValueError(f'{where}: "counts" is not a valid COCO '
+                             f'compressed RLE: {e}') from None
+        if sum(runs) != size[0] * size[1]:
+            raise ValueError(
+                f'{where}: "counts" has runs adding up to {sum(runs)} '
+                f'pixels, but "size" {size} has {size[0] * size[1]} (the '
+                'RLE of another mask size, or damaged)')
+        area = sum(runs[1::2])
         key = (str(rec['video_id']), rec['timestamp'], rec['person_id'])
         if key in masks:
             raise ValueError(f'{where}: a second mask of video '

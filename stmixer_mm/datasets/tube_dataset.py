@@ -234,6 +234,7 @@ class TubeDataset(BaseActionDataset):
             self._tube_persons = {v: self._persons(gt, v) for v in videos}
 
         data_list = []
+        beyond = 0  # annotated training keyframes whose future is unknown
         for video in videos:
             nframes = int(gt['nframes'][video])
             h, w = (int(x) for x in gt['resolution'][video])
@@ -244,6 +245,7 @@ class TubeDataset(BaseActionDataset):
                 keyframes = sorted(per_frame)
                 if self.forecast_horizons:  # their future is known
                     last = nframes - max(self.forecast_horizons)
+                    beyond += sum(f > last for f in keyframes)
                     keyframes = [f for f in keyframes if f <= last]
                 keyframes = keyframes[::self.keyframe_stride]
             for frame in keyframes:
@@ -270,9 +272,19 @@ class TubeDataset(BaseActionDataset):
                         video + self.video_ext)
                 data_list.append(info)
         if not data_list:
+            why = ''
+            if beyond:
+                longest = max(int(gt['nframes'][v]) for v in videos)
+                why = (
+                    f': forecast_horizons {self.forecast_horizons} leave '
+                    f'none of its {beyond} annotated keyframes a known '
+                    f'future (a keyframe needs {max(self.forecast_horizons)}'
+                    f' frames after it; the longest training video has '
+                    f'{longest} frames): shorten the horizons or use '
+                    'longer videos')
             raise ValueError(
                 f'{self.ann_file}: split {self.split} gives no '
-                f'{"test" if self.test_mode else "training"} keyframes')
+                f'{"test" if self.test_mode else "training"} keyframes{why}')
         return data_list
 
     def _split_videos(self, gt: dict) -> List[str]:

@@ -1,5 +1,5 @@
 """Arrays of model outputs."""
-from typing import Any
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -9,3 +9,37 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, 'detach'):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def check_predictions(where: str,
+                      finite: Optional[Mapping] = None,
+                      boxes: Optional[Mapping] = None,
+                      scores: Optional[Mapping] = None) -> None:
+    """Refuse model outputs a metric cannot score right: ``finite``
+    (``{field: array}``) with a NaN or infinity (a NaN box matches nothing,
+    a NaN score sorts anywhere: a wrong AP with exit 0); ``boxes``
+    (``{field: [..., 4] x1 y1 x2 y2}``) not finite or inverted; ``scores``
+    not in [0, 1].
+
+    Raises:
+        ValueError: ``where`` (the sample), the field, the index of the
+            first bad entry, its value and what was expected.
+    """
+    checks = [
+        (finite, lambda a: np.isfinite(a), 'not finite', 'finite numbers'),
+        (boxes, lambda a: np.isfinite(a).all(-1) & (a[..., 2] >= a[..., 0]) &
+         (a[..., 3] >= a[..., 1]), 'not finite or inverted',
+         'finite boxes x1 y1 x2 y2 with x1 <= x2 and y1 <= y2'),
+        (scores, lambda a: (a >= 0) & (a <= 1), 'not a probability',
+         'scores in [0, 1] (after the sigmoid or softmax)')
+    ]
+    for fields, ok, what, expected in checks:
+        for name, arr in (fields or {}).items():
+            arr = np.asarray(arr, np.float64)
+            bad = ~ok(arr)
+            if bad.any():
+                i = tuple(int(j) for j in np.argwhere(bad)[0])
+                raise ValueError(
+                    f'{where}: pred_instances.{name}{list(i)} = '
+                    f'{np.round(arr[i], 4).tolist()} is {what}: expected '
+                    f'{expected}')

@@ -1,7 +1,7 @@
 """COCO RLE of actor masks and the actor mask file's writer (the format is
 described in :mod:`stmixer_mm.datasets.actor_masks`, which reads it)."""
 import json
-from typing import Iterable
+from typing import Iterable, List
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -24,6 +24,43 @@ def decode_mask(rle: dict) -> np.ndarray:
     return mask_utils.decode(
         dict(size=list(rle['size']),
              counts=rle['counts'].encode('ascii'))).astype(bool)
+
+
+def run_lengths(counts: str) -> List[int]:
+    """The run lengths (background first, then foreground, alternating) of
+    a COCO compressed RLE string, read without decoding the mask: each
+    number is 5-bit groups (ASCII 48 + the group, bit 0x20: another group
+    follows, bit 0x10 of the last: negative), from the third on a
+    difference to the number two before (pycocotools' ``rleFrString``).
+
+    Raises:
+        ValueError: a character outside the alphabet, a number cut off at
+            the end, or a negative run.
+    """
+    runs: List[int] = []
+    data = counts.encode('ascii', 'replace')
+    p = 0
+    while p < len(data):
+        x = k = 0
+        more = True
+        while more:
+            if p == len(data):
+                raise ValueError('the last run is cut off')
+            c = data[p] - 48
+            if not 0 <= c < 64:
+                raise ValueError(f'character {chr(data[p])!r} at {p} is not '
+                                 'of the RLE alphabet')
+            x |= (c & 0x1f) << 5 * k
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << 5 * k
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise ValueError(f'run {len(runs)} is negative ({x})')
+        runs.append(x)
+    return runs
 
 
 def write_mask_file(path: str, records: Iterable[dict]) -> int:

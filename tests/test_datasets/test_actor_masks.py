@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.registry import init_default_scope
+from pycocotools import mask as mask_utils
 from scipy.io import savemat
 
 import stmixer_mm  # noqa: F401
@@ -118,6 +119,13 @@ def _write(path, records, **top):
     return str(path)
 
 
+def _rle(runs):
+    """The COCO compressed counts of uncompressed ``runs``."""
+    return mask_utils.frPyObjects(
+        dict(size=[1, sum(runs)], counts=runs), 1,
+        sum(runs))['counts'].decode()
+
+
 def _rec(**kw):
     m = np.zeros((4, 6), bool)
     m[1:3, 2:5] = True
@@ -126,16 +134,22 @@ def _rec(**kw):
     return rec
 
 
-@pytest.mark.parametrize('records, top, match',
-                         [([_rec()], dict(format='coco'), 'format'),
-                          ([_rec()], dict(version=2), 'version'),
-                          ([{
-                              k: v
-                              for k, v in _rec().items() if k != 'size'
-                          }], {}, 'missing'), ([_rec(size=[4])], {}, 'size'),
-                          ([_rec(person_id=-1)], {}, 'person_id'),
-                          ([_rec(counts=5)], {}, 'counts'),
-                          ([_rec(), _rec()], {}, 'second mask')])
+@pytest.mark.parametrize(
+    'records, top, match',
+    [([_rec()], dict(format='coco'), 'format'),
+     ([_rec()], dict(version=2), 'version'),
+     ([{
+         k: v
+         for k, v in _rec().items() if k != 'size'
+     }], {}, 'missing'), ([_rec(size=[4])], {}, 'size'),
+     ([_rec(person_id=-1)], {}, 'person_id'), ([_rec(counts=5)], {}, 'counts'),
+     ([_rec(counts=_rle([10, 3, 20]))
+       ], {}, r'masks\[0\]: "counts" has runs adding up to 33 '
+      r'pixels, but "size" \[4, 6\] has 24'),
+     ([_rec(counts=_rle([10, 3, 5]))], {}, 'adding up to 18 pixels'),
+     ([_rec(counts='0\x7f')], {}, 'not of the RLE'),
+     ([_rec(counts='0h')], {}, 'cut off'),
+     ([_rec(), _rec()], {}, 'second mask')])
 def test_mask_file_errors(tmp_path, records, top, match):
     path = _write(tmp_path / 'm.json', records, **top)
     with pytest.raises(ValueError, match=match) as e:
@@ -434,9 +448,10 @@ def test_unused_mask_records_are_reported(mask_set, tmp_path):
 
 def test_a_huge_declared_mask_size_is_refused_before_decoding(
         mask_set, tmp_path, monkeypatch):
-    """An RLE claiming 100000 x 100000 pixels was decoded (10 GB) before
-    any size check; its declared size is compared with the frames first."""
-    from pycocotools import mask as mask_utils
+    """An RLE claiming 60000 x 60000 pixels (pycocotools' 32-bit runs hold
+    no 100000 x 100000, which the mask file's reader refuses) was decoded
+    (3.6 GB) before any size check; its declared size is compared with the
+    frames first."""
 
     from stmixer_mm.datasets.transforms import masks as masks_module
     paths, _ = mask_set
@@ -447,7 +462,7 @@ def test_a_huge_declared_mask_size_is_refused_before_decoding(
     key = (info['video_id'], int(info['timestamp']))
     rec = next(r for r in data['masks']
                if (r['video_id'], r['timestamp']) == key)
-    rle = mask_utils.frPyObjects([[0, 0, 10, 0, 10, 10]], 100000, 100000)[0]
+    rle = mask_utils.frPyObjects([[0, 0, 10, 0, 10, 10]], 60000, 60000)[0]
     rec.update(size=rle['size'], counts=rle['counts'].decode())
     huge = tmp_path / 'huge.json'
     huge.write_text(json.dumps(data))
@@ -456,6 +471,6 @@ def test_a_huge_declared_mask_size_is_refused_before_decoding(
     monkeypatch.setattr(masks_module, 'decode_mask',
                         lambda r: decoded.append(r['size']) or real(r))
     ds = _dataset(paths, mask_file=str(huge), pipeline=_pipeline())
-    with pytest.raises(ValueError, match='is 100000x100000 .*frames are'):
+    with pytest.raises(ValueError, match='is 60000x60000 .*frames are'):
         ds[0]
-    assert [100000, 100000] not in decoded
+    assert [60000, 60000] not in decoded

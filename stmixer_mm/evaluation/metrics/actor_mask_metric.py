@@ -31,7 +31,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import to_numpy
+from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.mask_rle import encode_mask, mask_area
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
@@ -105,6 +105,11 @@ class ActorMaskMetric(BaseMetric):
                         f'of shape {list(masks.shape)}, expected [n, {h}, '
                         f'{w}] (img_shape)')
             boxes = to_numpy(pred['bboxes']).astype(np.float64).reshape(-1, 4)
+            scores = to_numpy(pred['person_scores']).astype(np.float64)
+            check_predictions(
+                f'ActorMaskMetric: sample {where!r}',
+                boxes=dict(bboxes=boxes),
+                scores=dict(person_scores=scores))
             if self.box_format == 'normalized':
                 # the AVA heads clip normalised boxes to [0, 1): a larger
                 # coordinate is a pixel box, which would score a box AP of 0
@@ -121,7 +126,7 @@ class ActorMaskMetric(BaseMetric):
                     key=where,
                     pred_rles=[encode_mask(m) for m in pred_masks],
                     pred_boxes=boxes.reshape(-1, 4),
-                    scores=to_numpy(pred['person_scores']).astype(np.float64),
+                    scores=scores,
                     gt_rles=[encode_mask(m) for m in gt_masks],
                     gt_boxes=gt_boxes.reshape(-1, 4),
                     size=(h, w)))

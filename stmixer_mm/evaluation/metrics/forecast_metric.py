@@ -10,7 +10,9 @@ from mmengine.logging import MMLogger
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import to_numpy
+from stmixer_mm.utils.arrays import check_predictions, to_numpy
+from stmixer_mm.utils.setting_types import Int
+from stmixer_mm.utils.settings_specs import check_iou_threshold
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
 PRED_FIELDS = ('future_bboxes', 'future_scores', 'future_visible')
@@ -70,6 +72,11 @@ class ForecastMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        # the settings first, before the annotation file is read
+        self.iou_thr = check_iou_threshold(iou_thr, 'ForecastMetric.iou_thr')
+        Int(min=2).check(history, 'ForecastMetric.history')
+        Int(min=0).check(split, 'ForecastMetric.split')
+        self.history = int(history)
         self.ann_file = ann_file
         self.gt = load_act_annotations(ann_file)
         if not 0 <= split < len(self.gt['test_videos']):
@@ -77,8 +84,6 @@ class ForecastMetric(BaseMetric):
                              f'{len(self.gt["test_videos"])} test split(s)')
         self.videos: List[str] = list(self.gt['test_videos'][split])
         self.num_labels = len(self.gt['labels'])
-        self.iou_thr = float(iou_thr)
-        self.history = int(history)
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep ``(video, frame, horizons, boxes, scores, persons,
@@ -130,6 +135,14 @@ class ForecastMetric(BaseMetric):
                         f'{list(got)}, expected {list(expected)} ({n} '
                         f'detections, horizons {horizons}, '
                         f'{self.num_labels} classes)')
+            check_predictions(
+                where,
+                boxes=dict(bboxes=boxes, future_bboxes=future),
+                scores=dict(
+                    scores=scores,
+                    person_scores=persons,
+                    future_scores=future_scores,
+                    future_visible=visible))
             self.results.append(
                 (video, frame, horizons, boxes * scale, scores, persons,
                  future * scale, future_scores, visible))

@@ -43,7 +43,7 @@ from stmixer_mm.evaluation.functional import (frame_ap, interpolate_tubelets,
 from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import to_numpy
+from stmixer_mm.utils.arrays import check_predictions, to_numpy
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
@@ -239,6 +239,9 @@ class TubeMetric(BaseMetric):
                     'pred_instances.bboxes [n, 4] and pred_instances.scores '
                     f'[n, num_classes(+1)], got {list(bboxes.shape)} and '
                     f'{list(scores.shape)}')
+            check_predictions(
+                f'video {video!r} frame {sample["timestamp"]}',
+                finite=dict(bboxes=bboxes, scores=scores))
             ids = pred['track_ids'] if 'track_ids' in pred else None
             if ids is not None:
                 ids = np.asarray(to_numpy(ids))
@@ -277,6 +280,7 @@ class TubeMetric(BaseMetric):
                 f'{where}: pred_instances.tubelet_bboxes has shape '
                 f'{list(boxes.shape)}, expected [{n}, {len(frames)}, 4] '
                 '(one box per detection and tubelet frame)')
+        check_predictions(where, finite=dict(tubelet_bboxes=boxes))
         return boxes, frames
 
     @staticmethod

@@ -192,6 +192,20 @@ def test_bad_inputs_name_the_fix(tmp_path):
         _dataset(tmp_path, gt=gt)
 
 
+def test_a_horizon_longer_than_every_video_is_named(tmp_path):
+    # every training keyframe's future is past the video's 16 frames: the
+    # error names the setting, not only the empty split
+    with pytest.raises(
+            ValueError,
+            match=r'split 0 gives no training keyframes: '
+            r'forecast_horizons \(2, 16\) leave none of its 16 annotated '
+            r'keyframes a known future .* longest training video has 16 '
+            'frames'):
+        _dataset(tmp_path, forecast_horizons=(2, 16))
+    # the same horizons still test (the future there is refused per sample)
+    assert len(_dataset(tmp_path, forecast_horizons=(2, 16), test_mode=True))
+
+
 def check_settings(cfg):
     _check(cfg, 'dataset')
 

@@ -156,3 +156,41 @@ def test_bad_predictions_are_refused(ann_file):
             ValueError, match="video 'w' frame 1: the video is "
             'not in'):
         _run(ann_file, samples)
+
+
+@pytest.mark.parametrize(
+    'field, index, value, match',
+    [('future_bboxes', (0, 1, 2), np.nan,
+      r'future_bboxes\[0, 1\] = .* is not finite or inverted'),
+     ('bboxes', (1, 0), np.nan, r'bboxes\[1\] = .* is not finite'),
+     ('bboxes', (0, 0), 0.99, r'bboxes\[0\] = .* inverted'),
+     ('future_scores',
+      (1, 0, 2), 1.5, r'future_scores\[1, 0, 2\] = 1.5 is not a probability'),
+     ('future_visible',
+      (0, 1), np.nan, r'future_visible\[0, 1\] = nan is not a probability'),
+     ('person_scores', (1, ), -0.1, r'person_scores\[1\] = -0.1')])
+def test_predictions_that_cannot_be_scored_are_refused(ann_file, field, index,
+                                                       value, match):
+    """A NaN forecast box scored fmAP 93.9 with ADE nan; a NaN present box
+    crashed the constant-velocity linking with a bare IndexError."""
+    samples = _samples(truth)
+    samples[5]['pred_instances'][field][index] = value
+    with pytest.raises(ValueError, match=r"video 'v' frame 6: pred_inst"):
+        _run(ann_file, samples)
+    with pytest.raises(ValueError, match=match):
+        _run(ann_file, samples)
+
+
+@pytest.mark.parametrize('kw, match', [
+    (dict(iou_thr=1.5), r'ForecastMetric.iou_thr: expected a float in '
+     r'\(0, 1\], got 1.5'),
+    (dict(iou_thr=0), r'iou_thr: expected a float in \(0, 1\]'),
+    (dict(history=1), r'history: expected an int >= 2'),
+    (dict(history=2.5), r'history: expected an int'),
+    (dict(split=0.5), r'split: expected an int'),
+    (dict(split=-1), r'split: expected an int >= 0'),
+])
+def test_settings_are_refused_before_the_file_is_read(kw, match):
+    """iou_thr=1.5 was accepted and every fmAP was 0."""
+    with pytest.raises(ValueError, match=match):
+        ForecastMetric(ann_file='/no/such/GT.pkl', **kw)

@@ -231,3 +231,31 @@ def test_tube_metric_reads_the_gt_through_the_act_loader(tmp_path, ann_file):
     with pytest.raises(ValueError, match=r"\"labels\" names class 'a' twice"):
         METRICS.build(
             dict(type='TubeMetric', protocol='ucf_jhmdb', ann_file=str(path)))
+
+
+def test_non_finite_predictions_are_refused(tmp_path):
+    """A NaN box matches nothing and a NaN score sorts anywhere: a wrong AP
+    with exit 0; the sample, field and index are named."""
+    from stmixer_mm.evaluation.metrics import TubeMetric
+    gt = dict(
+        labels=['a'],
+        gttubes=dict(v={0: [np.array([[1, 0, 0, 4, 4]], np.float32)]}),
+        nframes=dict(v=1),
+        train_videos=[[]],
+        test_videos=[['v']],
+        resolution=dict(v=(8, 8)))
+    ann = tmp_path / 'GT.pkl'
+    ann.write_bytes(pickle.dumps(gt))
+    for field, value in (('bboxes', [[0, 0, np.nan,
+                                      1]]), ('scores', [[np.inf]])):
+        pred = dict(bboxes=np.array([[0, 0, .5, .5]]), scores=np.array([[.9]]))
+        pred[field] = np.array(value)
+        metric = TubeMetric(ann_file=str(ann), protocol='ucf_jhmdb')
+        with pytest.raises(
+                ValueError,
+                match=rf"video 'v' frame 1: pred_instances.{field}\[0, 0\]"
+                if field == 'scores' else
+                r"video 'v' frame 1: pred_instances.bboxes\[0, 2\] = nan "
+                'is not finite'):
+            metric.process(
+                None, [dict(video_id='v', timestamp=1, pred_instances=pred)])
