@@ -190,13 +190,14 @@ def run_online(inferencer, spec, name=None, **runner_kwargs):
     :class:`~stmixer_mm.apis.online.OnlineRunner` (its arguments) and say
     what was written; returns the runner's statistics."""
     stats = OnlineRunner(inferencer, **runner_kwargs).run(spec, name=name)
+    dropped = stats['frames_dropped']
     print(f'wrote {stats["video"]} ({stats["frames_written"]} frames, '
           f'{stats["codec"]}), {stats["jsonl"]}, {stats["tracks"]}: '
           f'{stats["keyframes_done"]} keyframes detected, '
           f'{stats["keyframes_skipped"]} skipped, {stats["num_tracks"]} '
-          'track ids' + (f', {stats["frames_dropped"]} frames left out of '
-                         'the video (the writer was behind)'
-                         if stats['frames_dropped'] else ''))
+          'track ids' + (f', {dropped} frames left out of the video (the '
+                         'writer was behind)' if dropped else '') +
+          f'; {stats["summary"]}')
     return stats
 
 
@@ -239,7 +240,8 @@ def run_offline(inferencer,
         with on_stop_signals(interrupt):
             return _run_offline(
                 inferencer, spec, source, out, stride, fps,
-                ResultFormatter(inferencer.label_names, score_thr, topk),
+                ResultFormatter(inferencer.label_names, score_thr, topk,
+                                inferencer.person_thr),
                 tube_iou if tubes else None)
     except RunInterrupted as e:
         kept = out.abort()
@@ -258,29 +260,20 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
     video's length: the first detects keyframe after keyframe (the frames
     stream through the inferencer's ring buffer), the second decodes the
     frames again and draws each with the detections of its nearest
-    keyframe (``tube_iou``: link tubes, None: not)."""
-    person_thr = inferencer.person_thr
+    keyframe (``tube_iou``: link tubes, None: not). The persons written
+    are those of ``fmt``'s policy (:meth:`ResultFormatter.keep`)."""
     detections = []
     per_key = {}  # keyframe -> drawing records of the kept persons
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
     counted = CountingSource(source)
     for res, _ in inferencer.iter_results(counted, stride=stride):
-        # the formatter's JSON and drawing records; kept: the persons with
-        # an action above score_thr
+        res = fmt.keep(res)  # the persons written
         k = res.frame
-        formatted = fmt.record(res)
-        drawn = fmt.persons(res)
-        keep = [
-            i for i, p in enumerate(formatted['persons'])
-            if p['actions'] and res.person_scores[i] >= person_thr
-        ]
-        kept[k] = (res.bboxes[keep], res.scores[keep], res.person_scores[keep])
-        per_key[k] = [drawn[i] for i in keep]
+        record = fmt.record(res)
+        kept[k] = (res.bboxes, res.scores, res.person_scores)
+        per_key[k] = fmt.persons(res)
         detections += [
-            dict(
-                frame=int(k),
-                time=formatted['time'],
-                **formatted['persons'][i]) for i in keep
+            dict(frame=k, time=record['time'], **p) for p in record['persons']
         ]
     n = counted.num_read
     if not n:
@@ -334,19 +327,20 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
         input=spec,
         fps=fps or source.fps,
         frame_size=[w, h],
-        person_threshold=person_thr,
+        person_threshold=fmt.person_thr,
         keyframes=keyframes)
     out.write_json('json', dict(header, detections=detections))
     out.write_csv('csv', CSV_COLUMNS, fmt.csv_rows(detections))
     print(f'\nwrote {out["video"]} ({n} frames), {out["json"]}, '
-          f'{out["csv"]}: {len(detections)} detections on '
-          f'{len(keyframes)} keyframes')
+          f'{out["csv"]}: {fmt.summary()}')
     result = dict(
         video=out['video'],
         json=out['json'],
         csv=out['csv'],
         num_frames=n,
-        detections=detections)
+        detections=detections,
+        summary=fmt.summary(),
+        **fmt.counts)
     if tubes is not None:
         out.write_json('tubes', dict(header, link_iou=tube_iou, tubes=tubes))
         print(f'wrote {out["tubes"]}: {len(tubes)} tubes')

@@ -48,11 +48,16 @@ and skips the keyframes the model has no time for (counted) instead of
 queueing them. ``--show`` opens a window (where a display exists; ``q``
 stops). Ctrl-C stops a webcam and closes the outputs properly.
 
-A detection is a query whose person score reaches ``--person-thr`` (default:
-the config's ``test_cfg.person_threshold``); offline it is listed when at
-least one action scores ``--score-thr``, online every person is tracked
-and lists its actions above ``--score-thr``. The fallback queries that the
-AVA evaluation keeps below the person threshold (``test_cfg.num_fallback``)
+Which persons are written is one rule, offline and online alike (and in
+``STMixerInferencer``): every query whose person score reaches
+``--person-thr`` (default: the config's ``test_cfg.person_threshold``) is
+a person, written with its actions scoring at least ``--score-thr`` (at
+most ``--topk``); a person without such an action is written with none
+(``"actions": {}``; no row in the CSV, a row per action). ``--score-thr``
+removes actions, never a person. The last line says how many persons were
+written on how many keyframes and how many list an action; when none is
+written, which setting removed them. The fallback queries that the AVA
+evaluation keeps below the person threshold (``test_cfg.num_fallback``)
 are switched off, so a video without people gives no detections. The
 checkpoint must fit the config (``--non-strict`` loads the matching part).
 
@@ -195,13 +200,14 @@ def parse_args(argv=None, prog=None):
         '--person-thr',
         type=unit_float,
         default=None,
-        help='keep persons scoring at least this (default: the '
+        help='write the persons scoring at least this (default: the '
         "config's test_cfg.person_threshold)")
     p.add_argument(
         '--score-thr',
         type=unit_float,
         default=0.3,
-        help='show actions scoring at least this (in [0, 1])')
+        help='list the actions scoring at least this (in [0, 1]); a person '
+        'without one is still written, with no action')
     p.add_argument(
         '--non-strict',
         action='store_true',

@@ -1,5 +1,6 @@
 """``STMixerInferencer``: mmengine's Inferencer interface over videos."""
 import glob
+import json
 import os.path as osp
 import shutil
 
@@ -215,6 +216,38 @@ def test_keyframe_result_masks_and_records():
                          np.zeros((1, 3)), np.ones(1), sample, (128, 192))
     assert res.masks is None and res.mask_rles is None
     assert 'mask' not in fmt.record(res)['persons'][0]
+
+
+def test_a_person_thr_that_removes_every_person_is_reported(
+        tools, random_checkpoint, tmp_path):
+    """Issue 59: the Inferencer writes the persons of the one policy
+    (``ResultFormatter.keep``): a model that returns its 3 best queries
+    below ``person_threshold`` (built with the fallback queries) has them
+    removed, from the JSON, the drawing and the data samples alike, and a
+    video with no person left says that person_thr removed all 18 (3 on
+    each of 6 keyframes)."""
+    model = init_detector(
+        tools.TINY_CFG,
+        random_checkpoint,
+        fallback_queries=True,
+        cfg_options={'model.test_cfg.rcnn.person_threshold': 0.99})
+    infer = STMixerInferencer(model)
+    assert infer.person_thr == 0.99
+    assert len(infer.predict_clip(np.zeros((4, 64, 64, 3), np.uint8))) == 3
+    with pytest.warns(
+            UserWarning,
+            match='syn_val_000: 0 persons on 6 keyframes: person_thr=0.99 '
+            'removed all 18 persons the model returned'):
+        out = infer(
+            _frame_dir(tools),
+            stride=4,
+            score_thr=0.0,
+            return_datasamples=True,
+            pred_out_dir=str(tmp_path))
+    assert [len(s.pred_instances) for s in out['predictions'][0]] == [0] * 6
+    with open(tmp_path / 'syn_val_000.json') as f:
+        pred = json.load(f)
+    assert [k['persons'] for k in pred['keyframes']] == [[]] * 6
 
 
 @pytest.mark.parametrize('name', ['score_thr', 'pred_score_thr'])

@@ -135,6 +135,7 @@ class SlowInferencer:
     right 1 px a frame."""
     clip_len, frame_interval = 4, 2
     label_names = {1: 'walk'}
+    person_thr = 0.6
 
     def __init__(self, delay):
         self.delay = delay
@@ -530,3 +531,26 @@ def test_a_numpy_stride_and_an_empty_run(tmp_path):
     assert (tmp_path / 'none_tracks.json').exists()
     with pytest.raises(ValueError, match='stride must be a positive'):
         OnlineRunner(model, stride=0)
+
+
+def test_a_person_thr_that_removes_every_person_is_reported(tmp_path):
+    """Issue 59: the runner writes the persons of the one policy
+    (``ResultFormatter.keep``); a ``person_thr`` above every person writes
+    none, and the statistics and the tracks file say that person_thr
+    removed them, and how many."""
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 12
+    model = SlowInferencer(delay=0)
+    model.person_thr = 0.95  # its one person a keyframe scores 0.9
+    stats = OnlineRunner(
+        model, stride=4, out_dir=str(tmp_path),
+        progress=False).run(ArraySource(frames, fps=10.0, name='nobody'))
+    assert stats['keyframes_done'] == 3
+    assert stats['persons'] == 0 and stats['persons_removed'] == 3
+    assert stats['summary'].startswith(
+        '0 persons on 3 keyframes: person_thr=0.95 removed all 3 persons '
+        'the model returned')
+    assert [line['persons'] for line in _jsonl(stats['jsonl'])] == [[]] * 3
+    with open(stats['tracks']) as f:
+        tracks = json.load(f)
+    assert tracks['tracks'] == [] and stats['num_tracks'] == 0
+    assert tracks['stats']['summary'] == stats['summary']

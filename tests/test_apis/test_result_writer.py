@@ -9,6 +9,9 @@ import os
 
 import numpy as np
 import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.structures import InstanceData
 
 from stmixer_mm.apis.demo import check_demo_options
 from stmixer_mm.apis.results import (CSV_COLUMNS, KeyframeDrawer,
@@ -159,6 +162,43 @@ def test_formatter_records():
     assert fmt.persons(res)[0]['actions'] == {'walk': 0.7, 'run': 0.5}
     with pytest.raises(ValueError, match='score_thr'):
         ResultFormatter({}, 1.5)
+
+
+def test_formatter_keeps_every_person_above_person_thr():
+    """Issue 59's policy: a person at or above ``person_thr`` is kept with
+    or without an action at or above ``score_thr``; a person below it is
+    removed and counted, and a run with none kept says which setting
+    removed how many."""
+    sample = ActionDataSample(metainfo=dict(video_id='v'))
+    sample.pred_instances = InstanceData(
+        bboxes=torch.zeros(3, 4),
+        person_scores=torch.tensor([0.9, 0.2, 0.7]),
+        track_ids=torch.tensor([5, 6, 7]))
+    res = KeyframeResult(4, 0.5, np.array([[1., 2., 3., 4.]] * 3),
+                         np.array([[0., .8], [0., .9], [0., .1]]),
+                         np.array([0.9, 0.2, 0.7]), sample, (8, 8))
+    fmt = ResultFormatter({1: 'walk'}, score_thr=0.3, person_thr=0.5)
+    kept = fmt.keep(res)
+    assert kept.person_scores.tolist() == [0.9, 0.7]
+    assert kept.track_ids.tolist() == [5, 7]  # the data sample's too
+    assert kept.data_sample.metainfo['video_id'] == 'v'
+    assert len(res.data_sample.pred_instances) == 3  # not changed
+    actions = [p['actions'] for p in fmt.record(kept)['persons']]
+    assert actions == [{'walk': 0.8}, {}]  # kept without an action
+    assert fmt.counts == dict(
+        keyframes=1, persons=2, persons_with_action=1, persons_removed=1)
+    assert fmt.summary() == ('2 persons on 1 keyframes, 1 with an action '
+                             'scoring at least score_thr=0.3')
+    none = ResultFormatter({1: 'walk'}, person_thr=0.95)
+    assert len(none.keep(res)) == len(none.keep(res)) == 0
+    assert none.summary().startswith(
+        '0 persons on 2 keyframes: person_thr=0.95 removed all 6 persons '
+        'the model returned')
+    empty = ResultFormatter({1: 'walk'}, person_thr=0.95)
+    empty.keep(res.select([]))
+    assert empty.summary().startswith(
+        '0 persons on 1 keyframes: the model returned no person scoring at '
+        'least person_thr=0.95')
 
 
 @pytest.mark.parametrize('kwargs,message', [

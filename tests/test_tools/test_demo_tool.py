@@ -135,15 +135,22 @@ def test_demo_on_frame_folder(tools, checkpoint, val_frames, tmp_path):
         fps=4,
         score_thr=0.0,
         topk=3)
-    # a threshold above every score keeps nothing, but still writes a video
-    # (into another folder: the first run's outputs are not overwritten);
-    # the highest threshold is 1 (1.01 is refused: issue 46)
+    # an action threshold above every score lists no action but removes
+    # no person (issue 59): the 10 queries of each of the 3 keyframes
+    # (person scores 0.66-0.93, above the config's 0.6) are written without
+    # actions, the CSV (a row per action) has its header only (into another
+    # folder: the first run's outputs are not overwritten); the highest
+    # threshold is 1 (1.01 is refused: issue 46)
     result = demo.run(
         demo.parse_args([
             folder, tools.TINY_CFG, checkpoint, '--out-dir',
             str(tmp_path / 'out2'), '--score-thr', '1.0'
         ]))
-    assert result['detections'] == []
+    assert len(result['detections']) == 3 * 10
+    assert all(d['actions'] == {} for d in result['detections'])
+    assert result['persons_with_action'] == 0
+    with open(result['csv']) as f:
+        assert len(list(csv.reader(f))) == 1  # the header only
     assert count_video_frames(result['video']) == len(val_frames)
     with pytest.raises(SystemExit):
         demo.parse_args(
@@ -512,9 +519,64 @@ def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
                 **{
                     k: v
                     for k, v in p.items() if k != 'track_id'
-                }) for line in lines for p in line['persons'] if p['actions']
+                }) for line in lines for p in line['persons']
         ]
         assert dets == off['detections']
+
+
+def test_offline_online_and_inferencer_write_the_same_persons(
+        tools, checkpoint, tmp_path, capsys):
+    """Issue 59: one policy for which persons are written, at thresholds
+    that both remove something: --person-thr 0.8 removes the queries
+    scoring 0.66-0.8 (the model applies it), --score-thr 0.05 leaves most
+    persons without an action (before, the offline demo dropped them and
+    the online runner and the Inferencer wrote them). The offline demo,
+    the online runner and the Inferencer write the same persons (boxes,
+    scores, actions) on every keyframe, and say how many."""
+    from stmixer_mm.apis import STMixerInferencer
+    demo = _demo_module(tools)
+    folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
+    args = [
+        folder, tools.TINY_CFG, checkpoint, '--stride', '4', '--fps', '8',
+        '--person-thr', '0.8', '--score-thr', '0.05', '--no-progress'
+    ]
+    off = demo.run(demo.parse_args(args + ['--out-dir', str(tmp_path / 'a')]))
+    on = demo.run(
+        demo.parse_args(
+            args + ['--out-dir', str(tmp_path / 'b'), '--online']))
+    with open(on['jsonl']) as f:
+        lines = [json.loads(line) for line in f]
+    online = [
+        dict(
+            frame=line['frame'],
+            time=line['time'],
+            **{
+                k: v
+                for k, v in p.items() if k != 'track_id'
+            }) for line in lines for p in line['persons']
+    ]
+    assert online == off['detections']
+    pred = STMixerInferencer(
+        tools.TINY_CFG, checkpoint, person_thr=0.8)(
+            folder, stride=4, fps=8, score_thr=0.05)['predictions'][0]
+    assert [
+        dict(frame=k['frame'], time=k['time'], **p) for k in pred['keyframes']
+        for p in k['persons']
+    ] == off['detections']
+    # both thresholds removed something: of 6 keyframes x 10 queries some
+    # are below 0.8; of the persons some list an action, most none
+    dets = off['detections']
+    assert {d['frame'] for d in dets} == {2, 6, 10, 14, 18, 22}
+    assert min(d['person_score'] for d in dets) >= 0.8
+    with_action = sum(bool(d['actions']) for d in dets)
+    assert 0 < with_action < len(dets) < 6 * 10
+    for r in (off, on):
+        assert r['persons'] == len(dets)
+        assert r['persons_with_action'] == with_action
+    summary = (f'{len(dets)} persons on 6 keyframes, {with_action} with an '
+               'action scoring at least score_thr=0.05')
+    assert off['summary'] == on['summary'] == summary
+    assert capsys.readouterr().out.count(summary) == 2
 
 
 def test_demo_online_arguments(tools, capsys):
@@ -742,9 +804,11 @@ def _pinned_outputs(demo, tools, checkpoint, out_root, extra=()):
 def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
     """The offline demo streams its input in two passes (memory does not
     grow with the video's length): its .json, .csv and _tubes.json are
-    byte for byte those of the version that held every frame in memory
-    (tests/data/demo_pin/offline_outputs.json, made by generate_pin.py on
-    that version with the same seed-0 random weights)."""
+    byte for byte the pins (tests/data/demo_pin/offline_outputs.json, made
+    by generate_pin.py with the same seed-0 random weights on the version
+    that held every frame in memory; regenerated for issue 59, which
+    writes the persons without an action: the .csv and the detections
+    with an action stayed the same)."""
     demo = _demo_module(tools)
     with open(
             osp.join(tools.REPO, 'tests', 'data', 'demo_pin',
@@ -758,7 +822,10 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
         }
         for k, d in pinned['outputs'].items()
     }
-    assert want['stride3']['json'].count('"bbox"') >= 3  # detections
+    # every query is a person (0.66-0.93 >= --person-thr 0.3): 8 keyframes
+    # x 10, 5 of them with an action scoring >= --score-thr 0.05
+    dets = json.loads(want['stride3']['json'])['detections']
+    assert len(dets) == 80 and sum(bool(d['actions']) for d in dets) == 5
     got = _pinned_outputs(demo, tools, checkpoint, tmp_path)
     assert got == want
     # the library function, with keyword arguments (no argparse), writes
@@ -788,6 +855,10 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
             '--cfg-options', 'model.test_cfg.rcnn.person_threshold=0.999'
         ]))
     assert r['detections'] == []
+    # and says so: which setting left no person (issue 59)
+    assert r['summary'] == (
+        '0 persons on 3 keyframes: the model returned no person scoring at '
+        'least person_thr=0.999 (--person-thr / test_cfg.person_threshold)')
 
 
 def test_demo_offline_reads_the_input_twice_with_bounded_memory(

@@ -23,6 +23,8 @@ through :mod:`~stmixer_mm.apis.results`. The model is built by
 ``__init__``, before any frame is decoded.
 """
 import sys
+import warnings
+from itertools import islice
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
@@ -66,7 +68,8 @@ class STMixerInferencer(BaseInferencer):
         label_map (str, optional): AVA ``.pbtxt`` / ACT ``.pkl``; default
             as :func:`~stmixer_mm.datasets.class_names` finds one.
         person_thr (float, optional): keep persons scoring at least this
-            (default the config's ``test_cfg.person_threshold``).
+            (default the config's ``test_cfg.person_threshold``; the
+            policy: :meth:`~stmixer_mm.apis.results.ResultFormatter.keep`).
         strict (bool): a checkpoint must fit the config.
         scope (str): default scope of the config (``'mmaction'``).
         show_progress (bool): a progress bar over the keyframes.
@@ -236,13 +239,8 @@ class STMixerInferencer(BaseInferencer):
                 clips,
                 total=len(keyframe_indices(total, stride)) if total else 0,
                 file=sys.stderr)
-        batch = []
-        for meta, clip in clips:
-            batch.append((meta, clip))
-            if len(batch) == batch_size:
-                yield from self._run_batch(batch, source.name)
-                batch = []
-        if batch:
+        check_batch_size(self.model, batch_size)  # before islice(clips, 0)
+        while batch := list(islice(clips, batch_size)):  # generators
             yield from self._run_batch(batch, source.name)
 
     def _run_batch(self, batch, name):
@@ -332,19 +330,16 @@ class STMixerInferencer(BaseInferencer):
         (metainfo ``frame``, ``time``). With ``outputs`` holding a
         ``'pred'`` path the dict is written there as JSON (whatever
         ``return_datasample`` is)."""
-        out = None
         save = outputs is not None and 'pred' in outputs.paths
         if not return_datasample or save:
-            out = ResultFormatter(self.label_names, score_thr,
-                                  topk).prediction(preds, source,
-                                                   self.person_thr)
+            out = ResultFormatter(self.label_names, score_thr, topk,
+                                  self.person_thr).prediction(preds, source)
             if save:
                 outputs.write_json('pred', out)
         if return_datasample:
-            out = []
             for r in preds:
                 r.data_sample.set_metainfo(dict(frame=r.frame, time=r.time))
-                out.append(r.data_sample)
+            out = [r.data_sample for r in preds]
         if print_result:
             print(out)
         return dict(predictions=out, visualization=visualization)
@@ -429,16 +424,21 @@ class STMixerInferencer(BaseInferencer):
             for k in ('draw_pred', 'pred_score_thr', 'topk') if k in vis
         }
         preds, images = [], []
+        fmt = ResultFormatter(self.label_names, post.get('score_thr', 0.3),
+                              post.get('topk', 3), self.person_thr)
         for result, meta in self.iter_results(
                 source, batch_size=batch_size, keep_images=keep or draw,
                 **pre):
-            preds.append(result)
+            preds.append(fmt.keep(result))
             if keep:
                 images.append(meta['image'])
             if draw:
-                self.draw(result, meta['image'], writer=outputs, **draw_args)
+                self.draw(
+                    preds[-1], meta['image'], writer=outputs, **draw_args)
         if draw:
             outputs.video.close()
+        if not fmt.counts['persons']:
+            warnings.warn(f'{source.name}: {fmt.summary()}')
         drawn = self.visualize([video], preds, images, **vis)
         return self.postprocess(
             preds,

@@ -68,8 +68,8 @@ class OnlineRunner:
     """Run an inferencer over a stream with bounded memory.
 
     Args:
-        inferencer (STMixerInferencer): the model, its clip sampling and
-            class names.
+        inferencer (STMixerInferencer): the model, its clip sampling,
+            class names and ``person_thr``.
         stride (int): frames between two keyframes.
         realtime (bool): skip keyframes the model has no time for (and pace
             a file at its frame rate); else every keyframe is detected.
@@ -79,7 +79,9 @@ class OnlineRunner:
         write_video (bool): write the mp4.
         video_codec (str): ``'h264'`` (PyAV, with fallbacks) or ``'mp4v'``.
         show (bool): show the frames in a window (where a display exists).
-        score_thr (float): actions listed per person score at least this.
+        score_thr (float): actions listed per person score at least this
+            (the persons written: :meth:`ResultFormatter.keep
+            <stmixer_mm.apis.results.ResultFormatter.keep>`).
         topk (int): actions per person.
         link_iou, max_lost, max_shift: see :class:`OnlineTubeTracker`.
         fps (float, optional): frame rate of frame folders (default 30) or
@@ -182,9 +184,12 @@ class OnlineRunner:
 
         Returns:
             dict: the final statistics (:class:`~.run_stats.RunStats`
-            snapshot) with
-            ``name``, ``fps``, the output paths, ``codec`` and
-            ``num_tracks``.
+            snapshot) with ``name``, ``fps``, the output paths, ``codec``,
+            ``num_tracks``, the persons written (``persons``,
+            ``persons_with_action``, ``persons_removed``: the counts of
+            :class:`~stmixer_mm.apis.results.ResultFormatter`) and their
+            ``summary`` (with none written, the setting that removed
+            them).
 
         Raises:
             OutputFileError: an output exists already or cannot be
@@ -248,6 +253,9 @@ class OnlineRunner:
                     # ended unasked, after a warning, has short_read)
                     end_reason=getattr(source, 'end_reason', None),
                     short_read=getattr(source, 'short_read', False),
+                    # the persons written (ResultFormatter.keep)
+                    summary=run.fmt.summary(),
+                    **run.fmt.counts,
                     **paths)
                 if 'tracks' in out.paths:
                     out.write_json(

@@ -44,8 +44,9 @@ class StreamRun:
         self.stop = runner.stop_event
         self.realtime = runner.realtime
         inf = runner.inferencer
+        # which persons are written: the one policy (ResultFormatter.keep)
         self.fmt = ResultFormatter(inf.label_names, runner.score_thr,
-                                   runner.topk)
+                                   runner.topk, inf.person_thr)
         # the writer holds frames until their nearest keyframe is done
         self.room = runner.queue_frames + buffer.after + runner.stride
         self.frames_q: 'queue.Queue' = queue.Queue(maxsize=self.room)
@@ -129,6 +130,7 @@ class StreamRun:
                 t0 = time.perf_counter()
                 res = inf.predict_clip(clip, key, t, video=self.source.name)
                 dt = time.perf_counter() - t0
+                res = self.fmt.keep(res)
                 del clip
                 # a model with track queries gives the ids itself
                 ids = self.tracker.update(

@@ -1,6 +1,7 @@
 """From a :class:`~.keyframe_result.KeyframeResult` to what is written and
-drawn: the thresholds and class names of one run, applied one way by the
-Inferencer, the offline demo and the online runner."""
+drawn: which persons are kept, the thresholds and class names of one run,
+applied one way by the Inferencer, the offline demo and the online
+runner."""
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -16,22 +17,66 @@ CSV_COLUMNS = ('frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score',
 
 
 class ResultFormatter:
-    """The records of a keyframe's persons.
+    """Which persons of a keyframe are written, and their records.
+
+    One policy for the Inferencer, the offline demo and the online runner
+    (:meth:`keep`): every person scoring at least ``person_thr`` is
+    written, with the actions scoring at least ``score_thr`` (at most
+    ``topk``); a person without such an action is written with no action
+    (``actions={}``: no row in a CSV). ``score_thr`` removes actions,
+    never a person. :attr:`counts` counts the persons of a run and
+    :meth:`summary` says what the thresholds did.
 
     Args:
         label_names (dict): ``{column: name}`` of the action columns
             (:func:`~stmixer_mm.datasets.class_names`).
         score_thr (float): actions listed scoring at least this.
         topk (int): actions listed per person, at most.
+        person_thr (float): persons kept scoring at least this (the
+            model's ``test_cfg.person_threshold``, which the model applies
+            too: this removes what a model returns below it, e.g. fallback
+            queries).
     """
 
     def __init__(self,
                  label_names: Dict[int, str],
                  score_thr: float = 0.3,
-                 topk: int = 3) -> None:
+                 topk: int = 3,
+                 person_thr: float = 0.0) -> None:
         self.label_names = label_names
         self.score_thr = check_probability(score_thr, 'score_thr')
         self.topk = topk
+        self.person_thr = check_probability(person_thr, 'person_thr')
+        #: keyframes, persons written, those with a listed action, and the
+        #: persons person_thr removed
+        self.counts = dict(
+            keyframes=0, persons=0, persons_with_action=0, persons_removed=0)
+
+    def keep(self, result: KeyframeResult) -> KeyframeResult:
+        """The persons of ``result`` that are written (the policy above),
+        counted in :attr:`counts`."""
+        keep = np.flatnonzero(result.person_scores >= self.person_thr)
+        c = self.counts
+        c['keyframes'] += 1
+        c['persons'] += len(keep)
+        c['persons_removed'] += len(result) - len(keep)
+        c['persons_with_action'] += sum(
+            bool(self.actions(result.scores[i])) for i in keep)
+        return result if len(keep) == len(result) else result.select(keep)
+
+    def summary(self) -> str:
+        """What :meth:`keep` wrote, and with no person written, which
+        setting removed them and how many."""
+        c, thr = self.counts, f'person_thr={self.person_thr:g}'
+        if c['persons']:
+            return (f"{c['persons']} persons on {c['keyframes']} keyframes, "
+                    f"{c['persons_with_action']} with an action scoring at "
+                    f'least score_thr={self.score_thr:g}')
+        why = (f"{thr} removed all {c['persons_removed']} persons the model "
+               'returned' if c['persons_removed'] else
+               f'the model returned no person scoring at least {thr}')
+        return (f"0 persons on {c['keyframes']} keyframes: {why} "
+                '(--person-thr / test_cfg.person_threshold)')
 
     def actions(self, scores: np.ndarray) -> Dict[str, float]:
         """``{name: score}`` of the best columns scoring at least
@@ -129,19 +174,19 @@ class ResultFormatter:
             for j, h in enumerate(forecast['horizons'])
         ] for i in range(len(result))]
 
-    def prediction(self, results: Sequence[KeyframeResult], source,
-                   person_thr: float) -> dict:
+    def prediction(self, results: Sequence[KeyframeResult], source) -> dict:
         """One video's prediction (the Inferencer's): ``dict(input, fps,
         frame_size [w, h], num_frames, person_threshold, keyframes=[
-        records])``; the ``source`` (a counting source) gives the first
-        four; records carry track ids where the model gives them."""
+        records])`` of the persons :meth:`keep` kept; the ``source`` (a
+        counting source) gives the first four; records carry track ids
+        where the model gives them."""
         track = any(r.track_ids is not None for r in results)
         return dict(
             input=getattr(source, 'name', None),
             fps=getattr(source, 'fps', None),
             frame_size=getattr(source, 'frame_size', None),
             num_frames=getattr(source, 'num_read', None),
-            person_threshold=person_thr,
+            person_threshold=self.person_thr,
             keyframes=[
                 self.record(r, r.track_ids if track else None) for r in results
             ])

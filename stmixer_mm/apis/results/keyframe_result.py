@@ -126,6 +126,20 @@ class KeyframeResult:
     def __len__(self) -> int:
         return len(self.bboxes)
 
+    def select(self, keep: np.ndarray) -> 'KeyframeResult':
+        """The result of the persons ``keep`` (indices), its data sample's
+        ``pred_instances`` (masks, tubelets, track ids, forecasts) too."""
+        keep, sample = np.asarray(keep, np.int64), self.data_sample
+        pred = getattr(sample, 'pred_instances', None)
+        if pred is not None:
+            sample = sample.new()  # shallow: only pred_instances replaced
+            sample.pred_instances = pred[keep]
+        out = KeyframeResult(self.frame, self.time, self.bboxes[keep],
+                             self.scores[keep], self.person_scores[keep],
+                             sample, self.frame_hw)
+        out.tubelet_frames = self.tubelet_frames
+        return out
+
     @property
     def track_ids(self) -> Optional[np.ndarray]:
         """``[n]`` ids of a model that tracks (e.g. the track queries of

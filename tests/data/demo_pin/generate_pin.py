@@ -1,7 +1,9 @@
 """Regenerate ``offline_outputs.json``: the offline demo's ``.json``,
 ``.csv`` and ``_tubes.json`` on ``tests/data/tiny_ava/rawframes/
-syn_val_000`` with the seed-0 random tiny model (the pin was made on the
-version that held every frame in memory, commit f284713).
+syn_val_000`` with the seed-0 random tiny model (first made on the
+version that held every frame in memory, commit f284713; regenerated for
+issue 59, which writes the persons without an action too: the .csv and
+the detections with an action did not change).
 
     PYTHONPATH=. python tests/data/demo_pin/generate_pin.py OUT.json
 """
