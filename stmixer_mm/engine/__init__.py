@@ -1,7 +1,6 @@
 from .checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                          check_checkpoint_fits, check_load_from_fits,
-                         checkpoint_state_dict, install_checked_local_loader,
-                         state_dict_mismatches)
+                         checkpoint_state_dict, state_dict_mismatches)
 from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
                     ClassConsistencyHook, LoadFromCheckHook, RandomStateHook,
                     ResumeCheckHook, add_class_consistency_hook,
@@ -14,9 +13,6 @@ from .sharded import (ShardedStrategy, full_to_sharded, is_sharded_checkpoint,
                       sharded_to_full)
 from .work_dir_lock import LOCK_NAME, WorkDirBusyError, WorkDirLock
 
-# every local checkpoint mmengine reads names its file when it is bad
-install_checked_local_loader()
-
 __all__ = [
     'DeviceAwareDistributedDataParallel', 'adapt_cfg_to_device',
     'quiet_known_noise', 'init_dist_without_cuda', 'shutdown_dist',
@@ -26,6 +22,6 @@ __all__ = [
     'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',
     'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
     'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME',
-    'ResumeCheckHook', 'install_checked_local_loader', 'LoadFromCheckHook',
-    'check_load_from_fits', 'LOAD_FROM_MIN_LOADED'
+    'ResumeCheckHook', 'LoadFromCheckHook', 'check_load_from_fits',
+    'LOAD_FROM_MIN_LOADED'
 ]

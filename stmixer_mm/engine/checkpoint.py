@@ -10,7 +10,6 @@ missing, unexpected and shape-mismatched keys; partial loading needs an
 explicit opt-out (``--non-strict`` / ``strict=False``), and then the same
 lists are logged as a warning.
 """
-import os.path as osp
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -19,17 +18,12 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 
 from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
-from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
-                                                 MissingCheckpointError,
-                                                 check_checkpoint_file,
-                                                 find_state_dict,
-                                                 load_checkpoint_file)
+from stmixer_mm.utils.checkpoint_loading import find_state_dict
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
     'state_dict_mismatches', 'check_checkpoint_fits', 'check_load_from_fits',
-    'LOAD_FROM_MIN_LOADED', 'install_checked_local_loader', 'diff_state_dicts',
-    'give_state_dict'
+    'LOAD_FROM_MIN_LOADED', 'diff_state_dicts', 'give_state_dict'
 ]
 
 # keys a model may lack in a checkpoint without changing its outputs
@@ -285,62 +279,3 @@ def check_load_from_fits(model: torch.nn.Module,
         logger=logger or 'current',
         level=30)
     return share
-
-
-def install_checked_local_loader() -> bool:
-    """Make mmengine's local checkpoint loader load safely and name the
-    file and what is wrong with it.
-
-    Every local checkpoint that mmengine reads (``load_from``,
-    ``--resume``, ``init_detector``, ``tools/test.py``) goes through the
-    loader registered for no prefix. mmengine 0.10.7's own calls
-    ``torch.load`` with torch's default ``weights_only=True`` (torch >= 2.6),
-    which refuses the Runner's own checkpoints (numpy arrays in the message
-    hub), and its errors do not name the file (``PytorchStreamReader failed
-    reading zip archive`` on a truncated file). It is replaced once by
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`:
-    ``weights_only=True`` plus, inside that call only, the allow-list of the
-    types Runner checkpoints hold; a file that cannot be read, or that holds
-    other types, raises :class:`~stmixer_mm.utils.CheckpointFileError`
-    with the file's name and the diagnosis (empty, truncated, corrupt, the
-    refused types and how to trust the file); a file holding something
-    else than a dict says so. Nothing is ever unpickled without
-    restriction unless the file is listed in
-    ``STMIXER_MM_TRUSTED_CHECKPOINTS``; torch's own ``torch.load`` and its
-    process-wide allow-list are not changed.
-
-    Returns:
-        bool: whether the loader was installed now (False if already).
-    """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    inner = CheckpointLoader._schemes.get('')
-    if inner is None or getattr(inner, '_stmixer_checked', False):
-        return False
-
-    def load_from_local(filename, map_location):
-        filename = osp.expanduser(filename)
-        if not osp.isfile(filename):
-            raise MissingCheckpointError(
-                f'checkpoint {filename}: no such file')
-        try:
-            checkpoint = load_checkpoint_file(
-                filename, map_location=map_location, check_first=False)
-        except CheckpointFileError:
-            raise
-        except Exception as err:  # torch/pickle errors without the name
-            check_checkpoint_file(filename)  # raises with a diagnosis
-            reason = str(err).strip().splitlines()[-1][:300] if str(
-                err).strip() else type(err).__name__
-            raise CheckpointFileError(
-                f'checkpoint {filename} could not be read: '
-                f'{type(err).__name__}: {reason}') from err
-        if not isinstance(checkpoint, dict):
-            raise CheckpointFileError(
-                f'checkpoint {filename} holds a {type(checkpoint).__name__}, '
-                'not a checkpoint (a dict with state_dict / model weights)')
-        return checkpoint
-
-    load_from_local._stmixer_checked = True
-    load_from_local.__doc__ = inner.__doc__
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-    return True

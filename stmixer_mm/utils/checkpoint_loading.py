@@ -6,7 +6,7 @@ security review is one file.
 Every checkpoint that stmixer_mm reads goes through
 :func:`load_checkpoint_file`: mmengine's local loader (``load_from``,
 ``--resume``, ``init_detector``, ``tools/test.py``, installed by
-:func:`stmixer_mm.engine.install_checked_local_loader`) and the converter
+:func:`stmixer_mm.utils.compat.patch_mmengine_local_loader`) and the converter
 tools (``tools/model_converters/``). It
 
 - checks first that the file is complete (:func:`check_checkpoint_file`),

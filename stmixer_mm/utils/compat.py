@@ -23,13 +23,33 @@ DEBUG), and is recorded in
    wrapped to return ``np.nan`` (what the code meant) in exactly that case;
    every other call goes to the original function.
 
-mmengine's checkpoint loading under torch >= 2.6 (``weights_only=True``
-refuses Runner checkpoints) is not a process-wide fix here: stmixer_mm reads
-checkpoints through :mod:`stmixer_mm.utils.checkpoint_loading` (an
-allow-list of the types its checkpoints hold, scoped to each load).
+3. mmengine 0.10.7's local checkpoint loader (every ``load_from``,
+   ``--resume``, ``init_detector``, ``tools/test.py`` load) calls
+   ``torch.load`` with torch's default: under torch >= 2.6
+   ``weights_only=True`` refuses the Runner's own checkpoints (numpy arrays
+   in the message hub), under older torch it unpickles without
+   restriction, and its errors name no file. The loader registered for no
+   prefix is replaced by one reading through
+   :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file` (an
+   allow-list of the types Runner checkpoints hold, scoped to each load;
+   torch's own ``torch.load`` and its process-wide allow-list are not
+   changed).
+
+Nothing else of mmengine / mmcv / mmdet / mmaction2 is changed by
+``import stmixer_mm``: no registered class's ``__init__`` is wrapped
+(``tests/test_registry.py`` compares them before and after the import).
+
+Turning fixes off: the environment variable ``STMIXER_MM_DISABLE_FIXES``
+(read at ``import stmixer_mm``) names the fixes not to apply,
+comma-separated (``mmaction2-missing-drn``, ``mmaction2-ava-ap-numpy2``,
+``mmengine-checked-local-loader``), or ``all``. Without the first,
+``import mmaction.models`` fails on the PyPI wheel (and so does
+``import stmixer_mm``); without the third, mmengine's loader reads the
+checkpoints as it would without this package.
 """
 import importlib.util
 import logging
+import os
 import os.path as osp
 import sys
 import types
@@ -39,6 +59,17 @@ from mmengine.logging import print_log
 
 #: Names of the fixes that were applied in this process.
 APPLIED_FIXES: List[str] = []
+#: the environment variable naming the fixes not to apply (or ``all``)
+DISABLE_ENV = 'STMIXER_MM_DISABLE_FIXES'
+DRN_FIX = 'mmaction2-missing-drn'
+AP_FIX = 'mmaction2-ava-ap-numpy2'
+LOADER_FIX = 'mmengine-checked-local-loader'
+
+
+def _disabled(name: str) -> bool:
+    """Whether :data:`DISABLE_ENV` turns the fix ``name`` off."""
+    names = {n.strip() for n in os.environ.get(DISABLE_ENV, '').split(',')}
+    return name in names or 'all' in names
 
 
 def _report(name: str, message: str, level: int = logging.DEBUG) -> None:
@@ -80,7 +111,8 @@ def patch_mmaction_packaging() -> bool:
         bool: whether the stub was installed.
     """
     name = 'mmaction.models.localizers.drn'
-    if name in sys.modules or not _mmaction_drn_missing():
+    if _disabled(DRN_FIX) or name in sys.modules or \
+            not _mmaction_drn_missing():
         return False
     pkg = types.ModuleType(name)
     pkg.__path__ = []  # a package, so that ``.drn.drn`` resolves
@@ -92,7 +124,7 @@ def patch_mmaction_packaging() -> bool:
     sys.modules[name] = pkg
     sys.modules[name + '.drn'] = mod
     _report(
-        'mmaction2-missing-drn',
+        DRN_FIX,
         "the installed mmaction2 lacks 'mmaction/models/localizers/drn' "
         '(known defect of the 1.2.0 PyPI wheel); a stub was installed so '
         'that mmaction.models imports. The DRN localizer is unavailable.')
@@ -106,7 +138,7 @@ def patch_ava_metric_numpy2() -> bool:
         bool: whether ``compute_average_precision`` was wrapped.
     """
     import numpy as np
-    if hasattr(np, 'NAN'):
+    if _disabled(AP_FIX) or hasattr(np, 'NAN'):
         return False
     from mmaction.evaluation.functional.ava_evaluation import metrics
     original = metrics.compute_average_precision
@@ -123,14 +155,87 @@ def patch_ava_metric_numpy2() -> bool:
     compute_average_precision.__doc__ = original.__doc__
     metrics.compute_average_precision = compute_average_precision
     _report(
-        'mmaction2-ava-ap-numpy2',
-        "mmaction2's AVA AP returns np.nan (not numpy 1's np.NAN) for "
+        AP_FIX, "mmaction2's AVA AP returns np.nan (not numpy 1's np.NAN) for "
         'classes without ground truth.')
     return True
 
 
+def patch_mmengine_local_loader() -> bool:
+    """Make mmengine's local checkpoint loader load safely and name the
+    file and what is wrong with it.
+
+    Every local checkpoint that mmengine reads (``load_from``,
+    ``--resume``, ``init_detector``, ``tools/test.py``) goes through the
+    loader registered for no prefix. mmengine 0.10.7's own calls
+    ``torch.load`` with torch's default ``weights_only=True`` (torch >= 2.6),
+    which refuses the Runner's own checkpoints (numpy arrays in the message
+    hub), and its errors do not name the file (``PytorchStreamReader failed
+    reading zip archive`` on a truncated file). It is replaced once by
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`:
+    ``weights_only=True`` plus, inside that call only, the allow-list of the
+    types Runner checkpoints hold; a file that cannot be read, or that holds
+    other types, raises :class:`~stmixer_mm.utils.CheckpointFileError`
+    with the file's name and the diagnosis (empty, truncated, corrupt, the
+    refused types and how to trust the file); a file holding something
+    else than a dict says so. Nothing is ever unpickled without
+    restriction unless the file is listed in
+    ``STMIXER_MM_TRUSTED_CHECKPOINTS``; torch's own ``torch.load`` and its
+    process-wide allow-list are not changed.
+
+    Returns:
+        bool: whether the loader was installed now (False if already, or
+        turned off).
+    """
+    if _disabled(LOADER_FIX):
+        return False
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .checkpoint_loading import (CheckpointFileError,
+                                     MissingCheckpointError,
+                                     check_checkpoint_file,
+                                     load_checkpoint_file)
+    inner = CheckpointLoader._schemes.get('')
+    if inner is None or getattr(inner, '_stmixer_checked', False):
+        return False
+
+    def load_from_local(filename, map_location):
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
+            raise MissingCheckpointError(
+                f'checkpoint {filename}: no such file')
+        try:
+            checkpoint = load_checkpoint_file(
+                filename, map_location=map_location, check_first=False)
+        except CheckpointFileError:
+            raise
+        except Exception as err:  # torch/pickle errors without the name
+            check_checkpoint_file(filename)  # raises with a diagnosis
+            reason = str(err).strip().splitlines()[-1][:300] if str(
+                err).strip() else type(err).__name__
+            raise CheckpointFileError(
+                f'checkpoint {filename} could not be read: '
+                f'{type(err).__name__}: {reason}') from err
+        if not isinstance(checkpoint, dict):
+            raise CheckpointFileError(
+                f'checkpoint {filename} holds a {type(checkpoint).__name__}, '
+                'not a checkpoint (a dict with state_dict / model weights)')
+        return checkpoint
+
+    load_from_local._stmixer_checked = True
+    load_from_local.__doc__ = inner.__doc__
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    _report(
+        LOADER_FIX, "mmengine's local checkpoint loader (torch.load with "
+        'weights_only=True under torch >= 2.6, which refuses Runner '
+        'checkpoints, and errors naming no file) reads through '
+        'stmixer_mm.utils.checkpoint_loading.')
+    return True
+
+
 def apply_compat_fixes() -> List[str]:
-    """Apply every fix that is needed here; return the names applied."""
+    """Apply every fix that is needed here and not turned off; return the
+    names applied."""
     patch_mmaction_packaging()
     patch_ava_metric_numpy2()
+    patch_mmengine_local_loader()
     return list(APPLIED_FIXES)

@@ -210,3 +210,26 @@ def test_collect_env_lists_versions_and_fixes():
     assert len(fixes) == 1
     for name in compat.APPLIED_FIXES:  # same environment, same fixes
         assert name in fixes[0]
+
+
+@pytest.mark.slow
+def test_fixes_can_be_turned_off():
+    """``STMIXER_MM_DISABLE_FIXES`` names the fixes not applied: with the
+    loader fix off, mmengine keeps its own local checkpoint loader."""
+    import subprocess
+    code = ('import stmixer_mm; from stmixer_mm.utils import compat; '
+            'from mmengine.runner.checkpoint import CheckpointLoader as C; '
+            'print(compat.APPLIED_FIXES, '
+            "getattr(C._schemes[''], '_stmixer_checked', False))")
+    for off, checked in (('', True), ('mmengine-checked-local-loader', False),
+                         ('all', False)):
+        env = dict(os.environ, STMIXER_MM_DISABLE_FIXES=off)
+        if off == 'all' and compat._mmaction_drn_missing():
+            continue  # mmaction2's models (and so stmixer_mm) cannot import
+        out = subprocess.run([sys.executable, '-c', code],
+                             capture_output=True,
+                             text=True,
+                             env=env,
+                             check=True).stdout
+        assert out.strip().endswith(str(checked)), (off, out)
+        assert ("'mmengine-checked-local-loader'" in out) is checked, out
