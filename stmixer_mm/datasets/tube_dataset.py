@@ -125,6 +125,11 @@ class TubeDataset(BaseActionDataset):
             ``SampleTubeFrames`` must end the clip at the keyframe
             (``keyframe='last'``), else the clip would show the future.
             Defaults to ``()`` (no forecast).
+        videos_in_both_splits (str): A video in both ``train_videos`` and
+            ``test_videos`` of the split: ``'error'`` (default: a leak of
+            the training videos into the test) or ``'allow'`` (what the
+            annotation importer writes for one video or ``--val-ratio 0``,
+            where the val metric is documented to measure the fit).
     """
 
     def __init__(self,
@@ -148,6 +153,7 @@ class TubeDataset(BaseActionDataset):
                  with_tubelets: bool = False,
                  test_clip_stride: int = 1,
                  forecast_horizons: Sequence[int] = (),
+                 videos_in_both_splits: str = 'error',
                  **kwargs) -> None:
         if test_clip_stride < 1:
             raise ValueError(
@@ -159,6 +165,10 @@ class TubeDataset(BaseActionDataset):
                 "scores (with_tubelets=True, TubeMetric(tubes='tubelets')); "
                 'a keyframe detector needs a prediction on every frame '
                 '(test_clip_stride=1)')
+        if videos_in_both_splits not in ('error', 'allow'):
+            raise ValueError("videos_in_both_splits must be 'error' or "
+                             f"'allow', got {videos_in_both_splits!r}")
+        self.videos_in_both_splits = videos_in_both_splits
         self.with_tubelets = with_tubelets
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
         self._tube_persons: Dict[str, Dict[int, object]] = {}
@@ -296,11 +306,12 @@ class TubeDataset(BaseActionDataset):
         train = list(gt['train_videos'][self.split])
         test = list(gt['test_videos'][self.split])
         both = sorted(set(train) & set(test))
-        if both:
+        if both and self.videos_in_both_splits == 'error':
             raise ValueError(
                 f'{self.ann_file}: video {both[0]!r} is in both '
                 f'"train_videos" and "test_videos" of split {self.split} '
-                f'({len(both)} such videos)')
+                f'({len(both)} such videos); if that is meant (one '
+                "annotated video), set videos_in_both_splits='allow'")
         videos = test if self.test_mode else train
         for video in videos:
             for field in ('gttubes', 'nframes', 'resolution'):

@@ -181,6 +181,23 @@ def test_bad_annotations(tmp_path, edit, error, match):
         _build(ann, root)
 
 
+def test_a_video_in_both_splits_when_allowed(tmp_path):
+    """The importer's one-video data set (the video in both splits, as
+    documented) trains and tests with videos_in_both_splits='allow'; the
+    default still refuses the leak, saying how to allow it."""
+    gt = _gt()
+    gt['test_videos'][0].append('cls_a_v1')
+    ann, root = _write(tmp_path, gt)
+    with pytest.raises(ValueError, match="set videos_in_both_splits='allow'"):
+        _build(ann, root)
+    train = _build(ann, root, videos_in_both_splits='allow')
+    test = _build(ann, root, videos_in_both_splits='allow', test_mode=True)
+    assert 'cls_a_v1' in {d['video_id'] for d in train}
+    assert 'cls_a_v1' in {d['video_id'] for d in test}
+    with pytest.raises(ValueError, match="'error' or 'allow', got 'yes'"):
+        _build(ann, root, videos_in_both_splits='yes')
+
+
 def test_test_split_without_tubes_and_bad_values(tmp_path):
     """Issue 20 item 4 on the dataset path: a test split holding no tube
     stops at build time (not after predicting every frame); non-finite
