@@ -179,6 +179,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
                 f'the {split} split {splits[split]} has no tube')
     return dict(
         labels=labels,
+        in_both_splits=bool(set(splits['train']) & set(splits['val'])),
         summary=dict(
             ground_truth=TUBE_GT,
             start_index=1,
@@ -257,6 +258,10 @@ test_evaluator = val_evaluator
 model = dict(roi_head=dict(stage_head=dict(num_actions={num_actions})))
 '''
     else:
+        # one video or --val-ratio 0: the video is in both splits, on
+        # purpose (split_videos warns), which TubeDataset refuses by default
+        both = ("\n    videos_in_both_splits='allow',  # the importer's "
+                'warning' if result.get('in_both_splits') else '')
         body = f'''classes = {tuple(names)!r}
 ann_file = '{root}/{TUBE_GT}'
 imported_dataset = dict(
@@ -265,7 +270,7 @@ imported_dataset = dict(
     num_classes={len(names)},
     classes=classes,
     filename_tmpl='{FILENAME_TMPL}',
-    start_index=1,
+    start_index=1,{both}
     data_prefix=dict(img='{root}/rawframes'))
 train_dataloader = dict(dataset=imported_dataset)
 val_dataloader = dict(dataset=imported_dataset)
