@@ -16,6 +16,34 @@ result (a Runner, metrics, a summary), its integer status otherwise. Each
 imports its command's module when it runs, not before: a command loads
 only what it needs (the demo's video stack, the exporter's ONNX).
 """
+import os.path as osp
+import shlex
+import sys
+
+#: each tool: its console command and its script in a checkout
+TOOLS = {
+    'train': ('stmixer-train', 'tools/train.py'),
+    'test': ('stmixer-test', 'tools/test.py'),
+    'demo': ('stmixer-demo', 'tools/demo.py'),
+    'import': ('stmixer-import', 'tools/data/import_annotations.py'),
+    'export-onnx': ('stmixer-export-onnx', 'tools/deployment/export_onnx.py'),
+}
+
+
+def command(tool: str) -> str:
+    """How to run ``tool`` (a key of :data:`TOOLS`) where this process was
+    started: ``python <checkout>/tools/...`` when it was started as a
+    script of a checkout's ``tools/`` that holds the tool, else its
+    console command (which a ``pip install`` puts on the PATH), so that
+    a command a tool prints runs where the user is."""
+    script, path = TOOLS[tool]
+    started = sys.argv[0] if sys.argv else ''
+    for _, own in TOOLS.values():
+        if started.replace(osp.sep, '/').endswith(own):
+            root = started[:len(started) - len(own)]
+            if osp.isfile(osp.join(root or '.', path)):
+                return f'python {shlex.quote(root + path)}'
+    return script
 
 
 def _status(result) -> int:

@@ -9,9 +9,12 @@ import argparse
 import sys
 import time
 
+from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
+                                          signal_name)
 from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
                                            AnnotationImportError,
                                            import_annotations)
+from stmixer_mm.utils.output_dirs import OutputDirError
 
 
 def parse_args(argv=None):
@@ -88,33 +91,45 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _stop(signum):
+    raise RunInterrupted(signum, f'stopped by {signal_name(signum)}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
     try:
-        summary = import_annotations(
-            args.format,
-            args.annotations,
-            args.videos,
-            args.out_dir,
-            layout=args.layout,
-            fps=args.fps,
-            keyframe_interval=args.keyframe_interval,
-            short_side=args.short_side,
-            val_videos=args.val_videos,
-            val_ratio=args.val_ratio,
-            seed=args.seed,
-            label_map=args.label_map,
-            base_config=args.base_config,
-            overwrite=args.overwrite,
-            skip_unannotated=args.skip_unannotated,
-            csv_box_units=args.csv_box_units,
-            csv_header=not args.csv_no_header,
-            multi_label=args.multi_label,
-            person_labels=args.person_labels)
-    except (AnnotationImportError, FileNotFoundError, FileExistsError) as e:
+        with on_stop_signals(_stop):  # SIGTERM cleans up as Ctrl-C does
+            summary = import_annotations(
+                args.format,
+                args.annotations,
+                args.videos,
+                args.out_dir,
+                layout=args.layout,
+                fps=args.fps,
+                keyframe_interval=args.keyframe_interval,
+                short_side=args.short_side,
+                val_videos=args.val_videos,
+                val_ratio=args.val_ratio,
+                seed=args.seed,
+                label_map=args.label_map,
+                base_config=args.base_config,
+                overwrite=args.overwrite,
+                skip_unannotated=args.skip_unannotated,
+                csv_box_units=args.csv_box_units,
+                csv_header=not args.csv_no_header,
+                multi_label=args.multi_label,
+                person_labels=args.person_labels)
+    except (AnnotationImportError, OutputDirError, FileNotFoundError,
+            FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    except RunInterrupted as e:
+        print(
+            f'error: {e} before the import was complete; what it had '
+            f'staged in {args.out_dir} is removed',
+            file=sys.stderr)
+        return e.exit_code
     n = len(summary['videos'])
     total = time.time() - start
     print(f'imported {n} videos ({len(summary["splits"]["train"])} train, '

@@ -23,6 +23,7 @@ from mmengine.hooks import CheckpointHook
 from stmixer_mm.benchmarks.flops import default_clip_len
 from stmixer_mm.engine.hooks import KeepPredictionsHook
 from stmixer_mm.visualization.prediction_grid import grid_problem, make_grid
+from .entry_points import command
 
 __all__ = [
     'format_summary', 'format_metrics', 'summary_after_train',
@@ -112,9 +113,9 @@ def _next_commands(config: str, checkpoint: str, cfg,
         frames = 'T'
     onnx = osp.join(work_dir, 'model.onnx')
     return [
-        f'python tools/test.py {q(config)} {q(checkpoint)}',
-        f'python tools/demo.py VIDEO {q(config)} {q(checkpoint)}',
-        f'python tools/deployment/export_onnx.py {q(config)} '
+        f'{command("test")} {q(config)} {q(checkpoint)}',
+        f'{command("demo")} VIDEO {q(config)} {q(checkpoint)}',
+        f'{command("export-onnx")} {q(config)} '
         f'{q(checkpoint)} {q(onnx)} --shape {frames} H W --verify',
         '(VIDEO: a video file, a frame folder or a webcam index; H W: the '
         "frame size after the test pipeline's resize)"

@@ -10,14 +10,21 @@ itself included. ``--overwrite`` removes those files only
 import os
 import os.path as osp
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Set, Tuple
 
 MANIFEST = 'manifest.txt'
 #: the prefix of a staging folder (inside the output folder: the same file
-#: system); one left behind was a run killed without a chance to clean up
+#: system), followed by ``<pid>@<host>-``; one left behind was a run killed
+#: without a chance to clean up (:func:`clear_stale_staging`)
 STAGING_PREFIX = '.staging-'
+
+
+class OutputDirError(ValueError):
+    """A manifest that cannot be trusted (unreadable, or listing a path
+    that is not a file inside the folder); nothing was deleted."""
 
 
 def file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
@@ -68,12 +75,27 @@ def _checked_manifest(out_dir: str) -> List[str]:
     if not osp.isfile(path):
         raise _no_manifest(out_dir)
     root = osp.realpath(out_dir)
-    with open(path) as f:
-        rels = [line.rstrip('\n') for line in f if line.strip()]
+    try:
+        with open(path, encoding='utf-8') as f:
+            rels = [line.rstrip('\n') for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise OutputDirError(f'{path} cannot be read as a list of paths '
+                             f'({e}); nothing was deleted') from None
     for rel in rels:
-        if not osp.realpath(osp.join(root, rel)).startswith(root + os.sep):
-            raise ValueError(f'{path}: {rel!r} is outside {out_dir}; '
-                             'nothing was deleted')
+        full = osp.join(root, rel)
+        if '\0' in rel or osp.isabs(rel):
+            why = 'is not a relative path'
+        elif not osp.realpath(full).startswith(root + os.sep):
+            why = f'is outside {out_dir}'
+        elif osp.normpath(rel) != rel:
+            why = 'is not a normalised path (the tool writes no ".." or ".")'
+        elif osp.isdir(full):
+            why = 'is a folder (a manifest lists files)'
+        else:
+            continue
+        raise OutputDirError(f'{path}: {rel!r} {why}; nothing was deleted '
+                             '(not a manifest this tool wrote: fix or '
+                             'remove it)')
     return rels
 
 
@@ -139,6 +161,31 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
     _checked_manifest(out_dir)  # present, and every listed path inside
 
 
+def clear_stale_staging(out_dir: str, log=print) -> None:
+    """Remove the staging folders in ``out_dir`` of runs killed on this
+    host (their pid is gone), saying so; name, and leave, those whose run
+    may still be writing (a live pid, another host, an unnamed owner)."""
+    from stmixer_mm.engine.work_dir_lock import _pid_alive
+    names = os.listdir(out_dir) if osp.isdir(out_dir) else []
+    for name in sorted(n for n in names if n.startswith(STAGING_PREFIX)):
+        path = osp.join(out_dir, name)
+        owner = name[len(STAGING_PREFIX):].rpartition('-')[0]
+        pid, _, host = owner.partition('@')
+        if not (pid.isdigit() and host):
+            why = 'its run is unknown (written by an older version)'
+        elif host != socket.gethostname():
+            why = f'its run, pid {pid} on {host}, cannot be checked here'
+        elif _pid_alive(int(pid)):
+            why = f'its run, pid {pid}, is running'
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            log(f'note: removed {path}, left by a run that was killed '
+                f'(pid {pid} is gone)')
+            continue
+        log(f'warning: {path} is the staging folder of another run; '
+            f'{why}: left in place (remove it once no run writes there)')
+
+
 def _parents(rel: str) -> List[str]:
     parts = rel.split(os.sep)[:-1]
     return [os.sep.join(parts[:i + 1]) for i in range(len(parts))]
@@ -200,7 +247,8 @@ def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
     """Write into a staging folder inside ``out_dir`` (the same file
     system, whatever is mounted where); on success its files replace those
     an earlier run listed in ``out_dir``'s manifest (``overwrite``) and a
-    new manifest lists them; on any error (or Ctrl-C) before that the
+    new manifest lists them; on any error (or Ctrl-C; SIGTERM where the
+    caller turns it into an exception) before that the
     staging folder is removed and ``out_dir`` is as it was (a folder the
     run created is removed too).
 
@@ -210,7 +258,9 @@ def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
     check_output_dir(out_dir, overwrite)
     created = not osp.isdir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir)
+    stage = tempfile.mkdtemp(
+        prefix=f'{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}-',
+        dir=out_dir)
     done = False
     try:
         yield stage

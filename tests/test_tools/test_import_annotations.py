@@ -946,3 +946,186 @@ def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(stmixer_mm, '__file__',
                         str(tmp_path / 'stmixer_mm' / '__init__.py'))
     assert config_base(base) == osp.realpath(base)
+
+
+@pytest.mark.parametrize('layout, base, why', [
+    ('ava', 'missing.py', 'no such file'),
+    ('ava', 'notes.txt', 'not a config file'),
+    ('ava', 'broken.py', 'could not be read: SyntaxError'),
+    ('ava', 'no_model.py', 'no model.type'),
+    ('ava', 'tubes', "train_dataloader.dataset.type is 'TubeDataset'"),
+    ('tubes', 'ava', "train_dataloader.dataset.type is 'ValidatedAVADataset'"),
+])
+def test_base_config_is_checked_before_anything_is_written(
+        exports, tmp_path, capsys, layout, base, why):
+    """A --base-config that is missing, not a config, broken, without a
+    model or of the other layout exited 0 with "train with" (training then
+    failed): it is refused first, naming the file and what was expected."""
+    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.utils.package_files import package_config
+    texts = {
+        'notes.txt': 'x\n',
+        'broken.py': 'a = (\n',
+        'no_model.py': 'train_cfg = dict(max_epochs=1)\n'
+    }
+    path = str(tmp_path / base)
+    if base in DEFAULT_BASE_CONFIGS:
+        path = package_config(DEFAULT_BASE_CONFIGS[base])
+    elif base in texts:
+        (tmp_path / base).write_text(texts[base])
+    captured = run(
+        'csv',
+        exports,
+        tmp_path / 'o',
+        '--layout',
+        layout,
+        '--base-config',
+        path,
+        ok=False,
+        capsys=capsys)
+    assert captured.err.startswith(f'error: --base-config {path}: {why}'), \
+        captured.err
+    assert f'expected a config of the {layout} layout' in captured.err
+    assert 'train with' not in captured.out
+    assert not (tmp_path / 'o').exists()
+
+
+@pytest.mark.parametrize('base, why', [
+    ('extra', " does not build: TypeError: BaseDataset.__init__() got an "
+     "unexpected keyword argument 'foo'"),
+    ('quickstart/stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
+     ': could not be read: TypeError: val_evaluator='),
+])
+def test_the_written_config_loads_and_builds_before_train_with(
+        exports, tmp_path, capsys, base, why):
+    """A base of the right layout whose merge with the written config does
+    not load (the mask config's metric list) or build (a dataset argument
+    the AVA dataset does not take) stops the import before anything is
+    moved into --out-dir."""
+    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.utils.package_files import package_config
+    if base == 'extra':
+        path = tmp_path / 'extra.py'
+        path.write_text(
+            f"_base_ = ['{package_config(DEFAULT_BASE_CONFIGS['ava'])}']\n"
+            'train_dataloader = dict(dataset=dict(foo=1))\n')
+        base = str(path)
+    else:
+        base = package_config(base)
+    captured = run(
+        'csv',
+        exports,
+        tmp_path / 'o',
+        '--base-config',
+        base,
+        ok=False,
+        capsys=capsys)
+    assert f'error: the config written from --base-config {base}{why}' in \
+        captured.err, captured.err
+    assert 'train with' not in captured.out
+    assert not (tmp_path / 'o').exists()
+
+
+def test_overwrite_refuses_a_manifest_it_did_not_write(exports, tmp_path,
+                                                       capsys):
+    """--overwrite over a manifest listing an absolute path printed a raw
+    ValueError traceback (a '..' path, undecodable bytes, a NUL likewise;
+    a folder was taken): each is an error line naming the manifest and the
+    entry, and nothing is deleted."""
+    out = tmp_path / 'o'
+    run('csv', exports, out, capsys=capsys)
+    manifest = out / 'manifest.txt'
+    written = manifest.read_bytes()
+    for extra, why in [
+        (b'/etc/passwd\n', "'/etc/passwd' is not a relative path"),
+        (b'../x.txt\n', "'../x.txt' is outside"),
+        (b'a\0b\n', "'a\\x00b' is not a relative path"),
+        (b'rawframes/../config.py\n', "'rawframes/../config.py' is not a "
+         'normalised path'),
+        (b'rawframes\n', "'rawframes' is a folder"),
+        (b'\xff\xfe\n', 'cannot be read as a list of paths'),
+    ]:
+        manifest.write_bytes(written + extra)
+        before = file_states(str(out))
+        err = run(
+            'csv', exports, out, '--overwrite', ok=False, capsys=capsys).err
+        assert err.startswith(f'error: {manifest}') and why in err, err
+        assert 'nothing was deleted' in err and 'Traceback' not in err
+        assert file_states(str(out)) == before
+
+
+SLOW_IMPORT = '''
+import sys, time
+from stmixer_mm.cli import import_annotations as tool
+from stmixer_mm.datasets.importers import importer
+extract = importer.extract_frames
+def slow(*args, **kwargs):
+    done = extract(*args, **kwargs)
+    time.sleep(120)  # stopped here, frames staged
+    return done
+importer.extract_frames = slow
+sys.exit(tool.main(sys.argv[1:]))
+'''
+
+
+def test_sigterm_cleans_up_and_a_killed_runs_staging_is_named(
+        exports, tmp_path, capsys):
+    """SIGTERM (a timeout, docker stop, Slurm) removes the staging folder
+    as Ctrl-C does (exit 143, an error line); a staging folder of a killed
+    run (its pid gone, this host) is removed by the next import, which
+    says so, and one it cannot be sure of is named and left."""
+    import glob
+    import signal
+    import socket
+    out = tmp_path / 'o'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    proc = subprocess.Popen([
+        sys.executable, '-c', SLOW_IMPORT, 'csv', exports['csv'], '--videos',
+        exports['videos'], '--out-dir',
+        str(out), '--fps',
+        str(FPS)
+    ],
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        staged, deadline = [], time.time() + 120
+        while not staged and time.time() < deadline:
+            time.sleep(0.2)
+            staged = glob.glob(str(out / '.staging-*' / 'rawframes' / '*'))
+        assert staged, proc.poll()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert 'error: stopped by SIGTERM before the import was complete' in err
+    assert 'Traceback' not in err
+    assert not out.exists()  # the staging folder and the folder it made
+    host = socket.gethostname()
+    killed = osp.relpath(staged[0], out).split(os.sep)[0]
+    assert killed.startswith(f'.staging-{proc.pid}@{host}-'), killed
+    # what SIGKILL leaves (that pid is gone now), and folders of runs that
+    # may still write: a live pid, another host, a name without a pid
+    unsure = [
+        f'.staging-{os.getpid()}@{host}-live0000',
+        '.staging-1@another-host-abcd1234', '.staging-x0y1z2w3'
+    ]
+    for name in [killed] + unsure:
+        os.makedirs(out / name / 'rawframes')
+    captured = run('csv', exports, out, capsys=capsys)
+    assert f'note: removed {out / killed}, left by a run that was killed ' \
+        f'(pid {proc.pid} is gone)' in captured.out
+    for name, why in zip(unsure, [
+            f'pid {os.getpid()}, is running', 'on another-host, cannot be '
+            'checked', 'unknown'
+    ]):
+        line = [
+            line for line in captured.out.splitlines()
+            if line.startswith(f'warning: {out / name} is the staging '
+                               'folder of another run; its run')
+        ]
+        assert line and why in line[0], captured.out
+        assert (out / name).is_dir()
+    assert not (out / killed).exists() and (out / 'config.py').is_file()

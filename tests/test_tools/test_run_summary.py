@@ -36,14 +36,36 @@ def test_train_summary_without_best_checkpoint_and_validation(tmp_path):
                         'CheckpointHook has no save_best)')
     assert lines[4] == ('  final metrics : none: no validation ran '
                         '(--no-validate, or no val_cfg)')
-    # paths quoted for the shell; no clip length known: T
-    assert lines[5] == (f"  next          : python tools/test.py 'my cfg.py' "
+    # paths quoted for the shell; no clip length known: T; the commands as
+    # they run where this process was started (here not from tools/: the
+    # console commands of a pip install)
+    assert lines[5] == (f"  next          : stmixer-test 'my cfg.py' "
                         f'{tmp_path}/epoch_3.pth')
     assert '--shape T H W --verify' in text
     (tmp_path / 'last_checkpoint').unlink()
     text = run_summary.summary_after_train(_runner(tmp_path), 'c.py')
     assert 'checkpoint    : none saved' in text
-    assert 'python tools/test.py c.py CHECKPOINT' in text
+    assert 'stmixer-test c.py CHECKPOINT' in text
+
+
+def test_printed_commands_run_where_the_process_started(monkeypatch):
+    """A checkout's tools/ script prints the checkout's scripts (as typed:
+    relative or absolute); anything else (a console command of a pip
+    install, a user's script) prints the console commands."""
+    from stmixer_mm.cli.entry_points import command
+    from stmixer_mm.testing import repo_root
+    cases = [('tools/train.py', 'python tools/test.py'),
+             (f'{repo_root()}/tools/test.py',
+              f'python {repo_root()}/tools/deployment/export_onnx.py'),
+             ('/venv/bin/stmixer-train', 'stmixer-test'),
+             ('/elsewhere/tools/train.py', 'stmixer-test'),
+             ('my_script.py', 'stmixer-demo')]
+    monkeypatch.chdir(repo_root())
+    for argv0, expected in cases:
+        monkeypatch.setattr('sys.argv', [argv0])
+        tool = expected.rsplit('/', 1)[-1].replace('stmixer-', '').replace(
+            '.py', '').replace('export_onnx', 'export-onnx')
+        assert command(tool) == expected, (argv0, tool)
 
 
 class _NoFrames:

@@ -29,8 +29,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.utils.output_dirs import check_output_dir, staged_output_dir
+from stmixer_mm.utils.output_dirs import (check_output_dir,
+                                          clear_stale_staging,
+                                          staged_output_dir)
 from stmixer_mm.utils.package_files import package_config
+from stmixer_mm.utils.settings import (ConfigFileError, check_config,
+                                       load_config)
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      read_label_map)
 from .csv_table import read_csv_table
@@ -47,6 +51,8 @@ LAYOUTS = ('ava', 'tubes')
 DEFAULT_BASE_CONFIGS = dict(
     ava='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
     tubes='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
+#: the dataset class (or a subclass) a config of each layout trains on
+LAYOUT_DATASETS = dict(ava='AVADataset', tubes='TubeDataset')
 #: characters an action name cannot hold: label_map.pbtxt quotes names,
 #: and mmaction2's reader takes a name up to its first '"' (no escapes)
 UNWRITABLE_NAME_CHARS = '"\\\n\r\t'
@@ -169,6 +175,51 @@ class VideoTrackIndex:
         return found
 
 
+def check_layout_config(path: str,
+                        layout: str,
+                        label: str,
+                        build: bool = False) -> None:
+    """Refuse (naming ``label``) a config that does not load, has no
+    ``model.type``, or trains on datasets not of ``layout``; with
+    ``build``, also its settings (``check_config``) and its train / val
+    datasets built lazily (their arguments, no file read)."""
+    from mmengine.registry import DefaultScope
+
+    from stmixer_mm.registry import DATASETS
+    expected = (f'expected a config of the {layout} layout (a model, and '
+                f'train / val datasets of type {LAYOUT_DATASETS[layout]} or '
+                f'a subclass, as configs/{DEFAULT_BASE_CONFIGS[layout]})')
+    try:
+        cfg = load_config(path)
+    except ConfigFileError as e:
+        why = str(e)
+        if why.startswith(f'config {path}'):
+            why = why[len(f'config {path}'):].lstrip(': ')
+        raise AnnotationImportError(f'{label}: {why}; {expected}') from None
+    model = cfg.get('model')
+    if not hasattr(model, 'get') or not model.get('type'):
+        raise AnnotationImportError(f'{label}: no model.type; {expected}')
+    base = DATASETS.get(LAYOUT_DATASETS[layout])
+    datasets = [(cfg.get(key) or {}).get('dataset') or {}
+                for key in ('train_dataloader', 'val_dataloader')]
+    for key, dataset in zip(('train_dataloader', 'val_dataloader'), datasets):
+        kind = dataset.get('type')
+        cls = kind if isinstance(kind, type) else DATASETS.get(kind or '')
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise AnnotationImportError(
+                f'{label}: {key}.dataset.type is {kind!r}; {expected}')
+    if not build:
+        return
+    try:
+        check_config(cfg)
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            for dataset in datasets:
+                DATASETS.build(dict(dataset, lazy_init=True))
+    except Exception as e:
+        raise AnnotationImportError(
+            f'{label} does not build: {type(e).__name__}: {e}') from e
+
+
 def split_videos(videos: Sequence[str],
                  val_videos: Optional[Sequence[str]],
                  val_ratio: float,
@@ -280,8 +331,8 @@ def import_annotations(fmt: str,
     if multi_label not in ('error', 'split'):
         raise ValueError("multi_label must be 'error' or 'split'")
     base_config = base_config or package_config(DEFAULT_BASE_CONFIGS[layout])
-    if not osp.isfile(base_config):
-        raise FileNotFoundError(f'--base-config {base_config} not found')
+    check_layout_config(base_config, layout, f'--base-config {base_config}')
+    clear_stale_staging(out_dir, log)  # left by killed runs
     check_output_dir(out_dir, overwrite)  # before the work, not after
     on_disk = find_videos(videos)
     probed: Dict[str, VideoInfo] = {}
@@ -404,6 +455,11 @@ def import_annotations(fmt: str,
                 f'{BOX_TOLERANCE_PX:g} px and were clipped to it')
         config = write_config(out_dir, final_dir, layout, base_config, classes,
                               result)
+        check_layout_config(
+            osp.join(out_dir, 'config.py'),
+            layout,
+            f'the config written from --base-config {base_config}',
+            build=True)
         summary = dict(
             format=fmt,
             layout=layout,
