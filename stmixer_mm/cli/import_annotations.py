@@ -15,6 +15,7 @@ from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
                                            AnnotationImportError,
                                            import_annotations)
 from stmixer_mm.utils.output_dirs import OutputDirError
+from .entry_points import command
 
 
 def parse_args(argv=None):
@@ -135,7 +136,7 @@ def main(argv=None):
     print(f'imported {n} videos ({len(summary["splits"]["train"])} train, '
           f'{len(summary["splits"]["val"])} val) into {args.out_dir} in '
           f'{total:.1f} s ({total / max(n, 1):.2f} s per video)')
-    print(f'train with: python tools/train.py {summary["config"]}')
+    print(f'train with: {command("train")} {summary["config"]}')
     return 0
 
 

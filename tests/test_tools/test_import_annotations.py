@@ -443,7 +443,10 @@ def test_cli_subprocess(exports, tmp_path):
                          capture_output=True,
                          text=True)
     assert res.returncode == 0, res.stderr
-    assert 'train with: python tools/train.py' in res.stdout
+    # started as the checkout's script: the checkout's train script, as
+    # typed (a pip install's stmixer-import prints stmixer-train)
+    assert f'train with: python {TOOL[:-len("data/import_annotations.py")]}' \
+        f'train.py {out}/config.py' in res.stdout, res.stdout
     assert (out / 'config.py').is_file()
     cfg = Config.fromfile(str(out / 'config.py'))
     assert cfg.model.type == 'STMixer'
@@ -1129,3 +1132,38 @@ def test_sigterm_cleans_up_and_a_killed_runs_staging_is_named(
         assert line and why in line[0], captured.out
         assert (out / name).is_dir()
     assert not (out / killed).exists() and (out / 'config.py').is_file()
+
+
+def test_tubes_with_a_video_in_both_splits_train(exports, tmp_path, capsys):
+    """``--val-ratio 0`` (and one annotated video) puts the videos in both
+    splits, as documented; in the tube layout the written config trained
+    nothing: TubeDataset refused the overlap. It now says
+    videos_in_both_splits='allow' and both splits build."""
+    out = tmp_path / 'o'
+    assert tool.main([
+        'cvat', exports['cvat_in'], '--videos', exports['videos'],
+        '--out-dir',
+        str(out), '--fps',
+        str(FPS), '--layout', 'tubes', '--multi-label', 'split',
+        '--val-ratio', '0'
+    ]) == 0
+    assert 'warning: --val-ratio 0' in capsys.readouterr().out
+    text = (out / 'config.py').read_text()
+    assert "videos_in_both_splits='allow'" in text
+    _, ds = _build(out / 'config.py')
+    train, val = ({
+        d.get_data_info(i)['video_id']
+        for i in range(len(d))
+    } for d in (ds['train_dataloader'], ds['val_dataloader']))
+    assert train == val and len(train) == 4, (train, val)
+    # with separate splits the default (a leak is an error) is kept
+    run('cvat',
+        exports,
+        tmp_path / 'p',
+        '--layout',
+        'tubes',
+        '--multi-label',
+        'split',
+        capsys=capsys)
+    assert 'videos_in_both_splits' not in (tmp_path / 'p' /
+                                           'config.py').read_text()
