@@ -828,3 +828,126 @@ def test_label_studio_declared_sizes_are_bounded_by_the_video(tmp_path):
         write(tmp_path / 'near.json', json.dumps(export)),
         frame_count=lambda v: 5)
     assert max(a.frame for a in out.annotations) == 4  # 0-based, 5 frames
+
+
+def test_cvat_inputs_that_inflate_are_refused(tmp_path, monkeypatch):
+    """A 1 MB export ZIP whose annotations.xml inflated to 1000 MiB was
+    read whole (3.5 GB resident): a file is read only up to what a real
+    export of the frames its <meta> declares holds (budgets made small
+    here), checked on the ZIP entry's claim before it is read and on the
+    bytes as they are parsed; the error names the file and the limit, and
+    STMIXER_MAX_ANNOTATION_MIB raises it."""
+    import struct
+    import zipfile
+
+    from stmixer_mm.datasets.importers import cvat
+    monkeypatch.delenv('STMIXER_MAX_ANNOTATION_MIB', raising=False)
+    monkeypatch.setattr(cvat, 'META_BYTES', 4096)
+    monkeypatch.setattr(cvat, 'FRAME_BYTES', 1000)
+    monkeypatch.setattr(cvat, 'UNDECLARED_BYTES', 6000)
+    text = cvat_video_export([(0, 0), (1, 0)], start=0, stop=4)
+    padded = text.replace('</annotations>', ' ' * 20000 + '</annotations>')
+    limit = 'more than the 9096 bytes a CVAT export of 5 frames holds'
+    how = 'set the environment variable STMIXER_MAX_ANNOTATION_MIB'
+
+    def zipped(name, members):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
+            for member, data in members:
+                z.writestr(member, data)
+        return str(path)
+
+    bomb = zipped('bomb.zip', [('annotations.xml', padded)])
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'bomb.zip/annotations.xml: claims \(in its ZIP entry\) '
+            rf'to inflate to 20\d\d\d bytes, {limit}.*{how}'):
+        read_cvat(bomb)
+    plain = write(tmp_path / 'annotations.xml', padded)
+    with pytest.raises(AnnotationImportError, match=r'is 20\d\d\d bytes, '):
+        read_cvat(plain)
+    # an entry that claims less than it inflates to is not read past it
+    data = bytearray(open(bomb, 'rb').read())
+    entry = data.index(b'PK\x01\x02')
+    data[entry + 24:entry + 28] = struct.pack('<I', 9000)
+    liar = tmp_path / 'liar.zip'
+    liar.write_bytes(bytes(data))
+    with pytest.raises(AnnotationImportError, match='liar.zip/annotations'):
+        read_cvat(str(liar))
+    # the second of several members
+    several = zipped('several.zip', [('a/annotations.xml', text),
+                                     ('b/annotations.xml', padded)])
+    with pytest.raises(AnnotationImportError, match='several.zip/b/annot'):
+        read_cvat(several)
+    # empty elements, many of them, within the bytes
+    tracks = text.replace('</annotations>', '<a/>' * 1500 + '</annotations>')
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'holds more than 1137 XML elements and attributes'):
+        read_cvat(write(tmp_path / 'tracks.xml', tracks))
+    # no declared frames, and a <meta> that does not end
+    bare = CVAT.replace('</annotations>', ' ' * 7000 + '</annotations>')
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'6000 bytes read of a CVAT export that declares no frames'):
+        read_cvat(write(tmp_path / 'bare.xml', bare))
+    late = text.replace('<meta>', '<meta>' + ' ' * 70000)  # > 1 chunk
+    with pytest.raises(AnnotationImportError, match='before its <meta> ends'):
+        read_cvat(write(tmp_path / 'late.xml', late))
+    # raised by the environment variable
+    monkeypatch.setenv('STMIXER_MAX_ANNOTATION_MIB', '0.5')
+    assert [a.frame for a in read_cvat(bomb).annotations] == [0, 1]
+    monkeypatch.setenv('STMIXER_MAX_ANNOTATION_MIB', '0.01')
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'more than the 10485 bytes STMIXER_MAX_ANNOTATION_MIB='
+            r'0.01 allows'):
+        read_cvat(bomb)
+    monkeypatch.setenv('STMIXER_MAX_ANNOTATION_MIB', 'lots')
+    with pytest.raises(AnnotationImportError, match='expected a number'):
+        read_cvat(bomb)
+
+
+def test_cvat_doctype_is_refused(tmp_path):
+    """A DTD's entities expand far beyond the file (a billion laughs); CVAT
+    writes none."""
+    laughs = ('<?xml version="1.0"?><!DOCTYPE annotations [<!ENTITY a "ha">' +
+              ''.join(f'<!ENTITY {"a" * (k + 2)} "' +
+                      f'&{"a" * (k + 1)};' * 10 + '">' for k in range(8)) +
+              ']><annotations><version>1.1</version><meta><task><name>'
+              '&aaaaaaaaa;</name></task></meta></annotations>')
+    with pytest.raises(AnnotationImportError, match=r'has a <!DOCTYPE>'):
+        read_cvat(write(tmp_path / 'laughs.xml', laughs))
+
+
+def test_label_studio_inputs_that_inflate_are_refused(tmp_path, monkeypatch):
+    """A 110 MB export of 38 million empty objects took 3.4 GB and was
+    read: before it is parsed, a file is held to what a real export of the
+    frames its regions declare (framesCount) holds, in bytes and in JSON
+    objects and arrays (budgets made small here)."""
+    from stmixer_mm.datasets.importers import label_studio
+    monkeypatch.delenv('STMIXER_MAX_ANNOTATION_MIB', raising=False)
+    monkeypatch.setattr(label_studio, 'BASE_BYTES', 4096)
+    limit = ('the 10752 bytes a Label Studio export declaring 5 frames in 1 '
+             'framesCount holds')
+    export = ls_export()
+    export[0]['annotations'][0]['result'] += [{}] * 2000
+    empty = write(tmp_path / 'empty.json', json.dumps(export))
+    with pytest.raises(
+            AnnotationImportError,
+            match=rf'empty.json: holds more than 1344 JSON objects and '
+            rf'arrays .*more than {limit}.*STMIXER_MAX_ANNOTATION_MIB'):
+        read_label_studio(empty)
+    export = ls_export()
+    export[0]['data']['notes'] = ['x' * 3000] * 4
+    strings = write(tmp_path / 'strings.json', json.dumps(export))
+    with pytest.raises(
+            AnnotationImportError,
+            match=rf'strings.json: is 12\d\d\d bytes, more than {limit}'):
+        read_label_studio(strings)
+    nested = ls_export()
+    nested[0]['meta'] = [[[[[[[[[[[]]]]]]]]]]] * 200
+    with pytest.raises(AnnotationImportError, match='JSON objects and arr'):
+        read_label_studio(write(tmp_path / 'nested.json', json.dumps(nested)))
+    monkeypatch.setenv('STMIXER_MAX_ANNOTATION_MIB', '1')
+    assert read_label_studio(empty).ignored == {'result type None': 2000}

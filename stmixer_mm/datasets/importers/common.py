@@ -10,10 +10,11 @@ rate, check the boxes against the probed frame size and sample the
 annotations at the output frames.
 """
 import math
+import os
 import os.path as osp
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from ..label_map import LabelMapError, parse_pbtxt_label_map
@@ -22,6 +23,72 @@ from ..label_map import LabelMapError, parse_pbtxt_label_map
 class AnnotationImportError(ValueError):
     """Bad input for the importer; the message names the file and the
     record (line, track, row, frame) and what was expected."""
+
+
+#: an export file is read up to what a real export of the size it declares
+#: (frames, regions) can hold, as each reader derives it, and at most
+#: MAX_ANNOTATION_BYTES; this environment variable (MiB) replaces both
+MAX_ANNOTATION_ENV = 'STMIXER_MAX_ANNOTATION_MIB'
+MAX_ANNOTATION_BYTES = 1 << 30
+#: a real export spends more than 8 bytes on each of its objects (an XML
+#: element or attribute, a JSON object or array; a CVAT <box> of 9
+#: attributes ~100 bytes, a Label Studio keyframe ~130)
+OBJECT_BYTES = 8
+
+
+def _size(nbytes: int) -> str:
+    return f'{nbytes / 2**20:.1f} MiB' if nbytes >> 20 else f'{nbytes} bytes'
+
+
+class Budget(NamedTuple):
+    """What may be read of the export file ``name``: ``nbytes`` bytes and
+    ``objects`` ``unit`` (XML elements and attributes, JSON objects and
+    arrays); ``why`` says whose limit it is."""
+    name: str
+    nbytes: int
+    objects: int
+    unit: str
+    why: str
+
+    def check(self,
+              nbytes: int,
+              objects: int = 0,
+              verb: str = 'is',
+              exact: bool = False) -> None:
+        """Raise when ``nbytes`` bytes (read so far, or ``exact``: all) or
+        ``objects`` objects exceed it."""
+        if nbytes > self.nbytes:
+            amount = f'{verb} {"" if exact else "more than "}{_size(nbytes)}'
+        elif objects > self.objects:
+            amount = (f'holds more than {self.objects} {self.unit} (a real '
+                      f'export spends over {OBJECT_BYTES} bytes on each)')
+        else:
+            return
+        raise AnnotationImportError(
+            f'{self.name}: {amount}, more than the {_size(self.nbytes)} '
+            f'{self.why}; if it is a real export, set the environment '
+            f'variable {MAX_ANNOTATION_ENV} to the MiB to read')
+
+
+def annotation_budget(name: str, nbytes: Optional[int], why: str,
+                      unit: str) -> Budget:
+    """The :class:`Budget` of ``name``: ``nbytes`` (what a real export of
+    its declared size holds, ``why``), at most :data:`MAX_ANNOTATION_BYTES`
+    (None: that), or what :data:`MAX_ANNOTATION_ENV` says; and one
+    ``unit`` (object) per :data:`OBJECT_BYTES`."""
+    env = os.environ.get(MAX_ANNOTATION_ENV, '').strip()
+    if env:
+        try:
+            nbytes = int(float(env) * 2**20)
+        except (ValueError, OverflowError):  # not a number, inf, nan
+            nbytes = 0
+        if nbytes <= 0:
+            raise AnnotationImportError(
+                f'{MAX_ANNOTATION_ENV}={env!r}: expected a number of MiB > 0')
+        why = f'{MAX_ANNOTATION_ENV}={env} allows'
+    elif nbytes is None or nbytes > MAX_ANNOTATION_BYTES:
+        nbytes, why = MAX_ANNOTATION_BYTES, 'an export file is read up to'
+    return Budget(name, nbytes, nbytes // OBJECT_BYTES, unit, why)
 
 
 @dataclass

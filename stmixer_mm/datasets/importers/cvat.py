@@ -26,16 +26,23 @@ folder) is read without being extracted. A project export holds several
 tasks, one video each; CVAT numbers each task's frames after those of the
 tasks before it in its subset, and the reader takes that offset off
 (:func:`_project_tasks`).
+
+A file (or ZIP member) is parsed as it is read, up to what a real export
+of the frames its ``<meta>`` declares can hold (:func:`_budget`), and a
+DOCTYPE (whose entities could expand past any budget) is refused.
 """
 import os
 import os.path as osp
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from typing import Collection, List, NamedTuple, Optional, Sequence, Tuple
+import zlib
+from typing import (BinaryIO, Collection, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     parse_number, parse_person_id, split_actions, video_key)
+                     annotation_budget, parse_number, parse_person_id,
+                     split_actions, video_key)
 
 ACTION_ATTRIBUTES = ('action', 'actions')
 PERSON_ID_ATTRIBUTE = 'person_id'
@@ -43,9 +50,11 @@ PERSON_ID_ATTRIBUTE = 'person_id'
 STEP_FILTER = re.compile(r'step\s*=\s*(\d+)')
 #: how CVAT names the frames of a video task ("CVAT for images" exports)
 VIDEO_FRAME_NAME = re.compile(r'frame_(\d{6,})(\.[A-Za-z0-9]+)?')
-#: largest XML file read from an export ZIP (uncompressed bytes, as its
-#: directory claims; a larger claim is refused before reading)
-MAX_XML_BYTES = 1 << 30
+#: what a real export holds, generously: a <meta> of up to 4 MiB, then per
+#: frame of the task 100 persons, each a <box> of up to 4 KiB (60
+#: attributes); without declared frames (<size>, <stop_frame>) 64 MiB
+META_BYTES, FRAME_BYTES, UNDECLARED_BYTES = 4 << 20, 100 * 4096, 64 << 20
+XML_OBJECTS = 'XML elements and attributes'
 
 
 class FrameRange(NamedTuple):
@@ -92,13 +101,95 @@ def list_xml_files(path: str) -> List[str]:
     return [path]
 
 
-def _parse(name: str, data: Optional[bytes] = None) -> ET.Element:
-    """The root element of the XML file ``name`` (or of ``data``, a ZIP
-    member named ``name``)."""
+def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
+    """The frames the export says its task(s) have: each task's (or the
+    job's) ``<size>``, else ``<stop_frame> - <start_frame> + 1``."""
+    if meta is None:
+        return None
+    project = meta.find('project')
+    tasks = (
+        project.findall('tasks/task') if project is not None else
+        [t for t in (meta.find('task'), meta.find('job'))
+         if t is not None][:1])
+    total = 0
+    for task in tasks:
+        size, start, stop = (
+            _text(task, k) for k in ('size', 'start_frame', 'stop_frame'))
+        try:
+            total += max(
+                0,
+                int(size) if size else int(stop) - int(start or 0) + 1)
+        except (TypeError, ValueError):  # reported by _frame_range
+            return None
+    return total if tasks else None
+
+
+def _budget(name: str, frames: Optional[int], known: bool = True):
+    """What may be read of ``name``: what an export of ``frames`` frames
+    holds (None: declares none), or before it is ``known``."""
+    if not known:
+        return annotation_budget(name, META_BYTES,
+                                 'a real export has before its <meta> ends',
+                                 XML_OBJECTS)
+    if frames is None:
+        return annotation_budget(
+            name, UNDECLARED_BYTES, 'read of a CVAT export that declares '
+            'no frames (<meta><task><size> or <stop_frame>)', XML_OBJECTS)
+    return annotation_budget(
+        name, META_BYTES + frames * FRAME_BYTES,
+        f'a CVAT export of {frames} frames holds (4 MiB of <meta>, '
+        f'{FRAME_BYTES} bytes a frame)', XML_OBJECTS)
+
+
+class _Builder(ET.TreeBuilder):
+    """Counts the elements and attributes, notes ``<meta>`` and the first
+    other top-level element, refuses a DOCTYPE (CVAT writes none)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.objects, self.depth = name, 0, 0
+        self.meta, self.body = None, False
+
+    def start(self, tag, attrs):
+        self.objects += 1 + len(attrs)
+        self.depth += 1
+        self.body |= self.depth == 2 and tag not in ('version', 'meta')
+        return super().start(tag, attrs)
+
+    def end(self, tag):
+        self.depth -= 1
+        elem = super().end(tag)
+        if self.depth == 1 and tag == 'meta':
+            self.meta = elem
+        return elem
+
+    def doctype(self, name, pubid, system):
+        raise AnnotationImportError(
+            f'{self.name}: has a <!DOCTYPE>; a CVAT export has none, and '
+            'its entities could expand far beyond the file')
+
+
+def _parse(name: str, stream: BinaryIO, size: int, zipped: bool) -> \
+        ET.Element:
+    """The root element of the XML file ``name`` read from ``stream`` (its
+    size ``size``, as its ZIP entry claims if ``zipped``), parsed as it is
+    read within :func:`_budget` of the frames its ``<meta>`` declares."""
+    verb = 'inflates to' if zipped else 'is'
+    claim = 'claims (in its ZIP entry) to inflate to' if zipped else 'is'
+    builder = _Builder(name)
+    parser = ET.XMLParser(target=builder)
+    annotation_budget(name, None, '', XML_OBJECTS).check(size, 0, claim, True)
+    budget, nbytes, known = _budget(name, None, False), 0, False
     try:
-        if data is None:
-            return ET.parse(name).getroot()
-        return ET.fromstring(data)
+        for chunk in iter(lambda: stream.read(1 << 16), b''):
+            nbytes += len(chunk)
+            parser.feed(chunk)
+            if not known and (builder.meta is not None or builder.body):
+                known = True
+                budget = _budget(name, _declared_frames(builder.meta))
+                budget.check(size, 0, claim, True)
+            budget.check(nbytes, builder.objects, verb)
+        return parser.close()
     except ET.ParseError as e:
         line, col = e.position
         raise AnnotationImportError(
@@ -106,18 +197,20 @@ def _parse(name: str, data: Optional[bytes] = None) -> ET.Element:
             f'({e}); expected a CVAT for video 1.1 export') from None
 
 
-def xml_documents(file: str) -> List[Tuple[str, ET.Element]]:
+def xml_documents(file: str) -> Iterator[Tuple[str, ET.Element]]:
     """``(name, root)`` of the XML file ``file``, or of every ``*.xml``
-    member of the export ZIP ``file`` (named ``zip/member``)."""
+    member of the export ZIP ``file`` (named ``zip/member``), one at a
+    time."""
     if not file.lower().endswith('.zip'):
-        return [(file, _parse(file))]
+        with open(file, 'rb') as f:
+            yield file, _parse(file, f, os.fstat(f.fileno()).st_size, False)
+        return
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as e:
         raise AnnotationImportError(
             f'{file}: not a readable ZIP ({e}); expected a CVAT export '
             'ZIP') from None
-    docs = []
     with archive:
         members = sorted(
             (i for i in archive.infolist()
@@ -130,17 +223,13 @@ def xml_documents(file: str) -> List[Tuple[str, ET.Element]]:
                 f'{[i.filename for i in archive.infolist()][:10]}')
         for info in members:
             name = f'{file}/{info.filename}'
-            if info.file_size > MAX_XML_BYTES:
-                raise AnnotationImportError(
-                    f'{name}: claims {info.file_size} bytes uncompressed, '
-                    f'more than the {MAX_XML_BYTES} read from a ZIP')
             try:
-                data = archive.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                with archive.open(info) as stream:
+                    root = _parse(name, stream, info.file_size, True)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
                 raise AnnotationImportError(
                     f'{name}: cannot be read from the ZIP ({e})') from None
-            docs.append((name, _parse(name, data)))
-    return docs
+            yield name, root
 
 
 def read_cvat(path: str,

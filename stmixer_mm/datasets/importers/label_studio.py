@@ -15,15 +15,20 @@ the box is interpolated linearly when keyframe ``k`` is ``enabled`` (as the
 Label Studio editor does) and absent otherwise; after an enabled last
 keyframe the box is held to the end of the video (``framesCount``). The
 full conventions are in ``docs/en/annotation_formats.md``.
+
+Before it is parsed, a file is held to what a real export of the frames
+its regions declare (``framesCount``) can hold (:func:`_budget`).
 """
 import os
 import os.path as osp
+import re
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import BinaryIO, Callable, Dict, List, Optional, Sequence
 
 from stmixer_mm.utils.json_input import JSONInputError, parse_json
-from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     parse_number, parse_person_id, video_key)
+from .common import (Annotation, AnnotationImportError, Budget,
+                     ImportedAnnotations, annotation_budget, parse_number,
+                     parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
 #: frames a sequence may reach when no video says how many there are (an
@@ -45,6 +50,11 @@ def _frames_text(frames: int, from_video: bool) -> str:
 
 
 ACTION_TYPES = ('choices', 'taxonomy', 'labels')
+#: what a real export holds, generously: 1 MiB of tasks, then per region
+#: 4 KiB and per frame it declares (framesCount) a 512-byte keyframe
+BASE_BYTES, REGION_BYTES, KEYFRAME_BYTES = 1 << 20, 4096, 512
+FRAMES_COUNT = re.compile(rb'"framesCount"\s{0,8}:\s{0,8}(\d{1,12})')
+JSON_OBJECTS = 'JSON objects and arrays'
 
 
 def read_label_studio(
@@ -77,10 +87,41 @@ def read_label_studio(
     return out
 
 
+def _budget(file: str, f: BinaryIO) -> Budget:
+    """What may be read of ``file``: what an export of the frames its
+    regions declare (``framesCount``) holds, checked on a first pass over
+    the open ``f`` that keeps none of it (a match is under 64 bytes)."""
+    annotation_budget(file, None, '', JSON_OBJECTS).check(
+        os.fstat(f.fileno()).st_size, exact=True)
+    counts, objects, nbytes, rest = [], 0, 0, b''
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+        nbytes += len(chunk)
+        objects += chunk.count(b'{') + chunk.count(b'[')
+        rest += chunk
+        keep = max(0, len(rest) - 64)
+        counts += [
+            m[1] for m in FRAMES_COUNT.finditer(rest) if m.start() < keep
+        ]
+        rest = rest[keep:]
+    counts += FRAMES_COUNT.findall(rest)
+    frames = sum(min(int(n), MAX_FRAMES) for n in counts)
+    budget = annotation_budget(
+        file,
+        BASE_BYTES + len(counts) * REGION_BYTES + frames * KEYFRAME_BYTES,
+        f'a Label Studio export declaring {frames} frames in '
+        f'{len(counts)} framesCount holds (1 MiB, {REGION_BYTES} bytes a '
+        f'region, {KEYFRAME_BYTES} a frame)', JSON_OBJECTS)
+    budget.check(nbytes, objects, exact=True)
+    f.seek(0)
+    return budget
+
+
 def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
                frame_count, video_field: str) -> None:
     with open(file, 'rb') as f:  # decoded by parse_json, which names it
-        text = f.read()
+        budget = _budget(file, f)
+        text = f.read(budget.nbytes + 1)
+    budget.check(len(text), exact=True)
     try:
         tasks = parse_json(text, file)
     except JSONInputError as e:
