@@ -1167,3 +1167,86 @@ def test_tubes_with_a_video_in_both_splits_train(exports, tmp_path, capsys):
         capsys=capsys)
     assert 'videos_in_both_splits' not in (tmp_path / 'p' /
                                            'config.py').read_text()
+
+
+def _stepped_task(ex, start, step, video='syn_train_000'):
+    """Make the CVAT task of ``video`` one from frame ``start`` taking
+    every ``step``-th frame, as CVAT exports it (boxes on those absolute
+    frames only)."""
+    import xml.etree.ElementTree as ET
+    path = osp.join(ex['cvat_in'], f'{video}.xml')
+    tree = ET.parse(path)
+    task = tree.getroot().find('meta').find('task')
+    task.find('start_frame').text = str(start)
+    task.find('frame_filter').text = f'step={step}'
+    for track in tree.getroot().findall('track'):
+        for box in track.findall('box'):
+            frame = int(box.get('frame'))
+            if frame < start or (frame - start) % step:
+                track.remove(box)
+    tree.write(path)
+
+
+def _tube_rows(out, video):
+    gt = load_act_annotations(str(out / 'annotations' / 'tubes_GT.pkl'))
+    return {
+        label: sorted(tuple(np.round(row, 3)) for t in tubes for row in t)
+        for label, tubes in gt['gttubes'][video].items()
+    }, gt['gttubes'][video]
+
+
+def test_cvat_stepped_task_in_the_tube_layout(exports, tmp_path, capsys):
+    """Issue 60: a CVAT task with step=2 in the tube layout gave one-frame
+    tubes at the video's fps (every other output frame had no box). It is
+    refused with the --fps that makes the output frames the task's frames,
+    and at that --fps the tubes follow the task's frames: those of the
+    full export at that --fps from the task's start on."""
+    ex = _copy(exports, tmp_path)
+    _stepped_task(ex, 16, 2)
+    tubes = ('--layout', 'tubes', '--multi-label', 'split')
+    err = run('cvat', ex, tmp_path / 'a', *tubes, ok=False, capsys=capsys).err
+    assert ("syn_train_000.xml: video 'syn_train_000': the CVAT task "
+            'annotates the video frames 16, 18, 20, ...') in err, err
+    assert ('output frame 17 (0-based; ACT frame 18) at --fps 16 is source '
+            'frame 17') in err, err
+    assert 'every tube breaks at it' in err and 'pass --fps 8:' in err, err
+    run('cvat', ex, tmp_path / 'b', *tubes, '--fps', '8', capsys=capsys)
+    run('cvat', exports, tmp_path / 'full', *tubes, '--fps', '8', ok=True)
+    rows, got = _tube_rows(tmp_path / 'b', 'syn_train_000')
+    full, full_tubes = _tube_rows(tmp_path / 'full', 'syn_train_000')
+    # output frame k is source frame 2k: the task's frames 16, 18, ... are
+    # output frames 8, 9, ... (ACT frames 9, 10, ...)
+    assert rows == {
+        label: [r for r in rs if r[0] >= 9]
+        for label, rs in full.items() if any(r[0] >= 9 for r in rs)
+    }
+    # the full export's tubes cut at the task's start, not one-frame tubes
+    lengths = sorted(len(t) for ts in got.values() for t in ts)
+    assert lengths == sorted(
+        int((t[:, 0] >= 9).sum()) for ts in full_tubes.values() for t in ts
+        if t[-1, 0] >= 9), lengths
+    assert min(lengths) > 1, lengths
+
+
+def test_cvat_start_frame_off_the_output_grid(exports, tmp_path, capsys):
+    """Issue 60: a task from frame 3 taking every 2nd frame, at --fps 8 on
+    the 16 fps video (output frame k is source frame 2k, never a task
+    frame): "has no annotated keyframe" (AVA) or no tubes, without the
+    reason. Now both layouts name the grid and a start frame on it."""
+    ex = _copy(exports, tmp_path)
+    for video in ('syn_train_000', 'syn_train_001', 'syn_train_002',
+                  'syn_train_003'):
+        _stepped_task(ex, 3, 2, video)
+    for layout, what in (('ava', 'the keyframe at 1 s (output frame 8) '
+                          'at --fps 8 is source frame 16'),
+                         ('tubes', 'output frame 2 (0-based; ACT frame 3) '
+                          'at --fps 8 is source frame 4')):
+        args = ('--layout', layout, '--multi-label', 'split', '--fps', '8')
+        err = run(
+            'cvat', ex, tmp_path / layout, *args, ok=False, capsys=capsys).err
+        assert '(<start_frame>3, <stop_frame>' in err, err
+        assert what in err, err
+        assert ("the task's start frame 3 is off that output frame grid: "
+                'recreate or re-export the task with a start frame on it '
+                '(e.g. <start_frame>2)') in err, err
+        assert 'has no annotated keyframe' not in err, err

@@ -122,6 +122,10 @@ class Annotation:
     normalized: bool = False
 
 
+#: the video frames of a CVAT task: ``(start, stop or None, step)``
+FrameGrid = Tuple[int, Optional[int], int]
+
+
 @dataclass
 class ImportedAnnotations:
     """What a reader returns.
@@ -144,6 +148,11 @@ class ImportedAnnotations:
             person ids do not follow a person across frames (a "CVAT for
             images" export without ``person_id``); the tube layout
             refuses them.
+        frame_grids (dict): ``{video key: (start, stop, step)}``: the
+            video frames a CVAT task annotated (``start``, ``start +
+            step``, ... up to ``stop``, None: the video's end); the
+            importer refuses a layout whose frames within that range are
+            not all task frames (CSV and Label Studio: empty).
     """
     fmt: str
     annotations: List[Annotation] = field(default_factory=list)
@@ -152,6 +161,7 @@ class ImportedAnnotations:
     ignored: Dict[str, int] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     identities: Dict[str, bool] = field(default_factory=dict)
+    frame_grids: Dict[str, FrameGrid] = field(default_factory=dict)
 
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',

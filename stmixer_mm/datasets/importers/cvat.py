@@ -342,8 +342,10 @@ def _read_file(file: str,
     ], out, known_videos, file)
     # inside <task>; beside <job> in a job export
     _frame_size(file, video, (task, meta), out)
+    frames = _frame_range(file, task)
+    out.frame_grids[video] = frames
     _read_shapes(file, images or root.findall('track'), bool(images), video,
-                 _frame_range(file, task), 0, out, person_labels)
+                 frames, 0, out, person_labels)
 
 
 def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
@@ -451,6 +453,7 @@ def _read_project(file: str, root: ET.Element, project: ET.Element,
             [_text(elem, 'source'), _text(elem, 'name')], out, known_videos,
             where)
         _frame_size(where, video, (elem, ), out)
+        out.frame_grids[video] = frames
         _read_shapes(where, [e for e in shapes if e.get('task_id') == tid],
                      bool(images), video, frames, offset, out, person_labels)
 

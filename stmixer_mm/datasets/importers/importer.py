@@ -35,8 +35,8 @@ from stmixer_mm.utils.output_dirs import (check_output_dir,
 from stmixer_mm.utils.package_files import package_config
 from stmixer_mm.utils.settings import (ConfigFileError, check_config,
                                        load_config)
-from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     read_label_map)
+from .common import (Annotation, AnnotationImportError, FrameGrid,
+                     ImportedAnnotations, read_label_map)
 from .csv_table import read_csv_table
 from .cvat import read_cvat
 from .label_studio import read_label_studio
@@ -173,6 +173,102 @@ class VideoTrackIndex:
             if abs(times[j] - t) <= tol:
                 found.append(self.by_person_times[p][j][1])
         return found
+
+
+def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
+              stride: int) -> Optional[Tuple[int, int]]:
+    """The first ``(output frame, source frame)`` of output frames ``0,
+    stride, 2 * stride, ...`` at ``fps`` whose source frame is within the
+    task's frames ``grid`` (start, stop, step; up to ``last``) but not one
+    of them; None if there is none."""
+    start, stop, step = grid
+    last = last if stop is None else min(stop, last)
+    if step == 1:
+        return None
+    k = int(max(0, start - 1) * fps / src_fps) // stride * stride
+    while True:
+        src = source_index(k, fps, src_fps)
+        if src > last:
+            return None
+        if src >= start and (src - start) % step:
+            return k, src
+        k += stride
+
+
+def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
+                     layout: str, fps: int, interval: int) -> None:
+    """Refuse a CVAT task (``grid``: its start, stop, step) whose frames do
+    not hold every frame the layout annotates within the task's range:
+    every output frame (tubes) or keyframe (AVA, output frames ``fps * T``
+    for ``T`` every ``interval`` s). Such a frame would have no box: a
+    tube broken there (a stepped task: one-frame tubes), a keyframe
+    written as one without persons. Names the fix (an ``--fps`` or
+    ``--keyframe-interval`` that makes them task frames, else a start
+    frame on the output frame grid)."""
+    start, stop, step = grid
+    last = info.num_frames - 1
+    stride = 1 if layout == 'tubes' else fps * interval
+    found = _off_grid(grid, last, info.fps, fps, stride)
+    if found is None:
+        return
+    k, src = found
+    if layout == 'tubes':
+        what = f'output frame {k} (0-based; ACT frame {k + 1})'
+    else:
+        what = f'the keyframe at {k // fps} s (output frame {k})'
+    harm = ('has no box there, so every tube breaks at it (a stepped task '
+            'gives one-frame tubes)' if layout == 'tubes' else
+            'has no box there, so the keyframe would be written as one '
+            'without persons')
+    head = (f'{source}: video {video!r}: the CVAT task annotates the video '
+            f'frames {start}, {start + step}, {start + 2 * step}, ... '
+            f'(<start_frame>{start}, <stop_frame>'
+            f'{"" if stop is None else stop}, <frame_filter>step={step}), '
+            f'but {what} at --fps {fps} is source frame {src} (0-based, of '
+            f'the {info.fps:g} fps video), which the task did not annotate: '
+            f'it {harm}; ')
+    if layout == 'tubes':
+        # output frames every step-th source frame: --fps video fps / step
+        grid_fps, grid_stride = max(1, int(round(info.fps / step))), 1
+        fix = None
+        if grid_fps != fps and _off_grid(grid, last, info.fps, grid_fps,
+                                         1) is None:
+            fix = ('--fps', grid_fps)
+        grid_text = (f'at --fps {grid_fps} (the video\'s {info.fps:g} fps / '
+                     f'step {step}) the output frames are the source frames '
+                     f'nearest k * {info.fps:g} / {grid_fps}')
+    else:
+        # keyframes at whole seconds: --keyframe-interval may fit the step
+        grid_fps, grid_stride = fps, fps * interval
+        fix = next((('--keyframe-interval', i)
+                    for i in range(interval + 1, interval * step + 1)
+                    if _off_grid(grid, last, info.fps, fps, fps * i) is None),
+                   None)
+        grid_text = (f'the keyframes every {interval} s are the source '
+                     f'frames nearest T * {info.fps:g}, whatever the --fps')
+    if fix is not None:
+        raise AnnotationImportError(
+            head + f'pass {fix[0]} {fix[1]}: its '
+            f'{"output frames" if layout == "tubes" else "keyframes"} are '
+            'then frames of the task')
+
+    def on_grid(s: int) -> bool:
+        return _off_grid((s, stop, step), last, info.fps, grid_fps,
+                         grid_stride) is None
+
+    starts = sorted(
+        filter(on_grid, range(max(0, start - step + 1), start + step)),
+        key=lambda s: (abs(s - start), s))
+    if not starts:
+        raise AnnotationImportError(
+            head + f'{grid_text}, and no start frame puts a task of step '
+            f'{step} on them: recreate the task with step=1 (or a step that '
+            'divides the video\'s frame rate)')
+    raise AnnotationImportError(
+        head + f'{grid_text}, and the task\'s start frame {start} is off '
+        'that output frame grid: recreate or re-export the task with a '
+        f'start frame on it (e.g. <start_frame>{starts[0]}), or with '
+        'step=1')
 
 
 def check_layout_config(path: str,
@@ -392,6 +488,10 @@ def import_annotations(fmt: str,
                 f'{imported.videos[v]}: <original_size> {size[0]}x{size[1]} '
                 f'differs from the {info.width}x{info.height} frames of '
                 f'{info.path}')
+        grid = imported.frame_grids.get(v)
+        if grid is not None:
+            check_frame_grid(v, imported.videos[v], grid, info, layout, fps,
+                             keyframe_interval)
         indexes[v] = VideoTrackIndex(v, info, per_video[v], fps)
 
     # written to a staging folder, moved into out_dir only when complete:
