@@ -1,15 +1,16 @@
 """Console commands installed by ``pip install stmixer_mm`` (setup.cfg
 ``console_scripts``), so that a pip user needs no checkout for ``tools/``:
 
-=====================  ==============================================
-command                same as
-=====================  ==============================================
-``stmixer-train``      ``python tools/train.py``
-``stmixer-test``       ``python tools/test.py``
-``stmixer-demo``       ``python tools/demo.py``
-``stmixer-import``     ``python tools/data/import_annotations.py``
-``stmixer-export-onnx``  ``python tools/deployment/export_onnx.py``
-=====================  ==============================================
+=========================  ================================================
+command                    same as
+=========================  ================================================
+``stmixer-train``          ``python tools/train.py``
+``stmixer-test``           ``python tools/test.py``
+``stmixer-demo``           ``python tools/demo.py``
+``stmixer-import``         ``python tools/data/import_annotations.py``
+``stmixer-export-onnx``    ``python tools/deployment/export_onnx.py``
+``stmixer-check-dataset``  ``python tools/analysis_tools/check_dataset.py``
+=========================  ================================================
 
 Each returns the exit status: 0 when the command's ``main`` returns a
 result (a Runner, metrics, a summary), its integer status otherwise. Each
@@ -27,6 +28,8 @@ TOOLS = {
     'demo': ('stmixer-demo', 'tools/demo.py'),
     'import': ('stmixer-import', 'tools/data/import_annotations.py'),
     'export-onnx': ('stmixer-export-onnx', 'tools/deployment/export_onnx.py'),
+    'check-dataset':
+    ('stmixer-check-dataset', 'tools/analysis_tools/check_dataset.py'),
 }
 
 
@@ -73,4 +76,9 @@ def import_annotations() -> int:
 
 def export_onnx() -> int:
     from stmixer_mm.cli.export_onnx import main
+    return _status(main())
+
+
+def check_dataset() -> int:
+    from stmixer_mm.cli.check_dataset import main
     return _status(main())

@@ -15,7 +15,6 @@ ends (also on an exception or Ctrl-C; ``kill -9`` leaves it, and the next
 run takes it over).
 """
 import atexit
-import errno
 import json
 import os
 import os.path as osp
@@ -24,6 +23,8 @@ import sys
 import time
 from typing import Callable, Optional
 
+from stmixer_mm.utils.output_dirs import pid_alive
+
 __all__ = ['WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME']
 
 LOCK_NAME = '.stmixer_run.lock'
@@ -31,18 +32,6 @@ LOCK_NAME = '.stmixer_run.lock'
 
 class WorkDirBusyError(RuntimeError):
     """Another live run owns the work dir."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    except OSError as e:  # pragma: no cover
-        return e.errno != errno.ESRCH
-    return True
 
 
 def _proc_start_ticks(pid: int) -> Optional[int]:
@@ -114,7 +103,7 @@ class WorkDirLock:
         if owner.get('host') != self.info['host']:
             return None  # cannot tell
         pid = owner.get('pid')
-        if not isinstance(pid, int) or not _pid_alive(pid):
+        if not isinstance(pid, int) or not pid_alive(pid):
             return f'pid {pid} is not running'
         ticks = owner.get('start_ticks')
         if ticks is not None and _proc_start_ticks(pid) not in (None, ticks):

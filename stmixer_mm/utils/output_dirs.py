@@ -7,6 +7,7 @@ which lists (relative paths, one a line) every file the run wrote,
 itself included. ``--overwrite`` removes those files only
 (:func:`remove_generated`); files of the user's beside them stay.
 """
+import errno
 import os
 import os.path as osp
 import shutil
@@ -161,11 +162,24 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
     _checked_manifest(out_dir)  # present, and every listed path inside
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a process of another
+    user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    except OSError as e:  # pragma: no cover
+        return e.errno != errno.ESRCH
+    return True
+
+
 def clear_stale_staging(out_dir: str, log=print) -> None:
     """Remove the staging folders in ``out_dir`` of runs killed on this
     host (their pid is gone), saying so; name, and leave, those whose run
     may still be writing (a live pid, another host, an unnamed owner)."""
-    from stmixer_mm.engine.work_dir_lock import _pid_alive
     names = os.listdir(out_dir) if osp.isdir(out_dir) else []
     for name in sorted(n for n in names if n.startswith(STAGING_PREFIX)):
         path = osp.join(out_dir, name)
@@ -175,7 +189,7 @@ def clear_stale_staging(out_dir: str, log=print) -> None:
             why = 'its run is unknown (written by an older version)'
         elif host != socket.gethostname():
             why = f'its run, pid {pid} on {host}, cannot be checked here'
-        elif _pid_alive(int(pid)):
+        elif pid_alive(int(pid)):
             why = f'its run, pid {pid}, is running'
         else:
             shutil.rmtree(path, ignore_errors=True)

@@ -28,7 +28,9 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.registry import DefaultScope
 
+from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.output_dirs import (check_output_dir,
                                           clear_stale_staging,
                                           staged_output_dir)
@@ -279,9 +281,6 @@ def check_layout_config(path: str,
     ``model.type``, or trains on datasets not of ``layout``; with
     ``build``, also its settings (``check_config``) and its train / val
     datasets built lazily (their arguments, no file read)."""
-    from mmengine.registry import DefaultScope
-
-    from stmixer_mm.registry import DATASETS
     expected = (f'expected a config of the {layout} layout (a model, and '
                 f'train / val datasets of type {LAYOUT_DATASETS[layout]} or '
                 f'a subclass, as configs/{DEFAULT_BASE_CONFIGS[layout]})')
