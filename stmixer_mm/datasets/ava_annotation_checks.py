@@ -6,12 +6,18 @@ mmengine's fileio (``backend_args``). Used by
 generator's tests.
 """
 import csv
+import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmaction.evaluation import read_labelmap
 
 from stmixer_mm.datasets.fileio_utils import is_file, text_lines
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
+from stmixer_mm.utils.setting_types import is_int
+from stmixer_mm.utils.settings_specs import (CLASSES_WITH_BACKGROUND,
+                                             class_entries,
+                                             declare_config_rule)
+from stmixer_mm.utils.type_names import type_name
 
 AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
@@ -152,7 +158,7 @@ def ava_row_problem(row: Sequence[str],
     except ValueError:
         return 'parse', (f'{where}: expected "{AVA_COLUMNS}" with an integer '
                          'timestamp, 4 numbers and integer action/person ids, '
-                         f'got {",".join(row)!r}')
+                         f'got {",".join(row)!r}' + _timestamp_hint(row[1]))
     if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
         hints = []
         if max(x1, y1, x2, y2) > 1:
@@ -171,7 +177,10 @@ def ava_row_problem(row: Sequence[str],
         return 'action_id', (
             f'{where}: action_id {label} outside [1, '
             f'{num_classes - 1}] (num_classes={num_classes}, id 0 '
-            'is reserved)')
+            'is reserved' +
+            (' for the background column: AVA action ids are 1-based; '
+             'raise every id of the csv and the label map by 1)'
+             if label == 0 else ')'))
     if timestamp_range is not None and not (timestamp_range[0] <= ts <=
                                             timestamp_range[1]):
         return 'timestamp', (
@@ -194,6 +203,19 @@ def ava_row_problem(row: Sequence[str],
             "degenerate_boxes='drop' on the dataset to drop "
             'such boxes with a warning')
     return None
+
+
+def _timestamp_hint(text: str) -> str:
+    """A hint for a timestamp that is a number but not a whole one."""
+    try:
+        float(text)
+    except ValueError:
+        return ''
+    return (f' (timestamp {text} is off the keyframe grid: AVA keyframes '
+            'are whole seconds, the clip of T centred on frame file fps * '
+            '(T - timestamp_start) + 2 * start_index; keep the boxes of the '
+            'frames at whole seconds, as tools/data/import_annotations.py '
+            'does)')
 
 
 def ava_row_line(path: str,
@@ -306,3 +328,111 @@ def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
                          f'not below num_classes={num_classes} (ids are '
                          '1-based, column 0 is reserved): set num_classes to '
                          f'{max(label_ids) + 1} or fix the label map')
+
+
+def check_ava_classes(label_ids: Optional[Sequence[int]],
+                      num_classes: int,
+                      label_file: Optional[str],
+                      custom_classes: Optional[Sequence[int]] = None) -> None:
+    """The classes of an AVA data set or ``AVAMetric`` fit its label map.
+
+    Without ``custom_classes``: :func:`check_ava_label_ids`. With them
+    (mmaction2's option: label ids of the label map, remapped to the score
+    columns ``1..n``; column 0 is the background): distinct ids ``>= 1``,
+    ``num_classes == len(custom_classes) + 1`` and every id in
+    the label map (``label_ids``; None: not checked). mmaction2 asserts
+    the same without a message.
+
+    Raises:
+        ValueError: naming the ids, the label map and the fix.
+    """
+    if custom_classes is None:
+        if label_ids is not None:
+            check_ava_label_ids(label_ids, num_classes, label_file)
+        return
+    custom = list(custom_classes)
+    what = f'custom_classes {custom}'
+    if not custom or not all(is_int(i) for i in custom) or len(
+            set(custom)) != len(custom):
+        raise ValueError(f'{what}: expected label ids of the label map, '
+                         'each once')
+    if min(custom) < 1:
+        raise ValueError(
+            f'{what}: lists label ids of the label map (1-based); 0 is the '
+            'background column, which mmaction2 adds itself: remove it')
+    if num_classes != len(custom) + 1:
+        raise ValueError(
+            f'{what} with num_classes={num_classes}: mmaction2 remaps label '
+            'id custom_classes[i] to score column i + 1, so num_classes '
+            f'must be len(custom_classes) + 1 = {len(custom) + 1} (and the '
+            f'model num_actions = {len(custom)})')
+    missing = [] if label_ids is None else \
+        sorted(set(custom) - set(label_ids))
+    if missing:
+        raise ValueError(f'{what}: ids {missing} are not in the AVA label '
+                         f'map {label_file} (ids {sorted(label_ids)}); '
+                         'custom_classes lists label ids of the label map')
+
+
+def no_custom_rows(ann_file: str, custom_classes: Sequence[int]) -> str:
+    """The error of an AVA csv without a row of ``custom_classes``."""
+    return (f'AVA annotation file {ann_file}: no row has an action of '
+            f'custom_classes {list(custom_classes)} (mmaction2 drops the '
+            'rows of other classes): no keyframe is left to train on or to '
+            'evaluate; is it the right file, or the right custom_classes?')
+
+
+def ava_config_classes(cfg) -> Optional[str]:
+    """Config rule (run by ``check_config``, before anything is built):
+    each ``AVAMetric``'s ``custom_classes`` against its loop's data set's
+    (:func:`metric_custom_classes`), then each AVA data set's and
+    ``AVAMetric``'s ``num_classes`` / ``custom_classes`` against its label
+    map (:func:`check_ava_classes`; the label map is read when it is a
+    local file, the data set checks the others when it is built)."""
+    problem = metric_custom_classes(cfg)
+    if problem:
+        return problem
+    for path, entry in class_entries(cfg):
+        if type_name(entry.get('type')) not in CLASSES_WITH_BACKGROUND:
+            continue
+        label_file = entry.get('label_file')
+        label_ids = None
+        if isinstance(label_file, str) and osp.isfile(label_file):
+            try:
+                label_ids = check_ava_label_file(label_file)
+            except ValueError:
+                pass  # the data set names it when it is built
+        try:
+            check_ava_classes(label_ids, entry.get('num_classes', 81),
+                              label_file, entry.get('custom_classes'))
+        except ValueError as e:
+            return f'{path}: {e}'
+    return None
+
+
+def metric_custom_classes(cfg) -> Optional[str]:
+    """An ``AVAMetric`` whose ``custom_classes`` differ from its loop's AVA
+    data set's: it names score column ``i`` by ``custom_classes[i - 1]``
+    (without them: label id ``i``), so every column would be scored as
+    another class."""
+    entries = class_entries(cfg)
+    datasets = {p.split('_')[0]: e for p, e in entries if '.' in p}
+    for path, metric in entries:
+        dataset = datasets.get(path.split('_')[0])
+        if '.' in path or dataset is None or type_name(
+                metric.get('type')) != 'AVAMetric' or type_name(
+                    dataset.get('type')) not in CLASSES_WITH_BACKGROUND:
+            continue
+        mine, theirs = metric.get('custom_classes'), dataset.get(
+            'custom_classes')
+        if list(mine or []) != list(theirs or []):
+            stage = path.split('_')[0]
+            return (f'{path}.custom_classes = {mine!r} but {stage}_dataloader'
+                    f'.dataset.custom_classes = {theirs!r}: AVAMetric names '
+                    'score column i by custom_classes[i - 1] (without them: '
+                    'label id i), so it would score every column as another '
+                    'class; set both to the same list')
+    return None
+
+
+declare_config_rule(ava_config_classes)

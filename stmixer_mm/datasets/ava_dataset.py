@@ -21,8 +21,9 @@ from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.actor_masks import load_mask_file
 from stmixer_mm.datasets.ava_annotation_checks import (
-    ava_row_line, check_ava_exclude_file, check_ava_label_file,
-    check_ava_label_ids, need_file, scan_ava_annotation_file)
+    ava_row_line, check_ava_classes, check_ava_exclude_file,
+    check_ava_label_file, check_ava_label_ids, need_file, no_custom_rows,
+    scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.registry import DATASETS
@@ -63,7 +64,9 @@ class ValidatedAVADataset(AVADataset):
     formed (:func:`scan_ava_annotation_file` and friends): no blank lines,
     8 columns, boxes normalised, action ids below ``num_classes``,
     timestamps inside ``[timestamp_start, timestamp_end]``, label-map ids
-    below ``num_classes`` and every annotated action id in the label map.
+    below ``num_classes`` and every annotated action id in the label map
+    (with ``custom_classes``: those against the label map and
+    ``num_classes``, :func:`check_ava_classes`, and a row of one of them).
     Then that every video's frame folder exists under ``data_prefix['img']``,
     that the keyframe file of the first sample is where
     ``SampleAVAFrames`` will look for it (:func:`ava_keyframe_file_index`)
@@ -151,10 +154,15 @@ class ValidatedAVADataset(AVADataset):
         # the name the user gave (mmaction2 opens the label map of
         # custom_classes in __init__, so it gets a local copy)
         self._label_file = bound.get('label_file')
+        custom = bound.get('custom_classes')
         with ExitStack() as stack:
-            if bound.get('custom_classes') is not None and \
-                    self._label_file is not None:
-                check_ava_label_file(self._label_file, self.backend_args)
+            if custom is not None:
+                # mmaction2 asserts these without a message
+                check_ava_classes(
+                    None if self._label_file is None else check_ava_label_file(
+                        self._label_file, self.backend_args),
+                    bound.get('num_classes', 81), self._label_file, custom)
+            if custom is not None and self._label_file is not None:
                 local = stack.enter_context(
                     get_local_path(self._label_file, self.backend_args))
                 if len(args) > 3:
@@ -210,6 +218,9 @@ class ValidatedAVADataset(AVADataset):
                       self.backend_args)
         with self._local('ann_file'):
             data_list = super().load_data_list()
+        if self.custom_classes and not data_list:
+            raise ValueError(
+                no_custom_rows(self.ann_file, self.custom_classes[1:]))
         if scan['degenerate']:
             data_list = self._drop_degenerate(data_list)
             lines = scan['degenerate']

@@ -530,17 +530,10 @@ def _dataset_cfg(loader: Any) -> Optional[dict]:
     return dataset if isinstance(dataset, dict) else None
 
 
-def model_classes_fit_data(cfg) -> Optional[str]:
-    """The model's action classes against every dataset's and metric's
-    ``num_classes`` given in the config (a dataset whose class count comes
-    from its annotation file is checked when it is loaded, by
-    :class:`~stmixer_mm.engine.ClassConsistencyHook`)."""
-    model = cfg.get('model')
-    model = model.to_dict() if hasattr(model, 'to_dict') else model
-    found = model_action_classes(model)
-    if found is None:
-        return None
-    num_actions, convention, model_path = found
+def class_entries(cfg) -> List[Tuple[str, dict]]:
+    """``(config path, dict)`` of the innermost dataset of each dataloader
+    and of each metric of the evaluators (``val_evaluator`` or
+    ``val_evaluator[i]``)."""
     entries: List[Tuple[str, dict]] = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = _dataset_cfg(cfg.get(loader))
@@ -555,7 +548,21 @@ def model_classes_fit_data(cfg) -> Optional[str]:
                 suffix = '' if isinstance(cfg.get(evaluator), dict) else \
                     f'[{i}]'
                 entries.append((f'{evaluator}{suffix}', metric))
-    for path, entry in entries:
+    return entries
+
+
+def model_classes_fit_data(cfg) -> Optional[str]:
+    """The model's action classes against every dataset's and metric's
+    ``num_classes`` given in the config (a dataset whose class count comes
+    from its annotation file is checked when it is loaded, by
+    :class:`~stmixer_mm.engine.ClassConsistencyHook`)."""
+    model = cfg.get('model')
+    model = model.to_dict() if hasattr(model, 'to_dict') else model
+    found = model_action_classes(model)
+    if found is None:
+        return None
+    num_actions, convention, model_path = found
+    for path, entry in class_entries(cfg):
         num_classes = entry.get('num_classes')
         kind = _type_name(entry.get('type'))
         if num_classes is None or not is_int(num_classes):

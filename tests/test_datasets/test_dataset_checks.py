@@ -4,6 +4,7 @@ set), every ERROR also refused by the data set's build, and the per-video
 ``shot_info`` of ValidatedAVADataset."""
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from stmixer_mm.datasets.dataset_checks import (MIN_INTERPOLATED_FRAMES,
                                                 linear_runs, resize_factor)
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
 REPO = Path(repo_root())
 TINY_CFG = REPO / 'tests' / 'data' / 'configs' / 'tiny_stmixer_tiny-ava.py'
@@ -581,3 +583,170 @@ def test_exclusions_removing_most_keyframes(data):
     assert f'removes 3 of {len(keys)} keyframes' in _only(
         report, 'WARNING', 'excluded')[0].message
     assert report.keyframes['train'] == len(keys) - 3
+
+
+# ---------------------------------------------------------------------------
+# "My mAP is 0" (docs/en/custom_dataset.md): each cause of the table on a
+# broken copy of the generated fixture, named before training by the
+# pre-run check (check_config, as tools/train.py / test.py run it), the
+# doctor and, for its ERRORs, the data set's build
+
+
+def _classes(cfg, num_classes, custom=None, metric_custom=None):
+    """num_classes (and custom_classes) on every data set and metric."""
+    cfg.model.roi_head.stage_head.num_actions = num_classes - 1
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.num_classes = num_classes
+        if custom is not None:
+            cfg[key].dataset.custom_classes = custom
+    for key in ('val_evaluator', 'test_evaluator'):
+        cfg[key].num_classes = num_classes
+        if metric_custom is not None:
+            cfg[key].custom_classes = metric_custom
+
+
+def _rows(root, split, fn):
+    """Rewrite every row of ``split``.csv (``fn(row)``; None drops it)."""
+    path = root / 'annotations' / f'{split}.csv'
+    rows = [fn(r.split(',')) for r in path.read_text().splitlines()]
+    path.write_text(''.join(','.join(r) + '\n' for r in rows if r))
+
+
+def _zero_based(root, cfg):
+    labels = root / 'annotations' / 'label_map.pbtxt'
+    text = labels.read_text()
+    for i in range(1, 8):
+        text = text.replace(f'label_id: {i}\n', f'label_id: {i - 1}\n')
+    labels.write_text(text)
+    for split in ('train', 'val'):
+        _rows(root, split, lambda r: r[:6] + [str(int(r[6]) - 1), r[7]])
+
+
+def _unlisted(root, cfg):
+    labels = root / 'annotations' / 'label_map.pbtxt'
+    entries = labels.read_text().split('label {')
+    labels.write_text('label {'.join(e for e in entries
+                                     if 'label_id: 7\n' not in e))
+
+
+def _proposals(root, cfg):
+    path = root / 'annotations' / 'proposals.pkl'
+    path.write_bytes(
+        pickle.dumps({'syn_val_000,0901': np.array([[0.1, 0.1, 0.5, 0.9]])}))
+    for key in ('train_dataloader', 'val_dataloader'):
+        cfg[key].dataset.proposal_file = str(path)
+
+
+def _val_without_custom(root, cfg):
+    _classes(cfg, 3, [3, 5], [3, 5])
+    _rows(root, 'val', lambda r: None if r[6] in ('3', '5') else r)
+
+
+def _pixels(root, cfg):
+    _rows(
+        root, 'val',
+        lambda r: r[:2] + [str(round(float(v) * 64)) for v in r[2:6]] + r[6:])
+
+
+def _action_0(root, cfg):
+    _edit_line(root / 'annotations' / 'val.csv', 2,
+               lambda r: ','.join(r[:6] + ['0', r[7]]))
+
+
+def _half_second(root, cfg):
+    _edit_line(root / 'annotations' / 'val.csv', 3,
+               lambda r: ','.join(r[:1] + ['901.5'] + r[2:]))
+
+
+def _frame_numbers(root, cfg):  # 8 fps
+    _rows(root, 'val', lambda r: [r[0], str(900 +
+                                            (int(r[1]) - 900) * 8)] + r[2:])
+
+
+def _val_only(root, cfg):
+    _rows(root, 'train', lambda r: None if r[6] == '2' else r)
+
+
+def _num_actions_8(root, cfg):
+    cfg.model.roi_head.stage_head.num_actions = 8
+
+
+#: cause: (break the copy, pre-run error (None: passes), the doctor's
+#: finding (level, check, message), the split whose build refuses it with
+#: the doctor's message)
+MAP_ZERO_CAUSES = {
+    'label id missing from the label map':
+    (_unlisted, None, ('ERROR', 'unlisted',
+                       'action_id 7 is not in the label map'), 'train'),
+    'num_classes without the background column':
+    (lambda root, cfg: _classes(cfg, 7),
+     r'train_dataloader.dataset: AVA label map .*ids \[7\] are not below '
+     'num_classes=7 .*set num_classes to 8',
+     ('ERROR', 'label_map', 'set num_classes to 8'), 'train'),
+    'model num_actions = num_classes':
+    (_num_actions_8, 'so the model needs num_actions=7',
+     ('ERROR', 'num_classes', r'model num_actions \+ 1 = 9'), None),
+    'background as class 0 (0-based ids)':
+    (_zero_based, r'ids \[0\] are not >= 1',
+     ('ERROR', 'label_map', r'ids \[0\] are not >= 1'), 'train'),
+    'action id 0 in the csv':
+    (_action_0, None, ('ERROR', 'action_id',
+                       'line 2: action_id 0 .* background column'), 'val'),
+    'custom_classes with num_classes of the whole label map':
+    (lambda root, cfg: _classes(cfg, 8, [3, 5], [3, 5]),
+     r'must be len\(custom_classes\) \+ 1 = 3',
+     ('ERROR', 'label_map',
+      r'custom_classes \[3, 5\] with num_classes=8'), 'train'),
+    'custom_classes id missing from the label map':
+    (lambda root, cfg: _classes(cfg, 3, [3, 9], [3, 9]),
+     r'ids \[9\] are not in the AVA label map',
+     ('ERROR', 'label_map', r'ids \[9\] are not in'), 'train'),
+    'custom_classes with the background 0':
+    (lambda root, cfg: _classes(cfg, 3, [0, 5], [0, 5]),
+     '0 is the background column', ('ERROR', 'label_map',
+                                    '0 is the background column'), 'train'),
+    'custom_classes on the data set only':
+    (lambda root, cfg: _classes(cfg, 3, [3, 5]),
+     r'val_evaluator.custom_classes = None but '
+     r'val_dataloader.dataset.custom_classes = \[3, 5\]',
+     ('ERROR', 'custom_classes', 'AVAMetric names score column i'), None),
+    'keyframes without proposals': (_proposals, None, ('WARNING', 'proposals',
+                                                       'reads no proposals'),
+                                    None),
+    'keyframes without annotations of the trained classes':
+    (_val_without_custom, None,
+     ('ERROR', 'custom_classes',
+      'val.csv: no row has an action of custom_classes'), 'val'),
+    'boxes in pixels': (_pixels, None, ('ERROR', 'box',
+                                        'line 1: .*pixel coordinates'), 'val'),
+    'timestamp between keyframes': (_half_second, None,
+                                    ('ERROR', 'parse',
+                                     'line 3: .*off the keyframe grid'),
+                                    'val'),
+    'timestamps in frames': (_frame_numbers, None,
+                             ('ERROR', 'timestamp',
+                              'line 1: timestamp 908 outside'), 'val'),
+    'class only in val': (_val_only, None, ('WARNING', 'class_coverage',
+                                            "never learned .*2 'crouch'"),
+                          None),
+}
+
+
+@pytest.mark.parametrize('cause', list(MAP_ZERO_CAUSES))
+def test_map_zero_causes_are_named_before_training(data, cause):
+    root, cfg = data
+    breaks, pre_run, (level, check, message), refused = \
+        MAP_ZERO_CAUSES[cause]
+    breaks(root, cfg)
+    if pre_run is None:
+        check_config(cfg)
+    else:
+        with pytest.raises(ConfigSettingError, match=pre_run):
+            check_config(cfg)
+    report, built = check_dataset_config(cfg)
+    found = _only(report, level, check)
+    assert any(re.search(message, f.message) for f in found), \
+        [f.message for f in found]
+    if refused is not None:
+        assert refused not in built
+        _refused(cfg, refused, message)

@@ -7,9 +7,10 @@ Used by ``tools/analysis_tools/check_dataset.py``. Findings are
 with the data set's own check functions, e.g.
 :func:`~stmixer_mm.datasets.ava_annotation_checks.ava_row_problem` for
 every csv row, or the error of building the data set) or ``WARNING``
-(training runs, but some or all of the mAP is likely lost). The one kind of
-``ERROR`` that no data set can see is a config whose model, data set and
-evaluator disagree on the number of classes (``check='num_classes'``).
+(training runs, but some or all of the mAP is likely lost). The kinds of
+``ERROR`` that no data set can see are a config whose model, data set and
+evaluator disagree on the number of classes (``check='num_classes'``) or
+on ``custom_classes`` (``check='custom_classes'``).
 Some warnings are what a user would otherwise only see in the keyframe
 grid: one person annotated under two ids (``duplicate_person``), boxes
 interpolated by the annotation tool through seconds where the person is
@@ -22,6 +23,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.datasets.ava_annotation_checks import metric_custom_classes
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.type_names import type_name
 from .ava import check_ava_split
@@ -112,6 +114,9 @@ def check_dataset_config(
     if columns:
         sources = check_num_classes(report, cfg, columns)
         unnamed = check_unnamed_classes(report, sources)
+    problem = metric_custom_classes(cfg)
+    if problem:
+        report.add(ERROR, 'custom_classes', problem)
     if report.histograms:
         check_class_coverage(report, unnamed)
     return report, built

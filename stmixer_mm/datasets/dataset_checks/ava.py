@@ -9,9 +9,10 @@ import numpy as np
 from mmengine.fileio import list_dir_or_file
 
 from stmixer_mm.datasets.ava_annotation_checks import (ava_row_problem,
+                                                       check_ava_classes,
                                                        check_ava_exclude_file,
                                                        check_ava_label_file,
-                                                       check_ava_label_ids)
+                                                       no_custom_rows)
 from stmixer_mm.datasets.ava_dataset import (ava_frame_count,
                                              ava_keyframe_file_index)
 from stmixer_mm.datasets.fileio_utils import is_dir, text_lines
@@ -49,24 +50,24 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     # the label map
     label_file = ds.get('label_file')
     label_ids = None
-    if label_file is not None:
-        try:
+    try:
+        if label_file is not None:
             label_ids = check_ava_label_file(label_file, args)
-            if not custom:
-                check_ava_label_ids(label_ids, num_classes, label_file)
-        except (ValueError, FileNotFoundError) as e:
-            report.add(ERROR, 'label_map', str(e), file=label_file, **where)
-            label_ids = None
-        else:
-            report.names_from = f'the label map {label_file}'
-            try:
-                names = load_label_names(label_file)
-            except Exception:  # noqa: B902 - names are only for display
-                names = {}
-            for i in label_ids:
+        check_ava_classes(label_ids, num_classes, label_file, custom)
+    except (ValueError, FileNotFoundError) as e:
+        report.add(ERROR, 'label_map', str(e), file=label_file, **where)
+        label_ids = None
+    if label_ids is not None:
+        report.names_from = f'the label map {label_file}'
+        try:
+            names = load_label_names(label_file)
+        except Exception:  # noqa: B902 - names are only for display
+            names = {}
+        for i in label_ids:
+            if not custom or i in custom:  # mmaction2 drops the others
                 report.class_names.setdefault(i, names.get(i, str(i)))
     if label_file is None or not report.class_names:
-        for i in range(1, num_classes):
+        for i in custom or range(1, num_classes):
             report.class_names.setdefault(i, str(i))
 
     # every csv row, with the data set's own row check
@@ -136,6 +137,15 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
         except (ValueError, FileNotFoundError) as e:
             report.add(
                 ERROR, 'exclude_file', str(e), file=exclude_file, **where)
+    if custom and rows:  # mmaction2 drops the rows of other classes
+        if not any(r[4] in custom for r in rows):
+            report.add(
+                ERROR,
+                'custom_classes',
+                no_custom_rows(ann, custom),
+                file=ann,
+                **where)
+        rows = [r for r in rows if r[4] in custom]
     keys = {(r[1], r[2]) for r in rows}
     kept_rows = [r for r in rows if (r[1], r[2]) not in excluded]
     kept_keys = {(r[1], r[2]) for r in kept_rows}
@@ -158,6 +168,16 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             file=ann,
             **where)
     report.keyframes[split] = len(kept_keys)
+    if ds.get('proposal_file'):
+        report.add(
+            WARNING,
+            'proposals',
+            f'proposal_file {ds["proposal_file"]} is set, but STMixer is '
+            'one-stage and reads no proposals (with mmaction2\'s two-stage '
+            'detectors, a keyframe missing from it is scored on one '
+            'whole-frame box: mAP 0); leave proposal_file unset',
+            file=ds['proposal_file'],
+            **where)
     hist = Counter(r[4] for r in kept_rows)
     report.histograms[split] = dict(hist)
 

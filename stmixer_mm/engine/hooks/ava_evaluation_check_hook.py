@@ -15,6 +15,14 @@ AVA_METRIC_FIELDS = ('ann_file', 'exclude_file', 'label_file', 'num_classes',
 TUBE_METRIC_FIELDS = ('ann_file', 'split')
 
 
+def _as_set(field: str, value: Any) -> Any:
+    """``value`` as a config sets it: mmaction2 keeps ``custom_classes``
+    as ``[0, *ids]`` once built."""
+    if field == 'custom_classes' and value and value[0] == 0:
+        return list(value[1:])
+    return value
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return osp.realpath(a) == osp.realpath(b)
@@ -86,6 +94,7 @@ class AVAEvaluationCheckHook(Hook):
                 continue
             bad = ava_evaluation_mismatches(metric, dataset, fields)
             if bad:
+                bad = [(f, _as_set(f, m), _as_set(f, d)) for f, m, d in bad]
                 lines = '\n'.join(f'  {stage}_evaluator.{f} = {m!r} but '
                                   f'{stage}_dataloader.dataset.{f} = {d!r}'
                                   for f, m, d in bad)

@@ -51,6 +51,18 @@ def test_ava_evaluation_check_refuses_other_files(field, value):
     hook.before_train(runner)
 
 
+def test_custom_classes_named_as_the_config_sets_them():
+    """The built data set keeps ``[0, *ids]``; the message (and its fix)
+    names the ids, as the config sets them."""
+    loop = _ava_loop(FILES, FILES)
+    loop.dataloader.dataset.custom_classes = [0, 3, 5]
+    runner = types.SimpleNamespace(val_loop=loop, test_loop=loop)
+    with pytest.raises(ValueError) as e:
+        AVAEvaluationCheckHook().before_val(runner)
+    assert 'val_dataloader.dataset.custom_classes = [3, 5]' in str(e.value)
+    assert str(e.value).endswith('val_evaluator.custom_classes=[3, 5])')
+
+
 def _tube_gt(path):
     import pickle
     gt = dict(
