@@ -499,6 +499,15 @@ def test_cvat_job_export_as_cvat_writes_it(tmp_path):
     assert out.videos == {'clip_b': f'{path}/annotations.xml'}
     assert out.frame_sizes == {'clip_b': (25, 20)}
     assert [a.frame for a in out.annotations] == [40, 45]
+    # under its download name the job export names no video: the error
+    # says to rename it after its video
+    download = tmp_path / 'job_5_annotations_2026_11_25_12_00_00_cvat.zip'
+    path.rename(download)
+    with pytest.raises(
+            AnnotationImportError,
+            match=r'none of its video names .* names no video: rename the '
+            r'file after its video, e.g. to clip_a.zip'):
+        read_cvat(str(download), known_videos={'clip_a', 'clip_b'})
 
 
 def cvat_project_export(tracks, tasks=None):

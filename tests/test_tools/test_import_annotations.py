@@ -1250,3 +1250,22 @@ def test_cvat_start_frame_off_the_output_grid(exports, tmp_path, capsys):
                 'recreate or re-export the task with a start frame on it '
                 '(e.g. <start_frame>2)') in err, err
         assert 'has no annotated keyframe' not in err, err
+
+
+def test_cvat_task_longer_than_its_video(exports, tmp_path, capsys):
+    """Issue 60: a video shorter than its CVAT task's <stop_frame> (the
+    task made from another, longer video) imported without a word; it is
+    refused, naming the export, the stop frame and the video's length."""
+    import xml.etree.ElementTree as ET
+    ex = _copy(exports, tmp_path)
+    path = osp.join(ex['cvat_in'], 'syn_train_000.xml')
+    tree = ET.parse(path)
+    task = tree.getroot().find('meta').find('task')
+    task.find('stop_frame').text = str(FPS * SECONDS + 40)
+    tree.write(path)
+    err = run('cvat', ex, tmp_path / 'o', ok=False, capsys=capsys).err
+    assert (f"syn_train_000.xml: video 'syn_train_000': the CVAT task runs "
+            f'to <stop_frame>{FPS * SECONDS + 40}, beyond the '
+            f'{FPS * SECONDS} frames') in err, err
+    assert 'another (longer) video' in err, err
+    assert not (tmp_path / 'o').exists()

@@ -359,11 +359,16 @@ def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
     if known_videos is not None:
         found = [k for k in keys if k in known_videos]
         if not found:
+            free = sorted(set(known_videos) - set(out.videos))
             raise AnnotationImportError(
                 f'{source}: none of its video names {candidates} (<meta> '
                 '<source>, <task><name>, the file name) is a video in the '
                 f'video folder (names without extension: '
-                f'{sorted(known_videos)[:10]})')
+                f'{sorted(known_videos)[:10]}); a job export (and an export '
+                'ZIP under its download name) names no video: rename the '
+                'file after its video' +
+                (f', e.g. to {free[0]}{osp.splitext(candidates[-1])[1]}'
+                 if free else ''))
         video = found[0]
     if video in out.videos:
         raise AnnotationImportError(

@@ -197,6 +197,23 @@ def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
         k += stride
 
 
+def _check_task_length(video: str, source: str, grid: FrameGrid,
+                       num_frames: int, info: VideoInfo) -> None:
+    """Refuse a CVAT task whose ``<stop_frame>`` is beyond the video's
+    ``num_frames`` (the container's exact count before decoding, the
+    decoded one after): the
+    task was made from another, longer video (or this file is cut), so its
+    boxes may be of other frames."""
+    stop = grid[1]
+    if stop is not None and stop >= num_frames:
+        raise AnnotationImportError(
+            f'{source}: video {video!r}: the CVAT task runs to '
+            f'<stop_frame>{stop}, beyond the {num_frames} frames (0..'
+            f'{num_frames - 1}) of {info.path}: the task was made from '
+            'another (longer) video, or this file is cut; give the video '
+            'the task was made from')
+
+
 def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
                      layout: str, fps: int, interval: int) -> None:
     """Refuse a CVAT task (``grid``: its start, stop, step) whose frames do
@@ -488,6 +505,9 @@ def import_annotations(fmt: str,
                 f'differs from the {info.width}x{info.height} frames of '
                 f'{info.path}')
         grid = imported.frame_grids.get(v)
+        if grid is not None and info.frames_exact:
+            _check_task_length(v, imported.videos[v], grid, info.num_frames,
+                               info)
         if grid is not None:
             check_frame_grid(v, imported.videos[v], grid, info, layout, fps,
                              keyframe_interval)
@@ -507,6 +527,9 @@ def import_annotations(fmt: str,
                                           osp.join(out_dir, 'rawframes',
                                                    v), fps, first_index,
                                           short_side, jpeg_quality)
+            if v in imported.frame_grids:  # the decoded length
+                _check_task_length(v, imported.videos[v],
+                                   imported.frame_grids[v], n_src, infos[v])
             late = [f for f in indexes[v].by_frame if f >= n_src]
             if late:
                 ann = next(iter(indexes[v].by_frame[max(late)].values()))
