@@ -8,7 +8,7 @@ training step, per part of the detector (the library of
 Each config is built with random weights
 (:func:`stmixer_mm.benchmarks.common.build_random_model`) on the CPU and run
 once on a random clip (``--shape``, default the config's ``clip_len`` x 128
-x 160) under :class:`~stmixer_mm.utils.sync_counter.OpCounter`:
+x 160) under :class:`~stmixer_mm.benchmarks.sync_counter.OpCounter`:
 
 - ``predict``: the data preprocessor's output through ``model.predict``
   without gradients;
@@ -28,7 +28,7 @@ Parts: ``backbone``, ``neck``, ``queries`` (the query generator),
 heads' targets and losses), ``backward`` and ``other`` (the rest: the
 detector's checks, the stacking of the queries). Operator counts do not
 depend on the device; a synchronisation counted here on the CPU is one on a
-GPU (see :mod:`stmixer_mm.utils.sync_counter`).
+GPU (see :mod:`stmixer_mm.benchmarks.sync_counter`).
 """
 import json as json_module
 import warnings
@@ -40,7 +40,7 @@ import torch
 from stmixer_mm.apis import clip_sampling_from_cfg
 from stmixer_mm.benchmarks.common import (build_random_model, format_table,
                                           make_batch)
-from stmixer_mm.utils.sync_counter import OpCounter
+from stmixer_mm.benchmarks.sync_counter import OpCounter
 
 #: ``(part, submodule path, method)`` counted in each part (see
 #: :meth:`OpCounter.track`), outer parts first

@@ -1,4 +1,4 @@
-"""The operator / synchronisation counter (``stmixer_mm.utils.sync_counter``)
+"""The operator / synchronisation counter (``stmixer_mm.benchmarks.sync_counter``)
 and the host synchronisations of ``STMixer.predict`` (issue 33: none before
 the final results)."""
 import copy
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stmixer_mm.testing import regression
-from stmixer_mm.utils.sync_counter import OpCounter
+from stmixer_mm.benchmarks.sync_counter import OpCounter
 
 
 def test_counter_finds_host_reads():
