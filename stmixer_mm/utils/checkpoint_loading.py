@@ -110,29 +110,6 @@ _TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 # pickles in front of the raw storage bytes of the legacy format: magic,
 # protocol version, system info, the object, the storage keys
 _TORCH_LEGACY_PICKLES = 5
-# numpy arrays and scalars, as Caffe2 / PySlowFast .pkl files hold them
-_NUMPY_GLOBALS = {
-    ('numpy.core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy.core.multiarray', 'scalar'),
-    ('numpy._core.multiarray', 'scalar'),
-    ('numpy', 'ndarray'),
-    ('numpy', 'dtype'),
-    ('_codecs', 'encode'),  # bytes in protocol-2 pickles written by py3
-    ('collections', 'OrderedDict'),
-}
-
-
-class _NumpyUnpickler(pickle.Unpickler):
-    """Unpickles dicts / lists of numpy arrays and nothing that runs code."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _NUMPY_GLOBALS:
-            raise pickle.UnpicklingError(
-                f'global {module}.{name} is not a numpy array part')
-        if module.startswith('numpy.core') and hasattr(np, '_core'):
-            module = 'numpy._core' + module[len('numpy.core'):]
-        return super().find_class(module, name)
 
 
 def _walk_pickle(f) -> List[Tuple[str, Any]]:
@@ -411,7 +388,9 @@ def load_checkpoint_file(path: str,
             try:
                 if trust_pickle:
                     return pickle.load(f, encoding='latin1')
-                return _NumpyUnpickler(f, encoding='latin1').load()
+                # Caffe2 / PySlowFast .pkl files: numpy arrays in dicts
+                return _RestrictedUnpickler(
+                    f, 'numpy', encoding='latin1').load()
             except pickle.UnpicklingError as err:
                 if trust_pickle:
                     raise
