@@ -2,8 +2,9 @@
 
 Importing the package checks the installed stack, applies the documented
 fixes for known defects of the pinned releases
-(:mod:`stmixer_mm.utils.compat`) and registers every module into the
-mmdet / mmaction2 registries (:mod:`stmixer_mm.registry`).
+(:mod:`stmixer_mm.utils.compat`, each can be turned off) and registers
+every module into the mmdet / mmaction2 registries
+(:mod:`stmixer_mm.registry`); it changes no class of theirs.
 """
 import warnings
 
@@ -27,9 +28,4 @@ apply_compat_fixes()
 from . import apis, datasets, engine  # noqa: E402,F401
 from . import evaluation, models, visualization  # noqa: E402,F401
 # isort: on
-from .utils.settings import install_build_checks  # noqa: E402
-
-# every part checks its settings when it is built, whoever builds it
-install_build_checks()
-
 __all__ = ['__version__']

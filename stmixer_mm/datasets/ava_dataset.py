@@ -27,6 +27,7 @@ from stmixer_mm.datasets.ava_annotation_checks import (
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.utils.settings import check_arguments
 
 
 def ava_keyframe_file_index(timestamp: int,
@@ -143,6 +144,7 @@ class ValidatedAVADataset(AVADataset):
                  forecast_horizons: Sequence[int] = (),
                  **kwargs) -> None:
         # load_data_list runs inside AVADataset.__init__
+        check_arguments(ValidatedAVADataset, locals())
         self.mask_file = mask_file
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
         self.unlisted_labels = unlisted_labels

@@ -38,6 +38,7 @@ from mmengine.logging import MMLogger
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @DATASETS.register_module()
@@ -155,6 +156,7 @@ class TubeDataset(BaseActionDataset):
                  forecast_horizons: Sequence[int] = (),
                  videos_in_both_splits: str = 'error',
                  **kwargs) -> None:
+        check_arguments(TubeDataset, locals())
         if test_clip_stride < 1:
             raise ValueError(
                 f'test_clip_stride must be >= 1, got {test_clip_stride}')

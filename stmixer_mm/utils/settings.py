@@ -33,8 +33,9 @@ against the datasets' and metrics') as rules over the whole config
 :func:`check_config` runs both on a whole config; ``tools/train.py``,
 ``tools/test.py``, ``init_detector`` (demo, ONNX export, inference API)
 call it, so that the error names the config path. The same declarations
-are checked again when a part is built, whoever builds it
-(:func:`install_build_checks`, run by ``import stmixer_mm``):
+are checked again when a part is built, whoever builds it: each part's
+``__init__`` calls :func:`check_arguments` first (and, where its parts
+must agree, :func:`check_built` last), so that
 ``Runner.from_cfg(cfg)`` or ``MODELS.build(cfg.model)`` in a user's own
 script refuses a wrong setting with the same error, its path starting at
 the part's type (``STMixer.test_cfg.rcnn.person_threshold: ...``).
@@ -48,9 +49,7 @@ setting (:class:`Setting`, :func:`Int`, ..., :class:`Fields`) are in
 walks a config and runs the checks when parts are built. Every name is
 importable from here.
 """
-import functools
 import inspect
-import threading
 import typing
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -66,7 +65,7 @@ __all__ = [
     'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declare_config_rule',
     'declared_settings', 'declared_rules', 'settings_of', 'check_config',
     'check_settings', 'check_config_consistency', 'load_config',
-    'ConfigFileError', 'install_build_checks', 'extend_checks',
+    'ConfigFileError', 'check_arguments', 'check_built', 'extend_checks',
     'is_checked_class'
 ]
 
@@ -200,18 +199,14 @@ def is_checked_class(klass: type) -> bool:
                for p in CHECKED_PACKAGES)
 
 
-def extend_checks(package: str) -> int:
-    """Check the parts of ``package`` (a package outside the core that
-    registers parts in this project's registries, e.g. a package of
-    ``projects/``) as this project's own: their annotated arguments, their
-    bases' declarations and rules, at config check and at build. Call it
-    from the package's ``__init__`` once its modules are imported; returns
-    how many ``__init__`` were wrapped (see :func:`install_build_checks`).
-    """
+def extend_checks(package: str) -> None:
+    """Check the annotated arguments of the parts of ``package`` (a package
+    outside the core that registers parts in this project's registries,
+    e.g. a package of ``projects/``) in :func:`check_config`, as this
+    project's own. Its parts call :func:`check_arguments` themselves."""
     if package not in CHECKED_PACKAGES:
         CHECKED_PACKAGES.append(package)
-    _ANNOTATED.clear()
-    return install_build_checks()
+        _ANNOTATED.clear()
 
 
 def _annotated_settings(cls: type) -> Dict[str, Setting]:
@@ -335,80 +330,45 @@ def check_config(cfg,
 
 
 # ---------------------------------------------------------------------------
-# the same checks when a part is built, whoever builds it
-_BUILDING = threading.local()
+# the same checks when a part is built, whoever builds it: each class calls
+# check_arguments at the top of its __init__ (and check_built at its end)
+def check_arguments(cls: type, arguments: dict) -> None:
+    """Check the arguments of ``cls.__init__`` against the settings of
+    ``cls`` (declared, with its bases', and from its annotations), as
+    :func:`check_config` checks a config, and every dict with a ``type``
+    in them: the first line of the ``__init__`` of each of this project's
+    parts, ``check_arguments(STMixerDecoder, locals())``. A wrong setting
+    is refused whoever builds the part (``MODELS.build``,
+    ``Runner.from_cfg``, a user's own script) with the error of
+    ``tools/train.py``, its path starting at the class's name.
 
+    Args:
+        cls (type): The class whose ``__init__`` runs.
+        arguments (dict): Its ``locals()`` before anything else (``self``,
+            ``__class__``, ``*args`` and the arguments left at their
+            default are left out, ``**kwargs`` merged).
 
-def _named_arguments(signature: inspect.Signature, self, args, kwargs) -> dict:
-    """The arguments of a call by name (positional ones too, ``**kwargs``
-    merged); the call's own error is left to the call."""
-    try:
-        bound = signature.bind_partial(self, *args, **kwargs).arguments
-    except TypeError:
-        return dict(kwargs)
-    out = {}
-    for i, (name, value) in enumerate(bound.items()):
-        kind = signature.parameters[name].kind
+    Raises:
+        ConfigSettingError: naming the setting's path.
+    """
+    params = inspect.signature(cls.__init__).parameters
+    cfg = {}
+    for name, value in arguments.items():
+        kind = params[name].kind if name in params else None
         if kind is inspect.Parameter.VAR_KEYWORD:
-            out.update(value)
-        elif i and kind is not inspect.Parameter.VAR_POSITIONAL:
-            out[name] = value
-    return out
+            cfg.update(value)
+        elif name != 'self' and kind not in (
+                None, inspect.Parameter.VAR_POSITIONAL
+        ) and value is not params[name].default:  # a default is the class's
+            cfg[name] = value
+    name = cls.__name__
+    for sub, path in _walk(dict(cfg, type=name), name):
+        check_settings(sub, path)
 
 
-def _checked_init(init: Callable, kind: str) -> Callable:
-    """``init`` preceded by the settings check of its keyword arguments
-    (and every dict with a ``type`` in them), named from ``kind``, and
-    followed by the rules on the built object; a subclass's
-    ``super().__init__`` is not checked twice."""
-
-    signature = inspect.signature(init)
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        busy = getattr(_BUILDING, 'ids', None)
-        if busy is None:
-            busy = _BUILDING.ids = set()
-        if id(self) in busy:
-            return init(self, *args, **kwargs)
-        busy.add(id(self))
-        try:
-            name = type(self).__name__
-            cfg = _named_arguments(signature, self, args, kwargs)
-            for sub, path in _walk(dict(cfg, type=name), name):
-                check_settings(sub, path)
-            init(self, *args, **kwargs)
-            for rule in declared_rules(name, built=True):
-                rule(self)
-        finally:
-            busy.discard(id(self))
-
-    __init__._stmixer_checked = kind
-    return __init__
-
-
-def install_build_checks() -> int:
-    """Check the settings of every part of this project when it is built,
-    as :func:`check_config` does for a whole config: ``MODELS.build(cfg)``,
-    ``DATASETS.build``, ``Runner.from_cfg`` from a user's own script refuse
-    a wrong setting with the same :class:`ConfigSettingError` as
-    ``tools/train.py`` (the path starts at the part's type). Wraps the
-    ``__init__`` of each registered class defined in ``stmixer_mm`` (never
-    one of mmaction2's / mmdet's / mmengine's; idempotent); returns how
-    many were wrapped."""
-    wrapped = 0
-    for registry in _registries():
-        for name, cls in registry.module_dict.items():
-            # this project's classes only: mmaction2's and mmdet's own
-            # (AVADataset, AVAMetric, SampleAVAFrames, Flip ...) keep their
-            # __init__; their declared settings are checked before a run
-            # (check_config) and inside a part of this project that holds
-            # them (a ValidatedAVADataset's pipeline)
-            if not isinstance(cls, type) or not is_checked_class(cls):
-                continue
-            init = vars(cls).get('__init__')
-            if init is None or hasattr(init, '_stmixer_checked'):
-                continue
-            cls.__init__ = _checked_init(init, name)
-            wrapped += 1
-    return wrapped
+def check_built(obj: Any, cls: type) -> None:
+    """Run the rules on the built object declared for ``cls`` and its bases
+    (:func:`declare_rule` with ``built=True``): the last line of the
+    ``__init__`` of a part whose parts must agree."""
+    for rule in declared_rules(cls.__name__, built=True):
+        rule(obj)

@@ -38,6 +38,7 @@ from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
+from stmixer_mm.utils.settings import check_arguments
 from .labels import load_label_names, top_actions
 from .track_drawing import fill_mask
 
@@ -104,6 +105,7 @@ class ActionDetLocalVisualizer(Visualizer):
                  topk: int = 3,
                  line_width: Optional[float] = None,
                  font_size: Optional[int] = None) -> None:
+        check_arguments(ActionDetLocalVisualizer, locals())
         super().__init__(
             name=name,
             image=image,

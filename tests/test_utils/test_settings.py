@@ -283,3 +283,32 @@ def test_load_config_names_the_file(tmp_path):
     bad.write_text("model = dict(type='STMixer'\n")
     with pytest.raises(ConfigFileError, match=r'bad\.py could not be read'):
         load_config(str(bad))
+
+
+def test_every_part_checks_its_own_arguments():
+    """No mechanism wraps a class: each registered part of the project that
+    defines ``__init__`` starts it with ``check_arguments(ItsClass,
+    locals())`` (a new part without it would go unchecked when built)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from stmixer_mm.utils.settings import _registries
+    missing, seen = [], 0
+    for registry in _registries():
+        for name, cls in registry.module_dict.items():
+            if not isinstance(cls, type) or not cls.__module__.startswith(
+                    'stmixer_mm.') or '__init__' not in vars(cls):
+                continue
+            assert not hasattr(cls.__init__, '__wrapped__'), name
+            seen += 1
+            tree = ast.parse(textwrap.dedent(inspect.getsource(
+                cls.__init__)))
+            body = tree.body[0].body
+            if isinstance(body[0], ast.Expr) and isinstance(
+                    body[0].value, ast.Constant):
+                body = body[1:]
+            call = ast.unparse(body[0]) if body else ''
+            if call != f'check_arguments({cls.__name__}, locals())':
+                missing.append(name)
+    assert seen > 30 and not missing, missing

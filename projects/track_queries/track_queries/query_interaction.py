@@ -18,6 +18,7 @@ from torch import Tensor
 
 from stmixer_mm.models.task_modules import box_position_embedding
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 
 class _Branch(nn.Module):
@@ -75,6 +76,7 @@ class QueryInteractionBlock(BaseModule):
                  with_temporal: bool = True,
                  dropout: float = 0.0,
                  init_cfg=None) -> None:
+        check_arguments(QueryInteractionBlock, locals())
         super().__init__(init_cfg=init_cfg)
         if hidden_channels % num_heads or hidden_channels % 4:
             raise ValueError(

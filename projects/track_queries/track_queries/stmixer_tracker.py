@@ -28,6 +28,7 @@ from torch import Tensor
 
 from stmixer_mm.models.detectors import STMixer
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.track_ids import track_ids_problem
 from .query_tracker import QueryTracker
 # the track_cfg keys, their defaults and their settings are declared once,
@@ -80,6 +81,7 @@ class STMixerTracker(STMixer):
                      type='QueryInteractionBlock'),
                  track_cfg: OptConfigType = None,
                  **kwargs) -> None:
+        check_arguments(STMixerTracker, locals())
         super().__init__(*args, **kwargs)
         if self.roi_head.label_convention != 'ava':
             raise ValueError(

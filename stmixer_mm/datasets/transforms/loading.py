@@ -15,6 +15,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get_file_backend
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.settings import check_arguments
 
 JPEG_SOI = b'\xff\xd8'
 JPEG_EOI = b'\xff\xd9'
@@ -210,6 +211,7 @@ class SampleTubeFrames(BaseTransform):
                  frame_interval: int = 1,
                  test_mode: bool = False,
                  keyframe: str = 'centre') -> None:
+        check_arguments(SampleTubeFrames, locals())
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.test_mode = test_mode

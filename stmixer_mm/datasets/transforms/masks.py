@@ -16,6 +16,7 @@ from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.mask_rle import decode_mask
+from stmixer_mm.utils.settings import check_arguments
 from ..puppet_masks import load_puppet_masks, puppet_masks_at
 
 
@@ -53,6 +54,7 @@ class LoadActorMasks(BaseTransform):
     """
 
     def __init__(self) -> None:
+        check_arguments(LoadActorMasks, locals())
         super().__init__()
         self._puppet = (None, None)  # (path, part_mask)
 

@@ -17,6 +17,7 @@ from mmaction.datasets.transforms import Resize
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @TRANSFORMS.register_module()
@@ -44,6 +45,7 @@ class RandomShortSideResize(BaseTransform):
                  scale_range: Sequence[int] = (256, 320),
                  max_long_edge: int = 1333,
                  interpolation: str = 'bilinear') -> None:
+        check_arguments(RandomShortSideResize, locals())
         scale_range = tuple(scale_range)
         if scale_range[0] > scale_range[1]:
             raise ValueError('scale_range must be two ints 0 < min <= max, '

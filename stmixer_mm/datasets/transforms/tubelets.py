@@ -17,6 +17,7 @@ from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.settings import check_arguments
 
 
 def _where(results: Dict) -> str:
@@ -58,6 +59,7 @@ class LoadTubeletTargets(BaseTransform):
     """
 
     def __init__(self, num_frames: int) -> None:
+        check_arguments(LoadTubeletTargets, locals())
         self.num_frames = num_frames
 
     def transform(self, results: Dict) -> Dict:
@@ -135,6 +137,7 @@ class PackTubeletInputs(PackActionInputs):
                  meta_keys: Sequence[str] = ('img_shape', 'img_key',
                                              'video_id', 'timestamp'),
                  **kwargs) -> None:
+        check_arguments(PackTubeletInputs, locals())
         meta_keys = tuple(meta_keys)
         if 'tubelet_frames' not in meta_keys:
             meta_keys += ('tubelet_frames', )

@@ -11,6 +11,7 @@ from mmengine.model import is_model_wrapper
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
+from stmixer_mm.utils.settings import check_arguments
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_fits, check_load_from_fits,
                           give_state_dict, state_dict_mismatches)
@@ -48,6 +49,7 @@ class CheckpointCheckHook(Hook):
                  opt_out: str = '--non-strict',
                  source: Optional[str] = None,
                  check_classes: bool = True) -> None:
+        check_arguments(CheckpointCheckHook, locals())
         self.strict = strict
         self.opt_out = opt_out
         self.source = source
@@ -140,6 +142,7 @@ class ResumeCheckHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, source: Optional[str] = None) -> None:
+        check_arguments(ResumeCheckHook, locals())
         self.source = source
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -236,6 +239,7 @@ class LoadFromCheckHook(Hook):
                  source: Optional[str] = None,
                  classes: Optional[str] = None,
                  label_map: Optional[str] = None) -> None:
+        check_arguments(LoadFromCheckHook, locals())
         if not 0 <= min_loaded <= 1:
             raise ValueError('load_from_min_loaded: expected a float in '
                              f'[0, 1], got {min_loaded!r}')

@@ -11,6 +11,7 @@ from mmengine.evaluator.metric import _to_cpu
 from mmengine.hooks import Hook
 
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.settings import check_arguments
 
 __all__ = ['KeepPredictionsHook']
 
@@ -33,6 +34,7 @@ class KeepPredictionsHook(Hook):
     priority = 'LOWEST'
 
     def __init__(self, max_videos: int = 8) -> None:
+        check_arguments(KeepPredictionsHook, locals())
         if max_videos < 1:
             raise ValueError(f'max_videos must be >= 1, got {max_videos}')
         self.max_videos = max_videos

@@ -21,6 +21,7 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.utils.type_names import type_name
 from stmixer_mm.visualization import label_names_from_dataset, load_label_names
@@ -77,6 +78,7 @@ class ActionDetVisualizationHook(Hook):
                  label_file: Optional[str] = None,
                  enable: Optional[bool] = None,
                  out_dir: Optional[str] = None) -> None:
+        check_arguments(ActionDetVisualizationHook, locals())
         score_thr = check_probability(score_thr,
                                       f'{type(self).__name__}: score_thr')
         if interval < 1:

@@ -33,6 +33,7 @@ from pycocotools.cocoeval import COCOeval
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.mask_rle import encode_mask, mask_area
+from stmixer_mm.utils.settings import check_arguments
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
 STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
@@ -63,6 +64,7 @@ class ActorMaskMetric(BaseMetric):
                  box_format: str = 'normalized',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        check_arguments(ActorMaskMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
         if box_format not in ('normalized', 'pixel'):
             raise ValueError('ActorMaskMetric.box_format must be '

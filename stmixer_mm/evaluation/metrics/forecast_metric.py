@@ -12,6 +12,7 @@ from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.setting_types import Int
+from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.settings_specs import check_iou_threshold
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
@@ -71,6 +72,7 @@ class ForecastMetric(BaseMetric):
                  history: int = 16,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        check_arguments(ForecastMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
         # the settings first, before the annotation file is read
         self.iou_thr = check_iou_threshold(iou_thr, 'ForecastMetric.iou_thr')

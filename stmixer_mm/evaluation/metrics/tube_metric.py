@@ -44,6 +44,7 @@ from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
+from stmixer_mm.utils.settings import check_arguments
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
@@ -160,6 +161,7 @@ class TubeMetric(BaseMetric):
                  trackeval_score_thr: Optional[float] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        check_arguments(TubeMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
         # every setting is checked by the declarations in
         # stmixer_mm/utils/settings_specs.py when the metric is built

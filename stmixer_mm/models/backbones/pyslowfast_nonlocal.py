@@ -31,6 +31,7 @@ from mmengine.model import BaseModule, constant_init, kaiming_init
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 INSTANTIATIONS = ('dot_product', 'softmax')
 
@@ -81,6 +82,7 @@ class PySlowFastNonLocal3d(BaseModule):
                      type='BN3d', eps=1e-5, momentum=0.1),
                  zero_init: bool = True,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
+        check_arguments(PySlowFastNonLocal3d, locals())
         super().__init__(init_cfg=init_cfg)
         if instantiation not in INSTANTIATIONS:
             raise ValueError(f'instantiation must be one of {INSTANTIATIONS}, '

@@ -10,6 +10,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from .inference import set_conv3d_impl
 
 _PARENT_DEFAULTS = {
@@ -87,6 +88,7 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
                  frame_sampling: str = 'nearest',
                  conv3d_impl: str = 'onednn',
                  **kwargs) -> None:
+        check_arguments(ResNet3dSlowFastMultiLevel, locals())
         non_local_cfgs = {}
         for key, default in _PARENT_DEFAULTS.items():
             kwargs[key] = copy.deepcopy(kwargs.get(key, default))

@@ -1,6 +1,7 @@
 """mmaction2's ``ResNet3dSlowOnly`` with oneDNN 3-D convolutions at
 inference."""
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from .inference import set_conv3d_impl
 
 _BASE = MODELS.get('mmaction.ResNet3dSlowOnly')
@@ -22,6 +23,7 @@ class STMixerResNet3dSlowOnly(_BASE):
     """
 
     def __init__(self, *args, conv3d_impl: str = 'onednn', **kwargs) -> None:
+        check_arguments(STMixerResNet3dSlowOnly, locals())
         super().__init__(*args, **kwargs)
         self.conv3d_impl = conv3d_impl
         set_conv3d_impl(self, conv3d_impl)

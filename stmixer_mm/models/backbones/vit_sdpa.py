@@ -29,6 +29,7 @@ from mmaction.models.backbones.vit_mae import Attention, VisionTransformer
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 ATTN_IMPLS = ('sdpa', 'naive')
 
@@ -125,6 +126,7 @@ class STMixerVisionTransformer(VisionTransformer):
                  drop_rate: float = 0.,
                  qkv_bias: bool = True,
                  **kwargs) -> None:
+        check_arguments(STMixerVisionTransformer, locals())
         super().__init__(
             *args,
             qk_scale=qk_scale,

@@ -21,6 +21,7 @@ from mmaction.models import ActionDataPreprocessor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -46,6 +47,7 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                  format_shape: str = 'NCTHW',
                  pad_size_divisor: int = 32,
                  pad_value: float = 0.0) -> None:
+        check_arguments(STMixerDataPreprocessor, locals())
         if format_shape != 'NCTHW':
             raise ValueError('STMixerDataPreprocessor: format_shape must be '
                              f"'NCTHW' (clips [C, T, H, W]), got "

@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from ..utils.host_data import host_tensor
 
 
@@ -61,6 +62,7 @@ class STMixerQueryGenerator(BaseModule):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(STMixerQueryGenerator, locals())
         for name, value in (('init_cfg', init_cfg), ('train_cfg', train_cfg),
                             ('test_cfg', test_cfg)):
             if value is not None:

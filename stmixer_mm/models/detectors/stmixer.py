@@ -12,6 +12,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments, check_built
 from ..necks import frame_wise_2d_necks
 from ..utils import (check_neck_channels, check_pyramid_strides,
                      inject_query_generator_settings)
@@ -170,6 +171,7 @@ class STMixer(TwoStageDetector):
                  init_cfg: OptMultiConfig = None,
                  compile_cfg: OptConfigType = None,
                  **legacy) -> None:
+        check_arguments(STMixer, locals())
         self._refuse_legacy_keys(legacy, rpn_head, roi_head)
         train_cfg = _split_cfg(train_cfg, 'train_cfg')
         test_cfg = _split_cfg(test_cfg, 'test_cfg')
@@ -210,6 +212,8 @@ class STMixer(TwoStageDetector):
                 logger='current',
                 level=logging.WARNING)
             self.compiled_predict = None
+        # the parts agree (models/utils/consistency.py)
+        check_built(self, STMixer)
 
     @staticmethod
     def _refuse_legacy_keys(legacy: dict, rpn_head, roi_head) -> None:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -52,6 +53,7 @@ class AdaptiveMixing(nn.Module):
                  out_dim: Optional[int] = None,
                  out_points: Optional[int] = None,
                  sampling_rate: Optional[int] = None) -> None:
+        check_arguments(AdaptiveMixing, locals())
         super().__init__()
         out_dim = in_dim if out_dim is None else out_dim
         out_points = in_points if out_points is None else out_points

@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from .sampling import (PreparedPyramid, make_sample_points, prepare_pyramid,
                        sample_4d_features)
 
@@ -75,6 +76,7 @@ class STMixerSamplingMixing(BaseModule):
                  offset_bandwidth: float = 0.5,
                  with_temporal: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(STMixerSamplingMixing, locals())
         assert init_cfg is None, \
             'STMixerSamplingMixing has a fixed initialisation (init_weights)'
         super().__init__(init_cfg=init_cfg)

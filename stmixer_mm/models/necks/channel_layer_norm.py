@@ -4,6 +4,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -27,6 +28,7 @@ class ChannelLayerNorm3d(nn.Module):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-6) -> None:
+        check_arguments(ChannelLayerNorm3d, locals())
         super().__init__()
         self.num_features = num_features
         self.eps = eps

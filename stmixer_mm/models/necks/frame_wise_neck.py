@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from .sequential_neck import SequentialNeck
 
 
@@ -53,6 +54,7 @@ class FrameWiseNeck(BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  num_outs: Optional[int] = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(FrameWiseNeck, locals())
         super().__init__(init_cfg=init_cfg)
         self.neck = MODELS.build(neck)
         self.out_indices = None if out_indices is None else tuple(out_indices)

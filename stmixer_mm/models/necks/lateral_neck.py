@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -47,6 +48,7 @@ class STMixerLateralNeck(BaseModule):
             distribution='uniform',
             bias=0)
     ) -> None:
+        check_arguments(STMixerLateralNeck, locals())
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels

@@ -6,6 +6,7 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -35,6 +36,7 @@ class SequentialNeck(BaseModule):
     def __init__(self,
                  necks: Sequence[Union[ConfigType, nn.Module]],
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(SequentialNeck, locals())
         super().__init__(init_cfg=init_cfg)
         if not necks:
             raise ValueError('SequentialNeck needs at least one neck')

@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
 SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
@@ -102,6 +103,7 @@ class STMixerViTNeck(BaseModule):
                      type='ChannelLayerNorm3d', eps=1e-6),
                  act_cfg: ConfigType = dict(type='GELU'),
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(STMixerViTNeck, locals())
         super().__init__(init_cfg=init_cfg)
         scales = [float(s) for s in scales]
         for scale in scales:

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
+from stmixer_mm.utils.settings import check_arguments, check_built
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
@@ -95,6 +96,7 @@ class STMixerDecoder(BaseModule):
                  mask_head: OptConfigType = None,
                  forecast_head: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(STMixerDecoder, locals())
         super().__init__(init_cfg=init_cfg)
         self.num_stages = num_stages
         if stage_loss_weights is None:
@@ -137,6 +139,8 @@ class STMixerDecoder(BaseModule):
             inject_mask_head_settings(mask_head, self))
         self.forecast_head = None if forecast_head is None else \
             MODELS.build(inject_forecast_head_settings(forecast_head, self))
+        # the parts agree (models/utils/consistency.py)
+        check_built(self, STMixerDecoder)
 
     @property
     def test_cfg(self) -> dict:

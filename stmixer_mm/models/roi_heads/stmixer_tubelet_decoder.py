@@ -6,6 +6,7 @@ from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from ..task_modules import TubeletHungarianAssigner
 from .bbox_heads.stmixer_tubelet_stage_head import (STMixerTubeletStageHead,
                                                     tubelet_targets)
@@ -28,6 +29,7 @@ class STMixerTubeletDecoder(STMixerDecoder):
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        check_arguments(STMixerTubeletDecoder, locals())
         for head in ('mask_head', 'forecast_head'):
             if kwargs.get(head) is not None:
                 raise ValueError('STMixerTubeletDecoder has no '

@@ -23,6 +23,7 @@ from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from ...layers import PreparedPyramid
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
@@ -153,6 +154,7 @@ class STMixerStageHead(STMixerBBoxHead):
                  action_branches: Sequence[str] = ('spatial', 'temporal'),
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
+        check_arguments(STMixerStageHead, locals())
         assert init_cfg is None, \
             'STMixerStageHead has a fixed initialisation (init_weights)'
         moved = [name for name in SAMPLING_MIXING_SETTINGS if name in kwargs]

@@ -19,6 +19,7 @@ from mmdet.utils import InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments, check_built
 from ...layers import PreparedPyramid
 from ...task_modules import box_iof, refine_xyzr, xyzr2xyxy
 from .stmixer_stage_head import STMixerStageHead, make_fcs
@@ -88,6 +89,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
                  box_loss_weighting: str = 'frame',
                  frame_box_features: Union[bool, str] = True,
                  **kwargs) -> None:
+        check_arguments(STMixerTubeletStageHead, locals())
         super().__init__(**kwargs)
         self.box_loss_weighting = box_loss_weighting
         self.num_frames = num_frames
@@ -121,6 +123,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
             self.frame_reg_fcs = make_fcs(self.hidden_channels,
                                           self.num_reg_fcs, self.ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
+        # the parts agree (models/utils/consistency.py)
+        check_built(self, STMixerTubeletStageHead)
 
     def init_weights(self) -> None:
         """The stage's initialisation; with ``frame_box_features`` the

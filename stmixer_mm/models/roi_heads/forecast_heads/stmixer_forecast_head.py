@@ -31,6 +31,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
 
 #: the ground-truth fields a forecast head trains on
@@ -87,6 +88,7 @@ class STMixerForecastHead(BaseModule):
                      use_sigmoid=True,
                      loss_weight=1.0),
                  init_cfg: OptMultiConfig = None) -> None:
+        check_arguments(STMixerForecastHead, locals())
         super().__init__(init_cfg=init_cfg)
         # (ascending frame counts >= 1: declared in
         # stmixer_mm/utils/settings_specs.py, checked when it is built)

@@ -54,6 +54,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.settings import check_arguments
 from .mask_utils import keyframe_maps, relative_coords
 
 
@@ -141,6 +142,7 @@ class STMixerMaskHead(BaseModule):
             distribution='uniform',
             bias=0)
     ) -> None:
+        check_arguments(STMixerMaskHead, locals())
         super().__init__(init_cfg=init_cfg)
         self.featmap_strides = tuple(featmap_strides)
         num_levels = len(self.featmap_strides)
