@@ -134,7 +134,10 @@ def test_levels_equal_stock_stages_before_fusion(conv3d_impl):
 
 @torch.no_grad()
 def test_out_indices_subset():
-    stock, model = build_pair(depth=18, out_indices=(1, 3))
+    # PyTorch's kernels, so that the stock rounding is exact; the default
+    # oneDNN kernels round apart (1e-5 on some CPUs, see the test above)
+    stock, model = build_pair(
+        depth=18, out_indices=(1, 3), conv3d_impl='native')
     assert model.out_channels == [144, 576]
     x = torch.randn(1, 3, 8, 32, 32)
     outs = model(x)
