@@ -1,9 +1,8 @@
-"""Evaluation: metrics (mmaction2's ``METRICS``) and functional APs."""
-from .functional import frame_ap, link_tubes, tube_iou, video_ap
+"""Evaluation: metrics (mmaction2's ``METRICS``); the APs, linking and
+forecast scores they compute with are in :mod:`.functional`."""
 from .metrics import (ActorMaskMetric, ForecastMetric, TubeMetric,
                       load_act_annotations)
 
 __all__ = [
-    'TubeMetric', 'load_act_annotations', 'frame_ap', 'link_tubes', 'tube_iou',
-    'video_ap', 'ActorMaskMetric', 'ForecastMetric'
+    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric', 'ForecastMetric'
 ]

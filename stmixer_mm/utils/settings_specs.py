@@ -413,40 +413,8 @@ declare_settings(
     label_file=Str(),
     exclude_file=Str(optional=True),
     num_classes=Int(min=2))
-# TubeMetric: checked here only (stmixer_mm/evaluation reads them as
-# given), when the config is checked and when the metric is built
-declare_settings(
-    'TubeMetric',
-    ann_file=Str(),
-    split=NON_NEGATIVE,
-    iou_thr=IOU_THRESHOLD,
-    video_iou_thrs=Seq(IOU_THRESHOLD),
-    video_map_range=Bool(),
-    score_mode=Choice('per_class', 'argmax'),
-    score_thr=PROBABILITY,
-    trackeval_score_thr=Float(0, 1, optional=True),
-    ignore_labels=Seq(Str(), optional=True),
-    classwise=Bool(),
-    missing_videos=Choice('error', 'warn'))
-
-#: the published tube protocols and the earlier hybrid, by name
-#: (docs/en/tube_protocols.md)
-TUBE_PROTOCOLS = ('ucf_jhmdb', 'multisports', 'hybrid_voc')
-
-
-def _tube_protocol(cfg) -> Optional[str]:
-    """TubeMetric needs one protocol, named (no default)."""
-    protocol = cfg.get('protocol')
-    if protocol in TUBE_PROTOCOLS:
-        return None
-    return (f'protocol must be one of {TUBE_PROTOCOLS}, got {protocol!r}: '
-            "'ucf_jhmdb' for JHMDB-21 / UCF101-24 (MOC's ACT.py), "
-            "'multisports' for MultiSports (official evaluate_multisports.py),"
-            " 'hybrid_voc' for this project's earlier, unpublished mix (see "
-            'docs/en/tube_protocols.md)')
-
-
-declare_rule('TubeMetric', _tube_protocol)
+# (TubeMetric's settings are declared beside it, at the bottom of
+# stmixer_mm/evaluation/metrics/tube_metric.py)
 
 # --- backbones (fused / oneDNN paths; stmixer_mm/models/backbones) ---------
 declare_settings('STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))

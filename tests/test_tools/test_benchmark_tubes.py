@@ -76,7 +76,7 @@ def test_aggregate_rejects_other_json(tools, tmp_path):
 def test_aggregate_refuses_mixed_protocols(tools, tmp_path):
     """A mean over runs scored under different protocols follows none."""
     paths = []
-    for seed, protocol in enumerate(('ucf_jhmdb', 'hybrid_voc')):
+    for seed, protocol in enumerate(('ucf_jhmdb', 'multisports')):
         run = dict(_run(seed, 80.0), protocol=protocol)
         path = tmp_path / f'seed{seed}.json'
         path.write_text(json.dumps(run))

@@ -125,8 +125,17 @@ def test_tube_settings():
     with pytest.raises(
             ConfigSettingError,
             match=r"test_evaluator: protocol must be one of \('ucf_jhmdb', "
-            r"'multisports', 'hybrid_voc'\), got 'moc': 'ucf_jhmdb' for "):
+            r"'multisports'\), got 'moc': use 'ucf_jhmdb' for "):
         _checked(TUBE_CFG, **{'test_evaluator.protocol': 'moc'})
+    # the earlier, unpublished protocol is gone: named as removed
+    with pytest.raises(
+            ConfigSettingError,
+            match=r"val_evaluator: protocol must be one of \('ucf_jhmdb', "
+            r"'multisports'\), got 'hybrid_voc' \('hybrid_voc', this "
+            r"project's earlier, unpublished metric, was removed\): use "
+            r"'ucf_jhmdb' for JHMDB-21 / UCF101-24 \(MOC's ACT.py\) or "
+            r"'multisports' for MultiSports"):
+        _checked(TUBE_CFG, **{'val_evaluator.protocol': 'hybrid_voc'})
     # the pipeline reads what use_frames gives each sample
     with pytest.raises(
             ConfigSettingError,

@@ -84,10 +84,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # protocol='ucf_jhmdb': MOC-Detector's ACT.py, as for JHMDB-21 (each
-# synthetic tube covers its whole video; docs/en/tube_protocols.md). A
-# temporal trimming for tubes inside the video (link_cfg=dict(
-# det_score_thr=0.5): link only detections whose class score reaches 0.5)
-# exists only with protocol='hybrid_voc', which is not a published protocol.
+# synthetic tube covers its whole video; docs/en/tube_protocols.md).
 val_evaluator = dict(
     type='TubeMetric', ann_file=ann_file, classwise=True, protocol='ucf_jhmdb')
 test_evaluator = val_evaluator

@@ -41,11 +41,30 @@ Scores:
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+from mmaction.evaluation.functional.multisports_utils import pr_to_ap_voc
 
 from .person_tubes import link_person_tubes
 from .protocol_ap import frame_ap_ucf_jhmdb
-from .tube_ap import voc_ap
 from .tube_linking import box_iou
+
+
+def voc_ap(tp: np.ndarray, num_gt: int) -> float:
+    """VOC all-point AP of ranked true/false positives.
+
+    Args:
+        tp (np.ndarray): ``[n]`` bool, detections sorted by score
+            (descending), ``True`` for a true positive.
+        num_gt (int): Number of ground-truth objects (> 0).
+
+    Returns:
+        float: Area under the interpolated precision/recall curve, the
+        value of mmaction2's ``pr_to_ap_voc`` (0 with no detections).
+    """
+    tp = np.asarray(tp, dtype=bool)
+    ctp = np.cumsum(tp)
+    pr = np.stack([ctp / np.arange(1, len(tp) + 1), ctp / num_gt], axis=1) \
+        if len(tp) else np.empty((0, 2))
+    return float(pr_to_ap_voc(pr))
 
 
 class Detections(NamedTuple):

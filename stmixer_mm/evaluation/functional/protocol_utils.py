@@ -10,13 +10,8 @@ from typing import List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.utils.settings_specs import (TUBE_PROTOCOLS,
-                                             check_iou_threshold,
+from stmixer_mm.utils.settings_specs import (check_iou_threshold,
                                              check_probability)
-
-#: Protocol names accepted by :class:`~stmixer_mm.evaluation.TubeMetric`
-#: (declared with its settings)
-PROTOCOLS = TUBE_PROTOCOLS
 
 #: Classes the official MultiSports evaluation never scores (by name).
 MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',

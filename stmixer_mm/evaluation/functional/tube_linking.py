@@ -1,12 +1,11 @@
-"""ACT-style linking of one class's frame detections in one video into
-tubes (K = 1, hard NMS per frame, each box keeping its own score), and the
-box IoU and NMS it uses (mmaction2's ``iou2d_voc``: continuous coordinates,
-no ``+ 1``).
+"""ACT-style linking of one video's detections into tubes (K = 1, hard
+NMS per frame, each box keeping its own score), and the box IoU and NMS it
+uses (mmaction2's ``iou2d_voc``: continuous coordinates, no ``+ 1``).
 
-Used by ``TubeMetric(protocol='hybrid_voc')``
-(:func:`~stmixer_mm.evaluation.functional.tube_ap.link_tubes`) and by the
-person tubes of the demo
-(:func:`~stmixer_mm.evaluation.functional.link_person_tubes`).
+Used by the person tubes of the demo and of the forecasts
+(:func:`~stmixer_mm.evaluation.functional.link_person_tubes`); the box IoU
+also by the forecast scores, the online tracker and the tube benchmarks.
+The published tube protocols link in :mod:`.protocol_linking`.
 """
 from typing import List, Mapping, Optional, Tuple
 
@@ -56,9 +55,7 @@ def link_video_tubes(
         nms_iou: float = 0.6,
         top_k: int = 10,
         min_length: int = 15,
-        min_score: float = 0.005,
-        det_score_thr: Optional[float] = None
-) -> List[Tuple[float, np.ndarray]]:
+        min_score: float = 0.005) -> List[Tuple[float, np.ndarray]]:
     """Link one class's frame detections of one video into tubes.
 
     ACT-style with one-frame detections (K = 1): at each frame the
@@ -69,17 +66,11 @@ def link_video_tubes(
     start new tubes. Tubes shorter than ``min_length`` frames or with a
     mean score below ``min_score`` are dropped.
 
-    ``det_score_thr`` (in no published protocol, off by default) leaves
-    detections scoring below it out of the linking, so that a tube ends
-    where its class stops being detected: a simple temporal trimming for
-    videos whose tubes cover only part of the video.
-
     Args:
         frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]
             x1 y1 x2 y2 score}``; missing frames have no detection.
         nframes (int): Frames of the video.
-        link_iou, nms_iou, top_k, min_length, min_score, det_score_thr:
-            As above.
+        link_iou, nms_iou, top_k, min_length, min_score: As above.
 
     Returns:
         list[tuple[float, np.ndarray]]: ``(score, boxes)`` per tube; the
@@ -94,8 +85,6 @@ def link_video_tubes(
 
     for frame in range(1, nframes + 1):
         dets = frame_dets.get(frame)
-        if dets is not None and det_score_thr is not None:
-            dets = dets[dets[:, 4] >= det_score_thr]
         dets = nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
             else np.zeros((0, 5))
         current.sort(key=mean_score, reverse=True)  # stable for ties

@@ -41,22 +41,27 @@ import numpy as np
 
 from .protocol_ap import frame_ap_multisports, frame_ap_ucf_jhmdb, video_ap
 from .protocol_linking import build_tubes, link_all
-from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, PROTOCOLS,
-                             BuiltTube, FrameDets, TubeIoUError, ap_trapezoid,
-                             ap_voc, iou_continuous, iou_inclusive, nms_3d,
-                             soft_decay, tube_iou)
+from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, BuiltTube,
+                             FrameDets, TubeIoUError, ap_trapezoid, ap_voc,
+                             iou_continuous, iou_inclusive, nms_3d, soft_decay,
+                             tube_iou)
 from .track_tubes import tubes_from_tracks
 from .tube_identity import identity_metrics
 from .tube_trackeval import trackeval_metrics
 
 __all__ = [
-    'PROTOCOLS', 'MULTISPORTS_IGNORED', 'LINK_DEFAULTS', 'VIDEO_MAP_RANGES',
-    'FrameDets', 'BuiltTube', 'TubeIoUError', 'iou_inclusive',
-    'iou_continuous', 'ap_trapezoid', 'ap_voc', 'soft_decay', 'build_tubes',
-    'tube_iou', 'nms_3d', 'frame_ap_ucf_jhmdb', 'frame_ap_multisports',
-    'link_all', 'video_ap', 'mean_ap_percent', 'range_mean', 'evaluate',
-    'tubes_from_tracks', 'identity_metrics'
+    'TUBE_PROTOCOLS', 'MULTISPORTS_IGNORED', 'LINK_DEFAULTS',
+    'VIDEO_MAP_RANGES', 'FrameDets', 'BuiltTube', 'TubeIoUError',
+    'iou_inclusive', 'iou_continuous', 'ap_trapezoid', 'ap_voc', 'soft_decay',
+    'build_tubes', 'tube_iou', 'nms_3d', 'frame_ap_ucf_jhmdb',
+    'frame_ap_multisports', 'link_all', 'video_ap', 'mean_ap_percent',
+    'range_mean', 'evaluate', 'tubes_from_tracks', 'identity_metrics'
 ]
+
+#: The protocols :class:`~stmixer_mm.evaluation.TubeMetric` accepts, by
+#: name (``docs/en/tube_protocols.md``); its ``protocol`` rule refuses any
+#: other (``stmixer_mm/evaluation/metrics/tube_metric.py``).
+TUBE_PROTOCOLS = ('ucf_jhmdb', 'multisports')
 
 
 def mean_ap_percent(per_class: Mapping[str, np.floating]):

@@ -8,13 +8,12 @@ three tube sources and both protocols' results).
 JHMDB-21 / UCF101-24 tables), ``protocol='multisports'`` those of the
 official ``evaluate_multisports.py`` on mmaction2-style linked tubes
 (:mod:`stmixer_mm.evaluation.functional.tube_protocols`;
-``docs/en/tube_protocols.md``). ``'hybrid_voc'`` is this project's earlier
-mix of the two (:mod:`~stmixer_mm.evaluation.functional.tube_ap`), not a
-published protocol. It reads what mmaction2 1.2's ``MultiSportsMetric``
-reads: data samples with ``video_id``, ``timestamp`` (1-based frame),
-``pred_instances.bboxes`` (normalised xyxy) and ``pred_instances.scores``
-(per class), and an ``ann_file`` with ``labels``, ``gttubes``,
-``nframes``, ``test_videos`` and ``resolution``. With ``tubes='track_ids'``
+``docs/en/tube_protocols.md``). It reads what mmaction2 1.2's
+``MultiSportsMetric`` reads: data samples with ``video_id``, ``timestamp``
+(1-based frame), ``pred_instances.bboxes`` (normalised xyxy) and
+``pred_instances.scores`` (per class), and an ``ann_file`` with
+``labels``, ``gttubes``, ``nframes``, ``test_videos`` and
+``resolution``. With ``tubes='track_ids'``
 the video-mAP scores tubes made of a tracking model's
 ``pred_instances.track_ids`` instead of the protocol's linking
 (:mod:`~stmixer_mm.evaluation.functional.track_tubes`), and
@@ -23,7 +22,7 @@ coverage per ground-truth tube
 (:mod:`~stmixer_mm.evaluation.functional.tube_identity`).
 
 Why one file of about 550 lines: it is one class, the metric's whole
-contract with the runner (its arguments and their checks, the
+contract with the runner (its arguments, their declarations and checks, the
 predictions of every protocol and tube source (linking, track ids,
 tubelets) turned into detections, and the checks of
 the predictions against the evaluated split); the protocols themselves
@@ -36,22 +35,23 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.act_annotations import load_act_annotations
-from stmixer_mm.evaluation.functional import (frame_ap, interpolate_tubelets,
-                                              link_tubelets, link_tubes,
-                                              mean_ap, tubelet_frame_dets,
-                                              video_ap)
+from stmixer_mm.evaluation.functional import (interpolate_tubelets,
+                                              link_tubelets,
+                                              tubelet_frame_dets)
 from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
+                                                             TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
+from stmixer_mm.utils.setting_types import Bool, Choice, Float, Seq, Str
 from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
+                                             PROBABILITY, declare_rule,
+                                             declare_settings)
 
 #: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
 #: ``train_videos``).
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
-#: ``link_cfg`` keys of the ``'hybrid_voc'`` linking (``link_tubes``).
-HYBRID_LINK_KEYS = ('link_iou', 'nms_iou', 'top_k', 'min_length', 'min_score',
-                    'nms_3d_iou', 'det_score_thr')
 #: Where the video-mAP's tubes come from.
 TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
 
@@ -72,9 +72,9 @@ class TubeMetric(BaseMetric):
       all-point AP, no ``+ 1``, exclusive temporal IoU (``tmax - tmin``),
       classes without GT and its six unevaluated classes left out; tubes
       linked as mmaction2's ``link_tubes`` (each box with its own score).
-    * ``'hybrid_voc'``: this project's earlier metric (VOC AP frame-mAP,
-      hard-NMS linking, inclusive temporal IoU): NOT a published protocol,
-      kept to compare with old numbers.
+
+    (``'hybrid_voc'``, this project's earlier, unpublished metric, was
+    removed; a config naming it is refused.)
 
     Frame-mAP at IoU ``iou_thr``; video-mAP at ``video_iou_thrs`` and, with
     ``video_map_range``, the means over 0.5:0.05:0.95 (and for MultiSports
@@ -88,8 +88,8 @@ class TubeMetric(BaseMetric):
 
     Args:
         ann_file (str): ACT ground-truth pickle.
-        protocol (str): ``'ucf_jhmdb'``, ``'multisports'`` or
-            ``'hybrid_voc'``; required (no default: a number follows one).
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``; required
+            (no default: a number follows one).
         split (int): Index into ``test_videos`` (JHMDB has 3 splits).
         iou_thr (float): Frame-mAP IoU threshold.
         video_iou_thrs (Sequence[float]): Video-mAP thresholds to report.
@@ -100,9 +100,8 @@ class TubeMetric(BaseMetric):
         link_cfg (dict, optional): Linking parameters; the protocol's
             values by default (``link_iou`` 0.5, ``nms_iou`` 0.6,
             ``top_k`` 10, ``min_score`` 0.005, ``min_length`` 15, and for
-            ``'ucf_jhmdb'`` / ``'hybrid_voc'`` ``nms_3d_iou`` 0.3;
-            ``det_score_thr`` only with ``'hybrid_voc'``). Changing them
-            departs from the published protocol.
+            ``'ucf_jhmdb'`` ``nms_3d_iou`` 0.3). Changing them departs from
+            the published protocol.
         ignore_labels (Sequence[str], optional): Class names left out of
             both mAPs; default: none, except the official six for
             ``'multisports'``.
@@ -163,8 +162,8 @@ class TubeMetric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         check_arguments(TubeMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
-        # every setting is checked by the declarations in
-        # stmixer_mm/utils/settings_specs.py when the metric is built
+        # every setting is checked by the declarations at the bottom of
+        # this file when the metric is built
         # (thresholds above 1 would keep nothing, an unnamed protocol would
         # pick a convention silently)
         score_thr, iou_thr = float(score_thr), float(iou_thr)
@@ -172,8 +171,7 @@ class TubeMetric(BaseMetric):
         if trackeval_score_thr is not None:
             trackeval_score_thr = float(trackeval_score_thr)
         self.protocol = protocol
-        link_keys = HYBRID_LINK_KEYS if protocol == 'hybrid_voc' else \
-            tuple(LINK_DEFAULTS[protocol])
+        link_keys = tuple(LINK_DEFAULTS[protocol])
         unknown = sorted(set(link_cfg or {}) - set(link_keys))
         if unknown:
             raise ValueError(f'link_cfg keys {unknown} do not exist for '
@@ -182,12 +180,6 @@ class TubeMetric(BaseMetric):
         if tubes not in TUBE_SOURCES:
             raise ValueError(f'TubeMetric: tubes must be one of '
                              f'{TUBE_SOURCES}, got {tubes!r}')
-        if protocol == 'hybrid_voc' and (tubes != 'linking' or identity_metrics
-                                         or trackeval_score_thr is not None):
-            raise ValueError(
-                "TubeMetric: tubes='track_ids' / 'tubelets', identity_metrics"
-                ' and trackeval_score_thr are not supported for hybrid_voc; '
-                "use protocol 'ucf_jhmdb' or 'multisports'")
         self.trackeval_score_thr = trackeval_score_thr
         if tubes != 'linking' and score_mode != 'per_class':
             raise ValueError(
@@ -291,40 +283,6 @@ class TubeMetric(BaseMetric):
                 "'track_ids') needs pred_instances.track_ids in every "
                 'sample, but the model gives no track ids (a detector '
                 "without tracking: use tubes='linking')")
-
-    def detections_array(self, results: Sequence[Tuple]) -> np.ndarray:
-        """Frame detections ``[N, 8]`` (``video_index frame label score x1
-        y1 x2 y2``, boxes in pixels) of processed results."""
-        rows = []
-        for video, frame, bboxes, scores, *_ in results:
-            index = self._video_index(video, frame)  # checks both
-            if len(bboxes) == 0:
-                continue
-            if scores.shape[1] == self.num_labels + 1:
-                scores = scores[:, 1:]
-            elif scores.shape[1] != self.num_labels:
-                raise ValueError(
-                    f'pred_instances.scores of video {video!r} frame {frame} '
-                    f'has {scores.shape[1]} columns; expected one per class '
-                    f'({self.num_labels}) or one more (background column 0)')
-            h, w = self.gt['resolution'][video]
-            boxes = bboxes.astype(np.float64) * np.array([w, h, w, h])
-            n = len(boxes)
-            if self.score_mode == 'argmax':
-                labels = scores.argmax(axis=1)
-                cls_scores = scores[np.arange(n), labels]
-                box_idx = np.arange(n)
-            else:
-                box_idx, labels = np.nonzero(scores > self.score_thr)
-                cls_scores = scores[box_idx, labels]
-            block = np.empty((len(box_idx), 8))
-            block[:, 0] = index
-            block[:, 1] = frame
-            block[:, 2] = labels
-            block[:, 3] = cls_scores
-            block[:, 4:] = boxes[box_idx]
-            rows.append(block)
-        return np.concatenate(rows) if rows else np.zeros((0, 8))
 
     def frame_detections(self,
                          results: Sequence[Tuple],
@@ -467,37 +425,32 @@ class TubeMetric(BaseMetric):
             raise ValueError(
                 f'test_videos[{self.split}] of {self.ann_file} has no '
                 'ground-truth tube at all: nothing to score')
-        if self.protocol == 'hybrid_voc':
-            metrics, frame_aps, video_aps = self._hybrid_metrics(results)
-            count = f'{len(self.detections_array(results))} frame detections'
+        frame_ids = tubes = None
+        if self.tubes == 'tubelets':
+            frame_dets, tubes = self._tubelet_inputs(results)
+        elif self.tubes == 'track_ids':
+            frame_dets, frame_ids = self.frame_detections(results, True)
         else:
-            frame_ids = tubes = None
-            if self.tubes == 'tubelets':
-                frame_dets, tubes = self._tubelet_inputs(results)
-            elif self.tubes == 'track_ids':
-                frame_dets, frame_ids = self.frame_detections(results, True)
-            else:
-                frame_dets = self.frame_detections(results)
-            identity = {} if self.identity_metrics else None
-            metrics, frame_aps, video_aps = evaluate(
-                self.gt,
-                frame_dets,
-                self.videos,
-                self.protocol,
-                iou_thr=self.iou_thr,
-                video_iou_thrs=self.video_iou_thrs,
-                video_map_range=self.video_map_range,
-                ignore_labels=self.ignore_labels,
-                link_cfg=self.link_cfg,
-                frame_ids=frame_ids,
-                identity=identity,
-                tubes=tubes,
-                trackeval_score_thr=self.trackeval_score_thr)
-            self.identity = identity
-            count = f'{len(results)} ' + (
-                'clips, tubes from tubelets'
-                if tubes is not None else 'frames' +
-                (', tubes from track ids' if frame_ids is not None else ''))
+            frame_dets = self.frame_detections(results)
+        identity = {} if self.identity_metrics else None
+        metrics, frame_aps, video_aps = evaluate(
+            self.gt,
+            frame_dets,
+            self.videos,
+            self.protocol,
+            iou_thr=self.iou_thr,
+            video_iou_thrs=self.video_iou_thrs,
+            video_map_range=self.video_map_range,
+            ignore_labels=self.ignore_labels,
+            link_cfg=self.link_cfg,
+            frame_ids=frame_ids,
+            identity=identity,
+            tubes=tubes,
+            trackeval_score_thr=self.trackeval_score_thr)
+        self.identity = identity
+        count = f'{len(results)} ' + (
+            'clips, tubes from tubelets' if tubes is not None else 'frames' +
+            (', tubes from track ids' if frame_ids is not None else ''))
         if self.classwise:
             for label, ap in frame_aps.items():
                 metrics[f'frameAP_{label}'] = 100 * float(ap)
@@ -565,24 +518,35 @@ class TubeMetric(BaseMetric):
         return frame_dets, link_tubelets(self.gt, clips, self.videos,
                                          self.protocol, **self.link_cfg)
 
-    def _hybrid_metrics(self, results: list) -> Tuple[dict, dict, dict]:
-        """``'hybrid_voc'``: the project's earlier metric, unchanged."""
-        dets = self.detections_array(results)
-        ignore = self.ignore_labels or ()
-        metrics: Dict[str, float] = {}
-        frame_aps = frame_ap(self.gt, dets, self.videos, self.iou_thr, ignore)
-        metrics[f'frameAP@{self.iou_thr:g}'] = 100 * mean_ap(frame_aps)
 
-        tubes = link_tubes(self.gt, dets, self.videos, **self.link_cfg)
-        thrs = list(self.video_iou_thrs)
-        range_thrs = [round(0.5 + 0.05 * i, 2) for i in range(10)]
-        video_aps = {}
-        for thr in sorted(
-                set(thrs + (range_thrs if self.video_map_range else []))):
-            video_aps[thr] = video_ap(self.gt, tubes, self.videos, thr, ignore)
-        for thr in thrs:
-            metrics[f'videoAP@{thr:g}'] = 100 * mean_ap(video_aps[thr])
-        if self.video_map_range:
-            metrics['videoAP@0.5:0.95'] = 100 * float(
-                np.mean([mean_ap(video_aps[t]) for t in range_thrs]))
-        return metrics, frame_aps, video_aps
+# --- the settings (checked when the config is checked and when the metric
+# is built; the metric reads them as given) ---------------------------------
+declare_settings(
+    'TubeMetric',
+    ann_file=Str(),
+    split=NON_NEGATIVE,
+    iou_thr=IOU_THRESHOLD,
+    video_iou_thrs=Seq(IOU_THRESHOLD),
+    video_map_range=Bool(),
+    score_mode=Choice('per_class', 'argmax'),
+    score_thr=PROBABILITY,
+    trackeval_score_thr=Float(0, 1, optional=True),
+    ignore_labels=Seq(Str(), optional=True),
+    classwise=Bool(),
+    missing_videos=Choice('error', 'warn'))
+
+
+def _tube_protocol(cfg) -> Optional[str]:
+    """TubeMetric needs one published protocol, named (no default)."""
+    protocol = cfg.get('protocol')
+    if protocol in TUBE_PROTOCOLS:
+        return None
+    removed = (" ('hybrid_voc', this project's earlier, unpublished metric, "
+               'was removed)' if protocol == 'hybrid_voc' else '')
+    return (f'protocol must be one of {TUBE_PROTOCOLS}, got {protocol!r}'
+            f"{removed}: use 'ucf_jhmdb' for JHMDB-21 / UCF101-24 (MOC's "
+            "ACT.py) or 'multisports' for MultiSports (official "
+            'evaluate_multisports.py); see docs/en/tube_protocols.md')
+
+
+declare_rule('TubeMetric', _tube_protocol)

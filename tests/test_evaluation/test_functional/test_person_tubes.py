@@ -1,11 +1,11 @@
 """stmixer_mm/evaluation/functional/person_tubes.py: linking per-person
 detections of keyframes into tubes, on hand-built boxes (those of
-test_tube_ap.py)."""
+test_tube_linking.py)."""
 import numpy as np
 import pytest
 
 from stmixer_mm.evaluation.functional import link_person_tubes
-from .test_tube_ap import P3, P, Q, R
+from .test_tube_linking import P3, P, Q, R
 
 
 def test_link_person_tubes():

@@ -239,10 +239,6 @@ def test_track_id_options_checked(tmp_path):
     metric.results[:] = [r[:4] for r in _processed(ann, samples)]
     with pytest.raises(ValueError, match='gives no track ids'):
         metric.compute_metrics(metric.results)
-    for bad in (dict(protocol='hybrid_voc', tubes='track_ids'),
-                dict(protocol='hybrid_voc', identity_metrics=True)):
-        with pytest.raises(ValueError, match='not supported for hybrid_voc'):
-            METRICS.build(dict(type='TubeMetric', ann_file=ann, **bad))
     with pytest.raises(ValueError, match="score_mode='per_class'"):
         METRICS.build(
             dict(

@@ -1,0 +1,96 @@
+"""The hard-NMS linking of the person tubes (``tube_linking.py``) and the
+VOC AP of the forecasts on hand-built detections; the ground truth and
+detections are shared with ``test_person_tubes.py`` and the TubeMetric
+tests.
+
+The ground truth (classes a, b, c; 2 videos of 20 frames) and detections
+are chosen so that every AP can be worked out by hand (see each test):
+
+* v1, class a: GT tubes A1 (box P) and A2 (box Q) on frames 1-20; detected
+  by track T1 on P (score 0.9), track T2 on Q (0.3) and an overlapping
+  track T3 (box P', IoU 0.571 with P, score 0.5) -- two overlapping tubes of
+  different scores;
+* v2, class b: GT tube B1 (box P) on frames 1-20, detected on frames 1-8
+  (box P, 0.8) and 10-20 (box P3, IoU 0.952 with P, 0.7) -- a broken
+  tube (ST-IoU 8/20 = 0.4 and 11/20 * 0.952 = 0.524);
+* v1, class b: a track on P (0.95) where v1 has no b -- a false positive
+  tube;
+* v2, class c: GT tube C1, never detected -- a missed class.
+"""
+import numpy as np
+import pytest
+
+from stmixer_mm.evaluation.functional import link_video_tubes, nms, voc_ap
+
+P = [10., 10., 50., 50.]
+P2 = [10., 10., 50., 80.]  # IoU with P: 1600 / 2800 = 0.571
+P3 = [10., 10., 50., 52.]  # IoU with P: 1600 / 1680
+Q = [100., 10., 140., 50.]
+R = [100., 100., 140., 140.]
+FRAMES = range(1, 21)
+
+
+def _tube(box, frames=FRAMES):
+    return np.array([[f, *box] for f in frames], dtype=np.float32)
+
+
+def _dets():
+    rows = []
+    for f in FRAMES:
+        rows.append([0, f, 0, 0.9, *P])  # T1
+        rows.append([0, f, 0, 0.5, *P2])  # T3
+        rows.append([0, f, 0, 0.3, *Q])  # T2
+        rows.append([0, f, 1, 0.95, *P])  # false positive tube
+        if f < 9:  # broken tube: frames 1-8, box P
+            rows.append([1, f, 1, 0.8, *P])
+        elif f > 9:  # frames 10-20, box P3
+            rows.append([1, f, 1, 0.7, *P3])
+    return np.array(rows)
+
+
+def test_voc_ap_by_hand():
+    assert voc_ap(np.array([], bool), 3) == 0.0
+    assert voc_ap(np.array([1, 1], bool), 2) == pytest.approx(1.0)
+    # TP FP TP of 2 GT: 0.5 * 1 + 0.5 * 2 / 3
+    assert voc_ap(np.array([1, 0, 1], bool), 2) == pytest.approx(5 / 6)
+    # a miss: recall stops at 1/2
+    assert voc_ap(np.array([1], bool), 2) == pytest.approx(0.5)
+
+
+def test_link_mixed_scores_along_a_tube():
+    # scores vary along the tube: its score is the mean of its boxes'
+    scores = np.linspace(0.2, 0.8, 20)
+    frame_dets = {f: np.array([[*P, s]]) for f, s in zip(FRAMES, scores)}
+    (score, boxes), = link_video_tubes(frame_dets, 20)
+    np.testing.assert_allclose(boxes[:, 5], scores)
+    assert score == pytest.approx(scores.mean())
+
+
+def test_link_greedy_best_tube_first():
+    # two open tubes both overlap the only box of frame 2; the tube with the
+    # higher mean score takes it, the other one is finished
+    frame_dets = {
+        1: np.array([[*P, 0.4], [*P2, 0.9]]),
+        2: np.array([[10, 10, 50, 65, 0.6]]),  # IoU .73 with P, .79 with P2
+    }
+    tubes = link_video_tubes(frame_dets, 2, min_length=1)
+    by_len = sorted(tubes, key=lambda t: -len(t[1]))
+    assert len(by_len[0][1]) == 2
+    np.testing.assert_allclose(by_len[0][1][0, 1:5], P2)
+    assert by_len[0][0] == pytest.approx((0.9 + 0.6) / 2)
+    assert by_len[1][0] == pytest.approx(0.4)
+
+
+def test_link_drops_short_and_low_tubes():
+    frame_dets = {f: np.array([[*P, 0.004]]) for f in FRAMES}
+    assert link_video_tubes(frame_dets, 20) == []  # mean score < 0.005
+    frame_dets = {f: np.array([[*P, 0.5]]) for f in range(1, 15)}
+    assert link_video_tubes(frame_dets, 20) == []  # 14 < 15 frames
+    assert len(link_video_tubes(frame_dets, 20, min_length=14)) == 1
+
+
+def test_nms_hard_keeps_scores():
+    boxes = np.array([[*P, 0.5], [*P, 0.9], [*Q, 0.3], [11, 11, 51, 51, .8]])
+    kept = nms(boxes, 0.6)
+    np.testing.assert_allclose(kept[:, 4], [0.9, 0.3])
+    assert len(nms(boxes, 0.6, top_k=1)) == 1
