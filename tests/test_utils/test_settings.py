@@ -311,8 +311,7 @@ def test_every_part_checks_its_own_arguments():
                 continue
             assert not hasattr(cls.__init__, '__wrapped__'), name
             seen += 1
-            tree = ast.parse(textwrap.dedent(inspect.getsource(
-                cls.__init__)))
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
             body = tree.body[0].body
             if isinstance(body[0], ast.Expr) and isinstance(
                     body[0].value, ast.Constant):
