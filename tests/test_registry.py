@@ -193,11 +193,10 @@ def test_import_changes_no_host_class():
     ``AVAMetric``, whose settings are checked before a run instead), and
     mmaction2's ``Flip`` takes what mmaction2 takes."""
     from stmixer_mm.utils import compat
-    proc = subprocess.run(
-        [sys.executable, '-c', _HOST_INITS, compat.__file__],
-        capture_output=True,
-        text=True,
-        timeout=300)
+    proc = subprocess.run([sys.executable, '-c', _HOST_INITS, compat.__file__],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     before, ours, rest = proc.stdout.split(None, 2)
     assert int(before) > 500 and int(ours) > 50, proc.stdout

@@ -1141,20 +1141,18 @@ def test_tubes_with_a_video_in_both_splits_train(exports, tmp_path, capsys):
     videos_in_both_splits='allow' and both splits build."""
     out = tmp_path / 'o'
     assert tool.main([
-        'cvat', exports['cvat_in'], '--videos', exports['videos'],
-        '--out-dir',
+        'cvat', exports['cvat_in'], '--videos', exports['videos'], '--out-dir',
         str(out), '--fps',
-        str(FPS), '--layout', 'tubes', '--multi-label', 'split',
-        '--val-ratio', '0'
+        str(FPS), '--layout', 'tubes', '--multi-label', 'split', '--val-ratio',
+        '0'
     ]) == 0
     assert 'warning: --val-ratio 0' in capsys.readouterr().out
     text = (out / 'config.py').read_text()
     assert "videos_in_both_splits='allow'" in text
     _, ds = _build(out / 'config.py')
-    train, val = ({
-        d.get_data_info(i)['video_id']
-        for i in range(len(d))
-    } for d in (ds['train_dataloader'], ds['val_dataloader']))
+    train, val = ({d.get_data_info(i)['video_id']
+                   for i in range(len(d))}
+                  for d in (ds['train_dataloader'], ds['val_dataloader']))
     assert train == val and len(train) == 4, (train, val)
     # with separate splits the default (a leak is an error) is kept
     run('cvat',

@@ -1,13 +1,13 @@
-"""The operator / synchronisation counter (``stmixer_mm.benchmarks.sync_counter``)
-and the host synchronisations of ``STMixer.predict`` (issue 33: none before
-the final results)."""
+"""The operator / synchronisation counter
+(``stmixer_mm.benchmarks.sync_counter``) and the host synchronisations of
+``STMixer.predict`` (issue 33: none before the final results)."""
 import copy
 
 import pytest
 import torch
 
-from stmixer_mm.testing import regression
 from stmixer_mm.benchmarks.sync_counter import OpCounter
+from stmixer_mm.testing import regression
 
 
 def test_counter_finds_host_reads():
