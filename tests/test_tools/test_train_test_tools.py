@@ -65,11 +65,16 @@ def test_train_writes_checkpoints_and_logs_finite_losses(trained, tools):
     assert f'  checkpoint    : {best[0]} (the best mAP/overall: ' in summary
     assert f'  log           : {log} (curves: ' in summary
     assert f'  final metrics : mAP/overall {maps[-1]:.4f}, ' in summary
-    assert f'python tools/test.py {tools.TINY_CFG} {best[0]}\n' in summary
-    assert f'python tools/demo.py VIDEO {tools.TINY_CFG} {best[0]}\n' in \
+    # started as the checkout's tools/train.py (by its absolute path): the
+    # checkout's scripts, as typed
+    repo = tools.REPO
+    assert f'python {repo}/tools/test.py {tools.TINY_CFG} {best[0]}\n' in \
         summary
-    assert (f'python tools/deployment/export_onnx.py {tools.TINY_CFG} '
-            f'{best[0]} {work / "model.onnx"} --shape 4 H W') in summary
+    assert (f'python {repo}/tools/demo.py VIDEO {tools.TINY_CFG} {best[0]}'
+            '\n') in summary
+    assert (f'python {repo}/tools/deployment/export_onnx.py '
+            f'{tools.TINY_CFG} {best[0]} {work / "model.onnx"} --shape 4 H '
+            'W') in summary
 
 
 def test_test_tool_reports_ava_map_and_dumps(tested, tools):
