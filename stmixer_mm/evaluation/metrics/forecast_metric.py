@@ -11,9 +11,10 @@ from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
-from stmixer_mm.utils.setting_types import Int
+from stmixer_mm.utils.setting_types import Int, Str
 from stmixer_mm.utils.settings import check_arguments
-from stmixer_mm.utils.settings_specs import check_iou_threshold
+from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
+                                             declare_settings)
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
 PRED_FIELDS = ('future_bboxes', 'future_scores', 'future_visible')
@@ -72,12 +73,9 @@ class ForecastMetric(BaseMetric):
                  history: int = 16,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        check_arguments(ForecastMetric, locals())
+        check_arguments(ForecastMetric, locals())  # before the file is read
         super().__init__(collect_device=collect_device, prefix=prefix)
-        # the settings first, before the annotation file is read
-        self.iou_thr = check_iou_threshold(iou_thr, 'ForecastMetric.iou_thr')
-        Int(min=2).check(history, 'ForecastMetric.history')
-        Int(min=0).check(split, 'ForecastMetric.split')
+        self.iou_thr = float(iou_thr)
         self.history = int(history)
         self.ann_file = ann_file
         self.gt = load_act_annotations(ann_file)
@@ -218,3 +216,13 @@ class ForecastMetric(BaseMetric):
             (len(self.videos), horizons, ', '.join(
                 f'{k} {v:.2f}' for k, v in metrics.items())))
         return metrics
+
+
+# the settings, checked when the config is checked and when the metric is
+# built (an IoU above 1 matches nothing: every fmAP 0)
+declare_settings(
+    'ForecastMetric',
+    ann_file=Str(),
+    split=NON_NEGATIVE,
+    iou_thr=IOU_THRESHOLD,
+    history=Int(min=2))
