@@ -2,10 +2,9 @@
 from .forecast import (Detections, Forecast, anticipation_ap,
                        constant_velocity, displacement_errors, future_frame_ap,
                        oracle, voc_ap, zero_motion)
-from .person_tubes import link_person_tubes
-from .track_tubes import tubes_from_tracks
+from .protocol_linking import tubes_from_tracks
 from .tube_identity import identity_metrics
-from .tube_linking import box_iou, link_video_tubes, nms
+from .tube_linking import box_iou, link_person_tubes, link_video_tubes, nms
 from .tubelet_linking import (interpolate_tubelets, link_tubelets,
                               tubelet_frame_dets)
 

@@ -43,9 +43,8 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from mmaction.evaluation.functional.multisports_utils import pr_to_ap_voc
 
-from .person_tubes import link_person_tubes
 from .protocol_ap import frame_ap_ucf_jhmdb
-from .tube_linking import box_iou
+from .tube_linking import box_iou, link_person_tubes
 
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:
@@ -118,7 +117,7 @@ def constant_velocity(dets: VideoDets,
     """Each detection at ``t`` moved ``horizon`` frames along its tube.
 
     The detections of consecutive evaluated frames are linked into person
-    tubes (:func:`~.person_tubes.link_person_tubes`, class agnostic). A
+    tubes (:func:`~.tube_linking.link_person_tubes`, class agnostic). A
     box's velocity is the least-squares slope of its tube's box centres
     over its last ``history`` boxes (itself included; fewer at a tube's
     start, zero for its first box), in pixels per frame, and the forecast

@@ -1,119 +1,50 @@
-"""Tube linking of the two published protocols (:mod:`.tube_protocols`):
-MOC-Detector's ``BuildTubes`` (``src/ACT_utils/ACT_build.py``, K = 1) with
-its ``videoAP`` 3-D NMS for ``'ucf_jhmdb'``, mmaction2's ``link_tubes``
-(each box keeping its own score) for ``'multisports'``.
+"""The tubes of the two published protocols (:mod:`.tube_protocols`), per
+class and video, from any tube source: :func:`link_all` links frame
+detections (:func:`.tube_linking.build_tubes`),
+:func:`.tubelet_linking.link_tubelets` tubelets, :func:`tubes_from_tracks`
+takes a tracker's ids; then MOC's ``videoAP`` 3-D NMS for ``'ucf_jhmdb'``
+(:func:`protocol_tubes`).
+
+Tubes from track ids, instead of the offline linking: a detector that
+tracks (e.g. the track queries of ``projects/track_queries``) gives every
+box of a test frame a track id, the same id the same person over the
+frames of one video. Per class and video each track id is one tube: its
+boxes, frame by frame, each with its class score as the linking would read
+it (the same ``frame_dets``; per frame decayed by
+:func:`.protocol_utils.soft_decay` at ``nms_iou`` as the linking's
+``nms_tubelets`` does, unless ``predecayed``); no ``top_k`` cut and no
+``link_iou`` (the track, not an IoU test, decides what is linked); tube
+score = mean of its box scores (as the linking's); the protocol's
+post-filters (``min_score``, ``min_length``, 3-D NMS) as the linking's. A
+track must have exactly one box in every frame from its first to its last
+(the references' tube IoU cannot compare tubes with holes): a repeated
+``(video, frame, track id)`` or a hole is a ``ValueError`` naming the
+video, class, track id and frames.
 """
-from typing import Dict, List, Mapping, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .protocol_utils import (BuiltTube, FrameDets, iou_continuous,
-                             iou_inclusive, link_settings, nms_3d, soft_decay)
+from .protocol_utils import FrameDets, link_settings, nms_3d, soft_decay
+from .tube_linking import build_tubes, frame_tube
 
 
-def _top_decayed(dets: np.ndarray,
-                 iou_thr: float,
-                 top_k: int,
-                 predecayed: bool = False) -> np.ndarray:
-    """``nms_tubelets``: decayed (unless ``predecayed``), re-sorted by
-    decayed score, best ``top_k``."""
-    if len(dets) == 0:
-        return dets
-    if not predecayed:
-        dets = soft_decay(dets, iou_thr)
-    return dets[np.argsort(dets[:, 4])[::-1]][:top_k]
-
-
-# --------------------------------------------------------------------------
-# Tube building (MOC's BuildTubes with K = 1, mmaction2's link_tubes)
-def build_tubes(frame_dets: Mapping[int, np.ndarray],
-                nframes: int,
-                inclusive: bool,
-                dtype: type,
-                link_iou: float = 0.5,
-                nms_iou: float = 0.6,
-                top_k: int = 10,
-                min_score: float = 0.005,
-                min_length: int = 15,
-                predecayed: bool = False) -> List[BuiltTube]:
-    """Link one class's frame detections of one video into tubes.
-
-    At each frame 1..``nframes`` the detections are score-decayed
-    (:func:`soft_decay`, ``nms_iou``) and the best ``top_k`` kept. At frame
-    1 each starts a tube. Later, the open tubes, by descending mean score,
-    each take the highest-scoring remaining detection with IoU ``>=
-    link_iou`` to its last box (inclusive IoU for MOC, continuous for
-    MultiSports); a tube that gets none is finished; the detections left
-    start tubes. Tubes with a mean (decayed) box score ``< min_score`` or
-    fewer than ``min_length`` frames are dropped.
-
-    Args:
-        frame_dets (Mapping[int, np.ndarray]): ``{frame: [n, 5]}``; a
-            missing frame has no detection.
-        nframes (int): Frames of the video.
-        inclusive (bool): MOC's ``+ 1`` IoU (``True``) or MultiSports'.
-        dtype (type): Arithmetic dtype (MOC ``float32``, MultiSports
-            ``float64``).
-        predecayed (bool): ``frame_dets`` hold :func:`soft_decay`'s output
-            at ``nms_iou`` already.
-
-    Returns:
-        list: ``(boxes [L, 6] float32, score)`` in the reference's order.
-    """
-    iou = iou_inclusive if inclusive else iou_continuous
-    empty = np.zeros((0, 5), dtype)
-
-    def mean_score(tube):
-        return np.mean(np.array([row[-1] for _, row in tube]))
-
-    finished: List[list] = []
-    current: List[list] = []
-    for frame in range(1, nframes + 1):
-        dets = frame_dets.get(frame)
-        dets = empty if dets is None else np.asarray(dets, dtype)
-        dets = _top_decayed(dets, nms_iou, top_k, predecayed)
-        if frame == 1:
-            current = [[(1, row)] for row in dets]
-            continue
-        if not current and not len(dets):
-            continue
-        order = np.argsort(-np.array([mean_score(t) for t in current]))
-        current = [current[i] for i in order]
-        # IoU of every detection with every tube's last box, computed once
-        # (the reference recomputes it on the detections left: same values)
-        ious = iou(dets[:, :4], np.stack(
-            [t[-1][1][:4]
-             for t in current])) if current and len(dets) else None
-        free = np.ones(len(dets), bool)
-        ended = []
-        for it, tube in enumerate(current):
-            valid = np.flatnonzero((ious[it] >= link_iou) & free) \
-                if ious is not None else np.zeros(0, int)
-            if valid.size > 0:
-                idx = valid[np.argmax(dets[valid, -1])]
-                tube.append((frame, dets[idx]))
-                free[idx] = False
-            else:
-                ended.append(it)
-        for it in ended[::-1]:
-            finished.append(current.pop(it))
-        current += [[(frame, row)] for row in dets[free]]
-    finished += current
-
-    out = []
-    for tube in finished:
-        score = mean_score(tube)
-        if score < min_score:
-            continue
-        first, last = tube[0][0], tube[-1][0]
-        if last - first + 1 < min_length:
-            continue
-        boxes = np.zeros((last - first + 1, 6), dtype=np.float32)
-        boxes[:, 0] = np.arange(first, last + 1)
-        for frame, row in tube:
-            boxes[frame - first, 1:5] = row[:4]
-            boxes[frame - first, 5] = row[-1]
-        out.append((boxes, score))
+def protocol_tubes(gt: Mapping, videos: Sequence[str],
+                   nms_3d_iou: Optional[float],
+                   build: Callable) -> Dict[int, list]:
+    """``{label: [(video, score, boxes [L, 6] float32 frame x1 y1 x2 y2
+    box_score), ...]}``: ``build(label index, video index, video)``'s
+    tubes ``(boxes, score)`` of every class, video by video (split order),
+    after MOC's 3-D NMS at ``nms_3d_iou`` (best first) where given."""
+    out = {}
+    for ilabel in range(len(gt['labels'])):
+        tubes = []
+        for iv, v in enumerate(videos):
+            built = build(ilabel, iv, v)
+            keep = range(len(built)) if nms_3d_iou is None else \
+                nms_3d(built, nms_3d_iou)
+            tubes += [(v, built[i][1], built[i][0]) for i in keep]
+        out[ilabel] = tubes
     return out
 
 
@@ -127,20 +58,113 @@ def link_all(gt: Mapping,
     the reference's order (video by video; MOC after its 3-D NMS)."""
     cfg, moc, dtype = link_settings(protocol, link_cfg)
     nms_3d_iou = cfg.pop('nms_3d_iou', None)
-    out = {}
-    for ilabel in range(len(gt['labels'])):
-        per_video = frame_dets.get(ilabel, {})
-        tubes = []
-        for iv, v in enumerate(videos):
-            built = build_tubes(
-                per_video.get(iv, {}),
-                int(gt['nframes'][v]),
-                inclusive=moc,
-                dtype=dtype,
-                predecayed=predecayed,
-                **cfg)
-            keep = nms_3d(built, nms_3d_iou) if nms_3d_iou is not None \
-                else range(len(built))
-            tubes += [(v, built[i][1], built[i][0]) for i in keep]
-        out[ilabel] = tubes
-    return out
+
+    def build(ilabel, iv, v):
+        return build_tubes(
+            frame_dets.get(ilabel, {}).get(iv, {}),
+            int(gt['nframes'][v]),
+            inclusive=moc,
+            dtype=dtype,
+            predecayed=predecayed,
+            **cfg)
+
+    return protocol_tubes(gt, videos, nms_3d_iou, build)
+
+
+def tubes_from_tracks(gt: Mapping,
+                      frame_dets: FrameDets,
+                      frame_ids: Mapping,
+                      videos: Sequence[str],
+                      protocol: str,
+                      predecayed: bool = False,
+                      **link_cfg) -> Dict[int, list]:
+    """Tubes of every class from track ids (see the module), as
+    :func:`link_all` gives them.
+
+    Args:
+        gt (Mapping): ACT ground truth (``labels``, ``nframes``).
+        frame_dets (FrameDets): ``{label: {video index: {frame: [n, 5] x1
+            y1 x2 y2 score}}}``, as ``link_all`` reads it.
+        frame_ids (Mapping): The same structure with an integer array
+            ``[n]`` per frame: the track id of each row of ``frame_dets``.
+        videos (Sequence[str]): Video names, indexed by the video index.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        predecayed (bool): ``frame_dets`` hold :func:`soft_decay`'s output
+            at ``nms_iou`` already (as :func:`.tube_protocols.evaluate`
+            passes it for ``'ucf_jhmdb'``).
+        **link_cfg: The protocol's linking values (``LINK_DEFAULTS``);
+            only ``nms_iou`` (score decay), ``min_score``, ``min_length``
+            and ``nms_3d_iou`` are used.
+
+    Returns:
+        dict: Per class, tubes video by video (split order); within a
+        video by first frame, then track id (``'ucf_jhmdb'``: in 3-D NMS
+        order, best first, as ``link_all``).
+
+    Raises:
+        ValueError: ``frame_ids`` does not mirror ``frame_dets``, or a
+            track has two boxes in one frame or a hole.
+    """
+    cfg, moc, dtype = link_settings(protocol, link_cfg)
+
+    def build(ilabel, iv, v):
+        label = gt['labels'][ilabel]
+        tracks = _tracks(
+            frame_dets.get(ilabel, {}).get(iv, {}),
+            frame_ids.get(ilabel, {}).get(iv), v, label, dtype, cfg['nms_iou'],
+            predecayed)
+        built = []
+        for tid in sorted(tracks, key=lambda t: (tracks[t][0][0], t)):
+            frames = np.array([f for f, _, _ in tracks[tid]])
+            if len(frames) > 1 and np.any(np.diff(frames) != 1):
+                holes = sorted(
+                    set(range(frames[0], frames[-1] + 1)) -
+                    set(frames.tolist()))
+                raise ValueError(
+                    f'video {v!r}, class {label!r}, track id {tid}: no '
+                    f'box at frame(s) {holes[:10]}'
+                    f'{"..." if len(holes) > 10 else ""} inside its '
+                    f'frames {frames[0]}..{frames[-1]}; a track needs '
+                    'one box in every frame of its extent (the model '
+                    'outputs every alive track at every frame; a score '
+                    'threshold that drops a box of the class also cuts '
+                    'the track)')
+            tube = frame_tube(tracks[tid], cfg['min_score'], cfg['min_length'])
+            built += [tube] if tube is not None else []
+        return built
+
+    return protocol_tubes(gt, videos,
+                          cfg.get('nms_3d_iou') if moc else None, build)
+
+
+def _tracks(frames: Mapping, ids: Mapping, video: str, label: str, dtype: type,
+            nms_iou: float, predecayed: bool) -> dict:
+    """``{track id: [(frame, row [5], score), ...]}`` of one class and
+    video, frames ascending."""
+    if frames and ids is None:
+        raise ValueError(f'video {video!r}, class {label!r}: frame_ids has '
+                         'no track ids for the detections of frame_dets')
+    tracks: dict = {}
+    for frame in sorted(frames):
+        dets = np.asarray(frames[frame], dtype)
+        if frame not in ids:
+            raise ValueError(f'video {video!r}, class {label!r}, frame '
+                             f'{frame}: frame_ids has no track ids')
+        tids = np.asarray(ids[frame]).reshape(-1)
+        if len(tids) != len(dets):
+            raise ValueError(
+                f'video {video!r}, class {label!r}, frame {frame}: '
+                f'{len(tids)} track ids for {len(dets)} detections')
+        if not len(dets):
+            continue
+        if not predecayed:
+            dets = soft_decay(dets, nms_iou)
+        uniq, counts = np.unique(tids, return_counts=True)
+        if np.any(counts > 1):
+            raise ValueError(
+                f'video {video!r}, class {label!r}, frame {frame}: track '
+                f'id(s) {uniq[counts > 1].tolist()} given to more than one '
+                'box; a track has exactly one box per frame')
+        for tid, row in zip(tids.tolist(), dets):
+            tracks.setdefault(int(tid), []).append((int(frame), row, row[-1]))
+    return tracks

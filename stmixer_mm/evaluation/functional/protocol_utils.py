@@ -154,16 +154,23 @@ def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
         np.maximum(y1[:, None], y1[None, :]) + 1)
     inter = w * h
     ious = inter / (areas[None, :] + areas[:, None] - inter)
+    dets[:, 4] = scores * decay_weights(ious, scores, iou_thr)
+    return dets
+
+
+def decay_weights(ious: np.ndarray, scores: np.ndarray,
+                  iou_thr: float) -> np.ndarray:
+    """The score decay's factors given the pairwise IoUs ``[n, n]``: from
+    the highest score down, every row whose IoU with the current one is
+    ``> iou_thr`` gets ``1 - IoU`` and leaves the candidates."""
+    weight = np.ones_like(scores)
     order = np.argsort(scores)[::-1]
-    weight = np.zeros_like(scores) + 1
     while order.size > 0:
         i, rest = order[0], order[1:]
-        iou = ious[i, rest]
-        hit = iou > iou_thr
-        weight[rest[hit]] = 1 - iou[hit]
+        hit = ious[i, rest] > iou_thr
+        weight[rest[hit]] = 1 - ious[i, rest[hit]]
         order = rest[~hit]
-    dets[:, 4] = scores * weight
-    return dets
+    return weight
 
 
 # --------------------------------------------------------------------------

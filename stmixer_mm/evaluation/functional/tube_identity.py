@@ -4,7 +4,7 @@ ground-truth tube.
 Works on any tubes of the structure of :func:`.protocol_linking.link_all`
 (``{label: [(video, score, boxes [L, 6] frame x1 y1 x2 y2 box_score)]}``),
 so the same function scores the protocols' linked tubes and the tubes of
-:func:`.track_tubes.tubes_from_tracks`. Pass the tubes the video-mAP
+:func:`.protocol_linking.tubes_from_tracks`. Pass the tubes the video-mAP
 scores (after the protocol's filters and 3-D NMS).
 
 Definitions, per ground-truth tube ``g`` of class ``c`` in video ``v``

@@ -1,29 +1,49 @@
-"""ACT-style linking of one video's detections into tubes (K = 1, hard
-NMS per frame, each box keeping its own score), and the box IoU and NMS it
-uses (mmaction2's ``iou2d_voc``: continuous coordinates, no ``+ 1``).
+"""Offline linking of detections into tubes: one greedy linker
+(:func:`link_greedy`, MOC-Detector's ``BuildTubes`` of
+``src/ACT_utils/ACT_build.py``) for every job, and its keyframe form
+(:func:`link_frames`) with the two per-frame reductions:
 
-Used by the person tubes of the demo and of the forecasts
-(:func:`~stmixer_mm.evaluation.functional.link_person_tubes`); the box IoU
-also by the forecast scores, the online tracker and the tube benchmarks.
-The published tube protocols link in :mod:`.protocol_linking`.
+* score decay, best ``top_k`` (MOC's ``nms_tubelets``, K = 1):
+  :func:`build_tubes`, the linking of the published protocols
+  (:func:`.protocol_linking.link_all`; each box keeping its own score, as
+  mmaction2's ``link_tubes``, for ``'multisports'``);
+* hard NMS, each box keeping its own score: :func:`link_video_tubes`, the
+  person tubes of the demo and of the forecasts
+  (:func:`link_person_tubes`).
+
+Tubelets are linked by the same :func:`link_greedy`
+(:mod:`.tubelet_linking`); the online tracker
+(:class:`stmixer_mm.apis.online.OnlineTubeTracker`) takes the same rule
+one keyframe at a time, with :func:`box_iou`.
 """
-from typing import List, Mapping, Optional, Tuple
+from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
-from mmaction.evaluation.functional.multisports_utils import iou2d_voc
+
+from .protocol_utils import (BuiltTube, iou_continuous, iou_inclusive,
+                             soft_decay)
+
+#: A member of a tube: ``(step key (frame, or a tubelet's first frame),
+#: candidate (box row, or tubelet boxes), score)``.
+Member = Tuple[int, np.ndarray, np.floating]
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """IoU of ``boxes`` ``[n, 4]`` with one ``box`` ``[4]`` -> ``[n]``.
 
-    mmaction2's ``iou2d_voc``; ``0`` where both boxes have no area.
+    MultiSports' (mmaction2's) ``iou2d_voc``
+    (:func:`.protocol_utils.iou_continuous`) in ``float64``; ``0`` where
+    both boxes have no area.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if boxes.shape[0] == 0:
         return np.zeros(0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = iou2d_voc(boxes, np.asarray(box, dtype=np.float64).reshape(4))
-    return np.nan_to_num(iou, nan=0.0)
+    return _iou_or_zero(boxes, np.asarray(box, dtype=np.float64).reshape(4))
+
+
+def _iou_or_zero(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(iou_continuous(boxes, box), nan=0.0)
 
 
 def nms(boxes: np.ndarray,
@@ -48,6 +68,151 @@ def nms(boxes: np.ndarray,
     return boxes[keep]
 
 
+def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
+                link_iou: float,
+                overlap: Callable,
+                ends: Optional[Callable] = None,
+                moc_order: bool = True) -> List[List[Member]]:
+    """Link candidates step after step (frames, or clips of tubelets).
+
+    At each step the open tubes, by descending mean member score, each
+    take the highest-scoring candidate not taken yet whose overlap with
+    the tube's last member is ``>= link_iou``; a tube that gets none is
+    finished (where ``ends`` allows); the candidates left start tubes.
+
+    Args:
+        steps: ``(key, candidates, scores [m])`` per step, in order.
+        link_iou (float): The linking threshold.
+        overlap: ``overlap(key, candidates, lasts)`` -> ``f(it, idx)``,
+            the overlaps of ``candidates[idx]`` with ``lasts[it]``, the
+            last member of the ``it``-th open tube (the same values
+            whatever ``idx``).
+        ends: ``ends(last member, key)``: whether an unmatched tube
+            finishes (default: always).
+        moc_order (bool): MOC's tie-breaking (open tubes ordered by
+            ``np.argsort``'s default sort, the tubes finished at a step
+            appended last first) or a stable one (in visiting order).
+
+    Returns:
+        list: The tubes, finished ones first, each a list of
+        :data:`Member`.
+    """
+    finished: List[list] = []
+    current: List[list] = []
+    for key, cands, scores in steps:
+        if current:
+            means = np.array(
+                [np.mean(np.array([s for _, _, s in t])) for t in current])
+            order = np.argsort(-means, kind=None if moc_order else 'stable')
+            current = [current[i] for i in order]
+        row = overlap(key, cands, [t[-1] for t in current]) \
+            if current and len(cands) else None
+        free = np.ones(len(cands), bool)
+        ended = []
+        for it, tube in enumerate(current):
+            idx = np.flatnonzero(free)
+            valid = idx[row(it, idx) >= link_iou] if idx.size else idx
+            if valid.size:
+                pick = valid[np.argmax(scores[valid])]
+                tube.append((key, cands[pick], scores[pick]))
+                free[pick] = False
+            elif ends is None or ends(tube[-1], key):
+                ended.append(it)
+        finished += [current[it] for it in ended[::-1 if moc_order else 1]]
+        current = [t for it, t in enumerate(current) if it not in ended
+                   ] + [[(key, cands[i], scores[i])]
+                        for i in np.flatnonzero(free)]
+    return finished + current
+
+
+def link_frames(frame_dets: Mapping[int, np.ndarray],
+                nframes: int,
+                reduce: Callable,
+                iou: Callable,
+                link_iou: float,
+                moc_order: bool = True) -> List[List[Member]]:
+    """:func:`link_greedy` on one class's frame detections of one video:
+    each frame 1..``nframes`` ``reduce(frame_dets.get(frame))`` (rows
+    ``x1 y1 x2 y2 score``), box overlap ``iou(boxes [m, 4], lasts [n,
+    4]) -> [n, m]``; members ``(frame, row, score)``."""
+
+    def steps():
+        for frame in range(1, nframes + 1):
+            dets = reduce(frame_dets.get(frame))
+            yield frame, dets, dets[:, -1]
+
+    def overlap(key, dets, lasts):
+        ious = iou(dets[:, :4], np.stack([row[:4] for _, row, _ in lasts]))
+        return lambda it, idx: ious[it, idx]
+
+    return link_greedy(steps(), link_iou, overlap, moc_order=moc_order)
+
+
+def frame_tube(members: Sequence[Member], min_score: float,
+               min_length: int) -> Optional[BuiltTube]:
+    """``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score, score)`` of a
+    tube of frame rows on consecutive frames, its score the mean of its
+    box scores; ``None`` below ``min_score`` or ``min_length`` frames."""
+    score = np.mean(np.array([s for _, _, s in members]))
+    first, last = members[0][0], members[-1][0]
+    if score < min_score or last - first + 1 < min_length:
+        return None
+    boxes = np.zeros((last - first + 1, 6), dtype=np.float32)
+    boxes[:, 0] = np.arange(first, last + 1)
+    for frame, row, s in members:
+        boxes[frame - first, 1:5] = row[:4]
+        boxes[frame - first, 5] = s
+    return boxes, score
+
+
+def build_tubes(frame_dets: Mapping[int, np.ndarray],
+                nframes: int,
+                inclusive: bool,
+                dtype: type,
+                link_iou: float = 0.5,
+                nms_iou: float = 0.6,
+                top_k: int = 10,
+                min_score: float = 0.005,
+                min_length: int = 15,
+                predecayed: bool = False) -> List[BuiltTube]:
+    """The protocols' linking of one class's frame detections of one video
+    (MOC's ``BuildTubes`` with K = 1, mmaction2's ``link_tubes``).
+
+    At each frame the detections are score-decayed (:func:`soft_decay`,
+    ``nms_iou``) and the best ``top_k`` kept, then linked
+    (:func:`link_greedy`; inclusive IoU for MOC, continuous for
+    MultiSports). Tubes with a mean (decayed) box score ``< min_score`` or
+    fewer than ``min_length`` frames are dropped.
+
+    Args:
+        frame_dets (Mapping[int, np.ndarray]): ``{frame: [n, 5]}``; a
+            missing frame has no detection.
+        nframes (int): Frames of the video.
+        inclusive (bool): MOC's ``+ 1`` IoU (``True``) or MultiSports'.
+        dtype (type): Arithmetic dtype (MOC ``float32``, MultiSports
+            ``float64``).
+        predecayed (bool): ``frame_dets`` hold :func:`soft_decay`'s output
+            at ``nms_iou`` already.
+
+    Returns:
+        list: ``(boxes [L, 6] float32, score)`` in the reference's order.
+    """
+
+    def reduce(dets):
+        if dets is None or len(dets) == 0:
+            return np.zeros((0, 5), dtype)
+        dets = np.asarray(dets, dtype)
+        if not predecayed:
+            dets = soft_decay(dets, nms_iou)
+        return dets[np.argsort(dets[:, 4])[::-1]][:top_k]
+
+    tubes = link_frames(frame_dets, nframes, reduce,
+                        iou_inclusive if inclusive else iou_continuous,
+                        link_iou)
+    tubes = [frame_tube(t, min_score, min_length) for t in tubes]
+    return [t for t in tubes if t is not None]
+
+
 def link_video_tubes(
         frame_dets: Mapping[int, np.ndarray],
         nframes: int,
@@ -56,15 +221,10 @@ def link_video_tubes(
         top_k: int = 10,
         min_length: int = 15,
         min_score: float = 0.005) -> List[Tuple[float, np.ndarray]]:
-    """Link one class's frame detections of one video into tubes.
-
-    ACT-style with one-frame detections (K = 1): at each frame the
-    detections are reduced by NMS (``nms_iou``, best ``top_k``); the open
-    tubes, from the highest mean score down, each take the highest-scoring
-    unassigned detection whose IoU with the tube's last box is
-    ``>= link_iou``; a tube that gets none is finished; the detections left
-    start new tubes. Tubes shorter than ``min_length`` frames or with a
-    mean score below ``min_score`` are dropped.
+    """Link one class's frame detections of one video into tubes, with
+    hard NMS per frame (:func:`nms` at ``nms_iou``, best ``top_k``) and
+    each box keeping its own score; otherwise as :func:`build_tubes`
+    (:func:`link_greedy`, :func:`box_iou`, ties in visiting order).
 
     Args:
         frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]
@@ -77,39 +237,110 @@ def link_video_tubes(
         score is the mean of its boxes' own scores, ``boxes`` ``[L, 6]`` =
         ``frame x1 y1 x2 y2 box_score`` on consecutive frames.
     """
-    finished: List[List[Tuple[int, np.ndarray]]] = []
-    current: List[List[Tuple[int, np.ndarray]]] = []
 
-    def mean_score(tube):
-        return float(np.mean([box[4] for _, box in tube]))
-
-    for frame in range(1, nframes + 1):
-        dets = frame_dets.get(frame)
-        dets = nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
+    def reduce(dets):
+        return nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
             else np.zeros((0, 5))
-        current.sort(key=mean_score, reverse=True)  # stable for ties
-        still_open = []
-        for tube in current:
-            if len(dets):
-                ious = box_iou(dets[:, :4], tube[-1][1][:4])
-                valid = np.flatnonzero(ious >= link_iou)
-            else:
-                valid = np.zeros(0, dtype=int)
-            if valid.size:
-                idx = valid[np.argmax(dets[valid, 4])]
-                tube.append((frame, dets[idx]))
-                dets = np.delete(dets, idx, axis=0)
-                still_open.append(tube)
-            else:
-                finished.append(tube)
-        current = still_open + [[(frame, d)] for d in dets]
-    finished += current
 
     tubes = []
-    for tube in finished:
-        score = mean_score(tube)
+    for tube in link_frames(
+            frame_dets, nframes, reduce, _iou_or_zero, link_iou,
+            moc_order=False):
+        score = float(np.mean([s for _, _, s in tube]))
         if len(tube) < min_length or score < min_score:
             continue
-        boxes = np.array([[f, *box[:5]] for f, box in tube], dtype=np.float64)
-        tubes.append((score, boxes))
+        tubes.append((score,
+                      np.array([[f, *row[:5]] for f, row, _ in tube],
+                               dtype=np.float64)))
+    return tubes
+
+
+def link_person_tubes(keyframes: Sequence[int],
+                      bboxes: Sequence[np.ndarray],
+                      action_scores: Sequence[np.ndarray],
+                      person_scores: Sequence[np.ndarray],
+                      labels: Optional[Sequence[str]] = None,
+                      link_iou: float = 0.5,
+                      min_length: int = 1) -> List[Dict]:
+    """Per-person tubes from the detections of consecutive keyframes, for
+    demos and exports: :func:`link_video_tubes`, class agnostic (boxes
+    scored by their person score), each tube then labelled with its best
+    action.
+
+    Keyframe ``i`` and ``i + 1`` are treated as neighbours (the demo's
+    stride). A tube takes, at each keyframe, the highest-person-score
+    unassigned box with IoU ``>= link_iou`` to its last box (tubes visited
+    from the highest mean person score down) and ends at the first keyframe
+    without one. Its action is the class with the highest mean score over
+    its boxes; every box keeps its own scores.
+
+    Args:
+        keyframes (Sequence[int]): Frame index of each keyframe, ascending.
+        bboxes (Sequence[np.ndarray]): Per keyframe ``[n_i, 4]`` xyxy (any
+            unit; returned as given).
+        action_scores (Sequence[np.ndarray]): Per keyframe ``[n_i, C]``.
+        person_scores (Sequence[np.ndarray]): Per keyframe ``[n_i]``.
+        labels (Sequence[str], optional): ``C`` class names.
+        link_iou (float): Linking IoU threshold.
+        min_length (int): Tubes with fewer keyframes are dropped.
+
+    Returns:
+        list[dict]: Tubes sorted by first frame, each with ``tube_id``
+        (0, 1, ...), ``frames`` (list[int]), ``boxes`` (list of 4 floats),
+        ``box_scores`` (person score per box), ``action`` (class index, or
+        name with ``labels``), ``action_index``, ``score`` (mean score of
+        that action over the tube), ``action_scores`` (per box) and
+        ``detection_indices`` (per box, its row in that keyframe's
+        ``bboxes``). Every input row is in at most one tube (exactly one
+        with ``min_length=1``).
+    """
+    if not (len(keyframes) == len(bboxes) == len(action_scores) ==
+            len(person_scores)):
+        raise ValueError('keyframes, bboxes, action_scores and person_scores '
+                         'need one entry per keyframe, got lengths '
+                         f'{len(keyframes)}, {len(bboxes)}, '
+                         f'{len(action_scores)}, {len(person_scores)}')
+    if list(keyframes) != sorted(keyframes):
+        raise ValueError('keyframes must be ascending')
+    frame_dets = {}
+    for k, (b, p) in enumerate(zip(bboxes, person_scores), start=1):
+        b = np.asarray(b, np.float64).reshape(-1, 4)
+        frame_dets[k] = np.concatenate(
+            [b, np.asarray(p, np.float64).reshape(-1, 1)], axis=1)
+    linked = link_video_tubes(
+        frame_dets,
+        len(keyframes),
+        link_iou=link_iou,
+        nms_iou=1.0,  # keep every detection: they are persons already
+        top_k=None,
+        min_length=min_length,
+        min_score=-np.inf)
+    tubes = []
+    used = {k: np.zeros(len(d), dtype=bool) for k, d in frame_dets.items()}
+    for _, rows in linked:
+        idx = []
+        for row in rows:
+            k = int(row[0])
+            # the linked row is a copy of an input row: find it (the first
+            # one not taken yet, for identical rows)
+            match = np.flatnonzero(
+                np.all(frame_dets[k] == row[1:6], axis=1) & ~used[k])
+            used[k][match[0]] = True
+            idx.append((k, int(match[0])))
+        scores = np.stack(
+            [np.asarray(action_scores[k - 1])[i] for k, i in idx])
+        best = int(np.argmax(scores.mean(axis=0)))
+        tubes.append(
+            dict(
+                frames=[int(keyframes[k - 1]) for k, _ in idx],
+                boxes=[rows[j, 1:5].tolist() for j in range(len(rows))],
+                box_scores=rows[:, 5].tolist(),
+                action_index=best,
+                action=labels[best] if labels is not None else best,
+                score=float(scores[:, best].mean()),
+                action_scores=scores[:, best].tolist(),
+                detection_indices=[i for _, i in idx]))
+    tubes.sort(key=lambda t: (t['frames'][0], -t['score']))
+    for i, t in enumerate(tubes):
+        t['tube_id'] = i
     return tubes

@@ -30,7 +30,8 @@ as in the split and frames ascending (the reference's row order).
 
 Code: the constants, IoUs, AP forms, score decay, tube IoU and 3-D NMS in
 :mod:`.protocol_utils` (as ``ACT_utils.py``), the linking in
-:mod:`.protocol_linking` (as ``ACT_build.py`` / ``link_tubes``), frame-AP
+:mod:`.tube_linking` and :mod:`.protocol_linking` (as ``ACT_build.py`` /
+``link_tubes``), frame-AP
 and video-AP in :mod:`.protocol_ap` (as ``ACT.py`` /
 ``evaluate_multisports.py``); this module runs them (:func:`evaluate`) and
 exports every name.
@@ -40,13 +41,13 @@ from typing import Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .protocol_ap import frame_ap_multisports, frame_ap_ucf_jhmdb, video_ap
-from .protocol_linking import build_tubes, link_all
+from .protocol_linking import link_all, tubes_from_tracks
 from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, BuiltTube,
                              FrameDets, TubeIoUError, ap_trapezoid, ap_voc,
                              iou_continuous, iou_inclusive, nms_3d, soft_decay,
                              tube_iou)
-from .track_tubes import tubes_from_tracks
 from .tube_identity import identity_metrics
+from .tube_linking import build_tubes
 from .tube_trackeval import trackeval_metrics
 
 __all__ = [

@@ -37,8 +37,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
-from .protocol_utils import (FrameDets, iou_continuous, iou_inclusive,
-                             link_settings, nms_3d, soft_decay)
+from .protocol_linking import protocol_tubes
+from .protocol_utils import (FrameDets, decay_weights, iou_continuous,
+                             iou_inclusive, link_settings, soft_decay)
+from .tube_linking import link_greedy
 
 #: One clip of a video: ``(span [L] 1-based frames, boxes [n, L, 4]
 #: pixels, class scores [n, C])``.
@@ -70,25 +72,15 @@ def interpolate_tubelets(boxes: np.ndarray,
 def decay_tubelets(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
                    top_k: int, inclusive: bool) -> np.ndarray:
     """Indices of the ``top_k`` best tubelets after the score decay and
-    their decayed scores: ``(index [k], scores [k])``, best first.
-
-    From the highest score down, every tubelet whose IoU with the current
-    one, averaged over the frames, is ``> iou_thr`` gets its score
-    multiplied by ``1 - IoU`` and leaves the candidates.
+    their decayed scores: ``(index [k], scores [k])``, best first; the
+    decay (:func:`.protocol_utils.decay_weights`) by the tubelets' IoU
+    averaged over the frames.
     """
-    n = len(scores)
-    if n == 0:
+    if len(scores) == 0:
         return np.zeros(0, np.int64), scores
     iou = iou_inclusive if inclusive else iou_continuous
     ious = np.mean([iou(b, b) for b in boxes.transpose(1, 0, 2)], axis=0)
-    weight = np.ones(n, scores.dtype)
-    order = np.argsort(scores)[::-1]
-    while order.size > 0:
-        i, rest = order[0], order[1:]
-        hit = ious[i, rest] > iou_thr
-        weight[rest[hit]] = 1 - ious[i, rest[hit]]
-        order = rest[~hit]
-    decayed = scores * weight
+    decayed = scores * decay_weights(ious, scores, iou_thr)
     keep = np.argsort(decayed, kind='stable')[::-1][:top_k]
     return keep, decayed[keep]
 
@@ -137,56 +129,39 @@ def _link_video(video_clips: Sequence[Clip], label: int, cfg: dict,
                 inclusive: bool, dtype: type) -> List[tuple]:
     """MOC's ``BuildTubes`` on one class of one video (see the module)."""
     iou = iou_inclusive if inclusive else iou_continuous
-    finished: List[list] = []
-    current: List[list] = []  # tube: [(first frame, boxes [L, 4], score)]
 
-    def mean_score(tube):
-        return np.mean(np.array([s for _, _, s in tube]))
+    def steps():
+        for span, boxes, scores in video_clips:
+            boxes = np.asarray(boxes, dtype)
+            keep, decayed = decay_tubelets(boxes,
+                                           np.asarray(scores[:, label],
+                                                      dtype), cfg['nms_iou'],
+                                           cfg['top_k'], inclusive)
+            yield int(span[0]), boxes[keep], decayed
 
-    for step, (span, boxes, scores) in enumerate(video_clips):
-        keep, decayed = decay_tubelets(
-            np.asarray(boxes, dtype), np.asarray(scores[:, label], dtype),
-            cfg['nms_iou'], cfg['top_k'], inclusive)
-        new = [(int(span[0]), np.asarray(boxes[i], dtype), s)
-               for i, s in zip(keep, decayed)]
-        if step == 0:
-            current = [[t] for t in new]
-            continue
-        order = np.argsort(-np.array([mean_score(t) for t in current]))
-        current = [current[i] for i in order]
-        first = int(span[0])
-        ended = []
-        for it, tube in enumerate(current):
-            last_first, last_boxes, _ = tube[-1]
-            last_end = last_first + len(last_boxes) - 1
-            if not new:
-                if first > last_end:
-                    ended.append(it)
-                continue
-            cand = np.stack([b for _, b, _ in new])  # [m, L, 4]
-            lo, hi = first, min(last_end, first + cand.shape[1] - 1)
-            if lo <= hi:
-                ious = np.mean([
-                    iou(cand[:, f - first], last_boxes[f - last_first])
-                    for f in range(lo, hi + 1)
-                ],
-                               axis=0)
-            else:
-                ious = iou(cand[:, 0], last_boxes[-1])
-            valid = np.flatnonzero(ious >= cfg['link_iou'])
-            if valid.size:
-                idx = valid[np.argmax([new[v][2] for v in valid])]
-                tube.append(new.pop(idx))
-            elif first > last_end:
-                ended.append(it)
-        for it in ended[::-1]:
-            finished.append(current.pop(it))
-        current += [[t] for t in new]
-    finished += current
+    def overlap(first, cands, lasts):  # tubelet IoU over the shared frames
 
+        def row(it, idx):
+            last_first, last_boxes, _ = lasts[it]
+            cand = cands[idx]
+            hi = min(last_first + len(last_boxes), first + cand.shape[1]) - 1
+            if first > hi:
+                return iou(cand[:, 0], last_boxes[-1])
+            return np.mean([
+                iou(cand[:, f - first], last_boxes[f - last_first])
+                for f in range(first, hi + 1)
+            ],
+                           axis=0)
+
+        return row
+
+    def ends(last, first):  # the new clip no longer overlaps it
+        return first > last[0] + len(last[1]) - 1
+
+    finished = link_greedy(steps(), cfg['link_iou'], overlap, ends)
     out = []
     for tube in finished:
-        score = mean_score(tube)
+        score = np.mean(np.array([s for _, _, s in tube]))
         if score < cfg['min_score']:
             continue
         begin = tube[0][0]
@@ -229,13 +204,8 @@ def link_tubelets(gt: Mapping, clips: Mapping[int, Sequence[Clip]],
         **link_cfg: The protocol's linking values (``LINK_DEFAULTS``).
     """
     cfg, moc, dtype = link_settings(protocol, link_cfg)
-    out = {}
-    for label in range(len(gt['labels'])):
-        tubes = []
-        for iv, v in enumerate(videos):
-            built = _link_video(clips.get(iv, []), label, cfg, moc, dtype)
-            keep = nms_3d(built, cfg['nms_3d_iou']) if moc and \
-                cfg.get('nms_3d_iou') is not None else range(len(built))
-            tubes += [(v, built[i][1], built[i][0]) for i in keep]
-        out[label] = tubes
-    return out
+    return protocol_tubes(
+        gt, videos,
+        cfg.get('nms_3d_iou') if moc else None,
+        lambda label, iv, v: _link_video(
+            clips.get(iv, []), label, cfg, moc, dtype))

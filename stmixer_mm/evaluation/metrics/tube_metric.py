@@ -16,7 +16,7 @@ official ``evaluate_multisports.py`` on mmaction2-style linked tubes
 ``resolution``. With ``tubes='track_ids'``
 the video-mAP scores tubes made of a tracking model's
 ``pred_instances.track_ids`` instead of the protocol's linking
-(:mod:`~stmixer_mm.evaluation.functional.track_tubes`), and
+(:func:`~stmixer_mm.evaluation.functional.tubes_from_tracks`), and
 ``identity_metrics=True`` adds identity switches, fragmentation and
 coverage per ground-truth tube
 (:mod:`~stmixer_mm.evaluation.functional.tube_identity`).

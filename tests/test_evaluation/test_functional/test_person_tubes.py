@@ -1,6 +1,6 @@
-"""stmixer_mm/evaluation/functional/person_tubes.py: linking per-person
-detections of keyframes into tubes, on hand-built boxes (those of
-test_tube_linking.py)."""
+"""``link_person_tubes`` (stmixer_mm/evaluation/functional/tube_linking.py):
+linking per-person detections of keyframes into tubes, on hand-built boxes
+(those of test_tube_linking.py)."""
 import numpy as np
 import pytest
 
