@@ -106,13 +106,24 @@ def _without_backbone(params):
             if not k.startswith('backbone.')]
 
 
+#: pinned config -> its name now (issue 60: the quick start trains 24 epochs)
+RENAMED_CONFIGS = {
+    'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py':
+    'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py'
+}
+
+
 def test_every_config_builds_the_same_parameters():
     """Names and shapes of every config's model (meta device) are those
     pinned before the model configs were restructured. The backbones are
     left out: they are mmaction2's or ``models/backbones``' own business
     (with their own tests), the restructuring touched the rest."""
     got = gen.config_params()
-    ref = REF['config_params']
+    # configs renamed since (a new schedule, the same model)
+    ref = {
+        RENAMED_CONFIGS.get(path, path): params
+        for path, params in REF['config_params'].items()
+    }
     # (configs added later are not pinned; the pinned ones must all exist)
     assert set(ref) <= set(got)
     for path in ref:
