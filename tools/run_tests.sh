@@ -9,4 +9,13 @@ if [ "${STMIXER_SKIP_SETUP:-0}" != 1 ]; then
 fi
 VENV="${STMIXER_VENV:-$REPO/.venv}"
 cd "$REPO"
-exec "$VENV/bin/python" -m pytest tests -q -ra "$@"
+# Two test processes, one per core (pytest-xdist, whole test files per
+# process so that a file's fixtures are built once), one thread each;
+# STMIXER_TEST_WORKERS=0 runs the suite in this process.
+WORKERS="${STMIXER_TEST_WORKERS:-2}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
+XDIST=()
+if [ "$WORKERS" != 0 ]; then
+  XDIST=(-n "$WORKERS" --dist loadfile)
+fi
+exec "$VENV/bin/python" -m pytest tests -q -ra "${XDIST[@]}" "$@"

@@ -1,9 +1,29 @@
 """Running the command-line tools as a user does: ``python tools/X.py ...``
-in a subprocess from the repository root, on CPU, one OpenMP thread."""
+from the repository root, on CPU, one thread.
+
+:func:`python_tool` calls the ``main`` of a tool whose script is the
+command line of :mod:`stmixer_mm.cli` (``tools/train.py``,
+``tools/test.py``, the demo, the converters, the data tools) in the test's
+own interpreter, as the script would call it (its ``sys.argv``, the
+working directory), and gives back what a subprocess would (exit status,
+stdout, stderr), with the process-wide state a tool changes restored
+afterwards. Other scripts, and ``subprocess=True``, start a real
+interpreter: for what only a process has (signals, the exit of a crash,
+environment variables read at import, several ranks).
+"""
+import ast
+import contextlib
+import importlib
+import io
+import logging
 import os
+import random
 import re
-import subprocess
+import signal
+import subprocess as _subprocess
 import sys
+import traceback
+import warnings
 
 from .paths import repo_path, repo_root
 
@@ -30,27 +50,32 @@ def tool_env() -> dict:
     return env
 
 
-def run_tool(cmd, timeout=600, check=True, cwd=None):
+def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
     """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's
     folder with the config's relative ``data/``); return the
-    CompletedProcess.
+    CompletedProcess. ``[sys.executable, script, *args]`` of a command-line
+    script of ``stmixer_mm.cli`` runs in this interpreter
+    (:func:`run_cli`), unless ``subprocess``.
 
     With ``check`` a non-zero exit fails the test with the output's tail.
     """
-    proc = subprocess.run(
+    cwd = str(cwd or repo_root())
+    cmd = [str(c) for c in cmd]
+    if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable:
+        script = os.path.join(cwd, cmd[1])
+        entry = cli_entry(script) if script.endswith('.py') else None
+        if entry is not None:
+            return run_cli(script, cmd[2:], *entry, check=check, cwd=cwd)
+    proc = _subprocess.run(
         cmd,
-        cwd=cwd or repo_root(),
+        cwd=cwd,
         env=tool_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=_subprocess.PIPE,
+        stderr=_subprocess.PIPE,
         text=True,
         timeout=timeout)
     if check and proc.returncode != 0:
-        import pytest
-        pytest.fail(f'{" ".join(map(str, cmd))} exited with '
-                    f'{proc.returncode}\n--- stdout (tail) ---\n'
-                    f'{proc.stdout[-3000:]}\n--- stderr (tail) ---\n'
-                    f'{proc.stderr[-5000:]}')
+        _fail(cmd, proc)
     return proc
 
 
@@ -58,6 +83,195 @@ def python_tool(tool, *args, **kwargs):
     """``python tools/<tool> *args`` (see :func:`run_tool`)."""
     return run_tool(
         [sys.executable, repo_path('tools', tool), *args], **kwargs)
+
+
+def cli_entry(script):
+    """``(module, keywords, exits)`` of a script that is a command line of
+    ``stmixer_mm.cli``: it imports ``main`` from ``module`` and calls
+    ``main(**keywords)`` under ``if __name__ == '__main__'``, its result
+    the exit status when ``exits`` (``sys.exit(main())``). None for other
+    scripts. The script is read, not run."""
+    with open(script) as f:
+        tree = ast.parse(f.read())
+    module = next(
+        (node.module for node in tree.body
+         if isinstance(node, ast.ImportFrom) and node.module and node.module.
+         startswith('stmixer_mm.cli.') and [a.name
+                                            for a in node.names] == ['main']),
+        None)
+    calls = [
+        node for node in ast.walk(tree) if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name) and node.func.id == 'main'
+    ]
+    if module is None or len(calls) != 1 or calls[0].args:
+        return None
+    keywords = {k.arg: ast.literal_eval(k.value) for k in calls[0].keywords}
+    exits = any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr == 'exit' and calls[0] in node.args
+        for node in ast.walk(tree))
+    return module, keywords, exits
+
+
+def _fail(cmd, proc):
+    import pytest
+    pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}\n'
+                f'--- stdout (tail) ---\n{proc.stdout[-3000:]}\n'
+                f'--- stderr (tail) ---\n{proc.stderr[-5000:]}')
+
+
+def _all_registries():
+    """mmengine's root registries and every child of them (mmdet's,
+    mmaction2's, this package's)."""
+    from mmengine.registry import Registry, root
+    found, todo = [], [
+        r for r in vars(root).values() if isinstance(r, Registry)
+    ]
+    while todo:
+        registry = todo.pop()
+        found.append(registry)
+        todo.extend(registry._children.values())
+    return found
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(
+        warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _managers():
+    """Every class of mmengine's named instances (``ManagerMixin``:
+    loggers, message hubs, default scopes, each visualizer class)."""
+    from mmengine.utils import ManagerMixin
+    found, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if '_instance_dict' in vars(cls):
+            found.append(cls)
+    return found
+
+
+def _forget_user_modules(new):
+    """Unimport the modules of ``new`` (names) that are neither installed
+    nor the checkout's (a config's ``custom_imports`` of a user's file in a
+    test's folder) and unregister their classes: the next run imports and
+    registers its own file of the same name, as a new process would."""
+    kept = tuple(
+        os.path.join(os.path.abspath(p), '')
+        for p in (sys.prefix, sys.base_prefix, repo_root()))
+    gone = set()
+    for name in new:
+        path = getattr(sys.modules[name], '__file__', None)
+        if path and not os.path.abspath(path).startswith(kept):
+            gone.add(name)
+            del sys.modules[name]
+    for registry in _all_registries() if gone else ():
+        for key, obj in list(registry._module_dict.items()):
+            if getattr(obj, '__module__', None) in gone:
+                del registry._module_dict[key]
+
+
+@contextlib.contextmanager
+def _restored_process_state(script, argv, cwd):
+    """A tool's run in this process as in a new one, and what it changes put
+    back on exit: argv, the working directory, ``sys.path``, the
+    environment, signal handlers, warning filters, the random generators,
+    torch's thread count, the root logger's handlers, the user's modules
+    (see :func:`_forget_user_modules`) and mmengine's named instances
+    (loggers, visualizers, message hubs, default scopes: none during the
+    run, as in a new process, so that its loggers write to its stdout)."""
+    import numpy as np
+    import torch
+
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    saved_modules = set(sys.modules)
+    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
+    saved_signals = {
+        s: signal.getsignal(s)
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    }
+    saved_threads = torch.get_num_threads()
+    saved_rng = (random.getstate(), np.random.get_state(),
+                 torch.random.get_rng_state())
+    saved_instances = {m: dict(m._instance_dict) for m in _managers()}
+    for manager in saved_instances:
+        manager._instance_dict.clear()
+    root_logger = logging.getLogger()
+    saved_handlers = root_logger.handlers[:]
+    sys.argv = [script, *argv]
+    os.chdir(cwd)
+    os.environ.update(tool_env())
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            # the interpreter's: each warning once per place, on stderr
+            warnings.resetwarnings()
+            for category in (DeprecationWarning, PendingDeprecationWarning,
+                             ImportWarning, ResourceWarning):
+                warnings.simplefilter('ignore', category)
+            warnings.showwarning = _show_warning
+            yield
+    finally:
+        for manager in _managers():
+            for instance in manager._instance_dict.values():
+                for handler in getattr(instance, 'handlers', [])[:]:
+                    handler.close()
+                    instance.removeHandler(handler)
+            manager._instance_dict.clear()
+            manager._instance_dict.update(saved_instances.get(manager, {}))
+        _forget_user_modules(set(sys.modules) - saved_modules)
+        root_logger.handlers[:] = saved_handlers
+        random.setstate(saved_rng[0])
+        np.random.set_state(saved_rng[1])
+        torch.random.set_rng_state(saved_rng[2])
+        torch.set_num_threads(saved_threads)
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        sys.argv, sys.path[:] = saved_argv, saved_path
+
+
+def run_cli(script,
+            argv,
+            module,
+            keywords=None,
+            exits=False,
+            check=True,
+            cwd=None):
+    """``python script *argv`` for a ``script`` whose command line is
+    ``module.main`` (see :func:`cli_entry`), called in this interpreter
+    from the repository root (or ``cwd``); returns a ``CompletedProcess``
+    (exit status, stdout, stderr as a subprocess would give them).
+
+    An uncaught exception ends it with status 1 and its traceback on
+    stderr, ``SystemExit`` with its code (a message goes to stderr), as the
+    interpreter does. With ``check`` a non-zero exit fails the test with
+    the output's tail.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with _restored_process_state(script, argv, cwd or repo_root()), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            result = importlib.import_module(module).main(**(keywords or {}))
+            code = (result or 0) if exits else 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except Exception:  # what the interpreter prints for an uncaught one
+            traceback.print_exc()
+            code = 1
+    proc = _subprocess.CompletedProcess([sys.executable, script, *argv], code,
+                                        out.getvalue(), err.getvalue())
+    if check and code != 0:
+        _fail(proc.args, proc)
+    return proc
 
 
 def metric(text, name):

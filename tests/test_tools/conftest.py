@@ -1,9 +1,11 @@
 """Fixtures of the end-to-end tests of ``tools/``.
 
-The tools run as the user runs them: ``sys.executable tools/X.py ...`` in a
-subprocess from the repository root, on CPU (also where CUDA is), one
-OpenMP thread each (``stmixer_mm.testing.python_tool``, the ``tools``
-fixture of ``tests/conftest.py``), with the tiny config
+The tools run as the user runs them, ``python tools/X.py ...`` from the
+repository root, on CPU (also where CUDA is), one thread: the script's
+``stmixer_mm.cli`` command line called in the test's interpreter
+(``stmixer_mm.testing.python_tool``, the ``tools`` fixture of
+``tests/conftest.py``; a subprocess where a test needs one), with the tiny
+config
 ``tests/data/configs/tiny_stmixer_tiny-ava.py`` on the fixture
 ``tests/data/tiny_ava``. One training run (2 epochs x 2 iterations, with
 the config's random augmentation) and one test run of its last checkpoint

@@ -13,7 +13,7 @@ import pytest
 from stmixer_mm.testing import repo_root, run_tool
 from stmixer_mm.utils.mask_rle import decode_mask
 
-pytestmark = pytest.mark.slow  # the tools in subprocesses
+pytestmark = pytest.mark.slow  # trains with the tools
 
 REPO = repo_root()
 CFG = osp.join(REPO, 'configs', 'quickstart',

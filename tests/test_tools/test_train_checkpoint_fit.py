@@ -12,7 +12,7 @@ import torch
 
 from stmixer_mm.testing import repo_root
 
-pytestmark = pytest.mark.slow  # tools/train.py in subprocesses
+pytestmark = pytest.mark.slow  # trains with tools/train.py
 
 REPO = repo_root()
 VIT_CFG = osp.join(REPO, 'tests', 'data', 'configs',

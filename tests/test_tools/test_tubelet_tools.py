@@ -12,7 +12,7 @@ import pytest
 
 from stmixer_mm.testing import repo_root, run_tool
 
-pytestmark = pytest.mark.slow  # the tools in subprocesses
+pytestmark = pytest.mark.slow  # trains with the tools
 
 REPO = repo_root()
 CFG = osp.join(
