@@ -8,12 +8,18 @@ every module into the mmdet / mmaction2 registries
 """
 import warnings
 
-# known and harmless: mmengine imports pkg_resources (setuptools < 82, see
-# docs/en/get_started.md), which warns on import since setuptools 80
-warnings.filterwarnings(
-    'ignore',
-    message='pkg_resources is deprecated as an API',
-    category=UserWarning)
+
+def _quiet_known_warnings():
+    """Known and harmless: mmengine imports pkg_resources (setuptools < 82,
+    see docs/en/get_started.md), which warns on import since setuptools
+    80. (Also called by the in-process tool runner of the tests.)"""
+    warnings.filterwarnings(
+        'ignore',
+        message='pkg_resources is deprecated as an API',
+        category=UserWarning)
+
+
+_quiet_known_warnings()
 
 from .utils.dependencies import check_dependencies  # noqa: E402
 from .version import __version__  # noqa: E402

@@ -210,6 +210,8 @@ def _restored_process_state(script, argv, cwd):
             for category in (DeprecationWarning, PendingDeprecationWarning,
                              ImportWarning, ResourceWarning):
                 warnings.simplefilter('ignore', category)
+            import stmixer_mm
+            stmixer_mm._quiet_known_warnings()  # as its import in a new one
             warnings.showwarning = _show_warning
             yield
     finally:
