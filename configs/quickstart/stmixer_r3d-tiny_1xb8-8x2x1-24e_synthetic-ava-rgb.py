@@ -1,5 +1,5 @@
 # STMixer quick start: a tiny from-scratch model trained on one 2-core CPU
-# in about 10 minutes on the synthetic AVA-format data set (tools/quickstart.sh
+# in about 18 minutes on the synthetic AVA-format data set (tools/quickstart.sh
 # generates it with `--num-train-videos 48 --num-val-videos 8`; the other
 # generator settings are its defaults, which the dataset base matches).
 #

@@ -1,6 +1,6 @@
 # New-style twin of configs/quickstart/
 # stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py, the STMixer quick
-# start: a tiny from-scratch model trained on one 2-core CPU in about 10
+# start: a tiny from-scratch model trained on one 2-core CPU in about 18
 # minutes on the synthetic AVA-format data set (tools/quickstart.sh makes
 # it). Scaled down from the official SlowOnly-R50 config (the old-style file
 # says why): ResNet3dSlowOnly depth 18 with 8 base channels from scratch and
