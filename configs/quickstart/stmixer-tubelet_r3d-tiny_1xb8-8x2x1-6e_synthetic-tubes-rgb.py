@@ -20,8 +20,13 @@ test_clip_stride = 8
 model = dict(
     roi_head=dict(
         type='STMixerTubeletDecoder',
-        stage_head=dict(type='STMixerTubeletStageHead',
-                        num_frames=num_frames)),
+        stage_head=dict(
+            type='STMixerTubeletStageHead',
+            num_frames=num_frames,
+            # the base's 2.0, not the keyframe quick start's 16.0: the
+            # per-frame box loss weighting makes them about 8x heavier
+            loss_bbox=dict(loss_weight=2.0),
+            loss_iou=dict(loss_weight=2.0))),
     train_cfg=dict(rcnn=dict(assigner=dict(type='TubeletHungarianAssigner'))))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',

@@ -36,6 +36,7 @@ def _run(seed, base):
                             for k in keys},
         train_seconds=600.0 + seed,
         iterations=768,
+        threads=1,
         args=dict(seed=seed))
 
 
@@ -45,12 +46,14 @@ def test_aggregate(tools, tmp_path):
         path = tmp_path / f'seed{seed}.json'
         path.write_text(json.dumps(_run(seed, base)))
         paths.append(str(path))
-    out = _tool(tools, '--aggregate', *paths)
+    out = _tool(tools, '--aggregate', *paths, '--stated', '80', '--band',
+                '5')
     assert '3 runs (seeds [0, 1, 2])' in out
     std = np.std([70.0, 80.0, 90.0])
     rows = {
         line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:5]]
-        for line in out.splitlines() if line.startswith('| ') and 'AP' in line
+        for line in out.splitlines()
+        if line.startswith('| ') and 'AP' in line and 'seed' not in line
     }
     assert rows['frameAP@0.5'] == [
         f'80.0 +- {std:.1f} [70.0, 90.0]', '11.0 +- 0.8 [10.0, 12.0]',
@@ -59,6 +62,10 @@ def test_aggregate(tools, tmp_path):
     assert rows['videoAP@0.5'][0] == f'82.0 +- {std:.1f} [72.0, 92.0]'
     assert set(rows) == set(TABLE_KEYS)
     assert 'mean 601 s, 768 iterations' in out
+    # each run, with its distance from the stated frame-mAP
+    assert '| 0 | 1 | 70.0 | 72.0 | -10.0 (outside +-5.0) |' in out
+    assert '| 1 | 1 | 80.0 | 82.0 | +0.0 |' in out
+    assert '| 2 | 1 | 90.0 | 92.0 | +10.0 (outside +-5.0) |' in out
 
 
 def test_aggregate_rejects_other_json(tools, tmp_path):

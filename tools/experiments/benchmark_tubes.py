@@ -28,6 +28,7 @@ import json
 import os
 import os.path as osp
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -88,7 +89,13 @@ def parse_args(argv=None):
         nargs='+',
         metavar='JSON',
         help='only print the mean and spread of the runs in these --out '
-        'files (one run each, e.g. seeds 0, 1, 2)')
+        'files (one run each, e.g. seeds 0, 1, 2), and each run')
+    parser.add_argument(
+        '--stated',
+        type=float,
+        help="with --aggregate: the README's frame-mAP@0.5, each run's "
+        'distance from it printed and checked against --band')
+    parser.add_argument('--band', type=float, default=3.0)
     return parser.parse_args(argv)
 
 
@@ -116,9 +123,13 @@ def aggregate_results(runs: list, prefix: str = 'mAP') -> dict:
     return out
 
 
-def print_aggregate(paths: list) -> dict:
+def print_aggregate(paths: list,
+                    stated: Optional[float] = None,
+                    band: float = 3.0) -> dict:
     """Print mean +- std [min, max] of the runs in the ``--out`` files
-    ``paths``; return :func:`aggregate_results`."""
+    ``paths``, then each run (seed, threads, frame-mAP@0.5 and video-mAP@0.5,
+    the distance from ``stated`` and whether it is within ``band``);
+    return :func:`aggregate_results`."""
     runs = []
     for path in paths:
         with open(path) as f:
@@ -150,6 +161,15 @@ def print_aggregate(paths: list) -> dict:
     print('training per run: ' + ', '.join(f'{t:.0f} s' for t in train) +
           f' (mean {np.mean(train):.0f} s, {runs[0].get("iterations")} '
           'iterations)')
+    print('\n| seed | threads | frameAP@0.5 | videoAP@0.5 | distance from '
+          'stated |\n| --- | --- | --- | --- | --- |')
+    for run in sorted(runs, key=lambda r: (r['threads'], r['args']['seed'])):
+        frame = run['metrics']['mAP/frameAP@0.5']
+        dist = '-' if stated is None else (
+            f'{frame - stated:+.1f}' +
+            ('' if abs(frame - stated) <= band else f' (outside +-{band})'))
+        print(f"| {run['args']['seed']} | {run['threads']} | {frame:.1f} | "
+              f"{run['metrics']['mAP/videoAP@0.5']:.1f} | {dist} |")
     return agg
 
 
@@ -217,7 +237,7 @@ def chance_metrics(metric_cfg: dict, seed: int = 0) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     if args.aggregate:
-        print_aggregate(args.aggregate)
+        print_aggregate(args.aggregate, args.stated, args.band)
         return
     torch.set_num_threads(args.threads)
     t0 = time.time()

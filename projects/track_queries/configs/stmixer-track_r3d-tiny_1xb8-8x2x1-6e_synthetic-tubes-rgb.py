@@ -25,6 +25,11 @@ custom_imports = dict(
 num_clips = 4
 model = dict(
     type='STMixerTracker',
+    # the box loss weights of the project's measurements (the base's 2.0,
+    # not the keyframe quick start's 16.0)
+    roi_head=dict(
+        stage_head=dict(
+            loss_bbox=dict(loss_weight=2.0), loss_iou=dict(loss_weight=2.0))),
     query_interaction=dict(type='QueryInteractionBlock', num_heads=8),
     track_cfg=dict(
         num_clips=num_clips,

@@ -27,7 +27,11 @@ ann_file = f'{data_root}/annotations/tubes_GT.pkl'
 frames_root = f'{data_root}/rawframes'
 
 model.roi_head.update(
-    dict(forecast_head=dict(type=STMixerForecastHead, horizons=horizons)))
+    dict(
+        # the box loss weights of docs/en/forecasting.md (the base's 2.0)
+        stage_head=dict(
+            loss_bbox=dict(loss_weight=2.0), loss_iou=dict(loss_weight=2.0)),
+        forecast_head=dict(type=STMixerForecastHead, horizons=horizons)))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'forecast_horizons')

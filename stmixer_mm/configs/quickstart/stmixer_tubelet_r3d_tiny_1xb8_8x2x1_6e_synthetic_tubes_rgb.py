@@ -27,7 +27,11 @@ model.update(
         roi_head=dict(
             type=STMixerTubeletDecoder,
             stage_head=dict(
-                type=STMixerTubeletStageHead, num_frames=num_frames)),
+                type=STMixerTubeletStageHead,
+                num_frames=num_frames,
+                # the base's 2.0 (the per-frame weighting makes them ~8x)
+                loss_bbox=dict(loss_weight=2.0),
+                loss_iou=dict(loss_weight=2.0))),
         train_cfg=dict(
             rcnn=dict(assigner=dict(type=TubeletHungarianAssigner)))))
 
