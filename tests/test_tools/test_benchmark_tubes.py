@@ -46,8 +46,7 @@ def test_aggregate(tools, tmp_path):
         path = tmp_path / f'seed{seed}.json'
         path.write_text(json.dumps(_run(seed, base)))
         paths.append(str(path))
-    out = _tool(tools, '--aggregate', *paths, '--stated', '80', '--band',
-                '5')
+    out = _tool(tools, '--aggregate', *paths, '--stated', '80', '--band', '5')
     assert '3 runs (seeds [0, 1, 2])' in out
     std = np.std([70.0, 80.0, 90.0])
     rows = {
