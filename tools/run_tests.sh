@@ -10,12 +10,13 @@ fi
 VENV="${STMIXER_VENV:-$REPO/.venv}"
 cd "$REPO"
 # Two test processes, one per core (pytest-xdist, whole test files per
-# process so that a file's fixtures are built once), one thread each;
+# process so that a file's fixtures are built once), one thread each, the
+# files in the order of tests/conftest.py (those with slow tests first);
 # STMIXER_TEST_WORKERS=0 runs the suite in this process.
 WORKERS="${STMIXER_TEST_WORKERS:-2}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 XDIST=()
 if [ "$WORKERS" != 0 ]; then
-  XDIST=(-n "$WORKERS" --dist loadfile)
+  XDIST=(-n "$WORKERS" --dist loadfile --no-loadscope-reorder)
 fi
 exec "$VENV/bin/python" -m pytest tests -q -ra "${XDIST[@]}" "$@"

@@ -11,9 +11,13 @@ import torch
 from stmixer_mm.testing import regression
 
 
-def _pair(compile_cfg):
-    """The tiny AVA model eager and with ``compile_cfg``, same weights."""
+def _pair(compile_cfg, num_stages=None):
+    """The tiny AVA model eager and with ``compile_cfg``, same weights
+    (``num_stages`` decoder stages if given)."""
     cfg = copy.deepcopy(regression.model_cfgs()['tiny_ava'])
+    if num_stages:
+        cfg['roi_head'].update(
+            num_stages=num_stages, stage_loss_weights=[1.0] * num_stages)
     torch.manual_seed(0)
     eager = regression.build(cfg)
     eager.init_weights()
@@ -106,9 +110,9 @@ def test_traced_path_equals_eager_and_other_sizes_fall_back():
     shutil.which('gcc') is None and shutil.which('cc') is None,
     reason='inductor on a CPU needs a C compiler')
 def test_inductor_equals_eager_on_cpu():
-    """Inductor's generated code (about a minute to compile on 2 cores)
-    within 1e-4 of eager."""
-    eager, compiled = _pair(dict(mode='default'))
+    """Inductor's generated code within 1e-4 of eager (one decoder stage:
+    the stages are alike, and each adds to the compile time)."""
+    eager, compiled = _pair(dict(mode='default'), num_stages=1)
     expected, _ = _predict(eager)
     results, messages = _predict(compiled)
     assert _compile_messages(messages) == []
