@@ -40,8 +40,8 @@ model = dict(
             feedforward_channels=256,
             sampling_mixing=dict(spatial_points=16, temporal_points=8),
             # box losses 8x the base's 2.0: with 2.0 the 6-epoch budget
-            # under-trains the boxes (frame-mAP@0.5 81-89 over seeds
-            # against 97-99 with 16.0, configs/quickstart/README.md)
+            # under-trains the boxes (frame-mAP@0.5 81.1-89.1 over seeds
+            # against 97.8-99.8 with 16.0, configs/quickstart/README.md)
             loss_bbox=dict(loss_weight=16.0),
             loss_iou=dict(loss_weight=16.0))),
     test_cfg=dict(
