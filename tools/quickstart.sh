@@ -31,7 +31,7 @@ PY="${STMIXER_VENV:-$REPO/.venv}/bin/python"
 T1=$(date +%s)
 step_done setup
 
-CFG=configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py
+CFG=configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py
 DATA=data/synthetic_ava
 # every run gets its own work and output folders: the script never deletes
 # or overwrites an earlier run

@@ -11,7 +11,7 @@
 # writes annotations/{train,val}_masks.json next to the csv files; every
 # other file is the same as the quick start's. docs/en/masks.md has the
 # numbers.
-_base_ = ['./stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py']
+_base_ = ['./stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py']
 
 data_root = 'data/synthetic_ava_masks'
 anno_root = f'{data_root}/annotations'

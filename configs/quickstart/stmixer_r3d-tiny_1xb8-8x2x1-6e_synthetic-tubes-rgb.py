@@ -1,6 +1,6 @@
 # STMixer quick start on the tube benchmarks' protocol: the tiny
 # from-scratch model of the AVA quick start
-# (stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py, same scaled-down
+# (stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py, same scaled-down
 # backbone / neck / decoder) trained on the synthetic tube data
 # (configs/_base_/datasets/synthetic_tubes.py: 4 classes, one label per
 # person) and evaluated with TubeMetric(protocol='ucf_jhmdb', the JHMDB-21 /

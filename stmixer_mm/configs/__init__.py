@@ -9,7 +9,7 @@ modules a child config imports inside ``read_base()``::
 
     with read_base():
         from stmixer_mm.configs.quickstart.\\
-            stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_rgb import *
+            stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb import *
 
     train_dataloader.update(dict(batch_size=4))
 

@@ -17,7 +17,7 @@ from stmixer_mm.apis import STMixerInferencer, resolve_model_name
 from stmixer_mm.apis.online import OutputFileError
 from stmixer_mm.data_gen.synthetic_ava import count_video_frames
 
-QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb'
+QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
 
 
 @pytest.fixture(scope='module')

@@ -73,7 +73,7 @@ OFFICIAL = {
 }
 #: the AVA quick start, the config the tests below inherit from or break
 AVA_QUICKSTART = ('quickstart/'
-                  'stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_rgb.py')
+                  'stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb.py')
 
 #: the registries a config's ``type`` fields are built from
 KINDS = ('MODELS', 'TASK_UTILS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS',
@@ -383,7 +383,7 @@ def test_official_models_compute_the_same_when_shrunk(new):
 # ----------------------------------------------------------------------
 TINY_AVA = ROOT / 'tests' / 'data' / 'tiny_ava'
 QUICKSTART_MODULE = ('stmixer_mm.configs.quickstart.'
-                     'stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_rgb')
+                     'stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb')
 
 # The quick-start model on the tiny AVA fixture (tests/data/tiny_ava: 8 fps,
 # 3-s videos, 64x64 frames): 4 training keyframes, one batch of 4 = one

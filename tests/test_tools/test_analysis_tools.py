@@ -14,7 +14,7 @@ from stmixer_mm.testing import repo_root
 
 REPO = repo_root()
 QUICKSTART = osp.join(REPO, 'configs', 'quickstart',
-                      'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py')
+                      'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py')
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 

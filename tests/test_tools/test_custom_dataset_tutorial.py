@@ -135,7 +135,7 @@ def test_doctor_and_training(tutorial):
     assert grids
     import torch
     ckpt = torch.load(
-        root / 'work_dirs' / 'my_set' / 'epoch_24.pth',
+        root / 'work_dirs' / 'my_set' / 'epoch_36.pth',
         map_location='cpu',
         weights_only=False)
     summary = json.loads(

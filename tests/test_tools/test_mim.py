@@ -34,7 +34,7 @@ from stmixer_mm.testing import copy_source_tree, repo_root
 REPO = repo_root()
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'configs',
                     'tiny_stmixer_tiny-ava.py')
-QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py'
+QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'
 MIM = shutil.which('mim', path=osp.dirname(sys.executable)) or \
     shutil.which('mim')
 
@@ -169,7 +169,7 @@ NEW_STYLE_CHILD = (
     'from mmengine.config import read_base\n'
     'with read_base():\n'
     '    from stmixer_mm.configs.quickstart.'
-    'stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_rgb import *\n'
+    'stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb import *\n'
     'model.roi_head.num_stages = 2\n')
 BUILD_CHILD = """
 import sys
@@ -192,7 +192,7 @@ def test_wheel_ships_new_style_configs(installed, tmp_path):
     (``with read_base(): from stmixer_mm.configs... import *``)."""
     env, site, cwd, wheel = installed
     names = zipfile.ZipFile(wheel).namelist()
-    for name in ('quickstart/stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_'
+    for name in ('quickstart/stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_'
                  'rgb.py', '_base_/models/stmixer_head.py',
                  '_base_/default_runtime.py'):
         assert f'stmixer_mm/configs/{name}' in names
@@ -208,7 +208,7 @@ def test_wheel_ships_new_style_configs(installed, tmp_path):
 def test_mim_search(installed):
     env, _, cwd, _ = installed
     out = _run([MIM, 'search', 'stmixer_mm'], env, cwd).stdout
-    assert 'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb' in out
+    assert 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb' in out
     assert 'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x4x1-12e-adamw_' \
         'ava22-rgb' in out
     # mim's table is 80 characters wide and its key column as wide as the

@@ -65,7 +65,7 @@ def test_train_amp_on_a_new_style_config(train_tool, tools, monkeypatch):
     """A new-style config names its optimizer wrapper with the class."""
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     path = osp.join(tools.REPO, 'stmixer_mm', 'configs', 'quickstart',
-                    'stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_rgb.py')
+                    'stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb.py')
     cfg = Config.fromfile(path)
     assert cfg.optim_wrapper.type.__name__ == 'OptimWrapper'
     cfg = train_tool.merge_args(cfg, train_tool.parse_args([path, '--amp']))

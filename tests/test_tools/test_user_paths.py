@@ -24,7 +24,7 @@ from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (registers the stmixer_mm:: package)
 
-QUICKSTART = 'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py'
+QUICKSTART = 'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'
 
 
 def _child_config(tmp_path, tools, **extra):

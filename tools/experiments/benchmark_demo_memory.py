@@ -31,7 +31,7 @@ import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'quickstart',
-                  'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py')
+                  'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py')
 LABEL_MAP = osp.join(REPO, 'tests', 'data', 'tiny_ava', 'annotations',
                      'label_map.pbtxt')
 

@@ -4,7 +4,7 @@ curves of the tube quick start.
 1. generates a synthetic AVA-format set and a synthetic tube set (scaled
    down: the sizes are arguments and are printed);
 2. trains the AVA quick-start model
-   (``configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb
+   (``configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb
    .py``, 7 classes) on the AVA set, or takes ``--ava-checkpoint``;
 3. trains the tube quick-start model (4 classes: stand, crouch, walk, jump,
    all among the AVA set's 7) on the tube set twice with the same schedule,
@@ -37,7 +37,7 @@ from stmixer_mm.benchmarks.experiments import experiment_env, run_logged
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AVA_CFG = osp.join(REPO, 'configs', 'quickstart',
-                   'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py')
+                   'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py')
 TUBE_CFG = osp.join(REPO, 'configs', 'quickstart',
                     'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 FRAME_KEY = 'mAP/frameAP@0.5'

@@ -3,7 +3,7 @@
 1. generates the quick start's synthetic AVA-format set with ``--masks``
    (48 train / 8 val videos, the quick-start settings) in the work dir;
 2. trains, for every seed, the quick-start model without the head
-   (``configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb
+   (``configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb
    .py``) and with it (``stmixer-mask_r3d-tiny_...py``), the same schedule
    (12 epochs, evaluated at epochs 6 and 12), data and seed;
 3. prints the final ``AVAMetric`` mAP (the box + action frame-mAP@0.5) of
@@ -37,7 +37,7 @@ from stmixer_mm.utils.json_logs import load_log
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFGS = dict(
     no_head=osp.join(REPO, 'configs', 'quickstart',
-                     'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py'),
+                     'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'),
     mask_head=osp.join(
         REPO, 'configs', 'quickstart',
         'stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py'))

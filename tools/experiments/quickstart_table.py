@@ -36,7 +36,7 @@ from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CFG = osp.join(REPO, 'configs', 'quickstart',
-                       'stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py')
+                       'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py')
 METRIC = 'mAP/overall'
 
 

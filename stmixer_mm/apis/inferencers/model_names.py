@@ -41,7 +41,7 @@ def resolve_model_name(name: str,
 
     Args:
         name (str): a ``Name`` (or alias) of a metafile entry, e.g.
-            ``stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb``.
+            ``stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb``.
         root (str, optional): folder of ``model-index.yml`` (default
             :func:`models_dir`).
 

@@ -17,7 +17,7 @@ from stmixer_mm.evaluation import ActorMaskMetric
 from stmixer_mm.models import STMixerMaskHead
 
 with read_base():
-    from .stmixer_r3d_tiny_1xb8_8x2x1_24e_synthetic_ava_rgb import *
+    from .stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb import *
 
 data_root = 'data/synthetic_ava_masks'
 anno_root = f'{data_root}/annotations'

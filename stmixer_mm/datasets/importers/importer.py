@@ -51,7 +51,7 @@ LAYOUTS = ('ava', 'tubes')
 #: shipped configs (relative to ``configs/`` of the checkout or of the
 #: installed package's ``.mim``), whatever the working directory
 DEFAULT_BASE_CONFIGS = dict(
-    ava='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py',
+    ava='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py',
     tubes='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 #: the dataset class (or a subclass) a config of each layout trains on
 LAYOUT_DATASETS = dict(ava='AVADataset', tubes='TubeDataset')

@@ -106,10 +106,10 @@ def _without_backbone(params):
             if not k.startswith('backbone.')]
 
 
-#: pinned config -> its name now (issue 60: the quick start trains 24 epochs)
+#: pinned config -> its name now (issue 60: the quick start trains 36 epochs)
 RENAMED_CONFIGS = {
     'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py':
-    'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-24e_synthetic-ava-rgb.py'
+    'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'
 }
 
 
