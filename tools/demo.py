@@ -10,8 +10,8 @@ videos, webcams and streams::
 
 The same command as ``demo/demo_spatiotemporal_det.py`` (kept here for the
 quick start and existing scripts). The arguments and what they do:
-``python tools/demo.py --help``, the docstring of
-``stmixer_mm/cli/demo.py`` and ``docs/en/useful_tools.md``.
+``python tools/demo.py --help``, ``docs/en/useful_tools.md`` and
+``docs/en/online.md``.
 """
 from stmixer_mm.cli.demo import main
 

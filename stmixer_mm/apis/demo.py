@@ -4,13 +4,7 @@ inputs and their output names, the offline run (two passes over a file:
 the keyframes detected, then every frame drawn with its nearest keyframe's
 detections; JSON, CSV, tubes) and the online one
 (:class:`~stmixer_mm.apis.online.OnlineRunner`). Every output goes through
-:class:`~stmixer_mm.apis.results.ResultWriter`.
-
-Example::
-
-    >>> from stmixer_mm.apis.demo import run_demo
-    >>> result = run_demo('clip.mp4', 'configs/....py', 'epoch_6.pth',
-    ...                   out_dir='outputs/demo', stride=8, tubes=True)
+:class:`~stmixer_mm.apis.results.ResultWriter`. See docs/en/online.md.
 """
 import os
 import os.path as osp
@@ -39,8 +33,8 @@ def check_demo_options(input,
                        max_frames=None,
                        max_lost=3) -> bool:
     """Check the options of :func:`run_demo` that go together; returns
-    whether the run is online (asked, or implied by ``realtime`` and by a
-    webcam / stream input).
+    whether the run is online (asked, or implied by ``realtime`` / a live
+    input).
 
     Raises:
         ValueError: naming the options that do not go together.
@@ -68,12 +62,9 @@ def _file_id(path):
 
 def check_outputs(inputs, names, out_dir, overwrite=False, **paths_kwargs):
     """Refuse, before the model loads, every output of the run that may not
-    be written: an ``out_dir`` that is a file; an output that is one of
-    the inputs (a video of the folder being processed, a link to it), even
-    with ``overwrite``; an output that exists, unless ``overwrite``
-    (which replaces files, not folders). The outputs are claimed
-    atomically when their input starts (``paths_kwargs``: those of
-    :func:`~stmixer_mm.apis.results.demo_output_paths`).
+    be written: an ``out_dir`` that is a file, an output that is an input
+    (or a link to one, even with ``overwrite``), an output that exists
+    (unless ``overwrite``, which replaces files, not folders).
 
     Raises:
         OutputFileError: naming the path and what to do.
@@ -120,18 +111,13 @@ def run_demo(input,
              tubes: bool = False,
              tube_iou: float = 0.5,
              capture_factory: Optional[Callable] = None):
-    """Run the demo on ``input`` (a video file, a frame folder, a folder of
-    videos, a webcam index or a stream URL); the arguments are the
-    options of ``tools/demo.py`` (``--out-dir`` is ``out_dir``, ...;
-    ``non_strict``: load a checkpoint that does not fit the config in
-    part). Returns the result of the input (a list of them for a folder
-    of videos).
+    """Run the demo on ``input``; the arguments are the options of
+    ``tools/demo.py`` (``--out-dir`` is ``out_dir``, ...). Returns the
+    result of the input (a list of them for a folder of videos).
 
     Raises:
-        ValueError: options that do not go together
-            (:func:`check_demo_options`).
-        OutputFileError: an output may not be written
-            (:func:`check_outputs`), before the model loads.
+        ValueError: options that do not go together.
+        OutputFileError: an output may not be written (before loading).
     """
     online = check_demo_options(input, online, realtime, tubes, show,
                                 max_frames, max_lost)
@@ -140,8 +126,7 @@ def run_demo(input,
     names = demo_output_names(inputs, input)
     check_outputs(
         inputs, names, out_dir, overwrite, online=online, tubes=tubes)
-    # the model, and the names of its columns checked against it, before
-    # any frame is decoded
+    # the model and its class names checked before any frame is decoded
     inferencer = STMixerInferencer(
         config,
         checkpoint,
@@ -186,8 +171,7 @@ def run_demo(input,
 
 
 def run_online(inferencer, spec, name=None, **runner_kwargs):
-    """Stream one input through an
-    :class:`~stmixer_mm.apis.online.OnlineRunner` (its arguments) and say
+    """Stream one input through an ``OnlineRunner`` (its arguments) and say
     what was written; returns the runner's statistics."""
     stats = OnlineRunner(inferencer, **runner_kwargs).run(spec, name=name)
     dropped = stats['frames_dropped']
@@ -213,10 +197,8 @@ def run_offline(inferencer,
                 tubes: bool = False,
                 tube_iou: float = 0.5,
                 overwrite: bool = False) -> dict:
-    """Detect, draw and write one input (``name``: the output stem, default
-    the source's name). Its outputs are claimed before a frame is read
-    and written under temporary names, renamed when complete; an error or
-    SIGTERM / SIGINT (:class:`RunInterrupted`) removes the ones not
+    """Detect, draw and write one input (``name``: the output stem); an
+    error or a signal (:class:`RunInterrupted`) removes the outputs not
     complete."""
     source = open_source(spec, fps=fps)
     try:  # ResultWriter makes out_dir
@@ -257,11 +239,9 @@ def run_offline(inferencer,
 
 def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
     """Two passes over the source, so that memory does not grow with the
-    video's length: the first detects keyframe after keyframe (the frames
-    stream through the inferencer's ring buffer), the second decodes the
-    frames again and draws each with the detections of its nearest
-    keyframe (``tube_iou``: link tubes, None: not). The persons written
-    are those of ``fmt``'s policy (:meth:`ResultFormatter.keep`)."""
+    video's length: detect the keyframes, then decode the frames again and
+    draw each with its nearest keyframe's detections (``tube_iou``: link
+    tubes, None: not)."""
     detections = []
     per_key = {}  # keyframe -> drawing records of the kept persons
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
@@ -294,7 +274,6 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
             for p, tid in zip(persons, tube_ids[k]):
                 p['track_id'] = tid
     # second pass: the frames decoded again, drawn as the online demo
-    # draws them
     drawer = KeyframeDrawer(out, keyframes[0], stride)
     for k in keyframes:
         drawer.keyframe(k, dict(frame=k, persons=per_key.pop(k)))
@@ -355,17 +334,14 @@ def link_keyframe_tubes(keyframes, kept, names, link_iou):
         keyframes (list[int]): 0-based frame of each keyframe, ascending.
         kept (dict): ``{keyframe: (boxes [n, 4] pixels, action scores
             [n, C] (column = label id), person scores [n])}``.
-        names (dict): ``{label id: name}``; columns without a name (the
-            AVA background column 0) are not actions.
+        names (dict): ``{label id: name}``; unnamed columns (AVA's
+            background column 0) are not actions.
         link_iou (float): Linking IoU.
 
     Returns:
-        tuple: ``tubes`` (JSON-ready dicts: ``tube_id``, ``frames`` (0-based,
-        as the detections' ``frame``), ``boxes`` (pixels, one per frame),
-        ``action`` (the name of the best mean action), ``score`` (its mean
-        score over the tube), ``box_scores`` (person scores),
-        ``action_scores`` (that action's score per box)) and ``{keyframe:
-        [tube id of each kept detection, in order]}``.
+        tuple: JSON-ready ``tubes`` (``action``: the best mean action,
+        ``score``: its mean; ``box_scores``: person scores) and
+        ``{keyframe: [tube id of each kept detection, in order]}``.
     """
     num_cols = next((s.shape[1] for _, s, _ in kept.values() if s.ndim == 2),
                     0)

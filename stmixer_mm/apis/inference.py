@@ -1,20 +1,8 @@
 """Run an STMixer detector on clips held in memory.
 
-Example::
-
-    >>> from stmixer_mm.apis import init_detector, inference_detector
-    >>> model = init_detector('configs/quickstart/....py', 'epoch_12.pth')
-    >>> result = inference_detector(model, frames)  # list of RGB HxWx3 uint8
-    >>> result.pred_instances.bboxes  # [n, 4] normalised xyxy
-    >>> result.pred_instances.scores  # [n, num_classes], column 0 unused
-    >>> result.pred_instances.person_scores  # [n]
-
-``init_detector`` loads checkpoints strictly and, by default, switches off
-the fallback queries that the AVA evaluation keeps (``test_cfg.num_fallback
-= 0``): only queries whose person score reaches
-``test_cfg.person_threshold`` are returned, so a scene without people gives
-no detections. ``inference_detector`` takes exactly ``clip_len`` uint8 RGB
-frames.
+``init_detector`` loads strictly and switches off the fallback queries of
+the AVA evaluation; ``inference_detector`` takes exactly ``clip_len`` uint8
+RGB frames. Example and details: docs/en/useful_tools.md.
 """
 import copy
 import os
@@ -37,9 +25,8 @@ from stmixer_mm.utils.settings_specs import clip_keyframe
 from stmixer_mm.utils.type_names import type_name
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 
-# Transforms that sample clips from a video or read frames from disk (type
-# names without a scope prefix): an in-memory clip skips them and starts
-# the test pipeline after them.
+# Transforms that sample or read frames (type names without a scope): an
+# in-memory clip skips them.
 _CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames',
                   'SampleCausalAVAFrames')
 _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
@@ -49,8 +36,7 @@ _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
 
 
 def _type_name(step: dict) -> str:
-    """A pipeline step's type without its scope (``mmaction.X`` -> X; a
-    new-style config's class -> its name)."""
+    """A pipeline step's type without its scope (``mmaction.X`` -> X)."""
     return type_name(step['type'])
 
 
@@ -64,31 +50,24 @@ def init_detector(config: Union[str, Config],
 
     Args:
         config (str | Config): config file or object.
-        checkpoint (str, optional): checkpoint to load; None keeps the
-            initial weights.
+        checkpoint (str, optional): checkpoint; None keeps the initial
+            weights.
         device (str | torch.device): where to put the model.
         cfg_options (dict, optional): overrides merged into the config.
-        strict (bool): a checkpoint with missing, unexpected or
-            shape-mismatched weights raises
-            :class:`~stmixer_mm.engine.CheckpointMismatchError` listing them.
-            False loads the matching weights and logs the lists.
+        strict (bool): a checkpoint that does not fit raises
+            :class:`~stmixer_mm.engine.CheckpointMismatchError`; False loads
+            the matching weights and logs the rest.
         fallback_queries (bool): keep the config's ``test_cfg.num_fallback``
-            (the top queries kept even below ``person_threshold``, as the AVA
-            evaluation wants). False (default) sets it to 0: only persons
-            scoring at least ``test_cfg.person_threshold`` are returned and
-            an empty scene gives no detections.
+            (as the AVA evaluation); False (default) sets it to 0.
 
     Returns:
-        nn.Module: the detector in eval mode, with ``model.cfg`` set (with
-        the ``num_fallback`` it was built with) and ``model.dataset_meta``
-        (the checkpoint's ``meta.dataset_meta``, None without one).
+        nn.Module: the detector in eval mode, with ``model.cfg`` and
+        ``model.dataset_meta`` (the checkpoint's, None without one).
 
     Raises:
-        ConfigFileError: the config file cannot be read (naming it).
-        ConfigSettingError: a setting of the wrong type or range (naming
-            its config path).
-        CheckpointFileError: the checkpoint is missing, truncated or
-            corrupt (naming it).
+        ConfigFileError: the config file cannot be read.
+        ConfigSettingError: a setting of the wrong type or range.
+        CheckpointFileError: the checkpoint is missing, truncated or corrupt.
     """
     if isinstance(config, str):
         config = load_config(config)
@@ -101,8 +80,7 @@ def init_detector(config: Union[str, Config],
     if not fallback_queries and (config.model.get('test_cfg')
                                  or {}).get('rcnn') is not None:
         config.model.test_cfg.rcnn.num_fallback = 0
-    # the model's and the test pipeline's settings (the data's classes are
-    # checked where names are needed: class_names() / the demo)
+    # the data's classes are checked where names are needed (class_names)
     check_config(
         config,
         sections=('model', 'test_dataloader', 'val_dataloader'),
@@ -130,12 +108,9 @@ def init_detector(config: Union[str, Config],
 
 
 def _test_pipeline_cfg(cfg: Config) -> List[dict]:
-    """The pipeline ``tools/test.py`` runs: the test dataset's
-    (``test_dataloader.dataset.pipeline``, through dataset wrappers, else
-    ``val_dataloader``'s); the top-level ``test_pipeline`` /
-    ``val_pipeline`` only for configs without a test dataloader (a child
-    config may override the dataloader's pipeline and leave the base's
-    top-level variable, which is then not what is evaluated)."""
+    """The pipeline ``tools/test.py`` runs: the test (else val) dataset's,
+    through wrappers; the top-level ``test_pipeline`` / ``val_pipeline``
+    only without a dataloader (a child config may leave the base's stale)."""
     dataset = test_dataset_cfg(cfg)
     if dataset is not None and dataset.get('pipeline') is not None:
         return dataset['pipeline']
@@ -147,8 +122,7 @@ def _test_pipeline_cfg(cfg: Config) -> List[dict]:
 
 
 def clip_sampling_from_cfg(cfg: Config) -> tuple:
-    """Return ``(clip_len, frame_interval)`` of the config's test pipeline.
-    """
+    """``(clip_len, frame_interval)`` of the config's test pipeline."""
     for t in _test_pipeline_cfg(cfg):
         if _type_name(t) in _CLIP_SAMPLERS:
             return t['clip_len'], t.get('frame_interval', 1)
@@ -158,10 +132,8 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
 
 
 def clip_keyframe_from_cfg(cfg: Config) -> str:
-    """Where the keyframe is in a clip of the config's test pipeline
-    (:func:`~stmixer_mm.utils.settings_specs.clip_keyframe` of its
-    sampler: ``'last'`` for the causal clip of a forecast model), else
-    ``'centre'``."""
+    """Where the keyframe is in a clip of the test pipeline (``'last'`` for
+    a forecast model's causal clip), else ``'centre'``."""
     for t in _test_pipeline_cfg(cfg):
         keyframe = clip_keyframe(t)
         if keyframe is not None:
@@ -172,10 +144,7 @@ def clip_keyframe_from_cfg(cfg: Config) -> str:
 def tubelet_offsets(model: torch.nn.Module, clip_len: int,
                     frame_interval: int) -> Optional[np.ndarray]:
     """Frame offsets from the keyframe of a tubelet model's output frames
-    (``LoadTubeletTargets``' positions of ``model.roi_head.num_frames``
-    boxes in a clip of ``clip_len`` whose keyframe is where the model's
-    config puts it, :func:`clip_keyframe_from_cfg`), or None for a
-    keyframe detector."""
+    (``LoadTubeletTargets``' positions), or None for a keyframe detector."""
     num_frames = getattr(getattr(model, 'roi_head', None), 'num_frames', None)
     if num_frames is None:
         return None
@@ -196,16 +165,10 @@ def build_clip_pipeline(cfg: Config) -> Compose:
 
 
 def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
-    """Check a clip for :func:`inference_detector`.
-
-    Args:
-        frames (Sequence[np.ndarray]): the frames.
-        clip_len (int): how many the model's test pipeline samples.
+    """Check a clip of ``clip_len`` frames for :func:`inference_detector`.
 
     Raises:
-        ValueError: naming what was expected and what was given (the index
-            of a frame of the wrong type, shape, dtype or size, see
-            :func:`~stmixer_mm.apis.video_io.sources.check_frames`).
+        ValueError: a wrong length or frame (named by its index).
     """
     is_clip = isinstance(frames, (list, tuple, np.ndarray))
     if not is_clip or isinstance(frames, (str, bytes, os.PathLike)):
@@ -225,10 +188,8 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
 
 
 def check_batch_size(model: torch.nn.Module, batch_size) -> None:
-    """Refuse a ``batch_size`` (clips per forward pass) that is not a
-    positive number, or above 1 for a model that carries tracks from one
-    keyframe to the next (it has ``reset_tracks``, e.g. the track queries
-    of ``projects/track_queries``)."""
+    """Refuse a ``batch_size`` (clips per forward pass) < 1, or > 1 for a
+    model that carries tracks between keyframes (has ``reset_tracks``)."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError('batch_size must be a positive number of clips, '
                          f'got {batch_size!r}')
@@ -241,13 +202,11 @@ def check_batch_size(model: torch.nn.Module, batch_size) -> None:
 
 def read_clip(path: Union[str, os.PathLike],
               clip_len: int) -> List[np.ndarray]:
-    """The frames of a clip file / frame folder given to
-    :func:`inference_detector`: it must hold exactly ``clip_len`` frames
-    (at most ``clip_len + 1`` are decoded to tell).
+    """The frames of a clip file / frame folder of exactly ``clip_len``
+    frames (at most ``clip_len + 1`` are decoded to tell).
 
     Raises:
-        ValueError: a webcam / stream, or a video of another length (naming
-            it and what to use instead).
+        ValueError: a webcam / stream, or a video of another length.
         VideoReadError: it cannot be read.
     """
     path = os.fspath(path)
@@ -296,32 +255,23 @@ def inference_detector(model: torch.nn.Module,
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
-        frames (Sequence[np.ndarray] | str): the clip: exactly
-            ``clip_len`` (of the config's test pipeline) RGB frames of shape
-            [H, W, 3], dtype uint8 in [0, 255] as OpenCV / mmcv decode them,
-            already sampled around the keyframe (see :func:`clip_indices`),
-            or a video file / frame folder of exactly ``clip_len`` frames
-            (a longer video is refused: :class:`STMixerInferencer` runs
-            over whole videos). Other dtypes are refused rather than
-            guessed: float frames in [0, 1] would otherwise be read as
-            black (multiply by 255 and convert with ``.astype(np.uint8)``).
-        pipeline (Compose, optional): preprocessing; defaults to
+        frames (Sequence[np.ndarray] | str): exactly ``clip_len`` uint8
+            RGB frames ``[H, W, 3]`` sampled around the keyframe
+            (:func:`clip_indices`; other dtypes are refused, not guessed),
+            or a video file / frame folder of exactly ``clip_len`` frames.
+        pipeline (Compose, optional): defaults to
             :func:`build_clip_pipeline` of ``model.cfg``.
         video_id (str, optional), timestamp (int, optional): set in the
-            sample's metainfo when given: a model that carries state along
-            a video (e.g. track queries, ``projects/track_queries``) needs
-            them, in
-            increasing ``timestamp`` per ``video_id``.
+            metainfo when given (a model with state along a video needs
+            them, ``timestamp`` increasing per ``video_id``).
 
     Returns:
         ActionDataSample: ``pred_instances.bboxes`` [n, 4] (normalised
-        xyxy), ``pred_instances.scores`` [n, num_classes] (column 0 unused)
-        and ``pred_instances.person_scores`` [n].
+        xyxy), ``scores`` [n, num_classes] (column 0 unused) and
+        ``person_scores`` [n].
 
     Raises:
-        ValueError: a clip of the wrong length, or a frame (named by its
-            index) of the wrong type, shape, size or dtype, or with
-            non-finite values.
+        ValueError: a clip of the wrong length or a bad frame.
     """
     clip_len = clip_sampling_from_cfg(model.cfg)[0]
     if isinstance(frames, (str, bytes, os.PathLike)):
@@ -340,8 +290,7 @@ def inference_clips(model: torch.nn.Module,
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
-        clips (Sequence): clips as :func:`inference_detector` takes them
-            (arrays, not paths).
+        clips (Sequence): frame arrays as :func:`inference_detector` takes.
         pipeline (Compose, optional): as :func:`inference_detector`.
         video_ids, timestamps (Sequence, optional): one per clip (None
             entries are not set).

@@ -53,12 +53,9 @@ STOP_SIGNALS = tuple(
 def on_stop_signals(handler: Callable[[int], None],
                     enabled: bool = True) -> Iterator[None]:
     """Call ``handler(signum)`` on SIGINT, SIGTERM and SIGHUP (where the
-    platform has it) while in the block.
-
-    Installed in the main thread only (Python delivers signals there;
-    elsewhere nothing is installed) and only for the block: the previous
-    handlers are restored after it. A signal ignored before (``SIG_IGN``:
-    ``nohup``, a background job's SIGINT) stays ignored.
+    platform has it) while in the block: in the main thread only (Python
+    delivers signals there), the previous handlers restored after it; a
+    signal ignored before (``nohup``, a background job's SIGINT) stays so.
     """
     installed = {}
     if enabled and threading.current_thread() is threading.main_thread():

@@ -5,21 +5,9 @@ mAP 0 that can be seen in a config's data sets.
         [--split train val] [--out-dir DIR] [--max-grid 16] \
         [--json FILE] [--cfg-options k=v ...]
 
-Checks the AVA-format (``ValidatedAVADataset``) and tube (``TubeDataset``)
-data sets of the splits (:mod:`stmixer_mm.datasets.dataset_checks`):
-keyframe timestamps vs the frames on disk vs ``fps``, boxes (normalised,
-flipped, zero-area), label-map ids vs ``num_classes`` of the model, data
-set and evaluator, classes without training or validation samples (those
-without training samples also under the summary), config classes beyond
-the label map, persons smaller than the model's finest feature stride
-after the test resize, empty keyframes, excluded timestamps, one person
-under two ids at a keyframe, boxes interpolated by the annotation tool
-(exactly linear over many keyframes), and prints the label histogram.
-Every finding is one ``ERROR`` (the data set refuses it when it is built)
-or ``WARNING`` line; the exit status is 1 when there is an error, else 0.
-A grid of keyframes with their boxes and labels (drawn by
-``browse_dataset.py``'s visualizer) is written to ``--out-dir`` (default
-``work_dirs/check_dataset/<config name>/``), under a new name each run.
+The checks (:mod:`stmixer_mm.datasets.dataset_checks`, listed in
+docs/en/useful_tools.md) print each finding as an ``ERROR`` or ``WARNING``
+line (exit status 1 on an error), then draw a grid of keyframes.
 """
 import argparse
 import json

@@ -1,9 +1,7 @@
-"""``tools/model_converters/convert_videomae_checkpoint.py``
-converts a VideoMAE / VideoMAE V2 ViT checkpoint
-into the backbone weights of a config: its arguments and ``main(argv)``.
-
-The script is the entry point (its docstring is the usage); the code is
-here so that tests and other tools call ``main(argv)`` in process.
+"""``tools/model_converters/convert_videomae_checkpoint.py`` converts a
+VideoMAE / VideoMAE V2 ViT checkpoint into the backbone weights of a
+config: its arguments and ``main(argv)`` (here so that tests and tools call
+it in process; the script's docstring is the usage).
 """
 import argparse
 import os.path as osp

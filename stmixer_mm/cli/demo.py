@@ -1,105 +1,10 @@
 """The command line of the spatio-temporal action detection demo
-(``demo/demo_spatiotemporal_det.py``, and ``tools/demo.py``, the same
+(``demo/demo_spatiotemporal_det.py`` and ``tools/demo.py``, the same
 command): videos, frame folders, folders of videos, webcams and streams.
 Here are its arguments and ``main(argv)``; the driver is
-:mod:`stmixer_mm.apis.demo`.
-
-    python demo/demo_spatiotemporal_det.py INPUT CONFIG CHECKPOINT
-        [--out-dir DIR] [--overwrite]
-        [--stride N] [--label-map FILE.pbtxt] [--person-thr P]
-        [--score-thr 0.3] [--device cpu] [--non-strict] [--codec h264]
-        [--cfg-options KEY=VALUE ...] [--no-progress]
-        [--tubes [--tube-iou 0.5]]
-        [--online [--realtime] [--show] [--max-frames N] [--max-lost 3]]
-
-INPUT is a video file (anything OpenCV reads), a folder of frames (sorted
-by name), a folder of videos (each processed in turn, one output each), a
-webcam index (``0``) or a stream URL (``rtsp://...``, ``http://...``).
-Every ``--stride`` frames a keyframe is detected from the clip around it
-(the config's clip length and frame interval) by
-:class:`~stmixer_mm.apis.STMixerInferencer`. The video is written as an
-H.264 mp4 that browsers play (PyAV; ``--codec mp4v`` for OpenCV's MPEG-4).
-
-Offline (default, files and folders): the input is read twice, so that
-memory does not grow with its length: first the keyframes are detected
-as the frames stream through the inferencer's ring buffer (a progress bar
-over the keyframes; ``--no-progress`` hides it), then the frames are
-decoded again and each is drawn with the detections of its nearest
-keyframe, in the online demo's style (boxes with their actions, each
-label block inside the frame and clear of the others where there is room:
-:func:`~stmixer_mm.visualization.place_label_blocks`).
-``<out-dir>/<name>_det.mp4`` and the detections
-as ``.json`` and ``.csv`` are written after the last frame.
-``--cfg-options key=value ...`` overrides settings of the config.
-
-``--online`` (implied by a webcam, a stream and ``--realtime``): the
-frames stream through a ring buffer of the frames the next clip needs
-(memory stays flat on any length), decoding, the model and writing overlap
-in threads, every person gets a track id as soon as it is seen (online
-linking with the tube metric's box IoU ``--tube-iou``; a person lost for
-up to ``--max-lost`` keyframes keeps its id when it comes back near where
-it was), and ``<name>_det.mp4``, ``<name>_det.jsonl`` (one line per
-keyframe, written as it goes: frame, time, per person track id, box in
-pixels, person score, top actions) and ``<name>_tracks.json`` (track
-summaries and run statistics) are written. A progress line shows frames
-read, keyframes done / skipped, model speed and end-to-end lag.
-``--realtime`` reads a file at its frame rate, as a camera delivers it,
-and skips the keyframes the model has no time for (counted) instead of
-queueing them. ``--show`` opens a window (where a display exists; ``q``
-stops). Ctrl-C stops a webcam and closes the outputs properly.
-
-Which persons are written is one rule, offline and online alike (and in
-``STMixerInferencer``): every query whose person score reaches
-``--person-thr`` (default: the config's ``test_cfg.person_threshold``) is
-a person, written with its actions scoring at least ``--score-thr`` (at
-most ``--topk``); a person without such an action is written with none
-(``"actions": {}``; no row in the CSV, a row per action). ``--score-thr``
-removes actions, never a person. The last line says how many persons were
-written on how many keyframes and how many list an action; when none is
-written, which setting removed them. The fallback queries that the AVA
-evaluation keeps below the person threshold (``test_cfg.num_fallback``)
-are switched off, so a video without people gives no detections. The
-checkpoint must fit the config (``--non-strict`` loads the matching part).
-
-Output names and safety: the outputs of an input are named by its stem
-(``clip.mp4`` gives ``clip_det.mp4``, ...; a frame folder its name, a
-webcam ``webcam<N>``). Where two videos of a folder of videos share a stem
-(``clip.mp4`` and ``clip.avi``) each of them is named by its whole file
-name instead (``clip.mp4_det.json``, ``clip.avi_det.json``), and if that
-still leaves two the same, every video of the folder is. Nothing is
-overwritten unasked: an output path that exists (an earlier run's result,
-a folder, a second demo writing to the same ``--out-dir``) is refused with
-an error naming it, before the model loads, for every output of the run
-(and claimed when its input starts: the check and the creation of a file
-are one atomic step, so two concurrent runs never write one file): pass
-``--overwrite``, remove it or choose another ``--out-dir``.
-``--overwrite`` replaces output files (each when its new output is
-complete; the ``.jsonl`` of ``--online``, written as it goes, is emptied
-when the run starts), never a folder, and never an input of the run (a
-video of the folder of videos being processed, or a link to it). The
-video and the ``.json`` / ``.csv`` files are written under a hidden
-temporary name (``.<stem>.<pid>.part<ext>``) and renamed when complete. A
-write that fails (a full disk) names the file, what was written of it and
-the error.
-
-SIGTERM, SIGINT or SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
-closed terminal): with ``--online`` the run stops, and the frames read so
-far are kept in a playable mp4, the keyframes done in the ``.jsonl`` and
-the tracks so far in ``_tracks.json``; offline the outputs of the input
-being processed are not written (the partial files are removed; the inputs
-before it of a folder of videos are complete). Either way a line says what
-was kept and the demo exits with 128 + the signal number (143 for SIGTERM,
-130 for SIGINT, 129 for SIGHUP).
-
-``--tubes`` (offline) links the detections of consecutive keyframes into
-per-person tubes with
-:func:`~stmixer_mm.evaluation.functional.link_person_tubes` (the greedy
-linking of the tube metric, class agnostic: each tube takes, at the next
-keyframe, the best-scoring unassigned person box overlapping its last box
-by IoU >= ``--tube-iou``, and is labelled with its best mean action),
-writes them to ``<name>_tubes.json`` (tube id, frames, boxes, action,
-score, ...), adds ``tube_id`` to every detection of the ``.json`` and
-draws ``T<id>`` on every box of the video.
+:mod:`stmixer_mm.apis.demo`. Inputs, offline and ``--online`` runs, which
+persons are written, output names, ``--overwrite``, signals and
+``--tubes``: docs/en/online.md and docs/en/useful_tools.md.
 """
 import argparse
 import os.path as osp

@@ -12,10 +12,8 @@ command                    same as
 ``stmixer-check-dataset``  ``python tools/analysis_tools/check_dataset.py``
 =========================  ================================================
 
-Each returns the exit status: 0 when the command's ``main`` returns a
-result (a Runner, metrics, a summary), its integer status otherwise. Each
-imports its command's module when it runs, not before: a command loads
-only what it needs (the demo's video stack, the exporter's ONNX).
+Each returns the exit status (0, or the integer ``main`` returns) and
+imports its command's module only when it runs, to load only what it needs.
 """
 import os.path as osp
 import shlex
@@ -34,11 +32,9 @@ TOOLS = {
 
 
 def command(tool: str) -> str:
-    """How to run ``tool`` (a key of :data:`TOOLS`) where this process was
-    started: ``python <checkout>/tools/...`` when it was started as a
-    script of a checkout's ``tools/`` that holds the tool, else its
-    console command (which a ``pip install`` puts on the PATH), so that
-    a command a tool prints runs where the user is."""
+    """How to run ``tool`` (a key of :data:`TOOLS`) where the user is:
+    ``python <checkout>/tools/...`` when this process was started as a
+    script of a checkout that holds the tool, else its console command."""
     script, path = TOOLS[tool]
     started = sys.argv[0] if sys.argv else ''
     for _, own in TOOLS.values():

@@ -1,9 +1,7 @@
-"""``tools/deployment/export_onnx.py``
-exports an STMixer detector to ONNX for a fixed clip
-size: its arguments and ``main(argv)``.
-
-The script is the entry point (its docstring is the usage); the code is
-here so that tests and other tools call ``main(argv)`` in process.
+"""``tools/deployment/export_onnx.py`` exports an STMixer detector to ONNX
+for a fixed clip size: its arguments and ``main(argv)`` (here so that
+tests and tools call it in process). Usage: the script's docstring and
+docs/en/deployment.md.
 """
 import argparse
 import copy

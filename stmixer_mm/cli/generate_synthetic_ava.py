@@ -1,9 +1,7 @@
-"""``tools/data/generate_synthetic_ava.py``
-generates the synthetic AVA-format data set of the
-quick start: its arguments and ``main(argv)``.
-
-The script is the entry point (its docstring is the usage); the code is
-here so that tests and other tools call ``main(argv)`` in process.
+"""``tools/data/generate_synthetic_ava.py`` generates the synthetic
+AVA-format data set of the quick start: its arguments and ``main(argv)``
+(here so that tests and tools call it in process; the script's docstring
+is the usage).
 """
 import argparse
 import json

@@ -1,9 +1,7 @@
-"""``tools/data/import_annotations.py``
-imports your own videos and their annotation export
-into a data set: its arguments and ``main(argv)``.
-
-The script is the entry point (its docstring is the usage); the code is
-here so that tests and other tools call ``main(argv)`` in process.
+"""``tools/data/import_annotations.py`` imports your own videos and their
+annotation export into a data set: its arguments and ``main(argv)`` (here
+so that tests and tools call it in process; the script's docstring is the
+usage).
 """
 import argparse
 import sys

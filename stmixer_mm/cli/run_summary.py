@@ -1,17 +1,10 @@
 """The block ``tools/train.py`` and ``tools/test.py`` print when a run
 ends: where its results are and what to run next.
 
-After training: the work dir, the checkpoint to use (the best one of
-mmengine's ``CheckpointHook(save_best=...)``, else the last one named by
-``<work_dir>/last_checkpoint``), the log file, the metrics of the last
-validation and the next commands (``tools/test.py``, ``tools/demo.py``,
-``tools/deployment/export_onnx.py``) with this run's config and
-checkpoint. After a test: the metrics, the work dir and log, the
-``--dump`` / ``--show-dir`` outputs and a picture of some predictions
-beside the ground truth
-(:func:`~stmixer_mm.visualization.prediction_grid.make_grid`, from the
-predictions :class:`~stmixer_mm.engine.hooks.KeepPredictionsHook` kept),
-or one line saying why there is none.
+After training: the work dir, the checkpoint to use (``save_best``'s, else
+``last_checkpoint``'s), the log, the last validation's metrics and the next
+commands. After a test: the metrics, the work dir and log, the ``--dump`` /
+``--show-dir`` outputs and a picture of some predictions (or why none).
 """
 import numbers
 import os.path as osp
@@ -37,8 +30,7 @@ MAX_METRICS = 8
 
 
 def format_summary(title: str, rows: Sequence[Tuple[str, str]]) -> str:
-    """``title``, then ``  name : value`` per row, the names aligned (the
-    further lines of a value indented under its first)."""
+    """``title``, then ``  name : value`` per row, the names aligned."""
     width = max(len(name) for name, _ in rows)
     lines = [title]
     for name, value in rows:
@@ -77,8 +69,8 @@ def _last_checkpoint(work_dir: str) -> Optional[str]:
 
 
 def _best_checkpoint(runner) -> Optional[Tuple[str, str, float]]:
-    """``(metric, path, score)`` of the best checkpoint ``CheckpointHook``
-    saved for its (first) ``save_best`` metric, or None."""
+    """``(metric, path, score)`` of ``CheckpointHook``'s best checkpoint
+    (first ``save_best`` metric), or None."""
     hook = _hook_of(runner, CheckpointHook)
     if hook is None or not getattr(hook, 'save_best', None):
         return None
@@ -94,8 +86,7 @@ def _best_checkpoint(runner) -> Optional[Tuple[str, str, float]]:
 
 
 def _last_val_metrics(runner) -> Dict[str, float]:
-    """The metrics of the last validation (the ``val/<name>`` scalars of
-    mmengine's ``RuntimeInfoHook``), without the timings."""
+    """The last validation's ``val/<name>`` scalars, without timings."""
     return {
         k[len('val/'):]: buf.current()
         for k, buf in runner.message_hub.log_scalars.items()
@@ -149,9 +140,8 @@ def summary_after_train(runner, config: str) -> str:
 
 
 def draw_test_picture(runner) -> str:
-    """Draw the predictions kept by :class:`KeepPredictionsHook` beside the
-    ground truth to ``<work_dir>/<timestamp>/test_predictions.png``;
-    returns the summary's line: the path, or why nothing was drawn."""
+    """Draw the predictions :class:`KeepPredictionsHook` kept beside the
+    ground truth into the log dir; returns the path, or why not drawn."""
     hook = _hook_of(runner, KeepPredictionsHook)
     dataset = runner.test_dataloader.dataset
     problem = grid_problem(dataset)

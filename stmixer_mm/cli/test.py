@@ -1,11 +1,7 @@
 """``tools/test.py`` tests (evaluates) an STMixer checkpoint with
 mmengine's Runner: its arguments, their merging into the config and
-``main(argv)``. When the test ends it prints the metrics, where the
-outputs are and a picture of some predictions beside the ground truth
-(:mod:`.run_summary`; ``--no-picture`` skips it).
-
-The script is the entry point (its docstring is the usage); the code is
-here so that tests and other tools call it in process.
+``main(argv)`` (here so that tests and tools call it in process); it ends
+with a summary (:mod:`.run_summary`). Usage: the script's docstring.
 """
 import argparse
 import os
@@ -80,9 +76,8 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.show:
-        # without a window mmengine's Visualizer.show draws nothing and says
-        # nothing: refused before anything is loaded, as a bad flag (not a
-        # silent fallback to files the user did not ask for)
+        # without a window mmengine's Visualizer.show silently draws nothing:
+        # refused as a bad flag (not a silent fallback to files)
         problem = display_problem()
         if problem is not None:
             parser.error(f'--show: {problem}, so nothing would be shown; '
@@ -93,13 +88,9 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg: Config, args) -> Config:
-    """Fold the command-line options into the config.
-
-    ``--cfg-options`` are merged first and the other flags then override
-    them, as in mmaction2's / mmdet's tools (e.g. ``--work-dir`` wins over
-    ``work_dir=...``; ``--auto-scale-lr`` sees an ``auto_scale_lr`` given
-    through ``--cfg-options``).
-    """
+    """Fold the command-line options into the config: ``--cfg-options``
+    first, then the other flags override them (as mmaction2's / mmdet's
+    tools)."""
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
@@ -142,8 +133,7 @@ def merge_args(cfg: Config, args) -> Config:
 
 def merge_sharded(folder: str, tmp_dir: str) -> str:
     """The model weights and meta of the sharded checkpoint ``folder`` as a
-    full checkpoint file in ``tmp_dir`` (what ``convert_sharded_checkpoint
-    .py`` writes, without the optimizer state)."""
+    full checkpoint file in ``tmp_dir`` (without the optimizer state)."""
     import torch
 
     print(f'tools/test.py: {folder} is a sharded checkpoint: merging its '

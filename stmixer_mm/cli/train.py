@@ -1,10 +1,7 @@
 """``tools/train.py`` trains an STMixer model with mmengine's Runner: its
-arguments, their merging into the config and ``main(argv)``. When training
-ends it prints where the results are (work dir, best or last checkpoint,
-log, final metrics) and the next commands (:mod:`.run_summary`).
-
-The script is the entry point (its docstring is the usage); the code is
-here so that tests and other tools call it in process.
+arguments, their merging into the config and ``main(argv)`` (here so that
+tests and tools call it in process); it ends with a summary
+(:mod:`.run_summary`). Usage: the script's docstring.
 """
 import argparse
 import os
@@ -85,13 +82,9 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg: Config, args) -> Config:
-    """Fold the command-line options into the config.
-
-    ``--cfg-options`` are merged first and the other flags then override
-    them, as in mmaction2's / mmdet's tools (e.g. ``--work-dir`` wins over
-    ``work_dir=...``; ``--auto-scale-lr`` sees an ``auto_scale_lr`` given
-    through ``--cfg-options``).
-    """
+    """Fold the command-line options into the config: ``--cfg-options``
+    first, then the other flags override them (as mmaction2's / mmdet's
+    tools)."""
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.no_validate:
@@ -120,8 +113,8 @@ def merge_args(cfg: Config, args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.resume is not None or cfg.get('resume'):
-        # a checkpoint without training state, or of another model (other
-        # classes, other architecture), is named before anything is loaded
+        # a checkpoint without training state or of another model is named
+        # before anything is loaded
         source = args.resume if args.resume not in (None, 'auto') else \
             cfg.get('load_from')
         cfg.custom_hooks = [
@@ -130,8 +123,7 @@ def merge_args(cfg: Config, args) -> Config:
         ]
     elif cfg.get('load_from'):
         # mmengine loads load_from non-strictly: most of the model must
-        # come from it (see LoadFromCheckHook; load_from_min_loaded=0 lets
-        # any checkpoint through, with the warning)
+        # come from it (LoadFromCheckHook)
         min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
         Float(0, 1).check(min_loaded, 'load_from_min_loaded')
         cfg.custom_hooks = [
@@ -201,8 +193,7 @@ def main(argv=None):
         runner = build_runner(cfg)
         if args.resume == 'auto' and find_latest_checkpoint(
                 cfg.work_dir) is None:
-            # mmengine would log "Auto resumed from the latest checkpoint
-            # None."
+            # mmengine would log "Auto resumed from ... checkpoint None."
             runner.logger.warning(
                 f'--resume: no checkpoint found in the work dir '
                 f'{cfg.work_dir} (no last_checkpoint file): training starts '

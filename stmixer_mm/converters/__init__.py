@@ -1,12 +1,8 @@
 """Checkpoint converters: official STMixer, PySlowFast Kinetics and VideoMAE
 checkpoints -> stmixer_mm's names.
 
-The rule sets of the tools in ``tools/model_converters/``. Not imported by
-``import stmixer_mm`` nor by any runtime module (models, engine, apis):
-only the converter tools and their tests import this package. Checkpoint
-files are read by :mod:`stmixer_mm.utils.checkpoint_loading` and weights
-compared by :func:`stmixer_mm.engine.checkpoint.diff_state_dicts`, the
-same code the runtime uses.
+The rule sets of ``tools/model_converters/``; imported only by those tools
+and their tests, never by ``import stmixer_mm`` or runtime modules.
 """
 from .common import ConversionReport, compare_state_dicts, detect_backbone
 from .official import (BACKBONES, OFFICIAL_EMPTY_WEIGHT,

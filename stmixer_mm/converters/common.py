@@ -2,56 +2,10 @@
 mmaction2 backbone renaming rules, the :class:`ConversionReport`, and the
 helpers of the converters in :mod:`stmixer_mm.converters`.
 
-ViT backbone (mmaction2 ``VisionTransformer``)
-
-- ``backbone.patch_embed.proj.*`` -> ``backbone.patch_embed.projection.*``
-- ``backbone.blocks.{i}.mlp.fc1.*`` ->
-  ``backbone.blocks.{i}.mlp.layers.0.0.*``
-- ``backbone.blocks.{i}.mlp.fc2.*`` -> ``backbone.blocks.{i}.mlp.layers.1.*``
-- ``backbone.blocks.{i}.{norm1,attn.*,norm2,gamma_1,gamma_2}`` and
-  ``backbone.norm.*``: same names
-- ``backbone.pos_embed``: kept when present (learnable table); otherwise
-  generated, since the official sinusoid table is a plain attribute (not in
-  the checkpoint) while mmaction2 keeps it as a buffer
-
-SlowOnly / SlowFast backbone (PySlowFast -> mmaction2 ``ResNet3d*``)
-
-- ``backbone.s1.pathway{p}_stem.{conv,bn}.*`` ->
-  ``backbone.{P}conv1.{conv,bn}.*``
-- ``backbone.s{s}.pathway{p}_res{i}.branch1.weight`` ->
-  ``backbone.{P}layer{s-1}.{i}.downsample.conv.weight``, ``branch1_bn`` ->
-  ``downsample.bn``
-- ``backbone.s{s}.pathway{p}_res{i}.branch2.{a,b,c}.weight`` ->
-  ``backbone.{P}layer{s-1}.{i}.conv{1,2,3}.conv.weight``,
-  ``branch2.{a,b,c}_bn`` -> ``conv{1,2,3}.bn``
-- ``backbone.s{s}.pathway{p}_nonlocal{i}.{conv_theta,conv_phi,conv_g,
-  conv_out,bn}.*`` -> ``backbone.{P}layer{s-1}.{i}.non_local_block.*``
-  (same names: the block is :class:`PySlowFastNonLocal3d`, PySlowFast's
-  ``Nonlocal``; a ``norm`` instead of ``bn``, as newer PySlowFast calls it,
-  maps to ``bn``). Every value is kept as it is, the ``conv_out`` bias
-  included.
-- SlowFast ``backbone.s1_fuse.{conv_f2s,bn}.*`` ->
-  ``backbone.slow_path.conv1_lateral.{conv,bn}.*`` and
-  ``backbone.s{s}_fuse.*`` (s = 2..4) ->
-  ``backbone.slow_path.layer{s-1}_lateral.*``
-
-The CNN names are PySlowFast's (the official CNN backbones come from it)
-and the targets mmaction2's ``ResNet3dSlowOnly`` / ``ResNet3dSlowFast``
-names (``ResNet3dSlowFastMultiLevel`` keeps them). No tensor changes
-shape or value; the only tensors added are the ViT ``pos_embed`` and
-BatchNorm ``num_batches_tracked`` counters (0) where the official checkpoint
-lacks them; every such case is listed in the :class:`ConversionReport`.
-
-Config requirements for the converted CNN weights to load (they are not
-visible in the names): SlowFast needs ``slow_pathway.lateral_norm=True``
-(PySlowFast's fuse is conv + BN + ReLU) and ``fusion_kernel`` equal to the
-official ``FUSION_KERNEL_SZ`` (7 for R50 8x8, 5 for R101-NL); non-local
-blocks need ``non_local_cfg=dict(type='PySlowFastNonLocal3d',
-pool_size=(2, 2, 2), instantiation='dot_product')`` in the slow pathway of
-``ResNet3dSlowFastMultiLevel`` (official R101-NL). mmcv's ``NonLocal3d``
-(mmaction2's default) has other names and, from the same weights, computes
-something else (it pools ``(1, 2, 2)`` after ``phi`` / ``g``), so official
-non-local weights are not mapped onto it.
+The rules, and the config settings the converted CNN weights need
+(``lateral_norm``, ``fusion_kernel``, ``PySlowFastNonLocal3d``), are in
+docs/en/useful_tools.md. No tensor changes shape or value; the only ones
+added (ViT ``pos_embed``, BN counters) are listed in the report.
 """
 import re
 from dataclasses import asdict, dataclass, field
@@ -77,8 +31,7 @@ def keep_name(m: re.Match) -> str:
     return m.group(0)
 
 
-# Suffixes of ``backbone.`` for the ViT (official -> mmaction2
-# ``VisionTransformer``).
+# Suffixes of ``backbone.`` for the ViT (official -> mmaction2 ViT).
 VIT_RULES: List[Rule] = [
     rename_rule(rf'patch_embed\.proj\.{WB}',
                 lambda m: f'patch_embed.projection.{m[1]}'),
@@ -157,17 +110,14 @@ class ConversionReport:
     Attributes:
         backbone (str): ``'vit'``, ``'slowfast'`` or ``'slowonly'``.
         source_format (str): ``'stmixer'`` (official STMixer), ``'caffe2'``
-            (PySlowFast ``.pkl`` blobs) or ``'pyslowfast'`` (PySlowFast
-            module names).
+            (PySlowFast ``.pkl`` blobs) or ``'pyslowfast'`` (module names).
         stripped_module_prefix (bool): Whether ``module.`` was removed.
         renamed (dict): Official key (without ``module.``) -> new key, for
-            every converted tensor (also those whose name is unchanged).
-        generated (dict): New key -> why it was created (not in the
-            official checkpoint).
+            every converted tensor (unchanged names too).
+        generated (dict): New key -> why it was created.
         dropped (dict): Official key -> why it has no counterpart.
-        unexpected (list): Official keys that match no rule. They are kept
-            in the converted dict (name in ``renamed``), so a strict load
-            fails on them.
+        unexpected (list): Official keys that match no rule; kept (in
+            ``renamed``), so a strict load fails on them.
         warnings (list): Warnings raised during the conversion.
     """
     backbone: str = ''
@@ -276,8 +226,8 @@ def with_progress(items: list, show: bool):
 
 def strip_module_prefix(state_dict: Mapping,
                         report: 'ConversionReport') -> List[Tuple[str, Any]]:
-    """``(key, value)`` pairs of ``state_dict`` in order, DDP's ``module.``
-    prefix removed (``report.stripped_module_prefix`` records it)."""
+    """``(key, value)`` pairs of ``state_dict``, DDP's ``module.`` removed
+    (recorded in ``report.stripped_module_prefix``)."""
     items = []
     for key, value in state_dict.items():
         if key.startswith('module.'):
@@ -291,10 +241,9 @@ def compare_state_dicts(
         state_dict: Mapping[str, Tensor],
         expected: Mapping[str,
                           Tensor]) -> Tuple[List[str], List[str], List[str]]:
-    """Missing keys, unexpected keys (both sorted) and shape mismatches (in
-    the order of ``state_dict``, as ``'key: checkpoint (..), model (..)'``
-    lines) of ``state_dict`` against ``expected`` (``model.state_dict()``).
-    """
+    """Missing and unexpected keys (sorted) and shape mismatches (as
+    ``'key: checkpoint (..), model (..)'``) of ``state_dict`` against
+    ``expected`` (``model.state_dict()``)."""
     missing, unexpected, shape = diff_state_dicts(state_dict, expected)
     mismatched = [
         f'{k}: checkpoint {ckpt}, model {model}' for k, ckpt, model in shape

@@ -1,33 +1,11 @@
 """Official STMixer checkpoints (github MCG-NJU/STMixer) -> stmixer_mm.
 
-The official release (github MCG-NJU/STMixer) saves ``{'model': state_dict,
-...}`` with the keys of its own modules (prefix ``module.`` when saved from
-DDP). :func:`convert_official_state_dict` renames them to the names of an
-``STMixer`` detector built by this package (``{k}`` a decoder stage, ``{i}``
-a block, ``{s}`` a PySlowFast stage 2..5, ``{P}`` the mmaction2 pathway
-prefix: ``slow_path.`` / ``fast_path.`` for SlowFast, empty for SlowOnly):
-
-Head and neck
-
-- ``stm_head.init_{spatial,temporal}_queries.weight`` ->
-  ``rpn_head.init_{spatial,temporal}_queries.weight`` (the query generator)
-- ``stm_head.decoder_stages.{k}.human_cls_fcs.*`` ->
-  ``roi_head.stages.{k}.person_cls_fcs.*`` (the decoder)
-- ``stm_head.decoder_stages.{k}.human_fc_cls.*`` ->
-  ``roi_head.stages.{k}.fc_person_cls.*``
-- ``stm_head.decoder_stages.{k}.X`` -> ``roi_head.stages.{k}.X`` for the
-  other official stage tensors (attention, norms, FFNs, ``iof_tau``,
-  ``samplingmixing.*``, ``reg_fcs``, ``fc_reg``, ``action_cls_fcs``,
-  ``fc_action``)
-- ``stm_head.criterion.empty_weight`` -> dropped (a loss setting; checked
-  to be ``[1, 0.1]``, a warning otherwise)
-- ``lateral_convs.*`` -> ``neck.lateral_convs.*``
-
-The ViT and CNN backbone rules are those of :mod:`.common`.
-
-Official keys that match no rule are never dropped silently: they are
-listed in :attr:`ConversionReport.unexpected` and kept in the converted
-dict (under the best-guess name), so that a strict load fails on them.
+The official release saves ``{'model': state_dict, ...}`` with its own
+module names (``module.`` from DDP). :func:`convert_official_state_dict`
+renames them to an ``STMixer`` detector's (the table, with the
+``criterion.empty_weight`` drop: docs/en/useful_tools.md; backbone rules:
+:mod:`.common`). Keys that match no rule are never dropped silently: they
+are kept and listed in :attr:`ConversionReport.unexpected`.
 """
 import logging
 import re
@@ -75,19 +53,10 @@ _NECK_RULES = {
 
 
 def extract_state_dict(checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
-    """The model state dict of a loaded checkpoint.
-
-    Args:
-        checkpoint (Mapping): What ``torch.load`` returned: a dict with a
-            ``state_dict`` or ``model`` (official) entry, or a bare state
-            dict (found by the one rule of
-            :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`,
-            as the engine finds a checkpoint's weights).
-
-    Returns:
-        tuple[dict, str]: The state dict and where it was found
-        (``'state_dict'``, ``'model'`` or ``''`` for a bare dict).
-    """
+    """The model state dict of a loaded checkpoint (its ``state_dict`` or
+    official ``model`` entry, or the bare dict, as
+    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict` finds it)
+    and where it was found (``'state_dict'``, ``'model'`` or ``''``)."""
     return find_state_dict(checkpoint)
 
 
@@ -120,19 +89,16 @@ def convert_official_state_dict(
         state_dict (Mapping[str, Tensor]): The official ``model`` entry,
             with or without the ``module.`` prefix.
         backbone (str): ``'auto'`` (detect from the keys), ``'vit'``,
-            ``'slowfast'`` or ``'slowonly'``. An explicit value must agree
-            with the keys.
-        vit_num_frames (int): Input frames of the ViT's position table, used
-            only to generate ``backbone.pos_embed`` (the official ViT-B:
-            16).
-        vit_img_size (int): Input size of the ViT's position table (the
-            official ViT-B: 224).
+            ``'slowfast'`` or ``'slowonly'``; must agree with the keys.
+        vit_num_frames (int): Input frames of the generated ViT
+            ``backbone.pos_embed`` (official ViT-B: 16).
+        vit_img_size (int): Input size of that table (official ViT-B: 224).
         progress (bool): Show mmengine's progress bar over the tensors.
 
     Returns:
         tuple[dict, ConversionReport]: The converted state dict (tensors
-        are shared with the input, except generated ones) and the
-        report. Check ``report.unexpected`` before using the result.
+        shared with the input, except generated ones) and the report;
+        check ``report.unexpected`` before using the result.
     """
     if backbone not in BACKBONES:
         raise ValueError(f'backbone must be one of {BACKBONES}, got '

@@ -1,7 +1,6 @@
 """PySlowFast Kinetics checkpoints (Caffe2 ``.pkl`` blobs or ``.pyth``
-``model_state``) -> the detector's ``backbone.*`` (see
-:func:`convert_pyslowfast_state_dict` for the Caffe2 names; the backbone
-rules are those of :mod:`.common`)."""
+``model_state``) -> the detector's ``backbone.*`` (the backbone rules are
+those of :mod:`.common`; docs/en/useful_tools.md)."""
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -36,8 +35,8 @@ _CAFFE2_RULES: List[Rule] = [
                 lambda m: f's1.pathway{_c2_path(m)}_stem.conv.weight'),
     rename_rule(rf'(?P<t>t_)?res_conv1_bn_{_C2_BN_RE}',
                 lambda m: f's1.pathway{_c2_path(m)}_stem.bn.{_C2_BN[m[2]]}'),
-    # fast -> slow fusion after the stem / after stage s (named after the
-    # last fast block of the stage)
+    # fast -> slow fusion after the stem / stage s (named after its last
+    # fast block)
     rename_rule(r't_pool1_subsample_w', lambda m: 's1_fuse.conv_f2s.weight'),
     rename_rule(rf't_pool1_subsample_bn_{_C2_BN_RE}',
                 lambda m: f's1_fuse.bn.{_C2_BN[m[1]]}'),
@@ -80,19 +79,10 @@ _PYSLOWFAST_DROPPED: List[Tuple[re.Pattern, str]] = [
 
 
 def extract_pyslowfast_state_dict(checkpoint: Mapping) -> Tuple[dict, str]:
-    """The weights of a loaded PySlowFast checkpoint.
-
-    Args:
-        checkpoint (Mapping): A Caffe2 ``.pkl`` (``{'blobs': {...}}``), a
-            PySlowFast ``.pyth`` (``{'model_state': {...}, 'epoch', 'cfg',
-            ...}``), ``{'state_dict' | 'model': {...}}`` or a bare dict.
-
-    Returns:
-        tuple[dict, str]: The weights and their entry (``'blobs'``,
-        ``'model_state'``, then the one rule of
-        :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`:
-        ``'state_dict'``, ``'model'`` or ``''``). A bare dict is returned
-        as it is (its names are checked by the conversion).
+    """The weights of a loaded PySlowFast checkpoint (a Caffe2 ``.pkl``'s
+    ``blobs``, a ``.pyth``'s ``model_state``, else as
+    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`: a
+    ``state_dict`` / ``model`` entry or a bare dict) and that entry's name.
     """
     return find_state_dict(
         checkpoint, format_keys=('blobs', 'model_state'), bare_values='any')
@@ -123,42 +113,18 @@ def convert_pyslowfast_state_dict(
 ) -> Tuple[Dict[str, Tensor], ConversionReport]:
     """Rename a PySlowFast Kinetics checkpoint to the detector's backbone.
 
-    The weights the official CNN models start from are PySlowFast's
-    Kinetics models (``SLOWFAST_8x8_R50.pkl``, ``SLOWONLY_4x16_R50.pkl``,
-    ``SLOWFAST_32x2_R101_50_50.pkl``): Caffe2 pickles whose ``blobs`` have
-    Caffe2 names, or ``.pyth`` files whose ``model_state`` has PySlowFast's
-    module names. Caffe2 names are first renamed as PySlowFast does
-    (``utils/c2_model_loading.py``; ``t_`` = fast pathway):
-
-    - ``conv1_w``, ``res_conv1_bn_{s,b,rm,riv}`` ->
-      ``s1.pathway0_stem.conv.weight``, ``s1.pathway0_stem.bn.{weight,bias,
-      running_mean,running_var}`` (``t_conv1_w``, ``t_res_conv1_bn_*``:
-      ``pathway1``)
-    - ``res{s}_{i}_branch1_w`` / ``_branch1_bn_*`` ->
-      ``s{s}.pathway0_res{i}.branch1.weight`` / ``branch1_bn.*``
-    - ``res{s}_{i}_branch2{a,b,c}_w`` / ``_bn_*`` ->
-      ``s{s}.pathway0_res{i}.branch2.{a,b,c}.weight`` / ``{a,b,c}_bn.*``
-    - ``t_pool1_subsample_w`` / ``_bn_*`` -> ``s1_fuse.conv_f2s.weight`` /
-      ``s1_fuse.bn.*``; ``t_res{s}_{i}_branch2c_bn_subsample_w`` / ``_bn_*``
-      -> ``s{s}_fuse.conv_f2s.weight`` / ``s{s}_fuse.bn.*``
-    - ``nonlocal_conv{s}_{i}_{theta,phi,g,out}_{w,b}`` / ``_bn_*`` ->
-      ``s{s}.pathway0_nonlocal{i}.conv_{theta,phi,g,out}.*`` / ``bn.*``
-
-    and then, like the PySlowFast names of a ``.pyth``, mapped by the
-    backbone rules of :func:`convert_official_state_dict` onto
-    ``backbone.*`` of ``ResNet3dSlowFastMultiLevel`` (SlowFast) or
-    mmaction2's ``ResNet3dSlowOnly``. Dropped, and listed in the report:
-    the Kinetics classifier (``pred_{w,b}``, ``head.projection.*``), the
-    training state (``lr``, ``model_iter``) and the optimizer momentum of
-    known blobs (``{blob}_momentum``). Every other name is an error.
-    Values are not changed (numpy arrays become tensors sharing memory
-    where possible); BatchNorm ``num_batches_tracked`` counters are added
-    (0).
+    Caffe2 blob names (``blobs`` of a ``.pkl``) are first renamed as
+    PySlowFast's ``utils/c2_model_loading.py`` does (:data:`_CAFFE2_RULES`);
+    PySlowFast names (``model_state`` of a ``.pyth``) are then mapped by the
+    backbone rules onto ``ResNet3dSlowFastMultiLevel`` / mmaction2's
+    ``ResNet3dSlowOnly``. Dropped and reported: the Kinetics classifier,
+    the training state and the momentum of known blobs; any other name is an
+    error. Values are unchanged (numpy arrays shared where possible); BN
+    ``num_batches_tracked`` counters are added (0).
 
     Args:
         state_dict (Mapping[str, Any]): The ``blobs`` / ``model_state``
-            entry (see :func:`extract_pyslowfast_state_dict`), with or
-            without a ``module.`` prefix.
+            entry (:func:`extract_pyslowfast_state_dict`).
         backbone (str): ``'auto'``, ``'slowfast'`` or ``'slowonly'``.
         source_format (str): ``'auto'`` (Caffe2 when no name has a dot),
             ``'caffe2'`` or ``'pyslowfast'``.

@@ -1,9 +1,7 @@
 """What the checkpoint-converter tools share
-(``tools/model_converters/convert_*.py``): the
-config's backbone to check converted weights against, the one-line summary
-of a strict-fit failure, and the saved ``{'meta', 'state_dict'}`` file.
-
-Not imported by ``import stmixer_mm``: only the tools need it.
+(``tools/model_converters/convert_*.py``): the config's backbone, the
+summary of a strict-fit failure and the saved file. Not imported by
+``import stmixer_mm``: only the tools need it.
 """
 import copy
 import os

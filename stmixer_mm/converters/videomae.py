@@ -1,29 +1,11 @@
 """VideoMAE / VideoMAE V2 backbone checkpoints -> STMixer ViT weights.
 
 The large-ViT configs start from VideoMAE (ViT-L/H) and VideoMAE V2 (ViT-g)
-weights, which exist only in those projects' own layout (mmaction2 ships
-converted ViT-S/B/L files, loadable as they are). This module renames such
-a checkpoint to the ``backbone.*`` names of mmaction2's
-``VisionTransformer``, the way :mod:`.official` does for the
-ViT of an official STMixer checkpoint (the same ViT rules).
-
-Accepted layouts (a dict with ``module`` (DeepSpeed), ``model`` or
-``state_dict``, or a bare state dict; a ``module.`` prefix is stripped):
-
-- **fine-tuned** (``run_class_finetuning.py``): ``patch_embed.proj.*``,
-  ``blocks.{i}.{norm1,attn.qkv.weight,attn.q_bias,attn.v_bias,attn.proj,
-  norm2,mlp.fc1,mlp.fc2}``, ``fc_norm.*`` (mean-pooling norm) or ``norm.*``,
-  ``head.*``;
-- **pre-trained** (``run_mae_pretraining.py``): the same tensors under
-  ``encoder.`` (with ``encoder.norm``), plus ``decoder.*``,
-  ``encoder_to_decoder.*`` and ``mask_token``.
-
-Dropped (listed in the report): the classifier ``head``, the mean-pooling
-``fc_norm`` (the detector normalises the tokens with ``norm``, which then
-keeps its initialisation, as for the ViT-B configs), and the
-pre-training decoder. Generated: ``backbone.pos_embed`` (the fixed
-sinusoid table, a buffer in mmaction2, a plain attribute in VideoMAE). Any
-other key stops the conversion.
+weights in those projects' own layout (fine-tuned, or pre-trained under
+``encoder.``); this renames them to mmaction2's ``VisionTransformer``
+``backbone.*`` with the ViT rules of :mod:`.common`, drops the classifier,
+``fc_norm`` and the pre-training decoder, and generates ``pos_embed``. Any
+other key stops the conversion. Layouts: docs/en/large_backbones.md.
 """
 import re
 from typing import Dict, Mapping, Tuple
@@ -50,9 +32,8 @@ _DROPPED = [
 def extract_videomae_state_dict(
         checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
     """The state dict of a VideoMAE checkpoint and where it was found
-    (``'module'``, ``'state_dict'``, ``'model'`` or ``''``): DeepSpeed's
-    ``module`` first, then the one rule of
-    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`."""
+    (``'module'`` (DeepSpeed) first, then as
+    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`)."""
     return find_state_dict(
         checkpoint, format_keys=('module', ), bare_values='array')
 
@@ -65,7 +46,8 @@ def convert_videomae_state_dict(
     """Rename a VideoMAE / VideoMAE V2 ViT state dict to ``backbone.*``.
 
     Args:
-        state_dict (Mapping[str, Tensor]): see the module docstring.
+        state_dict (Mapping[str, Tensor]): fine-tuned or pre-trained
+            VideoMAE weights (a ``module.`` prefix is stripped).
         num_frames (int): frames of the position table to generate (the
             configs' ``backbone.num_frames``, 16).
         img_size (int): input size of the position table (224).

@@ -1,17 +1,15 @@
 """The actors of a synthetic video: their look, where they stand, what they
 do and how they move.
 
-Every function draws from the random stream it is given, in a fixed order,
-so that a video (:class:`~stmixer_mm.data_gen.scene.SyntheticVideo`) is a
-pure function of its seed.
+Every function draws from the given random stream in a fixed order, so a
+video is a pure function of its seed (docs/en/datasets.md).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-# Colours are BGR (OpenCV). Shirts are saturated, never yellow (the held
-# object's colour, :data:`~stmixer_mm.data_gen.render.OBJECT_COLOUR`).
+# BGR (OpenCV); shirts never yellow (the held object's colour, OBJECT_COLOUR)
 SHIRTS = ((40, 40, 220), (220, 80, 40), (60, 170, 40), (200, 60, 200),
           (200, 200, 40), (150, 40, 120), (40, 110, 200), (120, 120, 240),
           (230, 150, 90), (90, 200, 140))
@@ -78,9 +76,8 @@ class Actor:
 # -- layout ----------------------------------------------------------------
 def place_actors(rng: np.random.Generator, num_actors: int, force_pair: bool,
                  width: int, height: int) -> List[Actor]:
-    """``num_actors`` actors side by side in lanes across a ``width`` x
-    ``height`` frame; with ``force_pair`` actors 0 and 1 are a talking pair
-    that shares one lane."""
+    """``num_actors`` actors in lanes across a ``width`` x ``height`` frame;
+    with ``force_pair`` actors 0 and 1 are a talking pair in one lane."""
     scale = height / 128.0
     units = [float(rng.uniform(4.6, 5.6)) * scale for _ in range(num_actors)]
     pair = (0, 1) if force_pair else None
@@ -174,8 +171,7 @@ def _pair(rng, ids, units, lo, hi, margin, height) -> Tuple[Actor, Actor]:
     else:
         start = lo + max(0.0, free / 2)
     cl = round(start + left.object_extent)
-    # the boxes span [c - half_extent, c + half_extent), so the gap
-    # between them is cr - half_r - (cl + half_l)
+    # boxes span [c - half, c + half): the gap is cr - half_r - (cl + half_l)
     cr = cl + left.half_extent + gap + right.half_extent
     for actor, c in ((left, cl), (right, cr)):
         actor.x_lo = actor.x_hi = actor.x0 = float(c)
@@ -185,8 +181,8 @@ def _pair(rng, ids, units, lo, hi, margin, height) -> Tuple[Actor, Actor]:
 # -- behaviour -------------------------------------------------------------
 def sample_states(rng: np.random.Generator, actor: Actor,
                   num_slots: int) -> List[ActorState]:
-    """A state per keyframe slot (``actor_states='per_keyframe'``, AVA):
-    the previous state is kept with probability 0.4."""
+    """A state per keyframe slot (``actor_states='per_keyframe'``, AVA),
+    the previous one kept with probability 0.4."""
     can_walk = actor.partner is None and actor.x_hi - actor.x_lo >= 8
     states, prev = [], None
     for _ in range(num_slots):
@@ -213,12 +209,9 @@ def sample_video_state(rng: np.random.Generator, actor: Actor,
     """One state for the whole video (``actor_states='per_video'``),
     repeated for the ``num_slots`` slots.
 
-    The tube class (``walk`` / ``jump`` from the motion, else the
-    posture ``stand`` / ``crouch``) is drawn so that the four classes
-    are about equally frequent: only actors without a partner can walk
-    (they have a lane), and about half of the actors have one, so a
-    walker walks with probability 1/2 and every other choice is
-    uniform. Arms and held object are drawn as in ``'per_keyframe'``.
+    The tube classes (walk, jump, stand, crouch) are about equally frequent:
+    only about half of the actors (those without a partner) can walk, so
+    they walk with probability 1/2, every other choice uniform.
     """
     if actor.partner is None and actor.x_hi - actor.x_lo >= 8:
         cls = rng.choice(['walk', 'stand', 'crouch', 'jump'],
@@ -238,12 +231,12 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                  states: Sequence[Sequence[ActorState]],
                  slot_of_frame: np.ndarray, fps: int, height: int,
                  jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Per actor and frame, the body centre ``x`` (float) and the vertical
-    offset of the soles (int, <= 0 in a jump).
+    """Per actor and frame, the body centre ``x`` (float) and the soles'
+    vertical offset (int, <= 0 in a jump).
 
-    Walkers slide sideways at ~32 px/s (scaled with ``height``) and bounce
-    off the ends of their lane; jumpers hop (:func:`hop`) twice a second,
-    starting on the ground (``jump_phase='start'``) or at a random phase.
+    Walkers slide at ~32 px/s (at height 128) and bounce off their lane's
+    ends; jumpers hop (:func:`hop`) twice a second, from the ground
+    (``jump_phase='start'``) or at a random phase.
     """
     num_frames = len(slot_of_frame)
     num = len(actors)
@@ -275,49 +268,37 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
 def jump_step(rng: np.random.Generator, actor: Actor,
               last: Optional[ActorState], phase: int, period: int,
               jump_phase: str) -> Tuple[int, int]:
-    """A jumper's soles offset at this frame and the next frame's phase: a
-    jump that begins here (the last state was no jump) starts on the
-    ground (``jump_phase='start'``) or at a random phase."""
+    """A jumper's soles offset now and the next frame's phase; a new jump
+    starts per ``jump_phase`` (on the ground or at a random phase)."""
     if last is None or last.motion != 'jump':
         phase = 0 if jump_phase == 'start' else int(rng.integers(period))
     return -round(2.2 * actor.unit * hop(phase % period, period)), phase + 1
 
 
 def hop(phase: int, period: int) -> float:
-    """Height (0..1) of a hop: on the ground, up, hanging, down.
-
-    A trapezoid rather than a sine, so that frames sampled every other
-    frame see the whole height whatever the phase (period 8: 0, 0, .5, 1,
-    1, 1, .5, 0).
-    """
+    """Height (0..1) of a hop: a trapezoid rather than a sine, so frames
+    sampled every other frame see the whole height (period 8: 0, 0, .5, 1,
+    1, 1, .5, 0)."""
     tri = 1.0 - abs(2.0 * phase / period - 1.0)
     return min(1.0, max(0.0, 2.0 * tri - 0.5))
 
 
 # -- forecastable scenes (motion='forecast') ---------------------------------
-#: ``motion='forecast'``: the state that announces a jump (crouching with
-#: both arms up) and the one that announces a walk (standing with both
-#: arms up); each lasts one keyframe slot, is always followed by its action
-#: and is the only state with the arms up, so what an actor does in the
-#: next second can be read from what it does now.
+#: ``motion='forecast'``: the states that announce a jump and a walk, each
+#: always followed by its action (docs/en/forecasting.md)
 PRECURSORS = dict(
     jump=ActorState(
         posture='crouch', motion='still', arms_up=True, hold=False),
     walk=ActorState(posture='stand', motion='still', arms_up=True, hold=False))
-#: ``motion='forecast'``: the velocity of a walker follows its target with
-#: this time constant (seconds): it speeds up from a stand, slows down
-#: before it stops or turns at its lane's end.
+#: ``motion='forecast'``: a walker's velocity time constant (seconds)
 MOMENTUM_S = 0.25
 
 
 def sample_forecast_states(rng: np.random.Generator, actor: Actor,
                            num_slots: int) -> List[ActorState]:
-    """A state per keyframe slot (``motion='forecast'``) where the next
-    slot's action can be told from this slot's: a jump or a walk only
-    begins after its precursor (:data:`PRECURSORS`), which is always
-    followed by it; a jump or walk goes on with probability 0.5, a stand
-    or crouch is kept with probability 0.4. Only an actor with a lane of
-    its own walks. Actors hold an object or not for the whole video."""
+    """A state per keyframe slot (``motion='forecast'``): a jump or walk
+    begins only after its precursor (:data:`PRECURSORS`); see
+    docs/en/forecasting.md for the probabilities."""
     can_walk = actor.partner is None and actor.x_hi - actor.x_lo >= 8
     hold = bool(rng.random() < 0.35)
     plain = dict(
@@ -350,14 +331,12 @@ def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                           slot_of_frame: np.ndarray, fps: int, height: int,
                           jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
     """Per actor and frame, the body centre ``x`` and the soles' offset,
-    with momentum (``motion='forecast'``).
+    with momentum (``motion='forecast'``, docs/en/forecasting.md).
 
-    A walker's velocity moves towards a target with time constant
-    :data:`MOMENTUM_S`: from 0 at the start of a walk towards the farther
-    end of its lane at its slot's pace (0.75-1.25 times the lanes' ~32
-    px/s), towards 0 over the last half second of the walk, and towards the
-    other way when the lane's end is closer than the distance it needs to
-    stop. Anyone not walking stands still; jumps as :func:`trajectories`.
+    A walker's velocity follows its target with time constant
+    :data:`MOMENTUM_S`: up to 0.75-1.25 times ~32 px/s, towards 0 over the
+    walk's last half second, reversing before the lane's end. Jumps as
+    :func:`trajectories`.
     """
     num_frames = len(slot_of_frame)
     xs = np.zeros((len(actors), num_frames))
@@ -405,17 +384,14 @@ def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
 
 
 # -- crossing scenes (motion='crossing') -------------------------------------
-#: Walking speed of the crossing scenes in px/s at a frame height of 128
-#: (scaled with the height): twice the lanes' speed, so that a walker
-#: crosses the frame, leaves it and comes back within a few seconds.
+#: crossing walk speed, px/s at height 128: twice the lanes', so a walker
+#: leaves the frame and comes back within a few seconds
 CROSSING_SPEED = 64.0
-#: Probability that a walker turns round far out at one end of its lane
-#: (a frame width beyond the edge): it does not come back in the video.
+#: probability that one end of a walker's lane is a frame width out (gone)
 GONE_PROB = 0.25
 #: Classes of the actors that walkers pass (they stay in place).
 STATIC_CLASSES = ('stand', 'crouch', 'jump')
-#: Probability that actor 1 of a crossing scene walks too (towards actor
-#: 0) instead of standing, crouching or jumping in actor 0's way.
+#: probability that actor 1 also walks (towards actor 0)
 TWO_WALKERS_PROB = 1 / 3
 
 
@@ -425,15 +401,11 @@ def place_crossing_actors(rng: np.random.Generator, num_actors: int,
     """``num_actors`` (>= 2) actors on one ground line (+-3 px, which
     decides who is drawn over whom) and their classes.
 
-    Actor 0 walks; actor 1 walks towards it (probability
-    :data:`TWO_WALKERS_PROB`) or stands, crouches or jumps in its way;
-    further actors stand, crouch or jump anywhere else. Walkers start
-    inside the frame and walk on a lane that reaches past both edges (by
-    their half width plus 4-24 px, scaled), so that they leave the frame,
-    turn round out of sight and come back; with probability
-    :data:`GONE_PROB` one end is a frame width out, so that a walker
-    leaving there does not come back. Actors that stay in place are
-    >= 10 px apart and not on a walker at the first frame.
+    Actor 0 walks; actor 1 walks towards it (:data:`TWO_WALKERS_PROB`) or
+    stays in its way; others stay anywhere else. Walkers' lanes reach past
+    both edges (half width + 4-24 px) so they leave and come back; with
+    :data:`GONE_PROB` one end is a frame width out. Static actors are >= 10
+    px apart and off the walkers at the first frame.
     """
     scale = height / 128.0
     units = [float(rng.uniform(4.6, 5.6)) * scale for _ in range(num_actors)]
@@ -457,8 +429,7 @@ def place_crossing_actors(rng: np.random.Generator, num_actors: int,
             partner=None,
             **_look(rng))
         actors.append(actor)
-    # walker 0 starts on one side heading to the other, walker 1 (if any)
-    # on the other side heading back
+    # walker 0 starts on one side, walker 1 (if any) on the other
     side = int(rng.choice([-1, 1]))  # +1: walker 0 starts left, walks right
     for a, actor in enumerate(actors):
         if classes[a] != 'walk':
@@ -503,9 +474,8 @@ def crossing_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                           height: int,
                           jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`trajectories` of a crossing scene: walkers start at ``x0``
-    facing ``facing`` and walk at :data:`CROSSING_SPEED`, turning round at
-    the ends of their lane (outside the frame); jumpers hop as in
-    :func:`trajectories`; the others stay where they are."""
+    facing ``facing`` at :data:`CROSSING_SPEED`, turning at their lane's
+    ends (off frame); jumpers hop; the others stay."""
     num = len(actors)
     xs = np.zeros((num, num_frames))
     ys = np.zeros((num, num_frames), dtype=np.int64)

@@ -2,24 +2,12 @@
 exports that ``tools/data/import_annotations.py`` reads: CVAT for video
 1.1 XML (one per video), a Label Studio JSON export and the plain CSV.
 
-The scenes are the synthetic AVA scenes (:mod:`.scene`, drawn by
-:mod:`.render`): 1-3 actors per video with multi-label actions from
-:data:`~.settings.CLASSES` changing along the video. Every frame of every
-actor is annotated, so all three exports describe the same boxes:
-
-* CVAT: one ``<track id=person_id label="person">`` per actor with a
-  ``<box>`` on every frame (``keyframe="1"``) and a checkbox attribute per
-  class (``true`` / ``false``);
-* Label Studio: one ``videorectangle`` region per actor and run of frames
-  with one action set (``value.labels``), whose ``sequence`` keeps only
-  the frames where the motion is not linear (the importer interpolates
-  the others, as Label Studio does), the last keyframe ``enabled: false``;
-  the person id in a per-region ``textarea`` result named ``person_id``;
-* CSV: a row per frame, actor and action (``time = frame / fps``).
-
+Every frame of every actor of the synthetic AVA scenes is annotated, so
+the three exports describe the same boxes (Label Studio keeps only the
+keyframes where the motion is not linear, as its editor interpolates).
 ``truth.json`` holds ``{video: {frame: [[person_id, x1, y1, x2, y2,
-[actions]], ...]}}`` (0-based frames, pixel boxes with exclusive ends) and
-the frame size and fps, so tests compare the import with the truth.
+[actions]], ...]}}`` (0-based frames, pixel boxes with exclusive ends),
+the frame size and fps, for tests to compare an import with.
 """
 import json
 import os

@@ -1,8 +1,7 @@
 """Drawing the synthetic videos: the background and the frames.
 
-The scene model (:class:`~stmixer_mm.data_gen.scene.SyntheticVideo`) says
-where every part of every actor is (:meth:`SyntheticVideo.geometry`); this
-module turns that into BGR ``uint8`` pixels with OpenCV.
+Turns where :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.geometry` puts
+every part of every actor into BGR ``uint8`` pixels with OpenCV.
 """
 from typing import Optional, Sequence
 
@@ -66,11 +65,10 @@ def render_frame(video,
                  actors: Optional[Sequence[int]] = None,
                  draw_objects: bool = True,
                  background: bool = True) -> np.ndarray:
-    """Frame ``f`` of ``video`` (a :class:`SyntheticVideo`) as a BGR
-    ``uint8`` image ``[H, W, 3]``: the actors ``actors`` (default all),
-    farther ones (higher up) first, each outlined, with an eye on the side
-    it faces and, with ``draw_objects``, its held object; on the video's
-    background or, without ``background``, on black."""
+    """Frame ``f`` of ``video`` as a BGR ``uint8`` image ``[H, W, 3]``: the
+    ``actors`` (default all), farther (higher) ones first, outlined, with
+    an eye on the facing side and optionally the held object; on the
+    background or black."""
     if background:
         img = video.background.copy()
     else:
@@ -94,13 +92,10 @@ def render_frame(video,
 
 
 def actor_masks(video, f: int, actors: Sequence[int]) -> dict:
-    """The visible silhouette of every actor of ``actors`` in frame ``f`` of
-    ``video``: ``{actor: bool mask [H, W]}``, exactly the pixels
-    :func:`render_frame` paints for that actor (its parts with their 1 px
-    outline and its eye), less those painted over by the actors drawn after
-    it (nearer ones) and by held objects (its own included); the held
-    object is not part of the person. A mask may be empty (a person hidden
-    behind another)."""
+    """``{actor: bool mask [H, W]}``: the pixels :func:`render_frame` paints
+    for each of ``actors`` in frame ``f`` (parts, outline, eye), less those
+    painted over by nearer actors and held objects (not part of the person).
+    A mask may be empty (a person hidden behind another)."""
     order = sorted(
         range(len(video.actors)), key=lambda i: video.actors[i].ground)
     shape = video.background.shape[:2]

@@ -1,13 +1,9 @@
 """The scene model of a synthetic video and the videos of a split.
 
 A :class:`SyntheticVideo` places its actors (:mod:`.actors`), gives each a
-state per keyframe slot (posture, motion, arms, held object) and a
-trajectory, and answers where every part of every actor is at every frame
-(:meth:`SyntheticVideo.geometry`), hence the person boxes and AVA labels of
-the keyframes; :mod:`.render` draws the frames from that geometry.
-:func:`build_split` and :func:`build_demo` make the videos of the data set,
-each from its own random stream seeded by ``(seed, split, attempt,
-index)``.
+state per keyframe slot and a trajectory, and answers where every part of
+every actor is at every frame (:meth:`SyntheticVideo.geometry`), hence the
+boxes and AVA labels; :mod:`.render` draws the frames from that geometry.
 """
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -24,23 +20,19 @@ from .render import make_background, render_frame
 from .settings import CLASSES, LABEL_IDS, SPLITS, SyntheticAVASettings
 
 _SPLIT_CODES = dict(train=1, val=2, demo=3)
-#: ``motion='crossing'``: an actor has a box (ground truth) at a frame when
-#: at least this fraction of its box lies inside the frame; the box is
-#: then clipped to the frame. Actors hidden by other actors keep their box.
+#: ``motion='crossing'``: an actor has a (clipped) box at a frame when at
+#: least this fraction of its box is inside; hidden actors keep their box.
 MIN_VISIBLE = 0.3
-#: ``motion='crossing'``: every run of frames in which an actor is visible
-#: (a tube) is at least ``fps`` frames long: the layout of a video is
-#: redrawn, at most this many times, until it is (shorter tubes would fall
-#: under the 15-frame minimum of the tube linking).
+#: ``motion='crossing'``: layouts are redrawn up to this many times until
+#: every visible run is >= ``fps`` frames (the linking's 15-frame minimum).
 MAX_LAYOUT_DRAWS = 200
 
 
 class SyntheticVideo:
     """One generated video: its actors, their per-frame motion, the frames.
 
-    Frame ``f`` (0-based) is written as file ``f + start_index``; the
-    keyframe of timestamp ``ts`` is frame ``fps * (ts - timestamp_start) +
-    key_offset``.
+    Frame ``f`` (0-based) is file ``f + start_index``; the keyframe of
+    ``ts`` is frame ``fps * (ts - timestamp_start) + key_offset``.
     """
 
     def __init__(self,
@@ -100,10 +92,8 @@ class SyntheticVideo:
     def _crossing_scene(self, rng: np.random.Generator,
                         settings: SyntheticAVASettings,
                         num_actors: int) -> None:
-        """Actors, states and trajectories of a ``motion='crossing'``
-        video (:func:`~stmixer_mm.data_gen.actors.place_crossing_actors`),
-        redrawn until every visible run of every actor is at least ``fps``
-        frames long."""
+        """Actors, states and trajectories of a ``motion='crossing'`` video,
+        redrawn until every visible run is at least ``fps`` frames long."""
         self.slot_of_frame = np.zeros(self.num_frames, dtype=np.int64)
         for _ in range(MAX_LAYOUT_DRAWS):
             self.actors, classes = place_crossing_actors(
@@ -129,9 +119,8 @@ class SyntheticVideo:
 
     def visible_box(self, a: int,
                     f: int) -> Optional[Tuple[int, int, int, int]]:
-        """The box of actor ``a`` at frame ``f`` clipped to the frame, or
-        ``None`` when less than :data:`MIN_VISIBLE` of it is inside the
-        frame (always the whole box with ``motion='lanes'``)."""
+        """Actor ``a``'s box at frame ``f`` clipped to the frame, or ``None``
+        when less than :data:`MIN_VISIBLE` is inside (crossing only)."""
         box = self.geometry(a, f)[1]
         if self.motion != 'crossing':
             return box
@@ -145,8 +134,7 @@ class SyntheticVideo:
 
     def visible_runs(self, a: int) -> List[range]:
         """The runs of consecutive 0-based frames where actor ``a`` has a
-        :meth:`visible_box` (one run, the whole video, with
-        ``motion='lanes'``)."""
+        :meth:`visible_box` (one run, the whole video, without crossing)."""
         runs, start = [], None
         for f in range(self.num_frames + 1):
             seen = f < self.num_frames and self.visible_box(a, f) is not None
@@ -161,12 +149,10 @@ class SyntheticVideo:
         return self.fps * (timestamp - self.timestamp_start) + self.key_offset
 
     def _slots(self) -> np.ndarray:
-        """Slot ``i`` (the state of keyframe ``i``) starts at frame
-        ``keyframe_i - fps // 2 - 1``: ``SampleAVAFrames`` takes
-        ``clip_len // 2 * interval`` frames before the keyframe but one
-        interval fewer after it, and its training jitter moves frames back
-        by up to ``interval // 2``; an 8 x 2 clip at 16 fps (frames kf - 9
-        .. kf + 6) then lies in one slot."""
+        """Slot ``i`` starts at frame ``keyframe_i - fps // 2 - 1``:
+        ``SampleAVAFrames`` takes ``clip_len // 2 * interval`` frames before
+        the keyframe, one interval fewer after, and jitters back by up to
+        ``interval // 2``; an 8 x 2 clip at 16 fps then lies in one slot."""
         slot = np.zeros(self.num_frames, dtype=np.int64)
         lead = self.fps // 2 + 1
         for i, kf in enumerate(self.keyframes[1:], start=1):
@@ -261,8 +247,7 @@ class SyntheticVideo:
 
     def annotation_rows(self) -> List[Tuple]:
         """AVA rows ``(video_id, ts, x1, y1, x2, y2, label, person_id)`` of
-        the keyframes that are not excluded (with ``motion='crossing'``
-        the :meth:`visible_box` of the actors in the frame)."""
+        the non-excluded keyframes (crossing: the actors in the frame)."""
         rows = []
         for slot, ts in enumerate(self.timestamps):
             if ts in self.excluded:
@@ -292,15 +277,11 @@ def build_split(settings: SyntheticAVASettings,
                 split: str) -> Tuple[List[SyntheticVideo], int]:
     """The videos of a split, and the sampling attempt that was kept.
 
-    Every second video holds a talking pair (the only one when the split has
-    a single video). Splits are redrawn (attempt 1, 2, ...) until every
-    class occurs at a non-excluded keyframe, because ``AVAMetric`` of
-    mmaction2 1.2 fails under numpy 2 on a class that is predicted but has
-    no ground truth. With ``actor_states='per_video'`` (tube data) they are
-    redrawn instead until the actors per :func:`state_class` are balanced:
-    the rarest class has at least half (rounded down) of the actors of the
-    commonest (a third with ``motion='crossing'``, where every video has
-    one or two walkers).
+    Every second video holds a talking pair. Splits are redrawn until every
+    class occurs at a non-excluded keyframe (mmaction2 1.2's ``AVAMetric``
+    fails under numpy 2 on a class predicted without ground truth); with
+    ``actor_states='per_video'`` until the rarest :func:`state_class` has
+    half (crossing: a third) of the commonest's actors.
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
@@ -372,7 +353,7 @@ def state_class(state: ActorState) -> str:
 
 def state_class_counts(videos: Sequence[SyntheticVideo]) -> Dict[str, int]:
     """Actors per :func:`state_class` of their first state, over
-    ``videos``: ``{stand, crouch, walk, jump: count}``."""
+    ``videos``."""
     counts = dict.fromkeys(('stand', 'crouch', 'walk', 'jump'), 0)
     for v in videos:
         for states in v.states:

@@ -66,34 +66,24 @@ class SyntheticAVASettings:
     demo_seconds: int = 8
     jpeg_quality: int = 90
     seed: int = 0
-    #: ``'per_keyframe'`` (AVA): an actor may change its state at every
-    #: keyframe; ``'per_video'`` (the tube benchmarks' trimmed clips, as
-    #: JHMDB): each actor keeps one state, hence one tube class, for the
-    #: whole video, drawn so that the four tube classes are about balanced.
+    #: ``'per_keyframe'`` (AVA): an actor may change state at every
+    #: keyframe; ``'per_video'`` (tube data, as JHMDB's trimmed clips): one
+    #: state per actor and video, the four tube classes about balanced.
     actor_states: str = 'per_keyframe'
-    #: ``'start'`` (AVA): a jump starts on the ground, so with the same
-    #: period every jumper is in the same phase at the same frame;
-    #: ``'random'`` (tube data): each jump starts at a random phase.
+    #: ``'start'`` (AVA): a jump starts on the ground (every jumper in the
+    #: same phase); ``'random'`` (tube data): at a random phase.
     jump_phase: str = 'start'
-    #: ``'lanes'`` (default): actors stand side by side, >= 10 px apart,
-    #: walkers bounce inside their own lane. ``'crossing'`` (occlusion
-    #: benchmark, needs ``actor_states='per_video'`` and ``min_actors >=
-    #: 2``): the actors share one ground line, walkers walk across the
-    #: others (drawn over or under them) and out of the frame, turn round
-    #: out of sight and re-enter (:func:`~stmixer_mm.data_gen.actors.
-    #: place_crossing_actors`). ``'forecast'`` (forecasting, needs
-    #: ``actor_states='per_keyframe'``): lanes, but a jump or walk is
-    #: announced one slot before by its precursor (arms up) and walkers
-    #: move with momentum (:func:`~stmixer_mm.data_gen.actors.
-    #: sample_forecast_states`, :func:`~stmixer_mm.data_gen.actors.
-    #: forecast_trajectories`).
+    #: ``'lanes'``: actors side by side, walkers in their own lane;
+    #: ``'crossing'`` (occlusion set; needs ``'per_video'``, ``min_actors
+    #: >= 2``): walkers cross the others and leave and re-enter the frame;
+    #: ``'forecast'`` (needs ``'per_keyframe'``): lanes with precursors and
+    #: momentum (:mod:`~stmixer_mm.data_gen.actors`).
     motion: str = 'lanes'
 
     @classmethod
     def from_kwargs(cls, kwargs: Dict) -> 'SyntheticAVASettings':
-        """The settings named in ``kwargs`` (other keys, such as
-        ``write_demo`` or ``overwrite``, are ignored), defaults for the
-        rest."""
+        """The settings named in ``kwargs`` (other keys ignored), defaults
+        for the rest."""
         return cls(**{k: v for k, v in kwargs.items() if k in SETTING_NAMES})
 
     @property
@@ -180,11 +170,9 @@ def add_generator_arguments(parser: argparse.ArgumentParser,
                             defaults: SyntheticAVASettings,
                             helps: Optional[Dict[str, str]] = None) -> None:
     """The options of a generator tool: ``--out-dir`` (default
-    ``out_dir``), one option ``--<name with dashes>`` per setting of
-    ``names`` (typed as the setting: ``int`` / ``float``, choices for
-    ``actor_states``, ``jump_phase`` and ``motion``; default its value in
-    ``defaults``; ``helps[name]`` as help if given), ``--no-demo`` and
-    ``--overwrite``.
+    ``out_dir``), ``--<name>`` per setting of ``names`` (typed, choices
+    where they exist, default from ``defaults``, help from ``helps``),
+    ``--no-demo`` and ``--overwrite``.
     """
     helps = helps or {}
     parser.add_argument('--out-dir', default=out_dir)

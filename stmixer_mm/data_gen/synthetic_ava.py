@@ -1,53 +1,14 @@
 """A synthetic spatio-temporal action detection data set in the AVA layout.
 
-No AVA data can be downloaded where this project is tested, so the quick
-start trains and evaluates on data made here. The output is laid out exactly
-like mmaction2's AVA data, so that the unchanged ``AVADataset`` /
-``AVAMetric`` read it::
-
-    <out_dir>/
-        rawframes/<video_id>/img_00001.jpg ...   (1-based, as AVA)
-        annotations/train.csv, val.csv           (AVA rows, no header)
-        annotations/train_excluded_timestamps.csv, val_excluded_timestamps.csv
-        annotations/label_map.pbtxt              (1-based ids)
-        demo/demo.mp4, demo/demo_gt.csv          (a separate clip)
-        meta.json                                (settings, classes, splits)
-
-Scenes: a textured background and 1-3 person-like actors (head circle,
-torso, legs, arms; outlined, in varied colours) that keep their identity
-(``person_id``) for the whole video. Each actor gets, at every keyframe, a
-multi-label set of actions from :data:`CLASSES`; what makes each class
-visible is in :data:`CLASS_CUES`. Posture and arm classes are visible in one
-frame, ``walk`` and ``jump`` only across frames (no leg animation, no ground
-line), ``hold_object`` and ``talk_to`` only from pixels outside the person
-box (the held object sticks out of the box; the partner is another actor).
-``walk`` is direction-free on purpose: the reference pipeline flips clips
-horizontally, which would swap a 'walk left' label with 'walk right'.
-
-Timing. Keyframes are whole seconds ``timestamp_start + 1 ..
-timestamp_start + seconds_per_video - 1``; the video has
-``fps * seconds_per_video`` frames, which is the ``shot_info`` that
-``AVADataset`` derives from ``timestamp_end = timestamp_start +
-seconds_per_video``. mmaction2 1.2 centres a clip on frame file
-``fps * (timestamp - timestamp_start) + 2 * start_index`` (see
-:func:`stmixer_mm.datasets.ava_keyframe_file_index`); the boxes of a
-timestamp are drawn in exactly that file. Actions change only between
-keyframes (``fps // 2 + 1`` frames before each), so a clip of 8 frames x
-interval 2 at the default 16 fps, training jitter included, sees one state
-per actor. Excluded timestamps are keyframes left unannotated (no csv
-rows), listed so that ``AVAMetric`` ignores detections there; they must not
-have rows, because ``AVAMetric`` counts every ground-truth row of the csv,
-excluded or not, in the recall.
-
-Every video is drawn from its own random stream seeded by ``(seed, split,
-attempt, index)``, so the output is a pure function of the settings.
-
-Code: the settings and classes are in :mod:`.settings`, the actors (look,
-place, states, motion) in :mod:`.actors`, a video's scene model and the
-videos of a split in :mod:`.scene`, drawing in :mod:`.render`, the files in
-:mod:`.writers`; this module is the entry point
-(:func:`generate_synthetic_ava`: reuse or overwrite checks, ``meta.json``)
-and keeps exporting the names it had before the split.
+Laid out like mmaction2's AVA data (``rawframes/``, csv annotations,
+excluded timestamps, ``label_map.pbtxt``, a demo mp4, ``meta.json``) for
+the unchanged ``AVADataset`` / ``AVAMetric`` (docs/en/datasets.md). A
+keyframe's boxes are drawn in the file mmaction2 centres its clip on
+(:func:`stmixer_mm.datasets.ava_keyframe_file_index`); ``walk`` is
+direction-free because the pipeline flips clips; excluded keyframes have no
+rows (``AVAMetric`` counts every csv row in the recall). Code: the parts in
+:mod:`.settings`, :mod:`.actors`, :mod:`.scene`, :mod:`.render`,
+:mod:`.writers`; this module is the entry point and re-exports them.
 """
 import json
 import os
@@ -106,38 +67,24 @@ def generate_synthetic_ava(out_dir: str,
                            write_masks: bool = False) -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
-    The defaults are the quick-start size (16 + 4 videos of 12 s, 11
-    keyframes each, 192x128 at 16 fps). Configure ``AVADataset`` with
-    ``fps=fps``, ``timestamp_start=timestamp_start``, ``timestamp_end =
-    timestamp_start + seconds_per_video``, ``start_index=start_index`` and
-    ``num_classes=len(CLASSES) + 1`` (``configs/_base_/datasets/
-    synthetic_ava.py`` matches the defaults).
+    The defaults are the quick-start size (16 + 4 videos of 12 s, 192x128 at
+    16 fps); ``configs/_base_/datasets/synthetic_ava.py`` matches them
+    (``timestamp_end = timestamp_start + seconds_per_video``,
+    ``num_classes=len(CLASSES) + 1``).
 
-    If ``out_dir/meta.json`` exists and records the same settings, nothing
-    is regenerated. With other settings a ``FileExistsError`` is raised
-    unless ``overwrite``. Every run lists the files it wrote in
-    ``out_dir/manifest.txt``; ``overwrite`` deletes exactly those (and the
-    folders they leave empty), so files of others in ``rawframes/``,
-    ``annotations/``, ``demo/`` or ``out_dir`` stay (new files of the same
-    names replace them). Without a manifest nothing is deleted: the call
-    raises ``FileExistsError``.
+    ``out_dir/meta.json`` with the same settings: nothing is regenerated;
+    other settings raise ``FileExistsError`` unless ``overwrite``, which
+    deletes exactly the files listed in ``out_dir/manifest.txt`` (no
+    manifest: ``FileExistsError``).
 
-    ``actor_states='per_video'`` keeps every actor in one state for the
-    whole video (the tube data, :mod:`stmixer_mm.data_gen.synthetic_tubes`);
-    the default ``'per_keyframe'`` is the AVA set. ``jump_phase='random'``
-    starts every jump at a random phase of the hop (the tube data).
-    ``motion='crossing'`` makes actors walk across each other and out of
-    the frame (the occlusion tube set,
-    :data:`~stmixer_mm.data_gen.synthetic_tubes.TUBE_CROSSING_DEFAULTS`);
-    its csv rows hold the actors in the frame, boxes clipped to it.
-
-    ``write_masks`` also writes the exact visible silhouette of every
-    annotated person at every annotated keyframe
-    (:func:`~stmixer_mm.data_gen.render.actor_masks`) to
-    ``annotations/{train,val}_masks.json``, an actor mask file
-    (:mod:`stmixer_mm.datasets.actor_masks`); the other files are the same
-    as without it. Not with ``motion='crossing'``, where a person can be
-    hidden whole behind another (an empty mask).
+    ``actor_states='per_video'`` (one state per actor and video),
+    ``jump_phase='random'`` and ``motion='crossing'`` (walkers cross and
+    leave the frame; rows hold the actors in it, boxes clipped) serve the
+    tube sets (:mod:`stmixer_mm.data_gen.synthetic_tubes`). ``write_masks``
+    also writes each annotated person's visible silhouette at each keyframe
+    to ``annotations/{train,val}_masks.json``
+    (:mod:`stmixer_mm.datasets.actor_masks`); not with ``'crossing'``
+    (a hidden person's mask would be empty).
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
@@ -242,16 +189,14 @@ def generate_synthetic_ava(out_dir: str,
 
 def _recorded_settings(settings: SyntheticAVASettings,
                        write_demo: bool) -> dict:
-    """The settings recorded in ``meta.json`` (and compared to reuse a
-    set)."""
+    """The settings recorded in ``meta.json`` and compared to reuse a set."""
     wanted = dict(
         asdict(settings),
         write_demo=write_demo,
         generator_version=GENERATOR_VERSION)
     if settings.actor_states == 'per_keyframe':
-        # recorded only when not the default, so that meta.json of an AVA
-        # set (and the reuse check of sets made before the field existed)
-        # stays as it was
+        # recorded only when not the default, so that earlier sets'
+        # meta.json (and their reuse check) stay as they were
         wanted.pop('actor_states')
     if settings.jump_phase == 'start':
         wanted.pop('jump_phase')  # the same, for sets made before it
@@ -264,12 +209,10 @@ def _write_split(settings: SyntheticAVASettings,
                  split: str,
                  paths: Dict[str, str],
                  write_masks: bool = False) -> Tuple[List[str], dict]:
-    """Write the frames and csv files of ``split`` (and, with
-    ``write_masks``, its actor mask file); return its video ids and the
-    statistics recorded in ``meta.json``."""
+    """Write ``split``'s frames, csv files (and actor mask file); return its
+    video ids and the statistics recorded in ``meta.json``."""
     videos, attempt = build_split(settings, split)
     rows, excluded, masks = [], [], []
-    # the progress bar (one tick per video written)
     for v in track_progress(videos):
         write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
                            settings.start_index, settings.jpeg_quality)
@@ -286,8 +229,7 @@ def _write_split(settings: SyntheticAVASettings,
         videos=len(videos),
         keyframes=sum(len(v.timestamps) - len(v.excluded) for v in videos),
         excluded_keyframes=len(excluded),
-        # actor boxes at the annotated keyframes (every actor, except
-        # with motion='crossing' those out of the frame)
+        # actor boxes at annotated keyframes (crossing: those in the frame)
         boxes=len({(r[0], r[1], r[7])
                    for r in rows}),
         label_rows=len(rows),
@@ -303,8 +245,7 @@ def _write_split(settings: SyntheticAVASettings,
 
 def keyframe_mask_records(video, rows: List[Tuple]) -> List[dict]:
     """The actor mask records (:mod:`stmixer_mm.datasets.actor_masks`) of
-    every person with a row in ``rows`` (the video's
-    ``annotation_rows()``): its visible silhouette at the keyframe."""
+    each person with a row in ``rows``: its silhouette at the keyframe."""
     people = sorted({(r[1], r[7]) for r in rows})
     by_person = {a.person_id: i for i, a in enumerate(video.actors)}
     records = []

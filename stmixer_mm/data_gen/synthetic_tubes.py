@@ -1,65 +1,11 @@
 """ACT-format tube ground truth for the synthetic data set.
 
-:func:`generate_synthetic_tubes` runs the synthetic AVA generator
-(:func:`~stmixer_mm.data_gen.synthetic_ava.generate_synthetic_ava`, same
-settings, same frames) and writes, next to its AVA csv files, the
-ground truth of the tube benchmarks (JHMDB-21 / UCF101-24 / MultiSports
-format, read by :class:`~stmixer_mm.datasets.TubeDataset` and
-:class:`~stmixer_mm.evaluation.TubeMetric`)::
-
-    <out_dir>/annotations/tubes_GT.pkl
-        labels        TUBE_CLASSES
-        gttubes       {video: {label: [tube [n, 5] = frame x1 y1 x2 y2]}}
-        nframes       {video: fps * seconds_per_video}
-        train_videos  [[syn_train_000, ...]]   (one split)
-        test_videos   [[syn_val_000, ...]]
-        resolution    {video: (height, width)}
-
-One label per person and frame, as in the benchmarks: each actor is, at
-every frame, in exactly one of :data:`TUBE_CLASSES` (``walk`` and ``jump``
-from its motion, otherwise its posture ``stand`` / ``crouch``; the AVA
-set's extra labels ``raise_arms``, ``hold_object``, ``talk_to`` are not
-tube classes). Actors keep their identity for the whole video, so an actor
-gives one tube per run of frames with the same class, with a box on every
-frame (the actor's drawn box, pixel-edge coordinates). Frames are 1-based:
-frame ``f`` is the file ``img_{f:05d}.jpg`` (``start_index`` 1) of
-``rawframes/<video>/``.
-
-By default (:data:`TUBE_DEFAULTS`, ``actor_states='per_video'``) every
-actor keeps one state for the whole (short, 2 s) video, so each actor is
-one tube over the whole video, as in JHMDB-21's trimmed clips, which the
-standard ACT / MOC linking (no temporal trimming) is made for; the four
-classes are about balanced. ``actor_states='per_keyframe'`` gives the AVA
-set's behaviour: an actor may change class at every keyframe, so its tubes
-are 1 s or longer pieces of the video (runs are at least one keyframe slot,
-``fps`` frames, long: every tube passes the usual 15-frame minimum at 16
-fps), which the standard linking does not cut out of the video.
-
-The occlusion set (``motion='crossing'``, :data:`TUBE_CROSSING_DEFAULTS`:
-128 train / 32 test videos of 4 s, 2-3 actors, one class per actor and
-video): the actors share one ground line (+-3 px: the lower one is drawn
-over the other). Actor 0 walks (at 64 px/s, twice the lanes' speed);
-actor 1 walks towards it (a third of the videos) or stands, crouches or
-jumps in its way, so every video has a crossing and walkers cross actors
-of all four classes; a third actor, if any, stands, crouches or jumps
-elsewhere (no talking pairs in this set). Walkers walk out of the frame,
-turn round out of sight and come back (or, a quarter of them at one end,
-walk on and stay away).
-Ground truth: an actor's box is its drawn box clipped to the frame, at
-the frames where at least ``MIN_VISIBLE`` (30%) of it is inside the frame;
-an actor hidden behind another keeps its box. So leaving the frame ends
-an actor's tube and coming back starts a new tube of the same class (every
-tube is a contiguous run of at least ``fps`` frames: layouts are redrawn
-until they are); the pickle's extra key ``tube_actors`` ``{video: {label:
-[actor index of each tube]}}`` tells which tubes are the same actor.
-:func:`crossing_stats` counts crossings (frames where two boxes overlap
-with IoU > 0.1), exits and re-entries. The AVA csv files of such a set
-hold the actors in the frame at each keyframe, boxes clipped. Class
-balance: every video has a walker, so ``walk`` has about 3 times the
-actors of each other class (splits are redrawn until the rarest class has
-a third of the commonest's actors) and, as a walker that comes back has
-two tubes, about 5 times the tubes (preset, seed 0: train 153 walkers /
-271 walk tubes, 55-57 actors and tubes of each other class).
+:func:`generate_synthetic_tubes` runs the synthetic AVA generator (same
+settings, same frames) and writes ``annotations/tubes_GT.pkl`` next to its
+csv files: one label per person and frame (:data:`TUBE_CLASSES`), one tube
+per actor and run of frames with the same class (crossing set: per run in
+view; ``tube_actors`` links an actor's tubes), 1-based frames
+(``img_{f:05d}.jpg``). The sets and presets: docs/en/datasets.md.
 """
 import argparse
 import logging
@@ -84,16 +30,11 @@ TUBE_CLASSES = ('stand', 'crouch', 'walk', 'jump')
 TUBE_GT_NAME = 'tubes_GT.pkl'
 
 #: Generator settings of the tube data where they differ from the AVA
-#: generator's defaults: the quick-start tube config
-#: (``configs/_base_/datasets/synthetic_tubes.py``) and
-#: ``tools/experiments/benchmark_tubes.py`` use these. Many short videos
-#: (JHMDB-21's clips are 1-2 s) so that the training keyframe budget covers
-#: many actors: 256 x 32 frames at ``keyframe_stride`` 8 give 1024
-#: training keyframes per epoch (4 per video) of about 580 actors, where an
-#: actor's look cannot stand in for its class as it could with few actors
-#: seen at many near-duplicate keyframes; 48 test videos give about 110
-#: test tubes and 1536 test frames. Every jump starts at a random phase of
-#: the hop, so training keyframes see all of them.
+#: generator's (used by ``configs/_base_/datasets/synthetic_tubes.py`` and
+#: ``tools/experiments/benchmark_tubes.py``): many short videos (as
+#: JHMDB-21's 1-2 s clips) so that the keyframe budget covers many actors
+#: (an actor's look cannot stand in for its class); every jump at a random
+#: hop phase.
 TUBE_DEFAULTS = dict(
     num_train_videos=256,
     num_val_videos=48,
@@ -103,18 +44,15 @@ TUBE_DEFAULTS = dict(
 
 
 def tube_class(video: SyntheticVideo, actor: int, frame: int) -> int:
-    """The one tube class (index into :data:`TUBE_CLASSES`) of ``actor``
-    at 0-based ``frame``."""
+    """The tube class (index into :data:`TUBE_CLASSES`) of ``actor`` at
+    0-based ``frame``."""
     return TUBE_CLASSES.index(state_class(video.state(actor, frame)))
 
 
-#: Settings of the occlusion benchmark (``motion='crossing'``), where they
-#: differ from :data:`TUBE_DEFAULTS`: actors walk across each other and
-#: out of the frame and come back (a new tube), so videos are longer (4 s:
-#: a walker at 64 px/s crosses the 192 px frame, leaves it and re-enters)
-#: and hold 2-3 actors; 128 train / 32 test videos keep the training
-#: keyframe budget of the default set (128 x 64 frames at
-#: ``keyframe_stride`` 8 give 1024 keyframes).
+#: Settings of the occlusion set (``motion='crossing'``) where they differ
+#: from :data:`TUBE_DEFAULTS`: 4 s videos (a walker crosses the frame,
+#: leaves and re-enters) of 2-3 actors; 128 x 64 frames at
+#: ``keyframe_stride`` 8 keep the 1024 training keyframes.
 TUBE_CROSSING_DEFAULTS = dict(
     TUBE_DEFAULTS,
     num_train_videos=128,
@@ -124,15 +62,9 @@ TUBE_CROSSING_DEFAULTS = dict(
     max_actors=3,
     motion='crossing')
 #: Settings of the forecasting set (``motion='forecast'``,
-#: docs/en/forecasting.md), where they differ from :data:`TUBE_DEFAULTS`: an
-#: actor changes state from second to second (a jump or walk announced one
-#: second ahead by its precursor, walkers with momentum), so videos are
-#: longer (6 s: five keyframe slots) and fewer (96 train x 96 frames at
-#: ``keyframe_stride`` 8: about 1150 training keyframes an epoch), with 1-2
-#: actors, so that a walker's lane is wide enough (about 60 px of 192) to
-#: walk a second before it turns; the
-#: ground truth names each tube's actor (``tube_actors``), as a person's
-#: future is followed across its changes of class.
+#: docs/en/forecasting.md) where they differ from :data:`TUBE_DEFAULTS`:
+#: 6 s videos (five keyframe slots), 1-2 actors so that a walker's lane is
+#: wide enough to walk a second before it turns.
 TUBE_FORECAST_DEFAULTS = dict(
     TUBE_DEFAULTS,
     num_train_videos=96,
@@ -146,16 +78,14 @@ TUBE_PRESETS = dict(
     lanes=TUBE_DEFAULTS,
     crossing=TUBE_CROSSING_DEFAULTS,
     forecast=TUBE_FORECAST_DEFAULTS)
-#: IoU of two actors' ground-truth boxes above which a frame counts as a
-#: crossing in :func:`crossing_stats`.
+#: box IoU above which a frame counts as a crossing (:func:`crossing_stats`)
 CROSSING_IOU = 0.1
 
 
 def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
     """``{label: [tube [n, 5] float32 (1-based frame, x1 y1 x2 y2)]}`` of a
-    video: one tube per actor and run of frames with the same class (with
-    ``motion='crossing'``: per actor and run of frames in the frame,
-    :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.visible_box`)."""
+    video: a tube per actor and run of frames with one class (crossing: in
+    view, :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.visible_box`)."""
     return video_tubes_and_actors(video)[0]
 
 
@@ -191,12 +121,10 @@ def video_tubes_and_actors(
 
 def build_tube_annotations(settings: SyntheticAVASettings,
                            puppet_mask_root: Optional[str] = None) -> dict:
-    """The ACT ground-truth dict of the generator's train / val videos;
-    with ``motion='crossing'`` also ``tube_actors`` ``{video: {label:
-    [actor index of each tube of gttubes[video][label]]}}`` (an actor that
-    leaves the frame and comes back has two tubes). With
-    ``puppet_mask_root``, every video's ``<root>/<video>/puppet_mask.mat``
-    (:func:`video_puppet_masks`) is written from the same videos."""
+    """The ACT ground-truth dict of the generator's train / val videos,
+    with ``tube_actors`` (``{video: {label: [actor of each tube]}}``) for
+    ``motion`` crossing or forecast. With ``puppet_mask_root``, also writes
+    each video's ``<root>/<video>/puppet_mask.mat``."""
     gt = dict(
         labels=list(TUBE_CLASSES),
         gttubes={},
@@ -257,17 +185,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def crossing_stats(gt: dict) -> Dict[str, Dict[str, int]]:
-    """Occlusion statistics per split (``train_videos`` / ``test_videos``)
-    of a tube pickle, from its ground-truth boxes.
+    """Occlusion statistics per split of a tube pickle, from its boxes.
 
-    ``crossing_frames``: frames where two tubes' boxes overlap with IoU >
-    :data:`CROSSING_IOU`; ``crossing_pairs``: pairs of tubes that do so at
-    some frame; ``passes``: of those pairs, the ones whose box centres
-    swap sides (one passed the other fully or through its middle) while
-    both are in view; ``exits``: tubes that end before the last frame;
-    ``entries``: tubes that start after the first frame; ``reentries``:
-    tubes of an actor that had an earlier tube (needs ``tube_actors``, else
-    0); ``videos_with_crossing``.
+    ``crossing_frames``: frames where two tubes' boxes have IoU >
+    :data:`CROSSING_IOU`; ``crossing_pairs``: tube pairs that do;
+    ``passes``: such pairs whose box centres swap sides while in view;
+    ``exits`` / ``entries``: tubes ending before the last / starting after
+    the first frame; ``reentries``: tubes of an actor with an earlier tube
+    (needs ``tube_actors``); ``videos_with_crossing``.
     """
     stats = {}
     for key in ('train_videos', 'test_videos'):
@@ -321,18 +246,14 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
     Args:
         out_dir (str): Output folder.
         **kwargs: Settings of :func:`generate_synthetic_ava` (the same
-            settings give the same frames and tubes); missing ones take
-            the preset of their ``motion`` (:data:`TUBE_PRESETS`:
-            :data:`TUBE_DEFAULTS`, :data:`TUBE_CROSSING_DEFAULTS` with
-            ``motion='crossing'``, :data:`TUBE_FORECAST_DEFAULTS` with
-            ``motion='forecast'``), then the AVA generator's defaults.
+            settings give the same frames and tubes); missing ones take the
+            preset of their ``motion`` (:data:`TUBE_PRESETS`), then the AVA
+            generator's defaults.
 
     Returns:
-        dict: The paths of :func:`generate_synthetic_ava` plus
-        ``tube_gt`` (the ACT pickle) and, with ``write_masks=True``,
-        ``puppet_masks``: JHMDB-style ``puppet_mask/<video>/
-        puppet_mask.mat`` files of every video
-        (:func:`video_puppet_masks`), for ``TubeDataset(mask_root=...)``.
+        dict: The paths of :func:`generate_synthetic_ava` plus ``tube_gt``
+        (the ACT pickle) and, with ``write_masks=True``, ``puppet_masks``
+        (JHMDB-style files for ``TubeDataset(mask_root=...)``).
     """
     kwargs = dict(
         TUBE_PRESETS.get(kwargs.get('motion'), TUBE_DEFAULTS), **kwargs)
@@ -352,12 +273,10 @@ PUPPET_MASK_DIR = 'puppet_mask'
 
 def video_puppet_masks(video: SyntheticVideo, tubes: Dict[int, List],
                        tube_actors: Dict[int, List[int]]) -> np.ndarray:
-    """``part_mask`` ``[H, W, nframes]`` uint8 of a video in the layout of
-    :mod:`stmixer_mm.datasets.puppet_masks`: at every frame, the visible
-    silhouette of the actor of each tube alive there, of value the tube's
-    ``entity_id`` + 1 (``TubeDataset``'s ids: the video's tubes numbered in
-    sorted ``(label, index)`` order). ``tubes`` and ``tube_actors`` are
-    :func:`video_tubes_and_actors` of the video."""
+    """``part_mask`` ``[H, W, nframes]`` uint8 of a video (the layout of
+    :mod:`stmixer_mm.datasets.puppet_masks`): each tube's visible actor
+    silhouette, valued its ``TubeDataset`` ``entity_id`` + 1. ``tubes`` and
+    ``tube_actors``: :func:`video_tubes_and_actors` of the video."""
     keys = sorted(
         (label, t) for label in tubes for t in range(len(tubes[label])))
     if len(keys) > 254:

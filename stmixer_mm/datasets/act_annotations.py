@@ -1,16 +1,9 @@
 """The ACT-format tube ground truth (JHMDB-21, UCF101-24, MultiSports):
 load the pickle and check its structure.
 
-Read by :class:`~stmixer_mm.datasets.TubeDataset` and by
-:class:`~stmixer_mm.evaluation.TubeMetric` (the dataset does not import
-the metric). The pickle (the MOC release's and mmaction2's data docs')::
-
-    labels         [class name, ...]
-    gttubes        {video: {label index: [tube [n, 5] = frame x1 y1 x2 y2]}}
-    nframes        {video: number of frames}
-    train_videos   [[video, ...] per split]
-    test_videos    [[video, ...] per split]
-    resolution     {video: (height, width)}
+Read by :class:`~stmixer_mm.datasets.TubeDataset` and
+:class:`~stmixer_mm.evaluation.TubeMetric` (the dataset does not import the
+metric); the format: docs/en/datasets.md.
 """
 from typing import Any, Dict, Optional, Sequence
 
@@ -27,28 +20,19 @@ def load_act_annotations(ann_file: str,
                          keys: Sequence[str] = ACT_KEYS,
                          backend_args: Optional[dict] = None) -> dict:
     """Load an ACT-format ground-truth pickle and check it (``keys``: the
-    top-level keys the caller needs; all of :data:`ACT_KEYS` by default).
-    The file is read through mmengine's fileio (``backend_args`` as in
-    mmengine's ``get_file_backend``: a local path, or any registered
-    storage backend), with the allow-list of
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle` (builtin
-    containers, numpy arrays; Python 2 pickles included): a file asking
-    for anything else is refused unless listed in
-    ``STMIXER_MM_TRUSTED_CHECKPOINTS``.
+    top-level keys the caller needs).
 
-    Besides the keys and their types, :func:`check_act_annotations` checks
-    what a wrong file would otherwise turn into a silently wrong number:
-    duplicate class names, a video listed twice in a split, a per-video
-    ``gttubes`` entry that is not a ``{label: [tube, ...]}`` dict, empty
-    tubes and non-finite coordinates.
+    Read through mmengine's fileio (``backend_args``) with the allow-list of
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle` (builtin
+    containers, numpy arrays, Python 2 pickles); anything else is refused
+    unless listed in ``STMIXER_MM_TRUSTED_CHECKPOINTS``. Checked by
+    :func:`check_act_annotations`.
 
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
-        ValueError: the file is not a readable pickle (truncated, corrupt or
-            of another kind), or a key / value is wrong (naming the key,
-            video, label and tube).
-        UnsafePickleError: (a ValueError) the pickle asks for a global
-            outside the allow-list (naming the file and the global).
+        ValueError: not a readable pickle, or a wrong key / value (naming
+            the key, video, label and tube).
+        UnsafePickleError: (a ValueError) a global outside the allow-list.
     """
     if not is_file(ann_file, backend_args):
         raise FileNotFoundError(f'ACT ground-truth file not found: {ann_file}')
@@ -75,8 +59,8 @@ def load_act_annotations(ann_file: str,
 def check_act_annotations(gt: Any,
                           ann_file: str,
                           keys: Sequence[str] = ACT_KEYS) -> None:
-    """Check the structure of a loaded ACT ground-truth dict; every error
-    names ``ann_file`` and the field (and video / label / tube)."""
+    """Check a loaded ACT ground-truth dict (keys, types, duplicate names
+    or videos, empty tubes, non-finite values); errors name the field."""
     if not isinstance(gt, dict):
         raise ValueError(f'{ann_file}: expected a dict with keys {ACT_KEYS}, '
                          f'got {type(gt).__name__}')

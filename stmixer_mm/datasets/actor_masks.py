@@ -8,12 +8,9 @@ by ``ValidatedAVADataset(mask_file=...)`` and decoded by
      "masks": [{"video_id": "v_000", "timestamp": 902, "person_id": 0,
                 "size": [H, W], "counts": "<COCO compressed RLE>"}, ...]}
 
-``(video_id, timestamp, person_id)`` is the key of an AVA csv row (its
-first, second and eighth columns); ``size`` is the frame's ``[height,
-width]``; ``counts`` is pycocotools' compressed RLE (``mask.encode`` of the
-Fortran-ordered ``uint8`` mask, ``counts`` decoded as ASCII). Tube data
-sets read JHMDB's ``puppet_mask.mat`` instead
-(:mod:`stmixer_mm.datasets.puppet_masks`).
+``(video_id, timestamp, person_id)`` is the key of an AVA csv row;
+``counts`` is pycocotools' compressed RLE of the Fortran-ordered ``uint8``
+mask (docs/en/masks.md).
 """
 from typing import Dict, Optional, Tuple
 
@@ -40,11 +37,9 @@ def load_mask_file(path: str,
     ``rle`` with ``size``, ``counts`` and its pixel count ``area``.
 
     Raises:
-        ValueError: Naming the file and the record when the file is not a
-            mask file, a record lacks a field or has a bad one (a size that
-            is not two positive integers, counts that are not a COCO
-            compressed RLE whose runs cover exactly that size), or two
-            records have one key.
+        ValueError: Naming the file and record: not a mask file, a missing
+            or bad field (size, counts whose runs must cover exactly that
+            size), or two records with one key.
     """
     if not is_file(path, backend_args):
         raise FileNotFoundError(f'actor mask file {path} not found')
@@ -86,9 +81,8 @@ def load_mask_file(path: str,
             if not isinstance(rec[field], int) or rec[field] < 0:
                 raise ValueError(f'{where}: "{field}" must be an integer '
                                  f'>= 0, got {rec[field]!r}')
-        # the runs, without decoding: they must cover the declared size
-        # exactly (pycocotools fails later, naming nothing, when they
-        # cover more; a mask of fewer would be read short)
+        # the runs must cover the declared size exactly (pycocotools fails
+        # later naming nothing on more; fewer would be read short)
         try:
             runs = run_lengths(rec['counts'])
         except ValueError as e:

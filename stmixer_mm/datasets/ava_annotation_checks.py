@@ -1,9 +1,7 @@
 """Checks of the AVA input files (annotation csv, excluded timestamps,
 label map) before mmaction2's ``AVADataset`` reads them: every error names
 the file, the line and what was expected. Files are read through
-mmengine's fileio (``backend_args``). Used by
-:class:`~stmixer_mm.datasets.ValidatedAVADataset` and the synthetic data
-generator's tests.
+mmengine's fileio (``backend_args``).
 """
 import csv
 import os.path as osp
@@ -23,9 +21,8 @@ AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
 
 def _checked_rows(rows, path: str, what: str):
-    """``rows`` (lines or csv rows of ``path``), with a file that is not
-    text (binary, NUL bytes, another encoding) named instead of a bare
-    ``UnicodeDecodeError`` / ``csv.Error``."""
+    """``rows`` of ``path``, naming a file that is not text instead of a
+    bare ``UnicodeDecodeError`` / ``csv.Error``."""
     lineno = 0
     try:
         for lineno, row in enumerate(rows, start=1):
@@ -57,23 +54,17 @@ def scan_ava_annotation_file(
     """Check an AVA csv; return counts of what it holds.
 
     Each line must be ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``
-    with an integer timestamp, boxes normalised to ``[0, 1]`` with
-    ``x1 <= x2`` and ``y1 <= y2``, integer ids, and (if ``num_classes`` is
-    given) ``1 <= action_id < num_classes``. Blank lines are errors
-    (mmaction2's loader unpacks every line). A box of zero width or height
-    (``x1 == x2`` or ``y1 == y2``) is an error with ``degenerate_boxes=
-    'error'``; with ``'drop'`` such rows are counted (the dataset then drops
-    them with a warning). With ``label_ids`` (the label map's ids), an
-    action id that the label map lacks is an error with ``unlisted_labels=
-    'error'`` (that class would silently leave the mAP); with ``'warn'``
-    the ids and their row counts are returned for a warning. The file is
-    read through mmengine's fileio (``backend_args``), as all the checks
-    here.
+    with an integer timestamp, boxes normalised to ``[0, 1]`` with ``x1 <=
+    x2`` and ``y1 <= y2``, integer ids and (with ``num_classes``) ``1 <=
+    action_id < num_classes``; blank lines are errors (mmaction2 unpacks
+    every line). Zero-area boxes: ``degenerate_boxes`` ``'error'`` or
+    ``'drop'`` (counted). Ids missing from ``label_ids``:
+    ``unlisted_labels`` ``'error'`` (that class would silently leave the
+    mAP) or ``'warn'`` (counted).
 
     Returns:
-        dict: ``rows`` (valid rows), ``degenerate`` (line numbers of
-        zero-area boxes, ``'drop'`` mode) and ``unlisted`` (``{action_id:
-        rows}`` of ids not in ``label_ids``, ``'warn'`` mode).
+        dict: ``rows`` (valid rows), ``degenerate`` (line numbers, ``'drop'``
+        mode) and ``unlisted`` (``{action_id: rows}``, ``'warn'`` mode).
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -123,24 +114,20 @@ def ava_row_problem(row: Sequence[str],
     """The first problem of one csv row of an AVA annotation file, or None.
 
     The row checks of :func:`scan_ava_annotation_file`, one row at a time,
-    so that the data set doctor (:mod:`stmixer_mm.datasets.dataset_checks`)
-    reports every bad row with the messages the data set raises.
+    for the data set doctor (:mod:`stmixer_mm.datasets.dataset_checks`).
 
     Args:
         row (Sequence[str]): the csv row.
         where (str): the file and line, for the message.
-        num_classes, timestamp_range: as in
+        num_classes, timestamp_range, unlisted_labels: as in
             :func:`scan_ava_annotation_file`.
         listed (set, optional): the label map's ids.
-        unlisted_labels (str): as in :func:`scan_ava_annotation_file`.
 
     Returns:
         tuple | None: ``(kind, message)``; ``kind`` is ``'blank'``,
-        ``'columns'``, ``'parse'``, ``'box'`` (not normalised or flipped),
-        ``'action_id'``, ``'timestamp'``, ``'unlisted'`` (an id missing from
-        the label map, with ``unlisted_labels='error'``; with ``'warn'``
-        such a row is not a problem) or ``'degenerate'`` (a zero-area
-        box).
+        ``'columns'``, ``'parse'``, ``'box'``, ``'action_id'``,
+        ``'timestamp'``, ``'unlisted'`` (``unlisted_labels='error'`` only)
+        or ``'degenerate'``.
     """
     if not row or all(not c.strip() for c in row):
         return 'blank', (
@@ -222,8 +209,8 @@ def ava_row_line(path: str,
                  video_id: str,
                  timestamp: int,
                  backend_args: Optional[dict] = None) -> Optional[int]:
-    """The first line of an AVA csv (checked before) with this video and
-    timestamp, None when there is none; for error messages."""
+    """The first line of an AVA csv with this video and timestamp, or None
+    (for error messages)."""
     with text_lines(path, backend_args, newline='') as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if len(row) == 8 and row[0] == video_id:
@@ -241,12 +228,7 @@ def check_ava_annotation_file(path: str,
                               what: str = 'AVA annotation file',
                               label_ids: Optional[Sequence[int]] = None,
                               backend_args: Optional[dict] = None) -> int:
-    """Check an AVA csv strictly; return its number of rows.
-
-    :func:`scan_ava_annotation_file` with every problem an error (blank
-    lines, zero-area boxes, ids outside ``num_classes`` or, with
-    ``label_ids``, missing from the label map).
-    """
+    """Check an AVA csv, every problem an error; return its row count."""
     return scan_ava_annotation_file(
         path,
         num_classes=num_classes,
@@ -299,18 +281,16 @@ def check_ava_label_file(path: str,
             f'{what} {path} lists no classes; expected entries like '
             "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
             "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
-    # every entry read by read_labelmap as by the project (no entry in
-    # another layout skipped or named after its neighbour)
+    # read_labelmap must read every entry as the project does (none skipped
+    # or named after its neighbour)
     check_mmaction2_reads_label_map(path, backend_args)
     return sorted(ids)
 
 
 def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
                         label_file: str) -> None:
-    """The label map's ids fit a data set of ``num_classes`` columns: every
-    id in ``[1, num_classes - 1]`` (AVA ids are 1-based, column 0 is the
-    background). A 0-based label map (an id 0) would name column 0, which
-    no metric evaluates, and shift every name by one.
+    """Check that every label map id is in ``[1, num_classes - 1]`` (AVA ids
+    are 1-based, column 0 is the background; a 0-based map shifts names).
 
     Raises:
         ValueError: naming the label map and the ids.
@@ -337,11 +317,10 @@ def check_ava_classes(label_ids: Optional[Sequence[int]],
     """The classes of an AVA data set or ``AVAMetric`` fit its label map.
 
     Without ``custom_classes``: :func:`check_ava_label_ids`. With them
-    (mmaction2's option: label ids of the label map, remapped to the score
-    columns ``1..n``; column 0 is the background): distinct ids ``>= 1``,
-    ``num_classes == len(custom_classes) + 1`` and every id in
-    the label map (``label_ids``; None: not checked). mmaction2 asserts
-    the same without a message.
+    (mmaction2 remaps label id ``custom_classes[i]`` to column ``i + 1``):
+    distinct ids ``>= 1``, ``num_classes == len(custom_classes) + 1`` and
+    every id in ``label_ids`` (None: not checked), which mmaction2 asserts
+    without a message.
 
     Raises:
         ValueError: naming the ids, the label map and the fix.
@@ -383,12 +362,9 @@ def no_custom_rows(ann_file: str, custom_classes: Sequence[int]) -> str:
 
 
 def ava_config_classes(cfg) -> Optional[str]:
-    """Config rule (run by ``check_config``, before anything is built):
-    each ``AVAMetric``'s ``custom_classes`` against its loop's data set's
-    (:func:`metric_custom_classes`), then each AVA data set's and
-    ``AVAMetric``'s ``num_classes`` / ``custom_classes`` against its label
-    map (:func:`check_ava_classes`; the label map is read when it is a
-    local file, the data set checks the others when it is built)."""
+    """Config rule (``check_config``): :func:`metric_custom_classes`, then
+    each AVA data set's and ``AVAMetric``'s classes against its label map
+    (:func:`check_ava_classes`; a remote label map is checked at build)."""
     problem = metric_custom_classes(cfg)
     if problem:
         return problem
@@ -412,9 +388,7 @@ def ava_config_classes(cfg) -> Optional[str]:
 
 def metric_custom_classes(cfg) -> Optional[str]:
     """An ``AVAMetric`` whose ``custom_classes`` differ from its loop's AVA
-    data set's: it names score column ``i`` by ``custom_classes[i - 1]``
-    (without them: label id ``i``), so every column would be scored as
-    another class."""
+    data set's (it would score every column as another class)."""
     entries = class_entries(cfg)
     datasets = {p.split('_')[0]: e for p, e in entries if '.' in p}
     for path, metric in entries:

@@ -1,12 +1,10 @@
 """AVA dataset with its input files checked before they are read.
 
-STMixer is one-stage: it needs no person proposals. mmaction2's
-``AVADataset`` already works without ``proposal_file`` (no ``proposals`` key
-is set and ``PackActionInputs`` then adds no ``proposals`` to the data
-sample), in training and in ``test_mode``, so no change of behaviour is
-needed. :class:`ValidatedAVADataset` only adds checks, so that a wrong data
-root, a wrong file or a malformed row fails at once with the file and what
-was expected, instead of as an ``IndexError`` deep in a worker.
+STMixer is one-stage: mmaction2's ``AVADataset`` already works without
+``proposal_file``, in training and in ``test_mode``.
+:class:`ValidatedAVADataset` only adds checks, so that a wrong data root,
+file or row fails at once with the file and what was expected, instead of
+as an ``IndexError`` deep in a worker.
 """
 import inspect
 import os.path as osp
@@ -38,17 +36,14 @@ def ava_keyframe_file_index(timestamp: int,
 
     ``SampleAVAFrames`` (mmaction2 1.2) computes ``fps * (timestamp -
     timestamp_start) + start_index`` and adds ``start_index`` once more
-    after clipping, and ``RawFrameDecode`` reads
-    ``filename_tmpl.format(index)``. Position ``clip_len // 2`` of the
-    sampled clip is this file (before the training jitter).
+    after clipping; position ``clip_len // 2`` of the clip is this file.
     """
     return fps * (timestamp - timestamp_start) + 2 * start_index
 
 
 def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
     """The number of consecutive frame files ``filename_tmpl.format(i)``,
-    ``i = start_index, start_index + 1, ...``, in the file names ``names``
-    (a set) of a frame folder."""
+    ``i = start_index, ...``, in the file names ``names`` (a set)."""
     count = 0
     while filename_tmpl.format(start_index + count) in names:
         count += 1
@@ -59,79 +54,38 @@ def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
 class ValidatedAVADataset(AVADataset):
     """mmaction2's ``AVADataset``, checking its inputs before reading them.
 
-    Takes the arguments of ``AVADataset`` (leave ``proposal_file`` unset
-    for STMixer) and two policies. Before loading it checks that the
-    annotation, excluded-timestamps and label files exist and are well
-    formed (:func:`scan_ava_annotation_file` and friends): no blank lines,
-    8 columns, boxes normalised, action ids below ``num_classes``,
-    timestamps inside ``[timestamp_start, timestamp_end]``, label-map ids
-    below ``num_classes`` and every annotated action id in the label map
-    (with ``custom_classes``: those against the label map and
-    ``num_classes``, :func:`check_ava_classes`, and a row of one of them).
-    Then that every video's frame folder exists under ``data_prefix['img']``,
-    that the keyframe file of the first sample is where
-    ``SampleAVAFrames`` will look for it (:func:`ava_keyframe_file_index`)
-    and that every csv row's keyframe is a frame on disk (each frame folder
-    is listed once; a row beyond its video's frames is an error with the
-    csv line and the number of frames), and that the excluded-timestamps
-    file leaves at least one keyframe. Errors name the file, the line and
-    what was expected. (The file checks are in
-    :mod:`stmixer_mm.datasets.ava_annotation_checks`.)
+    Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset). Before
+    loading, it checks the annotation, excluded-timestamps and label files
+    (:mod:`stmixer_mm.datasets.ava_annotation_checks`), then the frame
+    folders, the first sample's keyframe file
+    (:func:`ava_keyframe_file_index`), every row's keyframe on disk and that
+    the exclusions leave a keyframe. Errors name the file, line and what was
+    expected.
 
-    Per-video clip bounds: mmaction2's ``AVADataset`` gives every sample
-    the same ``shot_info = (0, (timestamp_end - timestamp_start) * fps)``,
-    so in a set of videos of different lengths a clip near the end of a
-    shorter video asks for frames that do not exist. Here, with frame
-    folders that can be listed, each sample gets its own video's
-    ``shot_info = (0, n)``, ``n`` the number of consecutive frame files from
-    ``start_index`` on disk, when that is smaller (never wider: AVA itself,
-    whose folders hold the full 15 minutes, is unchanged), so that
-    ``SampleAVAFrames`` clamps the clip to the video's last frame. The
-    counts are kept in ``frame_counts`` (``{frame_dir: n}``).
+    Per-video clip bounds: mmaction2 gives every sample ``shot_info = (0,
+    (timestamp_end - timestamp_start) * fps)``; here, with listable frame
+    folders, a shorter video gets ``(0, n)`` (``n`` consecutive frame files
+    from ``start_index``, in ``frame_counts``; never wider) so that its
+    clips clamp to its last frame.
 
     Args:
-        unlisted_labels (str): an annotated action id missing from
+        unlisted_labels (str): An annotated action id missing from
             ``label_file``: ``'error'`` (default: ``AVAMetric`` would leave
-            that class out of the mAP without a word) or ``'warn'`` (train
-            on it, log the ids and row counts; the AVA v2.2 configs use
-            this: 80 classes are annotated, the ActivityNet label map
-            evaluates 60).
-        degenerate_boxes (str): a box with ``x1 == x2`` or ``y1 == y2``:
-            ``'error'`` (default) or ``'drop'`` (the box, its labels and its
-            ``entity_ids`` entry are removed, a keyframe left without boxes
-            is removed, and a warning gives the count and the first lines).
-            Zero-area boxes cannot be learned (GIoU loss stuck at 2) nor
-            matched at IoU 0.5.
-        backend_args (dict, optional): How the annotation, excluded-
-            timestamps and label files are read and the frame folders
-            checked: mmengine's fileio, as ``get_file_backend`` (None: the
-            backend of the path's prefix, e.g. a local file or
-            ``s3://``). mmaction2's ``AVADataset`` reads them with the
-            backend of the path's prefix too, and local files with
-            ``open``; here every read goes through the backend. The frames
-            are read by the pipeline's decode transform (its
-            ``io_backend``).
-        mask_file (str, optional): An actor mask file
-            (:mod:`stmixer_mm.datasets.actor_masks`): every box of every
-            sample gets its mask's RLE (``gt_masks_rle``, read by the
-            pipeline's ``LoadActorMasks``), found by the row's video,
-            timestamp and person id. A box without a mask or with an empty
-            mask is an error naming the file, the video, the timestamp and
-            the person. Defaults to None (no masks).
-        forecast_horizons (Sequence[int]): Frames ahead of the keyframe
-            whose ground truth a forecast is trained on
-            (docs/en/forecasting.md), each a whole number of seconds (a
-            multiple of ``fps``: AVA annotates one keyframe a second).
-            Every sample gets ``future_targets``: each row's person (its
-            ``entity_ids`` entry) at keyframe ``timestamp + h / fps``:
-            ``bboxes`` ``[n, H, 4]`` normalised (the present box where the
-            person is not annotated there), ``labels`` ``[n, H, C]`` (the
-            action columns without the background), ``visible`` ``[n,
-            H]``; and ``forecast_horizons``. Training keeps the keyframes
-            whose future is annotated in their video (up to its last
-            annotated keyframe). The pipeline then samples causal clips
-            (``SampleCausalAVAFrames``) and has ``LoadForecastTargets``.
-            Defaults to ``()`` (no forecast).
+            the class out silently) or ``'warn'`` (train on it; the AVA
+            v2.2 configs: 80 classes annotated, 60 evaluated).
+        degenerate_boxes (str): A box with ``x1 == x2`` or ``y1 == y2``
+            (GIoU loss stuck at 2, never matched): ``'error'`` (default) or
+            ``'drop'`` (its labels and ``entity_ids`` entry too, and
+            keyframes left empty; a warning counts them).
+        backend_args (dict, optional): mmengine fileio backend of the
+            annotation files and folder checks (None: from the prefix).
+        mask_file (str, optional): Actor mask file: every box gets its RLE
+            (``gt_masks_rle``); a missing or empty mask is an error.
+        forecast_horizons (Sequence[int]): Frames ahead a forecast is
+            trained on (docs/en/forecasting.md), multiples of ``fps``:
+            samples get ``future_targets`` (``bboxes``, ``labels`` without
+            the background, ``visible``) and ``forecast_horizons``; training
+            keeps the keyframes whose future is annotated.
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
@@ -153,8 +107,8 @@ class ValidatedAVADataset(AVADataset):
             dict(backend_args)
         bound = inspect.signature(AVADataset.__init__).bind(
             self, *args, **kwargs).arguments
-        # the name the user gave (mmaction2 opens the label map of
-        # custom_classes in __init__, so it gets a local copy)
+        # the user's name (mmaction2 opens custom_classes' label map in
+        # __init__, so it gets a local copy)
         self._label_file = bound.get('label_file')
         custom = bound.get('custom_classes')
         with ExitStack() as stack:
@@ -176,9 +130,8 @@ class ValidatedAVADataset(AVADataset):
 
     @contextmanager
     def _local(self, attr: str):
-        """``self.<attr>`` (a file name) pointing at a local copy of the
-        file for mmaction2's code, which reads it with ``open`` or without
-        ``backend_args``; for a local file the copy is the file itself."""
+        """Point ``self.<attr>`` at a local copy of the file, for mmaction2
+        code that reads with ``open`` or without ``backend_args``."""
         name = getattr(self, attr)
         if name is None:
             yield
@@ -239,9 +192,8 @@ class ValidatedAVADataset(AVADataset):
         return data_list
 
     def _attach_futures(self, data_list: List[dict]) -> List[dict]:
-        """``future_targets`` and ``forecast_horizons`` of every sample
-        (see ``forecast_horizons``); in training only the samples whose
-        future is annotated."""
+        """``future_targets`` and ``forecast_horizons`` of every sample; in
+        training only the samples whose future is annotated."""
         fps = int(self._FPS)
         bad = [h for h in self.forecast_horizons if h % fps]
         if bad:
@@ -264,8 +216,8 @@ class ValidatedAVADataset(AVADataset):
             unknown = ts + max(seconds) > last[video]
             if unknown and not self.test_mode:
                 continue  # no future to train on
-            # None (a test keyframe near its video's end): the future is
-            # unknown, and LoadForecastTargets refuses it
+            # None: a test keyframe's unknown future (LoadForecastTargets
+            # refuses it)
             info['future_targets'] = None
             if not unknown:
                 ahead = []
@@ -292,8 +244,7 @@ class ValidatedAVADataset(AVADataset):
         return kept
 
     def _attach_masks(self, data_list: List[dict]) -> None:
-        """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of every
-        sample, from :attr:`mask_file`."""
+        """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of samples."""
         masks = load_mask_file(self.mask_file, self.backend_args)
         used = set()
         for info in data_list:
@@ -419,18 +370,16 @@ class ValidatedAVADataset(AVADataset):
                 'last frame (per-video shot_info)')
 
     def _keyframe_name(self, info: dict) -> str:
-        """The file name of a sample's keyframe
-        (:func:`ava_keyframe_file_index`)."""
+        """The file name of a sample's keyframe."""
         return self.filename_tmpl.format(
             ava_keyframe_file_index(info['timestamp'], self.timestamp_start,
                                     self._FPS, self.start_index))
 
     def _check_keyframes(self, data_list: List[dict],
                          files: Dict[str, set]) -> None:
-        """Every keyframe of the csv is a frame file on disk: a row at a
-        timestamp beyond a video's frames would be read as a clip of the
-        last frames (``SampleAVAFrames`` clips the indices) and score
-        nothing, without a word."""
+        """Every csv keyframe is a frame file on disk: a row beyond a
+        video's frames would silently read the last frames and score
+        nothing."""
         for info in data_list:
             name = self._keyframe_name(info)
             on_disk = files[info['frame_dir']]

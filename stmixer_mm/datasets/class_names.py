@@ -2,31 +2,11 @@
 inference API and ``tools/test.py``, and checked against the model before
 it runs.
 
-The model outputs ``num_actions + 1`` score columns (``label_convention=
-'ava'``): column 0 is the background, column ``i`` the action of label id
-``i`` (AVA label maps are 1-based; label ``i`` of an ACT pickle is column
-``i + 1``, as :class:`~stmixer_mm.datasets.TubeDataset` builds its targets).
-A label map that does not fit (0-based, naming only some columns, ids
-beyond the model's, the same id or name twice) would name every action
-wrongly, so :func:`check_label_map` refuses it and lists the columns.
-
-Where the names come from (:func:`class_names`), first found:
-
-1. a label map given explicitly (``--label-map``: an AVA ``.pbtxt`` or an
-   ACT ground-truth ``.pkl``);
-2. the config's test dataset: an AVA ``label_file``; a ``TubeDataset``'s
-   ``classes`` (the tube configs list them), else its ``ann_file``'s
-   ``labels``;
-3. the checkpoint's ``meta.dataset_meta.classes`` (what the Runner saved
-   from the training dataset; :class:`~stmixer_mm.engine.hooks.
-   ClassNamesHook` puts an AVA dataset's label map there): a list of
-   ``num_actions`` entries, ``classes[i]`` naming column ``i + 1``, ``None``
-   for an id the label map does not list (:func:`classes_to_names`).
-
-When the config and the checkpoint both name a column, the names must
-agree (a checkpoint fine-tuned onto other classes run with another data
-set's config is refused, naming the columns); an explicit label map is
-the user's choice and is not compared.
+Column 0 is the background, column ``i`` label id ``i`` (AVA, 1-based;
+ACT label ``i`` is column ``i + 1``). Names come from (first found) an
+explicit label map, the config's test dataset, then the checkpoint's
+``meta.dataset_meta.classes``; config and checkpoint names must agree.
+See docs/en/bad_inputs.md (class names).
 """
 import os.path as osp
 import pickle
@@ -47,8 +27,7 @@ __all__ = [
 
 def test_dataset_cfg(cfg) -> Optional[dict]:
     """The innermost dataset config of ``test_dataloader`` (else
-    ``val_dataloader``), through dataset wrappers; what ``tools/test.py``
-    evaluates."""
+    ``val_dataloader``), through dataset wrappers."""
     for key in ('test_dataloader', 'val_dataloader'):
         loader = cfg.get(key) if hasattr(cfg, 'get') else None
         dataset = loader.get('dataset') if isinstance(loader, dict) else None
@@ -62,8 +41,7 @@ def test_dataset_cfg(cfg) -> Optional[dict]:
 
 def find_action_columns(model) -> Optional[Tuple[int, str]]:
     """``(num_actions, label_convention)`` of a built STMixer-style model
-    (its ``roi_head``; a model wrapper is looked into), None for other
-    models."""
+    (its ``roi_head``, wrappers looked into), None for other models."""
     if is_model_wrapper(model):
         model = model.module
     decoder = getattr(model, 'roi_head', None)
@@ -74,8 +52,7 @@ def find_action_columns(model) -> Optional[Tuple[int, str]]:
 
 
 def model_action_columns(model) -> Tuple[int, str]:
-    """``(num_actions, label_convention)`` of a built detector
-    (:func:`find_action_columns`), an error for a model without them."""
+    """:func:`find_action_columns`, an error for a model without them."""
     found = find_action_columns(model)
     if found is None:
         raise TypeError(f'{type(model).__name__} has no roi_head with '
@@ -104,13 +81,12 @@ def _read_act_labels(path: str) -> Dict[int, str]:
 
 
 def load_label_map(path: str) -> Dict[int, str]:
-    """``{column: name}`` from an AVA ``.pbtxt`` label map (ids as given:
-    1-based) or an ACT ground-truth ``.pkl`` (label ``i`` -> column
-    ``i + 1``).
+    """``{column: name}`` from an AVA ``.pbtxt`` label map (ids as given)
+    or an ACT ground-truth ``.pkl`` (label ``i`` -> column ``i + 1``).
 
     Raises:
-        LabelMapError: the file is missing, empty, not of that kind, or an
-            entry is incomplete or repeated (naming the file and entry).
+        LabelMapError: missing, empty, wrong kind, or an entry incomplete or
+            repeated (naming the file and entry).
     """
     if not osp.isfile(path):
         raise LabelMapError(f'label map {path}: no such file')
@@ -127,14 +103,12 @@ def check_label_map(names: Dict[int, str],
                     allowed_unnamed: Iterable[int] = ()) -> None:
     """The label map names the model's action columns.
 
-    Every column ``1..num_actions`` is named exactly once (except
-    ``allowed_unnamed``: the AVA v2.2 configs evaluate 60 of 80 ids), the
-    background column 0 is not named, no id is beyond the model's columns
-    and no name is given to two columns.
+    Every column ``1..num_actions`` named exactly once (except
+    ``allowed_unnamed``: AVA v2.2 evaluates 60 of 80 ids), column 0 (the
+    background) unnamed, no id beyond the model's, no name twice.
 
     Raises:
-        LabelMapError: listing the columns that are unnamed, out of range
-            or named twice.
+        LabelMapError: listing the offending columns.
     """
     problems = []
     if 0 in names:
@@ -168,9 +142,8 @@ def check_label_map(names: Dict[int, str],
 
 def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
     """``({column: name}, [unlisted columns])`` of a
-    ``meta.dataset_meta.classes`` list: ``classes[i]`` names column
-    ``i + 1``; ``None`` marks an id the training label map did not list
-    (AVA v2.2: 60 of 80 ids), which stays unnamed."""
+    ``meta.dataset_meta.classes`` list: ``classes[i]`` names column ``i +
+    1``; ``None`` (an id the label map did not list) stays unnamed."""
     names = {i + 1: str(n) for i, n in enumerate(classes) if n is not None}
     unlisted = [i + 1 for i, n in enumerate(classes) if n is None]
     return names, unlisted
@@ -178,10 +151,8 @@ def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
 
 def _check_against_checkpoint(names: Dict[int, str], classes: Sequence,
                               source: str) -> None:
-    """Refuse names of the config that differ, in the same column, from
-    the ones the checkpoint was trained with (a checkpoint fine-tuned onto
-    other classes, run with the config of another data set, would
-    otherwise name every action wrongly). Unnamed columns on either side
+    """Refuse config names that differ, in the same column, from the
+    checkpoint's (e.g. one fine-tuned onto other classes); unnamed columns
     are not compared."""
     trained, _ = classes_to_names(classes)
     differ = [(col, names[col], trained[col]) for col in sorted(names)
@@ -212,9 +183,8 @@ def class_names(model,
     """``{column: name}`` of ``model``'s action columns, checked against it.
 
     Args:
-        model (nn.Module): the detector (``model.cfg`` and
-            ``model.dataset_meta`` are used when set, as
-            :func:`~stmixer_mm.apis.init_detector` sets them).
+        model (nn.Module): the detector (its ``cfg`` and ``dataset_meta``,
+            as :func:`~stmixer_mm.apis.init_detector` sets them).
         label_map (str, optional): an explicit label map file.
         cfg (Config, optional): defaults to ``model.cfg``.
         dataset_meta (dict, optional): defaults to ``model.dataset_meta``

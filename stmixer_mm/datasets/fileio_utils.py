@@ -1,10 +1,8 @@
 """File checks of the datasets through mmengine's fileio.
 
-The datasets read and check their files with ``mmengine.fileio`` and a
-``backend_args`` dict (as mmdet's datasets and mmengine's
-``get_file_backend``), so that a path of a registered storage backend
-(``s3://``, ``petrel://``, ``http://`` or one the user registered) is read
-and checked like a local one.
+With a ``backend_args`` dict (as mmdet's datasets), a path of any
+registered storage backend (``s3://``, ``http://``, ...) is read and
+checked like a local one.
 """
 import io
 from typing import Iterator, Optional
@@ -22,9 +20,8 @@ def _ask(method: str, path: str, backend_args: Optional[dict]):
 
 
 def is_file(path: str, backend_args: Optional[dict] = None) -> bool:
-    """Whether ``path`` is a file; a backend that cannot tell (no
-    ``isfile``) counts as yes, and reading the file then says what is
-    wrong."""
+    """Whether ``path`` is a file; a backend that cannot tell counts as yes
+    (reading the file then says what is wrong)."""
     found = _ask('isfile', path, backend_args)
     return True if found is None else bool(found)
 
@@ -40,7 +37,6 @@ def text_lines(path: str,
                backend_args: Optional[dict] = None,
                newline: Optional[str] = None) -> Iterator[str]:
     """The lines of a text file read through the backend, decoded lazily
-    like ``open(path, newline=newline)`` (so a binary file fails at the
-    line where decoding fails, not before the first)."""
+    (a binary file fails at the line where decoding fails)."""
     data = fileio.get(path, backend_args=backend_args)
     return io.TextIOWrapper(io.BytesIO(data), newline=newline)

@@ -1,16 +1,11 @@
 """AVA label maps (``.pbtxt``), read one way everywhere in the project.
 
-mmaction2's ``read_labelmap`` (what ``AVADataset`` and ``AVAMetric`` use)
-reads a label map line by line and only knows lines that start with
-exactly two spaces and ``name:`` / ``id:`` / ``label_id:``; an entry in
-another layout (one line ``label { name: "x" label_id: 3 }``, a tab, four
-spaces) is skipped without a word, and a missing ``name:`` gives the
-entry the previous one's name. So the project parses the entries itself
-(:func:`read_pbtxt_label_map`: each ``label { ... }`` / ``item { ... }``
-block, with its name, integer id and line, ids given once), and where the
-label map is handed to mmaction2 (the AVA data sets, hence ``AVAMetric``)
+mmaction2's ``read_labelmap`` (``AVADataset``, ``AVAMetric``) only knows
+lines indented by exactly two spaces: an entry in another layout is
+skipped without a word, and a missing ``name:`` takes the previous one's.
+So the project parses entries itself (:func:`read_pbtxt_label_map`), and
 :func:`check_mmaction2_reads_label_map` refuses a file that
-``read_labelmap`` would read differently, naming the entry.
+``read_labelmap`` would read differently.
 """
 import io
 import re
@@ -58,16 +53,15 @@ def read_pbtxt_label_map(path: str,
     "..." id: N }`` (``display_name`` is read as the name), in any layout.
 
     Raises:
-        LabelMapError: the file is missing, empty, not UTF-8 text, has no
-            entry, or an entry lacks its name or integer id or repeats an
-            id (naming the file, the entry and its line).
+        LabelMapError: missing, empty, not UTF-8, no entry, or an entry
+            without name or integer id or with a repeated id (naming the
+            file, entry and line).
     """
     return parse_pbtxt_label_map(_read_text(path, backend_args), path)
 
 
 def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
-    """:func:`read_pbtxt_label_map` of a label map's ``text`` already
-    read (``path`` names it in the messages)."""
+    """:func:`read_pbtxt_label_map` of ``text`` (``path`` for messages)."""
     entries = list(_ENTRY.finditer(text))
     if not entries:
         raise LabelMapError(
@@ -98,13 +92,12 @@ def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
 def check_mmaction2_reads_label_map(path: str,
                                     backend_args: Optional[dict] = None
                                     ) -> Dict[int, str]:
-    """:func:`read_pbtxt_label_map`, and mmaction2's ``read_labelmap``
-    (``AVADataset``, ``AVAMetric``) reads the same ids and names.
+    """:func:`read_pbtxt_label_map`, checking that mmaction2's
+    ``read_labelmap`` reads the same ids and names.
 
     Raises:
-        LabelMapError: as :func:`read_pbtxt_label_map`, or naming the
-            first entry ``read_labelmap`` skips or names differently (its
-            layout is not the two-space one mmaction2 reads).
+        LabelMapError: as :func:`read_pbtxt_label_map`, or naming the first
+            entry ``read_labelmap`` skips or names differently.
     """
     from mmaction.evaluation.functional.ava_utils import read_labelmap
     text = _read_text(path, backend_args)
@@ -142,12 +135,10 @@ def load_label_names(label_file: str,
                      backend_args: Optional[dict] = None) -> Dict[int, str]:
     """Read an AVA label map (``.pbtxt``): label id -> name.
 
-    Args:
         label_file (str): the label map (e.g.
-            ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``), read by
-            :func:`~stmixer_mm.datasets.label_map.read_pbtxt_label_map`.
-        backend_args (dict, optional): read through mmengine's fileio with
-            these (as the datasets' ``backend_args``).
+            ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``).
+        backend_args (dict, optional): mmengine fileio arguments (as the
+            datasets' ``backend_args``).
 
     Returns:
         dict[int, str]: label id (= score column) -> display name.

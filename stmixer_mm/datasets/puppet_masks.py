@@ -1,20 +1,9 @@
 """JHMDB-21's puppet masks (``puppet_mask.mat``), read with scipy.
 
-JHMDB ships one MATLAB file per video, ``puppet_mask/<class>/<video>/
-puppet_mask.mat``, whose variable ``part_mask`` is a ``uint8`` array
-``[H, W, nframes]``: frame ``f`` (1-based) is ``part_mask[:, :, f - 1]``,
-1 on the person (the puppet JHMDB's boxes are derived from), 0 elsewhere.
-JHMDB has one person per video, the video's one tube.
-
-The same file can hold several people: a pixel of value ``v > 0`` belongs
-to the tube whose ``entity_id`` (:class:`~stmixer_mm.datasets.TubeDataset`:
-the tubes of a video numbered in sorted ``(label, index)`` order) is ``v -
-1`` (the synthetic tube generator's ``--masks`` writes that); JHMDB's
-binary files are the case of one tube, id 0.
-
-``scipy.io.loadmat`` reads MATLAB v4-v7.2 files; it builds arrays and
-never runs code (MATLAB objects and function handles come back as opaque
-arrays, never called).
+``part_mask`` is ``uint8 [H, W, nframes]`` (frame ``f`` 1-based); a pixel
+of value ``v > 0`` belongs to the tube whose ``entity_id`` is ``v - 1``
+(JHMDB's binary files: one tube, id 0). ``scipy.io.loadmat`` builds arrays
+and never runs code. See docs/en/masks.md.
 """
 from typing import Sequence, Tuple
 
@@ -30,8 +19,7 @@ def load_puppet_masks(path: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: When the file is missing.
-        ValueError: Naming the file when it is not a MATLAB file, has no
-            ``part_mask`` or one that is not a 3-D integer array.
+        ValueError: Not a MATLAB file, or no 3-D integer ``part_mask``.
     """
     try:
         mat = loadmat(path)
@@ -63,9 +51,8 @@ def puppet_masks_at(masks: np.ndarray, path: str, video: str, frame: int,
     1-based ``frame``.
 
     Raises:
-        ValueError: Naming the file, the video and the frame when the masks
-            are not of the video's ``resolution`` (H, W), the file has
-            fewer frames than ``frame``, or a tube has no pixel there.
+        ValueError: Masks not of the video's ``resolution``, too few
+            frames, or a tube without a pixel there.
     """
     where = f'puppet mask file {path} (video {video!r}, frame {frame})'
     if tuple(masks.shape[:2]) != tuple(resolution):

@@ -1,31 +1,9 @@
 """Tube datasets (JHMDB-21, UCF101-24, MultiSports) from ACT ground truth.
 
-The ground truth is the ACT pickle that the MOC release and mmaction2's
-data docs use (``JHMDB-GT.pkl``, ``UCF101v2-GT.pkl``,
-``multisports_GT.pkl``)::
-
-    labels         [class name, ...]
-    gttubes        {video: {label index: [tube [n, 5] = frame x1 y1 x2 y2]}}
-    nframes        {video: number of frames}
-    train_videos   [[video, ...] per split]
-    test_videos    [[video, ...] per split]
-    resolution     {video: (height, width)}
-
-frames 1-based, boxes in pixels of the original video. Frames are read from
-``<data_prefix.img>/<video>/<filename_tmpl>`` (JHMDB ``{:05d}.png``,
-UCF101-24 ``{:05d}.jpg``) or, with ``use_frames=False``, decoded from
-``<data_prefix.video>/<video><video_ext>``.
-
-A sample is one keyframe: training uses every annotated frame of a
-training video (optionally every ``keyframe_stride``-th), testing every
-frame of a test video, as the JHMDB practice that reaches the paper's
-frame-mAP. :class:`~stmixer_mm.datasets.transforms.SampleTubeFrames`
-centres the clip on the keyframe and
-clamps it at the video's ends. The keyframe's ground truth is the tubes
-alive at that frame, one class each (tubes with the same box on that frame
-become one multi-hot row). Every row carries the id of its tube
-(``entity_ids``, unique within the video) so that a tracker can follow a
-person from keyframe to keyframe.
+The ACT pickle (``labels``, ``gttubes``, ``nframes``, ``train_videos`` /
+``test_videos`` per split, ``resolution``; 1-based frames, pixel boxes) is
+described in docs/en/datasets.md. A sample is one keyframe: every annotated
+frame of a training video, every frame of a test video.
 """
 import os.path as osp
 from collections import defaultdict
@@ -45,22 +23,15 @@ from stmixer_mm.utils.settings import check_arguments
 class TubeDataset(BaseActionDataset):
     """Spatio-temporal action detection on ACT-format tube ground truth.
 
-    Every sample gives ``gt_bboxes`` ``[n, 4]`` (normalised xyxy; the
-    decode transforms scale them to the decoded frame) and ``gt_labels``
-    ``[n, num_classes + 1]`` multi-hot float32 with column 0 the
-    background (as mmaction2's ``AVADataset``, so ``label i`` of the pickle
-    is column ``i + 1``), ``entity_ids`` ``[n]`` int64 (the field name of
-    mmaction2's ``AVADataset``), plus ``video_id``, ``timestamp`` (the
-    1-based keyframe, what ``TubeMetric`` reads), ``total_frames``,
-    ``img_key``.
-
-    ``entity_ids``: the id of the tube of each row, unique within the video:
-    the tubes of a video numbered 0, 1, ... in sorted ``(label, index in
-    gttubes[video][label])`` order, whichever split or keyframes are used.
-    A row shared by several tubes (same box on that frame, one multi-hot
-    row) takes the smallest id of those tubes. The ACT format has no person
-    id across labels: a person whose class changes (UCF101-24,
-    MultiSports) gets one id per tube.
+    A sample gives ``gt_bboxes`` ``[n, 4]`` (normalised xyxy), ``gt_labels``
+    ``[n, num_classes + 1]`` multi-hot float32 with column 0 the background
+    (as mmaction2's ``AVADataset``: pickle label ``i`` is column ``i + 1``),
+    ``entity_ids`` ``[n]`` int64, ``video_id``, ``timestamp`` (the 1-based
+    keyframe), ``total_frames`` and ``img_key``. ``entity_ids``: a video's
+    tubes numbered 0, 1, ... in sorted ``(label, index in gttubes)`` order;
+    a row shared by several tubes (same box) takes the smallest id. ACT has
+    no person id across labels: a person whose class changes gets one id
+    per tube.
 
     Args:
         ann_file (str): ACT ground-truth pickle.
@@ -70,67 +41,36 @@ class TubeDataset(BaseActionDataset):
             ``use_frames=False``, ``video`` (video root).
         split (int): Index into ``train_videos`` / ``test_videos``.
         test_mode (bool): Test videos, every frame a sample.
-        keyframe_stride (int): Training keyframes: every
-            ``keyframe_stride``-th annotated frame of each video (1: all).
+        keyframe_stride (int): Every n-th annotated training frame (1: all).
         filename_tmpl (str): Frame file name (``'{:05d}.png'`` JHMDB,
             ``'{:05d}.jpg'`` UCF101-24).
-        start_index (int): File index of frame 1 (1 for frame folders, 0
-            for videos).
+        start_index (int): File index of frame 1 (1 frames, 0 videos).
         use_frames (bool): Frame folders (True) or videos.
         video_ext (str): Video file extension.
-        box_check (str): A GT box outside its video's ``resolution``:
-            ``'error'`` (default) or ``'clip'`` (clipped, counted in the
-            log).
-        check_files (bool): Check that every video's folder (with its
-            first and last frame) or file exists.
+        box_check (str): A GT box outside the video's ``resolution``:
+            ``'error'`` (default) or ``'clip'`` (clipped, logged).
+        check_files (bool): Check each video's folder (first, last frame)
+            or file.
         num_classes (int, optional): Must equal ``len(labels)`` if given.
-        classes (Sequence[str], optional): The class names the config
-            expects (the tube configs list them, so that the demo and the
-            inference API name the model's columns without the pickle);
+        classes (Sequence[str], optional): Class names the config expects;
             must equal the pickle's ``labels``, in order, if given.
-        backend_args (dict, optional): How the annotation pickle is read
-            and the files are checked (mmengine's fileio, as
-            ``get_file_backend``): None picks the backend from the path's
-            prefix (local files, ``s3://``, ...). The frames are read by
-            the pipeline's decode transform (its ``io_backend``).
-        mask_root (str, optional): Folder of the videos' puppet mask files
-            (JHMDB's ``puppet_mask/``): every sample gets
-            ``puppet_mask_file`` = ``mask_root/<video>/puppet_mask.mat``
-            (``mask_file_tmpl``), read by the pipeline's
-            ``LoadActorMasks`` (:mod:`stmixer_mm.datasets.puppet_masks`);
-            with ``check_files`` every video's file must exist. Defaults
-            to None (no masks).
-        mask_file_tmpl (str): The mask file of a video under
-            ``mask_root``. Defaults to ``'{video}/puppet_mask.mat'``.
-        with_tubelets (bool): Every sample also gets ``video_tubes``, the
-            video's GT boxes of every frame (``{frame: [(label, tube id,
-            box [4] pixels), ...]}``), which ``LoadTubeletTargets`` turns
-            into the clip's per-frame targets (tubelet queries, STMixer-T).
-            Defaults to False.
-        test_clip_stride (int): Test samples: one clip every
-            ``test_clip_stride`` frames (keyframes ``1 + s // 2``, ``1 + s
-            // 2 + s``, ... while they cover the video, see
-            :func:`clip_keyframes`) instead of every frame; for models
-            that predict every frame of a clip (tubelets). Defaults to 1.
-        forecast_horizons (Sequence[int]): Frames ahead of the keyframe
-            whose ground truth a forecast is trained on
-            (docs/en/forecasting.md): every sample also gets
-            ``video_tubes`` (as ``with_tubelets``), ``tube_persons``
-            (``{tube id: person}``: the pickle's ``tube_actors`` ``{video:
-            {label: [actor of each tube]}}`` where it has them, so that a
-            person is followed across its changes of class; else each tube
-            is its own person) and ``forecast_horizons``, which
-            ``LoadForecastTargets`` turns into each person's future. The
-            training keyframes are those whose future is inside the video
-            (keyframe + the largest horizon <= ``nframes``); the pipeline's
-            ``SampleTubeFrames`` must end the clip at the keyframe
-            (``keyframe='last'``), else the clip would show the future.
-            Defaults to ``()`` (no forecast).
-        videos_in_both_splits (str): A video in both ``train_videos`` and
-            ``test_videos`` of the split: ``'error'`` (default: a leak of
-            the training videos into the test) or ``'allow'`` (what the
-            annotation importer writes for one video or ``--val-ratio 0``,
-            where the val metric is documented to measure the fit).
+        backend_args (dict, optional): mmengine fileio backend of the pickle
+            and file checks (None: from the path's prefix).
+        mask_root (str, optional): Folder of puppet mask files (JHMDB's
+            ``puppet_mask/``) for ``LoadActorMasks``. Defaults to None.
+        mask_file_tmpl (str): A video's mask file under ``mask_root``.
+        with_tubelets (bool): Samples also get ``video_tubes`` (``{frame:
+            [(label, tube id, box [4] pixels), ...]}``). Defaults to False.
+        test_clip_stride (int): Test one clip every ``test_clip_stride``
+            frames (:func:`clip_keyframes`), for tubelet models.
+        forecast_horizons (Sequence[int]): Frames ahead a forecast is
+            trained on (docs/en/forecasting.md): samples also get
+            ``video_tubes``, ``tube_persons`` (from the pickle's
+            ``tube_actors``, else one person per tube) and
+            ``forecast_horizons``; needs ``SampleTubeFrames(keyframe=
+            'last')``. Defaults to ``()``.
+        videos_in_both_splits (str): A video in both splits: ``'error'``
+            (default, a leak) or ``'allow'`` (one video, ``--val-ratio 0``).
     """
 
     def __init__(self,
@@ -200,7 +140,6 @@ class TubeDataset(BaseActionDataset):
             start_index=start_index,
             **kwargs)
 
-    # ------------------------------------------------------------------
     def load_data_list(self) -> List[dict]:
         try:
             gt = load_act_annotations(
@@ -208,8 +147,7 @@ class TubeDataset(BaseActionDataset):
         except Exception as e:
             if str(self.ann_file) in str(e):
                 raise  # already names the file
-            # a truncated / corrupt / non-pickle file (UnpicklingError,
-            # EOFError, UnicodeDecodeError, MemoryError, ...): name it
+            # a corrupt or non-pickle file: name it
             raise ValueError(
                 f'{self.ann_file}: not a readable ACT ground-truth pickle '
                 f'(truncated or corrupt? {type(e).__name__}: {e})') from e
@@ -393,9 +331,7 @@ class TubeDataset(BaseActionDataset):
         return out
 
     def _persons(self, gt: dict, video: str) -> Dict[int, object]:
-        """``{tube id: person}`` of a video: the actor of each tube from the
-        pickle's ``tube_actors`` where it has the video, else the tube
-        itself (its id)."""
+        """``{tube id: person}``: the ``tube_actors`` actor, else the id."""
         keys = video_tube_keys(gt['gttubes'][video])
         actors = gt.get('tube_actors', {})
         if video not in actors:
@@ -418,9 +354,8 @@ class TubeDataset(BaseActionDataset):
         return out
 
     def _frame_targets(self, items: list, w: int, h: int):
-        """Boxes ``[n, 4]`` normalised, multi-hot labels ``[n, C + 1]`` and
-        tube ids ``[n]`` int64; tubes with the same box on this frame share
-        one row, which takes the smallest of their ids."""
+        """Normalised boxes, multi-hot labels and tube ids of a frame; tubes
+        with the same box share one row (the smallest id)."""
         rows: Dict[tuple, np.ndarray] = {}
         row_ids: Dict[tuple, int] = {}
         for label, tube_id, box in items:
@@ -438,10 +373,8 @@ class TubeDataset(BaseActionDataset):
         return boxes, labels, ids
 
     def get_data_info(self, idx: int) -> dict:
-        """mmaction2's sample, plus ``video_tubes`` with
-        ``with_tubelets`` or ``forecast_horizons`` (one shared dict per
-        video, not serialised with every sample), and ``tube_persons`` and
-        ``forecast_horizons`` with ``forecast_horizons``."""
+        """mmaction2's sample, plus the video's shared ``video_tubes``,
+        ``tube_persons`` and ``forecast_horizons`` where enabled."""
         info = super().get_data_info(idx)
         if self.with_tubelets or self.forecast_horizons:
             info['video_tubes'] = self._video_tubes.get(info['video_id'], {})

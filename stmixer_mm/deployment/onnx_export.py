@@ -1,44 +1,11 @@
 """Export an STMixer detector to ONNX for a fixed clip size.
 
-Over 450 lines: the exported wrapper, the export and the checks of one
-graph, which must agree with each other.
-
-The exported graph is backbone + neck + query generator + decoder::
-
-    clip [B, 3, T, H, W]  float32, normalised as the data preprocessor does:
-                          (frames - mean) / std, RGB order of the pipeline
-      -> zero padding (bottom/right) to multiples of pad_size_divisor, as
-         STMixerDataPreprocessor pads after normalising
-      -> STMixer._forward (whole-frame initial boxes of H x W)
-      -> last decoder stage:
-           person_logits [B, N, K]   K = 2 (softmax) or 1 (sigmoid)
-           action_logits [B, N, A]
-           bboxes        [B, N, 4]   xyxy pixels of the H x W input
-           mask_logits   [B, N, H'/s, W'/s]  only for a model with a mask
-                         head: every query's mask at the head's stride s
-                         (4) of the padded input H' x W'
-
-``B``, ``T``, ``H`` and ``W`` are fixed at export. The post-processing
-(person threshold, normalised boxes, AVA score columns, the kept queries'
-masks upsampled and thresholded) is
-:func:`stmixer_mm.deployment.postprocess`; everything it needs (the
-normalisation, ``img_shape``, ``test_cfg``, the person classifier) is stored
-as JSON in the ONNX metadata under ``stmixer_mm`` (:func:`read_export_meta`).
-
-Sampling path: the multi-level 4-D sampler is exported with
-``impl='reference'`` (one ``GridSample`` per pyramid level, opset >= 16).
-The ``'pytorch'`` path (``F.embedding_bag`` over a table built by a custom
-autograd function) does not trace with the TorchScript exporter, and the
-dynamo exporter turns ``embedding_bag`` into an ONNX ``Loop`` over every
-(query, point) that ONNX Runtime runs about 3x slower than the
-``GridSample`` graph. All paths give the same numbers up to float rounding.
-
-Only models whose ``predict`` the graph gives are exported: a subclass of
-``STMixer`` with its own ``predict`` (e.g. the track queries of
-``projects/track_queries``, carried from keyframe to keyframe) is refused
-unless ``keyframe_only=True`` (the tool's ``--keyframe-only``),
-which exports its keyframe detector with a warning
-(:func:`check_exportable`).
+The graph (backbone + neck + query generator + decoder) takes a clip
+``[B, 3, T, H, W]`` normalised as the data preprocessor does (the padding
+is in the graph) and returns the last stage's raw outputs; ``B``, ``T``,
+``H``, ``W`` are fixed at export. :func:`stmixer_mm.deployment.postprocess`
+reads what it needs from the JSON metadata (:func:`read_export_meta`).
+Outputs, sampling path and refused models: docs/en/deployment.md.
 """
 import json
 import math
@@ -80,18 +47,13 @@ MIN_OPSET = 16
 
 
 class NotExportableError(ValueError):
-    """A detector whose predictions the exported graph does not give (a
-    subclass with its own ``predict``, e.g. one that carries a state from
-    keyframe to keyframe, as the track queries of ``projects/
-    track_queries``)."""
+    """A detector whose predictions the exported graph does not give (e.g.
+    a subclass with its own ``predict``, as ``projects/track_queries``)."""
 
 
 def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
-    """None when the exported graph (``STMixer._forward`` of one clip, last
-    stage) plus :func:`~stmixer_mm.deployment.postprocess` is what the
-    detector's ``predict`` gives, else the detector's type name: a subclass
-    of ``STMixer`` that predicts otherwise (its own ``predict``, or state
-    carried between samples) exports only the keyframe detector."""
+    """None when the graph plus :func:`~stmixer_mm.deployment.postprocess`
+    gives the detector's ``predict``, else the detector's type name."""
     cls = type(detector)
     if cls is STMixer or (isinstance(detector, STMixer)
                           and cls.predict is STMixer.predict
@@ -105,8 +67,7 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
     predictions the graph does not give (:func:`keyframe_graph_differs`).
 
     Raises:
-        NotExportableError: naming the model type, without
-            ``keyframe_only``.
+        NotExportableError: naming the model type, without keyframe_only.
     """
     num_frames = getattr(
         getattr(detector, 'roi_head', None), 'num_frames', None)
@@ -144,8 +105,7 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
 
 
 def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
-    """The ``sampling_mixing.sampling_cfg`` of every stage head config (the
-    same dict once for a shared stage head)."""
+    """``sampling_mixing.sampling_cfg`` of every stage head config."""
     model_cfg = cfg['model'] if 'model' in cfg else cfg
     stage_head = model_cfg.get('roi_head', {}).get('stage_head')
     heads = stage_head if isinstance(stage_head, (list, tuple)) else \
@@ -165,27 +125,23 @@ def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
 
 
 def set_sampling_impl(cfg: Union[Config, ConfigDict, dict], impl: str) -> None:
-    """Set ``sampling_mixing.sampling_cfg.impl`` of every stage head of a
-    detector config.
+    """Set ``sampling_mixing.sampling_cfg.impl`` of every stage head.
 
     Args:
-        cfg (Config | dict): The whole config (with ``model``) or the model
-            config; changed in place (nested dicts included: give a
-            ``copy.deepcopy`` to keep the original).
+        cfg (Config | dict): The whole config or the model config; changed
+            in place (nested dicts included).
         impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
-            (see ``stmixer_mm.models.layers.sample_4d``).
+            (``stmixer_mm.models.layers.sample_4d``).
 
     Raises:
-        ValueError: When the config has no ``roi_head.stage_head`` with a
-            ``sampling_mixing.sampling_cfg``.
+        ValueError: no ``roi_head.stage_head`` with a sampling_cfg.
     """
     for sampling_cfg in _sampling_cfgs(cfg):
         sampling_cfg['impl'] = impl
 
 
 def get_sampling_impls(cfg: Union[Config, ConfigDict, dict]) -> List[str]:
-    """``sampling_mixing.sampling_cfg.impl`` of every stage head config
-    (``'auto'`` where unset); see :func:`set_sampling_impl`."""
+    """``sampling_cfg.impl`` of every stage head (``'auto'`` where unset)."""
     return [c.get('impl', 'auto') for c in _sampling_cfgs(cfg)]
 
 
@@ -195,9 +151,7 @@ class STMixerONNXWrapper(nn.Module):
 
     Args:
         detector (nn.Module): An ``STMixer`` in eval mode.
-        img_shape (tuple[int, int]): ``(H, W)`` of the clips (without
-            padding); the initial boxes cover it and the post-processing
-            clips and normalises the boxes by it.
+        img_shape (tuple[int, int]): ``(H, W)`` of the un-padded clips.
         pad_size_divisor (int): Pad ``H`` and ``W`` up to multiples of it.
         pad_value (float): Value of the padded (normalised) pixels.
     """
@@ -217,22 +171,14 @@ class STMixerONNXWrapper(nn.Module):
         self.pad_shape = (math.ceil(h / d) * d, math.ceil(w / d) * d)
 
     def forward(self, clip: Tensor) -> Tuple[Tensor, ...]:
-        """
-        Args:
-            clip (Tensor): ``[B, 3, T, H, W]``, normalised.
-
-        Returns:
-            tuple[Tensor, ...]: ``person_logits [B, N, K]``,
-            ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels)
-            and, with a mask head, ``mask_logits [B, N, H'/s, W'/s]``
-            (every query's mask, at the head's stride of the padded input).
-        """
+        """Normalised ``clip [B, 3, T, H, W]`` -> ``person_logits [B, N, K]``,
+        ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels) and,
+        with a mask head, ``mask_logits [B, N, H'/s, W'/s]`` (stride s of
+        the padded input)."""
         h, w = self.img_shape
         pad_h, pad_w = self.pad_shape
-        # concatenated constants rather than F.pad: the TorchScript
-        # exporter then keeps every later shape static (after an ONNX Pad
-        # the shapes the model reads become graph values, which
-        # F.layer_norm's normalized_shape cannot take)
+        # constants rather than F.pad: after an ONNX Pad the shapes become
+        # graph values, which F.layer_norm's normalized_shape cannot take
         b, c, t = clip.shape[:3]
         if pad_h != h:
             clip = torch.cat(
@@ -252,8 +198,7 @@ class STMixerONNXWrapper(nn.Module):
         detector = self.detector
         if not detector.roi_head.with_mask:
             return detector._forward(clip, samples)[-1]
-        # _forward's path, keeping the pyramid and the queries for the
-        # mask head, run on every query (the kept ones are chosen after)
+        # _forward's path, keeping the pyramid and queries for the mask head
         x = detector.extract_feat(clip)
         proposals = detector.rpn_head.predict(x, samples, rescale=False)
         last = detector.roi_head(x, proposals, samples)[-1]
@@ -283,7 +228,7 @@ def _preprocessor_settings(detector: nn.Module) -> dict:
 
 def export_meta(detector: nn.Module, clip_shape: Sequence[int],
                 batch_size: int) -> dict:
-    """The metadata stored with an export (see the module docstring)."""
+    """The metadata stored with an export (docs/en/deployment.md)."""
     t, h, w = (int(v) for v in clip_shape)
     head = detector.roi_head.stages[-1]
     prep = _preprocessor_settings(detector)
@@ -311,14 +256,12 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
 
 
 def export_class_names(meta: dict) -> Dict[int, str]:
-    """``{column: name}`` from an export's metadata ``classes``
-    (``classes[i]`` names score column ``i + 1``; ``None`` entries stay
-    unnamed), as :func:`~stmixer_mm.datasets.class_names.class_names` gives
-    them for the PyTorch model.
+    """``{column: name}`` from the metadata ``classes`` (``classes[i]``
+    names score column ``i + 1``; ``None`` stays unnamed), as
+    :func:`~stmixer_mm.datasets.class_names.class_names`.
 
     Raises:
-        ValueError: the export has no class names (``--no-class-names``,
-            or exported before they were stored).
+        ValueError: the export has no class names.
     """
     classes = meta.get('classes')
     if not classes:
@@ -338,35 +281,26 @@ def export_onnx(detector: nn.Module,
     """Export a detector for clips of a fixed size.
 
     Args:
-        detector (nn.Module): An ``STMixer`` (eval mode is set). Build it
-            with ``impl='reference'`` sampling (:func:`set_sampling_impl`)
-            for the TorchScript exporter.
+        detector (nn.Module): An ``STMixer`` (eval mode is set), built
+            with ``impl='reference'`` sampling for TorchScript.
         out_file (str): The ``.onnx`` file to write.
-        clip_shape (Sequence[int]): ``(T, H, W)`` of the (un-padded) clips.
+        clip_shape (Sequence[int]): ``(T, H, W)`` of the un-padded clips.
         batch_size (int): Clips per call. Defaults to 1.
-        opset (int): ONNX opset, at least 16. Defaults to 17 (the first
-            with ``LayerNormalization``).
-        exporter (str): ``'torchscript'`` (``torch.onnx.export(...,
-            dynamo=False)``, the default: exports in seconds without extra
-            packages) or ``'dynamo'`` (``torch.export`` based; needs
-            ``onnxscript``, about 8x longer to export, same graph speed).
-        extra_meta (dict, optional): More metadata (e.g. config and
-            checkpoint paths).
-        keyframe_only (bool): Export the keyframe detector of a model whose
-            ``predict`` the graph does not give (a subclass with its own
-            ``predict``), with
-            a warning and ``keyframe_only`` / ``model_type`` in the
-            metadata; without it such a model is refused
-            (:func:`check_exportable`).
+        opset (int): ONNX opset, >= 16. Defaults to 17 (the first with
+            ``LayerNormalization``).
+        exporter (str): ``'torchscript'`` (default) or ``'dynamo'`` (needs
+            ``onnxscript``).
+        extra_meta (dict, optional): More metadata (e.g. config path).
+        keyframe_only (bool): Export the keyframe detector of a model the
+            graph does not reproduce, with a warning (see
+            :func:`check_exportable`).
 
     Returns:
         dict: The metadata stored in the file.
 
     Raises:
-        ValueError: For an unknown exporter, an opset below 16 or a clip
-            shape that is not three positive ints.
-        NotExportableError: For a model the graph does not reproduce
-            (a tracker), without ``keyframe_only``.
+        ValueError: unknown exporter, opset < 16 or a bad clip shape.
+        NotExportableError: a model the graph does not reproduce.
     """
     import onnx
 
@@ -396,8 +330,7 @@ def export_onnx(detector: nn.Module,
                                  meta['pad_value']).eval()
     clip = torch.zeros(meta['input_shape'])
     with warnings.catch_warnings():
-        # the shape checks of the model turn into constants of the traced
-        # graph: expected for a fixed-size export
+        # the model's shape checks become constants: fixed-size export
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         kwargs = dict(
             input_names=[INPUT_NAME],
@@ -408,8 +341,7 @@ def export_onnx(detector: nn.Module,
             kwargs.update(external_data=False)
         torch.onnx.export(wrapper, (clip, ), out_file, **kwargs)
     model = onnx.load(out_file)
-    # the opset really written (the dynamo exporter raises a lower request
-    # to its minimum, 18)
+    # the opset really written (dynamo raises a lower request to 18)
     meta['opset'] = next(
         int(o.version) for o in model.opset_import
         if o.domain in ('', 'ai.onnx'))
@@ -427,8 +359,7 @@ def read_export_meta(onnx_file: str) -> dict:
     """The metadata :func:`export_onnx` stored in an ONNX file.
 
     Raises:
-        ValueError: When the file has no ``stmixer_mm`` metadata (not
-            written by :func:`export_onnx`).
+        ValueError: the file has no ``stmixer_mm`` metadata.
     """
     import onnx
 
@@ -442,20 +373,19 @@ def read_export_meta(onnx_file: str) -> dict:
 
 def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],
                    meta: Mapping) -> np.ndarray:
-    """The graph's input from ``T`` frames, as the data preprocessor
-    normalises them.
+    """The graph's input from ``T`` frames, normalised as the data
+    preprocessor does.
 
     Args:
-        frames (np.ndarray | list[np.ndarray]): ``[T, H, W, 3]`` (or ``T``
-            arrays ``[H, W, 3]``), RGB as the config's test pipeline gives
-            them (after its resize), any numeric dtype.
+        frames (np.ndarray | list[np.ndarray]): ``[T, H, W, 3]``, RGB as the
+            test pipeline gives them (after its resize), any numeric dtype.
         meta (Mapping): :func:`read_export_meta`.
 
     Returns:
         np.ndarray: ``[1, 3, T, H, W]`` float32.
 
     Raises:
-        ValueError: When the frames do not have the exported size.
+        ValueError: the frames do not have the exported size.
     """
     clip = np.asarray(frames, dtype=np.float32)
     _, _, t, h, w = meta['input_shape']
@@ -474,15 +404,12 @@ def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],
 
 
 def create_ort_session(onnx_file: str, threads: Optional[int] = None):
-    """An ONNX Runtime CPU session.
+    """An ONNX Runtime CPU session (``onnxruntime.InferenceSession``).
 
     Args:
         onnx_file (str): The exported model.
         threads (int, optional): ``intra_op_num_threads`` (and 1 inter-op
             thread); None lets ONNX Runtime choose.
-
-    Returns:
-        onnxruntime.InferenceSession
     """
     try:
         import onnxruntime as ort
@@ -500,9 +427,8 @@ def create_ort_session(onnx_file: str, threads: Optional[int] = None):
 
 
 def run_ort(session, clip: np.ndarray) -> List[np.ndarray]:
-    """Run a session on a normalised clip ``[B, 3, T, H, W]``; returns the
-    outputs in the order of :data:`OUTPUT_NAMES` (then ``mask_logits``
-    when the graph has it: a model with a mask head)."""
+    """Run a session on a normalised clip ``[B, 3, T, H, W]``; outputs in
+    the order of :data:`OUTPUT_NAMES` (then ``mask_logits`` if any)."""
     names = [o.name for o in session.get_outputs()]
     wanted = list(OUTPUT_NAMES) + [
         n for n in (MASK_OUTPUT_NAME, ) if n in names

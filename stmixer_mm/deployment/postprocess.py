@@ -1,31 +1,11 @@
 """Post-processing of the exported STMixer graph, in numpy.
 
-The ONNX graph written by :func:`stmixer_mm.deployment.export_onnx` stops at
-the raw outputs of the last decoder stage. This module turns them into the
-detections ``STMixer.predict`` gives (``label_convention='ava'``, the input
-of mmaction2's ``AVAMetric``), with numpy only, so a deployment needs
-neither torch nor mmengine. It is the numpy twin of
-``STMixerBBoxHead.predict_ava`` (``stmixer_mm/models/roi_heads/
-bbox_heads/stmixer_bbox_head.py``); ``tests/test_deployment`` checks that
-both give the same detections.
-
-Steps, per clip (``N`` queries, ``A`` actions, input frame ``H x W``
-without the padding)::
-
-    person_scores = softmax(person_logits)[:, 0]       (sigmoid of column 0
-                                                        with a sigmoid
-                                                        person classifier)
-    keep = person_scores >= person_threshold
-    if nothing is kept: keep the num_fallback best queries (best first;
-                        postprocess() takes 0, as init_detector, unless
-                        fallback_queries=True)
-    scores  = sigmoid(action_logits[keep])              [n, A]
-              (* person_scores[keep] with multiply_person_score)
-    scores  = [0 | scores]                              [n, A + 1], column 0
-                                                        is AVA's background
-    bboxes  = bboxes[keep] (xyxy pixels of the input), x clipped to
-              [0, W - 1] and divided by W, y clipped to [0, H - 1] and
-              divided by H                              [n, 4] in [0, 1]
+Turns the graph's raw last-stage outputs into the detections
+``STMixer.predict`` gives (``label_convention='ava'``, the input of
+mmaction2's ``AVAMetric``) without torch or mmengine: the numpy twin of
+``STMixerBBoxHead.predict_ava`` (``tests/test_deployment`` compares them).
+Boxes are normalised by the un-padded ``H x W``; score column 0 (AVA's
+background) is 0. See docs/en/deployment.md.
 """
 from typing import Dict, Mapping, Optional, Sequence, Union
 
@@ -35,8 +15,7 @@ import numpy as np
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
 
 #: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults
-#: (those of the stage head's box head, declared once in
-#: ``stmixer_mm.utils.settings_specs``; a plain-Python module).
+#: (the box head's, from a plain-Python module).
 AVA_TEST_CFG_DEFAULTS = dict(TEST_CFG_DEFAULTS['ava'])
 
 
@@ -46,16 +25,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def person_scores_from_logits(person_logits: np.ndarray,
                               use_sigmoid: bool) -> np.ndarray:
-    """Person probability of every query.
+    """Person probability ``[...]`` of every query.
 
     Args:
         person_logits (np.ndarray): ``[..., K]`` (``K = 2``, column 0 the
-            person class, with a softmax person classifier; ``K = 1`` with a
-            sigmoid one).
+            person class, softmax; ``K = 1`` with a sigmoid classifier).
         use_sigmoid (bool): Whether the person classifier is a sigmoid.
-
-    Returns:
-        np.ndarray: ``[...]``.
     """
     logits = np.asarray(person_logits, dtype=np.float32)
     if use_sigmoid:
@@ -87,24 +62,20 @@ def postprocess_ava(person_logits: np.ndarray,
         person_logits (np.ndarray): ``[B, N, K]``.
         action_logits (np.ndarray): ``[B, N, A]``.
         bboxes (np.ndarray): ``[B, N, 4]``, xyxy pixels of the network input.
-        img_shape (Sequence[int]): ``(H, W)`` of the input frame without the
-            padding (the exported ``--shape``).
+        img_shape (Sequence[int]): ``(H, W)`` without the padding.
         test_cfg (Mapping, optional): ``person_threshold``,
             ``num_fallback``, ``multiply_person_score``; missing keys take
-            :data:`AVA_TEST_CFG_DEFAULTS`. The export stores the model's
-            values in the ONNX metadata (:func:`read_export_meta`).
+            :data:`AVA_TEST_CFG_DEFAULTS`.
         use_sigmoid_person (bool): Whether the person classifier is a
-            sigmoid (metadata ``use_sigmoid_person``).
+            sigmoid.
 
     Returns:
-        list[dict[str, np.ndarray]]: Per clip ``bboxes`` ``[n, 4]`` (xyxy
-        normalised to [0, 1]), ``scores`` ``[n, A + 1]`` (column 0 is 0),
-        ``person_scores`` ``[n]`` and ``query_indices`` ``[n]`` (which
-        queries were kept, in output order).
+        list[dict[str, np.ndarray]]: Per clip ``bboxes`` ``[n, 4]``
+        (normalised xyxy), ``scores`` ``[n, A + 1]``, ``person_scores``
+        ``[n]`` and ``query_indices`` ``[n]`` (the kept queries).
 
     Raises:
-        ValueError: When the arrays do not fit together or ``test_cfg`` has
-            unknown keys.
+        ValueError: the arrays do not fit together or unknown test_cfg keys.
     """
     person_logits = np.asarray(person_logits, dtype=np.float32)
     action_logits = np.asarray(action_logits, dtype=np.float32)
@@ -157,28 +128,20 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
 
     Args:
         outputs (Sequence[np.ndarray] | Mapping[str, np.ndarray]): The
-            graph's outputs in the order of ``meta['output_names']``
-            (``person_logits``, ``action_logits``, ``bboxes``), as
-            ``InferenceSession.run(None, ...)`` returns them, or a dict by
-            those names.
+            graph's outputs in the order of ``meta['output_names']`` (as
+            ``InferenceSession.run(None, ...)`` returns them) or by name.
         meta (Mapping): :func:`read_export_meta` of the ONNX file.
         test_cfg (Mapping, optional): Overrides of ``meta['test_cfg']``.
-        fallback_queries (bool): Keep the config's ``num_fallback`` (stored
-            in ``meta['test_cfg']``: the best queries are output when no
-            query reaches the threshold, as ``tools/test.py`` evaluates).
-            Defaults to False: ``num_fallback=0``, only people above the
-            threshold, as ``init_detector`` (the demo, the inference API)
-            gives by default, so a clip without people gives no
-            detection. A ``num_fallback`` in ``test_cfg`` wins over both.
+        fallback_queries (bool): Keep the config's ``num_fallback`` (as
+            ``tools/test.py``); default False: 0, as ``init_detector``. A
+            ``num_fallback`` in ``test_cfg`` wins over both.
 
     Returns:
-        list[dict[str, np.ndarray]]: See :func:`postprocess_ava`; an
-        export with a mask head adds ``masks`` (bool ``[n, H, W]`` of the
-        input frame, :func:`masks_from_logits`).
+        list[dict[str, np.ndarray]]: See :func:`postprocess_ava`; a mask
+        head adds ``masks`` (bool ``[n, H, W]``).
 
     Raises:
-        ValueError: When ``outputs`` are not the graph's three outputs
-            (a dict without one of the names, another number of arrays).
+        ValueError: ``outputs`` are not the graph's outputs.
     """
     if meta.get('label_convention', 'ava') != 'ava':
         raise ValueError(
@@ -228,11 +191,10 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
 
 def masks_from_logits(logits: np.ndarray, img_shape: Sequence[int],
                       stride: int, threshold: float) -> np.ndarray:
-    """Boolean masks ``[n, H, W]`` of the input frame from the mask head's
-    logits ``[n, H'/s, W'/s]`` (of the padded input): upsampled bilinearly
-    by the stride (OpenCV's ``INTER_LINEAR``, the half-pixel sampling of
-    PyTorch's ``interpolate(align_corners=False)`` that ``predict`` uses),
-    cropped to ``img_shape``, probability above ``threshold``."""
+    """Boolean masks ``[n, H, W]`` from the mask head's logits ``[n, H'/s,
+    W'/s]`` (padded input): upsampled by ``INTER_LINEAR`` (the half-pixel
+    sampling of PyTorch's ``interpolate(align_corners=False)``), cropped to
+    ``img_shape``, probability above ``threshold``."""
     h, w = (int(v) for v in img_shape[:2])
     logits = np.asarray(logits, np.float32)
     if not len(logits):

@@ -16,8 +16,7 @@ MASK_PIXEL_TOLERANCE = 1e-3
 
 
 def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
-    """One random uint8 RGB clip ``[T, H, W, 3]`` per exported batch entry.
-    """
+    """One random uint8 RGB clip ``[T, H, W, 3]`` per exported batch entry."""
     batch, _, t, h, w = meta['input_shape']
     rng = np.random.default_rng(seed)
     return [
@@ -27,12 +26,9 @@ def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
 
 
 def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
-    """``detector.test_step`` (data preprocessor, ``predict``) on uint8 RGB
-    clips ``[T, H, W, 3]``; returns the ``pred_instances`` as numpy dicts.
-    For a detector the graph is only the keyframe detector of
-    (:func:`~stmixer_mm.deployment.onnx_export.keyframe_graph_differs`, a
-    ``keyframe_only`` export), ``STMixer.predict`` is run instead.
-    """
+    """``detector.test_step`` on uint8 RGB clips ``[T, H, W, 3]`` (for a
+    ``keyframe_only`` export, ``STMixer.predict``); returns the
+    ``pred_instances`` as numpy dicts."""
     from mmaction.structures import ActionDataSample
 
     inputs, samples = [], []
@@ -48,8 +44,7 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
         if keyframe_graph_differs(detector) is None:
             results = detector.test_step(data)
         else:
-            # a keyframe_only export (a subclass with its own predict):
-            # the graph is the keyframe detector, STMixer's predict
+            # a keyframe_only export: the graph is STMixer's predict
             data = detector.data_preprocessor(data, False)
             results = STMixer.predict(detector, data['inputs'],
                                       data['data_samples'])
@@ -70,14 +65,10 @@ def compare_with_torch(detector: nn.Module,
                        seed: int = 0,
                        atol: float = 1e-4,
                        threads: Optional[int] = None) -> Dict[str, object]:
-    """Run ONNX Runtime and PyTorch on the same random clips.
-
-    Compared, all queries: the person probabilities, the action
-    probabilities (sigmoids) and the boxes normalised by ``(W, H)``; then
-    the post-processed detections (:func:`postprocess`, with the exported
-    ``test_cfg``) against ``detector.test_step``: the same number of
-    detections per clip, and boxes, scores and person scores within
-    ``atol``.
+    """Run ONNX Runtime and PyTorch on the same random clips; compare the
+    person / action probabilities and normalised boxes of all queries,
+    then the post-processed detections against ``predict`` (same count,
+    values within ``atol``).
 
     Args:
         detector (nn.Module): The PyTorch detector as configured (any
@@ -89,10 +80,9 @@ def compare_with_torch(detector: nn.Module,
         threads (int, optional): ONNX Runtime intra-op threads.
 
     Returns:
-        dict: ``ok`` (bool), ``errors`` (list of str), and the largest
-        differences: ``person_scores``, ``action_scores``, ``bboxes``
-        (normalised), ``logits`` (raw, for information), ``detections``
-        (post-processed outputs against ``predict``).
+        dict: ``ok``, ``errors`` and the largest differences
+        (``person_scores``, ``action_scores``, ``bboxes``, ``logits``,
+        ``detections``, ...).
     """
     detector.eval()
     frames = random_frames(meta, seed)
@@ -123,8 +113,7 @@ def compare_with_torch(detector: nn.Module,
         f'{atol:g}' for key in ('person_scores', 'action_scores', 'bboxes')
         if not report[key] <= atol
     ]
-    # post-processed with the detector's own test_cfg (its num_fallback
-    # included), so that the detections compare with its predict
+    # the detector's own test_cfg (num_fallback too): as its predict
     dets = postprocess(ort_out, meta, test_cfg=detector.roi_head.test_cfg)
     preds = torch_predict(detector, frames)
     worst = 0.0

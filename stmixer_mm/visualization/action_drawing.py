@@ -1,7 +1,5 @@
 """Label formatting for ``tools/demo.py`` and the loss / mAP curves read
-from mmengine's ``scalars.json`` logs. All drawing of boxes (data samples,
-demo frames) goes through
-:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`."""
+from mmengine's ``scalars.json`` logs."""
 import json
 import os
 import os.path as osp

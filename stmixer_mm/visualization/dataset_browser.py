@@ -1,14 +1,8 @@
 """Keyframes of a data set as the model gets them (after the config's
 pipeline), with their ground-truth boxes and action labels: the library of
-``tools/analysis_tools/browse_dataset.py`` and ``check_dataset.py``.
-
-Works for any data set of the config whose pipeline ends with
-``PackActionInputs`` and gives ``gt_instances`` (``bboxes`` in pixels,
-``labels`` multi-hot or ids): mmaction2's ``AVADataset`` and the plugin's
-AVA-format and tube data sets. Each image is the middle frame of the packed
-clip (the keyframe), drawn by :class:`ActionDetLocalVisualizer` (the
-config's ``visualizer`` when it is one, otherwise a default one); action
-names come from the data set's ``label_file`` or ``metainfo['classes']``.
+``tools/analysis_tools/browse_dataset.py`` and ``check_dataset.py``. Any
+data set whose pipeline ends with ``PackActionInputs`` and gives
+``gt_instances`` works; the keyframe is the packed clip's middle frame.
 """
 import os.path as osp
 from typing import List, Optional

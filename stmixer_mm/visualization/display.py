@@ -27,14 +27,9 @@ def has_display() -> bool:
 
 
 def display_problem() -> Optional[str]:
-    """Why a window cannot be shown here, or None when it can.
-
-    The visualizers show drawings with matplotlib (mmengine's
-    ``Visualizer.show``). On Linux a window needs a display (``DISPLAY`` or
-    ``WAYLAND_DISPLAY``); anywhere, matplotlib's backend must be an
-    interactive one (without a display, or with ``MPLBACKEND=agg``, it is
-    ``agg``, and ``show`` silently draws nothing).
-    """
+    """Why a window cannot be shown here, or None when it can: mmengine's
+    ``Visualizer.show`` uses matplotlib, whose non-interactive backend
+    (``agg``: no display, ``MPLBACKEND=agg``) silently draws nothing."""
     if not has_display():
         return 'there is no display (DISPLAY and WAYLAND_DISPLAY are unset)'
     import matplotlib

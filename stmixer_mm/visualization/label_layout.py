@@ -2,16 +2,9 @@
 placement (no drawing), so that the labels of persons close together on a
 small frame neither cover each other nor leave the frame.
 
-:func:`place_label_blocks` takes the boxes, the size of each box's label
-block and the frame size, and returns the top-left corner of each block.
-The boxes are placed in their order; each block goes to the first of its
-candidate positions (:func:`label_candidates`: above the box, inside its
-top, below it, inside its bottom, each at the box's left then right edge,
-then beside the box) that does not overlap a block placed before it (nor
-a ``reserved`` area such as a header); if every candidate overlaps, the
-one overlapping least (the first of equals). Every candidate is shifted
-into the frame, so every block lies inside it when it fits.
-:func:`label_font_scale` gives the OpenCV font scale of a frame.
+Each block takes the first of its :func:`label_candidates` (shifted into
+the frame) that overlaps no block placed before it nor a ``reserved`` area,
+else the one overlapping least. Rules: docs/en/useful_tools.md.
 """
 from typing import List, Sequence, Tuple
 
@@ -25,9 +18,8 @@ Block = Tuple[float, float, float, float]  # x1, y1, x2, y2
 
 
 def label_font_scale(short_side: int) -> float:
-    """OpenCV font scale of labels on a frame whose short side is
-    ``short_side`` pixels: 0.5 at 360, 1.0 at 720, never below 0.3
-    (small but readable on a 120-pixel frame)."""
+    """OpenCV font scale of labels for a ``short_side``-pixel frame: 0.5 at
+    360, 1.0 at 720, never below 0.3 (readable on a 120-pixel frame)."""
     return max(MIN_FONT_SCALE, short_side * FONT_SCALE_PER_PIXEL)
 
 
@@ -75,17 +67,14 @@ def place_label_blocks(
     frame_size: Tuple[int, int],
     reserved: Sequence[Block] = ()
 ) -> List[Tuple[float, float]]:
-    """The top-left corner of each box's label block (see the module).
+    """The top-left corner ``(x, y)`` of each box's label block, placed in
+    the order of ``boxes`` (see the module).
 
     Args:
         boxes: ``[n, 4]`` ``x1, y1, x2, y2`` in pixels of the frame.
         sizes: ``(width, height)`` of each box's label block.
         frame_size: ``(width, height)`` of the frame.
-        reserved: blocks (``x1, y1, x2, y2``) no label should cover, e.g.
-            the header.
-
-    Returns:
-        list[tuple]: ``(x, y)`` of each block, in the order of ``boxes``.
+        reserved: blocks no label should cover, e.g. the header.
     """
     if len(boxes) != len(sizes):
         raise ValueError(f'{len(boxes)} boxes but {len(sizes)} label sizes')

@@ -10,13 +10,9 @@ __all__ = ['load_label_names', 'label_names_from_dataset', 'top_actions']
 
 
 def label_names_from_dataset(dataset) -> Dict[int, str]:
-    """Score column -> action name for a data set.
-
-    The data set's AVA ``label_file`` when it has one (ids are the score
-    columns), else its ``metainfo['classes']`` with class ``i`` in column
-    ``i + 1`` (column 0 is background, as AVA-format and tube data sets
-    pack their multi-hot labels). Empty when neither is known.
-    """
+    """Score column -> action name for a data set: its AVA ``label_file``,
+    else its ``metainfo['classes']`` with class ``i`` in column ``i + 1``
+    (column 0 is background, as the data sets pack labels), else empty."""
     label_file = getattr(dataset, 'label_file', None)
     if label_file:
         return load_label_names(label_file,

@@ -1,28 +1,10 @@
 """Visualizer of spatio-temporal action detection results.
 
-Over 450 lines: one class, mmengine's ``Visualizer`` contract for
-clips (ground truth, predictions, tracks, masks, labels).
-
-:class:`ActionDetLocalVisualizer` is mmengine's
-:class:`~mmengine.visualization.Visualizer` (registered in mmaction2's
-``VISUALIZERS``) with an ``add_datasample`` for action detection: boxes of
-the ground truth and of the predictions on the keyframe, and for each box its
-top actions with scores (and the person score when the prediction carries
-``pred_instances.person_scores``).
-
-Readable at any frame size: a small frame is scaled up first so that its
-short side is at least ``min_short_side`` pixels (fonts and lines scale with
-the frame), and labels never cover the picture: every box gets a short
-numbered tag (``1``, ``2``, ...) and its actions are written in a legend
-under the frame. Ground truth and predictions are drawn side by side
-(``layout='side_by_side'``, default) or on one frame (``'overlay'``).
-
-The hook calling convention is mmdet's (``show``, ``wait_time``,
-``out_file``, ``pred_score_thr``, ``step``), so mmengine / mmdet style hooks
-(:class:`~stmixer_mm.engine.hooks.ActionDetVisualizationHook`) drive it.
-
-(About 430 lines, kept as one file: the panel layout, the legend and the
-calling convention are the one class; label names live in ``labels.py``.)
+:class:`ActionDetLocalVisualizer` is mmengine's ``Visualizer`` (registered
+in mmaction2's ``VISUALIZERS``) with an ``add_datasample`` for action
+detection, called with mmdet's hook convention (``show``, ``wait_time``,
+``out_file``, ``pred_score_thr``, ``step``). Scaling, layouts, tags and the
+legend: docs/en/useful_tools.md ("Visualization").
 """
 import math
 import os.path as osp
@@ -48,8 +30,7 @@ LAYOUTS = ('side_by_side', 'overlay')
 
 def _masks_of(instances: InstanceData,
               keep: Sequence[int]) -> Optional[np.ndarray]:
-    """The ``masks`` of the kept instances (bool ``[k, H, W]``), or None
-    when the instances have none."""
+    """The kept instances' ``masks`` (bool ``[k, H, W]``) or None."""
     if 'masks' not in instances:
         return None
     masks = instances.masks
@@ -71,12 +52,10 @@ class ActionDetLocalVisualizer(Visualizer):
     Args:
         name (str): Name of the instance (mmengine's ``ManagerMixin``).
         image (np.ndarray, optional): Image to draw on, ``[H, W, 3]`` RGB.
-        vis_backends (list[dict], optional): Storage backends (e.g.
-            ``LocalVisBackend``, ``TensorboardVisBackend``), as in mmengine.
+        vis_backends (list[dict], optional): Storage backends, as mmengine.
         save_dir (str, optional): Where the backends write.
-        label_names (dict[int, str], optional): Score column (label id) ->
-            name. Without it (and without ``label_file``) the ids are shown;
-            the visualization hook fills it from the dataset's ``label_file``.
+        label_names (dict[int, str], optional): Score column -> name; the
+            ids are shown without it.
         label_file (str, optional): AVA label map read into ``label_names``.
         gt_color (str | tuple): Colour of ground-truth boxes (RGB).
         pred_color (str | tuple): Colour of predicted boxes (RGB).
@@ -85,10 +64,8 @@ class ActionDetLocalVisualizer(Visualizer):
         min_short_side (int): Scale frames up until their short side is at
             least this (0: never scale).
         topk (int): Actions listed per box.
-        line_width (float, optional): Box line width in output pixels;
-            default grows with the frame.
-        font_size (int, optional): Legend font size in output pixels;
-            default grows with the frame.
+        line_width (float, optional): Box line width (output pixels).
+        font_size (int, optional): Legend font size (output pixels).
     """
 
     def __init__(self,
@@ -143,11 +120,8 @@ class ActionDetLocalVisualizer(Visualizer):
         return 0 not in self.label_names
 
     def _gt_items(self, gt: InstanceData) -> Tuple[np.ndarray, List[str]]:
-        """Ground-truth boxes (pixels of the input frame) and legend text.
-
-        ``gt.labels`` is either multi-hot ``[n, num_classes]`` (AVA) or
-        label ids ``[n]``.
-        """
+        """Ground-truth boxes (pixels) and legend text; ``gt.labels`` is
+        multi-hot ``[n, num_classes]`` (AVA) or label ids ``[n]``."""
         boxes = _to_numpy(gt.bboxes).reshape(-1, 4).astype(np.float32)
         texts = []
         if 'labels' in gt:
@@ -169,13 +143,9 @@ class ActionDetLocalVisualizer(Visualizer):
     def _pred_items(
             self, pred: InstanceData, img_shape: Tuple[int, int],
             score_thr: float) -> Tuple[np.ndarray, List[str], List[int]]:
-        """Predicted boxes (pixels), legend text and the indices kept.
-
-        A box is kept when one of its actions scores at least
-        ``score_thr``. Boxes normalised to [0, 1] (what the detector and
-        ``AVAMetric`` use) are scaled to ``img_shape``; boxes in pixels are
-        recognised by a coordinate above 1.5.
-        """
+        """Predicted boxes (pixels), legend text and the indices kept (an
+        action scoring >= ``score_thr``). Normalised boxes are scaled to
+        ``img_shape``; pixel boxes have a coordinate above 1.5."""
         boxes = _to_numpy(pred.bboxes).reshape(-1, 4).astype(np.float32)
         if len(boxes) and boxes.max() <= 1.5:
             h, w = img_shape
@@ -221,16 +191,12 @@ class ActionDetLocalVisualizer(Visualizer):
 
         Args:
             image (np.ndarray): ``[H, W, 3]`` RGB uint8 frame.
-            panels: per panel ``(title, groups)``; a group is
-                ``(boxes [n, 4] xyxy in pixels of image, legend texts [n],
-                colour)``, optionally with a fourth item, masks ``[n, H,
-                W]`` bool of ``image``'s size, filled translucent in the
-                group's colour. Panels are placed left to right, each is the
-                scaled frame with its legend below.
+            panels: per panel (left to right) ``(title, groups)``; a group
+                is ``(boxes [n, 4] xyxy pixels, texts [n], colour)`` with
+                optional bool masks ``[n, H, W]`` (filled translucent).
             legend_lines (int, optional): Reserve exactly this many legend
-                lines, so that every frame of a video gets the same canvas;
-                a longer legend ends with ``... (+k lines)``. Default: as
-                many as needed.
+                lines (the same canvas for every frame of a video); default:
+                as many as needed.
 
         Returns:
             np.ndarray: ``[H', W', 3]`` RGB uint8, ``H' >= s*H`` and
@@ -248,8 +214,7 @@ class ActionDetLocalVisualizer(Visualizer):
         font = self.font_size or int(np.clip(round(short / 28), 10, 30))
         lw = self.line_width or max(2.0, short / 180)
         line_h = int(math.ceil(font * 1.45))
-        # DejaVu Sans (matplotlib's default) is about 0.6 em a character;
-        # a margin so that wrapped lines stay inside the panel
+        # DejaVu Sans is ~0.6 em a character; a margin keeps lines inside
         max_chars = max(12, int(sw / (0.7 * font)) - 2)
         gap = 0 if len(panels) == 1 else max(4, font // 2)
 
@@ -312,9 +277,8 @@ class ActionDetLocalVisualizer(Visualizer):
                 self.draw_bboxes(drawn, edge_colors=color, line_widths=lw)
                 tags = [str(n + k + 1) for k in range(len(drawn))]
                 n += len(drawn)
-                # tags of a second group (overlay: predictions over the
-                # ground truth) go to the bottom corner, so they do not
-                # hide the first group's tags
+                # a second group's tags (overlay) go to the bottom corner,
+                # clear of the first group's
                 corner = drawn[:, [0, 1]] + lw if g % 2 == 0 else \
                     drawn[:, [0, 3]] + np.array([lw, -lw])
                 self.draw_texts(
@@ -356,8 +320,7 @@ class ActionDetLocalVisualizer(Visualizer):
             texts (Sequence[str]): one legend line per box.
             color: box colour; default the prediction colour.
             title (str): first legend line.
-            legend_lines (int, optional): fixed legend size (video frames),
-                see :meth:`draw_panels`.
+            legend_lines (int, optional): see :meth:`draw_panels`.
 
         Returns:
             np.ndarray: the annotated RGB canvas (see :meth:`draw_panels`).
@@ -373,13 +336,8 @@ class ActionDetLocalVisualizer(Visualizer):
                         draw_gt: bool = True,
                         draw_pred: bool = True,
                         pred_score_thr: float = 0.3) -> np.ndarray:
-        """Draw ground truth and predictions of one keyframe; return it.
-
-        Arguments as :meth:`add_datasample`.
-
-        Returns:
-            np.ndarray: the RGB canvas (see :meth:`draw_panels`).
-        """
+        """Draw ground truth and predictions of one keyframe; return the
+        RGB canvas. Arguments as :meth:`add_datasample`."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] < 3:
             raise ValueError('image must be [H, W, 3] RGB, got shape '
@@ -433,28 +391,25 @@ class ActionDetLocalVisualizer(Visualizer):
                        out_file: Optional[str] = None,
                        pred_score_thr: float = 0.3,
                        step: int = 0) -> None:
-        """Draw the ground truth and predictions of one keyframe.
-
-        The drawing goes to ``out_file`` when given, else to every vis
-        backend (``add_image``); ``show`` also displays it.
+        """Draw the ground truth and predictions of one keyframe to
+        ``out_file`` when given, else to every vis backend; ``show`` also
+        displays it.
 
         Args:
             name (str): Image identifier (window title, backend key).
-            image (np.ndarray): ``[H, W, 3]`` RGB uint8 keyframe, in the
-                frame the ground-truth boxes refer to (``img_shape``).
-            data_sample (ActionDataSample, optional): with
-                ``gt_instances`` (``bboxes`` ``[n, 4]`` pixels, ``labels``
-                multi-hot ``[n, num_classes]`` or ids ``[n]``) and/or
-                ``pred_instances`` (``bboxes`` ``[m, 4]`` normalised or
-                pixels, ``scores`` ``[m, num_classes]``, optional
-                ``person_scores`` ``[m]``).
+            image (np.ndarray): ``[H, W, 3]`` RGB uint8 keyframe of
+                ``img_shape`` (the frame the ground-truth boxes refer to).
+            data_sample (ActionDataSample, optional): ``gt_instances``
+                (pixel ``bboxes``, multi-hot or id ``labels``) and/or
+                ``pred_instances`` (``bboxes``, ``scores [m, num_classes]``,
+                optional ``person_scores``).
             draw_gt (bool): Draw the ground truth.
             draw_pred (bool): Draw the predictions.
             show (bool): Display the drawing in a window.
             wait_time (float): Seconds the window stays (0: until a key).
             out_file (str, optional): Write the drawing here (BGR file).
-            pred_score_thr (float): Actions below this are not listed; a
-                predicted box without any is not drawn.
+            pred_score_thr (float): Actions below this are not listed (nor a
+                box without any).
             step (int): Global step for the backends.
         """
         drawn = self.draw_datasample(image, data_sample, draw_gt, draw_pred,

@@ -1,13 +1,8 @@
 """A grid of keyframes of an AVA-format data set with their ground truth
 beside the model's predictions, each drawn by
-:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer` (ground truth in
-green, predictions in red, numbered boxes, actions with scores and person
-scores in a legend under the frame).
-
-The picture of the quick start
-(``tools/analysis_tools/visualize_results.py``, from a ``tools/test.py
---dump`` file) and of the summary of ``tools/test.py`` (from the
-predictions kept by :class:`~stmixer_mm.engine.hooks.KeepPredictionsHook`).
+:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`: the picture
+of ``tools/analysis_tools/visualize_results.py`` (from a ``tools/test.py
+--dump`` file) and of the summary of ``tools/test.py``.
 """
 import os
 import os.path as osp
@@ -88,9 +83,7 @@ def tile_grid(tiles, out_file, ncols=4):
 
 def grid_problem(dataset) -> Optional[str]:
     """Why :func:`make_grid` cannot draw ``dataset`` (one sentence), or
-    None: it needs AVA-format keyframes (``frame_dir``,
-    ``filename_tmpl``, ``fps``, ``timestamp_start``) and ground-truth
-    boxes."""
+    None: it needs AVA-format keyframes and ground-truth boxes."""
     name = type(dataset).__name__
     if not len(dataset):
         return f'the dataset ({name}) is empty'
@@ -112,9 +105,8 @@ def _sample_key(info) -> Tuple:
 
 
 def _spread(dataset, keys, num_images: int) -> List[int]:
-    """Up to ``num_images`` indices of ``dataset`` spread over its videos
-    (the middle keyframe of each video, then the middle of the rest, ...);
-    with ``keys``, only the keyframes among them."""
+    """Up to ``num_images`` indices spread over the videos (the middle
+    keyframe of each, then of the rest, ...); with ``keys``, only those."""
     per_video = defaultdict(list)
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
@@ -163,10 +155,9 @@ def make_grid(cfg,
               zoom: float = 1.0,
               dataset=None) -> str:
     """Draw up to ``num_images`` keyframes of ``dataset`` (default: the
-    config's val dataset), spread over its videos, ground truth beside
-    ``predictions`` (dumped data samples: ``video_id``, ``timestamp``,
-    ``pred_instances``; only keyframes with one are drawn), into a grid at
-    ``out_file``; returns ``out_file``."""
+    config's val dataset) that have one of ``predictions`` (dumped data
+    samples), ground truth beside it, into a grid at ``out_file``; returns
+    ``out_file``."""
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     if dataset is None:
         dataset = DATASETS.build(cfg.val_dataloader.dataset)

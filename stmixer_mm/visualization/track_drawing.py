@@ -40,8 +40,7 @@ def _person_lines(person: dict) -> List[str]:
 
 def _line_sizes(lines: Sequence[str], scale: float,
                 thick: int) -> List[Tuple[int, int, int]]:
-    """``(width, height, text height)`` of each line on its filled
-    background."""
+    """``(width, height, text height)`` of each line on its background."""
     out = []
     for line in lines:
         (tw, th), base = cv2.getTextSize(line, FONT, scale, thick)
@@ -51,9 +50,8 @@ def _line_sizes(lines: Sequence[str], scale: float,
 
 def _draw_label(image: np.ndarray, lines: Sequence[str], sizes, pos, color,
                 scale: float, thick: int) -> None:
-    """Draw ``lines`` (their :func:`_line_sizes` ``sizes``) one under the
-    other from ``pos`` (top-left), each on a background of ``color`` as
-    wide as its text."""
+    """Draw ``lines`` one under the other from ``pos`` (top-left), each on
+    a background of ``color`` as wide as its text."""
     x0, y = int(round(pos[0])), int(round(pos[1]))
     for line, (w, h, th) in zip(lines, sizes):
         cv2.rectangle(image, (x0, y), (x0 + w - 1, y + h - 1), color, -1)
@@ -84,25 +82,12 @@ def draw_tracks(image: np.ndarray,
                 header: Optional[str] = None,
                 frame: Optional[int] = None) -> np.ndarray:
     """Draw persons (``bbox`` in pixels of ``image``, optional
-    ``track_id``, ``actions`` ``{name: score}``, ``mask``: a bool array or a
-    COCO RLE dict of ``image``'s size, filled translucent in the person's
-    colour) on an RGB frame with OpenCV; small frames are scaled up to
-    ``min_short_side``. The online
-    and the offline demo and :class:`~stmixer_mm.apis.STMixerInferencer`
-    draw with it. Each person's label (``T<id>`` or ``person``, then one
-    line per action) is a block placed by
-    :func:`~stmixer_mm.visualization.label_layout.place_label_blocks`:
-    above the box where there is room, else inside its top, below it, ...,
-    always inside the frame and, where a free place exists, clear of the
-    labels placed before it and of the header; the font scale follows the
-    frame's size (:func:`label_font_scale`). With ``frame``, a person with
-    a ``tubelet`` (a tubelet model's ``frames`` and ``boxes``) is drawn with
-    its box at that frame (:func:`box_at`). A person's ``forecast`` (a
-    forecast model's ``[dict(horizon, bbox, visible, actions)]``) is drawn
-    dashed in the person's colour (:func:`draw_forecast`).
-
-    Returns:
-        np.ndarray: a new RGB uint8 image.
+    ``track_id``, ``actions`` ``{name: score}``, ``mask`` (bool array or
+    COCO RLE), ``tubelet``, ``forecast``) on an RGB frame with OpenCV; small
+    frames are scaled up to ``min_short_side``. Each label block is placed
+    by :func:`place_label_blocks`; with ``frame``, a tubelet is drawn with
+    its box at that frame (:func:`box_at`). The demos and the Inferencer
+    draw with it (docs/en/useful_tools.md). Returns a new RGB uint8 image.
     """
     h, w = image.shape[:2]
     s = max(1.0, min_short_side / min(h, w)) if min_short_side else 1.0
@@ -148,8 +133,7 @@ def dashed_rectangle(image: np.ndarray,
                      color,
                      thick: int,
                      dash: int = 6) -> None:
-    """Draw the outline of ``box`` (``x1, y1, x2, y2`` pixels) dashed, in
-    place: segments of ``dash`` pixels every ``2 * dash``."""
+    """Draw the outline of ``box`` (xyxy pixels) dashed, in place."""
     x1, y1, x2, y2 = (int(v) for v in box)
     for (a, b), fixed, horizontal in (((x1, x2), y1, True), ((x1, x2), y2,
                                                              True),
@@ -169,12 +153,9 @@ def draw_forecast(image: np.ndarray,
                   font_scale: float,
                   thick: int,
                   line: int = 0) -> None:
-    """Draw one forecast of a person (``bbox`` pixels of the input frame,
-    ``horizon``, ``visible``, ``actions``), in place: its box dashed in the
-    person's colour, labelled ``+<horizon>`` and its best forecast action
-    inside its bottom edge, ``line`` lines up (a person's forecasts one
-    above the other), when it is in view (``visible >=
-    FORECAST_VISIBLE_THR``)."""
+    """Draw one forecast of a person in place, when in view: its box dashed,
+    labelled ``+<horizon>`` and its best action inside its bottom edge,
+    ``line`` lines up (a person's forecasts one above the other)."""
     if float(forecast.get('visible', 1.0)) < FORECAST_VISIBLE_THR:
         return
     box = np.asarray(forecast['bbox'], np.float64) * scale_up
@@ -195,9 +176,8 @@ def fill_mask(image: np.ndarray,
               mask,
               color,
               alpha: float = MASK_ALPHA) -> None:
-    """Blend ``color`` into ``image`` (in place) where ``mask`` (a bool
-    array, or a COCO RLE dict, of any size: resized nearest to the
-    image's) is set."""
+    """Blend ``color`` into ``image`` (in place) where ``mask`` (bool array
+    or COCO RLE, of any size: resized nearest) is set."""
     if isinstance(mask, dict):
         mask = decode_mask(mask)
     mask = np.asarray(mask, bool)
@@ -213,10 +193,8 @@ def fill_mask(image: np.ndarray,
 
 
 def box_at(person: dict, frame: int) -> np.ndarray:
-    """A person's box at ``frame``: from its ``tubelet`` (``frames``
-    ascending, ``boxes`` one per frame; repeated frames averaged, linear
-    between frames, the first / last box outside them), else its
-    ``bbox``."""
+    """A person's box at ``frame``: interpolated from its ``tubelet``
+    (``frames`` ascending, ``boxes`` one per frame), else its ``bbox``."""
     tubelet = person.get('tubelet')
     if tubelet is None:
         return np.asarray(person['bbox'], np.float64)

@@ -33,25 +33,20 @@ def metafile_models(root: Optional[str] = None) -> List[dict]:
 def resolve_model_name(name: str,
                        root: Optional[str] = None
                        ) -> Tuple[str, Optional[str]]:
-    """The config file and weights of a metafile model name.
-
-    Names and aliases (``Alias``) match without regard to case, as
-    mmengine's ``BaseInferencer`` compares them; of a list of ``Weights``
-    the first is taken.
+    """The config file and weights of a metafile model name (names and
+    aliases match without regard to case, as mmengine's ``BaseInferencer``;
+    the first of a list of ``Weights``).
 
     Args:
-        name (str): a ``Name`` (or alias) of a metafile entry, e.g.
-            ``stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb``.
+        name (str): a ``Name`` (or ``Alias``) of a metafile entry.
         root (str, optional): folder of ``model-index.yml`` (default
             :func:`models_dir`).
 
     Returns:
-        tuple[str, str | None]: the config's path and the entry's
-        ``Weights`` (None where it has none).
+        tuple[str, str | None]: the config's path and the ``Weights``.
 
     Raises:
-        ValueError: no entry has that name; the message lists the closest
-            names (or all of them).
+        ValueError: no entry has that name (the closest names listed).
     """
     root = root or models_dir()
     models = metafile_models(root)
@@ -103,9 +98,7 @@ def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
                              '(init_detector sets it)')
         given, model = model, model.cfg
     elif isinstance(model, str):
-        # a config file (read by the project's loader, which names a file
-        # it cannot read), else a metafile model name, as BaseInferencer
-        # resolves one
+        # a config file, else a metafile model name (as BaseInferencer)
         if not osp.isfile(model) and not model.endswith('.py'):
             model, meta_weights = resolve_model_name(model)
             weights = meta_weights if weights is None else weights

@@ -2,25 +2,10 @@
 mmaction2's ``MMAction2Inferencer`` / mmdet's ``DetInferencer`` run their
 models.
 
-Example::
-
-    >>> from stmixer_mm.apis import STMixerInferencer
-    >>> inferencer = STMixerInferencer('configs/quickstart/....py',
-    ...                                'epoch_6.pth', label_map=None)
-    >>> out = inferencer('video.mp4', stride=8)
-    >>> video = out['predictions'][0]
-    >>> video['keyframes'][0]
-    {'frame': 4, 'time': 0.133, 'persons': [{'bbox': [...], 'person_score':
-     0.93, 'actions': {'walk': 0.81}}]}
-
-One input is one video (a file, a frame folder, a ``[T, H, W, 3]`` array or
-a list of frames); a list or a folder of videos gives one prediction each.
-Every ``stride`` frames (from ``stride // 2``) a keyframe is detected on the
-clip the test pipeline samples around it, the frames streamed through the
-ring buffer (:mod:`~stmixer_mm.apis.video_io`); the results go to files
-through :mod:`~stmixer_mm.apis.results`. The model is built by
-:func:`~stmixer_mm.apis.init_detector` and its class names checked in
-``__init__``, before any frame is decoded.
+One input is one video; a list or a folder of videos gives one prediction
+each. Every ``stride`` frames (from ``stride // 2``) a keyframe is detected
+on the clip sampled around it, the frames streamed through the ring buffer.
+Example and conventions: docs/en/online.md.
 """
 import sys
 import warnings
@@ -59,24 +44,21 @@ class STMixerInferencer(BaseInferencer):
     """Detect persons and their actions in videos.
 
     Args:
-        model (str | Config | nn.Module): config file / object, or a
-            detector built by :func:`~stmixer_mm.apis.init_detector` (with
-            ``model.cfg``).
-        weights (str, optional): checkpoint; None keeps the initial
-            (random) weights.
+        model (str | Config | nn.Module): config file / object, model name,
+            or a detector built by :func:`~stmixer_mm.apis.init_detector`.
+        weights (str, optional): checkpoint; None keeps random weights.
         device (str): where to run.
         label_map (str, optional): AVA ``.pbtxt`` / ACT ``.pkl``; default
             as :func:`~stmixer_mm.datasets.class_names` finds one.
         person_thr (float, optional): keep persons scoring at least this
-            (default the config's ``test_cfg.person_threshold``; the
-            policy: :meth:`~stmixer_mm.apis.results.ResultFormatter.keep`).
+            (default the config's ``test_cfg.person_threshold``).
         strict (bool): a checkpoint must fit the config.
         scope (str): default scope of the config (``'mmaction'``).
         show_progress (bool): a progress bar over the keyframes.
+        cfg_options (dict, optional): overrides merged into the config.
 
     Raises:
-        LabelMapError: the names do not fit the model's action columns (in
-            ``__init__``, before any video is read).
+        LabelMapError: the names do not fit the model's action columns.
     """
 
     preprocess_kwargs: set = {'stride', 'fps'}
@@ -144,9 +126,7 @@ class STMixerInferencer(BaseInferencer):
         return None
 
     def _init_pipeline(self, cfg) -> Callable:
-        """The config's test pipeline without its frame sampling/decoding
-        (the clips come from the ring buffer), of the model's config (with
-        ``cfg_options`` merged)."""
+        """The test pipeline without its frame sampling/decoding."""
         return build_clip_pipeline(self.model.cfg)
 
     # ------------------------------------------------------------- inputs
@@ -158,8 +138,7 @@ class STMixerInferencer(BaseInferencer):
              video,
              fps: Optional[float] = None,
              **kwargs) -> FrameSource:
-        """The source of one entry of :meth:`_inputs_to_list`
-        (:func:`~stmixer_mm.apis.video_io.open_video`)."""
+        """The source of one entry of :meth:`_inputs_to_list`."""
         return open_video(video, fps, who='STMixerInferencer', **kwargs)
 
     def preprocess(
@@ -170,14 +149,11 @@ class STMixerInferencer(BaseInferencer):
             fps: Optional[float] = None,
             keep_images: bool = False
     ) -> Iterator[Tuple[dict, List[np.ndarray]]]:
-        """Stream a source into keyframe clips.
+        """Stream a source into keyframe clips, one at a time.
 
         Yields:
-            tuple[dict, list[np.ndarray]]: ``dict(frame, time, image)``
-            (``image`` the keyframe, only with ``keep_images``) and the
-            clip (``clip_len`` frames). One clip at a time:
-            :meth:`iter_results` groups them into batches of
-            ``batch_size``.
+            tuple[dict, list[np.ndarray]]: ``dict(frame, time[, image])``
+            (the keyframe image with ``keep_images``) and the clip.
         """
         check_fps(fps)  # the source is timed when it is opened
         check_batch_size(self.model, batch_size)
@@ -197,9 +173,8 @@ class STMixerInferencer(BaseInferencer):
                 frame: Optional[int] = None,
                 video: Optional[str] = None,
                 **kwargs):
-        """The ``ActionDataSample`` of one clip; ``frame`` (the keyframe) and
-        ``video`` (the source's name) go to its metainfo as ``timestamp`` /
-        ``video_id``, which a model with track queries reads."""
+        """The ``ActionDataSample`` of one clip; ``frame`` and ``video`` go
+        to its metainfo as ``timestamp`` / ``video_id`` (for track queries)."""
         return inference_detector(
             self.model,
             inputs,
@@ -215,14 +190,9 @@ class STMixerInferencer(BaseInferencer):
             batch_size: int = 1,
             keep_images: bool = False
     ) -> Iterator[Tuple[KeyframeResult, dict]]:
-        """Detect keyframe after keyframe while the video is read.
-
-        ``video``: one entry of :meth:`_inputs_to_list` or a
-        :class:`~stmixer_mm.apis.video_io.FrameSource`; ``stride``, ``fps``,
-        ``keep_images``: see :meth:`preprocess`; ``batch_size``: clips per
-        forward pass (a model with track queries takes 1). Yields each
-        keyframe's :class:`KeyframeResult` (pixels) and ``dict(frame,
-        time[, image])``.
+        """Detect keyframe after keyframe while ``video`` (an input or a
+        ``FrameSource``) is read; yields each keyframe's
+        :class:`KeyframeResult` (pixels) and ``dict(frame, time[, image])``.
         """
         source = video if isinstance(video, FrameSource) else self.open(
             video, fps=fps)
@@ -256,8 +226,7 @@ class STMixerInferencer(BaseInferencer):
                                              self.tubelet_offsets), meta
 
     def reset_tracks(self) -> None:
-        """Forget the tracks of a model with track queries (a new video
-        starts); nothing for a keyframe detector."""
+        """Forget the tracks of a model with track queries (a new video)."""
         reset = getattr(self.model, 'reset_tracks', None)
         if reset is not None:
             reset()
@@ -267,9 +236,7 @@ class STMixerInferencer(BaseInferencer):
                      frame: int = 0,
                      time: float = 0.0,
                      video: Optional[str] = None) -> KeyframeResult:
-        """Detect on one clip (``clip_len`` frames around keyframe
-        ``frame``, of the source named ``video``); boxes in pixels of the
-        clip's frames."""
+        """Detect on one clip around keyframe ``frame``; boxes in pixels."""
         return KeyframeResult.from_sample(
             self.forward(clip, frame, video), frame, time, clip[0].shape[:2],
             self.tubelet_offsets)
@@ -282,8 +249,7 @@ class STMixerInferencer(BaseInferencer):
              pred_score_thr: float = 0.3,
              topk: int = 3,
              writer: Optional[ResultWriter] = None) -> np.ndarray:
-        """The keyframe ``image`` drawn with its persons in the demo's
-        style (:func:`~stmixer_mm.visualization.draw_tracks`), appended to
+        """The keyframe ``image`` drawn in the demo's style, appended to
         the video of ``writer`` if given."""
         persons = ResultFormatter(self.label_names, pred_score_thr,
                                   topk).persons(result) if draw_pred else []
@@ -301,8 +267,7 @@ class STMixerInferencer(BaseInferencer):
                   pred_score_thr: float = 0.3,
                   topk: int = 3,
                   **kwargs) -> Optional[List[np.ndarray]]:
-        """Draw each keyframe with its persons and actions (RGB arrays),
-        with :meth:`draw`."""
+        """Draw each keyframe with :meth:`draw` (RGB arrays)."""
         if not (return_vis or show):
             return None
         drawn = [
@@ -324,12 +289,9 @@ class STMixerInferencer(BaseInferencer):
                     source: Optional[FrameSource] = None,
                     outputs: Optional[ResultWriter] = None,
                     **kwargs) -> dict:
-        """One video's prediction
-        (:meth:`~stmixer_mm.apis.results.ResultFormatter.prediction`), or
-        with ``return_datasample`` the list of ``ActionDataSample``
-        (metainfo ``frame``, ``time``). With ``outputs`` holding a
-        ``'pred'`` path the dict is written there as JSON (whatever
-        ``return_datasample`` is)."""
+        """One video's prediction dict, or with ``return_datasample`` its
+        ``ActionDataSample`` list; the dict is written to ``outputs``'
+        ``'pred'`` path if any."""
         save = outputs is not None and 'pred' in outputs.paths
         if not return_datasample or save:
             out = ResultFormatter(self.label_names, score_thr, topk,
@@ -352,27 +314,15 @@ class STMixerInferencer(BaseInferencer):
                  batch_size: int = 1,
                  out_dir: str = '',
                  **kwargs) -> dict:
-        """Detect in every video of ``inputs`` (a video file, frame folder,
-        folder of videos, ``[T, H, W, 3]`` array, list of ``[H, W, 3]``
-        frames, or a list of such videos).
+        """Detect in every video of ``inputs``; returns ``dict(predictions,
+        visualization)``, one entry per video.
 
-        ``return_datasamples``: predictions as lists of ``ActionDataSample``
-        instead of dicts; ``batch_size``: clips per forward pass (same
-        results as 1; a model with track queries takes 1); ``out_dir``: as
-        DetInferencer's, the drawn keyframes go to ``<out_dir>/vis/<name>
-        .mp4`` unless ``no_save_vis``, the predictions to ``<out_dir>/preds
-        /<name>.json`` unless ``no_save_pred`` (default True).
-        ``**kwargs``: ``stride`` (8), ``fps`` (of frame folders / arrays,
-        default 30 with a warning, or overriding a file's; finite, > 0);
-        ``return_vis``, ``show``, ``wait_time``, ``draw_pred`` (True),
-        ``pred_score_thr`` (0.3: actions drawn), ``no_save_vis`` (False),
-        ``vid_out_dir`` (overrides ``<out_dir>/vis``); ``score_thr`` (0.3:
-        actions listed), ``topk`` (3), ``print_result``, ``no_save_pred``,
-        ``pred_out_dir`` (overrides ``<out_dir>/preds``; given, it saves).
-
-        Returns ``dict(predictions (one per video), visualization (one list
-        of drawn keyframes per video, or None))``. An output file that
-        exists is an ``OutputFileError`` before the video is read.
+        ``return_datasamples``: ``ActionDataSample`` lists instead of dicts;
+        ``batch_size``: clips per forward pass (same results as 1);
+        ``out_dir`` and ``**kwargs`` (``stride`` (8), ``fps`` and the rest
+        of the class's ``*_kwargs`` sets): as DetInferencer's, see
+        docs/en/online.md. An output file that exists is an
+        ``OutputFileError`` before the video is read.
         """
         pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
         for stage in (pre, fwd, vis, post):

@@ -1,11 +1,8 @@
 """Online (streaming) detection (``tools/demo.py --online``): the threaded
-runner and online actor tubes.
-
-The sources, the clip ring buffer and the writers it shares with the
-offline paths are in :mod:`stmixer_mm.apis.video_io`, the output files in
-:mod:`stmixer_mm.utils.output_files`; the names this package exported
-before they moved are still importable from it (not their old
-submodules).
+runner and online actor tubes. The shared sources, ring buffer and writers
+are in :mod:`stmixer_mm.apis.video_io`, the output files in
+:mod:`stmixer_mm.utils.output_files`; names that moved there are still
+importable from here (not from their old submodules).
 """
 from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
                                            claim_output, output_exists_error,

@@ -1,48 +1,11 @@
 """The online engine: read, detect, track and write a stream as it comes.
 
-Three threads overlap the work; memory does not grow with the stream:
-
-* the **reader** decodes the source frame by frame into a
-  :class:`~stmixer_mm.apis.online.ClipRingBuffer` (only the frames the
-  next keyframe clips sample) and hands every frame to the writer; when a
-  keyframe's clip is complete it is given to the model. In ``realtime``
-  mode a keyframe whose clip completes while the model is still busy is
-  *skipped* (counted, never queued), so the lag stays at one inference
-  plus the frames the clip needs after its keyframe; otherwise the reader
-  waits for the model (every keyframe is detected).
-* the **model** thread runs the clip through the
-  :class:`~stmixer_mm.apis.STMixerInferencer`, links its persons to the
-  tracks (:class:`~stmixer_mm.apis.online.OnlineTubeTracker`: ids from the
-  frames seen so far only) and appends the keyframe to the JSON Lines file
-  at once.
-* the **writer** (the calling thread, so ``--show`` windows work) draws
-  every frame with the tracks of its nearest keyframe as soon as that
-  keyframe is done (or, skipped, with the last done before it), encodes it
-  (H.264) and updates the progress line.
-
-The lag of a keyframe runs from when it arrived (its read time; for a
-file paced by ``realtime``, when a camera would have delivered it) to its
-JSON line being written: the frames its clip needs after it
-(``after / fps`` seconds) plus the inference, plus any wait for the model.
-
-Queues are bounded: the reader waits for the writer, except in realtime
-mode where a frame the writer has no room for is left out of the video
-(counted as ``frames_dropped``).
-
-Outputs (:class:`~stmixer_mm.apis.results.ResultWriter`): the three files
-are claimed together before the first frame is read (nothing is
-overwritten unless ``overwrite=True``, the demo's ``--overwrite``); the mp4
-appears under its name once its container is closed (it plays), the track
-summaries once complete.
-
-SIGTERM, SIGINT and SIGHUP (a timeout, ``docker stop``, Slurm, Ctrl-C, a
-closed terminal) stop the run as :meth:`OnlineRunner.stop` does: the
-frames read are written, the mp4 is closed, the JSON Lines hold every
-keyframe done and the track summaries are written; then
-:class:`RunInterrupted` is raised (the demo exits with 128 + the signal
-number: 143, 130, 129). The handlers are installed
-in the main thread only, for the run only (the previous ones are restored;
-a signal that was ignored stays ignored).
+Three threads and bounded queues (:mod:`.stream_run`): a reader filling the
+ring buffer, the model (inferencer + :class:`OnlineTubeTracker`) and the
+writer (the calling thread, so that ``show`` windows work). ``realtime``
+skips the keyframes the model has no time for and drops the frames the
+writer has no room for (both counted). Threads, lag, outputs and signals:
+docs/en/online.md and docs/en/bad_inputs.md.
 """
 import threading
 import warnings
@@ -73,35 +36,27 @@ class OnlineRunner:
         stride (int): frames between two keyframes.
         realtime (bool): skip keyframes the model has no time for (and pace
             a file at its frame rate); else every keyframe is detected.
-        out_dir (str, optional): where ``<name>_det.mp4``,
-            ``<name>_det.jsonl`` and ``<name>_tracks.json`` go; None writes
-            nothing (benchmarks).
+        out_dir (str, optional): where ``<name>_det.mp4``, ``_det.jsonl``
+            and ``_tracks.json`` go; None writes nothing (benchmarks).
         write_video (bool): write the mp4.
         video_codec (str): ``'h264'`` (PyAV, with fallbacks) or ``'mp4v'``.
         show (bool): show the frames in a window (where a display exists).
-        score_thr (float): actions listed per person score at least this
-            (the persons written: :meth:`ResultFormatter.keep
-            <stmixer_mm.apis.results.ResultFormatter.keep>`).
+        score_thr (float): list the actions scoring at least this.
         topk (int): actions per person.
         link_iou, max_lost, max_shift: see :class:`OnlineTubeTracker`.
         fps (float, optional): frame rate of frame folders (default 30) or
             overriding a video's; output fps.
-        max_frames (int, optional): stop after this many frames (a webcam
-            otherwise runs until interrupted).
+        max_frames (int, optional): stop after this many frames.
         progress (bool | stream): the terminal progress line (stderr).
         capture_factory (callable, optional): opens webcams / streams /
             files (tests inject a fake device).
         queue_frames (int): frames the writer may hold before the reader
-            waits (realtime: drops); at least what the nearest-keyframe
-            drawing needs is added.
-        min_short_side (int): small frames are scaled up to this in the
-            video.
-        handle_signals (bool): SIGTERM / SIGINT / SIGHUP stop the run and
-            finalise the outputs, then :meth:`run` raises
-            :class:`RunInterrupted` (in the main thread; see the module).
-        overwrite (bool): replace output files that exist (see
-            :class:`~stmixer_mm.apis.online.OutputFiles`); else they are
-            refused.
+            waits (realtime: drops), plus what the drawing needs.
+        min_short_side (int): small frames are scaled up to this.
+        handle_signals (bool): SIGTERM / SIGINT / SIGHUP (main thread only)
+            stop the run and finalise the outputs, then :meth:`run` raises
+            :class:`RunInterrupted`.
+        overwrite (bool): replace output files that exist; else refused.
     """
 
     def __init__(self,
@@ -160,9 +115,8 @@ class OnlineRunner:
     def output_paths(out_dir: str,
                      name: str,
                      write_video: bool = True) -> Dict[str, Optional[str]]:
-        """``{'video': <out_dir>/<name>_det.mp4 (None without the video),
-        'jsonl': ..._det.jsonl, 'tracks': <name>_tracks.json}``
-        (:func:`~stmixer_mm.apis.results.demo_output_paths`)."""
+        """``{'video', 'jsonl', 'tracks'}`` paths of ``name`` (video None
+        without it)."""
         return demo_output_paths(out_dir, name, True, write_video=write_video)
 
     def _on_signal(self, signum: int) -> None:
@@ -179,23 +133,18 @@ class OnlineRunner:
 
         Args:
             source: a spec (:func:`open_source`) or a source.
-            name (str, optional): the stem of the output files
-                (``<name>_det.mp4``, ...); default the source's name.
+            name (str, optional): the stem of the output files; default the
+                source's name.
 
         Returns:
-            dict: the final statistics (:class:`~.run_stats.RunStats`
-            snapshot) with ``name``, ``fps``, the output paths, ``codec``,
-            ``num_tracks``, the persons written (``persons``,
-            ``persons_with_action``, ``persons_removed``: the counts of
-            :class:`~stmixer_mm.apis.results.ResultFormatter`) and their
-            ``summary`` (with none written, the setting that removed
-            them).
+            dict: the final :class:`~.run_stats.RunStats` snapshot with
+            ``name``, ``fps``, the output paths, ``codec``, ``num_tracks``,
+            the ``ResultFormatter`` counts of persons written and their
+            ``summary``.
 
         Raises:
-            OutputFileError: an output exists already or cannot be
-                written (a full disk).
-            RunInterrupted: SIGTERM / SIGINT (Ctrl-C) / SIGHUP stopped the
-                run; the outputs were finalised first.
+            OutputFileError: an output exists already or cannot be written.
+            RunInterrupted: a signal stopped the run (outputs finalised).
         """
         if not isinstance(source, FrameSource):
             source = open_source(
@@ -249,8 +198,7 @@ class OnlineRunner:
                     fps=fps,
                     codec=out.codec_used,
                     num_tracks=tracker.next_id,
-                    # how the source ended (sources.py: a live stream that
-                    # ended unasked, after a warning, has short_read)
+                    # how the source ended (sources.py)
                     end_reason=getattr(source, 'end_reason', None),
                     short_read=getattr(source, 'short_read', False),
                     # the persons written (ResultFormatter.keep)

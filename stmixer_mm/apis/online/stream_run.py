@@ -1,8 +1,6 @@
 """One run of the online engine: its three threads (reader, model, writer),
-their queues and their stop / error protocol, as the module
-:mod:`~stmixer_mm.apis.online.runner` describes. Made and driven by
-:meth:`OnlineRunner.run <stmixer_mm.apis.online.OnlineRunner.run>`, which
-owns the settings, the outputs and the signals."""
+their queues and their stop / error protocol. Driven by
+:meth:`OnlineRunner.run`, which owns the settings, outputs and signals."""
 import queue
 import signal
 import threading
@@ -24,8 +22,7 @@ class StreamRun:
     """The threads of one :meth:`OnlineRunner.run` over ``source``.
 
     Args:
-        runner (OnlineRunner): the settings, the stop event and the signal
-            that stopped the run (:attr:`OnlineRunner.signum`).
+        runner (OnlineRunner): the settings, stop event and ``signum``.
         source (FrameSource): the frames (closed by the reader).
         buffer (KeyframeClips): the clip ring buffer.
         tracker (OnlineTubeTracker): the track ids.
@@ -106,8 +103,7 @@ class StreamRun:
                     self.put(self.frames_q, item)
                 for key, clip, (t, wall) in ready:
                     self.submit(key, clip, t, wall)
-            # the end of the stream (or max_frames): the last clips,
-            # clamped; not after a stop (Ctrl-C, a model error)
+            # the last clips, clamped; not after a stop (Ctrl-C, an error)
             ready = [] if self.stop.is_set() else buffer.finish_frames()
             for key, clip, (t, wall) in ready:
                 self.submit(key, clip, t, wall)
@@ -200,9 +196,8 @@ class StreamRun:
                 import cv2
                 cv2.destroyAllWindows()
             if runner.signum is None and (self.errors or not finished):
-                # a failed run (model error, unreadable input, full disk):
-                # its video is not complete, so it does not take its final
-                # name (as offline); a signal's run keeps what was done
+                # a failed run's video is not complete: no final name (as
+                # offline); a signal's run keeps what was done
                 self.out.abort()
             else:
                 try:

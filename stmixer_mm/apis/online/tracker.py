@@ -1,24 +1,12 @@
 """Online actor tubes: a track id for every person as soon as it is seen.
 
-:class:`OnlineTubeTracker` links the persons of each keyframe to the tracks
-of the keyframes before, one keyframe at a time, so an id never depends on
-a frame not seen yet. The linking is the greedy one of the tube metric
-(:func:`~stmixer_mm.evaluation.functional.link_video_tubes`, with its
-:func:`~stmixer_mm.evaluation.functional.box_iou`): the tracks, from the
-highest mean person score down, each take the highest-scoring person not
-taken yet whose IoU with the track's last box reaches ``link_iou``; the
-persons left start new tracks. Where the offline linking ends a tube at
-the first keyframe without a match, a track here is only *lost*: for up
-to ``max_lost`` keyframes it can take a person again (after the visible
-tracks have chosen) whose box overlaps its last box by ``link_iou`` or
-whose centre lies within ``max_shift`` times the last box's size
-(``sqrt(w * h)``) of the last centre, so that a person hidden for a
-moment keeps its id. After that the track is finished and forgotten (a
-summary stays in :attr:`OnlineTubeTracker.finished` only with
-``keep_finished``): memory does not grow with the stream.
-
-The offline linking stays what the tube metric evaluates; this is for
-live display and streams.
+:class:`OnlineTubeTracker` links each keyframe's persons to the tracks so
+far with the tube metric's greedy linking (``link_video_tubes``, its
+``box_iou``), so an id never depends on a later frame. A track without a
+match is *lost*, not ended: for up to ``max_lost`` keyframes it can take
+back a person that overlaps or lies near its last box; then it is finished
+and forgotten. The tube metric keeps the offline linking. See
+docs/en/online.md.
 """
 from typing import Dict, List, Optional
 
@@ -81,16 +69,14 @@ class OnlineTubeTracker:
     """Incremental person linking over keyframes.
 
     Args:
-        link_iou (float): IoU with a track's last box to continue it (the
-            tube metric's 0.5).
+        link_iou (float): IoU with a track's last box to continue it.
         max_lost (int): keyframes a track may miss and still take a person
             back.
         max_shift (float): a lost track also takes back a person whose box
             centre is within ``max_shift * sqrt(w * h)`` of its last box's
             centre (and whose size is within a factor 2).
         keep_finished (bool): keep the summaries of finished tracks.
-        names (dict, optional): ``{column: action name}`` for the summaries
-            (their best mean action).
+        names (dict, optional): ``{column: action name}`` for the summaries.
     """
 
     def __init__(self,
@@ -136,18 +122,14 @@ class OnlineTubeTracker:
                track_ids: Optional[np.ndarray] = None) -> List[int]:
         """Link one keyframe's persons; return their track ids (in order).
 
-        With ``track_ids`` (a model that tracks by itself, e.g. the track
-        queries of ``projects/track_queries``) the ids are the model's: no
-        linking, a box continues the track of its id or starts it; the
-        tracks without a box this keyframe are lost, and finished after
-        ``max_lost`` keyframes, as with the linking.
-
         Args:
             frame (int): the keyframe (ascending over calls).
             boxes (np.ndarray): ``[n, 4]`` xyxy.
             person_scores (np.ndarray): ``[n]``.
             action_scores (np.ndarray, optional): ``[n, C]``, averaged per
                 track for its summary.
+            track_ids (np.ndarray, optional): a model's own ids (track
+                queries): no linking; tracks missed are lost as above.
         """
         if self.last_frame is not None and frame <= self.last_frame:
             raise ValueError(f'keyframes must be ascending: got {frame} '

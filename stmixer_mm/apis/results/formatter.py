@@ -19,23 +19,17 @@ CSV_COLUMNS = ('frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score',
 class ResultFormatter:
     """Which persons of a keyframe are written, and their records.
 
-    One policy for the Inferencer, the offline demo and the online runner
-    (:meth:`keep`): every person scoring at least ``person_thr`` is
-    written, with the actions scoring at least ``score_thr`` (at most
-    ``topk``); a person without such an action is written with no action
-    (``actions={}``: no row in a CSV). ``score_thr`` removes actions,
-    never a person. :attr:`counts` counts the persons of a run and
-    :meth:`summary` says what the thresholds did.
+    One policy (:meth:`keep`): every person scoring at least ``person_thr``
+    is written, with its actions scoring at least ``score_thr`` (at most
+    ``topk``), maybe none (``actions={}``: no CSV row); ``score_thr`` never
+    removes a person. :attr:`counts` and :meth:`summary` report a run.
 
     Args:
-        label_names (dict): ``{column: name}`` of the action columns
-            (:func:`~stmixer_mm.datasets.class_names`).
+        label_names (dict): ``{column: name}`` of the action columns.
         score_thr (float): actions listed scoring at least this.
         topk (int): actions listed per person, at most.
-        person_thr (float): persons kept scoring at least this (the
-            model's ``test_cfg.person_threshold``, which the model applies
-            too: this removes what a model returns below it, e.g. fallback
-            queries).
+        person_thr (float): persons kept scoring at least this (removes what
+            a model returns below it, e.g. fallback queries).
     """
 
     def __init__(self,
@@ -47,14 +41,12 @@ class ResultFormatter:
         self.score_thr = check_probability(score_thr, 'score_thr')
         self.topk = topk
         self.person_thr = check_probability(person_thr, 'person_thr')
-        #: keyframes, persons written, those with a listed action, and the
-        #: persons person_thr removed
+        #: keyframes, persons written / with an action / removed
         self.counts = dict(
             keyframes=0, persons=0, persons_with_action=0, persons_removed=0)
 
     def keep(self, result: KeyframeResult) -> KeyframeResult:
-        """The persons of ``result`` that are written (the policy above),
-        counted in :attr:`counts`."""
+        """The persons of ``result`` that are written, counted."""
         keep = np.flatnonzero(result.person_scores >= self.person_thr)
         c = self.counts
         c['keyframes'] += 1
@@ -65,8 +57,7 @@ class ResultFormatter:
         return result if len(keep) == len(result) else result.select(keep)
 
     def summary(self) -> str:
-        """What :meth:`keep` wrote, and with no person written, which
-        setting removed them and how many."""
+        """What :meth:`keep` wrote (with none: which setting removed them)."""
         c, thr = self.counts, f'person_thr={self.person_thr:g}'
         if c['persons']:
             return (f"{c['persons']} persons on {c['keyframes']} keyframes, "
@@ -80,10 +71,8 @@ class ResultFormatter:
 
     def actions(self, scores: np.ndarray) -> Dict[str, float]:
         """``{name: score}`` of the best columns scoring at least
-        ``score_thr``, best first, at most ``topk`` (the background column
-        0 left out unless the label map names it; a column without a name
-        is listed by its number, as
-        :func:`~stmixer_mm.visualization.format_action_labels` does)."""
+        ``score_thr``, at most ``topk`` (column 0 only if named; an unnamed
+        column by its number, as ``format_action_labels``)."""
         out = {}
         for c in np.argsort(-scores):
             if len(out) == self.topk or scores[c] < self.score_thr:
@@ -98,14 +87,8 @@ class ResultFormatter:
                result: KeyframeResult,
                track_ids: Optional[Sequence[int]] = None) -> dict:
         """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
-        person_score, actions {name: score}[, track_id][, mask][,
-        tubelet][, forecast])])``; a forecast model adds every person's
-        ``forecast`` (:meth:`forecasts`); a model with a mask head adds
-        every person's ``mask`` as COCO RLE (``{'size': [h, w], 'counts':
-        str}``, frame pixels), a tubelet model its ``tubelet`` (``frames``
-        0-based, ``boxes`` pixels, one per frame;
-        :func:`~stmixer_mm.visualization.draw_tracks` draws the box of each
-        frame from it)."""
+        person_score, actions {name: score}[, track_id][, mask (COCO
+        RLE)][, tubelet][, forecast])])``."""
         rles = result.mask_rles
         tubelets = result.tubelet_bboxes
         forecasts = self.forecasts(result)
@@ -134,10 +117,8 @@ class ResultFormatter:
 
     def persons(self, result: KeyframeResult) -> List[dict]:
         """``[dict(bbox, person_score, actions[, track_id][, mask][,
-        tubelet])]`` of a keyframe, as
-        :func:`~stmixer_mm.visualization.draw_tracks` draws them (``mask``:
-        COCO RLE, compact to keep; ``tubelet``: the frames and boxes of a
-        tubelet model)."""
+        tubelet][, forecast])]`` of a keyframe, as ``draw_tracks`` takes
+        them (masks kept as RLE: compact)."""
         ids = result.track_ids
         rles = result.mask_rles
         tubelets = result.tubelet_bboxes
@@ -157,10 +138,8 @@ class ResultFormatter:
         ]
 
     def forecasts(self, result: KeyframeResult) -> Optional[List[list]]:
-        """A forecast model's forecasts of each person, or None:
-        ``[[dict(horizon, frame, bbox, visible, actions)] per horizon]``
-        per person (``frame`` the keyframe + ``horizon``; ``actions`` the
-        forecast actions as :meth:`actions` lists the present's)."""
+        """A forecast model's ``[dict(horizon, frame, bbox, visible,
+        actions)]`` of each person, or None."""
         forecast = result.forecast
         if forecast is None:
             return None
@@ -177,9 +156,7 @@ class ResultFormatter:
     def prediction(self, results: Sequence[KeyframeResult], source) -> dict:
         """One video's prediction (the Inferencer's): ``dict(input, fps,
         frame_size [w, h], num_frames, person_threshold, keyframes=[
-        records])`` of the persons :meth:`keep` kept; the ``source`` (a
-        counting source) gives the first four; records carry track ids
-        where the model gives them."""
+        records])``; the first four from ``source`` (a counting source)."""
         track = any(r.track_ids is not None for r in results)
         return dict(
             input=getattr(source, 'name', None),
@@ -193,9 +170,8 @@ class ResultFormatter:
 
     @staticmethod
     def csv_rows(detections: Sequence[dict]) -> Iterator[list]:
-        """The rows (:data:`CSV_COLUMNS`) of flat detections
-        (``dict(frame, time, bbox, person_score, actions)``): one per
-        person and listed action."""
+        """The :data:`CSV_COLUMNS` rows of flat detections: one per person
+        and listed action."""
         for d in detections:
             for name, score in d['actions'].items():
                 yield [

@@ -21,10 +21,9 @@ class KeyframeResult:
         scores (np.ndarray): ``[n, C]`` action scores, column = label id.
         person_scores (np.ndarray): ``[n]``.
         data_sample: the model's ``ActionDataSample``.
-        frame_hw (tuple, optional): ``(h, w)`` of the input frame (the
-            size :attr:`masks` are given at).
+        frame_hw (tuple, optional): ``(h, w)`` of the input frame.
         tubelet_frames (np.ndarray, optional): ``[T']`` 0-based frames of
-            a tubelet model's output frames (:attr:`tubelet_bboxes`).
+            a tubelet model's boxes (:attr:`tubelet_bboxes`).
     """
 
     __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
@@ -62,14 +61,10 @@ class KeyframeResult:
 
     @property
     def forecast(self) -> Optional[dict]:
-        """A forecast model's (``forecast_head``) forecasts of each person,
-        or None: ``horizons`` (frames after the keyframe), ``bboxes``
-        ``[n, H, 4]`` pixels of the input frame, ``scores`` ``[n, H, C]``
-        (the columns of :attr:`scores`, column 0 left 0 where it is the
-        background; a forecast action score times the person score, as the
-        present's with ``multiply_person_score`` and as ``ForecastMetric``
-        ranks them) and ``visible`` ``[n, H]`` (probability of being in
-        view)."""
+        """A forecast model's forecasts of each person, or None:
+        ``horizons`` (frames after the keyframe), ``bboxes`` ``[n, H, 4]``
+        pixels, ``scores`` ``[n, H, C]`` (times the person score, as
+        ``ForecastMetric`` ranks them) and ``visible`` ``[n, H]``."""
         pred = getattr(self.data_sample, 'pred_instances', None)
         if pred is None or 'future_bboxes' not in pred or \
                 self.frame_hw is None:
@@ -93,9 +88,8 @@ class KeyframeResult:
 
     @property
     def masks(self) -> Optional[np.ndarray]:
-        """``[n, h, w]`` bool person masks at the input frame's size
-        (``frame_hw``; the model's, at its input size, resized nearest),
-        or None for a model without a mask head."""
+        """``[n, h, w]`` bool person masks at ``frame_hw`` (resized
+        nearest), or None for a model without a mask head."""
         pred = getattr(self.data_sample, 'pred_instances', None)
         if pred is None or 'masks' not in pred:
             return None
@@ -113,9 +107,8 @@ class KeyframeResult:
 
     @property
     def mask_rles(self) -> Optional[List[dict]]:
-        """:attr:`masks` as COCO RLE (``{'size', 'counts'}``), one per
-        person, or None without masks: resized and encoded once, for the
-        JSON records and the drawing records alike."""
+        """:attr:`masks` as COCO RLE, one per person (encoded once), or
+        None."""
         if self._mask_rles is None:
             masks = self.masks
             if masks is None:
@@ -128,7 +121,7 @@ class KeyframeResult:
 
     def select(self, keep: np.ndarray) -> 'KeyframeResult':
         """The result of the persons ``keep`` (indices), its data sample's
-        ``pred_instances`` (masks, tubelets, track ids, forecasts) too."""
+        ``pred_instances`` too."""
         keep, sample = np.asarray(keep, np.int64), self.data_sample
         pred = getattr(sample, 'pred_instances', None)
         if pred is not None:
@@ -142,8 +135,7 @@ class KeyframeResult:
 
     @property
     def track_ids(self) -> Optional[np.ndarray]:
-        """``[n]`` ids of a model that tracks (e.g. the track queries of
-        ``projects/track_queries``), None for a keyframe detector."""
+        """``[n]`` ids of a model that tracks, None for a keyframe detector."""
         pred = getattr(self.data_sample, 'pred_instances', None)
         if pred is None or 'track_ids' not in pred:
             return None
@@ -157,11 +149,9 @@ class KeyframeResult:
             time: float,
             frame_hw: Tuple[int, int],
             tubelet_offsets: Optional[np.ndarray] = None) -> 'KeyframeResult':
-        """The result of the model's ``ActionDataSample`` (normalised boxes
-        scaled to the ``(h, w)`` of the input frame); ``tubelet_offsets``:
-        a tubelet model's output frames relative to ``frame``
-        (:func:`~stmixer_mm.apis.tubelet_offsets`), clamped at 0 as the
-        clip is."""
+        """The result of the model's ``ActionDataSample`` (boxes scaled to
+        ``frame_hw``); ``tubelet_offsets``: a tubelet model's output frames
+        relative to ``frame`` (clamped at 0 as the clip is)."""
         pred = sample.pred_instances
         h, w = frame_hw
         boxes = pred.bboxes.cpu().numpy().reshape(-1, 4) * np.array(

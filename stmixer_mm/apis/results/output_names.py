@@ -37,11 +37,8 @@ def demo_output_paths(out_dir: str,
                       online: bool = False,
                       tubes: bool = False,
                       write_video: bool = True) -> Dict[str, Optional[str]]:
-    """``{kind: path}`` of the outputs of the input named ``name``: offline
-    ``video`` (``<name>_det.mp4``), ``json``, ``csv`` and with ``tubes``
-    ``tubes`` (``<name>_tubes.json``); online ``video`` (None without
-    ``write_video``), ``jsonl`` (``<name>_det.jsonl``) and ``tracks``
-    (``<name>_tracks.json``)."""
+    """``{kind: path}`` of the outputs of the input named ``name``, offline
+    or ``online`` (None for the kinds not written)."""
     stem = osp.join(out_dir, name)
     if online:
         return dict(
@@ -57,10 +54,8 @@ def demo_output_paths(out_dir: str,
 
 def inferencer_output_names(videos: list) -> List[str]:
     """The Inferencer's output name of each video: a path's stem (a frame
-    folder's name), ``video_<i>`` for arrays / frame lists; a name shared
-    by two videos (``a/clip.mp4``, ``b/clip.mp4``, compared ignoring case)
-    gets the video's index appended (``clip_0``, ``clip_1``), so that no
-    two videos of one call write one file."""
+    folder's name), ``video_<i>`` for arrays; a name shared by two videos
+    (ignoring case) gets the video's index appended (``clip_0``)."""
     names = [
         osp.splitext(osp.basename(osp.normpath(v)))[0]
         if isinstance(v, str) and osp.isfile(v) else
@@ -98,8 +93,7 @@ def inferencer_output_paths(
         name: str,
         vid_out_dir: str = '',
         pred_out_dir: str = '') -> Dict[str, Optional[str]]:
-    """``{'vis': <vid_out_dir>/<name>.mp4, 'pred':
-    <pred_out_dir>/<name>.json}`` (None where not saved)."""
+    """``{'vis': <name>.mp4, 'pred': <name>.json}`` paths (None: unsaved)."""
     return dict(
         vis=osp.join(vid_out_dir, f'{name}.mp4') if vid_out_dir else None,
         pred=osp.join(pred_out_dir, f'{name}.json') if pred_out_dir else None)

@@ -2,26 +2,10 @@
 the offline demo and the online runner.
 
 A :class:`ResultWriter` claims all its paths together before anything is
-written (:class:`~stmixer_mm.utils.output_files.OutputFiles`: nothing is
-overwritten unasked) and picks each file's format by its extension:
-
-* ``.mp4``: frames drawn with
-  :func:`~stmixer_mm.visualization.draw_tracks`
-  (:class:`~stmixer_mm.apis.video_io.VideoWriter`: H.264, renamed to its
-  path once its container is closed);
-* ``.jsonl``: a keyframe record a line, written as it comes
-  (:class:`~stmixer_mm.apis.video_io.JsonlWriter`);
-* ``.json``: one JSON document (the Inferencer's prediction, the demo's
-  detections and tubes, the online track summaries);
-* ``.csv``: one row per person and action
-  (:data:`~.formatter.CSV_COLUMNS`).
-
-Documents are written under a temporary name and renamed when complete.
-:meth:`ResultWriter.close` finishes the video; :meth:`ResultWriter.abort`
-(a failed run) removes every partial file and claim, keeping the files
-already complete. An online run stopped by a signal closes its files
-(:meth:`ResultWriter.close`): the frames written so far stay a playable
-video.
+written (nothing is overwritten unasked) and picks each file's format by
+its extension: ``.mp4`` (frames drawn with ``draw_tracks``), ``.jsonl`` (a
+keyframe record a line, as it comes), ``.json`` (one document) or ``.csv``
+(:data:`~.formatter.CSV_COLUMNS`). Documents are renamed when complete.
 """
 import csv
 import json
@@ -40,9 +24,7 @@ __all__ = ['ResultWriter', 'KeyframeDrawer', 'nearest_keyframe']
 
 def nearest_keyframe(index: int, first: int, stride: int) -> int:
     """The keyframe (every ``stride`` frames from ``first``) nearest to
-    frame ``index``, the earlier one on a tie: the keyframe whose
-    detections the demos draw on the frame. It may lie after the last
-    keyframe of a stream; the caller then takes the last one."""
+    frame ``index``, the earlier on a tie (maybe after a stream's last)."""
     d = index - first
     if d <= 0:
         return first
@@ -54,17 +36,13 @@ class ResultWriter:
     """Write one input's results.
 
     Args:
-        paths (dict): ``{key: path}``; None paths are left out. The format
-            goes by the extension (see the module).
-        fps (float, optional): the video's frame rate (needed with an
-            ``.mp4``).
+        paths (dict): ``{key: path}`` (folders created); None paths are
+            left out.
+        fps (float, optional): the video's frame rate (with an ``.mp4``).
         codec (str): the video's codec (``'h264'`` or ``'mp4v'``).
         overwrite (bool): replace the files that exist (each when its new
             output is complete); folders are still refused.
         min_short_side (int): frames drawn smaller than this are scaled up.
-
-    The folders of the paths are created (a file in the way of one is an
-    :class:`~stmixer_mm.utils.output_files.OutputFileError`).
 
     Raises:
         OutputFileError: a path exists (``overwrite``: a folder) or cannot
@@ -104,10 +82,8 @@ class ResultWriter:
              persons: Sequence[dict],
              header: Optional[str] = None,
              frame: Optional[int] = None) -> np.ndarray:
-        """Draw ``persons`` on an RGB frame
-        (:func:`~stmixer_mm.visualization.draw_tracks`; ``frame``: the
-        frame's index, where a tubelet gives its own box) and append it to
-        the video, if any; returns the drawn frame."""
+        """Draw ``persons`` on an RGB frame (``frame``: its index, for
+        tubelet boxes), append it to the video if any and return it."""
         canvas = draw_tracks(
             image, persons, self.min_short_side, header=header, frame=frame)
         if self.video is not None:
@@ -136,12 +112,10 @@ class ResultWriter:
         return None if self.video is None else self.video.codec_used
 
     def close(self) -> None:
-        """Finish the video (renamed to its path, playable) and the JSON
-        Lines file.
+        """Finish the video (renamed to its path) and the JSON Lines file.
 
         Raises:
-            OutputFileError: the video cannot be finished (a full disk);
-                it is removed.
+            OutputFileError: the video cannot be finished (it is removed).
         """
         if self.jsonl is not None:
             self.jsonl.close()
@@ -151,9 +125,8 @@ class ResultWriter:
                 self.files.release(['video'])
 
     def abort(self) -> List[str]:
-        """End a failed run: the partial files (the video among them) and
-        the claims never filled are removed. Returns the paths kept
-        (complete)."""
+        """End a failed run: remove the partial files and unfilled claims;
+        returns the paths kept (complete)."""
         if self.jsonl is not None:
             self.jsonl.close()
         if self.video is not None:
@@ -162,22 +135,17 @@ class ResultWriter:
 
 
 class KeyframeDrawer:
-    """Draw every frame of a video with the persons of its nearest keyframe
-    (:func:`nearest_keyframe`) into a :class:`ResultWriter`'s video, each
-    as soon as that keyframe's record is known: the offline demo's second
-    pass and the online runner's writer thread draw alike.
+    """Draw every frame with the persons of its nearest keyframe into a
+    :class:`ResultWriter`'s video, as soon as that keyframe's record is
+    known (the offline demo and the online runner alike). A keyframe given
+    as None (skipped) is drawn with the last one done before it.
 
     Args:
-        writer (ResultWriter): where the frames go (its :meth:`~ResultWriter.
-            draw`); without a video and ``on_frame`` nothing is drawn.
+        writer (ResultWriter): where the frames go; without a video and
+            ``on_frame`` nothing is drawn.
         first (int): the first keyframe.
         stride (int): frames between two keyframes.
-        on_frame (callable, optional): called with each drawn frame (a
-            window).
-
-    A keyframe given as None (skipped by a realtime run) is drawn with the
-    last keyframe done before it. The records of keyframes passed are
-    dropped, so memory holds the frames waiting for their keyframe only.
+        on_frame (callable, optional): called with each drawn frame.
     """
 
     def __init__(
@@ -203,9 +171,8 @@ class KeyframeDrawer:
         self.pending.append((index, image))
 
     def flush(self) -> int:
-        """Draw the frames whose keyframe is known (after :attr:`ended`:
-        all, the frames after the last keyframe with the last one);
-        returns how many."""
+        """Draw the frames whose keyframe is known (all after
+        :attr:`ended`); returns how many."""
         drawn = 0
         draw = self.writer.video is not None or self.on_frame is not None
         while self.pending:

@@ -1,5 +1,5 @@
 """Frames from OpenCV's VideoCapture (files, URLs, cameras), timed and
-checked as the module :mod:`.sources` describes (split from it for size),
+checked by the frame-rate and end-of-input rules (docs/en/bad_inputs.md),
 and :func:`open_source`, the source of any input."""
 
 import math
@@ -19,8 +19,7 @@ __all__ = ['CaptureSource', 'open_source', 'open_video']
 
 
 def _usable_rate(value) -> bool:
-    """A rate a capture reports is a frame rate: finite, > 0, below the
-    container clocks (:data:`MAX_REPORTED_FPS`)."""
+    """A reported rate is a frame rate: finite, > 0, < MAX_REPORTED_FPS."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -29,8 +28,7 @@ def _usable_rate(value) -> bool:
 
 
 def _position_ms(cap) -> Optional[float]:
-    """The capture's ``CAP_PROP_POS_MSEC`` (the time of the frame just
-    read), None when it has none."""
+    """``CAP_PROP_POS_MSEC`` (time of the frame just read) or None."""
     try:
         pos = float(cap.get(cv2.CAP_PROP_POS_MSEC))
     except (TypeError, ValueError):
@@ -42,23 +40,16 @@ class CaptureSource(FrameSource):
     """A webcam, a stream or a video file through ``cv2.VideoCapture`` (or
     any object with its ``isOpened``, ``read``, ``get``, ``release``).
 
-    The frame rate follows the module's rule: ``fps``, else the reported
-    one, else (a file) the rate of its container timestamps, which then
-    time the frames, else 30 with a warning.
-
     Args:
         spec (int | str): webcam index, URL or file.
-        realtime (bool): pace a file at its frame rate (live sources are
-            paced by the device).
+        realtime (bool): pace a file at its frame rate.
         capture_factory (callable, optional): ``spec -> capture``; default
             ``cv2.VideoCapture`` (tests inject a fake device).
         fps (float, optional): overrides the rate the capture reports.
 
     Raises:
-        VideoReadError: the input does not exist or cannot be opened (at
-            once); no frame decoded, or a file / URL that stops more than
-            one frame before the count its header announces (at the end of
-            the iteration).
+        VideoReadError: the input cannot be opened (at once); no frame, or
+            a stop short of the announced count (at the end).
         ValueError: ``fps`` not a finite number > 0.
     """
 
@@ -106,8 +97,7 @@ class CaptureSource(FrameSource):
             if not self.live and self.fps >= HIGH_REPORTED_FPS:
                 self._check_high_rate()
         elif self.live:
-            # frames are timed by the wall clock; the rate only sets the
-            # output video's
+            # timed by the wall clock; the rate only sets the output's
             self._set_fps(
                 None, str(spec), 'it reports no usable frame rate '
                 f'(CAP_PROP_FPS = {self.fps_reported!r})', 'its frames are '
@@ -116,9 +106,8 @@ class CaptureSource(FrameSource):
             self._probe_timestamps()
 
     def _timestamp_rate(self) -> Optional[float]:
-        """Read up to :attr:`PROBE_FRAMES` frames (kept for the
-        iteration); the rate of their container timestamps if they
-        advance, else None."""
+        """Read up to :attr:`PROBE_FRAMES` frames (kept for the iteration);
+        the rate of their container timestamps if they advance, else None."""
         first = None
         for _ in range(self.PROBE_FRAMES):
             ok, img = self.cap.read()
@@ -135,11 +124,9 @@ class CaptureSource(FrameSource):
         return None
 
     def _check_high_rate(self) -> None:
-        """A file reporting :data:`HIGH_REPORTED_FPS` or more: a
-        high-speed video, or a container that reports its timebase (WebM /
-        MKV without a rate, 1000 from a 1/1000 s clock). Its timestamps
-        decide: when they advance at another rate (more than 20 % off),
-        they time the frames, with a warning naming both."""
+        """A file reporting :data:`HIGH_REPORTED_FPS` or more (high-speed,
+        or a WebM / MKV timebase): timestamps advancing at a rate > 20 %
+        off time the frames, with a warning."""
         rate = self._timestamp_rate()
         if rate is None or abs(rate - self.fps) <= 0.2 * self.fps:
             return
@@ -151,8 +138,7 @@ class CaptureSource(FrameSource):
         self.fps, self.fps_from, self._times = rate, 'timestamps', True
 
     def _probe_timestamps(self) -> None:
-        """A file without a usable reported rate: the rate of its
-        container timestamps if they advance; else 30 with a warning."""
+        """No usable reported rate: that of the timestamps, else 30."""
         rate = self._timestamp_rate()
         if rate is not None:
             self.fps, self.fps_from, self._times = rate, 'timestamps', True
@@ -163,8 +149,7 @@ class CaptureSource(FrameSource):
             'no advancing timestamps (CAP_PROP_POS_MSEC)')
 
     def _frames(self) -> Iterator[tuple]:
-        """``(BGR image, container time in ms or None)``, the probed
-        frames first."""
+        """``(BGR image, time in ms or None)``, the probed frames first."""
         while self._ahead:
             yield self._ahead.pop(0)
         while True:
@@ -204,8 +189,7 @@ class CaptureSource(FrameSource):
         self._ended(i, t)
 
     def _ended(self, i: int, t: float) -> None:
-        """The capture gave no more frames (not stopped by the consumer):
-        an error, a warning or a normal end."""
+        """The capture ended unasked: an error, a warning or a normal end."""
         self.frames_read = i
         if i == 0:
             raise VideoReadError(
@@ -255,9 +239,8 @@ def open_source(spec: Union[int, str],
         spec (int | str): webcam index, stream URL, video file or frame
             folder.
         realtime (bool): pace a file / folder at its frame rate.
-        fps (float, optional): the frame rate of a frame folder (default
-            30, with a warning), or one that overrides a video's; a finite
-            number > 0.
+        fps (float, optional): a frame folder's rate (default 30, with a
+            warning), or one that overrides a video's.
         capture_factory (callable, optional): see :class:`CaptureSource`.
 
     Raises:
@@ -276,14 +259,12 @@ def open_video(video,
                who: str = 'open_video',
                **kwargs) -> FrameSource:
     """The :class:`FrameSource` of one video of any kind: a given source
-    (as it is), a ``[T, H, W, 3]`` array or a list of frames
-    (:class:`ArraySource`), else a spec (:func:`open_source`, with
-    ``kwargs``).
+    (as it is), an array or a list of frames (:class:`ArraySource`), else a
+    spec (:func:`open_source`, with ``kwargs``).
 
     Raises:
-        ValueError: ``fps`` not a finite number > 0 (:func:`check_fps`),
-            or other than the rate of a given :class:`FrameSource` (``who``
-            names the caller).
+        ValueError: a bad ``fps``, or one other than a given source's
+            (``who`` names the caller).
     """
     fps = check_fps(fps)
     if isinstance(video, FrameSource):

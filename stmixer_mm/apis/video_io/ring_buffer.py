@@ -1,18 +1,11 @@
 """The frames that the next keyframe clips need, and no others.
 
-A stream is read frame by frame; keyframe ``k`` (every ``stride`` frames
-from ``first_keyframe``) is detected on the clip
-:func:`~stmixer_mm.apis.clip_indices` samples around it: frames
-``k + (j - p) * frame_interval`` for ``j < clip_len``, clamped to the
-video, ``p`` the keyframe's position (``clip_len // 2``, or ``clip_len -
-1`` for the causal clip of a forecast model, ``keyframe='last'``). Its clip
-is complete once frame ``k + after`` is read (``after = (clip_len - 1 - p)
-* frame_interval``: at once for a causal clip), or when the
-stream ends (the clip is then clamped to the last frame, as the offline
-demo clamps it to the video). :class:`ClipRingBuffer` keeps exactly the
-frames that a keyframe not yet emitted samples, plus the newest frame
-(the clamped clips of the last keyframes repeat it), so memory does not
-grow with the length of the stream and the clips equal the offline ones.
+Keyframe ``k`` (every ``stride`` frames from ``first_keyframe``) is detected
+on the clip :func:`clip_indices` samples around it. The clip is complete
+once frame ``k + after`` is read, or when the stream ends (then clamped to
+the last frame, as the offline demo). :class:`ClipRingBuffer` keeps the
+frames a keyframe not yet emitted samples, plus the newest frame, so memory
+stays flat and the clips equal the offline ones.
 """
 from collections import OrderedDict
 from typing import Iterator, List, Optional, Tuple
@@ -33,9 +26,7 @@ def clip_indices(center: int,
                  keyframe: str = 'centre') -> np.ndarray:
     """0-based frame indices of the clip around ``center``, as
     ``SampleAVAFrames`` / ``SampleTubeFrames`` take them in test mode
-    (clamped to the video; ``keyframe='last'``: the clip ending at
-    ``center``): the 0-based form of
-    :func:`~stmixer_mm.datasets.tube_clip_frames`."""
+    (clamped; ``keyframe='last'``: the clip ending at ``center``)."""
     return tube_clip_frames(
         center + 1, num_frames, clip_len, frame_interval,
         position=keyframe) - 1
@@ -45,8 +36,7 @@ def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
     """A number of frames (a stride, a clip length): a positive integer.
 
     Raises:
-        ValueError: ``'<who>: <name> must be a positive number of frames,
-            got <value>'``.
+        ValueError: naming ``who``, ``name`` and the value.
     """
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f'{who}: {name} must be a positive number of '
@@ -57,10 +47,9 @@ def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
 def keyframe_indices(num_frames: int,
                      stride: int,
                      first_keyframe: Optional[int] = None) -> List[int]:
-    """The keyframes :class:`ClipRingBuffer` gives a stream of
-    ``num_frames`` frames: every ``stride`` frames from ``first_keyframe``
-    (default ``stride // 2``); a stream shorter than that, its last frame;
-    none for an empty one."""
+    """The keyframes :class:`ClipRingBuffer` gives ``num_frames`` frames:
+    every ``stride`` from ``first_keyframe`` (default ``stride // 2``), else
+    the last frame; none for an empty stream."""
     if num_frames <= 0:
         return []
     first = stride // 2 if first_keyframe is None else int(first_keyframe)
@@ -76,18 +65,11 @@ class ClipRingBuffer:
         stride (int): Frames between two keyframes.
         first_keyframe (int, optional): 0-based first keyframe; default
             ``stride // 2`` (as ``tools/demo.py``).
-        keyframe (str): The keyframe's place in its clip, as the config's
-            ``SampleTubeFrames``: ``'centre'`` or ``'last'`` (a causal
-            clip: emitted as soon as the keyframe is read).
+        keyframe (str): The keyframe's place in its clip: ``'centre'`` or
+            ``'last'`` (a causal clip, emitted as the keyframe is read).
 
-    Example::
-
-        >>> buf = ClipRingBuffer(clip_len=8, frame_interval=2, stride=8)
-        >>> for frame in frames:
-        ...     for key, clip in buf.push(frame):
-        ...         detect(key, clip)
-        >>> for key, clip in buf.finish():
-        ...     detect(key, clip)
+    :meth:`push` each frame, then :meth:`finish`; both return the
+    ``(keyframe, clip)`` pairs completed.
     """
 
     def __init__(self,
@@ -137,14 +119,13 @@ class ClipRingBuffer:
 
     def _needed(self, index: int) -> bool:
         """Frame ``index`` is sampled by a keyframe not emitted yet (or is
-        the newest frame)."""
+        the newest)."""
         newest = self.num_read - 1
         if index == newest:
             return True
         if self.num_emitted == 0 and self.next_keyframe > newest and (
                 index == 0 or index >= newest - self.before):
-            # the stream may end before the first keyframe: its last frame
-            # is then the keyframe, and its clip is taken from these
+            # the stream may end before the first keyframe (then its last)
             return True
         key = self.next_keyframe
         while key - self.before <= index:
@@ -163,13 +144,8 @@ class ClipRingBuffer:
             del self._frames[index]
 
     def push(self, frame: np.ndarray) -> List[Tuple[int, List[np.ndarray]]]:
-        """Add the next frame.
-
-        Returns:
-            list[tuple[int, list[np.ndarray]]]: ``(keyframe, clip)`` of the
-            keyframes whose clip this frame completes (at most one for
-            ``stride >= 1``), clip frames as pushed (not copied).
-        """
+        """Add the next frame; returns the ``(keyframe, clip)`` it completes
+        (at most one), clip frames as pushed (not copied)."""
         if self._finished:
             raise RuntimeError('ClipRingBuffer: push() after finish()')
         index = self.num_read
@@ -186,8 +162,7 @@ class ClipRingBuffer:
 
     def finish(self) -> List[Tuple[int, List[np.ndarray]]]:
         """The stream ended: the clips of the keyframes left, clamped to the
-        last frame. A stream shorter than ``first_keyframe + 1`` frames
-        gets one keyframe, its last frame (as ``tools/demo.py``)."""
+        last frame (a stream too short for a keyframe: its last frame)."""
         if self._finished:
             return []
         self._finished = True
@@ -207,16 +182,9 @@ class ClipRingBuffer:
 
 
 class KeyframeClips(ClipRingBuffer):
-    """A :class:`ClipRingBuffer` that also hands back what was known of
-    each keyframe when it was read (its time, a wall clock, ...): the
-    keyframe bookkeeping of the Inferencer and of the online runner, in
-    one place.
-
-    :meth:`push_frame` takes the frame and its ``meta``; a keyframe's clip
-    comes back with the ``meta`` given with the keyframe itself. A keyframe
-    that only :meth:`finish_frames` makes (a stream shorter than the first
-    keyframe: its last frame) gets the last frame's ``meta``.
-    """
+    """A :class:`ClipRingBuffer` that also hands back the ``meta`` given
+    with each keyframe when it was read (its time, a wall clock, ...); a
+    keyframe only :meth:`finish_frames` makes gets the last frame's."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -244,9 +212,8 @@ class KeyframeClips(ClipRingBuffer):
                 for key, clip in self.finish()]
 
     def clips(self, frames) -> Iterator[Tuple[int, List[np.ndarray], float]]:
-        """Every keyframe clip of a stream of
-        :class:`~stmixer_mm.apis.video_io.Frame` (a source): ``(keyframe,
-        clip, keyframe time)``, as soon as each is complete."""
+        """``(keyframe, clip, keyframe time)`` of a stream of ``Frame`` s, as
+        soon as each is complete."""
         for frame in frames:
             yield from self.push_frame(frame.image, frame.time)
         yield from self.finish_frames()

@@ -1,43 +1,11 @@
 """Frame sources of the demo and the online engine.
 
-One spec, five kinds of input:
-
-* a webcam index (``0``, ``'0'``): ``cv2.VideoCapture(0)``, live;
-* a stream URL (``rtsp://``, ``http(s)://``, anything with ``://`` that
-  the decoder opens), live;
-* a video file (anything OpenCV reads);
-* a frame folder (images sorted by name);
-* a folder of videos: :func:`expand_inputs` lists them, each is then a
-  source of its own (one output each).
-
-A source iterates RGB uint8 frames as :class:`Frame` (0-based index, time
-in seconds, image). A file or folder read with ``realtime=True`` is paced
-at its frame rate, as a camera would deliver it. Live sources are never
-paced (the device delivers at its rate) and give the wall time since the
-first frame as timestamp.
-
-Frame rate, one rule for every source (``fps``, never None once a source
-is made): an ``fps`` given by the caller (checked by :func:`check_fps`:
-finite and > 0, whatever its size); else the rate the capture reports when
-it is finite, > 0 and below the container clocks some formats report
-instead of a rate (:data:`MAX_REPORTED_FPS`); else the rate of the
-container timestamps (``CAP_PROP_POS_MSEC``) of a file when they advance
-(the frames are then timed by them); else :data:`DEFAULT_FPS` with a
-warning naming the input (a frame folder or an array without ``fps``
-too). ``fps_from`` says which (``'given'``, ``'reported'``,
-``'timestamps'``, ``'default'``).
-
-End of the input: a file (or URL) whose header announces a frame count
-and that stops more than one frame short is an error; a file without a
-count ends with a warning that it could not be checked; a live source
-that ends without being stopped (the consumer leaving the loop:
-``--max-frames``, ``stop()``) warns with the frames and seconds it gave.
-``end_reason`` says how the last iteration ended, ``short_read`` whether
-it ended unasked before an end it could check.
-
-Frame folders and folders of videos are listed in natural order (numbers
-compared as numbers: ``2.png`` before ``10.png``); two names that only
-differ in zero padding or extension (``1.png`` / ``01.png``) are refused.
+One spec, five kinds of input: a webcam index or a stream URL (live), a
+video file, a frame folder or a folder of videos (:func:`expand_inputs`,
+one source each). A source iterates RGB uint8 :class:`Frame` s; with
+``realtime=True`` a file or folder is paced at its rate, live sources are
+never paced and are timed by the wall clock. The frame-rate and
+end-of-input rules and the natural order: docs/en/bad_inputs.md.
 """
 import math
 import numbers
@@ -91,9 +59,7 @@ def is_live_spec(spec) -> bool:
 
 def source_name(spec) -> str:
     """The ``name`` (output stem) the source of ``spec`` gets, known
-    before it is opened: ``webcam<N>`` for a webcam index, the last part
-    of a stream URL's path without its extension (else ``stream``), a
-    frame folder's name, a video file's stem."""
+    before it is opened."""
     if isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
                                                and spec.isdigit()):
         return f'webcam{int(spec)}'
@@ -106,19 +72,11 @@ def source_name(spec) -> str:
 
 
 def check_fps(fps, arg: str = 'fps') -> Optional[float]:
-    """The one check of a frame rate given to a source, the inferencer or
-    ``tools/demo.py --fps``: None (unknown) or a finite number > 0 (of any
-    size: high-speed cameras exist).
-
-    Args:
-        fps: the value.
-        arg (str): its name in the error.
-
-    Returns:
-        float | None: ``fps`` as a float.
+    """The one check of a given frame rate: None (unknown) or a finite
+    number > 0 (of any size: high-speed cameras exist), as a float.
 
     Raises:
-        ValueError: naming ``arg`` and the value.
+        ValueError: naming ``arg`` (the value's name) and the value.
     """
     if fps is None:
         return None
@@ -143,21 +101,17 @@ def check_frames(frames: Sequence,
     ``[H, W, 3]`` (RGB), dtype uint8, of the size of the first frame.
 
     Args:
-        frames (Sequence): the frames (a list or a ``[T, H, W, 3]`` array).
+        frames (Sequence): a list or a ``[T, H, W, 3]`` array.
         where (str): what the frames are, starting the error.
         error (type): the exception class raised.
         offset (int): the index of ``frames[0]`` in the video.
-        names (Sequence[str], optional): the file of each frame of the
-            video (index ``offset + i`` for ``frames[i]``): the errors
-            name the file instead of the index.
-        size (tuple[int, int], optional): ``(H, W)`` of the video's frame
-            ``0`` when ``frames`` do not start with it (a frame checked as
-            it is read).
+        names (Sequence[str], optional): each frame's file (for frame
+            ``offset + i``), named in the errors instead of the index.
+        size (tuple[int, int], optional): ``(H, W)`` of frame 0 when
+            ``frames`` do not start with it.
 
     Raises:
-        error: naming the frame's index and what is wrong with it (its type,
-            shape, dtype, non-finite values, or its size and the first
-            frame's).
+        error: naming the frame and what is wrong with it.
     """
 
     def frame(i):
@@ -214,15 +168,9 @@ def natural_key(name: str) -> list:
 
 
 def _list_dir(path: str, exts, ordered: bool = True) -> List[str]:
-    """The files of ``path`` with one of ``exts``, in natural order.
-
-    Args:
-        ordered (bool): the order matters (the frames of a frame folder):
-            two names that differ only in zero padding or extension
-            (``1.png`` / ``01.png`` / ``1.jpg``) are refused, as which comes
-            first would be a guess. A folder of videos (each video its own
-            input, its outputs named apart by ``tools/demo.py``) passes
-            False: such names are then ordered by their whole file name.
+    """The files of ``path`` with one of ``exts``, in natural order;
+    ``ordered`` (a frame folder) refuses names that differ only in zero
+    padding or extension (a folder of videos orders them by file name).
 
     Raises:
         VideoReadError: ambiguous names in an ordered folder.
@@ -245,12 +193,10 @@ def _list_dir(path: str, exts, ordered: bool = True) -> List[str]:
 
 def expand_inputs(spec) -> List[Union[str, int]]:
     """The sources of one input spec: a folder of videos gives each video
-    (in natural order, see :func:`natural_key`), anything else itself.
+    (in natural order), anything else itself.
 
     Raises:
-        VideoReadError: a folder with neither images nor videos, or with
-            both (which of them is meant would be a guess). (A frame
-            folder's names are checked when it is opened.)
+        VideoReadError: a folder with neither images nor videos, or both.
     """
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         images = _list_dir(spec, IMG_EXTS, ordered=False)
@@ -276,15 +222,9 @@ def is_video_array(x) -> bool:
 
 def video_inputs(inputs, who: str = 'video_inputs') -> List:
     """One entry per video: a frame list or a ``[T, H, W, 3]`` array is
-    one video; a folder of videos gives each; a list of paths / arrays
-    / frame lists gives each.
-
-    A list of arrays none of which is a ``[T, H, W, 3]`` video is one
-    frame list (a frame of the wrong shape, dtype or size is then named
-    by its index, see
-    :func:`~stmixer_mm.apis.video_io.sources.check_frames`); a list
-    mixing such arrays with videos is refused, naming the first of
-    each."""
+    one video; a folder of videos or a list of videos gives each. A list of
+    arrays none of which is a video is one frame list; a list mixing frames
+    and videos is refused."""
     if isinstance(inputs, np.ndarray):
         return [inputs]
     if isinstance(inputs, (list, tuple)):
@@ -320,12 +260,12 @@ def video_inputs(inputs, who: str = 'video_inputs') -> List:
 
 
 class FrameSource:
-    """Base class: iterate :class:`Frame`; ``name`` (output stem), ``fps``
-    (the frame rate, see the module's rule), ``fps_from`` (where it comes
-    from), ``live``, ``num_frames`` (None when unknown), ``end_reason``
-    (how the last iteration ended: None while it runs, ``'stopped'`` when
-    the consumer left the loop, else a sentence) and ``short_read``
-    (it ended unasked before an end it could check)."""
+    """Base class: iterate :class:`Frame`; ``name`` (output stem), ``fps``,
+    ``fps_from`` (``'given'``, ``'reported'``, ``'timestamps'`` or
+    ``'default'``), ``live``, ``num_frames`` (None when unknown),
+    ``end_reason`` (None while it runs, ``'stopped'`` when the consumer left
+    the loop, else a sentence) and ``short_read`` (it ended unasked before
+    an end it could check)."""
 
     name: str = 'stream'
     fps: Optional[float] = None
@@ -346,8 +286,7 @@ class FrameSource:
                  what: str,
                  why: str,
                  use: str = 'timing its frames at') -> None:
-        """``fps`` (checked) if given, else :data:`DEFAULT_FPS` with a
-        warning: ``'<what>: <why>; <use> 30 fps (... sets it)'``."""
+        """``fps`` (checked) if given, else :data:`DEFAULT_FPS`, warning."""
         fps = check_fps(fps)
         if fps is not None:
             self.fps, self.fps_from = fps, 'given'
@@ -358,7 +297,7 @@ class FrameSource:
 
     def _pace(self, start: float, index: int) -> None:
         """Sleep until frame ``index`` is due at ``self.fps`` from
-        ``start`` (a late frame is not waited for)."""
+        ``start``."""
         delay = start + index / self.fps - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
@@ -369,9 +308,7 @@ class FolderSource(FrameSource):
 
     Args:
         path (str): the folder.
-        fps (float, optional): its frame rate (a folder has none): the
-            timestamps and ``realtime`` pacing use it; default 30, with a
-            warning.
+        fps (float, optional): its frame rate; default 30, with a warning.
         realtime (bool): deliver the frames at ``fps``.
 
     Raises:
@@ -417,20 +354,16 @@ class FolderSource(FrameSource):
 
 
 class ArraySource(FrameSource):
-    """Frames held in memory: a list of ``[H, W, 3]`` arrays or one
-    ``[T, H, W, 3]`` array (RGB uint8, as :func:`inference_detector`
-    takes them), every frame checked (:func:`check_frames`) when the
-    source is made.
+    """Frames held in memory (RGB uint8), checked when the source is made.
 
     Args:
-        frames (list[np.ndarray] | np.ndarray): the video.
-        fps (float, optional): its frame rate (timestamps); default 30,
-            with a warning.
+        frames (list[np.ndarray] | np.ndarray): ``[H, W, 3]`` frames or one
+            ``[T, H, W, 3]`` array.
+        fps (float, optional): its frame rate; default 30, with a warning.
         name (str): output stem.
 
     Raises:
-        VideoReadError: no frames, or a frame of another type, shape,
-            dtype or size than the first (naming its index).
+        VideoReadError: no frames, or a bad frame (naming its index).
         ValueError: ``fps`` not a finite number > 0.
     """
 
@@ -465,8 +398,7 @@ class ArraySource(FrameSource):
 
 class CountingSource(FrameSource):
     """A source that remembers how many frames it gave (``num_read``) and
-    their size (``frame_size`` ``[w, h]``); ``num_frames`` is the wrapped
-    source's (None when unknown)."""
+    their size (``frame_size`` ``[w, h]``)."""
 
     def __init__(self, source: FrameSource) -> None:
         self.source = source

@@ -1,17 +1,10 @@
-"""The writers of every caller's outputs.
+"""The writers of every caller's outputs: :class:`VideoWriter` (an H.264
+mp4 that browsers play, through PyAV, else OpenCV's ``avc1`` / ``mp4v``
+with a warning), :class:`JsonlWriter` (one JSON object a line, flushed)
+and :class:`ProgressLine` (a terminal line rewritten in place).
 
-* :class:`VideoWriter`: an H.264 (``libx264``, ``yuv420p``, ``+faststart``)
-  mp4 that browsers, GitHub and notebooks play, encoded with PyAV (the
-  ``av`` package bundles FFmpeg and x264). Where PyAV or its H.264 encoder
-  is missing it falls back, with a warning naming the codec used, to
-  OpenCV's ``avc1`` (H.264 where OpenCV's FFmpeg has an encoder), then to
-  ``mp4v`` (MPEG-4 part 2: most players, not browsers).
-* :class:`JsonlWriter`: one JSON object a line, flushed as it is written.
-* :class:`ProgressLine`: one terminal line rewritten in place.
-
-Both claim their path as :mod:`stmixer_mm.utils.output_files` says (its
-docstring gives the rules); :class:`~stmixer_mm.apis.results.ResultWriter`
-puts them together with the JSON and CSV files of a run.
+Paths are claimed as :mod:`stmixer_mm.utils.output_files` says;
+:class:`~stmixer_mm.apis.results.ResultWriter` puts them together.
 """
 import json
 import os
@@ -38,21 +31,15 @@ class VideoWriter:
         path (str): output file.
         fps (float): frame rate.
         codec (str): ``'h264'`` (default: PyAV libx264, else the fallbacks)
-            or ``'mp4v'`` (OpenCV's MPEG-4, as the demo wrote before).
+            or ``'mp4v'`` (OpenCV's MPEG-4).
         crf (int): x264 quality (lower is better; 23 is x264's default).
-        exclusive (bool): claim ``path`` (:func:`claim_output`: refuse one
-            that exists); False where the caller has claimed it
-            (:class:`OutputFiles`).
+        exclusive (bool): claim ``path`` (refuse one that exists); False
+            where the caller has claimed it.
 
-    The frame size is fixed by the first frame; H.264 in ``yuv420p`` needs
-    even sizes, so an odd width / height gets one black column / row.
-    ``codec_used`` names the encoder after the first frame.
-
-    The frames go to :func:`temp_path` and :meth:`close` renames the
-    closed (playable) video to ``path``; :meth:`abort` (and leaving a
-    ``with`` block by an exception) removes it instead. A failed write
-    (a full disk) raises an :class:`OutputFileError` naming ``path``, the
-    frames written and the ``OSError``, and removes the partial video.
+    The first frame fixes the size (``yuv420p`` needs even sizes: an odd
+    one gets a black column / row). Frames go to :func:`temp_path`;
+    :meth:`close` renames the playable video to ``path``, :meth:`abort`
+    removes it. A failed write raises an :class:`OutputFileError`.
     """
 
     def __init__(self,
@@ -175,8 +162,7 @@ class VideoWriter:
             self._cv = None
 
     def close(self) -> None:
-        """Finish the video (the container closed: it plays) and rename
-        it to ``path``; a video without frames is not written."""
+        """Finish the video and rename it to ``path`` (none without frames)."""
         if self._size is None:  # no frame: no video (nor its claim)
             self.abort()
             return
@@ -193,8 +179,7 @@ class VideoWriter:
         self.temp = None
 
     def abort(self) -> None:
-        """Stop writing and remove the partial video (and the claim of
-        ``path`` made here)."""
+        """Remove the partial video (and the claim of ``path`` made here)."""
         try:
             self._close_encoder()
         except Exception:  # noqa: B902 - the video is thrown away
@@ -223,16 +208,13 @@ class VideoWriter:
 
 class JsonlWriter:
     """One JSON object a line, flushed after each (readable while the
-    stream runs; a crash loses at most the line being written).
+    stream runs; a crash loses at most the line being written). A failed
+    write raises an :class:`OutputFileError`.
 
     Args:
         path (str): the file, written in place.
-        exclusive (bool): create it, refusing one that exists (an
-            :class:`OutputFileError`); False where the caller has claimed
-            it (:class:`OutputFiles`).
-
-    A failed write (a full disk) raises an :class:`OutputFileError` naming
-    the file, the complete lines before it and the ``OSError``.
+        exclusive (bool): create it, refusing one that exists; False where
+            the caller has claimed it.
     """
 
     def __init__(self, path: str, exclusive: bool = True) -> None:

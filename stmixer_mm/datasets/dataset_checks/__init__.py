@@ -2,21 +2,10 @@
 before training, for the AVA-format (:class:`ValidatedAVADataset`) and the
 tube (:class:`TubeDataset`) data sets of a config.
 
-Used by ``tools/analysis_tools/check_dataset.py``. Findings are
-``ERROR`` (the data set refuses it when it is built: the doctor reports it
-with the data set's own check functions, e.g.
-:func:`~stmixer_mm.datasets.ava_annotation_checks.ava_row_problem` for
-every csv row, or the error of building the data set) or ``WARNING``
-(training runs, but some or all of the mAP is likely lost). The kinds of
-``ERROR`` that no data set can see are a config whose model, data set and
-evaluator disagree on the number of classes (``check='num_classes'``) or
-on ``custom_classes`` (``check='custom_classes'``).
-Some warnings are what a user would otherwise only see in the keyframe
-grid: one person annotated under two ids (``duplicate_person``), boxes
-interpolated by the annotation tool through seconds where the person is
-not in view (``interpolated``), config classes without a name
-(``unnamed_classes``); a class without training samples is also listed in
-the summary.
+Used by ``tools/analysis_tools/check_dataset.py``; findings are ``ERROR``
+(what the data set, with the same check functions, or the config rules
+refuse) or ``WARNING`` (mAP likely lost). The kinds:
+docs/en/useful_tools.md.
 """
 import math
 from typing import Any, Dict, Optional, Sequence, Tuple

@@ -13,8 +13,8 @@ from .report import (DUPLICATE_IOU, ERROR, MAX_EXAMPLES, WARNING,
 
 
 def split_dataset_cfg(cfg, split: str) -> dict:
-    """The dataset config of ``split`` (``train``/``val``/``test``), with a
-    ``ConcatDataset``/``RepeatDataset`` wrapper unwrapped."""
+    """The dataset config of ``split``, a ``ConcatDataset`` /
+    ``RepeatDataset`` wrapper unwrapped."""
     key = f'{split}_dataloader'
     if key not in cfg or 'dataset' not in cfg[key]:
         raise KeyError(f'the config has no {key}.dataset')
@@ -40,9 +40,8 @@ def find_key(obj: Any, key: str) -> List[Any]:
 
 
 def finest_stride(cfg) -> Tuple[Optional[float], str]:
-    """The model's finest feature stride in input pixels and where it was
-    read: the smallest of ``featmap_strides`` in the model config (the
-    strides of the neck's outputs that the decoder samples)."""
+    """The smallest of the model config's ``featmap_strides`` (the neck
+    outputs the decoder samples), in input pixels, and where it was read."""
     model = cfg.get('model', {})
     model = model.to_dict() if hasattr(model, 'to_dict') else model
     strides = [
@@ -57,12 +56,9 @@ def finest_stride(cfg) -> Tuple[Optional[float], str]:
 def resize_factor(pipeline: Sequence[dict], height: float,
                   width: float) -> Tuple[Optional[Tuple[float, float]], str]:
     """``(fx, fy)``, how the pipeline's resize scales a ``height`` x
-    ``width`` frame (``Resize`` with ``keep_ratio`` as mmcv's
-    ``rescale_size``: the largest factor that fits the long side in
-    ``max(scale)`` and the short side in ``min(scale)``; without
-    ``keep_ratio`` ``scale`` is ``(w, h)``; ``RandomShortSideResize`` /
-    ``RandomRescale``: the smallest short side of ``scale_range``), and the
-    step used. ``None`` when no resize is known."""
+    ``width`` frame (``keep_ratio`` as mmcv's ``rescale_size``;
+    ``RandomShortSideResize`` / ``RandomRescale``: the smallest short side),
+    and the step used; ``None`` when no resize is known."""
     for step in pipeline:
         kind = type_name(step.get('type'))
         if kind == 'Resize' and step.get('scale') is not None:
@@ -127,7 +123,6 @@ def image_size(path: str) -> Optional[Tuple[int, int]]:
     return None if img is None else img.shape[:2]
 
 
-# ---------------------------------------------------------------------------
 # shared checks
 
 
@@ -135,10 +130,9 @@ def check_small_persons(report: DatasetReport, split: str,
                         boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
                                               dict]], pipeline: Sequence[dict],
                         stride: Optional[float], stride_src: str) -> None:
-    """Warn about boxes smaller than the model's finest stride once resized
-    by the test pipeline. ``boxes``: ``(normalised xyxy, (h, w) of the
-    frame, where)`` with ``where`` the finding's location and a ``'text'``
-    for the example."""
+    """Warn about boxes smaller than the finest stride after the test
+    pipeline's resize. ``boxes``: ``(normalised xyxy, (h, w), where)``,
+    ``where['text']`` naming the example."""
     if stride is None:
         report.add(
             WARNING,
@@ -168,11 +162,9 @@ def check_small_persons(report: DatasetReport, split: str,
 
 
 def check_class_coverage(report: DatasetReport, unnamed=()) -> None:
-    """Warn about classes (named ones and the ``unnamed`` columns of the
-    config) without samples in a split: a class missing from training is
-    never learned (AP 0; also listed in the report's summary); one missing
-    from validation is not evaluated (mAP over fewer classes than
-    expected)."""
+    """Warn about classes (named, and the config's ``unnamed`` columns)
+    without samples in a split: never learned (train, AP 0) or not
+    evaluated (val / test)."""
     names = report.class_names
     ids = sorted(set(names) | set(unnamed))
     for split, hist in report.histograms.items():
@@ -199,8 +191,7 @@ def _model_actions(cfg) -> List[int]:
 
 def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
     """``{source: score columns}`` (background included) of the data sets
-    (``dataset_classes``: ``{split: columns}``), the model's
-    ``num_actions + 1`` and the evaluators' ``num_classes``."""
+    (``{split: columns}``), the model and the evaluators."""
     sources = {f'{s} data set': n for s, n in dataset_classes.items()}
     actions = _model_actions(cfg)
     if actions:
@@ -220,9 +211,8 @@ def _sources_text(sources: Dict[str, int]) -> str:
 
 def check_num_classes(report: DatasetReport, cfg,
                       dataset_classes: Dict[str, int]) -> Dict[str, int]:
-    """The model's ``num_actions + 1``, the data sets' and the evaluators'
-    ``num_classes`` agree (``dataset_classes``: ``{split: score columns
-    of its data set}``, background included); return them
+    """The score columns of the model, the data sets
+    (``dataset_classes``) and the evaluators agree; return them
     (:func:`score_columns`)."""
     actions = _model_actions(cfg)
     if len(actions) > 1:
@@ -242,10 +232,9 @@ def check_num_classes(report: DatasetReport, cfg,
 
 def check_unnamed_classes(report: DatasetReport,
                           sources: Dict[str, int]) -> List[int]:
-    """Warn about the class columns of the config beyond the largest named
-    class (a 10-column config on a label map of ids 1..7: classes 8, 9);
-    return them. Gaps below it are not reported: AVA's label map names 60
-    of the 80 ids of its ``num_classes=81`` config."""
+    """Warn about (and return) the config's class columns beyond the
+    largest named one; gaps below are not reported (AVA's label map names
+    60 of its 80 ids)."""
     if not sources or not report.class_names:
         return []
     top = max(report.class_names)
@@ -264,7 +253,6 @@ def check_unnamed_classes(report: DatasetReport,
     return unnamed
 
 
-# ---------------------------------------------------------------------------
 # annotation-tool artefacts
 
 
@@ -292,11 +280,9 @@ def _is_linear(boxes: np.ndarray, tol: float) -> bool:
 
 def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
                 tol: float) -> List[Tuple[int, int, np.ndarray]]:
-    """The runs of at least ``min_len`` consecutive samples (``times`` one
-    apart) whose ``boxes`` (normalised xyxy) move along a straight line at
-    constant speed (each within ``tol`` of the line), moving by more than
-    ``tol`` (a box held still is not reported): ``(first index, last index,
-    step per sample)``."""
+    """The runs of >= ``min_len`` consecutive samples whose ``boxes`` move
+    along a straight line at constant speed (within ``tol``, moving more
+    than ``tol``): ``(first index, last index, step per sample)``."""
     boxes = np.asarray(boxes, dtype=np.float64)
     runs, i0, n = [], 0, len(boxes)
     while i0 < n - 1:
@@ -317,9 +303,8 @@ def step_text(step: np.ndarray) -> str:
 
 def check_interpolated(report: DatasetReport, split: str, found: List[str],
                        unit: str, min_len: int, **where) -> None:
-    """Warn about the person tracks of ``found`` (one text each, naming the
-    video, person and span) whose boxes look interpolated by the
-    annotation tool (:func:`linear_runs` of ``min_len`` ``unit``)."""
+    """Warn about the person tracks of ``found`` (one text each) whose
+    boxes look interpolated by the annotation tool."""
     if not found:
         return
     report.add(

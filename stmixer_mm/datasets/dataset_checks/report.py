@@ -8,30 +8,21 @@ WARNING = 'WARNING'
 MAX_EXAMPLES = 5
 #: a folder holding this many times the frames the fps implies is wrong
 FPS_TOLERANCE = 1.5
-#: two person ids at one AVA keyframe whose boxes overlap this much (IoU)
-#: are taken for one person annotated twice: two people are rarely drawn
-#: that alike (5 % of a box's width apart at equal sizes), while the same
-#: person exported twice (e.g. a Label Studio export without person ids:
-#: one id per region) overlaps at IoU 1 or, a frame apart, above 0.9
+#: IoU above which two person ids at one AVA keyframe are one person
+#: annotated twice (two people are rarely drawn that alike; a duplicate
+#: export overlaps at IoU 1, or above 0.9 a frame apart)
 DUPLICATE_IOU = 0.9
-#: boxes within this fraction of the frame size of a straight line (each
-#: coordinate) are "exactly linear": twice the rounding of the AVA csv's
-#: three decimals, far below the jitter of hand-drawn boxes (tube boxes
-#: in pixels: at least :data:`LINEAR_TOLERANCE_PX`)
+#: boxes within this fraction of the frame of a straight line are "exactly
+#: linear": twice the csv's 3-decimal rounding, far below hand-drawn jitter
 LINEAR_TOLERANCE = 2e-3
 #: tube boxes rounded to whole pixels lie within 1.5 px of their line
 LINEAR_TOLERANCE_PX = 1.5
-#: AVA: a person's boxes moving along one straight line at constant speed
-#: over this many consecutive keyframes (a 6 s span) look interpolated by
-#: the annotation tool. Hand-drawn boxes are never that regular, but the
-#: synthetic sets' walkers are exactly linear: they slide at 32 px/s
-#: (frame height 128) and turn at the ends of their lane, under 5 s apart
-#: in the default 192 px frame (at most 5 such keyframes in a row)
+#: AVA: boxes on one straight line at constant speed over this many
+#: consecutive keyframes (6 s) look tool-interpolated; the synthetic
+#: walkers turn within 5 keyframes, so they stay below
 MIN_INTERPOLATED_KEYFRAMES = 7
-#: tubes: the same over this many consecutive frames (6 s at the synthetic
-#: sets' 16 fps; their walkers stay linear for at most 79 frames (lanes,
-#: 192 px) or about 42 (crossing, 4 px per frame); a tool interpolating
-#: between keyframes placed every second or two stays below too)
+#: tubes: the same over this many frames (6 s at 16 fps; synthetic walkers
+#: and tools interpolating between keyframes 1-2 s apart stay below)
 MIN_INTERPOLATED_FRAMES = 96
 
 
@@ -47,11 +38,10 @@ class Finding:
     Args:
         level (str): ``'ERROR'`` or ``'WARNING'``.
         check (str): the check's name (e.g. ``'box'``, ``'fps'``).
-        message (str): what is wrong and what was expected (naming the
-            file, line, video and frame when known).
+        message (str): what is wrong and what was expected.
         split (str, optional): ``'train'`` / ``'val'`` / ``'test'``.
         file, line, video, frame: where, when known (``frame``: the AVA
-            timestamp or the tube's frame number).
+            timestamp or the tube frame).
     """
     level: str
     check: str

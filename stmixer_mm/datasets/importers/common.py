@@ -1,13 +1,9 @@
 """The common in-memory form of imported video annotations.
 
 Every reader (:mod:`.cvat`, :mod:`.label_studio`, :mod:`.csv_table`) turns
-its export into :class:`Annotation` records: one box of one person in one
-video at one moment, given either as a 0-based frame of the source video
-(CVAT, Label Studio) or as a time in seconds (CSV), with the set of action
-names of that person at that moment. The writers
-(:mod:`.writers`) resolve frames to times with the probed video's frame
-rate, check the boxes against the probed frame size and sample the
-annotations at the output frames.
+its export into :class:`Annotation` records: one box of one person at a
+0-based source frame (CVAT, Label Studio) or a time in seconds (CSV), with
+its action names.
 """
 import math
 import os
@@ -25,14 +21,13 @@ class AnnotationImportError(ValueError):
     record (line, track, row, frame) and what was expected."""
 
 
-#: an export file is read up to what a real export of the size it declares
-#: (frames, regions) can hold, as each reader derives it, and at most
-#: MAX_ANNOTATION_BYTES; this environment variable (MiB) replaces both
+#: an export is read up to what a real export of its declared size holds
+#: (each reader derives it), at most MAX_ANNOTATION_BYTES; this variable
+#: (MiB) replaces both
 MAX_ANNOTATION_ENV = 'STMIXER_MAX_ANNOTATION_MIB'
 MAX_ANNOTATION_BYTES = 1 << 30
-#: a real export spends more than 8 bytes on each of its objects (an XML
-#: element or attribute, a JSON object or array; a CVAT <box> of 9
-#: attributes ~100 bytes, a Label Studio keyframe ~130)
+#: a real export spends more than 8 bytes on each object (a CVAT <box>
+#: ~100, a Label Studio keyframe ~130)
 OBJECT_BYTES = 8
 
 
@@ -41,9 +36,8 @@ def _size(nbytes: int) -> str:
 
 
 class Budget(NamedTuple):
-    """What may be read of the export file ``name``: ``nbytes`` bytes and
-    ``objects`` ``unit`` (XML elements and attributes, JSON objects and
-    arrays); ``why`` says whose limit it is."""
+    """What may be read of export ``name``: ``nbytes`` bytes and ``objects``
+    ``unit``; ``why`` says whose limit it is."""
     name: str
     nbytes: int
     objects: int
@@ -55,8 +49,8 @@ class Budget(NamedTuple):
               objects: int = 0,
               verb: str = 'is',
               exact: bool = False) -> None:
-        """Raise when ``nbytes`` bytes (read so far, or ``exact``: all) or
-        ``objects`` objects exceed it."""
+        """Raise when ``nbytes`` (so far, or ``exact``: all) or ``objects``
+        exceed it."""
         if nbytes > self.nbytes:
             amount = f'{verb} {"" if exact else "more than "}{_size(nbytes)}'
         elif objects > self.objects:
@@ -72,10 +66,9 @@ class Budget(NamedTuple):
 
 def annotation_budget(name: str, nbytes: Optional[int], why: str,
                       unit: str) -> Budget:
-    """The :class:`Budget` of ``name``: ``nbytes`` (what a real export of
-    its declared size holds, ``why``), at most :data:`MAX_ANNOTATION_BYTES`
-    (None: that), or what :data:`MAX_ANNOTATION_ENV` says; and one
-    ``unit`` (object) per :data:`OBJECT_BYTES`."""
+    """The :class:`Budget` of ``name``: ``nbytes`` (None or above
+    :data:`MAX_ANNOTATION_BYTES`: that) or :data:`MAX_ANNOTATION_ENV`'s,
+    with one ``unit`` per :data:`OBJECT_BYTES`."""
     env = os.environ.get(MAX_ANNOTATION_ENV, '').strip()
     if env:
         try:
@@ -96,18 +89,14 @@ class Annotation:
     """One person box at one moment of a video.
 
     Attributes:
-        video (str): The video key (file name without folder and extension,
-            :func:`video_key`).
+        video (str): The video key (:func:`video_key`).
         person_id (int): The person's id within the video.
-        box (tuple): ``(x1, y1, x2, y2)`` in pixels of the source video, or
-            normalised to ``[0, 1]`` when ``normalized`` (CSV with
-            ``--csv-box-units normalized``).
-        actions (tuple): Sorted action names (may be empty: a box without
-            an action).
+        box (tuple): ``(x1, y1, x2, y2)`` in source pixels, or in ``[0, 1]``
+            when ``normalized`` (CSV ``--csv-box-units normalized``).
+        actions (tuple): Sorted action names (may be empty).
         frame (int, optional): 0-based frame of the source video.
         time (float, optional): Time in seconds (when ``frame`` is None).
-        source (str): Where the record is (file and line / track / row) for
-            messages.
+        source (str): Where the record is (file and line / track / row).
         track (str): The track / region the record belongs to.
         normalized (bool): ``box`` is normalised.
     """
@@ -133,26 +122,17 @@ class ImportedAnnotations:
     Attributes:
         fmt (str): ``'cvat'``, ``'label-studio'`` or ``'csv'``.
         annotations (list[Annotation]): Every record.
-        videos (dict): ``{video key: export file}`` for every video the
-            export names (also those without a single box).
+        videos (dict): ``{video key: export file}`` of every video named
+            (also those without a box).
         frame_sizes (dict): ``{video key: (width, height)}`` where the
-            export states the size (CVAT ``original_size``); checked
-            against the video.
-        ignored (dict): ``{what: count}`` of the export's content that the
-            importer does not use (e.g. CVAT attributes other than
-            actions / ``person_id``), reported in the summary.
-        notes (list[str]): Choices the reader made that the user should
-            know (e.g. which of several Label Studio annotations of a task
-            was read), logged and written to the summary.
-        identities (dict): ``{video key: False}`` for the videos whose
-            person ids do not follow a person across frames (a "CVAT for
-            images" export without ``person_id``); the tube layout
-            refuses them.
-        frame_grids (dict): ``{video key: (start, stop, step)}``: the
-            video frames a CVAT task annotated (``start``, ``start +
-            step``, ... up to ``stop``, None: the video's end); the
-            importer refuses a layout whose frames within that range are
-            not all task frames (CSV and Label Studio: empty).
+            export states it (CVAT ``original_size``).
+        ignored (dict): ``{what: count}`` of unused export content, for the
+            summary.
+        notes (list[str]): Reader choices the user should know, logged.
+        identities (dict): ``{video key: False}`` where person ids do not
+            follow a person across frames (the tube layout refuses them).
+        frame_grids (dict): ``{video key: (start, stop, step)}`` of a CVAT
+            task's frames (stop None: the video's end); empty otherwise.
     """
     fmt: str
     annotations: List[Annotation] = field(default_factory=list)
@@ -172,11 +152,9 @@ _LS_UPLOAD_PREFIX = re.compile(r'^[0-9a-f]{8}-')
 
 
 def video_key(name: str, strip_upload_prefix: bool = False) -> str:
-    """The key of a video named ``name`` in an export (a path, URL or file
-    name): its base name without extension (of the ``d`` query parameter
-    for Label Studio's local-storage URLs ``/data/local-files/?d=...``);
-    with ``strip_upload_prefix`` also without Label Studio's ``<8 hex>-``
-    upload prefix."""
+    """The key of a video named ``name`` (path, URL or file name): its base
+    name without extension (of ``d`` in Label Studio's
+    ``/data/local-files/?d=...``), optionally without LS's upload prefix."""
     parts = urlsplit(name)
     path = parts.path
     query = parse_qs(parts.query)
@@ -190,8 +168,7 @@ def video_key(name: str, strip_upload_prefix: bool = False) -> str:
 
 
 def parse_number(value, where: str, name: str) -> float:
-    """``value`` (text or number) of the field ``name`` as a finite float;
-    anything else (``nan``, ``inf``, text, missing) is an
+    """``value`` of field ``name`` as a finite float, else an
     :class:`AnnotationImportError` naming ``where`` and the field."""
     try:
         number = float(value)
@@ -205,8 +182,7 @@ def parse_number(value, where: str, name: str) -> float:
 
 
 def parse_person_id(value, where: str) -> int:
-    """A person id (text or number) as an integer >= 0 (the track ids the
-    data sets and ``PackTrackInputs`` take); anything else is an
+    """A person id as an integer >= 0, else an
     :class:`AnnotationImportError` naming ``where``."""
     text = str(value).strip()
     try:
@@ -229,12 +205,9 @@ def split_actions(text: str) -> Tuple[str, ...]:
 
 
 def read_label_map(path: str) -> Dict[str, int]:
-    """``{name: id}`` of a label map given with ``--label-map``.
-
-    Two forms: an AVA ``label_map.pbtxt`` (``label { name: "..."
-    label_id: N }`` or ``item { name: "..." id: N }``; the ids are kept),
-    or a plain text file with one class name a line (ids 1, 2, ... in
-    order; blank lines and lines starting with ``#`` skipped).
+    """``{name: id}`` of a ``--label-map``: an AVA ``label_map.pbtxt`` (ids
+    kept) or a text file of one class name a line (ids 1, 2, ...; blank and
+    ``#`` lines skipped).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'label map not found: {path}')

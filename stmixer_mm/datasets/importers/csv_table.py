@@ -1,15 +1,10 @@
 """Reader of the plain CSV annotation table (stdlib ``csv``).
 
-Header ``video,time,x1,y1,x2,y2,action,person_id`` (a file without the
-header line, columns in this order: ``header=False``, ``--csv-no-header``;
-never guessed); one row per (video,
-time, person, action): ``time`` in seconds from the start of the video,
-the box in pixels of the source video (``box_units='pixels'``, default) or
-normalised to ``[0, 1]`` (``box_units='normalized'``; chosen explicitly,
-never guessed from the values), ``action`` a class name (empty: a box
-without an action), ``person_id`` an integer. Several rows of one (video,
-time, person_id) are that person's actions (multi-label); they must give
-the same box.
+Header ``video,time,x1,y1,x2,y2,action,person_id`` (or none, columns in
+this order: ``header=False``); one row per (video, time, person, action),
+``time`` in seconds, boxes in pixels or, chosen explicitly,
+``box_units='normalized'``. Rows of one (video, time, person_id) are its
+actions and give the same box. See docs/en/annotation_formats.md.
 """
 import csv
 import os.path as osp
@@ -37,9 +32,8 @@ def _looks_like_data(row) -> bool:
 def read_csv_table(path: str,
                    box_units: str = 'pixels',
                    header: bool = True) -> ImportedAnnotations:
-    """Read the CSV table ``path`` (see the module); ``header=False``: the
-    file has no header line and its columns are in the order of
-    :data:`CSV_HEADER` (line 1 is a row)."""
+    """Read the CSV table ``path``; ``header=False``: no header line, the
+    columns in the order of :data:`CSV_HEADER`."""
     if box_units not in BOX_UNITS:
         raise ValueError(f'box_units must be one of {BOX_UNITS}, got '
                          f'{box_units!r}')

@@ -1,34 +1,10 @@
 """Reader of CVAT "for video 1.1" XML exports, and of "for images 1.1"
 exports of video tasks (stdlib ``xml.etree``).
 
-The spec followed (CVAT's XML annotation format, version 1.1, "for video"
-/ interpolation mode) and the conventions chosen are in
-``docs/en/annotation_formats.md``. In short: one ``<track id label>`` per
-object with a ``<box frame xtl ytl xbr ybr outside occluded keyframe>`` for
-every frame of the task (CVAT writes the interpolated frames too); a box
-with ``outside="1"`` means the object is not in that frame. Actions are the
-track label (unless it is a person label such as ``person``), checkbox
-attributes that are ``true`` (the attribute name is the action), and text /
-select attributes named ``action`` or ``actions`` (the value; several
-separated by ``;`` or ``|``). The person id is a ``person_id`` attribute if
-the track has one, else the track id.
-
-Frame numbers are the video's own (CVAT writes each box's ``frame`` as the
-absolute frame of the video, ``start_frame + k * step`` for the task's k-th
-frame, in task and in job exports); ``<start_frame>``, ``<stop_frame>``
-and ``<frame_filter>step=N</frame_filter>`` say which frames the task
-used, and a box on another frame is an error. A "CVAT for images" export
-of a video task names each ``<image>`` ``frame_NNNNNN`` after the absolute
-frame and splits the tracks into frames (person ids then come from a
-``person_id`` attribute, else they are numbered per frame). An export
-ZIP (CVAT's download: ``annotations.xml`` at its root, or one per task
-folder) is read without being extracted. A project export holds several
-tasks, one video each; CVAT numbers each task's frames after those of the
-tasks before it in its subset, and the reader takes that offset off
-(:func:`_project_tasks`).
-
-A file (or ZIP member) is parsed as it is read, up to what a real export
-of the frames its ``<meta>`` declares can hold (:func:`_budget`), and a
+The spec followed and the conventions chosen (absolute video frame numbers,
+``outside="1"``, actions from labels and attributes, ``person_id``, ZIPs,
+project exports' frame offsets) are in docs/en/annotation_formats.md. A
+file (or ZIP member) is parsed as it is read, within :func:`_budget`; a
 DOCTYPE (whose entities could expand past any budget) is refused.
 """
 import os
@@ -50,9 +26,8 @@ PERSON_ID_ATTRIBUTE = 'person_id'
 STEP_FILTER = re.compile(r'step\s*=\s*(\d+)')
 #: how CVAT names the frames of a video task ("CVAT for images" exports)
 VIDEO_FRAME_NAME = re.compile(r'frame_(\d{6,})(\.[A-Za-z0-9]+)?')
-#: what a real export holds, generously: a <meta> of up to 4 MiB, then per
-#: frame of the task 100 persons, each a <box> of up to 4 KiB (60
-#: attributes); without declared frames (<size>, <stop_frame>) 64 MiB
+#: a real export, generously: <meta> up to 4 MiB, then per frame 100 <box>es
+#: of up to 4 KiB (60 attributes); 64 MiB without declared frames
 META_BYTES, FRAME_BYTES, UNDECLARED_BYTES = 4 << 20, 100 * 4096, 64 << 20
 XML_OBJECTS = 'XML elements and attributes'
 
@@ -102,8 +77,7 @@ def list_xml_files(path: str) -> List[str]:
 
 
 def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
-    """The frames the export says its task(s) have: each task's (or the
-    job's) ``<size>``, else ``<stop_frame> - <start_frame> + 1``."""
+    """Frames declared: each task's ``<size>``, else stop - start + 1."""
     if meta is None:
         return None
     project = meta.find('project')
@@ -125,8 +99,7 @@ def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
 
 
 def _budget(name: str, frames: Optional[int], known: bool = True):
-    """What may be read of ``name``: what an export of ``frames`` frames
-    holds (None: declares none), or before it is ``known``."""
+    """Budget of ``name``: for ``frames`` (None: undeclared) or unknown."""
     if not known:
         return annotation_budget(name, META_BYTES,
                                  'a real export has before its <meta> ends',
@@ -171,9 +144,8 @@ class _Builder(ET.TreeBuilder):
 
 def _parse(name: str, stream: BinaryIO, size: int, zipped: bool) -> \
         ET.Element:
-    """The root element of the XML file ``name`` read from ``stream`` (its
-    size ``size``, as its ZIP entry claims if ``zipped``), parsed as it is
-    read within :func:`_budget` of the frames its ``<meta>`` declares."""
+    """Root of the XML ``name`` read from ``stream`` (``size`` bytes, as its
+    ZIP entry claims if ``zipped``), parsed within :func:`_budget`."""
     verb = 'inflates to' if zipped else 'is'
     claim = 'claims (in its ZIP entry) to inflate to' if zipped else 'is'
     builder = _Builder(name)
@@ -198,9 +170,8 @@ def _parse(name: str, stream: BinaryIO, size: int, zipped: bool) -> \
 
 
 def xml_documents(file: str) -> Iterator[Tuple[str, ET.Element]]:
-    """``(name, root)`` of the XML file ``file``, or of every ``*.xml``
-    member of the export ZIP ``file`` (named ``zip/member``), one at a
-    time."""
+    """``(name, root)`` of the XML ``file``, or of each ``*.xml`` member of
+    the export ZIP ``file`` (named ``zip/member``), one at a time."""
     if not file.lower().endswith('.zip'):
         with open(file, 'rb') as f:
             yield file, _parse(file, f, os.fstat(f.fileno()).st_size, False)
@@ -236,15 +207,14 @@ def read_cvat(path: str,
               known_videos: Optional[Collection[str]] = None,
               person_labels: Sequence[str] = ('person', )) -> \
         ImportedAnnotations:
-    """Read one CVAT for video 1.1 XML file or a folder of them (one task,
-    i.e. one video, per file).
+    """Read CVAT exports: an XML file, an export ZIP or a folder of them
+    (one task, i.e. one video, per file).
 
     Args:
-        path (str): An XML file or a folder of XML files.
+        path (str): An XML file, an export ZIP or a folder of them.
         known_videos (Collection[str], optional): Keys of the videos on
             disk: a file's video is the first of ``<meta>`` ``<source>``,
-            ``<task><name>`` and the file name whose key is one of them
-            (without it: the first one given).
+            ``<task><name>`` and the file name that is one (else the first).
         person_labels (Sequence[str]): Track labels that name the person,
             not an action.
     """
@@ -306,8 +276,7 @@ def _read_file(file: str,
                known_videos: Optional[Collection[str]],
                person_labels: set,
                container: Optional[str] = None) -> None:
-    """Read one export document ``root`` named ``file`` (a member of the
-    ZIP ``container``, if given)."""
+    """Read one export document ``root`` (from ZIP ``container``, if any)."""
     if root.tag != 'annotations':
         raise AnnotationImportError(
             f'{file}: root element <{root.tag}>, expected <annotations> (a '
@@ -332,8 +301,7 @@ def _read_file(file: str,
         task = meta.find('task')
         if task is None:
             task = meta.find('job')  # a job export
-    # a job export has no name or source: the export file (or the ZIP it
-    # came in) names the video
+    # a job export names no video: its file (or ZIP) name does
     video = _claim_video([
         _text(meta, 'source'),
         _text(task, 'source'),
@@ -350,9 +318,8 @@ def _read_file(file: str,
 
 def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
                  known_videos: Optional[Collection[str]], source: str) -> str:
-    """The video a task is of: the first of ``names`` whose key is a video
-    on disk (without ``known_videos``: the first); recorded in
-    ``out.videos`` as annotated by ``source``."""
+    """The video of a task: the first of ``names`` that is a known video
+    (else the first); recorded in ``out.videos`` for ``source``."""
     candidates = [c for c in names if c]
     keys = [video_key(c) for c in candidates]
     video = keys[0]
@@ -396,9 +363,8 @@ def _frame_size(file: str, video: str, holders, out: ImportedAnnotations):
 def _read_shapes(file: str, shapes: List[ET.Element], as_images: bool,
                  video: str, frames: FrameRange, offset: int,
                  out: ImportedAnnotations, person_labels: set) -> None:
-    """The ``<track>`` elements (top-level only: a skeleton track holds one
-    ``<track>`` per point) or, ``as_images``, the ``<image>`` elements of
-    one task, their frame numbers ``offset`` beyond the video's."""
+    """The top-level ``<track>``s (a skeleton nests one per point) or, if
+    ``as_images``, the ``<image>``s of a task, frames ``offset`` beyond."""
     if as_images:
         _read_images(file, shapes, video, frames, out, person_labels, offset)
         return
@@ -407,11 +373,10 @@ def _read_shapes(file: str, shapes: List[ET.Element], as_images: bool,
 
 
 def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
-    """``(task element, id, FrameRange, offset)`` of each task of a project
-    export, in the file's order (CVAT's: by subset, then id). CVAT numbers
-    a task's frames after those of the tasks before it in its subset: the
+    """``(task, id, FrameRange, offset)`` of each task of a project export,
+    in file order. As CVAT's ``ProjectData._init_task_frame_offsets``: the
     offset grows by ``start_frame + step * size`` per task and restarts at
-    0 with each subset (``ProjectData._init_task_frame_offsets``)."""
+    0 with each subset."""
     holder = project.find('tasks')
     elems = holder.findall('task') if holder is not None else []
     if not elems:
@@ -440,9 +405,8 @@ def _read_project(file: str, root: ET.Element, project: ET.Element,
                   images: List[ET.Element], out: ImportedAnnotations,
                   known_videos: Optional[Collection[str]],
                   person_labels: set) -> None:
-    """A project export: one video per task (its ``<source>`` or
-    ``<name>``), each track / image tied to its task by ``task_id``, frame
-    numbers less the task's offset (:func:`_project_tasks`)."""
+    """A project export: one video per task, shapes tied to their task by
+    ``task_id``, frames less the task's offset (:func:`_project_tasks`)."""
     tasks = _project_tasks(file, project)
     ids = {tid for _, tid, _, _ in tasks}
     shapes = images or root.findall('track')
@@ -464,9 +428,8 @@ def _read_project(file: str, root: ET.Element, project: ET.Element,
 
 
 def _image_frame(file: str, image: ET.Element) -> int:
-    """The video frame of a "CVAT for images" ``<image>`` of a video task:
-    CVAT names it ``frame_NNNNNN`` after the absolute frame (the ``id`` is
-    the task's index)."""
+    """The video frame of a "CVAT for images" ``<image>``: CVAT names it
+    ``frame_NNNNNN`` after the absolute frame (``id`` is the task index)."""
     name = image.get('name', '')
     match = VIDEO_FRAME_NAME.fullmatch(osp.basename(name))
     if match is None:
@@ -485,11 +448,9 @@ def _read_images(file: str,
                  out: ImportedAnnotations,
                  person_labels: set,
                  offset: int = 0) -> None:
-    """Read a "CVAT for images 1.1" export of a video task: its boxes,
-    frame by frame (CVAT splits tracks into frames there, so a person is
-    known across frames only through a ``person_id`` attribute; without
-    one on every box, ids are given per frame and
-    ``out.identities[video]`` is False)."""
+    """Read a "CVAT for images 1.1" export of a video task. CVAT splits
+    tracks into frames there: without a ``person_id`` on every box, ids are
+    numbered per frame and ``out.identities[video]`` is False."""
     sizes = set()
     records: List[Annotation] = []
     for image in images:
@@ -555,9 +516,8 @@ def _box_record(where: str,
                 out: ImportedAnnotations,
                 track: str,
                 actions: Sequence[str] = ()) -> Annotation:
-    """One ``<box>`` with its attributes (actions, ``person_id``; -1
-    when it has none); a ``<box label>`` that is not a person label is an
-    action too."""
+    """One ``<box>`` (``person_id`` -1 when it has none); a ``<box label>``
+    that is not a person label is an action too."""
     coords = _coords(where, box)
     actions = set(actions)
     label = box.get('label')

@@ -2,21 +2,9 @@
 on: the AVA layout (:class:`~stmixer_mm.datasets.ValidatedAVADataset`) or
 the ACT tube layout (:class:`~stmixer_mm.datasets.TubeDataset`), with a
 ready-to-train config. The command line is
-``tools/data/import_annotations.py``; the conventions are in
-``docs/en/annotation_formats.md``.
-
-Timing. Output frame ``k`` (0-based) is the source frame nearest to time
-``k / fps`` (:func:`~.video.source_index`), and the annotation of output
-frame ``k`` is the one of that source frame (CVAT, Label Studio: exact
-frame) or the CSV row nearest to ``k / fps`` within half an output frame.
-AVA layout: frame files are 0-based (``img_00000.jpg`` is output frame 0)
-and the datasets use ``start_index=0``, ``timestamp_start=0``; then
-mmaction2's ``SampleAVAFrames`` centres the clip of timestamp ``T`` on file
-``fps * T`` (:func:`~stmixer_mm.datasets.ava_keyframe_file_index`), the
-frame at time ``T`` exactly. (With 1-based files the centre is
-``fps * (T - timestamp_start) + 2``, one frame after time ``T`` for every
-integer ``timestamp_start``.) Tube layout: 1-based files, ACT frame ``k +
-1`` is output frame ``k``.
+``tools/data/import_annotations.py``; the conventions (output frame ``k`` is
+the source frame nearest ``k / fps``; AVA frame files 0-based, tube files
+1-based) are in ``docs/en/annotation_formats.md``.
 """
 import json
 import math
@@ -157,8 +145,7 @@ class VideoTrackIndex:
         ann.normalized = False
 
     def at(self, k: int) -> List[Annotation]:
-        """The annotations of output frame ``k`` (one per person, sorted by
-        person id)."""
+        """Annotations of output frame ``k``, one per person, by person id."""
         if self.by_frame:
             src = source_index(k, self.fps, self.info.fps)
             slot = self.by_frame.get(src, {})
@@ -180,9 +167,8 @@ class VideoTrackIndex:
 def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
               stride: int) -> Optional[Tuple[int, int]]:
     """The first ``(output frame, source frame)`` of output frames ``0,
-    stride, 2 * stride, ...`` at ``fps`` whose source frame is within the
-    task's frames ``grid`` (start, stop, step; up to ``last``) but not one
-    of them; None if there is none."""
+    stride, ...`` whose source frame is in ``grid``'s range (up to ``last``)
+    but off its step; None if there is none."""
     start, stop, step = grid
     last = last if stop is None else min(stop, last)
     if step == 1:
@@ -199,11 +185,9 @@ def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
 
 def _check_task_length(video: str, source: str, grid: FrameGrid,
                        num_frames: int, info: VideoInfo) -> None:
-    """Refuse a CVAT task whose ``<stop_frame>`` is beyond the video's
-    ``num_frames`` (the container's exact count before decoding, the
-    decoded one after): the
-    task was made from another, longer video (or this file is cut), so its
-    boxes may be of other frames."""
+    """Refuse a CVAT task whose ``<stop_frame>`` is beyond ``num_frames``
+    (the exact count before decoding, the decoded one after): it was made
+    from another, longer video (or this file is cut)."""
     stop = grid[1]
     if stop is not None and stop >= num_frames:
         raise AnnotationImportError(
@@ -216,14 +200,11 @@ def _check_task_length(video: str, source: str, grid: FrameGrid,
 
 def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
                      layout: str, fps: int, interval: int) -> None:
-    """Refuse a CVAT task (``grid``: its start, stop, step) whose frames do
-    not hold every frame the layout annotates within the task's range:
-    every output frame (tubes) or keyframe (AVA, output frames ``fps * T``
-    for ``T`` every ``interval`` s). Such a frame would have no box: a
-    tube broken there (a stepped task: one-frame tubes), a keyframe
-    written as one without persons. Names the fix (an ``--fps`` or
-    ``--keyframe-interval`` that makes them task frames, else a start
-    frame on the output frame grid)."""
+    """Refuse a CVAT task (``grid``: start, stop, step) whose frames miss a
+    frame the layout annotates in its range: an output frame (tubes: a
+    broken tube) or a keyframe (AVA: ``fps * T`` every ``interval`` s, else
+    written without persons). The error names the fix (``--fps``,
+    ``--keyframe-interval`` or a start frame on the output frame grid)."""
     start, stop, step = grid
     last = info.num_frames - 1
     stride = 1 if layout == 'tubes' else fps * interval
@@ -338,11 +319,9 @@ def split_videos(videos: Sequence[str],
                  seed: int,
                  log=print) -> Dict[str, List[str]]:
     """``{'train': [...], 'val': [...]}`` (sorted): ``val_videos`` (keys or
-    file names) if given, else ``round(val_ratio * n)`` videos drawn with
-    ``seed``, at least one and at most ``n - 1``. One video (or
-    ``val_ratio`` 0) is in both splits, with a warning: the val metric
-    then measures the fit to the training video, not generalisation. An
-    empty train split (``val_videos`` naming every video) is an error."""
+    file names), else ``round(val_ratio * n)`` videos (1 to n - 1) drawn
+    with ``seed``. One video or ``val_ratio`` 0: in both splits, with a
+    warning; ``val_videos`` naming every video is an error."""
     videos = sorted(videos)
     if val_videos:
         keys = [osp.splitext(osp.basename(v))[0] for v in val_videos]
@@ -426,9 +405,8 @@ def import_annotations(fmt: str,
                        jpeg_quality: int = 90,
                        log=print) -> dict:
     """Import ``annotations`` (format ``fmt``) of the videos in ``videos``
-    into ``out_dir`` (see the module and ``tools/data/
-    import_annotations.py``). Everything is read and checked before
-    anything is written. Returns the summary (also written to
+    into ``out_dir`` (``tools/data/import_annotations.py``), all checked
+    before anything is written. Returns the summary (also written to
     ``out_dir/import_summary.json``)."""
     t_start = time.time()
     if layout not in LAYOUTS:
@@ -536,9 +514,8 @@ def import_annotations(fmt: str,
                 raise AnnotationImportError(
                     f'{ann.source}: video frame {max(late)} (0-based) is '
                     f'beyond the {n_src} frames decoded from {on_disk[v]}')
-            # time-based rows: the same rule against the decoded length (a
-            # header that promises more frames than decode would have left
-            # the rows past the end matched to no frame)
+            # time-based rows, against the decoded length (a header that
+            # promises more frames would leave late rows matched to none)
             decoded_s = n_src / infos[v].fps
             late_rows = [(t, ann)
                          for rows in indexes[v].by_person_times.values()

@@ -1,23 +1,13 @@
 """Reader of Label Studio's JSON export of a video object-tracking
 (``<VideoRectangle>``) project (stdlib ``json``).
 
-The export is a list of tasks; a task has ``data.video`` (the video's URL
-or path) and ``annotations[].result[]`` (of several annotations of a task,
-the one marked ``ground_truth``, else the most recently saved:
-:func:`pick_annotation`). A ``videorectangle`` result is one region (one
-person): ``id``, ``value.sequence`` (keyframes ``{frame (1-based), time, x,
-y, width, height (percent of the frame), enabled, rotation}``),
-``value.labels``, ``value.framesCount``, ``value.duration``.
-Per-region ``choices`` / ``taxonomy`` / ``labels`` results with the same
-``id`` add actions; a per-region ``textarea`` result whose ``from_name`` is
-``person_id`` gives the person id. Between keyframes ``k`` and ``k + 1``
-the box is interpolated linearly when keyframe ``k`` is ``enabled`` (as the
-Label Studio editor does) and absent otherwise; after an enabled last
-keyframe the box is held to the end of the video (``framesCount``). The
-full conventions are in ``docs/en/annotation_formats.md``.
-
-Before it is parsed, a file is held to what a real export of the frames
-its regions declare (``framesCount``) can hold (:func:`_budget`).
+Tasks with ``data.video`` and ``annotations[].result[]``; a
+``videorectangle`` result is one person's region (keyframes in percent of
+the frame, interpolated linearly after an ``enabled`` keyframe, as the
+editor does); per-region ``choices`` / ``taxonomy`` / ``labels`` add
+actions, a ``person_id`` textarea the id. Conventions:
+docs/en/annotation_formats.md. A file is held to what a real export of
+its declared frames can hold (:func:`_budget`).
 """
 import os
 import os.path as osp
@@ -31,9 +21,8 @@ from .common import (Annotation, AnnotationImportError, Budget,
                      parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
-#: frames a sequence may reach when no video says how many there are (an
-#: API call without ``frame_count``): far above any real video, far below
-#: what would exhaust memory
+#: frames a sequence may reach without a known video length: far above
+#: any real video, far below what would exhaust memory
 MAX_FRAMES = 10_000_000
 
 
@@ -50,8 +39,8 @@ def _frames_text(frames: int, from_video: bool) -> str:
 
 
 ACTION_TYPES = ('choices', 'taxonomy', 'labels')
-#: what a real export holds, generously: 1 MiB of tasks, then per region
-#: 4 KiB and per frame it declares (framesCount) a 512-byte keyframe
+#: a real export, generously: 1 MiB of tasks, then 4 KiB a region and a
+#: 512-byte keyframe per frame it declares (framesCount)
 BASE_BYTES, REGION_BYTES, KEYFRAME_BYTES = 1 << 20, 4096, 512
 FRAMES_COUNT = re.compile(rb'"framesCount"\s{0,8}:\s{0,8}(\d{1,12})')
 JSON_OBJECTS = 'JSON objects and arrays'
@@ -63,13 +52,11 @@ def read_label_studio(
     video_field: str = 'video',
     frame_count: Optional[Callable[[str], Optional[int]]] = None
 ) -> ImportedAnnotations:
-    """Read a Label Studio JSON export (a file; a folder of ``*.json``
-    files is read file by file).
+    """Read a Label Studio JSON export (a file, or a folder of ``*.json``).
 
-    ``frame_count(video)``: the frames the video really has (None where
-    unknown). Keyframes beyond them are errors, and the box of a last
-    keyframe is held at most to them (``framesCount`` is what the browser
-    computed); without it the sequences are bounded by :data:`MAX_FRAMES`.
+    ``frame_count(video)``: the video's real frames (None: unknown);
+    keyframes beyond them are errors and a last keyframe's box is held at
+    most to them; without it sequences are bounded by :data:`MAX_FRAMES`.
     Nothing is allocated from a declared size before this check."""
     out = ImportedAnnotations('label-studio')
     if osp.isdir(path):
@@ -88,9 +75,8 @@ def read_label_studio(
 
 
 def _budget(file: str, f: BinaryIO) -> Budget:
-    """What may be read of ``file``: what an export of the frames its
-    regions declare (``framesCount``) holds, checked on a first pass over
-    the open ``f`` that keeps none of it (a match is under 64 bytes)."""
+    """What may be read of ``file``, from the frames its regions declare
+    (``framesCount``), found on a first pass over ``f`` that keeps none."""
     annotation_budget(file, None, '', JSON_OBJECTS).check(
         os.fstat(f.fileno()).st_size, exact=True)
     counts, objects, nbytes, rest = [], 0, 0, b''
@@ -168,8 +154,7 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
 
 def _updated(ann: dict) -> Optional[datetime]:
     """When an annotation was last saved (``updated_at``, else
-    ``created_at``; ISO 8601 as Label Studio writes it), None if neither
-    parses."""
+    ``created_at``, ISO 8601), None if neither parses."""
     for key in ('updated_at', 'created_at'):
         value = ann.get(key)
         if isinstance(value, str):
@@ -185,11 +170,10 @@ def _updated(ann: dict) -> Optional[datetime]:
 
 def pick_annotation(where: str, anns: List[dict],
                     out: ImportedAnnotations) -> dict:
-    """The annotation of a task to read when there are several (one per
-    annotator, or redone): those marked ``ground_truth`` if any, and of
-    these the most recently saved (``updated_at``). The choice is added to
-    ``out.notes``; a choice that the export cannot decide (no timestamp,
-    or two saved at the same moment) is an error."""
+    """The annotation of a task to read among several: those marked
+    ``ground_truth`` if any, then the most recently saved; noted in
+    ``out.notes``. An undecidable choice (no or equal timestamps) is an
+    error."""
     if len(anns) == 1:
         return anns[0]
     gt = [a for a in anns if a.get('ground_truth') is True]
@@ -281,11 +265,10 @@ def expand_sequence(where: str,
                     max_frames: int = MAX_FRAMES,
                     from_video: bool = False) -> List[Annotation]:
     """The per-frame boxes (normalised) of a videorectangle ``value``,
-    interpolated as Label Studio does (see the module), on frames 1 ..
-    ``max_frames`` (the video's frames when ``from_video``, else
-    :data:`MAX_FRAMES`): a keyframe beyond them is an error, and so is a
-    ``framesCount`` more than :func:`frames_count_slack` beyond them (within
-    it, the held box stops at ``max_frames``)."""
+    interpolated as Label Studio does, on frames 1 .. ``max_frames``: a
+    keyframe beyond them, or a ``framesCount`` more than
+    :func:`frames_count_slack` beyond, is an error (within it, the held box
+    stops at ``max_frames``)."""
     seq = value.get('sequence')
     if not isinstance(seq, list) or not seq:
         raise AnnotationImportError(f'{where}: value.sequence is missing or '

@@ -191,11 +191,9 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
 
 
 def config_base(base_config: str) -> str:
-    """How a written config names ``base_config`` so that it keeps
-    working when copied or moved: ``stmixer_mm::<path>`` for a config
-    shipped with the package that mmengine can find there (the package's
-    ``.mim/configs``, as docs/en/train_test.md teaches), else the absolute
-    path."""
+    """How a written config names ``base_config`` so that it survives a
+    copy or move: ``stmixer_mm::<path>`` for a config mmengine finds in the
+    package's ``.mim/configs``, else the absolute path."""
     shipped = osp.realpath(osp.join(models_dir(), 'configs'))
     real = osp.realpath(base_config)
     if real.startswith(shipped + os.sep):
@@ -209,9 +207,8 @@ def config_base(base_config: str) -> str:
 
 def write_config(out_dir: str, root: str, layout: str, base_config: str,
                  classes: Dict[str, int], result: dict) -> str:
-    """Write ``out_dir/config.py``, naming the data by its final folder
-    ``root`` (``out_dir`` may be a staging folder); returns its final
-    path."""
+    """Write ``out_dir/config.py`` naming the data by its final folder
+    ``root`` (``out_dir`` may be staging); return its final path."""
     root = osp.abspath(root)
     num_actions = max(classes.values())
     names = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]

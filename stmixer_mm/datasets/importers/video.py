@@ -96,9 +96,8 @@ def extract_frames(info: VideoInfo,
                    short_side: Optional[int] = None,
                    jpeg_quality: int = 90) -> Tuple[int, int]:
     """Write output frames ``k = 0, 1, ...`` (source frame
-    :func:`source_index`) of ``info.path`` as ``frame_dir/img_{k +
-    first_index:05d}.jpg``. Frames are counted in decoding order (a
-    constant frame rate is assumed).
+    :func:`source_index`, counted in decoding order at an assumed constant
+    rate) of ``info.path`` as ``frame_dir/img_{k + first_index:05d}.jpg``.
 
     Returns:
         tuple: the number of output frames and of decoded source frames.

@@ -1,16 +1,10 @@
 """The future of each person of a keyframe, as forecast targets
 (docs/en/forecasting.md).
 
-:class:`LoadForecastTargets` (after ``SampleTubeFrames(keyframe='last')``,
-before the decode) looks up, for every ground-truth row of the keyframe
-``t`` and every horizon ``h`` of ``TubeDataset(forecast_horizons=...)``,
-the same person's box and classes at ``t + h`` (the person: the row's tube
-and, where the pickle names tubes' actors, the actor's other tubes). The
-future boxes travel through the pipeline as extra ``gt_bboxes`` rows (so
-the decode, resize, flip and crop transforms move them as any box), and
-:class:`PackForecastInputs` packs them as ``gt_instances.future_bboxes``
-``[n, H, 4]``, ``future_labels`` ``[n, H, C]`` and ``future_visible``
-``[n, H]``.
+:class:`LoadForecastTargets` looks up each keyframe person's box and
+classes ``h`` frames ahead; the future boxes travel as extra
+``gt_bboxes`` rows (so geometric transforms move them), and
+:class:`PackForecastInputs` packs them into ``gt_instances``.
 """
 from typing import Dict, Sequence
 
@@ -30,9 +24,8 @@ def _where(results: Dict) -> str:
 
 def person_futures(now: np.ndarray, persons: Sequence, ahead: Sequence[Dict],
                    num_labels: int) -> Dict[str, np.ndarray]:
-    """Each keyframe row's person at every horizon, the one lookup of
-    ``LoadForecastTargets`` (tube data) and of
-    ``ValidatedAVADataset(forecast_horizons)`` (AVA keyframes).
+    """Each keyframe row's person at every horizon (the lookup of
+    ``LoadForecastTargets`` and ``ValidatedAVADataset(forecast_horizons)``).
 
     Args:
         now (np.ndarray): ``[n, 4]`` the keyframe's boxes (normalised).
@@ -65,20 +58,17 @@ class LoadForecastTargets(BaseTransform):
 
     Required keys (``TubeDataset(forecast_horizons=...)``): ``timestamp``,
     ``total_frames``, ``resolution``, ``gt_bboxes`` ``[n, 4]`` (normalised),
-    ``gt_labels`` ``[n, C + 1]``, ``entity_ids`` ``[n]`` (the rows' tubes),
-    ``video_tubes``, ``tube_persons`` and ``forecast_horizons``.
+    ``gt_labels``, ``entity_ids``, ``video_tubes``, ``tube_persons``,
+    ``forecast_horizons`` (or an AVA sample's ``future_targets``).
 
-    Set keys: ``gt_bboxes`` ``[n + n * H, 4]``: the keyframe rows, then
-    each row's box at every horizon (rows person-major; the keyframe box
-    where the person is out of view, so that every box stays a box),
-    ``future_labels`` ``[n, H, C]`` multi-hot (no background column; zero
-    out of view) and ``future_visible`` ``[n, H]`` bool.
+    Set keys: ``gt_bboxes`` ``[n + n * H, 4]`` (the keyframe rows, then each
+    row's box per horizon, person-major; the keyframe box out of view),
+    ``future_labels`` ``[n, H, C]`` (no background) and ``future_visible``
+    ``[n, H]`` bool.
 
     Raises:
-        ValueError: When a key is missing (naming it and its maker), or a
-            horizon reaches past the video's last frame (the future is
-            unknown there; ``TubeDataset`` gives such keyframes only to
-            test, whose pipeline has no targets).
+        ValueError: A missing key, or a horizon past the video's end (the
+            future is unknown; keep the targets out of the test pipeline).
     """
 
     def transform(self, results: Dict) -> Dict:
@@ -132,8 +122,7 @@ class LoadForecastTargets(BaseTransform):
 
     @staticmethod
     def _append(results: Dict, future: Dict) -> Dict:
-        """Append the ``future`` of :func:`person_futures` to the sample
-        (see the class)."""
+        """Append the ``future`` of :func:`person_futures` to the sample."""
         now = np.asarray(results['gt_bboxes'], np.float32).reshape(-1, 4)
         boxes = np.asarray(future['bboxes'], np.float32)
         n, k = len(now), len(results['forecast_horizons'])
@@ -151,13 +140,11 @@ class LoadForecastTargets(BaseTransform):
 @TRANSFORMS.register_module()
 class PackForecastInputs(PackActionInputs):
     """``PackActionInputs`` for forecast targets: the first ``n`` rows of
-    ``gt_bboxes`` are the keyframe's (``gt_instances.bboxes``), the others
-    become ``gt_instances.future_bboxes`` ``[n, H, 4]`` (pixels after the
-    pipeline's geometry), with ``future_labels`` ``[n, H, C]`` and
-    ``future_visible`` ``[n, H]``; ``forecast_horizons`` is added to
-    ``meta_keys`` (the head checks its horizons against it). A sample
-    without targets (test: the pipeline without ``LoadForecastTargets``)
-    is packed as ``PackActionInputs`` packs it, with the horizons.
+    ``gt_bboxes`` are the keyframe's, the others become
+    ``gt_instances.future_bboxes`` ``[n, H, 4]`` (pixels), with
+    ``future_labels`` and ``future_visible``; ``forecast_horizons`` joins
+    ``meta_keys`` (the head checks it). A sample without targets (test) is
+    packed as ``PackActionInputs`` does.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

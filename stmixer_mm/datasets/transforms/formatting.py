@@ -1,11 +1,5 @@
 """Packing of samples with the ground-truth person ids (for training a
 model that tracks, e.g. the track queries of ``projects/track_queries``).
-
-:class:`PackTrackInputs` is mmaction2's ``PackActionInputs`` plus the
-person id of every ground-truth box: ``results['entity_ids']`` (set by
-mmaction2's ``AVADataset`` / :class:`ValidatedAVADataset` and by
-:class:`TubeDataset`) becomes ``data_sample.gt_instances.track_ids``, so a
-track query can be assigned to the ground-truth person it tracked.
 """
 from typing import Dict
 
@@ -21,16 +15,12 @@ from stmixer_mm.utils.track_ids import track_ids_problem
 class PackTrackInputs(PackActionInputs):
     """``PackActionInputs`` that also packs the ground-truth person ids.
 
-    ``results['entity_ids']`` (``[n]`` integers, one per row of
-    ``gt_bboxes``) is put as ``data_sample.gt_instances.track_ids``, a
-    ``torch.LongTensor`` ``[n]`` aligned with ``gt_instances.bboxes`` /
-    ``labels``. A sample without ``gt_bboxes`` (inference) is packed as
-    ``PackActionInputs`` packs it. Raises ``ValueError`` when ``gt_bboxes``
-    is present but ``entity_ids`` is missing, or when their lengths differ,
-    or when the ids of the sample are not usable track ids (negative, or
-    one id on several boxes: :func:`~stmixer_mm.utils.track_ids.
-    track_ids_problem`); the error names the sample (``img_key``: video
-    and timestamp) and the id.
+    ``results['entity_ids']`` (one per ``gt_bboxes`` row, set by the AVA
+    and tube datasets) becomes ``data_sample.gt_instances.track_ids``
+    (int64 ``[n]``). A sample without ``gt_bboxes`` (inference) is packed
+    as ``PackActionInputs`` does. Raises ``ValueError`` naming the sample
+    when the ids are missing, of another length, or not usable track ids
+    (:func:`~stmixer_mm.utils.track_ids.track_ids_problem`).
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

@@ -1,9 +1,8 @@
 """Clip sampling and frame decoding.
 
-:class:`SampleTubeFrames` samples the clip of a tube dataset's keyframe
-(beside mmaction2's ``SampleFrames`` / ``SampleAVAFrames``, which live in
-mmaction2's ``transforms/loading.py`` too); :class:`CheckedRawFrameDecode`
-names the file, the video and the keyframe when a frame cannot be read."""
+:class:`SampleTubeFrames` samples the clip of a tube dataset's keyframe;
+:class:`CheckedRawFrameDecode` names the file, the video and the keyframe
+when a frame cannot be read."""
 import copy
 import os.path as osp
 from typing import Optional
@@ -32,11 +31,9 @@ def decode_frame(content: bytes, where: str) -> np.ndarray:
         np.ndarray: [H, W, 3] uint8, RGB.
 
     Raises:
-        ValueError: ``'<where>: <problem>'``. A JPEG (starting with the SOI
-            marker ``FF D8``) must end with its EOI marker ``FF D9`` (trailing
-            zero padding allowed): depending on the libjpeg build and where
-            the file was cut, OpenCV either fails without naming the file or
-            decodes the frame with the missing rows filled with grey.
+        ValueError: ``'<where>: <problem>'``; a JPEG (SOI ``FF D8``) must
+            end with EOI ``FF D9`` (zero padding allowed): OpenCV may decode
+            a cut file with grey rows instead of failing.
     """
     if not content:
         raise ValueError(f'{where}: the frame file is empty (0 bytes)')
@@ -64,13 +61,11 @@ def decode_frame(content: bytes, where: str) -> np.ndarray:
 class CheckedRawFrameDecode(RawFrameDecode):
     """mmaction2's ``RawFrameDecode`` with errors that name the frame.
 
-    Same keys, arguments and output as ``RawFrameDecode`` (frames read once
-    per index, ``gt_bboxes`` scaled to pixels). An empty, truncated or
-    undecodable RGB frame, or a missing file, raises a ``ValueError`` naming
-    the file, the video (``video_id``, else ``frame_dir``), the keyframe
-    (``timestamp``) and the clip position, instead of OpenCV's
-    ``!_src.empty()`` (or a grey-filled truncated JPEG). Flow frames
-    are decoded by ``RawFrameDecode`` unchanged.
+    Same keys, arguments and output as ``RawFrameDecode``. An empty,
+    truncated or undecodable RGB frame, or a missing file, raises an error
+    naming the file, the video, the keyframe and the clip position instead
+    of OpenCV's ``!_src.empty()`` (or a grey-filled JPEG). Flow frames are
+    decoded by ``RawFrameDecode`` unchanged.
     """
 
     @staticmethod
@@ -96,8 +91,8 @@ class CheckedRawFrameDecode(RawFrameDecode):
             return super().transform(results)
         mmcv.use_backend(self.decoding_backend)
         if self.file_client is None:
-            # mmengine's backend API (FileClient, which RawFrameDecode uses,
-            # logs two deprecation warnings); 'disk' is its 'local'
+            # mmengine's backend API (RawFrameDecode's FileClient logs
+            # deprecation warnings); 'disk' is its 'local'
             backend = 'local' if self.io_backend == 'disk' else \
                 self.io_backend
             self.file_client = get_file_backend(
@@ -136,9 +131,8 @@ class CheckedRawFrameDecode(RawFrameDecode):
         return results
 
 
-#: where a clip's keyframe is: ``'centre'`` (position ``clip_len // 2``,
-#: as mmaction2's ``SampleAVAFrames``) or ``'last'`` (the clip ends at the
-#: keyframe: a causal clip, for forecasting)
+#: a clip's keyframe: ``'centre'`` (``clip_len // 2``, as ``SampleAVAFrames``)
+#: or ``'last'`` (a causal clip ending at it, for forecasting)
 KEYFRAME_POSITIONS = ('centre', 'last')
 
 
@@ -156,12 +150,8 @@ def tube_clip_frames(keyframe: int,
                      frame_interval: int,
                      offsets: Optional[np.ndarray] = None,
                      position: str = 'centre') -> np.ndarray:
-    """1-based frames of a clip around ``keyframe``, clamped to the video.
-
-    Position ``p`` (``clip_len // 2`` for ``position='centre'``, as
-    mmaction2's ``SampleAVAFrames``; ``clip_len - 1`` for ``'last'``) is
-    the keyframe: frames ``keyframe + (i - p) * frame_interval (+
-    offsets[i])`` clipped to ``[1, nframes]``.
+    """1-based frames ``keyframe + (i - p) * frame_interval (+ offsets[i])``
+    of a clip clamped to ``[1, nframes]``, ``p`` the keyframe's position.
 
     Args:
         keyframe (int): 1-based keyframe.
@@ -187,11 +177,9 @@ class SampleTubeFrames(BaseTransform):
     video's ends.
 
     Required keys: ``timestamp`` (1-based keyframe), ``total_frames``,
-    ``start_index`` (file/decoder index of frame 1: 1 for ``00001.png``
-    frame folders, 0 for videos). Added keys: ``frame_inds``, ``clip_len``,
-    ``frame_interval``, ``num_clips``, ``crop_quadruple``, as
-    ``SampleAVAFrames`` (so ``RawFrameDecode`` / ``DecordDecode`` /
-    ``OpenCVDecode`` read them).
+    ``start_index`` (index of frame 1: 1 frame folders, 0 videos). Adds
+    ``SampleAVAFrames``' keys (``frame_inds``, ``clip_len``,
+    ``frame_interval``, ``num_clips``, ``crop_quadruple``) for the decoders.
 
     Args:
         clip_len (int): Frames per clip.
@@ -199,11 +187,9 @@ class SampleTubeFrames(BaseTransform):
         test_mode (bool): No jitter. In training every frame but the
             keyframe is shifted by a random offset in ``[-frame_interval //
             2, (frame_interval - 1) // 2]``, as ``SampleAVAFrames``.
-        keyframe (str): ``'centre'`` (the keyframe in the middle of the
-            clip, ``clip_len // 2``, as ``SampleAVAFrames``) or ``'last'``
-            (the clip ends at the keyframe and sees nothing after it: the
-            causal clip of a forecast, docs/en/forecasting.md). Defaults to
-            ``'centre'``.
+        keyframe (str): ``'centre'`` (as ``SampleAVAFrames``) or ``'last'``
+            (a causal clip ending at the keyframe, docs/en/forecasting.md).
+            Defaults to ``'centre'``.
     """
 
     def __init__(self,
@@ -248,12 +234,9 @@ class SampleTubeFrames(BaseTransform):
 @TRANSFORMS.register_module()
 class SampleCausalAVAFrames(SampleAVAFrames):
     """mmaction2's ``SampleAVAFrames`` with the clip ending at the keyframe
-    (a forecast's causal clip, docs/en/forecasting.md): frames ``center -
-    (clip_len - 1) * frame_interval, ..., center`` where
-    ``SampleAVAFrames`` centres them, the same keyframe index, clamping to
-    the shot and training jitter, except that the jitter never reaches
-    past the keyframe and leaves the keyframe itself. Same keys and
-    arguments as ``SampleAVAFrames``.
+    (a forecast's causal clip, docs/en/forecasting.md): same keyframe index,
+    shot clamping and keys; the training jitter never passes the keyframe
+    and leaves it in place.
     """
 
     def _get_clips(self, center_index, skip_offsets, shot_info):

@@ -1,10 +1,8 @@
 """Ground-truth actor masks in the data pipeline.
 
-:class:`LoadActorMasks` reads the masks of a sample's boxes (an actor mask
-file's RLE, attached by ``ValidatedAVADataset(mask_file=...)``, or a
-JHMDB puppet mask file, named by ``TubeDataset(mask_root=...)``) and gives
-them the geometry the pipeline gave the frames; :class:`PackActorInputs`
-packs them as ``data_sample.gt_instances.masks``.
+:class:`LoadActorMasks` reads the masks of a sample's boxes and gives them
+the frames' geometry; :class:`PackActorInputs` packs them
+(docs/en/masks.md).
 """
 from typing import Dict
 
@@ -31,26 +29,17 @@ def _where(results: Dict) -> str:
 class LoadActorMasks(BaseTransform):
     """The ground-truth mask of every box of a sample, at the input's size.
 
-    Place it after the transforms that change the frames' geometry (decode,
-    resize, flip) and before :class:`PackActorInputs`. It reads the masks at
-    the frames' original size, checks that size against the decoded frames
-    (``original_shape``), resizes them to ``img_shape`` (nearest) and flips
-    them as ``Flip`` flipped the frames (``flip``, ``flip_direction``).
-    Crops (``crop_quadruple`` other than the whole frame, lazy transforms)
-    are refused: no shipped pipeline crops, and a mask cannot follow a
-    crop it does not know.
+    Place it after the transforms that change the frames' geometry and
+    before :class:`PackActorInputs`: masks are read at the original size
+    (checked against ``original_shape``), resized to ``img_shape``
+    (nearest) and flipped as the frames. Crops are refused (no shipped
+    pipeline crops; a mask cannot follow a crop it does not know).
 
-    Sources, in order: ``gt_masks_rle`` (one RLE per box, with
-    ``mask_file``: ``ValidatedAVADataset(mask_file=...)``) or
-    ``puppet_mask_file`` (``TubeDataset(mask_root=...)``, the masks of the
-    tubes ``entity_ids`` at the keyframe ``timestamp``). A sample without
-    ``gt_bboxes`` (inference) is passed through.
-
-    Added keys: ``gt_masks`` (bool ``[n, h, w]``, ``n`` the boxes).
-
-    The last puppet mask file read is kept (one per video; the samples of a
-    video follow each other in a test set), so it is not read again for
-    every keyframe.
+    Sources: ``gt_masks_rle`` (``ValidatedAVADataset(mask_file=...)``) or
+    ``puppet_mask_file`` (``TubeDataset(mask_root=...)``: the tubes
+    ``entity_ids`` at ``timestamp``; the last file read is kept, one per
+    video). A sample without ``gt_bboxes`` (inference) is passed through.
+    Added keys: ``gt_masks`` (bool ``[n, h, w]``).
     """
 
     def __init__(self) -> None:
@@ -133,9 +122,8 @@ class LoadActorMasks(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackActorInputs(PackActionInputs):
-    """mmaction2's ``PackActionInputs`` that also packs ``gt_masks`` (from
-    :class:`LoadActorMasks`) as ``data_sample.gt_instances.masks`` (a bool
-    tensor ``[n, h, w]`` aligned with ``gt_instances.bboxes``).
+    """mmaction2's ``PackActionInputs`` that also packs ``gt_masks`` as
+    ``data_sample.gt_instances.masks`` (bool ``[n, h, w]``).
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

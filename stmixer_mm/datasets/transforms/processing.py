@@ -1,14 +1,10 @@
 """Resizing used by the STMixer AVA pipelines.
 
 The reference jitters the training short side in ``[256, 320]`` with the
-long side capped at 1333 and tests at short side 256 (same cap). mmaction2's
-``RandomRescale`` draws the short side but has no cap (it resizes with
-``Resize((-1, short))``), while its ``Resize(scale=(1333, 256),
-keep_ratio=True)`` already is "short side 256, long side at most 1333"
-(``mmcv.rescale_size`` takes the smaller of the two factors). So only the
-training jitter with a cap is added here; it delegates to mmaction2's
-``Resize``, which scales ``gt_bboxes`` (and proposals) with the image and
-updates ``img_shape`` and ``scale_factor``.
+long side capped at 1333 (test: short side 256, same cap). mmaction2's
+``RandomRescale`` has no cap, while its ``Resize(scale=(1333, 256),
+keep_ratio=True)`` already is the test resize; so only the capped training
+jitter is added here, delegating to mmaction2's ``Resize``.
 """
 from typing import Sequence, Tuple
 
@@ -25,14 +21,12 @@ class RandomShortSideResize(BaseTransform):
     """Resize a clip to a random short side, capping the long side.
 
     The short side is drawn uniformly from the integers of ``scale_range``
-    (both ends included); the aspect ratio is kept, and if the long side
-    would exceed ``max_long_edge`` the clip is scaled to that long side
-    instead (so the short side ends up smaller).
+    (both ends included), the aspect ratio kept; a long side above
+    ``max_long_edge`` is scaled to it instead.
 
     Required keys: ``imgs``, ``img_shape``; optional ``gt_bboxes``,
-    ``proposals`` (pixel ``xyxy``). Modified keys: ``imgs``, ``img_shape``,
-    ``gt_bboxes``, ``proposals``. Added keys: ``scale_factor`` (``[w, h]``,
-    cumulative), ``keep_ratio``, ``short_edge`` (the drawn short side).
+    ``proposals``, scaled with the image. Added keys: ``scale_factor``,
+    ``keep_ratio``, ``short_edge`` (the drawn short side).
 
     Args:
         scale_range (Sequence[int]): inclusive ``(min, max)`` short side.

@@ -1,13 +1,9 @@
 """Per-frame targets of tubelet queries (STMixer-T, ``docs/en/tubelets.md``).
 
-:class:`LoadTubeletTargets` (after ``SampleTubeFrames``, before the decode)
-turns the video's GT boxes (``video_tubes`` of
-``TubeDataset(with_tubelets=True)``) into one row per person present on
-any output frame of the clip, with a box on every output frame and a
-mask of the frames where the person is present. The boxes travel through
-the pipeline as ``gt_bboxes`` ``[n * T', 4]`` (so the decode, resize, flip
-and crop transforms move them as any box), and :class:`PackTubeletInputs`
-packs them as ``gt_instances.tubelet_bboxes`` ``[n, T', 4]``.
+:class:`LoadTubeletTargets` turns the video's GT boxes into one row per
+person present on an output frame of the clip; the boxes travel as
+``gt_bboxes`` ``[n * T', 4]`` (so geometric transforms move them), and
+:class:`PackTubeletInputs` packs them as ``gt_instances.tubelet_bboxes``.
 """
 from typing import Dict, Sequence
 
@@ -26,9 +22,8 @@ def _where(results: Dict) -> str:
 
 
 def output_positions(clip_len: int, num_frames: int) -> np.ndarray:
-    """Clip positions of the ``num_frames`` output frames of a tubelet:
-    ``t * r + r // 2`` with ``r = clip_len / num_frames`` (the middle of
-    each group of ``r`` input frames, the keyframe's group included)."""
+    """Clip positions of a tubelet's ``num_frames`` output frames: ``t * r
+    + r // 2`` with ``r = clip_len / num_frames`` (each group's middle)."""
     if num_frames < 1 or clip_len % num_frames:
         raise ValueError(
             f'the tubelet length num_frames={num_frames} does not divide '
@@ -42,16 +37,13 @@ class LoadTubeletTargets(BaseTransform):
     """The clip's GT as tubelets: one row per GT tube present on at least
     one output frame.
 
-    Required keys: ``frame_inds``, ``start_index``, ``clip_len`` (from
-    ``SampleTubeFrames``), ``video_tubes`` and ``resolution`` (from
-    ``TubeDataset(with_tubelets=True)``), ``gt_labels`` (its column count).
-    Set keys: ``gt_bboxes`` ``[n * T', 4]`` (normalised, rows tube-major),
-    ``gt_labels`` ``[n, C + 1]`` multi-hot, ``entity_ids`` ``[n]``,
-    ``tubelet_valid`` ``[n, T']`` bool (present on that frame; the box of
-    an absent frame is 0 and weighs nothing), ``tubelet_frames`` ``[T']``
-    (1-based video frames of the output frames). Tubes with the same box
-    on every output frame are one multi-hot row (as ``TubeDataset``'s
-    keyframe rows).
+    Required keys: ``frame_inds``, ``start_index``, ``clip_len``
+    (``SampleTubeFrames``), ``video_tubes``, ``resolution``, ``gt_labels``
+    (``TubeDataset(with_tubelets=True)``). Set keys: ``gt_bboxes`` ``[n *
+    T', 4]`` (normalised, tube-major), ``gt_labels`` ``[n, C + 1]``,
+    ``entity_ids`` ``[n]``, ``tubelet_valid`` ``[n, T']`` (present; an
+    absent frame's box is 0 and weighs nothing), ``tubelet_frames``
+    ``[T']`` (1-based). Tubes with the same boxes share one multi-hot row.
 
     Args:
         num_frames (int): ``T'``, output frames (boxes) per tubelet; must
@@ -121,14 +113,12 @@ class LoadTubeletTargets(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackTubeletInputs(PackActionInputs):
-    """``PackActionInputs`` for tubelet targets: ``gt_instances.bboxes``
-    ``[n, 4]`` is each tubelet's box on the middle output frame (or, where
-    the person is absent there, on the nearest frame where present),
-    ``tubelet_bboxes`` ``[n, T', 4]`` (pixels after the pipeline's
-    geometry), ``tubelet_valid`` ``[n, T']`` bool and ``track_ids`` the
-    tube ids; ``tubelet_frames`` is added to ``meta_keys``. A sample
-    without boxes (inference: the pipeline without ``LoadTubeletTargets``)
-    is packed as ``PackActionInputs`` packs it.
+    """``PackActionInputs`` for tubelet targets: ``gt_instances.bboxes`` is
+    each tubelet's box on the middle output frame (else the nearest where
+    present), plus ``tubelet_bboxes`` ``[n, T', 4]`` (pixels),
+    ``tubelet_valid`` and ``track_ids``; ``tubelet_frames`` joins
+    ``meta_keys``. A sample without boxes (inference) is packed as
+    ``PackActionInputs`` does.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

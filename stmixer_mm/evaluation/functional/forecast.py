@@ -2,41 +2,10 @@
 the last observed frame, scored against the tube ground truth at ``t + h``
 (docs/en/forecasting.md).
 
-Inputs, per video (numpy, pixels, frames 1-based as the ACT pickle):
-
-* detections ``{t: Detections}`` at each evaluated frame ``t`` (the last
-  frame of the clip the detector saw): boxes, action scores, person scores;
-* forecasts ``{t: Forecast}`` for one horizon ``h``: for each person
-  detected at ``t``, its box at ``t`` (``boxes_now``, which decides whom
-  it forecasts), its box and action scores at ``t + h`` and whether it is
-  still in view. Every evaluated ``t`` is a key, with empty arrays where
-  nothing was detected (its target frame still counts).
-
-The three reference forecasts are made from the detections alone:
-:func:`zero_motion` (the boxes and actions at ``t`` copied to ``t + h``),
-:func:`constant_velocity` (each person's box moved along its linked tube at
-the velocity of its last ``history`` centres, with the actions at ``t``)
-and :func:`oracle` (the detections at ``t + h``: what the detector sees
-when the future is shown, an upper bound, not a forecast).
-
-Scores:
-
-* :func:`future_frame_ap`: frame-AP@``iou_thr`` of the forecasts against
-  the ground truth at the target frames ``t + h`` only (the protocol's
-  frame-AP, MOC's ``frameAP`` for ``'ucf_jhmdb'``), a forecast's score for
-  a class being its forecast action score times its in-view probability;
-* :func:`displacement_errors`: ADE (the mean over the horizons) and FDE
-  (the last horizon) of the box centres of matched persons, in pixels and
-  as a fraction of the size (``sqrt(w * h)``) of the ground-truth box at
-  ``t + h``; a forecast is matched to the ground-truth person whose box at
-  ``t`` overlaps its ``boxes_now`` best (IoU >= ``iou_thr``, one to one,
-  highest person score first), and a person's future is its track: the
-  tubes of one actor (the pickle's ``tube_actors``; without it each tube is
-  its own person, so a change of class ends it);
-* :func:`anticipation_ap`: per class, the matched persons ranked by their
-  forecast score of the class, positives those whose ground truth at
-  ``t + h`` is that class (VOC AP); persons out of view at ``t + h`` are
-  left out.
+Per video (numpy, pixels, 1-based frames): detections ``{t: Detections}`` and
+forecasts ``{t: Forecast}`` for one horizon (every evaluated ``t`` a key, empty
+arrays where nothing was detected). References: :func:`zero_motion`,
+:func:`constant_velocity`, :func:`oracle` (an upper bound, not a forecast).
 """
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -48,17 +17,8 @@ from .tube_linking import box_iou, link_person_tubes
 
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:
-    """VOC all-point AP of ranked true/false positives.
-
-    Args:
-        tp (np.ndarray): ``[n]`` bool, detections sorted by score
-            (descending), ``True`` for a true positive.
-        num_gt (int): Number of ground-truth objects (> 0).
-
-    Returns:
-        float: Area under the interpolated precision/recall curve, the
-        value of mmaction2's ``pr_to_ap_voc`` (0 with no detections).
-    """
+    """VOC all-point AP (mmaction2's ``pr_to_ap_voc``) of true positives ``tp``
+    ``[n]`` by descending score against ``num_gt`` (> 0); 0 without any."""
     tp = np.asarray(tp, dtype=bool)
     ctp = np.cumsum(tp)
     pr = np.stack([ctp / np.arange(1, len(tp) + 1), ctp / num_gt], axis=1) \
@@ -114,18 +74,12 @@ def constant_velocity(dets: VideoDets,
                       horizon: int,
                       history: int = 16,
                       link_iou: float = 0.5) -> Dict[str, dict]:
-    """Each detection at ``t`` moved ``horizon`` frames along its tube.
+    """Each detection at ``t`` moved ``horizon`` frames along its person tube.
 
-    The detections of consecutive evaluated frames are linked into person
-    tubes (:func:`~.tube_linking.link_person_tubes`, class agnostic). A
-    box's velocity is the least-squares slope of its tube's box centres
-    over its last ``history`` boxes (itself included; fewer at a tube's
-    start, zero for its first box), in pixels per frame, and the forecast
-    is the box translated by ``horizon`` times it (its size kept: a slope
-    of the size would grow a crouching person's box without end; over a
-    second, ``history`` 16 at 16 fps, two hops' ups and downs about
-    cancel).
-    Actions: those at ``t``.
+    Tubes from :func:`~.tube_linking.link_person_tubes`; the velocity is the
+    least-squares slope (pixels per frame) of the tube's last ``history`` box
+    centres (zero for its first box); the box size is kept (a size slope would
+    grow a crouching person's box without end). Actions: those at ``t``.
     """
     horizon = _check_horizon(horizon)
     if history < 2:
@@ -162,10 +116,9 @@ def constant_velocity(dets: VideoDets,
 
 
 def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
-    """The detections at ``t + horizon`` as the forecasts made at ``t``
-    (for every ``t`` whose target frame was evaluated): an upper bound
-    for :func:`future_frame_ap`. Their ``boxes_now`` are the boxes at
-    ``t + horizon`` too, so they are not for :func:`displacement_errors`."""
+    """The detections at ``t + horizon`` as the forecasts made at ``t``: an
+    upper bound for :func:`future_frame_ap` (``boxes_now`` are at
+    ``t + horizon`` too: not for :func:`displacement_errors`)."""
     horizon = _check_horizon(horizon)
     return {
         v: {
@@ -180,18 +133,12 @@ def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
     }
 
 
-# --------------------------------------------------------------------------
-# ground truth at the target frames
+# --- ground truth at the target frames ---
 def check_forecasts(gt: Mapping, forecasts: VideoForecasts,
                     videos: Sequence[str]) -> None:
-    """Every evaluated video has forecasts, each frame's arrays one row per
-    person: boxes ``[n, 4]``, actions ``[n, C]`` with the ground truth's
-    ``C`` classes, in-view and person scores ``[n]``.
-
-    Raises:
-        KeyError: a video without forecasts.
-        ValueError: naming the video, frame and array of another shape.
-    """
+    """Every evaluated video has forecasts with one row per person and the
+    ground truth's ``C`` action columns (KeyError: a video without; ValueError:
+    an array of another shape, naming video, frame and array)."""
     num_classes = len(gt['labels'])
     for v in videos:
         if v not in forecasts:
@@ -230,8 +177,8 @@ def _targets(gt: Mapping, forecasts: VideoForecasts, videos: Sequence[str],
 
 
 def restrict_gt(gt: Mapping, frames: Mapping[str, set]) -> dict:
-    """The ACT ground truth with each tube cut to ``frames[video]`` (tubes
-    left without a frame dropped); other keys as they are."""
+    """The ACT ground truth with each tube cut to ``frames[video]`` (empty
+    tubes dropped)."""
     tubes = {}
     for v, per_label in gt['gttubes'].items():
         keep = frames.get(v, set())
@@ -255,10 +202,10 @@ def future_frame_ap(gt: Mapping,
                     iou_thr: float = 0.5,
                     ignore_labels: Sequence[str] = (),
                     nms_iou: Optional[float] = 0.6) -> Dict[str, float]:
-    """Per class, the frame-AP of the forecasts at their target frames
-    (MOC's ``frameAP`` with its per-frame score decay, on the ground truth
-    of the target frames only; forecasts whose target frame is past the
-    video's end are left out, as is their frame's ground truth)."""
+    """Per class, the frame-AP of the forecasts at their target frames (MOC's
+    ``frameAP`` with its score decay; score = action score x in-view
+    probability), on the target frames' ground truth only (targets past the
+    video's end left out)."""
     horizon = _check_horizon(horizon)
     targets = _targets(gt, forecasts, videos, horizon)
     frame_dets: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
@@ -283,9 +230,9 @@ def future_frame_ap(gt: Mapping,
 
 
 def person_tracks(gt: Mapping, video: str) -> List[Dict[int, tuple]]:
-    """The ground-truth persons of a video, each ``{frame: (box, label)}``:
-    the tubes of one actor together when the pickle has ``tube_actors``
-    (``{video: {label: [actor of each tube]}}``), else one per tube."""
+    """A video's ground-truth persons, each ``{frame: (box, label)}``: one
+    actor's tubes together with ``tube_actors`` (``{video: {label: [actor of
+    each tube]}}``), else one per tube."""
     actors = gt.get('tube_actors', {}).get(video)
     tracks: Dict[object, Dict[int, tuple]] = {}
     for label, tubes in gt['gttubes'][video].items():
@@ -302,8 +249,9 @@ def match_persons(gt: Mapping,
                   forecasts: VideoForecasts,
                   videos: Sequence[str],
                   iou_thr: float = 0.5) -> List[Tuple[str, int, int, dict]]:
-    """``(video, t, forecast row, person track)`` for each forecast matched
-    at ``t`` (see the module docstring)."""
+    """``(video, t, forecast row, person track)`` per forecast whose
+    ``boxes_now`` overlaps a person's box at ``t`` best (IoU >= ``iou_thr``,
+    one to one, highest person score first)."""
     check_forecasts(gt, forecasts, videos)
     pairs = []
     for v in videos:
@@ -331,15 +279,10 @@ def displacement_errors(gt: Mapping,
                         forecasts: Mapping[int, VideoForecasts],
                         videos: Sequence[str],
                         iou_thr: float = 0.5) -> Dict[str, float]:
-    """ADE / FDE over the horizons of ``forecasts`` (``{horizon:
-    forecasts}``), for the persons matched at ``t`` (by the first
-    horizon's ``boxes_now``) who are in view at every ``t + horizon``.
-
-    Returns:
-        dict: ``ade_px``, ``fde_px``, ``ade_rel``, ``fde_rel`` (fractions
-        of the ground-truth box size) and ``num_persons`` (matched
-        persons with a future at every horizon); NaN errors when none.
-    """
+    """ADE / FDE of box centres over the horizons of ``{horizon: forecasts}``
+    for the persons matched at ``t`` (first horizon) in view at every
+    ``t + h``: ``ade_px``, ``fde_px``, ``ade_rel``, ``fde_rel`` (fractions of
+    the GT box's ``sqrt(w * h)``; NaN without any) and ``num_persons``."""
     horizons = sorted(_check_horizon(h) for h in forecasts)
     if not horizons:
         raise ValueError('displacement_errors needs at least one horizon')
@@ -382,8 +325,8 @@ def anticipation_ap(gt: Mapping,
                     horizon: int,
                     videos: Sequence[str],
                     iou_thr: float = 0.5) -> Dict[str, float]:
-    """Per class with a positive, the AP of the matched persons' forecast
-    action scores against their class at ``t + horizon``."""
+    """Per class with a positive, the VOC AP of the matched persons' forecast
+    scores against their class at ``t + horizon`` (out of view: left out)."""
     horizon = _check_horizon(horizon)
     scores, labels = [], []
     for v, t, row, track in match_persons(gt, forecasts, videos, iou_thr):

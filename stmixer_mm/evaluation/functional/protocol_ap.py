@@ -12,8 +12,7 @@ from .protocol_utils import (MULTISPORTS_IGNORED, FrameDets, TubeIoUError,
                              iou_inclusive, soft_decay, tube_iou)
 
 
-# --------------------------------------------------------------------------
-# Frame AP
+# --- Frame AP ---
 def _gt_frame_boxes(gt: Mapping, videos: Sequence[str],
                     ilabel: int) -> Dict[Tuple[int, int], np.ndarray]:
     boxes: Dict[Tuple[int, int], list] = {}
@@ -27,8 +26,7 @@ def _gt_frame_boxes(gt: Mapping, videos: Sequence[str],
 
 def _class_rows(frame_dets: FrameDets, ilabel: int, dtype: type,
                 decay: Optional[float]) -> np.ndarray:
-    """``[N, 7]`` rows ``video frame x1 y1 x2 y2 score`` of one class, in
-    video, frame, detector order (scores decayed per frame if ``decay``)."""
+    """``[N, 7]`` rows ``video frame x1 y1 x2 y2 score`` of a class."""
     rows = []
     for iv, frames in frame_dets.get(ilabel, {}).items():
         for frame, dets in frames.items():
@@ -46,9 +44,7 @@ def _class_rows(frame_dets: FrameDets, ilabel: int, dtype: type,
 
 
 def _frame_ious(dets: np.ndarray, gt_boxes: Mapping, iou: Callable) -> list:
-    """Per detection row, its IoUs with the GT boxes of its frame (``None``
-    without GT there), computed frame by frame with the element-wise
-    operations of the reference's per-detection ``iou2d``."""
+    """Per row, IoUs with its frame's GT boxes (as MOC's ``iou2d``)."""
     out = [None] * len(dets)
     if not len(dets):
         return out
@@ -71,21 +67,11 @@ def frame_ap_ucf_jhmdb(
         iou_thr: float = 0.5,
         ignore_labels: Sequence[str] = (),
         nms_iou: Optional[float] = 0.6) -> Dict[str, np.floating]:
-    """MOC's ``frameAP`` (with ``load_frame_detections``' per-frame score
-    decay) for every class of ``gt['labels']`` (classes without ground
-    truth and without detections score 0, as there). ``nms_iou=None``:
-    ``frame_dets`` are decayed already.
-
-    Per class, detections (``float32``) are ranked by score over all
-    frames; each takes the unmatched GT box of its frame with the best
-    inclusive IoU, if ``>= iou_thr``, and removes it (so a later duplicate
-    can match the next-best GT box). AP: trapezoids from ``(recall 0,
-    precision 1)`` in ``float32``.
-
-    Raises:
-        ValueError: A class without ground truth has detections (MOC
-            divides by zero there).
-    """
+    """MOC's ``frameAP`` (with ``load_frame_detections``' score decay unless
+    ``nms_iou=None``) for every class (0 without GT and detections): float32
+    detections by score each take their frame's unmatched GT box of best
+    inclusive IoU ``>= iou_thr``; float32 trapezoid AP from ``(0, 1)``. A class
+    without GT but with detections is a ValueError (MOC divides by zero)."""
     results = {}
     for ilabel, label in enumerate(gt['labels']):
         if label in ignore_labels:
@@ -129,14 +115,10 @@ def frame_ap_multisports(
     iou_thr: float = 0.5,
     ignore_labels: Sequence[str] = MULTISPORTS_IGNORED
 ) -> Dict[str, np.floating]:
-    """The official MultiSports ``frameAP`` (classes with ground truth in
-    ``videos``, except ``ignore_labels``).
-
-    Per class, detections are ranked by score; each is compared with the
-    GT box of its frame with the best continuous IoU: a true positive if
-    ``>= iou_thr`` and that box is not matched yet, otherwise a false
-    positive (no fall-back to the next-best box). VOC all-point AP.
-    """
+    """The official MultiSports ``frameAP`` (classes with ground truth, except
+    ``ignore_labels``): each detection, by score, is a true positive if its
+    frame's best-IoU GT box (continuous) is ``>= iou_thr`` and not matched yet
+    (no fall-back to the next best). VOC all-point AP."""
     results = {}
     for ilabel, label in enumerate(gt['labels']):
         if label in ignore_labels:
@@ -163,8 +145,7 @@ def frame_ap_multisports(
     return results
 
 
-# --------------------------------------------------------------------------
-# Video AP
+# --- Video AP ---
 def video_ap(gt: Mapping,
              tubes: Mapping[int, list],
              videos: Sequence[str],
@@ -172,22 +153,12 @@ def video_ap(gt: Mapping,
              protocol: str,
              ignore_labels: Sequence[str] = (),
              cache: Optional[dict] = None) -> Dict[str, np.floating]:
-    """Per-class video AP of :func:`link_all`'s tubes.
-
-    ``'ucf_jhmdb'`` (MOC's ``videoAP``): every class of ``gt['labels']``
-    (0 without ground truth and tubes); a tube takes the remaining GT tube
-    of its class and video with the best inclusive spatio-temporal IoU, if
-    ``>= iou_thr``, and removes it; trapezoid AP in ``float32``.
-    ``'multisports'`` (official ``videoAP``): classes with ground truth;
-    the best exclusive-IoU GT tube, a true positive only if not matched
-    yet; VOC AP.
-
-    ``cache`` (a dict) keeps the tube IoUs between calls on the same
-    ``tubes`` (other thresholds).
-
-    Raises:
-        ValueError: Where the reference crashes, naming class and video.
-    """
+    """Per-class video AP of :func:`link_all`'s tubes: ``'ucf_jhmdb'`` (MOC's
+    ``videoAP``: every class; the remaining GT tube of best inclusive IoU
+    ``>= iou_thr`` is taken and removed; float32 trapezoid AP) or
+    ``'multisports'`` (classes with GT; best exclusive-IoU GT tube, a hit only
+    if unmatched; VOC AP). ``cache`` keeps tube IoUs between calls; where the
+    reference crashes, a ValueError names class and video."""
     moc = protocol == 'ucf_jhmdb'
     video_set = set(videos)
     cache = {} if cache is None else cache

@@ -1,26 +1,9 @@
 """The tubes of the two published protocols (:mod:`.tube_protocols`), per
-class and video, from any tube source: :func:`link_all` links frame
-detections (:func:`.tube_linking.build_tubes`),
+class and video, from any tube source: :func:`link_all` links frame detections,
 :func:`.tubelet_linking.link_tubelets` tubelets, :func:`tubes_from_tracks`
-takes a tracker's ids; then MOC's ``videoAP`` 3-D NMS for ``'ucf_jhmdb'``
-(:func:`protocol_tubes`).
-
-Tubes from track ids, instead of the offline linking: a detector that
-tracks (e.g. the track queries of ``projects/track_queries``) gives every
-box of a test frame a track id, the same id the same person over the
-frames of one video. Per class and video each track id is one tube: its
-boxes, frame by frame, each with its class score as the linking would read
-it (the same ``frame_dets``; per frame decayed by
-:func:`.protocol_utils.soft_decay` at ``nms_iou`` as the linking's
-``nms_tubelets`` does, unless ``predecayed``); no ``top_k`` cut and no
-``link_iou`` (the track, not an IoU test, decides what is linked); tube
-score = mean of its box scores (as the linking's); the protocol's
-post-filters (``min_score``, ``min_length``, 3-D NMS) as the linking's. A
-track must have exactly one box in every frame from its first to its last
-(the references' tube IoU cannot compare tubes with holes): a repeated
-``(video, frame, track id)`` or a hole is a ``ValueError`` naming the
-video, class, track id and frames.
-"""
+takes a tracker's ids (one tube per class, video and track id, scored as the
+linking; no ``top_k`` or ``link_iou``); then MOC's ``videoAP`` 3-D NMS for
+``'ucf_jhmdb'`` (:func:`protocol_tubes`). See docs/en/tube_protocols.md."""
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
@@ -33,9 +16,9 @@ def protocol_tubes(gt: Mapping, videos: Sequence[str],
                    nms_3d_iou: Optional[float],
                    build: Callable) -> Dict[int, list]:
     """``{label: [(video, score, boxes [L, 6] float32 frame x1 y1 x2 y2
-    box_score), ...]}``: ``build(label index, video index, video)``'s
-    tubes ``(boxes, score)`` of every class, video by video (split order),
-    after MOC's 3-D NMS at ``nms_3d_iou`` (best first) where given."""
+    box_score), ...]}`` of ``build(label index, video index, video)``'s
+    ``(boxes, score)`` tubes, video by video, after MOC's 3-D NMS at
+    ``nms_3d_iou`` where given."""
     out = {}
     for ilabel in range(len(gt['labels'])):
         tubes = []
@@ -78,32 +61,23 @@ def tubes_from_tracks(gt: Mapping,
                       protocol: str,
                       predecayed: bool = False,
                       **link_cfg) -> Dict[int, list]:
-    """Tubes of every class from track ids (see the module), as
-    :func:`link_all` gives them.
+    """Tubes of every class from track ids, as :func:`link_all` gives them (by
+    first frame then track id; ``'ucf_jhmdb'``: 3-D NMS order).
 
     Args:
         gt (Mapping): ACT ground truth (``labels``, ``nframes``).
-        frame_dets (FrameDets): ``{label: {video index: {frame: [n, 5] x1
-            y1 x2 y2 score}}}``, as ``link_all`` reads it.
-        frame_ids (Mapping): The same structure with an integer array
-            ``[n]`` per frame: the track id of each row of ``frame_dets``.
-        videos (Sequence[str]): Video names, indexed by the video index.
+        frame_dets (FrameDets): ``{label: {video index: {frame: [n, 5]}}}``.
+        frame_ids (Mapping): The same structure with each row's track id.
+        videos (Sequence[str]): Video names by index.
         protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
-        predecayed (bool): ``frame_dets`` hold :func:`soft_decay`'s output
-            at ``nms_iou`` already (as :func:`.tube_protocols.evaluate`
-            passes it for ``'ucf_jhmdb'``).
-        **link_cfg: The protocol's linking values (``LINK_DEFAULTS``);
-            only ``nms_iou`` (score decay), ``min_score``, ``min_length``
-            and ``nms_3d_iou`` are used.
-
-    Returns:
-        dict: Per class, tubes video by video (split order); within a
-        video by first frame, then track id (``'ucf_jhmdb'``: in 3-D NMS
-        order, best first, as ``link_all``).
+        predecayed (bool): ``frame_dets`` already decayed at ``nms_iou``.
+        **link_cfg: Linking values (``nms_iou``, ``min_score``, ``min_length``,
+            ``nms_3d_iou`` are used).
 
     Raises:
-        ValueError: ``frame_ids`` does not mirror ``frame_dets``, or a
-            track has two boxes in one frame or a hole.
+        ValueError: ``frame_ids`` does not mirror ``frame_dets``, or a track
+            has two boxes in a frame or a hole (the references' tube IoU cannot
+            compare tubes with holes).
     """
     cfg, moc, dtype = link_settings(protocol, link_cfg)
 
@@ -139,8 +113,7 @@ def tubes_from_tracks(gt: Mapping,
 
 def _tracks(frames: Mapping, ids: Mapping, video: str, label: str, dtype: type,
             nms_iou: float, predecayed: bool) -> dict:
-    """``{track id: [(frame, row [5], score), ...]}`` of one class and
-    video, frames ascending."""
+    """``{track id: [(frame, row, score), ...]}`` of a class and video."""
     if frames and ids is None:
         raise ValueError(f'video {video!r}, class {label!r}: frame_ids has '
                          'no track ids for the detections of frame_dets')

@@ -1,11 +1,10 @@
 """Building blocks of the two published tube-evaluation protocols
-(:mod:`.tube_protocols`): their constants, box IoUs, AP forms, per-frame
-score decay, spatio-temporal IoU and 3-D NMS, as MOC-Detector's
+(:mod:`.tube_protocols`): constants, box IoUs, AP forms, per-frame score decay,
+spatio-temporal IoU and 3-D NMS, as MOC-Detector's
 ``src/ACT_utils/ACT_utils.py`` (``iou2d``, ``nms2d``, ``nms_tubelets``,
 ``iou3dt``, ``nms3dt``, ``pr_to_ap``) and the official MultiSports
-``evaluate_multisports.py`` (``iou2d_voc``, ``iou3dt_voc``,
-``pr_to_ap_voc``) compute them (same arithmetic, dtypes and tie-breaking).
-"""
+``evaluate_multisports.py`` (``iou2d_voc``, ``iou3dt_voc``, ``pr_to_ap_voc``)
+compute them (same arithmetic, dtypes and tie-breaking)."""
 from typing import List, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -18,10 +17,8 @@ MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',
                        'aerobic butterfly jump', 'aerobic balance turn',
                        'basketball save', 'basketball jump ball')
 
-#: Linking defaults: MOC's ``BuildTubes`` / mmaction2's ``link_tubes``
-#: (``nms_iou`` soft-NMS threshold, ``top_k`` boxes kept per frame,
-#: ``link_iou``, ``min_score`` and ``min_length`` of a tube) and MOC's 3-D
-#: NMS of ``videoAP`` (``nms_3d_iou``; MultiSports has none).
+#: Linking defaults: MOC's ``BuildTubes`` / mmaction2's ``link_tubes`` and
+#: MOC's ``videoAP`` 3-D NMS (``nms_3d_iou``; MultiSports has none).
 LINK_DEFAULTS = {
     'ucf_jhmdb':
     dict(
@@ -35,8 +32,7 @@ LINK_DEFAULTS = {
     dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
 }
 
-#: the linking thresholds, checked where ``link_cfg`` is read (an IoU or
-#: a score above 1 links nothing: video-mAP 0 with exit 0)
+#: checked where ``link_cfg`` is read (a threshold above 1 links nothing)
 LINK_THRESHOLDS = dict(
     link_iou=check_iou_threshold,
     nms_iou=check_iou_threshold,
@@ -45,11 +41,9 @@ LINK_THRESHOLDS = dict(
 
 
 def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
-    """``(values, moc, dtype)`` of a protocol's linking: its
-    :data:`LINK_DEFAULTS` with ``link_cfg`` over them, whether it is MOC's
-    (``'ucf_jhmdb'``: ``+ 1`` pixel IoU, 3-D NMS) and its arithmetic dtype
-    (MOC ``float32``, MultiSports ``float64``); an unknown protocol is a
-    ``ValueError``."""
+    """``(values, moc, dtype)`` of a protocol's linking: :data:`LINK_DEFAULTS`
+    updated by ``link_cfg``, whether it is MOC's (``'ucf_jhmdb'``) and its
+    dtype (MOC float32, MultiSports float64); unknown protocol: ValueError."""
     if protocol not in LINK_DEFAULTS:
         raise ValueError(f'unknown protocol {protocol!r}; one of '
                          f'{tuple(LINK_DEFAULTS)}')
@@ -62,23 +56,21 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
 
 
 FrameDets = Mapping[int, Mapping[int, Mapping[int, np.ndarray]]]
-#: A built tube: ``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score,
-#: score)``.
+#: A built tube: ``(boxes [L, 6] float32 frame x1 y1 x2 y2 s, score)``.
 BuiltTube = Tuple[np.ndarray, np.floating]
 
 
-# --------------------------------------------------------------------------
-# Box IoU: MOC counts pixels inclusively (+ 1), MultiSports does not
+# --- Box IoU: MOC counts pixels inclusively (+ 1), MultiSports does not ---
 def iou_inclusive(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]`` (-> ``[n]``) or with
-    each row of ``box`` ``[m, 4]`` (-> ``[m, n]``), widths ``x2 - x1 + 1``
-    (MOC's ``iou2d``; computed in the inputs' dtype)."""
+    """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]`` (-> ``[n]``) or each
+    row of ``box`` ``[m, 4]`` (-> ``[m, n]``), widths ``x2 - x1 + 1`` (MOC's
+    ``iou2d``, in the inputs' dtype)."""
     return _iou(boxes, box, 1)
 
 
 def iou_continuous(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """As :func:`iou_inclusive` with widths ``x2 - x1`` (MultiSports'
-    ``iou2d_voc``; ``nan`` for two empty boxes, as there)."""
+    ``iou2d_voc``; NaN for two empty boxes, as there)."""
     return _iou(boxes, box, 0)
 
 
@@ -111,8 +103,7 @@ def paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
         return inter / (_area(b1, one) + _area(b2, one) - inter)
 
 
-# --------------------------------------------------------------------------
-# AP forms
+# --- AP forms ---
 def ap_trapezoid(pr: np.ndarray) -> np.floating:
     """MOC's ``pr_to_ap``: trapezoids between consecutive (precision,
     recall) rows; ``pr`` starts with the row ``(1, 0)``."""
@@ -121,8 +112,7 @@ def ap_trapezoid(pr: np.ndarray) -> np.floating:
 
 def ap_voc(pr: np.ndarray) -> np.floating:
     """VOC all-point AP of (precision, recall) rows (MultiSports'
-    ``pr_to_ap_voc``): precision made non-increasing in recall, summed over
-    the recall steps."""
+    ``pr_to_ap_voc``)."""
     recall = np.concatenate([[0], pr[:, 1], [1]])
     precision = np.concatenate([[0], pr[:, 0], [0]])
     precision = np.maximum.accumulate(precision[::-1])[::-1]
@@ -130,16 +120,11 @@ def ap_voc(pr: np.ndarray) -> np.floating:
     return np.sum((recall[steps] - recall[steps - 1]) * precision[steps])
 
 
-# --------------------------------------------------------------------------
-# Per-frame score decay (MOC's nms2d / nms_tubelets, K = 1)
+# --- Per-frame score decay (MOC's nms2d / nms_tubelets, K = 1) ---
 def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
-    """A copy of ``dets`` ``[n, 5]`` with decayed scores.
-
-    From the highest score down, every box whose inclusive IoU with the
-    current box is ``> iou_thr`` gets its score multiplied by ``1 - IoU``
-    and leaves the candidates (it decays nothing itself); nothing is
-    removed and the rows keep their order. Computed in ``dets``' dtype.
-    """
+    """A copy of ``dets`` ``[n, 5]`` with scores decayed
+    (:func:`decay_weights`, inclusive IoU, in ``dets``' dtype); nothing
+    removed, order kept."""
     dets = np.array(dets, copy=True)
     x1, y1, x2, y2, scores = (dets[:, c] for c in range(5))
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
@@ -160,9 +145,9 @@ def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
 
 def decay_weights(ious: np.ndarray, scores: np.ndarray,
                   iou_thr: float) -> np.ndarray:
-    """The score decay's factors given the pairwise IoUs ``[n, n]``: from
-    the highest score down, every row whose IoU with the current one is
-    ``> iou_thr`` gets ``1 - IoU`` and leaves the candidates."""
+    """The decay factors from pairwise IoUs ``[n, n]``: from the highest score
+    down, every row with IoU ``> iou_thr`` with the current one gets
+    ``1 - IoU`` and leaves the candidates (decaying nothing itself)."""
     weight = np.ones_like(scores)
     order = np.argsort(scores)[::-1]
     while order.size > 0:
@@ -173,8 +158,7 @@ def decay_weights(ious: np.ndarray, scores: np.ndarray,
     return weight
 
 
-# --------------------------------------------------------------------------
-# Spatio-temporal IoU and 3-D NMS
+# --- Spatio-temporal IoU and 3-D NMS ---
 class TubeIoUError(ValueError):
     """A tube pair the reference's ``iou3dt`` cannot compare."""
 
@@ -189,15 +173,13 @@ def _frame_index(tube: np.ndarray, frame) -> int:
 
 
 def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
-    """Spatio-temporal IoU as the references' ``iou3dt`` (MOC, inclusive
-    frame counts and ``+ 1`` box IoU) / ``iou3dt_voc`` (MultiSports,
-    exclusive frame counts ``tmax - tmin``, continuous box IoU).
+    """Spatio-temporal IoU as MOC's ``iou3dt`` (inclusive frame counts, ``+ 1``
+    box IoU) / MultiSports' ``iou3dt_voc`` (``tmax - tmin``, continuous IoU).
 
-    Tubes are ``[L, >= 5]`` with ascending frames (first and last row are
-    the extent). Temporal IoU times the mean box IoU over the overlap;
-    ``0.0`` without overlap. Raises :class:`TubeIoUError` where the
-    reference crashes: the overlap's first or last frame is missing from a
-    tube (or repeated), or the two overlaps have different frames.
+    Tubes ``[L, >= 5]`` with ascending frames: temporal IoU times the mean box
+    IoU over the overlap, 0.0 without overlap. Raises :class:`TubeIoUError`
+    where the reference crashes (an overlap end frame missing or repeated, or
+    the overlaps' frames differ).
     """
     tmin = max(b1[0, 0], b2[0, 0])
     tmax = min(b1[-1, 0], b2[-1, 0])
@@ -218,9 +200,8 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
 
 
 def nms_3d(tubes: Sequence[BuiltTube], iou_thr: float) -> List[int]:
-    """MOC's ``nms3dt``: indices of the tubes kept, best first; a tube is
-    dropped when its inclusive spatio-temporal IoU with a kept one is ``>
-    iou_thr``."""
+    """MOC's ``nms3dt``: indices of the kept tubes, best first; a tube with
+    inclusive spatio-temporal IoU ``> iou_thr`` with a kept one is dropped."""
     if not tubes:
         return []
     order = np.argsort([t[1] for t in tubes])

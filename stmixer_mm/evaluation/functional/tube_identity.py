@@ -1,32 +1,11 @@
 """Identity switches, fragmentation and coverage of detected tubes per
 ground-truth tube.
 
-Works on any tubes of the structure of :func:`.protocol_linking.link_all`
-(``{label: [(video, score, boxes [L, 6] frame x1 y1 x2 y2 box_score)]}``),
-so the same function scores the protocols' linked tubes and the tubes of
-:func:`.protocol_linking.tubes_from_tracks`. Pass the tubes the video-mAP
-scores (after the protocol's filters and 3-D NMS).
-
-Definitions, per ground-truth tube ``g`` of class ``c`` in video ``v``
-(its rows walked in frame order):
-
-* candidates at frame ``f``: the tubes of class ``c`` in ``v`` with a box
-  at ``f`` whose IoU with ``g``'s box is ``>= iou_thr`` (the protocol's box
-  IoU: ``inclusive=True`` counts pixels with ``+ 1`` as ``'ucf_jhmdb'``,
-  ``False`` without, as ``'multisports'``);
-* the match at ``f``: the tube matched at ``g``'s previous matched frame
-  if it is still a candidate, else the candidate with the highest tube
-  score (the first in list order on a tie); none without candidates;
-* identity switch: the matched tube differs from the one at the previous
-  matched frame of ``g`` (unmatched frames in between do not reset it);
-* fragmentation (MOT's ``Frag``): the number of times ``g`` goes from
-  matched to unmatched and is matched again at a later frame;
-* coverage: matched frames / frames (rows) of ``g``.
-
-Totals ``idsw`` and ``frag`` are sums over the GT tubes; ``idsw_per_gt``,
-``frag_per_gt`` and ``coverage`` are means over the GT tubes (``nan``
-without GT tubes). Tube-to-GT matching is per GT tube: one detected tube
-may follow two GT tubes (unlike the video-AP's one-to-one matching).
+On any tubes structured as :func:`.protocol_linking.link_all`'s (linked or from
+track ids; pass those the video-mAP scores). Per GT tube, frame by frame, the
+match is the previous match if still a candidate (IoU ``>= iou_thr``), else the
+best-scoring candidate; one detected tube may follow two GT tubes. Definitions:
+docs/en/tube_protocols.md.
 """
 from typing import Mapping, Sequence
 
@@ -44,25 +23,14 @@ def identity_metrics(
         inclusive: bool,
         ignore_labels: Sequence[str] = (),
 ) -> dict:
-    """ID switches, fragmentation and coverage of ``tubes`` per GT tube.
-
-    Args:
-        gt (Mapping): ACT ground truth (``labels``, ``gttubes``).
-        tubes (Mapping[int, list]): ``{label index: [(video, score, boxes
-            [L, >= 5] frame x1 y1 x2 y2 ...), ...]}``.
-        videos (Sequence[str]): The evaluated videos.
-        iou_thr (float): Box IoU a tube needs with the GT box of a frame.
-        inclusive (bool): ``+ 1`` pixel IoU (``'ucf_jhmdb'``) or not
-            (``'multisports'``); no default, it is the protocol's.
-        ignore_labels (Sequence[str]): Class names left out.
+    """ID switches, fragmentation and coverage of ``tubes`` (``{label: [(video,
+    score, boxes [L, >= 5]), ...]}``) per GT tube of ``videos`` at box IoU
+    ``iou_thr`` (``inclusive``: ``+ 1`` pixels, the protocol's).
 
     Returns:
-        dict: ``idsw``, ``frag`` (totals), ``idsw_per_gt``,
-        ``frag_per_gt``, ``coverage`` (means, coverage a fraction),
-        ``num_gt_tubes`` and ``rows``: per GT tube ``dict(video, label,
-        gt_index, num_frames, matched_frames, idsw, frag, coverage,
-        tubes)`` (``tubes``: indices into ``tubes[label]`` in the order
-        they were first matched).
+        dict: ``idsw``, ``frag`` (totals), ``idsw_per_gt``, ``frag_per_gt``,
+            ``coverage`` (means; NaN without GT tubes), ``num_gt_tubes`` and
+            per GT tube ``rows`` (``tubes``: indices into ``tubes[label]``).
     """
     rows = []
     video_set = set(videos)
@@ -101,8 +69,7 @@ def identity_metrics(
 
 
 def _walk(g: np.ndarray, dets: list, iou_thr: float, inclusive: bool) -> dict:
-    """Match one GT tube ``g`` ``[L, 5]`` frame by frame (see the module
-    docstring)."""
+    """Match one GT tube ``g`` ``[L, 5]`` frame by frame (see the module)."""
     num = len(g)
     # candidate mask [T, L]: tube t has a box at g's frame with IoU >= thr
     hits = np.zeros((len(dets), num), bool)

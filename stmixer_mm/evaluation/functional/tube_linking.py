@@ -1,21 +1,9 @@
 """Offline linking of detections into tubes: one greedy linker
 (:func:`link_greedy`, MOC-Detector's ``BuildTubes`` of
-``src/ACT_utils/ACT_build.py``) for every job, and its keyframe form
-(:func:`link_frames`) with the two per-frame reductions:
-
-* score decay, best ``top_k`` (MOC's ``nms_tubelets``, K = 1):
-  :func:`build_tubes`, the linking of the published protocols
-  (:func:`.protocol_linking.link_all`; each box keeping its own score, as
-  mmaction2's ``link_tubes``, for ``'multisports'``);
-* hard NMS, each box keeping its own score: :func:`link_video_tubes`, the
-  person tubes of the demo and of the forecasts
-  (:func:`link_person_tubes`).
-
-Tubelets are linked by the same :func:`link_greedy`
-(:mod:`.tubelet_linking`); the online tracker
-(:class:`stmixer_mm.apis.online.OnlineTubeTracker`) takes the same rule
-one keyframe at a time, with :func:`box_iou`.
-"""
+``src/ACT_utils/ACT_build.py``) and its keyframe form (:func:`link_frames`),
+with score decay (:func:`build_tubes`, the protocols' linking) or hard NMS
+(:func:`link_video_tubes`, demo and forecast person tubes) per frame. Tubelets
+(:mod:`.tubelet_linking`) and the online tracker use the same rule."""
 from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple)
 
@@ -30,12 +18,8 @@ Member = Tuple[int, np.ndarray, np.floating]
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of ``boxes`` ``[n, 4]`` with one ``box`` ``[4]`` -> ``[n]``.
-
-    MultiSports' (mmaction2's) ``iou2d_voc``
-    (:func:`.protocol_utils.iou_continuous`) in ``float64``; ``0`` where
-    both boxes have no area.
-    """
+    """IoU ``[n]`` of ``boxes`` ``[n, 4]`` with one ``box``: MultiSports'
+    (mmaction2's) ``iou2d_voc`` in float64, 0 where both have no area."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if boxes.shape[0] == 0:
         return np.zeros(0)
@@ -49,12 +33,8 @@ def _iou_or_zero(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
 def nms(boxes: np.ndarray,
         iou_thr: float,
         top_k: Optional[int] = None) -> np.ndarray:
-    """Hard NMS of ``boxes`` ``[n, 5]`` (``x1 y1 x2 y2 score``).
-
-    Returns:
-        np.ndarray: The kept rows, by descending score, at most ``top_k``;
-        scores unchanged.
-    """
+    """Hard NMS of ``boxes`` ``[n, 5]`` (``x1 y1 x2 y2 score``): the kept rows
+    by descending score, at most ``top_k``."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     order = np.argsort(-boxes[:, 4], kind='stable')
     keep = []
@@ -75,27 +55,20 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
                 moc_order: bool = True) -> List[List[Member]]:
     """Link candidates step after step (frames, or clips of tubelets).
 
-    At each step the open tubes, by descending mean member score, each
-    take the highest-scoring candidate not taken yet whose overlap with
-    the tube's last member is ``>= link_iou``; a tube that gets none is
-    finished (where ``ends`` allows); the candidates left start tubes.
+    At each step the open tubes, by descending mean member score, each take the
+    best free candidate whose ``overlap`` with their last member is
+    ``>= link_iou``; a tube without one finishes (where ``ends`` allows); the
+    rest start tubes. Returns the tubes (lists of :data:`Member`), finished
+    first.
 
     Args:
         steps: ``(key, candidates, scores [m])`` per step, in order.
         link_iou (float): The linking threshold.
-        overlap: ``overlap(key, candidates, lasts)`` -> ``f(it, idx)``,
-            the overlaps of ``candidates[idx]`` with ``lasts[it]``, the
-            last member of the ``it``-th open tube (the same values
-            whatever ``idx``).
-        ends: ``ends(last member, key)``: whether an unmatched tube
-            finishes (default: always).
-        moc_order (bool): MOC's tie-breaking (open tubes ordered by
-            ``np.argsort``'s default sort, the tubes finished at a step
-            appended last first) or a stable one (in visiting order).
-
-    Returns:
-        list: The tubes, finished ones first, each a list of
-        :data:`Member`.
+        overlap: ``overlap(key, candidates, lasts)`` -> ``f(it, idx)``, the
+            overlaps of ``candidates[idx]`` with tube ``it``'s last member.
+        ends: ``ends(last member, key)``: whether an unmatched tube finishes.
+        moc_order (bool): MOC's tie-breaking (``np.argsort``'s default sort,
+            tubes finished at a step appended last first) or a stable one.
     """
     finished: List[list] = []
     current: List[list] = []
@@ -131,9 +104,8 @@ def link_frames(frame_dets: Mapping[int, np.ndarray],
                 iou: Callable,
                 link_iou: float,
                 moc_order: bool = True) -> List[List[Member]]:
-    """:func:`link_greedy` on one class's frame detections of one video:
-    each frame 1..``nframes`` ``reduce(frame_dets.get(frame))`` (rows
-    ``x1 y1 x2 y2 score``), box overlap ``iou(boxes [m, 4], lasts [n,
+    """:func:`link_greedy` on one class's frame detections of one video: frames
+    1..``nframes`` reduced by ``reduce``, overlap ``iou(boxes [m, 4], lasts [n,
     4]) -> [n, m]``; members ``(frame, row, score)``."""
 
     def steps():
@@ -150,9 +122,8 @@ def link_frames(frame_dets: Mapping[int, np.ndarray],
 
 def frame_tube(members: Sequence[Member], min_score: float,
                min_length: int) -> Optional[BuiltTube]:
-    """``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score, score)`` of a
-    tube of frame rows on consecutive frames, its score the mean of its
-    box scores; ``None`` below ``min_score`` or ``min_length`` frames."""
+    """``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score, mean score)`` of a
+    tube on consecutive frames; None below ``min_score`` / ``min_length``."""
     score = np.mean(np.array([s for _, _, s in members]))
     first, last = members[0][0], members[-1][0]
     if score < min_score or last - first + 1 < min_length:
@@ -175,28 +146,13 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
                 min_score: float = 0.005,
                 min_length: int = 15,
                 predecayed: bool = False) -> List[BuiltTube]:
-    """The protocols' linking of one class's frame detections of one video
-    (MOC's ``BuildTubes`` with K = 1, mmaction2's ``link_tubes``).
-
-    At each frame the detections are score-decayed (:func:`soft_decay`,
-    ``nms_iou``) and the best ``top_k`` kept, then linked
-    (:func:`link_greedy`; inclusive IoU for MOC, continuous for
-    MultiSports). Tubes with a mean (decayed) box score ``< min_score`` or
-    fewer than ``min_length`` frames are dropped.
-
-    Args:
-        frame_dets (Mapping[int, np.ndarray]): ``{frame: [n, 5]}``; a
-            missing frame has no detection.
-        nframes (int): Frames of the video.
-        inclusive (bool): MOC's ``+ 1`` IoU (``True``) or MultiSports'.
-        dtype (type): Arithmetic dtype (MOC ``float32``, MultiSports
-            ``float64``).
-        predecayed (bool): ``frame_dets`` hold :func:`soft_decay`'s output
-            at ``nms_iou`` already.
-
-    Returns:
-        list: ``(boxes [L, 6] float32, score)`` in the reference's order.
-    """
+    """The protocols' linking of one class's frame detections
+    ``{frame: [n, 5]}`` of one video (MOC's ``BuildTubes`` with K = 1,
+    mmaction2's ``link_tubes``): per frame :func:`soft_decay` at ``nms_iou``
+    (unless ``predecayed``) and the best ``top_k``, then :func:`link_greedy`
+    (MOC's ``+ 1`` IoU if ``inclusive``, arithmetic in ``dtype``); tubes below
+    ``min_score`` or ``min_length`` dropped. Returns ``(boxes [L, 6] float32,
+    score)``."""
 
     def reduce(dets):
         if dets is None or len(dets) == 0:
@@ -221,22 +177,9 @@ def link_video_tubes(
         top_k: int = 10,
         min_length: int = 15,
         min_score: float = 0.005) -> List[Tuple[float, np.ndarray]]:
-    """Link one class's frame detections of one video into tubes, with
-    hard NMS per frame (:func:`nms` at ``nms_iou``, best ``top_k``) and
-    each box keeping its own score; otherwise as :func:`build_tubes`
-    (:func:`link_greedy`, :func:`box_iou`, ties in visiting order).
-
-    Args:
-        frame_dets (Mapping[int, np.ndarray]): ``{frame (1-based): [m, 5]
-            x1 y1 x2 y2 score}``; missing frames have no detection.
-        nframes (int): Frames of the video.
-        link_iou, nms_iou, top_k, min_length, min_score: As above.
-
-    Returns:
-        list[tuple[float, np.ndarray]]: ``(score, boxes)`` per tube; the
-        score is the mean of its boxes' own scores, ``boxes`` ``[L, 6]`` =
-        ``frame x1 y1 x2 y2 box_score`` on consecutive frames.
-    """
+    """As :func:`build_tubes` with hard NMS per frame, each box keeping its own
+    score and ties in visiting order: ``(mean box score, boxes [L, 6] frame x1
+    y1 x2 y2 box_score)`` per tube of ``{frame (1-based): [m, 5]}``."""
 
     def reduce(dets):
         return nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
@@ -262,22 +205,14 @@ def link_person_tubes(keyframes: Sequence[int],
                       labels: Optional[Sequence[str]] = None,
                       link_iou: float = 0.5,
                       min_length: int = 1) -> List[Dict]:
-    """Per-person tubes from the detections of consecutive keyframes, for
-    demos and exports: :func:`link_video_tubes`, class agnostic (boxes
-    scored by their person score), each tube then labelled with its best
-    action.
-
-    Keyframe ``i`` and ``i + 1`` are treated as neighbours (the demo's
-    stride). A tube takes, at each keyframe, the highest-person-score
-    unassigned box with IoU ``>= link_iou`` to its last box (tubes visited
-    from the highest mean person score down) and ends at the first keyframe
-    without one. Its action is the class with the highest mean score over
-    its boxes; every box keeps its own scores.
+    """Per-person tubes from consecutive keyframes' detections, for demos and
+    exports: :func:`link_video_tubes` class agnostic on person scores
+    (keyframes ``i`` and ``i + 1`` neighbours), each labelled with its action
+    of highest mean score; every input row in at most one tube.
 
     Args:
         keyframes (Sequence[int]): Frame index of each keyframe, ascending.
-        bboxes (Sequence[np.ndarray]): Per keyframe ``[n_i, 4]`` xyxy (any
-            unit; returned as given).
+        bboxes (Sequence[np.ndarray]): Per keyframe ``[n_i, 4]`` (any unit).
         action_scores (Sequence[np.ndarray]): Per keyframe ``[n_i, C]``.
         person_scores (Sequence[np.ndarray]): Per keyframe ``[n_i]``.
         labels (Sequence[str], optional): ``C`` class names.
@@ -285,14 +220,9 @@ def link_person_tubes(keyframes: Sequence[int],
         min_length (int): Tubes with fewer keyframes are dropped.
 
     Returns:
-        list[dict]: Tubes sorted by first frame, each with ``tube_id``
-        (0, 1, ...), ``frames`` (list[int]), ``boxes`` (list of 4 floats),
-        ``box_scores`` (person score per box), ``action`` (class index, or
-        name with ``labels``), ``action_index``, ``score`` (mean score of
-        that action over the tube), ``action_scores`` (per box) and
-        ``detection_indices`` (per box, its row in that keyframe's
-        ``bboxes``). Every input row is in at most one tube (exactly one
-        with ``min_length=1``).
+        list[dict]: By first frame: ``tube_id``, ``frames``, ``boxes``,
+            ``box_scores``, ``action``, ``action_index``, ``score``,
+            ``action_scores``, ``detection_indices``.
     """
     if not (len(keyframes) == len(bboxes) == len(action_scores) ==
             len(person_scores)):
@@ -321,8 +251,7 @@ def link_person_tubes(keyframes: Sequence[int],
         idx = []
         for row in rows:
             k = int(row[0])
-            # the linked row is a copy of an input row: find it (the first
-            # one not taken yet, for identical rows)
+            # the linked row copies an input row: the first one not taken
             match = np.flatnonzero(
                 np.all(frame_dets[k] == row[1:6], axis=1) & ~used[k])
             used[k][match[0]] = True

@@ -1,40 +1,11 @@
 """The two published tube-evaluation protocols, each as its reference does.
 
-* ``'ucf_jhmdb'``: the JHMDB-21 / UCF101-24 numbers of the ACT / MOC line
-  of papers come from MOC-Detector's ``src/ACT.py`` (``frameAP``,
-  ``videoAP``, ``videpAP_050_095``) with ``src/ACT_utils/ACT_build.py``
-  (``load_frame_detections``, ``BuildTubes``) and
-  ``src/ACT_utils/ACT_utils.py`` (``iou2d``, ``nms2d``, ``nms_tubelets``,
-  ``iou3dt``, ``nms3dt``, ``pr_to_ap``) (repository MCG-NJU/MOC-Detector).
-* ``'multisports'``: the official ``evaluate_multisports.py`` of
-  MCG-NJU/MultiSports (``frameAP``, ``videoAP``, ``videoAP_all``) on tubes
-  built as mmaction2's ``link_tubes``
-  (open-mmlab/mmaction2, ``mmaction/evaluation/functional/
-  multisports_utils.py``; the official repository ships no linking), with
-  one deliberate difference: every linked box keeps its own score
-  (mmaction2 gives every box of a video the score of one stale variable).
-
-Implemented here from the conventions of those files (see
-``docs/en/tube_protocols.md`` for the table of differences): the same
-arithmetic, the same dtypes (MOC works on ``float32`` detections and
-``float32`` precision/recall arrays) and the same tie-breaking (numpy's
-default ``argsort`` on arrays in the same row order), so the numbers are the
-reference's. Where a reference would crash (a class without ground truth
-but with detections in MOC, a ground-truth tube without the frame where a
-detected tube starts or ends), a ``ValueError`` names the class and video.
-
-Input of both: ``frame_dets`` ``{label index: {video index: {frame
-(1-based): array [n, 5] x1 y1 x2 y2 score}}}``, pixel boxes, ``float32``
-values, rows in the order the detector gave them. The caller orders videos
-as in the split and frames ascending (the reference's row order).
-
-Code: the constants, IoUs, AP forms, score decay, tube IoU and 3-D NMS in
-:mod:`.protocol_utils` (as ``ACT_utils.py``), the linking in
-:mod:`.tube_linking` and :mod:`.protocol_linking` (as ``ACT_build.py`` /
-``link_tubes``), frame-AP
-and video-AP in :mod:`.protocol_ap` (as ``ACT.py`` /
-``evaluate_multisports.py``); this module runs them (:func:`evaluate`) and
-exports every name.
+``'ucf_jhmdb'``: MOC-Detector's ``src/ACT.py``, ``ACT_build.py`` and
+``ACT_utils.py``; ``'multisports'``: the official ``evaluate_multisports.py``
+on tubes linked as mmaction2's ``link_tubes`` (each box keeping its own score).
+Same arithmetic, dtypes and tie-breaking; where a reference would crash, a
+``ValueError`` names the class and video. See docs/en/tube_protocols.md;
+:func:`evaluate` runs them.
 """
 from typing import Mapping, Optional, Sequence, Tuple
 
@@ -59,15 +30,13 @@ __all__ = [
     'range_mean', 'evaluate', 'tubes_from_tracks', 'identity_metrics'
 ]
 
-#: The protocols :class:`~stmixer_mm.evaluation.TubeMetric` accepts, by
-#: name (``docs/en/tube_protocols.md``); its ``protocol`` rule refuses any
-#: other (``stmixer_mm/evaluation/metrics/tube_metric.py``).
+#: The protocols ``TubeMetric`` accepts (``docs/en/tube_protocols.md``).
 TUBE_PROTOCOLS = ('ucf_jhmdb', 'multisports')
 
 
 def mean_ap_percent(per_class: Mapping[str, np.floating]):
-    """``np.mean(100 * np.array(APs))`` as both references report it
-    (``float32`` for MOC's APs); ``nan`` without classes."""
+    """``np.mean(100 * np.array(APs))`` as both references report it; NaN
+    without classes."""
     if not per_class:
         return float('nan')
     return np.mean(100 * np.array(list(per_class.values())))
@@ -110,25 +79,14 @@ def evaluate(
         tubes: Optional[Mapping] = None,
         trackeval_score_thr: Optional[float] = None
 ) -> Tuple[dict, dict, dict]:
-    """Frame-mAP and video-mAPs (percent) of one protocol.
+    """``(metrics, frame APs, video APs per threshold)`` of one protocol (mAPs
+    in percent, APs fractions).
 
-    ``frame_ids`` (the structure of ``frame_dets`` with an array of track
-    ids per frame): the video-mAP scores :func:`tubes_from_tracks`' tubes
-    instead of the protocol's linking (frame-mAP does not change).
-    ``identity`` (a dict): filled with :func:`identity_metrics` of the
-    tubes the video-mAP scored (box IoU 0.5, the protocol's convention),
-    and ``metrics`` gets ``IDSW/gt``, ``Frag/gt`` and ``coverage``
-    (percent). ``tubes`` (``{label: [(video, score, boxes [L, 6])]}``,
-    e.g. :func:`.tubelet_linking.link_tubelets`' tubes of a tubelet
-    detector): the video-mAP scores these tubes. ``trackeval_score_thr``:
-    ``metrics`` also gets TrackEval's ``HOTA``, ``DetA``, ``AssA``,
-    ``IDF1`` (percent) of the scored tubes with a score at least this
-    (:func:`.tube_trackeval.trackeval_metrics`). Without them, the
-    protocol's numbers, unchanged.
-
-    Returns:
-        tuple: ``(metrics, frame APs, video APs at each threshold)``; the
-        per-class APs are fractions.
+    ``frame_ids`` (track ids in ``frame_dets``' structure) or ``tubes``
+    (``{label: [(video, score, boxes [L, 6])]}``) replace the linking's tubes;
+    ``identity`` (a dict) gets :func:`identity_metrics` (``IDSW/gt``,
+    ``Frag/gt``, ``coverage`` added); ``trackeval_score_thr`` adds ``HOTA``,
+    ``DetA``, ``AssA``, ``IDF1``.
     """
     if protocol not in LINK_DEFAULTS:
         raise ValueError(f'unknown protocol {protocol!r}; one of '

@@ -1,16 +1,10 @@
 """HOTA and IDF1 of detected tubes through TrackEval (PyPI ``trackeval``,
-the reference implementation of `HOTA <https://arxiv.org/abs/2009.07736>`_
-and of the CLEAR / Identity metrics of the MOT benchmarks).
+the reference implementation of `HOTA <https://arxiv.org/abs/2009.07736>`_ and
+of the CLEAR / Identity metrics of the MOT benchmarks).
 
-Each (class, video) is one TrackEval sequence: its frames ``1..nframes``
-are the timesteps, the ground-truth tubes of that class the GT ids, the
-detected tubes of that class with a tube score ``>= score_thr`` the
-tracker ids (tracking needs hard decisions; the video-mAP ranks every
-tube instead). The similarity of a GT and a detected box is their IoU as
-TrackEval computes it for boxes (continuous coordinates, no ``+ 1``).
-TrackEval's ``HOTA`` and ``Identity`` run ``eval_sequence`` on every
-sequence and ``combine_sequences`` over all of them (the class-agnostic
-combination of its benchmark scripts, every sequence's counts summed).
+Each (class, video) is one sequence: GT tubes the GT ids, detected tubes with
+score ``>= score_thr`` the tracker ids, TrackEval's box IoU the similarity;
+``combine_sequences`` sums over all (docs/en/tubelets.md).
 """
 from typing import Mapping, Sequence
 
@@ -21,8 +15,7 @@ from .protocol_utils import iou_continuous
 
 def _sequence(gt_tubes: Sequence[np.ndarray], det_tubes: Sequence[np.ndarray],
               nframes: int) -> dict:
-    """TrackEval's input of one sequence from ``[L, >= 5]`` tubes (frame
-    x1 y1 x2 y2 ...)."""
+    """TrackEval's input of one sequence from ``[L, >= 5]`` tubes."""
     gt_ids, det_ids, sims = [], [], []
     gt_boxes = [dict() for _ in range(nframes)]
     det_boxes = [dict() for _ in range(nframes)]
@@ -55,10 +48,9 @@ def _sequence(gt_tubes: Sequence[np.ndarray], det_tubes: Sequence[np.ndarray],
 def trackeval_metrics(gt: Mapping, tubes: Mapping[int,
                                                   list], videos: Sequence[str],
                       score_thr: float, ignore_labels: Sequence[str]) -> dict:
-    """``HOTA``, ``DetA``, ``AssA`` (means over TrackEval's alpha
-    thresholds 0.05..0.95), ``IDF1``, ``IDP``, ``IDR`` (fractions) of
-    ``tubes`` (``{label: [(video, score, boxes [L, >= 5]), ...]}``, as the
-    video-mAP scores them) against the GT tubes of ``videos``."""
+    """``HOTA``, ``DetA``, ``AssA`` (means over alpha 0.05..0.95), ``IDF1``,
+    ``IDP``, ``IDR`` (fractions) of ``tubes`` (``{label: [(video, score,
+    boxes), ...]}``) against the GT tubes of ``videos``."""
     try:
         from trackeval.metrics import HOTA, Identity
     except ImportError as e:  # pragma: no cover - the test env has it

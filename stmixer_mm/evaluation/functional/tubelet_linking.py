@@ -1,36 +1,10 @@
 """Frame detections and video tubes of a tubelet detector (STMixer-T):
-one clip every few frames, each detection a box on every frame of its
-clip (``docs/en/tubelets.md``).
+one clip every few frames, each detection a box on every frame of its clip
+(``docs/en/tubelets.md``).
 
-The conventions are MOC-Detector's for its K-frame tubelets
-(``src/ACT_utils/ACT_build.py``: ``load_frame_detections``,
-``BuildTubes``; ``ACT_utils.py``: ``nms_tubelets``), for tubelets that
-start every ``stride`` frames instead of every frame:
-
-* frame detections: on each frame, the boxes of every tubelet covering
-  it, each with its tubelet's class score, then MOC's per-frame score
-  decay (``nms2d`` at 0.6; ``'ucf_jhmdb'`` applies it itself, as MOC's
-  ``frameAP``, so :func:`tubelet_frame_dets` does it for ``'multisports'``
-  only, whose frame-AP reads the detections as they come);
-* per clip and class, the tubelets are score-decayed by their IoU averaged
-  over their frames (``nms_iou``) and the ``top_k`` best kept. MOC
-  multiplies by ``1 - sum`` of the K frame IoUs, which goes negative for
-  K > 1 (a defect); here ``1 - mean``, which is MOC's for K = 1;
-* linking, clip after clip: the open tubes by descending mean score each
-  take the best-scored remaining tubelet whose IoU with the tube's last
-  tubelet, averaged over the frames both cover (or, without a shared
-  frame, the IoU of that tubelet's last box with the new first box), is
-  ``>= link_iou``; a tube that gets none ends once the new clip no longer
-  overlaps its last tubelet (MOC's ``offset >= K``); the rest start tubes;
-* a tube's box on a frame is the mean of its tubelets' boxes there, its
-  box score the mean of their scores, its score the mean of its
-  tubelets' scores; frames of a tube that no tubelet of it covers (a
-  skipped clip) are interpolated linearly; tubes with a score
-  ``< min_score`` or fewer than ``min_length`` frames are dropped, then
-  ``'ucf_jhmdb'`` applies MOC's 3-D NMS.
-
-IoUs follow the protocol: ``+ 1`` pixels and ``float32`` for
-``'ucf_jhmdb'``, continuous and ``float64`` for ``'multisports'``.
+MOC-Detector's K-frame tubelet conventions (``load_frame_detections``,
+``BuildTubes``, ``nms_tubelets``) for tubelets every ``stride`` frames, the
+score decay by ``1 - mean`` IoU (MOC's ``1 - sum`` goes negative for K > 1).
 """
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -42,22 +16,15 @@ from .protocol_utils import (FrameDets, decay_weights, iou_continuous,
                              iou_inclusive, link_settings, soft_decay)
 from .tube_linking import link_greedy
 
-#: One clip of a video: ``(span [L] 1-based frames, boxes [n, L, 4]
-#: pixels, class scores [n, C])``.
+#: A clip: ``(span [L] 1-based frames, boxes [n, L, 4] pixels, scores)``.
 Clip = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def interpolate_tubelets(boxes: np.ndarray,
                          frames: Sequence[int]) -> Tuple[np.ndarray, ...]:
-    """``(span [L], boxes [n, L, 4])``: tubelet boxes on every video frame
-    from the first to the last output frame: repeated output frames (a
-    clip clamped at the video's ends) averaged, the frames between output
-    frames linearly interpolated.
-
-    Args:
-        boxes (np.ndarray): ``[n, T', 4]`` boxes on the output frames.
-        frames (Sequence[int]): ``[T']`` their video frames, ascending.
-    """
+    """``(span [L], boxes [n, L, 4])``: tubelet boxes ``[n, T', 4]`` on their
+    ascending video ``frames`` put on every frame from the first to the last
+    (repeated frames averaged, frames between interpolated linearly)."""
     boxes = np.asarray(boxes, np.float64)
     frames = np.asarray(frames, np.int64).reshape(-1)
     if boxes.ndim != 3 or boxes.shape[1:] != (len(frames), 4):
@@ -71,11 +38,9 @@ def interpolate_tubelets(boxes: np.ndarray,
 
 def decay_tubelets(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
                    top_k: int, inclusive: bool) -> np.ndarray:
-    """Indices of the ``top_k`` best tubelets after the score decay and
-    their decayed scores: ``(index [k], scores [k])``, best first; the
-    decay (:func:`.protocol_utils.decay_weights`) by the tubelets' IoU
-    averaged over the frames.
-    """
+    """``(index [k], scores [k])`` of the ``top_k`` best tubelets after the
+    score decay (:func:`decay_weights` by their IoU averaged over frames), best
+    first."""
     if len(scores) == 0:
         return np.zeros(0, np.int64), scores
     iou = iou_inclusive if inclusive else iou_continuous
@@ -90,11 +55,10 @@ def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
                        score_thr: float = 0.0,
                        dtype: type = np.float32,
                        decay_iou: Optional[float] = None) -> FrameDets:
-    """MOC's frame detections of tubelets: ``{label: {video index: {frame:
-    [n, 5] x1 y1 x2 y2 score}}}``, on each frame every covering tubelet's
-    box with its class score (``> score_thr``), clips in order; with
-    ``decay_iou`` the scores of each frame decayed as MOC's ``nms2d``
-    (:func:`.protocol_utils.soft_decay`)."""
+    """MOC's frame detections of tubelets, ``{label: {video index: {frame: [n,
+    5]}}}``: on each frame every covering tubelet's box with its class score
+    (``> score_thr``); with ``decay_iou`` each frame decayed as MOC's ``nms2d``
+    (``'ucf_jhmdb'``'s frame-AP decays itself)."""
     out: Dict[int, Dict[int, Dict[int, list]]] = {}
     for iv, video_clips in clips.items():
         for span, boxes, scores in video_clips:
@@ -127,7 +91,10 @@ def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
 
 def _link_video(video_clips: Sequence[Clip], label: int, cfg: dict,
                 inclusive: bool, dtype: type) -> List[tuple]:
-    """MOC's ``BuildTubes`` on one class of one video (see the module)."""
+    """MOC's ``BuildTubes`` on one class of one video: tubelet IoU averaged
+    over shared frames (else last box vs first box); a tube ends once a clip no
+    longer overlaps it (MOC's ``offset >= K``); boxes and scores averaged per
+    frame, skipped frames interpolated; ``min_score`` / ``min_length`` drop."""
     iou = iou_inclusive if inclusive else iou_continuous
 
     def steps():
@@ -191,18 +158,9 @@ def _link_video(video_clips: Sequence[Clip], label: int, cfg: dict,
 def link_tubelets(gt: Mapping, clips: Mapping[int, Sequence[Clip]],
                   videos: Sequence[str], protocol: str,
                   **link_cfg) -> Dict[int, list]:
-    """Video tubes of every class from tubelets, ``{label: [(video, score,
-    boxes [L, 6] float32 frame x1 y1 x2 y2 box_score), ...]}`` as
-    :func:`.protocol_linking.link_all` gives them.
-
-    Args:
-        gt (Mapping): ACT ground truth (``labels``).
-        clips (Mapping): ``{video index: [(span, boxes [n, L, 4] pixels,
-            scores [n, C]), ...]}``, clips by ascending first frame.
-        videos (Sequence[str]): Video names by index.
-        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
-        **link_cfg: The protocol's linking values (``LINK_DEFAULTS``).
-    """
+    """Video tubes of every class from ``clips`` (``{video index: [(span, boxes
+    [n, L, 4] pixels, scores [n, C]), ...]}`` by first frame), as
+    :func:`link_all` gives them, with the protocol's ``link_cfg`` values."""
     cfg, moc, dtype = link_settings(protocol, link_cfg)
     return protocol_tubes(
         gt, videos,

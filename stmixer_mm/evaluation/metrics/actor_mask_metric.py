@@ -1,24 +1,11 @@
 """COCO-style person mask AP (and box AP) at the keyframes.
 
-:class:`ActorMaskMetric` evaluates the detections of a detector with a mask
-head (``pred_instances.masks``, ``bboxes``, ``person_scores``) against the
-ground-truth masks and boxes of the same samples (``gt_instances.masks``
-from ``LoadActorMasks``, ``gt_instances.bboxes``), with pycocotools'
-``COCOeval`` on RLE, one category (person), every keyframe one image:
-``iouType='segm'`` for the masks and ``'bbox'`` for the boxes of the same
-detections, so the two APs are read side by side. The actions are not
-involved (``AVAMetric`` / ``TubeMetric`` evaluate them).
-
-Conventions (stated because they change the numbers):
-
-- masks and boxes are compared at the network's input size (the
-  ``img_shape`` of each sample: the ground truth as ``LoadActorMasks``
-  resized it, the predictions as the mask head gave them); with the
-  shipped test pipelines of the synthetic sets it is the frames' own size;
-- every ground-truth mask is a non-crowd instance (``iscrowd=0``); its
-  ``area`` is its pixel count (COCO's segm area), its box the GT box, in
-  pixels;
-- the score of a detection is its person score; COCO's ``maxDets`` 100.
+Detections of a mask head (``pred_instances.masks``, ``bboxes``,
+``person_scores``) against ``gt_instances.masks`` / ``bboxes`` with
+pycocotools' ``COCOeval`` on RLE (one category, every keyframe an image),
+``'segm'`` and ``'bbox'`` side by side, at each sample's ``img_shape``; GT
+masks non-crowd with their pixel count as ``area``; ``maxDets`` 100. See
+docs/en/masks.md.
 """
 import contextlib
 import io
@@ -42,21 +29,14 @@ STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
 
 @METRICS.register_module()
 class ActorMaskMetric(BaseMetric):
-    """Person mask AP and box AP at the keyframes (pycocotools).
+    """Person mask AP and box AP at the keyframes (pycocotools): ``mask/AP``,
+    ``AP50``, ``AP75``, ``AP_s``, ``AP_m``, ``AP_l``, ``AR100`` and the same
+    under ``box/``, in [0, 1] (COCO's -1 kept).
 
     Args:
-        box_format (str): How ``pred_instances.bboxes`` are given:
-            ``'normalized'`` (xyxy in [0, 1] of the input, the AVA
-            convention of the stage heads, default) or ``'pixel'`` (xyxy
-            pixels of the input, ``label_convention='mmdet'`` without
-            rescale). The ground-truth boxes are pixels of the input.
+        box_format (str): ``'normalized'`` (AVA, default) or ``'pixel'`` xyxy.
         prefix (str, optional): Key prefix. Defaults to ``'actor_mask'``.
         collect_device (str): As mmengine's ``BaseMetric``.
-
-    Returns (``compute_metrics``): ``mask/AP``, ``mask/AP50``,
-    ``mask/AP75``, ``mask/AP_s``, ``mask/AP_m``, ``mask/AP_l``,
-    ``mask/AR100`` and the same under ``box/``, in [0, 1] (COCO's -1 for
-    "no instance of that size" kept as -1).
     """
     default_prefix: Optional[str] = 'actor_mask'
 
@@ -72,15 +52,8 @@ class ActorMaskMetric(BaseMetric):
         self.box_format = box_format
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep the RLEs, boxes (pixels) and scores of the predictions and
-        the ground truth of every sample.
-
-        Raises:
-            ValueError: Naming the sample when its predictions have no
-                ``masks`` (the model has no mask head) or its ground truth
-                none (the pipeline has no ``LoadActorMasks``), or when a
-                mask is not of the sample's ``img_shape``.
-        """
+        """Keep the RLEs, pixel boxes and scores of predictions and ground
+        truth (missing masks or masks not of ``img_shape``: ValueError)."""
         for sample in data_samples:
             where = sample.get('img_key') or \
                 f'{sample.get("video_id")},{sample.get("timestamp")}'

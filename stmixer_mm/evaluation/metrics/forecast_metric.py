@@ -25,44 +25,24 @@ REFERENCES = ('zero_motion', 'constant_velocity', 'oracle')
 @METRICS.register_module()
 class ForecastMetric(BaseMetric):
     """Future frame-mAP@``iou_thr``, ADE / FDE and anticipation mAP at each
-    horizon of a forecast model, with zero motion, constant velocity and
-    the oracle (:mod:`stmixer_mm.evaluation.functional.forecast`) made
-    from the same model's detections.
+    horizon, with the zero-motion, constant-velocity and oracle references
+    (:mod:`stmixer_mm.evaluation.functional.forecast`) from the same
+    detections.
 
-    The test set must have a sample at every frame of every test video
-    (``TubeDataset``'s test samples, ``test_clip_stride=1``): the constant
-    velocity reference links consecutive frames and the oracle reads the
-    detections at ``t + h``. Each sample's metainfo gives the horizons
-    (``forecast_horizons``, from ``TubeDataset(forecast_horizons=...)``
-    and ``PackForecastInputs``) and its ``pred_instances`` the forecast
-    head's ``future_bboxes`` ``[n, H, 4]``, ``future_scores`` ``[n, H, C]``
-    and ``future_visible`` ``[n, H]``, beside ``bboxes``, ``scores`` and
-    ``person_scores`` (``label_convention='ava'``).
-
-    A forecast's score of a class is its forecast action score times its
-    person score (as the present's class score of a model with
-    ``multiply_person_score``) times its in-view probability; the
-    references' are the detections' class scores at ``t`` (zero motion,
-    constant velocity) or ``t + h`` (oracle).
-
-    Metrics (APs in percent; ``{h}`` a horizon in frames):
-    ``fmAP@{h}``, ``ADE@{h}`` (pixels), ``ADE_rel@{h}`` (fraction of the
-    box size), ``antAP@{h}`` for the model, the same with ``_zero_motion``
-    and ``_constant_velocity`` (and ``fmAP@{h}_oracle``), and ``ADE`` /
-    ``FDE`` / ``ADE_rel`` / ``FDE_rel`` over all horizons of the persons
-    in view at every one.
+    Needs every frame of every test video (``test_clip_stride=1``), the
+    metainfo ``forecast_horizons`` and the head's ``future_*`` fields. A
+    forecast's class score is action x person x in-view probability. Keys:
+    ``fmAP@{h}``, ``ADE@{h}``, ``ADE_rel@{h}``, ``antAP@{h}`` (and
+    ``_zero_motion`` / ``_constant_velocity`` / ``_oracle``), ``ADE``, ``FDE``.
 
     Args:
-        ann_file (str): The ACT ground truth (with ``tube_actors`` where a
-            person changes class; else a change of class ends a person).
+        ann_file (str): ACT ground truth (``tube_actors`` joins a person's
+            tubes).
         split (int): Which ``test_videos`` split. Defaults to 0.
-        iou_thr (float): IoU of a detection with the ground truth (frame
-            AP) and of a forecast's present box with a person (matching).
-            Defaults to 0.5.
+        iou_thr (float): For frame AP and person matching. Defaults to 0.5.
         history (int): Boxes of constant velocity's fit. Defaults to 16.
         collect_device (str): As mmengine's ``BaseMetric``.
-        prefix (str, optional): As mmengine's ``BaseMetric``. Defaults to
-            ``'forecast'``.
+        prefix (str, optional): Defaults to ``'forecast'``.
     """
     default_prefix = 'forecast'
 
@@ -86,10 +66,9 @@ class ForecastMetric(BaseMetric):
         self.num_labels = len(self.gt['labels'])
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep ``(video, frame, horizons, boxes, scores, persons,
-        future boxes, future scores, future visible)`` of each sample,
-        boxes in pixels of the video, scores without a background
-        column."""
+        """Keep ``(video, frame, horizons, boxes, scores, persons, future
+        boxes, future scores, future visible)`` per sample, boxes in video
+        pixels, scores without a background column."""
         for sample in data_samples:
             video = str(sample['video_id'])
             frame = int(sample['timestamp'])
@@ -218,8 +197,7 @@ class ForecastMetric(BaseMetric):
         return metrics
 
 
-# the settings, checked when the config is checked and when the metric is
-# built (an IoU above 1 matches nothing: every fmAP 0)
+# checked with the config and when built (an IoU above 1 matches nothing)
 declare_settings(
     'ForecastMetric',
     ann_file=Str(),

@@ -1,32 +1,7 @@
 """Frame-mAP and video-mAP on ACT-format ground truth (JHMDB-21,
 UCF101-24, MultiSports), following one named protocol.
 
-Over 450 lines: one class, the metric's contract (settings, checks, the
-three tube sources and both protocols' results).
-
-``protocol='ucf_jhmdb'`` gives the numbers of MOC-Detector's ``ACT.py`` (the
-JHMDB-21 / UCF101-24 tables), ``protocol='multisports'`` those of the
-official ``evaluate_multisports.py`` on mmaction2-style linked tubes
-(:mod:`stmixer_mm.evaluation.functional.tube_protocols`;
-``docs/en/tube_protocols.md``). It reads what mmaction2 1.2's
-``MultiSportsMetric`` reads: data samples with ``video_id``, ``timestamp``
-(1-based frame), ``pred_instances.bboxes`` (normalised xyxy) and
-``pred_instances.scores`` (per class), and an ``ann_file`` with
-``labels``, ``gttubes``, ``nframes``, ``test_videos`` and
-``resolution``. With ``tubes='track_ids'``
-the video-mAP scores tubes made of a tracking model's
-``pred_instances.track_ids`` instead of the protocol's linking
-(:func:`~stmixer_mm.evaluation.functional.tubes_from_tracks`), and
-``identity_metrics=True`` adds identity switches, fragmentation and
-coverage per ground-truth tube
-(:mod:`~stmixer_mm.evaluation.functional.tube_identity`).
-
-Why one file of about 550 lines: it is one class, the metric's whole
-contract with the runner (its arguments, their declarations and checks, the
-predictions of every protocol and tube source (linking, track ids,
-tubelets) turned into detections, and the checks of
-the predictions against the evaluated split); the protocols themselves
-are in :mod:`stmixer_mm.evaluation.functional`.
+See docs/en/tube_protocols.md.
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -49,8 +24,7 @@ from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
                                              PROBABILITY, declare_rule,
                                              declare_settings)
 
-#: What the metric reads (mmaction2's MultiSports test ``gt.pkl`` has no
-#: ``train_videos``).
+#: What the metric reads (MultiSports' test ``gt.pkl`` has no train_videos)
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
 #: Where the video-mAP's tubes come from.
 TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
@@ -58,85 +32,33 @@ TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
 
 @METRICS.register_module()
 class TubeMetric(BaseMetric):
-    """Frame-mAP and video-mAP of spatio-temporal action detection.
+    """Frame-mAP and video-mAP (percent) of spatio-temporal action detection.
 
-    ``protocol`` (required) names whose numbers these are; see
-    ``docs/en/tube_protocols.md`` for what each does:
-
-    * ``'ucf_jhmdb'``: MOC-Detector's ``ACT.py`` (JHMDB-21, UCF101-24):
-      per-frame score decay, ``+ 1`` pixel IoU, a matched GT box removed,
-      trapezoid AP from (recall 0, precision 1), every class in the mean,
-      MOC's ``BuildTubes`` linking and 3-D NMS, inclusive temporal IoU.
-      Needs a prediction for every frame of every evaluated video.
-    * ``'multisports'``: the official ``evaluate_multisports.py``: VOC
-      all-point AP, no ``+ 1``, exclusive temporal IoU (``tmax - tmin``),
-      classes without GT and its six unevaluated classes left out; tubes
-      linked as mmaction2's ``link_tubes`` (each box with its own score).
-
-    (``'hybrid_voc'``, this project's earlier, unpublished metric, was
-    removed; a config naming it is refused.)
-
-    Frame-mAP at IoU ``iou_thr``; video-mAP at ``video_iou_thrs`` and, with
-    ``video_map_range``, the means over 0.5:0.05:0.95 (and for MultiSports
-    also 0.05:0.05:0.45 and 0.1:0.1:0.9, as its ``videoAP_all``). Values are
-    percentages, as in the papers and mmaction2's ``MultiSportsMetric``.
-
-    Per-class scores (``score_mode='per_class'``, default): every detected
-    box is a detection of every class, scored with its class score, as ACT
-    and MOC evaluate. ``score_mode='argmax'`` keeps only the best class of
-    each box, as mmaction2's ``MultiSportsMetric`` does.
+    Reads what mmaction2 1.2's ``MultiSportsMetric`` reads. ``score_mode``
+    ``'per_class'``: each box counts for every class (as ACT and MOC);
+    ``'argmax'``: for its best class (as mmaction2's ``MultiSportsMetric``).
 
     Args:
         ann_file (str): ACT ground-truth pickle.
-        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``; required
-            (no default: a number follows one).
+        protocol (str): Required: ``'ucf_jhmdb'`` (MOC-Detector's ``ACT.py``)
+            or ``'multisports'`` (the official ``evaluate_multisports.py``).
         split (int): Index into ``test_videos`` (JHMDB has 3 splits).
         iou_thr (float): Frame-mAP IoU threshold.
         video_iou_thrs (Sequence[float]): Video-mAP thresholds to report.
-        video_map_range (bool): Also report the mean over 0.5:0.05:0.95.
+        video_map_range (bool): Also the IoU-range means (``videoAP_all``).
         score_mode (str): ``'per_class'`` or ``'argmax'``.
-        score_thr (float): Per-class detections with a score ``<=`` this are
-            not counted (0: every positive score counts).
-        link_cfg (dict, optional): Linking parameters; the protocol's
-            values by default (``link_iou`` 0.5, ``nms_iou`` 0.6,
-            ``top_k`` 10, ``min_score`` 0.005, ``min_length`` 15, and for
-            ``'ucf_jhmdb'`` ``nms_3d_iou`` 0.3). Changing them departs from
-            the published protocol.
-        ignore_labels (Sequence[str], optional): Class names left out of
-            both mAPs; default: none, except the official six for
-            ``'multisports'``.
+        score_thr (float): Per-class scores ``<=`` this are not counted.
+        link_cfg (dict, optional): Linking values (default: the protocol's).
+        ignore_labels (Sequence[str], optional): Classes left out (default
+            none; the official six for ``'multisports'``).
         classwise (bool): Also return per-class frame and video APs.
-        missing_videos (str): What to do when test videos of the split got
-            no prediction at all (the evaluated data set is another split,
-            another ``ann_file`` or a subset): ``'error'`` (default) stops
-            before scoring; ``'warn'`` logs them and scores their ground
-            truth as missed.
-        tubes (str): ``'linking'`` (default): the protocol's offline
-            linking of the frame detections; ``'track_ids'``: one tube per
-            class and ``pred_instances.track_ids`` id of a video (the
-            boxes' class scores decayed as the linking's, then the
-            protocol's ``min_score`` / ``min_length`` filters and 3-D NMS;
-            see ``docs/en/tube_protocols.md``). Needs ``track_ids`` in
-            every sample and ``score_mode='per_class'``. Frame-mAP is the
-            same either way. ``'tubelets'``: a tubelet detector's
-            ``pred_instances.tubelet_bboxes`` ``[n, T', 4]`` on the
-            sample's ``tubelet_frames``, one clip every few frames: the
-            frame detections are every covering tubelet's box (linearly
-            interpolated between its frames), the tubes MOC's tubelet
-            linking (:mod:`~stmixer_mm.evaluation.functional.
-            tubelet_linking`); every frame of a video must be covered.
-            Needs ``score_mode='per_class'``.
-        identity_metrics (bool): Also report ``IDSW/gt`` (identity
-            switches per ground-truth tube), ``Frag/gt`` (fragmentations
-            per ground-truth tube) and ``coverage`` (percent of GT frames
-            matched) of the tubes the video-mAP scored, at box IoU 0.5;
-            the per-GT-tube rows are kept in ``self.identity``.
-        trackeval_score_thr (float, optional): Also report TrackEval's
-            ``HOTA``, ``DetA``, ``AssA`` and ``IDF1`` (percent) of the
-            tubes the video-mAP scored whose score is at least this, one
-            sequence per class and video (PyPI ``trackeval``; see
-            :mod:`~stmixer_mm.evaluation.functional.tube_trackeval`).
-            Defaults to None (not computed).
+        missing_videos (str): Test videos without predictions: ``'error'`` or
+            ``'warn'`` (scored as missed).
+        tubes (str): ``'linking'`` (default), ``'track_ids'`` or ``'tubelets'``
+            (these two need ``score_mode='per_class'``).
+        identity_metrics (bool): Also ``IDSW/gt``, ``Frag/gt``, ``coverage``.
+        trackeval_score_thr (float, optional): Also TrackEval's ``HOTA``,
+            ``DetA``, ``AssA``, ``IDF1`` of tubes scoring at least this.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix (default ``'mAP'``).
     """
@@ -162,10 +84,7 @@ class TubeMetric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         check_arguments(TubeMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
-        # every setting is checked by the declarations at the bottom of
-        # this file when the metric is built
-        # (thresholds above 1 would keep nothing, an unnamed protocol would
-        # pick a convention silently)
+        # the settings are checked by the declarations at the bottom
         score_thr, iou_thr = float(score_thr), float(iou_thr)
         video_iou_thrs = tuple(float(t) for t in video_iou_thrs)
         if trackeval_score_thr is not None:
@@ -209,16 +128,9 @@ class TubeMetric(BaseMetric):
             ignore_labels)
         self.classwise = classwise
 
-    # ------------------------------------------------------------------
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep ``(video, frame, bboxes [n, 4], scores [n, C'], track_ids
-        [n] or None)`` per sample.
-
-        ``scores`` has one column per class, or one more (column 0, the
-        background of the AVA-style heads, is dropped). ``track_ids``
-        (``pred_instances.track_ids``, one integer per box) are kept when
-        the model gives them; ``tubes='track_ids'`` needs them.
-        """
+        """Keep ``(video, frame, bboxes, scores, track_ids | None)`` per
+        sample."""
         for sample in data_samples:
             pred = sample['pred_instances']
             video = str(sample['video_id'])
@@ -287,23 +199,11 @@ class TubeMetric(BaseMetric):
     def frame_detections(self,
                          results: Sequence[Tuple],
                          track_ids: bool = False) -> Any:
-        """Per-class frame detections of processed results, as
-        :func:`~stmixer_mm.evaluation.functional.tube_protocols.evaluate`
-        reads them: ``{label: {video index: {frame: [n, 5] float32 x1 y1
-        x2 y2 score}}}``, pixel boxes (normalised box x (w, h, w, h),
-        rounded to float32 as mmaction2 does), videos in split order,
-        frames ascending, boxes in the model's order (the reference's row
-        order, which decides ties).
-
-        ``'ucf_jhmdb'`` needs exactly one prediction per frame of every
-        predicted video (MOC reads one file per frame and stops when one is
-        missing); the other protocols concatenate repeated frames and
-        treat missing ones as frames without detections.
-
-        ``track_ids=True``: ``(frame detections, track ids)``, the second
-        of the same structure with the ``[n]`` track ids of the rows kept
-        (rows dropped by ``score_thr`` drop their ids).
-        """
+        """Per-class frame detections ``{label: {video index: {frame: [n, 5]
+        float32 x1 y1 x2 y2 score}}}`` (pixels, float32 as mmaction2, the
+        model's box order deciding ties); ``'ucf_jhmdb'`` needs one prediction
+        per frame (as MOC). ``track_ids=True`` also returns the kept rows'
+        track ids alike."""
         order = sorted(
             range(len(results)),
             key=lambda i:
@@ -380,9 +280,7 @@ class TubeMetric(BaseMetric):
 
     def _per_class(self, video: str, frame: int, bboxes: np.ndarray,
                    scores: np.ndarray) -> Tuple[np.ndarray, ...]:
-        """``(boxes [m, 4] float32 pixels, labels [m], scores [m] float32,
-        box index [m])`` of one sample's boxes per ``score_mode``, box by
-        box."""
+        """``(boxes [m, 4] float32 pixels, labels, scores, box index)``."""
         scores = self._check_columns(video, frame, scores)
         h, w = self.gt['resolution'][video]
         boxes = (bboxes.astype(np.float64) * np.array([w, h, w, h])).astype(
@@ -463,11 +361,7 @@ class TubeMetric(BaseMetric):
         return metrics
 
     def _check_keyframe_coverage(self, results: list) -> None:
-        """A tubelet model's clips scored by their keyframe boxes
-        (``tubes`` not ``'tubelets'``) must come one per frame: with a
-        clip every few frames the frames between them would count as
-        frames without detections (``'multisports'`` scores missing frames
-        so) and the numbers would be wrong."""
+        """Tubelet clips scored by keyframe boxes must come one per frame."""
         frames: Dict[str, set] = {}
         for r in results:
             if len(r) > 5:  # carries tubelet boxes
@@ -519,8 +413,7 @@ class TubeMetric(BaseMetric):
                                          self.protocol, **self.link_cfg)
 
 
-# --- the settings (checked when the config is checked and when the metric
-# is built; the metric reads them as given) ---------------------------------
+# --- the settings (checked with the config and when the metric is built)
 declare_settings(
     'TubeMetric',
     ann_file=Str(),

@@ -1,33 +1,11 @@
 """Inference-time choices for the CNN backbones.
 
-:func:`use_onednn_conv3d` makes the ``nn.Conv3d`` of a module call oneDNN
-(``torch.mkldnn_convolution``) for kernels larger than 1x1x1 when it runs
-on the CPU in float32 without autograd. PyTorch's own choice sends a
-non-strided convolution with a 3x3 (or smaller) spatial kernel to its slow
-``vol2col`` + GEMM kernel (``slow_conv3d``) whenever ``N * C * T * H`` is
-at most 20480, which is every 3x3 convolution of the SlowOnly-R50 4x16
-network at batch 1 (64 x 4 x 64, 128 x 4 x 32, ...) and of SlowFast's fast
-pathway; oneDNN runs those faster on one thread (1x3x3, 64 channels,
-4x64x80: 222 ms -> 66 ms, wall time on a loaded machine; the SlowOnly-R50
-backbone's CPU time 1.29 s -> 1.17 s). 1x1x1 kernels keep PyTorch's choice
-(its GEMM path is faster for them on one thread). Same parameters, same
-state dict, same outputs up to float rounding; with autograd enabled, on
-another device or dtype, and while traced, scripted, compiled, exported to
-ONNX or under a dispatch mode (``FlopCounterMode``), the layer runs
-``nn.Conv3d``'s own forward.
-
-:func:`fuse_conv_module_bn` folds every eval-mode BatchNorm of an mmcv
-``ConvModule`` (conv -> norm -> act, as mmaction2's ResNet3d and the
-SlowFast laterals build them) into its convolution:
-``w' = w * gamma / sqrt(var + eps)``, ``b' = (b - mean) * gamma /
-sqrt(var + eps) + beta``; the norm becomes ``nn.Identity``. Same outputs up
-to float rounding, one pass over the activations fewer per convolution.
-Only for inference: the fused model has no BatchNorm statistics left to
-train.
-
-:func:`prepare_for_inference` applies what the benchmark
-(``tools/analysis_tools/benchmark_model.py --vs-official``) showed to help,
-and returns what it applied.
+:func:`use_onednn_conv3d`: 3-D convolutions larger than 1x1x1 call oneDNN at
+CPU float32 inference without autograd, where PyTorch would pick its slow
+``slow_conv3d`` kernel; otherwise ``nn.Conv3d``'s own forward.
+:func:`fuse_conv_module_bn`: eval-mode BatchNorms folded into the convolutions
+of mmcv ``ConvModule``s (inference only). :func:`prepare_for_inference` applies
+them (docs/en/benchmarks.md).
 """
 from typing import Dict, List, Optional
 
@@ -39,9 +17,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def _eager_inference() -> bool:
-    """No autograd, and not traced, scripted, compiled, exported or under a
-    dispatch mode (e.g. ``FlopCounterMode``): those see the standard
-    ``aten.convolution`` (counted FLOPs, exportable graphs)."""
+    """No autograd, tracing, scripting, compiling, export or dispatch mode
+    (e.g. ``FlopCounterMode``): those see the standard ``aten.convolution``."""
     if torch.is_grad_enabled():
         return False
     if (torch.jit.is_tracing() or torch.jit.is_scripting()
@@ -53,11 +30,8 @@ def _eager_inference() -> bool:
 
 
 class OneDNNConv3d(nn.Conv3d):
-    """``nn.Conv3d`` whose CPU float32 inference runs oneDNN's convolution
-    (see the module docstring); no state of its own.
-    :func:`use_onednn_conv3d` gives a layer of any ``nn.Conv3d`` subclass
-    (e.g. mmcv's ``Conv3d`` wrapper) this behaviour by putting it in a
-    subclass of both."""
+    """``nn.Conv3d`` whose CPU float32 inference runs oneDNN's convolution; no
+    state of its own (:func:`use_onednn_conv3d` mixes it into any subclass)."""
 
     def _conv_forward(self, input: Tensor, weight: Tensor,
                       bias: Optional[Tensor]) -> Tensor:
@@ -84,10 +58,8 @@ def _onednn_class(cls: type) -> type:
 
 
 def use_onednn_conv3d(module: nn.Module) -> int:
-    """Give every ``nn.Conv3d`` (or subclass) of ``module`` the oneDNN
-    inference path of :class:`OneDNNConv3d`, in place: only the layer's
-    class changes (parameters, buffers, keys and its own forward are kept);
-    returns how many layers were changed."""
+    """Give every ``nn.Conv3d`` of ``module`` :class:`OneDNNConv3d`'s inference
+    path in place (only the class changes); returns how many changed."""
     changed = 0
     for m in module.modules():
         if isinstance(m, nn.Conv3d) and not isinstance(m, OneDNNConv3d):
@@ -121,19 +93,10 @@ def set_conv3d_impl(module: nn.Module, impl: str) -> int:
 
 
 def fuse_conv_module_bn(module: nn.Module) -> int:
-    """Fold the BatchNorm of every ``ConvModule`` in ``module`` whose order
-    is conv before norm into its convolution, in place; returns how many
-    were fused.
-
-    Not mmcv's ``fuse_conv_bn`` (which returns the module and fuses a plain
-    conv followed by a BatchNorm child): this one goes by ``ConvModule``
-    (the norm's place in ``order``), refuses a module in training mode and
-    counts what it folded, for :func:`prepare_for_inference`'s report.
-
-    Raises:
-        RuntimeError: When ``module`` is in training mode (BatchNorm would
-            still update and use batch statistics).
-    """
+    """Fold the BatchNorm of every conv-before-norm ``ConvModule`` into its
+    convolution in place; returns how many. Unlike mmcv's ``fuse_conv_bn`` it
+    goes by ``ConvModule``'s ``order``, counts, and refuses training mode
+    (RuntimeError)."""
     if module.training:
         raise RuntimeError(
             'fuse_conv_module_bn: the module is in training mode; '
@@ -159,15 +122,9 @@ def fuse_conv_module_bn(module: nn.Module) -> int:
 
 def prepare_for_inference(detector: nn.Module,
                           conv_bn: bool = True) -> List[str]:
-    """Put ``detector`` in eval mode and apply the inference rewrites of
-    its backbone; returns a description of each one applied.
-
-    Args:
-        detector (nn.Module): An ``STMixer`` (anything with a
-            ``backbone``).
-        conv_bn (bool): Fold the backbone's BatchNorms into its
-            convolutions (:func:`fuse_conv_module_bn`). Defaults to True.
-    """
+    """Put ``detector`` (anything with a ``backbone``) in eval mode and apply
+    its backbone's inference rewrites (``conv_bn``:
+    :func:`fuse_conv_module_bn`); returns a description of each one applied."""
     detector.eval()
     applied = []
     backbone = getattr(detector, 'backbone', detector)

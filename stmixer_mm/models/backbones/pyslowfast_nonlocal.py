@@ -1,26 +1,10 @@
 """The non-local block of PySlowFast (``slowfast/models/nonlocal_helper.py``).
 
-mmcv's ``NonLocal3d`` (what mmaction2's ``Bottleneck3d`` builds) and
-PySlowFast's ``Nonlocal`` (what the official STMixer SlowFast-R101-NL uses)
-share the idea of Wang et al., "Non-local Neural Networks" (CVPR 2018,
-https://arxiv.org/abs/1711.07971), but compute different things from the
-same weights:
-
-=====================  ==============================  =====================
-                       PySlowFast ``Nonlocal``         mmcv ``NonLocal3d``
-=====================  ==============================  =====================
-key/value pooling      max-pool ``x`` *before* phi/g,  max-pool *after* the
-                       kernel = stride = ``pool_size``  phi/g convs, (1, 2, 2)
-                       (official R101-NL: (2, 2, 2))
-``dot_product``        divide by the number of keys    same (``use_scale``
-                                                       off)
-``softmax``            scale by ``inner ** -0.5``      ``embedded_gaussian``
-conv biases            theta, phi, g and out           out has none (norm)
-=====================  ==============================  =====================
-
-:class:`PySlowFastNonLocal3d` is PySlowFast's computation with PySlowFast's
-parameter names (``conv_theta``, ``conv_phi``, ``conv_g``, ``conv_out``,
-``bn``), so official weights load without any change of value.
+mmcv's ``NonLocal3d`` (mmaction2's) and PySlowFast's ``Nonlocal`` (the official
+STMixer SlowFast-R101-NL's) both follow Wang et al., "Non-local Neural
+Networks" (CVPR 2018), but compute different things from the same weights
+(pooling before phi/g, normalisation, biases; docs/en/useful_tools.md).
+:class:`PySlowFastNonLocal3d` is PySlowFast's with its parameter names.
 """
 from typing import Optional, Sequence, Tuple, Union
 
@@ -40,37 +24,21 @@ INSTANTIATIONS = ('dot_product', 'softmax')
 class PySlowFastNonLocal3d(BaseModule):
     """Non-local block computed as PySlowFast's ``Nonlocal``.
 
-    For an input ``x`` ``[N, C, T, H, W]`` and ``C' = inner_channels``:
-
-    1. ``theta = conv_theta(x)`` (1x1x1 conv with bias), ``[N, C', THW]``;
-    2. ``x_kv = MaxPool3d(pool_size, stride=pool_size)(x)`` (no pooling when
-       every entry of ``pool_size`` is 1), ``[N, C, T', H', W']``;
-    3. ``phi = conv_phi(x_kv)``, ``g = conv_g(x_kv)``, ``[N, C', K]`` with
-       ``K = T'H'W'`` keys;
-    4. ``A = theta^T phi`` ``[N, THW, K]``, normalised by
-       ``'dot_product'``: ``A / K``; ``'softmax'``:
-       ``softmax(A * C' ** -0.5)`` over the keys;
-    5. ``y = g A^T`` ``[N, C', T, H, W]``;
-    6. ``out = x + bn(conv_out(y))`` (``conv_out`` with bias).
+    ``theta = conv_theta(x)``; ``phi``, ``g`` from ``MaxPool3d(pool_size)(x)``
+    (``K`` keys); ``A = theta^T phi`` divided by ``K`` (``'dot_product'``) or
+    ``softmax(A * C' ** -0.5)`` (``'softmax'``); ``x + bn(conv_out(g A^T))``.
 
     Args:
         in_channels (int): Channels ``C`` of the input and output.
-        inner_channels (int, optional): ``C'``. Defaults to
-            ``in_channels // 2`` (PySlowFast's ``dim_inner``).
-        pool_size (Sequence[int] | None): Max-pool kernel and stride
-            ``(t, h, w)`` applied to ``x`` before ``phi`` and ``g``; ``None``
-            or all ones for no pooling. Defaults to ``(2, 2, 2)`` (official
-            SlowFast-R101-NL).
-        instantiation (str): ``'dot_product'`` or ``'softmax'``. Defaults to
-            ``'dot_product'``.
-        norm_cfg (dict, optional): Norm after ``conv_out`` (kept under the
-            name ``bn``); ``None`` for none. Defaults to PySlowFast's
-            ``BatchNorm3d`` (eps 1e-5, momentum 0.1).
-        zero_init (bool): Whether :meth:`init_weights` zero-initialises the
-            norm's scale (PySlowFast ``ZERO_INIT_FINAL_BN``), so that a fresh
-            block is the identity. Defaults to True.
-        init_cfg (dict | list[dict], optional): mmengine initialisation
-            config; when given it replaces :meth:`init_weights`'s default.
+        inner_channels (int, optional): ``C'``. Defaults to ``C // 2``.
+        pool_size (Sequence[int] | None): Key/value max-pool ``(t, h, w)``
+            (None or ones: none). Defaults to ``(2, 2, 2)`` (R101-NL).
+        instantiation (str): ``'dot_product'`` (default) or ``'softmax'``.
+        norm_cfg (dict, optional): Norm after ``conv_out`` (named ``bn``).
+            Defaults to PySlowFast's ``BatchNorm3d``.
+        zero_init (bool): Zero norm scale (a fresh block is the identity).
+            Defaults to True.
+        init_cfg (dict | list[dict], optional): Replaces :meth:`init_weights`.
     """
 
     def __init__(self,
@@ -117,8 +85,8 @@ class PySlowFastNonLocal3d(BaseModule):
             if pool_size is not None else nn.Identity())
 
     def init_weights(self) -> None:
-        """PySlowFast's initialisation: convs MSRA-filled (fan out, zero
-        bias), norm scale 1 (0 with ``zero_init``) and shift 0."""
+        """PySlowFast's: convs MSRA-filled (fan out, zero bias), norm scale 1
+        (0 with ``zero_init``), shift 0."""
         if self.init_cfg is not None:
             super().init_weights()
             return
@@ -131,14 +99,8 @@ class PySlowFastNonLocal3d(BaseModule):
             constant_init(self.bn, 0.0 if self.zero_init else 1.0, bias=0.0)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Apply the block.
-
-        Args:
-            x (Tensor): ``[N, C, T, H, W]``.
-
-        Returns:
-            Tensor: ``[N, C, T, H, W]``, ``x`` plus the non-local response.
-        """
+        """Apply the block: ``[N, C, T, H, W]`` -> ``x`` plus the non-local
+        response."""
         if x.dim() != 5 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} expects [N, {self.in_channels}, T, H, '

@@ -25,62 +25,24 @@ _PARENT_DEFAULTS = {
 class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
     """mmaction2's SlowFast that returns a map per stage, as STMixer needs.
 
-    mmaction2's ``ResNet3dSlowFast`` returns only the last stage
-    ``(x_slow, x_fast)``. This subclass returns, for every stage in
-    ``out_indices``, the slow map concatenated on the channel axis with the
-    fast map max-pooled over time by ``speed_ratio`` (the paper's alpha;
-    ``MaxPool3d`` kernel = stride = ``(alpha, 1, 1)``), both taken right after
-    the stage's residual layers, *before* the fast map is fused into the slow
-    path by the lateral connection. This is what the official STMixer
-    SlowFast backbone feeds its neck.
-
-    Nothing is added to the network (pooling holds no tensors), so the
-    parameter and buffer names are those of ``ResNet3dSlowFast``: mmaction2
-    SlowFast checkpoints load unchanged (``strict=True``).
-
-    Output channels for R50 (``channel_ratio`` = beta_inv = 8):
-    ``[256 + 32, 512 + 64, 1024 + 128, 2048 + 256] = [288, 576, 1152,
-    2304]``; they are also in :attr:`out_channels`.
-
-    mmaction2 names: ``speed_ratio`` is alpha (frame-rate ratio fast/slow),
-    ``channel_ratio`` is 1/beta (channel ratio slow/fast), ``resample_rate``
-    is tau (the slow path keeps one input frame in ``resample_rate``; the
-    fast path one in ``resample_rate // speed_ratio``). For STMixer's
-    SlowFast-R50 8x8 (32 input frames): ``resample_rate=4, speed_ratio=4,
-    channel_ratio=8`` (slow 8 frames, fast 32).
+    Per stage in ``out_indices``: the slow map concatenated with the fast map
+    max-pooled over time by ``speed_ratio``, both before the lateral fusion (as
+    the official STMixer SlowFast); nothing added, so mmaction2 checkpoints
+    load unchanged (R50 :attr:`out_channels` ``[288, 576, 1152, 2304]``).
+    ``speed_ratio`` / ``channel_ratio`` / ``resample_rate`` are alpha / 1/beta
+    / tau (STMixer's R50 8x8: 4 / 8 / 4). A pathway ``non_local_cfg`` with a
+    ``type`` (e.g. ``'PySlowFastNonLocal3d'``, the official R101-NL's) replaces
+    mmcv's ``NonLocal3d`` of marked blocks, applied after the residual sum and
+    ReLU as in PySlowFast's ``ResStage``.
 
     Args:
-        out_indices (Sequence[int]): Stages (0-based) whose fused maps are
-            returned; stages after the last of them are not run. Defaults
-            to ``(0, 1, 2, 3)``.
-        frame_sampling (str): How the two pathways pick their frames from
-            the input clip. ``'nearest'`` (mmaction2): frames ``0, r, 2r,
-            ...`` with ``r`` the pathway's rate. ``'linspace'`` (PySlowFast /
-            official STMixer): ``linspace(0, T - 1, T // r)`` rounded down,
-            e.g. frames 0, 4, 8, 13, 17, 22, 26, 31 of 32 for the slow path of
-            8x8. Defaults to ``'nearest'``.
-        conv3d_impl (str): ``'onednn'`` (default): 3-D kernels larger than
-            1x1x1 call oneDNN at CPU float32 inference, where PyTorch would
-            pick its slower ``slow_conv3d`` kernel (the fast pathway's, at
-            batch 1); ``'native'``: PyTorch's choice everywhere. Same
-            parameters and outputs (see
-            :mod:`stmixer_mm.models.backbones.inference`).
-        **kwargs: Arguments of ``ResNet3dSlowFast`` (``pretrained``,
-            ``resample_rate``, ``speed_ratio``, ``channel_ratio``,
-            ``slow_pathway``, ``fast_pathway``, ``init_cfg``). The pathway
-            dicts are copied, so the caller's dicts (and the parent's
-            defaults) are never modified.
-
-    Non-local blocks: mmaction2's ``Bottleneck3d`` always builds mmcv's
-    ``NonLocal3d`` from a pathway's ``non_local_cfg``. When that dict has a
-    ``type`` (a registered module, e.g. ``'PySlowFastNonLocal3d'``, the
-    official SlowFast-R101-NL's block), every block marked in ``non_local``
-    gets that module instead, built with ``in_channels`` = the block's
-    output channels and the other keys of the dict; it stays under the
-    block's ``non_local_block`` attribute, where ``Bottleneck3d.forward``
-    applies it after the residual sum and ReLU (as PySlowFast's
-    ``ResStage`` applies its ``pathway{p}_nonlocal{i}`` after block ``i``).
-    Without ``type`` the dict goes to mmcv's ``NonLocal3d`` unchanged.
+        out_indices (Sequence[int]): Stages returned (later ones not run).
+            Defaults to ``(0, 1, 2, 3)``.
+        frame_sampling (str): ``'nearest'`` (mmaction2, default): frames
+            ``0, r, 2r, ...``; ``'linspace'`` (PySlowFast / official STMixer).
+        conv3d_impl (str): ``'onednn'`` (default; :mod:`.inference`) or
+            ``'native'``.
+        **kwargs: Arguments of ``ResNet3dSlowFast`` (pathway dicts copied).
     """
 
     def __init__(self,
@@ -135,8 +97,7 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
 
     def _swap_non_local_blocks(self, pathway: nn.Module, cfg: dict,
                                name: str) -> None:
-        """Replace the ``non_local_block`` of every block of ``pathway``
-        by ``MODELS.build(cfg)`` with the block's channels."""
+        """Build ``cfg`` as every marked block's non-local block."""
         num_swapped = 0
         for layer_name in pathway.res_layers:
             for block in getattr(pathway, layer_name):
@@ -154,10 +115,9 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
                 'non_local_cfg')
 
     def init_weights(self, pretrained: Optional[str] = None) -> None:
-        """mmaction2's initialisation, then the swapped non-local blocks'
-        own (mmaction2's loop sets every BatchNorm scale to 1, which would
-        undo their zero-initialised output norm). Nothing is re-initialised
-        after a ``pretrained`` checkpoint was loaded."""
+        """mmaction2's initialisation, then the swapped non-local blocks' own
+        (mmaction2 sets every BN scale to 1, undoing their zero-initialised
+        output norm); nothing after a ``pretrained`` checkpoint."""
         super().init_weights(pretrained)
         if pretrained or self.pretrained:
             return
@@ -203,16 +163,8 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
         return torch.cat((x_slow, pooled), dim=1)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """Extract the per-stage fused maps.
-
-        Args:
-            x (Tensor): Clip ``[B, 3, T, H, W]``.
-
-        Returns:
-            tuple[Tensor]: One map per entry of ``out_indices``,
-            ``[B, out_channels[k], T // resample_rate, H / s, W / s]`` with
-            ``s`` = 4, 8, 16, 32 for stages 0..3 (default strides).
-        """
+        """The fused maps ``[B, out_channels[k], T // resample_rate, H / s, W /
+        s]`` of a clip ``[B, 3, T, H, W]``, one per ``out_indices`` entry."""
         x_slow = self._sample(x, self.resample_rate)
         x_fast = self._sample(x, self.resample_rate // self.speed_ratio)
         x_slow = self.slow_path.maxpool(self.slow_path.conv1(x_slow))

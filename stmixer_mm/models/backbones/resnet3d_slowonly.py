@@ -9,16 +9,13 @@ _BASE = MODELS.get('mmaction.ResNet3dSlowOnly')
 
 @MODELS.register_module()
 class STMixerResNet3dSlowOnly(_BASE):
-    """mmaction2's ``ResNet3dSlowOnly`` (same arguments, parameters and
-    state-dict keys: mmaction2 and converted official checkpoints load
-    unchanged) whose 3-D convolutions run oneDNN at CPU float32 inference.
+    """mmaction2's ``ResNet3dSlowOnly`` (same arguments, parameters and keys:
+    mmaction2 and converted official checkpoints load unchanged) whose 3-D
+    convolutions run oneDNN at CPU float32 inference.
 
     Args:
-        conv3d_impl (str): ``'onednn'`` (default): kernels larger than
-            1x1x1 call ``torch.mkldnn_convolution`` on the CPU in float32
-            without autograd (see
-            :mod:`stmixer_mm.models.backbones.inference`); ``'native'``:
-            PyTorch's own choice everywhere (mmaction2's class).
+        conv3d_impl (str): ``'onednn'`` (default; see :mod:`.inference`) or
+            ``'native'`` (PyTorch's choice, mmaction2's class).
         Others: as mmaction2's ``ResNet3dSlowOnly``.
     """
 

@@ -1,25 +1,10 @@
 """mmaction2's VideoMAE ``VisionTransformer`` with fused attention.
 
-mmaction2's ``Attention`` (the official STMixer VideoMAE / VideoMAEv2
-backbone computes the same thing) writes attention out by hand: ``q * scale``,
-``q @ k^T``, softmax, dropout, ``@ v``, materialising the full ``N x N``
-matrix of every head (2560 x 2560 x 12 heads for a 16x256x320 clip).
-:class:`STMixerVisionTransformer` is that network with the same parameters,
-buffers and state-dict keys, whose attention is
-``torch.nn.functional.scaled_dot_product_attention`` (flash /
-memory-efficient kernels where the device has them, a fused CPU kernel on
-the CPU) when ``attn_impl='sdpa'``, or mmaction2's own code when
-``attn_impl='naive'``. Both give the same outputs up to float rounding
-(tests/test_models/test_backbones/test_vit_sdpa.py checks every layer,
-and the gradients).
-
-Its position embedding is interpolated (bicubic) to the clip's patch grid
-when that differs from the pre-training grid (256 x 320 clips: 16 x 20
-against 14 x 14). mmaction2 does it at every call; with the fixed
-(sinusoidal) embedding of every shipped config the result only depends on
-the grid, so :meth:`STMixerVisionTransformer.pos_embed_for` computes it once
-per grid, device and dtype. On an H100 mmaction2's bicubic kernel took 5.6 ms
-of the 16.7 ms the GPU worked per ViT-B clip at B = 1 (docs/en/gpu.md).
+Same parameters and state-dict keys as mmaction2's (and the official STMixer
+VideoMAE / VideoMAEv2 backbone's), with ``scaled_dot_product_attention``
+instead of the materialised ``N x N`` attention; the same outputs up to
+rounding (test_vit_sdpa.py). The interpolated position embedding is cached per
+grid (docs/en/gpu.md).
 """
 from typing import Optional
 
@@ -35,11 +20,8 @@ ATTN_IMPLS = ('sdpa', 'naive')
 
 
 def _count_cpu_sdpa_flops() -> None:
-    """Teach ``torch.utils.flop_counter`` (``FlopCounterMode``, used by
-    ``tools/analysis_tools/get_flops.py``) the FLOPs of SDPA's CPU kernel,
-    which it lacks (it has the CUDA flash / efficient / cuDNN kernels): the
-    two matrix products, as for those and as the written-out attention is
-    counted."""
+    """Teach ``torch.utils.flop_counter`` (used by ``get_flops.py``) SDPA's CPU
+    kernel's FLOPs, which it lacks: the two matrix products."""
     from torch.utils import flop_counter
     op = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu',
                  None)
@@ -61,13 +43,9 @@ _count_cpu_sdpa_flops()
 
 
 class FusedAttention(Attention):
-    """mmaction2's ViT ``Attention`` (same parameters and keys: ``qkv``
-    without bias, ``q_bias`` / ``v_bias``, ``proj``) computing
-    ``softmax(q k^T * scale) v`` with ``scaled_dot_product_attention``.
-
-    The attention dropout (``attn_drop_rate``) is SDPA's ``dropout_p`` in
-    training mode, 0 in eval mode, as ``nn.Dropout`` on the attention
-    weights (same distribution; the random mask differs).
+    """mmaction2's ViT ``Attention`` (same parameters and keys) computing
+    ``softmax(q k^T * scale) v`` with ``scaled_dot_product_attention`` (its
+    ``dropout_p`` in training: the same distribution, another mask).
 
     Args:
         impl (str): ``'sdpa'`` (fused) or ``'naive'`` (mmaction2's forward).
@@ -107,14 +85,11 @@ class FusedAttention(Attention):
 
 @MODELS.register_module()
 class STMixerVisionTransformer(VisionTransformer):
-    """mmaction2's ``VisionTransformer`` (VideoMAE; ViT-B/L/H, VideoMAE and
-    VideoMAEv2 checkpoints load unchanged: the parameters, buffers and keys
-    are the same) whose blocks use :class:`FusedAttention`.
+    """mmaction2's ``VisionTransformer`` (VideoMAE / VideoMAEv2 checkpoints
+    load unchanged) whose blocks use :class:`FusedAttention`.
 
     Args:
-        attn_impl (str): ``'sdpa'`` (default): fused
-            ``scaled_dot_product_attention``; ``'naive'``: mmaction2's
-            attention code (the official stack's).
+        attn_impl (str): ``'sdpa'`` (default) or ``'naive'`` (mmaction2's).
         Others: as mmaction2's ``VisionTransformer``.
     """
 
@@ -137,10 +112,8 @@ class STMixerVisionTransformer(VisionTransformer):
         self.attn_impl = attn_impl
         #: (key, embedding) of the last interpolated position embedding
         self._pos_embed_cache = None
-        # Replace every block's attention by the same module with the fused
-        # forward, keeping its parameters; without touching the global RNG,
-        # so that the modules built after the backbone are initialised
-        # exactly as with mmaction2's class.
+        # swap every block's attention, keeping its parameters, without
+        # touching the global RNG (later modules initialise as with mmaction2)
         with torch.random.fork_rng(devices=[]):
             for blk in self.blocks:
                 old = blk.attn
@@ -165,13 +138,10 @@ class STMixerVisionTransformer(VisionTransformer):
             blk.attn.impl = impl
 
     def pos_embed_for(self, h: int, w: int) -> Tensor:
-        """The position embedding for a ``h x w`` patch grid: mmaction2's
-        (``pos_embed`` itself on the pre-training grid, else its bicubic
-        interpolation), computed once per grid while the embedding is fixed
-        (a buffer or a frozen parameter: the key holds its device, dtype,
-        storage and in-place version, so ``.to()``, ``load_state_dict`` or
-        an edit recompute it); recomputed at every call when it is learnt,
-        traced, compiled or on the meta device (no storage)."""
+        """The position embedding for a ``h x w`` patch grid (mmaction2's
+        bicubic interpolation off the pre-training grid), cached while it is
+        fixed (the key holds device, dtype, storage and version); recomputed
+        when learnt, traced, compiled or on the meta device."""
         if (h, w) == self.grid_size:
             return self.pos_embed
         pos_embed = self.pos_embed
@@ -199,16 +169,9 @@ class STMixerVisionTransformer(VisionTransformer):
         return out
 
     def forward(self, x: Tensor) -> Tensor:
-        """mmaction2's ``VisionTransformer.forward`` with the position
-        embedding of :meth:`pos_embed_for`.
-
-        Args:
-            x (Tensor): Clips ``[B, 3, T, H, W]``.
-
-        Returns:
-            Tensor: ``[B, C, T / tubelet_size, H / patch, W / patch]`` with
-            ``return_feat_map``, else the pooled or first token ``[B, C]``.
-        """
+        """mmaction2's forward with :meth:`pos_embed_for`: ``[B, C, T /
+        tubelet_size, H / patch, W / patch]`` with ``return_feat_map``, else
+        the pooled or first token ``[B, C]``."""
         b, _, _, h, w = x.shape
         h //= self.patch_size
         w //= self.patch_size

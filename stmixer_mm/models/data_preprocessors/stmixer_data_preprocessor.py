@@ -1,17 +1,10 @@
 # Copyright (c) stmixer_mm contributors. All rights reserved.
 """mmaction2's ``ActionDataPreprocessor`` with the batch padding STMixer
-needs: every clip of a batch is padded (bottom/right) to a common size that
-is a multiple of ``pad_size_divisor`` *after* normalisation, so the padded
-pixels are ``pad_value`` (0: the mean colour) in the network's input space,
-as the official implementation pads its normalised batches to a multiple of
-32. A ViT backbone floors the input to whole patches, so without this an
-AVA frame resized to short side 256 (341 or 455 wide) gives pyramid levels
-that do not match the input at their strides.
-
-``img_shape`` stays the un-padded size (the whole-frame initial boxes and
-the box clamping use it); ``pad_shape`` and ``batch_input_shape`` are added
-to each sample's metainfo as mmdet's preprocessor does.
-"""
+needs: clips padded (bottom/right) to a multiple of ``pad_size_divisor`` after
+normalisation (``pad_value`` 0: the mean colour), as the official
+implementation pads to 32; otherwise a ViT's floored patch grid would not match
+the input at the pyramid's strides. ``img_shape`` stays un-padded;
+``pad_shape`` and ``batch_input_shape`` are added as mmdet does."""
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 

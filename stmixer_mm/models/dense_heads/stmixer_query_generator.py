@@ -17,41 +17,24 @@ from ..utils.host_data import host_tensor
 
 @MODELS.register_module()
 class STMixerQueryGenerator(BaseModule):
-    """Learned initial queries and whole-frame initial boxes, with the
-    contract of mmdet's RPN heads (the counterpart of ``EmbeddingRPNHead``,
-    which also works in its place for a decoder without temporal branch).
+    """Learned initial queries and whole-frame initial boxes, with the contract
+    of mmdet's RPN heads (the counterpart of ``EmbeddingRPNHead``, which also
+    works in its place for a decoder without temporal branch).
 
-    - ``init_spatial_queries`` and ``init_temporal_queries``: two learned
-      ``N x C`` tables (``nn.Embedding``, default N(0, 1) init), passed
-      through a parameter-free LayerNorm over ``C``.
-    - The initial box of every query is the whole input frame of its sample
-      (from its ``img_shape``), without gradient.
-
-    :meth:`predict` and :meth:`loss_and_predict` give per sample an
-    ``InstanceData`` with
-
-    - ``bboxes`` ``[N, 4]``: xyxy pixels, the whole frame ``(0, 0, W, H)``;
-    - ``imgs_whwh`` ``[N, 4]``: ``(W, H, W, H)``;
-    - ``features`` ``[N, C]``: the spatial queries (the name mmdet's
-      ``EmbeddingRPNHead`` and ``SparseRoIHead`` use);
-    - ``temporal_features`` ``[N, C]``: the temporal queries (only with
-      ``with_temporal_queries``).
+    Queries: ``N x C`` ``nn.Embedding`` tables (N(0, 1) init) through a
+    parameter-free LayerNorm. Per sample an ``InstanceData``: ``bboxes``
+    ``[N, 4]`` (the whole frame, no gradient), ``imgs_whwh``, ``features`` (the
+    spatial queries, mmdet's name), ``temporal_features`` (if built).
 
     Args:
         num_queries (int): ``N``. Defaults to 100.
-        hidden_channels (int): ``C`` (filled in by the detector from the
-            decoder). Defaults to 256.
-        with_temporal_queries (bool): Build the temporal table. False for
-            decoders without a temporal branch (stage heads whose
-            ``action_branches`` lack ``'temporal'``; filled in by the
-            detector). Defaults to True.
-        num_classes (int, optional): Only for mmdet's two-stage detectors,
-            which give their RPN head ``num_classes=1``; must be None or 1.
-        train_cfg (dict, optional): Must be None (nothing to train
-            against: the queries learn through the decoder's losses).
-        test_cfg (dict, optional): Must be None (no post-processing).
-        init_cfg (dict, optional): Must be None (the tables keep PyTorch's
-            ``nn.Embedding`` initialisation).
+        hidden_channels (int): ``C`` (filled in). Defaults to 256.
+        with_temporal_queries (bool): Build the temporal table (filled in).
+            Defaults to True.
+        num_classes (int, optional): None or 1 (mmdet's two-stage detectors).
+        train_cfg (dict, optional): Must be None.
+        test_cfg (dict, optional): Must be None.
+        init_cfg (dict, optional): Must be None (``nn.Embedding``'s init).
     """
 
     def __init__(self,
@@ -94,19 +77,9 @@ class STMixerQueryGenerator(BaseModule):
 
     def predict(self, x: Sequence[Tensor], batch_data_samples: SampleList,
                 **kwargs) -> InstanceList:
-        """Initial boxes and queries of a batch.
-
-        Args:
-            x (Sequence[Tensor]): The pyramid (only its device and dtype are
-                used).
-            batch_data_samples (list): One per clip, with metainfo
-                ``img_shape`` ``(H, W)`` of the network input (without
-                padding).
-            **kwargs: Ignored (mmdet passes ``rescale`` / ``proposal_cfg``).
-
-        Returns:
-            list[InstanceData]: See the class docstring.
-        """
+        """Initial boxes and queries of a batch (see the class), from each
+        sample's un-padded ``img_shape``; ``x`` gives only device and dtype,
+        ``kwargs`` (mmdet's ``rescale`` / ``proposal_cfg``) are ignored."""
         weight = self.init_spatial_queries.weight
         spatial = self._queries(self.init_spatial_queries)
         temporal = self._queries(self.init_temporal_queries) \

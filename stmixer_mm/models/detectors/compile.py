@@ -1,25 +1,11 @@
-"""The captured inference path of STMixer (issue 33, item 2): the static
-part of ``predict`` -- backbone, neck, query generator and decoder stages
-for one clip size -- through ``torch.compile``, selected in the config
-with the detector's ``compile_cfg``::
-
-    model = dict(type='STMixer', ...,
-                 compile_cfg=dict(mode='reduce-overhead'))  # CUDA graphs
-
-``compile_cfg`` keys (:data:`stmixer_mm.utils.settings_specs.COMPILE_CFG`):
-``mode`` (``torch.compile``'s: ``'default'``, ``'reduce-overhead'`` and
-``'max-autotune'`` capture CUDA graphs on CUDA, ``'max-autotune-no-
-cudagraphs'``; default ``'reduce-overhead'``), ``backend`` (default
-``'inductor'``; ``'aot_eager'`` traces without generating code) and
-``fullgraph`` (default False). The post-processing stays eager: it has one
-data-dependent shape (how many queries each clip keeps).
-
-Where it cannot apply, ``predict`` runs eagerly and says why once (a
-warning naming the setting): a CUDA-graph mode on another device, a clip
-size other than the one compiled (the compiled graph is for one static
-size; the first clip size seen is kept), the model in training mode, or a
-compilation that fails (e.g. no C compiler for inductor on a CPU).
-"""
+"""The captured inference path of STMixer: the static part of ``predict``
+(backbone, neck, query generator and decoder stages, one clip size) through
+``torch.compile``, with the detector's ``compile_cfg`` (``mode``, default
+``'reduce-overhead'``: CUDA graphs; ``backend``, default ``'inductor'``;
+``fullgraph``). The post-processing stays eager (a data-dependent shape). Where
+it cannot apply (CUDA-graph mode off CUDA, another clip size, training mode, a
+failed compilation) ``predict`` runs eagerly after one warning. See
+docs/en/gpu.md."""
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -34,8 +20,8 @@ COMPILE_DEFAULTS = dict(
 
 
 class CompiledPredict:
-    """The static part of a detector's ``predict`` through
-    ``torch.compile``, with an eager fallback (see the module docstring).
+    """The static part of a detector's ``predict`` through ``torch.compile``,
+    with an eager fallback (see the module docstring).
 
     Args:
         compile_cfg (dict): ``mode``, ``backend``, ``fullgraph``.
@@ -56,8 +42,8 @@ class CompiledPredict:
 
     @property
     def last_fallback(self) -> Optional[str]:
-        """Why the last call ran eagerly (the warning's reason), or None
-        when it ran the compiled path (or no call was made yet)."""
+        """Why the last call ran eagerly, or None (compiled, or no call
+        yet)."""
         return self._last_fallback
 
     def why_not(self, model, batch_inputs: Tensor,
@@ -91,9 +77,8 @@ class CompiledPredict:
 
     def __call__(self, model, batch_inputs: Tensor,
                  img_shapes: tuple) -> Optional[Dict[str, Tensor]]:
-        """The last stage's ``person_logits``, ``action_logits`` and
-        ``bboxes`` from the compiled static part, or None (after a warning,
-        once per reason) where it does not apply."""
+        """The last stage's ``person_logits``, ``action_logits`` and ``bboxes``
+        from the compiled part, or None (after one warning per reason)."""
         reason = self.why_not(model, batch_inputs, img_shapes)
         self._last_fallback = reason
         if reason is not None:
@@ -136,16 +121,13 @@ def img_shapes_of(batch_data_samples: Sequence) -> Tuple[Tuple[int, int], ...]:
 
 
 class _ShapeSample:
-    """A data sample holding only ``metainfo['img_shape']`` (what the query
-    generator reads in the static part): a plain object, so that
-    ``torch.compile`` guards on its values, not on copies of them (an
-    ``InstanceData`` deep-copies its metainfo)."""
+    """A data sample holding only ``metainfo['img_shape']``: a plain object, so
+    ``torch.compile`` guards on its values (``InstanceData`` deep-copies)."""
 
     def __init__(self, img_shape: Tuple[int, int]) -> None:
         self.metainfo = dict(img_shape=img_shape)
 
 
 def whole_frame_samples(img_shapes: Sequence[Tuple[int, int]]) -> List:
-    """Minimal data samples carrying only ``img_shape`` (what the query
-    generator and the decoder read in the static part)."""
+    """Minimal data samples carrying only ``img_shape``."""
     return [_ShapeSample(s) for s in img_shapes]

@@ -15,34 +15,20 @@ class AdaptiveMixing(nn.Module):
     """Query-conditioned channel and point mixing.
 
     `STMixer <https://arxiv.org/abs/2303.15879>`_ (after `AdaMixer
-    <https://arxiv.org/abs/2203.16507>`_). From the query, a linear layer
-    generates per group ``g`` a channel-mixing matrix ``M_g`` of shape
-    ``[C_in / G, C_out / G]`` and a point-mixing matrix ``S_g`` of shape
-    ``[P_out, P_in]``. The sampled features ``x_g`` (``[P_in, C_in / G]``)
-    become ``relu(ln(S_g @ relu(ln(x_g @ M_g))))``, where ``ln`` is a layer
-    norm without parameters over both dims of the matrix; the ``G``
-    results are flattened in the order ``(G, P_out, C_out / G)``, projected
-    to the query dim and added to the query.
+    <https://arxiv.org/abs/2203.16507>`_): the query generates per group
+    ``M_g`` ``[C_in / G, C_out / G]`` and ``S_g`` ``[P_out, P_in]``; the
+    features ``x_g`` become ``relu(ln(S_g @ relu(ln(x_g @ M_g))))`` (``ln`` a
+    parameter-free norm over both dims), projected and added to the query.
+    ``parameter_generator.0`` / ``out_proj`` are the official key names.
 
     Args:
-        in_dim (int): Channels of the sampled features ``C_in`` (all
-            groups together).
+        in_dim (int): Channels ``C_in`` of the sampled features (all groups).
         in_points (int): Points per group ``P_in`` before ``sampling_rate``.
-        num_groups (int): Number of groups ``G``; divides ``in_dim`` and
-            ``out_dim``.
+        num_groups (int): Groups ``G``; divides ``in_dim`` and ``out_dim``.
         query_dim (int, optional): Query channels. Defaults to ``in_dim``.
-        out_dim (int, optional): Channels after channel mixing ``C_out``.
-            Defaults to ``in_dim``.
-        out_points (int, optional): Points after point mixing ``P_out``.
-            Defaults to ``in_points``.
-        sampling_rate (int, optional): The features hold ``in_points //
-            sampling_rate`` points per group. Defaults to 1.
-
-    Note:
-        The module names ``parameter_generator`` (``nn.Sequential`` whose
-        ``[0]`` is the generating ``nn.Linear``) and ``out_proj`` match the
-        official checkpoints (``adaptive_mixing_s.parameter_generator.0.*``,
-        ``adaptive_mixing_s.out_proj.*``).
+        out_dim (int, optional): ``C_out``. Defaults to ``in_dim``.
+        out_points (int, optional): ``P_out``. Defaults to ``in_points``.
+        sampling_rate (int, optional): Divides ``in_points``. Defaults to 1.
     """
 
     def __init__(self,
@@ -87,31 +73,16 @@ class AdaptiveMixing(nn.Module):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Initialise as the official release.
-
-        The generator's weight is zeroed, so that at the start every query
-        gets the same mixing matrices (the generator's bias, which keeps
-        ``nn.Linear``'s default init). ``out_proj`` is left as it is: the
-        default ``nn.Linear`` init at construction (weight and bias
-        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``), or whatever the owning
-        stage set before calling this (the official stage applies
-        xavier-uniform to all weights first; it does not zero the bias).
-        """
+        """As the official release: the generator's weight zeroed (every query
+        starts with the same matrices, the bias's); ``out_proj`` left as
+        ``nn.Linear``'s default or what the owning stage set (xavier weights,
+        bias not zeroed)."""
         nn.init.zeros_(self.parameter_generator[0].weight)
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
-        """Mix the sampled features of every query.
-
-        Args:
-            x (Tensor): Sampled features of shape ``[B, N, G, P_in, C_in /
-                G]``.
-            query (Tensor): Queries of shape ``[B, N, query_dim]``, or the
-                same as rows ``[B * N, query_dim]``.
-
-        Returns:
-            Tensor: Updated queries of the shape of ``query`` (the residual
-            ``query +`` is included).
-        """
+        """Mix ``x`` ``[B, N, G, P_in, C_in / G]`` into ``query`` ``[B, N, D]``
+        (or rows ``[B * N, D]``); returns the updated queries (residual
+        included)."""
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 5 or tuple(x.shape[2:]) != expected:
             raise ValueError(
@@ -129,11 +100,8 @@ class AdaptiveMixing(nn.Module):
         M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
         M = M.view(R, self.eff_in_dim, self.eff_out_dim)
         S = S.view(R, self.out_points, self.in_points)
-        # M and S are views of the generated parameters ([B*N, G * (C_in *
-        # C_out / G^2 + P_out * P_in)], the largest tensor here). Without
-        # autograd (which keeps them for the backward anyway), S is copied
-        # out and the references are dropped as soon as they are used, so
-        # that the buffer is freed after the channel mixing (peak memory).
+        # M and S view the largest tensor here: without autograd S is copied
+        # out and references dropped early, freeing it after channel mixing
         if not params.requires_grad:
             S = S.contiguous()
         del params
@@ -153,18 +121,9 @@ class AdaptiveMixing(nn.Module):
         return query + out
 
     def forward_sets(self, x: Tensor, query: Tensor) -> Tensor:
-        """:meth:`forward` of ``F`` feature sets per query (e.g. one per
-        frame), the query's mixing matrices generated once for all of them.
-
-        Args:
-            x (Tensor): ``[B, N, F, G, P_in, C_in / G]``.
-            query (Tensor): ``[B, N, query_dim]``.
-
-        Returns:
-            Tensor: ``[B, N, F, query_dim]``: for each set, what
-            :meth:`forward` gives for it with ``query`` (the residual
-            included).
-        """
+        """:meth:`forward` of ``F`` sets ``[B, N, F, G, P_in, C_in / G]`` per
+        query ``[B, N, D]`` (e.g. one per frame), the matrices generated once:
+        ``[B, N, F, D]``."""
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 6 or tuple(x.shape[3:]) != expected:
             raise ValueError(
@@ -179,8 +138,7 @@ class AdaptiveMixing(nn.Module):
         M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
         M = M.view(R, self.eff_in_dim, self.eff_out_dim)
         S = S.view(R, 1, self.out_points, self.in_points)
-        # [B, N, G, F, P_in, C_in / G]: every (query, group) mixes its F
-        # sets with one matrix product
+        # every (query, group) mixes its F sets with one matrix product
         x = x.transpose(2, 3).reshape(R, sets * self.in_points,
                                       self.eff_in_dim)
         out = torch.bmm(x, M).view(R, sets, self.in_points, self.eff_out_dim)

@@ -19,46 +19,25 @@ from .sampling import (PreparedPyramid, make_sample_points, prepare_pyramid,
 class STMixerSamplingMixing(BaseModule):
     """Adaptive spatio-temporal sampling and mixing of one STMixer stage.
 
-    From the spatial queries, an offset generator predicts ``G * P`` points
-    ``(dx, dy, dz)`` per query, relative to the query's box (``dx, dy`` in
-    units of the box width and height, ``dz`` a pyramid level offset). The
-    pyramid is sampled at those points on every frame
-    (:func:`~stmixer_mm.models.layers.sample_4d`) giving
-    ``[B, N, G, T, P, C/G]``; averaging over ``T`` gives the spatial feature
-    set ``[B, N, G, P, C/G]`` mixed into the spatial queries, averaging over
-    ``P`` gives the temporal feature set ``[B, N, G, T, C/G]`` mixed into the
-    temporal queries, each by its own AdaptiveMixing followed by a
-    LayerNorm. Both means are read directly by
-    :func:`~stmixer_mm.models.layers.sample_4d_features`, from a pyramid
-    laid out once per decoder forward (:meth:`prepare`). Without the
-    temporal branch (``with_temporal=False``) only the spatial feature set
-    is formed and mixed; ``norm_t`` and ``adaptive_mixing_t`` are not
-    built.
+    An offset generator predicts ``G * P`` points ``(dx, dy, dz)`` per query
+    (``dx, dy`` in box widths / heights, ``dz`` a level offset); the pyramid is
+    sampled there on every frame. The means over ``T`` (spatial set) and over
+    ``P`` (temporal set) are each mixed into their queries by an AdaptiveMixing
+    and a LayerNorm.
 
     Args:
         hidden_channels (int): Query channels ``C``. Defaults to 256.
-        feat_channels (int, optional): Channels of the feature maps; defaults
-            to ``hidden_channels``.
+        feat_channels (int, optional): Defaults to ``hidden_channels``.
         spatial_points (int): Points per group ``P``. Defaults to 32.
-        temporal_points (int): ``T``, the temporal length of the feature
-            maps. Defaults to 4.
-        out_multiplier (int): The mixing produces ``out_multiplier * P``
-            spatial (``out_multiplier * T`` temporal) output points.
-            Defaults to 4.
+        temporal_points (int): ``T`` of the feature maps. Defaults to 4.
+        out_multiplier (int): Mixing output points per input. Defaults to 4.
         num_groups (int): Channel groups ``G``. Defaults to 4.
-        featmap_strides (Sequence[int]): Strides of the pyramid levels.
-            Defaults to (4, 8, 16, 32).
-        sampling_cfg (dict): Keyword arguments of
-            :func:`~stmixer_mm.models.layers.sample_4d`
-            (``mapping_stride``, ``tau``, ``impl``).
-        mixing_cfg (dict): Config of the mixing operator; ``in_dim``,
-            ``in_points``, ``num_groups``, ``query_dim`` and ``out_points`` are
-            filled in here. Defaults to ``dict(type='AdaptiveMixing')``.
-        offset_bandwidth (float): Half-width of the uniform initialisation
-            of the x/y offset biases (used when ``P`` is not a perfect
-            square). Defaults to 0.5.
-        with_temporal (bool): Build and run the temporal mixing
-            (``adaptive_mixing_t``, ``norm_t``). Defaults to True.
+        featmap_strides (Sequence[int]): Defaults to (4, 8, 16, 32).
+        sampling_cfg (dict): Keyword arguments of :func:`sample_4d`.
+        mixing_cfg (dict): Mixing operator config (sizes filled in).
+        offset_bandwidth (float): x/y bias init range when ``P`` is not a
+            square. Defaults to 0.5.
+        with_temporal (bool): Build the temporal mixing. Defaults to True.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
     """
 
@@ -96,8 +75,7 @@ class STMixerSamplingMixing(BaseModule):
         self.with_temporal = with_temporal
         self.mixing_cfg = dict(mixing_cfg)
 
-        # An nn.Sequential so that the state-dict key is
-        # ``offset_generator.0`` as in the official checkpoints.
+        # state-dict key ``offset_generator.0`` as in official checkpoints
         self.offset_generator = nn.Sequential(
             nn.Linear(hidden_channels, spatial_points * num_groups * 3))
         self.norm_s = nn.LayerNorm(hidden_channels)
@@ -119,18 +97,16 @@ class STMixerSamplingMixing(BaseModule):
         return MODELS.build(cfg)
 
     def build_spatial_mixing(self) -> nn.Module:
-        """A new mixing block built as ``adaptive_mixing_s`` (its own
-        parameters), for a head that mixes other spatial sets."""
+        """A new mixing block like ``adaptive_mixing_s``."""
         return self._build_mixing(self.mixing_cfg, self.spatial_points)
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Offset generator: weight 0; bias x/y on a regular grid of
-        ``sqrt(P) x sqrt(P)`` cell centres in ``[-0.5, 0.5]^2`` when ``P`` is
-        a perfect square, else ``U(-0.5, 0.5)``; bias z 0. The same grid is
-        used by every group; point ``p = row * sqrt(P) + col`` sits at
-        ``(x, y) = (c[col], c[row])``, ``c[j] = -0.5 + (j + 0.5) / sqrt(P)``.
-        Then each AdaptiveMixing's own initialisation."""
+        """Offset generator: weight 0; x/y bias on the ``sqrt(P) x sqrt(P)``
+        grid of cell centres in ``[-0.5, 0.5]^2`` (point
+        ``row * sqrt(P) + col`` at ``(c[col], c[row])``, every group alike)
+        when ``P`` is a perfect square, else uniform in ``offset_bandwidth``; z
+        bias 0. Then each AdaptiveMixing's initialisation."""
         fc = self.offset_generator[-1]
         nn.init.zeros_(fc.weight)
         nn.init.zeros_(fc.bias)
@@ -151,14 +127,8 @@ class STMixerSamplingMixing(BaseModule):
         self._is_init = True
 
     def prepare(self, x: Sequence[Tensor]) -> PreparedPyramid:
-        """Lay out the pyramid for the sampler once; every stage with the
-        same sampling settings can read the result (see
-        :class:`~stmixer_mm.models.layers.PreparedPyramid`).
-
-        Args:
-            x (Sequence[Tensor]): Pyramid, ``L`` maps ``[B, C', T, H_l,
-                W_l]``.
-        """
+        """The pyramid ``[B, C', T, H_l, W_l]`` laid out once for the
+        sampler."""
         return prepare_pyramid(
             list(x),
             self.featmap_strides,
@@ -167,9 +137,8 @@ class STMixerSamplingMixing(BaseModule):
 
     @staticmethod
     def split_frames(x: Sequence[Tensor]) -> List[Tensor]:
-        """Maps ``[B, C, T, H, W]`` as ``B * T`` one-frame maps ``[B * T, C,
-        1, H, W]`` (clip-major), the layout of the per-frame sampling of
-        tubelet queries (:meth:`forward` with ``[B, N, T', 4]`` boxes)."""
+        """Maps ``[B, C, T, H, W]`` as ``[B * T, C, 1, H, W]`` one-frame maps
+        (clip-major), for the per-frame sampling of tubelet queries."""
         return [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x]
 
     def _sample_per_frame(
@@ -179,20 +148,11 @@ class STMixerSamplingMixing(BaseModule):
         offset: Tensor,
         frame_features: bool = True
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """The feature sets of tubelet queries: frame ``t`` of the clip is
-        sampled at the query's offsets around its box of that frame.
-
-        ``x`` holds the ``B * T`` one-frame maps of :meth:`split_frames`;
-        ``xyzr`` ``[B, N, T', 4]`` one box per output frame, ``T`` a
-        multiple of ``T'`` (feature frame ``t`` reads box ``t * T' // T``).
-        The sets are those of the keyframe queries computed per frame: the
-        spatial set the mean over the frames, the temporal set the mean
-        over the points of each frame, so equal boxes on every frame give
-        the keyframe queries' numbers. The third result is the spatial set
-        of each output frame ``[B, N, T', G, P, C/G]`` (the mean over the
-        feature frames that read its box), or None without
-        ``frame_features``.
-        """
+        """Tubelet queries' feature sets: feature frame ``t`` sampled around
+        box ``t
+        * T' // T`` (equal boxes: the keyframe numbers), and the spatial set
+          per
+        output frame ``[B, N, T', G, P, C/G]`` with ``frame_features``."""
         B, N, Tb, _ = xyzr.shape
         BT = x.values[0].size(0)
         if x.values[0].size(2) != 1 or BT % B:
@@ -234,29 +194,11 @@ class STMixerSamplingMixing(BaseModule):
                 spatial_queries: Tensor,
                 temporal_queries: Optional[Tensor],
                 frame_features: bool = False) -> tuple:
-        """Sample the pyramid around each box and mix into the queries.
-
-        Args:
-            x (PreparedPyramid): The pyramid, ``L`` maps ``[B, C', T, H_l,
-                W_l]``, as :meth:`prepare` (of this block, or of another
-                stage's: one prepared for other settings is prepared again
-                from its maps) lays it out.
-            xyzr (Tensor): Boxes ``[B, N, 4]``, or tubelet boxes ``[B, N,
-                T', 4]`` (one per output frame) read frame by frame from a
-                pyramid of one-frame maps (:meth:`split_frames`).
-            spatial_queries (Tensor): ``[B, N, C]``, or the same as rows
-                ``[B * N, C]``.
-            temporal_queries (Tensor, optional): Like ``spatial_queries``;
-                None (and returned as None) without the temporal branch.
-            frame_features (bool): Also return the sampled spatial set of
-                each output frame ``[B, N, T', G, P, C/G]`` (tubelet boxes
-                only), for a head that mixes it per frame.
-
-        Returns:
-            tuple[Tensor, Tensor | None]: Updated spatial and temporal
-            queries, each of the shape it was given (and with
-            ``frame_features`` the per-frame spatial sets).
-        """
+        """Sample the prepared pyramid (re-prepared if needed) around each box
+        ``[B, N, 4]`` (or tubelet boxes ``[B, N, T', 4]`` on one-frame maps)
+        and mix into the queries (``[B, N, C]`` or rows ``[B * N, C]``;
+        temporal None without the branch); returns them as given, plus the
+        per-frame spatial sets with ``frame_features``."""
         if not isinstance(x, PreparedPyramid):
             raise TypeError(f'{type(self).__name__} takes the pyramid as a '
                             f'PreparedPyramid (from its prepare(maps)), got '

@@ -9,22 +9,15 @@ from stmixer_mm.utils.settings import check_arguments
 
 @MODELS.register_module()
 class ChannelLayerNorm3d(nn.Module):
-    """LayerNorm over the channel axis of a ``[B, C, T, H, W]`` tensor.
-
-    Every spatio-temporal position is normalised independently across its
-    ``C`` channels (mean and *biased* variance over ``C``), then scaled and
-    shifted by a learnable per-channel ``weight`` / ``bias``. This is the
-    ConvNeXt-style "channels-first" LayerNorm used by the STMixer ViT neck;
-    the parameter names ``weight`` / ``bias`` match the official checkpoint.
-
-    The input may have any number of trailing axes (``[B, C, *]``); the
-    statistics are always taken over axis 1.
+    """LayerNorm over the channel axis of a ``[B, C, T, H, W]`` (or
+    ``[B, C, *]``) tensor: each position normalised across ``C`` (biased
+    variance), then a per-channel ``weight`` / ``bias`` (the ConvNeXt-style
+    channels-first LayerNorm of the STMixer ViT neck; official key names).
 
     Args:
         num_features (int): Number of channels ``C``.
-        eps (float): Added to the variance for numerical stability.
-            Defaults to 1e-6 (note that mmcv's ``build_norm_layer`` fills in
-            1e-5 when a config omits ``eps``).
+        eps (float): Added to the variance. Defaults to 1e-6 (mmcv's
+            ``build_norm_layer`` fills in 1e-5 when a config omits ``eps``).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-6) -> None:

@@ -18,35 +18,20 @@ from .sequential_neck import SequentialNeck
 class FrameWiseNeck(BaseModule):
     """Run a 2-D neck (FPN, PAFPN, ChannelMapper, ...) on every frame.
 
-    Video backbones give maps ``[B, C_i, T, H_i, W_i]``. This wrapper folds
-    time into the batch (``[B * T, C_i, H_i, W_i]``), calls the wrapped 2-D
-    neck once on the tuple of levels and unfolds its outputs back to
-    ``[B, C', T, H', W']``. Frames never interact, so the result equals
-    calling the 2-D neck on each frame separately.
-
-    All levels must share ``B`` and ``T`` (true for SlowOnly, SlowFast with
-    :class:`ResNet3dSlowFastMultiLevel`, and the ViT pyramid).
-
-    Example:
-        >>> neck = dict(
-        ...     type='FrameWiseNeck',
-        ...     neck=dict(type='FPN', in_channels=[288, 576, 1152, 2304],
-        ...               out_channels=256, num_outs=4))
+    Maps ``[B, C_i, T, H_i, W_i]`` are folded to ``[B * T, C_i, H_i, W_i]`` for
+    one call of the 2-D neck and unfolded back; frames never interact. All
+    levels must share ``B`` and ``T``. E.g. ``dict(type='FrameWiseNeck',
+    neck=dict(type='FPN', in_channels=[288, 576, 1152, 2304], out_channels=256,
+    num_outs=4))``.
 
     Args:
-        neck (dict): Config of the 2-D neck, built in stmixer_mm's
-            ``MODELS`` (mmdet's registry), so ``'FPN'`` is mmdet's FPN inside
-            the mmdet scope; ``'mmdet.FPN'`` works in any scope.
-        out_indices (Sequence[int], optional): Keep only these outputs of the
-            2-D neck, in this order (e.g. ``(0, 1, 2, 3)`` of a 5-output FPN).
-            Defaults to None (keep all).
-        num_outs (int, optional): If given, the number of levels returned
-            (after ``out_indices``) is checked against it, at construction
-            when the 2-D neck exposes ``num_outs`` and at every forward.
-            Defaults to None (no check).
-        init_cfg (dict | list[dict], optional): Initialisation config of the
-            wrapper. The wrapped neck keeps its own ``init_cfg`` (mmdet's FPN:
-            Xavier-uniform). Defaults to None.
+        neck (dict): The 2-D neck config (``'mmdet.FPN'`` in any scope).
+        out_indices (Sequence[int], optional): Outputs kept, in this order.
+            Defaults to None (all).
+        num_outs (int, optional): Checked number of returned levels. Defaults
+            to None.
+        init_cfg (dict | list[dict], optional): The wrapper's. Defaults to
+            None.
     """
 
     def __init__(self,
@@ -79,16 +64,8 @@ class FrameWiseNeck(BaseModule):
 
     def forward(self, inputs: Union[Tensor,
                                     Sequence[Tensor]]) -> Tuple[Tensor, ...]:
-        """Fold time into batch, run the 2-D neck, unfold.
-
-        Args:
-            inputs (Tensor | Sequence[Tensor]): Maps ``[B, C_i, T, H_i,
-                W_i]``, one per input level of the 2-D neck.
-
-        Returns:
-            tuple[Tensor]: Maps ``[B, C', T, H'_j, W'_j]``, one per output
-            level of the 2-D neck (or per entry of ``out_indices``).
-        """
+        """Maps ``[B, C_i, T, H_i, W_i]`` (one per input level) -> the 2-D
+        neck's outputs ``[B, C', T, H'_j, W'_j]`` (or its ``out_indices``)."""
         if isinstance(inputs, Tensor):
             inputs = (inputs, )
         inputs = tuple(inputs)
@@ -133,14 +110,12 @@ class FrameWiseNeck(BaseModule):
             for y in outs)
 
 
-#: the package of mmdet's necks: every neck there takes image maps
-#: ``[B, C, H, W]`` (FPN, PAFPN, ChannelMapper, HRFPN, SSH, ...)
+#: mmdet's necks: every neck there takes image maps ``[B, C, H, W]``
 MMDET_NECKS_PACKAGE = 'mmdet.models.necks'
 
 
 def _neck_class(neck_type: Any) -> Optional[type]:
-    """The class a config's ``type`` names (a class, or a registered name
-    with or without a scope prefix), or None when it names none."""
+    """The class a config's ``type`` names, or None."""
     if isinstance(neck_type, type):
         return neck_type
     if not isinstance(neck_type, str):
@@ -152,9 +127,8 @@ def _neck_class(neck_type: Any) -> Optional[type]:
 
 
 def is_2d_neck(neck_type: Any) -> bool:
-    """Whether a neck config's ``type`` is one of mmdet's 2-D (image) necks:
-    a class defined in ``mmdet.models.necks``. Decided from the class, not
-    by running it; this project's necks and mmaction2's are not."""
+    """Whether a neck ``type`` is a class defined in ``mmdet.models.necks``
+    (decided from the class, not by running it)."""
     cls = _neck_class(neck_type)
     return cls is not None and (
         cls.__module__ == MMDET_NECKS_PACKAGE
@@ -162,27 +136,10 @@ def is_2d_neck(neck_type: Any) -> bool:
 
 
 def frame_wise_2d_necks(neck: Any, path: str = 'neck') -> Any:
-    """A detector's neck config in which each 2-D mmdet neck is applied
-    frame by frame.
-
-    A video detector gets maps ``[B, C, T, H, W]``; mmdet's necks take
-    ``[B, C, H, W]`` and fail with a convolution shape error at the first
-    step. A neck config whose type is one of mmdet's (:func:`is_2d_neck`),
-    given as the detector's ``neck`` or as one of the ``necks`` of a
-    ``SequentialNeck``, is put in a :class:`FrameWiseNeck` (an info line of
-    the log says so); anything else is returned as it is (a
-    ``FrameWiseNeck`` already, this project's and mmaction2's necks, a
-    built module).
-
-    Args:
-        neck (dict | Any): The ``neck`` of a detector config.
-        path (str): Its config path, for the log line.
-
-    Returns:
-        dict | Any: ``neck``, or a copy with the 2-D necks wrapped (the
-        state-dict names are those of the explicit wrapper:
-        ``neck.neck.*``).
-    """
+    """A detector's neck config (at ``path``) with each 2-D mmdet neck
+    (:func:`is_2d_neck`; as ``neck`` or in a ``SequentialNeck``) wrapped in a
+    :class:`FrameWiseNeck` (logged; state-dict names ``neck.neck.*``), since
+    mmdet's necks would fail on video maps; anything else as it is."""
     if not isinstance(neck, dict):
         return neck
     neck_type = neck.get('type')

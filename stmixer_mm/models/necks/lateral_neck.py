@@ -14,25 +14,17 @@ from stmixer_mm.utils.settings import check_arguments
 class STMixerLateralNeck(BaseModule):
     """Project every level of a 3-D CNN pyramid to a common width.
 
-    The neck of STMixer's SlowOnly / SlowFast models: level ``i`` goes
-    through its own ``Conv3d(in_channels[i], out_channels, 1x1x1)`` with bias,
-    nothing else (no top-down path). The convolutions are
-    ``self.lateral_convs[i]``, matching the official checkpoint keys
-    ``lateral_convs.{i}.{weight,bias}``.
-
-    Typical ``in_channels``: SlowOnly-R50 ``[256, 512, 1024, 2048]``;
-    SlowFast-R50 (slow map concatenated with the time-pooled fast map, see
-    :class:`ResNet3dSlowFastMultiLevel`) ``[288, 576, 1152, 2304]``.
-
-    Initialisation (applied by :meth:`init_weights`, which the mmengine
-    runner calls): Kaiming-uniform weights with ``a=1`` (fan-in,
-    leaky-ReLU gain, i.e. the official ``c2_xavier_fill``) and zero bias.
+    The neck of STMixer's SlowOnly / SlowFast models: a
+    ``Conv3d(in_channels[i], out_channels, 1)`` with bias per level
+    (``lateral_convs.{i}``, the official keys), no top-down path.
+    ``in_channels``: SlowOnly-R50 ``[256, 512, 1024, 2048]``, SlowFast-R50
+    ``[288, 576, 1152, 2304]``.
 
     Args:
         in_channels (Sequence[int]): Channels of each input level.
         out_channels (int): Channels of every output level. Defaults to 256.
-        init_cfg (dict | list[dict], optional): Initialisation config.
-            Defaults to the Kaiming-uniform (a=1) / zero-bias init above.
+        init_cfg (dict | list[dict], optional): Defaults to Kaiming-uniform
+            ``a=1`` weights (the official ``c2_xavier_fill``), zero bias.
     """
 
     def __init__(
@@ -57,15 +49,8 @@ class STMixerLateralNeck(BaseModule):
             for c in self.in_channels)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """Project each level.
-
-        Args:
-            inputs (Sequence[Tensor]): One map ``[B, in_channels[i], T_i,
-                H_i, W_i]`` per level.
-
-        Returns:
-            tuple[Tensor]: ``[B, out_channels, T_i, H_i, W_i]`` per level.
-        """
+        """Project each level: ``[B, in_channels[i], T_i, H_i, W_i]`` -> ``[B,
+        out_channels, T_i, H_i, W_i]``."""
         if isinstance(inputs, Tensor) or len(inputs) != len(
                 self.lateral_convs):
             got = 'a single tensor' if isinstance(inputs, Tensor) else \

@@ -23,14 +23,11 @@ class SequentialNeck(BaseModule):
         ...                        out_channels=256, num_outs=4)),
         ...     ])
 
-    The built necks are ``self.necks[0]``, ``self.necks[1]``, ... (so their
-    parameters are named ``necks.{k}.*``).
-
     Args:
-        necks (Sequence[dict | nn.Module]): Neck configs (built in
-            stmixer_mm's ``MODELS``) or modules, in application order.
-        init_cfg (dict | list[dict], optional): Initialisation config of the
-            wrapper; every neck keeps its own. Defaults to None.
+        necks (Sequence[dict | nn.Module]): Neck configs or modules, in order
+            (built as ``necks.{k}``).
+        init_cfg (dict | list[dict], optional): The wrapper's; every neck keeps
+            its own. Defaults to None.
     """
 
     def __init__(self,

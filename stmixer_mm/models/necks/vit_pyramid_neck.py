@@ -15,13 +15,9 @@ SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
 
 
 def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
-    """Build a norm layer from ``norm_cfg`` for ``num_features`` channels.
-
-    The type is resolved in stmixer_mm's ``MODELS`` (mmdet's registry and its
-    parents), so ``'ChannelLayerNorm3d'``, ``'BN3d'``, ``'GN'`` ... all work
-    whatever the current default scope is. mmcv's ``build_norm_layer`` then
-    builds it (it handles ``requires_grad`` and GroupNorm's argument names).
-    """
+    """A norm layer for ``num_features`` channels, its type resolved in
+    stmixer_mm's ``MODELS`` whatever the default scope, built by mmcv's
+    ``build_norm_layer`` (``requires_grad``, GroupNorm's argument names)."""
     cfg = dict(norm_cfg)
     layer_type = cfg.get('type')
     if isinstance(layer_type, str):
@@ -36,63 +32,24 @@ def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
 class STMixerViTNeck(BaseModule):
     """Rebuild a 4-level pyramid from a single-scale ViT feature map.
 
-    This is the neck of STMixer's ViT models (`STMixer, CVPR 2023
-    <https://arxiv.org/abs/2303.15879>`_). A plain ViT (e.g. VideoMAE ViT-B,
-    mmaction2's ``VisionTransformer`` with ``return_feat_map=True``) yields
-    one stride-16 map ``[B, 768, T, h, w]``. Each level turns it (or the
-    i-th of four given maps) into ``out_channels`` channels at its own
-    spatial scale. Time is never resampled: all (transposed) convolutions
-    and poolings have temporal kernel and stride 1.
-
-    Per level ``i`` an ``nn.Sequential`` is stored in
-    ``self.lateral_convs[i]``; its layer order is the official one, so the
-    official checkpoint keys ``lateral_convs.{level}.{layer index}.*`` load
-    with the identity mapping. With ``C = in_channels`` and
-    ``D = out_channels`` (768 / 256 for ViT-B):
-
-    ===== ===== ========================================= ==============
-    level scale layers (index: module)                    tensors
-    ===== ===== ========================================= ==============
-    0     4     0: ConvTranspose3d(C, C/2, k=s=(1,2,2))   0.weight, 0.bias
-                1: norm(C/2)                              1.weight, 1.bias
-                2: GELU                                   --
-                3: ConvTranspose3d(C/2, C/4, k=s=(1,2,2)) 3.weight, 3.bias
-                4: Conv3d(C/4, D, 1, bias=False)          4.weight
-                5: norm(D)                                5.weight, 5.bias
-                6: Conv3d(D, D, 3, padding=1, bias=False) 6.weight
-    1     2     0: ConvTranspose3d(C, C/2, k=s=(1,2,2))   0.weight, 0.bias
-                1: Conv3d(C/2, D, 1, bias=False)          1.weight
-                2: norm(D)                                2.weight, 2.bias
-                3: Conv3d(D, D, 3, padding=1, bias=False) 3.weight
-    2     1     0: Conv3d(C, D, 1, bias=False)            0.weight
-                1: norm(D)                                1.weight, 1.bias
-                2: Conv3d(D, D, 3, padding=1, bias=False) 2.weight
-    3     0.5   0: MaxPool3d(k=s=(1,2,2))                 --
-                1: Conv3d(C, D, 1, bias=False)            1.weight
-                2: norm(D)                                2.weight, 2.bias
-                3: Conv3d(D, D, 3, padding=1, bias=False) 3.weight
-    ===== ===== ========================================= ==============
-
-    ``norm`` defaults to :class:`ChannelLayerNorm3d` (eps 1e-6), as in the
-    official release. With the default ``scales`` the output strides are
-    4, 8, 16, 32 for a stride-16 input.
-
-    Initialisation: the official code applies no explicit initialisation to
-    this neck, so PyTorch's defaults are kept (``init_cfg=None``; norm
-    weights 1, biases 0).
+    The neck of STMixer's ViT models (`STMixer, CVPR 2023
+    <https://arxiv.org/abs/2303.15879>`_): the stride-16 map
+    ``[B, C, T, h, w]`` of a plain ViT (``return_feat_map=True``), or the i-th
+    of four maps, becomes ``out_channels`` channels at each level's scale, time
+    unchanged. ``lateral_convs[i]`` follows the official layer order
+    (:meth:`_make_level`: official keys load); PyTorch's default
+    initialisation, as official.
 
     Args:
-        in_channels (int | Sequence[int]): Channels of the input map(s); one
-            int for all levels or one per level. Defaults to 768.
+        in_channels (int | Sequence[int]): One int or one per level. Defaults
+            to 768.
         out_channels (int): Channels of every output level. Defaults to 256.
-        scales (Sequence[float]): Spatial scale factor of each level, from
-            {4, 2, 1, 0.5}. Defaults to ``(4, 2, 1, 0.5)``.
-        norm_cfg (dict): Norm layer config. Defaults to
-            ``dict(type='ChannelLayerNorm3d', eps=1e-6)``.
-        act_cfg (dict): Activation between the two transposed convolutions
-            of scale 4. Defaults to ``dict(type='GELU')``.
-        init_cfg (dict | list[dict], optional): Initialisation config.
-            Defaults to None (PyTorch defaults).
+        scales (Sequence[float]): From {4, 2, 1, 0.5}. Defaults to
+            ``(4, 2, 1, 0.5)`` (strides 4, 8, 16, 32).
+        norm_cfg (dict): Defaults to ``ChannelLayerNorm3d`` eps 1e-6
+            (official).
+        act_cfg (dict): Between scale 4's transposed convs. Defaults to GELU.
+        init_cfg (dict | list[dict], optional): Defaults to None.
     """
 
     def __init__(self,
@@ -129,7 +86,9 @@ class STMixerViTNeck(BaseModule):
     def _make_level(dim: int, scale: float, out_channels: int,
                     norm_cfg: ConfigType,
                     act_cfg: ConfigType) -> nn.Sequential:
-        """Layers of one level, in the official order (see class doc)."""
+        """Layers of one level, in the official order: scale 4: ConvT (C/2),
+        norm, act, ConvT (C/4); scale 2: ConvT (C/2); scale 0.5: MaxPool; then
+        ``Conv3d(1, no bias)``, norm, ``Conv3d(3, no bias)``."""
         kernel = (1, 2, 2)
         layers: List[nn.Module] = []
         if scale == 4.0:
@@ -166,19 +125,9 @@ class STMixerViTNeck(BaseModule):
 
     def forward(self, inputs: Union[Tensor,
                                     Sequence[Tensor]]) -> Tuple[Tensor, ...]:
-        """Build the pyramid.
-
-        Args:
-            inputs (Tensor | Sequence[Tensor]): One map ``[B, C, T, h, w]``
-                fed to every level, or one map per level (element ``i`` goes
-                to ``scales[i]``; a sequence of length 1 counts as one map).
-
-        Returns:
-            tuple[Tensor]: One map per level, ``[B, out_channels, T,
-            h * scale, w * scale]`` (floor division for scale 0.5), i.e.
-            ``[B,256,T,4h,4w], [B,256,T,2h,2w], [B,256,T,h,w],
-            [B,256,T,h/2,w/2]`` with the defaults.
-        """
+        """Per level ``[B, out_channels, T, h * scale, w * scale]`` (floor for
+        0.5) from one map ``[B, C, T, h, w]`` for all levels or one map per
+        level."""
         num_levels = len(self.lateral_convs)
         if isinstance(inputs, Tensor):
             inputs = [inputs] * num_levels

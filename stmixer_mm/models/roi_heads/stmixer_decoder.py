@@ -1,7 +1,4 @@
-"""The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_.
-
-Over 450 lines: mmdet's RoI-head contract (inputs, stage loop, matching,
-losses, prediction, and the optional mask head's calls) in one class."""
+"""The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -24,63 +21,34 @@ from ..utils import (check_explicit_setting, check_finite_stage_outputs,
                      inject_mask_head_settings)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
-#: ``sampler=dict(type='PseudoSampler')`` and ``pos_weight=1``, accepted as
-#: they change nothing; other values are refused)
+#: ``PseudoSampler`` and ``pos_weight=1``: accepted, they change nothing)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 
 
 @MODELS.register_module()
 class STMixerDecoder(BaseModule):
-    r"""The STMixer decoder: ``num_stages`` stage heads run in sequence, one
-    Hungarian assigner per stage. It follows the contract of mmdet's RoI
-    heads (``SparseRoIHead``): :meth:`loss` / :meth:`predict` take the
-    pyramid, the proposals of an RPN-style head and the data samples, so it
-    also works as the ``roi_head`` of mmdet's ``SparseRCNN``.
+    r"""The STMixer decoder: ``num_stages`` stage heads in sequence, one
+    Hungarian assigner per stage.
 
-    Data flow::
-
-        rpn_results_list (per sample: bboxes [N, 4] xyxy, features [N, C],
-                          temporal_features [N, C] or absent)
-          -> xyzr [B, N, 4], q_s [B, N, C], q_t [B, N, C] | None
-          -> stage 0 -> (person, actions, boxes)_0, (xyzr, q_s, q_t)
-          -> stage 1 -> ...
-          -> stage S-1 -> (person, actions, boxes)_{S-1}
-        loss:    check the outputs are finite, match and supervise every
-                 stage, losses of stage k weighted by stage_loss_weights[k]
-                 (keys ``s{k}.*``)
-        predict: the last stage's outputs, post-processed by its stage head
-                 (AVA or mmdet format, see ``label_convention``)
-
-    Feature maps may be video maps ``[B, C, T, H, W]`` or image maps
-    ``[B, C, H, W]``, which are read as ``T = 1`` (then the stage heads need
-    ``sampling_mixing.temporal_points=1``).
+    mmdet's RoI-head contract (``SparseRoIHead``; it also works as the
+    ``roi_head`` of mmdet's ``SparseRCNN``). Losses of stage ``k`` are keyed
+    ``s{k}.*`` and weighted by ``stage_loss_weights[k]``; predictions come from
+    the last stage. Image maps ``[B, C, H, W]`` are read as ``T = 1``.
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
-        stage_loss_weights (Sequence[float]): Loss weight of each stage.
-            Defaults to 1 for every stage.
-        stage_head (dict | list[dict]): Config of the stage head, shared by
-            all stages, or one config per stage. ``featmap_strides`` is
-            injected (an explicit value must agree).
-        featmap_strides (Sequence[int]): Strides of the pyramid levels.
-            Defaults to (4, 8, 16, 32).
-        with_cp (bool): Activation checkpointing of every stage in training
-            (recompute in backward; saves memory). Defaults to False.
-        train_cfg (dict | list[dict], optional): Per stage (or shared):
-            ``assigner`` (required for :meth:`loss`); ``sampler`` may only be
-            ``PseudoSampler`` and ``pos_weight`` only 1 (mmdet's Sparse R-CNN
-            fields). The person loss and the assigner's classification cost
-            are checked to read the logits the same way.
-        test_cfg (dict, optional): Post-processing settings of the stage
-            head's ``label_convention`` (``'ava'``: ``person_threshold``,
-            ``num_fallback``, ``multiply_person_score``; ``'mmdet'``:
-            ``max_per_img``, ``multiply_person_score``).
-        mask_head (dict, optional): ``STMixerMaskHead`` on the last stage's
-            matched / kept queries (channels filled in). Defaults to None.
-        forecast_head (dict, optional): ``STMixerForecastHead`` on the last
-            stage's matched / kept queries (channels, actions and temporal
-            queries filled in; ``label_convention='ava'`` only). Defaults
-            to None.
+        stage_loss_weights (Sequence[float]): Per stage. Defaults to all 1.
+        stage_head (dict | list[dict]): Shared or per stage config.
+        featmap_strides (Sequence[int]): Pyramid strides, injected into the
+            stages. Defaults to (4, 8, 16, 32).
+        with_cp (bool): Activation checkpointing in training. Defaults to
+            False.
+        train_cfg (dict | list[dict], optional): Per stage (or shared)
+            ``assigner``; ``sampler`` only ``PseudoSampler``, ``pos_weight`` 1.
+        test_cfg (dict, optional): See ``STMixerBBoxHead.parse_test_cfg``.
+        mask_head (dict, optional): ``STMixerMaskHead``. Defaults to None.
+        forecast_head (dict, optional): ``STMixerForecastHead`` (``'ava'``
+            labels only). Defaults to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -122,8 +90,7 @@ class STMixerDecoder(BaseModule):
         self.num_actions = first.num_actions
         self.action_branches = first.action_branches
         self.label_convention = first.label_convention
-        #: whether the stages take temporal queries (the query generator
-        #: must give ``temporal_features`` exactly when they do)
+        #: the query generator gives ``temporal_features`` exactly if True
         self.with_temporal_queries = first.with_temporal_branch
 
         self.assigners = None
@@ -144,10 +111,7 @@ class STMixerDecoder(BaseModule):
 
     @property
     def test_cfg(self) -> dict:
-        """The last stage's post-processing settings
-        (:meth:`STMixerBBoxHead.parse_test_cfg`), parsed when set: the
-        defaults of its label convention filled in, unknown keys refused.
-        """
+        """The last stage's parsed post-processing settings."""
         return self._test_cfg
 
     @test_cfg.setter
@@ -156,17 +120,17 @@ class STMixerDecoder(BaseModule):
 
     @property
     def with_bbox(self) -> bool:
-        """Always True (mmdet detectors ask their RoI head)."""
+        """Always True (mmdet detectors ask)."""
         return True
 
     @property
     def with_mask(self) -> bool:
-        """Whether the decoder has a mask head (``mask_head``)."""
+        """Whether there is a ``mask_head``."""
         return self.mask_head is not None
 
     @property
     def with_forecast(self) -> bool:
-        """Whether the decoder has a forecast head (``forecast_head``)."""
+        """Whether there is a ``forecast_head``."""
         return self.forecast_head is not None
 
     def _per_stage(self, cfg, name: str) -> list:
@@ -198,13 +162,9 @@ class STMixerDecoder(BaseModule):
                              f'1, got {cfg["pos_weight"]}')
         return TASK_UTILS.build(cfg['assigner'])
 
-    # ------------------------------------------------------------------
-    # inputs
-    # ------------------------------------------------------------------
+    # --- inputs ---
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """The pyramid as video maps ``[B, C, T, H, W]`` (image maps
-        ``[B, C, H, W]`` get ``T = 1``), checked against the decoder's
-        settings."""
+        """The pyramid as checked video maps (image maps get ``T = 1``)."""
         x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
         check_pyramid(x, self.featmap_strides, self.feat_channels,
                       self.temporal_points)
@@ -213,13 +173,9 @@ class STMixerDecoder(BaseModule):
     def queries_from_proposals(
         self, rpn_results_list: InstanceList
     ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-        """``(xyzr [B, N, 4], spatial [B, N, C], temporal [B, N, C] | None)``
-        from the results of the query generator (an RPN-style head).
-
-        Each result needs ``bboxes`` (xyxy pixels) and ``features``
-        (spatial queries); ``temporal_features`` exactly when the stages
-        have a temporal branch.
-        """
+        """``(xyzr, spatial, temporal | None)`` from the query generator's
+        results (``bboxes``, ``features``, and ``temporal_features`` exactly
+        with a temporal branch)."""
         for i, res in enumerate(rpn_results_list):
             missing = {'bboxes', 'features'} - set(res.keys())
             if missing:
@@ -247,9 +203,7 @@ class STMixerDecoder(BaseModule):
                 [res.temporal_features for res in rpn_results_list])
         return xyxy2xyzr(bboxes), spatial, temporal
 
-    # ------------------------------------------------------------------
-    # forward
-    # ------------------------------------------------------------------
+    # --- forward ---
     def run_stages(self,
                    x: Sequence[Tensor],
                    xyzr: Tensor,
@@ -258,31 +212,12 @@ class STMixerDecoder(BaseModule):
                    extra_queries: Optional[Tuple[Tensor, Tensor,
                                                  Optional[Tensor]]] = None,
                    extra_stage: int = 0) -> List[Dict[str, Tensor]]:
-        """Run all stages on a pyramid.
+        """Every stage's ``STMixerStageHead.forward`` outputs on a pyramid
+        (maps ``[B, C', T, H_l, W_l]``, laid out for the sampler once).
 
-        The pyramid is laid out for the sampler once
-        (``STMixerStageHead.prepare_pyramid``, the grouped pixel table and
-        the level geometry) and every stage reads that layout (the stages
-        take the pyramid as a ``PreparedPyramid`` only); in training its
-        gradient, summed over the stages, goes back to the maps once.
-
-        Args:
-            x (Sequence[Tensor]): Pyramid, maps ``[B, C', T, H_l, W_l]``.
-            xyzr (Tensor): Initial boxes ``[B, N, 4]``.
-            spatial_queries (Tensor): ``[B, N, C]``.
-            temporal_queries (Tensor, optional): ``[B, N, C]``, or None when
-                the stages have no temporal branch.
-            extra_queries (tuple, optional): ``(xyzr [B, M, 4], spatial
-                [B, M, C], temporal [B, M, C] | None)`` appended to the
-                queries from stage ``extra_stage`` on (e.g. queries carried
-                from an earlier keyframe, ``projects/track_queries``); the
-                outputs of earlier stages have ``N`` queries, those from
-                ``extra_stage`` on ``N + M``.
-            extra_stage (int): Where ``extra_queries`` join.
-
-        Returns:
-            list[dict[str, Tensor]]: The outputs of every stage (see
-            ``STMixerStageHead.forward``).
+        ``extra_queries`` ``(xyzr, spatial, temporal | None)`` of ``M`` more
+        queries join from stage ``extra_stage`` on (e.g.
+        ``projects/track_queries``); outputs from there have ``N + M`` queries.
         """
         results = []
         x = self.stages[0].prepare_pyramid(x)
@@ -319,45 +254,28 @@ class STMixerDecoder(BaseModule):
         rpn_results_list: InstanceList,
         batch_data_samples: Optional[SampleList] = None
     ) -> List[Dict[str, Tensor]]:
-        """All stages' raw outputs (the ``_forward`` of mmdet detectors).
-
-        Args:
-            x (Sequence[Tensor]): Pyramid (video or image maps).
-            rpn_results_list (list[InstanceData]): Query generator results.
-            batch_data_samples (list, optional): Unused (mmdet's contract).
-
-        Returns:
-            list[dict[str, Tensor]]: One dict per stage.
-        """
+        """All stages' raw outputs, one dict per stage (mmdet's
+        ``_forward``)."""
         x = self.prepare_features(x)
         return self.run_stages(x,
                                *self.queries_from_proposals(rpn_results_list))
 
-    # ------------------------------------------------------------------
-    # training
-    # ------------------------------------------------------------------
+    # --- training ---
     #: stops a diverged training naming the stage and the output
     check_finite = staticmethod(check_finite_stage_outputs)
 
     def assign(self, stage: int, stage_results: Dict[str, Tensor],
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
-        """Hungarian matching of one stage's outputs: the whole batch at once
-        for mmdet's ``HungarianAssigner`` with its usual costs
-        (:func:`~stmixer_mm.models.task_modules.batched_hungarian.batched_hungarian_assign`,
-        one transfer to the host per stage), else sample by sample.
-
-        The predictions given to the assigner are the (detached) person
-        logits as ``scores`` and the pixel xyxy boxes as ``bboxes``; the GT
-        are the boxes with label 0 (person / object).
-        """
+        """Hungarian matching of one stage (batched for mmdet's
+        ``HungarianAssigner`` with its usual costs, else per sample) on
+        detached person logits and xyxy pixel boxes; the GT all label 0."""
         if self.assigners is None:
             raise ValueError(
                 'STMixerDecoder.loss needs train_cfg (the assigner configs)')
         person_logits = stage_results['person_logits'].detach()
         bboxes = stage_results['bboxes'].detach()
-        # mmdet's HungarianAssigner with its usual costs: the whole batch
-        # with one transfer to the host (the same matches)
+        # the same matches, with one transfer to the host per stage
         batched = batched_hungarian_assign(
             self.assigners[stage], person_logits, bboxes,
             [get_box_tensor(g.bboxes) for g in batch_gt_instances],
@@ -382,22 +300,9 @@ class STMixerDecoder(BaseModule):
 
     def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """Losses of every stage.
-
-        Args:
-            x (Sequence[Tensor]): Pyramid.
-            rpn_results_list (list[InstanceData]): Query generator results
-                (see :meth:`queries_from_proposals`).
-            batch_data_samples (list): Samples with ``gt_instances``
-                (``bboxes`` in pixels of the network input, ``labels`` as
-                the stage heads' ``label_convention`` says) and metainfo
-                ``img_shape``.
-
-        Returns:
-            dict[str, Tensor]: ``s{k}.loss_person``, ``s{k}.loss_bbox``,
-            ``s{k}.loss_iou``, ``s{k}.loss_action`` for every stage ``k``
-            (a mask head adds ``s{last}.loss_mask`` / ``loss_dice``).
-        """
+        """Losses of every stage (``s{k}.loss_*``; plus the mask / forecast
+        heads'). ``gt_instances``: ``bboxes`` in input pixels, ``labels`` per
+        ``label_convention``."""
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
         all_results = self(x, rpn_results_list)
@@ -429,26 +334,9 @@ class STMixerDecoder(BaseModule):
         batch_img_metas: List[dict],
         assign: Optional[Callable[..., list]] = None
     ) -> Tuple[Dict[str, Tensor], list]:
-        """The weighted losses of one stage: its outputs checked finite,
-        matched to the GT, supervised by its stage head.
-
-        Args:
-            stage (int): The stage.
-            stage_results (dict[str, Tensor]): Its outputs (one entry of
-                :meth:`run_stages`).
-            batch_gt_instances (list[InstanceData]): GT of every sample.
-            batch_img_metas (list[dict]): Metainfo of every sample.
-            assign (callable, optional): ``assign(stage, stage_results,
-                batch_gt_instances, batch_img_metas)`` giving one
-                ``AssignResult`` per sample; :meth:`assign` (the stage's
-                Hungarian assigner) by default (``projects/track_queries``
-                matches its carried queries by person id).
-
-        Returns:
-            tuple[dict[str, Tensor], list]: The losses (keys ``s{stage}.*``,
-            multiplied by ``stage_loss_weights[stage]``) and the assign
-            results.
-        """
+        """The weighted losses ``s{stage}.*`` of one stage (checked finite,
+        matched, supervised) and its assign results. ``assign`` replaces
+        :meth:`assign` (``projects/track_queries`` matches by person id)."""
         self.check_finite(stage, stage_results)
         assign = assign or self.assign
         assign_results = assign(stage, stage_results, batch_gt_instances,
@@ -462,24 +350,17 @@ class STMixerDecoder(BaseModule):
         }
         return losses, assign_results
 
-    # ------------------------------------------------------------------
-    # inference
-    # ------------------------------------------------------------------
+    # --- inference ---
     def predict(self,
                 x: Sequence[Tensor],
                 rpn_results_list: InstanceList,
                 batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
-        """Detections from the last stage.
-
-        Returns:
-            list[InstanceData]: With ``label_convention='ava'``: ``bboxes``
-            ``[n, 4]`` normalised xyxy (``rescale`` has no effect),
-            ``scores`` ``[n, num_actions + 1]`` (column 0 is 0) and
-            ``person_scores`` ``[n]``; with ``'mmdet'``: ``bboxes`` in pixels
-            (of the original image with ``rescale``), ``scores``,
-            ``labels`` and ``person_scores``; a mask head adds ``masks``.
-        """
+        """Detections from the last stage: ``'ava'``: normalised ``bboxes``,
+        ``scores`` ``[n, num_actions + 1]`` (column 0 is 0),
+        ``person_scores``; ``'mmdet'``: pixel ``bboxes`` (original image
+        with ``rescale``), ``scores``, ``labels``, ``person_scores``; a mask
+        head adds ``masks``."""
         return self.predict_by_feat(
             self(x, rpn_results_list)[-1], batch_data_samples, rescale, x)
 
@@ -488,9 +369,8 @@ class STMixerDecoder(BaseModule):
                         batch_data_samples: SampleList,
                         rescale: bool = False,
                         x: Optional[Sequence[Tensor]] = None) -> InstanceList:
-        """Detections from the last stage's outputs ``last`` (of
-        :meth:`forward`, or of the detector's compiled part), with
-        :attr:`test_cfg`; a mask head needs the pyramid ``x``."""
+        """Detections from the last stage's outputs (of :meth:`forward` or the
+        compiled part); a mask head needs the pyramid ``x``."""
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
         results = self.stages[-1].predict_by_feat(
             last, metas, self.test_cfg, rescale, self.with_mask

@@ -15,17 +15,14 @@ from .stmixer_decoder import STMixerDecoder
 
 @MODELS.register_module()
 class STMixerTubeletDecoder(STMixerDecoder):
-    """:class:`STMixerDecoder` with tubelet queries: every stage is a
-    :class:`STMixerTubeletStageHead` (a box per output frame), every
-    stage's assigner a
-    :class:`~stmixer_mm.models.task_modules.TubeletHungarianAssigner`
-    (matching on the boxes of the frames where each GT is present).
+    """:class:`STMixerDecoder` with tubelet queries: every stage a
+    :class:`STMixerTubeletStageHead`, every assigner a
+    :class:`~stmixer_mm.models.task_modules.TubeletHungarianAssigner`.
 
-    Training needs ``gt_instances.tubelet_bboxes`` ``[n, T', 4]`` and
-    ``tubelet_valid`` ``[n, T']`` per sample (``PackTubeletInputs``);
-    :meth:`predict` adds ``tubelet_bboxes`` ``[n, T', 4]`` (normalised
-    xyxy) to STMixer-K's detections, whose ``bboxes`` are the middle output
-    frame's. No mask head. Args: those of :class:`STMixerDecoder`.
+    Training needs ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``
+    (``PackTubeletInputs``); :meth:`predict` adds normalised ``tubelet_bboxes``
+    ``[n, T', 4]`` (``bboxes`` the middle frame's). No mask or forecast head.
+    Args: those of :class:`STMixerDecoder`.
     """
 
     def __init__(self, *args, **kwargs) -> None:

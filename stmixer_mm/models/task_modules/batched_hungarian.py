@@ -1,15 +1,10 @@
 """Hungarian matching of a whole batch with one cost computation and one
-transfer to the host per stage (issue 33).
+transfer to the host per stage.
 
-mmdet's ``HungarianAssigner`` matches one image at a time: its match costs
-run on the device per image, then ``cost.cpu()`` (a host synchronisation
-on a GPU) and ``scipy.optimize.linear_sum_assignment`` per image, then the
-matches go back to the device per image. :func:`batched_hungarian_assign`
-gives the same assignments from one ``[B * N, sum_i n_i]`` cost matrix of
-all predictions against all GT boxes of the batch (the costs are
-elementwise in (prediction, GT), so each image's block holds the numbers
-mmdet computes for that image), one copy of it to the host, ``scipy`` on
-each image's block and one copy of the matches back.
+mmdet's ``HungarianAssigner`` computes costs, copies them to the host and runs
+``scipy`` per image; the costs are elementwise in (prediction, GT), so one
+``[B * N, sum_i n_i]`` cost matrix holds every image's block with the same
+numbers: one copy to the host, ``scipy`` per block, one copy back.
 """
 from typing import List, Optional, Sequence
 
@@ -24,16 +19,15 @@ from torch import Tensor
 
 from ..utils.host_data import host_tensor
 
-#: match costs whose value for (prediction, GT) depends on that pair only
-#: (and, for ``BBoxL1Cost``, on the image size, handled by dividing the
-#: boxes of each image by it first)
+#: match costs depending on the (prediction, GT) pair only (``BBoxL1Cost``
+#: also on the image size: each image's boxes are divided by it first)
 BATCHABLE_COSTS = (ClassificationCost, FocalLossCost, BBoxL1Cost, IoUCost)
 
 
 def can_batch(assigner) -> bool:
     """Whether :func:`batched_hungarian_assign` reproduces ``assigner``:
-    mmdet's ``HungarianAssigner`` with costs of :data:`BATCHABLE_COSTS`
-    (``BBoxL1Cost`` with ``box_format='xyxy'``)."""
+    mmdet's ``HungarianAssigner`` with :data:`BATCHABLE_COSTS` (``BBoxL1Cost``
+    xyxy)."""
     if type(assigner) is not HungarianAssigner:
         return False
     for cost in assigner.match_costs:
@@ -48,23 +42,20 @@ def batched_hungarian_assign(
         assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
         gt_bboxes: Sequence[Tensor],
         img_shapes: Sequence[Sequence[int]]) -> Optional[List[AssignResult]]:
-    """The assignments of ``assigner.assign`` for every image of a batch,
-    the GT all of label 0 (person).
+    """``assigner.assign``'s assignments for every image of a batch, the GT all
+    of label 0 (person).
 
     Args:
         assigner (HungarianAssigner): See :func:`can_batch`.
         scores (Tensor): Logits ``[B, N, K]`` (detached).
-        bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]``
-            (detached).
-        gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy
-            pixels.
+        bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]`` (detached).
+        gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy pixels.
         img_shapes (Sequence): ``(H, W)`` of every image.
 
     Returns:
-        list[AssignResult] | None: One per image (``gt_inds`` ``[N]``: 0
-        background, ``k + 1`` matched to GT ``k``; ``labels`` 0 where
-        matched, -1 elsewhere), or None when ``assigner`` is not
-        :func:`can_batch`.
+        list[AssignResult] | None: One per image (``gt_inds`` 0 background,
+            ``k + 1`` for GT ``k``; ``labels`` 0 matched, -1 else), or None if
+            not :func:`can_batch`.
     """
     from scipy.optimize import linear_sum_assignment
     if not can_batch(assigner):

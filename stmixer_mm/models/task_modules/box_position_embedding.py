@@ -23,34 +23,21 @@ def box_position_embedding(xyzr: Tensor,
                            scale: Union[Sequence[float],
                                         Tensor] = (1000., 1000., 1., 1.),
                            dim_t: Optional[Tensor] = None) -> Tensor:
-    """Sinusoidal positional embedding of xyzr boxes.
+    """Sinusoidal positional embedding ``[..., 4 * F]`` of xyzr boxes
+    ``[..., 4]``.
 
-    Each of the four box parameters (first divided by ``scale``) is
-    embedded with ``F = num_feats`` frequencies
-    ``dim_t[k] = temperature^(2 * floor(k / 2) / F)``, ``k = 0..F-1``:
-    ``u = xyzr[..., None] / dim_t`` of shape ``[..., 4, F]``; then the
-    sines of the even columns and the cosines of the odd columns are
-    interleaved (``stack(sin(u[..., 0::2]), cos(u[..., 1::2]), dim=-1)``)
-    and everything from the box-parameter axis on is flattened, giving
-    ``[..., 4 * F]``: x's ``F`` features, then y's, z's and r's.
+    ``u = (xyzr / scale)[..., None] / dim_t`` ``[..., 4, F]``; sines of the
+    even and cosines of the odd columns interleaved, then flattened (x's ``F``
+    features, then y's, z's, r's).
 
     Args:
-        xyzr (Tensor): Boxes of shape ``[..., 4]`` (e.g. ``[B, N, 4]``).
-        num_feats (int): ``F``, the number of frequencies per box
-            parameter; the output has ``4 * F`` channels (STMixer uses
-            ``F = C / 4``). Must be even.
+        xyzr (Tensor): Boxes ``[..., 4]``.
+        num_feats (int): ``F``, even (STMixer uses ``C / 4``).
         temperature (float): The frequency base. Defaults to 10000.
-        scale (Sequence[float] | Tensor): Divisors applied to ``(x, y, z,
-            r)`` before embedding (a tensor on ``xyzr``'s device, e.g. a
-            module's buffer, saves a copy from the host). Defaults to
-            ``(1000, 1000, 1, 1)``.
-        dim_t (Tensor, optional): :func:`position_frequencies` of
-            ``num_feats`` and ``temperature`` made once (e.g. a module's
-            buffer); made here when None or of a dtype below fp32 (a
-            buffer after ``module.half()``: the frequencies are fp32).
-
-    Returns:
-        Tensor: The embedding, shape ``[..., 4 * num_feats]``.
+        scale (Sequence[float] | Tensor): Divisors of ``(x, y, z, r)`` (a
+            device tensor saves a copy). Defaults to ``(1000, 1000, 1, 1)``.
+        dim_t (Tensor, optional): :func:`position_frequencies` (e.g. a buffer);
+            made here when None or below fp32.
     """
     assert xyzr.size(-1) == 4, f'expected [..., 4] boxes, got {xyzr.shape}'
     assert num_feats % 2 == 0, \

@@ -16,16 +16,13 @@ BOX_COSTS = (BBoxL1Cost, IoUCost)
 
 @TASK_UTILS.register_module()
 class TubeletHungarianAssigner(HungarianAssigner):
-    """mmdet's ``HungarianAssigner`` for tubelets: the box costs
-    (``BBoxL1Cost``, ``IoUCost``) are computed frame by frame and averaged
-    over the frames where the GT tubelet is present; the other costs
-    (``ClassificationCost``, ``FocalLossCost``) see one score per
-    tubelet, as for keyframe boxes. With one frame it is mmdet's assigner.
+    """mmdet's ``HungarianAssigner`` for tubelets: box costs (``BBoxL1Cost``,
+    ``IoUCost``) per frame, averaged over the GT tubelet's present frames;
+    other costs see one score per tubelet. With one frame it is mmdet's.
 
-    ``pred_instances``: ``scores`` ``[N, K]``, ``bboxes`` ``[N, T, 4]``
-    (pixels); ``gt_instances``: ``labels`` ``[n]``, ``bboxes`` ``[n, T, 4]``
-    and ``valid`` ``[n, T]`` (bool; every GT present on at least one
-    frame). Args: those of mmdet's ``HungarianAssigner``.
+    ``pred_instances``: ``scores`` ``[N, K]``, ``bboxes`` ``[N, T, 4]`` pixels;
+    ``gt_instances``: ``labels`` ``[n]``, ``bboxes`` ``[n, T, 4]``, ``valid``
+    ``[n, T]`` (each GT present somewhere). Args: as mmdet's.
     """
 
     def assign(self,

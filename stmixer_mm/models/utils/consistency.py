@@ -1,30 +1,10 @@
 """Every check of settings that must agree between the parts of an STMixer
 model, in one place.
 
-The parts are built separately from their own config sections (neck, query
-generator, decoder with its stage heads, assigners), so a value that two of
-them must share can disagree. The checks of the built parts are declared
-here as rules of the settings mechanism (``declare_rule(..., built=True)``,
-:mod:`stmixer_mm.utils.settings_specs`), which runs them right after the
-decoder or the detector is built, whoever builds it; the checks of what a
-part fills in for another (``inject_*``, :func:`check_explicit_setting`,
-:func:`check_neck_channels`) and of the pyramid at run time are called
-where the value is filled in or read. Each raises a ``ValueError`` that
-names the settings on both sides and the fix.
-
-- :func:`check_stage_heads`: all stages of a decoder share their widths,
-  ``temporal_points``, actions, branches and label convention;
-- :func:`check_person_loss_and_match_costs`: the person loss and the
-  assigner's classification cost read the person logits the same way
-  (softmax or sigmoid);
-- :func:`inject_query_generator_settings` and :func:`check_query_generator`:
-  the query generator's channels and temporal queries fit the decoder
-  (``STMixerQueryGenerator`` or mmdet's ``EmbeddingRPNHead``);
-- :func:`check_neck_channels`: the neck's ``out_channels`` is the decoder's
-  ``feat_channels``;
-- :func:`check_pyramid` and :func:`check_pyramid_strides`: at run time, the
-  pyramid has one map per stride, ``feat_channels`` channels,
-  ``temporal_points`` frames and spatial sizes of those strides.
+Checks of built parts are ``declare_rule(..., built=True)`` rules (run right
+after the decoder or detector is built); checks of filled-in values and of the
+run-time pyramid run where the value is filled in or read. Each error names
+both sides and the fix.
 """
 import inspect
 from typing import Any, Optional, Sequence, Tuple
@@ -56,19 +36,10 @@ def check_stage_heads(stages: Sequence[nn.Module]) -> None:
 def check_person_loss_and_match_costs(loss_person: nn.Module,
                                       assigner: Any,
                                       stage: int = 0) -> None:
-    """The assigner's classification cost reads the person logits the way
-    the person loss does.
-
-    A sigmoid person loss (e.g. ``FocalLoss``) gives one logit per query;
-    mmdet's ``ClassificationCost`` applies a softmax over the last dim, which
-    on one logit is the constant 1, so the matching would silently ignore
-    the person score. A softmax loss gives two logits (person, no-object),
-    which ``FocalLossCost`` would read as two independent sigmoids.
-    Assigners without ``match_costs`` are not checked.
-
-    Raises:
-        ValueError: naming the loss, the cost and the cost to use instead.
-    """
+    """The assigner's classification cost reads the person logits as the loss
+    does (``ClassificationCost``'s softmax of one sigmoid logit is constant;
+    ``FocalLossCost`` would read softmax logits as sigmoids); a ValueError
+    names the loss, the cost and the fix. No ``match_costs``: not checked."""
     use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
     loss_name = type(loss_person).__name__
     for cost in getattr(assigner, 'match_costs', None) or ():
@@ -116,14 +87,10 @@ def _init_args(cfg: dict) -> Tuple[type, set]:
 
 def inject_query_generator_settings(cfg: dict, hidden_channels: int,
                                     with_temporal_queries: bool) -> dict:
-    """The query generator config with the decoder's settings filled in.
-
-    Only arguments the generator's constructor names are filled (mmdet's
-    ``EmbeddingRPNHead`` takes ``**kwargs`` and would swallow anything
-    else): the channels (``hidden_channels`` or
-    ``proposal_feature_channel``) and ``with_temporal_queries``. An explicit,
-    different value is an error.
-    """
+    """The query generator config with the decoder's channels and
+    ``with_temporal_queries`` filled in, only where its constructor names them
+    (mmdet's ``EmbeddingRPNHead`` would swallow ``**kwargs``); an explicit
+    different value is an error."""
     cfg = dict(cfg)
     _, args = _init_args(cfg)
     settings = dict(with_temporal_queries=with_temporal_queries)
@@ -170,8 +137,8 @@ def check_query_generator(query_generator: nn.Module, hidden_channels: int,
 
 
 def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
-    """The neck's ``out_channels`` (when the config names it) is the
-    decoder's ``feat_channels``."""
+    """The neck's ``out_channels`` (if named) is the decoder's
+    ``feat_channels``."""
     channels = neck_cfg.get('out_channels') if isinstance(neck_cfg,
                                                           dict) else None
     if channels is not None and channels != feat_channels:
@@ -208,8 +175,8 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
 
 def check_pyramid_strides(x: Sequence[Tensor], featmap_strides: Sequence[int],
                           input_hw: Tuple[int, int]) -> None:
-    """Every map's spatial size is the input's divided by its stride
-    (rounded either way)."""
+    """Every map's size is the input's divided by its stride (either
+    rounding)."""
     H, W = input_hw
     for level, (feat, stride) in enumerate(zip(x, featmap_strides)):
         h, w = feat.shape[-2:]
@@ -225,9 +192,8 @@ def check_explicit_setting(cfg: dict,
                            value: Any,
                            where: str,
                            owner: Optional[str] = None) -> dict:
-    """``cfg`` with ``name`` set to ``value``; an explicit different value
-    in ``cfg`` is an error naming ``where`` and the ``owner`` of the value.
-    """
+    """``cfg`` with ``name`` set to ``value``; an explicit different value is
+    an error naming ``where`` and the ``owner``."""
     cfg = dict(cfg)
     if name in cfg and cfg[name] is not None:
         given = cfg[name]
@@ -242,9 +208,8 @@ def check_explicit_setting(cfg: dict,
 
 
 def inject_mask_head_settings(cfg: dict, decoder) -> dict:
-    """The mask head config with the decoder's ``query_channels`` (its
-    ``hidden_channels``), ``feat_channels`` and ``featmap_strides`` filled
-    in; an explicit different value is an error naming it."""
+    """The mask head config with the decoder's ``query_channels``,
+    ``feat_channels`` and ``featmap_strides`` filled in."""
     return _decoder_filled(
         cfg,
         'mask_head',
@@ -254,8 +219,7 @@ def inject_mask_head_settings(cfg: dict, decoder) -> dict:
 
 
 def _decoder_filled(cfg: dict, where: str, **values) -> dict:
-    """``cfg`` (a head of the decoder, at ``where``) with ``values`` filled
-    in by :func:`check_explicit_setting`."""
+    """``cfg`` with ``values`` filled in by :func:`check_explicit_setting`."""
     cfg = dict(cfg)
     for name, value in values.items():
         cfg = check_explicit_setting(cfg, name, value, where, 'the decoder\'s')
@@ -263,11 +227,9 @@ def _decoder_filled(cfg: dict, where: str, **values) -> dict:
 
 
 def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
-    """The forecast head config with the decoder's ``query_channels`` (its
-    ``hidden_channels``), ``num_actions`` and ``with_temporal_queries``
-    filled in; an explicit different value is an error naming it. A
-    forecast needs the AVA label convention (sigmoid actions, boxes
-    normalised to the input frame)."""
+    """The forecast head config with the decoder's ``query_channels``,
+    ``num_actions`` and ``with_temporal_queries`` filled in (AVA label
+    convention only: sigmoid actions, normalised boxes)."""
     if decoder.label_convention != 'ava':
         raise ValueError(
             'forecast_head needs the stage heads\' label_convention='
@@ -280,11 +242,9 @@ def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
         with_temporal_queries=decoder.with_temporal_queries)
 
 
-# ---------------------------------------------------------------------------
-# the rules on the built decoder and detector
+# --- the rules on the built decoder and detector ---
 def _decoder_parts_agree(decoder) -> None:
-    """The stages share their settings; each stage's person loss and
-    assigner read the person logits alike."""
+    """The stages agree, and so do each person loss and assigner."""
     check_stage_heads(decoder.stages)
     for stage, assigner in enumerate(decoder.assigners or ()):
         check_person_loss_and_match_costs(decoder.stages[stage].loss_person,

@@ -8,14 +8,8 @@ from torch import Tensor
 def host_tensor(data: Any,
                 device: torch.device,
                 dtype: Optional[torch.dtype] = None) -> Tensor:
-    """``torch.tensor(data, dtype=dtype, device=device)``, copied to the
-    device with ``non_blocking=True``.
-
-    ``torch.tensor(data, device='cuda')`` and ``t.new_tensor(data)`` copy
-    with ``non_blocking=False``, which waits for the CUDA stream, i.e. for
-    every kernel queued before (a host synchronisation in the middle of the
-    forward, issue 33). A non-blocking copy of a fresh (pageable) CPU
-    tensor is staged by the driver at once and queued on the stream, so the
-    host does not wait. On the CPU it is ``torch.tensor``.
-    """
+    """``torch.tensor(data, dtype=dtype, device=device)`` copied with
+    ``non_blocking=True``: ``torch.tensor(data, device='cuda')`` would wait for
+    the CUDA stream (a host sync mid-forward); a fresh pageable CPU tensor is
+    staged by the driver and queued, so the host does not wait."""
     return torch.tensor(data, dtype=dtype).to(device, non_blocking=True)

@@ -1,32 +1,11 @@
 """The dispatcher of STMixer's 4-D adaptive sampling.
 
-`STMixer: A One-Stage Sparse Action Detector
-<https://arxiv.org/abs/2303.15879>`_ samples every query's feature maps at
-``G * P`` learned points ``(x, y, z)``: ``x, y`` in pixels of the network
-input, ``z`` a continuous pyramid level. Every point is read bilinearly
-(zero padding, ``align_corners=False``) on every frame of every level, the
-levels are blended with softmax weights of ``-((z - 3) - l) ** 2 / 2`` and
-group ``g`` of the channels uses points ``[g * P, (g + 1) * P)``.
-
-Three implementations of the same numbers, one module each:
-
-* ``'reference'`` (:mod:`.reference`): the official operator, one
-  ``grid_sample`` per level; the ground truth of the tests.
-* ``'pytorch'`` (:mod:`.pytorch_path`): one weighted gather of the pixel
-  tables per group; reads the two means the mixing needs directly. CPU
-  and GPU.
-* ``'mmcv'`` (:mod:`.mmcv_path`): one call of mmcv's multi-scale deformable
-  attention CUDA kernel. On CPU it falls back to ``'pytorch'``.
-
-The pixel tables depend on the maps only: :func:`prepare_pyramid` lays a
-pyramid out once (:class:`~.pyramid.PreparedPyramid`, :mod:`.pyramid`) for
-all the decoder stages; the geometry shared by the paths is in
-:mod:`.geometry`. :func:`sample_4d` dispatches between the paths and returns
-the layout ``[B, N, G, T, P, C / G]``; :func:`sample_4d_features` returns
-its means over the frames and over the points. Speed and memory:
-``tools/analysis_tools/benchmark_sampling.py`` (the operator) and
-``tools/analysis_tools/benchmark_decoder.py`` (the 6-stage decoder against
-the same decoder with ``impl='reference'``).
+Three implementations of the same numbers: ``'reference'`` (:mod:`.reference`,
+the official operator, one ``grid_sample`` per level; the tests' ground truth),
+``'pytorch'`` (:mod:`.pytorch_path`, CPU and GPU) and ``'mmcv'``
+(:mod:`.mmcv_path`, mmcv's multi-scale deformable attention CUDA kernel).
+:func:`prepare_pyramid` lays a pyramid out once for all decoder stages. Speed:
+``tools/analysis_tools/benchmark_sampling.py`` / ``benchmark_decoder.py``.
 """
 from typing import Optional, Sequence, Tuple, Union
 
@@ -46,8 +25,7 @@ __all__ = [
 
 def _check_inputs(sample_points: Tensor, prepared: PreparedPyramid,
                   featmap_strides: Strides, n_points: int) -> SamplingGeometry:
-    """Validate the inputs of :func:`sample_4d` (the pyramid already
-    prepared) and return the sizes."""
+    """Check :func:`sample_4d`'s prepared inputs; return the sizes."""
     if tuple(featmap_strides) != prepared.featmap_strides:
         raise ValueError(
             f'featmap_strides {tuple(featmap_strides)} differ from the '
@@ -65,15 +43,7 @@ def _as_prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
                                                       PreparedPyramid],
                  featmap_strides: Strides, n_points: int,
                  impl: str) -> Tuple[PreparedPyramid, SamplingGeometry, str]:
-    """The one place where the sampler's input becomes a
-    :class:`PreparedPyramid` holding the layout of the resolved ``impl``:
-    a pyramid prepared for it is used as it is, one prepared for another
-    implementation is prepared again from its maps, a list of maps is
-    prepared here.
-
-    Returns:
-        tuple: The pyramid, the sizes and the resolved ``impl``.
-    """
+    """``(pyramid with impl's layout, sizes, resolved impl)``."""
     if not isinstance(values, PreparedPyramid):
         check_maps(values, featmap_strides)
         geo = check_points(sample_points, values, n_points)
@@ -92,23 +62,9 @@ def prepare_pyramid(values: Sequence[Tensor],
                     featmap_strides: Strides,
                     num_groups: int,
                     impl: str = 'auto') -> PreparedPyramid:
-    """Lay out a pyramid once for several calls of the sampler.
-
-    Args:
-        values (list[Tensor] | tuple[Tensor]): ``L`` maps of shape ``[B, C,
-            T, H_l, W_l]`` with ``C`` divisible by ``num_groups``.
-        featmap_strides (Sequence[int | float]): Stride of each map.
-        num_groups (int): Channel groups ``G`` of the sampling points.
-        impl (str): The ``impl`` the sampler will be called with (see
-            :func:`sample_4d`); decides what is built: the group tables and
-            their time means for ``'pytorch'``, the interleaved table for
-            ``'mmcv'``, nothing for ``'reference'``. Defaults to ``'auto'``.
-
-    Returns:
-        PreparedPyramid: To pass as ``values`` to :func:`sample_4d` or
-        :func:`sample_4d_features` (with the same ``featmap_strides``,
-        ``G`` and ``impl``).
-    """
+    """Lay out ``L`` maps ``[B, C, T, H_l, W_l]`` once for several sampler
+    calls (with the same strides, ``num_groups`` and ``impl``, which decides
+    what is built)."""
     check_maps(values, featmap_strides)
     C = values[0].size(1)
     if num_groups <= 0 or C % num_groups != 0:
@@ -128,36 +84,25 @@ def sample_4d(sample_points: Tensor,
               impl: str = 'auto') -> Tensor:
     """Sample every frame of a feature pyramid at 3-D points.
 
-    Point ``(x, y, z)`` of group ``g`` reads, on every frame ``t``, the
-    channels of group ``g`` of every level ``l`` bilinearly at pixel
-    ``(x / s_l - 0.5, y / s_l - 0.5)`` (zeros outside the map) and blends
-    the levels with ``softmax_l(-((z - mapping_stride) - l) ** 2 / tau)``.
+    Point ``(x, y, z)`` (``x, y`` input pixels, ``z`` a continuous level) of
+    group ``g`` reads, on every frame, group ``g``'s channels of every level
+    ``l`` bilinearly at ``(x / s_l - 0.5, y / s_l - 0.5)`` (zeros outside) and
+    blends levels by ``softmax_l(-((z - mapping_stride) - l) ** 2 / tau)``.
 
     Args:
-        sample_points (Tensor): Points of shape ``[B, N, 1, G * P, 3]`` as
-            ``(x, y, level)`` (see :func:`make_sample_points`); group ``g``
-            uses points ``[g * P, (g + 1) * P)``. A ``[B, Hq, Wq, G * P,
-            3]`` tensor is read with ``N = Hq * Wq``.
-        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): ``L`` maps
-            of shape ``[B, C, T, H_l, W_l]`` with ``C`` divisible by ``G``,
-            or the same maps prepared by :func:`prepare_pyramid` (to share
-            the layout work between several calls).
-        featmap_strides (Sequence[int | float]): Stride of each map, e.g.
-            ``[4, 8, 16, 32]``.
+        sample_points (Tensor): ``[B, N, 1, G * P, 3]`` (or
+            ``[B, Hq, Wq, G * P, 3]``); group ``g`` uses points
+            ``[g * P, (g + 1) * P)``.
+        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps.
+        featmap_strides (Sequence[int | float]): Stride of each map.
         n_points (int): Points per group ``P``.
-        mapping_stride (float): Level ``z`` that maps to pyramid level 0.
-            Defaults to 3.0.
-        tau (float): Temperature of the level weights. Defaults to 2.0.
-        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` (CUDA kernel;
-            ``'pytorch'`` on other devices) or ``'auto'`` (``'mmcv'`` on
-            CUDA when mmcv's CUDA ops load, else ``'pytorch'``). All give
-            the same numbers up to float rounding. Defaults to ``'auto'``.
+        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
+        tau (float): Level weight temperature. Defaults to 2.0.
+        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` (CUDA) or
+            ``'auto'`` (``'mmcv'`` where its CUDA ops load).
 
     Returns:
-        Tensor: Samples of shape ``[B, N, G, T, P, C / G]`` (possibly a
-        non-contiguous view); the spatial features are its mean over dim 3,
-        the temporal features its mean over dim 4
-        (:func:`sample_4d_features` gives both without forming it).
+        Tensor: ``[B, N, G, T, P, C / G]`` (maybe a non-contiguous view).
     """
     prepared, geo, impl = _as_prepared(sample_points, values, featmap_strides,
                                        n_points, impl)
@@ -186,34 +131,11 @@ def sample_4d_features(
         tau: float = 2.0,
         impl: str = 'auto',
         with_temporal: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
-    """The spatial and temporal feature sets of STMixer's adaptive mixing.
-
-    Equal (up to float rounding) to ``out = sample_4d(...)`` followed by
-    ``out.mean(dim=3)`` and ``out.mean(dim=4)``, which is what
-    ``impl='reference'`` and ``'mmcv'`` compute. ``'pytorch'`` reads both
-    means directly from the pixel table (the mean over the frames from the
-    table averaged over time, the mean over the points as one gather of all
-    the points' reads), never forming the samples.
-
-    Args:
-        sample_points (Tensor): ``[B, N, 1, G * P, 3]``, see
-            :func:`sample_4d`.
-        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps,
-            see :func:`sample_4d`.
-        featmap_strides (Sequence[int | float]): Stride of each map.
-        n_points (int): Points per group ``P``.
-        mapping_stride (float): See :func:`sample_4d`. Defaults to 3.0.
-        tau (float): See :func:`sample_4d`. Defaults to 2.0.
-        impl (str): See :func:`sample_4d`. Defaults to ``'auto'``.
-        with_temporal (bool): Also compute the temporal feature set.
-            Defaults to True.
-
-    Returns:
-        tuple[Tensor, Tensor | None]: The spatial features ``[B, N, G, P, C
-        / G]`` (mean over the frames) and the temporal features ``[B, N, G,
-        T, C / G]`` (mean over the points; None without
-        ``with_temporal``).
-    """
+    """The spatial and temporal feature sets of STMixer's adaptive mixing:
+    ``sample_4d(...).mean(dim=3)`` ``[B, N, G, P, C / G]`` and
+    ``.mean(dim=4)`` ``[B, N, G, T, C / G]`` (None without
+    ``with_temporal``) up to rounding (``'pytorch'`` reads both means
+    directly). Arguments as :func:`sample_4d`."""
     prepared, geo, resolved = _as_prepared(sample_points, values,
                                            featmap_strides, n_points, impl)
     if resolved == 'pytorch':

@@ -1,10 +1,5 @@
-"""Geometry of STMixer's 4-D sampling, shared by every implementation.
-
-The sampling points of a query (:func:`make_sample_points`), the soft
-assignment of a continuous level to the pyramid's levels
-(:func:`translate_to_linear_weight`), and the sizes and checks of the
-inputs of :func:`~stmixer_mm.models.layers.sample_4d`.
-"""
+"""Geometry of STMixer's 4-D sampling, shared by every implementation:
+sampling points, level weights, and the input sizes and checks."""
 from typing import NamedTuple, Sequence, Union
 
 import torch
@@ -18,22 +13,11 @@ Strides = Sequence[Union[int, float]]
 
 
 def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
-    """Turn per-query offsets into absolute sampling points.
-
-    Args:
-        offset (Tensor): Offsets of shape ``[B, N, num_group * 3]``; per
-            point ``(dx, dy, dz)`` with ``dx, dy`` in units of the box width
-            and height and ``dz`` a level offset.
-        num_group (int): Number of points per query (``n_groups *
-            in_points``).
-        xyzr (Tensor): Boxes of shape ``[B, N, 4]`` as ``(x, y, z, r)``:
-            centre in pixels, ``z = log2(sqrt(w * h))``, ``r = log2(h / w)``.
-
-    Returns:
-        Tensor: Points of shape ``[B, N, 1, num_group, 3]`` as
-        ``(x, y, level)``: ``x, y = centre + (dx, dy) * (w, h)`` and
-        ``level = z + dz``.
-    """
+    """Absolute points ``[B, N, 1, num_group, 3]`` ``(x, y, level)`` =
+    ``(centre + (dx, dy) * (w, h), z + dz)`` from per-query offsets
+    ``[B, N, num_group * 3]`` (``dx, dy`` in box widths / heights) and boxes
+    ``xyzr`` ``[B, N, 4]`` (centre in pixels, ``z = log2(sqrt(w * h))``,
+    ``r = log2(h / w)``)."""
     if offset.dim() != 3 or offset.size(-1) != num_group * 3:
         raise ValueError(f'offset must have shape [B, N, {num_group * 3}] '
                          f'(num_group * 3), got {tuple(offset.shape)}')
@@ -42,8 +26,7 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
         raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
                          f'got {tuple(xyzr.shape)}')
     offset = offset.reshape(B, N, 1, num_group, 3)
-    # (x, y, z) + (dx, dy, dz) * (w, h, 1): the numbers of x + dx * w and
-    # z + dz, in one product and one sum for the three
+    # (x, y, z) + (dx, dy, dz) * (w, h, 1): one product and one sum
     wh = xyzr_wh(xyzr)
     scale = torch.cat([wh, wh.new_ones(B, N, 1)], dim=-1)
     return xyzr[..., :3].reshape(B, N, 1, 1, 3) + \
@@ -53,18 +36,9 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
 def translate_to_linear_weight(ref: Tensor,
                                num_total: int,
                                tau: float = 2.0) -> Tensor:
-    """Soft assignment of continuous levels to the discrete ones.
-
-    Args:
-        ref (Tensor): Continuous levels of any shape ``[*]``, already
-            shifted so that level ``l`` of the pyramid is at ``l``.
-        num_total (int): Number of pyramid levels ``L``.
-        tau (float): Temperature. Defaults to 2.0.
-
-    Returns:
-        Tensor: Weights of shape ``[*, L]``, ``softmax_l(-(ref - l) ** 2 /
-        tau)``; they sum to one over the last dim.
-    """
+    """Soft assignment ``[*, L]`` of continuous levels ``ref`` ``[*]`` (level
+    ``l`` at ``l``) to ``num_total`` levels: ``softmax_l(-(ref - l) ** 2 /
+    tau)``."""
     grid = torch.arange(
         num_total, device=ref.device,
         dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))
@@ -72,11 +46,9 @@ def translate_to_linear_weight(ref: Tensor,
 
 
 def level_softmax(distance: Tensor, tau: float, dim: int) -> Tensor:
-    """``softmax(-distance ** 2 / tau)`` over ``dim``: the level weights of
-    :func:`translate_to_linear_weight` from the distances ``ref - l`` of a
-    continuous level to the levels ``l`` along ``dim`` (the PyTorch sampler
-    passes them as ``[L, rows]``). ``x / -tau`` is ``-|x / tau|`` bit for
-    bit for the squares."""
+    """``softmax(-distance ** 2 / tau)`` over ``dim`` from the distances
+    ``ref - l`` (the PyTorch sampler passes ``[L, rows]``). ``x / -tau`` is
+    ``-|x / tau|`` bit for bit for the squares."""
     return torch.softmax(distance.pow(2.0).div(-tau), dim=dim)
 
 
@@ -113,8 +85,7 @@ def check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
 
 def check_points(sample_points: Tensor, values: Sequence[Tensor],
                  n_points: int) -> SamplingGeometry:
-    """Validate sampling points against checked maps (see
-    :func:`check_maps`) and return the sizes."""
+    """Validate sampling points against checked maps; return the sizes."""
     if sample_points.dim() != 5 or sample_points.size(-1) != 3:
         raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
                          f' got {tuple(sample_points.shape)}')

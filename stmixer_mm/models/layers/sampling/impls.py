@@ -17,9 +17,8 @@ def msda_cuda_function() -> Optional[type]:
         return None
     if not torch.cuda.is_available():
         return None
-    # A tiny call instead of mmcv.ops.get_compiling_cuda_version(), which
-    # segfaults in mmcv 2.1.0 built against torch 2.11 + CUDA 13 (H100,
-    # docs/en/gpu.md); a build without CUDA ops raises here.
+    # a tiny call: get_compiling_cuda_version() segfaults in mmcv 2.1.0 with
+    # torch 2.11 + CUDA 13 (docs/en/gpu.md); a build without CUDA ops raises
     try:
         z = torch.zeros(1, 1, 1, 1, device='cuda')
         MultiScaleDeformableAttnFunction.apply(

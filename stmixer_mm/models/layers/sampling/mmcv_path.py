@@ -1,12 +1,9 @@
 """The mmcv path of STMixer's 4-D sampling (``impl='mmcv'``, CUDA).
 
-The whole multi-level read is one call of mmcv's multi-scale deformable
-attention CUDA kernel: every (query, point) pair is one deformable-attention
-query with one point per level, the level weights are its attention
-weights, the groups are its heads and time is folded into the per-head
-channels (:func:`_to_msda_inputs`; the value is the interleaved pixel table
-of :class:`~.pyramid.PreparedPyramid`). On other devices the dispatcher
-uses the PyTorch path instead.
+One call of mmcv's multi-scale deformable attention CUDA kernel: each (query,
+point) is a deformable-attention query with one point per level, the level
+weights its attention weights, the groups its heads, time folded into the
+per-head channels (:func:`_to_msda_inputs`).
 """
 from typing import NamedTuple
 
@@ -18,29 +15,23 @@ from .geometry import (SamplingGeometry, geometry_dtype, level_weights,
 from .impls import msda_cuda_function
 from .pyramid import PreparedPyramid
 
-#: Dtypes the mmcv CUDA kernel runs in as given. It also has an fp16
-#: instantiation, but that interpolates and accumulates in half precision
-#: (output 1e-2, map gradients 3e-2 from a float64 reference on an H100,
-#: 20x the PyTorch path's error, docs/en/gpu.md): fp16, like bf16, runs in
-#: fp32 and is cast back.
+#: Dtypes the kernel runs in as given; its fp16 instantiation accumulates in
+#: half precision (inaccurate, docs/en/gpu.md): fp16 and bf16 run in fp32
 _MSDA_DTYPES = (torch.float32, torch.float64)
 
 
 class _MSDAInputs(NamedTuple):
-    """Arguments of mmcv's multi-scale deformable attention.
-
-    ``Q = N * P`` deformable-attention queries per clip, ``G`` heads,
-    ``K = C / G * T`` channels per head, ``S = sum_l H_l * W_l`` keys.
+    """Arguments of mmcv's multi-scale deformable attention (``Q = N * P``
+    queries, ``G`` heads, ``K = C / G * T`` channels per head, ``S = sum_l H_l
+    * W_l`` keys).
 
     Attributes:
-        value (Tensor): Shape ``[B, S, G, K]``; channel ``c * T + t`` of head
-            ``g`` is channel ``g * C / G + c`` of frame ``t`` (the pixel
-            table of :class:`PreparedPyramid`).
-        spatial_shapes (Tensor): ``(H_l, W_l)`` per level, ``[L, 2]``,
-            int64.
+        value (Tensor): ``[B, S, G, K]``; channel ``c * T + t`` of head ``g``
+            is channel ``g * C / G + c`` of frame ``t``.
+        spatial_shapes (Tensor): ``(H_l, W_l)`` per level, ``[L, 2]``, int64.
         level_start_index (Tensor): First key of each level, ``[L]``, int64.
-        sampling_locations (Tensor): Shape ``[B, Q, G, L, 1, 2]``, ``(x, y)``
-            normalised to ``[0, 1]`` per level.
+        sampling_locations (Tensor): ``[B, Q, G, L, 1, 2]``, ``(x, y)`` in
+            ``[0, 1]`` per level.
         attention_weights (Tensor): Level weights, ``[B, Q, G, L, 1]``.
     """
     value: Tensor
@@ -53,15 +44,10 @@ class _MSDAInputs(NamedTuple):
 def _to_msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
                     geo: SamplingGeometry, mapping_stride: float,
                     tau: float) -> _MSDAInputs:
-    """Map the 4-D sampling onto multi-scale deformable attention.
-
-    The kernel and ``multi_scale_deformable_attn_pytorch`` share the
-    conventions of ``grid_sample(align_corners=False, padding_mode='zeros')``
-    (location ``u`` in ``[0, 1]`` reads pixel coordinate ``u * size - 0.5``),
-    so every level's ``(x, y)`` is divided by ``(W_l * s_l, H_l * s_l)`` as in
-    the reference. The value is the interleaved pixel table of the
-    pyramid (prepared for ``'mmcv'``).
-    """
+    """Map the 4-D sampling onto multi-scale deformable attention: the kernel
+    follows ``grid_sample(align_corners=False, padding_mode='zeros')``, so each
+    level's ``(x, y)`` is divided by ``(W_l * s_l, H_l * s_l)`` as in the
+    reference."""
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)
@@ -95,15 +81,8 @@ def _im2col_step(batch: int, limit: int = 64) -> int:
 def sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
                    geo: SamplingGeometry, mapping_stride: float,
                    tau: float) -> Tensor:
-    """Sampling through mmcv's multi-scale deformable attention kernel.
-
-    Inputs other than fp32/fp64 (bf16: no instantiation; fp16: the half
-    instantiation is inaccurate) are computed in fp32 and the result cast
-    back to the maps' dtype.
-
-    Returns:
-        Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
-    """
+    """Samples ``[B, N, G, T, P, C / G]`` through mmcv's multi-scale deformable
+    attention kernel (dtypes other than fp32/fp64 run in fp32)."""
     func = msda_cuda_function()
     if func is None:
         raise RuntimeError(

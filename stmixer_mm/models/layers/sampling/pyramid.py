@@ -1,12 +1,6 @@
 """The feature pyramid laid out once for the sampler
-(:class:`PreparedPyramid`).
-
-The fast paths read the maps as *pixel tables* (:class:`PixelTables`): the
-PyTorch path one table per channel group and its mean over the frames, the
-mmcv path one interleaved table (the value of mmcv's multi-scale deformable
-attention). They depend on the maps only, so they are built once per
-decoder forward and read by every stage.
-"""
+(:class:`PreparedPyramid`): the *pixel tables* the fast paths read depend on
+the maps only, so they are built once per decoder forward."""
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -19,15 +13,13 @@ from .impls import resolve_impl
 
 
 class PixelTables(torch.autograd.Function):
-    """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]`` (``S = sum_l
-    HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
-    every pixel, the levels one after the other.
+    """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]``
+    (``S = sum_l HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D
+    / n)`` of every pixel, the levels one after the other.
 
-    Both directions are one strided copy per level (all clips and tables
-    at once: the tables are the slices of one ``[n, B, S, D / n]`` block),
-    which keeps the number of operators independent of ``B`` and ``n``
-    (issue 33: the host launches them one by one) and is as fast on a CPU
-    as per-matrix 2-D transposes.
+    Both directions are one strided copy per level (the tables are slices of
+    one ``[n, B, S, D / n]`` block), so the operator count does not grow with
+    ``B`` and ``n``.
     """
 
     @staticmethod
@@ -64,8 +56,7 @@ class PixelTables(torch.autograd.Function):
 
 
 def _table_block(maps: Sequence[Tensor], num_tables: int) -> Tensor:
-    """Maps ``[B, D, HW_l]`` -> the block ``[n, B, S, D / n]`` of the ``n``
-    tables (see :class:`PixelTables`), one copy per level."""
+    """Maps ``[B, D, HW_l]`` -> the tables' ``[n, B, S, D / n]`` block."""
     B, D = maps[0].shape[:2]
     width = D // num_tables
     S = sum(m.size(2) for m in maps)
@@ -82,11 +73,8 @@ def _table_block(maps: Sequence[Tensor], num_tables: int) -> Tensor:
 def _pixel_tables(
         maps: Sequence[Tensor],
         num_tables: int) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
-    """``[B, D, *spatial]`` maps -> ``num_tables`` tables ``[B * S, D /
-    num_tables]`` (see :class:`PixelTables`) and, when no gradient flows
-    to the maps, the block ``[num_tables, B * S, D / num_tables]`` they are
-    the slices of (the sampler then reads all groups with one gather),
-    else None (separate tables keep each table's gradient small)."""
+    """The ``num_tables`` tables ``[B * S, D / n]`` and, without gradient to
+    the maps, their block (one gather); with it, None (small gradients)."""
     B, D = maps[0].shape[:2]
     maps = [m.reshape(B, D, -1) for m in maps]
     if torch.is_grad_enabled() and any(m.requires_grad for m in maps):
@@ -98,10 +86,9 @@ def _pixel_tables(
 
 
 class CornerConstants(NamedTuple):
-    """The pyramid's geometry in the shapes the PyTorch sampler's corner
-    computation broadcasts them to (``L`` levels, ``B`` clips, ``G``
-    groups, ``S`` pixels per clip), made once per pyramid instead of once
-    per call (issue 33: the host launches every operator)."""
+    """The pyramid's geometry as the PyTorch sampler's corner computation
+    broadcasts it (``L`` levels, ``B`` clips, ``G`` groups, ``S`` pixels per
+    clip), made once per pyramid."""
     #: ``(W_l * s_l, H_l * s_l)``, ``[2, L, 1]``
     input_wh: Tensor
     #: ``(W_l, H_l)``, ``[2, L, 1]``
@@ -118,11 +105,9 @@ class CornerConstants(NamedTuple):
     starts: Tensor
     #: the level numbers ``0 .. L - 1``, ``[L, 1]``, geometry dtype
     levels: Tensor
-    #: first row of clip ``b`` in a group table, ``b * S``, ``[1, 1, B,
-    #: 1]``
+    #: first row of clip ``b`` in a group table, ``b * S``, ``[1, 1, B, 1]``
     clip_rows: Tensor
-    #: first row of (group ``g``, clip ``b``) in the group block, ``(g * B
-    #: + b) * S``, ``[1, G, B, 1]``
+    #: first row of (group g, clip b) in the block, (g*B + b) * S, [1, G, B, 1]
     block_rows: Tensor
 
 
@@ -150,55 +135,29 @@ def _corner_constants(prepared: 'PreparedPyramid') -> CornerConstants:
 class PreparedPyramid:
     """A feature pyramid laid out once for all the decoder stages.
 
-    The pure-PyTorch sampler reads the maps as *pixel tables*, one per
-    channel group: row ``b * S + s`` of table ``g`` holds pixel ``s`` of
-    clip ``b`` (the pixels of the levels one after the other, ``S = sum_l
-    H_l * W_l``) with the ``C / G`` channels of group ``g`` on all ``T``
-    frames, channel ``c * T + t``. The tables depend on the maps and ``G``
-    only, so the decoder builds them (and their means over the frames, which
-    the spatial features read) once per forward with
-    :func:`prepare_pyramid` and every stage reads them; in training their
-    gradient, summed over the stages, is transposed back to the maps' layout
-    once. (Separate tables per group keep each table's gradient buffer
-    small: one ``[B * S * G, K]`` table makes every stage's backward
-    allocate and fault in a ``4 * B * S * C * T`` byte buffer, about 56 MB
-    at the ViT-B sizes.) For mmcv's multi-scale deformable attention
-    (``'mmcv'``) one interleaved table ``[B * S * G, C / G * T]`` is built
-    instead: viewed as ``[B, S, G, C / G * T]`` it is the kernel's value.
-
-    It is the one type the sampling layers take: the decoder prepares the
-    pyramid once per forward (``STMixerStageHead.prepare_pyramid``) and every
-    stage, sampling block and sampler reads it; :func:`sample_4d` and
-    :func:`sample_4d_features` turn a list of maps into one at their entry.
+    The one type the sampling layers take. ``'pytorch'``: a pixel table per
+    channel group (row ``b * S + s``: pixel ``s`` of clip ``b``, levels one
+    after the other; channel ``c * T + t``) and its time means; separate tables
+    keep each backward's gradient buffer small. ``'mmcv'``: one interleaved
+    table, the kernel's value viewed ``[B, S, G, C / G * T]``.
 
     Attributes:
         values (tuple[Tensor]): The ``L`` maps ``[B, C, T, H_l, W_l]``.
         featmap_strides (tuple[int | float]): Stride of each map.
         num_groups (int): ``G``.
-        impl (str): The resolved implementation it was prepared for
-            (``'reference'``, ``'pytorch'`` or ``'mmcv'``).
-        group_tables (tuple[Tensor] | None): ``G`` tables ``[B * S, C / G *
-            T]`` (``'pytorch'``).
-        group_tables_tmean (tuple[Tensor] | None): ``G`` tables ``[B * S, C
-            / G]``, the group tables averaged over the frames
-            (``'pytorch'``).
-        table (Tensor | None): ``[B * S * G, C / G * T]``, row ``(b * S + s)
-            * G + g`` (``'mmcv'``).
-        group_block (Tensor | None): ``[G, B * S, C / G * T]``, the group
-            tables as slices of one tensor, when no gradient flows to the
-            maps (``'pytorch'``; the sampler reads all groups with one
-            gather), else None.
+        impl (str): The resolved implementation it was prepared for.
+        group_tables (tuple[Tensor] | None): ``G`` ``[B * S, C / G * T]``.
+        group_tables_tmean (tuple[Tensor] | None): Their time means.
+        table (Tensor | None): ``[B * S * G, C / G * T]`` (``'mmcv'``).
+        group_block (Tensor | None): ``[G, B * S, C / G * T]`` of which the
+            tables are slices, when no gradient flows to the maps.
         group_block_tmean (Tensor | None): The same for the time means.
-        num_pixels (int): ``S``.
-        pixel_sizes (Tensor): ``(W_l, H_l)`` per level, ``[L, 2]``, fp32
-            (fp64 for fp64 maps).
-        input_sizes (Tensor): ``(W_l * s_l, H_l * s_l)`` per level, ``[L,
-            2]``, same dtype (the normalisation of the reference operator).
+        num_pixels (int): ``S = sum_l H_l * W_l``.
+        pixel_sizes (Tensor): ``(W_l, H_l)`` ``[L, 2]`` (fp32 at least).
+        input_sizes (Tensor): ``(W_l * s_l, H_l * s_l)`` ``[L, 2]``.
         widths (Tensor): ``W_l``, ``[L]``, int64.
-        starts (Tensor): First pixel of each level in the tables, ``[L]``,
-            int64.
-        corner (CornerConstants | None): The geometry as the PyTorch
-            sampler broadcasts it (``'pytorch'``), else None.
+        starts (Tensor): First pixel of each level, ``[L]``, int64.
+        corner (CornerConstants | None): For ``'pytorch'``.
     """
 
     def __init__(self,
@@ -237,16 +196,14 @@ class PreparedPyramid:
 
     def matches(self, featmap_strides: Strides, num_groups: int,
                 impl: str) -> bool:
-        """Whether it serves these settings (``impl`` as given to
-        :func:`sample_4d`; ``'auto'`` is resolved for the maps' device)."""
+        """Whether it serves these settings (``'auto'`` resolved for its
+        device)."""
         impl = resolve_impl(impl, self.values[0].device)
         return (tuple(featmap_strides) == self.featmap_strides
                 and num_groups == self.num_groups and impl == self.impl)
 
     def has_layout(self, impl: str) -> bool:
-        """Whether it holds what the resolved ``impl`` reads (the maps for
-        ``'reference'``, the group tables for ``'pytorch'``, the interleaved
-        table for ``'mmcv'``)."""
+        """Whether it holds what the resolved ``impl`` reads."""
         if impl == 'pytorch':
             return self.group_tables is not None
         if impl == 'mmcv':

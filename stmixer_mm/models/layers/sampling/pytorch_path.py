@@ -1,13 +1,10 @@
 """The PyTorch path of STMixer's 4-D sampling (``impl='pytorch'``).
 
-The sampling grid is the same on every frame, so a pixel of a group is one
-row of ``C / G * T`` values (all its frames) of that group's pixel table
-(:class:`~.pyramid.PreparedPyramid`), and the whole multi-level read is one
-weighted gather (``F.embedding_bag``) of ``4 * L`` rows per point: the
-bilinear corners of every level, weighted by bilinear weight times level
-weight (:func:`_corner_reads`, all levels at once). The two means the
-mixing needs are read directly (:func:`sample_4d_features_pytorch`), never
-forming the ``[B, N, G, T, P, C / G]`` samples. CPU and GPU.
+The grid is the same on every frame, so a group's pixel is one row of
+``C / G * T`` values of its pixel table, and the multi-level read is one
+weighted gather (``F.embedding_bag``) of ``4 * L`` rows per point
+(:func:`_corner_reads`). The two means the mixing needs are read directly
+(:func:`sample_4d_features_pytorch`). CPU and GPU.
 """
 from typing import Optional, Tuple
 
@@ -22,26 +19,12 @@ from .pyramid import PreparedPyramid
 def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
                   geo: SamplingGeometry, mapping_stride: float, tau: float,
                   block_rows: bool) -> Tuple[Tensor, Tensor]:
-    """Rows of the group tables and weights of every point's reads.
-
-    Every (group, clip, query, point) reads ``4 * L`` rows of its group's
-    table: the four bilinear corners on each level, weighted by the
-    bilinear weight times the level weight (zero for corners outside their
-    map, as with ``grid_sample(padding_mode='zeros')``). The corner geometry
-    of all levels is computed at once, in fp32 at least, with the points on
-    the last (contiguous) dim so that every elementwise op broadcasts over
-    leading dims only; the pyramid's geometry comes in those shapes from
-    ``prepared.corner`` (:class:`~.pyramid.CornerConstants`).
-
-    Args:
-        block_rows (bool): Number the rows of the group block (row ``(g *
-            B + b) * S + s``, all groups in one gather) instead of those of
-            each group's table (``b * S + s``).
-
-    Returns:
-        tuple[Tensor, Tensor]: ``index`` (int64) and ``weights``, both
-        ``[G * B * N * P, 4 * L]``, rows ordered ``(g, b, n, p)``.
-    """
+    """``(index, weights)`` ``[G * B * N * P, 4 * L]`` (rows ``(g, b, n, p)``)
+    of every point's reads: the bilinear corners on each level, weighted by
+    bilinear times level weight (zero outside, as ``grid_sample`` with zero
+    padding), computed in fp32 at least; rows of the group block
+    (``(g * B + b) * S + s``) with ``block_rows``, else of each table
+    (``b * S + s``)."""
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     rows = G * B * N * P
@@ -70,8 +53,7 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     pixel = (
         corners[1].unsqueeze(1) * const.widths + corners[0].unsqueeze(0) +
         const.starts)
-    # level weights softmax_l(-((z - mapping_stride) - l) ** 2 / tau),
-    # [L, rows]
+    # level weights softmax_l(-((z - mapping_stride) - l) ** 2 / tau)
     lvl_weights = level_softmax(
         points[2] - mapping_stride - const.levels, tau, dim=0)
     weights = bilinear * lvl_weights
@@ -84,18 +66,13 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
 
 
 def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
-    """``out[i] = sum_j weights[i, j] * table[index[i, j]]``, ``[I, D]``.
-
-    ``F.embedding_bag`` does the weighted gather and its backward (scatter
-    into the table, dot products for the weights) with contiguous rows,
-    which is much faster on CPU than ``grid_sample``'s channel-strided
-    reads.
-    """
+    """``out[i] = sum_j weights[i, j] * table[index[i, j]]`` by
+    ``F.embedding_bag`` (contiguous rows: faster than ``grid_sample`` on
+    CPU)."""
     if (table.dtype == torch.bfloat16 and table.is_cuda
             and torch.is_grad_enabled() and weights.requires_grad):
         # CUDA has no bf16 backward of the per-sample weights
-        # ("_embedding_bag_per_sample_weights_backward_cuda" not
-        # implemented for 'BFloat16'): gather in fp32, return bf16.
+        # (_embedding_bag_per_sample_weights_backward_cuda): gather in fp32
         return F.embedding_bag(
             index,
             table.float(),
@@ -106,26 +83,15 @@ def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
 
 
 def _reads_block(prepared: PreparedPyramid, sample_points: Tensor) -> bool:
-    """Whether the sampler reads all groups from the group block in one
-    gather: without gradients, when the pyramid has the block (see
-    :func:`_gather_groups`)."""
+    """Whether all groups are read from the group block in one gather."""
     return prepared.group_block is not None and not (
         torch.is_grad_enabled() and sample_points.requires_grad)
 
 
 def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
                    block: Optional[Tensor], weights: Tensor) -> Tensor:
-    """:func:`_gather` of every group ``g`` (rows ``[g * M, (g + 1) * M)``
-    of ``index`` and ``weights`` from ``tables[g]``), stacked: ``[G, M,
-    K]``.
-
-    With the tables' ``block`` ``[G, rows, K]`` (see
-    :class:`~.pyramid.PreparedPyramid`; ``index`` then numbers the rows of
-    the block, :func:`_corner_reads` with ``block_rows``): all groups in
-    one gather (the same sums, with the operators of one group: the host
-    launches them one by one). Else one gather per group (without the
-    block, when gradients flow to the tables).
-    """
+    """:func:`_gather` of every group (from ``tables[g]``, or the ``block`` in
+    one gather), stacked ``[G, M, K]``."""
     G = len(tables)
     if block is not None:
         out = _gather(index, block.view(-1, block.size(-1)), weights)
@@ -140,13 +106,7 @@ def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
 def sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
                       geo: SamplingGeometry, mapping_stride: float,
                       tau: float) -> Tensor:
-    """Pure-PyTorch sampling as one weighted gather per group over all
-    levels: every (clip, query, point) is a weighted sum of ``4 * L`` rows of
-    its group's table (see :func:`_corner_reads`).
-
-    Returns:
-        Tensor: Samples of shape ``[B, N, G, T, P, C / G]``.
-    """
+    """Samples ``[B, N, G, T, P, C / G]``, one weighted gather per group."""
     B, N, G, P, C, T = geo
     use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,
@@ -161,13 +121,10 @@ def sample_4d_features_pytorch(
         sample_points: Tensor, prepared: PreparedPyramid,
         geo: SamplingGeometry, mapping_stride: float, tau: float,
         with_temporal: bool) -> Tuple[Tensor, Optional[Tensor]]:
-    """The means of the samples over the frames and over the points, read
-    directly: sampling is linear in the maps with the same weights on every
-    frame, so the mean over the frames is a gather from the time-mean
-    tables (``C / G`` instead of ``C / G * T`` channels), and the mean over
-    the points is one gather per (clip, query, group) with all ``P * 4 * L``
-    reads of its points, weighted by ``1 / P``. The samples ``[B, N, G, T,
-    P, C / G]`` are never formed."""
+    """The samples' means over the frames and over the points, read directly
+    (sampling is linear with the same weights on every frame): a gather from
+    the time-mean tables, and one gather per (clip, query, group) of all its
+    points' reads weighted ``1 / P``."""
     B, N, G, P, C, T = geo
     use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,

@@ -17,24 +17,15 @@ def mhaq3d(sample_points: Tensor,
            value: Tensor,
            weight: Optional[Tensor] = None,
            n_points: int = 1) -> Tensor:
-    """Multi-head bilinear sampling of one level on every frame.
-
-    The official operator, kept operation for operation: the grid is
-    repeated for every frame and time is moved into the batch.
+    """Multi-head bilinear sampling of one level on every frame (the official
+    operator, operation for operation): ``[B, C / G, G, T, P, Hq, Wq]``.
 
     Args:
-        sample_points (Tensor): Normalised points of shape ``[B, Hq, Wq,
-            G * n_points, 2]``, ``(x, y)`` in ``[0, 1]`` over the map
-            (pixel-centre convention: pixel ``i`` covers ``[i, i + 1) /
-            size``).
-        value (Tensor): Feature map of shape ``[B, C, T, H, W]``; group
-            ``g`` owns channels ``[g * C / G, (g + 1) * C / G)``.
-        weight (Tensor, optional): Per-point weights of shape ``[B, Hq, Wq,
-            G * n_points]``. Defaults to None (no weighting).
+        sample_points (Tensor): ``[B, Hq, Wq, G * P, 2]``, ``(x, y)`` in
+            ``[0, 1]`` over the map (pixel ``i`` covers ``[i, i + 1) / size``).
+        value (Tensor): ``[B, C, T, H, W]``, group ``g`` the ``g``-th channels.
+        weight (Tensor, optional): Per-point weights ``[B, Hq, Wq, G * P]``.
         n_points (int): Points per group ``P``. Defaults to 1.
-
-    Returns:
-        Tensor: Samples of shape ``[B, C / G, G, T, P, Hq, Wq]``.
     """
     B, Hq, Wq, n_heads_points, _ = sample_points.shape
     _, Ck, Tk, Hk, Wk = value.shape
@@ -69,24 +60,10 @@ def sample_4d_reference(sample_points: Tensor,
                         num_levels: Optional[int] = None,
                         mapping_stride: float = 3.0,
                         tau: float = 2.0) -> Tensor:
-    """Multi-level 4-D sampling, transcribed from the official release.
-
-    Args:
-        sample_points (Tensor): Points of shape ``[B, Hq, Wq, G * P, 3]`` as
-            ``(x, y, level)``, ``x, y`` in pixels of the network input.
-        values (Sequence[Tensor]): ``L`` maps of shape ``[B, C, T, H_l,
-            W_l]``.
-        featmap_strides (Sequence[int | float]): Stride of each map.
-        n_points (int): Points per group ``P``.
-        num_levels (int, optional): Number of levels used; defaults to
-            ``len(values)``.
-        mapping_stride (float): Level of the input that maps to pyramid
-            level 0. Defaults to 3.0.
-        tau (float): Temperature of the level weights. Defaults to 2.0.
-
-    Returns:
-        Tensor: Samples of shape ``[B, C / G, G, T, P, Hq, Wq]``.
-    """
+    """Multi-level 4-D sampling, transcribed from the official release: ``[B, C
+    / G, G, T, P, Hq, Wq]`` of points ``[B, Hq, Wq, G * P, 3]``
+    ``(x, y, level)`` (input pixels); ``num_levels`` defaults to
+    ``len(values)``, other arguments as :func:`~.dispatch.sample_4d`."""
     B, Hq, Wq, n_heads_points, _ = sample_points.shape
     _, C, t, _, _ = values[0].shape
     n_heads = n_heads_points // n_points

@@ -1,17 +1,7 @@
 """The box head of an STMixer stage: targets, losses and predictions.
 
-Over 450 lines: mmdet's ``BBoxHead`` contract (targets, losses,
-predictions) for STMixer's three outputs in one class.
-
-As mmdet's ``BBoxHead`` is the base of ``DIIHead`` (Sparse R-CNN's stage),
-:class:`STMixerBBoxHead` is the base of
-:class:`~stmixer_mm.models.roi_heads.STMixerStageHead`: it builds the losses
-of the three outputs of a stage (person / no-object score, box, multi-label
-actions), reads the ground truth (:meth:`get_targets`), computes the losses
-(:meth:`loss_and_target`, :meth:`loss_by_feat`) and post-processes the
-outputs into detections (:meth:`predict_by_feat`). It owns no layers: the
-stage head builds them (and the person classifier's width from
-:attr:`num_person_logits`) and runs them in its ``forward``.
+The base of :class:`~stmixer_mm.models.roi_heads.STMixerStageHead`, as mmdet's
+``BBoxHead`` is of ``DIIHead``; it owns no layers. See docs/en/overview.md.
 """
 from typing import Dict, List
 
@@ -26,8 +16,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-# the accepted test_cfg keys and their defaults, per label convention, are
-# declared once, with their settings, in stmixer_mm.utils.settings_specs
+# the test_cfg keys and defaults per label convention are declared there
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
 from ...utils.host_data import host_tensor
 
@@ -36,46 +25,27 @@ LABEL_CONVENTIONS = ('ava', 'mmdet')
 
 
 class ParsedTestCfg(dict):
-    """A ``test_cfg`` that :meth:`STMixerBBoxHead.parse_test_cfg` has
-    checked and completed with its defaults: passed on as it is, so that
-    the decoder's settings are parsed once, when it is built."""
+    """A ``test_cfg`` checked and completed by
+    :meth:`STMixerBBoxHead.parse_test_cfg` (so the decoder parses it once)."""
 
 
 class STMixerBBoxHead(BaseModule):
     """Targets, losses and post-processing of an STMixer stage.
 
-    The outputs it reads are those of the stage head's ``forward``:
-    ``person_logits`` ``[B, N, K]``, ``action_logits`` ``[B, N,
-    num_actions]`` and ``bboxes`` ``[B, N, 4]`` (xyxy pixels of the input).
-
-    ``label_convention`` says how ``gt_instances.labels`` are read
-    (:meth:`action_targets`) and which format the detections have
-    (:meth:`predict_by_feat`):
-
-    - ``'ava'`` (mmaction2's ``AVADataset`` and ``AVAMetric``): multi-hot
-      labels ``[n, num_actions + 1]`` with column 0 the background class, or
-      1-based class ids ``[n]``; AVA detections (:meth:`predict_ava`);
-    - ``'mmdet'`` (mmdet's detection datasets and ``CocoMetric``): 0-based
-      class ids ``[n]``, each a one-hot target of the (then single-label)
-      class head; mmdet detections (:meth:`predict_mmdet`).
-
-    Labels of the other convention are refused with a message naming it.
+    Reads ``person_logits`` ``[B, N, K]``, ``action_logits`` and ``bboxes``
+    (xyxy input pixels). ``label_convention`` ``'ava'`` (mmaction2's
+    ``AVADataset`` / ``AVAMetric``): labels multi-hot ``[n, num_actions + 1]``
+    (column 0 the background) or 1-based ids; ``'mmdet'`` (``CocoMetric``):
+    0-based ids. Labels of the other convention are refused.
 
     Args:
         num_actions (int): Number of action classes (80 for AVA).
-        loss_person (dict): Person / no-object loss. A softmax loss
-            (``use_sigmoid=False``) makes the person head predict 2 logits
-            (index 0 person, 1 no-object) and is normalised by the sum of
-            the class weights of the targets (PyTorch's weighted mean); a
-            sigmoid loss (e.g. ``FocalLoss``) makes it predict 1 logit and is
-            normalised by the number of GT boxes.
-        loss_bbox (dict): Box regression loss on xyxy boxes normalised by
-            the image size, summed over matched pairs / number of GT boxes.
-        loss_iou (dict): IoU loss on pixel boxes, same normalisation.
-        loss_action (dict): Multi-label action loss of matched queries
-            (mean over queries and classes).
-        label_convention (str): ``'ava'`` or ``'mmdet'`` (see above).
-            Defaults to ``'ava'``.
+        loss_person (dict): Softmax: 2 logits (person, no-object), normalised
+            by the targets' class weights; sigmoid: 1 logit, by the GT count.
+        loss_bbox (dict): On boxes divided by the image size, per GT box.
+        loss_iou (dict): On pixel boxes, per GT box.
+        loss_action (dict): Multi-label loss of matched queries (mean).
+        label_convention (str): ``'ava'`` (default) or ``'mmdet'``.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -107,8 +77,7 @@ class STMixerBBoxHead(BaseModule):
         self.loss_action = MODELS.build(loss_action)
         self.use_sigmoid_person = getattr(self.loss_person, 'use_sigmoid',
                                           False)
-        #: width of the person classifier: softmax (person, no-object),
-        #: sigmoid (person,)
+        #: person classifier width: softmax (person, no-object), sigmoid 1
         self.num_person_logits = 1 if self.use_sigmoid_person else 2
         if not self.use_sigmoid_person:
             class_weight = getattr(self.loss_person, 'class_weight', None)
@@ -160,27 +129,13 @@ class STMixerBBoxHead(BaseModule):
     def get_targets(self, assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
                     batch_img_metas: List[dict], num_queries: int) -> dict:
-        """Gather the targets of a batch from the Hungarian assignments.
-
-        Args:
-            assign_results (list[AssignResult]): Per sample;
-                ``gt_inds[q] = k + 1`` when query ``q`` is matched to GT
-                ``k``, 0 otherwise.
-            batch_gt_instances (list[InstanceData]): ``bboxes`` ``[n, 4]``
-                (pixels) and ``labels`` (see ``label_convention``) per sample.
-            batch_img_metas (list[dict]): Need ``img_shape``.
-            num_queries (int): ``N``.
-
-        Returns:
-            dict: ``person_labels`` ``[B*N]`` (0 person, 1 no-object),
-            ``pos_inds`` ``[M]`` (flat query indices of matched queries),
-            ``bbox_targets`` ``[M, 4]`` pixels, ``img_factors`` ``[M, 4]``
-            (W, H, W, H), ``action_targets`` ``[M, num_actions]``,
-            ``num_gts`` (float, averaged over ranks, >= 1).
-        """
-        # the whole batch at once: one nonzero (a host synchronisation on a
-        # GPU) per stage, not one per sample; the order of the positives is
-        # the per-sample order, sample after sample
+        """The batch's targets from the Hungarian assignments
+        (``gt_inds[q] = k + 1`` for GT ``k``, else 0): ``person_labels``
+        ``[B*N]`` (0 person, 1 no-object), flat ``pos_inds`` ``[M]``, pixel
+        ``bbox_targets``, ``img_factors`` (W, H, W, H), ``action_targets``,
+        ``num_gts`` (averaged over ranks, >= 1) and ``matched_gt``."""
+        # the whole batch at once: one nonzero (a host sync) per stage, not
+        # per sample; positives in per-sample order, sample after sample
         B = len(assign_results)
         gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
         device = gt_inds.device
@@ -216,19 +171,8 @@ class STMixerBBoxHead(BaseModule):
     # --- losses ---
     def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
                      bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """Losses of one stage.
-
-        Args:
-            person_logits (Tensor): ``[B, N, K]``.
-            action_logits (Tensor): ``[B, N, num_actions]``.
-            bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]``.
-            targets (dict): Output of ``get_targets``.
-
-        Returns:
-            dict[str, Tensor]: ``loss_person``, ``loss_bbox``, ``loss_iou``,
-            ``loss_action``. With no matched query (no GT in the batch) the
-            last three are exactly 0 and keep a gradient path.
-        """
+        """``loss_person``, ``loss_bbox``, ``loss_iou``, ``loss_action`` of one
+        stage (without matches the last three are 0 with a gradient path)."""
         person_logits = person_logits.flatten(0, 1)
         person_labels = targets['person_labels']
         num_gts = targets['num_gts']
@@ -240,8 +184,7 @@ class STMixerBBoxHead(BaseModule):
             if class_weight is None:
                 person_avg_factor = float(person_labels.numel())
             else:
-                # sum of the class weights of the targets, on the host (the
-                # number of positives is a shape)
+                # on the host (the number of positives is a shape)
                 num_pos = targets['pos_inds'].numel()
                 person_avg_factor = float(class_weight[0] * num_pos +
                                           class_weight[1] *
@@ -258,18 +201,15 @@ class STMixerBBoxHead(BaseModule):
                 pos_action_logits,
                 targets['action_targets'].to(pos_action_logits.dtype))
         else:
-            # exactly zero, with a gradient path (DDP needs every parameter
-            # in the graph)
+            # zero with a gradient path: DDP needs every parameter used
             losses['loss_bbox'] = bboxes.sum() * 0
             losses['loss_iou'] = bboxes.sum() * 0
             losses['loss_action'] = action_logits.sum() * 0
         return losses
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """``loss_bbox`` (L1 of the boxes divided by the input size) and
-        ``loss_iou`` of the matched queries' boxes (``bboxes`` ``[B, N,
-        4]`` pixels) against their GT boxes (``targets``, at least one
-        positive)."""
+        """``loss_bbox`` (boxes divided by the input size) and ``loss_iou`` of
+        the matched boxes (at least one positive)."""
         pos_bboxes = bboxes.flatten(0, 1)[targets['pos_inds']]
         bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
         factors = targets['img_factors'].to(pos_bboxes.dtype)
@@ -286,8 +226,7 @@ class STMixerBBoxHead(BaseModule):
                         assign_results: List[AssignResult],
                         batch_gt_instances: InstanceList,
                         batch_img_metas: List[dict]) -> Dict[str, Tensor]:
-        """Targets from the assignments (``get_targets``), then
-        :meth:`loss_by_feat`."""
+        """:meth:`get_targets`, then :meth:`loss_by_feat`."""
         num_queries = stage_results['person_logits'].size(1)
         targets = self.get_targets(assign_results, batch_gt_instances,
                                    batch_img_metas, num_queries)
@@ -303,9 +242,8 @@ class STMixerBBoxHead(BaseModule):
         return person_logits.softmax(-1)[..., 0]
 
     def parse_test_cfg(self, test_cfg: OptConfigType) -> ParsedTestCfg:
-        """``test_cfg`` with the defaults of the label convention; an
-        unknown key is an error (rather than a setting silently ignored).
-        One already parsed for this convention is returned as it is."""
+        """``test_cfg`` with the convention's defaults; unknown keys are an
+        error. One already parsed for this convention is returned as it is."""
         defaults = TEST_CFG_DEFAULTS[self.label_convention]
         if isinstance(test_cfg,
                       ParsedTestCfg) and set(test_cfg) == set(defaults):
@@ -325,25 +263,16 @@ class STMixerBBoxHead(BaseModule):
                         test_cfg: OptConfigType = None,
                         rescale: bool = False,
                         with_query_indices: bool = False) -> InstanceList:
-        """Detections from the outputs of a (the last) stage.
+        """Detections from a (the last) stage's outputs (:meth:`predict_ava` or
+        :meth:`predict_mmdet`).
 
         Args:
             stage_results (dict): Output of ``forward``.
-            batch_img_metas (list[dict]): Need ``img_shape`` (and
-                ``scale_factor`` for ``'mmdet'`` with ``rescale``).
+            batch_img_metas (list[dict]): ``img_shape`` (``scale_factor``).
             test_cfg (dict, optional): See
-                :data:`stmixer_mm.utils.settings_specs.TEST_CFG_DEFAULTS`;
-                the decoder's, parsed when it was built
-                (:meth:`parse_test_cfg`), is used as it is.
-            rescale (bool): ``'mmdet'`` only: divide the boxes by
-                ``scale_factor`` (original image pixels). AVA boxes are
-                always normalised to the input frame.
-            with_query_indices (bool): Also give every detection's query
-                (``query_indices`` ``[n]``, long), e.g. for a mask head.
-
-        Returns:
-            list[InstanceData]: See :meth:`predict_ava` and
-            :meth:`predict_mmdet`.
+                ``settings_specs.TEST_CFG_DEFAULTS``.
+            rescale (bool): ``'mmdet'`` only: boxes in original image pixels.
+            with_query_indices (bool): Also give ``query_indices`` ``[n]``.
         """
         cfg = self.parse_test_cfg(test_cfg)
         if self.label_convention == 'mmdet':
@@ -357,39 +286,25 @@ class STMixerBBoxHead(BaseModule):
                     batch_img_metas: List[dict],
                     cfg: dict,
                     with_query_indices: bool = False) -> InstanceList:
-        """AVA detections.
-
-        Keeps the queries whose person score is ``>= person_threshold``, or
-        the ``num_fallback`` best ones when none is; action scores are
-        sigmoids (optionally multiplied by the person score). Boxes are
-        clipped to the input frame (``[0, W - 1] x [0, H - 1]`` like the
-        official release) and divided by ``(W, H)``.
-
-        Returns:
-            list[InstanceData]: Per sample ``bboxes`` ``[n, 4]`` (xyxy
-            normalised to [0, 1]), ``scores`` ``[n, num_actions + 1]``
-            (column 0, the AVA background class, is 0) -- the input of
-            mmaction2's ``AVAMetric`` -- and ``person_scores`` ``[n]`` (the
-            person probability of each kept query; ``AVAMetric`` ignores
-            it). ``num_fallback=0`` keeps only queries above the
-            threshold, so an empty scene gives no detections.
-        """
+        """AVA detections: the queries with person score
+        ``>= person_threshold``, or the ``num_fallback`` best when none is;
+        sigmoid action scores (optionally times the person score) as ``scores``
+        ``[n, num_actions + 1]`` (column 0 is 0); ``bboxes`` clipped to
+        ``[0, W - 1] x [0, H - 1]`` (as the official release) and divided by
+        ``(W, H)``; ``person_scores``."""
         person_scores = self.person_scores(stage_results['person_logits'])
         action_scores = stage_results['action_logits'].sigmoid()
         bboxes = stage_results['bboxes']
         B, N = person_scores.shape
-        # which queries each clip keeps, in the order they are kept, for
-        # the whole batch on the device: sort key = the query index of the
-        # queries above the threshold, or (a clip without one) the rank of
-        # the num_fallback best; N for the queries not kept
+        # sort key on the device: query index above the threshold, else (none
+        # above) the rank of the num_fallback best; N for the rest
         keep = person_scores >= cfg['person_threshold']
         order = torch.arange(N, device=keep.device).expand(B, N)
         key = torch.where(keep, order, N)
         k = min(cfg['num_fallback'], N)
         if k > 0:
-            # the k best, best first; equal scores by query index (a
-            # stable sort, as the numpy post-processing: topk leaves the
-            # order of ties to the device)
+            # ties by query index (a stable sort, as the numpy
+            # post-processing; topk leaves ties to the device)
             best = person_scores.sort(
                 dim=1, descending=True, stable=True).indices[:, :k]
             rank = torch.full_like(key, N).scatter_(1, best,
@@ -429,18 +344,10 @@ class STMixerBBoxHead(BaseModule):
                       cfg: dict,
                       rescale: bool,
                       with_query_indices: bool = False) -> InstanceList:
-        """mmdet detections (as ``DIIHead`` with a sigmoid classifier).
-
-        The score of (query ``q``, class ``c``) is ``sigmoid(logit[q, c])``,
-        times the person (objectness) probability of ``q`` when
-        ``multiply_person_score``; the ``max_per_img`` best pairs are kept.
-
-        Returns:
-            list[InstanceData]: Per image ``bboxes`` ``[k, 4]`` (xyxy pixels
-            of the input clipped to it, or of the original image with
-            ``rescale``), ``scores`` ``[k]``, ``labels`` ``[k]`` (0-based)
-            and ``person_scores`` ``[k]``.
-        """
+        """mmdet detections (as ``DIIHead`` with a sigmoid classifier): the
+        ``max_per_img`` best (query, class) pairs by ``sigmoid(logit)`` (times
+        the person probability with ``multiply_person_score``); clipped pixel
+        ``bboxes``, ``scores``, 0-based ``labels``, ``person_scores``."""
         person_scores = self.person_scores(stage_results['person_logits'])
         class_scores = stage_results['action_logits'].sigmoid()
         if cfg['multiply_person_score']:

@@ -1,14 +1,8 @@
 """One decoder stage of STMixer-T, the tubelet detector of the STMixer
-journal version (`arXiv 2404.09842 <https://arxiv.org/abs/2404.09842>`_):
-every query predicts a box on each output frame of the clip, one person
-score and the actions of the whole tubelet.
-
-The journal paper's method text was not available to this project (see
-``docs/en/tubelets.md``); where it would decide, the choices of TubeR
-(per-frame boxes of a tubelet query, DETR-style per-frame L1 + GIoU) and of
-MOC / ACT (tubelets linked by their mean IoU over the shared frames) are
-taken and named there.
-"""
+journal version (`arXiv 2404.09842 <https://arxiv.org/abs/2404.09842>`_): every
+query predicts a box on each output frame, one person score and the actions of
+the whole tubelet; TubeR's and MOC's choices where the paper's text was
+unavailable (docs/en/tubelets.md)."""
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -27,61 +21,25 @@ from .stmixer_stage_head import STMixerStageHead, make_fcs
 
 @MODELS.register_module()
 class STMixerTubeletStageHead(STMixerStageHead):
-    r"""A STMixer stage whose queries are tubelets.
+    r"""A STMixer stage whose queries are tubelets ``xyzr [B, N, T', 4]``.
 
-    The boxes of a query are ``xyzr [B, N, T', 4]``, one per output frame
-    (``T' = num_frames``); boxes ``[B, N, 4]`` (the query generator's) are
-    taken as the same box on every frame. Against
-    :class:`STMixerStageHead` (everything else is the same):
-
-    - sampling: feature frame ``t`` is sampled at the query's offsets
-      around its box of that frame (``T`` feature frames, a multiple of
-      ``T'``: frame ``t`` reads box ``t * T' // T``); the spatial set is
-      the mean over the frames, the temporal set per frame (see
-      ``STMixerSamplingMixing._sample_per_frame``);
-    - the IoF attention bias is the IoF averaged over the frames, the box
-      positional embedding that of the mean ``xyzr`` over the frames;
-    - the box head reads ``cat(q_s, q_t)`` (the temporal queries hold
-      each frame's features) and predicts ``4 * T'`` deltas, one
-      refinement per frame;
-    - targets: the matched GT tubelet's box on every frame where it is
-      present (``gt_instances.tubelet_bboxes [n, T', 4]`` pixels and
-      ``tubelet_valid [n, T']``); L1 (normalised) and GIoU on those
-      frames, each present frame weighing as one keyframe box of STMixer-K
-      (``box_loss_weighting``); the person and action losses are
-      STMixer-K's.
-
-    Equal boxes on every frame give the keyframe stage's sampling (tested);
-    the official checkpoints do not fit (``fc_reg`` has ``4 * T'``
-    outputs).
+    Frame ``t`` is sampled around box ``t * T' // T``; the IoF bias is averaged
+    over frames, the box PE is of the mean box; the box head reads
+    ``cat(q_s, q_t)`` and gives ``4 * T'`` deltas; box losses are on the GT
+    tubelet's present frames (``gt_instances.tubelet_bboxes`` /
+    ``tubelet_valid``). Equal boxes on every frame give the keyframe stage's
+    sampling.
 
     Args:
         num_frames (int): ``T'``, boxes per query. Defaults to 8.
-        box_loss_weighting (str): What one GT weighs in the L1 and GIoU
-            losses: ``'tubelet'``, the whole tubelet as one keyframe box
-            of STMixer-K (its present frames share that weight), or
-            ``'frame'``, each present frame as one keyframe box (about
-            ``T'`` times the box losses of ``'tubelet'``). Defaults to
-            ``'frame'``: with the per-frame box features it lifted
-            video-mAP@0.75 from 76.2 to 96.8 on the synthetic tube
-            benchmark (3 seeds, issue 48, ``docs/en/tubelets.md``).
-            ``'tubelet'`` was the first design's.
-        frame_box_features (bool | str): Give each frame's box its own evidence
-            (a lever of issue 48): the spatial set sampled around each
-            output frame's box is mixed into a per-frame query (its own
-            AdaptiveMixing + LayerNorm, generated from the stage's spatial
-            query), whose box head (``frame_reg_fcs``, ``fc_frame_reg``,
-            shared by the frames, zero-initialised) adds 4 deltas to that
-            frame's. Without it a frame's box sees the spatial set only as
-            the mean over the frames. ``'clip'`` builds the same head but
-            feeds it the clip's mean set on every frame: the ablation with
-            the parameters and without the per-frame evidence. False is
-            the first design (each frame's box read only the clip's
-            queries). Defaults to True: on the synthetic tube benchmark
-            it lifted video-mAP@0.75 from 9.8 to 76.2 (3 seeds,
-            ``docs/en/tubelets.md``).
-        **kwargs: Those of :class:`STMixerStageHead` (``label_convention``
-            must be ``'ava'``).
+        box_loss_weighting (str): One GT in the box losses weighs one keyframe
+            box per present frame (``'frame'``, default) or in all
+            (``'tubelet'``).
+        frame_box_features (bool | str): Mix each frame's spatial set into a
+            per-frame query whose zero-initialised head adds 4 deltas to that
+            frame's; ``'clip'``: fed the clip's mean set (ablation). Defaults
+            to True.
+        **kwargs: Those of :class:`STMixerStageHead` (``'ava'`` labels only).
     """
 
     def __init__(self,
@@ -93,11 +51,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
         super().__init__(**kwargs)
         self.box_loss_weighting = box_loss_weighting
         self.num_frames = num_frames
-        # the box head, rebuilt with the stage head's settings: it reads
-        # the spatial and (where built) the temporal queries, which hold
-        # each frame's features, and gives 4 deltas per output frame.
-        # (Rebuilt after the keyframe head rather than instead of it: the
-        # seeded initialisation stays that of the measured runs.)
+        # the box head rebuilt (after the keyframe one: the seeded init stays
+        # that of the measured runs): cat(q_s, q_t) in, 4 deltas per frame out
         reg_channels = self.hidden_channels * (1 + self.with_temporal_branch)
         self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
                                 self.ffn_act_cfg)
@@ -127,26 +82,23 @@ class STMixerTubeletStageHead(STMixerStageHead):
         check_built(self, STMixerTubeletStageHead)
 
     def init_weights(self) -> None:
-        """The stage's initialisation; with ``frame_box_features`` the
-        per-frame mixing's own and a zero ``fc_frame_reg`` (the per-frame
-        deltas start at 0)."""
+        """The stage's initialisation; with ``frame_box_features`` also the
+        per-frame mixing's and a zero ``fc_frame_reg``."""
         super().init_weights()
         if self.frame_box_features:
             self.adaptive_mixing_f.init_weights()
             nn.init.zeros_(self.fc_frame_reg.weight)
             nn.init.zeros_(self.fc_frame_reg.bias)
 
-    # ------------------------------------------------------------------
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
         """The pyramid as one-frame maps ``[B * T, C, 1, H, W]``, laid out
-        once for the per-frame sampling."""
+        once."""
         return self.samplingmixing.prepare(self.samplingmixing.split_frames(x))
 
     def attention_iof(self,
                       xyzr: Tensor,
                       bboxes: Optional[Tensor] = None) -> Tensor:
-        """The IoF of the tubelets averaged over their frames (the
-        attention bias is ``log(mean_t iof_t + 1e-7) * iof_tau[h]``)."""
+        """The IoF of the tubelets averaged over their frames."""
         if bboxes is None:
             bboxes = xyzr2xyxy(xyzr)
         return box_iof(bboxes.transpose(1, 2)).mean(1)
@@ -157,18 +109,16 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
     def box_features(self, spatial_queries: Tensor,
                      temporal_queries: Optional[Tensor]) -> Tensor:
-        """``cat(q_s, q_t)``: the temporal queries carry the per-frame
-        features that per-frame boxes need (``q_s`` alone without the
-        temporal branch)."""
+        """``cat(q_s, q_t)`` (the temporal queries carry per-frame features),
+        or ``q_s`` without the temporal branch."""
         if temporal_queries is None:
             return spatial_queries
         return torch.cat([spatial_queries, temporal_queries], -1)
 
     def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
                        queries: Sequence[Tensor]) -> tuple:
-        """The stage's sampling and mixing; with ``frame_box_features``
-        also the per-frame queries ``[B * N, T', C]``: each output frame's
-        spatial set mixed into the attended spatial query."""
+        """The stage's sampling and mixing; with ``frame_box_features`` also
+        the per-frame queries ``[B * N, T', C]``."""
         if not self.frame_box_features:
             return super().sample_and_mix(x, xyzr, queries)
         spatial, temporal, frames = self.samplingmixing(
@@ -187,8 +137,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return spatial, temporal, frame_queries.view(B * N, Tb, -1)
 
     def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
-        """4 deltas per frame ``[B * N, T', 4]`` from the per-frame
-        queries."""
+        """4 deltas per frame ``[B * N, T', 4]`` from the per-frame queries."""
         for layer in self.frame_reg_fcs:
             frame_queries = layer(frame_queries)
         return self.fc_frame_reg(frame_queries)
@@ -203,9 +152,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 spatial_queries,
                 temporal_queries,
                 bboxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """:meth:`STMixerStageHead.forward` with tubelet boxes: ``xyzr``
-        ``[B, N, T', 4]`` (or ``[B, N, 4]``, repeated on every frame);
-        ``xyzr`` and ``bboxes`` of the outputs are ``[B, N, T', 4]``."""
+        """:meth:`STMixerStageHead.forward` with tubelet boxes
+        ``[B, N, T', 4]`` (or ``[B, N, 4]``, repeated) in and out."""
         if xyzr.dim() == 3:
             xyzr = xyzr[:, :, None].expand(-1, -1, self.num_frames, -1)
             bboxes = None
@@ -216,13 +164,11 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return super().forward(x, xyzr, spatial_queries, temporal_queries,
                                bboxes)
 
-    # ------------------------------------------------------------------
     def get_targets(self, assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
                     batch_img_metas: List[dict], num_queries: int) -> dict:
-        """STMixer-K's targets plus the matched GT tubelets' boxes
-        ``tubelet_bboxes`` ``[M, T', 4]`` and ``tubelet_valid`` ``[M, T']``.
-        """
+        """STMixer-K's targets plus the matched ``tubelet_bboxes``
+        ``[M, T', 4]`` and ``tubelet_valid`` ``[M, T']``."""
         targets = super().get_targets(assign_results, batch_gt_instances,
                                       batch_img_metas, num_queries)
         gt_boxes, gt_valid = tubelet_targets(batch_gt_instances,
@@ -233,11 +179,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return targets
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """L1 (normalised) and GIoU of the matched tubelets' boxes ``[B, N,
-        T', 4]`` on the frames where their GT person is present, every
-        present frame weighing as one keyframe box, or with
-        ``box_loss_weighting='tubelet'`` every GT tubelet (its frames share
-        it)."""
+        """L1 (normalised) and GIoU of the matched tubelets' boxes on the GT's
+        present frames, weighted per ``box_loss_weighting``."""
         pos = bboxes.flatten(0, 1)[targets['pos_inds']]  # [M, T', 4]
         target = targets['tubelet_bboxes'].to(pos.dtype)
         valid = targets['tubelet_valid']  # [M, T']
@@ -266,9 +209,9 @@ class STMixerTubeletStageHead(STMixerStageHead):
                         test_cfg=None,
                         rescale: bool = False,
                         with_query_indices: bool = False) -> InstanceList:
-        """STMixer-K's AVA detections with the middle output frame's box as
-        ``bboxes``, plus ``tubelet_bboxes`` ``[n, T', 4]`` (xyxy normalised
-        to the input frame, clipped as ``bboxes``) of the kept queries."""
+        """STMixer-K's AVA detections with the middle frame's box as
+        ``bboxes``, plus ``tubelet_bboxes`` ``[n, T', 4]`` (normalised, clipped
+        as ``bboxes``)."""
         tubelets = stage_results['bboxes']
         middle = dict(
             stage_results, bboxes=tubelets[:, :, self.num_frames // 2])
@@ -286,8 +229,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
 
 def tubelet_targets(batch_gt_instances: InstanceList, num_frames: int):
-    """``(boxes [n, T', 4], valid [n, T'] bool)`` of a batch's GT
-    tubelets, samples concatenated; a clear error without them."""
+    """``(boxes [n, T', 4], valid [n, T'] bool)`` of a batch's GT tubelets,
+    concatenated; a clear error without them."""
     boxes, valid = [], []
     for i, gt in enumerate(batch_gt_instances):
         if 'tubelet_bboxes' not in gt or 'tubelet_valid' not in gt:

@@ -1,27 +1,11 @@
 """Forecasts on STMixer's decoded queries: each person's box, actions and
 presence ``h`` frames after the clip's last frame (docs/en/forecasting.md).
 
-A query of the last decoder stage has sampled the whole clip (its spatial
-set and, where built, its temporal set per frame), so it holds the
-person's look and motion. The head reads ``cat(q_s, q_t)`` (as the
-tubelet head's box branch), and for every horizon predicts:
-
-* the box as a change of the query's current box in the decoder's own
-  ``xyzr`` coding (``x, y += d * 2^z``, ``z, r += d``: a shift in units of
-  the box's scale), the current box detached so that the forecast does not
-  move the detection;
-* action logits (sigmoid, one per action, as the decoder's
-  ``label_convention='ava'`` columns without the background), as a change
-  of the query's current action logits (detached as the box): a person
-  mostly goes on doing what they do, and the head learns the changes;
-* a presence logit (still in view at ``t + h``).
-
-Training reads the last stage's Hungarian matches: a query matched to a
-ground-truth person learns that person's future (``gt_instances``
-``future_bboxes`` ``[n, H, 4]`` in input pixels, ``future_labels`` ``[n,
-H, C]`` multi-hot, ``future_visible`` ``[n, H]``); the box and action
-losses count the horizons where the person is in view, the presence loss
-all of them.
+Per horizon, from ``cat(q_s, q_t)``: the box as a change of the query's
+(detached) box in the decoder's ``xyzr`` coding, action logits as a change of
+its (detached) action logits, and a presence logit. Training reads the last
+stage's Hungarian matches; box and action losses count the in-view horizons,
+the presence loss all.
 """
 from typing import Dict, List, Sequence
 
@@ -39,8 +23,7 @@ FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
 
 
 def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:
-    """The data's ``forecast_horizons`` (metainfo, where the dataset gives
-    them) are the head's."""
+    """The data's ``forecast_horizons`` (metainfo, if given) are the head's."""
     given = meta.get('forecast_horizons')
     if given is not None and tuple(int(h) for h in given) != horizons:
         raise ValueError(
@@ -51,20 +34,16 @@ def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:
 
 @MODELS.register_module()
 class STMixerForecastHead(BaseModule):
-    """Each query's box, actions and presence at ``horizons`` frames after
-    the last observed frame.
+    """Each query's box, actions and presence at ``horizons`` frames after the
+    last observed frame.
 
     Args:
-        horizons (Sequence[int]): Frames ahead, ascending (e.g. ``(8,
-            16)``: 0.5 s and 1 s at 16 fps).
+        horizons (Sequence[int]): Frames ahead, ascending (e.g. ``(8, 16)``).
         num_actions (int): Action classes (the decoder's ``num_actions``).
-        query_channels (int): Channels of one query set (the decoder's
-            ``hidden_channels``).
-        with_temporal_queries (bool): Whether the decoder gives temporal
-            queries (read with the spatial ones).
+        query_channels (int): Channels of one query set.
+        with_temporal_queries (bool): Also read the temporal queries.
         num_fcs (int): Hidden layers (Linear, LayerNorm, ReLU).
-        loss_bbox (dict): L1 of the forecast boxes divided by the input
-            size, over the in-view horizons of matched queries.
+        loss_bbox (dict): L1 of the in-view boxes divided by the input size.
         loss_iou (dict): IoU loss of the same boxes.
         loss_action (dict): Sigmoid loss of the forecast actions.
         loss_visible (dict): Sigmoid loss of the presence.
@@ -90,8 +69,7 @@ class STMixerForecastHead(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         check_arguments(STMixerForecastHead, locals())
         super().__init__(init_cfg=init_cfg)
-        # (ascending frame counts >= 1: declared in
-        # stmixer_mm/utils/settings_specs.py, checked when it is built)
+        # (ascending, >= 1: checked as declared in utils/settings_specs.py)
         self.horizons = tuple(int(h) for h in horizons)
         self.num_actions = num_actions
         self.with_temporal_queries = with_temporal_queries
@@ -120,18 +98,9 @@ class STMixerForecastHead(BaseModule):
         self.loss_visible = MODELS.build(loss_visible)
 
     def forward(self, stage_results: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """The forecasts of every query of a stage's outputs.
-
-        Args:
-            stage_results (dict): ``spatial_queries`` ``[B, N, C]``,
-                ``temporal_queries`` ``[B, N, C]`` (or None), ``xyzr``
-                ``[B, N, 4]`` and ``action_logits`` ``[B, N, A]``.
-
-        Returns:
-            dict[str, Tensor]: ``xyzr`` and ``bboxes`` (xyxy, input
-            pixels) ``[B, N, H, 4]``, ``action_logits`` ``[B, N, H, C]``
-            and ``visible_logits`` ``[B, N, H]``.
-        """
+        """The forecasts of every query of a stage's outputs: ``xyzr`` and
+        ``bboxes`` (xyxy input pixels) ``[B, N, H, 4]``, ``action_logits``
+        ``[B, N, H, C]``, ``visible_logits`` ``[B, N, H]``."""
         queries = stage_results['spatial_queries']
         temporal = stage_results.get('temporal_queries')
         if self.with_temporal_queries:
@@ -160,15 +129,10 @@ class STMixerForecastHead(BaseModule):
                         batch_gt_instances: InstanceList,
                         batch_img_metas: List[dict],
                         prefix: str = '') -> Dict[str, Tensor]:
-        """``{prefix}loss_future_bbox`` / ``_iou`` / ``_action`` /
-        ``_visible`` of the queries a stage matched, against the future of
-        the persons they matched.
-
-        Raises:
-            ValueError: When a sample's ground truth has no future fields
-                (naming the sample and what to add), or fields of other
-                horizons than the head's.
-        """
+        """``{prefix}loss_future_*`` of a stage's matched queries against their
+        persons' ``future_bboxes`` ``[n, H, 4]`` (pixels), ``future_labels``
+        ``[n, H, C]`` and ``future_visible`` ``[n, H]`` (missing fields or
+        other horizons: ValueError)."""
         preds = self(stage_results)
         k = len(self.horizons)
         boxes, targets, labels, logits, visible, vis_logits, sizes = \
@@ -231,12 +195,9 @@ class STMixerForecastHead(BaseModule):
     def predict_by_feat(self, stage_results: Dict[str, Tensor],
                         results: InstanceList,
                         batch_img_metas: List[dict]) -> None:
-        """Add ``future_bboxes`` ``[n, H, 4]`` (as the AVA ``bboxes``:
-        clipped to the input frame, ``[0, W - 1] x [0, H - 1]``, and
-        normalised to [0, 1]), ``future_scores`` ``[n, H, C]`` and
-        ``future_visible`` ``[n, H]`` (probabilities) to the detections of a
-        stage's outputs, from their queries (``results[i].query_indices``,
-        left for the caller to remove)."""
+        """Add ``future_bboxes`` ``[n, H, 4]`` (clipped and normalised as the
+        AVA ``bboxes``), ``future_scores`` and ``future_visible``
+        (probabilities) to ``results`` from their ``query_indices``."""
         preds = self(stage_results)
         for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
             check_horizons(self.horizons, meta, i)

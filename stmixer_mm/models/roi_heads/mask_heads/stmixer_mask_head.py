@@ -1,48 +1,9 @@
 """Actor masks on STMixer's queries: DETR's mask head on the keyframe.
 
-DETR (Carion et al., ECCV 2020, its ``segmentation.py``) segments each
-decoded query with two parts, both rebuilt here for a video pyramid:
-
-1. an attention map of the query over the coarsest feature map
-   (``MHAttentionMap``: a linear projection of the query, a 1x1 conv of the
-   map, per head the scaled dot product at every position, one softmax over
-   heads x positions jointly, as DETR's ``flatten(2)``);
-2. a small conv head (``MaskHeadSmallConv``) on the concatenation of the
-   coarsest map and the attention map, upsampled through the finer levels,
-   each added through a 1x1 "adapter" conv (DETR's FPN adapters of the
-   backbone's 1/16, 1/8, 1/4 features; here the project's pyramid levels),
-   3x3 conv + GroupNorm(8) + ReLU between, a 3x3 conv to one channel last.
-   DETR's widths for 256 channels and 8 heads are 264 -> 128 -> 64 -> 32
-   -> 16 -> 1 (``conv_channels=(128, 64, 32, 16)``).
-
-What differs from DETR, and why:
-
-- Video: every level ``[B, C, T, H, W]`` is read at the keyframe,
-  ``t = T // 2`` (the frame ``SampleAVAFrames`` / ``SampleTubeFrames`` put
-  the keyframe at: index ``clip_len // 2`` of the clip), so the masks are
-  the keyframe's, as the boxes are.
-- Only the queries that need a mask are run (the matched ones in training,
-  the kept ones at inference); DETR runs all 100 and discards. The result
-  is the same for those queries (each query's mask depends on that query
-  alone) and the head's cost scales with the people in the clip.
-- The queries are the last stage's spatial queries (the ones that gave the
-  final boxes); DETR's are the last decoder layer's outputs, the same role.
-- Box coordinates (``box_coords=True``, the default): STMixer's queries do
-  not encode where their person is (a stage refines the query's box
-  ``xyzr`` by deltas, and the pyramid has no positional encoding, unlike
-  DETR's encoder memory), so DETR's attention map alone cannot tell the
-  query's person from the others: trained that way every query's mask
-  became the union of all the people in the frame (docs/en/masks.md).
-  The head also gets the query's own (detached) box as relative
-  coordinates of every cell, ``((x - cx) / (w / 2), (y - cy) / (h / 2))``
-  clamped to [-3, 3] (CondInst's relative coordinates, normalised by the
-  box), each level's through a 1x1 conv added to the head's input and at
-  every finer level with the adapter (DETR's widths unchanged).
-  ``box_coords=False`` is DETR's head as it is.
-- The losses are read at the head's own stride (4): the target masks
-  (padded like the input batch) are averaged over each 4x4 cell and
-  thresholded at 0.5; DETR upsamples the predictions to the targets' size
-  instead (the same losses, 16x the memory).
+DETR's ``MHAttentionMap`` and ``MaskHeadSmallConv`` (``segmentation.py``,
+Carion et al., ECCV 2020) on the keyframe ``t = T // 2`` of a video pyramid,
+for the needed queries only, with the query's box as CondInst's relative
+coordinates; see docs/en/masks.md.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -62,7 +23,7 @@ def selected_queries(
         stage_results: Dict[str, Tensor],
         indices: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
     """``(spatial queries [M, C], clip of each [M], boxes [M, 4])`` of the
-    queries ``indices[i]`` of every clip ``i`` of a stage's outputs."""
+    queries ``indices[i]`` of every clip ``i``."""
     queries = torch.cat([
         stage_results['spatial_queries'][i, index]
         for i, index in enumerate(indices)
@@ -79,32 +40,23 @@ class STMixerMaskHead(BaseModule):
     """One mask per query at the keyframe, at the finest level's stride.
 
     Args:
-        query_channels (int): Channels of the queries (the decoder's
-            ``hidden_channels``; filled in by ``STMixerDecoder``).
+        query_channels (int): Query channels (filled in by the decoder).
         feat_channels (int): Channels of the pyramid (filled in).
-        featmap_strides (Sequence[int]): Strides of the levels, finest first
-            (filled in). The masks have the finest stride.
+        featmap_strides (Sequence[int]): Finest first (filled in).
         num_heads (int): Heads of the attention map. Defaults to 8 (DETR).
-        attn_channels (int, optional): Width of the attention's query/key
-            projections. Defaults to ``feat_channels`` (DETR: hidden dim).
-        conv_channels (Sequence[int]): Widths of the conv layers after the
-            first, one per level (coarse to fine). Defaults to DETR's
-            ``(128, 64, 32, 16)`` for 256 channels.
-        norm_cfg (dict): Normalisation of the conv layers. Defaults to
-            GroupNorm with 8 groups (DETR).
-        mask_threshold (float): Probability above which a pixel belongs to
-            the predicted mask. Defaults to 0.5.
-        loss_mask (dict): Per-pixel loss. Defaults to mmdet's sigmoid
-            ``FocalLoss`` (alpha 0.25, gamma 2, mean over the pixels of the
-            matched masks: DETR's ``sigmoid_focal_loss`` / num_boxes).
-        box_coords (bool): Give the head each query's box as relative
-            coordinates (see the module docstring). Defaults to True.
-        loss_dice (dict): Dice loss. Defaults to mmdet's ``DiceLoss`` with
-            ``naive_dice=True, eps=1`` (DETR's ``dice_loss``: ``1 - (2 a +
-            1) / (b + c + 1)``, mean over the masks).
-        init_cfg (dict, optional): Initialisation config. Defaults to DETR's
-            (``kaiming_uniform_(w, a=1)`` conv weights, zero biases; the
-            GroupNorms 1 / 0, the projections xavier / 0).
+        attn_channels (int, optional): Query/key width. Defaults to
+            ``feat_channels`` (DETR).
+        conv_channels (Sequence[int]): Conv widths, one per level (coarse to
+            fine). Defaults to DETR's ``(128, 64, 32, 16)``.
+        norm_cfg (dict): Conv norm. Defaults to GroupNorm(8) (DETR).
+        mask_threshold (float): Mask probability threshold. Defaults to 0.5.
+        loss_mask (dict): Defaults to sigmoid ``FocalLoss`` (DETR's).
+        box_coords (bool): Feed the query's box as relative coordinates.
+            Defaults to True.
+        loss_dice (dict): Defaults to ``DiceLoss(naive_dice=True, eps=1)``
+            (DETR's ``dice_loss``).
+        init_cfg (dict, optional): Defaults to DETR's (kaiming-uniform ``a=1``
+            convs, zero biases).
     """
 
     def __init__(
@@ -191,8 +143,7 @@ class STMixerMaskHead(BaseModule):
         self.adapters = nn.ModuleList(
             nn.Conv2d(feat_channels, conv_channels[i], 1)
             for i in range(num_levels - 1))
-        # the relative box coordinates through a 1x1 conv, added to the
-        # head's input and at every finer level with the adapters
+        # relative box coordinates through a 1x1 conv, per level
         self.coord_adapters = nn.ModuleList(
             nn.Conv2d(2, width, 1) for width in (dim, ) +
             conv_channels[:num_levels - 1]) if self.box_coords else None
@@ -216,13 +167,8 @@ class STMixerMaskHead(BaseModule):
     def attention_map(self, queries: Tensor, memory: Tensor,
                       clip: Tensor) -> Tensor:
         """``[M, heads, h, w]``: each query's attention over its clip's
-        coarsest keyframe map, softmax over heads x positions (DETR).
-
-        Args:
-            queries (Tensor): ``[M, query_channels]``.
-            memory (Tensor): ``[B, C, h, w]``.
-            clip (Tensor): ``[M]`` the clip of every query.
-        """
+        coarsest keyframe map ``memory`` ``[B, C, h, w]``, softmax over heads x
+        positions (DETR)."""
         B, _, h, w = memory.shape
         q = self.q_proj(queries) * self.scale
         q = q.view(q.size(0), self.num_heads, self.head_channels)
@@ -236,21 +182,9 @@ class STMixerMaskHead(BaseModule):
                 queries: Tensor,
                 clip: Tensor,
                 boxes: Optional[Tensor] = None) -> Tensor:
-        """Mask logits of some queries.
-
-        Args:
-            x (Sequence[Tensor]): The pyramid, finest first, maps ``[B, C,
-                T, H_l, W_l]`` (or ``[B, C, H_l, W_l]``).
-            queries (Tensor): ``[M, query_channels]`` (e.g. the last stage's
-                ``spatial_queries`` of the matched or kept queries).
-            clip (Tensor): ``[M]`` (long) the clip of every query.
-            boxes (Tensor, optional): ``[M, 4]`` each query's box (xyxy
-                pixels of the input), needed with ``box_coords``; no
-                gradient goes back through them.
-
-        Returns:
-            Tensor: ``[M, H_0, W_0]`` logits at the finest level's size.
-        """
+        """Mask logits ``[M, H_0, W_0]`` (finest level) of ``queries``
+        ``[M, C]`` of clips ``clip`` ``[M]`` on the pyramid (finest first);
+        ``boxes`` (xyxy input pixels, detached) needed with ``box_coords``."""
         if self.box_coords and boxes is None:
             raise ValueError('STMixerMaskHead(box_coords=True) needs the '
                              'queries\' boxes')
@@ -275,15 +209,12 @@ class STMixerMaskHead(BaseModule):
             y = conv(y)
         return self.conv_logits(y)[:, 0]
 
-    # ------------------------------------------------------------------
-    # training
-    # ------------------------------------------------------------------
+    # --- training ---
     def mask_targets(self, gt_masks: Sequence[Tensor],
                      pad_shape: Tuple[int, int], size: Tuple[int,
                                                              int]) -> Tensor:
-        """Binary targets ``[n, *size]``: each sample's masks ``[n_i, h, w]``
-        (input pixels) zero-padded to the batch's ``pad_shape``, averaged
-        over each ``stride x stride`` cell and thresholded at 0.5."""
+        """Binary targets ``[n, *size]``: masks zero-padded to ``pad_shape``,
+        averaged over each stride cell and thresholded at 0.5."""
         out = []
         for masks in gt_masks:
             masks = masks.float()
@@ -305,24 +236,9 @@ class STMixerMaskHead(BaseModule):
                         batch_gt_instances: InstanceList,
                         batch_img_metas: List[dict],
                         prefix: str = '') -> Dict[str, Tensor]:
-        """``{prefix}loss_mask`` and ``{prefix}loss_dice`` of the queries a
-        stage matched, against the masks of the ground truth they matched.
-
-        Args:
-            x (Sequence[Tensor]): The pyramid (video or image maps).
-            stage_results (dict): The stage's outputs (``spatial_queries``
-                ``[B, N, C]``, ``bboxes`` ``[B, N, 4]``).
-            assign_results (list[AssignResult]): The stage's matches.
-            batch_gt_instances (list[InstanceData]): With ``masks`` (bool
-                ``[n, h, w]`` at ``img_shape``, or mmdet ``BitmapMasks``).
-            batch_img_metas (list[dict]): With ``img_shape``.
-            prefix (str): Of the keys (the decoder's ``s{stage}.``).
-
-        Raises:
-            ValueError: When a sample's ground truth has no ``masks``
-                (naming the sample), or masks of another size than its
-                ``img_shape``.
-        """
+        """``{prefix}loss_mask`` / ``loss_dice`` of a stage's matched queries
+        against their GT ``masks`` (bool ``[n, h, w]`` at ``img_shape`` or
+        ``BitmapMasks``; missing or wrong-sized masks are a ValueError)."""
         indices, gt_masks = [], []
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
@@ -357,17 +273,8 @@ class STMixerMaskHead(BaseModule):
              clip: Tensor,
              targets: Tensor,
              boxes: Optional[Tensor] = None) -> dict:
-        """``loss_mask`` and ``loss_dice`` of the matched queries.
-
-        Args:
-            x (Sequence[Tensor]): The pyramid.
-            queries (Tensor): ``[M, query_channels]`` matched queries.
-            clip (Tensor): ``[M]`` their clips.
-            targets (Tensor): ``[M, H_0, W_0]`` binary targets
-                (:meth:`mask_targets`).
-            boxes (Tensor, optional): ``[M, 4]`` the queries' predicted
-                boxes (``box_coords``).
-        """
+        """``loss_mask`` and ``loss_dice`` of matched queries vs
+        ``targets``."""
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:  # no person in the batch: a zero with a
             zero = logits.sum() * 0  # gradient path to the head
@@ -377,24 +284,15 @@ class STMixerMaskHead(BaseModule):
             loss_mask=self.loss_mask(flat, target),
             loss_dice=self.loss_dice(flat, target))
 
-    # ------------------------------------------------------------------
-    # inference
-    # ------------------------------------------------------------------
+    # --- inference ---
     def predict_masks(self,
                       x: Sequence[Tensor],
                       queries: Tensor,
                       clip: Tensor,
                       img_shapes: Sequence[Tuple[int, int]],
                       boxes: Optional[Tensor] = None) -> List[Tensor]:
-        """Boolean masks at the input size of each query's clip.
-
-        The logits (at the finest level, the padded input divided by the
-        stride) are upsampled (bilinear) by the stride to the padded
-        input, cropped to each clip's ``img_shape`` and thresholded.
-
-        Returns:
-            list[Tensor]: One ``[h_i, w_i]`` bool mask per query.
-        """
+        """Bool masks ``[h_i, w_i]`` per query: logits upsampled (bilinear) by
+        the stride, cropped to the clip's ``img_shape``, thresholded."""
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:
             return []
@@ -413,9 +311,8 @@ class STMixerMaskHead(BaseModule):
                                                                        Tensor],
                         results: InstanceList,
                         batch_img_metas: List[dict]) -> None:
-        """Add ``masks`` (bool ``[n, h, w]`` at each clip's ``img_shape``)
-        to the detections of a stage's outputs, from their queries
-        (``results[i].query_indices``, left for the caller to remove)."""
+        """Add ``masks`` (bool ``[n, h, w]``) to ``results`` from their
+        ``query_indices`` (left for the caller to remove)."""
         queries, clips, boxes = selected_queries(
             stage_results, [res.query_indices for res in results])
         img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
