@@ -1,14 +1,11 @@
 """Strict checkpoint loading: a checkpoint that does not fit the model is an
 error, not a warning.
 
-mmengine loads ``load_from`` checkpoints non-strictly: a checkpoint of
-another model (other depth, other number of classes) is loaded in part,
-the rest keeps its random initialisation, and ``tools/test.py`` reports a
-meaningless mAP with exit code 0. The helpers here compare the
-checkpoint's state dict with the model before loading it and stop with the
-missing, unexpected and shape-mismatched keys; partial loading needs an
-explicit opt-out (``--non-strict`` / ``strict=False``), and then the same
-lists are logged as a warning.
+mmengine loads ``load_from`` non-strictly (another model loads in part,
+the rest stays random, ``tools/test.py`` reports a meaningless mAP). These
+helpers compare the state dict with the model before loading and stop with
+the missing, unexpected and mis-shaped keys; partial loading needs an
+opt-out (``--non-strict`` / ``strict=False``) and then logs them.
 """
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -64,13 +61,8 @@ class CheckpointMismatchError(RuntimeError):
 
 
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
-    """The model weights of a loaded checkpoint file.
-
-    Found by the one rule of :func:`~stmixer_mm.utils.checkpoint_loading.
-    find_state_dict` (``state_dict``, then ``model``, then the checkpoint
-    itself), as the converters find them; the DDP prefix ``module.`` is
-    stripped as mmengine's loader does.
-    """
+    """The model weights of a loaded checkpoint (:func:`find_state_dict`),
+    the DDP prefix ``module.`` stripped as mmengine's loader does."""
     if not isinstance(checkpoint, dict):
         raise TypeError('a checkpoint must hold a dict, got '
                         f'{type(checkpoint).__name__}')
@@ -80,13 +72,9 @@ def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
 
 
 def give_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
-    """Put the checkpoint's weights under ``state_dict`` (found by the rule
-    of :func:`checkpoint_state_dict`) and return them.
-
-    mmengine loads ``checkpoint['state_dict']`` or else the whole dict: a
-    ``{'model': ...}`` file would pass a check and load nothing; the hooks
-    give mmengine the weights they checked.
-    """
+    """Put the checkpoint's weights under ``state_dict`` and return them
+    (mmengine loads ``state_dict`` or else the whole dict: a
+    ``{'model': ...}`` file would pass a check and load nothing)."""
     if 'state_dict' not in checkpoint:
         checkpoint['state_dict'], _ = find_state_dict(
             checkpoint, bare_values='any')
@@ -100,11 +88,10 @@ def diff_state_dicts(
     """How ``state_dict`` differs from ``expected`` (``model.state_dict()``).
 
     Returns:
-        tuple[list, list, list]: Missing keys (in ``expected``'s order),
-        unexpected keys (in ``state_dict``'s order) and shape mismatches
-        ``(key, checkpoint shape, model shape)`` (in ``state_dict``'s
-        order). The one comparison behind the strict loading here and the
-        converters' checks (:mod:`stmixer_mm.converters`).
+        tuple[list, list, list]: Missing keys (``expected``'s order),
+        unexpected keys and shape mismatches ``(key, checkpoint shape,
+        model shape)`` (``state_dict``'s order). Also used by the
+        converters.
     """
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -120,15 +107,12 @@ def state_dict_mismatches(
         state_dict: Dict[str, torch.Tensor]) -> Dict[str, List]:
     """Compare a state dict with a model's.
 
-    An STMixer checkpoint of an earlier version (``query_generator.*``,
-    ``decoder.*``) has its keys renamed in place first, as
-    ``STMixer._load_from_state_dict`` renames them when it is loaded.
+    Earlier STMixer keys are renamed in place first, as
+    ``STMixer._load_from_state_dict`` does.
 
     Returns:
-        dict: ``missing`` (model keys absent from ``state_dict``, BN
-        ``num_batches_tracked`` counters excepted), ``unexpected`` (keys the
-        model does not have) and ``shape`` (``(key, checkpoint shape, model
-        shape)`` for keys of both with different shapes).
+        dict: ``missing`` (BN ``num_batches_tracked`` excepted),
+        ``unexpected`` and ``shape`` lists, as :func:`diff_state_dicts`.
     """
     if is_model_wrapper(model):
         model = model.module
@@ -173,17 +157,16 @@ def check_checkpoint_fits(model: torch.nn.Module,
     """Stop (``strict``) or warn when a checkpoint does not fit ``model``.
 
     Args:
-        model (nn.Module): the model (or its DDP wrapper) to load into.
-        checkpoint (dict): the loaded checkpoint file.
-        strict (bool): raise instead of warning.
-        source (str): how to name the checkpoint in the message (its path).
-        opt_out (str): how the caller switches to partial loading, for the
+        model (nn.Module): The model (or its DDP wrapper) to load into.
+        checkpoint (dict): The loaded checkpoint file.
+        strict (bool): Raise instead of warning.
+        source (str): The checkpoint's name in the message (its path).
+        opt_out (str): The caller's switch to partial loading, for the
             message (``--non-strict`` in the tools).
-        logger (MMLogger, optional): where the warning goes.
+        logger (MMLogger, optional): Where the warning goes.
 
     Raises:
-        CheckpointMismatchError: with ``strict``, listing the missing,
-            unexpected and shape-mismatched keys.
+        CheckpointMismatchError: With ``strict``, listing the keys.
     """
     mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
     if not any(mismatch.values()):
@@ -210,31 +193,26 @@ def check_load_from_fits(model: torch.nn.Module,
     """The rule for a training ``load_from`` (fine-tuning), which mmengine
     loads non-strictly.
 
-    A checkpoint *fits* when at least ``min_loaded`` of the model's values
-    (the elements of its parameters and buffers, BN counters excepted),
-    and as much of its backbone's (``backbone.*``, the features the rest
-    is trained on), come from it: a key the model has, with the model's
-    shape. Fine-tuning keeps working (a new action head of another number
-    of classes, an STMixer checkpoint in a subclass with more parts: the keys
-    that do not load are logged as a warning, counted, with examples); a
-    checkpoint of another architecture (other backbone, other width),
-    which would load next to nothing and train from random weights, is
-    refused.
+    It fits when at least ``min_loaded`` of the model's values (elements,
+    BN counters excepted), and of its backbone's, load from it (same key,
+    same shape). Fine-tuning works (other heads load in part, with a
+    warning); another architecture, which would train from random
+    weights, is refused.
 
     Args:
-        model (nn.Module): the model (or its wrapper).
-        checkpoint (dict): the loaded checkpoint file.
-        min_loaded (float): the share in [0, 1] that must load; 0 accepts
+        model (nn.Module): The model (or its wrapper).
+        checkpoint (dict): The loaded checkpoint file.
+        min_loaded (float): The share in [0, 1] that must load; 0 accepts
             any checkpoint (with the warning).
-        source (str): the checkpoint's name in the message.
-        opt_out (str): how to accept it anyway, for the message.
-        logger (MMLogger, optional): where the warning goes.
+        source (str): The checkpoint's name in the message.
+        opt_out (str): How to accept it anyway, for the message.
+        logger (MMLogger, optional): Where the warning goes.
 
     Returns:
-        float: the share of the model's values that loads.
+        float: The share of the model's values that loads.
 
     Raises:
-        CheckpointMismatchError: when less than ``min_loaded`` loads.
+        CheckpointMismatchError: When less than ``min_loaded`` loads.
     """
     if is_model_wrapper(model):
         model = model.module

@@ -2,20 +2,10 @@
 classifier onto another class set by name (fine-tuning onto the user's
 classes).
 
-The class-name convention (what :func:`~stmixer_mm.datasets.class_names.
-class_names` reads from ``meta.dataset_meta.classes``): a list of
-``num_actions`` entries, ``classes[i]`` naming the model's score column
-``i + 1`` (column 0 is the background; AVA label ids are 1-based). A label
-map may name only some ids (AVA v2.2 annotates 80 ids and evaluates the 60
-its label map lists): an id that the label map does not list is ``None`` in
-the list, so that the list always has one entry per model column and the
-index of a name is its column.
-
-The only tensors of the detector whose size is the number of action
-classes are the action classifiers of the decoder stages
-(``roi_head.stages.<i>.fc_action.weight`` ``[num_actions, C]`` and
-``.bias`` ``[num_actions]``); :func:`action_class_keys` finds them by the
-module name and checks their first dimension.
+``meta.dataset_meta.classes``: ``num_actions`` entries, ``classes[i]``
+naming score column ``i + 1`` (0: background), ``None`` for an id the
+label map does not list. The only class-sized tensors are the decoder
+stages' ``fc_action`` weight and bias. See docs/en/finetune.md.
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -45,13 +35,12 @@ def _num_actions(model) -> int:
 
 
 def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
-    """The ``num_actions`` entries of ``meta.dataset_meta.classes`` from a
-    label map (AVA ``.pbtxt``, 1-based ids, or ACT ``.pkl``): ``None`` for
-    the ids it does not list.
+    """The ``num_actions`` class entries from a label map (AVA ``.pbtxt``,
+    1-based ids, or ACT ``.pkl``): ``None`` for the ids it does not list.
 
     Raises:
-        LabelMapError: the file cannot be read, names column 0, an id
-            beyond ``num_actions`` or one name twice.
+        LabelMapError: Unreadable, naming column 0, an id beyond
+            ``num_actions`` or one name twice.
     """
     names = load_label_map(path)
     check_label_map(names, num_actions, f'label map {path}',
@@ -96,13 +85,11 @@ def checkpoint_classes(checkpoint: dict) -> Optional[List[Optional[str]]]:
 
 
 def action_class_keys(model) -> List[str]:
-    """The state-dict keys of ``model`` whose first dimension is the
-    number of action classes: every decoder stage's action classifier
-    weight and bias.
+    """Every decoder stage's action classifier weight and bias keys.
 
     Raises:
-        ClassRemapError: the model has no action classifier, or one whose
-            rows are not ``num_actions``.
+        ClassRemapError: No action classifier, or one whose rows are not
+            ``num_actions``.
     """
     num_actions = _num_actions(model)
     state = model.state_dict()
@@ -138,25 +125,20 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
                          dst_classes: Sequence[Optional[str]],
                          source: str = 'the checkpoint',
                          logger=None) -> dict:
-    """Replace the action-classifier rows of ``state_dict`` (classes
-    ``src_classes``) by rows for ``model``'s classes ``dst_classes``, in
-    place.
+    """Replace, in place, the action-classifier rows of ``state_dict``
+    (``src_classes``) by rows for ``model``'s ``dst_classes``.
 
-    A target class with the name of a source class gets that class's rows
-    (exact copies); a target class without one (and a ``None`` entry) keeps
-    ``model``'s current values, i.e. its own initialisation when the model
-    was just initialised; source classes absent from the target are
-    dropped. Only :func:`action_class_keys` are changed: every other key is
-    left to the strict check.
+    A target class named in the source gets its rows; others (and ``None``)
+    keep ``model``'s current values; absent source classes are dropped.
+    Every other key is left to the strict check.
 
     Returns:
         dict: ``matched`` ``[(name, src column, dst column)]``, ``new`` and
         ``dropped`` (names), ``keys`` (the remapped keys).
 
     Raises:
-        ClassRemapError: ``dst_classes`` is not ``num_actions`` long, a
-            list names one class twice, no class matches, or a checkpoint
-            classifier has not ``len(src_classes)`` rows.
+        ClassRemapError: Wrong ``dst_classes`` length, a name twice, no
+            match, or a classifier without ``len(src_classes)`` rows.
     """
     if isinstance(model, STMixer):  # names of earlier versions
         rename_legacy_keys(state_dict)

@@ -14,15 +14,13 @@ from stmixer_mm.utils.settings import ConfigSettingError
 def adapt_cfg_to_device(cfg: Config) -> Config:
     """Make a distributed config runnable on a machine without CUDA.
 
-    Without CUDA, NCCL cannot work: the process group falls back to ``gloo``
-    and the model is wrapped by
-    :class:`~stmixer_mm.engine.DeviceAwareDistributedDataParallel`. Both
-    changes are logged; on a CUDA machine the config is left untouched.
+    Without CUDA: ``gloo`` instead of NCCL and
+    :class:`DeviceAwareDistributedDataParallel` (logged); with CUDA the
+    config is left untouched.
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return cfg
-    # (Config.setdefault stores a copy of a new plain dict: assign and read
-    # back, so that the change lands in the config)
+    # (Config.setdefault stores a copy of a new dict: assign, read back)
     if cfg.get('env_cfg') is None:
         cfg.env_cfg = {}
     if cfg.env_cfg.get('dist_cfg') is None:
@@ -44,15 +42,12 @@ def adapt_cfg_to_device(cfg: Config) -> Config:
 def init_dist_without_cuda(cfg: Config) -> bool:
     """Start the process group of a torchrun job on a machine without CUDA.
 
-    mmengine's ``init_dist`` (``launcher='pytorch'``) always calls
-    ``torch.cuda.set_device(LOCAL_RANK)``, which fails where CUDA is
-    unavailable, whatever the backend. The Runner only calls ``init_dist``
-    when no process group exists yet, so starting it here (after
-    :func:`adapt_cfg_to_device`, from the ``env://`` variables that torchrun
-    sets) lets ``tools/dist_train.sh`` / ``tools/dist_test.sh`` run on CPU.
+    mmengine's ``init_dist`` always calls ``torch.cuda.set_device``, which
+    fails without CUDA; the Runner calls it only when no group exists, so
+    starting one here (``env://``) lets ``tools/dist_*.sh`` run on CPU.
 
     Returns:
-        bool: whether the process group was started here.
+        bool: Whether the process group was started here.
     """
     if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()
             or not torch_dist.is_available() or torch_dist.is_initialized()):
@@ -70,12 +65,10 @@ def flexible_runner_class():
     """mmengine's FlexibleRunner with the epoch of re-saved checkpoints
     fixed.
 
-    After a new best score, mmengine's ``CheckpointHook`` saves the epoch's
-    checkpoint again (to record the best score) and passes its epoch in
-    ``meta``; the plain ``Runner`` keeps it (``meta.setdefault``), but
-    ``FlexibleRunner.save_checkpoint`` overwrites it with ``epoch + 1``
-    (``meta.update``), so ``epoch_1.pth`` says epoch 2 and ``--resume``
-    silently skips an epoch. This subclass saves like the plain Runner.
+    ``CheckpointHook`` re-saves an epoch's checkpoint after a new best score
+    with its epoch in ``meta``; the plain Runner keeps it (``setdefault``),
+    ``FlexibleRunner`` overwrites it with ``epoch + 1`` (``update``), so
+    ``--resume`` would skip an epoch. This subclass saves like the Runner.
     """
     from mmengine.fileio import FileClient, join_path
     from mmengine.runner import FlexibleRunner
@@ -131,11 +124,9 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
 
 
 def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
-    """A config whose ``strategy`` shards the model (FSDP, DeepSpeed) run
-    without a distributed launcher (``launcher='none'``: a plain
-    ``python tools/train.py``) stops here, before anything is built, with
-    the commands that start it (mmengine would build the datasets and the
-    model first, then fail in FSDP with "Default process group has not been
+    """Stop a sharding ``strategy`` (FSDP, DeepSpeed) without a distributed
+    launcher before anything is built, naming the commands that start it
+    (mmengine would fail late: "Default process group has not been
     initialized").
 
     Args:
@@ -143,7 +134,7 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
         config (str): The config file, for the commands in the message.
 
     Raises:
-        ConfigSettingError: naming ``strategy.type`` and the launchers.
+        ConfigSettingError: Naming ``strategy.type`` and the launchers.
     """
     strategy = cfg.get('strategy')
     if not strategy or cfg.get('launcher', 'none') != 'none':
@@ -162,9 +153,8 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
         f'`bash tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
 
 
-#: mmengine's own log lines that concern no user: its CheckpointHook and
-#: LoggerHook build a ``FileClient`` (deprecated by mmengine itself) on
-#: every run, whatever the config says
+#: mmengine's own log lines that concern no user (its hooks build the
+#: deprecated ``FileClient`` on every run)
 KNOWN_NOISE = (
     '"FileClient" will be deprecated in future',
     '"HardDiskBackend" is the alias of "LocalBackend"',
@@ -194,18 +184,12 @@ def quiet_known_noise(runner):
 
 
 def build_runner(cfg: Config):
-    """The Runner for ``cfg``: mmengine's ``FlexibleRunner`` when the config
-    sets ``strategy`` (sharded training: FSDP, DeepSpeed), else the plain
-    ``Runner``.
+    """The Runner for ``cfg``: :func:`flexible_runner_class` when the
+    config sets ``strategy`` (FSDP, DeepSpeed), else the plain ``Runner``.
 
-    The FlexibleRunner (a subclass that records the right epoch in
-    re-saved checkpoints, see :func:`flexible_runner_class`) reads neither
-    ``model_wrapper_cfg`` nor the top-level ``activation_checkpointing``
-    list: a config with a strategy
-    and such a list stops here instead of silently training without
-    checkpointing (the strategy's own ``activation_checkpointing`` is the
-    place). A DeepSpeed strategy without the ``deepspeed`` package stops
-    with the way out.
+    FlexibleRunner reads neither ``model_wrapper_cfg`` nor the top-level
+    ``activation_checkpointing``: a strategy with the latter stops here
+    instead of silently training without checkpointing.
     """
     strategy = cfg.get('strategy')
     if not strategy:
@@ -229,11 +213,9 @@ def build_runner(cfg: Config):
 def shutdown_dist() -> None:
     """Leave the process group cleanly at the end of a launched job.
 
-    With gloo, a rank that exits while its peers still hold the group can
-    abort in the C++ teardown (``terminate called without an active
-    exception``) and torchrun then fails the whole job although the work
-    was done. All ranks meet at a barrier and destroy the group before
-    exiting. No-op when not distributed.
+    With gloo, a rank exiting while peers hold the group can abort in the
+    C++ teardown and torchrun fails the finished job; so all ranks meet at a
+    barrier and destroy the group. No-op when not distributed.
     """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():

@@ -1,43 +1,13 @@
 """Sharded (FSDP) training with mmengine's FlexibleRunner, also on CPU.
 
-mmengine 0.10.7's :class:`~mmengine._strategy.FSDPStrategy` is the base;
-:class:`ShardedStrategy` changes only what does not work for STMixer or
-without CUDA:
-
-- **device**: mmengine hands ``device_id=LOCAL_RANK`` (a CUDA index) to
-  ``FullyShardedDataParallel``; without CUDA the module stays on the CPU
-  (``device_id=cpu``), which PyTorch's FSDP accepts over gloo.
-- **optimizer**: with ``use_orig_params=True`` FSDP replaces every parameter
-  by a flat 1-D view of this rank's shard and prefixes the names with
-  ``_fsdp_wrapped_module.`` / ``_checkpoint_wrapped_module.``. An optimizer
-  constructor that reads names or shapes (the layer-wise LR decay of
-  mmaction2, ``paramwise_cfg``'s norm/bias rules) then silently puts every
-  parameter in the wrong group. The param groups are therefore built on the
-  unwrapped model, before sharding, and moved onto the sharded parameters
-  by name.
-- **gradient clipping**: ``clip_grad`` (norm) uses FSDP's
-  ``clip_grad_norm_`` (the norm over all shards) instead of
-  ``torch.nn.utils.clip_grad_norm_`` (this rank's shard only).
-- **activation checkpointing**: a list of module class names (e.g.
-  ``['Block']`` for mmaction2's ViT blocks) is wrapped with PyTorch's
-  non-reentrant checkpoint wrapper after sharding. (mmengine's
-  ``dict(check_fn=...)`` form drops the arguments of a ``check_fn`` dict.)
-- **checkpoints**: ``state_dict_cfg='full'`` saves one ordinary checkpoint
-  on rank 0 (the model's own key names: ``tools/test.py`` and the plain
-  Runner load it); ``state_dict_cfg='sharded'`` saves a folder per
-  checkpoint with :mod:`torch.distributed.checkpoint` (every rank writes
-  its shards; nobody gathers the full model) plus one small
-  ``extra_rank{i}.pth`` per rank (meta, message hub, schedulers, random
-  state). :func:`sharded_to_full` / :func:`full_to_sharded` convert
-  between the two offline
-  (``tools/model_converters/convert_sharded_checkpoint.py``); resume reads
-  either format whatever ``state_dict_cfg`` is. That code (formats,
-  conversions, the strategy's state-dict / save / load / resume methods)
-  is in :mod:`stmixer_mm.engine.sharded_checkpoint`; this module builds
-  and wraps the model and the optimizer.
-
-Registered here: :class:`ShardedStrategy` (``STRATEGIES``) and
-:func:`stmixer_vit_block_wrap_policy` (``FUNCTIONS``).
+:class:`ShardedStrategy` changes of mmengine 0.10.7's ``FSDPStrategy`` only
+what fails for STMixer or without CUDA: the module stays on the CPU without
+CUDA; param groups are built on the unwrapped model (FSDP's flat, renamed
+shards would silently mis-group layer-wise LR decay / ``paramwise_cfg``) and
+moved by name; ``clip_grad`` uses FSDP's norm over all shards; activation
+checkpointing by class names (mmengine's ``dict(check_fn=...)`` drops a
+check_fn dict's arguments); checkpoints: :mod:`.sharded_checkpoint`. See
+docs/en/large_backbones.md.
 """
 import copy
 import os
@@ -77,14 +47,9 @@ def stmixer_vit_block_wrap_policy(module: nn.Module,
                                   recurse: bool,
                                   nonwrapped_numel: int,
                                   classes: Sequence[str] = ('Block', )):
-    """FSDP auto-wrap policy: one FSDP unit per ViT block.
-
-    Each unit gathers one block's parameters just before it runs and frees
-    them after, so at most a block or two are unsharded at a time. The
-    blocks are matched by class name (mmaction2's ``Block``, or a subclass
-    named in ``classes``); the rest of the model (patch embedding, neck,
-    decoder) is the root unit.
-    """
+    """FSDP auto-wrap policy: one FSDP unit per ViT block (matched by
+    class name in ``classes``), so at most a block or two are unsharded at a
+    time; the rest of the model is the root unit."""
     if recurse:
         return True
     return type(module).__name__ in tuple(classes)
@@ -111,22 +76,18 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
     """mmengine's FSDP strategy, usable on CPU and with STMixer's configs.
 
     Keyword Args:
-        model_wrapper (dict, optional): arguments of
-            :class:`~mmengine.model.MMFullyShardedDataParallel` (e.g.
-            ``auto_wrap_policy``, ``mixed_precision``,
-            ``sharding_strategy``). ``use_orig_params`` must stay True.
+        model_wrapper (dict, optional): Arguments of
+            :class:`~mmengine.model.MMFullyShardedDataParallel`;
+            ``use_orig_params`` must stay True.
         state_dict_cfg (str): ``'full'`` (one file, rank 0) or
             ``'sharded'`` (one folder, every rank writes its shards).
-        activation_checkpointing (list[str] | dict, optional): class names
+        activation_checkpointing (list[str] | dict, optional): Class names
             of the modules to checkpoint, or mmengine's dict form.
-        mixed_precision_modules (list[str], optional): class names of the
-            modules that compute in ``model_wrapper.mixed_precision`` (e.g.
-            ``['Block']``: the ViT blocks in bf16); each becomes an FSDP
-            unit of its own, casts its inputs to the low precision and
-            returns fp32, and the rest of the model (patch embedding, neck,
-            decoder, losses) stays in fp32. Without it, mmengine's
-            behaviour: the whole model in ``mixed_precision``.
-        **kwargs: the rest of :class:`FSDPStrategy`'s arguments.
+        mixed_precision_modules (list[str], optional): Class names of the
+            modules computing in ``model_wrapper.mixed_precision`` (e.g.
+            ``['Block']``), each its own FSDP unit returning fp32; the rest
+            stays fp32. Default: the whole model (mmengine's behaviour).
+        **kwargs: The rest of :class:`FSDPStrategy`'s arguments.
     """
 
     def __init__(self,
@@ -229,10 +190,8 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
 
     def _wrap_low_precision_units(self, model: nn.Module, wrapper: dict,
                                   device_id) -> None:
-        """Wrap each module named in ``mixed_precision_modules`` in an FSDP
-        unit of its own with ``wrapper['mixed_precision']`` (inputs cast
-        to it, outputs cast back to fp32); ``wrapper`` keeps the settings
-        of the root unit (no mixed precision, no auto-wrapping)."""
+        """Wrap each ``mixed_precision_modules`` module in its own FSDP unit
+        (inputs cast, outputs back to fp32); ``wrapper`` keeps the root's."""
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
         from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
         mp = dict(wrapper.pop('mixed_precision'))
@@ -293,8 +252,8 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
 
     def _move_to_sharded(self, optim_wrapper: BaseOptimWrapper,
                          model: nn.Module) -> BaseOptimWrapper:
-        """Rebuild the optimizer of ``optim_wrapper`` (built on the
-        unwrapped model) on the sharded parameters, group by group."""
+        """Move the optimizer built on the unwrapped model onto the sharded
+        parameters, group by group."""
         if not isinstance(optim_wrapper, OptimWrapper):
             raise TypeError('ShardedStrategy supports one optimizer '
                             f'(OptimWrapper), got {type(optim_wrapper)}')
@@ -302,8 +261,7 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
         sharded = {clean_param_name(k): v for k, v in model.named_parameters()}
         if optimizer.state:
             raise RuntimeError('the optimizer must not have a state yet')
-        # the same optimizer (its class, hyper-parameters and groups), its
-        # parameters swapped for the sharded ones of the same name
+        # same optimizer and groups, parameters swapped for the sharded ones
         for group in optimizer.param_groups:
             names = [self.id_to_name[id(p)] for p in group['params']]
             lost = [n for n in names if n not in sharded]

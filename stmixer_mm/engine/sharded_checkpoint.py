@@ -1,18 +1,11 @@
 """Checkpoints of :class:`~stmixer_mm.engine.sharded.ShardedStrategy`.
 
-Two formats: ``state_dict_cfg='full'`` saves one ordinary checkpoint on
-rank 0 (the model's own key names: ``tools/test.py`` and the plain Runner
-load it); ``state_dict_cfg='sharded'`` saves a folder per checkpoint with
-:mod:`torch.distributed.checkpoint` (every rank writes its shards; nobody
-gathers the full model) plus one small ``extra_rank{i}.pth`` per rank (meta,
-message hub, schedulers, random state). :func:`sharded_to_full` /
-:func:`full_to_sharded` convert between the two offline
-(``tools/model_converters/convert_sharded_checkpoint.py``); resume reads
-either format whatever ``state_dict_cfg`` is.
-
-:class:`ShardedCheckpointMixin` holds the strategy's state-dict, save, load
-and resume methods (it needs the strategy's ``model``, ``optim_wrapper``,
-``sharded_checkpoints`` and mmengine's ``BaseStrategy`` attributes).
+``state_dict_cfg='full'``: one ordinary checkpoint saved on rank 0;
+``'sharded'``: a :mod:`torch.distributed.checkpoint` folder (each rank
+writes its shards) plus one ``extra_rank{i}.pth`` per rank (meta, message
+hub, schedulers, random state). :func:`sharded_to_full` /
+:func:`full_to_sharded` convert offline; resume reads either format. See
+docs/en/large_backbones.md.
 """
 import os.path as osp
 import time
@@ -54,19 +47,15 @@ def _dcp():
 
 def load_sharded_tensors(src: str,
                          keys: Optional[Sequence[str]] = None) -> dict:
-    """Everything the shard files of the folder ``src`` hold (only the
-    top-level entries ``keys``, e.g. ``('state_dict', )``, if given), as one
-    state dict, in one process without a process group (as PyTorch's
-    ``dcp_to_torch_save``, but with the safe reader and planner of
-    :mod:`stmixer_mm.utils.checkpoint_loading`: the ``.metadata`` and the
-    byte items go through the allow-lists, and a missing / truncated /
-    corrupt shard file is named).
+    """The shards of folder ``src`` (only top-level ``keys`` if given) as one
+    state dict, in one process without a process group: PyTorch's
+    ``dcp_to_torch_save`` with the safe reader and planner of
+    :mod:`stmixer_mm.utils.checkpoint_loading`.
 
     Raises:
-        ShardedCheckpointError: A shard file or the metadata is missing,
-            truncated or corrupt.
-        UnsafePickleError: The metadata or an item asks for a global
-            outside the allow-list.
+        ShardedCheckpointError: A shard or the metadata missing, truncated,
+            corrupt.
+        UnsafePickleError: The metadata or an item asks for a refused global.
     """
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
     state_dict: dict = {}
@@ -87,14 +76,10 @@ def sharded_to_full(src: str,
                     with_optimizer: bool = True) -> dict:
     """Merge a sharded checkpoint folder into one full checkpoint.
 
-    Runs in one process without a process group
-    (:func:`load_sharded_tensors` reads every rank's shards). The result is
-    an ordinary mmengine checkpoint: ``state_dict`` (the model's key names),
-    ``optimizer`` (keyed by parameter name, as
-    :class:`ShardedStrategy` resumes it), and rank 0's meta, message hub,
-    scheduler and random state (without ``optimizer`` if not
-    ``with_optimizer``: for testing, a third of the memory). Written to
-    ``dst`` when given.
+    One process, no process group. The result: ``state_dict``,
+    ``optimizer`` (keyed by parameter name; left out unless
+    ``with_optimizer``: a third of the memory) and rank 0's other entries;
+    written to ``dst`` if given.
     """
     if not is_sharded_checkpoint(src):
         raise FileNotFoundError(
@@ -121,9 +106,8 @@ def full_to_sharded(src: Union[str, dict],
                     world_size: int = 1) -> None:
     """Write a full checkpoint as a sharded folder (one process).
 
-    The tensors go through ``torch.distributed.checkpoint`` (their shards
-    are re-cut for any number of ranks when resumed); everything else is
-    copied to ``extra_rank{i}.pth`` for ``i < world_size``.
+    Tensors via ``torch.distributed.checkpoint`` (re-cut for any number of
+    ranks on resume); the rest to ``extra_rank{i}.pth``, ``i < world_size``.
     """
     from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
     checkpoint = load_checkpoint_file(
@@ -150,11 +134,8 @@ def full_to_sharded(src: Union[str, dict],
 
 
 class ShardedCheckpointMixin:
-    """State dicts and checkpoints of ``ShardedStrategy`` (both formats).
-
-    Both formats use
-    :func:`torch.distributed.checkpoint.state_dict.get_state_dict` /
-    ``set_state_dict``: model and optimizer state keyed by the unwrapped
+    """State dicts and checkpoints of ``ShardedStrategy`` (both formats),
+    via ``torch.distributed.checkpoint.state_dict``: keyed by the unwrapped
     parameter names, the same on 1 or N ranks.
     """
 
@@ -164,10 +145,8 @@ class ShardedCheckpointMixin:
     def _options(self, full: bool):
         from torch.distributed.checkpoint.state_dict import StateDictOptions
 
-        # Full state dicts are gathered to rank 0's CPU memory on CUDA
-        # machines. Without CUDA, cpu_offload=True crashes rank 0 (SIGSEGV
-        # in torch 2.13's FSDP1 over gloo); the tensors are on the CPU
-        # anyway, so every rank gathers them and only rank 0 saves.
+        # without CUDA, cpu_offload=True crashes rank 0 (SIGSEGV, torch
+        # 2.13 FSDP1 over gloo): every rank gathers, only rank 0 saves
         return StateDictOptions(
             full_state_dict=full,
             cpu_offload=full and torch.cuda.is_available())

@@ -1,18 +1,10 @@
 """One training run per work dir at a time.
 
-Two trainings in the same work dir both finish with exit code 0 while
-their checkpoints (``epoch_N.pth``, ``best_*.pth``, ``last_checkpoint``)
-overwrite each other. :class:`WorkDirLock` makes a work dir owned by one
-run: ``tools/train.py`` takes it before anything is written there, and a
-second run (or a ``--resume`` while another run writes the dir) stops at
-once naming the owner's pid, host and start time. A lock left by a killed
-run (its pid is gone, same host) is taken over with a message.
-
-The lock is the file ``<work_dir>/.stmixer_run.lock`` (JSON: pid, host,
-start time, command line), created with ``O_EXCL`` so that two runs
-starting at the same moment cannot both get it, and removed when the run
-ends (also on an exception or Ctrl-C; ``kill -9`` leaves it, and the next
-run takes it over).
+Two trainings in one work dir would silently overwrite each other's
+checkpoints. ``tools/train.py`` takes :class:`WorkDirLock` (the JSON file
+:data:`LOCK_NAME`, created with ``O_EXCL``) before writing; a second run
+stops naming the owner; a killed run's lock (pid gone, same host) is taken
+over with a message. See docs/en/bad_inputs.md.
 """
 import atexit
 import json
@@ -49,14 +41,12 @@ class WorkDirLock:
     """An exclusive, stale-aware lock on a work dir.
 
     Args:
-        work_dir (str): the run's work dir (created if missing).
-        log (callable): where the take-over message goes (default: stderr).
+        work_dir (str): The run's work dir (created if missing).
+        log (callable): Where the take-over message goes (default: stderr).
 
     Raises (from :meth:`acquire`):
-        WorkDirBusyError: a live run owns the dir (its pid, host, start
-            time and command line in the message), or a run on another host
-            does (which cannot be checked; remove the lock file if that run
-            is gone).
+        WorkDirBusyError: A live run, or one on another host (which cannot
+            be checked), owns the dir.
     """
 
     def __init__(self,

@@ -1,57 +1,24 @@
 """Reading checkpoint files safely: the one loader of stmixer_mm.
 
-Over 450 lines: the only module allowed to unpickle, so that the
-security review is one file.
+Over 450 lines: the only module allowed to unpickle
+(``tests/test_pickle_policy.py`` scans the sources for any other), so the
+security review of the project's unpickling is this one file.
 
-Every checkpoint that stmixer_mm reads goes through
-:func:`load_checkpoint_file`: mmengine's local loader (``load_from``,
-``--resume``, ``init_detector``, ``tools/test.py``, installed by
-:func:`stmixer_mm.utils.compat.patch_mmengine_local_loader`) and the converter
-tools (``tools/model_converters/``). It
-
-- checks first that the file is complete (:func:`check_checkpoint_file`),
-  so a truncated or corrupt file is reported as such, with its name;
-- reads torch files with ``torch.load(weights_only=True)`` and, only
-  inside that call (``torch.serialization.safe_globals``), the types that
-  the Runner's own checkpoints hold besides tensors
-  (:func:`runner_checkpoint_globals`: numpy arrays / scalars / dtypes of
-  the message hub and the random state, mmengine's ``HistoryBuffer``);
-  nothing is added to torch's process-wide allow-list;
-- reads plain pickles (Caffe2 / PySlowFast ``.pkl``) with an unpickler that
-  builds numpy arrays only;
-- refuses anything else with :class:`CheckpointFileError` naming the file
-  and the types outside the allow-list. Full unpickling (which can run code
-  from the file) only on request, for a trusted file: ``trust_pickle=True``
-  in Python, ``--trust-pickle`` in the converter tools, or the environment
-  variable ``STMIXER_MM_TRUSTED_CHECKPOINTS`` (paths separated by
-  ``os.pathsep``) for files read through mmengine's Runner.
-
-It is also the one place where stmixer_mm unpickles anything else
-(``tests/test_pickle_policy.py`` checks the sources):
-:func:`load_pickle` reads data pickles (ACT ground truth, a ``.pkl`` label
-map, dumped predictions) with a ``find_class`` allow-list
-(:data:`PICKLE_ALLOW_LISTS`: builtin containers and scalars, numpy arrays /
-scalars / dtypes, torch tensors for predictions, the dataclasses of a
-torch.distributed.checkpoint ``.metadata``), and
-:func:`safe_dcp_reader` / :func:`safe_dcp_planner` read a sharded
-(torch.distributed.checkpoint) folder with that unpickler for its
-``.metadata`` and ``torch.load(weights_only=True)`` for its byte items
-(PyTorch's own ``FileSystemReader`` / ``DefaultLoadPlanner`` unpickle both
-without restriction). A refused file raises :class:`UnsafePickleError`
-naming the file and the global it asked for; nothing from it has run. The
-same trust mechanism applies to every pickle: ``trust_pickle=True`` in
-Python (``--trust-pickle`` where a tool has it) or the file listed in
-``STMIXER_MM_TRUSTED_CHECKPOINTS``.
-
-:func:`find_state_dict` is the one rule by which the engine (strict-fit
-check, inference) and the converters find a checkpoint's weights.
-
-Why one file of about 870 lines: it is the only module allowed to
-unpickle (``tests/test_pickle_policy.py`` scans the sources for any
-other), so every allow-list, every unpickler and every reader of pickled
-data (torch files, plain pickles, sharded ``.metadata``) sit together and
-the security review of the project's unpickling is the review of this one
-file.
+Every checkpoint goes through :func:`load_checkpoint_file` (mmengine's local
+loader via :func:`stmixer_mm.utils.compat.patch_mmengine_local_loader`, the
+converters): it checks the file is complete first, then reads torch files
+with ``torch.load(weights_only=True)`` plus, inside that call only, the
+types of Runner checkpoints (:func:`runner_checkpoint_globals`; torch's
+process-wide allow-list is untouched), and ``.pkl`` files with an unpickler
+that builds numpy arrays only. Data pickles use a ``find_class``
+allow-list (:func:`load_pickle`, :data:`PICKLE_ALLOW_LISTS`); so does the
+``.metadata`` of a sharded folder (:func:`safe_dcp_reader` /
+:func:`safe_dcp_planner`; its byte items: ``weights_only=True``), which
+PyTorch's own reader and planner unpickle without restriction. Anything
+else is refused with an error naming the file and the types / global,
+before anything from it ran. Full unpickling (which can run code) only for
+a trusted file: ``trust_pickle=True``, ``--trust-pickle`` or
+:data:`TRUST_ENV`. See docs/en/get_started.md, docs/en/bad_inputs.md.
 """
 import enum
 import functools
@@ -79,29 +46,23 @@ __all__ = [
     'safe_dcp_reader', 'safe_dcp_planner', 'ShardedCheckpointError'
 ]
 
-#: Environment variable listing checkpoint files to load with full
-#: unpickling (``os.pathsep``-separated paths), for files read through
-#: mmengine (``--resume``, ``load_from``) that hold types outside the
-#: allow-list. Only for files you trust.
+#: Files (``os.pathsep``-separated) to unpickle in full, e.g. for
+#: ``--resume`` / ``load_from`` of files outside the allow-list; trusted only.
 TRUST_ENV = 'STMIXER_MM_TRUSTED_CHECKPOINTS'
 
-#: Where a checkpoint keeps its model weights, in the order they are looked
-#: up: mmengine's ``state_dict`` first (what mmengine's ``load_checkpoint``
-#: loads into the model), then ``model`` (official STMixer, VideoMAE,
-#: DeiT-style files).
+#: Where a checkpoint keeps its weights, in lookup order: mmengine's
+#: ``state_dict``, then ``model`` (official STMixer, VideoMAE, DeiT files).
 STATE_DICT_KEYS = ('state_dict', 'model')
 
 
 class CheckpointFileError(ValueError):
-    """A checkpoint file that cannot be read; the message names the file
-    and says why (missing, empty, truncated, corrupt, or complete but in
-    need of full unpickling)."""
+    """An unreadable checkpoint file; the message names it and says why
+    (missing, empty, truncated, corrupt, or needing full unpickling)."""
 
 
 class MissingCheckpointError(CheckpointFileError, FileNotFoundError):
-    """A checkpoint path that does not exist: a :class:`CheckpointFileError`
-    that callers catching ``FileNotFoundError`` (mmengine's contract for a
-    missing file) still catch."""
+    """A missing checkpoint; also a ``FileNotFoundError`` (mmengine's
+    contract for a missing file)."""
 
 
 _ZIP_MAGIC = b'PK\x03\x04'
@@ -113,9 +74,8 @@ _TORCH_LEGACY_PICKLES = 5
 
 
 def _walk_pickle(f) -> List[Tuple[str, Any]]:
-    """Read one pickle's opcodes without executing them; the first few
-    ``(name, arg)`` are returned (ValueError when it is cut short or not a
-    pickle)."""
+    """One pickle's first 3 opcodes ``(name, arg)``, walked unexecuted to
+    its end (ValueError when cut short or not a pickle)."""
     head = []
     for opcode, arg, _ in pickletools.genops(_BoundedReader(f)):
         if len(head) < 3:
@@ -124,9 +84,8 @@ def _walk_pickle(f) -> List[Tuple[str, Any]]:
 
 
 class _BoundedReader:
-    """A file whose ``read(n)`` refuses ``n`` beyond the file's end (a
-    corrupt length field would otherwise make pickletools allocate it:
-    ``MemoryError`` on random bytes)."""
+    """A file whose ``read(n)`` refuses ``n`` past its end (else a corrupt
+    length makes pickletools allocate it: ``MemoryError``)."""
 
     def __init__(self, f) -> None:
         self._f = f
@@ -152,10 +111,9 @@ class _BoundedReader:
 def check_checkpoint_file(path: str) -> str:
     """Check that ``path`` is a complete checkpoint file, without unpickling.
 
-    Zip files (torch >= 1.6) must have their central directory and pass the
-    CRC check of every member; pickle files (torch's legacy format, Caffe2 /
-    PySlowFast ``.pkl``) must hold whole pickles (every opcode and its data
-    up to the end-of-pickle mark).
+    Zip files (torch >= 1.6) need their central directory and every
+    member's CRC; pickles (torch legacy, Caffe2 / PySlowFast ``.pkl``) must
+    be whole up to the end-of-pickle mark.
 
     Args:
         path (str): The file.
@@ -218,22 +176,19 @@ def find_state_dict(checkpoint: Mapping,
                     bare_values: str = 'tensor') -> Tuple[dict, str]:
     """The model weights of a loaded checkpoint and the entry holding them.
 
-    The one rule of stmixer_mm: the first of ``format_keys`` (entries of a
-    source format that hold nothing else, e.g. PySlowFast's ``blobs``,
-    DeepSpeed's ``module``) then :data:`STATE_DICT_KEYS` (``state_dict``,
-    then ``model``) whose value is a dict; otherwise the checkpoint itself
-    when it is a bare state dict.
+    The one rule of stmixer_mm (engine and converters): the first of
+    ``format_keys`` (e.g. PySlowFast's ``blobs``, DeepSpeed's ``module``)
+    then :data:`STATE_DICT_KEYS` whose value is a dict; else the checkpoint
+    itself when it is a bare state dict.
 
     Args:
-        checkpoint (Mapping): what the file held.
-        format_keys (Sequence[str]): entries looked up first.
-        bare_values (str): what a bare state dict's values must be:
-            ``'tensor'`` (torch tensors), ``'array'`` (anything with a
-            ``shape``: tensors or numpy arrays) or ``'any'``.
+        checkpoint (Mapping): What the file held.
+        format_keys (Sequence[str]): Entries looked up first.
+        bare_values (str): A bare state dict's values: ``'tensor'``,
+            ``'array'`` (anything with a ``shape``) or ``'any'``.
 
     Returns:
-        tuple[dict, str]: the weights and their entry (``''`` for a bare
-        state dict).
+        tuple[dict, str]: The weights and their entry (``''`` if bare).
 
     Raises:
         TypeError: ``checkpoint`` is not a dict.
@@ -276,12 +231,10 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
 
 
 def runner_checkpoint_globals() -> List[Any]:
-    """What a Runner checkpoint of stmixer_mm holds besides what
-    ``torch.load(weights_only=True)`` accepts by itself, for
-    ``torch.serialization.safe_globals``: numpy arrays, scalars and dtypes
-    (message hub, random state, metrics; numpy 1 and 2 module names) and
-    mmengine's ``HistoryBuffer`` (with its pickled ``getattr`` restricted to
-    its statistics methods)."""
+    """For ``torch.serialization.safe_globals``: what a Runner checkpoint
+    holds beyond ``weights_only=True``'s own list: numpy arrays, scalars,
+    dtypes (message hub, random state, metrics; numpy 1 and 2 names) and
+    mmengine's ``HistoryBuffer`` (its pickled ``getattr`` restricted)."""
     from mmengine.logging.history_buffer import HistoryBuffer
     multiarray = np._core.multiarray if hasattr(np, '_core') else \
         np.core.multiarray
@@ -325,8 +278,7 @@ _TRUST_HINT = ('If you trust the file, load it with full unpickling '
 
 
 def _refused_globals(path: str, err: Exception) -> List[str]:
-    """The globals of ``path`` outside the allow-list (from the file; from
-    torch's message when the file cannot be scanned)."""
+    """``path``'s globals outside the allow-list (else from torch's error)."""
     allowed = _global_names(runner_checkpoint_globals())
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
@@ -351,30 +303,24 @@ def load_checkpoint_file(path: str,
                          check_first: bool = True) -> Any:
     """Load a torch checkpoint or a Caffe2 / PySlowFast ``.pkl`` safely.
 
-    The file is first checked to be complete (:func:`check_checkpoint_file`),
-    so a truncated or corrupt file is reported as such (with
-    ``check_first=False``, only when loading fails: the check reads the
-    whole file, which the runtime path spares). Then torch files are
-    read with ``torch.load(weights_only=True)`` and the allow-list of
-    :func:`runner_checkpoint_globals` (Runner checkpoints resume), plain
-    pickles with an unpickler that builds numpy arrays only
-    (``encoding='latin1'`` for Python 2 pickles). ``trust_pickle=True``, or
-    the file listed in :data:`TRUST_ENV`, unpickles without restriction.
+    Checked first (:func:`check_checkpoint_file`; with ``check_first=False``
+    only when loading fails, sparing the runtime path a full read). Torch
+    files: ``weights_only=True`` plus :func:`runner_checkpoint_globals`;
+    plain pickles: numpy arrays only (``latin1`` for Python 2).
+    ``trust_pickle=True`` or :data:`TRUST_ENV` unpickles without restriction.
 
     Args:
         path (str): The file.
         trust_pickle (bool): Full unpickling (only for trusted files).
         map_location: As for ``torch.load``. Defaults to ``'cpu'``.
-        check_first (bool): Check the file before loading it (else it is
-            read as a torch file and checked only when that fails).
+        check_first (bool): Check the file before loading it.
 
     Returns:
         The loaded object.
 
     Raises:
-        CheckpointFileError: The file is missing, empty, truncated, corrupt,
-            or complete but holding types outside the allow-list (the
-            message names them and says how to trust the file).
+        CheckpointFileError: Missing, empty, truncated, corrupt, or holding
+            types outside the allow-list (named, with how to trust it).
     """
     if check_first:
         kind = check_checkpoint_file(path)
@@ -428,9 +374,8 @@ def load_checkpoint_file(path: str,
 # every other pickle: data files and torch.distributed.checkpoint folders
 # ---------------------------------------------------------------------------
 class UnsafePickleError(CheckpointFileError):
-    """A complete pickle that asks for a global outside its allow-list:
-    refused before anything from it ran. ``path`` is the file,
-    ``global_name`` the refused ``module.name``."""
+    """A pickle asking for a global outside its allow-list, refused before
+    anything ran; ``path``: the file, ``global_name``: ``module.name``."""
 
     def __init__(self,
                  message: str,
@@ -442,9 +387,8 @@ class UnsafePickleError(CheckpointFileError):
 
 
 class ShardedCheckpointError(CheckpointFileError):
-    """A torch.distributed.checkpoint folder that cannot be read (a shard
-    file missing, truncated or corrupt, or its ``.metadata`` unreadable);
-    the message names the file."""
+    """An unreadable torch.distributed.checkpoint folder (a shard or its
+    ``.metadata`` missing, truncated, corrupt); the message names the file."""
 
 
 class _RefusedGlobal(pickle.UnpicklingError):
@@ -455,8 +399,7 @@ class _RefusedGlobal(pickle.UnpicklingError):
 
 
 def _torch_bytes(data: bytes) -> Any:
-    """``torch.storage._load_from_bytes`` (a tensor's storage in a plain
-    pickle) with ``weights_only=True`` instead of full unpickling."""
+    """``torch.storage._load_from_bytes`` with ``weights_only=True``."""
     return torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)
 
 
@@ -527,9 +470,8 @@ def _dcp_metadata_globals() -> Dict[Tuple[str, str], Any]:
     return out
 
 
-#: The allow-lists of :func:`load_pickle`: name -> (what it admits, the
-#: function building its ``{(module, name): object}``). Builtin containers
-#: and scalars need no global and are always admitted.
+#: :func:`load_pickle`'s allow-lists: name -> (what it admits, builder of
+#: its ``{(module, name): object}``); builtin containers, scalars: always.
 PICKLE_ALLOW_LISTS: Dict[str, Tuple[str, Callable[[], dict]]] = {
     'numpy': ('builtin containers and scalars, numpy arrays / scalars / '
               'dtypes', lambda: {
@@ -590,8 +532,7 @@ def _unpickle(f,
               trust_pickle: bool,
               encoding: str = 'latin1',
               trust_option: str = 'trust_pickle=True in Python, or ') -> Any:
-    """Unpickle ``f`` (from the file ``name``) with the allow-list
-    ``allowed``, or fully when ``trust_pickle``."""
+    """Unpickle ``f`` (file ``name``) with ``allowed``, or fully if trusted."""
     if allowed not in PICKLE_ALLOW_LISTS:
         raise ValueError(f'allowed must be one of {list(PICKLE_ALLOW_LISTS)}'
                          f', got {allowed!r}')
@@ -618,31 +559,26 @@ def load_pickle(path: str,
     """Unpickle a data file with an allow-list: the one way stmixer_mm reads
     a pickle that is not a checkpoint.
 
-    Only the globals of ``PICKLE_ALLOW_LISTS[allowed]`` are built (numpy
-    ``'numpy.core'`` and ``'numpy._core'`` spellings, Python 2 names);
-    ``encoding='latin1'`` reads Python 2 pickles (their numpy arrays
-    included). ``trust_pickle=True``, or the file listed in
-    :data:`TRUST_ENV`, unpickles without restriction.
+    Only ``PICKLE_ALLOW_LISTS[allowed]`` is built (both numpy module
+    spellings, Python 2 names). ``trust_pickle=True`` or :data:`TRUST_ENV`
+    unpickles without restriction.
 
     Args:
-        path (str): The file (a local path, or any backend of mmengine's
-            fileio with ``backend_args``).
+        path (str): The file (local, or mmengine fileio with backend_args).
         allowed (str): ``'numpy'`` (ACT ground truth, label maps),
             ``'tensors'`` (dumped predictions) or ``'dcp_metadata'``.
         what (str): What the file is, for the error message.
         trust_pickle (bool): Full unpickling (only for trusted files).
         backend_args (dict, optional): As mmengine's ``get_file_backend``.
-        encoding (str): As ``pickle.load``'s.
-        trust_option (str): How the caller's user trusts a file besides
-            :data:`TRUST_ENV` (e.g. ``'--trust-pickle, or '``), for the
-            message.
+        encoding (str): As ``pickle.load``'s (latin1: Python 2 pickles).
+        trust_option (str): The caller's way to trust a file besides
+            :data:`TRUST_ENV` (e.g. ``'--trust-pickle, or '``), for messages.
 
     Returns:
         The unpickled object.
 
     Raises:
-        UnsafePickleError: The file asks for a global outside the
-            allow-list (the message names the file and the global).
+        UnsafePickleError: A global outside the allow-list (both named).
         EOFError, pickle.UnpicklingError, ValueError: Truncated or corrupt.
     """
     if backend_args is None and osp.isfile(path):
@@ -668,10 +604,8 @@ def _dcp_classes() -> Tuple[type, type, type]:
     from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 
     class SafeFileSystemReader(FileSystemReader):
-        """``FileSystemReader`` whose ``.metadata`` is read by
-        :func:`load_pickle` (``'dcp_metadata'``), whose shard files are
-        checked against the metadata (present, long enough) before any is
-        read, and whose read errors name the shard file."""
+        """``FileSystemReader`` reading ``.metadata`` by :func:`load_pickle`,
+        checking shard files against it first, naming them in errors."""
 
         def read_metadata(self, *args, **kwargs) -> Metadata:
             rank = kwargs.get('rank')
@@ -713,8 +647,7 @@ def _dcp_classes() -> Tuple[type, type, type]:
             return metadata
 
         def check_shard_files(self, metadata) -> None:
-            """Every shard file the metadata lists is there and long
-            enough (a truncated copy is named before anything is read)."""
+            """Every listed shard file exists and is long enough."""
             need: Dict[str, int] = {}
             for info in (metadata.storage_data or {}).values():
                 end = int(info.offset) + int(info.length)
@@ -769,10 +702,8 @@ def _dcp_classes() -> Tuple[type, type, type]:
             return fut
 
     class _SafeBytesMixin:
-        """``load_bytes`` (non-tensor items: learning rates, parameter
-        names) with ``torch.load(weights_only=True)`` and the allow-list of
-        :func:`runner_checkpoint_globals` instead of full unpickling (full
-        unpickling only for a folder listed in :data:`TRUST_ENV`)."""
+        """``load_bytes`` (non-tensor items) with ``weights_only=True`` and
+        :func:`runner_checkpoint_globals`; full only if :data:`TRUST_ENV`."""
 
         trust_pickle = False  # the reader sets it for a trusted folder
 
@@ -816,21 +747,15 @@ def _dcp_classes() -> Tuple[type, type, type]:
 
 
 def safe_dcp_reader(path: str):
-    """A torch.distributed.checkpoint ``FileSystemReader`` for ``path``
-    whose ``.metadata`` goes through :func:`load_pickle` and whose read
-    errors name the shard file: the reader of every sharded checkpoint
-    stmixer_mm loads.
+    """The reader of every sharded checkpoint stmixer_mm loads: metadata
+    by :func:`load_pickle`, shard files named in errors.
 
-    The metadata is read (and kept for PyTorch's load) and every shard file
-    it lists checked for presence and length here, before PyTorch's load
-    runs: PyTorch would turn a failed ``read_metadata`` into a warning with
-    a traceback and a second attempt at a per-rank file.
+    Metadata and shard files are checked here, before PyTorch's load: it
+    would turn a failed ``read_metadata`` into a warning and a retry.
 
     Raises:
-        ShardedCheckpointError: The metadata or a shard file is missing,
-            truncated or corrupt (the message names it).
-        UnsafePickleError: The metadata asks for a global outside the
-            allow-list.
+        ShardedCheckpointError: Metadata or shard missing, truncated, corrupt.
+        UnsafePickleError: The metadata asks for a refused global.
     """
     reader = _dcp_classes()[0](path)
     reader.check_shard_files(reader.read_metadata())
@@ -839,20 +764,17 @@ def safe_dcp_reader(path: str):
 
 def safe_dcp_planner(empty_state_dict: bool = False,
                      keys: Optional[Sequence[str]] = None):
-    """The load planner to use with :func:`safe_dcp_reader`: PyTorch's
-    ``DefaultLoadPlanner`` (or, with ``empty_state_dict``, the planner that
-    rebuilds the whole state dict from the metadata, only the entries under
-    ``keys`` if given) whose byte items are read with
-    ``torch.load(weights_only=True)``."""
+    """The planner for :func:`safe_dcp_reader`: ``DefaultLoadPlanner`` (or,
+    with ``empty_state_dict``, one rebuilding the state dict from the
+    metadata, only ``keys`` if given), byte items ``weights_only=True``."""
     if empty_state_dict:
         return _dcp_classes()[2](keys=set(keys) if keys else None)
     return _dcp_classes()[1]()
 
 
 def raise_dcp_failure(err: BaseException) -> None:
-    """Re-raise the first stmixer_mm error inside a torch.distributed.
-    checkpoint ``CheckpointException`` (which wraps every rank's error in a
-    ``BaseException`` with tracebacks); returns when there is none."""
+    """Re-raise the first stmixer_mm error inside a DCP
+    ``CheckpointException`` (which wraps each rank's); else return."""
     for failure in getattr(err, 'failures', {}).values():
         exc = failure[0] if isinstance(failure, tuple) else failure
         if isinstance(exc, CheckpointFileError):

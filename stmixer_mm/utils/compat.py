@@ -1,51 +1,13 @@
 """Fixes for known defects of the pinned OpenMMLab releases.
 
-Each fix acts only when the defect is really present, says so in one line
-at debug level through mmengine's current logger
-(:func:`mmengine.logging.print_log`; shown when that logger's level is
-DEBUG), and is recorded in
-:data:`APPLIED_FIXES` (printed by ``python -m stmixer_mm.utils.collect_env``
-/ ``tools/misc/collect_env.py`` and the setup self-check).
-
-1. ``mmaction2==1.2.0`` wheels on PyPI lack the folder
-   ``mmaction/models/localizers/drn/`` although
-   ``mmaction/models/localizers/__init__.py`` imports ``.drn.drn.DRN``, so
-   ``import mmaction.models`` fails with ``ModuleNotFoundError``. When (and
-   only when) that folder is missing from the installed package, stub
-   modules are put in :data:`sys.modules`; the DRN localizer (unused here)
-   then raises a clear error if someone builds it. Any other import error of
-   mmaction2 propagates unchanged.
-2. ``mmaction2==1.2.0``'s AVA evaluation returns ``np.NAN`` for the AP of a
-   class that has detections but no ground truth; numpy 2 removed that
-   alias, so ``AVAMetric`` crashes with ``AttributeError`` on any data set
-   where a predicted class is absent from the val ground truth. When numpy
-   has no ``NAN``, ``ava_evaluation.metrics.compute_average_precision`` is
-   wrapped to return ``np.nan`` (what the code meant) in exactly that case;
-   every other call goes to the original function.
-
-3. mmengine 0.10.7's local checkpoint loader (every ``load_from``,
-   ``--resume``, ``init_detector``, ``tools/test.py`` load) calls
-   ``torch.load`` with torch's default: under torch >= 2.6
-   ``weights_only=True`` refuses the Runner's own checkpoints (numpy arrays
-   in the message hub), under older torch it unpickles without
-   restriction, and its errors name no file. The loader registered for no
-   prefix is replaced by one reading through
-   :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file` (an
-   allow-list of the types Runner checkpoints hold, scoped to each load;
-   torch's own ``torch.load`` and its process-wide allow-list are not
-   changed).
-
-Nothing else of mmengine / mmcv / mmdet / mmaction2 is changed by
-``import stmixer_mm``: no registered class's ``__init__`` is wrapped
-(``tests/test_registry.py`` compares them before and after the import).
-
-Turning fixes off: the environment variable ``STMIXER_MM_DISABLE_FIXES``
-(read at ``import stmixer_mm``) names the fixes not to apply,
-comma-separated (``mmaction2-missing-drn``, ``mmaction2-ava-ap-numpy2``,
-``mmengine-checked-local-loader``), or ``all``. Without the first,
-``import mmaction.models`` fails on the PyPI wheel (and so does
-``import stmixer_mm``); without the third, mmengine's loader reads the
-checkpoints as it would without this package.
+Each fix acts only where its defect is present, is logged at debug level
+and recorded in :data:`APPLIED_FIXES` (printed by ``collect_env``):
+mmaction2 1.2.0's PyPI wheel lacking ``localizers/drn`` (:data:`DRN_FIX`),
+its AVA AP returning ``np.NAN``, gone in numpy 2 (:data:`AP_FIX`), and
+mmengine 0.10.7's local checkpoint loader (:data:`LOADER_FIX`). Nothing
+else is changed (no ``__init__`` wrapped: ``tests/test_registry.py``).
+:data:`DISABLE_ENV` names the fixes to skip (comma-separated, or ``all``).
+See docs/en/get_started.md.
 """
 import importlib.util
 import logging
@@ -73,10 +35,8 @@ def _disabled(name: str) -> bool:
 
 
 def _report(name: str, message: str, level: int = logging.DEBUG) -> None:
-    """Record an applied fix and log it in one line, at debug level: the
-    fixes change no result a user sees (they make the pinned releases do
-    what they meant), so a command does not print them; ``collect_env``
-    lists them."""
+    """Record and log an applied fix, at debug level: fixes change no result
+    a user sees, so commands do not print them (``collect_env`` does)."""
     APPLIED_FIXES.append(name)
     print_log(
         f'stmixer_mm compat fix [{name}]: {message}',
@@ -164,27 +124,15 @@ def patch_mmengine_local_loader() -> bool:
     """Make mmengine's local checkpoint loader load safely and name the
     file and what is wrong with it.
 
-    Every local checkpoint that mmengine reads (``load_from``,
-    ``--resume``, ``init_detector``, ``tools/test.py``) goes through the
-    loader registered for no prefix. mmengine 0.10.7's own calls
-    ``torch.load`` with torch's default ``weights_only=True`` (torch >= 2.6),
-    which refuses the Runner's own checkpoints (numpy arrays in the message
-    hub), and its errors do not name the file (``PytorchStreamReader failed
-    reading zip archive`` on a truncated file). It is replaced once by
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`:
-    ``weights_only=True`` plus, inside that call only, the allow-list of the
-    types Runner checkpoints hold; a file that cannot be read, or that holds
-    other types, raises :class:`~stmixer_mm.utils.CheckpointFileError`
-    with the file's name and the diagnosis (empty, truncated, corrupt, the
-    refused types and how to trust the file); a file holding something
-    else than a dict says so. Nothing is ever unpickled without
-    restriction unless the file is listed in
-    ``STMIXER_MM_TRUSTED_CHECKPOINTS``; torch's own ``torch.load`` and its
-    process-wide allow-list are not changed.
+    mmengine 0.10.7's loader for no prefix (``load_from``, ``--resume``,
+    ``init_detector``) uses torch's default: ``weights_only=True`` under
+    torch >= 2.6 refuses Runner checkpoints, older torch unpickles without
+    restriction, and errors name no file. It is replaced by
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file` (full
+    unpickling only for ``STMIXER_MM_TRUSTED_CHECKPOINTS``).
 
     Returns:
-        bool: whether the loader was installed now (False if already, or
-        turned off).
+        bool: Whether it was installed now (False if already, or off).
     """
     if _disabled(LOADER_FIX):
         return False

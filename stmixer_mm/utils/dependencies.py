@@ -1,28 +1,13 @@
 """The supported OpenMMLab stack, checked when ``stmixer_mm`` is imported.
 
-The one place in the code that records which versions fit together; the
-packaging files state the same ranges (``setup.cfg`` ``install_requires``,
-``requirements/mminstall.txt``; ``requirements/runtime.txt`` pins the tested
-set that ``tools/setup_env.sh`` installs), and
-``tests/test_utils/test_dependencies.py`` keeps them equal.
-
-Besides versions, the check looks at what really gets imported:
-
-* ``cv2``: every OpenCV wheel (``opencv-python``, ``-headless``,
-  ``opencv-contrib-python``, ...) installs the same ``cv2`` folder, so two
-  of them overwrite each other's files and nothing tells which one is
-  imported. mmaction2 1.2.0 declares ``opencv-contrib-python`` (unpinned:
-  OpenCV 5) while mmengine declares ``opencv-python``. An imported ``cv2``
-  outside :data:`OPENCV_SPEC`, or OpenCV wheels of different versions
-  sharing ``cv2/``, is an error; several wheels of one version (what
-  ``pip install stmixer_mm`` gives, see ``setup.cfg``) work and are
-  reported.
-* ``mmcv._ext``: mmcv built without its compiled ops (pip builds the sdist
-  in an isolated environment without torch) imports, but ``mmcv.ops`` does
-  not.
-
-Only metadata look-ups and ``find_spec`` are done here, plus ``import
-cv2``, which mmcv imports anyway.
+The one place in the code recording which versions fit together; the
+packaging files state the same ranges (``setup.cfg``, ``requirements/``;
+``tests/test_utils/test_dependencies.py`` keeps them equal). Also checked:
+the imported ``cv2`` (every OpenCV wheel writes ``cv2/``: mixed versions,
+or OpenCV 5 from mmaction2's unpinned ``opencv-contrib-python``, are
+errors) and ``mmcv._ext`` (an sdist built without torch lacks its ops).
+Only metadata look-ups, ``find_spec`` and ``import cv2`` (which mmcv does
+anyway). See docs/en/get_started.md.
 """
 import importlib.metadata as md
 import importlib.util
@@ -32,9 +17,8 @@ from typing import Dict, List, Optional, Tuple
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-# distribution -> (supported specifier, hard requirement)
-#: A hard requirement that is not met raises ImportError at import time;
-#: the others only warn.
+#: distribution -> (supported specifier, hard requirement: ImportError at
+#: import time if unmet; the others only warn)
 PINNED: Dict[str, Tuple[str, bool]] = {
     'torch': ('>=2.0', True),
     'mmengine': ('>=0.10.0,<0.11', True),
@@ -85,11 +69,8 @@ def _release(version: str, parts: int = 3) -> Tuple[int, ...]:
 
 
 def _imported_cv2() -> Tuple[Optional[str], str]:
-    """(``cv2.__version__``, where it came from or why the import failed).
-
-    Imported here, not only looked up: several wheels can have written the
-    files of ``cv2/``, so only the module itself tells which OpenCV runs.
-    """
+    """(``cv2.__version__``, its file or why the import failed); imported,
+    not looked up: only the module tells which of the wheels' files run."""
     try:
         import cv2
     except Exception as e:  # ImportError, or a broken mix of wheels
@@ -99,11 +80,9 @@ def _imported_cv2() -> Tuple[Optional[str], str]:
 
 
 def one_opencv_command(dists: Dict[str, str]) -> str:
-    """The shell line that leaves one OpenCV distribution (``dists``:
-    ``{distribution: version}``) and restores the ``cv2/`` files that
-    uninstalling the others removed: mmengine's ``opencv-python`` (the
-    tested one), or ``opencv-python-headless`` where only headless wheels
-    are installed (a server without libGL), at its installed version."""
+    """The shell line keeping one OpenCV distribution of ``dists``
+    (``{distribution: version}``; ``opencv-python``, else the headless one)
+    at its version, restoring the ``cv2/`` files the uninstall removes."""
     keep = next(
         (d for d in ('opencv-python', 'opencv-python-headless') if d in dists),
         'opencv-python')
@@ -117,8 +96,7 @@ def check_opencv() -> Tuple[List[str], List[str]]:
     """Check the OpenCV wheels and the ``cv2`` they give.
 
     Returns:
-        tuple[list[str], list[str]]: hard problems (errors) and soft ones
-        (warnings).
+        tuple[list[str], list[str]]: Errors and warnings.
     """
     hard, soft = [], []
     dists = {d: v for d in OPENCV_DISTS if (v := _installed(d)) is not None}
@@ -167,15 +145,15 @@ def check_dependencies(strict: bool = False) -> List[str]:
     ``cv2`` (:func:`check_opencv`) and mmcv's compiled ops.
 
     Args:
-        strict (bool): raise on soft problems too (the setup self-check),
-            and load mmcv's compiled ops instead of only finding them.
+        strict (bool): Raise on soft problems too (the setup self-check),
+            and import mmcv's compiled ops instead of finding them.
 
     Returns:
-        list[str]: the soft problems found (also emitted as warnings).
+        list[str]: The soft problems found (also logged as warnings).
 
     Raises:
-        DependencyError: a hard requirement is missing or out of range, the
-            imported cv2 is not a usable OpenCV 4, or mmcv has no ops.
+        DependencyError: A hard requirement missing or out of range, no
+            usable OpenCV 4, or mmcv without ops.
     """
     hard, soft = [], []
     for dist, (spec, required) in PINNED.items():

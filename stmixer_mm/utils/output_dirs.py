@@ -2,10 +2,9 @@
 that ``--overwrite`` deletes only that) and staged writing (a run that
 fails leaves the folder exactly as it was).
 
-A folder written by :func:`staged_output_dir` holds ``manifest.txt``,
-which lists (relative paths, one a line) every file the run wrote,
-itself included. ``--overwrite`` removes those files only
-(:func:`remove_generated`); files of the user's beside them stay.
+``manifest.txt`` lists (relative paths, one a line) every file the run
+wrote, itself included; the user's files beside them stay. See
+docs/en/bad_inputs.md.
 """
 import errno
 import os
@@ -17,9 +16,8 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Set, Tuple
 
 MANIFEST = 'manifest.txt'
-#: the prefix of a staging folder (inside the output folder: the same file
-#: system), followed by ``<pid>@<host>-``; one left behind was a run killed
-#: without a chance to clean up (:func:`clear_stale_staging`)
+#: a staging folder's prefix (inside the output folder: same file system),
+#: then ``<pid>@<host>-``; one left behind is a killed run's
 STAGING_PREFIX = '.staging-'
 
 
@@ -29,8 +27,7 @@ class OutputDirError(ValueError):
 
 
 def file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
-    """``{relative path: (inode, size, mtime_ns)}`` of the files under
-    ``out_dir``."""
+    """``{relative path: (inode, size, mtime_ns)}`` of ``out_dir``'s files."""
     states = {}
     for root, _, names in os.walk(out_dir):
         for name in names:
@@ -43,10 +40,8 @@ def file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
 
 def write_manifest(out_dir: str, before: Dict[str, Tuple[int, int,
                                                          int]]) -> str:
-    """List (relative paths, one a line) the files under ``out_dir`` that
-    are new or changed since ``before`` (:func:`file_states` taken before
-    the first write), the manifest included: what ``overwrite`` may delete
-    later."""
+    """Write the manifest of the files new or changed since ``before``
+    (:func:`file_states` before the first write), itself included."""
     path = osp.join(out_dir, MANIFEST)
     with open(path, 'w'):
         pass  # the manifest lists itself
@@ -70,8 +65,7 @@ def _no_manifest(out_dir: str) -> FileExistsError:
 
 
 def _checked_manifest(out_dir: str) -> List[str]:
-    """The paths ``out_dir``'s manifest lists, each checked to be inside
-    ``out_dir`` before anything is deleted."""
+    """The manifest's paths, each checked to be a file inside ``out_dir``."""
     path = osp.join(out_dir, MANIFEST)
     if not osp.isfile(path):
         raise _no_manifest(out_dir)
@@ -101,8 +95,7 @@ def _checked_manifest(out_dir: str) -> List[str]:
 
 
 def _remove_files(out_dir: str, rels) -> int:
-    """Delete ``rels`` (relative to ``out_dir``), then the folders they
-    leave empty. Returns the number of files removed."""
+    """Delete ``rels`` and the folders they leave empty; return the count."""
     root = osp.realpath(out_dir)
     folders, removed = set(), 0
     for rel in rels:
@@ -121,9 +114,8 @@ def _remove_files(out_dir: str, rels) -> int:
 
 
 def remove_generated(out_dir: str) -> int:
-    """Delete the files listed in ``out_dir``'s manifest (every listed path
-    checked first), then the folders they leave empty; anything else
-    stays. Returns the number removed."""
+    """Delete the files ``out_dir``'s manifest lists (all checked first) and
+    the folders they leave empty; returns the number removed."""
     return _remove_files(out_dir, _checked_manifest(out_dir))
 
 
@@ -163,8 +155,7 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a process of another
-    user's too)."""
+    """Whether process ``pid`` exists on this host (any user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -177,9 +168,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def clear_stale_staging(out_dir: str, log=print) -> None:
-    """Remove the staging folders in ``out_dir`` of runs killed on this
-    host (their pid is gone), saying so; name, and leave, those whose run
-    may still be writing (a live pid, another host, an unnamed owner)."""
+    """Remove (and log) staging folders of runs killed on this host; name
+    and leave those whose run may still write (live pid, other host)."""
     names = os.listdir(out_dir) if osp.isdir(out_dir) else []
     for name in sorted(n for n in names if n.startswith(STAGING_PREFIX)):
         path = osp.join(out_dir, name)
@@ -206,9 +196,8 @@ def _parents(rel: str) -> List[str]:
 
 
 def _clashes(out_dir: str, written: List[str], old: Set[str]) -> List[str]:
-    """Paths the run would write over that no earlier run wrote: a file,
-    or a file where the run needs a folder, or a folder where it writes a
-    file."""
+    """Paths the run would write over (file or folder) that no earlier run
+    wrote."""
     out = []
     for rel in written:
         target = osp.join(out_dir, rel)
@@ -231,11 +220,8 @@ def _write_manifest_file(out_dir: str, stage: str, rels) -> None:
 def _commit(stage: str, out_dir: str, overwrite: bool) -> None:
     """Move the files written under ``stage`` into ``out_dir``.
 
-    Every refusal comes before the first change. The manifest first lists
-    the earlier run's files and the new ones (an interruption leaves
-    nothing unlisted), the new files then replace the old ones file by
-    file, the earlier files not written again are removed, and the
-    manifest finally lists the new files only."""
+    Every refusal comes before the first change; the manifest lists old and
+    new files until the end (an interruption leaves nothing unlisted)."""
     written = [r for r in _relative_files(stage) if r != MANIFEST]
     old = _listed(out_dir) if overwrite else set()
     clash = _clashes(out_dir, written, old)
@@ -258,16 +244,13 @@ def _commit(stage: str, out_dir: str, overwrite: bool) -> None:
 
 @contextmanager
 def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
-    """Write into a staging folder inside ``out_dir`` (the same file
-    system, whatever is mounted where); on success its files replace those
-    an earlier run listed in ``out_dir``'s manifest (``overwrite``) and a
-    new manifest lists them; on any error (or Ctrl-C; SIGTERM where the
-    caller turns it into an exception) before that the
-    staging folder is removed and ``out_dir`` is as it was (a folder the
-    run created is removed too).
+    """Write into a staging folder inside ``out_dir`` (same file system);
+    on success its files replace those of the old manifest and a new one
+    lists them; on any error (or Ctrl-C; SIGTERM if the caller raises on
+    it) ``out_dir`` is left as it was (a folder the run created removed).
 
-    Yields the staging folder: write every output under it, and write
-    ``out_dir`` (not the staging folder) into files that name paths.
+    Yields the staging folder: write every output under it, but name
+    ``out_dir`` (not the staging folder) in files that name paths.
     """
     check_output_dir(out_dir, overwrite)
     created = not osp.isdir(out_dir)

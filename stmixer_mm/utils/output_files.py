@@ -1,26 +1,13 @@
 """Output paths that no run overwrites unasked: exclusive claims,
 temporary names renamed when complete, errors naming the file;
 ``overwrite=True`` (the demo's ``--overwrite``) replaces the files that
-exist. The rules:
+exist.
 
-* every output path is *claimed* first by creating it empty with
-  exclusive creation (``O_CREAT | O_EXCL``: the check and the creation are
-  one step, so two runs, concurrent or one after the other, never write
-  one file): a path that exists (an earlier run's output, a folder, a
-  link) is refused with an :class:`OutputFileError` naming it, unless
-  ``OutputFiles(..., overwrite=True)`` (the demo's ``--overwrite``) is
-  asked to replace the files: each is then replaced when its new output
-  is complete (folders stay refused);
-* the video and the final JSON / CSV files are written to a hidden
-  temporary name next to their path (``.<stem>.<pid>.part<ext>``) and
-  renamed over the claimed (empty) path once complete (the mp4 once its
-  container is closed, so it plays); a run that fails or is interrupted
-  removes its temporary files and the claims it did not fill;
-* the JSON Lines file is written in place, a complete line at a time
-  (readable while the stream runs);
-* a failed write (a full disk: ``ENOSPC``) raises an
-  :class:`OutputFileError` naming the file, what was written of it and the
-  ``OSError``.
+Each path is claimed first with ``O_CREAT | O_EXCL`` (check and creation in
+one step: two runs never write one file); outputs are written under a
+hidden :func:`temp_path` and renamed when complete (the mp4 once closed, so
+it plays); the JSON Lines file is written in place, a line at a time. See
+docs/en/bad_inputs.md.
 """
 import os
 import os.path as osp
@@ -34,17 +21,16 @@ __all__ = [
 
 
 class OutputFileError(OSError):
-    """An output file or folder cannot be created or written; the message
-    names it, says why and what was kept."""
+    """An output that cannot be created or written; the message names it,
+    says why and what was kept."""
 
 
 def prepare_out_dir(out_dir: str, create: bool = True) -> None:
-    """Create the output folder ``out_dir`` (and its parents) unless it
-    exists (``create=False``: only check that it is not a file).
+    """Create ``out_dir`` and its parents (``create=False``: only check it
+    is not a file).
 
     Raises:
-        OutputFileError: ``out_dir`` (or a parent) is a file, or cannot be
-            created.
+        OutputFileError: ``out_dir`` is a file, or cannot be created.
     """
     if osp.lexists(out_dir) and not osp.isdir(out_dir):
         raise OutputFileError(
@@ -63,9 +49,8 @@ def prepare_out_dir(out_dir: str, create: bool = True) -> None:
 def output_exists_error(path: str,
                         overwrite_flag: Optional[str] = None
                         ) -> OutputFileError:
-    """The error refusing the output ``path``, which exists;
-    ``overwrite_flag`` (e.g. ``'--overwrite'``): the flag of the command
-    that replaces a file (not a folder), named in the message."""
+    """The error refusing the existing output ``path``, naming
+    ``overwrite_flag`` (e.g. ``'--overwrite'``) if the command has one."""
     if osp.islink(path):
         what = 'a link, from an earlier or a concurrent run'
     elif osp.isdir(path):
@@ -86,16 +71,13 @@ def output_exists_error(path: str,
 
 
 def claim_output(path: str) -> os.stat_result:
-    """Create ``path`` empty, refusing anything already there (exclusive
-    creation: the check and the creation are one step).
+    """Create ``path`` empty with exclusive creation.
 
     Returns:
-        os.stat_result: the stat of the claimed (empty) file, to know it
-        again (:meth:`OutputFiles.release`).
+        os.stat_result: The claimed file's, to know it again (``release``).
 
     Raises:
-        OutputFileError: ``path`` exists (a file of an earlier or a
-            concurrent run, a folder, a link) or cannot be created.
+        OutputFileError: ``path`` exists or cannot be created.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -111,9 +93,8 @@ def claim_output(path: str) -> os.stat_result:
 
 
 def temp_path(path: str) -> str:
-    """The hidden temporary name ``path`` is written under before it is
-    complete: ``<folder>/.<stem>.<pid>.part<ext>`` (the extension kept for
-    the encoders that go by it)."""
+    """``<folder>/.<stem>.<pid>.part<ext>``, where ``path`` is written until
+    complete (the extension kept for encoders that go by it)."""
     folder, base = osp.split(path)
     stem, ext = osp.splitext(base)
     return osp.join(folder, f'.{stem}.{os.getpid()}.part{ext}')
@@ -144,10 +125,8 @@ def _size(path: str) -> int:
 
 
 def _claim_or_keep(path: str, overwrite: bool) -> Tuple[os.stat_result, bool]:
-    """Claim ``path`` (:func:`claim_output`); with ``overwrite`` a file that
-    exists is kept until the complete output replaces it (a link is removed
-    first, its target left alone). Returns its stat and whether this run
-    created it."""
+    """Claim ``path``, or with ``overwrite`` keep an existing file until
+    replaced (a link is removed, its target left); (stat, created)."""
     if overwrite and osp.lexists(path) and not osp.isdir(path):
         if not osp.islink(path):
             return os.stat(path), False
@@ -161,14 +140,13 @@ class OutputFiles:
 
     Args:
         paths (dict): ``{key: path}``; ``None`` paths are left out.
-        overwrite (bool): replace the files that exist (``--overwrite``):
-            each stays as it is until its complete output is renamed over
-            it (a JSON Lines file, written in place, is emptied when its
-            writer opens it); folders are still refused.
+        overwrite (bool): Replace existing files, each when its output is
+            complete (a JSON Lines file: emptied when opened); folders are
+            still refused.
 
     Raises:
-        OutputFileError: a path exists (``overwrite``: a folder) or cannot
-            be created (the paths claimed before it are released).
+        OutputFileError: A path exists (``overwrite``: a folder) or cannot
+            be created (earlier claims are released).
     """
 
     def __init__(self,
@@ -193,8 +171,8 @@ class OutputFiles:
         renamed over the claimed path once closed; removed on an error.
 
         Raises:
-            OutputFileError: writing failed (a full disk): names the file,
-                the bytes written and the ``OSError``.
+            OutputFileError: Writing failed (e.g. a full disk), naming the
+                file, the bytes written and the ``OSError``.
         """
         path = self.paths[key]
         tmp = temp_path(path)
@@ -225,11 +203,9 @@ class OutputFiles:
         commit(tmp, path)
 
     def release(self, keys: Optional[List[str]] = None) -> List[str]:
-        """Remove the claims never filled (still the empty file created by
-        the claim) and their temporary files, of ``keys`` (default all);
-        returns the paths kept (written; a file that ``overwrite`` would
-        have replaced and that is untouched is left as it is, not
-        listed)."""
+        """Remove the unfilled claims of ``keys`` (default all) and their
+        temporary files; return the paths written (an untouched file
+        ``overwrite`` would have replaced is left, not listed)."""
         kept = []
         for key, (claim, created) in self._claims.items():
             if keys is not None and key not in keys:

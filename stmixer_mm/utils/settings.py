@@ -1,53 +1,12 @@
 """Settings checked where they are read: one declarative mechanism.
 
-Every config dict whose ``type`` names a module of this project (model
-parts, datasets, transforms, metrics, hooks) is checked against the
-settings declared for that type, at build time, before any data is read,
-and an error names the config path of the field::
-
-    model.test_cfg.person_threshold: expected a float in [0, 1], got 'high'
-
-Declaring a setting is one line (in :mod:`stmixer_mm.utils.settings_specs`,
-or next to a new module)::
-
-    declare_settings('STMixerQueryGenerator', num_queries=Int(min=1))
-
-Declarations follow the classes: a registered subclass (e.g. one of
-``STMixer`` in a package of ``projects/``, see :func:`extend_checks`) is
-checked against its bases' declarations and rules as well as its own (its own
-override a base's setting of the same name), and its bases' annotated
-``__init__`` arguments are type-checked too.
-
-Settings that are not declared still get their *type* checked when the
-type's ``__init__`` annotates them with ``int`` / ``float`` / ``bool`` /
-``str`` (optionally ``Optional[...]``, or a sequence of those), for every
-registered module defined in ``stmixer_mm``; declarations add ranges,
-choices and nested dicts (``test_cfg``, ``sampling_cfg``). Settings that
-several parts of a built model must share are declared the same way, as
-rules on the built object (``declare_rule(..., built=True)``, the model's
-in :mod:`stmixer_mm.models.utils.consistency`), run right after the part
-is built; settings of several config sections (the model's action classes
-against the datasets' and metrics') as rules over the whole config
-(:func:`declare_config_rule`, run by :func:`check_config_consistency`).
-
-:func:`check_config` runs both on a whole config; ``tools/train.py``,
-``tools/test.py``, ``init_detector`` (demo, ONNX export, inference API)
-call it, so that the error names the config path. The same declarations
-are checked again when a part is built, whoever builds it: each part's
-``__init__`` calls :func:`check_arguments` first (and, where its parts
-must agree, :func:`check_built` last), so that
-``Runner.from_cfg(cfg)`` or ``MODELS.build(cfg.model)`` in a user's own
-script refuses a wrong setting with the same error, its path starting at
-the part's type (``STMixer.test_cfg.rcnn.person_threshold: ...``).
-
-Code, each module importing only those before it (no cycle): the kinds of
-setting (:class:`Setting`, :func:`Int`, ..., :class:`Fields`) are in
-:mod:`stmixer_mm.utils.setting_types`; the declarations
-(:func:`declare_settings`, :func:`declare_rule`,
-:func:`declare_config_rule` and the project's own) in
-:mod:`stmixer_mm.utils.settings_specs`; this module reads config files,
-walks a config and runs the checks when parts are built. Every name is
-importable from here.
+Every config dict whose ``type`` names a part of this project is checked
+against its type's declared settings (and its bases'; undeclared arguments
+annotated ``int`` / ``float`` / ``bool`` / ``str`` by type) by
+:func:`check_config` before a run and :func:`check_arguments` when a part
+is built; the error names the config path. Kinds of setting:
+:mod:`.setting_types`; declarations: :mod:`.settings_specs` (no import
+cycle); every name is importable from here. See docs/en/bad_inputs.md.
 """
 import inspect
 import typing
@@ -75,15 +34,13 @@ class ConfigFileError(ValueError):
 
 
 class MissingConfigError(ConfigFileError, FileNotFoundError):
-    """A config path that does not exist (still a ``FileNotFoundError``, as
-    mmengine's ``Config.fromfile`` raises for it)."""
+    """A missing config; also a ``FileNotFoundError`` (as mmengine's)."""
 
 
 def _add_projects_root(path: str) -> None:
-    """A config under ``<root>/projects/<name>/`` imports its project's
-    package as ``projects.<name>....`` (mmdet's convention,
-    ``custom_imports``): put ``<root>`` on ``sys.path`` so that it does
-    from any working directory, as running from ``<root>`` would."""
+    """Put ``<root>`` of a config under ``<root>/projects/<name>/`` on
+    ``sys.path``: it imports ``projects.<name>...`` (mmdet's convention)
+    from any working directory."""
     import sys
     from pathlib import Path
     for folder in Path(path).resolve().parents:
@@ -95,12 +52,11 @@ def _add_projects_root(path: str) -> None:
 
 
 def load_config(path: str):
-    """``Config.fromfile`` whose errors name the file: a missing file, a
-    file of another kind (a checkpoint or video passed as the config), a
-    syntax error or a failing base / import.
+    """``Config.fromfile`` whose errors name the file (missing, not a
+    config, syntax error, failing base / import).
 
     Raises:
-        ConfigFileError: naming ``path`` and the problem.
+        ConfigFileError: Naming ``path`` and the problem.
     """
     import os.path as osp
 
@@ -123,11 +79,9 @@ def load_config(path: str):
 
 
 def _declaring_names(type_name: str) -> List[str]:
-    """The names whose declarations apply to ``type_name``, base classes
-    first: those of every class along the MRO of the registered class (a
-    subclass of ``STMixer``, e.g. in ``projects/``, inherits its bases'
-    declarations; what it declares itself overrides them setting by
-    setting), or ``type_name`` alone for a type of another package."""
+    """Names whose declarations apply to ``type_name``, along its MRO, bases
+    first (a subclass inherits its bases' declarations and overrides them
+    setting by setting); ``type_name`` alone for another package's type."""
     name = type_name.split('.')[-1]
     cls = _registered_class(name)
     if cls is None:
@@ -143,8 +97,7 @@ def _declaring_names(type_name: str) -> List[str]:
 
 
 def _registries() -> tuple:
-    """The registries this project's parts are registered in (read when
-    a check runs: the schema is importable before the registries)."""
+    """The registries of this project's parts."""
     # here, not at the top: the registries import mmdet and mmaction2,
     # which the settings schema does not need
     from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
@@ -164,9 +117,7 @@ def names_of(klass: type) -> List[str]:
 
 
 def declared_settings(type_name: str) -> Dict[str, Setting]:
-    """The declared settings of ``type_name`` (scope prefix ignored),
-    with those of its registered class's bases (see
-    :func:`_declaring_names`)."""
+    """The declared settings of ``type_name`` (unscoped) and its bases'."""
     out: Dict[str, Setting] = {}
     for name in _declaring_names(type_name):
         out.update(DECLARED.get(name, {}))
@@ -185,9 +136,8 @@ def declared_rules(type_name: str, built: bool = False) -> List[Callable]:
 
 _ANNOTATED: Dict[type, Dict[str, Setting]] = {}
 
-#: the packages whose registered classes are this project's parts: checked
-#: from their annotations and along their MRO (``stmixer_mm``, and the
-#: packages of ``projects/`` that :func:`extend_checks` adds)
+#: packages whose registered classes are this project's parts (checked from
+#: annotations, along their MRO); :func:`extend_checks` adds ``projects/``'s
 CHECKED_PACKAGES: List[str] = ['stmixer_mm']
 
 
@@ -200,10 +150,9 @@ def is_checked_class(klass: type) -> bool:
 
 
 def extend_checks(package: str) -> None:
-    """Check the annotated arguments of the parts of ``package`` (a package
-    outside the core that registers parts in this project's registries,
-    e.g. a package of ``projects/``) in :func:`check_config`, as this
-    project's own. Its parts call :func:`check_arguments` themselves."""
+    """Check the annotated arguments of ``package``'s parts (e.g. one of
+    ``projects/``) in :func:`check_config` as this project's own (its parts
+    call :func:`check_arguments` themselves)."""
     if package not in CHECKED_PACKAGES:
         CHECKED_PACKAGES.append(package)
         _ANNOTATED.clear()
@@ -234,8 +183,7 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
 
 
 def _registered_class(type_name: str) -> Optional[type]:
-    """The class registered as ``type_name`` in this project's registries
-    (None when it is not one of this project's)."""
+    """The project's class registered as ``type_name``, else None."""
     name = type_name.split('.')[-1]
     for registry in _registries():
         cls = registry.module_dict.get(name)
@@ -308,15 +256,13 @@ def check_config(cfg,
     """Check every setting of a (merged) config, before anything is built.
 
     Args:
-        cfg (Config | dict): the config, after ``--cfg-options``.
-        sections (Sequence[str]): the top-level entries to walk.
-        consistency (bool): also check the model's classes against the
-            datasets' and metrics' (:func:`check_config_consistency`);
-            ``init_detector`` builds only the model and checks its class
-            names against the label map instead.
+        cfg (Config | dict): The config, after ``--cfg-options``.
+        sections (Sequence[str]): The top-level entries to walk.
+        consistency (bool): Also run :func:`check_config_consistency`
+            (``init_detector`` checks the label map instead).
 
     Raises:
-        ConfigSettingError: naming the config path of the first bad setting.
+        ConfigSettingError: Naming the config path of the first bad setting.
     """
     for section in sections:
         node = cfg.get(section) if hasattr(cfg, 'get') else None
@@ -333,23 +279,19 @@ def check_config(cfg,
 # the same checks when a part is built, whoever builds it: each class calls
 # check_arguments at the top of its __init__ (and check_built at its end)
 def check_arguments(cls: type, arguments: dict) -> None:
-    """Check the arguments of ``cls.__init__`` against the settings of
-    ``cls`` (declared, with its bases', and from its annotations), as
-    :func:`check_config` checks a config, and every dict with a ``type``
-    in them: the first line of the ``__init__`` of each of this project's
-    parts, ``check_arguments(STMixerDecoder, locals())``. A wrong setting
-    is refused whoever builds the part (``MODELS.build``,
-    ``Runner.from_cfg``, a user's own script) with the error of
-    ``tools/train.py``, its path starting at the class's name.
+    """Check ``cls.__init__``'s arguments (and every dict with a ``type`` in
+    them) as :func:`check_config` does: the first line of each part's
+    ``__init__``, ``check_arguments(STMixerDecoder, locals())``, so a wrong
+    setting is refused whoever builds the part, the path starting at the
+    class's name.
 
     Args:
         cls (type): The class whose ``__init__`` runs.
         arguments (dict): Its ``locals()`` before anything else (``self``,
-            ``__class__``, ``*args`` and the arguments left at their
-            default are left out, ``**kwargs`` merged).
+            ``*args`` and defaults left out, ``**kwargs`` merged).
 
     Raises:
-        ConfigSettingError: naming the setting's path.
+        ConfigSettingError: Naming the setting's path.
     """
     params = inspect.signature(cls.__init__).parameters
     cfg = {}
@@ -367,8 +309,7 @@ def check_arguments(cls: type, arguments: dict) -> None:
 
 
 def check_built(obj: Any, cls: type) -> None:
-    """Run the rules on the built object declared for ``cls`` and its bases
-    (:func:`declare_rule` with ``built=True``): the last line of the
-    ``__init__`` of a part whose parts must agree."""
+    """Run the ``built=True`` rules of ``cls`` and its bases on ``obj``: the
+    last line of the ``__init__`` of a part whose parts must agree."""
     for rule in declared_rules(cls.__name__, built=True):
         rule(obj)

@@ -4,25 +4,8 @@ fill, then the declared settings of this project's modules (and of the few
 mmaction2 data types its configs set), one line per setting, and the rule
 over a whole config (the model's action classes against the data's).
 
-Every check of settings goes through this store:
-
-- a setting of one part: :func:`declare_settings` (its type, range,
-  choices);
-- several settings of one part: :func:`declare_rule` (``rule(cfg)``);
-- settings that several parts of a built model share (with their defaults
-  filled in): :func:`declare_rule` with ``built=True`` (``rule(obj)``, run
-  right after the part is built; the model's are declared next to the
-  model, in :mod:`stmixer_mm.models.utils.consistency`);
-- settings of several config sections: :func:`declare_config_rule`.
-
-Types of undeclared ``int`` / ``float`` / ``bool`` / ``str`` arguments of
-this project's registered classes are checked from their annotations;
-what is declared here adds ranges, choices and nested dicts. A new setting
-of a module: add one line to its ``declare_settings`` call (or a call next
-to the module). This module imports only
-:mod:`stmixer_mm.utils.setting_types` and :mod:`stmixer_mm.utils.type_names`;
-:mod:`stmixer_mm.utils.settings`
-(which reads and checks configs) imports it, not the other way round.
+Imports only :mod:`.setting_types` and :mod:`.type_names`
+(:mod:`.settings` imports it). See docs/en/bad_inputs.md.
 """
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -45,9 +28,8 @@ def declare_settings(type_name: str, **settings: Setting) -> None:
     """Declare (or extend) the settings of a registered type.
 
     Args:
-        type_name (str): the registered name, without scope
-            (``'STMixerDecoder'``).
-        **settings (Setting): one per ``__init__`` argument (or a
+        type_name (str): The registered name, unscoped (``'STMixer'``).
+        **settings (Setting): One per ``__init__`` argument (or a
             :class:`Fields` for a nested dict).
     """
     DECLARED.setdefault(type_name, {}).update(settings)
@@ -59,13 +41,12 @@ def declare_rule(type_name: str,
     """Declare a check over several settings of one type.
 
     Args:
-        type_name (str): the registered name, without scope.
-        rule (Callable): ``rule(cfg)`` returns None or the problem
-            (starting with the field names); with ``built=True``,
-            ``rule(obj)`` checks the object right after it is built (its
-            parts built, their defaults filled in) and raises a
+        type_name (str): The registered name, unscoped.
+        rule (Callable): ``rule(cfg)`` returns None or the problem (field
+            names first); with ``built=True``, ``rule(obj)`` checks the
+            object right after it is built (defaults filled in) and raises
             ``ValueError`` naming the settings on both sides.
-        built (bool): whether the rule reads the built object.
+        built (bool): Whether the rule reads the built object.
     """
     store = BUILT_RULES if built else RULES
     store.setdefault(type_name, []).append(rule)
@@ -85,10 +66,9 @@ IOU_THRESHOLD = Float(0, 1, min_open=True)
 
 
 def check_probability(value, name: str) -> float:
-    """``value`` as a float if it is a probability threshold (a finite
-    number in [0, 1]); else :class:`ConfigSettingError` naming ``name``
-    (a threshold above 1 keeps nothing: an empty result, not an error, if
-    it were not checked where it is read)."""
+    """``value`` as a float if a finite number in [0, 1]; else
+    :class:`ConfigSettingError` naming ``name`` (above 1 would silently
+    keep nothing)."""
     PROBABILITY.check(value, name)
     return float(value)
 
@@ -105,10 +85,8 @@ def check_iou_threshold(value, name: str) -> float:
 POSITIVE_FLOAT = Float(0, min_open=True)
 
 # --- model -----------------------------------------------------------------
-#: the decoder's test_cfg (the detector's test_cfg.rcnn), each key once: its
-#: setting and its default per label convention of the decoder (a
-#: convention without a default for a key refuses it:
-#: ``STMixerBBoxHead.parse_test_cfg``)
+#: the decoder's test_cfg (the detector's test_cfg.rcnn): key -> (setting,
+#: default per label convention; no default: the convention refuses the key)
 _TEST_CFG_KEYS = dict(
     person_threshold=(PROBABILITY, dict(ava=0.6)),
     num_fallback=(NON_NEGATIVE, dict(ava=3)),
@@ -118,9 +96,8 @@ TEST_CFG = Fields(**{
     key: setting
     for key, (setting, _) in _TEST_CFG_KEYS.items()
 })
-#: accepted ``test_cfg`` keys and their defaults, per label convention
-#: (``'ava'``, ``'mmdet'``; read by the stage head's box head and by the
-#: numpy post-processing of ``stmixer_mm.deployment``)
+#: accepted ``test_cfg`` keys and defaults per label convention (read by the
+#: box head and by ``stmixer_mm.deployment``'s numpy post-processing)
 TEST_CFG_DEFAULTS = {
     convention: {
         key: defaults[convention]
@@ -129,10 +106,9 @@ TEST_CFG_DEFAULTS = {
     }
     for convention in ('ava', 'mmdet')
 }
-# (mmdet's two-stage layout: the query generator (rpn_head) takes no
-# train_cfg / test_cfg, the decoder (roi_head) its test_cfg from rcnn)
-#: ``compile_cfg`` of STMixer (see ``stmixer_mm.models.detectors.compile``):
-#: the static part of ``predict`` through ``torch.compile``
+# (mmdet's two-stage layout: rpn_head takes no train_cfg / test_cfg, the
+# decoder (roi_head) its test_cfg from rcnn)
+#: STMixer's ``compile_cfg`` (``stmixer_mm.models.detectors.compile``)
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
 COMPILE_CFG = Fields(
@@ -157,8 +133,7 @@ SAMPLING_CFG = Fields(
     mapping_stride=Float(0, min_open=True),
     tau=Float(0, min_open=True),
     impl=Choice('reference', 'pytorch', 'mmcv', 'auto'))
-# (the sampling settings are STMixerSamplingMixing's: stage_head.
-# sampling_mixing is checked with them)
+# (stage_head.sampling_mixing: checked with STMixerSamplingMixing's)
 declare_settings(
     'STMixerStageHead',
     num_actions=POSITIVE,
@@ -350,10 +325,8 @@ declare_rule('TubeDataset', _ascending('forecast_horizons'))
 
 
 def clip_keyframe(step: Any) -> Optional[str]:
-    """Where a pipeline step puts the keyframe in the clip it samples:
-    ``'last'`` (``SampleCausalAVAFrames``, ``SampleTubeFrames(keyframe=
-    'last')``), ``'centre'`` (``SampleAVAFrames``, ``SampleTubeFrames``'s
-    default), None for a step that is not one of these samplers."""
+    """Where a sampler step puts the keyframe in its clip: ``'last'``
+    (causal / ``keyframe='last'``), ``'centre'``, or None (not a sampler)."""
     kind = _type_name(step.get('type')) if isinstance(step, dict) else ''
     if kind == 'SampleCausalAVAFrames':
         return 'last'
@@ -413,8 +386,7 @@ declare_settings(
     label_file=Str(),
     exclude_file=Str(optional=True),
     num_classes=Int(min=2))
-# (TubeMetric's settings are declared beside it, at the bottom of
-# stmixer_mm/evaluation/metrics/tube_metric.py)
+# (TubeMetric's settings: at the bottom of evaluation/metrics/tube_metric.py)
 
 # --- backbones (fused / oneDNN paths; stmixer_mm/models/backbones) ---------
 declare_settings('STMixerVisionTransformer', attn_impl=Choice('sdpa', 'naive'))
@@ -422,9 +394,8 @@ for _backbone in ('STMixerResNet3dSlowOnly', 'ResNet3dSlowFastMultiLevel'):
     declare_settings(_backbone, conv3d_impl=Choice('onednn', 'native'))
 
 # --- the model against the data (a rule over the whole config) ---------
-#: data types whose ``num_classes`` counts the background column 0 (AVA
-#: ids are 1-based), and those whose ``num_classes`` is the number of
-#: action labels (the ACT pickle's ``labels``; label i is column i + 1)
+#: types whose ``num_classes`` counts background column 0 (AVA ids are
+#: 1-based), and those counting action labels (label i is column i + 1)
 CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric')
 CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
 
@@ -433,15 +404,12 @@ def check_action_classes(num_actions: int, label_convention: str,
                          num_classes: int, data_type: str) -> None:
     """The decoder's ``num_actions`` fits a dataset's / metric's classes.
 
-    With ``label_convention='ava'`` the model outputs ``num_actions + 1``
-    score columns, column 0 the background: an AVA dataset or metric with
-    ``num_classes`` (background included) needs ``num_actions ==
-    num_classes - 1``; a ``TubeDataset`` with ``num_classes`` labels needs
-    ``num_actions == num_classes``. Other types (and the ``'mmdet'``
-    convention) are not checked here.
+    With ``label_convention='ava'`` (``num_actions + 1`` columns, 0 the
+    background): AVA types need ``num_classes - 1``, ``TubeDataset``
+    ``num_classes``. Other types and ``'mmdet'`` are not checked.
 
     Raises:
-        ValueError: naming both numbers and the fix.
+        ValueError: Naming both numbers and the fix.
     """
     if label_convention != 'ava':
         return
@@ -520,10 +488,8 @@ def class_entries(cfg) -> List[Tuple[str, dict]]:
 
 
 def model_classes_fit_data(cfg) -> Optional[str]:
-    """The model's action classes against every dataset's and metric's
-    ``num_classes`` given in the config (a dataset whose class count comes
-    from its annotation file is checked when it is loaded, by
-    :class:`~stmixer_mm.engine.ClassConsistencyHook`)."""
+    """The model's action classes against each ``num_classes`` in the config
+    (counts from annotation files: :class:`ClassConsistencyHook`)."""
     model = cfg.get('model')
     model = model.to_dict() if hasattr(model, 'to_dict') else model
     found = model_action_classes(model)

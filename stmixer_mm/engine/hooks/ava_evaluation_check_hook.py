@@ -30,10 +30,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def checked_fields(metric: Any) -> Tuple[str, ...]:
-    """The fields of ``metric`` that must equal the evaluated dataset's:
-    :data:`AVA_METRIC_FIELDS` for mmaction2's ``AVAMetric``,
-    :data:`TUBE_METRIC_FIELDS` for ``TubeMetric``, none for other metrics.
-    """
+    """The fields of ``metric`` that must equal the evaluated dataset's
+    (none for metrics other than ``AVAMetric`` / ``TubeMetric``)."""
     from mmaction.evaluation import AVAMetric
 
     if isinstance(metric, AVAMetric):
@@ -65,17 +63,11 @@ def ava_evaluation_mismatches(
 class AVAEvaluationCheckHook(Hook):
     """Refuse to evaluate against other ground truth than the dataset's.
 
-    mmaction2's ``AVAMetric`` reads its own ``ann_file``, ``exclude_file``
-    and ``label_file``; the configs set them from the same variables as the
-    dataset, but overriding only ``test_dataloader.dataset.ann_file`` (e.g.
-    to test on part of the videos) would score the predictions against the
-    whole file and report a wrong mAP. Before training (for the val loop),
-    validation and testing, this hook compares each ``AVAMetric`` of the
-    loop's evaluator with the loop's dataset (``ann_file``,
-    ``exclude_file``, ``label_file``, ``num_classes``; paths after
-    ``realpath``), and each ``TubeMetric`` likewise (``ann_file``,
-    ``split``), and raises a ``ValueError`` naming both values before any
-    prediction is made. Metrics of other types are not checked.
+    mmaction2's ``AVAMetric`` reads its own ``ann_file`` etc.: overriding
+    only the dataset's would report a wrong mAP. Before training (val loop),
+    validation and testing, each ``AVAMetric`` / ``TubeMetric`` is compared
+    with the loop's dataset (:func:`checked_fields`, paths after
+    ``realpath``); a ``ValueError`` names both values before any prediction.
     """
 
     priority = 'VERY_HIGH'

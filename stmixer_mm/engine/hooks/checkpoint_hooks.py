@@ -26,20 +26,18 @@ __all__ = ['CheckpointCheckHook', 'ResumeCheckHook', 'LoadFromCheckHook']
 class CheckpointCheckHook(Hook):
     """Check every checkpoint the Runner loads against its model.
 
-    ``after_load_checkpoint`` runs after the file is read and before the
-    weights are copied, so with ``strict`` a checkpoint that does not fit
-    stops the run before anything is computed (on every rank). Used by
+    Runs after the file is read and before the weights are copied, so with
+    ``strict`` a misfit stops the run first (on every rank). Used by
     ``tools/test.py``; mmengine's own ``load_from`` is non-strict.
 
     Args:
-        strict (bool): raise :class:`CheckpointMismatchError` instead of
+        strict (bool): Raise :class:`CheckpointMismatchError` instead of
             warning. Defaults to True.
-        opt_out (str): the opt-out named in the message.
-        source (str, optional): the checkpoint's name in the message.
-        check_classes (bool): also compare the checkpoint's
-            ``meta.dataset_meta.classes`` with the test dataset's classes
-            (an error with ``strict``, else a warning; logged when they
-            agree). Defaults to True.
+        opt_out (str): The opt-out named in the message.
+        source (str, optional): The checkpoint's name in the message.
+        check_classes (bool): Also compare ``meta.dataset_meta.classes``
+            with the test dataset's (error if ``strict``, else warning).
+            Defaults to True.
     """
 
     priority = 'VERY_HIGH'
@@ -71,10 +69,8 @@ class CheckpointCheckHook(Hook):
         give_state_dict(checkpoint)
 
     def _check_classes(self, runner, checkpoint: dict) -> None:
-        """The checkpoint's ``meta.dataset_meta.classes`` name the
-        evaluated dataset's classes in the same columns (a model trained
-        on other classes in other columns would be scored against the
-        wrong ground truth)."""
+        """The checkpoint's classes are the test dataset's, column by column
+        (else scores meet the wrong ground truth)."""
         ck_classes = checkpoint_classes(checkpoint)
         loader = getattr(runner, '_test_dataloader', None)
         dataset = getattr(loader, 'dataset', None)
@@ -128,14 +124,13 @@ class CheckpointCheckHook(Hook):
 
 @HOOKS.register_module()
 class ResumeCheckHook(Hook):
-    """Check a checkpoint loaded for ``--resume`` before mmengine reads its
-    training state: a checkpoint without ``meta`` (epoch, iteration) (e.g.
-    a bare state dict or a converted official model)
-    is an error naming the file, instead of a ``KeyError: 'meta'``. Added
-    by ``tools/train.py`` when resuming.
+    """Check a ``--resume`` checkpoint before mmengine reads its training
+    state: one without ``meta`` epoch / iter (a bare state dict, a
+    converted model) is an error naming the file, not ``KeyError: 'meta'``.
+    Added by ``tools/train.py`` when resuming.
 
     Args:
-        source (str, optional): the checkpoint's name in the message
+        source (str, optional): The checkpoint's name in the message
             (default: the work dir's latest).
     """
 
@@ -163,10 +158,9 @@ class ResumeCheckHook(Hook):
                 f'tools/train.py (it lacks {missing}; it has '
                 f'{sorted(checkpoint)[:8]}); to start from its weights use '
                 '--cfg-options load_from=<file> without --resume')
-        # resuming continues the run that wrote the checkpoint: its model,
-        # every key with its shape (mmengine would load the rest with size
-        # warnings, then fail in the optimizer's state). Sharded runs
-        # (FlexibleRunner) read their weights apart from this dict.
+        # resuming needs the very model, every key and shape (mmengine would
+        # warn, then fail in the optimizer's state); sharded runs read their
+        # weights apart from this dict
         if 'state_dict' in checkpoint and not hasattr(runner, 'strategy'):
             mismatch = state_dict_mismatches(
                 runner.model, {
@@ -202,34 +196,25 @@ def _check_classes_option(classes) -> None:
 
 @HOOKS.register_module()
 class LoadFromCheckHook(Hook):
-    """Check a training ``load_from`` checkpoint (loaded non-strictly by
-    mmengine) before its weights are copied: at least ``min_loaded`` of
-    the model's values must come from it (keys the model has, with the
-    model's shape), else the run stops naming the counts and the keys;
-    what does not load is logged as a warning
-    (:func:`~stmixer_mm.engine.checkpoint.check_load_from_fits`). Added by
-    ``tools/train.py`` when the config sets ``load_from`` without
-    resuming; ``load_from_min_loaded`` in the config sets ``min_loaded``
-    (0 accepts any checkpoint).
+    """Check a training ``load_from`` checkpoint (non-strict in mmengine)
+    before its weights are copied: at least ``min_loaded`` of the model's
+    values must come from it (:func:`check_load_from_fits`), else the run
+    stops; what does not load is warned about. Added by ``tools/train.py``
+    for ``load_from`` without resuming.
 
-    Fine-tuning onto other classes: with ``classes='by_name'`` (the config's
-    top-level ``load_from_classes='by_name'``, read from ``runner.cfg`` when
-    the hook is not given it) the rows of every stage's action classifier
-    are mapped by class name from the checkpoint's classes (its
-    ``meta.dataset_meta.classes``, or the label map ``load_from_label_map``)
-    onto the training dataset's classes; classes the checkpoint lacks keep
-    the model's initialisation (see :func:`~stmixer_mm.engine.class_remap.
-    remap_action_classes`), and every other key must then fit exactly
-    (missing, unexpected, mis-shaped: an error).
+    With ``classes='by_name'`` the action classifier rows are mapped by
+    class name onto the training dataset's (:func:`remap_action_classes`)
+    and every other key must fit exactly. See docs/en/finetune.md.
 
     Args:
-        min_loaded (float): share in [0, 1]. Defaults to 0.5.
-        source (str, optional): the checkpoint's name in the message.
+        min_loaded (float): Share in [0, 1] (config: ``load_from_min_loaded``;
+            0 accepts any). Defaults to 0.5.
+        source (str, optional): The checkpoint's name in the message.
         classes (str, optional): None (default: the config's
-            ``load_from_classes``, else the share check above) or
-            ``'by_name'``.
-        label_map (str, optional): the checkpoint's label map (default:
-            the config's ``load_from_label_map``).
+            ``load_from_classes``) or ``'by_name'``.
+        label_map (str, optional): The checkpoint's label map (default:
+            the config's ``load_from_label_map``, else its
+            ``meta.dataset_meta.classes``).
     """
 
     priority = 'VERY_HIGH'
@@ -289,8 +274,7 @@ class LoadFromCheckHook(Hook):
             opt_out='--cfg-options load_from_min_loaded=0',
             logger=runner.logger)
         # mmengine loads ``state_dict`` or else the whole dict: give it the
-        # weights that were checked (e.g. a ``{'model': ...}`` file, which
-        # would otherwise pass the check and load nothing)
+        # checked weights (a ``{'model': ...}`` file would load nothing)
         give_state_dict(checkpoint)
 
     def _remap_by_name(self, runner, checkpoint: dict, source: str) -> None:

@@ -20,14 +20,11 @@ def innermost_dataset(dataset: Any) -> Any:
 
 
 def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
-    """The model's action columns fit the dataset's classes (as loaded:
-    a ``TubeDataset`` takes its number of classes from its annotation
-    pickle's ``labels``).
+    """The model's action columns fit the dataset's classes as loaded.
 
     Raises:
-        ConfigSettingError: (a ValueError) naming both numbers, the
-            dataset's annotation file and the fix (:func:`~stmixer_mm.
-            utils.settings_specs.check_action_classes`).
+        ConfigSettingError: Naming both numbers, the annotation file and
+            the fix (:func:`check_action_classes`).
     """
     found = find_action_columns(model)
     dataset = innermost_dataset(dataset)
@@ -46,10 +43,9 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
 @HOOKS.register_module()
 class ClassConsistencyHook(Hook):
     """Before training, validation and testing, check that the model's
-    ``num_actions`` fits each loop's dataset as loaded (an ACT pickle's
-    ``labels``, an AVA dataset's ``num_classes``): with one class more or
-    less every action would be scored as its neighbour. ``tools/train.py``
-    and ``tools/test.py`` add it."""
+    ``num_actions`` fits each loop's dataset as loaded (one class off scores
+    every action as its neighbour). ``tools/train.py`` / ``test.py`` add it.
+    """
 
     priority = 'VERY_HIGH'
 

@@ -1,13 +1,9 @@
 """Every checkpoint names its action classes (``meta.dataset_meta.classes``).
 
-mmengine's Runner saves ``train_dataloader.dataset.metainfo`` as the
-checkpoint's ``meta.dataset_meta``. ``TubeDataset`` puts its ``classes``
-there; mmaction2's AVA datasets do not (their names are in the
-``label_file``). :class:`ClassNamesHook` makes every training checkpoint
-carry them in the convention of :mod:`stmixer_mm.engine.class_remap`
-(``num_actions`` entries, ``classes[i]`` naming column ``i + 1``, ``None``
-for an id the label map does not list), which
-:func:`~stmixer_mm.datasets.class_names.class_names` reads.
+mmengine's Runner saves the training dataset's ``metainfo`` as
+``meta.dataset_meta``; mmaction2's AVA datasets keep their names in the
+``label_file`` instead, so :class:`ClassNamesHook` adds them (in the
+convention of :mod:`stmixer_mm.engine.class_remap`).
 """
 from typing import List, Optional
 
@@ -24,14 +20,12 @@ __all__ = ['ClassNamesHook']
 
 @HOOKS.register_module()
 class ClassNamesHook(Hook):
-    """Put the training dataset's class names into its ``metainfo`` (so
-    that the Runner's ``meta.dataset_meta`` has them) before the run, and
-    into every saved checkpoint's ``meta.dataset_meta.classes`` where they
-    are missing (dataset wrappers copy the metainfo at construction).
+    """Put the training dataset's class names into its ``metainfo`` before
+    the run and into each checkpoint's ``meta.dataset_meta.classes`` where
+    missing (dataset wrappers copy the metainfo at construction).
 
-    Only for models with ``label_convention='ava'`` (1-based action ids);
-    a dataset without classes and without a label map is left alone (the
-    checkpoint then needs a label map to be named, as before).
+    Only for ``label_convention='ava'``; a dataset without classes or label
+    map is left alone.
     """
 
     priority = 'VERY_HIGH'

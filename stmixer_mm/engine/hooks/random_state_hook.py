@@ -14,10 +14,8 @@ def get_rng_state() -> Dict[str, Any]:
     """The state of every global random generator a training step uses.
 
     Returns:
-        dict: ``python`` (:func:`random.getstate`), ``numpy``
-        (:func:`numpy.random.get_state`), ``torch`` (CPU generator, uint8
-        tensor) and, where CUDA is initialised, ``cuda`` (one state per
-        device).
+        dict: ``python``, ``numpy``, ``torch`` (CPU generator) and, where
+        CUDA is initialised, ``cuda`` (one state per device).
     """
     state = dict(
         python=random.getstate(),
@@ -56,37 +54,16 @@ def _train_sampler(runner):
 class RandomStateHook(Hook):
     """Save the random state in checkpoints and restore it on resume.
 
-    mmengine's Runner checkpoints the model, the optimizer, the schedulers
-    and the epoch / iteration, but not the random generators: a resumed run
-    re-seeds them when it is built, so the random augmentation (frame
-    jitter, scale jitter, flip) and the dataloader's iterator seed differ
-    from the uninterrupted run, which then ends on other weights. This hook
-    writes ``checkpoint['rng_state']``: the Python, NumPy and torch (CPU and
-    CUDA) generator states of the rank that saves, and the train sampler's
-    ``seed`` (mmengine's ``DefaultSampler`` shuffles with ``seed + epoch``;
-    the epoch is restored by the Runner, the seed is not when the config's
-    seed is ``None``). On resume the state is restored at ``before_train``,
-    after the Runner has finished re-seeding and building, and only when
-    training continues from a saved iteration (``runner.iter > 0``): loading
-    weights with ``load_from`` for fine-tuning leaves the generators alone.
-
-    Validation is made RNG-neutral: the state is saved before each
-    validation and restored after it, so the training samples do not depend
-    on whether or how often the run validated (a run with ``--no-validate``
-    ends on the weights of a validating run). A checkpoint written during
-    validation (``save_best``) stores the pre-validation state.
-
-    Limits: the epoch-based loop resumes exactly. Dataloader workers
-    (``num_workers > 0``) are re-seeded by mmengine's ``worker_init_fn``
-    from the run's seed each time they start, so with
-    ``persistent_workers=False`` (workers restart every epoch) resuming is
-    exact too; with ``persistent_workers=True`` the workers' generators run
-    on across epochs and are not in the checkpoint, so the augmentation of
-    the epochs after a resume differs (a warning says so on resume). In
-    distributed runs the checkpoint (written by rank 0) holds rank 0's state
-    and every rank restores it: exact while the ranks share one seed (the
-    default), not with ``diff_rank_seed`` (the other ranks' augmentation
-    after a resume differs).
+    mmengine's Runner re-seeds on resume, so the augmentation differs from
+    the uninterrupted run. This hook saves ``checkpoint['rng_state']`` (the
+    saving rank's Python / NumPy / torch / CUDA states and the train
+    sampler's ``seed``: ``DefaultSampler`` shuffles with ``seed + epoch``,
+    and a ``None`` config seed is not restored) and restores it at
+    ``before_train`` when resuming from ``runner.iter > 0``. Validation is
+    RNG-neutral (state saved before, restored after). Exact for the
+    epoch-based loop, not with ``persistent_workers=True`` (warned) nor
+    ``diff_rank_seed`` (every rank restores rank 0's state). See
+    docs/en/train_test.md.
     """
 
     priority = 'VERY_HIGH'

@@ -1,14 +1,10 @@
 """Test/val-time drawing of action detections through the Runner.
 
 :class:`ActionDetVisualizationHook` is mmdet's ``DetVisualizationHook`` for
-spatio-temporal action detection: the frame is the keyframe of each
-sample's clip as the model saw it (the middle frame of ``inputs``, before
-normalisation), drawn by the runner's visualizer
-(:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`). Video data
-samples carry no image path, so nothing is re-read from disk.
-
-:func:`trigger_visualization_hook` is what ``tools/test.py --show /
---show-dir / --interval / --wait-time`` call, as in mmdet's ``test.py``.
+action detection: it draws the keyframe of each clip as the model saw it
+(from ``inputs``; video samples have no image path to re-read).
+:func:`trigger_visualization_hook` serves ``tools/test.py --show /
+--show-dir`` as in mmdet's ``test.py``.
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -35,15 +31,10 @@ VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
 class ActionDetVisualizationHook(Hook):
     """Draw ground truth and predictions of val/test samples.
 
-    As mmdet's ``DetVisualizationHook``:
-
-    1. ``show=True`` displays the drawings only: the visualizer's
-       ``vis_backends`` are switched off.
-    2. ``test_out_dir`` writes one image per drawn test sample to
-       ``<work_dir>/<timestamp>/<test_out_dir>`` (an absolute path is used
-       as is), bypassing the backends.
-    3. Otherwise the drawings go to the config's ``vis_backends``
-       (``LocalVisBackend``, ``TensorboardVisBackend``, ...).
+    As mmdet's ``DetVisualizationHook``: ``show=True`` only displays (the
+    ``vis_backends`` off); ``test_out_dir`` writes test images to
+    ``<work_dir>/<timestamp>/<test_out_dir>`` (absolute: as is); otherwise
+    the drawings go to the config's ``vis_backends``.
 
     Args:
         draw (bool): Draw at all (``tools/test.py --show/--show-dir`` switch
@@ -57,13 +48,12 @@ class ActionDetVisualizationHook(Hook):
         label_file (str, optional): AVA label map for the action names;
             default: the evaluated data set's ``label_file`` or
             ``metainfo['classes']``.
-        enable (bool, optional): mmaction2's name for ``draw``
-            (mmaction2's ``tools/test.py --show/--show-dir`` sets
-            ``default_hooks.visualization.enable``); when given it decides.
+        enable (bool, optional): mmaction2's name for ``draw`` (its
+            ``test.py --show`` sets it); when given it decides.
         out_dir (str, optional): mmaction2's ``--show-dir``: test images
-            are written to this folder as given (relative to the current
-            directory, as mmaction2's ``VisualizationHook`` does), not under
-            the work dir. Give ``test_out_dir`` or ``out_dir``, not both.
+            go to this folder as given (as mmaction2's
+            ``VisualizationHook``), not under the work dir. Not with
+            ``test_out_dir``.
     """
 
     priority = 'NORMAL'
@@ -186,12 +176,9 @@ class ActionDetVisualizationHook(Hook):
 def trigger_visualization_hook(cfg: Config, args) -> Config:
     """Switch the visualization hook on for ``tools/test.py``.
 
-    Reads ``args.show``, ``args.show_dir``, ``args.wait_time`` and
-    ``args.interval`` (default 1: every test sample is drawn). A config
-    without the hook gets ``ActionDetVisualizationHook``; a config whose
-    visualizer cannot draw boxes (mmaction2's ``ActionVisualizer``) gets
-    ``ActionDetLocalVisualizer`` with the same ``vis_backends``. Both
-    replacements are logged.
+    Reads ``args.show``, ``show_dir``, ``wait_time`` and ``interval``
+    (default 1: every sample). A missing hook, or a visualizer that cannot
+    draw boxes, is replaced (same ``vis_backends``), with a log line.
 
     Returns:
         Config: ``cfg``, changed in place.
