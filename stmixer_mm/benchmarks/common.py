@@ -1,7 +1,6 @@
-"""Timing, memory, random-model and comparison helpers shared by the
-benchmarks (:mod:`stmixer_mm.benchmarks`, behind the tools
-``tools/analysis_tools/benchmark_*.py``) and the FLOP counter
-(:mod:`stmixer_mm.benchmarks.flops`)."""
+"""Timing, memory, random-model and comparison helpers shared by the benchmarks
+(behind ``tools/analysis_tools/benchmark_*.py``) and the FLOP counter;
+docs/en/benchmarks.md."""
 import logging
 import os
 import os.path as osp
@@ -18,11 +17,11 @@ from stmixer_mm.utils.type_names import type_name
 
 
 class no_tf32:
-    """Context manager: TF32 off for cuDNN convolutions and CUDA matrix
-    products (PyTorch's default computes fp32 convolutions as TF32 on
-    Ampere and later, ~1e-3 relative: two stacks choosing different
-    algorithms then differ by that much). The benchmarks time with the
-    defaults and check fp32 equality with TF32 off."""
+    """Context manager: TF32 off for cuDNN convolutions and CUDA matmuls:
+    PyTorch computes fp32 convolutions as TF32 on Ampere and later (~1e-3
+    relative), so two stacks picking different algorithms differ by that much:
+    the benchmarks time with the defaults and check fp32 equality with TF32
+    off."""
 
     def __enter__(self):
         self._saved = (torch.backends.cudnn.allow_tf32,
@@ -43,12 +42,9 @@ def synchronize(device: torch.device) -> None:
 
 
 def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
-    """Bytes allocated by ``fn`` at its peak, above what was held before.
-
-    CUDA: the allocator's peak statistics. CPU: the allocation and free
-    events of ``torch.profiler`` (``profile_memory=True``), replayed in
-    order.
-    """
+    """Bytes allocated by ``fn`` at its peak, above what was held before (CUDA:
+    allocator peak statistics; CPU: ``torch.profiler`` memory events replayed
+    in order)."""
     if device.type == 'cuda':
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -72,10 +68,9 @@ def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
 
 
 def drop_pretrained(node: Any) -> int:
-    """Remove every checkpoint a model config would load at
-    ``init_weights`` (``init_cfg`` of type ``Pretrained`` or with a
-    ``checkpoint``, string ``pretrained`` fields), in place; returns how many
-    were removed."""
+    """Remove, in place, every checkpoint a model config would load at
+    ``init_weights`` (``Pretrained`` / ``checkpoint`` ``init_cfg``, string
+    ``pretrained``); returns how many."""
     removed = 0
     if isinstance(node, dict):
         for key in list(node.keys()):
@@ -96,8 +91,8 @@ def drop_pretrained(node: Any) -> int:
 
 
 class quiet_init:
-    """Context manager: mmengine logs every parameter's initialisation
-    (``init_weights``); raise the current logger's level to ERROR inside."""
+    """Context manager: the current logger at ERROR (mmengine logs every
+    parameter's ``init_weights``)."""
 
     def __enter__(self):
         from mmengine.logging import MMLogger
@@ -110,16 +105,16 @@ class quiet_init:
 
 
 def load_average() -> str:
-    """The 1, 5 and 15 minute load averages (``'n/a'`` where the platform
-    has none): printed beside timings taken on shared machines."""
+    """The 1, 5, 15 minute load averages (``'n/a'`` if none), printed beside
+    timings taken on shared machines."""
     if not hasattr(os, 'getloadavg'):
         return 'n/a'
     return ' '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
-    """Plain-text table: the first row is the header, columns right-aligned
-    and separated by ``|``."""
+    """Plain-text table: first row the header, columns right-aligned, separated
+    by ``|``."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, '-+-'.join('-' * w for w in widths))
@@ -127,8 +122,8 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def time_runs(run, warmup: int, repeats: int) -> Tuple[List[float], Any]:
-    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls, and
-    what the last call returned."""
+    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls, and the
+    last call's return value."""
     for _ in range(warmup):
         run()
     times = []
@@ -140,8 +135,8 @@ def time_runs(run, warmup: int, repeats: int) -> Tuple[List[float], Any]:
 
 
 def make_batch(batch_size: int, t: int, h: int, w: int) -> dict:
-    """A ``test_step`` batch of ``batch_size`` random uint8 clips
-    ``[3, t, h, w]`` with empty ground truth."""
+    """A ``test_step`` batch of ``batch_size`` random uint8 ``[3, t, h, w]``
+    clips with empty ground truth."""
     from mmaction.structures import ActionDataSample
     inputs, samples = [], []
     for _ in range(batch_size):
@@ -157,9 +152,8 @@ def inference_runner(model,
                      data: dict,
                      device: torch.device,
                      amp_dtype: Optional[torch.dtype] = None):
-    """``model.test_step(data)`` (data preprocessor + ``predict``) without
-    gradients, under ``torch.autocast(amp_dtype)`` if given, synchronised
-    on CUDA; ``run()`` returns the predictions."""
+    """``run()``: ``model.test_step(data)`` without gradients, under
+    autocast(``amp_dtype``) if given, synchronised on CUDA."""
 
     def run():
         with torch.no_grad(), torch.autocast(
@@ -196,12 +190,11 @@ def select_dtypes(devices: Sequence[torch.device],
                   dtypes: Optional[Sequence[str]] = None,
                   bf16: bool = False,
                   fp32_only: bool = False):
-    """The row dtypes of the table modes per device, and the notes saying
-    why (``benchmark_model.py --official`` and ``--vs-official``).
+    """The table rows' dtypes per device, and the notes saying why.
 
-    ``dtypes`` (``'fp32'``, ``'bf16'``, ``'fp16'``: autocast for the last
-    two) on every device when given; else fp32, and bf16 where it is native
-    (``bf16``: also where it is not, emulated; ``fp32_only``: nowhere).
+    ``dtypes`` (fp32 / bf16 / fp16, the last two autocast) on every device when
+    given; else fp32, plus bf16 where native (``bf16``: also emulated;
+    ``fp32_only``: never).
 
     Returns:
         tuple[dict, list[str]]: ``{device: [dtype, ...]}`` and the notes.
@@ -238,8 +231,8 @@ def select_dtypes(devices: Sequence[torch.device],
 
 
 def check_finite(results: Sequence[Any], name: str) -> None:
-    """Raise ``SystemExit`` naming the config when a prediction has a
-    non-finite box or score (the latency of NaNs would mean nothing)."""
+    """Raise ``SystemExit`` naming the config when a predicted box or score is
+    non-finite (the latency of NaNs would mean nothing)."""
     for ds in results:
         pred = ds.pred_instances
         for key in ('bboxes', 'scores'):
@@ -255,22 +248,14 @@ def build_random_model(path: str,
                        seed: int,
                        cfg_options: Optional[dict] = None,
                        official: bool = False):
-    """The config's detector on the CPU, in eval mode, initialised by its
-    own ``init_weights`` (mmengine ``init_cfg``, zero-initialised residual
-    branches, non-local and mixing layers as in training) after
-    ``torch.manual_seed(seed)``, without the pretrained checkpoints; then,
-    as the decoder benchmark does, every decoder weight with more than
-    one dimension is perturbed by ``0.01 * N(0, 1)`` (the box regressor and
-    the mixing generators start at zero: every query would sample the same
-    points, a friendlier memory pattern than a trained model's).
-
-    PyTorch's default initialisation alone is not enough: deep backbones in
-    eval mode (e.g. SlowFast-R101 with non-local blocks) then overflow to
-    non-finite features, and a benchmark on NaNs means nothing.
-
-    ``official=True`` builds the official stack of the config instead
-    (:func:`official_stack_cfg`).
-    """
+    """The config's detector on the CPU in eval mode, with random weights,
+    initialised by its own ``init_weights`` after ``torch.manual_seed(seed)``,
+    without pretrained checkpoints (PyTorch's default init makes deep eval
+    backbones, e.g. SlowFast-R101 with non-local blocks, overflow to NaN); then
+    every decoder weight with more than one dimension gets ``0.01 * N(0, 1)``,
+    as the decoder benchmark does (zero-initialised regressor / generators
+    would make every query sample the same points). ``official=True`` builds
+    the official stack (:func:`official_stack_cfg`)."""
     cfg = Config.fromfile(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -290,14 +275,12 @@ def build_random_model(path: str,
 
 
 def official_stack_cfg(cfg: Config) -> Config:
-    """Turn a detector config into the official stack's, in place: the
-    backbone's stock mmaction2 class (``STMixerVisionTransformer`` becomes
-    ``mmaction.VisionTransformer``, attention written out by hand as in the
-    official VideoMAE backbone; ``STMixerResNet3dSlowOnly`` becomes
-    ``mmaction.ResNet3dSlowOnly``; ``ResNet3dSlowFastMultiLevel`` gets
-    ``conv3d_impl='native'``, PyTorch's convolution choice) and the reference
-    sampling path (``impl='reference'``, equal to the official operator).
-    The parameters and their keys do not change."""
+    """Turn a detector config into the official stack's, in place, keeping the
+    parameters and their keys: the backbone's stock mmaction2 class
+    (``mmaction.VisionTransformer`` with hand-written attention as in the
+    official VideoMAE backbone, ``mmaction.ResNet3dSlowOnly``, SlowFast with
+    ``conv3d_impl='native'``) and the reference sampling path
+    (``impl='reference'``, equal to the official operator)."""
     backbone = cfg.model.backbone
     kind = type_name(backbone.type)
     if kind == 'STMixerVisionTransformer':
@@ -315,20 +298,15 @@ def official_stack_cfg(cfg: Config) -> Config:
 def official_configs(metafile: str,
                      converted_only: bool = True,
                      root: Optional[str] = None) -> List[Tuple[str, str]]:
-    """``(name, config path)`` of the models of an OpenMMLab metafile: the
-    official settings, marked ``Converted From`` (as mmdet marks models
-    converted from another code base), or every model with
-    ``converted_only=False``.
+    """``(name, config path)`` of a metafile's models marked ``Converted From``
+    (as mmdet marks them), or of all with ``converted_only=False``.
 
-    ``Config`` paths are relative to the repository root ``root`` (as in
-    mim's model index; default: three folders above the metafile, which
-    lies in ``configs/<folder>/``) unless absolute.
+    ``Config`` paths are relative to ``root`` (as in mim's model index;
+    default: three folders above the metafile) unless absolute.
 
     Raises:
-        FileNotFoundError: When the metafile or a config it names is
-            missing.
-        ValueError: When the metafile has no ``Models`` list or a model has
-            no ``Config``.
+        FileNotFoundError: The metafile or a config it names is missing.
+        ValueError: No ``Models`` list, or a model without ``Config``.
     """
     import yaml
     if not osp.isfile(metafile):
@@ -366,9 +344,9 @@ def official_configs(metafile: str,
 
 def prediction_difference(ours: Sequence[Any],
                           official: Sequence[Any]) -> float:
-    """Largest ``|ours - official|`` over the predictions' boxes and
-    scores, relative to the largest ``|official|`` value of each field
-    (``inf`` when the two keep different detections)."""
+    """Largest ``|ours - official|`` over predicted boxes and scores, relative
+    to each field's largest ``|official|`` (``inf`` when the detections
+    differ)."""
     worst = 0.
     for a, b in zip(ours, official):
         pa, pb = a.pred_instances, b.pred_instances
@@ -390,11 +368,9 @@ def raw_output_difference(ours,
                           data: dict,
                           device: torch.device,
                           amp_dtype: Optional[torch.dtype] = None) -> float:
-    """Largest ``|ours - official|`` over every stage's raw outputs
-    (``_forward``: person logits, action logits, boxes), relative to the
-    largest ``|official|`` value of each tensor. Unlike the predictions,
-    these exist even when no query passes the person threshold (random
-    weights often give no detection at all)."""
+    """Largest relative difference of every stage's raw ``_forward`` outputs
+    (person / action logits, boxes), which exist even when random weights give
+    no detection."""
     batch = official.data_preprocessor(data, False)
     with torch.no_grad(), torch.autocast(
             device.type,
@@ -407,10 +383,9 @@ def raw_output_difference(ours,
 
 
 def tensors_difference(ours: Any, reference: Any) -> float:
-    """Largest ``|ours - reference|`` over the tensors of two nested
-    structures of the same layout (``inf`` when the layouts or shapes
-    differ), each relative to the largest ``|reference|`` value of its
-    tensor."""
+    """Largest ``|ours - reference|`` over two nested structures' tensors, each
+    relative to its largest ``|reference|`` (``inf`` when layouts or shapes
+    differ)."""
     leaves_ours = torch.utils._pytree.tree_leaves(ours)
     leaves_ref = torch.utils._pytree.tree_leaves(reference)
     if len(leaves_ours) != len(leaves_ref):

@@ -1,38 +1,14 @@
 """Speed and memory of the STMixer decoder: fast path vs reference sampling
 (the library of ``tools/analysis_tools/benchmark_decoder.py``).
 
-:func:`benchmark_decoder` builds the decoder of ``CONFIG`` (default: the
-official ViT-B config, 6 stages, 100 queries, C=256, P=32, G=4, T=8) twice with
-the same weights: the current fast path (``sampling_cfg.impl='auto'``: the
-pyramid laid out once per forward, both feature means read directly from it)
-and the same decoder with ``impl='reference'`` (the official operator, one
-``grid_sample`` per level and stage; the official-equivalent path). The inputs
-are what the neck gives for a ``--input-size`` clip: maps ``[B, C, T, H/s,
-W/s]`` at strides 4, 8, 16, 32, boxes spread over the frame, random queries.
-
-Measured, interleaved (fast, reference, reference, fast, ...) and reported
-as medians of ``--repeats`` runs after ``--warmup``:
-
-* ``inference``: ``run_stages`` under ``torch.no_grad()``;
-* ``training``: ``run_stages`` with gradients, a fixed random projection of
-  every stage's person logits, action logits and boxes as the loss (the
-  Hungarian matching and the losses cost the same on both paths and are
-  left out), backward into the parameters, the queries and the maps;
-* ``peak``: memory allocated at the peak of one run, above what was held
-  before (CPU: allocation events of ``torch.profiler``; CUDA:
-  ``max_memory_allocated``);
-* ``max|diff|``: the largest deviation of the fast path's outputs (boxes,
-  person and action logits of every stage) from the reference's.
-
-Then ``torch.profiler`` tables (top ops by self time) of the fast path's
-inference and training step, the share of the dense GEMMs (``addmm``,
-``mm``, ``bmm``, ``baddbmm``: the adaptive-mixing parameter generators and
-output projections, FFNs, attention) and the ratio to the reference that
-removing everything else would give (the floor). ``--bf16`` adds the fast
-path under ``torch.autocast(dtype=torch.bfloat16)`` (inference) with its
-largest deviation from fp32 in boxes (pixels) and scores. On a CPU shared
-with other work ``--threads 1`` gives steadier numbers; note the load
-(``uptime``) with the numbers.
+The decoder of ``CONFIG`` (default: official ViT-B) twice with the same
+weights, ``impl='auto'`` and ``impl='reference'`` (the official operator), on
+neck-like inputs; interleaved medians of ``inference`` (no grad) and
+``training`` (loss: a fixed random projection of every stage's outputs, no
+Hungarian matching, which costs the same on both), ``peak`` memory and
+``max|diff|``; then ``torch.profiler`` tables with the GEMMs' share and the
+floor it implies; ``--bf16`` adds autocast inference. See
+docs/en/benchmarks.md.
 """
 import copy
 import statistics
@@ -64,8 +40,8 @@ GATHER_OPS = ('aten::_embedding_bag_forward_only', 'aten::_embedding_bag',
 
 
 def build_decoders(cfg_path: str, device: torch.device):
-    """The config's decoder with ``impl='auto'`` and with
-    ``impl='reference'``, same weights, and its number of queries."""
+    """The config's decoder with ``impl='auto'`` and ``impl='reference'`` (same
+    weights), and its number of queries."""
     import stmixer_mm  # noqa: F401  (registers the modules)
     init_default_scope('mmdet')
     cfg = Config.fromfile(cfg_path)
@@ -155,8 +131,8 @@ def make_steps(decoder, inputs, device: torch.device,
 
 def interleaved_medians(steps: Dict[str, Callable[[], None]], repeats: int,
                         warmup: int, device: torch.device) -> Dict[str, float]:
-    """Median wall time (s) of every step, the steps run in turn (order
-    reversed every other round) so that load changes hit all of them."""
+    """Median wall time (s) of every step, run in turn (order reversed every
+    other round) so that load changes hit all of them."""
     names = list(steps)
     for _ in range(warmup):
         for name in names:
@@ -185,8 +161,8 @@ def max_output_diff(a: List[Dict[str, Tensor]],
 
 def profile_table(fn: Callable[[], None],
                   rows: int) -> Tuple[str, float, float]:
-    """Top ops of ``fn`` by self time, the GEMMs' share of the time and the
-    sampling gathers' share."""
+    """Top ops of ``fn`` by self time, and the GEMMs' and sampling gathers'
+    shares of the time."""
     fn()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
@@ -200,7 +176,7 @@ def profile_table(fn: Callable[[], None],
 
 def bf16_accuracy(decoder, inputs) -> Dict[str, float]:
     """Largest deviation of bf16 autocast inference from fp32 (last stage):
-    boxes in pixels, person probability, action probabilities."""
+    boxes (px), person and action probabilities."""
     maps, xyzr, q_s, q_t = inputs
     device_type = maps[0].device.type
     with torch.no_grad():
@@ -235,8 +211,7 @@ def benchmark_decoder(config: str,
                       seed: int = 0) -> Dict[str, Any]:
     """Time, memory and output difference of the fast decoder against the
     reference (see the module docstring); prints the report and returns
-    ``times`` ((variant, mode) -> median s), ``peaks`` (bytes) and ``diff``
-    (largest deviation per output)."""
+    ``times`` ((variant, mode) -> median s), ``peaks`` (bytes) and ``diff``."""
     device = torch.device(device)
     decoders, default_queries = build_decoders(config, device)
     num_queries = num_queries or default_queries

@@ -2,36 +2,14 @@
 ``tools/analysis_tools/get_flops.py`` and of the FLOP column of
 ``benchmark_model.py``).
 
-mmaction2's ``get_flops.py`` replaces ``forward`` with ``extract_feat`` and so
-counts only backbone + neck. :func:`count_flops` runs the detector's public
-forward in ``mode='tensor'`` (mmdet's ``_forward(batch_inputs,
-batch_data_samples)``: backbone, neck, query generator and every decoder stage)
-under PyTorch's ``torch.utils.flop_counter.FlopCounterMode``, which sees every
-ATen operator at the dispatcher, also inside custom autograd functions (the
-PyTorch sampling path is one, and a JIT trace -- mmengine's / fvcore's counters
--- cannot go through it). It returns FLOPs per module, the decoder's share and
-the operators counted.
-
-How it counts (PyTorch's convention: a multiply-add is 2 FLOPs; the MACs
-printed beside them are what mmdet / mmaction2 / fvcore call "FLOPs"):
-
-* convolutions, linear layers, ``mm`` / ``bmm`` / ``baddbmm`` (the adaptive
-  mixing's per-query channel and spatial/temporal mixing are batched matrix
-  products with generated weights, and are counted as such), attention:
-  PyTorch's formulas.
-* 4-D adaptive sampling, whatever its implementation (``impl``): bilinear
-  interpolation reads 4 corners per sampled point, so a sampled value costs
-  4 multiply-adds per channel. ``grid_sample`` (``impl='reference'``):
-  ``4 * N * C * H_out * W_out`` MACs (8 for a 3-D grid); the weighted gather
-  of the PyTorch path (``embedding_bag`` with the bilinear weights as
-  per-sample weights): one MAC per gathered element, ``num_indices *
-  row_length``, i.e. what its gathers really do (at least the bilinear
-  arithmetic above).
-* element-wise operations, norms and softmax are not counted (as in
-  PyTorch's counter; they are a small part here). mmcv's CUDA deformable
-  attention kernel (``impl='mmcv'``) is not an ATen operator and is not
-  seen: count with ``--cfg-options`` choosing ``impl='pytorch'`` (same
-  arithmetic).
+mmaction2's ``get_flops.py`` counts only backbone + neck (``extract_feat``);
+:func:`count_flops` runs mmdet's ``_forward`` (``mode='tensor'``) under
+PyTorch's ``FlopCounterMode``, which also sees inside custom autograd functions
+(a JIT trace cannot). 2 FLOPs per multiply-add; sampling costs 4 MACs per
+sampled value and channel for ``grid_sample``, one per gathered element for the
+PyTorch path's ``embedding_bag``; element-wise ops, norms and softmax are not
+counted, nor mmcv's CUDA kernel (count with ``impl='pytorch'``). See
+docs/en/useful_tools.md.
 """
 import copy
 from collections import defaultdict
@@ -62,8 +40,8 @@ def grid_sampler_2d_flop(input_shape,
                          *args,
                          out_shape=None,
                          **kwargs) -> int:
-    """Bilinear ``grid_sample``: 4 MACs (8 FLOPs) per output value; 1 MAC
-    for nearest (``interpolation_mode`` 1)."""
+    """Bilinear ``grid_sample``: 4 MACs (8 FLOPs) per output value; 1 MAC for
+    nearest (``interpolation_mode`` 1)."""
     mode = args[0] if args else 0
     return 2 * (1 if mode == 1 else 4) * _prod(out_shape)
 
@@ -88,9 +66,8 @@ def embedding_bag_flop(weight_shape,
 
 
 def sampling_flop_mapping() -> Dict[Any, Any]:
-    """``custom_mapping`` of ``FlopCounterMode``: the sampling operators
-    (``grid_sampler_2d/3d``, the ``embedding_bag`` weighted gathers) with
-    the rules above."""
+    """``custom_mapping`` of ``FlopCounterMode`` for the sampling operators
+    (the rules above)."""
     aten = torch.ops.aten
     mapping = {
         aten.grid_sampler_2d: grid_sampler_2d_flop,
@@ -104,8 +81,8 @@ def sampling_flop_mapping() -> Dict[Any, Any]:
 
 
 class DetectorForward(nn.Module):
-    """The detector's ``forward(..., mode='tensor')`` with fixed data
-    samples, as a module (so that the counter names every sub-module)."""
+    """The detector's ``forward(..., mode='tensor')`` with fixed data samples,
+    as a module (so that the counter names every sub-module)."""
 
     def __init__(self, detector: nn.Module, data_samples: list) -> None:
         super().__init__()
@@ -129,9 +106,9 @@ def default_clip_len(cfg: Config) -> int:
 
 
 def build_detector(cfg: Config) -> nn.Module:
-    """The config's detector with initialised random weights (its own
-    ``init_weights``, no pretrained files): uninitialised memory can hold
-    NaNs that turn sampling indices invalid (SlowFast-R101-NL)."""
+    """The config's detector with its own ``init_weights`` (no pretrained
+    files): uninitialised memory can hold NaNs that make sampling indices
+    invalid (SlowFast-R101-NL)."""
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model_cfg = copy.deepcopy(cfg.model)
     drop_pretrained(model_cfg)
@@ -148,17 +125,16 @@ def count_flops(model: nn.Module,
     """Count the FLOPs of ``model``'s tensor forward on a random clip batch.
 
     Args:
-        model (nn.Module): An STMixer detector (mmdet ``forward(inputs,
-            data_samples, mode='tensor')`` contract), in eval mode.
-        shape (Sequence[int]): ``(T, H, W)`` of the network input; H and W
-            are padded as the model's data preprocessor pads them.
+        model (nn.Module): An STMixer detector (mmdet ``mode='tensor'``
+            contract), in eval mode.
+        shape (Sequence[int]): Input ``(T, H, W)``, padded as the data
+            preprocessor pads.
         batch_size (int): Clips in the batch.
         depth (int): Module depth below the detector to report.
 
     Returns:
-        dict: ``total`` (FLOPs, 2 per multiply-add), ``by_module``
-        (the four top-level parts), ``modules`` (name -> FLOPs up to
-        ``depth``), ``by_operator`` (op -> FLOPs), ``decoder_share`` and
+        dict: ``total`` (FLOPs), ``by_module`` (the four top-level parts),
+        ``modules`` (up to ``depth``), ``by_operator``, ``decoder_share`` and
         ``input_shape``.
     """
     from mmaction.structures import ActionDataSample

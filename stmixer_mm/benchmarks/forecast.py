@@ -78,14 +78,13 @@ TRAINED_FORECASTS = (('model', ''), ('zero motion', '_zero_motion'),
 
 
 def last_validation(work_dir: str) -> Dict[str, float]:
-    """The metrics of the last validation with ``forecast/`` metrics of a
-    ``tools/train.py`` run: of the newest mmengine json log under
-    ``work_dir`` (:func:`~stmixer_mm.utils.json_logs.load_log`).
+    """The metrics of the last validation with ``forecast/`` metrics in the
+    newest mmengine json log under ``work_dir``
+    (:func:`~stmixer_mm.utils.json_logs.load_log`).
 
     Raises:
-        FileNotFoundError: no such folder, or no log in it.
-        ValueError: no validation with ``forecast/`` metrics (naming the
-            folder).
+        FileNotFoundError: No such folder, or no log in it.
+        ValueError: No validation with ``forecast/`` metrics.
     """
     found = [
         r for r in load_log(work_dir)['val'] if any(
@@ -101,9 +100,8 @@ def trained_rows(
     work_dirs: Sequence[str], horizons: Sequence[int] = (8, 16)
 ) -> List[List[str]]:
     """The table of trained runs (one per seed): per horizon and forecast,
-    future frame-mAP@0.5, ADE px, ADE / size and anticipation mAP, as the
-    mean and the spread (min-max) over the runs, and the present's
-    frame-mAP@0.5 (``TubeMetric``) as the first row."""
+    future frame-mAP@0.5, ADE px, ADE / size and anticipation mAP, mean and
+    min-max over the runs; first row: the present's frame-mAP@0.5."""
     runs = [last_validation(d) for d in work_dirs]
 
     def cell(key: str, scale: float = 1.0, digits: int = 1) -> str:

@@ -2,62 +2,11 @@
 library of ``tools/analysis_tools/benchmark_model.py``; ``--vs-official``:
 :mod:`stmixer_mm.benchmarks.vs_official`).
 
-The tool's command lines:
-
-    python tools/analysis_tools/benchmark_model.py CONFIG \
-        [--shape T H W] [--batch-size 1] [--repeats 5] [--warmup 1] \
-        [--device cpu] [--checkpoint CKPT] [--amp] [--threads N] \
-        [--onnx] [--cfg-options k=v]
-
-    python tools/analysis_tools/benchmark_model.py --official \
-        [--metafile configs/stmixer/metafile.yml] [--threads 1] \
-        [--repeats 3] [--warmup 1] [--bf16] [--seed 0]
-    python tools/analysis_tools/benchmark_model.py CONFIG [CONFIG ...] --table
-    python tools/analysis_tools/benchmark_model.py --official --device cuda \
-        --batch-size 8 --dtypes fp32 bf16 fp16 --no-flops --json OUT.json
-    python tools/analysis_tools/benchmark_model.py --official --vs-official \
-        [--threads 1 2] [--repeats 3] [--warmup 1] [--bf16 | --fp32-only] \
-        [--compile]
-
-The input is a random clip of the given shape fed through the model's data
-preprocessor and ``predict`` (the whole inference path: backbone, neck,
-decoder, post-processing). Prints one table.
-
-``--onnx`` (CPU, fp32) also exports the model for this clip size
-(``stmixer_mm.deployment``, as ``tools/deployment/export_onnx.py`` does),
-checks that ONNX Runtime gives PyTorch's outputs (stops otherwise), and
-times ONNX Runtime on the same clips, interleaved with PyTorch run by run:
-normalisation + graph + numpy post-processing against the data
-preprocessor + ``predict``. ``--threads`` sets both libraries' threads.
-
-Table mode (``--official``: the models of ``configs/stmixer/metafile.yml``;
-several CONFIGs; or ``--table``) prints one markdown row per config, device and
-dtype: parameters, GFLOPs of the whole detector (backbone, neck, query
-generator and every decoder stage, counted by
-:func:`stmixer_mm.benchmarks.flops.count_flops`: PyTorch's
-``FlopCounterMode``, 2 FLOPs per multiply-add), the median and minimum
-latency of the whole inference path and clips/s. Each config runs at its
-test pipeline's ``clip_len`` x 256 x 320 (``--shape`` overrides it for
-every config), batch ``--batch-size`` (1),
-with random weights (the config's own ``init_weights`` after
-``torch.manual_seed(--seed)``, without its pretrained checkpoints, decoder
-weights perturbed so that the queries differ; the speed does not depend on the
-values, but must not be measured on NaNs: non-finite predictions stop the tool)
-and the config's sampling path (``impl='auto'``). Devices: the CPU, and CUDA
-when available (otherwise the GPU rows are reported as not measured);
-``--device`` keeps one of them. dtypes: fp32 always; bf16 autocast where the
-device has native bf16 (CUDA with bf16 support; a CPU whose oneDNN has bf16
-kernels), or everywhere with ``--bf16`` (on a CPU without native bf16, e.g.
-AVX2 only, bf16 autocast is emulated and much slower -- 45x for SlowOnly-R50 on
-one AVX2 thread -- so it is not measured by default). ``--dtypes`` replaces
-that choice by a list (fp32, bf16, fp16 autocast, e.g. all three on a GPU). On
-CUDA each row also reports the peak memory the allocator held during its timed
-runs (``max_memory_allocated`` after ``reset_peak_memory_stats``: weights,
-activations and workspaces), and the fused attention
-(``F.scaled_dot_product_attention``) of the configs is what runs. ``--json``
-writes the rows (every timed run) to a file, rewritten after every row so that
-an interrupted run keeps what it measured. The load average is printed before
-and after (shared machines).
+The whole inference path (data preprocessor + ``predict``) on random clips;
+``--onnx``: ONNX Runtime beside it, interleaved, outputs checked first. Table
+mode (``--official``, several CONFIGs, ``--table``): one markdown row per
+config, device and dtype, GFLOPs included, random weights (NaNs stop the tool),
+``--json`` rewritten after every row. See docs/en/benchmarks.md.
 """
 import copy
 import gc
@@ -92,14 +41,12 @@ def onnx_runner(cfg: Config,
                 data: dict,
                 work_dir: str,
                 cfg_options: Optional[dict] = None):
-    """Export ``model`` for the benchmark's clips, check ONNX Runtime
-    against it, and return ``(run, info)``: ``run()`` does the ONNX Runtime
-    inference path on ``data`` (normalisation, graph, numpy
-    post-processing).
+    """Export ``model`` for the benchmark's clips, check ONNX Runtime against
+    it and return ``(run, info)``; ``run()`` is the ONNX Runtime inference path
+    on ``data`` (normalisation, graph, numpy post-processing).
 
     Raises:
-        SystemExit: When ONNX Runtime and PyTorch disagree (the latency of
-            a wrong graph would mean nothing).
+        SystemExit: ONNX Runtime and PyTorch disagree.
     """
     import numpy as np
 
@@ -137,10 +84,9 @@ def configs_and_devices(config: Sequence[str] = (),
                         official: bool = False,
                         metafile: Optional[str] = None,
                         device: Optional[str] = None):
-    """``(configs, devices, cuda)`` of the table modes: ``(name, path)`` of
-    the metafile's official configs (``official``) and of ``config``,
-    each checked to exist; ``device``, else the CPU and CUDA when
-    available."""
+    """``(configs, devices, cuda)`` of the table modes: ``(name, path)`` of the
+    metafile's official configs and of ``config`` (checked to exist);
+    ``device``, else the CPU and CUDA when available."""
     configs = official_configs(metafile) if official else []
     configs += [(osp.splitext(osp.basename(c))[0], c) for c in config]
     for _, path in configs:
@@ -204,8 +150,8 @@ def benchmark_table(
         json: Optional[str] = None,
         cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
     """Table mode: one row per config (``(name, path)``), device and dtype
-    (see the module docstring); prints the table and its notes, returns the
-    rows. ``json``: also write the rows to this file, after every row."""
+    (docs/en/benchmarks.md); prints the table and its notes, returns the rows,
+    written to ``json`` after every row if given."""
     cuda = torch.cuda.is_available()
     dtypes, notes = select_dtypes(devices, dtypes, bf16, fp32_only)
     if not cuda:
@@ -306,8 +252,8 @@ def benchmark_config(config: str,
                      onnx: bool = False,
                      cfg_options: Optional[dict] = None) -> Dict[str, Any]:
     """One config: parameters, latency and clips/s of the inference path on
-    random clips, and with ``onnx`` ONNX Runtime's beside it (see the
-    module docstring); prints the report and returns the numbers."""
+    random clips, with ``onnx`` ONNX Runtime's beside it
+    (docs/en/benchmarks.md); prints the report and returns the numbers."""
     cfg = Config.fromfile(config)
     model = init_detector(cfg, checkpoint, device, cfg_options=cfg_options)
     if shape is None:

@@ -1,34 +1,14 @@
 """Operators launched and host synchronisations of ``predict`` and of one
 training step, per part of the detector (the library of
-``tools/analysis_tools/profile_model.py``; issue 33).
+``tools/analysis_tools/profile_model.py``).
 
-    python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...] \
-        [--shape T H W] [--batch-size 1] [--no-train] [--json OUT.json]
-
-Each config is built with random weights
-(:func:`stmixer_mm.benchmarks.common.build_random_model`) on the CPU and run
-once on a random clip (``--shape``, default the config's ``clip_len`` x 128
-x 160) under :class:`~stmixer_mm.benchmarks.sync_counter.OpCounter`:
-
-- ``predict``: the data preprocessor's output through ``model.predict``
-  without gradients;
-- ``train``: ``model.loss`` on the same clip with two GT persons per clip,
-  the sum of the losses and its ``backward`` (no optimizer step).
-
-On CUDA (``device='cuda'``, ``--device cuda``) the model and the clip are
-on the GPU, one untimed ``predict`` runs first (lazy initialisation), and
-every counted run is also made under ``torch.cuda.set_sync_debug_mode(
-'warn')``: the synchronisations CUDA itself reports are counted beside the
-counter's (``cuda_sync_warnings``), the check of the CPU count that issue
-33 asks for.
-
-Parts: ``backbone``, ``neck``, ``queries`` (the query generator),
-``decoder`` (the stages), ``post`` (the post-processing of the last stage),
-``matching`` (the Hungarian assigners), ``targets+losses`` (the stage
-heads' targets and losses), ``backward`` and ``other`` (the rest: the
-detector's checks, the stacking of the queries). Operator counts do not
-depend on the device; a synchronisation counted here on the CPU is one on a
-GPU (see :mod:`stmixer_mm.benchmarks.sync_counter`).
+Each config with random weights (``build_random_model``), once on a random clip
+(default ``clip_len`` x 128 x 160) under
+:class:`~stmixer_mm.benchmarks.sync_counter.OpCounter`: ``predict`` (no
+gradients) and ``train`` (``model.loss`` with two GT persons per clip, then
+``backward``, no optimizer step). On CUDA one untimed ``predict`` runs first
+(lazy initialisation) and ``set_sync_debug_mode('warn')`` counts CUDA's own
+synchronisations beside the counter's. Parts: ``PART_ORDER``; docs/en/gpu.md.
 """
 import json as json_module
 import warnings
@@ -71,8 +51,8 @@ def _stage_parts(model) -> List[Tuple[str, str, str]]:
 
 def add_gt(data: dict, model, num_gt: int = 2) -> dict:
     """Give every sample of a :func:`make_batch` batch ``num_gt`` GT persons
-    (boxes inside the frame; AVA multi-hot or mmdet labels as the decoder's
-    ``label_convention`` says)."""
+    inside the frame (AVA multi-hot or mmdet labels, per the decoder's
+    ``label_convention``)."""
     from mmengine.structures import InstanceData
     decoder = model.roi_head
     num_actions = decoder.num_actions
@@ -92,10 +72,9 @@ def add_gt(data: dict, model, num_gt: int = 2) -> dict:
 
 @contextmanager
 def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
-    """On CUDA, run the block under ``torch.cuda.set_sync_debug_mode(
-    'warn')`` and record the warnings it gives (one per synchronising
-    call) in the yielded list, filled when the block ends; elsewhere the
-    list stays empty."""
+    """On CUDA, record in the yielded list (filled when the block ends) the
+    warnings of ``set_sync_debug_mode('warn')``, one per synchronising call;
+    elsewhere it stays empty."""
     records: List[str] = []
     if device.type != 'cuda':
         yield records
@@ -118,9 +97,8 @@ def _device(model) -> torch.device:
 
 
 def profile_predict(model, data: dict) -> OpCounter:
-    """Count ``model.predict`` on the preprocessed ``data`` (no
-    gradients), on the model's device (see the module docstring for CUDA:
-    the counter's ``cuda_syncs`` lists what CUDA reported)."""
+    """Count ``model.predict`` on the preprocessed ``data`` (no gradients) on
+    the model's device (CUDA: ``cuda_syncs`` lists what CUDA reported)."""
     model.eval()
     device = _device(model)
     with torch.no_grad():
@@ -138,8 +116,7 @@ def profile_predict(model, data: dict) -> OpCounter:
 
 def profile_train(model, data: dict) -> OpCounter:
     """Count ``model.loss`` + ``backward`` of the summed losses on the
-    preprocessed ``data`` (the model in train mode; no optimizer step), on
-    the model's device."""
+    preprocessed ``data`` (train mode; no optimizer step)."""
     model.train()
     device = _device(model)
     batch = model.data_preprocessor(data, True)
@@ -157,8 +134,8 @@ def profile_train(model, data: dict) -> OpCounter:
 
 
 def summarise(counter: OpCounter) -> Dict[str, Any]:
-    """Plain data of a counter: ``ops`` and ``syncs`` per part, the total
-    and what the synchronisations are."""
+    """Plain data of a counter: ``ops`` and ``syncs`` per part, the total and
+    what the synchronisations are."""
     syncs = counter.sync_counts()
     cuda_syncs = getattr(counter, 'cuda_syncs', None)
     # on CUDA: what set_sync_debug_mode('warn') reported
@@ -189,8 +166,7 @@ def profile_config(path: str,
                    timeline: bool = False) -> Dict[str, Any]:
     """Profile one config (see the module docstring) on ``device``;
     ``timeline`` (CUDA): also where the time of ``predict`` goes
-    (:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline`: wall time, GPU
-    busy time, kernels, launches, synchronisations)."""
+    (:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline`)."""
     model = build_random_model(path, seed, cfg_options).to(device)
     if shape is None:
         shape = (clip_sampling_from_cfg(model.cfg)[0], 128, 160)
@@ -210,8 +186,8 @@ def profile_config(path: str,
 
 def predict_timeline(model, data: dict) -> Dict[str, Any]:
     """:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline` of
-    ``model.predict`` on the preprocessed ``data`` (no gradients; warmed up
-    by three calls)."""
+    ``model.predict`` on the preprocessed ``data`` (no gradients; three warm-up
+    calls)."""
     from .timeline import cuda_timeline
     model.eval()
     device = _device(model)
@@ -275,8 +251,8 @@ def profile_configs(configs: Sequence[str],
                     cfg_options: Optional[dict] = None,
                     device: str = 'cpu',
                     timeline: bool = False) -> List[dict]:
-    """Profile every config on ``device``, print the tables, return the
-    rows (and write them to ``json``)."""
+    """Profile every config on ``device``, print the tables, return the rows
+    (and write them to ``json``)."""
     import os.path as osp
     rows = []
     for path in configs:

@@ -1,37 +1,13 @@
 """Speed and memory of the implementations of STMixer's 4-D sampling (the
 library of ``tools/analysis_tools/benchmark_sampling.py``).
 
-:func:`benchmark_sampling` times ``sample_4d`` at the sizes of the official
-ViT-B 16x4 model (N=100 queries, C=256, G=4 groups, P=32 points, T=8 frames, a
-256x340 input with maps 64x85, 32x43, 16x22, 8x11 at strides 4/8/16/32):
-``fwd`` without autograd (inference) and ``fwd+bwd`` (forward with autograd,
-then the backward into the maps and the points), the median of ``--repeats``
-runs after ``--warmup`` ones. ``peak`` is the memory allocated by one
-``fwd+bwd`` above what the inputs hold (CUDA: ``max_memory_allocated``; CPU:
-the allocation events of ``torch.profiler``). ``x ref`` columns are speed-ups
-(time) or ratios (memory) relative to ``impl='reference'`` at the same batch
-size, and ``max|diff|`` the largest deviation of the output from it. Prints one
-table. On a CPU shared with other work, ``--threads 1`` gives steadier numbers
-(oversubscribed OpenMP threads wait on each other).
-
-``--dtypes``: the maps and the points in that dtype (what the decoder sees
-under autocast); ``x ref`` compares with ``impl='reference'`` in the same
-dtype. After the timing table, a parity table per batch size and dtype: every
-implementation's output and its gradients (into the maps and the points, for
-the same random output gradient) against the reference operator computed in
-float64 from the same (rounded) inputs, as the largest absolute difference
-divided by the largest absolute value of the float64 result ("rel"), and, in
-fp32, ``impl='mmcv'`` against ``impl='pytorch'`` directly (absolute).
-Tolerances (``PARITY_TOL``): fp32 1e-5, bf16 and fp16 a few units of the
-dtype's rounding (see the table's header); the tool exits with status 1
-(``SystemExit``) when one is exceeded. The reference operator's own bf16/fp16
-rows are informative (no path of the models runs it in reduced precision: its
-grid arithmetic in bf16 moves the points). In bf16/fp16 the gradient into the
-points is reported but not checked: the gradient of a bilinear read is
-discontinuous on pixel edges, points rounded to bf16 / fp16 land exactly on
-edges (x = 4k + 2 at stride 4), and either side is right; the same rounded
-points in fp32 arithmetic differ from float64 by 1.3e-1 there while the output
-and the map gradients agree to 3e-6. ``--json`` writes every number.
+Timing: ``sample_4d`` at the official ViT-B 16x4 sizes, ``fwd`` (no autograd)
+and ``fwd+bwd``, ``peak`` above the inputs, ``x ref`` relative to
+``impl='reference'``. Parity: each impl's output and gradients against the
+float64 reference of the same rounded inputs (relative; in fp32 also mmcv vs
+pytorch, absolute) within ``PARITY_TOL``, else ``SystemExit``; the bf16/fp16
+point gradient is not checked (it jumps on pixel edges, where rounded points
+land). Details and results: docs/en/gpu.md, docs/en/benchmarks.md.
 """
 import json as json_module
 import statistics
@@ -63,12 +39,9 @@ def map_sizes(hw: Tuple[int, int] = INPUT_HW) -> List[Tuple[int, int]]:
 
 def make_inputs(batch: int, device: torch.device,
                 seed: int) -> Tuple[Tensor, List[Tensor], Tensor]:
-    """Maps, realistic sampling points and an output gradient.
-
-    Returns:
-        tuple: points ``[B, N, 1, G*P, 3]``, maps ``[B, C, T, H_l, W_l]``
-        and a gradient ``[B, N, G, T, P, C/G]``.
-    """
+    """Maps, realistic sampling points and an output gradient: points
+    ``[B, N, 1, G*P, 3]``, maps ``[B, C, T, H_l, W_l]`` and gradient
+    ``[B, N, G, T, P, C/G]``."""
     g = torch.Generator().manual_seed(seed)
     H, W = INPUT_HW
     values = [
@@ -127,8 +100,8 @@ def bench_one(impl: str,
               repeats: int = 5,
               warmup: int = 1,
               dtype: torch.dtype = torch.float32) -> Dict[str, float]:
-    """Output, median ``fwd`` / ``fwd_bwd`` seconds and ``peak`` bytes of
-    one implementation at one batch size."""
+    """Output, median ``fwd`` / ``fwd_bwd`` seconds and ``peak`` bytes of one
+    implementation at one batch size."""
     points, values, grad = cast_inputs(make_inputs(batch, device, seed), dtype)
     points.requires_grad_()
     for v in values:
@@ -175,8 +148,8 @@ def parity_one(impls: Sequence[str],
                dtype_name: str,
                device: torch.device,
                seed: int = 0) -> List[Dict[str, object]]:
-    """Every impl against the float64 reference of the same inputs, and
-    in fp32 'mmcv' against 'pytorch' (see the module docstring)."""
+    """Every impl against the float64 reference of the same inputs, and in fp32
+    'mmcv' against 'pytorch' (see the module docstring)."""
     inputs = cast_inputs(make_inputs(batch, device, seed), DTYPES[dtype_name])
     points, values, grad = inputs
     truth_out, truth_grads = _out_and_grads(
@@ -201,11 +174,8 @@ def parity_one(impls: Sequence[str],
                 grad_maps=rel_maps,
                 tol_out=tol_out,
                 tol_grad=tol_grad,
-                # the reference operator in bf16/fp16 is not a path the
-                # models take (informative only)
-                # bf16/fp16 points: the point gradient is not checked (a
-                # bilinear read's gradient jumps on pixel edges, where
-                # rounded points land; 1e-1 even in fp32 arithmetic)
+                # reference in bf16/fp16: no model path, informative only;
+                # bf16/fp16 point gradient unchecked (jumps on pixel edges)
                 ok=None if impl == 'reference' and dtype_name != 'fp32' else
                 (rel_out <= tol_out and rel_maps <= tol_grad and
                  (dtype_name != 'fp32' or rel_pts <= tol_grad))))
@@ -248,7 +218,7 @@ def benchmark_sampling(device: str = 'cpu',
     prints both, writes the report to ``json`` if given and returns it.
 
     Raises:
-        SystemExit: When a parity check exceeds its tolerance.
+        SystemExit: A parity check exceeds its tolerance.
     """
     device = torch.device(device)
     impls = None if impls is None else list(impls)

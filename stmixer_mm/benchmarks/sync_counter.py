@@ -1,35 +1,15 @@
-"""Count the operators a piece of PyTorch code launches and the points
-where it makes the host wait for the device (issue 33: "host work out of
-the hot path").
+"""Count the operators a piece of PyTorch code launches and the points where it
+makes the host wait for the device.
 
-On a GPU, ``torch.cuda.set_sync_debug_mode('warn')`` reports
-synchronisations; on a CPU nothing synchronises, so :class:`OpCounter`
-counts, with a ``TorchDispatchMode``, every ATen operator called and those
-that *would* make the host wait for a GPU:
-
-- reads of a value: ``.item()``, ``float(t)``, ``int(t)``, ``bool(t)``,
-  ``if t:`` (at the Python level, see below; ``aten._local_scalar_dense``,
-  ``aten.is_nonzero`` otherwise) and ``aten.equal``;
-- data-dependent shapes: ``aten.nonzero``, ``aten.masked_select``,
-  ``aten.unique*``, ``aten.bincount``, ``aten.repeat_interleave`` with a
-  tensor of repeats, and indexing with a boolean mask (``aten.index`` /
-  ``aten.index_put_`` with a bool index: ``x[mask]``);
-- copies to the CPU: ``.cpu()`` and ``.tolist()`` (counted at the Python
-  level with a ``TorchFunctionMode``, one per call, so that they count on
-  a CPU-only run too, where they copy nothing; ``.numpy()`` needs a CPU
-  tensor, so it follows a counted ``.cpu()``), and ``.to('cpu')``,
-  ``aten._to_copy`` / ``aten.copy_`` to the CPU from another device (only
-  on a run on that device: on a CPU-only run ``.to(x.device)`` cannot be
-  told apart from a transfer).
-
-- copies of Python data to a device: ``torch.tensor(data, device=...)``,
-  ``torch.as_tensor(data, device=...)``, ``t.new_tensor(data)`` (PyTorch
-  copies them with ``non_blocking=False``, which waits for the CUDA
-  stream: everything queued before); counted on a CPU-only run too.
-
-Every counted point is recorded with its operator and the innermost part
-(a module name given to :meth:`OpCounter.track`) that was running, so a
-report says what each synchronisation is.
+On a GPU ``torch.cuda.set_sync_debug_mode('warn')`` reports them; on a CPU
+:class:`OpCounter` counts, per part, every ATen operator and those that *would*
+wait for a GPU: value reads (``.item()``, ``bool(t)``, ``if t:``,
+``aten.equal``), data-dependent shapes (``nonzero``, ``unique``, boolean-mask
+indexing, ...), copies to the CPU (``.cpu()`` / ``.tolist()`` at the Python
+level, one per call; ``_to_copy`` / ``copy_`` from another device only on a run
+there) and copies of Python data to a device (``torch.tensor(data, device=)``,
+``new_tensor``: ``non_blocking=False`` waits for the stream). See
+docs/en/gpu.md.
 """
 from collections import Counter
 from contextlib import contextmanager
@@ -160,8 +140,8 @@ class _FunctionCounter(TorchFunctionMode):
 
 
 class _DispatchCounter(TorchDispatchMode):
-    """The ATen part of :class:`OpCounter`: operators and the
-    synchronisations of :func:`sync_reason`."""
+    """The ATen part of :class:`OpCounter`: operators and the synchronisations
+    of :func:`sync_reason`."""
 
     def __init__(self, owner: 'OpCounter') -> None:
         super().__init__()
@@ -175,8 +155,9 @@ class _DispatchCounter(TorchDispatchMode):
 
 
 class OpCounter:
-    """Count ATen operators and host synchronisations (see the module
-    docstring), per part.
+    r"""Count ATen operators and host synchronisations (see the module
+    docstring) per part: the innermost tracked method running, else
+    ``'other'``; :meth:`section` counts a block (e.g. ``.backward()``).
 
     Example::
 
@@ -187,10 +168,6 @@ class OpCounter:
             model.predict(inputs, samples)
         counter.ops            # Counter({'backbone': ..., 'other': ...})
         counter.syncs          # [(part, reason, operator), ...]
-
-    Operators run while a tracked method runs are counted in its part (the
-    innermost one); the rest in ``'other'``. :meth:`section` counts a block
-    of code (e.g. ``.backward()``) in a part.
     """
 
     def __init__(self) -> None:
@@ -224,14 +201,14 @@ class OpCounter:
     def track(self, model: nn.Module,
               parts: Sequence[Tuple[str, str, str]]) -> Iterator[None]:
         """Count what runs inside some methods of ``model``'s submodules in
-        named parts while inside.
+        named parts.
 
         Args:
             model (nn.Module): The model.
-            parts (Sequence[tuple[str, str, str]]): ``(part, path, method)``:
-                calls of ``model.<path>.<method>`` (``path`` dotted, ``''``
-                for the model itself) are counted in ``part`` (the innermost
-                part wins). Paths the model lacks are skipped.
+            parts (Sequence[tuple[str, str, str]]): Calls of
+                ``model.<path>.<method>`` of each ``(part, path, method)``
+                (``path`` dotted, ``''`` for the model) count in ``part``
+                (innermost wins); paths the model lacks are skipped.
         """
         patched = []
         for part, path, method in parts:

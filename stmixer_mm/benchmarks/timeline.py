@@ -1,28 +1,14 @@
 """Where the time of a CUDA call goes: the GPU's busy time against the
 wall-clock time, the kernels, the launches and the synchronisations
-(issue 50; ``profile_model.py --timeline``, ``bench_train_step.py
---timeline``).
+(``profile_model.py --timeline``, ``bench_train_step.py --timeline``).
 
-:func:`cuda_timeline` runs a function under ``torch.profiler`` (CPU and
-CUDA activities), exports the trace as Chrome JSON and reads it back with
-:func:`summarise_trace`:
-
-* ``gpu_busy_ms``: the union of the intervals of the device events
-  (``cat`` ``kernel``, ``gpu_memcpy``, ``gpu_memset``) per call, i.e. the
-  time the GPU had work; over the *unprofiled* median wall time of a call
-  it gives ``gpu_busy_fraction`` (the GPU utilisation of the call: 1.0 is
-  GPU-bound, much less is bound by the host);
-* ``kernels``: device events per call; ``launches``: the host's launch
-  calls (``cudaLaunchKernel*``, ``cuLaunchKernel*``, ``cudaGraphLaunch``)
-  per call and the host time spent in them;
-* ``syncs``: the host calls that wait for the GPU (``cudaStreamSynchronize``,
-  ``cudaDeviceSynchronize``, ``cudaEventSynchronize``) per call and the time
-  they waited, and the ``cudaMemcpy*`` calls (a device-to-host copy into
-  pageable memory waits too);
-* ``top_kernels``: the kernels with the largest total time.
-
-The wall time is measured without the profiler (it slows the host); the
-device intervals are what the GPU did, which the profiler does not change.
+:func:`cuda_timeline` reads a ``torch.profiler`` Chrome trace back, per call:
+``gpu_busy_ms`` (union of the device events' intervals; over the unprofiled
+median wall time it gives ``gpu_busy_fraction``, 1.0 = GPU-bound), ``kernels``,
+``launches`` (host launch calls, and their host time), ``syncs`` (host calls
+that wait for the GPU, their wait, and ``cudaMemcpy*``: a device-to-host copy
+into pageable memory waits too) and ``top_kernels``. The wall time is measured
+without the profiler, which slows the host only. See docs/en/gpu.md.
 """
 import json
 import os
@@ -64,9 +50,9 @@ def merged_length(intervals: Iterable[Tuple[float, float]]) -> float:
 def summarise_trace(events: Sequence[Dict[str, Any]],
                     calls: int,
                     top: int = 8) -> Dict[str, Any]:
-    """Per-call summary of the complete events (``ph == 'X'``) of a Chrome
-    trace exported by ``torch.profiler`` over ``calls`` calls (see the
-    module docstring); times in ms."""
+    """Per-call summary of the complete events (``ph == 'X'``) of a
+    ``torch.profiler`` Chrome trace over ``calls`` calls (see the module
+    docstring); times in ms."""
     if calls < 1:
         raise ValueError(f'calls must be >= 1, got {calls}')
     device, per_kernel = [], {}
@@ -112,11 +98,10 @@ def cuda_timeline(fn: Callable[[], Any],
                   calls: int = 3,
                   wall_repeats: int = 10,
                   top: int = 8) -> Dict[str, Any]:
-    """Time ``fn`` (already warmed up) on ``device``: the median wall time
-    of ``wall_repeats`` synchronised calls without the profiler, then
-    ``calls`` calls under ``torch.profiler`` summarised by
-    :func:`summarise_trace`, with ``wall_ms`` and ``gpu_busy_fraction``
-    added."""
+    """Time ``fn`` (already warmed up) on ``device``: the median wall time of
+    ``wall_repeats`` synchronised calls without the profiler, then ``calls``
+    calls under ``torch.profiler`` (:func:`summarise_trace`), with ``wall_ms``
+    and ``gpu_busy_fraction`` added."""
     if device.type != 'cuda':
         raise ValueError('cuda_timeline needs a CUDA device, got '
                          f'{device}')

@@ -1,7 +1,7 @@
-"""Bias and jitter of a tube model's boxes on the ground-truth tubes
-(``tools/experiments/analyze_tube_boxes.py``, issue 48): what the tool
-prints, from ``tools/test.py --dump`` predictions.
-"""
+"""Bias and jitter of a tube model's boxes on the ground-truth tubes, from
+``tools/test.py --dump`` predictions
+(``tools/experiments/analyze_tube_boxes.py`` prints them;
+docs/en/tubelets.md)."""
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -13,13 +13,12 @@ from stmixer_mm.utils.arrays import to_numpy
 
 def frame_boxes(samples: List[dict], gt: dict,
                 tubelets: bool) -> Dict[Tuple[str, int], np.ndarray]:
-    """``{(video, frame): boxes [n, 4] in pixels}`` of the predictions (the
-    AVA convention's boxes, normalised to the frame, as every tube model's
-    are).
+    """``{(video, frame): boxes [n, 4] in pixels}`` of the predictions (AVA
+    convention: normalised to the frame, as every tube model's).
 
     Raises:
-        ValueError: a sample of a video the ground truth does not have, or
-            (``tubelets``) without tubelet boxes, naming it.
+        ValueError: A sample of a video the ground truth lacks, or
+            (``tubelets``) without tubelet boxes.
     """
     return {
         k: v[0]
@@ -30,11 +29,10 @@ def frame_boxes(samples: List[dict], gt: dict,
 def frame_predictions(
     samples: List[dict], gt: dict, tubelets: bool
 ) -> Dict[Tuple[str, int], Tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`frame_boxes` with each box's label and slot: ``{(video,
-    frame): (boxes [n, 4] pixels, labels [n], slots [n])}``. The label is
-    the 0-based class of the box's best score (the AVA convention's
-    background column, if any, dropped); the slot is the tubelet's output
-    frame the box is (``0 .. T'-1``), or -1 for a keyframe box."""
+    """:func:`frame_boxes` with each box's label and slot:
+    ``{(video, frame): (boxes [n, 4] pixels, labels [n], slots [n])}``;
+    label: 0-based best class (AVA background column dropped); slot: the
+    tubelet's output frame (``0 .. T'-1``), -1 for a keyframe box."""
     out: Dict[Tuple[str, int], list] = {}
     num_labels = len(gt['labels'])
     for sample in samples:
@@ -73,8 +71,8 @@ def frame_predictions(
 
 
 def _labels(pred: dict, num: int, num_labels: int, where: str) -> np.ndarray:
-    """The 0-based best class of each of the ``num`` predictions (-1
-    without scores)."""
+    """The 0-based best class of each of ``num`` predictions (-1 without
+    scores)."""
     if 'scores' not in pred:
         return np.full(num, -1)
     scores = to_numpy(pred['scores'])
@@ -88,7 +86,8 @@ def _labels(pred: dict, num: int, num_labels: int, where: str) -> np.ndarray:
 
 
 def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
-    """The statistics of the module docstring, over the test videos."""
+    """The statistics of ``analyze_tube_boxes.py``'s docstring, over the test
+    videos."""
     per_frame, tube_mean, debias, dejitter = [], [], [], []
     bias_px, jitter_px, bias_rel, jitter_rel = [], [], [], []
     for video in gt['test_videos'][0]:
@@ -144,12 +143,10 @@ def analyse(gt: dict, boxes: Dict[Tuple[str, int], np.ndarray]) -> dict:
 
 
 def analyse_labels(gt: dict, predictions: dict) -> dict:
-    """Per ground-truth box of the test videos, the prediction that
-    overlaps it best (as :func:`analyse`): the share whose best class is
-    the tube's (``matched_label_accuracy``; left out when the predictions
-    have no scores), and for tubelets the median IoU of those boxes by
-    output frame (``iou_median_by_slot``, slot 0 first): whether the boxes
-    far from the clip's middle are the worse.
+    """Per ground-truth box, the best-overlapping prediction (as
+    :func:`analyse`): ``matched_label_accuracy`` (the share whose best class is
+    the tube's; absent without scores) and, for tubelets,
+    ``iou_median_by_slot`` (slot 0 first).
 
     Args:
         predictions: :func:`frame_predictions`.
@@ -186,15 +183,14 @@ def analyse_labels(gt: dict, predictions: dict) -> dict:
 
 def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,
                     degree: int) -> np.ndarray:
-    """Each tubelet's boxes replaced by the least-squares polynomial of
-    ``degree`` in time fitted to them (per coordinate): the test-time
-    smoothing lever of issue 48 (``tools/experiments/rescore_tubelets.py``).
+    """Each tubelet's boxes replaced by their least-squares polynomial of
+    ``degree`` in time, per coordinate (``rescore_tubelets.py``).
 
     Args:
         boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.
         frames (np.ndarray): ``[T']`` video frames of the output frames.
-        degree (int): 0 (a constant box), 1 (constant velocity), ...; at
-            least ``T' - 1`` returns the boxes unchanged.
+        degree (int): 0 (constant box), 1 (constant velocity), ...; at least
+            ``T' - 1`` returns the boxes unchanged.
 
     Returns:
         np.ndarray: ``[n, T', 4]`` float32.

@@ -1,35 +1,13 @@
 """Our detector against the official stack, per config, device, dtype and
 thread count (``tools/analysis_tools/benchmark_model.py --vs-official``).
 
-Compares, per config, this project's detector with the
-official stack on the same random weights and the same clips, interleaved
-run by run (official, ours, official, ours, ...) so that both see the same
-load: "official" is the config with mmaction2's stock backbone (the
-``VisionTransformer`` whose attention is written out by hand, as in the
-official STMixer's VideoMAE; the CNN backbones with PyTorch's own 3-D
-convolution choice) and the
-reference sampling path (``impl='reference'``, one ``grid_sample`` per
-level, equal to the official operator); "ours" is the config as it is (fused
-attention, the fast sampling path) prepared by
-``stmixer_mm.models.backbones.prepare_for_inference``. The weights are
-copied from ours into the official model (strict key match). Per config,
-device, dtype and thread count (``threads=(1, 2)`` runs each config at both
-CPU thread counts): median latency and clips/s of both, their ratio, the
-peak memory of one extra run of each (CPU: allocations replayed from
-``torch.profiler``; CUDA: the allocator's peak), and the largest difference
-of the outputs (every decoder stage's raw person / action logits and boxes,
-and the predictions' boxes and scores; relative to the largest value of
-each), which must stay below 1e-4 (the tool stops otherwise); it is
-computed with TF32 off (``no_tf32``), while the timed runs use PyTorch's
-defaults, where CUDA fp32 convolutions are TF32. The CPU
-time of each run (``time.process_time``: all of the process's threads) is
-reported beside the latency: on a shared, over-committed machine a
-one-thread run's CPU time is what it costs, while its latency also counts
-the time it waited for a core. ``compile=True`` also times
-our model through its captured path (``compile_cfg``: backbone, neck and
-decoder stages under ``torch.compile``, CUDA graphs with
-``mode='reduce-overhead'``) and reports its compile time, graph breaks and
-difference from eager.
+Same random weights (copied, strict keys) and clips, interleaved run by run.
+"official": mmaction2's stock backbone (hand-written ViT attention as in the
+official STMixer's VideoMAE; PyTorch's own 3-D convolution choice) and
+``impl='reference'`` sampling; "ours": the config after
+``prepare_for_inference``. Rows: latency, CPU time, peak memory, and the
+largest relative output difference, at most 1e-4 in fp32 (computed with TF32
+off). See docs/en/benchmarks.md.
 """
 import gc
 import os
@@ -89,19 +67,17 @@ def benchmark_vs_official(
         compile_mode: Optional[str] = None,
         json: Optional[str] = None,
         cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
-    """``--vs-official``: our detector against the official stack per
-    config, device, dtype and thread count (see the module docstring);
-    prints the table and its notes, returns the rows. ``dtypes``,
-    ``bf16``, ``fp32_only``: the rows' dtypes (see
-    :func:`~stmixer_mm.benchmarks.common.select_dtypes`); ``json``: also
-    write the rows to this file, after every row. ``compile``: also time
-    the captured path (``compile_cfg=dict(mode=compile_mode)``; default
-    ``'reduce-overhead'``, CUDA graphs, on CUDA and ``'default'`` on the
-    CPU) for every dtype, see :func:`compile_row`.
+    """``--vs-official``: our detector against the official stack per config,
+    device, dtype and thread count (see the module docstring); prints the table
+    and its notes, returns the rows (also to ``json``, after every row).
+    ``dtypes`` / ``bf16`` / ``fp32_only``: as in
+    :func:`~stmixer_mm.benchmarks.common.select_dtypes`. ``compile``: also time
+    the captured path (``compile_mode``, default ``'reduce-overhead'`` on CUDA,
+    ``'default'`` on the CPU), see :func:`compile_row`.
 
     Raises:
-        SystemExit: When the two disagree beyond 1e-4 (relative), or a
-            prediction is not finite.
+        SystemExit: The two differ beyond 1e-4 (relative), or a prediction is
+            not finite.
     """
     cuda = torch.cuda.is_available()
     thread_counts = threads or [torch.get_num_threads()]
@@ -168,10 +144,8 @@ def benchmark_vs_official(
                             prediction_difference(run_ours(), run_official()),
                             raw_output_difference(ours, official, data, dev,
                                                   amp))
-                    # the 1e-4 bound holds for the fp32 paths; autocast rows
-                    # report their difference (the stacks' bf16 kernels
-                    # round differently, and a score near a threshold can
-                    # keep another detection: inf)
+                    # 1e-4 holds for fp32; autocast rows only report (bf16
+                    # kernels round differently; a flipped detection: inf)
                     tol = 1e-4
                     if amp is None and not diff <= tol:
                         raise SystemExit(
@@ -274,13 +248,11 @@ def compile_row(model, data: dict, dev: torch.device,
                 amp: Optional[torch.dtype], row: dict, compile_cfg: dict,
                 warmup: int, repeats: int) -> None:
     """Time ``model`` through its captured inference path (``compile_cfg``:
-    :class:`~stmixer_mm.models.detectors.compile.CompiledPredict`, what a
-    config selects) and record in ``row``: the
-    compile time (the first call, minus the eager median), the median
-    latency, the graph breaks and the largest difference from the eager
-    outputs of the same dtype. Where the captured path does not apply (it
-    fell back to eager with a warning), ``compile_error`` says why and no
-    time is recorded. The eager path is put back afterwards."""
+    :class:`~stmixer_mm.models.detectors.compile.CompiledPredict`) and record
+    in ``row`` the compile time (first call minus the eager median), median
+    latency, graph breaks and difference from eager; where it fell back to
+    eager, ``compile_error`` says why. The eager path is put back
+    afterwards."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
@@ -328,9 +300,8 @@ def compile_row(model, data: dict, dev: torch.device,
 
 def _captured_raw_difference(model, captured, data: dict, dev: torch.device,
                              amp: Optional[torch.dtype]) -> float:
-    """Largest relative difference of the last stage's raw outputs between
-    the captured static part (already compiled for this batch) and the same
-    part run eagerly (``model.static_forward``)."""
+    """Largest relative difference of the last stage's raw outputs between the
+    captured static part and ``model.static_forward``."""
     batch = model.data_preprocessor(data, False)
     shapes = img_shapes_of(batch['data_samples'])
     with torch.no_grad(), torch.autocast(

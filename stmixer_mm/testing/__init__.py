@@ -1,13 +1,7 @@
 """Helpers shared by the test suite (as ``mmdet.testing`` /
-``mmaction.testing``): where the checkout is, the fixture files' paths and
-the runner of the command-line tools.
-
-Not imported by ``import stmixer_mm``. The test data (``tests/data``) and
-the scripts (``tools/``) are in the repository, not in a wheel: the
-checkout is found from the tests' own location (``tests/conftest.py``
-calls :func:`set_repo_root`), else from ``$STMIXER_MM_REPO``, else
-upwards from this package and from the working directory.
-"""
+``mmaction.testing``): where the checkout is (:func:`repo_root`; the test data
+and ``tools/`` are not in a wheel), the fixture files' paths and the runner of
+the command-line tools. Not imported by ``import stmixer_mm``."""
 from .paths import (TINY_CFG, TINY_DATA, TRACK_CFG, copy_source_tree,
                     repo_path, repo_root, set_repo_root, tiny_ava_model_cfg,
                     tiny_stmixer_cfg)

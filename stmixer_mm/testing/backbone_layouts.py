@@ -11,9 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# ---------------------------------------------------------------------------
-# PySlowFast Kinetics files
-# ---------------------------------------------------------------------------
+# ----- PySlowFast Kinetics files -----
 _BN = (('weight', 's'), ('bias', 'b'), ('running_mean', 'rm'), ('running_var',
                                                                 'riv'))
 
@@ -142,9 +140,7 @@ def pyth_file(path, layout, norm_name='bn'):
         }, path)
 
 
-# ---------------------------------------------------------------------------
-# VideoMAE
-# ---------------------------------------------------------------------------
+# ----- VideoMAE -----
 def videomae_layout(dim,
                     depth,
                     hidden,
@@ -200,9 +196,7 @@ def videomae_layout(dim,
     return sd
 
 
-# ---------------------------------------------------------------------------
-# PySlowFast's Nonlocal by hand
-# ---------------------------------------------------------------------------
+# ----- PySlowFast's Nonlocal by hand -----
 def reference_nonlocal(x, w, pool_size, instantiation, eps=1e-5):
     """PySlowFast ``Nonlocal.forward`` in eval mode, by hand."""
     n, _, t, h, wd = x.shape

@@ -41,9 +41,7 @@ class Maker:
         return {f'{prefix}.weight': self(dim), f'{prefix}.bias': self(dim)}
 
 
-# ---------------------------------------------------------------------------
-# official layouts
-# ---------------------------------------------------------------------------
+# ----- official layouts -----
 def official_head(mk, temporal_points):
     """``stm_head.*`` as in the official STMDecoder / AMStage."""
     sd = {

@@ -2,42 +2,10 @@
 (``tests/data/regression/stmixer_regression.pt``): the pinned models, their
 inputs, the name-seeded weights and what is recorded of each run.
 ``tests/data/regression/generate_stmixer_regression.py`` writes the fixture
-with them (its docstring says what it holds and when to regenerate it),
-``tests/test_models/test_detectors/test_stmixer_regression.py`` compares
-with it.
-
-Models (all on CPU, built from real configs):
-
-- ``tiny_ava``: ``tests/data/configs/tiny_stmixer_tiny-ava.py`` (SlowOnly-R18
-  with 8 base channels, C = 64, 10 queries, 2 stages, 7 actions);
-- ``tiny_ava_focal``: the same with a sigmoid FocalLoss person head and
-  ``FocalLossCost`` (1 person logit);
-- ``tiny_ava_spatial``: the same with ``action_branches=('spatial',)`` (no
-  temporal branch, no temporal queries);
-- ``vit_base_tiny``: ``configs/_base_/models/stmixer_vit-base-p16.py`` with a
-  1-block 64-wide ViT, C = 32, 8 queries, 2 stages (exercises the ViT
-  pyramid neck).
-
-For each model the fixture stores the state-dict keys, a per-key checksum of
-the seeded initialisation (``torch.manual_seed(0)``, build,
-``init_weights()``; ``init_checksums``: sum and sum of absolute values in
-float64), the inputs, and ``predict`` (bboxes, scores, person_scores),
-``loss`` (every key) and ``_forward`` outputs computed with *name-seeded*
-weights: every floating tensor of the state dict is refilled with
-``mean + std * N(0, 1)`` drawn from a generator seeded with the CRC32 of its
-key, where mean and std are those of the seeded initialisation (stored as
-``weight_stats``; constant tensors such as zero-initialised regressors,
-LayerNorm weights or BN statistics stay constant, except that all-zero
-tensors, e.g. the box regressor and the mixing parameter generators, get
-``0.01 * N(0, 1)`` so that boxes move and mixing depends on the query).
-So the outputs do not
-depend on the order in which modules create their parameters (the weights
-themselves would be 22 MB).
-
-The file also pins, for every config under ``configs/`` (built on the meta
-device), the names and shapes of the model's parameters and buffers
-(``config_params``).
-"""
+with them (its docstring says what it holds, the models, the name-seeded
+weights and when to regenerate it),
+``tests/test_models/test_detectors/test_stmixer_regression.py`` compares with
+it."""
 import copy
 import zlib
 from pathlib import Path
@@ -56,7 +24,9 @@ from .paths import repo_root
 
 
 def model_cfgs() -> Dict[str, dict]:
-    """The model configs of the pinned models (see the module docstring)."""
+    """The model configs of the pinned models (``tiny_ava``,
+    ``tiny_ava_focal``, ``tiny_ava_spatial``, ``vit_base_tiny``; see the
+    generator's docstring)."""
     tiny = Config.fromfile(
         str(Path(repo_root()) /
             'tests/data/configs/tiny_stmixer_tiny-ava.py')).model
@@ -143,8 +113,7 @@ ZERO_STD = 0.01
 
 
 def weight_stats(state_dict: dict) -> Dict[str, Tuple[float, float]]:
-    """(mean, std) in float64 of every floating tensor; std 0 when constant.
-    """
+    """(mean, std) in float64 of every floating tensor; std 0 if constant."""
     stats = dict()
     for k, v in state_dict.items():
         if not v.is_floating_point():
@@ -155,10 +124,8 @@ def weight_stats(state_dict: dict) -> Dict[str, Tuple[float, float]]:
     return stats
 
 
-#: the fixture's names of the keys renamed since it was written (current
-#: -> pinned): STMixer took mmdet's TwoStageDetector names, ``rpn_head.*``
-#: was ``query_generator.*`` and ``roi_head.*`` was ``decoder.*``
-#: (``stmixer_mm.models.detectors.stmixer.LEGACY_PREFIXES``)
+#: (current, pinned) key prefixes: the fixture predates mmdet's names
+#: (``rpn_head.*`` was ``query_generator.*``, ``roi_head.*`` ``decoder.*``)
 PINNED_PREFIXES = tuple((new, old) for old, new in LEGACY_PREFIXES)
 
 
@@ -173,8 +140,8 @@ def pinned_name(key: str) -> str:
 def seeded_state_dict(model: torch.nn.Module,
                       stats: Dict[str, Tuple[float, float]]) -> dict:
     """The model's state dict with every floating tensor refilled from
-    ``stats`` with a generator seeded by the CRC32 of its key (``stats``
-    and the seed use the pinned name of the key, :func:`pinned_name`)."""
+    ``stats`` by a generator seeded with the CRC32 of its key (both by the
+    key's :func:`pinned_name`)."""
     state_dict = dict()
     for k, v in model.state_dict().items():
         name = pinned_name(k)

@@ -1,30 +1,16 @@
 """The cases of the synthetic generators' pinned output
-(``tests/data/synthetic/synthetic_fixture.json``): running them and
-describing what they wrote.
-``tests/data/synthetic/generate_synthetic_fixture.py`` regenerates the
-fixture with them, ``tests/test_data_gen/test_synthetic_pinned.py``
-compares with it.
+(``tests/data/synthetic/synthetic_fixture.json``): running them and describing
+what they wrote. ``tests/data/synthetic/generate_synthetic_fixture.py``
+regenerates the fixture with them,
+``tests/test_data_gen/test_synthetic_pinned.py`` compares with it.
 
-Cases (:data:`CASES`; small frames, fixed seeds, a few seconds of CPU):
-
-- ``ava``: ``tools/data/generate_synthetic_ava.py`` (2 train + 1 val videos
-  of 3 s at 96x64, excluded keyframes, the demo mp4);
-- ``tubes``: ``tools/data/generate_synthetic_tubes.py`` with the tube
-  defaults (one state per actor and video, random jump phase), 2 + 2
-  videos, no demo;
-- ``tubes_per_keyframe``: ``generate_synthetic_tubes(actor_states=
-  'per_keyframe', jump_phase='start')`` (the AVA behaviour with tube
-  ground truth), 1 + 1 videos of 3 s at 8 fps.
-
-For every file written the fixture stores its SHA-256 (exact for the text
-files; the JPEG and mp4 bytes depend on the OpenCV build as well, so they
-are compared exactly only under the OpenCV version recorded here) and, for
-images and the video, a 4x6 ``INTER_AREA`` thumbnail of every decoded frame
-(compared with a tolerance under any OpenCV), for ``tubes_GT.pkl`` its
-decoded content. It also stores what the tools print (the timing and
-mmengine's progress bar masked, the output folder written ``{out_dir}``)
-and their return value. A tool case runs the tool's ``main`` (its command
-line in the package, :data:`TOOL_MAINS`) in process.
+Cases (:data:`CASES`; tool cases run the tool's ``main`` in process): the AVA
+generator, the tube generator with its defaults, and the tube API with
+``actor_states='per_keyframe'`` (the AVA behaviour with tube ground truth). Per
+file: its SHA-256 (JPEG / mp4 bytes compared only under the recorded OpenCV
+version), 4x6 ``INTER_AREA`` thumbnails of decoded frames (compared with a
+tolerance), ``tubes_GT.pkl``'s content; also the tools' masked stdout and
+return value.
 """
 import base64
 import contextlib

@@ -1,15 +1,11 @@
 """Running the command-line tools as a user does: ``python tools/X.py ...``
 from the repository root, on CPU, one thread.
 
-:func:`python_tool` calls the ``main`` of a tool whose script is the
-command line of :mod:`stmixer_mm.cli` (``tools/train.py``,
-``tools/test.py``, the demo, the converters, the data tools) in the test's
-own interpreter, as the script would call it (its ``sys.argv``, the
-working directory), and gives back what a subprocess would (exit status,
-stdout, stderr), with the process-wide state a tool changes restored
-afterwards. Other scripts, and ``subprocess=True``, start a real
-interpreter: for what only a process has (signals, the exit of a crash,
-environment variables read at import, several ranks).
+A script that is a command line of :mod:`stmixer_mm.cli` runs in the test's own
+interpreter (its ``sys.argv``, working directory; exit status, stdout, stderr
+as a subprocess gives them; process state restored afterwards). Other scripts,
+and ``subprocess=True``, start a real interpreter (signals, crashes,
+environment read at import, several ranks).
 """
 import ast
 import contextlib
@@ -51,14 +47,11 @@ def tool_env() -> dict:
 
 
 def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
-    """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's
-    folder with the config's relative ``data/``); return the
-    CompletedProcess. ``[sys.executable, script, *args]`` of a command-line
-    script of ``stmixer_mm.cli`` runs in this interpreter
-    (:func:`run_cli`), unless ``subprocess``.
-
-    With ``check`` a non-zero exit fails the test with the output's tail.
-    """
+    """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's folder
+    with the config's relative ``data/``); return the CompletedProcess. A
+    command-line script of ``stmixer_mm.cli`` runs in this interpreter
+    (:func:`run_cli`) unless ``subprocess``; with ``check`` a non-zero exit
+    fails the test with the output's tail."""
     cwd = str(cwd or repo_root())
     cmd = [str(c) for c in cmd]
     if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable:
@@ -87,10 +80,9 @@ def python_tool(tool, *args, **kwargs):
 
 def cli_entry(script):
     """``(module, keywords, exits)`` of a script that is a command line of
-    ``stmixer_mm.cli``: it imports ``main`` from ``module`` and calls
-    ``main(**keywords)`` under ``if __name__ == '__main__'``, its result
-    the exit status when ``exits`` (``sys.exit(main())``). None for other
-    scripts. The script is read, not run."""
+    ``stmixer_mm.cli`` (``main(**keywords)`` under ``__main__``, its result the
+    exit status when ``exits``), None for other scripts; the script is read,
+    not run."""
     with open(script) as f:
         tree = ast.parse(f.read())
     module = next(
@@ -153,10 +145,9 @@ def _managers():
 
 
 def _forget_user_modules(new):
-    """Unimport the modules of ``new`` (names) that are neither installed
-    nor the checkout's (a config's ``custom_imports`` of a user's file in a
-    test's folder) and unregister their classes: the next run imports and
-    registers its own file of the same name, as a new process would."""
+    """Unimport and unregister the modules of ``new`` that are neither
+    installed nor the checkout's (a config's ``custom_imports`` of a user's
+    file), so that the next run imports its own file of the same name."""
     kept = tuple(
         os.path.join(os.path.abspath(p), '')
         for p in (sys.prefix, sys.base_prefix, repo_root()))
@@ -175,12 +166,10 @@ def _forget_user_modules(new):
 @contextlib.contextmanager
 def _restored_process_state(script, argv, cwd):
     """A tool's run in this process as in a new one, and what it changes put
-    back on exit: argv, the working directory, ``sys.path``, the
-    environment, signal handlers, warning filters, the random generators,
-    torch's thread count, the root logger's handlers, the user's modules
-    (see :func:`_forget_user_modules`) and mmengine's named instances
-    (loggers, visualizers, message hubs, default scopes: none during the
-    run, as in a new process, so that its loggers write to its stdout)."""
+    back on exit: argv, cwd, ``sys.path``, environment, signal handlers,
+    warning filters, random generators, thread count, root logger handlers,
+    user modules and mmengine's named instances (none during the run, so that
+    its loggers write to its stdout)."""
     import numpy as np
     import torch
 
@@ -244,15 +233,11 @@ def run_cli(script,
             check=True,
             cwd=None):
     """``python script *argv`` for a ``script`` whose command line is
-    ``module.main`` (see :func:`cli_entry`), called in this interpreter
-    from the repository root (or ``cwd``); returns a ``CompletedProcess``
-    (exit status, stdout, stderr as a subprocess would give them).
-
-    An uncaught exception ends it with status 1 and its traceback on
-    stderr, ``SystemExit`` with its code (a message goes to stderr), as the
-    interpreter does. With ``check`` a non-zero exit fails the test with
-    the output's tail.
-    """
+    ``module.main`` (:func:`cli_entry`), in this interpreter from the
+    repository root (or ``cwd``); returns a ``CompletedProcess``. An uncaught
+    exception gives status 1 and its traceback on stderr, ``SystemExit`` its
+    code, as the interpreter does; with ``check`` a non-zero exit fails the
+    test with the output's tail."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with _restored_process_state(script, argv, cwd or repo_root()), \

@@ -1,4 +1,4 @@
-"""Curves and timing from mmengine's json logs (loss, mAP, lr, time...).
+r"""Curves and timing from mmengine's json logs (loss, mAP, lr, time...).
 
     python tools/analysis_tools/analyze_logs.py plot_curve LOG.json \
         [LOG2.json ...] [--keys loss mAP/overall] [--legend ...] \
@@ -6,16 +6,12 @@
     python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json \
         [--include-outliers]
 
-LOG.json is ``<work_dir>/<timestamp>/vis_data/<timestamp>.json`` (or
-``scalars.json`` beside it); a work dir is accepted too (its newest log).
-mmaction2's and mmdet's ``analyze_logs.py`` were checked against these
-logs and do not work with them: both need seaborn, mmaction2's fails on
-the loss curve (``IndexError``, it expects mmcv 1.x ``mode`` fields) and
-both refuse validation metrics such as ``mAP/overall`` (mmengine writes
-validation records without ``epoch``/``iter``). This tool reads the mmengine
-format: training records (with ``iter``) are plotted against the global
-iteration (``step``), validation records against the epoch (their
-``step``); one panel per key. Matplotlib only.
+LOG.json: ``<work_dir>/<timestamp>/vis_data/<timestamp>.json`` (or
+``scalars.json``), or a work dir (its newest log). mmaction2's and mmdet's
+``analyze_logs.py`` fail on these logs (seaborn; mmcv 1.x ``mode`` fields;
+validation records without ``epoch``/``iter``): here training records are
+plotted against the iteration, validation ones against the epoch, one panel per
+key, with matplotlib only.
 """
 import argparse
 import os
@@ -60,9 +56,8 @@ def plot_curve(args) -> str:
 
 
 def cal_train_time(args) -> List[dict]:
-    """Per log: average, slowest/fastest epoch and std of the iteration
-    time (the first iteration of each epoch left out unless
-    ``--include-outliers``)."""
+    """Per log: average, slowest/fastest epoch and std of the iteration time
+    (each epoch's first iteration left out unless ``--include-outliers``)."""
     results = []
     for path in args.json_logs:
         res = train_time(load_log(path), path, args.include_outliers)

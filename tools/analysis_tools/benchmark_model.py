@@ -1,4 +1,4 @@
-"""Parameter count, forward latency and clips/s of a detector config.
+r"""Parameter count, forward latency and clips/s of a detector config.
 
     python tools/analysis_tools/benchmark_model.py CONFIG \
         [--shape T H W] [--batch-size 1] [--repeats 5] [--warmup 1] \
@@ -15,13 +15,8 @@
         [--threads 1 2] [--repeats 3] [--warmup 1] [--bf16 | --fp32-only] \
         [--compile]
 
-One config: its parameters, latency and clips/s on random clips (with
-``--onnx`` also ONNX Runtime's). Table mode (``--official``, several
-CONFIGs, or ``--table``): one markdown row per config, device and dtype,
-GFLOPs included. ``--vs-official``: each config against the official stack
-(stock mmaction2 backbone + reference sampling) on the same weights and
-clips. What is measured and how: :mod:`stmixer_mm.benchmarks.model` and
-:mod:`stmixer_mm.benchmarks.vs_official`.
+What is measured and how: :mod:`stmixer_mm.benchmarks.model`,
+:mod:`stmixer_mm.benchmarks.vs_official` and docs/en/benchmarks.md.
 """
 import argparse
 import os.path as osp

@@ -5,34 +5,14 @@
         [--quickstart-checkpoint epoch_6.pth] [--video loop.mp4 |
         --loop-frames 6000] [--stride 8] [--threads 1] [--out bench.json]
 
-For each model (the quick-start tube model, with a checkpoint if given
-else random weights, and one official-size config with random weights)
-and each mode, one fresh process (so that its peak memory is its own,
-OpenMP / torch threads set to ``--threads``) measures:
-
-* ``model``: the model alone on one clip (``predict_clip``), after a
-  warm-up: clips per second;
-* ``offline``: ``tools/demo.py``'s offline path (two passes over the
-  video: every keyframe detected, then every frame drawn and written) on the
-  first ``--offline-frames`` frames: end-to-end frames per second;
-* ``online``: ``OnlineRunner`` (``tools/demo.py --online``: threads, ring
-  buffer, H.264 + JSON Lines) on the first ``--online-frames`` frames,
-  every keyframe detected: end-to-end frames per second, and the resident
-  memory over time;
-* ``realtime``: ``--online --realtime``: the video read at its frame rate,
-  keyframes the model has no time for skipped: the lag (keyframe read ->
-  its result written) and how many keyframes were skipped.
-
-Every mode reports its peak resident memory (``ru_maxrss``) and, sampled
-every ``--rss-every`` seconds, resident memory against frames read; the
-growth after warm-up (the first ``--warmup`` of the frames) is
-``(max - at warm-up) / at warm-up``.
-
-Without ``--video`` a looped video is made (and kept in ``--work-dir``):
-the synthetic generator's demo scene (``build_demo``, 3 actors, rendered
-at ``--size``, 25 fps) looped to ``--loop-frames`` frames, H.264. The
-repository and its packages ship no real video; pass one with ``--video``
-(e.g. a file looped with ffmpeg) to measure on real footage.
+Each model (quick-start tube model, checkpoint or random weights; one
+official-size config, random weights) and mode in a fresh process: ``model``
+(``predict_clip`` alone, clips/s), ``offline`` (``tools/demo.py``'s two
+passes), ``online`` (``OnlineRunner``, every keyframe) and ``realtime`` (paced
+source: lag and skipped keyframes). Every mode reports peak RSS and RSS against
+frames read; growth is ``(max - at warm-up) / at warm-up``. Without ``--video``
+the generator's demo scene is looped (no real video is shipped). Results:
+docs/en/online.md.
 """
 import argparse
 import json

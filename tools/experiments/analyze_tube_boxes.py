@@ -1,38 +1,16 @@
-"""Where the 0.75-IoU tubes are lost: how the boxes of a tube model sit on
-each ground-truth tube, frame by frame (issue 48, docs/en/tubelets.md).
+r"""Where the 0.75-IoU tubes are lost: how the boxes of a tube model sit on
+each ground-truth tube, frame by frame (docs/en/tubelets.md).
 
-Reads the ACT ground truth and the raw predictions that ``tools/test.py
-CONFIG CKPT --dump preds.pkl`` wrote for a tube model (STMixer-K: the
-keyframe boxes of every tested frame; STMixer-T: each clip's tubelet boxes,
-``--tubelets``), and for every ground-truth tube and frame takes the
-prediction that overlaps the ground-truth box best (class agnostic: the
-box, not the label, is measured):
-
-* **per frame**: the median best IoU and the share of frames at >= 0.5 /
-  0.75;
-* **per tube**: the share of tubes whose mean best IoU reaches 0.75 (what
-  a perfect linking of these boxes could give at video-mAP@0.75, before
-  labels and temporal overlap);
-* **bias against jitter**: per tube, the mean offset of the four box
-  coordinates from the ground truth (bias, the same error on every frame)
-  and the spread around it (jitter, frame to frame), as RMS in pixels and
-  as a fraction of the box size ``sqrt(w h)``; and the IoU the boxes would
-  have with the bias removed (each tube's mean offset subtracted) or with
-  the jitter removed (the offsets replaced by their tube mean): which of
-  the two, fixed, would lift more tubes over 0.75.
-
-* **labels**: the share of those best boxes whose best class is the
-  tube's, and for tubelets the median IoU by output frame (whether the
-  boxes far from the clip's middle are the worse ones).
-
-STMixer-T clips overlap when they are tested more often than their span:
-each frame then takes the best box over the clips that cover it.
+For every ground-truth tube and frame, the best-overlapping box of
+``tools/test.py --dump`` predictions (class agnostic; ``--tubelets``:
+STMixer-T's tubelet boxes, the best over overlapping clips): per-frame IoU,
+tubes with mean IoU >= 0.75, bias (per-tube mean offset) against jitter (spread
+around it) in px and share of box size, the IoU with either removed, label
+accuracy and, for tubelets, IoU by output frame.
 
 Example::
 
-    python tools/test.py CONFIG work_dirs/.../epoch_6.pth \\
-        --dump work_dirs/k_preds.pkl
-    python tools/experiments/analyze_tube_boxes.py \\
+    python tools/experiments/analyze_tube_boxes.py \
         data/tubes_seed0/annotations/tubes_GT.pkl work_dirs/k_preds.pkl
 """
 import argparse

@@ -4,18 +4,12 @@
         [--fps 10] [--stride 10] [--size 1920x1080] [--demo tools/demo.py]
         [--work-dir DIR] [--keep]
 
-Writes one synthetic video per length (``--size`` pixels at ``--fps``,
-MJPEG in an .avi, written with OpenCV: moving rectangles on noise, so
-that decoding costs what a real video's does), builds the quick-start
-model (``configs/quickstart/stmixer_r3d-tiny_...``) with random weights
-(seed 0) and saves it as a checkpoint, then runs ``--demo`` (default
-``tools/demo.py``; give an older copy to compare) offline on each video
-in its own subprocess (``OMP_NUM_THREADS=1``, CPU, ``--codec mp4v``,
-``--no-progress`` where the demo has it) and prints its peak resident
-memory (``ru_maxrss`` of the finished child, from ``os.wait4``), its
-wall time, and the ratio of the longest to the shortest. Target: the
-long video within +10 % of the short one (memory independent of the
-length). Prints numbers, asserts nothing.
+One synthetic MJPEG video per length (noise, so decoding costs what a real
+video's does), the quick-start model with random weights, ``--demo`` (give an
+older copy to compare) offline on each in its own subprocess (one thread, CPU);
+prints its peak RSS (``ru_maxrss`` via ``os.wait4``), wall time and the long /
+short ratio (target: within +10 %). Asserts nothing. Results:
+docs/en/online.md.
 """
 import argparse
 import json

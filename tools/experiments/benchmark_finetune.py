@@ -1,30 +1,17 @@
-"""Fine-tuning onto other classes against training from scratch: mAP
+r"""Fine-tuning onto other classes against training from scratch: mAP
 curves of the tube quick start.
 
-1. generates a synthetic AVA-format set and a synthetic tube set (scaled
-   down: the sizes are arguments and are printed);
-2. trains the AVA quick-start model
-   (``configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb
-   .py``, 7 classes) on the AVA set, or takes ``--ava-checkpoint``;
-3. trains the tube quick-start model (4 classes: stand, crouch, walk, jump,
-   all among the AVA set's 7) on the tube set twice with the same schedule,
-   seed and evaluation: from scratch, and fine-tuned from the AVA
-   checkpoint with ``load_from_classes='by_name'`` (the 4 rows of every
-   stage's action classifier taken from the AVA model by name);
-4. prints frame-mAP@0.5 and video-mAP@0.5 after every evaluated epoch of
-   both runs and the first iteration at which the fine-tuned run reaches
-   the from-scratch run's final frame-mAP (and video-mAP).
-
-Every training is ``tools/train.py`` in a subprocess (cwd = the work dir,
-so the configs' relative ``data/...`` paths are the generated sets), one
-OpenMP thread unless ``--threads``. It is a benchmark, not a test: it takes
-many minutes on a CPU. Example::
+Trains the AVA quick-start model on a synthetic AVA set (or takes
+``--ava-checkpoint``), then the tube quick-start model twice with the same
+schedule and seed, from scratch and with ``load_from_classes='by_name'``, each
+``tools/train.py`` in a subprocess (cwd = the work dir); prints the mAP curves
+and when fine-tuning reaches the from-scratch result. Finished phases are
+reused. See docs/en/finetune.md. Example::
 
     OMP_NUM_THREADS=1 python tools/experiments/benchmark_finetune.py \
         --work-dir work_dirs/benchmark_finetune | tee finetune_curve.txt
 
-Phases whose outputs exist in the work dir are reused (delete the work dir
-to start over).
+It is a benchmark, not a test: it takes many minutes on a CPU.
 """
 import argparse
 import glob

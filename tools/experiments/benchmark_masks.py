@@ -1,24 +1,12 @@
-"""Actor masks: the quick-start model with and without the mask head.
+r"""Actor masks: the quick-start model with and without the mask head.
 
-1. generates the quick start's synthetic AVA-format set with ``--masks``
-   (48 train / 8 val videos, the quick-start settings) in the work dir;
-2. trains, for every seed, the quick-start model without the head
-   (``configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb
-   .py``) and with it (``stmixer-mask_r3d-tiny_...py``), the same schedule
-   (12 epochs, evaluated at epochs 6 and 12), data and seed;
-3. prints the final ``AVAMetric`` mAP (the box + action frame-mAP@0.5) of
-   both, the mask head's COCO-style mask AP@0.5 / AP@[0.5:0.95] and the box
-   AP of the same detections (``ActorMaskMetric``), per seed and as mean
-   +- std;
-4. measures what the head adds per clip at inference (B=1, 8x128x192,
-   random weights, the quick-start size): ``predict`` time (interleaved,
-   one thread, median of ``--repeats``) and peak RSS of a process that
-   builds the model and predicts (each variant in its own process).
-
-Every training is ``tools/train.py`` in a subprocess (cwd = the work dir, so
-the configs' relative ``data/...`` paths are the generated set; the
-no-head config reads ``data/synthetic_ava``, a link to the same set).
-Runs whose ``done`` file exists are reused. It is a benchmark, not a test::
+Generates the quick start's synthetic set with ``--masks``, trains the
+quick-start model without and with the mask head per seed (same schedule, data
+and seed; ``tools/train.py`` subprocesses, cwd = the work dir, the no-head
+config reading ``data/synthetic_ava``, a link to the same set), prints
+``AVAMetric`` mAP and ``ActorMaskMetric``'s mask / box AP, and measures the
+head's per-clip ``predict`` time and peak RSS. Runs with a ``done`` file are
+reused. Results: docs/en/masks.md. A benchmark, not a test::
 
     python tools/experiments/benchmark_masks.py \
         --work-dir work_dirs/benchmark_masks --seeds 0 1 2

@@ -1,47 +1,22 @@
-"""Track queries and tubelets (STMixer-T) against keyframe detection +
+r"""Track queries and tubelets (STMixer-T) against keyframe detection +
 offline linking on the synthetic tube benchmarks: same backbone, same
 training budget.
 
-The variants are the quick-start tube configs, trained from scratch
-with the same schedule (6 epochs of 128 iterations of 8 clips, AdamW,
-the same data):
+The quick-start tube configs, trained from scratch with the same schedule:
+``linking`` (keyframe STMixer, tubes from the protocol's linking), ``tracking``
+(``projects/track_queries``' STMixerTracker, tubes from its track ids, and
+``tracking+linking`` on the same predictions) and ``tubelets`` (STMixer-T, one
+clip every 8 frames). Tested on the standard and the crossing set with
+``TubeMetric`` (``protocol='ucf_jhmdb'``, MOC's ACT.py), identity metrics and
+TrackEval's HOTA / IDF1; ``--measure`` times training steps. Setup and table:
+projects/track_queries/README.md.
 
-* ``linking``: ``stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py``,
-  the keyframe detector (STMixer) trained on single keyframes; test tubes
-  from the protocol's offline linking;
-* ``tracking``: ``projects/track_queries/configs/stmixer-track_r3d-tiny_
-  1xb8-8x2x1-6e_synthetic-tubes-rgb.py``, STMixerTracker (track queries,
-  experimental) trained on sequences of 4 keyframes 1-8 frames apart;
-  test tubes from its track ids, and on the same predictions from the
-  offline linking (``tracking+linking``), which tells the effect of the
-  detector apart from the effect of the tubes;
-* ``tubelets``: ``stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-
-  rgb.py``, STMixer-T (a box per frame of the clip) trained on the same
-  keyframes; tested on one clip every 8 frames, tubes from its tubelets
-  (``TubeMetric(tubes='tubelets')``, docs/en/tubelets.md).
+Example::
 
-Each is tested on the test videos of two sets (every frame, or one clip
-every 8 frames for ``tubelets``): the standard
-synthetic tube set (``--data-dir``, as ``benchmark_tubes.py`` makes it for
-``--seed``) and the crossing set (``--crossing-dir``, ``motion='crossing'``:
-actors walk across each other, leave and re-enter the frame; its first
-``--crossing-videos`` test videos), with ``TubeMetric``
-(``protocol='ucf_jhmdb'``, MOC's ACT.py) plus identity switches,
-fragmentation and coverage per GT tube (docs/en/tube_protocols.md) and
-TrackEval's HOTA / IDF1 of the tubes scoring ``--trackeval-score-thr``;
-the table also gives the clips tested and the test's seconds.
-``--measure`` times training steps of both variants (seconds and peak
-memory per sequence of 4 clips).
-
-Example (the table in projects/track_queries/README.md)::
-
-    # train both from scratch (or give --linking-checkpoint /
-    # --tracking-checkpoint to test trained ones) and test them
     python tools/experiments/benchmark_tracking.py --seed 0 \
         --data-dir data/tubes_seed0 --out work_dirs/tracking/seed0.json
     python tools/experiments/benchmark_tracking.py \
         --aggregate work_dirs/tracking/seed*.json
-    python tools/experiments/benchmark_tracking.py --measure 8
 
 It is a benchmark, not a test: it takes an hour on a CPU.
 """

@@ -1,19 +1,12 @@
-"""Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
+r"""Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
 
-Generates the synthetic tube set (``tools/data/generate_synthetic_tubes.py``
-defaults: one tube per actor over the whole 2-s video, JHMDB-like), trains
-the quick-start tube config through mmengine's Runner (or loads
-``--checkpoint``), tests it on every frame of the test videos with
-``TubeMetric`` (the config's protocol, printed with the numbers) and prints
-frame-mAP@0.5 and video-mAP next to two chance references, the same metric
-with uniformly random class scores on
+Generates the synthetic tube set, trains the quick-start tube config (or loads
+``--checkpoint``), tests every frame with ``TubeMetric`` and prints
+frame-mAP@0.5 and video-mAP beside two chance references (random class scores
+on the model's boxes, x person score; on the ground-truth boxes). See
+configs/stmixer_tubes/README.md.
 
-* the model's own test boxes (class score = random x person score, so the
-  ranking of boxes by person score is kept): what its localisation alone
-  gives;
-* the ground-truth boxes: perfect localisation, chance classification.
-
-Example (the numbers in configs/stmixer_tubes/README.md)::
+Example::
 
     python tools/experiments/benchmark_tubes.py --threads 1 --seed 0 \
         --out work_dirs/benchmark_tubes/seed0.json
@@ -126,10 +119,9 @@ def aggregate_results(runs: list, prefix: str = 'mAP') -> dict:
 def print_aggregate(paths: list,
                     stated: Optional[float] = None,
                     band: float = 3.0) -> dict:
-    """Print mean +- std [min, max] of the runs in the ``--out`` files
-    ``paths``, then each run (seed, threads, frame-mAP@0.5 and video-mAP@0.5,
-    the distance from ``stated`` and whether it is within ``band``);
-    return :func:`aggregate_results`."""
+    """Print mean +- std [min, max] of the runs in ``paths``, then each run
+    (seed, threads, frame- and video-mAP@0.5, distance from ``stated``, within
+    ``band`` or not); return :func:`aggregate_results`."""
     runs = []
     for path in paths:
         with open(path) as f:
@@ -181,9 +173,7 @@ def chance_metrics_model_boxes(metric_cfg: dict,
 
     Args:
         metric_cfg (dict): TubeMetric config.
-        predictions (list): The test data samples as ``DumpResults`` writes
-            them (``video_id``, ``timestamp``, ``pred_instances`` with
-            ``bboxes`` and ``person_scores``).
+        predictions (list): Test data samples as ``DumpResults`` writes them.
         seed (int): Seed of the random scores.
     """
     metric = METRICS.build(dict(metric_cfg))

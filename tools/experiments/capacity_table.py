@@ -5,49 +5,11 @@ numbers counted on the built models.
     python tools/experiments/capacity_table.py [--gpus 8 16 64]
         [--gpu-mem 80] [--tflops 312] [--mfu 0.35] [--markdown]
 
-Counted (every model is built from its config on the meta device, so no
-memory and no weights are needed; one training clip, 16 x 288 x 384, the
-middle of the [256, 320] short-side jitter at 4:3, padded as the model's
-data preprocessor pads it; ViT-g: 16 x 308 x 392):
-
-- parameters: total, per ViT block, outside the blocks (patch embedding,
-  neck, query generator, decoder);
-- FLOPs of the forward pass (backbone, neck, 6 decoder stages) with
-  PyTorch's ``FlopCounterMode`` and this repository's formulas for the
-  sampling (stmixer_mm.benchmarks.flops, as tools/analysis_tools/get_flops.py);
-- activation bytes: every tensor autograd saves for the backward pass
-  (``saved_tensors_hooks``), weights excluded, views counted once, split
-  into those saved inside the ViT blocks and the rest; and the input of a
-  block (what activation checkpointing keeps).
-
-Assumed (change them with the options; they are printed with the table):
-
-- optimizer AdamW, fp32 master weights: weights 4 B + gradients 4 B +
-  AdamW moments 8 B per parameter; plain DDP also keeps its gradient
-  buckets (4 B, mmengine's default ``gradient_as_bucket_view=False``) and
-  trains with bf16 autocast; FSDP FULL_SHARD divides those 16 B by the GPU
-  count and adds what is unsharded at a time: the root unit (patch
-  embedding and neck in bf16, the fp32 decoder), and two blocks (the one
-  running and the prefetched one: bf16 weights + fp32 gradients);
-- activations of the ViT blocks in bf16 (half the counted fp32 bytes),
-  the rest (neck, decoder) in fp32; with checkpointing a block keeps only
-  its bf16 input, and one block's activations exist again during its
-  recomputation;
-- 2 GiB per GPU for the CUDA context, cuBLAS/cuDNN workspaces and NCCL
-  buffers, and 10 % allocator fragmentation; "fits" = at most the GPU
-  memory (80 GB);
-- time: training FLOPs = 3 x forward (+1 forward of the blocks with
-  checkpointing) at ``mfu`` x ``tflops`` (A100 80 GB: 312 dense bf16
-  TFLOP/s, MFU 0.35); communication per step: DDP all-reduce
-  2(N-1)/N x 4 B x P, FSDP all-gather twice in bf16 + reduce-scatter in
-  fp32, (N-1)/N x 8 B x P; 150 GB/s per GPU inside a node (N = 8, NVLink)
-  and 25 GB/s per GPU across nodes (N > 8, one 200 Gb/s NIC per GPU);
-  computation and communication overlap (step = the longer of the two);
-- one epoch = 184,384 clips (the official ITER_PER_EPOCH 23,048 x batch
-  8), per-GPU batch 1 (the official 8 x 1), 12 epochs.
-
-Every row is an estimate; no GPU was used. Measured rows replace them
-where a GPU is available (``tools/analysis_tools/benchmark_model.py``).
+Counted on the meta device (no memory, no weights): parameters, forward FLOPs
+(``stmixer_mm.benchmarks.flops``) and the bytes autograd saves for backward
+(``saved_tensors_hooks``) of one training clip. The assumptions (optimizer
+state, bf16 activations, overheads, MFU, interconnect) are printed with the
+table and listed in docs/en/large_backbones.md. Every row is an estimate.
 """
 import argparse
 import os.path as osp

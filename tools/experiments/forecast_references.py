@@ -2,13 +2,10 @@
 (zero motion), extrapolating it (constant velocity) and seeing the future
 (the oracle) score on a synthetic tube set, before any model.
 
-The test split's ground truth is turned into detections at every frame
-(each person's box, its current class scored 1, the others 0), and the
-three reference forecasts of :mod:`stmixer_mm.evaluation.functional.
-forecast` are made from them and scored at each horizon (frames): future
-frame-mAP@0.5 (MOC's frameAP on the target frames), ADE in pixels and as
-a fraction of the box size, action anticipation mAP. Only the ground truth
-is built (no frames are drawn), so it runs in seconds.
+The test split's ground truth as detections at every frame, the three forecasts
+of :mod:`stmixer_mm.evaluation.functional.forecast` scored per horizon (future
+frame-mAP@0.5 as MOC's frameAP, ADE, anticipation mAP); no frames are drawn, so
+it runs in seconds.
 
 Example (the table in docs/en/forecasting.md)::
 

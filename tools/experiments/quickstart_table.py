@@ -1,27 +1,19 @@
-"""The quick start over seeds and thread counts: the table of
+r"""The quick start over seeds and thread counts: the table of
 ``configs/quickstart/README.md``.
 
-Each run is the quick start's own pair of commands with another
-``--seed`` and ``OMP_NUM_THREADS``: ``tools/train.py CONFIG --seed S``
-then ``tools/test.py CONFIG <last checkpoint>`` (``AVAMetric``'s
-``mAP/overall``), each in a fresh interpreter so that the thread count is
-set before torch starts. A run writes ``<out-dir>/seed<S>_t<T>.json``; a
-run whose file exists is not repeated, one whose folder exists belongs to
-another invocation (its folder is claimed before training), so several
-invocations (e.g. two one-thread runs at once on two cores) fill one
-table; a folder that holds the last checkpoint is only tested. The table
-is printed from every file in ``--out-dir``, with the mean, the range and
-each run's distance from ``--stated`` (the README's number).
+Each run is ``tools/train.py CONFIG --seed S`` then ``tools/test.py``, each in
+a fresh interpreter with ``OMP_NUM_THREADS`` set, into
+``<out-dir>/seed<S>_t<T>.json``. Existing files are not rerun; a run's folder
+is claimed before training, so several invocations fill one table. The table:
+every file, mean, range, distance from ``--stated``.
 
-Example (the README's table; the data set of ``tools/quickstart.sh``)::
+Example::
 
     python tools/experiments/quickstart_table.py --seeds 0 1 2 \
         --threads 1 2 --out-dir work_dirs/quickstart_table --stated 0.965
-    # only print the table of the runs already made
-    python tools/experiments/quickstart_table.py --seeds --threads \
-        --out-dir work_dirs/quickstart_table --stated 0.965
 
-It is a benchmark, not a test: one run takes minutes.
+Empty ``--seeds --threads`` only print the table of the runs made. It is a
+benchmark, not a test: one run takes minutes.
 """
 import argparse
 import glob

@@ -1,14 +1,13 @@
-"""Re-score a tubelet model's dumped test predictions with each tubelet's
-boxes smoothed in time (issue 48, docs/en/tubelets.md "Seed 1, and a
-test-time lever"): a least-squares polynomial of each given degree per
-tubelet and coordinate (``stmixer_mm.benchmarks.tube_boxes.
-smooth_tubelets``), then the config's ``TubeMetric(tubes='tubelets')``.
-``none`` scores the predictions as they are.
+r"""Re-score a tubelet model's dumped test predictions with each tubelet's
+boxes smoothed in time (docs/en/tubelets.md "Seed 1, and a test-time
+lever"): a least-squares polynomial of each given degree per tubelet and
+coordinate (``stmixer_mm.benchmarks.tube_boxes.smooth_tubelets``), then the
+config's ``TubeMetric(tubes='tubelets')``; ``none``: as they are.
 
 Example::
 
     python tools/test.py CONFIG CKPT --dump work_dirs/t_preds.pkl
-    python tools/experiments/rescore_tubelets.py CONFIG \\
+    python tools/experiments/rescore_tubelets.py CONFIG \
         work_dirs/t_preds.pkl --degrees none,3,2,1,0
 """
 import argparse

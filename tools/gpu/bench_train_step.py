@@ -1,35 +1,18 @@
-"""Time and peak memory of one training iteration of a detector config.
+r"""Time and peak memory of one training iteration of a detector config.
 
     python tools/gpu/bench_train_step.py --official \
         [--batch-size N] [--shape T H W] [--cp off on] [--amp none bf16] \
         [--repeats 5] [--warmup 2] [--seed 0] [--json OUT.json]
     python tools/gpu/bench_train_step.py CONFIG [CONFIG ...] ...
 
-One iteration is ``model.train_step(data, optim_wrapper)``: the data
-preprocessor, the forward pass with the losses (matching and targets
-included), the backward pass and the optimizer step of the config's
-``optim_wrapper`` (``AmpOptimWrapper`` with ``--amp bf16``/``fp16``), on
-CUDA, with random weights
-(``stmixer_mm.benchmarks.common.build_random_model``: the config's
-``init_weights`` without its pretrained checkpoints) and random
-clips of ``clip_len x 256 x 320`` (the short side of the training scale
-range, the width of the published settings) with three random ground-truth
-persons per clip, each with random actions. The batch is the config's
-per-GPU ``train_dataloader.batch_size`` (the official per-GPU batch)
-unless ``--batch-size`` is given.
-
-``--cp on``: activation checkpointing of everything the config can
-checkpoint: the ViT's blocks (the config's ``activation_checkpointing``
-list, wrapped as mmengine's Runner does), every backbone module with a
-``with_cp`` flag (the ResNet3d bottlenecks) and the decoder stages
-(``model.roi_head.with_cp``). ``--cp off``: none of them (for the ViT configs
-this is *not* their default, which checkpoints the blocks).
-
-Per config, checkpointing setting and precision: the median and minimum
-time of ``--repeats`` iterations after ``--warmup`` ones (synchronised) and
-the peak memory the allocator held during them (``max_memory_allocated``
-after ``reset_peak_memory_stats``). The losses must stay finite (the tool
-stops otherwise: timing NaNs means nothing). Needs CUDA.
+One ``model.train_step`` (preprocessor, losses with matching, backward, the
+config's optimizer step; ``AmpOptimWrapper`` with ``--amp``) on CUDA, random
+weights (``build_random_model``), random ``clip_len x 256 x 320`` clips with
+three random persons each, the config's per-GPU batch. ``--cp on``: every
+activation checkpointing the model has (ViT blocks, ``with_cp`` backbone
+modules, decoder stages); ``--cp off``: none (not the ViT configs' default).
+Reports median / min time and ``max_memory_allocated``; non-finite losses stop
+it. Results: docs/en/gpu.md.
 """
 import argparse
 import gc

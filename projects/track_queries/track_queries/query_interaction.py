@@ -1,14 +1,10 @@
 """Update of the track queries carried from one keyframe to the next.
 
-The idea is the query interaction module of MOTR (Zeng et al., ECCV 2022):
-the output query of a person found at keyframe ``k`` becomes an input query
-at keyframe ``k + 1`` after a small attention / FFN update, so that the
-decoder finds the same person again and the person keeps its identity
-without any matching afterwards. This block is written for STMixer's two
-query sets (spatial and temporal queries, each updated by its own
-branch) and starts as the identity: the output projection of every branch
-is zero at initialisation, so a detector checkpoint fine-tuned with track
-queries starts from carrying its own output queries unchanged.
+The query interaction module of MOTR (Zeng et al., ECCV 2022) for STMixer's two
+query sets (a branch each): a small attention / FFN update of a person's output
+query before it enters keyframe ``k + 1``. Every branch's output projection is
+zero at initialisation, so the block starts as the identity and a detector
+checkpoint starts by carrying its queries unchanged.
 """
 from typing import Optional, Tuple
 

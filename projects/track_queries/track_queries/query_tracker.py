@@ -1,13 +1,9 @@
 """The per-video inference state of :class:`~stmixer_mm.models.detectors.
-STMixerTracker` (track queries), in a tracker object that the model owns,
-as mmdet's MOT models own a tracker (``mmdet.models.trackers.BaseTracker``,
-with ``reset()``).
-
-The model runs the decoder; the tracker keeps, from keyframe to keyframe of
-a video, the carried queries and their ids, decides which queries are kept,
-lost, dropped or born (:meth:`QueryTracker.step`) and checks that the
-keyframes come in the order tracking needs (:meth:`QueryTracker.video`).
-"""
+STMixerTracker` (track queries), in a tracker object that the model owns, as
+mmdet's MOT models own a ``BaseTracker`` (with ``reset()``): the carried
+queries and ids, which queries are kept, lost, dropped or born
+(:meth:`QueryTracker.step`) and the keyframe order
+(:meth:`QueryTracker.video`)."""
 from typing import Dict, List, Optional
 
 import torch
@@ -54,22 +50,20 @@ class VideoTracks:
 class QueryTracker:
     """Track-query inference over the keyframes of one video after another.
 
-    A carried query is kept while its person score reaches ``track_thr``,
-    and dropped after more than ``max_lost`` keyframes below it (until then
-    it is still output, with its low score, so that a track has a box at
-    every keyframe of its extent); a learned query with a person score
-    ``>= birth_thr`` starts a track unless its box overlaps an output
-    track's (or a better new one's) with IoU ``>= dup_iou_thr``. When
-    nothing is output the decoder's ``num_fallback`` best learned queries
-    are, each with an id of its own that is not carried.
+    A carried query is kept while its person score reaches ``track_thr`` and
+    dropped after more than ``max_lost`` keyframes below it (until then output
+    with its low score, so a track has a box at every keyframe of its extent);
+    a learned query with a person score ``>= birth_thr`` starts a track unless
+    its box overlaps an output track's (or a better new one's) with IoU
+    ``>= dup_iou_thr``. When nothing is output the decoder's ``num_fallback``
+    best learned queries are, each with an uncarried id of its own.
 
     Args:
-        birth_thr (float): Person score a learned query needs to start a
-            track.
+        birth_thr (float): Person score a learned query needs to start a track.
         track_thr (float): Person score that keeps a track found.
         max_lost (int): Keyframes a track may be lost before it is dropped.
-        dup_iou_thr (float): IoU with a kept track above which a new track
-            is a duplicate.
+        dup_iou_thr (float): IoU with a kept track above which a new track is
+            a duplicate.
     """
 
     def __init__(self, birth_thr: float, track_thr: float, max_lost: int,
@@ -89,13 +83,12 @@ class QueryTracker:
         self.done_videos: set = set()
 
     def video(self, meta: dict) -> VideoTracks:
-        """The tracks of the video of a keyframe (``meta``: its metainfo
-        with ``video_id``, ``timestamp``, ``img_shape``); a new video
-        starts afresh.
+        """The tracks of the video of a keyframe (``meta`` with ``video_id``,
+        ``timestamp``, ``img_shape``); a new video starts afresh.
 
         Raises:
-            ValueError: The metainfo lacks a key, a finished video comes
-                back, a video goes back in time or changes its input size.
+            ValueError: A missing key, a finished video back, a video going
+                back in time or changing its input size.
         """
         for key in ('video_id', 'timestamp'):
             if key not in meta:
@@ -136,23 +129,23 @@ class QueryTracker:
     def step(self, state: VideoTracks, last: Dict[str,
                                                   Tensor], num_learned: int,
              meta: dict, head, test_cfg: dict) -> InstanceData:
-        """Update ``state`` with the decoder's last-stage outputs of a
-        keyframe and give its detections.
+        """Update ``state`` with a keyframe's last-stage outputs; give its
+        detections.
 
         Args:
             state (VideoTracks): From :meth:`video`.
-            last (dict[str, Tensor]): The last stage's outputs, the learned
-                queries first, then the ``state.num_tracks`` carried ones.
+            last (dict[str, Tensor]): Last-stage outputs, the learned queries
+                first, then the ``state.num_tracks`` carried ones.
             num_learned (int): The number of learned queries.
             meta (dict): The keyframe's metainfo.
-            head (STMixerStageHead): The last stage head (person scores and
-                AVA post-processing).
+            head (STMixerStageHead): The last stage head (person scores, AVA
+                post-processing).
             test_cfg (dict): The parsed test_cfg (``num_fallback``,
                 ``multiply_person_score``).
 
         Returns:
-            InstanceData: As the decoder's ``predict`` (AVA format), plus
-            ``track_ids`` ``[n]``.
+            InstanceData: As the decoder's ``predict``, plus ``track_ids``
+            ``[n]``.
         """
         scores = head.person_scores(last['person_logits'])[0]
         boxes = last['bboxes'][0]

@@ -1,18 +1,13 @@
 """STMixer with temporal object queries (track queries, as MOTR's): actors
-followed from keyframe to keyframe by their queries, so that tubes come
-with identities and need no linking afterwards.
+followed from keyframe to keyframe by their queries, so that tubes come with
+identities and need no linking afterwards.
 
-At keyframe ``k + 1`` the decoder receives, besides the learned queries of
-the query generator, the final spatial / temporal queries and boxes of the
-persons kept at keyframe ``k``, updated by a :class:`QueryInteractionBlock`.
-Everything else is :class:`STMixer`'s (same backbone, neck, query
-generator, decoder, losses and checkpoint names, plus the block's
-``query_interaction.*`` weights), so an STMixer checkpoint loads into it
-(the block starts as the identity) and the plain detector is unchanged.
-The losses are the decoder's (``STMixerDecoder.loss_stage``) with the
-matching of the carried queries; the per-video inference state is the
-model's :class:`~.query_tracker.QueryTracker` (``tracker``,
-reset by :meth:`STMixerTracker.reset_tracks`).
+At keyframe ``k + 1`` the decoder also receives the final queries and boxes of
+the persons kept at keyframe ``k``, updated by a
+:class:`QueryInteractionBlock`; the rest is :class:`STMixer`'s (an STMixer
+checkpoint loads, the block starts as the identity). The per-video inference
+state is ``tracker`` (:class:`~.query_tracker.QueryTracker`). See
+projects/track_queries/README.md.
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -40,38 +35,23 @@ from .settings import TRACK_CFG_DEFAULTS
 class STMixerTracker(STMixer):
     """STMixer with track queries (see the module docstring).
 
-    Training takes batches of sequences: ``batch_size = S * num_clips``
-    samples, ``num_clips`` consecutive keyframes of one video after another
-    (``TrackSequenceSampler``), each sample's ``gt_instances.track_ids``
-    giving the person / tube id of its boxes (``PackTrackInputs``). The
-    keyframes of a sequence are run in order; from the second on, the
-    queries matched at the previous keyframe are carried. The matching is
-    MOTR's: a carried query is assigned to the GT person it tracks (by id;
-    to no object when that person is gone), the learned queries are matched
-    to the other GT persons by the decoder's Hungarian assigners; the losses
-    are the decoder's on both, every stage, averaged over the keyframes.
-
-    Inference runs keyframe after keyframe over a video (the test loop's
-    order: the samples of a video in increasing ``timestamp``; a new
-    ``video_id`` starts afresh) and gives every detection a
-    ``pred_instances.track_ids`` (ids unique within a video). A carried
-    query is kept while its person score reaches ``track_thr``, and dropped
-    after more than ``max_lost`` keyframes below it (until then it is still
-    output, with its low score, so that a track has a box at every keyframe
-    of its extent); a learned query with a person score ``>= birth_thr``
-    starts a track unless its box overlaps an output track's (or a better
-    new one's) with IoU ``>= dup_iou_thr``. When nothing is output the
-    decoder's ``num_fallback`` best learned queries are, each with an id of
-    its own that is not carried.
+    Training: batches of ``S * num_clips`` samples, ``num_clips`` consecutive
+    keyframes of one video each (``TrackSequenceSampler``), with
+    ``gt_instances.track_ids`` (``PackTrackInputs``); the matched queries of a
+    keyframe are carried to the next, matched as MOTR's (a carried query to its
+    person's GT by id, the learned ones by the Hungarian assigners); losses
+    averaged over the keyframes. Inference: keyframe after keyframe in
+    increasing ``timestamp`` (a new ``video_id`` starts afresh), each detection
+    with ``pred_instances.track_ids`` (unique within a video); the track rules:
+    :class:`~.query_tracker.QueryTracker`.
 
     Args:
         query_interaction (dict): :class:`QueryInteractionBlock` config
             (``hidden_channels`` and ``with_temporal`` are filled in).
-        track_cfg (dict, optional): ``num_clips`` (keyframes per training
-            sequence), ``drop_prob`` (training: probability that a carried
-            query is dropped, as MOTR, so that lost persons are found again
-            by the learned queries), ``birth_thr``, ``track_thr``,
-            ``max_lost``, ``dup_iou_thr`` (inference, see above).
+        track_cfg (dict, optional): ``num_clips``, ``drop_prob`` (training:
+            share of carried queries dropped, as MOTR), ``entry_stage``,
+            ``birth_thr``, ``track_thr``, ``max_lost``, ``dup_iou_thr``
+            (:mod:`.settings`).
         **kwargs: :class:`STMixer`'s arguments.
     """
 
@@ -88,9 +68,8 @@ class STMixerTracker(STMixer):
                 'STMixerTracker needs the decoder\'s label_convention '
                 f"'ava' (person score + action scores), got "
                 f"'{self.roi_head.label_convention}'")
-        # keys, types and ranges: the declared settings, checked when the
-        # model is built (stmixer_mm/utils/settings_specs.py); the stage
-        # needs the decoder
+        # keys, types, ranges: checked at build (settings_specs.py); the
+        # stage needs the decoder
         self.track_cfg = {**TRACK_CFG_DEFAULTS, **(track_cfg or {})}
         if not 0 <= self.track_cfg['entry_stage'] < self.roi_head.num_stages:
             raise ValueError(
@@ -115,9 +94,7 @@ class STMixerTracker(STMixer):
                 for k in ('birth_thr', 'track_thr', 'max_lost', 'dup_iou_thr')
             })
 
-    # ------------------------------------------------------------------
-    # shared
-    # ------------------------------------------------------------------
+    # ----- shared -----
     def _queries(
         self, batch_inputs: Tensor, batch_data_samples: SampleList
     ) -> Tuple[tuple, Tensor, Tensor, Optional[Tensor]]:
@@ -134,8 +111,8 @@ class STMixerTracker(STMixer):
              temporal: Optional[Tensor], carried: dict) -> List[dict]:
         """The decoder on sample ``i``: its learned queries, joined by the
         carried ones (updated by the query interaction block) at stage
-        ``track_cfg.entry_stage``. Stage outputs before that stage hold the
-        learned queries only."""
+        ``track_cfg.entry_stage``; earlier stage outputs hold the learned ones
+        only."""
         xyzr, spatial = xyzr[i:i + 1], spatial[i:i + 1]
         temporal = None if temporal is None else temporal[i:i + 1]
         extra = None
@@ -152,9 +129,7 @@ class STMixerTracker(STMixer):
             extra_queries=extra,
             extra_stage=self.track_cfg['entry_stage'])
 
-    # ------------------------------------------------------------------
-    # training
-    # ------------------------------------------------------------------
+    # ----- training -----
     def sequences(self, batch_data_samples: SampleList) -> List[List[int]]:
         """Indices of the batch's sequences, checked: ``num_clips``
         consecutive samples of one video with increasing timestamps."""
@@ -217,9 +192,9 @@ class STMixerTracker(STMixer):
                gt_instances: InstanceData, img_meta: dict, num_learned: int,
                carried_ids: Tensor) -> AssignResult:
         """MOTR's matching for one keyframe and stage: carried query ``j``
-        (index ``num_learned + j``) takes the GT box with its id (none when
-        that person is absent), the learned queries are matched to the
-        other GT boxes by the stage's Hungarian assigner."""
+        (index ``num_learned + j``) takes the GT box with its id (none if
+        absent), the learned queries the other GT boxes by the stage's
+        Hungarian assigner."""
         gt_ids = self._track_ids(
             gt_instances, f'video '
             f'{img_meta.get("video_id")} timestamp '
@@ -310,14 +285,10 @@ class STMixerTracker(STMixer):
             temporal=None if temporal is None else temporal[:, keep],
             xyzr=last['xyzr'][:, keep].detach())
 
-    # ------------------------------------------------------------------
-    # inference
-    # ------------------------------------------------------------------
+    # ----- inference -----
     def reset_tracks(self) -> None:
-        """Forget the videos tracked so far (the next sample starts one):
-        ``self.tracker.reset()``. Called by :meth:`train` too, so every test
-        / validation loop (which switches the model to eval mode) starts
-        afresh."""
+        """Forget the videos tracked so far: ``self.tracker.reset()``. Called
+        by :meth:`train` too, so every test / validation loop starts afresh."""
         self.tracker.reset()
 
     def train(self, mode: bool = True):
@@ -329,8 +300,8 @@ class STMixerTracker(STMixer):
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Tracked detections: as :class:`STMixer`'s (AVA format), plus
-        ``pred_instances.track_ids`` ``[n]`` (see the class docstring).
-        The samples of the batch are taken in order, one keyframe each."""
+        ``pred_instances.track_ids`` ``[n]``; the batch's samples in order, one
+        keyframe each."""
         if get_world_size() > 1:
             raise RuntimeError(
                 'STMixerTracker: track-query inference carries state from '

@@ -1,11 +1,7 @@
-"""Sampling of short keyframe sequences for training with track queries.
-
-A model with track queries (MOTR style) is trained on sequences of
-consecutive keyframes of one video: the queries that tracked a person at
-one keyframe go on to the next. :class:`TrackSequenceSampler` yields the
-dataset indices so that the default ``DataLoader`` batching gives whole
-sequences.
-"""
+"""Sampling of short keyframe sequences for training with track queries:
+:class:`TrackSequenceSampler` yields dataset indices so that the default
+``DataLoader`` batching gives whole sequences
+(projects/track_queries/README.md)."""
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -20,47 +16,24 @@ from stmixer_mm.registry import DATA_SAMPLERS
 class TrackSequenceSampler(Sampler):
     """Sequences of ``num_clips`` samples of one video, in time order.
 
-    The indices come sequence-major: ``num_clips`` indices of one video in
-    increasing ``timestamp`` order, then the next sequence. With a
-    ``batch_size`` that is a multiple of ``num_clips`` (the sampler does not
-    see it: the config must set it so, and the model must check that
-    consecutive samples of a batch form sequences, e.g. by their
-    ``video_id`` / ``timestamp``) every batch holds ``batch_size //
-    num_clips`` whole sequences.
-
-    The dataset's samples are grouped by ``get_data_info(i)['video_id']``
-    and each video's samples sorted by ``timestamp`` (ties by index): this
-    works for :class:`TubeDataset` and mmaction2's ``AVADataset`` /
-    :class:`ValidatedAVADataset`. A sequence takes the positions ``s, s +
-    g, ..., s + (num_clips - 1) * g`` of its video's sorted samples: the gap
-    ``g`` counts samples, i.e. frames for ``TubeDataset(keyframe_stride=1)``
-    and keyframes (1 s apart) for AVA.
-
-    With ``shuffle=True`` each sequence draws its gap uniformly from
-    ``frame_gap`` (gaps that no video is long enough for are not drawn),
-    then a video with probability proportional to its number of valid
-    starts at that gap, then the start uniformly: every (video, start) that
-    fits is equally likely. Videos too short for ``num_clips`` samples at
-    the smallest gap are never sampled. With ``shuffle=False`` there is no
-    randomness: the gap is the smallest, and the sequences tile each video
-    (video after video, the incomplete tail of a video left out; for a gap
-    ``g > 1`` each block of ``num_clips * g`` samples gives ``g``
-    interleaved sequences), repeated from the start if more are needed.
-
-    Distributed: as mmengine's ``DefaultSampler`` with sequences for
-    samples: all ranks draw the same sequences (same seed), rank ``r`` takes
-    sequences ``r, r + world_size, ...``; with ``round_up`` the sequence
-    list is first repeated up to a multiple of the world size.
+    Indices come sequence-major, so a ``batch_size`` that is a multiple of
+    ``num_clips`` (set by the config, checked by the model) gives whole
+    sequences. Samples are grouped by ``video_id`` and sorted by ``timestamp``
+    (ties by index); a sequence takes positions ``s, s + g, ...`` (``g``:
+    frames for ``TubeDataset(keyframe_stride=1)``, 1-s keyframes for AVA).
+    ``shuffle=True``: a gap from ``frame_gap`` (among those some video fits),
+    then every fitting (video, start) equally likely; ``False``: the smallest
+    gap, sequences tiling each video (tails left out), repeated as needed.
+    Distributed as ``DefaultSampler`` with sequences for samples.
 
     Args:
         dataset: Any dataset whose ``get_data_info(i)`` has ``video_id`` and
             ``timestamp``.
         num_clips (int): Samples per sequence (>= 1).
-        frame_gap (tuple[int, int]): Inclusive range of the gap between
-            consecutive samples of a sequence, in positions of the video's
-            sorted samples; drawn once per sequence. Defaults to (1, 1).
-        sequences_per_epoch (int, optional): Sequences per epoch (all ranks
-            together). Defaults to ``len(dataset) // num_clips``.
+        frame_gap (tuple[int, int]): Inclusive range of the gap, in positions
+            of the video's sorted samples, drawn per sequence. Default (1, 1).
+        sequences_per_epoch (int, optional): Sequences per epoch (all ranks).
+            Defaults to ``len(dataset) // num_clips``.
         shuffle (bool): Draw the sequences at random. Defaults to True.
         seed (int, optional): Random seed, the same on all ranks; None:
             mmengine's ``sync_random_seed()``, as ``DefaultSampler``.
@@ -206,5 +179,5 @@ class TrackSequenceSampler(Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch: with ``shuffle=True`` each epoch draws other
-        sequences (seeded by ``seed + epoch``, as ``DefaultSampler``)."""
+        sequences (seed ``seed + epoch``, as ``DefaultSampler``)."""
         self.epoch = epoch
