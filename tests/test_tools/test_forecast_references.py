@@ -56,3 +56,37 @@ def test_trained_table_reads_each_runs_last_validation(tmp_path):
     with pytest.raises(
             FileNotFoundError, match='missing: no such log file or work dir'):
         trained_rows([str(tmp_path / 'missing')], horizons=(8, ))
+
+
+def _probe_tool():
+    import importlib.util
+
+    from stmixer_mm.testing import repo_path
+    spec = importlib.util.spec_from_file_location(
+        'forecast_probe', repo_path('tools', 'experiments',
+                                    'forecast_probe.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_probe_scores():
+    """forecast_probe: onset mAP ranks class c among the persons not doing
+    c now; a forecast equal to the future scores 100 and ranks every
+    future class first; the present copied scores less; a linear probe
+    finds a future that is linear in its features."""
+    import numpy as np
+    probe = _probe_tool()
+    now = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], float)
+    future = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], float)
+    rows = probe.scores_table(dict(perfect=future, present=now), future, now)
+    perfect = [c.strip() for c in rows[0].split('|')[1:-1]]
+    present = [c.strip() for c in rows[1].split('|')[1:-1]]
+    assert perfect == ['perfect', '100.0', '100.0', '1.00']
+    assert float(present[2]) < 100 and float(present[3]) > 1
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0], 1).astype(float)
+    linear = probe.fit_probe(x, y)
+    scores = linear(probe._double(x)).detach().numpy()
+    assert ((scores > 0) == (y > 0)).mean() > 0.97

@@ -27,10 +27,10 @@ classes change, the mean rank of their future class (1: first).
 and the head does not use it; ``probe`` near ``probe on present``: the
 query holds little more than the present.
 
-Example::
+Example (CONFIG: the forecast quick start's config,
+``configs/quickstart/stmixer-forecast_r3d-tiny_...-forecast-rgb.py``)::
 
-    python tools/experiments/forecast_probe.py \
-        configs/quickstart/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py \
+    python tools/experiments/forecast_probe.py CONFIG \
         work_dirs/f62/base_s0/epoch_6.pth
 """
 import argparse
@@ -92,8 +92,7 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
         if stage_results.get('temporal_queries') is not None:
             queries = torch.cat([queries, stage_results['temporal_queries']],
                                 -1)
-        for i, (res, gt) in enumerate(zip(assign_results,
-                                          batch_gt_instances)):
+        for i, (res, gt) in enumerate(zip(assign_results, batch_gt_instances)):
             pos = torch.nonzero(res.gt_inds > 0, as_tuple=False).squeeze(1)
             idx = res.gt_inds[pos] - 1
             got['query'].append(queries[i, pos].float().numpy())
@@ -123,7 +122,9 @@ def _double(x: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float64)
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
+def fit_probe(x: np.ndarray,
+              y: np.ndarray,
+              l2: float = 1e-3,
               steps: int = 200) -> torch.nn.Linear:
     """A linear multi-label classifier on standardised features."""
     x, y = _double(x), _double(y)
