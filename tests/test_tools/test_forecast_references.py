@@ -82,7 +82,8 @@ def test_probe_scores():
     rows = probe.scores_table(dict(perfect=future, present=now), future, now)
     perfect = [c.strip() for c in rows[0].split('|')[1:-1]]
     present = [c.strip() for c in rows[1].split('|')[1:-1]]
-    assert perfect == ['perfect', '100.0', '100.0', '1.00']
+    # anticipation mAP, onset mAP, rank, onset AP of each class
+    assert perfect == ['perfect', '100.0', '100.0', '1.00', '100.0', '100.0']
     assert float(present[2]) < 100 and float(present[3]) > 1
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))

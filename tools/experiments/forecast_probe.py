@@ -17,7 +17,9 @@ of:
 * ``probe``: a linear classifier (sigmoid, L2, full-batch L-BFGS) trained
   on the training split's frozen queries, tested on the test split's;
 * ``probe on present``: the same on the present logits alone (what a
-  head that only re-weights the present could reach).
+  head that only re-weights the present could reach);
+* ``probe on present + box z, r``: on the present logits and the box's
+  scale and aspect (the raised arms of a precursor are inside its box).
 
 Also the onset mAP (class ``c`` ranked among the persons not doing ``c``
 at ``t``: the starts a precursor announces) and, over the persons whose
@@ -83,7 +85,7 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
     presence of the queries the last stage matched."""
     head = model.roi_head.forecast_head
     got: Dict[str, list] = dict(
-        query=[], present=[], head=[], future=[], visible=[], now=[])
+        query=[], present=[], box=[], head=[], future=[], visible=[], now=[])
 
     def capture(stage_results, assign_results, batch_gt_instances, *args,
                 **kwargs):
@@ -98,6 +100,8 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             got['query'].append(queries[i, pos].float().numpy())
             got['present'].append(
                 stage_results['action_logits'][i, pos].float().numpy())
+            # the box's scale and aspect (z, r), not its place
+            got['box'].append(stage_results['xyzr'][i, pos, 2:].numpy())
             got['head'].append(preds['action_logits'][i, pos].numpy())
             got['future'].append(gt.future_labels[idx].float().numpy())
             got['visible'].append(gt.future_visible[idx].numpy())
@@ -143,24 +147,33 @@ def fit_probe(x: np.ndarray,
     return linear
 
 
-def _mean_ap(scores: np.ndarray, labels: np.ndarray,
-             subsets: np.ndarray) -> float:
-    """Mean over the classes with a positive of the VOC AP of ``scores``
-    against ``labels``, class ``c`` ranked among ``subsets[:, c]``."""
+def _aps(scores: np.ndarray, labels: np.ndarray,
+         subsets: np.ndarray) -> List[float]:
+    """Per class, the VOC AP (%) of ``scores`` against ``labels``, class
+    ``c`` ranked among ``subsets[:, c]`` (nan without a positive)."""
     aps = []
     for c in range(labels.shape[1]):
         pos = labels[subsets[:, c], c] > 0
-        if pos.any():
-            order = np.argsort(-scores[subsets[:, c], c], kind='stable')
-            aps.append(voc_ap(pos[order], int(pos.sum())))
-    return 100 * float(np.mean(aps)) if aps else float('nan')
+        order = np.argsort(-scores[subsets[:, c], c], kind='stable')
+        aps.append(
+            100 *
+            voc_ap(pos[order], int(pos.sum())) if pos.any() else float('nan'))
+    return aps
+
+
+def _mean_ap(scores: np.ndarray, labels: np.ndarray,
+             subsets: np.ndarray) -> float:
+    """The mean of :func:`_aps` over the classes with a positive."""
+    aps = [ap for ap in _aps(scores, labels, subsets) if ap == ap]
+    return float(np.mean(aps)) if aps else float('nan')
 
 
 def scores_table(scores: Dict[str, np.ndarray], future: np.ndarray,
                  now: np.ndarray) -> List[str]:
     """Per forecast: anticipation mAP over all persons, onset mAP (class
-    ``c`` among the persons not doing ``c`` now) and the mean rank of the
-    future classes of the persons whose classes change."""
+    ``c`` among the persons not doing ``c`` now), the mean rank of the
+    future classes of the persons whose classes change, and the onset AP
+    of each class."""
     everyone = np.ones_like(future, dtype=bool)
     not_now = now == 0
     changing = (future != now).any(1)
@@ -171,9 +184,11 @@ def scores_table(scores: Dict[str, np.ndarray], future: np.ndarray,
             for row, lab in zip(s[changing], future[changing])
             for c in np.flatnonzero(lab)
         ]
+        onsets = ' | '.join(f'{ap:.1f}' for ap in _aps(s, future, not_now))
         rows.append(f'| {name} | {_mean_ap(s, future, everyone):.1f} | '
                     f'{_mean_ap(s, future, not_now):.1f} | '
-                    f'{np.mean(ranks) if ranks else float("nan"):.2f} |')
+                    f'{np.mean(ranks) if ranks else float("nan"):.2f} | '
+                    f'{onsets} |')
     return rows
 
 
@@ -213,29 +228,34 @@ def main(argv=None) -> None:
     for k, h in enumerate(horizons):
         tr, te = data['train'], data['test']
         seen_tr, seen_te = tr['visible'][:, k] > 0, te['visible'][:, k] > 0
-        mean = tr['query'][seen_tr].mean(0)
-        std = tr['query'][seen_tr].std(0) + 1e-6
-        probe = fit_probe((tr['query'][seen_tr] - mean) / std,
-                          tr['future'][seen_tr, k])
-        pmean = tr['present'][seen_tr].mean(0)
-        pstd = tr['present'][seen_tr].std(0) + 1e-6
-        probe_p = fit_probe((tr['present'][seen_tr] - pmean) / pstd,
-                            tr['future'][seen_tr, k])
-        with torch.no_grad():
-            p_q = probe(_double((te['query'][seen_te] - mean) / std))
-            p_p = probe_p(_double((te['present'][seen_te] - pmean) / pstd))
-        scores = {
-            'present': te['present'][seen_te],
-            'head': te['head'][seen_te, k],
-            'probe (query)': p_q.numpy(),
-            'probe on present': p_p.numpy()
-        }
+        probes = {}
+        for name, keys in (('probe (query)', ('query', )), ('probe on present',
+                                                            ('present', )),
+                           ('probe on present + box z, r', ('present',
+                                                            'box'))):
+            x_tr = np.concatenate([tr[key][seen_tr] for key in keys], 1)
+            x_te = np.concatenate([te[key][seen_te] for key in keys], 1)
+            mean, std = x_tr.mean(0), x_tr.std(0) + 1e-6
+            probe = fit_probe((x_tr - mean) / std, tr['future'][seen_tr, k])
+            with torch.no_grad():
+                probes[name] = probe(_double((x_te - mean) / std)).numpy()
+        scores = dict(
+            present=te['present'][seen_te], head=te['head'][seen_te, k])
+        scores.update(probes)
         changing = (te['future'][seen_te, k] != te['now'][seen_te]).any(1)
         print(f'\nhorizon {h}: {int(seen_te.sum())} test persons in view '
               f'({int(changing.sum())} changing), {int(seen_tr.sum())} train')
-        print('| scores | anticipation mAP | onset mAP | '
-              'rank of the future class (changing persons) |')
-        print('| --- | --- | --- | --- |')
+        names = list(dataset.metainfo.get('classes', ()))
+        print('| scores | anticipation mAP | onset mAP | rank of the future '
+              'class (changing persons) | ' +
+              ' | '.join(f'onset AP {n}' for n in names) + ' |')
+        print('| --- ' * (4 + len(names)) + '|')
+        prevalence = (te['future'][seen_te, k] *
+                      (te['now'][seen_te] == 0)).sum(0) / np.maximum(
+                          (te['now'][seen_te] == 0).sum(0), 1)
+        print('onset prevalence (the AP of a random ranking): ' +
+              ', '.join(f'{n} {100 * p:.1f}'
+                        for n, p in zip(names, prevalence)))
         rows = scores_table(scores, te['future'][seen_te, k],
                             te['now'][seen_te])
         print('\n'.join(rows))
