@@ -4,7 +4,7 @@
 #   already there with the same settings) -> train STMixer on CPU ->
 #   evaluate with mmaction2's AVAMetric -> training curves + a grid of val
 #   keyframes -> video demo.
-# About 8.5 minutes without the set-up on a 2-core CPU, 7.8 of them
+# About 20 minutes without the set-up on a 2-core CPU, 17-19 of them
 # training (measured numbers: configs/quickstart/README.md).
 # Outputs: work_dirs/quickstart/<date_time>/ and
 # outputs/quickstart/<date_time>/ (a new pair for every run; nothing of an
