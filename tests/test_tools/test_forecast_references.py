@@ -58,25 +58,14 @@ def test_trained_table_reads_each_runs_last_validation(tmp_path):
         trained_rows([str(tmp_path / 'missing')], horizons=(8, ))
 
 
-def _probe_tool():
-    import importlib.util
-
-    from stmixer_mm.testing import repo_path
-    spec = importlib.util.spec_from_file_location(
-        'forecast_probe', repo_path('tools', 'experiments',
-                                    'forecast_probe.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_probe_scores():
-    """forecast_probe: onset mAP ranks class c among the persons not doing
-    c now; a forecast equal to the future scores 100 and ranks every
-    future class first; the present copied scores less; a linear probe
-    finds a future that is linear in its features."""
+    """benchmarks.forecast_probe: onset mAP ranks class c among the
+    persons not doing c now; a forecast equal to the future scores 100 and
+    ranks every future class first; the present copied scores less; a
+    linear probe finds a future that is linear in its features."""
     import numpy as np
-    probe = _probe_tool()
+
+    from stmixer_mm.benchmarks import forecast_probe as probe
     now = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], float)
     future = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], float)
     rows = probe.scores_table(dict(perfect=future, present=now), future, now)
@@ -89,5 +78,5 @@ def test_probe_scores():
     x = rng.normal(size=(200, 3))
     y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0], 1).astype(float)
     linear = probe.fit_probe(x, y)
-    scores = linear(probe._double(x)).detach().numpy()
+    scores = linear(probe.as_double(x)).detach().numpy()
     assert ((scores > 0) == (y > 0)).mean() > 0.97
