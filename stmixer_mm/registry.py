@@ -1,30 +1,10 @@
 """Registries used by stmixer_mm.
 
-stmixer_mm adds no registry of its own: it registers into the registries of
-the stack it plugs into, and every module of the package imports the
-registry it registers into from here, so the choice is made in one place.
-
-- Network parts go into mmdet's ``MODELS`` / ``TASK_UTILS`` (like
-  mmaction2's AVA heads; the detector is built with ``_scope_='mmdet'``).
-- Data transforms, datasets, metrics and visualizers go into mmaction2's
-  registries (the configs' default scope is ``mmaction``).
-- Data samplers go into mmengine's root ``DATA_SAMPLERS``, the parent of
-  mmaction2's and mmdet's, so a config finds them from either scope.
-- Engine parts (hooks, model wrappers, training strategies and the
-  functions they look up by name, e.g. FSDP wrap policies) go into
-  mmengine's root registries, which every scope falls back to, so a hook
-  named in a config is found whatever the runner's default scope is.
-
-The scope ``stmixer_mm`` exists only for configs inherited from the
-installed package (``_base_ = 'stmixer_mm::quickstart/...py'``): mmengine
-gives the parts of such a base ``_scope_='stmixer_mm'`` and builds them in
-the registry of that scope (which it finds by importing this module). So
-:func:`add_config_scope` registers the package with mmengine's config loader
-(``MODULE2PACKAGE``) and adds an empty ``stmixer_mm`` child to every
-registry tree, under mmdet's registry for ``MODELS`` / ``TASK_UTILS`` and
-under mmaction2's for the rest, as above: a part of a ``stmixer_mm::`` base
-is found where it is found from the configs' own scopes. Nothing registers
-into these children.
+None of its own: network parts go into mmdet's ``MODELS`` / ``TASK_UTILS``
+(``_scope_='mmdet'``); data, metrics, visualizers into mmaction2's (configs'
+scope ``mmaction``); samplers and engine parts into mmengine's roots, found
+from any scope. :func:`add_config_scope` adds empty ``stmixer_mm`` children
+(for ``stmixer_mm::`` bases, docs/en/train_test.md) under mmdet / mmaction2.
 """
 from mmaction.registry import DATASETS, METRICS, TRANSFORMS, VISUALIZERS
 from mmdet.registry import MODELS, TASK_UTILS

@@ -330,18 +330,15 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
 def link_keyframe_tubes(keyframes, kept, names, link_iou):
     """Link the kept detections of the keyframes into per-person tubes.
 
-    Args:
-        keyframes (list[int]): 0-based frame of each keyframe, ascending.
-        kept (dict): ``{keyframe: (boxes [n, 4] pixels, action scores
-            [n, C] (column = label id), person scores [n])}``.
-        names (dict): ``{label id: name}``; unnamed columns (AVA's
-            background column 0) are not actions.
-        link_iou (float): Linking IoU.
+    Returns JSON-ready ``tubes`` (``action``: best mean action, ``score``: its
+    mean, ``box_scores``) and ``{keyframe: [tube id per kept detection]}``.
 
-    Returns:
-        tuple: JSON-ready ``tubes`` (``action``: the best mean action,
-        ``score``: its mean; ``box_scores``: person scores) and
-        ``{keyframe: [tube id of each kept detection, in order]}``.
+    Args:
+        keyframes (list[int]): 0-based keyframes, ascending.
+        kept (dict): ``{keyframe: (boxes [n, 4] px, action scores [n, C]
+            by label id, person scores [n])}``.
+        names (dict): ``{label id: name}``; unnamed columns are no action.
+        link_iou (float): Linking IoU.
     """
     num_cols = next((s.shape[1] for _, s, _ in kept.values() if s.ndim == 2),
                     0)

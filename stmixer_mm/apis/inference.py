@@ -50,19 +50,16 @@ def init_detector(config: Union[str, Config],
 
     Args:
         config (str | Config): config file or object.
-        checkpoint (str, optional): checkpoint; None keeps the initial
-            weights.
+        checkpoint (str, optional): None keeps the initial weights.
         device (str | torch.device): where to put the model.
         cfg_options (dict, optional): overrides merged into the config.
-        strict (bool): a checkpoint that does not fit raises
-            :class:`~stmixer_mm.engine.CheckpointMismatchError`; False loads
-            the matching weights and logs the rest.
-        fallback_queries (bool): keep the config's ``test_cfg.num_fallback``
-            (as the AVA evaluation); False (default) sets it to 0.
+        strict (bool): a misfit raises ``CheckpointMismatchError``; False
+            loads the matching weights and logs the rest.
+        fallback_queries (bool): keep ``test_cfg.num_fallback`` (as the AVA
+            evaluation); False (default) sets it to 0.
 
     Returns:
-        nn.Module: the detector in eval mode, with ``model.cfg`` and
-        ``model.dataset_meta`` (the checkpoint's, None without one).
+        nn.Module: in eval mode, with ``cfg`` and ``dataset_meta`` (or None).
 
     Raises:
         ConfigFileError: the config file cannot be read.
@@ -255,20 +252,16 @@ def inference_detector(model: torch.nn.Module,
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
-        frames (Sequence[np.ndarray] | str): exactly ``clip_len`` uint8
-            RGB frames ``[H, W, 3]`` sampled around the keyframe
-            (:func:`clip_indices`; other dtypes are refused, not guessed),
-            or a video file / frame folder of exactly ``clip_len`` frames.
-        pipeline (Compose, optional): defaults to
-            :func:`build_clip_pipeline` of ``model.cfg``.
-        video_id (str, optional), timestamp (int, optional): set in the
-            metainfo when given (a model with state along a video needs
-            them, ``timestamp`` increasing per ``video_id``).
+        frames (Sequence[np.ndarray] | str): ``clip_len`` uint8 RGB frames
+            ``[H, W, 3]`` around the keyframe (:func:`clip_indices`; other
+            dtypes refused), or a video file / frame folder of ``clip_len``.
+        pipeline (Compose, optional): default :func:`build_clip_pipeline`.
+        video_id (str, optional), timestamp (int, optional): metainfo for a
+            model with state along a video (``timestamp`` increasing).
 
     Returns:
-        ActionDataSample: ``pred_instances.bboxes`` [n, 4] (normalised
-        xyxy), ``scores`` [n, num_classes] (column 0 unused) and
-        ``person_scores`` [n].
+        ActionDataSample: ``pred_instances.bboxes`` [n, 4] (normalised xyxy),
+        ``scores`` [n, num_classes] (column 0 unused), ``person_scores`` [n].
 
     Raises:
         ValueError: a clip of the wrong length or a bad frame.
@@ -288,15 +281,13 @@ def inference_clips(model: torch.nn.Module,
                     timestamps: Optional[Sequence[Optional[int]]] = None):
     """Detect in several clips with one forward pass (a batch).
 
+    Returns one ``ActionDataSample`` per clip, in order.
+
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
         clips (Sequence): frame arrays as :func:`inference_detector` takes.
         pipeline (Compose, optional): as :func:`inference_detector`.
-        video_ids, timestamps (Sequence, optional): one per clip (None
-            entries are not set).
-
-    Returns:
-        list[ActionDataSample]: one per clip, in order.
+        video_ids, timestamps (Sequence, optional): one per clip (None: unset).
     """
     clip_len = clip_sampling_from_cfg(model.cfg)[0]
     if pipeline is None:

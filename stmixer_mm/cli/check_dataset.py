@@ -1,13 +1,10 @@
 """The data set doctor: before training, report every cause of a silent
 mAP 0 that can be seen in a config's data sets.
 
-    stmixer-check-dataset CONFIG \
-        [--split train val] [--out-dir DIR] [--max-grid 16] \
-        [--json FILE] [--cfg-options k=v ...]
+    stmixer-check-dataset CONFIG [--split train val] [--out-dir DIR] \
+        [--max-grid 16] [--json FILE] [--cfg-options k=v ...]
 
-The checks (:mod:`stmixer_mm.datasets.dataset_checks`, listed in
-docs/en/useful_tools.md) print each finding as an ``ERROR`` or ``WARNING``
-line (exit status 1 on an error), then draw a grid of keyframes.
+Checks: docs/en/useful_tools.md; ERROR (exit 1) / WARNING lines, a grid.
 """
 import argparse
 import json

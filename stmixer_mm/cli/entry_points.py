@@ -1,19 +1,10 @@
 """Console commands installed by ``pip install stmixer_mm`` (setup.cfg
 ``console_scripts``), so that a pip user needs no checkout for ``tools/``:
 
-=========================  ================================================
-command                    same as
-=========================  ================================================
-``stmixer-train``          ``python tools/train.py``
-``stmixer-test``           ``python tools/test.py``
-``stmixer-demo``           ``python tools/demo.py``
-``stmixer-import``         ``python tools/data/import_annotations.py``
-``stmixer-export-onnx``    ``python tools/deployment/export_onnx.py``
-``stmixer-check-dataset``  ``python tools/analysis_tools/check_dataset.py``
-=========================  ================================================
-
-Each returns the exit status (0, or the integer ``main`` returns) and
-imports its command's module only when it runs, to load only what it needs.
+``stmixer-<tool>`` runs the script of :data:`TOOLS` (e.g. ``stmixer-train``
+is ``python tools/train.py``). Each returns the exit status (0, or the
+integer ``main`` returns) and imports its command's module only when it
+runs, to load only what it needs.
 """
 import os.path as osp
 import shlex

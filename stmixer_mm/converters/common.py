@@ -2,10 +2,9 @@
 mmaction2 backbone renaming rules, the :class:`ConversionReport`, and the
 helpers of the converters in :mod:`stmixer_mm.converters`.
 
-The rules, and the config settings the converted CNN weights need
-(``lateral_norm``, ``fusion_kernel``, ``PySlowFastNonLocal3d``), are in
-docs/en/useful_tools.md. No tensor changes shape or value; the only ones
-added (ViT ``pos_embed``, BN counters) are listed in the report.
+Rules and the settings converted CNN weights need: docs/en/useful_tools.md.
+No tensor changes shape or value; the only ones added (ViT ``pos_embed``,
+BN counters) are listed in the report.
 """
 import re
 from dataclasses import asdict, dataclass, field

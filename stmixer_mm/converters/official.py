@@ -1,9 +1,8 @@
 """Official STMixer checkpoints (github MCG-NJU/STMixer) -> stmixer_mm.
 
-The official release saves ``{'model': state_dict, ...}`` with its own
-module names (``module.`` from DDP). :func:`convert_official_state_dict`
-renames them to an ``STMixer`` detector's (the table, with the
-``criterion.empty_weight`` drop: docs/en/useful_tools.md; backbone rules:
+The official ``{'model': state_dict, ...}`` (``module.`` from DDP) is
+renamed to an ``STMixer`` detector's names (table and the dropped
+``criterion.empty_weight``: docs/en/useful_tools.md; backbone rules:
 :mod:`.common`). Keys that match no rule are never dropped silently: they
 are kept and listed in :attr:`ConversionReport.unexpected`.
 """
@@ -86,19 +85,16 @@ def convert_official_state_dict(
     """Rename an official STMixer state dict to stmixer_mm's names.
 
     Args:
-        state_dict (Mapping[str, Tensor]): The official ``model`` entry,
-            with or without the ``module.`` prefix.
-        backbone (str): ``'auto'`` (detect from the keys), ``'vit'``,
-            ``'slowfast'`` or ``'slowonly'``; must agree with the keys.
-        vit_num_frames (int): Input frames of the generated ViT
-            ``backbone.pos_embed`` (official ViT-B: 16).
-        vit_img_size (int): Input size of that table (official ViT-B: 224).
+        state_dict (Mapping[str, Tensor]): the official ``model`` entry.
+        backbone (str): ``'auto'`` (from the keys), ``'vit'``, ``'slowfast'``
+            or ``'slowonly'``; must agree with the keys.
+        vit_num_frames (int): frames of the generated ViT ``pos_embed`` (16).
+        vit_img_size (int): input size of that table (official ViT-B: 224).
         progress (bool): Show mmengine's progress bar over the tensors.
 
     Returns:
-        tuple[dict, ConversionReport]: The converted state dict (tensors
-        shared with the input, except generated ones) and the report;
-        check ``report.unexpected`` before using the result.
+        tuple[dict, ConversionReport]: the state dict (tensors shared with the
+        input, except generated ones) and the report: check its ``unexpected``.
     """
     if backbone not in BACKBONES:
         raise ValueError(f'backbone must be one of {BACKBONES}, got '

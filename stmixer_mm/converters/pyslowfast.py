@@ -113,18 +113,15 @@ def convert_pyslowfast_state_dict(
 ) -> Tuple[Dict[str, Tensor], ConversionReport]:
     """Rename a PySlowFast Kinetics checkpoint to the detector's backbone.
 
-    Caffe2 blob names (``blobs`` of a ``.pkl``) are first renamed as
-    PySlowFast's ``utils/c2_model_loading.py`` does (:data:`_CAFFE2_RULES`);
-    PySlowFast names (``model_state`` of a ``.pyth``) are then mapped by the
-    backbone rules onto ``ResNet3dSlowFastMultiLevel`` / mmaction2's
-    ``ResNet3dSlowOnly``. Dropped and reported: the Kinetics classifier,
+    Caffe2 blob names are first renamed as PySlowFast's
+    ``utils/c2_model_loading.py`` does (:data:`_CAFFE2_RULES`), then the
+    backbone rules map them. Dropped and reported: the Kinetics classifier,
     the training state and the momentum of known blobs; any other name is an
-    error. Values are unchanged (numpy arrays shared where possible); BN
-    ``num_batches_tracked`` counters are added (0).
+    error. Values unchanged (arrays shared); BN counters added (0).
 
     Args:
-        state_dict (Mapping[str, Any]): The ``blobs`` / ``model_state``
-            entry (:func:`extract_pyslowfast_state_dict`).
+        state_dict (Mapping[str, Any]): ``blobs`` (.pkl) / ``model_state``
+            (.pyth) entry (:func:`extract_pyslowfast_state_dict`).
         backbone (str): ``'auto'``, ``'slowfast'`` or ``'slowonly'``.
         source_format (str): ``'auto'`` (Caffe2 when no name has a dot),
             ``'caffe2'`` or ``'pyslowfast'``.
@@ -134,8 +131,7 @@ def convert_pyslowfast_state_dict(
         tuple[dict, ConversionReport]: ``backbone.*`` tensors and the report.
 
     Raises:
-        ValueError: Names that match no rule (all listed), or names of an
-            official STMixer checkpoint.
+        ValueError: unmatched names (all listed) or an official STMixer one.
     """
     if backbone not in ('auto', 'slowfast', 'slowonly'):
         raise ValueError("backbone must be 'auto', 'slowfast' or "

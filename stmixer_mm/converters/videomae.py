@@ -1,11 +1,10 @@
 """VideoMAE / VideoMAE V2 backbone checkpoints -> STMixer ViT weights.
 
-The large-ViT configs start from VideoMAE (ViT-L/H) and VideoMAE V2 (ViT-g)
-weights in those projects' own layout (fine-tuned, or pre-trained under
-``encoder.``); this renames them to mmaction2's ``VisionTransformer``
-``backbone.*`` with the ViT rules of :mod:`.common`, drops the classifier,
-``fc_norm`` and the pre-training decoder, and generates ``pos_embed``. Any
-other key stops the conversion. Layouts: docs/en/large_backbones.md.
+VideoMAE (ViT-L/H) and VideoMAE V2 (ViT-g) weights (fine-tuned, or
+pre-trained under ``encoder.``) are renamed to mmaction2's
+``VisionTransformer`` ``backbone.*`` (ViT rules of :mod:`.common`); the
+classifier, ``fc_norm`` and decoder are dropped, ``pos_embed`` generated,
+any other key stops it. Layouts: docs/en/large_backbones.md.
 """
 import re
 from typing import Dict, Mapping, Tuple
@@ -46,19 +45,15 @@ def convert_videomae_state_dict(
     """Rename a VideoMAE / VideoMAE V2 ViT state dict to ``backbone.*``.
 
     Args:
-        state_dict (Mapping[str, Tensor]): fine-tuned or pre-trained
-            VideoMAE weights (a ``module.`` prefix is stripped).
-        num_frames (int): frames of the position table to generate (the
-            configs' ``backbone.num_frames``, 16).
+        state_dict (Mapping[str, Tensor]): VideoMAE weights (``module.`` ok).
+        num_frames (int): position table frames (``backbone.num_frames``, 16).
         img_size (int): input size of the position table (224).
 
     Returns:
-        tuple[dict, ConversionReport]: the converted weights (tensors
-        shared with the input) and the report.
+        tuple[dict, ConversionReport]: weights (tensors shared) and report.
 
     Raises:
-        ValueError: a key that is none of the known ones, or a state dict
-            that already has mmaction2's names.
+        ValueError: an unknown key, or one already in mmaction2's names.
     """
     report = ConversionReport(backbone='vit', source_format='videomae')
     items = strip_module_prefix(state_dict, report)

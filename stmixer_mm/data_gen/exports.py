@@ -2,12 +2,9 @@
 exports that ``tools/data/import_annotations.py`` reads: CVAT for video
 1.1 XML (one per video), a Label Studio JSON export and the plain CSV.
 
-Every frame of every actor of the synthetic AVA scenes is annotated, so
-the three exports describe the same boxes (Label Studio keeps only the
-keyframes where the motion is not linear, as its editor interpolates).
-``truth.json`` holds ``{video: {frame: [[person_id, x1, y1, x2, y2,
-[actions]], ...]}}`` (0-based frames, pixel boxes with exclusive ends),
-the frame size and fps, for tests to compare an import with.
+Every actor is annotated on every frame (Label Studio: only the keyframes
+where motion is not linear). ``truth.json``: ``{video: {frame: [[person_id,
+x1, y1, x2, y2, [actions]], ...]}}`` (0-based, px, exclusive ends), size, fps.
 """
 import json
 import os

@@ -1,14 +1,10 @@
 """A synthetic spatio-temporal action detection data set in the AVA layout.
 
-Laid out like mmaction2's AVA data (``rawframes/``, csv annotations,
-excluded timestamps, ``label_map.pbtxt``, a demo mp4, ``meta.json``) for
-the unchanged ``AVADataset`` / ``AVAMetric`` (docs/en/datasets.md). A
-keyframe's boxes are drawn in the file mmaction2 centres its clip on
-(:func:`stmixer_mm.datasets.ava_keyframe_file_index`); ``walk`` is
-direction-free because the pipeline flips clips; excluded keyframes have no
-rows (``AVAMetric`` counts every csv row in the recall). Code: the parts in
-:mod:`.settings`, :mod:`.actors`, :mod:`.scene`, :mod:`.render`,
-:mod:`.writers`; this module is the entry point and re-exports them.
+mmaction2's AVA layout for the unchanged ``AVADataset`` / ``AVAMetric``
+(docs/en/datasets.md). Boxes are drawn in the keyframe file mmaction2
+centres its clip on (:func:`stmixer_mm.datasets.ava_keyframe_file_index`);
+``walk`` is direction-free (clips are flipped); excluded keyframes have no
+rows (``AVAMetric`` counts every csv row in the recall). Entry point.
 """
 import json
 import os
@@ -67,24 +63,13 @@ def generate_synthetic_ava(out_dir: str,
                            write_masks: bool = False) -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
-    The defaults are the quick-start size (16 + 4 videos of 12 s, 192x128 at
-    16 fps); ``configs/_base_/datasets/synthetic_ava.py`` matches them
-    (``timestamp_end = timestamp_start + seconds_per_video``,
-    ``num_classes=len(CLASSES) + 1``).
-
-    ``out_dir/meta.json`` with the same settings: nothing is regenerated;
-    other settings raise ``FileExistsError`` unless ``overwrite``, which
-    deletes exactly the files listed in ``out_dir/manifest.txt`` (no
-    manifest: ``FileExistsError``).
-
-    ``actor_states='per_video'`` (one state per actor and video),
-    ``jump_phase='random'`` and ``motion='crossing'`` (walkers cross and
-    leave the frame; rows hold the actors in it, boxes clipped) serve the
-    tube sets (:mod:`stmixer_mm.data_gen.synthetic_tubes`). ``write_masks``
-    also writes each annotated person's visible silhouette at each keyframe
-    to ``annotations/{train,val}_masks.json``
-    (:mod:`stmixer_mm.datasets.actor_masks`); not with ``'crossing'``
-    (a hidden person's mask would be empty).
+    Defaults: the quick-start size, matched by
+    ``configs/_base_/datasets/synthetic_ava.py``. Same settings as
+    ``out_dir/meta.json``: nothing is regenerated; others raise
+    ``FileExistsError`` unless ``overwrite`` (docs/en/datasets.md).
+    ``write_masks`` writes the keyframe silhouettes of annotated persons to
+    ``annotations/{train,val}_masks.json`` (not with ``motion='crossing'``:
+    a hidden person's mask would be empty).
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,

@@ -1,11 +1,10 @@
 """ACT-format tube ground truth for the synthetic data set.
 
-:func:`generate_synthetic_tubes` runs the synthetic AVA generator (same
-settings, same frames) and writes ``annotations/tubes_GT.pkl`` next to its
-csv files: one label per person and frame (:data:`TUBE_CLASSES`), one tube
-per actor and run of frames with the same class (crossing set: per run in
-view; ``tube_actors`` links an actor's tubes), 1-based frames
-(``img_{f:05d}.jpg``). The sets and presets: docs/en/datasets.md.
+:func:`generate_synthetic_tubes` runs the synthetic AVA generator and
+writes ``annotations/tubes_GT.pkl``: one label per person and frame
+(:data:`TUBE_CLASSES`), one tube per actor and run of one class (crossing
+set: per run in view; ``tube_actors`` links an actor's tubes), 1-based
+frames (``img_{f:05d}.jpg``). Sets and presets: docs/en/datasets.md.
 """
 import argparse
 import logging
@@ -245,15 +244,12 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
 
     Args:
         out_dir (str): Output folder.
-        **kwargs: Settings of :func:`generate_synthetic_ava` (the same
-            settings give the same frames and tubes); missing ones take the
-            preset of their ``motion`` (:data:`TUBE_PRESETS`), then the AVA
-            generator's defaults.
+        **kwargs: :func:`generate_synthetic_ava` settings (same settings, same
+            tubes); missing ones: the ``motion``'s :data:`TUBE_PRESETS`.
 
     Returns:
-        dict: The paths of :func:`generate_synthetic_ava` plus ``tube_gt``
-        (the ACT pickle) and, with ``write_masks=True``, ``puppet_masks``
-        (JHMDB-style files for ``TubeDataset(mask_root=...)``).
+        dict: its paths plus ``tube_gt`` and, with ``write_masks=True``,
+        ``puppet_masks`` (JHMDB-style, for ``TubeDataset(mask_root=...)``).
     """
     kwargs = dict(
         TUBE_PRESETS.get(kwargs.get('motion'), TUBE_DEFAULTS), **kwargs)

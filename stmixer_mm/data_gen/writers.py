@@ -1,15 +1,10 @@
-"""Writing a synthetic data set to disk: frames, the demo video, the AVA
-csv files and label map and the ACT tube pickle (the manifest of what was
-written: :mod:`stmixer_mm.utils.output_dirs`).
+"""Writing a synthetic data set to disk (manifest:
+:mod:`stmixer_mm.utils.output_dirs`). Layout (:func:`dataset_paths`)::
 
-Layout (:func:`dataset_paths`)::
-
-    <out_dir>/
-        rawframes/<video_id>/img_00001.jpg ...   (FILENAME_TMPL)
+    <out_dir>/rawframes/<video_id>/img_00001.jpg ...   (FILENAME_TMPL)
         annotations/train.csv, val.csv, *_excluded_timestamps.csv,
                     label_map.pbtxt, tubes_GT.pkl (tube data only)
-        demo/demo.mp4, demo/demo_gt.csv
-        meta.json, manifest.txt
+        demo/demo.mp4, demo/demo_gt.csv; meta.json, manifest.txt
 """
 import os
 import os.path as osp

@@ -19,19 +19,15 @@ ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
 def load_act_annotations(ann_file: str,
                          keys: Sequence[str] = ACT_KEYS,
                          backend_args: Optional[dict] = None) -> dict:
-    """Load an ACT-format ground-truth pickle and check it (``keys``: the
-    top-level keys the caller needs).
+    """Load and check an ACT ground-truth pickle (``keys``: those needed).
 
     Read through mmengine's fileio (``backend_args``) with the allow-list of
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle` (builtin
-    containers, numpy arrays, Python 2 pickles); anything else is refused
-    unless listed in ``STMIXER_MM_TRUSTED_CHECKPOINTS``. Checked by
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle`; checked by
     :func:`check_act_annotations`.
 
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
-        ValueError: not a readable pickle, or a wrong key / value (naming
-            the key, video, label and tube).
+        ValueError: not a readable pickle, or a wrong key / value (named).
         UnsafePickleError: (a ValueError) a global outside the allow-list.
     """
     if not is_file(ann_file, backend_args):

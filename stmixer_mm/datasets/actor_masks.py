@@ -1,16 +1,10 @@
 """Actor mask files: one person mask per keyframe and person, as COCO RLE.
 
-The format (JSON, written by the synthetic generator's ``--masks``, read
-by ``ValidatedAVADataset(mask_file=...)`` and decoded by
-:class:`~stmixer_mm.datasets.transforms.LoadActorMasks`)::
+JSON (docs/en/masks.md) read by ``ValidatedAVADataset(mask_file=...)``::
 
-    {"format": "stmixer_mm-actor-masks", "version": 1,
-     "masks": [{"video_id": "v_000", "timestamp": 902, "person_id": 0,
-                "size": [H, W], "counts": "<COCO compressed RLE>"}, ...]}
-
-``(video_id, timestamp, person_id)`` is the key of an AVA csv row;
-``counts`` is pycocotools' compressed RLE of the Fortran-ordered ``uint8``
-mask (docs/en/masks.md).
+    {"format": "stmixer_mm-actor-masks", "version": 1, "masks": [{"video_id":
+     "v_000", "timestamp": 902, "person_id": 0, "size": [H, W], "counts":
+     "<COCO RLE of the Fortran-ordered uint8 mask>"}, ...]}
 """
 from typing import Dict, Optional, Tuple
 

@@ -53,18 +53,13 @@ def scan_ava_annotation_file(
         backend_args: Optional[dict] = None) -> Dict[str, object]:
     """Check an AVA csv; return counts of what it holds.
 
-    Each line must be ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``
-    with an integer timestamp, boxes normalised to ``[0, 1]`` with ``x1 <=
-    x2`` and ``y1 <= y2``, integer ids and (with ``num_classes``) ``1 <=
-    action_id < num_classes``; blank lines are errors (mmaction2 unpacks
-    every line). Zero-area boxes: ``degenerate_boxes`` ``'error'`` or
-    ``'drop'`` (counted). Ids missing from ``label_ids``:
-    ``unlisted_labels`` ``'error'`` (that class would silently leave the
-    mAP) or ``'warn'`` (counted).
+    Rows: ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``, int
+    timestamp and ids, ordered boxes in ``[0, 1]``, ``1 <= action_id <
+    num_classes``; blank lines are errors (mmaction2 unpacks every line).
 
     Returns:
-        dict: ``rows`` (valid rows), ``degenerate`` (line numbers, ``'drop'``
-        mode) and ``unlisted`` (``{action_id: rows}``, ``'warn'`` mode).
+        dict: ``rows``, ``degenerate`` (line numbers, ``degenerate_boxes=
+        'drop'``) and ``unlisted`` (``{action_id: rows}``, ``'warn'`` mode).
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -111,10 +106,7 @@ def ava_row_problem(row: Sequence[str],
                     timestamp_range: Optional[Sequence[int]] = None,
                     listed: Optional[set] = None,
                     unlisted_labels: str = 'error'):
-    """The first problem of one csv row of an AVA annotation file, or None.
-
-    The row checks of :func:`scan_ava_annotation_file`, one row at a time,
-    for the data set doctor (:mod:`stmixer_mm.datasets.dataset_checks`).
+    """The first problem of one AVA csv row, or None (for the doctor).
 
     Args:
         row (Sequence[str]): the csv row.
@@ -124,10 +116,10 @@ def ava_row_problem(row: Sequence[str],
         listed (set, optional): the label map's ids.
 
     Returns:
-        tuple | None: ``(kind, message)``; ``kind`` is ``'blank'``,
+        tuple | None: ``(kind, message)``, ``kind`` one of ``'blank'``,
         ``'columns'``, ``'parse'``, ``'box'``, ``'action_id'``,
-        ``'timestamp'``, ``'unlisted'`` (``unlisted_labels='error'`` only)
-        or ``'degenerate'``.
+        ``'timestamp'``, ``'unlisted'`` (``unlisted_labels='error'``
+        only), ``'degenerate'``.
     """
     if not row or all(not c.strip() for c in row):
         return 'blank', (
@@ -316,11 +308,9 @@ def check_ava_classes(label_ids: Optional[Sequence[int]],
                       custom_classes: Optional[Sequence[int]] = None) -> None:
     """The classes of an AVA data set or ``AVAMetric`` fit its label map.
 
-    Without ``custom_classes``: :func:`check_ava_label_ids`. With them
-    (mmaction2 remaps label id ``custom_classes[i]`` to column ``i + 1``):
-    distinct ids ``>= 1``, ``num_classes == len(custom_classes) + 1`` and
-    every id in ``label_ids`` (None: not checked), which mmaction2 asserts
-    without a message.
+    Without ``custom_classes``: :func:`check_ava_label_ids`; with them: what
+    mmaction2 asserts without a message (distinct ids ``>= 1``, ``num_classes
+    == len(custom_classes) + 1``, ids in ``label_ids`` unless None).
 
     Raises:
         ValueError: naming the ids, the label map and the fix.

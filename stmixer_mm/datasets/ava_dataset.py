@@ -54,38 +54,22 @@ def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
 class ValidatedAVADataset(AVADataset):
     """mmaction2's ``AVADataset``, checking its inputs before reading them.
 
-    Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset). Before
-    loading, it checks the annotation, excluded-timestamps and label files
-    (:mod:`stmixer_mm.datasets.ava_annotation_checks`), then the frame
-    folders, the first sample's keyframe file
-    (:func:`ava_keyframe_file_index`), every row's keyframe on disk and that
-    the exclusions leave a keyframe. Errors name the file, line and what was
-    expected.
-
-    Per-video clip bounds: mmaction2 gives every sample ``shot_info = (0,
-    (timestamp_end - timestamp_start) * fps)``; here, with listable frame
-    folders, a shorter video gets ``(0, n)`` (``n`` consecutive frame files
-    from ``start_index``, in ``frame_counts``; never wider) so that its
-    clips clamp to its last frame.
+    Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset). It first
+    checks the annotation, exclusion and label files, then frame folders, the
+    keyframe files and that exclusions leave a keyframe; errors name the file,
+    line and expectation. Unlike mmaction2's ``shot_info = (0, (timestamp_end -
+    timestamp_start) * fps)``, a shorter listable video gets ``(0, n)`` (``n``
+    frame files from ``start_index``, never wider) so clips clamp to its end.
 
     Args:
-        unlisted_labels (str): An annotated action id missing from
-            ``label_file``: ``'error'`` (default: ``AVAMetric`` would leave
-            the class out silently) or ``'warn'`` (train on it; the AVA
-            v2.2 configs: 80 classes annotated, 60 evaluated).
-        degenerate_boxes (str): A box with ``x1 == x2`` or ``y1 == y2``
-            (GIoU loss stuck at 2, never matched): ``'error'`` (default) or
-            ``'drop'`` (its labels and ``entity_ids`` entry too, and
-            keyframes left empty; a warning counts them).
-        backend_args (dict, optional): mmengine fileio backend of the
-            annotation files and folder checks (None: from the prefix).
-        mask_file (str, optional): Actor mask file: every box gets its RLE
-            (``gt_masks_rle``); a missing or empty mask is an error.
-        forecast_horizons (Sequence[int]): Frames ahead a forecast is
-            trained on (docs/en/forecasting.md), multiples of ``fps``:
-            samples get ``future_targets`` (``bboxes``, ``labels`` without
-            the background, ``visible``) and ``forecast_horizons``; training
-            keeps the keyframes whose future is annotated.
+        unlisted_labels (str): an action id missing from ``label_file``:
+            ``'error'`` (default) or ``'warn'`` (train on it unevaluated).
+        degenerate_boxes (str): zero-area boxes (GIoU loss stuck at 2):
+            ``'error'`` (default) or ``'drop'`` (labels too; counted warning).
+        backend_args (dict, optional): mmengine fileio backend of the files.
+        mask_file (str, optional): actor masks, an RLE per box (none: error).
+        forecast_horizons (Sequence[int]): frames ahead (multiples of ``fps``)
+            to train forecasts on (docs/en/forecasting.md).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 

@@ -1,12 +1,10 @@
 """The names of a model's action columns, read one way for the demo, the
-inference API and ``tools/test.py``, and checked against the model before
-it runs.
+inference API and ``tools/test.py``, and checked against the model.
 
 Column 0 is the background, column ``i`` label id ``i`` (AVA, 1-based;
-ACT label ``i`` is column ``i + 1``). Names come from (first found) an
-explicit label map, the config's test dataset, then the checkpoint's
-``meta.dataset_meta.classes``; config and checkpoint names must agree.
-See docs/en/bad_inputs.md (class names).
+ACT label ``i`` is column ``i + 1``). Names come from (first found) a label
+map, the config's test dataset, the checkpoint's ``dataset_meta``; config
+and checkpoint must agree. See docs/en/bad_inputs.md (class names).
 """
 import os.path as osp
 import pickle
@@ -183,16 +181,13 @@ def class_names(model,
     """``{column: name}`` of ``model``'s action columns, checked against it.
 
     Args:
-        model (nn.Module): the detector (its ``cfg`` and ``dataset_meta``,
-            as :func:`~stmixer_mm.apis.init_detector` sets them).
+        model (nn.Module): the detector (``cfg``, ``dataset_meta`` set).
         label_map (str, optional): an explicit label map file.
         cfg (Config, optional): defaults to ``model.cfg``.
-        dataset_meta (dict, optional): defaults to ``model.dataset_meta``
-            (a checkpoint's ``meta.dataset_meta``).
+        dataset_meta (dict, optional): defaults to ``model.dataset_meta``.
 
     Raises:
-        LabelMapError: the names do not fit the model (see
-            :func:`check_label_map`), or none can be found.
+        LabelMapError: the names misfit the model or none can be found.
     """
     num_actions, convention = model_action_columns(model)
     if convention != 'ava':

@@ -1,11 +1,10 @@
 """AVA label maps (``.pbtxt``), read one way everywhere in the project.
 
 mmaction2's ``read_labelmap`` (``AVADataset``, ``AVAMetric``) only knows
-lines indented by exactly two spaces: an entry in another layout is
-skipped without a word, and a missing ``name:`` takes the previous one's.
-So the project parses entries itself (:func:`read_pbtxt_label_map`), and
-:func:`check_mmaction2_reads_label_map` refuses a file that
-``read_labelmap`` would read differently.
+lines indented by exactly two spaces: other layouts are skipped silently,
+and a missing ``name:`` takes the previous one's. So entries are parsed here
+(:func:`read_pbtxt_label_map`), and :func:`check_mmaction2_reads_label_map`
+refuses a file ``read_labelmap`` would read differently.
 """
 import io
 import re

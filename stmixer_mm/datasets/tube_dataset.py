@@ -23,54 +23,36 @@ from stmixer_mm.utils.settings import check_arguments
 class TubeDataset(BaseActionDataset):
     """Spatio-temporal action detection on ACT-format tube ground truth.
 
-    A sample gives ``gt_bboxes`` ``[n, 4]`` (normalised xyxy), ``gt_labels``
-    ``[n, num_classes + 1]`` multi-hot float32 with column 0 the background
-    (as mmaction2's ``AVADataset``: pickle label ``i`` is column ``i + 1``),
-    ``entity_ids`` ``[n]`` int64, ``video_id``, ``timestamp`` (the 1-based
-    keyframe), ``total_frames`` and ``img_key``. ``entity_ids``: a video's
-    tubes numbered 0, 1, ... in sorted ``(label, index in gttubes)`` order;
-    a row shared by several tubes (same box) takes the smallest id. ACT has
-    no person id across labels: a person whose class changes gets one id
-    per tube.
+    Samples hold ``gt_bboxes`` ``[n, 4]`` (normalised xyxy), ``gt_labels``
+    ``[n, num_classes + 1]`` (column 0 background: pickle label ``i`` is
+    column ``i + 1``, as ``AVADataset``), ``entity_ids``, ``video_id``,
+    ``timestamp`` (1-based keyframe), ``total_frames`` and ``img_key``.
+    ``entity_ids`` number a video's tubes in ``(label, index)`` order (a row
+    of several tubes: the smallest); a class change gives a new id (ACT).
 
     Args:
         ann_file (str): ACT ground-truth pickle.
-        pipeline (list): Transforms, starting with :class:`SampleTubeFrames`
-            and a decode transform.
-        data_prefix (dict): ``img`` (frame root) or, with
-            ``use_frames=False``, ``video`` (video root).
+        pipeline (list): :class:`SampleTubeFrames`, a decode transform, ...
+        data_prefix (dict): ``img`` (frame root) or ``video`` (video root).
         split (int): Index into ``train_videos`` / ``test_videos``.
         test_mode (bool): Test videos, every frame a sample.
         keyframe_stride (int): Every n-th annotated training frame (1: all).
-        filename_tmpl (str): Frame file name (``'{:05d}.png'`` JHMDB,
-            ``'{:05d}.jpg'`` UCF101-24).
+        filename_tmpl (str): Frame file name (e.g. ``'{:05d}.png'``).
         start_index (int): File index of frame 1 (1 frames, 0 videos).
         use_frames (bool): Frame folders (True) or videos.
         video_ext (str): Video file extension.
-        box_check (str): A GT box outside the video's ``resolution``:
-            ``'error'`` (default) or ``'clip'`` (clipped, logged).
-        check_files (bool): Check each video's folder (first, last frame)
-            or file.
+        box_check (str): GT box out of ``resolution``: ``'error'``, ``'clip'``.
+        check_files (bool): Check each video's file or folder (first, last).
         num_classes (int, optional): Must equal ``len(labels)`` if given.
-        classes (Sequence[str], optional): Class names the config expects;
-            must equal the pickle's ``labels``, in order, if given.
-        backend_args (dict, optional): mmengine fileio backend of the pickle
-            and file checks (None: from the path's prefix).
-        mask_root (str, optional): Folder of puppet mask files (JHMDB's
-            ``puppet_mask/``) for ``LoadActorMasks``. Defaults to None.
+        classes (Sequence[str], optional): Must equal the pickle's ``labels``.
+        backend_args (dict, optional): mmengine fileio backend (None: prefix).
+        mask_root (str, optional): Puppet masks (JHMDB's ``puppet_mask/``).
         mask_file_tmpl (str): A video's mask file under ``mask_root``.
-        with_tubelets (bool): Samples also get ``video_tubes`` (``{frame:
-            [(label, tube id, box [4] pixels), ...]}``). Defaults to False.
-        test_clip_stride (int): Test one clip every ``test_clip_stride``
-            frames (:func:`clip_keyframes`), for tubelet models.
-        forecast_horizons (Sequence[int]): Frames ahead a forecast is
-            trained on (docs/en/forecasting.md): samples also get
-            ``video_tubes``, ``tube_persons`` (from the pickle's
-            ``tube_actors``, else one person per tube) and
-            ``forecast_horizons``; needs ``SampleTubeFrames(keyframe=
-            'last')``. Defaults to ``()``.
-        videos_in_both_splits (str): A video in both splits: ``'error'``
-            (default, a leak) or ``'allow'`` (one video, ``--val-ratio 0``).
+        with_tubelets (bool): Samples also get ``video_tubes``.
+        test_clip_stride (int): Test one clip every n frames (tubelet models).
+        forecast_horizons (Sequence[int]): Frames ahead to forecast
+            (docs/en/forecasting.md); ``SampleTubeFrames(keyframe='last')``.
+        videos_in_both_splits (str): ``'error'`` (a leak) or ``'allow'``.
     """
 
     def __init__(self,

@@ -1,11 +1,10 @@
 """Strict checkpoint loading: a checkpoint that does not fit the model is an
 error, not a warning.
 
-mmengine loads ``load_from`` non-strictly (another model loads in part,
-the rest stays random, ``tools/test.py`` reports a meaningless mAP). These
-helpers compare the state dict with the model before loading and stop with
-the missing, unexpected and mis-shaped keys; partial loading needs an
-opt-out (``--non-strict`` / ``strict=False``) and then logs them.
+mmengine loads ``load_from`` non-strictly (the rest stays random and
+``tools/test.py`` reports a meaningless mAP). These helpers stop with the
+missing, unexpected and mis-shaped keys before loading; partial loading
+needs an opt-out (``--non-strict`` / ``strict=False``) and logs them.
 """
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -161,8 +160,7 @@ def check_checkpoint_fits(model: torch.nn.Module,
         checkpoint (dict): The loaded checkpoint file.
         strict (bool): Raise instead of warning.
         source (str): The checkpoint's name in the message (its path).
-        opt_out (str): The caller's switch to partial loading, for the
-            message (``--non-strict`` in the tools).
+        opt_out (str): The switch to partial loading (``--non-strict``).
         logger (MMLogger, optional): Where the warning goes.
 
     Raises:
@@ -190,26 +188,20 @@ def check_load_from_fits(model: torch.nn.Module,
                          source: str = 'the checkpoint',
                          opt_out: str = 'load_from_min_loaded=0',
                          logger: Optional[MMLogger] = None) -> float:
-    """The rule for a training ``load_from`` (fine-tuning), which mmengine
-    loads non-strictly.
+    """The rule for a training ``load_from`` (mmengine loads it non-strictly).
 
-    It fits when at least ``min_loaded`` of the model's values (elements,
-    BN counters excepted), and of its backbone's, load from it (same key,
-    same shape). Fine-tuning works (other heads load in part, with a
-    warning); another architecture, which would train from random
-    weights, is refused.
+    Fits when at least ``min_loaded`` of the model's values (elements, BN
+    counters excepted), and of its backbone's, load (same key and shape):
+    fine-tuning passes with a warning, another architecture is refused.
+    Returns the share of the model's values that loads (float).
 
     Args:
         model (nn.Module): The model (or its wrapper).
         checkpoint (dict): The loaded checkpoint file.
-        min_loaded (float): The share in [0, 1] that must load; 0 accepts
-            any checkpoint (with the warning).
+        min_loaded (float): The share in [0, 1] that must load (0: any).
         source (str): The checkpoint's name in the message.
         opt_out (str): How to accept it anyway, for the message.
         logger (MMLogger, optional): Where the warning goes.
-
-    Returns:
-        float: The share of the model's values that loads.
 
     Raises:
         CheckpointMismatchError: When less than ``min_loaded`` loads.

@@ -1,11 +1,10 @@
 """Action class names in checkpoints, and moving a checkpoint's action
-classifier onto another class set by name (fine-tuning onto the user's
-classes).
+classifier onto another class set by name (fine-tuning onto your classes).
 
 ``meta.dataset_meta.classes``: ``num_actions`` entries, ``classes[i]``
-naming score column ``i + 1`` (0: background), ``None`` for an id the
-label map does not list. The only class-sized tensors are the decoder
-stages' ``fc_action`` weight and bias. See docs/en/finetune.md.
+naming score column ``i + 1`` (0: background), ``None`` for an id the label
+map does not list. The only class-sized tensors are the decoder stages'
+``fc_action`` weight and bias. See docs/en/finetune.md.
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -128,17 +127,15 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
     """Replace, in place, the action-classifier rows of ``state_dict``
     (``src_classes``) by rows for ``model``'s ``dst_classes``.
 
-    A target class named in the source gets its rows; others (and ``None``)
-    keep ``model``'s current values; absent source classes are dropped.
-    Every other key is left to the strict check.
+    Matched names get the source rows, others (and ``None``) keep ``model``'s
+    values; other keys are left to the strict check.
 
     Returns:
-        dict: ``matched`` ``[(name, src column, dst column)]``, ``new`` and
-        ``dropped`` (names), ``keys`` (the remapped keys).
+        dict: ``matched`` [(name, src, dst)], ``new``, ``dropped``, ``keys``.
 
     Raises:
-        ClassRemapError: Wrong ``dst_classes`` length, a name twice, no
-            match, or a classifier without ``len(src_classes)`` rows.
+        ClassRemapError: bad ``dst_classes`` length, a name twice, no match,
+            or a classifier without ``len(src_classes)`` rows.
     """
     if isinstance(model, STMixer):  # names of earlier versions
         rename_legacy_keys(state_dict)

@@ -124,10 +124,8 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
 
 
 def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
-    """Stop a sharding ``strategy`` (FSDP, DeepSpeed) without a distributed
-    launcher before anything is built, naming the commands that start it
-    (mmengine would fail late: "Default process group has not been
-    initialized").
+    """Refuse a sharding ``strategy`` (FSDP, DeepSpeed) without a launcher
+    before anything is built (mmengine fails late), naming its commands.
 
     Args:
         cfg (Config): The merged config (``launcher`` from ``--launcher``).

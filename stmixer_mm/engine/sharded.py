@@ -1,13 +1,10 @@
 """Sharded (FSDP) training with mmengine's FlexibleRunner, also on CPU.
 
 :class:`ShardedStrategy` changes of mmengine 0.10.7's ``FSDPStrategy`` only
-what fails for STMixer or without CUDA: the module stays on the CPU without
-CUDA; param groups are built on the unwrapped model (FSDP's flat, renamed
-shards would silently mis-group layer-wise LR decay / ``paramwise_cfg``) and
-moved by name; ``clip_grad`` uses FSDP's norm over all shards; activation
-checkpointing by class names (mmengine's ``dict(check_fn=...)`` drops a
-check_fn dict's arguments); checkpoints: :mod:`.sharded_checkpoint`. See
-docs/en/large_backbones.md.
+what fails for STMixer or without CUDA: modules stay on CPU; param groups
+are built on the unwrapped model (flat shards would mis-group layer-wise LR
+decay) and moved by name; ``clip_grad`` over all shards; activation
+checkpointing by class names. See docs/en/large_backbones.md.
 """
 import copy
 import os

@@ -2,10 +2,9 @@
 
 ``state_dict_cfg='full'``: one ordinary checkpoint saved on rank 0;
 ``'sharded'``: a :mod:`torch.distributed.checkpoint` folder (each rank
-writes its shards) plus one ``extra_rank{i}.pth`` per rank (meta, message
-hub, schedulers, random state). :func:`sharded_to_full` /
-:func:`full_to_sharded` convert offline; resume reads either format. See
-docs/en/large_backbones.md.
+writes its shards) plus ``extra_rank{i}.pth`` per rank (meta, message hub,
+schedulers, random state). :func:`sharded_to_full` / :func:`full_to_sharded`
+convert; resume reads either. See docs/en/large_backbones.md.
 """
 import os.path as osp
 import time

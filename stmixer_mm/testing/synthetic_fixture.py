@@ -1,16 +1,10 @@
 """The cases of the synthetic generators' pinned output
 (``tests/data/synthetic/synthetic_fixture.json``): running them and describing
 what they wrote. ``tests/data/synthetic/generate_synthetic_fixture.py``
-regenerates the fixture with them,
-``tests/test_data_gen/test_synthetic_pinned.py`` compares with it.
-
-Cases (:data:`CASES`; tool cases run the tool's ``main`` in process): the AVA
-generator, the tube generator with its defaults, and the tube API with
-``actor_states='per_keyframe'`` (the AVA behaviour with tube ground truth). Per
-file: its SHA-256 (JPEG / mp4 bytes compared only under the recorded OpenCV
-version), 4x6 ``INTER_AREA`` thumbnails of decoded frames (compared with a
-tolerance), ``tubes_GT.pkl``'s content; also the tools' masked stdout and
-return value.
+regenerates the fixture, ``tests/test_data_gen/test_synthetic_pinned.py``
+compares with it. Per file of :data:`CASES`: SHA-256 (JPEG / mp4 bytes only
+under the recorded OpenCV), 4x6 ``INTER_AREA`` thumbnails (with a tolerance)
+or ``tubes_GT.pkl``'s content; also the tools' masked stdout, return value.
 """
 import base64
 import contextlib

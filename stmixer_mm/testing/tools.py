@@ -1,11 +1,10 @@
 """Running the command-line tools as a user does: ``python tools/X.py ...``
 from the repository root, on CPU, one thread.
 
-A script that is a command line of :mod:`stmixer_mm.cli` runs in the test's own
-interpreter (its ``sys.argv``, working directory; exit status, stdout, stderr
-as a subprocess gives them; process state restored afterwards). Other scripts,
-and ``subprocess=True``, start a real interpreter (signals, crashes,
-environment read at import, several ranks).
+A :mod:`stmixer_mm.cli` script runs in the test's interpreter (its
+``sys.argv``, working directory; exit status, stdout, stderr as a subprocess
+gives them; process state restored). Other scripts, and ``subprocess=True``,
+start a real interpreter (signals, crashes, import-time env, several ranks).
 """
 import ast
 import contextlib

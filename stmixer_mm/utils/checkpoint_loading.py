@@ -1,24 +1,13 @@
 """Reading checkpoint files safely: the one loader of stmixer_mm.
 
-Over 450 lines: the only module allowed to unpickle
-(``tests/test_pickle_policy.py`` scans the sources for any other), so the
-security review of the project's unpickling is this one file.
-
-Every checkpoint goes through :func:`load_checkpoint_file` (mmengine's local
-loader via :func:`stmixer_mm.utils.compat.patch_mmengine_local_loader`, the
-converters): it checks the file is complete first, then reads torch files
-with ``torch.load(weights_only=True)`` plus, inside that call only, the
-types of Runner checkpoints (:func:`runner_checkpoint_globals`; torch's
-process-wide allow-list is untouched), and ``.pkl`` files with an unpickler
-that builds numpy arrays only. Data pickles use a ``find_class``
-allow-list (:func:`load_pickle`, :data:`PICKLE_ALLOW_LISTS`); so does the
-``.metadata`` of a sharded folder (:func:`safe_dcp_reader` /
-:func:`safe_dcp_planner`; its byte items: ``weights_only=True``), which
-PyTorch's own reader and planner unpickle without restriction. Anything
-else is refused with an error naming the file and the types / global,
-before anything from it ran. Full unpickling (which can run code) only for
-a trusted file: ``trust_pickle=True``, ``--trust-pickle`` or
-:data:`TRUST_ENV`. See docs/en/get_started.md, docs/en/bad_inputs.md.
+Over 450 lines: the only module allowed to unpickle (checked by
+``tests/test_pickle_policy.py``), so its security review is this one file.
+:func:`load_checkpoint_file` checks a file is complete, then loads torch
+files ``weights_only=True`` (plus Runner types within that call only) and
+``.pkl`` as numpy arrays only; data pickles and sharded ``.metadata`` (which
+PyTorch unpickles unrestricted) use ``find_class`` allow-lists. Only trusted
+files (``trust_pickle``, :data:`TRUST_ENV`) are fully unpickled; see
+docs/en/get_started.md and docs/en/bad_inputs.md.
 """
 import enum
 import functools
@@ -111,15 +100,11 @@ class _BoundedReader:
 def check_checkpoint_file(path: str) -> str:
     """Check that ``path`` is a complete checkpoint file, without unpickling.
 
-    Zip files (torch >= 1.6) need their central directory and every
-    member's CRC; pickles (torch legacy, Caffe2 / PySlowFast ``.pkl``) must
-    be whole up to the end-of-pickle mark.
+    Returns ``'zip'`` (torch >= 1.6; central directory, member CRCs checked),
+    ``'torch_legacy'`` or ``'pickle'`` (``.pkl``), whole to the STOP mark.
 
     Args:
         path (str): The file.
-
-    Returns:
-        str: ``'zip'``, ``'torch_legacy'`` or ``'pickle'``.
 
     Raises:
         CheckpointFileError: Missing, empty, truncated or corrupt file.
@@ -174,21 +159,16 @@ def check_checkpoint_file(path: str) -> str:
 def find_state_dict(checkpoint: Mapping,
                     format_keys: Sequence[str] = (),
                     bare_values: str = 'tensor') -> Tuple[dict, str]:
-    """The model weights of a loaded checkpoint and the entry holding them.
+    """``(weights, entry)`` of a loaded checkpoint (entry ``''`` if bare).
 
-    The one rule of stmixer_mm (engine and converters): the first of
-    ``format_keys`` (e.g. PySlowFast's ``blobs``, DeepSpeed's ``module``)
-    then :data:`STATE_DICT_KEYS` whose value is a dict; else the checkpoint
-    itself when it is a bare state dict.
+    The one rule (engine and converters): the first of ``format_keys`` then
+    :data:`STATE_DICT_KEYS` whose value is a dict, else a bare state dict.
 
     Args:
         checkpoint (Mapping): What the file held.
-        format_keys (Sequence[str]): Entries looked up first.
+        format_keys (Sequence[str]): Entries looked up first (e.g. ``blobs``).
         bare_values (str): A bare state dict's values: ``'tensor'``,
             ``'array'`` (anything with a ``shape``) or ``'any'``.
-
-    Returns:
-        tuple[dict, str]: The weights and their entry (``''`` if bare).
 
     Raises:
         TypeError: ``checkpoint`` is not a dict.
@@ -303,20 +283,15 @@ def load_checkpoint_file(path: str,
                          check_first: bool = True) -> Any:
     """Load a torch checkpoint or a Caffe2 / PySlowFast ``.pkl`` safely.
 
-    Checked first (:func:`check_checkpoint_file`; with ``check_first=False``
-    only when loading fails, sparing the runtime path a full read). Torch
-    files: ``weights_only=True`` plus :func:`runner_checkpoint_globals`;
-    plain pickles: numpy arrays only (``latin1`` for Python 2).
-    ``trust_pickle=True`` or :data:`TRUST_ENV` unpickles without restriction.
+    Torch files: ``weights_only=True`` plus :func:`runner_checkpoint_globals`;
+    pickles: numpy arrays only (``latin1`` for Python 2).
 
     Args:
         path (str): The file.
-        trust_pickle (bool): Full unpickling (only for trusted files).
+        trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
         map_location: As for ``torch.load``. Defaults to ``'cpu'``.
-        check_first (bool): Check the file before loading it.
-
-    Returns:
-        The loaded object.
+        check_first (bool): :func:`check_checkpoint_file` before loading
+            (else only when loading fails, sparing the runtime path a read).
 
     Raises:
         CheckpointFileError: Missing, empty, truncated, corrupt, or holding
@@ -556,26 +531,20 @@ def load_pickle(path: str,
                 backend_args: Optional[dict] = None,
                 encoding: str = 'latin1',
                 trust_option: str = 'trust_pickle=True in Python, or ') -> Any:
-    """Unpickle a data file with an allow-list: the one way stmixer_mm reads
-    a pickle that is not a checkpoint.
+    """Unpickle a data file (not a checkpoint) with an allow-list.
 
-    Only ``PICKLE_ALLOW_LISTS[allowed]`` is built (both numpy module
-    spellings, Python 2 names). ``trust_pickle=True`` or :data:`TRUST_ENV`
-    unpickles without restriction.
+    Builds only ``PICKLE_ALLOW_LISTS[allowed]`` (both numpy module spellings,
+    Python 2 names).
 
     Args:
         path (str): The file (local, or mmengine fileio with backend_args).
         allowed (str): ``'numpy'`` (ACT ground truth, label maps),
             ``'tensors'`` (dumped predictions) or ``'dcp_metadata'``.
         what (str): What the file is, for the error message.
-        trust_pickle (bool): Full unpickling (only for trusted files).
+        trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
         backend_args (dict, optional): As mmengine's ``get_file_backend``.
         encoding (str): As ``pickle.load``'s (latin1: Python 2 pickles).
-        trust_option (str): The caller's way to trust a file besides
-            :data:`TRUST_ENV` (e.g. ``'--trust-pickle, or '``), for messages.
-
-    Returns:
-        The unpickled object.
+        trust_option (str): Another way to trust a file, for messages.
 
     Raises:
         UnsafePickleError: A global outside the allow-list (both named).

@@ -3,11 +3,8 @@
     python -m stmixer_mm.utils.collect_env
     python tools/misc/collect_env.py
 
-Like mmaction2's / mmdet's ``collect_env``: mmengine's basic environment
-(Python, PyTorch and its build, CUDA, GCC, OpenCV, MMEngine) plus MMCV (and
-whether its compiled ops load), MMDetection, MMAction2, numpy, stmixer_mm
-(with the git hash of a source checkout) and the names of the fixes of
-:mod:`stmixer_mm.utils.compat` that acted at import.
+Like mmaction2's / mmdet's ``collect_env``, plus MMCV (and its ops), MMDet,
+MMAction2, numpy, stmixer_mm (git hash) and the :mod:`.compat` fixes used.
 """
 from collections import OrderedDict
 

@@ -1,13 +1,10 @@
 """Fixes for known defects of the pinned OpenMMLab releases.
 
-Each fix acts only where its defect is present, is logged at debug level
-and recorded in :data:`APPLIED_FIXES` (printed by ``collect_env``):
-mmaction2 1.2.0's PyPI wheel lacking ``localizers/drn`` (:data:`DRN_FIX`),
-its AVA AP returning ``np.NAN``, gone in numpy 2 (:data:`AP_FIX`), and
-mmengine 0.10.7's local checkpoint loader (:data:`LOADER_FIX`). Nothing
-else is changed (no ``__init__`` wrapped: ``tests/test_registry.py``).
-:data:`DISABLE_ENV` names the fixes to skip (comma-separated, or ``all``).
-See docs/en/get_started.md.
+Each acts only where its defect is, logged (debug) and recorded in
+:data:`APPLIED_FIXES`: mmaction2 1.2.0's wheel lacking ``localizers/drn``
+(:data:`DRN_FIX`), its AVA AP's ``np.NAN`` gone in numpy 2 (:data:`AP_FIX`),
+mmengine 0.10.7's local loader (:data:`LOADER_FIX`). No ``__init__`` wrapped
+(``tests/test_registry.py``); :data:`DISABLE_ENV` skips fixes (get_started).
 """
 import importlib.util
 import logging
@@ -121,15 +118,12 @@ def patch_ava_metric_numpy2() -> bool:
 
 
 def patch_mmengine_local_loader() -> bool:
-    """Make mmengine's local checkpoint loader load safely and name the
-    file and what is wrong with it.
+    """Make mmengine's local checkpoint loader safe, naming file and fault.
 
-    mmengine 0.10.7's loader for no prefix (``load_from``, ``--resume``,
-    ``init_detector``) uses torch's default: ``weights_only=True`` under
-    torch >= 2.6 refuses Runner checkpoints, older torch unpickles without
-    restriction, and errors name no file. It is replaced by
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file` (full
-    unpickling only for ``STMIXER_MM_TRUSTED_CHECKPOINTS``).
+    mmengine 0.10.7's no-prefix loader (``load_from``, ``--resume``,
+    ``init_detector``) uses torch's default (torch >= 2.6 refuses Runner
+    checkpoints, older torch unpickles anything; errors name no file); it
+    becomes :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`.
 
     Returns:
         bool: Whether it was installed now (False if already, or off).

@@ -1,13 +1,10 @@
 """The supported OpenMMLab stack, checked when ``stmixer_mm`` is imported.
 
-The one place in the code recording which versions fit together; the
-packaging files state the same ranges (``setup.cfg``, ``requirements/``;
-``tests/test_utils/test_dependencies.py`` keeps them equal). Also checked:
-the imported ``cv2`` (every OpenCV wheel writes ``cv2/``: mixed versions,
-or OpenCV 5 from mmaction2's unpinned ``opencv-contrib-python``, are
-errors) and ``mmcv._ext`` (an sdist built without torch lacks its ops).
-Only metadata look-ups, ``find_spec`` and ``import cv2`` (which mmcv does
-anyway). See docs/en/get_started.md.
+The one place recording which versions fit (``setup.cfg``, ``requirements/``
+agree: ``tests/test_utils/test_dependencies.py``). Also checked: ``cv2``
+(mixed OpenCV wheels, or OpenCV 5 from mmaction2's unpinned
+``opencv-contrib-python``, are errors) and ``mmcv._ext`` (an sdist built
+without torch lacks its ops). Cheap look-ups only; docs/en/get_started.md.
 """
 import importlib.metadata as md
 import importlib.util
@@ -141,15 +138,11 @@ def check_opencv() -> Tuple[List[str], List[str]]:
 
 
 def check_dependencies(strict: bool = False) -> List[str]:
-    """Check the installed stack against :data:`PINNED`, the imported
-    ``cv2`` (:func:`check_opencv`) and mmcv's compiled ops.
+    """Check the stack (:data:`PINNED`, cv2, mmcv ops); return soft problems.
 
     Args:
         strict (bool): Raise on soft problems too (the setup self-check),
             and import mmcv's compiled ops instead of finding them.
-
-    Returns:
-        list[str]: The soft problems found (also logged as warnings).
 
     Raises:
         DependencyError: A hard requirement missing or out of range, no

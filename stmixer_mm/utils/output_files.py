@@ -1,13 +1,10 @@
 """Output paths that no run overwrites unasked: exclusive claims,
 temporary names renamed when complete, errors naming the file;
-``overwrite=True`` (the demo's ``--overwrite``) replaces the files that
-exist.
+``overwrite=True`` (the demo's ``--overwrite``) replaces existing files.
 
-Each path is claimed first with ``O_CREAT | O_EXCL`` (check and creation in
-one step: two runs never write one file); outputs are written under a
-hidden :func:`temp_path` and renamed when complete (the mp4 once closed, so
-it plays); the JSON Lines file is written in place, a line at a time. See
-docs/en/bad_inputs.md.
+Paths are claimed with ``O_CREAT | O_EXCL`` (two runs never write one file);
+outputs go to a hidden :func:`temp_path`, renamed when complete (the mp4 once
+closed); JSON Lines are written in place. See docs/en/bad_inputs.md.
 """
 import os
 import os.path as osp

@@ -1,11 +1,9 @@
 """The one progress bar of the project: mmengine's ``ProgressBar``.
 
-Every loop that shows progress (data generation, checkpoint conversion,
-the data set browser, the Inferencer's keyframes, the offline demo) goes
-through :func:`track_progress`. The online runner's status line
-(:class:`~stmixer_mm.apis.online.ProgressLine`) is not a progress bar: a
-live stream has no end, so it shows what was read, detected, skipped and
-the lag, rewritten in place.
+Every loop that shows progress (data generation, checkpoint conversion, the
+data set browser, the Inferencer, the offline demo) goes through
+:func:`track_progress`. The online runner's status line (``ProgressLine``)
+is not one: a live stream has no end.
 """
 import sys
 from typing import Iterable, Iterator, Optional, TypeVar

@@ -1,12 +1,10 @@
 """Settings checked where they are read: one declarative mechanism.
 
-Every config dict whose ``type`` names a part of this project is checked
-against its type's declared settings (and its bases'; undeclared arguments
-annotated ``int`` / ``float`` / ``bool`` / ``str`` by type) by
-:func:`check_config` before a run and :func:`check_arguments` when a part
-is built; the error names the config path. Kinds of setting:
-:mod:`.setting_types`; declarations: :mod:`.settings_specs` (no import
-cycle); every name is importable from here. See docs/en/bad_inputs.md.
+A config dict whose ``type`` names a part of this project is checked against
+its type's (and bases') declared settings, and undeclared arguments by their
+annotation, by :func:`check_config` before a run and :func:`check_arguments`
+at build, naming the config path. Kinds: :mod:`.setting_types`; declarations:
+:mod:`.settings_specs`; all importable from here. docs/en/bad_inputs.md.
 """
 import inspect
 import typing
@@ -258,8 +256,7 @@ def check_config(cfg,
     Args:
         cfg (Config | dict): The config, after ``--cfg-options``.
         sections (Sequence[str]): The top-level entries to walk.
-        consistency (bool): Also run :func:`check_config_consistency`
-            (``init_detector`` checks the label map instead).
+        consistency (bool): Also run :func:`check_config_consistency`.
 
     Raises:
         ConfigSettingError: Naming the config path of the first bad setting.
@@ -279,16 +276,14 @@ def check_config(cfg,
 # the same checks when a part is built, whoever builds it: each class calls
 # check_arguments at the top of its __init__ (and check_built at its end)
 def check_arguments(cls: type, arguments: dict) -> None:
-    """Check ``cls.__init__``'s arguments (and every dict with a ``type`` in
-    them) as :func:`check_config` does: the first line of each part's
-    ``__init__``, ``check_arguments(STMixerDecoder, locals())``, so a wrong
-    setting is refused whoever builds the part, the path starting at the
-    class's name.
+    """Check ``cls.__init__``'s arguments as :func:`check_config` does.
+
+    Each part's ``__init__`` starts with ``check_arguments(Cls, locals())``,
+    so a wrong setting is refused whoever builds it (path from the class).
 
     Args:
         cls (type): The class whose ``__init__`` runs.
-        arguments (dict): Its ``locals()`` before anything else (``self``,
-            ``*args`` and defaults left out, ``**kwargs`` merged).
+        arguments (dict): Its first ``locals()`` (``**kwargs`` merged).
 
     Raises:
         ConfigSettingError: Naming the setting's path.

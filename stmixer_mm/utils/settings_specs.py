@@ -1,11 +1,10 @@
 """The declarations of settings: :func:`declare_settings`,
-:func:`declare_rule` and :func:`declare_config_rule` with the store they
-fill, then the declared settings of this project's modules (and of the few
-mmaction2 data types its configs set), one line per setting, and the rule
-over a whole config (the model's action classes against the data's).
+:func:`declare_rule` and :func:`declare_config_rule` with their store, the
+declared settings of this project's modules (and of the mmaction2 data
+types its configs set), and the whole-config rule (model vs data classes).
 
-Imports only :mod:`.setting_types` and :mod:`.type_names`
-(:mod:`.settings` imports it). See docs/en/bad_inputs.md.
+Imports only :mod:`.setting_types` and :mod:`.type_names` (:mod:`.settings`
+imports this). See docs/en/bad_inputs.md.
 """
 from typing import Any, Callable, Dict, List, Optional, Tuple
 

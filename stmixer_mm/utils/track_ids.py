@@ -1,12 +1,10 @@
 """The ground-truth person / tube ids of one keyframe, checked where they
 are packed (:class:`~stmixer_mm.datasets.PackTrackInputs`) and where they
-are used (by a model that tracks, e.g. ``STMixerTracker.loss`` of
-``projects/track_queries``).
+are used (e.g. ``STMixerTracker.loss`` of ``projects/track_queries``).
 
-MOTR-style matching assigns a carried track query to *the* ground-truth
-box with its id: two boxes of one keyframe with the same id (e.g. data
-whose persons all share one id) make that matching meaningless, and a
-negative id is no person's. Both used to train without a word.
+MOTR-style matching assigns a carried track query to *the* box with its id:
+two boxes of one keyframe with one id make that matching meaningless, and a
+negative id is no person's.
 """
 from collections import Counter
 from typing import Iterable, Optional

@@ -11,8 +11,7 @@ def interpolate_boxes(boxes: np.ndarray, frames: Sequence[int],
     """``[n, len(at), 4]`` float64 boxes at the frames ``at``.
 
     Repeated ``frames`` (a clip clamped at the video's ends) are averaged;
-    between two frames the boxes are linear, before the first / after the
-    last frame they are the first / last box.
+    linear in between, the first / last box outside.
 
     Args:
         boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.

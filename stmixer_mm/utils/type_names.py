@@ -1,11 +1,10 @@
 """The registry name of a config's ``type``, in either config style.
 
 An old-style config names a type with a string, maybe scoped
-(``'mmdet.FPN'``); a new-style config (``stmixer_mm/configs/``, read with
-``read_base()``) names the class itself, which mmengine keeps as a lazy
-import (``LazyAttr``) until the field is read and then gives as the class.
-Every check that looks at a config's types compares :func:`type_name`,
-so that both styles are checked alike.
+(``'mmdet.FPN'``); a new-style one (``stmixer_mm/configs/``, ``read_base()``)
+names the class, which mmengine keeps as a lazy import (``LazyAttr``) until
+read. Checks on a config's types compare :func:`type_name`, so that both
+styles are checked alike.
 """
 from typing import Any
 

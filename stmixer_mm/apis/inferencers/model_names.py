@@ -33,17 +33,12 @@ def metafile_models(root: Optional[str] = None) -> List[dict]:
 def resolve_model_name(name: str,
                        root: Optional[str] = None
                        ) -> Tuple[str, Optional[str]]:
-    """The config file and weights of a metafile model name (names and
-    aliases match without regard to case, as mmengine's ``BaseInferencer``;
-    the first of a list of ``Weights``).
+    """``(config path, first Weights or None)`` of a metafile model name.
 
     Args:
-        name (str): a ``Name`` (or ``Alias``) of a metafile entry.
-        root (str, optional): folder of ``model-index.yml`` (default
-            :func:`models_dir`).
-
-    Returns:
-        tuple[str, str | None]: the config's path and the ``Weights``.
+        name (str): a ``Name`` or ``Alias`` of an entry, in any case (as
+            mmengine's ``BaseInferencer``).
+        root (str, optional): ``model-index.yml``'s dir (:func:`models_dir`).
 
     Raises:
         ValueError: no entry has that name (the closest names listed).

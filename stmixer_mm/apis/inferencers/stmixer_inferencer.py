@@ -1,11 +1,9 @@
-"""``STMixerInferencer``: spatio-temporal action detection on videos, as
-mmaction2's ``MMAction2Inferencer`` / mmdet's ``DetInferencer`` run their
-models.
+"""``STMixerInferencer``: spatio-temporal action detection on videos (as
+mmaction2's ``MMAction2Inferencer`` / mmdet's ``DetInferencer``).
 
-One input is one video; a list or a folder of videos gives one prediction
-each. Every ``stride`` frames (from ``stride // 2``) a keyframe is detected
-on the clip sampled around it, the frames streamed through the ring buffer.
-Example and conventions: docs/en/online.md.
+One input is one video; a list or a folder gives one prediction each. A
+keyframe every ``stride`` frames (from ``stride // 2``) is detected on its
+clip, the frames streamed through the ring buffer. See docs/en/online.md.
 """
 import sys
 import warnings

@@ -3,9 +3,8 @@
 Three threads and bounded queues (:mod:`.stream_run`): a reader filling the
 ring buffer, the model (inferencer + :class:`OnlineTubeTracker`) and the
 writer (the calling thread, so that ``show`` windows work). ``realtime``
-skips the keyframes the model has no time for and drops the frames the
-writer has no room for (both counted). Threads, lag, outputs and signals:
-docs/en/online.md and docs/en/bad_inputs.md.
+skips keyframes / drops frames there is no time / room for (counted).
+See docs/en/online.md and docs/en/bad_inputs.md.
 """
 import threading
 import warnings
@@ -31,31 +30,26 @@ class OnlineRunner:
     """Run an inferencer over a stream with bounded memory.
 
     Args:
-        inferencer (STMixerInferencer): the model, its clip sampling,
-            class names and ``person_thr``.
+        inferencer (STMixerInferencer): model, clip sampling, classes, thr.
         stride (int): frames between two keyframes.
-        realtime (bool): skip keyframes the model has no time for (and pace
-            a file at its frame rate); else every keyframe is detected.
-        out_dir (str, optional): where ``<name>_det.mp4``, ``_det.jsonl``
-            and ``_tracks.json`` go; None writes nothing (benchmarks).
+        realtime (bool): skip keyframes late for the model, pace files.
+        out_dir (str, optional): for ``<name>_det.mp4``, ``_det.jsonl`` and
+            ``_tracks.json``; None writes nothing (benchmarks).
         write_video (bool): write the mp4.
         video_codec (str): ``'h264'`` (PyAV, with fallbacks) or ``'mp4v'``.
         show (bool): show the frames in a window (where a display exists).
         score_thr (float): list the actions scoring at least this.
         topk (int): actions per person.
         link_iou, max_lost, max_shift: see :class:`OnlineTubeTracker`.
-        fps (float, optional): frame rate of frame folders (default 30) or
-            overriding a video's; output fps.
+        fps (float, optional): frame folders' rate (30) or a video's; output.
         max_frames (int, optional): stop after this many frames.
         progress (bool | stream): the terminal progress line (stderr).
-        capture_factory (callable, optional): opens webcams / streams /
-            files (tests inject a fake device).
+        capture_factory (callable, optional): opens inputs (tests: a fake).
         queue_frames (int): frames the writer may hold before the reader
             waits (realtime: drops), plus what the drawing needs.
         min_short_side (int): small frames are scaled up to this.
         handle_signals (bool): SIGTERM / SIGINT / SIGHUP (main thread only)
-            stop the run and finalise the outputs, then :meth:`run` raises
-            :class:`RunInterrupted`.
+            stop, finalise outputs, then :meth:`run` raises RunInterrupted.
         overwrite (bool): replace output files that exist; else refused.
     """
 
@@ -128,19 +122,14 @@ class OnlineRunner:
     def run(self,
             source: Union[str, int, FrameSource],
             name: Optional[str] = None) -> Dict:
-        """Process one source to its end (or ``max_frames`` / :meth:`stop`
-        / a signal).
+        """Process one source to its end, ``max_frames``, a stop or a signal.
 
         Args:
             source: a spec (:func:`open_source`) or a source.
-            name (str, optional): the stem of the output files; default the
-                source's name.
+            name (str, optional): output files' stem (default: the source's).
 
         Returns:
-            dict: the final :class:`~.run_stats.RunStats` snapshot with
-            ``name``, ``fps``, the output paths, ``codec``, ``num_tracks``,
-            the ``ResultFormatter`` counts of persons written and their
-            ``summary``.
+            dict: final ``RunStats`` snapshot, outputs, counts and ``summary``.
 
         Raises:
             OutputFileError: an output exists already or cannot be written.

@@ -1,12 +1,10 @@
 """Online actor tubes: a track id for every person as soon as it is seen.
 
 :class:`OnlineTubeTracker` links each keyframe's persons to the tracks so
-far with the tube metric's greedy linking (``link_video_tubes``, its
-``box_iou``), so an id never depends on a later frame. A track without a
-match is *lost*, not ended: for up to ``max_lost`` keyframes it can take
-back a person that overlaps or lies near its last box; then it is finished
-and forgotten. The tube metric keeps the offline linking. See
-docs/en/online.md.
+far with the tube metric's greedy linking (``link_video_tubes``), so an id
+never depends on a later frame. An unmatched track is *lost* for up to
+``max_lost`` keyframes (it can take back a person near its last box), then
+finished. The tube metric keeps the offline linking. See docs/en/online.md.
 """
 from typing import Dict, List, Optional
 
@@ -126,8 +124,7 @@ class OnlineTubeTracker:
             frame (int): the keyframe (ascending over calls).
             boxes (np.ndarray): ``[n, 4]`` xyxy.
             person_scores (np.ndarray): ``[n]``.
-            action_scores (np.ndarray, optional): ``[n, C]``, averaged per
-                track for its summary.
+            action_scores (np.ndarray, optional): ``[n, C]``, mean per track.
             track_ids (np.ndarray, optional): a model's own ids (track
                 queries): no linking; tracks missed are lost as above.
         """

@@ -1,11 +1,10 @@
 """The files of one input's results, written one way by the Inferencer,
 the offline demo and the online runner.
 
-A :class:`ResultWriter` claims all its paths together before anything is
-written (nothing is overwritten unasked) and picks each file's format by
-its extension: ``.mp4`` (frames drawn with ``draw_tracks``), ``.jsonl`` (a
-keyframe record a line, as it comes), ``.json`` (one document) or ``.csv``
-(:data:`~.formatter.CSV_COLUMNS`). Documents are renamed when complete.
+A :class:`ResultWriter` claims all its paths before writing (nothing is
+overwritten unasked) and picks formats by extension: ``.mp4`` (drawn with
+``draw_tracks``), ``.jsonl`` (a keyframe record a line), ``.json`` or
+``.csv`` (:data:`~.formatter.CSV_COLUMNS`); documents renamed when done.
 """
 import csv
 import json

@@ -236,11 +236,9 @@ def open_source(spec: Union[int, str],
     """The :class:`FrameSource` of one input (after :func:`expand_inputs`).
 
     Args:
-        spec (int | str): webcam index, stream URL, video file or frame
-            folder.
+        spec (int | str): webcam index, stream URL, video file or frame dir.
         realtime (bool): pace a file / folder at its frame rate.
-        fps (float, optional): a frame folder's rate (default 30, with a
-            warning), or one that overrides a video's.
+        fps (float, optional): a folder's rate (30, warned) or a video's.
         capture_factory (callable, optional): see :class:`CaptureSource`.
 
     Raises:

@@ -1,11 +1,10 @@
 """The frames that the next keyframe clips need, and no others.
 
 Keyframe ``k`` (every ``stride`` frames from ``first_keyframe``) is detected
-on the clip :func:`clip_indices` samples around it. The clip is complete
-once frame ``k + after`` is read, or when the stream ends (then clamped to
-the last frame, as the offline demo). :class:`ClipRingBuffer` keeps the
-frames a keyframe not yet emitted samples, plus the newest frame, so memory
-stays flat and the clips equal the offline ones.
+on the clip :func:`clip_indices` samples around it, complete once frame
+``k + after`` is read or the stream ends (then clamped to the last frame, as
+the offline demo). :class:`ClipRingBuffer` keeps the frames pending
+keyframes sample plus the newest: flat memory, clips equal to offline ones.
 """
 from collections import OrderedDict
 from typing import Iterator, List, Optional, Tuple

@@ -1,11 +1,10 @@
 """Frame sources of the demo and the online engine.
 
 One spec, five kinds of input: a webcam index or a stream URL (live), a
-video file, a frame folder or a folder of videos (:func:`expand_inputs`,
-one source each). A source iterates RGB uint8 :class:`Frame` s; with
-``realtime=True`` a file or folder is paced at its rate, live sources are
-never paced and are timed by the wall clock. The frame-rate and
-end-of-input rules and the natural order: docs/en/bad_inputs.md.
+video file, a frame folder or a folder of videos (:func:`expand_inputs`, one
+source each). Sources yield RGB uint8 :class:`Frame` s; ``realtime=True``
+paces a file or folder at its rate; live sources go by the wall clock.
+Frame-rate, end-of-input rules and natural order: docs/en/bad_inputs.md.
 """
 import math
 import numbers
@@ -97,21 +96,18 @@ def check_frames(frames: Sequence,
                  offset: int = 0,
                  names: Optional[Sequence[str]] = None,
                  size: Optional[Tuple[int, int]] = None) -> None:
-    """Check every frame of an in-memory video or clip: a numpy array
-    ``[H, W, 3]`` (RGB), dtype uint8, of the size of the first frame.
+    """Check each frame: a numpy RGB uint8 ``[H, W, 3]`` of frame 0's size.
 
     Args:
         frames (Sequence): a list or a ``[T, H, W, 3]`` array.
         where (str): what the frames are, starting the error.
         error (type): the exception class raised.
         offset (int): the index of ``frames[0]`` in the video.
-        names (Sequence[str], optional): each frame's file (for frame
-            ``offset + i``), named in the errors instead of the index.
-        size (tuple[int, int], optional): ``(H, W)`` of frame 0 when
-            ``frames`` do not start with it.
+        names (Sequence[str], optional): files of frames ``offset + i``.
+        size (tuple[int, int], optional): frame 0's ``(H, W)`` if not first.
 
     Raises:
-        error: naming the frame and what is wrong with it.
+        error: naming the frame (its file if named) and what is wrong.
     """
 
     def frame(i):

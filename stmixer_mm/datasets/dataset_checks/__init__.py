@@ -3,9 +3,8 @@ before training, for the AVA-format (:class:`ValidatedAVADataset`) and the
 tube (:class:`TubeDataset`) data sets of a config.
 
 Used by ``tools/analysis_tools/check_dataset.py``; findings are ``ERROR``
-(what the data set, with the same check functions, or the config rules
-refuse) or ``WARNING`` (mAP likely lost). The kinds:
-docs/en/useful_tools.md.
+(what the data set, with the same checks, or the config rules refuse) or
+``WARNING`` (mAP likely lost). The kinds: docs/en/useful_tools.md.
 """
 import math
 from typing import Any, Dict, Optional, Sequence, Tuple

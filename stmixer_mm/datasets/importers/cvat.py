@@ -1,11 +1,10 @@
 """Reader of CVAT "for video 1.1" XML exports, and of "for images 1.1"
 exports of video tasks (stdlib ``xml.etree``).
 
-The spec followed and the conventions chosen (absolute video frame numbers,
-``outside="1"``, actions from labels and attributes, ``person_id``, ZIPs,
-project exports' frame offsets) are in docs/en/annotation_formats.md. A
-file (or ZIP member) is parsed as it is read, within :func:`_budget`; a
-DOCTYPE (whose entities could expand past any budget) is refused.
+Spec and conventions (absolute frame numbers, ``outside="1"``, actions,
+``person_id``, ZIPs, project frame offsets): docs/en/annotation_formats.md.
+A file (or ZIP member) is parsed as read, within :func:`_budget`; a DOCTYPE
+(whose entities could expand past any budget) is refused.
 """
 import os
 import os.path as osp
@@ -207,16 +206,14 @@ def read_cvat(path: str,
               known_videos: Optional[Collection[str]] = None,
               person_labels: Sequence[str] = ('person', )) -> \
         ImportedAnnotations:
-    """Read CVAT exports: an XML file, an export ZIP or a folder of them
-    (one task, i.e. one video, per file).
+    """Read CVAT exports (one task, i.e. one video, per file).
 
     Args:
         path (str): An XML file, an export ZIP or a folder of them.
         known_videos (Collection[str], optional): Keys of the videos on
             disk: a file's video is the first of ``<meta>`` ``<source>``,
             ``<task><name>`` and the file name that is one (else the first).
-        person_labels (Sequence[str]): Track labels that name the person,
-            not an action.
+        person_labels (Sequence[str]): Track labels naming the person.
     """
     out = ImportedAnnotations('cvat')
     for file in list_xml_files(path):

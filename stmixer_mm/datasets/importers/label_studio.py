@@ -1,13 +1,10 @@
 """Reader of Label Studio's JSON export of a video object-tracking
 (``<VideoRectangle>``) project (stdlib ``json``).
 
-Tasks with ``data.video`` and ``annotations[].result[]``; a
-``videorectangle`` result is one person's region (keyframes in percent of
-the frame, interpolated linearly after an ``enabled`` keyframe, as the
-editor does); per-region ``choices`` / ``taxonomy`` / ``labels`` add
-actions, a ``person_id`` textarea the id. Conventions:
-docs/en/annotation_formats.md. A file is held to what a real export of
-its declared frames can hold (:func:`_budget`).
+A ``videorectangle`` result is one person's region (keyframes in percent,
+interpolated linearly after an ``enabled`` keyframe, as the editor does);
+``choices`` / ``taxonomy`` / ``labels`` add actions, a ``person_id`` textarea
+the id (docs/en/annotation_formats.md). Size limits: :func:`_budget`.
 """
 import os
 import os.path as osp

@@ -24,20 +24,17 @@ def _where(results: Dict) -> str:
 
 def person_futures(now: np.ndarray, persons: Sequence, ahead: Sequence[Dict],
                    num_labels: int) -> Dict[str, np.ndarray]:
-    """Each keyframe row's person at every horizon (the lookup of
-    ``LoadForecastTargets`` and ``ValidatedAVADataset(forecast_horizons)``).
+    """Each row's person at every horizon (for ``LoadForecastTargets``).
 
     Args:
         now (np.ndarray): ``[n, 4]`` the keyframe's boxes (normalised).
         persons (Sequence): ``[n]`` the person of each row.
-        ahead (Sequence[dict]): Per horizon, ``{person: (box [4]
-            normalised, labels [C] multi-hot)}`` of the persons in view.
+        ahead (Sequence[dict]): per horizon, ``{person: (box, labels)}``.
         num_labels (int): ``C``, the action columns (no background).
 
     Returns:
-        dict: ``bboxes`` ``[n, H, 4]`` float32 (the keyframe box where the
-        person is out of view), ``labels`` ``[n, H, C]`` float32 (zero out
-        of view) and ``visible`` ``[n, H]`` bool.
+        dict: float32 ``bboxes`` [n, H, 4] (out of view: the keyframe box),
+        ``labels`` [n, H, C] (out of view: 0) and bool ``visible`` [n, H].
     """
     now = np.asarray(now, np.float32).reshape(-1, 4)
     n, k = len(now), len(ahead)

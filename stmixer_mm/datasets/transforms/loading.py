@@ -21,19 +21,15 @@ JPEG_EOI = b'\xff\xd9'
 
 
 def decode_frame(content: bytes, where: str) -> np.ndarray:
-    """Decode one RGB frame, refusing empty, truncated or corrupt files.
+    """Decode one RGB frame (``[H, W, 3]`` uint8), refusing bad files.
 
     Args:
         content (bytes): the file's bytes.
         where (str): the file (and its video / keyframe) for the message.
 
-    Returns:
-        np.ndarray: [H, W, 3] uint8, RGB.
-
     Raises:
-        ValueError: ``'<where>: <problem>'``; a JPEG (SOI ``FF D8``) must
-            end with EOI ``FF D9`` (zero padding allowed): OpenCV may decode
-            a cut file with grey rows instead of failing.
+        ValueError: ``'<where>: <problem>'``: empty, corrupt, or a JPEG without
+            EOI ``FF D9`` (OpenCV decodes cut files with grey rows).
     """
     if not content:
         raise ValueError(f'{where}: the frame file is empty (0 bytes)')
@@ -150,8 +146,8 @@ def tube_clip_frames(keyframe: int,
                      frame_interval: int,
                      offsets: Optional[np.ndarray] = None,
                      position: str = 'centre') -> np.ndarray:
-    """1-based frames ``keyframe + (i - p) * frame_interval (+ offsets[i])``
-    of a clip clamped to ``[1, nframes]``, ``p`` the keyframe's position.
+    """1-based int64 frames of a clip, clamped to ``[1, nframes]``:
+    ``keyframe + (i - p) * frame_interval (+ offsets[i])``.
 
     Args:
         keyframe (int): 1-based keyframe.
@@ -159,10 +155,7 @@ def tube_clip_frames(keyframe: int,
         clip_len (int): Frames of the clip.
         frame_interval (int): Step between them.
         offsets (np.ndarray, optional): ``[clip_len]`` jitter.
-        position (str): Where the keyframe is, ``'centre'`` or ``'last'``.
-
-    Returns:
-        np.ndarray: ``[clip_len]`` int64 frames in ``[1, nframes]``.
+        position (str): Keyframe place ``p``: ``'centre'`` or ``'last'``.
     """
     pos = keyframe_position(clip_len, position)
     frames = keyframe + (np.arange(clip_len) - pos) * frame_interval

@@ -31,29 +31,22 @@ VISUALIZER_TYPES = ('ActionDetLocalVisualizer',
 class ActionDetVisualizationHook(Hook):
     """Draw ground truth and predictions of val/test samples.
 
-    As mmdet's ``DetVisualizationHook``: ``show=True`` only displays (the
-    ``vis_backends`` off); ``test_out_dir`` writes test images to
-    ``<work_dir>/<timestamp>/<test_out_dir>`` (absolute: as is); otherwise
-    the drawings go to the config's ``vis_backends``.
+    As mmdet's ``DetVisualizationHook``: ``show=True`` only displays;
+    ``test_out_dir`` writes to ``<work_dir>/<timestamp>/<test_out_dir>``
+    (absolute: as is); else the drawings go to the ``vis_backends``.
 
     Args:
-        draw (bool): Draw at all (``tools/test.py --show/--show-dir`` switch
-            it on). Defaults to False.
-        interval (int): Validation: the first sample of every
-            ``interval``-th iteration; test: every ``interval``-th sample.
+        draw (bool): Draw at all (``tools/test.py --show/--show-dir``).
+        interval (int): Val: the first sample of every ``interval``-th
+            iteration; test: every ``interval``-th sample.
         score_thr (float): Actions scoring less are not shown.
         show (bool): Display in a window.
         wait_time (float): Seconds each window stays.
         test_out_dir (str, optional): Where test images are written.
-        label_file (str, optional): AVA label map for the action names;
-            default: the evaluated data set's ``label_file`` or
-            ``metainfo['classes']``.
-        enable (bool, optional): mmaction2's name for ``draw`` (its
-            ``test.py --show`` sets it); when given it decides.
-        out_dir (str, optional): mmaction2's ``--show-dir``: test images
-            go to this folder as given (as mmaction2's
-            ``VisualizationHook``), not under the work dir. Not with
-            ``test_out_dir``.
+        label_file (str, optional): AVA label map (default: the data set's).
+        enable (bool, optional): mmaction2's ``draw``; decides when given.
+        out_dir (str, optional): mmaction2's ``--show-dir``, used as given
+            (as its ``VisualizationHook``); not with ``test_out_dir``.
     """
 
     priority = 'NORMAL'
