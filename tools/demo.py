@@ -8,10 +8,7 @@ videos, webcams and streams::
         [--tubes [--tube-iou 0.5]]
         [--online [--realtime] [--show] [--max-frames N] [--max-lost 3]]
 
-The same command as ``demo/demo_spatiotemporal_det.py`` (kept here for the
-quick start and existing scripts). The arguments and what they do:
-``python tools/demo.py --help``, ``docs/en/useful_tools.md`` and
-``docs/en/online.md``.
+As ``demo/demo_spatiotemporal_det.py``; docs/en/useful_tools.md, online.md.
 """
 from stmixer_mm.cli.demo import main
 

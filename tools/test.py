@@ -4,8 +4,7 @@
         [--show] [--show-dir DIR] [--no-picture] [--non-strict]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
-The summary and picture, strict loading, class-name and sharded-folder
-checks: docs/en/train_test.md, docs/en/finetune.md, docs/en/bad_inputs.md.
+Details: docs/en/train_test.md, docs/en/finetune.md, docs/en/bad_inputs.md.
 """
 from stmixer_mm.cli.test import main
 

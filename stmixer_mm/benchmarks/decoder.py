@@ -1,14 +1,10 @@
 """Speed and memory of the STMixer decoder: fast path vs reference sampling
 (the library of ``tools/analysis_tools/benchmark_decoder.py``).
 
-The decoder of ``CONFIG`` (default: official ViT-B) twice with the same
-weights, ``impl='auto'`` and ``impl='reference'`` (the official operator), on
-neck-like inputs; interleaved medians of ``inference`` (no grad) and
-``training`` (loss: a fixed random projection of every stage's outputs, no
-Hungarian matching, which costs the same on both), ``peak`` memory and
-``max|diff|``; then ``torch.profiler`` tables with the GEMMs' share and the
-floor it implies; ``--bf16`` adds autocast inference. See
-docs/en/benchmarks.md.
+The decoder of ``CONFIG`` twice with the same weights (``impl='auto'`` and
+``'reference'``) on neck-like inputs: interleaved medians of inference and
+training (loss: a fixed random projection, no Hungarian matching), peak
+memory, ``max|diff|``, ``torch.profiler`` tables. See docs/en/benchmarks.md.
 """
 import copy
 import statistics

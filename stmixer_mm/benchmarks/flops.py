@@ -1,15 +1,10 @@
 """FLOPs of a whole STMixer detector, decoder included (the library of
-``tools/analysis_tools/get_flops.py`` and of the FLOP column of
-``benchmark_model.py``).
+``tools/analysis_tools/get_flops.py`` and of ``benchmark_model.py``'s FLOPs).
 
-mmaction2's ``get_flops.py`` counts only backbone + neck (``extract_feat``);
-:func:`count_flops` runs mmdet's ``_forward`` (``mode='tensor'``) under
-PyTorch's ``FlopCounterMode``, which also sees inside custom autograd functions
-(a JIT trace cannot). 2 FLOPs per multiply-add; sampling costs 4 MACs per
-sampled value and channel for ``grid_sample``, one per gathered element for the
-PyTorch path's ``embedding_bag``; element-wise ops, norms and softmax are not
-counted, nor mmcv's CUDA kernel (count with ``impl='pytorch'``). See
-docs/en/useful_tools.md.
+Unlike mmaction2's (backbone + neck), :func:`count_flops` runs mmdet's
+``_forward`` under ``FlopCounterMode``, which sees inside custom autograd
+functions; PyTorch-path sampling: one MAC per ``embedding_bag`` element; mmcv's
+kernel is not counted (use ``impl='pytorch'``). Rules: docs/en/benchmarks.md.
 """
 import copy
 from collections import defaultdict
@@ -125,17 +120,14 @@ def count_flops(model: nn.Module,
     """Count the FLOPs of ``model``'s tensor forward on a random clip batch.
 
     Args:
-        model (nn.Module): An STMixer detector (mmdet ``mode='tensor'``
-            contract), in eval mode.
-        shape (Sequence[int]): Input ``(T, H, W)``, padded as the data
-            preprocessor pads.
+        model (nn.Module): An STMixer detector (``mode='tensor'``), eval mode.
+        shape (Sequence[int]): Input ``(T, H, W)``, padded as preprocessed.
         batch_size (int): Clips in the batch.
         depth (int): Module depth below the detector to report.
 
     Returns:
-        dict: ``total`` (FLOPs), ``by_module`` (the four top-level parts),
-        ``modules`` (up to ``depth``), ``by_operator``, ``decoder_share`` and
-        ``input_shape``.
+        dict: ``total``, ``by_module`` (the four top-level parts), ``modules``
+        (to ``depth``), ``by_operator``, ``decoder_share``, ``input_shape``.
     """
     from mmaction.structures import ActionDataSample
     t, h, w = (int(v) for v in shape)

@@ -1,12 +1,10 @@
 """Parameter count, forward latency and clips/s of detector configs (the
-library of ``tools/analysis_tools/benchmark_model.py``; ``--vs-official``:
-:mod:`stmixer_mm.benchmarks.vs_official`).
+library of ``tools/analysis_tools/benchmark_model.py``, but ``--vs-official``).
 
-The whole inference path (data preprocessor + ``predict``) on random clips;
-``--onnx``: ONNX Runtime beside it, interleaved, outputs checked first. Table
-mode (``--official``, several CONFIGs, ``--table``): one markdown row per
-config, device and dtype, GFLOPs included, random weights (NaNs stop the tool),
-``--json`` rewritten after every row. See docs/en/benchmarks.md.
+Preprocessor + ``predict`` on random clips; ``--onnx``: ONNX Runtime beside it,
+interleaved. Table mode (``--official``, several CONFIGs, ``--table``): a
+markdown row per config, device and dtype, random weights (NaNs stop it).
+See docs/en/benchmarks.md.
 """
 import copy
 import gc

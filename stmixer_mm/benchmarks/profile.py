@@ -1,14 +1,10 @@
 """Operators launched and host synchronisations of ``predict`` and of one
-training step, per part of the detector (the library of
-``tools/analysis_tools/profile_model.py``).
+training step, per part (library of ``tools/analysis_tools/profile_model.py``).
 
-Each config with random weights (``build_random_model``), once on a random clip
-(default ``clip_len`` x 128 x 160) under
-:class:`~stmixer_mm.benchmarks.sync_counter.OpCounter`: ``predict`` (no
-gradients) and ``train`` (``model.loss`` with two GT persons per clip, then
-``backward``, no optimizer step). On CUDA one untimed ``predict`` runs first
-(lazy initialisation) and ``set_sync_debug_mode('warn')`` counts CUDA's own
-synchronisations beside the counter's. Parts: ``PART_ORDER``; docs/en/gpu.md.
+Random weights, one random clip, under :class:`~.sync_counter.OpCounter`:
+``predict`` and ``train`` (``model.loss`` with two GT persons, ``backward``);
+on CUDA after an untimed ``predict``, with ``set_sync_debug_mode('warn')``.
+Parts: ``PART_ORDER``; docs/en/gpu.md.
 """
 import json as json_module
 import warnings

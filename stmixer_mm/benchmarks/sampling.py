@@ -1,13 +1,10 @@
 """Speed and memory of the implementations of STMixer's 4-D sampling (the
 library of ``tools/analysis_tools/benchmark_sampling.py``).
 
-Timing: ``sample_4d`` at the official ViT-B 16x4 sizes, ``fwd`` (no autograd)
-and ``fwd+bwd``, ``peak`` above the inputs, ``x ref`` relative to
-``impl='reference'``. Parity: each impl's output and gradients against the
-float64 reference of the same rounded inputs (relative; in fp32 also mmcv vs
-pytorch, absolute) within ``PARITY_TOL``, else ``SystemExit``; the bf16/fp16
-point gradient is not checked (it jumps on pixel edges, where rounded points
-land). Details and results: docs/en/gpu.md, docs/en/benchmarks.md.
+Timing: ``sample_4d`` at the official ViT-B 16x4 sizes, ``fwd`` and
+``fwd+bwd``, ``peak`` above the inputs, ``x ref`` against ``'reference'``.
+Parity: outputs and gradients against a float64 reference within
+``PARITY_TOL``, else ``SystemExit``. Details: docs/en/gpu.md, benchmarks.md.
 """
 import json as json_module
 import statistics

@@ -3,13 +3,8 @@ makes the host wait for the device.
 
 On a GPU ``torch.cuda.set_sync_debug_mode('warn')`` reports them; on a CPU
 :class:`OpCounter` counts, per part, every ATen operator and those that *would*
-wait for a GPU: value reads (``.item()``, ``bool(t)``, ``if t:``,
-``aten.equal``), data-dependent shapes (``nonzero``, ``unique``, boolean-mask
-indexing, ...), copies to the CPU (``.cpu()`` / ``.tolist()`` at the Python
-level, one per call; ``_to_copy`` / ``copy_`` from another device only on a run
-there) and copies of Python data to a device (``torch.tensor(data, device=)``,
-``new_tensor``: ``non_blocking=False`` waits for the stream). See
-docs/en/gpu.md.
+wait for a GPU (value reads, data-dependent shapes, copies to the CPU, blocking
+copies of Python data to a device). The list: docs/en/gpu.md.
 """
 from collections import Counter
 from contextlib import contextmanager

@@ -3,12 +3,8 @@ wall-clock time, the kernels, the launches and the synchronisations
 (``profile_model.py --timeline``, ``bench_train_step.py --timeline``).
 
 :func:`cuda_timeline` reads a ``torch.profiler`` Chrome trace back, per call:
-``gpu_busy_ms`` (union of the device events' intervals; over the unprofiled
-median wall time it gives ``gpu_busy_fraction``, 1.0 = GPU-bound), ``kernels``,
-``launches`` (host launch calls, and their host time), ``syncs`` (host calls
-that wait for the GPU, their wait, and ``cudaMemcpy*``: a device-to-host copy
-into pageable memory waits too) and ``top_kernels``. The wall time is measured
-without the profiler, which slows the host only. See docs/en/gpu.md.
+``gpu_busy_ms``, ``gpu_busy_fraction`` (1.0 = GPU-bound), ``kernels``,
+``launches``, ``syncs`` and ``top_kernels``. Fields: docs/en/gpu.md.
 """
 import json
 import os

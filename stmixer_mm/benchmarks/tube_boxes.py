@@ -183,14 +183,12 @@ def analyse_labels(gt: dict, predictions: dict) -> dict:
 
 def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,
                     degree: int) -> np.ndarray:
-    """Each tubelet's boxes replaced by their least-squares polynomial of
-    ``degree`` in time, per coordinate (``rescore_tubelets.py``).
+    """Each tubelet's boxes fitted per coordinate by a polynomial in time.
 
     Args:
         boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.
         frames (np.ndarray): ``[T']`` video frames of the output frames.
-        degree (int): 0 (constant box), 1 (constant velocity), ...; at least
-            ``T' - 1`` returns the boxes unchanged.
+        degree (int): Least-squares degree; ``>= T' - 1``: boxes unchanged.
 
     Returns:
         np.ndarray: ``[n, T', 4]`` float32.

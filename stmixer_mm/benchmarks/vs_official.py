@@ -1,13 +1,10 @@
 """Our detector against the official stack, per config, device, dtype and
 thread count (``tools/analysis_tools/benchmark_model.py --vs-official``).
 
-Same random weights (copied, strict keys) and clips, interleaved run by run.
-"official": mmaction2's stock backbone (hand-written ViT attention as in the
-official STMixer's VideoMAE; PyTorch's own 3-D convolution choice) and
-``impl='reference'`` sampling; "ours": the config after
-``prepare_for_inference``. Rows: latency, CPU time, peak memory, and the
-largest relative output difference, at most 1e-4 in fp32 (computed with TF32
-off). See docs/en/benchmarks.md.
+Same random weights and clips, interleaved. "official": mmaction2's stock
+backbone (ViT attention as the official STMixer's VideoMAE) and
+``impl='reference'``; "ours": after ``prepare_for_inference``. Relative
+output difference at most 1e-4 in fp32 (TF32 off). See docs/en/benchmarks.md.
 """
 import gc
 import os
@@ -67,17 +64,15 @@ def benchmark_vs_official(
         compile_mode: Optional[str] = None,
         json: Optional[str] = None,
         cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
-    """``--vs-official``: our detector against the official stack per config,
-    device, dtype and thread count (see the module docstring); prints the table
-    and its notes, returns the rows (also to ``json``, after every row).
-    ``dtypes`` / ``bf16`` / ``fp32_only``: as in
-    :func:`~stmixer_mm.benchmarks.common.select_dtypes`. ``compile``: also time
-    the captured path (``compile_mode``, default ``'reduce-overhead'`` on CUDA,
-    ``'default'`` on the CPU), see :func:`compile_row`.
+    """``--vs-official``: our detector against the official stack (see the
+    module docstring); prints the table and its notes, returns the rows (also
+    to ``json``, after every row). ``dtypes`` / ``bf16`` / ``fp32_only``: as
+    :func:`~stmixer_mm.benchmarks.common.select_dtypes`. ``compile``: also
+    time the captured path (``compile_mode``; see :func:`compile_row`).
 
     Raises:
-        SystemExit: The two differ beyond 1e-4 (relative), or a prediction is
-            not finite.
+        SystemExit: The two differ beyond 1e-4 (relative), or a prediction
+            is not finite.
     """
     cuda = torch.cuda.is_available()
     thread_counts = threads or [torch.get_num_threads()]

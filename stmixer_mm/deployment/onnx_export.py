@@ -1,11 +1,9 @@
 """Export an STMixer detector to ONNX for a fixed clip size.
 
-The graph (backbone + neck + query generator + decoder) takes a clip
-``[B, 3, T, H, W]`` normalised as the data preprocessor does (the padding
-is in the graph) and returns the last stage's raw outputs; ``B``, ``T``,
-``H``, ``W`` are fixed at export. :func:`stmixer_mm.deployment.postprocess`
-reads what it needs from the JSON metadata (:func:`read_export_meta`).
-Outputs, sampling path and refused models: docs/en/deployment.md.
+The graph (backbone to decoder) takes a clip ``[B, 3, T, H, W]`` normalised as
+the data preprocessor does (padding in the graph, all sizes fixed) and returns
+the last stage's raw outputs, read by :mod:`.postprocess` with the JSON
+metadata (:func:`read_export_meta`). Details: docs/en/deployment.md.
 """
 import json
 import math
@@ -128,8 +126,7 @@ def set_sampling_impl(cfg: Union[Config, ConfigDict, dict], impl: str) -> None:
     """Set ``sampling_mixing.sampling_cfg.impl`` of every stage head.
 
     Args:
-        cfg (Config | dict): The whole config or the model config; changed
-            in place (nested dicts included).
+        cfg (Config | dict): The whole or the model config; changed in place.
         impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
             (``stmixer_mm.models.layers.sample_4d``).
 
@@ -281,19 +278,15 @@ def export_onnx(detector: nn.Module,
     """Export a detector for clips of a fixed size.
 
     Args:
-        detector (nn.Module): An ``STMixer`` (eval mode is set), built
-            with ``impl='reference'`` sampling for TorchScript.
+        detector (nn.Module): An ``STMixer`` built with ``impl='reference'``.
         out_file (str): The ``.onnx`` file to write.
         clip_shape (Sequence[int]): ``(T, H, W)`` of the un-padded clips.
         batch_size (int): Clips per call. Defaults to 1.
-        opset (int): ONNX opset, >= 16. Defaults to 17 (the first with
-            ``LayerNormalization``).
-        exporter (str): ``'torchscript'`` (default) or ``'dynamo'`` (needs
-            ``onnxscript``).
+        opset (int): ONNX opset, >= 16 (17, default: ``LayerNormalization``).
+        exporter (str): ``'torchscript'`` (default) or ``'dynamo'``.
         extra_meta (dict, optional): More metadata (e.g. config path).
         keyframe_only (bool): Export the keyframe detector of a model the
-            graph does not reproduce, with a warning (see
-            :func:`check_exportable`).
+            graph does not reproduce (warns; :func:`check_exportable`).
 
     Returns:
         dict: The metadata stored in the file.
@@ -373,16 +366,12 @@ def read_export_meta(onnx_file: str) -> dict:
 
 def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],
                    meta: Mapping) -> np.ndarray:
-    """The graph's input from ``T`` frames, normalised as the data
-    preprocessor does.
+    """The graph's normalised ``[1, 3, T, H, W]`` float32 input from frames.
 
     Args:
-        frames (np.ndarray | list[np.ndarray]): ``[T, H, W, 3]``, RGB as the
-            test pipeline gives them (after its resize), any numeric dtype.
+        frames (np.ndarray | list[np.ndarray]): ``[T, H, W, 3]`` RGB as the
+            test pipeline gives them (resized), any numeric dtype.
         meta (Mapping): :func:`read_export_meta`.
-
-    Returns:
-        np.ndarray: ``[1, 3, T, H, W]`` float32.
 
     Raises:
         ValueError: the frames do not have the exported size.

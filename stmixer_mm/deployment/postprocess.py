@@ -1,11 +1,10 @@
 """Post-processing of the exported STMixer graph, in numpy.
 
-Turns the graph's raw last-stage outputs into the detections
-``STMixer.predict`` gives (``label_convention='ava'``, the input of
-mmaction2's ``AVAMetric``) without torch or mmengine: the numpy twin of
+Turns the graph's raw last-stage outputs into ``STMixer.predict``'s detections
+(``label_convention='ava'``) without torch or mmengine: the numpy twin of
 ``STMixerBBoxHead.predict_ava`` (``tests/test_deployment`` compares them).
-Boxes are normalised by the un-padded ``H x W``; score column 0 (AVA's
-background) is 0. See docs/en/deployment.md.
+Boxes normalised by the un-padded ``H x W``; score column 0 (AVA's background)
+is 0. See docs/en/deployment.md.
 """
 from typing import Dict, Mapping, Optional, Sequence, Union
 
@@ -63,16 +62,14 @@ def postprocess_ava(person_logits: np.ndarray,
         action_logits (np.ndarray): ``[B, N, A]``.
         bboxes (np.ndarray): ``[B, N, 4]``, xyxy pixels of the network input.
         img_shape (Sequence[int]): ``(H, W)`` without the padding.
-        test_cfg (Mapping, optional): ``person_threshold``,
-            ``num_fallback``, ``multiply_person_score``; missing keys take
-            :data:`AVA_TEST_CFG_DEFAULTS`.
-        use_sigmoid_person (bool): Whether the person classifier is a
-            sigmoid.
+        test_cfg (Mapping, optional): ``person_threshold``, ``num_fallback``,
+            ``multiply_person_score``; else :data:`AVA_TEST_CFG_DEFAULTS`.
+        use_sigmoid_person (bool): Whether the person classifier is a sigmoid.
 
     Returns:
         list[dict[str, np.ndarray]]: Per clip ``bboxes`` ``[n, 4]``
         (normalised xyxy), ``scores`` ``[n, A + 1]``, ``person_scores``
-        ``[n]`` and ``query_indices`` ``[n]`` (the kept queries).
+        ``[n]``, ``query_indices`` ``[n]`` (the kept queries).
 
     Raises:
         ValueError: the arrays do not fit together or unknown test_cfg keys.
@@ -128,17 +125,16 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
 
     Args:
         outputs (Sequence[np.ndarray] | Mapping[str, np.ndarray]): The
-            graph's outputs in the order of ``meta['output_names']`` (as
-            ``InferenceSession.run(None, ...)`` returns them) or by name.
+            graph's outputs in ``meta['output_names']`` order, or by name.
         meta (Mapping): :func:`read_export_meta` of the ONNX file.
         test_cfg (Mapping, optional): Overrides of ``meta['test_cfg']``.
         fallback_queries (bool): Keep the config's ``num_fallback`` (as
-            ``tools/test.py``); default False: 0, as ``init_detector``. A
-            ``num_fallback`` in ``test_cfg`` wins over both.
+            ``tools/test.py``) or use 0 (default, as ``init_detector``);
+            ``test_cfg['num_fallback']`` wins over both.
 
     Returns:
-        list[dict[str, np.ndarray]]: See :func:`postprocess_ava`; a mask
-        head adds ``masks`` (bool ``[n, H, W]``).
+        list[dict[str, np.ndarray]]: As :func:`postprocess_ava`; a mask head
+        adds ``masks`` (bool ``[n, H, W]``).
 
     Raises:
         ValueError: ``outputs`` are not the graph's outputs.

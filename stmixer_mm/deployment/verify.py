@@ -65,14 +65,13 @@ def compare_with_torch(detector: nn.Module,
                        seed: int = 0,
                        atol: float = 1e-4,
                        threads: Optional[int] = None) -> Dict[str, object]:
-    """Run ONNX Runtime and PyTorch on the same random clips; compare the
-    person / action probabilities and normalised boxes of all queries,
-    then the post-processed detections against ``predict`` (same count,
-    values within ``atol``).
+    """Compare ONNX Runtime and PyTorch on the same random clips: person /
+    action probabilities and normalised boxes of all queries, then the
+    post-processed detections against ``predict`` (within ``atol``).
 
     Args:
-        detector (nn.Module): The PyTorch detector as configured (any
-            sampling path), with the exported weights.
+        detector (nn.Module): As configured (any sampling path), with the
+            exported weights.
         onnx_file (str): The export.
         meta (Mapping): Its metadata (:func:`read_export_meta`).
         seed (int): Seed of the random clips.
@@ -80,9 +79,7 @@ def compare_with_torch(detector: nn.Module,
         threads (int, optional): ONNX Runtime intra-op threads.
 
     Returns:
-        dict: ``ok``, ``errors`` and the largest differences
-        (``person_scores``, ``action_scores``, ``bboxes``, ``logits``,
-        ``detections``, ...).
+        dict: ``ok``, ``errors`` and the largest differences.
     """
     detector.eval()
     frames = random_frames(meta, seed)

@@ -27,17 +27,14 @@ def top_actions(scores: np.ndarray,
                 score_thr: float,
                 topk: int,
                 skip_background: bool = True) -> List[Tuple[int, float]]:
-    """Best actions of one detection.
+    """Best actions of one detection, as ``[(label id, score)]`` best first.
 
     Args:
-        scores (np.ndarray): ``[num_classes]`` scores; column ``i`` is label
-            id ``i`` (AVA ids are 1-based; column 0 is background).
+        scores (np.ndarray): ``[num_classes]``; column ``i`` is label id ``i``
+            (AVA ids are 1-based; column 0 is background).
         score_thr (float): keep actions scoring at least this.
         topk (int): keep at most this many.
         skip_background (bool): ignore column 0.
-
-    Returns:
-        list[tuple[int, float]]: ``(label id, score)``, best first.
     """
     out = []
     for i in np.argsort(-scores, kind='stable'):

@@ -194,9 +194,8 @@ class ActionDetLocalVisualizer(Visualizer):
             panels: per panel (left to right) ``(title, groups)``; a group
                 is ``(boxes [n, 4] xyxy pixels, texts [n], colour)`` with
                 optional bool masks ``[n, H, W]`` (filled translucent).
-            legend_lines (int, optional): Reserve exactly this many legend
-                lines (the same canvas for every frame of a video); default:
-                as many as needed.
+            legend_lines (int, optional): Reserve exactly this many lines (the
+                same canvas for every frame of a video); default: as needed.
 
         Returns:
             np.ndarray: ``[H', W', 3]`` RGB uint8, ``H' >= s*H`` and
@@ -312,7 +311,7 @@ class ActionDetLocalVisualizer(Visualizer):
                        color: Optional[ColorType] = None,
                        title: str = '',
                        legend_lines: Optional[int] = None) -> np.ndarray:
-        """Draw one set of boxes (pixels of ``image``) with legend lines.
+        """Draw one set of boxes with legend lines; return the RGB canvas.
 
         Args:
             image (np.ndarray): ``[H, W, 3]`` RGB uint8.
@@ -321,9 +320,6 @@ class ActionDetLocalVisualizer(Visualizer):
             color: box colour; default the prediction colour.
             title (str): first legend line.
             legend_lines (int, optional): see :meth:`draw_panels`.
-
-        Returns:
-            np.ndarray: the annotated RGB canvas (see :meth:`draw_panels`).
         """
         return self.draw_panels(
             image,
@@ -391,14 +387,12 @@ class ActionDetLocalVisualizer(Visualizer):
                        out_file: Optional[str] = None,
                        pred_score_thr: float = 0.3,
                        step: int = 0) -> None:
-        """Draw the ground truth and predictions of one keyframe to
-        ``out_file`` when given, else to every vis backend; ``show`` also
-        displays it.
+        """Draw one keyframe's ground truth and predictions to ``out_file``
+        when given, else to every vis backend; ``show`` also displays it.
 
         Args:
             name (str): Image identifier (window title, backend key).
-            image (np.ndarray): ``[H, W, 3]`` RGB uint8 keyframe of
-                ``img_shape`` (the frame the ground-truth boxes refer to).
+            image (np.ndarray): ``[H, W, 3]`` RGB uint8, of ``img_shape``.
             data_sample (ActionDataSample, optional): ``gt_instances``
                 (pixel ``bboxes``, multi-hot or id ``labels``) and/or
                 ``pred_instances`` (``bboxes``, ``scores [m, num_classes]``,

@@ -13,18 +13,15 @@ __all__ = ['keyframe_from_inputs', 'sample_name']
 def keyframe_from_inputs(
         inputs: torch.Tensor,
         img_shape: Optional[Sequence[int]] = None) -> np.ndarray:
-    """The keyframe of one sample's (un-normalised) input clip.
+    """The keyframe, ``[H, W, 3]`` RGB uint8, of one sample's input clip: its
+    middle frame (the AVA keyframe: ``SampleAVAFrames`` centres clips on it).
 
     Args:
-        inputs (Tensor): ``[C, T, H, W]`` (``NCTHW`` with ``collapse=True``),
-            ``[N, C, T, H, W]`` (several clips: the first is used) or
-            ``[C, H, W]``; values 0..255, RGB (mmaction2's frame loaders).
+        inputs (Tensor): Un-normalised ``[C, T, H, W]`` (``NCTHW`` with
+            ``collapse=True``), ``[N, C, T, H, W]`` (the first clip is used)
+            or ``[C, H, W]``; values 0..255, RGB (mmaction2's frame loaders).
         img_shape (Sequence[int], optional): ``(h, w)`` the boxes refer to;
             padding beyond it is cut off.
-
-    Returns:
-        np.ndarray: ``[H, W, 3]`` RGB uint8, the middle frame (the AVA
-        keyframe: ``SampleAVAFrames`` centres the clip on it).
     """
     x = inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else \
         torch.as_tensor(inputs)

@@ -6,12 +6,7 @@ r"""Curves and timing from mmengine's json logs (loss, mAP, lr, time...).
     python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json \
         [--include-outliers]
 
-LOG.json: ``<work_dir>/<timestamp>/vis_data/<timestamp>.json`` (or
-``scalars.json``), or a work dir (its newest log). mmaction2's and mmdet's
-``analyze_logs.py`` fail on these logs (seaborn; mmcv 1.x ``mode`` fields;
-validation records without ``epoch``/``iter``): here training records are
-plotted against the iteration, validation ones against the epoch, one panel per
-key, with matplotlib only.
+LOG.json: a ``vis_data/<timestamp>.json`` log, or a work dir (its newest).
 """
 import argparse
 import os

@@ -4,9 +4,7 @@
         [--threads 1] [--batch 1] [--input-size 256 320] [--repeats 5] \\
         [--warmup 1] [--profile-rows 15] [--bf16]
 
-What is measured and how: :mod:`stmixer_mm.benchmarks.decoder`. On a CPU
-shared with other work ``--threads 1`` gives steadier numbers; note the load
-(``uptime``) with the numbers.
+Method: :mod:`stmixer_mm.benchmarks.decoder`; shared CPU: ``--threads 1``.
 """
 import argparse
 

@@ -4,7 +4,6 @@ r"""Parameter count, forward latency and clips/s of a detector config.
         [--shape T H W] [--batch-size 1] [--repeats 5] [--warmup 1] \
         [--device cpu] [--checkpoint CKPT] [--amp] [--threads N] \
         [--onnx] [--cfg-options k=v]
-
     python tools/analysis_tools/benchmark_model.py --official \
         [--metafile configs/stmixer/metafile.yml] [--threads 1] \
         [--repeats 3] [--warmup 1] [--bf16] [--seed 0]
@@ -15,8 +14,7 @@ r"""Parameter count, forward latency and clips/s of a detector config.
         [--threads 1 2] [--repeats 3] [--warmup 1] [--bf16 | --fp32-only] \
         [--compile]
 
-What is measured and how: :mod:`stmixer_mm.benchmarks.model`,
-:mod:`stmixer_mm.benchmarks.vs_official` and docs/en/benchmarks.md.
+See :mod:`stmixer_mm.benchmarks.model`, ``vs_official``, docs/en/benchmarks.md.
 """
 import argparse
 import os.path as osp

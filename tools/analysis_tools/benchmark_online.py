@@ -5,14 +5,8 @@
         [--quickstart-checkpoint epoch_6.pth] [--video loop.mp4 |
         --loop-frames 6000] [--stride 8] [--threads 1] [--out bench.json]
 
-Each model (quick-start tube model, checkpoint or random weights; one
-official-size config, random weights) and mode in a fresh process: ``model``
-(``predict_clip`` alone, clips/s), ``offline`` (``tools/demo.py``'s two
-passes), ``online`` (``OnlineRunner``, every keyframe) and ``realtime`` (paced
-source: lag and skipped keyframes). Every mode reports peak RSS and RSS against
-frames read; growth is ``(max - at warm-up) / at warm-up``. Without ``--video``
-the generator's demo scene is looped (no real video is shipped). Results:
-docs/en/online.md.
+Each model and mode in a fresh process; RSS growth is ``(max - at warm-up) /
+at warm-up``. Modes and results: docs/en/online.md.
 """
 import argparse
 import json

@@ -5,10 +5,7 @@
         [--impls reference pytorch mmcv] [--threads N] \
         [--dtypes fp32 bf16 fp16] [--json OUT.json]
 
-Prints a timing table and a parity table (every implementation against the
-float64 reference); exits with status 1 when a parity check exceeds its
-tolerance. What is measured and how: :mod:`stmixer_mm.benchmarks.sampling`.
-On a CPU shared with other work, ``--threads 1`` gives steadier numbers.
+Exit status 1 on a parity failure; :mod:`stmixer_mm.benchmarks.sampling`.
 """
 import argparse
 

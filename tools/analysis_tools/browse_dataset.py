@@ -5,8 +5,7 @@ boxes and action labels after the config's pipeline (resize, flip, ...).
         [--phase train|val|test] [--output-dir DIR] [--max-samples 20] \
         [--interval 1] [--show] [--show-interval 1] [--cfg-options k=v ...]
 
-Which data sets and how they are drawn:
-:mod:`stmixer_mm.visualization.dataset_browser`.
+See :mod:`stmixer_mm.visualization.dataset_browser`.
 """
 import argparse
 from typing import List, Optional, Sequence

@@ -1,6 +1,5 @@
-"""The data set doctor (``stmixer-check-dataset`` of a pip install): before
-training, report every cause of a silent mAP 0 that can be seen in a
-config's data sets.
+"""The data set doctor (``stmixer-check-dataset`` of a pip install): report
+before training every cause of a silent mAP 0 visible in a config's data sets.
 
     python tools/analysis_tools/check_dataset.py CONFIG \
         [--split train val] [--out-dir DIR] [--max-grid 16] \

@@ -3,9 +3,8 @@
     python tools/analysis_tools/get_flops.py CONFIG [--shape T H W]
         [--batch-size 1] [--depth 3] [--cfg-options k=v ...]
 
-The detector's tensor forward (backbone, neck, query generator and every
-decoder stage) under PyTorch's ``FlopCounterMode``, with the sampling
-operators' rules: :mod:`stmixer_mm.benchmarks.flops` says how it counts.
+Under PyTorch's ``FlopCounterMode``, with the sampling operators' rules:
+:mod:`stmixer_mm.benchmarks.flops` says how it counts.
 """
 import argparse
 from typing import Any, Dict, Optional, Sequence

@@ -1,5 +1,5 @@
 """Operators launched and host synchronisations of ``predict`` and of one
-training step of detector configs, per part (issue 33).
+training step of detector configs, per part.
 
     python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...] \
         [--shape T H W] [--batch-size 1] [--no-train] [--threads 1] \

@@ -1,14 +1,11 @@
 """Pictures of a training run: loss / mAP curves and a grid of val keyframes,
-each drawn by :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`
-(ground truth in green beside predictions in red, numbered boxes, actions
-with scores and person scores in a legend under the frame).
+each drawn by :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`.
 
     python tools/analysis_tools/visualize_results.py CONFIG \
         --predictions preds.pkl [--work-dir WORK_DIR] [--out-dir DIR] \
         [--num-images 8] [--score-thr 0.4] [--zoom 2]
 
-``preds.pkl`` comes from ``tools/test.py CONFIG CKPT --dump preds.pkl``.
-The grid is :func:`stmixer_mm.visualization.prediction_grid.make_grid`.
+``preds.pkl``: from ``tools/test.py CONFIG CKPT --dump preds.pkl``.
 """
 import argparse
 import os.path as osp

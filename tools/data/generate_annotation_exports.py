@@ -2,11 +2,9 @@
 CVAT for video 1.1 XML per video, a Label Studio JSON export and a CSV
 table (the inputs of ``tools/data/import_annotations.py``).
 
-Example::
+Example (the layout: docs/en/annotation_formats.md)::
 
     python tools/data/generate_annotation_exports.py --out-dir /tmp/exports
-    python tools/data/import_annotations.py cvat /tmp/exports/cvat \\
-        --videos /tmp/exports/videos --out-dir /tmp/imported --fps 16
 """
 import argparse
 import time

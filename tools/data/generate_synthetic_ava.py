@@ -6,10 +6,9 @@ Example::
     python tools/data/generate_synthetic_ava.py --out-dir data/syn_tiny \\
         --num-train-videos 2 --num-val-videos 1 --seconds-per-video 4
 
-The defaults match ``configs/_base_/datasets/synthetic_ava.py``. A
-different ``--fps``, ``--seconds-per-video``, ``--timestamp-start`` or
-``--start-index`` must also be set in the config (the command prints the
-values to use).
+Defaults match ``configs/_base_/datasets/synthetic_ava.py``; a different
+``--fps``, ``--seconds-per-video``, ``--timestamp-start`` or ``--start-index``
+must also go into the config (the command prints the values to use).
 """
 import sys
 

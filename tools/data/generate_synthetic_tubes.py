@@ -9,9 +9,7 @@ Example::
     python tools/data/generate_synthetic_tubes.py --motion crossing \
         --out-dir data/synthetic_tubes_crossing --no-demo
 
-Writes AVA-layout frames and ``annotations/tubes_GT.pkl`` for ``TubeDataset`` /
-``TubeMetric``; the defaults, the options and the crossing set:
-docs/en/datasets.md.
+Defaults, options and the crossing set: docs/en/datasets.md.
 """
 from stmixer_mm.data_gen.synthetic_tubes import main
 

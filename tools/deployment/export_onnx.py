@@ -6,9 +6,7 @@ r"""Export an STMixer detector to ONNX for a fixed clip size.
         [--threads N] [--seed 0] [--keyframe-only] [--label-map FILE] \
         [--no-class-names] [--cfg-options k=v ...]
 
-The graph's inputs and outputs, its metadata, the ``impl='reference'`` sampler,
-``--keyframe-only`` and ``--verify``: docs/en/deployment.md; the class names
-(``--label-map``, ``--no-class-names``): docs/en/finetune.md.
+Details: docs/en/deployment.md; class names: docs/en/finetune.md.
 """
 import sys
 

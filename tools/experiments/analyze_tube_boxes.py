@@ -1,14 +1,9 @@
 r"""Where the 0.75-IoU tubes are lost: how the boxes of a tube model sit on
 each ground-truth tube, frame by frame (docs/en/tubelets.md).
 
-For every ground-truth tube and frame, the best-overlapping box of
-``tools/test.py --dump`` predictions (class agnostic; ``--tubelets``:
-STMixer-T's tubelet boxes, the best over overlapping clips): per-frame IoU,
-tubes with mean IoU >= 0.75, bias (per-tube mean offset) against jitter (spread
-around it) in px and share of box size, the IoU with either removed, label
-accuracy and, for tubelets, IoU by output frame.
-
-Example::
+Per GT tube and frame, the best-overlapping ``tools/test.py --dump`` box (class
+agnostic; ``--tubelets``: tubelet boxes): IoU, bias against jitter, label
+accuracy. Example::
 
     python tools/experiments/analyze_tube_boxes.py \
         data/tubes_seed0/annotations/tubes_GT.pkl work_dirs/k_preds.pkl

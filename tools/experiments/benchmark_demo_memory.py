@@ -4,12 +4,8 @@
         [--fps 10] [--stride 10] [--size 1920x1080] [--demo tools/demo.py]
         [--work-dir DIR] [--keep]
 
-One synthetic MJPEG video per length (noise, so decoding costs what a real
-video's does), the quick-start model with random weights, ``--demo`` (give an
-older copy to compare) offline on each in its own subprocess (one thread, CPU);
-prints its peak RSS (``ru_maxrss`` via ``os.wait4``), wall time and the long /
-short ratio (target: within +10 %). Asserts nothing. Results:
-docs/en/online.md.
+One synthetic video per length, ``--demo`` on it in a subprocess (random
+weights): peak RSS, wall time, long / short ratio. Results: docs/en/online.md.
 """
 import argparse
 import json

@@ -1,17 +1,11 @@
 r"""Fine-tuning onto other classes against training from scratch: mAP
 curves of the tube quick start.
 
-Trains the AVA quick-start model on a synthetic AVA set (or takes
-``--ava-checkpoint``), then the tube quick-start model twice with the same
-schedule and seed, from scratch and with ``load_from_classes='by_name'``, each
-``tools/train.py`` in a subprocess (cwd = the work dir); prints the mAP curves
-and when fine-tuning reaches the from-scratch result. Finished phases are
-reused. See docs/en/finetune.md. Example::
+From scratch vs ``load_from_classes='by_name'`` from the AVA quick start (same
+schedule and seed, phases reused); docs/en/finetune.md. Example::
 
     OMP_NUM_THREADS=1 python tools/experiments/benchmark_finetune.py \
         --work-dir work_dirs/benchmark_finetune | tee finetune_curve.txt
-
-It is a benchmark, not a test: it takes many minutes on a CPU.
 """
 import argparse
 import glob

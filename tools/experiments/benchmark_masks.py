@@ -1,12 +1,9 @@
 r"""Actor masks: the quick-start model with and without the mask head.
 
-Generates the quick start's synthetic set with ``--masks``, trains the
-quick-start model without and with the mask head per seed (same schedule, data
-and seed; ``tools/train.py`` subprocesses, cwd = the work dir, the no-head
-config reading ``data/synthetic_ava``, a link to the same set), prints
-``AVAMetric`` mAP and ``ActorMaskMetric``'s mask / box AP, and measures the
-head's per-clip ``predict`` time and peak RSS. Runs with a ``done`` file are
-reused. Results: docs/en/masks.md. A benchmark, not a test::
+Per seed, the quick-start model trained without and with the mask head on the
+``--masks`` synthetic set (``tools/train.py`` subprocesses); prints
+``AVAMetric`` mAP, mask / box AP, the head's ``predict`` time and peak RSS.
+Results: docs/en/masks.md. Example::
 
     python tools/experiments/benchmark_masks.py \
         --work-dir work_dirs/benchmark_masks --seeds 0 1 2

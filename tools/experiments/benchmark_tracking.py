@@ -2,23 +2,15 @@ r"""Track queries and tubelets (STMixer-T) against keyframe detection +
 offline linking on the synthetic tube benchmarks: same backbone, same
 training budget.
 
-The quick-start tube configs, trained from scratch with the same schedule:
-``linking`` (keyframe STMixer, tubes from the protocol's linking), ``tracking``
-(``projects/track_queries``' STMixerTracker, tubes from its track ids, and
-``tracking+linking`` on the same predictions) and ``tubelets`` (STMixer-T, one
-clip every 8 frames). Tested on the standard and the crossing set with
-``TubeMetric`` (``protocol='ucf_jhmdb'``, MOC's ACT.py), identity metrics and
-TrackEval's HOTA / IDF1; ``--measure`` times training steps. Setup and table:
-projects/track_queries/README.md.
-
-Example::
+Configs ``linking``, ``tracking`` (+ ``tracking+linking``) and ``tubelets``
+from scratch, tested with ``TubeMetric`` (``'ucf_jhmdb'``, MOC's ACT.py),
+identity metrics and TrackEval on the standard and crossing sets;
+``--measure`` times training steps. projects/track_queries/README.md::
 
     python tools/experiments/benchmark_tracking.py --seed 0 \
         --data-dir data/tubes_seed0 --out work_dirs/tracking/seed0.json
     python tools/experiments/benchmark_tracking.py \
         --aggregate work_dirs/tracking/seed*.json
-
-It is a benchmark, not a test: it takes an hour on a CPU.
 """
 import argparse
 import json

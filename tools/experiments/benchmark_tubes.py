@@ -1,20 +1,14 @@
 r"""Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
 
-Generates the synthetic tube set, trains the quick-start tube config (or loads
-``--checkpoint``), tests every frame with ``TubeMetric`` and prints
-frame-mAP@0.5 and video-mAP beside two chance references (random class scores
-on the model's boxes, x person score; on the ground-truth boxes). See
-configs/stmixer_tubes/README.md.
-
-Example::
+Trains the quick-start tube config (or loads ``--checkpoint``) on a generated
+set, tests it with ``TubeMetric``: frame-mAP@0.5 and video-mAP beside two
+chance references. See configs/stmixer_tubes/README.md. Example::
 
     python tools/experiments/benchmark_tubes.py --threads 1 --seed 0 \
         --out work_dirs/benchmark_tubes/seed0.json
     # mean and spread of several runs (their --out files), no training:
     python tools/experiments/benchmark_tubes.py \
         --aggregate work_dirs/benchmark_tubes/seed*.json
-
-It is a benchmark, not a test: it takes minutes.
 """
 import argparse
 import json

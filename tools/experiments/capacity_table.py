@@ -5,11 +5,7 @@ numbers counted on the built models.
     python tools/experiments/capacity_table.py [--gpus 8 16 64]
         [--gpu-mem 80] [--tflops 312] [--mfu 0.35] [--markdown]
 
-Counted on the meta device (no memory, no weights): parameters, forward FLOPs
-(``stmixer_mm.benchmarks.flops``) and the bytes autograd saves for backward
-(``saved_tensors_hooks``) of one training clip. The assumptions (optimizer
-state, bf16 activations, overheads, MFU, interconnect) are printed with the
-table and listed in docs/en/large_backbones.md. Every row is an estimate.
+Counted on the meta device; the assumptions: docs/en/large_backbones.md.
 """
 import argparse
 import os.path as osp

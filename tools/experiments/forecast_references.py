@@ -2,11 +2,6 @@
 (zero motion), extrapolating it (constant velocity) and seeing the future
 (the oracle) score on a synthetic tube set, before any model.
 
-The test split's ground truth as detections at every frame, the three forecasts
-of :mod:`stmixer_mm.evaluation.functional.forecast` scored per horizon (future
-frame-mAP@0.5 as MOC's frameAP, ADE, anticipation mAP); no frames are drawn, so
-it runs in seconds.
-
 Example (the table in docs/en/forecasting.md)::
 
     python tools/experiments/forecast_references.py --motion forecast

@@ -1,10 +1,8 @@
 """The table of trained forecasters (docs/en/forecasting.md): the last
-validation of each ``tools/train.py`` run of a forecast config (one per
-seed), the model's forecasts beside zero motion, constant velocity and the
-oracle made from its own detections (``ForecastMetric``), as the mean and
-the range over the runs.
+validation of each ``tools/train.py`` run of a forecast config, beside the
+references made from its own detections, as mean and range over the runs.
 
-Example (the quick-start table)::
+Example::
 
     python tools/experiments/forecast_table.py \
         work_dirs/f49/seed0 work_dirs/f49/seed1 work_dirs/f49/seed2

@@ -1,10 +1,6 @@
 r"""Re-score a tubelet model's dumped test predictions with each tubelet's
-boxes smoothed in time (docs/en/tubelets.md "Seed 1, and a test-time
-lever"): a least-squares polynomial of each given degree per tubelet and
-coordinate (``stmixer_mm.benchmarks.tube_boxes.smooth_tubelets``), then the
-config's ``TubeMetric(tubes='tubelets')``; ``none``: as they are.
-
-Example::
+boxes smoothed in time (docs/en/tubelets.md): a least-squares polynomial of
+each degree (``smooth_tubelets``), then ``TubeMetric``; ``none``: as they are.
 
     python tools/test.py CONFIG CKPT --dump work_dirs/t_preds.pkl
     python tools/experiments/rescore_tubelets.py CONFIG \

@@ -5,14 +5,9 @@ r"""Time and peak memory of one training iteration of a detector config.
         [--repeats 5] [--warmup 2] [--seed 0] [--json OUT.json]
     python tools/gpu/bench_train_step.py CONFIG [CONFIG ...] ...
 
-One ``model.train_step`` (preprocessor, losses with matching, backward, the
-config's optimizer step; ``AmpOptimWrapper`` with ``--amp``) on CUDA, random
-weights (``build_random_model``), random ``clip_len x 256 x 320`` clips with
-three random persons each, the config's per-GPU batch. ``--cp on``: every
-activation checkpointing the model has (ViT blocks, ``with_cp`` backbone
-modules, decoder stages); ``--cp off``: none (not the ViT configs' default).
-Reports median / min time and ``max_memory_allocated``; non-finite losses stop
-it. Results: docs/en/gpu.md.
+One ``model.train_step`` on CUDA, random weights and clips, the config's
+per-GPU batch; ``--cp on``: every activation checkpointing the model has,
+``off``: none. Median / min time, ``max_memory_allocated``: docs/en/gpu.md.
 """
 import argparse
 import gc

@@ -4,9 +4,8 @@
         [--save-path FILE.py]
     mim run stmixer_mm print_config CONFIG
 
-mmdet's ``print_config``: ``_base_`` files (also ``mmaction::`` /
-``mmdet::`` ones) are merged; the config's ``custom_imports`` are imported,
-so a wrong plugin import fails here rather than at training time.
+As mmdet's ``print_config``; the ``custom_imports`` are imported, so a wrong
+plugin import fails here rather than at training time.
 """
 import argparse
 import os.path as osp

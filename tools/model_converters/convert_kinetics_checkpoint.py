@@ -7,11 +7,9 @@ CNN STMixer config (the initialisation the official models start from)::
         [--format {auto,caffe2,pyslowfast}] [--cfg-options k=v ...]
         [--trust-pickle]
 
-SRC: a Caffe2 ``.pkl`` or PySlowFast ``.pyth``; DST: ``backbone.*`` weights for
-``model.init_cfg=dict(type='Pretrained', checkpoint=DST)``. Strict (nothing
-written unless the weights fit ``--config``'s backbone exactly);
-docs/en/useful_tools.md, name mapping in
-``stmixer_mm/converters/pyslowfast.py``.
+SRC: Caffe2 ``.pkl`` or PySlowFast ``.pyth``; DST: ``backbone.*`` weights,
+written only if they fit ``--config``'s backbone exactly. See
+docs/en/useful_tools.md; mapping: ``stmixer_mm/converters/pyslowfast.py``.
 """
 from stmixer_mm.cli.convert_kinetics_checkpoint import main
 

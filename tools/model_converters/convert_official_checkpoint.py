@@ -6,12 +6,9 @@ mmengine checkpoint of stmixer_mm::
         [--to-classes LABEL_MAP [--seed 0]]
         [--backbone {auto,vit,slowfast,slowonly}] [--cfg-options k=v ...]
 
-With ``--config`` the weights must fit the detector exactly, else nothing is
-written; unknown official keys always fail. ``--label-map`` writes the class
-names into ``meta.dataset_meta.classes``; ``--to-classes`` moves the action
-classifiers onto another label map by name (docs/en/finetune.md). Details:
-docs/en/useful_tools.md; key mapping in ``stmixer_mm/converters/official.py``
-and ``common.py``.
+Strict (nothing written unless the weights fit; unknown keys fail);
+``--label-map`` / ``--to-classes``: docs/en/finetune.md. Details:
+docs/en/useful_tools.md; mapping: ``stmixer_mm/converters/official.py``.
 """
 from stmixer_mm.cli.convert_official_checkpoint import main
 

@@ -5,10 +5,7 @@ of a large-ViT STMixer config::
         SRC DST --config CONFIG
         [--cfg-options k=v ...] [--trust-pickle]
 
-Strict: the result must fit ``--config``'s backbone key for key (only
-``backbone.norm`` may be missing, for a recogniser with ``fc_norm``), else
-nothing is written; mmaction2's converted files need no conversion. See
-docs/en/large_backbones.md and :mod:`stmixer_mm.converters.videomae`.
+Strict (only ``backbone.norm`` may be missing); docs/en/large_backbones.md.
 """
 from stmixer_mm.cli.convert_videomae_checkpoint import main
 

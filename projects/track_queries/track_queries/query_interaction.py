@@ -100,10 +100,8 @@ class QueryInteractionBlock(BaseModule):
 
         Args:
             spatial (Tensor): ``[B, M, C]`` spatial queries.
-            temporal (Tensor, optional): ``[B, M, C]`` temporal queries;
-                must be given exactly when ``with_temporal``.
-            xyzr (Tensor): ``[B, M, 4]`` their boxes (no gradient is taken
-                through the position embedding).
+            temporal (Tensor, optional): ``[B, M, C]``, iff ``with_temporal``.
+            xyzr (Tensor): ``[B, M, 4]`` boxes (no gradient through the PE).
 
         Returns:
             tuple: The updated ``(spatial, temporal)``.

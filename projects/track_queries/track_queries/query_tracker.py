@@ -129,23 +129,19 @@ class QueryTracker:
     def step(self, state: VideoTracks, last: Dict[str,
                                                   Tensor], num_learned: int,
              meta: dict, head, test_cfg: dict) -> InstanceData:
-        """Update ``state`` with a keyframe's last-stage outputs; give its
-        detections.
+        """Update ``state`` with a keyframe's outputs; give its detections.
 
         Args:
             state (VideoTracks): From :meth:`video`.
-            last (dict[str, Tensor]): Last-stage outputs, the learned queries
+            last (dict[str, Tensor]): Last-stage outputs, learned queries
                 first, then the ``state.num_tracks`` carried ones.
             num_learned (int): The number of learned queries.
             meta (dict): The keyframe's metainfo.
-            head (STMixerStageHead): The last stage head (person scores, AVA
-                post-processing).
-            test_cfg (dict): The parsed test_cfg (``num_fallback``,
-                ``multiply_person_score``).
+            head (STMixerStageHead): The last stage head.
+            test_cfg (dict): The parsed test_cfg.
 
         Returns:
-            InstanceData: As the decoder's ``predict``, plus ``track_ids``
-            ``[n]``.
+            InstanceData: As the decoder's ``predict``, plus ``track_ids``.
         """
         scores = head.person_scores(last['person_logits'])[0]
         boxes = last['bboxes'][0]

@@ -1,13 +1,10 @@
-"""STMixer with temporal object queries (track queries, as MOTR's): actors
-followed from keyframe to keyframe by their queries, so that tubes come with
-identities and need no linking afterwards.
+"""STMixer with track queries (as MOTR's): actors followed from keyframe to
+keyframe by their queries, so tubes come with identities, no linking needed.
 
 At keyframe ``k + 1`` the decoder also receives the final queries and boxes of
-the persons kept at keyframe ``k``, updated by a
-:class:`QueryInteractionBlock`; the rest is :class:`STMixer`'s (an STMixer
-checkpoint loads, the block starts as the identity). The per-video inference
-state is ``tracker`` (:class:`~.query_tracker.QueryTracker`). See
-projects/track_queries/README.md.
+the persons kept at keyframe ``k``, updated by a :class:`QueryInteractionBlock`
+(starts as the identity: STMixer checkpoints load). Inference state:
+:class:`~.query_tracker.QueryTracker`. See projects/track_queries/README.md.
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -36,20 +33,19 @@ class STMixerTracker(STMixer):
     """STMixer with track queries (see the module docstring).
 
     Training: batches of ``S * num_clips`` samples, ``num_clips`` consecutive
-    keyframes of one video each (``TrackSequenceSampler``), with
-    ``gt_instances.track_ids`` (``PackTrackInputs``); the matched queries of a
-    keyframe are carried to the next, matched as MOTR's (a carried query to its
-    person's GT by id, the learned ones by the Hungarian assigners); losses
-    averaged over the keyframes. Inference: keyframe after keyframe in
-    increasing ``timestamp`` (a new ``video_id`` starts afresh), each detection
-    with ``pred_instances.track_ids`` (unique within a video); the track rules:
-    :class:`~.query_tracker.QueryTracker`.
+    keyframes of one video each (``TrackSequenceSampler``, with
+    ``gt_instances.track_ids`` from ``PackTrackInputs``); matched queries go
+    on to the next keyframe, matched as MOTR's (carried ones to their GT by
+    id, learned ones by the Hungarian assigners); losses averaged over
+    keyframes. Inference: keyframes by increasing ``timestamp`` (a new
+    ``video_id`` starts afresh); ``pred_instances.track_ids`` unique within a
+    video; track rules: :class:`~.query_tracker.QueryTracker`.
 
     Args:
         query_interaction (dict): :class:`QueryInteractionBlock` config
             (``hidden_channels`` and ``with_temporal`` are filled in).
-        track_cfg (dict, optional): ``num_clips``, ``drop_prob`` (training:
-            share of carried queries dropped, as MOTR), ``entry_stage``,
+        track_cfg (dict, optional): ``num_clips``, ``drop_prob`` (share of
+            carried queries dropped in training, as MOTR), ``entry_stage``,
             ``birth_thr``, ``track_thr``, ``max_lost``, ``dup_iou_thr``
             (:mod:`.settings`).
         **kwargs: :class:`STMixer`'s arguments.

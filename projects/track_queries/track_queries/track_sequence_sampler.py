@@ -16,29 +16,23 @@ from stmixer_mm.registry import DATA_SAMPLERS
 class TrackSequenceSampler(Sampler):
     """Sequences of ``num_clips`` samples of one video, in time order.
 
-    Indices come sequence-major, so a ``batch_size`` that is a multiple of
-    ``num_clips`` (set by the config, checked by the model) gives whole
-    sequences. Samples are grouped by ``video_id`` and sorted by ``timestamp``
-    (ties by index); a sequence takes positions ``s, s + g, ...`` (``g``:
-    frames for ``TubeDataset(keyframe_stride=1)``, 1-s keyframes for AVA).
-    ``shuffle=True``: a gap from ``frame_gap`` (among those some video fits),
-    then every fitting (video, start) equally likely; ``False``: the smallest
-    gap, sequences tiling each video (tails left out), repeated as needed.
-    Distributed as ``DefaultSampler`` with sequences for samples.
+    Indices come sequence-major (``batch_size`` a multiple of ``num_clips``
+    gives whole sequences). Per ``video_id``, samples sorted by ``timestamp``
+    (ties by index); a sequence takes positions ``s, s + g, ...``.
+    ``shuffle``: ``g`` drawn from ``frame_gap``, every fitting (video, start)
+    equally likely; else the smallest ``g``, sequences tiling each video.
 
     Args:
-        dataset: Any dataset whose ``get_data_info(i)`` has ``video_id`` and
-            ``timestamp``.
+        dataset: ``get_data_info(i)`` has ``video_id`` and ``timestamp``.
         num_clips (int): Samples per sequence (>= 1).
-        frame_gap (tuple[int, int]): Inclusive range of the gap, in positions
-            of the video's sorted samples, drawn per sequence. Default (1, 1).
+        frame_gap (tuple[int, int]): Inclusive range of the gap ``g`` (in the
+            video's sorted samples), drawn per sequence. Default (1, 1).
         sequences_per_epoch (int, optional): Sequences per epoch (all ranks).
             Defaults to ``len(dataset) // num_clips``.
         shuffle (bool): Draw the sequences at random. Defaults to True.
-        seed (int, optional): Random seed, the same on all ranks; None:
-            mmengine's ``sync_random_seed()``, as ``DefaultSampler``.
-        round_up (bool): Repeat sequences so that every rank gets as many.
-            Defaults to True.
+        seed (int, optional): The same on all ranks; None: mmengine's
+            ``sync_random_seed()``, as ``DefaultSampler``.
+        round_up (bool): Repeat so every rank gets as many. Defaults to True.
     """
 
     def __init__(self,

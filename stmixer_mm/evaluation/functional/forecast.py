@@ -1,11 +1,10 @@
-"""Forecast evaluation: every person's box and actions ``h`` frames after
-the last observed frame, scored against the tube ground truth at ``t + h``
-(docs/en/forecasting.md).
+"""Forecast evaluation: every person's box and actions ``h`` frames after the
+last observed frame, against the tube ground truth (docs/en/forecasting.md).
 
-Per video (numpy, pixels, 1-based frames): detections ``{t: Detections}`` and
-forecasts ``{t: Forecast}`` for one horizon (every evaluated ``t`` a key, empty
-arrays where nothing was detected). References: :func:`zero_motion`,
-:func:`constant_velocity`, :func:`oracle` (an upper bound, not a forecast).
+Per video (numpy, pixels, 1-based frames): detections ``{t: Detections}``,
+forecasts ``{t: Forecast}`` per horizon (every evaluated ``t`` a key, maybe
+empty). References: :func:`zero_motion`, :func:`constant_velocity`,
+:func:`oracle` (an upper bound, not a forecast).
 """
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 

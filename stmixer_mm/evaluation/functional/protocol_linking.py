@@ -71,13 +71,11 @@ def tubes_from_tracks(gt: Mapping,
         videos (Sequence[str]): Video names by index.
         protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
         predecayed (bool): ``frame_dets`` already decayed at ``nms_iou``.
-        **link_cfg: Linking values (``nms_iou``, ``min_score``, ``min_length``,
-            ``nms_3d_iou`` are used).
+        **link_cfg: ``nms_iou``, ``min_score``, ``min_length``, ``nms_3d_iou``.
 
     Raises:
         ValueError: ``frame_ids`` does not mirror ``frame_dets``, or a track
-            has two boxes in a frame or a hole (the references' tube IoU cannot
-            compare tubes with holes).
+            has a frame twice or a hole (the references' tube IoU allows none).
     """
     cfg, moc, dtype = link_settings(protocol, link_cfg)
 

@@ -1,11 +1,10 @@
 """Identity switches, fragmentation and coverage of detected tubes per
 ground-truth tube.
 
-On any tubes structured as :func:`.protocol_linking.link_all`'s (linked or from
-track ids; pass those the video-mAP scores). Per GT tube, frame by frame, the
-match is the previous match if still a candidate (IoU ``>= iou_thr``), else the
-best-scoring candidate; one detected tube may follow two GT tubes. Definitions:
-docs/en/tube_protocols.md.
+On the tubes the video-mAP scores (:func:`.protocol_linking.link_all`'s
+structure). Per GT tube, frame by frame, the match is the previous match if
+still a candidate (IoU ``>= iou_thr``), else the best-scoring candidate; one
+detected tube may follow two GT tubes. Definitions: docs/en/tube_protocols.md.
 """
 from typing import Mapping, Sequence
 

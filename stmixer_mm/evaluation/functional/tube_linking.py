@@ -55,11 +55,10 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
                 moc_order: bool = True) -> List[List[Member]]:
     """Link candidates step after step (frames, or clips of tubelets).
 
-    At each step the open tubes, by descending mean member score, each take the
-    best free candidate whose ``overlap`` with their last member is
-    ``>= link_iou``; a tube without one finishes (where ``ends`` allows); the
-    rest start tubes. Returns the tubes (lists of :data:`Member`), finished
-    first.
+    Open tubes, by descending mean member score, each take the best free
+    candidate with ``overlap >= link_iou`` with their last member; a tube
+    without one finishes (where ``ends`` allows); the rest start tubes.
+    Returns the tubes (lists of :data:`Member`), finished first.
 
     Args:
         steps: ``(key, candidates, scores [m])`` per step, in order.
@@ -205,10 +204,9 @@ def link_person_tubes(keyframes: Sequence[int],
                       labels: Optional[Sequence[str]] = None,
                       link_iou: float = 0.5,
                       min_length: int = 1) -> List[Dict]:
-    """Per-person tubes from consecutive keyframes' detections, for demos and
-    exports: :func:`link_video_tubes` class agnostic on person scores
-    (keyframes ``i`` and ``i + 1`` neighbours), each labelled with its action
-    of highest mean score; every input row in at most one tube.
+    """Per-person tubes from consecutive keyframes' detections (demos,
+    exports): :func:`link_video_tubes` class agnostic on person scores, each
+    labelled with its best mean-score action; a row in at most one tube.
 
     Args:
         keyframes (Sequence[int]): Frame index of each keyframe, ascending.

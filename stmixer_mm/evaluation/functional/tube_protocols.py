@@ -2,10 +2,9 @@
 
 ``'ucf_jhmdb'``: MOC-Detector's ``src/ACT.py``, ``ACT_build.py`` and
 ``ACT_utils.py``; ``'multisports'``: the official ``evaluate_multisports.py``
-on tubes linked as mmaction2's ``link_tubes`` (each box keeping its own score).
-Same arithmetic, dtypes and tie-breaking; where a reference would crash, a
-``ValueError`` names the class and video. See docs/en/tube_protocols.md;
-:func:`evaluate` runs them.
+on tubes linked as mmaction2's ``link_tubes`` (each box keeping its score).
+Same arithmetic, dtypes and tie-breaking; a ``ValueError`` where a reference
+would crash. :func:`evaluate` runs them; docs/en/tube_protocols.md.
 """
 from typing import Mapping, Optional, Sequence, Tuple
 

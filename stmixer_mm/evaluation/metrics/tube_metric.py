@@ -34,9 +34,7 @@ TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
 class TubeMetric(BaseMetric):
     """Frame-mAP and video-mAP (percent) of spatio-temporal action detection.
 
-    Reads what mmaction2 1.2's ``MultiSportsMetric`` reads. ``score_mode``
-    ``'per_class'``: each box counts for every class (as ACT and MOC);
-    ``'argmax'``: for its best class (as mmaction2's ``MultiSportsMetric``).
+    Reads what mmaction2 1.2's ``MultiSportsMetric`` reads.
 
     Args:
         ann_file (str): ACT ground-truth pickle.
@@ -46,14 +44,14 @@ class TubeMetric(BaseMetric):
         iou_thr (float): Frame-mAP IoU threshold.
         video_iou_thrs (Sequence[float]): Video-mAP thresholds to report.
         video_map_range (bool): Also the IoU-range means (``videoAP_all``).
-        score_mode (str): ``'per_class'`` or ``'argmax'``.
+        score_mode (str): ``'per_class'``: each box counts for every class
+            (as ACT and MOC); ``'argmax'``: for its best (as mmaction2).
         score_thr (float): Per-class scores ``<=`` this are not counted.
         link_cfg (dict, optional): Linking values (default: the protocol's).
         ignore_labels (Sequence[str], optional): Classes left out (default
             none; the official six for ``'multisports'``).
         classwise (bool): Also return per-class frame and video APs.
-        missing_videos (str): Test videos without predictions: ``'error'`` or
-            ``'warn'`` (scored as missed).
+        missing_videos (str): ``'error'``, or ``'warn'`` and score as missed.
         tubes (str): ``'linking'`` (default), ``'track_ids'`` or ``'tubelets'``
             (these two need ``score_mode='per_class'``).
         identity_metrics (bool): Also ``IDSW/gt``, ``Frag/gt``, ``coverage``.

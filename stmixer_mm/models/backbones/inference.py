@@ -2,10 +2,9 @@
 
 :func:`use_onednn_conv3d`: 3-D convolutions larger than 1x1x1 call oneDNN at
 CPU float32 inference without autograd, where PyTorch would pick its slow
-``slow_conv3d`` kernel; otherwise ``nn.Conv3d``'s own forward.
-:func:`fuse_conv_module_bn`: eval-mode BatchNorms folded into the convolutions
-of mmcv ``ConvModule``s (inference only). :func:`prepare_for_inference` applies
-them (docs/en/benchmarks.md).
+``slow_conv3d`` kernel. :func:`fuse_conv_module_bn`: eval-mode BatchNorms
+folded into mmcv ``ConvModule``s' convolutions. :func:`prepare_for_inference`
+applies them (docs/en/benchmarks.md).
 """
 from typing import Dict, List, Optional
 

@@ -27,13 +27,12 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
 
     Per stage in ``out_indices``: the slow map concatenated with the fast map
     max-pooled over time by ``speed_ratio``, both before the lateral fusion (as
-    the official STMixer SlowFast); nothing added, so mmaction2 checkpoints
-    load unchanged (R50 :attr:`out_channels` ``[288, 576, 1152, 2304]``).
-    ``speed_ratio`` / ``channel_ratio`` / ``resample_rate`` are alpha / 1/beta
-    / tau (STMixer's R50 8x8: 4 / 8 / 4). A pathway ``non_local_cfg`` with a
-    ``type`` (e.g. ``'PySlowFastNonLocal3d'``, the official R101-NL's) replaces
-    mmcv's ``NonLocal3d`` of marked blocks, applied after the residual sum and
-    ReLU as in PySlowFast's ``ResStage``.
+    the official STMixer SlowFast), so mmaction2 checkpoints load unchanged
+    (R50 :attr:`out_channels` ``[288, 576, 1152, 2304]``). ``speed_ratio``,
+    ``channel_ratio``, ``resample_rate``: alpha, 1/beta, tau (R50: 4, 8, 4).
+    A pathway ``non_local_cfg`` with a ``type`` (e.g. the official R101-NL's
+    ``'PySlowFastNonLocal3d'``) replaces mmcv's ``NonLocal3d`` of marked
+    blocks, after the residual sum and ReLU (PySlowFast's ``ResStage``).
 
     Args:
         out_indices (Sequence[int]): Stages returned (later ones not run).

@@ -78,10 +78,8 @@ class STMixer(TwoStageDetector):
     ``TwoStageDetector`` (as mmdet's ``SparseRCNN``).
 
     The query generator is the ``rpn_head``, the decoder the ``roi_head``
-    (built first: it fills in the generator's settings, and keeps the seeded
-    initialisation of earlier versions). ``train_cfg`` / ``test_cfg`` are
-    ``dict(rpn=None, rcnn=...)``. Old config keys are refused, not mapped (a
-    config has one spelling). See docs/en/overview.md.
+    (built first: it fills in the generator's settings). ``train_cfg`` /
+    ``test_cfg``: ``dict(rpn=None, rcnn=...)``. See docs/en/overview.md.
 
     Args:
         backbone (dict): Backbone config.
@@ -94,8 +92,7 @@ class STMixer(TwoStageDetector):
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
         compile_cfg (dict, optional): ``torch.compile`` the static part of
-            ``predict`` (:mod:`.compile`; not with a mask head). Defaults to
-            None (eager).
+            ``predict`` (:mod:`.compile`; not with a mask head). Default None.
     """
 
     def __init__(self,

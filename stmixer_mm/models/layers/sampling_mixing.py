@@ -20,10 +20,8 @@ class STMixerSamplingMixing(BaseModule):
     """Adaptive spatio-temporal sampling and mixing of one STMixer stage.
 
     An offset generator predicts ``G * P`` points ``(dx, dy, dz)`` per query
-    (``dx, dy`` in box widths / heights, ``dz`` a level offset); the pyramid is
-    sampled there on every frame. The means over ``T`` (spatial set) and over
-    ``P`` (temporal set) are each mixed into their queries by an AdaptiveMixing
-    and a LayerNorm.
+    (box widths / heights, level); the samples' means over ``T`` and over
+    ``P`` are mixed into the spatial and temporal queries (AdaptiveMixing, LN).
 
     Args:
         hidden_channels (int): Query channels ``C``. Defaults to 256.
@@ -35,8 +33,7 @@ class STMixerSamplingMixing(BaseModule):
         featmap_strides (Sequence[int]): Defaults to (4, 8, 16, 32).
         sampling_cfg (dict): Keyword arguments of :func:`sample_4d`.
         mixing_cfg (dict): Mixing operator config (sizes filled in).
-        offset_bandwidth (float): x/y bias init range when ``P`` is not a
-            square. Defaults to 0.5.
+        offset_bandwidth (float): Non-square ``P``: x/y bias init range (0.5).
         with_temporal (bool): Build the temporal mixing. Defaults to True.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
     """

@@ -46,8 +46,7 @@ class STMixerViTNeck(BaseModule):
         out_channels (int): Channels of every output level. Defaults to 256.
         scales (Sequence[float]): From {4, 2, 1, 0.5}. Defaults to
             ``(4, 2, 1, 0.5)`` (strides 4, 8, 16, 32).
-        norm_cfg (dict): Defaults to ``ChannelLayerNorm3d`` eps 1e-6
-            (official).
+        norm_cfg (dict): ``ChannelLayerNorm3d`` eps 1e-6 by default (official).
         act_cfg (dict): Between scale 4's transposed convs. Defaults to GELU.
         init_cfg (dict | list[dict], optional): Defaults to None.
     """

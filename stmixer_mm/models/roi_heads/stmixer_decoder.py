@@ -27,13 +27,11 @@ TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 
 @MODELS.register_module()
 class STMixerDecoder(BaseModule):
-    r"""The STMixer decoder: ``num_stages`` stage heads in sequence, one
-    Hungarian assigner per stage.
+    r"""The STMixer decoder: ``num_stages`` heads, one Hungarian assigner each.
 
-    mmdet's RoI-head contract (``SparseRoIHead``; it also works as the
-    ``roi_head`` of mmdet's ``SparseRCNN``). Losses of stage ``k`` are keyed
-    ``s{k}.*`` and weighted by ``stage_loss_weights[k]``; predictions come from
-    the last stage. Image maps ``[B, C, H, W]`` are read as ``T = 1``.
+    mmdet's ``SparseRoIHead`` contract (also a ``roi_head`` of ``SparseRCNN``).
+    Stage ``k``'s losses: ``s{k}.*``, weighted by ``stage_loss_weights[k]``;
+    predictions from the last stage; image maps ``[B, C, H, W]``: ``T = 1``.
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
@@ -41,14 +39,12 @@ class STMixerDecoder(BaseModule):
         stage_head (dict | list[dict]): Shared or per stage config.
         featmap_strides (Sequence[int]): Pyramid strides, injected into the
             stages. Defaults to (4, 8, 16, 32).
-        with_cp (bool): Activation checkpointing in training. Defaults to
-            False.
+        with_cp (bool): Checkpoint activations in training. Defaults to False.
         train_cfg (dict | list[dict], optional): Per stage (or shared)
             ``assigner``; ``sampler`` only ``PseudoSampler``, ``pos_weight`` 1.
         test_cfg (dict, optional): See ``STMixerBBoxHead.parse_test_cfg``.
         mask_head (dict, optional): ``STMixerMaskHead``. Defaults to None.
-        forecast_head (dict, optional): ``STMixerForecastHead`` (``'ava'``
-            labels only). Defaults to None.
+        forecast_head (dict, optional): ``STMixerForecastHead`` (AVA labels).
         init_cfg (dict, optional): Initialisation config.
     """
 

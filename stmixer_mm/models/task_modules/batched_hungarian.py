@@ -42,8 +42,7 @@ def batched_hungarian_assign(
         assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
         gt_bboxes: Sequence[Tensor],
         img_shapes: Sequence[Sequence[int]]) -> Optional[List[AssignResult]]:
-    """``assigner.assign``'s assignments for every image of a batch, the GT all
-    of label 0 (person).
+    """``assigner.assign`` per image of a batch, the GT all label 0 (person).
 
     Args:
         assigner (HungarianAssigner): See :func:`can_batch`.

@@ -23,8 +23,7 @@ def box_position_embedding(xyzr: Tensor,
                            scale: Union[Sequence[float],
                                         Tensor] = (1000., 1000., 1., 1.),
                            dim_t: Optional[Tensor] = None) -> Tensor:
-    """Sinusoidal positional embedding ``[..., 4 * F]`` of xyzr boxes
-    ``[..., 4]``.
+    """Sinusoidal positional embedding ``[..., 4 * F]`` of xyzr boxes.
 
     ``u = (xyzr / scale)[..., None] / dim_t`` ``[..., 4, F]``; sines of the
     even and cosines of the odd columns interleaved, then flattened (x's ``F``

@@ -1,11 +1,10 @@
 """The dispatcher of STMixer's 4-D adaptive sampling.
 
 Three implementations of the same numbers: ``'reference'`` (:mod:`.reference`,
-the official operator, one ``grid_sample`` per level; the tests' ground truth),
-``'pytorch'`` (:mod:`.pytorch_path`, CPU and GPU) and ``'mmcv'``
-(:mod:`.mmcv_path`, mmcv's multi-scale deformable attention CUDA kernel).
-:func:`prepare_pyramid` lays a pyramid out once for all decoder stages. Speed:
-``tools/analysis_tools/benchmark_sampling.py`` / ``benchmark_decoder.py``.
+the official operator; the tests' ground truth), ``'pytorch'``
+(:mod:`.pytorch_path`, CPU and GPU) and ``'mmcv'`` (:mod:`.mmcv_path`, mmcv's
+multi-scale deformable attention CUDA kernel). :func:`prepare_pyramid` lays a
+pyramid out once for all decoder stages. Speed: docs/en/benchmarks.md.
 """
 from typing import Optional, Sequence, Tuple, Union
 
@@ -91,15 +90,14 @@ def sample_4d(sample_points: Tensor,
 
     Args:
         sample_points (Tensor): ``[B, N, 1, G * P, 3]`` (or
-            ``[B, Hq, Wq, G * P, 3]``); group ``g`` uses points
-            ``[g * P, (g + 1) * P)``.
+            ``[B, Hq, Wq, G * P, 3]``); group ``g``: ``[g * P, (g + 1) * P)``.
         values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps.
         featmap_strides (Sequence[int | float]): Stride of each map.
         n_points (int): Points per group ``P``.
         mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
         tau (float): Level weight temperature. Defaults to 2.0.
-        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` (CUDA) or
-            ``'auto'`` (``'mmcv'`` where its CUDA ops load).
+        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
+            (``'mmcv'`` where its CUDA ops load).
 
     Returns:
         Tensor: ``[B, N, G, T, P, C / G]`` (maybe a non-contiguous view).

@@ -135,11 +135,10 @@ def _corner_constants(prepared: 'PreparedPyramid') -> CornerConstants:
 class PreparedPyramid:
     """A feature pyramid laid out once for all the decoder stages.
 
-    The one type the sampling layers take. ``'pytorch'``: a pixel table per
-    channel group (row ``b * S + s``: pixel ``s`` of clip ``b``, levels one
-    after the other; channel ``c * T + t``) and its time means; separate tables
-    keep each backward's gradient buffer small. ``'mmcv'``: one interleaved
-    table, the kernel's value viewed ``[B, S, G, C / G * T]``.
+    ``'pytorch'``: per channel group a pixel table (row ``b * S + s``: pixel
+    ``s`` of clip ``b``, levels in turn; channel ``c * T + t``) and its time
+    means (separate tables keep each backward's gradient buffer small);
+    ``'mmcv'``: one interleaved table, viewed ``[B, S, G, C / G * T]``.
 
     Attributes:
         values (tuple[Tensor]): The ``L`` maps ``[B, C, T, H_l, W_l]``.
@@ -149,8 +148,8 @@ class PreparedPyramid:
         group_tables (tuple[Tensor] | None): ``G`` ``[B * S, C / G * T]``.
         group_tables_tmean (tuple[Tensor] | None): Their time means.
         table (Tensor | None): ``[B * S * G, C / G * T]`` (``'mmcv'``).
-        group_block (Tensor | None): ``[G, B * S, C / G * T]`` of which the
-            tables are slices, when no gradient flows to the maps.
+        group_block (Tensor | None): ``[G, B * S, C / G * T]``, the tables'
+            storage when no gradient flows to the maps.
         group_block_tmean (Tensor | None): The same for the time means.
         num_pixels (int): ``S = sum_l H_l * W_l``.
         pixel_sizes (Tensor): ``(W_l, H_l)`` ``[L, 2]`` (fp32 at least).

@@ -269,8 +269,7 @@ class STMixerBBoxHead(BaseModule):
         Args:
             stage_results (dict): Output of ``forward``.
             batch_img_metas (list[dict]): ``img_shape`` (``scale_factor``).
-            test_cfg (dict, optional): See
-                ``settings_specs.TEST_CFG_DEFAULTS``.
+            test_cfg (dict, optional): ``settings_specs.TEST_CFG_DEFAULTS``.
             rescale (bool): ``'mmdet'`` only: boxes in original image pixels.
             with_query_indices (bool): Also give ``query_indices`` ``[n]``.
         """

@@ -45,10 +45,9 @@ class STMixerStageHead(STMixerBBoxHead):
     r"""One decoder stage of STMixer.
 
     Per branch ``q = LN(a + MHA(a, a, a, bias))`` with ``a = q + pe`` (the box
-    PE stays in the query stream and the refined boxes are not detached, as in
-    the official release), then sampling and mixing, FFN, and the person, box
-    and action heads. Without ``'temporal'`` in ``action_branches`` the
-    temporal branch is not built.
+    PE stays in the query stream, refined boxes are not detached: as official),
+    then sampling and mixing, FFN, and the person, box and action heads. No
+    ``'temporal'`` in ``action_branches``: no temporal branch is built.
 
     Args:
         num_actions (int): Number of action classes (80 for AVA).

@@ -4,8 +4,7 @@ presence ``h`` frames after the clip's last frame (docs/en/forecasting.md).
 Per horizon, from ``cat(q_s, q_t)``: the box as a change of the query's
 (detached) box in the decoder's ``xyzr`` coding, action logits as a change of
 its (detached) action logits, and a presence logit. Training reads the last
-stage's Hungarian matches; box and action losses count the in-view horizons,
-the presence loss all.
+stage's Hungarian matches; box/action losses: in-view horizons, presence: all.
 """
 from typing import Dict, List, Sequence
 

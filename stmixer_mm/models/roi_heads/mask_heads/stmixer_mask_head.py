@@ -51,8 +51,7 @@ class STMixerMaskHead(BaseModule):
         norm_cfg (dict): Conv norm. Defaults to GroupNorm(8) (DETR).
         mask_threshold (float): Mask probability threshold. Defaults to 0.5.
         loss_mask (dict): Defaults to sigmoid ``FocalLoss`` (DETR's).
-        box_coords (bool): Feed the query's box as relative coordinates.
-            Defaults to True.
+        box_coords (bool): Feed the box in relative coordinates. Default True.
         loss_dice (dict): Defaults to ``DiceLoss(naive_dice=True, eps=1)``
             (DETR's ``dice_loss``).
         init_cfg (dict, optional): Defaults to DETR's (kaiming-uniform ``a=1``
