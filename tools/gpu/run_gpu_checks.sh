@@ -33,8 +33,11 @@
 #               graphs) against eager at B = 1, SlowOnly-R50 and ViT-B,
 #               each variant twice, interleaved
 #   online      issue 33: the online demo on the GPU with the SlowOnly-R50
-#               and ViT-B official models (random weights): keyframes/s,
-#               lag, memory
+#               and ViT-B official models (or ONLINE_CONFIGS; random
+#               weights): keyframes/s, lag, memory
+#   heads       issue 63: the tubelet, mask and forecast heads' added cost:
+#               the four ViT-B JHMDB configs (plain, tubelet, mask,
+#               forecast) at B = 1, fp32 + bf16, eager
 #
 # Environment:
 #   STMIXER_GPU_WHEELS  folder of wheels (cp312) and the mmcv-2.1.0 sdist
@@ -279,7 +282,8 @@ stage_compile() {
 stage_online() {
   log "online demo on the GPU"
   local cfg rc=0
-  for cfg in "$SLOWONLY" "$VITB"; do
+  # shellcheck disable=SC2086  (ONLINE_CONFIGS: several words)
+  for cfg in ${ONLINE_CONFIGS:-$SLOWONLY $VITB}; do
     timeout "${ONLINE_TIMEOUT:-420}" "$PY" tools/analysis_tools/benchmark_online.py \
         --models official --official-config "$cfg" --device cuda \
         --modes model online realtime --work-dir /tmp/stmixer_online_work \
@@ -291,14 +295,25 @@ stage_online() {
   return $rc
 }
 
-[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online ..." >&2; exit 2; }
+stage_heads() {
+  log "the heads' added cost (ViT-B, JHMDB configs)"
+  local T=configs/stmixer_tubes
+  local J=vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_jhmdb21-rgb.py
+  timeout "${HEADS_TIMEOUT:-240}" "$PY" tools/analysis_tools/benchmark_model.py \
+      "$T/stmixer_$J" "$T/stmixer-tubelet_$J" "$T/stmixer-mask_$J" \
+      "$T/stmixer-forecast_$J" --device cuda --batch-size 1 \
+      --repeats "${REPEATS:-10}" --warmup 3 --dtypes fp32 bf16 --no-flops \
+      --json "$RES/heads_b1.json" 2>&1 | tee "$RES/heads_b1.txt"
+}
+
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online|heads ..." >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stage_build || exit 1
 status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online)
+    tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online|heads)
       "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac
