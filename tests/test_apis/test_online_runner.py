@@ -152,20 +152,22 @@ class SlowInferencer:
                               np.array([.9]))
 
 
+class Paced(ArraySource):
+    """Frames at the source's frame rate, as a camera delivers them."""
+
+    def __iter__(self):
+        start = time.perf_counter()
+        for f in super().__iter__():
+            self._pace(start, f.index)
+            yield f
+
+
 def test_realtime_skips_keyframes_the_model_has_no_time_for(tmp_path):
     """A 100 fps source, a keyframe every 4 frames (25 a second) and a
     model taking 0.1 s a clip (10 a second): keyframes are skipped, never
     queued, so the lag stays near one inference plus the frames the clip
     needs after its keyframe; the one person keeps one id."""
     frames = [np.zeros((32, 32, 3), np.uint8)] * 200
-
-    class Paced(ArraySource):
-
-        def __iter__(self):
-            start = time.perf_counter()
-            for f in super().__iter__():
-                self._pace(start, f.index)
-                yield f
 
     model = SlowInferencer(delay=0.1)
     runner = OnlineRunner(
@@ -194,6 +196,20 @@ def test_realtime_skips_keyframes_the_model_has_no_time_for(tmp_path):
     stats = OnlineRunner(
         model, stride=4, out_dir=None,
         progress=False).run(ArraySource(frames[:40], fps=100.0))
+    assert model.calls == list(range(2, 40, 4))
+    assert stats['keyframes_skipped'] == 0
+
+
+def test_realtime_keeps_the_last_keyframes_of_a_file():
+    """Realtime on a file: the clamped clips after its last frame come at
+    once; they wait for a model that keeps up instead of being skipped as
+    busy (the H200 run of issue 63 lost the last 3 keyframes so)."""
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 40
+    model = SlowInferencer(delay=0.005)
+    model.frame_interval = 8  # 16 frames after a keyframe: 4 clamped clips
+    stats = OnlineRunner(
+        model, stride=4, realtime=True, out_dir=None,
+        progress=False).run(Paced(frames, fps=100.0, name='paced'))
     assert model.calls == list(range(2, 40, 4))
     assert stats['keyframes_skipped'] == 0
 

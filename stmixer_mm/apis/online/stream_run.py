@@ -62,9 +62,13 @@ class StreamRun:
                 if self.stop.is_set():
                     return False
 
-    def submit(self, key, clip, t, wall) -> None:
+    def submit(self, key, clip, t, wall, last=False) -> None:
+        # realtime skips a keyframe the model has no time for; the clamped
+        # clips after the source's end (``last``) come at once and nothing
+        # newer can replace them, so they wait for the model
         stats = self.stats
-        if self.realtime and (self.busy.is_set() or self.slot.full()):
+        if self.realtime and not last and (self.busy.is_set()
+                                           or self.slot.full()):
             with stats.lock:
                 stats.keyframes_skipped += 1
             self.events_q.put(('skip', key, None))
@@ -106,7 +110,7 @@ class StreamRun:
             # the last clips, clamped; not after a stop (Ctrl-C, an error)
             ready = [] if self.stop.is_set() else buffer.finish_frames()
             for key, clip, (t, wall) in ready:
-                self.submit(key, clip, t, wall)
+                self.submit(key, clip, t, wall, last=True)
         except BaseException as e:  # noqa: B902 - re-raised in run()
             self.errors.append(e)
         finally:
