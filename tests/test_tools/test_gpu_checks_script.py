@@ -19,8 +19,10 @@ def _text():
 
 @pytest.mark.parametrize(
     'module, names',
-    sorted(set(re.findall(r'^from (stmixer_mm[\w.]*) import ([\w, ]+)$',
-                          _text(), re.M))))
+    sorted(
+        set(
+            re.findall(r'^from (stmixer_mm[\w.]*) import ([\w, ]+)$', _text(),
+                       re.M))))
 def test_embedded_imports_resolve(module, names):
     mod = importlib.import_module(module)
     for name in names.split(','):
