@@ -23,6 +23,7 @@ from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,
 from stmixer_mm.utils.output_files import (OutputFileError, claim_output,
                                            prepare_out_dir)
 from stmixer_mm.visualization.dataset_browser import build_visualizer
+from . import add_cfg_options
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -46,11 +47,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         default=16,
         help='keyframes drawn in the grid per split (0: no grid)')
     p.add_argument('--json', default=None, help='also write the report here')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(p)
     args = p.parse_args(argv)
     if args.max_grid < 0:
         p.error('--max-grid must be >= 0')

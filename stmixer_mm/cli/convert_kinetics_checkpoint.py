@@ -18,6 +18,7 @@ from stmixer_mm.converters.tool_utils import (build_config_backbone,
                                               save_converted)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from . import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -42,11 +43,7 @@ def parse_args(argv=None):
         default='auto',
         help='name layout: Caffe2 blobs or PySlowFast module names '
         '(default: from the names)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(parser)
     parser.add_argument(
         '--trust-pickle',
         action='store_true',

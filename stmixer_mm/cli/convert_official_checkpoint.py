@@ -24,6 +24,7 @@ from stmixer_mm.engine.class_remap import (ClassRemapError,
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from . import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -40,11 +41,7 @@ def parse_args(argv=None):
         choices=BACKBONES,
         default='auto',
         help='backbone of the official checkpoint (default: from its keys)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(parser)
     parser.add_argument(
         '--vit-num-frames',
         type=int,

@@ -16,6 +16,7 @@ from stmixer_mm.converters.tool_utils import (build_config_backbone,
                                               fit_problems, save_converted)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from . import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -28,11 +29,7 @@ def parse_args(argv=None):
         '--config',
         required=True,
         help='STMixer config whose backbone receives the weights')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(parser)
     parser.add_argument(
         '--trust-pickle',
         action='store_true',

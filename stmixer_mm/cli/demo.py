@@ -24,6 +24,7 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
 from stmixer_mm.utils.output_files import OutputFileError
 from stmixer_mm.utils.settings_specs import check_probability
+from . import add_cfg_options
 
 __all__ = [
     'parse_args', 'main', 'run', 'run_demo', 'run_online', 'run_offline',
@@ -126,10 +127,8 @@ def parse_args(argv=None, prog=None):
         help='frame rate of a frame folder / output fps (default: the '
         "video's, 30 for a frame folder)")
     p.add_argument('--device', default='cpu')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
+    add_cfg_options(
+        p,
         help='override settings of the config, key=value (as tools/test.py)')
     p.add_argument(
         '--no-progress',

@@ -24,6 +24,7 @@ from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, load_config)
+from . import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -79,11 +80,7 @@ def parse_args(argv=None):
         '--no-class-names',
         action='store_true',
         help='export without class names when none can be found')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if min(args.shape) <= 0 or args.batch_size <= 0:
         parser.error(f'--shape and --batch-size must be positive, got '

@@ -24,6 +24,7 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, check_config, load_config)
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
+from . import add_cfg_options
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
 
@@ -42,11 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='load a checkpoint that does not fit the model in part (the '
         'missing / unexpected / shape-mismatched keys are logged); by '
         'default such a checkpoint is an error')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value (lists: key="[a,b]")')
+    add_cfg_options(parser)
     parser.add_argument(
         '--show', action='store_true', help='show the drawings in a window')
     parser.add_argument(

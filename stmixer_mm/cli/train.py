@@ -22,6 +22,7 @@ from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
+from . import add_cfg_options
 from .run_summary import summary_after_train
 
 
@@ -61,11 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         '--deterministic',
         action='store_true',
         help='deterministic cuDNN / algorithms')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value (lists: key="[a,b]")')
+    add_cfg_options(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

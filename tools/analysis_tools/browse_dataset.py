@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+from stmixer_mm.cli import add_cfg_options
 from stmixer_mm.visualization.dataset_browser import browse
 
 
@@ -35,11 +36,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--show', action='store_true', help='show in a window')
     p.add_argument(
         '--show-interval', type=float, default=1, help='seconds per image')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(p)
     args = p.parse_args(argv)
     if args.output_dir is None and not args.show:
         p.error('nothing to do: give --output-dir and/or --show')

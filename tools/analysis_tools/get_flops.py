@@ -13,6 +13,7 @@ from mmengine.config import Config, DictAction
 
 from stmixer_mm.benchmarks.flops import (build_detector, count_flops,
                                          default_clip_len, format_count)
+from stmixer_mm.cli import add_cfg_options
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -29,11 +30,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument(
         '--depth', type=int, default=3, help='module depth of the table')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
+    add_cfg_options(p)
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error('--batch-size must be >= 1')

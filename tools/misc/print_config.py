@@ -13,16 +13,14 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.utils import import_modules_from_strings
 
+from stmixer_mm.cli import add_cfg_options
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Print the whole config')
     parser.add_argument('config', help='config file path')
     parser.add_argument('--save-path', help='also save the config (.py)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value (lists: key="[a,b]")')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
