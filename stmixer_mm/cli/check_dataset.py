@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional, Sequence
 
 import mmcv
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.dataset_checks import (check_dataset_config,

@@ -7,7 +7,6 @@ import argparse
 import os.path as osp
 
 import torch
-from mmengine.config import DictAction
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.converters import (compare_state_dicts,

@@ -9,7 +9,7 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)

@@ -6,8 +6,6 @@ it in process; the script's docstring is the usage).
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.converters import (compare_state_dicts,
                                    convert_videomae_state_dict,

@@ -10,8 +10,6 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
 from stmixer_mm.apis import LabelMapError
 from stmixer_mm.apis.demo import (check_demo_options, link_keyframe_tubes,
                                   run_demo, run_offline, run_online)

@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector

@@ -9,7 +9,7 @@ import os.path as osp
 import shutil
 import tempfile
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 

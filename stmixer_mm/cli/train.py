@@ -8,7 +8,7 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import find_latest_checkpoint
 

@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 from mmengine.model import is_model_wrapper
 
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.settings_specs import loader_dataset_cfg
 from stmixer_mm.utils.type_names import type_name
 from .label_map import LabelMapError, read_pbtxt_label_map
 
@@ -27,12 +28,9 @@ def test_dataset_cfg(cfg) -> Optional[dict]:
     """The innermost dataset config of ``test_dataloader`` (else
     ``val_dataloader``), through dataset wrappers."""
     for key in ('test_dataloader', 'val_dataloader'):
-        loader = cfg.get(key) if hasattr(cfg, 'get') else None
-        dataset = loader.get('dataset') if isinstance(loader, dict) else None
-        while isinstance(dataset, dict) and isinstance(
-                dataset.get('dataset'), dict):
-            dataset = dataset['dataset']
-        if isinstance(dataset, dict):
+        dataset = loader_dataset_cfg(
+            cfg.get(key) if hasattr(cfg, 'get') else None)
+        if dataset is not None:
             return dataset
     return None
 

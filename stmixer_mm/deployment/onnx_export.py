@@ -17,6 +17,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from stmixer_mm.datasets.class_names import classes_to_names
 from stmixer_mm.models.detectors.stmixer import STMixer
 
 #: Names of the graph's outputs, in order (a model with a mask head adds
@@ -253,9 +254,8 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
 
 
 def export_class_names(meta: dict) -> Dict[int, str]:
-    """``{column: name}`` from the metadata ``classes`` (``classes[i]``
-    names score column ``i + 1``; ``None`` stays unnamed), as
-    :func:`~stmixer_mm.datasets.class_names.class_names`.
+    """``{column: name}`` of the metadata ``classes``
+    (:func:`~stmixer_mm.datasets.class_names.classes_to_names`).
 
     Raises:
         ValueError: the export has no class names.
@@ -264,7 +264,7 @@ def export_class_names(meta: dict) -> Dict[int, str]:
     if not classes:
         raise ValueError('the export has no class names (metadata '
                          "'classes'); pass a label map")
-    return {i + 1: str(n) for i, n in enumerate(classes) if n is not None}
+    return classes_to_names(classes)[0]
 
 
 def export_onnx(detector: nn.Module,

@@ -453,7 +453,7 @@ def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
                                    'ava'), f'{path}.num_actions')
 
 
-def _dataset_cfg(loader: Any) -> Optional[dict]:
+def loader_dataset_cfg(loader: Any) -> Optional[dict]:
     """The innermost dataset config of a dataloader config (through
     RepeatDataset / ClassBalancedDataset wrappers)."""
     if not isinstance(loader, dict):
@@ -471,7 +471,7 @@ def class_entries(cfg) -> List[Tuple[str, dict]]:
     ``val_evaluator[i]``)."""
     entries: List[Tuple[str, dict]] = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = _dataset_cfg(cfg.get(loader))
+        dataset = loader_dataset_cfg(cfg.get(loader))
         if dataset is not None:
             entries.append((f'{loader}.dataset', dataset))
     for evaluator in ('val_evaluator', 'test_evaluator'):

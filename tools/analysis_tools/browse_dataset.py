@@ -10,7 +10,7 @@ See :mod:`stmixer_mm.visualization.dataset_browser`.
 import argparse
 from typing import List, Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from stmixer_mm.cli import add_cfg_options
 from stmixer_mm.visualization.dataset_browser import browse

@@ -9,7 +9,7 @@ Under PyTorch's ``FlopCounterMode``, with the sampling operators' rules:
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from stmixer_mm.benchmarks.flops import (build_detector, count_flops,
                                          default_clip_len, format_count)

@@ -10,7 +10,7 @@ plugin import fails here rather than at training time.
 import argparse
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
 from stmixer_mm.cli import add_cfg_options
