@@ -19,7 +19,10 @@ of:
 * ``probe on present``: the same on the present logits alone (what a
   head that only re-weights the present could reach);
 * ``probe on present + box z, r``: on the present logits and the box's
-  scale and aspect (the raised arms of a precursor are inside its box).
+  scale and aspect (the raised arms of a precursor are inside its box);
+* ``probe on RoI features``: on the pyramid's finest level at the last
+  observed frame, sampled on a 3 x 3 grid inside the person's box (does
+  the backbone see what the query does not keep?).
 
 Also the onset mAP (class ``c`` ranked among the persons not doing ``c``
 at ``t``: the starts a precursor announces) and, over the persons whose
@@ -76,12 +79,41 @@ def _dataset(cfg: Config, test_mode: bool, stride: int):
 
 
 @torch.no_grad()
+def roi_features(level: torch.Tensor,
+                 boxes: torch.Tensor,
+                 size: tuple,
+                 grid: int = 3) -> torch.Tensor:
+    """``[n, C * grid * grid]``: ``level`` ``[C, H, W]`` (bilinear) at a
+    ``grid x grid`` of cell centres inside each box ``[n, 4]`` (xyxy input
+    pixels of an input ``size`` (h, w))."""
+    h, w = size
+    steps = (torch.arange(grid, dtype=boxes.dtype) + 0.5) / grid
+    xs = boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])
+    ys = boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])
+    gx = (xs / w * 2 - 1)[:, None, :].expand(-1, grid, -1)
+    gy = (ys / h * 2 - 1)[:, :, None].expand(-1, -1, grid)
+    points = torch.stack([gx, gy], -1)  # [n, grid, grid, 2]
+    out = torch.nn.functional.grid_sample(
+        level[None].expand(len(boxes), -1, -1, -1).to(points.dtype),
+        points,
+        align_corners=False)
+    return out.flatten(1)
+
+
 def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
-    """Queries, present and forecast action logits, future labels and
-    presence of the queries the last stage matched."""
+    """Queries, present and forecast action logits, RoI features, future
+    labels and presence of the queries the last stage matched."""
     head = model.roi_head.forecast_head
     got: Dict[str, list] = dict(
-        query=[], present=[], box=[], head=[], future=[], visible=[], now=[])
+        query=[],
+        present=[],
+        box=[],
+        head=[],
+        future=[],
+        visible=[],
+        now=[],
+        roi=[])
+    pyramid: list = []
 
     def capture(stage_results, assign_results, batch_gt_instances, *args,
                 **kwargs):
@@ -103,10 +135,26 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             got['visible'].append(gt.future_visible[idx].numpy())
             now = gt.labels[idx].float()  # multi-hot, column 0 background
             got['now'].append(now[:, 1:].numpy())
+            finest = pyramid[-1][0][i]
+            if finest.dim() == 4:  # [C, T, H, W]: the last observed frame
+                finest = finest[:, -1]
+            size = tuple(args[0][i]['img_shape'][:2]) if args else \
+                tuple(kwargs['batch_img_metas'][i]['img_shape'][:2])
+            got['roi'].append(
+                roi_features(finest.float(), gt.bboxes[idx].float(),
+                             size).numpy())
         return {}
 
     original = head.loss_and_target
+    original_feat = model.extract_feat
+
+    def extract_feat(inputs):
+        feats = original_feat(inputs)
+        pyramid[:] = [feats]  # this batch only
+        return feats
+
     head.loss_and_target = capture
+    model.extract_feat = extract_feat
     try:
         for start in range(0, len(indices), batch_size):
             batch = pseudo_collate(
@@ -115,6 +163,7 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             model.loss(data['inputs'], data['data_samples'])
     finally:
         head.loss_and_target = original
+        del model.extract_feat  # the class's method again
     return {k: np.concatenate(v) for k, v in got.items()}
 
 
@@ -200,6 +249,9 @@ def run_probe(config: str,
     init_default_scope('stmixer_mm')
     model = init_detector(cfg, checkpoint, device='cpu')
     model.eval()
+    if getattr(model.roi_head, 'forecast_head', None) is None:
+        raise ValueError(f'{config}: the model has no forecast_head; the '
+                         'probe reads a forecast config and its checkpoint')
     horizons = model.roi_head.forecast_head.horizons
     data = {}
     for split, test_mode, stride in (('train', False, train_stride),
@@ -215,8 +267,8 @@ def run_probe(config: str,
         probes = {}
         for name, keys in (('probe (query)', ('query', )), ('probe on present',
                                                             ('present', )),
-                           ('probe on present + box z, r', ('present',
-                                                            'box'))):
+                           ('probe on present + box z, r', ('present', 'box')),
+                           ('probe on RoI features', ('roi', ))):
             x_tr = np.concatenate([tr[key][seen_tr] for key in keys], 1)
             x_te = np.concatenate([te[key][seen_te] for key in keys], 1)
             mean, std = x_tr.mean(0), x_tr.std(0) + 1e-6
