@@ -45,6 +45,7 @@ from mmengine.registry import init_default_scope
 
 from stmixer_mm.apis import init_detector
 from stmixer_mm.evaluation.functional.forecast import voc_ap
+from stmixer_mm.models.roi_heads.forecast_heads import box_grid_features
 from stmixer_mm.registry import DATASETS
 
 
@@ -79,27 +80,6 @@ def _dataset(cfg: Config, test_mode: bool, stride: int):
 
 
 @torch.no_grad()
-def roi_features(level: torch.Tensor,
-                 boxes: torch.Tensor,
-                 size: tuple,
-                 grid: int = 3) -> torch.Tensor:
-    """``[n, C * grid * grid]``: ``level`` ``[C, H, W]`` (bilinear) at a
-    ``grid x grid`` of cell centres inside each box ``[n, 4]`` (xyxy input
-    pixels of an input ``size`` (h, w))."""
-    h, w = size
-    steps = (torch.arange(grid, dtype=boxes.dtype) + 0.5) / grid
-    xs = boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])
-    ys = boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])
-    gx = (xs / w * 2 - 1)[:, None, :].expand(-1, grid, -1)
-    gy = (ys / h * 2 - 1)[:, :, None].expand(-1, -1, grid)
-    points = torch.stack([gx, gy], -1)  # [n, grid, grid, 2]
-    out = torch.nn.functional.grid_sample(
-        level[None].expand(len(boxes), -1, -1, -1).to(points.dtype),
-        points,
-        align_corners=False)
-    return out.flatten(1)
-
-
 def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
     """Queries, present and forecast action logits, RoI features, future
     labels and presence of the queries the last stage matched."""
@@ -113,11 +93,11 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
         visible=[],
         now=[],
         roi=[])
-    pyramid: list = []
 
     def capture(stage_results, assign_results, batch_gt_instances, *args,
                 **kwargs):
-        preds = head(stage_results)
+        metas = args[0] if args else kwargs['batch_img_metas']
+        preds = head(stage_results, kwargs.get('x'), metas)
         queries = stage_results['spatial_queries']
         if stage_results.get('temporal_queries') is not None:
             queries = torch.cat([queries, stage_results['temporal_queries']],
@@ -135,26 +115,18 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             got['visible'].append(gt.future_visible[idx].numpy())
             now = gt.labels[idx].float()  # multi-hot, column 0 background
             got['now'].append(now[:, 1:].numpy())
-            finest = pyramid[-1][0][i]
+            finest = kwargs['x'][0][i]
             if finest.dim() == 4:  # [C, T, H, W]: the last observed frame
                 finest = finest[:, -1]
-            size = tuple(args[0][i]['img_shape'][:2]) if args else \
-                tuple(kwargs['batch_img_metas'][i]['img_shape'][:2])
             got['roi'].append(
-                roi_features(finest.float(), gt.bboxes[idx].float(),
-                             size).numpy())
+                box_grid_features(finest[None].float(),
+                                  gt.bboxes[idx][None].float(),
+                                  [metas[i]['batch_input_shape']],
+                                  3)[0].numpy())
         return {}
 
     original = head.loss_and_target
-    original_feat = model.extract_feat
-
-    def extract_feat(inputs):
-        feats = original_feat(inputs)
-        pyramid[:] = [feats]  # this batch only
-        return feats
-
     head.loss_and_target = capture
-    model.extract_feat = extract_feat
     try:
         for start in range(0, len(indices), batch_size):
             batch = pseudo_collate(
@@ -163,7 +135,6 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             model.loss(data['inputs'], data['data_samples'])
     finally:
         head.loss_and_target = original
-        del model.extract_feat  # the class's method again
     return {k: np.concatenate(v) for k, v in got.items()}
 
 

@@ -211,7 +211,8 @@ declare_settings(
     horizons=Seq(POSITIVE, min_length=1),
     num_actions=POSITIVE,
     query_channels=POSITIVE,
-    num_fcs=NON_NEGATIVE)
+    num_fcs=NON_NEGATIVE,
+    roi_grid=NON_NEGATIVE)
 
 
 def _ascending(key: str):

@@ -315,11 +315,13 @@ class STMixerDecoder(BaseModule):
                                                batch_img_metas, f's{stage}.'))
         if self.with_forecast:  # on the last stage's matches too
             losses.update(
-                self.forecast_head.loss_and_target(all_results[-1],
-                                                   assign_results,
-                                                   batch_gt_instances,
-                                                   batch_img_metas,
-                                                   f's{stage}.'))
+                self.forecast_head.loss_and_target(
+                    all_results[-1],
+                    assign_results,
+                    batch_gt_instances,
+                    batch_img_metas,
+                    f's{stage}.',
+                    x=x))
         return losses
 
     def loss_stage(
@@ -372,7 +374,7 @@ class STMixerDecoder(BaseModule):
             last, metas, self.test_cfg, rescale, self.with_mask
             or self.with_forecast)
         if self.with_forecast:  # forecasts of the kept detections
-            self.forecast_head.predict_by_feat(last, results, metas)
+            self.forecast_head.predict_by_feat(last, results, metas, x)
             for sample in batch_data_samples:  # what the forecasts are of
                 sample.set_metainfo(
                     dict(forecast_horizons=self.forecast_head.horizons))

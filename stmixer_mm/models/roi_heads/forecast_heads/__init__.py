@@ -1,3 +1,4 @@
-from .stmixer_forecast_head import FUTURE_FIELDS, STMixerForecastHead
+from .stmixer_forecast_head import (FUTURE_FIELDS, STMixerForecastHead,
+                                    box_grid_features)
 
-__all__ = ['STMixerForecastHead', 'FUTURE_FIELDS']
+__all__ = ['STMixerForecastHead', 'FUTURE_FIELDS', 'box_grid_features']

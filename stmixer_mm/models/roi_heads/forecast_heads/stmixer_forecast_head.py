@@ -6,7 +6,7 @@ Per horizon, from ``cat(q_s, q_t)``: the box as a change of the query's
 its (detached) action logits, and a presence logit. Training reads the last
 stage's Hungarian matches; box/action losses: in-view horizons, presence: all.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmdet.utils import ConfigType, InstanceList, OptMultiConfig
@@ -31,6 +31,29 @@ def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:
             f'horizons {horizons}; set them alike')
 
 
+def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
+                      grid: int) -> Tensor:
+    """``[B, N, C * grid * grid]``: ``level`` ``[B, C, H, W]`` (covering
+    inputs of ``sizes``, ``(h, w)`` per sample), bilinear at a ``grid x
+    grid`` of cell centres inside each box ``[B, N, 4]`` (xyxy pixels)."""
+    B, N = boxes.shape[:2]
+    steps = (torch.arange(grid, device=boxes.device, dtype=boxes.dtype) +
+             0.5) / grid
+    xs = boxes[..., 0:1] + steps * (boxes[..., 2:3] - boxes[..., 0:1])
+    ys = boxes[..., 1:2] + steps * (boxes[..., 3:4] - boxes[..., 1:2])
+    points = torch.stack([
+        xs[:, :, None, :].expand(-1, -1, grid, -1), ys[:, :, :, None].expand(
+            -1, -1, -1, grid)
+    ], -1)  # [B, N, grid (y), grid (x), (x, y)]
+    wh = boxes.new_tensor([[float(s[1]), float(s[0])] for s in sizes])
+    points = points / wh.view(B, 1, 1, 1, 2) * 2 - 1
+    feats = nn.functional.grid_sample(
+        level,
+        points.view(B, N * grid, grid, 2).to(level.dtype),
+        align_corners=False)  # [B, C, N * grid, grid]
+    return feats.view(B, -1, N, grid, grid).transpose(1, 2).flatten(2)
+
+
 @MODELS.register_module()
 class STMixerForecastHead(BaseModule):
     """Each query's box, actions and presence at ``horizons`` frames after the
@@ -42,6 +65,10 @@ class STMixerForecastHead(BaseModule):
         query_channels (int): Channels of one query set.
         with_temporal_queries (bool): Also read the temporal queries.
         num_fcs (int): Hidden layers (Linear, LayerNorm, ReLU).
+        roi_grid (int): 0: read the queries only; ``g``: also the pyramid's
+            finest level at the last observed frame on a ``g x g`` grid
+            inside each query's (detached) box, projected to
+            ``query_channels`` (the precursor as the backbone sees it).
         loss_bbox (dict): L1 of the in-view boxes divided by the input size.
         loss_iou (dict): IoU loss of the same boxes.
         loss_action (dict): Sigmoid loss of the forecast actions.
@@ -55,6 +82,7 @@ class STMixerForecastHead(BaseModule):
                  query_channels: int = 256,
                  with_temporal_queries: bool = True,
                  num_fcs: int = 2,
+                 roi_grid: int = 0,
                  loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
                  loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
                  loss_action: ConfigType = dict(
@@ -73,6 +101,11 @@ class STMixerForecastHead(BaseModule):
         self.num_actions = num_actions
         self.with_temporal_queries = with_temporal_queries
         in_channels = query_channels * (1 + with_temporal_queries)
+        self.roi_grid = roi_grid
+        if roi_grid:  # the neck's maps have the queries' channels
+            self.roi_proj = nn.Linear(query_channels * roi_grid**2,
+                                      query_channels)
+            in_channels += query_channels
         layers: List[nn.Module] = []
         for _ in range(num_fcs):
             layers += [
@@ -96,10 +129,15 @@ class STMixerForecastHead(BaseModule):
         self.loss_action = MODELS.build(loss_action)
         self.loss_visible = MODELS.build(loss_visible)
 
-    def forward(self, stage_results: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def forward(
+            self,
+            stage_results: Dict[str, Tensor],
+            x: Optional[Sequence[Tensor]] = None,
+            batch_img_metas: Optional[List[dict]] = None) -> Dict[str, Tensor]:
         """The forecasts of every query of a stage's outputs: ``xyzr`` and
         ``bboxes`` (xyxy input pixels) ``[B, N, H, 4]``, ``action_logits``
-        ``[B, N, H, C]``, ``visible_logits`` ``[B, N, H]``."""
+        ``[B, N, H, C]``, ``visible_logits`` ``[B, N, H]``; ``roi_grid``
+        needs the pyramid ``x`` and the metas."""
         queries = stage_results['spatial_queries']
         temporal = stage_results.get('temporal_queries')
         if self.with_temporal_queries:
@@ -109,6 +147,23 @@ class STMixerForecastHead(BaseModule):
                     '(with_temporal_queries=True) but the decoder gives '
                     'none; set with_temporal_queries=False')
             queries = torch.cat([queries, temporal], -1)
+        if self.roi_grid:
+            if x is None or batch_img_metas is None:
+                raise ValueError('the forecast head with roi_grid reads the '
+                                 'pyramid: pass x and batch_img_metas')
+            level = x[0][:, :, -1] if x[0].dim() == 5 else x[0]
+            if level.size(1) * self.roi_grid**2 != self.roi_proj.in_features:
+                raise ValueError(
+                    'roi_grid reads maps of query_channels channels; the '
+                    f'pyramid\'s finest level has {level.size(1)}')
+            sizes = [
+                m.get('batch_input_shape', m['img_shape'][:2])
+                for m in batch_img_metas
+            ]
+            feats = box_grid_features(
+                level, xyzr2xyxy(stage_results['xyzr'].detach()), sizes,
+                self.roi_grid)
+            queries = torch.cat([queries, self.roi_proj(feats)], -1)
         B, N = queries.shape[:2]
         k = len(self.horizons)
         feat = self.fcs(queries)
@@ -122,17 +177,19 @@ class STMixerForecastHead(BaseModule):
             + self.fc_action(feat).view(B, N, k, self.num_actions),
             visible_logits=self.fc_visible(feat).view(B, N, k))
 
-    def loss_and_target(self,
-                        stage_results: Dict[str, Tensor],
-                        assign_results: list,
-                        batch_gt_instances: InstanceList,
-                        batch_img_metas: List[dict],
-                        prefix: str = '') -> Dict[str, Tensor]:
+    def loss_and_target(
+            self,
+            stage_results: Dict[str, Tensor],
+            assign_results: list,
+            batch_gt_instances: InstanceList,
+            batch_img_metas: List[dict],
+            prefix: str = '',
+            x: Optional[Sequence[Tensor]] = None) -> Dict[str, Tensor]:
         """``{prefix}loss_future_*`` of a stage's matched queries against their
         persons' ``future_bboxes`` ``[n, H, 4]`` (pixels), ``future_labels``
         ``[n, H, C]`` and ``future_visible`` ``[n, H]`` (missing fields or
         other horizons: ValueError)."""
-        preds = self(stage_results)
+        preds = self(stage_results, x, batch_img_metas)
         k = len(self.horizons)
         boxes, targets, labels, logits, visible, vis_logits, sizes = \
             [], [], [], [], [], [], []
@@ -191,13 +248,15 @@ class STMixerForecastHead(BaseModule):
             else preds['visible_logits'].sum() * 0
         return {prefix + key: value for key, value in losses.items()}
 
-    def predict_by_feat(self, stage_results: Dict[str, Tensor],
+    def predict_by_feat(self,
+                        stage_results: Dict[str, Tensor],
                         results: InstanceList,
-                        batch_img_metas: List[dict]) -> None:
+                        batch_img_metas: List[dict],
+                        x: Optional[Sequence[Tensor]] = None) -> None:
         """Add ``future_bboxes`` ``[n, H, 4]`` (clipped and normalised as the
         AVA ``bboxes``), ``future_scores`` and ``future_visible``
         (probabilities) to ``results`` from their ``query_indices``."""
-        preds = self(stage_results)
+        preds = self(stage_results, x, batch_img_metas)
         for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
             check_horizons(self.horizons, meta, i)
             index = res.query_indices

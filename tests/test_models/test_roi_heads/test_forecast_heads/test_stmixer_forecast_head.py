@@ -8,6 +8,7 @@ from mmaction.structures import ActionDataSample
 from mmdet.models.task_modules import AssignResult
 from mmengine.structures import InstanceData
 
+from stmixer_mm.models.roi_heads.forecast_heads import box_grid_features
 from stmixer_mm.models.task_modules.box_xyzr import xyxy2xyzr
 from stmixer_mm.registry import MODELS
 
@@ -222,3 +223,43 @@ def test_tubelet_decoder_refuses_a_forecast_head():
     from stmixer_mm.models import STMixerTubeletDecoder
     with pytest.raises(ValueError, match='has no forecast head'):
         STMixerTubeletDecoder(forecast_head=dict(type='STMixerForecastHead'))
+
+
+def test_box_grid_features_sample_inside_each_box():
+    """Cell centres of a grid inside the box, bilinear, per sample."""
+    # a 1-channel 8 x 8 level of stride 4 whose value is the column index
+    level = torch.arange(8.).expand(2, 1, 8, 8)
+    boxes = torch.tensor([[[0., 0., 12., 32.]], [[16., 0., 28., 32.]]])
+    feats = box_grid_features(level, boxes, [(32, 32), (32, 32)], 3)
+    assert feats.shape == (2, 1, 9)
+    # x = 2, 6, 10 px (columns 0, 1, 2); x = 18, 22, 26 px (4, 5, 6)
+    torch.testing.assert_close(feats[0, 0].view(3, 3)[1],
+                               torch.tensor([0., 1., 2.]))
+    torch.testing.assert_close(feats[1, 0].view(3, 3)[2],
+                               torch.tensor([4., 5., 6.]))
+
+
+def test_roi_grid_reads_the_pyramid_inside_each_box():
+    """roi_grid: the forecast losses reach the projection of the pyramid's
+    finest level (the last frame, inside the detached boxes); predict
+    forecasts with it; maps of other channels are refused."""
+    decoder = _decoder(roi_grid=2)
+    head = decoder.forecast_head
+    # as after a step (zero-initialised, the output passes no gradient)
+    torch.nn.init.normal_(head.fc_action.weight, std=0.1)
+    x, queries = _inputs()
+    x = [f.requires_grad_() for f in x]
+    samples = [_sample(BOXES), _sample(BOXES[:1])]
+    losses = decoder.loss(x, queries, samples)
+    losses['s1.loss_future_action'].backward()
+    assert head.roi_proj.weight.grad.abs().sum() > 0
+    assert x[0].grad[:, :, -1].abs().sum() > 0
+    with torch.no_grad():
+        res = decoder.predict(x, queries, [_sample([]), _sample([])])
+    assert res[0].future_scores.shape[1:] == (len(HORIZONS), 80)
+    with pytest.raises(ValueError, match='finest level has 3'):
+        head(
+            decoder(x, queries)[-1], [f[:, :3] for f in x],
+            [s.metainfo for s in samples])
+    with pytest.raises(ValueError, match='pass x and batch_img_metas'):
+        head(decoder(x, queries)[-1])
