@@ -212,7 +212,8 @@ declare_settings(
     num_actions=POSITIVE,
     query_channels=POSITIVE,
     num_fcs=NON_NEGATIVE,
-    roi_grid=NON_NEGATIVE)
+    roi_grid=NON_NEGATIVE,
+    detach_inputs=Bool())
 
 
 def _ascending(key: str):

@@ -69,6 +69,8 @@ class STMixerForecastHead(BaseModule):
             finest level at the last observed frame on a ``g x g`` grid
             inside each query's (detached) box, projected to
             ``query_channels`` (the precursor as the backbone sees it).
+        detach_inputs (bool): Read the queries and the pyramid without
+            passing the forecast losses back to the detector.
         loss_bbox (dict): L1 of the in-view boxes divided by the input size.
         loss_iou (dict): IoU loss of the same boxes.
         loss_action (dict): Sigmoid loss of the forecast actions.
@@ -83,6 +85,7 @@ class STMixerForecastHead(BaseModule):
                  with_temporal_queries: bool = True,
                  num_fcs: int = 2,
                  roi_grid: int = 0,
+                 detach_inputs: bool = False,
                  loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
                  loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
                  loss_action: ConfigType = dict(
@@ -102,6 +105,7 @@ class STMixerForecastHead(BaseModule):
         self.with_temporal_queries = with_temporal_queries
         in_channels = query_channels * (1 + with_temporal_queries)
         self.roi_grid = roi_grid
+        self.detach_inputs = detach_inputs
         if roi_grid:  # the neck's maps have the queries' channels
             self.roi_proj = nn.Linear(query_channels * roi_grid**2,
                                       query_channels)
@@ -147,11 +151,15 @@ class STMixerForecastHead(BaseModule):
                     '(with_temporal_queries=True) but the decoder gives '
                     'none; set with_temporal_queries=False')
             queries = torch.cat([queries, temporal], -1)
+        if self.detach_inputs:
+            queries = queries.detach()
         if self.roi_grid:
             if x is None or batch_img_metas is None:
                 raise ValueError('the forecast head with roi_grid reads the '
                                  'pyramid: pass x and batch_img_metas')
             level = x[0][:, :, -1] if x[0].dim() == 5 else x[0]
+            if self.detach_inputs:
+                level = level.detach()
             if level.size(1) * self.roi_grid**2 != self.roi_proj.in_features:
                 raise ValueError(
                     'roi_grid reads maps of query_channels channels; the '

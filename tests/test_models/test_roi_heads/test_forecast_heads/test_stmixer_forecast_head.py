@@ -263,3 +263,23 @@ def test_roi_grid_reads_the_pyramid_inside_each_box():
             [s.metainfo for s in samples])
     with pytest.raises(ValueError, match='pass x and batch_img_metas'):
         head(decoder(x, queries)[-1])
+
+
+def test_detach_inputs_keeps_the_forecast_losses_out_of_the_detector():
+    """detach_inputs: the forecast losses train the head alone (with
+    roi_grid too); without it they reach the decoder's queries."""
+    for detach in (True, False):
+        decoder = _decoder(roi_grid=2, detach_inputs=detach)
+        head = decoder.forecast_head
+        torch.nn.init.normal_(head.fc_action.weight, std=0.1)
+        x, queries = _inputs()
+        x = [f.requires_grad_() for f in x]
+        losses = decoder.loss(x, queries, [_sample(BOXES), _sample(BOXES[:1])])
+        losses['s1.loss_future_action'].backward()
+        assert head.roi_proj.weight.grad.abs().sum() > 0
+        reached = [
+            p.grad is not None and p.grad.abs().sum() > 0
+            for p in decoder.stages.parameters()
+        ]
+        assert any(reached) != detach
+        assert (x[0].grad is not None and x[0].grad.abs().sum() > 0) != detach
