@@ -16,6 +16,9 @@
 # zero motion, constant velocity and the oracle made from the same
 # detections.
 #
+# A second phase trains the head alone on these features:
+# stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py
+#
 # Data (18 s on 2 cores):
 #   python tools/data/generate_synthetic_tubes.py --motion forecast \
 #       --out-dir data/synthetic_tubes_forecast --no-demo
@@ -32,7 +35,10 @@ model = dict(
         # base's 2.0, not the keyframe quick start's 16.0)
         stage_head=dict(
             loss_bbox=dict(loss_weight=2.0), loss_iou=dict(loss_weight=2.0)),
-        forecast_head=dict(type='STMixerForecastHead', horizons=horizons)))
+        # roi_grid: the head also reads the finest map at the last frame
+        # inside each box, where the precursor is (forecasting.md, issue 62)
+        forecast_head=dict(
+            type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'forecast_horizons')

@@ -31,7 +31,10 @@ model.roi_head.update(
         # the box loss weights of docs/en/forecasting.md (the base's 2.0)
         stage_head=dict(
             loss_bbox=dict(loss_weight=2.0), loss_iou=dict(loss_weight=2.0)),
-        forecast_head=dict(type=STMixerForecastHead, horizons=horizons)))
+        # roi_grid: the head also reads the finest map at the last frame
+        # inside each box, where the precursor is (forecasting.md, issue 62)
+        forecast_head=dict(
+            type=STMixerForecastHead, horizons=horizons, roi_grid=3)))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'forecast_horizons')

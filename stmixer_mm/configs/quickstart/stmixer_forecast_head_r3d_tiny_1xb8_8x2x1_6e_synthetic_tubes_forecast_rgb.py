@@ -1,0 +1,23 @@
+# New-style twin of configs/quickstart/
+# stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py:
+# the forecasting quick start's second phase, 6 epochs of the forecast head
+# alone on the first phase's features (docs/en/forecasting.md).
+from mmengine.config import read_base
+
+with read_base():
+    from .stmixer_forecast_r3d_tiny_1xb8_8x2x1_6e_synthetic_tubes_forecast_rgb import *  # noqa: E501 # isort: skip
+
+load_from = ('work_dirs/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-'
+             'tubes-forecast-rgb/epoch_6.pth')
+model.backbone.update(dict(norm_eval=True))
+param_scheduler = []  # the head at the first phase's learning rate
+frozen = dict(lr_mult=0.0, decay_mult=0.0)
+optim_wrapper.update(
+    dict(
+        paramwise_cfg=dict(
+            custom_keys={
+                'backbone': frozen,
+                'neck': frozen,
+                'rpn_head': frozen,
+                'roi_head.stages': frozen
+            })))
