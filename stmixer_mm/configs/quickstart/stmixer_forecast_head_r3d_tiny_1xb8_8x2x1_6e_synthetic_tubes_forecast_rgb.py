@@ -1,7 +1,8 @@
 # New-style twin of configs/quickstart/
 # stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py:
 # the forecasting quick start's second phase, 6 epochs of the forecast head
-# alone on the first phase's features (docs/en/forecasting.md).
+# alone (3x the learning rate) on the first phase's features
+# (docs/en/forecasting.md).
 from mmengine.config import read_base
 
 with read_base():
@@ -10,7 +11,7 @@ with read_base():
 load_from = ('work_dirs/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-'
              'tubes-forecast-rgb/epoch_6.pth')
 model.backbone.update(dict(norm_eval=True))
-param_scheduler = []  # the head at the first phase's learning rate
+param_scheduler = []  # constant: the head at 3x the first phase's rate
 frozen = dict(lr_mult=0.0, decay_mult=0.0)
 optim_wrapper.update(
     dict(
@@ -19,5 +20,6 @@ optim_wrapper.update(
                 'backbone': frozen,
                 'neck': frozen,
                 'rpn_head': frozen,
-                'roi_head.stages': frozen
+                'roi_head.stages': frozen,
+                'roi_head.forecast_head': dict(lr_mult=3.0)
             })))
