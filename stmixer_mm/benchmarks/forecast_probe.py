@@ -45,7 +45,7 @@ from mmengine.registry import init_default_scope
 
 from stmixer_mm.apis import init_detector
 from stmixer_mm.evaluation.functional.forecast import voc_ap
-from stmixer_mm.models.roi_heads.forecast_heads import box_grid_features
+from stmixer_mm.models.roi_heads.forecast_heads import last_frame_box_features
 from stmixer_mm.registry import DATASETS
 
 
@@ -115,14 +115,10 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             got['visible'].append(gt.future_visible[idx].numpy())
             now = gt.labels[idx].float()  # multi-hot, column 0 background
             got['now'].append(now[:, 1:].numpy())
-            finest = kwargs['x'][0][i]
-            if finest.dim() == 4:  # [C, T, H, W]: the last observed frame
-                finest = finest[:, -1]
             got['roi'].append(
-                box_grid_features(finest[None].float(),
-                                  gt.bboxes[idx][None].float(),
-                                  [metas[i]['batch_input_shape']],
-                                  3)[0].numpy())
+                last_frame_box_features([kwargs['x'][0][i:i + 1]],
+                                        gt.bboxes[idx][None].float(),
+                                        [metas[i]], 3)[0].numpy())
         return {}
 
     original = head.loss_and_target

@@ -54,6 +54,23 @@ def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
     return feats.view(B, -1, N, grid, grid).transpose(1, 2).flatten(2)
 
 
+def last_frame_box_features(x: Sequence[Tensor], boxes: Tensor,
+                            batch_img_metas: List[dict], grid: int) -> Tensor:
+    """:func:`box_grid_features` of the pyramid's finest level ``x[0]`` at
+    its last frame, which covers each sample's padded ``batch_input_shape``
+    (the data preprocessor's; a missing one: ValueError)."""
+    level = x[0][:, :, -1] if x[0].dim() == 5 else x[0]
+    for i, meta in enumerate(batch_img_metas):
+        if 'batch_input_shape' not in meta:
+            raise ValueError(
+                f'sample {meta.get("img_key", i)!r}: no batch_input_shape '
+                'in its metainfo (the padded input size the feature maps '
+                'cover, set by the data preprocessor)')
+    return box_grid_features(level, boxes,
+                             [m['batch_input_shape'] for m in batch_img_metas],
+                             grid)
+
+
 @MODELS.register_module()
 class STMixerForecastHead(BaseModule):
     """Each query's box, actions and presence at ``horizons`` frames after the
@@ -157,20 +174,16 @@ class STMixerForecastHead(BaseModule):
             if x is None or batch_img_metas is None:
                 raise ValueError('the forecast head with roi_grid reads the '
                                  'pyramid: pass x and batch_img_metas')
-            level = x[0][:, :, -1] if x[0].dim() == 5 else x[0]
-            if self.detach_inputs:
-                level = level.detach()
-            if level.size(1) * self.roi_grid**2 != self.roi_proj.in_features:
+            channels = x[0].size(1)
+            if channels * self.roi_grid**2 != self.roi_proj.in_features:
                 raise ValueError(
                     'roi_grid reads maps of query_channels channels; the '
-                    f'pyramid\'s finest level has {level.size(1)}')
-            sizes = [
-                m.get('batch_input_shape', m['img_shape'][:2])
-                for m in batch_img_metas
-            ]
-            feats = box_grid_features(
-                level, xyzr2xyxy(stage_results['xyzr'].detach()), sizes,
+                    f'pyramid\'s finest level has {channels}')
+            feats = last_frame_box_features(
+                x, xyzr2xyxy(stage_results['xyzr'].detach()), batch_img_metas,
                 self.roi_grid)
+            if self.detach_inputs:  # boxes detached: no path to the pyramid
+                feats = feats.detach()
             queries = torch.cat([queries, self.roi_proj(feats)], -1)
         B, N = queries.shape[:2]
         k = len(self.horizons)

@@ -40,7 +40,11 @@ BOXES = [[8., 6., 40., 60.], [30., 10., 60., 50.]]
 
 def _sample(boxes, future=True, size=64, num_actions=80):
     s = ActionDataSample()
-    s.set_metainfo(dict(img_shape=(size, size), img_key=f'v,{len(boxes)}'))
+    s.set_metainfo(
+        dict(
+            img_shape=(size, size),
+            batch_input_shape=(size, size),
+            img_key=f'v,{len(boxes)}'))
     labels = torch.zeros(len(boxes), num_actions + 1)
     labels[:, 1] = 1
     gt = InstanceData(
@@ -263,6 +267,10 @@ def test_roi_grid_reads_the_pyramid_inside_each_box():
             [s.metainfo for s in samples])
     with pytest.raises(ValueError, match='pass x and batch_img_metas'):
         head(decoder(x, queries)[-1])
+    with pytest.raises(ValueError, match="'v,2': no batch_input_shape"):
+        head(
+            decoder(x, queries)[-1], x,
+            [dict(img_shape=(64, 64), img_key='v,2')] * 2)
 
 
 def test_detach_inputs_keeps_the_forecast_losses_out_of_the_detector():
