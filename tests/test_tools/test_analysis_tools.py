@@ -422,6 +422,42 @@ def test_vs_official_captured_row(benchmark_model):
     assert model.compiled_predict is None  # the eager path is back
 
 
+def test_vs_official_captured_difference_is_taken_without_tf32(
+        benchmark_model, monkeypatch):
+    """fp32 rows: the captured path is compared with eager with TF32 off,
+    through a capture compiled inside that setting (one compiled with TF32
+    on keeps it), as the comparison with the official stack; the timing
+    keeps PyTorch's defaults."""
+    import torch
+
+    from stmixer_mm.models.detectors import compile as compile_module
+    seen = []
+    call = compile_module.CompiledPredict.__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append((id(self), torch.backends.cudnn.allow_tf32,
+                     torch.backends.cuda.matmul.allow_tf32))
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(compile_module.CompiledPredict, '__call__', spy)
+    model = benchmark_model.build_random_model(TINY_CFG, 0)
+    data = benchmark_model.make_batch(1, 4, 64, 96)
+    row = dict(median_s=0.5, official_median_s=1.0)
+    with benchmark_model.no_tf32():  # saves and puts back both flags
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        benchmark_model.compile_row(model, data, torch.device('cpu'), None,
+                                    row,
+                                    dict(mode='default', backend='aot_eager'),
+                                    0, 1)
+        assert torch.backends.cuda.matmul.allow_tf32  # put back
+    assert row['compiled_raw_diff'] == 0
+    timed, checked = seen[:-1], seen[-1]
+    assert {s[1:] for s in timed} == {(True, True)}
+    assert checked[1:] == (False, False)
+    assert checked[0] not in {s[0] for s in timed}  # compiled afresh
+
+
 def test_vs_official_captured_row_records_a_failure(benchmark_model):
     """Where the captured path does not apply, ``predict`` falls back to
     eager: the row says why and times nothing (no eager time reported as
