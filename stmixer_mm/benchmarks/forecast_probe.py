@@ -45,7 +45,7 @@ from mmengine.registry import init_default_scope
 
 from stmixer_mm.apis import init_detector
 from stmixer_mm.evaluation.functional.forecast import voc_ap
-from stmixer_mm.models.roi_heads.forecast_heads import last_frame_box_features
+from stmixer_mm.models.roi_heads.forecast_heads import box_features
 from stmixer_mm.registry import DATASETS
 
 
@@ -116,9 +116,9 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             now = gt.labels[idx].float()  # multi-hot, column 0 background
             got['now'].append(now[:, 1:].numpy())
             got['roi'].append(
-                last_frame_box_features([kwargs['x'][0][i:i + 1]],
-                                        gt.bboxes[idx][None].float(),
-                                        [metas[i]], 3)[0].numpy())
+                box_features([kwargs['x'][0][i:i + 1]],
+                             gt.bboxes[idx][None].float(), [metas[i]],
+                             3)[0].numpy())
         return {}
 
     original = head.loss_and_target

@@ -120,7 +120,8 @@ declare_settings(
         "rcnn=dict(...)), the decoder's settings under rcnn",
         rpn=Fields(),
         rcnn=TEST_CFG),
-    compile_cfg=COMPILE_CFG)
+    compile_cfg=COMPILE_CFG,
+    frozen_modules=Seq(Str()))
 declare_settings(
     'STMixerDecoder',
     num_stages=POSITIVE,
@@ -213,6 +214,7 @@ declare_settings(
     query_channels=POSITIVE,
     num_fcs=NON_NEGATIVE,
     roi_grid=NON_NEGATIVE,
+    roi_frames=POSITIVE,
     detach_inputs=Bool())
 
 

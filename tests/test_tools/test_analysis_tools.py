@@ -448,8 +448,8 @@ def test_vs_official_captured_difference_is_taken_without_tf32(
         torch.backends.cuda.matmul.allow_tf32 = True
         benchmark_model.compile_row(model, data, torch.device('cpu'), None,
                                     row,
-                                    dict(mode='default', backend='aot_eager'),
-                                    0, 1)
+                                    dict(mode='default',
+                                         backend='aot_eager'), 0, 1)
         assert torch.backends.cuda.matmul.allow_tf32  # put back
     assert row['compiled_raw_diff'] == 0
     timed, checked = seen[:-1], seen[-1]

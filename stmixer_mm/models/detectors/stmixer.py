@@ -1,7 +1,7 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
 import logging
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
@@ -9,7 +9,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_arguments, check_built
@@ -93,6 +93,10 @@ class STMixer(TwoStageDetector):
         init_cfg (dict, optional): Initialisation config.
         compile_cfg (dict, optional): ``torch.compile`` the static part of
             ``predict`` (:mod:`.compile`; not with a mask head). Default None.
+        frozen_modules (Sequence[str]): Parts trained no more, by name
+            (``'backbone'``, ``'roi_head.stages'``): no gradient and eval
+            mode, so no backward runs through them (the second phase of
+            docs/en/forecasting.md trains one head this way). Default ().
     """
 
     def __init__(self,
@@ -105,6 +109,7 @@ class STMixer(TwoStageDetector):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None,
                  compile_cfg: OptConfigType = None,
+                 frozen_modules: Sequence[str] = (),
                  **legacy) -> None:
         check_arguments(STMixer, locals())
         self._refuse_legacy_keys(legacy, rpn_head, roi_head)
@@ -147,8 +152,28 @@ class STMixer(TwoStageDetector):
                 logger='current',
                 level=logging.WARNING)
             self.compiled_predict = None
+        self.frozen_modules = tuple(frozen_modules)
+        for name in self.frozen_modules:
+            self._frozen_part(name).requires_grad_(False)
         # the parts agree (models/utils/consistency.py)
         check_built(self, STMixer)
+
+    def _frozen_part(self, name: str) -> nn.Module:
+        try:
+            return self.get_submodule(name)
+        except AttributeError:
+            raise ValueError(
+                f'model.frozen_modules: {name!r} is not a part of STMixer '
+                f'(its parts: {[n for n, _ in self.named_children()]}, and '
+                'theirs by dotted name)') from None
+
+    def train(self, mode: bool = True) -> 'STMixer':
+        """``nn.Module.train``; the :attr:`frozen_modules` stay in eval
+        mode (BatchNorm statistics and dropout fixed)."""
+        super().train(mode)
+        for name in self.frozen_modules:
+            self._frozen_part(name).eval()
+        return self
 
     @staticmethod
     def _refuse_legacy_keys(legacy: dict, rpn_head, roi_head) -> None:

@@ -311,3 +311,24 @@ def test_checkpoints_with_older_names_load():
                        src.roi_head.stages[1].fc_action.weight)
     mismatch = state_dict_mismatches(dst, dict(old))
     assert not any(mismatch.values()), mismatch
+
+
+def test_frozen_modules_get_no_gradient_and_stay_in_eval_mode():
+    torch.manual_seed(0)
+    frozen = ['backbone', 'neck', 'rpn_head', 'roi_head.stages.0']
+    model = build(dict(MODEL, frozen_modules=frozen))
+    model.train()
+    for name in frozen:
+        part = model.get_submodule(name)
+        assert not any(m.training for m in part.modules()), name
+    assert model.roi_head.stages[1].training
+    samples = [sample([[10., 4., 40., 60.]], [[12]])]
+    sum(model.loss(clip(1), samples).values()).backward()
+    for n, p in model.named_parameters():
+        if n.startswith(tuple(frozen)):
+            assert not p.requires_grad and p.grad is None, n
+        else:
+            assert p.grad is not None, n
+    # a name that is no part of the model is refused, naming it
+    with pytest.raises(ValueError, match=r"frozen_modules: 'roi_head.stage'"):
+        build(dict(MODEL, frozen_modules=['roi_head.stage']))

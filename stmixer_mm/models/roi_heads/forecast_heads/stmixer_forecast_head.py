@@ -54,21 +54,33 @@ def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
     return feats.view(B, -1, N, grid, grid).transpose(1, 2).flatten(2)
 
 
-def last_frame_box_features(x: Sequence[Tensor], boxes: Tensor,
-                            batch_img_metas: List[dict], grid: int) -> Tensor:
+def box_features(x: Sequence[Tensor],
+                 boxes: Tensor,
+                 batch_img_metas: List[dict],
+                 grid: int,
+                 frames: int = 1) -> Tensor:
     """:func:`box_grid_features` of the pyramid's finest level ``x[0]`` at
-    its last frame, which covers each sample's padded ``batch_input_shape``
-    (the data preprocessor's; a missing one: ValueError)."""
-    level = x[0][:, :, -1] if x[0].dim() == 5 else x[0]
+    ``frames`` of its frames, evenly spaced and ending at the last one,
+    concatenated oldest first (``[B, N, frames * C * grid * grid]``); the
+    maps cover each sample's padded ``batch_input_shape`` (the data
+    preprocessor's; a missing one: ValueError)."""
+    level = x[0] if x[0].dim() == 5 else x[0][:, :, None]
+    T = level.size(2)
+    if frames > T:
+        raise ValueError(f'roi_frames={frames}: the finest feature map has '
+                         f'{T} frames')
     for i, meta in enumerate(batch_img_metas):
         if 'batch_input_shape' not in meta:
             raise ValueError(
                 f'sample {meta.get("img_key", i)!r}: no batch_input_shape '
                 'in its metainfo (the padded input size the feature maps '
                 'cover, set by the data preprocessor)')
-    return box_grid_features(level, boxes,
-                             [m['batch_input_shape'] for m in batch_img_metas],
-                             grid)
+    sizes = [m['batch_input_shape'] for m in batch_img_metas]
+    picks = [T - 1] if frames == 1 else torch.linspace(
+        0, T - 1, frames).round().long().tolist()
+    return torch.cat(
+        [box_grid_features(level[:, :, t], boxes, sizes, grid) for t in picks],
+        -1)
 
 
 @MODELS.register_module()
@@ -86,6 +98,9 @@ class STMixerForecastHead(BaseModule):
             finest level at the last observed frame on a ``g x g`` grid
             inside each query's (detached) box, projected to
             ``query_channels`` (the precursor as the backbone sees it).
+        roi_frames (int): With ``roi_grid``: read that grid on this many
+            frames of the finest level, evenly spaced, ending at the last
+            (the box's content over the clip: motion). Default 1.
         detach_inputs (bool): Read the queries and the pyramid without
             passing the forecast losses back to the detector.
         loss_bbox (dict): L1 of the in-view boxes divided by the input size.
@@ -102,6 +117,7 @@ class STMixerForecastHead(BaseModule):
                  with_temporal_queries: bool = True,
                  num_fcs: int = 2,
                  roi_grid: int = 0,
+                 roi_frames: int = 1,
                  detach_inputs: bool = False,
                  loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
                  loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
@@ -122,10 +138,11 @@ class STMixerForecastHead(BaseModule):
         self.with_temporal_queries = with_temporal_queries
         in_channels = query_channels * (1 + with_temporal_queries)
         self.roi_grid = roi_grid
+        self.roi_frames = roi_frames
         self.detach_inputs = detach_inputs
         if roi_grid:  # the neck's maps have the queries' channels
-            self.roi_proj = nn.Linear(query_channels * roi_grid**2,
-                                      query_channels)
+            self.roi_proj = nn.Linear(
+                query_channels * roi_grid**2 * roi_frames, query_channels)
             in_channels += query_channels
         layers: List[nn.Module] = []
         for _ in range(num_fcs):
@@ -175,13 +192,14 @@ class STMixerForecastHead(BaseModule):
                 raise ValueError('the forecast head with roi_grid reads the '
                                  'pyramid: pass x and batch_img_metas')
             channels = x[0].size(1)
-            if channels * self.roi_grid**2 != self.roi_proj.in_features:
+            if channels * self.roi_grid**2 * self.roi_frames != \
+                    self.roi_proj.in_features:
                 raise ValueError(
                     'roi_grid reads maps of query_channels channels; the '
                     f'pyramid\'s finest level has {channels}')
-            feats = last_frame_box_features(
-                x, xyzr2xyxy(stage_results['xyzr'].detach()), batch_img_metas,
-                self.roi_grid)
+            feats = box_features(x, xyzr2xyxy(stage_results['xyzr'].detach()),
+                                 batch_img_metas, self.roi_grid,
+                                 self.roi_frames)
             if self.detach_inputs:  # boxes detached: no path to the pyramid
                 feats = feats.detach()
             queries = torch.cat([queries, self.roi_proj(feats)], -1)

@@ -291,3 +291,30 @@ def test_detach_inputs_keeps_the_forecast_losses_out_of_the_detector():
         ]
         assert any(reached) != detach
         assert (x[0].grad is not None and x[0].grad.abs().sum() > 0) != detach
+
+
+def test_roi_frames_read_the_box_on_evenly_spaced_frames():
+    """roi_frames=k: the grid on k frames of the finest level, evenly spaced
+    and ending at the last (the box's content over the clip); more frames
+    than the map has are refused."""
+    x, queries = _inputs()
+    T = x[0].size(2)
+    decoder = _decoder(roi_grid=2, roi_frames=2)
+    head = decoder.forecast_head
+    assert head.roi_proj.in_features == 2 * x[0].size(1) * 4
+    torch.nn.init.normal_(head.fc_action.weight, std=0.1)
+    with torch.no_grad():  # the queries alone: the head's own reading
+        stage = decoder(x, queries)[-1]
+    x = [f.requires_grad_() for f in x]
+    out = head(stage, x, [_sample(BOXES).metainfo] * 2)['action_logits']
+    grad = torch.autograd.grad(out.sum(), x[0])[0]
+    reached = (grad.abs().sum((0, 1, 3, 4)) > 0).tolist()
+    assert reached == [True] + [False] * (T - 2) + [True]
+    with pytest.raises(
+            ValueError,
+            match=f'roi_frames={T + 1}: the finest '
+            f'feature map has {T} frames'):
+        _decoder(
+            roi_grid=2,
+            roi_frames=T + 1).forecast_head(stage, x,
+                                            [_sample(BOXES).metainfo] * 2)
