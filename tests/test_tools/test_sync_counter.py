@@ -85,3 +85,27 @@ def test_counter_finds_copies_of_host_data_to_a_device():
         torch.tensor([4.])  # stays on the host: not a copy
         host_tensor([5.], x.device)  # non_blocking: not a wait
     assert [r for _, r, _ in counter.syncs] == ['to device', 'to device']
+
+
+def test_training_reads_the_device_once_per_stage(tiny):
+    """Training (issue 63, item 3): per stage one read of the device, the
+    matching's cost transfer, which also brings the finite check's flags;
+    the positives come from the matches on the host (no ``nonzero``, no
+    ``bool``). What is left per stage: mmdet's copies of constants (the
+    IoU cost's and the GIoU loss's ``eps``, the person loss's class
+    weights)."""
+    x = regression.make_input('tiny_ava')
+    samples = regression.make_samples('tiny_ava', True)
+    num_stages = len(tiny.roi_head.stages)
+    counter = OpCounter()
+    tiny.train()
+    try:
+        with counter:
+            losses = tiny.loss(x, samples)
+    finally:
+        tiny.eval()
+    assert len(losses) == 4 * num_stages
+    reads = [(r, name) for _, r, name in counter.syncs if r != 'to device']
+    assert reads == [('to cpu', 'cpu')] * num_stages
+    news = [name for _, r, name in counter.syncs if r == 'to device']
+    assert news == ['new_tensor'] * (3 * num_stages)

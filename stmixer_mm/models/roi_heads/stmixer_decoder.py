@@ -17,8 +17,8 @@ from stmixer_mm.utils.settings import check_arguments, check_built
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
-                     check_pyramid, inject_forecast_head_settings,
-                     inject_mask_head_settings)
+                     check_pyramid, finite_flags,
+                     inject_forecast_head_settings, inject_mask_head_settings)
 
 #: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
 #: ``PseudoSampler`` and ``pos_weight=1``: accepted, they change nothing)
@@ -265,7 +265,9 @@ class STMixerDecoder(BaseModule):
                batch_img_metas: List[dict]) -> list:
         """Hungarian matching of one stage (batched for mmdet's
         ``HungarianAssigner`` with its usual costs, else per sample) on
-        detached person logits and xyxy pixel boxes; the GT all label 0."""
+        detached person logits and xyxy pixel boxes; the GT all label 0.
+        The stage's outputs are checked finite first (:meth:`check_finite`),
+        in the batched matching's one transfer to the host."""
         if self.assigners is None:
             raise ValueError(
                 'STMixerDecoder.loss needs train_cfg (the assigner configs)')
@@ -275,9 +277,12 @@ class STMixerDecoder(BaseModule):
         batched = batched_hungarian_assign(
             self.assigners[stage], person_logits, bboxes,
             [get_box_tensor(g.bboxes) for g in batch_gt_instances],
-            [m['img_shape'][:2] for m in batch_img_metas])
+            [m['img_shape'][:2] for m in batch_img_metas],
+            finite_flags(stage_results),
+            lambda flags: self.check_finite(stage, stage_results, flags))
         if batched is not None:
             return batched
+        self.check_finite(stage, stage_results)
         assign_results = []
         for i, (gt_instances, img_meta) in enumerate(
                 zip(batch_gt_instances, batch_img_metas)):
@@ -335,7 +340,9 @@ class STMixerDecoder(BaseModule):
         """The weighted losses ``s{stage}.*`` of one stage (checked finite,
         matched, supervised) and its assign results. ``assign`` replaces
         :meth:`assign` (``projects/track_queries`` matches by person id)."""
-        self.check_finite(stage, stage_results)
+        if assign is not None or \
+                type(self).assign is not STMixerDecoder.assign:
+            self.check_finite(stage, stage_results)  # else in self.assign
         assign = assign or self.assign
         assign_results = assign(stage, stage_results, batch_gt_instances,
                                 batch_img_metas)

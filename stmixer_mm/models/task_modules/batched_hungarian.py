@@ -6,8 +6,9 @@ mmdet's ``HungarianAssigner`` computes costs, copies them to the host and runs
 ``[B * N, sum_i n_i]`` cost matrix holds every image's block with the same
 numbers: one copy to the host, ``scipy`` per block, one copy back.
 """
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
 from mmdet.models.task_modules.assigners.match_cost import (BBoxL1Cost,
@@ -22,6 +23,10 @@ from ..utils.host_data import host_tensor
 #: match costs depending on the (prediction, GT) pair only (``BBoxL1Cost``
 #: also on the image size: each image's boxes are divided by it first)
 BATCHABLE_COSTS = (ClassificationCost, FocalLossCost, BBoxL1Cost, IoUCost)
+
+#: the extra property of each ``AssignResult`` holding its ``gt_inds`` on the
+#: host (the matching made them there)
+HOST_GT_INDS = 'host_gt_inds'
 
 
 def can_batch(assigner) -> bool:
@@ -39,9 +44,14 @@ def can_batch(assigner) -> bool:
 
 
 def batched_hungarian_assign(
-        assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
-        gt_bboxes: Sequence[Tensor],
-        img_shapes: Sequence[Sequence[int]]) -> Optional[List[AssignResult]]:
+    assigner: HungarianAssigner,
+    scores: Tensor,
+    bboxes: Tensor,
+    gt_bboxes: Sequence[Tensor],
+    img_shapes: Sequence[Sequence[int]],
+    flags: Optional[Tensor] = None,
+    check: Optional[Callable[[np.ndarray], None]] = None
+) -> Optional[List[AssignResult]]:
     """``assigner.assign`` per image of a batch, the GT all label 0 (person).
 
     Args:
@@ -50,6 +60,10 @@ def batched_hungarian_assign(
         bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]`` (detached).
         gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy pixels.
         img_shapes (Sequence): ``(H, W)`` of every image.
+        flags (Tensor, optional): 1-D, on the device: sent to the host in
+            the costs' transfer and given to ``check`` before the matching
+            (the decoder's finite check, without a transfer of its own).
+        check (callable, optional): Called with the host ``flags``.
 
     Returns:
         list[AssignResult] | None: One per image (``gt_inds`` 0 background,
@@ -63,7 +77,10 @@ def batched_hungarian_assign(
     device = bboxes.device
     num_gt = [g.size(0) for g in gt_bboxes]
     gt_inds = torch.zeros(B, N, dtype=torch.long)
-    if sum(num_gt):
+    if not sum(num_gt):
+        if flags is not None:
+            check(flags.cpu().numpy())
+    else:
         all_gt = torch.cat([g.to(bboxes.dtype) for g in gt_bboxes])
         preds = InstanceData(
             scores=scores.flatten(0, 1), bboxes=bboxes.flatten(0, 1))
@@ -79,31 +96,43 @@ def batched_hungarian_assign(
         costs = []
         for match_cost in assigner.match_costs:
             if type(match_cost) is BBoxL1Cost:
-                # normalised per image first, then by a unit image
-                cost = match_cost(
-                    InstanceData(bboxes=preds.bboxes /
-                                 factors.repeat_interleave(N, dim=0)),
-                    InstanceData(
-                        bboxes=all_gt / factors[gt_image], labels=gts.labels),
-                    img_meta=dict(img_shape=(1, 1)))
+                # BBoxL1Cost's numbers (its division by a unit image is
+                # exact) on boxes normalised per image, without its copy
+                # of the image size to the device
+                cost = torch.cdist(
+                    preds.bboxes / factors.repeat_interleave(N, dim=0),
+                    all_gt / factors[gt_image],
+                    p=1) * match_cost.weight
             else:
                 cost = match_cost(
                     pred_instances=preds, gt_instances=gts, img_meta=None)
             costs.append(cost)
-        # the one transfer to the host of the stage
-        cost = torch.stack(costs).sum(dim=0).detach().cpu().numpy()
+        # the one transfer to the host of the stage (with the flags)
+        cost = torch.stack(costs).sum(dim=0).detach()
+        if flags is None:
+            cost = cost.cpu().numpy()
+        else:
+            host = torch.cat([cost.flatten(),
+                              flags.to(cost.dtype)]).cpu().numpy()
+            check(host[cost.numel():])
+            cost = host[:cost.numel()].reshape(cost.shape)
         for i in range(B):
             if num_gt[i] == 0:
                 continue
             block = cost[i * N:(i + 1) * N, first[i]:first[i] + num_gt[i]]
             rows, cols = linear_sum_assignment(block)
             gt_inds[i, torch.from_numpy(rows)] = torch.from_numpy(cols) + 1
-    gt_inds = gt_inds.to(device)  # and the one transfer back
+    host_gt_inds = gt_inds
+    gt_inds = gt_inds.to(device, non_blocking=True)  # and the one back
     labels = torch.where(gt_inds > 0, 0, -1)
-    return [
-        AssignResult(
+    results = []
+    for i in range(B):
+        res = AssignResult(
             num_gts=num_gt[i],
             gt_inds=gt_inds[i],
             max_overlaps=None,
-            labels=labels[i]) for i in range(B)
-    ]
+            labels=labels[i])
+        # the targets find the positives here, without a read of the device
+        res.set_extra_property(HOST_GT_INDS, host_gt_inds[i])
+        results.append(res)
+    return results

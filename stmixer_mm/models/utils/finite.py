@@ -1,27 +1,38 @@
 """The check that a decoder stage's training outputs are finite."""
-from typing import Dict
+from typing import Dict, Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ['check_finite_stage_outputs']
+__all__ = ['check_finite_stage_outputs', 'finite_flags']
+
+#: the outputs checked, with their names in the message
+OUTPUTS = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
+           ('action_logits', 'action logits'))
+
+
+def finite_flags(stage_results: Dict[str, Tensor]) -> Tensor:
+    """Whether each of the checked outputs is finite, on the device (no host
+    read): what :func:`check_finite_stage_outputs` reads."""
+    return torch.stack([
+        torch.isfinite(stage_results[key].detach()).all() for key, _ in OUTPUTS
+    ])
 
 
 def check_finite_stage_outputs(stage: int,
-                               stage_results: Dict[str, Tensor]) -> None:
+                               stage_results: Dict[str, Tensor],
+                               flags: Optional[np.ndarray] = None) -> None:
     """Stop a diverged training with a message naming the stage and the
     output (before the Hungarian matching, which would fail inside
-    scipy with 'matrix contains invalid numeric entries')."""
-    outputs = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
-               ('action_logits', 'action logits'))
-    # one host read per stage; the details only when it fails
-    if bool(
-            torch.stack([
-                torch.isfinite(stage_results[key].detach()).all()
-                for key, _ in outputs
-            ]).all()):
+    scipy with 'matrix contains invalid numeric entries'). ``flags``: the
+    host values of :func:`finite_flags` where another transfer brought
+    them (the batched matching's); else one host read here."""
+    if flags is None:
+        flags = finite_flags(stage_results).cpu().numpy()
+    if bool(np.all(flags)):
         return
-    for key, what in outputs:
+    for key, what in OUTPUTS:
         value = stage_results[key].detach()
         finite = torch.isfinite(value)
         if not bool(finite.all()):

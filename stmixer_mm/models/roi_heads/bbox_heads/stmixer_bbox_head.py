@@ -5,6 +5,7 @@ The base of :class:`~stmixer_mm.models.roi_heads.STMixerStageHead`, as mmdet's
 """
 from typing import Dict, List
 
+import numpy as np
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.structures.bbox import get_box_tensor
@@ -18,6 +19,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 # the test_cfg keys and defaults per label convention are declared there
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
+from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...utils.host_data import host_tensor
 
 #: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
@@ -134,8 +136,9 @@ class STMixerBBoxHead(BaseModule):
         ``[B*N]`` (0 person, 1 no-object), flat ``pos_inds`` ``[M]``, pixel
         ``bbox_targets``, ``img_factors`` (W, H, W, H), ``action_targets``,
         ``num_gts`` (averaged over ranks, >= 1) and ``matched_gt``."""
-        # the whole batch at once: one nonzero (a host sync) per stage, not
-        # per sample; positives in per-sample order, sample after sample
+        # the whole batch at once: positives in per-sample order, sample
+        # after sample, from the batched matching's host copy of gt_inds
+        # (else one nonzero, a host sync, per stage, not per sample)
         B = len(assign_results)
         gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
         device = gt_inds.device
@@ -144,7 +147,13 @@ class STMixerBBoxHead(BaseModule):
         first_gt = [sum(num_gt[:i]) for i in range(B)]
         flat = gt_inds.flatten()
         person_labels = (flat <= 0).long()  # 0 person, 1 no-object
-        pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
+        host = [r.get_extra_property(HOST_GT_INDS) for r in assign_results]
+        if all(h is not None for h in host):
+            pos_inds = torch.from_numpy(
+                np.flatnonzero(torch.stack(host).numpy() > 0)).to(
+                    device, non_blocking=True)
+        else:
+            pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
         sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
         matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, device,
                                                       flat.dtype)[sample]
