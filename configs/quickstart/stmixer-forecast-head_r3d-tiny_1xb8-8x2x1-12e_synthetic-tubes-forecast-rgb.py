@@ -1,0 +1,29 @@
+# Forecasting, second phase (docs/en/forecasting.md, issue 62): 12 more
+# epochs that train the forecast head alone, on the features of the first
+# phase (stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb
+# .py, whose last checkpoint it loads). Every other part is frozen
+# (model.frozen_modules: no gradient, eval mode, no backward through it),
+# so the detections are the first phase's and an iteration costs less than
+# half of one of the first phase; the head, which learns too slowly on
+# features that still move, gets 1440 iterations on fixed ones, at 3x the
+# learning rate (24 epochs overfit: forecasting.md).
+#
+#   python tools/train.py \
+#       configs/quickstart/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py
+#   python tools/train.py \
+#       configs/quickstart/stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-12e_synthetic-tubes-forecast-rgb.py
+_base_ = [
+    './stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py'
+]
+
+load_from = ('work_dirs/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-'
+             'tubes-forecast-rgb/epoch_6.pth')
+model = dict(
+    frozen_modules=['backbone', 'neck', 'rpn_head', 'roi_head.stages'])
+max_epochs = 12
+train_cfg = dict(
+    max_epochs=max_epochs, val_begin=max_epochs, val_interval=max_epochs)
+param_scheduler = []  # constant: the head at 3x the first phase's rate
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys={'roi_head.forecast_head': dict(lr_mult=3.0)}))
