@@ -92,7 +92,8 @@ class STMixer(TwoStageDetector):
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
         compile_cfg (dict, optional): ``torch.compile`` the static part of
-            ``predict`` (:mod:`.compile`; not with a mask head). Default None.
+            ``predict`` (:mod:`.compile`; not with a mask or forecast head).
+            Default None.
         frozen_modules (Sequence[str]): Parts trained no more, by name
             (``'backbone'``, ``'roi_head.stages'``): no gradient and eval
             mode, so no backward runs through them (the second phase of
@@ -144,11 +145,16 @@ class STMixer(TwoStageDetector):
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = None if compile_cfg is None else \
             CompiledPredict(dict(compile_cfg))
-        if self.compiled_predict is not None and self.roi_head.with_mask:
-            # the masks need the pyramid, which the compiled part keeps
+        heads = [
+            name for name in ('mask_head', 'forecast_head')
+            if getattr(self.roi_head, f'with_{name.split("_")[0]}', False)
+        ]
+        if self.compiled_predict is not None and heads:
+            # these heads read the pyramid and the queries, which the
+            # compiled part keeps to itself
             print_log(
-                'model.compile_cfg is not used with a mask head '
-                '(model.roi_head.mask_head): predict runs eagerly',
+                f'model.compile_cfg is not used with a {heads[0]} '
+                f'(model.roi_head.{heads[0]}): predict runs eagerly',
                 logger='current',
                 level=logging.WARNING)
             self.compiled_predict = None

@@ -127,3 +127,18 @@ def test_config_check_names_the_setting():
     with pytest.raises(Exception, match=r'model\.compile_cfg\.mode'):
         check_settings(
             dict(type='STMixer', compile_cfg=dict(mode='fast')), 'model')
+
+
+def test_a_forecast_head_runs_eagerly():
+    """The forecast head reads the queries (and the pyramid) that the
+    compiled part keeps to itself: as with a mask head, ``predict`` runs
+    eagerly (it raised a KeyError) and gives the forecasts."""
+    cfg = copy.deepcopy(regression.model_cfgs()['tiny_ava'])
+    cfg['roi_head']['forecast_head'] = dict(
+        type='STMixerForecastHead', horizons=(4, 8))
+    cfg['compile_cfg'] = dict(mode='default', backend='aot_eager')
+    torch.manual_seed(0)
+    model = regression.build(cfg)
+    assert model.compiled_predict is None
+    results, _ = _predict(model.eval())
+    assert results[0].pred_instances.future_scores.shape[1] == 2
