@@ -15,9 +15,12 @@ _base_ = [
 ]
 
 horizons = (30, )  # frames after the clip's last frame: the next keyframe
+# roi_grid: the head also reads the finest map at the last observed frame
+# inside each box (the quick start's design, docs/en/forecasting.md)
 model = dict(
     roi_head=dict(
-        forecast_head=dict(type='STMixerForecastHead', horizons=horizons)))
+        forecast_head=dict(
+            type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'forecast_horizons')

@@ -17,9 +17,12 @@ _base_ = [
 ]
 
 horizons = (8, 15)
+# roi_grid: the head also reads the finest map at the last observed frame
+# inside each box (the quick start's design, docs/en/forecasting.md)
 model = dict(
     roi_head=dict(
-        forecast_head=dict(type='STMixerForecastHead', horizons=horizons)))
+        forecast_head=dict(
+            type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp',
              'forecast_horizons')

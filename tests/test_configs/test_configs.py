@@ -114,6 +114,7 @@ VARIANTS = {
         'horizons', 'meta_keys', 'train_pipeline', 'val_pipeline',
         'test_pipeline', 'model.roi_head.forecast_head.type',
         'model.roi_head.forecast_head.horizons.0',
+        'model.roi_head.forecast_head.roi_grid',
         'train_dataloader.dataset.pipeline',
         'train_dataloader.dataset.forecast_horizons.0',
         'val_dataloader.dataset.pipeline',

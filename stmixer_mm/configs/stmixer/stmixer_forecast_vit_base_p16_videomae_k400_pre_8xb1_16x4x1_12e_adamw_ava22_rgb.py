@@ -16,7 +16,9 @@ with read_base():
 
 horizons = (30, )  # frames after the clip's last frame: the next keyframe
 model.roi_head.update(
-    dict(forecast_head=dict(type=STMixerForecastHead, horizons=horizons)))
+    dict(
+        forecast_head=dict(
+            type=STMixerForecastHead, horizons=horizons, roi_grid=3)))
 meta_keys = (*meta_keys, 'forecast_horizons')
 train_pipeline = [
     dict(

@@ -17,7 +17,9 @@ with read_base():
 
 horizons = (8, 15)
 model.roi_head.update(
-    dict(forecast_head=dict(type=STMixerForecastHead, horizons=horizons)))
+    dict(
+        forecast_head=dict(
+            type=STMixerForecastHead, horizons=horizons, roi_grid=3)))
 meta_keys = (*meta_keys, 'forecast_horizons')
 # the STMixer-K config's pipelines: the clip ends at the keyframe, the
 # targets after the sampler, the forecast fields packed
