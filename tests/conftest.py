@@ -10,6 +10,8 @@ Tests that take more than a few seconds on a 2-core CPU are marked
 ``slow``: ``pytest -m "not slow"`` is the quick run, ``tools/run_tests.sh``
 runs everything.
 """
+import datetime
+import os
 import os.path as osp
 import types
 
@@ -44,6 +46,26 @@ def pytest_collection_modifyitems(config, items):
         for item in items if item.get_closest_marker('slow')
     }
     items.sort(key=lambda item: item.nodeid.split('::')[0] not in slow_files)
+
+
+class _PerProcessStamp(datetime.datetime):
+    """A ``datetime`` whose ``strftime`` ends with the process id."""
+
+    def strftime(self, fmt):
+        return f'{super().strftime(fmt)}_{os.getpid()}'
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _ava_metric_files_per_process():
+    """mmaction2's ``AVAMetric`` writes its results to
+    ``AVA_<second>_result.csv`` in the working directory and removes it
+    after scoring: the suite's two processes evaluating in the same second
+    removed each other's file (``FileNotFoundError``). In the tests each
+    process names its own file (the pid appended)."""
+    from mmaction.evaluation.metrics import ava_metric
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ava_metric, 'datetime', _PerProcessStamp)
+        yield
 
 
 @pytest.fixture(autouse=True)
