@@ -5,8 +5,8 @@
 # (model.frozen_modules: no gradient, eval mode, no backward through it),
 # so the detections are the first phase's and an iteration costs less than
 # half of one of the first phase; the head, which learns too slowly on
-# features that still move, gets 1440 iterations on fixed ones, at 3x the
-# learning rate (24 epochs overfit: forecasting.md).
+# features that still move, gets 1440 iterations on fixed ones, from 3x
+# the learning rate down to 0 (cosine; 24 epochs overfit: forecasting.md).
 #
 #   python tools/train.py \
 #       configs/quickstart/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py
@@ -23,7 +23,16 @@ model = dict(
 max_epochs = 12
 train_cfg = dict(
     max_epochs=max_epochs, val_begin=max_epochs, val_interval=max_epochs)
-param_scheduler = []  # constant: the head at 3x the first phase's rate
+# the head from 3x the first phase's rate (lr_mult below) down to 0
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs)
+]
 optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={'roi_head.forecast_head': dict(lr_mult=3.0)}))
