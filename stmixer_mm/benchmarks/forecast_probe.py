@@ -116,7 +116,7 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             now = gt.labels[idx].float()  # multi-hot, column 0 background
             got['now'].append(now[:, 1:].numpy())
             got['roi'].append(
-                box_features([kwargs['x'][0][i:i + 1]],
+                box_features([kwargs['x'][0][i:i + 1].float()],
                              gt.bboxes[idx][None].float(), [metas[i]],
                              3)[0].numpy())
         return {}

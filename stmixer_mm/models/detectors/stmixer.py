@@ -146,15 +146,18 @@ class STMixer(TwoStageDetector):
         self.compiled_predict = None if compile_cfg is None else \
             CompiledPredict(dict(compile_cfg))
         heads = [
-            name for name in ('mask_head', 'forecast_head')
-            if getattr(self.roi_head, f'with_{name.split("_")[0]}', False)
+            name for name, used in (
+                ('mask_head', getattr(self.roi_head, 'with_mask', False)),
+                ('forecast_head',
+                 getattr(self.roi_head, 'with_forecast', False))) if used
         ]
         if self.compiled_predict is not None and heads:
             # these heads read the pyramid and the queries, which the
             # compiled part keeps to itself
             print_log(
-                f'model.compile_cfg is not used with a {heads[0]} '
-                f'(model.roi_head.{heads[0]}): predict runs eagerly',
+                f'model.compile_cfg is not used with a '
+                f'{heads[0].replace("_", " ")} (model.roi_head.{heads[0]}): '
+                'predict runs eagerly',
                 logger='current',
                 level=logging.WARNING)
             self.compiled_predict = None

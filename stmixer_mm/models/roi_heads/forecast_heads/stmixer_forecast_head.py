@@ -139,6 +139,10 @@ class STMixerForecastHead(BaseModule):
         in_channels = query_channels * (1 + with_temporal_queries)
         self.roi_grid = roi_grid
         self.roi_frames = roi_frames
+        if roi_frames != 1 and not roi_grid:
+            raise ValueError(
+                f'roi_frames={roi_frames} reads the box grid on several '
+                'frames: set roi_grid too (0 reads no grid)')
         self.detach_inputs = detach_inputs
         if roi_grid:  # the neck's maps have the queries' channels
             self.roi_proj = nn.Linear(

@@ -318,3 +318,5 @@ def test_roi_frames_read_the_box_on_evenly_spaced_frames():
             roi_grid=2,
             roi_frames=T + 1).forecast_head(stage, x,
                                             [_sample(BOXES).metainfo] * 2)
+    with pytest.raises(ValueError, match='roi_frames=2 reads the box grid'):
+        _decoder(roi_frames=2)
