@@ -1,18 +1,12 @@
-"""stmixer_mm: STMixer (CVPR 2023) as an OpenMMLab plugin.
-
-Importing the package checks the installed stack, applies the documented
-fixes for known defects of the pinned releases
-(:mod:`stmixer_mm.utils.compat`, each can be turned off) and registers
-every module into the mmdet / mmaction2 registries
-(:mod:`stmixer_mm.registry`); it changes no class of theirs.
-"""
+"""stmixer_mm: STMixer (CVPR 2023) as an OpenMMLab plugin. Importing it
+checks the installed stack, applies the fixes of :mod:`.utils.compat` and
+registers every module (:mod:`.registry`); it changes no class of theirs."""
 import warnings
 
 
 def _quiet_known_warnings():
-    """Known and harmless: mmengine imports pkg_resources (setuptools < 82,
-    see docs/en/get_started.md), which warns on import since setuptools
-    80. (Also called by the in-process tool runner of the tests.)"""
+    """Silence pkg_resources' deprecation warning (imported by mmengine;
+    setuptools < 82, docs/en/get_started.md); also used by the tests."""
     warnings.filterwarnings(
         'ignore',
         message='pkg_resources is deprecated as an API',

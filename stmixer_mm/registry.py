@@ -1,11 +1,6 @@
-"""Registries used by stmixer_mm.
-
-None of its own: network parts go into mmdet's ``MODELS`` / ``TASK_UTILS``
-(``_scope_='mmdet'``); data, metrics, visualizers into mmaction2's (configs'
-scope ``mmaction``); samplers and engine parts into mmengine's roots, found
-from any scope. :func:`add_config_scope` adds empty ``stmixer_mm`` children
-(for ``stmixer_mm::`` bases, docs/en/train_test.md) under mmdet / mmaction2.
-"""
+"""Registries used by stmixer_mm, none of its own: network parts go into
+mmdet's (``_scope_='mmdet'``), data, metrics, visualizers into mmaction2's
+(configs' scope ``mmaction``), samplers and engine parts into mmengine's."""
 from mmaction.registry import DATASETS, METRICS, TRANSFORMS, VISUALIZERS
 from mmdet.registry import MODELS, TASK_UTILS
 from mmengine import registry as mmengine_registry
@@ -25,14 +20,10 @@ CONFIG_SCOPE = 'stmixer_mm'
 
 
 def add_config_scope() -> None:
-    """Make ``stmixer_mm::`` config paths load and build (idempotent).
-
-    mmengine resolves ``pkg::path`` only for the packages of
-    ``mmengine.config.utils.MODULE2PACKAGE`` (OpenMMLab's), reading
-    ``<site-packages>/stmixer_mm/.mim/configs/path`` (a wheel ships the
-    folder; ``tools/setup_env.sh``'s editable environment links it, see
-    ``setup.py`` and docs/en/train_test.md).
-    """
+    """Make ``stmixer_mm::`` config paths load and build (idempotent): add
+    the package to mmengine's ``MODULE2PACKAGE`` (it then reads
+    ``stmixer_mm/.mim/configs/``) and empty ``stmixer_mm`` registry
+    children."""
     from mmengine.config.utils import MODULE2PACKAGE
     MODULE2PACKAGE.setdefault(CONFIG_SCOPE, CONFIG_SCOPE)
     roots = [

@@ -1,8 +1,6 @@
 """Test (evaluate) an STMixer checkpoint with mmengine's Runner.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump FILE.pkl]
-        [--show] [--show-dir DIR] [--no-picture] [--non-strict]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+    python tools/test.py CONFIG CHECKPOINT [--dump FILE.pkl] [--show-dir DIR]
 
 Details: docs/en/train_test.md, docs/en/finetune.md, docs/en/bad_inputs.md.
 """

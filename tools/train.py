@@ -1,7 +1,6 @@
 """Train an STMixer model with mmengine's Runner.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Flags as mmaction2's / mmdet's ``tools/train.py``; the end-of-run summary,
 the checkpoint checks and distributed runs: docs/en/train_test.md.

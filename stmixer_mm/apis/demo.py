@@ -1,11 +1,5 @@
-"""The demo's driver (``tools/demo.py``, ``demo/demo_spatiotemporal_det.py``,
-their command line in :mod:`stmixer_mm.cli.demo`, which only parses it):
-inputs and their output names, the offline run (two passes over a file:
-the keyframes detected, then every frame drawn with its nearest keyframe's
-detections; JSON, CSV, tubes) and the online one
-(:class:`~stmixer_mm.apis.online.OnlineRunner`). Every output goes through
-:class:`~stmixer_mm.apis.results.ResultWriter`. See docs/en/online.md.
-"""
+"""The driver of ``tools/demo.py`` (command line:
+:mod:`stmixer_mm.cli.demo`): offline and online runs, docs/en/online.md."""
 import os
 import os.path as osp
 from functools import partial
@@ -32,13 +26,8 @@ def check_demo_options(input,
                        show=False,
                        max_frames=None,
                        max_lost=3) -> bool:
-    """Check the options of :func:`run_demo` that go together; returns
-    whether the run is online (asked, or implied by ``realtime`` / a live
-    input).
-
-    Raises:
-        ValueError: naming the options that do not go together.
-    """
+    """Whether the run is online (asked, ``realtime`` or a live input);
+    ``ValueError`` for options that do not go together."""
     online = bool(online or realtime or is_live_spec(input))
     if online and tubes:
         raise ValueError('--tubes links offline after the last frame; '
@@ -61,14 +50,9 @@ def _file_id(path):
 
 
 def check_outputs(inputs, names, out_dir, overwrite=False, **paths_kwargs):
-    """Refuse, before the model loads, every output of the run that may not
-    be written: an ``out_dir`` that is a file, an output that is an input
-    (or a link to one, even with ``overwrite``), an output that exists
-    (unless ``overwrite``, which replaces files, not folders).
-
-    Raises:
-        OutputFileError: naming the path and what to do.
-    """
+    """Refuse (``OutputFileError``) an ``out_dir`` that is a file, an output
+    that is an input (or a link to one; also with ``overwrite``) or that
+    exists (``overwrite`` replaces files, not folders)."""
     prepare_out_dir(out_dir, create=False)
     input_ids = {_file_id(spec)
                  for spec in inputs if not is_live_spec(spec)} - {None}
@@ -111,14 +95,8 @@ def run_demo(input,
              tubes: bool = False,
              tube_iou: float = 0.5,
              capture_factory: Optional[Callable] = None):
-    """Run the demo on ``input``; the arguments are the options of
-    ``tools/demo.py`` (``--out-dir`` is ``out_dir``, ...). Returns the
-    result of the input (a list of them for a folder of videos).
-
-    Raises:
-        ValueError: options that do not go together.
-        OutputFileError: an output may not be written (before loading).
-    """
+    """Run the demo on ``input`` (arguments: ``tools/demo.py``'s options);
+    returns its result (a list for a folder of videos)."""
     online = check_demo_options(input, online, realtime, tubes, show,
                                 max_frames, max_lost)
     fps = check_fps(fps)  # as the command line's --fps: a float
@@ -126,7 +104,6 @@ def run_demo(input,
     names = demo_output_names(inputs, input)
     check_outputs(
         inputs, names, out_dir, overwrite, online=online, tubes=tubes)
-    # the model and its class names checked before any frame is decoded
     inferencer = STMixerInferencer(
         config,
         checkpoint,
@@ -135,8 +112,7 @@ def run_demo(input,
         person_thr=person_thr,
         strict=not non_strict,
         cfg_options=cfg_options,
-        # offline: the progress bar over the keyframes (iter_results)
-        show_progress=progress)
+        show_progress=progress)  # offline only (iter_results)
     shared = dict(
         out_dir=out_dir,
         stride=stride,
@@ -171,8 +147,7 @@ def run_demo(input,
 
 
 def run_online(inferencer, spec, name=None, **runner_kwargs):
-    """Stream one input through an ``OnlineRunner`` (its arguments) and say
-    what was written; returns the runner's statistics."""
+    """Run ``OnlineRunner(**runner_kwargs)`` on one input; its stats."""
     stats = OnlineRunner(inferencer, **runner_kwargs).run(spec, name=name)
     dropped = stats['frames_dropped']
     print(f'wrote {stats["video"]} ({stats["frames_written"]} frames, '
@@ -197,9 +172,8 @@ def run_offline(inferencer,
                 tubes: bool = False,
                 tube_iou: float = 0.5,
                 overwrite: bool = False) -> dict:
-    """Detect, draw and write one input (``name``: the output stem); an
-    error or a signal (:class:`RunInterrupted`) removes the outputs not
-    complete."""
+    """Detect, draw and write one input; an error or a signal removes the
+    outputs not complete."""
     source = open_source(spec, fps=fps)
     try:  # ResultWriter makes out_dir
         out = ResultWriter(
@@ -238,16 +212,15 @@ def run_offline(inferencer,
 
 
 def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
-    """Two passes over the source, so that memory does not grow with the
-    video's length: detect the keyframes, then decode the frames again and
-    draw each with its nearest keyframe's detections (``tube_iou``: link
-    tubes, None: not)."""
+    """Two passes (flat memory): detect the keyframes, then decode again and
+    draw each frame with its nearest keyframe's (``tube_iou`` None: no
+    tubes)."""
     detections = []
     per_key = {}  # keyframe -> drawing records of the kept persons
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
     counted = CountingSource(source)
     for res, _ in inferencer.iter_results(counted, stride=stride):
-        res = fmt.keep(res)  # the persons written
+        res = fmt.keep(res)
         k = res.frame
         record = fmt.record(res)
         kept[k] = (res.bboxes, res.scores, res.person_scores)
@@ -273,7 +246,6 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
         for k, persons in per_key.items():
             for p, tid in zip(persons, tube_ids[k]):
                 p['track_id'] = tid
-    # second pass: the frames decoded again, drawn as the online demo
     drawer = KeyframeDrawer(out, keyframes[0], stride)
     for k in keyframes:
         drawer.keyframe(k, dict(frame=k, persons=per_key.pop(k)))
@@ -301,7 +273,6 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
             'again)')
     out.close()
 
-    # what both JSON files (detections, tubes) say about the run
     header = dict(
         input=spec,
         fps=fps or source.fps,
@@ -328,18 +299,9 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tube_iou):
 
 
 def link_keyframe_tubes(keyframes, kept, names, link_iou):
-    """Link the kept detections of the keyframes into per-person tubes.
-
-    Returns JSON-ready ``tubes`` (``action``: best mean action, ``score``: its
-    mean, ``box_scores``) and ``{keyframe: [tube id per kept detection]}``.
-
-    Args:
-        keyframes (list[int]): 0-based keyframes, ascending.
-        kept (dict): ``{keyframe: (boxes [n, 4] px, action scores [n, C]
-            by label id, person scores [n])}``.
-        names (dict): ``{label id: name}``; unnamed columns are no action.
-        link_iou (float): Linking IoU.
-    """
+    """JSON-ready tubes of ``kept`` (``{keyframe: (boxes [n, 4] px, scores
+    [n, C] by label id, person scores [n])}``) and ``{keyframe: [tube id
+    per detection]}``; unnamed columns of ``names`` are no action."""
     num_cols = next((s.shape[1] for _, s, _ in kept.values() if s.ndim == 2),
                     0)
     cols = [c for c in range(num_cols) if c in names]

@@ -1,9 +1,5 @@
-"""Run an STMixer detector on clips held in memory.
-
-``init_detector`` loads strictly and switches off the fallback queries of
-the AVA evaluation; ``inference_detector`` takes exactly ``clip_len`` uint8
-RGB frames. Example and details: docs/en/useful_tools.md.
-"""
+"""Run an STMixer detector on clips held in memory (as mmdet's
+``apis/inference.py``); example: docs/en/useful_tools.md."""
 import copy
 import os
 from typing import List, Optional, Sequence, Union
@@ -25,19 +21,13 @@ from stmixer_mm.utils.settings_specs import clip_keyframe
 from stmixer_mm.utils.type_names import type_name
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 
-# Transforms that sample or read frames (type names without a scope): an
-# in-memory clip skips them.
+# transforms (unscoped type names) that sample or read frames: skipped
 _CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames',
                   'SampleCausalAVAFrames')
 _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
                                    'DecordInit', 'DecordDecode', 'OpenCVInit',
                                    'OpenCVDecode', 'PyAVInit', 'PyAVDecode',
                                    'LoadTubeletTargets', 'LoadForecastTargets')
-
-
-def _type_name(step: dict) -> str:
-    """A pipeline step's type without its scope (``mmaction.X`` -> X)."""
-    return type_name(step['type'])
 
 
 def init_detector(config: Union[str, Config],
@@ -62,9 +52,8 @@ def init_detector(config: Union[str, Config],
         nn.Module: in eval mode, with ``cfg`` and ``dataset_meta`` (or None).
 
     Raises:
-        ConfigFileError: the config file cannot be read.
-        ConfigSettingError: a setting of the wrong type or range.
-        CheckpointFileError: the checkpoint is missing, truncated or corrupt.
+        ConfigFileError, ConfigSettingError, CheckpointFileError: a config
+            file unreadable, a bad setting, a bad checkpoint file.
     """
     if isinstance(config, str):
         config = load_config(config)
@@ -105,9 +94,8 @@ def init_detector(config: Union[str, Config],
 
 
 def _test_pipeline_cfg(cfg: Config) -> List[dict]:
-    """The pipeline ``tools/test.py`` runs: the test (else val) dataset's,
-    through wrappers; the top-level ``test_pipeline`` / ``val_pipeline``
-    only without a dataloader (a child config may leave the base's stale)."""
+    """``tools/test.py``'s pipeline: the test (else val) dataset's; the
+    top-level ``test_pipeline`` only without one (it may be stale)."""
     dataset = test_dataset_cfg(cfg)
     if dataset is not None and dataset.get('pipeline') is not None:
         return dataset['pipeline']
@@ -121,7 +109,7 @@ def _test_pipeline_cfg(cfg: Config) -> List[dict]:
 def clip_sampling_from_cfg(cfg: Config) -> tuple:
     """``(clip_len, frame_interval)`` of the config's test pipeline."""
     for t in _test_pipeline_cfg(cfg):
-        if _type_name(t) in _CLIP_SAMPLERS:
+        if type_name(t['type']) in _CLIP_SAMPLERS:
             return t['clip_len'], t.get('frame_interval', 1)
     raise KeyError('the test pipeline has no SampleAVAFrames/SampleFrames/'
                    'SampleTubeFrames step that gives clip_len and '
@@ -129,8 +117,7 @@ def clip_sampling_from_cfg(cfg: Config) -> tuple:
 
 
 def clip_keyframe_from_cfg(cfg: Config) -> str:
-    """Where the keyframe is in a clip of the test pipeline (``'last'`` for
-    a forecast model's causal clip), else ``'centre'``."""
+    """The test clip's keyframe place: ``'last'`` (causal) or ``'centre'``."""
     for t in _test_pipeline_cfg(cfg):
         keyframe = clip_keyframe(t)
         if keyframe is not None:
@@ -152,23 +139,18 @@ def tubelet_offsets(model: torch.nn.Module, clip_len: int,
 
 
 def build_clip_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline without its frame sampling/decoding
-    (and without the GT targets of tubelets)."""
+    """The test pipeline without frame sampling/decoding/tubelet targets."""
     steps = [
         t for t in _test_pipeline_cfg(cfg)
-        if _type_name(t) not in _FRAME_LOADERS
+        if type_name(t['type']) not in _FRAME_LOADERS
     ]
     return Compose(steps)
 
 
 def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
-    """Check a clip of ``clip_len`` frames for :func:`inference_detector`.
-
-    Raises:
-        ValueError: a wrong length or frame (named by its index).
-    """
-    is_clip = isinstance(frames, (list, tuple, np.ndarray))
-    if not is_clip or isinstance(frames, (str, bytes, os.PathLike)):
+    """Check a clip of ``clip_len`` frames for :func:`inference_detector`;
+    a ``ValueError`` names a wrong length or frame (by its index)."""
+    if not isinstance(frames, (list, tuple, np.ndarray)):
         raise ValueError(
             f'inference_detector: expected a clip of {clip_len} RGB frames '
             '(a list of [H, W, 3] uint8 arrays or a [T, H, W, 3] array), got '
@@ -185,8 +167,7 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
 
 
 def check_batch_size(model: torch.nn.Module, batch_size) -> None:
-    """Refuse a ``batch_size`` (clips per forward pass) < 1, or > 1 for a
-    model that carries tracks between keyframes (has ``reset_tracks``)."""
+    """Refuse ``batch_size`` < 1, or > 1 for a model with ``reset_tracks``."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError('batch_size must be a positive number of clips, '
                          f'got {batch_size!r}')
@@ -199,16 +180,9 @@ def check_batch_size(model: torch.nn.Module, batch_size) -> None:
 
 def read_clip(path: Union[str, os.PathLike],
               clip_len: int) -> List[np.ndarray]:
-    """The frames of a clip file / frame folder of exactly ``clip_len``
-    frames (at most ``clip_len + 1`` are decoded to tell).
-
-    Raises:
-        ValueError: a webcam / stream, or a video of another length.
-        VideoReadError: it cannot be read.
-    """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
+    """The frames of a video / frame folder of exactly ``clip_len`` frames
+    (``ValueError`` otherwise, ``VideoReadError`` if unreadable)."""
+    path = os.fsdecode(path)
     use = ('STMixerInferencer detects on a whole video (every stride '
            'frames); or pick the frames around a keyframe with '
            'clip_indices()')
@@ -279,9 +253,8 @@ def inference_clips(model: torch.nn.Module,
                     pipeline: Optional[Compose] = None,
                     video_ids: Optional[Sequence[Optional[str]]] = None,
                     timestamps: Optional[Sequence[Optional[int]]] = None):
-    """Detect in several clips with one forward pass (a batch).
-
-    Returns one ``ActionDataSample`` per clip, in order.
+    """Detect in several clips with one forward pass; one
+    ``ActionDataSample`` per clip, in order.
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.

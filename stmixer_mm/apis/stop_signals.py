@@ -1,9 +1,5 @@
-"""Stop signals of the demo's runs: SIGTERM, SIGINT and SIGHUP (a timeout,
-``docker stop``, Slurm, Ctrl-C, a closed terminal) end the offline demo (its
-complete files kept, the partial rest removed) and the online runner (its
-files closed: the video playable, every keyframe done in the JSON Lines);
-then :class:`RunInterrupted` is raised (exit code 128 + the signal number:
-143, 130, 129)."""
+"""Stop signals (SIGTERM, SIGINT, SIGHUP) of the demo's runs: outputs
+finalised, then :class:`RunInterrupted` (docs/en/online.md)."""
 import signal
 import threading
 from contextlib import contextmanager
@@ -13,19 +9,10 @@ __all__ = ['RunInterrupted', 'on_stop_signals', 'signal_name', 'STOP_SIGNALS']
 
 
 class RunInterrupted(BaseException):
-    """A run stopped by a signal, its outputs finalised.
-
-    A ``BaseException`` (as ``KeyboardInterrupt``): raised by a signal
-    handler wherever the main thread is, it must not be taken for the
-    error of the step it interrupts by an ``except Exception``.
-
-    Attributes:
-        signum (int): the signal (``signal.SIGTERM``, ``signal.SIGINT``).
-        exit_code (int): ``128 + signum`` (143, 130), the shell's code for
-            a process ended by that signal.
-        stats (dict, optional): what :meth:`OnlineRunner.run` returns, for
-            the part processed.
-    """
+    """A run stopped by a signal, its outputs finalised; a
+    ``BaseException`` (as ``KeyboardInterrupt``) that ``except Exception``
+    does not catch. ``exit_code`` is ``128 + signum`` (as a shell's);
+    ``stats``: :meth:`OnlineRunner.run`'s, for the part processed."""
 
     def __init__(self,
                  signum: int,
@@ -52,11 +39,9 @@ STOP_SIGNALS = tuple(
 @contextmanager
 def on_stop_signals(handler: Callable[[int], None],
                     enabled: bool = True) -> Iterator[None]:
-    """Call ``handler(signum)`` on SIGINT, SIGTERM and SIGHUP (where the
-    platform has it) while in the block: in the main thread only (Python
-    delivers signals there), the previous handlers restored after it; a
-    signal ignored before (``nohup``, a background job's SIGINT) stays so.
-    """
+    """Call ``handler(signum)`` on :data:`STOP_SIGNALS` in the block (main
+    thread only, where Python delivers them); previous handlers restored,
+    an ignored signal (``nohup``) left ignored."""
     installed = {}
     if enabled and threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:

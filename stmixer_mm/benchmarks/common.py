@@ -1,38 +1,36 @@
 """Timing, memory, random-model and comparison helpers shared by the benchmarks
 (behind ``tools/analysis_tools/benchmark_*.py``) and the FLOP counter;
 docs/en/benchmarks.md."""
+import contextlib
+import gc
+import json
 import logging
 import os
 import os.path as osp
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from stmixer_mm.apis import init_detector
+from stmixer_mm.apis import clip_sampling_from_cfg, init_detector
 from stmixer_mm.deployment import set_sampling_impl
+from stmixer_mm.models.task_modules import xyxy2xyzr
 from stmixer_mm.utils.type_names import type_name
 
 
-class no_tf32:
-    """Context manager: TF32 off for cuDNN convolutions and CUDA matmuls:
-    PyTorch computes fp32 convolutions as TF32 on Ampere and later (~1e-3
-    relative), so two stacks picking different algorithms differ by that much:
-    the benchmarks time with the defaults and check fp32 equality with TF32
-    off."""
-
-    def __enter__(self):
-        self._saved = (torch.backends.cudnn.allow_tf32,
-                       torch.backends.cuda.matmul.allow_tf32)
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        return self
-
-    def __exit__(self, *exc):
-        (torch.backends.cudnn.allow_tf32,
-         torch.backends.cuda.matmul.allow_tf32) = self._saved
+@contextlib.contextmanager
+def no_tf32():
+    """TF32 off for cuDNN convolutions and CUDA matmuls inside: fp32 equality
+    is checked with it off (TF32 differs by ~1e-3 relative)."""
+    backends = torch.backends
+    saved = (backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32)
+    backends.cudnn.allow_tf32 = backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = saved
 
 
 def synchronize(device: torch.device) -> None:
@@ -90,26 +88,27 @@ def drop_pretrained(node: Any) -> int:
     return removed
 
 
-class quiet_init:
-    """Context manager: the current logger at ERROR (mmengine logs every
-    parameter's ``init_weights``)."""
-
-    def __enter__(self):
-        from mmengine.logging import MMLogger
-        self.logger = MMLogger.get_current_instance()
-        self.level = self.logger.level
-        self.logger.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.level)
+@contextlib.contextmanager
+def quiet_init():
+    """The current logger at ERROR inside (mmengine logs every parameter's
+    ``init_weights``)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def load_average() -> str:
     """The 1, 5, 15 minute load averages (``'n/a'`` if none), printed beside
     timings taken on shared machines."""
-    if not hasattr(os, 'getloadavg'):
+    try:
+        return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    except (AttributeError, OSError):
         return 'n/a'
-    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -121,31 +120,199 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     return '\n'.join(lines)
 
 
-def time_runs(run, warmup: int, repeats: int) -> Tuple[List[float], Any]:
-    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls, and the
-    last call's return value."""
+def markdown_table(head: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """Markdown table of ``head`` and ``rows`` (cells formatted by ``str``)."""
+    return '\n'.join('| ' + ' | '.join(map(str, r)) + ' |'
+                     for r in [head, ['---'] * len(head), *rows])
+
+
+def write_json(path: str, obj: Any, **kwargs) -> None:
+    """Write ``obj`` to ``path`` as JSON (indent 1; ``kwargs`` of
+    ``json.dump``), making its folder."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(obj, f, indent=1, **kwargs)
+
+
+def time_steps(steps: Dict[str, Callable[[], Any]],
+               warmup: int,
+               repeats: int,
+               device: Optional[torch.device] = None,
+               alternate: bool = False):
+    """Time the ``steps`` (name -> callable) interleaved, so that load changes
+    hit every step: ``warmup`` rounds, then ``repeats`` timed ones
+    (``alternate``: every other round reversed), synchronised on ``device``.
+
+    Returns:
+        tuple[dict, dict, dict]: per name the wall and CPU (process) seconds
+        of every timed call, and its last return value.
+    """
+    names = list(steps)
     for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = run()
-        times.append(time.perf_counter() - t0)
-    return times, out
+        for name in names:
+            steps[name]()
+    wall = {n: [] for n in names}
+    cpu = {n: [] for n in names}
+    last = {}
+    for r in range(repeats):
+        for name in (names[::-1] if alternate and r % 2 else names):
+            if device is not None:
+                synchronize(device)
+            c0, t0 = time.process_time(), time.perf_counter()
+            last[name] = steps[name]()
+            if device is not None:
+                synchronize(device)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return wall, cpu, last
 
 
-def make_batch(batch_size: int, t: int, h: int, w: int) -> dict:
+def time_runs(
+        run: Callable[[], Any],
+        warmup: int,
+        repeats: int,
+        device: Optional[torch.device] = None) -> Tuple[List[float], Any]:
+    """Seconds of ``repeats`` calls of ``run`` after ``warmup`` calls
+    (:func:`time_steps`), and the last call's return value."""
+    wall, _, last = time_steps(dict(run=run), warmup, repeats, device)
+    return wall['run'], last.get('run')
+
+
+def make_batch(batch_size: int,
+               t: int,
+               h: int,
+               w: int,
+               generator: Optional[torch.Generator] = None) -> dict:
     """A ``test_step`` batch of ``batch_size`` random uint8 ``[3, t, h, w]``
     clips with empty ground truth."""
     from mmaction.structures import ActionDataSample
     inputs, samples = [], []
     for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, t, h, w), dtype=torch.uint8))
+        inputs.append(
+            torch.randint(
+                0, 256, (3, t, h, w), dtype=torch.uint8, generator=generator))
         s = ActionDataSample()
         s.set_metainfo(dict(img_shape=(h, w), video_id='bench', timestamp=0))
         s.gt_instances = InstanceData()
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def random_xyzr(batch: int, num: int, hw: Sequence[int],
+                g: torch.Generator) -> torch.Tensor:
+    """``[B, N, 4]`` xyzr boxes spread over an ``hw`` frame (sides 0.1 to 0.6
+    of the frame's)."""
+    size = torch.tensor([hw[1], hw[0]], dtype=torch.float32)
+    wh = (torch.rand(batch, num, 2, generator=g) * 0.5 + 0.1) * size
+    xy = torch.rand(batch, num, 2, generator=g) * size
+    return xyxy2xyzr(torch.cat([xy - wh / 2, xy + wh / 2], dim=-1))
+
+
+def perturb(module: torch.nn.Module, seed: int) -> None:
+    """Add ``0.01 * N(0, 1)`` to every weight of ``module`` with more than one
+    dimension: the box regressor and the mixing generators start at zero,
+    which would make every query sample the same points."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() > 1:
+                p.add_(torch.randn(p.shape, generator=g).to(p.device) * 0.01)
+
+
+#: the official input size (H, W): short side 256, width of the published
+#: settings 320
+OFFICIAL_HW = (256, 320)
+
+
+def clip_shape(cfg: Config,
+               shape: Optional[Sequence[int]] = None,
+               hw: Sequence[int] = OFFICIAL_HW) -> Tuple[int, int, int]:
+    """``(T, H, W)``: ``shape`` if given, else the test pipeline's clip_len
+    and ``hw``."""
+    if shape is not None:
+        return tuple(shape)
+    return (clip_sampling_from_cfg(cfg)[0], *hw)
+
+
+def device_desc(dev: torch.device, threads: Optional[int] = None) -> str:
+    """``'cpu, N thread(s)'`` or ``'cuda (GPU name)'``."""
+    if dev.type != 'cpu':
+        return f'cuda ({torch.cuda.get_device_name(dev)})'
+    threads = threads or torch.get_num_threads()
+    return f'cpu, {threads} thread' + ('s' if threads > 1 else '')
+
+
+def configs_and_devices(config: Sequence[str] = (),
+                        official: bool = False,
+                        metafile: Optional[str] = None,
+                        device: Optional[str] = None):
+    """``(configs, devices, cuda)`` of the table modes: ``(name, path)`` of the
+    metafile's official configs and of ``config`` (checked to exist);
+    ``device``, else the CPU and CUDA when available."""
+    configs = official_configs(metafile) if official else []
+    configs += [(osp.splitext(osp.basename(c))[0], c) for c in config]
+    for _, path in configs:
+        if not osp.isfile(path):
+            raise SystemExit(f'config {path} does not exist')
+    cuda = torch.cuda.is_available()
+    if device is not None:
+        devices = [torch.device(device)]
+        if devices[0].type == 'cuda' and not cuda:
+            raise SystemExit('--device cuda: CUDA is not available')
+    else:
+        devices = [torch.device('cpu')
+                   ] + ([torch.device('cuda')] if cuda else [])
+    return configs, devices, cuda
+
+
+def each_config(configs: Sequence[Tuple[str, str]]):
+    """Yield ``(i, name, path)`` of the configs; after each, free the memory
+    (the caller deletes its models) and print the time it took."""
+    for i, (name, path) in enumerate(configs):
+        start = time.perf_counter()
+        yield i, name, path
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        print(
+            f'[{i + 1}/{len(configs)}] {name}: done in '
+            f'{time.perf_counter() - start:.0f} s',
+            flush=True)
+
+
+#: the benchmark tools' shared options (:func:`add_arguments`)
+OPTIONS = dict(
+    shape=dict(type=int, nargs=3, metavar=('T', 'H', 'W')),
+    batch_size=dict(type=int),
+    batch=dict(type=int),
+    repeats=dict(type=int),
+    warmup=dict(type=int),
+    seed=dict(type=int),
+    threads=dict(type=int, help='torch.set_num_threads (0: leave as is)'),
+    device=dict(help='default: cuda if available, else cpu'),
+    json=dict(help='also write every number to this file'))
+
+
+def add_arguments(parser, helps: Optional[dict] = None, **defaults) -> None:
+    """Add the :data:`OPTIONS` named in ``defaults`` with those defaults
+    (``'auto'``: cuda if available, else cpu) and ``helps``."""
+    for name, default in defaults.items():
+        kwargs = dict(OPTIONS[name], default=default)
+        if default == 'auto':
+            kwargs['default'] = 'cuda' if torch.cuda.is_available() else 'cpu'
+        if name in (helps or {}):
+            kwargs['help'] = helps[name]
+        parser.add_argument('--' + name.replace('_', '-'), **kwargs)
+
+
+def with_threads(args) -> dict:
+    """The other arguments as keyword arguments, after
+    ``torch.set_num_threads(args.threads)`` (0 / None: leave it)."""
+    kwargs = dict(vars(args))
+    threads = kwargs.pop('threads')
+    if threads:
+        torch.set_num_threads(threads)
+    return kwargs
 
 
 def inference_runner(model,
@@ -161,16 +328,14 @@ def inference_runner(model,
                 dtype=amp_dtype or torch.bfloat16,
                 enabled=amp_dtype is not None):
             results = model.test_step(data)
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
+        synchronize(device)
         return results
 
     return run
 
 
 def native_bf16(device: torch.device) -> Tuple[bool, str]:
-    """Whether ``device`` computes bf16 natively, and why (for the notes).
-    """
+    """Whether ``device`` computes bf16 natively, and why (for the notes)."""
     if device.type == 'cuda':
         ok = torch.cuda.is_bf16_supported()
         return ok, (f'{torch.cuda.get_device_name(device)}: bf16 '
@@ -190,15 +355,10 @@ def select_dtypes(devices: Sequence[torch.device],
                   dtypes: Optional[Sequence[str]] = None,
                   bf16: bool = False,
                   fp32_only: bool = False):
-    """The table rows' dtypes per device, and the notes saying why.
-
-    ``dtypes`` (fp32 / bf16 / fp16, the last two autocast) on every device when
-    given; else fp32, plus bf16 where native (``bf16``: also emulated;
-    ``fp32_only``: never).
-
-    Returns:
-        tuple[dict, list[str]]: ``{device: [dtype, ...]}`` and the notes.
-    """
+    """``({device: [dtype, ...]}, notes)`` of the table rows: ``dtypes``
+    (fp32 / bf16 / fp16, the last two autocast) on every device when given;
+    else fp32, plus bf16 where native (``bf16``: also emulated;
+    ``fp32_only``: never)."""
     if dtypes and (bf16 or fp32_only):
         raise ValueError('--dtypes gives the rows\' dtypes: use it without '
                          '--bf16 and --fp32-only (a list or those, not both)')
@@ -248,14 +408,11 @@ def build_random_model(path: str,
                        seed: int,
                        cfg_options: Optional[dict] = None,
                        official: bool = False):
-    """The config's detector on the CPU in eval mode, with random weights,
-    initialised by its own ``init_weights`` after ``torch.manual_seed(seed)``,
-    without pretrained checkpoints (PyTorch's default init makes deep eval
-    backbones, e.g. SlowFast-R101 with non-local blocks, overflow to NaN); then
-    every decoder weight with more than one dimension gets ``0.01 * N(0, 1)``,
-    as the decoder benchmark does (zero-initialised regressor / generators
-    would make every query sample the same points). ``official=True`` builds
-    the official stack (:func:`official_stack_cfg`)."""
+    """The config's detector on the CPU in eval mode, random weights: its own
+    ``init_weights`` after ``torch.manual_seed(seed)``, no pretrained files
+    (PyTorch's default init makes deep backbones, e.g. SlowFast-R101-NL,
+    overflow to NaN), the decoder :func:`perturb`-ed; ``official``:
+    :func:`official_stack_cfg`."""
     cfg = Config.fromfile(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -266,11 +423,7 @@ def build_random_model(path: str,
     model = init_detector(cfg, None, 'cpu')
     with quiet_init():
         model.init_weights()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.roi_head.parameters():
-            if p.dim() > 1:
-                p.add_(torch.randn(p.shape, generator=g) * 0.01)
+    perturb(model.roi_head, seed)
     return model.eval()
 
 
@@ -299,10 +452,9 @@ def official_configs(metafile: str,
                      converted_only: bool = True,
                      root: Optional[str] = None) -> List[Tuple[str, str]]:
     """``(name, config path)`` of a metafile's models marked ``Converted From``
-    (as mmdet marks them), or of all with ``converted_only=False``.
-
-    ``Config`` paths are relative to ``root`` (as in mim's model index;
-    default: three folders above the metafile) unless absolute.
+    (as mmdet marks them), or of all with ``converted_only=False``; relative
+    ``Config`` paths are under ``root`` (as in mim's model index; default:
+    three folders above the metafile).
 
     Raises:
         FileNotFoundError: The metafile or a config it names is missing.
@@ -314,7 +466,6 @@ def official_configs(metafile: str,
     if not metafile.endswith(('.yml', '.yaml')):
         raise ValueError(f'{metafile}: expected a metafile in YAML (.yml)')
     with open(metafile, encoding='utf-8') as f:
-        # safe_load: a metafile builds plain data, never objects
         meta = yaml.safe_load(f)
     models = meta.get('Models') if isinstance(meta, dict) else None
     if not models or not isinstance(models, list):

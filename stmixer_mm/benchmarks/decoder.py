@@ -1,14 +1,10 @@
 """Speed and memory of the STMixer decoder: fast path vs reference sampling
-(the library of ``tools/analysis_tools/benchmark_decoder.py``).
-
-The decoder of ``CONFIG`` twice with the same weights (``impl='auto'`` and
-``'reference'``) on neck-like inputs: interleaved medians of inference and
-training (loss: a fixed random projection, no Hungarian matching), peak
-memory, ``max|diff|``, ``torch.profiler`` tables. See docs/en/benchmarks.md.
+(the library of ``tools/analysis_tools/benchmark_decoder.py``): same weights,
+neck-like inputs; training loss: a fixed random projection, no Hungarian
+matching. See docs/en/benchmarks.md.
 """
 import copy
 import statistics
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -18,8 +14,8 @@ from torch import Tensor
 from torch.profiler import ProfilerActivity, profile
 
 from stmixer_mm.benchmarks.common import (format_table, load_average,
-                                          peak_memory, quiet_init, synchronize)
-from stmixer_mm.models.task_modules import xyxy2xyzr
+                                          peak_memory, perturb, quiet_init,
+                                          random_xyzr, time_steps)
 from stmixer_mm.registry import MODELS
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
@@ -55,13 +51,7 @@ def build_decoders(cfg_path: str, device: torch.device):
     torch.manual_seed(0)
     with quiet_init():
         decoders['fast'].init_weights()
-    # the box regressor and the mixing generators start at zero: perturb
-    # every weight a little so that every part of the decoder acts
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in decoders['fast'].parameters():
-            if p.dim() > 1:
-                p.add_(torch.randn(p.shape, generator=g).to(p.device) * 0.01)
+    perturb(decoders['fast'], 0)
     decoders['reference'].load_state_dict(decoders['fast'].state_dict())
     num_queries = cfg.model.rpn_head.get('num_queries', 100)
     return decoders, num_queries
@@ -79,10 +69,7 @@ def make_inputs(decoder, batch: int, input_hw: Sequence[int], num_queries: int,
         torch.randn(batch, C, T, -(-H // s), -(-W // s), generator=g)
         for s in decoder.featmap_strides
     ]
-    size = torch.tensor([W, H], dtype=torch.float32)
-    wh = (torch.rand(batch, num_queries, 2, generator=g) * 0.5 + 0.1) * size
-    xy = torch.rand(batch, num_queries, 2, generator=g) * size
-    xyzr = xyxy2xyzr(torch.cat([xy - wh / 2, xy + wh / 2], dim=-1))
+    xyzr = random_xyzr(batch, num_queries, input_hw, g)
     hidden = decoder.hidden_channels
     q_s = torch.randn(batch, num_queries, hidden, generator=g)
     q_t = torch.randn(batch, num_queries, hidden, generator=g) \
@@ -123,25 +110,6 @@ def make_steps(decoder, inputs, device: torch.device,
         decoder.zero_grad(set_to_none=True)
 
     return dict(inference=inference, training=training)
-
-
-def interleaved_medians(steps: Dict[str, Callable[[], None]], repeats: int,
-                        warmup: int, device: torch.device) -> Dict[str, float]:
-    """Median wall time (s) of every step, run in turn (order reversed every
-    other round) so that load changes hit all of them."""
-    names = list(steps)
-    for _ in range(warmup):
-        for name in names:
-            steps[name]()
-    times = {name: [] for name in names}
-    for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            synchronize(device)
-            start = time.perf_counter()
-            steps[name]()
-            synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def max_output_diff(a: List[Dict[str, Tensor]],
@@ -229,13 +197,19 @@ def benchmark_decoder(config: str,
 
     times = {}
     for mode in modes:
-        medians = interleaved_medians(
+        wall, _, _ = time_steps(
             {
                 v: s[mode]
                 for v, s in variants.items() if mode in s
-            }, repeats, warmup, device)
-        for v, t in medians.items():
-            times[v, mode] = t
+            },
+            warmup,
+            repeats,
+            device,
+            alternate=True)
+        times.update({
+            (v, mode): statistics.median(t)
+            for v, t in wall.items()
+        })
     peaks = {
         (v, mode): peak_memory(s[mode], device)
         for v, s in variants.items()

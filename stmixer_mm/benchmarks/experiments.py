@@ -8,14 +8,15 @@ from typing import Dict, Optional, Sequence
 
 
 def experiment_env(threads: int,
-                   pythonpath: Optional[str] = None) -> Dict[str, str]:
+                   pythonpath: Optional[str] = None,
+                   cuda: bool = False) -> Dict[str, str]:
     """This process's environment with ``threads`` OpenMP / MKL threads, no
-    CUDA device and ``pythonpath`` first on ``PYTHONPATH``."""
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        CUDA_VISIBLE_DEVICES='')
+    CUDA device (unless ``cuda``) and ``pythonpath`` first on
+    ``PYTHONPATH``."""
+    env = dict(
+        os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if not cuda:
+        env['CUDA_VISIBLE_DEVICES'] = ''
     if pythonpath:
         env['PYTHONPATH'] = os.pathsep.join(
             p for p in (pythonpath, env.get('PYTHONPATH')) if p)

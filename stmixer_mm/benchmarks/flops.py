@@ -1,12 +1,11 @@
 """FLOPs of a whole STMixer detector, decoder included (the library of
-``tools/analysis_tools/get_flops.py`` and of ``benchmark_model.py``'s FLOPs).
-
-Unlike mmaction2's (backbone + neck), :func:`count_flops` runs mmdet's
-``_forward`` under ``FlopCounterMode``, which sees inside custom autograd
-functions; PyTorch-path sampling: one MAC per ``embedding_bag`` element; mmcv's
-kernel is not counted (use ``impl='pytorch'``). Rules: docs/en/benchmarks.md.
+``tools/analysis_tools/get_flops.py`` and of ``benchmark_model.py``'s FLOPs):
+unlike mmaction2's (backbone + neck), mmdet's ``_forward`` under
+``FlopCounterMode``; PyTorch-path sampling: one MAC per ``embedding_bag``
+element; mmcv's kernel is not counted. Rules: docs/en/benchmarks.md.
 """
 import copy
+import math
 from collections import defaultdict
 from typing import Any, Dict, Sequence
 
@@ -23,32 +22,15 @@ TOP_LEVEL = ('backbone', 'neck', 'rpn_head', 'roi_head')
 ROOT = 'DetectorForward.detector'
 
 
-def _prod(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
+def _sampler_flop(macs: int):
+    """The rule of a ``grid_sample`` of ``macs`` MACs per output value
+    (bilinear 4, trilinear 8; nearest, ``interpolation_mode`` 1: 1)."""
 
+    def flop(input_shape, grid_shape, *args, out_shape=None, **kwargs) -> int:
+        mode = args[0] if args else 0
+        return 2 * (1 if mode == 1 else macs) * math.prod(out_shape)
 
-def grid_sampler_2d_flop(input_shape,
-                         grid_shape,
-                         *args,
-                         out_shape=None,
-                         **kwargs) -> int:
-    """Bilinear ``grid_sample``: 4 MACs (8 FLOPs) per output value; 1 MAC for
-    nearest (``interpolation_mode`` 1)."""
-    mode = args[0] if args else 0
-    return 2 * (1 if mode == 1 else 4) * _prod(out_shape)
-
-
-def grid_sampler_3d_flop(input_shape,
-                         grid_shape,
-                         *args,
-                         out_shape=None,
-                         **kwargs) -> int:
-    """Trilinear ``grid_sample``: 8 MACs per output value."""
-    mode = args[0] if args else 0
-    return 2 * (1 if mode == 1 else 8) * _prod(out_shape)
+    return flop
 
 
 def embedding_bag_flop(weight_shape,
@@ -57,7 +39,7 @@ def embedding_bag_flop(weight_shape,
                        out_shape=None,
                        **kwargs) -> int:
     """Weighted gather: one MAC per gathered element (indices x C)."""
-    return 2 * _prod(indices_shape) * int(weight_shape[-1])
+    return 2 * math.prod(indices_shape) * int(weight_shape[-1])
 
 
 def sampling_flop_mapping() -> Dict[Any, Any]:
@@ -65,8 +47,8 @@ def sampling_flop_mapping() -> Dict[Any, Any]:
     (the rules above)."""
     aten = torch.ops.aten
     mapping = {
-        aten.grid_sampler_2d: grid_sampler_2d_flop,
-        aten.grid_sampler_3d: grid_sampler_3d_flop,
+        aten.grid_sampler_2d: _sampler_flop(4),
+        aten.grid_sampler_3d: _sampler_flop(8),
     }
     for name in ('_embedding_bag', '_embedding_bag_forward_only',
                  'embedding_bag'):

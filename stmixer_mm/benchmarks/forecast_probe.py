@@ -1,38 +1,9 @@
-"""Where a trained forecaster loses the future (issue 62): is it in the
-decoded query at all?
+"""Where a trained forecaster loses the future: is it in the decoded query?
 
-For a forecast config and checkpoint, the decoder is run with teacher
-forcing (its loss path, no gradient) on the training keyframes and on the
-test frames whose horizons are inside their video,
-clips ending at the keyframe as in training, no flip. For every query the
-last stage's Hungarian matching gives a person, it keeps the query
-(``cat(q_s, q_t)``, what the forecast head reads), its present action
-logits, the head's forecast action logits and the person's classes at
-``t + h``. Then, per horizon, on the persons in view at ``t + h``, the
-anticipation AP (VOC, per class with a positive, as ``ForecastMetric``)
-of:
-
-* ``present``: the present action scores (zero motion's forecast);
-* ``head``: the trained head's forecast;
-* ``probe``: a linear classifier (sigmoid, L2, full-batch L-BFGS) trained
-  on the training split's frozen queries, tested on the test split's;
-* ``probe on present``: the same on the present logits alone (what a
-  head that only re-weights the present could reach);
-* ``probe on present + box z, r``: on the present logits and the box's
-  scale and aspect (the raised arms of a precursor are inside its box);
-* ``probe on RoI features``: on the pyramid's finest level at the last
-  observed frame, sampled on a 3 x 3 grid inside the person's box (does
-  the backbone see what the query does not keep?).
-
-Also the onset mAP (class ``c`` ranked among the persons not doing ``c``
-at ``t``: the starts a precursor announces) and, over the persons whose
-classes change, the mean rank of their future class (1: first).
-
-``probe`` well above ``present`` and ``head``: the query holds the future
-and the head does not use it; ``probe`` near ``probe on present``: the
-query holds little more than the present.
-
-Run by ``tools/experiments/forecast_probe.py``; docs/en/forecasting.md.
+Per horizon, :func:`run_probe` compares the anticipation and onset mAP of the
+present scores, the trained head and linear probes on what the forecast head
+reads (:func:`collect`, teacher forcing). Method and results:
+docs/en/forecasting.md.
 """
 import json
 from typing import Dict, List, Optional

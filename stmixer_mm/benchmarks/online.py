@@ -1,7 +1,7 @@
 """Speed, lag and memory of the demo offline and online
-(``tools/analysis_tools/benchmark_online.py``): the looped input video, the
-resident-memory sampler and the measurement of one model in one mode
-(:func:`worker`, run by the tool in a fresh process per model and mode)."""
+(``tools/analysis_tools/benchmark_online.py``; :func:`worker` runs in a fresh
+process per model and mode).
+"""
 import os
 import os.path as osp
 import resource
@@ -10,12 +10,15 @@ import tempfile
 import threading
 import time
 
+import torch
+
 from stmixer_mm.apis import (STMixerInferencer, init_detector,
                              model_action_columns)
 from stmixer_mm.apis.demo import run_offline
 from stmixer_mm.apis.online import (FrameSource, OnlineRunner, VideoWriter,
                                     open_source)
 from stmixer_mm.data_gen import SyntheticAVASettings, build_demo
+from .common import format_table, time_runs
 
 
 # ------------------------------------------------------------------ video
@@ -101,18 +104,8 @@ def label_map_for(model, path):
     return path
 
 
-def _device(args) -> str:
-    import torch
-    if args.device:
-        return args.device
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
-
-
-def _inferencer(args, which):
-    import torch
-
+def _inferencer(args, which, device):
     torch.manual_seed(0)
-    device = _device(args)
     if which == 'quickstart':
         return STMixerInferencer(
             args.quickstart_config, args.quickstart_checkpoint, device=device)
@@ -145,12 +138,11 @@ def _counting(source, rss):
 def worker(args, which, mode) -> dict:
     """One model / mode measured in this process (the tool's ``--worker``):
     ``args`` are the tool's arguments."""
-    import torch
     torch.set_num_threads(args.threads)
     rss = RSSSampler(args.rss_every)
     t0 = time.perf_counter()
-    inf = _inferencer(args, which)
-    device = _device(args)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    inf = _inferencer(args, which, device)
     cuda = device.startswith('cuda')
     out = dict(
         model=which,
@@ -176,18 +168,9 @@ def worker(args, which, mode) -> dict:
                 break
         src.close()
         clips = max(2, args.model_clips if which == 'quickstart' else 3)
-        inf.predict_clip(frames)  # warm-up
-        times = []
-        for _ in range(clips):
-            if cuda:
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            inf.predict_clip(frames)
-            if cuda:
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-        times.sort()
-        med = times[len(times) // 2]
+        times, _ = time_runs(lambda: inf.predict_clip(frames), 1, clips,
+                             torch.device(device))
+        med = sorted(times)[len(times) // 2]
         out.update(
             clips=clips,
             frame_size=list(frames[0].shape[1::-1]),
@@ -258,14 +241,6 @@ def cut_video(src, dst, n):
     source.close()
 
 
-def load_average() -> str:
-    """The load averages (1, 5, 15 min), or n/a."""
-    try:
-        return ' '.join(f'{x:.2f}' for x in os.getloadavg())
-    except OSError:
-        return 'n/a'
-
-
 def results_table(results) -> str:
     """The results as a text table."""
     rows = [('model', 'mode', 'clips/s', 'e2e fps', 'kf done/skip',
@@ -286,6 +261,4 @@ def results_table(results) -> str:
              f"{r['clip_seconds']:.2f}" if r.get('clip_seconds') else '-',
              f"{r['peak_rss_mib']:.0f}", f"{r['rss_growth_pct']:+.1f}%"
              if r.get('rss_growth_pct') is not None else '-'))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(9)]
-    return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(row, widths))
-                     for row in rows)
+    return format_table(rows)

@@ -1,21 +1,16 @@
 """Operators launched and host synchronisations of ``predict`` and of one
-training step, per part (library of ``tools/analysis_tools/profile_model.py``).
-
-Random weights, one random clip, under :class:`~.sync_counter.OpCounter`:
-``predict`` and ``train`` (``model.loss`` with two GT persons, ``backward``);
-on CUDA after an untimed ``predict``, with ``set_sync_debug_mode('warn')``.
-Parts: ``PART_ORDER``; docs/en/gpu.md.
+training step, per part (library of ``tools/analysis_tools/profile_model.py``;
+random weights, one random clip, two GT persons; docs/en/gpu.md).
 """
-import json as json_module
+import os.path as osp
 import warnings
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from stmixer_mm.apis import clip_sampling_from_cfg
-from stmixer_mm.benchmarks.common import (build_random_model, format_table,
-                                          make_batch)
+from stmixer_mm.benchmarks.common import (build_random_model, clip_shape,
+                                          format_table, make_batch, write_json)
 from stmixer_mm.benchmarks.sync_counter import OpCounter
 
 #: ``(part, submodule path, method)`` counted in each part (see
@@ -164,9 +159,7 @@ def profile_config(path: str,
     ``timeline`` (CUDA): also where the time of ``predict`` goes
     (:func:`~stmixer_mm.benchmarks.timeline.cuda_timeline`)."""
     model = build_random_model(path, seed, cfg_options).to(device)
-    if shape is None:
-        shape = (clip_sampling_from_cfg(model.cfg)[0], 128, 160)
-    t, h, w = shape
+    t, h, w = clip_shape(model.cfg, shape, (128, 160))
     torch.manual_seed(seed)
     data = add_gt(make_batch(batch_size, t, h, w), model)
     row = dict(
@@ -249,7 +242,6 @@ def profile_configs(configs: Sequence[str],
                     timeline: bool = False) -> List[dict]:
     """Profile every config on ``device``, print the tables, return the rows
     (and write them to ``json``)."""
-    import os.path as osp
     rows = []
     for path in configs:
         row = profile_config(path, shape, batch_size, train, seed, cfg_options,
@@ -257,8 +249,7 @@ def profile_configs(configs: Sequence[str],
         row['name'] = osp.splitext(osp.basename(path))[0]
         rows.append(row)
         if json:
-            with open(json, 'w') as f:
-                json_module.dump(rows, f, indent=1)
+            write_json(json, rows)
     where = 'the CPU' if torch.device(device).type == 'cpu' else \
         f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
     print(f'torch {torch.__version__}; random weights (seed {seed}), batch '

@@ -1,20 +1,16 @@
 """Speed and memory of the implementations of STMixer's 4-D sampling (the
-library of ``tools/analysis_tools/benchmark_sampling.py``).
-
-Timing: ``sample_4d`` at the official ViT-B 16x4 sizes, ``fwd`` and
-``fwd+bwd``, ``peak`` above the inputs, ``x ref`` against ``'reference'``.
-Parity: outputs and gradients against a float64 reference within
-``PARITY_TOL``, else ``SystemExit``. Details: docs/en/gpu.md, benchmarks.md.
+library of ``tools/analysis_tools/benchmark_sampling.py``): ``sample_4d`` at
+the official ViT-B 16x4 sizes; parity against a float64 reference within
+``PARITY_TOL``, else ``SystemExit``. Details: docs/en/gpu.md.
 """
-import json as json_module
 import statistics
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from stmixer_mm.benchmarks.common import format_table, peak_memory, synchronize
+from stmixer_mm.benchmarks.common import (format_table, peak_memory,
+                                          random_xyzr, time_runs, write_json)
 from stmixer_mm.models.layers import make_sample_points, sample_4d
 from stmixer_mm.models.layers.sampling.mmcv_path import msda_cuda_function
 
@@ -36,24 +32,15 @@ def map_sizes(hw: Tuple[int, int] = INPUT_HW) -> List[Tuple[int, int]]:
 
 def make_inputs(batch: int, device: torch.device,
                 seed: int) -> Tuple[Tensor, List[Tensor], Tensor]:
-    """Maps, realistic sampling points and an output gradient: points
-    ``[B, N, 1, G*P, 3]``, maps ``[B, C, T, H_l, W_l]`` and gradient
-    ``[B, N, G, T, P, C/G]``."""
+    """Points ``[B, N, 1, G*P, 3]``, maps ``[B, C, T, H_l, W_l]`` and output
+    gradient ``[B, N, G, T, P, C/G]``."""
     g = torch.Generator().manual_seed(seed)
-    H, W = INPUT_HW
     values = [
         torch.randn(batch, CHANNELS, FRAMES, h, w, generator=g)
         for h, w in map_sizes()
     ]
     # boxes spread over the frame, offsets as after a few stages
-    wh = torch.rand(batch, N_QUERIES, 2, generator=g) * 0.5 + 0.1
-    wh = wh * torch.tensor([W, H])
-    xy = torch.rand(batch, N_QUERIES, 2, generator=g) * torch.tensor([W, H])
-    xyzr = torch.cat([
-        xy,
-        wh.prod(-1, keepdim=True).sqrt().log2(),
-        (wh[..., 1:] / wh[..., :1]).log2()
-    ], -1)
+    xyzr = random_xyzr(batch, N_QUERIES, INPUT_HW, g)
     offset = torch.rand(batch, N_QUERIES, GROUPS * POINTS, 3, generator=g)
     offset[..., :2] -= 0.5
     offset[..., 2] = offset[..., 2] * 2 - 1
@@ -72,16 +59,7 @@ def make_inputs(batch: int, device: torch.device,
 def median_time(fn: Callable[[], None], device: torch.device, repeats: int,
                 warmup: int) -> float:
     """Median wall time of ``fn`` in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_runs(fn, warmup, repeats, device)[0])
 
 
 def cast_inputs(inputs: Tuple[Tensor, List[Tensor], Tensor],
@@ -146,7 +124,7 @@ def parity_one(impls: Sequence[str],
                device: torch.device,
                seed: int = 0) -> List[Dict[str, object]]:
     """Every impl against the float64 reference of the same inputs, and in fp32
-    'mmcv' against 'pytorch' (see the module docstring)."""
+    'mmcv' against 'pytorch' (:data:`PARITY_TOL`)."""
     inputs = cast_inputs(make_inputs(batch, device, seed), DTYPES[dtype_name])
     points, values, grad = inputs
     truth_out, truth_grads = _out_and_grads(
@@ -211,12 +189,8 @@ def benchmark_sampling(device: str = 'cpu',
                        dtypes: Sequence[str] = ('fp32', ),
                        no_parity: bool = False,
                        json: Optional[str] = None) -> Dict[str, Any]:
-    """The timing table, then the parity table (see the module docstring);
-    prints both, writes the report to ``json`` if given and returns it.
-
-    Raises:
-        SystemExit: A parity check exceeds its tolerance.
-    """
+    """Print the timing table, then the parity table (``SystemExit`` above
+    a tolerance); write the report to ``json`` if given and return it."""
     device = torch.device(device)
     impls = None if impls is None else list(impls)
     if impls is None:
@@ -313,8 +287,7 @@ def benchmark_sampling(device: str = 'cpu',
               '(fp32 mmcv vs pytorch: absolute; its gradients relative)')
         print(format_table(prow), flush=True)
     if json:
-        with open(json, 'w') as f:
-            json_module.dump(report, f, indent=1)
+        write_json(json, report)
     if failed:
         raise SystemExit(f'{len(failed)} parity check(s) above their '
                          'tolerance (rows marked NO)')

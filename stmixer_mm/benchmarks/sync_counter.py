@@ -1,10 +1,6 @@
 """Count the operators a piece of PyTorch code launches and the points where it
-makes the host wait for the device.
-
-On a GPU ``torch.cuda.set_sync_debug_mode('warn')`` reports them; on a CPU
-:class:`OpCounter` counts, per part, every ATen operator and those that *would*
-wait for a GPU (value reads, data-dependent shapes, copies to the CPU, blocking
-copies of Python data to a device). The list: docs/en/gpu.md.
+makes the host wait for the device: on a CPU, :class:`OpCounter` counts the
+ATen operators and those that *would* wait for a GPU (list: docs/en/gpu.md).
 """
 from collections import Counter
 from contextlib import contextmanager
@@ -50,8 +46,8 @@ def _has_bool_index(args) -> bool:
 
 
 def sync_reason(func, args, kwargs, out=None) -> Optional[str]:
-    """Why ``func(*args, **kwargs)`` makes the host wait for the device
-    (see the module docstring), or None."""
+    """Why ``func(*args, **kwargs)`` makes the host wait for the device (a
+    value read, a data-dependent shape, a copy to the CPU), or None."""
     if func in _SCALAR_READS:
         return _SCALAR_READS[func]
     name = _packet_name(func)
@@ -78,8 +74,7 @@ def sync_reason(func, args, kwargs, out=None) -> Optional[str]:
 _NOT_COUNTED = ('detach', 'alias', 'lift_fresh')
 
 #: tensor methods that read values on the host (or copy them to the CPU),
-#: counted at the Python level (one per call, e.g. one ``.tolist()`` of a
-#: whole tensor is one transfer)
+#: counted at the Python level: one ``.tolist()`` is one transfer
 _HOST_READS = {
     'item': 'item',
     '__bool__': 'bool',
@@ -97,8 +92,7 @@ def _host_read(func, args, kwargs) -> Optional[str]:
         return _HOST_READS[name]
     if name == 'new_tensor' or (name in ('tensor', 'as_tensor')
                                 and kwargs.get('device') is not None):
-        # a tensor of Python data made on a device: a copy from the host
-        # with non_blocking=False, which synchronises the CUDA stream
+        # Python data put on a device: a blocking copy from the host
         return 'to device'
     if name == 'to' and args and isinstance(args[0], torch.Tensor) and \
             args[0].device.type != 'cpu':
@@ -150,9 +144,9 @@ class _DispatchCounter(TorchDispatchMode):
 
 
 class OpCounter:
-    r"""Count ATen operators and host synchronisations (see the module
-    docstring) per part: the innermost tracked method running, else
-    ``'other'``; :meth:`section` counts a block (e.g. ``.backward()``).
+    r"""Count ATen operators and host synchronisations per part: the
+    innermost tracked method running, else ``'other'``; :meth:`section`
+    counts a block (e.g. ``.backward()``).
 
     Example::
 
@@ -171,8 +165,6 @@ class OpCounter:
         #: for), per part
         self.kernels: Counter = Counter()
         self.op_names: Counter = Counter()
-        #: ``(part, operator)`` -> calls
-        self.part_op_names: Counter = Counter()
         self.syncs: List[Tuple[str, str, str]] = []
         self._parts: List[str] = []
         self._reading = 0  # inside a host read counted at the Python level
@@ -250,7 +242,6 @@ class OpCounter:
         if name not in _NOT_COUNTED:
             self.ops[self.part] += 1
             self.op_names[name] += 1
-            self.part_op_names[self.part, name] += 1
             if not getattr(func, 'is_view', False):
                 self.kernels[self.part] += 1
         if self._reading:

@@ -1,19 +1,16 @@
 """Where the time of a CUDA call goes: the GPU's busy time against the
-wall-clock time, the kernels, the launches and the synchronisations
-(``profile_model.py --timeline``, ``bench_train_step.py --timeline``).
-
-:func:`cuda_timeline` reads a ``torch.profiler`` Chrome trace back, per call:
-``gpu_busy_ms``, ``gpu_busy_fraction`` (1.0 = GPU-bound), ``kernels``,
-``launches``, ``syncs`` and ``top_kernels``. Fields: docs/en/gpu.md.
+wall-clock time, the kernels, the launches and the synchronisations, read
+back from a ``torch.profiler`` Chrome trace (``--timeline``; docs/en/gpu.md).
 """
 import json
 import os
 import statistics
 import tempfile
-import time
-from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Sequence, Tuple
 
 import torch
+
+from .common import time_runs
 
 #: trace categories of work on the device
 DEVICE_CATEGORIES = ('kernel', 'gpu_memcpy', 'gpu_memset')
@@ -102,14 +99,7 @@ def cuda_timeline(fn: Callable[[], Any],
         raise ValueError('cuda_timeline needs a CUDA device, got '
                          f'{device}')
     from torch.profiler import ProfilerActivity, profile
-    times = []
-    for _ in range(wall_repeats):
-        torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    torch.cuda.synchronize(device)
+    times, _ = time_runs(fn, 0, wall_repeats, device)
     with profile(
             activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for _ in range(calls):
@@ -146,8 +136,3 @@ def format_timeline(name: str, s: Dict[str, Any]) -> str:
         lines.append(f'    {k["ms"]:8.3f} ms  x{k["count"]:<5.0f} '
                      f'{k["name"][:110]}')
     return '\n'.join(lines)
-
-
-__all__: List[str] = [
-    'merged_length', 'summarise_trace', 'cuda_timeline', 'format_timeline'
-]

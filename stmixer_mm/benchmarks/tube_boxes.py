@@ -1,7 +1,7 @@
 """Bias and jitter of a tube model's boxes on the ground-truth tubes, from
-``tools/test.py --dump`` predictions
-(``tools/experiments/analyze_tube_boxes.py`` prints them;
-docs/en/tubelets.md)."""
+``tools/test.py --dump`` predictions (``analyze_tube_boxes.py``;
+docs/en/tubelets.md).
+"""
 from typing import Dict, List, Tuple
 
 import numpy as np

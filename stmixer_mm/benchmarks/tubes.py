@@ -1,7 +1,13 @@
-"""What ``tools/experiments/benchmark_tubes.py`` reads: the predictions
-that ``tools/test.py --dump`` (mmengine's ``DumpResults``) wrote."""
+"""Library parts of the tube experiments (``tools/experiments/``): their
+data, test-only configs and the predictions of ``tools/test.py --dump``.
+"""
+import os
+import os.path as osp
 import pickle
 
+from mmengine.config import Config
+
+from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 
 
@@ -22,3 +28,43 @@ def load_predictions(path: str) -> list:
         raise ValueError(f'{path}: expected the list of data samples that '
                          "DumpResults writes (dicts with 'pred_instances')")
     return predictions
+
+
+def subset_gt(ann_file: str, num_videos: int, out_file: str) -> str:
+    """A copy of an ACT pickle whose test split is its first
+    ``num_videos`` test videos (0: the whole split)."""
+    gt = load_pickle(ann_file, 'numpy', 'ACT ground-truth file')
+    if num_videos:
+        gt['test_videos'] = [list(gt['test_videos'][0][:num_videos])]
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with open(out_file, 'wb') as f:
+        pickle.dump(gt, f)
+    return out_file
+
+
+def use_tube_set(cfg: Config, paths: dict, ann_file: str) -> None:
+    """Point the config's data loaders at a generated tube set (``paths`` of
+    ``generate_synthetic_tubes``), the annotations ``ann_file``."""
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
+        loader.dataset.ann_file = ann_file
+        loader.dataset.data_prefix = dict(img=paths['rawframes'])
+
+
+def for_testing(cfg: Config, checkpoint: str) -> None:
+    """Make ``cfg`` test ``checkpoint`` only: no training, no validation."""
+    cfg.load_from = checkpoint
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
+    cfg.param_scheduler = cfg.val_dataloader = cfg.val_cfg = None
+    cfg.val_evaluator = None
+
+
+def score(metric_cfg: dict, samples: list) -> dict:
+    """The metric of ``metric_cfg`` (its ``prefix`` left out) on the data
+    samples."""
+    metric = METRICS.build({
+        k: v
+        for k, v in metric_cfg.items() if k != 'prefix'
+    })
+    metric.process(None, samples)
+    return metric.compute_metrics(metric.results)

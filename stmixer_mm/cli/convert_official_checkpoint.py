@@ -1,8 +1,5 @@
-"""``tools/model_converters/convert_official_checkpoint.py`` converts an
-official STMixer checkpoint (github MCG-NJU/STMixer) into this
-implementation's: its arguments and ``main(argv)`` (here so that tests and
-tools call it in process; the script's docstring is the usage).
-"""
+"""``tools/model_converters/convert_official_checkpoint.py``: an official
+STMixer checkpoint (github MCG-NJU/STMixer) into this implementation's."""
 import argparse
 import copy
 import os
@@ -87,28 +84,21 @@ def _action_rows(state_dict: dict) -> int:
     return int(state_dict[keys[0]].shape[0])
 
 
-def load_source(path: str, trust_pickle: bool) -> dict:
-    """``load_checkpoint_file``; its errors (missing, truncated, corrupt,
-    needs ``--trust-pickle``) end the tool with their message."""
-    try:
-        return load_checkpoint_file(path, trust_pickle=trust_pickle)
-    except CheckpointFileError as err:
-        raise SystemExit(f'error: {err}') from err
-
-
 def build_model(config: str, cfg_options) -> torch.nn.Module:
     cfg = Config.fromfile(config)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
-    # like tools/train.py: default scope mmaction, model in _scope_='mmdet'
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    # built only (init_weights is not called: no pretrained download)
+    # init_weights not called: no pretrained download
     return MODELS.build(copy.deepcopy(cfg.model))
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    source = load_source(args.src, args.trust_pickle)
+    try:
+        source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
+    except CheckpointFileError as err:
+        raise SystemExit(f'error: {err}') from err
     official, entry = extract_state_dict(source)
     state_dict, report = convert_official_state_dict(
         official,

@@ -1,8 +1,5 @@
-"""``tools/model_converters/convert_sharded_checkpoint.py`` converts
-sharded <-> full checkpoints of sharded training: its arguments and
-``main(argv)`` (here so that tests and tools call it in process; the
-script's docstring is the usage).
-"""
+"""``tools/model_converters/convert_sharded_checkpoint.py``: sharded <->
+full checkpoints of sharded training."""
 import argparse
 
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full

@@ -1,20 +1,14 @@
-"""The command line of the spatio-temporal action detection demo
-(``demo/demo_spatiotemporal_det.py`` and ``tools/demo.py``, the same
-command): videos, frame folders, folders of videos, webcams and streams.
-Here are its arguments and ``main(argv)``; the driver is
-:mod:`stmixer_mm.apis.demo`. Inputs, offline and ``--online`` runs, which
-persons are written, output names, ``--overwrite``, signals and
-``--tubes``: docs/en/online.md and docs/en/useful_tools.md.
-"""
+"""The command line of the action detection demo (``tools/demo.py``,
+``demo/demo_spatiotemporal_det.py``); the driver is
+:mod:`stmixer_mm.apis.demo`."""
 import argparse
 import os.path as osp
 import sys
 
 from stmixer_mm.apis import LabelMapError
 from stmixer_mm.apis.demo import (check_demo_options, link_keyframe_tubes,
-                                  run_demo, run_offline, run_online)
+                                  run_demo)
 from stmixer_mm.apis.results import demo_output_names as output_names
-from stmixer_mm.apis.results import demo_output_paths as output_paths
 from stmixer_mm.apis.stop_signals import RunInterrupted
 from stmixer_mm.apis.video_io import VideoReadError, check_fps
 from stmixer_mm.engine import CheckpointMismatchError
@@ -25,8 +19,8 @@ from stmixer_mm.utils.settings_specs import check_probability
 from . import add_cfg_options
 
 __all__ = [
-    'parse_args', 'main', 'run', 'run_demo', 'run_online', 'run_offline',
-    'output_names', 'output_paths', 'link_keyframe_tubes'
+    'parse_args', 'main', 'run', 'run_demo', 'output_names',
+    'link_keyframe_tubes'
 ]
 
 #: how the errors name the command (``main(prog=...)``)
@@ -200,12 +194,10 @@ def main(argv=None, prog=PROG):
     except RunInterrupted as e:
         print(f'\n{prog}: {e}', file=sys.stderr)
         sys.exit(e.exit_code)
-    except OutputFileError as e:
-        raise SystemExit(f'{prog}: {e}') from None
     except CheckpointMismatchError as e:
         raise SystemExit(f'{prog}: {e.describe("--non-strict")}') from None
-    except (LabelMapError, ConfigFileError, CheckpointFileError,
-            VideoReadError) as e:
+    except (OutputFileError, LabelMapError, ConfigFileError,
+            CheckpointFileError, VideoReadError) as e:
         raise SystemExit(f'{prog}: {e}') from None
     except ConfigSettingError as e:
         raise SystemExit(f'{prog}: config: {e}') from None

@@ -1,11 +1,6 @@
-"""Console commands installed by ``pip install stmixer_mm`` (setup.cfg
-``console_scripts``), so that a pip user needs no checkout for ``tools/``:
-
-``stmixer-<tool>`` runs the script of :data:`TOOLS` (e.g. ``stmixer-train``
-is ``python tools/train.py``). Each returns the exit status (0, or the
-integer ``main`` returns) and imports its command's module only when it
-runs, to load only what it needs.
-"""
+"""Console commands ``stmixer-<tool>`` (setup.cfg ``console_scripts``):
+``stmixer-train`` is ``python tools/train.py``, without a checkout; each
+imports its module only when it runs and returns the exit status."""
 import os.path as osp
 import shlex
 import sys

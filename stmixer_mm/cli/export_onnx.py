@@ -1,8 +1,5 @@
-"""``tools/deployment/export_onnx.py`` exports an STMixer detector to ONNX
-for a fixed clip size: its arguments and ``main(argv)`` (here so that
-tests and tools call it in process). Usage: the script's docstring and
-docs/en/deployment.md.
-"""
+"""``tools/deployment/export_onnx.py``: export an STMixer detector to ONNX
+for a fixed clip size (docs/en/deployment.md)."""
 import argparse
 import copy
 import json

@@ -1,8 +1,5 @@
-"""``tools/data/generate_synthetic_ava.py`` generates the synthetic
-AVA-format data set of the quick start: its arguments and ``main(argv)``
-(here so that tests and tools call it in process; the script's docstring
-is the usage).
-"""
+"""``tools/data/generate_synthetic_ava.py``: generate the synthetic
+AVA-format data set of the quick start."""
 import argparse
 import json
 import sys
@@ -11,7 +8,7 @@ import time
 from stmixer_mm.data_gen import CLASS_CUES, generate_synthetic_ava
 from stmixer_mm.data_gen.settings import (SyntheticAVASettings,
                                           add_generator_arguments,
-                                          setting_values)
+                                          generator_kwargs)
 
 #: The settings this tool sets on the command line (all but the tube
 #: data's ``actor_states`` and ``jump_phase``).
@@ -31,15 +28,14 @@ def parse_args(argv=None):
         'data/synthetic_ava',
         CLI_SETTINGS,
         SyntheticAVASettings(),
-        helps=dict(seconds_per_video='keyframes are the whole seconds '
-                   'strictly inside a video'))
-    parser.add_argument(
-        '--masks',
-        action='store_true',
-        help='also write the visible silhouette of every annotated person '
-        'at every annotated keyframe to annotations/{train,val}_masks.json '
-        '(actor mask files, for a model with a mask head); the other files '
-        'are the same as without it')
+        helps=dict(
+            seconds_per_video='keyframes are the whole seconds strictly '
+            'inside a video',
+            masks='also write the visible silhouette of every annotated '
+            'person at every annotated keyframe to '
+            'annotations/{train,val}_masks.json (actor mask files, for a '
+            'model with a mask head); the other files are the same as '
+            'without it'))
     return parser.parse_args(argv)
 
 
@@ -47,12 +43,8 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.time()
     try:
-        paths = generate_synthetic_ava(
-            args.out_dir,
-            write_demo=not args.no_demo,
-            overwrite=args.overwrite,
-            write_masks=args.masks,
-            **setting_values(args, CLI_SETTINGS))
+        paths = generate_synthetic_ava(args.out_dir,
+                                       **generator_kwargs(args, CLI_SETTINGS))
     except (ValueError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

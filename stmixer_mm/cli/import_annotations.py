@@ -1,8 +1,5 @@
-"""``tools/data/import_annotations.py`` imports your own videos and their
-annotation export into a data set: its arguments and ``main(argv)`` (here
-so that tests and tools call it in process; the script's docstring is the
-usage).
-"""
+"""``tools/data/import_annotations.py``: import your own videos and their
+annotation export into a data set."""
 import argparse
 import sys
 import time
@@ -12,7 +9,7 @@ from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
 from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
                                            AnnotationImportError,
                                            import_annotations)
-from stmixer_mm.utils.output_dirs import OutputDirError
+from stmixer_mm.utils.output_files import OutputDirError
 from .entry_points import command
 
 
@@ -97,28 +94,13 @@ def _stop(signum):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
+    # the arguments are import_annotations' but for these two
+    kwargs = dict(
+        vars(args), fmt=args.format, csv_header=not args.csv_no_header)
+    del kwargs['format'], kwargs['csv_no_header']
     try:
         with on_stop_signals(_stop):  # SIGTERM cleans up as Ctrl-C does
-            summary = import_annotations(
-                args.format,
-                args.annotations,
-                args.videos,
-                args.out_dir,
-                layout=args.layout,
-                fps=args.fps,
-                keyframe_interval=args.keyframe_interval,
-                short_side=args.short_side,
-                val_videos=args.val_videos,
-                val_ratio=args.val_ratio,
-                seed=args.seed,
-                label_map=args.label_map,
-                base_config=args.base_config,
-                overwrite=args.overwrite,
-                skip_unannotated=args.skip_unannotated,
-                csv_box_units=args.csv_box_units,
-                csv_header=not args.csv_no_header,
-                multi_label=args.multi_label,
-                person_labels=args.person_labels)
+            summary = import_annotations(**kwargs)
     except (AnnotationImportError, OutputDirError, FileNotFoundError,
             FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)

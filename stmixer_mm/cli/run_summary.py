@@ -1,11 +1,6 @@
 """The block ``tools/train.py`` and ``tools/test.py`` print when a run
-ends: where its results are and what to run next.
-
-After training: the work dir, the checkpoint to use (``save_best``'s, else
-``last_checkpoint``'s), the log, the last validation's metrics and the next
-commands. After a test: the metrics, the work dir and log, the ``--dump`` /
-``--show-dir`` outputs and a picture of some predictions (or why none).
-"""
+ends: where its results are (checkpoint, log, metrics, outputs, a picture
+of predictions) and what to run next."""
 import numbers
 import os.path as osp
 import shlex

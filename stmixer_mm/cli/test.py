@@ -1,8 +1,5 @@
-"""``tools/test.py`` tests (evaluates) an STMixer checkpoint with
-mmengine's Runner: its arguments, their merging into the config and
-``main(argv)`` (here so that tests and tools call it in process); it ends
-with a summary (:mod:`.run_summary`). Usage: the script's docstring.
-"""
+"""``tools/test.py``: arguments, their merging into the config and
+``main(argv)`` (callable in process)."""
 import argparse
 import os
 import os.path as osp
@@ -73,8 +70,7 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.show:
-        # without a window mmengine's Visualizer.show silently draws nothing:
-        # refused as a bad flag (not a silent fallback to files)
+        # without a window mmengine's Visualizer.show draws nothing
         problem = display_problem()
         if problem is not None:
             parser.error(f'--show: {problem}, so nothing would be shown; '
@@ -97,14 +93,12 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = getattr(args, 'checkpoint_file', None) or args.checkpoint
-    # the model's action classes against the test dataset as loaded
     add_class_consistency_hook(cfg)
     if args.picture:  # a few predictions for the picture of the summary
         cfg.custom_hooks = [
             *cfg.get('custom_hooks', []),
             dict(type='KeepPredictionsHook', max_videos=DEFAULT_NUM_IMAGES)
         ]
-    # mmengine loads `load_from` non-strictly: check the checkpoint first
     cfg.custom_hooks = [
         *cfg.get('custom_hooks', []),
         dict(
@@ -162,7 +156,6 @@ def run(args):
     merged from it) with ``args.config``."""
     try:
         cfg = merge_args(load_config(args.config), args)
-        # every setting, with its config path, before anything is built
         check_config(cfg)
     except ConfigFileError as e:
         raise SystemExit(f'tools/test.py: {e}') from None

@@ -1,8 +1,5 @@
-"""``tools/train.py`` trains an STMixer model with mmengine's Runner: its
-arguments, their merging into the config and ``main(argv)`` (here so that
-tests and tools call it in process); it ends with a summary
-(:mod:`.run_summary`). Usage: the script's docstring.
-"""
+"""``tools/train.py``: arguments, their merging into the config and
+``main(argv)`` (callable in process)."""
 import argparse
 import os
 import os.path as osp
@@ -93,7 +90,6 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        # a name, or a new-style config's class
         wrapper = type_name(cfg.optim_wrapper.get('type', 'OptimWrapper'))
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
             raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or '
@@ -110,8 +106,6 @@ def merge_args(cfg: Config, args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.resume is not None or cfg.get('resume'):
-        # a checkpoint without training state or of another model is named
-        # before anything is loaded
         source = args.resume if args.resume not in (None, 'auto') else \
             cfg.get('load_from')
         cfg.custom_hooks = [
@@ -119,8 +113,6 @@ def merge_args(cfg: Config, args) -> Config:
             dict(type='ResumeCheckHook', source=source)
         ]
     elif cfg.get('load_from'):
-        # mmengine loads load_from non-strictly: most of the model must
-        # come from it (LoadFromCheckHook)
         min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
         Float(0, 1).check(min_loaded, 'load_from_min_loaded')
         cfg.custom_hooks = [
@@ -130,7 +122,6 @@ def merge_args(cfg: Config, args) -> Config:
                 min_loaded=min_loaded,
                 source=cfg.load_from)
         ]
-    # the model's action classes against the datasets as loaded
     add_class_consistency_hook(cfg)
     if args.auto_scale_lr:
         if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
@@ -167,9 +158,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         cfg = merge_args(load_config(args.config), args)
-        # every setting, with its config path, before anything is built
         check_config(cfg)
-        # a sharded (FSDP / DeepSpeed) config needs torchrun / Slurm
         check_launcher(cfg, args.config)
     except FlagError as e:
         build_parser().error(str(e))  # exit code 2, as a bad flag
@@ -186,7 +175,6 @@ def main(argv=None):
             raise SystemExit(f'tools/train.py: {e}') from None
     try:
         init_dist_without_cuda(cfg)
-        # FlexibleRunner when the config sets `strategy` (sharded training)
         runner = build_runner(cfg)
         if args.resume == 'auto' and find_latest_checkpoint(
                 cfg.work_dir) is None:

@@ -1,9 +1,6 @@
-"""Checkpoint converters: official STMixer, PySlowFast Kinetics and VideoMAE
-checkpoints -> stmixer_mm's names.
-
-The rule sets of ``tools/model_converters/``; imported only by those tools
-and their tests, never by ``import stmixer_mm`` or runtime modules.
-"""
+"""Checkpoint converters (official STMixer, PySlowFast, VideoMAE ->
+stmixer_mm's names) of ``tools/model_converters/``; not imported by
+``import stmixer_mm``."""
 from .common import ConversionReport, compare_state_dicts, detect_backbone
 from .official import (BACKBONES, OFFICIAL_EMPTY_WEIGHT,
                        convert_official_state_dict, extract_state_dict)

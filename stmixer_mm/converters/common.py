@@ -1,11 +1,6 @@
-"""What the checkpoint converters share: the ViT and PySlowFast ->
-mmaction2 backbone renaming rules, the :class:`ConversionReport`, and the
-helpers of the converters in :mod:`stmixer_mm.converters`.
-
-Rules and the settings converted CNN weights need: docs/en/useful_tools.md.
-No tensor changes shape or value; the only ones added (ViT ``pos_embed``,
-BN counters) are listed in the report.
-"""
+"""Shared by the converters: ViT / PySlowFast -> mmaction2 backbone rules and
+the :class:`ConversionReport`. No tensor changes shape or value; the only ones
+added (ViT ``pos_embed``, BN counters) are listed in the report."""
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -190,6 +185,13 @@ def apply(rules: List[Rule], suffix: str) -> Optional[str]:
     return None
 
 
+def match_dropped(rules: List[Tuple[re.Pattern, str]],
+                  key: str) -> Optional[str]:
+    """The reason of the first ``(pattern, reason)`` matching ``key`` whole."""
+    return next((why for pattern, why in rules if pattern.fullmatch(key)),
+                None)
+
+
 def add_bn_counters(new: Dict[str, Tensor], report: ConversionReport) -> None:
     for key in [k for k in new if k.endswith('.running_mean')]:
         counter = key[:-len('running_mean')] + 'num_batches_tracked'
@@ -240,9 +242,8 @@ def compare_state_dicts(
         state_dict: Mapping[str, Tensor],
         expected: Mapping[str,
                           Tensor]) -> Tuple[List[str], List[str], List[str]]:
-    """Missing and unexpected keys (sorted) and shape mismatches (as
-    ``'key: checkpoint (..), model (..)'``) of ``state_dict`` against
-    ``expected`` (``model.state_dict()``)."""
+    """Missing, unexpected keys (sorted) and shape mismatches (``'key:
+    checkpoint (..), model (..)'``) of ``state_dict`` against ``expected``."""
     missing, unexpected, shape = diff_state_dicts(state_dict, expected)
     mismatched = [
         f'{k}: checkpoint {ckpt}, model {model}' for k, ckpt, model in shape

@@ -1,11 +1,6 @@
-"""Official STMixer checkpoints (github MCG-NJU/STMixer) -> stmixer_mm.
-
-The official ``{'model': state_dict, ...}`` (``module.`` from DDP) is
-renamed to an ``STMixer`` detector's names (table and the dropped
-``criterion.empty_weight``: docs/en/useful_tools.md; backbone rules:
-:mod:`.common`). Keys that match no rule are never dropped silently: they
-are kept and listed in :attr:`ConversionReport.unexpected`.
-"""
+"""Official STMixer checkpoints (github MCG-NJU/STMixer) -> ``STMixer``'s
+names. Keys that match no rule are never dropped silently: they are kept and
+listed in :attr:`ConversionReport.unexpected`."""
 import logging
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -52,10 +47,8 @@ _NECK_RULES = {
 
 
 def extract_state_dict(checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
-    """The model state dict of a loaded checkpoint (its ``state_dict`` or
-    official ``model`` entry, or the bare dict, as
-    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict` finds it)
-    and where it was found (``'state_dict'``, ``'model'`` or ``''``)."""
+    """The state dict of a loaded checkpoint and where it was found
+    (``'state_dict'``, official ``'model'`` or ``''``: the bare dict)."""
     return find_state_dict(checkpoint)
 
 

@@ -2,7 +2,7 @@
 ``model_state``) -> the detector's ``backbone.*`` (the backbone rules are
 those of :mod:`.common`; docs/en/useful_tools.md)."""
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 import torch
@@ -10,8 +10,8 @@ from torch import Tensor
 
 from stmixer_mm.utils.checkpoint_loading import find_state_dict
 from .common import (ConversionReport, Rule, add_bn_counters, apply, cnn_rules,
-                     detect_backbone, rename_rule, strip_module_prefix,
-                     with_progress)
+                     detect_backbone, match_dropped, rename_rule,
+                     strip_module_prefix, with_progress)
 
 _C2_BN = {
     's': 'weight',
@@ -27,16 +27,14 @@ def _c2_path(m: re.Match) -> str:
     return '1' if m['t'] else '0'
 
 
-# Caffe2 blob -> PySlowFast module name (the renaming of PySlowFast's
-# utils/c2_model_loading.py, each blob name matched whole). ``t_`` marks
-# the fast pathway (pathway1).
+# Caffe2 blob -> PySlowFast module name, as PySlowFast's
+# utils/c2_model_loading.py; ``t_`` marks the fast pathway (pathway1).
 _CAFFE2_RULES: List[Rule] = [
     rename_rule(r'(?P<t>t_)?conv1_w',
                 lambda m: f's1.pathway{_c2_path(m)}_stem.conv.weight'),
     rename_rule(rf'(?P<t>t_)?res_conv1_bn_{_C2_BN_RE}',
                 lambda m: f's1.pathway{_c2_path(m)}_stem.bn.{_C2_BN[m[2]]}'),
-    # fast -> slow fusion after the stem / stage s (named after its last
-    # fast block)
+    # fast -> slow fusion after the stem / stage s (named by its last block)
     rename_rule(r't_pool1_subsample_w', lambda m: 's1_fuse.conv_f2s.weight'),
     rename_rule(rf't_pool1_subsample_bn_{_C2_BN_RE}',
                 lambda m: f's1_fuse.bn.{_C2_BN[m[1]]}'),
@@ -79,21 +77,10 @@ _PYSLOWFAST_DROPPED: List[Tuple[re.Pattern, str]] = [
 
 
 def extract_pyslowfast_state_dict(checkpoint: Mapping) -> Tuple[dict, str]:
-    """The weights of a loaded PySlowFast checkpoint (a Caffe2 ``.pkl``'s
-    ``blobs``, a ``.pyth``'s ``model_state``, else as
-    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`: a
-    ``state_dict`` / ``model`` entry or a bare dict) and that entry's name.
-    """
+    """The weights of a loaded PySlowFast checkpoint (``.pkl`` ``blobs``,
+    ``.pyth`` ``model_state``, else as ``find_state_dict``) and the entry."""
     return find_state_dict(
         checkpoint, format_keys=('blobs', 'model_state'), bare_values='any')
-
-
-def _match_dropped(rules: List[Tuple[re.Pattern, str]],
-                   key: str) -> Optional[str]:
-    for pattern, reason in rules:
-        if pattern.fullmatch(key):
-            return reason
-    return None
 
 
 def _to_tensor(key: str, value: Any) -> Tensor:
@@ -113,11 +100,9 @@ def convert_pyslowfast_state_dict(
 ) -> Tuple[Dict[str, Tensor], ConversionReport]:
     """Rename a PySlowFast Kinetics checkpoint to the detector's backbone.
 
-    Caffe2 blob names are first renamed as PySlowFast's
-    ``utils/c2_model_loading.py`` does (:data:`_CAFFE2_RULES`), then the
-    backbone rules map them. Dropped and reported: the Kinetics classifier,
-    the training state and the momentum of known blobs; any other name is an
-    error. Values unchanged (arrays shared); BN counters added (0).
+    Dropped and reported: the Kinetics classifier, the training state and
+    the momentum of known blobs; any other unmatched name is an error.
+    Values unchanged (arrays shared); BN counters added (0).
 
     Args:
         state_dict (Mapping[str, Any]): ``blobs`` (.pkl) / ``model_state``
@@ -164,7 +149,7 @@ def convert_pyslowfast_state_dict(
             if key.endswith('_momentum'):
                 momentum.append(key)
                 continue
-            reason = _match_dropped(_CAFFE2_DROPPED, key)
+            reason = match_dropped(_CAFFE2_DROPPED, key)
             if reason is not None:
                 report.dropped[key] = reason
                 known.add(key)
@@ -182,7 +167,7 @@ def convert_pyslowfast_state_dict(
                 unknown.append(key)
     else:
         for key, value in with_progress(items, progress):
-            reason = _match_dropped(_PYSLOWFAST_DROPPED, key)
+            reason = match_dropped(_PYSLOWFAST_DROPPED, key)
             if reason is not None:
                 report.dropped[key] = reason
             else:

@@ -1,19 +1,14 @@
-"""VideoMAE / VideoMAE V2 backbone checkpoints -> STMixer ViT weights.
-
-VideoMAE (ViT-L/H) and VideoMAE V2 (ViT-g) weights (fine-tuned, or
-pre-trained under ``encoder.``) are renamed to mmaction2's
-``VisionTransformer`` ``backbone.*`` (ViT rules of :mod:`.common`); the
-classifier, ``fc_norm`` and decoder are dropped, ``pos_embed`` generated,
-any other key stops it. Layouts: docs/en/large_backbones.md.
-"""
+"""VideoMAE / VideoMAE V2 checkpoints (fine-tuned, or pre-trained under
+``encoder.``) -> mmaction2 ``VisionTransformer`` ``backbone.*``; classifier,
+``fc_norm`` and decoder dropped, ``pos_embed`` generated."""
 import re
 from typing import Dict, Mapping, Tuple
 
 from torch import Tensor
 
 from stmixer_mm.utils.checkpoint_loading import find_state_dict
-from .common import (VIT_RULES, ConversionReport, apply, strip_module_prefix,
-                     vit_pos_embed)
+from .common import (VIT_RULES, ConversionReport, apply, match_dropped,
+                     strip_module_prefix, vit_pos_embed)
 
 __all__ = ['convert_videomae_state_dict', 'extract_videomae_state_dict']
 
@@ -31,8 +26,7 @@ _DROPPED = [
 def extract_videomae_state_dict(
         checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
     """The state dict of a VideoMAE checkpoint and where it was found
-    (``'module'`` (DeepSpeed) first, then as
-    :func:`~stmixer_mm.utils.checkpoint_loading.find_state_dict`)."""
+    (``'module'`` (DeepSpeed) first, then as ``find_state_dict``)."""
     return find_state_dict(
         checkpoint, format_keys=('module', ), bare_values='array')
 
@@ -71,13 +65,9 @@ def convert_videomae_state_dict(
     for key, value in items:
         name = key
         if pretrain:
-            if not key.startswith('encoder.'):
-                name = None
-            else:
-                name = key[len('encoder.'):]
-        reason = next((why for pattern, why in _DROPPED
-                       if pattern.fullmatch(key if name is None else name)),
-                      None)
+            name = key[len('encoder.'):] if key.startswith('encoder.') \
+                else None
+        reason = match_dropped(_DROPPED, key if name is None else name)
         if reason is not None:
             report.dropped[key] = reason
             continue

@@ -1,9 +1,5 @@
-"""The actors of a synthetic video: their look, where they stand, what they
-do and how they move.
-
-Every function draws from the given random stream in a fixed order, so a
-video is a pure function of its seed (docs/en/datasets.md).
-"""
+"""Synthetic actors: look, place, states and motion. Every function draws from
+the given random stream in a fixed order: a video is a function of its seed."""
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -33,16 +29,16 @@ class Actor:
     """An actor's fixed look and place; sizes in pixels."""
     person_id: int
     unit: float
-    ground: int  # image row of the soles
-    x_lo: float  # range of the body centre
-    x_hi: float
-    x0: float
     facing: int  # +1 right, -1 left
     object_side: int
     partner: Optional[int]
     head: Tuple[int, int, int]
     shirt: Tuple[int, int, int]
     pants: Tuple[int, int, int]
+    ground: int = 0  # image row of the soles
+    x_lo: float = 0  # range of the body centre
+    x_hi: float = 0
+    x0: float = 0
     dims: Dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -101,11 +97,10 @@ def place_actors(rng: np.random.Generator, num_actors: int, force_pair: bool,
     return actors
 
 
-def _look(rng):
-    return dict(
-        head=SKINS[rng.integers(len(SKINS))],
-        shirt=SHIRTS[rng.integers(len(SHIRTS))],
-        pants=PANTS[rng.integers(len(PANTS))])
+def _actor(rng, pid, unit, facing, object_side, partner=None, ground=0):
+    """An actor of random look (drawn after the arguments)."""
+    look = [c[rng.integers(len(c))] for c in (SKINS, SHIRTS, PANTS)]
+    return Actor(pid, unit, facing, object_side, partner, *look, ground)
 
 
 def _ground(rng, unit, height):
@@ -116,17 +111,7 @@ def _ground(rng, unit, height):
 
 def _single(rng, pid, unit, lo, hi, margin, height) -> Actor:
     facing = int(rng.choice([-1, 1]))
-    actor = Actor(
-        person_id=pid,
-        unit=unit,
-        ground=0,
-        x_lo=0,
-        x_hi=0,
-        x0=0,
-        facing=facing,
-        object_side=facing,
-        partner=None,
-        **_look(rng))
+    actor = _actor(rng, pid, unit, facing, facing)
     actor.ground = _ground(rng, unit, height)
     reach = actor.object_extent + margin
     x_lo, x_hi = lo + reach, hi - reach
@@ -140,28 +125,9 @@ def _single(rng, pid, unit, lo, hi, margin, height) -> Actor:
 def _pair(rng, ids, units, lo, hi, margin, height) -> Tuple[Actor, Actor]:
     gap = int(rng.integers(2, 6))
     ground = _ground(rng, max(units[ids[0]], units[ids[1]]), height)
-    left = Actor(
-        person_id=ids[0],
-        unit=units[ids[0]],
-        ground=ground,
-        x_lo=0,
-        x_hi=0,
-        x0=0,
-        facing=1,
-        object_side=-1,
-        partner=ids[1],
-        **_look(rng))
-    right = Actor(
-        person_id=ids[1],
-        unit=units[ids[1]],
-        ground=ground - int(rng.integers(-2, 3)),
-        x_lo=0,
-        x_hi=0,
-        x0=0,
-        facing=-1,
-        object_side=1,
-        partner=ids[0],
-        **_look(rng))
+    left = _actor(rng, ids[0], units[ids[0]], 1, -1, ids[1], ground)
+    right = _actor(rng, ids[1], units[ids[1]], -1, 1, ids[0],
+                   ground - int(rng.integers(-2, 3)))
     right.ground = min(right.ground, height - 3)
     span = left.object_extent + left.half_extent + gap \
         + right.half_extent + right.object_extent
@@ -179,11 +145,32 @@ def _pair(rng, ids, units, lo, hi, margin, height) -> Tuple[Actor, Actor]:
 
 
 # -- behaviour -------------------------------------------------------------
+def _can_walk(actor: Actor) -> bool:
+    return actor.partner is None and actor.x_hi - actor.x_lo >= 8
+
+
+def _arms_and_hold(rng: np.random.Generator) -> dict:
+    return dict(
+        arms_up=bool(rng.random() < 0.3), hold=bool(rng.random() < 0.35))
+
+
+def class_state(rng: np.random.Generator, cls: str) -> ActorState:
+    """A state of tube class ``cls`` (:func:`~.scene.state_class`), arms up
+    and holding an object at random."""
+    return _state_of(cls, **_arms_and_hold(rng))
+
+
+def _state_of(cls: str, arms_up: bool, hold: bool) -> ActorState:
+    return ActorState('crouch' if cls == 'crouch' else 'stand',
+                      cls if cls in ('walk', 'jump') else 'still', arms_up,
+                      hold)
+
+
 def sample_states(rng: np.random.Generator, actor: Actor,
                   num_slots: int) -> List[ActorState]:
     """A state per keyframe slot (``actor_states='per_keyframe'``, AVA),
     the previous one kept with probability 0.4."""
-    can_walk = actor.partner is None and actor.x_hi - actor.x_lo >= 8
+    can_walk = _can_walk(actor)
     states, prev = [], None
     for _ in range(num_slots):
         if prev is not None and rng.random() < 0.4:
@@ -195,36 +182,22 @@ def sample_states(rng: np.random.Generator, actor: Actor,
             motion = rng.choice(['still', 'jump'], p=[0.6, 0.4])
         posture = 'crouch' if (motion == 'still'
                                and rng.random() < 0.4) else 'stand'
-        prev = ActorState(
-            posture=posture,
-            motion=str(motion),
-            arms_up=bool(rng.random() < 0.3),
-            hold=bool(rng.random() < 0.35))
+        prev = ActorState(posture, str(motion), **_arms_and_hold(rng))
         states.append(prev)
     return states
 
 
 def sample_video_state(rng: np.random.Generator, actor: Actor,
                        num_slots: int) -> List[ActorState]:
-    """One state for the whole video (``actor_states='per_video'``),
-    repeated for the ``num_slots`` slots.
-
-    The tube classes (walk, jump, stand, crouch) are about equally frequent:
-    only about half of the actors (those without a partner) can walk, so
-    they walk with probability 1/2, every other choice uniform.
-    """
-    if actor.partner is None and actor.x_hi - actor.x_lo >= 8:
+    """One state for the whole video (``actor_states='per_video'``) per slot.
+    Only about half the actors can walk, so they walk with probability 1/2:
+    the four classes come out about equally frequent."""
+    if _can_walk(actor):
         cls = rng.choice(['walk', 'stand', 'crouch', 'jump'],
                          p=[0.5, 1 / 6, 1 / 6, 1 / 6])
     else:
         cls = rng.choice(['stand', 'crouch', 'jump'])
-    motion = str(cls) if cls in ('walk', 'jump') else 'still'
-    state = ActorState(
-        posture='crouch' if cls == 'crouch' else 'stand',
-        motion=motion,
-        arms_up=bool(rng.random() < 0.3),
-        hold=bool(rng.random() < 0.35))
-    return [state] * num_slots
+    return [class_state(rng, str(cls))] * num_slots
 
 
 def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
@@ -232,12 +205,8 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                  slot_of_frame: np.ndarray, fps: int, height: int,
                  jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
     """Per actor and frame, the body centre ``x`` (float) and the soles'
-    vertical offset (int, <= 0 in a jump).
-
-    Walkers slide at ~32 px/s (at height 128) and bounce off their lane's
-    ends; jumpers hop (:func:`hop`) twice a second, from the ground
-    (``jump_phase='start'``) or at a random phase.
-    """
+    vertical offset (int, <= 0 in a jump). Walkers slide at ~32 px/s (at
+    height 128) and bounce off the lane's ends; jumpers hop twice a second."""
     num_frames = len(slot_of_frame)
     num = len(actors)
     xs = np.zeros((num, num_frames))
@@ -251,11 +220,7 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
             if state.motion == 'walk':
                 if last is None or last.motion != 'walk':
                     direction = int(rng.choice([-1, 1]))
-                x += direction * speed
-                if x > actor.x_hi:
-                    x, direction = 2 * actor.x_hi - x, -1
-                if x < actor.x_lo:
-                    x, direction = 2 * actor.x_lo - x, 1
+                x, direction = _bounce(actor, x + direction * speed, direction)
                 x = min(max(x, actor.x_lo), actor.x_hi)
             if state.motion == 'jump':
                 ys[a, f], phase = jump_step(rng, actor, last, phase, period,
@@ -272,7 +237,20 @@ def jump_step(rng: np.random.Generator, actor: Actor,
     starts per ``jump_phase`` (on the ground or at a random phase)."""
     if last is None or last.motion != 'jump':
         phase = 0 if jump_phase == 'start' else int(rng.integers(period))
-    return -round(2.2 * actor.unit * hop(phase % period, period)), phase + 1
+    return _hop_offset(actor, phase, period), phase + 1
+
+
+def _hop_offset(actor: Actor, phase: int, period: int) -> int:
+    return -round(2.2 * actor.unit * hop(phase % period, period))
+
+
+def _bounce(actor: Actor, x: float, direction: int) -> Tuple[float, int]:
+    """``x`` and the direction after bouncing off the lane's ends."""
+    if x > actor.x_hi:
+        x, direction = 2 * actor.x_hi - x, -1
+    if x < actor.x_lo:
+        x, direction = 2 * actor.x_lo - x, 1
+    return x, direction
 
 
 def hop(phase: int, period: int) -> float:
@@ -284,8 +262,7 @@ def hop(phase: int, period: int) -> float:
 
 
 # -- forecastable scenes (motion='forecast') ---------------------------------
-#: ``motion='forecast'``: the states that announce a jump and a walk, each
-#: always followed by its action (docs/en/forecasting.md)
+#: ``motion='forecast'``: the states that announce a jump and a walk
 PRECURSORS = dict(
     jump=ActorState(
         posture='crouch', motion='still', arms_up=True, hold=False),
@@ -297,15 +274,13 @@ MOMENTUM_S = 0.25
 def sample_forecast_states(rng: np.random.Generator, actor: Actor,
                            num_slots: int) -> List[ActorState]:
     """A state per keyframe slot (``motion='forecast'``): a jump or walk
-    begins only after its precursor (:data:`PRECURSORS`); see
-    docs/en/forecasting.md for the probabilities."""
-    can_walk = actor.partner is None and actor.x_hi - actor.x_lo >= 8
+    begins only after its precursor (:data:`PRECURSORS`)."""
+    can_walk = _can_walk(actor)
     hold = bool(rng.random() < 0.35)
-    plain = dict(
-        stand=ActorState('stand', 'still', False, hold),
-        crouch=ActorState('crouch', 'still', False, hold),
-        jump=ActorState('stand', 'jump', False, hold),
-        walk=ActorState('stand', 'walk', False, hold))
+    plain = {
+        c: _state_of(c, False, hold)
+        for c in ('stand', 'crouch', 'jump', 'walk')
+    }
     states: List[ActorState] = []
     prev = None
     for _ in range(num_slots):
@@ -330,14 +305,8 @@ def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
                           states: Sequence[Sequence[ActorState]],
                           slot_of_frame: np.ndarray, fps: int, height: int,
                           jump_phase: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Per actor and frame, the body centre ``x`` and the soles' offset,
-    with momentum (``motion='forecast'``, docs/en/forecasting.md).
-
-    A walker's velocity follows its target with time constant
-    :data:`MOMENTUM_S`: up to 0.75-1.25 times ~32 px/s, towards 0 over the
-    walk's last half second, reversing before the lane's end. Jumps as
-    :func:`trajectories`.
-    """
+    """:func:`trajectories` with momentum (``motion='forecast'``; the rules
+    are in docs/en/forecasting.md)."""
     num_frames = len(slot_of_frame)
     xs = np.zeros((len(actors), num_frames))
     ys = np.zeros((len(actors), num_frames), dtype=np.int64)
@@ -384,8 +353,7 @@ def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
 
 
 # -- crossing scenes (motion='crossing') -------------------------------------
-#: crossing walk speed, px/s at height 128: twice the lanes', so a walker
-#: leaves the frame and comes back within a few seconds
+#: crossing walk speed, px/s at height 128 (twice the lanes')
 CROSSING_SPEED = 64.0
 #: probability that one end of a walker's lane is a frame width out (gone)
 GONE_PROB = 0.25
@@ -398,15 +366,9 @@ TWO_WALKERS_PROB = 1 / 3
 def place_crossing_actors(rng: np.random.Generator, num_actors: int,
                           width: int,
                           height: int) -> Tuple[List[Actor], List[str]]:
-    """``num_actors`` (>= 2) actors on one ground line (+-3 px, which
-    decides who is drawn over whom) and their classes.
-
-    Actor 0 walks; actor 1 walks towards it (:data:`TWO_WALKERS_PROB`) or
-    stays in its way; others stay anywhere else. Walkers' lanes reach past
-    both edges (half width + 4-24 px) so they leave and come back; with
-    :data:`GONE_PROB` one end is a frame width out. Static actors are >= 10
-    px apart and off the walkers at the first frame.
-    """
+    """``num_actors`` (>= 2) actors on one ground line (+-3 px: who is drawn
+    over whom) and their classes. Actor 0 walks; actor 1 walks towards it
+    or stays in its way; walkers' lanes reach past both frame edges."""
     scale = height / 128.0
     units = [float(rng.uniform(4.6, 5.6)) * scale for _ in range(num_actors)]
     two_walkers = bool(rng.random() < TWO_WALKERS_PROB)
@@ -417,18 +379,8 @@ def place_crossing_actors(rng: np.random.Generator, num_actors: int,
     actors = []
     for a in range(num_actors):
         facing = int(rng.choice([-1, 1]))
-        actor = Actor(
-            person_id=a,
-            unit=units[a],
-            ground=min(ground + int(rng.integers(-3, 4)), height - 2),
-            x_lo=0,
-            x_hi=0,
-            x0=0,
-            facing=facing,
-            object_side=facing,
-            partner=None,
-            **_look(rng))
-        actors.append(actor)
+        y = min(ground + int(rng.integers(-3, 4)), height - 2)
+        actors.append(_actor(rng, a, units[a], facing, facing, ground=y))
     # walker 0 starts on one side, walker 1 (if any) on the other
     side = int(rng.choice([-1, 1]))  # +1: walker 0 starts left, walks right
     for a, actor in enumerate(actors):
@@ -490,13 +442,9 @@ def crossing_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
             if classes[a] == 'walk':
                 if f > 0:
                     x += direction * speed
-                if x > actor.x_hi:
-                    x, direction = 2 * actor.x_hi - x, -1
-                if x < actor.x_lo:
-                    x, direction = 2 * actor.x_lo - x, 1
+                x, direction = _bounce(actor, x, direction)
             elif classes[a] == 'jump':
-                ys[a,
-                   f] = -round(2.2 * actor.unit * hop(phase % period, period))
+                ys[a, f] = _hop_offset(actor, phase, period)
                 phase += 1
             xs[a, f] = x
     return xs, ys

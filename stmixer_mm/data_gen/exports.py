@@ -1,14 +1,10 @@
-"""Synthetic videos with one ground truth written as the annotation
-exports that ``tools/data/import_annotations.py`` reads: CVAT for video
-1.1 XML (one per video), a Label Studio JSON export and the plain CSV.
-
-Every actor is annotated on every frame (Label Studio: only the keyframes
-where motion is not linear). ``truth.json``: ``{video: {frame: [[person_id,
-x1, y1, x2, y2, [actions]], ...]}}`` (0-based, px, exclusive ends), size, fps.
-"""
+"""Synthetic videos written as CVAT 1.1 XML, Label Studio JSON and CSV
+annotation exports, with ``truth.json``: ``{video: {frame: [[person_id, x1, y1,
+x2, y2, [actions]], ...]}}`` (0-based, px, exclusive ends), size, fps."""
 import json
 import os
 import os.path as osp
+from itertools import groupby
 from typing import Dict, List
 
 from .scene import build_split
@@ -108,12 +104,10 @@ def _cvat_xml(video, name: str, truth, task_id: int) -> str:
         f'        <height>{video.height}</height>', '      </original_size>',
         '    </task>', f'    <source>{name}</source>', '  </meta>'
     ]
-    pids = sorted({r[0] for rows in truth.values() for r in rows})
-    for pid in pids:
+    for pid, track in _tracks(truth, n).items():
         out.append(f'  <track id="{pid}" label="person" source="manual">')
         last = None
-        for f in range(n):
-            row = next((r for r in truth[f] if r[0] == pid), None)
+        for f, row in enumerate(track):
             if row is None:
                 if last is not None:  # CVAT closes a track with outside=1
                     out.append(_cvat_box(f, last[1:5], [], outside=1))
@@ -124,6 +118,16 @@ def _cvat_xml(video, name: str, truth, task_id: int) -> str:
         out.append('  </track>')
     out.append('</annotations>')
     return '\n'.join(out) + '\n'
+
+
+def _tracks(truth, n: int) -> Dict[int, list]:
+    """``{person_id: [its truth row or None at each frame]}``."""
+    pids = sorted({r[0] for rows in truth.values() for r in rows})
+    return {
+        pid:
+        [next((r for r in truth[f] if r[0] == pid), None) for f in range(n)]
+        for pid in pids
+    }
 
 
 def _cvat_box(frame, box, actions, outside) -> str:
@@ -139,20 +143,11 @@ def _cvat_box(frame, box, actions, outside) -> str:
 def _ls_task(video, name: str, truth, task_id: int) -> dict:
     n, w, h = video.num_frames, video.width, video.height
     result = []
-    pids = sorted({r[0] for rows in truth.values() for r in rows})
-    for pid in pids:
-        runs, cur = [], None  # runs of frames with one action set
-        for f in range(n):
-            row = next((r for r in truth[f] if r[0] == pid), None)
-            key = None if row is None else tuple(row[5])
-            if cur is not None and key == cur[0]:
-                cur[1].append((f, row))
-                continue
-            if cur is not None:
-                runs.append(cur)
-            cur = None if row is None else (key, [(f, row)])
-        if cur is not None:
-            runs.append(cur)
+    for pid, track in _tracks(truth, n).items():
+        # runs of frames in view with one action set
+        runs = [(actions, list(frames)) for actions, frames in groupby(
+            enumerate(track), lambda item: None
+            if item[1] is None else tuple(item[1][5])) if actions is not None]
         for r, (actions, frames) in enumerate(runs):
             rid = f'p{pid}r{r}'
             seq = []

@@ -1,8 +1,5 @@
-"""Drawing the synthetic videos: the background and the frames.
-
-Turns where :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.geometry` puts
-every part of every actor into BGR ``uint8`` pixels with OpenCV.
-"""
+"""Drawing the synthetic videos (background, frames, actor masks) with
+OpenCV, from :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.geometry`."""
 from typing import Optional, Sequence
 
 import cv2
@@ -69,10 +66,8 @@ def render_frame(video,
     ``actors`` (default all), farther (higher) ones first, outlined, with
     an eye on the facing side and optionally the held object; on the
     background or black."""
-    if background:
-        img = video.background.copy()
-    else:
-        img = np.zeros_like(video.background)
+    img = video.background.copy() if background else np.zeros_like(
+        video.background)
     ids = range(len(video.actors)) if actors is None else actors
     for a in sorted(ids, key=lambda i: video.actors[i].ground):
         parts, _, obj = video.geometry(a, f)

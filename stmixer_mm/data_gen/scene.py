@@ -1,10 +1,5 @@
-"""The scene model of a synthetic video and the videos of a split.
-
-A :class:`SyntheticVideo` places its actors (:mod:`.actors`), gives each a
-state per keyframe slot and a trajectory, and answers where every part of
-every actor is at every frame (:meth:`SyntheticVideo.geometry`), hence the
-boxes and AVA labels; :mod:`.render` draws the frames from that geometry.
-"""
+"""The scene model of a synthetic video (actors, states, per-frame geometry,
+boxes and AVA labels) and the videos of a split."""
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -12,10 +7,10 @@ import numpy as np
 from mmengine.logging import print_log
 
 from stmixer_mm.datasets.ava_dataset import ava_keyframe_file_index
-from .actors import (ActorState, crossing_trajectories, forecast_trajectories,
-                     place_actors, place_crossing_actors,
-                     sample_forecast_states, sample_states, sample_video_state,
-                     trajectories)
+from .actors import (ActorState, class_state, crossing_trajectories,
+                     forecast_trajectories, place_actors,
+                     place_crossing_actors, sample_forecast_states,
+                     sample_states, sample_video_state, trajectories)
 from .render import make_background, render_frame
 from .settings import CLASSES, LABEL_IDS, SPLITS, SyntheticAVASettings
 
@@ -50,7 +45,6 @@ class SyntheticVideo:
         self.height = settings.height
         self.fps = settings.fps
         self.jump_phase = settings.jump_phase
-        self.seconds = seconds
         self.timestamp_start = timestamp_start
         self.key_offset = key_offset
         self.num_frames = self.fps * seconds
@@ -62,11 +56,17 @@ class SyntheticVideo:
                 rng.integers(settings.min_actors, settings.max_actors + 1))
         self.motion = settings.motion
         if self.motion == 'crossing':
-            self._crossing_scene(rng, settings, num_actors)
-            self.excluded = [
-                ts for ts in self.timestamps if rng.random() < exclude_prob
-            ]
-            return
+            self._crossing_scene(rng, num_actors)
+        else:
+            self._lanes_scene(rng, settings, num_actors, force_pair)
+        self.excluded = [
+            ts for ts in self.timestamps if rng.random() < exclude_prob
+        ]
+
+    def _lanes_scene(self, rng: np.random.Generator,
+                     settings: SyntheticAVASettings, num_actors: int,
+                     force_pair: bool) -> None:
+        """Actors, states and trajectories of a lanes or forecast video."""
         if force_pair:
             num_actors = max(num_actors, 2)
         self.actors = place_actors(rng, num_actors, force_pair, self.width,
@@ -74,38 +74,27 @@ class SyntheticVideo:
         self.slot_of_frame = self._slots()
         if self.motion == 'forecast':
             sample, move = sample_forecast_states, forecast_trajectories
+        elif settings.actor_states == 'per_keyframe':
+            sample, move = sample_states, trajectories
         else:
-            sample = sample_states \
-                if settings.actor_states == 'per_keyframe' \
-                else sample_video_state
-            move = trajectories
+            sample, move = sample_video_state, trajectories
         self.states = [
             sample(rng, a, len(self.keyframes)) for a in self.actors
         ]
         self.xs, self.y_offsets = move(rng, self.actors, self.states,
                                        self.slot_of_frame, self.fps,
                                        self.height, self.jump_phase)
-        self.excluded = [
-            ts for ts in self.timestamps if rng.random() < exclude_prob
-        ]
 
     def _crossing_scene(self, rng: np.random.Generator,
-                        settings: SyntheticAVASettings,
                         num_actors: int) -> None:
-        """Actors, states and trajectories of a ``motion='crossing'`` video,
-        redrawn until every visible run is at least ``fps`` frames long."""
+        """A crossing video, redrawn until every visible run is >= ``fps``
+        frames."""
         self.slot_of_frame = np.zeros(self.num_frames, dtype=np.int64)
         for _ in range(MAX_LAYOUT_DRAWS):
             self.actors, classes = place_crossing_actors(
                 rng, num_actors, self.width, self.height)
-            self.states = []
-            for cls in classes:
-                state = ActorState(
-                    posture='crouch' if cls == 'crouch' else 'stand',
-                    motion=cls if cls in ('walk', 'jump') else 'still',
-                    arms_up=bool(rng.random() < 0.3),
-                    hold=bool(rng.random() < 0.35))
-                self.states.append([state] * len(self.keyframes))
+            self.states = [[class_state(rng, cls)] * len(self.keyframes)
+                           for cls in classes]
             self.xs, self.y_offsets = crossing_trajectories(
                 rng, self.actors, classes, self.num_frames, self.fps,
                 self.height, self.jump_phase)
@@ -241,8 +230,7 @@ class SyntheticVideo:
                actors: Optional[Sequence[int]] = None,
                draw_objects: bool = True,
                background: bool = True) -> np.ndarray:
-        """Frame ``f`` as a BGR ``uint8`` image ``[H, W, 3]`` (see
-        :func:`~stmixer_mm.data_gen.render.render_frame`)."""
+        """Frame ``f`` as a BGR ``uint8`` image ``[H, W, 3]``."""
         return render_frame(self, f, actors, draw_objects, background)
 
     def annotation_rows(self) -> List[Tuple]:
@@ -253,13 +241,10 @@ class SyntheticVideo:
             if ts in self.excluded:
                 continue
             for a, actor in enumerate(self.actors):
-                if self.motion == 'crossing':  # out of the frame: no row
-                    box = self.visible_box(a, self.keyframes[slot])
-                    if box is None:
-                        continue
-                    x1, y1, x2, y2 = box
-                else:
-                    x1, y1, x2, y2 = self.keyframe_box(a, slot)
+                box = self.visible_box(a, self.keyframes[slot])
+                if box is None:  # crossing: out of the frame, no row
+                    continue
+                x1, y1, x2, y2 = box
                 box = (x1 / self.width, y1 / self.height, x2 / self.width,
                        y2 / self.height)
                 for label in self.labels(a, slot):
@@ -277,11 +262,10 @@ def build_split(settings: SyntheticAVASettings,
                 split: str) -> Tuple[List[SyntheticVideo], int]:
     """The videos of a split, and the sampling attempt that was kept.
 
-    Every second video holds a talking pair. Splits are redrawn until every
-    class occurs at a non-excluded keyframe (mmaction2 1.2's ``AVAMetric``
-    fails under numpy 2 on a class predicted without ground truth); with
-    ``actor_states='per_video'`` until the rarest :func:`state_class` has
-    half (crossing: a third) of the commonest's actors.
+    Redrawn until every class occurs at a non-excluded keyframe (mmaction2
+    1.2's ``AVAMetric`` fails under numpy 2 on a class without ground truth);
+    ``per_video``: until the rarest class has half (crossing: a third) of the
+    commonest's actors.
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
@@ -315,18 +299,12 @@ def build_split(settings: SyntheticAVASettings,
         elif not missing_classes(videos):
             return videos, attempt
     if settings.actor_states == 'per_video':
-        print_log(
-            f'synthetic tubes: the {split} split stays unbalanced '
-            f'(actors per class {state_class_counts(videos)}); '
-            'use more videos',
-            logger='current',
-            level=logging.WARNING)
+        msg = (f'synthetic tubes: the {split} split stays unbalanced (actors '
+               f'per class {state_class_counts(videos)}); use more videos')
     else:
-        print_log(
-            f'synthetic AVA: the {split} split misses classes '
-            f'{missing_classes(videos)}; use more or longer videos',
-            logger='current',
-            level=logging.WARNING)
+        msg = (f'synthetic AVA: the {split} split misses classes '
+               f'{missing_classes(videos)}; use more or longer videos')
+    print_log(msg, logger='current', level=logging.WARNING)
     return videos, attempt
 
 
@@ -352,8 +330,7 @@ def state_class(state: ActorState) -> str:
 
 
 def state_class_counts(videos: Sequence[SyntheticVideo]) -> Dict[str, int]:
-    """Actors per :func:`state_class` of their first state, over
-    ``videos``."""
+    """Actors per :func:`state_class` of their first state."""
     counts = dict.fromkeys(('stand', 'crouch', 'walk', 'jump'), 0)
     for v in videos:
         for states in v.states:

@@ -1,11 +1,7 @@
-"""The classes and settings of the synthetic data set.
-
-:class:`SyntheticAVASettings` holds every parameter of the generator (its
-output is a pure function of them); :data:`CLASSES` are the AVA action
-classes it draws, :data:`CLASS_CUES` what makes each one visible.
-"""
+"""The classes and settings of the synthetic data set (its output is a pure
+function of :class:`SyntheticAVASettings`)."""
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Dict, Iterable, Optional
 
 import numpy as np
@@ -47,6 +43,8 @@ ACTOR_STATE_MODES = ('per_keyframe', 'per_video')
 JUMP_PHASES = ('start', 'random')
 #: Values of :attr:`SyntheticAVASettings.motion`.
 MOTIONS = ('lanes', 'crossing', 'forecast')
+_CHOICES = dict(
+    actor_states=ACTOR_STATE_MODES, jump_phase=JUMP_PHASES, motion=MOTIONS)
 
 
 @dataclass(frozen=True)
@@ -74,16 +72,13 @@ class SyntheticAVASettings:
     #: same phase); ``'random'`` (tube data): at a random phase.
     jump_phase: str = 'start'
     #: ``'lanes'``: actors side by side, walkers in their own lane;
-    #: ``'crossing'`` (occlusion set; needs ``'per_video'``, ``min_actors
-    #: >= 2``): walkers cross the others and leave and re-enter the frame;
-    #: ``'forecast'`` (needs ``'per_keyframe'``): lanes with precursors and
-    #: momentum (:mod:`~stmixer_mm.data_gen.actors`).
+    #: ``'crossing'``: walkers cross the others and leave and re-enter the
+    #: frame; ``'forecast'``: lanes with precursors and momentum.
     motion: str = 'lanes'
 
     @classmethod
     def from_kwargs(cls, kwargs: Dict) -> 'SyntheticAVASettings':
-        """The settings named in ``kwargs`` (other keys ignored), defaults
-        for the rest."""
+        """The settings named in ``kwargs`` (other keys ignored)."""
         return cls(**{k: v for k, v in kwargs.items() if k in SETTING_NAMES})
 
     @property
@@ -97,15 +92,12 @@ class SyntheticAVASettings:
             if not ok:
                 raise ValueError(f'synthetic AVA settings: {msg}')
 
-        for name in ('num_train_videos', 'num_val_videos', 'seconds_per_video',
-                     'fps', 'width', 'height', 'min_actors', 'max_actors',
-                     'timestamp_start', 'start_index', 'demo_seconds',
-                     'jpeg_quality', 'seed'):
-            value = getattr(self, name)
+        for f in fields(self):
+            value = getattr(self, f.name)
             need(
-                isinstance(value,
-                           (int, np.integer)) and not isinstance(value, bool),
-                f'{name} must be an int, got {value!r}')
+                f.type is not int or isinstance(value, (int, np.integer))
+                and not isinstance(value, bool),
+                f'{f.name} must be an int, got {value!r}')
         need(self.num_train_videos >= 1, 'num_train_videos must be >= 1')
         need(self.num_val_videos >= 1, 'num_val_videos must be >= 1')
         need(
@@ -131,16 +123,10 @@ class SyntheticAVASettings:
         need(self.demo_seconds >= 2, 'demo_seconds must be >= 2')
         need(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in [1, 100]')
         need(self.seed >= 0, 'seed must be >= 0')
-        need(
-            self.actor_states in ACTOR_STATE_MODES,
-            f'actor_states must be one of {ACTOR_STATE_MODES}, got '
-            f'{self.actor_states!r}')
-        need(
-            self.jump_phase in JUMP_PHASES,
-            f'jump_phase must be one of {JUMP_PHASES}, got '
-            f'{self.jump_phase!r}')
-        need(self.motion in MOTIONS,
-             f'motion must be one of {MOTIONS}, got {self.motion!r}')
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            need(value in choices,
+                 f'{name} must be one of {choices}, got {value!r}')
         if self.motion == 'crossing':
             need(
                 self.actor_states == 'per_video',
@@ -160,8 +146,6 @@ class SyntheticAVASettings:
 
 #: Names of the fields of :class:`SyntheticAVASettings`, in order.
 SETTING_NAMES = tuple(SyntheticAVASettings.__dataclass_fields__)
-_CHOICES = dict(
-    actor_states=ACTOR_STATE_MODES, jump_phase=JUMP_PHASES, motion=MOTIONS)
 
 
 def add_generator_arguments(parser: argparse.ArgumentParser,
@@ -169,10 +153,9 @@ def add_generator_arguments(parser: argparse.ArgumentParser,
                             names: Iterable[str],
                             defaults: SyntheticAVASettings,
                             helps: Optional[Dict[str, str]] = None) -> None:
-    """The options of a generator tool: ``--out-dir`` (default
-    ``out_dir``), ``--<name>`` per setting of ``names`` (typed, choices
-    where they exist, default from ``defaults``, help from ``helps``),
-    ``--no-demo`` and ``--overwrite``.
+    """The options of a generator tool: ``--out-dir``, ``--<name>`` per
+    setting of ``names`` (default from ``defaults``, help from ``helps``),
+    ``--no-demo``, ``--overwrite`` and, with ``helps['masks']``, ``--masks``.
     """
     helps = helps or {}
     parser.add_argument('--out-dir', default=out_dir)
@@ -196,10 +179,22 @@ def add_generator_arguments(parser: argparse.ArgumentParser,
         'files listed in <out-dir>/manifest.txt by the earlier run (and the '
         'folders they leave empty); without a manifest nothing is deleted '
         'and the command stops')
+    if 'masks' in helps:
+        parser.add_argument(
+            '--masks', action='store_true', help=helps['masks'])
 
 
 def setting_values(args: argparse.Namespace,
                    names: Iterable[str]) -> Dict[str, object]:
-    """``{name: args.<name>}`` of the settings ``names`` parsed by
-    :func:`add_generator_arguments`."""
+    """``{name: args.<name>}`` of the settings ``names``."""
     return {name: getattr(args, name) for name in names}
+
+
+def generator_kwargs(args: argparse.Namespace,
+                     names: Iterable[str]) -> Dict[str, object]:
+    """:func:`setting_values` plus the shared options' keyword arguments."""
+    return dict(
+        setting_values(args, names),
+        write_demo=not args.no_demo,
+        overwrite=args.overwrite,
+        write_masks=args.masks)

@@ -1,11 +1,6 @@
-"""A synthetic spatio-temporal action detection data set in the AVA layout.
-
-mmaction2's AVA layout for the unchanged ``AVADataset`` / ``AVAMetric``
-(docs/en/datasets.md). Boxes are drawn in the keyframe file mmaction2
-centres its clip on (:func:`stmixer_mm.datasets.ava_keyframe_file_index`);
-``walk`` is direction-free (clips are flipped); excluded keyframes have no
-rows (``AVAMetric`` counts every csv row in the recall). Entry point.
-"""
+"""A synthetic action detection data set in mmaction2's AVA layout. Boxes are
+drawn in the keyframe file mmaction2 centres its clip on; excluded keyframes
+have no rows (``AVAMetric`` counts every csv row in the recall)."""
 import json
 import os
 import os.path as osp
@@ -13,28 +8,21 @@ from dataclasses import asdict
 from typing import Dict, List, Tuple
 
 from stmixer_mm.utils.mask_rle import encode_mask, write_mask_file
-from stmixer_mm.utils.output_dirs import (MANIFEST, file_states,
-                                          remove_generated, write_manifest)
+from stmixer_mm.utils.output_files import (file_states, remove_generated,
+                                           write_manifest)
 from stmixer_mm.utils.progress import track_progress
-from .actors import Actor, ActorState
 from .render import actor_masks
-from .scene import (SyntheticVideo, build_demo, build_split, missing_classes,
-                    state_class, state_class_counts)
-from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, JUMP_PHASES,
-                       LABEL_IDS, LABEL_TYPES, MOTIONS, SPLITS,
-                       SyntheticAVASettings)
+from .scene import build_demo, build_split, state_class_counts
+from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, LABEL_IDS,
+                       SPLITS, SyntheticAVASettings)
 from .writers import (FILENAME_TMPL, count_video_frames, dataset_paths,
                       write_demo_video, write_excluded, write_label_map,
                       write_rows, write_video_frames)
 
 __all__ = [
-    'CLASSES', 'CLASS_CUES', 'LABEL_IDS', 'LABEL_TYPES', 'SPLITS',
-    'ACTOR_STATE_MODES', 'JUMP_PHASES', 'MOTIONS', 'FILENAME_TMPL', 'MANIFEST',
-    'GENERATOR_VERSION', 'SyntheticAVASettings', 'Actor', 'ActorState',
-    'SyntheticVideo', 'build_split', 'build_demo', 'state_class',
-    'state_class_counts', 'missing_classes', 'write_label_map',
-    'write_video_frames', 'write_demo_video', 'count_video_frames',
-    'generate_synthetic_ava'
+    'ACTOR_STATE_MODES', 'CLASSES', 'SPLITS', 'SyntheticAVASettings',
+    'build_split', 'count_video_frames', 'dataset_paths',
+    'generate_synthetic_ava', 'state_class_counts'
 ]
 
 GENERATOR_VERSION = 1
@@ -63,37 +51,17 @@ def generate_synthetic_ava(out_dir: str,
                            write_masks: bool = False) -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
-    Defaults: the quick-start size, matched by
-    ``configs/_base_/datasets/synthetic_ava.py``. Same settings as
-    ``out_dir/meta.json``: nothing is regenerated; others raise
-    ``FileExistsError`` unless ``overwrite`` (docs/en/datasets.md).
-    ``write_masks`` writes the keyframe silhouettes of annotated persons to
-    ``annotations/{train,val}_masks.json`` (not with ``motion='crossing'``:
-    a hidden person's mask would be empty).
+    Defaults: the quick-start size. Same settings as ``out_dir/meta.json``:
+    nothing is regenerated; others raise ``FileExistsError`` unless
+    ``overwrite``. ``write_masks`` writes the keyframe silhouettes of
+    annotated persons to ``annotations/{train,val}_masks.json``.
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
         ``val_ann``, ``train_exclude``, ``val_exclude``, ``label_map``,
         ``meta`` and, with ``write_demo``, ``demo_video`` and ``demo_ann``.
     """
-    settings = SyntheticAVASettings(
-        num_train_videos=num_train_videos,
-        num_val_videos=num_val_videos,
-        seconds_per_video=seconds_per_video,
-        fps=fps,
-        width=width,
-        height=height,
-        min_actors=min_actors,
-        max_actors=max_actors,
-        timestamp_start=timestamp_start,
-        start_index=start_index,
-        exclude_prob=exclude_prob,
-        demo_seconds=demo_seconds,
-        jpeg_quality=jpeg_quality,
-        seed=seed,
-        actor_states=actor_states,
-        jump_phase=jump_phase,
-        motion=motion)
+    settings = SyntheticAVASettings.from_kwargs(locals())
     settings.validate()
     if write_masks and motion == 'crossing':
         raise ValueError(
@@ -179,14 +147,12 @@ def _recorded_settings(settings: SyntheticAVASettings,
         asdict(settings),
         write_demo=write_demo,
         generator_version=GENERATOR_VERSION)
-    if settings.actor_states == 'per_keyframe':
-        # recorded only when not the default, so that earlier sets'
-        # meta.json (and their reuse check) stay as they were
-        wanted.pop('actor_states')
-    if settings.jump_phase == 'start':
-        wanted.pop('jump_phase')  # the same, for sets made before it
-    if settings.motion == 'lanes':
-        wanted.pop('motion')  # the same, for sets made before it
+    # settings added later are recorded only when not the default, so that
+    # earlier sets' meta.json (and their reuse check) stay as they were
+    for name, default in (('actor_states', 'per_keyframe'),
+                          ('jump_phase', 'start'), ('motion', 'lanes')):
+        if wanted[name] == default:
+            wanted.pop(name)
     return wanted
 
 
@@ -194,8 +160,7 @@ def _write_split(settings: SyntheticAVASettings,
                  split: str,
                  paths: Dict[str, str],
                  write_masks: bool = False) -> Tuple[List[str], dict]:
-    """Write ``split``'s frames, csv files (and actor mask file); return its
-    video ids and the statistics recorded in ``meta.json``."""
+    """Write ``split``'s files; return its video ids and meta.json stats."""
     videos, attempt = build_split(settings, split)
     rows, excluded, masks = [], [], []
     for v in track_progress(videos):
@@ -229,8 +194,7 @@ def _write_split(settings: SyntheticAVASettings,
 
 
 def keyframe_mask_records(video, rows: List[Tuple]) -> List[dict]:
-    """The actor mask records (:mod:`stmixer_mm.datasets.actor_masks`) of
-    each person with a row in ``rows``: its silhouette at the keyframe."""
+    """The keyframe silhouette record of each person with a row in ``rows``."""
     people = sorted({(r[1], r[7]) for r in rows})
     by_person = {a.person_id: i for i, a in enumerate(video.actors)}
     records = []

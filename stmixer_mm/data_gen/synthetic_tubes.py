@@ -1,15 +1,11 @@
-"""ACT-format tube ground truth for the synthetic data set.
-
-:func:`generate_synthetic_tubes` runs the synthetic AVA generator and
-writes ``annotations/tubes_GT.pkl``: one label per person and frame
-(:data:`TUBE_CLASSES`), one tube per actor and run of one class (crossing
-set: per run in view; ``tube_actors`` links an actor's tubes), 1-based
-frames (``img_{f:05d}.jpg``). Sets and presets: docs/en/datasets.md.
-"""
+"""ACT-format tube ground truth (``annotations/tubes_GT.pkl``) of the synthetic
+data set: one tube per actor and run of one class, 1-based frames
+(``img_{f:05d}.jpg``). Sets and presets: docs/en/datasets.md."""
 import argparse
 import logging
 import os
 import os.path as osp
+from itertools import combinations
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -20,7 +16,7 @@ from stmixer_mm.utils.checkpoint_loading import load_pickle
 from .render import actor_masks
 from .scene import SyntheticVideo, build_split, state_class
 from .settings import (SPLITS, SyntheticAVASettings, add_generator_arguments,
-                       setting_values)
+                       generator_kwargs)
 from .synthetic_ava import generate_synthetic_ava
 from .writers import write_tube_gt
 
@@ -28,12 +24,9 @@ from .writers import write_tube_gt
 TUBE_CLASSES = ('stand', 'crouch', 'walk', 'jump')
 TUBE_GT_NAME = 'tubes_GT.pkl'
 
-#: Generator settings of the tube data where they differ from the AVA
-#: generator's (used by ``configs/_base_/datasets/synthetic_tubes.py`` and
-#: ``tools/experiments/benchmark_tubes.py``): many short videos (as
-#: JHMDB-21's 1-2 s clips) so that the keyframe budget covers many actors
-#: (an actor's look cannot stand in for its class); every jump at a random
-#: hop phase.
+#: Tube-data settings that differ from the AVA generator's: many short videos
+#: (as JHMDB-21's 1-2 s clips) so that the keyframe budget covers many actors
+#: (an actor's look cannot stand in for its class).
 TUBE_DEFAULTS = dict(
     num_train_videos=256,
     num_val_videos=48,
@@ -48,9 +41,7 @@ def tube_class(video: SyntheticVideo, actor: int, frame: int) -> int:
     return TUBE_CLASSES.index(state_class(video.state(actor, frame)))
 
 
-#: Settings of the occlusion set (``motion='crossing'``) where they differ
-#: from :data:`TUBE_DEFAULTS`: 4 s videos (a walker crosses the frame,
-#: leaves and re-enters) of 2-3 actors; 128 x 64 frames at
+#: The occlusion set (``motion='crossing'``): 128 x 4 s videos at
 #: ``keyframe_stride`` 8 keep the 1024 training keyframes.
 TUBE_CROSSING_DEFAULTS = dict(
     TUBE_DEFAULTS,
@@ -60,10 +51,8 @@ TUBE_CROSSING_DEFAULTS = dict(
     min_actors=2,
     max_actors=3,
     motion='crossing')
-#: Settings of the forecasting set (``motion='forecast'``,
-#: docs/en/forecasting.md) where they differ from :data:`TUBE_DEFAULTS`:
-#: 6 s videos (five keyframe slots), 1-2 actors so that a walker's lane is
-#: wide enough to walk a second before it turns.
+#: The forecasting set (``motion='forecast'``): 1-2 actors so that a
+#: walker's lane is wide enough to walk a second before it turns.
 TUBE_FORECAST_DEFAULTS = dict(
     TUBE_DEFAULTS,
     num_train_videos=96,
@@ -82,9 +71,8 @@ CROSSING_IOU = 0.1
 
 
 def video_tubes(video: SyntheticVideo) -> Dict[int, List[np.ndarray]]:
-    """``{label: [tube [n, 5] float32 (1-based frame, x1 y1 x2 y2)]}`` of a
-    video: a tube per actor and run of frames with one class (crossing: in
-    view, :meth:`~stmixer_mm.data_gen.scene.SyntheticVideo.visible_box`)."""
+    """``{label: [tube [n, 5] float32 (1-based frame, x1 y1 x2 y2)]}``: a
+    tube per actor and run of frames with one class (crossing: in view)."""
     return video_tubes_and_actors(video)[0]
 
 
@@ -95,24 +83,17 @@ def video_tubes_and_actors(
     ``video.actors``) of every tube: ``{label: [actor, ...]}``."""
     tubes: Dict[int, List[np.ndarray]] = {}
     actors: Dict[int, List[int]] = {}
-    if video.motion == 'crossing':  # one class per actor, runs in view
-        for a in range(len(video.actors)):
-            label = tube_class(video, a, 0)
-            for run in video.visible_runs(a):
-                rows = [[g + 1, *video.visible_box(a, g)] for g in run]
-                tubes.setdefault(label,
-                                 []).append(np.array(rows, dtype=np.float32))
-                actors.setdefault(label, []).append(a)
-        return tubes, actors
     for a in range(len(video.actors)):
         classes = [tube_class(video, a, f) for f in range(video.num_frames)]
-        start = 0
-        for f in range(1, video.num_frames + 1):
-            if f == video.num_frames or classes[f] != classes[start]:
-                rows = [[g + 1, *video.geometry(a, g)[1]]
+        for run in video.visible_runs(a):  # without crossing: the video
+            start = run.start
+            for f in range(run.start + 1, run.stop + 1):
+                if f < run.stop and classes[f] == classes[start]:
+                    continue
+                rows = [[g + 1, *video.visible_box(a, g)]
                         for g in range(start, f)]
-                tube = np.array(rows, dtype=np.float32)
-                tubes.setdefault(classes[start], []).append(tube)
+                tubes.setdefault(classes[start],
+                                 []).append(np.array(rows, dtype=np.float32))
                 actors.setdefault(classes[start], []).append(a)
                 start = f
     return tubes, actors
@@ -216,23 +197,18 @@ def crossing_stats(gt: dict) -> Dict[str, Dict[str, int]]:
             out['reentries'] += sum(len(s) - 1 for s in firsts.values())
             boxes = [{int(r[0]): r[1:] for r in t} for _, _, t in tubes]
             frames = set()
-            for i in range(len(boxes)):
-                for j in range(i + 1, len(boxes)):
-                    common = sorted(set(boxes[i]) & set(boxes[j]))
-                    hit = [
-                        f for f in common
-                        if _iou(boxes[i][f], boxes[j][f]) > CROSSING_IOU
-                    ]
-                    if not hit:
-                        continue
-                    frames.update(hit)
-                    out['crossing_pairs'] += 1
-                    side = {
-                        np.sign((boxes[i][f][0] + boxes[i][f][2]) -
-                                (boxes[j][f][0] + boxes[j][f][2]))
-                        for f in common
-                    }
-                    out['passes'] += int({-1.0, 1.0} <= side)
+            for bi, bj in combinations(boxes, 2):
+                common = sorted(set(bi) & set(bj))
+                hit = [f for f in common if _iou(bi[f], bj[f]) > CROSSING_IOU]
+                if not hit:
+                    continue
+                frames.update(hit)
+                out['crossing_pairs'] += 1
+                side = {
+                    np.sign((bi[f][0] + bi[f][2]) - (bj[f][0] + bj[f][2]))
+                    for f in common
+                }
+                out['passes'] += int({-1.0, 1.0} <= side)
             out['crossing_frames'] += len(frames)
             out['videos_with_crossing'] += int(bool(frames))
         stats[key] = out
@@ -269,10 +245,8 @@ PUPPET_MASK_DIR = 'puppet_mask'
 
 def video_puppet_masks(video: SyntheticVideo, tubes: Dict[int, List],
                        tube_actors: Dict[int, List[int]]) -> np.ndarray:
-    """``part_mask`` ``[H, W, nframes]`` uint8 of a video (the layout of
-    :mod:`stmixer_mm.datasets.puppet_masks`): each tube's visible actor
-    silhouette, valued its ``TubeDataset`` ``entity_id`` + 1. ``tubes`` and
-    ``tube_actors``: :func:`video_tubes_and_actors` of the video."""
+    """``part_mask`` ``[H, W, nframes]`` uint8 (JHMDB layout): each tube's
+    visible silhouette, valued its ``TubeDataset`` ``entity_id`` + 1."""
     keys = sorted(
         (label, t) for label in tubes for t in range(len(tubes[label])))
     if len(keys) > 254:
@@ -325,20 +299,13 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
             'its defaults: 128 train / 32 test videos of 4 s, 2-3 actors; '
             "'forecast': lanes where a jump or walk is announced a second "
             'ahead (arms up) and walkers move with momentum; its defaults: '
-            "96 train / 24 test videos of 6 s, actor_states='per_keyframe'"))
-    parser.add_argument(
-        '--masks',
-        action='store_true',
-        help='also write every person\'s visible silhouette at every frame '
-        'of its tubes, JHMDB-style: puppet_mask/<video>/puppet_mask.mat '
-        '(for TubeDataset(mask_root=...)); not with --motion crossing')
+            "96 train / 24 test videos of 6 s, actor_states='per_keyframe'",
+            masks='also write every person\'s visible silhouette at every '
+            'frame of its tubes, JHMDB-style: puppet_mask/<video>/'
+            'puppet_mask.mat (for TubeDataset(mask_root=...)); not with '
+            '--motion crossing'))
     args = parser.parse_args(argv)
-    kwargs = setting_values(args, CLI_SETTINGS)
-    kwargs.update(
-        write_demo=not args.no_demo,
-        overwrite=args.overwrite,
-        write_masks=args.masks)
-    return args, kwargs
+    return args, generator_kwargs(args, CLI_SETTINGS)
 
 
 def main(argv=None) -> None:

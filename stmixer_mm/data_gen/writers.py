@@ -1,5 +1,5 @@
 """Writing a synthetic data set to disk (manifest:
-:mod:`stmixer_mm.utils.output_dirs`). Layout (:func:`dataset_paths`)::
+:mod:`stmixer_mm.utils.output_files`). Layout (:func:`dataset_paths`)::
 
     <out_dir>/rawframes/<video_id>/img_00001.jpg ...   (FILENAME_TMPL)
         annotations/train.csv, val.csv, *_excluded_timestamps.csv,
@@ -63,11 +63,7 @@ def write_video_frames(video: SyntheticVideo, frame_dir: str, start_index: int,
 
 
 def write_demo_video(video: SyntheticVideo, path: str) -> int:
-    """Write ``video`` as mp4 ('mp4v'); check it reads back frame by frame.
-
-    Returns:
-        int: the number of frames read back.
-    """
+    """Write ``video`` as mp4 ('mp4v'); return the frames read back (all)."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), video.fps,
                              (video.width, video.height))

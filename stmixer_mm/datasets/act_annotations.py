@@ -1,10 +1,7 @@
-"""The ACT-format tube ground truth (JHMDB-21, UCF101-24, MultiSports):
-load the pickle and check its structure.
-
-Read by :class:`~stmixer_mm.datasets.TubeDataset` and
-:class:`~stmixer_mm.evaluation.TubeMetric` (the dataset does not import the
-metric); the format: docs/en/datasets.md.
-"""
+"""Loading and checking of the ACT tube ground-truth pickle (JHMDB-21,
+UCF101-24, MultiSports; docs/en/datasets.md), for ``TubeDataset`` and
+``TubeMetric``."""
+from collections import Counter
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
@@ -19,11 +16,8 @@ ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
 def load_act_annotations(ann_file: str,
                          keys: Sequence[str] = ACT_KEYS,
                          backend_args: Optional[dict] = None) -> dict:
-    """Load and check an ACT ground-truth pickle (``keys``: those needed).
-
-    Read through mmengine's fileio (``backend_args``) with the allow-list of
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle`; checked by
-    :func:`check_act_annotations`.
+    """Load and check an ACT ground-truth pickle (``keys``: those needed)
+    with the allow-list of :func:`load_pickle`.
 
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
@@ -89,9 +83,7 @@ def check_act_annotations(gt: Any,
             raise ValueError(f'{ann_file}: "{key}" must be a list of video '
                              'lists, one per split')
         for split, videos in enumerate(lists):
-            counts: Dict[str, int] = {}
-            for video in videos:
-                counts[video] = counts.get(video, 0) + 1
+            counts = Counter(videos)
             twice = [v for v, n in counts.items() if n > 1]
             if twice:
                 raise ValueError(

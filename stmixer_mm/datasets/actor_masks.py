@@ -1,6 +1,5 @@
-"""Actor mask files: one person mask per keyframe and person, as COCO RLE.
-
-JSON (docs/en/masks.md) read by ``ValidatedAVADataset(mask_file=...)``::
+"""Actor mask files: one COCO RLE person mask per keyframe and person, read
+by ``ValidatedAVADataset(mask_file=...)`` (docs/en/masks.md)::
 
     {"format": "stmixer_mm-actor-masks", "version": 1, "masks": [{"video_id":
      "v_000", "timestamp": 902, "person_id": 0, "size": [H, W], "counts":
@@ -75,8 +74,8 @@ def load_mask_file(path: str,
             if not isinstance(rec[field], int) or rec[field] < 0:
                 raise ValueError(f'{where}: "{field}" must be an integer '
                                  f'>= 0, got {rec[field]!r}')
-        # the runs must cover the declared size exactly (pycocotools fails
-        # later naming nothing on more; fewer would be read short)
+        # runs must cover the size exactly (pycocotools fails later naming
+        # nothing on more; fewer would be read short)
         try:
             runs = run_lengths(rec['counts'])
         except ValueError as e:

@@ -1,11 +1,5 @@
-"""AVA dataset with its input files checked before they are read.
-
-STMixer is one-stage: mmaction2's ``AVADataset`` already works without
-``proposal_file``, in training and in ``test_mode``.
-:class:`ValidatedAVADataset` only adds checks, so that a wrong data root,
-file or row fails at once with the file and what was expected, instead of
-as an ``IndexError`` deep in a worker.
-"""
+"""mmaction2's ``AVADataset`` with its input files checked before they are
+read (STMixer is one-stage: no ``proposal_file`` needed)."""
 import inspect
 import os.path as osp
 import warnings
@@ -18,48 +12,26 @@ from mmengine.fileio import get_local_path, list_dir_or_file
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.actor_masks import load_mask_file
-from stmixer_mm.datasets.ava_annotation_checks import (
-    ava_row_line, check_ava_classes, check_ava_exclude_file,
-    check_ava_label_file, check_ava_label_ids, need_file, no_custom_rows,
-    scan_ava_annotation_file)
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.settings import check_arguments
-
-
-def ava_keyframe_file_index(timestamp: int,
-                            timestamp_start: int,
-                            fps: int,
-                            start_index: int = 1) -> int:
-    """Index of the frame file that mmaction2 centres a clip on.
-
-    ``SampleAVAFrames`` (mmaction2 1.2) computes ``fps * (timestamp -
-    timestamp_start) + start_index`` and adds ``start_index`` once more
-    after clipping; position ``clip_len // 2`` of the clip is this file.
-    """
-    return fps * (timestamp - timestamp_start) + 2 * start_index
-
-
-def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
-    """The number of consecutive frame files ``filename_tmpl.format(i)``,
-    ``i = start_index, ...``, in the file names ``names`` (a set)."""
-    count = 0
-    while filename_tmpl.format(start_index + count) in names:
-        count += 1
-    return count
+from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
+                                 ava_row_line, check_ava_classes,
+                                 check_ava_exclude_file, check_ava_label_file,
+                                 check_ava_label_ids, need_file,
+                                 no_custom_rows, scan_ava_annotation_file)
 
 
 @DATASETS.register_module()
 class ValidatedAVADataset(AVADataset):
     """mmaction2's ``AVADataset``, checking its inputs before reading them.
 
-    Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset). It first
-    checks the annotation, exclusion and label files, then frame folders, the
-    keyframe files and that exclusions leave a keyframe; errors name the file,
-    line and expectation. Unlike mmaction2's ``shot_info = (0, (timestamp_end -
-    timestamp_start) * fps)``, a shorter listable video gets ``(0, n)`` (``n``
-    frame files from ``start_index``, never wider) so clips clamp to its end.
+    Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset); errors
+    name the file, line and expectation. Unlike mmaction2's ``shot_info =
+    (0, (timestamp_end - timestamp_start) * fps)``, a shorter listable video
+    gets ``(0, n)`` (``n`` frame files from ``start_index``, never wider) so
+    clips clamp to its end.
 
     Args:
         unlisted_labels (str): an action id missing from ``label_file``:
@@ -81,7 +53,6 @@ class ValidatedAVADataset(AVADataset):
                  mask_file: Optional[str] = None,
                  forecast_horizons: Sequence[int] = (),
                  **kwargs) -> None:
-        # load_data_list runs inside AVADataset.__init__
         check_arguments(ValidatedAVADataset, locals())
         self.mask_file = mask_file
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
@@ -91,8 +62,7 @@ class ValidatedAVADataset(AVADataset):
             dict(backend_args)
         bound = inspect.signature(AVADataset.__init__).bind(
             self, *args, **kwargs).arguments
-        # the user's name (mmaction2 opens custom_classes' label map in
-        # __init__, so it gets a local copy)
+        # the user's name (mmaction2 gets a local copy with custom_classes)
         self._label_file = bound.get('label_file')
         custom = bound.get('custom_classes')
         with ExitStack() as stack:
@@ -200,8 +170,7 @@ class ValidatedAVADataset(AVADataset):
             unknown = ts + max(seconds) > last[video]
             if unknown and not self.test_mode:
                 continue  # no future to train on
-            # None: a test keyframe's unknown future (LoadForecastTargets
-            # refuses it)
+            # None: unknown future (LoadForecastTargets refuses it)
             info['future_targets'] = None
             if not unknown:
                 ahead = []
@@ -295,7 +264,7 @@ class ValidatedAVADataset(AVADataset):
     def _check_frames(self, data_list: List[dict]) -> None:
         root = self.data_prefix.get('img')
         if not data_list or not root:
-            return  # nothing to check
+            return
         args = self.backend_args
         if not is_dir(root, args):
             raise FileNotFoundError(
@@ -320,7 +289,7 @@ class ValidatedAVADataset(AVADataset):
         if files is not None and any(
                 self._keyframe_name(d) in files[d['frame_dir']]
                 for d in data_list):
-            # the settings find keyframes: a row without one is the row's
+            # the settings find keyframes: a row without one is at fault
             self._check_keyframes(data_list, files)
         if not is_file(keyframe, args):
             raise FileNotFoundError(
@@ -361,9 +330,8 @@ class ValidatedAVADataset(AVADataset):
 
     def _check_keyframes(self, data_list: List[dict],
                          files: Dict[str, set]) -> None:
-        """Every csv keyframe is a frame file on disk: a row beyond a
-        video's frames would silently read the last frames and score
-        nothing."""
+        """Every csv keyframe is a frame file on disk (else its clip would
+        silently read the video's last frames)."""
         for info in data_list:
             name = self._keyframe_name(info)
             on_disk = files[info['frame_dir']]

@@ -1,11 +1,6 @@
-"""The names of a model's action columns, read one way for the demo, the
-inference API and ``tools/test.py``, and checked against the model.
-
-Column 0 is the background, column ``i`` label id ``i`` (AVA, 1-based;
-ACT label ``i`` is column ``i + 1``). Names come from (first found) a label
-map, the config's test dataset, the checkpoint's ``dataset_meta``; config
-and checkpoint must agree. See docs/en/bad_inputs.md (class names).
-"""
+"""The names of a model's action columns (for the demo, the inference API and
+``tools/test.py``), checked against the model. Column 0 is the background,
+column ``i`` AVA label id ``i`` (1-based) or ACT label ``i - 1``."""
 import os.path as osp
 import pickle
 from typing import Dict, Iterable, Optional, Sequence, Tuple
@@ -148,8 +143,7 @@ def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
 def _check_against_checkpoint(names: Dict[int, str], classes: Sequence,
                               source: str) -> None:
     """Refuse config names that differ, in the same column, from the
-    checkpoint's (e.g. one fine-tuned onto other classes); unnamed columns
-    are not compared."""
+    checkpoint's (unnamed columns are not compared)."""
     trained, _ = classes_to_names(classes)
     differ = [(col, names[col], trained[col]) for col in sorted(names)
               if col in trained and names[col] != trained[col]]
@@ -165,11 +159,10 @@ def _check_against_checkpoint(names: Dict[int, str], classes: Sequence,
             'to use explicitly (--label-map / label_map=)')
 
 
-def _cfg_label_file_ids(dataset: dict) -> Optional[set]:
-    label_file = dataset.get('label_file')
-    if isinstance(label_file, str) and osp.isfile(label_file):
-        return set(load_label_map(label_file))
-    return None
+def _cfg_label_file(dataset: dict) -> Optional[str]:
+    path = dataset.get('label_file')
+    found = isinstance(path, str) and osp.isfile(path)
+    return path if found else None
 
 
 def class_names(model,
@@ -195,8 +188,7 @@ def class_names(model,
     cfg = cfg if cfg is not None else getattr(model, 'cfg', None)
     dataset_meta = dataset_meta if dataset_meta is not None else getattr(
         model, 'dataset_meta', None)
-    dataset = test_dataset_cfg(cfg) if cfg is not None else None
-    dataset = dataset or {}
+    dataset = (test_dataset_cfg(cfg) if cfg is not None else None) or {}
     dataset_type = type_name(dataset.get('type'))
     allowed: Sequence[int] = ()
     if dataset.get('unlisted_labels') == 'warn':
@@ -205,15 +197,15 @@ def class_names(model,
 
     if label_map is not None:
         names = load_label_map(label_map)
-        own = _cfg_label_file_ids(dataset)
+        own = _cfg_label_file(dataset)
+        own = None if own is None else set(load_label_map(own))
         if own is not None and allowed:
             allowed = [i for i in range(1, num_actions + 1) if i not in own]
         check_label_map(names, num_actions, f'label map {label_map}', allowed)
         return names
 
     source, names = None, None
-    if isinstance(dataset.get('label_file'), str) and osp.isfile(
-            dataset['label_file']):
+    if _cfg_label_file(dataset):
         source = f"the config's label map {dataset['label_file']}"
         names = load_label_map(dataset['label_file'])
     elif dataset_type == 'TubeDataset' and dataset.get('classes'):

@@ -1,36 +1,29 @@
-"""File checks of the datasets through mmengine's fileio.
-
-With a ``backend_args`` dict (as mmdet's datasets), a path of any
-registered storage backend (``s3://``, ``http://``, ...) is read and
-checked like a local one.
-"""
+"""File checks of the datasets through mmengine's fileio (``backend_args``
+as in mmdet's datasets: ``s3://``, ``http://``, ... checked like local)."""
 import io
 from typing import Iterator, Optional
 
 from mmengine import fileio
 
 
-def _ask(method: str, path: str, backend_args: Optional[dict]):
+def _ask(method: str, path: str, backend_args: Optional[dict]) -> bool:
     backend = fileio.get_file_backend(
         path, backend_args=backend_args, enable_singleton=True)
     try:
-        return getattr(backend, method)(path)
+        return bool(getattr(backend, method)(path))
     except NotImplementedError:
-        return None  # the backend cannot tell (e.g. http)
+        # the backend cannot tell (e.g. http): yes, reading says what is wrong
+        return True
 
 
 def is_file(path: str, backend_args: Optional[dict] = None) -> bool:
-    """Whether ``path`` is a file; a backend that cannot tell counts as yes
-    (reading the file then says what is wrong)."""
-    found = _ask('isfile', path, backend_args)
-    return True if found is None else bool(found)
+    """Whether ``path`` is a file (a backend that cannot tell: True)."""
+    return _ask('isfile', path, backend_args)
 
 
 def is_dir(path: str, backend_args: Optional[dict] = None) -> bool:
-    """Whether ``path`` is a folder; a backend that cannot tell counts as
-    yes (as in :func:`is_file`)."""
-    found = _ask('isdir', path, backend_args)
-    return True if found is None else bool(found)
+    """Whether ``path`` is a folder (a backend that cannot tell: True)."""
+    return _ask('isdir', path, backend_args)
 
 
 def text_lines(path: str,

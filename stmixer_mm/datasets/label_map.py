@@ -1,10 +1,8 @@
 """AVA label maps (``.pbtxt``), read one way everywhere in the project.
 
-mmaction2's ``read_labelmap`` (``AVADataset``, ``AVAMetric``) only knows
-lines indented by exactly two spaces: other layouts are skipped silently,
-and a missing ``name:`` takes the previous one's. So entries are parsed here
-(:func:`read_pbtxt_label_map`), and :func:`check_mmaction2_reads_label_map`
-refuses a file ``read_labelmap`` would read differently.
+mmaction2's ``read_labelmap`` silently skips lines not indented by exactly two
+spaces (a missing ``name:`` takes the previous one's), so entries are parsed
+here and a file it would read differently is refused.
 """
 import io
 import re
@@ -46,10 +44,9 @@ def _read_text(path: str, backend_args: Optional[dict]) -> str:
 def read_pbtxt_label_map(path: str,
                          backend_args: Optional[dict] = None
                          ) -> Dict[int, str]:
-    """``{label id: name}`` of an AVA label map, in file order.
-
-    Entries are ``label { name: "..." label_id: N }`` or ``item { name:
-    "..." id: N }`` (``display_name`` is read as the name), in any layout.
+    """``{label id: name}`` of an AVA label map, in file order: entries
+    ``label { name: "..." label_id: N }`` or ``item { name: "..." id: N }``
+    (``display_name`` read as the name), in any layout.
 
     Raises:
         LabelMapError: missing, empty, not UTF-8, no entry, or an entry
@@ -132,16 +129,8 @@ def check_mmaction2_reads_label_map(path: str,
 
 def load_label_names(label_file: str,
                      backend_args: Optional[dict] = None) -> Dict[int, str]:
-    """Read an AVA label map (``.pbtxt``): label id -> name.
-
-        label_file (str): the label map (e.g.
-            ``ava_action_list_v2.2_for_activitynet_2019.pbtxt``).
-        backend_args (dict, optional): mmengine fileio arguments (as the
-            datasets' ``backend_args``).
-
-    Returns:
-        dict[int, str]: label id (= score column) -> display name.
-    """
+    """``{label id (= score column): name}`` of an AVA label map
+    (:func:`read_pbtxt_label_map`; a missing file: ``FileNotFoundError``)."""
     if not is_file(label_file, backend_args):
         raise FileNotFoundError(f'label map {label_file!r} not found')
     return read_pbtxt_label_map(label_file, backend_args)

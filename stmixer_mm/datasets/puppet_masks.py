@@ -1,16 +1,15 @@
-"""JHMDB-21's puppet masks (``puppet_mask.mat``), read with scipy.
+"""JHMDB-21's puppet masks (``puppet_mask.mat``, docs/en/masks.md), read with
+``scipy.io.loadmat`` (builds arrays, never runs code).
 
-``part_mask`` is ``uint8 [H, W, nframes]`` (frame ``f`` 1-based); a pixel
-of value ``v > 0`` belongs to the tube whose ``entity_id`` is ``v - 1``
-(JHMDB's binary files: one tube, id 0). ``scipy.io.loadmat`` builds arrays
-and never runs code. See docs/en/masks.md.
+``part_mask`` is ``uint8 [H, W, nframes]`` (frame ``f`` 1-based); a pixel of
+value ``v > 0`` belongs to the tube whose ``entity_id`` is ``v - 1`` (JHMDB's
+binary files: one tube, id 0).
 """
 from typing import Sequence, Tuple
 
 import numpy as np
 from scipy.io import loadmat
 
-#: the name of JHMDB's mask variable
 PUPPET_MASK_KEY = 'part_mask'
 
 

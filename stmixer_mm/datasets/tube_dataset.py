@@ -1,10 +1,6 @@
-"""Tube datasets (JHMDB-21, UCF101-24, MultiSports) from ACT ground truth.
-
-The ACT pickle (``labels``, ``gttubes``, ``nframes``, ``train_videos`` /
-``test_videos`` per split, ``resolution``; 1-based frames, pixel boxes) is
-described in docs/en/datasets.md. A sample is one keyframe: every annotated
-frame of a training video, every frame of a test video.
-"""
+"""Tube datasets (JHMDB-21, UCF101-24, MultiSports) from ACT ground truth
+(docs/en/datasets.md; 1-based frames, pixel boxes). A sample is one keyframe:
+every annotated frame of a training video, every frame of a test video."""
 import os.path as osp
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -129,13 +125,12 @@ class TubeDataset(BaseActionDataset):
         except Exception as e:
             if str(self.ann_file) in str(e):
                 raise  # already names the file
-            # a corrupt or non-pickle file: name it
             raise ValueError(
                 f'{self.ann_file}: not a readable ACT ground-truth pickle '
                 f'(truncated or corrupt? {type(e).__name__}: {e})') from e
         self.gt = gt
         labels = list(gt['labels'])
-        if not labels or not all(isinstance(x, str) for x in labels):
+        if not labels:
             raise ValueError(f'{self.ann_file}: "labels" must be a non-empty '
                              f'list of class names, got {labels[:5]!r}')
         if self._num_classes_arg is not None and \
@@ -249,24 +244,16 @@ class TubeDataset(BaseActionDataset):
         checked; the tube ids as in the class docstring."""
         out = {}
         clipped = 0
-        num_labels = len(gt['labels'])
         for video in videos:
             nframes = int(gt['nframes'][video])
             h, w = (float(x) for x in gt['resolution'][video])
             per_frame: Dict[int, list] = defaultdict(list)
+            # labels and tube shapes: checked by load_act_annotations
             for label, tube_list in gt['gttubes'][video].items():
-                where = f'{self.ann_file}: video {video!r}, "gttubes" label'
-                if not (isinstance(label, (int, np.integer))
-                        and 0 <= label < num_labels):
-                    raise ValueError(f'{where} {label!r} is not an index '
-                                     f'into "labels" (0..{num_labels - 1})')
                 for t, tube in enumerate(tube_list):
                     tube = np.asarray(tube, dtype=np.float64)
-                    where_t = f'{where} {label} tube {t}'
-                    if tube.ndim != 2 or tube.shape[1] != 5:
-                        raise ValueError(
-                            f'{where_t}: expected an array [n, 5] of frame '
-                            f'x1 y1 x2 y2, got shape {tube.shape}')
+                    where_t = (f'{self.ann_file}: video {video!r}, "gttubes" '
+                               f'label {label} tube {t}')
                     frames = tube[:, 0]
                     bad = (frames < 1) | (frames > nframes) | \
                         (frames != np.round(frames))
@@ -275,11 +262,10 @@ class TubeDataset(BaseActionDataset):
                             f'{where_t}: frame {frames[bad][0]:g} outside '
                             f'1..{nframes} ("nframes" of the video)')
                     box = tube[:, 1:5]
-                    if (box[:, 2] < box[:, 0]).any() or \
-                            (box[:, 3] < box[:, 1]).any():
-                        i = int(
-                            np.flatnonzero((box[:, 2] < box[:, 0])
-                                           | (box[:, 3] < box[:, 1]))[0])
+                    inverted = (box[:, 2] < box[:, 0]) | (
+                        box[:, 3] < box[:, 1])
+                    if inverted.any():
+                        i = int(np.flatnonzero(inverted)[0])
                         raise ValueError(
                             f'{where_t}, frame {frames[i]:g}: box '
                             f'{box[i].tolist()} has x2 < x1 or y2 < y1')
@@ -366,7 +352,7 @@ class TubeDataset(BaseActionDataset):
         return info
 
     def mask_file_of(self, video: str) -> str:
-        """The puppet mask file of ``video`` (``mask_root``)."""
+        """The puppet mask file of ``video``."""
         return osp.join(self.mask_root,
                         self.mask_file_tmpl.format(video=video))
 

@@ -1,11 +1,5 @@
-"""Deployment of STMixer detectors: ONNX export for a fixed clip size and a
-numpy post-processing equal to ``STMixer.predict`` (``tools/deployment/
-export_onnx.py``).
-
-Not imported by ``import stmixer_mm``: it needs ``onnx`` (and
-``onnxruntime`` to run the exported graph), pinned in
-``requirements/tests.txt``.
-"""
+"""ONNX export for a fixed clip size and a numpy post-processing equal to
+``STMixer.predict``. Not imported by ``import stmixer_mm`` (needs ``onnx``)."""
 from .onnx_export import (EXPORTERS, INPUT_NAME, META_KEY, OUTPUT_NAMES,
                           NotExportableError, STMixerONNXWrapper,
                           check_exportable, create_ort_session,

@@ -1,10 +1,5 @@
-"""Export an STMixer detector to ONNX for a fixed clip size.
-
-The graph (backbone to decoder) takes a clip ``[B, 3, T, H, W]`` normalised as
-the data preprocessor does (padding in the graph, all sizes fixed) and returns
-the last stage's raw outputs, read by :mod:`.postprocess` with the JSON
-metadata (:func:`read_export_meta`). Details: docs/en/deployment.md.
-"""
+"""ONNX export of an STMixer detector for a fixed clip size: normalised clip
+in, the last stage's raw outputs out (docs/en/deployment.md)."""
 import json
 import math
 import warnings
@@ -20,10 +15,8 @@ from torch import Tensor
 from stmixer_mm.datasets.class_names import classes_to_names
 from stmixer_mm.models.detectors.stmixer import STMixer
 
-#: Names of the graph's outputs, in order (a model with a mask head adds
-#: :data:`MASK_OUTPUT_NAME`).
+#: The graph's outputs, in order (then :data:`MASK_OUTPUT_NAME` if any).
 OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
-#: The mask output of a model with a mask head.
 MASK_OUTPUT_NAME = 'mask_logits'
 
 
@@ -62,12 +55,8 @@ def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
 
 
 def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
-    """Refuse (or, with ``keyframe_only``, warn about) a detector whose
-    predictions the graph does not give (:func:`keyframe_graph_differs`).
-
-    Raises:
-        NotExportableError: naming the model type, without keyframe_only.
-    """
+    """Raise :class:`NotExportableError` (with ``keyframe_only``: warn) for
+    a detector whose predictions the graph does not give."""
     num_frames = getattr(
         getattr(detector, 'roi_head', None), 'num_frames', None)
     if num_frames is not None:
@@ -77,30 +66,32 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
             'post-processing reads; exporting tubelet models is not '
             'supported (docs/en/tubelets.md)')
     if getattr(getattr(detector, 'roi_head', None), 'with_forecast', False):
-        what = ('the model has a forecast head (forecast_head, '
-                'docs/en/forecasting.md), whose future boxes, actions and '
-                'presence the ONNX graph has no output for')
-        if not keyframe_only:
-            raise NotExportableError(
-                f'{what}. Pass --keyframe-only (keyframe_only=True) to '
-                'export the detector without its forecasts (the detections '
-                'are those of the model: the head does not change them)')
-        warnings.warn(f'{what}; exporting the detections only '
-                      '(--keyframe-only): no forecasts')
+        _refuse_or_warn(
+            'the model has a forecast head (forecast_head, '
+            'docs/en/forecasting.md), whose future boxes, actions and '
+            'presence the ONNX graph has no output for', keyframe_only,
+            'the detector without its forecasts (the detections are those '
+            'of the model: the head does not change them)',
+            'the detections only', 'no forecasts')
     name = keyframe_graph_differs(detector)
-    if name is None:
-        return
-    what = (f'the model is an {name}, whose predict is not the ONNX graph\'s: '
-            'the graph is the keyframe detector (STMixer on one clip, '
+    if name is not None:
+        _refuse_or_warn(
+            f'the model is an {name}, whose predict is not the ONNX graph\'s:'
+            ' the graph is the keyframe detector (STMixer on one clip, '
             'without any state carried from clip to clip, such as track '
-            'queries, which the graph has no input for)')
+            'queries, which the graph has no input for)', keyframe_only,
+            'the keyframe detector anyway: its detections are STMixer\'s '
+            '(no track ids) and differ from the model\'s',
+            'the keyframe detector', 'STMixer\'s detections, no track ids')
+
+
+def _refuse_or_warn(what: str, keyframe_only: bool, export_what: str,
+                    exporting: str, lost: str) -> None:
     if not keyframe_only:
         raise NotExportableError(
             f'{what}. Pass --keyframe-only (keyframe_only=True) to export '
-            'the keyframe detector anyway: its detections are STMixer\'s '
-            '(no track ids) and differ from the model\'s')
-    warnings.warn(f'{what}; exporting the keyframe detector '
-                  '(--keyframe-only): STMixer\'s detections, no track ids')
+            f'{export_what}')
+    warnings.warn(f'{what}; exporting {exporting} (--keyframe-only): {lost}')
 
 
 def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
@@ -124,16 +115,8 @@ def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:
 
 
 def set_sampling_impl(cfg: Union[Config, ConfigDict, dict], impl: str) -> None:
-    """Set ``sampling_mixing.sampling_cfg.impl`` of every stage head.
-
-    Args:
-        cfg (Config | dict): The whole or the model config; changed in place.
-        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
-            (``stmixer_mm.models.layers.sample_4d``).
-
-    Raises:
-        ValueError: no ``roi_head.stage_head`` with a sampling_cfg.
-    """
+    """Set ``sampling_cfg.impl`` of every stage head of ``cfg`` (whole or model
+    config, in place) to ``impl``; ``ValueError`` without one."""
     for sampling_cfg in _sampling_cfgs(cfg):
         sampling_cfg['impl'] = impl
 
@@ -145,7 +128,7 @@ def get_sampling_impls(cfg: Union[Config, ConfigDict, dict]) -> List[str]:
 
 class STMixerONNXWrapper(nn.Module):
     """The traced module: pads a normalised clip as the data preprocessor
-    does and returns the raw outputs of the detector's last stage.
+    does; returns the detector's last-stage raw outputs.
 
     Args:
         detector (nn.Module): An ``STMixer`` in eval mode.
@@ -254,12 +237,7 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
 
 
 def export_class_names(meta: dict) -> Dict[int, str]:
-    """``{column: name}`` of the metadata ``classes``
-    (:func:`~stmixer_mm.datasets.class_names.classes_to_names`).
-
-    Raises:
-        ValueError: the export has no class names.
-    """
+    """``{column: name}`` of the metadata ``classes`` (ValueError without)."""
     classes = meta.get('classes')
     if not classes:
         raise ValueError('the export has no class names (metadata '
@@ -315,9 +293,9 @@ def export_onnx(detector: nn.Module,
     detector.eval()
     meta = export_meta(detector, clip_shape, batch_size)
     meta.update(exporter=exporter, opset=int(opset), **(extra_meta or {}))
-    if keyframe_graph_differs(detector) is not None:
-        meta.update(
-            keyframe_only=True, model_type=keyframe_graph_differs(detector))
+    model_type = keyframe_graph_differs(detector)
+    if model_type is not None:
+        meta.update(keyframe_only=True, model_type=model_type)
     wrapper = STMixerONNXWrapper(detector, tuple(meta['img_shape']),
                                  meta['pad_size_divisor'],
                                  meta['pad_value']).eval()
@@ -349,11 +327,8 @@ def export_onnx(detector: nn.Module,
 
 
 def read_export_meta(onnx_file: str) -> dict:
-    """The metadata :func:`export_onnx` stored in an ONNX file.
-
-    Raises:
-        ValueError: the file has no ``stmixer_mm`` metadata.
-    """
+    """The metadata :func:`export_onnx` stored in an ONNX file
+    (``ValueError`` without)."""
     import onnx
 
     model = onnx.load(onnx_file, load_external_data=False)
@@ -393,13 +368,8 @@ def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],
 
 
 def create_ort_session(onnx_file: str, threads: Optional[int] = None):
-    """An ONNX Runtime CPU session (``onnxruntime.InferenceSession``).
-
-    Args:
-        onnx_file (str): The exported model.
-        threads (int, optional): ``intra_op_num_threads`` (and 1 inter-op
-            thread); None lets ONNX Runtime choose.
-    """
+    """An ONNX Runtime CPU session; ``threads`` intra-op threads and 1
+    inter-op (None: ONNX Runtime's choice)."""
     try:
         import onnxruntime as ort
     except ImportError as e:
@@ -416,8 +386,8 @@ def create_ort_session(onnx_file: str, threads: Optional[int] = None):
 
 
 def run_ort(session, clip: np.ndarray) -> List[np.ndarray]:
-    """Run a session on a normalised clip ``[B, 3, T, H, W]``; outputs in
-    the order of :data:`OUTPUT_NAMES` (then ``mask_logits`` if any)."""
+    """Outputs (:data:`OUTPUT_NAMES` order, then masks) on a normalised clip
+    ``[B, 3, T, H, W]``."""
     names = [o.name for o in session.get_outputs()]
     wanted = list(OUTPUT_NAMES) + [
         n for n in (MASK_OUTPUT_NAME, ) if n in names

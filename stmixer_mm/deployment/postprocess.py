@@ -1,11 +1,6 @@
-"""Post-processing of the exported STMixer graph, in numpy.
-
-Turns the graph's raw last-stage outputs into ``STMixer.predict``'s detections
-(``label_convention='ava'``) without torch or mmengine: the numpy twin of
-``STMixerBBoxHead.predict_ava`` (``tests/test_deployment`` compares them).
-Boxes normalised by the un-padded ``H x W``; score column 0 (AVA's background)
-is 0. See docs/en/deployment.md.
-"""
+"""Numpy post-processing of the exported graph's raw outputs: the twin of
+``STMixerBBoxHead.predict_ava`` (``label_convention='ava'``; boxes normalised
+by the un-padded ``H x W``, score column 0 (background) is 0)."""
 from typing import Dict, Mapping, Optional, Sequence, Union
 
 import cv2
@@ -13,40 +8,24 @@ import numpy as np
 
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
 
-#: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults
-#: (the box head's, from a plain-Python module).
+#: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults.
 AVA_TEST_CFG_DEFAULTS = dict(TEST_CFG_DEFAULTS['ava'])
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
 def person_scores_from_logits(person_logits: np.ndarray,
                               use_sigmoid: bool) -> np.ndarray:
-    """Person probability ``[...]`` of every query.
-
-    Args:
-        person_logits (np.ndarray): ``[..., K]`` (``K = 2``, column 0 the
-            person class, softmax; ``K = 1`` with a sigmoid classifier).
-        use_sigmoid (bool): Whether the person classifier is a sigmoid.
-    """
+    """Person probability ``[...]`` from ``[..., K]`` logits (column 0 the
+    person class; softmax, or with ``use_sigmoid`` a sigmoid of ``K = 1``)."""
     logits = np.asarray(person_logits, dtype=np.float32)
     if use_sigmoid:
-        return _sigmoid(logits[..., 0])
+        return sigmoid(logits[..., 0])
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp[..., 0] / exp.sum(axis=-1)
-
-
-def _check_test_cfg(test_cfg: Optional[Mapping]) -> dict:
-    cfg = dict(test_cfg or {})
-    unknown = set(cfg) - set(AVA_TEST_CFG_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f'test_cfg has {sorted(unknown)}; the AVA post-processing takes '
-            f'{sorted(AVA_TEST_CFG_DEFAULTS)}')
-    return {**AVA_TEST_CFG_DEFAULTS, **cfg}
 
 
 def postprocess_ava(person_logits: np.ndarray,
@@ -85,11 +64,16 @@ def postprocess_ava(person_logits: np.ndarray,
             'expected person_logits [B, N, K], action_logits [B, N, A] and '
             'bboxes [B, N, 4] with the same B and N, got '
             f'{person_logits.shape}, {action_logits.shape}, {bboxes.shape}')
-    cfg = _check_test_cfg(test_cfg)
+    unknown = set(test_cfg or {}) - set(AVA_TEST_CFG_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f'test_cfg has {sorted(unknown)}; the AVA post-processing takes '
+            f'{sorted(AVA_TEST_CFG_DEFAULTS)}')
+    cfg = {**AVA_TEST_CFG_DEFAULTS, **(test_cfg or {})}
     h, w = (int(v) for v in img_shape[:2])
     person_scores = person_scores_from_logits(person_logits,
                                               use_sigmoid_person)
-    action_scores = _sigmoid(action_logits)
+    action_scores = sigmoid(action_logits)
     results = []
     for i in range(person_scores.shape[0]):
         scores_i = person_scores[i]
@@ -107,11 +91,7 @@ def postprocess_ava(person_logits: np.ndarray,
         results.append(
             dict(
                 bboxes=boxes.astype(np.float32),
-                scores=np.concatenate([
-                    np.zeros((keep.size, 1), np.float32),
-                    scores.astype(np.float32)
-                ],
-                                      axis=1),
+                scores=np.pad(scores.astype(np.float32), ((0, 0), (1, 0))),
                 person_scores=scores_i[keep].astype(np.float32),
                 query_indices=keep.astype(np.int64)))
     return results
@@ -199,4 +179,4 @@ def masks_from_logits(logits: np.ndarray, img_shape: Sequence[int],
     up = np.stack([
         cv2.resize(m, (pw, ph), interpolation=cv2.INTER_LINEAR) for m in logits
     ])[:, :h, :w]
-    return _sigmoid(up) > threshold
+    return sigmoid(up) > threshold

@@ -8,10 +8,9 @@ import torch.nn as nn
 from stmixer_mm.models.detectors.stmixer import STMixer
 from .onnx_export import (STMixerONNXWrapper, create_ort_session,
                           keyframe_graph_differs, normalize_clip, run_ort)
-from .postprocess import person_scores_from_logits, postprocess
+from .postprocess import person_scores_from_logits, postprocess, sigmoid
 
-#: the largest share of mask pixels allowed to differ between the exported
-#: graph + postprocess and predict (rounding at the threshold)
+#: share of mask pixels allowed to differ from predict (threshold rounding)
 MASK_PIXEL_TOLERANCE = 1e-3
 
 
@@ -26,9 +25,8 @@ def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
 
 
 def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
-    """``detector.test_step`` on uint8 RGB clips ``[T, H, W, 3]`` (for a
-    ``keyframe_only`` export, ``STMixer.predict``); returns the
-    ``pred_instances`` as numpy dicts."""
+    """``pred_instances`` (numpy dicts) of ``detector.test_step`` (a
+    ``keyframe_only`` export: ``STMixer.predict``) on uint8 RGB clips."""
     from mmaction.structures import ActionDataSample
 
     inputs, samples = [], []
@@ -65,21 +63,13 @@ def compare_with_torch(detector: nn.Module,
                        seed: int = 0,
                        atol: float = 1e-4,
                        threads: Optional[int] = None) -> Dict[str, object]:
-    """Compare ONNX Runtime and PyTorch on the same random clips: person /
-    action probabilities and normalised boxes of all queries, then the
-    post-processed detections against ``predict`` (within ``atol``).
-
-    Args:
-        detector (nn.Module): As configured (any sampling path), with the
-            exported weights.
-        onnx_file (str): The export.
-        meta (Mapping): Its metadata (:func:`read_export_meta`).
-        seed (int): Seed of the random clips.
-        atol (float): Largest accepted absolute difference.
-        threads (int, optional): ONNX Runtime intra-op threads.
+    """Compare ONNX Runtime on ``onnx_file`` with ``detector`` (any sampling
+    path) on random clips: probabilities and normalised boxes of all
+    queries, then the post-processed detections against ``predict``.
 
     Returns:
-        dict: ``ok``, ``errors`` and the largest differences.
+        dict: ``ok``, ``errors`` (differences above ``atol``) and the
+        largest differences.
     """
     detector.eval()
     frames = random_frames(meta, seed)
@@ -96,8 +86,7 @@ def compare_with_torch(detector: nn.Module,
         person_scores=_max_abs(
             person_scores_from_logits(ort_out[0], sig),
             person_scores_from_logits(torch_out[0], sig)),
-        action_scores=_max_abs(1 / (1 + np.exp(-ort_out[1])),
-                               1 / (1 + np.exp(-torch_out[1]))),
+        action_scores=_max_abs(sigmoid(ort_out[1]), sigmoid(torch_out[1])),
         bboxes=_max_abs(ort_out[2] / scale, torch_out[2] / scale),
         logits=max(
             _max_abs(ort_out[0], torch_out[0]),
@@ -136,8 +125,7 @@ def compare_with_torch(detector: nn.Module,
                     f'{getattr(det.get("masks"), "shape", None)} after '
                     f'postprocess, {pred["masks"].shape} from predict')
             elif pred['masks'].size:
-                # OpenCV's and PyTorch's bilinear upsampling round apart
-                # at the threshold: the share of pixels that differ
+                # OpenCV's and PyTorch's upsampling round apart at threshold
                 frac = float((det['masks'] != pred['masks']).mean())
                 report['masks'] = max(report['masks'], frac)
     report['detections'] = worst

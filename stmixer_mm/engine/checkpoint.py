@@ -1,10 +1,6 @@
 """Strict checkpoint loading: a checkpoint that does not fit the model is an
-error, not a warning.
-
-mmengine loads ``load_from`` non-strictly (the rest stays random and
-``tools/test.py`` reports a meaningless mAP). These helpers stop with the
-missing, unexpected and mis-shaped keys before loading; partial loading
-needs an opt-out (``--non-strict`` / ``strict=False``) and logs them.
+error listing the missing, unexpected and mis-shaped keys (mmengine only
+warns); partial loading needs an opt-out (``--non-strict``) and logs them.
 """
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -22,8 +18,7 @@ __all__ = [
     'LOAD_FROM_MIN_LOADED', 'diff_state_dicts', 'give_state_dict'
 ]
 
-# keys a model may lack in a checkpoint without changing its outputs
-# (mmengine ignores them as well)
+# keys a checkpoint may lack without changing outputs (as mmengine)
 _IGNORED_MISSING = ('num_batches_tracked', )
 
 
@@ -48,8 +43,7 @@ class CheckpointMismatchError(RuntimeError):
         super().__init__(self.describe(opt_out))
 
     def describe(self, opt_out: str) -> str:
-        """The message, naming ``opt_out`` as the way to load anyway
-        (``advice``, when given, is said instead)."""
+        """The message, naming ``opt_out`` (or ``advice``) as the way on."""
         summary = f' {self.summary}' if self.summary else ''
         advice = self.advice or (
             f'Pass {opt_out} to load the matching weights anyway (the rest '
@@ -65,7 +59,6 @@ def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
     if not isinstance(checkpoint, dict):
         raise TypeError('a checkpoint must hold a dict, got '
                         f'{type(checkpoint).__name__}')
-    # a bare dict is compared as it is: its non-weights show as unexpected
     state, _ = find_state_dict(checkpoint, bare_values='any')
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 
@@ -84,14 +77,10 @@ def diff_state_dicts(
     state_dict: Mapping[str, torch.Tensor], expected: Mapping[str,
                                                               torch.Tensor]
 ) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
-    """How ``state_dict`` differs from ``expected`` (``model.state_dict()``).
-
-    Returns:
-        tuple[list, list, list]: Missing keys (``expected``'s order),
-        unexpected keys and shape mismatches ``(key, checkpoint shape,
-        model shape)`` (``state_dict``'s order). Also used by the
-        converters.
-    """
+    """How ``state_dict`` differs from ``expected`` (``model.state_dict()``):
+    missing keys (``expected``'s order), unexpected keys and shape
+    mismatches ``(key, checkpoint shape, model shape)`` (``state_dict``'s
+    order)."""
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shape = [(k, tuple(v.shape), tuple(expected[k].shape))
@@ -104,15 +93,10 @@ def diff_state_dicts(
 def state_dict_mismatches(
         model: torch.nn.Module,
         state_dict: Dict[str, torch.Tensor]) -> Dict[str, List]:
-    """Compare a state dict with a model's.
-
-    Earlier STMixer keys are renamed in place first, as
-    ``STMixer._load_from_state_dict`` does.
-
-    Returns:
-        dict: ``missing`` (BN ``num_batches_tracked`` excepted),
-        ``unexpected`` and ``shape`` lists, as :func:`diff_state_dicts`.
-    """
+    """``missing`` (BN counters excepted), ``unexpected`` and ``shape``
+    lists (:func:`diff_state_dicts`) of a state dict against a model's;
+    legacy STMixer keys are renamed in place first, as the model's loading
+    does."""
     if is_model_wrapper(model):
         model = model.module
     if isinstance(model, STMixer):
@@ -188,12 +172,9 @@ def check_load_from_fits(model: torch.nn.Module,
                          source: str = 'the checkpoint',
                          opt_out: str = 'load_from_min_loaded=0',
                          logger: Optional[MMLogger] = None) -> float:
-    """The rule for a training ``load_from`` (mmengine loads it non-strictly).
-
-    Fits when at least ``min_loaded`` of the model's values (elements, BN
-    counters excepted), and of its backbone's, load (same key and shape):
-    fine-tuning passes with a warning, another architecture is refused.
-    Returns the share of the model's values that loads (float).
+    """The rule for a training ``load_from``: at least ``min_loaded`` of the
+    model's values (elements, BN counters excepted), and of its backbone's,
+    must load (same key and shape); returns the share that loads.
 
     Args:
         model (nn.Module): The model (or its wrapper).

@@ -1,11 +1,7 @@
-"""Action class names in checkpoints, and moving a checkpoint's action
-classifier onto another class set by name (fine-tuning onto your classes).
-
-``meta.dataset_meta.classes``: ``num_actions`` entries, ``classes[i]``
-naming score column ``i + 1`` (0: background), ``None`` for an id the label
-map does not list. The only class-sized tensors are the decoder stages'
-``fc_action`` weight and bias. See docs/en/finetune.md.
-"""
+"""Action class names in checkpoints, and mapping a checkpoint's action
+classifier (the stages' ``fc_action``) onto another class set by name
+(docs/en/finetune.md). ``meta.dataset_meta.classes[i]`` names score column
+``i + 1`` (0: background), ``None`` for an id the label map lacks."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -27,10 +23,6 @@ ACTION_CLASSIFIER = 'fc_action'
 class ClassRemapError(ValueError):
     """The class names needed to remap a checkpoint are unknown or do not
     fit it."""
-
-
-def _num_actions(model) -> int:
-    return model_action_columns(model)[0]
 
 
 def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
@@ -64,8 +56,7 @@ def dataset_classes(dataset,
         return None
     custom = getattr(dataset, 'custom_classes', None)
     if custom:
-        # AVADataset(custom_classes=[ids]) relabels id custom[j] as j
-        # (custom_classes is [0, *ids] once built)
+        # AVADataset relabels id custom[j] as j ([0, *ids] once built)
         ids = list(custom[1:]) if custom[0] == 0 else list(custom)
         names = load_label_map(label_file)
         return [names.get(i) for i in ids]
@@ -84,13 +75,9 @@ def checkpoint_classes(checkpoint: dict) -> Optional[List[Optional[str]]]:
 
 
 def action_class_keys(model) -> List[str]:
-    """Every decoder stage's action classifier weight and bias keys.
-
-    Raises:
-        ClassRemapError: No action classifier, or one whose rows are not
-            ``num_actions``.
-    """
-    num_actions = _num_actions(model)
+    """Every decoder stage's action classifier weight and bias keys (else
+    :class:`ClassRemapError`)."""
+    num_actions = model_action_columns(model)[0]
     state = model.state_dict()
     keys = [k for k in state if k.rsplit('.', 2)[-2:-1] == [ACTION_CLASSIFIER]]
     if not keys:
@@ -139,7 +126,7 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
     """
     if isinstance(model, STMixer):  # names of earlier versions
         rename_legacy_keys(state_dict)
-    num_actions = _num_actions(model)
+    num_actions = model_action_columns(model)[0]
     if len(dst_classes) != num_actions:
         raise ClassRemapError(
             f'the target classes ({len(dst_classes)}: {list(dst_classes)}) '

@@ -12,12 +12,8 @@ from stmixer_mm.utils.settings import ConfigSettingError
 
 
 def adapt_cfg_to_device(cfg: Config) -> Config:
-    """Make a distributed config runnable on a machine without CUDA.
-
-    Without CUDA: ``gloo`` instead of NCCL and
-    :class:`DeviceAwareDistributedDataParallel` (logged); with CUDA the
-    config is left untouched.
-    """
+    """Without CUDA, make a distributed config runnable: ``gloo`` instead
+    of NCCL (logged) and :class:`DeviceAwareDistributedDataParallel`."""
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return cfg
     # (Config.setdefault stores a copy of a new dict: assign, read back)
@@ -40,15 +36,8 @@ def adapt_cfg_to_device(cfg: Config) -> Config:
 
 
 def init_dist_without_cuda(cfg: Config) -> bool:
-    """Start the process group of a torchrun job on a machine without CUDA.
-
-    mmengine's ``init_dist`` always calls ``torch.cuda.set_device``, which
-    fails without CUDA; the Runner calls it only when no group exists, so
-    starting one here (``env://``) lets ``tools/dist_*.sh`` run on CPU.
-
-    Returns:
-        bool: Whether the process group was started here.
-    """
+    """Start the process group of a torchrun job without CUDA (mmengine's
+    ``init_dist`` calls ``torch.cuda.set_device``); whether it did."""
     if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()
             or not torch_dist.is_available() or torch_dist.is_initialized()):
         return False
@@ -62,14 +51,9 @@ def init_dist_without_cuda(cfg: Config) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def flexible_runner_class():
-    """mmengine's FlexibleRunner with the epoch of re-saved checkpoints
-    fixed.
-
-    ``CheckpointHook`` re-saves an epoch's checkpoint after a new best score
-    with its epoch in ``meta``; the plain Runner keeps it (``setdefault``),
-    ``FlexibleRunner`` overwrites it with ``epoch + 1`` (``update``), so
-    ``--resume`` would skip an epoch. This subclass saves like the Runner.
-    """
+    """mmengine's FlexibleRunner saving ``meta`` epoch / iter as the plain
+    Runner does (``setdefault``: FlexibleRunner overwrites the epoch of a
+    re-saved best checkpoint, so ``--resume`` would skip an epoch)."""
     from mmengine.fileio import FileClient, join_path
     from mmengine.runner import FlexibleRunner
 
@@ -125,15 +109,8 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
 
 def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
     """Refuse a sharding ``strategy`` (FSDP, DeepSpeed) without a launcher
-    before anything is built (mmengine fails late), naming its commands.
-
-    Args:
-        cfg (Config): The merged config (``launcher`` from ``--launcher``).
-        config (str): The config file, for the commands in the message.
-
-    Raises:
-        ConfigSettingError: Naming ``strategy.type`` and the launchers.
-    """
+    before anything is built (mmengine fails late): a
+    :class:`ConfigSettingError` naming the commands for ``config``."""
     strategy = cfg.get('strategy')
     if not strategy or cfg.get('launcher', 'none') != 'none':
         return
@@ -183,12 +160,8 @@ def quiet_known_noise(runner):
 
 def build_runner(cfg: Config):
     """The Runner for ``cfg``: :func:`flexible_runner_class` when the
-    config sets ``strategy`` (FSDP, DeepSpeed), else the plain ``Runner``.
-
-    FlexibleRunner reads neither ``model_wrapper_cfg`` nor the top-level
-    ``activation_checkpointing``: a strategy with the latter stops here
-    instead of silently training without checkpointing.
-    """
+    config sets ``strategy``, else the plain ``Runner`` (FlexibleRunner
+    ignores a top-level ``activation_checkpointing``: refused here)."""
     strategy = cfg.get('strategy')
     if not strategy:
         from mmengine.runner import Runner
@@ -209,12 +182,8 @@ def build_runner(cfg: Config):
 
 
 def shutdown_dist() -> None:
-    """Leave the process group cleanly at the end of a launched job.
-
-    With gloo, a rank exiting while peers hold the group can abort in the
-    C++ teardown and torchrun fails the finished job; so all ranks meet at a
-    barrier and destroy the group. No-op when not distributed.
-    """
+    """Leave the process group at a barrier (with gloo, a rank exiting
+    early can abort the C++ teardown and fail the finished job)."""
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

@@ -1,11 +1,7 @@
-"""Sharded (FSDP) training with mmengine's FlexibleRunner, also on CPU.
-
-:class:`ShardedStrategy` changes of mmengine 0.10.7's ``FSDPStrategy`` only
-what fails for STMixer or without CUDA: modules stay on CPU; param groups
-are built on the unwrapped model (flat shards would mis-group layer-wise LR
-decay) and moved by name; ``clip_grad`` over all shards; activation
-checkpointing by class names. See docs/en/large_backbones.md.
-"""
+"""Sharded (FSDP) training with mmengine's FlexibleRunner, also on CPU
+(docs/en/large_backbones.md): mmengine 0.10.7's ``FSDPStrategy`` with param
+groups built on the unwrapped model (flat shards would mis-group layer-wise
+LR decay), ``clip_grad`` over all shards, checkpointing by class names."""
 import copy
 import os
 from typing import Optional, Sequence, Union
@@ -124,12 +120,8 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
                              'model_wrapper.mixed_precision (the dtypes)')
         self._optim_cfg = None
 
-    # ------------------------------------------------------------------
-    # model and optimizer
-    # ------------------------------------------------------------------
     def prepare(self, model, *, optim_wrapper=None, **kwargs):
-        # keep the optimizer config: its param groups are built on the
-        # unwrapped model in _wrap_model
+        # the optimizer config: param groups built unwrapped in _wrap_model
         if isinstance(optim_wrapper, dict) and not self._prepared:
             self._optim_cfg = copy.deepcopy(optim_wrapper)
         return super().prepare(model, optim_wrapper=optim_wrapper, **kwargs)
@@ -155,9 +147,9 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
             self._wrap_low_precision_units(model, wrapper, device_id)
         model = MODEL_WRAPPERS.build(
             wrapper, default_args=dict(module=model, device_id=device_id))
+        from torch.distributed.algorithms._checkpoint import \
+            checkpoint_wrapper as ckw
         if self.checkpoint_classes:
-            from torch.distributed.algorithms._checkpoint import \
-                checkpoint_wrapper as ckw
             classes = self.checkpoint_classes
             found = {type(m).__name__ for m in model.modules()}
             missing = [c for c in classes if c not in found]
@@ -176,8 +168,6 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
             self.logger.info(f'ShardedStrategy: activation checkpointing of '
                              f'{wrapped} modules ({", ".join(classes)})')
         elif self.activation_checkpointing is not None:
-            from torch.distributed.algorithms._checkpoint import \
-                checkpoint_wrapper as ckw
             cfg = copy.deepcopy(self.activation_checkpointing)
             check_fn = cfg.pop('check_fn')
             if isinstance(check_fn, str):
@@ -232,9 +222,7 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
         if isinstance(optim_wrapper, dict) and prebuilt is not None:
             self._prebuilt_optim = None
             optim_wrapper = self._move_to_sharded(prebuilt, model)
-        elif isinstance(optim_wrapper, dict):
-            optim_wrapper = super().build_optim_wrapper(optim_wrapper, model)
-        elif isinstance(optim_wrapper, BaseOptimWrapper):
+        elif isinstance(optim_wrapper, (dict, BaseOptimWrapper)):
             optim_wrapper = super().build_optim_wrapper(optim_wrapper, model)
         if isinstance(optim_wrapper, OptimWrapper) and getattr(
                 optim_wrapper, 'clip_grad_kwargs', None) and getattr(
@@ -258,7 +246,6 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
         sharded = {clean_param_name(k): v for k, v in model.named_parameters()}
         if optimizer.state:
             raise RuntimeError('the optimizer must not have a state yet')
-        # same optimizer and groups, parameters swapped for the sharded ones
         for group in optimizer.param_groups:
             names = [self.id_to_name[id(p)] for p in group['params']]
             lost = [n for n in names if n not in sharded]

@@ -1,14 +1,10 @@
-"""Checkpoints of :class:`~stmixer_mm.engine.sharded.ShardedStrategy`.
-
-``state_dict_cfg='full'``: one ordinary checkpoint saved on rank 0;
-``'sharded'``: a :mod:`torch.distributed.checkpoint` folder (each rank
-writes its shards) plus ``extra_rank{i}.pth`` per rank (meta, message hub,
-schedulers, random state). :func:`sharded_to_full` / :func:`full_to_sharded`
-convert; resume reads either. See docs/en/large_backbones.md.
-"""
+"""Checkpoints of :class:`~stmixer_mm.engine.sharded.ShardedStrategy`: one
+file saved on rank 0, or a :mod:`torch.distributed.checkpoint` folder plus
+``extra_rank{i}.pth`` (meta, schedulers...) per rank; and conversions."""
 import os.path as osp
+import re
 import time
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Union
 
 import mmengine
 import torch
@@ -18,14 +14,11 @@ from mmengine.utils import get_git_hash, mkdir_or_exist
 
 from stmixer_mm.utils.checkpoint_loading import (ShardedCheckpointError,
                                                  load_checkpoint_file,
-                                                 raise_dcp_failure,
-                                                 safe_dcp_planner,
-                                                 safe_dcp_reader)
+                                                 load_sharded_state)
 
 __all__ = [
     'DCP_METADATA', 'EXTRA_FILE', 'is_sharded_checkpoint', 'sharded_to_full',
-    'full_to_sharded', 'load_sharded_tensors', 'ShardedCheckpointError',
-    'ShardedCheckpointMixin'
+    'full_to_sharded', 'ShardedCheckpointError', 'ShardedCheckpointMixin'
 ]
 
 #: the file that marks a torch.distributed.checkpoint folder
@@ -39,47 +32,13 @@ def is_sharded_checkpoint(path: str) -> bool:
     return osp.isdir(path) and osp.isfile(osp.join(path, DCP_METADATA))
 
 
-def _dcp():
-    import torch.distributed.checkpoint as dcp
-    return dcp
-
-
-def load_sharded_tensors(src: str,
-                         keys: Optional[Sequence[str]] = None) -> dict:
-    """The shards of folder ``src`` (only top-level ``keys`` if given) as one
-    state dict, in one process without a process group: PyTorch's
-    ``dcp_to_torch_save`` with the safe reader and planner of
-    :mod:`stmixer_mm.utils.checkpoint_loading`.
-
-    Raises:
-        ShardedCheckpointError: A shard or the metadata missing, truncated,
-            corrupt.
-        UnsafePickleError: The metadata or an item asks for a refused global.
-    """
-    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
-    state_dict: dict = {}
-    try:
-        _load_state_dict(
-            state_dict,
-            storage_reader=safe_dcp_reader(src),
-            planner=safe_dcp_planner(empty_state_dict=True, keys=keys),
-            no_dist=True)
-    except BaseException as err:  # noqa: B902 - DCP's CheckpointException
-        raise_dcp_failure(err)
-        raise
-    return state_dict
-
-
 def sharded_to_full(src: str,
                     dst: Optional[str] = None,
                     with_optimizer: bool = True) -> dict:
-    """Merge a sharded checkpoint folder into one full checkpoint.
-
-    One process, no process group. The result: ``state_dict``,
-    ``optimizer`` (keyed by parameter name; left out unless
-    ``with_optimizer``: a third of the memory) and rank 0's other entries;
-    written to ``dst`` if given.
-    """
+    """Merge a sharded checkpoint folder into one full checkpoint (one
+    process): ``state_dict``, ``optimizer`` (by parameter name; if
+    ``with_optimizer``) and rank 0's other entries; written to ``dst`` if
+    given."""
     if not is_sharded_checkpoint(src):
         raise FileNotFoundError(
             f'{src} is not a sharded checkpoint folder (no {DCP_METADATA} '
@@ -89,8 +48,8 @@ def sharded_to_full(src: str,
         raise FileNotFoundError(f'{extra_path} is missing: a sharded '
                                 'checkpoint has one extra_rank{i}.pth per '
                                 'rank')
-    tensors = load_sharded_tensors(
-        src, None if with_optimizer else ('state_dict', ))
+    tensors = load_sharded_state(
+        src, keys=None if with_optimizer else ('state_dict', ))
     checkpoint = load_checkpoint_file(extra_path, check_first=False)
     checkpoint.update(tensors)
     checkpoint.setdefault('meta', {})['sharded_source'] = osp.abspath(src)
@@ -103,63 +62,56 @@ def sharded_to_full(src: str,
 def full_to_sharded(src: Union[str, dict],
                     dst: str,
                     world_size: int = 1) -> None:
-    """Write a full checkpoint as a sharded folder (one process).
-
-    Tensors via ``torch.distributed.checkpoint`` (re-cut for any number of
-    ranks on resume); the rest to ``extra_rank{i}.pth``, ``i < world_size``.
-    """
-    from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
-    checkpoint = load_checkpoint_file(
-        src, check_first=False) if isinstance(src, str) else src
+    """Write a full checkpoint as a sharded folder (one process; re-cut for
+    any number of ranks on resume), the rest to ``extra_rank{i}.pth``."""
+    from torch.distributed.checkpoint import FileSystemWriter
+    from torch.distributed.checkpoint.state_dict_saver import _save_state_dict
+    checkpoint = dict(
+        load_checkpoint_file(src, check_first=False) if isinstance(src, str
+                                                                   ) else src)
     if 'state_dict' not in checkpoint:
         raise KeyError(f'{src} has no `state_dict`: not an mmengine '
                        'checkpoint')
-    tensors = {
-        k: checkpoint[k]
+    tensors = _pop_tensors(checkpoint)
+    mkdir_or_exist(dst)
+    _save_state_dict(
+        tensors, storage_writer=FileSystemWriter(dst), no_dist=True)
+    for rank in range(world_size):
+        torch.save(checkpoint, osp.join(dst, EXTRA_FILE.format(rank)))
+
+
+def _pop_tensors(checkpoint: dict) -> dict:
+    """Take what ``torch.distributed.checkpoint`` stores out of
+    ``checkpoint``: ``state_dict`` and ``optimizer``."""
+    return {
+        k: checkpoint.pop(k)
         for k in ('state_dict', 'optimizer') if k in checkpoint
     }
-    extra = {
-        k: v
-        for k, v in checkpoint.items() if k not in ('state_dict', 'optimizer')
-    }
-    import tempfile
-    mkdir_or_exist(dst)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = osp.join(tmp, 'tensors.pth')
-        torch.save(tensors, path)
-        torch_save_to_dcp(path, dst)
-    for rank in range(world_size):
-        torch.save(extra, osp.join(dst, EXTRA_FILE.format(rank)))
+
+
+def _dcp_sd():
+    """``torch.distributed.checkpoint.state_dict`` (a slow import)."""
+    import torch.distributed.checkpoint.state_dict as dcp_sd
+    return dcp_sd
 
 
 class ShardedCheckpointMixin:
     """State dicts and checkpoints of ``ShardedStrategy`` (both formats),
-    via ``torch.distributed.checkpoint.state_dict``: keyed by the unwrapped
-    parameter names, the same on 1 or N ranks.
-    """
+    keyed by the unwrapped parameter names, the same on 1 or N ranks."""
 
-    # ------------------------------------------------------------------
-    # state dicts
-    # ------------------------------------------------------------------
     def _options(self, full: bool):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions
-
         # without CUDA, cpu_offload=True crashes rank 0 (SIGSEGV, torch
         # 2.13 FSDP1 over gloo): every rank gathers, only rank 0 saves
-        return StateDictOptions(
+        return _dcp_sd().StateDictOptions(
             full_state_dict=full,
             cpu_offload=full and torch.cuda.is_available())
 
     def model_state_dict(self) -> dict:
-        from torch.distributed.checkpoint.state_dict import \
-            get_model_state_dict
-        return get_model_state_dict(
+        return _dcp_sd().get_model_state_dict(
             self.model, options=self._options(not self.sharded_checkpoints))
 
     def optim_state_dict(self) -> dict:
-        from torch.distributed.checkpoint.state_dict import \
-            get_optimizer_state_dict
-        return get_optimizer_state_dict(
+        return _dcp_sd().get_optimizer_state_dict(
             self.model,
             self.optim_wrapper.optimizer,
             options=self._options(not self.sharded_checkpoints))
@@ -169,33 +121,21 @@ class ShardedCheckpointMixin:
                               *,
                               strict=False,
                               revise_keys=None) -> None:
-        from torch.distributed.checkpoint.state_dict import \
-            set_model_state_dict
-        state_dict = {
-            k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state_dict.items()
-        }
-        set_model_state_dict(
-            self.model,
-            state_dict,
-            options=self._options_load(full=True, strict=strict))
+        _dcp_sd().set_model_state_dict(
+            self.model, {
+                re.sub(r'^module\.', '', k): v
+                for k, v in state_dict.items()
+            },
+            options=_dcp_sd().StateDictOptions(
+                full_state_dict=True, strict=strict))
 
     def load_optim_state_dict(self, state_dict: dict) -> None:
-        from torch.distributed.checkpoint.state_dict import \
-            set_optimizer_state_dict
-        set_optimizer_state_dict(
+        _dcp_sd().set_optimizer_state_dict(
             self.model,
             self.optim_wrapper.optimizer,
             state_dict,
-            options=self._options_load(full=True))
+            options=_dcp_sd().StateDictOptions(full_state_dict=True))
 
-    def _options_load(self, full: bool, strict: bool = True):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions
-        return StateDictOptions(full_state_dict=full, strict=strict)
-
-    # ------------------------------------------------------------------
-    # checkpoints
-    # ------------------------------------------------------------------
     def _extra(self, extra_ckpt: Optional[dict]) -> dict:
         extra = dict(extra_ckpt or {})
         extra.setdefault('meta', {})
@@ -229,16 +169,17 @@ class ShardedCheckpointMixin:
             if is_main_process():
                 save_checkpoint(checkpoint, filename)
             return
-        tensors = {
-            k: checkpoint.pop(k)
-            for k in ('state_dict', 'optimizer') if k in checkpoint
-        }
+        tensors = _pop_tensors(checkpoint)
         mkdir_or_exist(filename)
-        _dcp().save(tensors, checkpoint_id=filename)
+        import torch.distributed.checkpoint as dcp
+        dcp.save(tensors, checkpoint_id=filename)
         torch.save(checkpoint, osp.join(filename,
                                         EXTRA_FILE.format(get_rank())))
 
-    def _read_extra(self, filename: str, map_location) -> dict:
+    def _load_sharded(self, filename: str, with_optimizer: bool,
+                      callback: Optional[Callable]) -> dict:
+        """Rank's (else rank 0's) ``extra_rank{i}.pth`` (returned, after
+        ``callback``), then the tensors into the model (and optimizer)."""
         path = osp.join(filename, EXTRA_FILE.format(get_rank()))
         if not osp.isfile(path):  # another number of ranks: rank 0's
             path = osp.join(filename, EXTRA_FILE.format(0))
@@ -246,49 +187,33 @@ class ShardedCheckpointMixin:
             raise FileNotFoundError(
                 f'{filename} is a sharded checkpoint without '
                 f'{EXTRA_FILE.format(0)} (meta, schedulers): incomplete copy?')
-        return load_checkpoint_file(path, check_first=False)
-
-    def _load_sharded(self, filename: str, with_optimizer: bool) -> dict:
-        from torch.distributed.checkpoint.state_dict import (StateDictOptions,
-                                                             get_state_dict,
-                                                             set_state_dict)
+        checkpoint = load_checkpoint_file(path, check_first=False)
+        if callback is not None:
+            callback(checkpoint)
         optimizers = [self.optim_wrapper.optimizer] if with_optimizer else []
-        model_sd, optim_sd = get_state_dict(
-            self.model, optimizers, options=StateDictOptions())
+        model_sd, optim_sd = _dcp_sd().get_state_dict(
+            self.model, optimizers, options=_dcp_sd().StateDictOptions())
         tensors = dict(state_dict=model_sd)
         if with_optimizer:
             tensors['optimizer'] = optim_sd
-        try:
-            _dcp().load(
-                tensors,
-                storage_reader=safe_dcp_reader(filename),
-                planner=safe_dcp_planner())
-        except BaseException as err:  # noqa: B902 - CheckpointException
-            raise_dcp_failure(err)
-            raise
-        set_state_dict(
+        load_sharded_state(filename, tensors)
+        _dcp_sd().set_state_dict(
             self.model,
             optimizers,
             model_state_dict=tensors['state_dict'],
             optim_state_dict=tensors.get('optimizer', {}),
-            options=StateDictOptions())
-        return tensors
+            options=_dcp_sd().StateDictOptions())
+        return checkpoint
 
     def load_checkpoint(self, filename: str, **kwargs) -> dict:
         """A sharded folder or a full file, into the sharded model."""
-        callback = kwargs.get('callback')
         if is_sharded_checkpoint(filename):
             self.logger.info(f'Load sharded checkpoint from {filename}')
-            checkpoint = self._read_extra(filename, kwargs.get('map_location'))
-            if callback is not None:
-                callback(checkpoint)
-            self._load_sharded(filename, with_optimizer=False)
-            return checkpoint
+            return self._load_sharded(filename, False, kwargs.get('callback'))
         if osp.isdir(filename):
             raise FileNotFoundError(
                 f'{filename} is a folder but not a sharded checkpoint (no '
                 f'{DCP_METADATA})')
-        # a full checkpoint: every rank reads it and keeps its shards
         return super(FSDPStrategy, self).load_checkpoint(filename, **kwargs)
 
     def resume(self,
@@ -306,10 +231,7 @@ class ShardedCheckpointMixin:
                 map_location=map_location,
                 callback=callback)
         self.logger.info(f'Resume sharded checkpoint from {filename}')
-        checkpoint = self._read_extra(filename, map_location)
-        if callback is not None:
-            callback(checkpoint)
-        self._load_sharded(filename, with_optimizer=resume_optimizer)
+        checkpoint = self._load_sharded(filename, resume_optimizer, callback)
         if resume_param_scheduler and hasattr(self, 'param_schedulers'):
             self.load_scheduler_state_dict(checkpoint.pop('param_schedulers'))
         resumed_seed = checkpoint['meta'].get('seed', None)

@@ -1,11 +1,6 @@
-"""One training run per work dir at a time.
-
-Two trainings in one work dir would silently overwrite each other's
-checkpoints. ``tools/train.py`` takes :class:`WorkDirLock` (the JSON file
-:data:`LOCK_NAME`, created with ``O_EXCL``) before writing; a second run
-stops naming the owner; a killed run's lock (pid gone, same host) is taken
-over with a message. See docs/en/bad_inputs.md.
-"""
+"""One training run per work dir at a time (docs/en/bad_inputs.md): a JSON
+lock file created with ``O_EXCL``; a killed run's lock (pid gone, same
+host) is taken over."""
 import atexit
 import json
 import os
@@ -15,7 +10,7 @@ import sys
 import time
 from typing import Callable, Optional
 
-from stmixer_mm.utils.output_dirs import pid_alive
+from stmixer_mm.utils.output_files import pid_alive
 
 __all__ = ['WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME']
 
@@ -63,7 +58,6 @@ class WorkDirLock:
             start_ticks=_proc_start_ticks(os.getpid()),
             argv=list(sys.argv))
 
-    # ------------------------------------------------------------------
     def _create(self) -> bool:
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,

@@ -1,11 +1,6 @@
-"""The pinned behaviour of the STMixer detector
-(``tests/data/regression/stmixer_regression.pt``): the pinned models, their
-inputs, the name-seeded weights and what is recorded of each run.
-``tests/data/regression/generate_stmixer_regression.py`` writes the fixture
-with them (its docstring says what it holds, the models, the name-seeded
-weights and when to regenerate it),
-``tests/test_models/test_detectors/test_stmixer_regression.py`` compares with
-it."""
+"""The pinned detector runs (``tests/data/regression/stmixer_regression.pt``,
+written by ``generate_stmixer_regression.py`` there): the models, their inputs,
+the name-seeded weights and what is recorded of each run."""
 import copy
 import zlib
 from pathlib import Path

@@ -1,11 +1,6 @@
-"""Running the command-line tools as a user does: ``python tools/X.py ...``
-from the repository root, on CPU, one thread.
-
-A :mod:`stmixer_mm.cli` script runs in the test's interpreter (its
-``sys.argv``, working directory; exit status, stdout, stderr as a subprocess
-gives them; process state restored). Other scripts, and ``subprocess=True``,
-start a real interpreter (signals, crashes, import-time env, several ranks).
-"""
+"""Running ``python tools/X.py ...`` as a user does (repository root, CPU, one
+thread): a :mod:`stmixer_mm.cli` script in this interpreter (process state
+restored), other scripts and ``subprocess=True`` in a new one."""
 import ast
 import contextlib
 import importlib

@@ -1,13 +1,6 @@
-"""Reading checkpoint files safely: the one loader of stmixer_mm.
-
-Over 450 lines: the only module allowed to unpickle (checked by
-``tests/test_pickle_policy.py``), so its security review is this one file.
-:func:`load_checkpoint_file` checks a file is complete, then loads torch
-files ``weights_only=True`` (plus Runner types within that call only) and
-``.pkl`` as numpy arrays only; data pickles and sharded ``.metadata`` (which
-PyTorch unpickles unrestricted) use ``find_class`` allow-lists. Only trusted
-files (``trust_pickle``, :data:`TRUST_ENV`) are fully unpickled; see
-docs/en/get_started.md and docs/en/bad_inputs.md.
+"""Reading checkpoints and pickles safely: the only module of stmixer_mm
+that unpickles (``tests/test_pickle_policy.py``), each file through an
+allow-list unless trusted (docs/en/get_started.md, docs/en/bad_inputs.md).
 """
 import enum
 import functools
@@ -20,7 +13,6 @@ import pickletools
 import re
 import types
 import zipfile
-from contextlib import contextmanager
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple)
 
@@ -32,7 +24,7 @@ __all__ = [
     'STATE_DICT_KEYS', 'check_checkpoint_file', 'find_state_dict',
     'load_checkpoint_file', 'runner_checkpoint_globals', 'is_trusted',
     'UnsafePickleError', 'PICKLE_ALLOW_LISTS', 'load_pickle',
-    'safe_dcp_reader', 'safe_dcp_planner', 'ShardedCheckpointError'
+    'safe_dcp_reader', 'load_sharded_state', 'ShardedCheckpointError'
 ]
 
 #: Files (``os.pathsep``-separated) to unpickle in full, e.g. for
@@ -54,6 +46,32 @@ class MissingCheckpointError(CheckpointFileError, FileNotFoundError):
     contract for a missing file)."""
 
 
+class UnsafePickleError(CheckpointFileError):
+    """A pickle asking for a global outside its allow-list, refused before
+    anything ran; ``path``: the file, ``global_name``: ``module.name``."""
+
+    def __init__(self,
+                 message: str,
+                 path: str = '',
+                 global_name: str = '') -> None:
+        super().__init__(message)
+        self.path = path
+        self.global_name = global_name
+
+
+class ShardedCheckpointError(CheckpointFileError):
+    """An unreadable torch.distributed.checkpoint folder (a shard or its
+    ``.metadata`` missing, truncated, corrupt); the message names the file."""
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+
+    def __init__(self, global_name: str) -> None:
+        super().__init__(f'global {global_name} is outside the allow-list')
+        self.global_name = global_name
+
+
+# is the file complete? (read without unpickling)
 _ZIP_MAGIC = b'PK\x03\x04'
 # the first pickle of torch's legacy (pre-1.6, non-zip) format
 _TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
@@ -62,31 +80,18 @@ _TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _TORCH_LEGACY_PICKLES = 5
 
 
-def _walk_pickle(f) -> List[Tuple[str, Any]]:
-    """One pickle's first 3 opcodes ``(name, arg)``, walked unexecuted to
-    its end (ValueError when cut short or not a pickle)."""
-    head = []
-    for opcode, arg, _ in pickletools.genops(_BoundedReader(f)):
-        if len(head) < 3:
-            head.append((opcode.name, arg))
-    return head
-
-
 class _BoundedReader:
     """A file whose ``read(n)`` refuses ``n`` past its end (else a corrupt
     length makes pickletools allocate it: ``MemoryError``)."""
 
     def __init__(self, f) -> None:
         self._f = f
-        pos = f.tell()
-        f.seek(0, 2)
-        self._size = f.tell()
-        f.seek(pos)
+        self._size = os.fstat(f.fileno()).st_size
 
     def read(self, n: int = -1) -> bytes:
         remaining = self._size - self._f.tell()
         if n is not None and n > remaining:
-            if n > 16 * max(self._size, 1 << 20):
+            if n > 16 * max(self._size, 1 << 20):  # corrupt, not cut short
                 raise ValueError(f'a pickle opcode gives the length {n}, '
                                  f'far beyond the file size {self._size}')
             raise ValueError(f'a pickle opcode needs {n} bytes but only '
@@ -97,14 +102,18 @@ class _BoundedReader:
         return getattr(self._f, name)
 
 
+def _walk_pickle(f) -> List[Tuple[str, Any]]:
+    """One pickle's first 3 opcodes ``(name, arg)``, walked unexecuted to
+    its end (ValueError when cut short or not a pickle)."""
+    ops = pickletools.genops(_BoundedReader(f))
+    return [(op.name, arg) for i, (op, arg, _) in enumerate(ops) if i < 3]
+
+
 def check_checkpoint_file(path: str) -> str:
     """Check that ``path`` is a complete checkpoint file, without unpickling.
 
     Returns ``'zip'`` (torch >= 1.6; central directory, member CRCs checked),
     ``'torch_legacy'`` or ``'pickle'`` (``.pkl``), whole to the STOP mark.
-
-    Args:
-        path (str): The file.
 
     Raises:
         CheckpointFileError: Missing, empty, truncated or corrupt file.
@@ -117,25 +126,23 @@ def check_checkpoint_file(path: str) -> str:
             f'{path} is empty (0 bytes): truncated download or copy')
     again = 'download or copy it again'
     with open(path, 'rb') as f:
-        magic = f.read(4)
-    if magic == _ZIP_MAGIC:
+        if f.read(4) == _ZIP_MAGIC:
+            try:
+                with zipfile.ZipFile(f) as zf:
+                    bad = zf.testzip()
+            except (zipfile.BadZipFile, EOFError, OSError) as err:
+                raise CheckpointFileError(
+                    f'{path} is truncated or corrupt: a torch (zip) '
+                    f'checkpoint whose zip directory cannot be read ({err}; '
+                    f'{size} bytes); {again}') from err
+            if bad is not None:
+                raise CheckpointFileError(
+                    f'{path} is corrupt: member {bad!r} of the torch (zip) '
+                    f'checkpoint fails its CRC check; {again}')
+            return 'zip'
+        f.seek(0)
         try:
-            with zipfile.ZipFile(path) as zf:
-                bad = zf.testzip()
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            raise CheckpointFileError(
-                f'{path} is truncated or corrupt: a torch (zip) checkpoint '
-                f'whose zip directory cannot be read ({err}; {size} bytes); '
-                f'{again}') from err
-        if bad is not None:
-            raise CheckpointFileError(
-                f'{path} is corrupt: member {bad!r} of the torch (zip) '
-                f'checkpoint fails its CRC check; {again}')
-        return 'zip'
-    with open(path, 'rb') as f:
-        try:
-            head = _walk_pickle(f)
-            legacy = head[1:2] == [('LONG1', _TORCH_LEGACY_MAGIC)]
+            legacy = _walk_pickle(f)[1:2] == [('LONG1', _TORCH_LEGACY_MAGIC)]
             for _ in range(_TORCH_LEGACY_PICKLES - 1 if legacy else 0):
                 _walk_pickle(f)
         except (ValueError, EOFError) as err:
@@ -159,10 +166,9 @@ def check_checkpoint_file(path: str) -> str:
 def find_state_dict(checkpoint: Mapping,
                     format_keys: Sequence[str] = (),
                     bare_values: str = 'tensor') -> Tuple[dict, str]:
-    """``(weights, entry)`` of a loaded checkpoint (entry ``''`` if bare).
-
-    The one rule (engine and converters): the first of ``format_keys`` then
-    :data:`STATE_DICT_KEYS` whose value is a dict, else a bare state dict.
+    """``(weights, entry)`` of a loaded checkpoint (entry ``''`` if bare):
+    the first of ``format_keys`` then :data:`STATE_DICT_KEYS` holding a dict,
+    else a bare state dict.
 
     Args:
         checkpoint (Mapping): What the file held.
@@ -192,185 +198,38 @@ def find_state_dict(checkpoint: Mapping,
     return dict(checkpoint), ''
 
 
-# ---------------------------------------------------------------------------
-# the allow-list of the Runner's own checkpoints
-# ---------------------------------------------------------------------------
-def history_buffer_getattr(obj: Any, name: str) -> Any:
-    """``getattr`` as mmengine's ``HistoryBuffer`` pickles use it (its
-    ``statistics_methods`` are stored as ``getattr(HistoryBuffer, name)``),
-    restricted to those methods."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    method = HistoryBuffer.__dict__.get(name) if obj is HistoryBuffer \
-        and isinstance(name, str) and not name.startswith('_') else None
-    if not isinstance(method, types.FunctionType):
-        raise pickle.UnpicklingError(
-            f'getattr({getattr(obj, "__name__", type(obj).__name__)}, '
-            f'{name!r}) is outside the allow-list (only the public methods '
-            'of mmengine.logging.HistoryBuffer)')
-    return getattr(obj, name)
-
-
-def runner_checkpoint_globals() -> List[Any]:
-    """For ``torch.serialization.safe_globals``: what a Runner checkpoint
-    holds beyond ``weights_only=True``'s own list: numpy arrays, scalars,
-    dtypes (message hub, random state, metrics; numpy 1 and 2 names) and
-    mmengine's ``HistoryBuffer`` (its pickled ``getattr`` restricted)."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    multiarray = np._core.multiarray if hasattr(np, '_core') else \
-        np.core.multiarray
-    out: List[Any] = [
-        np.ndarray, np.dtype, HistoryBuffer,
-        (history_buffer_getattr, 'builtins.getattr')
-    ]
-    for prefix in ('numpy._core.multiarray', 'numpy.core.multiarray'):
-        out += [(multiarray._reconstruct, f'{prefix}._reconstruct'),
-                (multiarray.scalar, f'{prefix}.scalar')]
-    # numpy >= 1.25 pickles dtypes through their classes (np.dtypes.*)
-    out += sorted(
-        {type(np.dtype(c))
-         for c in np.typecodes['All'] if c not in 'OSUVMm'},
-        key=lambda t: t.__name__)
+# allow-lists: {(module, name): object}
+def _builtin_globals() -> Dict[Tuple[str, str], Any]:
+    import builtins
+    import collections
+    names = ('set', 'frozenset', 'complex', 'bytes', 'bytearray', 'slice',
+             'range', 'list', 'dict', 'tuple', 'int', 'float', 'str', 'bool')
+    out = {('builtins', n): getattr(builtins, n) for n in names}
+    out[('collections', 'OrderedDict')] = collections.OrderedDict
+    out[('collections', 'defaultdict')] = collections.defaultdict
+    out[('_codecs', 'encode')] = __import__('_codecs').encode
     return out
 
 
-def _global_names(entries: Sequence[Any]) -> set:
-    names = set()
-    for entry in entries:
-        if isinstance(entry, tuple):
-            names.add(entry[1])
-        else:
-            names.add(f'{entry.__module__}.{entry.__qualname__}')
-    return names
-
-
-def is_trusted(path: str) -> bool:
-    """Whether ``path`` is listed in :data:`TRUST_ENV`."""
-    listed = [p for p in os.environ.get(TRUST_ENV, '').split(os.pathsep) if p]
-    real = osp.realpath(osp.expanduser(path))
-    return any(osp.realpath(osp.expanduser(p)) == real for p in listed)
-
-
-_TRUST_HINT = ('If you trust the file, load it with full unpickling '
-               '(--trust-pickle in the converter tools, trust_pickle=True '
-               f'in Python, or {TRUST_ENV}=<file> in the environment for '
-               '--resume / load_from); unpickling can run code from the '
-               'file.')
-
-
-def _refused_globals(path: str, err: Exception) -> List[str]:
-    """``path``'s globals outside the allow-list (else from torch's error)."""
-    allowed = _global_names(runner_checkpoint_globals())
-    try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        refused = [g for g in found if g not in allowed]
-    except Exception:  # e.g. the legacy (non-zip) format
-        refused = []
-    if not refused:
-        refused = re.findall(r'GLOBAL ([\w.]+)', str(err))
-    return refused
-
-
-@contextmanager
-def _allowed_runner_globals():
-    """The allow-list, for the ``torch.load`` calls inside the block only."""
-    with torch.serialization.safe_globals(runner_checkpoint_globals()):
-        yield
-
-
-def load_checkpoint_file(path: str,
-                         trust_pickle: bool = False,
-                         map_location: Optional[Any] = 'cpu',
-                         check_first: bool = True) -> Any:
-    """Load a torch checkpoint or a Caffe2 / PySlowFast ``.pkl`` safely.
-
-    Torch files: ``weights_only=True`` plus :func:`runner_checkpoint_globals`;
-    pickles: numpy arrays only (``latin1`` for Python 2).
-
-    Args:
-        path (str): The file.
-        trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
-        map_location: As for ``torch.load``. Defaults to ``'cpu'``.
-        check_first (bool): :func:`check_checkpoint_file` before loading
-            (else only when loading fails, sparing the runtime path a read).
-
-    Raises:
-        CheckpointFileError: Missing, empty, truncated, corrupt, or holding
-            types outside the allow-list (named, with how to trust it).
-    """
-    if check_first:
-        kind = check_checkpoint_file(path)
-    elif not osp.isfile(path):
-        raise MissingCheckpointError(f'{path}: no such file')
-    else:
-        kind = None
-    trust_pickle = trust_pickle or is_trusted(path)
-    if kind == 'pickle':
-        with open(path, 'rb') as f:
-            try:
-                if trust_pickle:
-                    return pickle.load(f, encoding='latin1')
-                # Caffe2 / PySlowFast .pkl files: numpy arrays in dicts
-                return _RestrictedUnpickler(
-                    f, 'numpy', encoding='latin1').load()
-            except pickle.UnpicklingError as err:
-                if trust_pickle:
-                    raise
-                raise CheckpointFileError(
-                    f'{path} is a complete pickle, but it holds more than '
-                    f'numpy arrays ({err}). {_TRUST_HINT}') from err
-    try:
-        if trust_pickle:
-            return torch.load(
-                path, map_location=map_location, weights_only=False)
-        with _allowed_runner_globals():
-            return torch.load(
-                path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if trust_pickle:
-            raise
-        if kind is None:
-            check_checkpoint_file(path)  # truncated or corrupt: says so
-        refused = _refused_globals(path, err)
-        what = (f'types outside the allow-list of stmixer_mm checkpoints: '
-                f'{", ".join(refused)}') if refused else \
-            str(err).strip().splitlines()[-1][:300]
-        raise CheckpointFileError(
-            f'{path} is a complete torch checkpoint, but safe loading '
-            f'(torch.load(weights_only=True)) refuses it: it holds {what}. '
-            f'{_TRUST_HINT}') from err
-    except (RuntimeError, EOFError, OSError) as err:
-        if kind is None:
-            check_checkpoint_file(path)
-        raise CheckpointFileError(
-            f'{path} could not be read: truncated or corrupt ({err})') from err
-
-
-# ---------------------------------------------------------------------------
-# every other pickle: data files and torch.distributed.checkpoint folders
-# ---------------------------------------------------------------------------
-class UnsafePickleError(CheckpointFileError):
-    """A pickle asking for a global outside its allow-list, refused before
-    anything ran; ``path``: the file, ``global_name``: ``module.name``."""
-
-    def __init__(self,
-                 message: str,
-                 path: str = '',
-                 global_name: str = '') -> None:
-        super().__init__(message)
-        self.path = path
-        self.global_name = global_name
-
-
-class ShardedCheckpointError(CheckpointFileError):
-    """An unreadable torch.distributed.checkpoint folder (a shard or its
-    ``.metadata`` missing, truncated, corrupt); the message names the file."""
-
-
-class _RefusedGlobal(pickle.UnpicklingError):
-
-    def __init__(self, global_name: str) -> None:
-        super().__init__(f'global {global_name} is outside the allow-list')
-        self.global_name = global_name
+def _numpy_globals(checkpoint: bool = False) -> Dict[Tuple[str, str], Any]:
+    """numpy arrays, scalars and dtypes under numpy 1 and 2 names; with
+    ``checkpoint`` only those of torch-saved Runner checkpoints (no object,
+    string, void, datetime dtypes, no protocol 5 ``_frombuffer``)."""
+    core = np._core if hasattr(np, '_core') else np.core
+    out = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype}
+    for prefix in ('numpy._core', 'numpy.core'):
+        out[(f'{prefix}.multiarray', '_reconstruct')] = \
+            core.multiarray._reconstruct
+        out[(f'{prefix}.multiarray', 'scalar')] = core.multiarray.scalar
+        if hasattr(core.numeric, '_frombuffer') and not checkpoint:
+            out[(f'{prefix}.numeric', '_frombuffer')] = \
+                core.numeric._frombuffer
+    # numpy >= 1.25 pickles dtypes through their classes (np.dtypes.*)
+    for code in np.typecodes['All']:
+        cls = type(np.dtype(code))
+        if cls is not np.dtype and not (checkpoint and code in 'OSUVMm'):
+            out[(cls.__module__, cls.__name__)] = cls
+    return out
 
 
 def _torch_bytes(data: bytes) -> Any:
@@ -378,35 +237,9 @@ def _torch_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)
 
 
-def _builtin_globals() -> Dict[Tuple[str, str], Any]:
-    import builtins
-    names = ('set', 'frozenset', 'complex', 'bytes', 'bytearray', 'slice',
-             'range', 'list', 'dict', 'tuple', 'int', 'float', 'str', 'bool')
-    out = {('builtins', n): getattr(builtins, n) for n in names}
-    import collections
-    out[('collections', 'OrderedDict')] = collections.OrderedDict
-    out[('collections', 'defaultdict')] = collections.defaultdict
-    out[('_codecs', 'encode')] = __import__('_codecs').encode
-    return out
-
-
-def _numpy_globals() -> Dict[Tuple[str, str], Any]:
-    core = np._core if hasattr(np, '_core') else np.core
-    out = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype}
-    for prefix in ('numpy._core', 'numpy.core'):
-        out[(f'{prefix}.multiarray', '_reconstruct')] = \
-            core.multiarray._reconstruct
-        out[(f'{prefix}.multiarray', 'scalar')] = core.multiarray.scalar
-        if hasattr(core.numeric, '_frombuffer'):  # protocol 5 arrays
-            out[(f'{prefix}.numeric', '_frombuffer')] = \
-                core.numeric._frombuffer
-    for cls in {type(np.dtype(c)) for c in np.typecodes['All']}:
-        if cls is not np.dtype:
-            out[(cls.__module__, cls.__name__)] = cls
-    return out
-
-
-def _torch_type_globals() -> Dict[Tuple[str, str], Any]:
+def _torch_globals(tensors: bool) -> Dict[Tuple[str, str], Any]:
+    """``torch.Size``, devices, dtypes, layouts; with ``tensors`` also
+    tensors (storage bytes through ``torch.load(weights_only=True)``)."""
     out: Dict[Tuple[str, str], Any] = {
         ('torch', 'Size'): torch.Size,
         ('torch', 'device'): torch.device
@@ -415,14 +248,10 @@ def _torch_type_globals() -> Dict[Tuple[str, str], Any]:
         obj = getattr(torch, name, None)
         if isinstance(obj, (torch.dtype, torch.layout, torch.memory_format)):
             out[('torch', name)] = obj
-    return out
-
-
-def _tensor_globals() -> Dict[Tuple[str, str], Any]:
-    from torch._utils import _rebuild_tensor_v2
-    out = _torch_type_globals()
-    out[('torch._utils', '_rebuild_tensor_v2')] = _rebuild_tensor_v2
-    out[('torch.storage', '_load_from_bytes')] = _torch_bytes
+    if tensors:
+        from torch._utils import _rebuild_tensor_v2
+        out[('torch._utils', '_rebuild_tensor_v2')] = _rebuild_tensor_v2
+        out[('torch.storage', '_load_from_bytes')] = _torch_bytes
     return out
 
 
@@ -431,7 +260,7 @@ def _dcp_metadata_globals() -> Dict[Tuple[str, str], Any]:
 
     import torch.distributed.checkpoint.filesystem as dcp_fs
     import torch.distributed.checkpoint.metadata as dcp_md
-    out = _torch_type_globals()
+    out = _torch_globals(tensors=False)
     for name, obj in vars(dcp_md).items():
         if isinstance(obj, type) and obj.__module__ == dcp_md.__name__ and (
                 dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum)):
@@ -449,30 +278,65 @@ def _dcp_metadata_globals() -> Dict[Tuple[str, str], Any]:
 #: its ``{(module, name): object}``); builtin containers, scalars: always.
 PICKLE_ALLOW_LISTS: Dict[str, Tuple[str, Callable[[], dict]]] = {
     'numpy': ('builtin containers and scalars, numpy arrays / scalars / '
-              'dtypes', lambda: {
-                  **_builtin_globals(),
-                  **_numpy_globals()
-              }),
+              'dtypes', _numpy_globals),
     'tensors': ('builtin containers and scalars, numpy arrays / scalars / '
                 'dtypes, torch tensors', lambda: {
-                    **_builtin_globals(),
                     **_numpy_globals(),
-                    **_tensor_globals()
+                    **_torch_globals(tensors=True)
                 }),
-    'dcp_metadata':
-    ('the dataclasses of torch.distributed.checkpoint '
-     'metadata, torch sizes / dtypes, builtin containers', lambda: {
-         **_builtin_globals(),
-         **_dcp_metadata_globals()
-     }),
+    'dcp_metadata': ('the dataclasses of torch.distributed.checkpoint '
+                     'metadata, torch sizes / dtypes, builtin containers',
+                     _dcp_metadata_globals),
 }
 
 
 @functools.lru_cache(maxsize=None)
 def _allowed_globals(allowed: str) -> Dict[Tuple[str, str], Any]:
-    return PICKLE_ALLOW_LISTS[allowed][1]()
+    return {**_builtin_globals(), **PICKLE_ALLOW_LISTS[allowed][1]()}
 
 
+def history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` restricted to the public methods of ``HistoryBuffer``
+    (its pickles store ``statistics_methods`` as ``getattr(cls, name)``)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    method = HistoryBuffer.__dict__.get(name) if obj is HistoryBuffer \
+        and isinstance(name, str) and not name.startswith('_') else None
+    if not isinstance(method, types.FunctionType):
+        raise pickle.UnpicklingError(
+            f'getattr({getattr(obj, "__name__", type(obj).__name__)}, '
+            f'{name!r}) is outside the allow-list (only the public methods '
+            'of mmengine.logging.HistoryBuffer)')
+    return getattr(obj, name)
+
+
+def runner_checkpoint_globals() -> List[Tuple[Any, str]]:
+    """``(object, name)`` for ``torch.serialization.safe_globals``: what a
+    Runner checkpoint holds beyond ``weights_only=True``'s list (numpy
+    arrays / scalars / dtypes, ``HistoryBuffer``)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return [(obj, f'{module}.{name}')
+            for (module, name), obj in _numpy_globals(True).items()
+            ] + [(HistoryBuffer, f'{HistoryBuffer.__module__}.HistoryBuffer'),
+                 (history_buffer_getattr, 'builtins.getattr')]
+
+
+def _refused_globals(f, err: Exception) -> List[str]:
+    """The globals of torch file ``f`` (path or file object) outside
+    :func:`runner_checkpoint_globals`, else those ``err`` names."""
+    allowed = {name for _, name in runner_checkpoint_globals()}
+    try:
+        if hasattr(f, 'seek'):
+            f.seek(0)
+        refused = [
+            g for g in torch.serialization.get_unsafe_globals_in_checkpoint(f)
+            if g not in allowed
+        ]
+    except Exception:  # noqa: B902 - e.g. the legacy (non-zip) format
+        refused = []
+    return refused or re.findall(r'GLOBAL ([\w.]+)', str(err))
+
+
+# the one restricted unpickler, and trust
 class _RestrictedUnpickler(pickle.Unpickler):
     """Builds only the globals of one allow-list; anything else raises
     :class:`_RefusedGlobal` before it is imported or called."""
@@ -493,35 +357,23 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise _RefusedGlobal(f'{module}.{name}') from None
 
 
-def _data_trust_hint(trust_option: str, path: str, noun: str = 'file') -> str:
+def is_trusted(path: str) -> bool:
+    """Whether ``path`` is listed in :data:`TRUST_ENV`."""
+    listed = [p for p in os.environ.get(TRUST_ENV, '').split(os.pathsep) if p]
+    real = osp.realpath(osp.expanduser(path))
+    return any(osp.realpath(osp.expanduser(p)) == real for p in listed)
+
+
+_IN_PYTHON = 'trust_pickle=True in Python, or '
+_CHECKPOINT_TRUST = ('--trust-pickle in the converter tools, trust_pickle='
+                     'True in Python, or (--resume / load_from) ')
+
+
+def _trust_hint(path: str, option: str = _IN_PYTHON, noun='file') -> str:
     return (f'If you trust the {noun}, unpickle it without restriction: '
-            f'{trust_option}{TRUST_ENV}={path} in the environment (paths '
+            f'{option}{TRUST_ENV}={path} in the environment (paths '
             'separated by os.pathsep); unpickling can run code from the '
             f'{noun}.')
-
-
-def _unpickle(f,
-              name: str,
-              allowed: str,
-              what: str,
-              trust_pickle: bool,
-              encoding: str = 'latin1',
-              trust_option: str = 'trust_pickle=True in Python, or ') -> Any:
-    """Unpickle ``f`` (file ``name``) with ``allowed``, or fully if trusted."""
-    if allowed not in PICKLE_ALLOW_LISTS:
-        raise ValueError(f'allowed must be one of {list(PICKLE_ALLOW_LISTS)}'
-                         f', got {allowed!r}')
-    if trust_pickle or is_trusted(name):
-        return pickle.load(f, encoding=encoding)
-    try:
-        return _RestrictedUnpickler(f, allowed, encoding=encoding).load()
-    except _RefusedGlobal as err:
-        raise UnsafePickleError(
-            f'{name}: refused to unpickle this {what}: it asks for the '
-            f'global {err.global_name}, which is outside the allow-list '
-            f'({PICKLE_ALLOW_LISTS[allowed][0]}); nothing from the file was '
-            f'run. {_data_trust_hint(trust_option, name)}', name,
-            err.global_name) from None
 
 
 def load_pickle(path: str,
@@ -530,15 +382,13 @@ def load_pickle(path: str,
                 trust_pickle: bool = False,
                 backend_args: Optional[dict] = None,
                 encoding: str = 'latin1',
-                trust_option: str = 'trust_pickle=True in Python, or ') -> Any:
-    """Unpickle a data file (not a checkpoint) with an allow-list.
-
-    Builds only ``PICKLE_ALLOW_LISTS[allowed]`` (both numpy module spellings,
-    Python 2 names).
+                trust_option: str = _IN_PYTHON) -> Any:
+    """Unpickle a file with an allow-list (or fully, if trusted).
 
     Args:
         path (str): The file (local, or mmengine fileio with backend_args).
-        allowed (str): ``'numpy'`` (ACT ground truth, label maps),
+        allowed (str): A key of :data:`PICKLE_ALLOW_LISTS`: ``'numpy'``
+            (ACT ground truth, label maps, ``.pkl`` checkpoints),
             ``'tensors'`` (dumped predictions) or ``'dcp_metadata'``.
         what (str): What the file is, for the error message.
         trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
@@ -550,20 +400,91 @@ def load_pickle(path: str,
         UnsafePickleError: A global outside the allow-list (both named).
         EOFError, pickle.UnpicklingError, ValueError: Truncated or corrupt.
     """
+    if allowed not in PICKLE_ALLOW_LISTS:
+        raise ValueError(f'allowed must be one of {list(PICKLE_ALLOW_LISTS)}'
+                         f', got {allowed!r}')
     if backend_args is None and osp.isfile(path):
-        with open(path, 'rb') as f:
-            return _unpickle(f, path, allowed, what, trust_pickle, encoding,
-                             trust_option)
-    from mmengine.fileio import get
-    return _unpickle(
-        io.BytesIO(get(path, backend_args=backend_args)), path, allowed, what,
-        trust_pickle, encoding, trust_option)
+        f = open(path, 'rb')
+    else:
+        from mmengine.fileio import get
+        f = io.BytesIO(get(path, backend_args=backend_args))
+    with f:
+        if trust_pickle or is_trusted(path):
+            return pickle.load(f, encoding=encoding)
+        try:
+            return _RestrictedUnpickler(f, allowed, encoding=encoding).load()
+        except _RefusedGlobal as err:
+            raise UnsafePickleError(
+                f'{path}: refused to unpickle this {what}: it asks for the '
+                f'global {err.global_name}, which is outside the allow-list '
+                f'({PICKLE_ALLOW_LISTS[allowed][0]}); nothing from the file '
+                f'was run. {_trust_hint(path, trust_option)}', path,
+                err.global_name) from None
 
 
+def load_checkpoint_file(path: str,
+                         trust_pickle: bool = False,
+                         map_location: Optional[Any] = 'cpu',
+                         check_first: bool = True) -> Any:
+    """Load a torch checkpoint or a Caffe2 / PySlowFast ``.pkl`` safely.
+
+    Torch files: ``weights_only=True`` plus :func:`runner_checkpoint_globals`;
+    pickles: numpy arrays only.
+
+    Args:
+        path (str): The file.
+        trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
+        map_location: As for ``torch.load``. Defaults to ``'cpu'``.
+        check_first (bool): :func:`check_checkpoint_file` before loading
+            (else only when loading fails, sparing the runtime path a read).
+
+    Raises:
+        CheckpointFileError: Missing, empty, truncated, corrupt, or holding
+            types outside the allow-list (named, with how to trust it).
+    """
+    if check_first:
+        kind = check_checkpoint_file(path)
+    elif not osp.isfile(path):
+        raise MissingCheckpointError(f'{path}: no such file')
+    else:
+        kind = None
+    trust_pickle = trust_pickle or is_trusted(path)
+    try:
+        if kind == 'pickle':  # Caffe2 / PySlowFast: numpy arrays in dicts
+            return load_pickle(
+                path,
+                'numpy',
+                'checkpoint',
+                trust_pickle,
+                trust_option=_CHECKPOINT_TRUST)
+        with torch.serialization.safe_globals(runner_checkpoint_globals()):
+            return torch.load(
+                path, map_location=map_location, weights_only=not trust_pickle)
+    except CheckpointFileError:
+        raise
+    except Exception as err:  # noqa: B902 - torch/pickle errors, unnamed
+        if kind is None:
+            check_checkpoint_file(path)  # truncated or corrupt: says so
+        if trust_pickle or not isinstance(err, pickle.UnpicklingError):
+            reason = str(err).strip().splitlines() or ['']
+            raise CheckpointFileError(
+                f'{path} could not be read: {type(err).__name__}: '
+                f'{reason[-1][:300]}') from err
+        refused = _refused_globals(path, err)
+        what = (f'types outside the allow-list of stmixer_mm checkpoints: '
+                f'{", ".join(refused)}') if refused else \
+            str(err).strip().splitlines()[-1][:300]
+        raise CheckpointFileError(
+            f'{path} is a complete checkpoint, but safe loading refuses it: '
+            f'it holds {what}. {_trust_hint(path, _CHECKPOINT_TRUST)}'
+        ) from err
+
+
+# torch.distributed.checkpoint folders
 @functools.lru_cache(maxsize=None)
 def _dcp_classes() -> Tuple[type, type, type]:
-    """The safe reader and planners (built on first use: importing
-    torch.distributed.checkpoint is not free)."""
+    """The safe reader and planners (built on first use: the import is
+    slow)."""
     import dataclasses
 
     import torch.distributed.checkpoint.default_planner as dcp_planner
@@ -576,17 +497,15 @@ def _dcp_classes() -> Tuple[type, type, type]:
         """``FileSystemReader`` reading ``.metadata`` by :func:`load_pickle`,
         checking shard files against it first, naming them in errors."""
 
-        def read_metadata(self, *args, **kwargs) -> Metadata:
-            rank = kwargs.get('rank')
+        def read_metadata(self, *args, rank=None, **kwargs) -> Metadata:
             cache = self.__dict__.setdefault('_stmixer_metadata', {})
             if rank not in cache:
-                cache[rank] = self._read_metadata(rank)
-            metadata = cache[rank]
-            metadata.storage_meta.load_id = self.load_id
-            return metadata
+                cache[rank] = self._read_metadata(
+                    str(self._get_metadata_path(rank)))
+            cache[rank].storage_meta.load_id = self.load_id
+            return cache[rank]
 
-        def _read_metadata(self, rank) -> Metadata:
-            path = str(self._get_metadata_path(rank))
+        def _read_metadata(self, path: str) -> Metadata:
             if not osp.isfile(path):
                 raise ShardedCheckpointError(
                     f'{path} is missing: a torch.distributed.checkpoint '
@@ -596,7 +515,7 @@ def _dcp_classes() -> Tuple[type, type, type]:
                     path,
                     'dcp_metadata',
                     'torch.distributed.checkpoint metadata',
-                    trust_pickle=is_trusted(str(self.path)),
+                    is_trusted(str(self.path)),
                     trust_option='')
             except UnsafePickleError:
                 raise
@@ -629,22 +548,22 @@ def _dcp_classes() -> Tuple[type, type, type]:
                         f'{path} is missing: the metadata of the sharded '
                         f'checkpoint {self.path} lists it (incomplete '
                         'copy?)')
-                size = osp.getsize(path)
-                if size < end:
+                if osp.getsize(path) < end:
                     raise ShardedCheckpointError(
-                        f'{path} is truncated: the shard file has {size} '
-                        f'bytes, the metadata of {self.path} needs {end}; '
-                        'copy or download it again')
+                        f'{path} is truncated: the shard file has '
+                        f'{osp.getsize(path)} bytes, the metadata of '
+                        f'{self.path} needs {end}; copy or download it again')
 
         def read_data(self, plan, planner):
+            """File by file, so that an error names its shard file."""
             per_file: Dict[str, list] = {}
             for item in plan.items:
                 rel = self.storage_data[item.storage_index].relative_path
                 per_file.setdefault(rel, []).append(item)
+            planner.trust_pickle = is_trusted(str(self.path))
             fut = None
             for rel, items in per_file.items():
                 path = str(self.fs.concat_path(self.path, rel))
-                planner.trust_pickle = is_trusted(str(self.path))
                 try:
                     fut = super().read_data(
                         dataclasses.replace(plan, items=items), planner)
@@ -659,16 +578,14 @@ def _dcp_classes() -> Tuple[type, type, type]:
                             f'{path}: refused to unpickle an item of this '
                             'shard file: torch.load(weights_only=True) '
                             f'refuses {name}; nothing from the file was run.'
-                            f' {_data_trust_hint("", self.path, "folder")}',
-                            path, name) from err
+                            f' {_trust_hint(self.path, "", "folder")}', path,
+                            name) from err
                     raise ShardedCheckpointError(
                         f'{path} is corrupt: a shard of the sharded '
                         f'checkpoint {self.path} cannot be read '
                         f'({type(err).__name__}: {str(err)[:300]}); copy or '
                         'download it again') from err
-            if fut is None:
-                return super().read_data(plan, planner)
-            return fut
+            return super().read_data(plan, planner) if fut is None else fut
 
     class _SafeBytesMixin:
         """``load_bytes`` (non-tensor items) with ``weights_only=True`` and
@@ -677,28 +594,19 @@ def _dcp_classes() -> Tuple[type, type, type]:
         trust_pickle = False  # the reader sets it for a trusted folder
 
         def load_bytes(self, read_item, value) -> None:
-            if self.trust_pickle:
-                obj = torch.load(value, map_location='cpu', weights_only=False)
-            else:
-                try:
-                    with _allowed_runner_globals():
-                        obj = torch.load(
-                            value, map_location='cpu', weights_only=True)
-                except pickle.UnpicklingError as err:
-                    value.seek(0)
-                    try:
-                        found = torch.serialization.\
-                            get_unsafe_globals_in_checkpoint(value)
-                    except Exception:  # noqa: B902 - name it from err
-                        found = []
-                    allowed = _global_names(runner_checkpoint_globals())
-                    refused = [g for g in found if g not in allowed]
-                    if not refused:  # not a readable item at all
-                        raise RuntimeError(
-                            'an item is not a torch-saved object ('
-                            f'{str(err).strip().splitlines()[-1][:200]})'
-                        ) from err
+            try:
+                with torch.serialization.safe_globals(
+                        runner_checkpoint_globals()):
+                    obj = torch.load(
+                        value,
+                        map_location='cpu',
+                        weights_only=not self.trust_pickle)
+            except pickle.UnpicklingError as err:
+                refused = [] if self.trust_pickle else _refused_globals(
+                    value, err)
+                if refused:
                     raise _RefusedGlobal(', '.join(refused)) from err
+                raise
             fqn = read_item.dest_index.fqn
             if self.flatten_state_dict:
                 dcp_planner.set_element(self.original_state_dict,
@@ -717,10 +625,8 @@ def _dcp_classes() -> Tuple[type, type, type]:
 
 def safe_dcp_reader(path: str):
     """The reader of every sharded checkpoint stmixer_mm loads: metadata
-    by :func:`load_pickle`, shard files named in errors.
-
-    Metadata and shard files are checked here, before PyTorch's load: it
-    would turn a failed ``read_metadata`` into a warning and a retry.
+    by :func:`load_pickle`, shard files named in errors; both checked here
+    (PyTorch's load turns a failed ``read_metadata`` into a retry).
 
     Raises:
         ShardedCheckpointError: Metadata or shard missing, truncated, corrupt.
@@ -731,20 +637,39 @@ def safe_dcp_reader(path: str):
     return reader
 
 
-def safe_dcp_planner(empty_state_dict: bool = False,
-                     keys: Optional[Sequence[str]] = None):
-    """The planner for :func:`safe_dcp_reader`: ``DefaultLoadPlanner`` (or,
-    with ``empty_state_dict``, one rebuilding the state dict from the
-    metadata, only ``keys`` if given), byte items ``weights_only=True``."""
-    if empty_state_dict:
-        return _dcp_classes()[2](keys=set(keys) if keys else None)
-    return _dcp_classes()[1]()
+def load_sharded_state(path: str,
+                       state_dict: Optional[dict] = None,
+                       keys: Optional[Sequence[str]] = None) -> dict:
+    """Read the torch.distributed.checkpoint folder ``path`` safely
+    (non-tensor items ``weights_only=True``): into ``state_dict`` in place
+    (``dcp.load``), else the folder (top-level ``keys`` only, if given) as a
+    new dict, in one process.
 
-
-def raise_dcp_failure(err: BaseException) -> None:
-    """Re-raise the first stmixer_mm error inside a DCP
-    ``CheckpointException`` (which wraps each rank's); else return."""
-    for failure in getattr(err, 'failures', {}).values():
-        exc = failure[0] if isinstance(failure, tuple) else failure
-        if isinstance(exc, CheckpointFileError):
-            raise exc.with_traceback(None) from None
+    Raises:
+        ShardedCheckpointError: A shard or the metadata missing, truncated,
+            corrupt (the first rank's error, not DCP's wrapper).
+        UnsafePickleError: The metadata or an item asks for a refused global.
+    """
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+    try:
+        if state_dict is not None:
+            dcp.load(
+                state_dict,
+                storage_reader=safe_dcp_reader(path),
+                planner=_dcp_classes()[1]())
+            return state_dict
+        state_dict = {}
+        _load_state_dict(
+            state_dict,
+            storage_reader=safe_dcp_reader(path),
+            planner=_dcp_classes()[2](keys=set(keys) if keys else None),
+            no_dist=True)
+        return state_dict
+    except BaseException as err:  # noqa: B902 - DCP's CheckpointException
+        # it wraps each rank's error: re-raise ours
+        for failure in getattr(err, 'failures', {}).values():
+            exc = failure[0] if isinstance(failure, tuple) else failure
+            if isinstance(exc, CheckpointFileError):
+                raise exc.with_traceback(None) from None
+        raise

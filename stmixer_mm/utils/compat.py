@@ -1,11 +1,6 @@
-"""Fixes for known defects of the pinned OpenMMLab releases.
-
-Each acts only where its defect is, logged (debug) and recorded in
-:data:`APPLIED_FIXES`: mmaction2 1.2.0's wheel lacking ``localizers/drn``
-(:data:`DRN_FIX`), its AVA AP's ``np.NAN`` gone in numpy 2 (:data:`AP_FIX`),
-mmengine 0.10.7's local loader (:data:`LOADER_FIX`). No ``__init__`` wrapped
-(``tests/test_registry.py``); :data:`DISABLE_ENV` skips fixes (get_started).
-"""
+"""Fixes for known defects of the pinned OpenMMLab releases, each applied
+only where its defect is, recorded in :data:`APPLIED_FIXES` and skippable
+by :data:`DISABLE_ENV` (docs/en/get_started.md)."""
 import importlib.util
 import logging
 import os
@@ -62,11 +57,8 @@ class _MissingDRN:
 
 
 def patch_mmaction_packaging() -> bool:
-    """Provide ``mmaction.models.localizers.drn`` when the wheel lacks it.
-
-    Returns:
-        bool: whether the stub was installed.
-    """
+    """Provide ``mmaction.models.localizers.drn`` when mmaction2 1.2.0's
+    wheel lacks it; whether the stub was installed."""
     name = 'mmaction.models.localizers.drn'
     if _disabled(DRN_FIX) or name in sys.modules or \
             not _mmaction_drn_missing():
@@ -89,11 +81,8 @@ def patch_mmaction_packaging() -> bool:
 
 
 def patch_ava_metric_numpy2() -> bool:
-    """Make mmaction2's AVA AP computation work under numpy 2.
-
-    Returns:
-        bool: whether ``compute_average_precision`` was wrapped.
-    """
+    """Make mmaction2's AVA AP work under numpy 2 (no ``np.NAN``); whether
+    ``compute_average_precision`` was wrapped."""
     import numpy as np
     if _disabled(AP_FIX) or hasattr(np, 'NAN'):
         return False
@@ -118,45 +107,23 @@ def patch_ava_metric_numpy2() -> bool:
 
 
 def patch_mmengine_local_loader() -> bool:
-    """Make mmengine's local checkpoint loader safe, naming file and fault.
-
-    mmengine 0.10.7's no-prefix loader (``load_from``, ``--resume``,
-    ``init_detector``) uses torch's default (torch >= 2.6 refuses Runner
-    checkpoints, older torch unpickles anything; errors name no file); it
-    becomes :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`.
-
-    Returns:
-        bool: Whether it was installed now (False if already, or off).
-    """
+    """Route mmengine 0.10.7's local checkpoint loader (``load_from``,
+    ``--resume``; torch's default load, errors naming no file) through
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`;
+    whether it was installed now."""
     if _disabled(LOADER_FIX):
         return False
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from .checkpoint_loading import (CheckpointFileError,
-                                     MissingCheckpointError,
-                                     check_checkpoint_file,
-                                     load_checkpoint_file)
+    from .checkpoint_loading import CheckpointFileError, load_checkpoint_file
     inner = CheckpointLoader._schemes.get('')
     if inner is None or getattr(inner, '_stmixer_checked', False):
         return False
 
     def load_from_local(filename, map_location):
         filename = osp.expanduser(filename)
-        if not osp.isfile(filename):
-            raise MissingCheckpointError(
-                f'checkpoint {filename}: no such file')
-        try:
-            checkpoint = load_checkpoint_file(
-                filename, map_location=map_location, check_first=False)
-        except CheckpointFileError:
-            raise
-        except Exception as err:  # torch/pickle errors without the name
-            check_checkpoint_file(filename)  # raises with a diagnosis
-            reason = str(err).strip().splitlines()[-1][:300] if str(
-                err).strip() else type(err).__name__
-            raise CheckpointFileError(
-                f'checkpoint {filename} could not be read: '
-                f'{type(err).__name__}: {reason}') from err
+        checkpoint = load_checkpoint_file(
+            filename, map_location=map_location, check_first=False)
         if not isinstance(checkpoint, dict):
             raise CheckpointFileError(
                 f'checkpoint {filename} holds a {type(checkpoint).__name__}, '

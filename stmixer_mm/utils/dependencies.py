@@ -1,11 +1,6 @@
-"""The supported OpenMMLab stack, checked when ``stmixer_mm`` is imported.
-
-The one place recording which versions fit (``setup.cfg``, ``requirements/``
-agree: ``tests/test_utils/test_dependencies.py``). Also checked: ``cv2``
-(mixed OpenCV wheels, or OpenCV 5 from mmaction2's unpinned
-``opencv-contrib-python``, are errors) and ``mmcv._ext`` (an sdist built
-without torch lacks its ops). Cheap look-ups only; docs/en/get_started.md.
-"""
+"""The supported OpenMMLab stack (the one record; ``setup.cfg`` and
+``requirements/`` agree), plus ``cv2`` and mmcv's ops, checked cheaply when
+``stmixer_mm`` is imported (docs/en/get_started.md)."""
 import importlib.metadata as md
 import importlib.util
 import logging
@@ -90,11 +85,8 @@ def one_opencv_command(dists: Dict[str, str]) -> str:
 
 
 def check_opencv() -> Tuple[List[str], List[str]]:
-    """Check the OpenCV wheels and the ``cv2`` they give.
-
-    Returns:
-        tuple[list[str], list[str]]: Errors and warnings.
-    """
+    """Errors and warnings about the OpenCV wheels and the ``cv2`` they
+    give (mixed wheels, OpenCV 5)."""
     hard, soft = [], []
     dists = {d: v for d in OPENCV_DISTS if (v := _installed(d)) is not None}
     listed = ', '.join(f'{d}=={v}' for d, v in dists.items()) or 'none'

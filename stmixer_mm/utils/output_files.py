@@ -1,19 +1,21 @@
-"""Output paths that no run overwrites unasked: exclusive claims,
-temporary names renamed when complete, errors naming the file;
-``overwrite=True`` (the demo's ``--overwrite``) replaces existing files.
-
-Paths are claimed with ``O_CREAT | O_EXCL`` (two runs never write one file);
-outputs go to a hidden :func:`temp_path`, renamed when complete (the mp4 once
-closed); JSON Lines are written in place. See docs/en/bad_inputs.md.
-"""
+"""Outputs that no run overwrites unasked (docs/en/bad_inputs.md): files
+claimed with ``O_EXCL`` and renamed when complete (:class:`OutputFiles`);
+folders staged, with a ``manifest.txt`` of the files a run wrote so that
+``--overwrite`` deletes only those (:func:`staged_output_dir`)."""
+import errno
 import os
 import os.path as osp
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Tuple
+import shutil
+import socket
+import tempfile
+from contextlib import contextmanager, suppress
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 __all__ = [
     'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
-    'output_exists_error', 'temp_path'
+    'output_exists_error', 'temp_path', 'OutputDirError', 'MANIFEST',
+    'file_states', 'write_manifest', 'remove_generated', 'check_output_dir',
+    'pid_alive', 'clear_stale_staging', 'staged_output_dir'
 ]
 
 
@@ -24,11 +26,7 @@ class OutputFileError(OSError):
 
 def prepare_out_dir(out_dir: str, create: bool = True) -> None:
     """Create ``out_dir`` and its parents (``create=False``: only check it
-    is not a file).
-
-    Raises:
-        OutputFileError: ``out_dir`` is a file, or cannot be created.
-    """
+    is not a file); else :class:`OutputFileError`."""
     if osp.lexists(out_dir) and not osp.isdir(out_dir):
         raise OutputFileError(
             f'{out_dir}: the output folder is a file (or a broken link); '
@@ -48,15 +46,12 @@ def output_exists_error(path: str,
                         ) -> OutputFileError:
     """The error refusing the existing output ``path``, naming
     ``overwrite_flag`` (e.g. ``'--overwrite'``) if the command has one."""
-    if osp.islink(path):
-        what = 'a link, from an earlier or a concurrent run'
-    elif osp.isdir(path):
-        what = 'a folder, from an earlier or a concurrent run'
-    elif osp.isfile(path) and osp.getsize(path) == 0:
+    kind = 'link' if osp.islink(path) else 'folder' if osp.isdir(
+        path) else 'file'
+    what = f'a {kind}, from an earlier or a concurrent run'
+    if kind == 'file' and osp.isfile(path) and osp.getsize(path) == 0:
         what = ('an empty file: the claim of a run still going, or of one '
                 'that was killed')
-    else:
-        what = 'a file, from an earlier or a concurrent run'
     todo = 'remove it or choose another --out-dir'
     if overwrite_flag and osp.isdir(path):
         todo = f'{overwrite_flag} replaces files, not folders: {todo}'
@@ -68,14 +63,8 @@ def output_exists_error(path: str,
 
 
 def claim_output(path: str) -> os.stat_result:
-    """Create ``path`` empty with exclusive creation.
-
-    Returns:
-        os.stat_result: The claimed file's, to know it again (``release``).
-
-    Raises:
-        OutputFileError: ``path`` exists or cannot be created.
-    """
+    """Create ``path`` empty with exclusive creation; return its stat (for
+    :meth:`OutputFiles.release`); else :class:`OutputFileError`."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
@@ -98,10 +87,8 @@ def temp_path(path: str) -> str:
 
 
 def remove_quietly(path: str) -> None:
-    try:
+    with suppress(OSError):
         os.remove(path)
-    except OSError:
-        pass
 
 
 def commit(tmp: str, path: str) -> None:
@@ -112,13 +99,6 @@ def commit(tmp: str, path: str) -> None:
         remove_quietly(tmp)
         raise OutputFileError(f'{path}: cannot move the complete file there '
                               f'from {tmp} ({e}); removed it') from None
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def _claim_or_keep(path: str, overwrite: bool) -> Tuple[os.stat_result, bool]:
@@ -150,7 +130,6 @@ class OutputFiles:
                  paths: Dict[str, Optional[str]],
                  overwrite: bool = False) -> None:
         self.paths = {k: p for k, p in paths.items() if p is not None}
-        # key -> (stat when claimed, created by this run)
         self._claims: Dict[str, Tuple[os.stat_result, bool]] = {}
         try:
             for key, path in self.paths.items():
@@ -164,13 +143,9 @@ class OutputFiles:
 
     @contextmanager
     def open(self, key: str, newline: Optional[str] = None) -> Iterator:
-        """Write the text file ``key``: a file under its :func:`temp_path`,
-        renamed over the claimed path once closed; removed on an error.
-
-        Raises:
-            OutputFileError: Writing failed (e.g. a full disk), naming the
-                file, the bytes written and the ``OSError``.
-        """
+        """Write the text file ``key`` under its :func:`temp_path`, renamed
+        over the claimed path once closed; removed (and
+        :class:`OutputFileError`) on an error."""
         path = self.paths[key]
         tmp = temp_path(path)
         try:
@@ -180,23 +155,16 @@ class OutputFiles:
         try:
             yield f
             f.close()
-        except OSError as e:
-            written = _size(tmp)
-            try:
+        except BaseException as e:
+            written = osp.getsize(tmp) if osp.isfile(tmp) else 0
+            with suppress(OSError):
                 f.close()
-            except OSError:
-                pass
             remove_quietly(tmp)
+            if not isinstance(e, OSError):
+                raise
             raise OutputFileError(
                 f'{path}: writing it failed after {written} bytes ({e}); '
                 'removed the partial file') from None
-        except BaseException:
-            try:
-                f.close()
-            except OSError:
-                pass
-            remove_quietly(tmp)
-            raise
         commit(tmp, path)
 
     def release(self, keys: Optional[List[str]] = None) -> List[str]:
@@ -220,3 +188,236 @@ class OutputFiles:
                     claim.st_size, claim.st_mtime_ns):
                 kept.append(path)
         return kept
+
+
+MANIFEST = 'manifest.txt'
+#: a staging folder's prefix (inside the output folder: same file system),
+#: then ``<pid>@<host>-``; one left behind is a killed run's
+STAGING_PREFIX = '.staging-'
+
+
+class OutputDirError(ValueError):
+    """A manifest that cannot be trusted (unreadable, or listing a path
+    that is not a file inside the folder); nothing was deleted."""
+
+
+def file_states(out_dir: str) -> Dict[str, Tuple[int, int, int]]:
+    """``{relative path: (inode, size, mtime_ns)}`` of ``out_dir``'s files."""
+    states = {}
+    for root, _, names in os.walk(out_dir):
+        for name in names:
+            full = osp.join(root, name)
+            st = os.stat(full)
+            states[osp.relpath(full, out_dir)] = (st.st_ino, st.st_size,
+                                                  st.st_mtime_ns)
+    return states
+
+
+def _write_list(path: str, rels, tmp: Optional[str] = None) -> None:
+    """Write ``rels`` sorted, one a line (through ``tmp``, renamed)."""
+    with open(tmp or path, 'w') as f:
+        f.write(''.join(f'{rel}\n' for rel in sorted(set(rels))))
+    if tmp:
+        os.replace(tmp, path)
+
+
+def write_manifest(out_dir: str, before: Dict[str, Tuple[int, int,
+                                                         int]]) -> str:
+    """Write the manifest of the files new or changed since ``before``
+    (:func:`file_states` before the first write), itself included."""
+    path = osp.join(out_dir, MANIFEST)
+    _write_list(path, [
+        rel for rel, state in file_states(out_dir).items()
+        if before.get(rel) != state
+    ] + [MANIFEST])
+    return path
+
+
+def _checked_manifest(out_dir: str) -> List[str]:
+    """The manifest's paths, each checked to be a file inside ``out_dir``."""
+    path = osp.join(out_dir, MANIFEST)
+    if not osp.isfile(path):
+        held = _entries(out_dir)
+        raise FileExistsError(
+            f'{out_dir} has no {MANIFEST} (a set written by an older '
+            'version, an interrupted run or other data: it holds '
+            f'{", ".join(held[:6])}{", ..." if len(held) > 6 else ""}), so '
+            'which files the tool wrote is unknown and nothing is deleted; '
+            'remove them yourself, or pick another --out-dir')
+    root = osp.realpath(out_dir)
+    try:
+        with open(path, encoding='utf-8') as f:
+            rels = [line.rstrip('\n') for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise OutputDirError(f'{path} cannot be read as a list of paths '
+                             f'({e}); nothing was deleted') from None
+    for rel in rels:
+        full = osp.join(root, rel)
+        if '\0' in rel or osp.isabs(rel):
+            why = 'is not a relative path'
+        elif not osp.realpath(full).startswith(root + os.sep):
+            why = f'is outside {out_dir}'
+        elif osp.normpath(rel) != rel:
+            why = 'is not a normalised path (the tool writes no ".." or ".")'
+        elif osp.isdir(full):
+            why = 'is a folder (a manifest lists files)'
+        else:
+            continue
+        raise OutputDirError(f'{path}: {rel!r} {why}; nothing was deleted '
+                             '(not a manifest this tool wrote: fix or '
+                             'remove it)')
+    return rels
+
+
+def _remove_files(out_dir: str, rels) -> int:
+    """Delete ``rels`` and the folders they leave empty; return the count."""
+    root = osp.realpath(out_dir)
+    folders, removed = set(), 0
+    for rel in rels:
+        full = osp.realpath(osp.join(root, rel))
+        if osp.isfile(full) or osp.islink(full):
+            os.remove(full)
+            removed += 1
+        parent = osp.dirname(full)
+        while parent != root and parent.startswith(root + os.sep):
+            folders.add(parent)
+            parent = osp.dirname(parent)
+    for folder in sorted(folders, key=len, reverse=True):
+        if osp.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+    return removed
+
+
+def remove_generated(out_dir: str) -> int:
+    """Delete the files ``out_dir``'s manifest lists (all checked first) and
+    the folders they leave empty; returns the number removed."""
+    return _remove_files(out_dir, _checked_manifest(out_dir))
+
+
+def _entries(out_dir: str) -> List[str]:
+    """What ``out_dir`` holds, staging folders of other runs aside."""
+    if not osp.isdir(out_dir):
+        return []
+    return sorted(
+        e for e in os.listdir(out_dir) if not e.startswith(STAGING_PREFIX))
+
+
+def check_output_dir(out_dir: str, overwrite: bool) -> None:
+    """Refuse, before any work, an ``out_dir`` the run could not replace:
+    not empty without ``overwrite``, or without a manifest."""
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'--out-dir {out_dir} is a file')
+    if not _entries(out_dir):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f'--out-dir {out_dir} is not empty; pass --overwrite to '
+            'replace what an earlier run wrote there (only the files its '
+            f'{MANIFEST} lists are deleted)')
+    _checked_manifest(out_dir)  # present, and every listed path inside
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (any user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    except OSError as e:  # pragma: no cover
+        return e.errno != errno.ESRCH
+    return True
+
+
+def clear_stale_staging(out_dir: str, log=print) -> None:
+    """Remove (and log) staging folders of runs killed on this host; name
+    and leave those whose run may still write (live pid, other host)."""
+    names = os.listdir(out_dir) if osp.isdir(out_dir) else []
+    for name in sorted(n for n in names if n.startswith(STAGING_PREFIX)):
+        path = osp.join(out_dir, name)
+        owner = name[len(STAGING_PREFIX):].rpartition('-')[0]
+        pid, _, host = owner.partition('@')
+        if not (pid.isdigit() and host):
+            why = 'its run is unknown (written by an older version)'
+        elif host != socket.gethostname():
+            why = f'its run, pid {pid} on {host}, cannot be checked here'
+        elif pid_alive(int(pid)):
+            why = f'its run, pid {pid}, is running'
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            log(f'note: removed {path}, left by a run that was killed '
+                f'(pid {pid} is gone)')
+            continue
+        log(f'warning: {path} is the staging folder of another run; '
+            f'{why}: left in place (remove it once no run writes there)')
+
+
+def _parents(rel: str) -> List[str]:
+    parts = rel.split(os.sep)[:-1]
+    return [os.sep.join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def _clashes(out_dir: str, written: List[str], old: Set[str]) -> List[str]:
+    """Paths the run would write over (file or folder) that no earlier run
+    wrote."""
+    out = []
+    for rel in written:
+        target = osp.join(out_dir, rel)
+        if osp.lexists(target) and (rel not in old or osp.isdir(target)):
+            out.append(rel)
+        out += [
+            p for p in _parents(rel) if osp.lexists(osp.join(out_dir, p))
+            and not osp.isdir(osp.join(out_dir, p)) and p not in old
+        ]
+    return sorted(set(out))
+
+
+def _commit(stage: str, out_dir: str, overwrite: bool) -> None:
+    """Move the files written under ``stage`` into ``out_dir``: refusals
+    first; the manifest lists old and new files until the end."""
+    written = [r for r in sorted(file_states(stage)) if r != MANIFEST]
+    manifest = osp.join(out_dir, MANIFEST)
+    tmp = osp.join(stage, MANIFEST + '.tmp')
+    old = set()
+    if overwrite and osp.isfile(manifest):
+        old = set(_checked_manifest(out_dir))
+    clash = _clashes(out_dir, written, old)
+    if clash:
+        raise FileExistsError(
+            f'{osp.join(out_dir, clash[0])} exists and is not listed in '
+            f'{manifest} (not written by an earlier run: '
+            f'{len(clash)} such paths); nothing was changed: move them or '
+            'pick another --out-dir')
+    _write_list(manifest, old | set(written) | {MANIFEST}, tmp)
+    blocking = {p for rel in written for p in _parents(rel)} & old
+    _remove_files(out_dir, sorted(blocking))  # earlier files where folders go
+    for rel in written:
+        target = osp.join(out_dir, rel)
+        os.makedirs(osp.dirname(target), exist_ok=True)
+        os.replace(osp.join(stage, rel), target)
+    _remove_files(out_dir, sorted(old - set(written) - {MANIFEST}))
+    _write_list(manifest, written + [MANIFEST], tmp)
+
+
+@contextmanager
+def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
+    """Yield a staging folder inside ``out_dir`` (write every output under
+    it, but name ``out_dir`` in files that name paths); on success its files
+    replace those of the old manifest, on any error ``out_dir`` is left as
+    it was."""
+    check_output_dir(out_dir, overwrite)
+    created = not osp.isdir(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    stage = tempfile.mkdtemp(
+        prefix=f'{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}-',
+        dir=out_dir)
+    done = False
+    try:
+        yield stage
+        _commit(stage, out_dir, overwrite)
+        done = True
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not done and not os.listdir(out_dir):
+            os.rmdir(out_dir)

@@ -1,10 +1,5 @@
-"""The kinds of setting a config value is checked against (:class:`Setting`
-and its constructors :func:`Int`, :func:`Float`, :func:`Bool`,
-:func:`Str`, :func:`Choice`, :func:`Seq`, :class:`Fields`) and the
-type-only setting derived from an ``__init__`` annotation
-(:func:`setting_from_annotation`). Declared and checked by
-:mod:`stmixer_mm.utils.settings`.
-"""
+"""The kinds of setting a config value is checked against, and the
+type-only one derived from an ``__init__`` annotation."""
 import numbers
 import os
 import typing

@@ -1,11 +1,6 @@
-"""Settings checked where they are read: one declarative mechanism.
-
-A config dict whose ``type`` names a part of this project is checked against
-its type's (and bases') declared settings, and undeclared arguments by their
-annotation, by :func:`check_config` before a run and :func:`check_arguments`
-at build, naming the config path. Kinds: :mod:`.setting_types`; declarations:
-:mod:`.settings_specs`; all importable from here. docs/en/bad_inputs.md.
-"""
+"""Settings checked against their declarations (:mod:`.settings_specs`)
+and annotations, by :func:`check_config` before a run and
+:func:`check_arguments` at build, naming the config path."""
 import inspect
 import typing
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -50,12 +45,8 @@ def _add_projects_root(path: str) -> None:
 
 
 def load_config(path: str):
-    """``Config.fromfile`` whose errors name the file (missing, not a
-    config, syntax error, failing base / import).
-
-    Raises:
-        ConfigFileError: Naming ``path`` and the problem.
-    """
+    """``Config.fromfile`` whose errors (:class:`ConfigFileError`) name the
+    file (missing, not a config, syntax error, failing base / import)."""
     import os.path as osp
 
     from mmengine.config import Config
@@ -96,8 +87,7 @@ def _declaring_names(type_name: str) -> List[str]:
 
 def _registries() -> tuple:
     """The registries of this project's parts."""
-    # here, not at the top: the registries import mmdet and mmaction2,
-    # which the settings schema does not need
+    # imported here: the registries import mmdet and mmaction2
     from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
                                      TASK_UTILS, TRANSFORMS, VISUALIZERS)
     return (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS, VISUALIZERS,
@@ -160,8 +150,7 @@ def _annotated_settings(cls: type) -> Dict[str, Setting]:
     if cls in _ANNOTATED:
         return _ANNOTATED[cls]
     out: Dict[str, Setting] = {}
-    # base classes first: a subclass that passes **kwargs on keeps its
-    # bases' annotated arguments; its own annotations override theirs
+    # bases first: a subclass passing **kwargs on keeps their arguments
     for klass in reversed(cls.__mro__):
         if not is_checked_class(klass) or '__init__' not in vars(klass):
             continue
@@ -201,7 +190,6 @@ def settings_of(type_name: str) -> Dict[str, Setting]:
     return out
 
 
-# ---------------------------------------------------------------------------
 def check_settings(cfg: dict, path: str) -> None:
     """Check one config dict with a ``type`` (a name, or a new-style
     config's class) against its settings."""
@@ -237,11 +225,8 @@ _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
 
 
 def check_config_consistency(cfg) -> None:
-    """Run the rules over a whole config (:func:`declare_config_rule`).
-
-    Raises:
-        ConfigSettingError: the first rule's problem.
-    """
+    """Run the rules over a whole config (:func:`declare_config_rule`);
+    raise the first problem as :class:`ConfigSettingError`."""
     for rule in CONFIG_RULES:
         problem = rule(cfg)
         if problem is not None:
@@ -272,18 +257,10 @@ def check_config(cfg,
         check_config_consistency(cfg)
 
 
-# ---------------------------------------------------------------------------
-# the same checks when a part is built, whoever builds it: each class calls
-# check_arguments at the top of its __init__ (and check_built at its end)
 def check_arguments(cls: type, arguments: dict) -> None:
-    """Check ``cls.__init__``'s arguments as :func:`check_config` does.
-
-    Each part's ``__init__`` starts with ``check_arguments(Cls, locals())``,
-    so a wrong setting is refused whoever builds it (path from the class).
-
-    Args:
-        cls (type): The class whose ``__init__`` runs.
-        arguments (dict): Its first ``locals()`` (``**kwargs`` merged).
+    """Check ``cls.__init__``'s arguments as :func:`check_config` does;
+    each part's ``__init__`` starts with ``check_arguments(Cls, locals())``
+    (``**kwargs`` merged), so a bad setting is refused whoever builds it.
 
     Raises:
         ConfigSettingError: Naming the setting's path.

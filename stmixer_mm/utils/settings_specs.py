@@ -1,11 +1,6 @@
-"""The declarations of settings: :func:`declare_settings`,
-:func:`declare_rule` and :func:`declare_config_rule` with their store, the
-declared settings of this project's modules (and of the mmaction2 data
-types its configs set), and the whole-config rule (model vs data classes).
-
-Imports only :mod:`.setting_types` and :mod:`.type_names` (:mod:`.settings`
-imports this). See docs/en/bad_inputs.md.
-"""
+"""The declared settings of this project's parts (and of the mmaction2
+data types its configs set), their store, and the whole-config rule (model
+vs data classes); :mod:`.settings` checks them."""
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .setting_types import (Bool, Choice, Fields, Float, Int, Seq, Setting,
@@ -105,8 +100,6 @@ TEST_CFG_DEFAULTS = {
     }
     for convention in ('ava', 'mmdet')
 }
-# (mmdet's two-stage layout: rpn_head takes no train_cfg / test_cfg, the
-# decoder (roi_head) its test_cfg from rcnn)
 #: STMixer's ``compile_cfg`` (``stmixer_mm.models.detectors.compile``)
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
@@ -405,14 +398,10 @@ CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
 
 def check_action_classes(num_actions: int, label_convention: str,
                          num_classes: int, data_type: str) -> None:
-    """The decoder's ``num_actions`` fits a dataset's / metric's classes.
-
-    With ``label_convention='ava'`` (``num_actions + 1`` columns, 0 the
-    background): AVA types need ``num_classes - 1``, ``TubeDataset``
-    ``num_classes``. Other types and ``'mmdet'`` are not checked.
-
-    Raises:
-        ValueError: Naming both numbers and the fix.
+    """The decoder's ``num_actions`` fits a dataset's / metric's classes,
+    else ``ValueError``: with ``label_convention='ava'`` (``num_actions + 1``
+    columns, 0 the background) AVA types need ``num_classes - 1``,
+    ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked.
     """
     if label_convention != 'ava':
         return

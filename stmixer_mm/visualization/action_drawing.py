@@ -1,35 +1,8 @@
-"""Label formatting for ``tools/demo.py`` and the loss / mAP curves read
-from mmengine's ``scalars.json`` logs."""
+"""The loss / mAP curves read from mmengine's ``scalars.json`` logs."""
 import json
 import os
 import os.path as osp
-from typing import Dict, List
-
-import numpy as np
-
-
-def format_action_labels(scores: np.ndarray,
-                         label_names: Dict[int, str],
-                         score_thr: float = 0.3,
-                         topk: int = 3) -> List[str]:
-    """Top actions of one detection as ``'name 0.87'`` strings.
-
-    Args:
-        scores (np.ndarray): [num_classes] scores, column ``i`` is label id
-            ``i`` (AVA ids are 1-based, column 0 is background).
-        label_names (dict[int, str]): label id -> name.
-        score_thr (float): drop actions below this score.
-        topk (int): keep at most this many.
-    """
-    order = np.argsort(-scores)
-    out = []
-    for i in order:
-        if len(out) == topk or scores[i] < score_thr:
-            break
-        if i == 0 and 0 not in label_names:
-            continue
-        out.append(f'{label_names.get(int(i), str(i))} {scores[i]:.2f}')
-    return out
+from typing import List
 
 
 def load_scalars(path: str) -> List[dict]:

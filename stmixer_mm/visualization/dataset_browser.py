@@ -1,9 +1,5 @@
-"""Keyframes of a data set as the model gets them (after the config's
-pipeline), with their ground-truth boxes and action labels: the library of
-``tools/analysis_tools/browse_dataset.py`` and ``check_dataset.py``. Any
-data set whose pipeline ends with ``PackActionInputs`` and gives
-``gt_instances`` works; the keyframe is the packed clip's middle frame.
-"""
+"""Keyframes of a data set after its pipeline, with ground truth (the
+library of ``tools/analysis_tools/browse_dataset.py``)."""
 import os.path as osp
 from typing import List, Optional
 
@@ -20,8 +16,7 @@ from .samples import keyframe_from_inputs, sample_name
 
 
 def build_visualizer(cfg: Config, dataset):
-    """The config's visualizer when it draws boxes, else a default
-    :class:`ActionDetLocalVisualizer`; label names from the data set."""
+    """The config's ActionDetLocalVisualizer, else a default one."""
     vis_cfg = dict(cfg.get('visualizer') or {})
     if type_name(vis_cfg.get('type')) == 'ActionDetLocalVisualizer':
         vis_cfg['name'] = 'browse_dataset'

@@ -17,9 +17,8 @@ def _non_interactive_backends() -> tuple:
 
 
 def has_display() -> bool:
-    """A window can be opened by a GUI toolkit (OpenCV, matplotlib): a
-    display on Linux (``DISPLAY`` or ``WAYLAND_DISPLAY``); always
-    elsewhere."""
+    """A window can be opened: on Linux, ``DISPLAY`` or ``WAYLAND_DISPLAY``
+    is set; always elsewhere."""
     if sys.platform.startswith('linux'):
         return bool(
             os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
@@ -27,9 +26,8 @@ def has_display() -> bool:
 
 
 def display_problem() -> Optional[str]:
-    """Why a window cannot be shown here, or None when it can: mmengine's
-    ``Visualizer.show`` uses matplotlib, whose non-interactive backend
-    (``agg``: no display, ``MPLBACKEND=agg``) silently draws nothing."""
+    """Why a window cannot be shown here, or None: mmengine's
+    ``Visualizer.show`` draws nothing with a non-interactive matplotlib."""
     if not has_display():
         return 'there is no display (DISPLAY and WAYLAND_DISPLAY are unset)'
     import matplotlib

@@ -1,11 +1,5 @@
-"""Where each box's label block goes on a frame: a pure, deterministic
-placement (no drawing), so that the labels of persons close together on a
-small frame neither cover each other nor leave the frame.
-
-Each block takes the first of its :func:`label_candidates` (shifted into
-the frame) that overlaps no block placed before it nor a ``reserved`` area,
-else the one overlapping least. Rules: docs/en/useful_tools.md.
-"""
+"""Where each box's label block goes on a frame: the first candidate that
+overlaps nothing placed, else the least overlap (docs/en/useful_tools.md)."""
 from typing import List, Sequence, Tuple
 
 __all__ = ['label_font_scale', 'label_candidates', 'place_label_blocks']
@@ -25,22 +19,15 @@ def label_font_scale(short_side: int) -> float:
 
 def _inside(x: float, y: float, size: Tuple[float, float],
             frame_size: Tuple[int, int]) -> Tuple[float, float]:
-    """``(x, y)`` shifted so that a block of ``size`` lies inside the
-    frame (at its top-left corner where the block is larger)."""
+    """``(x, y)`` shifted so a block of ``size`` lies inside the frame."""
     (w, h), (fw, fh) = size, frame_size
     return max(0, min(x, fw - w)), max(0, min(y, fh - h))
 
 
 def label_candidates(box: Sequence[float], size: Tuple[float, float],
                      frame_size: Tuple[int, int]) -> List[Tuple[float, float]]:
-    """Candidate top-left corners of the label block of ``box``, best
-    first, each shifted into the frame, without repeats.
-
-    Args:
-        box: ``x1, y1, x2, y2`` in pixels of the frame.
-        size: ``(width, height)`` of the label block.
-        frame_size: ``(width, height)`` of the frame.
-    """
+    """Candidate top-left corners of the ``size`` (w, h) label of ``box``
+    (xyxy pixels), best first, shifted into the frame, without repeats."""
     x1, y1, x2, y2 = box
     w, h = size
     rows = (y1 - h, y1, y2, y2 - h)  # above, inside top, below, inside bottom
@@ -55,7 +42,7 @@ def label_candidates(box: Sequence[float], size: Tuple[float, float],
 
 
 def _overlap(a: Block, b: Block) -> float:
-    """The area two blocks share (0 when they only touch)."""
+    """The area two blocks share."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     return w * h if w > 0 and h > 0 else 0.0
@@ -67,8 +54,7 @@ def place_label_blocks(
     frame_size: Tuple[int, int],
     reserved: Sequence[Block] = ()
 ) -> List[Tuple[float, float]]:
-    """The top-left corner ``(x, y)`` of each box's label block, placed in
-    the order of ``boxes`` (see the module).
+    """The top-left corner ``(x, y)`` of each box's label block, in order.
 
     Args:
         boxes: ``[n, 4]`` ``x1, y1, x2, y2`` in pixels of the frame.

@@ -6,13 +6,15 @@ import numpy as np
 
 from stmixer_mm.datasets.label_map import load_label_names
 
-__all__ = ['load_label_names', 'label_names_from_dataset', 'top_actions']
+__all__ = [
+    'load_label_names', 'label_names_from_dataset', 'top_actions',
+    'format_action_labels'
+]
 
 
 def label_names_from_dataset(dataset) -> Dict[int, str]:
-    """Score column -> action name for a data set: its AVA ``label_file``,
-    else its ``metainfo['classes']`` with class ``i`` in column ``i + 1``
-    (column 0 is background, as the data sets pack labels), else empty."""
+    """Score column -> action name of a data set: its AVA ``label_file``,
+    else ``metainfo['classes']`` with class ``i`` in column ``i + 1``."""
     label_file = getattr(dataset, 'label_file', None)
     if label_file:
         return load_label_names(label_file,
@@ -44,3 +46,15 @@ def top_actions(scores: np.ndarray,
             continue
         out.append((int(i), float(scores[i])))
     return out
+
+
+def format_action_labels(scores: np.ndarray,
+                         label_names: Dict[int, str],
+                         score_thr: float = 0.3,
+                         topk: int = 3) -> List[str]:
+    """:func:`top_actions` as ``'name 0.87'`` strings (an unnamed id shows
+    the id; column 0 is skipped unless named)."""
+    return [
+        f'{label_names.get(i, str(i))} {s:.2f}'
+        for i, s in top_actions(scores, score_thr, topk, 0 not in label_names)
+    ]

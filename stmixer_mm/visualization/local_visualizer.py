@@ -1,11 +1,5 @@
-"""Visualizer of spatio-temporal action detection results.
-
-:class:`ActionDetLocalVisualizer` is mmengine's ``Visualizer`` (registered
-in mmaction2's ``VISUALIZERS``) with an ``add_datasample`` for action
-detection, called with mmdet's hook convention (``show``, ``wait_time``,
-``out_file``, ``pred_score_thr``, ``step``). Scaling, layouts, tags and the
-legend: docs/en/useful_tools.md ("Visualization").
-"""
+"""mmengine's ``Visualizer`` for action detection (``add_datasample`` as
+mmdet's); see docs/en/useful_tools.md ("Visualization")."""
 import math
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -22,7 +16,7 @@ from mmengine.visualization.utils import color_val_matplotlib
 from stmixer_mm.registry import VISUALIZERS
 from stmixer_mm.utils.settings import check_arguments
 from .labels import load_label_names, top_actions
-from .track_drawing import fill_mask
+from .track_drawing import fill_mask, scale_up
 
 ColorType = Union[str, Tuple[int, int, int]]
 LAYOUTS = ('side_by_side', 'overlay')
@@ -54,15 +48,13 @@ class ActionDetLocalVisualizer(Visualizer):
         image (np.ndarray, optional): Image to draw on, ``[H, W, 3]`` RGB.
         vis_backends (list[dict], optional): Storage backends, as mmengine.
         save_dir (str, optional): Where the backends write.
-        label_names (dict[int, str], optional): Score column -> name; the
-            ids are shown without it.
+        label_names (dict[int, str], optional): Score column -> name.
         label_file (str, optional): AVA label map read into ``label_names``.
         gt_color (str | tuple): Colour of ground-truth boxes (RGB).
         pred_color (str | tuple): Colour of predicted boxes (RGB).
-        layout (str): ``'side_by_side'`` (ground truth left, predictions
-            right) or ``'overlay'`` (both on one frame).
-        min_short_side (int): Scale frames up until their short side is at
-            least this (0: never scale).
+        layout (str): ``'side_by_side'`` (ground truth left) or
+            ``'overlay'`` (both on one frame).
+        min_short_side (int): Scale frames up to this short side (0: never).
         topk (int): Actions listed per box.
         line_width (float, optional): Box line width (output pixels).
         font_size (int, optional): Legend font size (output pixels).
@@ -105,13 +97,10 @@ class ActionDetLocalVisualizer(Visualizer):
         self.line_width = line_width
         self.font_size = font_size
 
-    # ------------------------------------------------------------- helpers
     def scale_for(self, height: int, width: int) -> float:
         """Factor a ``height x width`` frame is enlarged by (>= 1)."""
-        short = min(height, width)
-        if self.min_short_side <= 0 or short >= self.min_short_side:
-            return 1.0
-        return self.min_short_side / short
+        return max(1.0, self.min_short_side / min(height, width)) \
+            if self.min_short_side > 0 else 1.0
 
     def _name(self, label: int) -> str:
         return self.label_names.get(label, str(label))
@@ -143,9 +132,8 @@ class ActionDetLocalVisualizer(Visualizer):
     def _pred_items(
             self, pred: InstanceData, img_shape: Tuple[int, int],
             score_thr: float) -> Tuple[np.ndarray, List[str], List[int]]:
-        """Predicted boxes (pixels), legend text and the indices kept (an
-        action scoring >= ``score_thr``). Normalised boxes are scaled to
-        ``img_shape``; pixel boxes have a coordinate above 1.5."""
+        """Predicted boxes (pixels), legend texts and the indices kept (an
+        action >= ``score_thr``); boxes all <= 1.5 are normalised."""
         boxes = _to_numpy(pred.bboxes).reshape(-1, 4).astype(np.float32)
         if len(boxes) and boxes.max() <= 1.5:
             h, w = img_shape
@@ -180,7 +168,6 @@ class ActionDetLocalVisualizer(Visualizer):
         lines.append(cur)
         return lines
 
-    # ------------------------------------------------------------- drawing
     def draw_panels(self,
                     image: np.ndarray,
                     panels: Sequence[Tuple[str, Sequence[Tuple[np.ndarray,
@@ -194,20 +181,12 @@ class ActionDetLocalVisualizer(Visualizer):
             panels: per panel (left to right) ``(title, groups)``; a group
                 is ``(boxes [n, 4] xyxy pixels, texts [n], colour)`` with
                 optional bool masks ``[n, H, W]`` (filled translucent).
-            legend_lines (int, optional): Reserve exactly this many lines (the
-                same canvas for every frame of a video); default: as needed.
-
-        Returns:
-            np.ndarray: ``[H', W', 3]`` RGB uint8, ``H' >= s*H`` and
-            ``W' >= len(panels)*s*W`` with ``s = scale_for(H, W)``.
+            legend_lines (int, optional): Reserve exactly this many lines (one
+                canvas size for a whole video); default: as needed.
         """
-        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
-        h, w = image.shape[:2]
-        s = self.scale_for(h, w)
-        if s != 1.0:
-            image = cv2.resize(
-                image, (round(w * s), round(h * s)),
-                interpolation=cv2.INTER_CUBIC)
+        image, s = scale_up(
+            np.ascontiguousarray(image[..., :3], dtype=np.uint8),
+            self.min_short_side, cv2.INTER_CUBIC)
         sh, sw = image.shape[:2]
         short = min(sh, sw)
         font = self.font_size or int(np.clip(round(short / 28), 10, 30))
@@ -224,10 +203,8 @@ class ActionDetLocalVisualizer(Visualizer):
             for _, texts, color, *_ in groups:
                 for t in texts:
                     n += 1
-                    for k, piece in enumerate(
-                            self._wrap(f'{n}: {t}' if t else f'{n}',
-                                       max_chars)):
-                        lines.append((piece, color))
+                    lines += [(piece, color) for piece in self._wrap(
+                        f'{n}: {t}' if t else f'{n}', max_chars)]
             legends.append(lines)
         if legend_lines is not None:
             if legend_lines < 0:
@@ -276,8 +253,7 @@ class ActionDetLocalVisualizer(Visualizer):
                 self.draw_bboxes(drawn, edge_colors=color, line_widths=lw)
                 tags = [str(n + k + 1) for k in range(len(drawn))]
                 n += len(drawn)
-                # a second group's tags (overlay) go to the bottom corner,
-                # clear of the first group's
+                # an overlay's second group: tags at the bottom corner
                 corner = drawn[:, [0, 1]] + lw if g % 2 == 0 else \
                     drawn[:, [0, 3]] + np.array([lw, -lw])
                 self.draw_texts(
@@ -311,16 +287,8 @@ class ActionDetLocalVisualizer(Visualizer):
                        color: Optional[ColorType] = None,
                        title: str = '',
                        legend_lines: Optional[int] = None) -> np.ndarray:
-        """Draw one set of boxes with legend lines; return the RGB canvas.
-
-        Args:
-            image (np.ndarray): ``[H, W, 3]`` RGB uint8.
-            bboxes (np.ndarray): ``[n, 4]`` xyxy in pixels of ``image``.
-            texts (Sequence[str]): one legend line per box.
-            color: box colour; default the prediction colour.
-            title (str): first legend line.
-            legend_lines (int, optional): see :meth:`draw_panels`.
-        """
+        """Draw ``bboxes`` (``[n, 4]`` xyxy pixels of ``image``), a legend
+        line each, under ``title``; one panel of :meth:`draw_panels`."""
         return self.draw_panels(
             image,
             [(title, [(bboxes, list(texts), color or self.pred_color)])],
@@ -360,19 +328,14 @@ class ActionDetLocalVisualizer(Visualizer):
                                                       pred_score_thr)
                 pred_group = (boxes, texts, self.pred_color,
                               _masks_of(pred, keep))
-        if gt_group is not None and pred_group is not None:
-            if self.layout == 'side_by_side':
-                panels = [('ground truth', [gt_group]),
-                          ('prediction', [pred_group])]
-            else:
-                panels = [('ground truth (green) / prediction (red)',
-                           [gt_group, pred_group])]
-        elif gt_group is not None:
-            panels = [('ground truth', [gt_group])]
-        elif pred_group is not None:
-            panels = [('prediction', [pred_group])]
+        groups = [(title, g) for title, g in (('ground truth', gt_group),
+                                              ('prediction', pred_group))
+                  if g is not None]
+        if len(groups) == 2 and self.layout == 'overlay':
+            panels = [('ground truth (green) / prediction (red)',
+                       [gt_group, pred_group])]
         else:
-            panels = [('', [])]
+            panels = [(title, [g]) for title, g in groups] or [('', [])]
         return self.draw_panels(image, panels)
 
     @master_only
@@ -397,13 +360,12 @@ class ActionDetLocalVisualizer(Visualizer):
                 (pixel ``bboxes``, multi-hot or id ``labels``) and/or
                 ``pred_instances`` (``bboxes``, ``scores [m, num_classes]``,
                 optional ``person_scores``).
-            draw_gt (bool): Draw the ground truth.
-            draw_pred (bool): Draw the predictions.
+            draw_gt, draw_pred (bool): Draw the ground truth / predictions.
             show (bool): Display the drawing in a window.
             wait_time (float): Seconds the window stays (0: until a key).
             out_file (str, optional): Write the drawing here (BGR file).
-            pred_score_thr (float): Actions below this are not listed (nor a
-                box without any).
+            pred_score_thr (float): List actions scoring at least this (a box
+                with none is not drawn).
             step (int): Global step for the backends.
         """
         drawn = self.draw_datasample(image, data_sample, draw_gt, draw_pred,

@@ -1,9 +1,5 @@
-"""A grid of keyframes of an AVA-format data set with their ground truth
-beside the model's predictions, each drawn by
-:class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`: the picture
-of ``tools/analysis_tools/visualize_results.py`` (from a ``tools/test.py
---dump`` file) and of the summary of ``tools/test.py``.
-"""
+"""A grid of AVA-format keyframes, ground truth beside predictions (for
+``tools/analysis_tools/visualize_results.py`` and ``tools/test.py``)."""
 import os
 import os.path as osp
 from collections import defaultdict
@@ -29,8 +25,7 @@ __all__ = [
 DEFAULT_NUM_IMAGES = 8
 DEFAULT_SCORE_THR = 0.4
 
-#: what a sample's data info needs to be drawn (AVA-format frames, found
-#: by SampleAVAFrames from the timestamp)
+#: what a sample's data info needs to be drawn (AVA-format frames)
 _FRAME_KEYS = ('video_id', 'timestamp', 'timestamp_start', 'fps', 'frame_dir',
                'filename_tmpl')
 
@@ -59,14 +54,9 @@ def tile_grid(tiles, out_file, ncols=4):
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
     tiles = [
-        cv2.copyMakeBorder(
-            t,
-            2,
-            h - t.shape[0] + 2,
-            2,
-            w - t.shape[1] + 2,
-            cv2.BORDER_CONSTANT,
-            value=(255, 255, 255)) for t in tiles
+        np.pad(
+            t, ((2, h - t.shape[0] + 2), (2, w - t.shape[1] + 2), (0, 0)),
+            constant_values=255) for t in tiles
     ]
     while len(tiles) % ncols:
         tiles.append(np.full_like(tiles[0], 255))
@@ -82,8 +72,7 @@ def tile_grid(tiles, out_file, ncols=4):
 
 
 def grid_problem(dataset) -> Optional[str]:
-    """Why :func:`make_grid` cannot draw ``dataset`` (one sentence), or
-    None: it needs AVA-format keyframes and ground-truth boxes."""
+    """Why :func:`make_grid` cannot draw ``dataset``, or None."""
     name = type(dataset).__name__
     if not len(dataset):
         return f'the dataset ({name}) is empty'
@@ -105,8 +94,8 @@ def _sample_key(info) -> Tuple:
 
 
 def _spread(dataset, keys, num_images: int) -> List[int]:
-    """Up to ``num_images`` indices spread over the videos (the middle
-    keyframe of each, then of the rest, ...); with ``keys``, only those."""
+    """Up to ``num_images`` indices (of ``keys`` if given) spread over the
+    videos, middle keyframes first."""
     per_video = defaultdict(list)
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
@@ -122,14 +111,12 @@ def _spread(dataset, keys, num_images: int) -> List[int]:
 
 
 def _data_sample(info, image_shape, prediction) -> ActionDataSample:
-    """The ground truth of ``info`` (pixels of ``image_shape``) and the
-    ``prediction`` (a dumped data sample, or None)."""
+    """A sample of ``info``'s ground truth and ``prediction`` (or None)."""
     h, w = image_shape
     scale = np.array([w, h, w, h], dtype=np.float32)
     sample = ActionDataSample()
     sample.set_metainfo(dict(img_shape=(h, w)))
-    # AVADataset.get_data_info moves the record's 'ann' to top-level
-    # 'gt_bboxes' (normalised xyxy) and 'gt_labels' (multi-hot)
+    # AVADataset.get_data_info moves 'ann' up: normalised xyxy, multi-hot
     ann = info['ann'] if 'ann' in info else info
     sample.gt_instances = InstanceData(
         bboxes=torch.as_tensor(
@@ -154,10 +141,8 @@ def make_grid(cfg,
               score_thr: float = DEFAULT_SCORE_THR,
               zoom: float = 1.0,
               dataset=None) -> str:
-    """Draw up to ``num_images`` keyframes of ``dataset`` (default: the
-    config's val dataset) that have one of ``predictions`` (dumped data
-    samples), ground truth beside it, into a grid at ``out_file``; returns
-    ``out_file``."""
+    """Draw up to ``num_images`` keyframes of ``dataset`` (default: the val
+    set) with one of ``predictions`` (dumped samples) into ``out_file``."""
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     if dataset is None:
         dataset = DATASETS.build(cfg.val_dataloader.dataset)

@@ -1,7 +1,5 @@
-"""What a drawing shows of one sample: the keyframe of its input clip as
-the model saw it, and a file name for it (used by the Runner's
-:class:`~stmixer_mm.engine.hooks.ActionDetVisualizationHook` and the
-dataset browser)."""
+"""One sample's keyframe as the model saw it, and its file name (for the
+visualization hook and the dataset browser)."""
 from typing import Optional, Sequence
 
 import numpy as np
@@ -13,16 +11,10 @@ __all__ = ['keyframe_from_inputs', 'sample_name']
 def keyframe_from_inputs(
         inputs: torch.Tensor,
         img_shape: Optional[Sequence[int]] = None) -> np.ndarray:
-    """The keyframe, ``[H, W, 3]`` RGB uint8, of one sample's input clip: its
-    middle frame (the AVA keyframe: ``SampleAVAFrames`` centres clips on it).
-
-    Args:
-        inputs (Tensor): Un-normalised ``[C, T, H, W]`` (``NCTHW`` with
-            ``collapse=True``), ``[N, C, T, H, W]`` (the first clip is used)
-            or ``[C, H, W]``; values 0..255, RGB (mmaction2's frame loaders).
-        img_shape (Sequence[int], optional): ``(h, w)`` the boxes refer to;
-            padding beyond it is cut off.
-    """
+    """The keyframe (middle frame, as ``SampleAVAFrames`` centres clips) of
+    un-normalised RGB 0..255 ``inputs`` ``[C, T, H, W]`` / ``[N, C, T, H, W]``
+    (first clip) / ``[C, H, W]``, as ``[H, W, 3]`` uint8 cut to
+    ``img_shape`` ``(h, w)``."""
     x = inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else \
         torch.as_tensor(inputs)
     if x.dim() == 5:

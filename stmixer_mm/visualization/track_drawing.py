@@ -1,5 +1,4 @@
-"""Fast OpenCV drawing of tracked persons on video frames (the online
-demo's output video and ``--show`` window)."""
+"""Fast OpenCV drawing of tracked persons on video frames (the demo's)."""
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -9,7 +8,7 @@ from stmixer_mm.utils.mask_rle import decode_mask
 from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
 from .label_layout import label_font_scale, place_label_blocks
 
-__all__ = ['draw_tracks', 'track_color', 'fill_mask']
+__all__ = ['draw_tracks', 'track_color', 'fill_mask', 'scale_up']
 
 #: opacity of a person's mask colour
 MASK_ALPHA = 0.45
@@ -26,13 +25,25 @@ def track_color(track_id: Optional[int]):
     return _PALETTE[track_id % len(_PALETTE)]
 
 
-#: OpenCV's font of the labels
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+def scale_up(
+        image: np.ndarray,
+        min_short_side: int,
+        interpolation: int = cv2.INTER_LINEAR) -> Tuple[np.ndarray, float]:
+    """``image`` scaled up to a short side of ``min_short_side`` (0:
+    never), a copy, and the factor (>= 1)."""
+    h, w = image.shape[:2]
+    s = max(1.0, min_short_side / min(h, w)) if min_short_side > 0 else 1.0
+    if s == 1.0:
+        return image.copy(), s
+    return cv2.resize(
+        image, (round(w * s), round(h * s)), interpolation=interpolation), s
+
+
 def _person_lines(person: dict) -> List[str]:
-    """A person's label: ``T<id>`` (or ``person``), then one line per
-    action with its score."""
+    """``T<id>`` (or ``person``), then a line per action with its score."""
     tid = person.get('track_id')
     return [f'T{tid}' if tid is not None else 'person'
             ] + [f'{n} {v:.2f}' for n, v in person.get('actions', {}).items()]
@@ -50,8 +61,7 @@ def _line_sizes(lines: Sequence[str], scale: float,
 
 def _draw_label(image: np.ndarray, lines: Sequence[str], sizes, pos, color,
                 scale: float, thick: int) -> None:
-    """Draw ``lines`` one under the other from ``pos`` (top-left), each on
-    a background of ``color`` as wide as its text."""
+    """Draw ``lines`` down from ``pos``, each on a ``color`` background."""
     x0, y = int(round(pos[0])), int(round(pos[1]))
     for line, (w, h, th) in zip(lines, sizes):
         cv2.rectangle(image, (x0, y), (x0 + w - 1, y + h - 1), color, -1)
@@ -60,15 +70,9 @@ def _draw_label(image: np.ndarray, lines: Sequence[str], sizes, pos, color,
         y += h
 
 
-def _block_size(sizes) -> Tuple[int, int]:
-    """``(width, height)`` of a label of lines of :func:`_line_sizes`."""
-    return max(w for w, _, _ in sizes), sum(h for _, h, _ in sizes)
-
-
 def _draw_header(image: np.ndarray, header: str, scale: float,
                  thick: int) -> Tuple[int, int, int, int]:
-    """Draw ``header`` white on black at the top-left corner; returns the
-    block it covers (``x1, y1, x2, y2``)."""
+    """Draw ``header`` top-left; returns the block it covers (xyxy)."""
     (tw, th), base = cv2.getTextSize(header, FONT, scale, thick)
     cv2.rectangle(image, (0, 0), (tw + 5, th + base + 3), (0, 0, 0), -1)
     cv2.putText(image, header, (3, th + 2), FONT, scale, (255, 255, 255),
@@ -83,17 +87,11 @@ def draw_tracks(image: np.ndarray,
                 frame: Optional[int] = None) -> np.ndarray:
     """Draw persons (``bbox`` in pixels of ``image``, optional
     ``track_id``, ``actions`` ``{name: score}``, ``mask`` (bool array or
-    COCO RLE), ``tubelet``, ``forecast``) on an RGB frame with OpenCV; small
-    frames are scaled up to ``min_short_side``. Each label block is placed
-    by :func:`place_label_blocks`; with ``frame``, a tubelet is drawn with
-    its box at that frame (:func:`box_at`). The demos and the Inferencer
-    draw with it (docs/en/useful_tools.md). Returns a new RGB uint8 image.
+    COCO RLE), ``tubelet``, ``forecast``) on a new RGB copy of ``image``
+    scaled up to ``min_short_side``; with ``frame``, a tubelet's box at that
+    frame (:func:`box_at`). See docs/en/useful_tools.md.
     """
-    h, w = image.shape[:2]
-    s = max(1.0, min_short_side / min(h, w)) if min_short_side else 1.0
-    out = cv2.resize(image, (round(w * s), round(h * s)),
-                     interpolation=cv2.INTER_LINEAR) if s != 1.0 else \
-        image.copy()
+    out, s = scale_up(image, min_short_side)
     short = min(out.shape[:2])
     scale = label_font_scale(short)
     thick = max(1, int(round(short / 300)))
@@ -108,12 +106,13 @@ def draw_tracks(image: np.ndarray,
         boxes.append((x1, y1, x2, y2))
         cv2.rectangle(out, (x1, y1), (x2, y2), track_color(p.get('track_id')),
                       thick + 1)
-    # the header first, so that the labels are placed clear of it
+    # the header first, so that the labels avoid it
     reserved = [_draw_header(out, header, scale, thick)] if header else []
     labels = [_person_lines(p) for p in persons]
     sizes = [_line_sizes(lines, scale, thick) for lines in labels]
-    positions = place_label_blocks(boxes, [_block_size(ls) for ls in sizes],
-                                   out.shape[1::-1], reserved)
+    blocks = [(max(w for w, _, _ in ls), sum(h for _, h, _ in ls))
+              for ls in sizes]
+    positions = place_label_blocks(boxes, blocks, out.shape[1::-1], reserved)
     for p, lines, ls, pos in zip(persons, labels, sizes, positions):
         _draw_label(out, lines, ls, pos, track_color(p.get('track_id')), scale,
                     thick)
@@ -153,9 +152,8 @@ def draw_forecast(image: np.ndarray,
                   font_scale: float,
                   thick: int,
                   line: int = 0) -> None:
-    """Draw one forecast of a person in place, when in view: its box dashed,
-    labelled ``+<horizon>`` and its best action inside its bottom edge,
-    ``line`` lines up (a person's forecasts one above the other)."""
+    """Draw a forecast in view: its box dashed, ``+<horizon>`` and its best
+    action inside the bottom edge, ``line`` lines up."""
     if float(forecast.get('visible', 1.0)) < FORECAST_VISIBLE_THR:
         return
     box = np.asarray(forecast['bbox'], np.float64) * scale_up
@@ -176,8 +174,8 @@ def fill_mask(image: np.ndarray,
               mask,
               color,
               alpha: float = MASK_ALPHA) -> None:
-    """Blend ``color`` into ``image`` (in place) where ``mask`` (bool array
-    or COCO RLE, of any size: resized nearest) is set."""
+    """Blend ``color`` into ``image`` where ``mask`` (bool or RLE, resized
+    nearest) is set."""
     if isinstance(mask, dict):
         mask = decode_mask(mask)
     mask = np.asarray(mask, bool)

@@ -208,7 +208,7 @@ def benchmark_model():
     import types
 
     from stmixer_mm.benchmarks import common as benchmark
-    from stmixer_mm.benchmarks import vs_official
+    from stmixer_mm.benchmarks import model as vs_official
     return types.SimpleNamespace(**{**vars(benchmark), **vars(vs_official)})
 
 

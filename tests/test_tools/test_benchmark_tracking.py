@@ -5,7 +5,7 @@ run here."""
 import json
 import pickle
 
-from stmixer_mm.benchmarks.tracking import subset_gt
+from stmixer_mm.benchmarks.tubes import subset_gt
 
 
 def _metrics(prefix, base):

@@ -22,7 +22,7 @@ from stmixer_mm.datasets import ava_keyframe_file_index
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.output_dirs import file_states
+from stmixer_mm.utils.output_files import file_states
 
 REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'data', 'import_annotations.py')

@@ -1,12 +1,12 @@
-"""Output folders (stmixer_mm.utils.output_dirs): staged writes leave the
+"""Output folders (stmixer_mm.utils.output_files): staged writes leave the
 folder as it was on failure, never replace what no earlier run wrote, and
 read the whole manifest before deleting anything."""
 import os
 
 import pytest
 
-from stmixer_mm.utils.output_dirs import (MANIFEST, file_states,
-                                          remove_generated, staged_output_dir)
+from stmixer_mm.utils.output_files import (MANIFEST, file_states,
+                                           remove_generated, staged_output_dir)
 
 
 def _run(out, files, overwrite=False, fail=False):

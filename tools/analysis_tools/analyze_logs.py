@@ -1,10 +1,8 @@
 r"""Curves and timing from mmengine's json logs (loss, mAP, lr, time...).
 
     python tools/analysis_tools/analyze_logs.py plot_curve LOG.json \
-        [LOG2.json ...] [--keys loss mAP/overall] [--legend ...] \
-        [--title T] [--out curves.png]
-    python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json \
-        [--include-outliers]
+        [LOG2.json ...] [--keys loss mAP/overall] [--out curves.png]
+    python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json
 
 LOG.json: a ``vis_data/<timestamp>.json`` log, or a work dir (its newest).
 """

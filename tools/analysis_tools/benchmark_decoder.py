@@ -1,15 +1,12 @@
 """Speed and memory of the STMixer decoder: fast path vs reference sampling.
 
-    python tools/analysis_tools/benchmark_decoder.py [CONFIG] \\
-        [--threads 1] [--batch 1] [--input-size 256 320] [--repeats 5] \\
-        [--warmup 1] [--profile-rows 15] [--bf16]
+    python tools/analysis_tools/benchmark_decoder.py [CONFIG] --threads 1
 
-Method: :mod:`stmixer_mm.benchmarks.decoder`; shared CPU: ``--threads 1``.
+Method: :mod:`stmixer_mm.benchmarks.decoder`.
 """
 import argparse
 
-import torch
-
+from stmixer_mm.benchmarks.common import add_arguments, with_threads
 from stmixer_mm.benchmarks.decoder import DEFAULT_CONFIG, benchmark_decoder
 
 
@@ -18,9 +15,8 @@ def parse_args(argv=None):
         description='benchmark the STMixer decoder: fast path vs '
         "impl='reference' sampling")
     p.add_argument('config', nargs='?', default=DEFAULT_CONFIG)
-    p.add_argument(
-        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--batch', type=int, default=1)
+    add_arguments(
+        p, device='auto', batch=1, repeats=5, warmup=1, threads=1, seed=0)
     p.add_argument(
         '--input-size',
         type=int,
@@ -33,13 +29,6 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help="default: the config's query generator's num_queries")
-    p.add_argument('--repeats', type=int, default=5)
-    p.add_argument('--warmup', type=int, default=1)
-    p.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch.set_num_threads (0: leave as is)')
     p.add_argument(
         '--profile-rows',
         type=int,
@@ -50,17 +39,11 @@ def parse_args(argv=None):
         '--bf16',
         action='store_true',
         help='also time bf16 autocast inference of the fast path')
-    p.add_argument('--seed', type=int, default=0)
     return p.parse_args(argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kwargs = vars(args)
-    kwargs.pop('threads')
-    return benchmark_decoder(**kwargs)
+    return benchmark_decoder(**with_threads(parse_args(argv)))
 
 
 if __name__ == '__main__':

@@ -1,20 +1,10 @@
 r"""Parameter count, forward latency and clips/s of a detector config.
 
-    python tools/analysis_tools/benchmark_model.py CONFIG \
-        [--shape T H W] [--batch-size 1] [--repeats 5] [--warmup 1] \
-        [--device cpu] [--checkpoint CKPT] [--amp] [--threads N] \
-        [--onnx] [--cfg-options k=v]
-    python tools/analysis_tools/benchmark_model.py --official \
-        [--metafile configs/stmixer/metafile.yml] [--threads 1] \
-        [--repeats 3] [--warmup 1] [--bf16] [--seed 0]
+    python tools/analysis_tools/benchmark_model.py CONFIG [--onnx]
     python tools/analysis_tools/benchmark_model.py CONFIG [CONFIG ...] --table
-    python tools/analysis_tools/benchmark_model.py --official --device cuda \
-        --batch-size 8 --dtypes fp32 bf16 fp16 --no-flops --json OUT.json
-    python tools/analysis_tools/benchmark_model.py --official --vs-official \
-        [--threads 1 2] [--repeats 3] [--warmup 1] [--bf16 | --fp32-only] \
-        [--compile]
+    python tools/analysis_tools/benchmark_model.py --official [--vs-official]
 
-See :mod:`stmixer_mm.benchmarks.model`, ``vs_official``, docs/en/benchmarks.md.
+Modes and results: docs/en/benchmarks.md.
 """
 import argparse
 import os.path as osp
@@ -22,10 +12,10 @@ import os.path as osp
 import torch
 from mmengine.config import DictAction
 
-from stmixer_mm.benchmarks.common import select_dtypes
+from stmixer_mm.benchmarks.common import (add_arguments, configs_and_devices,
+                                          select_dtypes)
 from stmixer_mm.benchmarks.model import (benchmark_config, benchmark_table,
-                                         configs_and_devices)
-from stmixer_mm.benchmarks.vs_official import benchmark_vs_official
+                                         benchmark_vs_official)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
@@ -38,21 +28,17 @@ def parse_args(argv=None):
         nargs='*',
         help='config file(s); with --official, added to the metafile\'s')
     p.add_argument('--checkpoint')
-    p.add_argument(
-        '--shape',
-        type=int,
-        nargs=3,
-        metavar=('T', 'H', 'W'),
-        default=None,
-        help='clip shape; default: the config clip_len and 256x320')
-    p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--repeats', type=int, default=5)
-    p.add_argument('--warmup', type=int, default=1)
-    p.add_argument(
-        '--device',
-        default=None,
-        help='default: cuda if available, else cpu; in table '
-        'mode: the CPU and CUDA if available')
+    add_arguments(
+        p,
+        dict(
+            shape='clip shape; default: the config clip_len and 256x320',
+            device='default: cuda if available, else cpu; in table mode: '
+            'the CPU and CUDA if available'),
+        shape=None,
+        batch_size=1,
+        repeats=5,
+        warmup=1,
+        device=None)
     p.add_argument('--amp', action='store_true', help='fp16/bf16 autocast')
     p.add_argument(
         '--threads',
@@ -92,12 +78,13 @@ def parse_args(argv=None):
         choices=['fp32', 'bf16', 'fp16'],
         help='the rows\' dtypes (autocast for bf16/fp16) on every device, '
         'instead of fp32 + bf16 where native')
-    table.add_argument('--json', help='also write the rows to this file')
-    table.add_argument(
-        '--seed',
-        type=int,
-        default=0,
-        help='seed of the random weights and clips')
+    add_arguments(
+        table,
+        dict(
+            json='also write the rows to this file',
+            seed='seed of the random weights and clips'),
+        json=None,
+        seed=0)
     table.add_argument(
         '--no-flops', action='store_true', help='skip the FLOP count')
     table.add_argument(

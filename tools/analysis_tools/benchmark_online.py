@@ -1,9 +1,6 @@
 """Speed, lag and memory of the demo offline and online, on this machine.
 
-    python tools/analysis_tools/benchmark_online.py [--models quickstart
-        official] [--modes model offline online realtime]
-        [--quickstart-checkpoint epoch_6.pth] [--video loop.mp4 |
-        --loop-frames 6000] [--stride 8] [--threads 1] [--out bench.json]
+    python tools/analysis_tools/benchmark_online.py --threads 1 --out b.json
 
 Each model and mode in a fresh process; RSS growth is ``(max - at warm-up) /
 at warm-up``. Modes and results: docs/en/online.md.
@@ -15,8 +12,9 @@ import os.path as osp
 import subprocess
 import sys
 
-from stmixer_mm.benchmarks.online import (load_average, make_loop_video,
-                                          results_table, worker)
+from stmixer_mm.benchmarks.common import load_average, write_json
+from stmixer_mm.benchmarks.experiments import experiment_env
+from stmixer_mm.benchmarks.online import make_loop_video, results_table, worker
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 QUICKSTART = osp.join('configs', 'quickstart',
@@ -98,11 +96,7 @@ def main(argv=None):
             make_loop_video(args.video, args.loop_frames, args.size)
     elif not osp.isfile(args.video):
         raise SystemExit(f'benchmark_online.py: {args.video}: no such video')
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS=str(args.threads),
-        MKL_NUM_THREADS=str(args.threads))
-    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+    env = experiment_env(args.threads, REPO, cuda=True)
     results = []
     load_before = load_average()
     passthrough = []
@@ -153,9 +147,7 @@ def main(argv=None):
           f'{args.stride}; load average before {load_before}, after '
           f'{summary["load_after"]} on {os.cpu_count()} CPUs')
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(summary, f, indent=1)
+        write_json(args.out, summary)
         print(f'wrote {args.out}')
     if any('error' in r for r in results):
         raise SystemExit('benchmark_online.py: some runs failed (above)')

@@ -1,9 +1,7 @@
 """Look at a data set as the model gets it: keyframes with their ground-truth
 boxes and action labels after the config's pipeline (resize, flip, ...).
 
-    python tools/analysis_tools/browse_dataset.py CONFIG \
-        [--phase train|val|test] [--output-dir DIR] [--max-samples 20] \
-        [--interval 1] [--show] [--show-interval 1] [--cfg-options k=v ...]
+    python tools/analysis_tools/browse_dataset.py CONFIG [--phase val]
 
 See :mod:`stmixer_mm.visualization.dataset_browser`.
 """

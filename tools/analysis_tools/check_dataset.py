@@ -1,9 +1,7 @@
 """The data set doctor (``stmixer-check-dataset`` of a pip install): report
 before training every cause of a silent mAP 0 visible in a config's data sets.
 
-    python tools/analysis_tools/check_dataset.py CONFIG \
-        [--split train val] [--out-dir DIR] [--max-grid 16] \
-        [--json FILE] [--cfg-options k=v ...]
+    python tools/analysis_tools/check_dataset.py CONFIG [--split train val]
 
 See :mod:`stmixer_mm.cli.check_dataset`.
 """

@@ -1,10 +1,8 @@
 """FLOPs and parameters of a whole STMixer detector, decoder included.
 
     python tools/analysis_tools/get_flops.py CONFIG [--shape T H W]
-        [--batch-size 1] [--depth 3] [--cfg-options k=v ...]
 
-Under PyTorch's ``FlopCounterMode``, with the sampling operators' rules:
-:mod:`stmixer_mm.benchmarks.flops` says how it counts.
+How it counts: :mod:`stmixer_mm.benchmarks.flops`.
 """
 import argparse
 from typing import Any, Dict, Optional, Sequence

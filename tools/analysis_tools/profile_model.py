@@ -1,9 +1,7 @@
 """Operators launched and host synchronisations of ``predict`` and of one
 training step of detector configs, per part.
 
-    python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...] \
-        [--shape T H W] [--batch-size 1] [--no-train] [--threads 1] \
-        [--device cuda] [--json OUT.json]
+    python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...]
 
 What is counted and how: :mod:`stmixer_mm.benchmarks.profile`.
 """
@@ -11,6 +9,7 @@ import argparse
 
 import torch
 
+from stmixer_mm.benchmarks.common import add_arguments, with_threads
 from stmixer_mm.benchmarks.profile import profile_configs
 
 
@@ -19,24 +18,21 @@ def parse_args(argv=None):
         description='count the operators and host synchronisations of '
         'predict and of one training step')
     p.add_argument('configs', nargs='+')
-    p.add_argument(
-        '--shape',
-        type=int,
-        nargs=3,
-        default=None,
-        metavar=('T', 'H', 'W'),
-        help="default: the config's clip_len x 128 x 160")
-    p.add_argument('--batch-size', type=int, default=1)
+    add_arguments(
+        p,
+        dict(
+            shape="default: the config's clip_len x 128 x 160",
+            json='also write the rows here',
+            device='where the model runs (default: cpu); on cuda the '
+            'synchronisations CUDA reports (set_sync_debug_mode) are counted '
+            'too'),
+        shape=None,
+        batch_size=1,
+        threads=1,
+        seed=0,
+        json=None,
+        device='cpu')
     p.add_argument('--no-train', action='store_true', help='predict only')
-    p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--json', default=None, help='also write the rows here')
-    p.add_argument(
-        '--device',
-        default='cpu',
-        help='where the model runs (default: cpu); on cuda the '
-        'synchronisations CUDA reports (set_sync_debug_mode) are counted '
-        'too')
     p.add_argument(
         '--timeline',
         action='store_true',
@@ -55,18 +51,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return profile_configs(
-        args.configs,
-        shape=args.shape,
-        batch_size=args.batch_size,
-        train=not args.no_train,
-        seed=args.seed,
-        json=args.json,
-        device=args.device,
-        timeline=args.timeline)
+    kwargs = with_threads(parse_args(argv))
+    kwargs['train'] = not kwargs.pop('no_train')
+    return profile_configs(**kwargs)
 
 
 if __name__ == '__main__':

@@ -2,8 +2,7 @@
 each drawn by :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`.
 
     python tools/analysis_tools/visualize_results.py CONFIG \
-        --predictions preds.pkl [--work-dir WORK_DIR] [--out-dir DIR] \
-        [--num-images 8] [--score-thr 0.4] [--zoom 2]
+        --predictions preds.pkl [--work-dir WORK_DIR] [--out-dir DIR]
 
 ``preds.pkl``: from ``tools/test.py CONFIG CKPT --dump preds.pkl``.
 """

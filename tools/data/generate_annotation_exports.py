@@ -1,8 +1,7 @@
 """Render a few short synthetic videos and write one ground truth as a
 CVAT for video 1.1 XML per video, a Label Studio JSON export and a CSV
-table (the inputs of ``tools/data/import_annotations.py``).
-
-Example (the layout: docs/en/annotation_formats.md)::
+table (inputs of ``tools/data/import_annotations.py``; layout:
+docs/en/annotation_formats.md)::
 
     python tools/data/generate_annotation_exports.py --out-dir /tmp/exports
 """

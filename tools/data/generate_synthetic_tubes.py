@@ -3,8 +3,6 @@ r"""Generate the synthetic data set with ACT-format tube ground truth.
 Example::
 
     python tools/data/generate_synthetic_tubes.py --no-demo   # quick start
-    python tools/data/generate_synthetic_tubes.py --out-dir data/syn_parts \
-        --actor-states per_keyframe --seconds-per-video 8
     # the occlusion set (actors cross, leave and re-enter the frame):
     python tools/data/generate_synthetic_tubes.py --motion crossing \
         --out-dir data/synthetic_tubes_crossing --no-demo

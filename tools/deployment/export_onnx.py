@@ -1,10 +1,7 @@
 r"""Export an STMixer detector to ONNX for a fixed clip size.
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx \
-        --shape T H W [--batch-size 1] [--opset 17] \
-        [--exporter {torchscript,dynamo}] [--verify] [--atol 1e-4] \
-        [--threads N] [--seed 0] [--keyframe-only] [--label-map FILE] \
-        [--no-class-names] [--cfg-options k=v ...]
+        --shape T H W [--verify]
 
 Details: docs/en/deployment.md; class names: docs/en/finetune.md.
 """

@@ -1,8 +1,6 @@
 """Peak memory of the offline demo against the length of the video.
 
     python tools/experiments/benchmark_demo_memory.py [--lengths 5 60]
-        [--fps 10] [--stride 10] [--size 1920x1080] [--demo tools/demo.py]
-        [--work-dir DIR] [--keep]
 
 One synthetic video per length, ``--demo`` on it in a subprocess (random
 weights): peak RSS, wall time, long / short ratio. Results: docs/en/online.md.
@@ -18,6 +16,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from stmixer_mm.benchmarks.experiments import experiment_env
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'quickstart',
@@ -86,12 +86,7 @@ def run_demo(demo, video, ckpt, out_dir, stride, fps):
         str(stride), '--codec', 'mp4v', '--label-map', LABEL_MAP, '--fps',
         str(fps)
     ] + (['--no-progress'] if has_progress else [])
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS='1',
-        MKL_NUM_THREADS='1',
-        CUDA_VISIBLE_DEVICES='',
-        PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env = experiment_env(1, REPO)
     t = time.perf_counter()
     proc = subprocess.Popen(
         cmd,

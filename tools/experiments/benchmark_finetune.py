@@ -1,8 +1,5 @@
 r"""Fine-tuning onto other classes against training from scratch: mAP
-curves of the tube quick start.
-
-From scratch vs ``load_from_classes='by_name'`` from the AVA quick start (same
-schedule and seed, phases reused); docs/en/finetune.md. Example::
+curves of the tube quick start (docs/en/finetune.md)::
 
     OMP_NUM_THREADS=1 python tools/experiments/benchmark_finetune.py \
         --work-dir work_dirs/benchmark_finetune | tee finetune_curve.txt
@@ -57,13 +54,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _env(threads):
-    return experiment_env(threads, REPO)
-
-
-_run = run_logged
-
-
 def _scalars(work_dir):
     """Training iterations per epoch and ``{epoch: {metric: value}}``."""
     files = sorted(
@@ -93,7 +83,7 @@ def main(argv=None):
     args = parse_args(argv)
     work = osp.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
-    env = _env(args.threads)
+    env = experiment_env(args.threads, REPO)
     py = sys.executable
     print(f'scale: AVA set {args.ava_train_videos} train / '
           f'{args.ava_val_videos} val videos (generator defaults otherwise), '
@@ -105,7 +95,7 @@ def main(argv=None):
     ava_data = osp.join(work, 'data', 'synthetic_ava')
     tube_data = osp.join(work, 'data', 'synthetic_tubes')
     if not osp.isdir(ava_data) and not args.ava_checkpoint:
-        _run([
+        run_logged([
             py,
             osp.join(REPO, 'tools/data/generate_synthetic_ava.py'),
             '--out-dir', ava_data, '--num-train-videos',
@@ -113,7 +103,7 @@ def main(argv=None):
             str(args.ava_val_videos), '--no-demo'
         ], work, env, osp.join(work, 'gen_ava.log'))
     if not osp.isdir(tube_data):
-        _run([
+        run_logged([
             py,
             osp.join(REPO, 'tools/data/generate_synthetic_tubes.py'),
             '--out-dir', tube_data, '--num-train-videos',
@@ -127,7 +117,7 @@ def main(argv=None):
         ava_dir = osp.join(work, 'ava')
         ava_ckpt = osp.join(ava_dir, f'epoch_{args.ava_epochs}.pth')
         if not osp.isfile(ava_ckpt):
-            secs = _run([
+            secs = run_logged([
                 py,
                 osp.join(REPO, 'tools/train.py'), AVA_CFG, '--work-dir',
                 ava_dir, *seed, f'train_cfg.max_epochs={args.ava_epochs}',
@@ -156,7 +146,7 @@ def main(argv=None):
         done = osp.join(run_dir, 'done')
         if not osp.isfile(done) and name in args.runs and \
                 not args.report_only:
-            secs = _run([
+            secs = run_logged([
                 py,
                 osp.join(REPO, 'tools/train.py'), TUBE_CFG, '--work-dir',
                 run_dir, *seed, *schedule, *extra

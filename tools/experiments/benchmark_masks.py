@@ -1,9 +1,8 @@
 r"""Actor masks: the quick-start model with and without the mask head.
 
-Per seed, the quick-start model trained without and with the mask head on the
-``--masks`` synthetic set (``tools/train.py`` subprocesses); prints
-``AVAMetric`` mAP, mask / box AP, the head's ``predict`` time and peak RSS.
-Results: docs/en/masks.md. Example::
+Per seed, both trained on the ``--masks`` synthetic set (``tools/train.py``
+subprocesses): ``AVAMetric`` mAP, mask / box AP, the head's ``predict`` time
+and peak RSS (results: docs/en/masks.md)::
 
     python tools/experiments/benchmark_masks.py \
         --work-dir work_dirs/benchmark_masks --seeds 0 1 2
@@ -47,13 +46,6 @@ def parse_args(argv=None):
     parser.add_argument(
         '--skip-speed', action='store_true', help='no per-clip timing')
     return parser.parse_args(argv)
-
-
-def _env(threads):
-    return experiment_env(threads, REPO)
-
-
-_run = run_logged
 
 
 def final_metrics(run_dir):
@@ -130,11 +122,11 @@ def main(argv=None):
     args = parse_args(argv)
     work = osp.abspath(args.work_dir)
     os.makedirs(osp.join(work, 'data'), exist_ok=True)
-    env = _env(args.threads)
+    env = experiment_env(args.threads, REPO)
     py = sys.executable
     data = osp.join(work, 'data', 'synthetic_ava_masks')
     if not osp.isfile(osp.join(data, 'meta.json')):
-        _run([
+        run_logged([
             py,
             osp.join(REPO, 'tools/data/generate_synthetic_ava.py'), '--masks',
             '--out-dir', data, '--num-train-videos', '48', '--num-val-videos',
@@ -150,7 +142,7 @@ def main(argv=None):
             run_dir = osp.join(work, f'{name}_seed{seed}')
             if osp.isfile(osp.join(run_dir, 'done')):
                 continue
-            secs = _run([
+            secs = run_logged([
                 py,
                 osp.join(REPO, 'tools/train.py'), CFGS[name], '--work-dir',
                 run_dir, '--cfg-options', f'randomness.seed={seed}',
@@ -187,7 +179,7 @@ def main(argv=None):
         print(f'| {name} | mean +- std | ' + ' | '.join(cells) + ' | |')
 
     if not args.skip_speed:
-        sp = speed(_env(1), args.repeats)
+        sp = speed(experiment_env(1, REPO), args.repeats)
         print('\nper clip at inference (B=1, 8x128x192, random weights, all '
               '16 queries kept, one thread; 3 interleaved processes each):')
         for name, runs in sp.items():

@@ -1,11 +1,6 @@
 r"""Track queries and tubelets (STMixer-T) against keyframe detection +
 offline linking on the synthetic tube benchmarks: same backbone, same
-training budget.
-
-Configs ``linking``, ``tracking`` (+ ``tracking+linking``) and ``tubelets``
-from scratch, tested with ``TubeMetric`` (``'ucf_jhmdb'``, MOC's ACT.py),
-identity metrics and TrackEval on the standard and crossing sets;
-``--measure`` times training steps. projects/track_queries/README.md::
+training budget (projects/track_queries/README.md)::
 
     python tools/experiments/benchmark_tracking.py --seed 0 \
         --data-dir data/tubes_seed0 --out work_dirs/tracking/seed0.json
@@ -14,7 +9,6 @@ identity metrics and TrackEval on the standard and crossing sets;
 """
 import argparse
 import json
-import os
 import os.path as osp
 import resource
 import subprocess
@@ -27,7 +21,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.benchmarks.tracking import subset_gt
+from stmixer_mm.benchmarks.common import write_json
+from stmixer_mm.benchmarks.tubes import for_testing, subset_gt, use_tube_set
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.utils.settings import load_config
 
@@ -135,10 +130,7 @@ def set_data(cfg: Config,
              test_ann: str,
              variant: str,
              score_thr: float = 0.5) -> None:
-    for loader in (cfg.train_dataloader, cfg.val_dataloader,
-                   cfg.test_dataloader):
-        loader.dataset.ann_file = paths['tube_gt']
-        loader.dataset.data_prefix = dict(img=paths['rawframes'])
+    use_tube_set(cfg, paths, paths['tube_gt'])
     cfg.test_dataloader.dataset.ann_file = test_ann
     cfg.test_evaluator = metric_cfgs(test_ann, variant, score_thr)
 
@@ -179,12 +171,9 @@ def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
     """Test a checkpoint on one set: metrics and seconds."""
     cfg = variant_config(args, variant)
     set_data(cfg, paths, test_ann, variant, args.trackeval_score_thr)
-    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
-    cfg.param_scheduler = None
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    for_testing(cfg, checkpoint)
     if variant == 'tubelets' and args.test_clip_stride:
         cfg.test_dataloader.dataset.test_clip_stride = args.test_clip_stride
-    cfg.load_from = checkpoint
     cfg.work_dir = osp.join(args.work_dir, variant, f'test_{name}')
     runner = Runner.from_cfg(cfg)
     t0 = time.time()
@@ -235,8 +224,7 @@ def rows(results: dict):
         for name in ('standard', 'crossing'):
             metrics = res[name]['metrics']
             for tubes in TUBES[variant]:
-                # runs before the tubelet variant named the track-id
-                # tubes' metrics 'tracking/...'
+                # older --out files: the track-id tubes as 'tracking/...'
                 prefix = 'tracking' if tubes == 'track_ids' and not any(
                     k.startswith('track_ids/') for k in metrics) else tubes
                 short = {
@@ -347,9 +335,7 @@ def main(argv=None):
         results['variants'][v] = out
     print_table([results])
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=1, default=float)
+        write_json(args.out, results, default=float)
 
 
 if __name__ == '__main__':

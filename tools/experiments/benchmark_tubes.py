@@ -1,8 +1,6 @@
 r"""Frame-mAP and video-mAP of a CPU-trained STMixer on synthetic tube data.
 
-Trains the quick-start tube config (or loads ``--checkpoint``) on a generated
-set, tests it with ``TubeMetric``: frame-mAP@0.5 and video-mAP beside two
-chance references. See configs/stmixer_tubes/README.md. Example::
+Beside two chance references (configs/stmixer_tubes/README.md)::
 
     python tools/experiments/benchmark_tubes.py --threads 1 --seed 0 \
         --out work_dirs/benchmark_tubes/seed0.json
@@ -12,7 +10,6 @@ chance references. See configs/stmixer_tubes/README.md. Example::
 """
 import argparse
 import json
-import os
 import os.path as osp
 import time
 from typing import Optional
@@ -24,11 +21,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.benchmarks.tubes import load_predictions
+from stmixer_mm.benchmarks.common import write_json
+from stmixer_mm.benchmarks.tubes import (for_testing, load_predictions, score,
+                                         use_tube_set)
 from stmixer_mm.data_gen.synthetic_ava import ACTOR_STATE_MODES
 from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
                                                  generate_synthetic_tubes)
-from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.utils.type_names import type_name
 
@@ -159,63 +157,48 @@ def print_aggregate(paths: list,
     return agg
 
 
-def chance_metrics_model_boxes(metric_cfg: dict,
-                               predictions: list,
-                               seed: int = 0) -> dict:
-    """``metric_cfg`` (a TubeMetric) on the model's test boxes with class
-    scores ``uniform(0, 1) x person score``.
-
-    Args:
-        metric_cfg (dict): TubeMetric config.
-        predictions (list): Test data samples as ``DumpResults`` writes them.
-        seed (int): Seed of the random scores.
-    """
-    metric = METRICS.build(dict(metric_cfg))
-    num = len(metric.gt['labels'])
+def chance_metrics(metric_cfg: dict,
+                   seed: int = 0,
+                   predictions: Optional[list] = None) -> dict:
+    """``metric_cfg`` (a TubeMetric) on random class scores: ``uniform(0, 1)``
+    on the GT boxes of every test frame, or ``uniform(0, 1) x person score``
+    on the boxes of ``predictions`` (test data samples as ``DumpResults``
+    writes them)."""
+    gt = load_pickle(metric_cfg['ann_file'], 'numpy', 'ACT ground-truth file')
+    num = len(gt['labels'])
     rng = np.random.default_rng(seed)
+    if predictions is None:
+        predictions = []
+        for video in gt['test_videos'][0]:
+            h, w = gt['resolution'][video]
+            boxes = {}
+            for tubes in gt['gttubes'][video].values():
+                for t in tubes:
+                    for row in t:
+                        boxes.setdefault(int(row[0]), []).append(row[1:5])
+            for frame in range(1, gt['nframes'][video] + 1):
+                b = np.array(boxes.get(frame, np.zeros((0, 4))), np.float32)
+                predictions.append(
+                    dict(
+                        video_id=video,
+                        timestamp=frame,
+                        pred_instances=dict(
+                            bboxes=b.reshape(-1, 4) /
+                            np.array([w, h, w, h], np.float32))))
+    samples = []
     for sample in predictions:
         pred = sample['pred_instances']
-        person = np.asarray(pred['person_scores'], np.float32).reshape(-1, 1)
-        metric.process(None, [
+        bboxes = np.asarray(pred['bboxes'], np.float32)
+        scores = rng.uniform(size=(len(bboxes), num)).astype(np.float32)
+        if 'person_scores' in pred:
+            scores *= np.asarray(pred['person_scores'],
+                                 np.float32).reshape(-1, 1)
+        samples.append(
             dict(
                 video_id=sample['video_id'],
                 timestamp=sample['timestamp'],
-                pred_instances=dict(
-                    bboxes=np.asarray(pred['bboxes'], np.float32),
-                    scores=rng.uniform(size=(len(person), num)).astype(
-                        np.float32) * person))
-        ])
-    return metric.compute_metrics(metric.results)
-
-
-def chance_metrics(metric_cfg: dict, seed: int = 0) -> dict:
-    """``metric_cfg`` (a TubeMetric) on the GT boxes of every test frame
-    with uniformly random class scores."""
-    ann_file = metric_cfg['ann_file']
-    gt = load_pickle(ann_file, 'numpy', 'ACT ground-truth file')
-    metric = METRICS.build(dict(metric_cfg))
-    rng = np.random.default_rng(seed)
-    num = len(gt['labels'])
-    for video in gt['test_videos'][0]:
-        h, w = gt['resolution'][video]
-        boxes = {}
-        for tubes in gt['gttubes'][video].values():
-            for t in tubes:
-                for row in t:
-                    boxes.setdefault(int(row[0]), []).append(row[1:5])
-        for frame in range(1, gt['nframes'][video] + 1):
-            b = np.array(boxes.get(frame, np.zeros((0, 4))), np.float32)
-            b = b.reshape(-1, 4) / np.array([w, h, w, h], np.float32)
-            metric.process(None, [
-                dict(
-                    video_id=video,
-                    timestamp=frame,
-                    pred_instances=dict(
-                        bboxes=b,
-                        scores=rng.uniform(size=(len(b), num)).astype(
-                            np.float32)))
-            ])
-    return metric.compute_metrics(metric.results)
+                pred_instances=dict(bboxes=bboxes, scores=scores)))
+    return score(metric_cfg, samples)
 
 
 def main(argv=None):
@@ -237,10 +220,7 @@ def main(argv=None):
 
     cfg = Config.fromfile(args.config)
     ann = paths['tube_gt']
-    for loader in (cfg.train_dataloader, cfg.val_dataloader,
-                   cfg.test_dataloader):
-        loader.dataset.ann_file = ann
-        loader.dataset.data_prefix = dict(img=paths['rawframes'])
+    use_tube_set(cfg, paths, ann)
     cfg.val_evaluator.ann_file = ann
     cfg.test_evaluator.ann_file = ann
     # the configured metric, and the plain ACT / MOC linking (every box
@@ -269,26 +249,17 @@ def main(argv=None):
     t_train = 0.0
     iters = 0
     if args.checkpoint:
-        cfg.load_from = args.checkpoint
-        cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
-        cfg.param_scheduler = cfg.val_dataloader = cfg.val_cfg = None
-        cfg.val_evaluator = None
+        for_testing(cfg, args.checkpoint)
     if args.predictions:
         # Re-score a dump: the config's metric(s) on the same predictions.
         init_default_scope('mmaction')
         predictions = load_predictions(args.predictions)
         t2 = time.time()
-        metrics = {}
-        for prefix, mcfg in metric_cfgs.items():
-            metric = METRICS.build({
-                k: v
-                for k, v in mcfg.items() if k != 'prefix'
-            })
-            metric.process(None, predictions)
-            metrics.update({
-                f'{prefix}/{k}': v
-                for k, v in metric.compute_metrics(metric.results).items()
-            })
+        metrics = {
+            f'{prefix}/{k}': v
+            for prefix, mcfg in metric_cfgs.items()
+            for k, v in score(mcfg, predictions).items()
+        }
         t_test = time.time() - t2
         frames = len(predictions)
         if args.train_from:
@@ -309,18 +280,11 @@ def main(argv=None):
         frames = len(runner.test_dataloader.dataset)
         init_default_scope('mmaction')
         predictions = load_predictions(dump)
-    chance, chance_own = {}, {}
-    for prefix, mcfg in metric_cfgs.items():
-        mcfg = {k: v for k, v in mcfg.items() if k != 'prefix'}
-        chance.update({
-            f'{prefix}/{k}': v
-            for k, v in chance_metrics(mcfg, args.seed).items()
-        })
-        chance_own.update({
-            f'{prefix}/{k}': v
-            for k, v in chance_metrics_model_boxes(mcfg, predictions,
-                                                   args.seed).items()
-        })
+    chance, chance_own = ({
+        f'{prefix}/{k}': v
+        for prefix, mcfg in metric_cfgs.items()
+        for k, v in chance_metrics(mcfg, args.seed, own).items()
+    } for own in (None, predictions))
 
     print(f"\nTubeMetric protocol: {metric_cfgs['mAP'].get('protocol')} "
           '(docs/en/tube_protocols.md)')
@@ -342,22 +306,19 @@ def main(argv=None):
           f'iterations, {args.threads} thread(s)), test {t_test:.0f} s '
           f'({frames} frames)')
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(
-                dict(
-                    protocol=metric_cfgs['mAP'].get('protocol'),
-                    metrics=metrics,
-                    chance=chance,
-                    chance_model_boxes=chance_own,
-                    train_seconds=t_train,
-                    iterations=iters,
-                    test_seconds=t_test,
-                    test_frames=frames,
-                    threads=args.threads,
-                    args=vars(args)),
-                f,
-                indent=1)
+        write_json(
+            args.out,
+            dict(
+                protocol=metric_cfgs['mAP'].get('protocol'),
+                metrics=metrics,
+                chance=chance,
+                chance_model_boxes=chance_own,
+                train_seconds=t_train,
+                iterations=iters,
+                test_seconds=t_test,
+                test_frames=frames,
+                threads=args.threads,
+                args=vars(args)))
 
 
 if __name__ == '__main__':

@@ -1,11 +1,10 @@
 """Per-GPU memory and step time of the ViT STMixers, plain DDP vs sharded
 (FSDP), with and without activation checkpointing: an estimate from
-numbers counted on the built models.
+numbers counted on the built models (on the meta device).
 
-    python tools/experiments/capacity_table.py [--gpus 8 16 64]
-        [--gpu-mem 80] [--tflops 312] [--mfu 0.35] [--markdown]
+    python tools/experiments/capacity_table.py [--gpus 8 16 64] [--markdown]
 
-Counted on the meta device; the assumptions: docs/en/large_backbones.md.
+The assumptions: docs/en/large_backbones.md.
 """
 import argparse
 import os.path as osp
@@ -18,6 +17,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from stmixer_mm.benchmarks.common import markdown_table
 from stmixer_mm.benchmarks.flops import sampling_flop_mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -223,23 +223,22 @@ def main(argv=None):
     print(f'assumed: {args.gpu_mem:g} GiB GPUs, {args.tflops:g} TFLOP/s x '
           f'MFU {args.mfu:g}, {args.intra_bw:g} GB/s in a node, '
           f'{args.inter_bw:g} GB/s across nodes; all rows estimated')
-    print('\n| backbone | params | per block | outside blocks | fwd TFLOPs '
-          '(1 clip) | act. blocks (fp32) | act. rest | block input |')
-    print('|---|---|---|---|---|---|---|---|')
-    seen = set()
-    for r in rows:
-        c = r['counts']
-        if r['backbone'] in seen:
-            continue
-        seen.add(r['backbone'])
-        print(f"| {r['backbone']} | {c['params'] / 1e6:.1f}M | "
-              f"{c['block_params'] / 1e6:.2f}M x {c['depth']} | "
-              f"{(c['params'] - c['depth'] * c['block_params']) / 1e6:.1f}M"
-              f" | {c['fwd_flops'] / 1e12:.2f} "
-              f"({c['fwd_block_flops'] / 1e12:.2f} in blocks) | "
-              f"{c['act_blocks'] / GiB:.1f} GiB | "
-              f"{c['act_other'] / GiB:.1f} GiB | "
-              f"{c['block_input'] / 2**20:.1f} MiB |")
+    head = ('backbone', 'params', 'per block', 'outside blocks',
+            'fwd TFLOPs (1 clip)', 'act. blocks (fp32)', 'act. rest',
+            'block input')
+    cells = []
+    for name in dict.fromkeys(r['backbone'] for r in rows):
+        c = next(r['counts'] for r in rows if r['backbone'] == name)
+        cells.append(
+            (name, f"{c['params'] / 1e6:.1f}M",
+             f"{c['block_params'] / 1e6:.2f}M x {c['depth']}",
+             f"{(c['params'] - c['depth'] * c['block_params']) / 1e6:.1f}M",
+             f"{c['fwd_flops'] / 1e12:.2f} "
+             f"({c['fwd_block_flops'] / 1e12:.2f} in blocks)",
+             f"{c['act_blocks'] / GiB:.1f} GiB",
+             f"{c['act_other'] / GiB:.1f} GiB",
+             f"{c['block_input'] / 2**20:.1f} MiB"))
+    print('\n' + markdown_table(head, cells))
     print('\nper GPU at the official 1 clip/GPU; memory in GiB (fits: '
           f'<= {args.gpu_mem:g}); max clips = largest per-GPU batch that '
           'fits; step = max(compute, communication) in s; h = 12 epochs')
@@ -248,22 +247,19 @@ def main(argv=None):
     head += [f'memory {n} GPUs' for n in gpus]
     head += [f'max clips ({n} GPUs)' for n in (gpus[0], gpus[-1])]
     head += [f'step s ({n})' for n in gpus] + [f'h ({n})' for n in gpus]
-    print('| ' + ' | '.join(head) + ' |')
-    print('|' + '---|' * len(head))
     by_key = {}
     for r in rows:
         by_key.setdefault((r['backbone'], r['strategy'], r['ckpt']),
                           {})[r['gpus']] = r
+    cells = []
     for (name, strategy, ckpt), per in by_key.items():
-        cells = [name, strategy, 'yes' if ckpt else 'no']
-        for n in gpus:
-            r = per[n]
-            cells.append(f"{r['mem']:.1f}" + ('' if r['fits'] else ' **no**'))
-        for n in (gpus[0], gpus[-1]):
-            cells.append(str(per[n]['max_batch']))
-        cells += [f"{per[n]['step']:.2f}" for n in gpus]
-        cells += [f"{per[n]['hours']:.0f}" for n in gpus]
-        print('| ' + ' | '.join(cells) + ' |')
+        cells.append([name, strategy, 'yes' if ckpt else 'no'] + [
+            f"{per[n]['mem']:.1f}" + ('' if per[n]['fits'] else ' **no**')
+            for n in gpus
+        ] + [str(per[n]['max_batch']) for n in (gpus[0], gpus[-1])] +
+                     [f"{per[n]['step']:.2f}" for n in gpus] +
+                     [f"{per[n]['hours']:.0f}" for n in gpus])
+    print(markdown_table(head, cells))
     return rows
 
 

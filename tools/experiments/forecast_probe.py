@@ -1,11 +1,9 @@
 """Where a trained forecaster loses the future (issue 62): probes of the
 decoded queries (:mod:`stmixer_mm.benchmarks.forecast_probe`).
 
-Example (CONFIG: the forecast quick start's config,
-``configs/quickstart/stmixer-forecast_r3d-tiny_...-forecast-rgb.py``)::
+    python tools/experiments/forecast_probe.py CONFIG CHECKPOINT
 
-    python tools/experiments/forecast_probe.py CONFIG \
-        work_dirs/f62/base_s0/epoch_6.pth
+CONFIG: the forecast quick start's config (``configs/quickstart/``).
 """
 import argparse
 

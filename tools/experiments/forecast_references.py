@@ -1,14 +1,12 @@
 """The reference forecasts on perfect detections: what copying the present
 (zero motion), extrapolating it (constant velocity) and seeing the future
-(the oracle) score on a synthetic tube set, before any model.
+(the oracle) score on a synthetic tube set (docs/en/forecasting.md)::
 
-Example (the table in docs/en/forecasting.md)::
-
-    python tools/experiments/forecast_references.py --motion forecast
     python tools/experiments/forecast_references.py --motion lanes
 """
 import argparse
 
+from stmixer_mm.benchmarks.common import markdown_table
 from stmixer_mm.benchmarks.forecast import reference_rows
 from stmixer_mm.data_gen.synthetic_tubes import TUBE_PRESETS
 
@@ -29,11 +27,10 @@ def main(argv=None) -> None:
     title, *rows = reference_rows(args.motion, args.seed, args.horizons,
                                   args.history)
     print(title[0])
-    print('| horizon | forecast | future frame-mAP@0.5 | ADE px | ADE / size '
-          '| anticipation mAP | persons |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
-    for row in rows:
-        print('| ' + ' | '.join(row) + ' |')
+    print(
+        markdown_table(('horizon', 'forecast', 'future frame-mAP@0.5',
+                        'ADE px', 'ADE / size', 'anticipation mAP', 'persons'),
+                       rows))
 
 
 if __name__ == '__main__':

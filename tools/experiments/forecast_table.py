@@ -2,13 +2,11 @@
 validation of each ``tools/train.py`` run of a forecast config, beside the
 references made from its own detections, as mean and range over the runs.
 
-Example::
-
-    python tools/experiments/forecast_table.py \
-        work_dirs/f49/seed0 work_dirs/f49/seed1 work_dirs/f49/seed2
+    python tools/experiments/forecast_table.py work_dirs/f49/seed0 ...
 """
 import argparse
 
+from stmixer_mm.benchmarks.common import markdown_table
 from stmixer_mm.benchmarks.forecast import trained_rows
 
 
@@ -17,11 +15,10 @@ def main(argv=None) -> None:
     parser.add_argument('work_dirs', nargs='+')
     parser.add_argument('--horizons', type=int, nargs='+', default=[8, 16])
     args = parser.parse_args(argv)
-    print('| horizon | forecast | future frame-mAP@0.5 | ADE px | ADE / size '
-          '| anticipation mAP |')
-    print('| --- | --- | --- | --- | --- | --- |')
-    for row in trained_rows(args.work_dirs, args.horizons):
-        print('| ' + ' | '.join(row) + ' |')
+    print(
+        markdown_table(('horizon', 'forecast', 'future frame-mAP@0.5',
+                        'ADE px', 'ADE / size', 'anticipation mAP'),
+                       trained_rows(args.work_dirs, args.horizons)))
 
 
 if __name__ == '__main__':

@@ -4,16 +4,11 @@ r"""The quick start over seeds and thread counts: the table of
 Each run is ``tools/train.py CONFIG --seed S`` then ``tools/test.py``, each in
 a fresh interpreter with ``OMP_NUM_THREADS`` set, into
 ``<out-dir>/seed<S>_t<T>.json``. Existing files are not rerun; a run's folder
-is claimed before training, so several invocations fill one table. The table:
-every file, mean, range, distance from ``--stated``.
-
-Example::
+is claimed before training, so several invocations fill one table. Empty
+``--seeds --threads`` only print the table of the runs made::
 
     python tools/experiments/quickstart_table.py --seeds 0 1 2 \
         --threads 1 2 --out-dir work_dirs/quickstart_table --stated 0.982
-
-Empty ``--seeds --threads`` only print the table of the runs made. It is a
-benchmark, not a test: one run takes minutes.
 """
 import argparse
 import glob
@@ -25,6 +20,8 @@ import subprocess
 import sys
 import time
 from typing import Optional
+
+from stmixer_mm.benchmarks.experiments import experiment_env
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CFG = osp.join(REPO, 'configs', 'quickstart',
@@ -48,13 +45,11 @@ def parse_args(argv=None):
 
 
 def _tool(script, args, threads):
-    env = dict(
-        os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.time()
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', script)] + args,
         cwd=REPO,
-        env=env,
+        env=experiment_env(threads, cuda=True),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)

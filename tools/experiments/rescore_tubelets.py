@@ -14,8 +14,7 @@ from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.benchmarks.tube_boxes import smooth_tubelets
-from stmixer_mm.benchmarks.tubes import load_predictions
-from stmixer_mm.registry import METRICS
+from stmixer_mm.benchmarks.tubes import load_predictions, score
 from stmixer_mm.utils.settings import load_config
 
 
@@ -31,17 +30,15 @@ def rescore(cfg, predictions: list, degree) -> dict:
         raise ValueError("the config's test_evaluator has no "
                          "TubeMetric(tubes='tubelets')")
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    metric = METRICS.build(copy.deepcopy(metric_cfg))
+    samples = []
     for sample in predictions:
-        sample = dict(sample)
         pred = dict(sample['pred_instances'])
         if degree is not None:
             pred['tubelet_bboxes'] = smooth_tubelets(
                 np.asarray(pred['tubelet_bboxes']),
                 np.asarray(sample['tubelet_frames']), degree)
-        sample['pred_instances'] = pred
-        metric.process(None, [sample])
-    return metric.compute_metrics(metric.results)
+        samples.append(dict(sample, pred_instances=pred))
+    return score(copy.deepcopy(metric_cfg), samples)
 
 
 def main(argv=None) -> None:

@@ -1,8 +1,6 @@
 r"""Time and peak memory of one training iteration of a detector config.
 
-    python tools/gpu/bench_train_step.py --official \
-        [--batch-size N] [--shape T H W] [--cp off on] [--amp none bf16] \
-        [--repeats 5] [--warmup 2] [--seed 0] [--json OUT.json]
+    python tools/gpu/bench_train_step.py --official [--cp off on]
     python tools/gpu/bench_train_step.py CONFIG [CONFIG ...] ...
 
 One ``model.train_step`` on CUDA, random weights and clips, the config's
@@ -11,25 +9,21 @@ per-GPU batch; ``--cp on``: every activation checkpointing the model has,
 """
 import argparse
 import gc
-import json
 import os.path as osp
 import statistics
-import time
 from typing import Any, Dict, List
 
 import torch
 from mmengine.structures import InstanceData
 
+from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
+                                          clip_shape, configs_and_devices,
+                                          make_batch, markdown_table,
+                                          time_runs, write_json)
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HW = (256, 320)
 AMP = dict(bf16='bfloat16', fp16='float16')
 METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
-
-
-def _benchmark_model():
-    """The random-model helpers of the benchmarks."""
-    from stmixer_mm.benchmarks import common as benchmark
-    return benchmark
 
 
 def parse_args(argv=None):
@@ -39,11 +33,15 @@ def parse_args(argv=None):
         '--official',
         action='store_true',
         help='the models of configs/stmixer/metafile.yml')
-    p.add_argument(
-        '--batch-size',
-        type=int,
-        help="default: the config's train_dataloader.batch_size")
-    p.add_argument('--shape', type=int, nargs=3, metavar=('T', 'H', 'W'))
+    add_arguments(
+        p,
+        dict(batch_size="default: the config's train_dataloader.batch_size"),
+        batch_size=None,
+        shape=None,
+        repeats=5,
+        warmup=2,
+        seed=0,
+        json=None)
     p.add_argument(
         '--cp', nargs='+', choices=['off', 'on'], default=['off', 'on'])
     p.add_argument(
@@ -51,11 +49,7 @@ def parse_args(argv=None):
         nargs='+',
         choices=['none', 'bf16', 'fp16'],
         default=['none', 'bf16'])
-    p.add_argument('--repeats', type=int, default=5)
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--seed', type=int, default=0)
     p.add_argument('--num-gt', type=int, default=3)
-    p.add_argument('--json')
     p.add_argument(
         '--timeline',
         action='store_true',
@@ -77,25 +71,18 @@ def make_train_batch(batch_size: int, t: int, h: int, w: int, num_classes: int,
     """Random uint8 clips with ``num_gt`` random persons each (boxes in
     pixels, multi-hot action labels over ``num_classes`` columns, column 0
     unused as in AVA)."""
-    from mmaction.structures import ActionDataSample
-    inputs, samples = [], []
-    for _ in range(batch_size):
-        inputs.append(
-            torch.randint(
-                0, 256, (3, t, h, w), dtype=torch.uint8, generator=g))
+    data = make_batch(batch_size, t, h, w, g)
+    for s in data['data_samples']:
         xy = torch.rand(num_gt, 2, generator=g) * torch.tensor([w, h]) * 0.6
         wh = (torch.rand(num_gt, 2, generator=g) * 0.3 + 0.1) * torch.tensor(
             [w, h])
-        boxes = torch.cat([xy, xy + wh], 1)
         labels = torch.zeros(num_gt, num_classes)
         for i in range(num_gt):
             k = int(torch.randint(1, 4, (1, ), generator=g))
             labels[i, torch.randint(1, num_classes, (k, ), generator=g)] = 1
-        s = ActionDataSample()
-        s.set_metainfo(dict(img_shape=(h, w), video_id='bench', timestamp=0))
-        s.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
+        s.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1), labels=labels)
+    return data
 
 
 def set_checkpointing(model, cfg, on: bool) -> List[str]:
@@ -116,29 +103,24 @@ def set_checkpointing(model, cfg, on: bool) -> List[str]:
     return done
 
 
-def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
+def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
     from mmengine.optim import build_optim_wrapper
     rows = []
     dev = torch.device('cuda')
     for cp in args.cp:
-        model = bm.build_random_model(path, args.seed)
+        model = build_random_model(path, args.seed)
         cfg = model.cfg
         switched = set_checkpointing(model, cfg, cp == 'on')
         model.to(dev).train()
         batch = args.batch_size or cfg.train_dataloader.batch_size
-        if args.shape is not None:
-            t, h, w = args.shape
-        else:
-            from stmixer_mm.apis import clip_sampling_from_cfg
-            t, (h, w) = clip_sampling_from_cfg(cfg)[0], HW
-        num_classes = cfg.get('num_classes', 81)
+        t, h, w = clip_shape(cfg, args.shape)
         g = torch.Generator().manual_seed(args.seed)
-        data = make_train_batch(batch, t, h, w, num_classes, args.num_gt, g)
+        data = make_train_batch(batch, t, h, w, cfg.get('num_classes', 81),
+                                args.num_gt, g)
         for amp in args.amp:
             ow_cfg = cfg.optim_wrapper.copy()
             if amp != 'none':
-                ow_cfg['type'] = 'AmpOptimWrapper'
-                ow_cfg['dtype'] = AMP[amp]
+                ow_cfg.update(type='AmpOptimWrapper', dtype=AMP[amp])
             optim_wrapper = build_optim_wrapper(model, ow_cfg)
 
             def step():
@@ -146,14 +128,9 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
                 torch.cuda.synchronize(dev)
                 return losses
 
-            for _ in range(args.warmup):
-                step()
+            time_runs(step, args.warmup, 0)
             torch.cuda.reset_peak_memory_stats(dev)
-            times = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                losses = step()
-                times.append(time.perf_counter() - t0)
+            times, losses = time_runs(step, 0, args.repeats)
             peak = torch.cuda.max_memory_allocated(dev) / 2**20
             total = float(losses['loss'])
             if not all(
@@ -172,22 +149,22 @@ def bench_config(bm, name: str, path: str, args) -> List[Dict[str, Any]]:
                 print(
                     format_timeline(f'{name} cp {cp} amp {amp}', timeline),
                     flush=True)
-            row = dict(
-                name=name,
-                config=path,
-                input=(batch, t, h, w),
-                cp=cp,
-                cp_modules=switched,
-                amp=amp,
-                times=times,
-                median_s=med,
-                min_s=min(times),
-                clips_per_s=batch / med,
-                peak_mib=peak,
-                loss=total,
-                timeline=timeline,
-                device=torch.cuda.get_device_name(dev))
-            rows.append(row)
+            rows.append(
+                dict(
+                    name=name,
+                    config=path,
+                    input=(batch, t, h, w),
+                    cp=cp,
+                    cp_modules=switched,
+                    amp=amp,
+                    times=times,
+                    median_s=med,
+                    min_s=min(times),
+                    clips_per_s=batch / med,
+                    peak_mib=peak,
+                    loss=total,
+                    timeline=timeline,
+                    device=torch.cuda.get_device_name(dev)))
             print(
                 f'{name}: cp {cp}, amp {amp}, B={batch}: median '
                 f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
@@ -204,31 +181,25 @@ def format_markdown(rows) -> str:
     head = ('config', 'input (BxTxHxW)', 'checkpointing', 'precision',
             'iteration median (ms)', 'min (ms)', 'clips/s',
             'peak memory (MiB)', 'GPU busy', 'launches', 'syncs')
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    cells = []
     for r in rows:
-        cells = (r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
-                 'fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP',
-                 f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
-                 f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}')
         tl = r.get('timeline')
-        cells += (('-', ) * 3 if tl is None else
-                  (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
-                   f'{tl["launches"]:.0f}', f'{tl["syncs"]:.0f}'))
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+        cells.append((r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
+                      'fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP',
+                      f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
+                      f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}') +
+                     (('-', ) * 3 if tl is None else
+                      (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
+                       f'{tl["launches"]:.0f}', f'{tl["syncs"]:.0f}')))
+    return markdown_table(head, cells)
 
 
 def main(argv=None):
     args = parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit('bench_train_step.py needs CUDA')
-    bm = _benchmark_model()
-    configs = bm.official_configs(METAFILE) if args.official \
-        else []
-    configs += [(osp.splitext(osp.basename(c))[0], c) for c in args.config]
-    for _, path in configs:
-        if not osp.isfile(path):
-            raise SystemExit(f'config {path} does not exist')
+    configs, _, _ = configs_and_devices(args.config, args.official, METAFILE,
+                                        'cuda')
     print(
         f'torch {torch.__version__}, '
         f'{torch.cuda.get_device_name(0)}; random weights (seed '
@@ -237,10 +208,9 @@ def main(argv=None):
         flush=True)
     rows = []
     for name, path in configs:
-        rows += bench_config(bm, name, path, args)
+        rows += bench_config(name, path, args)
         if args.json:
-            with open(args.json, 'w') as f:
-                json.dump(rows, f, indent=1)
+            write_json(args.json, rows)
     print()
     print(format_markdown(rows))
     return rows

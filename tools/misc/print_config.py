@@ -1,7 +1,6 @@
 """Print the whole config after inheritance and overrides.
 
-    python tools/misc/print_config.py CONFIG [--cfg-options k=v ...] \
-        [--save-path FILE.py]
+    python tools/misc/print_config.py CONFIG [--save-path FILE.py]
     mim run stmixer_mm print_config CONFIG
 
 As mmdet's ``print_config``; the ``custom_imports`` are imported, so a wrong

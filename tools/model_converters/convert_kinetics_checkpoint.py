@@ -2,10 +2,7 @@ r"""Convert a PySlowFast Kinetics checkpoint into the backbone weights of a
 CNN STMixer config (the initialisation the official models start from)::
 
     python tools/model_converters/convert_kinetics_checkpoint.py \
-        SRC DST --config CONFIG
-        [--backbone {auto,slowfast,slowonly}]
-        [--format {auto,caffe2,pyslowfast}] [--cfg-options k=v ...]
-        [--trust-pickle]
+        SRC DST --config CONFIG [--backbone {auto,slowfast,slowonly}]
 
 SRC: Caffe2 ``.pkl`` or PySlowFast ``.pyth``; DST: ``backbone.*`` weights,
 written only if they fit ``--config``'s backbone exactly. See

@@ -3,8 +3,6 @@ mmengine checkpoint of stmixer_mm::
 
     python tools/model_converters/convert_official_checkpoint.py \
         SRC DST [--config CONFIG] [--label-map FILE]
-        [--to-classes LABEL_MAP [--seed 0]]
-        [--backbone {auto,vit,slowfast,slowonly}] [--cfg-options k=v ...]
 
 Strict (nothing written unless the weights fit; unknown keys fail);
 ``--label-map`` / ``--to-classes``: docs/en/finetune.md. Details:

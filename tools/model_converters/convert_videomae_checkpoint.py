@@ -3,7 +3,6 @@ of a large-ViT STMixer config::
 
     python tools/model_converters/convert_videomae_checkpoint.py \
         SRC DST --config CONFIG
-        [--cfg-options k=v ...] [--trust-pickle]
 
 Strict (only ``backbone.norm`` may be missing); docs/en/large_backbones.md.
 """

@@ -1,8 +1,6 @@
-"""Track queries (temporal object queries, MOTR-style) on STMixer: an
-experimental project outside the core package (see ``../README.md`` for
-what it is, how to run it and its honest table). Importing it registers
-its parts in stmixer_mm's registries and checks their settings as the
-core's (``custom_imports`` of its configs does so)."""
+"""Track queries (MOTR-style) on STMixer, an experimental project
+(``../README.md``). Importing it registers its parts and their settings
+checks (``custom_imports`` of its configs does so)."""
 from stmixer_mm.utils.settings import extend_checks
 from .query_interaction import QueryInteractionBlock
 from .query_tracker import QueryTracker, VideoTracks

@@ -1,11 +1,6 @@
-"""Update of the track queries carried from one keyframe to the next.
-
-The query interaction module of MOTR (Zeng et al., ECCV 2022) for STMixer's two
-query sets (a branch each): a small attention / FFN update of a person's output
-query before it enters keyframe ``k + 1``. Every branch's output projection is
-zero at initialisation, so the block starts as the identity and a detector
-checkpoint starts by carrying its queries unchanged.
-"""
+"""MOTR's query interaction module (Zeng et al., ECCV 2022) for STMixer's two
+query sets: updates the carried queries before keyframe ``k + 1``. Output
+projections start at zero: the block starts as the identity."""
 from typing import Optional, Tuple
 
 import torch.nn as nn
@@ -51,8 +46,7 @@ class _Branch(nn.Module):
 
 @MODELS.register_module()
 class QueryInteractionBlock(BaseModule):
-    """Updates the carried (track) queries before they enter the decoder at
-    the next keyframe.
+    """Updates the carried (track) queries before the next keyframe.
 
     Args:
         hidden_channels (int): Query channels ``C`` (the decoder's).

@@ -1,9 +1,5 @@
-"""The per-video inference state of :class:`~stmixer_mm.models.detectors.
-STMixerTracker` (track queries), in a tracker object that the model owns, as
-mmdet's MOT models own a ``BaseTracker`` (with ``reset()``): the carried
-queries and ids, which queries are kept, lost, dropped or born
-(:meth:`QueryTracker.step`) and the keyframe order
-(:meth:`QueryTracker.video`)."""
+"""The per-video inference state of ``STMixerTracker``, in a tracker the model
+owns (as mmdet's MOT models own a ``BaseTracker``)."""
 from typing import Dict, List, Optional
 
 import torch
@@ -48,15 +44,8 @@ class VideoTracks:
 
 
 class QueryTracker:
-    """Track-query inference over the keyframes of one video after another.
-
-    A carried query is kept while its person score reaches ``track_thr`` and
-    dropped after more than ``max_lost`` keyframes below it (until then output
-    with its low score, so a track has a box at every keyframe of its extent);
-    a learned query with a person score ``>= birth_thr`` starts a track unless
-    its box overlaps an output track's (or a better new one's) with IoU
-    ``>= dup_iou_thr``. When nothing is output the decoder's ``num_fallback``
-    best learned queries are, each with an uncarried id of its own.
+    """Track-query inference over the keyframes of one video after another
+    (rules: ``projects/track_queries/README.md``, "How it works").
 
     Args:
         birth_thr (float): Person score a learned query needs to start a track.
@@ -75,8 +64,7 @@ class QueryTracker:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the videos tracked so far (the next keyframe starts a
-        video)."""
+        """Forget the videos tracked so far."""
         self.current: Optional[VideoTracks] = None
         #: videos finished since the last reset (a video that comes back
         #: would restart its tracks without a word)

@@ -1,8 +1,5 @@
-"""The settings of :class:`STMixerTracker`, declared next to the model (as
-``stmixer_mm.utils.settings`` allows a module outside the core to): its
-``track_cfg`` keys, each once, with their checks and defaults. The model
-inherits :class:`~stmixer_mm.models.detectors.STMixer`'s declarations
-(``test_cfg``, ``compile_cfg``) as a registered subclass."""
+"""The ``track_cfg`` settings of :class:`STMixerTracker` (checks and defaults);
+it inherits ``STMixer``'s other declarations as a registered subclass."""
 from stmixer_mm.utils.setting_types import Fields, Float, Int
 from stmixer_mm.utils.settings_specs import (NON_NEGATIVE, PROBABILITY,
                                              declare_settings)

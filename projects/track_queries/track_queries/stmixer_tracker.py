@@ -1,11 +1,6 @@
 """STMixer with track queries (as MOTR's): actors followed from keyframe to
-keyframe by their queries, so tubes come with identities, no linking needed.
-
-At keyframe ``k + 1`` the decoder also receives the final queries and boxes of
-the persons kept at keyframe ``k``, updated by a :class:`QueryInteractionBlock`
-(starts as the identity: STMixer checkpoints load). Inference state:
-:class:`~.query_tracker.QueryTracker`. See projects/track_queries/README.md.
-"""
+keyframe by their queries, so tubes come with identities, no linking needed
+(projects/track_queries/README.md)."""
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -23,31 +18,21 @@ from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.track_ids import track_ids_problem
 from .query_tracker import QueryTracker
-# the track_cfg keys, their defaults and their settings are declared once,
-# in this project's settings module
 from .settings import TRACK_CFG_DEFAULTS
 
 
 @MODELS.register_module()
 class STMixerTracker(STMixer):
-    """STMixer with track queries (see the module docstring).
-
-    Training: batches of ``S * num_clips`` samples, ``num_clips`` consecutive
-    keyframes of one video each (``TrackSequenceSampler``, with
-    ``gt_instances.track_ids`` from ``PackTrackInputs``); matched queries go
-    on to the next keyframe, matched as MOTR's (carried ones to their GT by
-    id, learned ones by the Hungarian assigners); losses averaged over
-    keyframes. Inference: keyframes by increasing ``timestamp`` (a new
-    ``video_id`` starts afresh); ``pred_instances.track_ids`` unique within a
-    video; track rules: :class:`~.query_tracker.QueryTracker`.
+    """STMixer with track queries: at keyframe ``k + 1`` the decoder also
+    receives the final queries and boxes of the persons kept at keyframe
+    ``k``, updated by a :class:`QueryInteractionBlock`. Training takes
+    batches of ``S * num_clips`` samples (``TrackSequenceSampler``); losses
+    are averaged over keyframes.
 
     Args:
         query_interaction (dict): :class:`QueryInteractionBlock` config
             (``hidden_channels`` and ``with_temporal`` are filled in).
-        track_cfg (dict, optional): ``num_clips``, ``drop_prob`` (share of
-            carried queries dropped in training, as MOTR), ``entry_stage``,
-            ``birth_thr``, ``track_thr``, ``max_lost``, ``dup_iou_thr``
-            (:mod:`.settings`).
+        track_cfg (dict, optional): Keys and defaults: :mod:`.settings`.
         **kwargs: :class:`STMixer`'s arguments.
     """
 
@@ -64,8 +49,7 @@ class STMixerTracker(STMixer):
                 'STMixerTracker needs the decoder\'s label_convention '
                 f"'ava' (person score + action scores), got "
                 f"'{self.roi_head.label_convention}'")
-        # keys, types, ranges: checked at build (settings_specs.py); the
-        # stage needs the decoder
+        # keys, types, ranges: checked at build; the stage needs the decoder
         self.track_cfg = {**TRACK_CFG_DEFAULTS, **(track_cfg or {})}
         if not 0 <= self.track_cfg['entry_stage'] < self.roi_head.num_stages:
             raise ValueError(

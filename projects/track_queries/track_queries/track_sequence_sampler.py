@@ -1,7 +1,4 @@
-"""Sampling of short keyframe sequences for training with track queries:
-:class:`TrackSequenceSampler` yields dataset indices so that the default
-``DataLoader`` batching gives whole sequences
-(projects/track_queries/README.md)."""
+"""Sampling of short keyframe sequences for training with track queries."""
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -14,13 +11,10 @@ from stmixer_mm.registry import DATA_SAMPLERS
 
 @DATA_SAMPLERS.register_module()
 class TrackSequenceSampler(Sampler):
-    """Sequences of ``num_clips`` samples of one video, in time order.
-
-    Indices come sequence-major (``batch_size`` a multiple of ``num_clips``
-    gives whole sequences). Per ``video_id``, samples sorted by ``timestamp``
-    (ties by index); a sequence takes positions ``s, s + g, ...``.
-    ``shuffle``: ``g`` drawn from ``frame_gap``, every fitting (video, start)
-    equally likely; else the smallest ``g``, sequences tiling each video.
+    """Sequences of ``num_clips`` samples of one video, in time order, yielded
+    sequence-major: a sequence takes positions ``s, s + g, ...`` of a video's
+    samples sorted by ``timestamp`` (ties by index); without ``shuffle`` the
+    smallest ``g``, sequences tiling each video.
 
     Args:
         dataset: ``get_data_info(i)`` has ``video_id`` and ``timestamp``.

@@ -17,8 +17,7 @@ __all__ = [
 
 
 def metafile_models(root: Optional[str] = None) -> List[dict]:
-    """Every ``Models`` entry of the metafiles ``model-index.yml`` imports
-    (read with ``yaml.safe_load``)."""
+    """Every ``Models`` entry of the metafiles ``model-index.yml`` imports."""
     import yaml
     root = root or models_dir()
     with open(osp.join(root, 'model-index.yml')) as f:
@@ -69,15 +68,9 @@ def resolve_model_name(name: str,
 
 def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
                   cfg_options: Optional[dict], who: str) -> tuple:
-    """What an Inferencer's ``model`` argument names: a built detector
-    (with ``model.cfg``; ``weights`` / ``person_thr`` / ``cfg_options``
-    refused, they are set when it is built), a config (file or object) or
-    a metafile model name (its config and weights; given weights win).
-
-    Returns:
-        tuple: the config, the weights, the given detector (or None) and
-        the ``cfg_options`` to build with (``person_thr`` among them).
-    """
+    """``(config, weights, given detector or None, cfg_options)`` of an
+    Inferencer's ``model``: a built detector (``weights`` etc. refused), a
+    config or a metafile model name (given weights win over its own)."""
     given = None
     cfg_options = dict(cfg_options or {})
     if person_thr is not None:
@@ -92,8 +85,7 @@ def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
             raise ValueError(f'{who}: a built model needs model.cfg '
                              '(init_detector sets it)')
         given, model = model, model.cfg
-    elif isinstance(model, str):
-        # a config file, else a metafile model name (as BaseInferencer)
+    elif isinstance(model, str):  # a config file, else a model name
         if not osp.isfile(model) and not model.endswith('.py'):
             model, meta_weights = resolve_model_name(model)
             weights = meta_weights if weights is None else weights

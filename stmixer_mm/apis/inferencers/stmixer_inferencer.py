@@ -1,10 +1,5 @@
-"""``STMixerInferencer``: spatio-temporal action detection on videos (as
-mmaction2's ``MMAction2Inferencer`` / mmdet's ``DetInferencer``).
-
-One input is one video; a list or a folder gives one prediction each. A
-keyframe every ``stride`` frames (from ``stride // 2``) is detected on its
-clip, the frames streamed through the ring buffer. See docs/en/online.md.
-"""
+"""``STMixerInferencer``: action detection on videos (as mmdet's
+``DetInferencer``). See docs/en/online.md."""
 import sys
 import warnings
 from itertools import islice
@@ -83,7 +78,6 @@ class STMixerInferencer(BaseInferencer):
         model, weights, self._given_model, self._cfg_options = resolve_model(
             model, weights, person_thr, cfg_options,
             type(self).__name__)
-        # calls _init_model, _init_pipeline, _init_collate, _init_visualizer
         super().__init__(
             model=model,
             weights=weights,
@@ -91,7 +85,6 @@ class STMixerInferencer(BaseInferencer):
             scope=scope,
             show_progress=show_progress)
         self.cfg = self.model.cfg
-        # checked against the model before anything is decoded
         self.label_names: Dict[int, str] = class_names(self.model, label_map)
         self.clip_len, self.frame_interval = clip_sampling_from_cfg(self.cfg)
         self.keyframe = clip_keyframe_from_cfg(self.cfg)
@@ -103,8 +96,7 @@ class STMixerInferencer(BaseInferencer):
                     cfg,
                     weights: Optional[str],
                     device: str = 'cpu') -> torch.nn.Module:
-        """The given model, or :func:`~stmixer_mm.apis.init_detector`'s
-        (strict checkpoint, its meta, no fallback queries)."""
+        """The given model, or :func:`~stmixer_mm.apis.init_detector`'s."""
         if self._given_model is not None:
             return self._given_model
         return init_detector(
@@ -127,7 +119,6 @@ class STMixerInferencer(BaseInferencer):
         """The test pipeline without its frame sampling/decoding."""
         return build_clip_pipeline(self.model.cfg)
 
-    # ------------------------------------------------------------- inputs
     def _inputs_to_list(self, inputs) -> List:
         """One entry per video (:func:`~.video_io.video_inputs`)."""
         return video_inputs(inputs, 'STMixerInferencer')
@@ -188,10 +179,8 @@ class STMixerInferencer(BaseInferencer):
             batch_size: int = 1,
             keep_images: bool = False
     ) -> Iterator[Tuple[KeyframeResult, dict]]:
-        """Detect keyframe after keyframe while ``video`` (an input or a
-        ``FrameSource``) is read; yields each keyframe's
-        :class:`KeyframeResult` (pixels) and ``dict(frame, time[, image])``.
-        """
+        """Detect while ``video`` (an input or a ``FrameSource``) is read;
+        yields ``(KeyframeResult, dict(frame, time[, image]))``."""
         source = video if isinstance(video, FrameSource) else self.open(
             video, fps=fps)
         self.reset_tracks()
@@ -212,7 +201,7 @@ class STMixerInferencer(BaseInferencer):
             yield from self._run_batch(batch, source.name)
 
     def _run_batch(self, batch, name):
-        """The results of a batch of ``(meta, clip)`` (one forward)."""
+        """The results of ``(meta, clip)`` pairs, one forward pass."""
         samples = inference_clips(
             self.model, [clip for _, clip in batch],
             self.pipeline,
@@ -239,7 +228,6 @@ class STMixerInferencer(BaseInferencer):
             self.forward(clip, frame, video), frame, time, clip[0].shape[:2],
             self.tubelet_offsets)
 
-    # ------------------------------------------------------------- outputs
     def draw(self,
              result: KeyframeResult,
              image: np.ndarray,
@@ -247,8 +235,7 @@ class STMixerInferencer(BaseInferencer):
              pred_score_thr: float = 0.3,
              topk: int = 3,
              writer: Optional[ResultWriter] = None) -> np.ndarray:
-        """The keyframe ``image`` drawn in the demo's style, appended to
-        the video of ``writer`` if given."""
+        """The keyframe ``image`` drawn as the demo does (into ``writer``)."""
         persons = ResultFormatter(self.label_names, pred_score_thr,
                                   topk).persons(result) if draw_pred else []
         return (writer.draw if writer is not None else draw_tracks)(
@@ -287,9 +274,8 @@ class STMixerInferencer(BaseInferencer):
                     source: Optional[FrameSource] = None,
                     outputs: Optional[ResultWriter] = None,
                     **kwargs) -> dict:
-        """One video's prediction dict, or with ``return_datasample`` its
-        ``ActionDataSample`` list; the dict is written to ``outputs``'
-        ``'pred'`` path if any."""
+        """One video's prediction dict (saved to ``outputs``' ``'pred'``),
+        or with ``return_datasample`` its ``ActionDataSample`` list."""
         save = outputs is not None and 'pred' in outputs.paths
         if not return_datasample or save:
             out = ResultFormatter(self.label_names, score_thr, topk,
@@ -313,15 +299,9 @@ class STMixerInferencer(BaseInferencer):
                  out_dir: str = '',
                  **kwargs) -> dict:
         """Detect in every video of ``inputs``; returns ``dict(predictions,
-        visualization)``, one entry per video.
-
-        ``return_datasamples``: ``ActionDataSample`` lists instead of dicts;
-        ``batch_size``: clips per forward pass (same results as 1);
-        ``out_dir`` and ``**kwargs`` (``stride`` (8), ``fps`` and the rest
-        of the class's ``*_kwargs`` sets): as DetInferencer's, see
-        docs/en/online.md. An output file that exists is an
-        ``OutputFileError`` before the video is read.
-        """
+        visualization)``, one entry per video. ``batch_size``: clips per
+        forward pass (same results as 1); the rest as DetInferencer's
+        (docs/en/online.md). An existing output is refused before reading."""
         pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
         for stage in (pre, fwd, vis, post):
             for name, value in stage.items():
@@ -343,8 +323,7 @@ class STMixerInferencer(BaseInferencer):
             source = CountingSource(self.open(video, fps=pre.get('fps')))
             outputs = None
             try:
-                if vid_out_dir or pred_out_dir:
-                    # the drawn keyframes: a frame per keyframe
+                if vid_out_dir or pred_out_dir:  # a frame per keyframe
                     outputs = ResultWriter(
                         inferencer_output_paths(name, vid_out_dir,
                                                 pred_out_dir),

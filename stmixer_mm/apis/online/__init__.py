@@ -1,9 +1,5 @@
-"""Online (streaming) detection (``tools/demo.py --online``): the threaded
-runner and online actor tubes. The shared sources, ring buffer and writers
-are in :mod:`stmixer_mm.apis.video_io`, the output files in
-:mod:`stmixer_mm.utils.output_files`; names that moved there are still
-importable from here (not from their old submodules).
-"""
+"""Online detection (``tools/demo.py --online``): the threaded runner and
+online tubes; also re-exports the video_io / output_files names it uses."""
 from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
                                            claim_output, output_exists_error,
                                            prepare_out_dir, temp_path)

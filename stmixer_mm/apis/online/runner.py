@@ -1,11 +1,5 @@
-"""The online engine: read, detect, track and write a stream as it comes.
-
-Three threads and bounded queues (:mod:`.stream_run`): a reader filling the
-ring buffer, the model (inferencer + :class:`OnlineTubeTracker`) and the
-writer (the calling thread, so that ``show`` windows work). ``realtime``
-skips keyframes / drops frames there is no time / room for (counted).
-See docs/en/online.md and docs/en/bad_inputs.md.
-"""
+"""The online engine: read, detect, track and write a stream as it comes
+(threads: :mod:`.stream_run`). See docs/en/online.md."""
 import threading
 import warnings
 from typing import Callable, Dict, Optional, Union
@@ -16,13 +10,11 @@ from ..results import ResultWriter, demo_output_paths
 from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
 from ..video_io import (FrameSource, KeyframeClips, check_fps,
                         check_frame_count, open_source)
-from .run_stats import RunStats
-from .stream_run import StreamRun
+from .stream_run import RunStats, StreamRun
 from .tracker import OnlineTubeTracker
 
 __all__ = ['OnlineRunner', 'display_available']
 
-#: a window can be opened (OpenCV's ``imshow`` of ``show=True``)
 display_available = has_display
 
 
@@ -33,8 +25,7 @@ class OnlineRunner:
         inferencer (STMixerInferencer): model, clip sampling, classes, thr.
         stride (int): frames between two keyframes.
         realtime (bool): skip keyframes late for the model, pace files.
-        out_dir (str, optional): for ``<name>_det.mp4``, ``_det.jsonl`` and
-            ``_tracks.json``; None writes nothing (benchmarks).
+        out_dir (str, optional): for the outputs; None writes nothing.
         write_video (bool): write the mp4.
         video_codec (str): ``'h264'`` (PyAV, with fallbacks) or ``'mp4v'``.
         show (bool): show the frames in a window (where a display exists).
@@ -45,11 +36,11 @@ class OnlineRunner:
         max_frames (int, optional): stop after this many frames.
         progress (bool | stream): the terminal progress line (stderr).
         capture_factory (callable, optional): opens inputs (tests: a fake).
-        queue_frames (int): frames the writer may hold before the reader
-            waits (realtime: drops), plus what the drawing needs.
+        queue_frames (int): frames the writer may hold beyond what the
+            drawing needs before the reader waits (realtime: drops).
         min_short_side (int): small frames are scaled up to this.
-        handle_signals (bool): SIGTERM / SIGINT / SIGHUP (main thread only)
-            stop, finalise outputs, then :meth:`run` raises RunInterrupted.
+        handle_signals (bool): a stop signal finalises the outputs, then
+            :meth:`run` raises ``RunInterrupted``.
         overwrite (bool): replace output files that exist; else refused.
     """
 
@@ -90,7 +81,7 @@ class OnlineRunner:
         self.topk = topk
         self.tracker_args = dict(
             link_iou=link_iou, max_lost=max_lost, max_shift=max_shift)
-        self.fps = check_fps(fps)  # the one rule of the sources
+        self.fps = check_fps(fps)
         self.max_frames = max_frames
         self.progress = progress
         self.capture_factory = capture_factory
@@ -105,20 +96,11 @@ class OnlineRunner:
         """Ask a running :meth:`run` to finish after the current frame."""
         self.stop_event.set()
 
-    @staticmethod
-    def output_paths(out_dir: str,
-                     name: str,
-                     write_video: bool = True) -> Dict[str, Optional[str]]:
-        """``{'video', 'jsonl', 'tracks'}`` paths of ``name`` (video None
-        without it)."""
-        return demo_output_paths(out_dir, name, True, write_video=write_video)
-
     def _on_signal(self, signum: int) -> None:
         if self.signum is None:
             self.signum = signum
         self.stop_event.set()
 
-    # ------------------------------------------------------------------
     def run(self,
             source: Union[str, int, FrameSource],
             name: Optional[str] = None) -> Dict:
@@ -144,21 +126,24 @@ class OnlineRunner:
         self.stop_event.clear()
         self.signum = None
         inf = self.inferencer
-        buffer = KeyframeClips(  # an inferencer without it: centred clips
+        buffer = KeyframeClips(
             inf.clip_len,
             inf.frame_interval,
             self.stride,
             keyframe=getattr(inf, 'keyframe', 'centre'))
         tracker = OnlineTubeTracker(
             keep_finished=True, names=inf.label_names, **self.tracker_args)
-        inf.reset_tracks()  # a model with track queries starts afresh
+        inf.reset_tracks()
         stats = RunStats()
-        fps = self.fps or source.fps  # a source always has a rate
+        fps = self.fps or source.fps
         paths, out = {}, None
         try:
             if self.out_dir is not None:  # ResultWriter makes the folder
-                paths = self.output_paths(self.out_dir, name or source.name,
-                                          self.write_video)
+                paths = demo_output_paths(
+                    self.out_dir,
+                    name or source.name,
+                    True,
+                    write_video=self.write_video)
             # all three files, or none; without them it only draws (show)
             out = ResultWriter(
                 paths,
@@ -187,10 +172,8 @@ class OnlineRunner:
                     fps=fps,
                     codec=out.codec_used,
                     num_tracks=tracker.next_id,
-                    # how the source ended (sources.py)
                     end_reason=getattr(source, 'end_reason', None),
                     short_read=getattr(source, 'short_read', False),
-                    # the persons written (ResultFormatter.keep)
                     summary=run.fmt.summary(),
                     **run.fmt.counts,
                     **paths)

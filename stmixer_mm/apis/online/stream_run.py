@@ -1,37 +1,63 @@
-"""One run of the online engine: its three threads (reader, model, writer),
-their queues and their stop / error protocol. Driven by
-:meth:`OnlineRunner.run`, which owns the settings, outputs and signals."""
+"""One :meth:`OnlineRunner.run`: its reader, model and writer threads, their
+queues, counters and stop / error protocol."""
 import queue
 import signal
 import threading
 import time
+from collections import deque
 from typing import Dict
 
 from stmixer_mm.utils.output_files import OutputFileError
 from ..results import KeyframeDrawer, ResultFormatter, ResultWriter
 from ..video_io import FrameSource, KeyframeClips, ProgressLine
-from .run_stats import RunStats
 from .tracker import OnlineTubeTracker
 
-__all__ = ['StreamRun']
+__all__ = ['StreamRun', 'RunStats']
 
 _END = object()
 
 
+class RunStats:
+    """Counters shared by the threads (under ``lock``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.start = time.perf_counter()
+        self.frames_read = 0
+        self.frames_written = 0
+        self.frames_dropped = 0
+        self.keyframes_done = 0
+        self.keyframes_skipped = 0
+        self.model_time = 0.0
+        self.lag_last = None
+        self.lag_sum = 0.0
+        self.lag_max = 0.0
+        self.lags = deque(maxlen=4096)  # recent lags, for a median
+
+    def snapshot(self) -> Dict:
+        with self.lock:
+            wall = time.perf_counter() - self.start
+            done = self.keyframes_done
+            lags = sorted(self.lags)
+            return dict(
+                frames_read=self.frames_read,
+                frames_written=self.frames_written,
+                frames_dropped=self.frames_dropped,
+                keyframes_done=done,
+                keyframes_skipped=self.keyframes_skipped,
+                model_fps=done / self.model_time if self.model_time else None,
+                input_fps=self.frames_read / wall if wall else None,
+                output_fps=self.frames_written / wall if wall else None,
+                lag=self.lag_last,
+                lag_mean=self.lag_sum / done if done else None,
+                lag_median=lags[len(lags) // 2] if lags else None,
+                lag_max=self.lag_max if done else None,
+                wall_time=wall)
+
+
 class StreamRun:
-    """The threads of one :meth:`OnlineRunner.run` over ``source``.
-
-    Args:
-        runner (OnlineRunner): the settings, stop event and ``signum``.
-        source (FrameSource): the frames (closed by the reader).
-        buffer (KeyframeClips): the clip ring buffer.
-        tracker (OnlineTubeTracker): the track ids.
-        stats (RunStats): the counters.
-        out (ResultWriter): the JSON Lines, the video (and the window).
-
-    Attributes:
-        errors (list): the exceptions of the threads, first first.
-    """
+    """The threads of one :meth:`OnlineRunner.run` over ``source`` (closed
+    by the reader); ``errors``: the threads' exceptions, first first."""
 
     def __init__(self, runner, source: FrameSource, buffer: KeyframeClips,
                  tracker: OnlineTubeTracker, stats: RunStats,
@@ -41,13 +67,12 @@ class StreamRun:
         self.stop = runner.stop_event
         self.realtime = runner.realtime
         inf = runner.inferencer
-        # which persons are written: the one policy (ResultFormatter.keep)
         self.fmt = ResultFormatter(inf.label_names, runner.score_thr,
                                    runner.topk, inf.person_thr)
         # the writer holds frames until their nearest keyframe is done
         self.room = runner.queue_frames + buffer.after + runner.stride
         self.frames_q: 'queue.Queue' = queue.Queue(maxsize=self.room)
-        self.events_q: 'queue.Queue' = queue.Queue()  # results, skips
+        self.events_q: 'queue.Queue' = queue.Queue()
         self.slot: 'queue.Queue' = queue.Queue(maxsize=1)
         self.busy = threading.Event()
         self.errors = []
@@ -63,9 +88,8 @@ class StreamRun:
                     return False
 
     def submit(self, key, clip, t, wall, last=False) -> None:
-        # realtime skips a keyframe the model has no time for; the clamped
-        # clips after the source's end (``last``) come at once and nothing
-        # newer can replace them, so they wait for the model
+        # realtime skips a keyframe the model has no time for, but not the
+        # clamped clips after the end (``last``): nothing newer replaces them
         stats = self.stats
         if self.realtime and not last and (self.busy.is_set()
                                            or self.slot.full()):
@@ -87,9 +111,7 @@ class StreamRun:
                                           and frame.index >= max_frames):
                     break
                 wall = time.perf_counter()
-                if paced:
-                    # when a camera would have delivered it: the lag then
-                    # counts a reader that falls behind, too
+                if paced:  # as a camera would: the lag counts a slow reader
                     if first_wall is None:
                         first_wall = wall - frame.time
                     wall = first_wall + frame.time
@@ -132,7 +154,6 @@ class StreamRun:
                 dt = time.perf_counter() - t0
                 res = self.fmt.keep(res)
                 del clip
-                # a model with track queries gives the ids itself
                 ids = self.tracker.update(
                     key,
                     res.bboxes,
@@ -165,8 +186,8 @@ class StreamRun:
             self.events_q.put(('end', None, None))
 
     def run(self) -> Dict:
-        """Run the reader and model threads and the write loop to their
-        end; close the video and the JSON Lines; the final statistics."""
+        """Run the threads and the write loop to their end, close the
+        outputs; returns the final statistics."""
         runner = self.runner
         threads = [
             threading.Thread(
@@ -200,9 +221,7 @@ class StreamRun:
                 import cv2
                 cv2.destroyAllWindows()
             if runner.signum is None and (self.errors or not finished):
-                # a failed run's video is not complete: no final name (as
-                # offline); a signal's run keeps what was done
-                self.out.abort()
+                self.out.abort()  # a signal's run keeps what was done
             else:
                 try:
                     self.out.close()
@@ -216,15 +235,14 @@ class StreamRun:
 
     def write_loop(self, bar) -> None:
         """Draw and write every frame once its nearest keyframe is known."""
-        runner, stats = self.runner, self.stats
         drawer = KeyframeDrawer(self.out, self.buffer.first_keyframe,
-                                runner.stride,
-                                self.show if runner.show else None)
+                                self.runner.stride,
+                                self.show if self.runner.show else None)
         try:
             self._write_until_the_end(drawer, bar)
         finally:  # also when a KeyboardInterrupt cuts a flush
-            with stats.lock:
-                stats.frames_written = drawer.num_drawn
+            with self.stats.lock:
+                self.stats.frames_written = drawer.num_drawn
 
     def _write_until_the_end(self, drawer: KeyframeDrawer, bar) -> None:
         stats = self.stats

@@ -1,11 +1,5 @@
-"""Online actor tubes: a track id for every person as soon as it is seen.
-
-:class:`OnlineTubeTracker` links each keyframe's persons to the tracks so
-far with the tube metric's greedy linking (``link_video_tubes``), so an id
-never depends on a later frame. An unmatched track is *lost* for up to
-``max_lost`` keyframes (it can take back a person near its last box), then
-finished. The tube metric keeps the offline linking. See docs/en/online.md.
-"""
+"""Online actor tubes: a track id per person as soon as it is seen (greedy
+linking as the tube metric's). See docs/en/online.md."""
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -68,11 +62,10 @@ class OnlineTubeTracker:
 
     Args:
         link_iou (float): IoU with a track's last box to continue it.
-        max_lost (int): keyframes a track may miss and still take a person
-            back.
-        max_shift (float): a lost track also takes back a person whose box
-            centre is within ``max_shift * sqrt(w * h)`` of its last box's
-            centre (and whose size is within a factor 2).
+        max_lost (int): keyframes a track may miss and still continue.
+        max_shift (float): a lost track also takes a person whose centre is
+            within ``max_shift * sqrt(w * h)`` of its last box's (size
+            within a factor 2).
         keep_finished (bool): keep the summaries of finished tracks.
         names (dict, optional): ``{column: action name}`` for the summaries.
     """
@@ -99,7 +92,7 @@ class OnlineTubeTracker:
         self.last_frame: Optional[int] = None
 
     def _near(self, track: Track, boxes: np.ndarray) -> np.ndarray:
-        """Which boxes are close to where the lost track was."""
+        """Boxes near the lost track's last box."""
         b = track.box
         size = np.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 1e-12))
         c = (b[:2] + b[2:]) / 2
@@ -159,19 +152,11 @@ class OnlineTubeTracker:
                          reverse=True)
         lost = sorted((t for t in self.tracks if t.lost > 0),
                       key=lambda t: (t.lost, -t.mean_score))
-        missed = []
-        for t in visible:
+        for t in visible + lost:
             if not (len(boxes)
-                    and take(t,
-                             box_iou(boxes, t.box) >= self.link_iou)):
-                missed.append(t)
-        for t in lost:
-            if len(boxes) and take(t, (box_iou(boxes, t.box) >= self.link_iou)
-                                   | self._near(t, boxes)):
-                continue
-            missed.append(t)
-        for t in missed:
-            t.lost += 1
+                    and take(t, (box_iou(boxes, t.box) >= self.link_iou)
+                             | (t.lost > 0 and self._near(t, boxes)))):
+                t.lost += 1
         self._finish_lost()
         for i in np.flatnonzero(free):
             t = Track(self.next_id, boxes[i], frame, scores[i],

@@ -1,28 +1,178 @@
-"""From a :class:`~.keyframe_result.KeyframeResult` to what is written and
-drawn: which persons are kept, the thresholds and class names of one run,
-applied one way by the Inferencer, the offline demo and the online
-runner."""
-from typing import Dict, Iterator, List, Optional, Sequence
+"""One keyframe's detections in pixels (:class:`KeyframeResult`) and the
+records written of them (:class:`ResultFormatter`)."""
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
+from stmixer_mm.utils.mask_rle import encode_mask
 from stmixer_mm.utils.settings_specs import check_probability
-from .keyframe_result import KeyframeResult
 
-__all__ = ['ResultFormatter', 'CSV_COLUMNS']
+__all__ = ['KeyframeResult', 'ResultFormatter', 'CSV_COLUMNS']
 
 #: the columns of a detections CSV (one row per person and action)
 CSV_COLUMNS = ('frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score',
                'action', 'score')
 
 
-class ResultFormatter:
-    """Which persons of a keyframe are written, and their records.
+def _pixels(boxes, frame_hw: Tuple[int, int], shape) -> np.ndarray:
+    """Normalised xyxy ``boxes`` (a tensor) as pixels of ``frame_hw``."""
+    h, w = frame_hw
+    return boxes.cpu().numpy().reshape(shape) * np.array([w, h, w, h],
+                                                         np.float32)
 
-    One policy (:meth:`keep`): every person scoring at least ``person_thr``
-    is written, with its actions scoring at least ``score_thr`` (at most
-    ``topk``), maybe none (``actions={}``: no CSV row); ``score_thr`` never
-    removes a person. :attr:`counts` and :meth:`summary` report a run.
+
+class KeyframeResult:
+    """The detections of one keyframe in pixels of the input frame.
+
+    Attributes:
+        frame (int): 0-based keyframe.
+        time (float): its timestamp (seconds).
+        bboxes (np.ndarray): ``[n, 4]`` xyxy pixels.
+        scores (np.ndarray): ``[n, C]`` action scores, column = label id.
+        person_scores (np.ndarray): ``[n]``.
+        data_sample: the model's ``ActionDataSample``.
+        frame_hw (tuple, optional): ``(h, w)`` of the input frame.
+        tubelet_frames (np.ndarray, optional): ``[T']`` 0-based frames of
+            a tubelet model's boxes (:attr:`tubelet_bboxes`).
+    """
+
+    __slots__ = ('frame', 'time', 'bboxes', 'scores', 'person_scores',
+                 'data_sample', 'frame_hw', '_mask_rles', 'tubelet_frames')
+
+    def __init__(self,
+                 frame,
+                 time,
+                 bboxes,
+                 scores,
+                 person_scores,
+                 data_sample=None,
+                 frame_hw=None):
+        self.frame = int(frame)
+        self.time = float(time)
+        self.bboxes = bboxes
+        self.scores = scores
+        self.person_scores = person_scores
+        self.data_sample = data_sample
+        self.frame_hw = None if frame_hw is None else tuple(frame_hw)
+        self._mask_rles = None  # computed once, by mask_rles
+        self.tubelet_frames = None
+
+    def _pred(self, key: str, sized: bool = False):
+        """``pred_instances`` if it holds ``key`` (and ``sized``: the frame
+        size is known), else None."""
+        if sized and self.frame_hw is None:
+            return None
+        pred = getattr(self.data_sample, 'pred_instances', None)
+        return pred if pred is not None and key in pred else None
+
+    @property
+    def tubelet_bboxes(self) -> Optional[np.ndarray]:
+        """``[n, T', 4]`` pixel boxes of a tubelet model (STMixer-T) on
+        :attr:`tubelet_frames`, or None for a keyframe detector."""
+        pred = self._pred('tubelet_bboxes', sized=True)
+        return None if pred is None else _pixels(
+            pred.tubelet_bboxes, self.frame_hw, (len(self), -1, 4))
+
+    @property
+    def forecast(self) -> Optional[dict]:
+        """A forecast model's forecasts of each person, or None:
+        ``horizons`` (frames after the keyframe), ``bboxes`` ``[n, H, 4]``
+        pixels, ``scores`` ``[n, H, C]`` (times the person score, as
+        ``ForecastMetric`` ranks them) and ``visible`` ``[n, H]``."""
+        pred = self._pred('future_bboxes', sized=True)
+        if pred is None:
+            return None
+        horizons = tuple(
+            int(x) for x in self.data_sample.metainfo['forecast_horizons'])
+        n, k = len(self), len(horizons)
+        future = pred.future_scores.cpu().numpy().reshape(n, k, -1)
+        scores = np.zeros((n, k, self.scores.shape[1]), np.float32)
+        # the head has no background column: its columns are the last ones
+        scores[:, :, self.scores.shape[1] - future.shape[2]:] = \
+            future * self.person_scores.reshape(n, 1, 1)
+        return dict(
+            horizons=horizons,
+            bboxes=_pixels(pred.future_bboxes, self.frame_hw, (n, k, 4)),
+            scores=scores,
+            visible=pred.future_visible.cpu().numpy().reshape(n, k))
+
+    @property
+    def masks(self) -> Optional[np.ndarray]:
+        """``[n, h, w]`` bool masks at ``frame_hw`` (nearest), or None."""
+        pred = self._pred('masks')
+        if pred is None:
+            return None
+        masks = pred.masks.cpu().numpy().astype(bool)
+        if self.frame_hw is None or tuple(masks.shape[1:]) == self.frame_hw:
+            return masks
+        h, w = self.frame_hw
+        if not len(masks):
+            return np.zeros((0, h, w), bool)
+        return np.stack([
+            cv2.resize(
+                m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+            for m in masks
+        ]).astype(bool)
+
+    @property
+    def mask_rles(self) -> Optional[List[dict]]:
+        """:attr:`masks` as COCO RLE (encoded once), or None."""
+        if self._mask_rles is None:
+            masks = self.masks
+            if masks is None:
+                return None
+            self._mask_rles = [encode_mask(m) for m in masks]
+        return self._mask_rles
+
+    def __len__(self) -> int:
+        return len(self.bboxes)
+
+    def select(self, keep: np.ndarray) -> 'KeyframeResult':
+        """The result of the persons ``keep`` (``pred_instances`` too)."""
+        keep, sample = np.asarray(keep, np.int64), self.data_sample
+        pred = getattr(sample, 'pred_instances', None)
+        if pred is not None:
+            sample = sample.new()  # shallow: only pred_instances replaced
+            sample.pred_instances = pred[keep]
+        out = KeyframeResult(self.frame, self.time, self.bboxes[keep],
+                             self.scores[keep], self.person_scores[keep],
+                             sample, self.frame_hw)
+        out.tubelet_frames = self.tubelet_frames
+        return out
+
+    @property
+    def track_ids(self) -> Optional[np.ndarray]:
+        """``[n]`` ids of a model that tracks, None for a keyframe detector."""
+        pred = self._pred('track_ids')
+        return None if pred is None else pred.track_ids.cpu().numpy().reshape(
+            -1)
+
+    @classmethod
+    def from_sample(
+            cls,
+            sample,
+            frame: int,
+            time: float,
+            frame_hw: Tuple[int, int],
+            tubelet_offsets: Optional[np.ndarray] = None) -> 'KeyframeResult':
+        """The result of an ``ActionDataSample`` (boxes scaled to
+        ``frame_hw``); ``tubelet_offsets``: output frames from ``frame``
+        (clamped at 0 as the clip is)."""
+        pred = sample.pred_instances
+        result = cls(frame, time, _pixels(pred.bboxes, frame_hw, (-1, 4)),
+                     pred.scores.cpu().numpy(),
+                     pred.person_scores.cpu().numpy().reshape(-1), sample,
+                     frame_hw)
+        if tubelet_offsets is not None:
+            result.tubelet_frames = np.maximum(int(frame) + tubelet_offsets, 0)
+        return result
+
+
+class ResultFormatter:
+    """Which persons of a keyframe are written (:meth:`keep`: those scoring
+    at least ``person_thr``, with their actions scoring at least
+    ``score_thr``, maybe none), and their records.
 
     Args:
         label_names (dict): ``{column: name}`` of the action columns.
@@ -70,9 +220,8 @@ class ResultFormatter:
                 '(--person-thr / test_cfg.person_threshold)')
 
     def actions(self, scores: np.ndarray) -> Dict[str, float]:
-        """``{name: score}`` of the best columns scoring at least
-        ``score_thr``, at most ``topk`` (column 0 only if named; an unnamed
-        column by its number, as ``format_action_labels``)."""
+        """``{name: score}`` of the best ``topk`` columns scoring at least
+        ``score_thr`` (column 0 only if named, as ``format_action_labels``)."""
         out = {}
         for c in np.argsort(-scores):
             if len(out) == self.topk or scores[c] < self.score_thr:
@@ -86,92 +235,71 @@ class ResultFormatter:
     def record(self,
                result: KeyframeResult,
                track_ids: Optional[Sequence[int]] = None) -> dict:
-        """JSON-ready ``dict(frame, time, persons=[dict(bbox (pixels),
-        person_score, actions {name: score}[, track_id][, mask (COCO
-        RLE)][, tubelet][, forecast])])``."""
-        rles = result.mask_rles
-        tubelets = result.tubelet_bboxes
-        forecasts = self.forecasts(result)
+        """JSON-ready ``dict(frame, time, persons)``: boxes rounded to 0.1
+        px, scores to 1e-4, ``track_ids`` (not the result's) first."""
         persons = []
-        for i in range(len(result)):
-            p = dict(
-                bbox=[round(float(v), 1) for v in result.bboxes[i]],
-                person_score=round(float(result.person_scores[i]), 4),
-                actions=self.actions(result.scores[i]))
-            if track_ids is not None:
-                p = dict(track_id=int(track_ids[i]), **p)
-            if rles is not None:
-                p['mask'] = rles[i]
-            if tubelets is not None:
+        for i, p in enumerate(self.persons(result)):
+            p.pop('track_id', None)
+            p['bbox'] = [round(float(v), 1) for v in p['bbox']]
+            p['person_score'] = round(p['person_score'], 4)
+            if 'tubelet' in p:
+                t = p['tubelet']
                 p['tubelet'] = dict(
-                    frames=result.tubelet_frames.tolist(),
-                    boxes=np.round(tubelets[i].astype(float), 1).tolist())
-            if forecasts is not None:
-                p['forecast'] = [
-                    dict(f, bbox=[round(float(v), 1) for v in f['bbox']])
-                    for f in forecasts[i]
-                ]
-            persons.append(p)
+                    frames=t['frames'].tolist(),
+                    boxes=np.round(t['boxes'].astype(float), 1).tolist())
+            for f in p.get('forecast', ()):
+                f['bbox'] = [round(float(v), 1) for v in f['bbox']]
+            persons.append(
+                p if track_ids is
+                None else dict(track_id=int(track_ids[i]), **p))
         return dict(
             frame=result.frame, time=round(result.time, 3), persons=persons)
 
     def persons(self, result: KeyframeResult) -> List[dict]:
-        """``[dict(bbox, person_score, actions[, track_id][, mask][,
-        tubelet][, forecast])]`` of a keyframe, as ``draw_tracks`` takes
-        them (masks kept as RLE: compact)."""
-        ids = result.track_ids
-        rles = result.mask_rles
-        tubelets = result.tubelet_bboxes
-        forecasts = self.forecasts(result)
-        return [
-            dict(
+        """``[dict(bbox, person_score, actions[, track_id][, mask (RLE)][,
+        tubelet][, forecast])]`` as ``draw_tracks`` takes them."""
+        ids, rles = result.track_ids, result.mask_rles
+        tubelets, forecast = result.tubelet_bboxes, result.forecast
+        out = []
+        for i in range(len(result)):
+            p = dict(
                 bbox=result.bboxes[i],
                 person_score=float(result.person_scores[i]),
-                actions=self.actions(result.scores[i]),
-                **({} if ids is None else dict(track_id=int(ids[i]))),
-                **({} if rles is None else dict(mask=rles[i])),
-                **({} if tubelets is None else dict(
-                    tubelet=dict(
-                        frames=result.tubelet_frames, boxes=tubelets[i]))),
-                **({} if forecasts is None else dict(forecast=forecasts[i])))
-            for i in range(len(result))
-        ]
-
-    def forecasts(self, result: KeyframeResult) -> Optional[List[list]]:
-        """A forecast model's ``[dict(horizon, frame, bbox, visible,
-        actions)]`` of each person, or None."""
-        forecast = result.forecast
-        if forecast is None:
-            return None
-        return [[
-            dict(
-                horizon=h,
-                frame=result.frame + h,
-                bbox=forecast['bboxes'][i, j],
-                visible=round(float(forecast['visible'][i, j]), 4),
-                actions=self.actions(forecast['scores'][i, j]))
-            for j, h in enumerate(forecast['horizons'])
-        ] for i in range(len(result))]
+                actions=self.actions(result.scores[i]))
+            if ids is not None:
+                p['track_id'] = int(ids[i])
+            if rles is not None:
+                p['mask'] = rles[i]
+            if tubelets is not None:
+                p['tubelet'] = dict(
+                    frames=result.tubelet_frames, boxes=tubelets[i])
+            if forecast is not None:
+                p['forecast'] = [
+                    dict(
+                        horizon=h,
+                        frame=result.frame + h,
+                        bbox=forecast['bboxes'][i, j],
+                        visible=round(float(forecast['visible'][i, j]), 4),
+                        actions=self.actions(forecast['scores'][i, j]))
+                    for j, h in enumerate(forecast['horizons'])
+                ]
+            out.append(p)
+        return out
 
     def prediction(self, results: Sequence[KeyframeResult], source) -> dict:
-        """One video's prediction (the Inferencer's): ``dict(input, fps,
-        frame_size [w, h], num_frames, person_threshold, keyframes=[
-        records])``; the first four from ``source`` (a counting source)."""
-        track = any(r.track_ids is not None for r in results)
+        """The Inferencer's ``dict(input, fps, frame_size [w, h], num_frames,
+        person_threshold, keyframes)`` (``source``: a counting source)."""
         return dict(
             input=getattr(source, 'name', None),
             fps=getattr(source, 'fps', None),
             frame_size=getattr(source, 'frame_size', None),
             num_frames=getattr(source, 'num_read', None),
             person_threshold=self.person_thr,
-            keyframes=[
-                self.record(r, r.track_ids if track else None) for r in results
-            ])
+            keyframes=[self.record(r, r.track_ids) for r in results])
 
     @staticmethod
     def csv_rows(detections: Sequence[dict]) -> Iterator[list]:
-        """The :data:`CSV_COLUMNS` rows of flat detections: one per person
-        and listed action."""
+        """:data:`CSV_COLUMNS` rows, one per person and listed action."""
         for d in detections:
             for name, score in d['actions'].items():
                 yield [

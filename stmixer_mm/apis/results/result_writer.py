@@ -1,16 +1,11 @@
-"""The files of one input's results, written one way by the Inferencer,
-the offline demo and the online runner.
-
-A :class:`ResultWriter` claims all its paths before writing (nothing is
-overwritten unasked) and picks formats by extension: ``.mp4`` (drawn with
-``draw_tracks``), ``.jsonl`` (a keyframe record a line), ``.json`` or
-``.csv`` (:data:`~.formatter.CSV_COLUMNS`); documents renamed when done.
-"""
+"""The files of one input's results (the demo's ``<name>_det.*``, the
+Inferencer's ``vis/<name>.mp4`` and ``preds/<name>.json`` as DetInferencer),
+named and written one way by every caller (docs/en/overview.md)."""
 import csv
 import json
 import os.path as osp
-from collections import deque
-from typing import Callable, Dict, List, Optional, Sequence
+from collections import Counter, deque
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,12 +13,93 @@ from stmixer_mm.utils.output_files import OutputFiles, prepare_out_dir
 from stmixer_mm.visualization import draw_tracks
 from ..video_io.writers import JsonlWriter, VideoWriter
 
-__all__ = ['ResultWriter', 'KeyframeDrawer', 'nearest_keyframe']
+__all__ = [
+    'ResultWriter', 'KeyframeDrawer', 'nearest_keyframe', 'demo_output_names',
+    'demo_output_paths', 'inferencer_output_names', 'inferencer_output_paths',
+    'inferencer_output_dirs'
+]
+
+
+def demo_output_names(inputs, spec):
+    """Output stems of the inputs of ``spec``: None for a single input;
+    else the stems, whole file names where stems clash (ignoring case, as
+    some file systems do)."""
+    if len(inputs) == 1 and inputs[0] == spec:
+        return [None]
+    stems = [osp.splitext(osp.basename(v))[0] for v in inputs]
+    count = Counter(s.casefold() for s in stems)
+    names = [
+        osp.basename(v) if count[s.casefold()] > 1 else s
+        for v, s in zip(inputs, stems)
+    ]
+    if len({n.casefold() for n in names}) < len(names):
+        names = [osp.basename(v) for v in inputs]
+    return names
+
+
+def demo_output_paths(out_dir: str,
+                      name: str,
+                      online: bool = False,
+                      tubes: bool = False,
+                      write_video: bool = True) -> Dict[str, Optional[str]]:
+    """``{kind: path}`` of the outputs of ``name`` (None: not written)."""
+    stem = osp.join(out_dir, name)
+    if online:
+        return dict(
+            video=f'{stem}_det.mp4' if write_video else None,
+            jsonl=f'{stem}_det.jsonl',
+            tracks=f'{stem}_tracks.json')
+    return dict(
+        video=f'{stem}_det.mp4',
+        json=f'{stem}_det.json',
+        csv=f'{stem}_det.csv',
+        tubes=f'{stem}_tubes.json' if tubes else None)
+
+
+def inferencer_output_names(videos: list) -> List[str]:
+    """The Inferencer's output names: a path's stem, ``video_<i>`` for
+    arrays; a name shared (ignoring case) gets the index (``clip_0``)."""
+    names = [
+        osp.splitext(osp.basename(osp.normpath(v)))[0]
+        if isinstance(v, str) and osp.isfile(v) else
+        osp.basename(osp.normpath(v)) if isinstance(v, str) else f'video_{i}'
+        for i, v in enumerate(videos)
+    ]
+    folded = [n.casefold() for n in names]
+    return [
+        f'{n}_{i}' if folded.count(n.casefold()) > 1 else n
+        for i, n in enumerate(names)
+    ]
+
+
+def inferencer_output_dirs(out_dir: str, vid_out_dir: str, no_save_vis: bool,
+                           pred_out_dir: str,
+                           no_save_pred: bool) -> Tuple[str, str]:
+    """The Inferencer's ``(vis, preds)`` folders (``''``: not saved), as
+    DetInferencer resolves them; an explicit folder wins over ``out_dir``."""
+
+    def pick(given, no_save, sub):
+        if no_save:
+            return ''
+        return given or (osp.join(out_dir, sub) if out_dir else '')
+
+    return (pick(vid_out_dir, no_save_vis,
+                 'vis'), pick(pred_out_dir, no_save_pred, 'preds'))
+
+
+def inferencer_output_paths(
+        name: str,
+        vid_out_dir: str = '',
+        pred_out_dir: str = '') -> Dict[str, Optional[str]]:
+    """``{'vis': <name>.mp4, 'pred': <name>.json}`` paths (None: unsaved)."""
+    return dict(
+        vis=osp.join(vid_out_dir, f'{name}.mp4') if vid_out_dir else None,
+        pred=osp.join(pred_out_dir, f'{name}.json') if pred_out_dir else None)
 
 
 def nearest_keyframe(index: int, first: int, stride: int) -> int:
-    """The keyframe (every ``stride`` frames from ``first``) nearest to
-    frame ``index``, the earlier on a tie (maybe after a stream's last)."""
+    """The keyframe (every ``stride`` from ``first``) nearest to ``index``,
+    the earlier on a tie."""
     d = index - first
     if d <= 0:
         return first
@@ -31,8 +107,8 @@ def nearest_keyframe(index: int, first: int, stride: int) -> int:
     return first + (m + 1 if 2 * d > (2 * m + 1) * stride else m) * stride
 
 
-class ResultWriter:
-    """Write one input's results.
+class ResultWriter(OutputFiles):
+    """Write one input's results (claimed as :class:`OutputFiles`).
 
     Args:
         paths (dict): ``{key: path}`` (folders created); None paths are
@@ -54,11 +130,9 @@ class ResultWriter:
                  codec: str = 'h264',
                  overwrite: bool = False,
                  min_short_side: int = 360) -> None:
-        for folder in {osp.dirname(p) for p in paths.values() if p}:
-            if folder:
-                prepare_out_dir(folder)
-        self.files = OutputFiles(paths, overwrite=overwrite)
-        self.paths = self.files.paths
+        for folder in {osp.dirname(p) for p in paths.values() if p} - {''}:
+            prepare_out_dir(folder)
+        super().__init__(paths, overwrite=overwrite)
         self.min_short_side = min_short_side
         self.video: Optional[VideoWriter] = None
         self.jsonl: Optional[JsonlWriter] = None
@@ -73,16 +147,12 @@ class ResultWriter:
             self.abort()
             raise
 
-    def __getitem__(self, key: str) -> str:
-        return self.paths[key]
-
     def draw(self,
              image: np.ndarray,
              persons: Sequence[dict],
              header: Optional[str] = None,
              frame: Optional[int] = None) -> np.ndarray:
-        """Draw ``persons`` on an RGB frame (``frame``: its index, for
-        tubelet boxes), append it to the video if any and return it."""
+        """Draw ``persons`` on an RGB frame (index ``frame``), write it."""
         canvas = draw_tracks(
             image, persons, self.min_short_side, header=header, frame=frame)
         if self.video is not None:
@@ -96,12 +166,12 @@ class ResultWriter:
 
     def write_json(self, key: str, document) -> None:
         """The JSON document ``key`` (indented), complete."""
-        with self.files.open(key) as f:
+        with self.open(key) as f:
             json.dump(document, f, indent=1)
 
     def write_csv(self, key: str, columns: Sequence[str], rows) -> None:
         """The CSV file ``key``: ``columns`` then ``rows``, complete."""
-        with self.files.open(key, newline='') as f:
+        with self.open(key, newline='') as f:
             out = csv.writer(f)
             out.writerow(columns)
             out.writerows(rows)
@@ -111,33 +181,27 @@ class ResultWriter:
         return None if self.video is None else self.video.codec_used
 
     def close(self) -> None:
-        """Finish the video (renamed to its path) and the JSON Lines file.
-
-        Raises:
-            OutputFileError: the video cannot be finished (it is removed).
-        """
+        """Finish the video and the JSON Lines file (``OutputFileError``
+        removes a video that cannot be finished)."""
         if self.jsonl is not None:
             self.jsonl.close()
         if self.video is not None:
             self.video.close()
             if not self.video.num_frames:  # no frame: no video, no claim
-                self.files.release(['video'])
+                self.release(['video'])
 
     def abort(self) -> List[str]:
-        """End a failed run: remove the partial files and unfilled claims;
-        returns the paths kept (complete)."""
+        """Remove partial files and unfilled claims; returns the paths kept."""
         if self.jsonl is not None:
             self.jsonl.close()
         if self.video is not None:
             self.video.abort()
-        return self.files.release()
+        return self.release()
 
 
 class KeyframeDrawer:
-    """Draw every frame with the persons of its nearest keyframe into a
-    :class:`ResultWriter`'s video, as soon as that keyframe's record is
-    known (the offline demo and the online runner alike). A keyframe given
-    as None (skipped) is drawn with the last one done before it.
+    """Draw each frame with its nearest keyframe's persons once that record
+    is known; a skipped keyframe (None) draws the last one done.
 
     Args:
         writer (ResultWriter): where the frames go; without a video and
@@ -156,11 +220,11 @@ class KeyframeDrawer:
         self.writer = writer
         self.first, self.stride = first, stride
         self.on_frame = on_frame
-        self.records: Dict[int, Optional[dict]] = {}  # key -> record / None
-        self.last_done: Optional[dict] = None  # latest done record drawn
+        self.records: Dict[int, Optional[dict]] = {}
+        self.last_done: Optional[dict] = None
         self.pending = deque()  # (index, image) waiting for their keyframe
         self.ended = False  # no keyframe comes any more
-        self.num_drawn = 0  # frames drawn (or passed, with nothing to draw)
+        self.num_drawn = 0  # also passed, with nothing to draw
 
     def keyframe(self, key: int, record: Optional[dict]) -> None:
         """A keyframe's record (``dict(frame, persons)``), or None."""
@@ -170,9 +234,8 @@ class KeyframeDrawer:
         self.pending.append((index, image))
 
     def flush(self) -> int:
-        """Draw the frames whose keyframe is known (all after
-        :attr:`ended`); returns how many."""
-        drawn = 0
+        """Draw the frames whose keyframe is known; returns how many."""
+        start = self.num_drawn
         draw = self.writer.video is not None or self.on_frame is not None
         while self.pending:
             i, image = self.pending[0]
@@ -180,15 +243,13 @@ class KeyframeDrawer:
             if k not in self.records:
                 if not self.ended:
                     break
-                # the stream ended before keyframe k: the last one
                 k = max(self.records) if self.records else None
             for old in [key for key in self.records if key < (k or 0)]:
                 rec = self.records.pop(old)
                 if rec is not None:
                     self.last_done = rec
-            rec = self.records.get(k) if k is not None else None
-            if rec is None:
-                rec = self.last_done
+            rec = self.records.get(k)  # None: a skipped keyframe (or none)
+            rec = self.last_done if rec is None else rec
             self.pending.popleft()
             if draw:
                 canvas = self.writer.draw(
@@ -199,6 +260,5 @@ class KeyframeDrawer:
                     frame=i)
                 if self.on_frame is not None:
                     self.on_frame(canvas)
-            drawn += 1
             self.num_drawn += 1
-        return drawn
+        return self.num_drawn - start

@@ -1,7 +1,5 @@
-"""Video in and out, for every caller (the Inferencer, the offline demo,
-the online runner, the benchmarks): frame sources (files, frame folders,
-arrays, cameras, streams), the keyframe clip ring buffer and the writers
-(H.264 mp4, JSON Lines, the progress line)."""
+"""Video in and out for every caller: frame sources, the keyframe clip ring
+buffer and the writers (mp4, JSON Lines, progress line)."""
 from .capture import CaptureSource, open_source, open_video
 from .ring_buffer import (ClipRingBuffer, KeyframeClips, check_frame_count,
                           clip_indices, keyframe_indices)

@@ -1,7 +1,5 @@
-"""Frames from OpenCV's VideoCapture (files, URLs, cameras), timed and
-checked by the frame-rate and end-of-input rules (docs/en/bad_inputs.md),
-and :func:`open_source`, the source of any input."""
-
+"""Frames from OpenCV's VideoCapture and :func:`open_source` of any input
+(docs/en/bad_inputs.md)."""
 import math
 import os.path as osp
 import time
@@ -18,22 +16,19 @@ from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
 __all__ = ['CaptureSource', 'open_source', 'open_video']
 
 
-def _usable_rate(value) -> bool:
-    """A reported rate is a frame rate: finite, > 0, < MAX_REPORTED_FPS."""
+def _finite(value) -> Optional[float]:
+    """``value`` as a finite float, else None."""
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return False
-    return math.isfinite(value) and 0 < value < MAX_REPORTED_FPS
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _position_ms(cap) -> Optional[float]:
-    """``CAP_PROP_POS_MSEC`` (time of the frame just read) or None."""
-    try:
-        pos = float(cap.get(cv2.CAP_PROP_POS_MSEC))
-    except (TypeError, ValueError):
-        return None
-    return pos if math.isfinite(pos) and pos >= 0 else None
+    """``CAP_PROP_POS_MSEC`` of the frame just read, or None."""
+    pos = _finite(cap.get(cv2.CAP_PROP_POS_MSEC))
+    return pos if pos is not None and pos >= 0 else None
 
 
 class CaptureSource(FrameSource):
@@ -43,14 +38,13 @@ class CaptureSource(FrameSource):
     Args:
         spec (int | str): webcam index, URL or file.
         realtime (bool): pace a file at its frame rate.
-        capture_factory (callable, optional): ``spec -> capture``; default
-            ``cv2.VideoCapture`` (tests inject a fake device).
+        capture_factory (callable, optional): ``spec -> capture`` (tests: a
+            fake device); default ``cv2.VideoCapture``.
         fps (float, optional): overrides the rate the capture reports.
 
     Raises:
-        VideoReadError: the input cannot be opened (at once); no frame, or
-            a stop short of the announced count (at the end).
-        ValueError: ``fps`` not a finite number > 0.
+        VideoReadError: it cannot be opened; no frame or a stop short of the
+            announced count (at the end).
     """
 
     #: frames read ahead at most to find advancing container timestamps
@@ -79,23 +73,31 @@ class CaptureSource(FrameSource):
                 'no such device, or it is busy' if isinstance(spec, int) else
                 'unreachable, or a protocol/codec OpenCV lacks' if self.
                 live else 'not a video, or a codec OpenCV lacks') + ')')
-        try:
-            count = float(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        except (TypeError, ValueError):
-            count = 0.0
-        # a URL of a file announces its count too: a cut is then seen
-        self.num_frames = int(count) if math.isfinite(count) and \
-            count >= 1 else None
+        count = _finite(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        # a URL of a file announces a count too: a cut is seen
+        self.num_frames = int(count) if count and count >= 1 else None
         self.realtime = realtime and not self.live
         self._ahead = []  # frames read to probe the timestamps
         self._times = False  # the container timestamps time the frames
         self.fps_reported = self.cap.get(cv2.CAP_PROP_FPS)
+        reported = _finite(self.fps_reported)
+        rate = None  # of the timestamps, where they time the frames
         if fps is not None:
             self.fps, self.fps_from = fps, 'given'
-        elif _usable_rate(self.fps_reported):
-            self.fps, self.fps_from = float(self.fps_reported), 'reported'
-            if not self.live and self.fps >= HIGH_REPORTED_FPS:
-                self._check_high_rate()
+        elif reported is not None and 0 < reported < MAX_REPORTED_FPS:
+            self.fps, self.fps_from = reported, 'reported'
+            # a WebM / MKV timebase as a rate? timestamps > 20 % off win
+            if not self.live and reported >= HIGH_REPORTED_FPS:
+                rate = self._timestamp_rate()
+                if rate is not None and abs(rate - reported) > 0.2 * reported:
+                    warnings.warn(
+                        f'{spec}: it reports {reported:g} fps (CAP_PROP_FPS),'
+                        f' but its frame timestamps advance at {rate:.4g} fps'
+                        ' (a container clock reported as a rate?); timing '
+                        'its frames by the timestamps (fps= / tools/demo.py '
+                        '--fps sets the rate)')
+                else:
+                    rate = None
         elif self.live:
             # timed by the wall clock; the rate only sets the output's
             self._set_fps(
@@ -103,11 +105,18 @@ class CaptureSource(FrameSource):
                 f'(CAP_PROP_FPS = {self.fps_reported!r})', 'its frames are '
                 'timed by the wall clock; an output video is written at')
         else:
-            self._probe_timestamps()
+            rate = self._timestamp_rate()
+            if rate is None:
+                self._set_fps(
+                    None, str(spec), 'it reports no usable frame rate '
+                    f'(CAP_PROP_FPS = {self.fps_reported!r}) and its frames '
+                    'carry no advancing timestamps (CAP_PROP_POS_MSEC)')
+        if rate is not None:
+            self.fps, self.fps_from, self._times = rate, 'timestamps', True
 
     def _timestamp_rate(self) -> Optional[float]:
-        """Read up to :attr:`PROBE_FRAMES` frames (kept for the iteration);
-        the rate of their container timestamps if they advance, else None."""
+        """The rate of the first frames' timestamps if they advance, else
+        None (the frames read are kept)."""
         first = None
         for _ in range(self.PROBE_FRAMES):
             ok, img = self.cap.read()
@@ -123,31 +132,6 @@ class CaptureSource(FrameSource):
                 return 1000.0 * (len(self._ahead) - 1) / (pos - first)
         return None
 
-    def _check_high_rate(self) -> None:
-        """A file reporting :data:`HIGH_REPORTED_FPS` or more (high-speed,
-        or a WebM / MKV timebase): timestamps advancing at a rate > 20 %
-        off time the frames, with a warning."""
-        rate = self._timestamp_rate()
-        if rate is None or abs(rate - self.fps) <= 0.2 * self.fps:
-            return
-        warnings.warn(
-            f'{self.spec}: it reports {self.fps:g} fps (CAP_PROP_FPS), but '
-            f'its frame timestamps advance at {rate:.4g} fps (a container '
-            'clock reported as a rate?); timing its frames by the '
-            'timestamps (fps= / tools/demo.py --fps sets the rate)')
-        self.fps, self.fps_from, self._times = rate, 'timestamps', True
-
-    def _probe_timestamps(self) -> None:
-        """No usable reported rate: that of the timestamps, else 30."""
-        rate = self._timestamp_rate()
-        if rate is not None:
-            self.fps, self.fps_from, self._times = rate, 'timestamps', True
-            return
-        self._set_fps(
-            None, str(self.spec), 'it reports no usable frame rate '
-            f'(CAP_PROP_FPS = {self.fps_reported!r}) and its frames carry '
-            'no advancing timestamps (CAP_PROP_POS_MSEC)')
-
     def _frames(self) -> Iterator[tuple]:
         """``(BGR image, time in ms or None)``, the probed frames first."""
         while self._ahead:
@@ -159,10 +143,8 @@ class CaptureSource(FrameSource):
             yield img, (_position_ms(self.cap) if self._times else None)
 
     def __iter__(self) -> Iterator[Frame]:
-        start = None
-        i = 0
-        t = 0.0
-        pos0 = None
+        start = pos0 = None
+        i, t = 0, 0.0
         self.end_reason, self.short_read = 'stopped', False
         try:
             for img, pos in self._frames():
@@ -189,7 +171,7 @@ class CaptureSource(FrameSource):
         self._ended(i, t)
 
     def _ended(self, i: int, t: float) -> None:
-        """The capture ended unasked: an error, a warning or a normal end."""
+        """An unasked end: an error, a warning or a normal end."""
         self.frames_read = i
         if i == 0:
             raise VideoReadError(
@@ -243,7 +225,6 @@ def open_source(spec: Union[int, str],
 
     Raises:
         VideoReadError: the input does not exist or cannot be opened.
-        ValueError: ``fps`` not a finite number > 0.
     """
     fps = check_fps(fps)
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
@@ -256,14 +237,9 @@ def open_video(video,
                fps: Optional[float] = None,
                who: str = 'open_video',
                **kwargs) -> FrameSource:
-    """The :class:`FrameSource` of one video of any kind: a given source
-    (as it is), an array or a list of frames (:class:`ArraySource`), else a
-    spec (:func:`open_source`, with ``kwargs``).
-
-    Raises:
-        ValueError: a bad ``fps``, or one other than a given source's
-            (``who`` names the caller).
-    """
+    """The :class:`FrameSource` of a source (as is), frames
+    (:class:`ArraySource`) or a spec (:func:`open_source`); ``ValueError``
+    (naming ``who``) for a bad ``fps`` or one changing a source's."""
     fps = check_fps(fps)
     if isinstance(video, FrameSource):
         if fps is not None and fps != video.fps:

@@ -1,11 +1,5 @@
-"""The frames that the next keyframe clips need, and no others.
-
-Keyframe ``k`` (every ``stride`` frames from ``first_keyframe``) is detected
-on the clip :func:`clip_indices` samples around it, complete once frame
-``k + after`` is read or the stream ends (then clamped to the last frame, as
-the offline demo). :class:`ClipRingBuffer` keeps the frames pending
-keyframes sample plus the newest: flat memory, clips equal to offline ones.
-"""
+"""Keyframe clips from a stream, holding only the frames pending keyframes
+sample (flat memory; clips equal the offline ones). See docs/en/online.md."""
 from collections import OrderedDict
 from typing import Iterator, List, Optional, Tuple
 
@@ -32,11 +26,7 @@ def clip_indices(center: int,
 
 
 def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
-    """A number of frames (a stride, a clip length): a positive integer.
-
-    Raises:
-        ValueError: naming ``who``, ``name`` and the value.
-    """
+    """A positive number of frames, else a ``ValueError`` naming it."""
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f'{who}: {name} must be a positive number of '
                          f'frames, got {value!r}')
@@ -46,9 +36,8 @@ def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
 def keyframe_indices(num_frames: int,
                      stride: int,
                      first_keyframe: Optional[int] = None) -> List[int]:
-    """The keyframes :class:`ClipRingBuffer` gives ``num_frames`` frames:
-    every ``stride`` from ``first_keyframe`` (default ``stride // 2``), else
-    the last frame; none for an empty stream."""
+    """:class:`ClipRingBuffer`'s keyframes of ``num_frames`` frames: every
+    ``stride`` from ``first_keyframe`` (``stride // 2``), else the last."""
     if num_frames <= 0:
         return []
     first = stride // 2 if first_keyframe is None else int(first_keyframe)
@@ -77,19 +66,14 @@ class ClipRingBuffer:
                  stride: int,
                  first_keyframe: Optional[int] = None,
                  keyframe: str = 'centre') -> None:
-        for name, value in (('clip_len', clip_len),
-                            ('frame_interval', frame_interval), ('stride',
-                                                                 stride)):
-            check_frame_count(value, name)
-        self.clip_len = int(clip_len)
-        self.frame_interval = int(frame_interval)
-        self.stride = int(stride)
+        self.clip_len = check_frame_count(clip_len, 'clip_len')
+        self.frame_interval = check_frame_count(frame_interval,
+                                                'frame_interval')
+        self.stride = check_frame_count(stride, 'stride')
         self.keyframe = keyframe
-        #: the keyframe's index in its clip
         self.position = keyframe_position(self.clip_len, keyframe)
         self.before = self.position * frame_interval
         self.after = (clip_len - 1 - self.position) * frame_interval
-        #: frames one clip spans, first to last
         self.span = self.before + self.after + 1
         self.first_keyframe = stride // 2 if first_keyframe is None \
             else int(first_keyframe)
@@ -102,8 +86,7 @@ class ClipRingBuffer:
         self._frames: 'OrderedDict[int, np.ndarray]' = OrderedDict()
         self._finished = False
 
-    def __len__(self) -> int:
-        """Frames held now."""
+    def __len__(self) -> int:  # frames held now
         return len(self._frames)
 
     @property
@@ -117,8 +100,7 @@ class ClipRingBuffer:
         return [self._frames[int(i)] for i in inds]
 
     def _needed(self, index: int) -> bool:
-        """Frame ``index`` is sampled by a keyframe not emitted yet (or is
-        the newest)."""
+        """Frame ``index`` is the newest or sampled by a pending keyframe."""
         newest = self.num_read - 1
         if index == newest:
             return True
@@ -138,6 +120,17 @@ class ClipRingBuffer:
             key += self.stride
         return False
 
+    def _emit(self, last_key: int,
+              num_frames: int) -> List[Tuple[int, List[np.ndarray]]]:
+        """The clips of the pending keyframes up to ``last_key``."""
+        ready = []
+        while self.next_keyframe <= last_key:
+            key = self.next_keyframe
+            ready.append((key, self._clip(key, num_frames)))
+            self.next_keyframe += self.stride
+            self.num_emitted += 1
+        return ready
+
     def _drop_unneeded(self) -> None:
         for index in [i for i in self._frames if not self._needed(i)]:
             del self._frames[index]
@@ -150,12 +143,7 @@ class ClipRingBuffer:
         index = self.num_read
         self.num_read += 1
         self._frames[index] = frame
-        ready = []
-        while self.next_keyframe + self.after <= index:
-            key = self.next_keyframe
-            ready.append((key, self._clip(key, index + 1)))
-            self.next_keyframe += self.stride
-            self.num_emitted += 1
+        ready = self._emit(index - self.after, index + 1)
         self._drop_unneeded()
         return ready
 
@@ -166,24 +154,18 @@ class ClipRingBuffer:
             return []
         self._finished = True
         n = self.num_read
-        ready = []
         if n == 0:
-            return ready
+            return []
         if self.num_emitted == 0 and self.next_keyframe > n - 1:
             self.next_keyframe = n - 1
-        while self.next_keyframe <= n - 1:
-            key = self.next_keyframe
-            ready.append((key, self._clip(key, n)))
-            self.next_keyframe += self.stride
-            self.num_emitted += 1
+        ready = self._emit(n - 1, n)
         self._frames.clear()
         return ready
 
 
 class KeyframeClips(ClipRingBuffer):
-    """A :class:`ClipRingBuffer` that also hands back the ``meta`` given
-    with each keyframe when it was read (its time, a wall clock, ...); a
-    keyframe only :meth:`finish_frames` makes gets the last frame's."""
+    """A :class:`ClipRingBuffer` handing back each keyframe's ``meta`` (a
+    keyframe made by :meth:`finish_frames` gets the last frame's)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -197,8 +179,7 @@ class KeyframeClips(ClipRingBuffer):
 
     def push_frame(self, frame: np.ndarray,
                    meta) -> List[Tuple[int, List[np.ndarray], object]]:
-        """:meth:`push` with the frame's ``meta``; returns ``(keyframe,
-        clip, meta of the keyframe)``."""
+        """:meth:`push` giving ``(keyframe, clip, keyframe's meta)``."""
         if self.is_keyframe(self.num_read):
             self._meta[self.num_read] = meta
         self._last_meta = meta
@@ -211,8 +192,7 @@ class KeyframeClips(ClipRingBuffer):
                 for key, clip in self.finish()]
 
     def clips(self, frames) -> Iterator[Tuple[int, List[np.ndarray], float]]:
-        """``(keyframe, clip, keyframe time)`` of a stream of ``Frame`` s, as
-        soon as each is complete."""
+        """``(keyframe, clip, time)`` of ``Frame`` s, each once complete."""
         for frame in frames:
             yield from self.push_frame(frame.image, frame.time)
         yield from self.finish_frames()

@@ -1,11 +1,5 @@
-"""Frame sources of the demo and the online engine.
-
-One spec, five kinds of input: a webcam index or a stream URL (live), a
-video file, a frame folder or a folder of videos (:func:`expand_inputs`, one
-source each). Sources yield RGB uint8 :class:`Frame` s; ``realtime=True``
-paces a file or folder at its rate; live sources go by the wall clock.
-Frame-rate, end-of-input rules and natural order: docs/en/bad_inputs.md.
-"""
+"""Frame sources (webcam, stream URL, video file, frame folder, arrays)
+yielding RGB uint8 :class:`Frame` s; their rules: docs/en/bad_inputs.md."""
 import math
 import numbers
 import os
@@ -31,11 +25,9 @@ VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg',
 
 #: the frame rate of an input that has none (with a warning naming it)
 DEFAULT_FPS = 30.0
-#: reported rates from here up are container clocks (the 90 kHz MPEG
-#: clock), not frame rates; a given ``fps`` has no upper bound
+#: reported rates from here up are container clocks (90 kHz), not rates
 MAX_REPORTED_FPS = 90000.0
-#: A reported rate from which a file's timestamps are checked against it
-#: (:meth:`CaptureSource._check_high_rate`).
+#: from this reported rate up a file's timestamps are checked against it
 HIGH_REPORTED_FPS = 240.0
 
 
@@ -57,8 +49,7 @@ def is_live_spec(spec) -> bool:
 
 
 def source_name(spec) -> str:
-    """The ``name`` (output stem) the source of ``spec`` gets, known
-    before it is opened."""
+    """The output stem of the source of ``spec`` (before it is opened)."""
     if isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
                                                and spec.isdigit()):
         return f'webcam{int(spec)}'
@@ -71,12 +62,8 @@ def source_name(spec) -> str:
 
 
 def check_fps(fps, arg: str = 'fps') -> Optional[float]:
-    """The one check of a given frame rate: None (unknown) or a finite
-    number > 0 (of any size: high-speed cameras exist), as a float.
-
-    Raises:
-        ValueError: naming ``arg`` (the value's name) and the value.
-    """
+    """A frame rate as a float: None or a finite number > 0 (no upper bound:
+    high-speed cameras); else a ``ValueError`` naming ``arg``."""
     if fps is None:
         return None
     if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real):
@@ -101,13 +88,11 @@ def check_frames(frames: Sequence,
     Args:
         frames (Sequence): a list or a ``[T, H, W, 3]`` array.
         where (str): what the frames are, starting the error.
-        error (type): the exception class raised.
+        error (type): the exception raised, naming the frame (or file).
         offset (int): the index of ``frames[0]`` in the video.
         names (Sequence[str], optional): files of frames ``offset + i``.
         size (tuple[int, int], optional): frame 0's ``(H, W)`` if not first.
 
-    Raises:
-        error: naming the frame (its file if named) and what is wrong.
     """
 
     def frame(i):
@@ -164,36 +149,26 @@ def natural_key(name: str) -> list:
 
 
 def _list_dir(path: str, exts, ordered: bool = True) -> List[str]:
-    """The files of ``path`` with one of ``exts``, in natural order;
-    ``ordered`` (a frame folder) refuses names that differ only in zero
-    padding or extension (a folder of videos orders them by file name).
-
-    Raises:
-        VideoReadError: ambiguous names in an ordered folder.
-    """
+    """The files of ``path`` with ``exts`` in natural order; ``ordered`` (a
+    frame folder) refuses names differing only in zero padding / extension."""
     files = [
         f for f in os.listdir(path)
         if f.lower().endswith(exts) and not f.startswith('.')
     ]
     keyed = sorted(
         (natural_key(osp.splitext(f)[0]), natural_key(f), f) for f in files)
-    keyed = [(k, f) for k, _, f in keyed]
-    for (k1, f1), (k2, f2) in zip(keyed, keyed[1:]):
-        if ordered and k1 == k2:
+    for (k1, _, f1), (k2, _, f2) in zip(keyed, keyed[1:] if ordered else []):
+        if k1 == k2:
             raise VideoReadError(
                 f'{path}: {f1} and {f2} have the same number / name (they '
                 'differ only in zero padding or extension), so their order '
                 'is ambiguous; rename or remove one')
-    return [f for _, f in keyed]
+    return [f for *_, f in keyed]
 
 
 def expand_inputs(spec) -> List[Union[str, int]]:
-    """The sources of one input spec: a folder of videos gives each video
-    (in natural order), anything else itself.
-
-    Raises:
-        VideoReadError: a folder with neither images nor videos, or both.
-    """
+    """The sources of one input: each video of a folder of videos (natural
+    order), else the spec; ``VideoReadError`` for a folder of neither/both."""
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         images = _list_dir(spec, IMG_EXTS, ordered=False)
         videos = _list_dir(spec, VIDEO_EXTS, ordered=False)
@@ -211,48 +186,34 @@ def expand_inputs(spec) -> List[Union[str, int]]:
     return [spec]
 
 
-def is_video_array(x) -> bool:
-    """A ``[T, H, W, C]`` array (one video), not a frame."""
-    return isinstance(x, np.ndarray) and x.ndim == 4
-
-
 def video_inputs(inputs, who: str = 'video_inputs') -> List:
-    """One entry per video: a frame list or a ``[T, H, W, 3]`` array is
-    one video; a folder of videos or a list of videos gives each. A list of
-    arrays none of which is a video is one frame list; a list mixing frames
-    and videos is refused."""
+    """One entry per video: a frame list / ``[T, H, W, 3]`` array is one; a
+    folder or list of videos gives each; frames mixed with videos refused."""
     if isinstance(inputs, np.ndarray):
         return [inputs]
-    if isinstance(inputs, (list, tuple)):
-        arrays = [isinstance(x, np.ndarray) for x in inputs]
-        videos = [i for i, x in enumerate(inputs) if is_video_array(x)]
-        frames = [
-            i for i, x in enumerate(inputs)
-            if arrays[i] and not is_video_array(x)
-        ]
-        if frames and (videos or not all(arrays)):
-            other = videos[0] if videos else arrays.index(False)
-            raise ValueError(
-                f'{who}: inputs[{frames[0]}] is an array of '
-                f'shape {tuple(inputs[frames[0]].shape)} (a frame) but '
-                f'inputs[{other}] is ' +
-                (f'a [T, H, W, 3] video of shape '
-                 f'{tuple(inputs[other].shape)}'
-                 if videos else f'a {type(inputs[other]).__name__}') +
-                '; give one video as a list of [H, W, 3] frames, or a '
-                'list of videos (paths, [T, H, W, 3] arrays, frame lists)')
-        if frames:
-            return [list(inputs)]
-        videos = []
-        for x in inputs:
-            videos += video_inputs(x, who)
-        return videos
     if isinstance(inputs, (str, int)):
         return expand_inputs(inputs)
-    raise TypeError(f'{who}: inputs must be a video path, a '
-                    'frame folder, a webcam index / URL, a [T, H, W, 3] '
-                    'array or a list of [H, W, 3] frames, got '
-                    f'{type(inputs).__name__}')
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f'{who}: inputs must be a video path, a '
+                        'frame folder, a webcam index / URL, a [T, H, W, 3] '
+                        'array or a list of [H, W, 3] frames, got '
+                        f'{type(inputs).__name__}')
+    arrays = [isinstance(x, np.ndarray) for x in inputs]
+    videos = [i for i, x in enumerate(inputs) if arrays[i] and x.ndim == 4]
+    frames = [i for i, x in enumerate(inputs) if arrays[i] and x.ndim != 4]
+    if not frames:
+        return [v for x in inputs for v in video_inputs(x, who)]
+    if videos or not all(arrays):
+        other = videos[0] if videos else arrays.index(False)
+        raise ValueError(
+            f'{who}: inputs[{frames[0]}] is an array of '
+            f'shape {tuple(inputs[frames[0]].shape)} (a frame) but '
+            f'inputs[{other}] is ' +
+            (f'a [T, H, W, 3] video of shape {tuple(inputs[other].shape)}'
+             if videos else f'a {type(inputs[other]).__name__}') +
+            '; give one video as a list of [H, W, 3] frames, or a '
+            'list of videos (paths, [T, H, W, 3] arrays, frame lists)')
+    return [list(inputs)]
 
 
 class FrameSource:
@@ -291,9 +252,15 @@ class FrameSource:
                       'tools/demo.py --fps sets it)')
         self.fps, self.fps_from = DEFAULT_FPS, 'default'
 
+    def _timed(self, images) -> Iterator[Frame]:
+        """Frame ``i`` of ``images`` at ``i / fps``; all read: the end."""
+        self.end_reason, self.short_read = 'stopped', False
+        for i, image in enumerate(images):
+            yield Frame(i, i / self.fps, image)
+        self.end_reason = f'all {self.num_frames} frames read'
+
     def _pace(self, start: float, index: int) -> None:
-        """Sleep until frame ``index`` is due at ``self.fps`` from
-        ``start``."""
+        """Sleep until frame ``index`` is due at ``self.fps``."""
         delay = start + index / self.fps - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
@@ -309,7 +276,6 @@ class FolderSource(FrameSource):
 
     Raises:
         VideoReadError: no images, or names of ambiguous order.
-        ValueError: ``fps`` not a finite number > 0.
     """
 
     def __init__(self,
@@ -327,9 +293,11 @@ class FolderSource(FrameSource):
         self.num_frames = len(self.files)
 
     def __iter__(self) -> Iterator[Frame]:
+        return self._timed(self._read())
+
+    def _read(self) -> Iterator[np.ndarray]:
         size = None
         start = time.perf_counter()
-        self.end_reason, self.short_read = 'stopped', False
         for i, name in enumerate(self.files):
             if self.realtime:
                 self._pace(start, i)
@@ -345,8 +313,7 @@ class FolderSource(FrameSource):
                          names=self.files,
                          size=size)
             size = size or img.shape[:2]
-            yield Frame(i, i / self.fps, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        self.end_reason = f'all {len(self.files)} frames read'
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 class ArraySource(FrameSource):
@@ -360,7 +327,6 @@ class ArraySource(FrameSource):
 
     Raises:
         VideoReadError: no frames, or a bad frame (naming its index).
-        ValueError: ``fps`` not a finite number > 0.
     """
 
     def __init__(self,
@@ -386,15 +352,11 @@ class ArraySource(FrameSource):
         self.num_frames = len(frames)
 
     def __iter__(self) -> Iterator[Frame]:
-        self.end_reason, self.short_read = 'stopped', False
-        for i, f in enumerate(self.frames):
-            yield Frame(i, i / self.fps, f)
-        self.end_reason = f'all {len(self.frames)} frames read'
+        return self._timed(self.frames)
 
 
 class CountingSource(FrameSource):
-    """A source that remembers how many frames it gave (``num_read``) and
-    their size (``frame_size`` ``[w, h]``)."""
+    """A source counting its frames (``num_read``), ``frame_size`` [w, h]."""
 
     def __init__(self, source: FrameSource) -> None:
         self.source = source

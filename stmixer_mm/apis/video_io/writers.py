@@ -1,11 +1,5 @@
-"""The writers of every caller's outputs: :class:`VideoWriter` (an H.264
-mp4 that browsers play, through PyAV, else OpenCV's ``avc1`` / ``mp4v``
-with a warning), :class:`JsonlWriter` (one JSON object a line, flushed)
-and :class:`ProgressLine` (a terminal line rewritten in place).
-
-Paths are claimed as :mod:`stmixer_mm.utils.output_files` says;
-:class:`~stmixer_mm.apis.results.ResultWriter` puts them together.
-"""
+"""The mp4, JSON Lines and progress-line writers under
+:class:`~stmixer_mm.apis.results.ResultWriter` (docs/en/online.md)."""
 import json
 import os
 import os.path as osp
@@ -33,13 +27,10 @@ class VideoWriter:
         codec (str): ``'h264'`` (default: PyAV libx264, else the fallbacks)
             or ``'mp4v'`` (OpenCV's MPEG-4).
         crf (int): x264 quality (lower is better; 23 is x264's default).
-        exclusive (bool): claim ``path`` (refuse one that exists); False
-            where the caller has claimed it.
+        exclusive (bool): claim ``path`` (False: the caller has).
 
-    The first frame fixes the size (``yuv420p`` needs even sizes: an odd
-    one gets a black column / row). Frames go to :func:`temp_path`;
-    :meth:`close` renames the playable video to ``path``, :meth:`abort`
-    removes it. A failed write raises an :class:`OutputFileError`.
+    The first frame fixes the size (odd: padded black, as ``yuv420p``
+    needs); written to :func:`temp_path`, renamed by :meth:`close`.
     """
 
     def __init__(self,
@@ -87,30 +78,27 @@ class VideoWriter:
                 return
             except Exception as e:  # no PyAV, or no libx264 in it
                 reason = f'{type(e).__name__}: {e}'
-            for fourcc, name in (('avc1', 'h264 (avc1, OpenCV)'),
-                                 ('mp4v', 'mpeg4 (mp4v, OpenCV)')):
-                writer = cv2.VideoWriter(self.temp,
-                                         cv2.VideoWriter_fourcc(*fourcc),
-                                         self.fps, (width, height))
-                if writer.isOpened():
-                    self._cv = writer
-                    self.codec_used = name
+        fourccs = [('mp4v', 'mpeg4 (mp4v, OpenCV)')]
+        if self.codec == 'h264':
+            fourccs.insert(0, ('avc1', 'h264 (avc1, OpenCV)'))
+        for fourcc, name in fourccs:
+            writer = cv2.VideoWriter(self.temp,
+                                     cv2.VideoWriter_fourcc(*fourcc), self.fps,
+                                     (width, height))
+            if writer.isOpened():
+                self._cv, self.codec_used = writer, name
+                if self.codec == 'h264':
                     warnings.warn(
                         f'{self.path}: PyAV cannot encode H.264 ({reason}); '
                         f'wrote it with {name} instead' +
                         ('' if fourcc == 'avc1' else
                          ': browsers may not play it (pip install av)'))
-                    return
-                writer.release()
-            raise RuntimeError(f'{self.path}: neither PyAV/libx264 '
-                               f'({reason}) nor OpenCV (avc1, mp4v) can '
-                               'write it')
-        writer = cv2.VideoWriter(self.temp, cv2.VideoWriter_fourcc(*'mp4v'),
-                                 self.fps, (width, height))
-        if not writer.isOpened():
-            raise RuntimeError(f'OpenCV cannot write {self.path} (mp4v)')
-        self._cv = writer
-        self.codec_used = 'mpeg4 (mp4v, OpenCV)'
+                return
+            writer.release()
+        raise RuntimeError(
+            f'{self.path}: neither PyAV/libx264 ({reason}) '
+            'nor OpenCV (avc1, mp4v) can write it' if self.codec ==
+            'h264' else f'OpenCV cannot write {self.path} (mp4v)')
 
     def write(self, image: np.ndarray) -> None:
         """Append one RGB uint8 ``[H, W, 3]`` frame."""
@@ -207,14 +195,11 @@ class VideoWriter:
 
 
 class JsonlWriter:
-    """One JSON object a line, flushed after each (readable while the
-    stream runs; a crash loses at most the line being written). A failed
-    write raises an :class:`OutputFileError`.
+    """One JSON object a line, written at once (unbuffered).
 
     Args:
         path (str): the file, written in place.
-        exclusive (bool): create it, refusing one that exists; False where
-            the caller has claimed it.
+        exclusive (bool): claim ``path`` (False: the caller has).
     """
 
     def __init__(self, path: str, exclusive: bool = True) -> None:
@@ -222,7 +207,6 @@ class JsonlWriter:
         if exclusive:
             claim_output(path)
         try:
-            # unbuffered: every line reaches the file at once
             self.file = open(path, 'wb', buffering=0)
         except OSError as e:
             raise OutputFileError(f'{path}: cannot open it for writing '
@@ -253,17 +237,10 @@ class JsonlWriter:
         if not self.file.closed:
             self.file.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 class ProgressLine:
-    """A status line rewritten in place (``\\r``) at most every ``every``
-    seconds on a terminal; elsewhere (a log file) a plain line at most
-    every ``every_plain`` seconds, and at the end."""
+    """A status line rewritten (``\\r``) every ``every`` s on a terminal;
+    elsewhere a plain line every ``every_plain`` s, and at the end."""
 
     def __init__(self,
                  stream=None,
@@ -297,8 +274,8 @@ class ProgressLine:
 
 
 def format_stats(stats: Dict) -> str:
-    """``frames 1200 | keyframes 150 done, 3 skipped | model 4.1 fps |
-    lag 0.52 s``."""
+    """``frames 1200 | keyframes 150 done, 3 skipped | model 4.1 clips/s |
+    ...``."""
     parts: List[str] = [f"frames {stats.get('frames_read', 0)}"]
     parts.append(f"keyframes {stats.get('keyframes_done', 0)} done, "
                  f"{stats.get('keyframes_skipped', 0)} skipped")

@@ -1,32 +1,427 @@
-"""The doctor's checks of an AVA-format data set (rows, timing, frames
-on disk)."""
+"""Checks of the AVA-format input files (csv, excluded timestamps, label map)
+for :class:`ValidatedAVADataset` and the config rules, and the doctor's checks
+of a whole AVA-format data set (rows, timing, frames on disk)."""
 import csv
 import os.path as osp
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from mmaction.evaluation import read_labelmap
 from mmengine.fileio import list_dir_or_file
 
-from stmixer_mm.datasets.ava_annotation_checks import (ava_row_problem,
-                                                       check_ava_classes,
-                                                       check_ava_exclude_file,
-                                                       check_ava_label_file,
-                                                       no_custom_rows)
-from stmixer_mm.datasets.ava_dataset import (ava_frame_count,
-                                             ava_keyframe_file_index)
-from stmixer_mm.datasets.fileio_utils import is_dir, text_lines
-from stmixer_mm.datasets.label_map import load_label_names
+from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
+from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
+from stmixer_mm.utils.setting_types import is_int
+from stmixer_mm.utils.settings_specs import (CLASSES_WITH_BACKGROUND,
+                                             class_entries,
+                                             declare_config_rule)
+from stmixer_mm.utils.type_names import type_name
 from .common import (check_interpolated, check_small_persons, clip_window,
                      duplicate_pairs, examples, finest_stride, image_size,
                      linear_runs, split_dataset_cfg, step_text, test_pipeline)
 from .report import (DUPLICATE_IOU, ERROR, FPS_TOLERANCE, LINEAR_TOLERANCE,
                      MIN_INTERPOLATED_KEYFRAMES, WARNING, DatasetReport)
 
+AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
-def _read_ava_rows(path: str, backend_args: Optional[dict]) -> List[list]:
-    with text_lines(path, backend_args, newline='') as f:
-        return list(csv.reader(f))
+
+def need_file(path: Optional[str],
+              what: str,
+              backend_args: Optional[dict] = None) -> None:
+    if path is not None and not is_file(path, backend_args):
+        raise FileNotFoundError(f'{what} not found: {path}')
+
+
+def _lines(path: str, what: str, backend_args: Optional[dict], rows=True):
+    """``(line number, csv row)`` (``rows=False``: the text line) of
+    ``path``; a missing or non-text file is named."""
+    need_file(path, what, backend_args)
+    lineno = 0
+    with text_lines(path, backend_args, newline='' if rows else None) as f:
+        try:
+            for lineno, row in enumerate(csv.reader(f) if rows else f, 1):
+                yield lineno, row
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise ValueError(
+                f'{what} {path}, line {lineno + 1}: not a text file '
+                f'({type(e).__name__}: {e}); is it the right file?') from None
+
+
+def scan_ava_annotation_file(
+        path: str,
+        num_classes: Optional[int] = None,
+        timestamp_range: Optional[Sequence[int]] = None,
+        what: str = 'AVA annotation file',
+        label_ids: Optional[Sequence[int]] = None,
+        unlisted_labels: str = 'error',
+        degenerate_boxes: str = 'error',
+        backend_args: Optional[dict] = None) -> Dict[str, object]:
+    """Check an AVA csv; return counts of what it holds.
+
+    Rows: ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``, int
+    timestamp and ids, ordered boxes in ``[0, 1]``, ``1 <= action_id <
+    num_classes``; blank lines are errors (mmaction2 unpacks every line).
+
+    Returns:
+        dict: ``rows``, ``degenerate`` (line numbers, ``degenerate_boxes=
+        'drop'``) and ``unlisted`` (``{action_id: rows}``, ``'warn'`` mode).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: naming the file, line and what was expected.
+    """
+    if unlisted_labels not in ('error', 'warn'):
+        raise ValueError("unlisted_labels must be 'error' or 'warn', got "
+                         f'{unlisted_labels!r}')
+    if degenerate_boxes not in ('error', 'drop'):
+        raise ValueError("degenerate_boxes must be 'error' or 'drop', got "
+                         f'{degenerate_boxes!r}')
+    listed = None if label_ids is None else set(int(i) for i in label_ids)
+    rows = 0
+    degenerate: List[int] = []
+    unlisted: Dict[int, int] = Counter()
+    for lineno, row in _lines(path, what, backend_args):
+        problem = ava_row_problem(row, f'{what} {path}, line {lineno}',
+                                  num_classes, timestamp_range, listed,
+                                  unlisted_labels)
+        kind = None if problem is None else problem[0]
+        if kind in (None, 'degenerate') and listed is not None and \
+                int(row[6]) not in listed:  # unlisted_labels='warn'
+            unlisted[int(row[6])] += 1
+        if kind == 'degenerate' and degenerate_boxes == 'drop':
+            degenerate.append(lineno)
+            continue
+        if problem is not None:
+            raise ValueError(problem[1])
+        rows += 1
+    if rows == 0 and not degenerate:
+        raise ValueError(f'{what} {path} has no rows; expected lines '
+                         f'"{AVA_COLUMNS}"')
+    return dict(rows=rows, degenerate=degenerate, unlisted=unlisted)
+
+
+def ava_row_problem(row: Sequence[str],
+                    where: str,
+                    num_classes: Optional[int] = None,
+                    timestamp_range: Optional[Sequence[int]] = None,
+                    listed: Optional[set] = None,
+                    unlisted_labels: str = 'error'):
+    """The first problem of one AVA csv row, or None (for the doctor).
+
+    Args:
+        row (Sequence[str]): the csv row.
+        where (str): the file and line, for the message.
+        num_classes, timestamp_range, unlisted_labels: as in
+            :func:`scan_ava_annotation_file`.
+        listed (set, optional): the label map's ids.
+
+    Returns:
+        tuple | None: ``(kind, message)``, ``kind`` one of ``'blank'``,
+        ``'columns'``, ``'parse'``, ``'box'``, ``'action_id'``,
+        ``'timestamp'``, ``'unlisted'`` (``unlisted_labels='error'``
+        only), ``'degenerate'``.
+    """
+    if not row or all(not c.strip() for c in row):
+        return 'blank', (
+            f'{where}: blank line; expected "{AVA_COLUMNS}" on every '
+            'line (mmaction2\'s AVADataset cannot read blank lines: '
+            'remove it)')
+    if len(row) != 8:
+        return 'columns', (
+            f'{where}: expected 8 comma-separated columns '
+            f'"{AVA_COLUMNS}", got {len(row)}: {",".join(row)!r}')
+    try:
+        ts = int(row[1])
+        x1, y1, x2, y2 = (float(v) for v in row[2:6])
+        label, _ = int(row[6]), int(row[7])
+    except ValueError:
+        return 'parse', (f'{where}: expected "{AVA_COLUMNS}" with an integer '
+                         'timestamp, 4 numbers and integer action/person ids, '
+                         f'got {",".join(row)!r}' + _timestamp_hint(row[1]))
+    if not (0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1):
+        hints = []
+        if max(x1, y1, x2, y2) > 1:
+            hints.append('values > 1: pixel coordinates? divide x by the '
+                         'frame width and y by its height')
+        if x1 > x2 or y1 > y2:
+            hints.append('x1 > x2 or y1 > y2: flipped corners? the columns '
+                         'are x1,y1,x2,y2 (top-left, bottom-right)')
+        if min(x1, y1, x2, y2) < 0:
+            hints.append('negative values')
+        return 'box', (
+            f'{where}: the box must be normalised with 0 <= x1 <= x2 '
+            f'<= 1 and 0 <= y1 <= y2 <= 1, got {list(row[2:6])}' +
+            (f' ({"; ".join(hints)})' if hints else ''))
+    if num_classes is not None and not 1 <= label < num_classes:
+        return 'action_id', (
+            f'{where}: action_id {label} outside [1, '
+            f'{num_classes - 1}] (num_classes={num_classes}, id 0 '
+            'is reserved' +
+            (' for the background column: AVA action ids are 1-based; '
+             'raise every id of the csv and the label map by 1)'
+             if label == 0 else ')'))
+    if timestamp_range is not None and not (timestamp_range[0] <= ts <=
+                                            timestamp_range[1]):
+        return 'timestamp', (
+            f'{where}: timestamp {ts} outside [timestamp_start, '
+            f'timestamp_end] = {list(timestamp_range)}; set them to '
+            'match the data')
+    if listed is not None and label not in listed:
+        if unlisted_labels == 'error':
+            return 'unlisted', (
+                f'{where}: action_id {label} is not in the label map '
+                f'(ids {sorted(listed)}): AVAMetric would leave this '
+                'class out of the mAP. Add it to the label map, or '
+                "set unlisted_labels='warn' on the dataset when "
+                'training on classes that are not evaluated (AVA '
+                'v2.2: 80 trained, 60 evaluated)')
+    if x1 == x2 or y1 == y2:
+        return 'degenerate', (
+            f'{where}: the box {list(row[2:6])} has zero width or '
+            'height (x1 == x2 or y1 == y2); fix it, or set '
+            "degenerate_boxes='drop' on the dataset to drop "
+            'such boxes with a warning')
+    return None
+
+
+def _timestamp_hint(text: str) -> str:
+    """A hint for a timestamp that is a number but not a whole one."""
+    try:
+        float(text)
+    except ValueError:
+        return ''
+    return (f' (timestamp {text} is off the keyframe grid: AVA keyframes '
+            'are whole seconds, the clip of T centred on frame file fps * '
+            '(T - timestamp_start) + 2 * start_index; keep the boxes of the '
+            'frames at whole seconds, as tools/data/import_annotations.py '
+            'does)')
+
+
+def ava_row_line(path: str,
+                 video_id: str,
+                 timestamp: int,
+                 backend_args: Optional[dict] = None) -> Optional[int]:
+    """The first line of an AVA csv with this video and timestamp, or None."""
+    for lineno, row in _lines(path, 'AVA annotation file', backend_args):
+        try:
+            if len(row) == 8 and row[0] == video_id and \
+                    int(row[1]) == timestamp:
+                return lineno
+        except ValueError:
+            pass
+    return None
+
+
+def check_ava_annotation_file(path: str,
+                              num_classes: Optional[int] = None,
+                              timestamp_range: Optional[Sequence[int]] = None,
+                              what: str = 'AVA annotation file',
+                              label_ids: Optional[Sequence[int]] = None,
+                              backend_args: Optional[dict] = None) -> int:
+    """Check an AVA csv, every problem an error; return its row count."""
+    return scan_ava_annotation_file(path, num_classes, timestamp_range, what,
+                                    label_ids, 'error', 'error',
+                                    backend_args)['rows']
+
+
+def check_ava_exclude_file(path: str,
+                           backend_args: Optional[dict] = None) -> int:
+    """Check an excluded-timestamps csv; return its number of lines."""
+    return len(read_ava_exclude_file(path, backend_args))
+
+
+def read_ava_exclude_file(path: str,
+                          backend_args: Optional[dict] = None) -> list:
+    """The checked ``(video_id, timestamp)`` lines of an
+    excluded-timestamps csv."""
+    what = 'AVA excluded-timestamps file'
+    keys = []
+    for lineno, line in _lines(path, what, backend_args, rows=False):
+        parts = line.strip().split(',')
+        if len(parts) != 2 or not parts[0]:
+            raise ValueError(
+                f'{what} {path}, line {lineno}: expected 2 columns '
+                f'"video_id,timestamp", got {line.rstrip()!r} (empty '
+                'lines are not allowed either: AVADataset unpacks every '
+                'line)')
+        try:
+            keys.append((parts[0], int(parts[1])))
+        except ValueError:
+            raise ValueError(f'{what} {path}, line {lineno}: timestamp '
+                             f'{parts[1]!r} is not an integer') from None
+    return keys
+
+
+def check_ava_label_file(path: str,
+                         backend_args: Optional[dict] = None) -> List[int]:
+    """Check an AVA label map (pbtxt); return its sorted class ids."""
+    return sorted(read_ava_label_file(path, backend_args))
+
+
+def read_ava_label_file(path: str,
+                        backend_args: Optional[dict] = None) -> Dict[int, str]:
+    """``{id: name}`` of an AVA label map, checked."""
+    what = 'AVA label map'
+    try:
+        _, ids = read_labelmap(
+            line for _, line in _lines(path, what, backend_args, rows=False))
+    except (ValueError, IndexError) as e:
+        if str(path) in str(e):
+            raise
+        raise ValueError(f'{what} {path}: malformed entry ({e}); '
+                         "expected 'label {\n  name: \"stand\"\n  "
+                         "label_id: 1\n}'") from None
+    if not ids:
+        raise ValueError(
+            f'{what} {path} lists no classes; expected entries like '
+            "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
+            "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
+    return check_mmaction2_reads_label_map(path, backend_args)
+
+
+def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
+                        label_file: str) -> None:
+    """Check that every label map id is in ``[1, num_classes - 1]`` (AVA ids
+    are 1-based, column 0 is the background; a 0-based map shifts names).
+
+    Raises:
+        ValueError: naming the label map and the ids.
+    """
+    below_one = sorted(i for i in label_ids if i < 1)
+    if below_one:
+        raise ValueError(
+            f'AVA label map {label_file}: ids {below_one} are not >= 1: '
+            'AVA label ids are 1-based (column 0 is reserved for the '
+            'background); a 0-based label map must have every id (and '
+            'the csv\'s action ids) raised by 1')
+    too_big = [i for i in label_ids if i >= num_classes]
+    if too_big:
+        raise ValueError(f'AVA label map {label_file}: ids {too_big} are '
+                         f'not below num_classes={num_classes} (ids are '
+                         '1-based, column 0 is reserved): set num_classes to '
+                         f'{max(label_ids) + 1} or fix the label map')
+
+
+def check_ava_classes(label_ids: Optional[Sequence[int]],
+                      num_classes: int,
+                      label_file: Optional[str],
+                      custom_classes: Optional[Sequence[int]] = None) -> None:
+    """The classes of an AVA data set or ``AVAMetric`` fit its label map.
+
+    Without ``custom_classes``: :func:`check_ava_label_ids`; with them: what
+    mmaction2 asserts without a message (distinct ids ``>= 1``, ``num_classes
+    == len(custom_classes) + 1``, ids in ``label_ids`` unless None).
+
+    Raises:
+        ValueError: naming the ids, the label map and the fix.
+    """
+    if custom_classes is None:
+        if label_ids is not None:
+            check_ava_label_ids(label_ids, num_classes, label_file)
+        return
+    custom = list(custom_classes)
+    what = f'custom_classes {custom}'
+    if not custom or not all(is_int(i) for i in custom) or len(
+            set(custom)) != len(custom):
+        raise ValueError(f'{what}: expected label ids of the label map, '
+                         'each once')
+    if min(custom) < 1:
+        raise ValueError(
+            f'{what}: lists label ids of the label map (1-based); 0 is the '
+            'background column, which mmaction2 adds itself: remove it')
+    if num_classes != len(custom) + 1:
+        raise ValueError(
+            f'{what} with num_classes={num_classes}: mmaction2 remaps label '
+            'id custom_classes[i] to score column i + 1, so num_classes '
+            f'must be len(custom_classes) + 1 = {len(custom) + 1} (and the '
+            f'model num_actions = {len(custom)})')
+    missing = [] if label_ids is None else \
+        sorted(set(custom) - set(label_ids))
+    if missing:
+        raise ValueError(f'{what}: ids {missing} are not in the AVA label '
+                         f'map {label_file} (ids {sorted(label_ids)}); '
+                         'custom_classes lists label ids of the label map')
+
+
+def no_custom_rows(ann_file: str, custom_classes: Sequence[int]) -> str:
+    """The error of an AVA csv without a row of ``custom_classes``."""
+    return (f'AVA annotation file {ann_file}: no row has an action of '
+            f'custom_classes {list(custom_classes)} (mmaction2 drops the '
+            'rows of other classes): no keyframe is left to train on or to '
+            'evaluate; is it the right file, or the right custom_classes?')
+
+
+def ava_config_classes(cfg) -> Optional[str]:
+    """Config rule: :func:`metric_custom_classes`, then each AVA data set's
+    and ``AVAMetric``'s classes against its local label map."""
+    problem = metric_custom_classes(cfg)
+    if problem:
+        return problem
+    for path, entry in class_entries(cfg):
+        if type_name(entry.get('type')) not in CLASSES_WITH_BACKGROUND:
+            continue
+        label_file = entry.get('label_file')
+        label_ids = None
+        if isinstance(label_file, str) and osp.isfile(label_file):
+            try:
+                label_ids = check_ava_label_file(label_file)
+            except ValueError:
+                pass  # the data set names it when it is built
+        try:
+            check_ava_classes(label_ids, entry.get('num_classes', 81),
+                              label_file, entry.get('custom_classes'))
+        except ValueError as e:
+            return f'{path}: {e}'
+    return None
+
+
+def metric_custom_classes(cfg) -> Optional[str]:
+    """An ``AVAMetric`` whose ``custom_classes`` differ from its loop's AVA
+    data set's (it would score every column as another class)."""
+    entries = class_entries(cfg)
+    datasets = {p.split('_')[0]: e for p, e in entries if '.' in p}
+    for path, metric in entries:
+        dataset = datasets.get(path.split('_')[0])
+        if '.' in path or dataset is None or type_name(
+                metric.get('type')) != 'AVAMetric' or type_name(
+                    dataset.get('type')) not in CLASSES_WITH_BACKGROUND:
+            continue
+        mine, theirs = metric.get('custom_classes'), dataset.get(
+            'custom_classes')
+        if list(mine or []) != list(theirs or []):
+            stage = path.split('_')[0]
+            return (f'{path}.custom_classes = {mine!r} but {stage}_dataloader'
+                    f'.dataset.custom_classes = {theirs!r}: AVAMetric names '
+                    'score column i by custom_classes[i - 1] (without them: '
+                    'label id i), so it would score every column as another '
+                    'class; set both to the same list')
+    return None
+
+
+declare_config_rule(ava_config_classes)
+
+
+def ava_keyframe_file_index(timestamp: int,
+                            timestamp_start: int,
+                            fps: int,
+                            start_index: int = 1) -> int:
+    """Index of the frame file that mmaction2 centres a clip on.
+
+    ``SampleAVAFrames`` (mmaction2 1.2) computes ``fps * (timestamp -
+    timestamp_start) + start_index`` and adds ``start_index`` once more
+    after clipping; position ``clip_len // 2`` of the clip is this file.
+    """
+    return fps * (timestamp - timestamp_start) + 2 * start_index
+
+
+def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
+    """The number of consecutive frame files from ``start_index`` in the set
+    of file names ``names``."""
+    count = 0
+    while filename_tmpl.format(start_index + count) in names:
+        count += 1
+    return count
 
 
 def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
@@ -45,183 +440,133 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     custom = ds.get('custom_classes')
     unlisted_mode = ds.get('unlisted_labels', 'error')
     drop = ds.get('degenerate_boxes', 'error') == 'drop'
-    where = dict(split=split)
 
-    # the label map
+    def add(level: str, check: str, message: str, file=ann, **at) -> None:
+        report.add(level, check, message, split=split, file=file, **at)
+
     label_file = ds.get('label_file')
-    label_ids = None
+    names = None
     try:
         if label_file is not None:
-            label_ids = check_ava_label_file(label_file, args)
-        check_ava_classes(label_ids, num_classes, label_file, custom)
+            names = read_ava_label_file(label_file, args)
+        check_ava_classes(
+            names and sorted(names), num_classes, label_file, custom)
     except (ValueError, FileNotFoundError) as e:
-        report.add(ERROR, 'label_map', str(e), file=label_file, **where)
-        label_ids = None
-    if label_ids is not None:
+        add(ERROR, 'label_map', str(e), file=label_file)
+        names = None
+    if names is not None:
         report.names_from = f'the label map {label_file}'
-        try:
-            names = load_label_names(label_file)
-        except Exception:  # noqa: B902 - names are only for display
-            names = {}
-        for i in label_ids:
+        for i in sorted(names):
             if not custom or i in custom:  # mmaction2 drops the others
-                report.class_names.setdefault(i, names.get(i, str(i)))
+                report.class_names.setdefault(i, names[i])
     if label_file is None or not report.class_names:
         for i in custom or range(1, num_classes):
             report.class_names.setdefault(i, str(i))
 
-    # every csv row, with the data set's own row check
     try:
-        raw = _read_ava_rows(ann, args)
-    except (FileNotFoundError, ValueError, UnicodeDecodeError) as e:
-        report.add(
-            ERROR,
-            'annotation_file',
-            f'AVA annotation file {ann}: {e}',
-            file=ann,
-            **where)
+        raw = list(_lines(ann, 'AVA annotation file', args))
+    except (FileNotFoundError, ValueError) as e:
+        add(ERROR, 'annotation_file', str(e))
         raw = []
-    listed = None if (label_ids is None or custom) else set(label_ids)
+    listed = None if (names is None or custom) else set(names)
     rows = []  # (line, video, ts, box, label, person id)
     degenerate_keys = []
-    for lineno, row in enumerate(raw, start=1):
-        w = f'AVA annotation file {ann}, line {lineno}'
-        problem = ava_row_problem(
-            row,
-            w,
-            num_classes=None if custom else num_classes,
-            timestamp_range=(t0, t1),
-            listed=listed,
-            unlisted_labels=unlisted_mode)
+    for lineno, row in raw:
+        at = f'AVA annotation file {ann}, line {lineno}'
+        problem = ava_row_problem(row, at, None if custom else num_classes,
+                                  (t0, t1), listed, unlisted_mode)
         video = row[0] if row else None
         try:
             ts = int(row[1]) if len(row) > 1 else None
         except ValueError:
             ts = None
-        if problem is not None:
-            kind, message = problem
-            if kind == 'degenerate' and drop:
-                degenerate_keys.append((video, ts))
-                continue
-            report.add(
-                ERROR,
-                kind,
-                message,
-                file=ann,
-                line=lineno,
-                video=video,
-                frame=ts,
-                **where)
-            continue
-        box = np.array([float(v) for v in row[2:6]])
-        rows.append((lineno, video, ts, box, int(row[6]), int(row[7])))
+        if problem is not None and problem[0] == 'degenerate' and drop:
+            degenerate_keys.append((video, ts))
+        elif problem is not None:
+            add(ERROR, *problem, line=lineno, video=video, frame=ts)
+        else:
+            box = np.array([float(v) for v in row[2:6]])
+            rows.append((lineno, video, ts, box, int(row[6]), int(row[7])))
     if listed is not None and unlisted_mode == 'warn':
         unlisted = Counter(r[4] for r in rows if r[4] not in listed)
         if unlisted:
-            message = (f'{ann}: action ids {sorted(unlisted)} '
-                       f'({sum(unlisted.values())} rows) are not in the '
-                       f'label map {label_file}: trained on but not '
-                       "evaluated (unlisted_labels='warn')")
-            report.add(WARNING, 'unlisted_labels', message, file=ann, **where)
+            add(
+                WARNING, 'unlisted_labels',
+                f'{ann}: action ids {sorted(unlisted)} '
+                f'({sum(unlisted.values())} rows) are not in the label map '
+                f'{label_file}: trained on but not evaluated '
+                "(unlisted_labels='warn')")
 
-    # excluded timestamps
     excluded = set()
     exclude_file = ds.get('exclude_file')
     if exclude_file is not None:
         try:
-            check_ava_exclude_file(exclude_file, args)
-            with text_lines(exclude_file, args) as f:
-                for line in f:
-                    v, t = line.strip().split(',')
-                    excluded.add((v, int(t)))
+            excluded = set(read_ava_exclude_file(exclude_file, args))
         except (ValueError, FileNotFoundError) as e:
-            report.add(
-                ERROR, 'exclude_file', str(e), file=exclude_file, **where)
+            add(ERROR, 'exclude_file', str(e), file=exclude_file)
     if custom and rows:  # mmaction2 drops the rows of other classes
         if not any(r[4] in custom for r in rows):
-            report.add(
-                ERROR,
-                'custom_classes',
-                no_custom_rows(ann, custom),
-                file=ann,
-                **where)
+            add(ERROR, 'custom_classes', no_custom_rows(ann, custom))
         rows = [r for r in rows if r[4] in custom]
     keys = {(r[1], r[2]) for r in rows}
     kept_rows = [r for r in rows if (r[1], r[2]) not in excluded]
     kept_keys = {(r[1], r[2]) for r in kept_rows}
     if keys and excluded and len(kept_keys) < len(keys) / 2:
-        report.add(
-            WARNING,
+        add(WARNING,
             'excluded', f'the excluded-timestamps file {exclude_file} removes '
             f'{len(keys) - len(kept_keys)} of {len(keys)} keyframes of {ann}',
-            file=exclude_file,
-            **where)
+            file=exclude_file)
     empty = sorted({k for k in degenerate_keys if k not in keys})
     if empty:
-        report.add(
-            WARNING,
-            'empty_keyframes',
+        add(
+            WARNING, 'empty_keyframes',
             f'{len(empty)} keyframes of {ann} have no box left once the '
             'zero-area boxes are dropped (degenerate_boxes=\'drop\'): they '
             'are removed: ' +
-            examples([f'video {v} timestamp {t}' for v, t in empty]),
-            file=ann,
-            **where)
+            examples([f'video {v} timestamp {t}' for v, t in empty]))
     report.keyframes[split] = len(kept_keys)
     if ds.get('proposal_file'):
-        report.add(
-            WARNING,
+        add(WARNING,
             'proposals',
             f'proposal_file {ds["proposal_file"]} is set, but STMixer is '
             'one-stage and reads no proposals (with mmaction2\'s two-stage '
             'detectors, a keyframe missing from it is scored on one '
             'whole-frame box: mAP 0); leave proposal_file unset',
-            file=ds['proposal_file'],
-            **where)
-    hist = Counter(r[4] for r in kept_rows)
-    report.histograms[split] = dict(hist)
+            file=ds['proposal_file'])
+    report.histograms[split] = dict(Counter(r[4] for r in kept_rows))
 
     # frames on disk vs timestamps vs fps
     counts, sizes = {}, {}
-    videos = sorted({r[1] for r in rows})
-    if root and videos:
-        for video in videos:
-            folder = osp.join(root, video)
-            if not is_dir(folder, args):
-                report.add(
-                    ERROR,
-                    'frames',
-                    f'frame folder of video {video} (in {ann}) not found: '
-                    f'{folder}; expected <data_prefix.img>/<video_id>/'
-                    f'{tmpl.format(max(start_index, 1))}',
-                    file=ann,
-                    video=video,
-                    **where)
-                continue
-            try:
-                names = set(
-                    list_dir_or_file(
-                        folder, list_dir=False, backend_args=args))
-            except NotImplementedError:
-                continue
-            counts[video] = ava_frame_count(names, tmpl, start_index)
-            if counts[video]:
-                sizes[video] = image_size(
-                    osp.join(folder, tmpl.format(start_index)))
+    for video in sorted({r[1] for r in rows}) if root else []:
+        folder = osp.join(root, video)
+        if not is_dir(folder, args):
+            add(ERROR,
+                'frames',
+                f'frame folder of video {video} (in {ann}) not found: '
+                f'{folder}; expected <data_prefix.img>/<video_id>/'
+                f'{tmpl.format(max(start_index, 1))}',
+                video=video)
+            continue
+        try:
+            files = set(list_dir_or_file(folder, False, backend_args=args))
+        except NotImplementedError:
+            continue
+        counts[video] = ava_frame_count(files, tmpl, start_index)
+        if counts[video]:
+            sizes[video] = image_size(
+                osp.join(folder, tmpl.format(start_index)))
     _check_ava_timing(report, split, ann, rows, counts, fps, t0, t1,
                       start_index, tmpl,
                       ds.get('pipeline') or [])
-
     _check_duplicate_persons(report, split, ann, rows)
     _check_interpolated_tracks(report, split, ann, rows)
     stride, src = finest_stride(cfg)
-    pipeline = test_pipeline(cfg)
     check_small_persons(
-        report, split,
-        ((r[3], sizes[r[1]],
-          dict(text=f'{ann} line {r[0]} video {r[1]} timestamp {r[2]}'))
-         for r in kept_rows if sizes.get(r[1]) is not None), pipeline, stride,
-        src)
+        report,
+        split, ((r[3], sizes[r[1]],
+                 dict(text=f'{ann} line {r[0]} video {r[1]} timestamp {r[2]}'))
+                for r in kept_rows if sizes.get(r[1]) is not None),
+        test_pipeline(cfg), stride, src)
     return num_classes
 
 
@@ -300,8 +645,7 @@ def _check_ava_timing(report: DatasetReport, split: str, ann: str, rows: list,
 def _person_boxes(rows: list, outer: int,
                   inner: int) -> Dict[tuple, Dict[int, tuple]]:
     """``{(video, row[outer]): {row[inner]: (line, timestamp, box)}}`` of
-    the first row of each person and keyframe (its other rows are its
-    other actions, with the same box)."""
+    the first row of each person and keyframe."""
     groups = defaultdict(dict)
     for r in rows:
         groups[(r[1], r[outer])].setdefault(r[inner], (r[0], r[2], r[3]))
@@ -310,9 +654,7 @@ def _person_boxes(rows: list, outer: int,
 
 def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
                              rows: list) -> None:
-    """Two person ids at one keyframe with near-identical boxes: one
-    person annotated twice (e.g. a Label Studio export without person
-    ids)."""
+    """Two person ids at one keyframe with near-identical boxes."""
     found = []
     for (video, ts), persons in sorted(_person_boxes(rows, 2, 5).items()):
         ids = sorted(persons)

@@ -1,6 +1,4 @@
-"""Config helpers and the checks common to both data set kinds (small
-persons, class coverage, number of classes, unnamed classes, boxes
-interpolated by the annotation tool)."""
+"""Config helpers and the doctor's checks common to both data set kinds."""
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,13 +37,17 @@ def find_key(obj: Any, key: str) -> List[Any]:
     return found
 
 
+def _model_values(cfg, key: str) -> List[Any]:
+    model = cfg.get('model', {})
+    return find_key(model.to_dict() if hasattr(model, 'to_dict') else model,
+                    key)
+
+
 def finest_stride(cfg) -> Tuple[Optional[float], str]:
     """The smallest of the model config's ``featmap_strides`` (the neck
     outputs the decoder samples), in input pixels, and where it was read."""
-    model = cfg.get('model', {})
-    model = model.to_dict() if hasattr(model, 'to_dict') else model
     strides = [
-        float(s) for v in find_key(model, 'featmap_strides')
+        float(s) for v in _model_values(cfg, 'featmap_strides')
         if isinstance(v, (list, tuple)) for s in v
     ]
     if strides:
@@ -123,9 +125,6 @@ def image_size(path: str) -> Optional[Tuple[int, int]]:
     return None if img is None else img.shape[:2]
 
 
-# shared checks
-
-
 def check_small_persons(report: DatasetReport, split: str,
                         boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
                                               dict]], pipeline: Sequence[dict],
@@ -184,9 +183,7 @@ def check_class_coverage(report: DatasetReport, unnamed=()) -> None:
 
 
 def _model_actions(cfg) -> List[int]:
-    model = cfg.get('model', {})
-    model = model.to_dict() if hasattr(model, 'to_dict') else model
-    return sorted({int(v) for v in find_key(model, 'num_actions')})
+    return sorted({int(v) for v in _model_values(cfg, 'num_actions')})
 
 
 def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
@@ -251,9 +248,6 @@ def check_unnamed_classes(report: DatasetReport,
             'are never learned nor evaluated; expected num_classes = '
             f'{top + 1} (num_actions = {top}) or a name for every class')
     return unnamed
-
-
-# annotation-tool artefacts
 
 
 def duplicate_pairs(ids: Sequence[Any],

@@ -31,6 +31,10 @@ def class_text(i: int, names: Dict[int, str]) -> str:
     return f'{i} {names[i]!r}' if i in names else f'{i} (no name)'
 
 
+def _str_keys(d: dict) -> dict:
+    return {str(k): v for k, v in sorted(d.items())}
+
+
 @dataclass
 class Finding:
     """One finding of the doctor.
@@ -89,11 +93,7 @@ class DatasetReport:
     def histogram_table(self) -> str:
         """The label histogram: one row per class, one column per split."""
         splits = list(self.histograms)
-        ids = sorted(
-            set(self.class_names)
-            | {i
-               for h in self.histograms.values()
-               for i in h})
+        ids = sorted(set(self.class_names).union(*self.histograms.values()))
         if not ids:
             return '(no labels)'
         names = {i: self.class_names.get(i, '?') for i in ids}
@@ -130,20 +130,12 @@ class DatasetReport:
         return '\n'.join(lines)
 
     def to_dict(self) -> dict:
+        hists = {s: _str_keys(h) for s, h in self.histograms.items()}
         return dict(
             errors=len(self.errors),
             warnings=len(self.warnings),
             findings=[asdict(f) for f in self.findings],
-            histograms={
-                s: {
-                    str(k): v
-                    for k, v in sorted(h.items())
-                }
-                for s, h in self.histograms.items()
-            },
-            class_names={
-                str(k): v
-                for k, v in sorted(self.class_names.items())
-            },
+            histograms=hists,
+            class_names=_str_keys(self.class_names),
             keyframes=dict(self.keyframes),
             untrained=list(self.untrained))

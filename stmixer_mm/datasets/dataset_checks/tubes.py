@@ -86,9 +86,8 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
 def _interpolated_runs(name: str, tube: np.ndarray, h: float,
                        w: float) -> List[str]:
     """The spans of a tube (pixel ``[frame, x1, y1, x2, y2]`` rows) moving
-    linearly at constant speed over :data:`MIN_INTERPOLATED_FRAMES` frames.
-    Tubes are not compared with each other (a two-label person has two
-    tubes with the same boxes)."""
+    linearly at constant speed over :data:`MIN_INTERPOLATED_FRAMES` frames
+    (per tube: a two-label person has two tubes with the same boxes)."""
     frames = tube[:, 0].astype(np.int64)
     tol = max(LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX / min(h, w))
     runs = linear_runs(frames, tube[:, 1:5] / [w, h, w, h],

@@ -1,7 +1,5 @@
-"""Readers of annotation exports (CVAT for video 1.1 XML, Label Studio
-JSON, a plain CSV) and the writers that turn them, with the videos, into
-an AVA-layout or ACT-tube data set (``tools/data/import_annotations.py``;
-``docs/en/annotation_formats.md``)."""
+"""Import of annotation exports (CVAT, Label Studio, CSV) and videos into an
+AVA-layout or ACT-tube data set (docs/en/annotation_formats.md)."""
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      read_label_map, video_key)
 from .csv_table import CSV_HEADER, read_csv_table

@@ -1,16 +1,12 @@
-"""The common in-memory form of imported video annotations.
-
-Every reader (:mod:`.cvat`, :mod:`.label_studio`, :mod:`.csv_table`) turns
-its export into :class:`Annotation` records: one box of one person at a
-0-based source frame (CVAT, Label Studio) or a time in seconds (CSV), with
-its action names.
-"""
+"""The in-memory form every reader turns its export into (:class:`Annotation`
+records), and the helpers the readers share."""
 import math
 import os
 import os.path as osp
 import re
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from ..label_map import LabelMapError, parse_pbtxt_label_map
@@ -21,9 +17,8 @@ class AnnotationImportError(ValueError):
     record (line, track, row, frame) and what was expected."""
 
 
-#: an export is read up to what a real export of its declared size holds
-#: (each reader derives it), at most MAX_ANNOTATION_BYTES; this variable
-#: (MiB) replaces both
+#: an export is read up to what a real export of its declared size holds, at
+#: most MAX_ANNOTATION_BYTES; this variable (MiB) replaces both
 MAX_ANNOTATION_ENV = 'STMIXER_MAX_ANNOTATION_MIB'
 MAX_ANNOTATION_BYTES = 1 << 30
 #: a real export spends more than 8 bytes on each object (a CVAT <box>
@@ -138,7 +133,7 @@ class ImportedAnnotations:
     annotations: List[Annotation] = field(default_factory=list)
     videos: Dict[str, str] = field(default_factory=dict)
     frame_sizes: Dict[str, Tuple[int, int]] = field(default_factory=dict)
-    ignored: Dict[str, int] = field(default_factory=dict)
+    ignored: Dict[str, int] = field(default_factory=Counter)
     notes: List[str] = field(default_factory=list)
     identities: Dict[str, bool] = field(default_factory=dict)
     frame_grids: Dict[str, FrameGrid] = field(default_factory=dict)
@@ -167,9 +162,26 @@ def video_key(name: str, strip_upload_prefix: bool = False) -> str:
     return stem
 
 
+def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
+    """``path`` itself, or the files of the folder ``path`` whose names end
+    in one of ``exts`` (sorted); ``what`` names a missing ``path``."""
+    if osp.isdir(path):
+        files = sorted(
+            osp.join(path, n) for n in os.listdir(path)
+            if n.lower().endswith(tuple(exts)))
+        if not files:
+            raise AnnotationImportError(f'{path}: folder without ' +
+                                        ' or '.join(f'*{e}' for e in exts) +
+                                        f' files (expected '
+                                        f'{what})')
+        return files
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    return [path]
+
+
 def parse_number(value, where: str, name: str) -> float:
-    """``value`` of field ``name`` as a finite float, else an
-    :class:`AnnotationImportError` naming ``where`` and the field."""
+    """``value`` of field ``name`` as a finite float."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -182,8 +194,7 @@ def parse_number(value, where: str, name: str) -> float:
 
 
 def parse_person_id(value, where: str) -> int:
-    """A person id as an integer >= 0, else an
-    :class:`AnnotationImportError` naming ``where``."""
+    """A person id as an integer >= 0."""
     text = str(value).strip()
     try:
         pid = int(text)

@@ -1,11 +1,6 @@
-"""Reader of the plain CSV annotation table (stdlib ``csv``).
-
-Header ``video,time,x1,y1,x2,y2,action,person_id`` (or none, columns in
-this order: ``header=False``); one row per (video, time, person, action),
-``time`` in seconds, boxes in pixels or, chosen explicitly,
-``box_units='normalized'``. Rows of one (video, time, person_id) are its
-actions and give the same box. See docs/en/annotation_formats.md.
-"""
+"""Reader of the plain CSV annotation table (docs/en/annotation_formats.md):
+one row per (video, time in seconds, person, action); the rows of one
+(video, time, person_id) give the same box."""
 import csv
 import os.path as osp
 from typing import Dict, Tuple

@@ -1,11 +1,6 @@
-"""Reader of CVAT "for video 1.1" XML exports, and of "for images 1.1"
-exports of video tasks (stdlib ``xml.etree``).
-
-Spec and conventions (absolute frame numbers, ``outside="1"``, actions,
-``person_id``, ZIPs, project frame offsets): docs/en/annotation_formats.md.
-A file (or ZIP member) is parsed as read, within :func:`_budget`; a DOCTYPE
-(whose entities could expand past any budget) is refused.
-"""
+"""Reader of CVAT "for video 1.1" XML exports and "for images 1.1" exports of
+video tasks (docs/en/annotation_formats.md); parsed as read, within
+:func:`_budget`, a DOCTYPE refused (its entities could expand past it)."""
 import os
 import os.path as osp
 import re
@@ -16,8 +11,8 @@ from typing import (BinaryIO, Collection, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     annotation_budget, parse_number, parse_person_id,
-                     split_actions, video_key)
+                     annotation_budget, export_files, parse_number,
+                     parse_person_id, split_actions, video_key)
 
 ACTION_ATTRIBUTES = ('action', 'actions')
 PERSON_ID_ATTRIBUTE = 'person_id'
@@ -56,23 +51,6 @@ class FrameRange(NamedTuple):
                 f'{self.start}, {self.start + self.step}, ... '
                 f'(<start_frame>{self.start}, <frame_filter>step='
                 f'{self.step})')
-
-
-def list_xml_files(path: str) -> List[str]:
-    """``path`` itself (an XML file or an export ZIP), or the ``*.xml`` and
-    ``*.zip`` files of the folder ``path`` (sorted)."""
-    if osp.isdir(path):
-        files = sorted(
-            osp.join(path, n) for n in os.listdir(path)
-            if n.lower().endswith(('.xml', '.zip')))
-        if not files:
-            raise AnnotationImportError(
-                f'{path}: folder without *.xml or *.zip files (expected CVAT '
-                'for video exports)')
-        return files
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'CVAT annotations not found: {path}')
-    return [path]
 
 
 def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
@@ -216,7 +194,7 @@ def read_cvat(path: str,
         person_labels (Sequence[str]): Track labels naming the person.
     """
     out = ImportedAnnotations('cvat')
-    for file in list_xml_files(path):
+    for file in export_files(path, ('.xml', '.zip'), 'CVAT for video exports'):
         container = file if file.lower().endswith('.zip') else None
         for name, root in xml_documents(file):
             _read_file(name, root, out, known_videos, set(person_labels),
@@ -458,10 +436,9 @@ def _read_images(file: str,
         frames.check(frame, where)
         if image.get('width') and image.get('height'):
             sizes.add((image.get('width'), image.get('height')))
-        for tag in {c.tag for c in image if c.tag != 'box'}:
-            key = f'image shape <{tag}> (only <box> is read)'
-            out.ignored[key] = out.ignored.get(key, 0) + sum(c.tag == tag
-                                                             for c in image)
+        for c in image:
+            if c.tag != 'box':
+                out.ignored[f'image shape <{c.tag}> (only <box> is read)'] += 1
         for k, box in enumerate(image.findall('box')):
             records.append(
                 _box_record(f'{where}, box {k} label={box.get("label")!r}',
@@ -531,8 +508,7 @@ def _box_record(where: str,
             if value.lower() == 'true':
                 actions.add(name)
         else:
-            key = f'attribute {name!r}'
-            out.ignored[key] = out.ignored.get(key, 0) + 1
+            out.ignored[f'attribute {name!r}'] += 1
     return Annotation(
         video=video,
         person_id=pid,
@@ -555,10 +531,8 @@ def _read_track(file: str,
     where = f'{file}: track id={tid} label={label!r}'
     if tid is None:
         raise AnnotationImportError(f'{where}: <track> without id')
-    others = [c.tag for c in track if c.tag != 'box']
-    for tag in others:
-        key = f'track shape <{tag}> (only <box> is read)'
-        out.ignored[key] = out.ignored.get(key, 0) + 1
+    for tag in [c.tag for c in track if c.tag != 'box']:
+        out.ignored[f'track shape <{tag}> (only <box> is read)'] += 1
     track_actions = () if label in person_labels or not label else (label, )
     person_ids = set()
     records: List[Annotation] = []

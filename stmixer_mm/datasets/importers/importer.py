@@ -1,11 +1,7 @@
-"""Turn videos + an annotation export into a data set this project trains
-on: the AVA layout (:class:`~stmixer_mm.datasets.ValidatedAVADataset`) or
-the ACT tube layout (:class:`~stmixer_mm.datasets.TubeDataset`), with a
-ready-to-train config. The command line is
-``tools/data/import_annotations.py``; the conventions (output frame ``k`` is
-the source frame nearest ``k / fps``; AVA frame files 0-based, tube files
-1-based) are in ``docs/en/annotation_formats.md``.
-"""
+"""Turn videos + an annotation export into an AVA-layout or ACT-tube data set
+with a ready-to-train config (``tools/data/import_annotations.py``; output
+frame ``k`` is the source frame nearest ``k / fps``; AVA frame files 0-based,
+tube files 1-based; docs/en/annotation_formats.md)."""
 import json
 import math
 import os
@@ -19,9 +15,9 @@ import numpy as np
 from mmengine.registry import DefaultScope
 
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.output_dirs import (check_output_dir,
-                                          clear_stale_staging,
-                                          staged_output_dir)
+from stmixer_mm.utils.output_files import (check_output_dir,
+                                           clear_stale_staging,
+                                           staged_output_dir)
 from stmixer_mm.utils.package_files import package_config
 from stmixer_mm.utils.settings import (ConfigFileError, check_config,
                                        load_config)
@@ -30,7 +26,7 @@ from .common import (Annotation, AnnotationImportError, FrameGrid,
 from .csv_table import read_csv_table
 from .cvat import read_cvat
 from .label_studio import read_label_studio
-from .layouts import write_ava, write_config, write_tubes
+from .layouts import names_by_id, write_ava, write_config, write_tubes
 from .video import (FPS_TOLERANCE, VideoInfo, extract_frames, find_videos,
                     output_size, probe_video, source_index)
 
@@ -46,8 +42,7 @@ LAYOUT_DATASETS = dict(ava='AVADataset', tubes='TubeDataset')
 #: characters an action name cannot hold: label_map.pbtxt quotes names,
 #: and mmaction2's reader takes a name up to its first '"' (no escapes)
 UNWRITABLE_NAME_CHARS = '"\\\n\r\t'
-# a box may overshoot the frame by this many pixels (floating-point and
-# rounding in the annotation tools); it is clipped. More is an error.
+#: a box overshooting the frame (tools' rounding) by this many px is clipped
 BOX_TOLERANCE_PX = 1.0
 
 
@@ -131,9 +126,8 @@ class VideoTrackIndex:
                 f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px is outside '
                 f'the {w}x{h} frame of {self.info.path} by more than '
                 f'{tol:g} px (the clipped overshoot)')
-        clipped = (min(max(x1, 0.0), w), min(max(y1, 0.0),
-                                             h), min(max(x2, 0.0),
-                                                     w), min(max(y2, 0.0), h))
+        clipped = tuple(
+            min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h)))
         self.clipped += clipped != (x1, y1, x2, y2)
         x1, y1, x2, y2 = clipped
         if x2 <= x1 or y2 <= y1:
@@ -167,8 +161,8 @@ class VideoTrackIndex:
 def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
               stride: int) -> Optional[Tuple[int, int]]:
     """The first ``(output frame, source frame)`` of output frames ``0,
-    stride, ...`` whose source frame is in ``grid``'s range (up to ``last``)
-    but off its step; None if there is none."""
+    stride, ...`` whose source frame is in ``grid``'s range but off its
+    step."""
     start, stop, step = grid
     last = last if stop is None else min(stop, last)
     if step == 1:
@@ -186,8 +180,7 @@ def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
 def _check_task_length(video: str, source: str, grid: FrameGrid,
                        num_frames: int, info: VideoInfo) -> None:
     """Refuse a CVAT task whose ``<stop_frame>`` is beyond ``num_frames``
-    (the exact count before decoding, the decoded one after): it was made
-    from another, longer video (or this file is cut)."""
+    (exact before decoding, decoded after)."""
     stop = grid[1]
     if stop is not None and stop >= num_frames:
         raise AnnotationImportError(
@@ -408,6 +401,12 @@ def import_annotations(fmt: str,
     into ``out_dir`` (``tools/data/import_annotations.py``), all checked
     before anything is written. Returns the summary (also written to
     ``out_dir/import_summary.json``)."""
+    settings = {  # for the summary
+        k: v
+        for k, v in locals().items()
+        if k not in ('fmt', 'annotations', 'videos', 'out_dir', 'layout',
+                     'overwrite', 'jpeg_quality', 'log')
+    }
     t_start = time.time()
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
@@ -559,39 +558,27 @@ def import_annotations(fmt: str,
             layout,
             f'the config written from --base-config {base_config}',
             build=True)
+        totals = {
+            k: sum(s.get(k, 0) for s in stats.values())
+            for k in ('frames', 'keyframes', 'boxes', 'tubes')
+        }
         summary = dict(
             format=fmt,
             layout=layout,
             annotations=osp.abspath(annotations),
             videos_dir=osp.abspath(videos),
             settings=dict(
-                fps=fps,
-                keyframe_interval=keyframe_interval,
-                short_side=short_side,
+                settings,
                 val_videos=list(val_videos or []),
-                val_ratio=val_ratio,
-                seed=seed,
-                label_map=label_map,
                 base_config=base_config,
-                skip_unannotated=skip_unannotated,
-                csv_box_units=csv_box_units,
-                csv_header=csv_header,
-                multi_label=multi_label,
                 person_labels=list(person_labels)),
-            classes={
-                name: i
-                for name, i in sorted(classes.items(), key=lambda x: x[1])
-            },
+            classes={n: classes[n]
+                     for n in names_by_id(classes)},
             splits=splits,
             skipped_unannotated=unannotated,
             ignored_in_export=imported.ignored,
             reader_notes=imported.notes,
-            totals=dict(
-                videos=len(stats),
-                frames=sum(s['frames'] for s in stats.values()),
-                keyframes=sum(s.get('keyframes', 0) for s in stats.values()),
-                boxes=sum(s.get('boxes', 0) for s in stats.values()),
-                tubes=sum(s.get('tubes', 0) for s in stats.values())),
+            totals=dict(videos=len(stats), **totals),
             videos=stats,
             boxes_clipped=clipped,
             config=config,

@@ -1,21 +1,16 @@
 """Reader of Label Studio's JSON export of a video object-tracking
-(``<VideoRectangle>``) project (stdlib ``json``).
-
-A ``videorectangle`` result is one person's region (keyframes in percent,
-interpolated linearly after an ``enabled`` keyframe, as the editor does);
-``choices`` / ``taxonomy`` / ``labels`` add actions, a ``person_id`` textarea
-the id (docs/en/annotation_formats.md). Size limits: :func:`_budget`.
-"""
+(``<VideoRectangle>``) project (docs/en/annotation_formats.md): a
+``videorectangle`` result is one person's region, interpolated as the editor
+does. Size limits: :func:`_budget`."""
 import os
-import os.path as osp
 import re
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Dict, List, Optional, Sequence
 
 from stmixer_mm.utils.json_input import JSONInputError, parse_json
 from .common import (Annotation, AnnotationImportError, Budget,
-                     ImportedAnnotations, annotation_budget, parse_number,
-                     parse_person_id, video_key)
+                     ImportedAnnotations, annotation_budget, export_files,
+                     parse_number, parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
 #: frames a sequence may reach without a known video length: far above
@@ -56,17 +51,7 @@ def read_label_studio(
     most to them; without it sequences are bounded by :data:`MAX_FRAMES`.
     Nothing is allocated from a declared size before this check."""
     out = ImportedAnnotations('label-studio')
-    if osp.isdir(path):
-        files = sorted(
-            osp.join(path, n) for n in os.listdir(path)
-            if n.lower().endswith('.json'))
-        if not files:
-            raise AnnotationImportError(f'{path}: folder without *.json')
-    elif osp.isfile(path):
-        files = [path]
-    else:
-        raise FileNotFoundError(f'Label Studio export not found: {path}')
-    for file in files:
+    for file in export_files(path, ('.json', ), 'Label Studio exports'):
         _read_file(file, out, set(person_labels), frame_count, video_field)
     return out
 
@@ -191,8 +176,7 @@ def pick_annotation(where: str, anns: List[dict],
     others = [a.get('id') for a in anns if a is not best]
     out.notes.append(f'{where}: {len(anns)} annotations; read id='
                      f'{best.get("id")} ({why}), left out ids {others}')
-    key = 'other annotations of a task (not read)'
-    out.ignored[key] = out.ignored.get(key, 0) + len(others)
+    out.ignored['other annotations of a task (not read)'] += len(others)
     return best
 
 
@@ -221,8 +205,7 @@ def _read_result(where: str, result: List[dict], video: str,
             person_ids[rid] = parse_person_id(
                 text, f'{where}, result {i} (region {rid!r})')
         else:
-            key = f'result type {kind!r}'
-            out.ignored[key] = out.ignored.get(key, 0) + 1
+            out.ignored[f'result type {kind!r}'] += 1
     unknown = sorted(
         str(r) for r in set(extra_actions) | set(person_ids)
         if r not in regions)
@@ -242,15 +225,9 @@ def _read_result(where: str, result: List[dict], video: str,
         value = item.get('value') or {}
         actions = set(value.get('labels') or []) - person_labels
         actions |= extra_actions.get(rid, set()) - person_labels
-        out.annotations += expand_sequence(
-            f'{where}, region {rid!r}',
-            value,
-            video,
-            pid,
-            tuple(sorted(actions)),
-            str(rid),
-            max_frames=max_frames,
-            from_video=from_video)
+        out.annotations += expand_sequence(f'{where}, region {rid!r}', value,
+                                           video, pid, tuple(sorted(actions)),
+                                           str(rid), max_frames, from_video)
 
 
 def expand_sequence(where: str,

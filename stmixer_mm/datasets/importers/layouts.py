@@ -21,6 +21,11 @@ from .video import FILENAME_TMPL
 TUBE_GT = 'annotations/tubes_GT.pkl'
 
 
+def names_by_id(classes: Dict[str, int]) -> list:
+    """The class names of ``{name: id}`` in the order of their ids."""
+    return sorted(classes, key=classes.get)
+
+
 def _no_action_note(log, count: int, first: Optional[str]) -> None:
     if count:
         log(f'warning: {count} boxes have no action (e.g. {first}); AVA '
@@ -81,13 +86,16 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
                 f'the {split} split {splits[split]} has no annotated '
                 'keyframe (no box with an action at a keyframe time)')
     with open(osp.join(ann_dir, 'label_map.pbtxt'), 'w') as f:
-        for name, i in sorted(classes.items(), key=lambda x: x[1]):
-            f.write(f'label {{\n  name: "{name}"\n  label_id: {i}\n  '
+        for name in names_by_id(classes):
+            f.write(f'label {{\n  name: "{name}"\n  label_id: '
+                    f'{classes[name]}\n  '
                     'label_type: PERSON_MOVEMENT\n}\n')
     for name in classes:
         if not per_class['val'][name]:
             log(f'warning: class {name!r} has no val rows: AVAMetric gives '
                 'it no AP (nan); pick --val-videos that show every class')
+    n_rows = {s: len(r) for s, r in rows.items()}
+    boxes_per_class = {s: dict(c) for s, c in per_class.items()}
     return dict(
         timestamp_end=ts_end,
         fps=fps,
@@ -97,14 +105,8 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
             timestamp_start=0,
             timestamp_end=ts_end,
             start_index=0,
-            rows={
-                s: len(r)
-                for s, r in rows.items()
-            },
-            boxes_per_class={
-                s: dict(c)
-                for s, c in per_class.items()
-            },
+            rows=n_rows,
+            boxes_per_class=boxes_per_class,
             boxes_without_action=no_action))
 
 
@@ -121,7 +123,7 @@ def _pad_frames(frame_dir: str, n_frames: int, total: int) -> int:
 
 def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
                 multi_label, log) -> dict:
-    labels = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]
+    labels = names_by_id(classes)
     label_index = {n: i for i, n in enumerate(labels)}
     gttubes, nframes, resolution = {}, {}, {}
     per_class = {s: Counter() for s in splits}
@@ -177,16 +179,14 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
         if not sum(per_class[split].values()):
             raise AnnotationImportError(
                 f'the {split} split {splits[split]} has no tube')
+    tubes_per_class = {s: dict(c) for s, c in per_class.items()}
     return dict(
         labels=labels,
         in_both_splits=bool(set(splits['train']) & set(splits['val'])),
         summary=dict(
             ground_truth=TUBE_GT,
             start_index=1,
-            tubes_per_class={
-                s: dict(c)
-                for s, c in per_class.items()
-            },
+            tubes_per_class=tubes_per_class,
             boxes_without_action=no_action))
 
 
@@ -211,7 +211,7 @@ def write_config(out_dir: str, root: str, layout: str, base_config: str,
     ``root`` (``out_dir`` may be staging); return its final path."""
     root = osp.abspath(root)
     num_actions = max(classes.values())
-    names = [n for n, _ in sorted(classes.items(), key=lambda x: x[1])]
+    names = names_by_id(classes)
     head = (f'# Written by tools/data/import_annotations.py: trains on the '
             f'data imported into\n# {root}\n# (see import_summary.json). '
             'Paths are absolute and the base is found from the installed '

@@ -23,8 +23,7 @@ class VideoInfo:
     width: int
     height: int
     fps: float
-    num_frames: int  # from the container (estimated from the duration
-    # when it does not say); the decoded count replaces it on extraction
+    num_frames: int  # the container's or estimated; decoding replaces it
     duration: float
     frames_exact: bool = True  # the container states the frame count
 
@@ -118,9 +117,8 @@ def extract_frames(info: VideoInfo,
                 img = frame.to_ndarray(format='bgr24')
                 if (img.shape[1], img.shape[0]) != size:
                     img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-                while source_index(k, fps, info.fps) == i:  # repeated if
-                    # the output rate is (within FPS_TOLERANCE) above the
-                    # source's
+                # repeated if the output rate is above the source's
+                while source_index(k, fps, info.fps) == i:
                     path = osp.join(frame_dir,
                                     FILENAME_TMPL.format(k + first_index))
                     if not cv2.imwrite(path, img, params):

@@ -1,5 +1,4 @@
-"""Data transforms added by stmixer_mm (registered in mmaction2's
-``TRANSFORMS``)."""
+"""Data transforms added by stmixer_mm (in mmaction2's ``TRANSFORMS``)."""
 from .forecast import LoadForecastTargets, PackForecastInputs
 from .formatting import PackTrackInputs
 from .loading import (CheckedRawFrameDecode, SampleCausalAVAFrames,

@@ -1,11 +1,6 @@
-"""The future of each person of a keyframe, as forecast targets
-(docs/en/forecasting.md).
-
-:class:`LoadForecastTargets` looks up each keyframe person's box and
-classes ``h`` frames ahead; the future boxes travel as extra
-``gt_bboxes`` rows (so geometric transforms move them), and
-:class:`PackForecastInputs` packs them into ``gt_instances``.
-"""
+"""The future of each person of a keyframe as forecast targets
+(docs/en/forecasting.md); the future boxes travel as extra ``gt_bboxes`` rows
+so geometric transforms move them."""
 from typing import Dict, Sequence
 
 import numpy as np
@@ -15,11 +10,7 @@ from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.settings import check_arguments
-
-
-def _where(results: Dict) -> str:
-    return (f'video {results.get("video_id")!r} keyframe '
-            f'{results.get("timestamp")}')
+from .formatting import keyframe_where as _where
 
 
 def person_futures(now: np.ndarray, persons: Sequence, ahead: Sequence[Dict],

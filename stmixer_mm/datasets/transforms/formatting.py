@@ -1,6 +1,5 @@
-"""Packing of samples with the ground-truth person ids (for training a
-model that tracks, e.g. the track queries of ``projects/track_queries``).
-"""
+"""Packing of samples with the ground-truth person ids (for a model that
+tracks, e.g. ``projects/track_queries``), and the sample names of errors."""
 from typing import Dict
 
 import numpy as np
@@ -11,16 +10,29 @@ from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.track_ids import track_ids_problem
 
 
+def sample_where(results: Dict) -> str:
+    """The sample, for error messages: its ``img_key`` or video and time."""
+    if 'img_key' in results:
+        return f'sample {results["img_key"]!r}'
+    return (f'sample video_id={results.get("video_id")!r}, '
+            f'timestamp={results.get("timestamp")!r}')
+
+
+def keyframe_where(results: Dict) -> str:
+    """The sample's video and keyframe, for error messages."""
+    return (f'video {results.get("video_id")!r} keyframe '
+            f'{results.get("timestamp")}')
+
+
 @TRANSFORMS.register_module()
 class PackTrackInputs(PackActionInputs):
     """``PackActionInputs`` that also packs the ground-truth person ids.
 
-    ``results['entity_ids']`` (one per ``gt_bboxes`` row, set by the AVA
-    and tube datasets) becomes ``data_sample.gt_instances.track_ids``
-    (int64 ``[n]``). A sample without ``gt_bboxes`` (inference) is packed
-    as ``PackActionInputs`` does. Raises ``ValueError`` naming the sample
-    when the ids are missing, of another length, or not usable track ids
-    (:func:`~stmixer_mm.utils.track_ids.track_ids_problem`).
+    ``results['entity_ids']`` (one per ``gt_bboxes`` row) becomes
+    ``data_sample.gt_instances.track_ids`` (int64 ``[n]``); a sample without
+    ``gt_bboxes`` (inference) is packed as ``PackActionInputs`` does. Raises
+    ``ValueError`` naming the sample when the ids are missing, of another
+    length, or not usable track ids.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """
@@ -37,11 +49,7 @@ class PackTrackInputs(PackActionInputs):
     @staticmethod
     def _checked_ids(results: Dict) -> torch.Tensor:
         num_boxes = len(results['gt_bboxes'])
-        if 'img_key' in results:
-            where = f'sample {results["img_key"]!r}'
-        else:
-            where = (f'sample video_id={results.get("video_id")!r}, '
-                     f'timestamp={results.get("timestamp")!r}')
+        where = sample_where(results)
         if 'entity_ids' not in results:
             raise ValueError(
                 f'PackTrackInputs: {where} has gt_bboxes ({num_boxes} boxes) '

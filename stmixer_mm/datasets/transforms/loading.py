@@ -1,8 +1,5 @@
-"""Clip sampling and frame decoding.
-
-:class:`SampleTubeFrames` samples the clip of a tube dataset's keyframe;
-:class:`CheckedRawFrameDecode` names the file, the video and the keyframe
-when a frame cannot be read."""
+"""Clip sampling (tube datasets, causal AVA clips) and frame decoding that
+names the bad frame."""
 import copy
 import os.path as osp
 from typing import Optional
@@ -55,13 +52,10 @@ def decode_frame(content: bytes, where: str) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class CheckedRawFrameDecode(RawFrameDecode):
-    """mmaction2's ``RawFrameDecode`` with errors that name the frame.
-
-    Same keys, arguments and output as ``RawFrameDecode``. An empty,
-    truncated or undecodable RGB frame, or a missing file, raises an error
-    naming the file, the video, the keyframe and the clip position instead
-    of OpenCV's ``!_src.empty()`` (or a grey-filled JPEG). Flow frames are
-    decoded by ``RawFrameDecode`` unchanged.
+    """mmaction2's ``RawFrameDecode`` (same keys, arguments and output) whose
+    errors on an empty, truncated, undecodable or missing RGB frame name the
+    file, video, keyframe and clip position instead of OpenCV's
+    ``!_src.empty()`` (or a grey-filled JPEG). Flow frames: unchanged.
     """
 
     @staticmethod
@@ -167,12 +161,10 @@ def tube_clip_frames(keyframe: int,
 @TRANSFORMS.register_module()
 class SampleTubeFrames(BaseTransform):
     """Sample a clip centred on (or ending at) a keyframe, clamped at the
-    video's ends.
-
-    Required keys: ``timestamp`` (1-based keyframe), ``total_frames``,
-    ``start_index`` (index of frame 1: 1 frame folders, 0 videos). Adds
-    ``SampleAVAFrames``' keys (``frame_inds``, ``clip_len``,
-    ``frame_interval``, ``num_clips``, ``crop_quadruple``) for the decoders.
+    video's ends. Required keys: ``timestamp`` (1-based keyframe),
+    ``total_frames``, ``start_index`` (index of frame 1: 1 frame folders, 0
+    videos). Adds ``SampleAVAFrames``' keys (``frame_inds``, ``clip_len``,
+    ``frame_interval``, ``num_clips``, ``crop_quadruple``).
 
     Args:
         clip_len (int): Frames per clip.

@@ -1,9 +1,4 @@
-"""Ground-truth actor masks in the data pipeline.
-
-:class:`LoadActorMasks` reads the masks of a sample's boxes and gives them
-the frames' geometry; :class:`PackActorInputs` packs them
-(docs/en/masks.md).
-"""
+"""Ground-truth actor masks in the data pipeline (docs/en/masks.md)."""
 from typing import Dict
 
 import cv2
@@ -16,29 +11,19 @@ from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.mask_rle import decode_mask
 from stmixer_mm.utils.settings import check_arguments
 from ..puppet_masks import load_puppet_masks, puppet_masks_at
-
-
-def _where(results: Dict) -> str:
-    if 'img_key' in results:
-        return f'sample {results["img_key"]!r}'
-    return (f'sample video_id={results.get("video_id")!r}, '
-            f'timestamp={results.get("timestamp")!r}')
+from .formatting import sample_where as _where
 
 
 @TRANSFORMS.register_module()
 class LoadActorMasks(BaseTransform):
     """The ground-truth mask of every box of a sample, at the input's size.
 
-    Place it after the transforms that change the frames' geometry and
-    before :class:`PackActorInputs`: masks are read at the original size
-    (checked against ``original_shape``), resized to ``img_shape``
-    (nearest) and flipped as the frames. Crops are refused (no shipped
-    pipeline crops; a mask cannot follow a crop it does not know).
-
+    Place it after the geometric transforms, before :class:`PackActorInputs`:
+    masks are read at ``original_shape``, resized to ``img_shape`` (nearest)
+    and flipped as the frames; crops are refused (a mask cannot follow them).
     Sources: ``gt_masks_rle`` (``ValidatedAVADataset(mask_file=...)``) or
-    ``puppet_mask_file`` (``TubeDataset(mask_root=...)``: the tubes
-    ``entity_ids`` at ``timestamp``; the last file read is kept, one per
-    video). A sample without ``gt_bboxes`` (inference) is passed through.
+    ``puppet_mask_file`` (``TubeDataset(mask_root=...)``; the last file read
+    is cached). A sample without ``gt_bboxes`` (inference) is passed through.
     Added keys: ``gt_masks`` (bool ``[n, h, w]``).
     """
 
@@ -59,8 +44,7 @@ class LoadActorMasks(BaseTransform):
         if 'gt_masks_rle' in results:
             source = f'actor mask file {results.get("mask_file")}'
             original = tuple(int(s) for s in results['original_shape'][:2])
-            # each RLE's declared size, checked before it is decoded (a
-            # size of 10^5 x 10^5 would allocate 10 GB) or stacked
+            # sizes checked before decoding (10^5 x 10^5 would take 10 GB)
             for i, rle in enumerate(results['gt_masks_rle']):
                 h, w = (int(s) for s in rle['size'])
                 if (h, w) != original:

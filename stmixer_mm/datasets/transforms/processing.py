@@ -1,10 +1,6 @@
-"""Resizing used by the STMixer AVA pipelines.
-
-The reference jitters the training short side in ``[256, 320]`` with the
-long side capped at 1333 (test: short side 256, same cap). mmaction2's
-``RandomRescale`` has no cap, while its ``Resize(scale=(1333, 256),
-keep_ratio=True)`` already is the test resize; so only the capped training
-jitter is added here, delegating to mmaction2's ``Resize``.
+"""The STMixer reference's training resize: short side jittered in ``[256,
+320]``, long side capped at 1333 (mmaction2's ``RandomRescale`` has no cap;
+the test resize is mmaction2's ``Resize(scale=(1333, 256), keep_ratio=True)``).
 """
 from typing import Sequence, Tuple
 
@@ -18,11 +14,9 @@ from stmixer_mm.utils.settings import check_arguments
 
 @TRANSFORMS.register_module()
 class RandomShortSideResize(BaseTransform):
-    """Resize a clip to a random short side, capping the long side.
-
-    The short side is drawn uniformly from the integers of ``scale_range``
-    (both ends included), the aspect ratio kept; a long side above
-    ``max_long_edge`` is scaled to it instead.
+    """Resize a clip to a random short side (uniform over the integers of
+    ``scale_range``, ends included, aspect ratio kept), unless the long side
+    would exceed ``max_long_edge``: then the long side is scaled to it.
 
     Required keys: ``imgs``, ``img_shape``; optional ``gt_bboxes``,
     ``proposals``, scaled with the image. Added keys: ``scale_factor``,

@@ -1,10 +1,5 @@
-"""Per-frame targets of tubelet queries (STMixer-T, ``docs/en/tubelets.md``).
-
-:class:`LoadTubeletTargets` turns the video's GT boxes into one row per
-person present on an output frame of the clip; the boxes travel as
-``gt_bboxes`` ``[n * T', 4]`` (so geometric transforms move them), and
-:class:`PackTubeletInputs` packs them as ``gt_instances.tubelet_bboxes``.
-"""
+"""Per-frame targets of tubelet queries (STMixer-T, docs/en/tubelets.md);
+the boxes travel as ``gt_bboxes`` rows so geometric transforms move them."""
 from typing import Dict, Sequence
 
 import numpy as np
@@ -14,11 +9,7 @@ from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.settings import check_arguments
-
-
-def _where(results: Dict) -> str:
-    return (f'video {results.get("video_id")!r} keyframe '
-            f'{results.get("timestamp")}')
+from .formatting import keyframe_where as _where
 
 
 def output_positions(clip_len: int, num_frames: int) -> np.ndarray:

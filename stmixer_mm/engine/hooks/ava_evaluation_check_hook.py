@@ -61,14 +61,10 @@ def ava_evaluation_mismatches(
 
 @HOOKS.register_module()
 class AVAEvaluationCheckHook(Hook):
-    """Refuse to evaluate against other ground truth than the dataset's.
-
-    mmaction2's ``AVAMetric`` reads its own ``ann_file`` etc.: overriding
-    only the dataset's would report a wrong mAP. Before training (val loop),
-    validation and testing, each ``AVAMetric`` / ``TubeMetric`` is compared
-    with the loop's dataset (:func:`checked_fields`, paths after
-    ``realpath``); a ``ValueError`` names both values before any prediction.
-    """
+    """Refuse to evaluate against other ground truth than the dataset's
+    (``AVAMetric`` reads its own ``ann_file``...): before each loop, every
+    ``AVAMetric`` / ``TubeMetric`` is compared with the loop's dataset
+    (:func:`checked_fields`, paths after ``realpath``)."""
 
     priority = 'VERY_HIGH'
 

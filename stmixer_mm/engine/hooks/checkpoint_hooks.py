@@ -1,8 +1,5 @@
-"""Hooks that check the checkpoints the Runner loads: that they fit the
-model (:class:`CheckpointCheckHook`, strict, for testing), that a training
-``load_from`` gives most of the model (:class:`LoadFromCheckHook`) and, for
-``--resume``, that they hold a training state of this very model
-(:class:`ResumeCheckHook`)."""
+"""Hooks that check the checkpoints the Runner loads (test, ``load_from``,
+``--resume``) before their weights are copied."""
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -14,7 +11,8 @@ from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from stmixer_mm.utils.settings import check_arguments
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_fits, check_load_from_fits,
-                          give_state_dict, state_dict_mismatches)
+                          checkpoint_state_dict, give_state_dict,
+                          state_dict_mismatches)
 from ..class_remap import (ClassRemapError, action_class_keys,
                            checkpoint_classes, classes_from_label_map,
                            dataset_classes, remap_action_classes)
@@ -24,11 +22,8 @@ __all__ = ['CheckpointCheckHook', 'ResumeCheckHook', 'LoadFromCheckHook']
 
 @HOOKS.register_module()
 class CheckpointCheckHook(Hook):
-    """Check every checkpoint the Runner loads against its model.
-
-    Runs after the file is read and before the weights are copied, so with
-    ``strict`` a misfit stops the run first (on every rank). Used by
-    ``tools/test.py``; mmengine's own ``load_from`` is non-strict.
+    """Check every checkpoint the Runner loads against its model, before
+    its weights are copied (used by ``tools/test.py``).
 
     Args:
         strict (bool): Raise :class:`CheckpointMismatchError` instead of
@@ -52,20 +47,18 @@ class CheckpointCheckHook(Hook):
         self.opt_out = opt_out
         self.source = source
         self.check_classes = check_classes
+        self._name = f'checkpoint {source}' if source else 'the checkpoint'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         check_checkpoint_fits(
             runner.model,
             checkpoint,
             strict=self.strict,
-            source=f'checkpoint {self.source}'
-            if self.source else 'the checkpoint',
+            source=self._name,
             opt_out=self.opt_out,
             logger=runner.logger)
         if self.check_classes:
             self._check_classes(runner, checkpoint)
-        # mmengine loads ``state_dict`` or else the whole dict: give it the
-        # weights that were checked (e.g. a ``{'model': ...}`` file)
         give_state_dict(checkpoint)
 
     def _check_classes(self, runner, checkpoint: dict) -> None:
@@ -108,12 +101,8 @@ class CheckpointCheckHook(Hook):
             'its scores would be evaluated against the wrong classes')
         if self.strict:
             raise CheckpointMismatchError(
-                f'checkpoint {self.source}'
-                if self.source else 'the checkpoint', {
-                    'missing': [],
-                    'unexpected': [],
-                    'shape': []
-                },
+                self._name,
+                dict(missing=[], unexpected=[], shape=[]),
                 self.opt_out,
                 summary=message,
                 advice=f'Fine-tune it onto these classes (load_from_classes='
@@ -125,9 +114,7 @@ class CheckpointCheckHook(Hook):
 @HOOKS.register_module()
 class ResumeCheckHook(Hook):
     """Check a ``--resume`` checkpoint before mmengine reads its training
-    state: one without ``meta`` epoch / iter (a bare state dict, a
-    converted model) is an error naming the file, not ``KeyError: 'meta'``.
-    Added by ``tools/train.py`` when resuming.
+    state: it must hold ``meta`` epoch / iter and fit the model exactly.
 
     Args:
         source (str, optional): The checkpoint's name in the message
@@ -147,42 +134,30 @@ class ResumeCheckHook(Hook):
         if source is None:
             from mmengine.runner import find_latest_checkpoint
             source = find_latest_checkpoint(runner.work_dir) or 'checkpoint'
-        # (a sharded checkpoint's weights are read apart from this dict,
-        # so only the training state is required here)
         meta = checkpoint.get('meta')
-        missing = [] if isinstance(meta, dict) and 'epoch' in meta and \
-            'iter' in meta else ['meta.epoch / meta.iter']
-        if missing:
+        if not (isinstance(meta, dict) and 'epoch' in meta and 'iter' in meta):
             raise CheckpointFileError(
                 f'--resume: {source} is not a training checkpoint of '
-                f'tools/train.py (it lacks {missing}; it has '
+                "tools/train.py (it lacks ['meta.epoch / meta.iter']; it has "
                 f'{sorted(checkpoint)[:8]}); to start from its weights use '
                 '--cfg-options load_from=<file> without --resume')
-        # resuming needs the very model, every key and shape (mmengine would
-        # warn, then fail in the optimizer's state); sharded runs read their
-        # weights apart from this dict
+        # the very model (mmengine would fail in the optimizer's state);
+        # sharded runs read their weights apart from this dict
         if 'state_dict' in checkpoint and not hasattr(runner, 'strategy'):
-            mismatch = state_dict_mismatches(
-                runner.model, {
-                    k[len('module.'):] if k.startswith('module.') else k: v
-                    for k, v in checkpoint['state_dict'].items()
-                })
+            mismatch = state_dict_mismatches(runner.model,
+                                             checkpoint_state_dict(checkpoint))
             if any(mismatch.values()):
                 raise CheckpointMismatchError(
                     f'--resume: {source}',
                     mismatch,
                     '',
                     summary='resuming needs the model that wrote it; '
-                    f'{_counts(mismatch)}.',
+                    f'{len(mismatch["shape"])} parameters of another shape, '
+                    f'{len(mismatch["missing"])} missing, '
+                    f'{len(mismatch["unexpected"])} unexpected.',
                     advice='Resume with the config that wrote it; to '
                     'fine-tune from its weights, train with --cfg-options '
                     'load_from=<file> without --resume.')
-
-
-def _counts(mismatch: dict) -> str:
-    return (f'{len(mismatch["shape"])} parameters of another shape, '
-            f'{len(mismatch["missing"])} missing, '
-            f'{len(mismatch["unexpected"])} unexpected')
 
 
 LOAD_FROM_CLASSES = (None, 'by_name')
@@ -196,15 +171,11 @@ def _check_classes_option(classes) -> None:
 
 @HOOKS.register_module()
 class LoadFromCheckHook(Hook):
-    """Check a training ``load_from`` checkpoint (non-strict in mmengine)
-    before its weights are copied: at least ``min_loaded`` of the model's
-    values must come from it (:func:`check_load_from_fits`), else the run
-    stops; what does not load is warned about. Added by ``tools/train.py``
-    for ``load_from`` without resuming.
-
-    With ``classes='by_name'`` the action classifier rows are mapped by
-    class name onto the training dataset's (:func:`remap_action_classes`)
-    and every other key must fit exactly. See docs/en/finetune.md.
+    """Check a training ``load_from`` checkpoint before its weights are
+    copied: at least ``min_loaded`` of the model's values must come from it
+    (:func:`check_load_from_fits`); with ``classes='by_name'`` the action
+    classifier rows are mapped by name (:func:`remap_action_classes`) and
+    every other key must fit exactly (docs/en/finetune.md).
 
     Args:
         min_loaded (float): Share in [0, 1] (config: ``load_from_min_loaded``;
@@ -255,8 +226,6 @@ class LoadFromCheckHook(Hook):
         source = f'load_from {self.source}' if self.source else 'load_from'
         if classes == 'by_name':
             self._remap_by_name(runner, checkpoint, source)
-            # every other key strictly: the class rows were the only
-            # expected difference
             check_checkpoint_fits(
                 runner.model,
                 checkpoint,
@@ -273,22 +242,14 @@ class LoadFromCheckHook(Hook):
             source=source,
             opt_out='--cfg-options load_from_min_loaded=0',
             logger=runner.logger)
-        # mmengine loads ``state_dict`` or else the whole dict: give it the
-        # checked weights (a ``{'model': ...}`` file would load nothing)
-        give_state_dict(checkpoint)
+        give_state_dict(checkpoint)  # mmengine loads only ``state_dict``
 
     def _remap_by_name(self, runner, checkpoint: dict, source: str) -> None:
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
         num_actions = model_action_columns(model)[0]
-        state = give_state_dict(checkpoint)
-        if any(k.startswith('module.') for k in state):
-            state = {
-                k[len('module.'):] if k.startswith('module.') else k: v
-                for k, v in state.items()
-            }
-            checkpoint['state_dict'] = state
+        state = checkpoint['state_dict'] = checkpoint_state_dict(checkpoint)
         label_map = self.label_map
         if label_map is None and getattr(runner, 'cfg', None) is not None:
             label_map = runner.cfg.get('load_from_label_map')

@@ -20,12 +20,8 @@ def innermost_dataset(dataset: Any) -> Any:
 
 
 def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
-    """The model's action columns fit the dataset's classes as loaded.
-
-    Raises:
-        ConfigSettingError: Naming both numbers, the annotation file and
-            the fix (:func:`check_action_classes`).
-    """
+    """The model's action columns fit the dataset's classes as loaded, else
+    :class:`ConfigSettingError` (:func:`check_action_classes`)."""
     found = find_action_columns(model)
     dataset = innermost_dataset(dataset)
     num_classes = getattr(dataset, 'num_classes', None)

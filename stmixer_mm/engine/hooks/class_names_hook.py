@@ -1,10 +1,6 @@
-"""Every checkpoint names its action classes (``meta.dataset_meta.classes``).
-
-mmengine's Runner saves the training dataset's ``metainfo`` as
-``meta.dataset_meta``; mmaction2's AVA datasets keep their names in the
-``label_file`` instead, so :class:`ClassNamesHook` adds them (in the
-convention of :mod:`stmixer_mm.engine.class_remap`).
-"""
+"""Every checkpoint names its action classes (``meta.dataset_meta.classes``,
+:mod:`stmixer_mm.engine.class_remap`'s convention), also for AVA datasets,
+whose names are in the ``label_file``, not the ``metainfo``."""
 from typing import List, Optional
 
 from mmengine.hooks import Hook

@@ -1,10 +1,5 @@
-"""A few test predictions kept in memory, for a picture after the test.
-
-``tools/test.py`` adds :class:`KeepPredictionsHook` (unless
-``--no-picture``) and draws the kept predictions beside the ground truth
-(:func:`~stmixer_mm.visualization.prediction_grid.make_grid`) in its
-summary, without dumping every prediction to a file.
-"""
+"""A few test predictions kept in memory, for ``tools/test.py``'s picture
+(:func:`~stmixer_mm.visualization.prediction_grid.make_grid`)."""
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.evaluator.metric import _to_cpu

@@ -11,12 +11,8 @@ from stmixer_mm.utils.settings import check_arguments
 
 
 def get_rng_state() -> Dict[str, Any]:
-    """The state of every global random generator a training step uses.
-
-    Returns:
-        dict: ``python``, ``numpy``, ``torch`` (CPU generator) and, where
-        CUDA is initialised, ``cuda`` (one state per device).
-    """
+    """The states of the global random generators a training step uses:
+    ``python``, ``numpy``, ``torch`` (CPU) and, if initialised, ``cuda``."""
     state = dict(
         python=random.getstate(),
         numpy=np.random.get_state(),
@@ -52,19 +48,11 @@ def _train_sampler(runner):
 
 @HOOKS.register_module()
 class RandomStateHook(Hook):
-    """Save the random state in checkpoints and restore it on resume.
-
-    mmengine's Runner re-seeds on resume, so the augmentation differs from
-    the uninterrupted run. This hook saves ``checkpoint['rng_state']`` (the
-    saving rank's Python / NumPy / torch / CUDA states and the train
-    sampler's ``seed``: ``DefaultSampler`` shuffles with ``seed + epoch``,
-    and a ``None`` config seed is not restored) and restores it at
-    ``before_train`` when resuming from ``runner.iter > 0``. Validation is
-    RNG-neutral (state saved before, restored after). Exact for the
-    epoch-based loop, not with ``persistent_workers=True`` (warned) nor
-    ``diff_rank_seed`` (every rank restores rank 0's state). See
-    docs/en/train_test.md.
-    """
+    """Save the random state (and the train sampler's ``seed``) in
+    checkpoints as ``rng_state`` and restore it on resume (mmengine
+    re-seeds); validation is RNG-neutral. Exact for the epoch-based loop,
+    not with ``persistent_workers=True`` (warned) nor ``diff_rank_seed``
+    (docs/en/train_test.md)."""
 
     priority = 'VERY_HIGH'
 

@@ -1,11 +1,6 @@
-"""Test/val-time drawing of action detections through the Runner.
-
-:class:`ActionDetVisualizationHook` is mmdet's ``DetVisualizationHook`` for
-action detection: it draws the keyframe of each clip as the model saw it
-(from ``inputs``; video samples have no image path to re-read).
-:func:`trigger_visualization_hook` serves ``tools/test.py --show /
---show-dir`` as in mmdet's ``test.py``.
-"""
+"""Val/test drawing of action detections (mmdet's ``DetVisualizationHook``
+for action detection, drawing each clip's keyframe from ``inputs``: video
+samples have no image to re-read), and ``tools/test.py --show`` wiring."""
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -86,7 +81,6 @@ class ActionDetVisualizationHook(Hook):
         self.score_thr = score_thr
         self.show = show
         if show:
-            # only display, store nothing (mmdet's behaviour)
             self._visualizer._vis_backends = {}
             print_log(
                 '--show: the visualizer\'s vis_backends are off',
@@ -167,15 +161,10 @@ class ActionDetVisualizationHook(Hook):
 
 
 def trigger_visualization_hook(cfg: Config, args) -> Config:
-    """Switch the visualization hook on for ``tools/test.py``.
-
-    Reads ``args.show``, ``show_dir``, ``wait_time`` and ``interval``
-    (default 1: every sample). A missing hook, or a visualizer that cannot
-    draw boxes, is replaced (same ``vis_backends``), with a log line.
-
-    Returns:
-        Config: ``cfg``, changed in place.
-    """
+    """Switch the visualization hook on for ``tools/test.py`` from
+    ``args.show``, ``show_dir``, ``wait_time`` and ``interval`` (default 1);
+    a missing hook or a visualizer that draws no boxes is replaced (logged).
+    Returns ``cfg``, changed in place."""
     default_hooks = cfg.setdefault('default_hooks', {})
     hook = default_hooks.get('visualization')
     if hook is None or \
@@ -194,7 +183,6 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
         hook['wait_time'] = args.wait_time
     if getattr(args, 'show_dir', None):
         hook['test_out_dir'] = args.show_dir
-    # every sample unless asked otherwise (mmaction2's test.py --interval)
     hook['interval'] = getattr(args, 'interval', None) or 1
     vis = cfg.get('visualizer') or {}
     if type_name(vis.get('type')) not in map(type_name, VISUALIZER_TYPES):

@@ -1,28 +1,19 @@
-"""Forecast evaluation: every person's box and actions ``h`` frames after the
-last observed frame, against the tube ground truth (docs/en/forecasting.md).
-
+"""Forecast evaluation against the tube ground truth (docs/en/forecasting.md).
 Per video (numpy, pixels, 1-based frames): detections ``{t: Detections}``,
-forecasts ``{t: Forecast}`` per horizon (every evaluated ``t`` a key, maybe
-empty). References: :func:`zero_motion`, :func:`constant_velocity`,
-:func:`oracle` (an upper bound, not a forecast).
-"""
+forecasts ``{t: Forecast}`` per horizon (every evaluated ``t`` a key)."""
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from mmaction.evaluation.functional.multisports_utils import pr_to_ap_voc
 
-from .protocol_ap import frame_ap_ucf_jhmdb
+from .protocol_utils import hits_ap
 from .tube_linking import box_iou, link_person_tubes
+from .tube_protocols import frame_ap_ucf_jhmdb
 
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:
     """VOC all-point AP (mmaction2's ``pr_to_ap_voc``) of true positives ``tp``
     ``[n]`` by descending score against ``num_gt`` (> 0); 0 without any."""
-    tp = np.asarray(tp, dtype=bool)
-    ctp = np.cumsum(tp)
-    pr = np.stack([ctp / np.arange(1, len(tp) + 1), ctp / num_gt], axis=1) \
-        if len(tp) else np.empty((0, 2))
-    return float(pr_to_ap_voc(pr))
+    return float(hits_ap(tp, num_gt, moc=False))
 
 
 class Detections(NamedTuple):
@@ -55,14 +46,17 @@ def _check_horizon(horizon: int) -> int:
     return int(horizon)
 
 
+def _moved(d: Detections, boxes: np.ndarray) -> Forecast:
+    """``d`` forecast at ``boxes``, in view, with its actions."""
+    return Forecast(d.boxes, boxes, d.actions, np.ones(len(boxes)), d.persons)
+
+
 def zero_motion(dets: VideoDets, horizon: int) -> Dict[str, dict]:
     """Every detection at ``t`` copied to ``t + horizon``, in view."""
     _check_horizon(horizon)
     return {
         v: {
-            t:
-            Forecast(d.boxes, d.boxes, d.actions, np.ones(len(d.boxes)),
-                     d.persons)
+            t: _moved(d, d.boxes)
             for t, d in frames.items()
         }
         for v, frames in dets.items()
@@ -73,13 +67,10 @@ def constant_velocity(dets: VideoDets,
                       horizon: int,
                       history: int = 16,
                       link_iou: float = 0.5) -> Dict[str, dict]:
-    """Each detection at ``t`` moved ``horizon`` frames along its person tube.
-
-    Tubes from :func:`~.tube_linking.link_person_tubes`; the velocity is the
-    least-squares slope (pixels per frame) of the tube's last ``history`` box
-    centres (zero for its first box); the box size is kept (a size slope would
-    grow a crouching person's box without end). Actions: those at ``t``.
-    """
+    """Each detection at ``t`` moved ``horizon`` frames along its person tube:
+    velocity the least-squares slope (px per frame) of the tube's last
+    ``history`` box centres; box size kept (a size slope would grow a
+    crouching person's box without end)."""
     horizon = _check_horizon(horizon)
     if history < 2:
         raise ValueError(f'history must be >= 2 boxes, got {history}')
@@ -105,12 +96,7 @@ def constant_velocity(dets: VideoDets,
                     / (dt @ dt)
                 moved[tube['frames']
                       [i]][row] = boxes[i] + horizon * np.tile(slope, 2)
-        out[v] = {
-            t:
-            Forecast(frames[t].boxes, moved[t], frames[t].actions,
-                     np.ones(len(moved[t])), frames[t].persons)
-            for t in keys
-        }
+        out[v] = {t: _moved(frames[t], moved[t]) for t in keys}
     return out
 
 
@@ -121,11 +107,7 @@ def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
     horizon = _check_horizon(horizon)
     return {
         v: {
-            t:
-            Forecast(frames[t + horizon].boxes, frames[t + horizon].boxes,
-                     frames[t + horizon].actions,
-                     np.ones(len(frames[t + horizon].boxes)),
-                     frames[t + horizon].persons)
+            t: _moved(frames[t + horizon], frames[t + horizon].boxes)
             for t in frames if t + horizon in frames
         }
         for v, frames in dets.items()
@@ -305,10 +287,7 @@ def displacement_errors(gt: Mapping,
         errors.append(per)
     if not errors:
         return dict(
-            ade_px=np.nan,
-            fde_px=np.nan,
-            ade_rel=np.nan,
-            fde_rel=np.nan,
+            dict.fromkeys(('ade_px', 'fde_px', 'ade_rel', 'fde_rel'), np.nan),
             num_persons=0)
     e = np.asarray(errors)
     return dict(

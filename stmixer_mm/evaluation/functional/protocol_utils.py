@@ -1,11 +1,9 @@
-"""Building blocks of the two published tube-evaluation protocols
-(:mod:`.tube_protocols`): constants, box IoUs, AP forms, per-frame score decay,
-spatio-temporal IoU and 3-D NMS, as MOC-Detector's
+"""Building blocks of :mod:`.tube_protocols` as MOC-Detector's
 ``src/ACT_utils/ACT_utils.py`` (``iou2d``, ``nms2d``, ``nms_tubelets``,
 ``iou3dt``, ``nms3dt``, ``pr_to_ap``) and the official MultiSports
 ``evaluate_multisports.py`` (``iou2d_voc``, ``iou3dt_voc``, ``pr_to_ap_voc``)
 compute them (same arithmetic, dtypes and tie-breaking)."""
-from typing import List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -65,42 +63,35 @@ def iou_inclusive(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]`` (-> ``[n]``) or each
     row of ``box`` ``[m, 4]`` (-> ``[m, n]``), widths ``x2 - x1 + 1`` (MOC's
     ``iou2d``, in the inputs' dtype)."""
-    return _iou(boxes, box, 1)
+    return _iou(boxes, box, True)
 
 
 def iou_continuous(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """As :func:`iou_inclusive` with widths ``x2 - x1`` (MultiSports'
     ``iou2d_voc``; NaN for two empty boxes, as there)."""
-    return _iou(boxes, box, 0)
+    return _iou(boxes, box, False)
 
 
-def _iou(boxes: np.ndarray, box: np.ndarray, one: int) -> np.ndarray:
-    a = boxes[None, :, :]
-    b = box[:, None, :] if box.ndim == 2 else box[None, None, :]
-    xmin = np.maximum(a[..., 0], b[..., 0])
-    ymin = np.maximum(a[..., 1], b[..., 1])
-    xmax = np.minimum(a[..., 2] + one, b[..., 2] + one)
-    ymax = np.minimum(a[..., 3] + one, b[..., 3] + one)
-    inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
+def _iou(boxes: np.ndarray, box: np.ndarray, inclusive: bool) -> np.ndarray:
+    if box.ndim == 2:
+        return paired_iou(boxes[None], box[:, None], inclusive)
+    return paired_iou(boxes, box, inclusive)
+
+
+def paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
+    """Element-wise IoU of two (broadcast) ``[..., 4]`` box arrays."""
+    one = 1 if inclusive else 0
+    wh = np.maximum(
+        0,
+        np.minimum(b1[..., 2:4] + one, b2[..., 2:4] + one) -
+        np.maximum(b1[..., :2], b2[..., :2]))
+    inter = wh[..., 0] * wh[..., 1]
     with np.errstate(invalid='ignore', divide='ignore'):
-        iou = inter / (_area(a, one) + _area(b, one) - inter)
-    return iou if box.ndim == 2 else iou[0]
+        return inter / (_area(b1, one) + _area(b2, one) - inter)
 
 
 def _area(b: np.ndarray, one: int) -> np.ndarray:
     return (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
-
-
-def paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
-    """Row-wise IoU of two ``[n, 4]`` box arrays."""
-    one = 1 if inclusive else 0
-    xmin = np.maximum(b1[:, 0], b2[:, 0])
-    ymin = np.maximum(b1[:, 1], b2[:, 1])
-    xmax = np.minimum(b1[:, 2] + one, b2[:, 2] + one)
-    ymax = np.minimum(b1[:, 3] + one, b2[:, 3] + one)
-    inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return inter / (_area(b1, one) + _area(b2, one) - inter)
 
 
 # --- AP forms ---
@@ -118,6 +109,18 @@ def ap_voc(pr: np.ndarray) -> np.floating:
     precision = np.maximum.accumulate(precision[::-1])[::-1]
     steps = np.flatnonzero(recall[1:] != recall[:-1]) + 1
     return np.sum((recall[steps] - recall[steps - 1]) * precision[steps])
+
+
+def hits_ap(hits: Sequence[bool], num_gt: int, moc: bool) -> np.floating:
+    """AP of detections by descending score, ``hits`` telling the true
+    positives, against ``num_gt``: MOC's float32 :func:`ap_trapezoid` from
+    ``(1, 0)`` (``moc``) or :func:`ap_voc`."""
+    tp = np.cumsum(np.asarray(hits, bool))
+    pr = np.stack([tp / np.arange(1, len(tp) + 1), tp / num_gt], axis=1)
+    if moc:
+        return ap_trapezoid(
+            np.concatenate([[[1.0, 0.0]], pr]).astype(np.float32))
+    return ap_voc(pr)
 
 
 # --- Per-frame score decay (MOC's nms2d / nms_tubelets, K = 1) ---
@@ -213,3 +216,24 @@ def nms_3d(tubes: Sequence[BuiltTube], iou_thr: float) -> List[int]:
             [tube_iou(tubes[j][0], tubes[i][0], True) for j in order[:-1]])
         order = order[np.flatnonzero(ious <= iou_thr)]
     return keep
+
+
+def protocol_tubes(gt: Mapping, videos: Sequence[str], protocol: str,
+                   link_cfg: Mapping, build: Callable) -> Dict[int, list]:
+    """``{label: [(video, score, boxes [L, 6] float32 frame x1 y1 x2 y2
+    box_score), ...]}``, video by video, of ``build(label index, video index,
+    video, values, moc, dtype)``'s ``(boxes, score)`` tubes (values, moc,
+    dtype: :func:`link_settings`), after MOC's 3-D NMS at ``nms_3d_iou``
+    where given (the ``'ucf_jhmdb'`` default)."""
+    cfg, moc, dtype = link_settings(protocol, link_cfg)
+    nms_3d_iou = cfg.pop('nms_3d_iou', None)
+    out = {}
+    for ilabel in range(len(gt['labels'])):
+        tubes = []
+        for iv, v in enumerate(videos):
+            built = build(ilabel, iv, v, cfg, moc, dtype)
+            keep = range(len(built)) if nms_3d_iou is None else \
+                nms_3d(built, nms_3d_iou)
+            tubes += [(v, built[i][1], built[i][0]) for i in keep]
+        out[ilabel] = tubes
+    return out

@@ -1,16 +1,11 @@
-"""Identity switches, fragmentation and coverage of detected tubes per
-ground-truth tube.
-
-On the tubes the video-mAP scores (:func:`.protocol_linking.link_all`'s
-structure). Per GT tube, frame by frame, the match is the previous match if
-still a candidate (IoU ``>= iou_thr``), else the best-scoring candidate; one
-detected tube may follow two GT tubes. Definitions: docs/en/tube_protocols.md.
-"""
+"""Tracking metrics of the tubes the video-mAP scores: identity switches,
+fragmentation, coverage (docs/en/tube_protocols.md) and HOTA / IDF1 through
+TrackEval, each (class, video) one sequence (docs/en/tubelets.md)."""
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .protocol_utils import paired_iou
+from .protocol_utils import iou_continuous, paired_iou
 
 
 def identity_metrics(
@@ -68,7 +63,8 @@ def identity_metrics(
 
 
 def _walk(g: np.ndarray, dets: list, iou_thr: float, inclusive: bool) -> dict:
-    """Match one GT tube ``g`` ``[L, 5]`` frame by frame (see the module)."""
+    """Match one GT tube ``g`` ``[L, 5]`` frame by frame: the previous match
+    if still a candidate (IoU ``>= iou_thr``), else the best-scoring one."""
     num = len(g)
     # candidate mask [T, L]: tube t has a box at g's frame with IoU >= thr
     hits = np.zeros((len(dets), num), bool)
@@ -116,3 +112,68 @@ def _walk(g: np.ndarray, dets: list, iou_thr: float, inclusive: bool) -> dict:
         frag=frag,
         coverage=matched / num if num else float('nan'),
         tubes=used)
+
+
+def _sequence(gt_tubes: Sequence[np.ndarray], det_tubes: Sequence[np.ndarray],
+              nframes: int) -> dict:
+    """TrackEval's input of one sequence from ``[L, >= 5]`` tubes."""
+    boxes = []  # GT, detections: per frame {tube index: box}
+    for tubes in (gt_tubes, det_tubes):
+        boxes.append([dict() for _ in range(nframes)])
+        for i, tube in enumerate(tubes):
+            for row in np.asarray(tube, np.float64):
+                boxes[-1][int(row[0]) - 1][i] = row[1:5]
+    gt_ids, det_ids = ([np.array(sorted(b), int) for b in per_frame]
+                       for per_frame in boxes)
+    return dict(
+        num_timesteps=nframes,
+        num_gt_ids=len(gt_tubes),
+        num_tracker_ids=len(det_tubes),
+        num_gt_dets=int(sum(len(x) for x in gt_ids)),
+        num_tracker_dets=int(sum(len(x) for x in det_ids)),
+        gt_ids=gt_ids,
+        tracker_ids=det_ids,
+        # [gt, detections] (iou_continuous: one row per box of its 2nd)
+        similarity_scores=[
+            iou_continuous(
+                np.array([d[i] for i in di]).reshape(-1, 4),
+                np.array([g[i] for i in gi]).reshape(-1, 4))
+            for g, d, gi, di in zip(*boxes, gt_ids, det_ids)
+        ])
+
+
+def trackeval_metrics(gt: Mapping, tubes: Mapping[int,
+                                                  list], videos: Sequence[str],
+                      score_thr: float, ignore_labels: Sequence[str]) -> dict:
+    """``HOTA``, ``DetA``, ``AssA`` (means over alpha 0.05..0.95), ``IDF1``,
+    ``IDP``, ``IDR`` (fractions) of ``tubes`` (``{label: [(video, score,
+    boxes), ...]}``) against the GT tubes of ``videos``."""
+    try:
+        from trackeval.metrics import HOTA, Identity
+    except ImportError as e:  # pragma: no cover - the test env has it
+        raise ImportError(
+            'HOTA / IDF1 need TrackEval: pip install trackeval==1.3.0') from e
+    hota, identity = HOTA(), Identity()
+    hota_res, id_res = {}, {}
+    for ilabel, label in enumerate(gt['labels']):
+        if label in ignore_labels:
+            continue
+        by_video = {}
+        for video, score, boxes in tubes.get(ilabel, []):
+            if score >= score_thr:
+                by_video.setdefault(video, []).append(boxes)
+        for video in videos:
+            seq = _sequence(gt['gttubes'][video].get(ilabel, []),
+                            by_video.get(video, []), int(gt['nframes'][video]))
+            if not seq['num_gt_ids'] and not seq['num_tracker_ids']:
+                continue
+            name = f'{label}/{video}'
+            hota_res[name] = hota.eval_sequence(seq)
+            id_res[name] = identity.eval_sequence(seq)
+    if not hota_res:
+        return dict.fromkeys(('HOTA', 'DetA', 'AssA', 'IDF1', 'IDP', 'IDR'),
+                             float('nan'))
+    h = hota.combine_sequences(hota_res)
+    i = identity.combine_sequences(id_res)
+    out = {k: float(np.mean(h[k])) for k in ('HOTA', 'DetA', 'AssA')}
+    return dict(out, **{k: float(i[k]) for k in ('IDF1', 'IDP', 'IDR')})

@@ -1,9 +1,7 @@
 """Offline linking of detections into tubes: one greedy linker
 (:func:`link_greedy`, MOC-Detector's ``BuildTubes`` of
-``src/ACT_utils/ACT_build.py``) and its keyframe form (:func:`link_frames`),
-with score decay (:func:`build_tubes`, the protocols' linking) or hard NMS
-(:func:`link_video_tubes`, demo and forecast person tubes) per frame. Tubelets
-(:mod:`.tubelet_linking`) and the online tracker use the same rule."""
+``src/ACT_utils/ACT_build.py``), used by the protocols, tubelets, the online
+tracker and the per-person tubes of keyframe detections."""
 from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple)
 
@@ -28,24 +26,6 @@ def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 def _iou_or_zero(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     return np.nan_to_num(iou_continuous(boxes, box), nan=0.0)
-
-
-def nms(boxes: np.ndarray,
-        iou_thr: float,
-        top_k: Optional[int] = None) -> np.ndarray:
-    """Hard NMS of ``boxes`` ``[n, 5]`` (``x1 y1 x2 y2 score``): the kept rows
-    by descending score, at most ``top_k``."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
-    order = np.argsort(-boxes[:, 4], kind='stable')
-    keep = []
-    while order.size > 0:
-        i = order[0]
-        keep.append(i)
-        if top_k is not None and len(keep) >= top_k:
-            break
-        ious = box_iou(boxes[order[1:], :4], boxes[i, :4])
-        order = order[1:][ious <= iou_thr]
-    return boxes[keep]
 
 
 def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
@@ -168,35 +148,6 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
     return [t for t in tubes if t is not None]
 
 
-def link_video_tubes(
-        frame_dets: Mapping[int, np.ndarray],
-        nframes: int,
-        link_iou: float = 0.5,
-        nms_iou: float = 0.6,
-        top_k: int = 10,
-        min_length: int = 15,
-        min_score: float = 0.005) -> List[Tuple[float, np.ndarray]]:
-    """As :func:`build_tubes` with hard NMS per frame, each box keeping its own
-    score and ties in visiting order: ``(mean box score, boxes [L, 6] frame x1
-    y1 x2 y2 box_score)`` per tube of ``{frame (1-based): [m, 5]}``."""
-
-    def reduce(dets):
-        return nms(dets, nms_iou, top_k) if dets is not None and len(dets) \
-            else np.zeros((0, 5))
-
-    tubes = []
-    for tube in link_frames(
-            frame_dets, nframes, reduce, _iou_or_zero, link_iou,
-            moc_order=False):
-        score = float(np.mean([s for _, _, s in tube]))
-        if len(tube) < min_length or score < min_score:
-            continue
-        tubes.append((score,
-                      np.array([[f, *row[:5]] for f, row, _ in tube],
-                               dtype=np.float64)))
-    return tubes
-
-
 def link_person_tubes(keyframes: Sequence[int],
                       bboxes: Sequence[np.ndarray],
                       action_scores: Sequence[np.ndarray],
@@ -205,7 +156,8 @@ def link_person_tubes(keyframes: Sequence[int],
                       link_iou: float = 0.5,
                       min_length: int = 1) -> List[Dict]:
     """Per-person tubes from consecutive keyframes' detections (demos,
-    exports): :func:`link_video_tubes` class agnostic on person scores, each
+    exports): :func:`link_frames` class agnostic on person scores (every
+    detection kept, visited by descending score), each
     labelled with its best mean-score action; a row in at most one tube.
 
     Args:
@@ -233,35 +185,34 @@ def link_person_tubes(keyframes: Sequence[int],
     frame_dets = {}
     for k, (b, p) in enumerate(zip(bboxes, person_scores), start=1):
         b = np.asarray(b, np.float64).reshape(-1, 4)
-        frame_dets[k] = np.concatenate(
-            [b, np.asarray(p, np.float64).reshape(-1, 1)], axis=1)
-    linked = link_video_tubes(
+        # x1 y1 x2 y2, the row's index, its score (visited by score)
+        dets = np.concatenate([
+            b,
+            np.arange(len(b)).reshape(-1, 1),
+            np.asarray(p, np.float64).reshape(-1, 1)
+        ],
+                              axis=1)
+        frame_dets[k] = dets[np.argsort(-dets[:, 5], kind='stable')]
+    linked = link_frames(
         frame_dets,
         len(keyframes),
-        link_iou=link_iou,
-        nms_iou=1.0,  # keep every detection: they are persons already
-        top_k=None,
-        min_length=min_length,
-        min_score=-np.inf)
+        lambda dets: dets,
+        _iou_or_zero,
+        link_iou,
+        moc_order=False)
     tubes = []
-    used = {k: np.zeros(len(d), dtype=bool) for k, d in frame_dets.items()}
-    for _, rows in linked:
-        idx = []
-        for row in rows:
-            k = int(row[0])
-            # the linked row copies an input row: the first one not taken
-            match = np.flatnonzero(
-                np.all(frame_dets[k] == row[1:6], axis=1) & ~used[k])
-            used[k][match[0]] = True
-            idx.append((k, int(match[0])))
+    for members in linked:
+        if len(members) < min_length:
+            continue
+        idx = [(k, int(row[4])) for k, row, _ in members]
         scores = np.stack(
             [np.asarray(action_scores[k - 1])[i] for k, i in idx])
         best = int(np.argmax(scores.mean(axis=0)))
         tubes.append(
             dict(
                 frames=[int(keyframes[k - 1]) for k, _ in idx],
-                boxes=[rows[j, 1:5].tolist() for j in range(len(rows))],
-                box_scores=rows[:, 5].tolist(),
+                boxes=[row[:4].tolist() for _, row, _ in members],
+                box_scores=[float(s) for _, _, s in members],
                 action_index=best,
                 action=labels[best] if labels is not None else best,
                 score=float(scores[:, best].mean()),

@@ -1,19 +1,14 @@
-"""Frame detections and video tubes of a tubelet detector (STMixer-T):
-one clip every few frames, each detection a box on every frame of its clip
-(``docs/en/tubelets.md``).
-
+"""Frame detections and video tubes of a tubelet detector (STMixer-T) with
 MOC-Detector's K-frame tubelet conventions (``load_frame_detections``,
-``BuildTubes``, ``nms_tubelets``) for tubelets every ``stride`` frames, the
-score decay by ``1 - mean`` IoU (MOC's ``1 - sum`` goes negative for K > 1).
-"""
+``BuildTubes``, ``nms_tubelets``) for tubelets every ``stride`` frames; the
+score decay by ``1 - mean`` IoU (MOC's ``1 - sum`` goes negative for K > 1)."""
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
-from .protocol_linking import protocol_tubes
 from .protocol_utils import (FrameDets, decay_weights, iou_continuous,
-                             iou_inclusive, link_settings, soft_decay)
+                             iou_inclusive, protocol_tubes, soft_decay)
 from .tube_linking import link_greedy
 
 #: A clip: ``(span [L] 1-based frames, boxes [n, L, 4] pixels, scores)``.
@@ -161,9 +156,7 @@ def link_tubelets(gt: Mapping, clips: Mapping[int, Sequence[Clip]],
     """Video tubes of every class from ``clips`` (``{video index: [(span, boxes
     [n, L, 4] pixels, scores [n, C]), ...]}`` by first frame), as
     :func:`link_all` gives them, with the protocol's ``link_cfg`` values."""
-    cfg, moc, dtype = link_settings(protocol, link_cfg)
     return protocol_tubes(
-        gt, videos,
-        cfg.get('nms_3d_iou') if moc else None,
-        lambda label, iv, v: _link_video(
+        gt, videos, protocol, link_cfg,
+        lambda label, iv, v, cfg, moc, dtype: _link_video(
             clips.get(iv, []), label, cfg, moc, dtype))

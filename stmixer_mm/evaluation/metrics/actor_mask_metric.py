@@ -1,10 +1,5 @@
-"""COCO-style person mask AP (and box AP) at the keyframes.
-
-Detections of a mask head (``pred_instances.masks``, ``bboxes``,
-``person_scores``) against ``gt_instances.masks`` / ``bboxes`` with
-pycocotools' ``COCOeval`` on RLE (one category, every keyframe an image),
-``'segm'`` and ``'bbox'``, at each sample's ``img_shape``; GT non-crowd with
-their pixel count as ``area``; ``maxDets`` 100. See docs/en/masks.md.
+"""COCO-style person mask AP (and box AP) at the keyframes: pycocotools'
+``COCOeval`` on RLE, one category, every keyframe an image (docs/en/masks.md).
 """
 import contextlib
 import io

@@ -1,13 +1,12 @@
 """Forecast scores of a model with a forecast head, beside the three
 reference forecasts made from the same model's detections
 (docs/en/forecasting.md)."""
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
@@ -15,6 +14,7 @@ from stmixer_mm.utils.setting_types import Int, Str
 from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
                                              declare_settings)
+from .tube_metric import load_split
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
 PRED_FIELDS = ('future_bboxes', 'future_scores', 'future_visible')
@@ -26,8 +26,7 @@ REFERENCES = ('zero_motion', 'constant_velocity', 'oracle')
 class ForecastMetric(BaseMetric):
     """Future frame-mAP@``iou_thr``, ADE / FDE and anticipation mAP at each
     horizon, with the zero-motion, constant-velocity and oracle references
-    (:mod:`stmixer_mm.evaluation.functional.forecast`) from the same
-    detections.
+    from the same detections.
 
     Needs every frame of every test video (``test_clip_stride=1``), the
     metainfo ``forecast_horizons`` and the head's ``future_*`` fields. A
@@ -58,11 +57,7 @@ class ForecastMetric(BaseMetric):
         self.iou_thr = float(iou_thr)
         self.history = int(history)
         self.ann_file = ann_file
-        self.gt = load_act_annotations(ann_file)
-        if not 0 <= split < len(self.gt['test_videos']):
-            raise ValueError(f'split={split} but {ann_file} has '
-                             f'{len(self.gt["test_videos"])} test split(s)')
-        self.videos: List[str] = list(self.gt['test_videos'][split])
+        self.gt, self.videos = load_split(ann_file, split)
         self.num_labels = len(self.gt['labels'])
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
@@ -160,13 +155,10 @@ class ForecastMetric(BaseMetric):
         metrics: Dict[str, float] = {}
         forecasts = {'': made}
         for name in REFERENCES:
-            forecasts['_' + name] = {}
-            for h in horizons:
-                if name == 'constant_velocity':
-                    forecasts['_' + name][h] = fc.constant_velocity(
-                        dets, h, history=self.history)
-                else:
-                    forecasts['_' + name][h] = getattr(fc, name)(dets, h)
+            make = getattr(fc, name)
+            kw = dict(history=self.history) if name == 'constant_velocity' \
+                else {}
+            forecasts['_' + name] = {h: make(dets, h, **kw) for h in horizons}
         for suffix, per_h in forecasts.items():
             for h in horizons:
                 ap = fc.future_frame_ap(

@@ -1,15 +1,12 @@
-"""Frame-mAP and video-mAP on ACT-format ground truth (JHMDB-21,
-UCF101-24, MultiSports), following one named protocol.
-
-See docs/en/tube_protocols.md.
-"""
+"""Frame-mAP and video-mAP on ACT-format ground truth (JHMDB-21, UCF101-24,
+MultiSports) under one named protocol (docs/en/tube_protocols.md)."""
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from stmixer_mm.datasets.act_annotations import load_act_annotations
+from stmixer_mm.datasets.act_annotations import ACT_KEYS, load_act_annotations
 from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
@@ -30,11 +27,21 @@ METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
 TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
 
 
+def load_split(ann_file: str,
+               split: int,
+               keys: Sequence[str] = ACT_KEYS) -> Tuple[dict, List[str]]:
+    """``(ACT ground truth, test_videos[split])`` of ``ann_file``."""
+    gt = load_act_annotations(ann_file, keys)
+    if not 0 <= split < len(gt['test_videos']):
+        raise ValueError(f'split={split} but {ann_file} has '
+                         f'{len(gt["test_videos"])} test split(s)')
+    return gt, list(gt['test_videos'][split])
+
+
 @METRICS.register_module()
 class TubeMetric(BaseMetric):
-    """Frame-mAP and video-mAP (percent) of spatio-temporal action detection.
-
-    Reads what mmaction2 1.2's ``MultiSportsMetric`` reads.
+    """Frame-mAP and video-mAP (percent); reads what mmaction2 1.2's
+    ``MultiSportsMetric`` reads.
 
     Args:
         ann_file (str): ACT ground-truth pickle.
@@ -83,10 +90,6 @@ class TubeMetric(BaseMetric):
         check_arguments(TubeMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
         # the settings are checked by the declarations at the bottom
-        score_thr, iou_thr = float(score_thr), float(iou_thr)
-        video_iou_thrs = tuple(float(t) for t in video_iou_thrs)
-        if trackeval_score_thr is not None:
-            trackeval_score_thr = float(trackeval_score_thr)
         self.protocol = protocol
         link_keys = tuple(LINK_DEFAULTS[protocol])
         unknown = sorted(set(link_cfg or {}) - set(link_keys))
@@ -97,7 +100,8 @@ class TubeMetric(BaseMetric):
         if tubes not in TUBE_SOURCES:
             raise ValueError(f'TubeMetric: tubes must be one of '
                              f'{TUBE_SOURCES}, got {tubes!r}')
-        self.trackeval_score_thr = trackeval_score_thr
+        self.trackeval_score_thr = None if trackeval_score_thr is None \
+            else float(trackeval_score_thr)
         if tubes != 'linking' and score_mode != 'per_class':
             raise ValueError(
                 f"TubeMetric: tubes='{tubes}' needs score_mode='per_class' "
@@ -107,28 +111,22 @@ class TubeMetric(BaseMetric):
         self.identity_metrics = bool(identity_metrics)
         #: identity_metrics' result of the last compute_metrics (with rows)
         self.identity: Optional[dict] = None
-        self.ann_file = ann_file
-        self.gt = load_act_annotations(ann_file, METRIC_KEYS)
-        if not 0 <= split < len(self.gt['test_videos']):
-            raise ValueError(f'split={split} but {ann_file} has '
-                             f'{len(self.gt["test_videos"])} test split(s)')
-        self.split = split
-        self.videos: List[str] = list(self.gt['test_videos'][split])
+        self.ann_file, self.split = ann_file, split
+        self.gt, self.videos = load_split(ann_file, split, METRIC_KEYS)
         self.video_index = {v: i for i, v in enumerate(self.videos)}
         self.num_labels = len(self.gt['labels'])
-        self.iou_thr = iou_thr
-        self.video_iou_thrs = tuple(video_iou_thrs)
+        self.iou_thr = float(iou_thr)
+        self.video_iou_thrs = tuple(float(t) for t in video_iou_thrs)
         self.video_map_range = video_map_range
         self.score_mode = score_mode
-        self.score_thr = score_thr
+        self.score_thr = float(score_thr)
         self.link_cfg = dict(link_cfg or {})
         self.ignore_labels = None if ignore_labels is None else tuple(
             ignore_labels)
         self.classwise = classwise
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep ``(video, frame, bboxes, scores, track_ids | None)`` per
-        sample."""
+        """Keep ``(video, frame, bboxes, scores, track_ids | None)``."""
         for sample in data_samples:
             pred = sample['pred_instances']
             video = str(sample['video_id'])

@@ -1,11 +1,5 @@
-"""Inference-time choices for the CNN backbones.
-
-:func:`use_onednn_conv3d`: 3-D convolutions larger than 1x1x1 call oneDNN at
-CPU float32 inference without autograd, where PyTorch would pick its slow
-``slow_conv3d`` kernel. :func:`fuse_conv_module_bn`: eval-mode BatchNorms
-folded into mmcv ``ConvModule``s' convolutions. :func:`prepare_for_inference`
-applies them (docs/en/benchmarks.md).
-"""
+"""Inference-time rewrites of the CNN backbones: oneDNN 3-D convolutions and
+conv-BN fusion (docs/en/benchmarks.md)."""
 from typing import Dict, List, Optional
 
 import torch
@@ -29,8 +23,8 @@ def _eager_inference() -> bool:
 
 
 class OneDNNConv3d(nn.Conv3d):
-    """``nn.Conv3d`` whose CPU float32 inference runs oneDNN's convolution; no
-    state of its own (:func:`use_onednn_conv3d` mixes it into any subclass)."""
+    """``nn.Conv3d`` whose CPU float32 inference (kernel above 1x1x1) runs
+    oneDNN's convolution, not PyTorch's slow ``slow_conv3d``; no state."""
 
     def _conv_forward(self, input: Tensor, weight: Tensor,
                       bias: Optional[Tensor]) -> Tensor:
@@ -57,8 +51,7 @@ def _onednn_class(cls: type) -> type:
 
 
 def use_onednn_conv3d(module: nn.Module) -> int:
-    """Give every ``nn.Conv3d`` of ``module`` :class:`OneDNNConv3d`'s inference
-    path in place (only the class changes); returns how many changed."""
+    """Switch every ``nn.Conv3d`` to :class:`OneDNNConv3d` in place; count."""
     changed = 0
     for m in module.modules():
         if isinstance(m, nn.Conv3d) and not isinstance(m, OneDNNConv3d):
@@ -82,8 +75,7 @@ CONV3D_IMPLS = ('onednn', 'native')
 
 
 def set_conv3d_impl(module: nn.Module, impl: str) -> int:
-    """``'onednn'``: :func:`use_onednn_conv3d`; ``'native'``:
-    :func:`native_conv3d`. Returns how many layers were changed."""
+    """:func:`use_onednn_conv3d` or :func:`native_conv3d` by ``impl``."""
     if impl not in CONV3D_IMPLS:
         raise ValueError(
             f'conv3d_impl must be one of {CONV3D_IMPLS}, got {impl!r}')
@@ -121,9 +113,7 @@ def fuse_conv_module_bn(module: nn.Module) -> int:
 
 def prepare_for_inference(detector: nn.Module,
                           conv_bn: bool = True) -> List[str]:
-    """Put ``detector`` (anything with a ``backbone``) in eval mode and apply
-    its backbone's inference rewrites (``conv_bn``:
-    :func:`fuse_conv_module_bn`); returns a description of each one applied."""
+    """Eval mode plus the backbone's inference rewrites; describes each."""
     detector.eval()
     applied = []
     backbone = getattr(detector, 'backbone', detector)

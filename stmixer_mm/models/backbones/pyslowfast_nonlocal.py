@@ -1,11 +1,6 @@
-"""The non-local block of PySlowFast (``slowfast/models/nonlocal_helper.py``).
-
-mmcv's ``NonLocal3d`` (mmaction2's) and PySlowFast's ``Nonlocal`` (the official
-STMixer SlowFast-R101-NL's) both follow Wang et al., "Non-local Neural
-Networks" (CVPR 2018), but compute different things from the same weights
-(pooling before phi/g, normalisation, biases; docs/en/useful_tools.md).
-:class:`PySlowFastNonLocal3d` is PySlowFast's with its parameter names.
-"""
+"""PySlowFast's non-local block (``slowfast/models/nonlocal_helper.py``, the
+official SlowFast-R101-NL's), which computes other things than mmcv's
+``NonLocal3d`` from the same weights (docs/en/useful_tools.md)."""
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -85,8 +80,7 @@ class PySlowFastNonLocal3d(BaseModule):
             if pool_size is not None else nn.Identity())
 
     def init_weights(self) -> None:
-        """PySlowFast's: convs MSRA-filled (fan out, zero bias), norm scale 1
-        (0 with ``zero_init``), shift 0."""
+        """PySlowFast's: MSRA-filled convs, norm scale 0 with ``zero_init``."""
         if self.init_cfg is not None:
             super().init_weights()
             return
@@ -99,8 +93,7 @@ class PySlowFastNonLocal3d(BaseModule):
             constant_init(self.bn, 0.0 if self.zero_init else 1.0, bias=0.0)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Apply the block: ``[N, C, T, H, W]`` -> ``x`` plus the non-local
-        response."""
+        """``[N, C, T, H, W]`` -> ``x`` plus the non-local response."""
         if x.dim() != 5 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} expects [N, {self.in_channels}, T, H, '

@@ -23,13 +23,12 @@ _PARENT_DEFAULTS = {
 
 @MODELS.register_module()
 class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
-    """mmaction2's SlowFast that returns a map per stage, as STMixer needs.
-
-    Per stage in ``out_indices``: the slow map concatenated with the fast map
-    max-pooled over time by ``speed_ratio``, both before the lateral fusion (as
-    the official STMixer SlowFast), so mmaction2 checkpoints load unchanged
-    (R50 :attr:`out_channels` ``[288, 576, 1152, 2304]``). ``speed_ratio``,
-    ``channel_ratio``, ``resample_rate``: alpha, 1/beta, tau (R50: 4, 8, 4).
+    """mmaction2's SlowFast returning, per stage in ``out_indices``, the slow
+    map concatenated with the fast map max-pooled over time by ``speed_ratio``,
+    both before the lateral fusion (as the official STMixer SlowFast), so
+    mmaction2 checkpoints load unchanged (R50 :attr:`out_channels` ``[288, 576,
+    1152, 2304]``). ``speed_ratio``, ``channel_ratio``, ``resample_rate``:
+    alpha, 1/beta, tau (R50: 4, 8, 4).
     A pathway ``non_local_cfg`` with a ``type`` (e.g. the official R101-NL's
     ``'PySlowFastNonLocal3d'``) replaces mmcv's ``NonLocal3d`` of marked
     blocks, after the residual sum and ReLU (PySlowFast's ``ResStage``).
@@ -162,8 +161,8 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
         return torch.cat((x_slow, pooled), dim=1)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """The fused maps ``[B, out_channels[k], T // resample_rate, H / s, W /
-        s]`` of a clip ``[B, 3, T, H, W]``, one per ``out_indices`` entry."""
+        """Per ``out_indices`` entry ``[B, out_channels[k], T / tau, H / s, W
+        / s]`` of a clip ``[B, 3, T, H, W]``."""
         x_slow = self._sample(x, self.resample_rate)
         x_fast = self._sample(x, self.resample_rate // self.speed_ratio)
         x_slow = self.slow_path.maxpool(self.slow_path.conv1(x_slow))

@@ -1,11 +1,6 @@
-"""mmaction2's VideoMAE ``VisionTransformer`` with fused attention.
-
-Same parameters and state-dict keys as mmaction2's (and the official STMixer
-VideoMAE / VideoMAEv2 backbone's), with ``scaled_dot_product_attention``
-instead of the materialised ``N x N`` attention; the same outputs up to
-rounding (test_vit_sdpa.py). The interpolated position embedding is cached per
-grid (docs/en/gpu.md).
-"""
+"""mmaction2's VideoMAE ``VisionTransformer`` (same keys as the official
+STMixer backbone's) with ``scaled_dot_product_attention`` instead of the
+materialised ``N x N`` attention, same outputs up to rounding."""
 from typing import Optional
 
 import torch

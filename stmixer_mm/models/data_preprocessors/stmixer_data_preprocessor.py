@@ -1,10 +1,8 @@
 # Copyright (c) stmixer_mm contributors. All rights reserved.
-"""mmaction2's ``ActionDataPreprocessor`` with the batch padding STMixer
-needs: clips padded (bottom/right) to a multiple of ``pad_size_divisor`` after
-normalisation (``pad_value`` 0: the mean colour), as the official
-implementation pads to 32; otherwise a ViT's floored patch grid would not match
-the input at the pyramid's strides. ``img_shape`` stays un-padded;
-``pad_shape`` and ``batch_input_shape`` are added as mmdet does."""
+"""mmaction2's ``ActionDataPreprocessor`` with STMixer's batch padding:
+bottom/right to a multiple of ``pad_size_divisor`` after normalisation (as the
+official pads to 32, so a ViT's floored patch grid fits the strides);
+``img_shape`` un-padded, ``pad_shape`` / ``batch_input_shape`` as mmdet's."""
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 

@@ -17,14 +17,12 @@ from ..utils.host_data import host_tensor
 
 @MODELS.register_module()
 class STMixerQueryGenerator(BaseModule):
-    """Learned initial queries and whole-frame initial boxes, with the contract
-    of mmdet's RPN heads (the counterpart of ``EmbeddingRPNHead``, which also
-    works in its place for a decoder without temporal branch).
+    """Learned initial queries and whole-frame boxes, as mmdet's
+    ``EmbeddingRPNHead`` (which works in its place without temporal branch).
 
-    Queries: ``N x C`` ``nn.Embedding`` tables (N(0, 1) init) through a
-    parameter-free LayerNorm. Per sample an ``InstanceData``: ``bboxes``
-    ``[N, 4]`` (the whole frame, no gradient), ``imgs_whwh``, ``features`` (the
-    spatial queries, mmdet's name), ``temporal_features`` (if built).
+    Queries: ``N x C`` ``nn.Embedding`` tables through a parameter-free
+    LayerNorm. Per sample: ``bboxes`` ``[N, 4]`` (the whole frame),
+    ``imgs_whwh``, ``features`` (spatial queries), ``temporal_features``.
 
     Args:
         num_queries (int): ``N``. Defaults to 100.
@@ -77,9 +75,8 @@ class STMixerQueryGenerator(BaseModule):
 
     def predict(self, x: Sequence[Tensor], batch_data_samples: SampleList,
                 **kwargs) -> InstanceList:
-        """Initial boxes and queries of a batch (see the class), from each
-        sample's un-padded ``img_shape``; ``x`` gives only device and dtype,
-        ``kwargs`` (mmdet's ``rescale`` / ``proposal_cfg``) are ignored."""
+        """Initial boxes (from each un-padded ``img_shape``) and queries;
+        ``x`` and ``kwargs`` (mmdet's ``rescale``...) are not read."""
         weight = self.init_spatial_queries.weight
         spatial = self._queries(self.init_spatial_queries)
         temporal = self._queries(self.init_temporal_queries) \

@@ -1,11 +1,6 @@
-"""The captured inference path of STMixer: the static part of ``predict``
-(backbone, neck, query generator and decoder stages, one clip size) through
-``torch.compile``, with the detector's ``compile_cfg`` (``mode``, default
-``'reduce-overhead'``: CUDA graphs; ``backend``, default ``'inductor'``;
-``fullgraph``). The post-processing stays eager (a data-dependent shape). Where
-it cannot apply (CUDA-graph mode off CUDA, another clip size, training mode, a
-failed compilation) ``predict`` runs eagerly after one warning. See
-docs/en/gpu.md."""
+"""The captured inference path of STMixer (``compile_cfg``): the static part
+of ``predict`` through ``torch.compile``, post-processing eager, an eager
+fallback after one warning where it cannot apply (docs/en/gpu.md)."""
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -19,9 +14,15 @@ COMPILE_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', fullgraph=False)
 
 
+def _call_key(batch_inputs: Tensor, img_shapes: tuple) -> tuple:
+    """What a compiled graph is specialised on."""
+    return (tuple(batch_inputs.shape), batch_inputs.dtype,
+            str(batch_inputs.device), img_shapes, torch.is_grad_enabled(),
+            torch.is_autocast_enabled(batch_inputs.device.type))
+
+
 class CompiledPredict:
-    """The static part of a detector's ``predict`` through ``torch.compile``,
-    with an eager fallback (see the module docstring).
+    """The static part of a detector's ``predict`` through ``torch.compile``.
 
     Args:
         compile_cfg (dict): ``mode``, ``backend``, ``fullgraph``.
@@ -42,8 +43,7 @@ class CompiledPredict:
 
     @property
     def last_fallback(self) -> Optional[str]:
-        """Why the last call ran eagerly, or None (compiled, or no call
-        yet)."""
+        """Why the last call ran eagerly, or None."""
         return self._last_fallback
 
     def why_not(self, model, batch_inputs: Tensor,
@@ -60,9 +60,7 @@ class CompiledPredict:
                     'which need a CUDA device; the inputs are on '
                     f"{batch_inputs.device.type} (mode='default' compiles "
                     'without them)')
-        key = (tuple(batch_inputs.shape), batch_inputs.dtype,
-               str(batch_inputs.device), img_shapes, torch.is_grad_enabled(),
-               torch.is_autocast_enabled(batch_inputs.device.type))
+        key = _call_key(batch_inputs, img_shapes)
         if self._key is not None and key != self._key:
             return (f'model.compile_cfg: the clip size, dtype or device '
                     f'{key[:4]} differs from the one compiled for '
@@ -77,8 +75,7 @@ class CompiledPredict:
 
     def __call__(self, model, batch_inputs: Tensor,
                  img_shapes: tuple) -> Optional[Dict[str, Tensor]]:
-        """The last stage's ``person_logits``, ``action_logits`` and ``bboxes``
-        from the compiled part, or None (after one warning per reason)."""
+        """The last stage's outputs from the compiled part, or None."""
         reason = self.why_not(model, batch_inputs, img_shapes)
         self._last_fallback = reason
         if reason is not None:
@@ -103,10 +100,7 @@ class CompiledPredict:
             self._last_fallback = self._failed
             self.warn_once(self._failed)
             return None
-        self._key = (tuple(batch_inputs.shape), batch_inputs.dtype,
-                     str(batch_inputs.device), img_shapes,
-                     torch.is_grad_enabled(),
-                     torch.is_autocast_enabled(batch_inputs.device.type))
+        self._key = _call_key(batch_inputs, img_shapes)
         if self.cfg['mode'] in CUDA_GRAPH_MODES:
             # CUDA-graph outputs are overwritten by the next replay
             out = {k: v.clone() for k, v in out.items()}

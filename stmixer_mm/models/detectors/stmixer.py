@@ -8,7 +8,6 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
-from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
@@ -31,8 +30,7 @@ CFG_SECTIONS = ('rpn', 'rcnn')
 
 
 def renamed_legacy_key(key: str) -> str:
-    """The current name of an older checkpoint's state-dict key
-    (:data:`LEGACY_PREFIXES`); other keys unchanged."""
+    """The current name of an older checkpoint's state-dict key."""
     for old, new in LEGACY_PREFIXES:
         if key.startswith(old):
             return new + key[len(old):]
@@ -74,12 +72,9 @@ def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
 
 @MODELS.register_module()
 class STMixer(TwoStageDetector):
-    r"""STMixer, a one-stage sparse spatio-temporal action detector, on mmdet's
-    ``TwoStageDetector`` (as mmdet's ``SparseRCNN``).
-
-    The query generator is the ``rpn_head``, the decoder the ``roi_head``
-    (built first: it fills in the generator's settings). ``train_cfg`` /
-    ``test_cfg``: ``dict(rpn=None, rcnn=...)``. See docs/en/overview.md.
+    r"""STMixer on mmdet's ``TwoStageDetector`` (as ``SparseRCNN``): the query
+    generator is the ``rpn_head``, the decoder the ``roi_head`` (built first:
+    it fills in the generator's settings).
 
     Args:
         backbone (dict): Backbone config.
@@ -87,17 +82,15 @@ class STMixer(TwoStageDetector):
         rpn_head (dict): ``STMixerQueryGenerator`` (or an RPN-style head giving
             ``bboxes`` and ``features``, e.g. ``EmbeddingRPNHead``).
         roi_head (dict): The decoder: ``STMixerDecoder``.
-        train_cfg (dict, optional): ``rcnn``: the assigners.
-        test_cfg (dict, optional): ``rcnn``: the post-processing.
+        train_cfg (dict, optional): ``dict(rpn=None, rcnn=assigners)``.
+        test_cfg (dict, optional): ``dict(rpn=None, rcnn=post-processing)``.
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
         compile_cfg (dict, optional): ``torch.compile`` the static part of
-            ``predict`` (:mod:`.compile`; not with a mask or forecast head).
-            Default None.
+            ``predict`` (not with a mask or forecast head). Default None.
         frozen_modules (Sequence[str]): Parts trained no more, by name
-            (``'backbone'``, ``'roi_head.stages'``): no gradient and eval
-            mode, so no backward runs through them (the second phase of
-            docs/en/forecasting.md trains one head this way). Default ().
+            (``'backbone'``, ``'roi_head.stages'``): no gradient, eval mode.
+            Default ().
     """
 
     def __init__(self,
@@ -164,7 +157,6 @@ class STMixer(TwoStageDetector):
         self.frozen_modules = tuple(frozen_modules)
         for name in self.frozen_modules:
             self._frozen_part(name).requires_grad_(False)
-        # the parts agree (models/utils/consistency.py)
         check_built(self, STMixer)
 
     def _frozen_part(self, name: str) -> nn.Module:
@@ -230,18 +222,9 @@ class STMixer(TwoStageDetector):
         check_pyramid_strides(x, strides, batch_inputs.shape[-2:])
         return x
 
-    @staticmethod
-    def _whole_input_samples(batch_inputs: Tensor) -> SampleList:
-        H, W = batch_inputs.shape[-2:]
-        return [
-            InstanceData(metainfo=dict(img_shape=(H, W)))
-            for _ in range(batch_inputs.size(0))
-        ]
-
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """``TwoStageDetector.loss``: ``s{k}.loss_*`` of every stage (and
-        ``rpn_*``)."""
+        """``s{k}.loss_*`` of every stage (and ``rpn_*``)."""
         return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self,
@@ -286,7 +269,8 @@ class STMixer(TwoStageDetector):
         ``(person_logits, action_logits, bboxes)``; without data samples the
         whole input is the frame."""
         if batch_data_samples is None:
-            batch_data_samples = self._whole_input_samples(batch_inputs)
+            batch_data_samples = whole_frame_samples(
+                [tuple(batch_inputs.shape[-2:])] * batch_inputs.size(0))
         # the decoder called as a module so that hooks (FLOP counters) see it
         x = self.extract_feat(batch_inputs)
         rpn_results_list = self.rpn_head.predict(

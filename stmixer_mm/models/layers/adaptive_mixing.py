@@ -12,9 +12,7 @@ from stmixer_mm.utils.settings import check_arguments
 
 @MODELS.register_module()
 class AdaptiveMixing(nn.Module):
-    """Query-conditioned channel and point mixing.
-
-    `STMixer <https://arxiv.org/abs/2303.15879>`_ (after `AdaMixer
+    """Query-conditioned channel and point mixing of STMixer (after `AdaMixer
     <https://arxiv.org/abs/2203.16507>`_): the query generates per group
     ``M_g`` ``[C_in / G, C_out / G]`` and ``S_g`` ``[P_out, P_in]``; the
     features ``x_g`` become ``relu(ln(S_g @ relu(ln(x_g @ M_g))))`` (``ln`` a
@@ -74,15 +72,12 @@ class AdaptiveMixing(nn.Module):
     @torch.no_grad()
     def init_weights(self) -> None:
         """As the official release: the generator's weight zeroed (every query
-        starts with the same matrices, the bias's); ``out_proj`` left as
-        ``nn.Linear``'s default or what the owning stage set (xavier weights,
-        bias not zeroed)."""
+        starts with the bias's matrices); ``out_proj`` left as it is."""
         nn.init.zeros_(self.parameter_generator[0].weight)
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
         """Mix ``x`` ``[B, N, G, P_in, C_in / G]`` into ``query`` ``[B, N, D]``
-        (or rows ``[B * N, D]``); returns the updated queries (residual
-        included)."""
+        (or rows ``[B * N, D]``), residual included."""
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 5 or tuple(x.shape[2:]) != expected:
             raise ValueError(

@@ -124,8 +124,7 @@ class STMixerSamplingMixing(BaseModule):
         self._is_init = True
 
     def prepare(self, x: Sequence[Tensor]) -> PreparedPyramid:
-        """The pyramid ``[B, C', T, H_l, W_l]`` laid out once for the
-        sampler."""
+        """The pyramid ``[B, C', T, H_l, W_l]`` laid out for the sampler."""
         return prepare_pyramid(
             list(x),
             self.featmap_strides,
@@ -134,9 +133,22 @@ class STMixerSamplingMixing(BaseModule):
 
     @staticmethod
     def split_frames(x: Sequence[Tensor]) -> List[Tensor]:
-        """Maps ``[B, C, T, H, W]`` as ``[B * T, C, 1, H, W]`` one-frame maps
-        (clip-major), for the per-frame sampling of tubelet queries."""
+        """Maps ``[B, C, T, H, W]`` as ``[B * T, C, 1, H, W]`` (clip-major)."""
         return [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x]
+
+    def _sample(self, x: PreparedPyramid, offset: Tensor,
+                xyzr: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """:func:`sample_4d_features` around boxes ``[B, N, 4]``."""
+        points = make_sample_points(offset,
+                                    self.num_groups * self.spatial_points,
+                                    xyzr)  # [B, N, 1, G * P, 3]
+        return sample_4d_features(
+            points,
+            x,
+            self.featmap_strides,
+            self.spatial_points,
+            with_temporal=self.with_temporal,
+            **self.sampling_cfg)
 
     def _sample_per_frame(
         self,
@@ -145,11 +157,10 @@ class STMixerSamplingMixing(BaseModule):
         offset: Tensor,
         frame_features: bool = True
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Tubelet queries' feature sets: feature frame ``t`` sampled around
-        box ``t
-        * T' // T`` (equal boxes: the keyframe numbers), and the spatial set
-          per
-        output frame ``[B, N, T', G, P, C/G]`` with ``frame_features``."""
+        """Tubelet queries' feature sets: frame ``t`` sampled around box
+        ``t * T' // T`` (equal boxes: the keyframe numbers), and with
+        ``frame_features`` the spatial set per output frame
+        ``[B, N, T', G, P, C/G]``."""
         B, N, Tb, _ = xyzr.shape
         BT = x.values[0].size(0)
         if x.values[0].size(2) != 1 or BT % B:
@@ -166,16 +177,7 @@ class STMixerSamplingMixing(BaseModule):
         frame_box = torch.arange(T, device=xyzr.device) * Tb // T
         boxes = xyzr[:, :, frame_box].transpose(1, 2).flatten(0, 1)
         offsets = offset[:, None].expand(B, T, N, -1).flatten(0, 1)
-        points = make_sample_points(offsets,
-                                    self.num_groups * self.spatial_points,
-                                    boxes)  # [B * T, N, 1, G * P, 3]
-        spatial, temporal = sample_4d_features(
-            points,
-            x,
-            self.featmap_strides,
-            self.spatial_points,
-            with_temporal=self.with_temporal,
-            **self.sampling_cfg)
+        spatial, temporal = self._sample(x, offsets, boxes)
         per_frame = spatial.unflatten(0, (B, T))  # [B, T, N, G, P, C/G]
         spatial = per_frame.mean(1)
         if temporal is not None:  # [B * T, N, G, 1, C/G] -> [B, N, G, T, C/G]
@@ -214,15 +216,7 @@ class STMixerSamplingMixing(BaseModule):
             spatial_feats, temporal_feats, frames = self._sample_per_frame(
                 x, xyzr, offset, frame_features)
         else:
-            spatial_feats, temporal_feats = sample_4d_features(
-                make_sample_points(offset,
-                                   self.num_groups * self.spatial_points,
-                                   xyzr),
-                x,
-                self.featmap_strides,
-                self.spatial_points,
-                with_temporal=self.with_temporal,
-                **self.sampling_cfg)
+            spatial_feats, temporal_feats = self._sample(x, offset, xyzr)
         spatial_queries = self.norm_s(
             self.adaptive_mixing_s(spatial_feats, spatial_queries))
         if self.with_temporal:

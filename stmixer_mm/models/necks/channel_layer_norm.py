@@ -9,10 +9,9 @@ from stmixer_mm.utils.settings import check_arguments
 
 @MODELS.register_module()
 class ChannelLayerNorm3d(nn.Module):
-    """LayerNorm over the channel axis of a ``[B, C, T, H, W]`` (or
-    ``[B, C, *]``) tensor: each position normalised across ``C`` (biased
-    variance), then a per-channel ``weight`` / ``bias`` (the ConvNeXt-style
-    channels-first LayerNorm of the STMixer ViT neck; official key names).
+    """LayerNorm across ``C`` of a ``[B, C, *]`` tensor (biased variance), then
+    a per-channel ``weight`` / ``bias``: the STMixer ViT neck's (official
+    keys).
 
     Args:
         num_features (int): Number of channels ``C``.

@@ -1,6 +1,4 @@
-"""Apply any 2-D (image) neck to video feature maps, frame by frame
-(:class:`FrameWiseNeck`), and put mmdet's 2-D necks of a detector config in
-it (:func:`frame_wise_2d_necks`)."""
+"""Apply any 2-D (image) neck to video feature maps, frame by frame."""
 import logging
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -16,13 +14,8 @@ from .sequential_neck import SequentialNeck
 
 @MODELS.register_module()
 class FrameWiseNeck(BaseModule):
-    """Run a 2-D neck (FPN, PAFPN, ChannelMapper, ...) on every frame.
-
-    Maps ``[B, C_i, T, H_i, W_i]`` are folded to ``[B * T, C_i, H_i, W_i]`` for
-    one call of the 2-D neck and unfolded back; frames never interact. All
-    levels must share ``B`` and ``T``. E.g. ``dict(type='FrameWiseNeck',
-    neck=dict(type='FPN', in_channels=[288, 576, 1152, 2304], out_channels=256,
-    num_outs=4))``.
+    """Run a 2-D neck (FPN, PAFPN, ChannelMapper, ...) on every frame, as one
+    call on ``[B * T, C_i, H_i, W_i]``; frames never interact.
 
     Args:
         neck (dict): The 2-D neck config (``'mmdet.FPN'`` in any scope).
@@ -64,8 +57,7 @@ class FrameWiseNeck(BaseModule):
 
     def forward(self, inputs: Union[Tensor,
                                     Sequence[Tensor]]) -> Tuple[Tensor, ...]:
-        """Maps ``[B, C_i, T, H_i, W_i]`` (one per input level) -> the 2-D
-        neck's outputs ``[B, C', T, H'_j, W'_j]`` (or its ``out_indices``)."""
+        """Maps ``[B, C_i, T, H_i, W_i]`` -> ``[B, C', T, H'_j, W'_j]``."""
         if isinstance(inputs, Tensor):
             inputs = (inputs, )
         inputs = tuple(inputs)
@@ -92,7 +84,6 @@ class FrameWiseNeck(BaseModule):
                 f'levels (in_channels={list(in_channels)}), got '
                 f'{len(inputs)}')
 
-        # [B, C, T, H, W] -> [B * T, C, H, W]
         frames = tuple(x.transpose(1, 2).flatten(0, 1) for x in inputs)
         outs = self.neck(frames)
         if isinstance(outs, Tensor):
@@ -104,7 +95,6 @@ class FrameWiseNeck(BaseModule):
             raise ValueError(
                 f'FrameWiseNeck: expected {self.num_outs} output levels, the '
                 f'2-D neck gave {len(outs)}')
-        # [B * T, C', H', W'] -> [B, C', T, H', W']
         return tuple(
             y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
             for y in outs)
@@ -127,8 +117,7 @@ def _neck_class(neck_type: Any) -> Optional[type]:
 
 
 def is_2d_neck(neck_type: Any) -> bool:
-    """Whether a neck ``type`` is a class defined in ``mmdet.models.necks``
-    (decided from the class, not by running it)."""
+    """Whether a neck ``type`` is a class of ``mmdet.models.necks``."""
     cls = _neck_class(neck_type)
     return cls is not None and (
         cls.__module__ == MMDET_NECKS_PACKAGE

@@ -12,16 +12,13 @@ from stmixer_mm.utils.settings import check_arguments
 
 @MODELS.register_module()
 class STMixerLateralNeck(BaseModule):
-    """Project every level of a 3-D CNN pyramid to a common width.
-
-    The neck of STMixer's SlowOnly / SlowFast models: a
-    ``Conv3d(in_channels[i], out_channels, 1)`` with bias per level
-    (``lateral_convs.{i}``, the official keys), no top-down path.
-    ``in_channels``: SlowOnly-R50 ``[256, 512, 1024, 2048]``, SlowFast-R50
-    ``[288, 576, 1152, 2304]``.
+    """Project every level of a 3-D CNN pyramid to a common width (STMixer's
+    SlowOnly / SlowFast neck): a ``Conv3d(in_channels[i], out_channels, 1)``
+    per level (``lateral_convs.{i}``, official keys), no top-down path.
 
     Args:
-        in_channels (Sequence[int]): Channels of each input level.
+        in_channels (Sequence[int]): Per level, e.g. SlowOnly-R50 ``[256,
+            512, 1024, 2048]``, SlowFast-R50 ``[288, 576, 1152, 2304]``.
         out_channels (int): Channels of every output level. Defaults to 256.
         init_cfg (dict | list[dict], optional): Defaults to Kaiming-uniform
             ``a=1`` weights (the official ``c2_xavier_fill``), zero bias.
@@ -49,8 +46,7 @@ class STMixerLateralNeck(BaseModule):
             for c in self.in_channels)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """Project each level: ``[B, in_channels[i], T_i, H_i, W_i]`` -> ``[B,
-        out_channels, T_i, H_i, W_i]``."""
+        """Project each level to ``out_channels``."""
         if isinstance(inputs, Tensor) or len(inputs) != len(
                 self.lateral_convs):
             got = 'a single tensor' if isinstance(inputs, Tensor) else \

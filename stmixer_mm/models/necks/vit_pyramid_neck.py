@@ -30,15 +30,10 @@ def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
 
 @MODELS.register_module()
 class STMixerViTNeck(BaseModule):
-    """Rebuild a 4-level pyramid from a single-scale ViT feature map.
-
-    The neck of STMixer's ViT models (`STMixer, CVPR 2023
-    <https://arxiv.org/abs/2303.15879>`_): the stride-16 map
-    ``[B, C, T, h, w]`` of a plain ViT (``return_feat_map=True``), or the i-th
-    of four maps, becomes ``out_channels`` channels at each level's scale, time
-    unchanged. ``lateral_convs[i]`` follows the official layer order
-    (:meth:`_make_level`: official keys load); PyTorch's default
-    initialisation, as official.
+    """Rebuild a 4-level pyramid from a single-scale ViT feature map (the
+    neck of STMixer's ViT models): the stride-16 map ``[B, C, T, h, w]`` (or
+    the i-th of four) at each level's scale, time unchanged; official layer
+    order and keys (:meth:`_make_level`), PyTorch's default initialisation.
 
     Args:
         in_channels (int | Sequence[int]): One int or one per level. Defaults
@@ -124,9 +119,8 @@ class STMixerViTNeck(BaseModule):
 
     def forward(self, inputs: Union[Tensor,
                                     Sequence[Tensor]]) -> Tuple[Tensor, ...]:
-        """Per level ``[B, out_channels, T, h * scale, w * scale]`` (floor for
-        0.5) from one map ``[B, C, T, h, w]`` for all levels or one map per
-        level."""
+        """Per level ``[B, out_channels, T, h * scale, w * scale]`` from one
+        map ``[B, C, T, h, w]`` (or one per level)."""
         num_levels = len(self.lateral_convs)
         if isinstance(inputs, Tensor):
             inputs = [inputs] * num_levels

@@ -1,4 +1,5 @@
 """The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
+from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -29,9 +30,9 @@ TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 class STMixerDecoder(BaseModule):
     r"""The STMixer decoder: ``num_stages`` heads, one Hungarian assigner each.
 
-    mmdet's ``SparseRoIHead`` contract (also a ``roi_head`` of ``SparseRCNN``).
+    mmdet's ``SparseRoIHead`` contract (also a ``SparseRCNN`` ``roi_head``).
     Stage ``k``'s losses: ``s{k}.*``, weighted by ``stage_loss_weights[k]``;
-    predictions from the last stage; image maps ``[B, C, H, W]``: ``T = 1``.
+    predictions from the last stage.
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
@@ -102,7 +103,6 @@ class STMixerDecoder(BaseModule):
             inject_mask_head_settings(mask_head, self))
         self.forecast_head = None if forecast_head is None else \
             MODELS.build(inject_forecast_head_settings(forecast_head, self))
-        # the parts agree (models/utils/consistency.py)
         check_built(self, STMixerDecoder)
 
     @property
@@ -158,7 +158,6 @@ class STMixerDecoder(BaseModule):
                              f'1, got {cfg["pos_weight"]}')
         return TASK_UTILS.build(cfg['assigner'])
 
-    # --- inputs ---
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """The pyramid as checked video maps (image maps get ``T = 1``)."""
         x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
@@ -199,7 +198,6 @@ class STMixerDecoder(BaseModule):
                 [res.temporal_features for res in rpn_results_list])
         return xyxy2xyzr(bboxes), spatial, temporal
 
-    # --- forward ---
     def run_stages(self,
                    x: Sequence[Tensor],
                    xyzr: Tensor,
@@ -227,17 +225,11 @@ class STMixerDecoder(BaseModule):
                 if temporal_queries is not None:
                     temporal_queries = torch.cat(
                         [temporal_queries, e_temporal], 1)
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                out = checkpoint(
-                    stage,
-                    x,
-                    xyzr,
-                    spatial_queries,
-                    temporal_queries,
-                    bboxes,
-                    use_reentrant=False)
-            else:
-                out = stage(x, xyzr, spatial_queries, temporal_queries, bboxes)
+            run = partial(
+                checkpoint, stage, use_reentrant=False) if (
+                    self.with_cp and self.training
+                    and torch.is_grad_enabled()) else stage
+            out = run(x, xyzr, spatial_queries, temporal_queries, bboxes)
             results.append(out)
             xyzr, bboxes = out['xyzr'], out['bboxes']
             spatial_queries = out['spatial_queries']
@@ -250,30 +242,25 @@ class STMixerDecoder(BaseModule):
         rpn_results_list: InstanceList,
         batch_data_samples: Optional[SampleList] = None
     ) -> List[Dict[str, Tensor]]:
-        """All stages' raw outputs, one dict per stage (mmdet's
-        ``_forward``)."""
+        """All stages' raw outputs, one dict per stage."""
         x = self.prepare_features(x)
         return self.run_stages(x,
                                *self.queries_from_proposals(rpn_results_list))
 
-    # --- training ---
     #: stops a diverged training naming the stage and the output
     check_finite = staticmethod(check_finite_stage_outputs)
 
     def assign(self, stage: int, stage_results: Dict[str, Tensor],
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
-        """Hungarian matching of one stage (batched for mmdet's
-        ``HungarianAssigner`` with its usual costs, else per sample) on
-        detached person logits and xyxy pixel boxes; the GT all label 0.
-        The stage's outputs are checked finite first (:meth:`check_finite`),
-        in the batched matching's one transfer to the host."""
+        """Hungarian matching of one stage (batched where
+        :func:`can_batch`, else per sample) on detached person logits and xyxy
+        pixel boxes, the GT all label 0, after :meth:`check_finite`."""
         if self.assigners is None:
             raise ValueError(
                 'STMixerDecoder.loss needs train_cfg (the assigner configs)')
         person_logits = stage_results['person_logits'].detach()
         bboxes = stage_results['bboxes'].detach()
-        # the same matches, with one transfer to the host per stage
         batched = batched_hungarian_assign(
             self.assigners[stage], person_logits, bboxes,
             [get_box_tensor(g.bboxes) for g in batch_gt_instances],
@@ -355,7 +342,6 @@ class STMixerDecoder(BaseModule):
         }
         return losses, assign_results
 
-    # --- inference ---
     def predict(self,
                 x: Sequence[Tensor],
                 rpn_results_list: InstanceList,

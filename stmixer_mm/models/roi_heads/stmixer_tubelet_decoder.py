@@ -17,12 +17,10 @@ from .stmixer_decoder import STMixerDecoder
 class STMixerTubeletDecoder(STMixerDecoder):
     """:class:`STMixerDecoder` with tubelet queries: every stage a
     :class:`STMixerTubeletStageHead`, every assigner a
-    :class:`~stmixer_mm.models.task_modules.TubeletHungarianAssigner`.
-
-    Training needs ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``
-    (``PackTubeletInputs``); :meth:`predict` adds normalised ``tubelet_bboxes``
-    ``[n, T', 4]`` (``bboxes`` the middle frame's). No mask or forecast head.
-    Args: those of :class:`STMixerDecoder`.
+    ``TubeletHungarianAssigner``; no mask or forecast head. Training needs
+    ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``; :meth:`predict` adds
+    normalised ``tubelet_bboxes`` ``[n, T', 4]`` (``bboxes``: the middle
+    frame's). Args: those of :class:`STMixerDecoder`.
     """
 
     def __init__(self, *args, **kwargs) -> None:

@@ -1,11 +1,6 @@
-"""Hungarian matching of a whole batch with one cost computation and one
-transfer to the host per stage.
-
-mmdet's ``HungarianAssigner`` computes costs, copies them to the host and runs
-``scipy`` per image; the costs are elementwise in (prediction, GT), so one
-``[B * N, sum_i n_i]`` cost matrix holds every image's block with the same
-numbers: one copy to the host, ``scipy`` per block, one copy back.
-"""
+"""mmdet's ``HungarianAssigner`` on a whole batch: its costs are elementwise in
+(prediction, GT), so one ``[B * N, sum_i n_i]`` cost matrix holds every image's
+block with the same numbers; one copy to the host, ``scipy`` per block."""
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
@@ -96,9 +91,8 @@ def batched_hungarian_assign(
         costs = []
         for match_cost in assigner.match_costs:
             if type(match_cost) is BBoxL1Cost:
-                # BBoxL1Cost's numbers (its division by a unit image is
-                # exact) on boxes normalised per image, without its copy
-                # of the image size to the device
+                # BBoxL1Cost's numbers on boxes normalised per image,
+                # without its copy of the image size to the device
                 cost = torch.cdist(
                     preds.bboxes / factors.repeat_interleave(N, dim=0),
                     all_gt / factors[gt_image],
@@ -107,7 +101,7 @@ def batched_hungarian_assign(
                 cost = match_cost(
                     pred_instances=preds, gt_instances=gts, img_meta=None)
             costs.append(cost)
-        # the one transfer to the host of the stage (with the flags)
+        # the stage's one transfer to the host (with the flags)
         cost = torch.stack(costs).sum(dim=0).detach()
         if flags is None:
             cost = cost.cpu().numpy()

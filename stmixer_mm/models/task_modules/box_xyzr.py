@@ -9,8 +9,7 @@ from torch import Tensor
 
 
 def xyzr_wh(xyzr: Tensor) -> Tensor:
-    """Width and height ``[..., 2]`` of xyzr boxes,
-    ``2^z * (2^(-r/2), 2^(r/2))``."""
+    """Width and height ``[..., 2]`` of xyzr boxes."""
     r = xyzr[..., 3:4]
     return 2.0**xyzr[..., 2:3] * 2.0**torch.cat([r * -0.5, r * 0.5], dim=-1)
 

@@ -1,11 +1,5 @@
 """Every check of settings that must agree between the parts of an STMixer
-model, in one place.
-
-Checks of built parts are ``declare_rule(..., built=True)`` rules (run right
-after the decoder or detector is built); checks of filled-in values and of the
-run-time pyramid run where the value is filled in or read. Each error names
-both sides and the fix.
-"""
+model; checks of built parts are ``declare_rule(..., built=True)`` rules."""
 import inspect
 from typing import Any, Optional, Sequence, Tuple
 
@@ -137,8 +131,7 @@ def check_query_generator(query_generator: nn.Module, hidden_channels: int,
 
 
 def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
-    """The neck's ``out_channels`` (if named) is the decoder's
-    ``feat_channels``."""
+    """The neck's ``out_channels`` is the decoder's ``feat_channels``."""
     channels = neck_cfg.get('out_channels') if isinstance(neck_cfg,
                                                           dict) else None
     if channels is not None and channels != feat_channels:
@@ -175,8 +168,7 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
 
 def check_pyramid_strides(x: Sequence[Tensor], featmap_strides: Sequence[int],
                           input_hw: Tuple[int, int]) -> None:
-    """Every map's size is the input's divided by its stride (either
-    rounding)."""
+    """Every map's size is the input's divided by its stride."""
     H, W = input_hw
     for level, (feat, stride) in enumerate(zip(x, featmap_strides)):
         h, w = feat.shape[-2:]
@@ -208,8 +200,7 @@ def check_explicit_setting(cfg: dict,
 
 
 def inject_mask_head_settings(cfg: dict, decoder) -> dict:
-    """The mask head config with the decoder's ``query_channels``,
-    ``feat_channels`` and ``featmap_strides`` filled in."""
+    """The mask head config with the decoder's settings filled in."""
     return _decoder_filled(
         cfg,
         'mask_head',
@@ -242,7 +233,6 @@ def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
         with_temporal_queries=decoder.with_temporal_queries)
 
 
-# --- the rules on the built decoder and detector ---
 def _decoder_parts_agree(decoder) -> None:
     """The stages agree, and so do each person loss and assigner."""
     check_stage_heads(decoder.stages)

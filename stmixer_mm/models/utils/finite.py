@@ -13,8 +13,7 @@ OUTPUTS = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
 
 
 def finite_flags(stage_results: Dict[str, Tensor]) -> Tensor:
-    """Whether each of the checked outputs is finite, on the device (no host
-    read): what :func:`check_finite_stage_outputs` reads."""
+    """Whether each checked output is finite, on the device."""
     return torch.stack([
         torch.isfinite(stage_results[key].detach()).all() for key, _ in OUTPUTS
     ])
@@ -23,11 +22,9 @@ def finite_flags(stage_results: Dict[str, Tensor]) -> Tensor:
 def check_finite_stage_outputs(stage: int,
                                stage_results: Dict[str, Tensor],
                                flags: Optional[np.ndarray] = None) -> None:
-    """Stop a diverged training with a message naming the stage and the
-    output (before the Hungarian matching, which would fail inside
-    scipy with 'matrix contains invalid numeric entries'). ``flags``: the
-    host values of :func:`finite_flags` where another transfer brought
-    them (the batched matching's); else one host read here."""
+    """Stop a diverged training naming the stage and the output (before
+    scipy's matching fails on 'matrix contains invalid numeric entries').
+    ``flags``: :func:`finite_flags` on the host if already read."""
     if flags is None:
         flags = finite_flags(stage_results).cpu().numpy()
     if bool(np.all(flags)):

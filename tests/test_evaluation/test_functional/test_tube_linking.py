@@ -1,4 +1,4 @@
-"""The hard-NMS linking of the person tubes (``tube_linking.py``) and the
+"""The greedy linking of the person tubes (``tube_linking.py``) and the
 VOC AP of the forecasts on hand-built detections; the ground truth and
 detections are shared with ``test_person_tubes.py`` and the TubeMetric
 tests.
@@ -20,7 +20,7 @@ are chosen so that every AP can be worked out by hand (see each test):
 import numpy as np
 import pytest
 
-from stmixer_mm.evaluation.functional import link_video_tubes, nms, voc_ap
+from stmixer_mm.evaluation.functional import link_person_tubes, voc_ap
 
 P = [10., 10., 50., 50.]
 P2 = [10., 10., 50., 80.]  # IoU with P: 1600 / 2800 = 0.571
@@ -57,13 +57,24 @@ def test_voc_ap_by_hand():
     assert voc_ap(np.array([1], bool), 2) == pytest.approx(0.5)
 
 
+def _person_tubes(frame_dets, min_length=1):
+    """``link_person_tubes`` of ``{keyframe: [n, 5] x1 y1 x2 y2 score}``,
+    one action column."""
+    frames = sorted(frame_dets)
+    return link_person_tubes(
+        frames, [frame_dets[f][:, :4] for f in frames],
+        [np.ones((len(frame_dets[f]), 1)) for f in frames],
+        [frame_dets[f][:, 4] for f in frames],
+        min_length=min_length)
+
+
 def test_link_mixed_scores_along_a_tube():
-    # scores vary along the tube: its score is the mean of its boxes'
+    # scores vary along the tube: each box keeps its own
     scores = np.linspace(0.2, 0.8, 20)
     frame_dets = {f: np.array([[*P, s]]) for f, s in zip(FRAMES, scores)}
-    (score, boxes), = link_video_tubes(frame_dets, 20)
-    np.testing.assert_allclose(boxes[:, 5], scores)
-    assert score == pytest.approx(scores.mean())
+    tube, = _person_tubes(frame_dets)
+    np.testing.assert_allclose(tube['box_scores'], scores)
+    assert tube['frames'] == list(FRAMES)
 
 
 def test_link_greedy_best_tube_first():
@@ -73,24 +84,15 @@ def test_link_greedy_best_tube_first():
         1: np.array([[*P, 0.4], [*P2, 0.9]]),
         2: np.array([[10, 10, 50, 65, 0.6]]),  # IoU .73 with P, .79 with P2
     }
-    tubes = link_video_tubes(frame_dets, 2, min_length=1)
-    by_len = sorted(tubes, key=lambda t: -len(t[1]))
-    assert len(by_len[0][1]) == 2
-    np.testing.assert_allclose(by_len[0][1][0, 1:5], P2)
-    assert by_len[0][0] == pytest.approx((0.9 + 0.6) / 2)
-    assert by_len[1][0] == pytest.approx(0.4)
+    by_len = sorted(_person_tubes(frame_dets), key=lambda t: -len(t['frames']))
+    assert len(by_len[0]['frames']) == 2
+    np.testing.assert_allclose(by_len[0]['boxes'][0], P2)
+    np.testing.assert_allclose(by_len[0]['box_scores'], [0.9, 0.6])
+    assert by_len[0]['detection_indices'] == [1, 0]
+    np.testing.assert_allclose(by_len[1]['box_scores'], [0.4])
 
 
-def test_link_drops_short_and_low_tubes():
-    frame_dets = {f: np.array([[*P, 0.004]]) for f in FRAMES}
-    assert link_video_tubes(frame_dets, 20) == []  # mean score < 0.005
+def test_link_drops_short_tubes():
     frame_dets = {f: np.array([[*P, 0.5]]) for f in range(1, 15)}
-    assert link_video_tubes(frame_dets, 20) == []  # 14 < 15 frames
-    assert len(link_video_tubes(frame_dets, 20, min_length=14)) == 1
-
-
-def test_nms_hard_keeps_scores():
-    boxes = np.array([[*P, 0.5], [*P, 0.9], [*Q, 0.3], [11, 11, 51, 51, .8]])
-    kept = nms(boxes, 0.6)
-    np.testing.assert_allclose(kept[:, 4], [0.9, 0.3])
-    assert len(nms(boxes, 0.6, top_k=1)) == 1
+    assert _person_tubes(frame_dets, min_length=15) == []  # 14 < 15 frames
+    assert len(_person_tubes(frame_dets, min_length=14)) == 1

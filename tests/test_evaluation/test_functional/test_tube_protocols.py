@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import stmixer_mm  # noqa: F401  (registers TubeMetric)
-from stmixer_mm.evaluation.functional import link_video_tubes
 from stmixer_mm.evaluation.functional.tube_protocols import (
     ap_trapezoid, ap_voc, build_tubes, evaluate, frame_ap_multisports,
     frame_ap_ucf_jhmdb, link_all, tube_iou, video_ap)
@@ -156,8 +155,8 @@ def test_video_ap_matched_gt_removed():
 
 def test_linking_decays_and_keeps_overlapping_boxes():
     # per frame two boxes with IoU > .6: MOC's linking decays the second
-    # box's score and keeps it (a second tube); the hybrid (hard NMS) drops
-    # it; MOC's 3-D NMS then removes the second tube, MultiSports keeps it
+    # box's score and keeps it (a second tube); MOC's 3-D NMS then removes
+    # the second tube, MultiSports keeps it
     a, b = [0, 0, 99, 99], [0, 0, 99, 84]
     frames = {
         f: np.array([a + [.9], b + [.8]], np.float32)
@@ -169,12 +168,6 @@ def test_linking_decays_and_keeps_overlapping_boxes():
     assert moc[0][1] == pytest.approx(.9)
     assert moc[1][1] == pytest.approx(.8 * (1 - iou_ab), rel=1e-6)
     assert np.allclose(moc[1][0][:, 1:5], b)
-    hybrid = link_video_tubes(
-        {
-            f: d.astype(np.float64)
-            for f, d in frames.items()
-        }, 15)
-    assert len(hybrid) == 1
     gt = _gt({'v': {0: [_box_tube(1, 15, a)]}}, {'v': 15}, labels=['a'])
     fd = {0: {0: frames}}
     assert len(link_all(gt, fd, ['v'], 'ucf_jhmdb')[0]) == 1

@@ -7,7 +7,7 @@ from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
 from stmixer_mm.evaluation.functional.protocol_utils import soft_decay
-from stmixer_mm.evaluation.functional.tube_trackeval import trackeval_metrics
+from stmixer_mm.evaluation.functional.tube_identity import trackeval_metrics
 from stmixer_mm.evaluation.functional.tubelet_linking import decay_tubelets
 
 NF = 40

@@ -1,8 +1,4 @@
-"""STMixer's 4-D adaptive sampling: geometry (:mod:`.geometry`), the
-reference operator (:mod:`.reference`), the prepared pyramid
-(:mod:`.pyramid`), the PyTorch and mmcv paths (:mod:`.pytorch_path`,
-:mod:`.mmcv_path`), the choice of a path (:mod:`.impls`) and the
-dispatcher (:mod:`.dispatch`)."""
+"""STMixer's 4-D adaptive sampling (dispatcher: :mod:`.dispatch`)."""
 from .dispatch import (SAMPLE_4D_IMPLS, prepare_pyramid, sample_4d,
                        sample_4d_features)
 from .geometry import make_sample_points, translate_to_linear_weight

@@ -1,11 +1,6 @@
-"""The dispatcher of STMixer's 4-D adaptive sampling.
-
-Three implementations of the same numbers: ``'reference'`` (:mod:`.reference`,
-the official operator; the tests' ground truth), ``'pytorch'``
-(:mod:`.pytorch_path`, CPU and GPU) and ``'mmcv'`` (:mod:`.mmcv_path`, mmcv's
-multi-scale deformable attention CUDA kernel). :func:`prepare_pyramid` lays a
-pyramid out once for all decoder stages. Speed: docs/en/benchmarks.md.
-"""
+"""The dispatcher of STMixer's 4-D adaptive sampling over three
+implementations of the same numbers: ``'reference'`` (the official operator),
+``'pytorch'`` (CPU and GPU), ``'mmcv'`` (mmcv's MSDA CUDA kernel)."""
 from typing import Optional, Sequence, Tuple, Union
 
 from torch import Tensor
@@ -24,7 +19,7 @@ __all__ = [
 
 def _check_inputs(sample_points: Tensor, prepared: PreparedPyramid,
                   featmap_strides: Strides, n_points: int) -> SamplingGeometry:
-    """Check :func:`sample_4d`'s prepared inputs; return the sizes."""
+    """Check prepared inputs; return the sizes."""
     if tuple(featmap_strides) != prepared.featmap_strides:
         raise ValueError(
             f'featmap_strides {tuple(featmap_strides)} differ from the '

@@ -1,10 +1,5 @@
-"""The mmcv path of STMixer's 4-D sampling (``impl='mmcv'``, CUDA).
-
-One call of mmcv's multi-scale deformable attention CUDA kernel: each (query,
-point) is a deformable-attention query with one point per level, the level
-weights its attention weights, the groups its heads, time folded into the
-per-head channels (:func:`_to_msda_inputs`).
-"""
+"""The mmcv path of STMixer's 4-D sampling (``impl='mmcv'``, CUDA): one call
+of mmcv's multi-scale deformable attention kernel (:func:`_to_msda_inputs`)."""
 from typing import NamedTuple
 
 import torch
@@ -21,19 +16,13 @@ _MSDA_DTYPES = (torch.float32, torch.float64)
 
 
 class _MSDAInputs(NamedTuple):
-    """Arguments of mmcv's multi-scale deformable attention (``Q = N * P``
-    queries, ``G`` heads, ``K = C / G * T`` channels per head, ``S = sum_l H_l
-    * W_l`` keys).
-
-    Attributes:
-        value (Tensor): ``[B, S, G, K]``; channel ``c * T + t`` of head ``g``
-            is channel ``g * C / G + c`` of frame ``t``.
-        spatial_shapes (Tensor): ``(H_l, W_l)`` per level, ``[L, 2]``, int64.
-        level_start_index (Tensor): First key of each level, ``[L]``, int64.
-        sampling_locations (Tensor): ``[B, Q, G, L, 1, 2]``, ``(x, y)`` in
-            ``[0, 1]`` per level.
-        attention_weights (Tensor): Level weights, ``[B, Q, G, L, 1]``.
-    """
+    """Arguments of mmcv's MSDA (``Q = N * P`` queries, ``G`` heads, ``K = C /
+    G * T`` channels per head, ``S = sum_l H_l * W_l`` keys): ``value`` ``[B,
+    S, G, K]`` (channel ``c * T + t`` of head ``g`` is channel ``g * C / G +
+    c`` of frame ``t``), int64 ``spatial_shapes`` ``(H_l, W_l)`` ``[L, 2]`` and
+    ``level_start_index`` ``[L]``, ``sampling_locations`` ``[B, Q, G, L, 1,
+    2]`` (``(x, y)`` in ``[0, 1]`` per level), ``attention_weights`` (the level
+    weights) ``[B, Q, G, L, 1]``."""
     value: Tensor
     spatial_shapes: Tensor
     level_start_index: Tensor
@@ -44,10 +33,11 @@ class _MSDAInputs(NamedTuple):
 def _to_msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
                     geo: SamplingGeometry, mapping_stride: float,
                     tau: float) -> _MSDAInputs:
-    """Map the 4-D sampling onto multi-scale deformable attention: the kernel
-    follows ``grid_sample(align_corners=False, padding_mode='zeros')``, so each
-    level's ``(x, y)`` is divided by ``(W_l * s_l, H_l * s_l)`` as in the
-    reference."""
+    """Map the 4-D sampling onto MSDA: each (query, point) a query with one
+    point per level, the level weights its attention weights, the groups its
+    heads, time folded into the head channels; the kernel follows
+    ``grid_sample(align_corners=False)``, so ``(x, y)`` is divided by
+    ``(W_l * s_l, H_l * s_l)`` as in the reference."""
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)

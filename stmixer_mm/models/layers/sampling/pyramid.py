@@ -13,14 +13,10 @@ from .impls import resolve_impl
 
 
 class PixelTables(torch.autograd.Function):
-    """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]``
-    (``S = sum_l HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D
-    / n)`` of every pixel, the levels one after the other.
-
-    Both directions are one strided copy per level (the tables are slices of
-    one ``[n, B, S, D / n]`` block), so the operator count does not grow with
-    ``B`` and ``n``.
-    """
+    """Maps ``[B, D, HW_l]`` -> ``n`` tables ``[B, S, D / n]`` (``S = sum_l
+    HW_l``): table ``i`` holds channels ``[i * D / n, (i + 1) * D / n)`` of
+    every pixel, levels in turn; both directions one strided copy per level
+    (slices of one ``[n, B, S, D / n]`` block)."""
 
     @staticmethod
     def forward(ctx, num_tables: int, *maps: Tensor) -> Tuple[Tensor, ...]:
@@ -195,8 +191,7 @@ class PreparedPyramid:
 
     def matches(self, featmap_strides: Strides, num_groups: int,
                 impl: str) -> bool:
-        """Whether it serves these settings (``'auto'`` resolved for its
-        device)."""
+        """Whether it serves these settings."""
         impl = resolve_impl(impl, self.values[0].device)
         return (tuple(featmap_strides) == self.featmap_strides
                 and num_groups == self.num_groups and impl == self.impl)

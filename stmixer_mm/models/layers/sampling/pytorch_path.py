@@ -1,11 +1,6 @@
-"""The PyTorch path of STMixer's 4-D sampling (``impl='pytorch'``).
-
-The grid is the same on every frame, so a group's pixel is one row of
-``C / G * T`` values of its pixel table, and the multi-level read is one
-weighted gather (``F.embedding_bag``) of ``4 * L`` rows per point
-(:func:`_corner_reads`). The two means the mixing needs are read directly
-(:func:`sample_4d_features_pytorch`). CPU and GPU.
-"""
+"""The PyTorch path of STMixer's 4-D sampling (``impl='pytorch'``): the grid
+is the same on every frame, so a point's multi-level read is one weighted
+gather (``F.embedding_bag``) of ``4 * L`` rows of ``C / G * T`` values."""
 from typing import Optional, Tuple
 
 import torch
@@ -53,7 +48,6 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
     pixel = (
         corners[1].unsqueeze(1) * const.widths + corners[0].unsqueeze(0) +
         const.starts)
-    # level weights softmax_l(-((z - mapping_stride) - l) ** 2 / tau)
     lvl_weights = level_softmax(
         points[2] - mapping_stride - const.levels, tau, dim=0)
     weights = bilinear * lvl_weights
@@ -66,9 +60,7 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
 
 
 def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
-    """``out[i] = sum_j weights[i, j] * table[index[i, j]]`` by
-    ``F.embedding_bag`` (contiguous rows: faster than ``grid_sample`` on
-    CPU)."""
+    """``out[i] = sum_j weights[i, j] * table[index[i, j]]``."""
     if (table.dtype == torch.bfloat16 and table.is_cuda
             and torch.is_grad_enabled() and weights.requires_grad):
         # CUDA has no bf16 backward of the per-sample weights
@@ -90,8 +82,7 @@ def _reads_block(prepared: PreparedPyramid, sample_points: Tensor) -> bool:
 
 def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
                    block: Optional[Tensor], weights: Tensor) -> Tensor:
-    """:func:`_gather` of every group (from ``tables[g]``, or the ``block`` in
-    one gather), stacked ``[G, M, K]``."""
+    """:func:`_gather` of every group, stacked ``[G, M, K]``."""
     G = len(tables)
     if block is not None:
         out = _gather(index, block.view(-1, block.size(-1)), weights)

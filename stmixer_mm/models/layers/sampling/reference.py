@@ -1,10 +1,5 @@
-"""The reference 4-D sampling: the official operator, transcribed.
-
-One ``grid_sample`` per level with the grid repeated for every frame
-(:func:`mhaq3d`), the levels blended by :func:`translate_to_linear_weight`;
-the ground truth of the tests and the path of the ONNX export
-(``impl='reference'``).
-"""
+"""The reference 4-D sampling (``impl='reference'``): the official operator,
+transcribed; the tests' ground truth and the ONNX export's path."""
 from typing import Optional, Sequence
 
 import torch.nn.functional as F

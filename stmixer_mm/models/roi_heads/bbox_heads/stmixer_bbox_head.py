@@ -1,8 +1,5 @@
-"""The box head of an STMixer stage: targets, losses and predictions.
-
-The base of :class:`~stmixer_mm.models.roi_heads.STMixerStageHead`, as mmdet's
-``BBoxHead`` is of ``DIIHead``; it owns no layers. See docs/en/overview.md.
-"""
+"""Targets, losses and predictions of an STMixer stage, without layers: the
+base of ``STMixerStageHead`` as mmdet's ``BBoxHead`` is of ``DIIHead``."""
 from typing import Dict, List
 
 import numpy as np
@@ -17,7 +14,6 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-# the test_cfg keys and defaults per label convention are declared there
 from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...utils.host_data import host_tensor
@@ -88,7 +84,6 @@ class STMixerBBoxHead(BaseModule):
                     'the softmax person loss has 2 classes (person, '
                     f'no-object); got class_weight={class_weight}')
 
-    # --- targets ---
     def action_targets(self, gt_labels: Tensor) -> Tensor:
         """Multi-hot class targets ``[n, num_actions]`` from GT labels."""
         if self.label_convention == 'mmdet':
@@ -136,9 +131,8 @@ class STMixerBBoxHead(BaseModule):
         ``[B*N]`` (0 person, 1 no-object), flat ``pos_inds`` ``[M]``, pixel
         ``bbox_targets``, ``img_factors`` (W, H, W, H), ``action_targets``,
         ``num_gts`` (averaged over ranks, >= 1) and ``matched_gt``."""
-        # the whole batch at once: positives in per-sample order, sample
-        # after sample, from the batched matching's host copy of gt_inds
-        # (else one nonzero, a host sync, per stage, not per sample)
+        # the whole batch at once, positives sample after sample, found in
+        # the batched matching's host copy of gt_inds (else one host sync)
         B = len(assign_results)
         gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
         device = gt_inds.device
@@ -177,7 +171,6 @@ class STMixerBBoxHead(BaseModule):
             num_gts=max(num_gts, 1.0),
             matched_gt=matched_gt)
 
-    # --- losses ---
     def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
                      bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
         """``loss_person``, ``loss_bbox``, ``loss_iou``, ``loss_action`` of one
@@ -188,12 +181,12 @@ class STMixerBBoxHead(BaseModule):
         if self.use_sigmoid_person:
             person_avg_factor = num_gts
         else:
-            # PyTorch's weighted mean: sum_i w[y_i] l_i / sum_i w[y_i]
+            # PyTorch's weighted mean: sum_i w[y_i] l_i / sum_i w[y_i], the
+            # number of positives read on the host (a shape)
             class_weight = getattr(self.loss_person, 'class_weight', None)
             if class_weight is None:
                 person_avg_factor = float(person_labels.numel())
             else:
-                # on the host (the number of positives is a shape)
                 num_pos = targets['pos_inds'].numel()
                 person_avg_factor = float(class_weight[0] * num_pos +
                                           class_weight[1] *
@@ -243,7 +236,6 @@ class STMixerBBoxHead(BaseModule):
                                  stage_results['action_logits'],
                                  stage_results['bboxes'], targets)
 
-    # --- predictions ---
     def person_scores(self, person_logits: Tensor) -> Tensor:
         """Person probability ``[...]`` from the person logits."""
         if self.use_sigmoid_person:
@@ -272,8 +264,7 @@ class STMixerBBoxHead(BaseModule):
                         test_cfg: OptConfigType = None,
                         rescale: bool = False,
                         with_query_indices: bool = False) -> InstanceList:
-        """Detections from a (the last) stage's outputs (:meth:`predict_ava` or
-        :meth:`predict_mmdet`).
+        """Detections from the last stage's outputs, per ``label_convention``.
 
         Args:
             stage_results (dict): Output of ``forward``.
@@ -333,8 +324,7 @@ class STMixerBBoxHead(BaseModule):
             boxes.device, boxes.dtype)
         sizes = sizes.repeat(1, 2)[:, None]  # [B, 1, 4] as (w, h, w, h)
         boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
-        # the one transfer of predict: how many queries each clip keeps
-        counts = counts.tolist()
+        counts = counts.tolist()  # predict's one transfer to the host
         results = []
         for i, n in enumerate(counts):
             result = InstanceData()

@@ -1,9 +1,5 @@
-"""One decoder stage of `STMixer: A One-Stage Sparse Action Detector
-<https://arxiv.org/abs/2303.15879>`_ (CVPR 2023).
-
-As mmdet's ``DIIHead`` (on ``BBoxHead``): the targets, losses and predictions
-come from :class:`STMixerBBoxHead`; see docs/en/overview.md.
-"""
+"""One decoder stage of `STMixer <https://arxiv.org/abs/2303.15879>`_ (CVPR
+2023), as mmdet's ``DIIHead`` on ``BBoxHead`` (:class:`STMixerBBoxHead`)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -112,8 +108,7 @@ class STMixerStageHead(STMixerBBoxHead):
         self.num_heads = num_heads
         self.featmap_strides = tuple(featmap_strides)
         self.action_prior_prob = action_prior_prob
-        # (checked as declared in utils/settings_specs.py) canonical order:
-        # the action head reads cat(q_s, q_t)
+        # canonical order: the action head reads cat(q_s, q_t)
         self.action_branches = tuple(b for b in self.BRANCHES
                                      if b in action_branches)
         self.with_temporal_branch = 'temporal' in self.action_branches
@@ -135,12 +130,10 @@ class STMixerStageHead(STMixerBBoxHead):
             ffn_drop=dropout,
             add_identity=True)
 
-        # spatial branch
         self.attention_s = MODELS.build(attn_cfg)
         self.attention_norm_s = nn.LayerNorm(hidden_channels)
         self.ffn_s = MODELS.build(ffn_cfg)
         self.ffn_norm_s = nn.LayerNorm(hidden_channels)
-        # temporal branch
         if self.with_temporal_branch:
             self.attention_t = MODELS.build(attn_cfg)
             self.attention_norm_t = nn.LayerNorm(hidden_channels)
@@ -159,7 +152,6 @@ class STMixerStageHead(STMixerBBoxHead):
         # (the attribute name is the state-dict key of the official model)
         self.samplingmixing = self._build_sampling_mixing(sampling_mixing)
 
-        # heads
         self.person_cls_fcs = make_fcs(hidden_channels, num_person_fcs,
                                        ffn_act_cfg)
         self.fc_person_cls = nn.Linear(hidden_channels, self.num_person_logits)
@@ -227,12 +219,10 @@ class STMixerStageHead(STMixerBBoxHead):
         self.samplingmixing.init_weights()
         self._is_init = True
 
-    # --- forward ---
     def attention_iof(self,
                       xyzr: Tensor,
                       bboxes: Optional[Tensor] = None) -> Tensor:
-        """IoF ``|box_i & box_j| / |box_i|`` ``[B, N, N]`` of the query
-        boxes."""
+        """IoF ``|box_i & box_j| / |box_i|`` ``[B, N, N]``."""
         return box_iof(xyzr2xyxy(xyzr) if bboxes is None else bboxes)
 
     def attention_bias(self,
@@ -288,10 +278,9 @@ class STMixerStageHead(STMixerBBoxHead):
     def self_attention(self, queries: Sequence[Tensor], pe: Tensor,
                        bias: Tensor) -> List[Tensor]:
         """``LN(a + MHA(a, a, a, bias))``, ``a = q + pe``, of all ``K``
-        branches at once, as rows ``[B * N, C]``: each branch's mmcv
-        ``MultiheadAttention`` brick plus LayerNorm (up to rounding), its
-        heads run as ``K * heads`` heads of one
-        ``F.scaled_dot_product_attention``."""
+        branches as rows ``[B * N, C]``: each branch's mmcv
+        ``MultiheadAttention`` brick plus LayerNorm (up to rounding), run as
+        ``K * heads`` heads of one ``F.scaled_dot_product_attention``."""
         branches = self._attention_branches()[:len(queries)]
         bricks = [brick for brick, _ in branches]
         K = len(queries)
@@ -333,8 +322,7 @@ class STMixerStageHead(STMixerBBoxHead):
         ]
 
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
-        """The pyramid ``[B, C', T, H_l, W_l]`` laid out once for the
-        sampler."""
+        """The pyramid laid out once for the sampler."""
         return self.samplingmixing.prepare(x)
 
     def forward(self,

@@ -1,8 +1,6 @@
-"""One decoder stage of STMixer-T, the tubelet detector of the STMixer
-journal version (`arXiv 2404.09842 <https://arxiv.org/abs/2404.09842>`_): every
-query predicts a box on each output frame, one person score and the actions of
-the whole tubelet; TubeR's and MOC's choices where the paper's text was
-unavailable (docs/en/tubelets.md)."""
+"""One decoder stage of STMixer-T, the tubelet detector of the STMixer journal
+version (`arXiv 2404.09842 <https://arxiv.org/abs/2404.09842>`_); TubeR's and
+MOC's choices where the paper's text was unavailable (docs/en/tubelets.md)."""
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -21,7 +19,8 @@ from .stmixer_stage_head import STMixerStageHead, make_fcs
 
 @MODELS.register_module()
 class STMixerTubeletStageHead(STMixerStageHead):
-    r"""A STMixer stage whose queries are tubelets ``xyzr [B, N, T', 4]``.
+    r"""A STMixer stage whose queries are tubelets ``xyzr [B, N, T', 4]``: a
+    box per output frame, one person score and the tubelet's actions.
 
     Frame ``t`` is sampled around box ``t * T' // T``; the IoF bias is averaged
     over frames, the box PE is of the mean box; the box head reads
@@ -78,12 +77,10 @@ class STMixerTubeletStageHead(STMixerStageHead):
             self.frame_reg_fcs = make_fcs(self.hidden_channels,
                                           self.num_reg_fcs, self.ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
-        # the parts agree (models/utils/consistency.py)
         check_built(self, STMixerTubeletStageHead)
 
     def init_weights(self) -> None:
-        """The stage's initialisation; with ``frame_box_features`` also the
-        per-frame mixing's and a zero ``fc_frame_reg``."""
+        """Also a zero ``fc_frame_reg`` with ``frame_box_features``."""
         super().init_weights()
         if self.frame_box_features:
             self.adaptive_mixing_f.init_weights()
@@ -91,8 +88,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
             nn.init.zeros_(self.fc_frame_reg.bias)
 
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
-        """The pyramid as one-frame maps ``[B * T, C, 1, H, W]``, laid out
-        once."""
+        """The pyramid as one-frame maps ``[B * T, C, 1, H, W]``, laid out."""
         return self.samplingmixing.prepare(self.samplingmixing.split_frames(x))
 
     def attention_iof(self,
@@ -117,8 +113,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
     def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
                        queries: Sequence[Tensor]) -> tuple:
-        """The stage's sampling and mixing; with ``frame_box_features`` also
-        the per-frame queries ``[B * N, T', C]``."""
+        """Also the per-frame queries ``[B * N, T', C]``."""
         if not self.frame_box_features:
             return super().sample_and_mix(x, xyzr, queries)
         spatial, temporal, frames = self.samplingmixing(
@@ -167,8 +162,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def get_targets(self, assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
                     batch_img_metas: List[dict], num_queries: int) -> dict:
-        """STMixer-K's targets plus the matched ``tubelet_bboxes``
-        ``[M, T', 4]`` and ``tubelet_valid`` ``[M, T']``."""
+        """Plus the matched ``tubelet_bboxes`` / ``tubelet_valid``."""
         targets = super().get_targets(assign_results, batch_gt_instances,
                                       batch_img_metas, num_queries)
         gt_boxes, gt_valid = tubelet_targets(batch_gt_instances,
@@ -229,8 +223,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
 
 def tubelet_targets(batch_gt_instances: InstanceList, num_frames: int):
-    """``(boxes [n, T', 4], valid [n, T'] bool)`` of a batch's GT tubelets,
-    concatenated; a clear error without them."""
+    """``(boxes [n, T', 4], valid [n, T'] bool)`` of a batch's GT tubelets."""
     boxes, valid = [], []
     for i, gt in enumerate(batch_gt_instances):
         if 'tubelet_bboxes' not in gt or 'tubelet_valid' not in gt:

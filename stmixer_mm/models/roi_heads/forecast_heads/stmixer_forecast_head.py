@@ -1,11 +1,5 @@
 """Forecasts on STMixer's decoded queries: each person's box, actions and
-presence ``h`` frames after the clip's last frame (docs/en/forecasting.md).
-
-Per horizon, from ``cat(q_s, q_t)``: the box as a change of the query's
-(detached) box in the decoder's ``xyzr`` coding, action logits as a change of
-its (detached) action logits, and a presence logit. Training reads the last
-stage's Hungarian matches; box/action losses: in-view horizons, presence: all.
-"""
+presence ``h`` frames after the clip's last frame (docs/en/forecasting.md)."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -59,11 +53,9 @@ def box_features(x: Sequence[Tensor],
                  batch_img_metas: List[dict],
                  grid: int,
                  frames: int = 1) -> Tensor:
-    """:func:`box_grid_features` of the pyramid's finest level ``x[0]`` at
-    ``frames`` of its frames, evenly spaced and ending at the last one,
-    concatenated oldest first (``[B, N, frames * C * grid * grid]``); the
-    maps cover each sample's padded ``batch_input_shape`` (the data
-    preprocessor's; a missing one: ValueError)."""
+    """:func:`box_grid_features` of the finest level ``x[0]`` at ``frames``
+    frames, evenly spaced, ending at the last, oldest first (``[B, N, frames *
+    C * grid * grid]``); the maps cover each padded ``batch_input_shape``."""
     level = x[0] if x[0].dim() == 5 else x[0][:, :, None]
     T = level.size(2)
     if frames > T:
@@ -86,7 +78,8 @@ def box_features(x: Sequence[Tensor],
 @MODELS.register_module()
 class STMixerForecastHead(BaseModule):
     """Each query's box, actions and presence at ``horizons`` frames after the
-    last observed frame.
+    last observed frame: changes of its detached ``xyzr`` box and action
+    logits, and a presence logit; box/action losses on in-view horizons only.
 
     Args:
         horizons (Sequence[int]): Frames ahead, ascending (e.g. ``(8, 16)``).
@@ -97,10 +90,9 @@ class STMixerForecastHead(BaseModule):
         roi_grid (int): 0: read the queries only; ``g``: also the pyramid's
             finest level at the last observed frame on a ``g x g`` grid
             inside each query's (detached) box, projected to
-            ``query_channels`` (the precursor as the backbone sees it).
+            ``query_channels``.
         roi_frames (int): With ``roi_grid``: read that grid on this many
-            frames of the finest level, evenly spaced, ending at the last
-            (the box's content over the clip: motion). Default 1.
+            frames, evenly spaced, ending at the last. Default 1.
         detach_inputs (bool): Read the queries and the pyramid without
             passing the forecast losses back to the detector.
         loss_bbox (dict): L1 of the in-view boxes divided by the input size.
@@ -132,7 +124,6 @@ class STMixerForecastHead(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         check_arguments(STMixerForecastHead, locals())
         super().__init__(init_cfg=init_cfg)
-        # (ascending, >= 1: checked as declared in utils/settings_specs.py)
         self.horizons = tuple(int(h) for h in horizons)
         self.num_actions = num_actions
         self.with_temporal_queries = with_temporal_queries
@@ -281,9 +272,8 @@ class STMixerForecastHead(BaseModule):
         else:  # nothing in view: zero losses that keep the graph
             zero = preds['bboxes'].sum() * 0 + preds['action_logits'].sum() * 0
             losses.update(
-                loss_future_bbox=zero,
-                loss_future_iou=zero,
-                loss_future_action=zero)
+                dict.fromkeys(('loss_future_bbox', 'loss_future_iou',
+                               'loss_future_action'), zero))
         losses['loss_future_visible'] = self.loss_visible(
             vis_logits.reshape(-1, 1),
             visible.reshape(-1, 1).to(vis_logits),

@@ -1,5 +1,4 @@
-"""Helpers of :class:`~stmixer_mm.models.roi_heads.STMixerMaskHead`: the
-keyframe slice of a video pyramid, the relative box coordinates."""
+"""Helpers of :class:`~stmixer_mm.models.roi_heads.STMixerMaskHead`."""
 from typing import List, Sequence, Tuple
 
 import torch

@@ -1,10 +1,6 @@
-"""Actor masks on STMixer's queries: DETR's mask head on the keyframe.
-
-DETR's ``MHAttentionMap`` and ``MaskHeadSmallConv`` (``segmentation.py``,
-Carion et al., ECCV 2020) on the keyframe ``t = T // 2`` of a video pyramid,
-for the needed queries only, with the query's box as CondInst's relative
-coordinates; see docs/en/masks.md.
-"""
+"""Actor masks on STMixer's queries: DETR's ``MHAttentionMap`` and
+``MaskHeadSmallConv`` (``segmentation.py``) on the keyframe ``t = T // 2``, the
+query's box as CondInst's relative coordinates (docs/en/masks.md)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -142,7 +138,6 @@ class STMixerMaskHead(BaseModule):
         self.adapters = nn.ModuleList(
             nn.Conv2d(feat_channels, conv_channels[i], 1)
             for i in range(num_levels - 1))
-        # relative box coordinates through a 1x1 conv, per level
         self.coord_adapters = nn.ModuleList(
             nn.Conv2d(2, width, 1) for width in (dim, ) +
             conv_channels[:num_levels - 1]) if self.box_coords else None
@@ -152,7 +147,7 @@ class STMixerMaskHead(BaseModule):
 
     def init_weights(self) -> None:
         super().init_weights()
-        # the query projection as DETR's (xavier, zero bias)
+        # the projections as DETR's (xavier, zero bias)
         nn.init.xavier_uniform_(self.q_proj.weight)
         nn.init.zeros_(self.q_proj.bias)
         nn.init.xavier_uniform_(self.k_proj.weight)
@@ -208,7 +203,6 @@ class STMixerMaskHead(BaseModule):
             y = conv(y)
         return self.conv_logits(y)[:, 0]
 
-    # --- training ---
     def mask_targets(self, gt_masks: Sequence[Tensor],
                      pad_shape: Tuple[int, int], size: Tuple[int,
                                                              int]) -> Tensor:
@@ -272,8 +266,7 @@ class STMixerMaskHead(BaseModule):
              clip: Tensor,
              targets: Tensor,
              boxes: Optional[Tensor] = None) -> dict:
-        """``loss_mask`` and ``loss_dice`` of matched queries vs
-        ``targets``."""
+        """``loss_mask`` / ``loss_dice`` of matched queries vs ``targets``."""
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:  # no person in the batch: a zero with a
             zero = logits.sum() * 0  # gradient path to the head
@@ -283,7 +276,6 @@ class STMixerMaskHead(BaseModule):
             loss_mask=self.loss_mask(flat, target),
             loss_dice=self.loss_dice(flat, target))
 
-    # --- inference ---
     def predict_masks(self,
                       x: Sequence[Tensor],
                       queries: Tensor,
@@ -310,8 +302,7 @@ class STMixerMaskHead(BaseModule):
                                                                        Tensor],
                         results: InstanceList,
                         batch_img_metas: List[dict]) -> None:
-        """Add ``masks`` (bool ``[n, h, w]``) to ``results`` from their
-        ``query_indices`` (left for the caller to remove)."""
+        """Add ``masks`` (bool ``[n, h, w]``) to ``results``."""
         queries, clips, boxes = selected_queries(
             stage_results, [res.query_indices for res in results])
         img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
