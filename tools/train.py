@@ -3,8 +3,7 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
 
 Flags as mmaction2's / mmdet's ``tools/train.py``; the end-of-run summary,
-the checkpoint checks and distributed runs: docs/en/train_test.md.
-"""
+the checkpoint checks and distributed runs: docs/en/train_test.md."""
 from stmixer_mm.cli.train import main
 
 if __name__ == '__main__':

@@ -45,15 +45,13 @@ def init_detector(config: Union[str, Config],
         cfg_options (dict, optional): overrides merged into the config.
         strict (bool): a misfit raises ``CheckpointMismatchError``; False
             loads the matching weights and logs the rest.
-        fallback_queries (bool): keep ``test_cfg.num_fallback`` (as the AVA
-            evaluation); False (default) sets it to 0.
+        fallback_queries (bool): keep ``test_cfg.num_fallback`` (as AVA eval).
 
     Returns:
         nn.Module: in eval mode, with ``cfg`` and ``dataset_meta`` (or None).
 
     Raises:
-        ConfigFileError, ConfigSettingError, CheckpointFileError: a config
-            file unreadable, a bad setting, a bad checkpoint file.
+        ConfigFileError, ConfigSettingError, CheckpointFileError: as named.
     """
     if isinstance(config, str):
         config = load_config(config)
@@ -253,8 +251,7 @@ def inference_clips(model: torch.nn.Module,
                     pipeline: Optional[Compose] = None,
                     video_ids: Optional[Sequence[Optional[str]]] = None,
                     timestamps: Optional[Sequence[Optional[int]]] = None):
-    """Detect in several clips with one forward pass; one
-    ``ActionDataSample`` per clip, in order.
+    """Detect in several clips in one forward pass, in order.
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.

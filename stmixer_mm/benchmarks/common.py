@@ -40,9 +40,8 @@ def synchronize(device: torch.device) -> None:
 
 
 def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
-    """Bytes allocated by ``fn`` at its peak, above what was held before (CUDA:
-    allocator peak statistics; CPU: ``torch.profiler`` memory events replayed
-    in order)."""
+    """Peak bytes ``fn`` allocates above what was held before (CUDA: allocator
+    statistics; CPU: ``torch.profiler`` memory events replayed in order)."""
     if device.type == 'cuda':
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -66,9 +65,8 @@ def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
 
 
 def drop_pretrained(node: Any) -> int:
-    """Remove, in place, every checkpoint a model config would load at
-    ``init_weights`` (``Pretrained`` / ``checkpoint`` ``init_cfg``, string
-    ``pretrained``); returns how many."""
+    """Remove in place every checkpoint a model config would load (``init_cfg``
+    ``Pretrained`` / ``checkpoint``, str ``pretrained``); returns how many."""
     removed = 0
     if isinstance(node, dict):
         for key in list(node.keys()):
@@ -90,8 +88,7 @@ def drop_pretrained(node: Any) -> int:
 
 @contextlib.contextmanager
 def quiet_init():
-    """The current logger at ERROR inside (mmengine logs every parameter's
-    ``init_weights``)."""
+    """Current logger at ERROR inside (mmengine logs every init_weights)."""
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
     level = logger.level
@@ -103,8 +100,7 @@ def quiet_init():
 
 
 def load_average() -> str:
-    """The 1, 5, 15 minute load averages (``'n/a'`` if none), printed beside
-    timings taken on shared machines."""
+    """1/5/15-minute load averages (``'n/a'`` if none), shown by timings."""
     try:
         return ' '.join(f'{x:.2f}' for x in os.getloadavg())
     except (AttributeError, OSError):
@@ -112,8 +108,7 @@ def load_average() -> str:
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
-    """Plain-text table: first row the header, columns right-aligned, separated
-    by ``|``."""
+    """Plain-text table: header first, columns right-aligned, ``|`` between."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, '-+-'.join('-' * w for w in widths))
@@ -142,11 +137,8 @@ def time_steps(steps: Dict[str, Callable[[], Any]],
     """Time the ``steps`` (name -> callable) interleaved, so that load changes
     hit every step: ``warmup`` rounds, then ``repeats`` timed ones
     (``alternate``: every other round reversed), synchronised on ``device``.
-
-    Returns:
-        tuple[dict, dict, dict]: per name the wall and CPU (process) seconds
-        of every timed call, and its last return value.
-    """
+    Returns per name the wall and CPU (process) seconds of every timed call,
+    and its last return value."""
     names = list(steps)
     for _ in range(warmup):
         for name in names:
@@ -219,16 +211,14 @@ def perturb(module: torch.nn.Module, seed: int) -> None:
                 p.add_(torch.randn(p.shape, generator=g).to(p.device) * 0.01)
 
 
-#: the official input size (H, W): short side 256, width of the published
-#: settings 320
+#: the official input size (H, W): short side 256, published width 320
 OFFICIAL_HW = (256, 320)
 
 
 def clip_shape(cfg: Config,
                shape: Optional[Sequence[int]] = None,
                hw: Sequence[int] = OFFICIAL_HW) -> Tuple[int, int, int]:
-    """``(T, H, W)``: ``shape`` if given, else the test pipeline's clip_len
-    and ``hw``."""
+    """``(T, H, W)``: ``shape``, else the test pipeline's clip_len, ``hw``."""
     if shape is not None:
         return tuple(shape)
     return (clip_sampling_from_cfg(cfg)[0], *hw)
@@ -428,12 +418,11 @@ def build_random_model(path: str,
 
 
 def official_stack_cfg(cfg: Config) -> Config:
-    """Turn a detector config into the official stack's, in place, keeping the
-    parameters and their keys: the backbone's stock mmaction2 class
-    (``mmaction.VisionTransformer`` with hand-written attention as in the
-    official VideoMAE backbone, ``mmaction.ResNet3dSlowOnly``, SlowFast with
-    ``conv3d_impl='native'``) and the reference sampling path
-    (``impl='reference'``, equal to the official operator)."""
+    """Turn a detector config into the official stack's, in place, parameter
+    keys kept: stock mmaction2 backbones (``mmaction.VisionTransformer`` with
+    hand-written attention as the official VideoMAE's,
+    ``mmaction.ResNet3dSlowOnly``, SlowFast with ``conv3d_impl='native'``) and
+    ``impl='reference'`` sampling (equal to the official operator)."""
     backbone = cfg.model.backbone
     kind = type_name(backbone.type)
     if kind == 'STMixerVisionTransformer':
@@ -495,9 +484,8 @@ def official_configs(metafile: str,
 
 def prediction_difference(ours: Sequence[Any],
                           official: Sequence[Any]) -> float:
-    """Largest ``|ours - official|`` over predicted boxes and scores, relative
-    to each field's largest ``|official|`` (``inf`` when the detections
-    differ)."""
+    """Largest ``|ours - official|`` of predicted boxes and scores, relative to
+    each field's largest ``|official|`` (``inf`` if the detections differ)."""
     worst = 0.
     for a, b in zip(ours, official):
         pa, pb = a.pred_instances, b.pred_instances
@@ -534,9 +522,8 @@ def raw_output_difference(ours,
 
 
 def tensors_difference(ours: Any, reference: Any) -> float:
-    """Largest ``|ours - reference|`` over two nested structures' tensors, each
-    relative to its largest ``|reference|`` (``inf`` when layouts or shapes
-    differ)."""
+    """Largest ``|ours - reference|`` of nested structures' tensors, each
+    relative to its largest ``|reference|`` (``inf`` if shapes differ)."""
     leaves_ours = torch.utils._pytree.tree_leaves(ours)
     leaves_ref = torch.utils._pytree.tree_leaves(reference)
     if len(leaves_ours) != len(leaves_ref):

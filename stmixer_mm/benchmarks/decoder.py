@@ -1,8 +1,7 @@
 """Speed and memory of the STMixer decoder: fast path vs reference sampling
 (the library of ``tools/analysis_tools/benchmark_decoder.py``): same weights,
 neck-like inputs; training loss: a fixed random projection, no Hungarian
-matching. See docs/en/benchmarks.md.
-"""
+matching. See docs/en/benchmarks.md."""
 import copy
 import statistics
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -23,9 +22,8 @@ DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
 #: dense matrix products (their self time is the floor of the decoder)
 GEMM_OPS = ('aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm',
             'aten::addbmm', 'aten::_addmm_activation')
-#: the weighted gathers of the pytorch sampler (the bilinear reads
-#: themselves, and their backward: scatter into the table, weight
-#: gradients), counted with their children
+#: the pytorch sampler's weighted gathers (the bilinear reads and their
+#: backward: scatter into the table, weight gradients), with their children
 GATHER_OPS = ('aten::_embedding_bag_forward_only', 'aten::_embedding_bag',
               'aten::_embedding_bag_per_sample_weights_backward',
               'aten::_embedding_bag_dense_backward')

@@ -2,8 +2,7 @@
 ``tools/analysis_tools/get_flops.py`` and of ``benchmark_model.py``'s FLOPs):
 unlike mmaction2's (backbone + neck), mmdet's ``_forward`` under
 ``FlopCounterMode``; PyTorch-path sampling: one MAC per ``embedding_bag``
-element; mmcv's kernel is not counted. Rules: docs/en/benchmarks.md.
-"""
+element; mmcv's kernel is not counted. Rules: docs/en/benchmarks.md."""
 import copy
 import math
 from collections import defaultdict

@@ -1,6 +1,5 @@
 """The reference forecasts on perfect detections of a synthetic tube set
-(``tools/experiments/forecast_references.py``, docs/en/forecasting.md).
-"""
+(``tools/experiments/forecast_references.py``, docs/en/forecasting.md)."""
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -79,8 +78,7 @@ TRAINED_FORECASTS = (('model', ''), ('zero motion', '_zero_motion'),
 
 def last_validation(work_dir: str) -> Dict[str, float]:
     """The metrics of the last validation with ``forecast/`` metrics in the
-    newest mmengine json log under ``work_dir``
-    (:func:`~stmixer_mm.utils.json_logs.load_log`).
+    newest mmengine json log under ``work_dir`` (:func:`load_log`).
 
     Raises:
         FileNotFoundError: No such folder, or no log in it.

@@ -1,10 +1,8 @@
 """Where a trained forecaster loses the future: is it in the decoded query?
-
 Per horizon, :func:`run_probe` compares the anticipation and onset mAP of the
 present scores, the trained head and linear probes on what the forecast head
 reads (:func:`collect`, teacher forcing). Method and results:
-docs/en/forecasting.md.
-"""
+docs/en/forecasting.md."""
 import json
 from typing import Dict, List, Optional
 

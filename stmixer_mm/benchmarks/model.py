@@ -1,12 +1,10 @@
 """Parameter count, forward latency and clips/s of detector configs (the
 library of ``tools/analysis_tools/benchmark_model.py``; docs/en/benchmarks.md).
-
 ``--vs-official`` (:func:`benchmark_vs_official`): "official" is mmaction2's
 stock backbone (ViT attention as the official STMixer's VideoMAE) with
 ``impl='reference'``, "ours" the config after ``prepare_for_inference``;
 same random weights and clips, relative output difference at most 1e-4 in
-fp32 (TF32 off).
-"""
+fp32 (TF32 off)."""
 import contextlib
 import copy
 import os
@@ -309,10 +307,9 @@ def benchmark_vs_official(
         cfg_options: Optional[dict] = None) -> List[Dict[str, Any]]:
     """``--vs-official``: our detector against the official stack (module
     docstring); prints the table, returns the rows (to ``json`` after every
-    row). ``dtypes`` / ``bf16`` / ``fp32_only``: as
-    :func:`~stmixer_mm.benchmarks.common.select_dtypes`; ``compile``: also
-    the captured path (:func:`compile_row`). ``SystemExit`` when the two
-    differ beyond 1e-4 (relative) or a prediction is not finite."""
+    row). ``dtypes`` / ``bf16`` / ``fp32_only``: as :func:`select_dtypes`;
+    ``compile``: also the captured path (:func:`compile_row`). ``SystemExit``
+    when they differ beyond 1e-4 (relative) or a prediction is not finite."""
     thread_counts = threads or [torch.get_num_threads()]
     dtypes, notes, load_before = start_table(
         devices, dtypes, bf16, fp32_only,

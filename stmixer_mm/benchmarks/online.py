@@ -1,7 +1,6 @@
 """Speed, lag and memory of the demo offline and online
 (``tools/analysis_tools/benchmark_online.py``; :func:`worker` runs in a fresh
-process per model and mode).
-"""
+process per model and mode)."""
 import os
 import os.path as osp
 import resource

@@ -1,7 +1,6 @@
 """Operators launched and host synchronisations of ``predict`` and of one
 training step, per part (library of ``tools/analysis_tools/profile_model.py``;
-random weights, one random clip, two GT persons; docs/en/gpu.md).
-"""
+random weights, one random clip, two GT persons; docs/en/gpu.md)."""
 import os.path as osp
 import warnings
 from contextlib import contextmanager

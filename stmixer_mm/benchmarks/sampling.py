@@ -1,8 +1,7 @@
 """Speed and memory of the implementations of STMixer's 4-D sampling (the
 library of ``tools/analysis_tools/benchmark_sampling.py``): ``sample_4d`` at
 the official ViT-B 16x4 sizes; parity against a float64 reference within
-``PARITY_TOL``, else ``SystemExit``. Details: docs/en/gpu.md.
-"""
+``PARITY_TOL``, else ``SystemExit``. Details: docs/en/gpu.md."""
 import statistics
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -18,10 +17,9 @@ N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
 INPUT_HW = (256, 340)
 STRIDES = (4, 8, 16, 32)
 DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
-#: Largest accepted error relative to the float64 reference's largest
-#: value: (output, gradients). fp32 also compares 'mmcv' with 'pytorch'
-#: directly (absolute, 1e-5 on the output). bf16 keeps 8 bits of mantissa
-#: (unit roundoff 3.9e-3), fp16 11 (4.9e-4).
+#: Largest error relative to the float64 reference's largest value: (output,
+#: gradients); fp32 also compares 'mmcv' with 'pytorch' directly (absolute,
+#: 1e-5 on the output). Unit roundoff: bf16 3.9e-3 (8 bits), fp16 4.9e-4 (11).
 PARITY_TOL = dict(fp32=(1e-5, 1e-5), bf16=(2e-2, 5e-2), fp16=(4e-3, 1e-2))
 
 

@@ -1,7 +1,6 @@
 """Count the operators a piece of PyTorch code launches and the points where it
 makes the host wait for the device: on a CPU, :class:`OpCounter` counts the
-ATen operators and those that *would* wait for a GPU (list: docs/en/gpu.md).
-"""
+ATen operators and those that *would* wait for a GPU (list: docs/en/gpu.md)."""
 from collections import Counter
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -161,8 +160,7 @@ class OpCounter:
 
     def __init__(self) -> None:
         self.ops: Counter = Counter()
-        #: the operators that are not views (what a GPU launches kernels
-        #: for), per part
+        #: per part, the operators that are not views (GPU kernel launches)
         self.kernels: Counter = Counter()
         self.op_names: Counter = Counter()
         self.syncs: List[Tuple[str, str, str]] = []
@@ -187,8 +185,7 @@ class OpCounter:
     @contextmanager
     def track(self, model: nn.Module,
               parts: Sequence[Tuple[str, str, str]]) -> Iterator[None]:
-        """Count what runs inside some methods of ``model``'s submodules in
-        named parts.
+        """Count what runs inside some methods of ``model``'s submodules.
 
         Args:
             model (nn.Module): The model.

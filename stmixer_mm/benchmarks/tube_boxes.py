@@ -1,7 +1,6 @@
 """Bias and jitter of a tube model's boxes on the ground-truth tubes, from
 ``tools/test.py --dump`` predictions (``analyze_tube_boxes.py``;
-docs/en/tubelets.md).
-"""
+docs/en/tubelets.md)."""
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -146,11 +145,8 @@ def analyse_labels(gt: dict, predictions: dict) -> dict:
     """Per ground-truth box, the best-overlapping prediction (as
     :func:`analyse`): ``matched_label_accuracy`` (the share whose best class is
     the tube's; absent without scores) and, for tubelets,
-    ``iou_median_by_slot`` (slot 0 first).
-
-    Args:
-        predictions: :func:`frame_predictions`.
-    """
+    ``iou_median_by_slot`` (slot 0 first); ``predictions``: of
+    :func:`frame_predictions`."""
     correct, slot_ious, matched = [], {}, 0
     for video in gt['test_videos'][0]:
         for label, tubes in gt['gttubes'][video].items():
@@ -183,15 +179,13 @@ def analyse_labels(gt: dict, predictions: dict) -> dict:
 
 def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,
                     degree: int) -> np.ndarray:
-    """Each tubelet's boxes fitted per coordinate by a polynomial in time.
+    """Each tubelet's boxes fitted per coordinate by a polynomial in time
+    (``[n, T', 4]`` float32).
 
     Args:
         boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.
         frames (np.ndarray): ``[T']`` video frames of the output frames.
         degree (int): Least-squares degree; ``>= T' - 1``: boxes unchanged.
-
-    Returns:
-        np.ndarray: ``[n, T', 4]`` float32.
     """
     boxes = np.asarray(boxes, np.float64)
     t = np.asarray(frames, np.float64).reshape(-1)

@@ -1,6 +1,5 @@
 """Library parts of the tube experiments (``tools/experiments/``): their
-data, test-only configs and the predictions of ``tools/test.py --dump``.
-"""
+data, test-only configs and the predictions of ``tools/test.py --dump``."""
 import os
 import os.path as osp
 import pickle

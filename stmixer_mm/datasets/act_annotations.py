@@ -1,6 +1,4 @@
-"""Loading and checking of the ACT tube ground-truth pickle (JHMDB-21,
-UCF101-24, MultiSports; docs/en/datasets.md), for ``TubeDataset`` and
-``TubeMetric``."""
+"""Load and check the ACT tube ground-truth pickle (docs/en/datasets.md)."""
 from collections import Counter
 from typing import Any, Dict, Optional, Sequence
 
@@ -16,8 +14,7 @@ ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
 def load_act_annotations(ann_file: str,
                          keys: Sequence[str] = ACT_KEYS,
                          backend_args: Optional[dict] = None) -> dict:
-    """Load and check an ACT ground-truth pickle (``keys``: those needed)
-    with the allow-list of :func:`load_pickle`.
+    """Load and check an ACT ground-truth pickle (``keys``: those needed).
 
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.

@@ -30,9 +30,8 @@ def load_mask_file(path: str,
     ``rle`` with ``size``, ``counts`` and its pixel count ``area``.
 
     Raises:
-        ValueError: Naming the file and record: not a mask file, a missing
-            or bad field (size, counts whose runs must cover exactly that
-            size), or two records with one key.
+        ValueError: Naming the file and record: not a mask file, a bad
+            field (counts must cover ``size`` exactly), or a repeated key.
     """
     if not is_file(path, backend_args):
         raise FileNotFoundError(f'actor mask file {path} not found')

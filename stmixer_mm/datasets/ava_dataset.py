@@ -34,14 +34,13 @@ class ValidatedAVADataset(AVADataset):
     clips clamp to its end.
 
     Args:
-        unlisted_labels (str): an action id missing from ``label_file``:
-            ``'error'`` (default) or ``'warn'`` (train on it unevaluated).
-        degenerate_boxes (str): zero-area boxes (GIoU loss stuck at 2):
-            ``'error'`` (default) or ``'drop'`` (labels too; counted warning).
+        unlisted_labels (str): an action id not in ``label_file``:
+            ``'error'`` or ``'warn'`` (train on it unevaluated).
+        degenerate_boxes (str): zero-area boxes: ``'error'`` or ``'drop'``
+            (with a warning).
         backend_args (dict, optional): mmengine fileio backend of the files.
         mask_file (str, optional): actor masks, an RLE per box (none: error).
-        forecast_horizons (Sequence[int]): frames ahead (multiples of ``fps``)
-            to train forecasts on (docs/en/forecasting.md).
+        forecast_horizons (Sequence[int]): frames ahead (multiples of fps).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 

@@ -72,12 +72,10 @@ def _read_act_labels(path: str) -> Dict[int, str]:
 
 
 def load_label_map(path: str) -> Dict[int, str]:
-    """``{column: name}`` from an AVA ``.pbtxt`` label map (ids as given)
-    or an ACT ground-truth ``.pkl`` (label ``i`` -> column ``i + 1``).
+    """``{column: name}`` of an AVA ``.pbtxt`` label map or an ACT ``.pkl``.
 
     Raises:
-        LabelMapError: missing, empty, wrong kind, or an entry incomplete or
-            repeated (naming the file and entry).
+        LabelMapError: missing, empty, wrong kind, or a bad entry (named).
     """
     if not osp.isfile(path):
         raise LabelMapError(f'label map {path}: no such file')
@@ -92,9 +90,7 @@ def check_label_map(names: Dict[int, str],
                     num_actions: int,
                     source: str,
                     allowed_unnamed: Iterable[int] = ()) -> None:
-    """The label map names the model's action columns.
-
-    Every column ``1..num_actions`` named exactly once (except
+    """Check that every column ``1..num_actions`` is named once (except
     ``allowed_unnamed``: AVA v2.2 evaluates 60 of 80 ids), column 0 (the
     background) unnamed, no id beyond the model's, no name twice.
 
@@ -132,9 +128,8 @@ def check_label_map(names: Dict[int, str],
 
 
 def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
-    """``({column: name}, [unlisted columns])`` of a
-    ``meta.dataset_meta.classes`` list: ``classes[i]`` names column ``i +
-    1``; ``None`` (an id the label map did not list) stays unnamed."""
+    """``({column: name}, [unlisted columns])``: ``classes[i]`` names
+    column ``i + 1``; ``None`` (unlisted) stays unnamed."""
     names = {i + 1: str(n) for i, n in enumerate(classes) if n is not None}
     unlisted = [i + 1 for i, n in enumerate(classes) if n is None]
     return names, unlisted
@@ -178,7 +173,7 @@ def class_names(model,
         dataset_meta (dict, optional): defaults to ``model.dataset_meta``.
 
     Raises:
-        LabelMapError: the names misfit the model or none can be found.
+        LabelMapError: the names misfit the model or none are found.
     """
     num_actions, convention = model_action_columns(model)
     if convention != 'ava':

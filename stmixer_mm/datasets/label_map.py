@@ -49,8 +49,7 @@ def read_pbtxt_label_map(path: str,
     (``display_name`` read as the name), in any layout.
 
     Raises:
-        LabelMapError: missing, empty, not UTF-8, no entry, or an entry
-            without name or integer id or with a repeated id (naming the
+        LabelMapError: missing, empty, not UTF-8, or a bad entry (naming the
             file, entry and line).
     """
     return parse_pbtxt_label_map(_read_text(path, backend_args), path)

@@ -46,8 +46,7 @@ def load_puppet_masks(path: str) -> np.ndarray:
 def puppet_masks_at(masks: np.ndarray, path: str, video: str, frame: int,
                     resolution: Tuple[int, int],
                     entity_ids: Sequence[int]) -> np.ndarray:
-    """The boolean masks ``[n, H, W]`` of the tubes ``entity_ids`` at the
-    1-based ``frame``.
+    """``[n, H, W]`` bool masks of tubes ``entity_ids`` at 1-based ``frame``.
 
     Raises:
         ValueError: Masks not of the video's ``resolution``, too few

@@ -46,8 +46,7 @@ class TubeDataset(BaseActionDataset):
         mask_file_tmpl (str): A video's mask file under ``mask_root``.
         with_tubelets (bool): Samples also get ``video_tubes``.
         test_clip_stride (int): Test one clip every n frames (tubelet models).
-        forecast_horizons (Sequence[int]): Frames ahead to forecast
-            (docs/en/forecasting.md); ``SampleTubeFrames(keyframe='last')``.
+        forecast_horizons (Sequence[int]): Frames ahead to forecast.
         videos_in_both_splits (str): ``'error'`` (a leak) or ``'allow'``.
     """
 
@@ -240,8 +239,7 @@ class TubeDataset(BaseActionDataset):
 
     def _checked_tubes(self, gt: dict,
                        videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
-        """``{video: {frame: [(label, tube id, box [4] pixels), ...]}}``,
-        checked; the tube ids as in the class docstring."""
+        """Checked ``{video: {frame: [(label, tube id, pixel box), ...]}}``."""
         out = {}
         clipped = 0
         for video in videos:
@@ -322,8 +320,7 @@ class TubeDataset(BaseActionDataset):
         return out
 
     def _frame_targets(self, items: list, w: int, h: int):
-        """Normalised boxes, multi-hot labels and tube ids of a frame; tubes
-        with the same box share one row (the smallest id)."""
+        """A frame's normalised boxes, multi-hot labels and tube ids."""
         rows: Dict[tuple, np.ndarray] = {}
         row_ids: Dict[tuple, int] = {}
         for label, tube_id, box in items:
@@ -341,8 +338,6 @@ class TubeDataset(BaseActionDataset):
         return boxes, labels, ids
 
     def get_data_info(self, idx: int) -> dict:
-        """mmaction2's sample, plus the video's shared ``video_tubes``,
-        ``tube_persons`` and ``forecast_horizons`` where enabled."""
         info = super().get_data_info(idx)
         if self.with_tubelets or self.forecast_horizons:
             info['video_tubes'] = self._video_tubes.get(info['video_id'], {})
@@ -393,18 +388,15 @@ class TubeDataset(BaseActionDataset):
 
 
 def video_tube_keys(tubes: Dict[int, list]) -> List[Tuple[int, int]]:
-    """``(label, index)`` of every tube of a video's ``gttubes`` entry, in
-    the order that numbers them (their ``entity_ids``: sorted)."""
+    """Sorted ``(label, index)`` of a video's tubes: their ``entity_ids``."""
     return sorted((int(label), t) for label, tube_list in tubes.items()
                   for t in range(len(tube_list)))
 
 
 def clip_keyframes(nframes: int, stride: int) -> List[int]:
-    """Keyframes of one clip every ``stride`` frames: ``1 + stride // 2``,
-    then every ``stride`` frames while the frames nearest to a keyframe
-    (``k - stride // 2 .. k + stride - 1 - stride // 2``) start inside the
-    video; the last one clamped to ``nframes``. ``stride=1``: every frame.
-    """
+    """Keyframes ``1 + stride // 2``, then every ``stride`` while the frames
+    nearest to one (from ``k - stride // 2``) start inside the video; the
+    last one clamped to ``nframes``."""
     out = []
     k = 1 + stride // 2
     while k - stride // 2 <= nframes:

@@ -1,7 +1,6 @@
 """Strict checkpoint loading: a checkpoint that does not fit the model is an
 error listing the missing, unexpected and mis-shaped keys (mmengine only
-warns); partial loading needs an opt-out (``--non-strict``) and logs them.
-"""
+warns); partial loading needs an opt-out (``--non-strict``) and logs them."""
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -78,9 +77,8 @@ def diff_state_dicts(
                                                               torch.Tensor]
 ) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
     """How ``state_dict`` differs from ``expected`` (``model.state_dict()``):
-    missing keys (``expected``'s order), unexpected keys and shape
-    mismatches ``(key, checkpoint shape, model shape)`` (``state_dict``'s
-    order)."""
+    missing keys (``expected``'s order), unexpected keys and shape mismatches
+    ``(key, checkpoint shape, model shape)`` (``state_dict``'s order)."""
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shape = [(k, tuple(v.shape), tuple(expected[k].shape))
@@ -93,10 +91,9 @@ def diff_state_dicts(
 def state_dict_mismatches(
         model: torch.nn.Module,
         state_dict: Dict[str, torch.Tensor]) -> Dict[str, List]:
-    """``missing`` (BN counters excepted), ``unexpected`` and ``shape``
-    lists (:func:`diff_state_dicts`) of a state dict against a model's;
-    legacy STMixer keys are renamed in place first, as the model's loading
-    does."""
+    """``missing`` (BN counters excepted), ``unexpected`` and ``shape`` lists
+    (:func:`diff_state_dicts`) against a model's; legacy STMixer keys are
+    renamed in place first, as the model's loading does."""
     if is_model_wrapper(model):
         model = model.module
     if isinstance(model, STMixer):

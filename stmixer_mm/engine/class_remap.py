@@ -112,10 +112,9 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
                          source: str = 'the checkpoint',
                          logger=None) -> dict:
     """Replace, in place, the action-classifier rows of ``state_dict``
-    (``src_classes``) by rows for ``model``'s ``dst_classes``.
-
-    Matched names get the source rows, others (and ``None``) keep ``model``'s
-    values; other keys are left to the strict check.
+    (``src_classes``) by rows for ``model``'s ``dst_classes``: matched names
+    get the source rows, others (and ``None``) keep ``model``'s values; other
+    keys are left to the strict check.
 
     Returns:
         dict: ``matched`` [(name, src, dst)], ``new``, ``dropped``, ``keys``.

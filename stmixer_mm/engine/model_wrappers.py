@@ -1,10 +1,7 @@
-"""Distributed data parallel that also runs on CPU (gloo).
-
-mmengine's Runner always hands ``device_ids=[LOCAL_RANK]`` to
-:class:`MMDistributedDataParallel`, which PyTorch rejects for a module that
-lives on the CPU. This wrapper keeps ``device_ids`` for CUDA modules and
-drops it for CPU modules; everything else is mmengine's wrapper.
-"""
+"""Distributed data parallel that also runs on CPU (gloo): mmengine's Runner
+always hands ``device_ids=[LOCAL_RANK]`` to :class:`MMDistributedDataParallel`,
+which PyTorch rejects for a CPU module; this wrapper drops it there (CUDA
+modules keep it) and is otherwise mmengine's."""
 from mmengine.model import MMDistributedDataParallel
 
 from stmixer_mm.registry import MODEL_WRAPPERS

@@ -69,9 +69,8 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
     """mmengine's FSDP strategy, usable on CPU and with STMixer's configs.
 
     Keyword Args:
-        model_wrapper (dict, optional): Arguments of
-            :class:`~mmengine.model.MMFullyShardedDataParallel`;
-            ``use_orig_params`` must stay True.
+        model_wrapper (dict, optional): Arguments of mmengine's
+            ``MMFullyShardedDataParallel``; ``use_orig_params`` must stay True.
         state_dict_cfg (str): ``'full'`` (one file, rank 0) or
             ``'sharded'`` (one folder, every rank writes its shards).
         activation_checkpointing (list[str] | dict, optional): Class names

@@ -36,9 +36,8 @@ def sharded_to_full(src: str,
                     dst: Optional[str] = None,
                     with_optimizer: bool = True) -> dict:
     """Merge a sharded checkpoint folder into one full checkpoint (one
-    process): ``state_dict``, ``optimizer`` (by parameter name; if
-    ``with_optimizer``) and rank 0's other entries; written to ``dst`` if
-    given."""
+    process): ``state_dict``, ``optimizer`` (by parameter name, if
+    ``with_optimizer``), rank 0's other entries; written to ``dst`` if any."""
     if not is_sharded_checkpoint(src):
         raise FileNotFoundError(
             f'{src} is not a sharded checkpoint folder (no {DCP_METADATA} '

@@ -1,10 +1,9 @@
 """Backbone checkpoints in the layouts of the code they come from, for the
 converter tests (``tests/test_converters``) and their pins: PySlowFast
-Kinetics files (Caffe2 ``.pkl`` blob names and ``.pyth`` module names,
-from PySlowFast's stem, ResStage bottlenecks, FuseFastToSlow, Nonlocal and
-head), VideoMAE state dicts (as its modules name and shape them) and
-PySlowFast's non-local block written out by hand.
-"""
+Kinetics files (Caffe2 ``.pkl`` blob and ``.pyth`` module names of its stem,
+ResStage bottlenecks, FuseFastToSlow, Nonlocal and head), VideoMAE state
+dicts (as its modules name and shape them) and PySlowFast's non-local block
+written out by hand."""
 import pickle
 
 import numpy as np

@@ -1,10 +1,8 @@
 """Official STMixer state dicts (github MCG-NJU/STMixer) written from the
-official layout (``../shared/design/stmixer_reference.md`` section 8:
-decoder, neck, ViT names; PySlowFast's stem / ResStage / fuse / non-local
-names and shape rules for the CNN backbones), not by renaming this
-package's state dicts back, so that the converter tests
-(``tests/test_converters``) and their pins compare the names.
-"""
+official layout (``../shared/design/stmixer_reference.md`` section 8: decoder,
+neck, ViT names; PySlowFast's stem / ResStage / fuse / non-local names and
+shapes for the CNN backbones), not by renaming ours back, so that the
+converter tests (``tests/test_converters``) and their pins compare names."""
 import torch
 
 # decoder sizes shared by every tiny model

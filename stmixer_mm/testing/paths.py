@@ -5,8 +5,7 @@ import shutil
 import subprocess
 from typing import Optional
 
-#: the tiny detector's config and its data set (``tests/data``), relative
-#: to the repository root
+#: the tiny detector's config and data set, relative to the repository root
 TINY_CFG = osp.join('tests', 'data', 'configs', 'tiny_stmixer_tiny-ava.py')
 TRACK_CFG = osp.join('projects', 'track_queries', 'configs',
                      'tiny_stmixer-track_tiny-ava.py')
@@ -37,12 +36,8 @@ def repo_root() -> str:
     """The repository checkout: the one set by :func:`set_repo_root`, else
     ``$STMIXER_MM_REPO``, else the first folder holding ``setup.py``,
     ``tests/``, ``tools/`` and ``stmixer_mm/`` upwards from this package
-    (as imported, symbolic links kept) or from the working directory.
-
-    Raises:
-        RuntimeError: none is found (e.g. the package is installed from a
-            wheel and the tests run outside a checkout).
-    """
+    (as imported, symbolic links kept) or from the working directory;
+    ``RuntimeError`` if none (e.g. a wheel install run outside a checkout)."""
     if _root is not None:
         return _root
     env = os.environ.get('STMIXER_MM_REPO')
@@ -88,10 +83,8 @@ def tiny_stmixer_cfg(num_actions: Optional[int] = None, **overrides) -> dict:
     10 queries, 2 stages, 7 actions; on CPU in a second).
 
     Args:
-        num_actions (int, optional): Action columns of the stage head (the
-            model tests use AVA's 80).
-        **overrides: Top-level entries that replace the config's (e.g.
-            ``data_preprocessor=dict(...)``).
+        num_actions (int, optional): Action columns of the stage head.
+        **overrides: Top-level entries replacing the config's.
     """
     from mmengine.config import Config
     model = Config.fromfile(repo_path(TINY_CFG)).model.to_dict()
@@ -102,10 +95,9 @@ def tiny_stmixer_cfg(num_actions: Optional[int] = None, **overrides) -> dict:
 
 
 def copy_source_tree(dst: str) -> str:
-    """Copy the files git tracks or would track (``git ls-files -co
-    --exclude-standard``) of the checkout to ``dst``: a source tree to
-    build or install from without touching the checkout (a build writes
-    ``stmixer_mm/.mim`` into its source tree). Returns ``dst``."""
+    """Copy the checkout's files git tracks or would track (``git ls-files -co
+    --exclude-standard``) to ``dst``, a source tree to build or install from
+    (a build writes ``stmixer_mm/.mim`` into it). Returns ``dst``."""
     root = repo_root()
     files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
                            cwd=root,

@@ -17,9 +17,8 @@ import warnings
 
 from .paths import repo_path, repo_root
 
-# The random steps of the tiny config's train pipeline (frame jitter, scale
-# jitter, flip) switched off, for tests that need fixed samples. (Resuming
-# does not: RandomStateHook checkpoints the random state.)
+# The tiny config's random train steps (frame / scale jitter, flip) off, for
+# tests needing fixed samples (resuming does not: RandomStateHook saves them)
 DETERMINISTIC_TRAIN = [
     'train_dataloader.dataset.pipeline.0.test_mode=True',
     'train_dataloader.dataset.pipeline.2.scale_range=(64,64)',
@@ -228,10 +227,9 @@ def run_cli(script,
             cwd=None):
     """``python script *argv`` for a ``script`` whose command line is
     ``module.main`` (:func:`cli_entry`), in this interpreter from the
-    repository root (or ``cwd``); returns a ``CompletedProcess``. An uncaught
+    repository root (or ``cwd``), as :func:`run_tool` returns. An uncaught
     exception gives status 1 and its traceback on stderr, ``SystemExit`` its
-    code, as the interpreter does; with ``check`` a non-zero exit fails the
-    test with the output's tail."""
+    code, as the interpreter does."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with _restored_process_state(script, argv, cwd or repo_root()), \

@@ -1,7 +1,6 @@
 """Reading checkpoints and pickles safely: the only module of stmixer_mm
 that unpickles (``tests/test_pickle_policy.py``), each file through an
-allow-list unless trusted (docs/en/get_started.md, docs/en/bad_inputs.md).
-"""
+allow-list unless trusted (docs/en/get_started.md, docs/en/bad_inputs.md)."""
 import enum
 import functools
 import io
@@ -426,10 +425,9 @@ def load_checkpoint_file(path: str,
                          trust_pickle: bool = False,
                          map_location: Optional[Any] = 'cpu',
                          check_first: bool = True) -> Any:
-    """Load a torch checkpoint or a Caffe2 / PySlowFast ``.pkl`` safely.
-
-    Torch files: ``weights_only=True`` plus :func:`runner_checkpoint_globals`;
-    pickles: numpy arrays only.
+    """Load a torch checkpoint (``weights_only=True`` plus
+    :func:`runner_checkpoint_globals`) or a Caffe2 / PySlowFast ``.pkl``
+    (numpy arrays only) safely.
 
     Args:
         path (str): The file.
@@ -483,8 +481,7 @@ def load_checkpoint_file(path: str,
 # torch.distributed.checkpoint folders
 @functools.lru_cache(maxsize=None)
 def _dcp_classes() -> Tuple[type, type, type]:
-    """The safe reader and planners (built on first use: the import is
-    slow)."""
+    """The safe reader and planners (built on first use: slow import)."""
     import dataclasses
 
     import torch.distributed.checkpoint.default_planner as dcp_planner
@@ -640,10 +637,9 @@ def safe_dcp_reader(path: str):
 def load_sharded_state(path: str,
                        state_dict: Optional[dict] = None,
                        keys: Optional[Sequence[str]] = None) -> dict:
-    """Read the torch.distributed.checkpoint folder ``path`` safely
-    (non-tensor items ``weights_only=True``): into ``state_dict`` in place
-    (``dcp.load``), else the folder (top-level ``keys`` only, if given) as a
-    new dict, in one process.
+    """Read the torch.distributed.checkpoint folder ``path`` safely (non-tensor
+    items ``weights_only=True``) in one process: into ``state_dict`` in place
+    (``dcp.load``), else as a new dict (top-level ``keys`` only, if given).
 
     Raises:
         ShardedCheckpointError: A shard or the metadata missing, truncated,

@@ -4,8 +4,7 @@
     python tools/misc/collect_env.py
 
 Like mmaction2's / mmdet's ``collect_env``, plus MMCV (and its ops), MMDet,
-MMAction2, numpy, stmixer_mm (git hash) and the :mod:`.compat` fixes used.
-"""
+MMAction2, numpy, stmixer_mm (git hash) and the :mod:`.compat` fixes used."""
 from collections import OrderedDict
 
 from mmengine.utils import get_git_hash

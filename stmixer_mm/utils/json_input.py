@@ -11,9 +11,8 @@ class JSONInputError(ValueError):
 
 
 def parse_json(text: Union[str, bytes], where: str) -> Any:
-    """``json.loads(text)``; a :class:`JSONInputError` naming ``where``
-    instead of ``JSONDecodeError``, ``RecursionError`` or
-    ``UnicodeDecodeError``."""
+    """``json.loads(text)``; a :class:`JSONInputError` naming ``where`` instead
+    of ``JSONDecodeError``, ``RecursionError`` or ``UnicodeDecodeError``."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

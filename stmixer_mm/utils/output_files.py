@@ -118,8 +118,7 @@ class OutputFiles:
     Args:
         paths (dict): ``{key: path}``; ``None`` paths are left out.
         overwrite (bool): Replace existing files, each when its output is
-            complete (a JSON Lines file: emptied when opened); folders are
-            still refused.
+            complete (JSON Lines: emptied when opened); folders still refused.
 
     Raises:
         OutputFileError: A path exists (``overwrite``: a folder) or cannot

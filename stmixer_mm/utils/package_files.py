@@ -28,9 +28,8 @@ def models_dir() -> str:
 
 
 def package_config(rel_path: str) -> str:
-    """The absolute path of a config shipped with the package,
-    ``rel_path`` relative to ``configs/`` (whatever the working
-    directory)."""
+    """The absolute path of the packaged config ``rel_path`` (relative to
+    ``configs/``), whatever the working directory."""
     path = osp.join(models_dir(), 'configs', rel_path)
     if not osp.isfile(path):
         raise FileNotFoundError(

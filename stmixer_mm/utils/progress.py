@@ -1,10 +1,8 @@
-"""The one progress bar of the project: mmengine's ``ProgressBar``.
-
-Every loop that shows progress (data generation, checkpoint conversion, the
-data set browser, the Inferencer, the offline demo) goes through
-:func:`track_progress`. The online runner's status line (``ProgressLine``)
-is not one: a live stream has no end.
-"""
+"""The one progress bar of the project, mmengine's ``ProgressBar``: every
+loop that shows progress (data generation, checkpoint conversion, the data
+set browser, the Inferencer, the offline demo) goes through
+:func:`track_progress`; not the online runner's status line
+(``ProgressLine``): a live stream has no end."""
 import sys
 from typing import Iterable, Iterator, Optional, TypeVar
 
@@ -20,9 +18,8 @@ def track_progress(items: Iterable[T],
 
     Args:
         items: what is iterated.
-        total (int, optional): how many items; default ``len(items)`` when
-            it has one, else unknown (the bar then counts and times the
-            items without a percentage).
+        total (int, optional): default ``len(items)`` if any, else unknown
+            (the bar then counts and times items, without a percentage).
         file: the stream written to (default ``sys.stdout``, as
             mmengine's bar); the line is ended when the items end.
     """

@@ -85,9 +85,8 @@ def Float(
         min_open: bool = False,
         max_open: bool = False,
         optional: bool = False) -> Setting:
-    """A real number (ints accepted, bools and strings not), finite, in
-    [min, max] (open at ``min`` / ``max`` with ``min_open`` /
-    ``max_open``)."""
+    """A finite real (ints accepted, bools and strings not) in [min, max]
+    (open at ``min`` / ``max`` with ``min_open`` / ``max_open``)."""
     expected = f'expected a float{_range_text(min, max, min_open, max_open)}'
 
     def check(v):

@@ -401,8 +401,7 @@ def check_action_classes(num_actions: int, label_convention: str,
     """The decoder's ``num_actions`` fits a dataset's / metric's classes,
     else ``ValueError``: with ``label_convention='ava'`` (``num_actions + 1``
     columns, 0 the background) AVA types need ``num_classes - 1``,
-    ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked.
-    """
+    ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked."""
     if label_convention != 'ava':
         return
     data_type = data_type.split('.')[-1]

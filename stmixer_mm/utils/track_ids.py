@@ -1,11 +1,9 @@
 """The ground-truth person / tube ids of one keyframe, checked where they
 are packed (:class:`~stmixer_mm.datasets.PackTrackInputs`) and where they
-are used (e.g. ``STMixerTracker.loss`` of ``projects/track_queries``).
-
-MOTR-style matching assigns a carried track query to *the* box with its id:
-two boxes of one keyframe with one id make that matching meaningless, and a
-negative id is no person's.
-"""
+are used (e.g. ``STMixerTracker.loss`` of ``projects/track_queries``):
+MOTR-style matching assigns a carried track query to *the* box with its id,
+so two boxes of one keyframe with one id make it meaningless; a negative id
+is no person's."""
 from collections import Counter
 from typing import Iterable, Optional
 

@@ -8,10 +8,9 @@ import numpy as np
 
 def interpolate_boxes(boxes: np.ndarray, frames: Sequence[int],
                       at: Sequence[int]) -> np.ndarray:
-    """``[n, len(at), 4]`` float64 boxes at the frames ``at``.
-
-    Repeated ``frames`` (a clip clamped at the video's ends) are averaged;
-    linear in between, the first / last box outside.
+    """``[n, len(at), 4]`` float64 boxes at the frames ``at``: repeated
+    ``frames`` (a clip clamped at the video's ends) averaged, linear in
+    between, the first / last box outside.
 
     Args:
         boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.

@@ -1,11 +1,8 @@
-"""The registry name of a config's ``type``, in either config style.
-
-An old-style config names a type with a string, maybe scoped
-(``'mmdet.FPN'``); a new-style one (``stmixer_mm/configs/``, ``read_base()``)
-names the class, which mmengine keeps as a lazy import (``LazyAttr``) until
-read. Checks on a config's types compare :func:`type_name`, so that both
-styles are checked alike.
-"""
+"""The registry name of a config's ``type``, in either config style (checks
+on a config's types compare :func:`type_name`, so both are checked alike): an
+old-style config names a type with a string, maybe scoped (``'mmdet.FPN'``);
+a new-style one (``stmixer_mm/configs/``, ``read_base()``) names the class,
+which mmengine keeps as a lazy import (``LazyAttr``) until read."""
 from typing import Any
 
 

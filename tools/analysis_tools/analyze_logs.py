@@ -4,8 +4,7 @@ r"""Curves and timing from mmengine's json logs (loss, mAP, lr, time...).
         [LOG2.json ...] [--keys loss mAP/overall] [--out curves.png]
     python tools/analysis_tools/analyze_logs.py cal_train_time LOG.json
 
-LOG.json: a ``vis_data/<timestamp>.json`` log, or a work dir (its newest).
-"""
+LOG.json: a ``vis_data/<timestamp>.json`` log, or a work dir (its newest)."""
 import argparse
 import os
 import os.path as osp

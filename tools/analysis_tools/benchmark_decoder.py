@@ -2,8 +2,7 @@
 
     python tools/analysis_tools/benchmark_decoder.py [CONFIG] --threads 1
 
-Method: :mod:`stmixer_mm.benchmarks.decoder`.
-"""
+Method: :mod:`stmixer_mm.benchmarks.decoder`."""
 import argparse
 
 from stmixer_mm.benchmarks.common import add_arguments, with_threads

@@ -4,8 +4,7 @@ r"""Parameter count, forward latency and clips/s of a detector config.
     python tools/analysis_tools/benchmark_model.py CONFIG [CONFIG ...] --table
     python tools/analysis_tools/benchmark_model.py --official [--vs-official]
 
-Modes and results: docs/en/benchmarks.md.
-"""
+Modes and results: docs/en/benchmarks.md."""
 import argparse
 import os.path as osp
 

@@ -3,8 +3,7 @@
     python tools/analysis_tools/benchmark_online.py --threads 1 --out b.json
 
 Each model and mode in a fresh process; RSS growth is ``(max - at warm-up) /
-at warm-up``. Modes and results: docs/en/online.md.
-"""
+at warm-up``. Modes and results: docs/en/online.md."""
 import argparse
 import json
 import os

@@ -2,8 +2,7 @@
 
     python tools/analysis_tools/benchmark_sampling.py [--device cuda]
 
-Exit status 1 on a parity failure; :mod:`stmixer_mm.benchmarks.sampling`.
-"""
+Exit status 1 on a parity failure; :mod:`stmixer_mm.benchmarks.sampling`."""
 import argparse
 
 from stmixer_mm.benchmarks.common import add_arguments, with_threads

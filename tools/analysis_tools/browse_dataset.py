@@ -3,8 +3,7 @@ boxes and action labels after the config's pipeline (resize, flip, ...).
 
     python tools/analysis_tools/browse_dataset.py CONFIG [--phase val]
 
-See :mod:`stmixer_mm.visualization.dataset_browser`.
-"""
+See :mod:`stmixer_mm.visualization.dataset_browser`."""
 import argparse
 from typing import List, Optional, Sequence
 

@@ -2,8 +2,7 @@
 
     python tools/analysis_tools/get_flops.py CONFIG [--shape T H W]
 
-How it counts: :mod:`stmixer_mm.benchmarks.flops`.
-"""
+How it counts: :mod:`stmixer_mm.benchmarks.flops`."""
 import argparse
 from typing import Any, Dict, Optional, Sequence
 

@@ -3,8 +3,7 @@ training step of detector configs, per part.
 
     python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...]
 
-What is counted and how: :mod:`stmixer_mm.benchmarks.profile`.
-"""
+What is counted and how: :mod:`stmixer_mm.benchmarks.profile`."""
 import argparse
 
 import torch

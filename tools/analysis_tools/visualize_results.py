@@ -4,8 +4,7 @@ each drawn by :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`.
     python tools/analysis_tools/visualize_results.py CONFIG \
         --predictions preds.pkl [--work-dir WORK_DIR] [--out-dir DIR]
 
-``preds.pkl``: from ``tools/test.py CONFIG CKPT --dump preds.pkl``.
-"""
+``preds.pkl``: from ``tools/test.py CONFIG CKPT --dump preds.pkl``."""
 import argparse
 import os.path as osp
 

@@ -1,7 +1,6 @@
 r"""Import your own videos and their annotation export into a data set
-this project trains on, with a ready-to-train config.
-
-Formats ``cvat``, ``label-studio``, ``csv``; layouts ``ava`` or ``tubes``:
+this project trains on, with a ready-to-train config. Formats ``cvat``,
+``label-studio``, ``csv``; layouts ``ava`` or ``tubes``:
 docs/en/annotation_formats.md. Example::
 
     python tools/data/import_annotations.py cvat exports/cvat \

@@ -4,8 +4,7 @@ numbers counted on the built models (on the meta device).
 
     python tools/experiments/capacity_table.py [--gpus 8 16 64] [--markdown]
 
-The assumptions: docs/en/large_backbones.md.
-"""
+The assumptions: docs/en/large_backbones.md."""
 import argparse
 import os.path as osp
 import re

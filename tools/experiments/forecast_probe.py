@@ -3,8 +3,7 @@ decoded queries (:mod:`stmixer_mm.benchmarks.forecast_probe`).
 
     python tools/experiments/forecast_probe.py CONFIG CHECKPOINT
 
-CONFIG: the forecast quick start's config (``configs/quickstart/``).
-"""
+CONFIG: the forecast quick start's config (``configs/quickstart/``)."""
 import argparse
 
 from stmixer_mm.benchmarks.forecast_probe import run_probe

@@ -1,11 +1,9 @@
 r"""The quick start over seeds and thread counts: the table of
-``configs/quickstart/README.md``.
-
-Each run is ``tools/train.py CONFIG --seed S`` then ``tools/test.py``, each in
-a fresh interpreter with ``OMP_NUM_THREADS`` set, into
-``<out-dir>/seed<S>_t<T>.json``. Existing files are not rerun; a run's folder
-is claimed before training, so several invocations fill one table. Empty
-``--seeds --threads`` only print the table of the runs made::
+``configs/quickstart/README.md``. Each run (``tools/train.py CONFIG --seed S``
+then ``tools/test.py``) is a fresh interpreter with ``OMP_NUM_THREADS`` set,
+into ``<out-dir>/seed<S>_t<T>.json``; existing files are not rerun and a run's
+folder is claimed before training, so several invocations fill one table.
+Empty ``--seeds --threads`` only print the table of the runs made::
 
     python tools/experiments/quickstart_table.py --seeds 0 1 2 \
         --threads 1 2 --out-dir work_dirs/quickstart_table --stated 0.982

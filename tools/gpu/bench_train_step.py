@@ -5,8 +5,7 @@ r"""Time and peak memory of one training iteration of a detector config.
 
 One ``model.train_step`` on CUDA, random weights and clips, the config's
 per-GPU batch; ``--cp on``: every activation checkpointing the model has,
-``off``: none. Median / min time, ``max_memory_allocated``: docs/en/gpu.md.
-"""
+``off``: none. Median / min time, ``max_memory_allocated``: docs/en/gpu.md."""
 import argparse
 import gc
 import os.path as osp

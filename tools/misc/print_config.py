@@ -4,8 +4,7 @@
     mim run stmixer_mm print_config CONFIG
 
 As mmdet's ``print_config``; the ``custom_imports`` are imported, so a wrong
-plugin import fails here rather than at training time.
-"""
+plugin import fails here rather than at training time."""
 import argparse
 import os.path as osp
 

@@ -50,12 +50,11 @@ class QueryInteractionBlock(BaseModule):
 
     Args:
         hidden_channels (int): Query channels ``C`` (the decoder's).
-        num_heads (int): Attention heads. Defaults to 8.
-        feedforward_channels (int): FFN hidden channels. Defaults to
-            ``4 * hidden_channels`` when None.
+        num_heads (int): Attention heads.
+        feedforward_channels (int): FFN hidden channels (None: ``4 * C``).
         with_temporal (bool): Whether there are temporal queries (updated by
-            a branch of their own). Defaults to True.
-        dropout (float): Dropout of attention and FFN. Defaults to 0.
+            a branch of their own).
+        dropout (float): Dropout of attention and FFN.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -90,15 +89,13 @@ class QueryInteractionBlock(BaseModule):
 
     def forward(self, spatial: Tensor, temporal: Optional[Tensor],
                 xyzr: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-        """Update ``M`` carried queries of one video.
+        """Update ``M`` carried queries of one video; returns the updated
+        ``(spatial, temporal)``.
 
         Args:
             spatial (Tensor): ``[B, M, C]`` spatial queries.
             temporal (Tensor, optional): ``[B, M, C]``, iff ``with_temporal``.
             xyzr (Tensor): ``[B, M, 4]`` boxes (no gradient through the PE).
-
-        Returns:
-            tuple: The updated ``(spatial, temporal)``.
         """
         if (temporal is not None) != self.with_temporal:
             raise ValueError(

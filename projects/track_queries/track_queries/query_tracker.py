@@ -117,19 +117,17 @@ class QueryTracker:
     def step(self, state: VideoTracks, last: Dict[str,
                                                   Tensor], num_learned: int,
              meta: dict, head, test_cfg: dict) -> InstanceData:
-        """Update ``state`` with a keyframe's outputs; give its detections.
+        """Update ``state`` with a keyframe's outputs; return its detections
+        (``InstanceData`` as the decoder's ``predict``, plus ``track_ids``).
 
         Args:
             state (VideoTracks): From :meth:`video`.
             last (dict[str, Tensor]): Last-stage outputs, learned queries
                 first, then the ``state.num_tracks`` carried ones.
-            num_learned (int): The number of learned queries.
+            num_learned (int): Number of learned queries.
             meta (dict): The keyframe's metainfo.
             head (STMixerStageHead): The last stage head.
             test_cfg (dict): The parsed test_cfg.
-
-        Returns:
-            InstanceData: As the decoder's ``predict``, plus ``track_ids``.
         """
         scores = head.person_scores(last['person_logits'])[0]
         boxes = last['bboxes'][0]

@@ -20,13 +20,13 @@ class TrackSequenceSampler(Sampler):
         dataset: ``get_data_info(i)`` has ``video_id`` and ``timestamp``.
         num_clips (int): Samples per sequence (>= 1).
         frame_gap (tuple[int, int]): Inclusive range of the gap ``g`` (in the
-            video's sorted samples), drawn per sequence. Default (1, 1).
-        sequences_per_epoch (int, optional): Sequences per epoch (all ranks).
-            Defaults to ``len(dataset) // num_clips``.
-        shuffle (bool): Draw the sequences at random. Defaults to True.
+            video's sorted samples), drawn per sequence.
+        sequences_per_epoch (int, optional): Sequences per epoch (all ranks;
+            default ``len(dataset) // num_clips``).
+        shuffle (bool): Draw the sequences at random.
         seed (int, optional): The same on all ranks; None: mmengine's
             ``sync_random_seed()``, as ``DefaultSampler``.
-        round_up (bool): Repeat so every rank gets as many. Defaults to True.
+        round_up (bool): Repeat so every rank gets as many.
     """
 
     def __init__(self,

@@ -35,8 +35,7 @@ def resolve_model_name(name: str,
     """``(config path, first Weights or None)`` of a metafile model name.
 
     Args:
-        name (str): a ``Name`` or ``Alias`` of an entry, in any case (as
-            mmengine's ``BaseInferencer``).
+        name (str): an entry's ``Name`` or ``Alias``, any case (as mmengine).
         root (str, optional): ``model-index.yml``'s dir (:func:`models_dir`).
 
     Raises:

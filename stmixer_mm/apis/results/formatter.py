@@ -170,9 +170,8 @@ class KeyframeResult:
 
 
 class ResultFormatter:
-    """Which persons of a keyframe are written (:meth:`keep`: those scoring
-    at least ``person_thr``, with their actions scoring at least
-    ``score_thr``, maybe none), and their records.
+    """Which persons of a keyframe are written (:meth:`keep`; maybe with no
+    action listed), and their records.
 
     Args:
         label_names (dict): ``{column: name}`` of the action columns.

@@ -111,8 +111,7 @@ class ResultWriter(OutputFiles):
     """Write one input's results (claimed as :class:`OutputFiles`).
 
     Args:
-        paths (dict): ``{key: path}`` (folders created); None paths are
-            left out.
+        paths (dict): ``{key: path}`` (folders created; None: left out).
         fps (float, optional): the video's frame rate (with an ``.mp4``).
         codec (str): the video's codec (``'h264'`` or ``'mp4v'``).
         overwrite (bool): replace the files that exist (each when its new

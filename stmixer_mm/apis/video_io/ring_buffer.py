@@ -45,7 +45,8 @@ def keyframe_indices(num_frames: int,
 
 
 class ClipRingBuffer:
-    """Collect frames into keyframe clips.
+    """Collect frames into keyframe clips: :meth:`push` each frame, then
+    :meth:`finish`; both return the ``(keyframe, clip)`` pairs completed.
 
     Args:
         clip_len (int): Frames of a clip (the config's test pipeline).
@@ -55,9 +56,6 @@ class ClipRingBuffer:
             ``stride // 2`` (as ``tools/demo.py``).
         keyframe (str): The keyframe's place in its clip: ``'centre'`` or
             ``'last'`` (a causal clip, emitted as the keyframe is read).
-
-    :meth:`push` each frame, then :meth:`finish`; both return the
-    ``(keyframe, clip)`` pairs completed.
     """
 
     def __init__(self,

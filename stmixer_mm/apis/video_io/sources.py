@@ -92,7 +92,6 @@ def check_frames(frames: Sequence,
         offset (int): the index of ``frames[0]`` in the video.
         names (Sequence[str], optional): files of frames ``offset + i``.
         size (tuple[int, int], optional): frame 0's ``(H, W)`` if not first.
-
     """
 
     def frame(i):

@@ -19,7 +19,9 @@ __all__ = ['VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats']
 
 
 class VideoWriter:
-    """Write RGB frames to an mp4, H.264 when it can.
+    """Write RGB frames to an mp4, H.264 when it can. The first frame fixes
+    the size (odd: padded black, as ``yuv420p`` needs); written to
+    :func:`temp_path`, renamed by :meth:`close`.
 
     Args:
         path (str): output file.
@@ -28,9 +30,6 @@ class VideoWriter:
             or ``'mp4v'`` (OpenCV's MPEG-4).
         crf (int): x264 quality (lower is better; 23 is x264's default).
         exclusive (bool): claim ``path`` (False: the caller has).
-
-    The first frame fixes the size (odd: padded black, as ``yuv420p``
-    needs); written to :func:`temp_path`, renamed by :meth:`close`.
     """
 
     def __init__(self,

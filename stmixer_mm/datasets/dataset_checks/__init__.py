@@ -1,6 +1,5 @@
-"""The data set doctor (``tools/analysis_tools/check_dataset.py``,
-docs/en/useful_tools.md): the causes of a silent mAP 0 that can be seen before
-training, in a config's AVA-format and tube data sets."""
+"""The data set doctor (``tools/analysis_tools/check_dataset.py``): causes of
+a silent mAP 0 seen before training, in AVA-format and tube data sets."""
 import copy
 import math
 from typing import Any, Dict, Sequence, Tuple
@@ -34,12 +33,8 @@ def build_split(cfg, split: str):
 def check_dataset_config(
     cfg, splits: Sequence[str] = ('train', 'val')
 ) -> Tuple[DatasetReport, Dict[str, Any]]:
-    """Check the data sets of ``splits`` of a config.
-
-    Returns:
-        tuple: the :class:`DatasetReport` and ``{split: built data set}``
-        of the splits that build (with their pipelines, for drawing).
-    """
+    """Check the data sets of ``splits``; return the :class:`DatasetReport`
+    and ``{split: built data set}`` of the splits that build."""
     import stmixer_mm  # noqa: F401  (registration)
     report = DatasetReport()
     built = {}

@@ -11,8 +11,7 @@ from .report import (DUPLICATE_IOU, ERROR, MAX_EXAMPLES, WARNING,
 
 
 def split_dataset_cfg(cfg, split: str) -> dict:
-    """The dataset config of ``split``, a ``ConcatDataset`` /
-    ``RepeatDataset`` wrapper unwrapped."""
+    """The dataset config of ``split``, unwrapped from Concat/Repeat."""
     key = f'{split}_dataloader'
     if key not in cfg or 'dataset' not in cfg[key]:
         raise KeyError(f'the config has no {key}.dataset')
@@ -44,8 +43,7 @@ def _model_values(cfg, key: str) -> List[Any]:
 
 
 def finest_stride(cfg) -> Tuple[Optional[float], str]:
-    """The smallest of the model config's ``featmap_strides`` (the neck
-    outputs the decoder samples), in input pixels, and where it was read."""
+    """The smallest ``featmap_strides`` of the model and where it was read."""
     strides = [
         float(s) for v in _model_values(cfg, 'featmap_strides')
         if isinstance(v, (list, tuple)) for s in v
@@ -57,10 +55,9 @@ def finest_stride(cfg) -> Tuple[Optional[float], str]:
 
 def resize_factor(pipeline: Sequence[dict], height: float,
                   width: float) -> Tuple[Optional[Tuple[float, float]], str]:
-    """``(fx, fy)``, how the pipeline's resize scales a ``height`` x
-    ``width`` frame (``keep_ratio`` as mmcv's ``rescale_size``;
-    ``RandomShortSideResize`` / ``RandomRescale``: the smallest short side),
-    and the step used; ``None`` when no resize is known."""
+    """``((fx, fy), step)``: how the pipeline's resize scales a ``height`` x
+    ``width`` frame (random resizes: the smallest short side); ``(fx, fy)``
+    is None when no resize is known."""
     for step in pipeline:
         kind = type_name(step.get('type'))
         if kind == 'Resize' and step.get('scale') is not None:
@@ -97,8 +94,7 @@ def test_pipeline(cfg) -> List[dict]:
 
 
 def clip_window(pipeline: Sequence[dict]) -> Optional[Tuple[int, int]]:
-    """``(frames before, frames after)`` the keyframe that the pipeline's
-    ``SampleAVAFrames`` reads (mmaction2's ``_get_clips``)."""
+    """``(before, after)``: frames ``SampleAVAFrames`` reads by a keyframe."""
     for step in pipeline:
         if type_name(step.get('type')) == 'SampleAVAFrames':
             clip_len = int(step['clip_len'])
@@ -129,9 +125,8 @@ def check_small_persons(report: DatasetReport, split: str,
                         boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
                                               dict]], pipeline: Sequence[dict],
                         stride: Optional[float], stride_src: str) -> None:
-    """Warn about boxes smaller than the finest stride after the test
-    pipeline's resize. ``boxes``: ``(normalised xyxy, (h, w), where)``,
-    ``where['text']`` naming the example."""
+    """Warn about boxes below the finest stride after the test resize;
+    ``boxes``: ``(normalised xyxy, (h, w), {'text': example})``."""
     if stride is None:
         report.add(
             WARNING,
@@ -161,9 +156,8 @@ def check_small_persons(report: DatasetReport, split: str,
 
 
 def check_class_coverage(report: DatasetReport, unnamed=()) -> None:
-    """Warn about classes (named, and the config's ``unnamed`` columns)
-    without samples in a split: never learned (train, AP 0) or not
-    evaluated (val / test)."""
+    """Warn about classes (and ``unnamed`` columns) without samples in a
+    split: never learned (train) or not evaluated (val / test)."""
     names = report.class_names
     ids = sorted(set(names) | set(unnamed))
     for split, hist in report.histograms.items():
@@ -187,8 +181,7 @@ def _model_actions(cfg) -> List[int]:
 
 
 def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
-    """``{source: score columns}`` (background included) of the data sets
-    (``{split: columns}``), the model and the evaluators."""
+    """``{source: score columns}`` of the data sets, model and evaluators."""
     sources = {f'{s} data set': n for s, n in dataset_classes.items()}
     actions = _model_actions(cfg)
     if actions:
@@ -208,9 +201,8 @@ def _sources_text(sources: Dict[str, int]) -> str:
 
 def check_num_classes(report: DatasetReport, cfg,
                       dataset_classes: Dict[str, int]) -> Dict[str, int]:
-    """The score columns of the model, the data sets
-    (``dataset_classes``) and the evaluators agree; return them
-    (:func:`score_columns`)."""
+    """Check that the model, data sets and evaluators agree on the score
+    columns; return them (:func:`score_columns`)."""
     actions = _model_actions(cfg)
     if len(actions) > 1:
         report.add(ERROR, 'num_classes',
@@ -229,9 +221,8 @@ def check_num_classes(report: DatasetReport, cfg,
 
 def check_unnamed_classes(report: DatasetReport,
                           sources: Dict[str, int]) -> List[int]:
-    """Warn about (and return) the config's class columns beyond the
-    largest named one; gaps below are not reported (AVA's label map names
-    60 of its 80 ids)."""
+    """Warn about (and return) the class columns beyond the largest named
+    one (gaps below are normal: AVA names 60 of 80 ids)."""
     if not sources or not report.class_names:
         return []
     top = max(report.class_names)
@@ -252,8 +243,7 @@ def check_unnamed_classes(report: DatasetReport,
 
 def duplicate_pairs(ids: Sequence[Any],
                     boxes: np.ndarray) -> List[Tuple[Any, Any, float]]:
-    """``(id_a, id_b, IoU)`` of the pairs of ``boxes`` (xyxy, one per id)
-    overlapping at IoU >= :data:`DUPLICATE_IOU`."""
+    """``(id_a, id_b, IoU)`` of boxes at IoU >= :data:`DUPLICATE_IOU`."""
     if len(ids) < 2:
         return []
     # mmdet's IoU (widths x2 - x1): datasets do not import the evaluation
@@ -274,9 +264,8 @@ def _is_linear(boxes: np.ndarray, tol: float) -> bool:
 
 def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
                 tol: float) -> List[Tuple[int, int, np.ndarray]]:
-    """The runs of >= ``min_len`` consecutive samples whose ``boxes`` move
-    along a straight line at constant speed (within ``tol``, moving more
-    than ``tol``): ``(first index, last index, step per sample)``."""
+    """``(first, last, step per sample)`` of the runs of >= ``min_len``
+    samples whose ``boxes`` move linearly (within and by more than ``tol``)."""
     boxes = np.asarray(boxes, dtype=np.float64)
     runs, i0, n = [], 0, len(boxes)
     while i0 < n - 1:
@@ -297,8 +286,7 @@ def step_text(step: np.ndarray) -> str:
 
 def check_interpolated(report: DatasetReport, split: str, found: List[str],
                        unit: str, min_len: int, **where) -> None:
-    """Warn about the person tracks of ``found`` (one text each) whose
-    boxes look interpolated by the annotation tool."""
+    """Warn about the tool-interpolated tracks ``found`` (one text each)."""
     if not found:
         return
     report.add(

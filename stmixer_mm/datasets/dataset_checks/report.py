@@ -9,17 +9,15 @@ MAX_EXAMPLES = 5
 #: a folder holding this many times the frames the fps implies is wrong
 FPS_TOLERANCE = 1.5
 #: IoU above which two person ids at one AVA keyframe are one person
-#: annotated twice (two people are rarely drawn that alike; a duplicate
-#: export overlaps at IoU 1, or above 0.9 a frame apart)
+#: annotated twice (a duplicate export overlaps at IoU 1)
 DUPLICATE_IOU = 0.9
 #: boxes within this fraction of the frame of a straight line are "exactly
 #: linear": twice the csv's 3-decimal rounding, far below hand-drawn jitter
 LINEAR_TOLERANCE = 2e-3
 #: tube boxes rounded to whole pixels lie within 1.5 px of their line
 LINEAR_TOLERANCE_PX = 1.5
-#: AVA: boxes on one straight line at constant speed over this many
-#: consecutive keyframes (6 s) look tool-interpolated; the synthetic
-#: walkers turn within 5 keyframes, so they stay below
+#: AVA: boxes moving linearly over this many consecutive keyframes look
+#: tool-interpolated (the synthetic walkers turn within 5)
 MIN_INTERPOLATED_KEYFRAMES = 7
 #: tubes: the same over this many frames (6 s at 16 fps; synthetic walkers
 #: and tools interpolating between keyframes 1-2 s apart stay below)
@@ -37,16 +35,10 @@ def _str_keys(d: dict) -> dict:
 
 @dataclass
 class Finding:
-    """One finding of the doctor.
-
-    Args:
-        level (str): ``'ERROR'`` or ``'WARNING'``.
-        check (str): the check's name (e.g. ``'box'``, ``'fps'``).
-        message (str): what is wrong and what was expected.
-        split (str, optional): ``'train'`` / ``'val'`` / ``'test'``.
-        file, line, video, frame: where, when known (``frame``: the AVA
-            timestamp or the tube frame).
-    """
+    """One finding of the doctor: ``level`` (``ERROR`` / ``WARNING``),
+    ``check`` (e.g. ``'box'``), ``message`` and, where known, the ``split``,
+    ``file``, ``line``, ``video`` and ``frame`` (AVA timestamp or tube
+    frame)."""
     level: str
     check: str
     message: str

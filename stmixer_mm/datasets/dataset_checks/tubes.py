@@ -11,8 +11,7 @@ from .report import (LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX,
 
 
 def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
-    """Warnings on a built :class:`TubeDataset` of ``split``; return its
-    number of score columns (labels + background)."""
+    """Check a built :class:`TubeDataset`; return its score columns."""
     ann = dataset.ann_file
     where = dict(split=split, file=ann)
     gt = dataset.gt
@@ -86,8 +85,7 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
 def _interpolated_runs(name: str, tube: np.ndarray, h: float,
                        w: float) -> List[str]:
     """The spans of a tube (pixel ``[frame, x1, y1, x2, y2]`` rows) moving
-    linearly at constant speed over :data:`MIN_INTERPOLATED_FRAMES` frames
-    (per tube: a two-label person has two tubes with the same boxes)."""
+    linearly over :data:`MIN_INTERPOLATED_FRAMES` frames."""
     frames = tube[:, 0].astype(np.int64)
     tol = max(LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX / min(h, w))
     runs = linear_runs(frames, tube[:, 1:5] / [w, h, w, h],

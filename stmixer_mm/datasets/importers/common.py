@@ -1,5 +1,4 @@
-"""The in-memory form every reader turns its export into (:class:`Annotation`
-records), and the helpers the readers share."""
+"""The readers' common record (:class:`Annotation`) and shared helpers."""
 import math
 import os
 import os.path as osp
@@ -21,8 +20,7 @@ class AnnotationImportError(ValueError):
 #: most MAX_ANNOTATION_BYTES; this variable (MiB) replaces both
 MAX_ANNOTATION_ENV = 'STMIXER_MAX_ANNOTATION_MIB'
 MAX_ANNOTATION_BYTES = 1 << 30
-#: a real export spends more than 8 bytes on each object (a CVAT <box>
-#: ~100, a Label Studio keyframe ~130)
+#: a real export spends more than 8 bytes on each object (a CVAT <box> ~100)
 OBJECT_BYTES = 8
 
 
@@ -61,9 +59,8 @@ class Budget(NamedTuple):
 
 def annotation_budget(name: str, nbytes: Optional[int], why: str,
                       unit: str) -> Budget:
-    """The :class:`Budget` of ``name``: ``nbytes`` (None or above
-    :data:`MAX_ANNOTATION_BYTES`: that) or :data:`MAX_ANNOTATION_ENV`'s,
-    with one ``unit`` per :data:`OBJECT_BYTES`."""
+    """The :class:`Budget` of ``name``: ``nbytes`` capped at
+    :data:`MAX_ANNOTATION_BYTES` (or :data:`MAX_ANNOTATION_ENV`)."""
     env = os.environ.get(MAX_ANNOTATION_ENV, '').strip()
     if env:
         try:
@@ -86,8 +83,7 @@ class Annotation:
     Attributes:
         video (str): The video key (:func:`video_key`).
         person_id (int): The person's id within the video.
-        box (tuple): ``(x1, y1, x2, y2)`` in source pixels, or in ``[0, 1]``
-            when ``normalized`` (CSV ``--csv-box-units normalized``).
+        box (tuple): ``(x1, y1, x2, y2)`` in source pixels (or ``[0, 1]``).
         actions (tuple): Sorted action names (may be empty).
         frame (int, optional): 0-based frame of the source video.
         time (float, optional): Time in seconds (when ``frame`` is None).
@@ -117,15 +113,12 @@ class ImportedAnnotations:
     Attributes:
         fmt (str): ``'cvat'``, ``'label-studio'`` or ``'csv'``.
         annotations (list[Annotation]): Every record.
-        videos (dict): ``{video key: export file}`` of every video named
-            (also those without a box).
-        frame_sizes (dict): ``{video key: (width, height)}`` where the
-            export states it (CVAT ``original_size``).
-        ignored (dict): ``{what: count}`` of unused export content, for the
-            summary.
+        videos (dict): ``{video key: export file}`` of every video named.
+        frame_sizes (dict): ``{video key: (width, height)}`` where stated.
+        ignored (dict): ``{what: count}`` of unused export content.
         notes (list[str]): Reader choices the user should know, logged.
         identities (dict): ``{video key: False}`` where person ids do not
-            follow a person across frames (the tube layout refuses them).
+            follow a person across frames.
         frame_grids (dict): ``{video key: (start, stop, step)}`` of a CVAT
             task's frames (stop None: the video's end); empty otherwise.
     """
@@ -147,8 +140,7 @@ _LS_UPLOAD_PREFIX = re.compile(r'^[0-9a-f]{8}-')
 
 
 def video_key(name: str, strip_upload_prefix: bool = False) -> str:
-    """The key of a video named ``name`` (path, URL or file name): its base
-    name without extension (of ``d`` in Label Studio's
+    """The base name without extension of a video path or URL (of ``d`` in
     ``/data/local-files/?d=...``), optionally without LS's upload prefix."""
     parts = urlsplit(name)
     path = parts.path
@@ -216,10 +208,8 @@ def split_actions(text: str) -> Tuple[str, ...]:
 
 
 def read_label_map(path: str) -> Dict[str, int]:
-    """``{name: id}`` of a ``--label-map``: an AVA ``label_map.pbtxt`` (ids
-    kept) or a text file of one class name a line (ids 1, 2, ...; blank and
-    ``#`` lines skipped).
-    """
+    """``{name: id}`` of an AVA ``label_map.pbtxt`` or a text file of one
+    class name a line (ids 1, 2, ...; blank and ``#`` lines skipped)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'label map not found: {path}')
     with open(path, encoding='utf-8') as f:

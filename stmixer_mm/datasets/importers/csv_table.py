@@ -1,6 +1,5 @@
 """Reader of the plain CSV annotation table (docs/en/annotation_formats.md):
-one row per (video, time in seconds, person, action); the rows of one
-(video, time, person_id) give the same box."""
+one row per (video, time in seconds, person, action)."""
 import csv
 import os.path as osp
 from typing import Dict, Tuple

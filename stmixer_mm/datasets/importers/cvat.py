@@ -1,6 +1,5 @@
-"""Reader of CVAT "for video 1.1" XML exports and "for images 1.1" exports of
-video tasks (docs/en/annotation_formats.md); parsed as read, within
-:func:`_budget`, a DOCTYPE refused (its entities could expand past it)."""
+"""Reader of CVAT "for video 1.1" and "for images 1.1" XML exports of video
+tasks (docs/en/annotation_formats.md); a DOCTYPE is refused."""
 import os
 import os.path as osp
 import re
@@ -20,8 +19,7 @@ PERSON_ID_ATTRIBUTE = 'person_id'
 STEP_FILTER = re.compile(r'step\s*=\s*(\d+)')
 #: how CVAT names the frames of a video task ("CVAT for images" exports)
 VIDEO_FRAME_NAME = re.compile(r'frame_(\d{6,})(\.[A-Za-z0-9]+)?')
-#: a real export, generously: <meta> up to 4 MiB, then per frame 100 <box>es
-#: of up to 4 KiB (60 attributes); 64 MiB without declared frames
+#: a real export: <meta> <= 4 MiB, per frame 100 <box>es of <= 4 KiB
 META_BYTES, FRAME_BYTES, UNDECLARED_BYTES = 4 << 20, 100 * 4096, 64 << 20
 XML_OBJECTS = 'XML elements and attributes'
 
@@ -189,8 +187,7 @@ def read_cvat(path: str,
     Args:
         path (str): An XML file, an export ZIP or a folder of them.
         known_videos (Collection[str], optional): Keys of the videos on
-            disk: a file's video is the first of ``<meta>`` ``<source>``,
-            ``<task><name>`` and the file name that is one (else the first).
+            disk, to pick among ``<source>``, ``<task><name>``, file name.
         person_labels (Sequence[str]): Track labels naming the person.
     """
     out = ImportedAnnotations('cvat')
@@ -348,10 +345,8 @@ def _read_shapes(file: str, shapes: List[ET.Element], as_images: bool,
 
 
 def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
-    """``(task, id, FrameRange, offset)`` of each task of a project export,
-    in file order. As CVAT's ``ProjectData._init_task_frame_offsets``: the
-    offset grows by ``start_frame + step * size`` per task and restarts at
-    0 with each subset."""
+    """``(task, id, FrameRange, offset)`` of each task of a project export;
+    offsets as CVAT's ``ProjectData._init_task_frame_offsets``."""
     holder = project.find('tasks')
     elems = holder.findall('task') if holder is not None else []
     if not elems:
@@ -423,9 +418,8 @@ def _read_images(file: str,
                  out: ImportedAnnotations,
                  person_labels: set,
                  offset: int = 0) -> None:
-    """Read a "CVAT for images 1.1" export of a video task. CVAT splits
-    tracks into frames there: without a ``person_id`` on every box, ids are
-    numbered per frame and ``out.identities[video]`` is False."""
+    """Read a "CVAT for images 1.1" export of a video task; without a
+    ``person_id`` on every box, ``out.identities[video]`` is False."""
     sizes = set()
     records: List[Annotation] = []
     for image in images:

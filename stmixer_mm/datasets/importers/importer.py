@@ -1,7 +1,6 @@
-"""Turn videos + an annotation export into an AVA-layout or ACT-tube data set
-with a ready-to-train config (``tools/data/import_annotations.py``; output
-frame ``k`` is the source frame nearest ``k / fps``; AVA frame files 0-based,
-tube files 1-based; docs/en/annotation_formats.md)."""
+"""Turn videos + an annotation export into an AVA or tube data set and config
+(output frame ``k``: the source frame nearest ``k / fps``; AVA frame files
+0-based, tube files 1-based; docs/en/annotation_formats.md)."""
 import json
 import math
 import os
@@ -32,15 +31,13 @@ from .video import (FPS_TOLERANCE, VideoInfo, extract_frames, find_videos,
 
 FORMATS = ('cvat', 'label-studio', 'csv')
 LAYOUTS = ('ava', 'tubes')
-#: shipped configs (relative to ``configs/`` of the checkout or of the
-#: installed package's ``.mim``), whatever the working directory
+#: shipped configs, relative to ``configs/`` (or the package's ``.mim``)
 DEFAULT_BASE_CONFIGS = dict(
     ava='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py',
     tubes='quickstart/stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py')
 #: the dataset class (or a subclass) a config of each layout trains on
 LAYOUT_DATASETS = dict(ava='AVADataset', tubes='TubeDataset')
-#: characters an action name cannot hold: label_map.pbtxt quotes names,
-#: and mmaction2's reader takes a name up to its first '"' (no escapes)
+#: characters an action name cannot hold (label_map.pbtxt has no escapes)
 UNWRITABLE_NAME_CHARS = '"\\\n\r\t'
 #: a box overshooting the frame (tools' rounding) by this many px is clipped
 BOX_TOLERANCE_PX = 1.0
@@ -53,8 +50,7 @@ def read_annotations(fmt: str,
                      person_labels: Sequence[str] = ('person', ),
                      frame_count=None,
                      csv_header: bool = True) -> ImportedAnnotations:
-    """Read an export of format ``fmt`` (one of :data:`FORMATS`);
-    ``frame_count(video)`` bounds what a Label Studio sequence declares."""
+    """Read an export of format ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == 'cvat':
         return read_cvat(path, known_videos, person_labels)
     if fmt == 'label-studio':
@@ -65,13 +61,10 @@ def read_annotations(fmt: str,
 
 
 class VideoTrackIndex:
-    """The checked annotations of one video, looked up per output frame.
-
-    Frame-based records (CVAT, Label Studio) are found by source frame;
-    time-based ones (CSV) by the nearest time within half an output frame.
-    Boxes are converted to source pixels, checked against the frame and
-    clipped by at most :data:`BOX_TOLERANCE_PX`.
-    """
+    """The checked annotations of one video, looked up per output frame:
+    by source frame (CVAT, Label Studio) or nearest time within half an
+    output frame (CSV). Boxes: in source pixels, clipped by at most
+    :data:`BOX_TOLERANCE_PX`."""
 
     def __init__(self, video: str, info: VideoInfo, anns: List[Annotation],
                  fps: int):
@@ -161,8 +154,7 @@ class VideoTrackIndex:
 def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
               stride: int) -> Optional[Tuple[int, int]]:
     """The first ``(output frame, source frame)`` of output frames ``0,
-    stride, ...`` whose source frame is in ``grid``'s range but off its
-    step."""
+    stride, ...`` in ``grid``'s range but off its step."""
     start, stop, step = grid
     last = last if stop is None else min(stop, last)
     if step == 1:
@@ -194,10 +186,8 @@ def _check_task_length(video: str, source: str, grid: FrameGrid,
 def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
                      layout: str, fps: int, interval: int) -> None:
     """Refuse a CVAT task (``grid``: start, stop, step) whose frames miss a
-    frame the layout annotates in its range: an output frame (tubes: a
-    broken tube) or a keyframe (AVA: ``fps * T`` every ``interval`` s, else
-    written without persons). The error names the fix (``--fps``,
-    ``--keyframe-interval`` or a start frame on the output frame grid)."""
+    frame the layout annotates in its range (tubes: an output frame; AVA: a
+    keyframe), naming the fix."""
     start, stop, step = grid
     last = info.num_frames - 1
     stride = 1 if layout == 'tubes' else fps * interval
@@ -269,9 +259,8 @@ def check_layout_config(path: str,
                         label: str,
                         build: bool = False) -> None:
     """Refuse (naming ``label``) a config that does not load, has no
-    ``model.type``, or trains on datasets not of ``layout``; with
-    ``build``, also its settings (``check_config``) and its train / val
-    datasets built lazily (their arguments, no file read)."""
+    ``model.type`` or trains on datasets not of ``layout``; with ``build``,
+    also check its settings and build its datasets lazily."""
     expected = (f'expected a config of the {layout} layout (a model, and '
                 f'train / val datasets of type {LAYOUT_DATASETS[layout]} or '
                 f'a subclass, as configs/{DEFAULT_BASE_CONFIGS[layout]})')
@@ -311,10 +300,9 @@ def split_videos(videos: Sequence[str],
                  val_ratio: float,
                  seed: int,
                  log=print) -> Dict[str, List[str]]:
-    """``{'train': [...], 'val': [...]}`` (sorted): ``val_videos`` (keys or
-    file names), else ``round(val_ratio * n)`` videos (1 to n - 1) drawn
-    with ``seed``. One video or ``val_ratio`` 0: in both splits, with a
-    warning; ``val_videos`` naming every video is an error."""
+    """``{'train': [...], 'val': [...]}``: ``val_videos`` (keys or file
+    names), else ``round(val_ratio * n)`` videos (1 to n - 1) drawn with
+    ``seed``; one video or ``val_ratio`` 0: both splits, with a warning."""
     videos = sorted(videos)
     if val_videos:
         keys = [osp.splitext(osp.basename(v))[0] for v in val_videos]
@@ -398,9 +386,8 @@ def import_annotations(fmt: str,
                        jpeg_quality: int = 90,
                        log=print) -> dict:
     """Import ``annotations`` (format ``fmt``) of the videos in ``videos``
-    into ``out_dir`` (``tools/data/import_annotations.py``), all checked
-    before anything is written. Returns the summary (also written to
-    ``out_dir/import_summary.json``)."""
+    into ``out_dir``, all checked before anything is written; return the
+    summary (also in ``out_dir/import_summary.json``)."""
     settings = {  # for the summary
         k: v
         for k, v in locals().items()
@@ -427,8 +414,7 @@ def import_annotations(fmt: str,
     probed: Dict[str, VideoInfo] = {}
 
     def frame_count(video: str) -> Optional[int]:
-        """The frames the container states (None: unknown or estimated;
-        checked after decoding), probed once per annotated video."""
+        """The frames the container states (None: unknown or estimated)."""
         if video not in on_disk:
             return None
         if video not in probed:
@@ -490,8 +476,7 @@ def import_annotations(fmt: str,
                              keyframe_interval)
         indexes[v] = VideoTrackIndex(v, info, per_video[v], fps)
 
-    # written to a staging folder, moved into out_dir only when complete:
-    # a failed import leaves out_dir as it was
+    # staged, moved into out_dir when complete: a failure leaves it as it was
     final_dir = out_dir
     with staged_output_dir(final_dir, overwrite) as out_dir:
         os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
@@ -513,8 +498,7 @@ def import_annotations(fmt: str,
                 raise AnnotationImportError(
                     f'{ann.source}: video frame {max(late)} (0-based) is '
                     f'beyond the {n_src} frames decoded from {on_disk[v]}')
-            # time-based rows, against the decoded length (a header that
-            # promises more frames would leave late rows matched to none)
+            # time-based rows, against the decoded length (not the header)
             decoded_s = n_src / infos[v].fps
             late_rows = [(t, ann)
                          for rows in indexes[v].by_person_times.values()

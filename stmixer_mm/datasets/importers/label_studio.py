@@ -1,7 +1,6 @@
-"""Reader of Label Studio's JSON export of a video object-tracking
-(``<VideoRectangle>``) project (docs/en/annotation_formats.md): a
-``videorectangle`` result is one person's region, interpolated as the editor
-does. Size limits: :func:`_budget`."""
+"""Reader of Label Studio's JSON export of a ``<VideoRectangle>`` project
+(docs/en/annotation_formats.md): a region is one person, interpolated as the
+editor does."""
 import os
 import re
 from datetime import datetime, timezone
@@ -13,8 +12,7 @@ from .common import (Annotation, AnnotationImportError, Budget,
                      parse_number, parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
-#: frames a sequence may reach without a known video length: far above
-#: any real video, far below what would exhaust memory
+#: frames a sequence may reach without a known video length
 MAX_FRAMES = 10_000_000
 
 
@@ -31,8 +29,7 @@ def _frames_text(frames: int, from_video: bool) -> str:
 
 
 ACTION_TYPES = ('choices', 'taxonomy', 'labels')
-#: a real export, generously: 1 MiB of tasks, then 4 KiB a region and a
-#: 512-byte keyframe per frame it declares (framesCount)
+#: a real export: 1 MiB of tasks, 4 KiB a region, 512 B per declared frame
 BASE_BYTES, REGION_BYTES, KEYFRAME_BYTES = 1 << 20, 4096, 512
 FRAMES_COUNT = re.compile(rb'"framesCount"\s{0,8}:\s{0,8}(\d{1,12})')
 JSON_OBJECTS = 'JSON objects and arrays'
@@ -45,11 +42,8 @@ def read_label_studio(
     frame_count: Optional[Callable[[str], Optional[int]]] = None
 ) -> ImportedAnnotations:
     """Read a Label Studio JSON export (a file, or a folder of ``*.json``).
-
-    ``frame_count(video)``: the video's real frames (None: unknown);
-    keyframes beyond them are errors and a last keyframe's box is held at
-    most to them; without it sequences are bounded by :data:`MAX_FRAMES`.
-    Nothing is allocated from a declared size before this check."""
+    ``frame_count(video)``: the video's real frames (None: unknown, then
+    :data:`MAX_FRAMES` bounds the sequences)."""
     out = ImportedAnnotations('label-studio')
     for file in export_files(path, ('.json', ), 'Label Studio exports'):
         _read_file(file, out, set(person_labels), frame_count, video_field)
@@ -152,10 +146,8 @@ def _updated(ann: dict) -> Optional[datetime]:
 
 def pick_annotation(where: str, anns: List[dict],
                     out: ImportedAnnotations) -> dict:
-    """The annotation of a task to read among several: those marked
-    ``ground_truth`` if any, then the most recently saved; noted in
-    ``out.notes``. An undecidable choice (no or equal timestamps) is an
-    error."""
+    """The annotation of a task to read: ``ground_truth`` ones first, then
+    the most recently saved (noted; a tie is an error)."""
     if len(anns) == 1:
         return anns[0]
     gt = [a for a in anns if a.get('ground_truth') is True]
@@ -238,11 +230,9 @@ def expand_sequence(where: str,
                     track: str,
                     max_frames: int = MAX_FRAMES,
                     from_video: bool = False) -> List[Annotation]:
-    """The per-frame boxes (normalised) of a videorectangle ``value``,
-    interpolated as Label Studio does, on frames 1 .. ``max_frames``: a
-    keyframe beyond them, or a ``framesCount`` more than
-    :func:`frames_count_slack` beyond, is an error (within it, the held box
-    stops at ``max_frames``)."""
+    """The normalised boxes of a videorectangle ``value`` on frames 1 ..
+    ``max_frames``, interpolated as Label Studio does; a keyframe beyond, or
+    a ``framesCount`` more than :func:`frames_count_slack` beyond, errs."""
     seq = value.get('sequence')
     if not isinstance(seq, list) or not seq:
         raise AnnotationImportError(f'{where}: value.sequence is missing or '

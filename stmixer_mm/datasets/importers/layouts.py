@@ -1,6 +1,4 @@
-"""The data set layouts the importer writes: AVA (csv, frames, exclusions,
-label map) and tubes (ACT ground-truth pickle, frames), and the config
-that trains on them."""
+"""The data set layouts the importer writes (AVA, tubes) and their config."""
 import math
 import os
 import os.path as osp
@@ -191,9 +189,8 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
 
 
 def config_base(base_config: str) -> str:
-    """How a written config names ``base_config`` so that it survives a
-    copy or move: ``stmixer_mm::<path>`` for a config mmengine finds in the
-    package's ``.mim/configs``, else the absolute path."""
+    """``base_config`` as a written config names it: ``stmixer_mm::<path>``
+    for a packaged config, else the absolute path."""
     shipped = osp.realpath(osp.join(models_dir(), 'configs'))
     real = osp.realpath(base_config)
     if real.startswith(shipped + os.sep):

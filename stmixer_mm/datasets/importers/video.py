@@ -11,8 +11,7 @@ import cv2
 from .common import VIDEO_EXTENSIONS, AnnotationImportError
 
 FILENAME_TMPL = 'img_{:05d}.jpg'
-# an --fps this much above the video's own rate is still accepted (30 for
-# an NTSC 29.97 fps video: one frame in ~1000 is repeated)
+# an --fps this much above the video's rate is accepted (30 for 29.97 fps)
 FPS_TOLERANCE = 1.002
 
 
@@ -95,12 +94,9 @@ def extract_frames(info: VideoInfo,
                    short_side: Optional[int] = None,
                    jpeg_quality: int = 90) -> Tuple[int, int]:
     """Write output frames ``k = 0, 1, ...`` (source frame
-    :func:`source_index`, counted in decoding order at an assumed constant
-    rate) of ``info.path`` as ``frame_dir/img_{k + first_index:05d}.jpg``.
-
-    Returns:
-        tuple: the number of output frames and of decoded source frames.
-    """
+    :func:`source_index`) of ``info.path`` as
+    ``frame_dir/img_{k + first_index:05d}.jpg``; return the numbers of
+    output frames and decoded source frames."""
     os.makedirs(frame_dir, exist_ok=True)
     size = output_size(info.width, info.height, short_side)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]

@@ -127,12 +127,11 @@ class LoadForecastTargets(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackForecastInputs(PackActionInputs):
-    """``PackActionInputs`` for forecast targets: the first ``n`` rows of
-    ``gt_bboxes`` are the keyframe's, the others become
-    ``gt_instances.future_bboxes`` ``[n, H, 4]`` (pixels), with
-    ``future_labels`` and ``future_visible``; ``forecast_horizons`` joins
-    ``meta_keys`` (the head checks it). A sample without targets (test) is
-    packed as ``PackActionInputs`` does.
+    """``PackActionInputs`` for forecast targets: ``gt_bboxes`` rows past the
+    keyframe's ``n`` become ``gt_instances.future_bboxes`` ``[n, H, 4]``
+    (pixels), with ``future_labels`` and ``future_visible``;
+    ``forecast_horizons`` joins ``meta_keys``. No targets (test): as
+    ``PackActionInputs``.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

@@ -26,13 +26,9 @@ def keyframe_where(results: Dict) -> str:
 
 @TRANSFORMS.register_module()
 class PackTrackInputs(PackActionInputs):
-    """``PackActionInputs`` that also packs the ground-truth person ids.
-
-    ``results['entity_ids']`` (one per ``gt_bboxes`` row) becomes
-    ``data_sample.gt_instances.track_ids`` (int64 ``[n]``); a sample without
-    ``gt_bboxes`` (inference) is packed as ``PackActionInputs`` does. Raises
-    ``ValueError`` naming the sample when the ids are missing, of another
-    length, or not usable track ids.
+    """``PackActionInputs`` that also packs ``results['entity_ids']`` (one per
+    ``gt_bboxes`` row) as ``gt_instances.track_ids`` (int64 ``[n]``); no
+    ``gt_bboxes``: as ``PackActionInputs``. Bad ids: ``ValueError``.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

@@ -52,11 +52,9 @@ def decode_frame(content: bytes, where: str) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class CheckedRawFrameDecode(RawFrameDecode):
-    """mmaction2's ``RawFrameDecode`` (same keys, arguments and output) whose
-    errors on an empty, truncated, undecodable or missing RGB frame name the
-    file, video, keyframe and clip position instead of OpenCV's
-    ``!_src.empty()`` (or a grey-filled JPEG). Flow frames: unchanged.
-    """
+    """mmaction2's ``RawFrameDecode`` (same keys; flow frames unchanged)
+    whose errors on a bad or missing RGB frame name the file, video,
+    keyframe and clip position."""
 
     @staticmethod
     def _where(results: dict,
@@ -121,8 +119,7 @@ class CheckedRawFrameDecode(RawFrameDecode):
         return results
 
 
-#: a clip's keyframe: ``'centre'`` (``clip_len // 2``, as ``SampleAVAFrames``)
-#: or ``'last'`` (a causal clip ending at it, for forecasting)
+#: a clip's keyframe: ``'centre'`` (``clip_len // 2``) or ``'last'`` (causal)
 KEYFRAME_POSITIONS = ('centre', 'last')
 
 
@@ -169,12 +166,10 @@ class SampleTubeFrames(BaseTransform):
     Args:
         clip_len (int): Frames per clip.
         frame_interval (int): Temporal stride. Defaults to 1.
-        test_mode (bool): No jitter. In training every frame but the
-            keyframe is shifted by a random offset in ``[-frame_interval //
-            2, (frame_interval - 1) // 2]``, as ``SampleAVAFrames``.
-        keyframe (str): ``'centre'`` (as ``SampleAVAFrames``) or ``'last'``
-            (a causal clip ending at the keyframe, docs/en/forecasting.md).
-            Defaults to ``'centre'``.
+        test_mode (bool): No jitter (training shifts every frame but the
+            keyframe by ``[-frame_interval // 2, (frame_interval - 1) // 2]``).
+        keyframe (str): ``'centre'`` or ``'last'`` (a causal clip ending at
+            the keyframe). Defaults to ``'centre'``.
     """
 
     def __init__(self,
@@ -219,10 +214,7 @@ class SampleTubeFrames(BaseTransform):
 @TRANSFORMS.register_module()
 class SampleCausalAVAFrames(SampleAVAFrames):
     """mmaction2's ``SampleAVAFrames`` with the clip ending at the keyframe
-    (a forecast's causal clip, docs/en/forecasting.md): same keyframe index,
-    shot clamping and keys; the training jitter never passes the keyframe
-    and leaves it in place.
-    """
+    (causal); the training jitter never moves or passes the keyframe."""
 
     def _get_clips(self, center_index, skip_offsets, shot_info):
         frame_inds = center_index + (np.arange(self.clip_len) -

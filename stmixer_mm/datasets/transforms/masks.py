@@ -106,8 +106,8 @@ class LoadActorMasks(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackActorInputs(PackActionInputs):
-    """mmaction2's ``PackActionInputs`` that also packs ``gt_masks`` as
-    ``data_sample.gt_instances.masks`` (bool ``[n, h, w]``).
+    """``PackActionInputs`` that also packs ``gt_masks`` (bool ``[n, h, w]``)
+    as ``gt_instances.masks``.
 
     Args: those of mmaction2's ``PackActionInputs``.
     """

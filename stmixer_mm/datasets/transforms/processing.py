@@ -14,19 +14,17 @@ from stmixer_mm.utils.settings import check_arguments
 
 @TRANSFORMS.register_module()
 class RandomShortSideResize(BaseTransform):
-    """Resize a clip to a random short side (uniform over the integers of
-    ``scale_range``, ends included, aspect ratio kept), unless the long side
-    would exceed ``max_long_edge``: then the long side is scaled to it.
+    """Resize a clip to a uniformly drawn integer short side in
+    ``scale_range`` (aspect kept), the long side capped at ``max_long_edge``.
 
     Required keys: ``imgs``, ``img_shape``; optional ``gt_bboxes``,
-    ``proposals``, scaled with the image. Added keys: ``scale_factor``,
-    ``keep_ratio``, ``short_edge`` (the drawn short side).
+    ``proposals``. Added keys: ``scale_factor``, ``keep_ratio``,
+    ``short_edge`` (the drawn short side).
 
     Args:
         scale_range (Sequence[int]): inclusive ``(min, max)`` short side.
         max_long_edge (int): cap of the long side. Defaults to 1333.
-        interpolation (str): as in ``mmcv.imresize``. Defaults to
-            ``'bilinear'``.
+        interpolation (str): as in ``mmcv.imresize``.
     """
 
     def __init__(self,

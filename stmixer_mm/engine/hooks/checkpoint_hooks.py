@@ -26,13 +26,11 @@ class CheckpointCheckHook(Hook):
     its weights are copied (used by ``tools/test.py``).
 
     Args:
-        strict (bool): Raise :class:`CheckpointMismatchError` instead of
-            warning. Defaults to True.
+        strict (bool): Raise :class:`CheckpointMismatchError`, not warn.
         opt_out (str): The opt-out named in the message.
         source (str, optional): The checkpoint's name in the message.
         check_classes (bool): Also compare ``meta.dataset_meta.classes``
             with the test dataset's (error if ``strict``, else warning).
-            Defaults to True.
     """
 
     priority = 'VERY_HIGH'
@@ -117,8 +115,7 @@ class ResumeCheckHook(Hook):
     state: it must hold ``meta`` epoch / iter and fit the model exactly.
 
     Args:
-        source (str, optional): The checkpoint's name in the message
-            (default: the work dir's latest).
+        source (str, optional): Its name (default: the work dir's latest).
     """
 
     priority = 'VERY_HIGH'
@@ -178,14 +175,12 @@ class LoadFromCheckHook(Hook):
     every other key must fit exactly (docs/en/finetune.md).
 
     Args:
-        min_loaded (float): Share in [0, 1] (config: ``load_from_min_loaded``;
-            0 accepts any). Defaults to 0.5.
+        min_loaded (float): In [0, 1] (``load_from_min_loaded``; 0: any).
         source (str, optional): The checkpoint's name in the message.
         classes (str, optional): None (default: the config's
             ``load_from_classes``) or ``'by_name'``.
-        label_map (str, optional): The checkpoint's label map (default:
-            the config's ``load_from_label_map``, else its
-            ``meta.dataset_meta.classes``).
+        label_map (str, optional): The checkpoint's (default: the config's
+            ``load_from_label_map``, else its ``meta.dataset_meta.classes``).
     """
 
     priority = 'VERY_HIGH'

@@ -40,8 +40,7 @@ def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
 class ClassConsistencyHook(Hook):
     """Before training, validation and testing, check that the model's
     ``num_actions`` fits each loop's dataset as loaded (one class off scores
-    every action as its neighbour). ``tools/train.py`` / ``test.py`` add it.
-    """
+    every action as its neighbour). ``tools/train.py`` / ``test.py`` add it."""
 
     priority = 'VERY_HIGH'
 

@@ -16,13 +16,11 @@ __all__ = ['ClassNamesHook']
 
 @HOOKS.register_module()
 class ClassNamesHook(Hook):
-    """Put the training dataset's class names into its ``metainfo`` before
-    the run and into each checkpoint's ``meta.dataset_meta.classes`` where
-    missing (dataset wrappers copy the metainfo at construction).
-
-    Only for ``label_convention='ava'``; a dataset without classes or label
-    map is left alone.
-    """
+    """With ``label_convention='ava'``, put the training dataset's class names
+    into its ``metainfo`` before the run and into each checkpoint's
+    ``meta.dataset_meta.classes`` where missing (dataset wrappers copy the
+    metainfo at construction); a dataset without classes or label map is
+    left alone."""
 
     priority = 'VERY_HIGH'
 

@@ -182,8 +182,7 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
     Tubes ``[L, >= 5]`` with ascending frames: temporal IoU times the mean box
     IoU over the overlap, 0.0 without overlap. Raises :class:`TubeIoUError`
     where the reference crashes (an overlap end frame missing or repeated, or
-    the overlaps' frames differ).
-    """
+    the overlaps' frames differ)."""
     tmin = max(b1[0, 0], b2[0, 0])
     tmax = min(b1[-1, 0], b2[-1, 0])
     if tmax < tmin:

@@ -33,12 +33,11 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
                 overlap: Callable,
                 ends: Optional[Callable] = None,
                 moc_order: bool = True) -> List[List[Member]]:
-    """Link candidates step after step (frames, or clips of tubelets).
-
-    Open tubes, by descending mean member score, each take the best free
-    candidate with ``overlap >= link_iou`` with their last member; a tube
-    without one finishes (where ``ends`` allows); the rest start tubes.
-    Returns the tubes (lists of :data:`Member`), finished first.
+    """Link candidates step after step (frames, or clips of tubelets): open
+    tubes, by descending mean member score, each take the best free candidate
+    with ``overlap >= link_iou`` with their last member; a tube without one
+    finishes (where ``ends`` allows); the rest start tubes. Returns the tubes
+    (lists of :data:`Member`), finished first.
 
     Args:
         steps: ``(key, candidates, scores [m])`` per step, in order.
@@ -125,13 +124,12 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
                 min_score: float = 0.005,
                 min_length: int = 15,
                 predecayed: bool = False) -> List[BuiltTube]:
-    """The protocols' linking of one class's frame detections
-    ``{frame: [n, 5]}`` of one video (MOC's ``BuildTubes`` with K = 1,
-    mmaction2's ``link_tubes``): per frame :func:`soft_decay` at ``nms_iou``
-    (unless ``predecayed``) and the best ``top_k``, then :func:`link_greedy`
-    (MOC's ``+ 1`` IoU if ``inclusive``, arithmetic in ``dtype``); tubes below
-    ``min_score`` or ``min_length`` dropped. Returns ``(boxes [L, 6] float32,
-    score)``."""
+    """The protocols' linking of one class's frame detections ``{frame: [n,
+    5]}`` of one video (MOC's ``BuildTubes`` with K = 1, mmaction2's
+    ``link_tubes``): per frame :func:`soft_decay` at ``nms_iou`` (unless
+    ``predecayed``) and the best ``top_k``, then :func:`link_greedy` (MOC's
+    ``+ 1`` IoU if ``inclusive``, in ``dtype``); tubes below ``min_score`` or
+    ``min_length`` dropped. Returns ``(boxes [L, 6] float32, score)``."""
 
     def reduce(dets):
         if dets is None or len(dets) == 0:
@@ -157,8 +155,8 @@ def link_person_tubes(keyframes: Sequence[int],
                       min_length: int = 1) -> List[Dict]:
     """Per-person tubes from consecutive keyframes' detections (demos,
     exports): :func:`link_frames` class agnostic on person scores (every
-    detection kept, visited by descending score), each
-    labelled with its best mean-score action; a row in at most one tube.
+    detection kept, visited by descending score), each labelled with its best
+    mean-score action; a row in at most one tube.
 
     Args:
         keyframes (Sequence[int]): Frame index of each keyframe, ascending.

@@ -4,8 +4,7 @@
 ``ACT_build.py``, ``ACT_utils.py``); ``'multisports'``: the official
 ``evaluate_multisports.py`` on tubes linked as mmaction2's ``link_tubes``
 (each box keeping its score). Same arithmetic, dtypes and tie-breaking; a
-``ValueError`` where a reference would crash.
-"""
+``ValueError`` where a reference would crash."""
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -276,9 +275,8 @@ def tubes_from_tracks(gt: Mapping,
                       predecayed: bool = False,
                       **link_cfg) -> Dict[int, list]:
     """Tubes of every class from track ids, as :func:`link_all` gives them (by
-    first frame then track id; ``'ucf_jhmdb'``: 3-D NMS order): one tube per
-    class, video and track id, scored as the linking (no ``top_k`` or
-    ``link_iou``).
+    first frame then track id; ``'ucf_jhmdb'``: 3-D NMS order): one per class,
+    video and track id, scored as the linking (no ``top_k``, ``link_iou``).
 
     Args:
         gt (Mapping): ACT ground truth (``labels``, ``nframes``).
@@ -371,14 +369,11 @@ def evaluate(
         trackeval_score_thr: Optional[float] = None
 ) -> Tuple[dict, dict, dict]:
     """``(metrics, frame APs, video APs per threshold)`` of one protocol (mAPs
-    in percent, APs fractions).
-
-    ``frame_ids`` (track ids in ``frame_dets``' structure) or ``tubes``
-    (``{label: [(video, score, boxes [L, 6])]}``) replace the linking's tubes;
-    ``identity`` (a dict) gets :func:`identity_metrics` (``IDSW/gt``,
-    ``Frag/gt``, ``coverage`` added); ``trackeval_score_thr`` adds ``HOTA``,
-    ``DetA``, ``AssA``, ``IDF1``.
-    """
+    in percent, APs fractions). ``frame_ids`` (track ids in ``frame_dets``'
+    structure) or ``tubes`` (``{label: [(video, score, boxes [L, 6])]}``)
+    replace the linking's tubes; ``identity`` (a dict) gets
+    :func:`identity_metrics` (``IDSW/gt``, ``Frag/gt``, ``coverage`` added);
+    ``trackeval_score_thr`` adds ``HOTA``, ``DetA``, ``AssA``, ``IDF1``."""
     link_cfg = dict(link_cfg or {})
     cfg, moc, _ = link_settings(protocol, link_cfg)
     if ignore_labels is None:

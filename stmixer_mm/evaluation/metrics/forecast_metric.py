@@ -26,20 +26,18 @@ REFERENCES = ('zero_motion', 'constant_velocity', 'oracle')
 class ForecastMetric(BaseMetric):
     """Future frame-mAP@``iou_thr``, ADE / FDE and anticipation mAP at each
     horizon, with the zero-motion, constant-velocity and oracle references
-    from the same detections.
-
-    Needs every frame of every test video (``test_clip_stride=1``), the
-    metainfo ``forecast_horizons`` and the head's ``future_*`` fields. A
-    forecast's class score is action x person x in-view probability. Keys:
-    ``fmAP@{h}``, ``ADE@{h}``, ``ADE_rel@{h}``, ``antAP@{h}`` (and
-    ``_zero_motion`` / ``_constant_velocity`` / ``_oracle``), ``ADE``, ``FDE``.
+    from the same detections. Needs every frame of every test video
+    (``test_clip_stride=1``), the metainfo ``forecast_horizons`` and the
+    head's ``future_*`` fields. A forecast's class score is action x person x
+    in-view probability. Keys: ``fmAP@{h}``, ``ADE@{h}``, ``ADE_rel@{h}``,
+    ``antAP@{h}`` (and ``_zero_motion`` / ``_constant_velocity`` /
+    ``_oracle``), ``ADE``, ``FDE``.
 
     Args:
-        ann_file (str): ACT ground truth (``tube_actors`` joins a person's
-            tubes).
-        split (int): Which ``test_videos`` split. Defaults to 0.
-        iou_thr (float): For frame AP and person matching. Defaults to 0.5.
-        history (int): Boxes of constant velocity's fit. Defaults to 16.
+        ann_file (str): ACT ground truth (``tube_actors``: a person's tubes).
+        split (int): Which ``test_videos`` split.
+        iou_thr (float): For frame AP and person matching.
+        history (int): Boxes of constant velocity's fit.
         collect_device (str): As mmengine's ``BaseMetric``.
         prefix (str, optional): Defaults to ``'forecast'``.
     """

@@ -27,12 +27,10 @@ class PySlowFastNonLocal3d(BaseModule):
         in_channels (int): Channels ``C`` of the input and output.
         inner_channels (int, optional): ``C'``. Defaults to ``C // 2``.
         pool_size (Sequence[int] | None): Key/value max-pool ``(t, h, w)``
-            (None or ones: none). Defaults to ``(2, 2, 2)`` (R101-NL).
+            (None or ones: none).
         instantiation (str): ``'dot_product'`` (default) or ``'softmax'``.
         norm_cfg (dict, optional): Norm after ``conv_out`` (named ``bn``).
-            Defaults to PySlowFast's ``BatchNorm3d``.
         zero_init (bool): Zero norm scale (a fresh block is the identity).
-            Defaults to True.
         init_cfg (dict | list[dict], optional): Replaces :meth:`init_weights`.
     """
 

@@ -35,11 +35,9 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
 
     Args:
         out_indices (Sequence[int]): Stages returned (later ones not run).
-            Defaults to ``(0, 1, 2, 3)``.
         frame_sampling (str): ``'nearest'`` (mmaction2, default): frames
             ``0, r, 2r, ...``; ``'linspace'`` (PySlowFast / official STMixer).
-        conv3d_impl (str): ``'onednn'`` (default; :mod:`.inference`) or
-            ``'native'``.
+        conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
         **kwargs: Arguments of ``ResNet3dSlowFast`` (pathway dicts copied).
     """
 
@@ -114,8 +112,7 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
 
     def init_weights(self, pretrained: Optional[str] = None) -> None:
         """mmaction2's initialisation, then the swapped non-local blocks' own
-        (mmaction2 sets every BN scale to 1, undoing their zero-initialised
-        output norm); nothing after a ``pretrained`` checkpoint."""
+        (undone by mmaction2); nothing after a ``pretrained`` checkpoint."""
         super().init_weights(pretrained)
         if pretrained or self.pretrained:
             return

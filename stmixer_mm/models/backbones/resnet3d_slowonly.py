@@ -14,8 +14,7 @@ class STMixerResNet3dSlowOnly(_BASE):
     convolutions run oneDNN at CPU float32 inference.
 
     Args:
-        conv3d_impl (str): ``'onednn'`` (default; see :mod:`.inference`) or
-            ``'native'`` (PyTorch's choice, mmaction2's class).
+        conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
         Others: as mmaction2's ``ResNet3dSlowOnly``.
     """
 

@@ -134,9 +134,8 @@ class STMixerVisionTransformer(VisionTransformer):
 
     def pos_embed_for(self, h: int, w: int) -> Tensor:
         """The position embedding for a ``h x w`` patch grid (mmaction2's
-        bicubic interpolation off the pre-training grid), cached while it is
-        fixed (the key holds device, dtype, storage and version); recomputed
-        when learnt, traced, compiled or on the meta device."""
+        bicubic interpolation), cached while fixed; recomputed when learnt,
+        traced, compiled or on the meta device."""
         if (h, w) == self.grid_size:
             return self.pos_embed
         pos_embed = self.pos_embed

@@ -23,10 +23,8 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         mean, std, to_rgb, to_float32, blending, format_shape: as in
             ``mmaction.models.ActionDataPreprocessor``; only
             ``format_shape='NCTHW'`` is supported.
-        pad_size_divisor (int): The padded height and width are multiples
-            of it. Defaults to 32 (the official value).
+        pad_size_divisor (int): Of the padded height and width (official 32).
         pad_value (float): Value of the padded pixels after normalisation.
-            Defaults to 0.
     """
 
     def __init__(self,

@@ -28,7 +28,6 @@ class STMixerQueryGenerator(BaseModule):
         num_queries (int): ``N``. Defaults to 100.
         hidden_channels (int): ``C`` (filled in). Defaults to 256.
         with_temporal_queries (bool): Build the temporal table (filled in).
-            Defaults to True.
         num_classes (int, optional): None or 1 (mmdet's two-stage detectors).
         train_cfg (dict, optional): Must be None.
         test_cfg (dict, optional): Must be None.

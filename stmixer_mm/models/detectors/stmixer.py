@@ -20,8 +20,7 @@ from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
 #: config keys before ``TwoStageDetector`` (old -> new), refused by name
 LEGACY_CONFIG_KEYS = dict(query_generator='rpn_head', decoder='roi_head')
 
-#: state-dict prefixes of converted official and older checkpoints (old ->
-#: new), mapped on loading (:meth:`STMixer._load_from_state_dict`)
+#: state-dict prefixes of older checkpoints (old -> new), mapped on loading
 LEGACY_PREFIXES = (('query_generator.', 'rpn_head.'), ('decoder.',
                                                        'roi_head.'))
 
@@ -38,10 +37,8 @@ def renamed_legacy_key(key: str) -> str:
 
 
 def rename_legacy_keys(state_dict: dict, prefix: str = '') -> List[str]:
-    """Rename in place (order kept) an older checkpoint's
-    ``query_generator.*`` / ``decoder.*`` keys to ``rpn_head`` /
-    ``roi_head`` where no key has the new name (as mmdet renames
-    ``bbox_head``); returns the old names renamed."""
+    """Rename in place (order kept) :data:`LEGACY_PREFIXES` where no key has
+    the new name (as mmdet renames ``bbox_head``); returns the old names."""
     renames = {}
     for old, new in LEGACY_PREFIXES:
         old, new = prefix + old, prefix + new
@@ -72,25 +69,22 @@ def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
 
 @MODELS.register_module()
 class STMixer(TwoStageDetector):
-    r"""STMixer on mmdet's ``TwoStageDetector`` (as ``SparseRCNN``): the query
-    generator is the ``rpn_head``, the decoder the ``roi_head`` (built first:
-    it fills in the generator's settings).
+    r"""STMixer as mmdet's ``SparseRCNN``: query generator ``rpn_head``,
+    decoder ``roi_head`` (built first: it fills in the generator's settings).
 
     Args:
         backbone (dict): Backbone config.
         neck (dict): Neck config producing the 4-level pyramid.
-        rpn_head (dict): ``STMixerQueryGenerator`` (or an RPN-style head giving
-            ``bboxes`` and ``features``, e.g. ``EmbeddingRPNHead``).
+        rpn_head (dict): The query generator (``bboxes``, ``features``).
         roi_head (dict): The decoder: ``STMixerDecoder``.
         train_cfg (dict, optional): ``dict(rpn=None, rcnn=assigners)``.
         test_cfg (dict, optional): ``dict(rpn=None, rcnn=post-processing)``.
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
-        compile_cfg (dict, optional): ``torch.compile`` the static part of
-            ``predict`` (not with a mask or forecast head). Default None.
-        frozen_modules (Sequence[str]): Parts trained no more, by name
-            (``'backbone'``, ``'roi_head.stages'``): no gradient, eval mode.
-            Default ().
+        compile_cfg (dict, optional): ``torch.compile`` predict's static part
+            (not with a mask or forecast head).
+        frozen_modules (Sequence[str]): Parts (``'roi_head.stages'``) kept
+            without gradient, in eval mode.
     """
 
     def __init__(self,
@@ -145,8 +139,7 @@ class STMixer(TwoStageDetector):
                  getattr(self.roi_head, 'with_forecast', False))) if used
         ]
         if self.compiled_predict is not None and heads:
-            # these heads read the pyramid and the queries, which the
-            # compiled part keeps to itself
+            # these heads read the pyramid and queries the compiled part keeps
             print_log(
                 f'model.compile_cfg is not used with a '
                 f'{heads[0].replace("_", " ")} (model.roi_head.{heads[0]}): '
@@ -169,8 +162,7 @@ class STMixer(TwoStageDetector):
                 'theirs by dotted name)') from None
 
     def train(self, mode: bool = True) -> 'STMixer':
-        """``nn.Module.train``; the :attr:`frozen_modules` stay in eval
-        mode (BatchNorm statistics and dropout fixed)."""
+        """``nn.Module.train``; :attr:`frozen_modules` stay in eval mode."""
         super().train(mode)
         for name in self.frozen_modules:
             self._frozen_part(name).eval()
@@ -198,8 +190,7 @@ class STMixer(TwoStageDetector):
                               missing_keys: Union[List[str], str],
                               unexpected_keys: Union[List[str], str],
                               error_msgs: Union[List[str], str]) -> None:
-        """Map older checkpoint names to ``rpn_head.*`` / ``roi_head.*`` before
-        mmdet's own mapping (``bbox_head.*`` -> ``rpn_head.*``)."""
+        """:func:`rename_legacy_keys`, then mmdet's own mapping."""
         rename_legacy_keys(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
@@ -211,8 +202,7 @@ class STMixer(TwoStageDetector):
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
-        of ``[B, 3, T_in, H, W]`` clips (a wrong number or size is a
-        ValueError)."""
+        of ``[B, 3, T_in, H, W]`` clips, checked."""
         x = tuple(super().extract_feat(batch_inputs))
         strides = self.featmap_strides
         if len(x) != len(strides):
@@ -250,9 +240,8 @@ class STMixer(TwoStageDetector):
 
     def static_forward(self, batch_inputs: Tensor,
                        img_shapes: tuple) -> Dict[str, Tensor]:
-        """The static part of ``predict`` (what ``compile_cfg`` compiles): the
-        last stage's ``person_logits``, ``action_logits``, ``bboxes`` for clips
-        of the un-padded ``img_shapes`` ``(H, W)``."""
+        """``predict``'s static part (compiled): the last stage's logits and
+        ``bboxes`` for clips of the un-padded ``img_shapes`` ``(H, W)``."""
         samples = whole_frame_samples(img_shapes)
         x = self.extract_feat(batch_inputs)
         rpn_results_list = self.rpn_head.predict(x, samples, rescale=False)
@@ -265,9 +254,8 @@ class STMixer(TwoStageDetector):
     def _forward(self,
                  batch_inputs: Tensor,
                  batch_data_samples: Optional[SampleList] = None) -> tuple:
-        """Raw outputs (``TwoStageDetector._forward``, unpacked): per stage
-        ``(person_logits, action_logits, bboxes)``; without data samples the
-        whole input is the frame."""
+        """Per stage ``(person_logits, action_logits, bboxes)``; without data
+        samples the whole input is the frame."""
         if batch_data_samples is None:
             batch_data_samples = whole_frame_samples(
                 [tuple(batch_inputs.shape[-2:])] * batch_inputs.size(0))

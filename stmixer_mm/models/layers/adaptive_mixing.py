@@ -117,8 +117,7 @@ class AdaptiveMixing(nn.Module):
 
     def forward_sets(self, x: Tensor, query: Tensor) -> Tensor:
         """:meth:`forward` of ``F`` sets ``[B, N, F, G, P_in, C_in / G]`` per
-        query ``[B, N, D]`` (e.g. one per frame), the matrices generated once:
-        ``[B, N, F, D]``."""
+        query ``[B, N, D]``, matrices generated once: ``[B, N, F, D]``."""
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 6 or tuple(x.shape[3:]) != expected:
             raise ValueError(

@@ -99,11 +99,9 @@ class STMixerSamplingMixing(BaseModule):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Offset generator: weight 0; x/y bias on the ``sqrt(P) x sqrt(P)``
-        grid of cell centres in ``[-0.5, 0.5]^2`` (point
-        ``row * sqrt(P) + col`` at ``(c[col], c[row])``, every group alike)
-        when ``P`` is a perfect square, else uniform in ``offset_bandwidth``; z
-        bias 0. Then each AdaptiveMixing's initialisation."""
+        """Offset generator: weight 0; x/y bias the ``sqrt(P)`` square grid
+        of cell centres in ``[-0.5, 0.5]^2`` (row-major, every group alike),
+        else uniform in ``offset_bandwidth``; z bias 0. Then the mixings'."""
         fc = self.offset_generator[-1]
         nn.init.zeros_(fc.weight)
         nn.init.zeros_(fc.bias)

@@ -9,14 +9,12 @@ from stmixer_mm.utils.settings import check_arguments
 
 @MODELS.register_module()
 class ChannelLayerNorm3d(nn.Module):
-    """LayerNorm across ``C`` of a ``[B, C, *]`` tensor (biased variance), then
-    a per-channel ``weight`` / ``bias``: the STMixer ViT neck's (official
-    keys).
+    """LayerNorm across ``C`` of ``[B, C, *]`` (biased variance), then
+    per-channel ``weight`` / ``bias``: the STMixer ViT neck's.
 
     Args:
         num_features (int): Number of channels ``C``.
-        eps (float): Added to the variance. Defaults to 1e-6 (mmcv's
-            ``build_norm_layer`` fills in 1e-5 when a config omits ``eps``).
+        eps (float): Added to the variance (a config without it: mmcv's 1e-5).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-6) -> None:

@@ -19,12 +19,9 @@ class FrameWiseNeck(BaseModule):
 
     Args:
         neck (dict): The 2-D neck config (``'mmdet.FPN'`` in any scope).
-        out_indices (Sequence[int], optional): Outputs kept, in this order.
-            Defaults to None (all).
-        num_outs (int, optional): Checked number of returned levels. Defaults
-            to None.
-        init_cfg (dict | list[dict], optional): The wrapper's. Defaults to
-            None.
+        out_indices (Sequence[int], optional): Outputs kept (None: all).
+        num_outs (int, optional): Checked number of returned levels.
+        init_cfg (dict | list[dict], optional): The wrapper's.
     """
 
     def __init__(self,
@@ -125,10 +122,9 @@ def is_2d_neck(neck_type: Any) -> bool:
 
 
 def frame_wise_2d_necks(neck: Any, path: str = 'neck') -> Any:
-    """A detector's neck config (at ``path``) with each 2-D mmdet neck
-    (:func:`is_2d_neck`; as ``neck`` or in a ``SequentialNeck``) wrapped in a
-    :class:`FrameWiseNeck` (logged; state-dict names ``neck.neck.*``), since
-    mmdet's necks would fail on video maps; anything else as it is."""
+    """A detector's neck config (at ``path``) with each 2-D mmdet neck (as
+    ``neck`` or in a ``SequentialNeck``) wrapped in a :class:`FrameWiseNeck`
+    (logged; state-dict names ``neck.neck.*``); anything else as it is."""
     if not isinstance(neck, dict):
         return neck
     neck_type = neck.get('type')

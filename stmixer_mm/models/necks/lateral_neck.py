@@ -17,11 +17,9 @@ class STMixerLateralNeck(BaseModule):
     per level (``lateral_convs.{i}``, official keys), no top-down path.
 
     Args:
-        in_channels (Sequence[int]): Per level, e.g. SlowOnly-R50 ``[256,
-            512, 1024, 2048]``, SlowFast-R50 ``[288, 576, 1152, 2304]``.
+        in_channels (Sequence[int]): Per level.
         out_channels (int): Channels of every output level. Defaults to 256.
-        init_cfg (dict | list[dict], optional): Defaults to Kaiming-uniform
-            ``a=1`` weights (the official ``c2_xavier_fill``), zero bias.
+        init_cfg (dict | list[dict], optional): Official ``c2_xavier_fill``.
     """
 
     def __init__(

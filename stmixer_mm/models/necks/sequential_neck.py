@@ -24,10 +24,8 @@ class SequentialNeck(BaseModule):
         ...     ])
 
     Args:
-        necks (Sequence[dict | nn.Module]): Neck configs or modules, in order
-            (built as ``necks.{k}``).
-        init_cfg (dict | list[dict], optional): The wrapper's; every neck keeps
-            its own. Defaults to None.
+        necks (Sequence[dict | nn.Module]): Necks, in order (``necks.{k}``).
+        init_cfg (dict | list[dict], optional): The wrapper's.
     """
 
     def __init__(self,

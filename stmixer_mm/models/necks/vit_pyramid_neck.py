@@ -36,11 +36,9 @@ class STMixerViTNeck(BaseModule):
     order and keys (:meth:`_make_level`), PyTorch's default initialisation.
 
     Args:
-        in_channels (int | Sequence[int]): One int or one per level. Defaults
-            to 768.
+        in_channels (int | Sequence[int]): One int or one per level.
         out_channels (int): Channels of every output level. Defaults to 256.
-        scales (Sequence[float]): From {4, 2, 1, 0.5}. Defaults to
-            ``(4, 2, 1, 0.5)`` (strides 4, 8, 16, 32).
+        scales (Sequence[float]): From {4, 2, 1, 0.5} (strides 4 to 32).
         norm_cfg (dict): ``ChannelLayerNorm3d`` eps 1e-6 by default (official).
         act_cfg (dict): Between scale 4's transposed convs. Defaults to GELU.
         init_cfg (dict | list[dict], optional): Defaults to None.

@@ -21,8 +21,7 @@ from ..utils import (check_explicit_setting, check_finite_stage_outputs,
                      check_pyramid, finite_flags,
                      inject_forecast_head_settings, inject_mask_head_settings)
 
-#: keys of a stage's ``train_cfg`` (mmdet's Sparse R-CNN configs also give
-#: ``PseudoSampler`` and ``pos_weight=1``: accepted, they change nothing)
+#: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 
 
@@ -30,16 +29,14 @@ TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 class STMixerDecoder(BaseModule):
     r"""The STMixer decoder: ``num_stages`` heads, one Hungarian assigner each.
 
-    mmdet's ``SparseRoIHead`` contract (also a ``SparseRCNN`` ``roi_head``).
-    Stage ``k``'s losses: ``s{k}.*``, weighted by ``stage_loss_weights[k]``;
-    predictions from the last stage.
+    mmdet's ``SparseRoIHead`` contract. Stage ``k``'s losses: ``s{k}.*``,
+    weighted by ``stage_loss_weights[k]``; predictions from the last stage.
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
         stage_loss_weights (Sequence[float]): Per stage. Defaults to all 1.
         stage_head (dict | list[dict]): Shared or per stage config.
-        featmap_strides (Sequence[int]): Pyramid strides, injected into the
-            stages. Defaults to (4, 8, 16, 32).
+        featmap_strides (Sequence[int]): Pyramid strides, given the stages.
         with_cp (bool): Checkpoint activations in training. Defaults to False.
         train_cfg (dict | list[dict], optional): Per stage (or shared)
             ``assigner``; ``sampler`` only ``PseudoSampler``, ``pos_weight`` 1.
@@ -168,9 +165,8 @@ class STMixerDecoder(BaseModule):
     def queries_from_proposals(
         self, rpn_results_list: InstanceList
     ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-        """``(xyzr, spatial, temporal | None)`` from the query generator's
-        results (``bboxes``, ``features``, and ``temporal_features`` exactly
-        with a temporal branch)."""
+        """``(xyzr, spatial, temporal | None)`` of the query generator's
+        ``bboxes``, ``features`` (and ``temporal_features``)."""
         for i, res in enumerate(rpn_results_list):
             missing = {'bboxes', 'features'} - set(res.keys())
             if missing:
@@ -206,12 +202,10 @@ class STMixerDecoder(BaseModule):
                    extra_queries: Optional[Tuple[Tensor, Tensor,
                                                  Optional[Tensor]]] = None,
                    extra_stage: int = 0) -> List[Dict[str, Tensor]]:
-        """Every stage's ``STMixerStageHead.forward`` outputs on a pyramid
-        (maps ``[B, C', T, H_l, W_l]``, laid out for the sampler once).
+        """Every stage's outputs on maps ``[B, C', T, H_l, W_l]``.
 
-        ``extra_queries`` ``(xyzr, spatial, temporal | None)`` of ``M`` more
-        queries join from stage ``extra_stage`` on (e.g.
-        ``projects/track_queries``); outputs from there have ``N + M`` queries.
+        ``extra_queries`` ``(xyzr, spatial, temporal | None)``: ``M`` more
+        queries from stage ``extra_stage`` on (``projects/track_queries``).
         """
         results = []
         x = self.stages[0].prepare_pyramid(x)
@@ -253,9 +247,8 @@ class STMixerDecoder(BaseModule):
     def assign(self, stage: int, stage_results: Dict[str, Tensor],
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
-        """Hungarian matching of one stage (batched where
-        :func:`can_batch`, else per sample) on detached person logits and xyxy
-        pixel boxes, the GT all label 0, after :meth:`check_finite`."""
+        """Hungarian matching of one stage (batched where :func:`can_batch`)
+        on detached outputs, the GT all label 0, after :meth:`check_finite`."""
         if self.assigners is None:
             raise ValueError(
                 'STMixerDecoder.loss needs train_cfg (the assigner configs)')
@@ -324,9 +317,8 @@ class STMixerDecoder(BaseModule):
         batch_img_metas: List[dict],
         assign: Optional[Callable[..., list]] = None
     ) -> Tuple[Dict[str, Tensor], list]:
-        """The weighted losses ``s{stage}.*`` of one stage (checked finite,
-        matched, supervised) and its assign results. ``assign`` replaces
-        :meth:`assign` (``projects/track_queries`` matches by person id)."""
+        """The weighted losses ``s{stage}.*`` of one stage and its assign
+        results; ``assign`` replaces :meth:`assign` (track_queries)."""
         if assign is not None or \
                 type(self).assign is not STMixerDecoder.assign:
             self.check_finite(stage, stage_results)  # else in self.assign
@@ -347,11 +339,8 @@ class STMixerDecoder(BaseModule):
                 rpn_results_list: InstanceList,
                 batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
-        """Detections from the last stage: ``'ava'``: normalised ``bboxes``,
-        ``scores`` ``[n, num_actions + 1]`` (column 0 is 0),
-        ``person_scores``; ``'mmdet'``: pixel ``bboxes`` (original image
-        with ``rescale``), ``scores``, ``labels``, ``person_scores``; a mask
-        head adds ``masks``."""
+        """Detections from the last stage (see ``predict_ava`` and
+        ``predict_mmdet``); a mask head adds ``masks``."""
         return self.predict_by_feat(
             self(x, rpn_results_list)[-1], batch_data_samples, rescale, x)
 
@@ -360,8 +349,7 @@ class STMixerDecoder(BaseModule):
                         batch_data_samples: SampleList,
                         rescale: bool = False,
                         x: Optional[Sequence[Tensor]] = None) -> InstanceList:
-        """Detections from the last stage's outputs (of :meth:`forward` or the
-        compiled part); a mask head needs the pyramid ``x``."""
+        """Detections of the last stage's outputs; a mask head needs ``x``."""
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
         results = self.stages[-1].predict_by_feat(
             last, metas, self.test_cfg, rescale, self.with_mask

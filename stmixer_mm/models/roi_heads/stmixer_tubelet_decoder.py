@@ -15,13 +15,10 @@ from .stmixer_decoder import STMixerDecoder
 
 @MODELS.register_module()
 class STMixerTubeletDecoder(STMixerDecoder):
-    """:class:`STMixerDecoder` with tubelet queries: every stage a
-    :class:`STMixerTubeletStageHead`, every assigner a
-    ``TubeletHungarianAssigner``; no mask or forecast head. Training needs
-    ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``; :meth:`predict` adds
-    normalised ``tubelet_bboxes`` ``[n, T', 4]`` (``bboxes``: the middle
-    frame's). Args: those of :class:`STMixerDecoder`.
-    """
+    """:class:`STMixerDecoder` of :class:`STMixerTubeletStageHead` stages and
+    ``TubeletHungarianAssigner`` assigners, no mask or forecast head; trains
+    on ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``, predicts
+    ``tubelet_bboxes``. Args: those of :class:`STMixerDecoder`."""
 
     def __init__(self, *args, **kwargs) -> None:
         check_arguments(STMixerTubeletDecoder, locals())

@@ -25,9 +25,8 @@ HOST_GT_INDS = 'host_gt_inds'
 
 
 def can_batch(assigner) -> bool:
-    """Whether :func:`batched_hungarian_assign` reproduces ``assigner``:
-    mmdet's ``HungarianAssigner`` with :data:`BATCHABLE_COSTS` (``BBoxL1Cost``
-    xyxy)."""
+    """Whether ``assigner`` is mmdet's ``HungarianAssigner`` with
+    :data:`BATCHABLE_COSTS` (``BBoxL1Cost`` xyxy)."""
     if type(assigner) is not HungarianAssigner:
         return False
     for cost in assigner.match_costs:
@@ -55,9 +54,8 @@ def batched_hungarian_assign(
         bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]`` (detached).
         gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy pixels.
         img_shapes (Sequence): ``(H, W)`` of every image.
-        flags (Tensor, optional): 1-D, on the device: sent to the host in
-            the costs' transfer and given to ``check`` before the matching
-            (the decoder's finite check, without a transfer of its own).
+        flags (Tensor, optional): 1-D, sent to the host with the costs and
+            given to ``check`` before the matching (the finite check).
         check (callable, optional): Called with the host ``flags``.
 
     Returns:

@@ -33,10 +33,9 @@ def box_position_embedding(xyzr: Tensor,
         xyzr (Tensor): Boxes ``[..., 4]``.
         num_feats (int): ``F``, even (STMixer uses ``C / 4``).
         temperature (float): The frequency base. Defaults to 10000.
-        scale (Sequence[float] | Tensor): Divisors of ``(x, y, z, r)`` (a
-            device tensor saves a copy). Defaults to ``(1000, 1000, 1, 1)``.
-        dim_t (Tensor, optional): :func:`position_frequencies` (e.g. a buffer);
-            made here when None or below fp32.
+        scale (Sequence[float] | Tensor): Divisors of ``(x, y, z, r)``.
+        dim_t (Tensor, optional): :func:`position_frequencies` (made if None
+            or below fp32).
     """
     assert xyzr.size(-1) == 4, f'expected [..., 4] boxes, got {xyzr.shape}'
     assert num_feats % 2 == 0, \

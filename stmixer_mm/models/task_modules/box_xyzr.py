@@ -41,11 +41,9 @@ def refine_xyzr(xyzr: Tensor, delta: Tensor) -> Tensor:
 
 
 def box_iof(boxes: Tensor, eps: float = 1e-6) -> Tensor:
-    """Intersection over foreground ``|b_i & b_j| / |b_i|`` ``[..., N, N]`` of
-    xyxy boxes ``[..., N, 4]``: the numbers of mmdet's ``bbox_overlaps(...,
-    mode='iof')`` (area clamped to ``eps``) for ``x2 >= x1``, ``y2 >= y1``,
-    with fewer operators (the area read from the diagonal; an inverted box has
-    area 0, hence IoF 0)."""
+    """IoF ``|b_i & b_j| / |b_i|`` ``[..., N, N]`` of xyxy boxes
+    ``[..., N, 4]``: mmdet's ``bbox_overlaps(..., mode='iof')`` (area clamped
+    to ``eps``) for ``x2 >= x1``, ``y2 >= y1`` (inverted boxes: IoF 0)."""
     pairs_max = torch.maximum(boxes.unsqueeze(-2), boxes.unsqueeze(-3))
     pairs_min = torch.minimum(boxes.unsqueeze(-2), boxes.unsqueeze(-3))
     inter = (pairs_min[..., 2:] - pairs_max[..., :2]).clamp(min=0).prod(-1)

@@ -82,9 +82,8 @@ def _init_args(cfg: dict) -> Tuple[type, set]:
 def inject_query_generator_settings(cfg: dict, hidden_channels: int,
                                     with_temporal_queries: bool) -> dict:
     """The query generator config with the decoder's channels and
-    ``with_temporal_queries`` filled in, only where its constructor names them
-    (mmdet's ``EmbeddingRPNHead`` would swallow ``**kwargs``); an explicit
-    different value is an error."""
+    ``with_temporal_queries`` filled in where its constructor names them; an
+    explicit different value is an error."""
     cfg = dict(cfg)
     _, args = _init_args(cfg)
     settings = dict(with_temporal_queries=with_temporal_queries)

@@ -9,7 +9,6 @@ def host_tensor(data: Any,
                 device: torch.device,
                 dtype: Optional[torch.dtype] = None) -> Tensor:
     """``torch.tensor(data, dtype=dtype, device=device)`` copied with
-    ``non_blocking=True``: ``torch.tensor(data, device='cuda')`` would wait for
-    the CUDA stream (a host sync mid-forward); a fresh pageable CPU tensor is
-    staged by the driver and queued, so the host does not wait."""
+    ``non_blocking=True``: ``device='cuda'`` would wait for the stream (a
+    host sync mid-forward)."""
     return torch.tensor(data, dtype=dtype).to(device, non_blocking=True)

@@ -1,6 +1,5 @@
-"""The dispatcher of STMixer's 4-D adaptive sampling over three
-implementations of the same numbers: ``'reference'`` (the official operator),
-``'pytorch'`` (CPU and GPU), ``'mmcv'`` (mmcv's MSDA CUDA kernel)."""
+"""STMixer's 4-D adaptive sampling, dispatched to ``'reference'`` (the
+official operator), ``'pytorch'`` or ``'mmcv'`` (mmcv's MSDA CUDA kernel)."""
 from typing import Optional, Sequence, Tuple, Union
 
 from torch import Tensor
@@ -57,8 +56,7 @@ def prepare_pyramid(values: Sequence[Tensor],
                     num_groups: int,
                     impl: str = 'auto') -> PreparedPyramid:
     """Lay out ``L`` maps ``[B, C, T, H_l, W_l]`` once for several sampler
-    calls (with the same strides, ``num_groups`` and ``impl``, which decides
-    what is built)."""
+    calls with these settings (``impl`` decides what is built)."""
     check_maps(values, featmap_strides)
     C = values[0].size(1)
     if num_groups <= 0 or C % num_groups != 0:
@@ -84,15 +82,13 @@ def sample_4d(sample_points: Tensor,
     blends levels by ``softmax_l(-((z - mapping_stride) - l) ** 2 / tau)``.
 
     Args:
-        sample_points (Tensor): ``[B, N, 1, G * P, 3]`` (or
-            ``[B, Hq, Wq, G * P, 3]``); group ``g``: ``[g * P, (g + 1) * P)``.
+        sample_points (Tensor): ``[B, N | Hq, 1 | Wq, G * P, 3]``, group-major.
         values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps.
         featmap_strides (Sequence[int | float]): Stride of each map.
         n_points (int): Points per group ``P``.
-        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
-        tau (float): Level weight temperature. Defaults to 2.0.
-        impl (str): ``'reference'``, ``'pytorch'``, ``'mmcv'`` or ``'auto'``
-            (``'mmcv'`` where its CUDA ops load).
+        mapping_stride (float): The ``z`` of level 0.
+        tau (float): Level weight temperature.
+        impl (str): An implementation or ``'auto'`` (mmcv where it loads).
 
     Returns:
         Tensor: ``[B, N, G, T, P, C / G]`` (maybe a non-contiguous view).
@@ -124,11 +120,9 @@ def sample_4d_features(
         tau: float = 2.0,
         impl: str = 'auto',
         with_temporal: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
-    """The spatial and temporal feature sets of STMixer's adaptive mixing:
-    ``sample_4d(...).mean(dim=3)`` ``[B, N, G, P, C / G]`` and
-    ``.mean(dim=4)`` ``[B, N, G, T, C / G]`` (None without
-    ``with_temporal``) up to rounding (``'pytorch'`` reads both means
-    directly). Arguments as :func:`sample_4d`."""
+    """``sample_4d(...).mean(dim=3)`` ``[B, N, G, P, C / G]`` and
+    ``.mean(dim=4)`` ``[B, N, G, T, C / G]`` (or None), up to rounding, the
+    feature sets of the mixing. Arguments as :func:`sample_4d`."""
     prepared, geo, resolved = _as_prepared(sample_points, values,
                                            featmap_strides, n_points, impl)
     if resolved == 'pytorch':

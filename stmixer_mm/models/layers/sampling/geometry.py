@@ -36,9 +36,8 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
 def translate_to_linear_weight(ref: Tensor,
                                num_total: int,
                                tau: float = 2.0) -> Tensor:
-    """Soft assignment ``[*, L]`` of continuous levels ``ref`` ``[*]`` (level
-    ``l`` at ``l``) to ``num_total`` levels: ``softmax_l(-(ref - l) ** 2 /
-    tau)``."""
+    """``softmax_l(-(ref - l) ** 2 / tau)`` ``[*, L]`` of continuous levels
+    ``ref`` ``[*]`` over ``num_total`` levels."""
     grid = torch.arange(
         num_total, device=ref.device,
         dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))

@@ -33,11 +33,10 @@ class _MSDAInputs(NamedTuple):
 def _to_msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
                     geo: SamplingGeometry, mapping_stride: float,
                     tau: float) -> _MSDAInputs:
-    """Map the 4-D sampling onto MSDA: each (query, point) a query with one
-    point per level, the level weights its attention weights, the groups its
-    heads, time folded into the head channels; the kernel follows
-    ``grid_sample(align_corners=False)``, so ``(x, y)`` is divided by
-    ``(W_l * s_l, H_l * s_l)`` as in the reference."""
+    """4-D sampling as MSDA: each (query, point) a query with one point per
+    level, the level weights its attention weights, the groups its heads,
+    time in the head channels; ``(x, y)`` divided by ``(W_l * s_l, H_l *
+    s_l)`` (the kernel follows ``grid_sample(align_corners=False)``)."""
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)

@@ -112,10 +112,8 @@ def sample_4d_features_pytorch(
         sample_points: Tensor, prepared: PreparedPyramid,
         geo: SamplingGeometry, mapping_stride: float, tau: float,
         with_temporal: bool) -> Tuple[Tensor, Optional[Tensor]]:
-    """The samples' means over the frames and over the points, read directly
-    (sampling is linear with the same weights on every frame): a gather from
-    the time-mean tables, and one gather per (clip, query, group) of all its
-    points' reads weighted ``1 / P``."""
+    """The samples' means over frames (a gather from the time-mean tables)
+    and over points (one gather per (clip, query, group), weights / P)."""
     B, N, G, P, C, T = geo
     use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,

@@ -1,5 +1,5 @@
-"""Targets, losses and predictions of an STMixer stage, without layers: the
-base of ``STMixerStageHead`` as mmdet's ``BBoxHead`` is of ``DIIHead``."""
+"""Targets, losses and predictions of an STMixer stage (no layers), the
+``BBoxHead`` to ``STMixerStageHead``'s ``DIIHead``."""
 from typing import Dict, List
 
 import numpy as np
@@ -23,8 +23,7 @@ LABEL_CONVENTIONS = ('ava', 'mmdet')
 
 
 class ParsedTestCfg(dict):
-    """A ``test_cfg`` checked and completed by
-    :meth:`STMixerBBoxHead.parse_test_cfg` (so the decoder parses it once)."""
+    """A ``test_cfg`` from :meth:`STMixerBBoxHead.parse_test_cfg`."""
 
 
 class STMixerBBoxHead(BaseModule):
@@ -38,8 +37,8 @@ class STMixerBBoxHead(BaseModule):
 
     Args:
         num_actions (int): Number of action classes (80 for AVA).
-        loss_person (dict): Softmax: 2 logits (person, no-object), normalised
-            by the targets' class weights; sigmoid: 1 logit, by the GT count.
+        loss_person (dict): Softmax: (person, no-object), by the class
+            weights; sigmoid: 1 logit, by the GT count.
         loss_bbox (dict): On boxes divided by the image size, per GT box.
         loss_iou (dict): On pixel boxes, per GT box.
         loss_action (dict): Multi-label loss of matched queries (mean).
@@ -131,8 +130,7 @@ class STMixerBBoxHead(BaseModule):
         ``[B*N]`` (0 person, 1 no-object), flat ``pos_inds`` ``[M]``, pixel
         ``bbox_targets``, ``img_factors`` (W, H, W, H), ``action_targets``,
         ``num_gts`` (averaged over ranks, >= 1) and ``matched_gt``."""
-        # the whole batch at once, positives sample after sample, found in
-        # the batched matching's host copy of gt_inds (else one host sync)
+        # positives found in the batched matching's host gt_inds (else a sync)
         B = len(assign_results)
         gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
         device = gt_inds.device
@@ -181,8 +179,7 @@ class STMixerBBoxHead(BaseModule):
         if self.use_sigmoid_person:
             person_avg_factor = num_gts
         else:
-            # PyTorch's weighted mean: sum_i w[y_i] l_i / sum_i w[y_i], the
-            # number of positives read on the host (a shape)
+            # PyTorch's weighted mean sum_i w[y_i] l_i / sum_i w[y_i]
             class_weight = getattr(self.loss_person, 'class_weight', None)
             if class_weight is None:
                 person_avg_factor = float(person_labels.numel())
@@ -210,8 +207,7 @@ class STMixerBBoxHead(BaseModule):
         return losses
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """``loss_bbox`` (boxes divided by the input size) and ``loss_iou`` of
-        the matched boxes (at least one positive)."""
+        """``loss_bbox`` (boxes / input size), ``loss_iou`` of the matches."""
         pos_bboxes = bboxes.flatten(0, 1)[targets['pos_inds']]
         bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
         factors = targets['img_factors'].to(pos_bboxes.dtype)
@@ -243,8 +239,8 @@ class STMixerBBoxHead(BaseModule):
         return person_logits.softmax(-1)[..., 0]
 
     def parse_test_cfg(self, test_cfg: OptConfigType) -> ParsedTestCfg:
-        """``test_cfg`` with the convention's defaults; unknown keys are an
-        error. One already parsed for this convention is returned as it is."""
+        """``test_cfg`` with the convention's defaults (unknown keys: error);
+        returned as it is if parsed already."""
         defaults = TEST_CFG_DEFAULTS[self.label_convention]
         if isinstance(test_cfg,
                       ParsedTestCfg) and set(test_cfg) == set(defaults):
@@ -295,15 +291,14 @@ class STMixerBBoxHead(BaseModule):
         action_scores = stage_results['action_logits'].sigmoid()
         bboxes = stage_results['bboxes']
         B, N = person_scores.shape
-        # sort key on the device: query index above the threshold, else (none
-        # above) the rank of the num_fallback best; N for the rest
+        # key: query index above the threshold, else (none above) the rank
+        # of the num_fallback best; N for the rest
         keep = person_scores >= cfg['person_threshold']
         order = torch.arange(N, device=keep.device).expand(B, N)
         key = torch.where(keep, order, N)
         k = min(cfg['num_fallback'], N)
         if k > 0:
-            # ties by query index (a stable sort, as the numpy
-            # post-processing; topk leaves ties to the device)
+            # ties by query index, as numpy (topk leaves them to the device)
             best = person_scores.sort(
                 dim=1, descending=True, stable=True).indices[:, :k]
             rank = torch.full_like(key, N).scatter_(1, best,
@@ -342,10 +337,10 @@ class STMixerBBoxHead(BaseModule):
                       cfg: dict,
                       rescale: bool,
                       with_query_indices: bool = False) -> InstanceList:
-        """mmdet detections (as ``DIIHead`` with a sigmoid classifier): the
-        ``max_per_img`` best (query, class) pairs by ``sigmoid(logit)`` (times
-        the person probability with ``multiply_person_score``); clipped pixel
-        ``bboxes``, ``scores``, 0-based ``labels``, ``person_scores``."""
+        """As ``DIIHead`` (sigmoid): the ``max_per_img`` best (query, class)
+        pairs by ``sigmoid(logit)`` (* person score with
+        ``multiply_person_score``); clipped pixel ``bboxes``, ``scores``,
+        0-based ``labels``, ``person_scores``."""
         person_scores = self.person_scores(stage_results['person_logits'])
         class_scores = stage_results['action_logits'].sigmoid()
         if cfg['multiply_person_score']:

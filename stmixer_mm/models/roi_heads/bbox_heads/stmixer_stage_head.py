@@ -57,11 +57,9 @@ class STMixerStageHead(STMixerBBoxHead):
         num_reg_fcs (int): (Linear, LN, act) blocks of the box head.
         num_action_fcs (int): (Linear, LN, act) blocks of the action head.
         featmap_strides (Sequence[int]): Injected by the decoder.
-        sampling_mixing (dict): The sampling block (with ``prepare``), which
-            owns the sampling settings. Defaults to the official one.
+        sampling_mixing (dict): The sampling block, with ``prepare``.
         action_prior_prob (float): Action bias prior. Defaults to 0.01.
-        action_branches (Sequence[str]): Subset of ``('spatial', 'temporal')``
-            the action head reads (in that order). Defaults to both.
+        action_branches (Sequence[str]): Branches the action head reads.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
         **kwargs: Settings of :class:`STMixerBBoxHead`.
     """
@@ -181,8 +179,7 @@ class STMixerStageHead(STMixerBBoxHead):
                 'stage')
         return block
 
-    # the sampling settings, as the sampling block was built with them (the
-    # decoder checks the pyramid against feat_channels / temporal_points)
+    # the sampling block's settings (the decoder checks the pyramid by them)
     @property
     def feat_channels(self) -> int:
         """Channels of the feature maps the sampling block reads."""
@@ -229,9 +226,8 @@ class STMixerStageHead(STMixerBBoxHead):
                        xyzr: Tensor,
                        num_branches: int = 1,
                        bboxes: Optional[Tensor] = None) -> Tensor:
-        """IoF attention bias ``[B, num_branches * num_heads, N, N]``:
-        ``log(iof + 1e-7) * iof_tau[h]`` for every branch (IoF without
-        gradient)."""
+        """``log(iof + 1e-7) * iof_tau[h]`` (IoF without gradient) of every
+        branch, ``[B, num_branches * num_heads, N, N]``."""
         with torch.no_grad():
             log_iof = (self.attention_iof(xyzr, bboxes) + 1e-7).log()
         tau = self.iof_tau if num_branches == 1 else self.iof_tau.repeat(
@@ -258,8 +254,7 @@ class STMixerStageHead(STMixerBBoxHead):
     def sample_and_mix(
         self, x: PreparedPyramid, xyzr: Tensor, queries: Sequence[Tensor]
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Sampling and mixing on rows ``[B * N, C]``: spatial, temporal and
-        per-frame queries (None here)."""
+        """Spatial, temporal and per-frame (None) queries, ``[B * N, C]``."""
         spatial, temporal = self.samplingmixing(x, xyzr, *queries,
                                                 *[None] * (2 - len(queries)))
         return spatial, temporal, None
@@ -277,10 +272,9 @@ class STMixerStageHead(STMixerBBoxHead):
 
     def self_attention(self, queries: Sequence[Tensor], pe: Tensor,
                        bias: Tensor) -> List[Tensor]:
-        """``LN(a + MHA(a, a, a, bias))``, ``a = q + pe``, of all ``K``
-        branches as rows ``[B * N, C]``: each branch's mmcv
-        ``MultiheadAttention`` brick plus LayerNorm (up to rounding), run as
-        ``K * heads`` heads of one ``F.scaled_dot_product_attention``."""
+        """``LN(a + MHA(a, a, a, bias))``, ``a = q + pe``, of the ``K``
+        branches, rows ``[B * N, C]``: each branch's mmcv brick and LayerNorm
+        (up to rounding) as ``K * heads`` heads of one SDPA call."""
         branches = self._attention_branches()[:len(queries)]
         bricks = [brick for brick, _ in branches]
         K = len(queries)
@@ -331,11 +325,10 @@ class STMixerStageHead(STMixerBBoxHead):
                 spatial_queries: Tensor,
                 temporal_queries: Optional[Tensor],
                 bboxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """Run the stage on the prepared pyramid, boxes ``xyzr`` ``[B, N, 4]``
-        (input pixels; ``bboxes`` their xyxy if known) and queries
-        ``[B, N, C]`` (``temporal_queries`` None without the temporal branch):
-        ``person_logits`` (2 softmax / 1 sigmoid), ``action_logits``, ``xyzr``,
-        ``bboxes`` (xyxy pixels) and the updated queries."""
+        """Boxes ``xyzr`` ``[B, N, 4]`` (input pixels; ``bboxes``: their xyxy
+        if known), queries ``[B, N, C]`` (temporal: None without that branch)
+        -> ``person_logits`` (2 softmax / 1 sigmoid), ``action_logits``,
+        ``xyzr``, ``bboxes`` (xyxy pixels) and the updated queries."""
         if (temporal_queries is None) == self.with_temporal_branch:
             raise ValueError(
                 f'action_branches={self.action_branches}: temporal_queries '

@@ -22,22 +22,18 @@ class STMixerTubeletStageHead(STMixerStageHead):
     r"""A STMixer stage whose queries are tubelets ``xyzr [B, N, T', 4]``: a
     box per output frame, one person score and the tubelet's actions.
 
-    Frame ``t`` is sampled around box ``t * T' // T``; the IoF bias is averaged
-    over frames, the box PE is of the mean box; the box head reads
-    ``cat(q_s, q_t)`` and gives ``4 * T'`` deltas; box losses are on the GT
-    tubelet's present frames (``gt_instances.tubelet_bboxes`` /
-    ``tubelet_valid``). Equal boxes on every frame give the keyframe stage's
-    sampling.
+    Frame ``t`` is sampled around box ``t * T' // T``; IoF bias averaged over
+    frames, box PE of the mean box; the box head reads ``cat(q_s, q_t)``,
+    gives ``4 * T'`` deltas; box losses on the GT's present frames
+    (``tubelet_bboxes`` / ``tubelet_valid``). Equal boxes: keyframe sampling.
 
     Args:
         num_frames (int): ``T'``, boxes per query. Defaults to 8.
-        box_loss_weighting (str): One GT in the box losses weighs one keyframe
-            box per present frame (``'frame'``, default) or in all
-            (``'tubelet'``).
-        frame_box_features (bool | str): Mix each frame's spatial set into a
-            per-frame query whose zero-initialised head adds 4 deltas to that
-            frame's; ``'clip'``: fed the clip's mean set (ablation). Defaults
-            to True.
+        box_loss_weighting (str): A GT weighs a box per present frame
+            (``'frame'``) or one box in all (``'tubelet'``).
+        frame_box_features (bool | str): A per-frame query (each frame's set
+            mixed) whose zero-init head adds 4 deltas to that frame's;
+            ``'clip'``: of the clip's mean set (ablation).
         **kwargs: Those of :class:`STMixerStageHead` (``'ava'`` labels only).
     """
 
@@ -50,8 +46,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
         super().__init__(**kwargs)
         self.box_loss_weighting = box_loss_weighting
         self.num_frames = num_frames
-        # the box head rebuilt (after the keyframe one: the seeded init stays
-        # that of the measured runs): cat(q_s, q_t) in, 4 deltas per frame out
+        # the box head rebuilt (after the keyframe one: the seeds stay)
         reg_channels = self.hidden_channels * (1 + self.with_temporal_branch)
         self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
                                 self.ffn_act_cfg)
@@ -105,8 +100,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
     def box_features(self, spatial_queries: Tensor,
                      temporal_queries: Optional[Tensor]) -> Tensor:
-        """``cat(q_s, q_t)`` (the temporal queries carry per-frame features),
-        or ``q_s`` without the temporal branch."""
+        """``cat(q_s, q_t)``, or ``q_s`` without the temporal branch."""
         if temporal_queries is None:
             return spatial_queries
         return torch.cat([spatial_queries, temporal_queries], -1)
@@ -203,9 +197,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
                         test_cfg=None,
                         rescale: bool = False,
                         with_query_indices: bool = False) -> InstanceList:
-        """STMixer-K's AVA detections with the middle frame's box as
-        ``bboxes``, plus ``tubelet_bboxes`` ``[n, T', 4]`` (normalised, clipped
-        as ``bboxes``)."""
+        """AVA detections, ``bboxes`` the middle frame's, plus normalised
+        ``tubelet_bboxes`` ``[n, T', 4]``."""
         tubelets = stage_results['bboxes']
         middle = dict(
             stage_results, bboxes=tubelets[:, :, self.num_frames // 2])

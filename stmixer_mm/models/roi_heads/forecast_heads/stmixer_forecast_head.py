@@ -77,9 +77,9 @@ def box_features(x: Sequence[Tensor],
 
 @MODELS.register_module()
 class STMixerForecastHead(BaseModule):
-    """Each query's box, actions and presence at ``horizons`` frames after the
-    last observed frame: changes of its detached ``xyzr`` box and action
-    logits, and a presence logit; box/action losses on in-view horizons only.
+    """Each query's box, actions and presence ``horizons`` frames after the
+    last: changes of its detached ``xyzr`` and action logits, a presence
+    logit; box/action losses on in-view horizons only.
 
     Args:
         horizons (Sequence[int]): Frames ahead, ascending (e.g. ``(8, 16)``).
@@ -87,14 +87,10 @@ class STMixerForecastHead(BaseModule):
         query_channels (int): Channels of one query set.
         with_temporal_queries (bool): Also read the temporal queries.
         num_fcs (int): Hidden layers (Linear, LayerNorm, ReLU).
-        roi_grid (int): 0: read the queries only; ``g``: also the pyramid's
-            finest level at the last observed frame on a ``g x g`` grid
-            inside each query's (detached) box, projected to
-            ``query_channels``.
-        roi_frames (int): With ``roi_grid``: read that grid on this many
-            frames, evenly spaced, ending at the last. Default 1.
-        detach_inputs (bool): Read the queries and the pyramid without
-            passing the forecast losses back to the detector.
+        roi_grid (int): ``g`` > 0: also read the finest level on a ``g x g``
+            grid in each (detached) box, projected to ``query_channels``.
+        roi_frames (int): Frames of that grid, evenly spaced up to the last.
+        detach_inputs (bool): Keep the forecast losses out of the detector.
         loss_bbox (dict): L1 of the in-view boxes divided by the input size.
         loss_iou (dict): IoU loss of the same boxes.
         loss_action (dict): Sigmoid loss of the forecast actions.
@@ -167,10 +163,9 @@ class STMixerForecastHead(BaseModule):
             stage_results: Dict[str, Tensor],
             x: Optional[Sequence[Tensor]] = None,
             batch_img_metas: Optional[List[dict]] = None) -> Dict[str, Tensor]:
-        """The forecasts of every query of a stage's outputs: ``xyzr`` and
-        ``bboxes`` (xyxy input pixels) ``[B, N, H, 4]``, ``action_logits``
-        ``[B, N, H, C]``, ``visible_logits`` ``[B, N, H]``; ``roi_grid``
-        needs the pyramid ``x`` and the metas."""
+        """Every query's ``xyzr``, ``bboxes`` (xyxy pixels) ``[B, N, H, 4]``,
+        ``action_logits`` ``[B, N, H, C]``, ``visible_logits`` ``[B, N, H]``;
+        ``roi_grid`` needs ``x`` and the metas."""
         queries = stage_results['spatial_queries']
         temporal = stage_results.get('temporal_queries')
         if self.with_temporal_queries:
@@ -219,10 +214,9 @@ class STMixerForecastHead(BaseModule):
             batch_img_metas: List[dict],
             prefix: str = '',
             x: Optional[Sequence[Tensor]] = None) -> Dict[str, Tensor]:
-        """``{prefix}loss_future_*`` of a stage's matched queries against their
-        persons' ``future_bboxes`` ``[n, H, 4]`` (pixels), ``future_labels``
-        ``[n, H, C]`` and ``future_visible`` ``[n, H]`` (missing fields or
-        other horizons: ValueError)."""
+        """``{prefix}loss_future_*`` of the matched queries vs their GT's
+        ``future_bboxes`` ``[n, H, 4]`` (pixels), ``future_labels``
+        ``[n, H, C]`` and ``future_visible`` ``[n, H]``."""
         preds = self(stage_results, x, batch_img_metas)
         k = len(self.horizons)
         boxes, targets, labels, logits, visible, vis_logits, sizes = \

@@ -7,10 +7,9 @@ from torch import Tensor
 
 def relative_coords(boxes: Tensor, size: Tuple[int, int],
                     stride: int) -> Tensor:
-    """``[M, 2, h, w]``: for every cell centre ``(x, y)`` of an ``h x w``
-    map of ``stride``, ``((x - cx) / (bw / 2), (y - cy) / (bh / 2))`` of
-    each box ``[M, 4]`` (xyxy pixels; half sizes of at least one pixel),
-    clamped to [-3, 3]: the box's inside is [-1, 1]^2."""
+    """``[M, 2, h, w]``: ``((x - cx) / (bw / 2), (y - cy) / (bh / 2))`` of
+    every cell centre of an ``h x w`` map of ``stride`` and box ``[M, 4]``
+    (xyxy pixels; half sizes >= 1), clamped to [-3, 3]."""
     h, w = (int(v) for v in size)
     ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) +
           0.5) * stride

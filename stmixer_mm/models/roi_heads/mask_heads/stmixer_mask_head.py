@@ -40,18 +40,14 @@ class STMixerMaskHead(BaseModule):
         feat_channels (int): Channels of the pyramid (filled in).
         featmap_strides (Sequence[int]): Finest first (filled in).
         num_heads (int): Heads of the attention map. Defaults to 8 (DETR).
-        attn_channels (int, optional): Query/key width. Defaults to
-            ``feat_channels`` (DETR).
-        conv_channels (Sequence[int]): Conv widths, one per level (coarse to
-            fine). Defaults to DETR's ``(128, 64, 32, 16)``.
+        attn_channels (int, optional): Query/key width; feat_channels if None.
+        conv_channels (Sequence[int]): Conv widths per level, coarse to fine.
         norm_cfg (dict): Conv norm. Defaults to GroupNorm(8) (DETR).
         mask_threshold (float): Mask probability threshold. Defaults to 0.5.
         loss_mask (dict): Defaults to sigmoid ``FocalLoss`` (DETR's).
         box_coords (bool): Feed the box in relative coordinates. Default True.
-        loss_dice (dict): Defaults to ``DiceLoss(naive_dice=True, eps=1)``
-            (DETR's ``dice_loss``).
-        init_cfg (dict, optional): Defaults to DETR's (kaiming-uniform ``a=1``
-            convs, zero biases).
+        loss_dice (dict): Defaults to DETR's ``dice_loss``.
+        init_cfg (dict, optional): Defaults to DETR's.
     """
 
     def __init__(
@@ -160,9 +156,8 @@ class STMixerMaskHead(BaseModule):
 
     def attention_map(self, queries: Tensor, memory: Tensor,
                       clip: Tensor) -> Tensor:
-        """``[M, heads, h, w]``: each query's attention over its clip's
-        coarsest keyframe map ``memory`` ``[B, C, h, w]``, softmax over heads x
-        positions (DETR)."""
+        """``[M, heads, h, w]``: attention over the clip's coarsest keyframe
+        map ``memory`` ``[B, C, h, w]``, softmax over heads x positions."""
         B, _, h, w = memory.shape
         q = self.q_proj(queries) * self.scale
         q = q.view(q.size(0), self.num_heads, self.head_channels)
@@ -229,9 +224,8 @@ class STMixerMaskHead(BaseModule):
                         batch_gt_instances: InstanceList,
                         batch_img_metas: List[dict],
                         prefix: str = '') -> Dict[str, Tensor]:
-        """``{prefix}loss_mask`` / ``loss_dice`` of a stage's matched queries
-        against their GT ``masks`` (bool ``[n, h, w]`` at ``img_shape`` or
-        ``BitmapMasks``; missing or wrong-sized masks are a ValueError)."""
+        """``{prefix}loss_mask`` / ``loss_dice`` of the matched queries vs
+        GT ``masks`` (bool ``[n, h, w]`` at ``img_shape`` or BitmapMasks)."""
         indices, gt_masks = [], []
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
