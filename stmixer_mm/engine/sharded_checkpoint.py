@@ -63,8 +63,9 @@ def full_to_sharded(src: Union[str, dict],
                     world_size: int = 1) -> None:
     """Write a full checkpoint as a sharded folder (one process; re-cut for
     any number of ranks on resume), the rest to ``extra_rank{i}.pth``."""
-    from torch.distributed.checkpoint import FileSystemWriter
-    from torch.distributed.checkpoint.state_dict_saver import _save_state_dict
+    import tempfile
+
+    from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
     checkpoint = dict(
         load_checkpoint_file(src, check_first=False) if isinstance(src, str
                                                                    ) else src)
@@ -73,8 +74,9 @@ def full_to_sharded(src: Union[str, dict],
                        'checkpoint')
     tensors = _pop_tensors(checkpoint)
     mkdir_or_exist(dst)
-    _save_state_dict(
-        tensors, storage_writer=FileSystemWriter(dst), no_dist=True)
+    with tempfile.TemporaryDirectory() as tmp:  # torch's public converter
+        torch.save(tensors, osp.join(tmp, 'tensors.pth'))
+        torch_save_to_dcp(osp.join(tmp, 'tensors.pth'), dst)
     for rank in range(world_size):
         torch.save(checkpoint, osp.join(dst, EXTRA_FILE.format(rank)))
 
