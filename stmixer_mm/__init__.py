@@ -1,19 +1,9 @@
 """stmixer_mm: STMixer (CVPR 2023) as an OpenMMLab plugin. Importing it
 checks the installed stack, applies the fixes of :mod:`.utils.compat` and
 registers every module (:mod:`.registry`); it changes no class of theirs."""
-import warnings
+from .known_warnings import quiet_known_warnings
 
-
-def _quiet_known_warnings():
-    """Silence pkg_resources' deprecation warning (imported by mmengine;
-    setuptools < 82, docs/en/get_started.md); also used by the tests."""
-    warnings.filterwarnings(
-        'ignore',
-        message='pkg_resources is deprecated as an API',
-        category=UserWarning)
-
-
-_quiet_known_warnings()
+quiet_known_warnings()
 
 from .utils.dependencies import check_dependencies  # noqa: E402
 from .version import __version__  # noqa: E402

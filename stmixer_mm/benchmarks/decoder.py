@@ -32,7 +32,6 @@ GATHER_OPS = ('aten::_embedding_bag_forward_only', 'aten::_embedding_bag',
 def build_decoders(cfg_path: str, device: torch.device):
     """The config's decoder with ``impl='auto'`` and ``impl='reference'`` (same
     weights), and its number of queries."""
-    import stmixer_mm  # noqa: F401  (registers the modules)
     init_default_scope('mmdet')
     cfg = Config.fromfile(cfg_path)
     dec_cfg = cfg.model.roi_head

@@ -9,8 +9,8 @@ from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
 from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
                                            AnnotationImportError,
                                            import_annotations)
-from stmixer_mm.utils.output_files import OutputDirError
-from .entry_points import command
+from stmixer_mm.utils.output_files import OutputDirError, OutputFileError
+from .commands import command
 
 
 def parse_args(argv=None):
@@ -101,8 +101,8 @@ def main(argv=None):
     try:
         with on_stop_signals(_stop):  # SIGTERM cleans up as Ctrl-C does
             summary = import_annotations(**kwargs)
-    except (AnnotationImportError, OutputDirError, FileNotFoundError,
-            FileExistsError) as e:
+    except (AnnotationImportError, OutputDirError, OutputFileError,
+            FileNotFoundError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     except RunInterrupted as e:

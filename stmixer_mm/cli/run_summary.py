@@ -11,7 +11,7 @@ from mmengine.hooks import CheckpointHook
 from stmixer_mm.benchmarks.flops import default_clip_len
 from stmixer_mm.engine.hooks import KeepPredictionsHook
 from stmixer_mm.visualization.prediction_grid import grid_problem, make_grid
-from .entry_points import command
+from .commands import command
 
 __all__ = [
     'format_summary', 'format_metrics', 'summary_after_train',

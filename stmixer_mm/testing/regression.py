@@ -12,7 +12,6 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
-import stmixer_mm  # noqa: F401
 from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
 from stmixer_mm.registry import MODELS
 from .paths import repo_root

@@ -192,8 +192,9 @@ def _restored_process_state(script, argv, cwd):
             for category in (DeprecationWarning, PendingDeprecationWarning,
                              ImportWarning, ResourceWarning):
                 warnings.simplefilter('ignore', category)
-            import stmixer_mm
-            stmixer_mm._quiet_known_warnings()  # as its import in a new one
+            # as the package's import does in a new process
+            from stmixer_mm.known_warnings import quiet_known_warnings
+            quiet_known_warnings()
             warnings.showwarning = _show_warning
             yield
     finally:

@@ -10,6 +10,8 @@ from collections import OrderedDict
 from mmengine.utils import get_git_hash
 from mmengine.utils.dl_utils import collect_env as collect_basic_env
 
+from stmixer_mm.version import __version__
+
 
 def collect_env() -> 'OrderedDict[str, str]':
     """Collect the environment: name -> value (all strings)."""
@@ -18,7 +20,6 @@ def collect_env() -> 'OrderedDict[str, str]':
     import mmdet
     import numpy as np
 
-    import stmixer_mm
     from stmixer_mm.utils.compat import APPLIED_FIXES
 
     env = collect_basic_env()
@@ -34,7 +35,7 @@ def collect_env() -> 'OrderedDict[str, str]':
     env['MMAction2'] = mmaction.__version__
     env['numpy'] = np.__version__
     git = get_git_hash(digits=7, fallback='')
-    env['stmixer_mm'] = stmixer_mm.__version__ + (f'+{git}' if git else '')
+    env['stmixer_mm'] = __version__ + (f'+{git}' if git else '')
     env['stmixer_mm compat fixes applied'] = (', '.join(APPLIED_FIXES)
                                               or 'none')
     return OrderedDict((k, str(v)) for k, v in env.items())

@@ -4,16 +4,21 @@ of an installed wheel (as mmengine's ``BaseInferencer._get_repo_or_mim_dir``
 and ``mim`` find them)."""
 import os.path as osp
 
-__all__ = ['models_dir', 'package_config']
+__all__ = ['models_dir', 'package_config', 'package_dir']
+
+
+def package_dir() -> str:
+    """The folder of the ``stmixer_mm`` package (as imported, links not
+    resolved)."""
+    return osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def models_dir() -> str:
     """The folder holding ``model-index.yml`` and ``configs/``: the
     repository of a source checkout, else the package's ``.mim`` folder
     (an installed wheel)."""
-    import stmixer_mm
-    package = osp.dirname(osp.abspath(stmixer_mm.__file__))
-    real = osp.dirname(osp.realpath(stmixer_mm.__file__))
+    package = package_dir()
+    real = osp.dirname(osp.dirname(osp.realpath(__file__)))
     # a package linked into site-packages (tools/setup_env.sh) is found
     # through its link's target too
     for root in (osp.dirname(package), osp.join(package, '.mim'),

@@ -109,7 +109,7 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
     assert quiet.stderr == '' and re.fullmatch(r'4\.\d+\.\d+\n',
                                                quiet.stdout), quiet
     # every command the tools print (entry_points.TOOLS) is installed
-    from stmixer_mm.cli.entry_points import TOOLS
+    from stmixer_mm.cli.commands import TOOLS
     for command, _ in TOOLS.values():
         out = _run([str(venv / 'bin' / command), '--help'], env, cwd).stdout
         assert out.startswith('usage: '), (command, out[:300])

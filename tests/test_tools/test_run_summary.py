@@ -52,7 +52,7 @@ def test_printed_commands_run_where_the_process_started(monkeypatch):
     """A checkout's tools/ script prints the checkout's scripts (as typed:
     relative or absolute); anything else (a console command of a pip
     install, a user's script) prints the console commands."""
-    from stmixer_mm.cli.entry_points import command
+    from stmixer_mm.cli.commands import command
     from stmixer_mm.testing import repo_root
     cases = [('tools/train.py', 'python tools/test.py'),
              (f'{repo_root()}/tools/test.py',

@@ -1,0 +1,152 @@
+"""Count the project's code lines: lines that hold code, not docstrings,
+comments or blank lines.
+
+What is counted (issue 72, point 5): the package ``stmixer_mm/`` without its
+``configs/``, ``tools/`` (``.py`` files, and ``.sh`` files without their
+comment and blank lines) and ``projects/`` without its ``configs/``, all
+together, so that moving code between them changes nothing. A Python line
+counts when a token other than a comment starts or continues on it and it
+is not part of a docstring (the first string statement of a module, class
+or function).
+
+Example::
+
+    python tools/analysis_tools/count_code_lines.py          # per folder
+    python tools/analysis_tools/count_code_lines.py --total  # one number
+    python tools/analysis_tools/count_code_lines.py --files a.py b.sh
+"""
+import argparse
+import ast
+import io
+import tokenize
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SKIP_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
+               tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER,
+               tokenize.ENCODING)
+
+
+def docstring_lines(tree):
+    """Line numbers taken by docstrings.
+
+    Args:
+        tree (ast.Module): The parsed module.
+
+    Returns:
+        set[int]: 1-based line numbers of every module, class and function
+        docstring.
+    """
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                             ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(
+                    first.value, ast.Constant) and isinstance(
+                        first.value.value, str):
+                lines.update(range(first.lineno, first.end_lineno + 1))
+    return lines
+
+
+def python_code_lines(text):
+    """Number of code lines of a Python source.
+
+    Args:
+        text (str): The source.
+
+    Returns:
+        int: Lines holding a token other than a comment, outside docstrings.
+    """
+    lines = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type not in SKIP_TOKENS:
+            lines.update(range(tok.start[0], tok.end[0] + 1))
+    return len(lines - docstring_lines(ast.parse(text)))
+
+
+def shell_code_lines(text):
+    """Number of code lines of a shell script.
+
+    Args:
+        text (str): The script.
+
+    Returns:
+        int: Lines that are neither blank nor a ``#`` comment line.
+    """
+    return sum(1 for line in text.splitlines()
+               if line.strip() and not line.lstrip().startswith('#'))
+
+
+def counted_files(repo=REPO):
+    """The files counted, with the part each belongs to.
+
+    Args:
+        repo (Path): The repository root.
+
+    Returns:
+        list[tuple[str, Path]]: ``(part, path)`` pairs, the part being
+        ``stmixer_mm/<sub-package>`` (``stmixer_mm`` for its top-level
+        modules), ``tools`` or ``projects``.
+    """
+    out = []
+    for path in sorted((repo / 'stmixer_mm').rglob('*.py')):
+        rel = path.relative_to(repo / 'stmixer_mm').parts
+        if rel[0] == 'configs':
+            continue
+        out.append(
+            (f'stmixer_mm/{rel[0]}' if len(rel) > 1 else 'stmixer_mm', path))
+    for path in sorted((repo / 'tools').rglob('*')):
+        if path.suffix in ('.py', '.sh') and path.is_file():
+            out.append(('tools', path))
+    for path in sorted((repo / 'projects').rglob('*.py')):
+        if 'configs' not in path.relative_to(repo / 'projects').parts:
+            out.append(('projects', path))
+    return out
+
+
+def count(repo=REPO):
+    """Code lines per part.
+
+    Args:
+        repo (Path): The repository root.
+
+    Returns:
+        dict[str, int]: Code lines of each part (see :func:`counted_files`).
+    """
+    per_part = defaultdict(int)
+    for part, path in counted_files(repo):
+        text = path.read_text(encoding='utf-8')
+        per_part[part] += (
+            python_code_lines(text)
+            if path.suffix == '.py' else shell_code_lines(text))
+    return dict(per_part)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--total', action='store_true', help='print the total only')
+    parser.add_argument(
+        '--files',
+        nargs='+',
+        metavar='FILE',
+        help='count these files only: a line "<count> <file>" each')
+    args = parser.parse_args()
+    if args.files:
+        for name in args.files:
+            text = Path(name).read_text(encoding='utf-8')
+            lines = python_code_lines(text) if name.endswith(
+                '.py') else shell_code_lines(text)
+            print(lines, name)
+        return
+    per_part = count()
+    if not args.total:
+        for part, lines in sorted(per_part.items()):
+            print(f'{part:28s} {lines:6d}')
+    print(f'{"total":28s} {sum(per_part.values()):6d}')
+
+
+if __name__ == '__main__':
+    main()
