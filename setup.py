@@ -22,11 +22,18 @@ REPO = osp.dirname(osp.abspath(__file__))
 
 
 def read_requirements(name: str) -> list:
-    """Requirement lines of ``requirements/<name>.txt`` (no comments)."""
+    """Requirement lines of ``requirements/<name>.txt`` (no comments; a
+    ``-r other.txt`` line brings the lines of ``requirements/other.txt``)."""
     path = osp.join(REPO, 'requirements', f'{name}.txt')
     with open(path, encoding='utf-8') as f:
         lines = (line.split('#', 1)[0].strip() for line in f)
-        return [line for line in lines if line]
+        out = []
+        for line in lines:
+            if line.startswith('-r '):
+                out += read_requirements(line[3:].strip()[:-len('.txt')])
+            elif line:
+                out.append(line)
+        return out
 
 
 def add_mim_extension() -> None:
@@ -74,4 +81,8 @@ if __name__ == '__main__':
             'mim': read_requirements('mminstall'),
             'tests': read_requirements('tests'),
             'lint': read_requirements('lint'),
+            # the optional features (stmixer_mm.utils.dependencies.EXTRAS)
+            'onnx': read_requirements('onnx'),
+            'tracking': read_requirements('tracking'),
+            'multisports': read_requirements('multisports'),
         })

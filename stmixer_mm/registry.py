@@ -1,7 +1,9 @@
 """Registries used by stmixer_mm, none of its own: network parts go into
 mmdet's (``_scope_='mmdet'``), data, metrics, visualizers into mmaction2's
 (configs' scope ``mmaction``), samplers and engine parts into mmengine's."""
-from mmaction.registry import DATASETS, METRICS, TRANSFORMS, VISUALIZERS
+from mmaction.registry import DATASETS, METRICS
+from mmaction.registry import MODELS as MMACTION_MODELS
+from mmaction.registry import TRANSFORMS, VISUALIZERS
 from mmdet.registry import MODELS, TASK_UTILS
 from mmengine import registry as mmengine_registry
 from mmengine.registry import (DATA_SAMPLERS, FUNCTIONS, HOOKS, MODEL_WRAPPERS,
@@ -10,8 +12,11 @@ from mmengine.registry import (DATA_SAMPLERS, FUNCTIONS, HOOKS, MODEL_WRAPPERS,
 __all__ = [
     'MODELS', 'TASK_UTILS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'VISUALIZERS',
     'HOOKS', 'MODEL_WRAPPERS', 'STRATEGIES', 'FUNCTIONS', 'DATA_SAMPLERS',
-    'CONFIG_SCOPE', 'add_config_scope'
+    'CONFIG_SCOPE', 'add_config_scope', 'MMACTION_MODELS'
 ]
+
+# MMACTION_MODELS: mmaction2's model registry, only for the stub of its
+# missing DRN localizer (utils/compat.py), registered where the real one is
 
 #: the package name in ``_base_ = 'stmixer_mm::...'`` (module and
 #: distribution: ``pip install stmixer_mm``), and the scope mmengine gives

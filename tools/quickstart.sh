@@ -47,6 +47,29 @@ fi
 # match (fps, seconds per video, timestamps, frame size) keeps its default.
 GEN_ARGS=(--out-dir "$DATA" --num-train-videos 48 --num-val-videos 8)
 
+if [ -n "${QUICKSTART_CFG_OPTIONS:-}" ]; then
+    # checked as tools/train.py checks --cfg-options and the config, before
+    # the data and the training (exit code 2)
+    # shellcheck disable=SC2086
+    "$PY" - "$CFG" $QUICKSTART_CFG_OPTIONS <<'EOF' || exit 2
+import sys
+
+from stmixer_mm.cli import parse_cfg_options
+from stmixer_mm.utils import load_config
+from stmixer_mm.utils.settings import check_config
+
+try:
+    options = parse_cfg_options(sys.argv[2:], 'QUICKSTART_CFG_OPTIONS')
+    cfg = load_config(sys.argv[1])
+    cfg.merge_from_dict(options)
+    check_config(cfg)
+except ValueError as e:
+    where = '' if str(e).startswith('QUICKSTART') else (
+        f'{sys.argv[1]} with QUICKSTART_CFG_OPTIONS: ')
+    sys.exit(f'quickstart: {where}{e}')
+EOF
+fi
+
 stamp "generating the synthetic AVA-format data set in $DATA"
 # The generator reuses $DATA when it holds a set made with the same
 # settings; a set made with other settings is replaced (only what the

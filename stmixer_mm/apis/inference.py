@@ -14,7 +14,8 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from stmixer_mm.datasets import keyframe_position
 from stmixer_mm.datasets.class_names import test_dataset_cfg
 from stmixer_mm.datasets.transforms.tubelets import output_positions
-from stmixer_mm.engine import check_checkpoint_fits, checkpoint_state_dict
+from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
+                               checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
 from stmixer_mm.utils.settings_specs import clip_keyframe
@@ -74,6 +75,7 @@ def init_detector(config: Union[str, Config],
     model.dataset_meta = None
     if checkpoint is not None:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        check_checkpoint_dict(ckpt, f'checkpoint {checkpoint}')
         meta = ckpt.get('meta')
         if isinstance(meta, dict) and isinstance(
                 meta.get('dataset_meta'), dict):
@@ -126,7 +128,19 @@ def clip_keyframe_from_cfg(cfg: Config) -> str:
 def tubelet_offsets(model: torch.nn.Module, clip_len: int,
                     frame_interval: int) -> Optional[np.ndarray]:
     """Frame offsets from the keyframe of a tubelet model's output frames
-    (``LoadTubeletTargets``' positions), or None for a keyframe detector."""
+    (``LoadTubeletTargets``' positions).
+
+    Args:
+        model (nn.Module): The detector; a tubelet model has
+            ``roi_head.num_frames``, its keyframe place is read from
+            ``model.cfg`` (``'centre'`` without one).
+        clip_len (int): Frames in a clip.
+        frame_interval (int): Video frames between two clip frames.
+
+    Returns:
+        np.ndarray | None: Integer offsets in video frames, shape
+        (num_frames, ), ascending; None for a keyframe detector.
+    """
     num_frames = getattr(getattr(model, 'roi_head', None), 'num_frames', None)
     if num_frames is None:
         return None
@@ -146,8 +160,17 @@ def build_clip_pipeline(cfg: Config) -> Compose:
 
 
 def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
-    """Check a clip of ``clip_len`` frames for :func:`inference_detector`;
-    a ``ValueError`` names a wrong length or frame (by its index)."""
+    """Check a clip for :func:`inference_detector`.
+
+    Args:
+        frames (Sequence[np.ndarray]): The clip: frames (np.ndarray)
+            shape (H, W, 3), RGB uint8, or one array (T, H, W, 3).
+        clip_len (int): Frames the model's test pipeline samples.
+
+    Raises:
+        ValueError: A wrong length, or a frame (named by its index) of
+            the wrong type, shape, size or dtype.
+    """
     if not isinstance(frames, (list, tuple, np.ndarray)):
         raise ValueError(
             f'inference_detector: expected a clip of {clip_len} RGB frames '
@@ -165,7 +188,17 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
 
 
 def check_batch_size(model: torch.nn.Module, batch_size) -> None:
-    """Refuse ``batch_size`` < 1, or > 1 for a model with ``reset_tracks``."""
+    """Check the clips per forward pass for ``model``.
+
+    Args:
+        model (nn.Module): The detector; one with ``reset_tracks``
+            carries tracks from keyframe to keyframe.
+        batch_size (int): Clips per forward pass.
+
+    Raises:
+        ValueError: ``batch_size`` is not an int >= 1, or is > 1 for a
+            model with ``reset_tracks``.
+    """
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError('batch_size must be a positive number of clips, '
                          f'got {batch_size!r}')
@@ -178,8 +211,21 @@ def check_batch_size(model: torch.nn.Module, batch_size) -> None:
 
 def read_clip(path: Union[str, os.PathLike],
               clip_len: int) -> List[np.ndarray]:
-    """The frames of a video / frame folder of exactly ``clip_len`` frames
-    (``ValueError`` otherwise, ``VideoReadError`` if unreadable)."""
+    """Read a video file / frame folder of exactly ``clip_len`` frames
+    (at most ``clip_len + 1`` are decoded to tell).
+
+    Args:
+        path (str | os.PathLike): Video file or frame folder.
+        clip_len (int): Frames the model's test pipeline samples.
+
+    Returns:
+        list[np.ndarray]: ``clip_len`` RGB uint8 frames, each shape
+        (H, W, 3).
+
+    Raises:
+        ValueError: A webcam / stream, or a video of another length.
+        VideoReadError: It cannot be read.
+    """
     path = os.fsdecode(path)
     use = ('STMixerInferencer detects on a whole video (every stride '
            'frames); or pick the frames around a keyframe with '
@@ -228,8 +274,10 @@ def inference_detector(model: torch.nn.Module,
             ``[H, W, 3]`` around the keyframe (:func:`clip_indices`; other
             dtypes refused), or a video file / frame folder of ``clip_len``.
         pipeline (Compose, optional): default :func:`build_clip_pipeline`.
-        video_id (str, optional), timestamp (int, optional): metainfo for a
-            model with state along a video (``timestamp`` increasing).
+        video_id (str, optional): ``video_id`` metainfo, for a model with
+            state along a video; None: not set.
+        timestamp (int, optional): ``timestamp`` metainfo (increasing
+            along a video); None: not set.
 
     Returns:
         ActionDataSample: ``pred_instances.bboxes`` [n, 4] (normalised xyxy),
@@ -255,9 +303,21 @@ def inference_clips(model: torch.nn.Module,
 
     Args:
         model (nn.Module): a detector from :func:`init_detector`.
-        clips (Sequence): frame arrays as :func:`inference_detector` takes.
+        clips (Sequence): frame arrays as :func:`inference_detector` takes
+            (arrays, not paths).
         pipeline (Compose, optional): as :func:`inference_detector`.
-        video_ids, timestamps (Sequence, optional): one per clip (None: unset).
+        video_ids (Sequence[str | None], optional): ``video_id`` metainfo,
+            one per clip (None: not set).
+        timestamps (Sequence[int | None], optional): ``timestamp``
+            metainfo, one per clip (None: not set).
+
+    Returns:
+        list[ActionDataSample]: One per clip, in order, with
+        ``pred_instances`` as :func:`inference_detector` gives them.
+
+    Raises:
+        ValueError: ``video_ids`` / ``timestamps`` of another length, or
+            a bad clip (:func:`check_clip`).
     """
     clip_len = clip_sampling_from_cfg(model.cfg)[0]
     if pipeline is None:

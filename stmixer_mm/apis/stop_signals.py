@@ -11,8 +11,14 @@ __all__ = ['RunInterrupted', 'on_stop_signals', 'signal_name', 'STOP_SIGNALS']
 class RunInterrupted(BaseException):
     """A run stopped by a signal, its outputs finalised; a
     ``BaseException`` (as ``KeyboardInterrupt``) that ``except Exception``
-    does not catch. ``exit_code`` is ``128 + signum`` (as a shell's);
-    ``stats``: :meth:`OnlineRunner.run`'s, for the part processed."""
+    does not catch. ``exit_code`` is ``128 + signum`` (as a shell's).
+
+    Args:
+        signum (int): The signal's number.
+        message (str): What was kept and removed, the exception's text.
+        stats (dict, optional): :meth:`OnlineRunner.run`'s result for
+            the part processed; None offline. Defaults to None.
+    """
 
     def __init__(self,
                  signum: int,
@@ -41,7 +47,16 @@ def on_stop_signals(handler: Callable[[int], None],
                     enabled: bool = True) -> Iterator[None]:
     """Call ``handler(signum)`` on :data:`STOP_SIGNALS` in the block (main
     thread only, where Python delivers them); previous handlers restored,
-    an ignored signal (``nohup``) left ignored."""
+    an ignored signal (``nohup``) left ignored.
+
+    Args:
+        handler (Callable[[int], None]): Called with the signal's number
+            (it may raise to leave the block).
+        enabled (bool): False installs nothing. Defaults to True.
+
+    Yields:
+        None: The block runs with the handlers installed.
+    """
     installed = {}
     if enabled and threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:

@@ -1,7 +1,97 @@
 """The command lines of the scripts in ``tools/`` and ``demo/`` (argument
 parsing and ``main(argv)``, run in process by the tests). The top layer:
 nothing else in the package imports it (``tests/test_layout.py``)."""
+import argparse
+import re
+from typing import Iterable, Sequence
+
 from mmengine.config import DictAction
+
+#: one name of a dotted ``--cfg-options`` key (a list index is a number)
+_KEY_PART = re.compile(r'[\w-]+')
+
+
+def parse_cfg_options(items: Sequence[str],
+                      flag: str = '--cfg-options',
+                      given: Iterable = ()) -> dict:
+    """The ``KEY=VALUE`` items of ``--cfg-options`` as the dict that
+    ``Config.merge_from_dict`` takes (values parsed as mmengine's
+    ``DictAction`` does), each item checked first.
+
+    Args:
+        items (Sequence[str]): The items, e.g. ``['train_cfg.max_epochs=2',
+            'model.backbone.depth=18']``.
+        flag (str): How the messages name the option (``--cfg-options``, or
+            an environment variable that holds them).
+        given (Iterable[str]): Keys set already (an earlier
+            ``--cfg-options`` of the same command line).
+
+    Returns:
+        dict: ``{dotted key: value}``.
+
+    Raises:
+        ValueError: Naming the item: no ``=``; an empty key or a key that
+            is not names joined by ``.``; no value; unbalanced brackets in
+            the value; a key given twice, or with one of its parts (``a``
+            and ``a.b``).
+    """
+    options = {}
+    seen = {key: None for key in given}
+    for item in items:
+        where = f'{flag} {item!r}'
+        key, eq, value = item.partition('=')
+        if not eq:
+            raise ValueError(
+                f'{where}: no "=": expected KEY=VALUE, a dotted config key '
+                'and its value (e.g. train_cfg.max_epochs=2)')
+        if not key:
+            raise ValueError(
+                f'{where}: nothing before "=": expected KEY=VALUE with a '
+                'non-empty dotted config key (e.g. train_cfg.max_epochs=2)')
+        if not all(_KEY_PART.fullmatch(part) for part in key.split('.')):
+            raise ValueError(
+                f'{where}: the key {key!r} is not a dotted config key: '
+                'expected names (letters, digits, _) joined by single dots, '
+                'with no spaces or quotes (e.g. model.backbone.depth=18)')
+        if not value:
+            raise ValueError(
+                f'{where}: no value after "=": expected KEY=VALUE (an empty '
+                f'string is written {key}="\'\'")')
+        for other, text in seen.items():
+            nested = f'{other}.'.startswith(f'{key}.') or \
+                f'{key}.'.startswith(f'{other}.')
+            if nested:
+                first = f'{text!r}' if text else f'{other}=...'
+                raise ValueError(
+                    f'{where}: {key} is set already by {first}; expected '
+                    'each config key once' if other == key else
+                    f'{where}: {other} is set too, by {first}: which of '
+                    'the two wins would depend on their order; expected '
+                    'only one of them')
+        try:
+            options[key] = DictAction._parse_iterable(value)
+        except AssertionError:
+            raise ValueError(f'{where}: the value {value!r} has unbalanced '
+                             'brackets; expected a value, or a list as '
+                             '[a,b] / (a,b)') from None
+        seen[key] = item
+    return options
+
+
+class CfgOptionsAction(argparse.Action):
+    """``--cfg-options KEY=VALUE ...``: :func:`parse_cfg_options` while the
+    command line is parsed, a bad item being a usage error (exit code 2)
+    that names it, before any work."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        try:
+            options.update(
+                parse_cfg_options(values, option_string or '--cfg-options',
+                                  options))
+        except ValueError as e:
+            parser.error(str(e))
+        setattr(namespace, self.dest, options)
 
 
 def add_cfg_options(
@@ -9,7 +99,12 @@ def add_cfg_options(
     help: str = 'override config entries, '
     'key=value (lists: key="[a,b]")'
 ) -> None:
-    """The ``--cfg-options key=value ...`` option (mmengine's
-    ``DictAction``)."""
+    """The ``--cfg-options key=value ...`` option (:class:`CfgOptionsAction`:
+    mmengine's ``DictAction``, each item checked).
+
+    Args:
+        parser (argparse.ArgumentParser): The command line to add it to.
+        help (str): Its help text.
+    """
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help=help)
+        '--cfg-options', nargs='+', action=CfgOptionsAction, help=help)

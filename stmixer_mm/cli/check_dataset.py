@@ -8,6 +8,7 @@ Checks: docs/en/useful_tools.md; ERROR (exit 1) / WARNING lines, a grid.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 from typing import List, Optional, Sequence
@@ -16,12 +17,17 @@ import mmcv
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
+                                          signal_name)
 from stmixer_mm.datasets.dataset_checks import (check_dataset_config,
                                                 tile_images)
 from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,
                                                         sample_name)
-from stmixer_mm.utils.output_files import (OutputFileError, claim_output,
-                                           prepare_out_dir)
+from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
+                                           check_output_file, claim_output,
+                                           commit, prepare_out_dir,
+                                           release_claim, remove_quietly,
+                                           temp_path)
 from stmixer_mm.visualization.dataset_browser import build_visualizer
 from . import add_cfg_options
 
@@ -64,9 +70,12 @@ def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
         try:
             claim_output(path)
         except OutputFileError:
-            continue  # taken meanwhile by a concurrent run
+            if osp.lexists(path):
+                continue  # taken meanwhile by a concurrent run
+            raise
         return path
-    raise RuntimeError(f'{out_dir}: no free name for {stem}{ext}')
+    raise OutputFileError(f'{out_dir}: no free name for {stem}{ext} (up to '
+                          f'{stem}_9999{ext} taken): choose another --out-dir')
 
 
 def draw_grid(cfg, split: str, dataset, out_dir: str,
@@ -91,16 +100,80 @@ def draw_grid(cfg, split: str, dataset, out_dir: str,
         vis.add_datasample(
             sample_name(sample, i), frame, sample, draw_pred=False)
         images.append(vis.get_image())
+    grid = mmcv.rgb2bgr(tile_images(images))
     path = claim_numbered(out_dir, f'grid_{split}')
-    mmcv.imwrite(mmcv.rgb2bgr(tile_images(images)), path)
+    claim, tmp = os.stat(path), temp_path(path)  # complete, or not there
+    try:
+        if not mmcv.imwrite(grid, tmp, auto_mkdir=False):
+            raise OSError('the JPEG encoder failed')
+        commit(tmp, path)
+    except BaseException as e:
+        remove_quietly(tmp)
+        release_claim(path, claim)
+        if isinstance(e, OSError):
+            raise OutputFileError(f'{path}: cannot write the keyframe grid '
+                                  f'({e}); removed it') from None
+        raise
     return path
+
+
+def _stop(signum: int) -> None:
+    raise RunInterrupted(signum, f'stopped by {signal_name(signum)}')
+
+
+def claim_outputs(args) -> OutputFiles:
+    """Check the outputs before the checks (an error there is not the data
+    set's): the grid folder can be written, the ``--json`` file is new (its
+    folder made) and claimed.
+
+    Args:
+        args (argparse.Namespace): :func:`parse_args`'s, with ``out_dir``
+            set (None: no grid).
+
+    Returns:
+        OutputFiles: The claim of ``--json`` (none without it).
+
+    Raises:
+        OutputFileError: Naming the output, the option and what it needs.
+    """
+    if args.out_dir is not None:
+        prepare_out_dir(args.out_dir, create=False)
+    if args.json:
+        check_output_file(args.json, '--json')
+        prepare_out_dir(osp.dirname(osp.abspath(args.json)), flag='--json')
+    return OutputFiles(dict(json=args.json))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    if args.json:  # refused at once if it exists, not after the checks
-        claim_output(args.json)
+    if args.max_grid:
+        args.out_dir = args.out_dir or osp.join(
+            'work_dirs', 'check_dataset',
+            osp.splitext(osp.basename(args.config))[0])
+    else:
+        args.out_dir = None
+    try:  # before the checks: refused at once, not after them
+        outputs = claim_outputs(args)
+    except OutputFileError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    try:  # a failure or a stop signal removes the claim of --json
+        with outputs, on_stop_signals(_stop):
+            return _check(cfg, args, outputs)
+    except OutputFileError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except RunInterrupted as e:
+        print(
+            f'error: {e} before the checks were complete; nothing was '
+            'written',
+            file=sys.stderr)
+        return e.exit_code
+
+
+def _check(cfg, args, outputs: OutputFiles) -> int:
+    """Run the checks, draw the grids and write the report (``main``)."""
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     MMLogger.get_instance('check_dataset', log_level='WARNING')
@@ -108,13 +181,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     grids: List[str] = []
     if args.max_grid and built:
-        out_dir = args.out_dir or osp.join(
-            'work_dirs', 'check_dataset',
-            osp.splitext(osp.basename(args.config))[0])
+        out_dir = args.out_dir
         prepare_out_dir(out_dir)
         for split, dataset in built.items():
             try:
                 path = draw_grid(cfg, split, dataset, out_dir, args.max_grid)
+            except OutputFileError:
+                raise  # the output's, not the data set's
             except Exception as e:  # noqa: B902 - a sample that cannot load
                 report.add(
                     'ERROR',
@@ -134,8 +207,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for path in grids:
         print(f'keyframe grid: {path}')
     print(f'\nsummary: {report.summary()}')
-    if args.json:
-        with open(args.json, 'w') as f:
+    if args.json:  # complete, or removed (no half file, no empty claim)
+        with outputs.open('json') as f:
             json.dump(dict(report.to_dict(), grids=grids), f, indent=2)
     return 1 if report.errors else 0
 

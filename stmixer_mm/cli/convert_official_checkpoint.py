@@ -2,19 +2,23 @@
 STMixer checkpoint (github MCG-NJU/STMixer) into this implementation's."""
 import argparse
 import copy
-import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    convert_official_state_dict,
-                                   extract_state_dict)
-from stmixer_mm.converters.tool_utils import print_list
+                                   extract_state_dict,
+                                   official_checkpoint_meta,
+                                   refuse_unknown_keys)
+from stmixer_mm.converters.tool_utils import (check_config_arg, check_dst,
+                                              load_converter_config,
+                                              print_list, save_checkpoint_file,
+                                              source_error)
 from stmixer_mm.datasets.class_names import LabelMapError, model_action_columns
+from stmixer_mm.engine.checkpoint import take_generated_tensors
 from stmixer_mm.engine.class_remap import (ClassRemapError,
                                            classes_from_label_map,
                                            remap_action_classes)
@@ -22,6 +26,22 @@ from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
 from . import add_cfg_options
+
+#: the ViT position table of the official ViT-B, without --config
+VIT_NUM_FRAMES, VIT_IMG_SIZE = 16, 224
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int, got {value}')
+    return value
 
 
 def parse_args(argv=None):
@@ -41,15 +61,14 @@ def parse_args(argv=None):
     add_cfg_options(parser)
     parser.add_argument(
         '--vit-num-frames',
-        type=int,
-        default=16,
+        type=_positive_int,
         help='frames of the ViT position table, to generate pos_embed '
-        'without --config (default 16, the official ViT-B)')
+        f'without --config (default {VIT_NUM_FRAMES}, the official ViT-B)')
     parser.add_argument(
         '--vit-img-size',
-        type=int,
-        default=224,
-        help='input size of the ViT position table (default 224)')
+        type=_positive_int,
+        help='input size of the ViT position table, without --config '
+        f'(default {VIT_IMG_SIZE})')
     parser.add_argument(
         '--label-map',
         help='label map of the official model (AVA .pbtxt / ACT .pkl): '
@@ -62,8 +81,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--seed',
         type=int,
-        default=0,
-        help='seed of the initialisation of the new classes (--to-classes)')
+        help='seed of the initialisation of the new classes (--to-classes; '
+        'default 0)')
     parser.add_argument(
         '--trust-pickle',
         action='store_true',
@@ -73,6 +92,19 @@ def parse_args(argv=None):
     if args.to_classes and not (args.config and args.label_map):
         parser.error('--to-classes needs --config (the target model) and '
                      '--label-map (the classes of SRC)')
+    # nothing given is silently unused
+    if args.config is not None:
+        for flag in ('vit_num_frames', 'vit_img_size'):
+            if getattr(args, flag) is not None:
+                parser.error(f'--{flag.replace("_", "-")} applies without '
+                             '--config only (with --config the ViT position '
+                             "table is the config's model's)")
+    elif args.cfg_options is not None:
+        parser.error('--cfg-options applies to the model of --config, and '
+                     'no --config was given')
+    if args.seed is not None and args.to_classes is None:
+        parser.error('--seed applies to --to-classes only (the '
+                     'initialisation of the new classes)')
     return args
 
 
@@ -85,7 +117,7 @@ def _action_rows(state_dict: dict) -> int:
 
 
 def build_model(config: str, cfg_options) -> torch.nn.Module:
-    cfg = Config.fromfile(config)
+    cfg = load_converter_config(config)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
@@ -95,26 +127,29 @@ def build_model(config: str, cfg_options) -> torch.nn.Module:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    check_dst(args.dst)
+    check_config_arg(args)
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
-    except CheckpointFileError as err:
-        raise SystemExit(f'error: {err}') from err
-    official, entry = extract_state_dict(source)
-    state_dict, report = convert_official_state_dict(
-        official,
-        backbone=args.backbone,
-        vit_num_frames=args.vit_num_frames,
-        vit_img_size=args.vit_img_size,
-        progress=True)
+        official, entry = extract_state_dict(source)
+        state_dict, report = convert_official_state_dict(
+            official,
+            backbone=args.backbone,
+            vit_num_frames=args.vit_num_frames or VIT_NUM_FRAMES,
+            vit_img_size=args.vit_img_size or VIT_IMG_SIZE,
+            progress=True)
+    except (CheckpointFileError, ValueError, TypeError, KeyError) as err:
+        raise source_error(args.src, err) from err
     where = f"['{entry}']" if entry else ' (bare state dict)'
     print(f'read {len(official)} tensors from {args.src}{where}')
     print(report.summary())
     if report.unexpected:
         print_list('official keys the converter does not know',
                    report.unexpected)
-        raise SystemExit(
-            f'error: {len(report.unexpected)} unknown official key(s): '
-            f'{", ".join(report.unexpected)}')
+    try:
+        refuse_unknown_keys(report)
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from None
 
     classes = None
     if args.label_map is not None:
@@ -135,7 +170,7 @@ def main(argv=None) -> dict:
             except (LabelMapError, TypeError) as err:
                 raise SystemExit(f'error: --to-classes: {err}') from None
             # the new classes' rows: the model's own initialisation
-            torch.manual_seed(args.seed)
+            torch.manual_seed(args.seed or 0)
             for stage in model.roi_head.stages:
                 stage.init_weights()
             try:
@@ -150,11 +185,10 @@ def main(argv=None) -> dict:
                 raise SystemExit(f'error: --to-classes: {err}') from None
             classes = target
         expected = model.state_dict()
-        for key in list(report.generated):
-            # generated buffers are fixed by the config: take the model's
-            if key in expected:
-                state_dict[key] = expected[key].clone()
-                report.generated[key] += '; taken from the config\'s model'
+        # generated buffers are fixed by the config: take the model's
+        for key in take_generated_tensors(state_dict, report.generated,
+                                          expected):
+            report.generated[key] += '; taken from the config\'s model'
         missing, unexpected, mismatched = compare_state_dicts(
             state_dict, expected)
         if missing or unexpected or mismatched:
@@ -176,22 +210,13 @@ def main(argv=None) -> dict:
         print(f'checked: loads into the model of {args.config} with '
               'strict=True')
 
-    meta = dict(
-        converter='stmixer_mm.converters.official',
-        stmixer_mm_version=stmixer_mm.__version__,
-        source=osp.basename(args.src),
-        source_entry=entry,
-        source_top_level_keys=sorted(str(k) for k in source) if entry else [],
-        config=args.config,
-        verified_with_config=args.config is not None,
-        conversion=report.to_dict())
+    meta = official_checkpoint_meta(args.src, source, entry, report,
+                                    args.config)
     if classes is not None:
         meta['dataset_meta'] = dict(classes=classes)
         meta['label_map'] = osp.basename(args.to_classes or args.label_map)
     checkpoint = dict(meta=meta, state_dict=state_dict)
-    dst_dir = osp.dirname(osp.abspath(args.dst))
-    os.makedirs(dst_dir, exist_ok=True)
-    torch.save(checkpoint, args.dst)
+    save_checkpoint_file(checkpoint, args.dst)
     print(f'saved {len(state_dict)} tensors to {args.dst}')
     return checkpoint
 

@@ -1,9 +1,26 @@
 """``tools/model_converters/convert_sharded_checkpoint.py``: sharded <->
 full checkpoints of sharded training."""
 import argparse
+import os.path as osp
 
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
+from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
+                                           prepare_out_dir)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int (the ranks that will resume from the '
+            f'folder), got {value}')
+    return value
 
 
 def parse_args(argv=None):
@@ -22,17 +39,33 @@ def parse_args(argv=None):
         help='convert a full checkpoint file into a sharded folder')
     parser.add_argument(
         '--world-size',
-        type=int,
-        default=1,
-        help='with --to-sharded: ranks to write extra_rank{i}.pth for')
-    return parser.parse_args(argv)
+        type=_positive_int,
+        help='with --to-sharded: ranks to write extra_rank{i}.pth for '
+        '(default 1)')
+    args = parser.parse_args(argv)
+    if args.world_size is not None and not args.to_sharded:
+        parser.error('--world-size applies to --to-sharded only (a full '
+                     'checkpoint has no ranks)')
+    if args.to_sharded and osp.isdir(args.src):
+        parser.error(f'SRC {args.src} is a folder; --to-sharded expects a '
+                     'full checkpoint file (without --to-sharded a sharded '
+                     'folder is merged into one file)')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    try:  # before the conversion, not a traceback after it
+        if args.to_sharded:
+            prepare_out_dir(args.dst, create=False, flag='DST')
+        else:
+            check_output_file(args.dst, 'DST')
+    except OutputFileError as err:
+        raise SystemExit(f'error: {err}') from None
     try:
         if args.to_sharded:
-            full_to_sharded(args.src, args.dst, world_size=args.world_size)
+            full_to_sharded(
+                args.src, args.dst, world_size=args.world_size or 1)
         else:
             ckpt = sharded_to_full(args.src, args.dst)
             print(f"{len(ckpt['state_dict'])} model tensors, meta "

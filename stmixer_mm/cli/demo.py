@@ -156,20 +156,22 @@ def parse_args(argv=None, prog=None):
     p.add_argument(
         '--max-lost',
         type=int,
-        default=3,
-        help='with --online: keyframes a person may be missed and keep its '
-        'track id (default 3)')
+        default=None,
+        help="keyframes a person may be missed and keep its track id "
+        "(offline and online; default: the config's tracker's, 3)")
     p.add_argument(
         '--tubes',
         action='store_true',
-        help='link the detections into per-person tubes: '
-        '<name>_tubes.json, tube ids drawn on the boxes')
+        help='also write the per-person tubes of the track ids: '
+        '<name>_tubes.json (offline)')
     p.add_argument(
         '--tube-iou',
         type=unit_float,
-        default=0.5,
-        help='IoU a box needs with the last box of a tube (--tubes) or '
-        'track (--online) to extend it (default 0.5, as the tube metric)')
+        default=None,
+        help="the greedy tracker's IoU a box needs with the last box of a "
+        "track to extend it (default: the config's tracker's, 0.5); the "
+        'tracker is the config\'s tracker=dict(type=...), e.g. '
+        '--cfg-options tracker.type=ByteTracker (docs/en/online.md)')
     args = p.parse_args(argv)
     try:
         args.online = check_demo_options(args.input, args.online,

@@ -21,6 +21,9 @@ from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, load_config)
+from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
+from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
+                                           prepare_out_dir)
 from . import add_cfg_options
 
 
@@ -102,6 +105,19 @@ def build(config: Config, checkpoint: str, impl=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    modules = ('onnx', ) + (('onnxruntime', ) if args.verify else ()) + (
+        ('onnxscript', ) if args.exporter == 'dynamo' else ())
+    try:
+        require_extra('onnx', 'the ONNX export', modules)
+    except MissingExtraError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    try:  # before the model is built, not a traceback after the export
+        check_output_file(args.out, 'OUT')
+        prepare_out_dir(osp.dirname(osp.abspath(args.out)), flag='OUT')
+    except OutputFileError as e:
+        print(f'ERROR: {e}', file=sys.stderr)
+        return 1
     try:
         cfg = load_config(args.config)
         if args.cfg_options:

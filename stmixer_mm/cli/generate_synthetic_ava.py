@@ -9,6 +9,7 @@ from stmixer_mm.data_gen import CLASS_CUES, generate_synthetic_ava
 from stmixer_mm.data_gen.settings import (SyntheticAVASettings,
                                           add_generator_arguments,
                                           generator_kwargs)
+from stmixer_mm.utils.output_files import OutputFileError
 
 #: The settings this tool sets on the command line (all but the tube
 #: data's ``actor_states`` and ``jump_phase``).
@@ -45,7 +46,7 @@ def main(argv=None):
     try:
         paths = generate_synthetic_ava(args.out_dir,
                                        **generator_kwargs(args, CLI_SETTINGS))
-    except (ValueError, FileExistsError) as e:
+    except (ValueError, FileExistsError, OutputFileError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     with open(paths['meta']) as f:

@@ -19,6 +19,8 @@ from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
 from stmixer_mm.engine.hooks import trigger_visualization_hook
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, check_config, load_config)
+from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
+                                           prepare_out_dir)
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
 from . import add_cfg_options
@@ -122,6 +124,29 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_cfg_to_device(cfg)
 
 
+def check_outputs(cfg: Config, args) -> None:
+    """Refuse, before the model is built, an output the test could not
+    write at its end.
+
+    Args:
+        cfg (Config): The merged config (:func:`merge_args`).
+        args (argparse.Namespace): :func:`parse_args`'s.
+
+    Raises:
+        OutputFileError: The work dir, the folder of ``--dump`` or an
+            absolute ``--show-dir`` is a file, or under one, or cannot be
+            written; or ``--dump`` is a folder.
+    """
+    prepare_out_dir(
+        cfg.work_dir,
+        create=False,
+        flag='--work-dir' if args.work_dir else 'work_dir (--work-dir)')
+    if args.dump is not None:
+        check_output_file(args.dump, '--dump')
+    if args.show_dir and osp.isabs(args.show_dir):
+        prepare_out_dir(args.show_dir, create=False, flag='--show-dir')
+
+
 def merge_sharded(folder: str, tmp_dir: str) -> str:
     """The model weights and meta of the sharded checkpoint ``folder`` as a
     full checkpoint file in ``tmp_dir`` (without the optimizer state)."""
@@ -157,7 +182,8 @@ def run(args):
     try:
         cfg = merge_args(load_config(args.config), args)
         check_config(cfg)
-    except ConfigFileError as e:
+        check_outputs(cfg, args)
+    except (ConfigFileError, OutputFileError) as e:
         raise SystemExit(f'tools/test.py: {e}') from None
     except ConfigSettingError as e:
         raise SystemExit(f'tools/test.py: {args.config}: {e}') from None

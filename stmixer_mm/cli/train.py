@@ -18,6 +18,7 @@ from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
 from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
+from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
 from . import add_cfg_options
 from .run_summary import summary_after_train
@@ -166,6 +167,13 @@ def main(argv=None):
         raise SystemExit(f'tools/train.py: {e}') from None
     except ConfigSettingError as e:
         raise SystemExit(f'tools/train.py: {args.config}: {e}') from None
+    try:  # before the lock and the model: a clear error, not a traceback
+        prepare_out_dir(
+            cfg.work_dir,
+            create=False,
+            flag='--work-dir' if args.work_dir else 'work_dir (--work-dir)')
+    except OutputFileError as e:
+        raise SystemExit(f'tools/train.py: {e}') from None
     # one run per work dir: a second one would overwrite the checkpoints
     lock = None
     if _is_main_process():

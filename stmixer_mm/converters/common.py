@@ -211,6 +211,12 @@ def vit_pos_embed(new: Dict[str, Tensor], report: ConversionReport,
     from mmaction.models.backbones.vit_mae import get_sinusoid_encoding
     embed_dims, _, tubelet, patch = proj.shape[:4]
     num_patches = (num_frames // tubelet) * (img_size // patch)**2
+    if num_patches < 1:
+        raise ValueError(
+            f'the ViT position table would be empty: num_frames '
+            f'{num_frames} (--vit-num-frames) and img_size {img_size} '
+            f'(--vit-img-size) must be at least the tubelet {tubelet} and the '
+            f'patch {patch} of backbone.patch_embed.projection.weight')
     new[key] = get_sinusoid_encoding(num_patches, embed_dims)
     report.generated[key] = (
         f'fixed sinusoid table ({num_patches} patches = {num_frames} '

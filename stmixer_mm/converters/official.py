@@ -2,6 +2,7 @@
 names. Keys that match no rule are never dropped silently: they are kept and
 listed in :attr:`ConversionReport.unexpected`."""
 import logging
+import os.path as osp
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -9,7 +10,9 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 find_state_dict)
+from stmixer_mm.version import __version__
 from .common import (VIT_RULES, WB, ConversionReport, Rule, add_bn_counters,
                      apply, cnn_rules, detect_backbone, keep_name, rename_rule,
                      strip_module_prefix, vit_pos_embed, with_progress)
@@ -155,3 +158,106 @@ def convert_official_state_dict(
     else:
         add_bn_counters(new, report)
     return new, report
+
+
+class OfficialCheckpointError(CheckpointFileError):
+    """A checkpoint in the official STMixer layout that the converter's rules
+    refuse (unknown keys, no known backbone); the message names the file."""
+
+
+def refuse_unknown_keys(report: ConversionReport) -> None:
+    """The converter's rule for official keys that match no rule: they stop
+    the conversion (they are never dropped).
+
+    Args:
+        report (ConversionReport): What :func:`convert_official_state_dict`
+            did.
+
+    Raises:
+        ValueError: ``report.unexpected`` is not empty; the message lists
+            the keys.
+    """
+    if report.unexpected:
+        raise ValueError(f'{len(report.unexpected)} unknown official key(s): '
+                         f'{", ".join(report.unexpected)}')
+
+
+def official_checkpoint_meta(source: str,
+                             checkpoint: Mapping,
+                             entry: str,
+                             report: ConversionReport,
+                             config: Optional[str] = None) -> dict:
+    """The ``meta`` of a converted official checkpoint: where it came from
+    and what the conversion did.
+
+    Args:
+        source (str): The official file (its base name is kept).
+        checkpoint (Mapping): What the official file held.
+        entry (str): Where its weights were (``'model'``, ``'state_dict'``,
+            ``''``: a bare state dict).
+        report (ConversionReport): What the conversion did.
+        config (str, optional): The config the weights were checked with.
+
+    Returns:
+        dict: ``converter``, ``stmixer_mm_version``, ``source``,
+        ``source_entry``, ``source_top_level_keys``, ``config``,
+        ``verified_with_config`` and ``conversion`` (the report as a dict).
+    """
+    return dict(
+        converter=__name__,
+        stmixer_mm_version=__version__,
+        source=osp.basename(source),
+        source_entry=entry,
+        source_top_level_keys=sorted(str(k)
+                                     for k in checkpoint) if entry else [],
+        config=config,
+        verified_with_config=config is not None,
+        conversion=report.to_dict())
+
+
+def convert_official_checkpoint(checkpoint: Mapping, source: str) -> dict:
+    """Convert a loaded official STMixer checkpoint in memory, by the rules
+    and with the strictness of
+    ``tools/model_converters/convert_official_checkpoint.py`` (without
+    ``--config``): what mmengine's checkpoint loader hands on when it reads
+    an official file (``stmixer_mm.apis.official_checkpoints``). Logs one
+    line naming the file.
+
+    Args:
+        checkpoint (Mapping): What the official file held (e.g. its DDP
+            layout ``{'model': {'module.stm_head...': ...}, ...}``).
+        source (str): The file, for the log line and the messages.
+
+    Returns:
+        dict: ``{'meta', 'state_dict'}`` as the converter writes it, the
+        ``meta`` with ``converted_in_memory=True`` (so that the checks that
+        know the model take the generated tensors, e.g. the ViT's
+        ``pos_embed``, from it, as the converter's ``--config`` does).
+
+    Raises:
+        OfficialCheckpointError: The converter refuses the weights (unknown
+            official keys, a backbone it cannot tell); names ``source``.
+    """
+    try:
+        official, entry = extract_state_dict(checkpoint)
+        state_dict, report = convert_official_state_dict(official)
+        refuse_unknown_keys(report)
+    except ValueError as err:
+        raise OfficialCheckpointError(
+            f'{source} has the layout of an official STMixer checkpoint '
+            '(stm_head.* keys, github.com/MCG-NJU/STMixer) but cannot be '
+            f'converted: {err}; tools/model_converters/'
+            'convert_official_checkpoint.py refuses it the same way') from err
+    where = f"'{entry}' entry" if entry else 'bare state dict'
+    prefix = ", DDP prefix 'module.' removed" \
+        if report.stripped_module_prefix else ''
+    print_log(
+        f'{source}: converted in memory from the official STMixer layout '
+        f'(its {where}, {len(official)} tensors, {report.backbone} backbone'
+        f'{prefix}) by the rules of tools/model_converters/'
+        'convert_official_checkpoint.py',
+        logger='current',
+        level=logging.INFO)
+    meta = official_checkpoint_meta(source, checkpoint, entry, report)
+    meta['converted_in_memory'] = True
+    return dict(meta=meta, state_dict=state_dict)

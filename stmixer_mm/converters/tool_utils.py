@@ -13,6 +13,9 @@ from mmengine.registry import init_default_scope
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
+                                           commit, remove_quietly, temp_path)
+from stmixer_mm.utils.settings import ConfigFileError, load_config
 from stmixer_mm.version import __version__
 
 
@@ -22,8 +25,9 @@ def build_config_backbone(
         on_meta: bool = False) -> Tuple[torch.nn.Module, Config]:
     """The backbone of ``config``'s detector, built but not initialised (no
     pretrained download), and the config; ``on_meta``: on the meta device
-    (shapes only; drop-path rates still from a CPU ``linspace``)."""
-    cfg = Config.fromfile(config)
+    (shapes only; drop-path rates still from a CPU ``linspace``); a config
+    that cannot be read exits with ``error: config ...``."""
+    cfg = load_converter_config(config)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
@@ -42,15 +46,91 @@ def build_config_backbone(
         return MODELS.build(backbone), cfg
 
 
+def check_dst(dst: str) -> None:
+    """Exit with ``error: DST ...`` unless the converted file can be
+    written at ``dst`` (:func:`check_output_file`): checked before the
+    conversion, not after it."""
+    try:
+        check_output_file(dst, 'DST')
+    except OutputFileError as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+def save_checkpoint_file(checkpoint: dict, dst: str) -> None:
+    """``torch.save`` ``checkpoint`` to ``dst`` (folders created) through a
+    temporary file renamed when complete: an error leaves no half file."""
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    tmp = temp_path(dst)
+    try:
+        torch.save(checkpoint, tmp)
+        commit(tmp, dst)
+    except BaseException as err:
+        remove_quietly(tmp)
+        if isinstance(err, (OSError, RuntimeError)):
+            raise SystemExit(f'error: {dst}: writing it failed ({err}); '
+                             'removed the partial file') from None
+        raise
+
+
+def load_converter_config(config: str) -> Config:
+    """``config`` read (:func:`~stmixer_mm.utils.settings.load_config`);
+    a missing or unreadable file exits with ``error: config ...``.
+
+    Args:
+        config (str): The ``--config`` of a converter.
+
+    Returns:
+        Config: The config.
+    """
+    try:
+        return load_config(config)
+    except ConfigFileError as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+def check_config_arg(args) -> None:
+    """Exit with ``error: --config ...`` when ``args.config`` (if given) is
+    not a file: checked before the source is read and converted.
+
+    Args:
+        args (argparse.Namespace): The converter's, with ``config``.
+    """
+    config = getattr(args, 'config', None)
+    if config is not None and not osp.isfile(config):
+        raise SystemExit(f'error: --config {config}: no such file; expected '
+                         'the stmixer_mm config of the target model (.py)')
+
+
+def source_error(src: str, err: Exception) -> SystemExit:
+    """The exit of a converter whose source cannot be read or converted:
+    ``error: SRC: <the reason>`` (a KeyError's text without its quotes).
+
+    Args:
+        src (str): The source checkpoint.
+        err (Exception): What reading or converting it raised.
+
+    Returns:
+        SystemExit: To raise.
+    """
+    if isinstance(err, CheckpointFileError):
+        return SystemExit(f'error: {err}')  # it names the file already
+    reason = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return SystemExit(f'error: {src}: {reason}')
+
+
 def read_source(args, extract, convert, errors=()) -> tuple:
     """``(state_dict, report, entry)`` of ``args.src`` through ``extract``
-    and ``convert``, printed; a bad file exits with ``error: SRC: ...``."""
+    and ``convert``, printed; a bad file exits with ``error: SRC: ...``;
+    ``args.dst`` is checked first (:func:`check_dst`)."""
+    check_dst(args.dst)
+    check_config_arg(args)
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
         weights, entry = extract(source)
         state_dict, report = convert(weights)
-    except (CheckpointFileError, ValueError, TypeError) + errors as err:
-        raise SystemExit(f'error: {args.src}: {err}') from err
+    except (CheckpointFileError, ValueError, TypeError,
+            KeyError) + errors as err:
+        raise source_error(args.src, err) from err
     where = f"['{entry}']" if entry else ' (bare dict)'
     print(f'read {len(weights)} entries from {args.src}{where}')
     print(report.summary())
@@ -102,7 +182,6 @@ def save_converted(args, state_dict: dict, converter: str, entry,
         config=args.config,
         **extra)
     checkpoint = dict(meta=meta, state_dict=state_dict)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(checkpoint, args.dst)
+    save_checkpoint_file(checkpoint, args.dst)
     print(f'saved {len(state_dict)} backbone tensors to {args.dst}')
     return checkpoint

@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from scipy.io import savemat
 
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.output_files import OutputFileError
 from .render import actor_masks
 from .scene import SyntheticVideo, build_split, state_class
 from .settings import (SPLITS, SyntheticAVASettings, add_generator_arguments,
@@ -310,7 +311,10 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
 
 def main(argv=None) -> None:
     args, kwargs = parse_args(argv)
-    paths = generate_synthetic_tubes(args.out_dir, **kwargs)
+    try:
+        paths = generate_synthetic_tubes(args.out_dir, **kwargs)
+    except (ValueError, FileExistsError, OutputFileError) as e:
+        raise SystemExit(f'error: {e}') from None
     gt = load_pickle(paths['tube_gt'], 'numpy', 'ACT ground-truth file')
     print(f'tube ground truth: {paths["tube_gt"]}')
     print(f'frames: {paths["rawframes"]}/<video>/img_%05d.jpg')

@@ -16,6 +16,24 @@ def load_act_annotations(ann_file: str,
                          backend_args: Optional[dict] = None) -> dict:
     """Load and check an ACT ground-truth pickle (``keys``: those needed).
 
+    Args:
+        ann_file (str): Path of the pickle, read through mmengine's fileio
+            with the allow-list of
+            :func:`~stmixer_mm.utils.checkpoint_loading.load_pickle`
+            (builtin containers and numpy arrays).
+        keys (Sequence[str]): Top-level keys the caller needs. Defaults to
+            :data:`ACT_KEYS` (all six).
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None (local files).
+
+    Returns:
+        dict: The pickle as loaded: ``labels`` (list[str]), ``gttubes``
+        (``{video: {label index: [tube, ...]}}``, a tube an array of
+        shape (n, 5): frame (1-based), x1, y1, x2, y2 in pixels of the
+        video), ``nframes``
+        (``{video: int}``), ``train_videos`` / ``test_videos`` (one list of
+        videos per split) and ``resolution`` (``{video: (height, width)}``).
+
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
         ValueError: not a readable pickle, or a wrong key / value (named).
@@ -47,7 +65,19 @@ def check_act_annotations(gt: Any,
                           ann_file: str,
                           keys: Sequence[str] = ACT_KEYS) -> None:
     """Check a loaded ACT ground-truth dict (keys, types, duplicate names
-    or videos, empty tubes, non-finite values); errors name the field."""
+    or videos, empty tubes, non-finite values); errors name the field.
+
+    Args:
+        gt (Any): The loaded object, expected a dict in the ACT format.
+        ann_file (str): Path of the file, named in every error.
+        keys (Sequence[str]): Top-level keys that must be present;
+            ``train_videos`` / ``test_videos`` are checked when present or
+            listed. Defaults to :data:`ACT_KEYS`.
+
+    Raises:
+        ValueError: A missing key or a wrong value, naming the field (and
+            video, label and tube).
+    """
     if not isinstance(gt, dict):
         raise ValueError(f'{ann_file}: expected a dict with keys {ACT_KEYS}, '
                          f'got {type(gt).__name__}')

@@ -29,7 +29,19 @@ def load_mask_file(path: str,
     """``{(video_id, timestamp, person_id): rle}`` of a mask file, each
     ``rle`` with ``size``, ``counts`` and its pixel count ``area``.
 
+    Args:
+        path (str): The JSON mask file (format in the module docstring).
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        dict[tuple[str, int, int], dict]: Keyed by ``(video_id, timestamp,
+        person_id)``; each value has ``size`` ([height, width]),
+        ``counts`` (str, COCO compressed RLE) and ``area`` (int, mask
+        pixels).
+
     Raises:
+        FileNotFoundError: When the file is missing.
         ValueError: Naming the file and record: not a mask file, a bad
             field (counts must cover ``size`` exactly), or a repeated key.
     """

@@ -2,7 +2,6 @@
 read (STMixer is one-stage: no ``proposal_file`` needed)."""
 import inspect
 import os.path as osp
-import warnings
 from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional, Sequence
 
@@ -14,10 +13,12 @@ from mmengine.logging import MMLogger
 from stmixer_mm.datasets.actor_masks import load_mask_file
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.datasets.transforms.forecast import person_futures
+from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.settings import check_arguments
 from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
-                                 ava_row_line, check_ava_classes,
+                                 ava_person_lines, ava_row_line,
+                                 ava_track_id_problems, check_ava_classes,
                                  check_ava_exclude_file, check_ava_label_file,
                                  check_ava_label_ids, need_file,
                                  no_custom_rows, scan_ava_annotation_file)
@@ -34,13 +35,16 @@ class ValidatedAVADataset(AVADataset):
     clips clamp to its end.
 
     Args:
+        *args: The positional arguments of mmaction2's ``AVADataset``.
         unlisted_labels (str): an action id not in ``label_file``:
-            ``'error'`` or ``'warn'`` (train on it unevaluated).
+            ``'error'`` or ``'warn'`` (train on it unevaluated). Defaults
+            to ``'error'``.
         degenerate_boxes (str): zero-area boxes: ``'error'`` or ``'drop'``
-            (with a warning).
+            (with a warning). Defaults to ``'error'``.
         backend_args (dict, optional): mmengine fileio backend of the files.
         mask_file (str, optional): actor masks, an RLE per box (none: error).
         forecast_horizons (Sequence[int]): frames ahead (multiples of fps).
+            Defaults to () (no forecast targets).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
 
@@ -138,6 +142,10 @@ class ValidatedAVADataset(AVADataset):
                 f'lines {lines[:10]}{" ..." if len(lines) > 10 else ""}')
         if self.use_frames:
             self._check_frames(data_list)
+        if any(
+                isinstance(t, PackTrackInputs)
+                for t in getattr(self.pipeline, 'transforms', ())):
+            self._check_track_ids()
         if self.mask_file is not None:
             self._attach_masks(data_list)
         if self.forecast_horizons:
@@ -195,6 +203,26 @@ class ValidatedAVADataset(AVADataset):
                 'a forecast on')
         return kept
 
+    def _check_track_ids(self) -> None:
+        """The person ids are the track ids ``PackTrackInputs`` packs: each
+        person of a keyframe needs its own id (refused now, naming the csv
+        lines, not at the first sample of training that has them)."""
+        problems = ava_track_id_problems(
+            self.ann_file,
+            self.custom_classes,
+            skip_degenerate=self.degenerate_boxes == 'drop',
+            backend_args=self.backend_args)
+        if problems:
+            raise ValueError(
+                f'AVA annotation file {self.ann_file}: the pipeline packs '
+                'the person ids as track ids (PackTrackInputs), but '
+                f'{len(problems)} row(s) cannot be: ' +
+                '; '.join(problems[:5]) +
+                ('; ...' if len(problems) > 5 else '') +
+                '. Each person of a keyframe needs its own person_id '
+                '(column 8), the same one in every keyframe it is in: a '
+                'track query is matched to the one box with its id')
+
     def _attach_masks(self, data_list: List[dict]) -> None:
         """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of samples."""
         masks = load_mask_file(self.mask_file, self.backend_args)
@@ -218,13 +246,30 @@ class ValidatedAVADataset(AVADataset):
                 used.add(key)
             info['gt_masks_rle'] = rles
             info['mask_file'] = self.mask_file
-        unused = sorted(set(masks) - used)
-        if unused:  # not an error: a mask file may serve several csvs
-            warnings.warn(
-                f'actor mask file {self.mask_file}: {len(unused)} mask '
-                f'record(s) match no box of {self.ann_file} and are not '
-                f'used (video, timestamp, person), first: {unused[:3]}',
-                stacklevel=2)
+        unused = set(masks) - used
+        if not unused:
+            return
+        rows = ava_person_lines(self.ann_file, unused, self.backend_args)
+        stray = sorted(unused - set(rows))
+        if stray:  # a person the csv does not have: its mask is no GT
+            raise ValueError(
+                f'actor mask file {self.mask_file}: {len(stray)} mask '
+                f'record(s) have no row in the AVA annotation file '
+                f'{self.ann_file}: ' +
+                ', '.join(f'video {v!r} timestamp {t} person {p}'
+                          for v, t, p in stray[:5]) +
+                (', ...' if len(stray) > 5 else '') +
+                '. Each mask is the mask of one box row (video_id, '
+                'timestamp, person_id: columns 1, 2 and 8); a wrong '
+                'person_id, or the mask file of another csv (one mask '
+                'file per csv)?')
+        # rows the data set drops (custom_classes, degenerate_boxes='drop')
+        MMLogger.get_current_instance().warning(
+            f'actor mask file {self.mask_file}: {len(rows)} mask record(s) '
+            f'belong to rows of {self.ann_file} that the data set drops '
+            '(an action outside custom_classes, a zero-area box) and are '
+            'not used, e.g. (video, timestamp, person) '
+            f'{sorted(rows)[:3]} (line {min(rows.values())})')
 
     def filter_data(self) -> List[dict]:
         with self._local('exclude_file'):

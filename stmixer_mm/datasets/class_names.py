@@ -94,6 +94,14 @@ def check_label_map(names: Dict[int, str],
     ``allowed_unnamed``: AVA v2.2 evaluates 60 of 80 ids), column 0 (the
     background) unnamed, no id beyond the model's, no name twice.
 
+    Args:
+        names (dict[int, str]): ``{column: name}``, columns 1-based as the
+            model's action columns (AVA label ids).
+        num_actions (int): The model's action columns, 1..num_actions.
+        source (str): Where the names came from, named in the error.
+        allowed_unnamed (Iterable[int]): Columns that may stay unnamed.
+            Defaults to ().
+
     Raises:
         LabelMapError: listing the offending columns.
     """
@@ -166,11 +174,22 @@ def class_names(model,
                 dataset_meta: Optional[dict] = None) -> Dict[int, str]:
     """``{column: name}`` of ``model``'s action columns, checked against it.
 
+    The names come from ``label_map`` if given, else the test dataset's
+    ``label_file``, a ``TubeDataset``'s ``classes`` or the labels of its
+    ``ann_file``, else the checkpoint's ``dataset_meta['classes']``.
+
     Args:
-        model (nn.Module): the detector (``cfg``, ``dataset_meta`` set).
-        label_map (str, optional): an explicit label map file.
-        cfg (Config, optional): defaults to ``model.cfg``.
-        dataset_meta (dict, optional): defaults to ``model.dataset_meta``.
+        model (nn.Module): The detector (``cfg``, ``dataset_meta`` set),
+            with ``roi_head.num_actions`` and ``label_convention='ava'``.
+        label_map (str, optional): An explicit label map file (AVA
+            ``.pbtxt`` or ACT ``.pkl``). Defaults to None.
+        cfg (Config, optional): Defaults to ``model.cfg``.
+        dataset_meta (dict, optional): Defaults to ``model.dataset_meta``.
+
+    Returns:
+        dict[int, str]: ``{column: name}``, columns 1..num_actions (column
+        0, the background, unnamed); columns the label map does not list
+        (AVA v2.2's unevaluated ids) are absent.
 
     Raises:
         LabelMapError: the names misfit the model or none are found.

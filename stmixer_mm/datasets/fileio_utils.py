@@ -17,12 +17,30 @@ def _ask(method: str, path: str, backend_args: Optional[dict]) -> bool:
 
 
 def is_file(path: str, backend_args: Optional[dict] = None) -> bool:
-    """Whether ``path`` is a file (a backend that cannot tell: True)."""
+    """Whether ``path`` is a file (a backend that cannot tell: True).
+
+    Args:
+        path (str): Local path or URI of a registered storage backend.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        bool: True for a file, or when the backend cannot tell.
+    """
     return _ask('isfile', path, backend_args)
 
 
 def is_dir(path: str, backend_args: Optional[dict] = None) -> bool:
-    """Whether ``path`` is a folder (a backend that cannot tell: True)."""
+    """Whether ``path`` is a folder (a backend that cannot tell: True).
+
+    Args:
+        path (str): Local path or URI of a registered storage backend.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        bool: True for a folder, or when the backend cannot tell.
+    """
     return _ask('isdir', path, backend_args)
 
 
@@ -30,6 +48,17 @@ def text_lines(path: str,
                backend_args: Optional[dict] = None,
                newline: Optional[str] = None) -> Iterator[str]:
     """The lines of a text file read through the backend, decoded lazily
-    (a binary file fails at the line where decoding fails)."""
+    (a binary file fails at the line where decoding fails).
+
+    Args:
+        path (str): Local path or URI of a registered storage backend.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+        newline (str, optional): As ``open(..., newline=...)``; None
+            translates every line ending to ``'\\n'``. Defaults to None.
+
+    Returns:
+        Iterator[str]: The lines, each with its line ending.
+    """
     data = fileio.get(path, backend_args=backend_args)
     return io.TextIOWrapper(io.BytesIO(data), newline=newline)

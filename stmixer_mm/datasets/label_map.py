@@ -48,6 +48,15 @@ def read_pbtxt_label_map(path: str,
     ``label { name: "..." label_id: N }`` or ``item { name: "..." id: N }``
     (``display_name`` read as the name), in any layout.
 
+    Args:
+        path (str): The ``.pbtxt`` file, UTF-8.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        dict[int, str]: ``{label id: name}`` in file order (ids as written,
+        1-based in AVA).
+
     Raises:
         LabelMapError: missing, empty, not UTF-8, or a bad entry (naming the
             file, entry and line).
@@ -56,7 +65,19 @@ def read_pbtxt_label_map(path: str,
 
 
 def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
-    """:func:`read_pbtxt_label_map` of ``text`` (``path`` for messages)."""
+    """:func:`read_pbtxt_label_map` of ``text`` (``path`` for messages).
+
+    Args:
+        text (str): The label map's content.
+        path (str): Its file, named in errors.
+
+    Returns:
+        dict[int, str]: ``{label id: name}`` in file order.
+
+    Raises:
+        LabelMapError: No entry, an entry without a name or an integer id,
+            or an id given twice (naming entry and line).
+    """
     entries = list(_ENTRY.finditer(text))
     if not entries:
         raise LabelMapError(
@@ -89,6 +110,14 @@ def check_mmaction2_reads_label_map(path: str,
                                     ) -> Dict[int, str]:
     """:func:`read_pbtxt_label_map`, checking that mmaction2's
     ``read_labelmap`` reads the same ids and names.
+
+    Args:
+        path (str): The ``.pbtxt`` file.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        dict[int, str]: ``{label id: name}`` in file order.
 
     Raises:
         LabelMapError: as :func:`read_pbtxt_label_map`, or naming the first
@@ -129,7 +158,16 @@ def check_mmaction2_reads_label_map(path: str,
 def load_label_names(label_file: str,
                      backend_args: Optional[dict] = None) -> Dict[int, str]:
     """``{label id (= score column): name}`` of an AVA label map
-    (:func:`read_pbtxt_label_map`; a missing file: ``FileNotFoundError``)."""
+    (:func:`read_pbtxt_label_map`; a missing file: ``FileNotFoundError``).
+
+    Args:
+        label_file (str): The ``.pbtxt`` file.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        dict[int, str]: ``{label id: name}`` in file order.
+    """
     if not is_file(label_file, backend_args):
         raise FileNotFoundError(f'label map {label_file!r} not found')
     return read_pbtxt_label_map(label_file, backend_args)

@@ -48,6 +48,21 @@ def puppet_masks_at(masks: np.ndarray, path: str, video: str, frame: int,
                     entity_ids: Sequence[int]) -> np.ndarray:
     """``[n, H, W]`` bool masks of tubes ``entity_ids`` at 1-based ``frame``.
 
+    Args:
+        masks (np.ndarray): ``part_mask`` of :func:`load_puppet_masks`,
+            shape (H, W, nframes), integer.
+        path (str): The mask file, named in errors.
+        video (str): The video, named in errors.
+        frame (int): 1-based frame number.
+        resolution (tuple[int, int]): The video's (height, width) from the
+            annotation file; must equal the masks' (H, W).
+        entity_ids (Sequence[int]): Tube ids; tube ``i`` has pixel value
+            ``i + 1``.
+
+    Returns:
+        np.ndarray: bool, shape (len(entity_ids), H, W), one mask per id in
+        order.
+
     Raises:
         ValueError: Masks not of the video's ``resolution``, too few
             frames, or a tube without a pixel there.

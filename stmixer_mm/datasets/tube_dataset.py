@@ -48,6 +48,8 @@ class TubeDataset(BaseActionDataset):
         test_clip_stride (int): Test one clip every n frames (tubelet models).
         forecast_horizons (Sequence[int]): Frames ahead to forecast.
         videos_in_both_splits (str): ``'error'`` (a leak) or ``'allow'``.
+        **kwargs: Other arguments of mmaction2's ``BaseActionDataset``
+            (e.g. ``lazy_init``).
     """
 
     def __init__(self,
@@ -396,7 +398,17 @@ def video_tube_keys(tubes: Dict[int, list]) -> List[Tuple[int, int]]:
 def clip_keyframes(nframes: int, stride: int) -> List[int]:
     """Keyframes ``1 + stride // 2``, then every ``stride`` while the frames
     nearest to one (from ``k - stride // 2``) start inside the video; the
-    last one clamped to ``nframes``."""
+    last one clamped to ``nframes``.
+
+    Args:
+        nframes (int): Frames of the video.
+        stride (int): Frames between test keyframes
+            (``test_clip_stride``).
+
+    Returns:
+        list[int]: 1-based keyframes, ascending; e.g. ``nframes=10,
+        stride=4``: ``[3, 7, 10]``.
+    """
     out = []
     k = 1 + stride // 2
     while k - stride // 2 <= nframes:

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from stmixer_mm.datasets.class_names import classes_to_names
 from stmixer_mm.models.detectors.stmixer import STMixer
+from stmixer_mm.utils.dependencies import require_extra
 
 #: The graph's outputs, in order (then :data:`MASK_OUTPUT_NAME` if any).
 OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
@@ -273,6 +274,8 @@ def export_onnx(detector: nn.Module,
         ValueError: unknown exporter, opset < 16 or a bad clip shape.
         NotExportableError: a model the graph does not reproduce.
     """
+    require_extra('onnx', 'the ONNX export', ('onnx', ))
+    # optional: the [onnx] extra
     import onnx
 
     check_exportable(detector, keyframe_only)
@@ -370,13 +373,9 @@ def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],
 def create_ort_session(onnx_file: str, threads: Optional[int] = None):
     """An ONNX Runtime CPU session; ``threads`` intra-op threads and 1
     inter-op (None: ONNX Runtime's choice)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
-        raise ImportError(
-            'onnxruntime is needed to run the exported model: pip install '
-            'onnxruntime (the tested version is pinned in '
-            'requirements/tests.txt)') from e
+    require_extra('onnx', 'running an exported model', ('onnxruntime', ))
+    # optional: the [onnx] extra
+    import onnxruntime as ort
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = int(threads)

@@ -1,6 +1,7 @@
 from .checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
-                         check_checkpoint_fits, check_load_from_fits,
-                         checkpoint_state_dict, state_dict_mismatches)
+                         check_checkpoint_dict, check_checkpoint_fits,
+                         check_load_from_fits, checkpoint_state_dict,
+                         state_dict_mismatches)
 from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
                     ClassConsistencyHook, LoadFromCheckHook, RandomStateHook,
                     ResumeCheckHook, add_class_consistency_hook,
@@ -23,5 +24,5 @@ __all__ = [
     'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
     'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME',
     'ResumeCheckHook', 'LoadFromCheckHook', 'check_load_from_fits',
-    'LOAD_FROM_MIN_LOADED'
+    'LOAD_FROM_MIN_LOADED', 'check_checkpoint_dict'
 ]

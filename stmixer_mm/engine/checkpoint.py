@@ -2,19 +2,21 @@
 error listing the missing, unexpected and mis-shaped keys (mmengine only
 warns); partial loading needs an opt-out (``--non-strict``) and logs them."""
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 
 from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
-from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 find_state_dict)
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
     'state_dict_mismatches', 'check_checkpoint_fits', 'check_load_from_fits',
-    'LOAD_FROM_MIN_LOADED', 'diff_state_dicts', 'give_state_dict'
+    'LOAD_FROM_MIN_LOADED', 'diff_state_dicts', 'give_state_dict',
+    'check_checkpoint_dict', 'take_generated_tensors'
 ]
 
 # keys a checkpoint may lack without changing outputs (as mmengine)
@@ -24,9 +26,16 @@ _IGNORED_MISSING = ('num_batches_tracked', )
 class CheckpointMismatchError(RuntimeError):
     """The checkpoint's weights do not fit the model built from the config.
 
-    Attributes:
-        source (str): the checkpoint's name.
-        mismatch (dict): see :func:`state_dict_mismatches`.
+    Args:
+        source (str): the checkpoint's name (its path) in the message.
+        mismatch (dict): ``missing``, ``unexpected`` and ``shape`` lists,
+            see :func:`state_dict_mismatches`.
+        opt_out (str): the switch to partial loading, named in the
+            message (``--non-strict``).
+        summary (str, optional): a sentence after the first line (e.g.
+            the share that loads). Defaults to None.
+        advice (str, optional): replaces the advice to pass ``opt_out``.
+            Defaults to None.
     """
 
     def __init__(self,
@@ -50,6 +59,23 @@ class CheckpointMismatchError(RuntimeError):
         return (f'{self.source} does not fit the model built from the '
                 f'config (wrong config or checkpoint?):{summary}\n'
                 f'{_format(self.mismatch)}\n{advice}')
+
+
+def check_checkpoint_dict(checkpoint, source: str = 'the checkpoint') -> None:
+    """Refuse what a checkpoint file held when it is not a dict (mmengine's
+    loader returns whatever the file holds).
+
+    Args:
+        checkpoint: What the file held.
+        source (str): The checkpoint's name in the message (its path).
+
+    Raises:
+        CheckpointFileError: ``checkpoint`` is not a dict.
+    """
+    if not isinstance(checkpoint, dict):
+        raise CheckpointFileError(
+            f'{source} holds a {type(checkpoint).__name__}, not a checkpoint '
+            '(a dict with state_dict / model weights)')
 
 
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
@@ -76,9 +102,18 @@ def diff_state_dicts(
     state_dict: Mapping[str, torch.Tensor], expected: Mapping[str,
                                                               torch.Tensor]
 ) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
-    """How ``state_dict`` differs from ``expected`` (``model.state_dict()``):
-    missing keys (``expected``'s order), unexpected keys and shape mismatches
-    ``(key, checkpoint shape, model shape)`` (``state_dict``'s order)."""
+    """How ``state_dict`` differs from ``expected``.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The checkpoint's weights.
+        expected (Mapping[str, Tensor]): The model's
+            (``model.state_dict()``).
+
+    Returns:
+        tuple[list, list, list]: Missing keys (``expected``'s order),
+        unexpected keys and shape mismatches ``(key, checkpoint shape,
+        model shape)`` (both in ``state_dict``'s order).
+    """
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shape = [(k, tuple(v.shape), tuple(expected[k].shape))
@@ -91,9 +126,19 @@ def diff_state_dicts(
 def state_dict_mismatches(
         model: torch.nn.Module,
         state_dict: Dict[str, torch.Tensor]) -> Dict[str, List]:
-    """``missing`` (BN counters excepted), ``unexpected`` and ``shape`` lists
-    (:func:`diff_state_dicts`) against a model's; legacy STMixer keys are
-    renamed in place first, as the model's loading does."""
+    """How a checkpoint's weights differ from a model's.
+
+    Args:
+        model (nn.Module): The model (or its wrapper).
+        state_dict (dict[str, Tensor]): The checkpoint's weights; legacy
+            STMixer keys are renamed in place first, as the model's
+            loading does.
+
+    Returns:
+        dict[str, list]: ``missing`` (BN ``num_batches_tracked``
+        excepted), ``unexpected`` and ``shape`` as
+        :func:`diff_state_dicts` gives them.
+    """
     if is_model_wrapper(model):
         model = model.module
     if isinstance(model, STMixer):
@@ -128,6 +173,50 @@ def _format(mismatch: Dict[str, List], limit: int = 20) -> str:
     return '\n'.join(lines)
 
 
+def take_generated_tensors(state_dict: Dict[str, torch.Tensor],
+                           generated: Iterable[str],
+                           expected: Mapping[str, torch.Tensor]) -> List[str]:
+    """The converters' rule for the tensors a conversion generated (not in
+    the source file, fixed by the config: the ViT's sinusoid ``pos_embed``,
+    BN counters): where the model has them, the model's values are taken
+    (``convert_official_checkpoint.py --config``).
+
+    Args:
+        state_dict (dict[str, Tensor]): The converted weights; changed in
+            place.
+        generated (Iterable[str]): The keys the conversion generated.
+        expected (Mapping[str, Tensor]): The model's ``state_dict()``.
+
+    Returns:
+        list[str]: The keys taken from ``expected`` (cloned).
+    """
+    taken = [k for k in generated if k in expected]
+    for key in taken:
+        state_dict[key] = expected[key].clone()
+    return taken
+
+
+def _official_in_memory(model: torch.nn.Module,
+                        checkpoint: dict) -> Optional[str]:
+    """For a checkpoint that mmengine's loader converted in memory from the
+    official STMixer layout (``meta.converted_in_memory``): take its
+    generated tensors from ``model`` (:func:`take_generated_tensors`) and
+    return the sentence that says so in a misfit's message; else None."""
+    meta = checkpoint.get('meta')
+    if not (isinstance(meta, dict) and meta.get('converted_in_memory')
+            and isinstance(checkpoint.get('state_dict'), dict)):
+        return None
+    if is_model_wrapper(model):
+        model = model.module
+    generated = (meta.get('conversion') or {}).get('generated') or {}
+    take_generated_tensors(checkpoint['state_dict'], generated,
+                           model.state_dict())
+    return ('Its weights were converted in memory from the official STMixer '
+            'layout by the rules of tools/model_converters/'
+            'convert_official_checkpoint.py, whose --config check refuses '
+            'them for this config too.')
+
+
 def check_checkpoint_fits(model: torch.nn.Module,
                           checkpoint: dict,
                           strict: bool = True,
@@ -136,22 +225,32 @@ def check_checkpoint_fits(model: torch.nn.Module,
                           logger: Optional[MMLogger] = None) -> None:
     """Stop (``strict``) or warn when a checkpoint does not fit ``model``.
 
+    An official STMixer checkpoint that mmengine's loader converted in
+    memory (``meta.converted_in_memory``) first gets its generated tensors
+    from ``model`` (:func:`take_generated_tensors`, the converter's
+    ``--config`` rule), and a misfit's message says it was converted.
+
     Args:
         model (nn.Module): The model (or its DDP wrapper) to load into.
-        checkpoint (dict): The loaded checkpoint file.
+        checkpoint (dict): The loaded checkpoint file (a converted official
+            one: its ``state_dict`` changed in place).
         strict (bool): Raise instead of warning.
         source (str): The checkpoint's name in the message (its path).
         opt_out (str): The switch to partial loading (``--non-strict``).
         logger (MMLogger, optional): Where the warning goes.
 
     Raises:
+        CheckpointFileError: ``checkpoint`` is not a dict.
         CheckpointMismatchError: With ``strict``, listing the keys.
     """
+    check_checkpoint_dict(checkpoint, source)
+    official = _official_in_memory(model, checkpoint)
     mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
     if not any(mismatch.values()):
         return
     if strict:
-        raise CheckpointMismatchError(source, mismatch, opt_out)
+        raise CheckpointMismatchError(
+            source, mismatch, opt_out, summary=official)
     print_log(
         f'{source} is loaded in part ({opt_out}):\n{_format(mismatch)}',
         logger=logger or 'current',
@@ -171,19 +270,29 @@ def check_load_from_fits(model: torch.nn.Module,
                          logger: Optional[MMLogger] = None) -> float:
     """The rule for a training ``load_from``: at least ``min_loaded`` of the
     model's values (elements, BN counters excepted), and of its backbone's,
-    must load (same key and shape); returns the share that loads.
+    must load (same key and shape); returns the share that loads. An
+    official checkpoint converted in memory is treated as in
+    :func:`check_checkpoint_fits`.
 
     Args:
         model (nn.Module): The model (or its wrapper).
-        checkpoint (dict): The loaded checkpoint file.
+        checkpoint (dict): The loaded checkpoint file (a converted official
+            one: its ``state_dict`` changed in place).
         min_loaded (float): The share in [0, 1] that must load (0: any).
         source (str): The checkpoint's name in the message.
         opt_out (str): How to accept it anyway, for the message.
         logger (MMLogger, optional): Where the warning goes.
 
+    Returns:
+        float: The share of the model's values (elements) that loads, in
+        [0, 1]; 1.0 when every key fits.
+
     Raises:
+        CheckpointFileError: ``checkpoint`` is not a dict.
         CheckpointMismatchError: When less than ``min_loaded`` loads.
     """
+    check_checkpoint_dict(checkpoint, source)
+    official = _official_in_memory(model, checkpoint)
     if is_model_wrapper(model):
         model = model.module
     expected = {
@@ -221,7 +330,7 @@ def check_load_from_fits(model: torch.nn.Module,
             summary=f'{counts}; load_from must give at least '
             f'{100 * min_loaded:g}% of the model and of its backbone '
             '(load_from_min_loaded) - a checkpoint of another '
-            'architecture?')
+            'architecture?' + (f' {official}' if official else ''))
     print_log(
         f'{source} is loaded in part ({counts}):\n{_format(mismatch)}',
         logger=logger or 'current',

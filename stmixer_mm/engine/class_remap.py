@@ -26,8 +26,16 @@ class ClassRemapError(ValueError):
 
 
 def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
-    """The ``num_actions`` class entries from a label map (AVA ``.pbtxt``,
-    1-based ids, or ACT ``.pkl``): ``None`` for the ids it does not list.
+    """The ``meta.dataset_meta.classes`` entries of a label map.
+
+    Args:
+        path (str): AVA ``.pbtxt`` (1-based ids) or ACT ``.pkl``.
+        num_actions (int): The model's action columns (1 to
+            ``num_actions``).
+
+    Returns:
+        list[str | None]: ``num_actions`` names, entry ``i`` naming
+        score column ``i + 1``; None for the ids the map does not list.
 
     Raises:
         LabelMapError: Unreadable, naming column 0, an id beyond
@@ -41,9 +49,19 @@ def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
 
 def dataset_classes(dataset,
                     num_actions: int) -> Optional[List[Optional[str]]]:
-    """The class list of a built dataset (through wrappers): its
-    ``metainfo['classes']`` (``TubeDataset``), else the label map of its
-    ``label_file`` (AVA datasets); None when it has neither."""
+    """The class list of a built dataset (through wrappers).
+
+    Args:
+        dataset (BaseDataset): The dataset, or a wrapper of one.
+        num_actions (int): The model's action columns, for a label map
+            (:func:`classes_from_label_map`).
+
+    Returns:
+        list[str | None] | None: Its ``metainfo['classes']``
+        (``TubeDataset``), else the names of its ``label_file`` (AVA
+        datasets; its ``custom_classes`` in their order); None when it
+        has neither.
+    """
     while not hasattr(dataset, 'label_file') and hasattr(
             dataset, 'dataset') and 'classes' not in (getattr(
                 dataset, 'metainfo', None) or {}):
@@ -116,8 +134,23 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
     get the source rows, others (and ``None``) keep ``model``'s values; other
     keys are left to the strict check.
 
+    Args:
+        state_dict (dict[str, Tensor]): The checkpoint's weights,
+            changed in place (legacy STMixer keys renamed first).
+        model (nn.Module): The model to load into.
+        src_classes (Sequence[str | None]): The checkpoint's classes,
+            entry ``i`` for classifier row ``i``.
+        dst_classes (Sequence[str | None]): The model's classes, one per
+            action column.
+        source (str): The checkpoint's name in messages. Defaults to
+            ``'the checkpoint'``.
+        logger (MMLogger, optional): Where the summary is logged;
+            None: the current logger. Defaults to None.
+
     Returns:
-        dict: ``matched`` [(name, src, dst)], ``new``, ``dropped``, ``keys``.
+        dict: ``matched`` ``[(name, src column, dst column)]`` (1-based
+        score columns), ``new`` and ``dropped`` (names), ``keys`` (the
+        remapped keys).
 
     Raises:
         ClassRemapError: bad ``dst_classes`` length, a name twice, no match,

@@ -9,7 +9,15 @@ from stmixer_mm.registry import MODEL_WRAPPERS
 
 @MODEL_WRAPPERS.register_module()
 class DeviceAwareDistributedDataParallel(MMDistributedDataParallel):
-    """:class:`MMDistributedDataParallel` usable on CPU as well as CUDA."""
+    """:class:`MMDistributedDataParallel` usable on CPU as well as CUDA.
+
+    Args:
+        module (nn.Module): The model to wrap.
+        device_ids (list[int], optional): As PyTorch's; dropped (None) for
+            a module not on CUDA. Defaults to None.
+        **kwargs: ``MMDistributedDataParallel``'s; ``broadcast_buffers``
+            defaults to False.
+    """
 
     def __init__(self, module, device_ids=None, **kwargs):
         param = next(module.parameters(), None)

@@ -109,8 +109,17 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
 
 def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
     """Refuse a sharding ``strategy`` (FSDP, DeepSpeed) without a launcher
-    before anything is built (mmengine fails late): a
-    :class:`ConfigSettingError` naming the commands for ``config``."""
+    before anything is built (mmengine fails late).
+
+    Args:
+        cfg (Config): The run's config (``strategy``, ``launcher``).
+        config (str): The config file, named in the commands of the
+            message. Defaults to ``'CONFIG'``.
+
+    Raises:
+        ConfigSettingError: A sharding strategy with ``launcher='none'``,
+            naming the commands that launch it.
+    """
     strategy = cfg.get('strategy')
     if not strategy or cfg.get('launcher', 'none') != 'none':
         return

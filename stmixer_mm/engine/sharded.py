@@ -42,7 +42,19 @@ def stmixer_vit_block_wrap_policy(module: nn.Module,
                                   classes: Sequence[str] = ('Block', )):
     """FSDP auto-wrap policy: one FSDP unit per ViT block (matched by
     class name in ``classes``), so at most a block or two are unsharded at a
-    time; the rest of the model is the root unit."""
+    time; the rest of the model is the root unit.
+
+    Args:
+        module (nn.Module): The module FSDP asks about.
+        recurse (bool): FSDP asks whether to look into its children.
+        nonwrapped_numel (int): Its parameters not yet wrapped (unused).
+        classes (Sequence[str]): Class names of the units. Defaults to
+            ``('Block', )``.
+
+    Returns:
+        bool: With ``recurse``: True (always look in); else whether
+        ``module`` is its own unit.
+    """
     if recurse:
         return True
     return type(module).__name__ in tuple(classes)
@@ -120,6 +132,20 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
         self._optim_cfg = None
 
     def prepare(self, model, *, optim_wrapper=None, **kwargs):
+        """As mmengine's, keeping the optimizer config to build its param
+        groups on the unwrapped model (:meth:`build_optim_wrapper`).
+
+        Args:
+            model (nn.Module | dict): The model or its config.
+            optim_wrapper (BaseOptimWrapper | dict, optional): The
+                optimizer wrapper or its config. Defaults to None.
+            **kwargs: ``param_scheduler``, ``compile``,
+                ``dispatch_kwargs`` of mmengine's ``prepare``.
+
+        Returns:
+            nn.Module | list: The sharded model, or ``[model,
+            optim_wrapper[, param_schedulers]]`` when those are given.
+        """
         # the optimizer config: param groups built unwrapped in _wrap_model
         if isinstance(optim_wrapper, dict) and not self._prepared:
             self._optim_cfg = copy.deepcopy(optim_wrapper)
@@ -217,6 +243,20 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
             f'{mixed.param_dtype} ({", ".join(classes)}), the rest in fp32')
 
     def build_optim_wrapper(self, optim_wrapper, model=None):
+        """The optimizer wrapper on the sharded parameters; a config's
+        param groups are those built on the unwrapped model, and a
+        ``clip_grad`` by norm clips over all shards.
+
+        Args:
+            optim_wrapper (BaseOptimWrapper | dict): The wrapper or its
+                config.
+            model (nn.Module, optional): The FSDP-wrapped model. Defaults
+                to None.
+
+        Returns:
+            BaseOptimWrapper: The wrapper, its optimizer on ``model``'s
+            parameters.
+        """
         prebuilt = getattr(self, '_prebuilt_optim', None)
         if isinstance(optim_wrapper, dict) and prebuilt is not None:
             self._prebuilt_optim = None

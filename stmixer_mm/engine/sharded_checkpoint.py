@@ -36,8 +36,26 @@ def sharded_to_full(src: str,
                     dst: Optional[str] = None,
                     with_optimizer: bool = True) -> dict:
     """Merge a sharded checkpoint folder into one full checkpoint (one
-    process): ``state_dict``, ``optimizer`` (by parameter name, if
-    ``with_optimizer``), rank 0's other entries; written to ``dst`` if any."""
+    process, no process group).
+
+    Args:
+        src (str): The sharded folder (with ``.metadata`` and
+            ``extra_rank0.pth``).
+        dst (str, optional): Where to save the full checkpoint; None:
+            only returned. Defaults to None.
+        with_optimizer (bool): Also merge the optimizer state. Defaults
+            to True.
+
+    Returns:
+        dict: An mmengine checkpoint: ``state_dict`` (the model's key
+        names), ``optimizer`` (by parameter name, if
+        ``with_optimizer``), rank 0's other entries (``meta`` with
+        ``sharded_source``, schedulers, ...).
+
+    Raises:
+        FileNotFoundError: ``src`` is not a sharded folder, or lacks
+            ``extra_rank0.pth``.
+    """
     if not is_sharded_checkpoint(src):
         raise FileNotFoundError(
             f'{src} is not a sharded checkpoint folder (no {DCP_METADATA} '
@@ -62,7 +80,24 @@ def full_to_sharded(src: Union[str, dict],
                     dst: str,
                     world_size: int = 1) -> None:
     """Write a full checkpoint as a sharded folder (one process; re-cut for
-    any number of ranks on resume), the rest to ``extra_rank{i}.pth``."""
+    any number of ranks on resume), the rest to ``extra_rank{i}.pth``.
+
+    Args:
+        src (str | dict): The full checkpoint, a file or loaded.
+        dst (str): The folder to write (created).
+        world_size (int): ``extra_rank{i}.pth`` files written, ``i <
+            world_size``. Defaults to 1.
+
+    Raises:
+        KeyError: ``src`` has no ``state_dict``.
+        ValueError: ``world_size`` is not a positive int (0 wrote a folder
+            without ``extra_rank0.pth``, which no tool can load).
+    """
+    counts = isinstance(world_size, int) and not isinstance(world_size, bool)
+    if not counts or world_size < 1:
+        raise ValueError(f'world_size: expected a positive int (the ranks '
+                         f'to write extra_rank{{i}}.pth for), got '
+                         f'{world_size!r}')
     import tempfile
 
     from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
@@ -122,6 +157,15 @@ class ShardedCheckpointMixin:
                               *,
                               strict=False,
                               revise_keys=None) -> None:
+        """Load full weights into the sharded model.
+
+        Args:
+            state_dict (dict): Full weights by the unwrapped names (a
+                ``module.`` prefix is dropped).
+            strict (bool): Refuse missing / unexpected keys. Defaults to
+                False.
+            revise_keys (list, optional): Unused (mmengine's argument).
+        """
         _dcp_sd().set_model_state_dict(
             self.model, {
                 re.sub(r'^module\.', '', k): v
@@ -156,6 +200,22 @@ class ShardedCheckpointMixin:
                         save_param_scheduler: bool = True,
                         extra_ckpt: Optional[dict] = None,
                         callback: Optional[Callable] = None) -> None:
+        """Save a checkpoint in the strategy's format: one file written by
+        rank 0 (``'full'``), or a folder where every rank writes its shards
+        and ``extra_rank{i}.pth`` (``'sharded'``).
+
+        Args:
+            filename (str): The file (or folder) to write.
+            save_optimizer (bool): Also the optimizer state. Defaults to
+                True.
+            save_param_scheduler (bool): Also the schedulers' states.
+                Defaults to True.
+            extra_ckpt (dict, optional): Entries added to the checkpoint;
+                its ``meta`` gets ``seed``, ``time``, ``mmengine``,
+                ``world_size`` and ``state_dict_format``. Defaults to None.
+            callback (Callable, optional): Called with the checkpoint dict
+                before it is written. Defaults to None.
+        """
         from mmengine.runner.checkpoint import save_checkpoint
         checkpoint = dict(state_dict=self.model_state_dict())
         if save_optimizer and hasattr(self, 'optim_wrapper'):
@@ -207,7 +267,21 @@ class ShardedCheckpointMixin:
         return checkpoint
 
     def load_checkpoint(self, filename: str, **kwargs) -> dict:
-        """A sharded folder or a full file, into the sharded model."""
+        """Load a sharded folder or a full file into the sharded model.
+
+        Args:
+            filename (str): The checkpoint file or sharded folder.
+            **kwargs: mmengine's ``load_checkpoint`` arguments; a folder
+                reads only ``callback``.
+
+        Returns:
+            dict: The checkpoint; for a folder, its ``extra_rank{i}.pth``
+            (meta, schedulers; the weights are loaded into the model).
+
+        Raises:
+            FileNotFoundError: A folder that is not a sharded checkpoint,
+                or lacks ``extra_rank0.pth``.
+        """
         if is_sharded_checkpoint(filename):
             self.logger.info(f'Load sharded checkpoint from {filename}')
             return self._load_sharded(filename, False, kwargs.get('callback'))
@@ -224,6 +298,25 @@ class ShardedCheckpointMixin:
                resume_param_scheduler: bool = True,
                map_location='default',
                callback: Optional[Callable] = None) -> dict:
+        """Resume training from a full file (mmengine's ``resume``) or a
+        sharded folder (model, optimizer, schedulers, seed, gradient
+        accumulation state), on any number of ranks.
+
+        Args:
+            filename (str): The checkpoint file or sharded folder.
+            resume_optimizer (bool): Load the optimizer state. Defaults to
+                True.
+            resume_param_scheduler (bool): Load the schedulers' states.
+                Defaults to True.
+            map_location (str): A full file's, as mmengine's. Defaults to
+                ``'default'``.
+            callback (Callable, optional): Called with the checkpoint dict
+                before the tensors are loaded. Defaults to None.
+
+        Returns:
+            dict: The checkpoint (for a folder, its ``extra_rank{i}.pth``;
+            ``meta`` holds ``epoch`` and ``iter``).
+        """
         if not is_sharded_checkpoint(filename):
             return super().resume(
                 filename,

@@ -23,7 +23,8 @@ __all__ = [
     'STATE_DICT_KEYS', 'check_checkpoint_file', 'find_state_dict',
     'load_checkpoint_file', 'runner_checkpoint_globals', 'is_trusted',
     'UnsafePickleError', 'PICKLE_ALLOW_LISTS', 'load_pickle',
-    'safe_dcp_reader', 'load_sharded_state', 'ShardedCheckpointError'
+    'safe_dcp_reader', 'load_sharded_state', 'ShardedCheckpointError',
+    'torch_load_defaults_to_weights_only'
 ]
 
 #: Files (``os.pathsep``-separated) to unpickle in full, e.g. for
@@ -332,7 +333,41 @@ def _refused_globals(f, err: Exception) -> List[str]:
         ]
     except Exception:  # noqa: B902 - e.g. the legacy (non-zip) format
         refused = []
-    return refused or re.findall(r'GLOBAL ([\w.]+)', str(err))
+    return refused or _names_in_error(err)
+
+
+def _names_in_error(err: Exception) -> List[str]:
+    """The globals / classes torch's weights-only unpickler names in ``err``
+    (``GLOBAL x.y``, or a class it cannot build: ``but got <class 'x.y'>``).
+    """
+    text = str(err)
+    names = re.findall(r'GLOBAL ([\w.]+)', text) + re.findall(
+        r"but got <class '([\w.]+)'>", text)
+    return list(dict.fromkeys(names))
+
+
+# torch's advice around the reason of a weights-only refusal
+_TORCH_BOILERPLATE = (
+    r'Weights only load failed\.',
+    r'This file can still be loaded.*?following error message\.',
+    r'\n\t\(\d\) ',
+    r'In PyTorch 2\.6, we changed the default value.*?trusted source\.',
+    r'Please file an issue with the following so that.*?use case:',
+    r'WeightsUnpickler error:',
+    r'Please use `torch\.serialization\.add_safe_globals.*?class/function\.',
+    r'Check the documentation of torch\.load to learn more.*?\.html\.',
+)
+
+
+def _error_reason(err: Exception, limit: int = 400) -> str:
+    """The meaningful part of ``err``'s message on one line: for a refusal
+    of ``torch.load(weights_only=True)`` what it refused (``Unsupported
+    global: GLOBAL x.y ...``), without torch's advice around it."""
+    text = str(err)
+    for pattern in _TORCH_BOILERPLATE:
+        text = re.sub(pattern, ' ', text, flags=re.S)
+    text = ' '.join(text.split())
+    return text[:limit] or type(err).__name__
 
 
 # the one restricted unpickler, and trust
@@ -421,6 +456,38 @@ def load_pickle(path: str,
                 err.global_name) from None
 
 
+class _DefaultLoadProbe:
+    """Pickled by :func:`torch_load_defaults_to_weights_only`: a global
+    outside every weights-only allow-list (its unpickling runs nothing)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _default_load_probe() -> bytes:
+    buf = io.BytesIO()
+    torch.save(_DefaultLoadProbe(), buf)
+    return buf.getvalue()
+
+
+def torch_load_defaults_to_weights_only() -> bool:
+    """Whether ``torch.load`` without ``weights_only`` (mmengine's call)
+    refuses globals now: torch >= 2.6 unless
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set, torch < 2.6 only with
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD``; found by loading a probe this module
+    wrote (a global of its own, no payload).
+
+    Returns:
+        bool: True if the default load refuses the probe's global.
+    """
+    import warnings
+    with warnings.catch_warnings():  # torch's TORCH_FORCE_* notice
+        warnings.simplefilter('ignore')
+        try:
+            torch.load(io.BytesIO(_default_load_probe()), map_location='cpu')
+        except pickle.UnpicklingError:
+            return True
+    return False
+
+
 def load_checkpoint_file(path: str,
                          trust_pickle: bool = False,
                          map_location: Optional[Any] = 'cpu',
@@ -461,21 +528,24 @@ def load_checkpoint_file(path: str,
     except CheckpointFileError:
         raise
     except Exception as err:  # noqa: B902 - torch/pickle errors, unnamed
-        if kind is None:
-            check_checkpoint_file(path)  # truncated or corrupt: says so
+        if kind is None:  # truncated or corrupt: says so, torch's error
+            try:  # its cause (mmengine's callers get its type too)
+                check_checkpoint_file(path)
+            except CheckpointFileError as bad:
+                raise bad from err
+        reason = _error_reason(err)
         if trust_pickle or not isinstance(err, pickle.UnpicklingError):
-            reason = str(err).strip().splitlines() or ['']
             raise CheckpointFileError(
                 f'{path} could not be read: {type(err).__name__}: '
-                f'{reason[-1][:300]}') from err
+                f'{reason}') from err
         refused = _refused_globals(path, err)
         what = (f'types outside the allow-list of stmixer_mm checkpoints: '
                 f'{", ".join(refused)}') if refused else \
-            str(err).strip().splitlines()[-1][:300]
+            'an object outside the allow-list of stmixer_mm checkpoints'
         raise CheckpointFileError(
             f'{path} is a complete checkpoint, but safe loading refuses it: '
-            f'it holds {what}. {_trust_hint(path, _CHECKPOINT_TRUST)}'
-        ) from err
+            f'it holds {what} (torch.load(weights_only=True): {reason}). '
+            f'{_trust_hint(path, _CHECKPOINT_TRUST)}') from err
 
 
 # torch.distributed.checkpoint folders
@@ -569,7 +639,7 @@ def _dcp_classes() -> Tuple[type, type, type]:
                     # a refused global (ours, or torch's weights_only
                     # message of a tensor item), else a corrupt shard
                     name = getattr(err, 'global_name', '') or ' '.join(
-                        re.findall(r'GLOBAL ([\w.]+)', str(err))[:1])
+                        _names_in_error(err)[:1])
                     if name:
                         raise UnsafePickleError(
                             f'{path}: refused to unpickle an item of this '

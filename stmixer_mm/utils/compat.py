@@ -1,13 +1,15 @@
 """Fixes for known defects of the pinned OpenMMLab releases, each applied
-only where its defect is, recorded in :data:`APPLIED_FIXES` and skippable
-by :data:`DISABLE_ENV` (docs/en/get_started.md)."""
+only where its defect is, recorded in :data:`APPLIED_FIXES`; those of
+:data:`SWITCHABLE_FIXES` can be turned off by :data:`DISABLE_ENV`
+(docs/en/get_started.md, "Known defects of the pinned releases")."""
+import functools
 import importlib.util
 import logging
 import os
 import os.path as osp
 import sys
 import types
-from typing import List
+from typing import List, Set
 
 from mmengine.logging import print_log
 
@@ -18,12 +20,46 @@ DISABLE_ENV = 'STMIXER_MM_DISABLE_FIXES'
 DRN_FIX = 'mmaction2-missing-drn'
 AP_FIX = 'mmaction2-ava-ap-numpy2'
 LOADER_FIX = 'mmengine-checked-local-loader'
+#: the fixes :data:`DISABLE_ENV` may name (``all``: every one of them); the
+#: DRN stub is not among them: without it mmaction2's models do not import
+SWITCHABLE_FIXES = (AP_FIX, LOADER_FIX)
+#: torch's switch back to full unpickling by default (torch >= 2.6)
+TORCH_NO_WEIGHTS_ONLY_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+
+
+def disabled_fixes() -> Set[str]:
+    """The fixes that :data:`DISABLE_ENV` turns off (comma-separated names
+    of :data:`SWITCHABLE_FIXES`, or ``all``).
+
+    Returns:
+        set[str]: Names of :data:`SWITCHABLE_FIXES`.
+
+    Raises:
+        ValueError: An unknown name, or the DRN stub (a requirement to
+            import mmaction2's models, not a fix that can be turned off).
+    """
+    raw = os.environ.get(DISABLE_ENV, '')
+    names = {n.strip().lower() for n in raw.split(',') if n.strip()}
+    accepted = f'{", ".join(SWITCHABLE_FIXES)} or all, separated by commas'
+    if DRN_FIX in names:
+        raise ValueError(
+            f'{DISABLE_ENV}={raw!r}: {DRN_FIX} cannot be turned off: it is '
+            'no behaviour fix but what lets mmaction.models import where '
+            "mmaction2's wheel lacks mmaction/models/localizers/drn (it is "
+            'applied only there; a complete mmaction2, installed from '
+            f'source, needs none). The names it takes: {accepted}.')
+    unknown = sorted(names - set(SWITCHABLE_FIXES) - {'all'})
+    if unknown:
+        raise ValueError(
+            f'{DISABLE_ENV}={raw!r}: unknown fix name'
+            f'{"s" if len(unknown) > 1 else ""} {", ".join(unknown)}; '
+            f'expected {accepted} (docs/en/get_started.md)')
+    return set(SWITCHABLE_FIXES) if 'all' in names else names
 
 
 def _disabled(name: str) -> bool:
     """Whether :data:`DISABLE_ENV` turns the fix ``name`` off."""
-    names = {n.strip() for n in os.environ.get(DISABLE_ENV, '').split(',')}
-    return name in names or 'all' in names
+    return name in disabled_fixes()
 
 
 def _report(name: str, message: str, level: int = logging.DEBUG) -> None:
@@ -47,7 +83,8 @@ def _mmaction_drn_missing() -> bool:
 
 
 class _MissingDRN:
-    """Stand-in for mmaction2's DRN localizer, absent from the PyPI wheel."""
+    """Stand-in for mmaction2's DRN localizer, absent from the PyPI wheel
+    (registered as ``DRN`` in mmaction2's ``MODELS``, as the real one)."""
 
     def __init__(self, *args, **kwargs):
         raise ImportError(
@@ -58,11 +95,14 @@ class _MissingDRN:
 
 def patch_mmaction_packaging() -> bool:
     """Provide ``mmaction.models.localizers.drn`` when mmaction2 1.2.0's
-    wheel lacks it; whether the stub was installed."""
+    wheel lacks it (a requirement to import mmaction2's models, so not
+    turned off by :data:`DISABLE_ENV`), its ``DRN`` registered in mmaction2's
+    ``MODELS`` (building it: the stub's error); whether it was installed."""
     name = 'mmaction.models.localizers.drn'
-    if _disabled(DRN_FIX) or name in sys.modules or \
-            not _mmaction_drn_missing():
+    if name in sys.modules or not _mmaction_drn_missing():
         return False
+    # imported here: only where the stub is needed (registry imports mmaction2)
+    from stmixer_mm.registry import MMACTION_MODELS as MODELS
     pkg = types.ModuleType(name)
     pkg.__path__ = []  # a package, so that ``.drn.drn`` resolves
     pkg.__doc__ = 'stub installed by stmixer_mm.utils.compat'
@@ -72,6 +112,8 @@ def patch_mmaction_packaging() -> bool:
     pkg.DRN = _MissingDRN
     sys.modules[name] = pkg
     sys.modules[name + '.drn'] = mod
+    if 'DRN' not in MODELS.module_dict:
+        MODELS.register_module(name='DRN', module=_MissingDRN)
     _report(
         DRN_FIX,
         "the installed mmaction2 lacks 'mmaction/models/localizers/drn' "
@@ -106,44 +148,123 @@ def patch_ava_metric_numpy2() -> bool:
     return True
 
 
+def _torch_no_weights_only_set() -> bool:
+    """Whether :data:`TORCH_NO_WEIGHTS_ONLY_ENV` is set (torch's values)."""
+    value = os.environ.get(TORCH_NO_WEIGHTS_ONLY_ENV, '0').lower()
+    return value in ('1', 'y', 'yes', 'true')
+
+
+def _warn_full_unpickling() -> None:
+    print_log(
+        f'{TORCH_NO_WEIGHTS_ONLY_ENV} is set: torch.load unpickles '
+        "checkpoints in full by default, and so does mmengine's checkpoint "
+        'loader (load_from, --resume, tools/test.py, init_detector), as '
+        f'torch was told; the fix [{LOADER_FIX}] reads none of them: a '
+        'checkpoint can run code when it is loaded. Unset it to load '
+        'checkpoints through the allow-list of stmixer_mm.',
+        logger='current',
+        level=logging.WARNING)
+
+
+@functools.lru_cache(maxsize=None)
+def _with_host_type(ours: type, host: type) -> type:
+    """``ours`` (a :class:`CheckpointFileError`) that is also ``host``, the
+    exception torch raised (what mmengine's loader raised)."""
+    try:
+        return type(
+            ours.__name__, (ours, host), {
+                '__module__': ours.__module__,
+                '__doc__': f'{ours.__name__}, also a {host.__name__} (what '
+                "mmengine's local checkpoint loader raised).",
+                '__reduce__': lambda self: (ours, self.args),
+            })
+    except TypeError:  # incompatible layouts: ours alone
+        return ours
+
+
+def _host_error(err: Exception) -> Exception:
+    """``err`` (a :class:`CheckpointFileError`) as an instance of the type
+    torch raised for the file too (its ``__cause__``), if torch raised."""
+    cause = err.__cause__
+    if cause is None or isinstance(err, type(cause)):
+        return err
+    new = _with_host_type(type(err), type(cause))(*err.args)
+    new.__dict__.update(err.__dict__)
+    new.__cause__ = cause
+    return new
+
+
 def patch_mmengine_local_loader() -> bool:
     """Route mmengine 0.10.7's local checkpoint loader (``load_from``,
-    ``--resume``; torch's default load, errors naming no file) through
-    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file`;
-    whether it was installed now."""
+    ``--resume``, ``init_detector``) through
+    :func:`~stmixer_mm.utils.checkpoint_loading.load_checkpoint_file` where
+    its defect is: ``torch.load``'s default refuses globals (torch >= 2.6),
+    which refuses every Runner checkpoint.
+
+    Beyond that it keeps mmengine's contract for every caller: what the
+    file holds is returned, dict or not; an error names the file and is
+    still of the type torch raised (``RuntimeError`` for a truncated file,
+    ``EOFError`` for an empty one, ``FileNotFoundError`` for a missing
+    one); with :data:`TORCH_NO_WEIGHTS_ONLY_ENV` set (at import or later)
+    mmengine's own loader reads in full, with a warning.
+
+    Returns:
+        bool: Whether it was installed now.
+    """
     if _disabled(LOADER_FIX):
         return False
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from .checkpoint_loading import CheckpointFileError, load_checkpoint_file
+    from .checkpoint_loading import (CheckpointFileError, load_checkpoint_file,
+                                     torch_load_defaults_to_weights_only)
     inner = CheckpointLoader._schemes.get('')
     if inner is None or getattr(inner, '_stmixer_checked', False):
         return False
+    if not torch_load_defaults_to_weights_only():
+        if _torch_no_weights_only_set():
+            _warn_full_unpickling()
+        return False  # torch < 2.6: mmengine's full load works
+    warned = []
 
     def load_from_local(filename, map_location):
+        if not torch_load_defaults_to_weights_only():  # the variable, now
+            if not warned:  # once per process
+                _warn_full_unpickling()
+                warned.append(True)
+            return inner(filename, map_location)
         filename = osp.expanduser(filename)
-        checkpoint = load_checkpoint_file(
-            filename, map_location=map_location, check_first=False)
-        if not isinstance(checkpoint, dict):
-            raise CheckpointFileError(
-                f'checkpoint {filename} holds a {type(checkpoint).__name__}, '
-                'not a checkpoint (a dict with state_dict / model weights)')
-        return checkpoint
+        try:
+            return load_checkpoint_file(
+                filename, map_location=map_location, check_first=False)
+        except CheckpointFileError as err:
+            host = _host_error(err)
+            if host is err:
+                raise
+            raise host from host.__cause__
 
     load_from_local._stmixer_checked = True
+    load_from_local.__wrapped__ = inner
     load_from_local.__doc__ = inner.__doc__
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
     _report(
-        LOADER_FIX, "mmengine's local checkpoint loader (torch.load with "
-        'weights_only=True under torch >= 2.6, which refuses Runner '
-        'checkpoints, and errors naming no file) reads through '
+        LOADER_FIX, "mmengine's local checkpoint loader (torch.load's "
+        'default, weights_only=True under torch >= 2.6, refuses Runner '
+        'checkpoints; errors name no file) reads through '
         'stmixer_mm.utils.checkpoint_loading.')
     return True
 
 
 def apply_compat_fixes() -> List[str]:
-    """Apply every fix that is needed here and not turned off; return the
-    names applied."""
+    """Apply every fix that is needed here and not turned off.
+
+    Returns:
+        list[str]: The names of the fixes applied in this process.
+
+    Raises:
+        ValueError: :data:`DISABLE_ENV` names an unknown fix
+            (:func:`disabled_fixes`), before any fix is applied.
+    """
+    disabled_fixes()
     patch_mmaction_packaging()
     patch_ava_metric_numpy2()
     patch_mmengine_local_loader()

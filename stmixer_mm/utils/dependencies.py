@@ -40,8 +40,56 @@ OPENCV_SPEC = '>=4.5,<5'
 OPENCV_REQUIREMENT = 'opencv-python>=4.10,<5'
 
 
+#: The optional features: extra of ``pip install "stmixer_mm[<extra>]"``
+#: -> the modules it brings (requirements/<extra>.txt pins them).
+EXTRAS: Dict[str, Tuple[str, ...]] = {
+    'onnx': ('onnx', 'onnxruntime', 'onnxscript'),
+    'tracking': ('trackeval', ),
+    'multisports': ('decord', ),
+}
+#: Registered types that need an extra when a config uses them (or, with
+#: an argument named, when the config sets that argument).
+TYPE_EXTRAS: Dict[str, Tuple[str, Optional[str]]] = {
+    'DecordInit': ('multisports', None),
+    'DecordDecode': ('multisports', None),
+    'TubeMetric': ('tracking', 'trackeval_score_thr'),
+}
+
+
 class DependencyError(ImportError):
     """The installed OpenMMLab stack does not fit stmixer_mm."""
+
+
+class MissingExtraError(DependencyError):
+    """An optional feature whose extra is not installed."""
+
+
+def require_extra(extra: str,
+                  feature: str,
+                  modules: Optional[Tuple[str, ...]] = None) -> None:
+    """Check, without importing them, that the modules an optional feature
+    needs are installed, before the feature does any work.
+
+    Args:
+        extra (str): A key of :data:`EXTRAS`.
+        feature (str): What needs them, for the message (a command, an
+            option, a config setting).
+        modules (tuple[str], optional): The modules ``feature`` needs.
+            Defaults to every module of the extra.
+
+    Raises:
+        MissingExtraError: Naming the feature, the missing modules and the
+            ``pip install`` that brings them.
+    """
+    missing = [
+        m for m in modules or EXTRAS[extra]
+        if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        raise MissingExtraError(
+            f'{feature} needs {", ".join(missing)}, which '
+            f'{"is" if len(missing) == 1 else "are"} not installed: '
+            f'pip install "stmixer_mm[{extra}]"')
 
 
 def _installed(dist: str) -> Optional[str]:

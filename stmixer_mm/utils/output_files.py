@@ -2,6 +2,7 @@
 claimed with ``O_EXCL`` and renamed when complete (:class:`OutputFiles`);
 folders staged, with a ``manifest.txt`` of the files a run wrote so that
 ``--overwrite`` deletes only those (:func:`staged_output_dir`)."""
+import atexit
 import errno
 import os
 import os.path as osp
@@ -15,7 +16,9 @@ __all__ = [
     'OutputFileError', 'OutputFiles', 'prepare_out_dir', 'claim_output',
     'output_exists_error', 'temp_path', 'OutputDirError', 'MANIFEST',
     'file_states', 'write_manifest', 'remove_generated', 'check_output_dir',
-    'pid_alive', 'clear_stale_staging', 'staged_output_dir'
+    'pid_alive', 'clear_stale_staging', 'staged_output_dir',
+    'check_writable_dir', 'check_output_file', 'settle_claim', 'release_claim',
+    'release_unfilled_claims'
 ]
 
 
@@ -24,21 +27,98 @@ class OutputFileError(OSError):
     says why and what was kept."""
 
 
-def prepare_out_dir(out_dir: str, create: bool = True) -> None:
-    """Create ``out_dir`` and its parents (``create=False``: only check it
-    is not a file); else :class:`OutputFileError`."""
-    if osp.lexists(out_dir) and not osp.isdir(out_dir):
+def _nearest_existing(path: str) -> str:
+    """``path`` or its nearest parent that exists (as ``lstat`` sees it)."""
+    path = osp.abspath(path)
+    while not osp.lexists(path) and osp.dirname(path) != path:
+        path = osp.dirname(path)
+    return path
+
+
+def check_writable_dir(out_dir: str, flag: str = '--out-dir') -> None:
+    """Refuse, before any work, an output folder this process cannot fill.
+
+    A real write probe (a temporary file, or a folder where ``out_dir`` is
+    still to be made, created and removed at once), not ``os.access``: that
+    says yes to root on a read-only file system or an immutable folder.
+
+    Args:
+        out_dir (str): The output folder, made later if it does not exist.
+        flag (str): The option that named it, for the message. Defaults to
+            ``'--out-dir'``.
+
+    Raises:
+        OutputFileError: ``out_dir`` or a folder on its path is a file (or
+            a broken link), or nothing can be created in ``out_dir`` (or,
+            where it does not exist, in its nearest existing parent).
+    """
+    existing = _nearest_existing(out_dir)
+    here = existing == osp.abspath(out_dir)
+    if not osp.isdir(existing):
         raise OutputFileError(
             f'{out_dir}: the output folder is a file (or a broken link); '
-            'expected a folder or a path to create: choose another '
-            '--out-dir')
+            f'expected a folder or a path to create: choose another {flag}'
+            if here else f'{out_dir}: {existing} is a file (or a broken '
+            'link), so no output folder can be made under it; expected a '
+            f'folder or a path to create: choose another {flag}')
+    try:
+        if here:
+            fd, probe = tempfile.mkstemp(prefix='.write-probe-', dir=existing)
+            os.close(fd)
+            os.remove(probe)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix='.write-probe-', dir=existing))
+    except OSError as e:
+        what = 'write in the output folder' if here else (
+            f'create the output folder in {existing}')
+        raise OutputFileError(
+            f'{out_dir}: cannot {what} ({e.strerror or e}); the outputs '
+            'need a folder this user can create files in (write '
+            'permission, not a read-only file system): choose another '
+            f'{flag} or fix its permissions; nothing was written') from None
+
+
+def check_output_file(path: str, flag: str) -> None:
+    """Refuse, before any work, an output file that cannot be written.
+
+    Args:
+        path (str): The file (its folder is made later if missing).
+        flag (str): The option or argument that named it (``'--json'``,
+            ``'DST'``), for the message.
+
+    Raises:
+        OutputFileError: ``path`` is a folder, or its folder is (or is
+            under) a file or cannot be written (:func:`check_writable_dir`).
+    """
+    if osp.isdir(path):
+        raise OutputFileError(f'{flag} {path} is a folder; expected the path '
+                              'of a file')
+    try:
+        check_writable_dir(osp.dirname(osp.abspath(path)), flag)
+    except OutputFileError as e:
+        raise OutputFileError(f'{flag} {path}: {e}') from None
+
+
+def prepare_out_dir(out_dir: str,
+                    create: bool = True,
+                    flag: str = '--out-dir') -> None:
+    """Create ``out_dir`` and its parents (``create=False``: only check it);
+    else :class:`OutputFileError` (:func:`check_writable_dir`).
+
+    Args:
+        out_dir (str): The output folder.
+        create (bool): Make it (and its parents). Defaults to True.
+        flag (str): The option that named it, for the messages. Defaults
+            to ``'--out-dir'``.
+    """
+    check_writable_dir(out_dir, flag)
     if not create:
         return
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise OutputFileError(f'{out_dir}: cannot create the output folder '
-                              f'({e}); choose another --out-dir') from None
+                              f'({e}); choose another {flag}') from None
 
 
 def output_exists_error(path: str,
@@ -62,9 +142,21 @@ def output_exists_error(path: str,
         f'{todo}')
 
 
+#: the claims this process made and has not filled yet: ``{absolute path:
+#: (pid, stat)}``; those still empty are removed when it exits
+#: (:func:`release_unfilled_claims`), so a failed run blocks no next one
+_UNFILLED: Dict[str, Tuple[int, os.stat_result]] = {}
+
+
 def claim_output(path: str) -> os.stat_result:
     """Create ``path`` empty with exclusive creation; return its stat (for
-    :meth:`OutputFiles.release`); else :class:`OutputFileError`."""
+    :meth:`OutputFiles.release`); else :class:`OutputFileError`.
+
+    The claim is removed when the process exits with it still empty (any
+    error, ``sys.exit``; a stop signal once the tool turns it into an
+    exception), unless :func:`commit` filled it or :func:`settle_claim`
+    kept it.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
@@ -73,9 +165,43 @@ def claim_output(path: str) -> os.stat_result:
         raise OutputFileError(f'{path}: cannot create the output ({e}); '
                               'choose another --out-dir') from None
     try:
-        return os.fstat(fd)
+        st = os.fstat(fd)
     finally:
         os.close(fd)
+    _UNFILLED[osp.abspath(path)] = (os.getpid(), st)
+    return st
+
+
+def settle_claim(path: str) -> None:
+    """Keep the claimed ``path`` as written, even empty (a complete output
+    written in place): no longer removed at exit."""
+    _UNFILLED.pop(osp.abspath(path), None)
+
+
+def release_claim(path: str, claim: os.stat_result) -> bool:
+    """Remove ``path`` if it is still the empty file ``claim``
+    (:func:`claim_output`'s stat) and forget it; whether it was removed."""
+    settle_claim(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if (st.st_ino, st.st_dev, st.st_size) != (claim.st_ino, claim.st_dev, 0):
+        return False
+    remove_quietly(path)
+    return True
+
+
+@atexit.register
+def release_unfilled_claims() -> List[str]:
+    """Remove the claims of this process still empty (left by a run that
+    failed); returns their paths. Runs at exit; not after ``SIGKILL``, nor
+    after a signal the tool lets kill it."""
+    removed = []
+    for path, (pid, claim) in list(_UNFILLED.items()):
+        if pid == os.getpid() and release_claim(path, claim):
+            removed.append(path)
+    return removed
 
 
 def temp_path(path: str) -> str:
@@ -99,6 +225,7 @@ def commit(tmp: str, path: str) -> None:
         remove_quietly(tmp)
         raise OutputFileError(f'{path}: cannot move the complete file there '
                               f'from {tmp} ({e}); removed it') from None
+    settle_claim(path)
 
 
 def _claim_or_keep(path: str, overwrite: bool) -> Tuple[os.stat_result, bool]:
@@ -113,7 +240,8 @@ def _claim_or_keep(path: str, overwrite: bool) -> Tuple[os.stat_result, bool]:
 
 class OutputFiles:
     """The output files of one input, claimed together (:func:`claim_output`)
-    before anything is written: all or none.
+    before anything is written: all or none. In a ``with`` block, an
+    exception releases the claims not filled (:meth:`release`).
 
     Args:
         paths (dict): ``{key: path}``; ``None`` paths are left out.
@@ -139,6 +267,15 @@ class OutputFiles:
 
     def __getitem__(self, key: str) -> str:
         return self.paths[key]
+
+    def __enter__(self) -> 'OutputFiles':
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        """On any exception (a signal the tool raises as one included),
+        :meth:`release` the claims not filled and the temporary files."""
+        if exc_type is not None:
+            self.release()
 
     @contextmanager
     def open(self, key: str, newline: Optional[str] = None) -> Iterator:
@@ -176,6 +313,7 @@ class OutputFiles:
                 continue
             path = self.paths[key]
             remove_quietly(temp_path(path))
+            settle_claim(path)
             try:
                 st = os.stat(path)
             except OSError:
@@ -303,9 +441,11 @@ def _entries(out_dir: str) -> List[str]:
 
 def check_output_dir(out_dir: str, overwrite: bool) -> None:
     """Refuse, before any work, an ``out_dir`` the run could not replace:
-    not empty without ``overwrite``, or without a manifest."""
+    not empty without ``overwrite``, or without a manifest; or that cannot
+    be written (:func:`check_writable_dir`: ``OutputFileError``)."""
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'--out-dir {out_dir} is a file')
+    check_writable_dir(out_dir)
     if not _entries(out_dir):
         return
     if not overwrite:
@@ -407,10 +547,18 @@ def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
     it was."""
     check_output_dir(out_dir, overwrite)
     created = not osp.isdir(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    stage = tempfile.mkdtemp(
-        prefix=f'{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}-',
-        dir=out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        stage = tempfile.mkdtemp(
+            prefix=f'{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}-',
+            dir=out_dir)
+    except OSError as e:
+        if created and osp.isdir(out_dir) and not os.listdir(out_dir):
+            os.rmdir(out_dir)
+        raise OutputFileError(
+            f'{out_dir}: cannot create the staging folder of the outputs '
+            f'there ({e.strerror or e}): choose another --out-dir or fix '
+            'its permissions; nothing was written') from None
     done = False
     try:
         yield stage

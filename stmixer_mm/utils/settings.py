@@ -5,6 +5,7 @@ import inspect
 import typing
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from .dependencies import TYPE_EXTRAS, MissingExtraError, require_extra
 from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
                             Int, Seq, Setting, Str, setting_from_annotation)
 from .settings_specs import (BUILT_RULES, CONFIG_RULES, DECLARED, RULES,
@@ -196,6 +197,13 @@ def check_settings(cfg: dict, path: str) -> None:
     kind = type_name(cfg.get('type'))
     if not kind:
         return
+    extra, argument = TYPE_EXTRAS.get(kind.split('.')[-1], (None, None))
+    if extra and (argument is None or cfg.get(argument) is not None):
+        feature = f'{path}.{argument}' if argument else f'{path}.type={kind}'
+        try:
+            require_extra(extra, feature)
+        except MissingExtraError as e:
+            raise ConfigSettingError(str(e)) from None
     for name, setting in settings_of(kind).items():
         if name in cfg:
             setting.check(cfg[name], f'{path}.{name}' if path else name)

@@ -501,3 +501,38 @@ def model_classes_fit_data(cfg) -> Optional[str]:
 
 
 declare_config_rule(model_classes_fit_data)
+
+#: the lengths of mmengine's training loops (``train_cfg``), any loop type
+#: (``EpochBasedTrainLoop``, ``IterBasedTrainLoop``, ``by_epoch=...``)
+TRAIN_LOOP_LENGTHS = {
+    'max_epochs': 'the number of epochs to train; below 1 nothing is trained',
+    'max_iters':
+    'the number of iterations to train; below 1 nothing is trained',
+    'val_interval': 'the epochs / iterations between two validations',
+}
+
+
+def train_loop_lengths(cfg) -> Optional[str]:
+    """Config rule: ``train_cfg.max_epochs`` / ``max_iters`` /
+    ``val_interval``, where set, are positive ints (0 trained nothing and
+    exited 0 without a checkpoint; a ``val_interval`` of 0 divides by
+    zero after the first epoch).
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        str | None: The problem, naming ``train_cfg.<key>``.
+    """
+    loop = cfg.get('train_cfg') if hasattr(cfg, 'get') else None
+    if not hasattr(loop, 'get'):
+        return None
+    for key, what in TRAIN_LOOP_LENGTHS.items():
+        if key in loop:
+            problem = POSITIVE.problem(loop[key])
+            if problem is not None:
+                return f'train_cfg.{key}: {problem} ({what})'
+    return None
+
+
+declare_config_rule(train_loop_lengths)

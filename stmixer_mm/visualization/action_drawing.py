@@ -31,7 +31,22 @@ def plot_training_curves(path: str,
                          out_file: str,
                          metric: str = 'mAP/overall') -> str:
     """Plot training loss (per logged iteration) and the validation metric
-    (per epoch) from a work dir or its ``scalars.json``; save a PNG."""
+    (per epoch); save a PNG.
+
+    Args:
+        path (str): A work dir (its latest ``scalars.json`` below it) or a
+            ``scalars.json``.
+        out_file (str): The image to write (folders created).
+        metric (str): The validation metric's key, plotted on [0, 1].
+            Defaults to ``'mAP/overall'``.
+
+    Returns:
+        str: ``out_file``.
+
+    Raises:
+        ValueError: No training loss records, or a line not JSON.
+        FileNotFoundError: No ``scalars.json`` under ``path``.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -16,7 +16,18 @@ from .samples import keyframe_from_inputs, sample_name
 
 
 def build_visualizer(cfg: Config, dataset):
-    """The config's ActionDetLocalVisualizer, else a default one."""
+    """The visualizer for a data set's samples.
+
+    Args:
+        cfg (Config): Its ``visualizer``, used when it is an
+            ``ActionDetLocalVisualizer``.
+        dataset (BaseDataset): Gives the label names where the visualizer
+            has none.
+
+    Returns:
+        ActionDetLocalVisualizer: The config's (named
+        ``'browse_dataset'``), else a default one.
+    """
     vis_cfg = dict(cfg.get('visualizer') or {})
     if type_name(vis_cfg.get('type')) == 'ActionDetLocalVisualizer':
         vis_cfg['name'] = 'browse_dataset'
@@ -35,7 +46,28 @@ def browse(cfg: Config,
            interval: int = 1,
            show: bool = False,
            show_interval: float = 1) -> List[str]:
-    """Draw samples of the ``phase`` data set; return the files written."""
+    """Draw the keyframes of a data set after its pipeline, with their
+    ground truth.
+
+    Args:
+        cfg (Config): The config (``<phase>_dataloader.dataset``).
+        phase (str): ``'train'``, ``'val'`` or ``'test'``. Defaults to
+            ``'train'``.
+        output_dir (str, optional): Where ``<index>_<name>.jpg`` files
+            are written; None: none. Defaults to None.
+        max_samples (int): Samples drawn, at most. Defaults to 20.
+        interval (int): Every ``interval``-th sample. Defaults to 1.
+        show (bool): Display each in a window. Defaults to False.
+        show_interval (float): Seconds each is shown. Defaults to 1.
+
+    Returns:
+        list[str]: The files written.
+
+    Raises:
+        KeyError: No such dataset, or samples without ``inputs`` /
+            ``data_samples`` / ``gt_instances``.
+        ValueError: The dataset is empty.
+    """
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     key = f'{phase}_dataloader'
     if key not in cfg or 'dataset' not in cfg[key]:

@@ -26,8 +26,19 @@ def _inside(x: float, y: float, size: Tuple[float, float],
 
 def label_candidates(box: Sequence[float], size: Tuple[float, float],
                      frame_size: Tuple[int, int]) -> List[Tuple[float, float]]:
-    """Candidate top-left corners of the ``size`` (w, h) label of ``box``
-    (xyxy pixels), best first, shifted into the frame, without repeats."""
+    """Candidate places of a box's label block.
+
+    Args:
+        box (Sequence[float]): ``x1, y1, x2, y2`` in pixels of the frame.
+        size (tuple[float, float]): ``(width, height)`` of the block.
+        frame_size (tuple[int, int]): ``(width, height)`` of the frame.
+
+    Returns:
+        list[tuple[float, float]]: Top-left corners ``(x, y)``, best
+        first (above the box, inside its top, below it, inside its
+        bottom, each left- then right-aligned; then left and right of
+        it), shifted into the frame, without repeats.
+    """
     x1, y1, x2, y2 = box
     w, h = size
     rows = (y1 - h, y1, y2, y2 - h)  # above, inside top, below, inside bottom
@@ -57,10 +68,21 @@ def place_label_blocks(
     """The top-left corner ``(x, y)`` of each box's label block, in order.
 
     Args:
-        boxes: ``[n, 4]`` ``x1, y1, x2, y2`` in pixels of the frame.
-        sizes: ``(width, height)`` of each box's label block.
-        frame_size: ``(width, height)`` of the frame.
-        reserved: blocks no label should cover, e.g. the header.
+        boxes (Sequence[Sequence[float]]): ``[n, 4]`` ``x1, y1, x2, y2``
+            in pixels of the frame.
+        sizes (Sequence[tuple[float, float]]): ``(width, height)`` of each
+            box's label block.
+        frame_size (tuple[int, int]): ``(width, height)`` of the frame.
+        reserved (Sequence[tuple]): ``(x1, y1, x2, y2)`` blocks no label
+            should cover, e.g. the header. Defaults to ``()``.
+
+    Returns:
+        list[tuple[float, float]]: One corner per box: the first
+        candidate (:func:`label_candidates`) that overlaps no block
+        placed before (nor ``reserved``), else the least overlap.
+
+    Raises:
+        ValueError: ``boxes`` and ``sizes`` of different lengths.
     """
     if len(boxes) != len(sizes):
         raise ValueError(f'{len(boxes)} boxes but {len(sizes)} label sizes')

@@ -37,6 +37,10 @@ def top_actions(scores: np.ndarray,
         score_thr (float): keep actions scoring at least this.
         topk (int): keep at most this many.
         skip_background (bool): ignore column 0.
+
+    Returns:
+        list[tuple[int, float]]: ``(label id, score)``, best first (ties
+        in column order).
     """
     out = []
     for i in np.argsort(-scores, kind='stable'):
@@ -52,8 +56,21 @@ def format_action_labels(scores: np.ndarray,
                          label_names: Dict[int, str],
                          score_thr: float = 0.3,
                          topk: int = 3) -> List[str]:
-    """:func:`top_actions` as ``'name 0.87'`` strings (an unnamed id shows
-    the id; column 0 is skipped unless named)."""
+    """The best actions of one detection as label strings.
+
+    Args:
+        scores (np.ndarray): ``[num_classes]``; column ``i`` is label id
+            ``i``.
+        label_names (dict[int, str]): ``{label id: name}``; column 0 is
+            skipped unless named.
+        score_thr (float): List actions scoring at least this. Defaults
+            to 0.3.
+        topk (int): List at most this many. Defaults to 3.
+
+    Returns:
+        list[str]: ``'name 0.87'`` per action, best first (an unnamed id
+        shows the id).
+    """
     return [
         f'{label_names.get(i, str(i))} {s:.2f}'
         for i, s in top_actions(scores, score_thr, topk, 0 not in label_names)

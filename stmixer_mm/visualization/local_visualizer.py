@@ -98,7 +98,16 @@ class ActionDetLocalVisualizer(Visualizer):
         self.font_size = font_size
 
     def scale_for(self, height: int, width: int) -> float:
-        """Factor a ``height x width`` frame is enlarged by (>= 1)."""
+        """The factor a frame is enlarged by.
+
+        Args:
+            height (int): The frame's height, pixels.
+            width (int): Its width, pixels.
+
+        Returns:
+            float: ``min_short_side / min(height, width)``, at least 1
+            (1 with ``min_short_side=0``).
+        """
         return max(1.0, self.min_short_side / min(height, width)) \
             if self.min_short_side > 0 else 1.0
 
@@ -178,11 +187,18 @@ class ActionDetLocalVisualizer(Visualizer):
 
         Args:
             image (np.ndarray): ``[H, W, 3]`` RGB uint8 frame.
-            panels: per panel (left to right) ``(title, groups)``; a group
-                is ``(boxes [n, 4] xyxy pixels, texts [n], colour)`` with
-                optional bool masks ``[n, H, W]`` (filled translucent).
+            panels (Sequence[tuple]): per panel (left to right) ``(title,
+                groups)``; a group is ``(boxes [n, 4] xyxy pixels, texts
+                [n], colour)`` (pixels of ``image``) with optional bool
+                masks ``[n, H, W]`` (filled translucent).
             legend_lines (int, optional): Reserve exactly this many lines (one
                 canvas size for a whole video); default: as needed.
+
+        Returns:
+            np.ndarray: RGB uint8 canvas ``[sH + L, P * sW + gaps, 3]``:
+            the ``P`` panels side by side on the frame scaled by
+            :meth:`scale_for` (``sH x sW``), the legends (``L`` rows of
+            pixels) below.
         """
         image, s = scale_up(
             np.ascontiguousarray(image[..., :3], dtype=np.uint8),
@@ -287,8 +303,21 @@ class ActionDetLocalVisualizer(Visualizer):
                        color: Optional[ColorType] = None,
                        title: str = '',
                        legend_lines: Optional[int] = None) -> np.ndarray:
-        """Draw ``bboxes`` (``[n, 4]`` xyxy pixels of ``image``), a legend
-        line each, under ``title``; one panel of :meth:`draw_panels`."""
+        """Draw boxes with a legend line each: one panel of
+        :meth:`draw_panels`.
+
+        Args:
+            image (np.ndarray): ``[H, W, 3]`` RGB uint8 frame.
+            bboxes (np.ndarray): ``[n, 4]`` xyxy pixels of ``image``.
+            texts (Sequence[str]): ``n`` legend lines.
+            color (str | tuple, optional): Box colour (RGB); None:
+                ``pred_color``. Defaults to None.
+            title (str): The legend's first line. Defaults to ``''``.
+            legend_lines (int, optional): As :meth:`draw_panels`.
+
+        Returns:
+            np.ndarray: The RGB canvas (:meth:`draw_panels`).
+        """
         return self.draw_panels(
             image,
             [(title, [(bboxes, list(texts), color or self.pred_color)])],
@@ -300,8 +329,25 @@ class ActionDetLocalVisualizer(Visualizer):
                         draw_gt: bool = True,
                         draw_pred: bool = True,
                         pred_score_thr: float = 0.3) -> np.ndarray:
-        """Draw ground truth and predictions of one keyframe; return the
-        RGB canvas. Arguments as :meth:`add_datasample`."""
+        """Draw ground truth and predictions of one keyframe, side by side
+        or overlaid (``layout``).
+
+        Args:
+            image (np.ndarray): As :meth:`add_datasample`.
+            data_sample (ActionDataSample, optional): As
+                :meth:`add_datasample`. Defaults to None.
+            draw_gt (bool): Draw the ground truth. Defaults to True.
+            draw_pred (bool): Draw the predictions. Defaults to True.
+            pred_score_thr (float): As :meth:`add_datasample`. Defaults
+                to 0.3.
+
+        Returns:
+            np.ndarray: The RGB canvas (:meth:`draw_panels`).
+
+        Raises:
+            ValueError: ``image`` not ``[H, W, 3]``, or not of the
+                sample's ``img_shape``.
+        """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] < 3:
             raise ValueError('image must be [H, W, 3] RGB, got shape '
@@ -357,10 +403,12 @@ class ActionDetLocalVisualizer(Visualizer):
             name (str): Image identifier (window title, backend key).
             image (np.ndarray): ``[H, W, 3]`` RGB uint8, of ``img_shape``.
             data_sample (ActionDataSample, optional): ``gt_instances``
-                (pixel ``bboxes``, multi-hot or id ``labels``) and/or
-                ``pred_instances`` (``bboxes``, ``scores [m, num_classes]``,
-                optional ``person_scores``).
-            draw_gt, draw_pred (bool): Draw the ground truth / predictions.
+                (pixel ``bboxes``, multi-hot or id ``labels``, optional
+                ``masks``) and/or ``pred_instances`` (``bboxes``, pixels or
+                normalised when all <= 1.5, ``scores [m, num_classes]``,
+                optional ``person_scores``, ``masks``).
+            draw_gt (bool): Draw the ground truth.
+            draw_pred (bool): Draw the predictions.
             show (bool): Display the drawing in a window.
             wait_time (float): Seconds the window stays (0: until a key).
             out_file (str, optional): Write the drawing here (BGR file).

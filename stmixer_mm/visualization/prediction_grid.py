@@ -31,7 +31,21 @@ _FRAME_KEYS = ('video_id', 'timestamp', 'timestamp_start', 'fps', 'frame_dir',
 
 
 def keyframe_image(dataset, info):
-    """Read the keyframe of one sample the way the pipeline reads frames."""
+    """Read the keyframe of one sample the way the pipeline reads frames
+    (``SampleAVAFrames`` in test mode).
+
+    Args:
+        dataset (BaseDataset): The sample's data set (unused).
+        info (dict): Its data info: what ``SampleAVAFrames`` reads
+            (``timestamp``, ``timestamp_start``, ``fps``, ...),
+            ``frame_dir``, ``filename_tmpl`` and an optional ``offset``.
+
+    Returns:
+        np.ndarray: The keyframe, RGB uint8 ``[H, W, 3]``.
+
+    Raises:
+        FileNotFoundError: The frame cannot be read.
+    """
     sample = TRANSFORMS.build(
         dict(
             type='SampleAVAFrames',
@@ -48,7 +62,22 @@ def keyframe_image(dataset, info):
 
 
 def tile_grid(tiles, out_file, ncols=4):
-    """Save RGB tiles as a grid (white 2-pixel borders) to ``out_file``."""
+    """Save RGB tiles as a grid (white 2-pixel borders) to ``out_file``.
+
+    Args:
+        tiles (list[np.ndarray]): RGB uint8 images ``[h, w, 3]``; each
+            padded to the largest's size.
+        out_file (str): The image to write (folders created).
+        ncols (int): Tiles per row (the last row filled white).
+            Defaults to 4.
+
+    Returns:
+        str: ``out_file``.
+
+    Raises:
+        ValueError: No tiles.
+        OSError: The file cannot be written.
+    """
     if not tiles:
         raise ValueError('no images to put in the grid')
     h = max(t.shape[0] for t in tiles)
@@ -141,8 +170,29 @@ def make_grid(cfg,
               score_thr: float = DEFAULT_SCORE_THR,
               zoom: float = 1.0,
               dataset=None) -> str:
-    """Draw up to ``num_images`` keyframes of ``dataset`` (default: the val
-    set) with one of ``predictions`` (dumped samples) into ``out_file``."""
+    """Draw keyframes, ground truth beside predictions, into a grid.
+
+    Args:
+        cfg (Config): Gives the default scope and, without ``dataset``,
+            ``val_dataloader.dataset``.
+        predictions (Sequence[dict]): Dumped data samples
+            (``to_dict()``): ``video_id``, ``timestamp`` and
+            ``pred_instances`` (``bboxes`` normalised or pixels,
+            ``scores`` ``[n, num_classes]``, optional ``person_scores``);
+            only keyframes with one are drawn (none given: every
+            keyframe, ground truth only).
+        out_file (str): The grid image to write.
+        num_images (int): Keyframes drawn, at most, spread over the
+            videos. Defaults to 8.
+        score_thr (float): Actions listed score at least this. Defaults
+            to 0.4.
+        zoom (float): Scale of each keyframe. Defaults to 1.0.
+        dataset (BaseDataset, optional): AVA-format frames with ground
+            truth (:func:`grid_problem`). Defaults to None.
+
+    Returns:
+        str: ``out_file``.
+    """
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     if dataset is None:
         dataset = DATASETS.build(cfg.val_dataloader.dataset)

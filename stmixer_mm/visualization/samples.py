@@ -11,10 +11,22 @@ __all__ = ['keyframe_from_inputs', 'sample_name']
 def keyframe_from_inputs(
         inputs: torch.Tensor,
         img_shape: Optional[Sequence[int]] = None) -> np.ndarray:
-    """The keyframe (middle frame, as ``SampleAVAFrames`` centres clips) of
-    un-normalised RGB 0..255 ``inputs`` ``[C, T, H, W]`` / ``[N, C, T, H, W]``
-    (first clip) / ``[C, H, W]``, as ``[H, W, 3]`` uint8 cut to
-    ``img_shape`` ``(h, w)``."""
+    """The keyframe of a sample's inputs, as the model saw it.
+
+    Args:
+        inputs (Tensor): Un-normalised RGB (or gray, C = 1) 0..255, shape
+            ``[C, T, H, W]`` (the middle frame, as ``SampleAVAFrames``
+            centres clips), ``[N, C, T, H, W]`` (the first clip) or
+            ``[C, H, W]``.
+        img_shape (Sequence[int], optional): ``(h, w)`` to cut the frame
+            to (the padding dropped). Defaults to None.
+
+    Returns:
+        np.ndarray: RGB uint8 ``[h, w, 3]``.
+
+    Raises:
+        ValueError: Another shape, or ``img_shape`` larger than the frame.
+    """
     x = inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else \
         torch.as_tensor(inputs)
     if x.dim() == 5:
@@ -39,8 +51,17 @@ def keyframe_from_inputs(
 
 
 def sample_name(data_sample, index: int) -> str:
-    """File stem of a sample: ``<video_id>_<timestamp>`` (AVA ``img_key``)
-    when known, else the running index."""
+    """File stem of a sample.
+
+    Args:
+        data_sample (ActionDataSample): Reads ``img_key``, else
+            ``video_id`` and ``timestamp`` of its metainfo.
+        index (int): The running index, used where those are missing.
+
+    Returns:
+        str: ``img_key`` or ``<video_id>_<timestamp>`` (``,`` and ``/``
+        replaced by ``_``), else ``index`` as 6 digits.
+    """
     key = data_sample.metainfo.get('img_key')
     if key is None and 'video_id' in data_sample.metainfo:
         stamp = data_sample.metainfo.get('timestamp', index)

@@ -32,8 +32,17 @@ def scale_up(
         image: np.ndarray,
         min_short_side: int,
         interpolation: int = cv2.INTER_LINEAR) -> Tuple[np.ndarray, float]:
-    """``image`` scaled up to a short side of ``min_short_side`` (0:
-    never), a copy, and the factor (>= 1)."""
+    """Scale an image up to a short side of ``min_short_side``.
+
+    Args:
+        image (np.ndarray): ``[H, W, C]`` image.
+        min_short_side (int): The short side wanted (0: never scale).
+        interpolation (int): OpenCV's. Defaults to ``cv2.INTER_LINEAR``.
+
+    Returns:
+        tuple[np.ndarray, float]: A copy, scaled where its short side is
+        smaller, and the factor (>= 1).
+    """
     h, w = image.shape[:2]
     s = max(1.0, min_short_side / min(h, w)) if min_short_side > 0 else 1.0
     if s == 1.0:
@@ -85,11 +94,26 @@ def draw_tracks(image: np.ndarray,
                 min_short_side: int = 360,
                 header: Optional[str] = None,
                 frame: Optional[int] = None) -> np.ndarray:
-    """Draw persons (``bbox`` in pixels of ``image``, optional
-    ``track_id``, ``actions`` ``{name: score}``, ``mask`` (bool array or
-    COCO RLE), ``tubelet``, ``forecast``) on a new RGB copy of ``image``
-    scaled up to ``min_short_side``; with ``frame``, a tubelet's box at that
-    frame (:func:`box_at`). See docs/en/useful_tools.md.
+    """Draw persons with OpenCV (the demos' and the Inferencer's drawing).
+    See docs/en/useful_tools.md.
+
+    Args:
+        image (np.ndarray): RGB uint8 frame ``[H, W, 3]``.
+        persons (Sequence[dict]): Each with ``bbox`` (xyxy pixels of
+            ``image``) and optional ``track_id``, ``actions`` ``{name:
+            score}``, ``mask`` (bool ``[H, W]`` or COCO RLE, filled
+            translucent), ``tubelet`` (``frames``, ``boxes``) and
+            ``forecast`` (``[dict(horizon, bbox, visible, actions)]``,
+            drawn dashed).
+        min_short_side (int): Scale the frame up to this short side (0:
+            never). Defaults to 360.
+        header (str, optional): Text drawn top-left (labels avoid it).
+            Defaults to None.
+        frame (int, optional): The frame's index: a person's box is its
+            tubelet's at that frame (:func:`box_at`). Defaults to None.
+
+    Returns:
+        np.ndarray: A new RGB uint8 image, scaled up where smaller.
     """
     out, s = scale_up(image, min_short_side)
     short = min(out.shape[:2])
@@ -132,7 +156,15 @@ def dashed_rectangle(image: np.ndarray,
                      color,
                      thick: int,
                      dash: int = 6) -> None:
-    """Draw the outline of ``box`` (xyxy pixels) dashed, in place."""
+    """Draw the outline of a box dashed, in place.
+
+    Args:
+        image (np.ndarray): The image drawn on.
+        box (Sequence[float]): ``x1, y1, x2, y2`` in pixels of ``image``.
+        color (tuple): The line colour.
+        thick (int): The line thickness, pixels.
+        dash (int): Length of a dash and of a gap, pixels. Defaults to 6.
+    """
     x1, y1, x2, y2 = (int(v) for v in box)
     for (a, b), fixed, horizontal in (((x1, x2), y1, True), ((x1, x2), y2,
                                                              True),
@@ -152,8 +184,22 @@ def draw_forecast(image: np.ndarray,
                   font_scale: float,
                   thick: int,
                   line: int = 0) -> None:
-    """Draw a forecast in view: its box dashed, ``+<horizon>`` and its best
-    action inside the bottom edge, ``line`` lines up."""
+    """Draw a forecast in view (``visible`` >= 0.5), in place: its box
+    dashed, ``+<horizon>`` and its best action inside the bottom edge.
+
+    Args:
+        image (np.ndarray): The (scaled) frame drawn on.
+        forecast (dict): ``horizon``, ``bbox`` (xyxy pixels of the
+            unscaled frame), optional ``visible`` and ``actions``
+            ``{name: score}`` (best first).
+        scale_up (float): The frame's scale factor (:func:`scale_up`).
+        color (tuple): The person's colour.
+        font_scale (float): OpenCV font scale of the labels (the text
+            uses 0.8 of it).
+        thick (int): Line and text thickness, pixels.
+        line (int): Text lines up from the bottom edge (a person's
+            forecasts one above the other). Defaults to 0.
+    """
     if float(forecast.get('visible', 1.0)) < FORECAST_VISIBLE_THR:
         return
     box = np.asarray(forecast['bbox'], np.float64) * scale_up
@@ -174,8 +220,15 @@ def fill_mask(image: np.ndarray,
               mask,
               color,
               alpha: float = MASK_ALPHA) -> None:
-    """Blend ``color`` into ``image`` where ``mask`` (bool or RLE, resized
-    nearest) is set."""
+    """Blend ``color`` into ``image`` where ``mask`` is set, in place.
+
+    Args:
+        image (np.ndarray): ``[H, W, 3]`` image.
+        mask (np.ndarray | dict): Bool ``[h, w]`` or COCO RLE; resized
+            (nearest) to ``[H, W]``.
+        color (Sequence[float]): The colour, as ``image``'s channels.
+        alpha (float): Opacity of the colour. Defaults to 0.45.
+    """
     if isinstance(mask, dict):
         mask = decode_mask(mask)
     mask = np.asarray(mask, bool)
@@ -191,8 +244,18 @@ def fill_mask(image: np.ndarray,
 
 
 def box_at(person: dict, frame: int) -> np.ndarray:
-    """A person's box at ``frame``: interpolated from its ``tubelet``
-    (``frames`` ascending, ``boxes`` one per frame), else its ``bbox``."""
+    """A person's box at a frame.
+
+    Args:
+        person (dict): ``bbox`` and optional ``tubelet`` (``frames``
+            ascending, ``boxes`` one per frame).
+        frame (int): The frame.
+
+    Returns:
+        np.ndarray: float64 ``x1, y1, x2, y2``, shape (4, ): from the
+        tubelet (repeated frames averaged, linear between frames, the
+        first / last box outside them), else ``bbox``.
+    """
     tubelet = person.get('tubelet')
     if tubelet is None:
         return np.asarray(person['bbox'], np.float64)

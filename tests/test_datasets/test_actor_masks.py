@@ -430,20 +430,71 @@ def test_one_mask_of_another_size_is_named(mask_set, tmp_path):
     assert '128x195' in msg and 'frames are 128x192' in msg
 
 
-def test_unused_mask_records_are_reported(mask_set, tmp_path):
+@pytest.mark.parametrize('change', [
+    dict(person_id=97),
+    dict(timestamp=1799),
+    dict(video_id='syn_train_000'),
+])
+def test_unused_mask_records_are_reported(mask_set, tmp_path, change):
     """A mask record for a person without a csv row at that keyframe was
-    ignored without a word."""
+    ignored without a word (issue 74: a warnings.warn, which did not reach
+    the run's log; evaluation scored the other masks): now an error naming
+    the mask file, the record and the csv, when the data set is built."""
     paths, _ = mask_set
     with open(paths['val_masks']) as f:
         data = json.load(f)
-    data['masks'].append(dict(data['masks'][0], person_id=97))
+    rec = dict(data['masks'][0], **change)
+    keys = {(r['video_id'], r['timestamp'], r['person_id'])
+            for r in data['masks']}
+    assert (rec['video_id'], rec['timestamp'], rec['person_id']) not in keys
+    data['masks'].append(rec)
     extra = tmp_path / 'extra.json'
     extra.write_text(json.dumps(data))
-    with pytest.warns(
-            UserWarning,
-            match=r'extra.json: 1 mask record\(s\) match no '
-            r'box .*97\)'):
+    with pytest.raises(ValueError) as info:
         _dataset(paths, mask_file=str(extra))
+    assert str(info.value).startswith(
+        f'actor mask file {extra}: 1 mask record(s) have no row in the AVA '
+        f"annotation file {paths['val_ann']}: video {rec['video_id']!r} "
+        f"timestamp {rec['timestamp']} person {rec['person_id']}. ")
+
+
+def test_masks_of_rows_the_data_set_drops_are_logged(mask_set, tmp_path):
+    """A mask whose csv rows the data set drops (an action outside
+    custom_classes) is legitimately unused: said in the run's log
+    (MMLogger), not by warnings.warn."""
+    from mmengine.logging import MMLogger
+    paths, _ = mask_set
+    rows = _rows(paths['val_ann'])
+    kept = int(rows[0][6])
+    gone = {(r[0], int(r[1]), int(r[7]))
+            for r in rows} - {(r[0], int(r[1]), int(r[7]))
+                              for r in rows if int(r[6]) == kept}
+    assert gone  # persons without an action of custom_classes
+    init_default_scope('mmaction')
+    # the newest instance is the current one, the run's logger
+    logger = MMLogger.get_instance(
+        f'masks_of_dropped_rows_{tmp_path.name}',
+        log_file=str(tmp_path / 'run.log'))
+    assert MMLogger.get_current_instance() is logger
+    ValidatedAVADataset(
+        ann_file=paths['val_ann'],
+        label_file=paths['label_map'],
+        pipeline=[],
+        data_prefix=dict(img=paths['rawframes']),
+        num_classes=2,
+        custom_classes=[kept],
+        fps=16,
+        timestamp_start=900,
+        timestamp_end=904,
+        start_index=1,
+        mask_file=paths['val_masks'],
+        test_mode=True)
+    for handler in logger.handlers:
+        handler.flush()
+    log = (tmp_path / 'run.log').read_text()
+    assert (f"actor mask file {paths['val_masks']}: {len(gone)} mask "
+            f"record(s) belong to rows of {paths['val_ann']} that the data "
+            'set drops') in log
 
 
 def test_a_huge_declared_mask_size_is_refused_before_decoding(

@@ -3,6 +3,7 @@ packed samples, AVAMetric on ground truth, and the input checks."""
 import collections
 import copy
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -565,3 +566,81 @@ def test_an_exclusion_file_that_excludes_every_keyframe_is_refused(tmp_path):
     some = _write(tmp_path, 'some.csv',
                   ''.join(f'{v},{t}\n' for v, t in keys[1:]))
     assert len(_build(_tiny_ava_cfg(TINY_AVA, exclude_file=some))) == 1
+
+
+TRACKER_CFG = (
+    REPO / 'projects' / 'track_queries' / 'configs' /
+    'tiny_stmixer-track_tiny-ava.py')
+
+
+def _tracker_dataset(rows, tmp_path, **kw):
+    """The tiny tracker config's training data set (its pipeline packs the
+    person ids as track ids: PackTrackInputs) on the tiny csv with ``rows``
+    (``{line: new person id or (box, person id)}``) changed."""
+    lines = (TINY_AVA / 'annotations' / 'train.csv').read_text().splitlines()
+    for lineno, change in rows.items():
+        row = lines[lineno - 1].split(',')
+        box, pid = (row[2:6], change) if isinstance(change, int) else change
+        lines[lineno - 1] = ','.join(row[:2] + list(box) + [row[6], str(pid)])
+    ann = _write(tmp_path, 'train.csv', '\n'.join(lines) + '\n')
+    cfg = Config.fromfile(str(TRACKER_CFG))
+    ds = cfg.train_dataloader.dataset
+    ds.ann_file = ann
+    ds.update(kw)
+    return lambda: _build(ds)
+
+
+@pytest.mark.parametrize(
+    'rows, match',
+    [
+        # lines 11-13: person 1 of syn_train_001 at 901, lines 14-15 person 2
+        ({
+            14: 1,
+            15: 1
+        }, r"lines 11 and 14 \(video 'syn_train_001', timestamp 901\): "
+         r'person_id 1 is given to two persons, boxes \[0.344, 0.406, 0.531, '
+         r'0.859\] and \[0.703, 0.453, 0.922, 0.969\]'),
+        ({
+            14: -1,
+            15: -1
+        }, r"line 14 \(video 'syn_train_001', timestamp 901\): person_id -1 "
+         'is negative'),
+        ({
+            14: (['0.344', '0.406', '0.531', '0.859'], 2)
+        },
+         r"lines 11 and 14 \(video 'syn_train_001', timestamp 901\): the box "
+         r'\[0.344, 0.406, 0.531, 0.859\] has person_ids 1 and 2'),
+    ])
+def test_tracker_person_ids_refused_naming_the_csv_line(tmp_path, rows, match):
+    """Issue 74: a tracker's csv whose persons share one person_id was
+    refused at its first training sample by PackTrackInputs, naming the
+    sample only; now when the data set is built, naming the csv and its
+    lines, the video, timestamp and person id."""
+    build = _tracker_dataset(rows, tmp_path)
+    ann = tmp_path / 'train.csv'
+    with pytest.raises(ValueError) as info:
+        build()
+    msg = str(info.value)
+    assert msg.startswith(f'AVA annotation file {ann}: the pipeline packs '
+                          'the person ids as track ids (PackTrackInputs)')
+    assert re.search(match, msg), msg
+
+
+def test_person_ids_are_not_checked_without_track_ids(tmp_path):
+    """A detector's data set (no PackTrackInputs) does not read the person
+    ids; the tracker's is built from the unchanged csv, and from one whose
+    shared id is on rows custom_classes leave out."""
+    from stmixer_mm.datasets import ValidatedAVADataset
+    ds = _tracker_dataset({14: 1, 15: 1}, tmp_path, pipeline=[])()
+    assert isinstance(ds, ValidatedAVADataset) and len(ds) == 4
+    assert len(_tracker_dataset({}, tmp_path)()) == 4
+    # lines 14, 15: actions 1 and 5 of person 2; custom_classes [2, 7]
+    # keeps neither: the shared id reaches no sample
+    assert len(
+        _tracker_dataset({
+            14: 1,
+            15: 1
+        },
+                         tmp_path,
+                         num_classes=3,
+                         custom_classes=[2, 7])()) > 0

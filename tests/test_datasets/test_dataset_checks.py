@@ -466,7 +466,8 @@ def _tube_cfg(tmp_path, gt):
     cfg.val_dataloader.dataset = Config(dict(common, test_mode=True))
     cfg.test_dataloader = cfg.val_dataloader
     cfg.model.roi_head.stage_head.num_actions = len(gt['labels'])
-    cfg.val_evaluator = cfg.test_evaluator = dict(type='TubeMetric')
+    cfg.val_evaluator = cfg.test_evaluator = dict(
+        type='TubeMetric', protocol='ucf_jhmdb', ann_file=str(ann))
     return cfg
 
 
@@ -750,3 +751,52 @@ def test_map_zero_causes_are_named_before_training(data, cause):
     if refused is not None:
         assert refused not in built
         _refused(cfg, refused, message)
+
+
+@pytest.mark.parametrize('custom, expected', [
+    (['walk', 'stand'], 'expected label ids of the label map (ints, not '
+     'class names), each once'),
+    ([3, 5.0], 'expected label ids of the label map (ints, not class names)'),
+    ([3, True], 'each once'),
+    ([3, 3], 'each once'),
+    ([3, -5], '(1-based); 0 is the background column'),
+    ([3, 9], 'ids [9] are not in the AVA label map'),
+    ((3, 5), 'expected a list of label ids of the label map, got tuple'),
+    (3, 'expected a list of label ids of the label map, got int'),
+    ('walk', 'expected a list of label ids of the label map, got str'),
+])
+def test_bad_custom_classes_named_by_the_doctor_as_pre_run(
+        data, custom, expected):
+    """Issue 74: custom_classes of class names (or a float) crashed the
+    doctor with a TypeError (range(top + 1, ...) over the names) while the
+    pre-run check named them; a negative id or one not in the label map
+    added class_coverage warnings of that id. The doctor now runs the
+    pre-run check first and reports its error; the refused list names no
+    class."""
+    root, cfg = data
+    _classes(cfg, 3, custom, custom)
+    with pytest.raises(ConfigSettingError) as info:
+        check_config(cfg)
+    pre_run = str(info.value)
+    assert pre_run.startswith('train_dataloader.dataset: custom_classes ')
+    assert expected in pre_run
+    report, built = check_dataset_config(cfg)
+    assert [f.message for f in report.findings
+            if f.check == 'config'] == [pre_run]
+    assert 'train' not in built and 'val' not in built
+    assert not [f for f in report.findings if f.check == 'class_coverage'], \
+        [f.format() for f in report.findings]
+    _refused(cfg, 'train', re.escape(expected))
+
+
+def test_pre_run_error_is_the_doctors_first_finding(data):
+    """A config the pre-run check refuses is an ERROR of the doctor too,
+    before the data set checks (none for a clean config)."""
+    root, cfg = data
+    cfg.val_evaluator.num_classes = 'eight'
+    with pytest.raises(ConfigSettingError) as info:
+        check_config(cfg)
+    report, _ = check_dataset_config(cfg, ['train'])
+    assert report.findings[0].level == 'ERROR'
+    assert report.findings[0].check == 'config'
+    assert report.findings[0].message == str(info.value)

@@ -2,8 +2,10 @@
 checkpoint without training state is refused for --resume by name."""
 import os
 import os.path as osp
+import pickle
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -33,27 +35,70 @@ def test_good_checkpoint_loads(good):
     assert ckpt['meta']['epoch'] == 1
 
 
-@pytest.mark.parametrize('kind, match', [
-    ('truncated', 'is truncated or corrupt'),
-    ('random', 'corrupt or not a checkpoint'),
-    ('empty', r'is empty \(0 bytes\)'),
-    ('list', 'holds a list, not a checkpoint'),
-    ('missing', 'no such file'),
+@pytest.mark.parametrize('kind, match, host_type', [
+    ('truncated', 'is truncated or corrupt', RuntimeError),
+    ('truncated_legacy', 'could not be read: RuntimeError', RuntimeError),
+    ('random', 'corrupt or not a checkpoint', pickle.UnpicklingError),
+    ('empty', r'is empty \(0 bytes\)', EOFError),
+    ('missing', 'no such file', FileNotFoundError),
 ])
-def test_bad_checkpoint_names_the_file(good, tmp_path, kind, match):
+def test_bad_checkpoint_names_the_file(good, tmp_path, kind, match, host_type):
+    """The error names the file and is still of the type mmengine's loader
+    raised (torch's), for the callers that catch it."""
     path = tmp_path / f'{kind}.pth'
     if kind == 'truncated':
         path.write_bytes(good.read_bytes()[:2000])
+    elif kind == 'truncated_legacy':  # torch's pre-1.6 (non-zip) format
+        torch.save(
+            torch.load(good), path, _use_new_zipfile_serialization=False)
+        path.write_bytes(path.read_bytes()[:3000])
     elif kind == 'random':
         path.write_bytes(os.urandom(4000))
     elif kind == 'empty':
         path.write_bytes(b'')
-    elif kind == 'list':
-        torch.save([1, 2, 3], path)
     with pytest.raises(CheckpointFileError) as e:
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert str(path) in str(e.value)
     assert e.match(match)
+    assert isinstance(e.value, host_type), type(e.value).__mro__
+
+
+@pytest.mark.parametrize('held', [[1, 2, 3], torch.ones(2)])
+def test_non_dict_file_is_returned_to_mmengine_refused_by_ours(tmp_path, held):
+    """A file holding no dict: mmengine's loader returns it (its contract),
+    stmixer_mm's own loads (init_detector, the Runner's checks of
+    tools/test.py, load_from, --resume) refuse it by name."""
+    from mmengine.logging import MMLogger
+
+    from stmixer_mm.apis import init_detector
+    from stmixer_mm.engine import (CheckpointCheckHook, LoadFromCheckHook,
+                                   ResumeCheckHook)
+    path = tmp_path / 'held.pth'
+    torch.save(held, path)
+    name = type(held).__name__
+    loaded = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert type(loaded) is type(held)
+    with pytest.raises(CheckpointFileError) as e:
+        init_detector(TINY_CFG, str(path))
+    assert str(e.value).startswith(f'checkpoint {path} holds a {name}, not '
+                                   'a checkpoint'), e.value
+    runner = types.SimpleNamespace(
+        model=torch.nn.Linear(2, 2),
+        logger=MMLogger.get_current_instance(),
+        _resume=True,
+        cfg=None,
+        work_dir='')
+    for hook, source in ((CheckpointCheckHook(source=str(path)),
+                          f'checkpoint {path}'),
+                         (ResumeCheckHook(source=str(path)),
+                          f'--resume: {path}'),
+                         (LoadFromCheckHook(source=str(path)),
+                          f'load_from {path}')):
+        runner._resume = isinstance(hook, ResumeCheckHook)
+        with pytest.raises(CheckpointFileError) as e:
+            hook.after_load_checkpoint(runner, loaded)
+        assert str(e.value).startswith(f'{source} holds a {name}, not a '
+                                       'checkpoint'), e.value
 
 
 def _train(*args):

@@ -11,6 +11,9 @@ config
 the config's random augmentation) and one test run of its last checkpoint
 are shared by the tests of a session.
 """
+import os
+import subprocess
+
 import pytest
 
 from stmixer_mm.testing import TINY_CFG, python_tool, repo_path
@@ -38,3 +41,23 @@ def tested(trained, tmp_path_factory):
                        str(work / 'epoch_2.pth'), '--work-dir', str(out),
                        '--dump', str(dump))
     return proc, dump
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder in which nothing can be created, for root too: ``chmod``
+    does not stop root, so there an immutable folder (``chattr +i``)."""
+    folder = tmp_path / 'read_only'
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(['chattr', '+i', str(folder)],
+                      capture_output=True).returncode:
+        pytest.skip('root, and no immutable folders (chattr +i) here')
+    try:
+        yield folder
+    finally:
+        subprocess.run(['chattr', '-i', str(folder)], check=True)

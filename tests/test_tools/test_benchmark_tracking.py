@@ -5,7 +5,10 @@ run here."""
 import json
 import pickle
 
-from stmixer_mm.benchmarks.tubes import subset_gt
+import numpy as np
+import pytest
+
+from stmixer_mm.benchmarks.tubes import subset_gt, tracker_metrics
 
 
 def _metrics(prefix, base):
@@ -65,3 +68,58 @@ def test_aggregate_merges_the_variants_of_a_seed(tools, tmp_path):
         if r.startswith('| crossing | track queries, tubes from linking'))
     # the second prefix of the tracking run: base + 10, crossing + 1
     assert '62.0 +- 1.0 [61.0, 63.0]' in row
+
+
+def test_tracker_metrics_count_the_switches_of_the_demos_trackers():
+    """``--trackers`` (issue 73): the person tracks of a tracker on the
+    keyframes of tested frames against one GT track per actor. Two actors
+    cross, the second scoring highest while they overlap: the greedy
+    tracker swaps their ids (one switch per GT track), ByteTracker keeps
+    them; at keyframe stride 2 only every other frame is tracked and
+    scored."""
+    h, w = 100, 200
+    a = [[f, 10 + 4 * k, 10, 30 + 4 * k, 60]
+         for k, f in enumerate(range(1, 11))]
+    b = [[f, 46 - 4 * k, 10, 66 - 4 * k, 60]
+         for k, f in enumerate(range(1, 11))]
+    gt = dict(
+        labels=['walk', 'run'],
+        # actor 1's tube is split by a change of class: one identity
+        gttubes=dict(v={
+            0: [np.array(a), np.array(b[:6])],
+            1: [np.array(b[6:])]
+        }),
+        tube_actors=dict(v={
+            0: [0, 1],
+            1: [1]
+        }),
+        nframes=dict(v=10),
+        resolution=dict(v=(h, w)),
+        test_videos=[['v']])
+    scale = np.array([w, h, w, h], float)
+    predictions = [
+        dict(
+            video_id='v.mp4',
+            timestamp=f,
+            pred_instances=dict(
+                bboxes=np.array([a[f - 1][1:], b[f - 1][1:]]) / scale,
+                person_scores=np.array([0.9, 0.95 if f in (5, 6) else 0.8])))
+        for f in range(1, 11)
+    ]
+
+    def metrics(kind, stride=1, thr=0.5):
+        return tracker_metrics(predictions, gt, ['v'], dict(type=kind), thr,
+                               stride)
+
+    greedy, byte = metrics('GreedyTracker'), metrics('ByteTracker')
+    assert greedy['gt_tracks'] == byte['gt_tracks'] == 2
+    assert greedy['IDSW/gt'] == 1.0 and byte['IDSW/gt'] == 0.0
+    assert greedy['coverage'] == byte['coverage'] == 100.0
+    assert byte['HOTA'] == pytest.approx(100.0)
+    assert greedy['HOTA'] < 90
+    assert byte['tracks'] == 2
+    # persons below the threshold are not tracked: nothing is covered
+    assert metrics('GreedyTracker', thr=0.99)['coverage'] == 0.0
+    # stride 2: frames 2, 4, ..., 10 tracked, the GT scored on them alone
+    half = metrics('ByteTracker', stride=2)
+    assert half['coverage'] == 100.0 and half['tracks'] == 2

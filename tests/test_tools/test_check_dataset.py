@@ -3,6 +3,7 @@ AVA fixture exits 0 with the histogram and a grid; a broken copy exits 1
 with ERROR lines naming the file and line; warnings only exit 0; a second
 run never overwrites the first grid; --json is machine-readable."""
 import json
+import os
 import os.path as osp
 import shutil
 
@@ -114,3 +115,91 @@ def test_class_without_training_rows_is_in_the_summary(tools, data):
     assert lines[-2].startswith('summary: 0 error(s), 1 warning(s)')
     assert lines[-1] == ("  WARNING: 1 class(es) without training samples, "
                          "never learned (AP 0): 2 'crouch'")
+
+
+def test_custom_classes_of_names_named_as_the_pre_run_check(tools, data):
+    """Issue 74: custom_classes of class names crashed the doctor with a
+    TypeError while tools/train.py's pre-run check named them; the doctor
+    now reports that check's error first, exit 1."""
+    _, opts = data
+    opts += ['model.roi_head.stage_head.num_actions=2']
+    for key in ('train_dataloader.dataset', 'val_dataloader.dataset',
+                'test_dataloader.dataset', 'val_evaluator', 'test_evaluator'):
+        opts += [f'{key}.custom_classes=[walk,stand]', f'{key}.num_classes=3']
+    proc = _run(tools, opts, '--split', 'train', '--max-grid', '0')
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    errors = [x for x in proc.stdout.splitlines() if x.startswith('ERROR')]
+    assert errors[0] == (
+        "ERROR config: train_dataloader.dataset: custom_classes ['walk', "
+        "'stand']: expected label ids of the label map (ints, not class "
+        'names), each once'), proc.stdout
+
+
+def test_an_unwritable_out_dir_is_named_not_the_data_set(
+        tools, data, tmp_path, read_only):
+    """Issue 74: a read-only --out-dir made a valid set "cannot load a
+    sample" (exit 1) and, failing half-way, left the --json claim empty,
+    which the next run refused as "the claim of a run still going"; now the
+    outputs are checked before the checks (exit 2, an error naming the
+    folder), no claim is left, and the run with a good --out-dir passes."""
+    _, opts = data
+    report = tmp_path / 'report.json'
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    for out, says in ((read_only, 'cannot write in the output folder'),
+                      (read_only / 'grids', 'cannot create the output folder'),
+                      (a_file / 'grids', 'is a file')):
+        proc = _run(tools, opts, '--out-dir', str(out), '--json', str(report))
+        assert proc.returncode == 2, proc.stdout[-2000:]
+        assert 'cannot load a sample' not in proc.stdout
+        assert f'error: {out}: ' in proc.stderr and says in proc.stderr, \
+            proc.stderr[-2000:]
+        assert 'Traceback' not in proc.stderr
+        assert not report.exists() and not os.listdir(read_only)
+    proc = _run(tools, opts, '--out-dir', str(tmp_path / 'grids'), '--json',
+                str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(report.read_text())['errors'] == 0
+
+
+def test_a_run_that_fails_or_is_stopped_leaves_no_claim(
+        tools, data, tmp_path, monkeypatch):
+    """Issue 74: an exception or SIGTERM during the checks removes the empty
+    --json claim (SIGTERM: exit 143 and an error line), so the next run
+    with the same --json writes it."""
+    import signal
+
+    from stmixer_mm.cli import check_dataset
+    _, opts = data
+    reports = tmp_path / 'reports'
+    reports.mkdir()
+    report = reports / 'report.json'
+
+    def not_handled(signum, frame):  # the test's, were the doctor's missing
+        raise AssertionError('SIGTERM was not handled by the doctor')
+
+    def fails(*args, **kwargs):
+        assert report.exists()  # claimed before the checks
+        raise RuntimeError('the checks failed half-way')
+
+    def stopped(*args, **kwargs):
+        assert report.exists()
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered here (main thread)
+        raise AssertionError('SIGTERM was not delivered')
+
+    previous = signal.signal(signal.SIGTERM, not_handled)
+    try:
+        for patch, code, says in ((fails, 1, 'the checks failed half-way'),
+                                  (stopped, 143, 'error: stopped by SIGTERM')):
+            monkeypatch.setattr(check_dataset, 'check_dataset_config', patch)
+            proc = _run(tools, opts, '--max-grid', '0', '--json', str(report))
+            assert proc.returncode == code and says in proc.stderr, \
+                proc.stderr[-3000:]
+            assert not os.listdir(reports)  # no claim, no partial file
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.undo()
+    proc = _run(tools, opts, '--max-grid', '0', '--json', str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(report.read_text())['errors'] == 0

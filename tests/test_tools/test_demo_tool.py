@@ -65,8 +65,16 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     assert result['keyframes'] == keyframes
     dets = result['detections']
     assert dets, 'no detections although score_thr is 0'
+    # issue 73: every person has a track id, as online (the config's
+    # tracker; the random model's 10 persons keep theirs)
+    assert result['tracker']['type'] == 'GreedyTracker'
+    for k in keyframes:
+        assert sorted(d['track_id'] for d in dets
+                      if d['frame'] == k) == list(range(10))
     for d in dets:
-        assert set(d) == {'frame', 'time', 'bbox', 'person_score', 'actions'}
+        assert set(d) == {
+            'frame', 'time', 'track_id', 'bbox', 'person_score', 'actions'
+        }
         assert result['person_threshold'] <= d['person_score'] <= 1
         assert d['frame'] in keyframes
         assert d['time'] == pytest.approx(d['frame'] / fps, abs=1e-3)
@@ -396,8 +404,9 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
         str(tmp_path / 'out'),
         check=False)
     assert proc.returncode != 0
-    assert f'tools/demo.py: {not_video}: OpenCV cannot open it' in \
-        proc.stderr
+    # files are decoded with PyAV (as the annotation importer decodes them)
+    assert f'tools/demo.py: {not_video}: PyAV (FFmpeg) cannot open it as ' \
+        'a video' in proc.stderr
 
 
 def test_demo_folder_script_is_the_same_command(tools, checkpoint, val_frames,
@@ -489,7 +498,8 @@ def test_demo_online_on_a_webcam(tools, checkpoint, val_frames, tmp_path):
 def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
                                            tmp_path):
     """A folder of videos: each in turn, one output each; offline the
-    detections equal the online JSON Lines' (without track ids)."""
+    detections equal the online JSON Lines' (with their track ids: one
+    tracker, issue 73)."""
     demo = _demo_module(tools)
     videos = tmp_path / 'videos'
     videos.mkdir()
@@ -513,13 +523,8 @@ def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
         with open(on['jsonl']) as f:
             lines = [json.loads(line) for line in f]
         dets = [
-            dict(
-                frame=line['frame'],
-                time=line['time'],
-                **{
-                    k: v
-                    for k, v in p.items() if k != 'track_id'
-                }) for line in lines for p in line['persons']
+            dict(frame=line['frame'], time=line['time'], **p) for line in lines
+            for p in line['persons']
         ]
         assert dets == off['detections']
 
@@ -532,7 +537,9 @@ def test_offline_online_and_inferencer_write_the_same_persons(
     persons without an action (before, the offline demo dropped them and
     the online runner and the Inferencer wrote them). The offline demo,
     the online runner and the Inferencer write the same persons (boxes,
-    scores, actions) on every keyframe, and say how many."""
+    scores, actions) on every keyframe, and say how many. Issue 73: with
+    the same track ids (one tracker; before, the online runner's greedy
+    tracker gave ids and the others none)."""
     from stmixer_mm.apis import STMixerInferencer
     demo = _demo_module(tools)
     folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
@@ -547,13 +554,8 @@ def test_offline_online_and_inferencer_write_the_same_persons(
     with open(on['jsonl']) as f:
         lines = [json.loads(line) for line in f]
     online = [
-        dict(
-            frame=line['frame'],
-            time=line['time'],
-            **{
-                k: v
-                for k, v in p.items() if k != 'track_id'
-            }) for line in lines for p in line['persons']
+        dict(frame=line['frame'], time=line['time'], **p) for line in lines
+        for p in line['persons']
     ]
     assert online == off['detections']
     pred = STMixerInferencer(
@@ -577,6 +579,55 @@ def test_offline_online_and_inferencer_write_the_same_persons(
                'action scoring at least score_thr=0.05')
     assert off['summary'] == on['summary'] == summary
     assert capsys.readouterr().out.count(summary) == 2
+
+
+def test_offline_online_and_inferencer_give_the_same_track_ids(
+        tools, checkpoint, tmp_path):
+    """Issue 73: the tracker is the config's (``tracker=dict(type=...)``,
+    here mmdet's ByteTracker through --cfg-options) for the offline demo,
+    the online runner and the Inferencer: the same video and thresholds
+    give the same track id to every person (before: only the online
+    runner gave ids, from its own tracker; the offline --tubes linking
+    numbered its tubes otherwise). --max-lost applies offline too."""
+    from stmixer_mm.apis import STMixerInferencer
+    demo = _demo_module(tools)
+    folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
+    args = [
+        folder, tools.TINY_CFG, checkpoint, '--stride', '4', '--fps', '8',
+        '--person-thr', '0.8', '--score-thr', '0.05', '--no-progress',
+        '--max-lost', '1', '--cfg-options', 'tracker.type=ByteTracker'
+    ]
+    off = demo.run(demo.parse_args(args + ['--out-dir', str(tmp_path / 'a')]))
+    on = demo.run(
+        demo.parse_args(
+            args + ['--out-dir', str(tmp_path / 'b'), '--online']))
+    with open(on['jsonl']) as f:
+        online = [(line['frame'], p['track_id'], p['bbox'])
+                  for line in map(json.loads, f) for p in line['persons']]
+    with open(off['json']) as f:
+        saved = json.load(f)
+    assert saved['tracker'] == dict(type='ByteTracker', max_lost=1)
+    offline = [(d['frame'], d['track_id'], d['bbox'])
+               for d in saved['detections']]
+    pred = STMixerInferencer(
+        tools.TINY_CFG,
+        checkpoint,
+        person_thr=0.8,
+        cfg_options={
+            'tracker.type': 'ByteTracker',
+            'tracker.max_lost': 1
+        })(folder, stride=4, fps=8, score_thr=0.05)['predictions'][0]
+    inferred = [(k['frame'], p['track_id'], p['bbox'])
+                for k in pred['keyframes'] for p in k['persons']]
+    assert offline == online == inferred
+    # tracks that continue over keyframes, and persons removed by
+    # --person-thr 0.8 on some keyframes (6 keyframes x 10 queries)
+    ids = [i for _, i, _ in offline]
+    assert len(offline) < 6 * 10 and 1 < len(set(ids)) < len(ids)
+    with open(on['tracks']) as f:
+        tracks = json.load(f)
+    assert tracks['tracker'] == dict(type='ByteTracker', max_lost=1)
+    assert sorted(t['track_id'] for t in tracks['tracks']) == sorted(set(ids))
 
 
 def test_demo_online_arguments(tools, capsys):

@@ -315,7 +315,7 @@ def test_mim_finds_packaged_configs(installed, tmp_path):
     env, site, cwd, _ = installed
     proc = _run([
         MIM, 'train', 'stmixer_mm', QUICKSTART, '--gpus', '0', '--work-dir',
-        str(tmp_path / 'w'), '--cfg-options', 'train_cfg.max_epochs=0'
+        str(tmp_path / 'w'), '--cfg-options', 'train_cfg.max_epochs=1'
     ],
                 env,
                 cwd,

@@ -173,7 +173,7 @@ def test_resume_in_an_empty_work_dir_says_so(tools, tmp_path):
     work = tmp_path / 'empty'
     proc = tools.python_tool('train.py', tools.TINY_CFG, '--work-dir',
                              str(work), '--resume', '--no-validate',
-                             '--cfg-options', 'train_cfg.max_epochs=0')
+                             '--cfg-options', 'train_cfg.max_epochs=1')
     out = proc.stdout + proc.stderr
     assert f'--resume: no checkpoint found in the work dir {work}' in out
     assert 'training starts from scratch' in out

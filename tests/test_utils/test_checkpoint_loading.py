@@ -103,6 +103,41 @@ def test_arbitrary_object_is_refused_and_does_not_run(tmp_path, how):
     assert not marker.exists()
 
 
+class _PrivateGetattr:
+    """Pickles as ``getattr(HistoryBuffer, '_set_default_statistics')``."""
+
+    def __reduce__(self):
+        from mmengine.logging.history_buffer import HistoryBuffer
+        return (getattr, (HistoryBuffer, '_set_default_statistics'))
+
+
+@pytest.mark.parametrize('held, refused', [
+    (lambda: np.array(['a', 1], dtype=object), 'numpy.dtypes.ObjectDType'),
+    (lambda: np.array(['ab']), 'numpy.dtypes.StrDType'),
+    (lambda: np.array(['2020-01-01'], 'datetime64[D]'),
+     'numpy.dtypes.DateTime64DType'),
+    (_PrivateGetattr, "getattr(HistoryBuffer, '_set_default_statistics')"),
+])
+@pytest.mark.parametrize('how', ['ours', 'mmengine'])
+def test_refusal_names_what_torch_refused(tmp_path, held, refused, how):
+    """A refusal that torch reports without a GLOBAL the file lists (a
+    class it cannot build, a refused call) names it, not the last line of
+    torch's text ("Check the documentation of torch.load ...")."""
+    path = str(tmp_path / 'held.pth')
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'x': held()}, path)
+    with pytest.raises(CheckpointFileError) as err:
+        if how == 'ours':
+            load_checkpoint_file(path)
+        else:
+            _load_checkpoint(path, map_location='cpu')
+    msg = str(err.value)
+    assert msg.startswith(f'{path} is a complete checkpoint, but safe '
+                          'loading refuses it: it holds '), msg
+    assert refused in msg and TRUST_ENV in msg, msg
+    assert 'Check the documentation' not in msg, msg
+    assert 'file an issue' not in msg and '\n' not in msg, msg
+
+
 def test_trust_opt_in_really_unpickles(tmp_path, monkeypatch):
     """The payload does run once the file is trusted (so the refusal above
     is what kept it from running)."""

@@ -215,7 +215,8 @@ def test_collect_env_lists_versions_and_fixes():
 @pytest.mark.slow
 def test_fixes_can_be_turned_off():
     """``STMIXER_MM_DISABLE_FIXES`` names the fixes not applied: with the
-    loader fix off, mmengine keeps its own local checkpoint loader."""
+    loader fix off, mmengine keeps its own local checkpoint loader; ``all``
+    imports on mmaction2's wheel too (the DRN stub is no switchable fix)."""
     import subprocess
     code = ('import stmixer_mm; from stmixer_mm.utils import compat; '
             'from mmengine.runner.checkpoint import CheckpointLoader as C; '
@@ -224,8 +225,6 @@ def test_fixes_can_be_turned_off():
     for off, checked in (('', True), ('mmengine-checked-local-loader', False),
                          ('all', False)):
         env = dict(os.environ, STMIXER_MM_DISABLE_FIXES=off)
-        if off == 'all' and compat._mmaction_drn_missing():
-            continue  # mmaction2's models (and so stmixer_mm) cannot import
         out = subprocess.run([sys.executable, '-c', code],
                              capture_output=True,
                              text=True,
@@ -233,3 +232,127 @@ def test_fixes_can_be_turned_off():
                              check=True).stdout
         assert out.strip().endswith(str(checked)), (off, out)
         assert ("'mmengine-checked-local-loader'" in out) is checked, out
+
+
+def test_drn_is_built_as_the_stub_says():
+    """``MODELS.build(dict(type='DRN'))`` (mmaction2's scope, or from
+    mmdet's as ``mmaction.DRN``): the stub's error, not a registry
+    KeyError."""
+    if 'mmaction2-missing-drn' not in compat.APPLIED_FIXES:
+        pytest.skip('mmaction2 installed with the drn folder: no stub used')
+    from mmaction.registry import MODELS
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.registry import DefaultScope
+    for registry, scope, name in ((MODELS, 'mmaction', 'DRN'),
+                                  (MMDET_MODELS, 'mmdet', 'mmaction.DRN')):
+        with DefaultScope.overwrite_default_scope(scope):
+            with pytest.raises(ImportError, match='localizers/drn'):
+                registry.build(dict(type=name))
+
+
+def _import_with(code='', **env):
+    """``import stmixer_mm`` (then ``code``) in a fresh interpreter with
+    these environment variables, as a user sets them."""
+    import subprocess
+    return subprocess.run([sys.executable, '-c', 'import stmixer_mm\n' + code],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS='1', **env))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('value, says', [
+    ('mmengine-checked-local-loadr',
+     'unknown fix name mmengine-checked-local-loadr; expected '),
+    ('mmaction2-ava-ap-numpy2, foo,bar', 'unknown fix names bar, foo; '),
+    ('mmaction2-missing-drn', 'mmaction2-missing-drn cannot be turned off'),
+])
+def test_disable_fixes_refuses_names_it_does_not_take(value, says):
+    """A misspelt name stops the import, naming it and the names taken
+    (not: every fix applied, silently)."""
+    proc = _import_with(STMIXER_MM_DISABLE_FIXES=value)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"ValueError: STMIXER_MM_DISABLE_FIXES={value!r}"), proc.stderr[-2000:]
+    assert says in last, last
+    for name in compat.SWITCHABLE_FIXES + ('all', ):
+        assert name in last, last
+
+
+_LOADS = r'''
+import argparse, sys, torch
+from mmengine.runner.checkpoint import CheckpointLoader
+from stmixer_mm.utils import compat
+torch.save({'state_dict': {}, 'ns': argparse.Namespace(a=1)}, sys.argv[1])
+ckpt = CheckpointLoader.load_checkpoint(sys.argv[1], map_location='cpu')
+print('FIXES=' + ','.join(compat.APPLIED_FIXES), 'LOADED', ckpt['ns'])
+'''
+
+
+@pytest.mark.slow
+def test_loader_fix_only_where_torch_refuses_by_default(tmp_path):
+    """Where ``torch.load``'s default unpickles in full (torch < 2.6, here
+    its default put back before the import), mmengine's loader is left as
+    it is: the fix is for the default that refuses."""
+    path = str(tmp_path / 'ns.pth')
+    code = ('import functools, sys, torch\n'
+            'torch.load = functools.partial(torch.load, weights_only=False)'
+            '\nimport stmixer_mm\n' + _LOADS)
+    import subprocess
+    proc = subprocess.run([sys.executable, '-c', code, path],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fixes = proc.stdout.split('FIXES=')[1].split()[0]
+    assert compat.LOADER_FIX not in fixes, proc.stdout
+    assert 'LOADED Namespace(a=1)' in proc.stdout
+    assert 'WARNING' not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_torch_force_no_weights_only_load_is_honoured(tmp_path):
+    """``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (torch's switch to full
+    unpickling by default): mmengine's loader reads as torch was told, and
+    a warning says so (it was overridden without a word)."""
+    path = str(tmp_path / 'ns.pth')
+    proc = _import_with(
+        _LOADS.replace('sys.argv[1]', repr(path)),
+        TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert 'LOADED Namespace(a=1)' in out
+    assert compat.LOADER_FIX not in out.split('FIXES=')[1].split()[0]
+    warnings = [ln for ln in out.splitlines() if 'WARNING' in ln]
+    assert len(warnings) == 1, out
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set' in warnings[0]
+    assert 'can run code' in warnings[0]
+
+
+def test_torch_force_no_weights_only_load_set_later(tmp_path, monkeypatch):
+    """The variable set after the import: the installed loader hands the
+    file to mmengine's own (full unpickling), warning once."""
+    import argparse
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
+    if compat.LOADER_FIX not in compat.APPLIED_FIXES:
+        pytest.skip("torch's default load does not refuse: no loader fix")
+    path = str(tmp_path / 'ns.pth')
+    torch.save({'state_dict': {}, 'ns': argparse.Namespace(a=1)}, path)
+    with pytest.raises(CheckpointFileError, match='argparse.Namespace'):
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    with _Records() as records:
+        for _ in range(2):
+            ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+            assert ckpt['ns'] == argparse.Namespace(a=1)
+    warned = [
+        r for r in records
+        if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set' in r.getMessage()
+    ]
+    assert len(warned) == 1 and warned[0].levelname == 'WARNING'

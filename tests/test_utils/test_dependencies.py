@@ -1,3 +1,5 @@
+import os.path as osp
+
 import pytest
 
 from stmixer_mm.testing import repo_root
@@ -191,3 +193,73 @@ def test_packaging_states_the_checked_ranges():
         assert '4.14.0' in _spec(install[dist])
         assert '5.0.0' not in _spec(install[dist])
     assert 'opencv-contrib-python' not in runtime
+
+
+def _without(monkeypatch, *modules):
+    """Make ``modules`` look uninstalled to :func:`deps.require_extra`."""
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        deps.importlib.util, 'find_spec', lambda name, *a: None
+        if name in modules else find_spec(name, *a))
+
+
+def test_a_missing_extra_names_the_pip_install(monkeypatch):
+    """Issue 73, item 1: an optional feature without its extra stops with
+    the feature, the missing modules and the extra to install; the pre-run
+    check names the config setting."""
+    from stmixer_mm.utils.setting_types import ConfigSettingError
+    from stmixer_mm.utils.settings import check_config
+    _without(monkeypatch, 'decord', 'trackeval', 'onnxruntime')
+    with pytest.raises(deps.MissingExtraError) as e:
+        deps.require_extra('onnx', 'the ONNX export', ('onnx', 'onnxruntime'))
+    assert str(e.value) == ('the ONNX export needs onnxruntime, which is not '
+                            'installed: pip install "stmixer_mm[onnx]"')
+    deps.require_extra('onnx', 'the ONNX export', ('onnx', ))  # installed
+    pipeline = [dict(type='mmaction.DecordInit'), dict(type='DecordDecode')]
+    cfg = dict(
+        train_dataloader=dict(dataset=dict(pipeline=pipeline)),
+        val_evaluator=dict(
+            type='TubeMetric', protocol='ucf_jhmdb', trackeval_score_thr=None))
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'^train_dataloader\.dataset'
+            r'\.pipeline\[0\]\.type=DecordInit needs '
+            r'decord, .*"stmixer_mm\[multisports\]"'):
+        check_config(cfg)
+    del pipeline[:]
+    check_config(cfg)  # trackeval_score_thr not set: trackeval not needed
+    cfg['val_evaluator']['trackeval_score_thr'] = 0.5
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'^val_evaluator\.trackeval_score_thr needs trackeval'):
+        check_config(cfg)
+
+
+def test_every_extra_is_declared_with_the_tests_pins():
+    """setup.py's extras are the features of ``EXTRAS``, read from
+    requirements/<extra>.txt, which name each module's distribution; the
+    tests install the same pins (requirements/tests.txt)."""
+    repo = repo_root()
+    with open(osp.join(repo, 'setup.py')) as f:
+        setup = f.read()
+    with open(osp.join(repo, 'requirements', 'tests.txt')) as f:
+        tests = f.read()
+    for extra, modules in deps.EXTRAS.items():
+        assert f"'{extra}': read_requirements('{extra}')" in setup, extra
+        names = [
+            line.split('==')[0]
+            for line in _lines(osp.join(repo, 'requirements', f'{extra}.txt'))
+        ]
+        assert sorted(names) == sorted(modules), extra
+        assert extra == 'multisports' or f'-r {extra}.txt' in tests, extra
+    for extra, _ in deps.TYPE_EXTRAS.values():
+        assert extra in deps.EXTRAS
+
+
+def _lines(path):
+    with open(path) as f:
+        return [
+            line.split('#')[0].strip() for line in f
+            if line.split('#')[0].strip()
+        ]

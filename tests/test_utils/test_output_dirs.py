@@ -63,3 +63,38 @@ def test_manifest_checked_before_anything_is_deleted(tmp_path):
     os.remove(out / MANIFEST)
     with pytest.raises(FileExistsError, match='it holds a.txt, b.txt'):
         remove_generated(str(out))
+
+
+def test_claims_left_by_a_failed_run_are_removed_at_exit(tmp_path):
+    """Issue 74: the empty claims of a run that failed are removed when it
+    exits (``release_unfilled_claims`` runs at exit), so they block no next
+    run; a claim filled (in place or renamed over) or settled is kept."""
+    from stmixer_mm.apis.video_io import JsonlWriter
+    from stmixer_mm.utils.output_files import (OutputFiles, claim_output,
+                                               release_unfilled_claims)
+    left, filled = str(tmp_path / 'left.json'), str(tmp_path / 'filled.jpg')
+    claim_output(left)
+    claim_output(filled)
+    with open(filled, 'w') as f:  # written in place
+        f.write('x')
+    out = OutputFiles(dict(csv=str(tmp_path / 'a.csv')))
+    with out.open('csv') as f:  # renamed over the claim
+        f.write('')
+    JsonlWriter(str(tmp_path / 'empty.jsonl')).close()  # complete, 0 lines
+    assert release_unfilled_claims() == [left]
+    assert sorted(
+        os.listdir(tmp_path)) == ['a.csv', 'empty.jsonl', 'filled.jpg']
+    assert release_unfilled_claims() == []
+
+
+@pytest.mark.parametrize('error', [RuntimeError, KeyboardInterrupt])
+def test_output_files_in_a_with_block_release_on_any_error(tmp_path, error):
+    from stmixer_mm.utils.output_files import OutputFiles
+    paths = dict(a=str(tmp_path / 'a.json'), b=str(tmp_path / 'b.csv'))
+    with pytest.raises(error):
+        with OutputFiles(paths) as out:
+            with out.open('a') as f:
+                f.write('{}')
+            assert sorted(os.listdir(tmp_path)) == ['a.json', 'b.csv']
+            raise error()
+    assert os.listdir(tmp_path) == ['a.json']  # complete: kept

@@ -11,6 +11,7 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 from stmixer_mm.utils.json_logs import curve, find_log, load_log, train_time
+from stmixer_mm.utils.output_files import OutputFileError, check_output_file
 
 
 def plot_curve(args) -> str:
@@ -85,6 +86,11 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 def main(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
     if args.task == 'plot_curve':
+        try:  # before the logs are read, not a traceback after the plot
+            if args.out:
+                check_output_file(args.out, '--out')
+        except OutputFileError as e:
+            raise SystemExit(f'error: {e}') from None
         return plot_curve(args)
     return cal_train_time(args)
 

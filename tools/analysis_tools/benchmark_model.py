@@ -9,12 +9,12 @@ import argparse
 import os.path as osp
 
 import torch
-from mmengine.config import DictAction
 
 from stmixer_mm.benchmarks.common import (add_arguments, configs_and_devices,
                                           select_dtypes)
 from stmixer_mm.benchmarks.model import (benchmark_config, benchmark_table,
                                          benchmark_vs_official)
+from stmixer_mm.cli import add_cfg_options
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
@@ -50,7 +50,7 @@ def parse_args(argv=None):
         '--onnx',
         action='store_true',
         help='also time ONNX Runtime (CPU) on the same clips')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(p)
     table = p.add_argument_group('table mode')
     table.add_argument(
         '--official',

@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence
 from mmengine.config import Config
 
 from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization.dataset_browser import browse
 
 
@@ -44,6 +45,11 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     args = parse_args(argv)
+    try:  # before the data set is built
+        if args.output_dir is not None:
+            prepare_out_dir(args.output_dir, create=False, flag='--output-dir')
+    except OutputFileError as e:
+        raise SystemExit(f'error: {e}') from None
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

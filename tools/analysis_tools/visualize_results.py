@@ -14,6 +14,7 @@ from mmengine.fileio import load
 import stmixer_mm  # noqa: F401
 from stmixer_mm.cli.demo import unit_float
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization import plot_training_curves
 # (tools/test.py draws the same grid in its summary)
 from stmixer_mm.visualization.prediction_grid import (DEFAULT_NUM_IMAGES,
@@ -44,6 +45,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:  # before the predictions are read and drawn
+        prepare_out_dir(args.out_dir, create=False)
+    except OutputFileError as e:
+        raise SystemExit(f'error: {e}') from None
     cfg = Config.fromfile(args.config)
     written = []
     if args.work_dir:

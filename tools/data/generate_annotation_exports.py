@@ -9,6 +9,7 @@ import argparse
 import time
 
 from stmixer_mm.data_gen.exports import generate_annotation_exports
+from stmixer_mm.utils.output_files import OutputFileError
 
 
 def parse_args(argv=None):
@@ -24,12 +25,15 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    paths = generate_annotation_exports(
-        args.out_dir,
-        num_videos=args.num_videos,
-        seconds=args.seconds,
-        fps=args.fps,
-        seed=args.seed)
+    try:
+        paths = generate_annotation_exports(
+            args.out_dir,
+            num_videos=args.num_videos,
+            seconds=args.seconds,
+            fps=args.fps,
+            seed=args.seed)
+    except (FileExistsError, OutputFileError) as e:
+        raise SystemExit(f'error: {e}') from None
     for key, path in paths.items():
         print(f'{key}: {path}')
     print(f'done in {time.time() - start:.1f} s')

@@ -6,6 +6,13 @@ training budget (projects/track_queries/README.md)::
         --data-dir data/tubes_seed0 --out work_dirs/tracking/seed0.json
     python tools/experiments/benchmark_tracking.py \
         --aggregate work_dirs/tracking/seed*.json
+
+``--trackers`` scores the demo's person trackers (docs/en/online.md) on the
+keyframe detector's detections instead::
+
+    python tools/experiments/benchmark_tracking.py --seed 0 \
+        --data-dir data/tubes_seed0 --trackers GreedyTracker,ByteTracker \
+        --linking-checkpoint work_dirs/benchmark_tracking/linking/epoch_6.pth
 """
 import argparse
 import json
@@ -17,13 +24,17 @@ import time
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.benchmarks.common import write_json
-from stmixer_mm.benchmarks.tubes import for_testing, subset_gt, use_tube_set
+from stmixer_mm.benchmarks.tubes import (for_testing, load_predictions,
+                                         subset_gt, tracker_metrics,
+                                         use_tube_set)
+from stmixer_mm.cli import CfgOptionsAction
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.utils.settings import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -89,11 +100,27 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         default={},
         help='override settings of the trained and tested variants\' '
         'configs (key=value, as tools/train.py), e.g. a longer schedule or '
         'a lever of docs/en/tubelets.md; they are kept in the --out json')
+    parser.add_argument(
+        '--trackers',
+        help='score these person trackers of the demo instead (comma-'
+        'separated types, or a JSON list of tracker dicts) on the linking '
+        "model's detections (--linking-checkpoint, else trained): "
+        'identity switches, HOTA, ... of the persons at --person-thr on '
+        'keyframes every --keyframe-strides frames')
+    parser.add_argument(
+        '--keyframe-strides',
+        default='1,4',
+        help='--trackers: frames between keyframes (comma-separated)')
+    parser.add_argument(
+        '--person-thr',
+        type=float,
+        help="--trackers: persons tracked (default: the config's "
+        'test_cfg.person_threshold, as the demo)')
     parser.add_argument('--out', help='write the results here (json)')
     parser.add_argument(
         '--aggregate',
@@ -112,6 +139,14 @@ def parse_args(argv=None):
     bad = sorted(set(args.variants) - set(CONFIGS))
     if bad:
         parser.error(f'unknown --variants {bad}; choose from {list(CONFIGS)}')
+    if args.trackers:
+        text = args.trackers.strip()
+        args.trackers = json.loads(text) if text.startswith('[') else [
+            dict(type=t) for t in text.split(',') if t
+        ]
+        args.keyframe_strides = [
+            int(s) for s in args.keyframe_strides.split(',') if s
+        ]
     return args
 
 
@@ -182,6 +217,66 @@ def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
         metrics=metrics,
         seconds=time.time() - t0,
         frames=len(runner.test_dataloader.dataset))
+
+
+def score_trackers(args, sets: dict) -> dict:
+    """The trackers of ``--trackers`` on the linking model's detections of
+    each set, at each keyframe stride: ``{set: [row, ...]}``."""
+    checkpoint = args.linking_checkpoint
+    if checkpoint is None:
+        std, ann = sets['standard']
+        checkpoint = train(args, 'linking', std, ann)['checkpoint']
+    cfg = variant_config(args, 'linking')
+    person_thr = args.person_thr
+    if person_thr is None:
+        person_thr = cfg.model.test_cfg.rcnn.person_threshold
+    out = dict(checkpoint=checkpoint, person_thr=person_thr)
+    for name, (paths, ann) in sets.items():
+        dump = osp.join(args.work_dir, 'trackers', f'{name}_dets.pkl')
+        cfg = variant_config(args, 'linking')
+        use_tube_set(cfg, paths, paths['tube_gt'])
+        cfg.test_dataloader.dataset.ann_file = ann
+        cfg.test_evaluator = [dict(type='DumpResults', out_file_path=dump)]
+        for_testing(cfg, checkpoint)
+        cfg.work_dir = osp.join(args.work_dir, 'trackers', name)
+        Runner.from_cfg(cfg).test()
+        predictions = load_predictions(dump)
+        gt = load_pickle(ann, 'numpy', 'ACT ground-truth file')
+        videos = list(gt['test_videos'][0])
+        rows = []
+        for tracker in args.trackers:
+            for stride in args.keyframe_strides:
+                t0 = time.time()
+                metrics = tracker_metrics(predictions, gt, videos, tracker,
+                                          person_thr, stride)
+                rows.append(
+                    dict(
+                        tracker=tracker,
+                        stride=stride,
+                        seconds=time.time() - t0,
+                        **metrics))
+        out[name] = rows
+    return out
+
+
+def print_tracker_table(results: dict) -> None:
+    keys = ('IDSW/gt', 'Frag/gt', 'coverage', 'HOTA', 'AssA', 'IDF1', 'tracks',
+            'gt_tracks')
+    print(f"persons >= {results['person_thr']}, {results['checkpoint']}")
+    print('| set | tracker | keyframe stride | ' + ' | '.join(keys) + ' |')
+    print('|' + ' --- |' * (len(keys) + 3))
+    for name in ('standard', 'crossing'):
+        for r in results[name]:
+            cells = [
+                f'{r[k]:.2f}' if k in ('IDSW/gt', 'Frag/gt') else
+                f'{r[k]:.1f}' if isinstance(r[k], float) else str(r[k])
+                for k in keys
+            ]
+            t = ', '.join(f'{k}={v}' for k, v in r['tracker'].items()
+                          if k != 'type')
+            label = r['tracker']['type'] + (f' ({t})' if t else '')
+            print(f"| {name} | {label} | {r['stride']} | " +
+                  ' | '.join(cells) + ' |')
 
 
 def measure_variant(args, variant: str) -> dict:
@@ -321,6 +416,12 @@ def main(argv=None):
                   subset_gt(cross['tube_gt'], args.crossing_videos,
                             osp.join(args.work_dir, 'crossing_test_GT.pkl'))))
     results = dict(variants={}, args=vars(args))
+    if args.trackers:
+        results['trackers'] = score_trackers(args, sets)
+        print_tracker_table(results['trackers'])
+        if args.out:
+            write_json(args.out, results, default=float)
+        return
     for v in args.variants:
         out = {}
         checkpoint = getattr(args, f'{v}_checkpoint')

@@ -12,6 +12,8 @@ from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
 from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
+                                           prepare_out_dir)
 
 
 def parse_args(argv=None):
@@ -35,6 +37,11 @@ def main(argv=None) -> Config:
             raise ValueError(f'--save-path must end with .py, got '
                              f'{args.save_path}')
         save = osp.abspath(args.save_path)
+        try:
+            check_output_file(save, '--save-path')
+            prepare_out_dir(osp.dirname(save), flag='--save-path')
+        except OutputFileError as e:
+            raise SystemExit(f'error: {e}') from None
         cfg.dump(save)
         print(f'Config saved to {save}')
     return cfg

@@ -5,7 +5,7 @@
 # own score (docs/en/tube_protocols.md).
 #
 # Frames are decoded from the videos (mmaction2's MultiSports layout) with
-# decord (`pip install decord`); with frames extracted to
+# decord (`pip install "stmixer_mm[multisports]"`); with frames extracted to
 # rawframes/<video>/%05d.jpg use RawFrameDecode, use_frames=True,
 # start_index=1 instead. Training keyframes: every 4th annotated frame
 # (MultiSports has ~900k annotated training frames); testing: every frame.

@@ -38,6 +38,10 @@ def resolve_model_name(name: str,
         name (str): an entry's ``Name`` or ``Alias``, any case (as mmengine).
         root (str, optional): ``model-index.yml``'s dir (:func:`models_dir`).
 
+    Returns:
+        tuple[str, str | None]: The config's path (under ``root``) and the
+        entry's ``Weights`` (the first of a list; None where it has none).
+
     Raises:
         ValueError: no entry has that name (the closest names listed).
     """
@@ -67,9 +71,30 @@ def resolve_model_name(name: str,
 
 def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
                   cfg_options: Optional[dict], who: str) -> tuple:
-    """``(config, weights, given detector or None, cfg_options)`` of an
-    Inferencer's ``model``: a built detector (``weights`` etc. refused), a
-    config or a metafile model name (given weights win over its own)."""
+    """Resolve what an Inferencer's ``model`` argument names.
+
+    Args:
+        model (str | Config | nn.Module): A config file or object, a
+            metafile model name (:func:`resolve_model_name`), or a built
+            detector with ``model.cfg``.
+        weights (str, optional): Checkpoint; given, it wins over a
+            metafile entry's ``Weights``.
+        person_thr (float, optional): Sets
+            ``model.test_cfg.rcnn.person_threshold``, in [0, 1].
+        cfg_options (dict, optional): Overrides merged into the config.
+        who (str): The caller's name, starting the error messages.
+
+    Returns:
+        tuple: ``(config, weights, detector, cfg_options)``: the config
+        (``Config``), the weights (str or None), the given detector (or
+        None) and the overrides to build with (``person_thr`` among
+        them).
+
+    Raises:
+        ValueError: A built detector with ``weights`` / ``person_thr`` /
+            ``cfg_options`` (set when it is built) or without ``cfg``;
+            an unknown model name.
+    """
     given = None
     cfg_options = dict(cfg_options or {})
     if person_thr is not None:

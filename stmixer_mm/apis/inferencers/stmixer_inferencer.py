@@ -20,6 +20,7 @@ from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
                          clip_keyframe_from_cfg, clip_sampling_from_cfg,
                          inference_clips, inference_detector, init_detector,
                          tubelet_offsets)
+from ..online.tracking import build_tracker, track_result, tracker_settings
 from ..results import (KeyframeResult, ResultFormatter, ResultWriter,
                        inferencer_output_dirs, inferencer_output_names,
                        inferencer_output_paths)
@@ -50,8 +51,13 @@ class STMixerInferencer(BaseInferencer):
         show_progress (bool): a progress bar over the keyframes.
         cfg_options (dict, optional): overrides merged into the config.
 
+    The config's ``tracker=dict(type=...)`` (default
+    :data:`~stmixer_mm.apis.online.tracking.DEFAULT_TRACKER`) gives every
+    person a track id, as the demo does offline and online.
+
     Raises:
         LabelMapError: the names do not fit the model's action columns.
+        ValueError: the config's ``tracker`` is not one (naming it).
     """
 
     preprocess_kwargs: set = {'stride', 'fps'}
@@ -91,6 +97,9 @@ class STMixerInferencer(BaseInferencer):
         self.person_thr = float(self.cfg.model.test_cfg.rcnn.person_threshold)
         self.tubelet_offsets = tubelet_offsets(self.model, self.clip_len,
                                                self.frame_interval)
+        self.tracker_cfg = tracker_settings(
+            self.cfg.get('tracker'), who='config tracker')
+        build_tracker(self.tracker_cfg, who='config tracker')  # checked
 
     def _init_model(self,
                     cfg,
@@ -127,7 +136,22 @@ class STMixerInferencer(BaseInferencer):
              video,
              fps: Optional[float] = None,
              **kwargs) -> FrameSource:
-        """The source of one entry of :meth:`_inputs_to_list`."""
+        """Open the source of one entry of :meth:`_inputs_to_list`.
+
+        Args:
+            video (str | int | np.ndarray | list | FrameSource): A video
+                file, frame folder, webcam index or URL; frames (an
+                array of shape (T, H, W, 3) or a list of (H, W, 3), RGB
+                uint8); or a ``FrameSource`` (returned as is).
+            fps (float, optional): Frame rate of a frame folder / frames
+                (else 30, warned) or overriding a video's; cannot change a
+                ``FrameSource``'s. Defaults to None.
+            **kwargs: ``realtime`` / ``capture_factory`` of
+                :func:`~stmixer_mm.apis.video_io.open_source`.
+
+        Returns:
+            FrameSource: The video's frames.
+        """
         return open_video(video, fps, who='STMixerInferencer', **kwargs)
 
     def preprocess(
@@ -140,9 +164,21 @@ class STMixerInferencer(BaseInferencer):
     ) -> Iterator[Tuple[dict, List[np.ndarray]]]:
         """Stream a source into keyframe clips, one at a time.
 
+        Args:
+            inputs (FrameSource): The video's frames.
+            batch_size (int): Clips per forward pass; only checked here
+                (:meth:`iter_results` batches). Defaults to 1.
+            stride (int): Frames between two keyframes. Defaults to 8.
+            fps (float, optional): Only checked (the source is timed when
+                it is opened). Defaults to None.
+            keep_images (bool): Also give the keyframe's image. Defaults
+                to False.
+
         Yields:
             tuple[dict, list[np.ndarray]]: ``dict(frame, time[, image])``
-            (the keyframe image with ``keep_images``) and the clip.
+            (0-based keyframe, its time in seconds, with ``keep_images``
+            its RGB image (H, W, 3)) and the clip (``clip_len`` RGB uint8
+            frames, each (H, W, 3)).
         """
         check_fps(fps)  # the source is timed when it is opened
         check_batch_size(self.model, batch_size)
@@ -162,8 +198,22 @@ class STMixerInferencer(BaseInferencer):
                 frame: Optional[int] = None,
                 video: Optional[str] = None,
                 **kwargs):
-        """The ``ActionDataSample`` of one clip; ``frame`` and ``video`` go
-        to its metainfo as ``timestamp`` / ``video_id`` (for track queries)."""
+        """Detect in one clip (:func:`~stmixer_mm.apis.inference_detector`).
+
+        Args:
+            inputs (list[np.ndarray]): ``clip_len`` RGB uint8 frames, each
+                (H, W, 3).
+            frame (int, optional): The keyframe, set as the ``timestamp``
+                metainfo (read by a model with track queries). Defaults to
+                None.
+            video (str, optional): The source's name, set as
+                ``video_id``. Defaults to None.
+            **kwargs: Unused.
+
+        Returns:
+            ActionDataSample: ``pred_instances.bboxes`` (n, 4) normalised
+            xyxy, ``scores`` (n, C) and ``person_scores`` (n, ).
+        """
         return inference_detector(
             self.model,
             inputs,
@@ -179,8 +229,24 @@ class STMixerInferencer(BaseInferencer):
             batch_size: int = 1,
             keep_images: bool = False
     ) -> Iterator[Tuple[KeyframeResult, dict]]:
-        """Detect while ``video`` (an input or a ``FrameSource``) is read;
-        yields ``(KeyframeResult, dict(frame, time[, image]))``."""
+        """Detect keyframe after keyframe while the video is read.
+
+        Args:
+            video (str | int | np.ndarray | list | FrameSource): One entry
+                of :meth:`_inputs_to_list` (opened by :meth:`open`) or a
+                ``FrameSource``.
+            stride (int): Frames between two keyframes. Defaults to 8.
+            fps (float, optional): As :meth:`open`. Defaults to None.
+            batch_size (int): Clips per forward pass (a model with track
+                queries takes 1); same results as 1. Defaults to 1.
+            keep_images (bool): Also give each keyframe's image. Defaults
+                to False.
+
+        Yields:
+            tuple[KeyframeResult, dict]: Each keyframe's detections (boxes
+            in pixels of the frame, every person the model returned) and
+            ``dict(frame, time[, image])`` as :meth:`preprocess` gives it.
+        """
         source = video if isinstance(video, FrameSource) else self.open(
             video, fps=fps)
         self.reset_tracks()
@@ -223,7 +289,19 @@ class STMixerInferencer(BaseInferencer):
                      frame: int = 0,
                      time: float = 0.0,
                      video: Optional[str] = None) -> KeyframeResult:
-        """Detect on one clip around keyframe ``frame``; boxes in pixels."""
+        """Detect in one clip around a keyframe.
+
+        Args:
+            clip (Sequence[np.ndarray]): ``clip_len`` RGB uint8 frames,
+                each (H, W, 3).
+            frame (int): 0-based keyframe. Defaults to 0.
+            time (float): Keyframe time in seconds. Defaults to 0.0.
+            video (str, optional): The source's name (``video_id``).
+                Defaults to None.
+
+        Returns:
+            KeyframeResult: Boxes in pixels of the clip's frames.
+        """
         return KeyframeResult.from_sample(
             self.forward(clip, frame, video), frame, time, clip[0].shape[:2],
             self.tubelet_offsets)
@@ -235,7 +313,26 @@ class STMixerInferencer(BaseInferencer):
              pred_score_thr: float = 0.3,
              topk: int = 3,
              writer: Optional[ResultWriter] = None) -> np.ndarray:
-        """The keyframe ``image`` drawn as the demo does (into ``writer``)."""
+        """Draw a keyframe's persons in the demo's style
+        (:func:`~stmixer_mm.visualization.draw_tracks`).
+
+        Args:
+            result (KeyframeResult): The keyframe's detections (each
+                person drawn).
+            image (np.ndarray): The keyframe, RGB uint8 (H, W, 3).
+            draw_pred (bool): Draw the persons; False: the frame only.
+                Defaults to True.
+            pred_score_thr (float): Actions drawn score at least this.
+                Defaults to 0.3.
+            topk (int): Actions drawn per person, at most. Defaults to 3.
+            writer (ResultWriter, optional): Draws (its
+                ``min_short_side``) and appends the frame to its video.
+                Defaults to None.
+
+        Returns:
+            np.ndarray: The drawn RGB copy, scaled up where its short side
+            is below 360 (or the writer's ``min_short_side``).
+        """
         persons = ResultFormatter(self.label_names, pred_score_thr,
                                   topk).persons(result) if draw_pred else []
         return (writer.draw if writer is not None else draw_tracks)(
@@ -252,7 +349,27 @@ class STMixerInferencer(BaseInferencer):
                   pred_score_thr: float = 0.3,
                   topk: int = 3,
                   **kwargs) -> Optional[List[np.ndarray]]:
-        """Draw each keyframe with :meth:`draw` (RGB arrays)."""
+        """Draw each keyframe with :meth:`draw`.
+
+        Args:
+            inputs (list): The video (unused).
+            preds (list[KeyframeResult]): The keyframes' detections.
+            images (list[np.ndarray], optional): The keyframes' RGB
+                images, one per entry of ``preds``. Defaults to None.
+            return_vis (bool): Return the drawn keyframes. Defaults to
+                False.
+            show (bool): Show them in a window. Defaults to False.
+            wait_time (float): Seconds each is shown (at least 1 ms).
+                Defaults to 0.
+            draw_pred (bool): As :meth:`draw`. Defaults to True.
+            pred_score_thr (float): As :meth:`draw`. Defaults to 0.3.
+            topk (int): As :meth:`draw`. Defaults to 3.
+            **kwargs: Unused.
+
+        Returns:
+            list[np.ndarray] | None: The drawn RGB keyframes with
+            ``return_vis``, else None.
+        """
         if not (return_vis or show):
             return None
         drawn = [
@@ -274,8 +391,34 @@ class STMixerInferencer(BaseInferencer):
                     source: Optional[FrameSource] = None,
                     outputs: Optional[ResultWriter] = None,
                     **kwargs) -> dict:
-        """One video's prediction dict (saved to ``outputs``' ``'pred'``),
-        or with ``return_datasample`` its ``ActionDataSample`` list."""
+        """Format one video's prediction.
+
+        Args:
+            preds (list[KeyframeResult]): The keyframes' kept persons.
+            visualization (list[np.ndarray], optional): From
+                :meth:`visualize`, passed through. Defaults to None.
+            return_datasample (bool): Give the ``ActionDataSample`` list
+                (metainfo ``frame``, ``time`` set) instead of the dict.
+                Defaults to False.
+            score_thr (float): Actions listed score at least this.
+                Defaults to 0.3.
+            topk (int): Actions listed per person, at most. Defaults to 3.
+            print_result (bool): Print the prediction. Defaults to False.
+            source (FrameSource, optional): The counting source read
+                (``name``, ``fps``, ``frame_size``, ``num_read``).
+                Defaults to None.
+            outputs (ResultWriter, optional): Its ``'pred'`` path, if
+                any, gets the prediction dict as JSON (also with
+                ``return_datasample``). Defaults to None.
+            **kwargs: Unused.
+
+        Returns:
+            dict: ``predictions``: the dict of
+            :meth:`~stmixer_mm.apis.results.ResultFormatter.prediction`
+            (``input``, ``fps``, ``frame_size`` [w, h], ``num_frames``,
+            ``person_threshold``, ``keyframes``) or the
+            ``ActionDataSample`` list; ``visualization``: as given.
+        """
         save = outputs is not None and 'pred' in outputs.paths
         if not return_datasample or save:
             out = ResultFormatter(self.label_names, score_thr, topk,
@@ -298,10 +441,39 @@ class STMixerInferencer(BaseInferencer):
                  batch_size: int = 1,
                  out_dir: str = '',
                  **kwargs) -> dict:
-        """Detect in every video of ``inputs``; returns ``dict(predictions,
-        visualization)``, one entry per video. ``batch_size``: clips per
-        forward pass (same results as 1); the rest as DetInferencer's
-        (docs/en/online.md). An existing output is refused before reading."""
+        """Detect in every video of ``inputs``.
+
+        Args:
+            inputs (str | int | np.ndarray | list): A video file, frame
+                folder, folder of videos, webcam index / URL, an array
+                (T, H, W, 3) or a list of (H, W, 3) RGB uint8 frames, or a
+                list of such videos.
+            return_datasamples (bool): Predictions as ``ActionDataSample``
+                lists instead of dicts. Defaults to False.
+            batch_size (int): Clips per forward pass (same results as 1;
+                a model with track queries takes 1). Defaults to 1.
+            out_dir (str): As DetInferencer's: drawn keyframes to
+                ``<out_dir>/vis/<name>.mp4`` unless ``no_save_vis``,
+                predictions to ``<out_dir>/preds/<name>.json`` unless
+                ``no_save_pred`` (default True). Defaults to ``''``.
+            **kwargs: ``stride`` (8), ``fps`` (:meth:`open`);
+                ``return_vis``, ``show``, ``wait_time``, ``draw_pred``,
+                ``pred_score_thr`` (:meth:`visualize`), ``no_save_vis``,
+                ``vid_out_dir`` (overrides ``<out_dir>/vis``);
+                ``score_thr``, ``topk``, ``print_result``
+                (:meth:`postprocess`), ``no_save_pred``, ``pred_out_dir``
+                (overrides ``<out_dir>/preds``; given, it saves). Every
+                ``*_thr`` must be in [0, 1].
+
+        Returns:
+            dict: ``predictions``: one per video (:meth:`postprocess`);
+            ``visualization``: one list of drawn keyframes per video, or
+            None without ``return_vis`` / ``show``.
+
+        Raises:
+            OutputFileError: An output file exists (before the video is
+                read).
+        """
         pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
         for stage in (pre, fwd, vis, post):
             for name, value in stage.items():
@@ -353,10 +525,12 @@ class STMixerInferencer(BaseInferencer):
         preds, images = [], []
         fmt = ResultFormatter(self.label_names, post.get('score_thr', 0.3),
                               post.get('topk', 3), self.person_thr)
+        tracker = build_tracker(self.tracker_cfg, self.label_names)
         for result, meta in self.iter_results(
                 source, batch_size=batch_size, keep_images=keep or draw,
                 **pre):
             preds.append(fmt.keep(result))
+            track_result(tracker, preds[-1])
             if keep:
                 images.append(meta['image'])
             if draw:

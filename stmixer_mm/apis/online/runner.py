@@ -11,7 +11,7 @@ from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
 from ..video_io import (FrameSource, KeyframeClips, check_fps,
                         check_frame_count, open_source)
 from .stream_run import RunStats, StreamRun
-from .tracker import OnlineTubeTracker
+from .tracking import build_tracker, tracker_settings
 
 __all__ = ['OnlineRunner', 'display_available']
 
@@ -31,7 +31,16 @@ class OnlineRunner:
         show (bool): show the frames in a window (where a display exists).
         score_thr (float): list the actions scoring at least this.
         topk (int): actions per person.
-        link_iou, max_lost, max_shift: see :class:`OnlineTubeTracker`.
+        link_iou (float, optional): the greedy tracker's IoU with a
+            track's last box to continue it (:class:`OnlineTubeTracker`);
+            None: the tracker's.
+        max_lost (int, optional): keyframes a track may miss and still
+            continue; None: the tracker's.
+        max_shift (float, optional): the greedy tracker's reach of a lost
+            track, in box sizes; None: the tracker's.
+        tracker (dict, optional): ``dict(type=...)`` of
+            :func:`~.tracking.build_tracker`; None: the inferencer's
+            ``tracker_cfg`` (its config's ``tracker``).
         fps (float, optional): frame folders' rate (30) or a video's; output.
         max_frames (int, optional): stop after this many frames.
         progress (bool | stream): the terminal progress line (stderr).
@@ -54,9 +63,10 @@ class OnlineRunner:
                  show: bool = False,
                  score_thr: float = 0.3,
                  topk: int = 3,
-                 link_iou: float = 0.5,
-                 max_lost: int = 3,
-                 max_shift: float = 0.5,
+                 link_iou: Optional[float] = None,
+                 max_lost: Optional[int] = None,
+                 max_shift: Optional[float] = None,
+                 tracker: Optional[dict] = None,
                  fps: Optional[float] = None,
                  max_frames: Optional[int] = None,
                  progress: Union[bool, object] = True,
@@ -79,8 +89,14 @@ class OnlineRunner:
         self.score_thr = check_probability(score_thr,
                                            'OnlineRunner: score_thr')
         self.topk = topk
-        self.tracker_args = dict(
-            link_iou=link_iou, max_lost=max_lost, max_shift=max_shift)
+        self.tracker_cfg = tracker_settings(
+            getattr(inferencer, 'tracker_cfg', None)
+            if tracker is None else tracker,
+            'OnlineRunner: tracker',
+            link_iou=link_iou,
+            max_lost=max_lost,
+            max_shift=max_shift)
+        build_tracker(self.tracker_cfg, who='OnlineRunner: tracker')
         self.fps = check_fps(fps)
         self.max_frames = max_frames
         self.progress = progress
@@ -107,11 +123,18 @@ class OnlineRunner:
         """Process one source to its end, ``max_frames``, a stop or a signal.
 
         Args:
-            source: a spec (:func:`open_source`) or a source.
+            source (str | int | FrameSource): a spec (:func:`open_source`)
+                or a source.
             name (str, optional): output files' stem (default: the source's).
 
         Returns:
-            dict: final ``RunStats`` snapshot, outputs, counts and ``summary``.
+            dict: the final :meth:`RunStats.snapshot` (``frames_read``,
+            ``frames_written``, ``keyframes_done``, ..., lags in seconds),
+            ``name``, ``fps``, ``codec``, ``num_tracks``, ``end_reason``,
+            ``short_read``, ``summary``, the formatter's counts
+            (``keyframes``, ``persons``, ``persons_with_action``,
+            ``persons_removed``) and the output paths (``video``,
+            ``jsonl``, ``tracks``; none with ``out_dir`` None).
 
         Raises:
             OutputFileError: an output exists already or cannot be written.
@@ -131,8 +154,7 @@ class OnlineRunner:
             inf.frame_interval,
             self.stride,
             keyframe=getattr(inf, 'keyframe', 'centre'))
-        tracker = OnlineTubeTracker(
-            keep_finished=True, names=inf.label_names, **self.tracker_args)
+        tracker = build_tracker(self.tracker_cfg, inf.label_names, True)
         inf.reset_tracks()
         stats = RunStats()
         fps = self.fps or source.fps
@@ -185,8 +207,9 @@ class OnlineRunner:
                             fps=fps,
                             stride=self.stride,
                             realtime=self.realtime,
-                            link_iou=self.tracker_args['link_iou'],
-                            max_lost=self.tracker_args['max_lost'],
+                            link_iou=self.tracker_cfg.get('link_iou'),
+                            max_lost=self.tracker_cfg['max_lost'],
+                            tracker=self.tracker_cfg,
                             stats={
                                 k: v
                                 for k, v in result.items()

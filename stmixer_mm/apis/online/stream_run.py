@@ -11,6 +11,7 @@ from stmixer_mm.utils.output_files import OutputFileError
 from ..results import KeyframeDrawer, ResultFormatter, ResultWriter
 from ..video_io import FrameSource, KeyframeClips, ProgressLine
 from .tracker import OnlineTubeTracker
+from .tracking import track_result
 
 __all__ = ['StreamRun', 'RunStats']
 
@@ -56,8 +57,20 @@ class RunStats:
 
 
 class StreamRun:
-    """The threads of one :meth:`OnlineRunner.run` over ``source`` (closed
-    by the reader); ``errors``: the threads' exceptions, first first."""
+    """The threads of one :meth:`OnlineRunner.run` over ``source``.
+
+    Args:
+        runner (OnlineRunner): the settings, the stop event and the signal
+            that stopped the run (``runner.signum``).
+        source (FrameSource): the frames (closed by the reader).
+        buffer (KeyframeClips): the clip ring buffer.
+        tracker (OnlineTubeTracker): the track ids.
+        stats (RunStats): the counters.
+        out (ResultWriter): the JSON Lines file and the video.
+
+    Attributes:
+        errors (list): the exceptions of the threads, first first.
+    """
 
     def __init__(self, runner, source: FrameSource, buffer: KeyframeClips,
                  tracker: OnlineTubeTracker, stats: RunStats,
@@ -78,7 +91,15 @@ class StreamRun:
         self.errors = []
 
     def put(self, q, item) -> bool:
-        """Blocking put that gives up once the run is stopped."""
+        """Blocking put that gives up once the run is stopped.
+
+        Args:
+            q (queue.Queue): The queue.
+            item: What to put.
+
+        Returns:
+            bool: True when put, False when the run stopped first.
+        """
         while True:
             try:
                 q.put(item, timeout=0.1)
@@ -88,6 +109,18 @@ class StreamRun:
                     return False
 
     def submit(self, key, clip, t, wall, last=False) -> None:
+        """Hand a keyframe's clip to the model thread (realtime: skip it,
+        counted, while the model is busy).
+
+        Args:
+            key (int): 0-based keyframe.
+            clip (list[np.ndarray]): Its clip, RGB uint8 frames (H, W, 3).
+            t (float): The keyframe's stream time, in seconds.
+            wall (float): ``time.perf_counter()`` when it was read (or was
+                due, for a paced file); the lag is measured from it.
+            last (bool): A clamped clip after the end; never skipped.
+                Defaults to False.
+        """
         # realtime skips a keyframe the model has no time for, but not the
         # clamped clips after the end (``last``): nothing newer replaces them
         stats = self.stats
@@ -154,12 +187,7 @@ class StreamRun:
                 dt = time.perf_counter() - t0
                 res = self.fmt.keep(res)
                 del clip
-                ids = self.tracker.update(
-                    key,
-                    res.bboxes,
-                    res.person_scores,
-                    res.scores,
-                    track_ids=res.track_ids)
+                ids = track_result(self.tracker, res)
                 record = self.fmt.record(res, ids)
                 self.out.append(record)
                 lag = time.perf_counter() - wall

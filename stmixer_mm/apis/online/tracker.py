@@ -10,7 +10,16 @@ __all__ = ['OnlineTubeTracker', 'Track']
 
 
 class Track:
-    """One person's tube so far: id, last box, scores, action means."""
+    """One person's tube so far: id, last box, scores, action means.
+
+    Args:
+        track_id (int): The track's id.
+        box (np.ndarray): Its first box, shape (4, ), (x1, y1, x2, y2).
+        frame (int): The keyframe of that box.
+        score (float): Its person score.
+        actions (np.ndarray, optional): Its action scores, shape (C, );
+            None: no action means kept.
+    """
 
     __slots__ = ('track_id', 'box', 'first_frame', 'last_frame', 'length',
                  'score_sum', 'lost', 'action_sum')
@@ -25,6 +34,16 @@ class Track:
         self.add(box, frame, score, actions)
 
     def add(self, box, frame, score, actions) -> None:
+        """Continue the track at a keyframe (found again: ``lost`` = 0).
+
+        Args:
+            box (np.ndarray): The new last box, shape (4, ), (x1, y1, x2,
+                y2).
+            frame (int): Its keyframe.
+            score (float): Its person score, added to the mean.
+            actions (np.ndarray, optional): Its action scores, shape
+                (C, ), added to the means; None: not added.
+        """
         self.box = np.asarray(box, np.float64)
         self.last_frame = frame
         self.length += 1
@@ -120,6 +139,16 @@ class OnlineTubeTracker:
             action_scores (np.ndarray, optional): ``[n, C]``, mean per track.
             track_ids (np.ndarray, optional): a model's own ids (track
                 queries): no linking; tracks missed are lost as above.
+
+        Returns:
+            list[int]: The track id of each box, in order; a box that
+            continues no track starts one (a new id). With ``track_ids``:
+            those ids.
+
+        Raises:
+            ValueError: ``frame`` not after the last one, or ``boxes``,
+                ``person_scores`` / ``track_ids`` of other lengths, or
+                repeated ``track_ids``.
         """
         if self.last_frame is not None and frame <= self.last_frame:
             raise ValueError(f'keyframes must be ascending: got {frame} '

@@ -25,14 +25,20 @@ def _pixels(boxes, frame_hw: Tuple[int, int], shape) -> np.ndarray:
 class KeyframeResult:
     """The detections of one keyframe in pixels of the input frame.
 
-    Attributes:
+    Args:
         frame (int): 0-based keyframe.
         time (float): its timestamp (seconds).
         bboxes (np.ndarray): ``[n, 4]`` xyxy pixels.
         scores (np.ndarray): ``[n, C]`` action scores, column = label id.
         person_scores (np.ndarray): ``[n]``.
-        data_sample: the model's ``ActionDataSample``.
-        frame_hw (tuple, optional): ``(h, w)`` of the input frame.
+        data_sample (ActionDataSample, optional): the model's output; its
+            ``pred_instances`` (normalised boxes) give the masks,
+            tubelets, forecasts and track ids. Defaults to None.
+        frame_hw (tuple[int, int], optional): ``(h, w)`` of the input
+            frame, the size masks, tubelets and forecasts are given at.
+            Defaults to None.
+
+    Attributes:
         tubelet_frames (np.ndarray, optional): ``[T']`` 0-based frames of
             a tubelet model's boxes (:attr:`tubelet_bboxes`).
     """
@@ -156,9 +162,25 @@ class KeyframeResult:
             time: float,
             frame_hw: Tuple[int, int],
             tubelet_offsets: Optional[np.ndarray] = None) -> 'KeyframeResult':
-        """The result of an ``ActionDataSample`` (boxes scaled to
-        ``frame_hw``); ``tubelet_offsets``: output frames from ``frame``
-        (clamped at 0 as the clip is)."""
+        """The result of the model's output for one keyframe.
+
+        Args:
+            sample (ActionDataSample): reads ``pred_instances.bboxes``
+                ``[n, 4]`` (normalised xyxy), ``pred_instances.scores``
+                ``[n, C]`` and ``pred_instances.person_scores`` ``[n]``.
+            frame (int): 0-based keyframe.
+            time (float): its timestamp (seconds).
+            frame_hw (tuple[int, int]): ``(h, w)`` of the input frame; the
+                boxes are scaled to it.
+            tubelet_offsets (np.ndarray, optional): ``[T']`` output frames
+                of a tubelet model relative to ``frame``
+                (:func:`~stmixer_mm.apis.tubelet_offsets`); the frames are
+                clamped at 0 as the clip is. Defaults to None.
+
+        Returns:
+            KeyframeResult: boxes in pixels; ``tubelet_frames`` set with
+            ``tubelet_offsets``.
+        """
         pred = sample.pred_instances
         result = cls(frame, time, _pixels(pred.bboxes, frame_hw, (-1, 4)),
                      pred.scores.cpu().numpy(),
@@ -234,8 +256,23 @@ class ResultFormatter:
     def record(self,
                result: KeyframeResult,
                track_ids: Optional[Sequence[int]] = None) -> dict:
-        """JSON-ready ``dict(frame, time, persons)``: boxes rounded to 0.1
-        px, scores to 1e-4, ``track_ids`` (not the result's) first."""
+        """JSON-ready record of a keyframe (the JSON / JSON Lines entry).
+
+        Args:
+            result (KeyframeResult): the kept persons (:meth:`keep`).
+            track_ids (Sequence[int], optional): one id per person, put
+                first in its dict; the result's own ``track_ids`` are not
+                written. Defaults to None.
+
+        Returns:
+            dict: ``frame``, ``time`` (s, rounded to 1 ms) and ``persons``:
+            per person ``[track_id,] bbox`` (xyxy pixels, rounded to
+            0.1), ``person_score`` (to 1e-4), ``actions`` ``{name:
+            score}`` (:meth:`actions`) and, where the model gives them,
+            ``mask`` (COCO RLE at the frame size), ``tubelet``
+            (``frames``, ``boxes`` lists) and ``forecast`` (see
+            :meth:`persons`).
+        """
         persons = []
         for i, p in enumerate(self.persons(result)):
             p.pop('track_id', None)
@@ -256,7 +293,9 @@ class ResultFormatter:
 
     def persons(self, result: KeyframeResult) -> List[dict]:
         """``[dict(bbox, person_score, actions[, track_id][, mask (RLE)][,
-        tubelet][, forecast])]`` as ``draw_tracks`` takes them."""
+        tubelet][, forecast])]`` as ``draw_tracks`` takes them; a
+        ``forecast`` is a list of ``dict(horizon, frame, bbox, visible,
+        actions)``, one per horizon."""
         ids, rles = result.track_ids, result.mask_rles
         tubelets, forecast = result.tubelet_bboxes, result.forecast
         out = []
@@ -286,8 +325,20 @@ class ResultFormatter:
         return out
 
     def prediction(self, results: Sequence[KeyframeResult], source) -> dict:
-        """The Inferencer's ``dict(input, fps, frame_size [w, h], num_frames,
-        person_threshold, keyframes)`` (``source``: a counting source)."""
+        """One video's prediction, as the Inferencer gives it.
+
+        Args:
+            results (Sequence[KeyframeResult]): the keyframes' kept persons.
+            source (CountingSource): the source read; gives ``name``,
+                ``fps``, ``frame_size`` and ``num_read`` (None where it
+                lacks one).
+
+        Returns:
+            dict: ``input`` (the source's name), ``fps``, ``frame_size``
+            ``[w, h]``, ``num_frames``, ``person_threshold`` and
+            ``keyframes`` (a :meth:`record` per result, with its track
+            ids where the model gives them).
+        """
         return dict(
             input=getattr(source, 'name', None),
             fps=getattr(source, 'fps', None),

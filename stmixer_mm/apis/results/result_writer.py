@@ -21,9 +21,19 @@ __all__ = [
 
 
 def demo_output_names(inputs, spec):
-    """Output stems of the inputs of ``spec``: None for a single input;
-    else the stems, whole file names where stems clash (ignoring case, as
-    some file systems do)."""
+    """The output stem of each input of the demo's ``spec``.
+
+    Args:
+        inputs (list[str | int]): The inputs ``spec`` expands to
+            (:func:`~stmixer_mm.apis.video_io.expand_inputs`).
+        spec (str | int): The demo's input.
+
+    Returns:
+        list[str | None]: ``[None]`` (the source's own name) for a
+        single input; else the videos' stems, the whole file name for
+        those sharing a stem (ignoring case, as some file systems do),
+        every whole file name if that still leaves two the same.
+    """
     if len(inputs) == 1 and inputs[0] == spec:
         return [None]
     stems = [osp.splitext(osp.basename(v))[0] for v in inputs]
@@ -42,7 +52,21 @@ def demo_output_paths(out_dir: str,
                       online: bool = False,
                       tubes: bool = False,
                       write_video: bool = True) -> Dict[str, Optional[str]]:
-    """``{kind: path}`` of the outputs of ``name`` (None: not written)."""
+    """The demo's output paths of one input.
+
+    Args:
+        out_dir (str): Folder of the outputs.
+        name (str): Output stem.
+        online (bool): The online runner's outputs. Defaults to False.
+        tubes (bool): Offline: also the tubes file. Defaults to False.
+        write_video (bool): Online: also the video. Defaults to True.
+
+    Returns:
+        dict[str, str | None]: Offline ``video`` (``<name>_det.mp4``),
+        ``json`` (``_det.json``), ``csv`` (``_det.csv``), ``tubes``
+        (``_tubes.json``); online ``video``, ``jsonl`` (``_det.jsonl``),
+        ``tracks`` (``_tracks.json``). None: not written.
+    """
     stem = osp.join(out_dir, name)
     if online:
         return dict(
@@ -75,8 +99,21 @@ def inferencer_output_names(videos: list) -> List[str]:
 def inferencer_output_dirs(out_dir: str, vid_out_dir: str, no_save_vis: bool,
                            pred_out_dir: str,
                            no_save_pred: bool) -> Tuple[str, str]:
-    """The Inferencer's ``(vis, preds)`` folders (``''``: not saved), as
-    DetInferencer resolves them; an explicit folder wins over ``out_dir``."""
+    """The Inferencer's output folders, as DetInferencer resolves them.
+
+    Args:
+        out_dir (str): The common folder (``''``: none).
+        vid_out_dir (str): Folder of the drawn videos; given, it wins
+            over ``<out_dir>/vis``.
+        no_save_vis (bool): Save no drawn video.
+        pred_out_dir (str): Folder of the predictions; given, it wins
+            over ``<out_dir>/preds``.
+        no_save_pred (bool): Save no prediction.
+
+    Returns:
+        tuple[str, str]: The ``vis`` and ``preds`` folders (``''``: not
+        saved).
+    """
 
     def pick(given, no_save, sub):
         if no_save:
@@ -91,15 +128,37 @@ def inferencer_output_paths(
         name: str,
         vid_out_dir: str = '',
         pred_out_dir: str = '') -> Dict[str, Optional[str]]:
-    """``{'vis': <name>.mp4, 'pred': <name>.json}`` paths (None: unsaved)."""
+    """The Inferencer's output paths of one video.
+
+    Args:
+        name (str): Output stem (:func:`inferencer_output_names`).
+        vid_out_dir (str): Folder of the drawn video (``''``: not saved).
+            Defaults to ``''``.
+        pred_out_dir (str): Folder of the prediction (``''``: not
+            saved). Defaults to ``''``.
+
+    Returns:
+        dict[str, str | None]: ``vis`` (``<vid_out_dir>/<name>.mp4``) and
+        ``pred`` (``<pred_out_dir>/<name>.json``); None where not saved.
+    """
     return dict(
         vis=osp.join(vid_out_dir, f'{name}.mp4') if vid_out_dir else None,
         pred=osp.join(pred_out_dir, f'{name}.json') if pred_out_dir else None)
 
 
 def nearest_keyframe(index: int, first: int, stride: int) -> int:
-    """The keyframe (every ``stride`` from ``first``) nearest to ``index``,
-    the earlier on a tie."""
+    """The keyframe whose detections are drawn on a frame.
+
+    Args:
+        index (int): 0-based frame.
+        first (int): The first keyframe.
+        stride (int): Frames between two keyframes.
+
+    Returns:
+        int: The keyframe (every ``stride`` from ``first``) nearest to
+        ``index``, the earlier on a tie; ``first`` for a frame before it.
+        It may lie after a stream's last keyframe.
+    """
     d = index - first
     if d <= 0:
         return first
@@ -151,7 +210,21 @@ class ResultWriter(OutputFiles):
              persons: Sequence[dict],
              header: Optional[str] = None,
              frame: Optional[int] = None) -> np.ndarray:
-        """Draw ``persons`` on an RGB frame (index ``frame``), write it."""
+        """Draw persons on a frame and append it to the video, if any.
+
+        Args:
+            image (np.ndarray): RGB uint8 frame, (H, W, 3).
+            persons (Sequence[dict]): As
+                :func:`~stmixer_mm.visualization.draw_tracks` takes them
+                (``bbox`` in pixels of ``image``, ...).
+            header (str, optional): Text drawn top-left. Defaults to None.
+            frame (int, optional): The frame's index, where a tubelet
+                gives its own box. Defaults to None.
+
+        Returns:
+            np.ndarray: The drawn RGB copy, scaled up to
+            ``min_short_side`` where smaller.
+        """
         canvas = draw_tracks(
             image, persons, self.min_short_side, header=header, frame=frame)
         if self.video is not None:
@@ -164,12 +237,23 @@ class ResultWriter(OutputFiles):
             self.jsonl.write(record)
 
     def write_json(self, key: str, document) -> None:
-        """The JSON document ``key`` (indented), complete."""
+        """Write the JSON document of ``paths[key]`` (indented), complete.
+
+        Args:
+            key (str): The output's key in ``paths``.
+            document: A JSON-serialisable object.
+        """
         with self.open(key) as f:
             json.dump(document, f, indent=1)
 
     def write_csv(self, key: str, columns: Sequence[str], rows) -> None:
-        """The CSV file ``key``: ``columns`` then ``rows``, complete."""
+        """Write the CSV file of ``paths[key]``, complete.
+
+        Args:
+            key (str): The output's key in ``paths``.
+            columns (Sequence[str]): The header row.
+            rows (Iterable[list]): The rows, as ``csv.writer`` takes them.
+        """
         with self.open(key, newline='') as f:
             out = csv.writer(f)
             out.writerow(columns)
@@ -226,10 +310,23 @@ class KeyframeDrawer:
         self.num_drawn = 0  # also passed, with nothing to draw
 
     def keyframe(self, key: int, record: Optional[dict]) -> None:
-        """A keyframe's record (``dict(frame, persons)``), or None."""
+        """Give a keyframe's record.
+
+        Args:
+            key (int): 0-based keyframe.
+            record (dict, optional): ``dict(frame, persons)`` (persons as
+                ``draw_tracks`` takes them); None: skipped, its frames get
+                the last keyframe done.
+        """
         self.records[key] = record
 
     def frame(self, index: int, image: np.ndarray) -> None:
+        """Queue a frame until its keyframe is known (:meth:`flush`).
+
+        Args:
+            index (int): 0-based frame, ascending over calls.
+            image (np.ndarray): RGB uint8 frame, (H, W, 3).
+        """
         self.pending.append((index, image))
 
     def flush(self) -> int:

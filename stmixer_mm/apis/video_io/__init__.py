@@ -6,6 +6,7 @@ from .ring_buffer import (ClipRingBuffer, KeyframeClips, check_frame_count,
 from .sources import (ArraySource, CountingSource, FolderSource, Frame,
                       FrameSource, VideoReadError, check_fps, check_frames,
                       expand_inputs, is_live_spec, source_name, video_inputs)
+from .video_file import VideoFileSource
 from .writers import JsonlWriter, ProgressLine, VideoWriter, format_stats
 
 __all__ = [
@@ -14,5 +15,5 @@ __all__ = [
     'check_frames', 'ArraySource', 'CountingSource', 'FolderSource', 'Frame',
     'FrameSource', 'VideoReadError', 'check_fps', 'expand_inputs',
     'is_live_spec', 'source_name', 'video_inputs', 'JsonlWriter',
-    'ProgressLine', 'VideoWriter', 'format_stats'
+    'ProgressLine', 'VideoWriter', 'format_stats', 'VideoFileSource'
 ]

@@ -12,6 +12,7 @@ import numpy as np
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
                       FolderSource, Frame, FrameSource, VideoReadError,
                       check_fps, is_live_spec, source_name)
+from .video_file import VideoFileSource
 
 __all__ = ['CaptureSource', 'open_source', 'open_video']
 
@@ -34,6 +35,8 @@ def _position_ms(cap) -> Optional[float]:
 class CaptureSource(FrameSource):
     """A webcam, a stream or a video file through ``cv2.VideoCapture`` (or
     any object with its ``isOpened``, ``read``, ``get``, ``release``).
+    :func:`open_source` uses it for webcams, URLs PyAV cannot open and
+    ``capture_factory``; video files are read by :class:`VideoFileSource`.
 
     Args:
         spec (int | str): webcam index, URL or file.
@@ -223,12 +226,33 @@ def open_source(spec: Union[int, str],
         fps (float, optional): a folder's rate (30, warned) or a video's.
         capture_factory (callable, optional): see :class:`CaptureSource`.
 
+    Returns:
+        FrameSource: A :class:`FolderSource` for a folder; a
+        :class:`VideoFileSource` (PyAV: frames numbered and timed as the
+        annotation importer does) for a file, and for a stream URL PyAV
+        opens; else (a webcam index, a URL only OpenCV opens, or
+        ``capture_factory``) a :class:`CaptureSource`.
+
     Raises:
         VideoReadError: the input does not exist or cannot be opened.
     """
     fps = check_fps(fps)
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         return FolderSource(spec, fps=fps, realtime=realtime)
+    webcam = isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
+                                                     and spec.isdigit())
+    if capture_factory is None and not webcam:
+        try:
+            return VideoFileSource(spec, realtime=realtime, fps=fps)
+        except VideoReadError as e:
+            if not is_live_spec(spec):
+                raise
+            pyav_error = e  # a URL only OpenCV's backends may open
+        try:
+            return CaptureSource(spec, realtime=realtime, fps=fps)
+        except VideoReadError as e:
+            why = str(pyav_error).split(': ', 1)[-1]
+            raise VideoReadError(f'{e}; and {why}') from None
     return CaptureSource(
         spec, realtime=realtime, capture_factory=capture_factory, fps=fps)
 
@@ -237,9 +261,29 @@ def open_video(video,
                fps: Optional[float] = None,
                who: str = 'open_video',
                **kwargs) -> FrameSource:
-    """The :class:`FrameSource` of a source (as is), frames
-    (:class:`ArraySource`) or a spec (:func:`open_source`); ``ValueError``
-    (naming ``who``) for a bad ``fps`` or one changing a source's."""
+    """Open one video of any kind.
+
+    Args:
+        video (FrameSource | np.ndarray | list | str | int): A source
+            (returned as is), frames (an array of shape (T, H, W, 3) or a
+            list of (H, W, 3), RGB uint8: :class:`ArraySource`) or a spec
+            (:func:`open_source`).
+        fps (float, optional): Frame rate of frames / a frame folder (else
+            30, warned) or overriding a video's; must equal a given
+            source's. Defaults to None.
+        who (str): The caller, naming it in errors. Defaults to
+            ``'open_video'``.
+        **kwargs: ``realtime`` / ``capture_factory`` of
+            :func:`open_source` (specs only).
+
+    Returns:
+        FrameSource: The video's frames.
+
+    Raises:
+        ValueError: ``fps`` not a finite number > 0, or other than the
+            rate of a given source.
+        VideoReadError: Bad frames, or a spec that cannot be opened.
+    """
     fps = check_fps(fps)
     if isinstance(video, FrameSource):
         if fps is not None and fps != video.fps:

@@ -18,15 +18,40 @@ def clip_indices(center: int,
                  num_frames: int,
                  keyframe: str = 'centre') -> np.ndarray:
     """0-based frame indices of the clip around ``center``, as
-    ``SampleAVAFrames`` / ``SampleTubeFrames`` take them in test mode
-    (clamped; ``keyframe='last'``: the clip ending at ``center``)."""
+    ``SampleAVAFrames`` / ``SampleTubeFrames`` take them in test mode.
+
+    Args:
+        center (int): 0-based keyframe.
+        clip_len (int): Frames of a clip.
+        frame_interval (int): Video frames between two clip frames.
+        num_frames (int): Frames of the video (indices clamped to
+            ``[0, num_frames - 1]``).
+        keyframe (str): ``'centre'`` or ``'last'`` (the clip ending at
+            ``center``). Defaults to ``'centre'``.
+
+    Returns:
+        np.ndarray: int64 indices, shape (clip_len, ).
+    """
     return tube_clip_frames(
         center + 1, num_frames, clip_len, frame_interval,
         position=keyframe) - 1
 
 
 def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
-    """A positive number of frames, else a ``ValueError`` naming it."""
+    """Check a positive number of frames.
+
+    Args:
+        value (int): The number.
+        name (str): Its name in the error.
+        who (str): The caller, starting the error. Defaults to
+            ``'ClipRingBuffer'``.
+
+    Returns:
+        int: ``value`` as an int.
+
+    Raises:
+        ValueError: Not an int >= 1.
+    """
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f'{who}: {name} must be a positive number of '
                          f'frames, got {value!r}')
@@ -36,8 +61,19 @@ def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
 def keyframe_indices(num_frames: int,
                      stride: int,
                      first_keyframe: Optional[int] = None) -> List[int]:
-    """:class:`ClipRingBuffer`'s keyframes of ``num_frames`` frames: every
-    ``stride`` from ``first_keyframe`` (``stride // 2``), else the last."""
+    """The keyframes :class:`ClipRingBuffer` gives a stream.
+
+    Args:
+        num_frames (int): Frames of the stream.
+        stride (int): Frames between two keyframes.
+        first_keyframe (int, optional): 0-based first keyframe; None:
+            ``stride // 2``. Defaults to None.
+
+    Returns:
+        list[int]: 0-based keyframes, every ``stride`` from the first; a
+        stream shorter than the first keyframe: its last frame; none for
+        an empty stream.
+    """
     if num_frames <= 0:
         return []
     first = stride // 2 if first_keyframe is None else int(first_keyframe)
@@ -56,6 +92,15 @@ class ClipRingBuffer:
             ``stride // 2`` (as ``tools/demo.py``).
         keyframe (str): The keyframe's place in its clip: ``'centre'`` or
             ``'last'`` (a causal clip, emitted as the keyframe is read).
+
+    Example::
+
+        >>> buf = ClipRingBuffer(clip_len=8, frame_interval=2, stride=8)
+        >>> for frame in frames:
+        ...     for key, clip in buf.push(frame):
+        ...         detect(key, clip)
+        >>> for key, clip in buf.finish():
+        ...     detect(key, clip)
     """
 
     def __init__(self,
@@ -163,7 +208,12 @@ class ClipRingBuffer:
 
 class KeyframeClips(ClipRingBuffer):
     """A :class:`ClipRingBuffer` handing back each keyframe's ``meta`` (a
-    keyframe made by :meth:`finish_frames` gets the last frame's)."""
+    keyframe made by :meth:`finish_frames` gets the last frame's).
+
+    Args:
+        *args: :class:`ClipRingBuffer`'s.
+        **kwargs: :class:`ClipRingBuffer`'s.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -177,7 +227,17 @@ class KeyframeClips(ClipRingBuffer):
 
     def push_frame(self, frame: np.ndarray,
                    meta) -> List[Tuple[int, List[np.ndarray], object]]:
-        """:meth:`push` giving ``(keyframe, clip, keyframe's meta)``."""
+        """Add the next frame with what is known of it.
+
+        Args:
+            frame (np.ndarray): The frame, e.g. RGB uint8 (H, W, 3).
+            meta: Anything (its time, a wall clock, ...), handed back
+                with the clip if the frame is a keyframe.
+
+        Returns:
+            list[tuple[int, list[np.ndarray], object]]: The ``(keyframe,
+            clip, keyframe's meta)`` this frame completes (at most one).
+        """
         if self.is_keyframe(self.num_read):
             self._meta[self.num_read] = meta
         self._last_meta = meta

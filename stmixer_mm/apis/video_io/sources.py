@@ -62,8 +62,19 @@ def source_name(spec) -> str:
 
 
 def check_fps(fps, arg: str = 'fps') -> Optional[float]:
-    """A frame rate as a float: None or a finite number > 0 (no upper bound:
-    high-speed cameras); else a ``ValueError`` naming ``arg``."""
+    """Check a frame rate: None or a finite number > 0 (no upper bound:
+    high-speed cameras).
+
+    Args:
+        fps (float | None): The frame rate, frames per second.
+        arg (str): Its name in the error. Defaults to ``'fps'``.
+
+    Returns:
+        float | None: ``fps`` as a float.
+
+    Raises:
+        ValueError: Not a number (a bool neither), not finite or <= 0.
+    """
     if fps is None:
         return None
     if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real):
@@ -92,6 +103,11 @@ def check_frames(frames: Sequence,
         offset (int): the index of ``frames[0]`` in the video.
         names (Sequence[str], optional): files of frames ``offset + i``.
         size (tuple[int, int], optional): frame 0's ``(H, W)`` if not first.
+
+    Raises:
+        error: naming the first frame (or file) that is not an array, not
+            ``[H, W, 3]``, of another size, with non-finite values, or
+            not uint8.
     """
 
     def frame(i):
@@ -186,8 +202,25 @@ def expand_inputs(spec) -> List[Union[str, int]]:
 
 
 def video_inputs(inputs, who: str = 'video_inputs') -> List:
-    """One entry per video: a frame list / ``[T, H, W, 3]`` array is one; a
-    folder or list of videos gives each; frames mixed with videos refused."""
+    """Split inputs into one entry per video.
+
+    Args:
+        inputs (str | int | np.ndarray | list | tuple): A video file,
+            frame folder, folder of videos (each video), webcam index /
+            URL; a (T, H, W, 3) array or a list of (H, W, 3) frames (one
+            video); or a list of such videos.
+        who (str): The caller, starting the errors. Defaults to
+            ``'video_inputs'``.
+
+    Returns:
+        list: One entry per video: a spec, an array (T, H, W, 3) or a
+        list of frames.
+
+    Raises:
+        TypeError: ``inputs`` of another type.
+        ValueError: Frames mixed with videos in one list.
+        VideoReadError: A folder of neither frames nor videos, or both.
+    """
     if isinstance(inputs, np.ndarray):
         return [inputs]
     if isinstance(inputs, (str, int)):

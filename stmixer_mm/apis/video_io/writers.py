@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 
 from stmixer_mm.utils.output_files import (OutputFileError, claim_output,
-                                           commit, remove_quietly, temp_path)
+                                           commit, release_claim,
+                                           remove_quietly, settle_claim,
+                                           temp_path)
 
 __all__ = ['VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats']
 
@@ -175,12 +177,7 @@ class VideoWriter:
             remove_quietly(self.temp)
             self.temp = None
         if self._claim is not None:
-            try:
-                st = os.stat(self.path)
-                if (st.st_ino, st.st_size) == (self._claim.st_ino, 0):
-                    remove_quietly(self.path)
-            except OSError:
-                pass
+            release_claim(self.path, self._claim)
             self._claim = None
 
     def __enter__(self):
@@ -203,11 +200,12 @@ class JsonlWriter:
 
     def __init__(self, path: str, exclusive: bool = True) -> None:
         self.path = path
-        if exclusive:
-            claim_output(path)
+        claim = claim_output(path) if exclusive else None
         try:
             self.file = open(path, 'wb', buffering=0)
         except OSError as e:
+            if claim is not None:
+                release_claim(path, claim)
             raise OutputFileError(f'{path}: cannot open it for writing '
                                   f'({e})') from None
         self.num_lines = 0
@@ -233,13 +231,23 @@ class JsonlWriter:
         self.num_bytes += len(line)
 
     def close(self) -> None:
+        """Close the file: complete as written, kept even empty (no lines)."""
         if not self.file.closed:
             self.file.close()
+        settle_claim(self.path)
 
 
 class ProgressLine:
     """A status line rewritten (``\\r``) every ``every`` s on a terminal;
-    elsewhere a plain line every ``every_plain`` s, and at the end."""
+    elsewhere a plain line every ``every_plain`` s, and at the end.
+
+    Args:
+        stream (file-like, optional): Where to write; None: stderr.
+        every (float): Seconds between updates on a terminal. Defaults to
+            0.5.
+        every_plain (float): Seconds between lines elsewhere. Defaults to
+            10.0.
+    """
 
     def __init__(self,
                  stream=None,
@@ -252,6 +260,16 @@ class ProgressLine:
         self._width = 0
 
     def update(self, stats: Dict, force: bool = False) -> Optional[str]:
+        """Write the status of ``stats`` if it is time.
+
+        Args:
+            stats (dict): :meth:`RunStats.snapshot`'s counters.
+            force (bool): Write now. Defaults to False.
+
+        Returns:
+            str | None: The line written (:func:`format_stats`), or None
+            when it was not yet time.
+        """
         now = time.perf_counter()
         if not force and now - self._last < self.every:
             return None

@@ -8,6 +8,7 @@ import numpy as np
 from mmengine.registry import init_default_scope
 
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.utils.settings import check_config
 from stmixer_mm.utils.type_names import type_name
 from .ava import check_ava_split, metric_custom_classes
 from .common import (check_class_coverage, check_num_classes,
@@ -25,7 +26,17 @@ __all__ = [
 
 
 def build_split(cfg, split: str):
-    """Build the data set of ``split``."""
+    """Build the data set of ``split``.
+
+    Args:
+        cfg (Config): The training config (its ``default_scope`` is set
+            first, ``mmaction`` if absent).
+        split (str): ``'train'``, ``'val'`` or ``'test'``: builds
+            ``cfg[f'{split}_dataloader']['dataset']``.
+
+    Returns:
+        BaseDataset: The built data set.
+    """
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     return DATASETS.build(copy.deepcopy(cfg[f'{split}_dataloader']['dataset']))
 
@@ -34,9 +45,26 @@ def check_dataset_config(
     cfg, splits: Sequence[str] = ('train', 'val')
 ) -> Tuple[DatasetReport, Dict[str, Any]]:
     """Check the data sets of ``splits``; return the :class:`DatasetReport`
-    and ``{split: built data set}`` of the splits that build."""
-    import stmixer_mm  # noqa: F401  (registration)
+    and ``{split: built data set}`` of the splits that build.
+
+    Args:
+        cfg (Config): The training config.
+        splits (Sequence[str]): Splits whose ``{split}_dataloader`` is
+            checked. Defaults to ``('train', 'val')``.
+
+    Returns:
+        tuple[DatasetReport, dict[str, Any]]: The findings (the pre-run
+        config check's error, errors of a split that does not build
+        included) with the label histograms, and ``{split: built data
+        set}``.
+    """
     report = DatasetReport()
+    pre_run = None
+    try:  # the pre-run check of tools/train.py and test.py, first: the
+        # checks below must not read what it refuses (custom_classes names)
+        check_config(cfg)
+    except ValueError as e:  # ConfigSettingError, naming the config path
+        pre_run = str(e)
     built = {}
     columns = {}
     for split in splits:
@@ -80,12 +108,27 @@ def check_dataset_config(
         report.add(ERROR, 'custom_classes', problem)
     if report.histograms:
         check_class_coverage(report, unnamed)
+    if pre_run is not None and not any(
+            f.level == ERROR and f.message == pre_run
+            for f in report.findings):
+        # the first finding, unless a check above found the same error
+        report.findings.insert(0, Finding(ERROR, 'config', pre_run))
     return report, built
 
 
 def tile_images(images: Sequence[np.ndarray], tile_h: int = 240) -> np.ndarray:
     """Images (HxWx3 uint8) resized to height ``tile_h`` and laid out in a
-    near-square grid on black."""
+    near-square grid on black.
+
+    Args:
+        images (Sequence[np.ndarray]): uint8 images, shape (H, W, C) with
+            C >= 3 (the first three channels are used); at least one.
+        tile_h (int): Height of each tile in pixels. Defaults to 240.
+
+    Returns:
+        np.ndarray: uint8, shape (rows * tile_h, cols * tile_w, 3), cols =
+        ceil(sqrt(n)), tile_w the widest resized image, filled row by row.
+    """
     import mmcv
     tiles = [
         mmcv.imresize(

@@ -4,7 +4,7 @@ of a whole AVA-format data set (rows, timing, frames on disk)."""
 import csv
 import os.path as osp
 from collections import Counter, defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmaction.evaluation import read_labelmap
@@ -29,6 +29,15 @@ AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 def need_file(path: Optional[str],
               what: str,
               backend_args: Optional[dict] = None) -> None:
+    """Raise ``FileNotFoundError('{what} not found: {path}')`` for a path
+    that is not a file.
+
+    Args:
+        path (str, optional): The file; None is not checked.
+        what (str): What the file is, e.g. ``'AVA label map'``.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+    """
     if path is not None and not is_file(path, backend_args):
         raise FileNotFoundError(f'{what} not found: {path}')
 
@@ -63,9 +72,30 @@ def scan_ava_annotation_file(
     timestamp and ids, ordered boxes in ``[0, 1]``, ``1 <= action_id <
     num_classes``; blank lines are errors (mmaction2 unpacks every line).
 
+    Args:
+        path (str): The csv.
+        num_classes (int, optional): Score columns, background included;
+            None: action ids are not bounded. Defaults to None.
+        timestamp_range (Sequence[int], optional): ``(timestamp_start,
+            timestamp_end)``, both included; None: not checked.
+        what (str): What the file is, in messages. Defaults to
+            ``'AVA annotation file'``.
+        label_ids (Sequence[int], optional): The label map's ids; None:
+            not checked. Defaults to None.
+        unlisted_labels (str): An action id missing from ``label_ids``:
+            ``'error'`` raises, ``'warn'`` counts it in ``unlisted``.
+            Defaults to ``'error'``.
+        degenerate_boxes (str): A zero-width or zero-height box:
+            ``'error'`` raises, ``'drop'`` lists its line in
+            ``degenerate``. Defaults to ``'error'``.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
     Returns:
-        dict: ``rows``, ``degenerate`` (line numbers, ``degenerate_boxes=
-        'drop'``) and ``unlisted`` (``{action_id: rows}``, ``'warn'`` mode).
+        dict: ``rows`` (int, the valid rows, dropped ones not counted),
+        ``degenerate`` (list[int], line numbers of zero-area boxes,
+        ``'drop'`` mode) and ``unlisted`` (``Counter`` ``{action_id:
+        rows}`` of ids not in ``label_ids``, ``'warn'`` mode).
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -110,11 +140,15 @@ def ava_row_problem(row: Sequence[str],
     """The first problem of one AVA csv row, or None (for the doctor).
 
     Args:
-        row (Sequence[str]): the csv row.
-        where (str): the file and line, for the message.
-        num_classes, timestamp_range, unlisted_labels: as in
+        row (Sequence[str]): The csv row.
+        where (str): The file and line, for the message.
+        num_classes (int, optional): As in
             :func:`scan_ava_annotation_file`.
-        listed (set, optional): the label map's ids.
+        timestamp_range (Sequence[int], optional): As in
+            :func:`scan_ava_annotation_file`.
+        listed (set, optional): The label map's ids; None: not checked.
+        unlisted_labels (str): As in :func:`scan_ava_annotation_file`;
+            with ``'warn'`` an unlisted id is no problem.
 
     Returns:
         tuple | None: ``(kind, message)``, ``kind`` one of ``'blank'``,
@@ -202,7 +236,18 @@ def ava_row_line(path: str,
                  video_id: str,
                  timestamp: int,
                  backend_args: Optional[dict] = None) -> Optional[int]:
-    """The first line of an AVA csv with this video and timestamp, or None."""
+    """The first line of an AVA csv with this video and timestamp, or None.
+
+    Args:
+        path (str): The csv.
+        video_id (str): The first column to find.
+        timestamp (int): The second column to find (whole seconds).
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        int | None: The 1-based line number.
+    """
     for lineno, row in _lines(path, 'AVA annotation file', backend_args):
         try:
             if len(row) == 8 and row[0] == video_id and \
@@ -213,13 +258,126 @@ def ava_row_line(path: str,
     return None
 
 
+def ava_person_lines(
+        path: str,
+        keys: Set[Tuple[str, int, int]],
+        backend_args: Optional[dict] = None
+) -> Dict[Tuple[str, int, int], int]:
+    """The first line of each ``(video_id, timestamp, person_id)`` of
+    ``keys`` that has a row in an AVA csv.
+
+    Args:
+        path (str): The csv.
+        keys (set[tuple[str, int, int]]): The persons to find.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        dict[tuple[str, int, int], int]: The 1-based line of each key
+        found (keys without a row are left out).
+    """
+    found: Dict[Tuple[str, int, int], int] = {}
+    for lineno, row in _lines(path, 'AVA annotation file', backend_args):
+        try:
+            key = (row[0], int(row[1]), int(row[7]))
+        except (ValueError, IndexError):
+            continue  # scan_ava_annotation_file names the row
+        if key in keys:
+            found.setdefault(key, lineno)
+    return found
+
+
+def ava_track_id_problems(path: str,
+                          custom_classes: Optional[Sequence[int]] = None,
+                          skip_degenerate: bool = False,
+                          backend_args: Optional[dict] = None) -> List[str]:
+    """The rows of an AVA csv whose person ids cannot be track ids (as
+    ``PackTrackInputs`` packs them): a negative id, one id on two boxes of a
+    keyframe (two persons), or one box with two ids (mmaction2 merges the
+    rows of one box into one person with the first id: the other's track is
+    lost). Rows mmaction2 drops (an action outside ``custom_classes``, a
+    zero-area box with ``skip_degenerate``) are not read.
+
+    Args:
+        path (str): The csv.
+        custom_classes (Sequence[int], optional): The data set's label ids
+            (background 0 or not); None: every row.
+        skip_degenerate (bool): Leave zero-area boxes out
+            (``degenerate_boxes='drop'``). Defaults to False.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        list[str]: One text per problem, naming the line(s), video,
+        timestamp and person id(s); empty when every id is a track id.
+    """
+    keep = None if custom_classes is None else set(custom_classes)
+    # (video, timestamp) -> {person id: (box, first line)}
+    persons: Dict[Tuple[str, int], Dict[int, tuple]] = defaultdict(dict)
+    problems: List[str] = []
+    reported = set()
+    for lineno, row in _lines(path, 'AVA annotation file', backend_args):
+        try:
+            video, ts, label, pid = row[0], int(row[1]), int(row[6]), int(
+                row[7])
+            box = tuple(float(v) for v in row[2:6])
+        except (ValueError, IndexError):
+            continue  # scan_ava_annotation_file names the row
+        if (keep is not None and label not in keep) or (
+                skip_degenerate and (box[0] == box[2] or box[1] == box[3])):
+            continue
+        at = f'video {video!r}, timestamp {ts}'
+        if pid < 0:
+            problems.append(f'line {lineno} ({at}): person_id {pid} is '
+                            'negative; a track id is >= 0')
+            continue
+        seen = persons[(video, ts)]
+        if pid in seen and seen[pid][0] != box:
+            if (video, ts, pid, box) not in reported:
+                reported.add((video, ts, pid, box))
+                problems.append(
+                    f'lines {seen[pid][1]} and {lineno} ({at}): person_id '
+                    f'{pid} is given to two persons, boxes '
+                    f'{list(seen[pid][0])} and {list(box)}')
+            continue
+        other = next(
+            (q for q, (b, _) in seen.items() if b == box and q != pid), None)
+        if other is not None:
+            if (video, ts, other, pid) not in reported:
+                reported.add((video, ts, other, pid))
+                problems.append(
+                    f'lines {seen[other][1]} and {lineno} ({at}): the box '
+                    f'{list(box)} has person_ids {other} and {pid} '
+                    '(mmaction2 merges the rows of one box into one person '
+                    f'with the first id: person {pid} would have no track)')
+            continue
+        seen.setdefault(pid, (box, lineno))
+    return problems
+
+
 def check_ava_annotation_file(path: str,
                               num_classes: Optional[int] = None,
                               timestamp_range: Optional[Sequence[int]] = None,
                               what: str = 'AVA annotation file',
                               label_ids: Optional[Sequence[int]] = None,
                               backend_args: Optional[dict] = None) -> int:
-    """Check an AVA csv, every problem an error; return its row count."""
+    """Check an AVA csv, every problem an error; return its row count.
+
+    Args:
+        path (str): The csv.
+        num_classes (int, optional): As in
+            :func:`scan_ava_annotation_file`.
+        timestamp_range (Sequence[int], optional): As in
+            :func:`scan_ava_annotation_file`.
+        what (str): What the file is, in messages.
+        label_ids (Sequence[int], optional): The label map's ids; an id
+            of the csv missing from them is an error.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        int: The number of rows.
+    """
     return scan_ava_annotation_file(path, num_classes, timestamp_range, what,
                                     label_ids, 'error', 'error',
                                     backend_args)['rows']
@@ -227,14 +385,37 @@ def check_ava_annotation_file(path: str,
 
 def check_ava_exclude_file(path: str,
                            backend_args: Optional[dict] = None) -> int:
-    """Check an excluded-timestamps csv; return its number of lines."""
+    """Check an excluded-timestamps csv; return its number of lines.
+
+    Args:
+        path (str): The csv, ``video_id,timestamp`` per line.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        int: The number of lines.
+    """
     return len(read_ava_exclude_file(path, backend_args))
 
 
 def read_ava_exclude_file(path: str,
                           backend_args: Optional[dict] = None) -> list:
     """The checked ``(video_id, timestamp)`` lines of an
-    excluded-timestamps csv."""
+    excluded-timestamps csv.
+
+    Args:
+        path (str): The csv, ``video_id,timestamp`` per line.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        list[tuple[str, int]]: ``(video_id, timestamp)`` in file order.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        ValueError: A line without two columns, or a timestamp that is not
+            an integer (naming file and line).
+    """
     what = 'AVA excluded-timestamps file'
     keys = []
     for lineno, line in _lines(path, what, backend_args, rows=False):
@@ -255,13 +436,38 @@ def read_ava_exclude_file(path: str,
 
 def check_ava_label_file(path: str,
                          backend_args: Optional[dict] = None) -> List[int]:
-    """Check an AVA label map (pbtxt); return its sorted class ids."""
+    """Check an AVA label map (pbtxt); return its sorted class ids.
+
+    Args:
+        path (str): The ``.pbtxt`` file.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        list[int]: The label ids, ascending.
+    """
     return sorted(read_ava_label_file(path, backend_args))
 
 
 def read_ava_label_file(path: str,
                         backend_args: Optional[dict] = None) -> Dict[int, str]:
-    """``{id: name}`` of an AVA label map, checked."""
+    """``{id: name}`` of an AVA label map, checked.
+
+    Checked: mmaction2's ``read_labelmap`` reads it, lists at least one
+    class, and reads the same ids and names as the project's parser.
+
+    Args:
+        path (str): The ``.pbtxt`` file.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        dict[int, str]: ``{label id: name}`` in file order.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        ValueError: A malformed file (``LabelMapError`` included).
+    """
     what = 'AVA label map'
     try:
         _, ids = read_labelmap(
@@ -284,6 +490,11 @@ def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
                         label_file: str) -> None:
     """Check that every label map id is in ``[1, num_classes - 1]`` (AVA ids
     are 1-based, column 0 is the background; a 0-based map shifts names).
+
+    Args:
+        label_ids (Sequence[int]): The label map's ids.
+        num_classes (int): Score columns, background included.
+        label_file (str): The label map, named in the error.
 
     Raises:
         ValueError: naming the label map and the ids.
@@ -313,6 +524,16 @@ def check_ava_classes(label_ids: Optional[Sequence[int]],
     mmaction2 asserts without a message (distinct ids ``>= 1``, ``num_classes
     == len(custom_classes) + 1``, ids in ``label_ids`` unless None).
 
+    Args:
+        label_ids (Sequence[int], optional): The label map's ids; None:
+            unknown (not compared).
+        num_classes (int): The data set's or metric's ``num_classes``
+            (score columns, background included).
+        label_file (str, optional): The label map, named in errors.
+        custom_classes (Sequence[int], optional): The label ids trained
+            and scored, column ``i + 1`` for ``custom_classes[i]``.
+            Defaults to None (all ids).
+
     Raises:
         ValueError: naming the ids, the label map and the fix.
     """
@@ -320,12 +541,18 @@ def check_ava_classes(label_ids: Optional[Sequence[int]],
         if label_ids is not None:
             check_ava_label_ids(label_ids, num_classes, label_file)
         return
+    if not isinstance(custom_classes, list):  # mmaction2: [0] + it
+        raise ValueError(
+            f'custom_classes {custom_classes!r}: expected a list of label '
+            f'ids of the label map, got {type(custom_classes).__name__} '
+            '(mmaction2 computes [0] + custom_classes)')
     custom = list(custom_classes)
     what = f'custom_classes {custom}'
     if not custom or not all(is_int(i) for i in custom) or len(
             set(custom)) != len(custom):
-        raise ValueError(f'{what}: expected label ids of the label map, '
-                         'each once')
+        raise ValueError(
+            f'{what}: expected label ids of the label map (ints, not class '
+            'names), each once')
     if min(custom) < 1:
         raise ValueError(
             f'{what}: lists label ids of the label map (1-based); 0 is the '
@@ -345,7 +572,15 @@ def check_ava_classes(label_ids: Optional[Sequence[int]],
 
 
 def no_custom_rows(ann_file: str, custom_classes: Sequence[int]) -> str:
-    """The error of an AVA csv without a row of ``custom_classes``."""
+    """The error of an AVA csv without a row of ``custom_classes``.
+
+    Args:
+        ann_file (str): The csv.
+        custom_classes (Sequence[int]): The data set's label ids.
+
+    Returns:
+        str: The message.
+    """
     return (f'AVA annotation file {ann_file}: no row has an action of '
             f'custom_classes {list(custom_classes)} (mmaction2 drops the '
             'rows of other classes): no keyframe is left to train on or to '
@@ -378,7 +613,15 @@ def ava_config_classes(cfg) -> Optional[str]:
 
 def metric_custom_classes(cfg) -> Optional[str]:
     """An ``AVAMetric`` whose ``custom_classes`` differ from its loop's AVA
-    data set's (it would score every column as another class)."""
+    data set's (it would score every column as another class).
+
+    Args:
+        cfg (Config | dict): The whole config.
+
+    Returns:
+        str | None: The problem, naming both config paths; None when they
+        agree (or one is no list: :func:`check_ava_classes` names it).
+    """
     entries = class_entries(cfg)
     datasets = {p.split('_')[0]: e for p, e in entries if '.' in p}
     for path, metric in entries:
@@ -389,6 +632,10 @@ def metric_custom_classes(cfg) -> Optional[str]:
             continue
         mine, theirs = metric.get('custom_classes'), dataset.get(
             'custom_classes')
+        if not all(
+                v is None or isinstance(v, (list, tuple))
+                for v in (mine, theirs)):
+            continue  # not a list: check_ava_classes names it
         if list(mine or []) != list(theirs or []):
             stage = path.split('_')[0]
             return (f'{path}.custom_classes = {mine!r} but {stage}_dataloader'
@@ -411,13 +658,33 @@ def ava_keyframe_file_index(timestamp: int,
     ``SampleAVAFrames`` (mmaction2 1.2) computes ``fps * (timestamp -
     timestamp_start) + start_index`` and adds ``start_index`` once more
     after clipping; position ``clip_len // 2`` of the clip is this file.
+
+    Args:
+        timestamp (int): The keyframe's second.
+        timestamp_start (int): The data set's first second (AVA: 900).
+        fps (int): Frames per second the frames were extracted at.
+        start_index (int): The data set's ``start_index``. Defaults to 1.
+
+    Returns:
+        int: The number in the frame file's name
+        (``filename_tmpl.format(index)``).
     """
     return fps * (timestamp - timestamp_start) + 2 * start_index
 
 
 def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
     """The number of consecutive frame files from ``start_index`` in the set
-    of file names ``names``."""
+    of file names ``names``.
+
+    Args:
+        names (Container[str]): File names of a video's frame folder.
+        filename_tmpl (str): E.g. ``'img_{:05}.jpg'``.
+        start_index (int): The first frame file's number.
+
+    Returns:
+        int: How many of ``start_index``, ``start_index + 1``, ... are in
+        ``names`` before the first gap.
+    """
     count = 0
     while filename_tmpl.format(start_index + count) in names:
         count += 1
@@ -426,7 +693,21 @@ def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
 
 def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     """Check the AVA-format data set of ``split``; return its number of
-    score columns (``num_classes``)."""
+    score columns (``num_classes``).
+
+    Reports (without raising) the label map, every bad csv row, the
+    excluded timestamps, ``custom_classes``, the frame folders against the
+    timestamps and ``fps``, duplicate persons, interpolated tracks and
+    small persons; adds the class names, keyframe count and histogram.
+
+    Args:
+        report (DatasetReport): Receives the findings.
+        cfg (Config): The config.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+    Returns:
+        int: The data set's ``num_classes`` (81 when unset).
+    """
     ds = split_dataset_cfg(cfg, split)
     args = ds.get('backend_args')
     ann = ds['ann_file']
@@ -446,11 +727,16 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
 
     label_file = ds.get('label_file')
     names = None
+    custom_refused = False
     try:
         if label_file is not None:
             names = read_ava_label_file(label_file, args)
+        # refused custom_classes (names, floats, ids not in the label map)
+        # name no class and filter no row: reported, not read
+        custom_refused = custom is not None
         check_ava_classes(
             names and sorted(names), num_classes, label_file, custom)
+        custom_refused = False
     except (ValueError, FileNotFoundError) as e:
         add(ERROR, 'label_map', str(e), file=label_file)
         names = None
@@ -459,7 +745,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
         for i in sorted(names):
             if not custom or i in custom:  # mmaction2 drops the others
                 report.class_names.setdefault(i, names[i])
-    if label_file is None or not report.class_names:
+    if not custom_refused and (label_file is None or not report.class_names):
         for i in custom or range(1, num_classes):
             report.class_names.setdefault(i, str(i))
 
@@ -504,7 +790,8 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             excluded = set(read_ava_exclude_file(exclude_file, args))
         except (ValueError, FileNotFoundError) as e:
             add(ERROR, 'exclude_file', str(e), file=exclude_file)
-    if custom and rows:  # mmaction2 drops the rows of other classes
+    if custom and rows and not custom_refused:  # mmaction2 drops the rows
+        # of other classes
         if not any(r[4] in custom for r in rows):
             add(ERROR, 'custom_classes', no_custom_rows(ann, custom))
         rows = [r for r in rows if r[4] in custom]

@@ -5,13 +5,26 @@ import numpy as np
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 
+from stmixer_mm.utils.setting_types import is_int
 from stmixer_mm.utils.type_names import type_name
 from .report import (DUPLICATE_IOU, ERROR, MAX_EXAMPLES, WARNING,
                      DatasetReport, class_text)
 
 
 def split_dataset_cfg(cfg, split: str) -> dict:
-    """The dataset config of ``split``, unwrapped from Concat/Repeat."""
+    """The dataset config of ``split``, unwrapped from Concat/Repeat.
+
+    Args:
+        cfg (Config): The config.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+    Returns:
+        dict: ``cfg[f'{split}_dataloader']['dataset']``, or the innermost
+        ``dataset`` of wrappers without an ``ann_file``, as a plain dict.
+
+    Raises:
+        KeyError: The config has no ``{split}_dataloader.dataset``.
+    """
     key = f'{split}_dataloader'
     if key not in cfg or 'dataset' not in cfg[key]:
         raise KeyError(f'the config has no {key}.dataset')
@@ -23,7 +36,15 @@ def split_dataset_cfg(cfg, split: str) -> dict:
 
 
 def find_key(obj: Any, key: str) -> List[Any]:
-    """Every value of ``key`` in a nested config (dicts and lists)."""
+    """Every value of ``key`` in a nested config (dicts and lists).
+
+    Args:
+        obj (Any): A config as nested dicts, lists and tuples.
+        key (str): The key to look for at any depth.
+
+    Returns:
+        list: The values, depth first in the order of the config.
+    """
     found = []
     if isinstance(obj, dict):
         for k, v in obj.items():
@@ -57,7 +78,20 @@ def resize_factor(pipeline: Sequence[dict], height: float,
                   width: float) -> Tuple[Optional[Tuple[float, float]], str]:
     """``((fx, fy), step)``: how the pipeline's resize scales a ``height`` x
     ``width`` frame (random resizes: the smallest short side); ``(fx, fy)``
-    is None when no resize is known."""
+    is None when no resize is known.
+
+    Args:
+        pipeline (Sequence[dict]): Transform configs; the first
+            ``Resize``, ``RandomShortSideResize`` or ``RandomRescale`` is
+            read.
+        height (float): Frame height in pixels.
+        width (float): Frame width in pixels.
+
+    Returns:
+        tuple: ``(fx, fy)`` (tuple[float, float] or None), the factors
+        from original to input pixels along x and y, and ``step`` (str),
+        the resize step read (or ``'no resize step'``).
+    """
     for step in pipeline:
         kind = type_name(step.get('type'))
         if kind == 'Resize' and step.get('scale') is not None:
@@ -126,7 +160,21 @@ def check_small_persons(report: DatasetReport, split: str,
                                               dict]], pipeline: Sequence[dict],
                         stride: Optional[float], stride_src: str) -> None:
     """Warn about boxes below the finest stride after the test resize;
-    ``boxes``: ``(normalised xyxy, (h, w), {'text': example})``."""
+    ``boxes``: ``(normalised xyxy, (h, w), {'text': example})``.
+
+    Args:
+        report (DatasetReport): Receives the warning.
+        split (str): The split's name.
+        boxes (Iterable[tuple]): ``(box, (h, w), where)``: ``box`` an array
+            of shape (4,), x1 y1 x2 y2 normalised to [0, 1], ``(h, w)`` the
+            frame's size in pixels, ``where`` a dict whose ``'text'`` names
+            the box in examples.
+        pipeline (Sequence[dict]): The test pipeline
+            (:func:`resize_factor`).
+        stride (float, optional): The finest feature stride in input
+            pixels; None: a warning that the sizes cannot be checked.
+        stride_src (str): Where ``stride`` was read, named in the warning.
+    """
     if stride is None:
         report.add(
             WARNING,
@@ -157,7 +205,16 @@ def check_small_persons(report: DatasetReport, split: str,
 
 def check_class_coverage(report: DatasetReport, unnamed=()) -> None:
     """Warn about classes (and ``unnamed`` columns) without samples in a
-    split: never learned (train) or not evaluated (val / test)."""
+    split: never learned (train) or not evaluated (val / test).
+
+    Sets ``report.untrained`` to the train split's missing columns.
+
+    Args:
+        report (DatasetReport): Its ``class_names`` and ``histograms`` are
+            read; receives the warnings.
+        unnamed (Iterable[int]): Class columns without a name that are
+            checked too. Defaults to ().
+    """
     names = report.class_names
     ids = sorted(set(names) | set(unnamed))
     for split, hist in report.histograms.items():
@@ -177,11 +234,24 @@ def check_class_coverage(report: DatasetReport, unnamed=()) -> None:
 
 
 def _model_actions(cfg) -> List[int]:
-    return sorted({int(v) for v in _model_values(cfg, 'num_actions')})
+    # (a num_actions that is no int: the pre-run check's error)
+    return sorted({v for v in _model_values(cfg, 'num_actions') if is_int(v)})
 
 
 def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
-    """``{source: score columns}`` of the data sets, model and evaluators."""
+    """``{source: score columns}`` of the data sets, model and evaluators.
+
+    Args:
+        cfg (Config): The config: the first ``num_actions`` in ``model``
+            and ``num_classes`` of ``val_evaluator`` / ``test_evaluator``.
+        dataset_classes (dict[str, int]): ``{split: score columns}`` of the
+            checked data sets.
+
+    Returns:
+        dict[str, int]: ``{source: score columns}``, background included
+        (``'train data set'``, ``'model num_actions + 1'``,
+        ``'val_evaluator.num_classes'``, ...).
+    """
     sources = {f'{s} data set': n for s, n in dataset_classes.items()}
     actions = _model_actions(cfg)
     if actions:
@@ -190,7 +260,8 @@ def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
         ev = cfg.get(key)
         evs = ev if isinstance(ev, (list, tuple)) else [ev]
         for e in evs:
-            if isinstance(e, dict) and e.get('num_classes') is not None:
+            if isinstance(e, dict) and is_int(e.get('num_classes')):
+                # (None: not set; another type: the pre-run check's error)
                 sources[f'{key}.num_classes'] = int(e['num_classes'])
     return sources
 
@@ -202,7 +273,18 @@ def _sources_text(sources: Dict[str, int]) -> str:
 def check_num_classes(report: DatasetReport, cfg,
                       dataset_classes: Dict[str, int]) -> Dict[str, int]:
     """Check that the model, data sets and evaluators agree on the score
-    columns; return them (:func:`score_columns`)."""
+    columns; return them (:func:`score_columns`).
+
+    Args:
+        report (DatasetReport): Receives an ``ERROR`` where they differ or
+            the model has several ``num_actions``.
+        cfg (Config): The config.
+        dataset_classes (dict[str, int]): ``{split: score columns}`` of the
+            checked data sets.
+
+    Returns:
+        dict[str, int]: :func:`score_columns`.
+    """
     actions = _model_actions(cfg)
     if len(actions) > 1:
         report.add(ERROR, 'num_classes',
@@ -222,7 +304,18 @@ def check_num_classes(report: DatasetReport, cfg,
 def check_unnamed_classes(report: DatasetReport,
                           sources: Dict[str, int]) -> List[int]:
     """Warn about (and return) the class columns beyond the largest named
-    one (gaps below are normal: AVA names 60 of 80 ids)."""
+    one (gaps below are normal: AVA names 60 of 80 ids).
+
+    Args:
+        report (DatasetReport): Its ``class_names`` are read; receives the
+            warning.
+        sources (dict[str, int]): ``{source: score columns}``
+            (:func:`score_columns`).
+
+    Returns:
+        list[int]: The columns from the largest named one + 1 to the
+        largest number of score columns - 1; empty without names.
+    """
     if not sources or not report.class_names:
         return []
     top = max(report.class_names)
@@ -243,7 +336,17 @@ def check_unnamed_classes(report: DatasetReport,
 
 def duplicate_pairs(ids: Sequence[Any],
                     boxes: np.ndarray) -> List[Tuple[Any, Any, float]]:
-    """``(id_a, id_b, IoU)`` of boxes at IoU >= :data:`DUPLICATE_IOU`."""
+    """``(id_a, id_b, IoU)`` of boxes at IoU >= :data:`DUPLICATE_IOU`.
+
+    Args:
+        ids (Sequence[Any]): One person id per box.
+        boxes (np.ndarray): Shape (n, 4), x1 y1 x2 y2 (any one unit);
+            IoU as mmdet's ``bbox_overlaps`` (no ``+ 1``).
+
+    Returns:
+        list[tuple[Any, Any, float]]: One entry per pair ``i < j``, in
+        index order.
+    """
     if len(ids) < 2:
         return []
     # mmdet's IoU (widths x2 - x1): datasets do not import the evaluation
@@ -265,7 +368,22 @@ def _is_linear(boxes: np.ndarray, tol: float) -> bool:
 def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
                 tol: float) -> List[Tuple[int, int, np.ndarray]]:
     """``(first, last, step per sample)`` of the runs of >= ``min_len``
-    samples whose ``boxes`` move linearly (within and by more than ``tol``)."""
+    samples whose ``boxes`` move linearly (within and by more than ``tol``).
+
+    Args:
+        times (Sequence[int]): Frame or keyframe number of each sample,
+            ascending; a run needs consecutive times (steps of 1).
+        boxes (np.ndarray): Shape (n, 4), one box per sample.
+        min_len (int): The fewest samples of a run.
+        tol (float): The largest distance of a box coordinate from the
+            straight line, in the unit of ``boxes``; a run must also move
+            by more than ``tol``.
+
+    Returns:
+        list[tuple[int, int, np.ndarray]]: ``(first, last, step)``: the
+        indices of the run's first and last sample and the mean change of
+        the box per sample, shape (4,).
+    """
     boxes = np.asarray(boxes, dtype=np.float64)
     runs, i0, n = [], 0, len(boxes)
     while i0 < n - 1:
@@ -286,7 +404,16 @@ def step_text(step: np.ndarray) -> str:
 
 def check_interpolated(report: DatasetReport, split: str, found: List[str],
                        unit: str, min_len: int, **where) -> None:
-    """Warn about the tool-interpolated tracks ``found`` (one text each)."""
+    """Warn about the tool-interpolated tracks ``found`` (one text each).
+
+    Args:
+        report (DatasetReport): Receives the warning.
+        split (str): The split's name.
+        found (list[str]): One description per interpolated run.
+        unit (str): ``'frame'`` or ``'keyframe'``, named in the message.
+        min_len (int): The run length used, named in the message.
+        **where: Extra :class:`Finding` fields (e.g. ``file``).
+    """
     if not found:
         return
     report.add(

@@ -25,7 +25,15 @@ MIN_INTERPOLATED_FRAMES = 96
 
 
 def class_text(i: int, names: Dict[int, str]) -> str:
-    """``3 'walk'``, or ``8 (no name)`` for a class the names lack."""
+    """``3 'walk'``, or ``8 (no name)`` for a class the names lack.
+
+    Args:
+        i (int): The class column.
+        names (dict[int, str]): ``{class column: name}``.
+
+    Returns:
+        str: The column and its quoted name.
+    """
     return f'{i} {names[i]!r}' if i in names else f'{i} (no name)'
 
 
@@ -69,6 +77,16 @@ class DatasetReport:
     untrained: List[int] = field(default_factory=list)
 
     def add(self, level: str, check: str, message: str, **where) -> None:
+        """Add a :class:`Finding` (an ``ERROR`` with the message of an
+        earlier one is dropped).
+
+        Args:
+            level (str): ``ERROR`` or ``WARNING``.
+            check (str): The check's name, e.g. ``'box'``.
+            message (str): What is wrong and how to fix it.
+            **where: :class:`Finding`'s ``split``, ``file``, ``line``,
+                ``video`` and ``frame``.
+        """
         if level == ERROR and any(f.level == ERROR and f.message == message
                                   for f in self.findings):
             return  # the same error, e.g. again from building the data set

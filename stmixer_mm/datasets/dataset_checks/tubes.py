@@ -11,7 +11,23 @@ from .report import (LINEAR_TOLERANCE, LINEAR_TOLERANCE_PX,
 
 
 def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
-    """Check a built :class:`TubeDataset`; return its score columns."""
+    """Check a built :class:`TubeDataset`; return its score columns.
+
+    Adds the split's label histogram and keyframe count to ``report`` and
+    warnings for keyframes without boxes (training), boxes given
+    normalised, zero-area boxes, tool-interpolated tubes and persons
+    smaller than the finest feature stride after the test resize.
+
+    Args:
+        report (DatasetReport): Receives the findings, class names and
+            histograms.
+        cfg (Config): The config (model strides, test pipeline).
+        split (str): The split's name, e.g. ``'train'``.
+        dataset (TubeDataset): The built data set of ``split``.
+
+    Returns:
+        int: The score columns: the number of labels + 1 (background).
+    """
     ann = dataset.ann_file
     where = dict(split=split, file=ann)
     gt = dataset.gt

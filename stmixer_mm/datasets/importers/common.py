@@ -43,7 +43,21 @@ class Budget(NamedTuple):
               verb: str = 'is',
               exact: bool = False) -> None:
         """Raise when ``nbytes`` (so far, or ``exact``: all) or ``objects``
-        exceed it."""
+        exceed it.
+
+        Args:
+            nbytes (int): Bytes read so far (or in all).
+            objects (int): Objects (``unit``) counted so far. Defaults
+                to 0.
+            verb (str): The message's verb for the bytes, e.g.
+                ``'inflates to'``. Defaults to ``'is'``.
+            exact (bool): ``nbytes`` is the whole size, not a lower bound.
+                Defaults to False.
+
+        Raises:
+            AnnotationImportError: Naming the export, the amount, the limit
+                and :data:`MAX_ANNOTATION_ENV`.
+        """
         if nbytes > self.nbytes:
             amount = f'{verb} {"" if exact else "more than "}{_size(nbytes)}'
         elif objects > self.objects:
@@ -60,7 +74,26 @@ class Budget(NamedTuple):
 def annotation_budget(name: str, nbytes: Optional[int], why: str,
                       unit: str) -> Budget:
     """The :class:`Budget` of ``name``: ``nbytes`` capped at
-    :data:`MAX_ANNOTATION_BYTES` (or :data:`MAX_ANNOTATION_ENV`)."""
+    :data:`MAX_ANNOTATION_BYTES` (or :data:`MAX_ANNOTATION_ENV`).
+
+    Args:
+        name (str): The export, named in errors.
+        nbytes (int, optional): What a real export of its declared size
+            holds, in bytes; None: no declared size (the cap).
+        why (str): Whose limit ``nbytes`` is, in errors after "more than
+            the <size>" (e.g. ``'a CVAT export of 300 frames holds'``).
+        unit (str): What the objects are, e.g. ``'XML elements and
+            attributes'``.
+
+    Returns:
+        Budget: ``nbytes`` (the environment variable's MiB when set, else
+        ``nbytes`` at most :data:`MAX_ANNOTATION_BYTES`) and ``objects =
+        nbytes // OBJECT_BYTES``.
+
+    Raises:
+        AnnotationImportError: The environment variable is not a number
+            of MiB > 0.
+    """
     env = os.environ.get(MAX_ANNOTATION_ENV, '').strip()
     if env:
         try:
@@ -141,7 +174,17 @@ _LS_UPLOAD_PREFIX = re.compile(r'^[0-9a-f]{8}-')
 
 def video_key(name: str, strip_upload_prefix: bool = False) -> str:
     """The base name without extension of a video path or URL (of ``d`` in
-    ``/data/local-files/?d=...``), optionally without LS's upload prefix."""
+    ``/data/local-files/?d=...``), optionally without LS's upload prefix.
+
+    Args:
+        name (str): A path or URL.
+        strip_upload_prefix (bool): Drop Label Studio's ``<8 hex
+            digits>-`` upload prefix. Defaults to False.
+
+    Returns:
+        str: E.g. ``'clip_a'`` for ``'/data/upload/3/1a2b3c4d-clip_a.mp4'``
+        with ``strip_upload_prefix=True``.
+    """
     parts = urlsplit(name)
     path = parts.path
     query = parse_qs(parts.query)
@@ -156,7 +199,22 @@ def video_key(name: str, strip_upload_prefix: bool = False) -> str:
 
 def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
     """``path`` itself, or the files of the folder ``path`` whose names end
-    in one of ``exts`` (sorted); ``what`` names a missing ``path``."""
+    in one of ``exts`` (sorted); ``what`` names a missing ``path``.
+
+    Args:
+        path (str): An export file or a folder of them.
+        exts (Sequence[str]): Lower-case name endings, e.g. ``['.xml',
+            '.zip']``.
+        what (str): What the export is, in errors.
+
+    Returns:
+        list[str]: ``[path]``, or the folder's matching files (name ending
+        compared case-insensitively) with the folder joined, sorted.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        AnnotationImportError: A folder without a matching file.
+    """
     if osp.isdir(path):
         files = sorted(
             osp.join(path, n) for n in os.listdir(path)
@@ -173,7 +231,19 @@ def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
 
 
 def parse_number(value, where: str, name: str) -> float:
-    """``value`` of field ``name`` as a finite float."""
+    """``value`` of field ``name`` as a finite float.
+
+    Args:
+        value (Any): The field's value (str or number).
+        where (str): The file and record, in errors.
+        name (str): The field, in errors.
+
+    Returns:
+        float: The number.
+
+    Raises:
+        AnnotationImportError: Not a number, or not finite.
+    """
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -186,7 +256,18 @@ def parse_number(value, where: str, name: str) -> float:
 
 
 def parse_person_id(value, where: str) -> int:
-    """A person id as an integer >= 0."""
+    """A person id as an integer >= 0.
+
+    Args:
+        value (Any): The field's value (str or int).
+        where (str): The file and record, in errors.
+
+    Returns:
+        int: The id.
+
+    Raises:
+        AnnotationImportError: Not an integer, or negative.
+    """
     text = str(value).strip()
     try:
         pid = int(text)

@@ -27,7 +27,29 @@ def read_csv_table(path: str,
                    box_units: str = 'pixels',
                    header: bool = True) -> ImportedAnnotations:
     """Read the CSV table ``path``; ``header=False``: no header line, the
-    columns in the order of :data:`CSV_HEADER`."""
+    columns in the order of :data:`CSV_HEADER`.
+
+    Rows of one video, time and person are merged into one record with
+    their actions (their boxes must be equal); an empty action gives a
+    person without actions.
+
+    Args:
+        path (str): The UTF-8 CSV file.
+        box_units (str): ``'pixels'`` (of the source video) or
+            ``'normalized'`` (to [0, 1]). Defaults to ``'pixels'``.
+        header (bool): The first line is the header :data:`CSV_HEADER`.
+            Defaults to True.
+
+    Returns:
+        ImportedAnnotations: ``fmt='csv'``; one :class:`Annotation` per
+        (video, time, person), with ``time`` in seconds (``frame`` None)
+        and ``video`` the name's :func:`video_key`; ``videos`` maps each
+        to ``path``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        AnnotationImportError: A wrong header or row (naming the line).
+    """
     if box_units not in BOX_UNITS:
         raise ValueError(f'box_units must be one of {BOX_UNITS}, got '
                          f'{box_units!r}')

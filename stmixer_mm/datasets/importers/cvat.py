@@ -32,7 +32,16 @@ class FrameRange(NamedTuple):
     step: int
 
     def check(self, frame: int, where: str) -> None:
-        """Raise unless ``frame`` is one of these frames."""
+        """Raise unless ``frame`` is one of these frames.
+
+        Args:
+            frame (int): A video frame number (0-based).
+            where (str): The file and element, in errors.
+
+        Raises:
+            AnnotationImportError: ``frame`` is negative, outside
+                ``start``..``stop`` or off the ``step`` grid.
+        """
         if frame < 0:
             raise AnnotationImportError(
                 f'{where}: frame {frame} is negative; CVAT frame numbers '
@@ -188,7 +197,23 @@ def read_cvat(path: str,
         path (str): An XML file, an export ZIP or a folder of them.
         known_videos (Collection[str], optional): Keys of the videos on
             disk, to pick among ``<source>``, ``<task><name>``, file name.
-        person_labels (Sequence[str]): Track labels naming the person.
+        person_labels (Sequence[str]): Track labels naming the person;
+            another label of a track or box is an action. Defaults to
+            ``('person', )``.
+
+    Returns:
+        ImportedAnnotations: ``fmt='cvat'``; one :class:`Annotation` per
+        ``<box>`` not ``outside``, ``frame`` the video's own 0-based frame
+        (project exports: less the task's offset), ``box`` in pixels of
+        the frames, ``person_id`` from the ``person_id``
+        attribute, else the track id (image exports without ids: numbered
+        per frame, ``identities[video] = False``); ``videos``,
+        ``frame_sizes`` (``<original_size>`` or the images' size) and
+        ``frame_grids`` (:class:`FrameRange` of each task) per video.
+
+    Raises:
+        AnnotationImportError: A malformed or oversized export, or a
+            record that breaks the task's frames (naming file and track).
     """
     out = ImportedAnnotations('cvat')
     for file in export_files(path, ('.xml', '.zip'), 'CVAT for video exports'):

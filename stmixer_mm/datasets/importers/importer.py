@@ -50,7 +50,28 @@ def read_annotations(fmt: str,
                      person_labels: Sequence[str] = ('person', ),
                      frame_count=None,
                      csv_header: bool = True) -> ImportedAnnotations:
-    """Read an export of format ``fmt`` (one of :data:`FORMATS`)."""
+    """Read an export of format ``fmt`` (one of :data:`FORMATS`).
+
+    Args:
+        fmt (str): ``'cvat'``, ``'label-studio'`` or ``'csv'``.
+        path (str): The export file or a folder of them.
+        known_videos (Collection[str], optional): Keys of the videos on
+            disk (CVAT: picks the task's video name). Defaults to None.
+        csv_box_units (str): CSV: ``'pixels'`` or ``'normalized'``.
+            Defaults to ``'pixels'``.
+        person_labels (Sequence[str]): CVAT / Label Studio labels naming
+            the person, not an action. Defaults to ``('person', )``.
+        frame_count (Callable[[str], int | None], optional): Label Studio:
+            a video's frames by its key (bounds the sequences). Defaults
+            to None.
+        csv_header (bool): CSV: the file has a header line. Defaults to
+            True.
+
+    Returns:
+        ImportedAnnotations: The records and what the export says of its
+        videos (:func:`read_cvat`, :func:`read_label_studio`,
+        :func:`read_csv_table`).
+    """
     if fmt == 'cvat':
         return read_cvat(path, known_videos, person_labels)
     if fmt == 'label-studio':
@@ -64,12 +85,30 @@ class VideoTrackIndex:
     """The checked annotations of one video, looked up per output frame:
     by source frame (CVAT, Label Studio) or nearest time within half an
     output frame (CSV). Boxes: in source pixels, clipped by at most
-    :data:`BOX_TOLERANCE_PX`."""
+    :data:`BOX_TOLERANCE_PX`.
+
+    Boxes are checked and rewritten in place (``box`` in source pixels,
+    ``normalized`` False); ``clipped`` counts the clipped ones.
+
+    Args:
+        video (str): The video key.
+        info (VideoInfo): The probed video (size, fps, frame count).
+        anns (list[Annotation]): The video's records, each with ``frame``
+            (0-based source frame) or ``time`` (seconds).
+        fps (int): Output frames per second.
+
+    Raises:
+        AnnotationImportError: A box outside the frame (beyond the
+            tolerance) or empty, a frame or time beyond the video, or one
+            person id given to two tracks at one frame.
+    """
 
     def __init__(self, video: str, info: VideoInfo, anns: List[Annotation],
                  fps: int):
         self.video, self.info, self.fps = video, info, fps
         self.clipped = 0  # boxes clipped by at most BOX_TOLERANCE_PX
+        # source frame of each output frame, by the timestamps (decoded)
+        self.sources: Optional[List[int]] = None
         self.by_frame: Dict[int, Dict[int, Annotation]] = defaultdict(dict)
         self.by_person_times: Dict[int, List[Tuple[float, Annotation]]] = \
             defaultdict(list)
@@ -134,7 +173,9 @@ class VideoTrackIndex:
     def at(self, k: int) -> List[Annotation]:
         """Annotations of output frame ``k``, one per person, by person id."""
         if self.by_frame:
-            src = source_index(k, self.fps, self.info.fps)
+            src = (self.sources[k] if self.sources is not None
+                   and k < len(self.sources) else source_index(
+                       k, self.fps, self.info.fps))
             slot = self.by_frame.get(src, {})
             found = [slot[p] for p in sorted(slot)]
         else:
@@ -187,7 +228,22 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
                      layout: str, fps: int, interval: int) -> None:
     """Refuse a CVAT task (``grid``: start, stop, step) whose frames miss a
     frame the layout annotates in its range (tubes: an output frame; AVA: a
-    keyframe), naming the fix."""
+    keyframe), naming the fix.
+
+    Args:
+        video (str): The video key, in the error.
+        source (str): The export file, in the error.
+        grid (tuple): ``(start, stop, step)`` of the task's source frames
+            (0-based; ``stop`` None: to the video's end).
+        info (VideoInfo): The probed video.
+        layout (str): ``'ava'`` or ``'tubes'``.
+        fps (int): Output frames per second.
+        interval (int): AVA: seconds between keyframes.
+
+    Raises:
+        AnnotationImportError: Naming the first missed frame and the
+            ``--fps`` / ``--keyframe-interval`` or start frame that fits.
+    """
     start, stop, step = grid
     last = info.num_frames - 1
     stride = 1 if layout == 'tubes' else fps * interval
@@ -260,7 +316,20 @@ def check_layout_config(path: str,
                         build: bool = False) -> None:
     """Refuse (naming ``label``) a config that does not load, has no
     ``model.type`` or trains on datasets not of ``layout``; with ``build``,
-    also check its settings and build its datasets lazily."""
+    also check its settings and build its datasets lazily.
+
+    Args:
+        path (str): The config file.
+        layout (str): ``'ava'`` or ``'tubes'``: the train and val datasets
+            must be :data:`LAYOUT_DATASETS` ``[layout]`` or a subclass.
+        label (str): What the config is (e.g. ``'--base-config x.py'``),
+            in errors.
+        build (bool): Also run the settings checks and build both datasets
+            with ``lazy_init=True``. Defaults to False.
+
+    Raises:
+        AnnotationImportError: The config is refused (naming ``label``).
+    """
     expected = (f'expected a config of the {layout} layout (a model, and '
                 f'train / val datasets of type {LAYOUT_DATASETS[layout]} or '
                 f'a subclass, as configs/{DEFAULT_BASE_CONFIGS[layout]})')
@@ -302,7 +371,25 @@ def split_videos(videos: Sequence[str],
                  log=print) -> Dict[str, List[str]]:
     """``{'train': [...], 'val': [...]}``: ``val_videos`` (keys or file
     names), else ``round(val_ratio * n)`` videos (1 to n - 1) drawn with
-    ``seed``; one video or ``val_ratio`` 0: both splits, with a warning."""
+    ``seed``; one video or ``val_ratio`` 0: both splits, with a warning.
+
+    Args:
+        videos (Sequence[str]): The annotated video keys.
+        val_videos (Sequence[str], optional): The val videos, by key or
+            file name (folder and extension dropped); wins over
+            ``val_ratio``.
+        val_ratio (float): Fraction of the videos for val, in [0, 1].
+        seed (int): Seed of the draw.
+        log (Callable[[str], None]): Receives the warning. Defaults to
+            ``print``.
+
+    Returns:
+        dict[str, list[str]]: ``train`` and ``val``, each sorted.
+
+    Raises:
+        AnnotationImportError: Unknown ``val_videos``, an empty train
+            split, or ``val_ratio`` outside [0, 1].
+    """
     videos = sorted(videos)
     if val_videos:
         keys = [osp.splitext(osp.basename(v))[0] for v in val_videos]
@@ -336,7 +423,21 @@ def split_videos(videos: Sequence[str],
 def class_ids(imported: ImportedAnnotations,
               label_map: Optional[str]) -> Dict[str, int]:
     """``{class: 1-based id}``: from ``label_map`` (every annotated action
-    must be in it) or the annotated actions sorted by name."""
+    must be in it) or the annotated actions sorted by name.
+
+    Args:
+        imported (ImportedAnnotations): The records read.
+        label_map (str, optional): An AVA ``label_map.pbtxt`` or a text
+            file of one class name a line (:func:`read_label_map`); None:
+            ids 1, 2, ... in name order.
+
+    Returns:
+        dict[str, int]: ``{action name: id}``, ids from 1.
+
+    Raises:
+        AnnotationImportError: A name that ``label_map.pbtxt`` cannot hold,
+            no action at all, or an action missing from ``label_map``.
+    """
     seen: Dict[str, str] = {}
     for ann in imported.annotations:
         for a in ann.actions:
@@ -387,7 +488,83 @@ def import_annotations(fmt: str,
                        log=print) -> dict:
     """Import ``annotations`` (format ``fmt``) of the videos in ``videos``
     into ``out_dir``, all checked before anything is written; return the
-    summary (also in ``out_dir/import_summary.json``)."""
+    summary (also in ``out_dir/import_summary.json``).
+
+    ``out_dir`` receives ``rawframes/<video>/img_NNNNN.jpg`` (output frame
+    ``k`` is the source frame nearest ``k / fps``; AVA files from 0, tube
+    files from 1), the annotations (AVA: ``annotations/{train,val}.csv``,
+    ``{split}_excluded_timestamps.csv`` and ``label_map.pbtxt``; tubes:
+    :data:`TUBE_GT`, an ACT pickle with one train and one test split),
+    ``config.py`` (inheriting ``base_config``, checked by building its
+    datasets) and ``import_summary.json``. Everything is written to a
+    staging folder and moved in when complete.
+
+    Args:
+        fmt (str): The export's format, one of :data:`FORMATS`.
+        annotations (str): The export file or a folder of them.
+        videos (str): Folder of the videos (keys: file names without
+            extension; not recursive).
+        out_dir (str): The data set folder to write.
+        layout (str): ``'ava'`` (keyframe csv) or ``'tubes'`` (ACT
+            pickle). Defaults to ``'ava'``.
+        fps (int): Output frames per second, at most the videos' rate.
+            Defaults to 30.
+        keyframe_interval (int): AVA: seconds between keyframes. Defaults
+            to 1.
+        short_side (int, optional): Resize frames to this short side in
+            pixels; None keeps the size.
+        val_videos (Sequence[str], optional): The val videos
+            (:func:`split_videos`); wins over ``val_ratio``.
+        val_ratio (float): Fraction of the videos drawn for val. Defaults
+            to 0.25.
+        seed (int): Seed of that draw. Defaults to 0.
+        label_map (str, optional): Fixes the class ids and order
+            (:func:`class_ids`); None: the actions sorted by name.
+        base_config (str, optional): Config the written one inherits;
+            None: the layout's :data:`DEFAULT_BASE_CONFIGS`.
+        overwrite (bool): Replace what an earlier import wrote to
+            ``out_dir`` (the files of its manifest). Defaults to False.
+        skip_unannotated (bool): Leave out videos without annotations with
+            a warning instead of stopping. Defaults to False.
+        csv_box_units (str): CSV boxes in ``'pixels'`` of the video or
+            ``'normalized'`` to [0, 1]. Defaults to ``'pixels'``.
+        csv_header (bool): The CSV has a header line. Defaults to True.
+        multi_label (str): Tubes: a box with several actions is an
+            ``'error'`` or ``'split'`` into one tube per action. Defaults
+            to ``'error'``.
+        person_labels (Sequence[str]): Track / region labels naming the
+            person, not an action. Defaults to ``('person', )``.
+        jpeg_quality (int): JPEG quality of the frames (OpenCV's 0-100).
+            Defaults to 90.
+        log (Callable[[str], None]): Receives progress, notes and
+            warnings. Defaults to ``print``.
+
+    Returns:
+        dict: The summary: ``format``, ``layout``, ``annotations`` and
+        ``videos_dir`` (absolute paths), ``settings`` (the import settings),
+        ``classes`` (``{name: id}``), ``splits`` (``{'train': [...],
+        'val': [...]}``), ``skipped_unannotated``, ``ignored_in_export``,
+        ``reader_notes``, ``totals`` (videos, frames, keyframes, boxes,
+        tubes), ``videos`` (per video: split, source, source_fps,
+        source_frames, source_size_wh, frames, frame_size_wh,
+        extract_seconds and the layout's counts), ``boxes_clipped``,
+        ``config`` (the final config path), ``import_seconds`` and the
+        layout's entries (AVA: keyframe_file, timestamp_start,
+        timestamp_end, start_index, rows, boxes_per_class,
+        boxes_without_action; tubes: ground_truth, start_index,
+        tubes_per_class, boxes_without_action).
+
+    Raises:
+        AnnotationImportError: Bad input (naming the file and record), a
+            base config of another layout, or a written config that does
+            not build.
+        FileNotFoundError: ``annotations`` or ``videos`` is missing.
+        FileExistsError: ``out_dir`` is a file, not empty without
+            ``overwrite``, or without the manifest of an earlier import.
+        OutputDirError: (a ValueError) a manifest that cannot be trusted.
+        ValueError: ``layout``, ``fmt`` or ``multi_label`` not one of its
+            choices.
+    """
     settings = {  # for the summary
         k: v
         for k, v in locals().items()
@@ -485,10 +662,9 @@ def import_annotations(fmt: str,
         n_total = len(names)
         for i, v in enumerate(names, 1):
             t0 = time.time()
-            n_out, n_src = extract_frames(infos[v],
-                                          osp.join(out_dir, 'rawframes',
-                                                   v), fps, first_index,
-                                          short_side, jpeg_quality)
+            n_out, n_src, indexes[v].sources = extract_frames(
+                infos[v], osp.join(out_dir, 'rawframes', v), fps,
+                first_index, short_side, jpeg_quality)
             if v in imported.frame_grids:  # the decoded length
                 _check_task_length(v, imported.videos[v],
                                    imported.frame_grids[v], n_src, infos[v])

@@ -18,7 +18,16 @@ MAX_FRAMES = 10_000_000
 
 def frames_count_slack(frames: int, from_video: bool) -> int:
     """How far ``framesCount`` (computed by the browser) may exceed the
-    frames the video really has: 2 % and at least 2 frames."""
+    frames the video really has: 2 % and at least 2 frames.
+
+    Args:
+        frames (int): The frames the sequence may reach.
+        from_video (bool): ``frames`` was counted in the video; False
+            (the bound :data:`MAX_FRAMES`): no slack.
+
+    Returns:
+        int: ``max(2, frames // 50)`` frames, or 0.
+    """
     return max(2, frames // 50) if from_video else 0
 
 
@@ -43,7 +52,31 @@ def read_label_studio(
 ) -> ImportedAnnotations:
     """Read a Label Studio JSON export (a file, or a folder of ``*.json``).
     ``frame_count(video)``: the video's real frames (None: unknown, then
-    :data:`MAX_FRAMES` bounds the sequences)."""
+    :data:`MAX_FRAMES` bounds the sequences).
+
+    Args:
+        path (str): The export file or a folder of them.
+        person_labels (Sequence[str]): Region labels naming the person;
+            other labels (and per-region choices / taxonomy / labels
+            results) are actions. Defaults to ``('person', )``.
+        video_field (str): The task ``data`` key holding the video's path
+            or URL. Defaults to ``'video'``.
+        frame_count (Callable[[str], int | None], optional): The number
+            of frames of a video, by its key. Defaults to None.
+
+    Returns:
+        ImportedAnnotations: ``fmt='label-studio'``; one
+        :class:`Annotation` per region and frame (interpolated between
+        keyframes, a last enabled keyframe held to ``framesCount``),
+        ``box`` normalised to [0, 1] (``normalized=True``), ``frame``
+        0-based, ``person_id`` from the region's ``person_id`` text area,
+        else numbered 0, 1, ... skipping the ids given; ``videos`` names
+        each task.
+
+    Raises:
+        AnnotationImportError: A malformed or oversized export, a task
+            without annotation, or a box beyond the video (named).
+    """
     out = ImportedAnnotations('label-studio')
     for file in export_files(path, ('.json', ), 'Label Studio exports'):
         _read_file(file, out, set(person_labels), frame_count, video_field)
@@ -147,7 +180,22 @@ def _updated(ann: dict) -> Optional[datetime]:
 def pick_annotation(where: str, anns: List[dict],
                     out: ImportedAnnotations) -> dict:
     """The annotation of a task to read: ``ground_truth`` ones first, then
-    the most recently saved (noted; a tie is an error)."""
+    the most recently saved (noted; a tie is an error).
+
+    Args:
+        where (str): The file and task, in messages.
+        anns (list[dict]): The task's annotations not cancelled, at least
+            one.
+        out (ImportedAnnotations): Receives the note and the count of
+            annotations left out (``ignored``) when there are several.
+
+    Returns:
+        dict: The annotation to read.
+
+    Raises:
+        AnnotationImportError: Several candidates without distinct
+            ``updated_at`` / ``created_at`` times.
+    """
     if len(anns) == 1:
         return anns[0]
     gt = [a for a in anns if a.get('ground_truth') is True]
@@ -232,7 +280,29 @@ def expand_sequence(where: str,
                     from_video: bool = False) -> List[Annotation]:
     """The normalised boxes of a videorectangle ``value`` on frames 1 ..
     ``max_frames``, interpolated as Label Studio does; a keyframe beyond, or
-    a ``framesCount`` more than :func:`frames_count_slack` beyond, errs."""
+    a ``framesCount`` more than :func:`frames_count_slack` beyond, errs.
+
+    Args:
+        where (str): The file, task and region, in errors.
+        value (dict): The result's ``value``: ``sequence`` (keyframes with
+            1-based ``frame`` and ``x``, ``y``, ``width``, ``height`` in
+            percent of the frame, ``enabled``, ``rotation`` 0) and
+            ``framesCount``.
+        video (str): The video key.
+        pid (int): The person id.
+        actions (tuple): Sorted action names of the region.
+        track (str): The region id.
+        max_frames (int): The last frame a box may have. Defaults to
+            :data:`MAX_FRAMES`.
+        from_video (bool): ``max_frames`` was counted in the video.
+            Defaults to False.
+
+    Returns:
+        list[Annotation]: One per frame in frame order, ``box`` ``(x1, y1,
+        x2, y2)`` normalised to [0, 1], ``frame`` 0-based. A disabled
+        keyframe keeps its own box and ends the interpolation (no box
+        until the next keyframe).
+    """
     seq = value.get('sequence')
     if not isinstance(seq, list) or not seq:
         raise AnnotationImportError(f'{where}: value.sequence is missing or '

@@ -10,9 +10,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-import stmixer_mm
 from stmixer_mm.registry import CONFIG_SCOPE
-from stmixer_mm.utils.package_files import models_dir
+from stmixer_mm.utils.package_files import models_dir, package_dir
 from .common import AnnotationImportError
 from .video import FILENAME_TMPL
 
@@ -33,6 +32,40 @@ def _no_action_note(log, count: int, first: Optional[str]) -> None:
 
 def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
               log) -> dict:
+    """Write the AVA layout's annotations: one row per box and action at
+    each keyframe ``T = 0, interval, ...`` s (output frame ``fps * T``),
+    boxes normalised to [0, 1]; shorter videos padded with copies of their
+    last frame up to ``timestamp_end * fps`` files (the longest of their
+    splits).
+
+    Writes ``annotations/{split}.csv``, an empty
+    ``{split}_excluded_timestamps.csv`` per split and
+    ``label_map.pbtxt``; boxes without an action are left out (logged).
+
+    Args:
+        out_dir (str): The (staging) data set folder, holding
+            ``rawframes/<video>/``.
+        names (list[str]): The video keys, sorted.
+        splits (dict[str, list[str]]): ``{'train': [...], 'val': [...]}``
+            (a video may be in both).
+        indexes (dict[str, VideoTrackIndex]): The checked records of each
+            video, boxes in source pixels.
+        stats (dict[str, dict]): Per video; ``frames`` (output frames)
+            is read, ``keyframes``, ``boxes`` and ``padded_frames`` added.
+        classes (dict[str, int]): ``{action name: id}``, ids from 1.
+        fps (int): Output frames per second.
+        interval (int): Seconds between keyframes.
+        log (Callable[[str], None]): Receives the warnings.
+
+    Returns:
+        dict: ``timestamp_end`` (``{split: seconds}``), ``fps`` and
+        ``summary`` (the summary's AVA entries: keyframe_file,
+        timestamp_start, timestamp_end, start_index, rows,
+        boxes_per_class, boxes_without_action).
+
+    Raises:
+        AnnotationImportError: A split without an annotated keyframe.
+    """
     ann_dir = osp.join(out_dir, 'annotations')
     rows = {s: [] for s in splits}
     per_class = {s: Counter() for s in splits}
@@ -121,6 +154,37 @@ def _pad_frames(frame_dir: str, n_frames: int, total: int) -> int:
 
 def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
                 multi_label, log) -> dict:
+    """Write the tube layout's ACT pickle :data:`TUBE_GT`: a tube per run
+    of consecutive output frames of one person and action, rows ``[frame,
+    x1, y1, x2, y2]`` with 1-based frames and boxes in output pixels
+    (float32); labels in id order, ``train_videos`` / ``test_videos`` one
+    split each. Boxes without an action are left out (logged).
+
+    Args:
+        out_dir (str): The (staging) data set folder.
+        names (list[str]): The video keys, sorted.
+        splits (dict[str, list[str]]): ``{'train': [...], 'val': [...]}``
+            (a video may be in both).
+        indexes (dict[str, VideoTrackIndex]): The checked records of each
+            video, boxes in source pixels.
+        stats (dict[str, dict]): Per video; ``frames`` (output frames) and
+            ``frame_size_wh``
+            is read, ``tubes`` added.
+        classes (dict[str, int]): ``{action name: id}``, ids from 1.
+        fps (int): Output frames per second.
+        multi_label (str): A box with several actions: ``'error'``, or
+            ``'split'`` into one tube per action.
+        log (Callable[[str], None]): Receives the warnings.
+
+    Returns:
+        dict: ``labels`` (list[str]), ``in_both_splits`` (bool: a video
+        is in both splits) and ``summary`` (ground_truth, start_index,
+        tubes_per_class, boxes_without_action).
+
+    Raises:
+        AnnotationImportError: Several actions on a box with
+            ``multi_label='error'``, or a split without a tube.
+    """
     labels = names_by_id(classes)
     label_index = {n: i for i, n in enumerate(labels)}
     gttubes, nframes, resolution = {}, {}, {}
@@ -196,7 +260,7 @@ def config_base(base_config: str) -> str:
     if real.startswith(shipped + os.sep):
         rel = osp.relpath(real, shipped).replace(os.sep, '/')
         # where mmengine resolves `stmixer_mm::`: <package>/.mim/configs
-        package = osp.dirname(osp.abspath(stmixer_mm.__file__))
+        package = package_dir()
         if osp.isfile(osp.join(package, '.mim', 'configs', rel)):
             return f'{CONFIG_SCOPE}::{rel}'
     return real
@@ -205,7 +269,25 @@ def config_base(base_config: str) -> str:
 def write_config(out_dir: str, root: str, layout: str, base_config: str,
                  classes: Dict[str, int], result: dict) -> str:
     """Write ``out_dir/config.py`` naming the data by its final folder
-    ``root`` (``out_dir`` may be staging); return its final path."""
+    ``root`` (``out_dir`` may be staging); return its final path.
+
+    Args:
+        out_dir (str): The folder written to.
+        root (str): The data set's final folder; the config's paths are
+            absolute under it.
+        layout (str): ``'ava'`` (``ValidatedAVADataset`` and
+            ``AVAMetric``) or ``'tubes'`` (``TubeDataset`` and
+            ``TubeMetric``).
+        base_config (str): The config inherited (:func:`config_base`).
+        classes (dict[str, int]): ``{action name: id}``, ids from 1; sets
+            ``num_actions`` to the largest id (AVA) or the class count
+            (tubes).
+        result (dict): What :func:`write_ava` or :func:`write_tubes`
+            returned.
+
+    Returns:
+        str: ``root/config.py``.
+    """
     root = osp.abspath(root)
     num_actions = max(classes.values())
     names = names_by_id(classes)

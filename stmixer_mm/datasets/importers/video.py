@@ -3,7 +3,8 @@ import math
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from fractions import Fraction
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import av
 import cv2
@@ -53,7 +54,7 @@ def probe_video(path: str) -> VideoInfo:
             if not container.streams.video:
                 raise AnnotationImportError(f'{path}: no video stream')
             stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
+            rate = stream_rate(stream)  # as the demo's reader
             if not rate:
                 raise AnnotationImportError(
                     f'{path}: the container states no frame rate')
@@ -75,12 +76,125 @@ def probe_video(path: str) -> VideoInfo:
 
 def source_index(k: int, fps: int, src_fps: float) -> int:
     """The 0-based source frame written as output frame ``k``: the frame
-    nearest to time ``k / fps`` on the source's constant-rate grid."""
+    nearest to time ``k / fps`` on the source's constant-rate grid.
+
+    Args:
+        k (int): 0-based output frame.
+        fps (int): Output frames per second.
+        src_fps (float): The source's frame rate.
+
+    Returns:
+        int: ``floor(k * src_fps / fps + 0.5)``.
+    """
     return int(math.floor(k * src_fps / fps + 0.5))
+
+
+def stream_rate(stream) -> Optional[Fraction]:
+    """The nominal frame rate of a PyAV video stream: its average rate,
+    else the rate FFmpeg guesses; None without either.
+
+    Args:
+        stream (av.video.stream.VideoStream): The stream.
+
+    Returns:
+        Fraction | None: Frames per second, exact.
+    """
+    for name in ('average_rate', 'guessed_rate'):
+        rate = getattr(stream, name, None)
+        if rate and rate > 0:
+            return Fraction(rate)
+    return None
+
+
+def decode_timed_frames(container) -> Iterator[Tuple[int, Fraction, object]]:
+    """Decode the first video stream of an open PyAV container: THE rule
+    that numbers and times the frames of a video file, for the annotation
+    importer and for the demo, the online runner and
+    ``STMixerInferencer`` (``stmixer_mm.apis.video_io.VideoFileSource``).
+
+    Frame ``i`` is the ``i``-th frame FFmpeg decodes (0-based, in
+    presentation order; none dropped or repeated). Its time is its
+    timestamp counted from the first frame's, ``(pts - pts_0) *
+    time_base`` seconds, exact. A frame without a timestamp, or with one
+    not after the previous frame's, is timed one nominal frame
+    (:func:`stream_rate`, else 1/30 s) after the previous frame.
+
+    Args:
+        container (av.container.InputContainer): From ``av.open``; its
+            first video stream is decoded with FFmpeg's threads.
+
+    Yields:
+        tuple[int, Fraction, av.VideoFrame]: ``(i, time in seconds,
+        frame)``.
+
+    Raises:
+        av.error.FFmpegError: Decoding failed (the caller names the file).
+    """
+    stream = container.streams.video[0]
+    stream.thread_type = 'AUTO'
+    step = 1 / (stream_rate(stream) or Fraction(30))
+    # the decoded frames carry the stream's time base (read once: fast)
+    stream_base = getattr(stream, 'time_base', None)
+    first = last = None  # the first timestamp (in its base), the last time
+    for i, frame in enumerate(container.decode(stream)):
+        pts = getattr(frame, 'pts', None)
+        base = stream_base or getattr(frame, 'time_base', None)
+        t = None
+        if pts is not None and base:
+            if first is None:
+                first = Fraction(pts) * Fraction(base)
+            t = Fraction(pts * base.numerator, base.denominator) - first
+        if t is None or (last is not None and t <= last):
+            t = Fraction(0) if last is None else last + step
+        last = t
+        yield i, t, frame
+
+
+def frames_on_grid(timed: Iterable[Tuple[int, Fraction, object]], fps: int,
+                   src_fps: float) -> Iterator[Tuple[int, int, object]]:
+    """Output frames ``k = 0, 1, ...`` at a constant ``fps`` from frames
+    timed by :func:`decode_timed_frames`: output frame ``k`` is the source
+    frame whose time is nearest ``k / fps`` (the later one on a tie), up
+    to half a nominal source frame past the last one. On a constant-rate
+    source this is :func:`source_index`; on a variable-rate one it follows
+    the timestamps (a source frame may be skipped or repeated).
+
+    Args:
+        timed (Iterable[tuple]): ``(i, time, frame)`` in order.
+        fps (int): Output frames per second.
+        src_fps (float | Fraction): The source's nominal rate (the end).
+
+    Yields:
+        tuple[int, int, object]: ``(k, source frame i, frame)``.
+    """
+    k, prev = 0, None
+    for cur in timed:
+        if prev is not None:
+            bound = (prev[1] + cur[1]) / 2
+            while Fraction(k, fps) < bound:
+                yield k, prev[0], prev[2]
+                k += 1
+        prev = cur
+    if prev is not None:
+        end = prev[1] + 1 / (2 * Fraction(src_fps))
+        while Fraction(k, fps) < end:
+            yield k, prev[0], prev[2]
+            k += 1
 
 
 def output_size(width: int, height: int,
                 short_side: Optional[int]) -> Tuple[int, int]:
+    """``(width, height)`` of the written frames.
+
+    Args:
+        width (int): Source width in pixels.
+        height (int): Source height in pixels.
+        short_side (int, optional): The short side to resize to; None or
+            0: the source size.
+
+    Returns:
+        tuple[int, int]: ``(width, height)``, rounded to whole pixels.
+    """
     if not short_side:
         return width, height
     scale = short_side / min(width, height)
@@ -92,39 +206,64 @@ def extract_frames(info: VideoInfo,
                    fps: int,
                    first_index: int,
                    short_side: Optional[int] = None,
-                   jpeg_quality: int = 90) -> Tuple[int, int]:
-    """Write output frames ``k = 0, 1, ...`` (source frame
-    :func:`source_index`) of ``info.path`` as
-    ``frame_dir/img_{k + first_index:05d}.jpg``; return the numbers of
-    output frames and decoded source frames."""
+                   jpeg_quality: int = 90) -> Tuple[int, int, List[int]]:
+    """Write output frames ``k = 0, 1, ...`` of ``info.path`` as
+    ``frame_dir/img_{k + first_index:05d}.jpg``: output frame ``k`` is the
+    source frame (:func:`decode_timed_frames`) whose timestamp is nearest
+    ``k / fps`` (:func:`frames_on_grid`; :func:`source_index` on a
+    constant-rate video).
+
+    Args:
+        info (VideoInfo): The probed video.
+        frame_dir (str): Folder of the frames (created).
+        fps (int): Output frames per second; above the source's rate a
+            source frame is written several times.
+        first_index (int): Number of the first file (AVA 0, tubes 1).
+        short_side (int, optional): Resize to this short side
+            (:func:`output_size`, ``INTER_AREA``). Defaults to None.
+        jpeg_quality (int): OpenCV's JPEG quality. Defaults to 90.
+
+    Returns:
+        tuple[int, int, list[int]]: Output frames written, source frames
+        decoded, and the 0-based source frame of each output frame.
+
+    Raises:
+        AnnotationImportError: Decoding failed or gave no frame.
+        OSError: A frame could not be written.
+    """
     os.makedirs(frame_dir, exist_ok=True)
     size = output_size(info.width, info.height, short_side)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
-    k = 0
+    sources: List[int] = []
     decoded = 0
+    held = (None, None)  # (source frame, its image) last converted
+
+    def counted(timed):
+        nonlocal decoded
+        for item in timed:
+            decoded = item[0] + 1
+            yield item
+
     try:
         with av.open(info.path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = 'AUTO'
-            for i, frame in enumerate(container.decode(stream)):
-                decoded = i + 1
-                if source_index(k, fps, info.fps) != i:
-                    continue
-                img = frame.to_ndarray(format='bgr24')
-                if (img.shape[1], img.shape[0]) != size:
-                    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-                # repeated if the output rate is above the source's
-                while source_index(k, fps, info.fps) == i:
-                    path = osp.join(frame_dir,
-                                    FILENAME_TMPL.format(k + first_index))
-                    if not cv2.imwrite(path, img, params):
-                        raise OSError(f'could not write frame {path}')
-                    k += 1
+            for k, i, frame in frames_on_grid(
+                    counted(decode_timed_frames(container)), fps, info.fps):
+                if held[0] != i:  # repeated if the output rate is higher
+                    img = frame.to_ndarray(format='bgr24')
+                    if (img.shape[1], img.shape[0]) != size:
+                        img = cv2.resize(
+                            img, size, interpolation=cv2.INTER_AREA)
+                    held = (i, img)
+                path = osp.join(frame_dir,
+                                FILENAME_TMPL.format(k + first_index))
+                if not cv2.imwrite(path, held[1], params):
+                    raise OSError(f'could not write frame {path}')
+                sources.append(i)
     except av.error.FFmpegError as e:  # a truncated or damaged file
         raise AnnotationImportError(
             f'{info.path}: decoding failed after {decoded} of the '
             f'{info.num_frames} frames its container promised ({e}); the '
             'file is truncated or damaged') from None
-    if k == 0:
+    if not sources:
         raise AnnotationImportError(f'{info.path}: no frame decoded')
-    return k, decoded
+    return len(sources), decoded, sources

@@ -133,7 +133,12 @@ class PackForecastInputs(PackActionInputs):
     ``forecast_horizons`` joins ``meta_keys``. No targets (test): as
     ``PackActionInputs``.
 
-    Args: those of mmaction2's ``PackActionInputs``.
+    Args:
+        meta_keys (Sequence[str]): Keys of ``results`` packed into the
+            data sample's metainfo; ``'forecast_horizons'`` is added.
+            Defaults to ``('img_shape', 'img_key', 'video_id',
+            'timestamp')``.
+        **kwargs: Other arguments of mmaction2's ``PackActionInputs``.
     """
 
     def __init__(self,

@@ -21,8 +21,11 @@ def decode_frame(content: bytes, where: str) -> np.ndarray:
     """Decode one RGB frame (``[H, W, 3]`` uint8), refusing bad files.
 
     Args:
-        content (bytes): the file's bytes.
-        where (str): the file (and its video / keyframe) for the message.
+        content (bytes): The file's bytes.
+        where (str): The file (and its video / keyframe) for the message.
+
+    Returns:
+        np.ndarray: uint8, shape (H, W, 3), RGB.
 
     Raises:
         ValueError: ``'<where>: <problem>'``: empty, corrupt, or a JPEG without
@@ -124,7 +127,19 @@ KEYFRAME_POSITIONS = ('centre', 'last')
 
 
 def keyframe_position(clip_len: int, keyframe: str = 'centre') -> int:
-    """The clip position of the keyframe (see :data:`KEYFRAME_POSITIONS`)."""
+    """The clip position of the keyframe (see :data:`KEYFRAME_POSITIONS`).
+
+    Args:
+        clip_len (int): Frames of the clip.
+        keyframe (str): ``'centre'`` or ``'last'``. Defaults to
+            ``'centre'``.
+
+    Returns:
+        int: 0-based position: ``clip_len // 2`` or ``clip_len - 1``.
+
+    Raises:
+        ValueError: ``keyframe`` is not one of the positions.
+    """
     if keyframe not in KEYFRAME_POSITIONS:
         raise ValueError(f'keyframe must be one of {KEYFRAME_POSITIONS}, '
                          f'got {keyframe!r}')
@@ -147,6 +162,10 @@ def tube_clip_frames(keyframe: int,
         frame_interval (int): Step between them.
         offsets (np.ndarray, optional): ``[clip_len]`` jitter.
         position (str): Keyframe place ``p``: ``'centre'`` or ``'last'``.
+
+    Returns:
+        np.ndarray: int64, shape (clip_len, ), 1-based frames in
+        ``[1, nframes]``.
     """
     pos = keyframe_position(clip_len, position)
     frames = keyframe + (np.arange(clip_len) - pos) * frame_interval

@@ -14,7 +14,20 @@ from .formatting import keyframe_where as _where
 
 def output_positions(clip_len: int, num_frames: int) -> np.ndarray:
     """Clip positions of a tubelet's ``num_frames`` output frames: ``t * r
-    + r // 2`` with ``r = clip_len / num_frames`` (each group's middle)."""
+    + r // 2`` with ``r = clip_len / num_frames`` (each group's middle).
+
+    Args:
+        clip_len (int): Frames of the clip.
+        num_frames (int): Output frames of a tubelet; must divide
+            ``clip_len``.
+
+    Returns:
+        np.ndarray: int, shape (num_frames, ), 0-based clip positions;
+        e.g. ``clip_len=8, num_frames=2``: ``[2, 6]``.
+
+    Raises:
+        ValueError: ``num_frames`` < 1 or not dividing ``clip_len``.
+    """
     if num_frames < 1 or clip_len % num_frames:
         raise ValueError(
             f'the tubelet length num_frames={num_frames} does not divide '
@@ -111,7 +124,11 @@ class PackTubeletInputs(PackActionInputs):
     ``meta_keys``. A sample without boxes (inference) is packed as
     ``PackActionInputs`` does.
 
-    Args: those of mmaction2's ``PackActionInputs``.
+    Args:
+        meta_keys (Sequence[str]): Keys of ``results`` packed into the
+            data sample's metainfo; ``'tubelet_frames'`` is added. Defaults to
+            ``('img_shape', 'img_key', 'video_id', 'timestamp')``.
+        **kwargs: Other arguments of mmaction2's ``PackActionInputs``.
     """
 
     def __init__(self,

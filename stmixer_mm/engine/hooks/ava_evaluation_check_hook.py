@@ -46,9 +46,19 @@ def ava_evaluation_mismatches(
         dataset: Any,
         fields: Tuple[str,
                       ...] = AVA_METRIC_FIELDS) -> List[Tuple[str, Any, Any]]:
-    """``(field, metric value, dataset value)`` for each of ``fields``
-    (default: those of an ``AVAMetric``) that differs between the metric
-    and the evaluated dataset."""
+    """The fields that differ between a metric and the evaluated dataset.
+
+    Args:
+        metric (BaseMetric): E.g. an ``AVAMetric``.
+        dataset (BaseDataset): The evaluated dataset; a field it lacks is
+            not compared.
+        fields (tuple[str]): Attribute names; paths are compared after
+            ``realpath``. Defaults to ``AVAMetric``'s.
+
+    Returns:
+        list[tuple[str, Any, Any]]: ``(field, metric value, dataset
+        value)`` of each differing field.
+    """
     out = []
     for field in fields:
         if not hasattr(dataset, field):

@@ -1,7 +1,9 @@
 """Hooks that check the checkpoints the Runner loads (test, ``load_from``,
 ``--resume``) before their weights are copied."""
-from typing import Optional
+import ast
+from typing import List, Optional, Sequence, Set, Tuple
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -10,9 +12,9 @@ from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from stmixer_mm.utils.settings import check_arguments
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
-                          check_checkpoint_fits, check_load_from_fits,
-                          checkpoint_state_dict, give_state_dict,
-                          state_dict_mismatches)
+                          check_checkpoint_dict, check_checkpoint_fits,
+                          check_load_from_fits, checkpoint_state_dict,
+                          give_state_dict, state_dict_mismatches)
 from ..class_remap import (ClassRemapError, action_class_keys,
                            checkpoint_classes, classes_from_label_map,
                            dataset_classes, remap_action_classes)
@@ -48,6 +50,20 @@ class CheckpointCheckHook(Hook):
         self._name = f'checkpoint {source}' if source else 'the checkpoint'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Check the loaded checkpoint, then put its weights under
+        ``state_dict`` (the key mmengine copies from).
+
+        Args:
+            runner (Runner): Gives the model, the test dataloader and the
+                logger.
+            checkpoint (dict): The loaded checkpoint file; changed in place.
+
+        Raises:
+            CheckpointFileError: The file held no dict.
+            CheckpointMismatchError: With ``strict``: weights that do not
+                fit, or (``check_classes``) other classes than the test
+                dataset's in the same columns.
+        """
         check_checkpoint_fits(
             runner.model,
             checkpoint,
@@ -125,12 +141,29 @@ class ResumeCheckHook(Hook):
         self.source = source
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Check a resumed checkpoint (nothing when not resuming).
+
+        Args:
+            runner (Runner): Gives the model, the work dir and whether it
+                resumes.
+            checkpoint (dict): The loaded checkpoint file.
+
+        Raises:
+            CheckpointFileError: The file held no dict, or no ``meta``
+                epoch / iter.
+            CheckpointMismatchError: Its weights do not fit the model
+                exactly, or it was trained with other frozen parts
+                (``model.frozen_modules``) / another optimizer layout
+                than its optimizer state can be loaded into (non-sharded
+                runs).
+        """
         if not getattr(runner, '_resume', False):
             return
         source = self.source
         if source is None:
             from mmengine.runner import find_latest_checkpoint
             source = find_latest_checkpoint(runner.work_dir) or 'checkpoint'
+        check_checkpoint_dict(checkpoint, f'--resume: {source}')
         meta = checkpoint.get('meta')
         if not (isinstance(meta, dict) and 'epoch' in meta and 'iter' in meta):
             raise CheckpointFileError(
@@ -155,6 +188,133 @@ class ResumeCheckHook(Hook):
                     advice='Resume with the config that wrote it; to '
                     'fine-tune from its weights, train with --cfg-options '
                     'load_from=<file> without --resume.')
+            self._check_frozen_modules(runner, checkpoint, source)
+
+    @staticmethod
+    def _check_frozen_modules(runner, checkpoint: dict, source: str) -> None:
+        """The config's ``model.frozen_modules`` freeze the parameters the
+        checkpoint was trained with frozen (:func:`trained_frozen_modules`)
+        and its optimizer state has the parameter groups of the config's
+        optimizer (else torch fails: "loaded state dict has a different
+        number of parameter groups", or moves the state onto other
+        parameters). An optimizer that holds every parameter loads with
+        other frozen parts: a warning says so."""
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        current = tuple(getattr(model, 'frozen_modules', None) or ())
+        trained = trained_frozen_modules(checkpoint)
+        names = [n for n, _ in model.named_parameters()]
+        differ = trained is not None and \
+            _frozen_parameters(names, trained) != \
+            _frozen_parameters(names, current)
+        saved = checkpoint.get('optimizer')
+        optimizer = getattr(
+            getattr(runner, 'optim_wrapper', None), 'optimizer', None)
+        sizes = saved_sizes = None
+        if isinstance(optimizer, torch.optim.Optimizer) and isinstance(
+                saved, dict) and isinstance(saved.get('param_groups'), list):
+            sizes = [len(g['params']) for g in optimizer.param_groups]
+            saved_sizes = [
+                len(g.get('params', ())) if isinstance(g, dict) else -1
+                for g in saved['param_groups']
+            ]
+        if not differ and sizes == saved_sizes:
+            return
+        if trained is None:
+            what = ('its meta.cfg does not say which parts it was trained '
+                    'with frozen; the config has model.frozen_modules='
+                    f'{list(current)}')
+        elif differ:
+            what = (f'it was trained with model.frozen_modules='
+                    f'{list(trained)} (its meta.cfg), the config has '
+                    f'{list(current)}')
+        else:
+            what = (f'it was trained with the same model.frozen_modules='
+                    f'{list(current)} (its meta.cfg)')
+        if (sizes is not None and sizes == saved_sizes
+                and sum(sizes) == len(names)) or 'optimizer' not in checkpoint:
+            # the state maps onto the very parameters (or there is none)
+            runner.logger.warning(
+                f'--resume: {source}: {what}: the run goes on with the '
+                'parts the config freezes (not the run that wrote it)')
+            return
+        if sizes is None:
+            optim = ('its optimizer state holds the parameters trained '
+                     'then')
+        elif sizes != saved_sizes:
+            optim = (f'its optimizer state has {len(saved_sizes)} parameter '
+                     f'groups ({sum(saved_sizes)} parameters), the '
+                     f"config's optimizer {len(sizes)} ({sum(sizes)} "
+                     'parameters)')
+        else:
+            optim = ("the config's optimizer holds only the trainable "
+                     'parameters: the saved state would go onto other '
+                     'parameters')
+        raise CheckpointMismatchError(
+            f'--resume: {source}',
+            dict(missing=[], unexpected=[], shape=[]),
+            '',
+            summary=f'{what}; {optim}.',
+            advice='Resume with the model.frozen_modules (and the '
+            'optim_wrapper.paramwise_cfg / constructor, the parts\' own '
+            'freezing such as the backbone\'s frozen_stages) it was '
+            'trained with; to train other parts from its weights, start a '
+            'new run with --cfg-options load_from=<file> without --resume.')
+
+
+def _frozen_parameters(names: List[str],
+                       frozen_modules: Sequence[str]) -> Set[str]:
+    """The parameter ``names`` under the parts ``frozen_modules`` name."""
+    prefixes = tuple(f'{m}.' for m in frozen_modules)
+    return {n for n in names if n.startswith(prefixes)}
+
+
+def trained_frozen_modules(checkpoint: dict) -> Optional[Tuple[str, ...]]:
+    """The ``model.frozen_modules`` a Runner checkpoint was trained with,
+    read without running it from the config text mmengine saves in its
+    ``meta.cfg`` (the config as merged, ``--cfg-options`` included).
+
+    Args:
+        checkpoint (dict): The loaded checkpoint.
+
+    Returns:
+        tuple[str] | None: The names (empty: nothing frozen); None when
+        unknown (no ``meta.cfg``, or not a plain ``model = dict(...)``).
+    """
+    meta = checkpoint.get('meta')
+    text = meta.get('cfg') if isinstance(meta, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    items = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == 'model'
+                for t in node.targets):
+            value, items = node.value, None
+            if isinstance(value, ast.Call) and isinstance(
+                    value.func, ast.Name) and value.func.id == 'dict' and \
+                    not value.args and all(k.arg for k in value.keywords):
+                items = {k.arg: k.value for k in value.keywords}
+            elif isinstance(value, ast.Dict) and all(
+                    isinstance(k, ast.Constant) for k in value.keys):
+                items = {k.value: v for k, v in zip(value.keys, value.values)}
+    if items is None:
+        return None
+    if 'frozen_modules' not in items:
+        return ()
+    try:
+        names = ast.literal_eval(items['frozen_modules'])
+    except (ValueError, TypeError, SyntaxError):
+        return None
+    if isinstance(names,
+                  (list, tuple)) and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    return None
 
 
 LOAD_FROM_CLASSES = (None, 'by_name')
@@ -201,6 +361,22 @@ class LoadFromCheckHook(Hook):
         self.label_map = label_map
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Check (and with ``'by_name'`` remap) a ``load_from`` checkpoint
+        in place; nothing when resuming.
+
+        Args:
+            runner (Runner): Gives the model, the config, the training
+                dataloader and the logger.
+            checkpoint (dict): The loaded checkpoint file; its weights end
+                under ``state_dict``.
+
+        Raises:
+            CheckpointFileError: The file held no dict.
+            CheckpointMismatchError: Less than ``min_loaded`` loads, or
+                (``'by_name'``) a key other than the classifier's misfits.
+            ClassRemapError: The classes cannot be mapped by name (or a
+                sharded run asks for it).
+        """
         if getattr(runner, '_resume', False):
             return
         classes = self.classes
@@ -219,6 +395,7 @@ class LoadFromCheckHook(Hook):
                     'convert_official_checkpoint.py --to-classes)')
             return
         source = f'load_from {self.source}' if self.source else 'load_from'
+        check_checkpoint_dict(checkpoint, source)
         if classes == 'by_name':
             self._remap_by_name(runner, checkpoint, source)
             check_checkpoint_fits(

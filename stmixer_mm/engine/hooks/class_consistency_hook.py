@@ -20,8 +20,20 @@ def innermost_dataset(dataset: Any) -> Any:
 
 
 def check_model_fits_dataset(model: Any, dataset: Any, where: str) -> None:
-    """The model's action columns fit the dataset's classes as loaded, else
-    :class:`ConfigSettingError` (:func:`check_action_classes`)."""
+    """Check that the model's action columns fit the dataset's classes as
+    loaded (:func:`check_action_classes`); nothing for a model or dataset
+    that does not say.
+
+    Args:
+        model (nn.Module): The model (or its wrapper); its ``roi_head``
+            gives ``num_actions``.
+        dataset (BaseDataset): The dataset (or a wrapper); its
+            ``num_classes``.
+        where (str): The dataset's config path, starting the message.
+
+    Raises:
+        ConfigSettingError: The columns do not fit the classes.
+    """
     found = find_action_columns(model)
     dataset = innermost_dataset(dataset)
     num_classes = getattr(dataset, 'num_classes', None)

@@ -54,6 +54,13 @@ class ClassNamesHook(Hook):
                 meta['classes'] = list(self.classes)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Write the classes into ``meta.dataset_meta.classes`` where
+        missing.
+
+        Args:
+            runner (Runner): The runner (unused).
+            checkpoint (dict): The checkpoint to save; changed in place.
+        """
         if self.classes is None:
             return
         meta = checkpoint.setdefault('meta', {})

@@ -43,6 +43,16 @@ class KeepPredictionsHook(Hook):
                         batch_idx: int,
                         data_batch: Optional[dict] = None,
                         outputs: Optional[Sequence] = None) -> None:
+        """Keep the first prediction of each new video, up to
+        ``max_videos``.
+
+        Args:
+            runner (Runner): The runner (unused).
+            batch_idx (int): Index of the batch in the test loop (unused).
+            data_batch (dict, optional): The batch (unused).
+            outputs (Sequence[ActionDataSample], optional): The batch's
+                predictions; ``metainfo['video_id']`` names the video.
+        """
         videos = {p.get('video_id') for p in self.predictions}
         for sample in outputs or ():
             if len(self.predictions) >= self.max_videos:

@@ -62,6 +62,15 @@ class RandomStateHook(Hook):
         self._before_val: Optional[Dict[str, Any]] = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Save the random state as ``checkpoint['rng_state']``.
+
+        Args:
+            runner (Runner): Gives the train loop's sampler.
+            checkpoint (dict): The checkpoint to save; gets ``rng_state``:
+                :func:`get_rng_state`'s (the state before validation when
+                saved during it) and ``sampler_seed`` (None without a
+                seeded sampler).
+        """
         state = self._before_val if self._before_val is not None \
             else get_rng_state()
         sampler = _train_sampler(runner) if runner.train_loop is not None \
@@ -70,8 +79,16 @@ class RandomStateHook(Hook):
             state, sampler_seed=None if sampler is None else sampler.seed)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the checkpoint's ``rng_state`` for :meth:`before_train`.
+
+        Args:
+            runner (Runner): The runner (unused).
+            checkpoint (dict): The loaded checkpoint.
+        """
         # Runner.resume re-seeds after this call: only keep the state here
-        self._resumed = checkpoint.get('rng_state')
+        # (a file holding no dict: ResumeCheckHook / LoadFromCheckHook say so)
+        self._resumed = checkpoint.get('rng_state') if isinstance(
+            checkpoint, dict) else None
 
     def before_train(self, runner) -> None:
         state, self._resumed = self._resumed, None

@@ -132,7 +132,16 @@ class ActionDetVisualizationHook(Hook):
 
     def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence) -> None:
-        """Draw the first sample of every ``interval``-th val iteration."""
+        """Draw the first sample of every ``interval``-th val iteration.
+
+        Args:
+            runner (Runner): Gives the current training iteration.
+            batch_idx (int): Index of the batch in the val loop.
+            data_batch (dict): The batch; ``inputs`` holds each clip,
+                un-normalised RGB 0..255, shape (C, T, H, W).
+            outputs (Sequence[ActionDataSample]): The batch's predictions
+                (``pred_instances``; ``gt_instances`` drawn beside them).
+        """
         if not self.draw:
             return
         total_curr_iter = runner.iter + batch_idx
@@ -144,7 +153,17 @@ class ActionDetVisualizationHook(Hook):
 
     def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                         outputs: Sequence) -> None:
-        """Draw every ``interval``-th test sample."""
+        """Draw every ``interval``-th test sample (counted over the test).
+
+        Args:
+            runner (Runner): The runner (unused).
+            batch_idx (int): Index of the batch in the test loop (unused).
+            data_batch (dict): The batch; ``inputs`` holds each clip,
+                un-normalised RGB 0..255, shape (C, T, H, W).
+            outputs (Sequence[ActionDataSample]): The batch's predictions;
+                each named by ``img_key`` / ``video_id`` and ``timestamp``
+                (``<name>.jpg`` under the output folder).
+        """
         if not self.draw:
             return
         for inputs, data_sample in zip(data_batch['inputs'], outputs):
@@ -161,10 +180,18 @@ class ActionDetVisualizationHook(Hook):
 
 
 def trigger_visualization_hook(cfg: Config, args) -> Config:
-    """Switch the visualization hook on for ``tools/test.py`` from
-    ``args.show``, ``show_dir``, ``wait_time`` and ``interval`` (default 1);
-    a missing hook or a visualizer that draws no boxes is replaced (logged).
-    Returns ``cfg``, changed in place."""
+    """Switch the visualization hook on for ``tools/test.py``; a missing
+    hook or a visualizer that draws no boxes is replaced (logged).
+
+    Args:
+        cfg (Config): The config, changed in place
+            (``default_hooks.visualization``, ``visualizer``).
+        args (argparse.Namespace): ``show``, ``wait_time``, ``show_dir``
+            (the hook's ``test_out_dir``) and ``interval`` (default 1).
+
+    Returns:
+        Config: ``cfg``.
+    """
     default_hooks = cfg.setdefault('default_hooks', {})
     hook = default_hooks.get('visualization')
     if hook is None or \

@@ -12,7 +12,16 @@ from .tube_protocols import frame_ap_ucf_jhmdb
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:
     """VOC all-point AP (mmaction2's ``pr_to_ap_voc``) of true positives ``tp``
-    ``[n]`` by descending score against ``num_gt`` (> 0); 0 without any."""
+    ``[n]`` by descending score against ``num_gt`` (> 0); 0 without any.
+
+    Args:
+        tp (np.ndarray): ``(n, )`` bool, the detections sorted by descending
+            score, True for a true positive.
+        num_gt (int): Ground-truth objects, > 0.
+
+    Returns:
+        float: The AP, a fraction.
+    """
     return float(hits_ap(tp, num_gt, moc=False))
 
 
@@ -52,7 +61,16 @@ def _moved(d: Detections, boxes: np.ndarray) -> Forecast:
 
 
 def zero_motion(dets: VideoDets, horizon: int) -> Dict[str, dict]:
-    """Every detection at ``t`` copied to ``t + horizon``, in view."""
+    """Every detection at ``t`` copied to ``t + horizon``, in view.
+
+    Args:
+        dets (Mapping): ``{video: {t: Detections}}``, pixels.
+        horizon (int): Frames ahead, >= 1 (else ValueError).
+
+    Returns:
+        dict[str, dict]: ``{video: {t: Forecast}}``, boxes unchanged,
+        ``visible`` 1 and the actions at ``t``.
+    """
     _check_horizon(horizon)
     return {
         v: {
@@ -70,7 +88,25 @@ def constant_velocity(dets: VideoDets,
     """Each detection at ``t`` moved ``horizon`` frames along its person tube:
     velocity the least-squares slope (px per frame) of the tube's last
     ``history`` box centres; box size kept (a size slope would grow a
-    crouching person's box without end)."""
+    crouching person's box without end).
+
+    The detections of each video's frames are linked into class-agnostic
+    person tubes (:func:`~.tube_linking.link_person_tubes`); a box's
+    slope uses its last ``history`` tube boxes (itself included; fewer at
+    a tube's start, none for its first box, which stays put).
+
+    Args:
+        dets (Mapping): ``{video: {t: Detections}}``, pixels.
+        horizon (int): Frames ahead, >= 1 (else ValueError).
+        history (int): Boxes of the slope, >= 2 (else ValueError).
+            Defaults to 16.
+        link_iou (float): IoU linking consecutive detections into a tube.
+            Defaults to 0.5.
+
+    Returns:
+        dict[str, dict]: ``{video: {t: Forecast}}``, in view, with the
+        actions at ``t``.
+    """
     horizon = _check_horizon(horizon)
     if history < 2:
         raise ValueError(f'history must be >= 2 boxes, got {history}')
@@ -103,7 +139,16 @@ def constant_velocity(dets: VideoDets,
 def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
     """The detections at ``t + horizon`` as the forecasts made at ``t``: an
     upper bound for :func:`future_frame_ap` (``boxes_now`` are at
-    ``t + horizon`` too: not for :func:`displacement_errors`)."""
+    ``t + horizon`` too: not for :func:`displacement_errors`).
+
+    Args:
+        dets (Mapping): ``{video: {t: Detections}}``, pixels.
+        horizon (int): Frames ahead, >= 1 (else ValueError).
+
+    Returns:
+        dict[str, dict]: ``{video: {t: Forecast}}`` for every ``t`` whose
+        ``t + horizon`` has detections.
+    """
     horizon = _check_horizon(horizon)
     return {
         v: {
@@ -119,7 +164,13 @@ def check_forecasts(gt: Mapping, forecasts: VideoForecasts,
                     videos: Sequence[str]) -> None:
     """Every evaluated video has forecasts with one row per person and the
     ground truth's ``C`` action columns (KeyError: a video without; ValueError:
-    an array of another shape, naming video, frame and array)."""
+    an array of another shape, naming video, frame and array).
+
+    Args:
+        gt (Mapping): ACT ground truth (its ``labels``, ``C`` classes).
+        forecasts (Mapping): ``{video: {t: Forecast}}``.
+        videos (Sequence[str]): The evaluated videos.
+    """
     num_classes = len(gt['labels'])
     for v in videos:
         if v not in forecasts:
@@ -159,7 +210,19 @@ def _targets(gt: Mapping, forecasts: VideoForecasts, videos: Sequence[str],
 
 def restrict_gt(gt: Mapping, frames: Mapping[str, set]) -> dict:
     """The ACT ground truth with each tube cut to ``frames[video]`` (empty
-    tubes dropped)."""
+    tubes dropped).
+
+    Args:
+        gt (Mapping): ACT ground truth: ``labels`` (class names),
+            ``nframes`` (``{video: int}``), ``gttubes`` (``{video: {label
+            index: [tube (L, 5) frame x1 y1 x2 y2]}}``, pixels, 1-based
+            frames); other keys are kept.
+        frames (Mapping[str, set]): ``{video: frames kept}``; a video
+            without an entry keeps no frame.
+
+    Returns:
+        dict: A copy of ``gt`` with the cut ``gttubes``.
+    """
     tubes = {}
     for v, per_label in gt['gttubes'].items():
         keep = frames.get(v, set())
@@ -186,7 +249,25 @@ def future_frame_ap(gt: Mapping,
     """Per class, the frame-AP of the forecasts at their target frames (MOC's
     ``frameAP`` with its score decay; score = action score x in-view
     probability), on the target frames' ground truth only (targets past the
-    video's end left out)."""
+    video's end left out).
+
+    Args:
+        gt (Mapping): ACT ground truth: ``labels`` (class names),
+            ``nframes`` (``{video: int}``), ``gttubes`` (``{video: {label
+            index: [tube (L, 5) frame x1 y1 x2 y2]}}``, pixels, 1-based
+            frames).
+        forecasts (Mapping): ``{video: {t: Forecast}}`` at ``horizon``,
+            pixels.
+        horizon (int): Frames ahead, >= 1 (else ValueError).
+        videos (Sequence[str]): The evaluated videos.
+        iou_thr (float): Box IoU of a true positive. Defaults to 0.5.
+        ignore_labels (Sequence[str]): Class names not scored.
+        nms_iou (float, optional): IoU of MOC's per-frame score decay;
+            None: none. Defaults to 0.6.
+
+    Returns:
+        dict[str, float]: AP (a fraction) per class name.
+    """
     horizon = _check_horizon(horizon)
     targets = _targets(gt, forecasts, videos, horizon)
     frame_dets: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
@@ -213,7 +294,17 @@ def future_frame_ap(gt: Mapping,
 def person_tracks(gt: Mapping, video: str) -> List[Dict[int, tuple]]:
     """A video's ground-truth persons, each ``{frame: (box, label)}``: one
     actor's tubes together with ``tube_actors`` (``{video: {label: [actor of
-    each tube]}}``), else one per tube."""
+    each tube]}}``), else one per tube.
+
+    Args:
+        gt (Mapping): ACT ground truth (``gttubes``, optional
+            ``tube_actors``).
+        video (str): The video.
+
+    Returns:
+        list[dict[int, tuple]]: Per person, ``{frame: (box (4, ) float64
+        x1 y1 x2 y2 pixels, label index)}``.
+    """
     actors = gt.get('tube_actors', {}).get(video)
     tracks: Dict[object, Dict[int, tuple]] = {}
     for label, tubes in gt['gttubes'][video].items():
@@ -232,7 +323,19 @@ def match_persons(gt: Mapping,
                   iou_thr: float = 0.5) -> List[Tuple[str, int, int, dict]]:
     """``(video, t, forecast row, person track)`` per forecast whose
     ``boxes_now`` overlaps a person's box at ``t`` best (IoU >= ``iou_thr``,
-    one to one, highest person score first)."""
+    one to one, highest person score first).
+
+    Args:
+        gt (Mapping): ACT ground truth (see :func:`person_tracks`).
+        forecasts (Mapping): ``{video: {t: Forecast}}``, checked by
+            :func:`check_forecasts`.
+        videos (Sequence[str]): The evaluated videos.
+        iou_thr (float): Least IoU of a match. Defaults to 0.5.
+
+    Returns:
+        list[tuple]: ``(video, t, row, track)`` per match, ``track`` the
+        person's ``{frame: (box, label)}`` (:func:`person_tracks`).
+    """
     check_forecasts(gt, forecasts, videos)
     pairs = []
     for v in videos:
@@ -263,7 +366,22 @@ def displacement_errors(gt: Mapping,
     """ADE / FDE of box centres over the horizons of ``{horizon: forecasts}``
     for the persons matched at ``t`` (first horizon) in view at every
     ``t + h``: ``ade_px``, ``fde_px``, ``ade_rel``, ``fde_rel`` (fractions of
-    the GT box's ``sqrt(w * h)``; NaN without any) and ``num_persons``."""
+    the GT box's ``sqrt(w * h)``; NaN without any) and ``num_persons``.
+
+    Args:
+        gt (Mapping): ACT ground truth (see :func:`person_tracks`).
+        forecasts (Mapping[int, Mapping]): ``{horizon: {video: {t:
+            Forecast}}}``, at least one horizon (else ValueError); the
+            persons are matched by the first horizon's ``boxes_now``.
+        videos (Sequence[str]): The evaluated videos.
+        iou_thr (float): Least IoU of a match at ``t``. Defaults to 0.5.
+
+    Returns:
+        dict[str, float]: ``ade_px`` / ``fde_px`` (mean centre error in
+        pixels over all horizons / at the last), ``ade_rel`` /
+        ``fde_rel`` (the same relative to the GT box size) and
+        ``num_persons`` (int, the matches in view at every horizon).
+    """
     horizons = sorted(_check_horizon(h) for h in forecasts)
     if not horizons:
         raise ValueError('displacement_errors needs at least one horizon')
@@ -304,7 +422,19 @@ def anticipation_ap(gt: Mapping,
                     videos: Sequence[str],
                     iou_thr: float = 0.5) -> Dict[str, float]:
     """Per class with a positive, the VOC AP of the matched persons' forecast
-    scores against their class at ``t + horizon`` (out of view: left out)."""
+    scores against their class at ``t + horizon`` (out of view: left out).
+
+    Args:
+        gt (Mapping): ACT ground truth (see :func:`person_tracks`).
+        forecasts (Mapping): ``{video: {t: Forecast}}`` at ``horizon``.
+        horizon (int): Frames ahead, >= 1 (else ValueError).
+        videos (Sequence[str]): The evaluated videos.
+        iou_thr (float): Least IoU of a match at ``t``. Defaults to 0.5.
+
+    Returns:
+        dict[str, float]: VOC AP (a fraction) per class name with at least
+        one positive; empty without matches.
+    """
     horizon = _check_horizon(horizon)
     scores, labels = [], []
     for v, t, row, track in match_persons(gt, forecasts, videos, iou_thr):

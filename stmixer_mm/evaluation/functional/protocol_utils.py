@@ -3,12 +3,12 @@
 ``iou3dt``, ``nms3dt``, ``pr_to_ap``) and the official MultiSports
 ``evaluate_multisports.py`` (``iou2d_voc``, ``iou3dt_voc``, ``pr_to_ap_voc``)
 compute them (same arithmetic, dtypes and tie-breaking)."""
-from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.utils.settings_specs import (check_iou_threshold,
-                                             check_probability)
+from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
+                                             POSITIVE, PROBABILITY)
 
 #: Classes the official MultiSports evaluation never scores (by name).
 MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',
@@ -30,26 +30,72 @@ LINK_DEFAULTS = {
     dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
 }
 
-#: checked where ``link_cfg`` is read (a threshold above 1 links nothing)
-LINK_THRESHOLDS = dict(
-    link_iou=check_iou_threshold,
-    nms_iou=check_iou_threshold,
-    nms_3d_iou=check_iou_threshold,
-    min_score=check_probability)
+#: what each ``link_cfg`` value must be, checked where ``link_cfg`` is read
+#: and by ``TubeMetric`` when built (a threshold above 1 or ``top_k=0``
+#: links nothing: video-mAP 0; ``min_length=0`` keeps every tube, as 1)
+LINK_SETTINGS = dict(
+    link_iou=IOU_THRESHOLD,
+    nms_iou=IOU_THRESHOLD,
+    nms_3d_iou=IOU_THRESHOLD,
+    min_score=PROBABILITY,
+    top_k=POSITIVE,
+    min_length=NON_NEGATIVE)
+
+
+def unknown_link_keys(protocol: str, link_cfg: Mapping) -> Optional[str]:
+    """None, or the problem of ``link_cfg`` keys the protocol's linking has
+    not (:data:`LINK_DEFAULTS`; ``nms_3d_iou`` is ``'ucf_jhmdb'``'s only).
+
+    Args:
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'`` (another name
+            allows no key).
+        link_cfg (Mapping): The linking values given.
+
+    Returns:
+        str | None: A message naming the unknown keys and the allowed
+        ones, or None.
+    """
+    allowed = tuple(LINK_DEFAULTS.get(protocol, ()))
+    unknown = sorted(map(str, set(link_cfg) - set(allowed)))
+    if not unknown:
+        return None
+    return (f'link_cfg keys {unknown} do not exist for protocol '
+            f'{protocol!r}; allowed: {allowed}')
 
 
 def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
-    """``(values, moc, dtype)`` of a protocol's linking: :data:`LINK_DEFAULTS`
-    updated by ``link_cfg``, whether it is MOC's (``'ucf_jhmdb'``) and its
-    dtype (MOC float32, MultiSports float64); unknown protocol: ValueError."""
+    """The checked linking values of a protocol.
+
+    Args:
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        link_cfg (Mapping): Values replacing :data:`LINK_DEFAULTS`' (each
+            checked against :data:`LINK_SETTINGS`).
+
+    Returns:
+        tuple: ``(values, moc, dtype)``: :data:`LINK_DEFAULTS` updated by
+        ``link_cfg``, whether it is MOC's (``'ucf_jhmdb'``) and its dtype
+        (MOC float32, MultiSports float64).
+
+    Raises:
+        ValueError: An unknown protocol or ``link_cfg`` key;
+            ``ConfigSettingError`` (a ValueError) naming ``link_cfg.<key>``
+            for a value of the wrong type or range.
+    """
     if protocol not in LINK_DEFAULTS:
         raise ValueError(f'unknown protocol {protocol!r}; one of '
                          f'{tuple(LINK_DEFAULTS)}')
+    if not isinstance(link_cfg, Mapping):
+        raise ValueError(f'link_cfg: expected a dict, got {link_cfg!r} '
+                         f'({type(link_cfg).__name__})')
+    problem = unknown_link_keys(protocol, link_cfg)
+    if problem is not None:
+        raise ValueError(problem)
     moc = protocol == 'ucf_jhmdb'
-    values = dict(LINK_DEFAULTS[protocol], **link_cfg)
-    for key, check in LINK_THRESHOLDS.items():
-        if key in link_cfg:
-            values[key] = check(link_cfg[key], f'link_cfg.{key}')
+    values = dict(LINK_DEFAULTS[protocol])
+    for key, value in link_cfg.items():
+        LINK_SETTINGS[key].check(value, f'link_cfg.{key}')
+        values[key] = int(value) if LINK_SETTINGS[key] in (
+            POSITIVE, NON_NEGATIVE) else float(value)
     return values, moc, np.float32 if moc else np.float64
 
 
@@ -62,13 +108,29 @@ BuiltTube = Tuple[np.ndarray, np.floating]
 def iou_inclusive(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """IoU of ``boxes`` ``[n, 4]`` with ``box`` ``[4]`` (-> ``[n]``) or each
     row of ``box`` ``[m, 4]`` (-> ``[m, n]``), widths ``x2 - x1 + 1`` (MOC's
-    ``iou2d``, in the inputs' dtype)."""
+    ``iou2d``, in the inputs' dtype).
+
+    Args:
+        boxes (np.ndarray): ``(n, 4)``, x1 y1 x2 y2 pixels.
+        box (np.ndarray): ``(4, )`` or ``(m, 4)``.
+
+    Returns:
+        np.ndarray: ``(n, )`` or ``(m, n)``.
+    """
     return _iou(boxes, box, True)
 
 
 def iou_continuous(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """As :func:`iou_inclusive` with widths ``x2 - x1`` (MultiSports'
-    ``iou2d_voc``; NaN for two empty boxes, as there)."""
+    ``iou2d_voc``; NaN for two empty boxes, as there).
+
+    Args:
+        boxes (np.ndarray): ``(n, 4)``, x1 y1 x2 y2 pixels.
+        box (np.ndarray): ``(4, )`` or ``(m, 4)``.
+
+    Returns:
+        np.ndarray: ``(n, )`` or ``(m, n)``.
+    """
     return _iou(boxes, box, False)
 
 
@@ -79,7 +141,17 @@ def _iou(boxes: np.ndarray, box: np.ndarray, inclusive: bool) -> np.ndarray:
 
 
 def paired_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool) -> np.ndarray:
-    """Element-wise IoU of two (broadcast) ``[..., 4]`` box arrays."""
+    """Element-wise IoU of two (broadcast) ``[..., 4]`` box arrays.
+
+    Args:
+        b1 (np.ndarray): ``(..., 4)``, x1 y1 x2 y2.
+        b2 (np.ndarray): ``(..., 4)``, broadcast against ``b1``.
+        inclusive (bool): Widths ``x2 - x1 + 1`` (MOC) or ``x2 - x1``.
+
+    Returns:
+        np.ndarray: The broadcast shape without the last dimension (NaN
+        where both areas are 0).
+    """
     one = 1 if inclusive else 0
     wh = np.maximum(
         0,
@@ -114,7 +186,17 @@ def ap_voc(pr: np.ndarray) -> np.floating:
 def hits_ap(hits: Sequence[bool], num_gt: int, moc: bool) -> np.floating:
     """AP of detections by descending score, ``hits`` telling the true
     positives, against ``num_gt``: MOC's float32 :func:`ap_trapezoid` from
-    ``(1, 0)`` (``moc``) or :func:`ap_voc`."""
+    ``(1, 0)`` (``moc``) or :func:`ap_voc`.
+
+    Args:
+        hits (Sequence[bool]): Per detection by descending score, whether
+            it is a true positive.
+        num_gt (int): Ground-truth items.
+        moc (bool): MOC's trapezoid AP (float32) rather than VOC's.
+
+    Returns:
+        np.floating: The AP, a fraction.
+    """
     tp = np.cumsum(np.asarray(hits, bool))
     pr = np.stack([tp / np.arange(1, len(tp) + 1), tp / num_gt], axis=1)
     if moc:
@@ -127,7 +209,15 @@ def hits_ap(hits: Sequence[bool], num_gt: int, moc: bool) -> np.floating:
 def soft_decay(dets: np.ndarray, iou_thr: float) -> np.ndarray:
     """A copy of ``dets`` ``[n, 5]`` with scores decayed
     (:func:`decay_weights`, inclusive IoU, in ``dets``' dtype); nothing
-    removed, order kept."""
+    removed, order kept.
+
+    Args:
+        dets (np.ndarray): ``(n, 5)``, x1 y1 x2 y2 score (pixels).
+        iou_thr (float): IoU above which a lower-scored box decays.
+
+    Returns:
+        np.ndarray: ``(n, 5)``, a copy with the decayed scores.
+    """
     dets = np.array(dets, copy=True)
     x1, y1, x2, y2, scores = (dets[:, c] for c in range(5))
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
@@ -150,7 +240,17 @@ def decay_weights(ious: np.ndarray, scores: np.ndarray,
                   iou_thr: float) -> np.ndarray:
     """The decay factors from pairwise IoUs ``[n, n]``: from the highest score
     down, every row with IoU ``> iou_thr`` with the current one gets
-    ``1 - IoU`` and leaves the candidates (decaying nothing itself)."""
+    ``1 - IoU`` and leaves the candidates (decaying nothing itself).
+
+    Args:
+        ious (np.ndarray): ``(n, n)`` pairwise IoUs.
+        scores (np.ndarray): ``(n, )``.
+        iou_thr (float): IoU above which a row decays.
+
+    Returns:
+        np.ndarray: ``(n, )`` factors in the dtype of ``scores`` (1 where
+        not decayed).
+    """
     weight = np.ones_like(scores)
     order = np.argsort(scores)[::-1]
     while order.size > 0:
@@ -182,7 +282,18 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
     Tubes ``[L, >= 5]`` with ascending frames: temporal IoU times the mean box
     IoU over the overlap, 0.0 without overlap. Raises :class:`TubeIoUError`
     where the reference crashes (an overlap end frame missing or repeated, or
-    the overlaps' frames differ)."""
+    the overlaps' frames differ).
+
+    Args:
+        b1 (np.ndarray): ``(L1, >= 5)`` rows frame x1 y1 x2 y2 ...,
+            ascending frames.
+        b2 (np.ndarray): ``(L2, >= 5)``, likewise.
+        inclusive (bool): MOC's counts (``True``) or MultiSports'.
+
+    Returns:
+        float: The spatio-temporal IoU (a numpy float where the tubes
+        overlap).
+    """
     tmin = max(b1[0, 0], b2[0, 0])
     tmax = min(b1[-1, 0], b2[-1, 0])
     if tmax < tmin:
@@ -203,7 +314,17 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
 
 def nms_3d(tubes: Sequence[BuiltTube], iou_thr: float) -> List[int]:
     """MOC's ``nms3dt``: indices of the kept tubes, best first; a tube with
-    inclusive spatio-temporal IoU ``> iou_thr`` with a kept one is dropped."""
+    inclusive spatio-temporal IoU ``> iou_thr`` with a kept one is dropped.
+
+    Args:
+        tubes (Sequence[tuple]): ``(boxes (L, 6), score)`` tubes of one
+            class and video.
+        iou_thr (float): IoU above which a tube is dropped.
+
+    Returns:
+        list[int]: Indices into ``tubes`` of the kept ones, by descending
+        score.
+    """
     if not tubes:
         return []
     order = np.argsort([t[1] for t in tubes])
@@ -223,7 +344,20 @@ def protocol_tubes(gt: Mapping, videos: Sequence[str], protocol: str,
     box_score), ...]}``, video by video, of ``build(label index, video index,
     video, values, moc, dtype)``'s ``(boxes, score)`` tubes (values, moc,
     dtype: :func:`link_settings`), after MOC's 3-D NMS at ``nms_3d_iou``
-    where given (the ``'ucf_jhmdb'`` default)."""
+    where given (the ``'ucf_jhmdb'`` default).
+
+    Args:
+        gt (Mapping): ACT ground truth (its ``labels``).
+        videos (Sequence[str]): Video names by index.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        link_cfg (Mapping): Linking values (:func:`link_settings`).
+        build (Callable): ``build(label index, video index, video, values,
+            moc, dtype)`` -> list of ``(boxes, score)`` tubes.
+
+    Returns:
+        dict[int, list]: Per label index, ``(video, score, boxes (L, 6))``
+        tubes, video by video.
+    """
     cfg, moc, dtype = link_settings(protocol, link_cfg)
     nms_3d_iou = cfg.pop('nms_3d_iou', None)
     out = {}

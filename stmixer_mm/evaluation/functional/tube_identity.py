@@ -5,6 +5,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from stmixer_mm.utils.dependencies import require_extra
 from .protocol_utils import iou_continuous, paired_iou
 
 
@@ -21,10 +22,28 @@ def identity_metrics(
     score, boxes [L, >= 5]), ...]}``) per GT tube of ``videos`` at box IoU
     ``iou_thr`` (``inclusive``: ``+ 1`` pixels, the protocol's).
 
+    Each GT tube is walked frame by frame: it keeps its previous tube while
+    that one still overlaps (IoU ``>= iou_thr``), else takes the best-scored
+    overlapping tube (an ID switch when it had one); a match after
+    unmatched frames is a fragmentation.
+
+    Args:
+        gt (Mapping): ACT ground truth (``labels``, ``gttubes``: ``{video:
+            {label index: [tube (L, 5) frame x1 y1 x2 y2]}}``).
+        tubes (Mapping[int, list]): ``{label index: [(video, score, boxes
+            (L, >= 5) frame x1 y1 x2 y2 ...)]}``.
+        videos (Sequence[str]): The evaluated videos.
+        iou_thr (float): Box IoU of a match. Defaults to 0.5.
+        inclusive (bool): MOC's ``+ 1`` pixel IoU.
+        ignore_labels (Sequence[str]): Class names left out.
+
     Returns:
         dict: ``idsw``, ``frag`` (totals), ``idsw_per_gt``, ``frag_per_gt``,
             ``coverage`` (means; NaN without GT tubes), ``num_gt_tubes`` and
             per GT tube ``rows`` (``tubes``: indices into ``tubes[label]``).
+            Each row: ``video``, ``label`` (name), ``gt_index``,
+            ``num_frames``, ``matched_frames``, ``idsw``, ``frag``,
+            ``coverage`` and ``tubes``.
     """
     rows = []
     video_set = set(videos)
@@ -147,12 +166,26 @@ def trackeval_metrics(gt: Mapping, tubes: Mapping[int,
                       score_thr: float, ignore_labels: Sequence[str]) -> dict:
     """``HOTA``, ``DetA``, ``AssA`` (means over alpha 0.05..0.95), ``IDF1``,
     ``IDP``, ``IDR`` (fractions) of ``tubes`` (``{label: [(video, score,
-    boxes), ...]}``) against the GT tubes of ``videos``."""
-    try:
-        from trackeval.metrics import HOTA, Identity
-    except ImportError as e:  # pragma: no cover - the test env has it
-        raise ImportError(
-            'HOTA / IDF1 need TrackEval: pip install trackeval==1.3.0') from e
+    boxes), ...]}``) against the GT tubes of ``videos``.
+
+    Each (class, video) with a GT or scored tube is one TrackEval sequence.
+
+    Args:
+        gt (Mapping): ACT ground truth (``labels``, ``nframes``,
+            ``gttubes``).
+        tubes (Mapping[int, list]): ``{label index: [(video, score, boxes
+            (L, >= 5) frame x1 y1 x2 y2 ...)]}``.
+        videos (Sequence[str]): The evaluated videos.
+        score_thr (float): Tubes scored below it are left out.
+        ignore_labels (Sequence[str]): Class names left out.
+
+    Returns:
+        dict[str, float]: ``HOTA``, ``DetA``, ``AssA``, ``IDF1``, ``IDP``,
+        ``IDR`` (fractions; NaN without any sequence).
+    """
+    require_extra('tracking', 'HOTA / IDF1 (trackeval_metrics)')
+    # optional: the [tracking] extra
+    from trackeval.metrics import HOTA, Identity
     hota, identity = HOTA(), Identity()
     hota_res, id_res = {}, {}
     for ilabel, label in enumerate(gt['labels']):

@@ -7,17 +7,38 @@ from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
 
 import numpy as np
 
-from .protocol_utils import (BuiltTube, iou_continuous, iou_inclusive,
-                             soft_decay)
+from stmixer_mm.utils.setting_types import Float, Setting
+from .protocol_utils import (LINK_SETTINGS, BuiltTube, iou_continuous,
+                             iou_inclusive, soft_decay)
 
 #: A member of a tube: ``(step key (frame, or a tubelet's first frame),
 #: candidate (box row, or tubelet boxes), score)``.
 Member = Tuple[int, np.ndarray, np.floating]
 
+#: a linking threshold of :func:`link_greedy` / :func:`link_person_tubes`
+#: (0: any two candidates link; above 1: none do)
+LINK_IOU = Float(0, 1)
+
+
+def _check_args(function: str, **values: Tuple[Setting, object]) -> None:
+    """Refuse a linker's argument of the wrong type or range, naming the
+    function and argument (``ConfigSettingError``, a ValueError)."""
+    for name, (setting, value) in values.items():
+        setting.check(value, f'{function}() argument {name}')
+
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """IoU ``[n]`` of ``boxes`` ``[n, 4]`` with one ``box``: MultiSports'
-    (mmaction2's) ``iou2d_voc`` in float64, 0 where both have no area."""
+    (mmaction2's) ``iou2d_voc`` in float64, 0 where both have no area.
+
+    Args:
+        boxes (np.ndarray): ``(n, 4)`` (any shape of ``4n`` values), x1 y1
+            x2 y2.
+        box (np.ndarray): 4 values, x1 y1 x2 y2.
+
+    Returns:
+        np.ndarray: ``(n, )`` float64.
+    """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if boxes.shape[0] == 0:
         return np.zeros(0)
@@ -47,7 +68,14 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
         ends: ``ends(last member, key)``: whether an unmatched tube finishes.
         moc_order (bool): MOC's tie-breaking (``np.argsort``'s default sort,
             tubes finished at a step appended last first) or a stable one.
+
+    Returns:
+        list[list[Member]]: The tubes, each ``[(key, candidate, score)]``.
+
+    Raises:
+        ValueError: ``link_iou`` not a number in [0, 1].
     """
+    _check_args('link_greedy', link_iou=(LINK_IOU, link_iou))
     finished: List[list] = []
     current: List[list] = []
     for key, cands, scores in steps:
@@ -84,7 +112,22 @@ def link_frames(frame_dets: Mapping[int, np.ndarray],
                 moc_order: bool = True) -> List[List[Member]]:
     """:func:`link_greedy` on one class's frame detections of one video: frames
     1..``nframes`` reduced by ``reduce``, overlap ``iou(boxes [m, 4], lasts [n,
-    4]) -> [n, m]``; members ``(frame, row, score)``."""
+    4]) -> [n, m]``; members ``(frame, row, score)``.
+
+    Args:
+        frame_dets (Mapping[int, np.ndarray]): ``{frame: (n, >= 5)}`` rows
+            ``x1 y1 x2 y2 ... score``, frames 1-based.
+        nframes (int): The video's frames.
+        reduce (Callable): ``reduce(frame_dets.get(frame))`` -> the frame's
+            candidate rows ``(m, >= 5)`` (given None for a frame without
+            detections), the score last.
+        iou (Callable): ``iou(boxes (m, 4), lasts (n, 4))`` -> ``(n, m)``.
+        link_iou (float): The linking threshold.
+        moc_order (bool): See :func:`link_greedy`. Defaults to True.
+
+    Returns:
+        list[list[Member]]: The tubes, members ``(frame, row, score)``.
+    """
 
     def steps():
         for frame in range(1, nframes + 1):
@@ -101,7 +144,17 @@ def link_frames(frame_dets: Mapping[int, np.ndarray],
 def frame_tube(members: Sequence[Member], min_score: float,
                min_length: int) -> Optional[BuiltTube]:
     """``(boxes [L, 6] float32 frame x1 y1 x2 y2 box_score, mean score)`` of a
-    tube on consecutive frames; None below ``min_score`` / ``min_length``."""
+    tube on consecutive frames; None below ``min_score`` / ``min_length``.
+
+    Args:
+        members (Sequence[Member]): ``(frame, row, score)`` on consecutive
+            frames, ``row`` starting x1 y1 x2 y2.
+        min_score (float): Least mean score.
+        min_length (int): Least frames from the first to the last.
+
+    Returns:
+        tuple | None: ``(boxes (L, 6) float32, mean score)``, or None.
+    """
     score = np.mean(np.array([s for _, _, s in members]))
     first, last = members[0][0], members[-1][0]
     if score < min_score or last - first + 1 < min_length:
@@ -129,7 +182,38 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
     ``link_tubes``): per frame :func:`soft_decay` at ``nms_iou`` (unless
     ``predecayed``) and the best ``top_k``, then :func:`link_greedy` (MOC's
     ``+ 1`` IoU if ``inclusive``, in ``dtype``); tubes below ``min_score`` or
-    ``min_length`` dropped. Returns ``(boxes [L, 6] float32, score)``."""
+    ``min_length`` dropped.
+
+    Args:
+        frame_dets (Mapping[int, np.ndarray]): ``{frame: [n, 5] x1 y1 x2 y2
+            score}``, frames 1-based.
+        nframes (int): The video's frames.
+        inclusive (bool): MOC's ``+ 1`` pixel IoU.
+        dtype (type): ``np.float32`` (MOC) or ``np.float64``.
+        link_iou (float): Linking IoU threshold, in (0, 1].
+        nms_iou (float): Score-decay IoU threshold, in (0, 1].
+        top_k (int): Detections kept per frame, >= 1.
+        min_score (float): Tubes of a lower mean score dropped, in [0, 1].
+        min_length (int): Tubes of fewer frames dropped, >= 0.
+        predecayed (bool): ``frame_dets`` already decayed at ``nms_iou``.
+
+    Returns:
+        list[tuple]: ``(boxes [L, 6] float32 frame x1 y1 x2 y2 score, mean
+        score)`` per tube.
+
+    Raises:
+        ValueError: An argument of the wrong type or range (naming it).
+    """
+    _check_args(
+        'build_tubes', **{
+            key: (LINK_SETTINGS[key], value)
+            for key, value in dict(
+                link_iou=link_iou,
+                nms_iou=nms_iou,
+                top_k=top_k,
+                min_score=min_score,
+                min_length=min_length).items()
+        })
 
     def reduce(dets):
         if dets is None or len(dets) == 0:
@@ -164,14 +248,22 @@ def link_person_tubes(keyframes: Sequence[int],
         action_scores (Sequence[np.ndarray]): Per keyframe ``[n_i, C]``.
         person_scores (Sequence[np.ndarray]): Per keyframe ``[n_i]``.
         labels (Sequence[str], optional): ``C`` class names.
-        link_iou (float): Linking IoU threshold.
-        min_length (int): Tubes with fewer keyframes are dropped.
+        link_iou (float): Linking IoU threshold, in [0, 1].
+        min_length (int): Tubes with fewer keyframes are dropped (>= 0).
 
     Returns:
         list[dict]: By first frame: ``tube_id``, ``frames``, ``boxes``,
             ``box_scores``, ``action``, ``action_index``, ``score``,
             ``action_scores``, ``detection_indices``.
+
+    Raises:
+        ValueError: Inputs of different lengths, keyframes not ascending,
+            ``link_iou`` / ``min_length`` of the wrong type or range.
     """
+    _check_args(
+        'link_person_tubes',
+        link_iou=(LINK_IOU, link_iou),
+        min_length=(LINK_SETTINGS['min_length'], min_length))
     if not (len(keyframes) == len(bboxes) == len(action_scores) ==
             len(person_scores)):
         raise ValueError('keyframes, bboxes, action_scores and person_scores '

@@ -167,7 +167,23 @@ def frame_ap_ucf_jhmdb(
     ``nms_iou=None``) for every class (0 without GT and detections): float32
     detections by score each take their frame's unmatched GT box of best
     inclusive IoU ``>= iou_thr``; float32 trapezoid AP from ``(0, 1)``. A class
-    without GT but with detections is a ValueError (MOC divides by zero)."""
+    without GT but with detections is a ValueError (MOC divides by zero).
+
+    Args:
+        gt (Mapping): ACT ground truth: ``labels`` (class names),
+            ``gttubes`` (``{video: {label index: [tube (L, 5) frame x1 y1
+            x2 y2]}}``, pixels, 1-based frames).
+        frame_dets (FrameDets): ``{label index: {video index: {frame: (n,
+            5) x1 y1 x2 y2 score}}}``.
+        videos (Sequence[str]): Video names by index.
+        iou_thr (float): Box IoU of a true positive. Defaults to 0.5.
+        ignore_labels (Sequence[str]): Class names not scored.
+        nms_iou (float, optional): IoU of the per-frame score decay; None:
+            ``frame_dets`` are decayed already. Defaults to 0.6.
+
+    Returns:
+        dict[str, np.floating]: AP (a fraction) per class name.
+    """
     return _frame_ap(gt, frame_dets, videos, iou_thr, ignore_labels, True,
                      nms_iou)
 
@@ -182,7 +198,23 @@ def frame_ap_multisports(
     """The official MultiSports ``frameAP`` (classes with ground truth, except
     ``ignore_labels``): each detection, by score, is a true positive if its
     frame's best-IoU GT box (continuous) is ``>= iou_thr`` and not matched yet
-    (no fall-back to the next best). VOC all-point AP."""
+    (no fall-back to the next best). VOC all-point AP.
+
+    Args:
+        gt (Mapping): ACT ground truth: ``labels`` (class names),
+            ``gttubes`` (``{video: {label index: [tube (L, 5) frame x1 y1
+            x2 y2]}}``, pixels, 1-based frames).
+        frame_dets (FrameDets): ``{label index: {video index: {frame: (n,
+            5) x1 y1 x2 y2 score}}}``.
+        videos (Sequence[str]): Video names by index.
+        iou_thr (float): Box IoU of a true positive. Defaults to 0.5.
+        ignore_labels (Sequence[str]): Class names not scored. Defaults to
+            the official six (:data:`MULTISPORTS_IGNORED`).
+
+    Returns:
+        dict[str, np.floating]: AP (a fraction) per class name with ground
+        truth.
+    """
     return _frame_ap(gt, frame_dets, videos, iou_thr, ignore_labels, False,
                      None)
 
@@ -200,7 +232,25 @@ def video_ap(gt: Mapping,
     ``>= iou_thr`` is taken and removed; float32 trapezoid AP) or
     ``'multisports'`` (classes with GT; best exclusive-IoU GT tube, a hit only
     if unmatched; VOC AP). ``cache`` keeps tube IoUs between calls; where the
-    reference crashes, a ValueError names class and video."""
+    reference crashes, a ValueError names class and video.
+
+    Args:
+        gt (Mapping): ACT ground truth: ``labels`` (class names),
+            ``gttubes`` (``{video: {label index: [tube (L, 5) frame x1 y1
+            x2 y2]}}``, pixels, 1-based frames).
+        tubes (Mapping[int, list]): ``{label index: [(video, score, boxes
+            (L, 6) frame x1 y1 x2 y2 box_score)]}``.
+        videos (Sequence[str]): The evaluated videos (other videos' tubes
+            are left out).
+        iou_thr (float): Spatio-temporal IoU of a true positive.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        ignore_labels (Sequence[str]): Class names not scored.
+        cache (dict, optional): Tube IoUs kept between calls on the same
+            ``tubes`` (filled in).
+
+    Returns:
+        dict[str, np.floating]: AP (a fraction) per class name.
+    """
     moc = protocol == 'ucf_jhmdb'
     video_set = set(videos)
     cache = {} if cache is None else cache
@@ -255,7 +305,23 @@ def link_all(gt: Mapping,
              predecayed: bool = False,
              **link_cfg) -> Dict[int, list]:
     """Tubes of every class, ``{label: [(video, score, boxes), ...]}`` in
-    the reference's order (video by video; MOC after its 3-D NMS)."""
+    the reference's order (video by video; MOC after its 3-D NMS).
+
+    Args:
+        gt (Mapping): ACT ground truth (``labels``, ``nframes``).
+        frame_dets (FrameDets): ``{label index: {video index: {frame: (n,
+            5) x1 y1 x2 y2 score}}}``.
+        videos (Sequence[str]): Video names by index.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        predecayed (bool): ``frame_dets`` already decayed at ``nms_iou``.
+            Defaults to False.
+        **link_cfg: Linking values replacing the protocol's
+            (``LINK_DEFAULTS``; checked).
+
+    Returns:
+        dict[int, list]: Per label index, ``(video, score, boxes (L, 6)
+        float32 frame x1 y1 x2 y2 box_score)`` tubes.
+    """
     return protocol_tubes(
         gt, videos, protocol, link_cfg,
         lambda ilabel, iv, v, cfg, moc, dtype: build_tubes(
@@ -286,6 +352,10 @@ def tubes_from_tracks(gt: Mapping,
         protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
         predecayed (bool): ``frame_dets`` already decayed at ``nms_iou``.
         **link_cfg: ``nms_iou``, ``min_score``, ``min_length``, ``nms_3d_iou``.
+
+    Returns:
+        dict[int, list]: Per label index, ``(video, score, boxes (L, 6)
+        float32 frame x1 y1 x2 y2 box_score)`` tubes.
 
     Raises:
         ValueError: ``frame_ids`` does not mirror ``frame_dets``, or a track
@@ -373,7 +443,38 @@ def evaluate(
     structure) or ``tubes`` (``{label: [(video, score, boxes [L, 6])]}``)
     replace the linking's tubes; ``identity`` (a dict) gets
     :func:`identity_metrics` (``IDSW/gt``, ``Frag/gt``, ``coverage`` added);
-    ``trackeval_score_thr`` adds ``HOTA``, ``DetA``, ``AssA``, ``IDF1``."""
+    ``trackeval_score_thr`` adds ``HOTA``, ``DetA``, ``AssA``, ``IDF1``.
+
+    Args:
+        gt (Mapping): ACT ground truth (``labels``, ``nframes``,
+            ``gttubes``).
+        frame_dets (FrameDets): ``{label index: {video index: {frame: (n,
+            5) x1 y1 x2 y2 score}}}``.
+        videos (Sequence[str]): Video names by index.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        iou_thr (float): Frame-AP box IoU. Defaults to 0.5.
+        video_iou_thrs (Sequence[float]): Video-AP thresholds reported.
+            Defaults to (0.2, 0.5, 0.75).
+        video_map_range (bool): Also the ranges of
+            :data:`VIDEO_MAP_RANGES`. Defaults to True.
+        ignore_labels (Sequence[str], optional): Defaults to none for
+            ``'ucf_jhmdb'``, the official six for ``'multisports'``.
+        link_cfg (dict, optional): Linking values (the protocol's
+            defaults).
+        frame_ids (Mapping, optional): Track ids, ``frame_dets``'
+            structure.
+        identity (dict, optional): Filled in place with
+            :func:`identity_metrics`.
+        tubes (Mapping, optional): Tubes scored instead of the linking's.
+        trackeval_score_thr (float, optional): Least tube score of the
+            TrackEval metrics.
+
+    Returns:
+        tuple[dict, dict, dict]: ``metrics`` (``frameAP@{iou_thr}``,
+        ``videoAP@{thr}``, ``videoAP@{range}``, and the identity /
+        TrackEval keys, in percent), the per-class frame APs and ``{thr:
+        per-class video APs}`` (fractions).
+    """
     link_cfg = dict(link_cfg or {})
     cfg, moc, _ = link_settings(protocol, link_cfg)
     if ignore_labels is None:

@@ -19,7 +19,18 @@ def interpolate_tubelets(boxes: np.ndarray,
                          frames: Sequence[int]) -> Tuple[np.ndarray, ...]:
     """``(span [L], boxes [n, L, 4])``: tubelet boxes ``[n, T', 4]`` on their
     ascending video ``frames`` put on every frame from the first to the last
-    (repeated frames averaged, frames between interpolated linearly)."""
+    (repeated frames averaged, frames between interpolated linearly).
+
+    Args:
+        boxes (np.ndarray): ``(n, T', 4)`` tubelet boxes, x1 y1 x2 y2
+            pixels.
+        frames (Sequence[int]): ``T'`` ascending video frames of the boxes
+            (else ValueError).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``span`` ``(L, )`` int64, the frames
+        ``first..last``, and the boxes on them ``(n, L, 4)`` float64.
+    """
     boxes = np.asarray(boxes, np.float64)
     frames = np.asarray(frames, np.int64).reshape(-1)
     if boxes.ndim != 3 or boxes.shape[1:] != (len(frames), 4):
@@ -35,7 +46,21 @@ def decay_tubelets(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
                    top_k: int, inclusive: bool) -> np.ndarray:
     """``(index [k], scores [k])`` of the ``top_k`` best tubelets after the
     score decay (:func:`decay_weights` by their IoU averaged over frames), best
-    first."""
+    first.
+
+    Args:
+        boxes (np.ndarray): ``(n, L, 4)`` tubelet boxes on shared frames.
+        scores (np.ndarray): ``(n, )``.
+        iou_thr (float): Mean IoU above which a lower-scored tubelet
+            decays.
+        top_k (int): Tubelets kept.
+        inclusive (bool): MOC's ``+ 1`` pixel IoU.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Indices into ``boxes`` ``(k, )``
+        int64 and their decayed scores ``(k, )``, ``k = min(top_k, n)``,
+        by descending decayed score.
+    """
     if len(scores) == 0:
         return np.zeros(0, np.int64), scores
     iou = iou_inclusive if inclusive else iou_continuous
@@ -53,7 +78,23 @@ def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
     """MOC's frame detections of tubelets, ``{label: {video index: {frame: [n,
     5]}}}``: on each frame every covering tubelet's box with its class score
     (``> score_thr``); with ``decay_iou`` each frame decayed as MOC's ``nms2d``
-    (``'ucf_jhmdb'``'s frame-AP decays itself)."""
+    (``'ucf_jhmdb'``'s frame-AP decays itself).
+
+    Args:
+        clips (Mapping[int, Sequence[Clip]]): ``{video index: [(span (L, ),
+            boxes (n, L, 4) pixels, scores (n, C))]}``.
+        num_labels (int): ``C``, the classes read.
+        score_thr (float): Class scores ``<=`` this are left out.
+            Defaults to 0.0.
+        dtype (type): Of the rows. Defaults to ``np.float32``.
+        decay_iou (float, optional): IoU of the per-frame score decay;
+            None: none.
+
+    Returns:
+        FrameDets: ``{label: {video index: {frame: (n, 5) x1 y1 x2 y2
+        score}}}``, frames ascending; labels, videos and frames without a
+        box are absent.
+    """
     out: Dict[int, Dict[int, Dict[int, list]]] = {}
     for iv, video_clips in clips.items():
         for span, boxes, scores in video_clips:
@@ -155,7 +196,21 @@ def link_tubelets(gt: Mapping, clips: Mapping[int, Sequence[Clip]],
                   **link_cfg) -> Dict[int, list]:
     """Video tubes of every class from ``clips`` (``{video index: [(span, boxes
     [n, L, 4] pixels, scores [n, C]), ...]}`` by first frame), as
-    :func:`link_all` gives them, with the protocol's ``link_cfg`` values."""
+    :func:`link_all` gives them, with the protocol's ``link_cfg`` values.
+
+    Args:
+        gt (Mapping): ACT ground truth (its ``labels``).
+        clips (Mapping[int, Sequence[Clip]]): ``{video index: [(span (L, ),
+            boxes (n, L, 4) pixels, scores (n, C))]}``, by first frame.
+        videos (Sequence[str]): Video names by index.
+        protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
+        **link_cfg: Linking values replacing the protocol's
+            (``LINK_DEFAULTS``; checked).
+
+    Returns:
+        dict[int, list]: Per label index, ``(video, score, boxes (L, 6)
+        float32 frame x1 y1 x2 y2 score)`` tubes, video by video.
+    """
     return protocol_tubes(
         gt, videos, protocol, link_cfg,
         lambda label, iv, v, cfg, moc, dtype: _link_video(

@@ -47,7 +47,18 @@ class ActorMaskMetric(BaseMetric):
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep the RLEs, pixel boxes and scores of predictions and ground
-        truth (missing masks or masks not of ``img_shape``: ValueError)."""
+        truth (missing masks or masks not of ``img_shape``: ValueError).
+
+        Args:
+            data_batch (Any): Not read.
+            data_samples (Sequence[dict]): Per sample, ``img_shape`` ``(h,
+                w)``, ``img_key`` (or ``video_id`` and ``timestamp``) to
+                name it, ``pred_instances``: ``masks`` bool ``(n, h, w)``,
+                ``bboxes`` ``(n, 4)`` xyxy (normalised to [0, 1], or pixels
+                with ``box_format='pixel'``) and ``person_scores`` ``(n, )``
+                in [0, 1]; ``gt_instances``: ``masks`` ``(m, h, w)`` and
+                ``bboxes`` ``(m, 4)`` xyxy pixels.
+        """
         for sample in data_samples:
             where = sample.get('img_key') or \
                 f'{sample.get("video_id")},{sample.get("timestamp")}'

@@ -61,7 +61,22 @@ class ForecastMetric(BaseMetric):
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep ``(video, frame, horizons, boxes, scores, persons, future
         boxes, future scores, future visible)`` per sample, boxes in video
-        pixels, scores without a background column."""
+        pixels, scores without a background column.
+
+        Args:
+            data_batch (Any): Not read.
+            data_samples (Sequence[dict]): Per sample, ``video_id`` (a video
+                of ``ann_file``), ``timestamp`` (the 1-based frame), the
+                metainfo ``forecast_horizons`` (``H`` horizons) and
+                ``pred_instances``: ``bboxes`` ``(n, 4)`` xyxy normalised
+                to [0, 1], ``scores`` ``(n, C)`` or ``(n, C + 1)``
+                (background column 0 dropped), ``person_scores`` ``(n, )``,
+                ``future_bboxes`` ``(n, H, 4)`` (normalised),
+                ``future_scores`` ``(n, H, C)`` and ``future_visible`` ``(n,
+                H)``. Missing fields, other shapes, non-finite or inverted
+                boxes and scores outside [0, 1] raise ValueError naming
+                video and frame.
+        """
         for sample in data_samples:
             video = str(sample['video_id'])
             frame = int(sample['timestamp'])

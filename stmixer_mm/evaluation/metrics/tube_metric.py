@@ -10,12 +10,15 @@ from stmixer_mm.datasets.act_annotations import ACT_KEYS, load_act_annotations
 from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
-from stmixer_mm.evaluation.functional.tube_protocols import (LINK_DEFAULTS,
-                                                             TUBE_PROTOCOLS,
+from stmixer_mm.evaluation.functional.protocol_utils import (LINK_SETTINGS,
+                                                             unknown_link_keys)
+from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
-from stmixer_mm.utils.setting_types import Bool, Choice, Float, Seq, Str
+from stmixer_mm.utils.dependencies import require_extra
+from stmixer_mm.utils.setting_types import (Bool, Choice, Fields, Float, Seq,
+                                            Str)
 from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
                                              PROBABILITY, declare_rule,
@@ -30,7 +33,17 @@ TUBE_SOURCES = ('linking', 'track_ids', 'tubelets')
 def load_split(ann_file: str,
                split: int,
                keys: Sequence[str] = ACT_KEYS) -> Tuple[dict, List[str]]:
-    """``(ACT ground truth, test_videos[split])`` of ``ann_file``."""
+    """``(ACT ground truth, test_videos[split])`` of ``ann_file``.
+
+    Args:
+        ann_file (str): ACT ground-truth pickle.
+        split (int): Index into its ``test_videos`` (else ValueError).
+        keys (Sequence[str]): The keys read. Defaults to ``ACT_KEYS``.
+
+    Returns:
+        tuple[dict, list[str]]: The ground truth and the split's video
+        names.
+    """
     gt = load_act_annotations(ann_file, keys)
     if not 0 <= split < len(gt['test_videos']):
         raise ValueError(f'split={split} but {ann_file} has '
@@ -54,7 +67,10 @@ class TubeMetric(BaseMetric):
         score_mode (str): ``'per_class'``: each box counts for every class
             (as ACT and MOC); ``'argmax'``: for its best (as mmaction2).
         score_thr (float): Per-class scores ``<=`` this are not counted.
-        link_cfg (dict, optional): Linking values (default: the protocol's).
+        link_cfg (dict, optional): Linking values (default: the protocol's):
+            ``link_iou``, ``nms_iou``, ``nms_3d_iou`` (``'ucf_jhmdb'``) in
+            (0, 1], ``min_score`` in [0, 1], ``top_k`` an int >= 1,
+            ``min_length`` an int >= 0; other keys refused.
         ignore_labels (Sequence[str], optional): Classes left out (default
             none; the official six for ``'multisports'``).
         classwise (bool): Also return per-class frame and video APs.
@@ -91,17 +107,14 @@ class TubeMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         # the settings are checked by the declarations at the bottom
         self.protocol = protocol
-        link_keys = tuple(LINK_DEFAULTS[protocol])
-        unknown = sorted(set(link_cfg or {}) - set(link_keys))
-        if unknown:
-            raise ValueError(f'link_cfg keys {unknown} do not exist for '
-                             f'protocol {protocol!r}; allowed: {link_keys}')
         self.missing_videos = missing_videos
         if tubes not in TUBE_SOURCES:
             raise ValueError(f'TubeMetric: tubes must be one of '
                              f'{TUBE_SOURCES}, got {tubes!r}')
         self.trackeval_score_thr = None if trackeval_score_thr is None \
             else float(trackeval_score_thr)
+        if self.trackeval_score_thr is not None:
+            require_extra('tracking', 'TubeMetric(trackeval_score_thr=...)')
         if tubes != 'linking' and score_mode != 'per_class':
             raise ValueError(
                 f"TubeMetric: tubes='{tubes}' needs score_mode='per_class' "
@@ -126,7 +139,21 @@ class TubeMetric(BaseMetric):
         self.classwise = classwise
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Keep ``(video, frame, bboxes, scores, track_ids | None)``."""
+        """Keep ``(video, frame, bboxes, scores, track_ids | None)``.
+
+        Args:
+            data_batch (Any): Not read.
+            data_samples (Sequence[dict]): Per sample, ``video_id`` (a
+                ``.mp4`` suffix dropped), ``timestamp`` (the 1-based frame)
+                and ``pred_instances``: ``bboxes`` ``(n, 4)`` xyxy
+                normalised to [0, 1], ``scores`` ``(n, C)`` or ``(n, C +
+                1)`` (column 0 a background, dropped later), optional
+                ``track_ids`` ``(n, )`` integers (needed with
+                ``tubes='track_ids'``); with ``tubes='tubelets'`` also
+                ``pred_instances.tubelet_bboxes`` ``(n, T', 4)`` and the
+                metainfo ``tubelet_frames`` ``(T', )``. Non-finite values
+                or other shapes raise ValueError naming video and frame.
+        """
         for sample in data_samples:
             pred = sample['pred_instances']
             video = str(sample['video_id'])
@@ -199,7 +226,21 @@ class TubeMetric(BaseMetric):
         float32 x1 y1 x2 y2 score}}}`` (pixels, float32 as mmaction2, the
         model's box order deciding ties); ``'ucf_jhmdb'`` needs one prediction
         per frame (as MOC). ``track_ids=True`` also returns the kept rows'
-        track ids alike."""
+        track ids alike.
+
+        Args:
+            results (Sequence[tuple]): :meth:`process`'s entries.
+            track_ids (bool): Also give the track ids (each entry must have
+                them). Defaults to False.
+
+        Returns:
+            FrameDets | tuple: ``{label: {video index: {frame: (n, 5)}}}``
+            (boxes: normalised boxes times the video's ``(w, h, w, h)``;
+            with ``score_mode='per_class'`` a row per class scoring above
+            ``score_thr``, with ``'argmax'`` per box for its best class);
+            with ``track_ids`` also the same structure of ``(n, )`` int64
+            track ids.
+        """
         order = sorted(
             range(len(results)),
             key=lambda i:
@@ -422,7 +463,8 @@ declare_settings(
     trackeval_score_thr=Float(0, 1, optional=True),
     ignore_labels=Seq(Str(), optional=True),
     classwise=Bool(),
-    missing_videos=Choice('error', 'warn'))
+    missing_videos=Choice('error', 'warn'),
+    link_cfg=Fields(**LINK_SETTINGS))
 
 
 def _tube_protocol(cfg) -> Optional[str]:
@@ -439,3 +481,16 @@ def _tube_protocol(cfg) -> Optional[str]:
 
 
 declare_rule('TubeMetric', _tube_protocol)
+
+
+def _link_cfg_keys(cfg) -> Optional[str]:
+    """``link_cfg`` holds only the protocol's linking keys (a misspelt key
+    would leave its default in place without a word)."""
+    link_cfg = cfg.get('link_cfg')
+    if not isinstance(link_cfg, dict) or \
+            cfg.get('protocol') not in TUBE_PROTOCOLS:
+        return None  # the settings / _tube_protocol name those
+    return unknown_link_keys(cfg['protocol'], link_cfg)
+
+
+declare_rule('TubeMetric', _link_cfg_keys)

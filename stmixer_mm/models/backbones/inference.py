@@ -75,7 +75,18 @@ CONV3D_IMPLS = ('onednn', 'native')
 
 
 def set_conv3d_impl(module: nn.Module, impl: str) -> int:
-    """:func:`use_onednn_conv3d` or :func:`native_conv3d` by ``impl``."""
+    """:func:`use_onednn_conv3d` or :func:`native_conv3d` by ``impl``.
+
+    Args:
+        module (nn.Module): Module whose ``nn.Conv3d`` layers are switched
+            in place.
+        impl (str): ``'onednn'`` (:class:`OneDNNConv3d`) or ``'native'``
+            (back to the layers' own classes); anything else raises
+            ValueError.
+
+    Returns:
+        int: How many layers were changed.
+    """
     if impl not in CONV3D_IMPLS:
         raise ValueError(
             f'conv3d_impl must be one of {CONV3D_IMPLS}, got {impl!r}')
@@ -113,7 +124,21 @@ def fuse_conv_module_bn(module: nn.Module) -> int:
 
 def prepare_for_inference(detector: nn.Module,
                           conv_bn: bool = True) -> List[str]:
-    """Eval mode plus the backbone's inference rewrites; describes each."""
+    """Eval mode plus the backbone's inference rewrites; describes each.
+
+    Args:
+        detector (nn.Module): An ``STMixer`` (anything with a
+            ``backbone``; else the module itself is rewritten). Put in
+            eval mode in place.
+        conv_bn (bool): Fold the backbone's BatchNorms into its
+            convolutions (:func:`fuse_conv_module_bn`). Defaults to True.
+
+    Returns:
+        list[str]: A description of each inference rewrite the backbone
+        now has: the conv-BN fusion (when any BatchNorm was folded), the
+        ViT's ``attn_impl`` and the count of :class:`OneDNNConv3d`
+        layers (when present).
+    """
     detector.eval()
     applied = []
     backbone = getattr(detector, 'backbone', detector)

@@ -14,8 +14,9 @@ class STMixerResNet3dSlowOnly(_BASE):
     convolutions run oneDNN at CPU float32 inference.
 
     Args:
+        *args: As mmaction2's ``ResNet3dSlowOnly``.
         conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
-        Others: as mmaction2's ``ResNet3dSlowOnly``.
+        **kwargs: As mmaction2's ``ResNet3dSlowOnly``.
     """
 
     def __init__(self, *args, conv3d_impl: str = 'onednn', **kwargs) -> None:

@@ -43,8 +43,9 @@ class FusedAttention(Attention):
     ``dropout_p`` in training: the same distribution, another mask).
 
     Args:
+        *args: As mmaction2's ``Attention``.
         impl (str): ``'sdpa'`` (fused) or ``'naive'`` (mmaction2's forward).
-        Others: as mmaction2's ``Attention``.
+        **kwargs: As mmaction2's ``Attention``.
     """
 
     def __init__(self, *args, impl: str = 'sdpa', **kwargs) -> None:
@@ -84,8 +85,15 @@ class STMixerVisionTransformer(VisionTransformer):
     load unchanged) whose blocks use :class:`FusedAttention`.
 
     Args:
+        *args: Positional arguments of mmaction2's ``VisionTransformer``.
         attn_impl (str): ``'sdpa'`` (default) or ``'naive'`` (mmaction2's).
-        Others: as mmaction2's ``VisionTransformer``.
+        qk_scale (float, optional): Replaces ``head_dim ** -0.5``.
+        attn_drop_rate (float): Attention dropout. Defaults to 0.
+        drop_rate (float): Projection dropout. Defaults to 0.
+        qkv_bias (bool): Biases of q and v. Defaults to True.
+        **kwargs: The other arguments of mmaction2's ``VisionTransformer``.
+        The four above (mmaction2's defaults) also build each block's
+        :class:`FusedAttention`.
     """
 
     def __init__(self,
@@ -135,7 +143,21 @@ class STMixerVisionTransformer(VisionTransformer):
     def pos_embed_for(self, h: int, w: int) -> Tensor:
         """The position embedding for a ``h x w`` patch grid (mmaction2's
         bicubic interpolation), cached while fixed; recomputed when learnt,
-        traced, compiled or on the meta device."""
+        traced, compiled or on the meta device.
+
+        The cache key holds the embedding's device, dtype, storage and
+        in-place version, so ``.to()``, ``load_state_dict`` or an edit
+        recompute it.
+
+        Args:
+            h (int): Patch rows of the input (``H // patch_size``).
+            w (int): Patch columns of the input (``W // patch_size``).
+
+        Returns:
+            Tensor: Shape ``(1, T' * h * w, embed_dims)``, ``T' =
+            num_frames // tubelet_size``; ``pos_embed`` itself when ``(h,
+            w)`` is the pre-training ``grid_size``.
+        """
         if (h, w) == self.grid_size:
             return self.pos_embed
         pos_embed = self.pos_embed

@@ -55,6 +55,28 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                    inputs: List[Tensor],
                    data_samples: Optional[list],
                    training: bool = False) -> Tuple[Tensor, Optional[list]]:
+        """Normalise each clip, pad it bottom/right and stack the batch.
+
+        Args:
+            inputs (list[Tensor] | Tensor): Clips, each ``(C, T, H, W)``
+                (sizes may differ), or an already stacked batch
+                ``(B, C, T, H, W)``.
+            data_samples (list[ActionDataSample], optional): One per clip;
+                their metainfo ``img_shape`` (when present) must equal the
+                clip's ``(H, W)``.
+            training (bool): Apply ``blending`` (when configured).
+                Defaults to False.
+
+        Returns:
+            tuple: ``(batch_inputs, data_samples)``:
+
+            - batch_inputs (Tensor): Shape ``(B, C, T, H_pad, W_pad)``,
+              ``H_pad`` / ``W_pad`` the largest clip size rounded up to a
+              multiple of ``pad_size_divisor``, padded with ``pad_value``.
+            - data_samples (list, optional): The same samples with metainfo
+              ``pad_shape`` and ``batch_input_shape`` set to ``(H_pad,
+              W_pad)``; ``img_shape`` unchanged (un-padded).
+        """
         if isinstance(inputs, Tensor):  # an already stacked batch
             inputs = list(inputs)
         clips = []

@@ -64,7 +64,17 @@ class STMixerQueryGenerator(BaseModule):
                                                       hidden_channels)
 
     def init_boxes(self, img_shape: Sequence[int], ref: Tensor) -> Tensor:
-        """Whole-frame xyxy boxes ``[N, 4]`` of a frame ``(H, W)``."""
+        """Whole-frame xyxy boxes ``[N, 4]`` of a frame ``(H, W)``.
+
+        Args:
+            img_shape (Sequence[int]): ``(H, W, ...)`` of the frame in
+                pixels of the network input (only the first two read).
+            ref (Tensor): Gives the boxes' device and dtype.
+
+        Returns:
+            Tensor: Shape ``(N, 4)``, every row ``(0, 0, W, H)`` (an
+            expanded view of one row).
+        """
         h, w = img_shape[:2]
         box = host_tensor([0., 0., float(w), float(h)], ref.device)
         return box.to(ref.dtype).expand(self.num_queries, 4)
@@ -75,7 +85,28 @@ class STMixerQueryGenerator(BaseModule):
     def predict(self, x: Sequence[Tensor], batch_data_samples: SampleList,
                 **kwargs) -> InstanceList:
         """Initial boxes (from each un-padded ``img_shape``) and queries;
-        ``x`` and ``kwargs`` (mmdet's ``rescale``...) are not read."""
+        ``x`` and ``kwargs`` (mmdet's ``rescale``...) are not read.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid (not read).
+            batch_data_samples (list[:obj:`DetDataSample`]): One per clip,
+                with metainfo ``img_shape`` ``(H, W)`` of the network input
+                without padding.
+            **kwargs: Not read (mmdet passes ``rescale`` /
+                ``proposal_cfg``).
+
+        Returns:
+            list[:obj:`InstanceData`]: One per clip (``N`` queries, ``C``
+            channels, the tables' device and dtype):
+
+            - bboxes (Tensor): ``(N, 4)``, xyxy whole-frame boxes in pixels
+              of the input.
+            - imgs_whwh (Tensor): ``(N, 4)``, ``(W, H, W, H)`` per row.
+            - features (Tensor): ``(N, C)``, the spatial queries (the same
+              tensor for every clip).
+            - temporal_features (Tensor): ``(N, C)``, the temporal queries;
+              only with ``with_temporal_queries``.
+        """
         weight = self.init_spatial_queries.weight
         spatial = self._queries(self.init_spatial_queries)
         temporal = self._queries(self.init_temporal_queries) \
@@ -94,11 +125,28 @@ class STMixerQueryGenerator(BaseModule):
 
     def loss_and_predict(self, x: Sequence[Tensor],
                          batch_data_samples: SampleList, **kwargs) -> tuple:
-        """``({}, results)``: no loss of its own, see :meth:`predict`."""
+        """``({}, results)``: no loss of its own, see :meth:`predict`.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid (not read).
+            batch_data_samples (list[:obj:`DetDataSample`]): As in
+                :meth:`predict`.
+            **kwargs: Not read (mmdet passes ``proposal_cfg``).
+
+        Returns:
+            tuple: ``(dict(), results)``, ``results`` the list of
+            :meth:`predict`.
+        """
         return dict(), self.predict(x, batch_data_samples)
 
     def loss(self, *args, **kwargs) -> None:
-        """Not available, as for mmdet's ``EmbeddingRPNHead``."""
+        """Not available, as for mmdet's ``EmbeddingRPNHead``: raises
+        NotImplementedError.
+
+        Args:
+            *args: Not read.
+            **kwargs: Not read.
+        """
         raise NotImplementedError(
             'STMixerQueryGenerator has no loss of its own; use predict or '
             'loss_and_predict')

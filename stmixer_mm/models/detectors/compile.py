@@ -48,7 +48,18 @@ class CompiledPredict:
 
     def why_not(self, model, batch_inputs: Tensor,
                 img_shapes: tuple) -> Optional[str]:
-        """Why the compiled path does not apply to this call, or None."""
+        """Why the compiled path does not apply to this call, or None.
+
+        Args:
+            model (nn.Module): The detector (its ``training`` flag).
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
+            img_shapes (tuple): ``(H, W)`` of every clip without padding.
+
+        Returns:
+            str | None: The reason (an earlier compilation failure, training
+            mode, a CUDA-graph mode off CUDA, or a clip size, dtype or
+            device other than the compiled one), or None.
+        """
         mode = self.cfg['mode']
         if self._failed is not None:
             return self._failed
@@ -75,7 +86,21 @@ class CompiledPredict:
 
     def __call__(self, model, batch_inputs: Tensor,
                  img_shapes: tuple) -> Optional[Dict[str, Tensor]]:
-        """The last stage's outputs from the compiled part, or None."""
+        """The last stage's outputs from the compiled part, or None.
+
+        Compiles ``model.static_forward`` at the first call; a failure
+        there warns once and falls back for good (a later one raises).
+
+        Args:
+            model (nn.Module): The detector.
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
+            img_shapes (tuple): ``(H, W)`` of every clip without padding.
+
+        Returns:
+            dict[str, Tensor] | None: ``model.static_forward``'s outputs
+            (copies under a CUDA-graph mode), or None where
+            :meth:`why_not` gives a reason (warned once per reason).
+        """
         reason = self.why_not(model, batch_inputs, img_shapes)
         self._last_fallback = reason
         if reason is not None:

@@ -1,5 +1,6 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
+import difflib
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -38,7 +39,17 @@ def renamed_legacy_key(key: str) -> str:
 
 def rename_legacy_keys(state_dict: dict, prefix: str = '') -> List[str]:
     """Rename in place (order kept) :data:`LEGACY_PREFIXES` where no key has
-    the new name (as mmdet renames ``bbox_head``); returns the old names."""
+    the new name (as mmdet renames ``bbox_head``); returns the old names.
+
+    Args:
+        state_dict (dict): A state dict, renamed in place
+            (``query_generator.*`` -> ``rpn_head.*``, ``decoder.*`` ->
+            ``roi_head.*``).
+        prefix (str): Of the detector's keys. Defaults to ''.
+
+    Returns:
+        list[str]: The old names that were renamed.
+    """
     renames = {}
     for old, new in LEGACY_PREFIXES:
         old, new = prefix + old, prefix + new
@@ -85,6 +96,9 @@ class STMixer(TwoStageDetector):
             (not with a mask or forecast head).
         frozen_modules (Sequence[str]): Parts (``'roi_head.stages'``) kept
             without gradient, in eval mode.
+        **legacy: Refused: the keys of earlier versions
+            (``query_generator``, ``decoder``) with a message naming the new
+            ones (ValueError), any other key with TypeError.
     """
 
     def __init__(self,
@@ -148,24 +162,95 @@ class STMixer(TwoStageDetector):
                 level=logging.WARNING)
             self.compiled_predict = None
         self.frozen_modules = tuple(frozen_modules)
-        for name in self.frozen_modules:
-            self._frozen_part(name).requires_grad_(False)
+        for i, name in enumerate(self.frozen_modules):
+            self._frozen_part(i, name).requires_grad_(False)
+        self._check_something_to_train()
         check_built(self, STMixer)
 
-    def _frozen_part(self, name: str) -> nn.Module:
+    def _frozen_part(self, index: int, name: str) -> nn.Module:
+        """The part ``frozen_modules[index]`` names: a submodule by its
+        dotted name, not the model itself (``''``: ``train`` / ``eval``
+        would call each other without end) nor a parameter.
+
+        Args:
+            index (int): Its position in :attr:`frozen_modules`.
+            name (str): Its dotted name (``'roi_head.stages.0'``).
+
+        Returns:
+            nn.Module: The submodule.
+        """
+        where = f'STMixer.frozen_modules[{index}]'
+        parts = [n for n, _ in self.named_children()]
+        expected = (f'expected the dotted name of a part of the model: one '
+                    f'of {parts} or theirs (e.g. \'roi_head.stages\')')
+        if not isinstance(name, str):
+            raise TypeError(f'{where}: {expected}, got {name!r} '
+                            f'({type(name).__name__})')
+        if not name.strip():
+            raise ValueError(
+                f'{where} (model.frozen_modules): {expected}, got {name!r}: '
+                'an empty name is the model itself (nothing would be left '
+                'to train)')
         try:
             return self.get_submodule(name)
         except AttributeError:
-            raise ValueError(
-                f'model.frozen_modules: {name!r} is not a part of STMixer '
-                f'(its parts: {[n for n, _ in self.named_children()]}, and '
-                'theirs by dotted name)') from None
+            pass
+        kinds = dict.fromkeys((n for n, _ in self.named_buffers()), 'buffer')
+        kinds.update((n, 'parameter') for n, _ in self.named_parameters())
+        if name in kinds:
+            hint = (f'; it is a {kinds[name]}, name its module '
+                    f'{name.rpartition(".")[0]!r}')
+        else:
+            close = difflib.get_close_matches(
+                name, [n for n, _ in self.named_modules() if n], n=3)
+            hint = f'; did you mean {close}?' if close else ''
+        raise ValueError(
+            f'model.frozen_modules: {name!r} ({where}) is not a part of '
+            f'STMixer: {expected}{hint}')
+
+    def _check_something_to_train(self) -> None:
+        """:attr:`frozen_modules` must leave a parameter to train (else the
+        first backward fails in PyTorch: "element 0 of tensors does not
+        require grad")."""
+        if not self.frozen_modules or any(p.requires_grad
+                                          for p in self.parameters()):
+            return
+        frozen = set()
+        for name in self.frozen_modules:
+            frozen.update(map(id, self.get_submodule(name).parameters()))
+        others = sum(1 for p in self.parameters() if id(p) not in frozen)
+        by_others = (f' (the other {others} are frozen by their parts\' own '
+                     'settings, e.g. the backbone\'s frozen_stages)'
+                     if others else '')
+        parts = [
+            n for n, m in self.named_children()
+            if any(True for _ in m.parameters())
+        ]
+        raise ValueError(
+            f'model.frozen_modules={list(self.frozen_modules)} freezes every '
+            f'parameter of STMixer{by_others}: nothing is left to train. '
+            'Leave out at least one part with parameters (its parts: '
+            f'{parts}, or theirs by dotted name, e.g. \'roi_head.stages\')')
 
     def train(self, mode: bool = True) -> 'STMixer':
-        """``nn.Module.train``; :attr:`frozen_modules` stay in eval mode."""
+        """``nn.Module.train``; :attr:`frozen_modules` stay in eval mode.
+
+        Args:
+            mode (bool): Training (True) or evaluation (False) mode.
+
+        Returns:
+            STMixer: The model itself.
+
+        Raises:
+            ValueError: In training mode, :attr:`frozen_modules` and the
+                parts' own freezing (which some apply here, e.g. the
+                backbone's ``frozen_stages``) leave nothing to train.
+        """
         super().train(mode)
         for name in self.frozen_modules:
-            self._frozen_part(name).eval()
+            self.get_submodule(name).eval()
+        if mode:
+            self._check_something_to_train()
         return self
 
     @staticmethod
@@ -214,7 +299,20 @@ class STMixer(TwoStageDetector):
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """``s{k}.loss_*`` of every stage (and ``rpn_*``)."""
+        """``s{k}.loss_*`` of every stage (and ``rpn_*``).
+
+        Args:
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
+            batch_data_samples (list[:obj:`ActionDataSample`]): Per clip,
+                ``gt_instances.bboxes`` (xyxy pixels of the input),
+                ``gt_instances.labels`` (per the decoder's
+                ``label_convention``) and metainfo ``img_shape``.
+
+        Returns:
+            dict[str, Tensor]: The decoder's losses (see
+            ``STMixerDecoder.loss``) and the query generator's, prefixed
+            ``rpn_`` (none for ``STMixerQueryGenerator``).
+        """
         return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self,
@@ -222,7 +320,28 @@ class STMixer(TwoStageDetector):
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Detections in the decoder's ``label_convention`` format from the
-        ``rpn_head``'s queries (whatever ``proposals`` the samples hold)."""
+        ``rpn_head``'s queries (whatever ``proposals`` the samples hold).
+
+        Runs ``compile_cfg``'s compiled part where it applies, else eagerly.
+
+        Args:
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
+            batch_data_samples (list[:obj:`ActionDataSample`]): Per clip,
+                metainfo ``img_shape`` (without padding; ``scale_factor``
+                for ``'mmdet'`` with ``rescale``).
+            rescale (bool): ``'mmdet'`` only: boxes in pixels of the
+                original image. Defaults to True.
+
+        Returns:
+            list[:obj:`ActionDataSample`]: The samples with
+            ``pred_instances``; with ``'ava'``: ``bboxes`` ``(n, 4)`` xyxy
+            normalised to [0, 1], ``scores`` ``(n, num_actions + 1)``
+            (column 0 is 0; the input of mmaction2's ``AVAMetric``) and
+            ``person_scores`` ``(n, )``; with ``'mmdet'``: pixel
+            ``bboxes``, ``scores``, 0-based ``labels`` and
+            ``person_scores``. A mask head adds ``masks``, a forecast head
+            the ``future_*`` fields (see ``STMixerDecoder.predict_by_feat``).
+        """
         last = None
         if self.compiled_predict is not None:
             last = self.compiled_predict(self, batch_inputs,
@@ -241,7 +360,17 @@ class STMixer(TwoStageDetector):
     def static_forward(self, batch_inputs: Tensor,
                        img_shapes: tuple) -> Dict[str, Tensor]:
         """``predict``'s static part (compiled): the last stage's logits and
-        ``bboxes`` for clips of the un-padded ``img_shapes`` ``(H, W)``."""
+        ``bboxes`` for clips of the un-padded ``img_shapes`` ``(H, W)``.
+
+        Args:
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H_pad, W_pad)``.
+            img_shapes (tuple): ``(H, W)`` of every clip without padding.
+
+        Returns:
+            dict[str, Tensor]: The last stage's ``person_logits`` ``(B, N,
+            K)``, ``action_logits`` ``(B, N, num_actions)`` and ``bboxes``
+            ``(B, N, 4)`` (xyxy pixels; a tubelet head ``(B, N, T', 4)``).
+        """
         samples = whole_frame_samples(img_shapes)
         x = self.extract_feat(batch_inputs)
         rpn_results_list = self.rpn_head.predict(x, samples, rescale=False)

@@ -77,7 +77,17 @@ class AdaptiveMixing(nn.Module):
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
         """Mix ``x`` ``[B, N, G, P_in, C_in / G]`` into ``query`` ``[B, N, D]``
-        (or rows ``[B * N, D]``), residual included."""
+        (or rows ``[B * N, D]``), residual included.
+
+        Args:
+            x (Tensor): Sampled features ``(B, N, G, P_in, C_in / G)``.
+            query (Tensor): ``(B, N, D)`` or rows ``(B * N, D)``, ``D =
+                query_dim``; generates the mixing matrices.
+
+        Returns:
+            Tensor: ``query`` plus the projected mixing, the shape of
+            ``query``.
+        """
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 5 or tuple(x.shape[2:]) != expected:
             raise ValueError(
@@ -117,7 +127,16 @@ class AdaptiveMixing(nn.Module):
 
     def forward_sets(self, x: Tensor, query: Tensor) -> Tensor:
         """:meth:`forward` of ``F`` sets ``[B, N, F, G, P_in, C_in / G]`` per
-        query ``[B, N, D]``, matrices generated once: ``[B, N, F, D]``."""
+        query ``[B, N, D]``, matrices generated once: ``[B, N, F, D]``.
+
+        Args:
+            x (Tensor): ``F`` feature sets per query, ``(B, N, F, G, P_in,
+                C_in / G)``.
+            query (Tensor): ``(B, N, D)``, ``D = query_dim``.
+
+        Returns:
+            Tensor: ``(B, N, F, D)``, set ``f`` the query plus its mixing.
+        """
         expected = (self.num_groups, self.in_points, self.eff_in_dim)
         if x.dim() != 6 or tuple(x.shape[3:]) != expected:
             raise ValueError(

@@ -195,7 +195,28 @@ class STMixerSamplingMixing(BaseModule):
         ``[B, N, 4]`` (or tubelet boxes ``[B, N, T', 4]`` on one-frame maps)
         and mix into the queries (``[B, N, C]`` or rows ``[B * N, C]``;
         temporal None without the branch); returns them as given, plus the
-        per-frame spatial sets with ``frame_features``."""
+        per-frame spatial sets with ``frame_features``.
+
+        Args:
+            x (PreparedPyramid): From :meth:`prepare` (maps ``(B, C', T,
+                H_l, W_l)``), or for tubelet boxes one-frame maps ``(B * T,
+                C', 1, H_l, W_l)`` (:meth:`split_frames`); re-prepared when
+                laid out for other settings.
+            xyzr (Tensor): Boxes ``(B, N, 4)`` or tubelet boxes ``(B, N,
+                T', 4)`` (``T'`` dividing ``T``), xyzr pixels of the input.
+            spatial_queries (Tensor): ``(B, N, C)`` or rows ``(B * N, C)``;
+                also generates the sampling offsets.
+            temporal_queries (Tensor, optional): Like ``spatial_queries``;
+                None without ``with_temporal``.
+            frame_features (bool): Also give the per-frame spatial sets
+                (tubelet boxes only). Defaults to False.
+
+        Returns:
+            tuple: ``(spatial_queries, temporal_queries)``, each the shape
+            it was given (``temporal_queries`` None without
+            ``with_temporal``); with ``frame_features`` also the sets ``(B,
+            N, T', G, P, C' / G)``.
+        """
         if not isinstance(x, PreparedPyramid):
             raise TypeError(f'{type(self).__name__} takes the pyramid as a '
                             f'PreparedPyramid (from its prepare(maps)), got '

@@ -124,7 +124,19 @@ def is_2d_neck(neck_type: Any) -> bool:
 def frame_wise_2d_necks(neck: Any, path: str = 'neck') -> Any:
     """A detector's neck config (at ``path``) with each 2-D mmdet neck (as
     ``neck`` or in a ``SequentialNeck``) wrapped in a :class:`FrameWiseNeck`
-    (logged; state-dict names ``neck.neck.*``); anything else as it is."""
+    (logged; state-dict names ``neck.neck.*``); anything else as it is.
+
+    Args:
+        neck (Any): A neck config (dict); anything else is returned as it
+            is.
+        path (str): Where the config sits, for the log line. Defaults to
+            ``'neck'``.
+
+    Returns:
+        Any: ``neck`` itself when nothing is wrapped, else a new config
+        (``dict(type='FrameWiseNeck', neck=...)``, or the
+        ``SequentialNeck`` with its 2-D members wrapped).
+    """
     if not isinstance(neck, dict):
         return neck
     neck_type = neck.get('type')

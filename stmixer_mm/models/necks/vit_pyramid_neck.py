@@ -17,7 +17,16 @@ SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
 def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
     """A norm layer for ``num_features`` channels, its type resolved in
     stmixer_mm's ``MODELS`` whatever the default scope, built by mmcv's
-    ``build_norm_layer`` (``requires_grad``, GroupNorm's argument names)."""
+    ``build_norm_layer`` (``requires_grad``, GroupNorm's argument names).
+
+    Args:
+        norm_cfg (dict): Norm config; a string ``type`` unknown to
+            ``MODELS`` raises KeyError.
+        num_features (int): Channels.
+
+    Returns:
+        nn.Module: The norm layer.
+    """
     cfg = dict(norm_cfg)
     layer_type = cfg.get('type')
     if isinstance(layer_type, str):

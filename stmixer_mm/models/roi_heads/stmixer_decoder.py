@@ -206,6 +206,27 @@ class STMixerDecoder(BaseModule):
 
         ``extra_queries`` ``(xyzr, spatial, temporal | None)``: ``M`` more
         queries from stage ``extra_stage`` on (``projects/track_queries``).
+
+        The pyramid is laid out for the sampler once
+        (``prepare_pyramid`` of the first stage) and every stage reads
+        that layout.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid, maps ``(B, C', T, H_l,
+                W_l)``.
+            xyzr (Tensor): Initial boxes ``(B, N, 4)``, xyzr pixels.
+            spatial_queries (Tensor): ``(B, N, C)``.
+            temporal_queries (Tensor, optional): ``(B, N, C)``; None when
+                the stages have no temporal branch.
+            extra_queries (tuple, optional): ``(xyzr (B, M, 4), spatial (B,
+                M, C), temporal (B, M, C) | None)`` appended from stage
+                ``extra_stage`` on: earlier stages' outputs have ``N``
+                queries, later ones ``N + M``.
+            extra_stage (int): Where ``extra_queries`` join. Defaults to 0.
+
+        Returns:
+            list[dict[str, Tensor]]: Every stage's outputs (see
+            ``STMixerStageHead.forward``).
         """
         results = []
         x = self.stages[0].prepare_pyramid(x)
@@ -236,7 +257,22 @@ class STMixerDecoder(BaseModule):
         rpn_results_list: InstanceList,
         batch_data_samples: Optional[SampleList] = None
     ) -> List[Dict[str, Tensor]]:
-        """All stages' raw outputs, one dict per stage."""
+        """All stages' raw outputs, one dict per stage.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid, video maps ``(B, C', T, H_l,
+                W_l)`` or image maps ``(B, C', H_l, W_l)`` (read as ``T =
+                1``).
+            rpn_results_list (list[:obj:`InstanceData`]): Per sample, the
+                query generator's ``bboxes`` ``(N, 4)`` (xyxy pixels),
+                ``features`` ``(N, C)`` (and ``temporal_features``).
+            batch_data_samples (list, optional): Not read (mmdet's
+                contract).
+
+        Returns:
+            list[dict[str, Tensor]]: One dict per stage (see
+            ``STMixerStageHead.forward``).
+        """
         x = self.prepare_features(x)
         return self.run_stages(x,
                                *self.queries_from_proposals(rpn_results_list))
@@ -248,7 +284,21 @@ class STMixerDecoder(BaseModule):
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
         """Hungarian matching of one stage (batched where :func:`can_batch`)
-        on detached outputs, the GT all label 0, after :meth:`check_finite`."""
+        on detached outputs, the GT all label 0, after :meth:`check_finite`.
+
+        Args:
+            stage (int): The stage (its assigner).
+            stage_results (dict[str, Tensor]): Its outputs: the person
+                logits are the predictions' ``scores``, ``bboxes`` (xyxy
+                pixels) their boxes.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                ``bboxes`` ``(n, 4)`` xyxy pixels of the input.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+
+        Returns:
+            list[AssignResult]: One per sample, ``gt_inds`` ``(N, )``:
+            ``k + 1`` for a query matched to GT ``k``, else 0.
+        """
         if self.assigners is None:
             raise ValueError(
                 'STMixerDecoder.loss needs train_cfg (the assigner configs)')
@@ -283,7 +333,25 @@ class STMixerDecoder(BaseModule):
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of every stage (``s{k}.loss_*``; plus the mask / forecast
         heads'). ``gt_instances``: ``bboxes`` in input pixels, ``labels`` per
-        ``label_convention``."""
+        ``label_convention``.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            rpn_results_list (list[:obj:`InstanceData`]): The query
+                generator's results (see :meth:`forward`).
+            batch_data_samples (list[:obj:`DetDataSample`]): Per sample,
+                ``gt_instances`` (``bboxes`` ``(n, 4)`` xyxy pixels of the
+                input, ``labels``; ``masks`` with a mask head, the
+                ``future_*`` fields with a forecast head) and metainfo
+                ``img_shape``.
+
+        Returns:
+            dict[str, Tensor]: ``s{k}.loss_person``, ``s{k}.loss_bbox``,
+            ``s{k}.loss_iou`` and ``s{k}.loss_action`` of every stage ``k``
+            (weighted by ``stage_loss_weights[k]``); a mask head adds
+            ``s{last}.loss_mask`` / ``loss_dice``, a forecast head
+            ``s{last}.loss_future_*``.
+        """
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
         all_results = self(x, rpn_results_list)
@@ -318,7 +386,24 @@ class STMixerDecoder(BaseModule):
         assign: Optional[Callable[..., list]] = None
     ) -> Tuple[Dict[str, Tensor], list]:
         """The weighted losses ``s{stage}.*`` of one stage and its assign
-        results; ``assign`` replaces :meth:`assign` (track_queries)."""
+        results; ``assign`` replaces :meth:`assign` (track_queries).
+
+        Args:
+            stage (int): The stage.
+            stage_results (dict[str, Tensor]): Its outputs (one entry of
+                :meth:`run_stages`), checked finite.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                the GT.
+            batch_img_metas (list[dict]): Per sample, the metainfo.
+            assign (callable, optional): ``assign(stage, stage_results,
+                batch_gt_instances, batch_img_metas)`` giving one
+                ``AssignResult`` per sample. Defaults to :meth:`assign`.
+
+        Returns:
+            tuple[dict[str, Tensor], list[AssignResult]]: The losses (keys
+            ``s{stage}.*``, times ``stage_loss_weights[stage]``) and the
+            assign results.
+        """
         if assign is not None or \
                 type(self).assign is not STMixerDecoder.assign:
             self.check_finite(stage, stage_results)  # else in self.assign
@@ -340,7 +425,23 @@ class STMixerDecoder(BaseModule):
                 batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
         """Detections from the last stage (see ``predict_ava`` and
-        ``predict_mmdet``); a mask head adds ``masks``."""
+        ``predict_mmdet``); a mask head adds ``masks``.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            rpn_results_list (list[:obj:`InstanceData`]): The query
+                generator's results.
+            batch_data_samples (list[:obj:`DetDataSample`]): Per sample,
+                metainfo ``img_shape`` (``scale_factor`` for ``'mmdet'``
+                with ``rescale``; ``batch_input_shape`` for a forecast
+                head's ``roi_grid``).
+            rescale (bool): ``'mmdet'`` only: boxes in pixels of the
+                original image. Defaults to False.
+
+        Returns:
+            list[:obj:`InstanceData`]: Per sample, see
+            :meth:`predict_by_feat`.
+        """
         return self.predict_by_feat(
             self(x, rpn_results_list)[-1], batch_data_samples, rescale, x)
 
@@ -349,7 +450,30 @@ class STMixerDecoder(BaseModule):
                         batch_data_samples: SampleList,
                         rescale: bool = False,
                         x: Optional[Sequence[Tensor]] = None) -> InstanceList:
-        """Detections of the last stage's outputs; a mask head needs ``x``."""
+        """Detections of the last stage's outputs; a mask head needs ``x``.
+
+        With a forecast head each sample's metainfo gains
+        ``forecast_horizons``.
+
+        Args:
+            last (dict[str, Tensor]): The last stage's outputs (of
+                :meth:`forward` or of the detector's compiled part).
+            batch_data_samples (list[:obj:`DetDataSample`]): As in
+                :meth:`predict`.
+            rescale (bool): ``'mmdet'`` only. Defaults to False.
+            x (Sequence[Tensor], optional): The pyramid (read by a mask
+                head and a forecast head's ``roi_grid``).
+
+        Returns:
+            list[:obj:`InstanceData`]: Per sample, with ``'ava'``:
+            ``bboxes`` ``(n, 4)`` xyxy normalised to [0, 1], ``scores``
+            ``(n, num_actions + 1)`` (column 0 is 0) and ``person_scores``
+            ``(n, )`` (a tubelet head adds ``tubelet_bboxes``); with
+            ``'mmdet'``: pixel ``bboxes``, ``scores``, ``labels`` and
+            ``person_scores``. A mask head adds ``masks`` (bool ``(n, h,
+            w)``), a forecast head ``future_bboxes``, ``future_scores``
+            and ``future_visible``.
+        """
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
         results = self.stages[-1].predict_by_feat(
             last, metas, self.test_cfg, rescale, self.with_mask

@@ -18,7 +18,13 @@ class STMixerTubeletDecoder(STMixerDecoder):
     """:class:`STMixerDecoder` of :class:`STMixerTubeletStageHead` stages and
     ``TubeletHungarianAssigner`` assigners, no mask or forecast head; trains
     on ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``, predicts
-    ``tubelet_bboxes``. Args: those of :class:`STMixerDecoder`."""
+    ``tubelet_bboxes``.
+
+    Args:
+        *args: Those of :class:`STMixerDecoder`.
+        **kwargs: Those of :class:`STMixerDecoder`; ``mask_head`` and
+            ``forecast_head`` must be None (else ValueError).
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         check_arguments(STMixerTubeletDecoder, locals())
@@ -47,7 +53,22 @@ class STMixerTubeletDecoder(STMixerDecoder):
     def assign(self, stage: int, stage_results: dict,
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
-        """Tubelet matching of one stage, sample by sample."""
+        """Tubelet matching of one stage, sample by sample.
+
+        Args:
+            stage (int): The stage (its ``TubeletHungarianAssigner``).
+            stage_results (dict): Its outputs: ``person_logits`` ``(B, N,
+                K)`` and ``bboxes`` ``(B, N, T', 4)`` (xyxy pixels), read
+                detached.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                ``tubelet_bboxes`` ``(n, T', 4)`` and ``tubelet_valid``
+                ``(n, T')``.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+
+        Returns:
+            list[AssignResult]: One per sample, ``gt_inds`` ``(N, )``:
+            ``k + 1`` for a query matched to GT ``k``, else 0.
+        """
         if self.assigners is None:
             raise ValueError(
                 'STMixerTubeletDecoder.loss needs train_cfg (the assigners)')

@@ -11,7 +11,16 @@ def position_frequencies(num_feats: int,
                          temperature: float = 10000.,
                          device: Optional[torch.device] = None) -> Tensor:
     """``dim_t[k] = temperature^(2 * floor(k / 2) / F)``, ``k = 0..F-1``
-    (fp32), the frequencies of :func:`box_position_embedding`."""
+    (fp32), the frequencies of :func:`box_position_embedding`.
+
+    Args:
+        num_feats (int): ``F``, the features per box coordinate.
+        temperature (float): The frequency base. Defaults to 10000.
+        device (torch.device, optional): Of the result.
+
+    Returns:
+        Tensor: ``(F, )`` float32.
+    """
     k = torch.arange(num_feats, dtype=torch.float32, device=device)
     return temperature**(2 * torch.div(k, 2, rounding_mode='floor') /
                          num_feats)
@@ -36,6 +45,9 @@ def box_position_embedding(xyzr: Tensor,
         scale (Sequence[float] | Tensor): Divisors of ``(x, y, z, r)``.
         dim_t (Tensor, optional): :func:`position_frequencies` (made if None
             or below fp32).
+
+    Returns:
+        Tensor: ``(..., 4 * F)``, float32 (or xyzr's dtype if wider).
     """
     assert xyzr.size(-1) == 4, f'expected [..., 4] boxes, got {xyzr.shape}'
     assert num_feats % 2 == 0, \

@@ -33,7 +33,15 @@ def xyxy2xyzr(xyxy: Tensor) -> Tensor:
 def refine_xyzr(xyzr: Tensor, delta: Tensor) -> Tensor:
     """Apply predicted deltas ``(dx, dy, dz, dr)`` to ``[..., 4]`` xyzr boxes:
     ``x, y += d * 2^z`` (a shift in units of the box scale), ``z, r += d``.
-    Nothing is detached (gradients flow as in the official release)."""
+    Nothing is detached (gradients flow as in the official release).
+
+    Args:
+        xyzr (Tensor): Boxes ``(..., 4)``, xyzr (centre in pixels).
+        delta (Tensor): ``(..., 4)``, ``(dx, dy, dz, dr)``.
+
+    Returns:
+        Tensor: The refined boxes ``(..., 4)``, xyzr.
+    """
     # xyzr + delta * (2^z, 2^z, 1, 1): the same numbers, half the operators
     scale = 2.0**xyzr[..., 2:3]
     one = torch.ones_like(scale)
@@ -43,7 +51,15 @@ def refine_xyzr(xyzr: Tensor, delta: Tensor) -> Tensor:
 def box_iof(boxes: Tensor, eps: float = 1e-6) -> Tensor:
     """IoF ``|b_i & b_j| / |b_i|`` ``[..., N, N]`` of xyxy boxes
     ``[..., N, 4]``: mmdet's ``bbox_overlaps(..., mode='iof')`` (area clamped
-    to ``eps``) for ``x2 >= x1``, ``y2 >= y1`` (inverted boxes: IoF 0)."""
+    to ``eps``) for ``x2 >= x1``, ``y2 >= y1`` (inverted boxes: IoF 0).
+
+    Args:
+        boxes (Tensor): ``(..., N, 4)``, xyxy.
+        eps (float): Lower bound of the area ``|b_i|``. Defaults to 1e-6.
+
+    Returns:
+        Tensor: ``(..., N, N)``, ``[..., i, j] = |b_i & b_j| / |b_i|``.
+    """
     pairs_max = torch.maximum(boxes.unsqueeze(-2), boxes.unsqueeze(-3))
     pairs_min = torch.minimum(boxes.unsqueeze(-2), boxes.unsqueeze(-3))
     inter = (pairs_min[..., 2:] - pairs_max[..., :2]).clamp(min=0).prod(-1)

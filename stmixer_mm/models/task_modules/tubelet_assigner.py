@@ -30,6 +30,24 @@ class TubeletHungarianAssigner(HungarianAssigner):
                gt_instances: InstanceData,
                img_meta: Optional[dict] = None,
                **kwargs) -> AssignResult:
+        """One-to-one matching of the tubelet queries to the GT tubelets.
+
+        Args:
+            pred_instances (:obj:`InstanceData`): ``scores`` ``(N, K)``
+                (the person logits) and ``bboxes`` ``(N, T, 4)``, xyxy
+                pixels of the input.
+            gt_instances (:obj:`InstanceData`): ``labels`` ``(n, )``,
+                ``bboxes`` ``(n, T, 4)`` (xyxy pixels) and ``valid`` ``(n,
+                T)``; every GT present on some frame (else ValueError).
+            img_meta (dict, optional): Passed to the match costs
+                (``img_shape``).
+            **kwargs: Not read.
+
+        Returns:
+            AssignResult: ``num_gts = n``, ``gt_inds`` ``(N, )`` (``k + 1``
+            for a query matched to GT ``k``, else 0) and ``labels`` ``(N,
+            )`` (the matched GT's label, else -1).
+        """
         boxes = pred_instances.bboxes
         gt_boxes, valid = gt_instances.bboxes, gt_instances.valid.bool()
         num_gts, num_preds = len(gt_instances), len(pred_instances)

@@ -33,7 +33,14 @@ def check_person_loss_and_match_costs(loss_person: nn.Module,
     """The assigner's classification cost reads the person logits as the loss
     does (``ClassificationCost``'s softmax of one sigmoid logit is constant;
     ``FocalLossCost`` would read softmax logits as sigmoids); a ValueError
-    names the loss, the cost and the fix. No ``match_costs``: not checked."""
+    names the loss, the cost and the fix. No ``match_costs``: not checked.
+
+    Args:
+        loss_person (nn.Module): A stage head's person loss (its
+            ``use_sigmoid``).
+        assigner (Any): That stage's assigner (its ``match_costs``).
+        stage (int): The stage, for the message. Defaults to 0.
+    """
     use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
     loss_name = type(loss_person).__name__
     for cost in getattr(assigner, 'match_costs', None) or ():
@@ -83,7 +90,18 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
                                     with_temporal_queries: bool) -> dict:
     """The query generator config with the decoder's channels and
     ``with_temporal_queries`` filled in where its constructor names them; an
-    explicit different value is an error."""
+    explicit different value is an error.
+
+    Args:
+        cfg (dict): The ``rpn_head`` config (its ``type`` registered).
+        hidden_channels (int): The decoder's query channels (set as
+            ``hidden_channels`` / ``proposal_feature_channel``).
+        with_temporal_queries (bool): Whether the decoder reads temporal
+            queries.
+
+    Returns:
+        dict: A copy of ``cfg`` with the settings its constructor takes.
+    """
     cfg = dict(cfg)
     _, args = _init_args(cfg)
     settings = dict(with_temporal_queries=with_temporal_queries)
@@ -106,7 +124,16 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
 def check_query_generator(query_generator: nn.Module, hidden_channels: int,
                           with_temporal_queries: bool,
                           action_branches: Sequence[str]) -> None:
-    """The built query generator gives queries the decoder can read."""
+    """The built query generator gives queries the decoder can read.
+
+    Args:
+        query_generator (nn.Module): The built ``rpn_head``.
+        hidden_channels (int): The decoder's query channels.
+        with_temporal_queries (bool): Whether the decoder reads temporal
+            queries.
+        action_branches (Sequence[str]): The stage heads' branches, for
+            the message.
+    """
     name = type(query_generator).__name__
     for attr in CHANNEL_ARGS:
         channels = getattr(query_generator, attr, None)
@@ -130,7 +157,13 @@ def check_query_generator(query_generator: nn.Module, hidden_channels: int,
 
 
 def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
-    """The neck's ``out_channels`` is the decoder's ``feat_channels``."""
+    """The neck's ``out_channels`` is the decoder's ``feat_channels``.
+
+    Args:
+        neck_cfg (dict): The neck config (not checked without
+            ``out_channels``).
+        feat_channels (int): The decoder's feature channels.
+    """
     channels = neck_cfg.get('out_channels') if isinstance(neck_cfg,
                                                           dict) else None
     if channels is not None and channels != feat_channels:
@@ -142,7 +175,14 @@ def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
 
 def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
                   feat_channels: int, temporal_points: int) -> None:
-    """The pyramid ``[B, C, T, H_l, W_l]`` fits the decoder's settings."""
+    """The pyramid ``[B, C, T, H_l, W_l]`` fits the decoder's settings.
+
+    Args:
+        x (Sequence[Tensor]): The maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int]): One per map.
+        feat_channels (int): ``C`` expected.
+        temporal_points (int): ``T`` expected.
+    """
     if len(x) != len(featmap_strides):
         raise ValueError(
             f'the neck gives {len(x)} feature maps, the decoder expects '
@@ -167,7 +207,14 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
 
 def check_pyramid_strides(x: Sequence[Tensor], featmap_strides: Sequence[int],
                           input_hw: Tuple[int, int]) -> None:
-    """Every map's size is the input's divided by its stride."""
+    """Every map's size is the input's divided by its stride.
+
+    Args:
+        x (Sequence[Tensor]): The maps ``(..., H_l, W_l)``.
+        featmap_strides (Sequence[int]): One per map.
+        input_hw (tuple[int, int]): ``(H, W)`` of the (padded) input;
+            ``H_l * s_l`` must be within one stride of ``H`` (and ``W``).
+    """
     H, W = input_hw
     for level, (feat, stride) in enumerate(zip(x, featmap_strides)):
         h, w = feat.shape[-2:]
@@ -184,7 +231,19 @@ def check_explicit_setting(cfg: dict,
                            where: str,
                            owner: Optional[str] = None) -> dict:
     """``cfg`` with ``name`` set to ``value``; an explicit different value is
-    an error naming ``where`` and the ``owner``."""
+    an error naming ``where`` and the ``owner``.
+
+    Args:
+        cfg (dict): A part's config.
+        name (str): The setting.
+        value (Any): Its value (sequences compare as tuples); an explicit
+            non-None different one in ``cfg`` raises ValueError.
+        where (str): The config path of ``cfg``, for the message.
+        owner (str, optional): Whose value it is, for the message.
+
+    Returns:
+        dict: A copy of ``cfg`` with ``cfg[name] = value``.
+    """
     cfg = dict(cfg)
     if name in cfg and cfg[name] is not None:
         given = cfg[name]
@@ -199,7 +258,16 @@ def check_explicit_setting(cfg: dict,
 
 
 def inject_mask_head_settings(cfg: dict, decoder) -> dict:
-    """The mask head config with the decoder's settings filled in."""
+    """The mask head config with the decoder's settings filled in.
+
+    Args:
+        cfg (dict): The ``mask_head`` config.
+        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
+            ``query_channels``), ``feat_channels`` and ``featmap_strides``.
+
+    Returns:
+        dict: A copy of ``cfg`` with them set.
+    """
     return _decoder_filled(
         cfg,
         'mask_head',
@@ -219,7 +287,18 @@ def _decoder_filled(cfg: dict, where: str, **values) -> dict:
 def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
     """The forecast head config with the decoder's ``query_channels``,
     ``num_actions`` and ``with_temporal_queries`` filled in (AVA label
-    convention only: sigmoid actions, normalised boxes)."""
+    convention only: sigmoid actions, normalised boxes).
+
+    Args:
+        cfg (dict): The ``forecast_head`` config.
+        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
+            ``query_channels``), ``num_actions`` and
+            ``with_temporal_queries``; its ``label_convention`` must be
+            ``'ava'`` (else ValueError).
+
+    Returns:
+        dict: A copy of ``cfg`` with them set.
+    """
     if decoder.label_convention != 'ava':
         raise ValueError(
             'forecast_head needs the stage heads\' label_convention='

@@ -24,7 +24,18 @@ def check_finite_stage_outputs(stage: int,
                                flags: Optional[np.ndarray] = None) -> None:
     """Stop a diverged training naming the stage and the output (before
     scipy's matching fails on 'matrix contains invalid numeric entries').
-    ``flags``: :func:`finite_flags` on the host if already read."""
+    ``flags``: :func:`finite_flags` on the host if already read.
+
+    Args:
+        stage (int): The decoder stage, for the message.
+        stage_results (dict[str, Tensor]): Its outputs (``person_logits``,
+            ``bboxes``, ``action_logits``).
+        flags (np.ndarray, optional): :func:`finite_flags` read to the
+            host, ``(3, )`` bool; computed (a sync) when None.
+
+    Raises:
+        FloatingPointError: Naming the first non-finite output.
+    """
     if flags is None:
         flags = finite_flags(stage_results).cpu().numpy()
     if bool(np.all(flags)):

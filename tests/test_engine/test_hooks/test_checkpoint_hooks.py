@@ -5,6 +5,7 @@ The hook is defined in ``stmixer_mm/engine/checkpoint.py`` until it moves
 to ``stmixer_mm/engine/hooks/``; it is imported from ``stmixer_mm.engine``,
 which exports it either way."""
 import types
+from unittest import mock
 
 import pytest
 import torch
@@ -107,3 +108,131 @@ def test_resume_check_hook_needs_the_model_that_wrote_it():
     assert 'head.weight: [5, 4] in the checkpoint vs [3, 4] in the model' \
         in msg
     assert 'load_from=<file> without --resume' in msg
+
+
+def _frozen_run(frozen, per_param, cfg_frozen=()):
+    """A stand-in runner resuming a _TwoPartModel with ``frozen`` parts
+    (``model.frozen_modules``), its optimizer as mmengine builds it: one
+    group per trainable parameter (``paramwise_cfg``) or one group of every
+    parameter; and the checkpoint such a run with ``cfg_frozen`` saves
+    (``meta.cfg``: the config's text; None: no ``meta.cfg``)."""
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+
+    def run(frozen):
+        model = _TwoPartModel()
+        model.frozen_modules = tuple(frozen)
+        for name in frozen:
+            model.get_submodule(name).requires_grad_(False)
+        if per_param:
+            groups = [
+                dict(params=[p]) for p in model.parameters() if p.requires_grad
+            ]
+        else:
+            groups = [dict(params=list(model.parameters()))]
+        runner = _runner(model, resume=True)
+        runner.optim_wrapper = OptimWrapper(torch.optim.AdamW(groups))
+        runner.logger = mock.Mock()
+        return runner
+
+    saved = run(cfg_frozen or ())
+    meta = dict(epoch=1, iter=2)
+    if cfg_frozen is not None:
+        model = dict(type='STMixer', backbone=dict(depth=18))
+        if cfg_frozen:
+            model['frozen_modules'] = list(cfg_frozen)
+        meta['cfg'] = Config(dict(model=model, seed=0)).pretty_text
+    checkpoint = dict(
+        state_dict=saved.model.state_dict(),
+        optimizer=saved.optim_wrapper.state_dict(),
+        meta=meta)
+    return run(frozen), checkpoint
+
+
+@pytest.mark.parametrize(
+    'frozen, trained, message',
+    [
+        ([], ['backbone'],
+         r"trained with model.frozen_modules=\['backbone'\] \(its meta.cfg\)"
+         r", the config has \[\]; its optimizer state has 2 parameter groups "
+         r"\(2 parameters\), the config's optimizer 4 \(4 parameters\)"),
+        # as many groups: torch would load the state onto other parameters
+        (['head'], ['backbone'],
+         r"=\['backbone'\] \(its meta.cfg\), the config has \['head'\]; the "
+         r"config's optimizer holds only the trainable parameters: the saved "
+         'state would go onto other parameters'),
+        (['head'], None, r'its meta.cfg does not say which parts it was '
+         r"trained with frozen; the config has model.frozen_modules=\['head'"
+         r"\]; its optimizer state has 4 parameter groups"),
+    ],
+    ids=['fewer-groups', 'same-count', 'no-meta-cfg'])
+def test_resume_check_hook_needs_the_frozen_parts_that_wrote_it(
+        frozen, trained, message):
+    """``--resume`` with other ``model.frozen_modules``: torch's "loaded
+    state dict has a different number of parameter groups" named neither
+    the file nor the setting."""
+    from stmixer_mm.engine import ResumeCheckHook
+    runner, checkpoint = _frozen_run(
+        frozen, per_param=True, cfg_frozen=trained)
+    with pytest.raises(CheckpointMismatchError, match=message) as info:
+        ResumeCheckHook(source='e1.pth').after_load_checkpoint(
+            runner, checkpoint)
+    msg = str(info.value)
+    assert msg.startswith('--resume: e1.pth ')
+    assert 'Resume with the model.frozen_modules' in msg
+    assert 'load_from=<file> without --resume' in msg
+    # without the check, torch fails or loads the state onto other
+    # parameters
+    if trained and len(frozen) != len(trained):
+        with pytest.raises(ValueError, match='different number of parameter'):
+            runner.optim_wrapper.load_state_dict(checkpoint['optimizer'])
+
+
+def test_resume_check_hook_same_frozen_parts_or_every_parameter():
+    from stmixer_mm.engine import ResumeCheckHook
+    hook = ResumeCheckHook(source='e1.pth')
+    for per_param in (True, False):
+        for frozen in ([], ['backbone'], ['head']):
+            runner, checkpoint = _frozen_run(frozen, per_param, frozen)
+            hook.after_load_checkpoint(runner, checkpoint)
+            runner.logger.warning.assert_not_called()
+            runner.optim_wrapper.load_state_dict(checkpoint['optimizer'])
+    # an optimizer of every parameter loads: a warning names both
+    runner, checkpoint = _frozen_run(['head'], False, ['backbone'])
+    hook.after_load_checkpoint(runner, checkpoint)
+    runner.logger.warning.assert_called_once_with(
+        "--resume: e1.pth: it was trained with model.frozen_modules="
+        "['backbone'] (its meta.cfg), the config has ['head']: the run goes "
+        'on with the parts the config freezes (not the run that wrote it)')
+    # names that freeze the same parameters are the same parts
+    runner, checkpoint = _frozen_run(['backbone'], True,
+                                     ['backbone', 'backbone'])
+    hook.after_load_checkpoint(runner, checkpoint)
+
+
+def test_trained_frozen_modules_reads_meta_cfg_without_running_it():
+    from mmengine.config import Config
+
+    from stmixer_mm.engine.hooks import checkpoint_hooks
+    trained_frozen_modules = checkpoint_hooks.trained_frozen_modules
+    cfg = Config(
+        dict(
+            model=dict(
+                type='STMixer',
+                frozen_modules=['backbone', 'roi_head.stages'],
+                backbone=dict(depth=18)),
+            work_dir='w'))
+    assert trained_frozen_modules(dict(meta=dict(cfg=cfg.pretty_text))) == \
+        ('backbone', 'roi_head.stages')
+    cfg = Config(dict(model=dict(type='STMixer')))
+    assert trained_frozen_modules(dict(meta=dict(cfg=cfg.pretty_text))) == ()
+    unknown = [
+        None,
+        dict(),
+        dict(cfg='model = dict('),
+        dict(cfg="model = dict(frozen_modules=__import__('os').getcwd())"),
+        dict(cfg='model = build()'),
+        dict(cfg='model = dict(frozen_modules=[1])'),
+    ]
+    for meta in unknown:
+        assert trained_frozen_modules(dict(meta=meta)) is None, meta

@@ -92,6 +92,52 @@ def test_link_greedy_best_tube_first():
     np.testing.assert_allclose(by_len[1]['box_scores'], [0.4])
 
 
+@pytest.mark.parametrize('function, kwargs, match', [
+    ('build_tubes', dict(top_k=0), r'build_tubes\(\) argument top_k: '
+     r'expected an int >= 1, got 0'),
+    ('build_tubes', dict(top_k=2.5), r'argument top_k: expected an int'),
+    ('build_tubes', dict(min_length=-1), r'argument min_length: expected an '
+     'int >= 0'),
+    ('build_tubes', dict(link_iou=0), r'argument link_iou: expected a float '
+     r'in \(0, 1\]'),
+    ('build_tubes', dict(nms_iou=1.2), 'argument nms_iou'),
+    ('build_tubes', dict(min_score=-0.1), 'argument min_score'),
+    ('link_person_tubes', dict(link_iou=2), r'link_person_tubes\(\) '
+     r'argument link_iou: expected a float in \[0, 1\], got 2'),
+    ('link_person_tubes', dict(min_length=1.5), 'argument min_length'),
+    ('link_greedy', dict(link_iou='0.5'), r'link_greedy\(\) argument '
+     'link_iou: expected a float'),
+    ('link_tubelets', dict(top_k=0), 'link_cfg.top_k: expected an int >= 1'),
+    ('link_tubelets', dict(topk=3), r"link_cfg keys \['topk'\] do not "
+     'exist'),
+])
+def test_linker_arguments_refused(function, kwargs, match):
+    """Issue 74: a linker's count or threshold of the wrong type or range
+    (top_k=0: no tube, silently; 2.5: a slice error) is refused naming the
+    function's argument, before any linking."""
+    from stmixer_mm.evaluation.functional import tube_linking, tubelet_linking
+    from stmixer_mm.utils.setting_types import ConfigSettingError
+    frames = {f: np.array([[*P, 0.9]]) for f in FRAMES}
+    calls = dict(
+        build_tubes=lambda: tube_linking.build_tubes(frames, 20, True, np.
+                                                     float32, **kwargs),
+        link_person_tubes=lambda: _person_tubes(frames, **kwargs)
+        if 'min_length' in kwargs else link_person_tubes([1], [np.array(
+            [P])], [np.ones((1, 1))], [np.ones(1)], **kwargs),
+        link_greedy=lambda: tube_linking.link_greedy(
+            [], overlap=None, **kwargs),
+        link_tubelets=lambda: tubelet_linking.link_tubelets(
+            dict(labels=['a']), {}, ['v'], 'multisports', **kwargs))
+    with pytest.raises(ValueError, match=match) as info:
+        calls[function]()
+    if 'topk' not in kwargs:
+        assert info.type is ConfigSettingError
+    # the valid values link as before
+    assert len(
+        tube_linking.build_tubes(
+            frames, 20, True, np.float32, top_k=1, min_length=0)) == 1
+
+
 def test_link_drops_short_tubes():
     frame_dets = {f: np.array([[*P, 0.5]]) for f in range(1, 15)}
     assert _person_tubes(frame_dets, min_length=15) == []  # 14 < 15 frames

@@ -122,6 +122,73 @@ def test_tube_metric_bad_ann_file(tmp_path):
                 type='TubeMetric', protocol='multisports', ann_file=str(path)))
 
 
+@pytest.mark.parametrize('protocol', ['multisports', 'ucf_jhmdb'])
+@pytest.mark.parametrize('key, value, expected', [
+    ('top_k', 0, 'an int >= 1, got 0'),
+    ('top_k', 2.5, r'an int >= 1, got 2\.5 \(float\)'),
+    ('top_k', True, r'an int >= 1, got True \(bool\)'),
+    ('min_length', -3, 'an int >= 0, got -3'),
+    ('min_length', '15', r"an int >= 0, got '15' \(str\)"),
+    ('link_iou', 1.5, r'a float in \(0, 1\], got 1\.5'),
+    ('nms_iou', None, 'a value, got None'),
+    ('min_score', 1.5, r'a float in \[0, 1\], got 1\.5'),
+])
+def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
+                                            expected):
+    """Issue 74: top_k=0 linked nothing (video-mAP 0 beside frame-mAP, exit
+    0), top_k=2.5 crashed in a slice at evaluation; every link_cfg value is
+    checked when the metric is built and by the pre-run config check."""
+    from stmixer_mm.utils.settings import check_config
+    cfg = dict(
+        type='TubeMetric',
+        protocol=protocol,
+        ann_file=ann_file,
+        link_cfg={key: value})
+    with pytest.raises(
+            ValueError,
+            match=rf'^TubeMetric\.link_cfg\.{key}: expected {expected}'):
+        METRICS.build(cfg)
+    with pytest.raises(
+            ValueError,
+            match=rf'^val_evaluator\.link_cfg\.{key}: expected {expected}'):
+        check_config(dict(val_evaluator=cfg))
+
+
+@pytest.mark.parametrize('link_cfg, match', [
+    (dict(topk=3), r"TubeMetric: link_cfg keys \['topk'\] do not exist"),
+    (dict(nms_3d_iou=0.3), r"keys \['nms_3d_iou'\] do not exist for "
+     "protocol 'multisports'"),
+    ('top_k=3', r"TubeMetric\.link_cfg: expected a dict, got 'top_k=3'"),
+])
+def test_link_cfg_keys_and_type_refused(ann_file, link_cfg, match):
+    from stmixer_mm.utils.settings import check_config
+    cfg = dict(
+        type='TubeMetric',
+        protocol='multisports',
+        ann_file=ann_file,
+        link_cfg=link_cfg)
+    with pytest.raises(ValueError, match=match):
+        METRICS.build(cfg)
+    with pytest.raises(ValueError, match='^val_evaluator'):
+        check_config(dict(val_evaluator=cfg))
+
+
+def test_link_cfg_valid_values_still_score(ann_file):
+    """min_length=0 keeps every tube (as 1); top_k=1 keeps the best box."""
+    metric = METRICS.build(
+        dict(
+            type='TubeMetric',
+            protocol='multisports',
+            ann_file=ann_file,
+            link_cfg=dict(top_k=1, min_length=0, min_score=0, link_iou=1)))
+    assert metric.link_cfg == dict(
+        top_k=1, min_length=0, min_score=0, link_iou=1)
+    for s in _samples():
+        metric.process(None, [s])
+    res = metric.evaluate(len(metric.results))
+    assert res['mAP/videoAP@0.2'] > 0
+
+
 def test_frame_map_equals_multisports_metric(ann_file, monkeypatch):
     """Same samples, same ann_file: argmax mode gives mmaction2's
     ``MultiSportsMetric`` frame-mAP (its video part is switched off: it

@@ -332,3 +332,86 @@ def test_frozen_modules_get_no_gradient_and_stay_in_eval_mode():
     # a name that is no part of the model is refused, naming it
     with pytest.raises(ValueError, match=r"frozen_modules: 'roi_head.stage'"):
         build(dict(MODEL, frozen_modules=['roi_head.stage']))
+
+
+@pytest.mark.parametrize(
+    'frozen, message',
+    [
+        # the model itself: train() and eval() called each other without end
+        ([''], r"STMixer.frozen_modules\[0\] \(model.frozen_modules\): "
+         r"expected the dotted name of a part of the model: one of "
+         r"\['data_preprocessor', 'backbone', 'neck', 'roi_head', "
+         r"'rpn_head'\] .*got '': an empty name is the model itself"),
+        (['backbone', '  '], r"STMixer.frozen_modules\[1\] .*got '  '"),
+        (['backbone.'], r"model.frozen_modules: 'backbone.' "
+         r"\(STMixer.frozen_modules\[0\]\) is not a part of STMixer"),
+        (['neck', 'roi_head.stages.7'], r"'roi_head.stages.7' "
+         r"\(STMixer.frozen_modules\[1\]\) is not a part .*did you mean "
+         r"\[.*'roi_head.stages'"),
+        (['rpn_head.init_spatial_queries.weight'
+          ], r'it is a parameter, name its module '
+         r"'rpn_head.init_spatial_queries'"),
+        ([3], r'STMixer.frozen_modules: item 0: expected a string'),
+    ],
+    ids=[
+        'empty', 'blank', 'trailing-dot', 'no-such-stage', 'a-parameter',
+        'not-a-string'
+    ])
+def test_frozen_modules_names_a_part(frozen, message):
+    with pytest.raises(ValueError, match=message):
+        build(dict(MODEL, frozen_modules=frozen))
+
+
+@pytest.mark.parametrize('frozen', [
+    ['backbone', 'neck', 'rpn_head', 'roi_head'],
+    ['data_preprocessor', 'backbone', 'neck', 'rpn_head', 'roi_head.stages'],
+])
+def test_frozen_modules_leave_something_to_train(frozen):
+    """Every parameter frozen failed at the first backward ("element 0 of
+    tensors does not require grad")."""
+    with pytest.raises(ValueError) as info:
+        build(dict(MODEL, frozen_modules=frozen))
+    msg = str(info.value)
+    assert msg.startswith(f'model.frozen_modules={frozen} freezes every '
+                          'parameter of STMixer: nothing is left to train')
+    assert "its parts: ['backbone', 'neck', 'roi_head', 'rpn_head']" in msg
+
+
+def test_frozen_modules_repeated_or_nested_freeze_the_same():
+    """A name twice, or a part and its own child: the same parameters
+    frozen, and train() / eval() work."""
+    plain = build(dict(MODEL, frozen_modules=['backbone']))
+    model = build(
+        dict(
+            MODEL, frozen_modules=['backbone', 'backbone.layer1', 'backbone']))
+    model.train()
+    assert not any(m.training for m in model.backbone.modules())
+    assert model.neck.training
+    model.eval()
+    assert not model.neck.training
+
+    def frozen(m):
+        return [n for n, p in m.named_parameters() if not p.requires_grad]
+
+    assert frozen(model) == frozen(plain) and frozen(plain)
+
+
+def test_frozen_modules_and_frozen_stages_leave_something_to_train():
+    """The backbone freezes its ``frozen_stages`` in ``train()``: the rest
+    frozen by ``frozen_modules`` is refused there, before a step."""
+    cfg = copy.deepcopy(MODEL)
+    cfg['backbone']['frozen_stages'] = 4
+    model = build(dict(cfg, frozen_modules=['neck', 'rpn_head', 'roi_head']))
+    model.eval()
+    with pytest.raises(ValueError) as info:
+        model.train()
+    num_backbone = len(list(model.backbone.parameters()))
+    assert str(info.value).startswith(
+        "model.frozen_modules=['neck', 'rpn_head', 'roi_head'] freezes every "
+        f'parameter of STMixer (the other {num_backbone} are frozen by their '
+        "parts' own settings, e.g. the backbone's frozen_stages): nothing is "
+        'left to train')
+    # one part left: trains
+    model = build(dict(cfg, frozen_modules=['neck', 'rpn_head']))
+    model.train()
+    assert model.roi_head.training and not model.neck.training

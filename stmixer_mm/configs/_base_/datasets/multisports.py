@@ -5,7 +5,7 @@
 # mmaction2's MultiSportsMetric links them, each box keeping its own score
 # (docs/en/tube_protocols.md).
 #
-# Frames are decoded from the videos with decord (`pip install decord`; see
+# Frames are decoded from the videos with decord (the [multisports] extra; see
 # the old-style file for extracted frames). Training keyframes: every 4th
 # annotated frame; testing: every frame. The variables below are read when
 # this file is read: a child config updates the dataloader / evaluator

@@ -56,7 +56,18 @@ def prepare_pyramid(values: Sequence[Tensor],
                     num_groups: int,
                     impl: str = 'auto') -> PreparedPyramid:
     """Lay out ``L`` maps ``[B, C, T, H_l, W_l]`` once for several sampler
-    calls with these settings (``impl`` decides what is built)."""
+    calls with these settings (``impl`` decides what is built).
+
+    Args:
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        num_groups (int): ``G``, dividing ``C`` (else ValueError).
+        impl (str): See :func:`sample_4d`, resolved on the maps' device.
+            Defaults to ``'auto'``.
+
+    Returns:
+        PreparedPyramid: The maps with the layout of the resolved ``impl``.
+    """
     check_maps(values, featmap_strides)
     C = values[0].size(1)
     if num_groups <= 0 or C % num_groups != 0:
@@ -122,7 +133,24 @@ def sample_4d_features(
         with_temporal: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
     """``sample_4d(...).mean(dim=3)`` ``[B, N, G, P, C / G]`` and
     ``.mean(dim=4)`` ``[B, N, G, T, C / G]`` (or None), up to rounding, the
-    feature sets of the mixing. Arguments as :func:`sample_4d`."""
+    feature sets of the mixing. Arguments as :func:`sample_4d`.
+
+    Args:
+        sample_points (Tensor): ``(B, N, 1, G * P, 3)``, see
+            :func:`sample_4d`.
+        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
+        tau (float): Level weight temperature. Defaults to 2.0.
+        impl (str): See :func:`sample_4d`. Defaults to ``'auto'``.
+        with_temporal (bool): Also give the temporal set. Defaults to True.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: The spatial set ``(B, N, G, P, C /
+        G)`` (mean over frames) and the temporal set ``(B, N, G, T, C /
+        G)`` (mean over points), None without ``with_temporal``.
+    """
     prepared, geo, resolved = _as_prepared(sample_points, values,
                                            featmap_strides, n_points, impl)
     if resolved == 'pytorch':

@@ -17,7 +17,18 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
     ``(centre + (dx, dy) * (w, h), z + dz)`` from per-query offsets
     ``[B, N, num_group * 3]`` (``dx, dy`` in box widths / heights) and boxes
     ``xyzr`` ``[B, N, 4]`` (centre in pixels, ``z = log2(sqrt(w * h))``,
-    ``r = log2(h / w)``)."""
+    ``r = log2(h / w)``).
+
+    Args:
+        offset (Tensor): ``(B, N, num_group * 3)``, ``(dx, dy, dz)`` per
+            point, ``dx, dy`` in box widths / heights, ``dz`` in levels.
+        num_group (int): Points per query (``G * P``).
+        xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels of the input.
+
+    Returns:
+        Tensor: ``(B, N, 1, num_group, 3)``, ``(x, y)`` in pixels and the
+        continuous level ``z + dz``.
+    """
     if offset.dim() != 3 or offset.size(-1) != num_group * 3:
         raise ValueError(f'offset must have shape [B, N, {num_group * 3}] '
                          f'(num_group * 3), got {tuple(offset.shape)}')
@@ -37,7 +48,16 @@ def translate_to_linear_weight(ref: Tensor,
                                num_total: int,
                                tau: float = 2.0) -> Tensor:
     """``softmax_l(-(ref - l) ** 2 / tau)`` ``[*, L]`` of continuous levels
-    ``ref`` ``[*]`` over ``num_total`` levels."""
+    ``ref`` ``[*]`` over ``num_total`` levels.
+
+    Args:
+        ref (Tensor): Continuous levels, any shape ``(*)``.
+        num_total (int): ``L``, the levels.
+        tau (float): Temperature. Defaults to 2.0.
+
+    Returns:
+        Tensor: ``(*, L)``, summing to 1 over the last dimension.
+    """
     grid = torch.arange(
         num_total, device=ref.device,
         dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))
@@ -47,7 +67,16 @@ def translate_to_linear_weight(ref: Tensor,
 def level_softmax(distance: Tensor, tau: float, dim: int) -> Tensor:
     """``softmax(-distance ** 2 / tau)`` over ``dim`` from the distances
     ``ref - l`` (the PyTorch sampler passes ``[L, rows]``). ``x / -tau`` is
-    ``-|x / tau|`` bit for bit for the squares."""
+    ``-|x / tau|`` bit for bit for the squares.
+
+    Args:
+        distance (Tensor): ``ref - l`` for every level ``l`` along ``dim``.
+        tau (float): Temperature.
+        dim (int): The level dimension.
+
+    Returns:
+        Tensor: The weights, the shape of ``distance``.
+    """
     return torch.softmax(distance.pow(2.0).div(-tau), dim=dim)
 
 
@@ -62,7 +91,13 @@ class SamplingGeometry(NamedTuple):
 
 
 def check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
-    """Validate a list of maps ``[B, C, T, H_l, W_l]`` and their strides."""
+    """Validate a list of maps ``[B, C, T, H_l, W_l]`` and their strides.
+
+    Args:
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``
+            sharing ``B, C, T`` (TypeError / ValueError otherwise).
+        featmap_strides (Sequence[int | float]): ``L`` strides.
+    """
     if not isinstance(values, (list, tuple)) or len(values) == 0:
         raise TypeError('values must be a non-empty list/tuple of tensors '
                         '[B, C, T, H, W] or a PreparedPyramid, got '
@@ -84,7 +119,18 @@ def check_maps(values: Sequence[Tensor], featmap_strides: Strides) -> None:
 
 def check_points(sample_points: Tensor, values: Sequence[Tensor],
                  n_points: int) -> SamplingGeometry:
-    """Validate sampling points against checked maps; return the sizes."""
+    """Validate sampling points against checked maps; return the sizes.
+
+    Args:
+        sample_points (Tensor): ``(B, Hq, Wq, G * P, 3)`` (STMixer: ``Hq =
+            N``, ``Wq = 1``).
+        values (Sequence[Tensor]): Maps checked by :func:`check_maps`.
+        n_points (int): ``P``, points per group.
+
+    Returns:
+        SamplingGeometry: ``B``, ``N = Hq * Wq``, ``G``, ``P``, ``C`` and
+        ``T``.
+    """
     if sample_points.dim() != 5 or sample_points.size(-1) != 3:
         raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
                          f' got {tuple(sample_points.shape)}')
@@ -106,14 +152,35 @@ def check_points(sample_points: Tensor, values: Sequence[Tensor],
 
 def level_weights(sample_points: Tensor, num_levels: int,
                   mapping_stride: float, tau: float) -> Tensor:
-    """Level weights of shape ``[B, Hq, Wq, G * P, L]``."""
+    """Level weights of shape ``[B, Hq, Wq, G * P, L]``.
+
+    Args:
+        sample_points (Tensor): ``(B, Hq, Wq, G * P, 3)``, the last
+            coordinate the continuous level ``z``.
+        num_levels (int): ``L``.
+        mapping_stride (float): Subtracted from ``z``: the level at
+            ``log2`` box scale ``mapping_stride`` is level 0.
+        tau (float): Temperature of the level softmax.
+
+    Returns:
+        Tensor: ``(B, Hq, Wq, G * P, L)``, summing to 1 over ``L``.
+    """
     return translate_to_linear_weight(
         sample_points[..., 2] - mapping_stride, num_levels, tau=tau)
 
 
 def map_sizes(values: Sequence[Tensor], featmap_strides: Strides,
               like: Tensor) -> Tensor:
-    """``(W_l * s_l, H_l * s_l)`` of every level, shape ``[L, 2]``."""
+    """``(W_l * s_l, H_l * s_l)`` of every level, shape ``[L, 2]``.
+
+    Args:
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Their strides.
+        like (Tensor): Gives the device and dtype.
+
+    Returns:
+        Tensor: ``(L, 2)``, the input size in pixels each level covers.
+    """
     return host_tensor([[v.size(4) * s, v.size(3) * s]
                         for v, s in zip(values, featmap_strides)], like.device,
                        like.dtype)

@@ -36,6 +36,17 @@ SAMPLE_4D_IMPLS = ('reference', 'pytorch', 'mmcv', 'auto')
 
 
 def resolve_impl(impl: str, device: torch.device) -> str:
+    """The implementation that runs for ``impl`` on ``device``.
+
+    Args:
+        impl (str): One of :data:`SAMPLE_4D_IMPLS` (else ValueError).
+        device (torch.device): Of the sampling points.
+
+    Returns:
+        str: ``'auto'`` resolves to ``'mmcv'`` on CUDA where mmcv's kernel
+        loads, else ``'pytorch'``; ``'mmcv'`` off CUDA to ``'pytorch'``;
+        any other name is returned as given.
+    """
     if impl not in SAMPLE_4D_IMPLS:
         raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
                          f'{SAMPLE_4D_IMPLS}')

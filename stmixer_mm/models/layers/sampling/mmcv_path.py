@@ -71,7 +71,20 @@ def sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
                    geo: SamplingGeometry, mapping_stride: float,
                    tau: float) -> Tensor:
     """Samples ``[B, N, G, T, P, C / G]`` through mmcv's multi-scale deformable
-    attention kernel (dtypes other than fp32/fp64 run in fp32)."""
+    attention kernel (dtypes other than fp32/fp64 run in fp32).
+
+    Args:
+        sample_points (Tensor): ``(B, N, 1, G * P, 3)``, ``(x, y)`` input
+            pixels and the continuous level, group-major.
+        prepared (PreparedPyramid): The maps with the ``'mmcv'`` layout.
+        geo (SamplingGeometry): The sizes (:func:`check_points`).
+        mapping_stride (float): The ``z`` of level 0.
+        tau (float): Level weight temperature.
+
+    Returns:
+        Tensor: ``(B, N, G, T, P, C / G)`` in the maps' dtype (a
+        non-contiguous view).
+    """
     func = msda_cuda_function()
     if func is None:
         raise RuntimeError(

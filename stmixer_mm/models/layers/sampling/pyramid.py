@@ -20,6 +20,17 @@ class PixelTables(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, num_tables: int, *maps: Tensor) -> Tuple[Tensor, ...]:
+        """The tables of ``maps``.
+
+        Args:
+            ctx: The autograd context (keeps the maps' shapes).
+            num_tables (int): ``n``, dividing ``D``.
+            *maps (Tensor): ``L`` maps ``(B, D, HW_l)``.
+
+        Returns:
+            tuple[Tensor]: ``n`` tables ``(B, S, D / n)``, views of one
+            block.
+        """
         ctx.set_materialize_grads(False)
         ctx.shapes = [m.shape for m in maps]
         ctx.num_tables = num_tables
@@ -28,6 +39,17 @@ class PixelTables(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, *grads: Optional[Tensor]) -> tuple:
+        """The maps' gradients from the tables'.
+
+        Args:
+            ctx: The autograd context of :meth:`forward`.
+            *grads (Tensor | None): ``n`` gradients ``(B, S, D / n)``, None
+                for a table without one (read as zeros).
+
+        Returns:
+            tuple: None for ``num_tables``, then per map its gradient ``(B,
+            D, HW_l)`` (None where not needed or all gradients are None).
+        """
         if all(g is None for g in grads):
             return (None, ) * (1 + len(ctx.shapes))
         like = next(g for g in grads if g is not None)
@@ -153,6 +175,15 @@ class PreparedPyramid:
         widths (Tensor): ``W_l``, ``[L]``, int64.
         starts (Tensor): First pixel of each level, ``[L]``, int64.
         corner (CornerConstants | None): For ``'pytorch'``.
+
+    Args:
+        values (Sequence[Tensor]): The ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        num_groups (int): ``G``.
+        impl (str): The resolved implementation.
+        group_tables (Sequence[Tensor], optional): ``'pytorch'``'s tables.
+        group_tables_tmean (Sequence[Tensor], optional): Their time means.
+        table (Tensor, optional): ``'mmcv'``'s table.
     """
 
     def __init__(self,
@@ -191,7 +222,18 @@ class PreparedPyramid:
 
     def matches(self, featmap_strides: Strides, num_groups: int,
                 impl: str) -> bool:
-        """Whether it serves these settings."""
+        """Whether it serves these settings.
+
+        Args:
+            featmap_strides (Sequence[int | float]): Stride of each map.
+            num_groups (int): ``G``.
+            impl (str): An implementation or ``'auto'``, resolved on the
+                maps' device.
+
+        Returns:
+            bool: True when strides, groups and resolved ``impl`` are those
+            it was prepared for.
+        """
         impl = resolve_impl(impl, self.values[0].device)
         return (tuple(featmap_strides) == self.featmap_strides
                 and num_groups == self.num_groups and impl == self.impl)
@@ -213,7 +255,18 @@ class PreparedPyramid:
 
 def build_prepared(values: Sequence[Tensor], featmap_strides: Strides,
                    num_groups: int, impl: str) -> PreparedPyramid:
-    """:func:`prepare_pyramid` for a resolved ``impl``."""
+    """:func:`prepare_pyramid` for a resolved ``impl``.
+
+    Args:
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        num_groups (int): ``G``, dividing ``C``.
+        impl (str): ``'pytorch'``, ``'mmcv'`` (tables built) or
+            ``'reference'`` (the maps only).
+
+    Returns:
+        PreparedPyramid: The maps and the layout ``impl`` reads.
+    """
     group_tables = group_tables_tmean = table = None
     blocks = (None, None)
     if impl == 'pytorch':

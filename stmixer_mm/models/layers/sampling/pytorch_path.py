@@ -97,7 +97,19 @@ def _gather_groups(index: Tensor, tables: Tuple[Tensor, ...],
 def sample_4d_pytorch(sample_points: Tensor, prepared: PreparedPyramid,
                       geo: SamplingGeometry, mapping_stride: float,
                       tau: float) -> Tensor:
-    """Samples ``[B, N, G, T, P, C / G]``, one weighted gather per group."""
+    """Samples ``[B, N, G, T, P, C / G]``, one weighted gather per group.
+
+    Args:
+        sample_points (Tensor): ``(B, N, 1, G * P, 3)``, ``(x, y)`` input
+            pixels and the continuous level, group-major.
+        prepared (PreparedPyramid): The maps with the ``'pytorch'`` layout.
+        geo (SamplingGeometry): The sizes (:func:`check_points`).
+        mapping_stride (float): The ``z`` of level 0.
+        tau (float): Level weight temperature.
+
+    Returns:
+        Tensor: ``(B, N, G, T, P, C / G)`` (a non-contiguous view).
+    """
     B, N, G, P, C, T = geo
     use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,
@@ -113,7 +125,22 @@ def sample_4d_features_pytorch(
         geo: SamplingGeometry, mapping_stride: float, tau: float,
         with_temporal: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The samples' means over frames (a gather from the time-mean tables)
-    and over points (one gather per (clip, query, group), weights / P)."""
+    and over points (one gather per (clip, query, group), weights / P).
+
+    Args:
+        sample_points (Tensor): ``(B, N, 1, G * P, 3)``, see
+            :func:`sample_4d_pytorch`.
+        prepared (PreparedPyramid): The maps with the ``'pytorch'`` layout.
+        geo (SamplingGeometry): The sizes (:func:`check_points`).
+        mapping_stride (float): The ``z`` of level 0.
+        tau (float): Level weight temperature.
+        with_temporal (bool): Also give the mean over points.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: The spatial set ``(B, N, G, P, C /
+        G)`` and the temporal set ``(B, N, G, T, C / G)`` (None without
+        ``with_temporal``).
+    """
     B, N, G, P, C, T = geo
     use_block = _reads_block(prepared, sample_points)
     index, weights = _corner_reads(sample_points, prepared, geo,

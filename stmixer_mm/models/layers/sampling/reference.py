@@ -21,6 +21,9 @@ def mhaq3d(sample_points: Tensor,
         value (Tensor): ``[B, C, T, H, W]``, group ``g`` the ``g``-th channels.
         weight (Tensor, optional): Per-point weights ``[B, Hq, Wq, G * P]``.
         n_points (int): Points per group ``P``. Defaults to 1.
+
+    Returns:
+        Tensor: ``(B, C / G, G, T, P, Hq, Wq)``, zeros outside the map.
     """
     B, Hq, Wq, n_heads_points, _ = sample_points.shape
     _, Ck, Tk, Hk, Wk = value.shape
@@ -58,7 +61,22 @@ def sample_4d_reference(sample_points: Tensor,
     """Multi-level 4-D sampling, transcribed from the official release: ``[B, C
     / G, G, T, P, Hq, Wq]`` of points ``[B, Hq, Wq, G * P, 3]``
     ``(x, y, level)`` (input pixels); ``num_levels`` defaults to
-    ``len(values)``, other arguments as :func:`~.dispatch.sample_4d`."""
+    ``len(values)``, other arguments as :func:`~.dispatch.sample_4d`.
+
+    Args:
+        sample_points (Tensor): ``(B, Hq, Wq, G * P, 3)``, ``(x, y)`` input
+            pixels and the continuous level, group-major.
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        num_levels (int, optional): Levels read (the first ones).
+            Defaults to ``len(values)``.
+        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
+        tau (float): Level weight temperature. Defaults to 2.0.
+
+    Returns:
+        Tensor: ``(B, C / G, G, T, P, Hq, Wq)``.
+    """
     B, Hq, Wq, n_heads_points, _ = sample_points.shape
     _, C, t, _, _ = values[0].shape
     n_heads = n_heads_points // n_points

@@ -125,11 +125,36 @@ class STMixerBBoxHead(BaseModule):
     def get_targets(self, assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
                     batch_img_metas: List[dict], num_queries: int) -> dict:
-        """The batch's targets from the Hungarian assignments
-        (``gt_inds[q] = k + 1`` for GT ``k``, else 0): ``person_labels``
-        ``[B*N]`` (0 person, 1 no-object), flat ``pos_inds`` ``[M]``, pixel
-        ``bbox_targets``, ``img_factors`` (W, H, W, H), ``action_targets``,
-        ``num_gts`` (averaged over ranks, >= 1) and ``matched_gt``."""
+        """The batch's targets from the Hungarian assignments.
+
+        Args:
+            assign_results (list[AssignResult]): Per sample, ``gt_inds``
+                ``(N, )``: ``k + 1`` when query ``q`` is matched to GT
+                ``k``, else 0; the positives are read from the batched
+                matching's host copy when every result has one (no sync).
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample
+                ``bboxes`` ``(n, 4)`` (xyxy pixels of the input) and
+                ``labels`` (see ``label_convention``).
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            num_queries (int): ``N``, the queries per sample.
+
+        Returns:
+            dict: ``M`` the matched queries of the batch:
+
+            - person_labels (Tensor): ``(B * N, )`` long, 0 person, 1
+              no-object.
+            - pos_inds (Tensor): ``(M, )`` long, flat query indices
+              ``b * N + q`` of the matched queries.
+            - bbox_targets (Tensor): ``(M, 4)`` float32, xyxy pixels.
+            - img_factors (Tensor): ``(M, 4)`` float32, ``(W, H, W, H)``
+              of each match's ``img_shape``.
+            - action_targets (Tensor): ``(M, num_actions)`` float
+              multi-hot.
+            - num_gts (float): GT boxes of the batch, averaged over ranks,
+              at least 1.
+            - matched_gt (Tensor): ``(M, )`` long, each match's index into
+              the batch's concatenated GT boxes.
+        """
         # positives found in the batched matching's host gt_inds (else a sync)
         B = len(assign_results)
         gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
@@ -172,7 +197,22 @@ class STMixerBBoxHead(BaseModule):
     def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
                      bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
         """``loss_person``, ``loss_bbox``, ``loss_iou``, ``loss_action`` of one
-        stage (without matches the last three are 0 with a gradient path)."""
+        stage (without matches the last three are 0 with a gradient path).
+
+        Args:
+            person_logits (Tensor): ``(B, N, K)``, ``K`` 2 (softmax: person,
+                no-object) or 1 (sigmoid).
+            action_logits (Tensor): ``(B, N, num_actions)``.
+            bboxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
+            targets (dict): Output of :meth:`get_targets`.
+
+        Returns:
+            dict[str, Tensor]: Scalar ``loss_person`` (averaged by the
+            softmax class weights of the labels, or by ``num_gts`` for a
+            sigmoid), ``loss_bbox``, ``loss_iou`` (by ``num_gts``) and
+            ``loss_action`` (mean over the matches); with no match in the
+            batch the last three are exactly 0 and keep a gradient path.
+        """
         person_logits = person_logits.flatten(0, 1)
         person_labels = targets['person_labels']
         num_gts = targets['num_gts']
@@ -207,7 +247,19 @@ class STMixerBBoxHead(BaseModule):
         return losses
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """``loss_bbox`` (boxes / input size), ``loss_iou`` of the matches."""
+        """``loss_bbox`` (boxes / input size), ``loss_iou`` of the matches.
+
+        Args:
+            bboxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
+            targets (dict): Output of :meth:`get_targets` with at least one
+                positive (``pos_inds``, ``bbox_targets``, ``img_factors``,
+                ``num_gts``).
+
+        Returns:
+            dict[str, Tensor]: Scalar ``loss_bbox`` (on boxes divided by
+            ``img_factors``) and ``loss_iou`` (on pixel boxes), each
+            averaged by ``num_gts``.
+        """
         pos_bboxes = bboxes.flatten(0, 1)[targets['pos_inds']]
         bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
         factors = targets['img_factors'].to(pos_bboxes.dtype)
@@ -224,7 +276,20 @@ class STMixerBBoxHead(BaseModule):
                         assign_results: List[AssignResult],
                         batch_gt_instances: InstanceList,
                         batch_img_metas: List[dict]) -> Dict[str, Tensor]:
-        """:meth:`get_targets`, then :meth:`loss_by_feat`."""
+        """:meth:`get_targets`, then :meth:`loss_by_feat`.
+
+        Args:
+            stage_results (dict[str, Tensor]): A stage's ``forward`` output
+                (``person_logits``, ``action_logits``, ``bboxes``).
+            assign_results (list[AssignResult]): Per sample, the stage's
+                Hungarian matches.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample
+                ``bboxes`` and ``labels``.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+
+        Returns:
+            dict[str, Tensor]: The losses of :meth:`loss_by_feat`.
+        """
         num_queries = stage_results['person_logits'].size(1)
         targets = self.get_targets(assign_results, batch_gt_instances,
                                    batch_img_metas, num_queries)
@@ -240,7 +305,16 @@ class STMixerBBoxHead(BaseModule):
 
     def parse_test_cfg(self, test_cfg: OptConfigType) -> ParsedTestCfg:
         """``test_cfg`` with the convention's defaults (unknown keys: error);
-        returned as it is if parsed already."""
+        returned as it is if parsed already.
+
+        Args:
+            test_cfg (dict, optional): Post-processing settings
+                (``settings_specs.TEST_CFG_DEFAULTS[label_convention]``).
+
+        Returns:
+            ParsedTestCfg: Every setting of the convention, defaults filled
+            in.
+        """
         defaults = TEST_CFG_DEFAULTS[self.label_convention]
         if isinstance(test_cfg,
                       ParsedTestCfg) and set(test_cfg) == set(defaults):
@@ -268,6 +342,10 @@ class STMixerBBoxHead(BaseModule):
             test_cfg (dict, optional): ``settings_specs.TEST_CFG_DEFAULTS``.
             rescale (bool): ``'mmdet'`` only: boxes in original image pixels.
             with_query_indices (bool): Also give ``query_indices`` ``[n]``.
+
+        Returns:
+            list[:obj:`InstanceData`]: One per sample, see
+            :meth:`predict_ava` and :meth:`predict_mmdet`.
         """
         cfg = self.parse_test_cfg(test_cfg)
         if self.label_convention == 'mmdet':
@@ -286,7 +364,30 @@ class STMixerBBoxHead(BaseModule):
         sigmoid action scores (optionally times the person score) as ``scores``
         ``[n, num_actions + 1]`` (column 0 is 0); ``bboxes`` clipped to
         ``[0, W - 1] x [0, H - 1]`` (as the official release) and divided by
-        ``(W, H)``; ``person_scores``."""
+        ``(W, H)``; ``person_scores``.
+
+        Args:
+            stage_results (dict[str, Tensor]): The last stage's
+                ``person_logits`` ``(B, N, K)``, ``action_logits`` ``(B, N,
+                num_actions)`` and ``bboxes`` ``(B, N, 4)`` (xyxy pixels).
+            batch_img_metas (list[dict]): Per sample, ``img_shape`` ``(H,
+                W)`` of the input without padding.
+            cfg (dict): Parsed ``test_cfg``: ``person_threshold``,
+                ``num_fallback``, ``multiply_person_score``.
+            with_query_indices (bool): Also give ``query_indices``.
+                Defaults to False.
+
+        Returns:
+            list[:obj:`InstanceData`]: Per sample, ``n`` kept queries in
+            query order (the fallback ones by descending person score):
+
+            - bboxes (Tensor): ``(n, 4)``, xyxy normalised to [0, 1].
+            - scores (Tensor): ``(n, num_actions + 1)``, column 0 (AVA's
+              background) 0; the input of mmaction2's ``AVAMetric``.
+            - person_scores (Tensor): ``(n, )``, the person probability.
+            - query_indices (Tensor): ``(n, )`` long, only with
+              ``with_query_indices``.
+        """
         person_scores = self.person_scores(stage_results['person_logits'])
         action_scores = stage_results['action_logits'].sigmoid()
         bboxes = stage_results['bboxes']
@@ -340,7 +441,32 @@ class STMixerBBoxHead(BaseModule):
         """As ``DIIHead`` (sigmoid): the ``max_per_img`` best (query, class)
         pairs by ``sigmoid(logit)`` (* person score with
         ``multiply_person_score``); clipped pixel ``bboxes``, ``scores``,
-        0-based ``labels``, ``person_scores``."""
+        0-based ``labels``, ``person_scores``.
+
+        Args:
+            stage_results (dict[str, Tensor]): As in :meth:`predict_ava`.
+            batch_img_metas (list[dict]): Per image, ``img_shape`` (and
+                ``scale_factor`` with ``rescale``).
+            cfg (dict): Parsed ``test_cfg``: ``max_per_img``,
+                ``multiply_person_score``.
+            rescale (bool): Divide the boxes by ``scale_factor`` (pixels of
+                the original image).
+            with_query_indices (bool): Also give ``query_indices``.
+                Defaults to False.
+
+        Returns:
+            list[:obj:`InstanceData`]: Per image, ``k = min(max_per_img, N
+            * num_actions)`` pairs by descending score:
+
+            - bboxes (Tensor): ``(k, 4)``, xyxy pixels of the input clipped
+              to ``[0, W] x [0, H]`` (of the original image with
+              ``rescale``).
+            - scores (Tensor): ``(k, )``.
+            - labels (Tensor): ``(k, )`` long, 0-based class ids.
+            - person_scores (Tensor): ``(k, )``, of each pair's query.
+            - query_indices (Tensor): ``(k, )`` long, only with
+              ``with_query_indices``.
+        """
         person_scores = self.person_scores(stage_results['person_logits'])
         class_scores = stage_results['action_logits'].sigmoid()
         if cfg['multiply_person_score']:

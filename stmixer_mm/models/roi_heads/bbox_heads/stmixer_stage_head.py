@@ -27,7 +27,16 @@ SAMPLING_MIXING_SETTINGS = ('feat_channels', 'spatial_points',
 def make_fcs(in_channels: int, num_fcs: int,
              act_cfg: ConfigType) -> nn.ModuleList:
     """``num_fcs`` x (Linear, LayerNorm, activation), indices as in the
-    official checkpoint (``.0`` Linear, ``.1`` LN)."""
+    official checkpoint (``.0`` Linear, ``.1`` LN).
+
+    Args:
+        in_channels (int): Input and output width of every Linear.
+        num_fcs (int): Number of (Linear, LayerNorm, activation) blocks.
+        act_cfg (dict): Activation config (``build_activation_layer``).
+
+    Returns:
+        nn.ModuleList: ``3 * num_fcs`` layers, to be applied in order.
+    """
     layers = nn.ModuleList()
     for _ in range(num_fcs):
         layers.append(nn.Linear(in_channels, in_channels, bias=True))
@@ -219,7 +228,16 @@ class STMixerStageHead(STMixerBBoxHead):
     def attention_iof(self,
                       xyzr: Tensor,
                       bboxes: Optional[Tensor] = None) -> Tensor:
-        """IoF ``|box_i & box_j| / |box_i|`` ``[B, N, N]``."""
+        """IoF ``|box_i & box_j| / |box_i|`` ``[B, N, N]``.
+
+        Args:
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels of the input.
+            bboxes (Tensor, optional): The same boxes as xyxy ``(B, N, 4)``
+                when known, else decoded from ``xyzr``.
+
+        Returns:
+            Tensor: ``(B, N, N)``, ``iof[b, i, j]``.
+        """
         return box_iof(xyzr2xyxy(xyzr) if bboxes is None else bboxes)
 
     def attention_bias(self,
@@ -227,7 +245,19 @@ class STMixerStageHead(STMixerBBoxHead):
                        num_branches: int = 1,
                        bboxes: Optional[Tensor] = None) -> Tensor:
         """``log(iof + 1e-7) * iof_tau[h]`` (IoF without gradient) of every
-        branch, ``[B, num_branches * num_heads, N, N]``."""
+        branch, ``[B, num_branches * num_heads, N, N]``.
+
+        Args:
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels of the input.
+            num_branches (int): ``K``, the branches attending as ``K *
+                num_heads`` heads of one call (they share the bias).
+                Defaults to 1.
+            bboxes (Tensor, optional): See :meth:`attention_iof`.
+
+        Returns:
+            Tensor: ``(B, K * num_heads, N, N)``, ``[b, k * num_heads + h]``
+            the bias of head ``h`` (``iof_tau`` learns, the IoF does not).
+        """
         with torch.no_grad():
             log_iof = (self.attention_iof(xyzr, bboxes) + 1e-7).log()
         tau = self.iof_tau if num_branches == 1 else self.iof_tau.repeat(
@@ -244,17 +274,47 @@ class STMixerStageHead(STMixerBBoxHead):
 
     def box_features(self, spatial_queries: Tensor,
                      temporal_queries: Optional[Tensor]) -> Tensor:
-        """What the box head reads: the spatial queries."""
+        """What the box head reads: the spatial queries.
+
+        Args:
+            spatial_queries (Tensor): Rows ``(B * N, C)``.
+            temporal_queries (Tensor, optional): Rows ``(B * N, C)``; not
+                read here.
+
+        Returns:
+            Tensor: ``spatial_queries``, rows ``(B * N, C)``.
+        """
         return spatial_queries
 
     def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
-        """:func:`refine_xyzr` by ``fc_reg``'s ``delta``."""
+        """:func:`refine_xyzr` by ``fc_reg``'s ``delta``.
+
+        Args:
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels.
+            delta (Tensor): ``(B, N, 4)``, the box head's output.
+
+        Returns:
+            Tensor: The refined boxes ``(B, N, 4)``, xyzr in pixels.
+        """
         return refine_xyzr(xyzr, delta)
 
     def sample_and_mix(
         self, x: PreparedPyramid, xyzr: Tensor, queries: Sequence[Tensor]
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Spatial, temporal and per-frame (None) queries, ``[B * N, C]``."""
+        """Spatial, temporal and per-frame (None) queries, ``[B * N, C]``.
+
+        Args:
+            x (PreparedPyramid): The pyramid from :meth:`prepare_pyramid`.
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels.
+            queries (Sequence[Tensor]): The attended spatial (and temporal)
+                queries, rows ``(B * N, C)``.
+
+        Returns:
+            tuple: ``(spatial, temporal, frame)``: the mixed queries, rows
+            ``(B * N, C)`` (``temporal`` None without the temporal branch),
+            and the per-frame queries that :meth:`frame_box_deltas` reads
+            (None here).
+        """
         spatial, temporal = self.samplingmixing(x, xyzr, *queries,
                                                 *[None] * (2 - len(queries)))
         return spatial, temporal, None
@@ -274,7 +334,18 @@ class STMixerStageHead(STMixerBBoxHead):
                        bias: Tensor) -> List[Tensor]:
         """``LN(a + MHA(a, a, a, bias))``, ``a = q + pe``, of the ``K``
         branches, rows ``[B * N, C]``: each branch's mmcv brick and LayerNorm
-        (up to rounding) as ``K * heads`` heads of one SDPA call."""
+        (up to rounding) as ``K * heads`` heads of one SDPA call.
+
+        Args:
+            queries (Sequence[Tensor]): ``K`` query sets ``(B, N, C)``,
+                spatial first.
+            pe (Tensor): Box positional embedding ``(B, N, C)``.
+            bias (Tensor): :meth:`attention_bias` with ``num_branches=K``,
+                ``(B, K * num_heads, N, N)``.
+
+        Returns:
+            list[Tensor]: ``K`` updated query sets, rows ``(B * N, C)``.
+        """
         branches = self._attention_branches()[:len(queries)]
         bricks = [brick for brick, _ in branches]
         K = len(queries)
@@ -328,7 +399,31 @@ class STMixerStageHead(STMixerBBoxHead):
         """Boxes ``xyzr`` ``[B, N, 4]`` (input pixels; ``bboxes``: their xyxy
         if known), queries ``[B, N, C]`` (temporal: None without that branch)
         -> ``person_logits`` (2 softmax / 1 sigmoid), ``action_logits``,
-        ``xyzr``, ``bboxes`` (xyxy pixels) and the updated queries."""
+        ``xyzr``, ``bboxes`` (xyxy pixels) and the updated queries.
+
+        Args:
+            x (PreparedPyramid): The pyramid (maps ``(B, C', T, H_l, W_l)``
+                at ``featmap_strides``) from :meth:`prepare_pyramid`.
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels of the input.
+            spatial_queries (Tensor): ``(B, N, C)``.
+            temporal_queries (Tensor, optional): ``(B, N, C)``; None exactly
+                when the stage has no temporal branch (else ValueError).
+            bboxes (Tensor, optional): ``xyzr2xyxy(xyzr)`` when the caller
+                has it (the previous stage's), else None.
+
+        Returns:
+            dict[str, Tensor]:
+
+            - person_logits (Tensor): ``(B, N, 2)`` (softmax person loss)
+              or ``(B, N, 1)`` (sigmoid).
+            - action_logits (Tensor): ``(B, N, num_actions)``.
+            - xyzr (Tensor): The refined boxes ``(B, N, 4)``.
+            - bboxes (Tensor): The refined boxes as xyxy pixels ``(B, N,
+              4)``.
+            - spatial_queries (Tensor): ``(B, N, C)``.
+            - temporal_queries (Tensor | None): ``(B, N, C)``, None without
+              the temporal branch.
+        """
         if (temporal_queries is None) == self.with_temporal_branch:
             raise ValueError(
                 f'action_branches={self.action_branches}: temporal_queries '

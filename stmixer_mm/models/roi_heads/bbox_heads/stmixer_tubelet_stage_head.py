@@ -89,7 +89,16 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def attention_iof(self,
                       xyzr: Tensor,
                       bboxes: Optional[Tensor] = None) -> Tensor:
-        """The IoF of the tubelets averaged over their frames."""
+        """The IoF of the tubelets averaged over their frames.
+
+        Args:
+            xyzr (Tensor): Tubelet boxes ``(B, N, T', 4)``, xyzr pixels.
+            bboxes (Tensor, optional): The same as xyxy ``(B, N, T', 4)``
+                when known, else decoded from ``xyzr``.
+
+        Returns:
+            Tensor: ``(B, N, N)``, the frames' mean IoF.
+        """
         if bboxes is None:
             bboxes = xyzr2xyxy(xyzr)
         return box_iof(bboxes.transpose(1, 2)).mean(1)
@@ -100,14 +109,38 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
     def box_features(self, spatial_queries: Tensor,
                      temporal_queries: Optional[Tensor]) -> Tensor:
-        """``cat(q_s, q_t)``, or ``q_s`` without the temporal branch."""
+        """``cat(q_s, q_t)``, or ``q_s`` without the temporal branch.
+
+        Args:
+            spatial_queries (Tensor): Rows ``(B * N, C)``.
+            temporal_queries (Tensor, optional): Rows ``(B * N, C)``, None
+                without the temporal branch.
+
+        Returns:
+            Tensor: Rows ``(B * N, 2C)``, or ``(B * N, C)`` without the
+            temporal branch.
+        """
         if temporal_queries is None:
             return spatial_queries
         return torch.cat([spatial_queries, temporal_queries], -1)
 
     def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
                        queries: Sequence[Tensor]) -> tuple:
-        """Also the per-frame queries ``[B * N, T', C]``."""
+        """Also the per-frame queries ``[B * N, T', C]``.
+
+        Args:
+            x (PreparedPyramid): One-frame maps from
+                :meth:`prepare_pyramid`.
+            xyzr (Tensor): Tubelet boxes ``(B, N, T', 4)``, xyzr pixels.
+            queries (Sequence[Tensor]): The attended spatial (and temporal)
+                queries, rows ``(B * N, C)``.
+
+        Returns:
+            tuple: ``(spatial, temporal, frame)``: the mixed queries, rows
+            ``(B * N, C)`` (``temporal`` None without the temporal branch),
+            and with ``frame_box_features`` the per-frame queries ``(B * N,
+            T', C)`` (else None).
+        """
         if not self.frame_box_features:
             return super().sample_and_mix(x, xyzr, queries)
         spatial, temporal, frames = self.samplingmixing(
@@ -132,7 +165,15 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return self.fc_frame_reg(frame_queries)
 
     def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
-        """Each frame's box refined by its own 4 deltas."""
+        """Each frame's box refined by its own 4 deltas.
+
+        Args:
+            xyzr (Tensor): Tubelet boxes ``(B, N, T', 4)``, xyzr pixels.
+            delta (Tensor): ``(B, N, 4 * T')``, frame-major.
+
+        Returns:
+            Tensor: The refined boxes ``(B, N, T', 4)``.
+        """
         return refine_xyzr(xyzr, delta.unflatten(-1, (self.num_frames, 4)))
 
     def forward(self,
@@ -142,7 +183,23 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 temporal_queries,
                 bboxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """:meth:`STMixerStageHead.forward` with tubelet boxes
-        ``[B, N, T', 4]`` (or ``[B, N, 4]``, repeated) in and out."""
+        ``[B, N, T', 4]`` (or ``[B, N, 4]``, repeated) in and out.
+
+        Args:
+            x (PreparedPyramid): One-frame maps from
+                :meth:`prepare_pyramid`.
+            xyzr (Tensor): ``(B, N, T', 4)``, or ``(B, N, 4)`` repeated on
+                every frame (the query generator's), xyzr pixels.
+            spatial_queries (Tensor): ``(B, N, C)``.
+            temporal_queries (Tensor, optional): ``(B, N, C)``; None exactly
+                without the temporal branch.
+            bboxes (Tensor, optional): ``xyzr2xyxy(xyzr)`` when known
+                (ignored for ``(B, N, 4)`` boxes).
+
+        Returns:
+            dict[str, Tensor]: As :meth:`STMixerStageHead.forward`, with
+            ``xyzr`` and ``bboxes`` ``(B, N, T', 4)``.
+        """
         if xyzr.dim() == 3:
             xyzr = xyzr[:, :, None].expand(-1, -1, self.num_frames, -1)
             bboxes = None
@@ -156,7 +213,22 @@ class STMixerTubeletStageHead(STMixerStageHead):
     def get_targets(self, assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
                     batch_img_metas: List[dict], num_queries: int) -> dict:
-        """Plus the matched ``tubelet_bboxes`` / ``tubelet_valid``."""
+        """Plus the matched ``tubelet_bboxes`` / ``tubelet_valid``.
+
+        Args:
+            assign_results (list[AssignResult]): As
+                :meth:`STMixerBBoxHead.get_targets`.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample also
+                ``tubelet_bboxes`` ``(n, T', 4)`` (xyxy pixels) and
+                ``tubelet_valid`` ``(n, T')``.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            num_queries (int): ``N``.
+
+        Returns:
+            dict: :meth:`STMixerBBoxHead.get_targets`'s, plus
+            ``tubelet_bboxes`` ``(M, T', 4)`` and ``tubelet_valid`` ``(M,
+            T')`` bool of the matched GT.
+        """
         targets = super().get_targets(assign_results, batch_gt_instances,
                                       batch_img_metas, num_queries)
         gt_boxes, gt_valid = tubelet_targets(batch_gt_instances,
@@ -168,7 +240,19 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
         """L1 (normalised) and GIoU of the matched tubelets' boxes on the GT's
-        present frames, weighted per ``box_loss_weighting``."""
+        present frames, weighted per ``box_loss_weighting``.
+
+        Args:
+            bboxes (Tensor): ``(B, N, T', 4)``, xyxy pixels.
+            targets (dict): Output of :meth:`get_targets` with at least one
+                positive.
+
+        Returns:
+            dict[str, Tensor]: Scalar ``loss_bbox`` (on boxes divided by
+            ``img_factors``) and ``loss_iou``, each averaged by
+            ``num_gts``; a present frame weighs 1 (``'frame'``) or ``1 /
+            present frames`` of its GT (``'tubelet'``).
+        """
         pos = bboxes.flatten(0, 1)[targets['pos_inds']]  # [M, T', 4]
         target = targets['tubelet_bboxes'].to(pos.dtype)
         valid = targets['tubelet_valid']  # [M, T']
@@ -198,7 +282,23 @@ class STMixerTubeletStageHead(STMixerStageHead):
                         rescale: bool = False,
                         with_query_indices: bool = False) -> InstanceList:
         """AVA detections, ``bboxes`` the middle frame's, plus normalised
-        ``tubelet_bboxes`` ``[n, T', 4]``."""
+        ``tubelet_bboxes`` ``[n, T', 4]``.
+
+        Args:
+            stage_results (dict[str, Tensor]): The last stage's outputs,
+                ``bboxes`` ``(B, N, T', 4)`` xyxy pixels.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            test_cfg (dict, optional): As
+                :meth:`STMixerBBoxHead.predict_by_feat`.
+            rescale (bool): Not read by the AVA convention.
+            with_query_indices (bool): Also keep ``query_indices``.
+
+        Returns:
+            list[:obj:`InstanceData`]: Per sample, those of
+            :meth:`STMixerBBoxHead.predict_ava` (``bboxes`` of frame ``T'
+            // 2``) plus ``tubelet_bboxes`` ``(n, T', 4)``, xyxy clipped to
+            ``[0, W - 1] x [0, H - 1]`` and divided by ``(W, H)``.
+        """
         tubelets = stage_results['bboxes']
         middle = dict(
             stage_results, bboxes=tubelets[:, :, self.num_frames // 2])
@@ -216,7 +316,18 @@ class STMixerTubeletStageHead(STMixerStageHead):
 
 
 def tubelet_targets(batch_gt_instances: InstanceList, num_frames: int):
-    """``(boxes [n, T', 4], valid [n, T'] bool)`` of a batch's GT tubelets."""
+    """``(boxes [n, T', 4], valid [n, T'] bool)`` of a batch's GT tubelets.
+
+    Args:
+        batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+            ``tubelet_bboxes`` ``(n_i, T', 4)`` (xyxy pixels) and
+            ``tubelet_valid`` ``(n_i, T')``.
+        num_frames (int): ``T'``, the frames each GT must have.
+
+    Returns:
+        tuple[Tensor, Tensor]: The batch's GTs concatenated: boxes ``(n,
+        T', 4)`` and presence ``(n, T')`` bool.
+    """
     boxes, valid = [], []
     for i, gt in enumerate(batch_gt_instances):
         if 'tubelet_bboxes' not in gt or 'tubelet_valid' not in gt:

@@ -16,7 +16,15 @@ FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
 
 
 def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:
-    """The data's ``forecast_horizons`` (metainfo, if given) are the head's."""
+    """The data's ``forecast_horizons`` (metainfo, if given) are the head's.
+
+    Args:
+        horizons (Sequence[int]): The head's horizons, as a tuple.
+        meta (dict): A sample's metainfo (``forecast_horizons``, and
+            ``img_key`` to name the sample); ValueError when they differ.
+        index (int): The sample's place in the batch (named without
+            ``img_key``).
+    """
     given = meta.get('forecast_horizons')
     if given is not None and tuple(int(h) for h in given) != horizons:
         raise ValueError(
@@ -29,7 +37,19 @@ def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
                       grid: int) -> Tensor:
     """``[B, N, C * grid * grid]``: ``level`` ``[B, C, H, W]`` (covering
     inputs of ``sizes``, ``(h, w)`` per sample), bilinear at a ``grid x
-    grid`` of cell centres inside each box ``[B, N, 4]`` (xyxy pixels)."""
+    grid`` of cell centres inside each box ``[B, N, 4]`` (xyxy pixels).
+
+    Args:
+        level (Tensor): One frame of a level, ``(B, C, H, W)``.
+        boxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
+        sizes (Sequence): Per sample, ``(h, w)`` in pixels of the input that
+            ``level`` covers (the padded ``batch_input_shape``).
+        grid (int): ``g``, the samples per side of each box.
+
+    Returns:
+        Tensor: ``(B, N, C * g * g)``, channel-major then grid rows (y)
+        and columns (x).
+    """
     B, N = boxes.shape[:2]
     steps = (torch.arange(grid, device=boxes.device, dtype=boxes.dtype) +
              0.5) / grid
@@ -55,7 +75,21 @@ def box_features(x: Sequence[Tensor],
                  frames: int = 1) -> Tensor:
     """:func:`box_grid_features` of the finest level ``x[0]`` at ``frames``
     frames, evenly spaced, ending at the last, oldest first (``[B, N, frames *
-    C * grid * grid]``); the maps cover each padded ``batch_input_shape``."""
+    C * grid * grid]``); the maps cover each padded ``batch_input_shape``.
+
+    Args:
+        x (Sequence[Tensor]): The pyramid, finest first, ``(B, C, T, H_l,
+            W_l)`` (or ``(B, C, H_l, W_l)``, one frame).
+        boxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
+        batch_img_metas (list[dict]): Per sample, ``batch_input_shape``
+            (ValueError when missing).
+        grid (int): ``g``, the samples per side of each box.
+        frames (int): Frames read, at most ``T`` (else ValueError).
+            Defaults to 1 (the last).
+
+    Returns:
+        Tensor: ``(B, N, frames * C * g * g)``.
+    """
     level = x[0] if x[0].dim() == 5 else x[0][:, :, None]
     T = level.size(2)
     if frames > T:
@@ -165,7 +199,28 @@ class STMixerForecastHead(BaseModule):
             batch_img_metas: Optional[List[dict]] = None) -> Dict[str, Tensor]:
         """Every query's ``xyzr``, ``bboxes`` (xyxy pixels) ``[B, N, H, 4]``,
         ``action_logits`` ``[B, N, H, C]``, ``visible_logits`` ``[B, N, H]``;
-        ``roi_grid`` needs ``x`` and the metas."""
+        ``roi_grid`` needs ``x`` and the metas.
+
+        Args:
+            stage_results (dict[str, Tensor]): A stage's outputs:
+                ``spatial_queries`` ``(B, N, C_q)``, ``temporal_queries``
+                ``(B, N, C_q)`` (read with ``with_temporal_queries``),
+                ``xyzr`` ``(B, N, 4)`` (pixels) and ``action_logits``
+                ``(B, N, num_actions)``; boxes and logits are read detached.
+            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
+            batch_img_metas (list[dict], optional): Per sample,
+                ``batch_input_shape`` (with ``roi_grid``).
+
+        Returns:
+            dict[str, Tensor]: ``H = len(horizons)``:
+
+            - xyzr (Tensor): ``(B, N, H, 4)``, the present box refined by
+              each horizon's deltas.
+            - bboxes (Tensor): ``(B, N, H, 4)``, xyxy pixels of the input.
+            - action_logits (Tensor): ``(B, N, H, num_actions)``, the
+              present logits plus a change.
+            - visible_logits (Tensor): ``(B, N, H)``, presence logits.
+        """
         queries = stage_results['spatial_queries']
         temporal = stage_results.get('temporal_queries')
         if self.with_temporal_queries:
@@ -216,7 +271,31 @@ class STMixerForecastHead(BaseModule):
             x: Optional[Sequence[Tensor]] = None) -> Dict[str, Tensor]:
         """``{prefix}loss_future_*`` of the matched queries vs their GT's
         ``future_bboxes`` ``[n, H, 4]`` (pixels), ``future_labels``
-        ``[n, H, C]`` and ``future_visible`` ``[n, H]``."""
+        ``[n, H, C]`` and ``future_visible`` ``[n, H]``.
+
+        Args:
+            stage_results (dict[str, Tensor]): The last stage's outputs
+                (see :meth:`forward`).
+            assign_results (list[AssignResult]): That stage's matches.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                ``future_bboxes`` ``(n, H, 4)`` xyxy pixels of the input,
+                ``future_labels`` ``(n, H, num_actions)`` multi-hot and
+                ``future_visible`` ``(n, H)`` (ValueError when missing or
+                of other horizons).
+            batch_img_metas (list[dict]): Per sample, ``img_shape`` (and
+                ``forecast_horizons``, checked; ``batch_input_shape`` with
+                ``roi_grid``).
+            prefix (str): Of the keys (the decoder's ``s{stage}.``).
+                Defaults to ''.
+            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
+
+        Returns:
+            dict[str, Tensor]: Scalars ``{prefix}loss_future_bbox`` (on
+            boxes divided by the input size), ``loss_future_iou`` and
+            ``loss_future_action``, over the in-view (match, horizon)
+            pairs (0 with a gradient path when none), and
+            ``loss_future_visible`` over every pair.
+        """
         preds = self(stage_results, x, batch_img_metas)
         k = len(self.horizons)
         boxes, targets, labels, logits, visible, vis_logits, sizes = \
@@ -282,7 +361,21 @@ class STMixerForecastHead(BaseModule):
                         x: Optional[Sequence[Tensor]] = None) -> None:
         """Add ``future_bboxes`` ``[n, H, 4]`` (clipped and normalised as the
         AVA ``bboxes``), ``future_scores`` and ``future_visible``
-        (probabilities) to ``results`` from their ``query_indices``."""
+        (probabilities) to ``results`` from their ``query_indices``.
+
+        Args:
+            stage_results (dict[str, Tensor]): The last stage's outputs
+                (see :meth:`forward`).
+            results (list[:obj:`InstanceData`]): Per sample, the ``n``
+                kept detections with ``query_indices`` (left for the caller
+                to remove); gain, in place, ``future_bboxes`` ``(n, H, 4)``
+                (xyxy clipped to ``[0, W - 1] x [0, H - 1]`` and divided by
+                ``(W, H)``), ``future_scores`` ``(n, H, num_actions)`` and
+                ``future_visible`` ``(n, H)``.
+            batch_img_metas (list[dict]): Per sample, ``img_shape`` (and
+                ``forecast_horizons``, checked).
+            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
+        """
         preds = self(stage_results, x, batch_img_metas)
         for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
             check_horizons(self.horizons, meta, i)

@@ -9,7 +9,16 @@ def relative_coords(boxes: Tensor, size: Tuple[int, int],
                     stride: int) -> Tensor:
     """``[M, 2, h, w]``: ``((x - cx) / (bw / 2), (y - cy) / (bh / 2))`` of
     every cell centre of an ``h x w`` map of ``stride`` and box ``[M, 4]``
-    (xyxy pixels; half sizes >= 1), clamped to [-3, 3]."""
+    (xyxy pixels; half sizes >= 1), clamped to [-3, 3].
+
+    Args:
+        boxes (Tensor): ``(M, 4)``, xyxy pixels of the input.
+        size (tuple[int, int]): ``(h, w)`` of the map.
+        stride (int): The map's stride in input pixels.
+
+    Returns:
+        Tensor: ``(M, 2, h, w)``, the box's inside ``[-1, 1]^2``.
+    """
     h, w = (int(v) for v in size)
     ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) +
           0.5) * stride

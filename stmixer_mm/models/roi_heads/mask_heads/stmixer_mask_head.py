@@ -19,7 +19,19 @@ def selected_queries(
         stage_results: Dict[str, Tensor],
         indices: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
     """``(spatial queries [M, C], clip of each [M], boxes [M, 4])`` of the
-    queries ``indices[i]`` of every clip ``i``."""
+    queries ``indices[i]`` of every clip ``i``.
+
+    Args:
+        stage_results (dict[str, Tensor]): A stage's outputs,
+            ``spatial_queries`` ``(B, N, C)`` and ``bboxes`` ``(B, N, 4)``
+            (xyxy pixels of the input).
+        indices (Sequence[Tensor]): Per clip, long query indices ``(M_i, )``.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: Over the clips in order, ``M = sum
+        M_i``: the queries ``(M, C)``, the clip of each ``(M, )`` (long)
+        and their boxes ``(M, 4)``.
+    """
     queries = torch.cat([
         stage_results['spatial_queries'][i, index]
         for i, index in enumerate(indices)
@@ -157,7 +169,17 @@ class STMixerMaskHead(BaseModule):
     def attention_map(self, queries: Tensor, memory: Tensor,
                       clip: Tensor) -> Tensor:
         """``[M, heads, h, w]``: attention over the clip's coarsest keyframe
-        map ``memory`` ``[B, C, h, w]``, softmax over heads x positions."""
+        map ``memory`` ``[B, C, h, w]``, softmax over heads x positions.
+
+        Args:
+            queries (Tensor): ``(M, query_channels)``.
+            memory (Tensor): ``(B, feat_channels, h, w)``.
+            clip (Tensor): ``(M, )`` long, the clip of every query.
+
+        Returns:
+            Tensor: ``(M, num_heads, h, w)``, each query's weights summing
+            to 1 over heads and positions.
+        """
         B, _, h, w = memory.shape
         q = self.q_proj(queries) * self.scale
         q = q.view(q.size(0), self.num_heads, self.head_channels)
@@ -173,7 +195,21 @@ class STMixerMaskHead(BaseModule):
                 boxes: Optional[Tensor] = None) -> Tensor:
         """Mask logits ``[M, H_0, W_0]`` (finest level) of ``queries``
         ``[M, C]`` of clips ``clip`` ``[M]`` on the pyramid (finest first);
-        ``boxes`` (xyxy input pixels, detached) needed with ``box_coords``."""
+        ``boxes`` (xyxy input pixels, detached) needed with ``box_coords``.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid, finest first, maps ``(B, C,
+                T, H_l, W_l)`` (read at ``t = T // 2``) or ``(B, C, H_l,
+                W_l)``.
+            queries (Tensor): ``(M, query_channels)``.
+            clip (Tensor): ``(M, )`` long, the clip of every query.
+            boxes (Tensor, optional): ``(M, 4)``, xyxy pixels of the input;
+                needed with ``box_coords`` (ValueError otherwise), no
+                gradient goes back through them.
+
+        Returns:
+            Tensor: ``(M, H_0, W_0)`` mask logits at the finest level.
+        """
         if self.box_coords and boxes is None:
             raise ValueError('STMixerMaskHead(box_coords=True) needs the '
                              'queries\' boxes')
@@ -202,7 +238,17 @@ class STMixerMaskHead(BaseModule):
                      pad_shape: Tuple[int, int], size: Tuple[int,
                                                              int]) -> Tensor:
         """Binary targets ``[n, *size]``: masks zero-padded to ``pad_shape``,
-        averaged over each stride cell and thresholded at 0.5."""
+        averaged over each stride cell and thresholded at 0.5.
+
+        Args:
+            gt_masks (Sequence[Tensor]): Per sample, masks ``(n_i, h_i,
+                w_i)`` in pixels of the input (bool or 0/1).
+            pad_shape (tuple[int, int]): ``(H, W)`` of the padded input.
+            size (tuple[int, int]): ``(H_0, W_0)`` of the finest level.
+
+        Returns:
+            Tensor: ``(n, H_0, W_0)`` float 0/1, ``n = sum n_i``.
+        """
         out = []
         for masks in gt_masks:
             masks = masks.float()
@@ -225,7 +271,26 @@ class STMixerMaskHead(BaseModule):
                         batch_img_metas: List[dict],
                         prefix: str = '') -> Dict[str, Tensor]:
         """``{prefix}loss_mask`` / ``loss_dice`` of the matched queries vs
-        GT ``masks`` (bool ``[n, h, w]`` at ``img_shape`` or BitmapMasks)."""
+        GT ``masks`` (bool ``[n, h, w]`` at ``img_shape`` or BitmapMasks).
+
+        Args:
+            x (Sequence[Tensor]): The pyramid (video or image maps).
+            stage_results (dict[str, Tensor]): The stage's outputs
+                (``spatial_queries`` ``(B, N, C)``, ``bboxes`` ``(B, N,
+                4)``).
+            assign_results (list[AssignResult]): The stage's matches.
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                ``masks``: bool ``(n, h, w)`` of the sample's ``img_shape``
+                or mmdet ``BitmapMasks`` (ValueError when absent or of
+                another size).
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            prefix (str): Of the keys (the decoder's ``s{stage}.``).
+                Defaults to ''.
+
+        Returns:
+            dict[str, Tensor]: Scalar ``{prefix}loss_mask`` and
+            ``{prefix}loss_dice``.
+        """
         indices, gt_masks = [], []
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
@@ -260,7 +325,20 @@ class STMixerMaskHead(BaseModule):
              clip: Tensor,
              targets: Tensor,
              boxes: Optional[Tensor] = None) -> dict:
-        """``loss_mask`` / ``loss_dice`` of matched queries vs ``targets``."""
+        """``loss_mask`` / ``loss_dice`` of matched queries vs ``targets``.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            queries (Tensor): ``(M, query_channels)``, the matched queries.
+            clip (Tensor): ``(M, )`` long, their clips.
+            targets (Tensor): ``(M, H_0, W_0)`` 0/1 (:meth:`mask_targets`).
+            boxes (Tensor, optional): ``(M, 4)``, the queries' boxes (xyxy
+                pixels; with ``box_coords``).
+
+        Returns:
+            dict[str, Tensor]: Scalar ``loss_mask`` and ``loss_dice``; both
+            exactly 0 with a gradient path when ``M == 0``.
+        """
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:  # no person in the batch: a zero with a
             zero = logits.sum() * 0  # gradient path to the head
@@ -277,7 +355,21 @@ class STMixerMaskHead(BaseModule):
                       img_shapes: Sequence[Tuple[int, int]],
                       boxes: Optional[Tensor] = None) -> List[Tensor]:
         """Bool masks ``[h_i, w_i]`` per query: logits upsampled (bilinear) by
-        the stride, cropped to the clip's ``img_shape``, thresholded."""
+        the stride, cropped to the clip's ``img_shape``, thresholded.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            queries (Tensor): ``(M, query_channels)``.
+            clip (Tensor): ``(M, )`` long, the clip of every query.
+            img_shapes (Sequence[tuple[int, int]]): Per clip, ``(h, w)``
+                of the input without padding.
+            boxes (Tensor, optional): ``(M, 4)`` xyxy pixels (with
+                ``box_coords``).
+
+        Returns:
+            list[Tensor]: One bool mask ``(h_i, w_i)`` per query (the
+            probability above ``mask_threshold``); empty when ``M == 0``.
+        """
         logits = self(x, queries, clip, boxes)
         if logits.size(0) == 0:
             return []
@@ -296,7 +388,18 @@ class STMixerMaskHead(BaseModule):
                                                                        Tensor],
                         results: InstanceList,
                         batch_img_metas: List[dict]) -> None:
-        """Add ``masks`` (bool ``[n, h, w]``) to ``results``."""
+        """Add ``masks`` (bool ``[n, h, w]``) to ``results``.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            stage_results (dict[str, Tensor]): The last stage's outputs
+                (``spatial_queries``, ``bboxes``).
+            results (list[:obj:`InstanceData`]): Per clip, detections with
+                ``query_indices`` (left for the caller to remove); gain
+                ``masks`` bool ``(n, h, w)`` at the clip's ``img_shape``,
+                in place.
+            batch_img_metas (list[dict]): Per clip, ``img_shape``.
+        """
         queries, clips, boxes = selected_queries(
             stage_results, [res.query_indices for res in results])
         img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]

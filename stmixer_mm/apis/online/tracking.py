@@ -1,0 +1,364 @@
+"""One tracker for the offline demo, the online runner and the Inferencer:
+the greedy :class:`~.tracker.OnlineTubeTracker` or mmdet's ``ByteTracker``
+/ ``OCSORTTracker`` (Kalman filter), chosen by the config's
+``tracker=dict(type=...)``. See docs/en/online.md."""
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .tracker import OnlineTubeTracker, Track
+
+__all__ = [
+    'DEFAULT_TRACKER', 'TRACKER_TYPES', 'MMDetTubeTracker', 'build_tracker',
+    'tracker_settings', 'track_result'
+]
+
+#: the tracker of a config without ``tracker`` (docs/en/online.md: the
+#: measured comparison)
+DEFAULT_TRACKER = dict(type='GreedyTracker')
+#: the greedy tracker's names (``OnlineTubeTracker`` is its class)
+GREEDY_TYPES = ('GreedyTracker', 'OnlineTubeTracker')
+#: mmdet's trackers that link boxes alone (SORTTracker needs a ReID model
+#: and motmetrics)
+MMDET_TYPES = ('ByteTracker', 'OCSORTTracker')
+TRACKER_TYPES = GREEDY_TYPES + MMDET_TYPES
+#: the settings of the greedy tracker (and their defaults)
+GREEDY_SETTINGS = dict(link_iou=0.5, max_lost=3, max_shift=0.5)
+
+
+class _ScipyLap:
+    """``lap.lapjv`` on scipy (mmdet's ByteTracker / OCSORTTracker import
+    ``lap``, which is not a dependency here): the same extended cost matrix
+    as lap's (``cost_limit / 2`` for leaving a row or column unassigned),
+    solved by ``scipy.optimize.linear_sum_assignment``; the same optimum
+    (ties may be broken otherwise)."""
+
+    @staticmethod
+    def lapjv(cost, extend_cost=False, cost_limit=np.inf, return_cost=True):
+        """Assign rows to columns as ``lap.lapjv``.
+
+        Args:
+            cost (np.ndarray): Costs, shape (R, C).
+            extend_cost (bool): Allow R != C. Defaults to False.
+            cost_limit (float): A pair costing more is not assigned.
+                Defaults to inf.
+            return_cost (bool): Also return the total cost. Defaults to
+                True.
+
+        Returns:
+            tuple: ``([cost,] x, y)``: x (np.ndarray) shape (R, ), the
+            column of each row or -1; y (np.ndarray) shape (C, ), the row
+            of each column or -1.
+        """
+        cost = np.asarray(cost, np.float64)
+        rows, cols = cost.shape
+        if rows != cols and not extend_cost and cost_limit == np.inf:
+            raise ValueError('Square cost array expected. If cost is '
+                             'intentionally non-square, pass '
+                             'extend_cost=True.')
+        if cost_limit < np.inf:
+            full = np.full((rows + cols, rows + cols), cost_limit / 2.0)
+            full[rows:, cols:] = 0
+        else:
+            full = np.zeros((max(rows, cols), ) * 2)
+        full[:rows, :cols] = cost
+        r, c = linear_sum_assignment(full)
+        x, y = np.full(rows, -1), np.full(cols, -1)
+        real = (r < rows) & (c < cols)
+        x[r[real]], y[c[real]] = c[real], r[real]
+        if not return_cost:
+            return x, y
+        return float(cost[r[real], c[real]].sum()), x, y
+
+
+def _use_scipy_lap() -> None:
+    """Give mmdet's tracker modules :class:`_ScipyLap` where ``lap`` is
+    not installed, and scipy's ``linear_sum_assignment`` where
+    ``motmetrics`` is not (``OCSORTTracker`` derives from
+    ``SORTTracker``, which refuses to start without it)."""
+    # mmdet's trackers: imported only when one is chosen
+    from mmdet.models.trackers import (byte_tracker, ocsort_tracker,
+                                       sort_tracker)
+    for module in (byte_tracker, ocsort_tracker):
+        if module.lap is None:
+            module.lap = _ScipyLap
+    if sort_tracker.motmetrics is None:
+        sort_tracker.motmetrics = _ScipyLap
+        sort_tracker.linear_sum_assignment = linear_sum_assignment
+
+
+def _config_error(who: str, problem: str) -> ValueError:
+    return ValueError(f'{who}: {problem}; expected tracker=dict(type=...) '
+                      f'with type one of {list(TRACKER_TYPES)} '
+                      '(docs/en/online.md)')
+
+
+def tracker_settings(tracker: Optional[dict] = None,
+                     who: str = 'tracker',
+                     option_names: Optional[Dict[str, str]] = None,
+                     **overrides) -> dict:
+    """The tracker config with the options that override it, checked.
+
+    Args:
+        tracker (dict, optional): ``dict(type=..., **settings)``; None:
+            :data:`DEFAULT_TRACKER`.
+        who (str): How errors name the setting (``'tracker'``,
+            ``'config tracker'``). Defaults to ``'tracker'``.
+        option_names (dict, optional): How errors name each override
+            (``{'link_iou': '--tube-iou'}``). Defaults to None.
+        **overrides: ``max_lost`` (any type; mmdet's:
+            ``num_frames_retain = max_lost + 1``), ``link_iou`` and
+            ``max_shift`` (the greedy tracker's); None: not given.
+
+    Returns:
+        dict: A copy with ``type``, the given overrides and the defaults
+        of ``link_iou``, ``max_lost``, ``max_shift`` (greedy) or
+        ``max_lost`` (mmdet's).
+
+    Raises:
+        ValueError: No ``type``, an unknown one, or an override the type
+            does not take (naming the option).
+    """
+    if tracker is None:
+        tracker = DEFAULT_TRACKER
+    if not isinstance(tracker, dict) or 'type' not in tracker:
+        raise _config_error(who, f'got {tracker!r}')
+    cfg = dict(tracker)
+    kind = cfg['type']
+    if kind not in TRACKER_TYPES:
+        raise _config_error(who, f'unknown type {kind!r}')
+    if kind in GREEDY_TYPES:
+        cfg = dict(GREEDY_SETTINGS, **cfg)
+    else:
+        cfg.setdefault('max_lost', GREEDY_SETTINGS['max_lost'])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if kind in MMDET_TYPES and name != 'max_lost':
+            option = (option_names or {}).get(name, name)
+            raise ValueError(
+                f'{option} {value} sets the greedy tracker\'s {name}; '
+                f'{who}.type={kind!r} has none (its own settings are '
+                f'mmdet\'s {kind} arguments in the config\'s tracker, '
+                'e.g. --cfg-options tracker.init_track_thr=0.5)')
+        cfg[name] = value
+    return cfg
+
+
+def build_tracker(tracker: Optional[dict] = None,
+                  names: Optional[Dict[int, str]] = None,
+                  keep_finished: bool = False,
+                  who: str = 'tracker') -> OnlineTubeTracker:
+    """The tracker of a config (one per video).
+
+    Args:
+        tracker (dict, optional): ``dict(type=..., **settings)``: type
+            ``'GreedyTracker'`` (:class:`OnlineTubeTracker`'s
+            ``link_iou``, ``max_lost``, ``max_shift``), ``'ByteTracker'``
+            or ``'OCSORTTracker'`` (mmdet's arguments, and ``max_lost``);
+            None: :data:`DEFAULT_TRACKER`.
+        names (dict, optional): ``{column: action name}`` for the track
+            summaries. Defaults to None.
+        keep_finished (bool): Keep the summaries of finished tracks.
+            Defaults to False.
+        who (str): How errors name the setting. Defaults to ``'tracker'``.
+
+    Returns:
+        OnlineTubeTracker: The greedy tracker or a
+        :class:`MMDetTubeTracker`; ``update`` gives the ids.
+
+    Raises:
+        ValueError: An unknown type or setting (naming it).
+    """
+    cfg = tracker_settings(tracker, who)
+    kind = cfg.pop('type')
+    cls = OnlineTubeTracker if kind in GREEDY_TYPES else MMDetTubeTracker
+    if kind in MMDET_TYPES:
+        cfg = dict(kind=kind, **cfg)
+    try:
+        return cls(keep_finished=keep_finished, names=names, **cfg)
+    except TypeError as e:
+        raise ValueError(f'{who}: {e} (type={kind!r})') from None
+    except (ValueError, AssertionError, KeyError) as e:
+        raise ValueError(f'{who} (type={kind!r}): {e}') from None
+
+
+class MMDetTubeTracker(OnlineTubeTracker):
+    """mmdet's ``ByteTracker`` / ``OCSORTTracker`` over keyframes, with
+    :class:`OnlineTubeTracker`'s interface: the keyframe count is the frame
+    id, mmdet's ids are mapped back to the detections (renumbered from 0 in
+    order of appearance); a detection mmdet leaves without an id (a low
+    score) gets an id of its own; the summaries average the actions per id.
+
+    Args:
+        kind (str): ``'ByteTracker'`` or ``'OCSORTTracker'``.
+        max_lost (int): Keyframes a track may miss and continue
+            (``num_frames_retain = max_lost + 1``). Defaults to 3.
+        keep_finished (bool): Keep the summaries of finished tracks.
+            Defaults to False.
+        names (dict, optional): ``{column: action name}`` for the
+            summaries. Defaults to None.
+        **kwargs: mmdet's arguments (``obj_score_thrs``,
+            ``init_track_thr``, ``match_iou_thrs``, ``num_tentatives``,
+            ...); ``motion`` defaults to ``dict(type='KalmanFilter')``.
+    """
+
+    def __init__(self,
+                 kind: str,
+                 max_lost: int = 3,
+                 keep_finished: bool = False,
+                 names: Optional[Dict[int, str]] = None,
+                 **kwargs) -> None:
+        is_int = isinstance(max_lost, int) and not isinstance(max_lost, bool)
+        if not is_int or max_lost < 0:
+            raise ValueError(f'max_lost must be an int >= 0, got {max_lost!r}')
+        super().__init__(
+            max_lost=max_lost, keep_finished=keep_finished, names=names)
+        if 'num_frames_retain' in kwargs:
+            raise ValueError('num_frames_retain is max_lost + 1: set max_lost')
+        # mmdet's registry and trackers: imported only when one is chosen
+        from mmdet.registry import MODELS
+        from mmengine.registry import DefaultScope
+        _use_scipy_lap()
+        kwargs.setdefault('motion', dict(type='KalmanFilter'))
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            self.mmdet = MODELS.build(
+                dict(type=kind, num_frames_retain=max_lost + 1, **kwargs))
+        self.kind = kind
+        self.count = 0  # keyframes seen: mmdet's frame id
+        self.ours: Dict[int, int] = {}  # mmdet id -> track id
+        self.mm_of: Dict[int, Optional[int]] = {}  # track id -> mmdet id
+
+    def update(self,
+               frame: int,
+               boxes: np.ndarray,
+               person_scores: np.ndarray,
+               action_scores: Optional[np.ndarray] = None,
+               track_ids: Optional[np.ndarray] = None) -> List[int]:
+        """Track one keyframe's persons; return their ids (in order).
+
+        Args:
+            frame (int): The keyframe (ascending over calls).
+            boxes (np.ndarray): Shape (n, 4), (x1, y1, x2, y2).
+            person_scores (np.ndarray): Shape (n, ).
+            action_scores (np.ndarray, optional): Shape (n, C), averaged
+                per track. Defaults to None.
+            track_ids (np.ndarray, optional): A model's own ids: taken as
+                they are (as :class:`OnlineTubeTracker`). Defaults to None.
+
+        Returns:
+            list[int]: The track id of each box, in order.
+
+        Raises:
+            ValueError: ``frame`` not after the last one, or ``boxes`` and
+                ``person_scores`` of other lengths.
+        """
+        if track_ids is not None:
+            return super().update(frame, boxes, person_scores, action_scores,
+                                  track_ids)
+        if self.last_frame is not None and frame <= self.last_frame:
+            raise ValueError(f'keyframes must be ascending: got {frame} '
+                             f'after {self.last_frame}')
+        self.last_frame = frame
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(person_scores, np.float32).reshape(-1)
+        if len(scores) != len(boxes):
+            raise ValueError(f'{len(boxes)} boxes but {len(scores)} person '
+                             'scores')
+        mm_ids = self._track(boxes, scores)
+        ids = []
+        by_id = {t.track_id: t for t in self.tracks}
+        for i, mm in enumerate(mm_ids):
+            actions = None if action_scores is None else action_scores[i]
+            tid = self.ours.get(mm) if mm is not None else None
+            if tid is None:
+                tid = self.next_id
+                self.next_id += 1
+                self.mm_of[tid] = mm
+                if mm is not None:
+                    self.ours[mm] = tid
+                by_id[tid] = Track(tid, boxes[i], frame, scores[i], actions)
+                self.tracks.append(by_id[tid])
+            else:
+                by_id[tid].add(boxes[i], frame, scores[i], actions)
+            ids.append(tid)
+        seen = set(ids)
+        for t in self.tracks:
+            if t.track_id not in seen:
+                t.lost += 1
+        self._finish_lost()
+        return ids
+
+    def _track(self, boxes: np.ndarray, scores: np.ndarray) -> List:
+        """mmdet's id of each box (None: left without one)."""
+        # mmdet's data sample: imported with the tracker
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
+        sample = DetDataSample(metainfo=dict(frame_id=self.count))
+        sample.pred_instances = InstanceData(
+            bboxes=torch.from_numpy(boxes),
+            scores=torch.from_numpy(scores),
+            labels=torch.zeros(len(boxes), dtype=torch.long))
+        self.count += 1
+        out = self.mmdet.track(sample)
+        mm_ids: List = [None] * len(boxes)
+        got = out.bboxes.numpy().reshape(-1, 4)
+        got_scores = out.scores.numpy().reshape(-1)
+        for row, score, mm in zip(got, got_scores, out.instances_id.tolist()):
+            hits = [
+                i for i in range(len(boxes)) if mm_ids[i] is None
+                and scores[i] == score and np.array_equal(boxes[i], row)
+            ]
+            if not hits:  # mmdet gives back rows of its input
+                raise RuntimeError(
+                    f'{self.kind} returned a box that is none of its input '
+                    f'boxes: {row.tolist()}')
+            mm_ids[hits[0]] = int(mm)
+        return mm_ids
+
+    def _finish_lost(self) -> None:
+        """Finish the tracks mmdet no longer holds (and those it never
+        held, once missed)."""
+        kept = []
+        for t in self.tracks:
+            if t.track_id in self.mm_of:  # else a model's own id
+                mm = self.mm_of[t.track_id]
+                done = t.lost > 0 and (mm is None
+                                       or mm not in self.mmdet.tracks)
+            else:
+                done = t.lost > self.max_lost
+            if not done:
+                kept.append(t)
+                continue
+            if self.keep_finished:
+                self.finished.append(t.summary(self.names))
+            mm = self.mm_of.pop(t.track_id, None)
+            self.ours.pop(mm, None)
+        self.tracks = kept
+
+
+def track_result(tracker: OnlineTubeTracker, result) -> List[int]:
+    """Give one keyframe's kept persons their track ids.
+
+    Args:
+        tracker (OnlineTubeTracker): The video's tracker
+            (:func:`build_tracker`).
+        result (KeyframeResult): The keyframe's persons (a model's own
+            ``track_ids`` are kept); ``pred_instances.track_ids`` is set to
+            the ids, so the records and the drawing carry them.
+
+    Returns:
+        list[int]: The track id of each person, in order.
+    """
+    ids = tracker.update(
+        result.frame,
+        result.bboxes,
+        result.person_scores,
+        result.scores,
+        track_ids=result.track_ids)
+    pred = getattr(result.data_sample, 'pred_instances', None)
+    if pred is not None:
+        pred.track_ids = torch.as_tensor(ids, dtype=torch.long)
+    return ids
