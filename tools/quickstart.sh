@@ -10,7 +10,8 @@
 # outputs/quickstart/<date_time>/ (a new pair for every run; nothing of an
 # earlier run is deleted).
 # Environment: STMIXER_VENV (see tools/setup_env.sh), QUICKSTART_CFG_OPTIONS
-# (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2").
+# (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2"; checked
+# with the config before the data step).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"

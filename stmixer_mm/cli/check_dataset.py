@@ -62,7 +62,20 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
     """Claim ``<out_dir>/<stem><ext>``, or ``<stem>_1<ext>``, ... : the
-    first name not taken (an earlier grid is never overwritten)."""
+    first name not taken (an earlier grid is never overwritten).
+
+    Args:
+        out_dir (str): The grid folder (exists).
+        stem (str): The file name without extension.
+        ext (str): The extension. Defaults to ``'.jpg'``.
+
+    Returns:
+        str: The path claimed (:func:`claim_output`).
+
+    Raises:
+        OutputFileError: No name can be claimed (the folder cannot be
+            written, or every name is taken).
+    """
     for i in range(10000):
         path = osp.join(out_dir, f'{stem}{f"_{i}" if i else ""}{ext}')
         if osp.lexists(path):
@@ -81,7 +94,23 @@ def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
 def draw_grid(cfg, split: str, dataset, out_dir: str,
               max_grid: int) -> Optional[str]:
     """Draw up to ``max_grid`` keyframes of ``dataset`` (spread over it)
-    with their ground truth; return the grid's path."""
+    with their ground truth.
+
+    Args:
+        cfg (Config): The config (its visualizer).
+        split (str): ``'train'``, ``'val'`` or ``'test'`` (the file name).
+        dataset (Dataset): The built data set.
+        out_dir (str): The grid folder (exists).
+        max_grid (int): Keyframes drawn at most.
+
+    Returns:
+        str | None: The grid's path; None for an empty data set or
+        ``max_grid`` 0.
+
+    Raises:
+        OutputFileError: The grid cannot be written (nothing left of it);
+            a sample that cannot load raises the pipeline's error.
+    """
     if not len(dataset) or not max_grid:
         return None
     vis = build_visualizer(cfg, dataset)

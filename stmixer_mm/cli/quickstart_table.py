@@ -31,8 +31,9 @@ from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
 from . import parse_cfg_options
 
-#: the checkout whose tools/train.py and tools/test.py are run
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: the checkout whose tools/train.py and tools/test.py are run (links
+#: resolved: an editable install may link the package into site-packages)
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.realpath(__file__))))
 DEFAULT_CFG = osp.join(REPO, 'configs', 'quickstart',
                        'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py')
 METRIC = 'mAP/overall'

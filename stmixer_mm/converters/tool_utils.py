@@ -49,7 +49,14 @@ def build_config_backbone(
 def check_dst(dst: str) -> None:
     """Exit with ``error: DST ...`` unless the converted file can be
     written at ``dst`` (:func:`check_output_file`): checked before the
-    conversion, not after it."""
+    conversion, not after it.
+
+    Args:
+        dst (str): The converter's DST argument.
+
+    Raises:
+        SystemExit: Naming DST and what it needs.
+    """
     try:
         check_output_file(dst, 'DST')
     except OutputFileError as err:
@@ -58,7 +65,15 @@ def check_dst(dst: str) -> None:
 
 def save_checkpoint_file(checkpoint: dict, dst: str) -> None:
     """``torch.save`` ``checkpoint`` to ``dst`` (folders created) through a
-    temporary file renamed when complete: an error leaves no half file."""
+    temporary file renamed when complete: an error leaves no half file.
+
+    Args:
+        checkpoint (dict): What to save.
+        dst (str): The output file (replaced if it exists).
+
+    Raises:
+        SystemExit: The write failed (the partial file removed).
+    """
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     tmp = temp_path(dst)
     try:

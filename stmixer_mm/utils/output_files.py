@@ -27,6 +27,11 @@ class OutputFileError(OSError):
     says why and what was kept."""
 
 
+#: the write probe of :func:`check_writable_dir` (a concurrent run's is no
+#: output)
+PROBE_PREFIX = '.write-probe-'
+
+
 def _nearest_existing(path: str) -> str:
     """``path`` or its nearest parent that exists (as ``lstat`` sees it)."""
     path = osp.abspath(path)
@@ -63,11 +68,11 @@ def check_writable_dir(out_dir: str, flag: str = '--out-dir') -> None:
             f'folder or a path to create: choose another {flag}')
     try:
         if here:
-            fd, probe = tempfile.mkstemp(prefix='.write-probe-', dir=existing)
+            fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=existing)
             os.close(fd)
             os.remove(probe)
         else:
-            os.rmdir(tempfile.mkdtemp(prefix='.write-probe-', dir=existing))
+            os.rmdir(tempfile.mkdtemp(prefix=PROBE_PREFIX, dir=existing))
     except OSError as e:
         what = 'write in the output folder' if here else (
             f'create the output folder in {existing}')
@@ -156,6 +161,15 @@ def claim_output(path: str) -> os.stat_result:
     error, ``sys.exit``; a stop signal once the tool turns it into an
     exception), unless :func:`commit` filled it or :func:`settle_claim`
     kept it.
+
+    Args:
+        path (str): The output file to claim.
+
+    Returns:
+        os.stat_result: The claim's stat (inode, device, size 0).
+
+    Raises:
+        OutputFileError: ``path`` exists, or cannot be created.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -174,13 +188,25 @@ def claim_output(path: str) -> os.stat_result:
 
 def settle_claim(path: str) -> None:
     """Keep the claimed ``path`` as written, even empty (a complete output
-    written in place): no longer removed at exit."""
+    written in place): no longer removed at exit.
+
+    Args:
+        path (str): A path given to :func:`claim_output`.
+    """
     _UNFILLED.pop(osp.abspath(path), None)
 
 
 def release_claim(path: str, claim: os.stat_result) -> bool:
-    """Remove ``path`` if it is still the empty file ``claim``
-    (:func:`claim_output`'s stat) and forget it; whether it was removed."""
+    """Remove ``path`` if it is still the empty file ``claim`` and forget
+    it (no longer removed at exit).
+
+    Args:
+        path (str): The claimed file.
+        claim (os.stat_result): :func:`claim_output`'s result for it.
+
+    Returns:
+        bool: Whether it was removed (not when it was filled or replaced).
+    """
     settle_claim(path)
     try:
         st = os.stat(path)
@@ -195,8 +221,12 @@ def release_claim(path: str, claim: os.stat_result) -> bool:
 @atexit.register
 def release_unfilled_claims() -> List[str]:
     """Remove the claims of this process still empty (left by a run that
-    failed); returns their paths. Runs at exit; not after ``SIGKILL``, nor
-    after a signal the tool lets kill it."""
+    failed). Runs at exit; not after ``SIGKILL``, nor after a signal the
+    tool lets kill it.
+
+    Returns:
+        list[str]: The absolute paths removed.
+    """
     removed = []
     for path, (pid, claim) in list(_UNFILLED.items()):
         if pid == os.getpid() and release_claim(path, claim):
@@ -218,7 +248,16 @@ def remove_quietly(path: str) -> None:
 
 
 def commit(tmp: str, path: str) -> None:
-    """Rename the complete ``tmp`` over the claimed ``path``."""
+    """Rename the complete ``tmp`` over the claimed ``path`` (then kept at
+    exit: :func:`settle_claim`).
+
+    Args:
+        tmp (str): The complete file (:func:`temp_path`).
+        path (str): The claimed output.
+
+    Raises:
+        OutputFileError: The rename failed (``tmp`` removed).
+    """
     try:
         os.replace(tmp, path)
     except OSError as e:
@@ -436,13 +475,24 @@ def _entries(out_dir: str) -> List[str]:
     if not osp.isdir(out_dir):
         return []
     return sorted(
-        e for e in os.listdir(out_dir) if not e.startswith(STAGING_PREFIX))
+        e for e in os.listdir(out_dir)
+        if not e.startswith((STAGING_PREFIX, PROBE_PREFIX)))
 
 
 def check_output_dir(out_dir: str, overwrite: bool) -> None:
-    """Refuse, before any work, an ``out_dir`` the run could not replace:
-    not empty without ``overwrite``, or without a manifest; or that cannot
-    be written (:func:`check_writable_dir`: ``OutputFileError``)."""
+    """Refuse, before any work, an ``out_dir`` the run could not replace.
+
+    Args:
+        out_dir (str): The output folder (made later if missing).
+        overwrite (bool): Whether the run may replace what the manifest of
+            an earlier run lists.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a file, or not empty without
+            ``overwrite``, or without a manifest.
+        OutputDirError: The manifest cannot be trusted.
+        OutputFileError: It cannot be written (:func:`check_writable_dir`).
+    """
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'--out-dir {out_dir} is a file')
     check_writable_dir(out_dir)
@@ -544,7 +594,19 @@ def staged_output_dir(out_dir: str, overwrite: bool) -> Iterator[str]:
     """Yield a staging folder inside ``out_dir`` (write every output under
     it, but name ``out_dir`` in files that name paths); on success its files
     replace those of the old manifest, on any error ``out_dir`` is left as
-    it was."""
+    it was.
+
+    Args:
+        out_dir (str): The output folder (created if missing).
+        overwrite (bool): Replace what the old manifest lists.
+
+    Yields:
+        str: The staging folder.
+
+    Raises:
+        OutputFileError: ``out_dir`` cannot be written or the staging folder
+            made (also the errors of :func:`check_output_dir`).
+    """
     check_output_dir(out_dir, overwrite)
     created = not osp.isdir(out_dir)
     try:

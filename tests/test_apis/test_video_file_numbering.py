@@ -8,19 +8,15 @@ import json
 import os.path as osp
 from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import pytest
 
-av = pytest.importorskip('av')
-
-from stmixer_mm.apis.video_io import (VideoFileSource, open_source,  # noqa
-                                      open_video)
-from stmixer_mm.cli import import_annotations  # noqa: E402
-from stmixer_mm.datasets.act_annotations import \
-    load_act_annotations  # noqa: E402
-from stmixer_mm.datasets.importers.video import (extract_frames,  # noqa
-                                                 probe_video)
+from stmixer_mm.apis.video_io import VideoFileSource, open_source, open_video
+from stmixer_mm.cli import import_annotations
+from stmixer_mm.datasets.act_annotations import load_act_annotations
+from stmixer_mm.datasets.importers.video import extract_frames, probe_video
 
 W, H = 160, 48
 N = 60
@@ -58,8 +54,9 @@ VIDEOS = {
     # name: (timestamps, time base, nominal rate, --fps of the import)
     'vfr.mp4': ([int(p) for p in VFR_PTS], Fraction(1, 30), 30, 14),
     'vfr.mkv': ([int(p) for p in VFR_PTS], Fraction(1, 30), 30, 30),
-    'ntsc.mp4': ([1001 * i for i in range(N)], Fraction(1, 30000),
-                 Fraction(30000, 1001), 30),
+    'ntsc.mp4':
+    ([1001 * i for i in range(N)], Fraction(1, 30000), Fraction(30000,
+                                                                1001), 30),
 }
 
 
@@ -78,8 +75,7 @@ def _times(name):
 
 
 @pytest.mark.parametrize('name', list(VIDEOS))
-def test_the_reader_numbers_and_times_frames_by_their_timestamps(
-        videos, name):
+def test_the_reader_numbers_and_times_frames_by_their_timestamps(videos, name):
     """Frame ``i`` of the demo / online / Inferencer reader is the frame
     painted ``i``, at its timestamp. Before (OpenCV): the VFR mp4's frame
     ``i`` was timed ``i / average rate`` (frame 1 at 0.066 s, its
@@ -126,28 +122,29 @@ def test_the_importer_writes_the_frame_the_reader_has_at_that_time(
         assert sources == list(range(N))
 
 
-def _cvat(path, video, n):
+def _cvat(path, video, n, step=1):
     """A CVAT for video 1.1 export: one person whose box at source frame
-    ``f`` starts at x = 2 f."""
+    ``f`` starts at x = 2 f (a task of every ``step``-th frame)."""
     boxes = ''.join(
         f'<box frame="{f}" keyframe="1" outside="0" occluded="0" '
         f'xtl="{2 * f}" ytl="4" xbr="{2 * f + 20}" ybr="40" z_order="0">'
-        '<attribute name="walk">true</attribute></box>' for f in range(n))
+        '<attribute name="walk">true</attribute></box>'
+        for f in range(0, n, step))
     path.write_text(
         '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1'
         '</version><meta><task><id>1</id><name>v</name>'
         f'<size>{n}</size><mode>interpolation</mode><start_frame>0'
         f'</start_frame><stop_frame>{n - 1}</stop_frame><frame_filter>'
-        '</frame_filter><labels><label><name>person</name></label>'
-        f'</labels><original_size><width>{W}</width><height>{H}</height>'
+        f'{"" if step == 1 else f"step={step}"}</frame_filter><labels>'
+        '<label><name>person</name></label></labels><original_size>'
+        f'<width>{W}</width><height>{H}</height>'
         f'</original_size></task><source>{video}</source></meta>'
         f'<track id="0" label="person" source="manual">{boxes}</track>'
         '</annotations>')
     return str(path)
 
 
-def test_imported_boxes_sit_on_the_frames_they_were_drawn_on(
-        videos, tmp_path):
+def test_imported_boxes_sit_on_the_frames_they_were_drawn_on(videos, tmp_path):
     """tools/data/import_annotations.py on a VFR video: the tube box of
     each output frame is the one CVAT drew on the source frame that output
     frame shows (by the painted index), i.e. source frames are numbered
@@ -201,3 +198,74 @@ def test_inferencer_and_online_runner_name_the_frames_alike(
     with open(stats['jsonl']) as f:
         lines = [json.loads(line) for line in f]
     assert [(x['frame'], x['time']) for x in lines] == keys
+
+
+def test_a_stepped_task_is_checked_against_the_timestamps(
+        videos, tmp_path, capsys):
+    """A CVAT task of every 2nd frame imported at half the nominal rate
+    (30 -> --fps 15): on the constant-rate grid every output frame is an
+    annotated (even) source frame, but by the timestamps of the VFR video
+    output frame 1 (2/30 s) is source frame 1 (at 1/30 s; frame 2 is at
+    4/30 s), which the task did not annotate: refused, naming both,
+    instead of a tube silently missing the box there. (Before: imported,
+    output frame 1 being source frame 2, 0.133 s, not 0.067 s.)"""
+    vdir = tmp_path / 'videos'
+    vdir.mkdir()
+    (vdir / 'vfr.mkv').symlink_to(videos['vfr.mkv'])
+    ann = _cvat(tmp_path / 'vfr.xml', 'vfr.mkv', N, step=2)
+    rc = import_annotations.main([
+        'cvat', ann, '--videos',
+        str(vdir), '--out-dir',
+        str(tmp_path / 'out'), '--layout', 'tubes', '--fps', '15'
+    ])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert ("video 'vfr': the CVAT task annotates the video frames 0, 2, 4, "
+            "... (<frame_filter>step=2), but output frame 1 (time 1/15 s) "
+            "is source frame 1 by the video's timestamps") in err, err
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize(
+    'rate',
+    [8, 16, 25, 30,
+     Fraction(30000, 1001), 50,
+     Fraction(24000, 1001), 60])
+def test_on_a_constant_rate_the_timestamp_rule_is_the_nominal_grid(rate):
+    """Output frame ``k`` by the timestamps (``frames_on_grid``) is
+    ``source_index(k)`` on every constant-rate source and every integer
+    ``--fps`` up to its rate, ties (25 -> 10 fps) included: the rule only
+    changes the frames of variable-frame-rate videos."""
+    from stmixer_mm.datasets.importers.video import (frames_on_grid,
+                                                     source_index)
+    n = 97
+    timed = [(i, i / Fraction(rate), i) for i in range(n)]
+    for fps in range(1, int(rate) + 1):
+        got = [(k, i) for k, i, _ in frames_on_grid(timed, fps, float(rate))]
+        want = []
+        while source_index(len(want), fps, float(rate)) < n:
+            want.append((len(want), source_index(len(want), fps, float(rate))))
+        assert got == want, fps
+
+
+def test_a_cut_file_without_a_frame_count_is_refused(videos, tmp_path):
+    """An mkv states no frame count (OpenCV estimated one from its rate, so
+    a VFR mkv was refused as cut): the reader checks it against the
+    length its container states; a file PyAV cannot open is named."""
+    data = open(videos['vfr.mkv'], 'rb').read()
+    cut = tmp_path / 'cut.mkv'
+    cut.write_bytes(data[:len(data) // 2])
+    source = open_source(str(cut))
+    with pytest.raises(
+            ValueError,
+            match=r'cut\.mkv: decoding stopped after \d+ frames, at '
+            r'[\d.]+ s of the 3\.9\d\d s its container states \(truncated'):
+        list(source)
+    assert source.short_read
+    text = tmp_path / 'notes.mp4'
+    text.write_text('not a video\n')
+    with pytest.raises(
+            ValueError,
+            match=r'notes\.mp4: PyAV \(FFmpeg\) cannot open it as a video '
+            r'\(Invalid data found'):
+        open_source(str(text))

@@ -224,7 +224,8 @@ def open_source(spec: Union[int, str],
         spec (int | str): webcam index, stream URL, video file or frame dir.
         realtime (bool): pace a file / folder at its frame rate.
         fps (float, optional): a folder's rate (30, warned) or a video's.
-        capture_factory (callable, optional): see :class:`CaptureSource`.
+        capture_factory (callable, optional): see :class:`CaptureSource`;
+            given, a file is read through it too (tests: a fake).
 
     Returns:
         FrameSource: A :class:`FolderSource` for a folder; a

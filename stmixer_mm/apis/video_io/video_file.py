@@ -133,19 +133,19 @@ class VideoFileSource(FrameSource):
                 f'decoding failed after {i} frames', True)
             raise VideoReadError(
                 f'{self.spec}: decoding failed after {i} frames' +
-                (f' of the {self.num_frames} its container states'
-                 if self.num_frames else '') + f' ({_reason(e)}); ' +
+                (f' of the {self.num_frames} its container states' if self.
+                 num_frames else '') + f' ({_reason(e)}); ' +
                 ('the stream was cut' if self.live else
-                 'the file is truncated or damaged: re-encode or repair it'
-                 )) from None
+                 'the file is truncated or damaged: re-encode or repair it')
+            ) from None
         finally:
             self.close()
         end = 0.0  # where the last frame's timestamp ends
         if last is not None:
-            dur, base = getattr(last[1], 'duration', None), getattr(
-                last[1], 'time_base', None)
-            end = float(last[0]) + (float(dur * base) if dur and base else
-                                    1 / self.fps)
+            dur, base = getattr(last[1], 'duration',
+                                None), getattr(last[1], 'time_base', None)
+            end = float(last[0]) + (
+                float(dur * base) if dur and base else 1 / self.fps)
         self._ended(i, t, end)
 
     def _ended(self, i: int, t: float, end: float) -> None:
@@ -153,10 +153,9 @@ class VideoFileSource(FrameSource):
         ends): an error, a warning or a normal end."""
         self.frames_read = i
         if i == 0:
-            raise VideoReadError(
-                f'{self.spec}: PyAV decoded no frame (' +
-                ('the stream gave none)' if self.
-                 live else 'empty, truncated or corrupt video)'))
+            raise VideoReadError(f'{self.spec}: PyAV decoded no frame (' +
+                                 ('the stream gave none)' if self.live else
+                                  'empty, truncated or corrupt video)'))
         if self.num_frames is not None and i < self.num_frames - 1:
             self.end_reason, self.short_read = (
                 f'stopped after {i} of {self.num_frames} frames', True)
@@ -197,6 +196,7 @@ class VideoFileSource(FrameSource):
                 f'checked: {i} frames ({t:.2f} s) read')
 
     def close(self) -> None:
+        """Close the container (once; then nothing)."""
         if self.container is not None:
             self.container.close()
             self.container = None

@@ -173,9 +173,10 @@ class VideoTrackIndex:
     def at(self, k: int) -> List[Annotation]:
         """Annotations of output frame ``k``, one per person, by person id."""
         if self.by_frame:
-            src = (self.sources[k] if self.sources is not None
-                   and k < len(self.sources) else source_index(
-                       k, self.fps, self.info.fps))
+            src = (
+                self.sources[k] if self.sources is not None
+                and k < len(self.sources) else source_index(
+                    k, self.fps, self.info.fps))
             slot = self.by_frame.get(src, {})
             found = [slot[p] for p in sorted(slot)]
         else:
@@ -308,6 +309,51 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
         'that output frame grid: recreate or re-export the task with a '
         f'start frame on it (e.g. <start_frame>{starts[0]}), or with '
         'step=1')
+
+
+def check_decoded_grid(video: str, source: str, grid: FrameGrid,
+                       sources: List[int], layout: str, fps: int,
+                       interval: int) -> None:
+    """After decoding, refuse a CVAT task (``grid``: start, stop, step)
+    missing a source frame the layout annotates, by the source frame the
+    timestamps gave each output frame (:func:`check_frame_grid` checks the
+    nominal constant-rate grid before decoding; on a variable-frame-rate
+    video the timestamps decide).
+
+    Args:
+        video (str): The video key, in the error.
+        source (str): The export file, in the error.
+        grid (tuple): ``(start, stop, step)`` of the task's source frames
+            (0-based; ``stop`` None: to the video's end).
+        sources (list[int]): The source frame of each output frame
+            (:func:`~.video.extract_frames`).
+        layout (str): ``'ava'`` (the keyframes) or ``'tubes'`` (every
+            output frame).
+        fps (int): Output frames per second.
+        interval (int): AVA: seconds between keyframes.
+
+    Raises:
+        AnnotationImportError: Naming the first such output frame, its
+            source frame and the task's frames.
+    """
+    start, stop, step = grid
+    if step == 1:
+        return
+    stride = 1 if layout == 'tubes' else fps * interval
+    for k in range(0, len(sources), stride):
+        src = sources[k]
+        if src < start or (stop is not None and src > stop) or \
+                (src - start) % step == 0:
+            continue
+        raise AnnotationImportError(
+            f'{source}: video {video!r}: the CVAT task annotates the video '
+            f'frames {start}, {start + step}, {start + 2 * step}, ... '
+            f'(<frame_filter>step={step}), but output frame {k} (time '
+            f'{k}/{fps} s) is source frame {src} by the video\'s timestamps '
+            '(its frame rate varies: output frame k is the source frame '
+            'nearest in time to k / --fps), which the task did not '
+            'annotate; recreate the task with step=1, or convert the video '
+            'to a constant frame rate before annotating it')
 
 
 def check_layout_config(path: str,
@@ -663,11 +709,14 @@ def import_annotations(fmt: str,
         for i, v in enumerate(names, 1):
             t0 = time.time()
             n_out, n_src, indexes[v].sources = extract_frames(
-                infos[v], osp.join(out_dir, 'rawframes', v), fps,
-                first_index, short_side, jpeg_quality)
+                infos[v], osp.join(out_dir, 'rawframes', v), fps, first_index,
+                short_side, jpeg_quality)
             if v in imported.frame_grids:  # the decoded length
                 _check_task_length(v, imported.videos[v],
                                    imported.frame_grids[v], n_src, infos[v])
+                check_decoded_grid(v, imported.videos[v],
+                                   imported.frame_grids[v], indexes[v].sources,
+                                   layout, fps, keyframe_interval)
             late = [f for f in indexes[v].by_frame if f >= n_src]
             if late:
                 ann = next(iter(indexes[v].by_frame[max(late)].values()))

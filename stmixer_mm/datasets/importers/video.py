@@ -176,7 +176,9 @@ def frames_on_grid(timed: Iterable[Tuple[int, Fraction, object]], fps: int,
                 k += 1
         prev = cur
     if prev is not None:
-        end = prev[1] + 1 / (2 * Fraction(src_fps))
+        # 29.97 given as a float: its exact 30000/1001
+        rate = Fraction(src_fps).limit_denominator(1 << 20)
+        end = prev[1] + 1 / (2 * rate)
         while Fraction(k, fps) < end:
             yield k, prev[0], prev[2]
             k += 1
