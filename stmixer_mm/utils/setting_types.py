@@ -1,13 +1,20 @@
-"""The kinds of setting a config value is checked against, and the
-type-only one derived from an ``__init__`` annotation."""
+"""The kinds of setting a config value is checked against, the type-only
+one derived from an ``__init__`` annotation, and a class's own settings:
+its ``SETTINGS`` (``{argument: Setting}``) and ``RULES`` (functions of the
+argument dict, returning the problem or None), merged along its MRO."""
+import functools
+import inspect
 import numbers
 import os
 import typing
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
-    'Seq', 'Fields', 'is_int', 'is_real', 'setting_from_annotation'
+    'Seq', 'Fields', 'is_int', 'is_real', 'setting_from_annotation',
+    'POSITIVE', 'NON_NEGATIVE', 'PROBABILITY', 'IOU_THRESHOLD',
+    'POSITIVE_FLOAT', 'check_probability', 'check_iou_threshold',
+    'settings_of', 'rules_of'
 ]
 
 
@@ -210,3 +217,87 @@ def setting_from_annotation(ann) -> Optional[Setting]:
         if len(args) == 1 and args[0] in (int, float):
             return Seq(_SIMPLE[args[0]](), optional=optional)
     return None
+
+
+POSITIVE = Int(min=1)
+NON_NEGATIVE = Int(min=0)
+PROBABILITY = Float(0, 1)
+#: an IoU a match must reach (0 would match boxes that do not overlap)
+IOU_THRESHOLD = Float(0, 1, min_open=True)
+#: strides may be fractional (patch 14 ViTs: 3.5, 7, 14, 28)
+POSITIVE_FLOAT = Float(0, min_open=True)
+
+
+def check_probability(value, name: str) -> float:
+    """``value`` as a float if a finite number in [0, 1]; else
+    :class:`ConfigSettingError` naming ``name`` (above 1 would silently
+    keep nothing)."""
+    PROBABILITY.check(value, name)
+    return float(value)
+
+
+def check_iou_threshold(value, name: str) -> float:
+    """``value`` as a float if it is an IoU threshold in (0, 1]; else
+    :class:`ConfigSettingError` naming ``name`` (an IoU above 1 matches
+    nothing: every AP 0)."""
+    IOU_THRESHOLD.check(value, name)
+    return float(value)
+
+
+#: packages whose classes' ``__init__`` annotations give type-only settings
+PROJECT_PACKAGES = ('stmixer_mm', 'projects')
+
+
+@functools.lru_cache(maxsize=None)
+def _annotated(klass: type) -> Dict[str, Setting]:
+    """The type-only settings of ``klass.__init__``'s own annotations."""
+    try:
+        hints = typing.get_type_hints(klass.__init__)
+    except Exception:  # unresolvable annotations: nothing derived
+        hints = {}
+    out = {}
+    for name, param in inspect.signature(klass.__init__).parameters.items():
+        if name in hints and param.kind in (param.POSITIONAL_OR_KEYWORD,
+                                            param.KEYWORD_ONLY):
+            setting = setting_from_annotation(hints[name])
+            if setting is not None:
+                out[name] = setting
+    return out
+
+
+def settings_of(cls: type) -> Dict[str, Setting]:
+    """The settings of ``cls``'s arguments.
+
+    Args:
+        cls (type): A class.
+
+    Returns:
+        dict[str, Setting]: The type-only settings of the ``__init__``
+        annotations of this project's classes along ``cls``'s MRO, under
+        the ``SETTINGS`` its classes declare, bases first (a subclass
+        overrides a base's setting by setting).
+    """
+    out: Dict[str, Setting] = {}
+    mro = cls.__mro__[::-1]
+    for klass in mro:
+        if klass.__module__.split('.')[0] in PROJECT_PACKAGES and \
+                '__init__' in vars(klass):
+            out.update(_annotated(klass))
+    for klass in mro:
+        out.update(vars(klass).get('SETTINGS', {}))
+    return out
+
+
+def rules_of(cls: type) -> List[Callable[[dict], Optional[str]]]:
+    """The ``RULES`` of ``cls`` and its bases (bases first).
+
+    Args:
+        cls (type): A class.
+
+    Returns:
+        list[Callable]: ``rule(arguments) -> problem | None``, each once.
+    """
+    out: List[Callable[[dict], Optional[str]]] = []
+    for klass in cls.__mro__[::-1]:
+        out += [r for r in vars(klass).get('RULES', ()) if r not in out]
+    return out

@@ -8,6 +8,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from .dependencies import TYPE_EXTRAS, MissingExtraError, require_extra
 from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
                             Int, Seq, Setting, Str, setting_from_annotation)
+from .setting_types import rules_of as class_rules
+from .setting_types import settings_of as class_settings
 from .settings_specs import (BUILT_RULES, CONFIG_RULES, DECLARED, RULES,
                              declare_config_rule, declare_rule,
                              declare_settings)
@@ -120,6 +122,9 @@ def declared_rules(type_name: str, built: bool = False) -> List[Callable]:
     out: List[Callable] = []
     for name in _declaring_names(type_name):
         out += [r for r in store.get(name, ()) if r not in out]
+    cls = _registered_class(type_name)
+    if cls is not None and not built:
+        out += [r for r in class_rules(cls) if r not in out]
     return out
 
 
@@ -188,7 +193,15 @@ def settings_of(type_name: str) -> Dict[str, Setting]:
     if cls is not None:
         out.update(_annotated_settings(cls))
     out.update(declared_settings(type_name))
+    if cls is not None:
+        out.update(
+            {k: v
+             for k, v in class_settings(cls).items() if k in _own(cls)})
     return out
+
+
+def _own(cls):
+    return {k for klass in cls.__mro__ for k in vars(klass).get('SETTINGS', {})}
 
 
 def check_settings(cfg: dict, path: str) -> None:

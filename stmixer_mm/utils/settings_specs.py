@@ -3,8 +3,10 @@ data types its configs set), their store, and the whole-config rule (model
 vs data classes); :mod:`.settings` checks them."""
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .setting_types import (Bool, Choice, Fields, Float, Int, Seq, Setting,
-                            Str, is_int)
+from .setting_types import (IOU_THRESHOLD, NON_NEGATIVE,  # noqa: F401
+                            POSITIVE, POSITIVE_FLOAT, PROBABILITY, Bool,
+                            Choice, Fields, Float, Int, Seq, Setting, Str,
+                            check_iou_threshold, check_probability, is_int)
 from .type_names import type_name as _type_name
 
 #: type name (without scope) -> {argument: Setting}
@@ -51,32 +53,6 @@ def declare_config_rule(rule: Callable[[Any], Optional[str]]) -> None:
     ``rule(cfg)`` returns None or the problem, naming the config paths."""
     CONFIG_RULES.append(rule)
 
-
-POSITIVE = Int(min=1)
-NON_NEGATIVE = Int(min=0)
-PROBABILITY = Float(0, 1)
-#: an IoU a match must reach (0 would match boxes that do not overlap)
-IOU_THRESHOLD = Float(0, 1, min_open=True)
-
-
-def check_probability(value, name: str) -> float:
-    """``value`` as a float if a finite number in [0, 1]; else
-    :class:`ConfigSettingError` naming ``name`` (above 1 would silently
-    keep nothing)."""
-    PROBABILITY.check(value, name)
-    return float(value)
-
-
-def check_iou_threshold(value, name: str) -> float:
-    """``value`` as a float if it is an IoU threshold in (0, 1]; else
-    :class:`ConfigSettingError` naming ``name`` (an IoU above 1 matches
-    nothing: every AP 0)."""
-    IOU_THRESHOLD.check(value, name)
-    return float(value)
-
-
-# strides may be fractional (patch 14 ViTs: 3.5, 7, 14, 28)
-POSITIVE_FLOAT = Float(0, min_open=True)
 
 # --- model -----------------------------------------------------------------
 #: the decoder's test_cfg (the detector's test_cfg.rcnn): key -> (setting,

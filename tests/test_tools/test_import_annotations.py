@@ -937,7 +937,6 @@ def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
     """Where mmengine cannot find `stmixer_mm::` (a source tree on
     PYTHONPATH without stmixer_mm/.mim), the base is named by its absolute
     path."""
-    import stmixer_mm
     from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
     from stmixer_mm.datasets.importers.layouts import config_base
     from stmixer_mm.utils.package_files import package_config
@@ -946,8 +945,9 @@ def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
     from stmixer_mm.datasets.importers import layouts
     root = layouts.models_dir()  # the checkout's configs stay where they are
     monkeypatch.setattr(layouts, 'models_dir', lambda: root)
-    monkeypatch.setattr(stmixer_mm, '__file__',
-                        str(tmp_path / 'stmixer_mm' / '__init__.py'))
+    # the package as imported from a folder without .mim/
+    monkeypatch.setattr(layouts, 'package_dir',
+                        lambda: str(tmp_path / 'stmixer_mm'))
     assert config_base(base) == osp.realpath(base)
 
 

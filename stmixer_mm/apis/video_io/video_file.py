@@ -110,6 +110,10 @@ class VideoFileSource(FrameSource):
         start = last = None
         i, t = 0, 0.0
         rgb = VideoReformatter()  # one for all frames (as fast as OpenCV)
+        if self.container is None:
+            raise VideoReadError(
+                f'{self.spec}: this source was read to its end or closed '
+                'already; open the file again to read it again')
         self.end_reason, self.short_read = 'stopped', False
         try:
             for i, stamp, frame in decode_timed_frames(self.container):
