@@ -219,11 +219,10 @@ def run_demo(input,
         show_progress=progress)  # offline only (iter_results)
     tracker = tracker_settings(
         inferencer.tracker_cfg,
-        'config tracker',
         option_names=dict(link_iou='--tube-iou', max_lost='--max-lost'),
         link_iou=tube_iou,
         max_lost=max_lost)
-    build_tracker(tracker, who='config tracker')  # checked before a frame
+    build_tracker(tracker)  # checked before a frame is read
     shared = dict(
         out_dir=out_dir,
         stride=stride,
@@ -454,9 +453,7 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
         summary=fmt.summary(),
         **fmt.counts)
     if tube_list is not None:
-        out.write_json(
-            'tubes',
-            dict(header, link_iou=tracker.get('link_iou'), tubes=tube_list))
+        out.write_json('tubes', dict(header, tubes=tube_list))
         print(f'wrote {out["tubes"]}: {len(tube_list)} tubes')
         result.update(tubes_json=out['tubes'], tubes=tube_list)
     return result

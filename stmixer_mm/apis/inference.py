@@ -13,12 +13,12 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 from stmixer_mm.datasets import keyframe_position
 from stmixer_mm.datasets.class_names import test_dataset_cfg
+from stmixer_mm.datasets.transforms.loading import clip_keyframe
 from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_config, load_config
-from stmixer_mm.utils.settings_specs import clip_keyframe
 from stmixer_mm.utils.type_names import type_name
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 

@@ -14,8 +14,11 @@ from stmixer_mm.datasets.actor_masks import load_mask_file
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
+from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.setting_types import POSITIVE, Choice, Seq, ascending
+from stmixer_mm.utils.settings import (AVA_DATASET, ava_timestamps,
+                                       check_arguments)
 from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
                                  ava_person_lines, ava_row_line,
                                  ava_track_id_problems, check_ava_classes,
@@ -47,6 +50,12 @@ class ValidatedAVADataset(AVADataset):
             Defaults to () (no forecast targets).
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
+    SETTINGS = dict(
+        AVA_DATASET,
+        unlisted_labels=Choice('error', 'warn'),
+        degenerate_boxes=Choice('error', 'drop'),
+        forecast_horizons=Seq(POSITIVE))
+    RULES = (ava_timestamps, causal_clips, ascending('forecast_horizons'))
 
     def __init__(self,
                  *args,
@@ -273,7 +282,7 @@ class ValidatedAVADataset(AVADataset):
 
     def filter_data(self) -> List[dict]:
         with self._local('exclude_file'):
-            data_list = super().filter_data()
+            data_list = self._not_excluded()
         if self.data_list and not data_list and \
                 self.exclude_file is not None:
             keys = {(d['video_id'], d['timestamp']) for d in self.data_list}
@@ -284,6 +293,29 @@ class ValidatedAVADataset(AVADataset):
                 f'{len({k[0] for k in keys})} videos are listed in it, none '
                 'is left to train or evaluate on; is it the exclusion file '
                 'of this split?')
+        return data_list
+
+    def _not_excluded(self) -> List[dict]:
+        """mmaction2's ``AVADataset.filter_data`` by a set lookup: linear in
+        samples + excluded lines, where mmaction2 compares every sample with
+        every line (minutes at AVA's size). Its matching rule and log line:
+        a sample is dropped where a line, stripped and split at ``,``, has
+        the sample's ``video_id`` as its first field and its ``timestamp``
+        as ``int`` of its second."""
+        if self.exclude_file is None:
+            data_list = list(self.data_list)
+        else:
+            with open(self.exclude_file) as f:  # as mmaction2 reads it
+                excluded = {(video_id, int(timestamp))
+                            for video_id, timestamp in (x.strip().split(',')
+                                                        for x in f)}
+            data_list = [
+                info for info in self.data_list
+                if (info['video_id'], info['timestamp']) not in excluded
+            ]
+        MMLogger.get_current_instance().info(
+            f'{len(data_list)} out of {len(self.data_list)} frames are '
+            'valid.')
         return data_list
 
     @staticmethod

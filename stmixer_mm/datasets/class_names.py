@@ -8,7 +8,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 from mmengine.model import is_model_wrapper
 
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
-from stmixer_mm.utils.settings_specs import loader_dataset_cfg
+from stmixer_mm.utils.settings import loader_dataset_cfg
 from stmixer_mm.utils.type_names import type_name
 from .label_map import LabelMapError, read_pbtxt_label_map
 

@@ -12,7 +12,50 @@ from mmengine.logging import MMLogger
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE, Bool,
+                                            Choice, Int, Seq, Str, ascending)
 from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.type_names import type_name
+from .transforms.loading import causal_clips
+
+#: pipeline steps that read frame folders, and those that read videos
+FRAME_READERS = ('RawFrameDecode', 'CheckedRawFrameDecode')
+VIDEO_READERS = ('DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
+                 'OpenCVInit', 'OpenCVDecode')
+
+
+def _tube_classes(cfg: dict) -> Optional[str]:
+    """``classes`` names ``num_classes`` classes, each once."""
+    classes, num = cfg.get('classes'), cfg.get('num_classes')
+    if isinstance(classes, (list, tuple)) and isinstance(num, int) and \
+            len(classes) != num:
+        return (f'classes names {len(classes)} classes but num_classes is '
+                f'{num}')
+    if isinstance(classes, (list, tuple)) and \
+            len(set(classes)) != len(classes):
+        return f'classes has duplicate names: {list(classes)}'
+    return None
+
+
+def _tube_reader(cfg: dict) -> Optional[str]:
+    """The pipeline reads what ``use_frames`` gives a sample: frame folders
+    (``frame_dir``) or videos (``filename``)."""
+    use_frames = cfg.get('use_frames', True)
+    pipeline = cfg.get('pipeline')
+    if not isinstance(use_frames, bool) or not isinstance(
+            pipeline, (list, tuple)):
+        return None
+    wrong = FRAME_READERS if not use_frames else VIDEO_READERS
+    for i, step in enumerate(pipeline):
+        kind = type_name(step.get('type')) if isinstance(step, dict) else ''
+        if kind in wrong:
+            reads, use = (('videos',
+                           'DecordInit / DecordDecode') if not use_frames else
+                          ('frame folders', 'RawFrameDecode'))
+            return (f'pipeline[{i}] is {kind}, but use_frames={use_frames} '
+                    f'gives each sample {reads}; use {use} (or set '
+                    f'use_frames={not use_frames})')
+    return None
 
 
 @DATASETS.register_module()
@@ -51,6 +94,22 @@ class TubeDataset(BaseActionDataset):
         **kwargs: Other arguments of mmaction2's ``BaseActionDataset``
             (e.g. ``lazy_init``).
     """
+    SETTINGS = dict(
+        ann_file=Str(),
+        split=NON_NEGATIVE,
+        test_mode=Bool(),
+        keyframe_stride=POSITIVE,
+        filename_tmpl=Str(),
+        start_index=NON_NEGATIVE,
+        use_frames=Bool(),
+        video_ext=Str(),
+        box_check=Choice('error', 'clip'),
+        check_files=Bool(),
+        num_classes=Int(min=1, optional=True),
+        classes=Seq(Str(), min_length=1, optional=True),
+        forecast_horizons=Seq(POSITIVE))
+    RULES = (_tube_classes, _tube_reader, ascending('forecast_horizons'),
+             causal_clips)
 
     def __init__(self,
                  ann_file: str,

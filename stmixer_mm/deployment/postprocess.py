@@ -6,7 +6,8 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
+from stmixer_mm.models.roi_heads.bbox_heads.stmixer_bbox_head import \
+    TEST_CFG_DEFAULTS
 
 #: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults.
 AVA_TEST_CFG_DEFAULTS = dict(TEST_CFG_DEFAULTS['ava'])

@@ -13,7 +13,7 @@ __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
     'Seq', 'Fields', 'is_int', 'is_real', 'setting_from_annotation',
     'POSITIVE', 'NON_NEGATIVE', 'PROBABILITY', 'IOU_THRESHOLD',
-    'POSITIVE_FLOAT', 'check_probability', 'check_iou_threshold',
+    'POSITIVE_FLOAT', 'check_probability', 'check_iou_threshold', 'ascending',
     'settings_of', 'rules_of'
 ]
 
@@ -242,6 +242,21 @@ def check_iou_threshold(value, name: str) -> float:
     nothing: every AP 0)."""
     IOU_THRESHOLD.check(value, name)
     return float(value)
+
+
+def ascending(key: str) -> Callable[[dict], Optional[str]]:
+    """A rule: the frame counts ``arguments[key]`` (a forecast's horizons)
+    ascend, each once."""
+
+    def rule(cfg) -> Optional[str]:
+        horizons = cfg.get(key)
+        if isinstance(horizons, (list, tuple)) and \
+                list(horizons) != sorted(set(horizons)):
+            return (f'{key} must be ascending frame counts >= 1, got '
+                    f'{tuple(horizons)}')
+        return None
+
+    return rule
 
 
 #: packages whose classes' ``__init__`` annotations give type-only settings

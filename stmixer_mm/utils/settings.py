@@ -1,91 +1,75 @@
-"""Settings checked against their declarations (:mod:`.settings_specs`)
-and annotations, by :func:`check_config` before a run and
-:func:`check_arguments` at build, naming the config path."""
-import inspect
-import typing
-from typing import Any, Callable, Dict, List, Optional, Sequence
+"""The settings check, before a run (:func:`check_config`, naming the config
+path) and when a class is built (:func:`check_arguments`, naming the class).
 
+Each class of this project declares its checks beside it: ``SETTINGS`` and
+``RULES`` (:func:`~.setting_types.settings_of`), its ``__init__`` starting
+with ``check_arguments(ItsClass, locals())``, checks of its built parts in
+its ``__init__``. mmaction2's classes that the configs set are checked before
+a run only, from :data:`MMACTION2_CHECKS`; :data:`CONFIG_RULES` compare
+sections of a whole config."""
+import inspect
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .config_files import ConfigFileError, MissingConfigError, load_config
 from .dependencies import TYPE_EXTRAS, MissingExtraError, require_extra
-from .setting_types import (Bool, Choice, ConfigSettingError, Fields, Float,
-                            Int, Seq, Setting, Str, setting_from_annotation)
-from .setting_types import rules_of as class_rules
-from .setting_types import settings_of as class_settings
-from .settings_specs import (BUILT_RULES, CONFIG_RULES, DECLARED, RULES,
-                             declare_config_rule, declare_rule,
-                             declare_settings)
+from .setting_types import (NON_NEGATIVE, POSITIVE, PROBABILITY, Bool, Choice,
+                            ConfigSettingError, Fields, Float, Int, Seq,
+                            Setting, Str, is_int, rules_of, settings_of)
 from .type_names import type_name
 
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
-    'Seq', 'Fields', 'declare_settings', 'declare_rule', 'declare_config_rule',
-    'declared_settings', 'declared_rules', 'settings_of', 'check_config',
-    'check_settings', 'check_config_consistency', 'load_config',
-    'ConfigFileError', 'check_arguments', 'check_built', 'extend_checks',
-    'is_checked_class'
+    'Seq', 'Fields', 'settings_of', 'class_of', 'checks_of', 'check_config',
+    'check_settings', 'check_config_consistency', 'declare_config_rule',
+    'load_config', 'ConfigFileError', 'MissingConfigError', 'check_arguments',
+    'MMACTION2_CHECKS'
 ]
 
-
-class ConfigFileError(ValueError):
-    """A config file that cannot be read; the message names it."""
-
-
-class MissingConfigError(ConfigFileError, FileNotFoundError):
-    """A missing config; also a ``FileNotFoundError`` (as mmengine's)."""
-
-
-def _add_projects_root(path: str) -> None:
-    """Put ``<root>`` of a config under ``<root>/projects/<name>/`` on
-    ``sys.path``: it imports ``projects.<name>...`` (mmdet's convention)
-    from any working directory."""
-    import sys
-    from pathlib import Path
-    for folder in Path(path).resolve().parents:
-        if folder.name == 'projects':
-            root = str(folder.parent)
-            if root not in sys.path:
-                sys.path.insert(0, root)
-            return
+# --- mmaction2's classes (not ours: checked before a run only) -------------
+AVA_DATASET = dict(
+    ann_file=Str(),
+    exclude_file=Str(optional=True),
+    label_file=Str(optional=True),
+    filename_tmpl=Str(),
+    start_index=NON_NEGATIVE,
+    proposal_file=Str(optional=True),
+    person_det_score_thr=PROBABILITY,
+    num_classes=Int(min=2),
+    num_max_proposals=POSITIVE,
+    timestamp_start=NON_NEGATIVE,
+    timestamp_end=NON_NEGATIVE,
+    fps=POSITIVE,
+    test_mode=Bool(),
+    use_frames=Bool())
 
 
-def load_config(path: str):
-    """``Config.fromfile`` whose errors (:class:`ConfigFileError`) name the
-    file (missing, not a config, syntax error, failing base / import)."""
-    import os.path as osp
+def ava_timestamps(cfg: dict) -> Optional[str]:
+    """An AVA data set's rule: ``timestamp_end`` after ``timestamp_start``.
 
-    from mmengine.config import Config
-    if not osp.isfile(path):
-        raise MissingConfigError(f'config {path}: no such file')
-    if not path.endswith(('.py', '.json', '.yaml', '.yml')):
-        raise ConfigFileError(
-            f'config {path}: not a config file (expected .py, .json, .yaml '
-            'or .yml; is it a checkpoint or another input in the config\'s '
-            'place?)')
-    _add_projects_root(path)
-    try:
-        return Config.fromfile(path)
-    except Exception as e:
-        text = str(e).strip().splitlines()
-        reason = text[-1] if text else ''
-        raise ConfigFileError(f'config {path} could not be read: '
-                              f'{type(e).__name__}: {reason}') from e
+    Args:
+        cfg (dict): The data set's arguments.
+
+    Returns:
+        str | None: The problem.
+    """
+    start, end = cfg.get('timestamp_start'), cfg.get('timestamp_end')
+    if isinstance(start, int) and isinstance(end, int) and end <= start:
+        return (f'timestamp_end ({end}) must be after timestamp_start '
+                f'({start})')
+    return None
 
 
-def _declaring_names(type_name: str) -> List[str]:
-    """Names whose declarations apply to ``type_name``, along its MRO, bases
-    first (a subclass inherits its bases' declarations and overrides them
-    setting by setting); ``type_name`` alone for another package's type."""
-    name = type_name.split('.')[-1]
-    cls = _registered_class(name)
-    if cls is None:
-        return [name]
-    names: List[str] = []
-    for klass in reversed(cls.__mro__[1:]):
-        for alias in names_of(klass):
-            if alias not in names:
-                names.append(alias)
-    if name in names:
-        names.remove(name)
-    return names + [name]
+#: mmaction2's type name -> (settings, rules)
+MMACTION2_CHECKS: Dict[str, Tuple[Dict[str, Setting], tuple]] = dict(
+    AVADataset=(AVA_DATASET, (ava_timestamps, )),
+    SampleAVAFrames=(dict(
+        clip_len=POSITIVE, frame_interval=POSITIVE, test_mode=Bool()), ()),
+    Flip=(dict(flip_ratio=PROBABILITY), ()),
+    AVAMetric=(dict(
+        ann_file=Str(),
+        label_file=Str(),
+        exclude_file=Str(optional=True),
+        num_classes=Int(min=2)), ()))
 
 
 def _registries() -> tuple:
@@ -97,130 +81,68 @@ def _registries() -> tuple:
             HOOKS)
 
 
-def names_of(klass: type) -> List[str]:
-    """The names a class is declared under: its registered names in this
-    project's registries, else its class name."""
-    names = [
-        key for registry in _registries()
-        for key, value in registry.module_dict.items() if value is klass
-    ]
-    return sorted(set(names)) or [klass.__name__]
+def class_of(kind: Any) -> Optional[type]:
+    """The class a config's ``type`` names.
 
+    Args:
+        kind (str | type | Any): A ``type`` value (name, class, lazy class).
 
-def declared_settings(type_name: str) -> Dict[str, Setting]:
-    """The declared settings of ``type_name`` (unscoped) and its bases'."""
-    out: Dict[str, Setting] = {}
-    for name in _declaring_names(type_name):
-        out.update(DECLARED.get(name, {}))
-    return out
-
-
-def declared_rules(type_name: str, built: bool = False) -> List[Callable]:
-    """The rules of ``type_name`` and of its registered class's bases (on
-    its config, or with ``built=True`` on the built object)."""
-    store = BUILT_RULES if built else RULES
-    out: List[Callable] = []
-    for name in _declaring_names(type_name):
-        out += [r for r in store.get(name, ()) if r not in out]
-    cls = _registered_class(type_name)
-    if cls is not None and not built:
-        out += [r for r in class_rules(cls) if r not in out]
-    return out
-
-
-_ANNOTATED: Dict[type, Dict[str, Setting]] = {}
-
-#: packages whose registered classes are this project's parts (checked from
-#: annotations, along their MRO); :func:`extend_checks` adds ``projects/``'s
-CHECKED_PACKAGES: List[str] = ['stmixer_mm']
-
-
-def is_checked_class(klass: type) -> bool:
-    """Whether ``klass`` is one of this project's parts (defined in a
-    package of :data:`CHECKED_PACKAGES`)."""
-    module = klass.__module__
-    return any(module == p or module.startswith(p + '.')
-               for p in CHECKED_PACKAGES)
-
-
-def extend_checks(package: str) -> None:
-    """Check the annotated arguments of ``package``'s parts (e.g. one of
-    ``projects/``) in :func:`check_config` as this project's own (its parts
-    call :func:`check_arguments` themselves)."""
-    if package not in CHECKED_PACKAGES:
-        CHECKED_PACKAGES.append(package)
-        _ANNOTATED.clear()
-
-
-def _annotated_settings(cls: type) -> Dict[str, Setting]:
-    if cls in _ANNOTATED:
-        return _ANNOTATED[cls]
-    out: Dict[str, Setting] = {}
-    # bases first: a subclass passing **kwargs on keeps their arguments
-    for klass in reversed(cls.__mro__):
-        if not is_checked_class(klass) or '__init__' not in vars(klass):
-            continue
-        try:
-            hints = typing.get_type_hints(klass.__init__)
-        except Exception:  # unresolvable annotations: nothing derived
-            hints = {}
-        params = inspect.signature(klass.__init__).parameters
-        for name, param in params.items():
-            if name in hints and param.kind in (param.POSITIONAL_OR_KEYWORD,
-                                                param.KEYWORD_ONLY):
-                setting = setting_from_annotation(hints[name])
-                if setting is not None:
-                    out[name] = setting
-    _ANNOTATED[cls] = out
-    return out
-
-
-def _registered_class(type_name: str) -> Optional[type]:
-    """The project's class registered as ``type_name``, else None."""
-    name = type_name.split('.')[-1]
+    Returns:
+        type | None: The class, or the first the registries give for its
+        name (mmengine's ``Registry.get``); None if none does.
+    """
+    if isinstance(kind, type):
+        return kind
     for registry in _registries():
-        cls = registry.module_dict.get(name)
-        if cls is not None and is_checked_class(cls):
+        cls = registry.get(type_name(kind))
+        if isinstance(cls, type):
             return cls
     return None
 
 
-def settings_of(type_name: str) -> Dict[str, Setting]:
-    """Declared settings over those derived from the annotations of the
-    registered class (this project's classes only)."""
-    out = {}
-    cls = _registered_class(type_name)
-    if cls is not None:
-        out.update(_annotated_settings(cls))
-    out.update(declared_settings(type_name))
-    if cls is not None:
-        out.update(
-            {k: v
-             for k, v in class_settings(cls).items() if k in _own(cls)})
-    return out
+def checks_of(kind: Any) -> Tuple[Dict[str, Setting], List[Callable]]:
+    """The settings and rules of the class a ``type`` names.
 
+    Args:
+        kind (str | type | Any): A config's ``type``.
 
-def _own(cls):
-    return {k for klass in cls.__mro__ for k in vars(klass).get('SETTINGS', {})}
+    Returns:
+        tuple[dict, list]: The class's (:func:`settings_of`,
+        :func:`~.setting_types.rules_of`); for mmaction2's,
+        :data:`MMACTION2_CHECKS`'.
+    """
+    cls = class_of(kind)
+    if cls is not None and not cls.__module__.startswith('mmaction.'):
+        return settings_of(cls), rules_of(cls)
+    settings, rules = MMACTION2_CHECKS.get(type_name(kind), ({}, ()))
+    return settings, list(rules)
 
 
 def check_settings(cfg: dict, path: str) -> None:
-    """Check one config dict with a ``type`` (a name, or a new-style
-    config's class) against its settings."""
+    """Check one config dict with a ``type`` against its class's checks.
+
+    Args:
+        cfg (dict): The dict (its ``type`` a name, or a class).
+        path (str): Its config path, for the message.
+
+    Raises:
+        ConfigSettingError: Naming ``path`` and the setting.
+    """
     kind = type_name(cfg.get('type'))
     if not kind:
         return
-    extra, argument = TYPE_EXTRAS.get(kind.split('.')[-1], (None, None))
+    extra, argument = TYPE_EXTRAS.get(kind, (None, None))
     if extra and (argument is None or cfg.get(argument) is not None):
         feature = f'{path}.{argument}' if argument else f'{path}.type={kind}'
         try:
             require_extra(extra, feature)
         except MissingExtraError as e:
             raise ConfigSettingError(str(e)) from None
-    for name, setting in settings_of(kind).items():
+    settings, rules = checks_of(cfg['type'])
+    for name, setting in settings.items():
         if name in cfg:
             setting.check(cfg[name], f'{path}.{name}' if path else name)
-    for rule in declared_rules(kind):
+    for rule in rules:
         problem = rule(cfg)
         if problem is not None:
             raise ConfigSettingError(f'{path}: {problem}')
@@ -243,11 +165,29 @@ def _walk(node: Any, path: str):
 _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
              'val_evaluator', 'test_evaluator', 'custom_hooks',
              'default_hooks', 'visualizer')
+#: [rule(whole config) -> problem | None] over several sections
+CONFIG_RULES: List[Callable[[Any], Optional[str]]] = []
+
+
+def declare_config_rule(rule: Callable[[Any], Optional[str]]) -> None:
+    """Add a check over several sections of a whole config.
+
+    Args:
+        rule (Callable): ``rule(cfg)`` returns None or the problem, naming
+            the config paths.
+    """
+    CONFIG_RULES.append(rule)
 
 
 def check_config_consistency(cfg) -> None:
-    """Run the rules over a whole config (:func:`declare_config_rule`);
-    raise the first problem as :class:`ConfigSettingError`."""
+    """Run :data:`CONFIG_RULES` over a whole config.
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Raises:
+        ConfigSettingError: The first problem.
+    """
     for rule in CONFIG_RULES:
         problem = rule(cfg)
         if problem is not None:
@@ -279,12 +219,17 @@ def check_config(cfg,
 
 
 def check_arguments(cls: type, arguments: dict) -> None:
-    """Check ``cls.__init__``'s arguments as :func:`check_config` does;
-    each part's ``__init__`` starts with ``check_arguments(Cls, locals())``
-    (``**kwargs`` merged), so a bad setting is refused whoever builds it.
+    """Check ``cls.__init__``'s arguments as :func:`check_config` does: the
+    first line of each part's ``__init__``, ``check_arguments(ItsClass,
+    locals())``, so a bad setting is refused whoever builds it.
+
+    Args:
+        cls (type): The class whose ``__init__`` runs.
+        arguments (dict): Its ``locals()`` (``**kwargs`` merged; values
+            that are the defaults are the class's, not checked).
 
     Raises:
-        ConfigSettingError: Naming the setting's path.
+        ConfigSettingError: Naming ``<class>.<setting>``.
     """
     params = inspect.signature(cls.__init__).parameters
     cfg = {}
@@ -296,13 +241,152 @@ def check_arguments(cls: type, arguments: dict) -> None:
                 None, inspect.Parameter.VAR_POSITIONAL
         ) and value is not params[name].default:  # a default is the class's
             cfg[name] = value
-    name = cls.__name__
-    for sub, path in _walk(dict(cfg, type=name), name):
+    for sub, path in _walk(dict(cfg, type=cls), cls.__name__):
         check_settings(sub, path)
 
 
-def check_built(obj: Any, cls: type) -> None:
-    """Run the ``built=True`` rules of ``cls`` and its bases on ``obj``: the
-    last line of the ``__init__`` of a part whose parts must agree."""
-    for rule in declared_rules(cls.__name__, built=True):
-        rule(obj)
+# --- config rules: the model against the data, the training loop ----------
+#: types whose ``num_classes`` counts background column 0 (AVA ids are
+#: 1-based), and those counting action labels (label i is column i + 1)
+CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric')
+CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
+
+
+def check_action_classes(num_actions: int, label_convention: str,
+                         num_classes: int, data_type: str) -> None:
+    """The decoder's ``num_actions`` fits a dataset's / metric's classes,
+    else ``ValueError``: with ``label_convention='ava'`` (``num_actions + 1``
+    columns, 0 the background) AVA types need ``num_classes - 1``,
+    ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked."""
+    if label_convention != 'ava':
+        return
+    data_type = data_type.split('.')[-1]
+    if data_type in CLASSES_WITH_BACKGROUND:
+        expected = num_classes - 1
+        why = (f'{data_type} num_classes={num_classes} counts the '
+               'background column 0')
+    elif data_type in CLASSES_WITHOUT_BACKGROUND:
+        expected = num_classes
+        why = f'{data_type} has {num_classes} action labels'
+    else:
+        return
+    if num_actions != expected:
+        raise ValueError(
+            f'the decoder has num_actions={num_actions} but {why}, so the '
+            f'model needs num_actions={expected}; with another number every '
+            'action column would be read as another class')
+
+
+def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
+    """``(num_actions, label_convention, config path)`` of an STMixer
+    model config, None when it has no ``STMixerStageHead``."""
+    if not isinstance(model_cfg, dict):
+        return None
+    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
+    if not isinstance(decoder, dict):
+        return None
+    key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
+    heads = decoder.get('stage_head')
+    if isinstance(heads, dict):
+        heads, path = [heads], f'model.{key}.stage_head'
+    elif isinstance(heads, (list, tuple)) and heads:
+        path = f'model.{key}.stage_head[0]'
+    else:
+        return None
+    head = heads[0]
+    if type_name(head.get('type')) != 'STMixerStageHead':
+        return None
+    return (head.get('num_actions',
+                     80), head.get('label_convention',
+                                   'ava'), f'{path}.num_actions')
+
+
+def loader_dataset_cfg(loader: Any) -> Optional[dict]:
+    """The innermost dataset config of a dataloader config (through
+    RepeatDataset / ClassBalancedDataset wrappers)."""
+    if not isinstance(loader, dict):
+        return None
+    dataset = loader.get('dataset')
+    while isinstance(dataset, dict) and isinstance(
+            dataset.get('dataset'), dict):
+        dataset = dataset['dataset']
+    return dataset if isinstance(dataset, dict) else None
+
+
+def class_entries(cfg) -> List[Tuple[str, dict]]:
+    """``(config path, dict)`` of the innermost dataset of each dataloader
+    and of each metric of the evaluators (``val_evaluator`` or
+    ``val_evaluator[i]``)."""
+    entries: List[Tuple[str, dict]] = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = loader_dataset_cfg(cfg.get(loader))
+        if dataset is not None:
+            entries.append((f'{loader}.dataset', dataset))
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        metrics = cfg.get(evaluator)
+        if isinstance(metrics, dict):
+            metrics = [metrics]
+        for i, metric in enumerate(metrics or []):
+            if isinstance(metric, dict):
+                suffix = '' if isinstance(cfg.get(evaluator), dict) else \
+                    f'[{i}]'
+                entries.append((f'{evaluator}{suffix}', metric))
+    return entries
+
+
+def model_classes_fit_data(cfg) -> Optional[str]:
+    """The model's action classes against each ``num_classes`` in the config
+    (counts from annotation files: :class:`ClassConsistencyHook`)."""
+    model = cfg.get('model')
+    model = model.to_dict() if hasattr(model, 'to_dict') else model
+    found = model_action_classes(model)
+    if found is None:
+        return None
+    num_actions, convention, model_path = found
+    for path, entry in class_entries(cfg):
+        num_classes = entry.get('num_classes')
+        kind = type_name(entry.get('type'))
+        if num_classes is None or not is_int(num_classes):
+            continue
+        try:
+            check_action_classes(num_actions, convention, num_classes, kind)
+        except ValueError as e:
+            return (f'{model_path} ({num_actions}) and {path}.num_classes '
+                    f'({num_classes}) do not fit: {e}')
+    return None
+
+
+#: the lengths of mmengine's training loops (``train_cfg``), any loop type
+#: (``EpochBasedTrainLoop``, ``IterBasedTrainLoop``, ``by_epoch=...``)
+TRAIN_LOOP_LENGTHS = {
+    'max_epochs': 'the number of epochs to train; below 1 nothing is trained',
+    'max_iters':
+    'the number of iterations to train; below 1 nothing is trained',
+    'val_interval': 'the epochs / iterations between two validations',
+}
+
+
+def train_loop_lengths(cfg) -> Optional[str]:
+    """Config rule: ``train_cfg.max_epochs`` / ``max_iters`` /
+    ``val_interval``, where set, are positive ints (0 trained nothing and
+    exited 0 without a checkpoint; a ``val_interval`` of 0 divides by
+    zero after the first epoch).
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        str | None: The problem, naming ``train_cfg.<key>``.
+    """
+    loop = cfg.get('train_cfg') if hasattr(cfg, 'get') else None
+    if not hasattr(loop, 'get'):
+        return None
+    for key, what in TRAIN_LOOP_LENGTHS.items():
+        if key in loop:
+            problem = POSITIVE.problem(loop[key])
+            if problem is not None:
+                return f'train_cfg.{key}: {problem} ({what})'
+    return None
+
+
+CONFIG_RULES += [model_classes_fit_data, train_loop_lengths]

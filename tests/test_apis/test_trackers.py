@@ -107,8 +107,11 @@ def test_the_tracker_settings_are_checked():
     """An unknown type, setting or value is refused naming the config's
     ``tracker`` and what is expected; the greedy tracker's options
     (--tube-iou) are refused with an mmdet tracker."""
-    assert tracker_settings(None) == dict(
-        DEFAULT_TRACKER, link_iou=0.5, max_lost=3, max_shift=0.5)
+    # the default: ByteTracker (docs/en/online.md: measured)
+    assert tracker_settings(None) == dict(type='ByteTracker', max_lost=3)
+    assert DEFAULT_TRACKER == dict(type='ByteTracker')
+    assert tracker_settings(dict(type='GreedyTracker')) == dict(
+        type='GreedyTracker', link_iou=0.5, max_lost=3, max_shift=0.5)
     with pytest.raises(
             ValueError,
             match=r"config tracker: unknown type "
@@ -119,7 +122,10 @@ def test_the_tracker_settings_are_checked():
         tracker_settings(0.5, 'config tracker')
     with pytest.raises(ValueError, match='link_iou must be in'):
         build_tracker(dict(type='GreedyTracker', link_iou=1.5))
-    with pytest.raises(ValueError, match="unexpected keyword argument 'iou'"):
+    with pytest.raises(
+            ValueError,
+            match="unknown setting 'iou' of "
+            "type='GreedyTracker'; expected some of"):
         build_tracker(dict(type='GreedyTracker', iou=0.5))
     with pytest.raises(ValueError, match="unexpected keyword argument 'iou'"):
         build_tracker(dict(type='ByteTracker', iou=0.5))

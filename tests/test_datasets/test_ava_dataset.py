@@ -121,6 +121,39 @@ def test_configs_match_the_generator_and_reference(syn_cfg):
                        for t in cfg.val_pipeline)
 
 
+def test_exclusions_as_mmaction2_by_set_lookup(syn_cfg, tiny, tmp_path):
+    """Issue 75, item 4: ValidatedAVADataset drops the keyframes of
+    ``exclude_file`` by a set lookup (mmaction2's ``filter_data`` compares
+    every sample with every line: minutes at AVA's size), keeping exactly
+    mmaction2's samples under its matching rule: the stripped line's first
+    field equals the video id, ``int`` of its second the timestamp
+    (``0902``, `` 903``, ``+904`` match; ``vid ,905`` does not)."""
+    from mmaction.datasets import AVADataset
+    lazy = _build(
+        _dataset_cfg(syn_cfg, 'train_dataloader', tiny, lazy_init=True))
+    keys = sorted({(d['video_id'], d['timestamp'])
+                   for d in lazy.load_data_list()})
+    assert len(keys) >= 5
+    (v0, t0), (v1, t1), (v2, t2), (v3, t3), (v4, t4) = keys[:5]
+    exclude = tmp_path / 'excluded.csv'
+    exclude.write_text(
+        f'{v0},{t0:05d}\r\n {v1}, {t1} \n{v2},+{t2}\n{v3} ,{t3}\n'
+        f'{v4}x,{t4}\n{v4},{t4 + 10000}\n{v0},{t0}\n')
+    cfg = _dataset_cfg(
+        syn_cfg, 'train_dataloader', tiny, exclude_file=str(exclude))
+    built = _build(cfg)
+    lazy = _build(dict(cfg, lazy_init=True))
+    lazy.data_list = lazy.load_data_list()
+    theirs = AVADataset.filter_data(lazy)
+    ours = type(lazy).filter_data(lazy)
+    assert [id(d) for d in ours] == [id(d) for d in theirs]
+    dropped = {(d['video_id'], d['timestamp'])
+               for d in lazy.data_list} - {(d['video_id'], d['timestamp'])
+                                           for d in ours}
+    assert dropped == {(v0, t0), (v1, t1), (v2, t2)}
+    assert len(built) == len(theirs)
+
+
 def test_train_samples_without_proposals(syn_cfg, tiny):
     ds = _build(_dataset_cfg(syn_cfg, 'train_dataloader', tiny))
     entities = _csv_entities(tiny['train_ann'])

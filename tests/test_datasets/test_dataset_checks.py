@@ -363,6 +363,87 @@ def test_linear_runs():
     assert linear_runs(list(range(10)), boxes[:1].repeat(10, 0), 2, 2e-3) == []
 
 
+def _linear_runs_quadratic(times, boxes, min_len, tol):
+    """``linear_runs`` as it was: the whole run re-checked at each step."""
+
+    def is_linear(boxes):
+        t = np.linspace(0.0, 1.0, len(boxes))[:, None]
+        line = boxes[0] + t * (boxes[-1] - boxes[0])
+        return bool(np.abs(boxes - line).max() <= tol + 1e-9)
+
+    boxes = np.asarray(boxes, dtype=np.float64)
+    runs, i0, n = [], 0, len(boxes)
+    while i0 < n - 1:
+        i1 = i0
+        while (i1 + 1 < n and times[i1 + 1] - times[i1] == 1
+               and is_linear(boxes[i0:i1 + 2])):
+            i1 += 1
+        moved = np.abs(boxes[i1] - boxes[i0]).max() > tol
+        if i1 - i0 + 1 >= min_len and moved:
+            runs.append((i0, i1, (boxes[i1] - boxes[i0]) / (i1 - i0)))
+        i0 = max(i1, i0 + 1)
+    return runs
+
+
+def _piecewise_track(rng, n, tol):
+    """A track of straight pieces (some still), off the line by noise from
+    none to a few ``tol`` -- some exactly ``tol + 1e-9`` off, where only the
+    rounding decides --, with gaps in time, NaN / inf boxes, pixel or
+    normalized units."""
+    scale = float(rng.choice([1.0, 1000.0, 1e6]))
+    boxes, times, t = [], [], 0
+    while len(boxes) < n:
+        length = int(rng.integers(1, 40))
+        start = rng.uniform(0, 1, 4) * scale
+        step = rng.normal(0, 0.01, 4) * scale * (rng.random() < 0.8)
+        noise = float(rng.choice([0, 0.3, 0.9, 1.0, 3.0])) * tol
+        for k in range(length):
+            off = rng.uniform(-noise, noise, 4)
+            if rng.random() < 0.1:  # at the tolerance, up to rounding
+                off = rng.choice([-1, 1], 4) * (tol + 1e-9) * (
+                    1 + rng.choice([-1, 0, 1]) * 2.0**-50)
+            boxes.append(start + k * step + off)
+            t += 1 + (rng.random() < 0.02)
+            times.append(t)
+    boxes = np.array(boxes[:n]).reshape(n, 4)
+    if n and rng.random() < 0.2:
+        boxes[rng.integers(0, n, 2), rng.integers(0, 4, 2)] = rng.choice(
+            [np.nan, np.inf, -np.inf])
+    if rng.random() < 0.3:
+        boxes = np.round(boxes, int(rng.integers(2, 6)))
+    return times[:n], boxes
+
+
+def test_linear_runs_same_runs_in_linear_time(monkeypatch):
+    """Issue 75, item 4: ``linear_runs`` decides each longer run in O(1)
+    (not by re-checking the whole run: quadratic in a tube's length), with
+    the same runs as before on random tracks -- near the tolerance up to
+    rounding, gaps, NaN / inf, still boxes, edge lengths -- and leaves the
+    windows that rounding decides to the old check (which then runs)."""
+    from stmixer_mm.datasets.dataset_checks import common
+    old_check, fallbacks = common._is_linear, []
+
+    def counted(boxes, tol):
+        fallbacks.append(len(boxes))
+        return old_check(boxes, tol)
+
+    monkeypatch.setattr(common, '_is_linear', counted)
+    rng = np.random.default_rng(75)
+    for case in range(300):
+        n = int(rng.choice([0, 1, 2, 3, 30, 200]))
+        tol = float(rng.choice([0.0, 2e-3, 1e-6, 0.5]))
+        times, boxes = _piecewise_track(rng, n, tol)
+        min_len = int(rng.choice([1, 2, 3, 7]))
+        got = linear_runs(times, boxes, min_len, tol)
+        expected = _linear_runs_quadratic(times, boxes, min_len, tol)
+        assert [(a, b) for a, b, _ in got] == [(a, b) for a, b, _ in expected
+                                               ], case
+        for (_, _, step), (_, _, ref) in zip(got, expected):
+            assert step.tobytes() == ref.tobytes(), case
+    # the fast decision holds almost everywhere; rounding left to the check
+    assert 0 < len(fallbacks) < 2000
+
+
 def test_small_persons(data):
     _, cfg = data
     # the test pipeline's resize to a short side of 16 px: boxes < 4 px

@@ -1,7 +1,7 @@
 """The settings of projects/track_queries: its track_cfg is declared once
-and checked at config check and at build, and, as a registered subclass of
-STMixer outside the core (``extend_checks``), it gets STMixer's
-declarations and rules (the mechanism any project's subclass relies on)."""
+and checked at config check and at build, and, as a subclass of STMixer
+outside the core, it gets STMixer's ``SETTINGS`` and ``RULES`` along its
+MRO (the mechanism any project's subclass relies on)."""
 import glob
 import os.path as osp
 
@@ -9,10 +9,11 @@ import pytest
 from mmengine.config import Config
 
 from projects.track_queries.track_queries import (TRACK_CFG_DEFAULTS,
-                                                  QueryTracker)
+                                                  QueryTracker, STMixerTracker)
+from stmixer_mm.models.detectors import STMixer
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.settings import (ConfigSettingError, Int, check_config,
-                                       declare_settings, is_checked_class)
+                                       check_settings, settings_of)
 
 REPO = repo_root()
 TRACK_CFG = osp.join(REPO, 'projects', 'track_queries', 'configs',
@@ -37,9 +38,8 @@ def test_every_project_config_passes(path):
 
 def test_track_cfg_keys_are_declared_once():
     from projects.track_queries.track_queries import settings, stmixer_tracker
-    from stmixer_mm.utils.settings import declared_settings
     assert stmixer_tracker.TRACK_CFG_DEFAULTS is settings.TRACK_CFG_DEFAULTS
-    fields = declared_settings('STMixerTracker')['track_cfg'].fields
+    fields = STMixerTracker.SETTINGS['track_cfg'].fields
     assert list(fields) == list(TRACK_CFG_DEFAULTS)
 
 
@@ -50,11 +50,19 @@ def test_query_tracker_thresholds():
         QueryTracker(birth_thr=.5, track_thr=0.4, max_lost=2, dup_iou_thr=7)
 
 
-def test_built_rules_of_the_base_hold():
-    from stmixer_mm.utils.settings import declared_rules
-    assert declared_rules(
-        'STMixerTracker', built=True) == declared_rules(
-            'STMixer', built=True)
+def test_built_rules_of_the_base_hold(monkeypatch):
+    """STMixer's checks of its built parts run for the tracker too."""
+    from mmengine.registry import init_default_scope
+
+    from stmixer_mm.registry import MODELS
+
+    def refuse(self):
+        raise ValueError('the base checked its built parts')
+
+    monkeypatch.setattr(STMixer, '_check_query_generator', refuse)
+    init_default_scope('mmdet')
+    with pytest.raises(ValueError, match='the base checked its built parts'):
+        MODELS.build(Config.fromfile(TRACK_CFG).model)
 
 
 @pytest.mark.parametrize(
@@ -105,8 +113,7 @@ def test_tracker_settings(options, message):
 
 def test_tracker_track_cfg_declares_every_key():
     """The declared track_cfg is the class's: every key, no other."""
-    from stmixer_mm.utils.settings import settings_of
-    fields = settings_of('STMixerTracker')['track_cfg'].fields
+    fields = settings_of(STMixerTracker)['track_cfg'].fields
     assert sorted(fields) == sorted(TRACK_CFG_DEFAULTS)
     for key, value in TRACK_CFG_DEFAULTS.items():
         assert fields[key].problem(value) is None, key
@@ -126,20 +133,16 @@ def test_tracker_built_without_check_config_checks_track_cfg():
 
 
 def _registered_subclasses():
-    """(registered name, class, base name) for every class of this
-    project's registries with a base whose settings are declared."""
-    from stmixer_mm import registry as reg
-    from stmixer_mm.utils.settings import DECLARED, names_of
+    """(registered name, class, base) for every class of this project's
+    registries with a base that declares ``SETTINGS``."""
+    from stmixer_mm.utils.settings import _registries
     out = []
-    for registry in (reg.MODELS, reg.DATASETS, reg.TRANSFORMS, reg.METRICS,
-                     reg.TASK_UTILS, reg.VISUALIZERS, reg.HOOKS):
+    for registry in _registries():
         for name, cls in registry.module_dict.items():
-            if not is_checked_class(cls):
+            if not cls.__module__.startswith(('stmixer_mm.', 'projects.')):
                 continue
-            for base in cls.__mro__[1:]:
-                for base_name in names_of(base):
-                    if DECLARED.get(base_name) and base_name != name:
-                        out.append((name, cls, base_name))
+            out += [(name, cls, base) for base in cls.__mro__[1:]
+                    if vars(base).get('SETTINGS')]
     return out
 
 
@@ -147,47 +150,40 @@ def test_every_subclass_gets_its_bases_declared_checks():
     """Every registered subclass of a class with declared settings is
     checked against them (a value no setting accepts is refused with the
     subclass's config path), unless it declares the setting itself."""
-    from stmixer_mm.utils.settings import (DECLARED, check_settings,
-                                           declared_settings)
     pairs = _registered_subclasses()
-    assert ('STMixerTracker', 'STMixer') in {(n, b) for n, _, b in pairs}
-    for name, cls, base_name in pairs:
-        own = declared_settings(name)
-        for field, setting in DECLARED[base_name].items():
-            if field in DECLARED.get(name, {}):
-                assert own[field] is DECLARED[name][field]
+    assert ('STMixerTracker', STMixer) in {(n, b) for n, _, b in pairs}
+    for name, cls, base in pairs:
+        own = settings_of(cls)
+        for field, setting in base.SETTINGS.items():
+            if own[field] is not setting:  # overridden along the MRO
+                assert any(
+                    vars(k).get('SETTINGS', {}).get(field) is own[field]
+                    for k in cls.__mro__ if issubclass(k, base))
                 continue
             with pytest.raises(
                     ConfigSettingError, match=f'^model\\.{field}: '):
                 check_settings(dict(type=name, **{field: object()}), 'model')
 
 
-def test_rules_hold_for_subclasses():
-    from stmixer_mm.utils.settings import RULES, check_settings, declare_rule
+def test_rules_hold_for_subclasses(monkeypatch):
 
     def rule(cfg):
         return 'num_clips_test_only is refused' \
             if 'num_clips_test_only' in cfg else None
 
-    declare_rule('STMixer', rule)
-    try:
-        with pytest.raises(
-                ConfigSettingError,
-                match='model: num_clips_test_only is refused'):
-            check_settings(
-                dict(type='STMixerTracker', num_clips_test_only=1), 'model')
-    finally:
-        RULES['STMixer'].remove(rule)
+    monkeypatch.setattr(STMixer, 'RULES', (rule, ), raising=False)
+    with pytest.raises(
+            ConfigSettingError, match='model: num_clips_test_only is refused'):
+        check_settings(
+            dict(type='STMixerTracker', num_clips_test_only=1), 'model')
 
 
-def test_a_subclass_declaration_overrides_its_base():
-    from stmixer_mm.utils.settings import DECLARED, check_settings
-    declare_settings('STMixer', num_test_only=Int(min=5))
-    declare_settings('STMixerTracker', num_test_only=Int(min=1))
-    try:
-        check_settings(dict(type='STMixerTracker', num_test_only=2), 'model')
-        with pytest.raises(ConfigSettingError, match='model.num_test_only'):
-            check_settings(dict(type='STMixer', num_test_only=2), 'model')
-    finally:
-        DECLARED['STMixer'].pop('num_test_only')
-        DECLARED['STMixerTracker'].pop('num_test_only')
+def test_a_subclass_declaration_overrides_its_base(monkeypatch):
+    monkeypatch.setattr(STMixer, 'SETTINGS',
+                        dict(STMixer.SETTINGS, num_test_only=Int(min=5)))
+    monkeypatch.setattr(
+        STMixerTracker, 'SETTINGS',
+        dict(STMixerTracker.SETTINGS, num_test_only=Int(min=1)))
+    check_settings(dict(type='STMixerTracker', num_test_only=2), 'model')
+    with pytest.raises(ConfigSettingError, match='model.num_test_only'):
+        check_settings(dict(type='STMixer', num_test_only=2), 'model')

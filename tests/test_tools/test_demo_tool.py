@@ -66,11 +66,11 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     dets = result['detections']
     assert dets, 'no detections although score_thr is 0'
     # issue 73: every person has a track id, as online (the config's
-    # tracker; the random model's 10 persons keep theirs)
-    assert result['tracker']['type'] == 'GreedyTracker'
+    # tracker, by default ByteTracker), one per person on a keyframe
+    assert result['tracker'] == dict(type='ByteTracker', max_lost=3)
     for k in keyframes:
-        assert sorted(d['track_id'] for d in dets
-                      if d['frame'] == k) == list(range(10))
+        ids = [d['track_id'] for d in dets if d['frame'] == k]
+        assert len(set(ids)) == len(ids) == 10
     for d in dets:
         assert set(d) == {
             'frame', 'time', 'track_id', 'bbox', 'person_score', 'actions'
@@ -250,8 +250,8 @@ def test_demo_refuses_a_checkpoint_of_another_model(tools, checkpoint,
 
 def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     """--tubes: every kept detection is in exactly one tube, tube ids are
-    the same in the tube JSON, the detections JSON and the drawn video;
-    a tube has one box per keyframe it covers."""
+    the same in the tube JSON, the detections JSON (= their track ids)
+    and the drawn video; a tube has one box per keyframe it covers."""
     demo = _demo_module(tools)
     drawn = []
     orig = result_writer.draw_tracks
@@ -275,7 +275,10 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     with open(result['json']) as f:
         dets = json.load(f)['detections']
     keyframes = saved['keyframes']
-    assert keyframes == list(range(2, 24, 4)) and saved['link_iou'] == 0.5
+    # the tubes of the track ids of the config's tracker (issue 73; before:
+    # link_iou 0.5 of the tube metric's linking)
+    assert keyframes == list(range(2, 24, 4))
+    assert saved['tracker'] == dict(type='ByteTracker', max_lost=3)
     tubes = saved['tubes']
     assert tubes and [t['tube_id'] for t in tubes] == list(range(len(tubes)))
     from_tubes = []  # (frame, tube id, box, person score)
@@ -301,6 +304,7 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     # (the random model gives identical boxes, so compare multisets)
     from_dets = [(d['frame'], d['tube_id'], d['bbox'],
                   round(d['person_score'], 3)) for d in dets]
+    assert all(d['tube_id'] == d['track_id'] for d in dets)
     assert sorted(from_tubes) == sorted(from_dets)
     # the video: every frame draws the ids of its nearest keyframe's boxes
     assert len(drawn) == len(val_frames)
@@ -630,6 +634,33 @@ def test_offline_online_and_inferencer_give_the_same_track_ids(
     assert sorted(t['track_id'] for t in tracks['tracks']) == sorted(set(ids))
 
 
+@pytest.mark.parametrize('extra, message', [
+    (['--cfg-options', 'tracker.type=Bytetrack'
+      ], "tracker: unknown type 'Bytetrack'; expected tracker=dict(type=...) "
+     "with type one of ['GreedyTracker', 'OnlineTubeTracker', "
+     "'ByteTracker', 'OCSORTTracker']"),
+    (['--tube-iou', '0.4'
+      ], "--tube-iou 0.4 sets the greedy tracker's link_iou; "
+     "tracker.type='ByteTracker' has none"),
+    (['--cfg-options', 'tracker.type=GreedyTracker', 'tracker.iou=0.4'
+      ], "tracker: unknown setting 'iou' of type='GreedyTracker'; expected "
+     "some of ['link_iou', 'max_lost', 'max_shift']"),
+])
+def test_demo_refuses_a_tracker_it_cannot_build(tools, checkpoint, tmp_path,
+                                                capsys, extra, message):
+    """Issue 73: the config's tracker (and the options that set it) is
+    checked before a frame is read: the error names the setting, nothing
+    is written."""
+    folder = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
+    with pytest.raises(SystemExit) as e:
+        _demo_module(tools).main([
+            folder, tools.TINY_CFG, checkpoint, '--out-dir',
+            str(tmp_path / 'out'), *extra
+        ])
+    assert message in str(e.value)
+    assert not (tmp_path / 'out').exists()
+
+
 def test_demo_online_arguments(tools, capsys):
     demo = _demo_module(tools)
     args = demo.parse_args(['v.mp4', 'c', 'k', '--realtime'])
@@ -859,7 +890,8 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
     by generate_pin.py with the same seed-0 random weights on the version
     that held every frame in memory; regenerated for issue 59, which
     writes the persons without an action: the .csv and the detections
-    with an action stayed the same)."""
+    with an action stayed the same; and for issue 73: the track ids and
+    tubes of the default tracker, ByteTracker, the .csv the same)."""
     demo = _demo_module(tools)
     with open(
             osp.join(tools.REPO, 'tests', 'data', 'demo_pin',

@@ -5,8 +5,8 @@ import argparse
 
 import pytest
 
-from stmixer_mm.utils.setting_types import ConfigSettingError
-from stmixer_mm.utils.settings_specs import check_probability
+from stmixer_mm.utils.setting_types import (ConfigSettingError,
+                                            check_probability)
 
 BAD = [1.5, -0.1, float('nan'), float('inf'), 'high', None, True]
 

@@ -11,8 +11,8 @@ import stmixer_mm  # noqa: F401  (registers the modules)
 from stmixer_mm import testing
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
-                                       Float, Int, check_config,
-                                       declare_settings, load_config)
+                                       Float, Int, Setting, check_config,
+                                       load_config)
 
 REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
@@ -223,12 +223,10 @@ def test_model_classes_against_data_classes_in_a_users_script(tmp_path):
 
 
 def test_rules_on_built_parts_run_whoever_builds_them():
-    """The rules on a built model (stages that must agree) are declared in
-    the same store as the settings and run by MODELS.build as by
+    """The checks of a built model (stages that must agree) are the owning
+    class's, in its ``__init__``, and run by MODELS.build as by
     Runner.from_cfg."""
     from stmixer_mm.registry import MODELS
-    from stmixer_mm.utils.settings import declared_rules
-    assert declared_rules('STMixerDecoder', built=True)
     cfg = Config.fromfile(TINY_CFG)
     head = cfg.model.roi_head.stage_head.to_dict()
     heads = [head, dict(head, num_actions=head['num_actions'] + 1)]
@@ -250,19 +248,19 @@ def test_types_from_annotations_of_undeclared_settings():
         check_config(cfg)
 
 
-def test_declaring_a_new_setting_is_one_line():
+def test_declaring_a_new_setting_is_one_line(monkeypatch):
+    """A class's settings are its ``SETTINGS``: one entry more is checked
+    (before a run and when built)."""
+    from stmixer_mm.models.necks import STMixerLateralNeck
     cfg = Config.fromfile(TINY_CFG)
     cfg.model.neck['out_channels_test_only'] = 0
     check_config(cfg)  # not declared: not checked
-    declare_settings('STMixerLateralNeck', out_channels_test_only=Int(min=1))
-    try:
-        with pytest.raises(
-                ConfigSettingError,
-                match=r'model\.neck\.out_channels_test_only'):
-            check_config(cfg)
-    finally:
-        from stmixer_mm.utils.settings import DECLARED
-        DECLARED['STMixerLateralNeck'].pop('out_channels_test_only')
+    monkeypatch.setattr(
+        STMixerLateralNeck, 'SETTINGS',
+        dict(STMixerLateralNeck.SETTINGS, out_channels_test_only=Int(min=1)))
+    with pytest.raises(
+            ConfigSettingError, match=r'model\.neck\.out_channels_test_only'):
+        check_config(cfg)
 
 
 def test_float_accepts_ints_but_not_bools():
@@ -294,29 +292,53 @@ def test_load_config_names_the_file(tmp_path):
         load_config(str(bad))
 
 
-def test_every_part_checks_its_own_arguments():
+def test_every_part_checks_its_own_settings_at_build(monkeypatch):
     """No mechanism wraps a class: each registered part of the project that
-    defines ``__init__`` starts it with ``check_arguments(ItsClass,
-    locals())`` (a new part without it would go unchecked when built)."""
-    import ast
+    defines ``__init__`` checks its own arguments (``check_arguments(ItsClass,
+    locals())``) before any other work, so a part built from a user's script
+    refuses a setting its checks refuse (a new part without it would go
+    unchecked when built): given a check that refuses its first argument,
+    building it raises naming the class and that argument."""
     import inspect
-    import textwrap
 
+    from stmixer_mm.utils import settings
     from stmixer_mm.utils.settings import _registries
-    missing, seen = [], 0
+    real_checks_of, missing, seen = settings.checks_of, [], 0
     for registry in _registries():
-        for name, cls in registry.module_dict.items():
+        for name, cls in list(registry.module_dict.items()):
             if not isinstance(cls, type) or not cls.__module__.startswith(
                     'stmixer_mm.') or '__init__' not in vars(cls):
                 continue
             assert not hasattr(cls.__init__, '__wrapped__'), name
             seen += 1
-            tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
-            body = tree.body[0].body
-            if isinstance(body[0], ast.Expr) and isinstance(
-                    body[0].value, ast.Constant):
-                body = body[1:]
-            call = ast.unparse(body[0]) if body else ''
-            if call != f'check_arguments({cls.__name__}, locals())':
-                missing.append(name)
+            params = [
+                p for p in inspect.signature(cls.__init__).parameters.values()
+                if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL,
+                                                       p.VAR_KEYWORD)
+            ]
+            takes_kwargs = any(
+                p.kind is p.VAR_KEYWORD
+                for p in inspect.signature(cls.__init__).parameters.values())
+            if not params and not takes_kwargs:
+                continue  # no argument to check
+            arg = params[0].name if params else 'setting_test_only'
+            kwargs = {p.name: None for p in params if p.default is p.empty}
+            kwargs[arg] = object()
+            refused = Setting(lambda value: 'refused by the test')
+
+            def checks_of(kind, cls=cls, arg=arg, refused=refused):
+                if kind is cls:
+                    return {arg: refused}, []
+                return real_checks_of(kind)
+
+            monkeypatch.setattr(settings, 'checks_of', checks_of)
+            try:
+                cls.__init__(cls.__new__(cls), **kwargs)
+            except ConfigSettingError as e:
+                if str(e) == f'{cls.__name__}.{arg}: refused by the test':
+                    continue
+            except Exception:
+                pass
+            missing.append(name)
+    monkeypatch.setattr(settings, 'checks_of', real_checks_of)
     assert seen > 30 and not missing, missing

@@ -1,5 +1,5 @@
 """The settings modules import one way (no cycle), and every setting key
-is declared once."""
+is declared once, by its class."""
 import ast
 import glob
 import os
@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import stmixer_mm
-from stmixer_mm.utils import settings, settings_specs
+from stmixer_mm.utils import settings
 
 UTILS = osp.join(osp.dirname(stmixer_mm.__file__), 'utils')
 
@@ -53,12 +53,13 @@ def _graph():
 
 def test_the_settings_modules_import_one_way():
     graph = _graph()
-    # the declarations need only the kinds of setting (and the type names
-    # of the config rules); the checks need the declarations
-    assert graph['settings_specs'] == {'setting_types', 'type_names'}
+    # the kinds of setting (and a class's, along its MRO) need nothing;
+    # the checks need them, the type names and the config files
     assert graph['type_names'] == set()
-    assert 'settings_specs' in graph['settings']
     assert graph['setting_types'] == set()
+    assert graph['config_files'] == set()
+    assert {'setting_types', 'type_names', 'config_files'} <= \
+        graph['settings']
 
 
 def test_no_import_cycle_in_utils():
@@ -91,12 +92,12 @@ def test_the_cycle_check_sees_a_lazy_import(tmp_path):
 
 
 def test_each_module_imports_first_in_a_fresh_interpreter():
-    """Importing ``settings_specs`` alone, or ``settings`` alone, in a fresh
+    """Importing ``setting_types`` alone, or ``settings`` alone, in a fresh
     interpreter works, and gives the same declarations."""
-    for first in ('settings_specs', 'settings'):
+    for first in ('setting_types', 'settings'):
         code = (f'import stmixer_mm.utils.{first} as m; '
-                'from stmixer_mm.utils.settings import declared_settings; '
-                "assert 'test_cfg' in declared_settings('STMixerDecoder'); "
+                'from stmixer_mm.utils.settings import checks_of; '
+                "assert 'test_cfg' in checks_of('STMixerDecoder')[0]; "
                 'print("ok")')
         done = subprocess.run([sys.executable, '-c', code],
                               capture_output=True,
@@ -106,9 +107,12 @@ def test_each_module_imports_first_in_a_fresh_interpreter():
         assert done.stdout.strip().endswith('ok')
 
 
-def test_declarations_live_in_one_store():
-    assert settings.declare_settings is settings_specs.declare_settings
-    assert settings.DECLARED is settings_specs.DECLARED
+def test_declarations_live_in_their_class():
+    """The checks read a class's own ``SETTINGS`` (no store by name)."""
+    from stmixer_mm.models.roi_heads import STMixerDecoder
+    assert settings.checks_of('STMixerDecoder')[0]['num_stages'] is \
+        STMixerDecoder.SETTINGS['num_stages']
+    assert not hasattr(settings, 'DECLARED')
 
 
 def test_test_cfg_keys_are_declared_once():
@@ -116,22 +120,23 @@ def test_test_cfg_keys_are_declared_once():
     config check uses and the defaults the model and the ONNX
     post-processing use."""
     from stmixer_mm.deployment.postprocess import AVA_TEST_CFG_DEFAULTS
+    from stmixer_mm.models.detectors import STMixer
+    from stmixer_mm.models.roi_heads import STMixerDecoder
     from stmixer_mm.models.roi_heads.bbox_heads import stmixer_bbox_head
-    defaults = settings_specs.TEST_CFG_DEFAULTS
-    assert stmixer_bbox_head.TEST_CFG_DEFAULTS is defaults
+    defaults = stmixer_bbox_head.TEST_CFG_DEFAULTS
     assert AVA_TEST_CFG_DEFAULTS == defaults['ava']
     # today's values (the regression fixtures rely on them)
     assert defaults == dict(
         ava=dict(
             person_threshold=0.6, num_fallback=3, multiply_person_score=False),
         mmdet=dict(max_per_img=100, multiply_person_score=True))
-    fields = settings_specs.TEST_CFG.fields
+    fields = stmixer_bbox_head.TEST_CFG.fields
     keys = set(defaults['ava']) | set(defaults['mmdet'])
     assert sorted(fields) == sorted(keys)
     for convention in defaults.values():
         for key, value in convention.items():
             assert fields[key].problem(value) is None, key
-    detector = settings.declared_settings('STMixer')['test_cfg']
-    assert detector.fields['rcnn'] is settings_specs.TEST_CFG
-    assert settings.declared_settings('STMixerDecoder')['test_cfg'] is \
-        settings_specs.TEST_CFG
+    detector = settings.settings_of(STMixer)['test_cfg']
+    assert detector.fields['rcnn'] is stmixer_bbox_head.TEST_CFG
+    assert settings.settings_of(STMixerDecoder)['test_cfg'] is \
+        stmixer_bbox_head.TEST_CFG

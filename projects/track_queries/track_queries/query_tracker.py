@@ -7,7 +7,7 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from stmixer_mm.utils.settings_specs import check_probability
+from stmixer_mm.utils.setting_types import check_probability
 
 __all__ = ['VideoTracks', 'QueryTracker']
 

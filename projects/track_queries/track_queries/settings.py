@@ -1,8 +1,8 @@
-"""The ``track_cfg`` settings of :class:`STMixerTracker` (checks and defaults);
-it inherits ``STMixer``'s other declarations as a registered subclass."""
-from stmixer_mm.utils.setting_types import Fields, Float, Int
-from stmixer_mm.utils.settings_specs import (NON_NEGATIVE, PROBABILITY,
-                                             declare_settings)
+"""The ``track_cfg`` settings of :class:`STMixerTracker` (checks and defaults;
+the class's ``SETTINGS`` holds :data:`TRACK_CFG`, and inherits ``STMixer``'s
+along its MRO)."""
+from stmixer_mm.utils.setting_types import (NON_NEGATIVE, PROBABILITY, Fields,
+                                            Float, Int)
 
 #: STMixerTracker's track_cfg, each key once: its setting and its default
 _TRACK_CFG_KEYS = dict(
@@ -21,11 +21,9 @@ TRACK_CFG_DEFAULTS = {
     key: default
     for key, (_, default) in _TRACK_CFG_KEYS.items()
 }
-declare_settings(
-    'STMixerTracker',
-    track_cfg=Fields(
-        strict=True,
-        **{
-            key: setting
-            for key, (setting, _) in _TRACK_CFG_KEYS.items()
-        }))
+#: the settings of ``track_cfg``: every key, no other
+TRACK_CFG = Fields(
+    strict=True, **{
+        key: s
+        for key, (s, _) in _TRACK_CFG_KEYS.items()
+    })

@@ -18,7 +18,7 @@ from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.track_ids import track_ids_problem
 from .query_tracker import QueryTracker
-from .settings import TRACK_CFG_DEFAULTS
+from .settings import TRACK_CFG, TRACK_CFG_DEFAULTS
 
 
 @MODELS.register_module()
@@ -35,6 +35,7 @@ class STMixerTracker(STMixer):
         track_cfg (dict, optional): Keys and defaults: :mod:`.settings`.
         **kwargs: :class:`STMixer`'s arguments.
     """
+    SETTINGS = dict(track_cfg=TRACK_CFG)
 
     def __init__(self,
                  *args,

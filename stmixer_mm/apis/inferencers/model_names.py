@@ -8,8 +8,8 @@ from typing import List, Optional, Tuple
 import torch
 
 from stmixer_mm.utils.package_files import models_dir
+from stmixer_mm.utils.setting_types import check_probability
 from stmixer_mm.utils.settings import load_config
-from stmixer_mm.utils.settings_specs import check_probability
 
 __all__ = [
     'resolve_model_name', 'resolve_model', 'metafile_models', 'models_dir'

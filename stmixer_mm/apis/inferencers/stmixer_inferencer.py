@@ -14,7 +14,7 @@ from mmengine.infer import BaseInferencer
 
 from stmixer_mm.datasets.class_names import class_names
 from stmixer_mm.utils.progress import track_progress
-from stmixer_mm.utils.settings_specs import check_probability
+from stmixer_mm.utils.setting_types import check_probability
 from stmixer_mm.visualization import draw_tracks
 from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
                          clip_keyframe_from_cfg, clip_sampling_from_cfg,
@@ -97,9 +97,8 @@ class STMixerInferencer(BaseInferencer):
         self.person_thr = float(self.cfg.model.test_cfg.rcnn.person_threshold)
         self.tubelet_offsets = tubelet_offsets(self.model, self.clip_len,
                                                self.frame_interval)
-        self.tracker_cfg = tracker_settings(
-            self.cfg.get('tracker'), who='config tracker')
-        build_tracker(self.tracker_cfg, who='config tracker')  # checked
+        self.tracker_cfg = tracker_settings(self.cfg.get('tracker'))
+        build_tracker(self.tracker_cfg)  # checked before a frame is read
 
     def _init_model(self,
                     cfg,

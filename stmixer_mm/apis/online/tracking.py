@@ -2,12 +2,14 @@
 the greedy :class:`~.tracker.OnlineTubeTracker` or mmdet's ``ByteTracker``
 / ``OCSORTTracker`` (Kalman filter), chosen by the config's
 ``tracker=dict(type=...)``. See docs/en/online.md."""
+from contextlib import contextmanager
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from stmixer_mm.utils.setting_types import ConfigSettingError
 from .tracker import OnlineTubeTracker, Track
 
 __all__ = [
@@ -15,9 +17,9 @@ __all__ = [
     'tracker_settings', 'track_result'
 ]
 
-#: the tracker of a config without ``tracker`` (docs/en/online.md: the
-#: measured comparison)
-DEFAULT_TRACKER = dict(type='GreedyTracker')
+#: the tracker of a config without ``tracker``: mmdet's ByteTracker with
+#: its defaults (docs/en/online.md: the measured comparison)
+DEFAULT_TRACKER = dict(type='ByteTracker')
 #: the greedy tracker's names (``OnlineTubeTracker`` is its class)
 GREEDY_TYPES = ('GreedyTracker', 'OnlineTubeTracker')
 #: mmdet's trackers that link boxes alone (SORTTracker needs a ReID model
@@ -30,7 +32,9 @@ GREEDY_SETTINGS = dict(link_iou=0.5, max_lost=3, max_shift=0.5)
 
 class _ScipyLap:
     """``lap.lapjv`` on scipy (mmdet's ByteTracker / OCSORTTracker import
-    ``lap``, which is not a dependency here): the same extended cost matrix
+    ``lap``, which is not a dependency here; used also where it is
+    installed, so that ties are broken the same way): the same extended
+    cost matrix
     as lap's (``cost_limit / 2`` for leaving a row or column unassigned),
     solved by ``scipy.optimize.linear_sum_assignment``; the same optimum
     (ties may be broken otherwise)."""
@@ -73,26 +77,41 @@ class _ScipyLap:
         return float(cost[r[real], c[real]].sum()), x, y
 
 
-def _use_scipy_lap() -> None:
-    """Give mmdet's tracker modules :class:`_ScipyLap` where ``lap`` is
-    not installed, and scipy's ``linear_sum_assignment`` where
-    ``motmetrics`` is not (``OCSORTTracker`` derives from
-    ``SORTTracker``, which refuses to start without it)."""
+@contextmanager
+def _scipy_assignment():
+    """mmdet's tracker modules solve their assignments with
+    :class:`_ScipyLap` / scipy's ``linear_sum_assignment`` inside the
+    block, whether ``lap`` / ``motmetrics`` are installed or not (the same
+    ids everywhere; ``OCSORTTracker`` derives from ``SORTTracker``, which
+    refuses to start without ``motmetrics``); restored after it."""
     # mmdet's trackers: imported only when one is chosen
     from mmdet.models.trackers import (byte_tracker, ocsort_tracker,
                                        sort_tracker)
-    for module in (byte_tracker, ocsort_tracker):
-        if module.lap is None:
-            module.lap = _ScipyLap
-    if sort_tracker.motmetrics is None:
-        sort_tracker.motmetrics = _ScipyLap
-        sort_tracker.linear_sum_assignment = linear_sum_assignment
+    patch = {
+        (byte_tracker, 'lap'): _ScipyLap,
+        (ocsort_tracker, 'lap'): _ScipyLap,
+        (sort_tracker, 'motmetrics'): _ScipyLap,
+        (sort_tracker, 'linear_sum_assignment'): linear_sum_assignment
+    }
+    missing = object()
+    saved = {key: getattr(*key, missing) for key in patch}
+    for (module, name), value in patch.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for (module, name), value in saved.items():
+            if value is missing:
+                delattr(module, name)
+            else:
+                setattr(module, name, value)
 
 
-def _config_error(who: str, problem: str) -> ValueError:
-    return ValueError(f'{who}: {problem}; expected tracker=dict(type=...) '
-                      f'with type one of {list(TRACKER_TYPES)} '
-                      '(docs/en/online.md)')
+def _config_error(who: str, problem: str) -> ConfigSettingError:
+    return ConfigSettingError(
+        f'{who}: {problem}; expected tracker=dict(type=...) '
+        f'with type one of {list(TRACKER_TYPES)} '
+        '(docs/en/online.md)')
 
 
 def tracker_settings(tracker: Optional[dict] = None,
@@ -105,7 +124,7 @@ def tracker_settings(tracker: Optional[dict] = None,
         tracker (dict, optional): ``dict(type=..., **settings)``; None:
             :data:`DEFAULT_TRACKER`.
         who (str): How errors name the setting (``'tracker'``,
-            ``'config tracker'``). Defaults to ``'tracker'``.
+            ``'OnlineRunner: tracker'``). Defaults to ``'tracker'``.
         option_names (dict, optional): How errors name each override
             (``{'link_iou': '--tube-iou'}``). Defaults to None.
         **overrides: ``max_lost`` (any type; mmdet's:
@@ -118,8 +137,8 @@ def tracker_settings(tracker: Optional[dict] = None,
         ``max_lost`` (mmdet's).
 
     Raises:
-        ValueError: No ``type``, an unknown one, or an override the type
-            does not take (naming the option).
+        ConfigSettingError: (a ValueError) No ``type``, an unknown one, or
+            an override the type does not take (naming the option).
     """
     if tracker is None:
         tracker = DEFAULT_TRACKER
@@ -138,7 +157,7 @@ def tracker_settings(tracker: Optional[dict] = None,
             continue
         if kind in MMDET_TYPES and name != 'max_lost':
             option = (option_names or {}).get(name, name)
-            raise ValueError(
+            raise ConfigSettingError(
                 f'{option} {value} sets the greedy tracker\'s {name}; '
                 f'{who}.type={kind!r} has none (its own settings are '
                 f'mmdet\'s {kind} arguments in the config\'s tracker, '
@@ -170,19 +189,25 @@ def build_tracker(tracker: Optional[dict] = None,
         :class:`MMDetTubeTracker`; ``update`` gives the ids.
 
     Raises:
-        ValueError: An unknown type or setting (naming it).
+        ConfigSettingError: (a ValueError) An unknown type or setting
+            (naming it).
     """
     cfg = tracker_settings(tracker, who)
     kind = cfg.pop('type')
+    unknown = sorted(set(cfg) - set(GREEDY_SETTINGS))
+    if kind in GREEDY_TYPES and unknown:
+        raise ConfigSettingError(
+            f'{who}: unknown setting {unknown[0]!r} of type={kind!r}; '
+            f'expected some of {list(GREEDY_SETTINGS)}')
     cls = OnlineTubeTracker if kind in GREEDY_TYPES else MMDetTubeTracker
     if kind in MMDET_TYPES:
         cfg = dict(kind=kind, **cfg)
     try:
         return cls(keep_finished=keep_finished, names=names, **cfg)
     except TypeError as e:
-        raise ValueError(f'{who}: {e} (type={kind!r})') from None
+        raise ConfigSettingError(f'{who}: {e} (type={kind!r})') from None
     except (ValueError, AssertionError, KeyError) as e:
-        raise ValueError(f'{who} (type={kind!r}): {e}') from None
+        raise ConfigSettingError(f'{who} (type={kind!r}): {e}') from None
 
 
 class MMDetTubeTracker(OnlineTubeTracker):
@@ -221,9 +246,9 @@ class MMDetTubeTracker(OnlineTubeTracker):
         # mmdet's registry and trackers: imported only when one is chosen
         from mmdet.registry import MODELS
         from mmengine.registry import DefaultScope
-        _use_scipy_lap()
         kwargs.setdefault('motion', dict(type='KalmanFilter'))
-        with DefaultScope.overwrite_default_scope('mmdet'):
+        with DefaultScope.overwrite_default_scope('mmdet'), \
+                _scipy_assignment():
             self.mmdet = MODELS.build(
                 dict(type=kind, num_frames_retain=max_lost + 1, **kwargs))
         self.kind = kind
@@ -302,7 +327,8 @@ class MMDetTubeTracker(OnlineTubeTracker):
             scores=torch.from_numpy(scores),
             labels=torch.zeros(len(boxes), dtype=torch.long))
         self.count += 1
-        out = self.mmdet.track(sample)
+        with _scipy_assignment():
+            out = self.mmdet.track(sample)
         mm_ids: List = [None] * len(boxes)
         got = out.bboxes.numpy().reshape(-1, 4)
         got_scores = out.scores.numpy().reshape(-1)

@@ -13,9 +13,8 @@ from mmengine.fileio import list_dir_or_file
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 from stmixer_mm.utils.setting_types import is_int
-from stmixer_mm.utils.settings_specs import (CLASSES_WITH_BACKGROUND,
-                                             class_entries,
-                                             declare_config_rule)
+from stmixer_mm.utils.settings import (CLASSES_WITH_BACKGROUND, class_entries,
+                                       declare_config_rule)
 from stmixer_mm.utils.type_names import type_name
 from .common import (check_interpolated, check_small_persons, clip_window,
                      duplicate_pairs, examples, finest_stride, image_size,

@@ -365,6 +365,70 @@ def _is_linear(boxes: np.ndarray, tol: float) -> bool:
     return bool(np.abs(boxes - line).max() <= tol + 1e-9)
 
 
+class _LineFit:
+    """:func:`_is_linear` of the boxes ``i0..j`` for ``j`` growing by one, in
+    O(1) per ``j`` (not O(j - i0)), deciding alike.
+
+    A box ``k`` steps after the first is within ``tol`` of the line exactly
+    where the line's slope (the change per step) lies in ``[(d - tol) / k,
+    (d + tol) / k]`` (``d`` its change from the first): the running
+    intersection of those intervals decides every window. Where the slope
+    comes within :attr:`margin` of an end (the roundings of
+    :func:`_is_linear`'s ``linspace`` line, which the margin bounds),
+    :func:`_is_linear` itself decides.
+    """
+
+    def __init__(self, boxes: np.ndarray, tol: float) -> None:
+        self.boxes, self.tol, self.bound = boxes, tol, tol + 1e-9
+        self.rows = boxes.tolist()
+        finite = np.isfinite(boxes).all(axis=tuple(range(1, boxes.ndim)))
+        self.finite = finite.tolist()
+        largest = float(np.abs(boxes[finite]).max()) if finite.any() else 0.
+        # roundings (some eps of the largest value) bound in slope units
+        self.margin = 64 * np.finfo(np.float64).eps * (
+            largest + abs(float(self.bound)))
+        self.i0 = self.next = 0
+        self.lo: List[float] = []
+        self.hi: List[float] = []
+
+    def start(self, i0: int) -> None:
+        """Start the windows at box ``i0``."""
+        self.i0, self.next = i0, i0 + 1
+        self.lo = [-np.inf] * len(self.rows[i0])
+        self.hi = [np.inf] * len(self.rows[i0])
+
+    def fits(self, j: int) -> bool:
+        """``_is_linear(boxes[i0:j + 1], tol)``, after ``fits(j - 1)``.
+
+        Args:
+            j (int): The window's last box, > ``i0``.
+
+        Returns:
+            bool: Whether the boxes ``i0..j`` lie within ``tol`` of the line
+            through the first and the last.
+        """
+        i0, rows, bound = self.i0, self.rows, float(self.bound)
+        if not (self.finite[i0] and self.finite[j]):
+            return False  # as NaN / inf compare in _is_linear
+        first, lo, hi = rows[i0], self.lo, self.hi
+        for i in range(self.next, j):  # boxes now between first and last
+            k = i - i0
+            for c, (a, b) in enumerate(zip(first, rows[i])):
+                lo[c] = max(lo[c], (b - a - bound) / k)
+                hi[c] = min(hi[c], (b - a + bound) / k)
+        self.next = max(self.next, j)
+        steps, margin, sure = j - i0, self.margin, True
+        for c, (a, b) in enumerate(zip(first, rows[j])):
+            # the last box against the line's end, rounded as _is_linear
+            if abs(b - (a + (b - a))) > bound:
+                return False
+            slope = (b - a) / steps
+            if slope < lo[c] - margin or slope > hi[c] + margin:
+                return False
+            sure = sure and lo[c] + margin <= slope <= hi[c] - margin
+        return sure or _is_linear(self.boxes[i0:j + 1], self.tol)
+
+
 def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
                 tol: float) -> List[Tuple[int, int, np.ndarray]]:
     """``(first, last, step per sample)`` of the runs of >= ``min_len``
@@ -382,14 +446,17 @@ def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
     Returns:
         list[tuple[int, int, np.ndarray]]: ``(first, last, step)``: the
         indices of the run's first and last sample and the mean change of
-        the box per sample, shape (4,).
+        the box per sample, shape (4,). Time linear in ``len(boxes)``
+        (:class:`_LineFit`).
     """
     boxes = np.asarray(boxes, dtype=np.float64)
     runs, i0, n = [], 0, len(boxes)
+    line = _LineFit(boxes, tol) if n > 1 else None
     while i0 < n - 1:
         i1 = i0
+        line.start(i0)
         while (i1 + 1 < n and times[i1 + 1] - times[i1] == 1
-               and _is_linear(boxes[i0:i1 + 2], tol)):
+               and line.fits(i1 + 1)):
             i1 += 1
         moved = np.abs(boxes[i1] - boxes[i0]).max() > tol
         if i1 - i0 + 1 >= min_len and moved:

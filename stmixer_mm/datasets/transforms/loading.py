@@ -2,7 +2,7 @@
 names the bad frame."""
 import copy
 import os.path as osp
-from typing import Optional
+from typing import Any, Optional
 
 import mmcv
 import numpy as np
@@ -11,7 +11,9 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get_file_backend
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.setting_types import POSITIVE, Bool, Choice
 from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.type_names import type_name
 
 JPEG_SOI = b'\xff\xd8'
 JPEG_EOI = b'\xff\xd9'
@@ -174,6 +176,55 @@ def tube_clip_frames(keyframe: int,
     return np.clip(frames, 1, nframes).astype(np.int64)
 
 
+def clip_keyframe(step: Any) -> Optional[str]:
+    """Where a sampler step puts the keyframe in its clip.
+
+    Args:
+        step (Any): A pipeline step's config.
+
+    Returns:
+        str | None: ``'last'`` (causal / ``keyframe='last'``), ``'centre'``,
+        or None (not a sampler).
+    """
+    kind = type_name(step.get('type')) if isinstance(step, dict) else ''
+    if kind == 'SampleCausalAVAFrames':
+        return 'last'
+    if kind == 'SampleTubeFrames':
+        return step.get('keyframe', 'centre')
+    return 'centre' if kind == 'SampleAVAFrames' else None
+
+
+def causal_clips(cfg: dict) -> Optional[str]:
+    """A data set's rule: a forecast's clip ends at its keyframe, so with
+    ``forecast_horizons`` no sampler of the pipeline centres it.
+
+    Args:
+        cfg (dict): The data set's arguments.
+
+    Returns:
+        str | None: The problem, naming the pipeline step.
+    """
+    pipeline = cfg.get('pipeline')
+    if not cfg.get('forecast_horizons') or not isinstance(
+            pipeline, (list, tuple)):
+        return None
+    for i, step in enumerate(pipeline):
+        keyframe = clip_keyframe(step)
+        if keyframe in (None, 'last'):
+            continue
+        kind = type_name(step['type'])
+        where = (f'forecast_horizons={tuple(cfg["forecast_horizons"])} but '
+                 f'pipeline[{i}] {kind}')
+        if kind == 'SampleTubeFrames':
+            return (f'{where} has keyframe={keyframe!r}: its clip shows '
+                    'frames after the keyframe, the future the forecast is '
+                    "of; set keyframe='last'")
+        return (f'{where} centres the clip on the keyframe: it shows frames '
+                'after it, the future the forecast is of; use '
+                'SampleCausalAVAFrames')
+    return None
+
+
 @TRANSFORMS.register_module()
 class SampleTubeFrames(BaseTransform):
     """Sample a clip centred on (or ending at) a keyframe, clamped at the
@@ -190,6 +241,11 @@ class SampleTubeFrames(BaseTransform):
         keyframe (str): ``'centre'`` or ``'last'`` (a causal clip ending at
             the keyframe). Defaults to ``'centre'``.
     """
+    SETTINGS = dict(
+        clip_len=POSITIVE,
+        frame_interval=POSITIVE,
+        test_mode=Bool(),
+        keyframe=Choice('centre', 'last'))
 
     def __init__(self,
                  clip_len: int,
@@ -233,7 +289,22 @@ class SampleTubeFrames(BaseTransform):
 @TRANSFORMS.register_module()
 class SampleCausalAVAFrames(SampleAVAFrames):
     """mmaction2's ``SampleAVAFrames`` with the clip ending at the keyframe
-    (causal); the training jitter never moves or passes the keyframe."""
+    (causal); the training jitter never moves or passes the keyframe.
+
+    Args:
+        clip_len (int): Frames per clip.
+        frame_interval (int): Temporal stride. Defaults to 2.
+        test_mode (bool): No jitter. Defaults to False.
+    """
+    SETTINGS = dict(
+        clip_len=POSITIVE, frame_interval=POSITIVE, test_mode=Bool())
+
+    def __init__(self,
+                 clip_len: int,
+                 frame_interval: int = 2,
+                 test_mode: bool = False) -> None:
+        check_arguments(SampleCausalAVAFrames, locals())
+        super().__init__(clip_len, frame_interval, test_mode)
 
     def _get_clips(self, center_index, skip_offsets, shot_info):
         frame_inds = center_index + (np.arange(self.clip_len) -

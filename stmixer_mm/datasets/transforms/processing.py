@@ -9,6 +9,7 @@ from mmaction.datasets.transforms import Resize
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.setting_types import POSITIVE, Choice, Seq
 from stmixer_mm.utils.settings import check_arguments
 
 
@@ -26,6 +27,11 @@ class RandomShortSideResize(BaseTransform):
         max_long_edge (int): cap of the long side. Defaults to 1333.
         interpolation (str): as in ``mmcv.imresize``.
     """
+    SETTINGS = dict(
+        scale_range=Seq(POSITIVE, length=2),
+        max_long_edge=POSITIVE,
+        interpolation=Choice('nearest', 'bilinear', 'bicubic', 'area',
+                             'lanczos'))
 
     def __init__(self,
                  scale_range: Sequence[int] = (256, 320),

@@ -8,6 +8,7 @@ from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.setting_types import POSITIVE
 from stmixer_mm.utils.settings import check_arguments
 from .formatting import keyframe_where as _where
 
@@ -53,6 +54,7 @@ class LoadTubeletTargets(BaseTransform):
         num_frames (int): ``T'``, output frames (boxes) per tubelet; must
             divide the clip length and equal the model's ``num_frames``.
     """
+    SETTINGS = dict(num_frames=POSITIVE)
 
     def __init__(self, num_frames: int) -> None:
         check_arguments(LoadTubeletTargets, locals())

@@ -12,8 +12,8 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.setting_types import check_probability
 from stmixer_mm.utils.settings import check_arguments
-from stmixer_mm.utils.settings_specs import check_probability
 from stmixer_mm.utils.type_names import type_name
 from stmixer_mm.visualization import label_names_from_dataset, load_label_names
 from stmixer_mm.visualization.samples import keyframe_from_inputs, sample_name

@@ -7,8 +7,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
-                                             POSITIVE, PROBABILITY)
+from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE,
+                                            POSITIVE, PROBABILITY)
 
 #: Classes the official MultiSports evaluation never scores (by name).
 MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',

@@ -2,6 +2,7 @@
 (:func:`link_greedy`, MOC-Detector's ``BuildTubes`` of
 ``src/ACT_utils/ACT_build.py``), used by the protocols, tubelets, the online
 tracker and the per-person tubes of keyframe detections."""
+import math
 from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple)
 
@@ -49,6 +50,203 @@ def _iou_or_zero(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     return np.nan_to_num(iou_continuous(boxes, box), nan=0.0)
 
 
+#: unit roundoff and least subnormal of the score dtypes whose tube means
+#: :func:`link_greedy` bounds without summing
+_BOUNDED = {
+    np.dtype(np.float32): (2.0**-24, 2.0**-149),
+    np.dtype(np.float64): (2.0**-53, 2.0**-1074)
+}
+#: finite scores summing to more than this (a quarter of the dtype's
+#: largest value) may overflow: only a sum gives their mean
+_HUGE = {dtype: float(np.finfo(dtype).max) / 4 for dtype in _BOUNDED}
+
+
+def _pairwise_repeat(c: np.floating, n: int, memo: dict) -> np.floating:
+    """NumPy's sum of ``n`` copies of ``c`` (its pairwise summation: runs of
+    <= 128 summed in C, longer runs halved at a multiple of 8), memoized by
+    ``n``: O(log n) more for a growing ``n``."""
+    s = memo.get(n)
+    if s is None:
+        if n <= 128:
+            s = np.add.reduce(np.full(n, c))
+        else:
+            h = n // 2 - n // 2 % 8
+            s = _pairwise_repeat(c, h, memo) + _pairwise_repeat(
+                c, n - h, memo)
+        memo[n] = s
+    return s
+
+
+class _TubeScores:
+    """The scores of an open tube, for the order of :func:`link_greedy`:
+    the references' tube score ``np.mean(np.array(scores))`` bit for bit
+    (:meth:`exact`), or an interval certain to hold it (:meth:`bounds`),
+    from running sums in O(1) per score.
+
+    The interval bounds the rounding of NumPy's pairwise float32 / float64
+    sum (no score passes more than ``32 + n.bit_length()`` additions), of
+    the float64 running sum, of the division and of the cast. The mean is
+    known without summing for a tube of one repeated score
+    (:func:`_pairwise_repeat`), of one score or with a NaN / inf; else it is
+    summed in C over the tube's score buffer, cached until the tube grows.
+    Scores of other dtypes (or of mixed types) are kept as given and always
+    summed as the references sum them. Tubes of one :attr:`twin` have the
+    same scores bit for bit (duplicate detections): the same mean.
+    """
+
+    __slots__ = ('dtype', 'buf', 'items', 'n', 'total', 'abs_total',
+                 'const', 'nonfinite', 'cached', 'twin')
+
+    def __init__(self, score) -> None:
+        self.dtype = getattr(score, 'dtype', None)
+        self.items = None if self.dtype in _BOUNDED else []
+        self.buf = np.empty(16, self.dtype) if self.items is None else None
+        self.n, self.total, self.abs_total = 0, 0.0, 0.0
+        self.const, self.nonfinite, self.cached = score, set(), None
+        self.twin: object = ('own', id(self))
+        self.append(score)
+
+    def append(self, score) -> None:
+        """Add one score (a NumPy scalar of the step's scores)."""
+        self.cached = None
+        if self.items is None and type(score) is not self.dtype.type:
+            self.items = list(self.buf[:self.n])  # mixed types: as given
+        if self.items is not None:
+            self.items.append(score)
+            self.n += 1
+            return
+        if self.n == len(self.buf):
+            self.buf = np.concatenate([self.buf, np.empty_like(self.buf)])
+        self.buf[self.n] = score
+        self.n += 1
+        if self.const is not None and not score == self.const:
+            self.const = None
+        value = float(score)
+        if math.isfinite(value):
+            self.total += value
+            self.abs_total += abs(value)
+        else:
+            self.nonfinite.add('nan' if value != value else value > 0)
+
+    def _summed(self) -> bool:
+        """Whether only a sum gives the mean: other dtypes, or finite
+        scores so large that a partial sum may overflow."""
+        return self.items is not None or self.abs_total >= _HUGE[self.dtype]
+
+    def exact(self, memo: dict) -> np.generic:
+        """The tube's ``np.mean(np.array(scores))``, as the references.
+
+        Args:
+            memo (dict): Sums of repeated scores, shared by the tubes.
+
+        Returns:
+            np.generic: The mean, a NumPy scalar.
+        """
+        if self.cached is not None:
+            return self.cached
+        if self.items is not None:
+            mean = np.mean(np.array(self.items))
+        elif self.nonfinite and not self._summed():
+            # where a NaN, or infs of both signs, meet in the sum: NaN
+            mean = self.dtype.type(
+                np.inf if self.nonfinite == {True} else
+                -np.inf if self.nonfinite == {False} else np.nan)
+        elif self.n == 1:
+            mean = self.buf[0]  # its np.mean: itself
+        elif self.const is not None and self.n > 128 and not self._summed():
+            s = _pairwise_repeat(
+                self.const, self.n,
+                memo.setdefault((self.dtype.str, self.const.tobytes()), {}))
+            mean = s.dtype.type(s / np.intp(self.n))  # as np.mean divides
+        else:
+            mean = np.mean(self.buf[:self.n])
+        self.cached = mean
+        return mean
+
+    def bounds(self, memo: dict) -> Tuple[float, float, np.dtype]:
+        """``(lo, hi, dtype)``: float64 bounds of :meth:`exact` (equal where
+        it is known without a sum; NaN for a NaN mean) and its dtype.
+
+        Args:
+            memo (dict): See :meth:`exact`.
+
+        Returns:
+            tuple[float, float, np.dtype]: The bounds and the mean's dtype.
+        """
+        if (self.cached is not None or self._summed() or self.nonfinite
+                or self.n == 1):
+            mean = self.exact(memo)
+            return float(mean), float(mean), mean.dtype
+        n, a = self.n, self.abs_total
+        u, tiny = _BOUNDED[self.dtype]
+        center = self.total / n
+        err_sum = 1.01 * a * ((32 + n.bit_length()) * u + n * 2.0**-53)
+        radius = 2 * (err_sum / n + (a + err_sum) / n * (2 * u + 2.0**-52) +
+                      tiny) + 2.0**-50 * abs(center)
+        return center - radius, center + radius, self.dtype
+
+
+def _score_bits(score) -> Optional[Tuple[str, bytes]]:
+    """A score's dtype and bytes (None for None): equal for equal scores
+    only."""
+    if score is None:
+        return None
+    score = np.asarray(score)
+    return score.dtype.str, score.tobytes()
+
+
+def _mean_order(tubes: Sequence[_TubeScores], moc_order: bool,
+                memo: dict) -> np.ndarray:
+    """``np.argsort(-means, kind)`` of the tubes' mean scores, as the
+    references sort them, summing only the tubes whose bounds overlap
+    another's (twins, of equal scores, not summed): each tube is sorted by a
+    stand-in of the same order (the rank of its mean, in the means' dtype;
+    NaN for NaN), which a comparison sort orders as the means, ties and
+    NaNs included.
+
+    Args:
+        tubes (Sequence[_TubeScores]): The open tubes' scores.
+        moc_order (bool): ``np.argsort``'s default sort, else a stable one.
+        memo (dict): See :meth:`_TubeScores.exact`.
+
+    Returns:
+        np.ndarray: The order, ``(len(tubes), )`` int64.
+    """
+    spans, dtypes, first = [], [], {}
+    for i, tube in enumerate(tubes):
+        if first.setdefault(tube.twin, i) < i:
+            continue  # ranked as its twin
+        lo, hi, dtype = tube.bounds(memo)
+        dtypes.append(dtype)
+        if lo == lo:  # not NaN
+            spans.append((lo, hi, i))
+    spans.sort()
+    rank = np.full(len(tubes), np.nan)
+    next_rank = 0
+
+    def close(group):  # tubes of overlapping bounds, ranked by their means
+        nonlocal next_rank
+        values = [float(tubes[i].exact(memo))
+                  for i in group] if len(group) > 1 else [0.0]
+        distinct = sorted(set(values))
+        for i, v in zip(group, values):
+            rank[i] = next_rank + distinct.index(v)
+        next_rank += len(distinct)
+
+    group, top = [], -np.inf
+    for lo, hi, i in spans:
+        if group and lo > top:
+            close(group)
+            group = []
+        group.append(i)
+        top = max(top, hi) if len(group) > 1 else hi
+    if group:
+        close(group)
+    rank = rank[[first[tube.twin] for tube in tubes]]
+    stand_in = np.array(-rank, dtype=np.result_type(*dtypes))
+    return np.argsort(stand_in, kind=None if moc_order else 'stable')
+
+
 def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
                 link_iou: float,
                 overlap: Callable,
@@ -58,7 +256,9 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
     tubes, by descending mean member score, each take the best free candidate
     with ``overlap >= link_iou`` with their last member; a tube without one
     finishes (where ``ends`` allows); the rest start tubes. Returns the tubes
-    (lists of :data:`Member`), finished first.
+    (lists of :data:`Member`), finished first. The order is the references'
+    ``np.argsort(-np.mean(scores))`` bit for bit, in time linear in the
+    tubes' lengths (:class:`_TubeScores`).
 
     Args:
         steps: ``(key, candidates, scores [m])`` per step, in order.
@@ -78,29 +278,46 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
     _check_args('link_greedy', link_iou=(LINK_IOU, link_iou))
     finished: List[list] = []
     current: List[list] = []
+    # the open tubes' scores: their order without re-summing every tube at
+    # every step (linear in a tube's length, the same order)
+    tube_scores: List[_TubeScores] = []
+    memo: dict = {}
     for key, cands, scores in steps:
-        if current:
-            means = np.array(
-                [np.mean(np.array([s for _, _, s in t])) for t in current])
-            order = np.argsort(-means, kind=None if moc_order else 'stable')
+        if len(current) > 1:
+            order = _mean_order(tube_scores, moc_order, memo)
             current = [current[i] for i in order]
+            tube_scores = [tube_scores[i] for i in order]
         row = overlap(key, cands, [t[-1] for t in current]) \
             if current and len(cands) else None
         free = np.ones(len(cands), bool)
-        ended = []
+        ended, grown = [], {}
         for it, tube in enumerate(current):
             idx = np.flatnonzero(free)
             valid = idx[row(it, idx) >= link_iou] if idx.size else idx
             if valid.size:
                 pick = valid[np.argmax(scores[valid])]
                 tube.append((key, cands[pick], scores[pick]))
+                tube_scores[it].append(scores[pick])
+                grown[it] = scores[pick]
                 free[pick] = False
             elif ends is None or ends(tube[-1], key):
                 ended.append(it)
         finished += [current[it] for it in ended[::-1 if moc_order else 1]]
-        current = [t for it, t in enumerate(current) if it not in ended
-                   ] + [[(key, cands[i], scores[i])]
-                        for i in np.flatnonzero(free)]
+        gone = set(ended)
+        kept = [it for it in range(len(current)) if it not in gone]
+        started = np.flatnonzero(free)
+        current = [current[it] for it in kept
+                   ] + [[(key, cands[i], scores[i])] for i in started]
+        tube_scores = [tube_scores[it] for it in kept
+                       ] + [_TubeScores(scores[i]) for i in started]
+        # twins: tubes of the same scores, bit for bit, as far
+        twins: dict = {}
+        for it, scored in zip(kept, tube_scores):
+            scored.twin = twins.setdefault(
+                (scored.twin, _score_bits(grown.get(it))), len(twins))
+        for i, scored in zip(started, tube_scores[len(kept):]):
+            scored.twin = twins.setdefault(('new', _score_bits(scores[i])),
+                                           len(twins))
     return finished + current
 
 

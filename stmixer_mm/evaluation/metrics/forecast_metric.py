@@ -10,10 +10,9 @@ from mmengine.logging import MMLogger
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
-from stmixer_mm.utils.setting_types import Int, Str
+from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE, Int,
+                                            Str)
 from stmixer_mm.utils.settings import check_arguments
-from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
-                                             declare_settings)
 from .tube_metric import load_split
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
@@ -42,6 +41,12 @@ class ForecastMetric(BaseMetric):
         prefix (str, optional): Defaults to ``'forecast'``.
     """
     default_prefix = 'forecast'
+    # (an IoU above 1 matches nothing)
+    SETTINGS = dict(
+        ann_file=Str(),
+        split=NON_NEGATIVE,
+        iou_thr=IOU_THRESHOLD,
+        history=Int(min=2))
 
     def __init__(self,
                  ann_file: str,
@@ -200,12 +205,3 @@ class ForecastMetric(BaseMetric):
             (len(self.videos), horizons, ', '.join(
                 f'{k} {v:.2f}' for k, v in metrics.items())))
         return metrics
-
-
-# checked with the config and when built (an IoU above 1 matches nothing)
-declare_settings(
-    'ForecastMetric',
-    ann_file=Str(),
-    split=NON_NEGATIVE,
-    iou_thr=IOU_THRESHOLD,
-    history=Int(min=2))

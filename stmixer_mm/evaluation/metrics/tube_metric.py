@@ -17,12 +17,10 @@ from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.dependencies import require_extra
-from stmixer_mm.utils.setting_types import (Bool, Choice, Fields, Float, Seq,
-                                            Str)
+from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE,
+                                            PROBABILITY, Bool, Choice, Fields,
+                                            Float, Seq, Str)
 from stmixer_mm.utils.settings import check_arguments
-from stmixer_mm.utils.settings_specs import (IOU_THRESHOLD, NON_NEGATIVE,
-                                             PROBABILITY, declare_rule,
-                                             declare_settings)
 
 #: What the metric reads (MultiSports' test ``gt.pkl`` has no train_videos)
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
@@ -49,6 +47,43 @@ def load_split(ann_file: str,
         raise ValueError(f'split={split} but {ann_file} has '
                          f'{len(gt["test_videos"])} test split(s)')
     return gt, list(gt['test_videos'][split])
+
+
+def _tube_protocol(cfg) -> Optional[str]:
+    """TubeMetric needs one published protocol, named (no default)."""
+    protocol = cfg.get('protocol')
+    if protocol in TUBE_PROTOCOLS:
+        return None
+    removed = (" ('hybrid_voc', this project's earlier, unpublished metric, "
+               'was removed)' if protocol == 'hybrid_voc' else '')
+    return (f'protocol must be one of {TUBE_PROTOCOLS}, got {protocol!r}'
+            f"{removed}: use 'ucf_jhmdb' for JHMDB-21 / UCF101-24 (MOC's "
+            "ACT.py) or 'multisports' for MultiSports (official "
+            'evaluate_multisports.py); see docs/en/tube_protocols.md')
+
+
+def _tube_source(cfg) -> Optional[str]:
+    """``tubes`` is one of :data:`TUBE_SOURCES`; the track ids and tubelets
+    need ``score_mode='per_class'``."""
+    tubes = cfg.get('tubes', 'linking')
+    if tubes not in TUBE_SOURCES:
+        return f'tubes must be one of {TUBE_SOURCES}, got {tubes!r}'
+    if tubes != 'linking' and cfg.get('score_mode',
+                                      'per_class') != 'per_class':
+        return (f"tubes='{tubes}' needs score_mode='per_class' (with "
+                "'argmax' a track's best class changes from frame to "
+                'frame, which cuts its tube of each class)')
+    return None
+
+
+def _link_cfg_keys(cfg) -> Optional[str]:
+    """``link_cfg`` holds only the protocol's linking keys (a misspelt key
+    would leave its default in place without a word)."""
+    link_cfg = cfg.get('link_cfg')
+    if not isinstance(link_cfg, dict) or \
+            cfg.get('protocol') not in TUBE_PROTOCOLS:
+        return None  # the settings / _tube_protocol name those
+    return unknown_link_keys(cfg['protocol'], link_cfg)
 
 
 @METRICS.register_module()
@@ -84,6 +119,20 @@ class TubeMetric(BaseMetric):
         prefix (str, optional): Metric name prefix (default ``'mAP'``).
     """
     default_prefix: Optional[str] = 'mAP'
+    SETTINGS = dict(
+        ann_file=Str(),
+        split=NON_NEGATIVE,
+        iou_thr=IOU_THRESHOLD,
+        video_iou_thrs=Seq(IOU_THRESHOLD),
+        video_map_range=Bool(),
+        score_mode=Choice('per_class', 'argmax'),
+        score_thr=PROBABILITY,
+        trackeval_score_thr=Float(0, 1, optional=True),
+        ignore_labels=Seq(Str(), optional=True),
+        classwise=Bool(),
+        missing_videos=Choice('error', 'warn'),
+        link_cfg=Fields(**LINK_SETTINGS))
+    RULES = (_tube_protocol, _link_cfg_keys, _tube_source)
 
     def __init__(self,
                  ann_file: str,
@@ -105,21 +154,12 @@ class TubeMetric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         check_arguments(TubeMetric, locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
-        # the settings are checked by the declarations at the bottom
         self.protocol = protocol
         self.missing_videos = missing_videos
-        if tubes not in TUBE_SOURCES:
-            raise ValueError(f'TubeMetric: tubes must be one of '
-                             f'{TUBE_SOURCES}, got {tubes!r}')
         self.trackeval_score_thr = None if trackeval_score_thr is None \
             else float(trackeval_score_thr)
         if self.trackeval_score_thr is not None:
             require_extra('tracking', 'TubeMetric(trackeval_score_thr=...)')
-        if tubes != 'linking' and score_mode != 'per_class':
-            raise ValueError(
-                f"TubeMetric: tubes='{tubes}' needs score_mode='per_class' "
-                "(with 'argmax' a track's best class changes from frame to "
-                'frame, which cuts its tube of each class)')
         self.tubes = tubes
         self.identity_metrics = bool(identity_metrics)
         #: identity_metrics' result of the last compute_metrics (with rows)
@@ -448,49 +488,3 @@ class TubeMetric(BaseMetric):
             decay_iou=None if moc else 0.6)
         return frame_dets, link_tubelets(self.gt, clips, self.videos,
                                          self.protocol, **self.link_cfg)
-
-
-# --- the settings (checked with the config and when the metric is built)
-declare_settings(
-    'TubeMetric',
-    ann_file=Str(),
-    split=NON_NEGATIVE,
-    iou_thr=IOU_THRESHOLD,
-    video_iou_thrs=Seq(IOU_THRESHOLD),
-    video_map_range=Bool(),
-    score_mode=Choice('per_class', 'argmax'),
-    score_thr=PROBABILITY,
-    trackeval_score_thr=Float(0, 1, optional=True),
-    ignore_labels=Seq(Str(), optional=True),
-    classwise=Bool(),
-    missing_videos=Choice('error', 'warn'),
-    link_cfg=Fields(**LINK_SETTINGS))
-
-
-def _tube_protocol(cfg) -> Optional[str]:
-    """TubeMetric needs one published protocol, named (no default)."""
-    protocol = cfg.get('protocol')
-    if protocol in TUBE_PROTOCOLS:
-        return None
-    removed = (" ('hybrid_voc', this project's earlier, unpublished metric, "
-               'was removed)' if protocol == 'hybrid_voc' else '')
-    return (f'protocol must be one of {TUBE_PROTOCOLS}, got {protocol!r}'
-            f"{removed}: use 'ucf_jhmdb' for JHMDB-21 / UCF101-24 (MOC's "
-            "ACT.py) or 'multisports' for MultiSports (official "
-            'evaluate_multisports.py); see docs/en/tube_protocols.md')
-
-
-declare_rule('TubeMetric', _tube_protocol)
-
-
-def _link_cfg_keys(cfg) -> Optional[str]:
-    """``link_cfg`` holds only the protocol's linking keys (a misspelt key
-    would leave its default in place without a word)."""
-    link_cfg = cfg.get('link_cfg')
-    if not isinstance(link_cfg, dict) or \
-            cfg.get('protocol') not in TUBE_PROTOCOLS:
-        return None  # the settings / _tube_protocol name those
-    return unknown_link_keys(cfg['protocol'], link_cfg)
-
-
-declare_rule('TubeMetric', _link_cfg_keys)

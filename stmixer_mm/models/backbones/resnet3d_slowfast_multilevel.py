@@ -10,6 +10,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import Choice
 from stmixer_mm.utils.settings import check_arguments
 from .inference import set_conv3d_impl
 
@@ -40,6 +41,7 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
         conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
         **kwargs: Arguments of ``ResNet3dSlowFast`` (pathway dicts copied).
     """
+    SETTINGS = dict(conv3d_impl=Choice('onednn', 'native'))
 
     def __init__(self,
                  out_indices: Sequence[int] = (0, 1, 2, 3),

@@ -1,6 +1,7 @@
 """mmaction2's ``ResNet3dSlowOnly`` with oneDNN 3-D convolutions at
 inference."""
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import Choice
 from stmixer_mm.utils.settings import check_arguments
 from .inference import set_conv3d_impl
 
@@ -18,6 +19,7 @@ class STMixerResNet3dSlowOnly(_BASE):
         conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
         **kwargs: As mmaction2's ``ResNet3dSlowOnly``.
     """
+    SETTINGS = dict(conv3d_impl=Choice('onednn', 'native'))
 
     def __init__(self, *args, conv3d_impl: str = 'onednn', **kwargs) -> None:
         check_arguments(STMixerResNet3dSlowOnly, locals())

@@ -9,6 +9,7 @@ from mmaction.models.backbones.vit_mae import Attention, VisionTransformer
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import Choice
 from stmixer_mm.utils.settings import check_arguments
 
 ATTN_IMPLS = ('sdpa', 'naive')
@@ -95,6 +96,7 @@ class STMixerVisionTransformer(VisionTransformer):
         The four above (mmaction2's defaults) also build each block's
         :class:`FusedAttention`.
     """
+    SETTINGS = dict(attn_impl=Choice('sdpa', 'naive'))
 
     def __init__(self,
                  *args,

@@ -12,6 +12,7 @@ from mmaction.models import ActionDataPreprocessor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import POSITIVE, Bool, Float, Seq
 from stmixer_mm.utils.settings import check_arguments
 
 
@@ -26,6 +27,13 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         pad_size_divisor (int): Of the padded height and width (official 32).
         pad_value (float): Value of the padded pixels after normalisation.
     """
+    SETTINGS = dict(
+        mean=Seq(Float(), optional=True),
+        std=Seq(Float(0, min_open=True), optional=True),
+        to_rgb=Bool(),
+        to_float32=Bool(),
+        pad_size_divisor=POSITIVE,
+        pad_value=Float())
 
     def __init__(self,
                  mean: Optional[Sequence[Union[float, int]]] = None,

@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import POSITIVE, Bool, Int
 from stmixer_mm.utils.settings import check_arguments
 from ..utils.host_data import host_tensor
 
@@ -33,6 +34,11 @@ class STMixerQueryGenerator(BaseModule):
         test_cfg (dict, optional): Must be None.
         init_cfg (dict, optional): Must be None (``nn.Embedding``'s init).
     """
+    SETTINGS = dict(
+        num_queries=POSITIVE,
+        hidden_channels=POSITIVE,
+        with_temporal_queries=Bool(),
+        num_classes=Int(min=1, optional=True))
 
     def __init__(self,
                  num_queries: int = 100,

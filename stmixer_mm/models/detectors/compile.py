@@ -7,11 +7,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from stmixer_mm.utils.setting_types import Bool, Choice, Fields, Str
+
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
 #: defaults of ``compile_cfg``
 COMPILE_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', fullgraph=False)
+#: the settings of ``compile_cfg`` (checked with STMixer's)
+COMPILE_CFG = Fields(
+    strict=True,
+    mode=Choice('default', 'reduce-overhead', 'max-autotune',
+                'max-autotune-no-cudagraphs'),
+    backend=Str(),
+    fullgraph=Bool())
 
 
 def _call_key(batch_inputs: Tensor, img_shapes: tuple) -> tuple:

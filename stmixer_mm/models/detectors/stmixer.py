@@ -12,11 +12,14 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments, check_built
+from stmixer_mm.utils.setting_types import Fields, Seq, Str
+from stmixer_mm.utils.settings import check_arguments
 from ..necks import frame_wise_2d_necks
-from ..utils import (check_neck_channels, check_pyramid_strides,
+from ..roi_heads.bbox_heads.stmixer_bbox_head import TEST_CFG
+from ..utils import (CHANNEL_ARGS, check_neck_channels, check_pyramid_strides,
                      inject_query_generator_settings)
-from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
+from .compile import (COMPILE_CFG, CompiledPredict, img_shapes_of,
+                      whole_frame_samples)
 
 #: config keys before ``TwoStageDetector`` (old -> new), refused by name
 LEGACY_CONFIG_KEYS = dict(query_generator='rpn_head', decoder='roi_head')
@@ -100,6 +103,15 @@ class STMixer(TwoStageDetector):
             (``query_generator``, ``decoder``) with a message naming the new
             ones (ValueError), any other key with TypeError.
     """
+    SETTINGS = dict(
+        test_cfg=Fields(
+            strict=True,
+            hint="mmdet's two-stage layout: test_cfg=dict(rpn=None, "
+            "rcnn=dict(...)), the decoder's settings under rcnn",
+            rpn=Fields(),
+            rcnn=TEST_CFG),
+        compile_cfg=COMPILE_CFG,
+        frozen_modules=Seq(Str()))
 
     def __init__(self,
                  backbone: ConfigType,
@@ -165,7 +177,32 @@ class STMixer(TwoStageDetector):
         for i, name in enumerate(self.frozen_modules):
             self._frozen_part(i, name).requires_grad_(False)
         self._check_something_to_train()
-        check_built(self, STMixer)
+        self._check_query_generator()
+
+    def _check_query_generator(self) -> None:
+        """The built query generator gives the queries the decoder reads
+        (its channels, its temporal queries); else a ValueError."""
+        decoder, name = self.roi_head, type(self.rpn_head).__name__
+        for attr in CHANNEL_ARGS:
+            channels = getattr(self.rpn_head, attr, None)
+            if channels is not None and channels != decoder.hidden_channels:
+                raise ValueError(
+                    f'rpn_head ({name}) gives {channels}-channel queries '
+                    f'({attr}), the decoder has hidden_channels='
+                    f'{decoder.hidden_channels}')
+        temporal = decoder.with_temporal_queries
+        gives_temporal = bool(
+            getattr(self.rpn_head, 'with_temporal_queries', False))
+        if gives_temporal != temporal:
+            need = 'need' if temporal else 'take no'
+            raise ValueError(
+                'the decoder stages have action_branches='
+                f'{tuple(decoder.action_branches)} and so {need} temporal '
+                f'queries, but the rpn_head ({name}) gives '
+                f'{"" if gives_temporal else "no "}temporal queries; ' +
+                ("use STMixerQueryGenerator or set action_branches="
+                 "('spatial',)" if temporal else 'build it with '
+                 'with_temporal_queries=False'))
 
     def _frozen_part(self, index: int, name: str) -> nn.Module:
         """The part ``frozen_modules[index]`` names: a submodule by its

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import POSITIVE, Int
 from stmixer_mm.utils.settings import check_arguments
 
 
@@ -28,6 +29,14 @@ class AdaptiveMixing(nn.Module):
         out_points (int, optional): ``P_out``. Defaults to ``in_points``.
         sampling_rate (int, optional): Divides ``in_points``. Defaults to 1.
     """
+    SETTINGS = dict(
+        in_dim=POSITIVE,
+        in_points=POSITIVE,
+        num_groups=POSITIVE,
+        query_dim=Int(min=1, optional=True),
+        out_dim=Int(min=1, optional=True),
+        out_points=Int(min=1, optional=True),
+        sampling_rate=Int(min=1, optional=True))
 
     def __init__(self,
                  in_dim: int,

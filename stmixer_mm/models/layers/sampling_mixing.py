@@ -10,6 +10,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import (POSITIVE, POSITIVE_FLOAT, Choice,
+                                            Fields, Float, Int, Seq)
 from stmixer_mm.utils.settings import check_arguments
 from .sampling import (PreparedPyramid, make_sample_points, prepare_pyramid,
                        sample_4d_features)
@@ -37,6 +39,19 @@ class STMixerSamplingMixing(BaseModule):
         with_temporal (bool): Build the temporal mixing. Defaults to True.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
     """
+    SETTINGS = dict(
+        hidden_channels=POSITIVE,
+        feat_channels=Int(min=1, optional=True),
+        spatial_points=POSITIVE,
+        temporal_points=POSITIVE,
+        out_multiplier=POSITIVE,
+        num_groups=POSITIVE,
+        featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
+        sampling_cfg=Fields(
+            mapping_stride=Float(0, min_open=True),
+            tau=Float(0, min_open=True),
+            impl=Choice('reference', 'pytorch', 'mmcv', 'auto')),
+        offset_bandwidth=Float(0, min_open=True))
 
     def __init__(self,
                  hidden_channels: int = 256,

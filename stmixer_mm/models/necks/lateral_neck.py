@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import POSITIVE, Seq
 from stmixer_mm.utils.settings import check_arguments
 
 
@@ -21,6 +22,8 @@ class STMixerLateralNeck(BaseModule):
         out_channels (int): Channels of every output level. Defaults to 256.
         init_cfg (dict | list[dict], optional): Official ``c2_xavier_fill``.
     """
+    SETTINGS = dict(
+        in_channels=Seq(POSITIVE, min_length=1), out_channels=POSITIVE)
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import POSITIVE, Float, Seq
 from stmixer_mm.utils.settings import check_arguments
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
@@ -52,6 +53,9 @@ class STMixerViTNeck(BaseModule):
         act_cfg (dict): Between scale 4's transposed convs. Defaults to GELU.
         init_cfg (dict | list[dict], optional): Defaults to None.
     """
+    SETTINGS = dict(
+        out_channels=POSITIVE,
+        scales=Seq(Float(0, min_open=True), min_length=1))
 
     def __init__(self,
                  in_channels: Union[int, Sequence[int]] = 768,

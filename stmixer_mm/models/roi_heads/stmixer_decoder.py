@@ -3,6 +3,8 @@ from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmdet.models.task_modules.assigners.match_cost import (
+    ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 from mmdet.models.task_modules.samplers import PseudoSampler
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
@@ -14,12 +16,15 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
-from stmixer_mm.utils.settings import check_arguments, check_built
+from stmixer_mm.utils.setting_types import (POSITIVE, POSITIVE_FLOAT, Bool,
+                                            Float, Seq)
+from stmixer_mm.utils.settings import check_arguments
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
                      check_pyramid, finite_flags,
                      inject_forecast_head_settings, inject_mask_head_settings)
+from .bbox_heads.stmixer_bbox_head import TEST_CFG
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
@@ -45,6 +50,12 @@ class STMixerDecoder(BaseModule):
         forecast_head (dict, optional): ``STMixerForecastHead`` (AVA labels).
         init_cfg (dict, optional): Initialisation config.
     """
+    SETTINGS = dict(
+        num_stages=POSITIVE,
+        stage_loss_weights=Seq(Float(min=0), optional=True),
+        featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
+        with_cp=Bool(),
+        test_cfg=TEST_CFG)
 
     def __init__(self,
                  num_stages: int = 6,
@@ -100,7 +111,54 @@ class STMixerDecoder(BaseModule):
             inject_mask_head_settings(mask_head, self))
         self.forecast_head = None if forecast_head is None else \
             MODELS.build(inject_forecast_head_settings(forecast_head, self))
-        check_built(self, STMixerDecoder)
+        self._check_parts_agree()
+
+    #: settings that every stage head must share
+    SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
+                             'temporal_points', 'num_actions',
+                             'action_branches', 'label_convention')
+
+    def _check_parts_agree(self) -> None:
+        """The stage heads share :attr:`SHARED_STAGE_SETTINGS`, and each
+        stage's assigner reads the person logits as its loss does
+        (``ClassificationCost``'s softmax of one sigmoid logit is constant;
+        ``FocalLossCost`` would read softmax logits as sigmoids); else a
+        ValueError naming the settings and the fix."""
+        for name in self.SHARED_STAGE_SETTINGS:
+            values = [getattr(stage, name) for stage in self.stages]
+            if len(set(values)) != 1:
+                raise ValueError(
+                    f'all decoder stages must have the same {name}; the '
+                    f'stage_head configs give {values} (stages 0..'
+                    f'{len(values) - 1})')
+        for stage, assigner in enumerate(self.assigners or ()):
+            loss_person = self.stages[stage].loss_person
+            use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
+            loss_name = type(loss_person).__name__
+            for cost in getattr(assigner, 'match_costs', None) or ():
+                cost_name = type(cost).__name__
+                if isinstance(cost, ClassificationCost) and use_sigmoid:
+                    raise ValueError(
+                        f'stage {stage}: the person loss {loss_name} is a '
+                        'sigmoid loss (1 person logit), but the assigner\'s '
+                        f'{cost_name} takes a softmax over the logits, which '
+                        'gives a constant matching cost; use dict(type='
+                        '\'FocalLossCost\', ...) in train_cfg.assigner.'
+                        'match_costs (or a softmax person loss)')
+                if isinstance(cost, FocalLossCost) and not use_sigmoid:
+                    raise ValueError(
+                        f'stage {stage}: the person loss {loss_name} is a '
+                        'softmax loss (2 logits: person, no-object), but the '
+                        f'assigner\'s {cost_name} reads sigmoid logits; use '
+                        'dict(type=\'ClassificationCost\', ...) (or a '
+                        'sigmoid person loss such as FocalLoss)')
+                if isinstance(cost, CrossEntropyLossCost) and \
+                        bool(cost.use_sigmoid) != use_sigmoid:
+                    raise ValueError(
+                        f'stage {stage}: the person loss {loss_name} has '
+                        f'use_sigmoid={use_sigmoid} but the assigner\'s '
+                        f'{cost_name} has use_sigmoid='
+                        f'{bool(cost.use_sigmoid)}; they must agree')
 
     @property
     def test_cfg(self) -> dict:

@@ -1,71 +1,13 @@
-"""Every check of settings that must agree between the parts of an STMixer
-model; checks of built parts are ``declare_rule(..., built=True)`` rules."""
+"""Settings that the parts of an STMixer model share: filled in from the
+owner's into a part's config, the neck and pyramid against the decoder. (The
+built parts' checks are the owners': ``STMixer._check_query_generator``,
+``STMixerDecoder._check_parts_agree``.)"""
 import inspect
 from typing import Any, Optional, Sequence, Tuple
 
-import torch.nn as nn
-from mmdet.models.task_modules.assigners.match_cost import (
-    ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings_specs import declare_rule
-
-#: settings that every stage head of a decoder must share
-SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels', 'temporal_points',
-                         'num_actions', 'action_branches', 'label_convention')
-
-
-def check_stage_heads(stages: Sequence[nn.Module]) -> None:
-    """All stage heads share :data:`SHARED_STAGE_SETTINGS`."""
-    for name in SHARED_STAGE_SETTINGS:
-        values = [getattr(stage, name) for stage in stages]
-        if len(set(values)) != 1:
-            raise ValueError(
-                f'all decoder stages must have the same {name}; the '
-                f'stage_head configs give {values} (stages 0..'
-                f'{len(values) - 1})')
-
-
-def check_person_loss_and_match_costs(loss_person: nn.Module,
-                                      assigner: Any,
-                                      stage: int = 0) -> None:
-    """The assigner's classification cost reads the person logits as the loss
-    does (``ClassificationCost``'s softmax of one sigmoid logit is constant;
-    ``FocalLossCost`` would read softmax logits as sigmoids); a ValueError
-    names the loss, the cost and the fix. No ``match_costs``: not checked.
-
-    Args:
-        loss_person (nn.Module): A stage head's person loss (its
-            ``use_sigmoid``).
-        assigner (Any): That stage's assigner (its ``match_costs``).
-        stage (int): The stage, for the message. Defaults to 0.
-    """
-    use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
-    loss_name = type(loss_person).__name__
-    for cost in getattr(assigner, 'match_costs', None) or ():
-        cost_name = type(cost).__name__
-        if isinstance(cost, ClassificationCost) and use_sigmoid:
-            raise ValueError(
-                f'stage {stage}: the person loss {loss_name} is a sigmoid '
-                f'loss (1 person logit), but the assigner\'s {cost_name} '
-                'takes a softmax over the logits, which gives a constant '
-                'matching cost; use dict(type=\'FocalLossCost\', ...) in '
-                'train_cfg.assigner.match_costs (or a softmax person loss)')
-        if isinstance(cost, FocalLossCost) and not use_sigmoid:
-            raise ValueError(
-                f'stage {stage}: the person loss {loss_name} is a softmax '
-                'loss (2 logits: person, no-object), but the assigner\'s '
-                f'{cost_name} reads sigmoid logits; use '
-                'dict(type=\'ClassificationCost\', ...) (or a sigmoid person '
-                'loss such as FocalLoss)')
-        if isinstance(cost, CrossEntropyLossCost) and \
-                bool(cost.use_sigmoid) != use_sigmoid:
-            raise ValueError(
-                f'stage {stage}: the person loss {loss_name} has '
-                f'use_sigmoid={use_sigmoid} but the assigner\'s {cost_name} '
-                f'has use_sigmoid={bool(cost.use_sigmoid)}; they must agree')
-
 
 #: constructor arguments that carry the query channels, by query generator
 CHANNEL_ARGS = ('hidden_channels', 'proposal_feature_channel')
@@ -119,41 +61,6 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
                 'detector fills it in')
         cfg[name] = value
     return cfg
-
-
-def check_query_generator(query_generator: nn.Module, hidden_channels: int,
-                          with_temporal_queries: bool,
-                          action_branches: Sequence[str]) -> None:
-    """The built query generator gives queries the decoder can read.
-
-    Args:
-        query_generator (nn.Module): The built ``rpn_head``.
-        hidden_channels (int): The decoder's query channels.
-        with_temporal_queries (bool): Whether the decoder reads temporal
-            queries.
-        action_branches (Sequence[str]): The stage heads' branches, for
-            the message.
-    """
-    name = type(query_generator).__name__
-    for attr in CHANNEL_ARGS:
-        channels = getattr(query_generator, attr, None)
-        if channels is not None and channels != hidden_channels:
-            raise ValueError(
-                f'rpn_head ({name}) gives {channels}-channel queries '
-                f'({attr}), the decoder has hidden_channels='
-                f'{hidden_channels}')
-    gives_temporal = bool(
-        getattr(query_generator, 'with_temporal_queries', False))
-    if gives_temporal != with_temporal_queries:
-        need = 'need' if with_temporal_queries else 'take no'
-        raise ValueError(
-            f'the decoder stages have action_branches={tuple(action_branches)}'
-            f' and so {need} temporal queries, but the rpn_head '
-            f'({name}) gives {"" if gives_temporal else "no "}temporal '
-            'queries; ' +
-            ("use STMixerQueryGenerator or set action_branches=('spatial',)"
-             if with_temporal_queries else 'build it with '
-             'with_temporal_queries=False'))
 
 
 def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
@@ -309,33 +216,3 @@ def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
         query_channels=decoder.hidden_channels,
         num_actions=decoder.num_actions,
         with_temporal_queries=decoder.with_temporal_queries)
-
-
-def _decoder_parts_agree(decoder) -> None:
-    """The stages agree, and so do each person loss and assigner."""
-    check_stage_heads(decoder.stages)
-    for stage, assigner in enumerate(decoder.assigners or ()):
-        check_person_loss_and_match_costs(decoder.stages[stage].loss_person,
-                                          assigner, stage)
-
-
-def _query_generator_fits(detector) -> None:
-    """The query generator gives the queries the decoder reads."""
-    decoder = detector.roi_head
-    check_query_generator(detector.rpn_head, decoder.hidden_channels,
-                          decoder.with_temporal_queries,
-                          decoder.action_branches)
-
-
-def _tubelet_frames_divide(stage) -> None:
-    """A tubelet stage head's output frames divide its feature frames."""
-    frames = stage.temporal_points
-    if frames % stage.num_frames:
-        raise ValueError(
-            f'num_frames={stage.num_frames} tubelet boxes must divide the '
-            f'{frames} feature frames (sampling_mixing.temporal_points)')
-
-
-declare_rule('STMixerDecoder', _decoder_parts_agree, built=True)
-declare_rule('STMixerTubeletStageHead', _tubelet_frames_divide, built=True)
-declare_rule('STMixer', _query_generator_fits, built=True)

@@ -3,7 +3,9 @@
 syn_val_000`` with the seed-0 random tiny model (first made on the
 version that held every frame in memory, commit f284713; regenerated for
 issue 59, which writes the persons without an action too: the .csv and
-the detections with an action did not change).
+the detections with an action did not change; and for issue 73, the
+track ids of the config's tracker, ByteTracker: ``track_id`` per
+detection, ``tracker`` in the headers, the tubes of its ids).
 
     PYTHONPATH=. python tests/data/demo_pin/generate_pin.py OUT.json
 """

@@ -142,3 +142,148 @@ def test_link_drops_short_tubes():
     frame_dets = {f: np.array([[*P, 0.5]]) for f in range(1, 15)}
     assert _person_tubes(frame_dets, min_length=15) == []  # 14 < 15 frames
     assert len(_person_tubes(frame_dets, min_length=14)) == 1
+
+
+def _link_greedy_quadratic(steps, link_iou, overlap, ends=None,
+                           moc_order=True):
+    """``link_greedy`` as it was (and as MOC's ``BuildTubes`` and the
+    MultiSports code link): every open tube's mean re-summed at every
+    step."""
+    finished, current = [], []
+    for key, cands, scores in steps:
+        if current:
+            means = np.array(
+                [np.mean(np.array([s for _, _, s in t])) for t in current])
+            order = np.argsort(-means, kind=None if moc_order else 'stable')
+            current = [current[i] for i in order]
+        row = overlap(key, cands, [t[-1] for t in current]) \
+            if current and len(cands) else None
+        free = np.ones(len(cands), bool)
+        ended = []
+        for it, tube in enumerate(current):
+            idx = np.flatnonzero(free)
+            valid = idx[row(it, idx) >= link_iou] if idx.size else idx
+            if valid.size:
+                pick = valid[np.argmax(scores[valid])]
+                tube.append((key, cands[pick], scores[pick]))
+                free[pick] = False
+            elif ends is None or ends(tube[-1], key):
+                ended.append(it)
+        finished += [current[it] for it in ended[::-1 if moc_order else 1]]
+        current = [t for it, t in enumerate(current) if it not in ended
+                   ] + [[(key, cands[i], scores[i])]
+                        for i in np.flatnonzero(free)]
+    return finished + current
+
+
+def _crowded_steps(rng, nframes, dtype, scores_kind):
+    """Per frame ``(frame, boxes [m, 4], scores [m])`` of a few people
+    crossing in a small scene (tubes compete for boxes), scores: random,
+    rounded (ties), one per person (constant tubes: ties of equal means of
+    unequal lengths), duplicated people (tubes of equal scores), or with
+    NaN / inf."""
+    people = int(rng.integers(2, 6))
+    start = rng.uniform(0, 60, (people, 2))
+    speed = rng.normal(0, 2, (people, 2))
+    per_person = rng.choice([0.9, 1.0, 0.3, 0.7], people)
+    steps = []
+    for f in range(1, nframes + 1):
+        xy = start + f * speed + rng.normal(0, 3, (people, 2))
+        boxes = np.concatenate([xy, xy + 40], axis=1)
+        keep = rng.random(people) < 0.9
+        boxes = boxes[keep]
+        if scores_kind == 'constant':
+            scores = per_person[keep]
+        else:
+            scores = rng.random(len(boxes))
+            if scores_kind == 'rounded':
+                scores = np.round(scores, 1)
+            elif scores_kind == 'nonfinite' and len(scores) and \
+                    rng.random() < 0.1:
+                scores[0] = rng.choice([np.nan, np.inf, -np.inf])
+        if scores_kind in ('duplicated', 'constant') and len(boxes):
+            boxes = np.concatenate([boxes, boxes[:1] + 1])
+            scores = np.concatenate([scores, scores[:1]])
+        steps.append((f, boxes.astype(dtype), scores.astype(dtype)))
+    return steps
+
+
+@pytest.mark.parametrize('scores_kind', [
+    'random', 'rounded', 'constant', 'duplicated', 'nonfinite'
+])
+def test_link_greedy_same_order_as_resumming(scores_kind):
+    """Issue 75, item 4: ``link_greedy`` orders its open tubes by their mean
+    score without re-summing every tube at every step (quadratic in a
+    tube's length), and links exactly as before (MOC's and MultiSports'
+    re-summed ``np.mean``): the same tubes of the same members, bit for bit,
+    ties (the default unstable sort's and the stable one's) and float32 /
+    float64 rounding included."""
+    from stmixer_mm.evaluation.functional.tube_linking import (box_iou,
+                                                               link_greedy)
+    rng = np.random.default_rng(75)
+
+    def overlap(key, boxes, lasts):
+        ious = np.stack([box_iou(boxes, last[1]) for last in lasts])
+        return lambda it, idx: ious[it, idx]
+
+    def ends(last, key):  # a tube stays open over one frame without a box
+        return key - last[0] >= 2
+
+    tied = 0
+    for case in range(24):
+        dtype = (np.float32, np.float64)[case % 2]
+        nframes = 300 if case % 8 == 0 else 40  # long: > 128 scores
+        steps = _crowded_steps(rng, nframes, dtype, scores_kind)
+        link_iou = float(rng.choice([0.05, 0.3, 0.5]))
+        kwargs = dict(
+            ends=ends if case % 3 == 0 else None, moc_order=case % 4 != 1)
+        got = link_greedy(steps, link_iou, overlap, **kwargs)
+        expected = _link_greedy_quadratic(steps, link_iou, overlap, **kwargs)
+        assert len(got) == len(expected), case
+        for tube, ref in zip(got, expected):
+            assert [(k, c.tobytes(), s.tobytes()) for k, c, s in tube] == [
+                (k, c.tobytes(), s.tobytes()) for k, c, s in ref
+            ], case
+        means = [np.mean(np.array([s for _, _, s in t])) for t in expected]
+        tied += len(means) - len(set(float(m) for m in means))
+    if scores_kind in ('rounded', 'constant', 'duplicated'):
+        assert tied > 10  # the cases exercise equal means
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_tube_scores_bound_and_equal_numpy_mean(dtype):
+    """The tube scores of ``link_greedy``: the mean is ``np.mean``'s bit for
+    bit (one repeated score summed as NumPy's pairwise sum, by length) and
+    the bounds hold it, whatever the scores' sizes."""
+    from stmixer_mm.evaluation.functional.tube_linking import _TubeScores
+    rng = np.random.default_rng(4)
+    memo = {}
+    sequences = [
+        np.full(2100, 0.9),
+        np.full(700, 0.1),
+        rng.random(1500),
+        np.round(rng.random(400), 1),
+        rng.random(300) * 10.0**rng.integers(-30, 30, 300),
+        np.concatenate([rng.random(200), [np.inf], rng.random(20)]),
+        np.array([0.5, np.inf, 0.2, -np.inf, 0.3]),
+        np.array([0.5, np.nan, 0.2]),
+        np.full(3, np.finfo(dtype).max / 2),
+    ]
+    for values in sequences:
+        values = values.astype(dtype)
+        tube = _TubeScores(values[0])
+        for n in range(1, len(values) + 1):
+            if n > 1:
+                tube.append(values[n - 1])
+            ref = np.mean(values[:n])
+            lo, hi, mean_dtype = tube.bounds(memo)
+            assert mean_dtype == ref.dtype
+            if np.isnan(ref):
+                assert np.isnan(lo) and np.isnan(hi)
+            else:
+                assert lo <= ref <= hi, (n, lo, ref, hi)
+            if n % 7 == 0 or n == len(values):
+                tube.cached = None
+                mean = tube.exact(memo)
+                assert mean.dtype == ref.dtype and (
+                    mean == ref or np.isnan(mean) and np.isnan(ref)), n

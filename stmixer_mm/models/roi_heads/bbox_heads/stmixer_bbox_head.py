@@ -14,12 +14,33 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings_specs import TEST_CFG_DEFAULTS
+from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE,
+                                            PROBABILITY, Bool, Fields)
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...utils.host_data import host_tensor
 
 #: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
 LABEL_CONVENTIONS = ('ava', 'mmdet')
+#: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``): key ->
+#: (setting, default per label convention; no default: the convention
+#: refuses the key)
+_TEST_CFG_KEYS = dict(
+    person_threshold=(PROBABILITY, dict(ava=0.6)),
+    num_fallback=(NON_NEGATIVE, dict(ava=3)),
+    max_per_img=(POSITIVE, dict(mmdet=100)),
+    multiply_person_score=(Bool(), dict(ava=False, mmdet=True)))
+#: the ``test_cfg`` settings (checked with the decoder's and STMixer's)
+TEST_CFG = Fields(**{key: s for key, (s, _) in _TEST_CFG_KEYS.items()})
+#: accepted ``test_cfg`` keys and defaults per label convention (read by
+#: :meth:`STMixerBBoxHead.parse_test_cfg` and ``stmixer_mm.deployment``)
+TEST_CFG_DEFAULTS = {
+    convention: {
+        key: defaults[convention]
+        for key, (_, defaults) in _TEST_CFG_KEYS.items()
+        if convention in defaults
+    }
+    for convention in LABEL_CONVENTIONS
+}
 
 
 class ParsedTestCfg(dict):
@@ -309,7 +330,7 @@ class STMixerBBoxHead(BaseModule):
 
         Args:
             test_cfg (dict, optional): Post-processing settings
-                (``settings_specs.TEST_CFG_DEFAULTS[label_convention]``).
+                (``TEST_CFG_DEFAULTS[label_convention]``).
 
         Returns:
             ParsedTestCfg: Every setting of the convention, defaults filled
@@ -339,7 +360,7 @@ class STMixerBBoxHead(BaseModule):
         Args:
             stage_results (dict): Output of ``forward``.
             batch_img_metas (list[dict]): ``img_shape`` (``scale_factor``).
-            test_cfg (dict, optional): ``settings_specs.TEST_CFG_DEFAULTS``.
+            test_cfg (dict, optional): :data:`TEST_CFG_DEFAULTS`.
             rescale (bool): ``'mmdet'`` only: boxes in original image pixels.
             with_query_indices (bool): Also give ``query_indices`` ``[n]``.
 

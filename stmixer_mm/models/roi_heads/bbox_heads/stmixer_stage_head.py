@@ -11,6 +11,8 @@ from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE,
+                                            POSITIVE_FLOAT, Choice, Float, Seq)
 from stmixer_mm.utils.settings import check_arguments
 from ...layers import PreparedPyramid
 from ...task_modules import (box_iof, box_position_embedding,
@@ -75,6 +77,21 @@ class STMixerStageHead(STMixerBBoxHead):
 
     #: The query branches, in the order the action head concatenates them.
     BRANCHES = ('spatial', 'temporal')
+    # (sampling_mixing: checked with STMixerSamplingMixing's)
+    SETTINGS = dict(
+        num_actions=POSITIVE,
+        hidden_channels=POSITIVE,
+        num_heads=POSITIVE,
+        feedforward_channels=POSITIVE,
+        num_ffn_fcs=POSITIVE,
+        dropout=Float(0, 1, max_open=True),
+        num_person_fcs=NON_NEGATIVE,
+        num_reg_fcs=NON_NEGATIVE,
+        num_action_fcs=NON_NEGATIVE,
+        featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
+        action_prior_prob=Float(0, 1, min_open=True, max_open=True),
+        action_branches=Seq(Choice(*BRANCHES), min_length=1),
+        label_convention=Choice('ava', 'mmdet'))
 
     def __init__(self,
                  num_actions: int = 80,

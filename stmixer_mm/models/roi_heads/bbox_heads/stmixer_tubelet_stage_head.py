@@ -11,10 +11,19 @@ from mmdet.utils import InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments, check_built
+from stmixer_mm.utils.setting_types import POSITIVE, Choice
+from stmixer_mm.utils.settings import check_arguments
 from ...layers import PreparedPyramid
 from ...task_modules import box_iof, refine_xyzr, xyzr2xyxy
 from .stmixer_stage_head import STMixerStageHead, make_fcs
+
+
+def _ava_labels_only(cfg) -> Optional[str]:
+    convention = cfg.get('label_convention', 'ava')
+    if convention != 'ava':
+        return ("label_convention: STMixerTubeletStageHead supports "
+                f"label_convention='ava' only, got {convention!r}")
+    return None
 
 
 @MODELS.register_module()
@@ -36,6 +45,11 @@ class STMixerTubeletStageHead(STMixerStageHead):
             ``'clip'``: of the clip's mean set (ablation).
         **kwargs: Those of :class:`STMixerStageHead` (``'ava'`` labels only).
     """
+    SETTINGS = dict(
+        num_frames=POSITIVE,
+        box_loss_weighting=Choice('tubelet', 'frame'),
+        frame_box_features=Choice(False, True, 'clip'))
+    RULES = (_ava_labels_only, )
 
     def __init__(self,
                  num_frames: int = 8,
@@ -72,7 +86,11 @@ class STMixerTubeletStageHead(STMixerStageHead):
             self.frame_reg_fcs = make_fcs(self.hidden_channels,
                                           self.num_reg_fcs, self.ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
-        check_built(self, STMixerTubeletStageHead)
+        if self.temporal_points % num_frames:
+            raise ValueError(
+                f'num_frames={num_frames} tubelet boxes must divide the '
+                f'{self.temporal_points} feature frames '
+                '(sampling_mixing.temporal_points)')
 
     def init_weights(self) -> None:
         """Also a zero ``fc_frame_reg`` with ``frame_box_features``."""

@@ -8,6 +8,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE, Bool, Seq,
+                                            ascending)
 from stmixer_mm.utils.settings import check_arguments
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
 
@@ -131,6 +133,15 @@ class STMixerForecastHead(BaseModule):
         loss_visible (dict): Sigmoid loss of the presence.
         init_cfg (dict, optional): Initialisation.
     """
+    SETTINGS = dict(
+        horizons=Seq(POSITIVE, min_length=1),
+        num_actions=POSITIVE,
+        query_channels=POSITIVE,
+        num_fcs=NON_NEGATIVE,
+        roi_grid=NON_NEGATIVE,
+        roi_frames=POSITIVE,
+        detach_inputs=Bool())
+    RULES = (ascending('horizons'), )
 
     def __init__(self,
                  horizons: Sequence[int] = (8, 16),
