@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.utils.compat import OFFICIAL_LOADER, is_disabled, report_fix
 
 __all__ = [
     'OFFICIAL_HEAD_PREFIX', 'is_official_checkpoint',
@@ -81,9 +82,15 @@ def register_official_checkpoint_loader() -> bool:
         bool: Whether it was installed now.
     """
     inner = CheckpointLoader._schemes.get('')
-    if inner is None or getattr(inner, '_stmixer_official', False):
+    if is_disabled(OFFICIAL_LOADER) or inner is None or getattr(
+            inner, '_stmixer_official', False):
         return False
     CheckpointLoader.register_scheme(
         prefixes='', force=True)(
             official_checkpoint_loader(inner))
+    report_fix(
+        OFFICIAL_LOADER,
+        "mmengine's local checkpoint loader converts an official STMixer "
+        'checkpoint (stm_head.* weights) as it is read; every other file '
+        'is handed on as read')
     return True

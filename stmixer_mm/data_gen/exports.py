@@ -206,3 +206,68 @@ def _ls_task(video, name: str, truth, task_id: int) -> dict:
                 task=task_id + 1,
                 completed_by=1)
         ])
+
+
+def write_cvat_track_export(path: str,
+                            minutes: float,
+                            tracks: int = 10,
+                            fps: int = 30,
+                            width: int = 1280,
+                            height: int = 720,
+                            video: str = 'clip_a.mp4') -> int:
+    """Write a large synthetic CVAT for video 1.1 export to ``path``, one
+    track at a time (memory does not grow with its size): ``tracks``
+    person tracks boxed on every frame of ``minutes`` of ``fps`` video, each
+    box with an ``action`` attribute (a name of :data:`CLASSES`, changing
+    every 2 s) and the header :func:`generate_annotation_exports` writes.
+
+    Args:
+        path (str): The XML file to write.
+        minutes (float): Length of the video in minutes.
+        tracks (int): Person tracks, each on every frame. Defaults to 10.
+        fps (int): Frames per second of the video. Defaults to 30.
+        width (int): Frame width in pixels. Defaults to 1280.
+        height (int): Frame height in pixels. Defaults to 720.
+        video (str): The video file named in ``<source>``. Defaults to
+            ``'clip_a.mp4'``.
+
+    Returns:
+        int: The number of ``<box>`` elements written (``tracks *
+        frames``).
+    """
+    n = int(round(minutes * 60 * fps))
+    head = [
+        '<?xml version="1.0" encoding="utf-8"?>', '<annotations>',
+        '  <version>1.1</version>', '  <meta>', '    <task>',
+        '      <id>1</id>', f'      <name>{osp.splitext(video)[0]}</name>',
+        f'      <size>{n}</size>', '      <mode>interpolation</mode>',
+        '      <start_frame>0</start_frame>',
+        f'      <stop_frame>{n - 1}</stop_frame>',
+        '      <frame_filter></frame_filter>', '      <labels><label><name>'
+        'person</name><type>rectangle</type></label></labels>',
+        '      <original_size>', f'        <width>{width}</width>',
+        f'        <height>{height}</height>', '      </original_size>',
+        '    </task>', f'    <source>{video}</source>', '  </meta>', ''
+    ]
+    box_w, box_h = width / (tracks + 1), height / 3
+    with open(path, 'w') as f:
+        f.write('\n'.join(head))
+        for t in range(tracks):
+            f.write(f'  <track id="{t}" label="person" source="manual">\n')
+            for start in range(0, n, fps):
+                rows = []
+                for fr in range(start, min(n, start + fps)):
+                    # a slow sway within the frame
+                    x1 = t * box_w + (fr % 97) * box_w / 200
+                    y1 = height / 3 + (fr % 89) * box_h / 200
+                    action = CLASSES[(fr // (2 * fps) + t) % len(CLASSES)]
+                    rows.append(
+                        f'    <box frame="{fr}" keyframe="{int(fr == 0)}" '
+                        f'outside="0" occluded="0" xtl="{x1:.2f}" '
+                        f'ytl="{y1:.2f}" xbr="{x1 + box_w:.2f}" '
+                        f'ybr="{y1 + box_h:.2f}" z_order="0"><attribute '
+                        f'name="action">{action}</attribute></box>\n')
+                f.writelines(rows)
+            f.write('  </track>\n')
+        f.write('</annotations>\n')
+    return n * tracks

@@ -20,9 +20,13 @@ DISABLE_ENV = 'STMIXER_MM_DISABLE_FIXES'
 DRN_FIX = 'mmaction2-missing-drn'
 AP_FIX = 'mmaction2-ava-ap-numpy2'
 LOADER_FIX = 'mmengine-checked-local-loader'
+#: not a fix but a change of mmengine's local loader beyond its defect,
+#: switched like one: official STMixer checkpoints converted as they are
+#: read (stmixer_mm/apis/official_checkpoints.py)
+OFFICIAL_LOADER = 'official-checkpoint-loader'
 #: the fixes :data:`DISABLE_ENV` may name (``all``: every one of them); the
 #: DRN stub is not among them: without it mmaction2's models do not import
-SWITCHABLE_FIXES = (AP_FIX, LOADER_FIX)
+SWITCHABLE_FIXES = (AP_FIX, LOADER_FIX, OFFICIAL_LOADER)
 #: torch's switch back to full unpickling by default (torch >= 2.6)
 TORCH_NO_WEIGHTS_ONLY_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 
@@ -57,14 +61,28 @@ def disabled_fixes() -> Set[str]:
     return set(SWITCHABLE_FIXES) if 'all' in names else names
 
 
-def _disabled(name: str) -> bool:
-    """Whether :data:`DISABLE_ENV` turns the fix ``name`` off."""
+def is_disabled(name: str) -> bool:
+    """Whether :data:`DISABLE_ENV` turns the fix ``name`` off.
+
+    Args:
+        name (str): One of :data:`SWITCHABLE_FIXES`.
+
+    Returns:
+        bool: True when the variable names it (or ``all``).
+    """
     return name in disabled_fixes()
 
 
-def _report(name: str, message: str, level: int = logging.DEBUG) -> None:
+def report_fix(name: str, message: str, level: int = logging.DEBUG) -> None:
     """Record and log an applied fix, at debug level: fixes change no result
-    a user sees, so commands do not print them (``collect_env`` does)."""
+    a user sees, so commands do not print them (``collect_env`` does).
+
+    Args:
+        name (str): The fix's name (:data:`SWITCHABLE_FIXES`, or the DRN
+            stub's).
+        message (str): What it changed, for the log.
+        level (int): The logging level.
+    """
     APPLIED_FIXES.append(name)
     print_log(
         f'stmixer_mm compat fix [{name}]: {message}',
@@ -114,7 +132,7 @@ def patch_mmaction_packaging() -> bool:
     sys.modules[name + '.drn'] = mod
     if 'DRN' not in MODELS.module_dict:
         MODELS.register_module(name='DRN', module=_MissingDRN)
-    _report(
+    report_fix(
         DRN_FIX,
         "the installed mmaction2 lacks 'mmaction/models/localizers/drn' "
         '(known defect of the 1.2.0 PyPI wheel); a stub was installed so '
@@ -126,7 +144,7 @@ def patch_ava_metric_numpy2() -> bool:
     """Make mmaction2's AVA AP work under numpy 2 (no ``np.NAN``); whether
     ``compute_average_precision`` was wrapped."""
     import numpy as np
-    if _disabled(AP_FIX) or hasattr(np, 'NAN'):
+    if is_disabled(AP_FIX) or hasattr(np, 'NAN'):
         return False
     from mmaction.evaluation.functional.ava_evaluation import metrics
     original = metrics.compute_average_precision
@@ -142,7 +160,7 @@ def patch_ava_metric_numpy2() -> bool:
     compute_average_precision.__wrapped__ = original
     compute_average_precision.__doc__ = original.__doc__
     metrics.compute_average_precision = compute_average_precision
-    _report(
+    report_fix(
         AP_FIX, "mmaction2's AVA AP returns np.nan (not numpy 1's np.NAN) for "
         'classes without ground truth.')
     return True
@@ -211,7 +229,7 @@ def patch_mmengine_local_loader() -> bool:
     Returns:
         bool: Whether it was installed now.
     """
-    if _disabled(LOADER_FIX):
+    if is_disabled(LOADER_FIX):
         return False
     from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -246,7 +264,7 @@ def patch_mmengine_local_loader() -> bool:
     load_from_local.__wrapped__ = inner
     load_from_local.__doc__ = inner.__doc__
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-    _report(
+    report_fix(
         LOADER_FIX, "mmengine's local checkpoint loader (torch.load's "
         'default, weights_only=True under torch >= 2.6, refuses Runner '
         'checkpoints; errors name no file) reads through '

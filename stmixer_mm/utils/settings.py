@@ -19,10 +19,9 @@ from .type_names import type_name
 
 __all__ = [
     'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
-    'Seq', 'Fields', 'settings_of', 'class_of', 'checks_of', 'check_config',
-    'check_settings', 'check_config_consistency', 'declare_config_rule',
-    'load_config', 'ConfigFileError', 'MissingConfigError', 'check_arguments',
-    'MMACTION2_CHECKS'
+    'Seq', 'Fields', 'settings_of', 'checks_of', 'check_config',
+    'check_settings', 'CONFIG_RULES', 'load_config', 'ConfigFileError',
+    'MissingConfigError', 'check_arguments', 'MMACTION2_CHECKS'
 ]
 
 # --- mmaction2's classes (not ours: checked before a run only) -------------
@@ -81,37 +80,21 @@ def _registries() -> tuple:
             HOOKS)
 
 
-def class_of(kind: Any) -> Optional[type]:
-    """The class a config's ``type`` names.
+def checks_of(kind: Any) -> Tuple[Dict[str, Setting], List[Callable]]:
+    """The settings and rules of the class a config's ``type`` names.
 
     Args:
         kind (str | type | Any): A ``type`` value (name, class, lazy class).
 
     Returns:
-        type | None: The class, or the first the registries give for its
-        name (mmengine's ``Registry.get``); None if none does.
-    """
-    if isinstance(kind, type):
-        return kind
-    for registry in _registries():
-        cls = registry.get(type_name(kind))
-        if isinstance(cls, type):
-            return cls
-    return None
-
-
-def checks_of(kind: Any) -> Tuple[Dict[str, Setting], List[Callable]]:
-    """The settings and rules of the class a ``type`` names.
-
-    Args:
-        kind (str | type | Any): A config's ``type``.
-
-    Returns:
         tuple[dict, list]: The class's (:func:`settings_of`,
-        :func:`~.setting_types.rules_of`); for mmaction2's,
+        :func:`~.setting_types.rules_of`), the class found by its name in the
+        registries (mmengine's ``Registry.get``); for mmaction2's,
         :data:`MMACTION2_CHECKS`'.
     """
-    cls = class_of(kind)
+    cls = kind if isinstance(kind, type) else next(
+        (c for c in (r.get(type_name(kind))
+                     for r in _registries()) if isinstance(c, type)), None)
     if cls is not None and not cls.__module__.startswith('mmaction.'):
         return settings_of(cls), rules_of(cls)
     settings, rules = MMACTION2_CHECKS.get(type_name(kind), ({}, ()))
@@ -165,33 +148,6 @@ def _walk(node: Any, path: str):
 _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
              'val_evaluator', 'test_evaluator', 'custom_hooks',
              'default_hooks', 'visualizer')
-#: [rule(whole config) -> problem | None] over several sections
-CONFIG_RULES: List[Callable[[Any], Optional[str]]] = []
-
-
-def declare_config_rule(rule: Callable[[Any], Optional[str]]) -> None:
-    """Add a check over several sections of a whole config.
-
-    Args:
-        rule (Callable): ``rule(cfg)`` returns None or the problem, naming
-            the config paths.
-    """
-    CONFIG_RULES.append(rule)
-
-
-def check_config_consistency(cfg) -> None:
-    """Run :data:`CONFIG_RULES` over a whole config.
-
-    Args:
-        cfg (Config | dict): The merged config.
-
-    Raises:
-        ConfigSettingError: The first problem.
-    """
-    for rule in CONFIG_RULES:
-        problem = rule(cfg)
-        if problem is not None:
-            raise ConfigSettingError(problem)
 
 
 def check_config(cfg,
@@ -202,7 +158,8 @@ def check_config(cfg,
     Args:
         cfg (Config | dict): The config, after ``--cfg-options``.
         sections (Sequence[str]): The top-level entries to walk.
-        consistency (bool): Also run :func:`check_config_consistency`.
+        consistency (bool): Also run :data:`CONFIG_RULES` (over several
+            sections).
 
     Raises:
         ConfigSettingError: Naming the config path of the first bad setting.
@@ -214,8 +171,10 @@ def check_config(cfg,
         node = node.to_dict() if hasattr(node, 'to_dict') else node
         for sub, path in _walk(node, section):
             check_settings(sub, path)
-    if consistency:
-        check_config_consistency(cfg)
+    for rule in CONFIG_RULES if consistency else ():
+        problem = rule(cfg)
+        if problem is not None:
+            raise ConfigSettingError(problem)
 
 
 def check_arguments(cls: type, arguments: dict) -> None:
@@ -389,4 +348,8 @@ def train_loop_lengths(cfg) -> Optional[str]:
     return None
 
 
-CONFIG_RULES += [model_classes_fit_data, train_loop_lengths]
+#: [rule(whole config) -> problem | None] over several sections (and the AVA
+#: label files': ``datasets/dataset_checks/ava.py``)
+CONFIG_RULES: List[Callable[[Any], Optional[str]]] = [
+    model_classes_fit_data, train_loop_lengths
+]

@@ -169,3 +169,20 @@ def test_the_scipy_assignment_is_laps_optimum():
             for r in itertools.permutations(range(rows), n)
             for c in itertools.combinations(range(cols), n))
         assert total(pairs) == pytest.approx(best)
+
+
+def test_a_pair_without_a_cost_is_never_assigned():
+    """mmdet's IoU of a box of zero area is 0 / 0: such a pair is left
+    unassigned (scipy refuses non-finite costs: the Inferencer on a model
+    with random weights stopped on it)."""
+    cost = np.array([[np.nan, 0.2], [0.3, np.inf]])
+    _, x, y = _ScipyLap.lapjv(cost, extend_cost=True, cost_limit=0.8)
+    assert x.tolist() == [1, 0] and y.tolist() == [1, 0]
+    _, x, _ = _ScipyLap.lapjv(
+        np.array([[np.nan]]), extend_cost=True, cost_limit=0.8)
+    assert x.tolist() == [-1]
+    for kind in MMDET:  # two keyframes of a box of zero area
+        tracker = build_tracker(dict(type=kind))
+        for k in range(2):
+            ids = tracker.update(k * 8, np.array([[5., 5, 5, 5]]), [0.9])
+            assert len(ids) == 1

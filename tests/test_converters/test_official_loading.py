@@ -11,6 +11,7 @@ model gets the same weights (and gives the same outputs) as from the file
 A file that looks official but does not fit is refused naming the file.
 """
 import copy
+import os
 import os.path as osp
 import pickle
 import types
@@ -344,3 +345,33 @@ def test_the_scheme_wraps_the_checked_loader_once():
     finally:
         compat.APPLIED_FIXES[:] = saved
     assert CheckpointLoader._schemes[''] is scheme
+
+
+@pytest.mark.slow  # a new interpreter
+def test_the_official_loader_can_be_turned_off(files):
+    """``STMIXER_MM_DISABLE_FIXES=official-checkpoint-loader`` leaves
+    mmengine's loader handing an official file on as read (the change of
+    the host beyond its defect is documented and switchable)."""
+    import subprocess
+    import sys
+    code = ('import sys\n'
+            'from mmengine.runner.checkpoint import CheckpointLoader\n'
+            'from stmixer_mm.utils import compat\n'
+            "ck = CheckpointLoader.load_checkpoint(sys.argv[1], 'cpu')\n"
+            "print(sorted(ck), 'official-checkpoint-loader' in "
+            'compat.APPLIED_FIXES)\n')
+    outs = []
+    for off in ('', 'official-checkpoint-loader'):
+        proc = subprocess.run([sys.executable, '-c', code, files.official],
+                              capture_output=True,
+                              text=True,
+                              timeout=300,
+                              env=dict(
+                                  os.environ,
+                                  OMP_NUM_THREADS='1',
+                                  STMIXER_MM_DISABLE_FIXES=off))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(proc.stdout.strip().splitlines()[-1])
+    assert outs[0] == "['meta', 'state_dict'] True", outs
+    assert outs[1].startswith("['iteration', 'model', ") and \
+        outs[1].endswith('False'), outs

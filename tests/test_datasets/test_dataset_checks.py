@@ -407,8 +407,8 @@ def _piecewise_track(rng, n, tol):
             times.append(t)
     boxes = np.array(boxes[:n]).reshape(n, 4)
     if n and rng.random() < 0.2:
-        boxes[rng.integers(0, n, 2), rng.integers(0, 4, 2)] = rng.choice(
-            [np.nan, np.inf, -np.inf])
+        boxes[rng.integers(0, n, 2),
+              rng.integers(0, 4, 2)] = rng.choice([np.nan, np.inf, -np.inf])
     if rng.random() < 0.3:
         boxes = np.round(boxes, int(rng.integers(2, 6)))
     return times[:n], boxes
@@ -436,8 +436,8 @@ def test_linear_runs_same_runs_in_linear_time(monkeypatch):
         min_len = int(rng.choice([1, 2, 3, 7]))
         got = linear_runs(times, boxes, min_len, tol)
         expected = _linear_runs_quadratic(times, boxes, min_len, tol)
-        assert [(a, b) for a, b, _ in got] == [(a, b) for a, b, _ in expected
-                                               ], case
+        assert [(a, b) for a, b, _ in got] == [(a, b)
+                                               for a, b, _ in expected], case
         for (_, _, step), (_, _, ref) in zip(got, expected):
             assert step.tobytes() == ref.tobytes(), case
     # the fast decision holds almost everywhere; rounding left to the check

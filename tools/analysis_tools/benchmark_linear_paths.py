@@ -91,16 +91,17 @@ def main():
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args()
     import stmixer_mm
-    print(f'stmixer_mm from {os.path.dirname(os.path.realpath(stmixer_mm.__file__))}, '
-          f'load average {os.getloadavg()[0]:.2f}')
+    where = os.path.dirname(os.path.realpath(stmixer_mm.__file__))
+    print(f'stmixer_mm from {where}, load average '
+          f'{os.getloadavg()[0]:.2f}')
     if args.link:
-        _table(f'build_tubes, {args.tracks} track(s) of N frames', args.link,
-               [_median_time(_link_case(n, args.tracks), args.repeats)
-                for n in args.link])
+        _table(f'build_tubes, {args.tracks} track(s) of N frames', args.link, [
+            _median_time(_link_case(n, args.tracks), args.repeats)
+            for n in args.link
+        ])
     if args.runs:
         _table('linear_runs, one linear tube of N frames', args.runs,
-               [_median_time(_runs_case(n), args.repeats)
-                for n in args.runs])
+               [_median_time(_runs_case(n), args.repeats) for n in args.runs])
     if args.ava:
         with tempfile.TemporaryDirectory() as folder:
             cases = [_ava_cases(n, folder) for n in args.ava]

@@ -57,6 +57,13 @@ class _ScipyLap:
             of each column or -1.
         """
         cost = np.asarray(cost, np.float64)
+        # a pair whose cost is not a number (mmdet's IoU of a box of zero
+        # area is 0 / 0) is never assigned: it costs more than leaving both
+        # unassigned
+        bad = ~np.isfinite(cost)
+        if bad.any():
+            cost = cost.copy()
+            cost[bad] = cost_limit + 1.0 if cost_limit < np.inf else 1e12
         rows, cols = cost.shape
         if rows != cols and not extend_cost and cost_limit == np.inf:
             raise ValueError('Square cost array expected. If cost is '

@@ -13,8 +13,8 @@ from mmengine.fileio import list_dir_or_file
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 from stmixer_mm.utils.setting_types import is_int
-from stmixer_mm.utils.settings import (CLASSES_WITH_BACKGROUND, class_entries,
-                                       declare_config_rule)
+from stmixer_mm.utils.settings import (CLASSES_WITH_BACKGROUND, CONFIG_RULES,
+                                       class_entries)
 from stmixer_mm.utils.type_names import type_name
 from .common import (check_interpolated, check_small_persons, clip_window,
                      duplicate_pairs, examples, finest_stride, image_size,
@@ -645,7 +645,7 @@ def metric_custom_classes(cfg) -> Optional[str]:
     return None
 
 
-declare_config_rule(ava_config_classes)
+CONFIG_RULES.append(ava_config_classes)
 
 
 def ava_keyframe_file_index(timestamp: int,

@@ -71,8 +71,7 @@ def _pairwise_repeat(c: np.floating, n: int, memo: dict) -> np.floating:
             s = np.add.reduce(np.full(n, c))
         else:
             h = n // 2 - n // 2 % 8
-            s = _pairwise_repeat(c, h, memo) + _pairwise_repeat(
-                c, n - h, memo)
+            s = _pairwise_repeat(c, h, memo) + _pairwise_repeat(c, n - h, memo)
         memo[n] = s
     return s
 
@@ -94,8 +93,8 @@ class _TubeScores:
     same scores bit for bit (duplicate detections): the same mean.
     """
 
-    __slots__ = ('dtype', 'buf', 'items', 'n', 'total', 'abs_total',
-                 'const', 'nonfinite', 'cached', 'twin')
+    __slots__ = ('dtype', 'buf', 'items', 'n', 'total', 'abs_total', 'const',
+                 'nonfinite', 'cached', 'twin')
 
     def __init__(self, score) -> None:
         self.dtype = getattr(score, 'dtype', None)
@@ -148,9 +147,10 @@ class _TubeScores:
             mean = np.mean(np.array(self.items))
         elif self.nonfinite and not self._summed():
             # where a NaN, or infs of both signs, meet in the sum: NaN
+            signs = {True: np.inf, False: -np.inf}
             mean = self.dtype.type(
-                np.inf if self.nonfinite == {True} else
-                -np.inf if self.nonfinite == {False} else np.nan)
+                signs[next(iter(self.nonfinite))] if len(self.nonfinite) == 1
+                and 'nan' not in self.nonfinite else np.nan)
         elif self.n == 1:
             mean = self.buf[0]  # its np.mean: itself
         elif self.const is not None and self.n > 128 and not self._summed():
@@ -181,8 +181,8 @@ class _TubeScores:
         u, tiny = _BOUNDED[self.dtype]
         center = self.total / n
         err_sum = 1.01 * a * ((32 + n.bit_length()) * u + n * 2.0**-53)
-        radius = 2 * (err_sum / n + (a + err_sum) / n * (2 * u + 2.0**-52) +
-                      tiny) + 2.0**-50 * abs(center)
+        radius = 2 * (err_sum / n + (a + err_sum) / n *
+                      (2 * u + 2.0**-52) + tiny) + 2.0**-50 * abs(center)
         return center - radius, center + radius, self.dtype
 
 
@@ -306,11 +306,11 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
         gone = set(ended)
         kept = [it for it in range(len(current)) if it not in gone]
         started = np.flatnonzero(free)
-        current = [current[it] for it in kept
-                   ] + [[(key, cands[i], scores[i])] for i in started]
+        current = [current[it] for it in kept] + [[(key, cands[i], scores[i])]
+                                                  for i in started]
         tube_scores = [tube_scores[it] for it in kept
                        ] + [_TubeScores(scores[i]) for i in started]
-        # twins: tubes of the same scores, bit for bit, as far
+        # twins: tubes of the same scores, bit for bit, so far
         twins: dict = {}
         for it, scored in zip(kept, tube_scores):
             scored.twin = twins.setdefault(

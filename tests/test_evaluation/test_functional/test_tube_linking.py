@@ -144,7 +144,10 @@ def test_link_drops_short_tubes():
     assert len(_person_tubes(frame_dets, min_length=14)) == 1
 
 
-def _link_greedy_quadratic(steps, link_iou, overlap, ends=None,
+def _link_greedy_quadratic(steps,
+                           link_iou,
+                           overlap,
+                           ends=None,
                            moc_order=True):
     """``link_greedy`` as it was (and as MOC's ``BuildTubes`` and the
     MultiSports code link): every open tube's mean re-summed at every
@@ -208,9 +211,9 @@ def _crowded_steps(rng, nframes, dtype, scores_kind):
     return steps
 
 
-@pytest.mark.parametrize('scores_kind', [
-    'random', 'rounded', 'constant', 'duplicated', 'nonfinite'
-])
+@pytest.mark.parametrize(
+    'scores_kind',
+    ['random', 'rounded', 'constant', 'duplicated', 'nonfinite'])
 def test_link_greedy_same_order_as_resumming(scores_kind):
     """Issue 75, item 4: ``link_greedy`` orders its open tubes by their mean
     score without re-summing every tube at every step (quadratic in a
@@ -264,10 +267,12 @@ def test_tube_scores_bound_and_equal_numpy_mean(dtype):
         rng.random(1500),
         np.round(rng.random(400), 1),
         rng.random(300) * 10.0**rng.integers(-30, 30, 300),
-        np.concatenate([rng.random(200), [np.inf], rng.random(20)]),
+        np.concatenate([rng.random(200), [np.inf],
+                        rng.random(20)]),
         np.array([0.5, np.inf, 0.2, -np.inf, 0.3]),
         np.array([0.5, np.nan, 0.2]),
-        np.full(3, np.finfo(dtype).max / 2),
+        np.full(3,
+                np.finfo(dtype).max / 2),
     ]
     for values in sequences:
         values = values.astype(dtype)
