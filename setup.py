@@ -85,4 +85,5 @@ if __name__ == '__main__':
             'onnx': read_requirements('onnx'),
             'tracking': read_requirements('tracking'),
             'multisports': read_requirements('multisports'),
+            'web': read_requirements('web'),
         })

@@ -18,6 +18,7 @@ from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.config_files import ConfigFileError
 from stmixer_mm.utils.settings import check_config, load_config
 from stmixer_mm.utils.type_names import type_name
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
@@ -62,6 +63,11 @@ def init_detector(config: Union[str, Config],
     config = copy.deepcopy(config)
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
+    if not isinstance(config.get('model'), dict):
+        raise ConfigFileError(
+            f'config {config.filename or "(a Config object)"}: no model = '
+            'dict(...) in it; expected a detector config (a dataset, '
+            'schedule or runtime base alone builds no model)')
     if not fallback_queries and (config.model.get('test_cfg')
                                  or {}).get('rcnn') is not None:
         config.model.test_cfg.rcnn.num_fallback = 0

@@ -149,10 +149,3 @@ def count_flops(model: nn.Module,
         decoder_share=parts['roi_head'] / total if total else 0.0,
         input_shape=tuple(inputs.shape))
 
-
-def format_count(n: float) -> str:
-    """``n`` with a T/G/M/K suffix (3 decimals)."""
-    for unit, div in (('T', 1e12), ('G', 1e9), ('M', 1e6), ('K', 1e3)):
-        if n >= div:
-            return f'{n / div:.3f} {unit}'
-    return f'{n:.0f}'

@@ -12,6 +12,7 @@ TOOLS = {
     'export-onnx': ('stmixer-export-onnx', 'tools/deployment/export_onnx.py'),
     'check-dataset':
     ('stmixer-check-dataset', 'tools/analysis_tools/check_dataset.py'),
+    'web': ('stmixer-web', 'tools/web_demo.py'),
 }
 
 

@@ -37,3 +37,8 @@ def export_onnx() -> int:
 def check_dataset() -> int:
     from stmixer_mm.cli.check_dataset import main
     return _status(main())
+
+
+def web() -> int:
+    from stmixer_mm.cli.web import main
+    return _status(main(prog='stmixer-web'))

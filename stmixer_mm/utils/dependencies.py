@@ -46,6 +46,8 @@ EXTRAS: Dict[str, Tuple[str, ...]] = {
     'onnx': ('onnx', 'onnxruntime', 'onnxscript'),
     'tracking': ('trackeval', ),
     'multisports': ('decord', ),
+    # the browser test of stmixer-web (its server needs no extra)
+    'web': ('selenium', ),
 }
 #: Registered types that need an extra when a config uses them (or, with
 #: an argument named, when the config sets that argument).

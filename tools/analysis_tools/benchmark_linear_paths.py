@@ -25,6 +25,17 @@ from types import SimpleNamespace
 import numpy as np
 
 
+def _positive(text):
+    """An int >= 1 (argparse type), refused with the value otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected an int >= 1, got {text!r}')
+    return value
+
+
 def _median_time(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -84,11 +95,13 @@ def _table(name, sizes, times):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--link', type=int, nargs='*', default=[1000, 4000])
-    parser.add_argument('--tracks', type=int, default=1)
-    parser.add_argument('--runs', type=int, nargs='*', default=[5000, 10000])
-    parser.add_argument('--ava', type=int, nargs='*', default=[26000])
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument(
+        '--link', type=_positive, nargs='*', default=[1000, 4000])
+    parser.add_argument('--tracks', type=_positive, default=1)
+    parser.add_argument(
+        '--runs', type=_positive, nargs='*', default=[5000, 10000])
+    parser.add_argument('--ava', type=_positive, nargs='*', default=[26000])
+    parser.add_argument('--repeats', type=_positive, default=3)
     args = parser.parse_args()
     import stmixer_mm
     where = os.path.dirname(os.path.realpath(stmixer_mm.__file__))

@@ -1,0 +1,171 @@
+"""The command line of the browser demo (``stmixer-web``,
+``tools/web_demo.py``): serve the page of :mod:`stmixer_mm.apis.web_demo`
+until Ctrl-C (docs/en/web_demo.md)."""
+import argparse
+import os.path as osp
+import shutil
+import sys
+import tempfile
+
+from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
+                                          signal_name)
+from stmixer_mm.apis.web_demo import RequestError, WebDemo, make_server
+from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
+from stmixer_mm.utils.package_files import package_config
+
+__all__ = ['parse_args', 'build_server', 'main', 'QUICKSTART_CONFIG']
+
+#: how the errors name the command (``main(prog=...)``)
+PROG = 'tools/web_demo.py'
+#: the config the page offers when none is given (relative to configs/)
+QUICKSTART_CONFIG = ('quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
+                     'synthetic-ava-rgb.py')
+
+
+def port_number(text: str) -> int:
+    """``--port``: 0 (a free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f'expected a port number in [0, 65535] (0: a free one), got '
+            f'{text!r}')
+    return value
+
+
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
+    """The options of ``stmixer-web``.
+
+    Args:
+        argv (list[str], optional): The arguments (default
+            ``sys.argv[1:]``).
+        prog (str, optional): The command's name in the usage line.
+
+    Returns:
+        argparse.Namespace: ``config``, ``checkpoint``, ``video`` (list),
+        ``host``, ``port``, ``work_dir``, ``device``, ``label_map``,
+        ``verbose``.
+    """
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description='STMixer demo in the browser: choose or upload a video, '
+        'a config and a checkpoint; see the drawn video, a timeline of each '
+        "person's actions, and download the JSON (Python's http.server: no "
+        'extra package)')
+    p.add_argument(
+        '--config',
+        help='config offered first (default: the quick-start config, '
+        f'configs/{QUICKSTART_CONFIG})')
+    p.add_argument(
+        '--checkpoint',
+        help='checkpoint offered (e.g. the quick start\'s '
+        'outputs/quickstart/<run>/best_*.pth); without one the page asks '
+        'for an upload')
+    p.add_argument(
+        '--video',
+        action='append',
+        default=[],
+        help='a video offered besides the synthetic demo video (repeat for '
+        'more; the last one given is chosen first)')
+    p.add_argument(
+        '--host',
+        default='127.0.0.1',
+        help='address to listen on (default: this machine only; 0.0.0.0: '
+        'every interface, anyone who reaches it can run the model)')
+    p.add_argument(
+        '--port',
+        type=port_number,
+        default=8000,
+        help='port to listen on (0: a free one, printed)')
+    p.add_argument(
+        '--work-dir',
+        help='folder of the uploads and outputs, kept (default: a temporary '
+        'folder, removed when the server stops)')
+    p.add_argument('--device', default='cpu')
+    p.add_argument(
+        '--label-map',
+        help="AVA label map (.pbtxt) or ACT pickle (.pkl) naming the "
+        "actions (default: as tools/demo.py, the config's or the "
+        "checkpoint's)")
+    p.add_argument(
+        '--verbose', action='store_true', help='log each request to stderr')
+    return p.parse_args(argv)
+
+
+def build_server(args: argparse.Namespace):
+    """The bound server of the parsed options (nothing served yet).
+
+    Args:
+        args (argparse.Namespace): From :func:`parse_args`.
+
+    Returns:
+        ThreadingHTTPServer: See :func:`~stmixer_mm.apis.web_demo.
+        make_server`; ``temp_dir`` is the work folder made for it (None
+        when ``--work-dir`` is given).
+
+    Raises:
+        RequestError: A given file that does not exist.
+        OutputFileError: ``--work-dir`` cannot be written.
+        OSError: The address cannot be bound.
+    """
+    config = args.config or package_config(QUICKSTART_CONFIG)
+    if args.work_dir:
+        check_writable_dir(args.work_dir, '--work-dir')
+    temp_dir = None if args.work_dir else tempfile.mkdtemp(
+        prefix='stmixer-web-')
+    try:
+        demo = WebDemo(args.work_dir or temp_dir, config, args.checkpoint,
+                       args.video, args.device, args.label_map)
+        try:
+            server = make_server(demo, args.host, args.port, args.verbose)
+        except OSError as e:
+            demo.close()
+            raise OSError(
+                f'cannot listen on {args.host}:{args.port} ({e.strerror or e}'
+                '); --port 0 picks a free port') from None
+    except BaseException:
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    server.temp_dir = temp_dir
+    return server
+
+
+def _stop(signum: int) -> None:
+    raise RunInterrupted(signum, f'stopped by {signal_name(signum)}')
+
+
+def main(argv=None, prog=PROG) -> int:
+    """Serve the page until Ctrl-C or another stop signal (then the
+    temporary work folder is removed and the exit code is 128 + the
+    signal's number); errors are reported as ``<prog>: <message>`` (exit
+    code 1).
+
+    Args:
+        argv (list[str], optional): The arguments (default
+            ``sys.argv[1:]``).
+        prog (str): The command's name in messages.
+
+    Returns:
+        int: 0 once stopped (a stop signal exits with 128 + its number).
+    """
+    args = parse_args(argv, prog=osp.basename(prog))
+    try:
+        server = build_server(args)
+    except (RequestError, OutputFileError, OSError) as e:
+        raise SystemExit(f'{prog}: {e}') from None
+    print(f'{prog}: serving on {server.url} (Ctrl-C stops)', flush=True)
+    try:
+        with on_stop_signals(_stop):
+            server.serve_forever()
+    except RunInterrupted as e:
+        print(f'\n{prog}: {e}', file=sys.stderr)
+        sys.exit(e.exit_code)
+    finally:
+        server.server_close()
+        server.demo.close()
+        if server.temp_dir:
+            shutil.rmtree(server.temp_dir, ignore_errors=True)
+    return 0
