@@ -80,9 +80,10 @@ def drop_pretrained(node: Any) -> int:
     removed = 0
     if isinstance(node, dict):
         for key, value in list(node.items()):
-            if (key == 'init_cfg' and isinstance(value, dict) and
-                (value.get('type') == 'Pretrained' or 'checkpoint' in value)
-                ) or (key == 'pretrained' and isinstance(value, str)):
+            loads = isinstance(value, str) if key == 'pretrained' else (
+                key == 'init_cfg' and isinstance(value, dict) and
+                (value.get('type') == 'Pretrained' or 'checkpoint' in value))
+            if loads:
                 node[key] = None
                 removed += 1
             else:

@@ -148,4 +148,3 @@ def count_flops(model: nn.Module,
         by_operator=dict(by_operator),
         decoder_share=parts['roi_head'] / total if total else 0.0,
         input_shape=tuple(inputs.shape))
-

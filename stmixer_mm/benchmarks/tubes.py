@@ -68,4 +68,3 @@ def score(metric_cfg: dict, samples: list) -> dict:
     })
     metric.process(None, samples)
     return metric.compute_metrics(metric.results)
-

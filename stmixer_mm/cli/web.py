@@ -61,19 +61,25 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     p.add_argument(
         '--checkpoint',
         help='checkpoint offered (e.g. the quick start\'s '
-        'outputs/quickstart/<run>/best_*.pth); without one the page asks '
-        'for an upload')
+        'work_dirs/quickstart/<run>/epoch_36.pth); without one the page '
+        'asks for an upload')
     p.add_argument(
         '--video',
         action='append',
         default=[],
         help='a video offered besides the synthetic demo video (repeat for '
-        'more; the last one given is chosen first)')
+        'more; the first one is chosen first, else the synthetic video)')
     p.add_argument(
         '--host',
         default='127.0.0.1',
         help='address to listen on (default: this machine only; 0.0.0.0: '
-        'every interface, anyone who reaches it can run the model)')
+        'every interface)')
+    p.add_argument(
+        '--allow-config-upload',
+        action='store_true',
+        help='let the page upload configs (a .py config runs when mmengine '
+        'reads it: only where people you trust reach the page); without '
+        'it, the configs are those given with --config')
     p.add_argument(
         '--port',
         type=port_number,
@@ -117,7 +123,8 @@ def build_server(args: argparse.Namespace):
         prefix='stmixer-web-')
     try:
         demo = WebDemo(args.work_dir or temp_dir, config, args.checkpoint,
-                       args.video, args.device, args.label_map)
+                       args.video, args.device, args.label_map,
+                       args.allow_config_upload)
         try:
             server = make_server(demo, args.host, args.port, args.verbose)
         except OSError as e:
@@ -157,6 +164,13 @@ def main(argv=None, prog=PROG) -> int:
     except (RequestError, OutputFileError, OSError) as e:
         raise SystemExit(f'{prog}: {e}') from None
     print(f'{prog}: serving on {server.url} (Ctrl-C stops)', flush=True)
+    if args.allow_config_upload and args.host not in ('127.0.0.1', 'localhost',
+                                                      '::1'):
+        print(
+            f'{prog}: warning: --host {args.host} serves other machines and '
+            '--allow-config-upload is on: anyone who reaches the page can '
+            'upload a .py config, which mmengine executes when it reads it',
+            file=sys.stderr)
     try:
         with on_stop_signals(_stop):
             server.serve_forever()

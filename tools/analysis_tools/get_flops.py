@@ -9,8 +9,16 @@ from typing import Any, Dict, Optional, Sequence
 from mmengine.config import Config
 
 from stmixer_mm.benchmarks.flops import (build_detector, count_flops,
-                                         default_clip_len, format_count)
+                                         default_clip_len)
 from stmixer_mm.cli import add_cfg_options
+
+
+def format_count(n: float) -> str:
+    """``n`` with a T/G/M/K suffix (3 decimals)."""
+    for unit, div in (('T', 1e12), ('G', 1e9), ('M', 1e6), ('K', 1e3)):
+        if n >= div:
+            return f'{n / div:.3f} {unit}'
+    return f'{n:.0f}'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):

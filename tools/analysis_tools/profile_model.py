@@ -3,13 +3,269 @@ training step of detector configs, per part.
 
     python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...]
 
-What is counted and how: :mod:`stmixer_mm.benchmarks.profile`."""
+Random weights, one random clip, two GT persons; the counter:
+``stmixer_mm.benchmarks.sync_counter`` (what is counted: docs/en/gpu.md)."""
 import argparse
+import os.path as osp
+import warnings
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from stmixer_mm.benchmarks.common import add_arguments, with_threads
-from stmixer_mm.benchmarks.profile import profile_configs
+from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
+                                          clip_shape, format_table, make_batch,
+                                          with_threads, write_json)
+from stmixer_mm.benchmarks.sync_counter import OpCounter
+from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
+
+#: ``(part, submodule path, method)`` counted in each part (see
+#: :meth:`OpCounter.track`), outer parts first
+PARTS = (
+    ('backbone', 'backbone', 'forward'),
+    ('neck', 'neck', 'forward'),
+    ('queries', 'rpn_head', 'predict'),
+    ('queries', 'rpn_head', 'loss_and_predict'),
+    ('decoder', 'roi_head', 'forward'),
+    ('matching', 'roi_head', 'assign'),
+)
+#: part names in the order of the report
+PART_ORDER = ('backbone', 'neck', 'queries', 'decoder', 'post', 'matching',
+              'targets+losses', 'backward', 'other')
+
+
+def _stage_parts(model) -> List[Tuple[str, str, str]]:
+    parts = list(PARTS)
+    stages = getattr(getattr(model, 'roi_head', None), 'stages', None)
+    if stages is not None:
+        last = len(stages) - 1
+        parts.append(('post', f'roi_head.stages.{last}', 'predict_by_feat'))
+        for k in range(len(stages)):
+            parts.append(
+                ('targets+losses', f'roi_head.stages.{k}', 'loss_and_target'))
+    return parts
+
+
+def add_gt(data: dict, model, num_gt: int = 2) -> dict:
+    """Give every sample of a :func:`make_batch` batch ``num_gt`` GT persons
+    inside the frame (AVA multi-hot or mmdet labels, per the decoder's
+    ``label_convention``)."""
+    from mmengine.structures import InstanceData
+    decoder = model.roi_head
+    num_actions = decoder.num_actions
+    for i, sample in enumerate(data['data_samples']):
+        h, w = sample.metainfo['img_shape'][:2]
+        boxes = torch.tensor([[0.1 * w, 0.1 * h, 0.5 * w, 0.9 * h],
+                              [0.4 * w, 0.2 * h, 0.9 * w, 0.8 * h]])[:num_gt]
+        if decoder.label_convention == 'mmdet':
+            labels = torch.arange(len(boxes)) % num_actions
+        else:
+            labels = torch.zeros(len(boxes), num_actions + 1)
+            for j in range(len(boxes)):
+                labels[j, 1 + (i + j) % num_actions] = 1
+        sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
+    return data
+
+
+@contextmanager
+def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
+    """On CUDA, record in the yielded list (filled when the block ends) the
+    warnings of ``set_sync_debug_mode('warn')``, one per synchronising call;
+    elsewhere it stays empty."""
+    records: List[str] = []
+    if device.type != 'cuda':
+        yield records
+        return
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            yield records
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    records.extend(
+        str(w.message) for w in caught
+        if 'synchroniz' in str(w.message).lower())
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def profile_predict(model, data: dict) -> OpCounter:
+    """Count ``model.predict`` on the preprocessed ``data`` (no gradients) on
+    the model's device (CUDA: ``cuda_syncs`` lists what CUDA reported)."""
+    model.eval()
+    device = _device(model)
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, False)
+        if device.type == 'cuda':  # lazy initialisation out of the count
+            model.predict(batch['inputs'], batch['data_samples'])
+            torch.cuda.synchronize(device)
+        counter = OpCounter()
+        with counter.track(model, _stage_parts(model)), counter, \
+                cuda_sync_warnings(device) as cuda_syncs:
+            model.predict(batch['inputs'], batch['data_samples'])
+    counter.cuda_syncs = cuda_syncs if device.type == 'cuda' else None
+    return counter
+
+
+def profile_train(model, data: dict) -> OpCounter:
+    """Count ``model.loss`` + ``backward`` of the summed losses on the
+    preprocessed ``data`` (train mode; no optimizer step)."""
+    model.train()
+    device = _device(model)
+    batch = model.data_preprocessor(data, True)
+    counter = OpCounter()
+    with counter.track(model, _stage_parts(model)), counter, \
+            cuda_sync_warnings(device) as cuda_syncs:
+        losses = model.loss(batch['inputs'], batch['data_samples'])
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        with counter.section('backward'):
+            total.backward()
+    counter.cuda_syncs = cuda_syncs if device.type == 'cuda' else None
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return counter
+
+
+def summarise(counter: OpCounter) -> Dict[str, Any]:
+    """Plain data of a counter: ``ops`` and ``syncs`` per part, the total and
+    what the synchronisations are."""
+    syncs = counter.sync_counts()
+    cuda_syncs = getattr(counter, 'cuda_syncs', None)
+    # on CUDA: what set_sync_debug_mode('warn') reported
+    cuda = {} if cuda_syncs is None else dict(
+        cuda_sync_warnings=len(cuda_syncs),
+        cuda_sync_messages=sorted(set(cuda_syncs)))
+    return dict(
+        ops=dict(counter.ops),
+        total_ops=counter.total_ops,
+        kernels=dict(counter.kernels),
+        total_kernels=sum(counter.kernels.values()),
+        syncs=syncs,
+        total_syncs=len(counter.syncs),
+        sync_reasons={
+            f'{part}: {reason}': n
+            for (part, reason), n in sorted(counter.sync_summary().items())
+        },
+        **cuda)
+
+
+def profile_config(path: str,
+                   shape: Optional[Sequence[int]] = None,
+                   batch_size: int = 1,
+                   train: bool = True,
+                   seed: int = 0,
+                   cfg_options: Optional[dict] = None,
+                   device: str = 'cpu',
+                   timeline: bool = False) -> Dict[str, Any]:
+    """Profile one config (see the module docstring) on ``device``;
+    ``timeline`` (CUDA): also where the time of ``predict`` goes
+    (``stmixer_mm.benchmarks.timeline.cuda_timeline``)."""
+    model = build_random_model(path, seed, cfg_options).to(device)
+    t, h, w = clip_shape(model.cfg, shape, (128, 160))
+    torch.manual_seed(seed)
+    data = add_gt(make_batch(batch_size, t, h, w), model)
+    row = dict(
+        config=path,
+        input=[batch_size, t, h, w],
+        predict=summarise(profile_predict(model, data)))
+    if timeline:
+        row['predict_timeline'] = predict_timeline(model, data)
+    if train:
+        row['train'] = summarise(profile_train(model, data))
+    return row
+
+
+def predict_timeline(model, data: dict) -> Dict[str, Any]:
+    """``stmixer_mm.benchmarks.timeline.cuda_timeline`` of
+    ``model.predict`` on the preprocessed ``data`` (no gradients; three warm-up
+    calls)."""
+    model.eval()
+    device = _device(model)
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, False)
+
+        def run():
+            model.predict(batch['inputs'], batch['data_samples'])
+
+        for _ in range(3):
+            run()
+        return cuda_timeline(run, device)
+
+
+def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
+    """A plain-text table per run kind: operators (syncs) per part."""
+    out = []
+    for kind in ('predict', 'train'):
+        kind_rows = [r for r in rows if kind in r]
+        if not kind_rows:
+            continue
+        parts = [
+            p for p in PART_ORDER
+            if any(p in r[kind]['ops'] for r in kind_rows)
+        ]
+        table = [['config', 'input'] + parts + ['total', 'non-view']]
+        for r in kind_rows:
+            s = r[kind]
+            cells = [
+                f"{s['ops'].get(p, 0)} ({s['syncs'].get(p, 0)})" for p in parts
+            ]
+            table.append([r['name'], 'x'.join(map(str, r['input']))] + cells +
+                         [
+                             f"{s['total_ops']} ({s['total_syncs']})",
+                             str(s['total_kernels'])
+                         ])
+        out.append(f'{kind}: ATen operators (host synchronisations) per '
+                   'part; non-view: the operators that are not views')
+        out.append(format_table(table))
+        for r in kind_rows:
+            reasons = r[kind]['sync_reasons']
+            if reasons:
+                out.append(f"  {r['name']}: " +
+                           ', '.join(f'{k} x{n}' for k, n in reasons.items()))
+            if 'cuda_sync_warnings' in r[kind]:
+                out.append(f"  {r['name']}: CUDA reported "
+                           f"{r[kind]['cuda_sync_warnings']} synchronising "
+                           'call(s) (set_sync_debug_mode)' +
+                           ''.join(f'\n    {m}'
+                                   for m in r[kind]['cuda_sync_messages']))
+        out.append('')
+    return '\n'.join(out)
+
+
+def profile_configs(configs: Sequence[str],
+                    shape: Optional[Sequence[int]] = None,
+                    batch_size: int = 1,
+                    train: bool = True,
+                    seed: int = 0,
+                    json: Optional[str] = None,
+                    cfg_options: Optional[dict] = None,
+                    device: str = 'cpu',
+                    timeline: bool = False) -> List[dict]:
+    """Profile every config on ``device``, print the tables, return the rows
+    (and write them to ``json``)."""
+    rows = []
+    for path in configs:
+        row = profile_config(path, shape, batch_size, train, seed, cfg_options,
+                             device, timeline)
+        row['name'] = osp.splitext(osp.basename(path))[0]
+        rows.append(row)
+        if json:
+            write_json(json, rows)
+    where = 'the CPU' if torch.device(device).type == 'cpu' else \
+        f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
+    print(f'torch {torch.__version__}; random weights (seed {seed}), batch '
+          f'{batch_size}, one run per config on {where}')
+    print(format_rows(rows))
+    if timeline:
+        print('predict on the GPU: wall time (no profiler) against the time '
+              'the GPU had work (torch.profiler), per call')
+        for r in rows:
+            print(format_timeline(r['name'], r['predict_timeline']))
+    return rows
 
 
 def parse_args(argv=None):

@@ -8,7 +8,8 @@ training budget (projects/track_queries/README.md)::
         --aggregate work_dirs/tracking/seed*.json
 
 ``--trackers`` scores the demo's person trackers (docs/en/online.md) on the
-keyframe detector's detections instead::
+keyframe detector's detections instead (``--predictions`` / ``--gt``: on an
+earlier ``tools/test.py --dump`` of them, no data made, no inference)::
 
     python tools/experiments/benchmark_tracking.py --seed 0 \
         --data-dir data/tubes_seed0 --trackers GreedyTracker,ByteTracker \
@@ -29,11 +30,13 @@ from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.benchmarks.common import write_json
+from stmixer_mm.apis.online.tracking import build_tracker
 from stmixer_mm.benchmarks.tubes import (for_testing, load_predictions,
-                                         subset_gt, tracker_metrics,
-                                         use_tube_set)
+                                         subset_gt, use_tube_set)
 from stmixer_mm.cli import CfgOptionsAction
 from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.evaluation.functional.tube_identity import (identity_metrics,
+                                                            trackeval_metrics)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.utils.settings import load_config
 
@@ -118,9 +121,15 @@ def parse_args(argv=None):
         help='--trackers: frames between keyframes (comma-separated)')
     parser.add_argument(
         '--person-thr',
-        type=float,
-        help="--trackers: persons tracked (default: the config's "
-        'test_cfg.person_threshold, as the demo)')
+        help="--trackers: persons tracked (comma-separated thresholds; "
+        "default: the config's test_cfg.person_threshold, as the demo)")
+    parser.add_argument(
+        '--predictions',
+        metavar='PKL',
+        help='--trackers: score them on these dumped keyframe detections '
+        '(tools/test.py --dump) against --gt')
+    parser.add_argument(
+        '--gt', metavar='PKL', help='--predictions: their ACT ground truth')
     parser.add_argument('--out', help='write the results here (json)')
     parser.add_argument(
         '--aggregate',
@@ -147,6 +156,12 @@ def parse_args(argv=None):
         args.keyframe_strides = [
             int(s) for s in args.keyframe_strides.split(',') if s
         ]
+    if args.person_thr is not None:
+        args.person_thr = [float(t) for t in args.person_thr.split(',') if t]
+    if (args.predictions is None) != (args.gt
+                                      is None) or (args.predictions
+                                                   and not args.trackers):
+        parser.error('--predictions and --gt go together, with --trackers')
     return args
 
 
@@ -219,53 +234,65 @@ def test(args, variant: str, checkpoint: str, paths: dict, test_ann: str,
         frames=len(runner.test_dataloader.dataset))
 
 
-def score_trackers(args, sets: dict) -> dict:
-    """The trackers of ``--trackers`` on the linking model's detections of
-    each set, at each keyframe stride: ``{set: [row, ...]}``."""
-    checkpoint = args.linking_checkpoint
-    if checkpoint is None:
-        std, ann = sets['standard']
-        checkpoint = train(args, 'linking', std, ann)['checkpoint']
-    cfg = variant_config(args, 'linking')
-    person_thr = args.person_thr
-    if person_thr is None:
-        person_thr = cfg.model.test_cfg.rcnn.person_threshold
-    out = dict(checkpoint=checkpoint, person_thr=person_thr)
-    for name, (paths, ann) in sets.items():
-        dump = osp.join(args.work_dir, 'trackers', f'{name}_dets.pkl')
-        cfg = variant_config(args, 'linking')
-        use_tube_set(cfg, paths, paths['tube_gt'])
-        cfg.test_dataloader.dataset.ann_file = ann
-        cfg.test_evaluator = [dict(type='DumpResults', out_file_path=dump)]
-        for_testing(cfg, checkpoint)
-        cfg.work_dir = osp.join(args.work_dir, 'trackers', name)
-        Runner.from_cfg(cfg).test()
-        predictions = load_predictions(dump)
-        gt = load_pickle(ann, 'numpy', 'ACT ground-truth file')
-        videos = list(gt['test_videos'][0])
-        rows = []
-        for tracker in args.trackers:
-            for stride in args.keyframe_strides:
+def tracker_rows(args, predictions: list, gt: dict, person_thrs) -> list:
+    """:func:`tracker_metrics` of every tracker, keyframe stride and person
+    threshold on the test videos of ``gt``."""
+    rows = []
+    for tracker in args.trackers:
+        for stride in args.keyframe_strides:
+            for thr in person_thrs:
                 t0 = time.time()
-                metrics = tracker_metrics(predictions, gt, videos, tracker,
-                                          person_thr, stride)
+                metrics = tracker_metrics(predictions, gt,
+                                          list(gt['test_videos'][0]), tracker,
+                                          thr, stride)
                 rows.append(
                     dict(
                         tracker=tracker,
                         stride=stride,
+                        person_thr=thr,
                         seconds=time.time() - t0,
                         **metrics))
-        out[name] = rows
+    return rows
+
+
+def score_trackers(args, sets: dict) -> dict:
+    """The trackers of ``--trackers`` on the linking model's detections of
+    each set (``{set: (paths, ann_file)}``; ``--predictions``: ``{set:
+    (None, predictions)}``): ``{set: [row, ...]}``."""
+    checkpoint = args.linking_checkpoint
+    if checkpoint is None and not args.predictions:
+        std, ann = sets['standard']
+        checkpoint = train(args, 'linking', std, ann)['checkpoint']
+    person_thrs = args.person_thr or [
+        variant_config(args, 'linking').model.test_cfg.rcnn.person_threshold
+    ]
+    out = dict(checkpoint=checkpoint, sets=list(sets))
+    for name, (paths, ann) in sets.items():
+        if paths is None:
+            predictions, ann = ann, args.gt
+        else:
+            dump = osp.join(args.work_dir, 'trackers', f'{name}_dets.pkl')
+            cfg = variant_config(args, 'linking')
+            use_tube_set(cfg, paths, paths['tube_gt'])
+            cfg.test_dataloader.dataset.ann_file = ann
+            cfg.test_evaluator = [dict(type='DumpResults', out_file_path=dump)]
+            for_testing(cfg, checkpoint)
+            cfg.work_dir = osp.join(args.work_dir, 'trackers', name)
+            Runner.from_cfg(cfg).test()
+            predictions = load_predictions(dump)
+        gt = load_pickle(ann, 'numpy', 'ACT ground-truth file')
+        out[name] = tracker_rows(args, predictions, gt, person_thrs)
     return out
 
 
 def print_tracker_table(results: dict) -> None:
     keys = ('IDSW/gt', 'Frag/gt', 'coverage', 'HOTA', 'AssA', 'IDF1', 'tracks',
             'gt_tracks')
-    print(f"persons >= {results['person_thr']}, {results['checkpoint']}")
-    print('| set | tracker | keyframe stride | ' + ' | '.join(keys) + ' |')
-    print('|' + ' --- |' * (len(keys) + 3))
-    for name in ('standard', 'crossing'):
+    print(f"detections of {results['checkpoint'] or 'the --predictions'}")
+    print('| set | tracker | keyframe stride | persons >= | ' +
+          ' | '.join(keys) + ' |')
+    print('|' + ' --- |' * (len(keys) + 4))
+    for name in results['sets']:
         for r in results[name]:
             cells = [
                 f'{r[k]:.2f}' if k in ('IDSW/gt', 'Frag/gt') else
@@ -275,8 +302,142 @@ def print_tracker_table(results: dict) -> None:
             t = ', '.join(f'{k}={v}' for k, v in r['tracker'].items()
                           if k != 'type')
             label = r['tracker']['type'] + (f' ({t})' if t else '')
-            print(f"| {name} | {label} | {r['stride']} | " +
-                  ' | '.join(cells) + ' |')
+            print(
+                f"| {name} | {label} | {r['stride']} | {r['person_thr']} | " +
+                ' | '.join(cells) + ' |')
+
+
+def person_gt(gt: dict, videos: list) -> dict:
+    """Class-agnostic ground truth of ``videos``: label ``'person'``, one GT
+    track per actor (``tube_actors``: its tubes, e.g. before and after it
+    left the frame, are one identity) or per tube without them.
+
+    Args:
+        gt (dict): ACT ground truth (``gttubes``, ``nframes``, optional
+            ``tube_actors``).
+        videos (list[str]): The videos kept.
+
+    Returns:
+        dict: ``labels`` ``['person']``, ``gttubes`` ``{video: {0: [track
+        (L, 5) frame x1 y1 x2 y2]}}``, ``nframes``.
+    """
+    tracks = {}
+    for v in videos:
+        per = {}
+        actors = gt.get('tube_actors', {}).get(v)
+        for label, tubes in sorted(gt['gttubes'][v].items()):
+            for i, tube in enumerate(tubes):
+                key = actors[label][i] if actors else (label, i)
+                per.setdefault(key, []).append(np.asarray(tube, np.float64))
+        tracks[v] = {
+            0: [
+                np.concatenate(t)[np.argsort(np.concatenate(t)[:, 0])]
+                for t in per.values()
+            ]
+        }
+    return dict(
+        labels=['person'],
+        gttubes=tracks,
+        nframes={v: gt['nframes'][v]
+                 for v in videos})
+
+
+def track_predictions(predictions: list,
+                      tracker: dict,
+                      person_thr: float,
+                      resolution: dict,
+                      stride: int = 1) -> dict:
+    """Track the persons of tested frames as the demo does: per video, on
+    its keyframes (every ``stride``-th frame from ``stride // 2``), the
+    persons scoring at least ``person_thr``, with the tracker of
+    ``tracker`` (:func:`~stmixer_mm.apis.online.tracking.build_tracker`).
+
+    Args:
+        predictions (list[dict]): Data samples of a frame-wise test
+            (:func:`load_predictions`): ``video_id``, ``timestamp``
+            (1-based frame), ``pred_instances`` with ``bboxes`` (n, 4)
+            normalised xyxy and ``person_scores`` (n, ).
+        tracker (dict): ``dict(type=...)``.
+        person_thr (float): The persons tracked score at least this.
+        resolution (dict): ``{video: (h, w)}``.
+        stride (int): Frames between keyframes. Defaults to 1.
+
+    Returns:
+        dict: ``{0: [(video, mean person score, boxes (L, 5) frame x1 y1
+        x2 y2)]}``, one entry per track id, as
+        :func:`~stmixer_mm.evaluation.functional.tube_identity.
+        identity_metrics` takes tubes; and ``keyframes``: ``{video:
+        [1-based keyframes]}``.
+    """
+    by_video = {}
+    for p in predictions:
+        video = str(p['video_id']).removesuffix('.mp4')
+        by_video.setdefault(video, {})[int(p['timestamp'])] = p
+    tubes, keyframes = [], {}
+    for video, frames in sorted(by_video.items()):
+        h, w = resolution[video]
+        online = build_tracker(tracker)
+        members = {}  # track id -> [(frame, box, score)]
+        keys = sorted(frames)[stride // 2::stride]
+        keyframes[video] = keys
+        for f in keys:
+            pred = frames[f]['pred_instances']
+            boxes = np.asarray(pred['bboxes'], np.float64).reshape(-1, 4)
+            scores = np.asarray(pred['person_scores'], np.float64).reshape(-1)
+            keep = scores >= person_thr
+            boxes = boxes[keep] * np.array([w, h, w, h])
+            ids = online.update(f, boxes, scores[keep])
+            for tid, box, s in zip(ids, boxes, scores[keep]):
+                members.setdefault(tid, []).append((f, box, s))
+        for rows in members.values():
+            tubes.append((video, float(np.mean([s for _, _, s in rows])),
+                          np.array([[f, *box] for f, box, _ in rows])))
+    return {0: tubes, 'keyframes': keyframes}
+
+
+def tracker_metrics(predictions: list, gt: dict, videos: list, tracker: dict,
+                    person_thr: float, stride: int) -> dict:
+    """Identity switches, fragmentation, coverage (at box IoU 0.5) and
+    TrackEval's HOTA / IDF1 of the person tracks of
+    :func:`track_predictions` against :func:`person_gt`, on the
+    keyframes only.
+
+    Args:
+        predictions (list[dict]): As :func:`track_predictions`.
+        gt (dict): ACT ground truth.
+        videos (list[str]): The evaluated videos.
+        tracker (dict): ``dict(type=...)``.
+        person_thr (float): The persons tracked score at least this.
+        stride (int): Frames between keyframes.
+
+    Returns:
+        dict: ``IDSW/gt``, ``Frag/gt``, ``coverage`` (%), ``HOTA``,
+        ``DetA``, ``AssA``, ``IDF1`` (%), ``tracks`` and ``gt_tracks``.
+    """
+    tracked = track_predictions([
+        p for p in predictions
+        if str(p['video_id']).removesuffix('.mp4') in set(videos)
+    ], tracker, person_thr, gt['resolution'], stride)
+    keys = tracked.pop('keyframes')
+    people = person_gt(gt, videos)
+    for v in videos:  # the keyframes of the GT tracks
+        on = np.asarray(keys.get(v, []))
+        people['gttubes'][v][0] = [
+            t[np.isin(t[:, 0], on)] for t in people['gttubes'][v][0]
+            if np.isin(t[:, 0], on).any()
+        ]
+    ident = identity_metrics(people, tracked, videos, 0.5, inclusive=False)
+    te = trackeval_metrics(people, tracked, videos, 0.0, ())
+    return {
+        'IDSW/gt': ident['idsw_per_gt'],
+        'Frag/gt': ident['frag_per_gt'],
+        'coverage': 100 * ident['coverage'],
+        **{
+            k: 100 * te[k]
+            for k in ('HOTA', 'DetA', 'AssA', 'IDF1')
+        }, 'tracks': len(tracked[0]),
+        'gt_tracks': ident['num_gt_tubes']
+    }
 
 
 def measure_variant(args, variant: str) -> dict:
@@ -404,18 +565,22 @@ def main(argv=None):
                   'timed steps')
         return
     torch.set_num_threads(args.threads)
-    crossing_dir = args.crossing_dir or args.data_dir.rstrip('/') + \
-        '_crossing'
-    std = generate_synthetic_tubes(
-        args.data_dir, write_demo=False, seed=args.seed)
-    cross = generate_synthetic_tubes(
-        crossing_dir, write_demo=False, seed=args.seed, motion='crossing')
-    sets = dict(
-        standard=(std, std['tube_gt']),
-        crossing=(cross,
-                  subset_gt(cross['tube_gt'], args.crossing_videos,
-                            osp.join(args.work_dir, 'crossing_test_GT.pkl'))))
     results = dict(variants={}, args=vars(args))
+    if args.predictions:  # no data made
+        sets = dict(predictions=(None, load_predictions(args.predictions)))
+    else:
+        crossing_dir = args.crossing_dir or args.data_dir.rstrip('/') + \
+            '_crossing'
+        std = generate_synthetic_tubes(
+            args.data_dir, write_demo=False, seed=args.seed)
+        cross = generate_synthetic_tubes(
+            crossing_dir, write_demo=False, seed=args.seed, motion='crossing')
+        sets = dict(
+            standard=(std, std['tube_gt']),
+            crossing=(cross,
+                      subset_gt(
+                          cross['tube_gt'], args.crossing_videos,
+                          osp.join(args.work_dir, 'crossing_test_GT.pkl'))))
     if args.trackers:
         results['trackers'] = score_trackers(args, sets)
         print_tracker_table(results['trackers'])

@@ -13,9 +13,32 @@ import numpy as np
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.benchmarks.tube_boxes import smooth_tubelets
 from stmixer_mm.benchmarks.tubes import load_predictions, score
 from stmixer_mm.utils.settings import load_config
+
+
+def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,
+                    degree: int) -> np.ndarray:
+    """Each tubelet's boxes fitted per coordinate by a polynomial in time
+    (``[n, T', 4]`` float32).
+
+    Args:
+        boxes (np.ndarray): ``[n, T', 4]`` boxes on ``frames``.
+        frames (np.ndarray): ``[T']`` video frames of the output frames.
+        degree (int): Least-squares degree; ``>= T' - 1``: boxes unchanged.
+    """
+    boxes = np.asarray(boxes, np.float64)
+    t = np.asarray(frames, np.float64).reshape(-1)
+    if boxes.ndim != 3 or boxes.shape[1] != len(t) or degree < 0:
+        raise ValueError(f'smooth_tubelets: boxes {boxes.shape} on '
+                         f'{len(t)} frames, degree {degree}: expected '
+                         "[n, T', 4] boxes on T' frames and degree >= 0")
+    span = np.ptp(t)
+    if span == 0 or degree >= len(t) - 1:
+        return boxes.astype(np.float32)
+    vander = np.vander((t - t.mean()) / span, degree + 1)
+    projection = vander @ np.linalg.pinv(vander)  # [T', T']
+    return np.einsum('st,ntc->nsc', projection, boxes).astype(np.float32)
 
 
 def rescore(cfg, predictions: list, degree) -> dict:
@@ -52,10 +75,16 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     predictions = load_predictions(args.predictions)
-    for word in args.degrees.split(','):
-        degree = None if word.strip() == 'none' else int(word)
-        scores = rescore(cfg, predictions, degree)
-        print(f'degree {word.strip()}: ' +
+    words = [w.strip() for w in args.degrees.split(',')]
+    try:  # every degree scored before anything is printed
+        results = [
+            rescore(cfg, predictions, None if w == 'none' else int(w))
+            for w in words
+        ]
+    except ValueError as e:  # a degree, the config or the dump refused
+        raise SystemExit(f'rescore_tubelets.py: {args.predictions}: {e}')
+    for word, scores in zip(words, results):
+        print(f'degree {word}: ' +
               ', '.join(f'{k} {float(v):.2f}' for k, v in scores.items()
                         if k.startswith(('frameAP@', 'videoAP@'))))
 

@@ -16,9 +16,10 @@ import torch
 from mmengine.structures import InstanceData
 
 from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
-                                          clip_shape, configs_and_devices,
-                                          make_batch, markdown_table,
+                                          check_finite, clip_shape, make_batch,
+                                          markdown_table, named_configs,
                                           time_runs, write_json)
+from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')
@@ -132,17 +133,10 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
             times, losses = time_runs(step, 0, args.repeats)
             peak = torch.cuda.max_memory_allocated(dev) / 2**20
             total = float(losses['loss'])
-            if not all(
-                    torch.isfinite(torch.as_tensor(v)).all()
-                    for v in losses.values()):
-                raise SystemExit(f'{name} (cp {cp}, amp {amp}): non-finite '
-                                 f'losses {losses}; timing NaNs means '
-                                 'nothing')
+            check_finite(losses, f'{name} (cp {cp}, amp {amp})')
             med = statistics.median(times)
             timeline = None
             if args.timeline:
-                from stmixer_mm.benchmarks.timeline import (cuda_timeline,
-                                                            format_timeline)
                 timeline = cuda_timeline(
                     step, dev, calls=2, wall_repeats=args.repeats)
                 print(
@@ -197,8 +191,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit('bench_train_step.py needs CUDA')
-    configs, _, _ = configs_and_devices(args.config, args.official, METAFILE,
-                                        'cuda')
+    configs = named_configs(args.config, METAFILE if args.official else None)
     print(
         f'torch {torch.__version__}, '
         f'{torch.cuda.get_device_name(0)}; random weights (seed '

@@ -179,6 +179,10 @@ class WebDemo:
         videos (list[str]): Videos offered besides the synthetic one.
         device (str): Where the model runs. Defaults to ``'cpu'``.
         label_map (str, optional): As the Inferencer's ``label_map``.
+        allow_config_upload (bool): Take uploaded configs. A config is a
+            Python file that runs when it is read, so this lets whoever
+            reaches the page run code. Defaults to False: the configs are
+            those given here.
 
     Raises:
         RequestError: A given file that does not exist (naming it).
@@ -190,10 +194,10 @@ class WebDemo:
                  checkpoint: Optional[str] = None,
                  videos: List[str] = (),
                  device: str = 'cpu',
-                 label_map: Optional[str] = None) -> None:
-        given = [('config', config), ('checkpoint', checkpoint)] + [
-            ('video', v) for v in videos
-        ]
+                 label_map: Optional[str] = None,
+                 allow_config_upload: bool = False) -> None:
+        given = [('config', config),
+                 ('checkpoint', checkpoint)] + [('video', v) for v in videos]
         for kind, path in given:
             if path is not None and not osp.isfile(path):
                 raise RequestError(f'{kind} {path}: no such file')
@@ -203,13 +207,14 @@ class WebDemo:
         os.makedirs(self.uploads, exist_ok=True)
         self.device = device
         self.label_map = label_map
+        self.allow_config_upload = allow_config_upload
         self.choices: Dict[str, List[Choice]] = {k: [] for k in KINDS}
-        self.choices['video'].append(
-            Choice(SYNTHETIC, 'synthetic demo video (8 s, 3 persons)',
-                   osp.join(self.work_dir, 'synthetic', 'demo.mp4')))
         for kind, path in given:
             if path is not None:
                 self._offer(kind, path, f'{osp.basename(path)} (given)')
+        self.choices['video'].append(
+            Choice(SYNTHETIC, 'synthetic demo video (8 s, 3 persons)',
+                   osp.join(self.work_dir, 'synthetic', 'demo.mp4')))
         self.jobs: Dict[str, DemoJob] = {}
         self._job_ids = itertools.count(1)
         self._upload_ids = itertools.count(1)
@@ -230,14 +235,11 @@ class WebDemo:
         """The choices, for the page's selects.
 
         Returns:
-            dict: per kind a list of ``dict(key, label)``, first the
-            default (the last one given or uploaded).
+            dict: per kind a list of ``dict(key, label)``: the files given
+            (the first is the default), the synthetic video, the uploads.
         """
         return {
-            kind: [
-                dict(key=c.key, label=c.label)
-                for c in reversed(self.choices[kind])
-            ]
+            kind: [dict(key=c.key, label=c.label) for c in self.choices[kind]]
             for kind in KINDS
         }
 
@@ -255,12 +257,20 @@ class WebDemo:
             Choice: The new choice (label: the file's name).
 
         Raises:
-            RequestError: An unknown kind, or a body shorter than
+            RequestError: An unknown kind, a config while
+                ``allow_config_upload`` is off, or a body shorter than
                 ``length``.
         """
         if kind not in KINDS:
             raise RequestError(f'upload: kind={kind!r} is none of '
                                f'{", ".join(KINDS)}')
+        if kind == 'config' and not self.allow_config_upload:
+            raise RequestError(
+                f'upload of {name}: configs cannot be uploaded here: a '
+                'config is a Python file that runs when it is read; choose '
+                'one the page offers (given with --config), or start the '
+                'server with --allow-config-upload where only people you '
+                'trust reach it')
         with self._lock:
             folder = osp.join(self.uploads, str(next(self._upload_ids)))
         os.makedirs(folder)
@@ -334,27 +344,30 @@ class WebDemo:
             try:
                 self._run(job)
             except Exception as e:  # any: the page shows it, not a hang
-                message = (e.describe('non-strict (the box on the page)')
-                           if isinstance(e, CheckpointMismatchError) else
-                           str(e) if isinstance(e, FILE_ERRORS) else
-                           f'{type(e).__name__}: {e}')
+                message = (
+                    e.describe('non-strict (the box on the page)')
+                    if isinstance(e, CheckpointMismatchError) else str(e) if
+                    isinstance(e, FILE_ERRORS) else f'{type(e).__name__}: {e}')
                 job.state, job.message = 'error', self._shown(message)
-                if not isinstance(e, FILE_ERRORS + (CheckpointMismatchError,
-                                                    )):
+                if not isinstance(e, FILE_ERRORS +
+                                  (CheckpointMismatchError, )):
                     traceback.print_exc(file=sys.stderr)
 
     def _shown(self, message: str) -> str:
         """``message`` with the uploads' folders left out (each upload is
         named as the user named it)."""
-        return re.sub(re.escape(self.uploads + os.sep) + r'\d+' +
-                      re.escape(os.sep), '', message)
+        return re.sub(
+            re.escape(self.uploads + os.sep) + r'\d+' + re.escape(os.sep), '',
+            message)
 
     def _run(self, job: DemoJob) -> None:
         video = job.files['video'].path
         if job.files['video'].key == SYNTHETIC and not osp.isfile(video):
             job.state = 'preparing'
             job.message = 'writing the synthetic demo video'
-            write_demo_video(build_demo(SyntheticAVASettings()), video)
+            part = osp.join(osp.dirname(video), 'writing.mp4')
+            write_demo_video(build_demo(SyntheticAVASettings()), part)
+            os.replace(part, video)  # whole, or not there
         job.state, job.message = 'preparing', 'opening the video'
         source: FrameSource = open_video(video, who=WHO)
         job.num_frames, job.fps = source.num_frames, source.fps

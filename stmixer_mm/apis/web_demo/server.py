@@ -53,8 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, document, status=HTTPStatus.OK) -> None:
-        self._send(status,
-                   json.dumps(document).encode(), 'application/json')
+        self._send(status, json.dumps(document).encode(), 'application/json')
 
     def _error(self, status, message: str) -> None:
         self._json(dict(error=message), status)
@@ -76,9 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._file(job.outputs['vis'], 'video/mp4')
             else:
                 name = osp.basename(job.outputs['pred'])
-                self._file(job.outputs['pred'], 'application/json',
-                           [('Content-Disposition',
-                             f'attachment; filename="{name}"')])
+                self._file(job.outputs['pred'], 'application/json', [
+                    ('Content-Disposition', f'attachment; filename="{name}"')
+                ])
         else:
             self._error(HTTPStatus.NOT_FOUND, f'{path}: no such page')
 
@@ -102,13 +101,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header('Content-Length', '0')
                 self.end_headers()
                 return
-            headers = list(headers) + [('Content-Range',
-                                        f'bytes {first}-{last}/{size}')]
+            headers = list(headers) + [
+                ('Content-Range', f'bytes {first}-{last}/{size}')
+            ]
         with open(path, 'rb') as f:
             f.seek(first)
             body = f.read(last - first + 1)
         self._send(HTTPStatus.PARTIAL_CONTENT if wanted else HTTPStatus.OK,
-                   body, kind, list(headers) + [('Accept-Ranges', 'bytes')])
+                   body, kind,
+                   list(headers) + [('Accept-Ranges', 'bytes')])
 
     def do_POST(self):
         url = urlsplit(self.path)

@@ -1,13 +1,15 @@
 """Reader of CVAT "for video 1.1" and "for images 1.1" XML exports of video
 tasks (docs/en/annotation_formats.md); a DOCTYPE is refused."""
+import math
 import os
 import os.path as osp
 import re
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
-from typing import (BinaryIO, Collection, Iterator, List, NamedTuple, Optional,
-                    Sequence, Tuple)
+from collections import Counter
+from typing import (BinaryIO, Callable, Collection, List, NamedTuple,
+                    Optional, Sequence, Tuple, Union)
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      annotation_budget, export_files, parse_number,
@@ -100,24 +102,44 @@ def _budget(name: str, frames: Optional[int], known: bool = True):
 
 class _Builder(ET.TreeBuilder):
     """Counts the elements and attributes, notes ``<meta>`` and the first
-    other top-level element, refuses a DOCTYPE (CVAT writes none)."""
+    other top-level element (then calls ``known``), refuses a DOCTYPE (CVAT
+    writes none); hands the elements of the top two levels below the root
+    to ``doc`` as they start and end (:class:`_Document`)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, doc: Optional['_Document'] = None):
         super().__init__()
         self.name, self.objects, self.depth = name, 0, 0
         self.meta, self.body = None, False
+        self.doc, self.open = doc, []  # the open root and top-level element
+        self.known: Optional[Callable[[], None]] = None
 
     def start(self, tag, attrs):
         self.objects += 1 + len(attrs)
         self.depth += 1
-        self.body |= self.depth == 2 and tag not in ('version', 'meta')
-        return super().start(tag, attrs)
+        top = self.depth == 2 and tag not in ('version', 'meta')
+        if top and not self.body:
+            self.body = True
+            if self.meta is None and self.known is not None:
+                self.known()
+        elem = super().start(tag, attrs)
+        if self.depth <= 2:
+            self.open.append(elem)
+            if self.doc is not None:
+                self.doc.start(elem, self.depth)
+        return elem
 
     def end(self, tag):
         self.depth -= 1
         elem = super().end(tag)
+        if self.depth < 2:
+            self.open.pop()
         if self.depth == 1 and tag == 'meta':
+            first = self.meta is None and not self.body
             self.meta = elem
+            if first and self.known is not None:
+                self.known()
+        if self.doc is not None and 1 <= self.depth <= 2:
+            self.doc.end(elem, self.open[-1], self.depth + 1)
         return elem
 
     def doctype(self, name, pubid, system):
@@ -126,39 +148,56 @@ class _Builder(ET.TreeBuilder):
             'its entities could expand far beyond the file')
 
 
-def _parse(name: str, stream: BinaryIO, size: int, zipped: bool) -> \
-        ET.Element:
-    """Root of the XML ``name`` read from ``stream`` (``size`` bytes, as its
-    ZIP entry claims if ``zipped``), parsed within :func:`_budget`."""
+def _parse(name: str, stream: BinaryIO, size: int, zipped: bool,
+           doc: '_Document') -> None:
+    """Read the XML ``name`` from ``stream`` (``size`` bytes, as its ZIP
+    entry claims if ``zipped``) into ``doc`` as it is parsed, 64 KiB at a
+    time, within :func:`_budget` (known once ``<meta>`` ends)."""
     verb = 'inflates to' if zipped else 'is'
     claim = 'claims (in its ZIP entry) to inflate to' if zipped else 'is'
-    builder = _Builder(name)
+    builder = _Builder(name, doc)
     parser = ET.XMLParser(target=builder)
     annotation_budget(name, None, '', XML_OBJECTS).check(size, 0, claim, True)
-    budget, nbytes, known = _budget(name, None, False), 0, False
+    budget, nbytes = _budget(name, None, False), 0
+
+    def known() -> None:
+        nonlocal budget
+        budget = _budget(name, _declared_frames(builder.meta))
+        budget.check(size, 0, claim, True)
+
+    builder.known = known
     try:
         for chunk in iter(lambda: stream.read(1 << 16), b''):
             nbytes += len(chunk)
             parser.feed(chunk)
-            if not known and (builder.meta is not None or builder.body):
-                known = True
-                budget = _budget(name, _declared_frames(builder.meta))
-                budget.check(size, 0, claim, True)
             budget.check(nbytes, builder.objects, verb)
-        return parser.close()
+        parser.close()
     except ET.ParseError as e:
         line, col = e.position
         raise AnnotationImportError(
             f'{name}, line {line}, column {col + 1}: malformed XML '
             f'({e}); expected a CVAT for video 1.1 export') from None
+    doc.finish()
 
 
-def xml_documents(file: str) -> Iterator[Tuple[str, ET.Element]]:
-    """``(name, root)`` of the XML ``file``, or of each ``*.xml`` member of
-    the export ZIP ``file`` (named ``zip/member``), one at a time."""
+def xml_documents(file: str, read: Callable[[str], '_Document']) -> None:
+    """Read the XML ``file``, or each ``*.xml`` member of the export ZIP
+    ``file`` (named ``zip/member``, in name order), into the reader
+    ``read`` gives for its name, one document at a time, as it is parsed.
+
+    Args:
+        file (str): A CVAT export XML file or export ZIP.
+        read (Callable[[str], _Document]): The reader of the document of
+            the given name (the file, or ``zip/member``).
+
+    Raises:
+        AnnotationImportError: An unreadable ZIP or member, a ZIP without
+            an XML file, a malformed or oversized document, or what the
+            reader refuses.
+    """
     if not file.lower().endswith('.zip'):
         with open(file, 'rb') as f:
-            yield file, _parse(file, f, os.fstat(f.fileno()).st_size, False)
+            _parse(file, f, os.fstat(f.fileno()).st_size, False, read(file))
         return
     try:
         archive = zipfile.ZipFile(file)
@@ -180,11 +219,10 @@ def xml_documents(file: str) -> Iterator[Tuple[str, ET.Element]]:
             name = f'{file}/{info.filename}'
             try:
                 with archive.open(info) as stream:
-                    root = _parse(name, stream, info.file_size, True)
+                    _parse(name, stream, info.file_size, True, read(name))
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
                 raise AnnotationImportError(
                     f'{name}: cannot be read from the ZIP ({e})') from None
-            yield name, root
 
 
 def read_cvat(path: str,
@@ -216,11 +254,12 @@ def read_cvat(path: str,
             record that breaks the task's frames (naming file and track).
     """
     out = ImportedAnnotations('cvat')
+    labels = set(person_labels)
     for file in export_files(path, ('.xml', '.zip'), 'CVAT for video exports'):
         container = file if file.lower().endswith('.zip') else None
-        for name, root in xml_documents(file):
-            _read_file(name, root, out, known_videos, set(person_labels),
-                       container)
+        xml_documents(
+            file, lambda name: _Document(name, out, known_videos, labels,
+                                         container))
     return out
 
 
@@ -267,52 +306,6 @@ def _frame_range(file: str, task: Optional[ET.Element]) -> FrameRange:
     return FrameRange(start, stop, step)
 
 
-def _read_file(file: str,
-               root: ET.Element,
-               out: ImportedAnnotations,
-               known_videos: Optional[Collection[str]],
-               person_labels: set,
-               container: Optional[str] = None) -> None:
-    """Read one export document ``root`` (from ZIP ``container``, if any)."""
-    if root.tag != 'annotations':
-        raise AnnotationImportError(
-            f'{file}: root element <{root.tag}>, expected <annotations> (a '
-            'CVAT for video 1.1 export)')
-    version = _text(root, 'version')
-    if version is not None and version != '1.1':
-        raise AnnotationImportError(
-            f'{file}: CVAT XML version {version}, expected 1.1')
-    images = root.findall('image')
-    if images and root.find('track') is not None:
-        raise AnnotationImportError(
-            f'{file}: has both <image> and <track> elements; expected a '
-            '"CVAT for video 1.1" or a "CVAT for images 1.1" export')
-    meta = root.find('meta')
-    project = meta.find('project') if meta is not None else None
-    if project is not None:
-        _read_project(file, root, project, images, out, known_videos,
-                      person_labels)
-        return
-    task = None
-    if meta is not None:
-        task = meta.find('task')
-        if task is None:
-            task = meta.find('job')  # a job export
-    # a job export names no video: its file (or ZIP) name does
-    video = _claim_video([
-        _text(meta, 'source'),
-        _text(task, 'source'),
-        _text(task, 'name'),
-        osp.basename(file), container and osp.basename(container)
-    ], out, known_videos, file)
-    # inside <task>; beside <job> in a job export
-    _frame_size(file, video, (task, meta), out)
-    frames = _frame_range(file, task)
-    out.frame_grids[video] = frames
-    _read_shapes(file, images or root.findall('track'), bool(images), video,
-                 frames, 0, out, person_labels)
-
-
 def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
                  known_videos: Optional[Collection[str]], source: str) -> str:
     """The video of a task: the first of ``names`` that is a known video
@@ -357,18 +350,6 @@ def _frame_size(file: str, video: str, holders, out: ImportedAnnotations):
                 '<height>') from None
 
 
-def _read_shapes(file: str, shapes: List[ET.Element], as_images: bool,
-                 video: str, frames: FrameRange, offset: int,
-                 out: ImportedAnnotations, person_labels: set) -> None:
-    """The top-level ``<track>``s (a skeleton nests one per point) or, if
-    ``as_images``, the ``<image>``s of a task, frames ``offset`` beyond."""
-    if as_images:
-        _read_images(file, shapes, video, frames, out, person_labels, offset)
-        return
-    for track in shapes:
-        _read_track(file, track, video, frames, out, person_labels, offset)
-
-
 def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
     """``(task, id, FrameRange, offset)`` of each task of a project export;
     offsets as CVAT's ``ProjectData._init_task_frame_offsets``."""
@@ -383,6 +364,11 @@ def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
         where = f'{file}, <task> id={tid}'
         if tid is None:
             raise AnnotationImportError(f'{where}: no <id>')
+        if any(tid == t[1] for t in tasks):
+            raise AnnotationImportError(
+                f'{where}: a second <task> of this id in <meta><project>'
+                '<tasks>; a project export lists each task once (its '
+                'shapes name it by task_id)')
         if (_text(elem, 'subset') or 'default') != subset:
             offset, subset = 0, _text(elem, 'subset') or 'default'
         frames = _frame_range(where, elem)
@@ -394,32 +380,6 @@ def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
         tasks.append((elem, tid, frames, offset))
         offset += frames.start + frames.step * size
     return tasks
-
-
-def _read_project(file: str, root: ET.Element, project: ET.Element,
-                  images: List[ET.Element], out: ImportedAnnotations,
-                  known_videos: Optional[Collection[str]],
-                  person_labels: set) -> None:
-    """A project export: one video per task, shapes tied to their task by
-    ``task_id``, frames less the task's offset (:func:`_project_tasks`)."""
-    tasks = _project_tasks(file, project)
-    ids = {tid for _, tid, _, _ in tasks}
-    shapes = images or root.findall('track')
-    for shape in shapes:
-        if shape.get('task_id') not in ids:
-            raise AnnotationImportError(
-                f'{file}: <{shape.tag} id={shape.get("id")!r} '
-                f'task_id={shape.get("task_id")!r}>: expected the id of one '
-                f'of the project\'s tasks {sorted(ids)}')
-    for elem, tid, frames, offset in tasks:
-        where = f'{file}, task id={tid}'
-        video = _claim_video(
-            [_text(elem, 'source'), _text(elem, 'name')], out, known_videos,
-            where)
-        _frame_size(where, video, (elem, ), out)
-        out.frame_grids[video] = frames
-        _read_shapes(where, [e for e in shapes if e.get('task_id') == tid],
-                     bool(images), video, frames, offset, out, person_labels)
 
 
 def _image_frame(file: str, image: ET.Element) -> int:
@@ -436,154 +396,429 @@ def _image_frame(file: str, image: ET.Element) -> int:
     return int(match.group(1))
 
 
-def _read_images(file: str,
-                 images: List[ET.Element],
-                 video: str,
-                 frames: FrameRange,
+class _Place:
+    """Where a box is, as text formed only when asked (an export of a
+    million boxes keeps no string per box): a track's box by the track's
+    ``where`` and its frame; box ``k`` of an ``<image>`` by the image's
+    ``where``, ``k`` and its ``label``, its track by ``file``, frame and
+    ``k``."""
+    __slots__ = ('where', 'file', 'k', 'label')
+
+    def __init__(self,
+                 where: str,
+                 file: str = '',
+                 k: Optional[int] = None,
+                 label: Optional[str] = None):
+        self.where, self.file, self.k, self.label = where, file, k, label
+
+    def source(self, frame: int) -> str:
+        if self.k is None:
+            return f'{self.where}, frame {frame}'
+        return f'{self.where}, box {self.k} label={self.label!r}'
+
+    def track(self, frame: int) -> str:
+        return f'{self.file}:frame {frame} box {self.k}'
+
+
+class _Record(Annotation):
+    """An :class:`Annotation` whose ``source`` and ``track`` may be set to
+    a :class:`_Place`: read, they are its text (as strings, they are kept
+    as they are)."""
+
+    @property
+    def source(self) -> str:
+        place = self._source
+        return place if isinstance(place, str) else place.source(self.frame)
+
+    @source.setter
+    def source(self, place: Union[str, _Place]) -> None:
+        self._source = place
+
+    @property
+    def track(self) -> str:
+        place = self._track
+        return place if isinstance(place, str) else place.track(self.frame)
+
+    @track.setter
+    def track(self, place: Union[str, _Place]) -> None:
+        self._track = place
+
+
+class _Task:
+    """A task (one video) of the document being read: ``where`` (the file,
+    or the file and task id: named in errors), ``video``, ``frames`` and the
+    ``offset`` of its frame numbers; its ``records``, ``ignored`` content
+    and image ``sizes`` so far."""
+
+    def __init__(self, where: str, video: str, frames: FrameRange,
+                 offset: int):
+        self.where, self.video, self.frames = where, video, frames
+        self.offset = offset
+        self.records: List[Annotation] = []
+        self.ignored: Counter = Counter()
+        self.sizes: set = set()
+
+
+class _Document:
+    """Reads one export document (``file``, from ZIP ``container``, if
+    any) into ``out`` as :class:`_Builder` parses it: a top-level
+    ``<track>`` box by box, an ``<image>`` when it ends, each dropped from
+    the tree once read (shapes that end before ``<meta>`` wait for it); the
+    records go to ``out`` task by task when the document ends."""
+
+    def __init__(self,
+                 file: str,
                  out: ImportedAnnotations,
+                 known_videos: Optional[Collection[str]],
                  person_labels: set,
-                 offset: int = 0) -> None:
-    """Read a "CVAT for images 1.1" export of a video task; without a
-    ``person_id`` on every box, ``out.identities[video]`` is False."""
-    sizes = set()
-    records: List[Annotation] = []
-    for image in images:
+                 container: Optional[str] = None):
+        self.file, self.out, self.container = file, out, container
+        self.known_videos, self.person_labels = known_videos, person_labels
+        self.kind: Optional[str] = None  # 'track' or 'image'
+        self.version = False  # the first <version> was checked
+        self.tasks: Optional[List[_Task]] = None  # once <meta> is read
+        self.by_id: Optional[dict] = None  # a project's tasks by id
+        self.waiting: List[ET.Element] = []  # shapes ended before <meta>
+        self.track: Optional[_Track] = None  # the <track> being read
+        self.actions: dict = {}  # one tuple per action set
+        self.frames: dict = {}  # one int per frame number (tracks share)
+
+    def start(self, elem: ET.Element, level: int) -> None:
+        """``elem`` of depth ``level`` (1: the root) starts."""
+        if level == 1:
+            if elem.tag != 'annotations':
+                raise AnnotationImportError(
+                    f'{self.file}: root element <{elem.tag}>, expected '
+                    '<annotations> (a CVAT for video 1.1 export)')
+            return
+        if elem.tag not in ('track', 'image'):
+            return
+        if self.kind is not None and elem.tag != self.kind:
+            raise AnnotationImportError(
+                f'{self.file}: has both <image> and <track> elements; '
+                'expected a "CVAT for video 1.1" or a "CVAT for images 1.1"'
+                ' export')
+        self.kind = elem.tag
+        if elem.tag == 'track' and self.tasks is not None:
+            self.track = _Track(self, elem)
+
+    def end(self, elem: ET.Element, parent: ET.Element, level: int) -> None:
+        """``elem`` of depth ``level`` (2: top-level) under ``parent``
+        ends; what is read is dropped from the tree."""
+        if level == 3:
+            if self.track is not None:
+                self.track.child(elem)
+                parent.remove(elem)
+            return
+        if elem.tag == 'version':
+            version = (elem.text or '').strip()
+            if not self.version and version and version != '1.1':
+                raise AnnotationImportError(
+                    f'{self.file}: CVAT XML version {version}, expected 1.1')
+            self.version = True
+            return
+        if elem.tag == 'meta':
+            if self.tasks is None:
+                self._read_meta(elem)
+                for shape in self.waiting:
+                    self._read_shape(shape)
+                    parent.remove(shape)
+                self.waiting = []
+            return
+        if elem.tag in ('track', 'image'):
+            if self.tasks is None:
+                self.waiting.append(elem)
+                return
+            if self.track is not None:
+                self.track.finish()
+                self.track = None
+            else:
+                self._read_shape(elem)
+        parent.remove(elem)
+
+    def finish(self) -> None:
+        """The document ended: check each task's images, hand its records
+        and ignored content to ``out``."""
+        if self.tasks is None:  # no <meta>
+            self._read_meta(None)
+            for shape in self.waiting:
+                self._read_shape(shape)
+            self.waiting = []
+        for task in self.tasks:
+            if self.kind == 'image':
+                self._finish_images(task)
+            self.out.annotations += task.records
+            for what, count in task.ignored.items():
+                self.out.ignored[what] += count
+
+    def _read_meta(self, meta: Optional[ET.Element]) -> None:
+        """The tasks of ``<meta>``: their videos, frame sizes, frames."""
+        out, file = self.out, self.file
+        project = meta.find('project') if meta is not None else None
+        if project is not None:
+            self.tasks, self.by_id = [], {}
+            for elem, tid, frames, offset in _project_tasks(file, project):
+                where = f'{file}, task id={tid}'
+                video = _claim_video(
+                    [_text(elem, 'source'), _text(elem, 'name')], out,
+                    self.known_videos, where)
+                _frame_size(where, video, (elem, ), out)
+                out.frame_grids[video] = frames
+                self.by_id[tid] = _Task(where, video, frames, offset)
+                self.tasks.append(self.by_id[tid])
+            return
+        task = None
+        if meta is not None:
+            task = meta.find('task')
+            if task is None:
+                task = meta.find('job')  # a job export
+        container = self.container
+        # a job export names no video: its file (or ZIP) name does
+        video = _claim_video([
+            _text(meta, 'source'),
+            _text(task, 'source'),
+            _text(task, 'name'),
+            osp.basename(file), container and osp.basename(container)
+        ], out, self.known_videos, file)
+        # inside <task>; beside <job> in a job export
+        _frame_size(file, video, (task, meta), out)
+        frames = _frame_range(file, task)
+        out.frame_grids[video] = frames
+        self.tasks = [_Task(file, video, frames, 0)]
+
+    def task_of(self, shape: ET.Element) -> _Task:
+        """The task of ``shape``: a project's by ``task_id``.
+
+        Args:
+            shape (xml.etree.ElementTree.Element): A top-level ``<track>``
+                or ``<image>``.
+
+        Returns:
+            _Task: The document's task, or the project task it names.
+
+        Raises:
+            AnnotationImportError: A project export's shape whose
+                ``task_id`` is no task of the project.
+        """
+        if self.by_id is None:
+            return self.tasks[0]
+        task = self.by_id.get(shape.get('task_id'))
+        if task is None:
+            raise AnnotationImportError(
+                f'{self.file}: <{shape.tag} id={shape.get("id")!r} '
+                f'task_id={shape.get("task_id")!r}>: expected the id of one '
+                f'of the project\'s tasks {sorted(self.by_id)}')
+        return task
+
+    def _read_shape(self, shape: ET.Element) -> None:
+        """A whole top-level ``<track>`` or ``<image>``."""
+        if shape.tag == 'image':
+            self._read_image(shape)
+            return
+        track = _Track(self, shape)
+        for child in shape:
+            track.child(child)
+        track.finish()
+
+    def _read_image(self, image: ET.Element) -> None:
+        """An ``<image>`` of a "CVAT for images 1.1" export of a video
+        task."""
+        task = self.task_of(image)
+        file, offset = task.where, task.offset
         frame = _image_frame(file, image) - offset
         where = f'{file}: <image name={image.get("name")!r}>' + (
             f' (video frame {frame}: less the task offset {offset})'
             if offset else '')
-        frames.check(frame, where)
+        task.frames.check(frame, where)
         if image.get('width') and image.get('height'):
-            sizes.add((image.get('width'), image.get('height')))
+            task.sizes.add((image.get('width'), image.get('height')))
         for c in image:
             if c.tag != 'box':
-                out.ignored[f'image shape <{c.tag}> (only <box> is read)'] += 1
+                task.ignored[f'image shape <{c.tag}> (only <box> is '
+                             'read)'] += 1
         for k, box in enumerate(image.findall('box')):
-            records.append(
-                _box_record(f'{where}, box {k} label={box.get("label")!r}',
-                            box, video, frame, person_labels, out,
-                            f'{file}:frame {frame} box {k}'))
-    if len(sizes) > 1:
-        raise AnnotationImportError(
-            f'{file}: images of different sizes {sorted(sizes)}; the frames '
-            'of one video have one size')
-    if sizes:
-        w, h = next(iter(sizes))
-        try:
-            out.frame_sizes[video] = (int(w), int(h))
-        except ValueError:
+            place = _Place(where, file, k, box.get('label'))
+            task.records.append(
+                _box_record(place, box, task.video, frame, self,
+                            task.ignored, place))
+
+    def _finish_images(self, task: _Task) -> None:
+        """After the ``<image>``s of ``task``: one frame size; without a
+        ``person_id`` on every box, ids numbered per frame and
+        ``out.identities[video]`` False."""
+        file, video, records = task.where, task.video, task.records
+        sizes, out = task.sizes, self.out
+        if len(sizes) > 1:
             raise AnnotationImportError(
-                f'{file}: <image width={w!r} height={h!r}>: not integers'
-            ) from None
-    given = [r.person_id != -1 for r in records]
-    if any(given) and not all(given):
-        first = records[given.index(False)]
-        raise AnnotationImportError(
-            f'{first.source}: no person_id attribute, while other boxes '
-            'have one; give every box its person_id, or none')
-    if records and not all(given):
-        per_frame: dict = {}
-        for r in records:
-            r.person_id = per_frame.get(r.frame, 0)
-            per_frame[r.frame] = r.person_id + 1
-        out.identities[video] = False
-        out.notes.append(
-            f'{file}: a "CVAT for images" export without person_id '
-            'attributes: who is who across frames is unknown, so person '
-            'ids are numbered per frame (0, 1, ... in file order); the AVA '
-            'layout trains on it, the tube layout refuses it')
-    out.annotations += records
+                f'{file}: images of different sizes {sorted(sizes)}; the '
+                'frames of one video have one size')
+        if sizes:
+            w, h = next(iter(sizes))
+            try:
+                out.frame_sizes[video] = (int(w), int(h))
+            except ValueError:
+                raise AnnotationImportError(
+                    f'{file}: <image width={w!r} height={h!r}>: not '
+                    'integers') from None
+        given = [r.person_id != -1 for r in records]
+        if any(given) and not all(given):
+            first = records[given.index(False)]
+            raise AnnotationImportError(
+                f'{first.source}: no person_id attribute, while other boxes '
+                'have one; give every box its person_id, or none')
+        if records and not all(given):
+            per_frame: dict = {}
+            for r in records:
+                r.person_id = per_frame.get(r.frame, 0)
+                per_frame[r.frame] = r.person_id + 1
+            out.identities[video] = False
+            out.notes.append(
+                f'{file}: a "CVAT for images" export without person_id '
+                'attributes: who is who across frames is unknown, so person '
+                'ids are numbered per frame (0, 1, ... in file order); the '
+                'AVA layout trains on it, the tube layout refuses it')
 
 
-def _coords(where: str, box: ET.Element) -> Tuple[float, ...]:
+class _Track:
+    """A top-level ``<track>`` of ``doc``, read one child (``<box>``) at a
+    time (:meth:`child`), checked as a whole when it ends
+    (:meth:`finish`)."""
+
+    def __init__(self, doc: _Document, track: ET.Element):
+        self.doc, self.elem = doc, track
+        self.task = task = doc.task_of(track)
+        self.tid = tid = track.get('id')
+        label = track.get('label', '')
+        self.where = where = f'{task.where}: track id={tid} label={label!r}'
+        if tid is None:
+            raise AnnotationImportError(f'{where}: <track> without id')
+        self.place, self.name = _Place(where), f'{task.where}:track {tid}'
+        self.actions = () if label in doc.person_labels or not label else (
+            label, )
+        # counted as the whole track was: its other shapes, then attributes
+        self.shapes: Counter = Counter()
+        self.attributes: Counter = Counter()
+        self.person_ids: set = set()
+        self.records: List[Annotation] = []
+
+    def child(self, box: ET.Element) -> None:
+        """Read a child of the track: a ``<box>`` (another shape is
+        counted as ignored).
+
+        Args:
+            box (xml.etree.ElementTree.Element): The child, complete.
+
+        Raises:
+            AnnotationImportError: A box without an integer frame, on a
+                frame the task did not use, or with a bad coordinate or
+                ``person_id`` (naming file, track and frame).
+        """
+        if box.tag != 'box':
+            self.shapes[f'track shape <{box.tag}> (only <box> is read)'] += 1
+            return
+        task, text = self.task, box.get('frame')
+        try:
+            frame = int(text) - task.offset
+        except (TypeError, ValueError):
+            raise AnnotationImportError(
+                f'{self.where}: <box> {dict(box.attrib)} needs an integer '
+                'frame') from None
+        frame = self.doc.frames.setdefault(frame, frame)
+        frames = task.frames
+        if frame < frames.start or (frames.stop is not None
+                                    and frame > frames.stop) or (
+                                        frame - frames.start) % frames.step:
+            frames.check(
+                frame, f'{self.where}, <box frame="{text}">' +
+                (f' (video frame {frame}: less the task offset '
+                 f'{task.offset})' if task.offset else ''))
+        if box.get('outside', '0') == '1':
+            _coords(box, self.place, frame)  # checked, not used
+            return
+        record = _box_record(self.place, box, task.video, frame, self.doc,
+                             self.attributes, self.name, self.actions)
+        if record.person_id != -1:
+            self.person_ids.add(record.person_id)
+        self.records.append(record)
+
+    def finish(self) -> None:
+        """The track ended: one person along it; its records to its task.
+
+        Raises:
+            AnnotationImportError: ``person_id`` changes along the track,
+                is missing on some of its boxes, or (none given) the track
+                id is no person id.
+        """
+        task, person_ids, records = self.task, self.person_ids, self.records
+        for what, count in (*self.shapes.items(), *self.attributes.items()):
+            task.ignored[what] += count
+        if len(person_ids) > 1:
+            raise AnnotationImportError(
+                f'{self.where}: person_id changes along the track '
+                f'({sorted(person_ids)}); one person per track')
+        if person_ids and any(r.person_id == -1 for r in records):
+            raise AnnotationImportError(
+                f'{self.where}: person_id attribute missing on some boxes')
+        if not person_ids:
+            pid = parse_person_id(self.tid, f'{self.where}: track id')
+            for r in records:
+                r.person_id = pid
+        task.records += records
+
+
+_COORDS = ('xtl', 'ytl', 'xbr', 'ybr')
+
+
+def _coords(box: ET.Element, place: _Place,
+            frame: int) -> Tuple[float, ...]:
+    values = [box.get(k) for k in _COORDS]
+    try:
+        coords = tuple(map(float, values))
+        if all(map(math.isfinite, coords)):
+            return coords
+    except (TypeError, ValueError):
+        pass
+    where = place.source(frame)  # the message
     return tuple(
-        parse_number(box.get(k), f'{where}, <box>', k)
-        for k in ('xtl', 'ytl', 'xbr', 'ybr'))
+        parse_number(v, f'{where}, <box>', k) for k, v in zip(_COORDS, values))
 
 
-def _box_record(where: str,
+def _box_record(place: _Place,
                 box: ET.Element,
                 video: str,
                 frame: int,
-                person_labels: set,
-                out: ImportedAnnotations,
-                track: str,
+                doc: _Document,
+                ignored: Counter,
+                track: Union[str, _Place],
                 actions: Sequence[str] = ()) -> Annotation:
-    """One ``<box>`` (``person_id`` -1 when it has none); a ``<box label>``
-    that is not a person label is an action too."""
-    coords = _coords(where, box)
+    """One ``<box>`` at ``place`` (``person_id`` -1 when it has none); a
+    ``<box label>`` that is not a person label is an action too; other
+    attributes counted in ``ignored``; one actions tuple per set
+    (``doc.actions``)."""
+    coords = _coords(box, place, frame)
     actions = set(actions)
     label = box.get('label')
-    if label and label not in person_labels:
+    if label and label not in doc.person_labels:
         actions.add(label)
     pid = -1
     for attr in box.iter('attribute'):
         name, value = attr.get('name', ''), (attr.text or '').strip()
         if name == PERSON_ID_ATTRIBUTE:
-            pid = parse_person_id(value, f'{where}, attribute person_id')
+            pid = parse_person_id(
+                value, f'{place.source(frame)}, attribute person_id')
         elif name in ACTION_ATTRIBUTES:
             actions.update(split_actions(value))
         elif value.lower() in ('true', 'false'):
             if value.lower() == 'true':
                 actions.add(name)
         else:
-            out.ignored[f'attribute {name!r}'] += 1
-    return Annotation(
+            ignored[f'attribute {name!r}'] += 1
+    key = tuple(sorted(actions))
+    return _Record(
         video=video,
         person_id=pid,
         box=coords,
-        actions=tuple(sorted(actions)),
+        actions=doc.actions.setdefault(key, key),
         frame=frame,
-        source=where,
+        source=place,
         track=track)
-
-
-def _read_track(file: str,
-                track: ET.Element,
-                video: str,
-                frames: FrameRange,
-                out: ImportedAnnotations,
-                person_labels: set,
-                offset: int = 0) -> None:
-    tid = track.get('id')
-    label = track.get('label', '')
-    where = f'{file}: track id={tid} label={label!r}'
-    if tid is None:
-        raise AnnotationImportError(f'{where}: <track> without id')
-    for tag in [c.tag for c in track if c.tag != 'box']:
-        out.ignored[f'track shape <{tag}> (only <box> is read)'] += 1
-    track_actions = () if label in person_labels or not label else (label, )
-    person_ids = set()
-    records: List[Annotation] = []
-    for box in track.findall('box'):
-        try:
-            frame = int(box.get('frame')) - offset
-        except (TypeError, ValueError):
-            raise AnnotationImportError(
-                f'{where}: <box> {dict(box.attrib)} needs an integer '
-                'frame') from None
-        frames.check(
-            frame, f'{where}, <box frame="{box.get("frame")}">' +
-            (f' (video frame {frame}: less the task offset {offset})'
-             if offset else ''))
-        if box.get('outside', '0') == '1':
-            _coords(f'{where}, frame {frame}', box)  # checked, not used
-            continue
-        record = _box_record(f'{where}, frame {frame}', box, video, frame,
-                             person_labels, out, f'{file}:track {tid}',
-                             track_actions)
-        if record.person_id != -1:
-            person_ids.add(record.person_id)
-        records.append(record)
-    if len(person_ids) > 1:
-        raise AnnotationImportError(
-            f'{where}: person_id changes along the track '
-            f'({sorted(person_ids)}); one person per track')
-    if person_ids and any(r.person_id == -1 for r in records):
-        raise AnnotationImportError(
-            f'{where}: person_id attribute missing on some boxes')
-    if not person_ids:
-        pid = parse_person_id(tid, f'{where}: track id')
-        for r in records:
-            r.person_id = pid
-    out.annotations += records
