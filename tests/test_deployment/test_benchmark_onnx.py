@@ -1,18 +1,19 @@
-"""``tools/analysis_tools/benchmark_model.py --onnx``: the ONNX Runtime row
-beside PyTorch's, on the tiny fixture config."""
+"""``tools/analysis_tools/benchmark_model.py`` as a user runs it, on the tiny
+fixture config: the ONNX Runtime row beside PyTorch's (``--onnx``) and the
+table mode; its harness in the package (the official configs of a
+metafile, random-weight models, the finiteness check)."""
+import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
-import types
 
 import pytest
 import torch
-from mmengine.structures import InstanceData
 
 from stmixer_mm import testing
-from stmixer_mm.benchmarks import common as benchmark_utils
-from stmixer_mm.benchmarks import model as model_benchmark
+from stmixer_mm.benchmarks import common as benchmark
 from stmixer_mm.benchmarks.flops import build_detector, count_flops
 from stmixer_mm.testing import repo_root
 
@@ -20,16 +21,7 @@ REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
-
-
-@pytest.fixture(scope='module')
-def benchmark():
-    """The library of the tool: :mod:`stmixer_mm.benchmarks.common` and
-    :mod:`stmixer_mm.benchmarks.model`."""
-    return types.SimpleNamespace(**{
-        **vars(benchmark_utils),
-        **vars(model_benchmark)
-    })
+TOOL_NAME = 'analysis_tools/benchmark_model.py'
 
 
 def _tool_error(argv):
@@ -45,25 +37,26 @@ def _tool_error(argv):
     return proc.returncode, proc.stderr
 
 
-def test_onnx_row(benchmark, capsys):
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        result = benchmark.benchmark_config(
-            TINY_CFG,
-            device='cpu',
-            shape=(4, 60, 80),
-            onnx=True,
-            repeats=2,
-            warmup=0)
-    finally:
-        torch.set_num_threads(threads)
-    out = capsys.readouterr().out
-    assert len(result['onnx_times']) == len(result['times']) == 2
-    assert result['onnx_median_s'] > 0 and result['median_s'] > 0
-    check = result['onnx_check']
-    assert check['ok'] and max(check['person_scores'], check['action_scores'],
-                               check['bboxes']) <= 1e-4
+def _native_bf16_cpu():
+    """Whether this CPU computes bf16 natively (oneDNN's bf16 kernels)."""
+    check = getattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', None)
+    return bool(check()) if check is not None else False
+
+
+def test_onnx_row(tools):
+    out = tools.python_tool(TOOL_NAME, TINY_CFG, '--device', 'cpu', '--shape',
+                            '4', '60', '80', '--onnx', '--repeats', '2',
+                            '--warmup', '0', '--threads', '1').stdout
+    torch_ms, ort_ms = (
+        float(
+            re.search(
+                rf'{what} *: median ([\d.]+) ms, min [\d.]+ ms over 2 '
+                'runs', out).group(1)) for what in ('forward', 'onnxruntime'))
+    assert torch_ms > 0 and ort_ms > 0
+    check = re.search(
+        r'max \|ORT - PyTorch\| person (\S+), actions (\S+), boxes (\S+) ',
+        out)
+    assert max(float(v.rstrip(',')) for v in check.groups()) <= 1e-4
     assert 'onnxruntime : median' in out and 'threads 1' in out
     assert 'ort/pytorch : ' in out
 
@@ -78,25 +71,6 @@ def test_onnx_row_is_cpu_fp32_only(extra):
 # device and dtype with parameters, whole-detector GFLOPs and latency
 
 
-def _run_table(benchmark,
-               threads=1,
-               device=None,
-               official=False,
-               metafile=None,
-               config=(),
-               **kwargs):
-    """``benchmark_table`` on the configs and devices the tool's table
-    mode would take, with ``threads`` CPU threads."""
-    configs, devices, _ = benchmark.configs_and_devices(
-        config, official, metafile, device)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        return benchmark.benchmark_table(configs, devices, **kwargs)
-    finally:
-        torch.set_num_threads(before)
-
-
 def _tiny_metafile(tmp_path, config=TINY_CFG):
     meta = tmp_path / 'metafile.yml'
     meta.write_text('Models:\n  - Name: tiny-official\n'
@@ -105,22 +79,20 @@ def _tiny_metafile(tmp_path, config=TINY_CFG):
     return str(meta)
 
 
-def test_official_table_row(benchmark, tmp_path, capsys):
-    rows = _run_table(
-        benchmark,
-        official=True,
-        metafile=_tiny_metafile(tmp_path),
-        shape=(4, 60, 80),
-        repeats=2,
-        warmup=0)
-    out = capsys.readouterr().out
-    native, _ = benchmark.native_bf16(torch.device('cpu'))
+def test_official_table_row(tools, tmp_path):
+    rows_file = tmp_path / 'rows.json'
+    out = tools.python_tool(TOOL_NAME, '--official', '--metafile',
+                            _tiny_metafile(tmp_path), '--shape', '4', '60',
+                            '80', '--repeats', '2', '--warmup', '0',
+                            '--threads', '1', '--json', str(rows_file)).stdout
+    rows = json.loads(rows_file.read_text())
+    native = _native_bf16_cpu()
     cpu_rows = [r for r in rows if r['device'] == 'cpu']
     assert [r['dtype'] for r in cpu_rows
             ] == (['fp32', 'bf16 autocast'] if native else ['fp32'])
     row = cpu_rows[0]
     assert row['name'] == 'tiny-official' and row['config'] == TINY_CFG
-    assert row['input'] == (1, 4, 60, 80) and len(row['times']) == 2
+    assert row['input'] == [1, 4, 60, 80] and len(row['times']) == 2
     assert row['median_s'] > 0
     assert row['clips_per_s'] == pytest.approx(1 / row['median_s'])
     # the same numbers as get_flops.py on the same config and clip size
@@ -144,26 +116,22 @@ def test_official_table_row(benchmark, tmp_path, capsys):
         assert 'bf16 on cpu: no native bf16' in out and 'not measured' in out
 
 
-def test_table_bf16_rows_and_default_shape(benchmark, capsys):
+def test_table_bf16_rows_and_default_shape(tools, tmp_path):
     """--bf16 adds a bf16 autocast row on every device; without --shape
     the clip is the config's clip_len x 256 x 320."""
-    rows = _run_table(
-        benchmark,
-        config=[TINY_CFG],
-        device='cpu',
-        bf16=True,
-        repeats=1,
-        warmup=0,
-        no_flops=True)
-    out = capsys.readouterr().out
+    rows_file = tmp_path / 'rows.json'
+    out = tools.python_tool(TOOL_NAME, TINY_CFG, '--table', '--device', 'cpu',
+                            '--bf16', '--repeats', '1', '--warmup', '0',
+                            '--no-flops', '--json', str(rows_file)).stdout
+    rows = json.loads(rows_file.read_text())
     assert [(r['device'], r['dtype'])
             for r in rows] == [('cpu', 'fp32'), ('cpu', 'bf16 autocast')]
-    assert all(r['input'] == (1, 4, 256, 320) for r in rows)
+    assert all(r['input'] == [1, 4, 256, 320] for r in rows)
     assert all(r['flops'] is None for r in rows)
     assert '| not counted |' in out and '| bf16 autocast |' in out
 
 
-def test_official_configs_of_the_metafile(benchmark):
+def test_official_configs_of_the_metafile():
     """The default metafile names the 5 official AVA v2.2 configs."""
     found = benchmark.official_configs(DEFAULT_METAFILE)
     names = sorted(n.split('_ava22')[0] for n, _ in found)
@@ -178,7 +146,7 @@ def test_official_configs_of_the_metafile(benchmark):
         assert osp.isfile(path) and osp.basename(path) == name + '.py'
 
 
-def test_official_metafile_errors(benchmark, tmp_path):
+def test_official_metafile_errors(tmp_path):
     missing = str(tmp_path / 'nope.py')
     with pytest.raises(FileNotFoundError, match='Models\\[0\\].Config'):
         benchmark.official_configs(_tiny_metafile(tmp_path, missing))
@@ -209,7 +177,7 @@ def test_table_mode_args(argv, message):
     assert code == 2 and message in err
 
 
-def test_random_model_uses_init_weights_without_checkpoints(benchmark):
+def test_random_model_uses_init_weights_without_checkpoints():
     """The table's random weights: the config's own initialisation (PyTorch's
     default alone gives NaN features in SlowFast-R101-NL), no checkpoint
     loaded, decoder weights perturbed, the same for the same seed."""
@@ -247,13 +215,16 @@ def test_random_model_uses_init_weights_without_checkpoints(benchmark):
     assert 0 < w.abs().max() < 0.1
 
 
-def test_check_finite_names_the_config(benchmark):
-    from mmaction.structures import ActionDataSample
-    ds = ActionDataSample()
-    ds.pred_instances = InstanceData(
-        bboxes=torch.tensor([[0., 0., float('nan'), 1.]]),
-        scores=torch.ones(1, 3))
+def test_check_finite_names_the_config():
+    """What a timed call gave (predictions of benchmark_model.py, losses of
+    bench_train_step.py) is checked before its time is reported."""
+    values = {
+        'pred_instances.bboxes': torch.tensor([[0., 0.,
+                                                float('nan'), 1.]]),
+        'pred_instances.scores': torch.ones(1, 3),
+        'loss': None
+    }
     with pytest.raises(SystemExit, match='cfg-x .*pred_instances.bboxes'):
-        benchmark.check_finite([ds], 'cfg-x (cpu, fp32)')
-    ds.pred_instances.bboxes = torch.zeros(1, 4)
-    benchmark.check_finite([ds], 'cfg-x (cpu, fp32)')
+        benchmark.check_finite(values, 'cfg-x (cpu, fp32)')
+    values['pred_instances.bboxes'] = torch.zeros(1, 4)
+    benchmark.check_finite(values, 'cfg-x (cpu, fp32)')

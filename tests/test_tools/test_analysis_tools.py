@@ -1,8 +1,12 @@
 """tools/analysis_tools/get_flops.py, browse_dataset.py, analyze_logs.py,
 benchmark_model.py --vs-official and tools/misc/print_config.py: their
-library code in the package, their command lines in subprocesses."""
+command lines in subprocesses, and the library code they use in the
+package."""
 import json
+import os
 import os.path as osp
+import re
+import statistics
 
 import cv2
 import numpy as np
@@ -202,16 +206,6 @@ def test_print_config(tools, tmp_path):
 # (stock mmaction2 backbone + reference sampling), same weights and clips
 
 
-@pytest.fixture(scope='module')
-def benchmark_model():
-    """The library of benchmark_model.py --vs-official."""
-    import types
-
-    from stmixer_mm.benchmarks import common as benchmark
-    from stmixer_mm.benchmarks import model as vs_official
-    return types.SimpleNamespace(**{**vars(benchmark), **vars(vs_official)})
-
-
 def _tiny_vit_config(tmp_path):
     """The tiny fixture config with a 1-block ViT of the ViT-B base's
     class (fused attention by default)."""
@@ -241,20 +235,55 @@ model = dict(
     return str(path)
 
 
-def test_official_stack_cfg_swaps_backbone_and_sampling(
-        benchmark_model, tmp_path):
+def _with_plugin(tmp_path, monkeypatch, name, code):
+    """The tiny config importing a user's module ``name`` (``code``), as a
+    config's ``custom_imports`` does."""
+    (tmp_path / f'{name}.py').write_text(code)
+    monkeypatch.setenv(
+        'PYTHONPATH',
+        os.pathsep.join(
+            p for p in (str(tmp_path), os.environ.get('PYTHONPATH')) if p))
+    path = tmp_path / f'tiny_{name}.py'
+    path.write_text(f"_base_ = ['{TINY_CFG}']\n"
+                    f"custom_imports = dict(imports=['{name}'], "
+                    'allow_failed_imports=False)\n')
+    return str(path)
+
+
+def _vs_official(tools, configs, *extra, check=True):
+    """``benchmark_model.py --vs-official`` on ``configs`` (CPU, clips of
+    4 x 64 x 96, no warm-up)."""
+    return tools.python_tool(
+        'analysis_tools/benchmark_model.py',
+        *configs,
+        '--vs-official',
+        '--device',
+        'cpu',
+        '--shape',
+        '4',
+        '64',
+        '96',
+        '--warmup',
+        '0',
+        *extra,
+        check=check)
+
+
+def test_official_stack_cfg_swaps_backbone_and_sampling(tmp_path):
+    from stmixer_mm.benchmarks.common import (official_configs,
+                                              official_stack_cfg)
     from stmixer_mm.deployment import get_sampling_impls
     cfg = Config.fromfile(_tiny_vit_config(tmp_path))
-    benchmark_model.official_stack_cfg(cfg)
+    official_stack_cfg(cfg)
     assert cfg.model.backbone.type == 'mmaction.VisionTransformer'
     assert 'attn_impl' not in cfg.model.backbone
     assert set(get_sampling_impls(cfg)) == {'reference'}
     cnn = Config.fromfile(TINY_CFG)
-    benchmark_model.official_stack_cfg(cnn)
+    official_stack_cfg(cnn)
     assert cnn.model.backbone.type == 'mmaction.ResNet3dSlowOnly'
-    for name, path in benchmark_model.official_configs(
+    for name, path in official_configs(
             osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')):
-        cfg = benchmark_model.official_stack_cfg(Config.fromfile(path))
+        cfg = official_stack_cfg(Config.fromfile(path))
         bb = cfg.model.backbone
         assert bb.type in ('mmaction.VisionTransformer',
                            'mmaction.ResNet3dSlowOnly',
@@ -264,117 +293,100 @@ def test_official_stack_cfg_swaps_backbone_and_sampling(
         assert set(get_sampling_impls(cfg)) == {'reference'}, name
 
 
-def _vs_official(benchmark_model, configs, **kwargs):
-    import torch
-    threads = torch.get_num_threads()
-    named = [(osp.splitext(osp.basename(c))[0], c) for c in configs]
-    try:
-        return benchmark_model.benchmark_vs_official(
-            named, [torch.device('cpu')],
-            shape=(4, 64, 96),
-            warmup=0,
-            **kwargs)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def test_vs_official_table(benchmark_model, tmp_path, capsys):
-    rows = _vs_official(
-        benchmark_model, [TINY_CFG, _tiny_vit_config(tmp_path)],
-        threads=[1, 2],
-        repeats=2)
-    out = capsys.readouterr().out
-    fp32 = [r for r in rows if r['dtype'] == 'fp32']
-    assert [(r['name'], r['threads'])
-            for r in fp32] == [('tiny_stmixer_tiny-ava', 1),
-                               ('tiny_stmixer_tiny-ava', 2), ('tiny_vit', 1),
-                               ('tiny_vit', 2)]
+def test_vs_official_table(tools, tmp_path):
+    """Two configs at 1 and 2 threads: the table, ``--dtypes`` and
+    ``--json`` (they were once ignored: its rows were fp32 and bf16 where
+    native, and no file); ``--compile`` where the captured path does not
+    apply (a CUDA-graph mode off CUDA): the row says why and times nothing
+    (no eager time reported as captured)."""
+    out_json = tmp_path / 'rows.json'
+    proc = _vs_official(tools, [TINY_CFG, _tiny_vit_config(tmp_path)],
+                        '--threads', '1', '2',
+                        '--repeats', '2', '--dtypes', 'fp32', '--json',
+                        str(out_json), '--compile', '--compile-mode',
+                        'reduce-overhead')
+    out = proc.stdout
+    rows = json.loads(out_json.read_text())
+    assert [(r['name'], r['threads'], r['dtype'])
+            for r in rows] == [('tiny_stmixer_tiny-ava', 1, 'fp32'),
+                               ('tiny_stmixer_tiny-ava', 2, 'fp32'),
+                               ('tiny_vit', 1, 'fp32'),
+                               ('tiny_vit', 2, 'fp32')]
     for r in rows:
         assert len(r['times']) == len(r['official_times']) == 2
         assert r['speedup'] == pytest.approx(r['official_median_s'] /
                                              r['median_s'])
+        assert r['median_s'] == statistics.median(r['times'])
         assert r['peak'] > 0 and r['official_peak'] > 0
-    for r in fp32:
         # raw outputs of every stage compared: never exactly equal, as the
         # two stacks round differently
         assert 0 < r['max_diff'] <= 1e-4
-    assert any('conv-BN fusion' in a for a in fp32[0]['applied'])
-    assert "ViT attention 'sdpa'" in fp32[2]['applied']
+        assert r['cpu_s'] > 0 and r['official_cpu_s'] > 0
+        assert 'need a CUDA device' in r['compile_error']
+        assert 'compiled_median_s' not in r
+    assert any('conv-BN fusion' in a for a in rows[0]['applied'])
+    assert "ViT attention 'sdpa'" in rows[2]['applied']
     assert '| official (ms) | ours (ms) |' in out and 'speed-up' in out
     assert 'CPU-time speed-up' in out
-    for r in rows:
-        assert r['cpu_s'] > 0 and r['official_cpu_s'] > 0
     assert 'cpu, 2 threads' in out and 'load average before' in out
     assert 'official: stock mmaction2 backbone' in out
+    assert 'captured, tiny_vit (cpu, 2 threads, fp32): not applied: ' in out
+    assert 'predict runs eagerly' in proc.stderr
 
 
-def test_vs_official_rows_dtypes_and_json(benchmark_model, tmp_path):
-    """``--dtypes`` and ``--json`` reach ``--vs-official`` (they were
-    ignored: its rows were fp32 and bf16 where native, and no file)."""
-    import json
-    out = tmp_path / 'rows.json'
-    rows = _vs_official(
-        benchmark_model, [TINY_CFG],
-        threads=[1],
-        repeats=1,
-        dtypes=['fp32'],
-        json=str(out))
-    assert [r['dtype'] for r in rows] == ['fp32']
-    written = json.loads(out.read_text())
-    assert [r['dtype'] for r in written] == ['fp32']
-    assert written[0]['median_s'] == rows[0]['median_s']
+SHIFTED = """# our SlowOnly made to differ from mmaction2's: its features mirrored
+from stmixer_mm.models.backbones import resnet3d_slowonly
+
+ours = resnet3d_slowonly.STMixerResNet3dSlowOnly
+forward = ours.forward
 
 
-def test_select_dtypes():
-    import torch
-
-    from stmixer_mm.benchmarks.common import native_bf16, select_dtypes
-    cpu = torch.device('cpu')
-    native = native_bf16(cpu)[0]
-    assert select_dtypes([cpu], ['fp32', 'fp16'])[0] == {cpu: ['fp32', 'fp16']}
-    assert select_dtypes([cpu], fp32_only=True)[0] == {cpu: ['fp32']}
-    assert select_dtypes([cpu], bf16=True)[0] == {cpu: ['fp32', 'bf16']}
-    assert select_dtypes([cpu])[0] == {
-        cpu: ['fp32'] + (['bf16'] if native else [])
-    }
-    for kwargs, message in ((dict(dtypes=['fp32'], bf16=True), 'not both'),
-                            (dict(bf16=True, fp32_only=True), 'exclude'),
-                            (dict(dtypes=['fp8']), 'unknown row dtypes')):
-        with pytest.raises(ValueError, match=message):
-            select_dtypes([cpu], **kwargs)
+def mirrored(self, x):
+    out = forward(self, x)
+    if isinstance(out, tuple):
+        return tuple(o.flip(-1) for o in out)
+    return out.flip(-1)
 
 
-def test_vs_official_stops_when_outputs_differ(benchmark_model, tmp_path,
-                                               monkeypatch):
-    # a stand-in official stack that is not the same network must be caught
-    orig = benchmark_model.official_stack_cfg
-
-    def wrong(cfg):
-        orig(cfg)
-        # keeps other detections
-        cfg.model.test_cfg.rcnn.person_threshold = 0.0
-        cfg.model.test_cfg.rcnn.num_fallback = 100
-        return cfg
-
-    from stmixer_mm.benchmarks import common as benchmark
-    monkeypatch.setattr(benchmark, 'official_stack_cfg', wrong)
-    with pytest.raises(SystemExit, match='differ from the official'):
-        _vs_official(benchmark_model, [TINY_CFG], threads=[1], repeats=1)
+ours.forward = mirrored
+"""
 
 
-def test_raw_output_difference_sees_a_changed_weight(benchmark_model):
-    ours = benchmark_model.build_random_model(TINY_CFG, 0)
-    official = benchmark_model.build_random_model(TINY_CFG, 0, official=True)
-    official.load_state_dict(ours.state_dict(), strict=True)
-    data = benchmark_model.make_batch(1, 4, 64, 96)
-    cpu = benchmark_model.torch.device('cpu')
-    assert benchmark_model.raw_output_difference(ours, official, data,
-                                                 cpu) < 1e-4
-    with benchmark_model.torch.no_grad():
-        for p in official.roi_head.stages[-1].parameters():
-            p.add_(0.1)
-    assert benchmark_model.raw_output_difference(ours, official, data,
-                                                 cpu) > 1e-3
+def test_vs_official_stops_when_outputs_differ(tools, tmp_path, monkeypatch):
+    """A network that is not the official stack's is caught: its raw
+    outputs differ (they exist even where random weights keep no
+    detection), and the fp32 row stops the run; the bf16 row before it is
+    only reported, with its ``--compile`` failure (a compilation that
+    fails: the row says why and times nothing)."""
+    config = _with_plugin(tmp_path, monkeypatch, 'mirrored', SHIFTED)
+    out_json = tmp_path / 'rows.json'
+    proc = _vs_official(
+        tools, [config],
+        '--threads',
+        '1',
+        '--repeats',
+        '1',
+        '--dtypes',
+        'bf16',
+        'fp32',
+        '--json',
+        str(out_json),
+        '--compile',
+        '--compile-mode',
+        'default',
+        '--compile-backend',
+        'no_such_backend',
+        check=False)
+    assert proc.returncode == 1
+    found = re.search(
+        r'tiny_shifted_backbone \(cpu, 1 thread, fp32\): our predictions '
+        r"differ from the official stack's by (\S+) \(relative; tolerance "
+        r'1e-04\)', proc.stderr)
+    assert found and float(found.group(1)) > 1e-3
+    (bf16, ) = json.loads(out_json.read_text())
+    assert bf16['dtype'] == 'bf16 autocast'
+    assert 'no_such_backend' in bf16['compile_error']
+    assert 'compiled_median_s' not in bf16
 
 
 def test_vs_official_argument_errors(tools):
@@ -392,86 +404,64 @@ def test_vs_official_argument_errors(tools):
         assert proc.returncode == 2 and message in proc.stderr
 
 
-def test_vs_official_captured_row(benchmark_model):
-    """``--compile``: our model through its captured path (``compile_cfg``,
-    what a config selects), timed beside the eager row with its compile
-    time, graph breaks and difference from eager; aot_eager on the CPU
-    (exact, and no C compiler needed)."""
-    import statistics
+SPY = """# records the TF32 flags of every call of the captured path
+import atexit
+import json
 
-    import torch
-    model = benchmark_model.build_random_model(TINY_CFG, 0)
-    data = benchmark_model.make_batch(1, 4, 64, 96)
-    cpu = torch.device('cpu')
-    row = dict(median_s=0.5, official_median_s=1.0)
-    benchmark_model.compile_row(model, data, cpu, None, row,
-                                dict(mode='default', backend='aot_eager'), 0,
-                                2)
-    assert 'compile_error' not in row, row.get('compile_error')
-    assert row['compile_mode'] == 'default'
-    assert len(row['compiled_times']) == 2
-    assert row['compiled_median_s'] == statistics.median(row['compiled_times'])
-    assert row['compiled_speedup'] == pytest.approx(1.0 /
-                                                    row['compiled_median_s'])
-    assert row['graph_breaks'] == 0 and row['compiled_diff'] == 0
-    # the raw outputs exist even where random weights keep no detection
-    assert row['compiled_raw_diff'] == 0
-    assert row['compiled_kept'] == sum(
-        len(r.pred_instances)
-        for r in benchmark_model.inference_runner(model, data, cpu)())
-    assert model.compiled_predict is None  # the eager path is back
+import torch
+
+from stmixer_mm.models.detectors import compile as compile_module
+
+calls = []
+call = compile_module.CompiledPredict.__call__
 
 
-def test_vs_official_captured_difference_is_taken_without_tf32(
-        benchmark_model, monkeypatch):
-    """fp32 rows: the captured path is compared with eager with TF32 off,
-    through a capture compiled inside that setting (one compiled with TF32
-    on keeps it), as the comparison with the official stack; the timing
-    keeps PyTorch's defaults."""
-    import torch
-
-    from stmixer_mm.models.detectors import compile as compile_module
-    seen = []
-    call = compile_module.CompiledPredict.__call__
-
-    def spy(self, *args, **kwargs):
-        seen.append((id(self), torch.backends.cudnn.allow_tf32,
-                     torch.backends.cuda.matmul.allow_tf32))
-        return call(self, *args, **kwargs)
-
-    monkeypatch.setattr(compile_module.CompiledPredict, '__call__', spy)
-    model = benchmark_model.build_random_model(TINY_CFG, 0)
-    data = benchmark_model.make_batch(1, 4, 64, 96)
-    row = dict(median_s=0.5, official_median_s=1.0)
-    with benchmark_model.no_tf32():  # saves and puts back both flags
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        benchmark_model.compile_row(model, data, torch.device('cpu'), None,
-                                    row,
-                                    dict(mode='default',
-                                         backend='aot_eager'), 0, 1)
-        assert torch.backends.cuda.matmul.allow_tf32  # put back
-    assert row['compiled_raw_diff'] == 0
-    timed, checked = seen[:-1], seen[-1]
-    assert {s[1:] for s in timed} == {(True, True)}
-    assert checked[1:] == (False, False)
-    assert checked[0] not in {s[0] for s in timed}  # compiled afresh
+def spy(self, *args, **kwargs):
+    calls.append((id(self), torch.backends.cudnn.allow_tf32,
+                  torch.backends.cuda.matmul.allow_tf32))
+    return call(self, *args, **kwargs)
 
 
-def test_vs_official_captured_row_records_a_failure(benchmark_model):
-    """Where the captured path does not apply, ``predict`` falls back to
-    eager: the row says why and times nothing (no eager time reported as
-    captured): a compilation that fails, and a CUDA-graph mode off CUDA."""
-    import torch
-    model = benchmark_model.build_random_model(TINY_CFG, 0)
-    data = benchmark_model.make_batch(1, 4, 64, 96)
-    for cfg, why in ((dict(mode='default',
-                           backend='no_such_backend'), 'no_such_backend'),
-                     (dict(mode='reduce-overhead'), 'need a CUDA device')):
-        row = dict(median_s=0.5, official_median_s=1.0)
-        with pytest.warns(UserWarning, match='predict runs eagerly'):
-            benchmark_model.compile_row(model, data, torch.device('cpu'), None,
-                                        row, cfg, 0, 1)
-        assert why in row['compile_error']
-        assert 'compiled_median_s' not in row
-        assert model.compiled_predict is None
+compile_module.CompiledPredict.__call__ = spy
+# a user's setting: TF32 on
+torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+atexit.register(lambda: print('TF32SPY ' + json.dumps(calls)))
+"""
+
+
+def test_vs_official_captured_row(tools, tmp_path, monkeypatch):
+    """``--compile``: our model through its captured path, timed beside the
+    eager row with its compile time, graph breaks and difference from
+    eager; aot_eager on the CPU (exact, and no C compiler needed). The
+    difference is taken without TF32, through a capture compiled inside
+    that setting (one compiled with TF32 on keeps it), as the comparison
+    with the official stack; the timing keeps the user's setting; the eager
+    path is back after each row (``--fp32-only``: fp32 rows alone)."""
+    config = _with_plugin(tmp_path, monkeypatch, 'tf32_spy', SPY)
+    out_json = tmp_path / 'rows.json'
+    out = _vs_official(tools, [config], '--threads', '1',
+                       '2', '--repeats', '2', '--fp32-only', '--json',
+                       str(out_json), '--compile', '--compile-mode', 'default',
+                       '--compile-backend', 'aot_eager').stdout
+    rows = json.loads(out_json.read_text())
+    assert [r['dtype'] for r in rows] == ['fp32', 'fp32']
+    assert 'bf16 on cpu: not measured (--fp32-only' in out
+    for row in rows:
+        assert 'compile_error' not in row, row.get('compile_error')
+        assert row['compile_mode'] == 'default'
+        assert len(row['compiled_times']) == 2
+        assert row['compiled_median_s'] == statistics.median(
+            row['compiled_times'])
+        assert row['compiled_speedup'] == pytest.approx(
+            row['official_median_s'] / row['compiled_median_s'])
+        assert row['graph_breaks'] == 0 and row['compiled_diff'] == 0
+        # the raw outputs exist even where random weights keep no detection
+        assert row['compiled_raw_diff'] == 0
+        assert isinstance(row['compiled_kept'], int)
+    calls = json.loads(out.split('TF32SPY ')[1].splitlines()[0])
+    ids = list(dict.fromkeys(c[0] for c in calls))  # in order of first call
+    assert len(ids) == 4  # per row: the timed capture, the checked one
+    for timed, checked in (ids[0:2], ids[2:4]):
+        # first call + 2 timed ones, nothing after: eager is back
+        assert [c[1:] for c in calls if c[0] == timed] == [[True, True]] * 3
+        assert [c[1:] for c in calls if c[0] == checked] == [[False, False]]

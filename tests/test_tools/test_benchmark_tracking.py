@@ -1,14 +1,14 @@
 """``tools/experiments/benchmark_tracking.py``: the test subset of an
-ACT pickle and ``--aggregate`` over the ``--out`` files (one per variant
-and seed are merged by seed). The training itself takes an hour and is not
-run here."""
+ACT pickle, ``--aggregate`` over the ``--out`` files (one per variant and
+seed are merged by seed) and ``--trackers`` on dumped detections. The
+training itself takes an hour and is not run here."""
 import json
 import pickle
 
 import numpy as np
 import pytest
 
-from stmixer_mm.benchmarks.tubes import subset_gt, tracker_metrics
+from stmixer_mm.benchmarks.tubes import subset_gt
 
 
 def _metrics(prefix, base):
@@ -70,13 +70,14 @@ def test_aggregate_merges_the_variants_of_a_seed(tools, tmp_path):
     assert '62.0 +- 1.0 [61.0, 63.0]' in row
 
 
-def test_tracker_metrics_count_the_switches_of_the_demos_trackers():
-    """``--trackers`` (issue 73): the person tracks of a tracker on the
-    keyframes of tested frames against one GT track per actor. Two actors
-    cross, the second scoring highest while they overlap: the greedy
-    tracker swaps their ids (one switch per GT track), ByteTracker keeps
-    them; at keyframe stride 2 only every other frame is tracked and
-    scored."""
+def test_trackers_count_the_switches_on_dumped_predictions(tools, tmp_path):
+    """``--trackers`` (issue 73) on dumped detections (``--predictions``,
+    ``--gt``): the person tracks of a tracker on the keyframes of tested
+    frames against one GT track per actor. Two actors cross, the second
+    scoring highest while they overlap: the greedy tracker swaps their ids
+    (one switch per GT track), ByteTracker keeps them; at keyframe stride 2
+    only every other frame is tracked and scored; persons below the
+    threshold are not tracked."""
     h, w = 100, 200
     a = [[f, 10 + 4 * k, 10, 30 + 4 * k, 60]
          for k, f in enumerate(range(1, 11))]
@@ -95,6 +96,7 @@ def test_tracker_metrics_count_the_switches_of_the_demos_trackers():
         }),
         nframes=dict(v=10),
         resolution=dict(v=(h, w)),
+        train_videos=[[]],
         test_videos=[['v']])
     scale = np.array([w, h, w, h], float)
     predictions = [
@@ -106,12 +108,24 @@ def test_tracker_metrics_count_the_switches_of_the_demos_trackers():
                 person_scores=np.array([0.9, 0.95 if f in (5, 6) else 0.8])))
         for f in range(1, 11)
     ]
-
-    def metrics(kind, stride=1, thr=0.5):
-        return tracker_metrics(predictions, gt, ['v'], dict(type=kind), thr,
-                               stride)
-
-    greedy, byte = metrics('GreedyTracker'), metrics('ByteTracker')
+    (tmp_path / 'gt.pkl').write_bytes(pickle.dumps(gt))
+    (tmp_path / 'preds.pkl').write_bytes(pickle.dumps(predictions))
+    out = tmp_path / 'trackers.json'
+    printed = tools.python_tool('experiments/benchmark_tracking.py',
+                                '--trackers', 'GreedyTracker,ByteTracker',
+                                '--keyframe-strides', '1,2', '--person-thr',
+                                '0.5,0.99', '--predictions',
+                                str(tmp_path / 'preds.pkl'), '--gt',
+                                str(tmp_path / 'gt.pkl'), '--work-dir',
+                                str(tmp_path / 'work'), '--out',
+                                str(out)).stdout
+    rows = json.loads(out.read_text())['trackers']['predictions']
+    by = {
+        (r['tracker']['type'], r['stride'], r['person_thr']): r
+        for r in rows
+    }
+    assert len(by) == len(rows) == 8
+    greedy, byte = by['GreedyTracker', 1, 0.5], by['ByteTracker', 1, 0.5]
     assert greedy['gt_tracks'] == byte['gt_tracks'] == 2
     assert greedy['IDSW/gt'] == 1.0 and byte['IDSW/gt'] == 0.0
     assert greedy['coverage'] == byte['coverage'] == 100.0
@@ -119,7 +133,9 @@ def test_tracker_metrics_count_the_switches_of_the_demos_trackers():
     assert greedy['HOTA'] < 90
     assert byte['tracks'] == 2
     # persons below the threshold are not tracked: nothing is covered
-    assert metrics('GreedyTracker', thr=0.99)['coverage'] == 0.0
+    assert by['GreedyTracker', 1, 0.99]['coverage'] == 0.0
     # stride 2: frames 2, 4, ..., 10 tracked, the GT scored on them alone
-    half = metrics('ByteTracker', stride=2)
+    half = by['ByteTracker', 2, 0.5]
     assert half['coverage'] == 100.0 and half['tracks'] == 2
+    assert '| predictions | ByteTracker | 1 | 0.5 | 0.00 | 0.00 | 100.0 |' \
+        in printed

@@ -1,15 +1,23 @@
-"""The reference forecasts on perfect detections of the forecastable set
-(stmixer_mm.benchmarks.forecast, tools/experiments/forecast_references.py).
-"""
-import pytest
+"""The forecasting tables of ``tools/experiments/`` as a user runs them:
+the reference forecasts on perfect detections of the forecastable set
+(``forecast_references.py``), the table of trained runs
+(``forecast_table.py``) and the probe's refusal of a model without a
+forecast head (``forecast_probe.py``)."""
+import json
 
-from stmixer_mm.benchmarks.forecast import reference_rows
+
+def _markdown_rows(out):
+    """The body rows of the markdown table in ``out``, as lists of cells."""
+    rows = [[c.strip() for c in line.split('|')[1:-1]]
+            for line in out.splitlines() if line.startswith('| ')]
+    return rows[2:]  # header and separator
 
 
-def test_table():
-    title, *rows = reference_rows('forecast', horizons=(8, ))
-    assert title[0].startswith('motion=forecast seed=0')
-    by_name = {row[1]: row for row in rows}
+def test_table(tools):
+    out = tools.python_tool('experiments/forecast_references.py', '--horizons',
+                            '8').stdout
+    assert out.splitlines()[0].startswith('motion=forecast seed=0')
+    by_name = {row[1]: row for row in _markdown_rows(out)}
     assert sorted(by_name) == ['constant_velocity', 'oracle', 'zero_motion']
     # perfect detections at t + h: the oracle is perfect
     assert by_name['oracle'][2] == '100.0'
@@ -18,15 +26,10 @@ def test_table():
     assert float(by_name['zero_motion'][5]) < 90  # anticipation mAP
 
 
-def test_trained_table_reads_each_runs_last_validation(tmp_path):
+def test_trained_table_reads_each_runs_last_validation(tools, tmp_path):
     """forecast_table: the last validation line with forecast/ metrics of
     each run's json log, as mean (min-max) over the runs; a folder
     without it is refused with its name."""
-    import json
-
-    import pytest
-
-    from stmixer_mm.benchmarks.forecast import trained_rows
     dirs = []
     for seed, value in enumerate((10.0, 20.0)):
         folder = tmp_path / f'seed{seed}' / '20261125_000000' / 'vis_data'
@@ -45,7 +48,9 @@ def test_trained_table_reads_each_runs_last_validation(tmp_path):
         (folder / '20261125_000000.json').write_text(''.join(
             json.dumps(line) + '\n' for line in lines))
         dirs.append(str(tmp_path / f'seed{seed}'))
-    rows = trained_rows(dirs, horizons=(8, ))
+    rows = _markdown_rows(
+        tools.python_tool('experiments/forecast_table.py', *dirs, '--horizons',
+                          '8').stdout)
     assert rows[0] == [
         'present (t)', 'detections', '65.0 (60.0-70.0)', '-', '-', '-'
     ]
@@ -55,38 +60,24 @@ def test_trained_table_reads_each_runs_last_validation(tmp_path):
         '1.50 (1.00-2.00)', '0.150 (0.100-0.200)', '16.0 (11.0-21.0)'
     ]
     assert rows[4][1] == 'oracle' and rows[4][3:] == ['-', '-', '-']
-    with pytest.raises(
-            FileNotFoundError, match='missing: no such log file or work dir'):
-        trained_rows([str(tmp_path / 'missing')], horizons=(8, ))
-
-
-def test_probe_scores():
-    """benchmarks.forecast_probe: onset mAP ranks class c among the
-    persons not doing c now; a forecast equal to the future scores 100 and
-    ranks every future class first; the present copied scores less; a
-    linear probe finds a future that is linear in its features."""
-    import numpy as np
-
-    from stmixer_mm.benchmarks import forecast_probe as probe
-    now = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], float)
-    future = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], float)
-    rows = probe.scores_table(dict(perfect=future, present=now), future, now)
-    perfect = [c.strip() for c in rows[0].split('|')[1:-1]]
-    present = [c.strip() for c in rows[1].split('|')[1:-1]]
-    # anticipation mAP, onset mAP, rank, onset AP of each class
-    assert perfect == ['perfect', '100.0', '100.0', '1.00', '100.0', '100.0']
-    assert float(present[2]) < 100 and float(present[3]) > 1
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 3))
-    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0], 1).astype(float)
-    linear = probe.fit_probe(x, y)
-    scores = linear(probe.as_double(x)).detach().numpy()
-    assert ((scores > 0) == (y > 0)).mean() > 0.97
+    proc = tools.python_tool(
+        'experiments/forecast_table.py',
+        str(tmp_path / 'missing'),
+        '--horizons',
+        '8',
+        check=False)
+    assert proc.returncode == 1 and proc.stdout == ''
+    assert 'missing: no such log file or work dir' in proc.stderr
+    assert 'Traceback' not in proc.stderr
 
 
 def test_probe_refuses_a_model_without_forecast_head(tools, random_checkpoint):
-    """benchmarks.forecast_probe: a model without a forecast head is refused
-    with a ValueError naming the config."""
-    from stmixer_mm.benchmarks import forecast_probe as probe
-    with pytest.raises(ValueError, match='has no forecast_head'):
-        probe.run_probe(tools.TINY_CFG, random_checkpoint)
+    """forecast_probe.py: a model without a forecast head is refused
+    naming the config."""
+    proc = tools.python_tool(
+        'experiments/forecast_probe.py',
+        tools.TINY_CFG,
+        random_checkpoint,
+        check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert f'{tools.TINY_CFG}: the model has no forecast_head' in proc.stderr

@@ -252,7 +252,7 @@ def test_every_extra_is_declared_with_the_tests_pins():
             for line in _lines(osp.join(repo, 'requirements', f'{extra}.txt'))
         ]
         assert sorted(names) == sorted(modules), extra
-        assert extra == 'multisports' or f'-r {extra}.txt' in tests, extra
+        assert f'-r {extra}.txt' in tests, extra
     for extra, _ in deps.TYPE_EXTRAS.values():
         assert extra in deps.EXTRAS
 

@@ -122,6 +122,10 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
     except JSONInputError as e:
         raise AnnotationImportError(
             f'{e}; expected a Label Studio JSON export') from None
+    # JSON is parsed in one piece (the standard library has no streaming
+    # parser); the text is not needed beside the tree, nor a task's tree
+    # once it is read
+    del text
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
@@ -159,6 +163,7 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
         _read_result(f'{where}, annotation id={ann.get("id")}',
                      ann.get('result') or [], video, out, person_labels,
                      MAX_FRAMES if limit is None else limit, limit is not None)
+        tasks[t] = None
 
 
 def _updated(ann: dict) -> Optional[datetime]:
@@ -268,6 +273,7 @@ def _read_result(where: str, result: List[dict], video: str,
         out.annotations += expand_sequence(f'{where}, region {rid!r}', value,
                                            video, pid, tuple(sorted(actions)),
                                            str(rid), max_frames, from_video)
+        value['sequence'] = None  # read: its keyframes are not kept
 
 
 def expand_sequence(where: str,
