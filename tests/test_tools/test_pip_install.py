@@ -206,8 +206,11 @@ def _check_extras(pip, python, src, venv, env, cwd, tmp_path, one_opencv):
     assert 'error: the ONNX export needs onnx, onnxruntime' in _run(
         export, env, cwd, check=False).stderr
     assert not onnx_file.exists()
-    _run(pip + [f'{src}[{",".join(runs)}]'], env, cwd)
+    # [web] holds the browser test's driver only (stmixer-web runs without
+    # it: its --help ran above with every command)
+    _run(pip + [f'{src}[{",".join(runs)},web]'], env, cwd)
     one_opencv()
+    _run([python, '-c', 'import selenium'], env, cwd)
     done = {extra: _run(cmd, env, cwd).stdout for extra, cmd in runs.items()}
     assert 'verify OK' in done['onnx'] and onnx_file.is_file()
     assert done['tracking'].splitlines()[-1] == 'HOTA 1.0', done['tracking']
