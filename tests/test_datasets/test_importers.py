@@ -1010,8 +1010,8 @@ def test_cvat_reader_memory_follows_the_records(tmp_path):
         for box in track.iter('box'):
             expected.append(
                 ('clip_a', int(tid),
-                 tuple(float(box.get(k))
-                       for k in ('xtl', 'ytl', 'xbr', 'ybr')),
+                 tuple(
+                     float(box.get(k)) for k in ('xtl', 'ytl', 'xbr', 'ybr')),
                  (box.find('attribute').text, ), int(box.get('frame')),
                  f"{path}: track id={tid} label='person', frame "
                  f"{box.get('frame')}", f'{path}:track {tid}'))

@@ -235,9 +235,9 @@ model = dict(
     return str(path)
 
 
-def _with_plugin(tmp_path, monkeypatch, name, code):
-    """The tiny config importing a user's module ``name`` (``code``), as a
-    config's ``custom_imports`` does."""
+def _with_plugin(tmp_path, monkeypatch, name, code, extra=''):
+    """The tiny config (and ``extra`` lines) importing a user's module
+    ``name`` (``code``), as a config's ``custom_imports`` does."""
     (tmp_path / f'{name}.py').write_text(code)
     monkeypatch.setenv(
         'PYTHONPATH',
@@ -246,7 +246,7 @@ def _with_plugin(tmp_path, monkeypatch, name, code):
     path = tmp_path / f'tiny_{name}.py'
     path.write_text(f"_base_ = ['{TINY_CFG}']\n"
                     f"custom_imports = dict(imports=['{name}'], "
-                    'allow_failed_imports=False)\n')
+                    'allow_failed_imports=False)\n' + extra)
     return str(path)
 
 
@@ -334,7 +334,7 @@ def test_vs_official_table(tools, tmp_path):
     assert 'predict runs eagerly' in proc.stderr
 
 
-SHIFTED = """# our SlowOnly made to differ from mmaction2's: its features mirrored
+MIRRORED = """# our SlowOnly unlike the official one: its features mirrored
 from stmixer_mm.models.backbones import resnet3d_slowonly
 
 ours = resnet3d_slowonly.STMixerResNet3dSlowOnly
@@ -358,7 +358,9 @@ def test_vs_official_stops_when_outputs_differ(tools, tmp_path, monkeypatch):
     detection), and the fp32 row stops the run; the bf16 row before it is
     only reported, with its ``--compile`` failure (a compilation that
     fails: the row says why and times nothing)."""
-    config = _with_plugin(tmp_path, monkeypatch, 'mirrored', SHIFTED)
+    config = _with_plugin(
+        tmp_path, monkeypatch, 'mirrored', MIRRORED,
+        "model = dict(backbone=dict(type='STMixerResNet3dSlowOnly'))\n")
     out_json = tmp_path / 'rows.json'
     proc = _vs_official(
         tools, [config],
@@ -379,7 +381,7 @@ def test_vs_official_stops_when_outputs_differ(tools, tmp_path, monkeypatch):
         check=False)
     assert proc.returncode == 1
     found = re.search(
-        r'tiny_shifted_backbone \(cpu, 1 thread, fp32\): our predictions '
+        r'tiny_mirrored \(cpu, 1 thread, fp32\): our predictions '
         r"differ from the official stack's by (\S+) \(relative; tolerance "
         r'1e-04\)', proc.stderr)
     assert found and float(found.group(1)) > 1e-3

@@ -176,13 +176,12 @@ def main(argv=None):
                 write = write_cvat_track_export
             if not osp.isfile(path):
                 write(path, minutes, args.tracks, args.fps)
-            run = subprocess.run(
-                [sys.executable, __file__, '--measure', path],
-                cwd=REPO,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True)
+            run = subprocess.run([sys.executable, __file__, '--measure', path],
+                                 cwd=REPO,
+                                 env=env,
+                                 check=True,
+                                 capture_output=True,
+                                 text=True)
             got = json.loads(run.stdout.strip().splitlines()[-1])
             mib = osp.getsize(path) / 2**20
             print(f'| {minutes:g} min | {got["records"] / 1e6:.2f} M | '

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from collections import Counter
-from typing import (BinaryIO, Callable, Collection, List, NamedTuple,
-                    Optional, Sequence, Tuple, Union)
+from typing import (BinaryIO, Callable, Collection, List, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 
 from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
                      annotation_budget, export_files, parse_number,
@@ -258,8 +258,8 @@ def read_cvat(path: str,
     for file in export_files(path, ('.xml', '.zip'), 'CVAT for video exports'):
         container = file if file.lower().endswith('.zip') else None
         xml_documents(
-            file, lambda name: _Document(name, out, known_videos, labels,
-                                         container))
+            file,
+            lambda name: _Document(name, out, known_videos, labels, container))
     return out
 
 
@@ -484,7 +484,17 @@ class _Document:
         self.frames: dict = {}  # one int per frame number (tracks share)
 
     def start(self, elem: ET.Element, level: int) -> None:
-        """``elem`` of depth ``level`` (1: the root) starts."""
+        """``elem`` starts (its attributes are read; not its children).
+
+        Args:
+            elem (xml.etree.ElementTree.Element): The root or a top-level
+                element.
+            level (int): Its depth: 1 the root, 2 top-level.
+
+        Raises:
+            AnnotationImportError: A root other than ``<annotations>``, or
+                an ``<image>`` and a ``<track>`` in one document.
+        """
         if level == 1:
             if elem.tag != 'annotations':
                 raise AnnotationImportError(
@@ -503,8 +513,18 @@ class _Document:
             self.track = _Track(self, elem)
 
     def end(self, elem: ET.Element, parent: ET.Element, level: int) -> None:
-        """``elem`` of depth ``level`` (2: top-level) under ``parent``
-        ends; what is read is dropped from the tree."""
+        """``elem`` ends: it is read, then dropped from ``parent``.
+
+        Args:
+            elem (xml.etree.ElementTree.Element): A top-level element or a
+                child of one, complete.
+            parent (xml.etree.ElementTree.Element): The element holding it.
+            level (int): Its depth: 2 top-level, 3 its child.
+
+        Raises:
+            AnnotationImportError: What the reader refuses in it (naming
+                file, track or image, and frame).
+        """
         if level == 3:
             if self.track is not None:
                 self.track.child(elem)
@@ -560,8 +580,8 @@ class _Document:
             for elem, tid, frames, offset in _project_tasks(file, project):
                 where = f'{file}, task id={tid}'
                 video = _claim_video(
-                    [_text(elem, 'source'), _text(elem, 'name')], out,
-                    self.known_videos, where)
+                    [_text(elem, 'source'),
+                     _text(elem, 'name')], out, self.known_videos, where)
                 _frame_size(where, video, (elem, ), out)
                 out.frame_grids[video] = frames
                 self.by_id[tid] = _Task(where, video, frames, offset)
@@ -639,8 +659,8 @@ class _Document:
         for k, box in enumerate(image.findall('box')):
             place = _Place(where, file, k, box.get('label'))
             task.records.append(
-                _box_record(place, box, task.video, frame, self,
-                            task.ignored, place))
+                _box_record(place, box, task.video, frame, self, task.ignored,
+                            place))
 
     def _finish_images(self, task: _Task) -> None:
         """After the ``<image>``s of ``task``: one frame size; without a
@@ -726,8 +746,8 @@ class _Track:
         frame = self.doc.frames.setdefault(frame, frame)
         frames = task.frames
         if frame < frames.start or (frames.stop is not None
-                                    and frame > frames.stop) or (
-                                        frame - frames.start) % frames.step:
+                                    and frame > frames.stop
+                                    ) or (frame - frames.start) % frames.step:
             frames.check(
                 frame, f'{self.where}, <box frame="{text}">' +
                 (f' (video frame {frame}: less the task offset '
@@ -769,8 +789,7 @@ class _Track:
 _COORDS = ('xtl', 'ytl', 'xbr', 'ybr')
 
 
-def _coords(box: ET.Element, place: _Place,
-            frame: int) -> Tuple[float, ...]:
+def _coords(box: ET.Element, place: _Place, frame: int) -> Tuple[float, ...]:
     values = [box.get(k) for k in _COORDS]
     try:
         coords = tuple(map(float, values))
@@ -790,7 +809,7 @@ def _box_record(place: _Place,
                 doc: _Document,
                 ignored: Counter,
                 track: Union[str, _Place],
-                actions: Sequence[str] = ()) -> Annotation:
+                actions: tuple = ()) -> _Record:
     """One ``<box>`` at ``place`` (``person_id`` -1 when it has none); a
     ``<box label>`` that is not a person label is an action too; other
     attributes counted in ``ignored``; one actions tuple per set
