@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmaction.datasets import AVADataset
-from mmengine.fileio import get_local_path, list_dir_or_file
+from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.actor_masks import load_mask_file
@@ -23,8 +23,34 @@ from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
                                  ava_person_lines, ava_row_line,
                                  ava_track_id_problems, check_ava_classes,
                                  check_ava_exclude_file, check_ava_label_file,
-                                 check_ava_label_ids, need_file,
-                                 no_custom_rows, scan_ava_annotation_file)
+                                 check_ava_label_ids, frame_file_names,
+                                 need_file, no_custom_rows,
+                                 scan_ava_annotation_file)
+
+
+def list_dir_or_file(dir_path: str,
+                     list_dir: bool = False,
+                     backend_args: Optional[dict] = None) -> set:
+    """The file names of a frame folder, as mmengine's
+    ``list_dir_or_file(dir_path, list_dir=False)`` lists them, a local
+    folder by one ``os.scandir`` pass (:func:`frame_file_names`).
+
+    Args:
+        dir_path (str): The frame folder.
+        list_dir (bool): Must be False (files only). Defaults to False.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Returns:
+        set[str]: The file names.
+
+    Raises:
+        NotImplementedError: The backend cannot list folders (e.g. http).
+    """
+    assert not list_dir, 'frame folders: files only'
+    names = frame_file_names(dir_path, backend_args)
+    if names is None:
+        raise NotImplementedError(f'cannot list {dir_path}')
+    return names
 
 
 @DATASETS.register_module()
@@ -48,13 +74,20 @@ class ValidatedAVADataset(AVADataset):
         mask_file (str, optional): actor masks, an RLE per box (none: error).
         forecast_horizons (Sequence[int]): frames ahead (multiples of fps).
             Defaults to () (no forecast targets).
+        frame_check (str): with ``use_frames``: ``'scan'`` lists each frame
+            folder once (every csv keyframe a file, clips clamped to a
+            shorter video's frames); ``'skip'`` checks the frame root and
+            the first keyframe only (for network file systems: a missing
+            frame then fails at its first read, naming the file, and a
+            shorter video's clips are not clamped). Defaults to ``'scan'``.
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
     SETTINGS = dict(
         AVA_DATASET,
         unlisted_labels=Choice('error', 'warn'),
         degenerate_boxes=Choice('error', 'drop'),
-        forecast_horizons=Seq(POSITIVE))
+        forecast_horizons=Seq(POSITIVE),
+        frame_check=Choice('scan', 'skip'))
     RULES = (ava_timestamps, causal_clips, ascending('forecast_horizons'))
 
     def __init__(self,
@@ -64,8 +97,10 @@ class ValidatedAVADataset(AVADataset):
                  backend_args: Optional[dict] = None,
                  mask_file: Optional[str] = None,
                  forecast_horizons: Sequence[int] = (),
+                 frame_check: str = 'scan',
                  **kwargs) -> None:
         check_arguments(ValidatedAVADataset, locals())
+        self.frame_check = frame_check
         self.mask_file = mask_file
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
         self.unlisted_labels = unlisted_labels
@@ -353,11 +388,13 @@ class ValidatedAVADataset(AVADataset):
                 f'{len(missing)} of {len(dirs)} frame folders of '
                 f'{self.ann_file} are missing under {root}, e.g. '
                 f'{missing[:3]}')
+        files = None
         try:
-            files = {
-                d: set(list_dir_or_file(d, list_dir=False, backend_args=args))
-                for d in dirs
-            }  # each frame folder listed once
+            if self.frame_check == 'scan':
+                files = {
+                    d: list_dir_or_file(d, list_dir=False, backend_args=args)
+                    for d in dirs
+                }  # each frame folder listed once
         except NotImplementedError:
             files = None  # the backend cannot list folders (e.g. http)
         first = data_list[0]

@@ -2,6 +2,7 @@
 model's boxes on known offsets, several dumps side by side) and
 rescore_tubelets.py (tubelets smoothed in time, then scored), as a user
 runs them on hand-made dumps."""
+import ast
 import pickle
 import re
 
@@ -58,7 +59,7 @@ def _analyse(tools, gt, dumps, *extra, check=True):
             current = stats.setdefault(names[line[3:]], {})
         elif ': ' in line and current is not None:
             key, value = line.split(': ', 1)
-            current[key] = eval(value)  # numbers and lists of numbers
+            current[key] = ast.literal_eval(value)  # numbers, lists
     assert set(stats) == set(dumps), proc.stdout
     return stats
 

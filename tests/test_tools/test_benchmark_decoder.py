@@ -16,11 +16,10 @@ def _numbers(text):
 
 
 def test_benchmark_decoder_tiny(tools):
-    out = tools.python_tool('analysis_tools/benchmark_decoder.py',
-                            str(CONFIG), '--input-size', '64', '64',
-                            '--repeats', '1', '--warmup', '0',
-                            '--profile-rows', '3', '--bf16', '--device',
-                            'cpu', '--threads', '1').stdout
+    out = tools.python_tool('analysis_tools/benchmark_decoder.py', str(CONFIG),
+                            '--input-size', '64', '64', '--repeats', '1',
+                            '--warmup', '0', '--profile-rows', '3', '--bf16',
+                            '--device', 'cpu', '--threads', '1').stdout
     assert '10 queries, 2 stages' in out
     rows = {}
     for line in out.splitlines():

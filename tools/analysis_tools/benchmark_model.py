@@ -303,6 +303,22 @@ def table_rows(configs: Sequence[Tuple[str, str]], shape, batch_size: int,
             flush=True)
 
 
+def table_cells(devices: Sequence[torch.device],
+                dtypes: dict,
+                models: list,
+                threads: Sequence[Optional[int]] = (None, )):
+    """Yield ``(device, threads, dtype, autocast dtype)`` of every row of a
+    config, ``models`` moved to the device (threads set on the CPU)."""
+    for dev in devices:
+        for model in models:
+            model.to(dev)
+        for n_threads in (threads if dev.type == 'cpu' else [None]):
+            if n_threads is not None:
+                torch.set_num_threads(n_threads)
+            for dtype in dtypes[dev]:
+                yield dev, n_threads, dtype, AUTOCAST_DTYPES.get(dtype)
+
+
 def start_table(devices: Sequence[torch.device], dtypes, bf16: bool,
                 fp32_only: bool, header: str):
     """Print the versions, ``header`` and the load average; return
@@ -370,42 +386,39 @@ def benchmark_table(args, configs, devices) -> List[Dict[str, Any]]:
             lambda p: [build_random_model(p, args.seed, args.cfg_options)]):
         model = models[0]
         params = sum(p.numel() for p in model.parameters())
-        for dev in devices:
-            model.to(dev)
-            for dtype in dtypes[dev]:
-                amp = AUTOCAST_DTYPES.get(dtype)
-                if dev.type == 'cuda':
-                    torch.cuda.synchronize(dev)
-                    torch.cuda.reset_peak_memory_stats(dev)
-                times, out = time_runs(
-                    inference_runner(model, data, dev, amp), args.warmup,
-                    args.repeats)
-                peak = torch.cuda.max_memory_allocated(dev) / 2**20 \
-                    if dev.type == 'cuda' else None
-                check_predictions(out, f'{name} ({dev.type}, {dtype})')
-                med = statistics.median(times)
-                rows.append(
-                    dict(
-                        name=name,
-                        config=path,
-                        input=(args.batch_size, *data['inputs'][0].shape[1:]),
-                        params=params,
-                        flops=None,
-                        decoder_share=None,
-                        device=dev.type,
-                        device_desc=device_desc(dev),
-                        dtype=dtype + (' autocast' if amp else ''),
-                        times=times,
-                        median_s=med,
-                        clips_per_s=args.batch_size / med,
-                        peak_mib=peak))
-                print(
-                    f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
-                    f'median {med * 1e3:.1f} ms' +
-                    ('' if peak is None else f', peak {peak:.0f} MiB'),
-                    flush=True)
-                if args.json:
-                    write_json(args.json, rows)
+        for dev, _, dtype, amp in table_cells(devices, dtypes, [model]):
+            if dev.type == 'cuda':
+                torch.cuda.synchronize(dev)
+                torch.cuda.reset_peak_memory_stats(dev)
+            times, out = time_runs(
+                inference_runner(model, data, dev, amp), args.warmup,
+                args.repeats)
+            peak = torch.cuda.max_memory_allocated(dev) / 2**20 \
+                if dev.type == 'cuda' else None
+            check_predictions(out, f'{name} ({dev.type}, {dtype})')
+            med = statistics.median(times)
+            rows.append(
+                dict(
+                    name=name,
+                    config=path,
+                    input=(args.batch_size, *data['inputs'][0].shape[1:]),
+                    params=params,
+                    flops=None,
+                    decoder_share=None,
+                    device=dev.type,
+                    device_desc=device_desc(dev),
+                    dtype=dtype + (' autocast' if amp else ''),
+                    times=times,
+                    median_s=med,
+                    clips_per_s=args.batch_size / med,
+                    peak_mib=peak))
+            print(
+                f'[{i + 1}/{len(configs)}] {name}: {dev.type} {dtype} '
+                f'median {med * 1e3:.1f} ms' +
+                ('' if peak is None else f', peak {peak:.0f} MiB'),
+                flush=True)
+            if args.json:
+                write_json(args.json, rows)
         if not args.no_flops:  # after the finiteness check
             res = count_flops(
                 model.to('cpu'), data['inputs'][0].shape[1:], args.batch_size)
@@ -655,84 +668,71 @@ def benchmark_vs_official(args, configs, devices) -> List[Dict[str, Any]]:
             lambda p: build_pair(p, args.seed, args.cfg_options)):
         ours, official = models
         peaks = {}
-        for dev in devices:
-            ours.to(dev)
-            official.to(dev)
-            for n_threads in (thread_counts if dev.type == 'cpu' else [None]):
-                if n_threads is not None:
-                    torch.set_num_threads(n_threads)
-                desc = device_desc(dev, n_threads)
-                for dtype in dtypes[dev]:
-                    amp = AUTOCAST_DTYPES.get(dtype)
-                    runs = dict(
-                        official=inference_runner(official, data, dev, amp),
-                        ours=inference_runner(ours, data, dev, amp))
-                    wall, cpu, out = time_steps(runs, args.warmup,
-                                                args.repeats)
-                    check_predictions(out['ours'],
-                                      f'{name} ({dev.type}, {dtype})')
-                    # timed with PyTorch's defaults, compared without TF32
-                    with no_tf32():
-                        diff = max(
-                            prediction_difference(runs['ours'](),
-                                                  runs['official']()),
-                            raw_output_difference(ours, official, data, dev,
-                                                  amp))
-                    # fp32 is checked; autocast rows only report (bf16
-                    # kernels round differently; a flipped detection: inf)
-                    if amp is None and not diff <= TOLERANCE:
-                        raise SystemExit(
-                            f'{name} ({desc}, {dtype}): our predictions '
-                            f'differ from the official stack\'s by {diff:.2e}'
-                            f' (relative; tolerance {TOLERANCE:.0e})')
-                    # the peak does not depend on the thread count
-                    if (dev.type, dtype) not in peaks:
-                        peaks[dev.type, dtype] = [
-                            peak_memory(runs[k], dev) for k in runs
-                        ]
-                    med, official_med, cpu_s, official_cpu_s = (
-                        statistics.median(times[k]) for times in (wall, cpu)
-                        for k in ('ours', 'official'))
-                    row = dict(
-                        name=name,
-                        config=path,
-                        input=(args.batch_size, *data['inputs'][0].shape[1:]),
-                        device=dev.type,
-                        device_desc=desc,
-                        threads=n_threads,
-                        dtype=dtype + (' autocast' if amp else ''),
-                        times=wall['ours'],
-                        official_times=wall['official'],
-                        median_s=med,
-                        official_median_s=official_med,
-                        clips_per_s=args.batch_size / med,
-                        speedup=official_med / med,
-                        cpu_s=cpu_s,
-                        official_cpu_s=official_cpu_s,
-                        cpu_speedup=official_cpu_s / cpu_s,
-                        official_peak=peaks[dev.type, dtype][0],
-                        peak=peaks[dev.type, dtype][1],
-                        max_diff=diff,
-                        applied=ours.applied)
-                    rows.append(row)
-                    print(
-                        f'[{i + 1}/{len(configs)}] {name}: {desc} {dtype}'
-                        f': official {official_med * 1e3:.0f} ms, ours '
-                        f'{med * 1e3:.0f} ms ({official_med / med:.2f}x; '
-                        f'CPU time {row["cpu_speedup"]:.2f}x), '
-                        f'max rel. diff {diff:.1e}; load {load_average()}',
-                        flush=True)
-                    if args.compile:
-                        mode = args.compile_mode or ('reduce-overhead'
-                                                     if dev.type == 'cuda' else
-                                                     'default')
-                        compile_cfg = dict(mode=mode)
-                        if args.compile_backend:
-                            compile_cfg['backend'] = args.compile_backend
-                        compile_row(ours, data, dev, amp, row, compile_cfg,
-                                    args.warmup, args.repeats)
-                    if args.json:
-                        write_json(args.json, rows)
+        for dev, n_threads, dtype, amp in table_cells(devices, dtypes, models,
+                                                      thread_counts):
+            desc = device_desc(dev, n_threads)
+            runs = dict(
+                official=inference_runner(official, data, dev, amp),
+                ours=inference_runner(ours, data, dev, amp))
+            wall, cpu, out = time_steps(runs, args.warmup, args.repeats)
+            check_predictions(out['ours'], f'{name} ({dev.type}, {dtype})')
+            # timed with PyTorch's defaults, compared without TF32
+            with no_tf32():
+                diff = max(
+                    prediction_difference(runs['ours'](), runs['official']()),
+                    raw_output_difference(ours, official, data, dev, amp))
+            # fp32 is checked; autocast rows only report (bf16
+            # kernels round differently; a flipped detection: inf)
+            if amp is None and not diff <= TOLERANCE:
+                raise SystemExit(
+                    f'{name} ({desc}, {dtype}): our predictions '
+                    f'differ from the official stack\'s by {diff:.2e}'
+                    f' (relative; tolerance {TOLERANCE:.0e})')
+            key = (dev.type, dtype)  # the peak does not depend on threads
+            if key not in peaks:
+                peaks[key] = [peak_memory(runs[k], dev) for k in runs]
+            med, official_med, cpu_s, official_cpu_s = (
+                statistics.median(times[k]) for times in (wall, cpu)
+                for k in ('ours', 'official'))
+            row = dict(
+                name=name,
+                config=path,
+                input=(args.batch_size, *data['inputs'][0].shape[1:]),
+                device=dev.type,
+                device_desc=desc,
+                threads=n_threads,
+                dtype=dtype + (' autocast' if amp else ''),
+                times=wall['ours'],
+                official_times=wall['official'],
+                median_s=med,
+                official_median_s=official_med,
+                clips_per_s=args.batch_size / med,
+                speedup=official_med / med,
+                cpu_s=cpu_s,
+                official_cpu_s=official_cpu_s,
+                cpu_speedup=official_cpu_s / cpu_s,
+                official_peak=peaks[key][0],
+                peak=peaks[key][1],
+                max_diff=diff,
+                applied=ours.applied)
+            rows.append(row)
+            print(
+                f'[{i + 1}/{len(configs)}] {name}: {desc} {dtype}'
+                f': official {official_med * 1e3:.0f} ms, ours '
+                f'{med * 1e3:.0f} ms ({official_med / med:.2f}x; '
+                f'CPU time {row["cpu_speedup"]:.2f}x), '
+                f'max rel. diff {diff:.1e}; load {load_average()}',
+                flush=True)
+            if args.compile:
+                mode = args.compile_mode or ('reduce-overhead' if dev.type
+                                             == 'cuda' else 'default')
+                compile_cfg = dict(mode=mode)
+                if args.compile_backend:
+                    compile_cfg['backend'] = args.compile_backend
+                compile_row(ours, data, dev, amp, row, compile_cfg,
+                            args.warmup, args.repeats)
+            if args.json:
+                write_json(args.json, rows)
         del ours, official
     applied = sorted({a for r in rows for a in r['applied']})
     extra = [

@@ -135,6 +135,7 @@ def parity_one(impls: Sequence[str],
     results = {}
     rows = []
     tol_out, tol_grad = PARITY_TOL[dtype_name]
+    common = dict(batch=batch, dtype=dtype_name)
     for impl in impls:
         out, grads = _out_and_grads(impl, points, values, grad)
         results[impl] = (out, grads)
@@ -143,8 +144,7 @@ def parity_one(impls: Sequence[str],
         rel_maps = max(_rel(g, t) for g, t in zip(grads[1:], truth_grads[1:]))
         rows.append(
             dict(
-                batch=batch,
-                dtype=dtype_name,
+                common,
                 impl=impl,
                 against='float64 reference (rel)',
                 out=rel_out,
@@ -168,8 +168,7 @@ def parity_one(impls: Sequence[str],
             (a - b).abs().max().item() for a, b in zip(g_m[1:], g_p[1:]))
         rows.append(
             dict(
-                batch=batch,
-                dtype=dtype_name,
+                common,
                 impl='mmcv',
                 against='pytorch (abs; grads also rel)',
                 out=abs_out,

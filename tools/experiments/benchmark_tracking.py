@@ -29,8 +29,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.benchmarks.common import write_json
 from stmixer_mm.apis.online.tracking import build_tracker
+from stmixer_mm.benchmarks.common import write_json
 from stmixer_mm.benchmarks.tubes import (for_testing, load_predictions,
                                          subset_gt, use_tube_set)
 from stmixer_mm.cli import CfgOptionsAction

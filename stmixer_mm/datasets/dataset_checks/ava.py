@@ -2,12 +2,15 @@
 for :class:`ValidatedAVADataset` and the config rules, and the doctor's checks
 of a whole AVA-format data set (rows, timing, frames on disk)."""
 import csv
+import os
 import os.path as osp
+from array import array
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmaction.evaluation import read_labelmap
+from mmengine import fileio
 from mmengine.fileio import list_dir_or_file
 
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
@@ -20,7 +23,8 @@ from .common import (check_interpolated, check_small_persons, clip_window,
                      duplicate_pairs, examples, finest_stride, image_size,
                      linear_runs, split_dataset_cfg, step_text, test_pipeline)
 from .report import (DUPLICATE_IOU, ERROR, FPS_TOLERANCE, LINEAR_TOLERANCE,
-                     MIN_INTERPOLATED_KEYFRAMES, WARNING, DatasetReport)
+                     MAX_EXAMPLES, MIN_INTERPOLATED_KEYFRAMES, WARNING,
+                     DatasetReport)
 
 AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
@@ -684,10 +688,47 @@ def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
         int: How many of ``start_index``, ``start_index + 1``, ... are in
         ``names`` before the first gap.
     """
+    size = len(names) if isinstance(names, (set, frozenset, dict)) else 0
+    if size and names.issuperset(
+            map(filename_tmpl.format, range(start_index, start_index + size))):
+        return size  # every name a frame file: no gap (one C-level pass)
     count = 0
     while filename_tmpl.format(start_index + count) in names:
         count += 1
     return count
+
+
+def frame_file_names(folder: str,
+                     backend_args: Optional[dict] = None) -> Optional[set]:
+    """The file names of a frame folder, listed once, as mmengine's
+    ``list_dir_or_file(folder, list_dir=False)`` lists them (hidden files
+    left out); a local folder by one ``os.scandir`` pass keeping only the
+    names (mmengine forms a relative path per file: 4x slower).
+
+    Args:
+        folder (str): The frame folder (local path or URI).
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+
+    Returns:
+        set[str] | None: The file names; None when the backend cannot list
+        folders (e.g. http).
+    """
+    backend = fileio.get_file_backend(
+        folder, backend_args=backend_args, enable_singleton=True)
+    if isinstance(backend, fileio.LocalBackend):
+        with os.scandir(folder) as entries:
+            return {
+                e.name
+                for e in entries
+                if not e.name.startswith('.') and e.is_file()
+            }
+    try:
+        return set(
+            list_dir_or_file(
+                folder, list_dir=False, backend_args=backend_args))
+    except NotImplementedError:
+        return None
 
 
 def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
@@ -748,32 +789,40 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
         for i in custom or range(1, num_classes):
             report.class_names.setdefault(i, str(i))
 
+    listed = None if (names is None or custom) else set(names)
+    rows = _AvaRows()
+    degenerate_keys = []
+    found = []  # row errors, reported once the whole file is read
     try:
-        raw = list(_lines(ann, 'AVA annotation file', args))
+        for lineno, row in _lines(ann, 'AVA annotation file', args):
+            at = f'AVA annotation file {ann}, line {lineno}'
+            problem = ava_row_problem(row, at,
+                                      None if custom else num_classes,
+                                      (t0, t1), listed, unlisted_mode)
+            video = row[0] if row else None
+            try:
+                ts = int(row[1]) if len(row) > 1 else None
+            except ValueError:
+                ts = None
+            if problem is not None and problem[0] == 'degenerate' and drop:
+                degenerate_keys.append((video, ts))
+            elif problem is not None:
+                found.append((problem, lineno, video, ts))
+            elif not rows.append(lineno, video, ts, row[2:6], int(row[6]),
+                                 int(row[7])):
+                found.append((('parse', (
+                    f'{at}: timestamp {ts}, action_id {row[6]} and '
+                    f'person_id {row[7]} must fit in 64-bit integers')),
+                              lineno, video, ts))
     except (FileNotFoundError, ValueError) as e:
         add(ERROR, 'annotation_file', str(e))
-        raw = []
-    listed = None if (names is None or custom) else set(names)
-    rows = []  # (line, video, ts, box, label, person id)
-    degenerate_keys = []
-    for lineno, row in raw:
-        at = f'AVA annotation file {ann}, line {lineno}'
-        problem = ava_row_problem(row, at, None if custom else num_classes,
-                                  (t0, t1), listed, unlisted_mode)
-        video = row[0] if row else None
-        try:
-            ts = int(row[1]) if len(row) > 1 else None
-        except ValueError:
-            ts = None
-        if problem is not None and problem[0] == 'degenerate' and drop:
-            degenerate_keys.append((video, ts))
-        elif problem is not None:
-            add(ERROR, *problem, line=lineno, video=video, frame=ts)
-        else:
-            box = np.array([float(v) for v in row[2:6]])
-            rows.append((lineno, video, ts, box, int(row[6]), int(row[7])))
+        rows, degenerate_keys, found = _AvaRows(), [], []
+    for problem, lineno, video, ts in found:
+        add(ERROR, *problem, line=lineno, video=video, frame=ts)
+    rows.finish()
     if listed is not None and unlisted_mode == 'warn':
-        unlisted = Counter(r[4] for r in rows if r[4] not in listed)
+        unlisted = Counter(rows.label[~np.isin(
+            rows.label, np.array(sorted(listed), np.int64))].tolist())
         if unlisted:
             add(
                 WARNING, 'unlisted_labels',
@@ -789,20 +838,29 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             excluded = set(read_ava_exclude_file(exclude_file, args))
         except (ValueError, FileNotFoundError) as e:
             add(ERROR, 'exclude_file', str(e), file=exclude_file)
-    if custom and rows and not custom_refused:  # mmaction2 drops the rows
-        # of other classes
-        if not any(r[4] in custom for r in rows):
+    if custom and len(rows) and not custom_refused:  # mmaction2 drops the
+        # rows of other classes
+        keep = np.isin(rows.label, np.array(list(custom), np.int64))
+        if not keep.any():
             add(ERROR, 'custom_classes', no_custom_rows(ann, custom))
-        rows = [r for r in rows if r[4] in custom]
-    keys = {(r[1], r[2]) for r in rows}
-    kept_rows = [r for r in rows if (r[1], r[2]) not in excluded]
-    kept_keys = {(r[1], r[2]) for r in kept_rows}
-    if keys and excluded and len(kept_keys) < len(keys) / 2:
+        rows = rows.take(keep)
+    keyframes, keyframe_of_row = rows.keyframes()
+    gone = np.array([(rows.videos[v], t) in excluded
+                     for v, t in keyframes.tolist()] if excluded else
+                    np.zeros(len(keyframes), bool),
+                    dtype=bool)
+    kept = ~gone[keyframe_of_row]
+    n_keys, n_kept = len(keyframes), int((~gone).sum())
+    if n_keys and excluded and n_kept < n_keys / 2:
         add(WARNING,
             'excluded', f'the excluded-timestamps file {exclude_file} removes '
-            f'{len(keys) - len(kept_keys)} of {len(keys)} keyframes of {ann}',
+            f'{n_keys - n_kept} of {n_keys} keyframes of {ann}',
             file=exclude_file)
-    empty = sorted({k for k in degenerate_keys if k not in keys})
+    if degenerate_keys:
+        keys = {(rows.videos[v], t) for v, t in keyframes.tolist()}
+        empty = sorted({k for k in degenerate_keys if k not in keys})
+    else:
+        empty = []
     if empty:
         add(
             WARNING, 'empty_keyframes',
@@ -810,7 +868,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             'zero-area boxes are dropped (degenerate_boxes=\'drop\'): they '
             'are removed: ' +
             examples([f'video {v} timestamp {t}' for v, t in empty]))
-    report.keyframes[split] = len(kept_keys)
+    report.keyframes[split] = n_kept
     if ds.get('proposal_file'):
         add(WARNING,
             'proposals',
@@ -819,11 +877,12 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             'detectors, a keyframe missing from it is scored on one '
             'whole-frame box: mAP 0); leave proposal_file unset',
             file=ds['proposal_file'])
-    report.histograms[split] = dict(Counter(r[4] for r in kept_rows))
+    report.histograms[split] = dict(Counter(rows.label[kept].tolist()))
 
     # frames on disk vs timestamps vs fps
     counts, sizes = {}, {}
-    for video in sorted({r[1] for r in rows}) if root else []:
+    for video in sorted(rows.videos[v] for v in np.unique(rows.video)) \
+            if root else []:
         folder = osp.join(root, video)
         if not is_dir(folder, args):
             add(ERROR,
@@ -833,9 +892,8 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                 f'{tmpl.format(max(start_index, 1))}',
                 video=video)
             continue
-        try:
-            files = set(list_dir_or_file(folder, False, backend_args=args))
-        except NotImplementedError:
+        files = frame_file_names(folder, args)
+        if files is None:
             continue
         counts[video] = ava_frame_count(files, tmpl, start_index)
         if counts[video]:
@@ -847,53 +905,210 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     _check_duplicate_persons(report, split, ann, rows)
     _check_interpolated_tracks(report, split, ann, rows)
     stride, src = finest_stride(cfg)
-    check_small_persons(
-        report,
-        split, ((r[3], sizes[r[1]],
-                 dict(text=f'{ann} line {r[0]} video {r[1]} timestamp {r[2]}'))
-                for r in kept_rows if sizes.get(r[1]) is not None),
-        test_pipeline(cfg), stride, src)
+    check_small_persons(report, split,
+                        _sized_boxes(rows, kept, sizes, ann),
+                        test_pipeline(cfg), stride, src)
     return num_classes
 
 
-def _check_ava_timing(report: DatasetReport, split: str, ann: str, rows: list,
-                      counts: Dict[str, int], fps: int, t0: int, t1: int,
-                      start_index: int, tmpl: str,
+def _sized_boxes(rows: '_AvaRows', kept: np.ndarray,
+                 sizes: Dict[str, tuple], ann: str, chunk: int = 65536):
+    """``(box, (h, w), {'text': ...})`` of the kept rows of videos with a
+    frame size, in file order, for :func:`check_small_persons` (made a
+    chunk of rows at a time: no Python object per row is kept)."""
+    size_of = [sizes.get(name) for name in rows.videos]
+    index = np.flatnonzero(kept)
+    for a in range(0, len(index), chunk):
+        part = index[a:a + chunk]
+        for i, line, v, ts in zip(part.tolist(), rows.line[part].tolist(),
+                                  rows.video[part].tolist(),
+                                  rows.ts[part].tolist()):
+            if size_of[v] is not None:
+                yield rows.box[i], size_of[v], dict(
+                    text=f'{ann} line {line} video {rows.videos[v]} '
+                    f'timestamp {ts}')
+
+
+class _AvaRows:
+    """The valid rows of an AVA csv for the doctor, in file order: one entry
+    per row in numpy columns (no strings or objects per row; the video ids
+    are stored once each), about 60 bytes a row.
+
+    Attributes:
+        videos (list[str]): The video ids, indexed by :attr:`video`.
+        line (np.ndarray): Shape (n, ), int64, the 1-based csv lines.
+        video (np.ndarray): Shape (n, ), int64, indices into ``videos``.
+        ts (np.ndarray): Shape (n, ), int64, the timestamps.
+        box (np.ndarray): Shape (n, 4), float64, x1 y1 x2 y2 (normalised).
+        label (np.ndarray): Shape (n, ), int64, the action ids.
+        pid (np.ndarray): Shape (n, ), int64, the person ids.
+    """
+    FIELDS = ('line', 'video', 'ts', 'label', 'pid')
+
+    def __init__(self) -> None:
+        self.videos: List[str] = []
+        self._index: Dict[str, int] = {}
+        self._cols = {f: array('q') for f in self.FIELDS}
+        self._box = array('d')
+
+    def append(self, line: int, video: str, ts: int, box: Sequence[str],
+               label: int, pid: int) -> bool:
+        """Add a checked row; False (nothing added) when a number does not
+        fit in 64 bits.
+
+        Args:
+            line (int): The 1-based csv line.
+            video (str): The video id.
+            ts (int): The timestamp.
+            box (Sequence[str]): x1, y1, x2, y2 as the csv has them.
+            label (int): The action id.
+            pid (int): The person id.
+
+        Returns:
+            bool: Whether the row was added.
+        """
+        index = self._index.get(video)
+        values = (line, len(self.videos) if index is None else index, ts,
+                  label, pid)
+        if not all(-2**63 <= v < 2**63 for v in values):
+            return False
+        if index is None:
+            self._index[video] = len(self.videos)
+            self.videos.append(video)
+        for field, value in zip(self.FIELDS, values):
+            self._cols[field].append(value)
+        self._box.extend(float(v) for v in box)
+        return True
+
+    def finish(self) -> None:
+        """Turn the read columns into numpy arrays (no more ``append``)."""
+        for field in self.FIELDS:
+            setattr(self, field, np.frombuffer(self._cols.pop(field),
+                                               np.int64))
+        self.box = np.frombuffer(self._box, np.float64).reshape(-1, 4)
+        del self._box
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    def take(self, mask: np.ndarray) -> '_AvaRows':
+        """The rows where ``mask`` is True (same ``videos``).
+
+        Args:
+            mask (np.ndarray): Shape (n, ), bool.
+
+        Returns:
+            _AvaRows: The selected rows, in file order.
+        """
+        out = _AvaRows.__new__(_AvaRows)
+        out.videos, out._index = self.videos, self._index
+        for field in self.FIELDS + ('box', ):
+            setattr(out, field, getattr(self, field)[mask])
+        return out
+
+    def keyframes(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The distinct ``(video, ts)`` keyframes and each row's one.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: Shape (k, 2) int64 ``(video
+            index, timestamp)`` pairs, sorted; shape (n, ) the index of each
+            row's keyframe among them.
+        """
+        if not len(self):
+            return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
+        pairs, inverse = np.unique(
+            np.stack([self.video, self.ts], 1), axis=0, return_inverse=True)
+        return pairs, inverse.reshape(-1)
+
+    def name_rank(self) -> np.ndarray:
+        """Shape (n, ) int64: each row's video's rank among the video ids
+        sorted by name."""
+        rank = np.empty(len(self.videos), np.int64)
+        rank[sorted(range(len(self.videos)),
+                    key=self.videos.__getitem__)] = np.arange(len(self.videos))
+        return rank[self.video] if len(self.videos) else self.video
+
+    def firsts(self, *keys: np.ndarray) -> np.ndarray:
+        """The row indices sorted by the video's name, then ``keys`` (major
+        first), then file order, keeping the first row of each ``(video,
+        *keys)``.
+
+        Args:
+            *keys (np.ndarray): Shape (n, ) columns.
+
+        Returns:
+            np.ndarray: Shape (m, ) row indices.
+        """
+        rank = self.name_rank()
+        order = np.lexsort((self.line, ) + keys[::-1] + (rank, ))
+        cols = (rank, ) + keys
+        new = np.ones(len(order), bool)
+        same = np.ones(max(len(order) - 1, 0), bool)
+        for col in cols:
+            c = col[order]
+            same &= c[1:] == c[:-1]
+        new[1:] = ~same
+        return order[new]
+
+
+def _groups(*cols: np.ndarray) -> List[Tuple[int, int]]:
+    """``(start, stop)`` of the runs of equal ``cols`` (sorted columns).
+
+    Args:
+        *cols (np.ndarray): Shape (m, ) columns, equal rows adjacent.
+
+    Returns:
+        list[tuple[int, int]]: The runs, in order.
+    """
+    if not len(cols[0]):
+        return []
+    change = np.zeros(len(cols[0]) - 1, bool)
+    for c in cols:
+        change |= c[1:] != c[:-1]
+    bounds = [0] + (np.flatnonzero(change) + 1).tolist() + [len(cols[0])]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _check_ava_timing(report: DatasetReport, split: str, ann: str,
+                      rows: _AvaRows, counts: Dict[str, int], fps: int,
+                      t0: int, t1: int, start_index: int, tmpl: str,
                       pipeline: Sequence[dict]) -> None:
     """Keyframe timestamps vs the frames on disk vs ``fps``."""
     where = dict(split=split, file=ann)
     expected = (t1 - t0) * fps
-    by_video = defaultdict(list)
-    for r in rows:
-        by_video[r[1]].append(r)
     window = clip_window(pipeline)
-    past_end = []
-    for video, vrows in sorted(by_video.items()):
+    past_end, n_past = [], 0
+    order = np.argsort(rows.video, kind='stable')  # by video, file order
+    runs = {
+        rows.videos[rows.video[order[a]]]: order[a:b]
+        for a, b in _groups(rows.video[order])
+    }
+    for video in sorted(runs):
         n = counts.get(video)
         if not n:
             continue
+        idx = runs[video]
+        ts, lines = rows.ts[idx], rows.line[idx]
         last_file = start_index + n - 1
-        span = max(r[2] for r in vrows) - t0  # seconds the csv covers
-        late = [
-            r for r in vrows
-            if ava_keyframe_file_index(r[2], t0, fps, start_index) > last_file
-        ]
-        if late:
-            r = late[0]
-            k = ava_keyframe_file_index(r[2], t0, fps, start_index)
+        span = int(ts.max()) - t0  # seconds the csv covers
+        k = fps * (ts - t0) + 2 * start_index  # ava_keyframe_file_index
+        late = k > last_file
+        if late.any():
+            i = int(np.argmax(late))
+            r_line, r_ts, r_k = int(lines[i]), int(ts[i]), int(k[i])
             implied = n / max(span + 1, 1)
             report.add(
                 WARNING,
                 'fps',
-                f'video {video}: {len(late)} keyframes lie beyond its {n} '
-                f'frames, e.g. {ann} line {r[0]} timestamp {r[2]} is frame '
-                f'file {tmpl.format(k)} at fps={fps}, timestamp_start={t0}; '
-                f'{n} frames over the {span + 1} s the csv covers is about '
-                f'{implied:.3g} fps: is the fps of the config ({fps}) the '
-                'fps the frames were extracted at?',
-                line=r[0],
+                f'video {video}: {int(late.sum())} keyframes lie beyond its '
+                f'{n} frames, e.g. {ann} line {r_line} timestamp {r_ts} is '
+                f'frame file {tmpl.format(r_k)} at fps={fps}, '
+                f'timestamp_start={t0}; {n} frames over the {span + 1} s the '
+                f'csv covers is about {implied:.3g} fps: is the fps of the '
+                f'config ({fps}) the fps the frames were extracted at?',
+                line=r_line,
                 video=video,
-                frame=r[2],
+                frame=r_ts,
                 **where)
         elif expected > 0 and n > FPS_TOLERANCE * expected:
             report.add(
@@ -910,45 +1125,42 @@ def _check_ava_timing(report: DatasetReport, split: str, ann: str, rows: list,
         if window is None:
             continue
         before, after = window
-        for r in vrows:
-            if r in late:
-                continue
-            k = ava_keyframe_file_index(r[2], t0, fps, start_index)
-            if k + after > last_file or k - before < start_index:
-                past_end.append(
-                    f'{ann} line {r[0]} video {video} timestamp {r[2]}: '
-                    f'frames {tmpl.format(max(k - before, 0))}..'
-                    f'{tmpl.format(k + after)}, the video holds '
-                    f'{tmpl.format(start_index)}..{tmpl.format(last_file)}')
-    if past_end:
+        past = ~late & ((k + after > last_file) | (k - before < start_index))
+        n_past += int(past.sum())
+        for i in np.flatnonzero(past)[:MAX_EXAMPLES - len(past_end)]:
+            ki = int(k[i])
+            past_end.append(
+                f'{ann} line {int(lines[i])} video {video} timestamp '
+                f'{int(ts[i])}: frames {tmpl.format(max(ki - before, 0))}..'
+                f'{tmpl.format(ki + after)}, the video holds '
+                f'{tmpl.format(start_index)}..{tmpl.format(last_file)}')
+    if n_past:
+        more = f' (and {n_past - MAX_EXAMPLES} more)' \
+            if n_past > MAX_EXAMPLES else ''
         report.add(
             WARNING, 'clip_window',
-            f'{len(past_end)} keyframes have a clip window running past '
+            f'{n_past} keyframes have a clip window running past '
             'their video\'s first or last frame (the clip is clamped: '
-            'the edge frame is repeated): ' + examples(past_end), **where)
-
-
-def _person_boxes(rows: list, outer: int,
-                  inner: int) -> Dict[tuple, Dict[int, tuple]]:
-    """``{(video, row[outer]): {row[inner]: (line, timestamp, box)}}`` of
-    the first row of each person and keyframe."""
-    groups = defaultdict(dict)
-    for r in rows:
-        groups[(r[1], r[outer])].setdefault(r[inner], (r[0], r[2], r[3]))
-    return groups
+            'the edge frame is repeated): ' + examples(past_end) + more,
+            **where)
 
 
 def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
-                             rows: list) -> None:
+                             rows: _AvaRows) -> None:
     """Two person ids at one keyframe with near-identical boxes."""
     found = []
-    for (video, ts), persons in sorted(_person_boxes(rows, 2, 5).items()):
-        ids = sorted(persons)
-        for a, b, iou in duplicate_pairs(
-                ids, np.array([persons[i][2] for i in ids])):
-            found.append(f'{ann} lines {persons[a][0]} and {persons[b][0]} '
-                         f'video {video} timestamp {ts}: person ids {a} and '
-                         f'{b}, IoU {iou:.2f}')
+    first = rows.firsts(rows.ts, rows.pid)  # a person's first row a keyframe
+    video, ts = rows.video[first], rows.ts[first]
+    for a, b in _groups(rows.name_rank()[first], ts):
+        if b - a < 2:
+            continue
+        sel = first[a:b]
+        ids, lines = rows.pid[sel].tolist(), rows.line[sel].tolist()
+        name, t = rows.videos[video[a]], int(ts[a])
+        for p, q, iou in duplicate_pairs(range(len(ids)), rows.box[sel]):
+            found.append(f'{ann} lines {lines[p]} and {lines[q]} video '
+                         f'{name} timestamp {t}: person ids {ids[p]} and '
+                         f'{ids[q]}, IoU {iou:.2f}')
     if found:
         report.add(
             WARNING,
@@ -965,19 +1177,22 @@ def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
 
 
 def _check_interpolated_tracks(report: DatasetReport, split: str, ann: str,
-                               rows: list) -> None:
+                               rows: _AvaRows) -> None:
     """A person's boxes moving along one straight line at constant speed
     over :data:`MIN_INTERPOLATED_KEYFRAMES` consecutive timestamps."""
     found = []
-    for (video, pid), persons in sorted(_person_boxes(rows, 5, 2).items()):
-        track = [persons[t] for t in sorted(persons)]
-        times = [t for _, t, _ in track]
-        for i0, i1, step in linear_runs(times, [b for _, _, b in track],
+    first = rows.firsts(rows.pid, rows.ts)  # a person's first row a second
+    video, pid = rows.video[first], rows.pid[first]
+    for a, b in _groups(rows.name_rank()[first], pid):
+        sel = first[a:b]
+        times, lines = rows.ts[sel].tolist(), rows.line[sel].tolist()
+        name, p = rows.videos[video[a]], int(pid[a])
+        for i0, i1, step in linear_runs(times, rows.box[sel],
                                         MIN_INTERPOLATED_KEYFRAMES,
                                         LINEAR_TOLERANCE):
-            found.append(f'video {video} person {pid} timestamps '
+            found.append(f'video {name} person {p} timestamps '
                          f'{times[i0]}..{times[i1]} ({ann} lines '
-                         f'{track[i0][0]}..{track[i1][0]}), moving by '
+                         f'{lines[i0]}..{lines[i1]}), moving by '
                          f'{step_text(step)} of the frame per keyframe')
     check_interpolated(
         report, split, found, 'keyframe', MIN_INTERPOLATED_KEYFRAMES, file=ann)
