@@ -21,8 +21,10 @@ from stmixer_mm.utils.settings import (AVA_DATASET, ava_timestamps,
                                        check_arguments)
 from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
                                  ava_person_lines, ava_row_line,
-                                 ava_track_id_problems, check_ava_classes,
-                                 check_ava_exclude_file, check_ava_label_file,
+                                 ava_track_id_problems, check_ava_classes)
+
+# isort: split
+from .dataset_checks.ava import (check_ava_exclude_file, check_ava_label_file,
                                  check_ava_label_ids, frame_file_names,
                                  need_file, no_custom_rows,
                                  scan_ava_annotation_file)

@@ -39,7 +39,6 @@ OPENCV_SPEC = '>=4.5,<5'
 #: What the packaging files ask for (newer 4.x wheels, numpy 2 builds).
 OPENCV_REQUIREMENT = 'opencv-python>=4.10,<5'
 
-
 #: The optional features: extra of ``pip install "stmixer_mm[<extra>]"``
 #: -> the modules it brings (requirements/<extra>.txt pins them).
 EXTRAS: Dict[str, Tuple[str, ...]] = {

@@ -334,6 +334,7 @@ def test_configs_are_uploaded_only_when_allowed(tmp_path):
     ``--allow-config-upload`` the page cannot upload one (the message says
     why), videos and checkpoints it can."""
     import io
+
     from stmixer_mm.apis.web_demo import RequestError, WebDemo
     demo = WebDemo(str(tmp_path / 'work'))
     try:

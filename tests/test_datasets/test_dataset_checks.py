@@ -902,9 +902,10 @@ def test_frame_scan_finds_a_missing_keyframe(data):
     with pytest.raises(ValueError) as e:
         DATASETS.build(cfg.train_dataloader.dataset)
     message = str(e.value)
-    assert re.search(r'train\.csv, line \d+: video syn_train_001 timestamp '
-                     r'901 has no keyframe on disk: its keyframe is frame '
-                     r'file img_00010\.jpg', message), message
+    assert re.search(
+        r'train\.csv, line \d+: video syn_train_001 timestamp '
+        r'901 has no keyframe on disk: its keyframe is frame '
+        r'file img_00010\.jpg', message), message
     assert 'holds 23 frames' in message
 
 
@@ -926,12 +927,14 @@ def test_frame_check_skip_fails_at_the_first_read(data):
     ]
     ds = DATASETS.build(ds_cfg)
     assert not hasattr(ds, 'frame_counts')
-    index = next(i for i in range(len(ds))
-                 if ds.get_data_info(i)['video_id'] == 'syn_train_001'
-                 and ds.get_data_info(i)['timestamp'] == 901)
-    with pytest.raises(FileNotFoundError,
-                       match=r'syn_train_001/img_00010\.jpg .*frame file '
-                       'not found'):
+    index = next(
+        i for i in range(len(ds))
+        if ds.get_data_info(i)['video_id'] == 'syn_train_001'
+        and ds.get_data_info(i)['timestamp'] == 901)
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'syn_train_001/img_00010\.jpg .*frame file '
+            'not found'):
         ds[index]
     ds_cfg.frame_check = 'list'
     with pytest.raises(ConfigSettingError, match='frame_check'):
@@ -960,9 +963,8 @@ def test_doctor_memory_per_row(tmp_path):
         dict(
             train_dataloader=dict(
                 dataset=dict(
-                    ann_file=str(path),
-                    pipeline=[],
-                    data_prefix=dict(img='')))))
+                    ann_file=str(path), pipeline=[], data_prefix=dict(
+                        img='')))))
     report = DatasetReport()
     tracemalloc.start()
     try:

@@ -81,7 +81,9 @@ def _peak_meter():
             lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure(what: str, csv_path: str, frame_root: str = '',
+def measure(what: str,
+            csv_path: str,
+            frame_root: str = '',
             frame_check: str = 'scan') -> dict:
     """One measurement in this process (call in a fresh one).
 
@@ -98,14 +100,19 @@ def measure(what: str, csv_path: str, frame_root: str = '',
         dict: ``seconds``, ``peak_above_import_mib``, ``digest`` (doctor:
         its findings) or ``samples``.
     """
-    from mmengine.config import Config
-    import stmixer_mm  # noqa: F401
     from mmaction.datasets import AVADataset
+    from mmengine.config import Config
+
+    import stmixer_mm  # noqa: F401
     from stmixer_mm.datasets import ValidatedAVADataset
     from stmixer_mm.datasets.dataset_checks.ava import check_ava_split
     from stmixer_mm.datasets.dataset_checks.report import DatasetReport
-    ds = dict(ann_file=csv_path, pipeline=[], use_frames=bool(frame_root),
-              data_prefix=dict(img=frame_root), start_index=1)
+    ds = dict(
+        ann_file=csv_path,
+        pipeline=[],
+        use_frames=bool(frame_root),
+        data_prefix=dict(img=frame_root),
+        start_index=1)
     base, peak_of = _peak_meter()
     start = time.perf_counter()
     out = {}
@@ -114,16 +121,19 @@ def measure(what: str, csv_path: str, frame_root: str = '',
         check_ava_split(report,
                         Config(dict(train_dataloader=dict(dataset=ds))),
                         'train')
-        text = json.dumps([vars(f) if hasattr(f, '__dict__') else repr(f)
-                           for f in report.findings], default=str) + repr(
-                               (report.keyframes, report.histograms))
-        out['digest'] = hashlib.sha256(text.replace(
-            csv_path, '<csv>').encode()).hexdigest()[:16]
+        text = json.dumps([
+            vars(f) if hasattr(f, '__dict__') else repr(f)
+            for f in report.findings
+        ],
+                          default=str) + repr(
+                              (report.keyframes, report.histograms))
+        out['digest'] = hashlib.sha256(
+            text.replace(csv_path, '<csv>').encode()).hexdigest()[:16]
     else:
         cls = AVADataset if what == 'mmaction2' else ValidatedAVADataset
         extra = dict(frame_check=frame_check) if (
-            what == 'dataset' and 'frame_check' in
-            ValidatedAVADataset.SETTINGS) else {}
+            what == 'dataset'
+            and 'frame_check' in ValidatedAVADataset.SETTINGS) else {}
         out['samples'] = len(cls(**ds, **extra))
     out['seconds'] = round(time.perf_counter() - start, 2)
     out['peak_above_import_mib'] = round((peak_of() - base) / 1024, 1)
@@ -136,8 +146,10 @@ def run_fresh(*args) -> dict:
             'from benchmark_dataset_scale import measure; '
             'print(json.dumps(measure(*%r)))') % (osp.dirname(
                 osp.abspath(__file__)), args)
-    out = subprocess.run([sys.executable, '-c', code], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, '-c', code],
+                         check=True,
+                         capture_output=True,
+                         text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -155,10 +167,14 @@ def main() -> None:
                 path = osp.join(tmp, f'ava_{fraction}.csv')
                 rows = write_ava_csv(path, int(AVA_ROWS * fraction))
                 size = os.path.getsize(path) / 2**20
-                print(json.dumps(dict(
-                    fraction=fraction, rows=rows, csv_mib=round(size, 1),
-                    doctor=run_fresh('doctor', path),
-                    dataset=run_fresh('dataset', path))))
+                print(
+                    json.dumps(
+                        dict(
+                            fraction=fraction,
+                            rows=rows,
+                            csv_mib=round(size, 1),
+                            doctor=run_fresh('doctor', path),
+                            dataset=run_fresh('dataset', path))))
         if args.frames:
             root = osp.join(tmp, 'rawframes')
             path = osp.join(tmp, 'frames.csv')
@@ -168,15 +184,19 @@ def main() -> None:
                     for i in range(1, args.frames_per_video + 1):
                         open(osp.join(root, f'v{v}', f'img_{i:05}.jpg'),
                              'w').close()
-                    for ts in range(902, 902 + args.frames_per_video // 30
-                                    - 2):
+                    for ts in range(902,
+                                    902 + args.frames_per_video // 30 - 2):
                         f.write(f'v{v},{ts},0.1,0.1,0.5,0.5,1,0\n')
             res = dict(mmaction2=run_fresh('mmaction2', path, root))
             res['scan'] = run_fresh('dataset', path, root, 'scan')
             res['skip'] = run_fresh('dataset', path, root, 'skip')
             res['no_frames'] = run_fresh('dataset', path)
-            print(json.dumps(dict(videos=args.videos,
-                                  frames=args.frames_per_video, **res)))
+            print(
+                json.dumps(
+                    dict(
+                        videos=args.videos,
+                        frames=args.frames_per_video,
+                        **res)))
 
 
 if __name__ == '__main__':

@@ -720,8 +720,7 @@ def frame_file_names(folder: str,
         with os.scandir(folder) as entries:
             return {
                 e.name
-                for e in entries
-                if not e.name.startswith('.') and e.is_file()
+                for e in entries if not e.name.startswith('.') and e.is_file()
             }
     try:
         return set(
@@ -796,8 +795,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     try:
         for lineno, row in _lines(ann, 'AVA annotation file', args):
             at = f'AVA annotation file {ann}, line {lineno}'
-            problem = ava_row_problem(row, at,
-                                      None if custom else num_classes,
+            problem = ava_row_problem(row, at, None if custom else num_classes,
                                       (t0, t1), listed, unlisted_mode)
             video = row[0] if row else None
             try:
@@ -810,10 +808,11 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                 found.append((problem, lineno, video, ts))
             elif not rows.append(lineno, video, ts, row[2:6], int(row[6]),
                                  int(row[7])):
-                found.append((('parse', (
-                    f'{at}: timestamp {ts}, action_id {row[6]} and '
-                    f'person_id {row[7]} must fit in 64-bit integers')),
-                              lineno, video, ts))
+                found.append(
+                    (('parse',
+                      (f'{at}: timestamp {ts}, action_id {row[6]} and '
+                       f'person_id {row[7]} must fit in 64-bit integers')),
+                     lineno, video, ts))
     except (FileNotFoundError, ValueError) as e:
         add(ERROR, 'annotation_file', str(e))
         rows, degenerate_keys, found = _AvaRows(), [], []
@@ -821,8 +820,9 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
         add(ERROR, *problem, line=lineno, video=video, frame=ts)
     rows.finish()
     if listed is not None and unlisted_mode == 'warn':
-        unlisted = Counter(rows.label[~np.isin(
-            rows.label, np.array(sorted(listed), np.int64))].tolist())
+        unlisted = Counter(
+            rows.label[~np.isin(rows.label, np.array(sorted(listed), np.int64)
+                                )].tolist())
         if unlisted:
             add(
                 WARNING, 'unlisted_labels',
@@ -845,10 +845,10 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             add(ERROR, 'custom_classes', no_custom_rows(ann, custom))
         rows = rows.take(keep)
     keyframes, keyframe_of_row = rows.keyframes()
-    gone = np.array([(rows.videos[v], t) in excluded
-                     for v, t in keyframes.tolist()] if excluded else
-                    np.zeros(len(keyframes), bool),
-                    dtype=bool)
+    gone = np.array(
+        [(rows.videos[v], t) in excluded for v, t in keyframes.tolist()]
+        if excluded else np.zeros(len(keyframes), bool),
+        dtype=bool)
     kept = ~gone[keyframe_of_row]
     n_keys, n_kept = len(keyframes), int((~gone).sum())
     if n_keys and excluded and n_kept < n_keys / 2:
@@ -905,14 +905,16 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     _check_duplicate_persons(report, split, ann, rows)
     _check_interpolated_tracks(report, split, ann, rows)
     stride, src = finest_stride(cfg)
-    check_small_persons(report, split,
-                        _sized_boxes(rows, kept, sizes, ann),
+    check_small_persons(report, split, _sized_boxes(rows, kept, sizes, ann),
                         test_pipeline(cfg), stride, src)
     return num_classes
 
 
-def _sized_boxes(rows: '_AvaRows', kept: np.ndarray,
-                 sizes: Dict[str, tuple], ann: str, chunk: int = 65536):
+def _sized_boxes(rows: '_AvaRows',
+                 kept: np.ndarray,
+                 sizes: Dict[str, tuple],
+                 ann: str,
+                 chunk: int = 65536):
     """``(box, (h, w), {'text': ...})`` of the kept rows of videos with a
     frame size, in file order, for :func:`check_small_persons` (made a
     chunk of rows at a time: no Python object per row is kept)."""
@@ -983,8 +985,8 @@ class _AvaRows:
     def finish(self) -> None:
         """Turn the read columns into numpy arrays (no more ``append``)."""
         for field in self.FIELDS:
-            setattr(self, field, np.frombuffer(self._cols.pop(field),
-                                               np.int64))
+            setattr(self, field,
+                    np.frombuffer(self._cols.pop(field), np.int64))
         self.box = np.frombuffer(self._box, np.float64).reshape(-1, 4)
         del self._box
 
@@ -1025,7 +1027,8 @@ class _AvaRows:
         sorted by name."""
         rank = np.empty(len(self.videos), np.int64)
         rank[sorted(range(len(self.videos)),
-                    key=self.videos.__getitem__)] = np.arange(len(self.videos))
+                    key=self.videos.__getitem__)] = np.arange(
+                        len(self.videos))
         return rank[self.video] if len(self.videos) else self.video
 
     def firsts(self, *keys: np.ndarray) -> np.ndarray:
