@@ -11,6 +11,29 @@ from mmengine.config import DictAction
 _KEY_PART = re.compile(r'[\w-]+')
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an int >= 1.
+
+    Args:
+        text (str): The argument as given.
+
+    Returns:
+        int: Its value.
+
+    Raises:
+        argparse.ArgumentTypeError: Not an int, or below 1.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int, got {value}')
+    return value
+
+
 def parse_cfg_options(items: Sequence[str],
                       flag: str = '--cfg-options',
                       given: Iterable = ()) -> dict:

@@ -25,23 +25,10 @@ from stmixer_mm.engine.class_remap import (ClassRemapError,
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
-from . import add_cfg_options
+from . import add_cfg_options, positive_int
 
 #: the ViT position table of the official ViT-B, without --config
 VIT_NUM_FRAMES, VIT_IMG_SIZE = 16, 224
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive int, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive int, got {value}')
-    return value
 
 
 def parse_args(argv=None):
@@ -61,12 +48,12 @@ def parse_args(argv=None):
     add_cfg_options(parser)
     parser.add_argument(
         '--vit-num-frames',
-        type=_positive_int,
+        type=positive_int,
         help='frames of the ViT position table, to generate pos_embed '
         f'without --config (default {VIT_NUM_FRAMES}, the official ViT-B)')
     parser.add_argument(
         '--vit-img-size',
-        type=_positive_int,
+        type=positive_int,
         help='input size of the ViT position table, without --config '
         f'(default {VIT_IMG_SIZE})')
     parser.add_argument(

@@ -7,20 +7,7 @@ from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive int, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive int (the ranks that will resume from the '
-            f'folder), got {value}')
-    return value
+from . import positive_int
 
 
 def parse_args(argv=None):
@@ -39,7 +26,7 @@ def parse_args(argv=None):
         help='convert a full checkpoint file into a sharded folder')
     parser.add_argument(
         '--world-size',
-        type=_positive_int,
+        type=positive_int,
         help='with --to-sharded: ranks to write extra_rank{i}.pth for '
         '(default 1)')
     args = parser.parse_args(argv)
