@@ -1,6 +1,7 @@
 """Count the operators a piece of PyTorch code launches and the points where it
 makes the host wait for the device: on a CPU, :class:`OpCounter` counts the
 ATen operators and those that *would* wait for a GPU (list: docs/en/gpu.md)."""
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -259,3 +260,32 @@ class OpCounter:
     def sync_summary(self) -> Dict[Tuple[str, str], int]:
         """Synchronisations per (part, reason)."""
         return dict(Counter((part, reason) for part, reason, _ in self.syncs))
+
+
+@contextmanager
+def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
+    """Record the synchronisations CUDA itself reports in a block.
+
+    Args:
+        device (torch.device): Where the block runs; on a device other
+            than CUDA nothing is recorded.
+
+    Yields:
+        list[str]: Filled when the block ends: one entry per warning of
+        ``torch.cuda.set_sync_debug_mode('warn')`` (one per synchronising
+        call), ``'file:line: message'`` of the Python line that made it.
+    """
+    records: List[str] = []
+    if device.type != 'cuda':
+        yield records
+        return
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            yield records
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    records.extend(f'{w.filename}:{w.lineno}: {w.message}' for w in caught
+                   if 'synchroniz' in str(w.message).lower())

@@ -796,7 +796,7 @@ def test_a_decoding_error_names_the_video(tmp_path, monkeypatch):
             raise av.error.InvalidDataError(
                 1094995529, 'Invalid data found when processing input')
 
-    monkeypatch.setattr(video_module.av, 'open', lambda path: Damaged())
+    monkeypatch.setattr(av, 'open', lambda path: Damaged())
     info = VideoInfo('clip.mp4', 8, 8, 10.0, 20, 2.0)
     with pytest.raises(
             AnnotationImportError,

@@ -7,16 +7,14 @@ Random weights, one random clip, two GT persons; the counter:
 ``stmixer_mm.benchmarks.sync_counter`` (what is counted: docs/en/gpu.md)."""
 import argparse
 import os.path as osp
-import warnings
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           clip_shape, format_table, make_batch,
                                           with_threads, write_json)
-from stmixer_mm.benchmarks.sync_counter import OpCounter
+from stmixer_mm.benchmarks.sync_counter import OpCounter, cuda_sync_warnings
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
 
 #: ``(part, submodule path, method)`` counted in each part (see
@@ -65,28 +63,6 @@ def add_gt(data: dict, model, num_gt: int = 2) -> dict:
                 labels[j, 1 + (i + j) % num_actions] = 1
         sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
     return data
-
-
-@contextmanager
-def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
-    """On CUDA, record in the yielded list (filled when the block ends) the
-    warnings of ``set_sync_debug_mode('warn')``, one per synchronising call;
-    elsewhere it stays empty."""
-    records: List[str] = []
-    if device.type != 'cuda':
-        yield records
-        return
-    previous = torch.cuda.get_sync_debug_mode()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        torch.cuda.set_sync_debug_mode('warn')
-        try:
-            yield records
-        finally:
-            torch.cuda.set_sync_debug_mode(previous)
-    records.extend(
-        str(w.message) for w in caught
-        if 'synchroniz' in str(w.message).lower())
 
 
 def _device(model) -> torch.device:

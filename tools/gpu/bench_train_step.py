@@ -5,11 +5,14 @@ r"""Time and peak memory of one training iteration of a detector config.
 
 One ``model.train_step`` on CUDA, random weights and clips, the config's
 per-GPU batch; ``--cp on``: every activation checkpointing the model has,
-``off``: none. Median / min time, ``max_memory_allocated``: docs/en/gpu.md."""
+``off``: none. Median / min time, ``max_memory_allocated``, and the host
+synchronisations of one more iteration as CUDA reports them
+(``set_sync_debug_mode('warn')``, counted per Python line): docs/en/gpu.md."""
 import argparse
 import gc
 import os.path as osp
 import statistics
+from collections import Counter
 from typing import Any, Dict, List
 
 import torch
@@ -19,6 +22,7 @@ from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           check_finite, clip_shape, make_batch,
                                           markdown_table, named_configs,
                                           time_runs, write_json)
+from stmixer_mm.benchmarks.sync_counter import cuda_sync_warnings
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -135,6 +139,10 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
             total = float(losses['loss'])
             check_finite(losses, f'{name} (cp {cp}, amp {amp})')
             med = statistics.median(times)
+            with cuda_sync_warnings(dev) as syncs:
+                model.train_step(data, optim_wrapper)
+            torch.cuda.synchronize(dev)
+            sites = Counter(m.split(': ', 1)[0] for m in syncs)
             timeline = None
             if args.timeline:
                 timeline = cuda_timeline(
@@ -156,12 +164,15 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                     clips_per_s=batch / med,
                     peak_mib=peak,
                     loss=total,
+                    cuda_syncs=len(syncs),
+                    cuda_sync_sites=dict(sites.most_common()),
                     timeline=timeline,
                     device=torch.cuda.get_device_name(dev)))
             print(
                 f'{name}: cp {cp}, amp {amp}, B={batch}: median '
                 f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
-                f'{total:.3f}',
+                f'{total:.3f}, {len(syncs)} synchronisations CUDA reports ' +
+                '; '.join(f'{k} x{n}' for k, n in sites.most_common(12)),
                 flush=True)
             optim_wrapper = None  # freed before the next build
         model = data = None  # freed before the next build
@@ -173,14 +184,16 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
 def format_markdown(rows) -> str:
     head = ('config', 'input (BxTxHxW)', 'checkpointing', 'precision',
             'iteration median (ms)', 'min (ms)', 'clips/s',
-            'peak memory (MiB)', 'GPU busy', 'launches', 'syncs')
+            'peak memory (MiB)', 'syncs (CUDA)', 'GPU busy', 'launches',
+            'syncs (trace)')
     cells = []
     for r in rows:
         tl = r.get('timeline')
         cells.append((r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
                       'fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP',
                       f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
-                      f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}') +
+                      f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}',
+                      str(r.get('cuda_syncs', '-'))) +
                      (('-', ) * 3 if tl is None else
                       (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
                        f'{tl["launches"]:.0f}', f'{tl["syncs"]:.0f}')))

@@ -15,6 +15,11 @@
 #   train       one training iteration per official config at its per-GPU
 #               batch size (TRAIN_CP: off on, TRAIN_AMP: none bf16), with
 #               the GPU utilisation of an iteration (--timeline)
+#   data        the training loop as a whole: the official configs' training
+#               dataloaders (DATA_CONFIGS, default SlowFast-R50 and ViT-B)
+#               over synthetic AVA rawframes of DATA_FRAME_SIZE (1280 720)
+#               with DATA_WORKERS (0 8 16), the step alone and fed by them
+#               (DATA_AMP: none bf16)
 #   profile     operators and host synchronisations of predict and one
 #               training step (four official configs, B = PROFILE_BATCH,
 #               default 1), with the synchronisations CUDA itself reports
@@ -192,8 +197,9 @@ stage_throughput() {
 
 stage_train() {
   log "training iteration"
+  # shellcheck disable=SC2086  (TRAIN_CONFIGS: several words)
   timeout "${TRAIN_TIMEOUT:-300}" "$PY" tools/gpu/bench_train_step.py \
-      --official --repeats "${REPEATS:-5}" --warmup 2 \
+      ${TRAIN_CONFIGS:---official} --repeats "${REPEATS:-5}" --warmup 2 \
       --cp ${TRAIN_CP:-off on} --amp ${TRAIN_AMP:-none bf16} --timeline \
       --json "$RES/train.json" 2>&1 | tee "$RES/train.txt"
 }
@@ -207,7 +213,20 @@ OFFICIAL_CONFIGS=(
   configs/stmixer/stmixer_vit-base-p16_videomaev2-k710-k400-pre_8xb1-16x4x1-12e-adamw_ava22-rgb.py
 )
 SLOWONLY="${OFFICIAL_CONFIGS[0]}"
+SFR50="${OFFICIAL_CONFIGS[1]}"
 VITB="${OFFICIAL_CONFIGS[3]}"
+
+stage_data() {
+  log "the training loop: data pipeline against the training step"
+  # shellcheck disable=SC2086  (several words each)
+  timeout "${DATA_TIMEOUT:-300}" "$PY" \
+      tools/analysis_tools/benchmark_data_pipeline.py \
+      ${DATA_CONFIGS:-$SFR50 $VITB} --frame-size ${DATA_FRAME_SIZE:-1280 720} \
+      --videos "${DATA_VIDEOS:-4}" --seconds "${DATA_SECONDS:-10}" \
+      --workers ${DATA_WORKERS:-0 8 16} --batches "${DATA_BATCHES:-30}" \
+      --train --amp ${DATA_AMP:-none bf16} --work-dir /tmp/stmixer_data \
+      --json "$RES/data.json" 2>&1 | tee "$RES/data.txt"
+}
 
 stage_profile() {
   log "operators and synchronisations (profile_model.py --device cuda)"
@@ -306,14 +325,14 @@ stage_heads() {
       --json "$RES/heads_b1.json" 2>&1 | tee "$RES/heads_b1.txt"
 }
 
-[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online|heads ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads ..." >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stage_build || exit 1
 status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train|profile|vsofficial|captured|decoder|compile|online|heads)
+    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads)
       "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac

@@ -6,9 +6,6 @@ import time
 import warnings
 from typing import Iterator, Optional
 
-import av
-from av.video.reformatter import VideoReformatter
-
 from stmixer_mm.datasets.importers.video import (decode_timed_frames,
                                                  stream_rate)
 from .sources import (MAX_REPORTED_FPS, Frame, FrameSource, VideoReadError,
@@ -41,6 +38,7 @@ def _stated_duration(container, stream) -> Optional[float]:
         except ValueError:
             pass
     if len(container.streams) == 1 and container.duration:
+        import av
         return container.duration / av.time_base
     return None
 
@@ -79,6 +77,7 @@ class VideoFileSource(FrameSource):
             raise VideoReadError(f'{spec}: no such video file or folder')
         self.name = source_name(spec)
         kwargs = dict(timeout=URL_TIMEOUT_S) if self.live else {}
+        import av  # PyAV imported on use: `import stmixer_mm` stays light
         try:
             self.container = av.open(spec, **kwargs)
         except (av.error.FFmpegError, OSError, ValueError) as e:
@@ -107,6 +106,8 @@ class VideoFileSource(FrameSource):
                 'an output video is written at')
 
     def __iter__(self) -> Iterator[Frame]:
+        import av
+        from av.video.reformatter import VideoReformatter
         start = last = None
         i, t = 0, 0.0
         rgb = VideoReformatter()  # one for all frames (as fast as OpenCV)

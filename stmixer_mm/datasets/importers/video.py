@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
-import av
 import cv2
 
 from .common import VIDEO_EXTENSIONS, AnnotationImportError
@@ -49,6 +48,7 @@ def find_videos(video_dir: str) -> Dict[str, str]:
 
 def probe_video(path: str) -> VideoInfo:
     """Size, frame rate, frame count and duration of ``path``."""
+    import av  # PyAV imported on use: `import stmixer_mm` stays light
     try:
         with av.open(path) as container:
             if not container.streams.video:
@@ -246,6 +246,7 @@ def extract_frames(info: VideoInfo,
             decoded = item[0] + 1
             yield item
 
+    import av
     try:
         with av.open(info.path) as container:
             for k, i, frame in frames_on_grid(

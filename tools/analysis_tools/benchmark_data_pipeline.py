@@ -1,0 +1,319 @@
+r"""Does the training data pipeline keep the training step fed? (issue 76.3)
+
+    python tools/analysis_tools/benchmark_data_pipeline.py CONFIG [...] \
+        --frame-size 1280 720 --workers 0 8 16 [--train] [--amp none bf16]
+
+Writes a synthetic AVA-format data set (``stmixer_mm.data_gen``: rawframes
+``img_%05d.jpg`` at ``--frame-size`` and 30 fps, JPEG quality 95, textured
+scenes of about 280 kB a 1280x720 frame) under ``--work-dir``, then, for
+each config, runs the config's own training dataloader (its data set type,
+``train_pipeline``, batch size and ``env_cfg.mp_cfg``, with an infinite
+shuffled sampler) over it with each ``--workers`` count and reports the
+clips per second it delivers to a consumer that does nothing.
+
+``--train`` (CUDA) also times the training step on random weights: alone
+(one batch, again and again: the clips per second it consumes) and fed by
+the dataloader (the loop as a whole), for each ``--amp``. What bounds the
+loop is the smaller of the two rates; the report says which. Numbers and
+the reading of them: docs/en/gpu.md.
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+import statistics
+import time
+from typing import Any, Dict, Iterator, List
+
+import torch
+
+from stmixer_mm.benchmarks.common import (add_arguments, markdown_table,
+                                          named_configs, write_json)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+AMP = dict(bf16='bfloat16', fp16='float16')
+FPS = 30  # AVA's frame rate (rawframes extracted at 30 fps)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='clips/s of the training dataloader (and the step)')
+    p.add_argument('config', nargs='+')
+    p.add_argument(
+        '--frame-size',
+        type=int,
+        nargs=2,
+        default=(1280, 720),
+        metavar=('W', 'H'),
+        help='the rawframes\' size (default 1280 720)')
+    p.add_argument(
+        '--videos', type=int, default=4, help='training videos to write')
+    p.add_argument(
+        '--seconds',
+        type=int,
+        default=10,
+        help='seconds per video (keyframes 902 ..)')
+    p.add_argument(
+        '--workers',
+        type=int,
+        nargs='+',
+        default=[0, 8, 16],
+        help='dataloader worker counts to time')
+    p.add_argument(
+        '--batches', type=int, default=30, help='timed batches per row')
+    p.add_argument(
+        '--warmup-batches',
+        type=int,
+        default=3,
+        help='batches after the first, untimed')
+    p.add_argument(
+        '--work-dir',
+        required=True,
+        help='where the synthetic data set is written (kept; reused when '
+        'its settings match)')
+    p.add_argument(
+        '--train',
+        action='store_true',
+        help='also the training step alone and fed by the loader (CUDA)')
+    p.add_argument(
+        '--amp', nargs='+', choices=['none', 'bf16', 'fp16'], default=['none'])
+    add_arguments(p, batch_size=None, seed=0, json=None)
+    args = p.parse_args(argv)
+    for name in ('videos', 'seconds', 'batches'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name} must be >= 1, got {getattr(args, name)}')
+    if args.warmup_batches < 0 or min(args.workers) < 0:
+        p.error('--warmup-batches and --workers must be >= 0')
+    if min(args.frame_size) < 16:
+        p.error(f'--frame-size must be at least 16 16, got {args.frame_size}')
+    if args.batch_size is not None and args.batch_size < 1:
+        p.error('--batch-size must be >= 1')
+    if args.train and not torch.cuda.is_available():
+        p.error('--train needs CUDA')
+    return args
+
+
+def write_data(args) -> Dict[str, str]:
+    """The synthetic AVA-format training set of ``args`` (written once).
+
+    Returns:
+        dict: :func:`stmixer_mm.data_gen.generate_synthetic_ava`'s paths.
+    """
+    from stmixer_mm.data_gen import generate_synthetic_ava
+    w, h = args.frame_size
+    t0 = time.perf_counter()
+    paths = generate_synthetic_ava(
+        args.work_dir,
+        num_train_videos=args.videos,
+        num_val_videos=1,
+        seconds_per_video=args.seconds,
+        fps=FPS,
+        width=w,
+        height=h,
+        write_demo=False,
+        jpeg_quality=95,
+        seed=args.seed)
+    print(f'data set: {args.videos} videos x {args.seconds} s x {FPS} fps '
+          f'of {w}x{h} under {args.work_dir} '
+          f'({time.perf_counter() - t0:.1f} s)', flush=True)
+    return paths
+
+
+def train_dataloader_cfg(cfg, paths: Dict[str, str], seconds: int,
+                         workers: int, batch_size=None) -> dict:
+    """The config's ``train_dataloader`` reading the synthetic set.
+
+    Args:
+        cfg (Config): The detector config.
+        paths (dict): :func:`write_data`'s paths.
+        seconds (int): Seconds per video.
+        workers (int): ``num_workers``.
+        batch_size (int, optional): Default: the config's.
+
+    Returns:
+        dict: The dataloader config (``InfiniteSampler``, shuffled).
+    """
+    dl = copy.deepcopy(cfg.train_dataloader.to_dict())
+    dl['dataset'].update(
+        ann_file=paths['train_ann'],
+        exclude_file=paths['train_exclude'],
+        label_file=paths['label_map'],
+        data_prefix=dict(img=paths['rawframes']),
+        fps=FPS,
+        timestamp_start=900,
+        timestamp_end=900 + seconds,
+        start_index=1)
+    dl.update(
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        sampler=dict(type='InfiniteSampler', shuffle=True))
+    if batch_size:
+        dl['batch_size'] = batch_size
+    return dl
+
+
+def time_batches(it: Iterator, warmup: int, batches: int, consume) -> float:
+    """Seconds of ``batches`` batches of ``it`` after ``warmup`` ones, each
+    passed to ``consume`` (``None``: dropped)."""
+    for _ in range(warmup):
+        batch = next(it)
+        if consume is not None:
+            consume(batch)
+    if consume is not None:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        batch = next(it)
+        if consume is not None:
+            consume(batch)
+    if consume is not None:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def loader_row(name: str, cfg, paths, args, workers: int,
+               consume=None) -> Dict[str, Any]:
+    """Time one dataloader (``consume``: a training step per batch)."""
+    from mmengine.runner import Runner
+    dl = train_dataloader_cfg(cfg, paths, args.seconds, workers,
+                              args.batch_size)
+    t0 = time.perf_counter()
+    loader = Runner.build_dataloader(dl, seed=args.seed)
+    it = iter(loader)
+    first = next(it)
+    start = time.perf_counter() - t0
+    if consume is not None:
+        consume(first)
+    seconds = time_batches(it, args.warmup_batches, args.batches, consume)
+    if workers > 0:
+        it._shutdown_workers()
+    clips = args.batches * dl['batch_size']
+    shape = tuple(first['inputs'][0].shape)
+    return dict(
+        name=name,
+        workers=workers,
+        batch=dl['batch_size'],
+        clip_shape=shape,
+        start_s=start,
+        clips=clips,
+        seconds=seconds,
+        clips_per_s=clips / seconds)
+
+
+def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
+    """The training step alone and fed by the loader, per ``--amp``."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner import Runner
+
+    from stmixer_mm.benchmarks.common import build_random_model
+    model = build_random_model(path, args.seed).cuda().train()
+    dl = train_dataloader_cfg(cfg, paths, args.seconds, 0, args.batch_size)
+    batch = next(iter(Runner.build_dataloader(dl, seed=args.seed)))
+    rows = []
+    for amp in args.amp:
+        ow_cfg = copy.deepcopy(cfg.optim_wrapper)
+        if amp != 'none':
+            ow_cfg.update(type='AmpOptimWrapper', dtype=AMP[amp])
+        ow = build_optim_wrapper(model, ow_cfg)
+
+        def step(data, ow=ow):
+            model.train_step(data, ow)
+
+        for _ in range(args.warmup_batches + 1):
+            step(batch)
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(args.batches):
+            t0 = time.perf_counter()
+            step(batch)
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        b = len(batch['inputs'])
+        rows.append(
+            dict(
+                name=name,
+                amp=amp,
+                workers=None,
+                batch=b,
+                step_median_s=med,
+                clips_per_s=b / med))
+        print(f'{name}: step alone ({amp}): {med * 1e3:.1f} ms, '
+              f'{b / med:.2f} clips/s', flush=True)
+        for workers in args.workers:
+            if workers == 0:
+                continue
+            r = loader_row(name, cfg, paths, args, workers, step)
+            r.update(amp=amp, loop=True)
+            rows.append(r)
+            print(f'{name}: loop ({amp}, {workers} workers): '
+                  f'{r["clips_per_s"]:.2f} clips/s', flush=True)
+    return rows
+
+
+def report(rows: List[dict], device: str) -> str:
+    """The markdown table: each loader row against the step's rate."""
+    alone = {(r['name'], r['amp']): r['clips_per_s']
+             for r in rows if r.get('amp') and r['workers'] is None}
+    head = ('config', 'what', 'workers', 'batch', 'clips/s', 'start (s)',
+            'step alone fp32 / bf16 (clips/s)', 'data / step', 'bound by')
+    cells = []
+    for r in rows:
+        if r.get('workers') is None:
+            continue
+        steps = [alone.get((r['name'], a)) for a in ('none', 'bf16')]
+        need = max([s for s in steps if s] or [0])
+        what = (f'loop ({r["amp"]})' if r.get('loop') else 'data alone')
+        ratio = bound = '-'
+        if need and not r.get('loop'):
+            ratio = f'{r["clips_per_s"] / need:.2f}x'
+            bound = 'step' if r['clips_per_s'] >= need else 'data'
+        if r.get('loop'):
+            a = alone[(r['name'], r['amp'])]
+            ratio = f'{r["clips_per_s"] / a:.2f}x of step'
+            bound = 'step' if r['clips_per_s'] >= 0.95 * a else 'data'
+        cells.append(
+            (r['name'], what, r['workers'], r['batch'],
+             f'{r["clips_per_s"]:.2f}', f'{r["start_s"]:.1f}', ' / '.join(
+                 '-' if s is None else f'{s:.2f}'
+                 for s in steps), ratio, bound))
+    return f'{device}\n\n' + markdown_table(head, cells)
+
+
+def main(argv=None) -> List[dict]:
+    args = parse_args(argv)
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.utils.dl_utils import set_multi_processing
+
+    import stmixer_mm  # noqa: F401  (registers the data set and transforms)
+    configs = named_configs(args.config)
+    paths = write_data(args)
+    device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+              else 'CPU only')
+    print(f'{device}; {os.cpu_count()} CPUs; frames {args.frame_size}, '
+          f'{args.warmup_batches} warm-up + {args.batches} timed batches',
+          flush=True)
+    rows = []
+    for name, path in configs:
+        cfg = Config.fromfile(path)
+        init_default_scope(cfg.get('default_scope', 'mmaction'))
+        set_multi_processing(
+            **cfg.get('env_cfg', {}).get('mp_cfg', {}), distributed=False)
+        for workers in args.workers:
+            r = loader_row(name, cfg, paths, args, workers)
+            rows.append(r)
+            print(f'{name}: {workers} workers: {r["clips_per_s"]:.2f} '
+                  f'clips/s (B={r["batch"]}, clip {r["clip_shape"]}, '
+                  f'start {r["start_s"]:.1f} s)', flush=True)
+        if args.train:
+            rows += train_rows(name, path, cfg, paths, args)
+        if args.json:
+            write_json(args.json, dict(device=device, rows=rows))
+    print()
+    print(report(rows, device))
+    return rows
+
+
+if __name__ == '__main__':
+    main()
