@@ -42,22 +42,43 @@ def test_official_pipeline_rows(tools, tmp_path):
     assert len(list((tmp_path / 'data/rawframes').glob('*/img_*.jpg'))) > 0
 
 
+@pytest.mark.slow
+def test_loop_and_step_alone_on_the_same_batches(tools, tmp_path):
+    """``--train`` on the CPU with the tiny config: a loop row with the
+    step alone timed over the batches the loop consumed."""
+    out_json = tmp_path / 'rows.json'
+    out = tools.python_tool('analysis_tools/benchmark_data_pipeline.py',
+                            tools.TINY_CFG, '--frame-size', '64', '64',
+                            '--videos', '1', '--seconds', '3', '--workers',
+                            '1', '--batches', '2', '--warmup-batches', '1',
+                            '--train', '--work-dir', str(tmp_path / 'data'),
+                            '--json', str(out_json)).stdout
+    data, loop = json.loads(out_json.read_text())['rows']
+    assert 'step_alone_clips_per_s' not in data
+    assert loop['amp'] == 'none' and loop['workers'] == 1
+    assert loop['clips'] == 2 * loop['batch']
+    assert loop['step_alone_clips_per_s'] > 0 and loop['clips_per_s'] > 0
+    assert '| loop (fp32) | 1 |' in out
+
+
 def test_report_names_the_bound():
     mod = load_tool()
     rows = [
-        dict(name='a', amp='none', workers=None, batch=2, clips_per_s=10.0),
-        dict(name='a', amp='bf16', workers=None, batch=2, clips_per_s=16.0),
         dict(name='a', workers=8, batch=2, clips_per_s=12.0, start_s=1.0),
         dict(name='a', workers=16, batch=2, clips_per_s=40.0, start_s=1.0),
         dict(name='a', workers=16, batch=2, clips_per_s=9.0, start_s=1.0,
-             amp='none', loop=True),
+             amp='none', step_alone_clips_per_s=10.0),
+        dict(name='a', workers=16, batch=2, clips_per_s=15.5, start_s=1.0,
+             amp='bf16', step_alone_clips_per_s=16.0),
     ]
     lines = mod.report(rows, 'dev').splitlines()
-    # data alone against the faster (bf16) step: 12 < 16 -> data, 40 -> step
-    assert lines[4].endswith('| 0.75x | data |'), lines[4]
-    assert lines[5].endswith('| 2.50x | step |'), lines[5]
-    # the loop at 9 of the step's 10 clips/s: the data holds it back
-    assert lines[6].endswith('| 0.90x of step | data |'), lines[6]
+    # data alone against the fastest step alone (bf16, 16 clips/s)
+    assert lines[4].endswith('| 16.00 | 0.75x | data |'), lines[4]
+    assert lines[5].endswith('| 16.00 | 2.50x | step |'), lines[5]
+    # a loop at 90 % of the step on its batches: held back; at 97 %: not
+    assert '| loop (fp32) |' in lines[6]
+    assert lines[6].endswith('| 10.00 | 0.90x | data |'), lines[6]
+    assert lines[7].endswith('| 16.00 | 0.97x | step |'), lines[7]
 
 
 @pytest.mark.parametrize('args, msg', [

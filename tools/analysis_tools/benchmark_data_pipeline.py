@@ -11,17 +11,16 @@ each config, runs the config's own training dataloader (its data set type,
 shuffled sampler) over it with each ``--workers`` count and reports the
 clips per second it delivers to a consumer that does nothing.
 
-``--train`` (CUDA) also times the training step on random weights: alone
-(one batch, again and again: the clips per second it consumes) and fed by
-the dataloader (the loop as a whole), for each ``--amp``. What bounds the
-loop is the smaller of the two rates; the report says which. Numbers and
+``--train`` also times the training step on random weights, for
+each ``--amp`` and worker count: fed by the dataloader (the loop as a
+whole), then alone over the same batches (the clips per second it
+consumes). The report says which of the two bounds the loop. Numbers and
 the reading of them: docs/en/gpu.md.
 """
 import argparse
 import copy
 import os
 import os.path as osp
-import statistics
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -74,7 +73,8 @@ def parse_args(argv=None):
     p.add_argument(
         '--train',
         action='store_true',
-        help='also the training step alone and fed by the loader (CUDA)')
+        help='also the training step alone and fed by the loader (on CUDA '
+        'when there is one, else on the CPU)')
     p.add_argument(
         '--amp', nargs='+', choices=['none', 'bf16', 'fp16'], default=['none'])
     add_arguments(p, batch_size=None, seed=0, json=None)
@@ -84,12 +84,10 @@ def parse_args(argv=None):
             p.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.warmup_batches < 0 or min(args.workers) < 0:
         p.error('--warmup-batches and --workers must be >= 0')
-    if min(args.frame_size) < 16:
-        p.error(f'--frame-size must be at least 16 16, got {args.frame_size}')
+    if min(args.frame_size) < 64:  # the synthetic scenes' smallest
+        p.error(f'--frame-size must be at least 64 64, got {args.frame_size}')
     if args.batch_size is not None and args.batch_size < 1:
         p.error('--batch-size must be >= 1')
-    if args.train and not torch.cuda.is_available():
-        p.error('--train needs CUDA')
     return args
 
 
@@ -152,6 +150,12 @@ def train_dataloader_cfg(cfg, paths: Dict[str, str], seconds: int,
     return dl
 
 
+def synchronize() -> None:
+    """Wait for the GPU's queued work (if there is a GPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def time_batches(it: Iterator, warmup: int, batches: int, consume) -> float:
     """Seconds of ``batches`` batches of ``it`` after ``warmup`` ones, each
     passed to ``consume`` (``None``: dropped)."""
@@ -159,15 +163,13 @@ def time_batches(it: Iterator, warmup: int, batches: int, consume) -> float:
         batch = next(it)
         if consume is not None:
             consume(batch)
-    if consume is not None:
-        torch.cuda.synchronize()
+    synchronize()
     t0 = time.perf_counter()
     for _ in range(batches):
         batch = next(it)
         if consume is not None:
             consume(batch)
-    if consume is not None:
-        torch.cuda.synchronize()
+    synchronize()
     return time.perf_counter() - t0
 
 
@@ -201,82 +203,75 @@ def loader_row(name: str, cfg, paths, args, workers: int,
 
 
 def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
-    """The training step alone and fed by the loader, per ``--amp``."""
+    """Per ``--amp`` and worker count (> 0): the loop (the loader feeding
+    the training step), then the step alone over the very batches the loop
+    timed (same clips, same shapes: the official pipeline's random short
+    side changes the input size from batch to batch)."""
     from mmengine.optim import build_optim_wrapper
-    from mmengine.runner import Runner
 
     from stmixer_mm.benchmarks.common import build_random_model
-    model = build_random_model(path, args.seed).cuda().train()
-    dl = train_dataloader_cfg(cfg, paths, args.seconds, 0, args.batch_size)
-    batch = next(iter(Runner.build_dataloader(dl, seed=args.seed)))
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    model = build_random_model(path, args.seed).to(device).train()
     rows = []
     for amp in args.amp:
         ow_cfg = copy.deepcopy(cfg.optim_wrapper)
         if amp != 'none':
             ow_cfg.update(type='AmpOptimWrapper', dtype=AMP[amp])
         ow = build_optim_wrapper(model, ow_cfg)
+        for workers in [w for w in args.workers if w > 0]:
+            kept = []
 
-        def step(data, ow=ow):
-            model.train_step(data, ow)
+            def step(data, ow=ow, kept=kept):
+                kept.append(data)
+                model.train_step(data, ow)
 
-        for _ in range(args.warmup_batches + 1):
-            step(batch)
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(args.batches):
+            loop = loader_row(name, cfg, paths, args, workers, step)
+            timed = kept[-args.batches:]
             t0 = time.perf_counter()
-            step(batch)
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-        med = statistics.median(times)
-        b = len(batch['inputs'])
-        rows.append(
-            dict(
-                name=name,
-                amp=amp,
-                workers=None,
-                batch=b,
-                step_median_s=med,
-                clips_per_s=b / med))
-        print(f'{name}: step alone ({amp}): {med * 1e3:.1f} ms, '
-              f'{b / med:.2f} clips/s', flush=True)
-        for workers in args.workers:
-            if workers == 0:
-                continue
-            r = loader_row(name, cfg, paths, args, workers, step)
-            r.update(amp=amp, loop=True)
-            rows.append(r)
-            print(f'{name}: loop ({amp}, {workers} workers): '
-                  f'{r["clips_per_s"]:.2f} clips/s', flush=True)
+            for data in timed:
+                model.train_step(data, ow)
+            synchronize()
+            alone = loop['clips'] / (time.perf_counter() - t0)
+            loop.update(amp=amp, step_alone_clips_per_s=alone)
+            rows.append(loop)
+            print(f'{name}: {amp}, {workers} workers: loop '
+                  f'{loop["clips_per_s"]:.2f} clips/s, the step alone on the '
+                  f'same batches {alone:.2f} clips/s', flush=True)
+            kept.clear()
     return rows
 
 
 def report(rows: List[dict], device: str) -> str:
-    """The markdown table: each loader row against the step's rate."""
-    alone = {(r['name'], r['amp']): r['clips_per_s']
-             for r in rows if r.get('amp') and r['workers'] is None}
+    """The markdown table of the rows of :func:`loader_row` (data alone)
+    and :func:`train_rows` (the loop and the step alone), on ``device``.
+
+    A data-alone row is read against the fastest step alone of its config
+    (``data / step`` >= 1: the loader outpaces the step); a loop row against
+    the step alone on its own batches (``bound by``: ``data`` when the loop
+    reaches less than 95 % of it).
+    """
+    need = {}
+    for r in rows:
+        if 'step_alone_clips_per_s' in r:
+            need[r['name']] = max(need.get(r['name'], 0),
+                                  r['step_alone_clips_per_s'])
     head = ('config', 'what', 'workers', 'batch', 'clips/s', 'start (s)',
-            'step alone fp32 / bf16 (clips/s)', 'data / step', 'bound by')
+            'step alone (clips/s)', 'data / step', 'bound by')
     cells = []
     for r in rows:
-        if r.get('workers') is None:
-            continue
-        steps = [alone.get((r['name'], a)) for a in ('none', 'bf16')]
-        need = max([s for s in steps if s] or [0])
-        what = (f'loop ({r["amp"]})' if r.get('loop') else 'data alone')
-        ratio = bound = '-'
-        if need and not r.get('loop'):
-            ratio = f'{r["clips_per_s"] / need:.2f}x'
-            bound = 'step' if r['clips_per_s'] >= need else 'data'
-        if r.get('loop'):
-            a = alone[(r['name'], r['amp'])]
-            ratio = f'{r["clips_per_s"] / a:.2f}x of step'
-            bound = 'step' if r['clips_per_s'] >= 0.95 * a else 'data'
-        cells.append(
-            (r['name'], what, r['workers'], r['batch'],
-             f'{r["clips_per_s"]:.2f}', f'{r["start_s"]:.1f}', ' / '.join(
-                 '-' if s is None else f'{s:.2f}'
-                 for s in steps), ratio, bound))
+        step, ratio, bound = need.get(r['name']), '-', '-'
+        what = 'data alone'
+        if 'step_alone_clips_per_s' in r:
+            what = f'loop ({"fp32" if r["amp"] == "none" else r["amp"]})'
+            step = r['step_alone_clips_per_s']
+            ratio = f'{r["clips_per_s"] / step:.2f}x'
+            bound = 'step' if r['clips_per_s'] >= 0.95 * step else 'data'
+        elif step:
+            ratio = f'{r["clips_per_s"] / step:.2f}x'
+            bound = 'step' if r['clips_per_s'] >= step else 'data'
+        cells.append((r['name'], what, r['workers'], r['batch'],
+                      f'{r["clips_per_s"]:.2f}', f'{r["start_s"]:.1f}',
+                      '-' if step is None else f'{step:.2f}', ratio, bound))
     return f'{device}\n\n' + markdown_table(head, cells)
 
 
