@@ -12,6 +12,7 @@ import argparse
 import gc
 import os.path as osp
 import statistics
+import time
 from collections import Counter
 from typing import Any, Dict, List
 
@@ -54,6 +55,12 @@ def parse_args(argv=None):
         choices=['none', 'bf16', 'fp16'],
         default=['none', 'bf16'])
     p.add_argument('--num-gt', type=int, default=3)
+    p.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile(model.train_step), as mmengine\'s Runner does '
+        'with compile=True in the config (the warm-up iterations include '
+        'the compilation: see warmup_s)')
     p.add_argument(
         '--timeline',
         action='store_true',
@@ -116,6 +123,8 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
         cfg = model.cfg
         switched = set_checkpointing(model, cfg, cp == 'on')
         model.to(dev).train()
+        if args.compile:  # mmengine's Runner._maybe_compile('train_step')
+            model.train_step = torch.compile(model.train_step)
         batch = args.batch_size or cfg.train_dataloader.batch_size
         t, h, w = clip_shape(cfg, args.shape)
         g = torch.Generator().manual_seed(args.seed)
@@ -132,7 +141,9 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                 torch.cuda.synchronize(dev)
                 return losses
 
+            t0 = time.perf_counter()
             time_runs(step, args.warmup, 0)
+            warmup_s = time.perf_counter() - t0
             torch.cuda.reset_peak_memory_stats(dev)
             times, losses = time_runs(step, 0, args.repeats)
             peak = torch.cuda.max_memory_allocated(dev) / 2**20
@@ -158,6 +169,8 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                     cp=cp,
                     cp_modules=switched,
                     amp=amp,
+                    compiled=args.compile,
+                    warmup_s=warmup_s,
                     times=times,
                     median_s=med,
                     min_s=min(times),
@@ -190,7 +203,8 @@ def format_markdown(rows) -> str:
     for r in rows:
         tl = r.get('timeline')
         cells.append((r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
-                      'fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP',
+                      ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
+                      (' compiled' if r.get('compiled') else ''),
                       f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
                       f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}',
                       str(r.get('cuda_syncs', '-'))) +

@@ -13,8 +13,11 @@
 #   throughput  the five official configs: B = 1 and 8, fp32 / bf16 / fp16
 #               autocast, clips/s and peak memory
 #   train       one training iteration per official config at its per-GPU
-#               batch size (TRAIN_CP: off on, TRAIN_AMP: none bf16), with
-#               the GPU utilisation of an iteration (--timeline)
+#               batch size (TRAIN_CONFIGS, default the five; TRAIN_CP: off
+#               on, TRAIN_AMP: none bf16; TRAIN_COMPILE=1: torch.compile of
+#               train_step, as mmengine's compile=True), with the GPU
+#               utilisation of an iteration (--timeline) and the
+#               synchronisations CUDA reports
 #   data        the training loop as a whole: the official configs' training
 #               dataloaders (DATA_CONFIGS, default SlowFast-R50 and ViT-B)
 #               over synthetic AVA rawframes of DATA_FRAME_SIZE (1280 720)
@@ -199,7 +202,8 @@ stage_train() {
   log "training iteration"
   # shellcheck disable=SC2086  (TRAIN_CONFIGS: several words)
   timeout "${TRAIN_TIMEOUT:-300}" "$PY" tools/gpu/bench_train_step.py \
-      ${TRAIN_CONFIGS:---official} --repeats "${REPEATS:-5}" --warmup 2 \
+      ${TRAIN_CONFIGS:---official} --repeats "${REPEATS:-5}" \
+      --warmup "${TRAIN_WARMUP:-2}" ${TRAIN_COMPILE:+--compile} \
       --cp ${TRAIN_CP:-off on} --amp ${TRAIN_AMP:-none bf16} --timeline \
       --json "$RES/train.json" 2>&1 | tee "$RES/train.txt"
 }
