@@ -19,7 +19,6 @@ import math
 import os
 import statistics
 import tempfile
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -37,12 +36,9 @@ def _positive(text):
 
 
 def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of ``repeats`` calls of ``fn`` (no warm-up)."""
+    from stmixer_mm.benchmarks.common import time_runs  # on use, as main
+    return statistics.median(time_runs(fn, 0, repeats)[0])
 
 
 def _link_case(n, tracks):

@@ -175,39 +175,19 @@ class CaptureSource(FrameSource):
 
     def _ended(self, i: int, t: float) -> None:
         """An unasked end: an error, a warning or a normal end."""
-        self.frames_read = i
-        if i == 0:
-            raise VideoReadError(
-                f'{self.spec}: OpenCV could not decode any frame' +
-                (' (the device/stream gave none)' if self.
-                 live else ' (empty, truncated or corrupt video)'))
-        if self.num_frames is not None and i < self.num_frames - 1:
-            self.end_reason, self.short_read = (
-                f'stopped after {i} of {self.num_frames} frames', True)
-            raise VideoReadError(
-                f'{self.spec}: decoding stopped after {i} of the '
-                f'{self.num_frames} frames its header announces (' +
-                ('connection lost, or ' if self.live else '') +
-                'truncated or corrupt video); ' +
-                ('the stream was cut' if self.live else 're-encode or '
-                 'repair it'))
-        if self.num_frames is not None:
-            self.end_reason = f'all {self.num_frames} announced frames read'
-        elif self.live:
-            self.end_reason, self.short_read = (
-                f'the stream ended unasked after {i} frames ({t:.2f} s)', True)
-            warnings.warn(
-                f'{self.spec}: the stream ended after {i} frames ({t:.2f} s) '
-                'without being stopped (connection lost, or the '
-                'device/server stopped sending); the results cover those '
-                'frames only')
-        else:
-            self.end_reason = (f'end of file after {i} frames (no frame '
-                               'count in its header to check it against)')
-            warnings.warn(
-                f'{self.spec}: its header announces no frame count, so '
-                f'whether all of it was decoded cannot be checked: {i} '
-                f'frames ({t:.2f} s at {self.fps:g} fps) read')
+        if self._check_end(
+                i,
+                t,
+                'OpenCV could not decode any frame',
+                'its header announces',
+                'announced',
+                device=True):
+            return
+        self.end_reason = (f'end of file after {i} frames (no frame '
+                           'count in its header to check it against)')
+        warnings.warn(f'{self.spec}: its header announces no frame count, so '
+                      f'whether all of it was decoded cannot be checked: {i} '
+                      f'frames ({t:.2f} s at {self.fps:g} fps) read')
 
     def close(self) -> None:
         if self.cap is not None:

@@ -291,6 +291,65 @@ class FrameSource:
             yield Frame(i, i / self.fps, image)
         self.end_reason = f'all {self.num_frames} frames read'
 
+    def _check_end(self,
+                   i: int,
+                   t: float,
+                   no_frame: str,
+                   counted: str,
+                   stated: str,
+                   device: bool = False) -> bool:
+        """Judge an unasked end of a decoded video (``spec``, ``live``,
+        ``num_frames``): sets ``frames_read`` and ``end_reason``.
+
+        Args:
+            i (int): The number of frames read.
+            t (float): The last frame's time in seconds.
+            no_frame (str): What the decoder says when it read no frame,
+                e.g. ``'PyAV decoded no frame'``.
+            counted (str): Where the frame count stands, e.g. ``'its
+                container states'``.
+            stated (str): The frame count's adjective in the end reason,
+                e.g. ``'stated'``.
+            device (bool): A live source may be a device (webcam): the
+                messages name ``the device/stream``. Defaults to False.
+
+        Returns:
+            bool: True if the end was judged (a frame count or a live
+            source), False for a file without a frame count: the caller
+            judges it.
+
+        Raises:
+            VideoReadError: No frame, or fewer than the count less one.
+        """
+        self.frames_read = i
+        who = 'device/' if device else ''
+        if i == 0:
+            raise VideoReadError(f'{self.spec}: {no_frame} (' +
+                                 (f'the {who}stream gave none)' if self.live
+                                  else 'empty, truncated or corrupt video)'))
+        if self.num_frames is not None and i < self.num_frames - 1:
+            self.end_reason, self.short_read = (
+                f'stopped after {i} of {self.num_frames} frames', True)
+            raise VideoReadError(
+                f'{self.spec}: decoding stopped after {i} of the '
+                f'{self.num_frames} frames {counted} (' +
+                ('connection lost, or ' if self.live else '') +
+                'truncated or corrupt video); ' +
+                ('the stream was cut' if self.live else 're-encode or '
+                 'repair it'))
+        if self.num_frames is not None:
+            self.end_reason = f'all {self.num_frames} {stated} frames read'
+        elif self.live:
+            self.end_reason, self.short_read = (
+                f'the stream ended unasked after {i} frames ({t:.2f} s)', True)
+            warnings.warn(
+                f'{self.spec}: the stream ended after {i} frames ({t:.2f} s) '
+                f'without being stopped (connection lost, or the {who}server '
+                'stopped sending); the results cover those frames only')
+        else:
+            return False
+        return True
+
     def _pace(self, start: float, index: int) -> None:
         """Sleep until frame ``index`` is due at ``self.fps``."""
         delay = start + index / self.fps - time.perf_counter()

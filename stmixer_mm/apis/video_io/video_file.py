@@ -156,23 +156,10 @@ class VideoFileSource(FrameSource):
     def _ended(self, i: int, t: float, end: float) -> None:
         """An unasked end (``end``: where the last frame's timestamp
         ends): an error, a warning or a normal end."""
-        self.frames_read = i
-        if i == 0:
-            raise VideoReadError(f'{self.spec}: PyAV decoded no frame (' +
-                                 ('the stream gave none)' if self.live else
-                                  'empty, truncated or corrupt video)'))
-        if self.num_frames is not None and i < self.num_frames - 1:
-            self.end_reason, self.short_read = (
-                f'stopped after {i} of {self.num_frames} frames', True)
-            raise VideoReadError(
-                f'{self.spec}: decoding stopped after {i} of the '
-                f'{self.num_frames} frames its container states (' +
-                ('connection lost, or ' if self.live else '') +
-                'truncated or corrupt video); ' +
-                ('the stream was cut' if self.live else 're-encode or '
-                 'repair it'))
-        if (self.num_frames is None and not self.live
-                and self.duration is not None
+        if self._check_end(i, t, 'PyAV decoded no frame',
+                           'its container states', 'stated'):
+            return
+        if (self.duration is not None
                 and end < self.duration - DURATION_TOLERANCE_S):
             self.end_reason, self.short_read = (
                 f'stopped at {end:.3f} of {self.duration:.3f} s', True)
@@ -180,16 +167,7 @@ class VideoFileSource(FrameSource):
                 f'{self.spec}: decoding stopped after {i} frames, at '
                 f'{end:.3f} s of the {self.duration:.3f} s its container '
                 'states (truncated or corrupt video); re-encode or repair it')
-        if self.num_frames is not None:
-            self.end_reason = f'all {self.num_frames} stated frames read'
-        elif self.live:
-            self.end_reason, self.short_read = (
-                f'the stream ended unasked after {i} frames ({t:.2f} s)', True)
-            warnings.warn(
-                f'{self.spec}: the stream ended after {i} frames ({t:.2f} s) '
-                'without being stopped (connection lost, or the server '
-                'stopped sending); the results cover those frames only')
-        elif self.duration is not None:
+        if self.duration is not None:
             self.end_reason = (f'end of file after {i} frames, at its '
                                f'stated length {self.duration:.3f} s')
         else:
