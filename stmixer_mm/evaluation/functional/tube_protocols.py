@@ -111,6 +111,17 @@ def _class_rows(frame_dets: FrameDets, ilabel: int, dtype: type,
     return np.concatenate(rows) if rows else np.zeros((0, 7), dtype)
 
 
+def _decayed(dets) -> np.ndarray:
+    """``dets`` ``(n, 5)`` as float32 with MOC's per-frame decay at 0.6: the
+    same array where no score changes (one box, or no overlap above 0.6),
+    so that the decayed detections hold no second copy of those frames."""
+    dets = np.asarray(dets, np.float32)
+    if len(dets) < 2:
+        return dets
+    out = soft_decay(dets, 0.6)
+    return dets if np.array_equal(out[:, 4], dets[:, 4]) else out
+
+
 def _frame_ious(dets: np.ndarray, gt_boxes: Mapping, iou: Callable) -> list:
     """Per row, IoUs with its frame's GT boxes (as MOC's ``iou2d``)."""
     out = [None] * len(dets)
@@ -485,10 +496,8 @@ def evaluate(
         # linking (nms_tubelets, nms_iou): the same scores, computed once
         decayed = {
             label: {
-                iv: {
-                    f: soft_decay(np.asarray(d, np.float32), 0.6)
-                    for f, d in frames.items()
-                }
+                iv: {f: _decayed(d)
+                     for f, d in frames.items()}
                 for iv, frames in per_video.items()
             }
             for label, per_video in frame_dets.items()

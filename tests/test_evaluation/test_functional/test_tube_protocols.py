@@ -713,3 +713,21 @@ def test_protocols_match_plain_implementation(tmp_path, protocol):
             assert got[k] == pytest.approx(float(v), abs=1e-6), (case, k)
         nonzero += got['videoAP@0.5'] > 0
     assert nonzero > 30  # the cases exercise matching tubes
+
+
+def test_moc_decay_keeps_no_second_copy_of_unchanged_frames():
+    """Issue 75: the decayed detections of ``'ucf_jhmdb'`` share the arrays
+    of frames whose scores the decay leaves alone (one box, or no overlap
+    above 0.6), which halved the evaluation's peak memory at UCF101-24
+    size; frames it changes get their own decayed copy."""
+    from stmixer_mm.evaluation.functional.protocol_utils import soft_decay
+    from stmixer_mm.evaluation.functional.tube_protocols import _decayed
+    one = np.array([[0, 0, 10, 10, .9]], np.float32)
+    apart = np.array([[0, 0, 10, 10, .9], [50, 50, 60, 60, .8]], np.float32)
+    overlap = np.array([[0, 0, 10, 10, .9], [0, 0, 10, 11, .8]], np.float32)
+    assert _decayed(one) is one and _decayed(apart) is apart
+    got = _decayed(overlap)
+    assert got is not overlap and got[1, 4] < overlap[1, 4]
+    np.testing.assert_array_equal(got, soft_decay(overlap, 0.6))
+    np.testing.assert_array_equal(overlap[:, 4], np.float32([.9, .8]))
+    assert _decayed([[0, 0, 10, 10, .5]]).dtype == np.float32
