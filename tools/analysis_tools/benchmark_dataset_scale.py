@@ -7,7 +7,34 @@ RSS above the import (VmHWM reset once imported) and a digest of the
 doctor's findings. ``--frames``: the frame check of ``use_frames=True``
 (``--videos`` folders of ``--frames-per-video`` empty frame files), the
 data set's build against mmaction2's ``AVADataset``, ``frame_check`` scan
-and skip. ``PYTHONPATH`` picks the ``stmixer_mm`` to measure.
+and skip. ``--metrics``: ``TubeMetric`` per protocol (:func:`tube_set`)
+and mmaction2's ``AVAMetric`` at ``--fraction`` of the real test sets.
+``PYTHONPATH`` picks the ``stmixer_mm`` to measure.
+
+``--metrics ucf_jhmdb --moc-dir DIR`` also runs the reference,
+MOC-Detector's own evaluation code (``src/ACT.py``: ``BuildTubes``,
+``frameAP``, ``videoAP`` and ``videpAP_050_095``'s mean), on the same
+synthetic set at each fraction: :func:`write_moc_set` writes it in MOC's
+formats in one fresh process (not timed), :func:`measure_moc` runs MOC's
+functions in another (seconds and peak RSS above the start, the metrics;
+they must equal ``TubeMetric``'s) and prints a line with ``"metric":
+"ucf_jhmdb_moc"``. DIR is a checkout of MOC-Detector or its ``src/``,
+supplied by the user (the tool never downloads it, the tests never need
+it); read and verified at commit ``45c3fd0`` (:data:`MOC_COMMIT`)::
+
+    git clone https://github.com/MCG-NJU/MOC-Detector /tmp/MOC-Detector
+    cd /tmp/MOC-Detector
+    git checkout 45c3fd0c5e4ca455e7e739f3ad80b2c91813df35
+
+MOC's files are not edited: its ``datasets`` package (torch, cv2, the
+training sampler) and ``progress`` (if not installed) are replaced by
+minimal stand-ins in the child process, and its ``int()`` of one-element
+arrays (``iou3dt``; a TypeError under numpy 2.4) gets numpy 1's meaning.
+MOC reads one pickle per frame: at fraction 1 about 165 k files, 0.7 GB,
+which take minutes to create on a disk (not timed; ``TMPDIR=/dev/shm``
+is about 6x faster). Below fraction 0.027 some of the 24 classes have no
+test video: ``TubeMetric`` stops (ValueError) where MOC divides by zero
+(ZeroDivisionError), and both lines give the error.
 
 Example::
 
@@ -15,6 +42,8 @@ Example::
         --doctor --fraction 0.125 0.25
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
         --frames --videos 4 --frames-per-video 27000
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
+        --metrics ucf_jhmdb --fraction 0.03 --moc-dir /tmp/MOC-Detector
 """
 import argparse
 import hashlib
@@ -147,13 +176,13 @@ def measure(what: str,
 #: (frame, class) rows; MultiSports' 560 of several hundred frames and
 #: many persons)
 TUBE_SETS = dict(
-    ucf_jhmdb=dict(videos=910, frames=(100, 260), classes=24, persons=1,
-                   boxes=3),
-    multisports=dict(videos=560, frames=(300, 700), classes=66, persons=3,
-                     boxes=5))
+    ucf_jhmdb=dict(
+        videos=910, frames=(100, 260), classes=24, persons=1, boxes=3),
+    multisports=dict(
+        videos=560, frames=(300, 700), classes=66, persons=3, boxes=5))
 
 
-def tube_set(protocol: str, fraction: float, seed: int = 0):
+def tube_set(protocol: str, fraction: float, seed: int = 0, lazy=False):
     """Synthetic ground truth and per-frame predictions of ``fraction`` of a
     :data:`TUBE_SETS` test set.
 
@@ -161,54 +190,71 @@ def tube_set(protocol: str, fraction: float, seed: int = 0):
     middle part of it; each frame has ``boxes`` predicted boxes (the first
     near a person's box where one is, scoring its class high) with a score
     per class (``u ** 8``: about 10 rows a frame above ``score_thr`` 0.3).
+    Each video draws from its own generator (``seed``, video), so that the
+    predictions can be made one at a time after the ground truth.
 
     Args:
         protocol (str): A key of :data:`TUBE_SETS`.
         fraction (float): Of the full test set's videos.
         seed (int): The random seed. Defaults to 0.
+        lazy (bool): Give the samples as a generator (made while they are
+            consumed) instead of a list. Defaults to False.
 
     Returns:
-        tuple[dict, list[dict]]: The ACT ground truth and the samples of
-        ``TubeMetric.process``.
+        tuple[dict, list[dict] | Iterator[dict]]: The ACT ground truth and
+        the samples of ``TubeMetric.process``.
     """
     import numpy as np
     spec = TUBE_SETS[protocol]
-    rng = np.random.default_rng(seed)
     num_classes, w, h = spec['classes'], 320, 240
     labels = [f'c{i:02d}' for i in range(num_classes)]
-    gt = dict(labels=labels, nframes={}, gttubes={}, resolution={},
-              train_videos=[[]], test_videos=[[]])
-    samples = []
+    gt = dict(
+        labels=labels,
+        nframes={},
+        gttubes={},
+        resolution={},
+        train_videos=[[]],
+        test_videos=[[]])
     for v in range(max(2, round(spec['videos'] * fraction))):
+        rng = np.random.default_rng([seed, v])
         name, label = f'{labels[v % num_classes]}/v{v:04d}', v % num_classes
         n = int(rng.integers(*spec['frames']))
         gt['nframes'][name], gt['resolution'][name] = n, (h, w)
         gt['test_videos'][0].append(name)
-        tubes, boxes_at = [], {}
+        tubes = []
         for _ in range(spec['persons']):
             first = int(rng.integers(1, n // 3))
             frames = np.arange(first, int(rng.integers(2 * n // 3, n + 1)))
             xy = rng.uniform([20, 20], [200, 60]) + np.cumsum(
                 rng.normal(0, 1, (len(frames), 2)), 0)
-            tube = np.column_stack([frames, xy, xy + [80, 150]])
-            tubes.append(tube.astype(np.float32))
-            for row in tube:
-                boxes_at.setdefault(int(row[0]), []).append(row[1:5])
+            tubes.append(
+                np.column_stack([frames, xy,
+                                 xy + [80, 150]]).astype(np.float32))
         gt['gttubes'][name] = {label: tubes}
-        for f in range(1, n + 1):
-            xy = rng.uniform(0, 0.5, (spec['boxes'], 2))
-            boxes = np.concatenate(
-                [xy, xy + rng.uniform(0.2, 0.5, xy.shape)], 1)
-            scores = rng.random((spec['boxes'], num_classes)) ** 8
-            for j, box in enumerate(boxes_at.get(f, [])[:spec['boxes']]):
-                boxes[j] = (box + rng.normal(0, 3, 4)) / [w, h, w, h]
-                scores[j, label] = 0.5 + 0.5 * rng.random()
-            samples.append(
-                dict(video_id=name, timestamp=f,
-                     pred_instances=dict(
-                         bboxes=boxes.astype(np.float32),
-                         scores=scores.astype(np.float32))))
-    return gt, samples
+
+    def samples():
+        for v, name in enumerate(gt['test_videos'][0]):
+            rng = np.random.default_rng([seed, v, 1])
+            (label, tubes), = gt['gttubes'][name].items()
+            boxes_at = {}
+            for row in (r for tube in tubes for r in tube):
+                boxes_at.setdefault(int(row[0]), []).append(row[1:5])
+            for f in range(1, gt['nframes'][name] + 1):
+                xy = rng.uniform(0, 0.5, (spec['boxes'], 2))
+                boxes = np.concatenate(
+                    [xy, xy + rng.uniform(0.2, 0.5, xy.shape)], 1)
+                scores = rng.random((spec['boxes'], num_classes))**8
+                for j, box in enumerate(boxes_at.get(f, [])[:spec['boxes']]):
+                    boxes[j] = (box + rng.normal(0, 3, 4)) / [w, h, w, h]
+                    scores[j, label] = 0.5 + 0.5 * rng.random()
+                yield dict(
+                    video_id=name,
+                    timestamp=f,
+                    pred_instances=dict(
+                        bboxes=boxes.astype(np.float32),
+                        scores=scores.astype(np.float32)))
+
+    return gt, (samples() if lazy else list(samples()))
 
 
 def measure_metric(what: str, fraction: float) -> dict:
@@ -230,11 +276,11 @@ def measure_metric(what: str, fraction: float) -> dict:
     import pickle
 
     import numpy as np
+    import torch
+    from mmaction.registry import METRICS
 
     import stmixer_mm  # noqa: F401
-    from mmaction.registry import METRICS
     tmp = tempfile.mkdtemp()
-    rss0 = _status_kib('VmRSS')
     if what == 'ava':
         gt_csv = osp.join(tmp, 'val.csv')
         write_ava_csv(gt_csv, int(AVA_VAL_ROWS * fraction))
@@ -247,36 +293,46 @@ def measure_metric(what: str, fraction: float) -> dict:
             for line in f:
                 v, ts, *box, _, pid = line.split(',')
                 persons.setdefault((v, int(ts)), {})[pid] = box
-        rng = np.random.default_rng(0)
-        samples = []
-        for (v, ts), boxes in persons.items():
-            b = np.array([list(map(float, x)) for x in boxes.values()] +
-                         [[.1, .1, .5, .6], [.4, .3, .9, .9]], np.float32)
-            sc = rng.random((len(b), 81)).astype(np.float32)**6
-            sc[:, 0] = 0
-            samples.append(dict(video_id=v, timestamp=ts,
-                                pred_instances=dict(bboxes=b, scores=sc)))
+
+        def ava_samples(rng=np.random.default_rng(0)):
+            for (v, ts), boxes in persons.items():
+                b = np.array([list(map(float, x)) for x in boxes.values()] +
+                             [[.1, .1, .5, .6], [.4, .3, .9, .9]], np.float32)
+                sc = rng.random((len(b), 81)).astype(np.float32)**6
+                sc[:, 0] = 0
+                yield dict(
+                    video_id=v,
+                    timestamp=ts,
+                    pred_instances=dict(bboxes=b, scores=sc))
+
+        samples = ava_samples()
         metric = METRICS.build(
-            dict(type='AVAMetric', ann_file=gt_csv, exclude_file=None,
-                 label_file=labels, num_classes=81))
+            dict(
+                type='AVAMetric',
+                ann_file=gt_csv,
+                exclude_file=None,
+                label_file=labels,
+                num_classes=81))
         os.chdir(tmp)  # AVAMetric writes its csv to the working folder
     else:
-        gt, samples = tube_set(what, fraction)
+        gt, samples = tube_set(what, fraction, lazy=True)
         ann = osp.join(tmp, 'gt.pkl')
         with open(ann, 'wb') as f:
             pickle.dump(gt, f)
-        metric = METRICS.build(dict(type='TubeMetric', ann_file=ann,
-                                    protocol=what, score_thr=0.3))
-    import torch
+        metric = METRICS.build(
+            dict(
+                type='TubeMetric', ann_file=ann, protocol=what, score_thr=0.3))
+    # the predictions arrive one at a time, as from a test loop: what the
+    # metric keeps is what the RSS grows by
+    rss0 = _status_kib('VmRSS')
+    detections = 0
     for s in samples:
         p = s['pred_instances']
-        p.update(bboxes=torch.from_numpy(p['bboxes']),
-                 scores=torch.from_numpy(p['scores']))
-    metric.process(None, samples)
-    detections = sum(len(s['pred_instances']['bboxes']) for s in samples)
-    del samples
-    import gc
-    gc.collect()
+        p.update(
+            bboxes=torch.from_numpy(p['bboxes']),
+            scores=torch.from_numpy(p['scores']))
+        metric.process(None, [s])
+        detections += len(p['bboxes'])
     held = (_status_kib('VmRSS') - rss0) / 1024
     base, peak_of = _peak_meter()
     start = time.perf_counter()
@@ -286,21 +342,248 @@ def measure_metric(what: str, fraction: float) -> dict:
         peak_above_held_mib=round((peak_of() - base) / 1024, 1),
         held_mib=round(held, 1),
         detections=detections,
-        metrics={k: round(float(v), 4) for k, v in metrics.items()})
+        metrics={
+            k: round(float(v), 4)
+            for k, v in metrics.items()
+        })
 
 
-def run_fresh(*args) -> dict:
-    """:func:`measure` in a fresh Python process."""
-    func = 'measure_metric' if args[0] in ('ava', *TUBE_SETS) else 'measure'
+#: the MOC-Detector commit whose evaluation ``--moc-dir`` was written for
+MOC_COMMIT = '45c3fd0c5e4ca455e7e739f3ad80b2c91813df35'
+#: MOC's ground-truth pickle of UCF101-24 under ``opt.root_dir``
+#: (``src/datasets/dataset/ucf101.py``)
+MOC_GT = osp.join('data', 'ucf24', 'UCF101v2-GT.pkl')
+
+
+def write_moc_set(fraction: float, root: str, score_thr: float = .3) -> dict:
+    """:func:`tube_set` (``'ucf_jhmdb'``) in MOC-Detector's formats under
+    ``root``, for :func:`measure_moc`.
+
+    ``root/data/ucf24/UCF101v2-GT.pkl``: the ground truth pickle as given
+    (``labels``, ``nframes``, ``gttubes``, ``resolution``,
+    ``train_videos``, ``test_videos``). ``root/inference/<video>/
+    <frame:05d>.pkl`` for every frame 1..nframes of every test video: what
+    MOC's detector writes with ``K=1`` (``src/detector/normal_moc_det.py``,
+    ``post_process``), ``{label + 1: float32 [n, 4K + 1] = x1 y1 x2 y2
+    score}`` with a key for every class (empty ``(0, 5)`` arrays too;
+    ``BuildTubes`` reads each). The rows are those ``TubeMetric(protocol=
+    'ucf_jhmdb', score_mode='per_class', score_thr=score_thr)`` keeps: per
+    box and class a row where the class's score is above ``score_thr``,
+    boxes in pixels as ``float32(normalised box x (w, h, w, h))`` of the
+    video's ``resolution``, the boxes in the model's order.
+
+    Args:
+        fraction (float): Of the full test set's videos.
+        root (str): An empty folder.
+        score_thr (float): ``TubeMetric``'s ``score_thr``. Defaults to 0.3.
+
+    Returns:
+        dict: ``videos``, ``frames`` (files written) and ``rows`` (frame
+        detections over all classes).
+    """
+    import pickle
+
+    import numpy as np
+    gt, samples = tube_set('ucf_jhmdb', fraction, lazy=True)
+    os.makedirs(osp.dirname(osp.join(root, MOC_GT)))
+    with open(osp.join(root, MOC_GT), 'wb') as f:
+        pickle.dump(gt, f)
+    num_classes, rows, frames = len(gt['labels']), 0, 0
+    for s in samples:
+        h, w = gt['resolution'][s['video_id']]
+        pred = s['pred_instances']
+        scores = pred['scores']
+        # the arithmetic of TubeMetric._per_class
+        boxes = (pred['bboxes'].astype(np.float64) *
+                 np.array([w, h, w, h])).astype(np.float32)
+        dets = {}
+        for c in range(num_classes):
+            keep = scores[:, c] > score_thr
+            dets[c + 1] = np.empty((int(keep.sum()), 5), np.float32)
+            dets[c + 1][:, :4] = boxes[keep]
+            dets[c + 1][:, 4] = scores[keep, c]
+            rows += len(dets[c + 1])
+        folder = osp.join(root, 'inference', s['video_id'])
+        os.makedirs(folder, exist_ok=True)
+        with open(osp.join(folder, f'{s["timestamp"]:05d}.pkl'), 'wb') as f:
+            pickle.dump(dets, f)
+        frames += 1
+    return dict(videos=len(gt['test_videos'][0]), frames=frames, rows=rows)
+
+
+def _import_moc(moc_dir: str) -> tuple:
+    """MOC-Detector's ``BuildTubes``, ``frameAP`` and ``videoAP`` from
+    ``moc_dir`` (a checkout or its ``src/``), imported in this process
+    without editing its files: stand-ins for what they import but the
+    evaluation does not need, and one numpy 2 shim."""
+    import types
+
+    import numpy as np
+    src = osp.join(moc_dir, 'src')
+    sys.path.insert(0, src if osp.isfile(osp.join(src, 'ACT.py')) else moc_dir)
+
+    class Dataset:
+        """What ``frameAP`` / ``videoAP`` / ``BuildTubes`` read of MOC's
+        data set: ``BaseDataset.__init__``'s load of the GT pickle (the
+        real class imports torch and cv2 and builds the training index,
+        which the evaluation does not read)."""
+
+        def __init__(self, opt, mode):
+            import pickle
+            with open(osp.join(opt.root_dir, MOC_GT), 'rb') as fid:
+                pkl = pickle.load(fid, encoding='iso-8859-1')
+            for k in pkl:
+                setattr(self, ('_' if k != 'labels' else '') + k, pkl[k])
+
+    init = types.ModuleType('datasets.init_dataset')
+    init.get_dataset = lambda name: Dataset
+    sys.modules['datasets'] = types.ModuleType('datasets')
+    sys.modules['datasets.init_dataset'] = init
+    try:
+        import progress.bar  # noqa: F401
+    except ImportError:  # MOC's progress bar, not installed here
+        bar = types.ModuleType('progress.bar')
+        bar.Bar = type(
+            'Bar', (),
+            dict(
+                __init__=lambda self, *a, **k: None,
+                next=lambda self: None,
+                finish=lambda self: None,
+                elapsed_td=None,
+                eta_td=None))
+        sys.modules['progress'] = types.ModuleType('progress')
+        sys.modules['progress.bar'] = bar
+    import ACT_utils.ACT_utils as moc_utils
+    from ACT import frameAP, videoAP
+    from ACT_utils.ACT_build import BuildTubes
+
+    def int_numpy1(x):
+        # numpy 2 shim: iou3dt's int(np.where(...)[0]) of a one-element
+        # array, which numpy 1 (MOC: Python 3.5, numpy unpinned) converts
+        # and numpy 2.4 refuses; other sizes stay a TypeError, as in numpy 1
+        if isinstance(x, np.ndarray) and x.size == 1:
+            return int(x.item())
+        return int(x)
+
+    moc_utils.int = int_numpy1  # only ACT_utils.py's int() sees it
+    return BuildTubes, frameAP, videoAP
+
+
+def measure_moc(root: str, moc_dir: str) -> dict:
+    """MOC-Detector's own evaluation of :func:`write_moc_set`'s files in
+    this process (call in a fresh one): ``BuildTubes``, ``frameAP`` at 0.5,
+    ``videoAP`` at 0.2, 0.5, 0.75 and the mean over 0.5:0.05:0.95 (the
+    loop of ``videpAP_050_095``, which prints its mean with two decimals
+    instead of returning it), ``opt`` as ``ACT.py``'s command line gives
+    it (``--dataset ucf101 --split 1 --K 1 --redo``).
+
+    Args:
+        root (str): :func:`write_moc_set`'s folder.
+        moc_dir (str): A MOC-Detector checkout or its ``src/``.
+
+    Returns:
+        dict: ``seconds`` (all of it; per step in ``steps``: MOC reads the
+        per-frame files in ``BuildTubes`` and again in ``frameAP``, the
+        tubes in each ``videoAP``) and ``peak_above_start_mib`` (VmHWM
+        reset after the imports), ``moc_commit`` (if ``moc_dir`` is a git
+        checkout) and the metrics named as ``TubeMetric`` names them.
+    """
+    import contextlib
+    import types
+    BuildTubes, frameAP, videoAP = _import_moc(moc_dir)
+    opt = types.SimpleNamespace(
+        dataset='ucf101',
+        split=1,
+        K=1,
+        redo=True,
+        th=.5,
+        inference_dir=osp.join(root, 'inference'),
+        root_dir=root,
+        model_name='None',
+        exp_id='default')
+    checkout = moc_dir if osp.isfile(osp.join(
+        moc_dir, 'src', 'ACT.py')) else osp.dirname(osp.abspath(moc_dir))
+    try:  # the checkout's own commit, not one of a repository around it
+        commit = subprocess.run(['git', '-C', checkout, 'rev-parse', 'HEAD'],
+                                capture_output=True,
+                                text=True).stdout.strip() if osp.exists(
+                                    osp.join(checkout, '.git')) else ''
+    except OSError:  # no git
+        commit = ''
+    out = dict(moc_commit=commit or None)
+    steps, metrics = {}, {}
+    base, peak_of = _peak_meter()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # MOC's prints
+        BuildTubes(opt)
+        steps['BuildTubes'] = time.perf_counter() - start
+        metrics['frameAP@0.5'] = frameAP(opt, print_info=False)
+        steps['frameAP'] = time.perf_counter() - start - sum(steps.values())
+        for th in (.2, .5, .75):
+            opt.th = th
+            metrics[f'videoAP@{th}'] = videoAP(opt, print_info=False)
+        ap = 0
+        for i in range(10):  # videpAP_050_095
+            opt.th = 0.5 + 0.05 * i
+            ap += videoAP(opt, print_info=False)
+        metrics['videoAP@0.5:0.95'] = ap / 10.0
+        steps['videoAP x13'] = time.perf_counter() - start - sum(
+            steps.values())
+    out.update(
+        seconds=round(time.perf_counter() - start, 1),
+        steps={
+            k: round(v, 1)
+            for k, v in steps.items()
+        },
+        peak_above_start_mib=round((peak_of() - base) / 1024, 1),
+        metrics={
+            k: round(float(v), 4)
+            for k, v in metrics.items()
+        })
+    return out
+
+
+def run_fresh(*args, func: str = '') -> dict:
+    """:func:`measure` (or ``func``) in a fresh Python process; a failure
+    raises RuntimeError with the last line of its stderr."""
+    func = func or ('measure_metric' if args[0] in ('ava',
+                                                    *TUBE_SETS) else 'measure')
     code = ('import json, sys; sys.path.insert(0, %r); '
             'from benchmark_dataset_scale import %s; '
             'print(json.dumps(%s(*%r)))') % (osp.dirname(
                 osp.abspath(__file__)), func, func, args)
-    out = subprocess.run([sys.executable, '-c', code],
-                         check=True,
+    run = subprocess.run([sys.executable, '-c', code],
                          capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+                         text=True)
+    if run.returncode:
+        raise RuntimeError(f'{func}{args}: ' +
+                           (run.stderr.strip().splitlines()
+                            or ['exit %d' % run.returncode])[-1])
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def run_metric(what: str, fraction: float, moc_dir: str = '') -> None:
+    """Print the JSON line of :func:`measure_metric` (and, for
+    ``'ucf_jhmdb'`` with ``moc_dir``, of :func:`measure_moc` on the same
+    set), each in a fresh process; a failed run prints its error."""
+    runs = [(what, lambda: run_fresh(what, fraction))]
+    if moc_dir and what == 'ucf_jhmdb':
+
+        def moc():
+            with tempfile.TemporaryDirectory() as root:
+                out = run_fresh(fraction, root, func='write_moc_set')
+                out.update(run_fresh(root, moc_dir, func='measure_moc'))
+            return out
+
+        runs.append(('ucf_jhmdb_moc', moc))
+    for name, run in runs:
+        try:
+            out = run()
+        except RuntimeError as e:
+            out = dict(error=str(e))
+        print(
+            json.dumps(dict(metric=name, fraction=fraction, **out)),
+            flush=True)
 
 
 def main() -> None:
@@ -314,13 +597,27 @@ def main() -> None:
         help='the evaluation at each --fraction (of the test / validation '
         'set): TubeMetric per protocol, mmaction2\'s AVAMetric')
     parser.add_argument('--fraction', type=float, nargs='+', default=[.125])
+    parser.add_argument(
+        '--moc-dir',
+        default='',
+        help='with --metrics ucf_jhmdb: also MOC-Detector\'s own evaluation '
+        '(a checkout of github.com/MCG-NJU/MOC-Detector or its src/, '
+        'supplied by you) on the same set')
     parser.add_argument('--videos', type=int, default=4)
     parser.add_argument('--frames-per-video', type=int, default=27000)
     args = parser.parse_args()
+    moc_dir = osp.abspath(args.moc_dir) if args.moc_dir else ''
+    if moc_dir and 'ucf_jhmdb' not in (args.metrics or []):
+        parser.error('--moc-dir needs --metrics ucf_jhmdb')
+    if moc_dir and not any(
+            osp.isfile(osp.join(moc_dir, *sub, 'ACT.py'))
+            for sub in ((), ('src', ))):
+        parser.error(f'--moc-dir {args.moc_dir}: no ACT.py in it or in its '
+                     'src/ (a MOC-Detector checkout: git clone '
+                     'https://github.com/MCG-NJU/MOC-Detector)')
     for what in args.metrics or []:
         for fraction in args.fraction:
-            print(json.dumps(dict(metric=what, fraction=fraction,
-                                  **run_fresh(what, fraction))), flush=True)
+            run_metric(what, fraction, moc_dir)
     with tempfile.TemporaryDirectory() as tmp:
         if args.doctor:
             for fraction in args.fraction:
@@ -334,7 +631,8 @@ def main() -> None:
                             rows=rows,
                             csv_mib=round(size, 1),
                             doctor=run_fresh('doctor', path),
-                            dataset=run_fresh('dataset', path))))
+                            dataset=run_fresh('dataset', path),
+                            mmaction2=run_fresh('mmaction2', path))))
         if args.frames:
             root = osp.join(tmp, 'rawframes')
             path = osp.join(tmp, 'frames.csv')

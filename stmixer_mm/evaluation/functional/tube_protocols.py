@@ -122,6 +122,13 @@ def _decayed(dets) -> np.ndarray:
     return dets if np.array_equal(out[:, 4], dets[:, 4]) else out
 
 
+def _decayed_frames(frames: Mapping) -> Mapping:
+    """``{frame: dets}`` of one class and video with :func:`_decayed`
+    applied: ``frames`` itself where no frame's scores change."""
+    out = {f: _decayed(d) for f, d in frames.items()}
+    return frames if all(out[f] is d for f, d in frames.items()) else out
+
+
 def _frame_ious(dets: np.ndarray, gt_boxes: Mapping, iou: Callable) -> list:
     """Per row, IoUs with its frame's GT boxes (as MOC's ``iou2d``)."""
     out = [None] * len(dets)
@@ -496,8 +503,7 @@ def evaluate(
         # linking (nms_tubelets, nms_iou): the same scores, computed once
         decayed = {
             label: {
-                iv: {f: _decayed(d)
-                     for f, d in frames.items()}
+                iv: _decayed_frames(frames)
                 for iv, frames in per_video.items()
             }
             for label, per_video in frame_dets.items()

@@ -721,7 +721,8 @@ def test_moc_decay_keeps_no_second_copy_of_unchanged_frames():
     above 0.6), which halved the evaluation's peak memory at UCF101-24
     size; frames it changes get their own decayed copy."""
     from stmixer_mm.evaluation.functional.protocol_utils import soft_decay
-    from stmixer_mm.evaluation.functional.tube_protocols import _decayed
+    from stmixer_mm.evaluation.functional.tube_protocols import (
+        _decayed, _decayed_frames)
     one = np.array([[0, 0, 10, 10, .9]], np.float32)
     apart = np.array([[0, 0, 10, 10, .9], [50, 50, 60, 60, .8]], np.float32)
     overlap = np.array([[0, 0, 10, 10, .9], [0, 0, 10, 11, .8]], np.float32)
@@ -731,3 +732,8 @@ def test_moc_decay_keeps_no_second_copy_of_unchanged_frames():
     np.testing.assert_array_equal(got, soft_decay(overlap, 0.6))
     np.testing.assert_array_equal(overlap[:, 4], np.float32([.9, .8]))
     assert _decayed([[0, 0, 10, 10, .5]]).dtype == np.float32
+    # a video's frames of a class: the same dict when no frame changes
+    frames = {1: one, 2: apart}
+    assert _decayed_frames(frames) is frames
+    mixed = _decayed_frames({1: one, 2: overlap})
+    assert mixed[1] is one and mixed[2] is not overlap
