@@ -19,9 +19,10 @@ def test_official_pipeline_rows(tools, tmp_path):
     out = tools.python_tool('analysis_tools/benchmark_data_pipeline.py',
                             str(REPO / SF), '--frame-size', '96', '64',
                             '--videos', '1', '--seconds', '3', '--workers',
-                            '0', '1', '--batches', '2', '--warmup-batches',
-                            '0', '--work-dir', str(tmp_path / 'data'),
-                            '--json', str(out_json)).stdout
+                            '0', '1', '--batches', '2',
+                            '--warmup-batches', '0', '--work-dir',
+                            str(tmp_path / 'data'), '--json',
+                            str(out_json)).stdout
     assert '| data alone | 1 | 2 |' in out
     rows = json.loads(out_json.read_text())['rows']
     assert [r['workers'] for r in rows] == [0, 1]
@@ -41,9 +42,10 @@ def test_loop_and_step_alone_on_the_same_batches(tools, tmp_path):
     out = tools.python_tool('analysis_tools/benchmark_data_pipeline.py',
                             tools.TINY_CFG, '--frame-size', '64', '64',
                             '--videos', '1', '--seconds', '3', '--workers',
-                            '1', '--batches', '2', '--warmup-batches', '1',
-                            '--train', '--work-dir', str(tmp_path / 'data'),
-                            '--json', str(out_json)).stdout
+                            '1', '--batches', '2',
+                            '--warmup-batches', '1', '--train', '--work-dir',
+                            str(tmp_path / 'data'), '--json',
+                            str(out_json)).stdout
     data, loop = json.loads(out_json.read_text())['rows']
     assert 'step_alone_clips_per_s' not in data
     assert loop['amp'] == 'none' and loop['workers'] == 1
@@ -62,8 +64,12 @@ def test_loop_and_step_alone_on_the_same_batches(tools, tmp_path):
     (['--batches', '0'], '--batches must be >= 1'),
 ])
 def test_bad_arguments(args, msg, tools, tmp_path):
-    proc = tools.python_tool('analysis_tools/benchmark_data_pipeline.py',
-                             str(REPO / SF), '--work-dir',
-                             str(tmp_path / 'x'), *args, check=False)
+    proc = tools.python_tool(
+        'analysis_tools/benchmark_data_pipeline.py',
+        str(REPO / SF),
+        '--work-dir',
+        str(tmp_path / 'x'),
+        *args,
+        check=False)
     assert proc.returncode == 2 and msg in proc.stderr, proc.stderr
     assert not (tmp_path / 'x').exists()  # refused before any work

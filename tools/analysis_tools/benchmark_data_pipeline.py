@@ -111,14 +111,19 @@ def write_data(args) -> Dict[str, str]:
         write_demo=False,
         jpeg_quality=95,
         seed=args.seed)
-    print(f'data set: {args.videos} videos x {args.seconds} s x {FPS} fps '
-          f'of {w}x{h} under {args.work_dir} '
-          f'({time.perf_counter() - t0:.1f} s)', flush=True)
+    print(
+        f'data set: {args.videos} videos x {args.seconds} s x {FPS} fps '
+        f'of {w}x{h} under {args.work_dir} '
+        f'({time.perf_counter() - t0:.1f} s)',
+        flush=True)
     return paths
 
 
-def train_dataloader_cfg(cfg, paths: Dict[str, str], seconds: int,
-                         workers: int, batch_size=None) -> dict:
+def train_dataloader_cfg(cfg,
+                         paths: Dict[str, str],
+                         seconds: int,
+                         workers: int,
+                         batch_size=None) -> dict:
     """The config's ``train_dataloader`` reading the synthetic set.
 
     Args:
@@ -173,7 +178,11 @@ def time_batches(it: Iterator, warmup: int, batches: int, consume) -> float:
     return time.perf_counter() - t0
 
 
-def loader_row(name: str, cfg, paths, args, workers: int,
+def loader_row(name: str,
+               cfg,
+               paths,
+               args,
+               workers: int,
                consume=None) -> Dict[str, Any]:
     """Time one dataloader (``consume``: a training step per batch)."""
     from mmengine.runner import Runner
@@ -234,9 +243,11 @@ def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
             alone = loop['clips'] / (time.perf_counter() - t0)
             loop.update(amp=amp, step_alone_clips_per_s=alone)
             rows.append(loop)
-            print(f'{name}: {amp}, {workers} workers: loop '
-                  f'{loop["clips_per_s"]:.2f} clips/s, the step alone on the '
-                  f'same batches {alone:.2f} clips/s', flush=True)
+            print(
+                f'{name}: {amp}, {workers} workers: loop '
+                f'{loop["clips_per_s"]:.2f} clips/s, the step alone on the '
+                f'same batches {alone:.2f} clips/s',
+                flush=True)
             kept.clear()
     return rows
 
@@ -253,8 +264,8 @@ def report(rows: List[dict], device: str) -> str:
     need = {}
     for r in rows:
         if 'step_alone_clips_per_s' in r:
-            need[r['name']] = max(need.get(r['name'], 0),
-                                  r['step_alone_clips_per_s'])
+            need[r['name']] = max(
+                need.get(r['name'], 0), r['step_alone_clips_per_s'])
     head = ('config', 'what', 'workers', 'batch', 'clips/s', 'start (s)',
             'step alone (clips/s)', 'data / step', 'bound by')
     cells = []
@@ -284,11 +295,13 @@ def main(argv=None) -> List[dict]:
     import stmixer_mm  # noqa: F401  (registers the data set and transforms)
     configs = named_configs(args.config)
     paths = write_data(args)
-    device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-              else 'CPU only')
-    print(f'{device}; {os.cpu_count()} CPUs; frames {args.frame_size}, '
-          f'{args.warmup_batches} warm-up + {args.batches} timed batches',
-          flush=True)
+    device = (
+        torch.cuda.get_device_name(0)
+        if torch.cuda.is_available() else 'CPU only')
+    print(
+        f'{device}; {os.cpu_count()} CPUs; frames {args.frame_size}, '
+        f'{args.warmup_batches} warm-up + {args.batches} timed batches',
+        flush=True)
     rows = []
     for name, path in configs:
         cfg = Config.fromfile(path)
@@ -298,9 +311,11 @@ def main(argv=None) -> List[dict]:
         for workers in args.workers:
             r = loader_row(name, cfg, paths, args, workers)
             rows.append(r)
-            print(f'{name}: {workers} workers: {r["clips_per_s"]:.2f} '
-                  f'clips/s (B={r["batch"]}, clip {r["clip_shape"]}, '
-                  f'start {r["start_s"]:.1f} s)', flush=True)
+            print(
+                f'{name}: {workers} workers: {r["clips_per_s"]:.2f} '
+                f'clips/s (B={r["batch"]}, clip {r["clip_shape"]}, '
+                f'start {r["start_s"]:.1f} s)',
+                flush=True)
         if args.train:
             rows += train_rows(name, path, cfg, paths, args)
         if args.json:

@@ -56,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import List
 
 AVA_ROWS = 1_260_000  # AVA v2.2 training csv
 AVA_VAL_ROWS = 343_000  # AVA v2.2 validation csv
@@ -562,11 +563,11 @@ def run_fresh(*args, func: str = '') -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def run_metric(what: str, fraction: float, moc_dir: str = '') -> None:
-    """Print the JSON line of :func:`measure_metric` (and, for
+def run_metric(what: str, fraction: float, moc_dir: str = '') -> List[dict]:
+    """Print and return the JSON line of :func:`measure_metric` (and, for
     ``'ucf_jhmdb'`` with ``moc_dir``, of :func:`measure_moc` on the same
     set), each in a fresh process; a failed run prints its error."""
-    runs = [(what, lambda: run_fresh(what, fraction))]
+    runs, lines = [(what, lambda: run_fresh(what, fraction))], []
     if moc_dir and what == 'ucf_jhmdb':
 
         def moc():
@@ -581,9 +582,40 @@ def run_metric(what: str, fraction: float, moc_dir: str = '') -> None:
             out = run()
         except RuntimeError as e:
             out = dict(error=str(e))
-        print(
-            json.dumps(dict(metric=name, fraction=fraction, **out)),
-            flush=True)
+        lines.append(dict(metric=name, fraction=fraction, **out))
+        print(json.dumps(lines[-1]), flush=True)
+    return lines
+
+
+def growth_table(lines: List[dict]) -> str:
+    """Per metric, the growth exponents of the run's seconds and memory
+    over the fractions: the slope of log(value) on log(fraction), least
+    squares (1: linear in the data set's size)."""
+    import numpy as np
+    out = [
+        '| metric | fractions | seconds | memory (MiB) | exponent: '
+        'seconds | memory |', '| --- | --- | --- | --- | --- | --- |'
+    ]
+    for name in dict.fromkeys(line['metric'] for line in lines):
+        ok = [x for x in lines if x['metric'] == name and 'seconds' in x]
+        mem = [
+            x.get('peak_above_start_mib',
+                  x.get('held_mib', 0) + x.get('peak_above_held_mib', 0))
+            for x in ok
+        ]
+        exps = ['-', '-']
+        if len(ok) > 1:
+            logf = np.log([x['fraction'] for x in ok])
+            exps = [
+                f'{np.polyfit(logf, np.log(np.maximum(v, 1e-3)), 1)[0]:.2f}'
+                for v in ([x['seconds'] for x in ok], mem)
+            ]
+        out.append(f'| {name} | ' + ' / '.join(f'{x["fraction"]:g}'
+                                               for x in ok) + ' | ' +
+                   ' / '.join(f'{x["seconds"]:g}' for x in ok) + ' | ' +
+                   ' / '.join(f'{m:.0f}'
+                              for m in mem) + f' | {exps[0]} | {exps[1]} |')
+    return '\n'.join(out)
 
 
 def main() -> None:
@@ -615,9 +647,12 @@ def main() -> None:
         parser.error(f'--moc-dir {args.moc_dir}: no ACT.py in it or in its '
                      'src/ (a MOC-Detector checkout: git clone '
                      'https://github.com/MCG-NJU/MOC-Detector)')
-    for what in args.metrics or []:
-        for fraction in args.fraction:
-            run_metric(what, fraction, moc_dir)
+    lines = [
+        line for what in args.metrics or [] for fraction in args.fraction
+        for line in run_metric(what, fraction, moc_dir)
+    ]
+    if lines:  # memory: the held predictions + the evaluation's peak
+        print(growth_table(lines))
     with tempfile.TemporaryDirectory() as tmp:
         if args.doctor:
             for fraction in args.fraction:

@@ -199,8 +199,8 @@ class TubeMetric(BaseMetric):
             video = str(sample['video_id'])
             if video.endswith('.mp4'):
                 video = video[:-len('.mp4')]
-            bboxes = np.asarray(to_numpy(pred['bboxes']), np.float32)
-            scores = np.asarray(to_numpy(pred['scores']), np.float32)
+            bboxes = np.array(to_numpy(pred['bboxes']), np.float32)
+            scores = np.array(to_numpy(pred['scores']), np.float32)
             if bboxes.ndim != 2 or bboxes.shape[1] != 4 or \
                     scores.ndim != 2 or len(scores) != len(bboxes):
                 raise ValueError(

@@ -737,3 +737,29 @@ def test_moc_decay_keeps_no_second_copy_of_unchanged_frames():
     assert _decayed_frames(frames) is frames
     mixed = _decayed_frames({1: one, 2: overlap})
     assert mixed[1] is one and mixed[2] is not overlap
+
+
+def test_metric_keeps_its_own_arrays_not_the_model_tensors(tmp_path):
+    """Issue 75: ``TubeMetric.process`` copies boxes and scores into plain
+    arrays, so the metric holds no model output tensor (nor a batch tensor
+    a prediction may be a view of): 78 -> 30 MiB held at 1/4 UCF101-24."""
+    gt = _gt({'x/v': {
+        0: [np.array([[1, 10, 10, 50, 50.]])]
+    }}, {'x/v': 1},
+             labels=('a', ))
+    metric = METRICS.build(
+        dict(
+            type='TubeMetric',
+            ann_file=_write(tmp_path, gt),
+            protocol='ucf_jhmdb'))
+    batch = torch.rand(4, 1, 5)  # the predictions: views of one tensor
+    sample = _sample('x/v', 1, [[10, 10, 50, 50]], [[.9]])
+    sample['pred_instances'].update(
+        bboxes=batch[0, :, :4], scores=batch[0, :, 4:])
+    metric.process(None, [sample])
+    _, _, bboxes, scores, _ = metric.results[0]
+    for kept, given in ((bboxes, batch[0, :, :4]), (scores, batch[0, :, 4:])):
+        assert kept.base is None and kept.dtype == np.float32
+        np.testing.assert_array_equal(kept, given.numpy())
+    batch += 1  # the model's buffers change: what was kept does not
+    assert bboxes.max() < 1
