@@ -430,9 +430,9 @@ def _import_moc(moc_dir: str) -> tuple:
         which the evaluation does not read)."""
 
         def __init__(self, opt, mode):
-            import pickle
-            with open(osp.join(opt.root_dir, MOC_GT), 'rb') as fid:
-                pkl = pickle.load(fid, encoding='iso-8859-1')
+            # MOC's encoding='iso-8859-1' is the loader's latin1
+            from stmixer_mm.utils.checkpoint_loading import load_pickle
+            pkl = load_pickle(osp.join(opt.root_dir, MOC_GT))
             for k in pkl:
                 setattr(self, ('_' if k != 'labels' else '') + k, pkl[k])
 
