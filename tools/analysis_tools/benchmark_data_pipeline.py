@@ -27,11 +27,14 @@ from typing import Any, Dict, Iterator, List
 import torch
 
 from stmixer_mm.benchmarks.common import (add_arguments, markdown_table,
-                                          named_configs, write_json)
+                                          named_configs, synchronize,
+                                          write_json)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')
 FPS = 30  # AVA's frame rate (rawframes extracted at 30 fps)
+#: where --train runs the step
+DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
 def parse_args(argv=None):
@@ -146,35 +149,32 @@ def train_dataloader_cfg(cfg,
         timestamp_start=900,
         timestamp_end=900 + seconds,
         start_index=1)
+    # one iterator per loader (the sampler never ends an epoch): workers
+    # need not persist, and they stop when the iterator is dropped
     dl.update(
         num_workers=workers,
-        persistent_workers=workers > 0,
+        persistent_workers=False,
         sampler=dict(type='InfiniteSampler', shuffle=True))
     if batch_size:
         dl['batch_size'] = batch_size
     return dl
 
 
-def synchronize() -> None:
-    """Wait for the GPU's queued work (if there is a GPU)."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def time_batches(it: Iterator, warmup: int, batches: int, consume) -> float:
     """Seconds of ``batches`` batches of ``it`` after ``warmup`` ones, each
-    passed to ``consume`` (``None``: dropped)."""
+    passed to ``consume`` (``None``: dropped), the GPU's queue waited for
+    at both ends."""
     for _ in range(warmup):
         batch = next(it)
         if consume is not None:
             consume(batch)
-    synchronize()
+    synchronize(DEVICE)
     t0 = time.perf_counter()
     for _ in range(batches):
         batch = next(it)
         if consume is not None:
             consume(batch)
-    synchronize()
+    synchronize(DEVICE)
     return time.perf_counter() - t0
 
 
@@ -196,8 +196,6 @@ def loader_row(name: str,
     if consume is not None:
         consume(first)
     seconds = time_batches(it, args.warmup_batches, args.batches, consume)
-    if workers > 0:
-        it._shutdown_workers()
     clips = args.batches * dl['batch_size']
     shape = tuple(first['inputs'][0].shape)
     return dict(
@@ -219,8 +217,7 @@ def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
     from mmengine.optim import build_optim_wrapper
 
     from stmixer_mm.benchmarks.common import build_random_model
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    model = build_random_model(path, args.seed).to(device).train()
+    model = build_random_model(path, args.seed).to(DEVICE).train()
     rows = []
     for amp in args.amp:
         ow_cfg = copy.deepcopy(cfg.optim_wrapper)
@@ -239,7 +236,7 @@ def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
             t0 = time.perf_counter()
             for data in timed:
                 model.train_step(data, ow)
-            synchronize()
+            synchronize(DEVICE)
             alone = loop['clips'] / (time.perf_counter() - t0)
             loop.update(amp=amp, step_alone_clips_per_s=alone)
             rows.append(loop)

@@ -46,12 +46,14 @@ Example::
         --metrics ucf_jhmdb --fraction 0.03 --moc-dir /tmp/MOC-Detector
 """
 import argparse
+import atexit
 import hashlib
 import json
 import os
 import os.path as osp
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -282,6 +284,7 @@ def measure_metric(what: str, fraction: float) -> dict:
 
     import stmixer_mm  # noqa: F401
     tmp = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, tmp, True)  # a fresh process: its end
     if what == 'ava':
         gt_csv = osp.join(tmp, 'val.csv')
         write_ava_csv(gt_csv, int(AVA_VAL_ROWS * fraction))
@@ -638,6 +641,9 @@ def main() -> None:
     parser.add_argument('--videos', type=int, default=4)
     parser.add_argument('--frames-per-video', type=int, default=27000)
     args = parser.parse_args()
+    if min(args.fraction) <= 0:
+        parser.error(f'--fraction must be > 0 (of the full size), got '
+                     f'{min(args.fraction)}')
     moc_dir = osp.abspath(args.moc_dir) if args.moc_dir else ''
     if moc_dir and 'ucf_jhmdb' not in (args.metrics or []):
         parser.error('--moc-dir needs --metrics ucf_jhmdb')
