@@ -44,9 +44,12 @@ if [ -e "$WORK" ] || [ -e "$OUT" ]; then
     exit 1
 fi
 # Generator settings of the quick start: more videos than the generator's
-# defaults (48 train / 8 val instead of 16 / 4); everything the config must
-# match (fps, seconds per video, timestamps, frame size) keeps its default.
-GEN_ARGS=(--out-dir "$DATA" --num-train-videos 48 --num-val-videos 8)
+# defaults (48 train / 8 val instead of 16 / 4), plus 6 train / 3 val videos
+# with nobody in them (a scene, a uniform level, a darkened scene: the
+# model learns "no person here"); everything the config must match (fps,
+# seconds per video, timestamps, frame size) keeps its default.
+GEN_ARGS=(--out-dir "$DATA" --num-train-videos 48 --num-val-videos 8
+    --num-empty-train-videos 6 --num-empty-val-videos 3)
 
 if [ -n "${QUICKSTART_CFG_OPTIONS:-}" ]; then
     # checked as tools/train.py checks --cfg-options and the config, before

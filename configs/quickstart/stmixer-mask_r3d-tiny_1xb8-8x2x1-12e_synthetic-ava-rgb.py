@@ -99,6 +99,7 @@ train_dataloader = dict(
         exclude_file=f'{anno_root}/train_excluded_timestamps.csv',
         pipeline=train_pipeline,
         mask_file=f'{anno_root}/train_masks.json',
+        empty_keyframe_file=None,  # the mask set has none
         **data_files))
 val_dataloader = dict(
     dataset=dict(
@@ -106,6 +107,7 @@ val_dataloader = dict(
         exclude_file=f'{anno_root}/val_excluded_timestamps.csv',
         pipeline=val_pipeline,
         mask_file=f'{anno_root}/val_masks.json',
+        empty_keyframe_file=None,  # the mask set has none
         **data_files))
 test_dataloader = val_dataloader
 

@@ -16,7 +16,8 @@ from stmixer_mm.utils.output_files import OutputFileError
 CLI_SETTINGS = ('num_train_videos', 'num_val_videos', 'seconds_per_video',
                 'fps', 'width', 'height', 'min_actors', 'max_actors',
                 'timestamp_start', 'start_index', 'exclude_prob',
-                'demo_seconds', 'jpeg_quality', 'seed')
+                'demo_seconds', 'jpeg_quality', 'seed',
+                'num_empty_train_videos', 'num_empty_val_videos')
 
 
 def parse_args(argv=None):
@@ -32,6 +33,11 @@ def parse_args(argv=None):
         helps=dict(
             seconds_per_video='keyframes are the whole seconds strictly '
             'inside a video',
+            num_empty_train_videos='videos with nobody in them added to '
+            'the train split (a scene, a uniform level from black to white, '
+            'a darkened scene, in turn); their keyframes are listed in '
+            'annotations/train_empty_keyframes.csv',
+            num_empty_val_videos='the same for the val split',
             masks='also write the visible silhouette of every annotated '
             'person at every annotated keyframe to '
             'annotations/{train,val}_masks.json (actor mask files, for a '
@@ -57,7 +63,10 @@ def main(argv=None):
     for split, st in meta['stats'].items():
         print(f'  {split}: {st["videos"]} videos, {st["keyframes"]} '
               f'keyframes ({st["excluded_keyframes"]} excluded), '
-              f'{st["boxes"]} boxes, labels per class {st["per_class"]}')
+              f'{st["boxes"]} boxes, labels per class {st["per_class"]}'
+              + (f'; {st["empty_videos"]} videos without persons '
+                 f'({st["empty_keyframes"]} empty keyframes)'
+                 if 'empty_videos' in st else ''))
     print('classes (label id: name - cue):')
     for i, name in enumerate(meta['classes'], start=1):
         print(f'  {i}: {name} - {CLASS_CUES[name]}')

@@ -6,7 +6,10 @@ a fresh interpreter with ``OMP_NUM_THREADS`` set, into
 folder is claimed before training, so several invocations fill one table (a
 run that fails gives its claim back: its folder becomes
 ``seed<S>_t<T>.failed``). Every argument is checked before the first claim.
-Empty ``--seeds --threads`` only print the table of the runs made::
+Each run also counts the persons its model reports, at the config's own
+thresholds, on an all-black and an all-grey (128) video of the data set's
+size (:func:`dark_persons`; target 0). Empty ``--seeds --threads`` only
+print the table of the runs made::
 
     python tools/experiments/quickstart_table.py --seeds 0 1 2 \
         --threads 1 2 --out-dir work_dirs/quickstart_table --stated 0.982
@@ -37,6 +40,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.realpath(__file__))))
 DEFAULT_CFG = osp.join(REPO, 'configs', 'quickstart',
                        'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py')
 METRIC = 'mAP/overall'
+#: the plain videos of :func:`dark_persons`: name -> uint8 level
+PLAIN_VIDEOS = dict(black=0, grey=128)
 PROG = 'tools/experiments/quickstart_table.py'
 
 
@@ -195,6 +200,65 @@ def _give_back(work: str) -> str:
     return failed
 
 
+def dark_persons(config: str,
+                 checkpoint: str,
+                 cfg_options: Optional[dict] = None) -> dict:
+    """The persons a trained model reports on plain videos with nobody in
+    them, with :class:`~stmixer_mm.apis.STMixerInferencer`'s defaults (the
+    config's ``person_threshold``, a keyframe every 8 frames).
+
+    Args:
+        config (str): The config file.
+        checkpoint (str): The checkpoint.
+        cfg_options (dict, optional): Overrides of the config. Defaults to
+            None.
+
+    Returns:
+        dict: Per name of :data:`PLAIN_VIDEOS`, ``persons`` (their count
+        over all keyframes) and ``keyframes``; the videos have the
+        synthetic data set's default size, frame rate and length (12 s of
+        192x128 at 16 fps).
+    """
+    import numpy as np
+
+    from stmixer_mm.apis import STMixerInferencer
+    from stmixer_mm.data_gen.settings import SyntheticAVASettings
+    s = SyntheticAVASettings()
+    inferencer = STMixerInferencer(
+        config, checkpoint, cfg_options=cfg_options, show_progress=False)
+    counts = {}
+    for name, level in PLAIN_VIDEOS.items():
+        frames = np.full((s.fps * s.seconds_per_video, s.height, s.width, 3),
+                         level, np.uint8)
+        pred = inferencer(frames, fps=s.fps)['predictions'][0]
+        counts[name] = dict(
+            persons=sum(len(k['persons']) for k in pred['keyframes']),
+            keyframes=len(pred['keyframes']))
+    return counts
+
+
+def _dark_persons_in_fresh_interpreter(args, last: str, threads: int):
+    """:func:`dark_persons` of ``last`` in a fresh interpreter with the
+    run's thread count."""
+    code = ('import json, sys; from stmixer_mm.cli.quickstart_table import '
+            'dark_persons; print("DARK " + json.dumps(dark_persons(sys.argv[1]'
+            ', sys.argv[2], json.loads(sys.argv[3]))))')
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, '-c', code, args.config, last,
+         json.dumps(args.cfg_options_dict)],
+        cwd=REPO,
+        env=experiment_env(threads, cuda=True),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    found = re.findall(r'^DARK (.*)$', proc.stdout, re.M)
+    if proc.returncode or not found:
+        sys.exit(f'counting the persons on plain videos with {last} exited '
+                 f'with {proc.returncode}:\n{proc.stdout[-3000:]}')
+    return json.loads(found[-1]), time.time() - start
+
+
 def run_one(args, seed: int, threads: int) -> Optional[dict]:
     """Train and test one seed at one thread count; returns the record, or
     None when another invocation has the run (its folder exists without the
@@ -231,12 +295,14 @@ def run_one(args, seed: int, threads: int) -> Optional[dict]:
     found = re.findall(re.escape(METRIC) + r': ([0-9.]+|nan)', out)
     if not found:
         sys.exit(f'no {METRIC} in the output of tools/test.py:\n{out[-2000:]}')
+    dark, _ = _dark_persons_in_fresh_interpreter(args, last, threads)
     return dict(
         seed=seed,
         threads=threads,
         map=float(found[-1]),
         train_s=None if train_s is None else round(train_s),
         test_s=round(test_s),
+        plain_video_persons=dark,
         checkpoint=last,
         config=args.config,
         cfg_options=args.cfg_options)
@@ -245,19 +311,30 @@ def run_one(args, seed: int, threads: int) -> Optional[dict]:
 def table(records, stated=None, band=0.03) -> str:
     """The markdown table of ``records`` (one row per run, then the mean
     and range; with ``stated`` each run's distance from it)."""
+    names = list(PLAIN_VIDEOS)
     lines = [
-        '| seed | threads | mAP/overall | distance from stated | '
-        'training s |', '| --- | --- | --- | --- | --- |'
+        '| seed | threads | mAP/overall | distance from stated | ' +
+        ' | '.join(f'persons on the {n} video' for n in names) +
+        ' | training s |', '| --- ' * (5 + len(names)) + '|'
     ]
+
+    def persons(r, name):  # runs recorded before the column: '-'
+        got = r.get('plain_video_persons', {}).get(name)
+        return '-' if got is None else \
+            f'{got["persons"]} ({got["keyframes"]} keyframes)'
+
     for r in sorted(records, key=lambda r: (r['threads'], r['seed'])):
         dist = '-' if stated is None else f'{r["map"] - stated:+.3f}'
         lines.append(f'| {r["seed"]} | {r["threads"]} | {r["map"]:.3f} | '
-                     f'{dist} | {r["train_s"]} |')
+                     f'{dist} | ' +
+                     ' | '.join(persons(r, n) for n in names) +
+                     f' | {r["train_s"]} |')
     maps = [r['map'] for r in records]
     if maps:
         mean = sum(maps) / len(maps)
         lines.append(f'| mean ({len(maps)} runs) | | {mean:.3f} '
-                     f'[{min(maps):.3f}, {max(maps):.3f}] | | |')
+                     f'[{min(maps):.3f}, {max(maps):.3f}] | |' +
+                     ' |' * len(names) + ' |')
         if stated is not None:
             inside = sum(abs(m - stated) <= band + 1e-9 for m in maps)
             lines.append(f'\n{inside} of {len(maps)} runs within '

@@ -14,7 +14,9 @@ from .actors import (ActorState, class_state, crossing_trajectories,
 from .render import make_background, render_frame
 from .settings import CLASSES, LABEL_IDS, SPLITS, SyntheticAVASettings
 
-_SPLIT_CODES = dict(train=1, val=2, demo=3)
+_SPLIT_CODES = dict(train=1, val=2, demo=3, train_empty=4, val_empty=5)
+#: The backgrounds of :class:`EmptyVideo`, in turn.
+EMPTY_KINDS = ('scene', 'uniform', 'dark')
 #: ``motion='crossing'``: an actor has a (clipped) box at a frame when at
 #: least this fraction of its box is inside; hidden actors keep their box.
 MIN_VISIBLE = 0.3
@@ -251,6 +253,63 @@ class SyntheticVideo:
                     rows.append((self.video_id, ts) + box +
                                 (label, actor.person_id))
         return rows
+
+
+class EmptyVideo(SyntheticVideo):
+    """A video with nobody in it: every keyframe is an empty keyframe.
+
+    ``kind`` (:data:`EMPTY_KINDS`): ``'scene'`` a background as the other
+    videos have; ``'uniform'`` one grey level ``255 u^2`` (``u`` uniform
+    in [0, 1): black to white, dark levels more often) with fine grain;
+    ``'dark'`` a scene darkened to 5-35 % of its
+    brightness. Frames are still (nothing moves).
+    """
+
+    def __init__(self, video_id: str, settings: SyntheticAVASettings,
+                 key_offset: int, rng: np.random.Generator,
+                 kind: str) -> None:
+        if kind not in EMPTY_KINDS:
+            raise ValueError(
+                f'kind must be one of {EMPTY_KINDS}, got {kind!r}')
+        self.video_id = video_id
+        self.kind = kind
+        self.width, self.height = settings.width, settings.height
+        self.fps = settings.fps
+        self.timestamp_start = settings.timestamp_start
+        self.key_offset = key_offset
+        self.num_frames = self.fps * settings.seconds_per_video
+        self.timestamps = [
+            self.timestamp_start + s
+            for s in range(1, settings.seconds_per_video)
+        ]
+        self.keyframes = [self.keyframe_index(ts) for ts in self.timestamps]
+        self.actors, self.states, self.excluded = [], [], []
+        self.motion = settings.motion
+        shape = (self.height, self.width, 3)
+        if kind == 'uniform':
+            level = 255 * rng.random()**2 + rng.normal(0, 3, size=shape)
+            self.background = np.clip(level, 0, 255).astype(np.uint8)
+            return
+        scene = make_background(rng, self.height, self.width)
+        if kind == 'dark':
+            scene = (scene * rng.uniform(0.05, 0.35)).astype(np.uint8)
+        self.background = scene
+
+
+def empty_videos(settings: SyntheticAVASettings,
+                 split: str) -> List[EmptyVideo]:
+    """The ``num_empty_<split>_videos`` videos without persons of a split,
+    ``syn_<split>_empty_<j>``, kinds :data:`EMPTY_KINDS` in turn (their own
+    random stream: the split's other videos do not change)."""
+    key_offset = ava_keyframe_file_index(
+        settings.timestamp_start, settings.timestamp_start, settings.fps,
+        settings.start_index) - settings.start_index
+    return [
+        EmptyVideo(f'syn_{split}_empty_{j:03d}', settings, key_offset,
+                   _rng(settings.seed, f'{split}_empty', 0, j),
+                   EMPTY_KINDS[j % len(EMPTY_KINDS)])
+        for j in range(getattr(settings, f'num_empty_{split}_videos'))
+    ]
 
 
 def _rng(seed, split, attempt, index) -> np.random.Generator:

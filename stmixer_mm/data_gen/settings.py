@@ -75,6 +75,13 @@ class SyntheticAVASettings:
     #: ``'crossing'``: walkers cross the others and leave and re-enter the
     #: frame; ``'forecast'``: lanes with precursors and momentum.
     motion: str = 'lanes'
+    #: Videos with nobody in them, added to each split after its other
+    #: videos (every keyframe of them is an empty keyframe, listed in
+    #: ``annotations/<split>_empty_keyframes.csv``); their backgrounds
+    #: cycle through a scene, a uniform level (black to white) and a
+    #: darkened scene, so that a model learns "nobody" in the dark too.
+    num_empty_train_videos: int = 0
+    num_empty_val_videos: int = 0
 
     @classmethod
     def from_kwargs(cls, kwargs: Dict) -> 'SyntheticAVASettings':
@@ -100,6 +107,10 @@ class SyntheticAVASettings:
                 f'{f.name} must be an int, got {value!r}')
         need(self.num_train_videos >= 1, 'num_train_videos must be >= 1')
         need(self.num_val_videos >= 1, 'num_val_videos must be >= 1')
+        for split in SPLITS:
+            need(
+                getattr(self, f'num_empty_{split}_videos') >= 0,
+                f'num_empty_{split}_videos must be >= 0')
         need(
             self.seconds_per_video >= 2,
             'seconds_per_video must be >= 2 (keyframes are the whole '

@@ -12,7 +12,7 @@ from stmixer_mm.utils.output_files import (check_writable_dir, file_states,
                                            remove_generated, write_manifest)
 from stmixer_mm.utils.progress import track_progress
 from .render import actor_masks
-from .scene import build_demo, build_split, state_class_counts
+from .scene import build_demo, build_split, empty_videos, state_class_counts
 from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, LABEL_IDS,
                        SPLITS, SyntheticAVASettings)
 from .writers import (FILENAME_TMPL, count_video_frames, dataset_paths,
@@ -48,17 +48,24 @@ def generate_synthetic_ava(out_dir: str,
                            actor_states: str = 'per_keyframe',
                            jump_phase: str = 'start',
                            motion: str = 'lanes',
-                           write_masks: bool = False) -> Dict[str, str]:
+                           write_masks: bool = False,
+                           num_empty_train_videos: int = 0,
+                           num_empty_val_videos: int = 0) -> Dict[str, str]:
     """Generate the synthetic AVA-format data set under ``out_dir``.
 
     Defaults: the quick-start size. Same settings as ``out_dir/meta.json``:
     nothing is regenerated; others raise ``FileExistsError`` unless
     ``overwrite``. ``write_masks`` writes the keyframe silhouettes of
     annotated persons to ``annotations/{train,val}_masks.json``.
+    ``num_empty_{train,val}_videos`` videos with nobody in them follow each
+    split's other videos (which do not change); their keyframes are listed
+    in ``annotations/{train,val}_empty_keyframes.csv`` (written, possibly
+    empty, for every set: ``ValidatedAVADataset(empty_keyframe_file=...)``).
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
-        ``val_ann``, ``train_exclude``, ``val_exclude``, ``label_map``,
+        ``val_ann``, ``train_exclude``, ``val_exclude``, ``train_empty``,
+        ``val_empty``, ``label_map``,
         ``meta`` and, with ``write_demo``, ``demo_video`` and ``demo_ann``.
     """
     settings = SyntheticAVASettings.from_kwargs(locals())
@@ -151,7 +158,9 @@ def _recorded_settings(settings: SyntheticAVASettings,
     # settings added later are recorded only when not the default, so that
     # earlier sets' meta.json (and their reuse check) stay as they were
     for name, default in (('actor_states', 'per_keyframe'),
-                          ('jump_phase', 'start'), ('motion', 'lanes')):
+                          ('jump_phase', 'start'), ('motion', 'lanes'),
+                          ('num_empty_train_videos', 0),
+                          ('num_empty_val_videos', 0)):
         if wanted[name] == default:
             wanted.pop(name)
     return wanted
@@ -176,6 +185,12 @@ def _write_split(settings: SyntheticAVASettings,
     if write_masks:
         write_mask_file(paths[f'{split}_masks'], masks)
     write_excluded(paths[f'{split}_exclude'], excluded)
+    empty = empty_videos(settings, split)
+    for v in empty:
+        write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
+                           settings.start_index, settings.jpeg_quality)
+    write_excluded(paths[f'{split}_empty'],
+                   [(v.video_id, ts) for v in empty for ts in v.timestamps])
     stats = dict(
         videos=len(videos),
         keyframes=sum(len(v.timestamps) - len(v.excluded) for v in videos),
@@ -189,9 +204,12 @@ def _write_split(settings: SyntheticAVASettings,
             for c in CLASSES
         },
         attempt=attempt)
+    if empty:  # recorded only when on: earlier sets' meta.json unchanged
+        stats['empty_videos'] = len(empty)
+        stats['empty_keyframes'] = sum(len(v.timestamps) for v in empty)
     if write_masks:
         stats['masks'] = len(masks)
-    return [v.video_id for v in videos], stats
+    return [v.video_id for v in videos + empty], stats
 
 
 def keyframe_mask_records(video, rows: List[Tuple]) -> List[dict]:

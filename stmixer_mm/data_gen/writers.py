@@ -3,6 +3,7 @@
 
     <out_dir>/rawframes/<video_id>/img_00001.jpg ...   (FILENAME_TMPL)
         annotations/train.csv, val.csv, *_excluded_timestamps.csv,
+                    *_empty_keyframes.csv,
                     label_map.pbtxt, tubes_GT.pkl (tube data only)
         demo/demo.mp4, demo/demo_gt.csv; meta.json, manifest.txt
 """
@@ -29,7 +30,8 @@ def write_rows(path: str, rows: Iterable[Tuple]) -> None:
 
 
 def write_excluded(path: str, excluded: Iterable[Tuple[str, int]]) -> None:
-    """An AVA excluded-timestamps csv: ``video_id, timestamp`` rows."""
+    """A ``video_id, timestamp`` csv: AVA's excluded-timestamps file, or the
+    empty-keyframes file of :class:`ValidatedAVADataset`."""
     with open(path, 'w') as f:
         for vid, ts in excluded:
             f.write(f'{vid},{ts:04d}\n')
@@ -104,6 +106,8 @@ def dataset_paths(root: str) -> Dict[str, str]:
         val_ann=osp.join(ann, 'val.csv'),
         train_exclude=osp.join(ann, 'train_excluded_timestamps.csv'),
         val_exclude=osp.join(ann, 'val_excluded_timestamps.csv'),
+        train_empty=osp.join(ann, 'train_empty_keyframes.csv'),
+        val_empty=osp.join(ann, 'val_empty_keyframes.csv'),
         label_map=osp.join(ann, 'label_map.pbtxt'),
         demo_video=osp.join(root, 'demo', 'demo.mp4'),
         demo_ann=osp.join(root, 'demo', 'demo_gt.csv'),

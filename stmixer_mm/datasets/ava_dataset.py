@@ -16,7 +16,8 @@ from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
 from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.setting_types import POSITIVE, Choice, Seq, ascending
+from stmixer_mm.utils.setting_types import (POSITIVE, Choice, Seq, Str,
+                                            ascending)
 from stmixer_mm.utils.settings import (AVA_DATASET, ava_timestamps,
                                        check_arguments)
 from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
@@ -27,6 +28,7 @@ from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
 from .dataset_checks.ava import (check_ava_exclude_file, check_ava_label_file,
                                  check_ava_label_ids, frame_file_names,
                                  need_file, no_custom_rows,
+                                 read_ava_exclude_file,
                                  scan_ava_annotation_file)
 
 
@@ -82,6 +84,17 @@ class ValidatedAVADataset(AVADataset):
             the first keyframe only (for network file systems: a missing
             frame then fails at its first read, naming the file, and a
             shorter video's clips are not clamped). Defaults to ``'scan'``.
+        empty_keyframe_file (str, optional): a ``video_id,timestamp`` csv
+            of keyframes that hold nobody (an AVA csv cannot say so: a
+            keyframe without rows is not a sample). Each becomes a sample
+            without boxes (``gt_bboxes`` ``(0, 4)``, ``gt_labels``
+            ``(0, num_classes)``, ``entity_ids`` ``(0,)``), trained on as
+            "no person here" and predicted at test time (mmaction2's
+            ``AVAMetric`` ignores keyframes without ground truth, so the
+            mAP does not change). A line that is a keyframe of ``ann_file``,
+            a repeated line or a timestamp outside ``[timestamp_start,
+            timestamp_end]`` is refused naming the line; the excluded
+            timestamps apply to them too. Defaults to None.
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
     SETTINGS = dict(
@@ -89,7 +102,8 @@ class ValidatedAVADataset(AVADataset):
         unlisted_labels=Choice('error', 'warn'),
         degenerate_boxes=Choice('error', 'drop'),
         forecast_horizons=Seq(POSITIVE),
-        frame_check=Choice('scan', 'skip'))
+        frame_check=Choice('scan', 'skip'),
+        empty_keyframe_file=Str(optional=True))
     RULES = (ava_timestamps, causal_clips, ascending('forecast_horizons'))
 
     def __init__(self,
@@ -100,9 +114,11 @@ class ValidatedAVADataset(AVADataset):
                  mask_file: Optional[str] = None,
                  forecast_horizons: Sequence[int] = (),
                  frame_check: str = 'scan',
+                 empty_keyframe_file: Optional[str] = None,
                  **kwargs) -> None:
         check_arguments(ValidatedAVADataset, locals())
         self.frame_check = frame_check
+        self.empty_keyframe_file = empty_keyframe_file
         self.mask_file = mask_file
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
         self.unlisted_labels = unlisted_labels
@@ -176,6 +192,8 @@ class ValidatedAVADataset(AVADataset):
                       self.backend_args)
         with self._local('ann_file'):
             data_list = super().load_data_list()
+        if self.empty_keyframe_file is not None:
+            data_list += self._empty_keyframes(data_list)
         if self.custom_classes and not data_list:
             raise ValueError(
                 no_custom_rows(self.ann_file, self.custom_classes[1:]))
@@ -197,6 +215,53 @@ class ValidatedAVADataset(AVADataset):
         if self.forecast_horizons:
             data_list = self._attach_futures(data_list)
         return data_list
+
+    def _empty_keyframes(self, data_list: List[dict]) -> List[dict]:
+        """The samples of ``empty_keyframe_file``, checked against
+        ``data_list`` (the csv's samples).
+
+        Args:
+            data_list (list[dict]): The samples of ``ann_file``.
+
+        Returns:
+            list[dict]: One sample per line, as mmaction2's with an ``ann``
+            of zero boxes.
+        """
+        path, what = self.empty_keyframe_file, 'empty-keyframes file'
+        keys = read_ava_exclude_file(path, self.backend_args, what)
+        annotated = {(d['video_id'], int(d['timestamp'])) for d in data_list}
+        seen, samples = set(), []
+        for lineno, (video_id, ts) in enumerate(keys, 1):
+            where = f'{what} {path}, line {lineno}: {video_id},{ts}'
+            if not self.timestamp_start <= ts <= self.timestamp_end:
+                raise ValueError(
+                    f'{where}: timestamp outside [timestamp_start, '
+                    f'timestamp_end] = [{self.timestamp_start}, '
+                    f'{self.timestamp_end}]')
+            if (video_id, ts) in annotated:
+                raise ValueError(
+                    f'{where}: this keyframe has boxes in {self.ann_file}; '
+                    'a keyframe is either annotated or empty')
+            if (video_id, ts) in seen:
+                raise ValueError(f'{where}: listed twice')
+            seen.add((video_id, ts))
+            info = dict(
+                frame_dir=video_id if self.data_prefix.get('img') is None
+                else osp.join(self.data_prefix['img'], video_id),
+                video_id=video_id,
+                timestamp=ts,
+                img_key=f'{video_id},{ts:04d}',
+                shot_info=(0, (self.timestamp_end - self.timestamp_start) *
+                           self._FPS) if self.use_frames else None,
+                fps=self._FPS,
+                ann=dict(
+                    gt_bboxes=np.zeros((0, 4)),
+                    gt_labels=np.zeros((0, self.num_classes), np.float32),
+                    entity_ids=np.zeros(0, np.int64)))
+            if not self.use_frames:
+                info['filename'] = info.pop('frame_dir')
+            samples.append(info)
+        return samples
 
     def _attach_futures(self, data_list: List[dict]) -> List[dict]:
         """``future_targets`` and ``forecast_horizons`` of every sample; in

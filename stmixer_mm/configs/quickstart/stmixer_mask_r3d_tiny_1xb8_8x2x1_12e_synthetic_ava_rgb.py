@@ -82,6 +82,7 @@ train_dataloader.dataset.update(
         exclude_file=f'{anno_root}/train_excluded_timestamps.csv',
         pipeline=train_pipeline,
         mask_file=f'{anno_root}/train_masks.json',
+        empty_keyframe_file=None,  # the mask set has none
         **data_files))
 val_dataloader.dataset.update(
     dict(
@@ -89,6 +90,7 @@ val_dataloader.dataset.update(
         exclude_file=f'{anno_root}/val_excluded_timestamps.csv',
         pipeline=val_pipeline,
         mask_file=f'{anno_root}/val_masks.json',
+        empty_keyframe_file=None,  # the mask set has none
         **data_files))
 test_dataloader = val_dataloader
 

@@ -402,14 +402,17 @@ def check_ava_exclude_file(path: str,
 
 
 def read_ava_exclude_file(path: str,
-                          backend_args: Optional[dict] = None) -> list:
+                          backend_args: Optional[dict] = None,
+                          what: str = 'AVA excluded-timestamps file') -> list:
     """The checked ``(video_id, timestamp)`` lines of an
-    excluded-timestamps csv.
+    excluded-timestamps csv (or of another ``video_id,timestamp`` csv).
 
     Args:
         path (str): The csv, ``video_id,timestamp`` per line.
         backend_args (dict, optional): mmengine file backend arguments.
             Defaults to None.
+        what (str): What the file is, in messages. Defaults to
+            ``'AVA excluded-timestamps file'``.
 
     Returns:
         list[tuple[str, int]]: ``(video_id, timestamp)`` in file order.
@@ -419,7 +422,6 @@ def read_ava_exclude_file(path: str,
         ValueError: A line without two columns, or a timestamp that is not
             an integer (naming file and line).
     """
-    what = 'AVA excluded-timestamps file'
     keys = []
     for lineno, line in _lines(path, what, backend_args, rows=False):
         parts = line.strip().split(',')
