@@ -63,10 +63,10 @@ def main(argv=None):
     for split, st in meta['stats'].items():
         print(f'  {split}: {st["videos"]} videos, {st["keyframes"]} '
               f'keyframes ({st["excluded_keyframes"]} excluded), '
-              f'{st["boxes"]} boxes, labels per class {st["per_class"]}'
-              + (f'; {st["empty_videos"]} videos without persons '
-                 f'({st["empty_keyframes"]} empty keyframes)'
-                 if 'empty_videos' in st else ''))
+              f'{st["boxes"]} boxes, labels per class {st["per_class"]}' +
+              (f'; {st["empty_videos"]} videos without persons '
+               f'({st["empty_keyframes"]} empty keyframes)'
+               if 'empty_videos' in st else ''))
     print('classes (label id: name - cue):')
     for i, name in enumerate(meta['classes'], start=1):
         print(f'  {i}: {name} - {CLASS_CUES[name]}')

@@ -27,8 +27,12 @@ import sys
 import time
 from typing import Optional
 
+import numpy as np
+
 import stmixer_mm  # noqa: F401  (registration before the config check)
+from stmixer_mm.apis import STMixerInferencer
 from stmixer_mm.benchmarks.experiments import experiment_env
+from stmixer_mm.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.utils import ConfigFileError, load_config
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
@@ -219,10 +223,6 @@ def dark_persons(config: str,
         synthetic data set's default size, frame rate and length (12 s of
         192x128 at 16 fps).
     """
-    import numpy as np
-
-    from stmixer_mm.apis import STMixerInferencer
-    from stmixer_mm.data_gen.settings import SyntheticAVASettings
     s = SyntheticAVASettings()
     inferencer = STMixerInferencer(
         config, checkpoint, cfg_options=cfg_options, show_progress=False)
@@ -244,14 +244,15 @@ def _dark_persons_in_fresh_interpreter(args, last: str, threads: int):
             'dark_persons; print("DARK " + json.dumps(dark_persons(sys.argv[1]'
             ', sys.argv[2], json.loads(sys.argv[3]))))')
     start = time.time()
-    proc = subprocess.run(
-        [sys.executable, '-c', code, args.config, last,
-         json.dumps(args.cfg_options_dict)],
-        cwd=REPO,
-        env=experiment_env(threads, cuda=True),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+    proc = subprocess.run([
+        sys.executable, '-c', code, args.config, last,
+        json.dumps(args.cfg_options_dict)
+    ],
+                          cwd=REPO,
+                          env=experiment_env(threads, cuda=True),
+                          text=True,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
     found = re.findall(r'^DARK (.*)$', proc.stdout, re.M)
     if proc.returncode or not found:
         sys.exit(f'counting the persons on plain videos with {last} exited '
@@ -314,8 +315,9 @@ def table(records, stated=None, band=0.03) -> str:
     names = list(PLAIN_VIDEOS)
     lines = [
         '| seed | threads | mAP/overall | distance from stated | ' +
-        ' | '.join(f'persons on the {n} video' for n in names) +
-        ' | training s |', '| --- ' * (5 + len(names)) + '|'
+        ' | '.join(f'persons on the {n} video'
+                   for n in names) + ' | training s |',
+        '| --- ' * (5 + len(names)) + '|'
     ]
 
     def persons(r, name):  # runs recorded before the column: '-'
@@ -326,8 +328,7 @@ def table(records, stated=None, band=0.03) -> str:
     for r in sorted(records, key=lambda r: (r['threads'], r['seed'])):
         dist = '-' if stated is None else f'{r["map"] - stated:+.3f}'
         lines.append(f'| {r["seed"]} | {r["threads"]} | {r["map"]:.3f} | '
-                     f'{dist} | ' +
-                     ' | '.join(persons(r, n) for n in names) +
+                     f'{dist} | ' + ' | '.join(persons(r, n) for n in names) +
                      f' | {r["train_s"]} |')
     maps = [r['map'] for r in records]
     if maps:

@@ -266,8 +266,7 @@ class EmptyVideo(SyntheticVideo):
     """
 
     def __init__(self, video_id: str, settings: SyntheticAVASettings,
-                 key_offset: int, rng: np.random.Generator,
-                 kind: str) -> None:
+                 key_offset: int, rng: np.random.Generator, kind: str) -> None:
         if kind not in EMPTY_KINDS:
             raise ValueError(
                 f'kind must be one of {EMPTY_KINDS}, got {kind!r}')

@@ -59,13 +59,14 @@ def generate_synthetic_ava(out_dir: str,
     annotated persons to ``annotations/{train,val}_masks.json``.
     ``num_empty_{train,val}_videos`` videos with nobody in them follow each
     split's other videos (which do not change); their keyframes are listed
-    in ``annotations/{train,val}_empty_keyframes.csv`` (written, possibly
-    empty, for every set: ``ValidatedAVADataset(empty_keyframe_file=...)``).
+    in ``annotations/{train,val}_empty_keyframes.csv`` (for
+    ``ValidatedAVADataset(empty_keyframe_file=...)``; not written for a
+    split without them).
 
     Returns:
         dict: paths ``root``, ``rawframes``, ``annotations``, ``train_ann``,
-        ``val_ann``, ``train_exclude``, ``val_exclude``, ``train_empty``,
-        ``val_empty``, ``label_map``,
+        ``val_ann``, ``train_exclude``, ``val_exclude``, ``train_empty`` /
+        ``val_empty`` (with empty videos), ``label_map``,
         ``meta`` and, with ``write_demo``, ``demo_video`` and ``demo_ann``.
     """
     settings = SyntheticAVASettings.from_kwargs(locals())
@@ -80,6 +81,9 @@ def generate_synthetic_ava(out_dir: str,
         for split in SPLITS:
             paths[f'{split}_masks'] = osp.join(paths['annotations'],
                                                f'{split}_masks.json')
+    for split in SPLITS:
+        if not getattr(settings, f'num_empty_{split}_videos'):
+            paths.pop(f'{split}_empty')
     if not write_demo:
         paths.pop('demo_video')
         paths.pop('demo_ann')
@@ -157,9 +161,9 @@ def _recorded_settings(settings: SyntheticAVASettings,
         generator_version=GENERATOR_VERSION)
     # settings added later are recorded only when not the default, so that
     # earlier sets' meta.json (and their reuse check) stay as they were
-    for name, default in (('actor_states', 'per_keyframe'),
-                          ('jump_phase', 'start'), ('motion', 'lanes'),
-                          ('num_empty_train_videos', 0),
+    for name, default in (('actor_states', 'per_keyframe'), ('jump_phase',
+                                                             'start'),
+                          ('motion', 'lanes'), ('num_empty_train_videos', 0),
                           ('num_empty_val_videos', 0)):
         if wanted[name] == default:
             wanted.pop(name)
@@ -189,8 +193,10 @@ def _write_split(settings: SyntheticAVASettings,
     for v in empty:
         write_video_frames(v, osp.join(paths['rawframes'], v.video_id),
                            settings.start_index, settings.jpeg_quality)
-    write_excluded(paths[f'{split}_empty'],
-                   [(v.video_id, ts) for v in empty for ts in v.timestamps])
+    if empty:  # none: the files of earlier sets, exactly
+        write_excluded(paths[f'{split}_empty'], [(v.video_id, ts)
+                                                 for v in empty
+                                                 for ts in v.timestamps])
     stats = dict(
         videos=len(videos),
         keyframes=sum(len(v.timestamps) - len(v.excluded) for v in videos),

@@ -246,8 +246,8 @@ class ValidatedAVADataset(AVADataset):
                 raise ValueError(f'{where}: listed twice')
             seen.add((video_id, ts))
             info = dict(
-                frame_dir=video_id if self.data_prefix.get('img') is None
-                else osp.join(self.data_prefix['img'], video_id),
+                frame_dir=video_id if self.data_prefix.get('img') is None else
+                osp.join(self.data_prefix['img'], video_id),
                 video_id=video_id,
                 timestamp=ts,
                 img_key=f'{video_id},{ts:04d}',

@@ -400,6 +400,8 @@ data = dict(
     fps=8,
     timestamp_end=903,
     label_file=f'{{anno}}/label_map.pbtxt',
+    # the quick start's list of the synthetic set's empty keyframes
+    empty_keyframe_file=None,
     data_prefix=dict(img='{TINY_AVA}/rawframes'))
 train_dataloader.update(
     dict(

@@ -975,3 +975,21 @@ def test_doctor_memory_per_row(tmp_path):
     assert report.keyframes['train'] == 8000
     assert not report.errors, [f.format() for f in report.findings]
     assert peak < 16 * 2**20, f'{peak / 2**20:.1f} MiB'
+
+
+def test_empty_keyframe_file_checked_by_doctor_and_data_set(data, tmp_path):
+    root, cfg = data
+    path = tmp_path / 'empty.csv'
+    path.write_text('syn_train_000,0901\n')
+    cfg.train_dataloader.dataset.empty_keyframe_file = str(path)
+    report, _ = check_dataset_config(cfg, ['train'])
+    found = _only(report, 'ERROR', 'empty_keyframe_file')
+    assert f'empty-keyframes file {path}' in found[0].format()
+    assert 'video syn_train_000 timestamp 901' in found[0].format()
+    _refused(cfg, 'train',
+             'line 1: syn_train_000,901: this keyframe has boxes')
+    path.write_text('syn_train_000\n')
+    found = _only(
+        check_dataset_config(cfg, ['train'])[0], 'ERROR',
+        'empty_keyframe_file')
+    assert 'line 1: expected 2 columns' in found[0].format()

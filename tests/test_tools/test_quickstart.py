@@ -35,7 +35,7 @@ def script():
         text = f.read()
     variables = dict(re.findall(r'^(CFG|DATA|WORK|OUT)=(\S+)$', text, re.M))
     assert set(variables) == {'CFG', 'DATA', 'WORK', 'OUT'}, variables
-    gen = re.search(r'^GEN_ARGS=\((.*)\)$', text, re.M)
+    gen = re.search(r'^GEN_ARGS=\((.*?)\)$', text, re.M | re.S)
     assert gen, 'GEN_ARGS=(...) not found in tools/quickstart.sh'
     gen_args = [
         a.replace('$DATA', variables['DATA'])
@@ -78,6 +78,12 @@ def test_config_matches_generated_data(script, cfg):
             args.seconds_per_video
         assert ds.start_index == args.start_index
         assert ds.num_classes == len(CLASSES) + 1
+        # the keyframes with nobody in them are generated and trained on
+        assert getattr(args, f'num_empty_{split}_videos') > 0
+        assert ds.empty_keyframe_file == \
+            f'{args.out_dir}/annotations/{split}_empty_keyframes.csv'
+    assert cfg.test_dataloader.dataset.empty_keyframe_file == \
+        cfg.val_dataloader.dataset.empty_keyframe_file
     assert cfg.val_evaluator.num_classes == len(CLASSES) + 1
     head = cfg.model.roi_head.stage_head
     assert head.num_actions == len(CLASSES)

@@ -840,6 +840,25 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             excluded = set(read_ava_exclude_file(exclude_file, args))
         except (ValueError, FileNotFoundError) as e:
             add(ERROR, 'exclude_file', str(e), file=exclude_file)
+    empty_file = ds.get('empty_keyframe_file')
+    if empty_file is not None:  # ValidatedAVADataset's keyframes of nobody
+        try:
+            empties = read_ava_exclude_file(empty_file, args,
+                                            'empty-keyframes file')
+        except (ValueError, FileNotFoundError) as e:
+            add(ERROR, 'empty_keyframe_file', str(e), file=empty_file)
+            empties = []
+        annotated = {(rows.videos[v], t)
+                     for v, t in rows.keyframes()[0].tolist()}
+        both = [k for k in empties if k in annotated]
+        if both:
+            add(ERROR,
+                'empty_keyframe_file',
+                f'empty-keyframes file {empty_file}: {len(both)} keyframes '
+                f'have boxes in {ann}; a keyframe is either annotated or '
+                'empty: ' +
+                examples([f'video {v} timestamp {t}' for v, t in both]),
+                file=empty_file)
     if custom and len(rows) and not custom_refused:  # mmaction2 drops the
         # rows of other classes
         keep = np.isin(rows.label, np.array(list(custom), np.int64))
