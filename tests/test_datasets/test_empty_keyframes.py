@@ -54,10 +54,9 @@ def test_empty_videos_extend_the_set_and_change_nothing_else(sets):
         for key in (f'{split}_ann', f'{split}_exclude'):
             assert _lines(plain[key]) == _lines(empty[key])
         assert f'{split}_empty' not in plain  # none: no file
-    with open(f'{plain["rawframes"]}/syn_train_000/img_00010.jpg', 'rb') as a, \
-            open(f'{empty["rawframes"]}/syn_train_000/img_00010.jpg',
-                 'rb') as b:
-        assert a.read() == b.read()
+    frame = 'syn_train_000/img_00010.jpg'
+    assert Path(plain['rawframes'], frame).read_bytes() == Path(
+        empty['rawframes'], frame).read_bytes()
     rows = [r.split(',') for r in _lines(empty['train_empty'])]
     # 3 videos x 3 keyframes (the whole seconds strictly inside 4 s)
     assert [(v, int(t))
