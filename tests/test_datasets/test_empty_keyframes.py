@@ -5,7 +5,6 @@ import copy
 import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -55,8 +54,9 @@ def test_empty_videos_extend_the_set_and_change_nothing_else(sets):
             assert _lines(plain[key]) == _lines(empty[key])
         assert f'{split}_empty' not in plain  # none: no file
     frame = 'syn_train_000/img_00010.jpg'
-    assert Path(plain['rawframes'], frame).read_bytes() == Path(
-        empty['rawframes'], frame).read_bytes()
+    assert Path(plain['rawframes'],
+                frame).read_bytes() == Path(empty['rawframes'],
+                                            frame).read_bytes()
     rows = [r.split(',') for r in _lines(empty['train_empty'])]
     # 3 videos x 3 keyframes (the whole seconds strictly inside 4 s)
     assert [(v, int(t))
