@@ -3,7 +3,9 @@
 ``iou3dt``, ``nms3dt``, ``pr_to_ap``) and the official MultiSports
 ``evaluate_multisports.py`` (``iou2d_voc``, ``iou3dt_voc``, ``pr_to_ap_voc``)
 compute them (same arithmetic, dtypes and tie-breaking)."""
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import ItemsView
+from typing import (Callable, Dict, Iterable, Iterator, List, Mapping,
+                    Optional, Sequence, Tuple)
 
 import numpy as np
 
@@ -97,6 +99,88 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
         values[key] = int(value) if LINK_SETTINGS[key] in (
             POSITIVE, NON_NEGATIVE) else float(value)
     return values, moc, np.float32 if moc else np.float64
+
+
+class PackedFrames(Mapping):
+    """``{frame: rows}`` of one class and video held as one array: the
+    frames ``(F, )`` ascending, ``bounds`` ``(F + 1, )`` and ``rows``
+    ``(N, ...)``, frame ``frames[i]``'s rows ``rows[bounds[i]:bounds[i +
+    1]]`` (a view made when asked for). A frame dict holds a numpy array per
+    frame, about 100 bytes of header each: for UCF101-24's test set that is
+    3.9 M arrays for 1.6 M rows; packed, a detection costs its 20 bytes.
+
+    Args:
+        frames (np.ndarray): ``(F, )`` int64, ascending, distinct.
+        bounds (np.ndarray): ``(F + 1, )`` int64 row offsets, from 0.
+        rows (np.ndarray): ``(N, ...)`` the frames' rows in frame order.
+    """
+    __slots__ = ('frames', 'bounds', 'rows')
+
+    def __init__(self, frames: np.ndarray, bounds: np.ndarray,
+                 rows: np.ndarray) -> None:
+        self.frames, self.bounds, self.rows = frames, bounds, rows
+
+    @classmethod
+    def pack(cls, items: Iterable[Tuple[int, np.ndarray]],
+             empty: np.ndarray) -> 'PackedFrames':
+        """The packed mapping of ``(frame, rows)`` pairs.
+
+        Args:
+            items (Iterable[tuple[int, np.ndarray]]): Frames with their
+                rows, each frame once (any order).
+            empty (np.ndarray): A ``(0, ...)`` array of the rows' shape and
+                dtype (for no frame at all).
+
+        Returns:
+            PackedFrames: The same mapping.
+        """
+        items = sorted(items, key=lambda x: x[0])
+        frames = np.array([f for f, _ in items], np.int64)
+        if len(frames) > 1 and not (np.diff(frames) > 0).all():
+            raise ValueError('PackedFrames.pack: a frame is given twice')
+        bounds = np.zeros(len(items) + 1, np.int64)
+        np.cumsum([len(r) for _, r in items], out=bounds[1:])
+        rows = np.concatenate([r for _, r in items]) if items else empty
+        return cls(frames, bounds, rows)
+
+    def _index(self, frame) -> int:
+        i = int(np.searchsorted(self.frames, frame))
+        if i == len(self.frames) or self.frames[i] != frame:
+            raise KeyError(frame)
+        return i
+
+    def __getitem__(self, frame) -> np.ndarray:
+        i = self._index(frame)
+        return self.rows[self.bounds[i]:self.bounds[i + 1]]
+
+    def __contains__(self, frame) -> bool:
+        try:
+            self._index(frame)
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.frames.tolist())
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def items(self) -> ItemsView:
+        """``(frame, rows)`` in frame order, without a lookup per frame."""
+        return _PackedItems(self)
+
+    def __repr__(self) -> str:
+        return (f'PackedFrames({len(self.frames)} frames, rows '
+                f'{tuple(self.rows.shape)} {self.rows.dtype})')
+
+
+class _PackedItems(ItemsView):
+
+    def __iter__(self):
+        m, b = self._mapping, self._mapping.bounds.tolist()
+        for i, frame in enumerate(m.frames.tolist()):
+            yield frame, m.rows[b[i]:b[i + 1]]
 
 
 FrameDets = Mapping[int, Mapping[int, Mapping[int, np.ndarray]]]

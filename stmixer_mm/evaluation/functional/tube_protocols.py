@@ -10,9 +10,10 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, FrameDets,
-                             TubeIoUError, ap_trapezoid, ap_voc, hits_ap,
-                             iou_continuous, iou_inclusive, link_settings,
-                             protocol_tubes, soft_decay, tube_iou)
+                             PackedFrames, TubeIoUError, ap_trapezoid, ap_voc,
+                             hits_ap, iou_continuous, iou_inclusive,
+                             link_settings, protocol_tubes, soft_decay,
+                             tube_iou)
 from .tube_identity import identity_metrics, trackeval_metrics
 from .tube_linking import build_tubes, frame_tube
 
@@ -124,7 +125,24 @@ def _decayed(dets) -> np.ndarray:
 
 def _decayed_frames(frames: Mapping) -> Mapping:
     """``{frame: dets}`` of one class and video with :func:`_decayed`
-    applied: ``frames`` itself where no frame's scores change."""
+    applied: ``frames`` itself where no frame's scores change (packed as
+    ``frames`` is, :class:`PackedFrames`)."""
+    if isinstance(frames, PackedFrames):
+        rows = frames.rows
+        if rows.dtype != np.float32:
+            rows = rows.astype(np.float32)
+        changed = False
+        b = frames.bounds.tolist()
+        for i in np.flatnonzero(np.diff(frames.bounds) > 1).tolist():
+            dets = rows[b[i]:b[i + 1]]
+            out = _decayed(dets)
+            if out is not dets:
+                if not changed and rows is frames.rows:
+                    rows = rows.copy()
+                rows[b[i]:b[i + 1]] = out
+                changed = True
+        return PackedFrames(frames.frames, frames.bounds, rows) \
+            if changed or rows is not frames.rows else frames
     out = {f: _decayed(d) for f, d in frames.items()}
     return frames if all(out[f] is d for f, d in frames.items()) else out
 

@@ -7,8 +7,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
-from .protocol_utils import (FrameDets, decay_weights, iou_continuous,
-                             iou_inclusive, protocol_tubes, soft_decay)
+from .protocol_utils import (FrameDets, PackedFrames, decay_weights,
+                             iou_continuous, iou_inclusive, protocol_tubes,
+                             soft_decay)
 from .tube_linking import link_greedy
 
 #: A clip: ``(span [L] 1-based frames, boxes [n, L, 4] pixels, scores)``.
@@ -115,10 +116,9 @@ def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
 
     return {
         label: {
-            iv: {
-                f: merged(b)
-                for f, b in sorted(frames.items())
-            }
+            iv:
+            PackedFrames.pack(((f, merged(b)) for f, b in frames.items()),
+                              np.zeros((0, 5), dtype))
             for iv, frames in per_video.items()
         }
         for label, per_video in out.items()

@@ -11,6 +11,7 @@ from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
 from stmixer_mm.evaluation.functional.protocol_utils import (LINK_SETTINGS,
+                                                             PackedFrames,
                                                              unknown_link_keys)
 from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
@@ -285,12 +286,31 @@ class TubeMetric(BaseMetric):
             range(len(results)),
             key=lambda i:
             (self._video_index(results[i][0], results[i][1]), results[i][1]))
-        out: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
-        ids_out: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
+        out: Dict[int, Dict[int, PackedFrames]] = {}
+        ids_out: Dict[int, Dict[int, PackedFrames]] = {}
         frames_seen: Dict[str, List[int]] = {}
+        # one video's {label: {frame: rows}}, packed when the next begins
+        # (the samples are in video order): a frame dict per video at most
+        video_rows: Dict[int, Dict[int, np.ndarray]] = {}
+        video_ids: Dict[int, Dict[int, np.ndarray]] = {}
+        last_iv = None
+
+        def pack(iv):
+            for label, frames in video_rows.items():
+                out.setdefault(label, {})[iv] = PackedFrames.pack(
+                    frames.items(), np.zeros((0, 5), np.float32))
+            for label, frames in video_ids.items():
+                ids_out.setdefault(label, {})[iv] = PackedFrames.pack(
+                    frames.items(), np.zeros(0, np.int64))
+            video_rows.clear()
+            video_ids.clear()
+
         for i in order:
             video, frame, bboxes, scores = results[i][:4]
             iv = self._video_index(video, frame)
+            if iv != last_iv:
+                pack(last_iv)
+                last_iv = iv
             frames_seen.setdefault(video, []).append(frame)
             boxes, labels, cls_scores, box_idx = self._per_class(
                 video, frame, bboxes, scores)
@@ -304,15 +324,15 @@ class TubeMetric(BaseMetric):
                 block = np.empty((int(sel.sum()), 5), np.float32)
                 block[:, :4] = boxes[sel]
                 block[:, 4] = cls_scores[sel]
-                per_frame = out.setdefault(int(label), {}).setdefault(iv, {})
+                per_frame = video_rows.setdefault(int(label), {})
                 if frame in per_frame:
                     block = np.concatenate([per_frame[frame], block])
                 per_frame[frame] = block
                 if track_ids:
-                    per_ids = ids_out.setdefault(int(label),
-                                                 {}).setdefault(iv, {})
+                    per_ids = video_ids.setdefault(int(label), {})
                     per_ids[frame] = np.concatenate(
                         [per_ids.get(frame, np.zeros(0, np.int64)), ids[sel]])
+        pack(last_iv)
         if self.protocol == 'ucf_jhmdb':
             for video, frames in frames_seen.items():
                 nframes = int(self.gt['nframes'][video])

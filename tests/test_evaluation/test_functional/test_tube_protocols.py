@@ -737,6 +737,44 @@ def test_moc_decay_keeps_no_second_copy_of_unchanged_frames():
     assert _decayed_frames(frames) is frames
     mixed = _decayed_frames({1: one, 2: overlap})
     assert mixed[1] is one and mixed[2] is not overlap
+    # packed frames: the same object, or one new rows array
+    from stmixer_mm.evaluation.functional.protocol_utils import PackedFrames
+    empty = np.zeros((0, 5), np.float32)
+    packed = PackedFrames.pack({2: apart, 1: one}.items(), empty)
+    assert _decayed_frames(packed) is packed
+    packed = PackedFrames.pack({1: one, 2: overlap}.items(), empty)
+    got = _decayed_frames(packed)
+    assert got is not packed and got.rows is not packed.rows
+    np.testing.assert_array_equal(got[1], one)
+    np.testing.assert_array_equal(got[2], soft_decay(overlap, 0.6))
+    np.testing.assert_array_equal(packed[2], overlap)  # left as it was
+
+
+def test_packed_frames_is_the_frame_dict():
+    """Issue 75: :class:`PackedFrames` reads as ``{frame: rows}`` (frame
+    order, ``get``, ``in``, ``len``) with one array for all its rows."""
+    from stmixer_mm.evaluation.functional.protocol_utils import PackedFrames
+    rng = np.random.default_rng(0)
+    frames = {
+        f: rng.random((int(rng.integers(1, 4)), 5)).astype(np.float32)
+        for f in (7, 3, 12, 4)
+    }
+    packed = PackedFrames.pack(frames.items(), np.zeros((0, 5), np.float32))
+    assert list(packed) == sorted(frames) and len(packed) == 4
+    assert [f for f, _ in packed.items()] == sorted(frames)
+    for f, rows in packed.items():
+        np.testing.assert_array_equal(rows, frames[f])
+        np.testing.assert_array_equal(packed[f], frames[f])
+        assert rows.base is packed.rows  # a view, no copy
+    assert 3 in packed and 5 not in packed and 'x' not in packed
+    assert packed.get(5) is None and dict(packed).keys() == frames.keys()
+    with pytest.raises(KeyError):
+        packed[100]
+    none = PackedFrames.pack([], np.zeros(0, np.int64))
+    assert len(none) == 0 and list(none.items()) == []
+    with pytest.raises(ValueError, match='twice'):
+        PackedFrames.pack([(1, frames[3]), (1, frames[4])],
+                          np.zeros((0, 5), np.float32))
 
 
 def test_metric_keeps_its_own_arrays_not_the_model_tensors(tmp_path):
