@@ -1,7 +1,8 @@
 # STMixer quick start: a tiny from-scratch model trained on one 2-core CPU
 # in about 20 minutes on the synthetic AVA-format data set (tools/quickstart.sh
-# generates it with `--num-train-videos 48 --num-val-videos 8`; the other
-# generator settings are its defaults, which the dataset base matches).
+# generates it with `--num-train-videos 48 --num-val-videos 8
+# --num-empty-train-videos 6 --num-empty-val-videos 3`; the other generator
+# settings are its defaults, which the dataset base matches).
 #
 # What is scaled down from the official SlowOnly-R50 config (and why):
 # - backbone: mmaction2's ResNet3dSlowOnly, depth 18, base_channels 8,
@@ -13,7 +14,7 @@
 #   out_multiplier 4 and all losses, loss weights and the Hungarian
 #   assigner's costs as in the reference;
 # - schedule: AdamW lr 5e-4 (official 2e-5, for a pretrained backbone),
-#   36 epochs of 64 iterations, 1 warm-up epoch from x0.1, x0.1 at epoch 32
+#   36 epochs of 72 iterations, 1 warm-up epoch from x0.1, x0.1 at epoch 32
 #   (with 24 epochs, x0.1 at 20, a slowly converging run stopped at 0.91
 #   while the others reached 0.95-0.98: configs/quickstart/README.md,
 #   "Over seeds and thread counts");

@@ -5,7 +5,7 @@
 # it). Scaled down from the official SlowOnly-R50 config (the old-style file
 # says why): ResNet3dSlowOnly depth 18 with 8 base channels from scratch and
 # no temporal stride (T = 8 on every level), neck to C = 64, 16 queries,
-# 3 stages, P = 16, FFN 256; AdamW lr 5e-4 for 36 epochs of 64 iterations,
+# 3 stages, P = 16, FFN 256; AdamW lr 5e-4 for 36 epochs of 72 iterations,
 # gradient norm clipped at 10; the native 192x128 frames.
 from mmaction.datasets.transforms import (Flip, FormatShape, PackActionInputs,
                                           SampleAVAFrames)
