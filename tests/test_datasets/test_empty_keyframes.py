@@ -193,3 +193,27 @@ def test_the_table_shows_the_plain_video_persons():
     assert '| 1 | 2 | 0.980 | +0.000 | - | - | 1200 |' in text
     rows = [r for r in csv.reader(text.splitlines(), delimiter='|')]
     assert len({len(r) for r in rows[:4]}) == 1  # every row has every column
+
+
+def test_dark_persons_counts_what_the_inferencer_reports(tmp_path):
+    """The quick-start table's plain-video column on a checkpoint: every
+    keyframe of the black and the grey video, the persons the inferencer
+    keeps at the config's threshold (0 with it at 1.0)."""
+    from stmixer_mm.cli.quickstart_table import PLAIN_VIDEOS, dark_persons
+    from stmixer_mm.registry import MODELS
+    init_default_scope('stmixer_mm')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(CFG).model)
+    model.init_weights()
+    ckpt = tmp_path / 'random.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    low = dark_persons(CFG, str(ckpt),
+                       {'model.test_cfg.rcnn.person_threshold': 0.0})
+    high = dark_persons(CFG, str(ckpt),
+                        {'model.test_cfg.rcnn.person_threshold': 1.0})
+    assert set(low) == set(high) == set(PLAIN_VIDEOS)
+    for name in PLAIN_VIDEOS:
+        # 12 s at 16 fps, a keyframe every 8 frames
+        assert low[name]['keyframes'] == high[name]['keyframes'] == 24
+        assert low[name]['persons'] == 24 * 16  # every query kept
+        assert high[name]['persons'] == 0

@@ -302,7 +302,16 @@ def fake_runs(monkeypatch):
         open(osp.join(work, f'epoch_{epochs}.pth'), 'w').close()
         return '', 2.0
 
+    def plain_videos(args, last, threads):
+        state['calls'].append(('plain videos', last, threads))
+        return {
+            name: dict(persons=0, keyframes=24)
+            for name in quickstart_table.PLAIN_VIDEOS
+        }, 1.0
+
     monkeypatch.setattr(quickstart_table, '_tool', tool)
+    monkeypatch.setattr(quickstart_table, '_dark_persons_in_fresh_interpreter',
+                        plain_videos)
     return state
 
 
@@ -381,11 +390,12 @@ def test_quickstart_table_failed_run_gives_its_claim_back(
     proc = tools.python_tool(*argv)
     assert 'another invocation' not in proc.stdout
     # the last checkpoint is that of the --cfg-options' max_epochs
-    assert '| 0 | 1 | 0.500 | - | 2 |' in proc.stdout
+    assert '| 0 | 1 | 0.500 | - | 0 (24 keyframes) | 0 (24 keyframes) | 2 |' \
+        in proc.stdout
     assert (out / 'seed0_t1.json').exists()
     assert (out / 'seed0_t1' / 'epoch_1.pth').exists()
     assert [c[0] for c in fake_runs['calls']
-            ] == ['train.py', 'train.py', 'test.py']
+            ] == ['train.py', 'train.py', 'test.py', 'plain videos']
 
 
 # ---------------------------------------------------------------------------
