@@ -207,7 +207,10 @@ def check_arguments(cls: type, arguments: dict) -> None:
 # --- config rules: the model against the data, the training loop ----------
 #: types whose ``num_classes`` counts background column 0 (AVA ids are
 #: 1-based), and those counting action labels (label i is column i + 1)
-CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric')
+CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric',
+                           'CompactAVAMetric')
+#: mmaction2's AVA frame-mAP and the project's equal one
+AVA_METRICS = ('AVAMetric', 'CompactAVAMetric')
 CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
 
 

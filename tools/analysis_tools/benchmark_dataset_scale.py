@@ -265,7 +265,9 @@ def measure_metric(what: str, fraction: float) -> dict:
 
     Args:
         what (str): ``'ucf_jhmdb'`` or ``'multisports'`` (``TubeMetric``
-            over :func:`tube_set`), or ``'ava'`` (mmaction2's
+            over :func:`tube_set`), ``'ava_compact'`` (the project's
+            ``CompactAVAMetric`` on the same set as ``'ava'``) or ``'ava'``
+            (mmaction2's
             ``AVAMetric`` over :func:`write_ava_csv` of the validation
             csv's size, :data:`AVA_VAL_ROWS`, each keyframe's persons and
             two false boxes predicted, 81 class scores ``u ** 6``).
@@ -285,7 +287,7 @@ def measure_metric(what: str, fraction: float) -> dict:
     import stmixer_mm  # noqa: F401
     tmp = tempfile.mkdtemp()
     atexit.register(shutil.rmtree, tmp, True)  # a fresh process: its end
-    if what == 'ava':
+    if what in ('ava', 'ava_compact'):
         gt_csv = osp.join(tmp, 'val.csv')
         write_ava_csv(gt_csv, int(AVA_VAL_ROWS * fraction))
         labels = osp.join(tmp, 'labels.pbtxt')
@@ -312,7 +314,7 @@ def measure_metric(what: str, fraction: float) -> dict:
         samples = ava_samples()
         metric = METRICS.build(
             dict(
-                type='AVAMetric',
+                type='AVAMetric' if what == 'ava' else 'CompactAVAMetric',
                 ann_file=gt_csv,
                 exclude_file=None,
                 label_file=labels,
@@ -550,7 +552,7 @@ def measure_moc(root: str, moc_dir: str) -> dict:
 def run_fresh(*args, func: str = '') -> dict:
     """:func:`measure` (or ``func``) in a fresh Python process; a failure
     raises RuntimeError with the last line of its stderr."""
-    func = func or ('measure_metric' if args[0] in ('ava',
+    func = func or ('measure_metric' if args[0] in ('ava', 'ava_compact',
                                                     *TUBE_SETS) else 'measure')
     code = ('import json, sys; sys.path.insert(0, %r); '
             'from benchmark_dataset_scale import %s; '
@@ -628,9 +630,10 @@ def main() -> None:
     parser.add_argument(
         '--metrics',
         nargs='+',
-        choices=['ucf_jhmdb', 'multisports', 'ava'],
+        choices=['ucf_jhmdb', 'multisports', 'ava', 'ava_compact'],
         help='the evaluation at each --fraction (of the test / validation '
-        'set): TubeMetric per protocol, mmaction2\'s AVAMetric')
+        'set): TubeMetric per protocol, mmaction2\'s AVAMetric, the '
+        'project\'s CompactAVAMetric')
     parser.add_argument('--fraction', type=float, nargs='+', default=[.125])
     parser.add_argument(
         '--moc-dir',

@@ -16,8 +16,8 @@ from mmengine.fileio import list_dir_or_file
 from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 from stmixer_mm.utils.setting_types import is_int
-from stmixer_mm.utils.settings import (CLASSES_WITH_BACKGROUND, CONFIG_RULES,
-                                       class_entries)
+from stmixer_mm.utils.settings import (AVA_METRICS, CLASSES_WITH_BACKGROUND,
+                                       CONFIG_RULES, class_entries)
 from stmixer_mm.utils.type_names import type_name
 from .common import (check_interpolated, check_small_persons, clip_window,
                      duplicate_pairs, examples, finest_stride, image_size,
@@ -632,7 +632,7 @@ def metric_custom_classes(cfg) -> Optional[str]:
     for path, metric in entries:
         dataset = datasets.get(path.split('_')[0])
         if '.' in path or dataset is None or type_name(
-                metric.get('type')) != 'AVAMetric' or type_name(
+                metric.get('type')) not in AVA_METRICS or type_name(
                     dataset.get('type')) not in CLASSES_WITH_BACKGROUND:
             continue
         mine, theirs = metric.get('custom_classes'), dataset.get(
