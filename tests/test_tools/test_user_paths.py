@@ -41,6 +41,7 @@ def _child_config(tmp_path, tools, **extra):
             fps=8,
             timestamp_start=900,
             timestamp_end=903,
+            empty_keyframe_file=None,  # the synthetic set's, not this one's
             data_prefix=dict(img=root + '/rawframes'))
         train_dataloader = dict(
             batch_size=2,

@@ -76,8 +76,8 @@ train_dataloader.update(
         dataset=dict(
             pipeline=train_pipeline,
             empty_keyframe_file=empty_keyframes.format('train'))))
-val_dataloader.dataset.update(
-    dict(empty_keyframe_file=empty_keyframes.format('val')))
+val_dataloader.update(
+    dict(dataset=dict(empty_keyframe_file=empty_keyframes.format('val'))))
 test_dataloader = val_dataloader
 
 max_epochs = 36

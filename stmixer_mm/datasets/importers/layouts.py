@@ -310,6 +310,9 @@ imported_dataset = dict(
     fps={result.get('fps', 'None')},
     timestamp_start=0,
     start_index=0,  # img_00000.jpg is the frame at time 0
+    # the base's list of the synthetic set's empty keyframes is not this
+    # set's (an imported set marks none)
+    empty_keyframe_file=None,
     data_prefix=dict(img=frames_root))
 train_dataloader = dict(
     dataset=dict(
