@@ -29,7 +29,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 from mmaction.evaluation.functional.ava_evaluation import metrics, np_box_ops
-from mmaction.evaluation.functional.ava_utils import (read_csv,
+from mmaction.evaluation.functional.ava_utils import (make_image_key, read_csv,
                                                       read_exclusions,
                                                       read_labelmap)
 from mmaction.structures import bbox2result
@@ -157,7 +157,7 @@ def ava_frame_map(detections: Iterable[KeyframeDets],
         keep = np.isin(labels, allowed)
         if not keep.all():  # else the arrays as they are, no copy
             labels, rows = labels[keep], rows[keep]
-        dets[f'{video_id},{int(timestamp):04d}'].append((labels, rows))
+        dets[make_image_key(video_id, timestamp)].append((labels, rows))
     all_gt = np.concatenate([np.asarray(v) for v in gt_labels.values()])
     gt_count = {k: np.sum(all_gt == k) for k in whitelist}
     # every keyframe's sorted pairs, in the GT file's keyframe order: a
