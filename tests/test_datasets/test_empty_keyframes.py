@@ -206,7 +206,10 @@ def test_dark_persons_counts_what_the_inferencer_reports(tmp_path):
     model = MODELS.build(Config.fromfile(CFG).model)
     model.init_weights()
     ckpt = tmp_path / 'random.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    # the class names a trained checkpoint carries (the config's label map
+    # is data on disk, absent on a fresh clone)
+    meta = dict(dataset_meta=dict(classes=[f'a{i}' for i in range(7)]))
+    torch.save(dict(state_dict=model.state_dict(), meta=meta), ckpt)
     low = dark_persons(CFG, str(ckpt),
                        {'model.test_cfg.rcnn.person_threshold': 0.0})
     high = dark_persons(CFG, str(ckpt),
