@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -178,19 +178,26 @@ def checked_epochs(args) -> int:
     return epochs
 
 
-def _tool(script, args, threads):
+def _python(argv: list, threads: int, what: str) -> Tuple[str, float]:
+    """Run ``python argv`` in the repository with the run's thread count;
+    ``(its output, seconds)``, or exit naming ``what`` when it fails."""
     start = time.time()
     proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', script)] + args,
+        [sys.executable] + argv,
         cwd=REPO,
         env=experiment_env(threads, cuda=True),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)
     if proc.returncode:
-        sys.exit(f'{script} {" ".join(args)} exited with '
-                 f'{proc.returncode}:\n{proc.stdout[-3000:]}')
+        sys.exit(f'{what} exited with {proc.returncode}:\n'
+                 f'{proc.stdout[-3000:]}')
     return proc.stdout, time.time() - start
+
+
+def _tool(script, args, threads):
+    return _python([osp.join(REPO, 'tools', script)] + args, threads,
+                   f'{script} {" ".join(args)}')
 
 
 def _give_back(work: str) -> str:
@@ -243,21 +250,15 @@ def _dark_persons_in_fresh_interpreter(args, last: str, threads: int):
     code = ('import json, sys; from stmixer_mm.cli.quickstart_table import '
             'dark_persons; print("DARK " + json.dumps(dark_persons(sys.argv[1]'
             ', sys.argv[2], json.loads(sys.argv[3]))))')
-    start = time.time()
-    proc = subprocess.run([
-        sys.executable, '-c', code, args.config, last,
-        json.dumps(args.cfg_options_dict)
-    ],
-                          cwd=REPO,
-                          env=experiment_env(threads, cuda=True),
-                          text=True,
-                          stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)
-    found = re.findall(r'^DARK (.*)$', proc.stdout, re.M)
-    if proc.returncode or not found:
-        sys.exit(f'counting the persons on plain videos with {last} exited '
-                 f'with {proc.returncode}:\n{proc.stdout[-3000:]}')
-    return json.loads(found[-1]), time.time() - start
+    out, seconds = _python(
+        ['-c', code, args.config, last,
+         json.dumps(args.cfg_options_dict)], threads,
+        f'counting the persons on plain videos with {last}')
+    found = re.findall(r'^DARK (.*)$', out, re.M)
+    if not found:
+        sys.exit(f'counting the persons on plain videos with {last} printed '
+                 f'no count:\n{out[-3000:]}')
+    return json.loads(found[-1]), seconds
 
 
 def run_one(args, seed: int, threads: int) -> Optional[dict]:

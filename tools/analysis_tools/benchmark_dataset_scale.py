@@ -58,7 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import List
+from typing import List, Optional
 
 AVA_ROWS = 1_260_000  # AVA v2.2 training csv
 AVA_VAL_ROWS = 343_000  # AVA v2.2 validation csv
@@ -112,6 +112,38 @@ def _peak_meter():
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, \
             lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _commit(checkout: str) -> Optional[str]:
+    """The git commit of ``checkout`` (not of a repository around it);
+    None when it is not a git checkout or git is missing."""
+    if not osp.exists(osp.join(checkout, '.git')):
+        return None
+    try:
+        return subprocess.run(['git', '-C', checkout, 'rev-parse', 'HEAD'],
+                              capture_output=True,
+                              text=True).stdout.strip() or None
+    except OSError:  # no git
+        return None
+
+
+def _reference_record(start: float, steps: dict, peak: tuple,
+                      metrics: dict) -> dict:
+    """A reference run's record: ``seconds`` since ``start``, ``steps``,
+    ``peak_above_start_mib`` (``peak`` is :func:`_peak_meter`'s pair) and
+    the metrics, rounded as :func:`measure_metric` rounds them."""
+    base, peak_of = peak
+    return dict(
+        seconds=round(time.perf_counter() - start, 1),
+        steps={
+            k: round(v, 1)
+            for k, v in steps.items()
+        },
+        peak_above_start_mib=round((peak_of() - base) / 1024, 1),
+        metrics={
+            k: round(float(v), 4)
+            for k, v in metrics.items()
+        })
 
 
 def measure(what: str,
@@ -425,6 +457,9 @@ def _import_moc(moc_dir: str) -> tuple:
     import types
 
     import numpy as np
+
+    # imported here, before the meter starts (it imports the package)
+    from stmixer_mm.utils.checkpoint_loading import load_pickle
     src = osp.join(moc_dir, 'src')
     sys.path.insert(0, src if osp.isfile(osp.join(src, 'ACT.py')) else moc_dir)
 
@@ -436,7 +471,6 @@ def _import_moc(moc_dir: str) -> tuple:
 
         def __init__(self, opt, mode):
             # MOC's encoding='iso-8859-1' is the loader's latin1
-            from stmixer_mm.utils.checkpoint_loading import load_pickle
             pkl = load_pickle(osp.join(opt.root_dir, MOC_GT))
             for k in pkl:
                 setattr(self, ('_' if k != 'labels' else '') + k, pkl[k])
@@ -509,16 +543,9 @@ def measure_moc(root: str, moc_dir: str) -> dict:
         exp_id='default')
     checkout = moc_dir if osp.isfile(osp.join(
         moc_dir, 'src', 'ACT.py')) else osp.dirname(osp.abspath(moc_dir))
-    try:  # the checkout's own commit, not one of a repository around it
-        commit = subprocess.run(['git', '-C', checkout, 'rev-parse', 'HEAD'],
-                                capture_output=True,
-                                text=True).stdout.strip() if osp.exists(
-                                    osp.join(checkout, '.git')) else ''
-    except OSError:  # no git
-        commit = ''
-    out = dict(moc_commit=commit or None)
+    out = dict(moc_commit=_commit(checkout))
     steps, metrics = {}, {}
-    base, peak_of = _peak_meter()
+    peak = _peak_meter()
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # MOC's prints
         BuildTubes(opt)
@@ -535,18 +562,183 @@ def measure_moc(root: str, moc_dir: str) -> dict:
         metrics['videoAP@0.5:0.95'] = ap / 10.0
         steps['videoAP x13'] = time.perf_counter() - start - sum(
             steps.values())
-    out.update(
-        seconds=round(time.perf_counter() - start, 1),
-        steps={
-            k: round(v, 1)
-            for k, v in steps.items()
-        },
-        peak_above_start_mib=round((peak_of() - base) / 1024, 1),
-        metrics={
-            k: round(float(v), 4)
-            for k, v in metrics.items()
-        })
+    out.update(_reference_record(start, steps, peak, metrics))
     return out
+
+
+#: the MCG-NJU/MultiSports commit whose ``evaluate_multisports.py``
+#: ``--multisports-dir`` was written for
+MULTISPORTS_COMMIT = 'a29e291c6000d0491eef539b346dc59e1a402eda'
+
+
+def write_multisports_set(fraction: float,
+                          root: str,
+                          score_thr: float = .3) -> dict:
+    """:func:`tube_set` (``'multisports'``) in the official MultiSports
+    formats under ``root``, for :func:`measure_multisports`.
+
+    ``root/gt.pkl``: the ground truth as given. ``root/frame_dets.pkl``: the
+    array the official ``frameAP`` and mmaction2's ``link_tubes`` read,
+    float64 ``[N, 8]`` rows ``video index, frame, label, score, x1, y1, x2,
+    y2`` in video, frame, box, class order; the rows are those
+    ``TubeMetric(protocol='multisports', score_mode='per_class',
+    score_thr=score_thr)`` keeps (boxes in pixels as
+    ``float32(normalised box x (w, h, w, h))``, float32 scores).
+
+    Args:
+        fraction (float): Of the full test set's videos.
+        root (str): An empty folder.
+        score_thr (float): ``TubeMetric``'s ``score_thr``. Defaults to 0.3.
+
+    Returns:
+        dict: ``videos`` and ``rows`` (frame detections over all classes).
+    """
+    import pickle
+
+    import numpy as np
+    gt, samples = tube_set('multisports', fraction, lazy=True)
+    index = {v: i for i, v in enumerate(gt['test_videos'][0])}
+    with open(osp.join(root, 'gt.pkl'), 'wb') as f:
+        pickle.dump(gt, f)
+    parts = []
+    for s in samples:
+        h, w = gt['resolution'][s['video_id']]
+        pred = s['pred_instances']
+        # the arithmetic of TubeMetric._per_class
+        boxes = (pred['bboxes'].astype(np.float64) *
+                 np.array([w, h, w, h])).astype(np.float32)
+        box, label = np.nonzero(pred['scores'] > score_thr)
+        rows = np.empty((len(box), 8))
+        rows[:, 0], rows[:, 1] = index[s['video_id']], s['timestamp']
+        rows[:, 2], rows[:, 3] = label, pred['scores'][box, label]
+        rows[:, 4:] = boxes[box]
+        parts.append(rows)
+    dets = np.concatenate(parts)
+    with open(osp.join(root, 'frame_dets.pkl'), 'wb') as f:
+        pickle.dump(dets, f)
+    return dict(videos=len(index), rows=len(dets))
+
+
+def _import_multisports(ms_dir: str):
+    """The official ``evaluate_multisports.py`` of ``ms_dir`` and mmaction2's
+    ``link_tubes``, imported without editing either file: their pickle
+    reads go through the project's restricted loader, their ``int()`` of
+    one-element arrays (``iou3dt_voc``; a TypeError under numpy 2.4) gets
+    numpy 1's meaning, and mmaction2's ``Dataset.get_vid_dets`` gives each
+    box its own score (the stale ``frm_det`` of mmaction2's loop, which
+    gives every box the last row's score, is the one deliberate difference
+    of the protocol, docs/en/tube_protocols.md)."""
+    import importlib.util
+    import types
+    from collections import defaultdict
+
+    import numpy as np
+    from mmaction.evaluation.functional import multisports_utils
+
+    from stmixer_mm.utils.checkpoint_loading import load_pickle
+    spec = importlib.util.spec_from_file_location(
+        'evaluate_multisports', osp.join(ms_dir, 'evaluate_multisports.py'))
+    official = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official)
+
+    def load(f):
+        f.close()
+        return load_pickle(f.name, encoding='ASCII')
+
+    def int_numpy1(x):
+        if isinstance(x, np.ndarray) and x.size == 1:
+            return int(x.item())
+        return int(x)
+
+    official.pickle = types.SimpleNamespace(load=load)
+    official.int = int_numpy1
+
+    def get_vid_dets(self):
+        # mmaction2's loop, with each row's own score (row[3])
+        by_video = defaultdict(list)
+        for row in self.frm_alldets:
+            by_video[self.video_list[int(row[0])]].append(row)
+        self.vid_det = {}
+        for name, rows in by_video.items():
+            self.vid_det[name] = {
+                f: {
+                    c: np.empty((0, 5))
+                    for c in range(len(self.labels))
+                }
+                for f in range(1, self.nframes[name] + 1)
+            }
+            for row in rows:
+                cell = self.vid_det[name][int(row[1])]
+                cell[int(row[2])] = np.concatenate([
+                    cell[int(row[2])],
+                    np.array([*row[-4:], row[3]])[None, :]
+                ])
+        return self.vid_det
+
+    multisports_utils.Dataset.get_vid_dets = get_vid_dets
+    return official, multisports_utils.link_tubes
+
+
+def measure_multisports(root: str, ms_dir: str) -> dict:
+    """The official MultiSports evaluation of :func:`write_multisports_set`'s
+    files in this process (call in a fresh one): ``frameAP`` at 0.5,
+    mmaction2's ``link_tubes`` (``K=1``, ``len_thre=15``; the official
+    repository has no linking code), the tubes written as the official
+    ``videoAP`` reads them, ``videoAP`` at 0.2, 0.5, 0.75 and the three
+    ranges of ``videoAP_all`` (its loops; it prints its means instead of
+    returning them), each call reading its pickles as the script does.
+
+    Args:
+        root (str): :func:`write_multisports_set`'s folder.
+        ms_dir (str): A checkout of MCG-NJU/MultiSports.
+
+    Returns:
+        dict: ``seconds`` (per step in ``steps``), ``peak_above_start_mib``
+        (VmHWM reset after the imports), ``multisports_commit`` (if a git
+        checkout) and the metrics named as ``TubeMetric`` names them.
+    """
+    import contextlib
+    import pickle
+
+    from stmixer_mm.utils.checkpoint_loading import load_pickle
+    official, link_tubes = _import_multisports(ms_dir)
+    gt_pkl, dets_pkl = (
+        osp.join(root, n) for n in ('gt.pkl', 'frame_dets.pkl'))
+    tubes_pkl = osp.join(root, 'video_dets.pkl')
+    steps, metrics = {}, {}
+    peak = _peak_meter()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # their prints
+        metrics['frameAP@0.5'] = official.frameAP(
+            gt_pkl, dets_pkl, 0.5, print_info=False)
+        steps['frameAP'] = time.perf_counter() - start
+        tubes = link_tubes(
+            load_pickle(gt_pkl, encoding='ASCII'),
+            load_pickle(dets_pkl, encoding='ASCII'),
+            K=1,
+            len_thre=15)
+        with open(tubes_pkl, 'wb') as f:
+            pickle.dump(tubes, f)
+        del tubes
+        steps['link_tubes'] = time.perf_counter() - start - sum(steps.values())
+
+        def video_map(thr):
+            return official.videoAP(gt_pkl, tubes_pkl, thr, print_info=False)
+
+        for thr in (.2, .5, .75):
+            metrics[f'videoAP@{thr}'] = video_map(thr)
+        for name, thrs in (('0.5:0.95', [0.5 + 0.05 * i for i in range(10)]),
+                           ('0.05:0.45', [0.05 + 0.05 * i for i in range(9)]),
+                           ('0.1:0.9', [0.1 + 0.1 * i for i in range(9)])):
+            ap = 0
+            for thr in thrs:  # videoAP_all's loops
+                ap += video_map(thr)
+            metrics[f'videoAP@{name}'] = ap / float(len(thrs))
+        steps['videoAP x31'] = time.perf_counter() - start - sum(
+            steps.values())
+    return dict(
+        multisports_commit=_commit(ms_dir),
+        **_reference_record(start, steps, peak, metrics))
 
 
 def run_fresh(*args, func: str = '') -> dict:
@@ -568,20 +760,30 @@ def run_fresh(*args, func: str = '') -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def run_metric(what: str, fraction: float, moc_dir: str = '') -> List[dict]:
-    """Print and return the JSON line of :func:`measure_metric` (and, for
-    ``'ucf_jhmdb'`` with ``moc_dir``, of :func:`measure_moc` on the same
-    set), each in a fresh process; a failed run prints its error."""
+def run_metric(what: str,
+               fraction: float,
+               moc_dir: str = '',
+               multisports_dir: str = '') -> List[dict]:
+    """Print and return the JSON line of :func:`measure_metric` (and of the
+    reference on the same set: :func:`measure_moc` for ``'ucf_jhmdb'`` with
+    ``moc_dir``, :func:`measure_multisports` for ``'multisports'`` with
+    ``multisports_dir``), each in a fresh process; a failed run prints its
+    error."""
     runs, lines = [(what, lambda: run_fresh(what, fraction))], []
-    if moc_dir and what == 'ucf_jhmdb':
+    ref = dict(
+        ucf_jhmdb=(moc_dir, 'write_moc_set', 'measure_moc'),
+        multisports=(multisports_dir, 'write_multisports_set',
+                     'measure_multisports')).get(what)
+    if ref and ref[0]:
 
-        def moc():
+        def reference():
             with tempfile.TemporaryDirectory() as root:
-                out = run_fresh(fraction, root, func='write_moc_set')
-                out.update(run_fresh(root, moc_dir, func='measure_moc'))
+                out = run_fresh(fraction, root, func=ref[1])
+                out.update(run_fresh(root, ref[0], func=ref[2]))
             return out
 
-        runs.append(('ucf_jhmdb_moc', moc))
+        runs.append((f'{what}_{"moc" if what == "ucf_jhmdb" else "official"}',
+                     reference))
     for name, run in runs:
         try:
             out = run()
@@ -641,6 +843,13 @@ def main() -> None:
         help='with --metrics ucf_jhmdb: also MOC-Detector\'s own evaluation '
         '(a checkout of github.com/MCG-NJU/MOC-Detector or its src/, '
         'supplied by you) on the same set')
+    parser.add_argument(
+        '--multisports-dir',
+        default='',
+        help='with --metrics multisports: also the official '
+        'evaluate_multisports.py (a checkout of '
+        'github.com/MCG-NJU/MultiSports, supplied by you) on mmaction2\'s '
+        'link_tubes, on the same set')
     parser.add_argument('--videos', type=int, default=4)
     parser.add_argument('--frames-per-video', type=int, default=27000)
     args = parser.parse_args()
@@ -656,9 +865,16 @@ def main() -> None:
         parser.error(f'--moc-dir {args.moc_dir}: no ACT.py in it or in its '
                      'src/ (a MOC-Detector checkout: git clone '
                      'https://github.com/MCG-NJU/MOC-Detector)')
+    ms_dir = osp.abspath(args.multisports_dir) if args.multisports_dir else ''
+    if ms_dir and not osp.isfile(osp.join(ms_dir, 'evaluate_multisports.py')):
+        parser.error(f'--multisports-dir {args.multisports_dir}: no '
+                     'evaluate_multisports.py in it (a checkout of '
+                     'https://github.com/MCG-NJU/MultiSports)')
+    if ms_dir and 'multisports' not in (args.metrics or []):
+        parser.error('--multisports-dir needs --metrics multisports')
     lines = [
         line for what in args.metrics or [] for fraction in args.fraction
-        for line in run_metric(what, fraction, moc_dir)
+        for line in run_metric(what, fraction, moc_dir, ms_dir)
     ]
     if lines:  # memory: the held predictions + the evaluation's peak
         print(growth_table(lines))
