@@ -36,6 +36,15 @@ is about 6x faster). Below fraction 0.027 some of the 24 classes have no
 test video: ``TubeMetric`` stops (ValueError) where MOC divides by zero
 (ZeroDivisionError), and both lines give the error.
 
+``--metrics multisports --multisports-dir DIR`` also runs the official
+MultiSports evaluation (``evaluate_multisports.py``'s ``frameAP`` and
+``videoAP``, read at commit ``a29e291``, :data:`MULTISPORTS_COMMIT`) on
+tubes linked by mmaction2's ``link_tubes`` (the repository has no linking
+code): :func:`write_multisports_set` writes the set as the script reads it,
+:func:`measure_multisports` runs it (``"metric": "multisports_official"``;
+the stand-ins are listed in :func:`_import_multisports`). DIR is a
+checkout of https://github.com/MCG-NJU/MultiSports, supplied by the user.
+
 Example::
 
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
@@ -44,6 +53,8 @@ Example::
         --frames --videos 4 --frames-per-video 27000
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
         --metrics ucf_jhmdb --fraction 0.03 --moc-dir /tmp/MOC-Detector
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
+        --metrics multisports --fraction 0.02 --multisports-dir /tmp/MultiSports
 """
 import argparse
 import atexit
