@@ -455,22 +455,31 @@ class ValidatedAVADataset(AVADataset):
                 f'{len(missing)} of {len(dirs)} frame folders of '
                 f'{self.ann_file} are missing under {root}, e.g. '
                 f'{missing[:3]}')
-        files = None
+        # each folder listed once and dropped after its rows are checked:
+        # the names of one video held at a time, not AVA's 8 M
+        rows_of: Dict[str, list] = {}
+        for i, info in enumerate(data_list):
+            rows_of.setdefault(info['frame_dir'], []).append(i)
+        counts, found, missing = {}, False, None
         try:
-            if self.frame_check == 'scan':
-                files = {
-                    d: list_dir_or_file(d, list_dir=False, backend_args=args)
-                    for d in dirs
-                }  # each frame folder listed once
+            for d in dirs if self.frame_check == 'scan' else ():
+                names = list_dir_or_file(d, list_dir=False, backend_args=args)
+                counts[d] = ava_frame_count(names, self.filename_tmpl,
+                                            self.start_index)
+                for i in rows_of[d]:
+                    if self._keyframe_name(data_list[i]) in names:
+                        found = True
+                    elif missing is None or i < missing[0]:
+                        missing = (i, len(names), max(names, default=None))
+                del names  # before the next folder is listed
         except NotImplementedError:
-            files = None  # the backend cannot list folders (e.g. http)
+            # the backend cannot list folders (e.g. http): nothing checked
+            counts, found, missing = {}, False, None
         first = data_list[0]
         keyframe = osp.join(first['frame_dir'], self._keyframe_name(first))
-        if files is not None and any(
-                self._keyframe_name(d) in files[d['frame_dir']]
-                for d in data_list):
+        if found and missing is not None:
             # the settings find keyframes: a row without one is at fault
-            self._check_keyframes(data_list, files)
+            self._missing_keyframe(data_list[missing[0]], *missing[1:])
         if not is_file(keyframe, args):
             raise FileNotFoundError(
                 f'keyframe of {first["img_key"]} not found: {keyframe} '
@@ -479,12 +488,9 @@ class ValidatedAVADataset(AVADataset):
                 f'{self.timestamp_start}, start_index={self.start_index}, '
                 f'filename_tmpl={self.filename_tmpl!r}); check these '
                 'settings against the data')
-        if files is None:
+        if not counts:
             return
-        self.frame_counts = {
-            d: ava_frame_count(names, self.filename_tmpl, self.start_index)
-            for d, names in files.items()
-        }
+        self.frame_counts = counts
         expected = (self.timestamp_end - self.timestamp_start) * self._FPS
         for info in data_list:
             # mmaction2 gives every video (0, expected): clamp the clips of
@@ -496,7 +502,7 @@ class ValidatedAVADataset(AVADataset):
         short = sorted(d for d, n in self.frame_counts.items() if n < expected)
         if short:
             MMLogger.get_current_instance().info(
-                f'{len(short)} of {len(files)} frame folders (e.g. '
+                f'{len(short)} of {len(counts)} frame folders (e.g. '
                 f'{short[0]}: {self.frame_counts[short[0]]} frames) hold '
                 'fewer than (timestamp_end - timestamp_start) * fps = '
                 f'{expected} frames: their clips are clamped to their own '
@@ -508,29 +514,33 @@ class ValidatedAVADataset(AVADataset):
             ava_keyframe_file_index(info['timestamp'], self.timestamp_start,
                                     self._FPS, self.start_index))
 
-    def _check_keyframes(self, data_list: List[dict],
-                         files: Dict[str, set]) -> None:
-        """Every csv keyframe is a frame file on disk (else its clip would
-        silently read the video's last frames)."""
-        for info in data_list:
-            name = self._keyframe_name(info)
-            on_disk = files[info['frame_dir']]
-            if name in on_disk:
-                continue
-            line = ava_row_line(self.ann_file, info['video_id'],
-                                info['timestamp'], self.backend_args)
-            where = f', line {line}' if line is not None else ''
-            last = max(on_disk) if on_disk else None
-            what = 'is beyond its frames' if last is None or (len(
-                name) == len(last) and name > last) else \
-                'has no keyframe on disk'
-            raise ValueError(
-                f'AVA annotation file {self.ann_file}{where}: video '
-                f'{info["video_id"]} timestamp {info["timestamp"]} {what}: '
-                f'its keyframe is frame file {name} '
-                f'(index fps * (timestamp - timestamp_start) + 2 * '
-                f'start_index with fps={self._FPS}, timestamp_start='
-                f'{self.timestamp_start}, start_index={self.start_index}), '
-                f'but {info["frame_dir"]} holds {len(on_disk)} frames'
-                f'{f" (the last {last})" if last else ""}; fix the row, or '
-                'the fps / timestamp_start of the dataset')
+    def _missing_keyframe(self, info: dict, num_files: int,
+                          last: Optional[str]) -> None:
+        """Refuse a csv keyframe that is not a frame file on disk (its clip
+        would silently read the video's last frames).
+
+        Args:
+            info (dict): The sample (its row).
+            num_files (int): The files of its frame folder.
+            last (str, optional): The greatest file name there.
+
+        Raises:
+            ValueError: Naming the file, line, video, timestamp and frame.
+        """
+        name = self._keyframe_name(info)
+        line = ava_row_line(self.ann_file, info['video_id'], info['timestamp'],
+                            self.backend_args)
+        where = f', line {line}' if line is not None else ''
+        what = 'is beyond its frames' if last is None or (len(
+            name) == len(last) and name > last) else \
+            'has no keyframe on disk'
+        raise ValueError(
+            f'AVA annotation file {self.ann_file}{where}: video '
+            f'{info["video_id"]} timestamp {info["timestamp"]} {what}: '
+            f'its keyframe is frame file {name} '
+            f'(index fps * (timestamp - timestamp_start) + 2 * '
+            f'start_index with fps={self._FPS}, timestamp_start='
+            f'{self.timestamp_start}, start_index={self.start_index}), '
+            f'but {info["frame_dir"]} holds {num_files} frames'
+            f'{f" (the last {last})" if last else ""}; fix the row, or '
+            'the fps / timestamp_start of the dataset')

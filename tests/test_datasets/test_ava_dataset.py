@@ -582,6 +582,44 @@ def test_a_row_beyond_the_frames_on_disk_is_refused(tmp_path, monkeypatch):
     assert len(_build(_tiny_ava_cfg(TINY_AVA))) == 4
 
 
+def test_frame_folders_are_checked_one_at_a_time(tmp_path, monkeypatch):
+    """The frame check holds the file names of one folder at a time (AVA
+    v2.2: 8 M names at once before), and still names the first csv row
+    whose keyframe is missing, whatever the folders' order."""
+    from stmixer_mm.datasets import ava_dataset
+    live, most = set(), [0]
+    real = ava_dataset.list_dir_or_file
+
+    class Names(set):
+
+        def __del__(self):
+            live.discard(id(self))
+
+    def tracked(path, *args, **kwargs):
+        names = Names(real(path, *args, **kwargs))
+        live.add(id(names))
+        most[0] = max(most[0], len(live))
+        return names
+
+    monkeypatch.setattr(ava_dataset, 'list_dir_or_file', tracked)
+    ds = _build(_tiny_ava_cfg(TINY_AVA))
+    assert most[0] == 1 and len(ds) == 4
+    assert ds.frame_counts == {
+        str(TINY_AVA / 'rawframes' / v): 24
+        for v in ('syn_train_000', 'syn_train_001')
+    }
+    # rows of the later folder first: the first bad row of the csv is named
+    rows = (TINY_AVA / 'annotations' / 'train.csv').read_text()
+    bad = _write(
+        tmp_path, 'bad.csv', 'syn_train_001,0903,0.1,0.2,0.3,0.9,2,0\n' +
+        rows + 'syn_train_000,0903,0.1,0.2,0.3,0.9,2,0\n')
+    with pytest.raises(
+            ValueError,
+            match=r'bad.csv, line 1: video '
+            'syn_train_001 timestamp 903 is beyond its frames'):
+        _build(_tiny_ava_cfg(TINY_AVA, ann_file=bad))
+
+
 def test_an_exclusion_file_that_excludes_every_keyframe_is_refused(tmp_path):
     keys = sorted({
         tuple(row[:2])

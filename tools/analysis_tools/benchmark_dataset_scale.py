@@ -54,7 +54,7 @@ Example::
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
         --metrics ucf_jhmdb --fraction 0.03 --moc-dir /tmp/MOC-Detector
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
-        --metrics multisports --fraction 0.02 --multisports-dir /tmp/MultiSports
+        --metrics multisports --fraction 0.02 --multisports-dir /tmp/ms
 """
 import argparse
 import atexit
