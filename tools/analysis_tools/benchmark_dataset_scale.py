@@ -9,6 +9,9 @@ doctor's findings. ``--frames``: the frame check of ``use_frames=True``
 data set's build against mmaction2's ``AVADataset``, ``frame_check`` scan
 and skip. ``--metrics``: ``TubeMetric`` per protocol (:func:`tube_set`)
 and mmaction2's ``AVAMetric`` at ``--fraction`` of the real test sets.
+``--pipeline``: the AVA v2.2 training pipeline on samples of a data set of
+``--fraction`` of the training csv, ours and mmaction2's
+(:func:`measure_pipeline`).
 ``PYTHONPATH`` picks the ``stmixer_mm`` to measure.
 
 ``--metrics ucf_jhmdb --moc-dir DIR`` also runs the reference,
@@ -51,6 +54,8 @@ Example::
         --doctor --fraction 0.125 0.25
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
         --frames --videos 4 --frames-per-video 27000
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
+        --pipeline --fraction 0.25 0.5 1
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
         --metrics ucf_jhmdb --fraction 0.03 --moc-dir /tmp/MOC-Detector
     OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_dataset_scale.py \\
@@ -214,6 +219,94 @@ def measure(what: str,
     out['seconds'] = round(time.perf_counter() - start, 2)
     out['peak_above_import_mib'] = round((peak_of() - base) / 1024, 1)
     return out
+
+
+def write_frame_links(csv_path: str, root: str, frames: int = 27030) -> int:
+    """``root/<video>`` for every video of ``csv_path``: a link to one
+    folder of ``frames`` copies of one small JPEG (64x48), as many frames as
+    an AVA video's 15 minutes at 30 fps (keyframes 902..1798 read frames up
+    to about 27,000).
+
+    Returns:
+        int: The videos linked.
+    """
+    import cv2
+    import numpy as np
+    one = osp.join(root, '_frames')
+    os.makedirs(one)
+    ok, jpeg = cv2.imencode(
+        '.jpg',
+        np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8))
+    for i in range(1, frames + 1):
+        with open(osp.join(one, f'img_{i:05d}.jpg'), 'wb') as f:
+            f.write(jpeg.tobytes())
+    with open(csv_path) as f:
+        videos = {line.split(',', 1)[0] for line in f}
+    for video in videos:
+        os.symlink(one, osp.join(root, video))
+    return len(videos)
+
+
+def measure_pipeline(csv_path: str,
+                     frame_root: str,
+                     samples: int = 1000,
+                     mmaction2: bool = False) -> dict:
+    """The training data pipeline of the AVA v2.2 configs
+    (``configs/_base_/datasets/ava22.py``'s ``train_pipeline``: 16 x 4
+    frames, decode, short-side resize 256-320, flip, format, pack) on
+    ``samples`` samples drawn at random from ``ValidatedAVADataset`` over
+    ``csv_path`` (``frame_check='skip'``), one process, as one dataloader
+    worker runs it.
+
+    Args:
+        csv_path (str): The AVA csv (:func:`write_ava_csv`).
+        frame_root (str): :func:`write_frame_links`' folder.
+        samples (int): Samples timed. Defaults to 1000.
+        mmaction2 (bool): mmaction2's ``AVADataset`` and ``RawFrameDecode``
+            instead (the reference). Defaults to False.
+
+    Returns:
+        dict: ``dataset`` (samples), ``build_seconds``, ``ms_per_sample``,
+        ``pass_seconds`` (``ms_per_sample`` times the samples: one pass of
+        one worker) and ``peak_above_import_mib`` (the build and the
+        samples).
+    """
+    import numpy as np
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import stmixer_mm  # noqa: F401
+    from stmixer_mm.datasets import ValidatedAVADataset
+    init_default_scope('stmixer_mm')
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(repo, 'configs', '_base_', 'datasets', 'ava22.py'))
+    from mmaction.datasets import AVADataset
+    pipeline = [
+        dict(t, type='mmaction.RawFrameDecode')
+        if mmaction2 and t['type'] == 'CheckedRawFrameDecode' else t
+        for t in cfg.train_pipeline
+    ]
+    base, peak_of = _peak_meter()
+    start = time.perf_counter()
+    ds = (AVADataset if mmaction2 else ValidatedAVADataset)(
+        ann_file=csv_path,
+        pipeline=pipeline,
+        data_prefix=dict(img=frame_root),
+        **({} if mmaction2 else dict(frame_check='skip')),
+        fps=cfg.fps,
+        timestamp_start=cfg.timestamp_start,
+        timestamp_end=cfg.timestamp_end)
+    built = time.perf_counter()
+    for i in np.random.default_rng(0).integers(0, len(ds), samples):
+        ds[int(i)]
+    per_sample = (time.perf_counter() - built) / samples
+    return dict(
+        dataset=len(ds),
+        build_seconds=round(built - start, 2),
+        ms_per_sample=round(1000 * per_sample, 2),
+        pass_seconds=round(per_sample * len(ds), 1),
+        peak_above_import_mib=round((peak_of() - base) / 1024, 1))
 
 
 #: the test sets of the tube metrics' scale runs (``--tube-metrics``):
@@ -841,6 +934,11 @@ def main() -> None:
     parser.add_argument('--doctor', action='store_true')
     parser.add_argument('--frames', action='store_true')
     parser.add_argument(
+        '--pipeline',
+        action='store_true',
+        help='the AVA v2.2 training pipeline on samples of a --fraction of '
+        'the training csv (frames: links to one folder of small JPEGs)')
+    parser.add_argument(
         '--metrics',
         nargs='+',
         choices=['ucf_jhmdb', 'multisports', 'ava', 'ava_compact'],
@@ -904,6 +1002,26 @@ def main() -> None:
                             doctor=run_fresh('doctor', path),
                             dataset=run_fresh('dataset', path),
                             mmaction2=run_fresh('mmaction2', path))))
+        if args.pipeline:
+            for fraction in args.fraction:
+                path = osp.join(tmp, f'pipeline_{fraction}.csv')
+                write_ava_csv(path, int(AVA_ROWS * fraction))
+                root = osp.join(tmp, f'frames_{fraction}')
+                videos = write_frame_links(path, root)
+                print(
+                    json.dumps(
+                        dict(
+                            fraction=fraction,
+                            videos=videos,
+                            pipeline=run_fresh(
+                                path, root, func='measure_pipeline'),
+                            mmaction2=run_fresh(
+                                path,
+                                root,
+                                1000,
+                                True,
+                                func='measure_pipeline'))),
+                    flush=True)
         if args.frames:
             root = osp.join(tmp, 'rawframes')
             path = osp.join(tmp, 'frames.csv')
