@@ -732,7 +732,6 @@ def _import_multisports(ms_dir: str):
     box its own score (the stale ``frm_det`` of mmaction2's loop, which
     gives every box the last row's score, is the one deliberate difference
     of the protocol, docs/en/tube_protocols.md)."""
-    import importlib.util
     import types
     from collections import defaultdict
 
@@ -740,10 +739,8 @@ def _import_multisports(ms_dir: str):
     from mmaction.evaluation.functional import multisports_utils
 
     from stmixer_mm.utils.checkpoint_loading import load_pickle
-    spec = importlib.util.spec_from_file_location(
-        'evaluate_multisports', osp.join(ms_dir, 'evaluate_multisports.py'))
-    official = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(official)
+    sys.path.insert(0, ms_dir)
+    import evaluate_multisports as official
 
     def load(f):
         f.close()
