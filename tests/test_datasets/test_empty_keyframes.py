@@ -12,7 +12,8 @@ from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.cli.quickstart_table import table
-from stmixer_mm.data_gen import SyntheticAVASettings, generate_synthetic_ava
+from stmixer_mm.data_gen import (CLASSES, SyntheticAVASettings,
+                                 generate_synthetic_ava)
 from stmixer_mm.data_gen.scene import EMPTY_KINDS, empty_videos
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
@@ -206,9 +207,10 @@ def test_dark_persons_counts_what_the_inferencer_reports(tmp_path):
     model = MODELS.build(Config.fromfile(CFG).model)
     model.init_weights()
     ckpt = tmp_path / 'random.pth'
-    # the class names a trained checkpoint carries (the config's label map
-    # is data on disk, absent on a fresh clone)
-    meta = dict(dataset_meta=dict(classes=[f'a{i}' for i in range(7)]))
+    # the class names a quick-start checkpoint carries: the config's label
+    # map is generated data, absent on a fresh clone and, once generated,
+    # checked against them
+    meta = dict(dataset_meta=dict(classes=list(CLASSES)))
     torch.save(dict(state_dict=model.state_dict(), meta=meta), ckpt)
     low = dark_persons(CFG, str(ckpt),
                        {'model.test_cfg.rcnn.person_threshold': 0.0})
