@@ -457,12 +457,13 @@ class ValidatedAVADataset(AVADataset):
                 f'{missing[:3]}')
         # each folder listed once and dropped after its rows are checked:
         # the names of one video held at a time, not AVA's 8 M
+        scan = self.frame_check == 'scan'
         rows_of: Dict[str, list] = {}
-        for i, info in enumerate(data_list):
+        for i, info in enumerate(data_list if scan else ()):
             rows_of.setdefault(info['frame_dir'], []).append(i)
         counts, found, missing = {}, False, None
         try:
-            for d in dirs if self.frame_check == 'scan' else ():
+            for d in dirs if scan else ():
                 names = list_dir_or_file(d, list_dir=False, backend_args=args)
                 counts[d] = ava_frame_count(names, self.filename_tmpl,
                                             self.start_index)

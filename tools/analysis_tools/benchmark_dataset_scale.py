@@ -553,14 +553,23 @@ def write_moc_set(fraction: float, root: str, score_thr: float = .3) -> dict:
     return dict(videos=len(gt['test_videos'][0]), frames=frames, rows=rows)
 
 
+def _int_numpy1(x):
+    """``int()`` as numpy 1 gives it to the reference codes (MOC: Python
+    3.5, numpy unpinned): their ``iou3dt`` / ``iou3dt_voc`` take
+    ``int(np.where(...)[0])`` of a one-element array, which numpy 2.4
+    refuses; other sizes stay a TypeError, as in numpy 1."""
+    import numpy as np
+    if isinstance(x, np.ndarray) and x.size == 1:
+        return int(x.item())
+    return int(x)
+
+
 def _import_moc(moc_dir: str) -> tuple:
     """MOC-Detector's ``BuildTubes``, ``frameAP`` and ``videoAP`` from
     ``moc_dir`` (a checkout or its ``src/``), imported in this process
     without editing its files: stand-ins for what they import but the
     evaluation does not need, and one numpy 2 shim."""
     import types
-
-    import numpy as np
 
     # imported here, before the meter starts (it imports the package)
     from stmixer_mm.utils.checkpoint_loading import load_pickle
@@ -601,15 +610,7 @@ def _import_moc(moc_dir: str) -> tuple:
     from ACT import frameAP, videoAP
     from ACT_utils.ACT_build import BuildTubes
 
-    def int_numpy1(x):
-        # numpy 2 shim: iou3dt's int(np.where(...)[0]) of a one-element
-        # array, which numpy 1 (MOC: Python 3.5, numpy unpinned) converts
-        # and numpy 2.4 refuses; other sizes stay a TypeError, as in numpy 1
-        if isinstance(x, np.ndarray) and x.size == 1:
-            return int(x.item())
-        return int(x)
-
-    moc_utils.int = int_numpy1  # only ACT_utils.py's int() sees it
+    moc_utils.int = _int_numpy1  # only ACT_utils.py's int() sees it
     return BuildTubes, frameAP, videoAP
 
 
@@ -746,13 +747,8 @@ def _import_multisports(ms_dir: str):
         f.close()
         return load_pickle(f.name, encoding='ASCII')
 
-    def int_numpy1(x):
-        if isinstance(x, np.ndarray) and x.size == 1:
-            return int(x.item())
-        return int(x)
-
     official.pickle = types.SimpleNamespace(load=load)
-    official.int = int_numpy1
+    official.int = _int_numpy1
 
     def get_vid_dets(self):
         # mmaction2's loop, with each row's own score (row[3])

@@ -113,20 +113,15 @@ def test_compact_detections_round_as_the_csv():
     np.testing.assert_array_equal(rows.reshape(-1), np.float32(expected))
 
 
-def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match='CompactAVAMetric.*num_classes'):
+@pytest.mark.parametrize(
+    'bad, message', [(dict(num_classes=1), 'CompactAVAMetric.*num_classes'),
+                     (dict(options=('recall', )), 'options must be')])
+def test_bad_arguments_are_named(bad, message):
+    with pytest.raises(ValueError, match=message):
         METRICS.build(
             dict(
                 type='CompactAVAMetric',
                 ann_file='a',
                 exclude_file=None,
                 label_file='b',
-                num_classes=1))
-    with pytest.raises(ValueError, match="options must be"):
-        METRICS.build(
-            dict(
-                type='CompactAVAMetric',
-                ann_file='a',
-                exclude_file=None,
-                label_file='b',
-                options=('recall', )))
+                **bad))
