@@ -227,6 +227,11 @@ def write_frame_links(csv_path: str, root: str, frames: int = 27030) -> int:
     an AVA video's 15 minutes at 30 fps (keyframes 902..1798 read frames up
     to about 27,000).
 
+    Args:
+        csv_path (str): The AVA csv whose videos get a folder.
+        root (str): A folder that does not exist yet.
+        frames (int): Frame files in the shared folder. Defaults to 27030.
+
     Returns:
         int: The videos linked.
     """
