@@ -131,3 +131,38 @@ def add_cfg_options(
     """
     parser.add_argument(
         '--cfg-options', nargs='+', action=CfgOptionsAction, help=help)
+
+
+def converter_parser(description: str,
+                     src: str,
+                     dst: str,
+                     config: str,
+                     config_required: bool = True) -> argparse.ArgumentParser:
+    """The command line of a ``tools/model_converters/convert_*.py``:
+    ``src``, ``dst`` and ``--config``, the tool's own options to follow.
+
+    Args:
+        description (str): What the tool does.
+        src (str): The help text of SRC.
+        dst (str): The help text of DST.
+        config (str): The help text of ``--config``.
+        config_required (bool): Whether ``--config`` must be given.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help=src)
+    parser.add_argument('dst', help=dst)
+    parser.add_argument('--config', required=config_required, help=config)
+    return parser
+
+
+def add_trust_pickle(parser, help: str) -> None:
+    """A converter's ``--trust-pickle`` (full unpickling of SRC).
+
+    Args:
+        parser (argparse.ArgumentParser): The command line to add it to.
+        help (str): Its help text.
+    """
+    parser.add_argument('--trust-pickle', action='store_true', help=help)

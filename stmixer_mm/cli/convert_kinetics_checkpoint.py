@@ -1,7 +1,5 @@
 """``tools/model_converters/convert_kinetics_checkpoint.py``: a PySlowFast
 Kinetics checkpoint into the backbone weights of a config."""
-import argparse
-
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.converters import (compare_state_dicts,
                                    convert_pyslowfast_state_dict,
@@ -9,20 +7,16 @@ from stmixer_mm.converters import (compare_state_dicts,
 from stmixer_mm.converters.tool_utils import (build_config_backbone,
                                               exit_unless_fits, read_source,
                                               save_converted)
-from . import add_cfg_options
+from . import add_cfg_options, add_trust_pickle, converter_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert a PySlowFast Kinetics checkpoint into the '
-        'backbone weights of a CNN STMixer config')
-    parser.add_argument('src', help='PySlowFast checkpoint (.pkl or .pyth)')
-    parser.add_argument('dst', help='where to write the converted weights')
-    parser.add_argument(
-        '--config',
-        required=True,
-        help='STMixer config whose backbone receives the weights; the '
-        'converted weights must fit it exactly')
+    parser = converter_parser(
+        'Convert a PySlowFast Kinetics checkpoint into the backbone weights '
+        'of a CNN STMixer config', 'PySlowFast checkpoint (.pkl or .pyth)',
+        'where to write the converted weights',
+        'STMixer config whose backbone receives the weights; the converted '
+        'weights must fit it exactly')
     parser.add_argument(
         '--backbone',
         choices=('auto', 'slowfast', 'slowonly'),
@@ -35,17 +29,15 @@ def parse_args(argv=None):
         help='name layout: Caffe2 blobs or PySlowFast module names '
         '(default: from the names)')
     add_cfg_options(parser)
-    parser.add_argument(
-        '--trust-pickle',
-        action='store_true',
-        help='full unpickling of SRC (only for files you trust), when the '
+    add_trust_pickle(
+        parser, 'full unpickling of SRC (only for files you trust), when the '
         'safe loader refuses it')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    state_dict, report, entry = read_source(
+    state_dict, report, entry, _ = read_source(
         args, extract_pyslowfast_state_dict,
         lambda weights: convert_pyslowfast_state_dict(
             weights,

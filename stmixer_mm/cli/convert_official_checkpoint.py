@@ -1,6 +1,5 @@
 """``tools/model_converters/convert_official_checkpoint.py``: an official
 STMixer checkpoint (github MCG-NJU/STMixer) into this implementation's."""
-import argparse
 import copy
 import os.path as osp
 
@@ -13,33 +12,28 @@ from stmixer_mm.converters import (BACKBONES, compare_state_dicts,
                                    extract_state_dict,
                                    official_checkpoint_meta,
                                    refuse_unknown_keys)
-from stmixer_mm.converters.tool_utils import (check_config_arg, check_dst,
-                                              load_converter_config,
-                                              print_list, save_checkpoint_file,
-                                              source_error)
+from stmixer_mm.converters.tool_utils import (load_converter_config,
+                                              print_list, read_source,
+                                              save_checkpoint_file)
 from stmixer_mm.datasets.class_names import LabelMapError, model_action_columns
 from stmixer_mm.engine.checkpoint import take_generated_tensors
 from stmixer_mm.engine.class_remap import (ClassRemapError,
                                            classes_from_label_map,
                                            remap_action_classes)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
-                                                 load_checkpoint_file)
-from . import add_cfg_options, positive_int
+from . import add_cfg_options, add_trust_pickle, converter_parser, positive_int
 
 #: the ViT position table of the official ViT-B, without --config
 VIT_NUM_FRAMES, VIT_IMG_SIZE = 16, 224
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert an official STMixer checkpoint to stmixer_mm')
-    parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='where to write the converted checkpoint')
-    parser.add_argument(
-        '--config',
-        help='stmixer_mm config of the same model: build it and require '
-        'that the converted weights load with strict checking')
+    parser = converter_parser(
+        'Convert an official STMixer checkpoint to stmixer_mm',
+        'official checkpoint (.pth)',
+        'where to write the converted checkpoint',
+        'stmixer_mm config of the same model: build it and require that the '
+        'converted weights load with strict checking', False)
     parser.add_argument(
         '--backbone',
         choices=BACKBONES,
@@ -70,10 +64,8 @@ def parse_args(argv=None):
         type=int,
         help='seed of the initialisation of the new classes (--to-classes; '
         'default 0)')
-    parser.add_argument(
-        '--trust-pickle',
-        action='store_true',
-        help='load SRC with torch.load(weights_only=False); only for files '
+    add_trust_pickle(
+        parser, 'load SRC with torch.load(weights_only=False); only for files '
         'you trust, when the default safe loading fails')
     args = parser.parse_args(argv)
     if args.to_classes and not (args.config and args.label_map):
@@ -104,9 +96,7 @@ def _action_rows(state_dict: dict) -> int:
 
 
 def build_model(config: str, cfg_options) -> torch.nn.Module:
-    cfg = load_converter_config(config)
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_converter_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     # init_weights not called: no pretrained download
     return MODELS.build(copy.deepcopy(cfg.model))
@@ -114,22 +104,17 @@ def build_model(config: str, cfg_options) -> torch.nn.Module:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    check_dst(args.dst)
-    check_config_arg(args)
-    try:
-        source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
-        official, entry = extract_state_dict(source)
-        state_dict, report = convert_official_state_dict(
+    state_dict, report, entry, source = read_source(
+        args,
+        extract_state_dict,
+        lambda official: convert_official_state_dict(
             official,
             backbone=args.backbone,
             vit_num_frames=args.vit_num_frames or VIT_NUM_FRAMES,
             vit_img_size=args.vit_img_size or VIT_IMG_SIZE,
-            progress=True)
-    except (CheckpointFileError, ValueError, TypeError, KeyError) as err:
-        raise source_error(args.src, err) from err
-    where = f"['{entry}']" if entry else ' (bare state dict)'
-    print(f'read {len(official)} tensors from {args.src}{where}')
-    print(report.summary())
+            progress=True),
+        noun='tensors',
+        bare='state dict')
     if report.unexpected:
         print_list('official keys the converter does not know',
                    report.unexpected)

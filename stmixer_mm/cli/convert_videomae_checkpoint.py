@@ -1,7 +1,5 @@
 """``tools/model_converters/convert_videomae_checkpoint.py``: a VideoMAE /
 VideoMAE V2 ViT checkpoint into the backbone weights of a config."""
-import argparse
-
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.converters import (compare_state_dicts,
                                    convert_videomae_state_dict,
@@ -9,24 +7,18 @@ from stmixer_mm.converters import (compare_state_dicts,
 from stmixer_mm.converters.tool_utils import (build_config_backbone,
                                               exit_unless_fits, read_source,
                                               save_converted)
-from . import add_cfg_options
+from . import add_cfg_options, add_trust_pickle, converter_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert a VideoMAE / VideoMAE V2 checkpoint into the '
-        'backbone weights of a ViT STMixer config')
-    parser.add_argument('src', help='VideoMAE / VideoMAE V2 checkpoint')
-    parser.add_argument('dst', help='where to write the converted weights')
-    parser.add_argument(
-        '--config',
-        required=True,
-        help='STMixer config whose backbone receives the weights')
+    parser = converter_parser(
+        'Convert a VideoMAE / VideoMAE V2 checkpoint into the backbone '
+        'weights of a ViT STMixer config', 'VideoMAE / VideoMAE V2 checkpoint',
+        'where to write the converted weights',
+        'STMixer config whose backbone receives the weights')
     add_cfg_options(parser)
-    parser.add_argument(
-        '--trust-pickle',
-        action='store_true',
-        help='full unpickling of SRC (only for files you trust)')
+    add_trust_pickle(parser,
+                     'full unpickling of SRC (only for files you trust)')
     return parser.parse_args(argv)
 
 
@@ -39,7 +31,7 @@ def build_backbone_on_meta(config: str, cfg_options):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     backbone, cfg = build_backbone_on_meta(args.config, args.cfg_options)
-    state_dict, report, entry = read_source(
+    state_dict, report, entry, _ = read_source(
         args,
         extract_videomae_state_dict,
         lambda weights: convert_videomae_state_dict(

@@ -27,9 +27,7 @@ def build_config_backbone(
     pretrained download), and the config; ``on_meta``: on the meta device
     (shapes only; drop-path rates still from a CPU ``linspace``); a config
     that cannot be read exits with ``error: config ...``."""
-    cfg = load_converter_config(config)
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_converter_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     backbone = copy.deepcopy(cfg.model.backbone)
     backbone.setdefault('_scope_', cfg.model.get('_scope_', 'mmdet'))
@@ -87,20 +85,26 @@ def save_checkpoint_file(checkpoint: dict, dst: str) -> None:
         raise
 
 
-def load_converter_config(config: str) -> Config:
-    """``config`` read (:func:`~stmixer_mm.utils.settings.load_config`);
-    a missing or unreadable file exits with ``error: config ...``.
+def load_converter_config(config: str, cfg_options=None) -> Config:
+    """``config`` read (:func:`~stmixer_mm.utils.settings.load_config`),
+    then ``cfg_options`` merged; a missing or unreadable file exits with
+    ``error: config ...``.
 
     Args:
         config (str): The ``--config`` of a converter.
+        cfg_options (dict, optional): Its ``--cfg-options``. Defaults to
+            None.
 
     Returns:
         Config: The config.
     """
     try:
-        return load_config(config)
+        cfg = load_config(config)
     except ConfigFileError as err:
         raise SystemExit(f'error: {err}') from None
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
 
 
 def check_config_arg(args) -> None:
@@ -133,10 +137,16 @@ def source_error(src: str, err: Exception) -> SystemExit:
     return SystemExit(f'error: {src}: {reason}')
 
 
-def read_source(args, extract, convert, errors=()) -> tuple:
-    """``(state_dict, report, entry)`` of ``args.src`` through ``extract``
-    and ``convert``, printed; a bad file exits with ``error: SRC: ...``;
-    ``args.dst`` is checked first (:func:`check_dst`)."""
+def read_source(args,
+                extract,
+                convert,
+                errors=(),
+                noun: str = 'entries',
+                bare: str = 'dict') -> tuple:
+    """``(state_dict, report, entry, source)`` of ``args.src`` (``source``:
+    the file's content) through ``extract`` and ``convert``, printed (``read
+    N <noun> ... (bare <bare>)``); a bad file exits with ``error: SRC:
+    ...``; ``args.dst`` is checked first (:func:`check_dst`)."""
     check_dst(args.dst)
     check_config_arg(args)
     try:
@@ -146,10 +156,10 @@ def read_source(args, extract, convert, errors=()) -> tuple:
     except (CheckpointFileError, ValueError, TypeError,
             KeyError) + errors as err:
         raise source_error(args.src, err) from err
-    where = f"['{entry}']" if entry else ' (bare dict)'
-    print(f'read {len(weights)} entries from {args.src}{where}')
+    where = f"['{entry}']" if entry else f' (bare {bare})'
+    print(f'read {len(weights)} {noun} from {args.src}{where}')
     print(report.summary())
-    return state_dict, report, entry
+    return state_dict, report, entry, source
 
 
 def exit_unless_fits(args,

@@ -320,6 +320,14 @@ def runner_checkpoint_globals() -> List[Tuple[Any, str]]:
                  (history_buffer_getattr, 'builtins.getattr')]
 
 
+def _torch_load(f, trust_pickle: bool, map_location: Any = 'cpu') -> Any:
+    """``torch.load`` with ``weights_only=True`` and
+    :func:`runner_checkpoint_globals` (full with ``trust_pickle``)."""
+    with torch.serialization.safe_globals(runner_checkpoint_globals()):
+        return torch.load(
+            f, map_location=map_location, weights_only=not trust_pickle)
+
+
 def _refused_globals(f, err: Exception) -> List[str]:
     """The globals of torch file ``f`` (path or file object) outside
     :func:`runner_checkpoint_globals`, else those ``err`` names."""
@@ -507,12 +515,9 @@ def load_checkpoint_file(path: str,
         CheckpointFileError: Missing, empty, truncated, corrupt, or holding
             types outside the allow-list (named, with how to trust it).
     """
-    if check_first:
-        kind = check_checkpoint_file(path)
-    elif not osp.isfile(path):
+    kind = check_checkpoint_file(path) if check_first else None
+    if kind is None and not osp.isfile(path):
         raise MissingCheckpointError(f'{path}: no such file')
-    else:
-        kind = None
     trust_pickle = trust_pickle or is_trusted(path)
     try:
         if kind == 'pickle':  # Caffe2 / PySlowFast: numpy arrays in dicts
@@ -522,9 +527,7 @@ def load_checkpoint_file(path: str,
                 'checkpoint',
                 trust_pickle,
                 trust_option=_CHECKPOINT_TRUST)
-        with torch.serialization.safe_globals(runner_checkpoint_globals()):
-            return torch.load(
-                path, map_location=map_location, weights_only=not trust_pickle)
+        return _torch_load(path, trust_pickle, map_location)
     except CheckpointFileError:
         raise
     except Exception as err:  # noqa: B902 - torch/pickle errors, unnamed
@@ -662,12 +665,7 @@ def _dcp_classes() -> Tuple[type, type, type]:
 
         def load_bytes(self, read_item, value) -> None:
             try:
-                with torch.serialization.safe_globals(
-                        runner_checkpoint_globals()):
-                    obj = torch.load(
-                        value,
-                        map_location='cpu',
-                        weights_only=not self.trust_pickle)
+                obj = _torch_load(value, self.trust_pickle)
             except pickle.UnpicklingError as err:
                 refused = [] if self.trust_pickle else _refused_globals(
                     value, err)
