@@ -2,6 +2,7 @@
 parsing and ``main(argv)``, run in process by the tests). The top layer:
 nothing else in the package imports it (``tests/test_layout.py``)."""
 import argparse
+import os.path as osp
 import re
 from typing import Iterable, Sequence
 
@@ -166,3 +167,38 @@ def add_trust_pickle(parser, help: str) -> None:
         help (str): Its help text.
     """
     parser.add_argument('--trust-pickle', action='store_true', help=help)
+
+
+def add_launcher_args(parser) -> None:
+    """``--launcher`` and ``--local_rank`` of ``tools/train.py`` and
+    ``tools/test.py``.
+
+    Args:
+        parser (argparse.ArgumentParser): The command line to add them to.
+    """
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def merge_run_args(cfg, args) -> None:
+    """Fold what ``tools/train.py`` and ``tools/test.py`` share into the
+    config: ``--cfg-options`` first, then ``--launcher`` and ``--work-dir``
+    (else the config's, else ``./work_dirs/<config name>``).
+
+    Args:
+        cfg (Config): The config, changed in place.
+        args (argparse.Namespace): The tool's, with ``cfg_options``,
+            ``launcher``, ``work_dir`` and ``config``.
+    """
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])

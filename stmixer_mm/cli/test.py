@@ -23,7 +23,7 @@ from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
-from . import add_cfg_options
+from . import add_cfg_options, add_launcher_args, merge_run_args
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
 
@@ -59,12 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         action='store_false',
         help=f'do not draw <work_dir>/<timestamp>/{PICTURE_NAME} (some test '
         'keyframes, ground truth beside predictions) at the end')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(parser)
     return parser
 
 
@@ -86,14 +81,7 @@ def merge_args(cfg: Config, args) -> Config:
     """Fold the command-line options into the config: ``--cfg-options``
     first, then the other flags override them (as mmaction2's / mmdet's
     tools)."""
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    merge_run_args(cfg, args)
     cfg.load_from = getattr(args, 'checkpoint_file', None) or args.checkpoint
     add_class_consistency_hook(cfg)
     if args.picture:  # a few predictions for the picture of the summary

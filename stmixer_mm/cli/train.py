@@ -2,7 +2,6 @@
 ``main(argv)`` (callable in process)."""
 import argparse
 import os
-import os.path as osp
 
 import torch
 from mmengine.config import Config
@@ -20,7 +19,7 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
-from . import add_cfg_options
+from . import add_cfg_options, add_launcher_args, merge_run_args
 from .run_summary import summary_after_train
 
 
@@ -61,12 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         action='store_true',
         help='deterministic cuDNN / algorithms')
     add_cfg_options(parser)
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(parser)
     return parser
 
 
@@ -80,16 +74,9 @@ def merge_args(cfg: Config, args) -> Config:
     """Fold the command-line options into the config: ``--cfg-options``
     first, then the other flags override them (as mmaction2's / mmdet's
     tools)."""
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_run_args(cfg, args)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         wrapper = type_name(cfg.optim_wrapper.get('type', 'OptimWrapper'))
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):

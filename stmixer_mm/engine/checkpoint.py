@@ -151,25 +151,19 @@ def state_dict_mismatches(
 
 def _format(mismatch: Dict[str, List], limit: int = 20) -> str:
     """One line per key (at most ``limit`` per kind)."""
-
-    def listed(title, items):
-        lines = [f'  {title} ({len(items)}):']
-        lines += [f'    {item}' for item in items[:limit]]
+    shape = [
+        f'{k}: {list(c)} in the checkpoint vs {list(m)} in the model'
+        for k, c, m in mismatch['shape']
+    ]
+    lines = []
+    for title, items in (('missing in the checkpoint', mismatch['missing']),
+                         ('unexpected (not in the model)',
+                          mismatch['unexpected']), ('shape mismatch', shape)):
+        if items:
+            lines.append(f'  {title} ({len(items)}):')
+            lines += [f'    {item}' for item in items[:limit]]
         if len(items) > limit:
             lines.append(f'    ... and {len(items) - limit} more')
-        return lines
-
-    lines = []
-    if mismatch['missing']:
-        lines += listed('missing in the checkpoint', mismatch['missing'])
-    if mismatch['unexpected']:
-        lines += listed('unexpected (not in the model)',
-                        mismatch['unexpected'])
-    if mismatch['shape']:
-        lines += listed('shape mismatch', [
-            f'{k}: {list(c)} in the checkpoint vs {list(m)} in the model'
-            for k, c, m in mismatch['shape']
-        ])
     return '\n'.join(lines)
 
 
