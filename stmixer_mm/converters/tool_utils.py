@@ -44,23 +44,6 @@ def build_config_backbone(
         return MODELS.build(backbone), cfg
 
 
-def check_dst(dst: str) -> None:
-    """Exit with ``error: DST ...`` unless the converted file can be
-    written at ``dst`` (:func:`check_output_file`): checked before the
-    conversion, not after it.
-
-    Args:
-        dst (str): The converter's DST argument.
-
-    Raises:
-        SystemExit: Naming DST and what it needs.
-    """
-    try:
-        check_output_file(dst, 'DST')
-    except OutputFileError as err:
-        raise SystemExit(f'error: {err}') from None
-
-
 def save_checkpoint_file(checkpoint: dict, dst: str) -> None:
     """``torch.save`` ``checkpoint`` to ``dst`` (folders created) through a
     temporary file renamed when complete: an error leaves no half file.
@@ -107,55 +90,53 @@ def load_converter_config(config: str, cfg_options=None) -> Config:
     return cfg
 
 
-def check_config_arg(args) -> None:
-    """Exit with ``error: --config ...`` when ``args.config`` (if given) is
-    not a file: checked before the source is read and converted.
-
-    Args:
-        args (argparse.Namespace): The converter's, with ``config``.
-    """
-    config = getattr(args, 'config', None)
-    if config is not None and not osp.isfile(config):
-        raise SystemExit(f'error: --config {config}: no such file; expected '
-                         'the stmixer_mm config of the target model (.py)')
-
-
-def source_error(src: str, err: Exception) -> SystemExit:
-    """The exit of a converter whose source cannot be read or converted:
-    ``error: SRC: <the reason>`` (a KeyError's text without its quotes).
-
-    Args:
-        src (str): The source checkpoint.
-        err (Exception): What reading or converting it raised.
-
-    Returns:
-        SystemExit: To raise.
-    """
-    if isinstance(err, CheckpointFileError):
-        return SystemExit(f'error: {err}')  # it names the file already
-    reason = err.args[0] if isinstance(err, KeyError) and err.args else err
-    return SystemExit(f'error: {src}: {reason}')
-
-
 def read_source(args,
                 extract,
                 convert,
                 errors=(),
                 noun: str = 'entries',
                 bare: str = 'dict') -> tuple:
-    """``(state_dict, report, entry, source)`` of ``args.src`` (``source``:
-    the file's content) through ``extract`` and ``convert``, printed (``read
-    N <noun> ... (bare <bare>)``); a bad file exits with ``error: SRC:
-    ...``; ``args.dst`` is checked first (:func:`check_dst`)."""
-    check_dst(args.dst)
-    check_config_arg(args)
+    """Read and convert a converter's source, printing what was read.
+
+    Checked first, not after the conversion: that the converted file can be
+    written at DST (:func:`check_output_file`; else ``error: DST ...``) and
+    that ``--config`` (if given) is a file (else ``error: --config ...``).
+
+    Args:
+        args (argparse.Namespace): The converter's, with ``src``, ``dst``,
+            ``trust_pickle`` and maybe ``config``.
+        extract (Callable): ``(weights, entry)`` of the loaded file.
+        convert (Callable): ``(state_dict, report)`` of the weights.
+        errors (tuple): More exception types meaning a bad source.
+        noun (str): What the weights are, in ``read N <noun> from SRC``.
+        bare (str): What a bare file is, in ``(bare <bare>)``.
+
+    Returns:
+        tuple: ``(state_dict, report, entry, source)``, ``source`` the
+        file's content.
+
+    Raises:
+        SystemExit: ``error: SRC: <the reason>`` for a source that cannot
+            be read or converted (a KeyError's text without its quotes; a
+            :class:`CheckpointFileError` names the file already).
+    """
+    try:
+        check_output_file(args.dst, 'DST')
+    except OutputFileError as err:
+        raise SystemExit(f'error: {err}') from None
+    config = getattr(args, 'config', None)
+    if config is not None and not osp.isfile(config):
+        raise SystemExit(f'error: --config {config}: no such file; expected '
+                         'the stmixer_mm config of the target model (.py)')
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
         weights, entry = extract(source)
         state_dict, report = convert(weights)
-    except (CheckpointFileError, ValueError, TypeError,
-            KeyError) + errors as err:
-        raise source_error(args.src, err) from err
+    except CheckpointFileError as err:
+        raise SystemExit(f'error: {err}') from err
+    except (ValueError, TypeError, KeyError) + errors as err:
+        reason = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise SystemExit(f'error: {args.src}: {reason}') from err
     where = f"['{entry}']" if entry else f' (bare {bare})'
     print(f'read {len(weights)} {noun} from {args.src}{where}')
     print(report.summary())
