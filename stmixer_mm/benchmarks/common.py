@@ -7,6 +7,7 @@ that use it: ``tools/analysis_tools/benchmark_*.py``, ``profile_model.py``,
 ``get_flops.py``, ``tools/experiments/``, ``tools/gpu/bench_train_step.py``
 (docs/en/benchmarks.md)."""
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -24,13 +25,13 @@ from stmixer_mm.models.task_modules import xyxy2xyzr
 from stmixer_mm.utils.type_names import type_name
 
 
-def synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (a no-op on the CPU).
+def synchronize(device: Optional[torch.device]) -> None:
+    """Wait for the device's queued work (a no-op on the CPU and for None).
 
     Args:
-        device (torch.device): The device.
+        device (torch.device, optional): The device.
     """
-    if device.type == 'cuda':
+    if device is not None and device.type == 'cuda':
         torch.cuda.synchronize(device)
 
 
@@ -60,11 +61,8 @@ def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
         e for e in prof.profiler.kineto_results.events()
         if e.name() == '[memory]' and 'CPU' in str(e.device_type())
     ]
-    current = peak = 0
-    for e in sorted(events, key=lambda e: e.start_ns()):
-        current += e.nbytes()
-        peak = max(peak, current)
-    return peak
+    nbytes = [e.nbytes() for e in sorted(events, key=lambda e: e.start_ns())]
+    return max(itertools.accumulate(nbytes, initial=0))  # the running peak
 
 
 def drop_pretrained(node: Any) -> int:
@@ -173,17 +171,14 @@ def time_steps(steps: Dict[str, Callable[[], Any]],
     for _ in range(warmup):
         for name in names:
             steps[name]()
-    wall = {n: [] for n in names}
-    cpu = {n: [] for n in names}
+    wall, cpu = ({n: [] for n in names} for _ in range(2))
     last = {}
     for r in range(repeats):
         for name in (names[::-1] if alternate and r % 2 else names):
-            if device is not None:
-                synchronize(device)
+            synchronize(device)
             c0, t0 = time.process_time(), time.perf_counter()
             last[name] = steps[name]()
-            if device is not None:
-                synchronize(device)
+            synchronize(device)
             wall[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
     return wall, cpu, last

@@ -113,13 +113,11 @@ def count_flops(model: nn.Module,
     from mmaction.structures import ActionDataSample
     t, h, w = (int(v) for v in shape)
     divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1) or 1)
-    ph = (h + divisor - 1) // divisor * divisor
-    pw = (w + divisor - 1) // divisor * divisor
-    samples = []
-    for _ in range(batch_size):
-        ds = ActionDataSample()
-        ds.set_metainfo(dict(img_shape=(h, w), pad_shape=(ph, pw)))
-        samples.append(ds)
+    ph, pw = ((v + divisor - 1) // divisor * divisor for v in (h, w))
+    samples = [
+        ActionDataSample(metainfo=dict(img_shape=(h, w), pad_shape=(ph, pw)))
+        for _ in range(batch_size)
+    ]
     inputs = torch.randn(batch_size, 3, t, ph, pw)
     wrapper = DetectorForward(model, samples).eval()
     counter = FlopCounterMode(
@@ -128,10 +126,10 @@ def count_flops(model: nn.Module,
         wrapper(inputs)
     counts = counter.get_flop_counts()
     total = sum(counts['Global'].values())
-    modules = {}
-    for name, ops in counts.items():
-        if name.startswith(ROOT + '.'):
-            modules[name[len(ROOT) + 1:]] = sum(ops.values())
+    modules = {
+        name[len(ROOT) + 1:]: sum(ops.values())
+        for name, ops in counts.items() if name.startswith(ROOT + '.')
+    }
     parts = {k: modules.get(k, 0) for k in TOP_LEVEL}
     missing = total - sum(parts.values())
     if missing:

@@ -35,12 +35,8 @@ def _packet_name(func) -> str:
 
 
 def _has_bool_index(args) -> bool:
-    if len(args) < 2:
-        return False
-    indices = args[1]
-    if not isinstance(indices, (list, tuple)):
-        return False
-    return any(
+    indices = args[1] if len(args) > 1 else None
+    return isinstance(indices, (list, tuple)) and any(
         isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
         for i in indices)
 
@@ -75,15 +71,11 @@ _NOT_COUNTED = ('detach', 'alias', 'lift_fresh')
 
 #: tensor methods that read values on the host (or copy them to the CPU),
 #: counted at the Python level: one ``.tolist()`` is one transfer
-_HOST_READS = {
-    'item': 'item',
-    '__bool__': 'bool',
-    '__float__': 'item',
-    '__int__': 'item',
-    '__index__': 'item',
-    'tolist': 'tolist',
-    'cpu': 'to cpu',
-}
+_HOST_READS = dict(
+    dict.fromkeys(('item', '__float__', '__int__', '__index__'), 'item'),
+    __bool__='bool',
+    tolist='tolist',
+    cpu='to cpu')
 
 
 def _host_read(func, args, kwargs) -> Optional[str]:
@@ -105,13 +97,17 @@ def _host_read(func, args, kwargs) -> Optional[str]:
     return None
 
 
-class _FunctionCounter(TorchFunctionMode):
-    """The Python-level part of :class:`OpCounter`: host reads of tensor
-    methods."""
+class _Owned:
+    """A mode of :class:`OpCounter` (its ``owner``)."""
 
     def __init__(self, owner: 'OpCounter') -> None:
         super().__init__()
         self.owner = owner
+
+
+class _FunctionCounter(_Owned, TorchFunctionMode):
+    """The Python-level part of :class:`OpCounter`: host reads of tensor
+    methods."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -128,13 +124,9 @@ class _FunctionCounter(TorchFunctionMode):
             owner._reading -= 1
 
 
-class _DispatchCounter(TorchDispatchMode):
+class _DispatchCounter(_Owned, TorchDispatchMode):
     """The ATen part of :class:`OpCounter`: operators and the synchronisations
     of :func:`sync_reason`."""
-
-    def __init__(self, owner: 'OpCounter') -> None:
-        super().__init__()
-        self.owner = owner
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -200,12 +192,11 @@ class OpCounter:
             module = model
             for name in filter(None, path.split('.')):
                 module = getattr(module, name, None)
-            fn = getattr(module, method, None) if module is not None \
-                else None
-            if fn is None:
-                continue
-            patched.append((module, method, vars(module).get(method)))
-            setattr(module, method, self._wrap(fn, part))
+            fn = getattr(module, method, None)  # None: no such module
+            if fn is not None:
+                patched.append((module, method, vars(module).get(method)))
+                # a decorator too: each call of fn inside a fresh section
+                setattr(module, method, self.section(part)(fn))
         try:
             yield
         finally:
@@ -214,14 +205,6 @@ class OpCounter:
                     setattr(module, method, own)
                 else:
                     delattr(module, method)
-
-    def _wrap(self, fn, part: str):
-
-        def wrapped(*args, **kwargs):
-            with self.section(part):
-                return fn(*args, **kwargs)
-
-        return wrapped
 
     # ----- counting -----
     def __enter__(self) -> 'OpCounter':

@@ -27,16 +27,10 @@ SYNC_NAMES = ('cudaStreamSynchronize', 'cudaDeviceSynchronize',
 
 def merged_length(intervals: Iterable[Tuple[float, float]]) -> float:
     """Length of the union of ``(start, end)`` intervals."""
-    total, cur_start, cur_end = 0., None, None
-    for start, end in sorted(intervals):
-        if cur_end is None or start > cur_end:
-            if cur_end is not None:
-                total += cur_end - cur_start
-            cur_start, cur_end = start, end
-        else:
-            cur_end = max(cur_end, end)
-    if cur_end is not None:
-        total += cur_end - cur_start
+    total, reached = 0., float('-inf')
+    for start, end in sorted(intervals):  # the part past what is covered
+        total += max(end - max(start, reached), 0.)
+        reached = max(reached, end)
     return total
 
 
@@ -96,8 +90,7 @@ def cuda_timeline(fn: Callable[[], Any],
     calls under ``torch.profiler`` (:func:`summarise_trace`), with ``wall_ms``
     and ``gpu_busy_fraction`` added."""
     if device.type != 'cuda':
-        raise ValueError('cuda_timeline needs a CUDA device, got '
-                         f'{device}')
+        raise ValueError(f'cuda_timeline needs a CUDA device, got {device}')
     from torch.profiler import ProfilerActivity, profile
     times, _ = time_runs(fn, 0, wall_repeats, device)
     with profile(
@@ -105,14 +98,10 @@ def cuda_timeline(fn: Callable[[], Any],
         for _ in range(calls):
             fn()
         torch.cuda.synchronize(device)
-    fd, path = tempfile.mkstemp(suffix='.json')
-    os.close(fd)
-    try:
-        prof.export_chrome_trace(path)
-        with open(path) as f:
+    with tempfile.TemporaryDirectory() as tmp:
+        prof.export_chrome_trace(os.path.join(tmp, 'trace.json'))
+        with open(os.path.join(tmp, 'trace.json')) as f:
             trace = json.load(f)
-    finally:
-        os.remove(path)
     events = trace['traceEvents'] if isinstance(trace, dict) else trace
     summary = summarise_trace(events, calls, top)
     wall = statistics.median(times) * 1e3

@@ -62,9 +62,8 @@ def for_testing(cfg: Config, checkpoint: str) -> None:
 def score(metric_cfg: dict, samples: list) -> dict:
     """The metric of ``metric_cfg`` (its ``prefix`` left out) on the data
     samples."""
-    metric = METRICS.build({
-        k: v
-        for k, v in metric_cfg.items() if k != 'prefix'
-    })
+    metric_cfg = dict(metric_cfg)
+    metric_cfg.pop('prefix', None)
+    metric = METRICS.build(metric_cfg)
     metric.process(None, samples)
     return metric.compute_metrics(metric.results)
