@@ -331,14 +331,11 @@ def _torch_load(f, trust_pickle: bool, map_location: Any = 'cpu') -> Any:
 def _refused_globals(f, err: Exception) -> List[str]:
     """The globals of torch file ``f`` (path or file object) outside
     :func:`runner_checkpoint_globals`, else those ``err`` names."""
-    allowed = {name for _, name in runner_checkpoint_globals()}
     try:
         if hasattr(f, 'seek'):
             f.seek(0)
-        refused = [
-            g for g in torch.serialization.get_unsafe_globals_in_checkpoint(f)
-            if g not in allowed
-        ]
+        with torch.serialization.safe_globals(runner_checkpoint_globals()):
+            refused = torch.serialization.get_unsafe_globals_in_checkpoint(f)
     except Exception:  # noqa: B902 - e.g. the legacy (non-zip) format
         refused = []
     return refused or _names_in_error(err)
