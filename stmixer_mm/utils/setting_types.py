@@ -2,6 +2,7 @@
 one derived from an ``__init__`` annotation, and a class's own settings:
 its ``SETTINGS`` (``{argument: Setting}``) and ``RULES`` (functions of the
 argument dict, returning the problem or None), merged along its MRO."""
+import collections.abc
 import functools
 import inspect
 import numbers
@@ -50,15 +51,8 @@ class Setting:
             raise ConfigSettingError(f'{path}: {problem}')
 
 
-def _range_text(lo, hi, lo_open=False, hi_open=False):
-    if lo is not None and hi is not None:
-        return (f' in {"(" if lo_open else "["}{lo:g}, '
-                f'{hi:g}{")" if hi_open else "]"}')
-    if lo is not None:
-        return f' {">" if lo_open else ">="} {lo:g}'
-    if hi is not None:
-        return f' {"<" if hi_open else "<="} {hi:g}'
-    return ''
+def _got(expected: str, v: Any) -> str:
+    return f'{expected}, got {v!r} ({type(v).__name__})'
 
 
 def is_int(v) -> bool:
@@ -69,21 +63,34 @@ def is_real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
+def _number(what, fits, lo, hi, lo_open, hi_open, optional) -> Setting:
+    """A number that ``fits`` in ``[lo, hi]`` (open at an end with
+    ``lo_open`` / ``hi_open``; None: unbounded)."""
+    if lo is not None and hi is not None:
+        what += f' in {"(["[not lo_open]}{lo:g}, {hi:g}{")]"[not hi_open]}'
+    elif lo is not None:
+        what += f' {">" if lo_open else ">="} {lo:g}'
+    elif hi is not None:
+        what += f' {"<" if hi_open else "<="} {hi:g}'
+    expected = f'expected {what}'
+
+    def check(v):
+        if not fits(v):
+            return _got(expected, v)
+        if (lo is not None and (v <= lo if lo_open else v < lo)) or (
+                hi is not None and (v >= hi if hi_open else v > hi)):
+            return f'{expected}, got {v!r}'
+        return None
+
+    return Setting(check, optional)
+
+
 def Int(
         min: Optional[int] = None,  # noqa: A002
         max: Optional[int] = None,  # noqa: A002
         optional: bool = False) -> Setting:
     """An integer (not a bool, not a float such as 10.0) in [min, max]."""
-    expected = f'expected an int{_range_text(min, max)}'
-
-    def check(v):
-        if not is_int(v):
-            return f'{expected}, got {v!r} ({type(v).__name__})'
-        if (min is not None and v < min) or (max is not None and v > max):
-            return f'{expected}, got {v!r}'
-        return None
-
-    return Setting(check, optional)
+    return _number('an int', is_int, min, max, False, False, optional)
 
 
 def Float(
@@ -94,32 +101,23 @@ def Float(
         optional: bool = False) -> Setting:
     """A finite real (ints accepted, bools and strings not) in [min, max]
     (open at ``min`` / ``max`` with ``min_open`` / ``max_open``)."""
-    expected = f'expected a float{_range_text(min, max, min_open, max_open)}'
+    return _number(
+        'a float', lambda v: is_real(v) and v == v and v not in
+        (float('inf'), float('-inf')), min, max, min_open, max_open, optional)
 
-    def check(v):
-        if not is_real(v) or v != v or v in (float('inf'), float('-inf')):
-            return f'{expected}, got {v!r} ({type(v).__name__})'
-        low = min is not None and (v <= min if min_open else v < min)
-        high = max is not None and (v >= max if max_open else v > max)
-        if low or high:
-            return f'{expected}, got {v!r}'
-        return None
 
-    return Setting(check, optional)
+def _is(types, expected: str) -> Callable[[Any], Optional[str]]:
+    return lambda v: None if isinstance(v, types) else _got(expected, v)
 
 
 def Bool(optional: bool = False) -> Setting:
     """True or False (not 0 / 1 / 'yes')."""
-    return Setting(
-        lambda v: None if isinstance(v, bool) else
-        f'expected True or False, got {v!r} ({type(v).__name__})', optional)
+    return Setting(_is(bool, 'expected True or False'), optional)
 
 
 def Str(optional: bool = False) -> Setting:
     """A string (or a path object, where a part is built in code)."""
-    return Setting(
-        lambda v: None if isinstance(v, (str, os.PathLike)) else
-        f'expected a string, got {v!r} ({type(v).__name__})', optional)
+    return Setting(_is((str, os.PathLike), 'expected a string'), optional)
 
 
 def Choice(*choices, optional: bool = False) -> Setting:
@@ -139,8 +137,7 @@ def Seq(item: Setting,
         if hasattr(v, 'tolist') and not isinstance(v, (str, bytes)):
             v = v.tolist()  # a numpy array / tensor, where built in code
         if not isinstance(v, (list, tuple)):
-            return (f'expected a list/tuple, got {v!r} '
-                    f'({type(v).__name__})')
+            return _got('expected a list/tuple', v)
         if length is not None and len(v) != length:
             return f'expected {length} items, got {len(v)}: {list(v)!r}'
         if len(v) < min_length:
@@ -169,26 +166,19 @@ class Fields(Setting):
                  optional: bool = True,
                  hint: Optional[str] = None,
                  **fields: Setting) -> None:
-        super().__init__(self._problem, optional)
-        self.fields = fields
-        self.strict = strict
-        self.hint = hint
-
-    def _problem(self, v):
-        return None if isinstance(v, dict) else \
-            f'expected a dict, got {v!r} ({type(v).__name__})'
+        super().__init__(_is(dict, 'expected a dict'), optional)
+        self.fields, self.strict, self.hint = fields, strict, hint
 
     def check(self, value: Any, path: str) -> None:
         super().check(value, path)
         if value is None:
             return
-        if self.strict:
-            unknown = sorted(set(value) - set(self.fields) - {'type'})
-            if unknown:
-                raise ConfigSettingError(
-                    f'{path}: unknown key(s) {unknown}; the settings are '
-                    f'{sorted(self.fields)}' +
-                    (f' ({self.hint})' if self.hint else ''))
+        unknown = sorted(set(value) - set(self.fields) - {'type'})
+        if self.strict and unknown:
+            raise ConfigSettingError(
+                f'{path}: unknown key(s) {unknown}; the settings are '
+                f'{sorted(self.fields)}' +
+                (f' ({self.hint})' if self.hint else ''))
         for name, setting in self.fields.items():
             if name in value:
                 setting.check(value[name], f'{path}.{name}')
@@ -200,22 +190,18 @@ _SIMPLE = {int: Int, float: Float, bool: Bool, str: Str}
 def setting_from_annotation(ann) -> Optional[Setting]:
     """A type-only Setting for a simple annotation, None for anything
     else (dicts, configs, unions of other types are not checked here)."""
-    optional = False
-    origin = typing.get_origin(ann)
-    if origin is typing.Union:
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        if len(args) != len(typing.get_args(ann)) - 1 or len(args) != 1:
+    optional = typing.get_origin(ann) is typing.Union
+    if optional:
+        args = typing.get_args(ann)
+        if len(args) != 2 or type(None) not in args:
             return None
-        optional, ann = True, args[0]
-        origin = typing.get_origin(ann)
+        ann = args[args[0] is type(None)]
     if ann in _SIMPLE:
         return _SIMPLE[ann](optional=optional)
-    if origin in (list, tuple, typing.Sequence) or \
-            str(origin) == "<class 'collections.abc.Sequence'>":
-        args = typing.get_args(ann)
-        args = [a for a in args if a is not Ellipsis]
-        if len(args) == 1 and args[0] in (int, float):
-            return Seq(_SIMPLE[args[0]](), optional=optional)
+    items = [a for a in typing.get_args(ann) if a is not Ellipsis]
+    if typing.get_origin(ann) in (list, tuple, collections.abc.Sequence) \
+            and items in ([int], [float]):
+        return Seq(_SIMPLE[items[0]](), optional=optional)
     return None
 
 
@@ -270,14 +256,15 @@ def _annotated(klass: type) -> Dict[str, Setting]:
         hints = typing.get_type_hints(klass.__init__)
     except Exception:  # unresolvable annotations: nothing derived
         hints = {}
-    out = {}
-    for name, param in inspect.signature(klass.__init__).parameters.items():
-        if name in hints and param.kind in (param.POSITIONAL_OR_KEYWORD,
-                                            param.KEYWORD_ONLY):
-            setting = setting_from_annotation(hints[name])
-            if setting is not None:
-                out[name] = setting
-    return out
+    params = inspect.signature(klass.__init__).parameters
+    found = {
+        name: setting_from_annotation(hint)
+        for name, hint in hints.items()
+        if name in params and params[name].kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY)
+    }
+    return {name: s for name, s in found.items() if s is not None}
 
 
 def settings_of(cls: type) -> Dict[str, Setting]:

@@ -244,19 +244,14 @@ def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
     model config, None when it has no ``STMixerStageHead``."""
     if not isinstance(model_cfg, dict):
         return None
-    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
-    if not isinstance(decoder, dict):
-        return None
     key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
-    heads = decoder.get('stage_head')
-    if isinstance(heads, dict):
-        heads, path = [heads], f'model.{key}.stage_head'
-    elif isinstance(heads, (list, tuple)) and heads:
-        path = f'model.{key}.stage_head[0]'
-    else:
-        return None
-    head = heads[0]
-    if type_name(head.get('type')) != 'STMixerStageHead':
+    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
+    head = decoder.get('stage_head') if isinstance(decoder, dict) else None
+    path = f'model.{key}.stage_head'
+    if isinstance(head, (list, tuple)) and head:
+        head, path = head[0], f'{path}[0]'
+    if not isinstance(head, dict) or \
+            type_name(head.get('type')) != 'STMixerStageHead':
         return None
     return (head.get('num_actions',
                      80), head.get('label_convention',
@@ -266,9 +261,7 @@ def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
 def loader_dataset_cfg(loader: Any) -> Optional[dict]:
     """The innermost dataset config of a dataloader config (through
     RepeatDataset / ClassBalancedDataset wrappers)."""
-    if not isinstance(loader, dict):
-        return None
-    dataset = loader.get('dataset')
+    dataset = loader.get('dataset') if isinstance(loader, dict) else None
     while isinstance(dataset, dict) and isinstance(
             dataset.get('dataset'), dict):
         dataset = dataset['dataset']
@@ -278,8 +271,17 @@ def loader_dataset_cfg(loader: Any) -> Optional[dict]:
 def class_entries(cfg) -> List[Tuple[str, dict]]:
     """``(config path, dict)`` of the innermost dataset of each dataloader
     and of each metric of the evaluators (``val_evaluator`` or
-    ``val_evaluator[i]``)."""
-    entries: List[Tuple[str, dict]] = []
+    ``val_evaluator[i]``): the config's class counts, which the pre-run
+    check (:func:`model_classes_fit_data`) and the data set doctor
+    (``datasets/dataset_checks``) compare.
+
+    Args:
+        cfg (Config | dict): The whole config.
+
+    Returns:
+        list[tuple[str, dict]]: The entries, data sets first.
+    """
+    entries = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = loader_dataset_cfg(cfg.get(loader))
         if dataset is not None:
@@ -287,12 +289,10 @@ def class_entries(cfg) -> List[Tuple[str, dict]]:
     for evaluator in ('val_evaluator', 'test_evaluator'):
         metrics = cfg.get(evaluator)
         if isinstance(metrics, dict):
-            metrics = [metrics]
-        for i, metric in enumerate(metrics or []):
-            if isinstance(metric, dict):
-                suffix = '' if isinstance(cfg.get(evaluator), dict) else \
-                    f'[{i}]'
-                entries.append((f'{evaluator}{suffix}', metric))
+            entries.append((evaluator, metrics))
+        elif isinstance(metrics, (list, tuple)):
+            entries += [(f'{evaluator}[{i}]', m) for i, m in enumerate(metrics)
+                        if isinstance(m, dict)]
     return entries
 
 
@@ -307,11 +307,11 @@ def model_classes_fit_data(cfg) -> Optional[str]:
     num_actions, convention, model_path = found
     for path, entry in class_entries(cfg):
         num_classes = entry.get('num_classes')
-        kind = type_name(entry.get('type'))
-        if num_classes is None or not is_int(num_classes):
+        if not is_int(num_classes):
             continue
         try:
-            check_action_classes(num_actions, convention, num_classes, kind)
+            check_action_classes(num_actions, convention, num_classes,
+                                 type_name(entry.get('type')))
         except ValueError as e:
             return (f'{model_path} ({num_actions}) and {path}.num_classes '
                     f'({num_classes}) do not fit: {e}')

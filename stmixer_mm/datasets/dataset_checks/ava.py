@@ -104,12 +104,11 @@ def scan_ava_annotation_file(
         FileNotFoundError: the file is missing.
         ValueError: naming the file, line and what was expected.
     """
-    if unlisted_labels not in ('error', 'warn'):
-        raise ValueError("unlisted_labels must be 'error' or 'warn', got "
-                         f'{unlisted_labels!r}')
-    if degenerate_boxes not in ('error', 'drop'):
-        raise ValueError("degenerate_boxes must be 'error' or 'drop', got "
-                         f'{degenerate_boxes!r}')
+    for name, value, modes in (('unlisted_labels', unlisted_labels, 'warn'),
+                               ('degenerate_boxes', degenerate_boxes, 'drop')):
+        if value not in ('error', modes):
+            raise ValueError(
+                f"{name} must be 'error' or '{modes}', got {value!r}")
     listed = None if label_ids is None else set(int(i) for i in label_ids)
     rows = 0
     degenerate: List[int] = []
@@ -317,8 +316,7 @@ def ava_track_id_problems(path: str,
     keep = None if custom_classes is None else set(custom_classes)
     # (video, timestamp) -> {person id: (box, first line)}
     persons: Dict[Tuple[str, int], Dict[int, tuple]] = defaultdict(dict)
-    problems: List[str] = []
-    reported = set()
+    problems: Dict[object, str] = {}  # the first text of each problem
     for lineno, row in _lines(path, 'AVA annotation file', backend_args):
         try:
             video, ts, label, pid = row[0], int(row[1]), int(row[6]), int(
@@ -331,31 +329,29 @@ def ava_track_id_problems(path: str,
             continue
         at = f'video {video!r}, timestamp {ts}'
         if pid < 0:
-            problems.append(f'line {lineno} ({at}): person_id {pid} is '
-                            'negative; a track id is >= 0')
+            problems[lineno] = (f'line {lineno} ({at}): person_id {pid} is '
+                                'negative; a track id is >= 0')
             continue
         seen = persons[(video, ts)]
         if pid in seen and seen[pid][0] != box:
-            if (video, ts, pid, box) not in reported:
-                reported.add((video, ts, pid, box))
-                problems.append(
-                    f'lines {seen[pid][1]} and {lineno} ({at}): person_id '
-                    f'{pid} is given to two persons, boxes '
-                    f'{list(seen[pid][0])} and {list(box)}')
+            problems.setdefault(
+                (video, ts, pid, box),
+                f'lines {seen[pid][1]} and {lineno} ({at}): person_id '
+                f'{pid} is given to two persons, boxes '
+                f'{list(seen[pid][0])} and {list(box)}')
             continue
         other = next(
             (q for q, (b, _) in seen.items() if b == box and q != pid), None)
         if other is not None:
-            if (video, ts, other, pid) not in reported:
-                reported.add((video, ts, other, pid))
-                problems.append(
-                    f'lines {seen[other][1]} and {lineno} ({at}): the box '
-                    f'{list(box)} has person_ids {other} and {pid} '
-                    '(mmaction2 merges the rows of one box into one person '
-                    f'with the first id: person {pid} would have no track)')
+            problems.setdefault(
+                (video, ts, other, pid),
+                f'lines {seen[other][1]} and {lineno} ({at}): the box '
+                f'{list(box)} has person_ids {other} and {pid} '
+                '(mmaction2 merges the rows of one box into one person '
+                f'with the first id: person {pid} would have no track)')
             continue
         seen.setdefault(pid, (box, lineno))
-    return problems
+    return list(problems.values())
 
 
 def check_ava_annotation_file(path: str,
@@ -833,21 +829,22 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
                 f'{label_file}: trained on but not evaluated '
                 "(unlisted_labels='warn')")
 
-    excluded = set()
-    exclude_file = ds.get('exclude_file')
-    if exclude_file is not None:
+    def keyframe_file(key: str, what: str) -> list:
+        """The keyframes of the ``video_id,timestamp`` csv ``ds[key]``;
+        [] when unset or refused (reported)."""
         try:
-            excluded = set(read_ava_exclude_file(exclude_file, args))
+            return [] if ds.get(key) is None else read_ava_exclude_file(
+                ds[key], args, what)
         except (ValueError, FileNotFoundError) as e:
-            add(ERROR, 'exclude_file', str(e), file=exclude_file)
+            add(ERROR, key, str(e), file=ds[key])
+            return []
+
+    exclude_file = ds.get('exclude_file')
+    excluded = set(
+        keyframe_file('exclude_file', 'AVA excluded-timestamps file'))
     empty_file = ds.get('empty_keyframe_file')
     if empty_file is not None:  # ValidatedAVADataset's keyframes of nobody
-        try:
-            empties = read_ava_exclude_file(empty_file, args,
-                                            'empty-keyframes file')
-        except (ValueError, FileNotFoundError) as e:
-            add(ERROR, 'empty_keyframe_file', str(e), file=empty_file)
-            empties = []
+        empties = keyframe_file('empty_keyframe_file', 'empty-keyframes file')
         annotated = {(rows.videos[v], t)
                      for v, t in rows.keyframes()[0].tolist()}
         both = [k for k in empties if k in annotated]
@@ -1074,6 +1071,25 @@ class _AvaRows:
         new[1:] = ~same
         return order[new]
 
+    def per_key(self, key: np.ndarray, then: np.ndarray):
+        """``(video id, key value, rows)`` per video and value of ``key``,
+        videos by name: the first row of each ``(video, key, then)``
+        (:meth:`firsts`), by ``then``.
+
+        Args:
+            key (np.ndarray): Shape (n, ), the grouping column.
+            then (np.ndarray): Shape (n, ), the column within a group.
+
+        Yields:
+            tuple[str, int, np.ndarray]: The video id, the value of
+            ``key`` and the group's row indices.
+        """
+        first = self.firsts(key, then)
+        values = key[first]
+        for a, b in _groups(self.name_rank()[first], values):
+            yield self.videos[self.video[first[a]]], int(values[a]), \
+                first[a:b]
+
 
 def _groups(*cols: np.ndarray) -> List[Tuple[int, int]]:
     """``(start, stop)`` of the runs of equal ``cols`` (sorted columns).
@@ -1159,13 +1175,11 @@ def _check_ava_timing(report: DatasetReport, split: str, ann: str,
                 f'{tmpl.format(ki + after)}, the video holds '
                 f'{tmpl.format(start_index)}..{tmpl.format(last_file)}')
     if n_past:
-        more = f' (and {n_past - MAX_EXAMPLES} more)' \
-            if n_past > MAX_EXAMPLES else ''
         report.add(
             WARNING, 'clip_window',
             f'{n_past} keyframes have a clip window running past '
             'their video\'s first or last frame (the clip is clamped: '
-            'the edge frame is repeated): ' + examples(past_end) + more,
+            'the edge frame is repeated): ' + examples(past_end, n_past),
             **where)
 
 
@@ -1173,14 +1187,11 @@ def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
                              rows: _AvaRows) -> None:
     """Two person ids at one keyframe with near-identical boxes."""
     found = []
-    first = rows.firsts(rows.ts, rows.pid)  # a person's first row a keyframe
-    video, ts = rows.video[first], rows.ts[first]
-    for a, b in _groups(rows.name_rank()[first], ts):
-        if b - a < 2:
+    # a person's first row a keyframe
+    for name, t, sel in rows.per_key(rows.ts, rows.pid):
+        if len(sel) < 2:
             continue
-        sel = first[a:b]
         ids, lines = rows.pid[sel].tolist(), rows.line[sel].tolist()
-        name, t = rows.videos[video[a]], int(ts[a])
         for p, q, iou in duplicate_pairs(range(len(ids)), rows.box[sel]):
             found.append(f'{ann} lines {lines[p]} and {lines[q]} video '
                          f'{name} timestamp {t}: person ids {ids[p]} and '
@@ -1205,12 +1216,9 @@ def _check_interpolated_tracks(report: DatasetReport, split: str, ann: str,
     """A person's boxes moving along one straight line at constant speed
     over :data:`MIN_INTERPOLATED_KEYFRAMES` consecutive timestamps."""
     found = []
-    first = rows.firsts(rows.pid, rows.ts)  # a person's first row a second
-    video, pid = rows.video[first], rows.pid[first]
-    for a, b in _groups(rows.name_rank()[first], pid):
-        sel = first[a:b]
+    # a person's first row a second
+    for name, p, sel in rows.per_key(rows.pid, rows.ts):
         times, lines = rows.ts[sel].tolist(), rows.line[sel].tolist()
-        name, p = rows.videos[video[a]], int(pid[a])
         for i0, i1, step in linear_runs(times, rows.box[sel],
                                         MIN_INTERPOLATED_KEYFRAMES,
                                         LINEAR_TOLERANCE):

@@ -6,6 +6,7 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 
 from stmixer_mm.utils.setting_types import is_int
+from stmixer_mm.utils.settings import class_entries
 from stmixer_mm.utils.type_names import type_name
 from .report import (DUPLICATE_IOU, ERROR, MAX_EXAMPLES, WARNING,
                      DatasetReport, class_text)
@@ -138,9 +139,21 @@ def clip_window(pipeline: Sequence[dict]) -> Optional[Tuple[int, int]]:
     return None
 
 
-def examples(items: Sequence[str]) -> str:
-    more = f' (and {len(items) - MAX_EXAMPLES} more)' \
-        if len(items) > MAX_EXAMPLES else ''
+def examples(items: Sequence[str], total: Optional[int] = None) -> str:
+    """The first :data:`MAX_EXAMPLES` of ``items``, ``'; '``-joined, and
+    how many more there are (of ``total``, default ``len(items)``).
+
+    Args:
+        items (Sequence[str]): One text per example.
+        total (int, optional): How many were found (``items`` may hold the
+            first few only). Defaults to None (``len(items)``).
+
+    Returns:
+        str: The examples' text.
+    """
+    total = len(items) if total is None else total
+    more = f' (and {total - MAX_EXAMPLES} more)' \
+        if total > MAX_EXAMPLES else ''
     return '; '.join(items[:MAX_EXAMPLES]) + more
 
 
@@ -256,13 +269,10 @@ def score_columns(cfg, dataset_classes: Dict[str, int]) -> Dict[str, int]:
     actions = _model_actions(cfg)
     if actions:
         sources['model num_actions + 1'] = actions[0] + 1
-    for key in ('val_evaluator', 'test_evaluator'):
-        ev = cfg.get(key)
-        evs = ev if isinstance(ev, (list, tuple)) else [ev]
-        for e in evs:
-            if isinstance(e, dict) and is_int(e.get('num_classes')):
-                # (None: not set; another type: the pre-run check's error)
-                sources[f'{key}.num_classes'] = int(e['num_classes'])
+    for path, entry in class_entries(cfg):  # the pre-run check's entries
+        if '.' not in path and is_int(entry.get('num_classes')):
+            # (None: not set; another type: the pre-run check's error)
+            sources[f'{path}.num_classes'] = int(entry['num_classes'])
     return sources
 
 
