@@ -176,11 +176,7 @@ class StreamRun:
     def model(self) -> None:
         inf, stats, slot = self.runner.inferencer, self.stats, self.slot
         try:
-            while True:
-                item = slot.get()
-                if item is _END:
-                    break
-                key, clip, t, wall = item
+            for key, clip, t, wall in iter(slot.get, _END):
                 self.busy.set()
                 t0 = time.perf_counter()
                 res = inf.predict_clip(clip, key, t, video=self.source.name)
@@ -205,10 +201,8 @@ class StreamRun:
             self.errors.append(e)
             self.stop.set()
             # let a reader blocked on the slot go on to its end
-            while True:
-                item = slot.get()
-                if item is _END:
-                    break
+            for _ in iter(slot.get, _END):
+                pass
         finally:
             self.busy.clear()
             self.events_q.put(('end', None, None))

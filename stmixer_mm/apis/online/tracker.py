@@ -150,15 +150,8 @@ class OnlineTubeTracker:
                 ``person_scores`` / ``track_ids`` of other lengths, or
                 repeated ``track_ids``.
         """
-        if self.last_frame is not None and frame <= self.last_frame:
-            raise ValueError(f'keyframes must be ascending: got {frame} '
-                             f'after {self.last_frame}')
-        self.last_frame = frame
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        scores = np.asarray(person_scores, np.float64).reshape(-1)
-        if len(scores) != len(boxes):
-            raise ValueError(f'{len(boxes)} boxes but {len(scores)} person '
-                             'scores')
+        boxes, scores = self._next_keyframe(frame, boxes, person_scores,
+                                            np.float64)
         if track_ids is not None:
             return self._update_given(frame, boxes, scores, action_scores,
                                       track_ids)
@@ -195,6 +188,51 @@ class OnlineTubeTracker:
             ids[i] = t.track_id
         return ids
 
+    def _next_keyframe(self, frame: int, boxes, person_scores, dtype) -> tuple:
+        """Check that ``frame`` comes after the last keyframe (then it is
+        the last) and that ``boxes`` and ``person_scores`` have one length.
+
+        Args:
+            frame (int): The keyframe.
+            boxes (np.ndarray): Its boxes, (n, 4) as any array-like.
+            person_scores (np.ndarray): Their scores, (n, ).
+            dtype (type): The dtype of the arrays returned.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: ``boxes`` shape (n, 4) and
+            ``person_scores`` shape (n, ), of ``dtype``.
+
+        Raises:
+            ValueError: ``frame`` not after the last one, or other lengths.
+        """
+        if self.last_frame is not None and frame <= self.last_frame:
+            raise ValueError(f'keyframes must be ascending: got {frame} '
+                             f'after {self.last_frame}')
+        self.last_frame = frame
+        boxes = np.asarray(boxes, dtype).reshape(-1, 4)
+        scores = np.asarray(person_scores, dtype).reshape(-1)
+        if len(scores) != len(boxes):
+            raise ValueError(f'{len(boxes)} boxes but {len(scores)} person '
+                             'scores')
+        return boxes, scores
+
+    def _end_keyframe(self, ids: List[int]) -> List[int]:
+        """A keyframe linked: the tracks not among ``ids`` are missed once
+        more, those missed too long finished.
+
+        Args:
+            ids (list[int]): The track ids of the keyframe's boxes.
+
+        Returns:
+            list[int]: ``ids``.
+        """
+        seen = set(ids)
+        for t in self.tracks:
+            if t.track_id not in seen:
+                t.lost += 1
+        self._finish_lost()
+        return ids
+
     def _finish_lost(self) -> None:
         kept = []
         for t in self.tracks:
@@ -214,7 +252,6 @@ class OnlineTubeTracker:
         if len(set(ids)) != len(ids):
             raise ValueError(f'keyframe {frame}: repeated track ids {ids}')
         by_id = {t.track_id: t for t in self.tracks}
-        seen = set()
         for i, tid in enumerate(ids):
             actions = None if action_scores is None else action_scores[i]
             if tid in by_id:
@@ -222,10 +259,5 @@ class OnlineTubeTracker:
             else:
                 self.tracks.append(
                     Track(tid, boxes[i], frame, scores[i], actions))
-            seen.add(tid)
-        for t in self.tracks:
-            if t.track_id not in seen:
-                t.lost += 1
-        self._finish_lost()
         self.next_id = max([self.next_id] + [i + 1 for i in ids])
-        return ids
+        return self._end_keyframe(ids)

@@ -290,15 +290,8 @@ class MMDetTubeTracker(OnlineTubeTracker):
         if track_ids is not None:
             return super().update(frame, boxes, person_scores, action_scores,
                                   track_ids)
-        if self.last_frame is not None and frame <= self.last_frame:
-            raise ValueError(f'keyframes must be ascending: got {frame} '
-                             f'after {self.last_frame}')
-        self.last_frame = frame
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        scores = np.asarray(person_scores, np.float32).reshape(-1)
-        if len(scores) != len(boxes):
-            raise ValueError(f'{len(boxes)} boxes but {len(scores)} person '
-                             'scores')
+        boxes, scores = self._next_keyframe(frame, boxes, person_scores,
+                                            np.float32)
         mm_ids = self._track(boxes, scores)
         ids = []
         by_id = {t.track_id: t for t in self.tracks}
@@ -316,12 +309,7 @@ class MMDetTubeTracker(OnlineTubeTracker):
             else:
                 by_id[tid].add(boxes[i], frame, scores[i], actions)
             ids.append(tid)
-        seen = set(ids)
-        for t in self.tracks:
-            if t.track_id not in seen:
-                t.lost += 1
-        self._finish_lost()
-        return ids
+        return self._end_keyframe(ids)
 
     def _track(self, boxes: np.ndarray, scores: np.ndarray) -> List:
         """mmdet's id of each box (None: left without one)."""

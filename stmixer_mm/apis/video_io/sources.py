@@ -77,15 +77,13 @@ def check_fps(fps, arg: str = 'fps') -> Optional[float]:
     """
     if fps is None:
         return None
-    if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real):
+    number = isinstance(
+        fps, numbers.Real) and not isinstance(fps, (bool, np.bool_))
+    if not number or not math.isfinite(fps) or fps <= 0:
         raise ValueError(f'{arg} must be a frame rate in frames per second '
-                         f'(a finite number > 0), got {fps!r} '
-                         f'({type(fps).__name__})')
-    value = float(fps)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f'{arg} must be a frame rate in frames per second '
-                         f'(a finite number > 0), got {fps!r}')
-    return value
+                         f'(a finite number > 0), got {fps!r}' +
+                         ('' if number else f' ({type(fps).__name__})'))
+    return float(fps)
 
 
 def check_frames(frames: Sequence,
