@@ -347,12 +347,9 @@ def inference_clips(model: torch.nn.Module,
             clip_len=len(frames),
             modality='RGB')
         packed = pipeline(results)
-        meta = {
-            k: v
-            for k, v in (('video_id', video_id), ('timestamp', timestamp))
-            if v is not None
-        }
-        if meta:
-            packed['data_samples'].set_metainfo(meta)
+        meta = dict(video_id=video_id, timestamp=timestamp)
+        packed['data_samples'].set_metainfo(
+            {k: meta[k]
+             for k in meta if meta[k] is not None})
         batch.append(packed)
     return model.test_step(pseudo_collate(batch))

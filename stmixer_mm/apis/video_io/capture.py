@@ -11,7 +11,7 @@ import numpy as np
 
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
                       FolderSource, Frame, FrameSource, VideoReadError,
-                      check_fps, is_live_spec, source_name)
+                      check_fps, is_live_spec)
 from .video_file import VideoFileSource
 
 __all__ = ['CaptureSource', 'open_source', 'open_video']
@@ -59,14 +59,10 @@ class CaptureSource(FrameSource):
                  capture_factory: Optional[Callable] = None,
                  fps: Optional[float] = None) -> None:
         fps = check_fps(fps)
-        self.live = is_live_spec(spec)
         if isinstance(spec, str) and spec.isdigit():
             spec = int(spec)
-        self.spec = spec
         self.cap = None
-        if not self.live and not osp.isfile(spec):
-            raise VideoReadError(f'{spec}: no such video file or folder')
-        self.name = source_name(spec)
+        self._open_spec(spec)
         factory = capture_factory or cv2.VideoCapture
         self.cap = factory(spec)
         if not self.cap.isOpened():

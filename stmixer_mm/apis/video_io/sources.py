@@ -268,6 +268,21 @@ class FrameSource:
     def close(self) -> None:
         pass
 
+    def _open_spec(self, spec) -> None:
+        """Set ``spec``, ``live`` and ``name`` of a webcam, stream or video
+        file (a file must exist).
+
+        Args:
+            spec (int | str): Webcam index, stream URL or video file.
+
+        Raises:
+            VideoReadError: A file that does not exist.
+        """
+        self.spec, self.live = spec, is_live_spec(spec)
+        if not self.live and not osp.isfile(spec):
+            raise VideoReadError(f'{spec}: no such video file or folder')
+        self.name = source_name(spec)
+
     def _set_fps(self,
                  fps,
                  what: str,

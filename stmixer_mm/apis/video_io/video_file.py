@@ -1,7 +1,6 @@
 """Frames of a video file (or a stream URL PyAV opens) decoded with PyAV,
 numbered and timed by the annotation importer's rule
 (:func:`~stmixer_mm.datasets.importers.video.decode_timed_frames`)."""
-import os.path as osp
 import time
 import warnings
 from typing import Iterator, Optional
@@ -9,7 +8,7 @@ from typing import Iterator, Optional
 from stmixer_mm.datasets.importers.video import (decode_timed_frames,
                                                  stream_rate)
 from .sources import (MAX_REPORTED_FPS, Frame, FrameSource, VideoReadError,
-                      check_fps, is_live_spec, source_name)
+                      check_fps)
 
 __all__ = ['VideoFileSource']
 
@@ -70,12 +69,8 @@ class VideoFileSource(FrameSource):
                  realtime: bool = False,
                  fps: Optional[float] = None) -> None:
         fps = check_fps(fps)
-        self.spec = spec
-        self.live = is_live_spec(spec)
         self.container = None
-        if not self.live and not osp.isfile(spec):
-            raise VideoReadError(f'{spec}: no such video file or folder')
-        self.name = source_name(spec)
+        self._open_spec(spec)
         kwargs = dict(timeout=URL_TIMEOUT_S) if self.live else {}
         import av  # PyAV imported on use: `import stmixer_mm` stays light
         try:
