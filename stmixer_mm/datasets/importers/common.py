@@ -186,15 +186,10 @@ def video_key(name: str, strip_upload_prefix: bool = False) -> str:
         with ``strip_upload_prefix=True``.
     """
     parts = urlsplit(name)
-    path = parts.path
-    query = parse_qs(parts.query)
-    if 'd' in query:  # Label Studio local storage: /data/local-files/?d=a/b
-        path = query['d'][0]
-    base = osp.basename(path.rstrip('/'))
-    stem = osp.splitext(base)[0]
-    if strip_upload_prefix:
-        stem = _LS_UPLOAD_PREFIX.sub('', stem)
-    return stem
+    # Label Studio local storage: /data/local-files/?d=a/b
+    path = parse_qs(parts.query).get('d', [parts.path])[0]
+    stem = osp.splitext(osp.basename(path.rstrip('/')))[0]
+    return _LS_UPLOAD_PREFIX.sub('', stem) if strip_upload_prefix else stem
 
 
 def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
@@ -220,10 +215,9 @@ def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
             osp.join(path, n) for n in os.listdir(path)
             if n.lower().endswith(tuple(exts)))
         if not files:
-            raise AnnotationImportError(f'{path}: folder without ' +
-                                        ' or '.join(f'*{e}' for e in exts) +
-                                        f' files (expected '
-                                        f'{what})')
+            names = ' or '.join(f'*{e}' for e in exts)
+            raise AnnotationImportError(
+                f'{path}: folder without {names} files (expected {what})')
         return files
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path}')
@@ -295,37 +289,27 @@ def read_label_map(path: str) -> Dict[str, int]:
         raise FileNotFoundError(f'label map not found: {path}')
     with open(path, encoding='utf-8') as f:
         text = f.read()
-    names: Dict[str, int] = {}
     if re.search(r'^\s*(label|item)\s*\{', text, re.M):
         try:
-            ids = parse_pbtxt_label_map(text, path)
+            ids = parse_pbtxt_label_map(text, path)  # refuses an id twice
         except LabelMapError as e:
             raise AnnotationImportError(str(e)) from None
-        for ident, name in ids.items():
-            _add_label(names, name, ident, path, f'label_id {ident}')
-    else:
-        lineno, next_id = 0, 1
-        for lineno, raw in enumerate(text.splitlines(), 1):
-            name = raw.strip()
-            if not name or name.startswith('#'):
-                continue
-            _add_label(names, name, next_id, path, f'line {lineno}')
-            next_id += 1
+        entries = [(name, i, f'label_id {i}') for i, name in ids.items()]
+    else:  # ids 1, 2, ...: distinct and >= 1
+        entries = []
+        for n, raw in enumerate(text.splitlines(), 1):
+            if raw.strip()[:1] not in ('', '#'):  # not blank, not a comment
+                entries.append((raw.strip(), len(entries) + 1, f'line {n}'))
+    names: Dict[str, int] = {}
+    for name, ident, line in entries:
+        if ident < 1:
+            raise AnnotationImportError(
+                f'label map {path}, {line}: id {ident} of {name!r}; ids are '
+                '1-based (AVA column 0 is the background)')
+        if name in names:
+            raise AnnotationImportError(
+                f'label map {path}, {line}: class {name!r} listed twice')
+        names[name] = ident
     if not names:
         raise AnnotationImportError(f'label map {path} lists no classes')
     return names
-
-
-def _add_label(names: Dict[str, int], name: str, ident: int, path: str,
-               line: str) -> None:
-    if ident < 1:
-        raise AnnotationImportError(
-            f'label map {path}, {line}: id {ident} of {name!r}; ids are '
-            '1-based (AVA column 0 is the background)')
-    if name in names:
-        raise AnnotationImportError(
-            f'label map {path}, {line}: class {name!r} listed twice')
-    if ident in names.values():
-        raise AnnotationImportError(
-            f'label map {path}, {line}: id {ident} given to two classes')
-    names[name] = ident

@@ -14,13 +14,11 @@ BOX_UNITS = ('pixels', 'normalized')
 def _looks_like_data(row) -> bool:
     """A first row with the table's columns whose time and box parse as
     numbers: a table without its header line."""
-    if row is None or len(row) != len(CSV_HEADER):
-        return False
     try:
         [float(v) for v in row[1:6]]
-    except ValueError:
+        return len(row) == len(CSV_HEADER)
+    except (TypeError, ValueError):  # no row (None), or not numbers
         return False
-    return True
 
 
 def read_csv_table(path: str,
@@ -69,16 +67,14 @@ def read_csv_table(path: str,
                 f'{path}, line 1: header {first}, expected '
                 f'{",".join(CSV_HEADER)}{hint}')
         for row in reader:
-            line = reader.line_num
-            if not row or not ''.join(row).strip():
-                raise AnnotationImportError(f'{path}, line {line}: blank '
-                                            'line')
+            where = f'{path}, line {reader.line_num}'
+            if not ''.join(row).strip():
+                raise AnnotationImportError(f'{where}: blank line')
             if len(row) != len(CSV_HEADER):
                 raise AnnotationImportError(
-                    f'{path}, line {line}: {len(row)} columns, expected '
+                    f'{where}: {len(row)} columns, expected '
                     f'{len(CSV_HEADER)} ({",".join(CSV_HEADER)})')
             name, time_s = row[0].strip(), row[1]
-            where = f'{path}, line {line}'
             time = parse_number(time_s, where, 'time')
             box = tuple(
                 parse_number(v, where, n)
@@ -86,7 +82,7 @@ def read_csv_table(path: str,
             pid = parse_person_id(row[7], where)
             if time < 0:
                 raise AnnotationImportError(
-                    f'{path}, line {line}: time {time_s} is negative')
+                    f'{where}: time {time_s} is negative')
             video = video_key(name)
             out.videos.setdefault(video, path)
             action = row[6].strip()
@@ -95,7 +91,7 @@ def read_csv_table(path: str,
                 ann = merged[key]
                 if ann.box != box:
                     raise AnnotationImportError(
-                        f'{path}, line {line}: person {pid} of {name} at '
+                        f'{where}: person {pid} of {name} at '
                         f'time {time_s} has box {box} here but {ann.box} '
                         f'at {ann.source}; rows of one person and time '
                         'must give the same box')
@@ -108,7 +104,7 @@ def read_csv_table(path: str,
                 box=box,
                 actions=(action, ) if action else (),
                 time=time,
-                source=f'{path}, line {line}',
+                source=where,
                 track=f'{path}:person {pid}',
                 normalized=box_units == 'normalized')
             merged[key] = ann
