@@ -400,7 +400,6 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
     keyframes = keyframe_indices(n, stride)
     assert sorted(per_key) == keyframes, (sorted(per_key), keyframes)
 
-    tube_list = None
     if tubes:  # a tube per track id: tube_id = track_id
         tube_list = keyframe_tubes(keyframes, kept, track_ids,
                                    inferencer.label_names)
@@ -444,15 +443,13 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
     out.write_csv('csv', CSV_COLUMNS, fmt.csv_rows(detections))
     print(f'\nwrote {out["video"]} ({n} frames), {out["json"]}, '
           f'{out["csv"]}: {fmt.summary()}')
-    result = dict(
-        video=out['video'],
-        json=out['json'],
-        csv=out['csv'],
+    result = {key: out[key] for key in ('video', 'json', 'csv')}
+    result.update(
         num_frames=n,
         detections=detections,
         summary=fmt.summary(),
         **fmt.counts)
-    if tube_list is not None:
+    if tubes:
         out.write_json('tubes', dict(header, tubes=tube_list))
         print(f'wrote {out["tubes"]}: {len(tube_list)} tubes')
         result.update(tubes_json=out['tubes'], tubes=tube_list)
