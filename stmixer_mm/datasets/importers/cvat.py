@@ -69,8 +69,7 @@ def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
     project = meta.find('project')
     tasks = (
         project.findall('tasks/task') if project is not None else
-        [t for t in (meta.find('task'), meta.find('job'))
-         if t is not None][:1])
+        [t for t in (_meta_task(meta), ) if t is not None])
     total = 0
     for task in tasks:
         size, start, stop = (
@@ -84,48 +83,59 @@ def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
     return total if tasks else None
 
 
+def _meta_task(meta: Optional[ET.Element]) -> Optional[ET.Element]:
+    """The ``<task>`` of ``<meta>``, else its ``<job>`` (a job export).
+
+    Args:
+        meta (xml.etree.ElementTree.Element, optional): ``<meta>``.
+
+    Returns:
+        xml.etree.ElementTree.Element | None: None without either.
+    """
+    found = [meta.find(t) for t in ('task', 'job')] if meta is not None else []
+    return next((t for t in found if t is not None), None)
+
+
 def _budget(name: str, frames: Optional[int], known: bool = True):
     """Budget of ``name``: for ``frames`` (None: undeclared) or unknown."""
     if not known:
-        return annotation_budget(name, META_BYTES,
-                                 'a real export has before its <meta> ends',
-                                 XML_OBJECTS)
-    if frames is None:
-        return annotation_budget(
-            name, UNDECLARED_BYTES, 'read of a CVAT export that declares '
-            'no frames (<meta><task><size> or <stop_frame>)', XML_OBJECTS)
-    return annotation_budget(
-        name, META_BYTES + frames * FRAME_BYTES,
-        f'a CVAT export of {frames} frames holds (4 MiB of <meta>, '
-        f'{FRAME_BYTES} bytes a frame)', XML_OBJECTS)
+        nbytes, why = META_BYTES, 'a real export has before its <meta> ends'
+    elif frames is None:
+        nbytes, why = UNDECLARED_BYTES, (
+            'read of a CVAT export that declares no frames (<meta><task>'
+            '<size> or <stop_frame>)')
+    else:
+        nbytes, why = META_BYTES + frames * FRAME_BYTES, (
+            f'a CVAT export of {frames} frames holds (4 MiB of <meta>, '
+            f'{FRAME_BYTES} bytes a frame)')
+    return annotation_budget(name, nbytes, why, XML_OBJECTS)
 
 
 class _Builder(ET.TreeBuilder):
-    """Counts the elements and attributes, notes ``<meta>`` and the first
-    other top-level element (then calls ``known``), refuses a DOCTYPE (CVAT
-    writes none); hands the elements of the top two levels below the root
-    to ``doc`` as they start and end (:class:`_Document`)."""
+    """Counts the elements and attributes, calls ``known`` once with the
+    ``<meta>`` element when it ends, or with None when a top-level element
+    other than ``<version>`` or ``<meta>`` starts before it; refuses a
+    DOCTYPE (CVAT writes none); hands the elements of the top two levels
+    below the root to ``doc`` as they start and end (:class:`_Document`)."""
 
-    def __init__(self, name: str, doc: Optional['_Document'] = None):
+    def __init__(self, name: str, doc: '_Document',
+                 known: Callable[[Optional[ET.Element]], None]):
         super().__init__()
-        self.name, self.objects, self.depth = name, 0, 0
-        self.meta, self.body = None, False
-        self.doc, self.open = doc, []  # the open root and top-level element
-        self.known: Optional[Callable[[], None]] = None
+        self.name, self.doc, self.known = name, doc, known
+        self.objects, self.depth, self.sized = 0, 0, False
+        self.open = []  # the open root and top-level element
 
     def start(self, tag, attrs):
         self.objects += 1 + len(attrs)
         self.depth += 1
-        top = self.depth == 2 and tag not in ('version', 'meta')
-        if top and not self.body:
-            self.body = True
-            if self.meta is None and self.known is not None:
-                self.known()
+        if self.depth == 2 and tag not in ('version', 'meta') and \
+                not self.sized:
+            self.sized = True
+            self.known(None)
         elem = super().start(tag, attrs)
         if self.depth <= 2:
             self.open.append(elem)
-            if self.doc is not None:
-                self.doc.start(elem, self.depth)
+            self.doc.start(elem, self.depth)
         return elem
 
     def end(self, tag):
@@ -133,12 +143,10 @@ class _Builder(ET.TreeBuilder):
         elem = super().end(tag)
         if self.depth < 2:
             self.open.pop()
-        if self.depth == 1 and tag == 'meta':
-            first = self.meta is None and not self.body
-            self.meta = elem
-            if first and self.known is not None:
-                self.known()
-        if self.doc is not None and 1 <= self.depth <= 2:
+        if self.depth == 1 and tag == 'meta' and not self.sized:
+            self.sized = True
+            self.known(elem)
+        if 1 <= self.depth <= 2:
             self.doc.end(elem, self.open[-1], self.depth + 1)
         return elem
 
@@ -155,17 +163,16 @@ def _parse(name: str, stream: BinaryIO, size: int, zipped: bool,
     time, within :func:`_budget` (known once ``<meta>`` ends)."""
     verb = 'inflates to' if zipped else 'is'
     claim = 'claims (in its ZIP entry) to inflate to' if zipped else 'is'
-    builder = _Builder(name, doc)
-    parser = ET.XMLParser(target=builder)
     annotation_budget(name, None, '', XML_OBJECTS).check(size, 0, claim, True)
     budget, nbytes = _budget(name, None, False), 0
 
-    def known() -> None:
+    def known(meta: Optional[ET.Element]) -> None:
         nonlocal budget
-        budget = _budget(name, _declared_frames(builder.meta))
+        budget = _budget(name, _declared_frames(meta))
         budget.check(size, 0, claim, True)
 
-    builder.known = known
+    builder = _Builder(name, doc, known)
+    parser = ET.XMLParser(target=builder)
     try:
         for chunk in iter(lambda: stream.read(1 << 16), b''):
             nbytes += len(chunk)
@@ -264,12 +271,8 @@ def read_cvat(path: str,
 
 
 def _text(elem: Optional[ET.Element], tag: str) -> Optional[str]:
-    if elem is None:
-        return None
-    child = elem.find(tag)
-    if child is None or child.text is None or not child.text.strip():
-        return None
-    return child.text.strip()
+    child = elem.find(tag) if elem is not None else None
+    return ((child.text or '').strip() or None) if child is not None else None
 
 
 def _int_text(file: str, elem: Optional[ET.Element], tag: str,
@@ -479,6 +482,7 @@ class _Document:
         self.tasks: Optional[List[_Task]] = None  # once <meta> is read
         self.by_id: Optional[dict] = None  # a project's tasks by id
         self.waiting: List[ET.Element] = []  # shapes ended before <meta>
+        self.root: Optional[ET.Element] = None  # <annotations>
         self.track: Optional[_Track] = None  # the <track> being read
         self.actions: dict = {}  # one tuple per action set
         self.frames: dict = {}  # one int per frame number (tracks share)
@@ -500,6 +504,7 @@ class _Document:
                 raise AnnotationImportError(
                     f'{self.file}: root element <{elem.tag}>, expected '
                     '<annotations> (a CVAT for video 1.1 export)')
+            self.root = elem
             return
         if elem.tag not in ('track', 'image'):
             return
@@ -540,10 +545,6 @@ class _Document:
         if elem.tag == 'meta':
             if self.tasks is None:
                 self._read_meta(elem)
-                for shape in self.waiting:
-                    self._read_shape(shape)
-                    parent.remove(shape)
-                self.waiting = []
             return
         if elem.tag in ('track', 'image'):
             if self.tasks is None:
@@ -561,9 +562,6 @@ class _Document:
         and ignored content to ``out``."""
         if self.tasks is None:  # no <meta>
             self._read_meta(None)
-            for shape in self.waiting:
-                self._read_shape(shape)
-            self.waiting = []
         for task in self.tasks:
             if self.kind == 'image':
                 self._finish_images(task)
@@ -572,7 +570,8 @@ class _Document:
                 self.out.ignored[what] += count
 
     def _read_meta(self, meta: Optional[ET.Element]) -> None:
-        """The tasks of ``<meta>``: their videos, frame sizes, frames."""
+        """The tasks of ``<meta>``: their videos, frame sizes, frames; then
+        the shapes that waited for them."""
         out, file = self.out, self.file
         project = meta.find('project') if meta is not None else None
         if project is not None:
@@ -586,25 +585,25 @@ class _Document:
                 out.frame_grids[video] = frames
                 self.by_id[tid] = _Task(where, video, frames, offset)
                 self.tasks.append(self.by_id[tid])
-            return
-        task = None
-        if meta is not None:
-            task = meta.find('task')
-            if task is None:
-                task = meta.find('job')  # a job export
-        container = self.container
-        # a job export names no video: its file (or ZIP) name does
-        video = _claim_video([
-            _text(meta, 'source'),
-            _text(task, 'source'),
-            _text(task, 'name'),
-            osp.basename(file), container and osp.basename(container)
-        ], out, self.known_videos, file)
-        # inside <task>; beside <job> in a job export
-        _frame_size(file, video, (task, meta), out)
-        frames = _frame_range(file, task)
-        out.frame_grids[video] = frames
-        self.tasks = [_Task(file, video, frames, 0)]
+        else:
+            task = _meta_task(meta)
+            container = self.container
+            # a job export names no video: its file (or ZIP) name does
+            video = _claim_video([
+                _text(meta, 'source'),
+                _text(task, 'source'),
+                _text(task, 'name'),
+                osp.basename(file), container and osp.basename(container)
+            ], out, self.known_videos, file)
+            # inside <task>; beside <job> in a job export
+            _frame_size(file, video, (task, meta), out)
+            frames = _frame_range(file, task)
+            out.frame_grids[video] = frames
+            self.tasks = [_Task(file, video, frames, 0)]
+        for shape in self.waiting:  # ended before <meta>
+            self._read_shape(shape)
+            self.root.remove(shape)
+        self.waiting = []
 
     def task_of(self, shape: ET.Element) -> _Task:
         """The task of ``shape``: a project's by ``task_id``.
@@ -827,10 +826,9 @@ def _box_record(place: _Place,
                 value, f'{place.source(frame)}, attribute person_id')
         elif name in ACTION_ATTRIBUTES:
             actions.update(split_actions(value))
-        elif value.lower() in ('true', 'false'):
-            if value.lower() == 'true':
-                actions.add(name)
-        else:
+        elif value.lower() == 'true':
+            actions.add(name)
+        elif value.lower() != 'false':
             ignored[f'attribute {name!r}'] += 1
     key = tuple(sorted(actions))
     return _Record(
