@@ -47,9 +47,8 @@ VideoForecasts = Mapping[str, Mapping[int, Forecast]]
 
 
 def _check_horizon(horizon: int) -> int:
-    if isinstance(horizon,
-                  bool) or not isinstance(horizon,
-                                          (int, np.integer)) or horizon < 1:
+    if isinstance(horizon, bool) or \
+            not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f'horizon must be an int >= 1 (frames), got '
                          f'{horizon!r}')
     return int(horizon)
@@ -72,13 +71,7 @@ def zero_motion(dets: VideoDets, horizon: int) -> Dict[str, dict]:
         ``visible`` 1 and the actions at ``t``.
     """
     _check_horizon(horizon)
-    return {
-        v: {
-            t: _moved(d, d.boxes)
-            for t, d in frames.items()
-        }
-        for v, frames in dets.items()
-    }
+    return _shifted(dets, 0)
 
 
 def constant_velocity(dets: VideoDets,
@@ -149,11 +142,24 @@ def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
         dict[str, dict]: ``{video: {t: Forecast}}`` for every ``t`` whose
         ``t + horizon`` has detections.
     """
-    horizon = _check_horizon(horizon)
+    return _shifted(dets, _check_horizon(horizon))
+
+
+def _shifted(dets: VideoDets, shift: int) -> Dict[str, dict]:
+    """The detections at ``t + shift`` as the forecasts made at ``t``, in
+    view (every ``t`` whose ``t + shift`` has detections).
+
+    Args:
+        dets (Mapping): ``{video: {t: Detections}}``, pixels.
+        shift (int): Frames from ``t`` to the detections used, >= 0.
+
+    Returns:
+        dict[str, dict]: ``{video: {t: Forecast}}``.
+    """
     return {
         v: {
-            t: _moved(frames[t + horizon], frames[t + horizon].boxes)
-            for t in frames if t + horizon in frames
+            t: _moved(frames[t + shift], frames[t + shift].boxes)
+            for t in frames if t + shift in frames
         }
         for v, frames in dets.items()
     }
@@ -398,9 +404,7 @@ def displacement_errors(gt: Mapping,
             target = track[t + h][0]
             px = float(np.linalg.norm(_centre(box) - _centre(target)))
             size = float(
-                np.sqrt(
-                    max(target[2] - target[0], 0) *
-                    max(target[3] - target[1], 0)))
+                np.sqrt(np.prod(np.maximum(target[2:] - target[:2], 0))))
             per.append((px, px / size if size > 0 else np.nan))
         errors.append(per)
     if not errors:

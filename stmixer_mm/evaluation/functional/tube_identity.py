@@ -60,12 +60,8 @@ def identity_metrics(
             for k, g in enumerate(gt['gttubes'][v].get(ilabel, [])):
                 g = np.asarray(g, np.float64)
                 g = g[np.argsort(g[:, 0], kind='stable')]
-                rows.append(
-                    dict(
-                        video=v,
-                        label=label,
-                        gt_index=k,
-                        **_walk(g, dets, iou_thr, inclusive)))
+                row = dict(video=v, label=label, gt_index=k)
+                rows.append(dict(row, **_walk(g, dets, iou_thr, inclusive)))
     n = len(rows)
 
     def mean(key):

@@ -421,16 +421,11 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
     Raises:
         ValueError: An argument of the wrong type or range (naming it).
     """
-    _check_args(
-        'build_tubes', **{
-            key: (LINK_SETTINGS[key], value)
-            for key, value in dict(
-                link_iou=link_iou,
-                nms_iou=nms_iou,
-                top_k=top_k,
-                min_score=min_score,
-                min_length=min_length).items()
-        })
+    args = locals()
+    keys = ('link_iou', 'nms_iou', 'top_k', 'min_score', 'min_length')
+    _check_args('build_tubes',
+                **{k: (LINK_SETTINGS[k], args[k])
+                   for k in keys})
 
     def reduce(dets):
         if dets is None or len(dets) == 0:
@@ -493,12 +488,9 @@ def link_person_tubes(keyframes: Sequence[int],
     for k, (b, p) in enumerate(zip(bboxes, person_scores), start=1):
         b = np.asarray(b, np.float64).reshape(-1, 4)
         # x1 y1 x2 y2, the row's index, its score (visited by score)
-        dets = np.concatenate([
-            b,
-            np.arange(len(b)).reshape(-1, 1),
-            np.asarray(p, np.float64).reshape(-1, 1)
-        ],
-                              axis=1)
+        dets = np.column_stack(
+            [b, np.arange(len(b)),
+             np.asarray(p, np.float64).reshape(-1)])
         frame_dets[k] = dets[np.argsort(-dets[:, 5], kind='stable')]
     linked = link_frames(
         frame_dets,

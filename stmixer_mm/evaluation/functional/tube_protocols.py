@@ -128,21 +128,18 @@ def _decayed_frames(frames: Mapping) -> Mapping:
     applied: ``frames`` itself where no frame's scores change (packed as
     ``frames`` is, :class:`PackedFrames`)."""
     if isinstance(frames, PackedFrames):
-        rows = frames.rows
-        if rows.dtype != np.float32:
-            rows = rows.astype(np.float32)
-        changed = False
+        # rows is frames.rows until a cast or a changed score copies them
+        rows = frames.rows.astype(np.float32, copy=False)
         b = frames.bounds.tolist()
         for i in np.flatnonzero(np.diff(frames.bounds) > 1).tolist():
             dets = rows[b[i]:b[i + 1]]
             out = _decayed(dets)
             if out is not dets:
-                if not changed and rows is frames.rows:
+                if rows is frames.rows:
                     rows = rows.copy()
                 rows[b[i]:b[i + 1]] = out
-                changed = True
-        return PackedFrames(frames.frames, frames.bounds, rows) \
-            if changed or rows is not frames.rows else frames
+        return frames if rows is frames.rows else PackedFrames(
+            frames.frames, frames.bounds, rows)
     out = {f: _decayed(d) for f, d in frames.items()}
     return frames if all(out[f] is d for f, d in frames.items()) else out
 
@@ -556,14 +553,9 @@ def evaluate(
             metrics[f'videoAP@{name}'] = float(
                 range_mean([mean_ap_percent(at(t)) for t in thrs]))
     if identity is not None:
-        identity.update(
-            identity_metrics(
-                gt,
-                tubes,
-                videos,
-                0.5,
-                inclusive=moc,
-                ignore_labels=ignore_labels))
+        found = identity_metrics(
+            gt, tubes, videos, 0.5, inclusive=moc, ignore_labels=ignore_labels)
+        identity.update(found)
         metrics['IDSW/gt'] = identity['idsw_per_gt']
         metrics['Frag/gt'] = identity['frag_per_gt']
         metrics['coverage'] = 100 * identity['coverage']

@@ -105,10 +105,9 @@ def tubelet_frame_dets(clips: Mapping[int, Sequence[Clip]],
                     continue
                 per_frame = out.setdefault(label, {}).setdefault(iv, {})
                 for j, frame in enumerate(span):
-                    block = np.empty((sel.size, 5), dtype)
-                    block[:, :4] = boxes[sel, j]
-                    block[:, 4] = scores[sel, label]
-                    per_frame.setdefault(int(frame), []).append(block)
+                    per_frame.setdefault(int(frame), []).append(
+                        np.column_stack([boxes[sel, j],
+                                         scores[sel, label]]).astype(dtype))
 
     def merged(blocks):
         dets = np.concatenate(blocks)

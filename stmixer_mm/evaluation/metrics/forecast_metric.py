@@ -104,12 +104,9 @@ class ForecastMetric(BaseMetric):
             horizons = tuple(int(h) for h in sample['forecast_horizons'])
             h, w = self.gt['resolution'][video]
             scale = np.array([w, h, w, h], np.float64)
-            boxes = to_numpy(pred['bboxes']).astype(np.float64)
-            scores = to_numpy(pred['scores']).astype(np.float64)
-            persons = to_numpy(pred['person_scores']).astype(np.float64)
-            future = to_numpy(pred['future_bboxes']).astype(np.float64)
-            future_scores = to_numpy(pred['future_scores']).astype(np.float64)
-            visible = to_numpy(pred['future_visible']).astype(np.float64)
+            boxes, scores, persons, future, future_scores, visible = (
+                to_numpy(pred[key]).astype(np.float64)
+                for key in ('bboxes', 'scores', 'person_scores') + PRED_FIELDS)
             n, k = len(boxes), len(horizons)
             if scores.ndim == 2 and scores.shape[1] == self.num_labels + 1:
                 scores = scores[:, 1:]

@@ -282,10 +282,8 @@ class TubeMetric(BaseMetric):
             with ``track_ids`` also the same structure of ``(n, )`` int64
             track ids.
         """
-        order = sorted(
-            range(len(results)),
-            key=lambda i:
-            (self._video_index(results[i][0], results[i][1]), results[i][1]))
+        keys = [(self._video_index(r[0], r[1]), r[1]) for r in results]
+        order = sorted(range(len(results)), key=keys.__getitem__)
         out: Dict[int, Dict[int, PackedFrames]] = {}
         ids_out: Dict[int, Dict[int, PackedFrames]] = {}
         frames_seen: Dict[str, List[int]] = {}
@@ -307,7 +305,7 @@ class TubeMetric(BaseMetric):
 
         for i in order:
             video, frame, bboxes, scores = results[i][:4]
-            iv = self._video_index(video, frame)
+            iv = keys[i][0]
             if iv != last_iv:
                 pack(last_iv)
                 last_iv = iv
@@ -321,9 +319,8 @@ class TubeMetric(BaseMetric):
                 ids = ids[box_idx]
             for label in np.unique(labels):
                 sel = labels == label
-                block = np.empty((int(sel.sum()), 5), np.float32)
-                block[:, :4] = boxes[sel]
-                block[:, 4] = cls_scores[sel]
+                block = np.column_stack([boxes[sel],
+                                         cls_scores[sel]]).astype(np.float32)
                 per_frame = video_rows.setdefault(int(label), {})
                 if frame in per_frame:
                     block = np.concatenate([per_frame[frame], block])
