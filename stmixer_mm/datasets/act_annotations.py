@@ -123,10 +123,8 @@ def check_act_annotations(gt: Any,
             raise ValueError(f'{ann_file}: "nframes"[{video!r}] must be a '
                              f'positive integer, got {n!r}')
     for video, res in gt.get('resolution', {}).items():
-        ok = isinstance(res, (list, tuple, np.ndarray)) and len(res) == 2
-        if ok:
-            ok = all(np.isfinite(float(x)) and float(x) > 0 for x in res)
-        if not ok:
+        if not (isinstance(res, (list, tuple, np.ndarray)) and len(res) == 2
+                and all(np.isfinite(float(x)) and float(x) > 0 for x in res)):
             raise ValueError(f'{ann_file}: "resolution"[{video!r}] must be '
                              f'(height, width) > 0, got {res!r}')
     num_labels = len(labels)

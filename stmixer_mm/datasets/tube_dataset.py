@@ -220,6 +220,10 @@ class TubeDataset(BaseActionDataset):
         if self.forecast_horizons:
             self._tube_persons = {v: self._persons(gt, v) for v in videos}
 
+        # a frame folder <data_prefix.img>/<video> or a video file
+        root = self.data_prefix.get('img' if self.use_frames else 'video', '')
+        path_key = 'frame_dir' if self.use_frames else 'filename'
+        ext = '' if self.use_frames else self.video_ext
         data_list = []
         beyond = 0  # annotated training keyframes whose future is unknown
         for video in videos:
@@ -250,13 +254,7 @@ class TubeDataset(BaseActionDataset):
                     filename_tmpl=self.filename_tmpl)
                 if self.mask_root is not None:
                     info['puppet_mask_file'] = self.mask_file_of(video)
-                if self.use_frames:
-                    info['frame_dir'] = osp.join(
-                        self.data_prefix.get('img', ''), video)
-                else:
-                    info['filename'] = osp.join(
-                        self.data_prefix.get('video', ''),
-                        video + self.video_ext)
+                info[path_key] = osp.join(root, video + ext)
                 data_list.append(info)
         if not data_list:
             why = ''
@@ -343,10 +341,8 @@ class TubeDataset(BaseActionDataset):
                     for f, b in zip(frames.astype(int), box):
                         per_frame[int(f)].append(
                             (int(label), (int(label), t), b))
-            ids = {
-                key: i
-                for i, key in enumerate(video_tube_keys(gt['gttubes'][video]))
-            }
+            keys = video_tube_keys(gt['gttubes'][video])
+            ids = {key: i for i, key in enumerate(keys)}
             out[video] = {
                 f: [(label, ids[key], b) for label, key, b in items]
                 for f, items in per_frame.items()
