@@ -2,8 +2,9 @@
 the greedy :class:`~.tracker.OnlineTubeTracker` or mmdet's ``ByteTracker``
 / ``OCSORTTracker`` (Kalman filter), chosen by the config's
 ``tracker=dict(type=...)``. See docs/en/online.md."""
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional
+from unittest import mock
 
 import numpy as np
 import torch
@@ -100,18 +101,11 @@ def _scipy_assignment():
         (sort_tracker, 'motmetrics'): _ScipyLap,
         (sort_tracker, 'linear_sum_assignment'): linear_sum_assignment
     }
-    missing = object()
-    saved = {key: getattr(*key, missing) for key in patch}
-    for (module, name), value in patch.items():
-        setattr(module, name, value)
-    try:
+    with ExitStack() as stack:  # each restored (or removed) on leaving
+        for (module, name), value in patch.items():
+            stack.enter_context(
+                mock.patch.object(module, name, value, create=True))
         yield
-    finally:
-        for (module, name), value in saved.items():
-            if value is missing:
-                delattr(module, name)
-            else:
-                setattr(module, name, value)
 
 
 def _config_error(who: str, problem: str) -> ConfigSettingError:
