@@ -231,17 +231,13 @@ def restrict_gt(gt: Mapping, frames: Mapping[str, set]) -> dict:
     """
     tubes = {}
     for v, per_label in gt['gttubes'].items():
-        keep = frames.get(v, set())
+        keep = list(frames.get(v, set()))
         tubes[v] = {}
         for label, label_tubes in per_label.items():
-            cut = []
-            for tube in label_tubes:
-                tube = np.asarray(tube)
-                rows = tube[np.isin(tube[:, 0].astype(int), list(keep))]
-                if len(rows):
-                    cut.append(rows)
-            if cut:
-                tubes[v][label] = cut
+            cut = [np.asarray(tube) for tube in label_tubes]
+            cut = [t[np.isin(t[:, 0].astype(int), keep)] for t in cut]
+            if any(len(rows) for rows in cut):
+                tubes[v][label] = [rows for rows in cut if len(rows)]
     return dict(gt, gttubes=tubes)
 
 
@@ -283,8 +279,7 @@ def future_frame_ap(gt: Mapping,
                 continue
             scores = np.asarray(f.actions) * np.asarray(f.visible)[:, None]
             for label in range(scores.shape[1]):
-                rows = np.concatenate(
-                    [np.asarray(f.boxes), scores[:, label:label + 1]], 1)
+                rows = np.column_stack([np.asarray(f.boxes), scores[:, label]])
                 frame_dets.setdefault(label,
                                       {}).setdefault(iv,
                                                      {})[t + horizon] = rows

@@ -104,11 +104,8 @@ def _class_rows(frame_dets: FrameDets, ilabel: int, dtype: type,
             dets = np.asarray(dets, dtype)
             if decay is not None:
                 dets = soft_decay(dets, decay)
-            block = np.empty((len(dets), 7), dtype)
-            block[:, 0] = iv
-            block[:, 1] = frame
-            block[:, 2:] = dets
-            rows.append(block)
+            keys = np.full((len(dets), 2), (iv, frame), dtype)
+            rows.append(np.column_stack([keys, dets]))
     return np.concatenate(rows) if rows else np.zeros((0, 7), dtype)
 
 
