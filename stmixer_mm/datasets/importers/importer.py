@@ -254,20 +254,8 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
     k, src = found
     if layout == 'tubes':
         what = f'output frame {k} (0-based; ACT frame {k + 1})'
-    else:
-        what = f'the keyframe at {k // fps} s (output frame {k})'
-    harm = ('has no box there, so every tube breaks at it (a stepped task '
-            'gives one-frame tubes)' if layout == 'tubes' else
-            'has no box there, so the keyframe would be written as one '
-            'without persons')
-    head = (f'{source}: video {video!r}: the CVAT task annotates the video '
-            f'frames {start}, {start + step}, {start + 2 * step}, ... '
-            f'(<start_frame>{start}, <stop_frame>'
-            f'{"" if stop is None else stop}, <frame_filter>step={step}), '
-            f'but {what} at --fps {fps} is source frame {src} (0-based, of '
-            f'the {info.fps:g} fps video), which the task did not annotate: '
-            f'it {harm}; ')
-    if layout == 'tubes':
+        harm = ('every tube breaks at it (a stepped task gives one-frame '
+                'tubes)')
         # output frames every step-th source frame: --fps video fps / step
         grid_fps, grid_stride = max(1, int(round(info.fps / step))), 1
         fix = None
@@ -278,6 +266,8 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
                      f'step {step}) the output frames are the source frames '
                      f'nearest k * {info.fps:g} / {grid_fps}')
     else:
+        what = f'the keyframe at {k // fps} s (output frame {k})'
+        harm = 'the keyframe would be written as one without persons'
         # keyframes at whole seconds: --keyframe-interval may fit the step
         grid_fps, grid_stride = fps, fps * interval
         fix = next((('--keyframe-interval', i)
@@ -286,6 +276,13 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
                    None)
         grid_text = (f'the keyframes every {interval} s are the source '
                      f'frames nearest T * {info.fps:g}, whatever the --fps')
+    head = (f'{source}: video {video!r}: the CVAT task annotates the video '
+            f'frames {start}, {start + step}, {start + 2 * step}, ... '
+            f'(<start_frame>{start}, <stop_frame>'
+            f'{"" if stop is None else stop}, <frame_filter>step={step}), '
+            f'but {what} at --fps {fps} is source frame {src} (0-based, of '
+            f'the {info.fps:g} fps video), which the task did not annotate: '
+            f'it has no box there, so {harm}; ')
     if fix is not None:
         raise AnnotationImportError(
             head + f'pass {fix[0]} {fix[1]}: its '
@@ -390,9 +387,9 @@ def check_layout_config(path: str,
     if not hasattr(model, 'get') or not model.get('type'):
         raise AnnotationImportError(f'{label}: no model.type; {expected}')
     base = DATASETS.get(LAYOUT_DATASETS[layout])
-    datasets = [(cfg.get(key) or {}).get('dataset') or {}
-                for key in ('train_dataloader', 'val_dataloader')]
-    for key, dataset in zip(('train_dataloader', 'val_dataloader'), datasets):
+    keys = ('train_dataloader', 'val_dataloader')
+    datasets = [(cfg.get(key) or {}).get('dataset') or {} for key in keys]
+    for key, dataset in zip(keys, datasets):
         kind = dataset.get('type')
         cls = kind if isinstance(kind, type) else DATASETS.get(kind or '')
         if not (isinstance(cls, type) and issubclass(cls, base)):
@@ -691,10 +688,10 @@ def import_annotations(fmt: str,
                 f'differs from the {info.width}x{info.height} frames of '
                 f'{info.path}')
         grid = imported.frame_grids.get(v)
-        if grid is not None and info.frames_exact:
-            _check_task_length(v, imported.videos[v], grid, info.num_frames,
-                               info)
         if grid is not None:
+            if info.frames_exact:  # else checked after decoding
+                _check_task_length(v, imported.videos[v], grid,
+                                   info.num_frames, info)
             check_frame_grid(v, imported.videos[v], grid, info, layout, fps,
                              keyframe_interval)
         indexes[v] = VideoTrackIndex(v, info, per_video[v], fps)
@@ -707,45 +704,42 @@ def import_annotations(fmt: str,
         stats: Dict[str, dict] = {}
         n_total = len(names)
         for i, v in enumerate(names, 1):
-            t0 = time.time()
-            n_out, n_src, indexes[v].sources = extract_frames(
-                infos[v], osp.join(out_dir, 'rawframes', v), fps, first_index,
+            t0, info, index = time.time(), infos[v], indexes[v]
+            n_out, n_src, index.sources = extract_frames(
+                info, osp.join(out_dir, 'rawframes', v), fps, first_index,
                 short_side, jpeg_quality)
-            if v in imported.frame_grids:  # the decoded length
-                _check_task_length(v, imported.videos[v],
-                                   imported.frame_grids[v], n_src, infos[v])
-                check_decoded_grid(v, imported.videos[v],
-                                   imported.frame_grids[v], indexes[v].sources,
+            grid = imported.frame_grids.get(v)
+            if grid is not None:  # the decoded length
+                _check_task_length(v, imported.videos[v], grid, n_src, info)
+                check_decoded_grid(v, imported.videos[v], grid, index.sources,
                                    layout, fps, keyframe_interval)
-            late = [f for f in indexes[v].by_frame if f >= n_src]
+            late = [f for f in index.by_frame if f >= n_src]
             if late:
-                ann = next(iter(indexes[v].by_frame[max(late)].values()))
+                ann = next(iter(index.by_frame[max(late)].values()))
                 raise AnnotationImportError(
                     f'{ann.source}: video frame {max(late)} (0-based) is '
                     f'beyond the {n_src} frames decoded from {on_disk[v]}')
             # time-based rows, against the decoded length (not the header)
-            decoded_s = n_src / infos[v].fps
-            late_rows = [(t, ann)
-                         for rows in indexes[v].by_person_times.values()
-                         for t, ann in rows
-                         if t > decoded_s + 0.5 / infos[v].fps]
+            decoded_s = n_src / info.fps
+            late_rows = [(t, ann) for rows in index.by_person_times.values()
+                         for t, ann in rows if t > decoded_s + 0.5 / info.fps]
             if late_rows:
                 t, ann = max(late_rows, key=lambda r: r[0])
                 raise AnnotationImportError(
                     f'{ann.source}: time {t:g} s is beyond the '
                     f'{decoded_s:.3f} s ({n_src} frames) decoded from '
                     f'{on_disk[v]}, whose container promised '
-                    f'{infos[v].num_frames} frames ({infos[v].duration:.3f} '
-                    's): the file is shorter than its header says')
+                    f'{info.num_frames} frames ({info.duration:.3f} s): the '
+                    'file is shorter than its header says')
             stats[v] = dict(
                 split='+'.join(s for s in splits if v in splits[s]),
                 source=osp.abspath(on_disk[v]),
-                source_fps=infos[v].fps,
+                source_fps=info.fps,
                 source_frames=n_src,
-                source_size_wh=[infos[v].width, infos[v].height],
+                source_size_wh=[info.width, info.height],
                 frames=n_out,
                 frame_size_wh=list(
-                    output_size(infos[v].width, infos[v].height, short_side)))
+                    output_size(info.width, info.height, short_side)))
             seconds = time.time() - t0
             stats[v]['extract_seconds'] = round(seconds, 3)
             log(f'[{i}/{n_total}] {v}: {n_src} source frames -> {n_out} '

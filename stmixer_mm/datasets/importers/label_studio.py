@@ -1,6 +1,7 @@
 """Reader of Label Studio's JSON export of a ``<VideoRectangle>`` project
 (docs/en/annotation_formats.md): a region is one person, interpolated as the
 editor does."""
+import itertools
 import os
 import re
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ ACTION_TYPES = ('choices', 'taxonomy', 'labels')
 BASE_BYTES, REGION_BYTES, KEYFRAME_BYTES = 1 << 20, 4096, 512
 FRAMES_COUNT = re.compile(rb'"framesCount"\s{0,8}:\s{0,8}(\d{1,12})')
 JSON_OBJECTS = 'JSON objects and arrays'
+XYWH = ('x', 'y', 'width', 'height')  # a keyframe's box, in percent
 
 
 def read_label_studio(
@@ -213,8 +215,7 @@ def pick_annotation(where: str, anns: List[dict],
             'truth, and their updated_at / created_at times do not say '
             'which is the most recent; mark one as ground truth in Label '
             'Studio or keep one annotation per task in the export')
-    best = pool[max(range(len(pool)),
-                    key=lambda i: stamps[i])] if len(pool) > 1 else pool[0]
+    best = pool[max(range(len(pool)), key=stamps.__getitem__)]
     why = ('the ground truth'
            if len(gt) == 1 else f'the most recent of {len(gt)} ground truths'
            if gt else 'the most recent: none is marked ground truth')
@@ -258,15 +259,10 @@ def _read_result(where: str, result: List[dict], video: str,
         raise AnnotationImportError(
             f'{where}: per-region results refer to region ids {unknown} '
             'that have no videorectangle result')
-    next_id = 0
+    taken = set(person_ids.values())  # the others numbered 0, 1, ... around
+    free = (n for n in itertools.count() if n not in taken)
     for rid, item in regions.items():
-        if rid in person_ids:
-            pid = person_ids[rid]
-        else:
-            while next_id in person_ids.values():
-                next_id += 1
-            pid = next_id
-            next_id += 1
+        pid = person_ids[rid] if rid in person_ids else next(free)
         value = item.get('value') or {}
         actions = set(value.get('labels') or []) - person_labels
         actions |= extra_actions.get(rid, set()) - person_labels
@@ -317,15 +313,14 @@ def expand_sequence(where: str,
     keys = []
     for k, s in enumerate(seq):
         try:
-            frame = int(s['frame'])
-            values = [s[n] for n in ('x', 'y', 'width', 'height')]
+            frame, values = int(s['frame']), {n: s[n] for n in XYWH}
         except (KeyError, TypeError, ValueError):
             raise AnnotationImportError(
                 f'{where}: sequence[{k}] {s!r} needs frame, x, y, width, '
                 'height') from None
         box = [
             parse_number(v, f'{where}: sequence[{k}] (frame {frame})', n)
-            for v, n in zip(values, ('x', 'y', 'width', 'height'))
+            for n, v in values.items()
         ]
         if frame < 1:
             raise AnnotationImportError(

@@ -6,7 +6,7 @@ import pickle
 import shutil
 from collections import Counter, defaultdict
 from itertools import product
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -23,11 +23,27 @@ def names_by_id(classes: Dict[str, int]) -> list:
     return sorted(classes, key=classes.get)
 
 
-def _no_action_note(log, count: int, first: Optional[str]) -> None:
-    if count:
-        log(f'warning: {count} boxes have no action (e.g. {first}); AVA '
-            'rows and tubes need one, so they are not in the data set '
-            '(counted in import_summary.json: boxes_without_action)')
+def _with_action(anns: list, without: list) -> list:
+    """The annotations of ``anns`` that have an action; the others are
+    appended to ``without`` (AVA rows and tubes need one).
+
+    Args:
+        anns (list[Annotation]): The annotations of an output frame.
+        without (list[Annotation]): Receives those without an action.
+
+    Returns:
+        list[Annotation]: Those with an action, in order.
+    """
+    without += [a for a in anns if not a.actions]
+    return [a for a in anns if a.actions]
+
+
+def _no_action_note(log, without: list) -> None:
+    if without:
+        log(f'warning: {len(without)} boxes have no action (e.g. '
+            f'{without[0].source}); AVA rows and tubes need one, so they are '
+            'not in the data set (counted in import_summary.json: '
+            'boxes_without_action)')
 
 
 def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
@@ -69,20 +85,14 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
     ann_dir = osp.join(out_dir, 'annotations')
     rows = {s: [] for s in splits}
     per_class = {s: Counter() for s in splits}
-    no_action, first_no_action = 0, None
-    ts_end = {}
+    no_action, ts_end = [], {}  # no_action: boxes without an action
     for v in names:
         in_splits = [s for s in splits if v in splits[s]]
         n_out = stats[v]['frames']
         index = indexes[v]
         keyframes = boxes = 0
         for T in range(0, (n_out - 1) // fps + 1, interval):
-            anns = index.at(fps * T)
-            kept = [a for a in anns if a.actions]
-            if len(kept) < len(anns):
-                no_action += len(anns) - len(kept)
-                first_no_action = first_no_action or next(
-                    a.source for a in anns if not a.actions)
+            kept = _with_action(index.at(fps * T), no_action)
             keyframes += bool(kept)
             boxes += len(kept)
             w, h = index.info.width, index.info.height
@@ -96,7 +106,7 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
         for split in in_splits:
             ts_end[split] = max(
                 ts_end.get(split, 0), int(math.ceil(n_out / fps)))
-    _no_action_note(log, no_action, first_no_action)
+    _no_action_note(log, no_action)
     # one timestamp_end per dataset: shorter videos get copies of their
     # last frame up to (timestamp_end - timestamp_start) * fps files, where
     # SampleAVAFrames clips its indices (a video in both splits: the longer)
@@ -138,7 +148,7 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
             start_index=0,
             rows=n_rows,
             boxes_per_class=boxes_per_class,
-            boxes_without_action=no_action))
+            boxes_without_action=len(no_action)))
 
 
 def _pad_frames(frame_dir: str, n_frames: int, total: int) -> int:
@@ -189,7 +199,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
     label_index = {n: i for i, n in enumerate(labels)}
     gttubes, nframes, resolution = {}, {}, {}
     per_class = {s: Counter() for s in splits}
-    no_action, first_no_action = 0, None
+    no_action = []
     for v in names:
         index = indexes[v]
         n_out = stats[v]['frames']
@@ -199,13 +209,8 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
         open_runs: Dict[Tuple[int, int], list] = {}
         tubes: Dict[int, list] = defaultdict(list)
         for k in range(n_out + 1):
-            anns = index.at(k) if k < n_out else []
             active = set()
-            for a in anns:
-                if not a.actions:
-                    no_action += 1
-                    first_no_action = first_no_action or a.source
-                    continue
+            for a in _with_action(index.at(k) if k < n_out else [], no_action):
                 if len(a.actions) > 1 and multi_label == 'error':
                     raise AnnotationImportError(
                         f'{a.source} (track {a.track}, output frame {k + 1})'
@@ -227,7 +232,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
         nframes[v] = n_out
         resolution[v] = (oh, ow)
         stats[v].update(tubes=sum(len(t) for t in tubes.values()))
-    _no_action_note(log, no_action, first_no_action)
+    _no_action_note(log, no_action)
     gt = dict(
         labels=labels,
         gttubes=gttubes,
@@ -249,7 +254,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
             ground_truth=TUBE_GT,
             start_index=1,
             tubes_per_class=tubes_per_class,
-            boxes_without_action=no_action))
+            boxes_without_action=len(no_action)))
 
 
 def config_base(base_config: str) -> str:
