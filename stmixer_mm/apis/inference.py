@@ -2,6 +2,7 @@
 ``apis/inference.py``); example: docs/en/useful_tools.md."""
 import copy
 import os
+from itertools import islice
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -244,14 +245,10 @@ def read_clip(path: Union[str, os.PathLike],
              'frames (clip_len of the config\'s test pipeline): a list of '
              '[H, W, 3] RGB uint8 frames, or a video file / frame folder of '
              f'{clip_len} frames. {use}')
-    frames = []
     try:
         source = open_source(path, fps=1.0)  # the rate is not used
-        try:
-            for frame in source:
-                frames.append(frame.image)
-                if len(frames) > clip_len:
-                    break
+        try:  # one more frame than a clip tells a longer video
+            frames = [f.image for f in islice(source, clip_len + 1)]
         finally:
             source.close()
     except VideoReadError as e:
