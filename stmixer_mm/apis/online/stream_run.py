@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 from collections import deque
+from contextlib import suppress
 from typing import Dict
 
 from stmixer_mm.utils.output_files import OutputFileError
@@ -232,11 +233,9 @@ class StreamRun:
                 runner.signum = signal.SIGINT
         finally:
             self.stop.set()
-            while True:  # drain: a reader waiting on the queue goes on
-                try:
+            with suppress(queue.Empty):  # drained: a waiting reader goes on
+                while True:
                     self.frames_q.get_nowait()
-                except queue.Empty:
-                    break
             for th in threads:
                 th.join()
             if runner.show:
@@ -286,26 +285,20 @@ class StreamRun:
                 bar.update(stats.snapshot())
             got = False
             if not read_ended and len(drawer.pending) < self.room:
-                try:
+                with suppress(queue.Empty):
                     item = self.frames_q.get(timeout=0.05)
                     got = True
                     if item is _END:
                         read_ended = True
                     else:
                         drawer.frame(*item)
-                except queue.Empty:
-                    pass
-            while True:
-                try:
+            with suppress(queue.Empty):  # every event waiting
+                while True:
                     event(*self.events_q.get_nowait())
                     got = True
-                except queue.Empty:
-                    break
             if not got and (read_ended or len(drawer.pending) >= self.room):
-                try:
+                with suppress(queue.Empty):
                     event(*self.events_q.get(timeout=0.1))
-                except queue.Empty:
-                    pass
 
     def show(self, canvas) -> None:
         """Show a drawn frame (``show``); q or Esc stops the run."""

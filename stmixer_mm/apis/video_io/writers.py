@@ -6,6 +6,7 @@ import os.path as osp
 import sys
 import time
 import warnings
+from contextlib import suppress
 from fractions import Fraction
 from typing import Dict, List, Optional
 
@@ -169,10 +170,8 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Remove the partial video (and the claim of ``path`` made here)."""
-        try:
+        with suppress(Exception):  # the video is thrown away
             self._close_encoder()
-        except Exception:  # noqa: B902 - the video is thrown away
-            pass
         if self.temp is not None:
             remove_quietly(self.temp)
             self.temp = None
@@ -218,10 +217,9 @@ class JsonlWriter:
             while data:
                 data = data[self.file.write(data):]
         except OSError as e:
-            try:  # no half line: the file ends after the last whole one
+            # no half line: the file ends after the last whole one
+            with suppress(OSError):
                 os.ftruncate(self.file.fileno(), self.num_bytes)
-            except OSError:
-                pass
             raise OutputFileError(
                 f'{self.path}: writing line {self.num_lines + 1} failed '
                 f'({e}); its first {self.num_lines} lines '
