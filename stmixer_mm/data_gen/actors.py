@@ -76,10 +76,9 @@ def place_actors(rng: np.random.Generator, num_actors: int, force_pair: bool,
     with ``force_pair`` actors 0 and 1 are a talking pair in one lane."""
     scale = height / 128.0
     units = [float(rng.uniform(4.6, 5.6)) * scale for _ in range(num_actors)]
-    pair = (0, 1) if force_pair else None
     # groups of actors standing side by side: the pair shares one lane
     groups = [[0, 1]] + [[i] for i in range(2, num_actors)] \
-        if pair else [[i] for i in range(num_actors)]
+        if force_pair else [[i] for i in range(num_actors)]
     order = rng.permutation(len(groups))
     groups = [groups[i] for i in order]
     weights = np.array([1.7 if len(g) == 2 else 1.0 for g in groups])
@@ -208,11 +207,8 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
     vertical offset (int, <= 0 in a jump). Walkers slide at ~32 px/s (at
     height 128) and bounce off the lane's ends; jumpers hop twice a second."""
     num_frames = len(slot_of_frame)
-    num = len(actors)
-    xs = np.zeros((num, num_frames))
-    ys = np.zeros((num, num_frames), dtype=np.int64)
-    speed = 32.0 * height / 128.0 / fps
-    period = max(2, fps // 2)
+    xs, ys, speed, period = _motion_arrays(actors, num_frames, 32.0, fps,
+                                           height)
     for a, actor in enumerate(actors):
         x, direction, phase, last = actor.x0, 1, 0, None
         for f in range(num_frames):
@@ -228,6 +224,18 @@ def trajectories(rng: np.random.Generator, actors: Sequence[Actor],
             xs[a, f] = x
             last = state
     return xs, ys
+
+
+def _motion_arrays(actors: Sequence[Actor], num_frames: int, px_s: float,
+                   fps: int, height: int) -> tuple:
+    """The zeroed per actor and frame ``xs`` (float) and ``ys`` (int) of a
+    trajectories function, the walking speed in px per frame of ``px_s`` px/s
+    at height 128, and the hop period (frames)."""
+    num = len(actors)
+    return (np.zeros(
+        (num, num_frames)), np.zeros(
+            (num, num_frames),
+            dtype=np.int64), px_s * height / 128.0 / fps, max(2, fps // 2))
 
 
 def jump_step(rng: np.random.Generator, actor: Actor,
@@ -282,8 +290,8 @@ def sample_forecast_states(rng: np.random.Generator, actor: Actor,
         for c in ('stand', 'crouch', 'jump', 'walk')
     }
     states: List[ActorState] = []
-    prev = None
     for _ in range(num_slots):
+        prev = states[-1] if states else None
         if prev is not None and prev in PRECURSORS.values():
             cls = 'jump' if prev is PRECURSORS['jump'] else 'walk'
             state = plain[cls]
@@ -297,7 +305,6 @@ def sample_forecast_states(rng: np.random.Generator, actor: Actor,
             state = PRECURSORS[pick[4:]] if pick.startswith('pre_') \
                 else plain[pick]
         states.append(state)
-        prev = state
     return states
 
 
@@ -308,10 +315,8 @@ def forecast_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
     """:func:`trajectories` with momentum (``motion='forecast'``; the rules
     are in docs/en/forecasting.md)."""
     num_frames = len(slot_of_frame)
-    xs = np.zeros((len(actors), num_frames))
-    ys = np.zeros((len(actors), num_frames), dtype=np.int64)
-    speed = 32.0 * height / 128.0 / fps
-    period = max(2, fps // 2)
+    xs, ys, speed, period = _motion_arrays(actors, num_frames, 32.0, fps,
+                                           height)
     tau = MOMENTUM_S * fps  # frames
     for a, actor in enumerate(actors):
         walking = np.array([
@@ -428,16 +433,12 @@ def crossing_trajectories(rng: np.random.Generator, actors: Sequence[Actor],
     """:func:`trajectories` of a crossing scene: walkers start at ``x0``
     facing ``facing`` at :data:`CROSSING_SPEED`, turning at their lane's
     ends (off frame); jumpers hop; the others stay."""
-    num = len(actors)
-    xs = np.zeros((num, num_frames))
-    ys = np.zeros((num, num_frames), dtype=np.int64)
-    speed = CROSSING_SPEED * height / 128.0 / fps
-    period = max(2, fps // 2)
+    xs, ys, speed, period = _motion_arrays(actors, num_frames, CROSSING_SPEED,
+                                           fps, height)
     for a, actor in enumerate(actors):
         x, direction = actor.x0, actor.facing
-        phase = 0
-        if classes[a] == 'jump' and jump_phase != 'start':
-            phase = int(rng.integers(period))
+        phase = int(rng.integers(period)) \
+            if classes[a] == 'jump' and jump_phase != 'start' else 0
         for f in range(num_frames):
             if classes[a] == 'walk':
                 if f > 0:

@@ -42,21 +42,12 @@ class SyntheticVideo:
                  force_pair: bool,
                  num_actors: Optional[int] = None,
                  exclude_prob: float = 0.0) -> None:
-        self.video_id = video_id
-        self.width = settings.width
-        self.height = settings.height
-        self.fps = settings.fps
-        self.jump_phase = settings.jump_phase
-        self.timestamp_start = timestamp_start
-        self.key_offset = key_offset
-        self.num_frames = self.fps * seconds
-        self.timestamps = [timestamp_start + s for s in range(1, seconds)]
-        self.keyframes = [self.keyframe_index(ts) for ts in self.timestamps]
+        self._timeline(video_id, settings, seconds, key_offset,
+                       timestamp_start)
         self.background = make_background(rng, self.height, self.width)
         if num_actors is None:
             num_actors = int(
                 rng.integers(settings.min_actors, settings.max_actors + 1))
-        self.motion = settings.motion
         if self.motion == 'crossing':
             self._crossing_scene(rng, num_actors)
         else:
@@ -64,6 +55,30 @@ class SyntheticVideo:
         self.excluded = [
             ts for ts in self.timestamps if rng.random() < exclude_prob
         ]
+
+    def _timeline(self, video_id: str, settings: SyntheticAVASettings,
+                  seconds: int, key_offset: int, timestamp_start: int) -> None:
+        """Set the video's id, size, ``fps``, ``jump_phase``, ``motion`` and
+        its frames, timestamps and keyframes (no random draw).
+
+        Args:
+            video_id (str): The video's id.
+            settings (SyntheticAVASettings): Give the frame size, ``fps``,
+                ``jump_phase`` and ``motion``.
+            seconds (int): Length of the video.
+            key_offset (int): 0-based frame of the keyframe of
+                ``timestamp_start``.
+            timestamp_start (int): Timestamp of the first frame.
+        """
+        self.video_id = video_id
+        self.width, self.height = settings.width, settings.height
+        self.fps, self.jump_phase = settings.fps, settings.jump_phase
+        self.motion = settings.motion
+        self.timestamp_start = timestamp_start
+        self.key_offset = key_offset
+        self.num_frames = self.fps * seconds
+        self.timestamps = [timestamp_start + s for s in range(1, seconds)]
+        self.keyframes = [self.keyframe_index(ts) for ts in self.timestamps]
 
     def _lanes_scene(self, rng: np.random.Generator,
                      settings: SyntheticAVASettings, num_actors: int,
@@ -270,20 +285,10 @@ class EmptyVideo(SyntheticVideo):
         if kind not in EMPTY_KINDS:
             raise ValueError(
                 f'kind must be one of {EMPTY_KINDS}, got {kind!r}')
-        self.video_id = video_id
         self.kind = kind
-        self.width, self.height = settings.width, settings.height
-        self.fps = settings.fps
-        self.timestamp_start = settings.timestamp_start
-        self.key_offset = key_offset
-        self.num_frames = self.fps * settings.seconds_per_video
-        self.timestamps = [
-            self.timestamp_start + s
-            for s in range(1, settings.seconds_per_video)
-        ]
-        self.keyframes = [self.keyframe_index(ts) for ts in self.timestamps]
+        self._timeline(video_id, settings, settings.seconds_per_video,
+                       key_offset, settings.timestamp_start)
         self.actors, self.states, self.excluded = [], [], []
-        self.motion = settings.motion
         shape = (self.height, self.width, 3)
         if kind == 'uniform':
             level = 255 * rng.random()**2 + rng.normal(0, 3, size=shape)
@@ -328,9 +333,7 @@ def build_split(settings: SyntheticAVASettings,
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
     settings.validate()
-    num = (
-        settings.num_train_videos
-        if split == 'train' else settings.num_val_videos)
+    num = getattr(settings, f'num_{split}_videos')
     # the 0-based frame that mmaction2 loads as the keyframe of timestamp_start
     key_offset = ava_keyframe_file_index(
         settings.timestamp_start, settings.timestamp_start, settings.fps,
