@@ -61,6 +61,18 @@ class CheckpointMismatchError(RuntimeError):
                 f'{_format(self.mismatch)}\n{advice}')
 
 
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a model wrapper (DDP, ...), else ``model`` itself.
+
+    Args:
+        model (nn.Module): A model or its wrapper.
+
+    Returns:
+        nn.Module: The wrapped module, or ``model``.
+    """
+    return model.module if is_model_wrapper(model) else model
+
+
 def check_checkpoint_dict(checkpoint, source: str = 'the checkpoint') -> None:
     """Refuse what a checkpoint file held when it is not a dict (mmengine's
     loader returns whatever the file holds).
@@ -139,8 +151,7 @@ def state_dict_mismatches(
         excepted), ``unexpected`` and ``shape`` as
         :func:`diff_state_dicts` gives them.
     """
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     if isinstance(model, STMixer):
         rename_legacy_keys(state_dict)
     missing, unexpected, shape = diff_state_dicts(state_dict,
@@ -200,8 +211,7 @@ def _official_in_memory(model: torch.nn.Module,
     if not (isinstance(meta, dict) and meta.get('converted_in_memory')
             and isinstance(checkpoint.get('state_dict'), dict)):
         return None
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     generated = (meta.get('conversion') or {}).get('generated') or {}
     take_generated_tensors(checkpoint['state_dict'], generated,
                            model.state_dict())
@@ -287,8 +297,7 @@ def check_load_from_fits(model: torch.nn.Module,
     """
     check_checkpoint_dict(checkpoint, source)
     official = _official_in_memory(model, checkpoint)
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     expected = {
         k: v
         for k, v in model.state_dict().items()

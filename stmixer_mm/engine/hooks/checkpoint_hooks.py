@@ -5,7 +5,6 @@ from typing import List, Optional, Sequence, Set, Tuple
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
@@ -14,7 +13,7 @@ from stmixer_mm.utils.settings import check_arguments
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_dict, check_checkpoint_fits,
                           check_load_from_fits, checkpoint_state_dict,
-                          give_state_dict, state_dict_mismatches)
+                          give_state_dict, state_dict_mismatches, unwrap_model)
 from ..class_remap import (ClassRemapError, action_class_keys,
                            checkpoint_classes, classes_from_label_map,
                            dataset_classes, remap_action_classes)
@@ -83,9 +82,7 @@ class CheckpointCheckHook(Hook):
         dataset = getattr(loader, 'dataset', None)
         if not ck_classes or dataset is None:
             return
-        model = runner.model
-        if is_model_wrapper(model):
-            model = model.module
+        model = unwrap_model(runner.model)
         try:
             num_actions, convention = model_action_columns(model)
         except TypeError:
@@ -199,9 +196,7 @@ class ResumeCheckHook(Hook):
         number of parameter groups", or moves the state onto other
         parameters). An optimizer that holds every parameter loads with
         other frozen parts: a warning says so."""
-        model = runner.model
-        if is_model_wrapper(model):
-            model = model.module
+        model = unwrap_model(runner.model)
         current = tuple(getattr(model, 'frozen_modules', None) or ())
         trained = trained_frozen_modules(checkpoint)
         names = [n for n, _ in model.named_parameters()]
@@ -320,6 +315,20 @@ def trained_frozen_modules(checkpoint: dict) -> Optional[Tuple[str, ...]]:
 LOAD_FROM_CLASSES = (None, 'by_name')
 
 
+def _cfg_value(runner, key: str):
+    """``runner.cfg.get(key)``, None for a runner without a config.
+
+    Args:
+        runner (Runner): The runner.
+        key (str): A top-level key of its config.
+
+    Returns:
+        The value, or None.
+    """
+    cfg = getattr(runner, 'cfg', None)
+    return None if cfg is None else cfg.get(key)
+
+
 def _check_classes_option(classes) -> None:
     if classes not in LOAD_FROM_CLASSES:
         raise ValueError(f'load_from_classes: expected one of '
@@ -381,9 +390,7 @@ class LoadFromCheckHook(Hook):
             return
         classes = self.classes
         if classes is None:
-            classes = (
-                runner.cfg.get('load_from_classes') if getattr(
-                    runner, 'cfg', None) is not None else None)
+            classes = _cfg_value(runner, 'load_from_classes')
         _check_classes_option(classes)
         if hasattr(runner, 'strategy'):
             if classes == 'by_name':
@@ -417,14 +424,12 @@ class LoadFromCheckHook(Hook):
         give_state_dict(checkpoint)  # mmengine loads only ``state_dict``
 
     def _remap_by_name(self, runner, checkpoint: dict, source: str) -> None:
-        model = runner.model
-        if is_model_wrapper(model):
-            model = model.module
+        model = unwrap_model(runner.model)
         num_actions = model_action_columns(model)[0]
         state = checkpoint['state_dict'] = checkpoint_state_dict(checkpoint)
         label_map = self.label_map
-        if label_map is None and getattr(runner, 'cfg', None) is not None:
-            label_map = runner.cfg.get('load_from_label_map')
+        if label_map is None:
+            label_map = _cfg_value(runner, 'load_from_label_map')
         keys = action_class_keys(model)
         rows = state[keys[0]].shape[0] if keys[0] in state else None
         if label_map is not None:

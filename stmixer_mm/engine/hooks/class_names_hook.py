@@ -4,11 +4,11 @@ whose names are in the ``label_file``, not the ``metainfo``."""
 from typing import List, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.settings import check_arguments
+from ..checkpoint import unwrap_model
 from ..class_remap import dataset_classes
 
 __all__ = ['ClassNamesHook']
@@ -33,9 +33,7 @@ class ClassNamesHook(Hook):
         dataset = getattr(loader, 'dataset', None)  # a built loader only
         if dataset is None:
             return
-        model = runner.model
-        if is_model_wrapper(model):
-            model = model.module
+        model = unwrap_model(runner.model)
         try:
             num_actions, convention = model_action_columns(model)
         except TypeError:
