@@ -119,17 +119,17 @@ def draw_tracks(image: np.ndarray,
     short = min(out.shape[:2])
     scale = label_font_scale(short)
     thick = max(1, int(round(short / 300)))
-    for p in persons:
+    colors = [track_color(p.get('track_id')) for p in persons]
+    for p, color in zip(persons, colors):
         if p.get('mask') is not None:
-            fill_mask(out, p['mask'], track_color(p.get('track_id')))
+            fill_mask(out, p['mask'], color)
     boxes = []
-    for p in persons:
+    for p, color in zip(persons, colors):
         box = p['bbox'] if frame is None else box_at(p, frame)
         x1, y1, x2, y2 = (
             int(v) for v in (np.asarray(box, np.float64) * s).round())
         boxes.append((x1, y1, x2, y2))
-        cv2.rectangle(out, (x1, y1), (x2, y2), track_color(p.get('track_id')),
-                      thick + 1)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick + 1)
     # the header first, so that the labels avoid it
     reserved = [_draw_header(out, header, scale, thick)] if header else []
     labels = [_person_lines(p) for p in persons]
@@ -137,13 +137,11 @@ def draw_tracks(image: np.ndarray,
     blocks = [(max(w for w, _, _ in ls), sum(h for _, h, _ in ls))
               for ls in sizes]
     positions = place_label_blocks(boxes, blocks, out.shape[1::-1], reserved)
-    for p, lines, ls, pos in zip(persons, labels, sizes, positions):
-        _draw_label(out, lines, ls, pos, track_color(p.get('track_id')), scale,
-                    thick)
-    for p in persons:
+    for color, lines, ls, pos in zip(colors, labels, sizes, positions):
+        _draw_label(out, lines, ls, pos, color, scale, thick)
+    for p, color in zip(persons, colors):
         for line, f in enumerate(p.get('forecast', ())):
-            draw_forecast(out, f, s, track_color(p.get('track_id')), scale,
-                          thick, line)
+            draw_forecast(out, f, s, color, scale, thick, line)
     return out
 
 
@@ -166,10 +164,9 @@ def dashed_rectangle(image: np.ndarray,
         dash (int): Length of a dash and of a gap, pixels. Defaults to 6.
     """
     x1, y1, x2, y2 = (int(v) for v in box)
-    for (a, b), fixed, horizontal in (((x1, x2), y1, True), ((x1, x2), y2,
-                                                             True),
-                                      ((y1, y2), x1, False), ((y1, y2), x2,
-                                                              False)):
+    sides = [((x1, x2), y, True) for y in (y1, y2)] + \
+        [((y1, y2), x, False) for x in (x1, x2)]
+    for (a, b), fixed, horizontal in sides:
         for start in range(a, b + 1, 2 * dash):
             end = min(start + dash, b)
             p, q = ((start, fixed), (end, fixed)) if horizontal else \
