@@ -223,6 +223,32 @@ def test_label_map_refuses_code(tmp_path):
     _refused(err, path, marker)
 
 
+#: corrupt pickles on which the restricted unpickler raised neither an
+#: UnpicklingError nor EOFError / ValueError (found by feeding it random
+#: bytes): each is now an UnpicklingError naming the file
+CORRUPT_PICKLES = {
+    'OverflowError': b'\x80\x04\x8e' + b'\xff' * 7 + b'\x7f',
+    'MemoryError': b'\x80\x04\x8e' + (2**60).to_bytes(8, 'little'),
+    'TypeError': b'(]]d.',
+    'IndexError': b'](K\x01K\x02u.',
+    'AttributeError': b'K\x01K\x02a.',
+}
+
+
+@pytest.mark.parametrize('raised', sorted(CORRUPT_PICKLES))
+def test_corrupt_pickles_name_the_file(tmp_path, raised):
+    from stmixer_mm.apis import LabelMapError, load_label_map
+    path = tmp_path / 'gt.pkl'
+    path.write_bytes(CORRUPT_PICKLES[raised])
+    with pytest.raises(pickle.UnpicklingError) as err:
+        load_pickle(str(path), what='ACT ground-truth file')
+    assert str(
+        err.value).startswith(f'{path}: this ACT ground-truth file is corrupt')
+    assert f'{raised}: ' in str(err.value)
+    with pytest.raises(LabelMapError, match=f'{path} is not a readable'):
+        load_label_map(str(path))
+
+
 def test_dumped_predictions_refuse_code(tmp_path):
     from stmixer_mm.benchmarks.tubes import load_predictions
     marker = tmp_path / 'PWNED'

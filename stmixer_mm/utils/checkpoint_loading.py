@@ -437,7 +437,10 @@ def load_pickle(path: str,
 
     Raises:
         UnsafePickleError: A global outside the allow-list (both named).
-        EOFError, pickle.UnpicklingError, ValueError: Truncated or corrupt.
+        EOFError, pickle.UnpicklingError, ValueError: Truncated or corrupt
+            (an ``OverflowError``, ``MemoryError``, ``TypeError``,
+            ``KeyError``, ``IndexError`` or ``AttributeError`` of the
+            restricted unpickler as an ``UnpicklingError`` naming the file).
     """
     if allowed not in PICKLE_ALLOW_LISTS:
         raise ValueError(f'allowed must be one of {list(PICKLE_ALLOW_LISTS)}'
@@ -459,6 +462,11 @@ def load_pickle(path: str,
                 f'({PICKLE_ALLOW_LISTS[allowed][0]}); nothing from the file '
                 f'was run. {_trust_hint(path, trust_option)}', path,
                 err.global_name) from None
+        except (OverflowError, MemoryError, TypeError, KeyError, IndexError,
+                AttributeError) as err:  # corrupt opcodes or arguments
+            raise pickle.UnpicklingError(
+                f'{path}: this {what} is corrupt (or larger than memory): '
+                f'{type(err).__name__}: {err}') from err
 
 
 class _DefaultLoadProbe:

@@ -202,11 +202,16 @@ def _with_host_type(ours: type, host: type) -> type:
 
 def _host_error(err: Exception) -> Exception:
     """``err`` (a :class:`CheckpointFileError`) as an instance of the type
-    torch raised for the file too (its ``__cause__``), if torch raised."""
+    torch raised for the file too (its ``__cause__``), if torch raised and
+    that type can hold the message (``UnicodeDecodeError`` takes five
+    arguments: ``err`` itself then)."""
     cause = err.__cause__
     if cause is None or isinstance(err, type(cause)):
         return err
-    new = _with_host_type(type(err), type(cause))(*err.args)
+    try:
+        new = _with_host_type(type(err), type(cause))(*err.args)
+    except TypeError:
+        return err
     new.__dict__.update(err.__dict__)
     new.__cause__ = cause
     return new

@@ -38,7 +38,8 @@ def test_good_checkpoint_loads(good):
 @pytest.mark.parametrize('kind, match, host_type', [
     ('truncated', 'is truncated or corrupt', RuntimeError),
     ('truncated_legacy', 'could not be read: RuntimeError', RuntimeError),
-    ('random', 'corrupt or not a checkpoint', pickle.UnpicklingError),
+    ('garbage', 'corrupt or not a checkpoint', pickle.UnpicklingError),
+    ('undecodable', 'corrupt or not a checkpoint', ValueError),
     ('empty', r'is empty \(0 bytes\)', EOFError),
     ('missing', 'no such file', FileNotFoundError),
 ])
@@ -52,8 +53,12 @@ def test_bad_checkpoint_names_the_file(good, tmp_path, kind, match, host_type):
         torch.save(
             torch.load(good), path, _use_new_zipfile_serialization=False)
         path.write_bytes(path.read_bytes()[:3000])
-    elif kind == 'random':
-        path.write_bytes(os.urandom(4000))
+    elif kind == 'garbage':  # no pickle opcode
+        path.write_bytes(b'\xff' * 4000)
+    elif kind == 'undecodable':
+        # a pickled str whose bytes are no UTF-8: torch raises
+        # UnicodeDecodeError, a type that cannot carry the message
+        path.write_bytes(b'X' + (2).to_bytes(4, 'little') + b'\xff\xfe.')
     elif kind == 'empty':
         path.write_bytes(b'')
     with pytest.raises(CheckpointFileError) as e:
@@ -114,10 +119,11 @@ def _train(*args):
 
 
 def test_resume_from_unreadable_or_untrained_checkpoint(tmp_path):
-    """--resume from random bytes, or from a bare state dict (no training
-    state): a message naming the file, exit code != 0, no training."""
-    bad = tmp_path / 'random.pth'
-    bad.write_bytes(os.urandom(4000))
+    """--resume from bytes that are no pickle, or from a bare state dict
+    (no training state): a message naming the file, exit code != 0, no
+    training."""
+    bad = tmp_path / 'garbage.pth'
+    bad.write_bytes(b'\xff' * 4000)
     out = _train('--work-dir', str(tmp_path / 'w1'), '--resume', str(bad))
     assert out.returncode != 0
     assert f'tools/train.py: {bad} is corrupt or not a checkpoint' in \
