@@ -344,9 +344,10 @@ def inference_clips(model: torch.nn.Module,
             clip_len=len(frames),
             modality='RGB')
         packed = pipeline(results)
-        meta = dict(video_id=video_id, timestamp=timestamp)
-        packed['data_samples'].set_metainfo(
-            {k: meta[k]
-             for k in meta if meta[k] is not None})
+        meta = (('video_id', video_id), ('timestamp', timestamp))
+        packed['data_samples'].set_metainfo({
+            k: v
+            for k, v in meta if v is not None
+        })
         batch.append(packed)
     return model.test_step(pseudo_collate(batch))

@@ -171,7 +171,8 @@ def time_steps(steps: Dict[str, Callable[[], Any]],
     for _ in range(warmup):
         for name in names:
             steps[name]()
-    wall, cpu = ({n: [] for n in names} for _ in range(2))
+    wall = {n: [] for n in names}
+    cpu = {n: [] for n in names}
     last = {}
     for r in range(repeats):
         for name in (names[::-1] if alternate and r % 2 else names):

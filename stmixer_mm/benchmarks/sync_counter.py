@@ -71,11 +71,15 @@ _NOT_COUNTED = ('detach', 'alias', 'lift_fresh')
 
 #: tensor methods that read values on the host (or copy them to the CPU),
 #: counted at the Python level: one ``.tolist()`` is one transfer
-_HOST_READS = dict(
-    dict.fromkeys(('item', '__float__', '__int__', '__index__'), 'item'),
-    __bool__='bool',
-    tolist='tolist',
-    cpu='to cpu')
+_HOST_READS = {
+    'item': 'item',
+    '__bool__': 'bool',
+    '__float__': 'item',
+    '__int__': 'item',
+    '__index__': 'item',
+    'tolist': 'tolist',
+    'cpu': 'to cpu',
+}
 
 
 def _host_read(func, args, kwargs) -> Optional[str]:

@@ -232,10 +232,9 @@ def _motion_arrays(actors: Sequence[Actor], num_frames: int, px_s: float,
     trajectories function, the walking speed in px per frame of ``px_s`` px/s
     at height 128, and the hop period (frames)."""
     num = len(actors)
-    return (np.zeros(
-        (num, num_frames)), np.zeros(
-            (num, num_frames),
-            dtype=np.int64), px_s * height / 128.0 / fps, max(2, fps // 2))
+    xs = np.zeros((num, num_frames))
+    ys = np.zeros((num, num_frames), dtype=np.int64)
+    return xs, ys, px_s * height / 128.0 / fps, max(2, fps // 2)
 
 
 def jump_step(rng: np.random.Generator, actor: Actor,

@@ -5,9 +5,8 @@ import os.path as osp
 import pickle
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
-from mmengine.model import is_model_wrapper
-
 from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.model_wrappers import unwrap_model
 from stmixer_mm.utils.settings import loader_dataset_cfg
 from stmixer_mm.utils.type_names import type_name
 from .label_map import LabelMapError, read_pbtxt_label_map
@@ -33,9 +32,7 @@ def test_dataset_cfg(cfg) -> Optional[dict]:
 def find_action_columns(model) -> Optional[Tuple[int, str]]:
     """``(num_actions, label_convention)`` of a built STMixer-style model
     (its ``roi_head``, wrappers looked into), None for other models."""
-    if is_model_wrapper(model):
-        model = model.module
-    decoder = getattr(model, 'roi_head', None)
+    decoder = getattr(unwrap_model(model), 'roi_head', None)
     num_actions = getattr(decoder, 'num_actions', None)
     if not isinstance(num_actions, int):
         return None

@@ -6,11 +6,11 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.logging import MMLogger, print_log
-from mmengine.model import is_model_wrapper
 
 from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  find_state_dict)
+from stmixer_mm.utils.model_wrappers import unwrap_model
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
@@ -59,18 +59,6 @@ class CheckpointMismatchError(RuntimeError):
         return (f'{self.source} does not fit the model built from the '
                 f'config (wrong config or checkpoint?):{summary}\n'
                 f'{_format(self.mismatch)}\n{advice}')
-
-
-def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a model wrapper (DDP, ...), else ``model`` itself.
-
-    Args:
-        model (nn.Module): A model or its wrapper.
-
-    Returns:
-        nn.Module: The wrapped module, or ``model``.
-    """
-    return model.module if is_model_wrapper(model) else model
 
 
 def check_checkpoint_dict(checkpoint, source: str = 'the checkpoint') -> None:

@@ -67,7 +67,8 @@ def _number(what, fits, lo, hi, lo_open, hi_open, optional) -> Setting:
     """A number that ``fits`` in ``[lo, hi]`` (open at an end with
     ``lo_open`` / ``hi_open``; None: unbounded)."""
     if lo is not None and hi is not None:
-        what += f' in {"(["[not lo_open]}{lo:g}, {hi:g}{")]"[not hi_open]}'
+        what += (f' in {"(" if lo_open else "["}{lo:g}, '
+                 f'{hi:g}{")" if hi_open else "]"}')
     elif lo is not None:
         what += f' {">" if lo_open else ">="} {lo:g}'
     elif hi is not None:
@@ -167,14 +168,17 @@ class Fields(Setting):
                  hint: Optional[str] = None,
                  **fields: Setting) -> None:
         super().__init__(_is(dict, 'expected a dict'), optional)
-        self.fields, self.strict, self.hint = fields, strict, hint
+        self.fields = fields
+        self.strict = strict
+        self.hint = hint
 
     def check(self, value: Any, path: str) -> None:
         super().check(value, path)
         if value is None:
             return
-        unknown = sorted(set(value) - set(self.fields) - {'type'})
-        if self.strict and unknown:
+        unknown = self.strict and sorted(
+            set(value) - set(self.fields) - {'type'})
+        if unknown:
             raise ConfigSettingError(
                 f'{path}: unknown key(s) {unknown}; the settings are '
                 f'{sorted(self.fields)}' +

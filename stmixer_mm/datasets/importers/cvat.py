@@ -67,9 +67,11 @@ def _declared_frames(meta: Optional[ET.Element]) -> Optional[int]:
     if meta is None:
         return None
     project = meta.find('project')
-    tasks = (
-        project.findall('tasks/task') if project is not None else
-        [t for t in (_meta_task(meta), ) if t is not None])
+    if project is not None:
+        tasks = project.findall('tasks/task')
+    else:
+        task = _meta_task(meta)
+        tasks = [] if task is None else [task]
     total = 0
     for task in tasks:
         size, start, stop = (
@@ -272,7 +274,8 @@ def read_cvat(path: str,
 
 def _text(elem: Optional[ET.Element], tag: str) -> Optional[str]:
     child = elem.find(tag) if elem is not None else None
-    return ((child.text or '').strip() or None) if child is not None else None
+    text = child.text if child is not None else None
+    return (text or '').strip() or None
 
 
 def _int_text(file: str, elem: Optional[ET.Element], tag: str,

@@ -9,11 +9,12 @@ from mmengine.hooks import Hook
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
+from stmixer_mm.utils.model_wrappers import unwrap_model
 from stmixer_mm.utils.settings import check_arguments
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_dict, check_checkpoint_fits,
                           check_load_from_fits, checkpoint_state_dict,
-                          give_state_dict, state_dict_mismatches, unwrap_model)
+                          give_state_dict, state_dict_mismatches)
 from ..class_remap import (ClassRemapError, action_class_keys,
                            checkpoint_classes, classes_from_label_map,
                            dataset_classes, remap_action_classes)

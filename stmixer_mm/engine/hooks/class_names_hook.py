@@ -7,8 +7,8 @@ from mmengine.hooks import Hook
 
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.model_wrappers import unwrap_model
 from stmixer_mm.utils.settings import check_arguments
-from ..checkpoint import unwrap_model
 from ..class_remap import dataset_classes
 
 __all__ = ['ClassNamesHook']

@@ -234,10 +234,13 @@ def restrict_gt(gt: Mapping, frames: Mapping[str, set]) -> dict:
         keep = list(frames.get(v, set()))
         tubes[v] = {}
         for label, label_tubes in per_label.items():
-            cut = [np.asarray(tube) for tube in label_tubes]
-            cut = [t[np.isin(t[:, 0].astype(int), keep)] for t in cut]
-            if any(len(rows) for rows in cut):
-                tubes[v][label] = [rows for rows in cut if len(rows)]
+            cut = [
+                t[np.isin(t[:, 0].astype(int), keep)]
+                for t in map(np.asarray, label_tubes)
+            ]
+            cut = [rows for rows in cut if len(rows)]
+            if cut:
+                tubes[v][label] = cut
     return dict(gt, gttubes=tubes)
 
 
