@@ -196,3 +196,53 @@ def config_params() -> Dict[str, List[Tuple[str, Tuple[int, ...]]]]:
             (k, tuple(v.shape)) for k, v in model.state_dict().items()
         ]
     return result
+
+
+def train_step_record() -> dict:
+    """Losses, gradients and matchings of one training step of every pinned
+    model (``tests/data/regression/generate_train_step_pin.py``).
+
+    Returns:
+        dict: Per model name, ``loss`` (key -> scalar tensor), ``grads``
+        (parameter -> float64 ``(2, )``: sum, sum of absolute values) and
+        ``gt_inds`` (list of ``(N, )`` long tensors, stage-major).
+    """
+    from unittest import mock
+
+    from stmixer_mm.models.roi_heads import stmixer_decoder
+    ref = torch.load(
+        str(Path(repo_root()) / 'tests/data/regression/stmixer_regression.pt'),
+        map_location='cpu',
+        weights_only=False)
+    record = dict()
+    for name, cfg in model_cfgs().items():
+        torch.manual_seed(0)
+        model = build(cfg)
+        model.init_weights()
+        model.load_state_dict(
+            seeded_state_dict(model, ref['models'][name]['weight_stats']))
+        model.train()
+        gt_inds = []
+        real = stmixer_decoder.batched_hungarian_assign
+
+        def recording(*args, **kwargs):
+            results = real(*args, **kwargs)
+            gt_inds.extend(r.gt_inds.clone() for r in results or ())
+            return results
+
+        with mock.patch.object(stmixer_decoder, 'batched_hungarian_assign',
+                               recording):
+            losses = model.loss(
+                make_input(name), make_samples(name, with_gt=True))
+        sum(losses.values()).backward()
+        record[name] = dict(
+            loss={k: v.detach()
+                  for k, v in losses.items()},
+            grads={
+                k: torch.stack(
+                    [p.grad.double().sum(),
+                     p.grad.double().abs().sum()])
+                for k, p in model.named_parameters() if p.grad is not None
+            },
+            gt_inds=gt_inds)
+    return record

@@ -1,15 +1,25 @@
 """Which implementation of the 4-D sampling runs: the names, the probe of
 mmcv's CUDA kernel and the resolution of ``'auto'`` (imported by the
 pyramid and the dispatcher alike, so it imports neither)."""
-import functools
 from typing import Optional
 
 import torch
 
 
-@functools.lru_cache(maxsize=None)
+#: the probe's answer once made (a list that ``torch.compile`` reads as a
+#: constant, where an ``lru_cache`` would be traced into)
+_PROBED: list = []
+
+
 def msda_cuda_function() -> Optional[type]:
-    """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load."""
+    """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load
+    (probed once)."""
+    if not _PROBED:
+        _PROBED.append(_probe_msda())
+    return _PROBED[0]
+
+
+def _probe_msda() -> Optional[type]:
     try:
         from mmcv.ops.multi_scale_deform_attn import \
             MultiScaleDeformableAttnFunction

@@ -1,0 +1,38 @@
+"""One training step of the four pinned models equals its pin
+(``tests/data/regression/stmixer_train_step.pt``, written by
+``generate_train_step_pin.py`` there from the per-stage training step):
+every loss, every parameter's gradient (sum and sum of absolute values) and
+every stage's Hungarian matching."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from stmixer_mm.testing import regression as gen
+from stmixer_mm.testing import repo_root
+
+PIN = torch.load(
+    Path(repo_root()) / 'tests/data/regression/stmixer_train_step.pt',
+    map_location='cpu',
+    weights_only=True)
+# float rounding of another summation order (as the regression test)
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope='module')
+def record():
+    return gen.train_step_record()
+
+
+@pytest.mark.parametrize('name', sorted(PIN))
+def test_train_step_is_unchanged(name, record):
+    ref, res = PIN[name], record[name]
+    assert sorted(res['loss']) == sorted(ref['loss'])
+    for key, value in ref['loss'].items():
+        torch.testing.assert_close(res['loss'][key], value, **TOL, msg=key)
+    assert sorted(res['grads']) == sorted(ref['grads'])
+    for key, value in ref['grads'].items():
+        torch.testing.assert_close(res['grads'][key], value, **TOL, msg=key)
+    assert len(res['gt_inds']) == len(ref['gt_inds'])
+    for got, pinned in zip(res['gt_inds'], ref['gt_inds']):
+        assert torch.equal(got, pinned)
