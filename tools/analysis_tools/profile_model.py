@@ -26,6 +26,7 @@ PARTS = (
     ('queries', 'rpn_head', 'loss_and_predict'),
     ('decoder', 'roi_head', 'forward'),
     ('matching', 'roi_head', 'assign'),
+    ('matching', 'roi_head', 'assign_stages'),
 )
 #: part names in the order of the report
 PART_ORDER = ('backbone', 'neck', 'queries', 'decoder', 'post', 'matching',
@@ -41,6 +42,7 @@ def _stage_parts(model) -> List[Tuple[str, str, str]]:
         for k in range(len(stages)):
             parts.append(
                 ('targets+losses', f'roi_head.stages.{k}', 'loss_and_target'))
+        parts.append(('targets+losses', 'roi_head.stages.0', 'loss_stages'))
     return parts
 
 

@@ -62,6 +62,15 @@ def parse_args(argv=None):
         'with compile=True in the config (the warm-up iterations include '
         'the compilation: see warmup_s)')
     p.add_argument(
+        '--compile-stages',
+        action='store_true',
+        help='the decoder stages through torch.compile in training '
+        '(model.roi_head.compile_stages=True: inductor)')
+    p.add_argument(
+        '--fused',
+        action='store_true',
+        help='the fused optimizer (optim_wrapper.optimizer.fused=True)')
+    p.add_argument(
         '--timeline',
         action='store_true',
         help='also the GPU utilisation of an iteration: the time the GPU '
@@ -125,6 +134,8 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
         model.to(dev).train()
         if args.compile:  # mmengine's Runner._maybe_compile('train_step')
             model.train_step = torch.compile(model.train_step)
+        if args.compile_stages:
+            model.roi_head.compile_stages = dict()
         batch = args.batch_size or cfg.train_dataloader.batch_size
         t, h, w = clip_shape(cfg, args.shape)
         g = torch.Generator().manual_seed(args.seed)
@@ -132,6 +143,8 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                                 args.num_gt, g)
         for amp in args.amp:
             ow_cfg = cfg.optim_wrapper.copy()
+            if args.fused:
+                ow_cfg.optimizer = dict(ow_cfg.optimizer, fused=True)
             if amp != 'none':
                 ow_cfg.update(type='AmpOptimWrapper', dtype=AMP[amp])
             optim_wrapper = build_optim_wrapper(model, ow_cfg)
@@ -170,6 +183,8 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                     cp_modules=switched,
                     amp=amp,
                     compiled=args.compile,
+                    compiled_stages=args.compile_stages,
+                    fused=args.fused,
                     warmup_s=warmup_s,
                     times=times,
                     median_s=med,
@@ -204,7 +219,9 @@ def format_markdown(rows) -> str:
         tl = r.get('timeline')
         cells.append((r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
                       ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
-                      (' compiled' if r.get('compiled') else ''),
+                      (' compiled' if r.get('compiled') else '') +
+                      (' stages compiled' if r.get('compiled_stages') else
+                       '') + (' fused' if r.get('fused') else ''),
                       f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
                       f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}',
                       str(r.get('cuda_syncs', '-'))) +

@@ -43,6 +43,11 @@
 #   online      issue 33: the online demo on the GPU with the SlowOnly-R50
 #               and ViT-B official models (or ONLINE_CONFIGS; random
 #               weights): keyframes/s, lag, memory
+#   core        issue 82: the custom operator stmixer_mm::msda on CUDA, one
+#               training iteration eager and with compiled stages + fused
+#               AdamW (CORE_TRAIN_CONFIGS, default SlowFast-R50 and ViT-B,
+#               fp32, with --timeline), the captured predict against the
+#               official stack at B = 1 fp32 with its graph breaks
 #   heads       issue 63: the tubelet, mask and forecast heads' added cost:
 #               the four ViT-B JHMDB configs (plain, tubelet, mask,
 #               forecast) at B = 1, fp32 + bf16, eager
@@ -329,6 +334,37 @@ stage_heads() {
       --json "$RES/heads_b1.json" 2>&1 | tee "$RES/heads_b1.txt"
 }
 
+stage_core() {
+  log "issue 82: the sampling operator, the training step, the captured predict"
+  "$PY" -m pytest -q -rs -p no:cacheprovider \
+      tests/test_models/test_layers/test_sampling_cuda.py -k 'msda or mmcv' \
+      2>&1 | tee "$RES/core_tests.log" | tail -6
+  local cfg variant tag rc=0
+  # shellcheck disable=SC2086  (several words each)
+  for cfg in ${CORE_TRAIN_CONFIGS:-$SFR50 $VITB}; do
+    for variant in eager compiled; do
+      local opts=()
+      [ "$variant" = eager ] || opts=(--fused --compile-stages)
+      tag="$(basename "$cfg" .py)_$variant"
+      timeout "${CORE_TRAIN_TIMEOUT:-200}" "$PY" tools/gpu/bench_train_step.py \
+          "$cfg" --repeats "${REPEATS:-5}" --warmup "${TRAIN_WARMUP:-2}" \
+          --cp off --amp none --timeline "${opts[@]}" \
+          --json "$RES/core_train_$tag.json" > "$RES/core_train_$tag.txt" 2>&1 \
+          || rc=1
+      grep -E 'median|busy|launches|Error' "$RES/core_train_$tag.txt" | head -8
+    done
+  done
+  # shellcheck disable=SC2086
+  timeout "${CORE_CAPTURED_TIMEOUT:-300}" "$PY" \
+      tools/analysis_tools/benchmark_model.py \
+      ${CORE_CAPTURED_CONFIGS:-$SFR50 $VITB} --vs-official --compile \
+      --device cuda --batch-size 1 --repeats "${REPEATS:-10}" --warmup 3 \
+      --dtypes fp32 --json "$RES/core_captured_b1.json" \
+      > "$RES/core_captured_b1.txt" 2>&1 || rc=1
+  tail -25 "$RES/core_captured_b1.txt"
+  return $rc
+}
+
 [ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads ..." >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stage_build || exit 1
@@ -336,7 +372,7 @@ status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads)
+    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core)
       "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac

@@ -28,6 +28,33 @@ from .bbox_heads.stmixer_bbox_head import TEST_CFG
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
+#: the arguments of ``torch.compile`` that ``compile_stages`` may set
+COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
+#: the compiled stage calls, one per ``compile_stages`` setting
+_COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
+
+
+def _call_stage(stage, *args):
+    """``stage(*args)``: the function compiled for every stage."""
+    return stage(*args)
+
+
+def compiled_stage_call(compile_args: dict) -> Callable:
+    """:func:`_call_stage` through ``torch.compile(**compile_args)``, built
+    once per setting (the stages share its graphs: their parameters are
+    graph inputs).
+
+    Args:
+        compile_args (dict): Arguments of ``torch.compile``.
+
+    Returns:
+        callable: ``call(stage, *args)``.
+    """
+    key = repr(sorted(compile_args.items()))
+    if key not in _COMPILED_STAGE_CALLS:
+        _COMPILED_STAGE_CALLS[key] = torch.compile(_call_stage,
+                                                   **compile_args)
+    return _COMPILED_STAGE_CALLS[key]
 
 
 @MODELS.register_module()
@@ -48,6 +75,11 @@ class STMixerDecoder(BaseModule):
         test_cfg (dict, optional): See ``STMixerBBoxHead.parse_test_cfg``.
         mask_head (dict, optional): ``STMixerMaskHead``. Defaults to None.
         forecast_head (dict, optional): ``STMixerForecastHead`` (AVA labels).
+        compile_stages (bool | dict): Run the stages through
+            ``torch.compile`` in training (one compiled stage call shared by
+            all stages): True, or the arguments of ``torch.compile``
+            (``backend``, ``mode``, ``fullgraph``, ``dynamic``,
+            ``options``). Defaults to False (eager).
         init_cfg (dict, optional): Initialisation config.
     """
     SETTINGS = dict(
@@ -68,9 +100,20 @@ class STMixerDecoder(BaseModule):
                  test_cfg: OptConfigType = None,
                  mask_head: OptConfigType = None,
                  forecast_head: OptConfigType = None,
+                 compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
         check_arguments(STMixerDecoder, locals())
         super().__init__(init_cfg=init_cfg)
+        if isinstance(compile_stages, bool):
+            compile_stages = {} if compile_stages else None
+        elif not isinstance(compile_stages, dict) or \
+                set(compile_stages) - set(COMPILE_ARGS):
+            raise ValueError(
+                'STMixerDecoder: compile_stages must be a bool or a dict of '
+                f'torch.compile arguments {COMPILE_ARGS}, got '
+                f'{compile_stages!r}')
+        #: ``torch.compile`` arguments of the training stages, None: eager
+        self.compile_stages = compile_stages
         self.num_stages = num_stages
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
@@ -83,7 +126,14 @@ class STMixerDecoder(BaseModule):
         self.train_cfg = train_cfg
 
         self.stages = ModuleList()
-        for cfg in self._per_stage(stage_head, 'stage_head'):
+        head_cfgs = self._per_stage(stage_head, 'stage_head')
+        #: every stage has the same loss settings (:meth:`loss` may compute
+        #: them together)
+        self._shared_losses = all(
+            cfg.get(key) == head_cfgs[0].get(key) for cfg in head_cfgs
+            for key in ('type', 'loss_person', 'loss_bbox', 'loss_iou',
+                        'loss_action'))
+        for cfg in head_cfgs:
             cfg = check_explicit_setting(cfg, 'featmap_strides',
                                          self.featmap_strides, 'stage_head',
                                          'the decoder\'s')
@@ -99,11 +149,15 @@ class STMixerDecoder(BaseModule):
         self.with_temporal_queries = first.with_temporal_branch
 
         self.assigners = None
+        #: every stage has the same assigner settings (:meth:`assign_stages`)
+        self._shared_assigner = False
         if train_cfg is not None:
             self.assigners = []
-            for stage, cfg in enumerate(
-                    self._per_stage(train_cfg, 'train_cfg')):
+            stage_cfgs = self._per_stage(train_cfg, 'train_cfg')
+            for stage, cfg in enumerate(stage_cfgs):
                 self.assigners.append(self._build_assigner(stage, cfg))
+            self._shared_assigner = all(cfg == stage_cfgs[0]
+                                        for cfg in stage_cfgs)
         # parsed once, here: defaults filled, unknown keys refused
         self.test_cfg = test_cfg
         # built last: the stages and assigners keep their seeded init
@@ -298,10 +352,11 @@ class STMixerDecoder(BaseModule):
                 if temporal_queries is not None:
                     temporal_queries = torch.cat(
                         [temporal_queries, e_temporal], 1)
-            run = partial(
-                checkpoint, stage, use_reentrant=False) if (
-                    self.with_cp and self.training
-                    and torch.is_grad_enabled()) else stage
+            run = stage
+            if self.compile_stages is not None and self.training:
+                run = partial(compiled_stage_call(self.compile_stages), stage)
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                run = partial(checkpoint, run, use_reentrant=False)
             out = run(x, xyzr, spatial_queries, temporal_queries, bboxes)
             results.append(out)
             xyzr, bboxes = out['xyzr'], out['bboxes']
@@ -387,6 +442,49 @@ class STMixerDecoder(BaseModule):
                 img_meta=img_meta))
         return assign_results
 
+    def assign_stages(self, all_results: List[Dict[str, Tensor]],
+                      batch_gt_instances: InstanceList,
+                      batch_img_metas: List[dict]) -> Optional[List[list]]:
+        """The Hungarian matching of every stage from one cost computation
+        and one copy to the host (with every stage's finite flags), where
+        the stages share one batchable assigner setting and their query
+        counts; else None (then :meth:`assign` runs per stage).
+
+        Args:
+            all_results (list[dict[str, Tensor]]): Every stage's outputs
+                (see :meth:`assign`).
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                ``bboxes`` ``(n, 4)`` xyxy pixels of the input.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+
+        Returns:
+            list[list[AssignResult]] | None: Per stage, per sample, as
+            :meth:`assign` gives them.
+        """
+        if self.assigners is None or not self._shared_assigner or \
+                type(self).assign is not STMixerDecoder.assign or \
+                len({r['bboxes'].shape for r in all_results}) != 1:
+            return None
+        S, B = len(all_results), len(batch_gt_instances)
+        flags = [finite_flags(r) for r in all_results]
+
+        def check(host_flags) -> None:
+            for stage, results in enumerate(all_results):
+                n = len(host_flags) // S
+                self.check_finite(stage, results,
+                                  host_flags[stage * n:(stage + 1) * n])
+
+        batched = batched_hungarian_assign(
+            self.assigners[0],
+            torch.cat([r['person_logits'].detach() for r in all_results]),
+            torch.cat([r['bboxes'].detach() for r in all_results]),
+            [get_box_tensor(g.bboxes) for g in batch_gt_instances] * S,
+            [m['img_shape'][:2] for m in batch_img_metas] * S,
+            torch.cat(flags), check)
+        if batched is None:
+            return None
+        return [batched[k * B:(k + 1) * B] for k in range(S)]
+
     def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of every stage (``s{k}.loss_*``; plus the mask / forecast
@@ -413,11 +511,29 @@ class STMixerDecoder(BaseModule):
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
         all_results = self(x, rpn_results_list)
+        all_assign = self.assign_stages(all_results, batch_gt_instances,
+                                        batch_img_metas)
         losses = dict()
-        for stage, stage_results in enumerate(all_results):
-            stage_losses, assign_results = self.loss_stage(
-                stage, stage_results, batch_gt_instances, batch_img_metas)
-            losses.update(stage_losses)
+        if all_assign is None:
+            for stage, stage_results in enumerate(all_results):
+                stage_losses, assign_results = self.loss_stage(
+                    stage, stage_results, batch_gt_instances, batch_img_metas)
+                losses.update(stage_losses)
+        else:
+            if self._shared_losses and self.stages[0].can_loss_stages():
+                all_losses = self.stages[0].loss_stages(
+                    all_results, all_assign, batch_gt_instances,
+                    batch_img_metas)
+            else:
+                all_losses = [
+                    head.loss_and_target(results, assign, batch_gt_instances,
+                                         batch_img_metas)
+                    for head, results, assign in zip(self.stages, all_results,
+                                                     all_assign)
+                ]
+            for stage, stage_losses in enumerate(all_losses):
+                losses.update(self._weighted(stage, stage_losses))
+            stage, assign_results = len(all_results) - 1, all_assign[-1]
         if self.with_mask:  # on the last stage's matches
             losses.update(
                 self.mask_head.loss_and_target(x, all_results[-1],
@@ -470,12 +586,16 @@ class STMixerDecoder(BaseModule):
                                 batch_img_metas)
         stage_losses = self.stages[stage].loss_and_target(
             stage_results, assign_results, batch_gt_instances, batch_img_metas)
+        return self._weighted(stage, stage_losses), assign_results
+
+    def _weighted(self, stage: int,
+                  stage_losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``s{stage}.{name}``: each loss times the stage's weight."""
         weight = self.stage_loss_weights[stage]
-        losses = {
+        return {
             f's{stage}.{name}': value * weight
             for name, value in stage_losses.items()
         }
-        return losses, assign_results
 
     def predict(self,
                 x: Sequence[Tensor],

@@ -142,3 +142,33 @@ def test_a_forecast_head_runs_eagerly():
     assert model.compiled_predict is None
     results, _ = _predict(model.eval())
     assert results[0].pred_instances.future_scores.shape[1] == 2
+
+
+def test_mmcv_layout_predict_has_no_graph_break():
+    """``static_forward`` with the ``'mmcv'`` sampler (the CUDA path, here
+    through the CPU implementation of ``stmixer_mm::msda``) is one graph:
+    Dynamo traces through the sampling operator."""
+    from unittest import mock
+
+    from stmixer_mm.models.detectors.compile import img_shapes_of
+    from stmixer_mm.models.layers.sampling import dispatch, impls, pyramid
+    real = impls.resolve_impl
+
+    def resolve(impl, device):
+        return 'mmcv' if impl in ('auto', 'mmcv') else real(impl, device)
+
+    eager, _ = _pair(None)
+    x = regression.make_input('tiny_ava')[:1]
+    shapes = img_shapes_of(regression.make_samples('tiny_ava', False)[:1])
+    with mock.patch.object(dispatch, 'resolve_impl', resolve), \
+            mock.patch.object(pyramid, 'resolve_impl', resolve), \
+            mock.patch.object(impls, '_PROBED', [object()]), \
+            torch.no_grad():
+        explain = torch._dynamo.explain(eager.static_forward)(x, shapes)
+        mmcv_out = eager.static_forward(x, shapes)
+    assert explain.graph_break_count == 0, explain.break_reasons
+    assert explain.graph_count == 1
+    with torch.no_grad():
+        ref = eager.static_forward(x, shapes)  # the PyTorch sampler
+    for key, value in ref.items():
+        torch.testing.assert_close(mmcv_out[key], value, atol=1e-4, rtol=1e-4)

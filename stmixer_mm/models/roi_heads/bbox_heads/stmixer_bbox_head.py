@@ -43,6 +43,13 @@ TEST_CFG_DEFAULTS = {
 }
 
 
+#: mmdet losses whose ``reduction_override='none'`` rows, summed and divided
+#: as ``weight_reduce_loss`` divides, give their ``'mean'`` value (the
+#: stages' losses computed together, :meth:`STMixerBBoxHead.loss_stages`)
+ROW_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'L1Loss', 'SmoothL1Loss',
+              'GIoULoss', 'IoULoss')
+
+
 class ParsedTestCfg(dict):
     """A ``test_cfg`` from :meth:`STMixerBBoxHead.parse_test_cfg`."""
 
@@ -143,9 +150,12 @@ class STMixerBBoxHead(BaseModule):
         targets[torch.arange(gt_labels.numel()), gt_labels - first] = 1.
         return targets
 
-    def get_targets(self, assign_results: List[AssignResult],
+    def get_targets(self,
+                    assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
-                    batch_img_metas: List[dict], num_queries: int) -> dict:
+                    batch_img_metas: List[dict],
+                    num_queries: int,
+                    copies: int = 1) -> dict:
         """The batch's targets from the Hungarian assignments.
 
         Args:
@@ -158,6 +168,9 @@ class STMixerBBoxHead(BaseModule):
                 ``labels`` (see ``label_convention``).
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
             num_queries (int): ``N``, the queries per sample.
+            copies (int): How many times the samples are listed (the
+                stages of :meth:`loss_stages`); ``num_gts`` counts them
+                once. Defaults to 1.
 
         Returns:
             dict: ``M`` the matched queries of the batch:
@@ -201,7 +214,7 @@ class STMixerBBoxHead(BaseModule):
                               torch.float)
         action_targets = torch.cat(
             [self.action_targets(g.labels) for g in batch_gt_instances])
-        num_gts = float(sum(num_gt))
+        num_gts = float(sum(num_gt)) / copies
         if get_world_size() > 1:
             num_gts = reduce_mean(
                 torch.tensor(num_gts, dtype=torch.float,
@@ -236,22 +249,13 @@ class STMixerBBoxHead(BaseModule):
         """
         person_logits = person_logits.flatten(0, 1)
         person_labels = targets['person_labels']
-        num_gts = targets['num_gts']
-        if self.use_sigmoid_person:
-            person_avg_factor = num_gts
-        else:
-            # PyTorch's weighted mean sum_i w[y_i] l_i / sum_i w[y_i]
-            class_weight = getattr(self.loss_person, 'class_weight', None)
-            if class_weight is None:
-                person_avg_factor = float(person_labels.numel())
-            else:
-                num_pos = targets['pos_inds'].numel()
-                person_avg_factor = float(class_weight[0] * num_pos +
-                                          class_weight[1] *
-                                          (person_labels.numel() - num_pos))
         losses = dict(
             loss_person=self.loss_person(
-                person_logits, person_labels, avg_factor=person_avg_factor))
+                person_logits,
+                person_labels,
+                avg_factor=self.person_avg_factor(
+                    targets['pos_inds'].numel(), person_labels.numel(),
+                    targets['num_gts'])))
 
         pos_inds = targets['pos_inds']
         if pos_inds.numel() > 0:
@@ -266,6 +270,128 @@ class STMixerBBoxHead(BaseModule):
             losses['loss_iou'] = bboxes.sum() * 0
             losses['loss_action'] = action_logits.sum() * 0
         return losses
+
+    def person_avg_factor(self, num_pos: int, num_queries: int,
+                          num_gts: float) -> float:
+        """What ``loss_person`` is divided by: ``num_gts`` (sigmoid), else
+        PyTorch's weighted mean ``sum_i w[y_i]`` over ``num_queries``
+        queries of which ``num_pos`` are matched (``num_queries`` without
+        class weights)."""
+        if self.use_sigmoid_person:
+            return num_gts
+        class_weight = getattr(self.loss_person, 'class_weight', None)
+        if class_weight is None:
+            return float(num_queries)
+        return float(class_weight[0] * num_pos + class_weight[1] *
+                     (num_queries - num_pos))
+
+    def can_loss_stages(self) -> bool:
+        """Whether :meth:`loss_stages` gives this head's losses: its targets
+        and losses are this class's, and each loss is one of mmdet's
+        :data:`ROW_LOSSES` with ``reduction='mean'``."""
+        if any(
+                getattr(type(self), name) is not getattr(STMixerBBoxHead, name)
+                for name in ('get_targets', 'loss_by_feat', 'box_losses',
+                             'loss_and_target')):
+            return False
+        return all(
+            type(loss).__name__ in ROW_LOSSES
+            and type(loss).__module__.startswith('mmdet.')
+            and getattr(loss, 'reduction', None) == 'mean'
+            for loss in (self.loss_person, self.loss_bbox, self.loss_iou,
+                         self.loss_action))
+
+    def loss_stages(self, all_results: List[Dict[str, Tensor]],
+                    all_assign: List[List[AssignResult]],
+                    batch_gt_instances: InstanceList,
+                    batch_img_metas: List[dict]) -> List[Dict[str, Tensor]]:
+        """:meth:`loss_and_target` of ``S`` stages sharing this head's losses
+        (:meth:`can_loss_stages`), computed together: one target build and
+        one call of each loss (``reduction_override='none'``), summed per
+        stage and divided as mmdet's ``weight_reduce_loss`` divides.
+
+        Args:
+            all_results (list[dict[str, Tensor]]): ``S`` stages' outputs,
+                ``person_logits`` ``(B, N, K)``, ``action_logits`` ``(B, N,
+                num_actions)``, ``bboxes`` ``(B, N, 4)``.
+            all_assign (list[list[AssignResult]]): Per stage, per sample,
+                the matches with their host ``gt_inds`` (the batched
+                matching's).
+            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
+                ``bboxes`` and ``labels``.
+            batch_img_metas (list[dict]): Per sample, ``img_shape``.
+
+        Returns:
+            list[dict[str, Tensor]]: Per stage, the losses of
+            :meth:`loss_by_feat` (up to float rounding).
+        """
+        S = len(all_results)
+        B, N = all_results[0]['person_logits'].shape[:2]
+        flat_assign = [r for stage in all_assign for r in stage]
+        targets = self.get_targets(
+            flat_assign, batch_gt_instances * S, batch_img_metas * S, N,
+            copies=S)
+        num_gts = targets['num_gts']
+        num_pos = [
+            sum(
+                int(np.count_nonzero(r.get_extra_property(HOST_GT_INDS).numpy()))
+                for r in stage) for stage in all_assign
+        ]
+
+        def cat(key: str) -> Tensor:  # [S * B * N, ...]
+            return torch.cat([r[key] for r in all_results]).flatten(0, 1)
+
+        person_logits, bboxes = cat('person_logits'), cat('bboxes')
+        action_logits = cat('action_logits')
+        device, dtype = person_logits.device, person_logits.dtype
+        eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
+        person = self.loss_person(
+            person_logits, targets['person_labels'],
+            reduction_override='none').reshape(S, -1).sum(1)
+        person = person / host_tensor([
+            self.person_avg_factor(n, B * N, num_gts) + eps for n in num_pos
+        ], device, person.dtype)
+        pos_inds = targets['pos_inds']
+        if pos_inds.numel() == 0:  # zero with a gradient path (DDP)
+            return [
+                dict(
+                    loss_person=person[k],
+                    loss_bbox=r['bboxes'].sum() * 0,
+                    loss_iou=r['bboxes'].sum() * 0,
+                    loss_action=r['action_logits'].sum() * 0)
+                for k, r in enumerate(all_results)
+            ]
+        pos_bboxes = bboxes[pos_inds]
+        bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
+        factors = targets['img_factors'].to(pos_bboxes.dtype)
+        pos_action = action_logits[pos_inds]
+        action = self.loss_action(
+            pos_action,
+            targets['action_targets'].to(dtype),
+            reduction_override='none')
+        rows = torch.stack([
+            self.loss_bbox(
+                pos_bboxes / factors,
+                bbox_targets / factors,
+                reduction_override='none').sum(-1),
+            self.loss_iou(pos_bboxes, bbox_targets,
+                          reduction_override='none'),
+            action.reshape(action.size(0), -1).sum(-1)
+        ])  # [3, M]
+        stage = torch.div(pos_inds, B * N, rounding_mode='floor')
+        sums = rows.new_zeros(3, S).index_add_(1, stage, rows)
+        per_row = action[0].numel()
+        divisors = host_tensor([[num_gts + eps] * S, [num_gts + eps] * S,
+                                [n * per_row for n in num_pos]], device,
+                               sums.dtype)
+        box, iou, act = (sums / divisors).unbind(0)
+        return [
+            dict(
+                loss_person=person[k],
+                loss_bbox=box[k],
+                loss_iou=iou[k],
+                loss_action=act[k]) for k in range(S)
+        ]
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
         """``loss_bbox`` (boxes / input size), ``loss_iou`` of the matches.
