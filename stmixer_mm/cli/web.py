@@ -3,6 +3,7 @@
 until Ctrl-C (docs/en/web_demo.md)."""
 import argparse
 import os.path as osp
+import re
 import shutil
 import sys
 import tempfile
@@ -10,6 +11,8 @@ import tempfile
 from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.apis.web_demo import RequestError, WebDemo, make_server
+from stmixer_mm.apis.web_demo.jobs import MAX_NAME_CHARS
+from stmixer_mm.apis.web_demo.server import MAX_REQUEST_KB, MAX_UPLOAD_MB
 from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
 from stmixer_mm.utils.package_files import package_config
 
@@ -35,6 +38,16 @@ def port_number(text: str) -> int:
     return value
 
 
+def positive_whole(text: str) -> int:
+    """``--max-upload-mb``, ``--max-request-kb``, ``--max-name-length``: a
+    whole number >= 1."""
+    value = int(text) if re.fullmatch(r'[0-9]{1,12}', text.strip()) else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a whole number >= 1, got {text!r}')
+    return value
+
+
 def parse_args(argv=None, prog=None) -> argparse.Namespace:
     """The options of ``stmixer-web``.
 
@@ -46,6 +59,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: ``config``, ``checkpoint``, ``video`` (list),
         ``host``, ``port``, ``work_dir``, ``device``, ``label_map``,
+        ``max_upload_mb``, ``max_request_kb``, ``max_name_length``,
         ``verbose``.
     """
     p = argparse.ArgumentParser(
@@ -96,6 +110,24 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         "actions (default: as tools/demo.py, the config's or the "
         "checkpoint's)")
     p.add_argument(
+        '--max-upload-mb',
+        type=positive_whole,
+        default=MAX_UPLOAD_MB,
+        help=f'largest upload taken, in MiB (default: {MAX_UPLOAD_MB}); a '
+        'larger one is refused (413) before any of it is written')
+    p.add_argument(
+        '--max-request-kb',
+        type=positive_whole,
+        default=MAX_REQUEST_KB,
+        help='largest JSON request (a run\'s settings) taken, in KiB '
+        f'(default: {MAX_REQUEST_KB})')
+    p.add_argument(
+        '--max-name-length',
+        type=positive_whole,
+        default=MAX_NAME_CHARS,
+        help='longest name of an uploaded file taken, in characters '
+        f'(default: {MAX_NAME_CHARS}, what most file systems take)')
+    p.add_argument(
         '--verbose', action='store_true', help='log each request to stderr')
     return p.parse_args(argv)
 
@@ -124,9 +156,11 @@ def build_server(args: argparse.Namespace):
     try:
         demo = WebDemo(args.work_dir or temp_dir, config, args.checkpoint,
                        args.video, args.device, args.label_map,
-                       args.allow_config_upload)
+                       args.allow_config_upload, args.max_name_length)
         try:
-            server = make_server(demo, args.host, args.port, args.verbose)
+            server = make_server(demo, args.host, args.port, args.verbose,
+                                 args.max_upload_mb << 20,
+                                 args.max_request_kb << 10)
         except OSError as e:
             demo.close()
             raise OSError(
@@ -145,7 +179,8 @@ def _stop(signum: int) -> None:
 
 
 def main(argv=None, prog=PROG) -> int:
-    """Serve the page until Ctrl-C or another stop signal (then the
+    """Serve the page until Ctrl-C or another stop signal (then the job
+    that runs stops at its next frame, the worker thread is joined, the
     temporary work folder is removed and the exit code is 128 + the
     signal's number); errors are reported as ``<prog>: <message>`` (exit
     code 1).
@@ -179,7 +214,11 @@ def main(argv=None, prog=PROG) -> int:
         sys.exit(e.exit_code)
     finally:
         server.server_close()
-        server.demo.close()
+        if not server.demo.close():
+            print(
+                f'{prog}: warning: the job that runs did not stop in time; '
+                'exiting anyway',
+                file=sys.stderr)
         if server.temp_dir:
             shutil.rmtree(server.temp_dir, ignore_errors=True)
     return 0

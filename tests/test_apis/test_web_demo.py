@@ -159,9 +159,12 @@ def test_the_server_runs_a_clip_and_names_each_wrong_file(server):
         assert not osp.exists(server.demo.jobs[job['id']].out_dir)
 
     for field, value, message in [
-        ('stride', 0, 'stride=0: expected a whole number of frames >= 1'),
-        ('score_thr', 2, 'score_thr: expected a float in [0, 1], got 2'),
-        ('checkpoint', None, 'no checkpoint chosen: choose one or upload'),
+        ('stride', 0, 'stride: expected a whole number of frames >= 1, '
+         'got 0'),
+        ('score_thr', 2, 'score_thr: expected a number in [0, 1], got 2'),
+        ('checkpoint', '', 'no checkpoint chosen: choose one or upload'),
+        ('checkpoint', None, 'checkpoint: expected the key of a checkpoint '
+         '/api/choices lists (a string), got null'),
         ('video', 'video:9', "video='video:9' is not one the page offers"),
     ]:
         status, body = _post(

@@ -4,14 +4,17 @@ one job at a time, and the Inferencer writes the drawn video
 (``vis/<name>.mp4``) and the prediction (``preds/<name>.json``) with its own
 writers (docs/en/web_demo.md)."""
 import itertools
+import json
 import os
 import os.path as osp
 import queue
 import re
+import shutil
 import sys
 import threading
 import traceback
-from typing import Callable, Dict, List, NamedTuple, Optional
+from http import HTTPStatus
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from stmixer_mm.data_gen.scene import build_demo
 from stmixer_mm.data_gen.settings import SyntheticAVASettings
@@ -22,13 +25,15 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
 from stmixer_mm.utils.dependencies import MissingExtraError
 from stmixer_mm.utils.output_files import OutputFileError
-from stmixer_mm.utils.setting_types import check_probability
 from ..inferencers import STMixerInferencer
 from ..results import inferencer_output_names
 from ..video_io import (CountingSource, FrameSource, VideoReadError,
                         keyframe_indices, open_video)
 
-__all__ = ['WebDemo', 'DemoJob', 'Choice', 'RequestError', 'KINDS']
+__all__ = [
+    'WebDemo', 'DemoJob', 'Choice', 'RequestError', 'KINDS', 'MAX_NAME_CHARS',
+    'read_body', 'request_field'
+]
 
 #: the files a run takes, each chosen or uploaded
 KINDS = ('video', 'config', 'checkpoint')
@@ -36,6 +41,9 @@ KINDS = ('video', 'config', 'checkpoint')
 SYNTHETIC = 'synthetic'
 #: what the page names the command by in its messages
 WHO = 'stmixer-web'
+#: longest name of an uploaded file taken by default (most file systems'
+#: limit; ``stmixer-web --max-name-length``)
+MAX_NAME_CHARS = 255
 #: the errors whose message names the file and what was expected
 FILE_ERRORS = (VideoReadError, ConfigFileError, ConfigSettingError,
                CheckpointFileError, LabelMapError, MissingExtraError,
@@ -43,8 +51,115 @@ FILE_ERRORS = (VideoReadError, ConfigFileError, ConfigSettingError,
 
 
 class RequestError(ValueError):
-    """A request the page sent that cannot be run (HTTP 400); the message
-    names the field and what was expected."""
+    """A request the page sent that cannot be run; the message names the
+    field and what was expected.
+
+    Args:
+        message (str): The message (the JSON answer's ``error``).
+        status (int): The HTTP status of the answer. Defaults to 400.
+        headers (Sequence[tuple[str, str]]): Headers of the answer (e.g.
+            ``Content-Range`` of a 416). Defaults to none.
+    """
+
+    def __init__(self,
+                 message: str,
+                 status: int = 400,
+                 headers: Sequence = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = list(headers)
+
+
+class _Stopped(Exception):
+    """The server stops: the job that runs ends at its next frame."""
+
+
+#: a field a request does not give (:func:`request_field`)
+_ABSENT = object()
+
+
+def request_field(request: dict,
+                  name: str,
+                  expected: str,
+                  accepts: Callable[[object], bool],
+                  default=_ABSENT):
+    """A field of a JSON request, its type and range checked.
+
+    Args:
+        request (dict): The request (a JSON object).
+        name (str): The field.
+        expected (str): What it must be, for the message (``'true or
+            false'``).
+        accepts (Callable[[object], bool]): True for a value it may be.
+        default: The value of a field left out; left out itself: the field
+            must be given.
+
+    Returns:
+        object: The value given, or ``default``.
+
+    Raises:
+        RequestError: The field is missing, or a value ``accepts`` refuses
+            (``<name>: expected <expected>, got <the JSON value>``).
+    """
+    if name not in request:
+        if default is _ABSENT:
+            raise RequestError(f'{name}: missing; expected {expected}')
+        return default
+    value = request[name]
+    if not accepts(value):
+        shown = json.dumps(value)
+        shown = shown if len(shown) <= 60 else f'{shown[:57]}...'
+        raise RequestError(f'{name}: expected {expected}, got {shown}')
+    return value
+
+
+def _is_number(value) -> bool:
+    """A JSON number (``true`` and ``false`` are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_probability(value) -> bool:
+    return _is_number(value) and 0 <= value <= 1
+
+
+def _is_string(value) -> bool:
+    return isinstance(value, str)
+
+
+def _is_stride(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and value >= 1
+
+
+def read_body(stream, length: int, out, what: str) -> None:
+    """Copy a request body of ``length`` bytes (its ``Content-Length``) from
+    ``stream`` to ``out``, 1 MiB at a time: the one reader of every body.
+
+    Args:
+        stream (io.BufferedIOBase): The connection.
+        length (int): Its bytes (>= 0, checked by the server).
+        out (io.RawIOBase): Where they go (a file, ``io.BytesIO``).
+        what (str): The request, for the messages.
+
+    Raises:
+        RequestError: The connection ended (400) or sent nothing for the
+            server's read timeout (408) before ``length`` bytes.
+    """
+    done, read = 0, getattr(stream, 'read1', stream.read)  # what came
+    while done < length:
+        try:
+            chunk = read(min(length - done, 1 << 20))
+        except TimeoutError:
+            raise RequestError(
+                f'{what}: nothing came for a while after {done} of its '
+                f'{length} bytes', HTTPStatus.REQUEST_TIMEOUT) from None
+        except OSError:  # reset by the client: as an ended connection
+            chunk = b''
+        if not chunk:
+            raise RequestError(f'{what}: the connection ended after {done} '
+                               f'of its {length} bytes')
+        out.write(chunk)
+        done += len(chunk)
 
 
 class Choice(NamedTuple):
@@ -62,6 +177,8 @@ class _ReportingInferencer(STMixerInferencer):
 
     #: called with each source opened (set by the job that runs)
     watcher: Optional[Callable[[CountingSource], None]] = None
+    #: set: the source stops the run at its next frame (the server stops)
+    stop: Optional[threading.Event] = None
 
     def open(self, video, fps: Optional[float] = None, **kwargs):
         """:meth:`STMixerInferencer.open`, counting the frames read.
@@ -73,14 +190,29 @@ class _ReportingInferencer(STMixerInferencer):
 
         Returns:
             FrameSource: The source, as a ``CountingSource`` (given to
-            :attr:`watcher`).
+            :attr:`watcher`) that ends the run once :attr:`stop` is set.
         """
-        source = super().open(video, fps=fps, **kwargs)
-        if not isinstance(source, CountingSource):
-            source = CountingSource(source)
+        source = _StoppingSource(super().open(video, fps=fps, **kwargs),
+                                 self.stop)
         if self.watcher is not None:
             self.watcher(source)
         return source
+
+
+class _StoppingSource(CountingSource):
+    """A counted source raising :class:`_Stopped` at the first frame after
+    ``stop`` is set (the Inferencer then removes its partial outputs)."""
+
+    def __init__(self, source: FrameSource,
+                 stop: Optional[threading.Event]) -> None:
+        super().__init__(source)
+        self.stop = stop
+
+    def __iter__(self):
+        for frame in super().__iter__():
+            if self.stop is not None and self.stop.is_set():
+                raise _Stopped('stopped: the server is stopping')
+            yield frame
 
 
 class DemoJob:
@@ -158,6 +290,22 @@ class DemoJob:
         return out
 
 
+_KEY = 'the key of a {} /api/choices lists (a string)'
+#: the fields of a job request: ``request_field``'s expected, accepts and
+#: default
+_FIELDS = {
+    **{
+        kind: (_KEY.format(kind), _is_string, '')
+        for kind in KINDS
+    },
+    'stride': ('a whole number of frames >= 1', _is_stride, 8),
+    'score_thr': ('a number in [0, 1]', _is_probability, 0.3),
+    'person_thr': ("a number in [0, 1], or null: the config's",
+                   lambda v: v is None or _is_probability(v), None),
+    'strict': ('true or false', lambda v: isinstance(v, bool), True),
+}
+
+
 def _safe_name(name: str) -> str:
     """The last part of an uploaded file's name, in letters, digits and
     ``._-`` (``'upload'`` if nothing is left)."""
@@ -183,9 +331,12 @@ class WebDemo:
             Python file that runs when it is read, so this lets whoever
             reaches the page run code. Defaults to False: the configs are
             those given here.
+        max_name_chars (int): Longest name of an uploaded file taken
+            (``stmixer-web --max-name-length``). Defaults to 255.
 
     Raises:
         RequestError: A given file that does not exist (naming it).
+        ValueError: ``max_name_chars`` is not a whole number >= 1.
     """
 
     def __init__(self,
@@ -195,7 +346,13 @@ class WebDemo:
                  videos: List[str] = (),
                  device: str = 'cpu',
                  label_map: Optional[str] = None,
-                 allow_config_upload: bool = False) -> None:
+                 allow_config_upload: bool = False,
+                 max_name_chars: int = MAX_NAME_CHARS) -> None:
+        if isinstance(max_name_chars, bool) or not isinstance(
+                max_name_chars, int) or max_name_chars < 1:
+            raise ValueError('WebDemo: max_name_chars must be a whole number '
+                             f'>= 1, got {max_name_chars!r}')
+        self.max_name_chars = max_name_chars
         given = [('config', config),
                  ('checkpoint', checkpoint)] + [('video', v) for v in videos]
         for kind, path in given:
@@ -220,6 +377,9 @@ class WebDemo:
         self._upload_ids = itertools.count(1)
         self._queue: 'queue.Queue[Optional[DemoJob]]' = queue.Queue()
         self._cache: Dict[tuple, _ReportingInferencer] = {}
+        self._stop = threading.Event()
+        #: the folders of the uploads being written (removed by close)
+        self._writing = set()
         self._worker = threading.Thread(
             target=self._work, name='stmixer-web-jobs', daemon=True)
         self._worker.start()
@@ -251,15 +411,18 @@ class WebDemo:
             name (str): The file's name on the user's side (its last part
                 is kept, in safe characters).
             stream (io.BufferedIOBase): The request body.
-            length (int): Its bytes (the ``Content-Length``).
+            length (int): Its bytes (the ``Content-Length``; the server
+                bounds it, ``--max-upload-mb``).
 
         Returns:
             Choice: The new choice (label: the file's name).
 
         Raises:
             RequestError: An unknown kind, a config while
-                ``allow_config_upload`` is off, or a body shorter than
-                ``length``.
+                ``allow_config_upload`` is off, a name longer than
+                ``max_name_chars``, an empty file, or a body that ends
+                before ``length`` bytes (then nothing of it is kept: the
+                file and its folder are removed).
         """
         if kind not in KINDS:
             raise RequestError(f'upload: kind={kind!r} is none of '
@@ -271,87 +434,112 @@ class WebDemo:
                 'one the page offers (given with --config), or start the '
                 'server with --allow-config-upload where only people you '
                 'trust reach it')
+        if len(name) > self.max_name_chars:
+            raise RequestError(
+                f'upload: a file name of {len(name)} characters ('
+                f'{name[:20]}...); at most {self.max_name_chars} are taken '
+                '(stmixer-web --max-name-length)')
+        if length == 0:
+            raise RequestError(f'upload of {name}: the file is empty')
         with self._lock:
             folder = osp.join(self.uploads, str(next(self._upload_ids)))
-        os.makedirs(folder)
+            self._writing.add(folder)
         path = osp.join(folder, _safe_name(name))
-        left = length
-        with open(path, 'wb') as f:
-            while left > 0:
-                chunk = stream.read(min(left, 1 << 20))
-                if not chunk:
-                    raise RequestError(
-                        f'upload of {name}: the connection ended after '
-                        f'{length - left} of its {length} bytes')
-                f.write(chunk)
-                left -= len(chunk)
+        try:
+            os.makedirs(folder)
+            with open(path, 'wb') as f:
+                read_body(stream, length, f, f'upload of {name}')
+        except BaseException:  # nothing of it kept
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            with self._lock:
+                self._writing.discard(folder)
         return self._offer(kind, path, osp.basename(path))
 
     def submit(self, request: dict) -> DemoJob:
         """Queue a run.
 
         Args:
-            request (dict): ``video``, ``config``, ``checkpoint`` (keys of
-                :meth:`offered`), ``stride`` (int >= 1, default 8),
-                ``score_thr`` (in [0, 1], default 0.3), ``person_thr``
-                (in [0, 1] or None: the config's) and ``strict`` (default
-                True).
+            request (dict): The JSON object: ``video``, ``config``,
+                ``checkpoint`` (keys of :meth:`offered`), ``stride`` (a
+                whole number >= 1, default 8), ``score_thr`` (a number in
+                [0, 1], default 0.3), ``person_thr`` (a number in [0, 1],
+                or null / left out: the config's) and ``strict`` (true or
+                false, default true); nothing else.
 
         Returns:
             DemoJob: The queued job.
 
         Raises:
-            RequestError: A field missing or out of range (naming it).
+            RequestError: A field unknown, missing, of another JSON type or
+                out of range (naming it and what was expected).
         """
+        unknown = sorted(set(request) - set(_FIELDS))
+        if unknown:
+            raise RequestError(f'unknown field {", ".join(unknown)}; a job '
+                               f'takes {", ".join(_FIELDS)}')
+        value = {
+            name: request_field(request, name, *checks)
+            for name, checks in _FIELDS.items()
+        }
         files = {}
         for kind in KINDS:
-            key = request.get(kind)
-            found = [c for c in self.choices[kind] if c.key == key]
+            found = [c for c in self.choices[kind] if c.key == value[kind]]
             if not found:
                 raise RequestError(
-                    f'no {kind} chosen: choose one or upload one' if not key
-                    else f'{kind}={key!r} is not one the page offers')
+                    f'no {kind} chosen: choose one or upload one'
+                    if not value[kind] else
+                    f'{kind}={value[kind]!r} is not one the page offers')
             files[kind] = found[0]
-        stride = request.get('stride', 8)
-        if isinstance(stride, bool) or not isinstance(stride, int) \
-                or stride < 1:
-            raise RequestError(
-                f'stride={stride!r}: expected a whole number of frames >= 1')
-        try:
-            score_thr = check_probability(
-                request.get('score_thr', 0.3), 'score_thr')
-            person_thr = request.get('person_thr')
-            if person_thr is not None:
-                person_thr = check_probability(person_thr, 'person_thr')
-        except (TypeError, ValueError) as e:
-            raise RequestError(str(e)) from None
         with self._lock:
             job_id = str(next(self._job_ids))
-        job = DemoJob(job_id, files, stride, score_thr, person_thr,
-                      bool(request.get('strict', True)),
+        job = DemoJob(job_id, files, value['stride'], value['score_thr'],
+                      value['person_thr'], value['strict'],
                       osp.join(self.work_dir, 'jobs', job_id))
         self.jobs[job_id] = job
         self._queue.put(job)
         return job
 
-    def close(self) -> None:
-        """Stop the worker after the job it runs (the queued ones stay
-        queued)."""
+    def close(self, timeout: Optional[float] = 60.0) -> bool:
+        """Stop the worker and wait for it: the job that runs ends at its
+        next frame (its partial outputs removed), the queued ones do not
+        run; the uploads being written are removed. A worker thread left in
+        torch or a decoder at the interpreter's exit aborts it
+        (``terminate called without an active exception``), so the server
+        waits here before it exits.
+
+        Args:
+            timeout (float, optional): Seconds to wait at most (a model
+                being built or the synthetic video being written ends
+                first); None: until it stops. Defaults to 60.
+
+        Returns:
+            bool: The worker stopped.
+        """
+        self._stop.set()
         self._queue.put(None)
+        with self._lock:
+            for folder in self._writing:
+                shutil.rmtree(folder, ignore_errors=True)
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
 
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
             try:
+                if self._stop.is_set():
+                    raise _Stopped('stopped: the server is stopping')
                 self._run(job)
             except Exception as e:  # any: the page shows it, not a hang
-                message = (
-                    e.describe('non-strict (the box on the page)')
-                    if isinstance(e, CheckpointMismatchError) else str(e) if
-                    isinstance(e, FILE_ERRORS) else f'{type(e).__name__}: {e}')
-                job.state, job.message = 'error', self._shown(message)
-                if not isinstance(e, FILE_ERRORS +
-                                  (CheckpointMismatchError, )):
+                if isinstance(e, CheckpointMismatchError):
+                    message = e.describe('non-strict (the box on the page)')
+                elif isinstance(e, FILE_ERRORS + (_Stopped, )):
+                    message = str(e)
+                else:
+                    message = f'{type(e).__name__}: {e}'
                     traceback.print_exc(file=sys.stderr)
+                job.state, job.message = 'error', self._shown(message)
 
     def _shown(self, message: str) -> str:
         """``message`` with the uploads' folders left out (each upload is
@@ -375,7 +563,7 @@ class WebDemo:
         job.state, job.message = 'loading', 'building the model'
         inferencer = self._inferencer(job)
         job.state, job.message = 'running', 'detecting'
-        inferencer.watcher = job.watch
+        inferencer.watcher, inferencer.stop = job.watch, self._stop
         try:
             inferencer(
                 video,
@@ -385,7 +573,7 @@ class WebDemo:
                 score_thr=job.score_thr,
                 pred_score_thr=job.score_thr)
         finally:
-            inferencer.watcher = None
+            inferencer.watcher = inferencer.stop = None
         (name, ) = inferencer_output_names([video])
         job.outputs = dict(
             vis=osp.join(job.out_dir, 'vis', f'{name}.mp4'),

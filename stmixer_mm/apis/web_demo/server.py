@@ -6,29 +6,85 @@ drawn as SVG) and a small JSON interface over :class:`.jobs.WebDemo`
 =========================================  ================================
 ``GET /``                                  the page
 ``GET /api/choices``                       the files offered, per kind
+``GET /api/limits``                        what the server takes (bytes)
 ``POST /api/upload?kind=K&name=N``         the body is the file: offered
 ``POST /api/jobs``                         JSON of :meth:`.WebDemo.submit`
 ``GET /api/jobs/<id>``                     :meth:`.DemoJob.status`
 ``GET /jobs/<id>/video.mp4``               the drawn video (byte ranges)
 ``GET /jobs/<id>/predictions.json``        the prediction, to download
 =========================================  ================================
+
+Every body is read by one reader after one check of its ``Content-Length``
+(:meth:`_Handler._length`, :func:`.jobs.read_body`): none is 411, one that
+is not a whole number 400, one over the limit (``--max-upload-mb``,
+``--max-request-kb``) 413, each before anything is read or written. Every
+refusal is a 4xx with a JSON ``{"error": message}``.
 """
 import json
 import os
 import os.path as osp
 import re
+import sys
+import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
+from typing import Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .jobs import RequestError, WebDemo
+from .jobs import RequestError, WebDemo, read_body
 
-__all__ = ['make_server', 'PAGE']
+__all__ = [
+    'make_server', 'PAGE', 'MAX_UPLOAD_MB', 'MAX_REQUEST_KB', 'READ_TIMEOUT'
+]
 
 #: the page the server gives at ``/``
 PAGE = osp.join(osp.dirname(osp.abspath(__file__)), 'page.html')
-_RANGE = re.compile(r'bytes=(\d*)-(\d*)$')
+#: largest upload taken by default (MiB; ``--max-upload-mb``)
+MAX_UPLOAD_MB = 2048
+#: largest JSON request taken by default (KiB; ``--max-request-kb``)
+MAX_REQUEST_KB = 64
+#: seconds a request may send nothing before it is refused (408)
+READ_TIMEOUT = 60.0
+_NUMBER = re.compile(r'[0-9]+')
+_RANGE = re.compile(r'bytes=([0-9]*)-([0-9]*)')
 _JOB_FILE = re.compile(r'/jobs/(\d+)/(video\.mp4|predictions\.json)$')
+#: longest number taken in a header (more digits: larger than any limit)
+_DIGITS = 18
+
+
+def _parse_json(data: bytes) -> dict:
+    """A request's JSON object (no NaN / Infinity, no key twice).
+
+    Args:
+        data (bytes): The body.
+
+    Returns:
+        dict: The object.
+
+    Raises:
+        RequestError: Not JSON, or not an object.
+    """
+
+    def refuse(constant):
+        raise ValueError(f'{constant} is not a JSON number')
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f'{", ".join(twice)} given twice')
+        return dict(items)
+
+    try:
+        request = json.loads(
+            data or b'{}', parse_constant=refuse, object_pairs_hook=pairs)
+    except (ValueError, RecursionError) as e:
+        raise RequestError(f'/api/jobs: the body is not JSON ({e})') from None
+    if not isinstance(request, dict):
+        raise RequestError('/api/jobs: expected a JSON object, got '
+                           f'{type(request).__name__}')
+    return request
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -36,36 +92,88 @@ class _Handler(BaseHTTPRequestHandler):
     :class:`WebDemo`."""
 
     server_version = 'stmixer-web'
+    #: a request line that is not HTTP/1.x gets a status line (0.9: none)
+    default_request_version = 'HTTP/1.0'
+
+    def setup(self):
+        self.timeout = self.server.read_timeout
+        super().setup()
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
             super().log_message(fmt, *args)
 
     def _send(self, status, body: bytes, kind: str, headers=()) -> None:
-        self.send_response(status)
-        self.send_header('Content-Type', kind)
-        self.send_header('Content-Length', str(len(body)))
-        self.send_header('Cache-Control', 'no-store')
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header('Content-Type', kind)
+            self.send_header('Content-Length', str(len(body)))
+            self.send_header('Cache-Control', 'no-store')
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != 'HEAD':
+                self.wfile.write(body)
+        except OSError:  # the client has gone: nobody to answer
+            self.close_connection = True
 
-    def _json(self, document, status=HTTPStatus.OK) -> None:
-        self._send(status, json.dumps(document).encode(), 'application/json')
+    def _json(self, document, status=HTTPStatus.OK, headers=()) -> None:
+        self._send(status,
+                   json.dumps(document).encode(), 'application/json', headers)
 
-    def _error(self, status, message: str) -> None:
-        self._json(dict(error=message), status)
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (a malformed request line or header,
+        a method not served) as the routes' JSON; an unknown method is 405
+        (http.server says 501)."""
+        self.close_connection = True
+        headers = []
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code, headers = HTTPStatus.METHOD_NOT_ALLOWED, [
+                ('Allow', 'GET, HEAD, POST')
+            ]
+            message = f'{self.command}: not served here; GET, HEAD or POST'
+        self.log_error('code %d, message %s', code, message)
+        self._json(
+            dict(error=message or HTTPStatus(code).phrase), code, headers)
+
+    def _answer(self, route) -> None:
+        """Run ``route(url)``; a :class:`RequestError` is answered with its
+        status, anything else with 500 (and its traceback on stderr), each
+        as JSON ``{"error": message}``."""
+        try:
+            route(urlsplit(self.path))
+        except RequestError as e:
+            self.close_connection = True  # a body may be left unread
+            self._json(dict(error=str(e)), e.status, e.headers)
+        except Exception as e:  # any: an answer, not a closed connection
+            traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            self._json(
+                dict(error=f'{type(e).__name__}: {e}'),
+                HTTPStatus.INTERNAL_SERVER_ERROR)
 
     def do_GET(self):
-        path = urlsplit(self.path).path
+        self._answer(self._get)
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        self._answer(self._post)
+
+    def _get(self, url) -> None:
+        path = url.path
         demo: WebDemo = self.server.demo
         if path in ('/', '/index.html'):
             with open(PAGE, 'rb') as f:
                 self._send(HTTPStatus.OK, f.read(), 'text/html; charset=utf-8')
         elif path == '/api/choices':
             self._json(demo.offered())
+        elif path == '/api/limits':
+            self._json(
+                dict(
+                    max_upload_bytes=self.server.max_upload_bytes,
+                    max_name_chars=demo.max_name_chars,
+                    max_request_bytes=self.server.max_request_bytes))
         elif path.startswith('/api/jobs/') and path[10:] in demo.jobs:
             self._json(demo.jobs[path[10:]].status())
         elif (m := _JOB_FILE.match(path)) and m.group(1) in demo.jobs \
@@ -79,74 +187,128 @@ class _Handler(BaseHTTPRequestHandler):
                     ('Content-Disposition', f'attachment; filename="{name}"')
                 ])
         else:
-            self._error(HTTPStatus.NOT_FOUND, f'{path}: no such page')
+            raise RequestError(f'{path}: no such page', HTTPStatus.NOT_FOUND)
 
-    do_HEAD = do_GET
+    def _range(self, size: int) -> Optional[Tuple[int, int]]:
+        """The one byte range the request asks (as a ``<video>`` does to
+        seek): None without a ``Range`` header, else ``(first, last)``
+        within the file.
+
+        Raises:
+            RequestError: 416 (with ``Content-Range: bytes */<size>``): a
+                range that is malformed (``bytes=-``, several ranges,
+                another unit) or outside the file.
+        """
+        text = self.headers.get('Range')
+        if text is None:
+            return None
+        m = _RANGE.fullmatch(text.strip())
+        first, last = m.groups() if m else ('', '')
+        if len(first) > _DIGITS or len(last) > _DIGITS:
+            first, last = '', ''
+        if first:  # first-[last]
+            first, last = int(first), int(last) if last else size - 1
+            wanted = (first, min(last, size - 1)) if first <= last else None
+        else:  # the last N bytes
+            wanted = (max(size - int(last), 0), size - 1) if last else None
+        if wanted is None or wanted[0] >= size or wanted[0] > wanted[1]:
+            raise RequestError(
+                f'Range: {text[:40]!r}: expected bytes=FIRST-LAST, FIRST- or '
+                f'-LENGTH (one range) within the file\'s {size} bytes',
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                [('Content-Range', f'bytes */{size}')])
+        return wanted
 
     def _file(self, path: str, kind: str, headers=()) -> None:
-        """A file, or the byte range the request asks (as a ``<video>``
-        does to seek)."""
+        """A file, or the byte range the request asks."""
         size = os.path.getsize(path)
-        first, last = 0, size - 1
-        wanted = _RANGE.match(self.headers.get('Range', '').strip())
-        if wanted and (wanted.group(1) or wanted.group(2)):
-            if wanted.group(1):
-                first = int(wanted.group(1))
-                last = min(int(wanted.group(2) or last), last)
-            else:  # the last N bytes
-                first = max(size - int(wanted.group(2)), 0)
-            if first > last:
-                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-                self.send_header('Content-Range', f'bytes */{size}')
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-                return
-            headers = list(headers) + [
-                ('Content-Range', f'bytes {first}-{last}/{size}')
-            ]
+        wanted = self._range(size)
+        first, last = wanted or (0, size - 1)
+        headers = list(headers) + [('Accept-Ranges', 'bytes')]
+        if wanted:
+            headers.append(('Content-Range', f'bytes {first}-{last}/{size}'))
         with open(path, 'rb') as f:
             f.seek(first)
             body = f.read(last - first + 1)
         self._send(HTTPStatus.PARTIAL_CONTENT if wanted else HTTPStatus.OK,
-                   body, kind,
-                   list(headers) + [('Accept-Ranges', 'bytes')])
+                   body, kind, headers)
 
-    def do_POST(self):
-        url = urlsplit(self.path)
+    def _length(self, limit: int, switch: str, what: str) -> int:
+        """The request's ``Content-Length``, checked before any of its body
+        is read (the one check of every body).
+
+        Args:
+            limit (int): Most bytes taken.
+            switch (str): The option that sets ``limit``, for the message.
+            what (str): The request, for the messages.
+
+        Returns:
+            int: The body's bytes (<= ``limit``).
+
+        Raises:
+            RequestError: 411: no ``Content-Length`` (or a chunked body);
+                400: several, or one that is not a whole number >= 0;
+                413: more than ``limit``.
+        """
+        given = self.headers.get_all('Content-Length') or []
+        if self.headers.get('Transfer-Encoding') or not given:
+            raise RequestError(
+                f'{what}: no Content-Length; a body must say its bytes '
+                '(a chunked body is not taken)', HTTPStatus.LENGTH_REQUIRED)
+        text = given[0].strip()
+        if len(set(given)) > 1 or not _NUMBER.fullmatch(text):
+            raise RequestError(
+                f'{what}: Content-Length {", ".join(given)[:40]!r}: expected '
+                'one whole number of bytes >= 0')
+        if len(text) > _DIGITS or int(text) > limit:
+            raise RequestError(
+                f'{what}: a body of {text[:_DIGITS + 1]} bytes; this server '
+                f'takes at most {limit} (start it with a larger {switch})',
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        return int(text)
+
+    def _query(self, url, names) -> dict:
+        """The query's parameters ``names`` (each once; no other)."""
+        query = parse_qs(url.query, keep_blank_values=True)
+        unknown = sorted(set(query) - set(names))
+        twice = sorted(k for k, v in query.items() if len(v) > 1)
+        if unknown or twice:
+            wrong = (f'unknown parameter {", ".join(unknown)}'
+                     if unknown else f'given twice: {", ".join(twice)}')
+            takes = f'{", ".join(names)}, each once' if names else 'none'
+            raise RequestError(f'{url.path}: {wrong}; it takes {takes}')
+        return {k: v[0] for k, v in query.items()}
+
+    def _post(self, url) -> None:
         demo: WebDemo = self.server.demo
-        try:
-            length = int(self.headers.get('Content-Length', ''))
-        except ValueError:
-            self._error(HTTPStatus.LENGTH_REQUIRED,
-                        'a request body needs its Content-Length')
-            return
-        try:
-            if url.path == '/api/upload':
-                query = parse_qs(url.query)
-                choice = demo.upload(
-                    query.get('kind', [''])[0],
-                    query.get('name', ['upload'])[0], self.rfile, length)
-                self._json(dict(key=choice.key, label=choice.label))
-            elif url.path == '/api/jobs':
-                try:
-                    request = json.loads(self.rfile.read(length) or b'{}')
-                except ValueError as e:
-                    raise RequestError(f'/api/jobs: the body is not JSON '
-                                       f'({e})') from None
-                if not isinstance(request, dict):
-                    raise RequestError('/api/jobs: expected a JSON object')
-                self._json(demo.submit(request).status())
-            else:
-                self._error(HTTPStatus.NOT_FOUND,
-                            f'{url.path}: nothing to post to')
-        except RequestError as e:
-            self._error(HTTPStatus.BAD_REQUEST, str(e))
+        server = self.server
+        if url.path == '/api/upload':
+            query = self._query(url, ('kind', 'name'))
+            length = self._length(server.max_upload_bytes, '--max-upload-mb',
+                                  'upload')
+            choice = demo.upload(
+                query.get('kind', ''), query.get('name', 'upload'), self.rfile,
+                length)
+            self._json(dict(key=choice.key, label=choice.label))
+        elif url.path == '/api/jobs':
+            self._query(url, ())
+            length = self._length(server.max_request_bytes, '--max-request-kb',
+                                  '/api/jobs')
+            body = BytesIO()
+            read_body(self.rfile, length, body, '/api/jobs')
+            self._json(demo.submit(_parse_json(body.getvalue())).status())
+        else:
+            raise RequestError(f'{url.path}: nothing to post to',
+                               HTTPStatus.NOT_FOUND)
 
 
 def make_server(demo: WebDemo,
                 host: str = '127.0.0.1',
                 port: int = 8000,
-                verbose: bool = False) -> ThreadingHTTPServer:
+                verbose: bool = False,
+                max_upload_bytes: int = MAX_UPLOAD_MB << 20,
+                max_request_bytes: int = MAX_REQUEST_KB << 10,
+                read_timeout: float = READ_TIMEOUT) -> ThreadingHTTPServer:
     """The demo's HTTP server, bound (call ``serve_forever``).
 
     Args:
@@ -155,17 +317,38 @@ def make_server(demo: WebDemo,
             (this machine only).
         port (int): Port; 0 picks a free one. Defaults to 8000.
         verbose (bool): Log each request to stderr. Defaults to False.
+        max_upload_bytes (int): Largest upload taken (413 above). Defaults
+            to 2 GiB (:data:`MAX_UPLOAD_MB`).
+        max_request_bytes (int): Largest JSON request taken (413 above).
+            Defaults to 64 KiB (:data:`MAX_REQUEST_KB`).
+        read_timeout (float): Seconds a request may send nothing before it
+            is refused (408; an upload's part removed). Defaults to 60.
 
     Returns:
-        ThreadingHTTPServer: With ``demo``, ``verbose`` and ``url``
-        (``http://host:port/``, the port it got) set.
+        ThreadingHTTPServer: With ``demo``, ``verbose``, the limits and
+        ``url`` (``http://host:port/``, the port it got) set.
 
     Raises:
+        ValueError: A limit that is not a number > 0 (a whole one for
+            the bytes).
         OSError: The address cannot be bound (e.g. the port is taken).
     """
+    limits = [
+        ('max_upload_bytes', max_upload_bytes, int, 'a whole number >= 1'),
+        ('max_request_bytes', max_request_bytes, int, 'a whole number >= 1'),
+        ('read_timeout', read_timeout, (int, float), 'a number > 0')
+    ]
+    for name, value, types, expected in limits:
+        if isinstance(value, bool) or not isinstance(value, types) \
+                or not value > 0:
+            raise ValueError(
+                f'make_server: {name} must be {expected}, got {value!r}')
     server = ThreadingHTTPServer((host, port), _Handler)
     server.daemon_threads = True
     server.demo, server.verbose = demo, verbose
+    server.max_upload_bytes = max_upload_bytes
+    server.max_request_bytes = max_request_bytes
+    server.read_timeout = read_timeout
     shown = 'localhost' if host in ('', '0.0.0.0', '::') else host
     server.url = f'http://{shown}:{server.server_address[1]}/'
     return server
