@@ -11,7 +11,9 @@ from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.actor_masks import load_mask_file
-from stmixer_mm.datasets.fileio_utils import is_dir, is_file
+from stmixer_mm.datasets.fileio_utils import (frame_file_names,
+                                              frame_folder_gap, is_dir,
+                                              is_file)
 from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
 from stmixer_mm.datasets.transforms.loading import causal_clips
@@ -26,9 +28,8 @@ from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
 
 # isort: split
 from .dataset_checks.ava import (check_ava_exclude_file, check_ava_label_file,
-                                 check_ava_label_ids, frame_file_names,
-                                 need_file, no_custom_rows,
-                                 read_ava_exclude_file,
+                                 check_ava_label_ids, need_file,
+                                 no_custom_rows, read_ava_exclude_file,
                                  scan_ava_annotation_file)
 
 
@@ -79,11 +80,13 @@ class ValidatedAVADataset(AVADataset):
         forecast_horizons (Sequence[int]): frames ahead (multiples of fps).
             Defaults to () (no forecast targets).
         frame_check (str): with ``use_frames``: ``'scan'`` lists each frame
-            folder once (every csv keyframe a file, clips clamped to a
-            shorter video's frames); ``'skip'`` checks the frame root and
-            the first keyframe only (for network file systems: a missing
-            frame then fails at its first read, naming the file, and a
-            shorter video's clips are not clamped). Defaults to ``'scan'``.
+            folder once (every csv keyframe a file, no frame file missing
+            before a folder's last one: the first missing one is named,
+            clips clamped to a shorter video's frames); ``'skip'`` checks
+            the frame root and the first keyframe only (for network file
+            systems: a missing frame then fails at its first read, naming
+            the file, and a shorter video's clips are not clamped).
+            Defaults to ``'scan'``.
         empty_keyframe_file (str, optional): a ``video_id,timestamp`` csv
             of keyframes that hold nobody (an AVA csv cannot say so: a
             keyframe without rows is not a sample). Each becomes a sample
@@ -465,6 +468,11 @@ class ValidatedAVADataset(AVADataset):
         try:
             for d in dirs if scan else ():
                 names = list_dir_or_file(d, list_dir=False, backend_args=args)
+                gap = frame_folder_gap(d, names, self.filename_tmpl,
+                                       self.start_index)
+                if gap is not None:  # clamped at the gap, a clip would
+                    # read the frames before it for those after it
+                    raise FileNotFoundError(gap)
                 counts[d] = ava_frame_count(names, self.filename_tmpl,
                                             self.start_index)
                 for i in rows_of[d]:

@@ -10,7 +10,9 @@ from mmaction.datasets import BaseActionDataset
 from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.act_annotations import load_act_annotations
-from stmixer_mm.datasets.fileio_utils import is_dir, is_file
+from stmixer_mm.datasets.fileio_utils import (frame_file_names,
+                                              frame_folder_gap, is_dir,
+                                              is_file)
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE, Bool,
                                             Choice, Int, Seq, Str, ascending)
@@ -81,7 +83,9 @@ class TubeDataset(BaseActionDataset):
         use_frames (bool): Frame folders (True) or videos.
         video_ext (str): Video file extension.
         box_check (str): GT box out of ``resolution``: ``'error'``, ``'clip'``.
-        check_files (bool): Check each video's file or folder (first, last).
+        check_files (bool): Check each video's file, or its frame folder
+            (every one of its ``nframes`` files; first and last where the
+            backend cannot list folders).
         num_classes (int, optional): Must equal ``len(labels)`` if given.
         classes (Sequence[str], optional): Must equal the pickle's ``labels``.
         backend_args (dict, optional): mmengine fileio backend (None: prefix).
@@ -428,14 +432,24 @@ class TubeDataset(BaseActionDataset):
                         f'<data_prefix.img>/<video>/'
                         f'{self.filename_tmpl.format(self.start_index)}')
                 nframes = int(gt['nframes'][video])
-                for i in (self.start_index, nframes - 1 + self.start_index):
-                    path = osp.join(folder, self.filename_tmpl.format(i))
-                    if not is_file(path, args):
+                names = frame_file_names(folder, args)
+                if names is not None:  # every frame file, by one listing
+                    gap = frame_folder_gap(folder, names, self.filename_tmpl,
+                                           self.start_index, nframes)
+                    if gap is not None:
                         raise FileNotFoundError(
-                            f'video {video!r}: frame file {path} not found '
-                            f'("nframes" = {nframes}, start_index='
-                            f'{self.start_index}, filename_tmpl='
-                            f'{self.filename_tmpl!r})')
+                            f'video {video!r} (in {self.ann_file}, '
+                            f'"nframes" = {nframes}): {gap}')
+                else:  # the backend cannot list folders (e.g. http)
+                    for i in (self.start_index,
+                              nframes - 1 + self.start_index):
+                        path = osp.join(folder, self.filename_tmpl.format(i))
+                        if not is_file(path, args):
+                            raise FileNotFoundError(
+                                f'video {video!r}: frame file {path} not '
+                                f'found ("nframes" = {nframes}, start_index='
+                                f'{self.start_index}, filename_tmpl='
+                                f'{self.filename_tmpl!r})')
             else:
                 path = osp.join(root, video + self.video_ext)
                 if not is_file(path, args):

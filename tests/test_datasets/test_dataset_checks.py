@@ -630,6 +630,18 @@ def test_tube_set_errors_are_refused(tmp_path):
                                          'num_classes')[0].message
 
 
+def test_tube_frame_folder_gap_named(tmp_path):
+    """A frame file missing inside a tube video's folder: the doctor
+    reports the build error naming the file."""
+    cfg = _tube_cfg(tmp_path, _tube_gt())
+    os.remove(tmp_path / 'frames' / 'v2' / '00006.png')
+    report, built = check_dataset_config(cfg, ['train'])
+    found = _only(report, 'ERROR', 'build')
+    assert f"{tmp_path / 'frames' / 'v2'}: frame file 00006.png is " \
+        'missing; 1 of the 12 files' in found[0].message, found[0].message
+    assert 'train' not in built
+
+
 def test_unlisted_labels_warn_and_action_id_outside_num_classes(data):
     root, cfg = data
     labels = root / 'annotations' / 'label_map.pbtxt'
@@ -894,19 +906,18 @@ def _drop_keyframe(root):
 
 
 def test_frame_scan_finds_a_missing_keyframe(data):
-    """The frame check (one listing per folder) names the csv line of a
-    keyframe whose frame file is missing, as the per-file check did."""
+    """The frame check (one listing per folder) names the frame file of a
+    keyframe missing inside its folder: a gap in the frames."""
     root, cfg = data
     _drop_keyframe(root)
     init_default_scope('mmaction')
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(FileNotFoundError) as e:
         DATASETS.build(cfg.train_dataloader.dataset)
     message = str(e.value)
-    assert re.search(
-        r'train\.csv, line \d+: video syn_train_001 timestamp '
-        r'901 has no keyframe on disk: its keyframe is frame '
-        r'file img_00010\.jpg', message), message
-    assert 'holds 23 frames' in message
+    assert message.startswith(
+        f'frame folder {root / "rawframes" / "syn_train_001"}: frame file '
+        'img_00010.jpg is missing; 1 of the 24 files '
+        'img_00001.jpg..img_00024.jpg expected'), message
 
 
 def test_frame_check_skip_fails_at_the_first_read(data):

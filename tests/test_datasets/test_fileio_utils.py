@@ -74,3 +74,35 @@ def test_backend_that_cannot_tell(monkeypatch):
     monkeypatch.setattr(HTTPBackend, 'isdir', cannot, raising=False)
     assert is_file('http://example.invalid/a.pkl')
     assert is_dir('http://example.invalid/frames')
+
+
+def test_frame_folder_gap():
+    """The first frame file missing before a folder's last one (or, given
+    the video's frame count, before its last frame) is named; a shorter
+    folder, other files and mmaction2's 1-based AVA frames with
+    start_index=0 are no gap."""
+    from stmixer_mm.datasets.fileio_utils import frame_folder_gap
+    tmpl = 'img_{:05}.jpg'
+    full = {tmpl.format(i) for i in range(1, 11)}
+    for names, start, num in [(full, 1, None), (full, 0, None),
+                              (full - {'img_00010.jpg'}, 1, None),
+                              (full | {'img_005.jpg', 'a.txt'}, 1, None),
+                              (full, 1, 10), (full, 1, 8)]:
+        assert frame_folder_gap('F', names, tmpl, start, num) is None
+    gap = frame_folder_gap('F', full - {'img_00004.jpg'}, tmpl, 0)
+    assert gap.startswith('frame folder F: frame file img_00004.jpg is '
+                          'missing; 1 of the 10 files '
+                          'img_00001.jpg..img_00010.jpg expected up to the '
+                          'last frame file there'), gap
+    # the first frame, and frames past the last listed one given a count
+    assert 'frame file img_00001.jpg is missing' in frame_folder_gap(
+        'F', full - {'img_00001.jpg'}, tmpl, 1)
+    gap = frame_folder_gap('F', full, tmpl, 1, 12)
+    assert "img_00011.jpg is missing (also img_00012.jpg); 2 of the 12 " \
+        "files img_00001.jpg..img_00012.jpg expected for the video's 12 " \
+        'frames' in gap, gap
+    # a template with literal braces and an unpadded field
+    names = {'{a}_1.png', '{a}_3.png', '{a}_10.png'}
+    assert 'frame file {a}_2.png is missing (also {a}_4.png, {a}_5.png, ' \
+        '{a}_6.png, ...); 7 of the 10' in frame_folder_gap(
+            'F', names, '{{a}}_{}.png', 1)

@@ -245,7 +245,8 @@ def test_missing_files(tmp_path):
     os.remove(os.path.join(root, 'cls_a_v2', '00012.png'))
     with pytest.raises(
             FileNotFoundError,
-            match=r"video 'cls_a_v2': frame file .*00012.png"):
+            match=r"video 'cls_a_v2' .*: frame folder .*cls_a_v2: frame "
+            r'file 00012.png is missing'):
         _build(ann, root)
     with pytest.raises(FileNotFoundError, match='ACT ground-truth file'):
         _build(str(tmp_path / 'none.pkl'), root)
@@ -329,11 +330,13 @@ def _same_samples(a, b, root_a, root_b):
 
 @pytest.mark.parametrize('by_name', [False, True])
 def test_reads_and_checks_through_a_fileio_backend(tmp_path, by_name,
-                                                   recording_backend):
+                                                   recording_backend,
+                                                   monkeypatch):
     """The pickle is read and the frame folders checked through mmengine's
     fileio: with a registered backend (here rec://, a stand-in for s3://)
     the dataset gives the samples of the same data on the local disk, and
-    a missing frame is found through the backend."""
+    a missing frame is found through the backend (by listing the folder;
+    a backend that cannot list: by the first and last frame files)."""
     gt = _gt()
     ann, root = _write(tmp_path, gt)
     local = _build(ann, root)
@@ -347,12 +350,23 @@ def test_reads_and_checks_through_a_fileio_backend(tmp_path, by_name,
     calls = set(recording_backend.calls)
     assert ('get', 'rec://GT.pkl') in calls
     assert ('isdir', 'rec://frames/cls_a_v1') in calls
-    assert ('isfile', 'rec://frames/cls_a_v1/00010.png') in calls
+    assert ('list_dir_or_file', 'rec://frames/cls_a_v1') in calls
     os.remove(os.path.join(remote_root, 'frames', 'cls_a_v2', '00012.png'))
+    with pytest.raises(
+            FileNotFoundError,
+            match='rec://frames/cls_a_v2: frame file 00012.png is missing'):
+        _build('rec://GT.pkl', 'rec://frames', backend_args=args)
+
+    def cannot_list(*args, **kwargs):
+        raise NotImplementedError
+
+    monkeypatch.setattr(recording_backend, 'list_dir_or_file', cannot_list)
     with pytest.raises(
             FileNotFoundError,
             match='rec://frames/cls_a_v2/00012.png not found'):
         _build('rec://GT.pkl', 'rec://frames', backend_args=args)
+    assert ('isfile', 'rec://frames/cls_a_v1/00010.png') in \
+        recording_backend.calls
     with pytest.raises(
             FileNotFoundError,
             match='ACT ground-truth file not found: rec://no'):

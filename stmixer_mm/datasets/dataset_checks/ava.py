@@ -2,7 +2,6 @@
 for :class:`ValidatedAVADataset` and the config rules, and the doctor's checks
 of a whole AVA-format data set (rows, timing, frames on disk)."""
 import csv
-import os
 import os.path as osp
 from array import array
 from collections import Counter, defaultdict
@@ -10,10 +9,10 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmaction.evaluation import read_labelmap
-from mmengine import fileio
-from mmengine.fileio import list_dir_or_file
 
-from stmixer_mm.datasets.fileio_utils import is_dir, is_file, text_lines
+from stmixer_mm.datasets.fileio_utils import (frame_file_names,
+                                              frame_folder_gap, is_dir,
+                                              is_file, text_lines)
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 from stmixer_mm.utils.setting_types import is_int
 from stmixer_mm.utils.settings import (AVA_METRICS, CLASSES_WITH_BACKGROUND,
@@ -696,46 +695,15 @@ def ava_frame_count(names, filename_tmpl: str, start_index: int) -> int:
     return count
 
 
-def frame_file_names(folder: str,
-                     backend_args: Optional[dict] = None) -> Optional[set]:
-    """The file names of a frame folder, listed once, as mmengine's
-    ``list_dir_or_file(folder, list_dir=False)`` lists them (hidden files
-    left out); a local folder by one ``os.scandir`` pass keeping only the
-    names (mmengine forms a relative path per file: 4x slower).
-
-    Args:
-        folder (str): The frame folder (local path or URI).
-        backend_args (dict, optional): mmengine file backend arguments.
-            Defaults to None.
-
-    Returns:
-        set[str] | None: The file names; None when the backend cannot list
-        folders (e.g. http).
-    """
-    backend = fileio.get_file_backend(
-        folder, backend_args=backend_args, enable_singleton=True)
-    if isinstance(backend, fileio.LocalBackend):
-        with os.scandir(folder) as entries:
-            return {
-                e.name
-                for e in entries if not e.name.startswith('.') and e.is_file()
-            }
-    try:
-        return set(
-            list_dir_or_file(
-                folder, list_dir=False, backend_args=backend_args))
-    except NotImplementedError:
-        return None
-
-
 def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     """Check the AVA-format data set of ``split``; return its number of
     score columns (``num_classes``).
 
     Reports (without raising) the label map, every bad csv row, the
-    excluded timestamps, ``custom_classes``, the frame folders against the
-    timestamps and ``fps``, duplicate persons, interpolated tracks and
-    small persons; adds the class names, keyframe count and histogram.
+    excluded timestamps, ``custom_classes``, the frame folders (a frame
+    file missing inside one, named) against the timestamps and ``fps``,
+    duplicate persons, interpolated tracks and small persons; adds the
+    class names, keyframe count and histogram.
 
     Args:
         report (DatasetReport): Receives the findings.
@@ -912,6 +880,10 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
             continue
         files = frame_file_names(folder, args)
         if files is None:
+            continue
+        gap = frame_folder_gap(folder, files, tmpl, start_index)
+        if gap is not None:  # not timed: its frames after the gap are off
+            add(ERROR, 'frames', gap, video=video)
             continue
         counts[video] = ava_frame_count(files, tmpl, start_index)
         if counts[video]:

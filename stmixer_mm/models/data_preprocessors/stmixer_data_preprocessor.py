@@ -4,8 +4,10 @@ bottom/right to a multiple of ``pad_size_divisor`` after normalisation (as the
 official pads to 32, so a ViT's floored patch grid fits the strides);
 ``img_shape`` un-padded, ``pad_shape`` / ``batch_input_shape`` as mmdet's."""
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+import numbers
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmaction.models import ActionDataPreprocessor
@@ -16,14 +18,26 @@ from stmixer_mm.utils.setting_types import POSITIVE, Bool, Float, Seq
 from stmixer_mm.utils.settings import check_arguments
 
 
+def _got(value: Any) -> str:
+    return f'got {value!r} ({type(value).__name__})'
+
+
+def _is_number(value: Any) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(
+        value, (bool, np.bool_)) and math.isfinite(value)
+
+
 @MODELS.register_module()
 class STMixerDataPreprocessor(ActionDataPreprocessor):
     """Normalise, then pad and stack ``NCTHW`` clips.
 
     Args:
         mean, std, to_rgb, to_float32, blending, format_shape: as in
-            ``mmaction.models.ActionDataPreprocessor``; only
-            ``format_shape='NCTHW'`` is supported.
+            ``mmaction.models.ActionDataPreprocessor``; ``mean`` / ``std``
+            both None (no normalisation) or both 3 finite numbers (RGB
+            channels, ``std`` > 0); only ``format_shape='NCTHW'`` is
+            supported.
         pad_size_divisor (int): Of the padded height and width (official 32).
         pad_value (float): Value of the padded pixels after normalisation.
     """
@@ -44,6 +58,41 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                  format_shape: str = 'NCTHW',
                  pad_size_divisor: int = 32,
                  pad_value: float = 0.0) -> None:
+        cls = 'STMixerDataPreprocessor'
+        if (mean is None) != (std is None):  # mmaction2 ignores a lone std
+            raise ValueError(
+                f'{cls}: mean and std must be given together (3 numbers '
+                'each) or both left None (no normalisation), got '
+                f'mean={mean!r}, std={std!r}')
+        for name, value, low in (('mean', mean, None), ('std', std, 0)):
+            if value is None:
+                continue
+            items = list(value) if isinstance(value, (list, tuple,
+                                                      np.ndarray)) else []
+            fits = [_is_number(v) and (low is None or v > low) for v in items]
+            if len(items) != 3 or not all(fits):
+                raise ValueError(
+                    f'{cls}: {name} must be a list of 3 finite numbers'
+                    f'{"" if low is None else f" > {low}"}, one per '
+                    f'channel of the RGB clip, {_got(value)}')
+        for name, value in (('to_rgb', to_rgb), ('to_float32', to_float32)):
+            if not isinstance(value, bool):
+                raise ValueError(
+                    f'{cls}: {name} must be True or False, {_got(value)}')
+        if blending is not None and not (isinstance(blending, dict)
+                                         and 'type' in blending):
+            raise ValueError(
+                f'{cls}: blending must be None or a config dict with a '
+                f"'type' (e.g. dict(type='MixupBlending', num_classes=...)),"
+                f' {_got(blending)}')
+        if not (isinstance(pad_size_divisor, numbers.Integral)
+                and not isinstance(pad_size_divisor, bool)
+                and pad_size_divisor >= 1):
+            raise ValueError(f'{cls}: pad_size_divisor must be an integer '
+                             f'>= 1, {_got(pad_size_divisor)}')
+        if not _is_number(pad_value):
+            raise ValueError(f'{cls}: pad_value must be a finite number, '
+                             f'{_got(pad_value)}')
         check_arguments(STMixerDataPreprocessor, locals())
         if format_shape != 'NCTHW':
             raise ValueError('STMixerDataPreprocessor: format_shape must be '
@@ -56,7 +105,7 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             to_float32=to_float32,
             blending=blending,
             format_shape=format_shape)
-        self.pad_size_divisor = pad_size_divisor
+        self.pad_size_divisor = int(pad_size_divisor)
         self.pad_value = float(pad_value)
 
     def preprocess(self,

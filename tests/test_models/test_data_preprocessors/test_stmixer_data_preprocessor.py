@@ -80,10 +80,53 @@ def test_differs_from_mmaction_padding_only_in_pad_region():
 @pytest.mark.parametrize('kwargs,match', [
     (dict(format_shape='NCHW'), 'format_shape'),
     (dict(pad_size_divisor=0), 'pad_size_divisor'),
+    (dict(mean=[], std=[]), r'mean must be a list of 3 finite numbers, '
+     r'one per channel of the RGB clip, got \[\] \(list\)'),
+    (dict(mean=[1, 2]), r'mean must be a list of 3 .*got \[1, 2\]'),
+    (dict(std=[1, 1, 1, 1]), r'std must be a list of 3 finite numbers > 0'),
+    (dict(std=[1, 0, 1]), r'std must be .* > 0, .*got \[1, 0, 1\]'),
+    (dict(std=[1, -2, 1]), r'std must be .* > 0'),
+    (dict(mean=['114', 1, 1]), r'mean must be a list of 3 finite numbers'),
+    (dict(mean=[True, 1, 1]), r'mean must be a list of 3 finite numbers'),
+    (dict(mean=[float('nan'), 1, 1]), 'mean must be a list of 3 finite'),
+    (dict(mean='rgb', std='rgb'), r"mean must .*got 'rgb' \(str\)"),
+    (dict(mean=114.75), r'mean must .*got 114.75 \(float\)'),
+    (dict(std=None), r'mean and std must be given together'),
+    (dict(mean=None), r'mean and std must be given together'),
+    (dict(to_rgb=1), r'to_rgb must be True or False, got 1 \(int\)'),
+    (dict(to_float32='no'), r'to_float32 must be True or False'),
+    (dict(blending='mixup'), r"blending must be None or a config dict "
+     r"with a 'type'"),
+    (dict(blending=dict(alpha=0.2)), 'blending must be None or a config'),
+    (dict(pad_size_divisor=-32), r'pad_size_divisor must be an integer >= 1'
+     r', got -32 \(int\)'),
+    (dict(pad_size_divisor=True), r'pad_size_divisor must be an integer'),
+    (dict(pad_size_divisor=32.0), r'pad_size_divisor must be an integer'),
+    (dict(pad_value=False), r'pad_value must be a finite number, got False'),
+    (dict(pad_value='0'), r'pad_value must be a finite number'),
+    (dict(pad_value=float('inf')), r'pad_value must be a finite number'),
 ])
 def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    """Refused at build, naming the class and the argument (before: e.g.
+    mean=[] built and failed at the first forward)."""
+    with pytest.raises(ValueError, match='^STMixerDataPreprocessor: ' + match):
         build(**kwargs)
+
+
+def test_arguments_from_code():
+    """numpy values (arrays, integer scalars) pass the checks; no mean and
+    no std: no normalisation."""
+    import numpy as np
+    pre = build(
+        mean=np.array([1.0, 2.0, 3.0]),
+        std=(1, 1, 1),
+        pad_size_divisor=np.int64(4))
+    assert pre.pad_size_divisor == 4 and pre.mean.flatten().tolist() == [
+        1.0, 2.0, 3.0
+    ]
+    pre = build(mean=None, std=None)
+    x = pre(dict(inputs=[torch.ones(3, 1, 4, 4)], data_samples=None))
+    assert (x['inputs'][0, ..., :4, :4] == 1).all()  # not normalised
 
 
 def test_bad_inputs():
