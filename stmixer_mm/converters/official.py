@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 check_state_dict_values,
                                                  find_state_dict)
 from stmixer_mm.version import __version__
 from .common import (VIT_RULES, WB, ConversionReport, Rule, add_bn_counters,
@@ -91,12 +92,18 @@ def convert_official_state_dict(
     Returns:
         tuple[dict, ConversionReport]: the state dict (tensors shared with the
         input, except generated ones) and the report: check its ``unexpected``.
+
+    Raises:
+        ValueError: A value that is not a floating-point tensor (BN
+            counters: integer), naming its key; a backbone other than the
+            keys', or keys that are already stmixer_mm's.
     """
     if backbone not in BACKBONES:
         raise ValueError(f'backbone must be one of {BACKBONES}, got '
                          f'{backbone!r}')
     report = ConversionReport(source_format='stmixer')
     items = strip_module_prefix(state_dict, report)
+    check_state_dict_values(dict(items))
     keys = [k for k, _ in items]
     if len(set(keys)) != len(keys):
         raise ValueError('the state dict holds the same key with and '

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.utils.checkpoint_loading import (check_state_dict_values,
+                                                 find_state_dict)
 from .common import (ConversionReport, Rule, add_bn_counters, apply, cnn_rules,
                      detect_backbone, match_dropped, rename_rule,
                      strip_module_prefix, with_progress)
@@ -84,12 +85,10 @@ def extract_pyslowfast_state_dict(checkpoint: Mapping) -> Tuple[dict, str]:
 
 
 def _to_tensor(key: str, value: Any) -> Tensor:
-    if torch.is_tensor(value):
-        return value
     if isinstance(value, np.ndarray) and value.dtype.kind in 'fiub':
-        return torch.from_numpy(np.require(value, requirements=['C', 'W']))
-    raise ValueError(f'{key}: expected a numeric array, got '
-                     f'{type(value).__name__}')
+        value = torch.from_numpy(np.require(value, requirements=['C', 'W']))
+    check_state_dict_values({key: value})  # a float tensor (BN counter: int)
+    return value
 
 
 def convert_pyslowfast_state_dict(

@@ -6,7 +6,8 @@ from typing import Dict, Mapping, Tuple
 
 from torch import Tensor
 
-from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.utils.checkpoint_loading import (check_state_dict_values,
+                                                 find_state_dict)
 from .common import (VIT_RULES, ConversionReport, apply, match_dropped,
                      strip_module_prefix, vit_pos_embed)
 
@@ -47,10 +48,12 @@ def convert_videomae_state_dict(
         tuple[dict, ConversionReport]: weights (tensors shared) and report.
 
     Raises:
-        ValueError: an unknown key, or one already in mmaction2's names.
+        ValueError: an unknown key, one already in mmaction2's names, or a
+            value that is not a floating-point tensor (naming its key).
     """
     report = ConversionReport(backbone='vit', source_format='videomae')
     items = strip_module_prefix(state_dict, report)
+    check_state_dict_values(dict(items))
     keys = [k for k, _ in items]
     if any(
             k.startswith(('backbone.patch_embed.projection', 'cls_head.'))

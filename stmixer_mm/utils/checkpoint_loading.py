@@ -21,9 +21,10 @@ import torch
 __all__ = [
     'CheckpointFileError', 'MissingCheckpointError', 'TRUST_ENV',
     'STATE_DICT_KEYS', 'check_checkpoint_file', 'find_state_dict',
-    'load_checkpoint_file', 'runner_checkpoint_globals', 'is_trusted',
-    'UnsafePickleError', 'PICKLE_ALLOW_LISTS', 'load_pickle',
-    'safe_dcp_reader', 'load_sharded_state', 'ShardedCheckpointError',
+    'check_state_dict_values', 'INTEGER_WEIGHTS', 'load_checkpoint_file',
+    'runner_checkpoint_globals', 'is_trusted', 'UnsafePickleError',
+    'PICKLE_ALLOW_LISTS', 'load_pickle', 'safe_dcp_reader',
+    'load_sharded_state', 'ShardedCheckpointError',
     'torch_load_defaults_to_weights_only'
 ]
 
@@ -196,6 +197,59 @@ def find_state_dict(checkpoint: Mapping,
                 f'the checkpoint has no {entries} entry and is not a bare '
                 f'state dict (non-tensor entries: {others[:5]})')
     return dict(checkpoint), ''
+
+
+#: Suffixes of the weights that are integer counters in any model (BN's);
+#: every other weight of a converted checkpoint is floating point.
+INTEGER_WEIGHTS = ('num_batches_tracked', )
+
+
+def _dtype_kind(tensor: torch.Tensor) -> str:
+    if tensor.is_floating_point():
+        return 'floating-point'
+    if tensor.is_complex():
+        return 'complex'
+    return 'bool' if tensor.dtype == torch.bool else 'integer'
+
+
+def check_state_dict_values(state_dict: Mapping,
+                            expected: Optional[Mapping] = None) -> None:
+    """Refuse a weight that is not a tensor (a list, a numpy array, a
+    number: loaded, the parameter keeps its initial values and mmengine
+    only logs it) or whose dtype kind is not the expected one (an integer
+    tensor where a floating-point one is expected: loaded, it is cast).
+
+    Args:
+        state_dict (Mapping[str, Any]): The weights, ``{key: tensor}``.
+        expected (Mapping[str, Tensor], optional): The model's
+            ``state_dict()``: a key found there is held to its tensor's
+            dtype kind; any other key (every key when None) is floating
+            point, but for :data:`INTEGER_WEIGHTS` (integer). Defaults to
+            None.
+
+    Raises:
+        ValueError: Naming each key (the first 5) with the type or dtype
+            found and what is expected.
+    """
+    problems = []
+    for key, value in state_dict.items():
+        if not torch.is_tensor(value):
+            problems.append(f'{key} holds a {type(value).__name__}, not a '
+                            'tensor')
+            continue
+        ref = None if expected is None else expected.get(key)
+        if torch.is_tensor(ref):
+            want = _dtype_kind(ref)
+        elif str(key).endswith(INTEGER_WEIGHTS):
+            want = 'integer'
+        else:
+            want = 'floating-point'
+        if _dtype_kind(value) != want:
+            problems.append(f'{key} is a {value.dtype} tensor where a {want} '
+                            'one is expected')
+    if problems:
+        more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
+        raise ValueError('; '.join(problems[:5]) + more)
 
 
 # allow-lists: {(module, name): object}

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from stmixer_mm.apis.online.tracker import OnlineTubeTracker
 from stmixer_mm.apis.online.tracking import (DEFAULT_TRACKER, MMDetTubeTracker,
                                              _ScipyLap, build_tracker,
                                              tracker_settings)
@@ -120,14 +121,20 @@ def test_the_tracker_settings_are_checked():
         build_tracker(dict(type='Bytetrack'), who='config tracker')
     with pytest.raises(ValueError, match='config tracker: got 0.5'):
         tracker_settings(0.5, 'config tracker')
-    with pytest.raises(ValueError, match='link_iou must be in'):
+    with pytest.raises(
+            ValueError,
+            match=r'^tracker: GreedyTracker: link_iou must be a number in '
+            r'\[0, 1\], got 1\.5$'):
         build_tracker(dict(type='GreedyTracker', link_iou=1.5))
     with pytest.raises(
             ValueError,
             match="unknown setting 'iou' of "
             "type='GreedyTracker'; expected some of"):
         build_tracker(dict(type='GreedyTracker', iou=0.5))
-    with pytest.raises(ValueError, match="unexpected keyword argument 'iou'"):
+    with pytest.raises(
+            ValueError,
+            match=r"^tracker: ByteTracker: unknown setting 'iou'; expected "
+            r"some of \['init_track_thr', 'match_iou_thrs', 'max_lost'"):
         build_tracker(dict(type='ByteTracker', iou=0.5))
     with pytest.raises(ValueError, match='max_lost must be an int >= 0'):
         build_tracker(dict(type='ByteTracker', max_lost=-1))
@@ -186,3 +193,140 @@ def test_a_pair_without_a_cost_is_never_assigned():
         for k in range(2):
             ids = tracker.update(k * 8, np.array([[5., 5, 5, 5]]), [0.9])
             assert len(ids) == 1
+
+
+#: (tracker config, the message of its refusal after ``tracker: ``): one of
+#: each kind of check for every tracker (issue 83)
+BAD_SETTINGS = [
+    # thresholds: numbers in [0, 1], no bools, no strings
+    (dict(type='ByteTracker', init_track_thr=1.5),
+     'ByteTracker: init_track_thr must be a number in [0, 1], got 1.5'),
+    (dict(type='OCSORTTracker', obj_score_thr=1.5),
+     'OCSORTTracker: obj_score_thr must be a number in [0, 1], got 1.5'),
+    (dict(type='OCSORTTracker', match_iou_thr=-0.1),
+     'OCSORTTracker: match_iou_thr must be a number in [0, 1], got -0.1'),
+    (dict(type='OCSORTTracker', init_track_thr=None),
+     'OCSORTTracker: init_track_thr must be a number in [0, 1], got None '
+     '(NoneType)'),
+    (dict(type='GreedyTracker', link_iou=True),
+     'GreedyTracker: link_iou must be a number in [0, 1], got True (bool)'),
+    (dict(type='GreedyTracker', link_iou='0.5'),
+     "GreedyTracker: link_iou must be a number in [0, 1], got '0.5' (str)"),
+    (dict(type='OnlineTubeTracker', link_iou=float('nan')),
+     'GreedyTracker: link_iou must be a number in [0, 1], got nan'),
+    # dicts of thresholds: exactly their keys, each in [0, 1]
+    (dict(type='ByteTracker', obj_score_thrs=dict(high=0.6)),
+     "ByteTracker: obj_score_thrs must have the keys ['high', 'low'] "
+     "(thresholds in [0, 1]): missing ['low'], got {'high': 0.6}"),
+    (dict(type='ByteTracker', obj_score_thrs=dict(high=0.6, low=0.1, lo=0)),
+     "ByteTracker: obj_score_thrs must have the keys ['high', 'low'] "
+     "(thresholds in [0, 1]): unknown ['lo'], got"),
+    (dict(type='ByteTracker', obj_score_thrs=0.5),
+     "ByteTracker: obj_score_thrs must be a dict with the keys ['high', "
+     "'low'], got 0.5"),
+    (dict(type='ByteTracker', obj_score_thrs=dict(high=0.2, low=0.5)),
+     'ByteTracker: obj_score_thrs.low must be <= obj_score_thrs.high'),
+    (dict(
+        type='ByteTracker',
+        match_iou_thrs=dict(high=0.1, low=0.5, tentative=True)),
+     'ByteTracker: match_iou_thrs.tentative must be a number in [0, 1], '
+     'got True (bool)'),
+    (dict(type='ByteTracker', match_iou_thrs=dict(high=0.1, low=0.5)),
+     "ByteTracker: match_iou_thrs must have the keys ['high', 'low', "
+     "'tentative'] (thresholds in [0, 1]): missing ['tentative']"),
+    # frame counts: ints >= 1 (max_lost: >= 0)
+    (dict(type='ByteTracker', num_tentatives=0),
+     'ByteTracker: num_tentatives must be an int >= 1, got 0'),
+    (dict(type='OCSORTTracker', num_tentatives=2.0),
+     'OCSORTTracker: num_tentatives must be an int >= 1, got 2.0 (float)'),
+    (dict(type='OCSORTTracker', vel_delta_t=0),
+     'OCSORTTracker: vel_delta_t must be an int >= 1, got 0'),
+    (dict(type='ByteTracker', max_lost=True),
+     'ByteTracker: max_lost must be an int >= 0, got True (bool)'),
+    (dict(type='OCSORTTracker',
+          max_lost=-1), 'OCSORTTracker: max_lost must be an int >= 0, got -1'),
+    (dict(type='GreedyTracker', max_lost=1.5),
+     'GreedyTracker: max_lost must be an int >= 0, got 1.5 (float)'),
+    # other numbers
+    (dict(type='GreedyTracker', max_shift=-0.5),
+     'GreedyTracker: max_shift must be a number >= 0, got -0.5'),
+    (dict(type='OCSORTTracker', vel_consist_weight='0.2'),
+     "OCSORTTracker: vel_consist_weight must be a number >= 0, got '0.2' "
+     '(str)'),
+    # switches
+    (dict(type='ByteTracker', weight_iou_with_det_scores=1),
+     'ByteTracker: weight_iou_with_det_scores must be True or False, got 1 '
+     '(int)'),
+    (dict(type='OCSORTTracker', weight_iou_with_det_scores='false'),
+     'OCSORTTracker: weight_iou_with_det_scores must be True or False, got '
+     "'false' (str)"),
+    # the motion model; settings of the other tracker, or none here
+    (dict(type='ByteTracker', motion='KalmanFilter'),
+     "ByteTracker: motion must be a dict with a type (dict(type='Kalman"
+     "Filter')), got 'KalmanFilter'"),
+    (dict(type='OCSORTTracker', motion=dict(type='NoFilter')),
+     "OCSORTTracker: motion={'type': 'NoFilter'} cannot be built: "),
+    (dict(type='OCSORTTracker', obj_score_thrs=dict(high=0.6, low=0.1)),
+     "OCSORTTracker: unknown setting 'obj_score_thrs'; expected some of"),
+    (dict(type='ByteTracker', momentums=dict(bboxes=0.5)),
+     "ByteTracker: unknown setting 'momentums'"),
+    (dict(type='ByteTracker', num_frames_retain=4),
+     'ByteTracker: num_frames_retain is max_lost + 1: set max_lost'),
+]
+
+
+@pytest.mark.parametrize(
+    'cfg, message', BAD_SETTINGS, ids=[str(c) for c, _ in BAD_SETTINGS])
+def test_every_tracker_setting_is_checked_when_the_tracker_is_built(
+        cfg, message):
+    """Issue 83: a setting of another type, out of its range, or a dict of
+    thresholds lacking a key is refused when the tracker is built (before
+    a video is read: the demo, the online runner and the Inferencer build
+    one first), naming the tracker and the setting; it used to give every
+    person its own id (``init_track_thr=1.5``), be taken as a number
+    (``link_iou=True``), or stop at the first keyframe (``KeyError``)."""
+    with pytest.raises(ValueError) as e:
+        build_tracker(cfg)
+    assert str(e.value).startswith('tracker: ' + message), str(e.value)
+
+
+def test_the_classes_check_their_own_settings():
+    """The checks are the classes' own: built directly, they refuse the same
+    settings, naming the tracker."""
+    with pytest.raises(ValueError, match=r'^GreedyTracker: keep_finished '):
+        OnlineTubeTracker(keep_finished='yes')
+    with pytest.raises(ValueError, match=r'^GreedyTracker: names must be'):
+        OnlineTubeTracker(names=['walk'])
+    with pytest.raises(ValueError, match=r'^ByteTracker: init_track_thr '):
+        MMDetTubeTracker('ByteTracker', init_track_thr=1.5)
+    with pytest.raises(ValueError, match=r'^MMDetTubeTracker: kind must be'):
+        MMDetTubeTracker('SORTTracker')
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(
+        type='ByteTracker',
+        motion=dict(type='KalmanFilter'),
+        obj_score_thrs=dict(high=0.6, low=0.1),
+        init_track_thr=0.7,
+        weight_iou_with_det_scores=True,
+        match_iou_thrs=dict(high=0.1, low=0.5, tentative=0.3),
+        num_tentatives=3,
+        max_lost=0),
+    dict(
+        type='OCSORTTracker',
+        motion=dict(type='KalmanFilter'),
+        obj_score_thr=0.3,
+        init_track_thr=np.float64(0.7),
+        weight_iou_with_det_scores=False,
+        match_iou_thr=0.3,
+        num_tentatives=np.int64(3),
+        vel_consist_weight=0.2,
+        vel_delta_t=3),
+    dict(type='GreedyTracker', link_iou=1, max_lost=0, max_shift=0),
+])
+def test_every_setting_in_its_range_is_taken(cfg):
+    """mmdet's defaults written out (numpy numbers too), and the bounds,
+    are taken; the tracker links the crossing persons."""
+    ids = _crossing(build_tracker(cfg))
+    assert ids[0] == [0, 1] and len(ids) == 10

@@ -38,6 +38,7 @@ from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.evaluation.functional.tube_identity import (identity_metrics,
                                                             trackeval_metrics)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
 from stmixer_mm.utils.settings import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -150,19 +151,42 @@ def parse_args(argv=None):
         parser.error(f'unknown --variants {bad}; choose from {list(CONFIGS)}')
     if args.trackers:
         text = args.trackers.strip()
-        args.trackers = json.loads(text) if text.startswith('[') else [
-            dict(type=t) for t in text.split(',') if t
-        ]
-        args.keyframe_strides = [
-            int(s) for s in args.keyframe_strides.split(',') if s
-        ]
+        try:
+            args.trackers = json.loads(text) if text.startswith('[') else [
+                dict(type=t) for t in text.split(',') if t
+            ]
+            if not isinstance(args.trackers, list) or not args.trackers:
+                raise ValueError(f'expected a JSON list of tracker dicts, '
+                                 f'got {text!r}')
+            for i, tracker in enumerate(args.trackers):  # before any work
+                build_tracker(tracker, who=f'tracker {i}')
+        except ValueError as e:  # a JSON or a setting error
+            parser.error(f'--trackers: {e}')
+        args.keyframe_strides = _numbers(parser, '--keyframe-strides',
+                                         args.keyframe_strides, int, 1, np.inf,
+                                         'ints >= 1')
     if args.person_thr is not None:
-        args.person_thr = [float(t) for t in args.person_thr.split(',') if t]
+        args.person_thr = _numbers(parser, '--person-thr', args.person_thr,
+                                   float, 0, 1, 'numbers in [0, 1]')
     if (args.predictions is None) != (args.gt
                                       is None) or (args.predictions
                                                    and not args.trackers):
         parser.error('--predictions and --gt go together, with --trackers')
     return args
+
+
+def _numbers(parser, option: str, text: str, cast, low: float, high: float,
+             expected: str) -> list:
+    """The comma-separated numbers of ``option``, each in [low, high], or
+    ``parser.error`` naming the option."""
+    try:
+        values = [cast(s) for s in text.split(',') if s.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(low <= v <= high for v in values):
+        parser.error(f'{option}: expected comma-separated {expected}, got '
+                     f'{text!r}')
+    return values
 
 
 def metric_cfgs(ann_file: str, variant: str, score_thr: float) -> list:
@@ -522,7 +546,15 @@ def print_table(runs: list) -> None:
         print(f'| {name} | {label} | ' + ' | '.join(cells) + ' |')
 
 
-def main(argv=None):
+def main(argv=None) -> int:
+    """Run the benchmark (see the module's docstring).
+
+    Args:
+        argv (list[str], optional): The command line; None: ``sys.argv``.
+
+    Returns:
+        int: The exit status (1: the tracking extra is missing).
+    """
     args = parse_args(argv)
     if args.aggregate:
         by_seed = {}
@@ -536,10 +568,10 @@ def main(argv=None):
             else:
                 by_seed[seed] = run
         print_table([by_seed[s] for s in sorted(by_seed)])
-        return
+        return 0
     if args.measure_variant:
         print(json.dumps(measure_variant(args, args.measure_variant)))
-        return
+        return 0
     if args.measure:
         options = [f'{k}={v!r}' for k, v in args.cfg_options.items()]
         for v in args.variants:
@@ -563,7 +595,12 @@ def main(argv=None):
                   f'{res["peak_rss_mib"]:.0f} MiB, of which '
                   f'{res["rss_growth_in_steps_mib"]:.0f} MiB reached in the '
                   'timed steps')
-        return
+        return 0
+    try:  # HOTA / IDF1 of every table: before data, training, tracking
+        require_extra('tracking', 'tools/experiments/benchmark_tracking.py')
+    except MissingExtraError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
     torch.set_num_threads(args.threads)
     results = dict(variants={}, args=vars(args))
     if args.predictions:  # no data made
@@ -586,7 +623,7 @@ def main(argv=None):
         print_tracker_table(results['trackers'])
         if args.out:
             write_json(args.out, results, default=float)
-        return
+        return 0
     for v in args.variants:
         out = {}
         checkpoint = getattr(args, f'{v}_checkpoint')
@@ -602,7 +639,8 @@ def main(argv=None):
     print_table([results])
     if args.out:
         write_json(args.out, results, default=float)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

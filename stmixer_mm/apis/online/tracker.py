@@ -1,12 +1,103 @@
 """Online actor tubes: a track id per person as soon as it is seen (greedy
 linking as the tube metric's). See docs/en/online.md."""
-from typing import Dict, List, Optional
+import math
+import numbers
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from stmixer_mm.evaluation.functional import box_iou
 
-__all__ = ['OnlineTubeTracker', 'Track']
+__all__ = [
+    'OnlineTubeTracker', 'Track', 'check_number', 'check_flag',
+    'check_thresholds'
+]
+
+
+def check_number(who: str,
+                 name: str,
+                 value,
+                 low: float = 0.0,
+                 high: float = 1.0,
+                 integer: bool = False):
+    """A tracker's check of a number setting: a finite int / float (never a
+    bool, a string) in ``[low, high]``.
+
+    Args:
+        who (str): The tracker, first in the message (``'ByteTracker'``).
+        name (str): The setting (``'init_track_thr'``).
+        value: Its value.
+        low (float): The least value allowed. Defaults to 0.
+        high (float): The greatest (``math.inf``: none). Defaults to 1.
+        integer (bool): Only ints. Defaults to False.
+
+    Returns:
+        The value, unchanged.
+
+    Raises:
+        ValueError: ``'{who}: {name} must be a number in [0, 1], got 1.5'``.
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, kind) and not isinstance(value, bool) \
+            and math.isfinite(value) and low <= value <= high:
+        return value
+    what = 'an int' if integer else 'a number'
+    where = f'in [{low:g}, {high:g}]' if high < math.inf else f'>= {low:g}'
+    got = repr(value) if isinstance(value, kind) and not isinstance(
+        value, bool) else f'{value!r} ({type(value).__name__})'
+    raise ValueError(f'{who}: {name} must be {what} {where}, got {got}')
+
+
+def check_flag(who: str, name: str, value) -> bool:
+    """A tracker's check of a switch: True or False (not 0 / 1, not
+    ``'false'``).
+
+    Args:
+        who (str): The tracker, first in the message.
+        name (str): The setting.
+        value: Its value.
+
+    Returns:
+        bool: The value.
+
+    Raises:
+        ValueError: Naming ``who``, ``name`` and the value.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f'{who}: {name} must be True or False, got '
+                         f'{value!r} ({type(value).__name__})')
+    return bool(value)
+
+
+def check_thresholds(who: str, name: str, value, keys: Sequence[str]) -> dict:
+    """A tracker's check of a dict of thresholds: exactly ``keys``, each a
+    number in [0, 1] (:func:`check_number`, named ``name.key``).
+
+    Args:
+        who (str): The tracker, first in the message.
+        name (str): The setting (``'obj_score_thrs'``).
+        value: Its value.
+        keys (Sequence[str]): The keys it must have (``('high', 'low')``).
+
+    Returns:
+        dict: The value.
+
+    Raises:
+        ValueError: Not a dict, a key missing or unknown, or a threshold
+            out of [0, 1]; naming the key.
+    """
+    if not isinstance(value, Mapping):
+        raise ValueError(f'{who}: {name} must be a dict with the keys '
+                         f'{list(keys)}, got {value!r}')
+    missing = [k for k in keys if k not in value]
+    unknown = [k for k in value if k not in keys]
+    if missing or unknown:
+        problem = f'missing {missing}' if missing else f'unknown {unknown}'
+        raise ValueError(f'{who}: {name} must have the keys {list(keys)} '
+                         f'(thresholds in [0, 1]): {problem}, got {value!r}')
+    for key in keys:
+        check_number(who, f'{name}.{key}', value[key])
+    return dict(value)
 
 
 class Track:
@@ -77,17 +168,27 @@ class Track:
 
 
 class OnlineTubeTracker:
-    """Incremental person linking over keyframes.
+    """Incremental person linking over keyframes (``GreedyTracker`` in a
+    config's ``tracker``).
 
     Args:
-        link_iou (float): IoU with a track's last box to continue it.
-        max_lost (int): keyframes a track may miss and still continue.
+        link_iou (float): IoU in [0, 1] with a track's last box to
+            continue it.
+        max_lost (int): keyframes (>= 0) a track may miss and still
+            continue.
         max_shift (float): a lost track also takes a person whose centre is
-            within ``max_shift * sqrt(w * h)`` of its last box's (size
-            within a factor 2).
+            within ``max_shift * sqrt(w * h)`` (>= 0) of its last box's
+            (size within a factor 2).
         keep_finished (bool): keep the summaries of finished tracks.
         names (dict, optional): ``{column: action name}`` for the summaries.
+
+    Raises:
+        ValueError: A setting of another type or out of its range, naming
+            the tracker and the setting.
     """
+
+    #: the tracker's name in messages
+    kind = 'GreedyTracker'
 
     def __init__(self,
                  link_iou: float = 0.5,
@@ -95,11 +196,14 @@ class OnlineTubeTracker:
                  max_shift: float = 0.5,
                  keep_finished: bool = False,
                  names: Optional[Dict[int, str]] = None) -> None:
-        if not 0.0 <= link_iou <= 1.0:
-            raise ValueError(f'link_iou must be in [0, 1], got {link_iou}')
-        if max_lost < 0 or max_shift < 0:
-            raise ValueError('max_lost and max_shift must be >= 0, got '
-                             f'{max_lost} and {max_shift}')
+        who = self.kind
+        check_number(who, 'link_iou', link_iou)
+        check_number(who, 'max_lost', max_lost, 0, math.inf, integer=True)
+        check_number(who, 'max_shift', max_shift, 0, math.inf)
+        check_flag(who, 'keep_finished', keep_finished)
+        if names is not None and not isinstance(names, Mapping):
+            raise ValueError(f'{who}: names must be a dict {{column: action '
+                             f'name}} or None, got {names!r}')
         self.link_iou = link_iou
         self.max_lost = max_lost
         self.max_shift = max_shift

@@ -2,6 +2,7 @@
 the greedy :class:`~.tracker.OnlineTubeTracker` or mmdet's ``ByteTracker``
 / ``OCSORTTracker`` (Kalman filter), chosen by the config's
 ``tracker=dict(type=...)``. See docs/en/online.md."""
+import math
 from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional
 from unittest import mock
@@ -11,7 +12,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from stmixer_mm.utils.setting_types import ConfigSettingError
-from .tracker import OnlineTubeTracker, Track
+from .tracker import (OnlineTubeTracker, Track, check_flag, check_number,
+                      check_thresholds)
 
 __all__ = [
     'DEFAULT_TRACKER', 'TRACKER_TYPES', 'MMDetTubeTracker', 'build_tracker',
@@ -190,8 +192,9 @@ def build_tracker(tracker: Optional[dict] = None,
         :class:`MMDetTubeTracker`; ``update`` gives the ids.
 
     Raises:
-        ConfigSettingError: (a ValueError) An unknown type or setting
-            (naming it).
+        ConfigSettingError: (a ValueError) An unknown type or setting, or a
+            setting of another type or range (naming the tracker and the
+            setting), before any video is read.
     """
     cfg = tracker_settings(tracker, who)
     kind = cfg.pop('type')
@@ -203,12 +206,10 @@ def build_tracker(tracker: Optional[dict] = None,
     cls = OnlineTubeTracker if kind in GREEDY_TYPES else MMDetTubeTracker
     if kind in MMDET_TYPES:
         cfg = dict(kind=kind, **cfg)
-    try:
+    try:  # the classes check their settings, naming the tracker
         return cls(keep_finished=keep_finished, names=names, **cfg)
-    except TypeError as e:
-        raise ConfigSettingError(f'{who}: {e} (type={kind!r})') from None
-    except (ValueError, AssertionError, KeyError) as e:
-        raise ConfigSettingError(f'{who} (type={kind!r}): {e}') from None
+    except ValueError as e:
+        raise ConfigSettingError(f'{who}: {e}') from None
 
 
 class MMDetTubeTracker(OnlineTubeTracker):
@@ -226,9 +227,16 @@ class MMDetTubeTracker(OnlineTubeTracker):
             Defaults to False.
         names (dict, optional): ``{column: action name}`` for the
             summaries. Defaults to None.
-        **kwargs: mmdet's arguments (``obj_score_thrs``,
-            ``init_track_thr``, ``match_iou_thrs``, ``num_tentatives``,
-            ...); ``motion`` defaults to ``dict(type='KalmanFilter')``.
+        **kwargs: mmdet's arguments: ``init_track_thr``,
+            ``weight_iou_with_det_scores``, ``num_tentatives``, ``motion``
+            (defaults to ``dict(type='KalmanFilter')``) and ByteTracker's
+            ``obj_score_thrs`` / ``match_iou_thrs`` or OCSORTTracker's
+            ``obj_score_thr``, ``match_iou_thr``, ``vel_consist_weight``,
+            ``vel_delta_t``; mmdet's defaults where not given.
+
+    Raises:
+        ValueError: Another setting, or one of another type or range
+            (:meth:`_check_settings`), naming the tracker and the setting.
     """
 
     def __init__(self,
@@ -237,25 +245,86 @@ class MMDetTubeTracker(OnlineTubeTracker):
                  keep_finished: bool = False,
                  names: Optional[Dict[int, str]] = None,
                  **kwargs) -> None:
-        is_int = isinstance(max_lost, int) and not isinstance(max_lost, bool)
-        if not is_int or max_lost < 0:
-            raise ValueError(f'max_lost must be an int >= 0, got {max_lost!r}')
+        if kind not in MMDET_TYPES:
+            raise ValueError(f'MMDetTubeTracker: kind must be one of '
+                             f'{list(MMDET_TYPES)}, got {kind!r}')
+        self.kind = kind
         super().__init__(
             max_lost=max_lost, keep_finished=keep_finished, names=names)
-        if 'num_frames_retain' in kwargs:
-            raise ValueError('num_frames_retain is max_lost + 1: set max_lost')
+        self._check_settings(kwargs)
         # mmdet's registry and trackers: imported only when one is chosen
         from mmdet.registry import MODELS
         from mmengine.registry import DefaultScope
         kwargs.setdefault('motion', dict(type='KalmanFilter'))
-        with DefaultScope.overwrite_default_scope('mmdet'), \
-                _scipy_assignment():
-            self.mmdet = MODELS.build(
-                dict(type=kind, num_frames_retain=max_lost + 1, **kwargs))
-        self.kind = kind
+        try:
+            with DefaultScope.overwrite_default_scope('mmdet'), \
+                    _scipy_assignment():
+                self.mmdet = MODELS.build(
+                    dict(type=kind, num_frames_retain=max_lost + 1, **kwargs))
+        except (KeyError, TypeError, ValueError, AssertionError) as e:
+            # every other setting is checked above
+            raise ValueError(f'{kind}: motion={kwargs["motion"]!r} cannot be '
+                             f'built: {e}') from None
         self.count = 0  # keyframes seen: mmdet's frame id
         self.ours: Dict[int, int] = {}  # mmdet id -> track id
         self.mm_of: Dict[int, Optional[int]] = {}  # track id -> mmdet id
+
+    def _check_settings(self, settings: dict) -> None:
+        """Refuse a setting of mmdet's tracker that it does not take (or
+        that this adapter does not: ``num_frames_retain``, ``momentums``,
+        ``reid``), or of another type or range, naming the tracker and the
+        setting: thresholds in [0, 1], frame counts ints >= 1, dicts of
+        thresholds with exactly their keys.
+
+        Args:
+            settings (dict): mmdet's arguments (``**kwargs``).
+
+        Raises:
+            ValueError: ``'ByteTracker: init_track_thr must be a number in
+                [0, 1], got 1.5'``.
+        """
+        who = self.kind
+        if 'num_frames_retain' in settings:
+            raise ValueError(f'{who}: num_frames_retain is max_lost + 1: set '
+                             'max_lost')
+        known = [
+            'motion', 'init_track_thr', 'weight_iou_with_det_scores',
+            'num_tentatives'
+        ]
+        known += ['obj_score_thrs', 'match_iou_thrs'] if who == 'ByteTracker' \
+            else ['obj_score_thr', 'match_iou_thr', 'vel_consist_weight',
+                  'vel_delta_t']
+        unknown = [k for k in settings if k not in known]
+        if unknown:
+            known = sorted(known + ['max_lost'])
+            raise ValueError(f'{who}: unknown setting {unknown[0]!r}; '
+                             f'expected some of {known}')
+        for name in ('init_track_thr', 'obj_score_thr', 'match_iou_thr'):
+            if name in settings:
+                check_number(who, name, settings[name])
+        for name in ('num_tentatives', 'vel_delta_t'):
+            if name in settings:
+                check_number(who, name, settings[name], 1, math.inf, True)
+        if 'vel_consist_weight' in settings:
+            check_number(who, 'vel_consist_weight',
+                         settings['vel_consist_weight'], 0, math.inf)
+        if 'weight_iou_with_det_scores' in settings:
+            check_flag(who, 'weight_iou_with_det_scores',
+                       settings['weight_iou_with_det_scores'])
+        if 'obj_score_thrs' in settings:
+            thrs = check_thresholds(who, 'obj_score_thrs',
+                                    settings['obj_score_thrs'],
+                                    ('high', 'low'))
+            if thrs['low'] > thrs['high']:
+                raise ValueError(f'{who}: obj_score_thrs.low must be <= '
+                                 f'obj_score_thrs.high, got {thrs}')
+        if 'match_iou_thrs' in settings:
+            check_thresholds(who, 'match_iou_thrs', settings['match_iou_thrs'],
+                             ('high', 'low', 'tentative'))
+        motion = settings.get('motion', dict(type='KalmanFilter'))
+        if not isinstance(motion, dict) or 'type' not in motion:
+            raise ValueError(f'{who}: motion must be a dict with a type '
+                             f"(dict(type='KalmanFilter')), got {motion!r}")
 
     def update(self,
                frame: int,
