@@ -9,12 +9,46 @@
 # Outputs: work_dirs/quickstart/<date_time>/ and
 # outputs/quickstart/<date_time>/ (a new pair for every run; nothing of an
 # earlier run is deleted).
-# Environment: STMIXER_VENV (see tools/setup_env.sh), QUICKSTART_CFG_OPTIONS
-# (extra --cfg-options for training, e.g. "train_cfg.max_epochs=2"; checked
-# with the config before the data step).
+# Environment, each variable checked before anything runs (exit code 2, a
+# message naming it and what it expects):
+#   STMIXER_VENV            see tools/setup_env.sh
+#   QUICKSTART_CFG_OPTIONS  config overrides KEY=VALUE, separated by spaces
+#                           (e.g. "train_cfg.max_epochs=2"), for training,
+#                           testing and the demo; each key must be one of
+#                           the config (checked with it before the data step)
+#   QUICKSTART_SEED         the training seed, an int >= 0 (default 0)
+# Another QUICKSTART_* variable (a misspelling) is refused.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+refuse() { echo "quickstart: $*" >&2; exit 2; }
+for var in $(compgen -e); do
+    case "$var" in
+        QUICKSTART_CFG_OPTIONS | QUICKSTART_SEED) ;;
+        QUICKSTART_*) refuse "$var is set, but the quick start reads only" \
+            "QUICKSTART_CFG_OPTIONS and QUICKSTART_SEED (a misspelling?);" \
+            "unset it" ;;
+    esac
+done
+SEED="${QUICKSTART_SEED:-0}"
+[[ "$SEED" =~ ^[0-9]{1,10}$ ]] && (( 10#$SEED < 2**32 )) ||
+    refuse "QUICKSTART_SEED='$SEED': expected an int in [0, 2**32 - 1]" \
+        "(the training seed, tools/train.py --seed)"
+# split on spaces, without glob expansion (a value with * or [ ] stays)
+read -r -a CFG_OPTIONS <<< "${QUICKSTART_CFG_OPTIONS:-}"
+for item in "${CFG_OPTIONS[@]}"; do
+    if [[ "$item" == -* ]]; then
+        hint=""
+        [[ "$item" == --seed* ]] && hint="; for the seed set QUICKSTART_SEED"
+        refuse "QUICKSTART_CFG_OPTIONS='$QUICKSTART_CFG_OPTIONS': '$item'" \
+            "is a command-line flag; expected config overrides only," \
+            "KEY=VALUE separated by spaces (e.g. train_cfg.max_epochs=2)$hint"
+    fi
+done
+OPTS=()  # --cfg-options of training, testing and the demo
+if [ ${#CFG_OPTIONS[@]} -gt 0 ]; then
+    OPTS=(--cfg-options "${CFG_OPTIONS[@]}")
+fi
 T0=$(date +%s)
 stamp() { printf '\n[quickstart %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 STEPS=()
@@ -51,25 +85,37 @@ fi
 GEN_ARGS=(--out-dir "$DATA" --num-train-videos 48 --num-val-videos 8
     --num-empty-train-videos 6 --num-empty-val-videos 3)
 
-if [ -n "${QUICKSTART_CFG_OPTIONS:-}" ]; then
+if [ ${#CFG_OPTIONS[@]} -gt 0 ]; then
     # checked as tools/train.py checks --cfg-options and the config, before
     # the data and the training (exit code 2)
-    # shellcheck disable=SC2086
-    "$PY" - "$CFG" $QUICKSTART_CFG_OPTIONS <<'EOF' || exit 2
+    "$PY" - "$CFG" "${CFG_OPTIONS[@]}" <<'EOF' || exit 2
 import sys
 
 from stmixer_mm.cli import parse_cfg_options
 from stmixer_mm.utils import load_config
 from stmixer_mm.utils.settings import check_config
 
+VAR = 'QUICKSTART_CFG_OPTIONS'
 try:
-    options = parse_cfg_options(sys.argv[2:], 'QUICKSTART_CFG_OPTIONS')
+    options = parse_cfg_options(sys.argv[2:], VAR)
     cfg = load_config(sys.argv[1])
+    for key in options:  # a key the config lacks would be ignored
+        top = key.split('.')[0]
+        if top == 'randomness':
+            raise ValueError(
+                f"{VAR} '{key}=...': the seed is QUICKSTART_SEED "
+                '(tools/train.py --seed, which wins over randomness.seed)')
+        if top not in cfg:
+            raise ValueError(
+                f"{VAR} '{key}=...': {sys.argv[1]} has no {top!r}, so it "
+                'would be ignored; expected keys of the config (e.g. '
+                'train_cfg.max_epochs=2; tools/misc/print_config.py '
+                'prints them)')
     cfg.merge_from_dict(options)
     check_config(cfg)
 except ValueError as e:
-    where = '' if str(e).startswith('QUICKSTART') else (
-        f'{sys.argv[1]} with QUICKSTART_CFG_OPTIONS: ')
+    where = '' if str(e).startswith(VAR) else (
+        f'{sys.argv[1]} with {VAR}: ')
     sys.exit(f'quickstart: {where}{e}')
 EOF
 fi
@@ -85,16 +131,14 @@ fi
 step_done data
 
 stamp "training on CPU ($CFG) in $WORK"
-# shellcheck disable=SC2086
-"$PY" tools/train.py "$CFG" --work-dir "$WORK" --seed 0 \
-    ${QUICKSTART_CFG_OPTIONS:+--cfg-options $QUICKSTART_CFG_OPTIONS}
+"$PY" tools/train.py "$CFG" --work-dir "$WORK" --seed "$SEED" "${OPTS[@]}"
 CKPT=$(ls -t "$WORK"/epoch_*.pth | head -n 1)
 step_done train
 
 stamp "evaluating $CKPT on the val split with AVAMetric"
 mkdir -p "$OUT"
 "$PY" tools/test.py "$CFG" "$CKPT" --work-dir "$WORK/test" \
-    --dump "$OUT/val_predictions.pkl" | tee "$OUT/test_log.txt"
+    --dump "$OUT/val_predictions.pkl" "${OPTS[@]}" | tee "$OUT/test_log.txt"
 step_done test
 
 stamp "pictures: training curves and val keyframes (GT green, predictions red)"
@@ -103,7 +147,8 @@ stamp "pictures: training curves and val keyframes (GT green, predictions red)"
 step_done pictures
 
 stamp "video demo on $DATA/demo/demo.mp4"
-"$PY" tools/demo.py "$DATA/demo/demo.mp4" "$CFG" "$CKPT" --out-dir "$OUT/demo"
+"$PY" tools/demo.py "$DATA/demo/demo.mp4" "$CFG" "$CKPT" --out-dir "$OUT/demo" \
+    "${OPTS[@]}"
 step_done demo
 
 stamp "done in $(( $(date +%s) - T0 )) s (without setup: $(( $(date +%s) - T1 )) s)"

@@ -1,15 +1,23 @@
 """``tools/data/import_annotations.py``: import your own videos and their
 annotation export into a data set."""
 import argparse
+import json
+import os
+import os.path as osp
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
                                            AnnotationImportError,
                                            import_annotations)
-from stmixer_mm.utils.output_files import OutputDirError, OutputFileError
+from stmixer_mm.engine.work_dir_lock import WorkDirBusyError, WorkDirLock
+from stmixer_mm.utils.output_files import (OutputDirError, OutputFileError,
+                                           check_writable_dir)
+from . import positive_int
 from .commands import command
 
 
@@ -84,7 +92,51 @@ def parse_args(argv=None):
         nargs='+',
         default=['person'],
         help='track / region labels that name the person, not an action')
+    parser.add_argument(
+        '--max-frame-pixels',
+        type=positive_int,
+        help='refuse, before decoding, a video whose frames have more '
+        'pixels (width x height; default: the environment variable '
+        'STMIXER_MAX_FRAME_PIXELS, else 8192x4320)')
     return parser.parse_args(argv)
+
+
+@contextmanager
+def locked_out_dir(out_dir: str) -> Iterator[None]:
+    """Hold the lock of ``out_dir`` (:class:`WorkDirLock`, as training
+    locks its work dir) while the import checks and writes it: a second
+    import into it is refused before any work, naming the folder and the
+    run holding it (a killed run's lock is taken over). A folder the lock
+    made is removed again if the import leaves it empty.
+
+    Args:
+        out_dir (str): ``--out-dir``.
+
+    Raises:
+        OutputFileError: ``out_dir`` cannot be written, or another live
+            run holds its lock.
+    """
+    check_writable_dir(out_dir)  # a file, unwritable: named, before mkdir
+    made = not osp.isdir(out_dir)
+    lock = WorkDirLock(out_dir)
+    try:
+        lock.acquire()
+    except WorkDirBusyError:
+        try:
+            with open(lock.path) as f:
+                who = WorkDirLock.describe(json.load(f))
+        except (OSError, ValueError, AttributeError):
+            who = f'see {lock.path}'
+        raise OutputFileError(
+            f'--out-dir {out_dir} is being written by another run ({who}); '
+            'two imports into one folder would overwrite each other: wait '
+            'for it to end, or choose another --out-dir') from None
+    try:
+        yield
+    finally:
+        lock.release()
+        if made and osp.isdir(out_dir) and not os.listdir(out_dir):
+            os.rmdir(out_dir)
 
 
 def _stop(signum):
@@ -99,7 +151,7 @@ def main(argv=None):
         vars(args), fmt=args.format, csv_header=not args.csv_no_header)
     del kwargs['format'], kwargs['csv_no_header']
     try:
-        with on_stop_signals(_stop):  # SIGTERM cleans up as Ctrl-C does
+        with on_stop_signals(_stop), locked_out_dir(args.out_dir):
             summary = import_annotations(**kwargs)
     except (AnnotationImportError, OutputDirError, OutputFileError,
             FileNotFoundError, FileExistsError) as e:

@@ -2,10 +2,13 @@ r"""``tools/experiments/quickstart_table.py``: the quick start over seeds and
 thread counts, the table of ``configs/quickstart/README.md``. Each run
 (``tools/train.py CONFIG --seed S`` then ``tools/test.py`` of a checkout) is
 a fresh interpreter with ``OMP_NUM_THREADS`` set, into
-``<out-dir>/seed<S>_t<T>.json``; existing files are not rerun and a run's
-folder is claimed before training, so several invocations fill one table (a
-run that fails gives its claim back: its folder becomes
-``seed<S>_t<T>.failed``). Every argument is checked before the first claim.
+``<out-dir>/seed<S>_t<T>.json``; existing files are not rerun and a run is
+claimed (``<out-dir>/.seed<S>_t<T>.claim``, a lock file naming the
+invocation, :class:`~stmixer_mm.engine.WorkDirLock`) while it trains and
+tests, so several invocations fill one table. A run that fails, or whose
+invocation was stopped or killed, gives its claim back: its unfinished
+folder becomes ``seed<S>_t<T>.failed`` and the next invocation trains it
+afresh. Every argument is checked before the first claim.
 Each run also counts the persons its model reports, at the config's own
 thresholds, on an all-black and an all-grey (128) video of the data set's
 size (:func:`dark_persons`; target 0). Empty ``--seeds --threads`` only
@@ -31,8 +34,11 @@ import numpy as np
 
 import stmixer_mm  # noqa: F401  (registration before the config check)
 from stmixer_mm.apis import STMixerInferencer
+from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
+                                          signal_name)
 from stmixer_mm.benchmarks.experiments import experiment_env
 from stmixer_mm.data_gen.settings import SyntheticAVASettings
+from stmixer_mm.engine.work_dir_lock import WorkDirBusyError, WorkDirLock
 from stmixer_mm.utils import ConfigFileError, load_config
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
@@ -262,22 +268,55 @@ def _dark_persons_in_fresh_interpreter(args, last: str, threads: int):
 
 
 def run_one(args, seed: int, threads: int) -> Optional[dict]:
-    """Train and test one seed at one thread count; returns the record, or
-    None when another invocation has the run (its folder exists without the
-    last checkpoint). A folder with the last checkpoint is only tested; a
-    training that fails (or is interrupted) gives the claim back."""
-    work = osp.join(args.out_dir, f'seed{seed}_t{threads}')
+    """Claim one seed at one thread count, train and test it, and write its
+    record ``<out-dir>/seed<S>_t<T>.json``; returns the record, or None when
+    a live invocation holds the claim or wrote the record meanwhile. A
+    folder with the last checkpoint is only tested; a folder without it
+    (its training failed, or its invocation was stopped or killed) is
+    given back and trained afresh.
+
+    Args:
+        args (argparse.Namespace): :func:`parse_args`'s, with ``epochs``.
+        seed (int): The training seed.
+        threads (int): ``OMP_NUM_THREADS`` of the run.
+
+    Returns:
+        dict | None: The record written, or None.
+    """
+    name = f'seed{seed}_t{threads}'
+    work = osp.join(args.out_dir, name)
+    claim = WorkDirLock(args.out_dir)  # a killed invocation's: taken over
+    claim.path = osp.join(args.out_dir, f'.{name}.claim')
+    try:
+        claim.acquire()
+    except WorkDirBusyError:
+        print(f'{work}: another invocation is running it (it holds '
+              f'{claim.path}); its row appears once it has written {work}'
+              '.json')
+        return None
+    try:
+        if osp.exists(work + '.json'):
+            return None  # written while this invocation waited
+        record = _train_and_test(args, seed, threads, work)
+        with open(work + '.json', 'x') as f:
+            json.dump(record, f, indent=1)
+        return record
+    finally:
+        claim.release()
+
+
+def _train_and_test(args, seed: int, threads: int, work: str) -> dict:
+    """The record of the claimed run ``work``; a training that fails (or
+    is interrupted) gives its folder back."""
     options = ['--cfg-options'] + args.cfg_options if args.cfg_options else []
     last = osp.join(work, f'epoch_{args.epochs}.pth')
     train_s = None
     if not osp.exists(last):
-        try:
-            os.makedirs(work)  # claims the run
-        except FileExistsError:
-            print(f'{work}: another invocation is running it (or it was '
-                  'killed before its last checkpoint: delete the folder to '
-                  'rerun)')
-            return None
+        if osp.lexists(work):
+            print(f'{work}: unfinished (no {osp.basename(last)}: its '
+                  'training failed, or its invocation was stopped or '
+                  f'killed); now {_give_back(work)}, trained afresh')
+        os.makedirs(work)
         try:
             _, train_s = _tool(
                 'train.py',
@@ -344,29 +383,44 @@ def table(records, stated=None, band=0.03) -> str:
     return '\n'.join(lines)
 
 
+def _stop(signum):
+    raise RunInterrupted(signum, f'stopped by {signal_name(signum)}')
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     args.epochs = checked_epochs(args)
     os.makedirs(args.out_dir, exist_ok=True)
-    for threads in args.threads:
-        for seed in args.seeds:
-            path = osp.join(args.out_dir, f'seed{seed}_t{threads}.json')
-            if osp.exists(path):
-                continue
-            record = run_one(args, seed, threads)
-            if record is None:
-                continue
-            with open(path, 'x') as f:
-                json.dump(record, f, indent=1)
-            print(
-                f'seed {seed}, {threads} thread(s): {METRIC} '
-                f'{record["map"]:.4f} (training {record["train_s"]} s)',
-                flush=True)
+    missing = []
+    try:
+        with on_stop_signals(_stop):  # SIGTERM gives the claim back too
+            for threads in args.threads:
+                for seed in args.seeds:
+                    path = osp.join(args.out_dir,
+                                    f'seed{seed}_t{threads}.json')
+                    record = None if osp.exists(path) else run_one(
+                        args, seed, threads)
+                    if record is not None:
+                        print(
+                            f'seed {seed}, {threads} thread(s): {METRIC} '
+                            f'{record["map"]:.4f} (training '
+                            f'{record["train_s"]} s)',
+                            flush=True)
+                    elif not osp.exists(path):
+                        missing.append(osp.basename(path))
+    except RunInterrupted as e:
+        print(
+            f'{PROG}: {e}; the claim of the run it was making is released',
+            file=sys.stderr)
+        sys.exit(e.exit_code)
     records = []
     for path in sorted(glob.glob(osp.join(args.out_dir, 'seed*_t*.json'))):
         with open(path) as f:
             records.append(json.load(f))
     print(table(records, args.stated, args.band))
+    if missing:
+        print(f'not in the table: {", ".join(missing)} (other invocations '
+              'are running them: run this again once they have ended)')
 
 
 if __name__ == '__main__':

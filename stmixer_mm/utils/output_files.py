@@ -370,6 +370,9 @@ MANIFEST = 'manifest.txt'
 #: a staging folder's prefix (inside the output folder: same file system),
 #: then ``<pid>@<host>-``; one left behind is a killed run's
 STAGING_PREFIX = '.staging-'
+#: the lock file of the run writing in a folder (the name of
+#: ``stmixer_mm.engine.work_dir_lock.LOCK_NAME``): no output
+RUN_LOCK = '.stmixer_run.lock'
 
 
 class OutputDirError(ValueError):
@@ -471,12 +474,13 @@ def remove_generated(out_dir: str) -> int:
 
 
 def _entries(out_dir: str) -> List[str]:
-    """What ``out_dir`` holds, staging folders of other runs aside."""
+    """What ``out_dir`` holds, staging folders, write probes and the lock
+    of runs aside."""
     if not osp.isdir(out_dir):
         return []
     return sorted(
         e for e in os.listdir(out_dir)
-        if not e.startswith((STAGING_PREFIX, PROBE_PREFIX)))
+        if not e.startswith((STAGING_PREFIX, PROBE_PREFIX)) and e != RUN_LOCK)
 
 
 def check_output_dir(out_dir: str, overwrite: bool) -> None:

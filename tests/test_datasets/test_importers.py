@@ -777,6 +777,7 @@ def test_a_decoding_error_names_the_video(tmp_path, monkeypatch):
     from stmixer_mm.datasets.importers import video as video_module
 
     class Frame:
+        width = height = 8  # checked against the frame-size bound
 
         def to_ndarray(self, format):
             return np.zeros((8, 8, 3), np.uint8)

@@ -9,6 +9,8 @@ from typing import Callable, Iterator, Optional, Union
 import cv2
 import numpy as np
 
+from stmixer_mm.datasets.importers.video import (check_frame_size,
+                                                 frame_pixel_bound)
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
                       FolderSource, Frame, FrameSource, VideoReadError,
                       check_fps, is_live_spec)
@@ -44,10 +46,17 @@ class CaptureSource(FrameSource):
         capture_factory (callable, optional): ``spec -> capture`` (tests: a
             fake device); default ``cv2.VideoCapture``.
         fps (float, optional): overrides the rate the capture reports.
+        max_frame_pixels (int, optional): frames of more pixels (width x
+            height) are refused: by the size the capture reports when it
+            is opened (before a frame is read), else when read. Default:
+            the environment variable ``STMIXER_MAX_FRAME_PIXELS``, else
+            8192 x 4320.
 
     Raises:
-        VideoReadError: it cannot be opened; no frame or a stop short of the
-            announced count (at the end).
+        ValueError: ``fps`` or ``max_frame_pixels`` out of range.
+        VideoReadError: it cannot be opened, or its frames are larger than
+            ``max_frame_pixels``; no frame or a stop short of the announced
+            count (at the end).
     """
 
     #: frames read ahead at most to find advancing container timestamps
@@ -57,8 +66,11 @@ class CaptureSource(FrameSource):
                  spec: Union[int, str],
                  realtime: bool = False,
                  capture_factory: Optional[Callable] = None,
-                 fps: Optional[float] = None) -> None:
+                 fps: Optional[float] = None,
+                 max_frame_pixels: Optional[int] = None) -> None:
         fps = check_fps(fps)
+        self.max_frame_pixels = frame_pixel_bound(
+            max_frame_pixels, 'CaptureSource: max_frame_pixels')
         if isinstance(spec, str) and spec.isdigit():
             spec = int(spec)
         self.cap = None
@@ -72,6 +84,13 @@ class CaptureSource(FrameSource):
                 'no such device, or it is busy' if isinstance(spec, int) else
                 'unreachable, or a protocol/codec OpenCV lacks' if self.
                 live else 'not a video, or a codec OpenCV lacks') + ')')
+        try:
+            self._check_size(*(int(_finite(self.cap.get(prop)) or 0)
+                               for prop in (cv2.CAP_PROP_FRAME_WIDTH,
+                                            cv2.CAP_PROP_FRAME_HEIGHT)))
+        except VideoReadError:
+            self.close()
+            raise
         count = _finite(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         # a URL of a file announces a count too: a cut is seen
         self.num_frames = int(count) if count and count >= 1 else None
@@ -113,6 +132,15 @@ class CaptureSource(FrameSource):
         if rate is not None:
             self.fps, self.fps_from, self._times = rate, 'timestamps', True
 
+    def _check_size(self,
+                    width: int,
+                    height: int,
+                    frame: Optional[int] = None) -> None:
+        """Refuse frames over ``max_frame_pixels`` (``frame``: read)."""
+        check_frame_size(
+            str(self.spec), width, height, self.max_frame_pixels,
+            VideoReadError, frame)
+
     def _timestamp_rate(self) -> Optional[float]:
         """The rate of the first frames' timestamps if they advance, else
         None (the frames read are kept)."""
@@ -121,6 +149,7 @@ class CaptureSource(FrameSource):
             ok, img = self.cap.read()
             if not ok or img is None:
                 return None
+            self._check_size(img.shape[1], img.shape[0], len(self._ahead))
             pos = _position_ms(self.cap)
             self._ahead.append((img, pos))
             if pos is None:
@@ -133,12 +162,15 @@ class CaptureSource(FrameSource):
 
     def _frames(self) -> Iterator[tuple]:
         """``(BGR image, time in ms or None)``, the probed frames first."""
+        i = len(self._ahead)
         while self._ahead:
             yield self._ahead.pop(0)
         while True:
             ok, img = self.cap.read()
             if not ok or img is None:
                 return
+            self._check_size(img.shape[1], img.shape[0], i)
+            i += 1
             yield img, (_position_ms(self.cap) if self._times else None)
 
     def __iter__(self) -> Iterator[Frame]:
@@ -193,7 +225,8 @@ class CaptureSource(FrameSource):
 def open_source(spec: Union[int, str],
                 realtime: bool = False,
                 fps: Optional[float] = None,
-                capture_factory: Optional[Callable] = None) -> FrameSource:
+                capture_factory: Optional[Callable] = None,
+                max_frame_pixels: Optional[int] = None) -> FrameSource:
     """The :class:`FrameSource` of one input (after :func:`expand_inputs`).
 
     Args:
@@ -202,6 +235,11 @@ def open_source(spec: Union[int, str],
         fps (float, optional): a folder's rate (30, warned) or a video's.
         capture_factory (callable, optional): see :class:`CaptureSource`;
             given, a file is read through it too (tests: a fake).
+        max_frame_pixels (int, optional): frames of more pixels (width x
+            height) are refused before they are decoded; default: the
+            environment variable ``STMIXER_MAX_FRAME_PIXELS``, else
+            8192 x 4320
+            (:func:`~stmixer_mm.datasets.importers.video.frame_pixel_bound`).
 
     Returns:
         FrameSource: A :class:`FolderSource` for a folder; a
@@ -211,27 +249,29 @@ def open_source(spec: Union[int, str],
         ``capture_factory``) a :class:`CaptureSource`.
 
     Raises:
-        VideoReadError: the input does not exist or cannot be opened.
+        VideoReadError: the input does not exist or cannot be opened, or
+            its frames are larger than ``max_frame_pixels``.
     """
     fps = check_fps(fps)
+    kwargs = dict(
+        realtime=realtime, fps=fps, max_frame_pixels=max_frame_pixels)
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
-        return FolderSource(spec, fps=fps, realtime=realtime)
+        return FolderSource(spec, **kwargs)
     webcam = isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
                                                      and spec.isdigit())
     if capture_factory is None and not webcam:
         try:
-            return VideoFileSource(spec, realtime=realtime, fps=fps)
+            return VideoFileSource(spec, **kwargs)
         except VideoReadError as e:
             if not is_live_spec(spec):
                 raise
             pyav_error = e  # a URL only OpenCV's backends may open
         try:
-            return CaptureSource(spec, realtime=realtime, fps=fps)
+            return CaptureSource(spec, **kwargs)
         except VideoReadError as e:
             why = str(pyav_error).split(': ', 1)[-1]
             raise VideoReadError(f'{e}; and {why}') from None
-    return CaptureSource(
-        spec, realtime=realtime, capture_factory=capture_factory, fps=fps)
+    return CaptureSource(spec, capture_factory=capture_factory, **kwargs)
 
 
 def open_video(video,
@@ -250,8 +290,8 @@ def open_video(video,
             source's. Defaults to None.
         who (str): The caller, naming it in errors. Defaults to
             ``'open_video'``.
-        **kwargs: ``realtime`` / ``capture_factory`` of
-            :func:`open_source` (specs only).
+        **kwargs: ``realtime`` / ``capture_factory`` /
+            ``max_frame_pixels`` of :func:`open_source` (specs only).
 
     Returns:
         FrameSource: The video's frames.

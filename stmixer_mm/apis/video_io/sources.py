@@ -12,11 +12,14 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from stmixer_mm.datasets.importers.video import (check_frame_size,
+                                                 frame_pixel_bound)
+
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',
     'expand_inputs', 'is_live_spec', 'source_name', 'check_fps',
     'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS',
-    'MAX_REPORTED_FPS', 'video_inputs', 'CountingSource'
+    'MAX_REPORTED_FPS', 'video_inputs', 'CountingSource', 'image_size'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -370,6 +373,34 @@ class FrameSource:
             time.sleep(delay)
 
 
+def image_size(path: str) -> Tuple[int, int]:
+    """``(width, height)`` an image file's header states, read by PIL
+    without decoding the pixels; ``(0, 0)`` where PIL cannot tell (OpenCV
+    may still read it).
+
+    Args:
+        path (str): The image file.
+
+    Returns:
+        tuple[int, int]: Its size in pixels, or ``(0, 0)``.
+
+    Raises:
+        VideoReadError: Its size is over PIL's decompression-bomb limit
+            (twice ``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.size
+    except Image.DecompressionBombError as e:
+        raise VideoReadError(f'{path}: {e}; refused before decoding it') \
+            from None
+    except (OSError, ValueError, SyntaxError):  # not an image PIL knows
+        return 0, 0
+
+
 class FolderSource(FrameSource):
     """A folder of frames, in natural order (:func:`natural_key`).
 
@@ -377,15 +408,24 @@ class FolderSource(FrameSource):
         path (str): the folder.
         fps (float, optional): its frame rate; default 30, with a warning.
         realtime (bool): deliver the frames at ``fps``.
+        max_frame_pixels (int, optional): an image of more pixels (width x
+            height, from its header: :func:`image_size`) is refused before
+            it is decoded. Default: the environment variable
+            ``STMIXER_MAX_FRAME_PIXELS``, else 8192 x 4320.
 
     Raises:
-        VideoReadError: no images, or names of ambiguous order.
+        ValueError: ``fps`` or ``max_frame_pixels`` out of range.
+        VideoReadError: no images, or names of ambiguous order; when
+            iterated, an unreadable image, or one larger than the bound.
     """
 
     def __init__(self,
                  path: str,
                  fps: Optional[float] = None,
-                 realtime: bool = False) -> None:
+                 realtime: bool = False,
+                 max_frame_pixels: Optional[int] = None) -> None:
+        self.max_frame_pixels = frame_pixel_bound(
+            max_frame_pixels, 'FolderSource: max_frame_pixels')
         self.path = path
         self.fps_given = check_fps(fps)
         self.files = _list_dir(path, IMG_EXTS)
@@ -406,6 +446,8 @@ class FolderSource(FrameSource):
             if self.realtime:
                 self._pace(start, i)
             file = osp.join(self.path, name)
+            check_frame_size(file, *image_size(file), self.max_frame_pixels,
+                             VideoReadError)
             img = cv2.imread(file)
             if img is None:
                 raise VideoReadError(f'{file}: unreadable image (empty, '

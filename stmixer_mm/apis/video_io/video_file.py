@@ -5,7 +5,9 @@ import time
 import warnings
 from typing import Iterator, Optional
 
-from stmixer_mm.datasets.importers.video import (decode_timed_frames,
+from stmixer_mm.datasets.importers.video import (check_frame_size,
+                                                 decode_timed_frames,
+                                                 frame_pixel_bound,
                                                  stream_rate)
 from .sources import (MAX_REPORTED_FPS, Frame, FrameSource, VideoReadError,
                       check_fps)
@@ -57,18 +59,29 @@ class VideoFileSource(FrameSource):
         fps (float, optional): Overrides the file's rate: frame ``i`` is
             then timed ``i / fps``. Defaults to None (the stream's average
             rate; the frames timed by their timestamps).
+        max_frame_pixels (int, optional): Frames of more pixels (width x
+            height) are refused, by the size the container states, before
+            any is decoded. Defaults to None: the environment variable
+            ``STMIXER_MAX_FRAME_PIXELS``, else 8192 x 4320
+            (:func:`~stmixer_mm.datasets.importers.video.frame_pixel_bound`).
 
     Raises:
-        VideoReadError: No such file, PyAV cannot open it, or it has no
-            video stream; when iterated, a decoding error, no frame, or a
-            stop short of the frame count its container states.
+        ValueError: ``fps`` or ``max_frame_pixels`` out of range.
+        VideoReadError: No such file, PyAV cannot open it, it has no video
+            stream, or its frames are larger than ``max_frame_pixels``;
+            when iterated, a decoding error, no frame, a frame larger than
+            the bound, or a stop short of the frame count its container
+            states.
     """
 
     def __init__(self,
                  spec: str,
                  realtime: bool = False,
-                 fps: Optional[float] = None) -> None:
+                 fps: Optional[float] = None,
+                 max_frame_pixels: Optional[int] = None) -> None:
         fps = check_fps(fps)
+        self.max_frame_pixels = frame_pixel_bound(
+            max_frame_pixels, 'VideoFileSource: max_frame_pixels')
         self.container = None
         self._open_spec(spec)
         kwargs = dict(timeout=URL_TIMEOUT_S) if self.live else {}
@@ -86,6 +99,13 @@ class VideoFileSource(FrameSource):
             self.close()
             raise VideoReadError(f'{spec}: has no video stream (PyAV)')
         stream = self.container.streams.video[0]
+        try:
+            check_frame_size(spec, stream.codec_context.width,
+                             stream.codec_context.height,
+                             self.max_frame_pixels, VideoReadError)
+        except VideoReadError:
+            self.close()
+            raise
         self.num_frames = int(stream.frames) if stream.frames else None
         self.duration = _stated_duration(self.container, stream)
         self.realtime = realtime and not self.live
@@ -122,6 +142,8 @@ class VideoFileSource(FrameSource):
                     t = i / self.fps
                 else:
                     t = float(stamp)
+                check_frame_size(self.spec, frame.width, frame.height,
+                                 self.max_frame_pixels, VideoReadError, i)
                 last = (stamp, frame)
                 if self.realtime and t > now - start:
                     time.sleep(t - (now - start))

@@ -27,7 +27,7 @@ from .cvat import read_cvat
 from .label_studio import read_label_studio
 from .layouts import names_by_id, write_ava, write_config, write_tubes
 from .video import (FPS_TOLERANCE, VideoInfo, extract_frames, find_videos,
-                    output_size, probe_video, source_index)
+                    frame_pixel_bound, output_size, probe_video, source_index)
 
 FORMATS = ('cvat', 'label-studio', 'csv')
 LAYOUTS = ('ava', 'tubes')
@@ -528,6 +528,7 @@ def import_annotations(fmt: str,
                        multi_label: str = 'error',
                        person_labels: Sequence[str] = ('person', ),
                        jpeg_quality: int = 90,
+                       max_frame_pixels: Optional[int] = None,
                        log=print) -> dict:
     """Import ``annotations`` (format ``fmt``) of the videos in ``videos``
     into ``out_dir``, all checked before anything is written; return the
@@ -579,6 +580,10 @@ def import_annotations(fmt: str,
             person, not an action. Defaults to ``('person', )``.
         jpeg_quality (int): JPEG quality of the frames (OpenCV's 0-100).
             Defaults to 90.
+        max_frame_pixels (int, optional): A video whose frames have more
+            pixels (width x height) is refused before decoding; None: the
+            environment variable ``STMIXER_MAX_FRAME_PIXELS``, else
+            8192 x 4320 (:func:`~.video.frame_pixel_bound`).
         log (Callable[[str], None]): Receives progress, notes and
             warnings. Defaults to ``print``.
 
@@ -599,8 +604,9 @@ def import_annotations(fmt: str,
 
     Raises:
         AnnotationImportError: Bad input (naming the file and record), a
-            base config of another layout, or a written config that does
-            not build.
+            video of frames larger than ``max_frame_pixels``, a base
+            config of another layout, or a written config that does not
+            build.
         FileNotFoundError: ``annotations`` or ``videos`` is missing.
         FileExistsError: ``out_dir`` is a file, not empty without
             ``overwrite``, or without the manifest of an earlier import.
@@ -612,7 +618,7 @@ def import_annotations(fmt: str,
         k: v
         for k, v in locals().items()
         if k not in ('fmt', 'annotations', 'videos', 'out_dir', 'layout',
-                     'overwrite', 'jpeg_quality', 'log')
+                     'overwrite', 'jpeg_quality', 'max_frame_pixels', 'log')
     }
     t_start = time.time()
     if layout not in LAYOUTS:
@@ -626,6 +632,8 @@ def import_annotations(fmt: str,
             f'got {keyframe_interval!r}')
     if multi_label not in ('error', 'split'):
         raise ValueError("multi_label must be 'error' or 'split'")
+    bound = frame_pixel_bound(max_frame_pixels, '--max-frame-pixels',
+                              AnnotationImportError)
     base_config = base_config or package_config(DEFAULT_BASE_CONFIGS[layout])
     check_layout_config(base_config, layout, f'--base-config {base_config}')
     clear_stale_staging(out_dir, log)  # left by killed runs
@@ -638,7 +646,7 @@ def import_annotations(fmt: str,
         if video not in on_disk:
             return None
         if video not in probed:
-            probed[video] = probe_video(on_disk[video])
+            probed[video] = probe_video(on_disk[video], bound)
         info = probed[video]
         return info.num_frames if info.frames_exact else None
 
@@ -670,7 +678,7 @@ def import_annotations(fmt: str,
             'a person_id attribute, or use --layout ava')
     classes = class_ids(imported, label_map)
     splits = split_videos(names, val_videos, val_ratio, seed, log)
-    infos = {v: probed.get(v) or probe_video(on_disk[v]) for v in names}
+    infos = {v: probed.get(v) or probe_video(on_disk[v], bound) for v in names}
     per_video = defaultdict(list)
     for ann in imported.annotations:
         per_video[ann.video].append(ann)
@@ -707,7 +715,7 @@ def import_annotations(fmt: str,
             t0, info, index = time.time(), infos[v], indexes[v]
             n_out, n_src, index.sources = extract_frames(
                 info, osp.join(out_dir, 'rawframes', v), fps, first_index,
-                short_side, jpeg_quality)
+                short_side, jpeg_quality, bound)
             grid = imported.frame_grids.get(v)
             if grid is not None:  # the decoded length
                 _check_task_length(v, imported.videos[v], grid, n_src, info)

@@ -1,5 +1,7 @@
-"""Probing videos and extracting their frames with PyAV."""
+"""Probing videos and extracting their frames with PyAV; the frame-size
+bound of every video reader (:func:`frame_pixel_bound`)."""
 import math
+import numbers
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -13,6 +15,13 @@ from .common import VIDEO_EXTENSIONS, AnnotationImportError
 FILENAME_TMPL = 'img_{:05d}.jpg'
 # an --fps this much above the video's rate is accepted (30 for 29.97 fps)
 FPS_TOLERANCE = 1.002
+#: the most pixels (width x height) of a frame any video reader decodes
+#: (8K DCI, 8192x4320, the largest standard frame); a larger one is refused
+#: before decoding: 10 MJPEG frames of 12000x12000 (a 21 MiB file) took
+#: 8.4 GiB. The environment variable replaces it (an int of pixels).
+MAX_FRAME_PIXELS = 8192 * 4320
+MAX_FRAME_PIXELS_ENV = 'STMIXER_MAX_FRAME_PIXELS'
+_EXPECTED_BOUND = 'an int >= 1 (the most pixels, width x height, of a frame)'
 
 
 @dataclass
@@ -25,6 +34,76 @@ class VideoInfo:
     num_frames: int  # the container's or estimated; decoding replaces it
     duration: float
     frames_exact: bool = True  # the container states the frame count
+
+
+def frame_pixel_bound(value: Optional[int] = None,
+                      who: str = 'max_frame_pixels',
+                      error: type = ValueError) -> int:
+    """The frame-size bound of the video readers: ``value`` when given,
+    else the environment variable :data:`MAX_FRAME_PIXELS_ENV` when set,
+    else :data:`MAX_FRAME_PIXELS` (8192 x 4320).
+
+    Args:
+        value (int, optional): The bound in pixels (width x height).
+        who (str): What names ``value`` in the error (``'VideoFileSource:
+            max_frame_pixels'``, ``'--max-frame-pixels'``).
+        error (type): The exception raised. Defaults to ValueError.
+
+    Returns:
+        int: The bound, >= 1.
+
+    Raises:
+        error: ``value`` (or the variable) is not an int >= 1.
+    """
+    if value is None:
+        env = os.environ.get(MAX_FRAME_PIXELS_ENV, '').strip()
+        if not env:
+            return MAX_FRAME_PIXELS
+        if not env.isdigit() or int(env) < 1:
+            raise error(f'{MAX_FRAME_PIXELS_ENV}={env!r}: expected '
+                        f'{_EXPECTED_BOUND}')
+        return int(env)
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+            or value < 1):
+        raise error(f'{who} must be {_EXPECTED_BOUND}, got {value!r}')
+    return int(value)
+
+
+def check_frame_size(name: str,
+                     width: int,
+                     height: int,
+                     bound: int,
+                     error: type = ValueError,
+                     frame: Optional[int] = None) -> None:
+    """Refuse a frame larger than ``bound`` pixels, before it is decoded.
+
+    Args:
+        name (str): The video (or image) file, starting the message.
+        width (int): Frame width in pixels (0: unknown, not checked).
+        height (int): Frame height in pixels.
+        bound (int): :func:`frame_pixel_bound`.
+        error (type): The exception raised. Defaults to ValueError.
+        frame (int, optional): The 0-based frame of a decoded frame; None:
+            the size its header states.
+
+    Raises:
+        error: Naming the file, the size, the bound and how to raise it.
+    """
+    if width * height <= bound:
+        return
+    what, when = ('its header states a frame size of', 'before decoding it') \
+        if frame is None else (f'frame {frame} is', 'although its header '
+                               'stated a size within the bound')
+    raise error(
+        f'{name}: {what} {width}x{height} pixels (WxH, {width * height:,}), '
+        f'more than the {bound:,} pixels a frame may have (' +
+        ('the default, 8192x4320' if bound ==
+         MAX_FRAME_PIXELS else f'set; the default is {MAX_FRAME_PIXELS:,}') +
+        f'); refused {when}. '
+        'For a real video this large, downscale it (e.g. ffmpeg -i IN -vf '
+        'scale=-2:2160 OUT) or raise the bound: the environment variable '
+        f'{MAX_FRAME_PIXELS_ENV}, the readers\' max_frame_pixels, or '
+        '--max-frame-pixels of tools/data/import_annotations.py')
 
 
 def find_videos(video_dir: str) -> Dict[str, str]:
@@ -46,14 +125,35 @@ def find_videos(video_dir: str) -> Dict[str, str]:
     return found
 
 
-def probe_video(path: str) -> VideoInfo:
-    """Size, frame rate, frame count and duration of ``path``."""
+def probe_video(path: str,
+                max_frame_pixels: Optional[int] = None) -> VideoInfo:
+    """Size, frame rate, frame count and duration of ``path``, from its
+    container (nothing decoded).
+
+    Args:
+        path (str): The video file.
+        max_frame_pixels (int, optional): The frame-size bound
+            (:func:`frame_pixel_bound`); None: its default.
+
+    Returns:
+        VideoInfo: What the container states.
+
+    Raises:
+        AnnotationImportError: Not a video, no video stream, no frame rate,
+            or frames of more than ``max_frame_pixels`` pixels.
+    """
+    bound = frame_pixel_bound(max_frame_pixels,
+                              'probe_video: max_frame_pixels',
+                              AnnotationImportError)
     import av  # PyAV imported on use: `import stmixer_mm` stays light
     try:
         with av.open(path) as container:
             if not container.streams.video:
                 raise AnnotationImportError(f'{path}: no video stream')
             stream = container.streams.video[0]
+            check_frame_size(path, stream.codec_context.width,
+                             stream.codec_context.height, bound,
+                             AnnotationImportError)
             rate = stream_rate(stream)  # as the demo's reader
             if not rate:
                 raise AnnotationImportError(
@@ -203,12 +303,14 @@ def output_size(width: int, height: int,
     return int(round(width * scale)), int(round(height * scale))
 
 
-def extract_frames(info: VideoInfo,
-                   frame_dir: str,
-                   fps: int,
-                   first_index: int,
-                   short_side: Optional[int] = None,
-                   jpeg_quality: int = 90) -> Tuple[int, int, List[int]]:
+def extract_frames(
+        info: VideoInfo,
+        frame_dir: str,
+        fps: int,
+        first_index: int,
+        short_side: Optional[int] = None,
+        jpeg_quality: int = 90,
+        max_frame_pixels: Optional[int] = None) -> Tuple[int, int, List[int]]:
     """Write output frames ``k = 0, 1, ...`` of ``info.path`` as
     ``frame_dir/img_{k + first_index:05d}.jpg``: output frame ``k`` is the
     source frame (:func:`decode_timed_frames`) whose timestamp is nearest
@@ -224,15 +326,22 @@ def extract_frames(info: VideoInfo,
         short_side (int, optional): Resize to this short side
             (:func:`output_size`, ``INTER_AREA``). Defaults to None.
         jpeg_quality (int): OpenCV's JPEG quality. Defaults to 90.
+        max_frame_pixels (int, optional): The frame-size bound
+            (:func:`frame_pixel_bound`; checked by :func:`probe_video`
+            before, here on each decoded frame); None: its default.
 
     Returns:
         tuple[int, int, list[int]]: Output frames written, source frames
         decoded, and the 0-based source frame of each output frame.
 
     Raises:
-        AnnotationImportError: Decoding failed or gave no frame.
+        AnnotationImportError: Decoding failed or gave no frame, or a
+            frame larger than ``max_frame_pixels``.
         OSError: A frame could not be written.
     """
+    bound = frame_pixel_bound(max_frame_pixels,
+                              'extract_frames: max_frame_pixels',
+                              AnnotationImportError)
     os.makedirs(frame_dir, exist_ok=True)
     size = output_size(info.width, info.height, short_side)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
@@ -244,6 +353,8 @@ def extract_frames(info: VideoInfo,
         nonlocal decoded
         for item in timed:
             decoded = item[0] + 1
+            check_frame_size(info.path, item[2].width, item[2].height, bound,
+                             AnnotationImportError, item[0])
             yield item
 
     import av
