@@ -3,6 +3,7 @@ written by ``generate_stmixer_regression.py`` there): the models, their inputs,
 the name-seeded weights and what is recorded of each run."""
 import copy
 import zlib
+from unittest import mock
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -13,6 +14,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
+from stmixer_mm.models.roi_heads import stmixer_decoder
 from stmixer_mm.registry import MODELS
 from .paths import repo_root
 
@@ -207,9 +209,6 @@ def train_step_record() -> dict:
         (parameter -> float64 ``(2, )``: sum, sum of absolute values) and
         ``gt_inds`` (list of ``(N, )`` long tensors, stage-major).
     """
-    from unittest import mock
-
-    from stmixer_mm.models.roi_heads import stmixer_decoder
     ref = torch.load(
         str(Path(repo_root()) / 'tests/data/regression/stmixer_regression.pt'),
         map_location='cpu',
