@@ -2,7 +2,9 @@
 
     python tools/test.py CONFIG CHECKPOINT [--dump FILE.pkl] [--show-dir DIR]
 
-Details: docs/en/train_test.md, docs/en/finetune.md, docs/en/bad_inputs.md."""
+CONFIG: a file, ``stmixer_mm::<folder>/<config>.py`` or a model name of
+``model-index.yml``. Details: docs/en/train_test.md, docs/en/finetune.md,
+docs/en/bad_inputs.md."""
 from stmixer_mm.cli.test import main
 
 if __name__ == '__main__':

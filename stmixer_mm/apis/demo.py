@@ -13,8 +13,9 @@ from stmixer_mm.utils.output_files import (OutputFileError,
 from .inferencers import STMixerInferencer
 from .online import OnlineRunner
 from .online.tracking import build_tracker, track_result, tracker_settings
-from .results import (CSV_COLUMNS, KeyframeDrawer, ResultFormatter,
-                      ResultWriter, demo_output_names, demo_output_paths)
+from .results import (CSV_COLUMNS, TUBES_FORMAT_VERSION, KeyframeDrawer,
+                      ResultFormatter, ResultWriter, demo_output_names,
+                      demo_output_paths)
 from .stop_signals import RunInterrupted, on_stop_signals, signal_name
 from .video_io import (CountingSource, VideoReadError, check_fps,
                        expand_inputs, is_live_spec, keyframe_indices,
@@ -141,7 +142,8 @@ def run_demo(input,
     Args:
         input (str | int): Video file, frame folder, folder of videos,
             webcam index or stream URL.
-        config (str): Config file.
+        config (str): Config file, ``stmixer_mm::<folder>/<config>.py`` or
+            model name (:func:`~stmixer_mm.utils.config_files.resolve_config`).
         checkpoint (str): Checkpoint file.
         out_dir (str): Folder of the outputs (created). Defaults to
             ``'outputs/demo'``.
@@ -318,16 +320,18 @@ def run_offline(inferencer,
             Defaults to None.
 
     Returns:
-        dict: ``video``, ``json``, ``csv`` (paths), ``num_frames``,
-        ``detections`` (one dict per kept person and keyframe:
-        ``frame``, ``time`` and the person's keys of
-        :meth:`ResultFormatter.record`: ``track_id`` (the online runner's
-        for the same video and settings), ``bbox`` (x1, y1, x2, y2) in
-        pixels, ``person_score``, ``actions`` ``{name: score}``, ...;
-        with ``tubes`` its ``tube_id``), ``summary`` (str), the
-        counts of ``ResultFormatter.counts`` (``keyframes``,
-        ``persons``, ``persons_with_action``, ``persons_removed``); with
-        ``tubes`` also ``tubes_json`` (path) and ``tubes`` (as
+        dict: ``video``, ``json``, ``csv`` (paths; the JSON is a result
+        document of docs/en/result_format.md, read back by
+        :func:`~stmixer_mm.apis.results.read_result`), ``num_frames``,
+        ``detections`` (the persons of the JSON's ``keyframes`` in one
+        list, each with its keyframe's ``frame`` and ``time``:
+        ``track_id`` (the online runner's for the same video and
+        settings), ``bbox`` (x1, y1, x2, y2) in pixels,
+        ``person_score``, ``actions`` ``{name: score}``, ...; with
+        ``tubes`` its ``tube_id``), ``summary`` (str), the counts of
+        ``ResultFormatter.counts`` (``keyframes``, ``persons``,
+        ``persons_with_action``, ``persons_removed``); with ``tubes``
+        also ``tubes_json`` (path) and ``tubes`` (as
         :func:`keyframe_tubes`).
 
     Raises:
@@ -376,7 +380,7 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
                  tubes):
     """Two passes (flat memory): detect and track the keyframes, then
     decode again and draw each frame with its nearest keyframe's."""
-    detections = []
+    records = []  # the result's keyframes (ResultFormatter.record)
     per_key = {}  # keyframe -> drawing records of the kept persons
     kept = {}  # keyframe -> (boxes, action scores, person scores), kept
     track_ids = {}  # keyframe -> track id of each kept person
@@ -386,13 +390,10 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
         res = fmt.keep(res)
         k = res.frame
         track_ids[k] = track_result(online, res)
-        record = fmt.record(res, track_ids[k])
+        records.append(fmt.record(res, track_ids[k]))
         if tubes:
             kept[k] = (res.bboxes, res.scores, res.person_scores)
         per_key[k] = fmt.persons(res)
-        detections += [
-            dict(frame=k, time=record['time'], **p) for p in record['persons']
-        ]
     n = counted.num_read
     if not n:
         raise VideoReadError(f'{spec}: no frames')
@@ -403,8 +404,8 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
     if tubes:  # a tube per track id: tube_id = track_id
         tube_list = keyframe_tubes(keyframes, kept, track_ids,
                                    inferencer.label_names)
-        for d in detections:
-            d['tube_id'] = d['track_id']
+        for p in (p for r in records for p in r['persons']):
+            p['tube_id'] = p['track_id']
     drawer = KeyframeDrawer(out, keyframes[0], stride)
     for k in keyframes:
         drawer.keyframe(k, dict(frame=k, persons=per_key.pop(k)))
@@ -432,25 +433,24 @@ def _run_offline(inferencer, spec, source, out, stride, fps, fmt, tracker,
             'again)')
     out.close()
 
-    header = dict(
-        input=spec,
-        fps=fps or source.fps,
-        frame_size=[w, h],
-        person_threshold=fmt.person_thr,
-        keyframes=keyframes,
-        tracker=tracker)
-    out.write_json('json', dict(header, detections=detections))
-    out.write_csv('csv', CSV_COLUMNS, fmt.csv_rows(detections))
+    header = fmt.header(counted, stride, tracker, fps=fps or source.fps)
+    out.write_json('json', dict(header, keyframes=records))
+    out.write_csv('csv', CSV_COLUMNS, fmt.csv_rows(records))
     print(f'\nwrote {out["video"]} ({n} frames), {out["json"]}, '
           f'{out["csv"]}: {fmt.summary()}')
     result = {key: out[key] for key in ('video', 'json', 'csv')}
     result.update(
         num_frames=n,
-        detections=detections,
+        detections=[
+            dict(frame=r['frame'], time=r['time'], **p) for r in records
+            for p in r['persons']
+        ],
         summary=fmt.summary(),
         **fmt.counts)
     if tubes:
-        out.write_json('tubes', dict(header, tubes=tube_list))
+        out.write_json(
+            'tubes',
+            dict(header, format_version=TUBES_FORMAT_VERSION, tubes=tube_list))
         print(f'wrote {out["tubes"]}: {len(tube_list)} tubes')
         result.update(tubes_json=out['tubes'], tubes=tube_list)
     return result

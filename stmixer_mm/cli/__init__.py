@@ -11,6 +11,11 @@ from mmengine.config import DictAction
 #: one name of a dotted ``--cfg-options`` key (a list index is a number)
 _KEY_PART = re.compile(r'[\w-]+')
 
+#: the help of every CONFIG argument (what ``load_config`` /
+#: ``resolve_config`` of :mod:`stmixer_mm.utils.config_files` take)
+CONFIG_HELP = ('config: a file, stmixer_mm::<folder>/<config>.py (shipped '
+               'with the package) or a model name of model-index.yml')
+
 
 def positive_int(text: str) -> int:
     """An argparse type: an int >= 1.
@@ -187,7 +192,7 @@ def add_launcher_args(parser) -> None:
 def merge_run_args(cfg, args) -> None:
     """Fold what ``tools/train.py`` and ``tools/test.py`` share into the
     config: ``--cfg-options`` first, then ``--launcher`` and ``--work-dir``
-    (else the config's, else ``./work_dirs/<config name>``).
+    (else the config's, else ``./work_dirs/<config file's name>``).
 
     Args:
         cfg (Config): The config, changed in place.
@@ -199,6 +204,7 @@ def merge_run_args(cfg, args) -> None:
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    elif cfg.get('work_dir') is None:  # the file's name (of a model name)
+        cfg.work_dir = osp.join(
+            './work_dirs',
+            osp.splitext(osp.basename(cfg.filename or args.config))[0])

@@ -14,7 +14,6 @@ import sys
 from typing import List, Optional, Sequence
 
 import mmcv
-from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
@@ -23,19 +22,20 @@ from stmixer_mm.datasets.dataset_checks import (check_dataset_config,
                                                 tile_images)
 from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,
                                                         sample_name)
+from stmixer_mm.utils.config_files import ConfigFileError, load_config
 from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
                                            check_output_file, claim_output,
                                            commit, prepare_out_dir,
                                            release_claim, remove_quietly,
                                            temp_path)
 from stmixer_mm.visualization.dataset_browser import build_visualizer
-from . import add_cfg_options
+from . import CONFIG_HELP, add_cfg_options
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     p = argparse.ArgumentParser(
         description='Check the data sets of a config before training')
-    p.add_argument('config', help='config file path')
+    p.add_argument('config', help=CONFIG_HELP)
     p.add_argument(
         '--split',
         nargs='+',
@@ -175,11 +175,15 @@ def claim_outputs(args) -> OutputFiles:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
+        cfg = load_config(args.config)
+    except ConfigFileError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     if args.max_grid:
         args.out_dir = args.out_dir or osp.join(
             'work_dirs', 'check_dataset',
-            osp.splitext(osp.basename(args.config))[0])
+            osp.splitext(osp.basename(cfg.filename or args.config))[0])
     else:
         args.out_dir = None
     try:  # before the checks: refused at once, not after them

@@ -16,7 +16,7 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
 from stmixer_mm.utils.output_files import OutputFileError
 from stmixer_mm.utils.setting_types import check_probability
-from . import add_cfg_options
+from . import CONFIG_HELP, add_cfg_options
 
 __all__ = [
     'parse_args', 'main', 'run', 'run_demo', 'output_names',
@@ -69,7 +69,7 @@ def parse_args(argv=None, prog=None):
         'input',
         help='video file, folder of frames, folder of videos, webcam index '
         '(0) or stream URL (rtsp://..., http://...)')
-    p.add_argument('config')
+    p.add_argument('config', help=CONFIG_HELP)
     p.add_argument('checkpoint')
     p.add_argument(
         '--out-dir',

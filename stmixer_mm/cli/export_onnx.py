@@ -24,13 +24,13 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
 from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
-from . import add_cfg_options
+from . import CONFIG_HELP, add_cfg_options
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export an STMixer detector to ONNX (fixed clip size)')
-    parser.add_argument('config', help='config file')
+    parser.add_argument('config', help=CONFIG_HELP)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('out', help='output .onnx file')
     parser.add_argument(
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
                 opset=args.opset,
                 exporter=args.exporter,
                 extra_meta=dict(
-                    config=osp.abspath(args.config),
+                    config=osp.abspath(cfg.filename),
                     checkpoint=osp.abspath(args.checkpoint),
                     sampling_impl='reference',
                     classes=classes),

@@ -23,13 +23,13 @@ from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
-from . import add_cfg_options, add_launcher_args, merge_run_args
+from . import CONFIG_HELP, add_cfg_options, add_launcher_args, merge_run_args
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Test an STMixer detector')
-    parser.add_argument('config', help='test config file path')
+    parser.add_argument('config', help=CONFIG_HELP)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument(

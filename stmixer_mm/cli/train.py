@@ -19,7 +19,7 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
-from . import add_cfg_options, add_launcher_args, merge_run_args
+from . import CONFIG_HELP, add_cfg_options, add_launcher_args, merge_run_args
 from .run_summary import summary_after_train
 
 
@@ -30,7 +30,7 @@ class FlagError(ValueError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Train an STMixer detector')
-    parser.add_argument('config', help='train config file path')
+    parser.add_argument('config', help=CONFIG_HELP)
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
         '--resume',

@@ -18,6 +18,7 @@ from stmixer_mm.apis.online import (ArraySource, JsonlWriter, OnlineRunner,
                                     OutputFileError, OutputFiles,
                                     RunInterrupted, VideoWriter,
                                     on_stop_signals)
+from stmixer_mm.apis.results import read_result
 
 
 @pytest.fixture(scope='module')
@@ -30,8 +31,8 @@ def _frame_dir(tools):
 
 
 def _jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
+    """The keyframe lines (after the header line: read_result checks it)."""
+    return read_result(path)['keyframes']
 
 
 def test_online_equals_offline_and_writes_h264_jsonl_tracks(

@@ -29,53 +29,88 @@ def _paths(folder):
         none=None)
 
 
+HEADER = ResultFormatter({
+    1: 'walk'
+}).header(
+    None, stride=8, input='a', fps=10.0, num_frames=None)
+
+
 def test_formats_go_by_extension(tmp_path):
-    out = ResultWriter(_paths(tmp_path / 'sub'), fps=10, codec='mp4v')
+    with pytest.raises(
+            ValueError,
+            match='a_det.jsonl: a JSON Lines result '
+            'needs stream_header'):
+        ResultWriter(_paths(tmp_path / 'sub'), fps=10)
+    assert not (tmp_path / 'sub').exists()  # refused before any file
+    out = ResultWriter(
+        _paths(tmp_path / 'sub'), fps=10, codec='mp4v', stream_header=HEADER)
     assert set(out.paths) == {'video', 'jsonl', 'json', 'csv'}
     # every path claimed (empty) before anything is written, folder made
     assert sorted(os.listdir(tmp_path / 'sub')) == [
         'a_det.csv', 'a_det.json', 'a_det.jsonl', 'a_det.mp4'
     ]
-    out.append({'frame': 4})
-    out.append({'frame': 12})
+    # the header line goes first, its frame size from the first keyframe
+    out.append({'frame': 4, 'time': 0.4, 'persons': []}, frame_size=(64, 48))
+    out.append({'frame': 12, 'time': 1.2, 'persons': []}, frame_size=(1, 1))
+    assert out.num_keyframes == 2
     image = np.zeros((48, 64, 3), np.uint8)
     box = dict(bbox=np.array([4., 4., 30., 40.]), actions={'walk': 0.9})
     canvas = out.draw(image, [box], header='frame 0')
     assert canvas.shape[0] == 360  # scaled up to min_short_side
     out.write_json('json', {'a': [1, 2]})
-    detections = [
+    keyframes = [
         dict(
             frame=4,
             time=0.4,
-            bbox=[1, 2, 3, 4],
-            person_score=0.9,
-            actions={
-                'walk': 0.8,
-                'run': 0.5
-            })
+            persons=[
+                dict(
+                    bbox=[1, 2, 3, 4],
+                    person_score=0.9,
+                    actions={
+                        'walk': 0.8,
+                        'run': 0.5
+                    })
+            ])
     ]
-    out.write_csv('csv', CSV_COLUMNS, ResultFormatter.csv_rows(detections))
+    out.write_csv('csv', CSV_COLUMNS, ResultFormatter.csv_rows(keyframes))
     out.close()
     with open(out['jsonl']) as f:
-        assert [json.loads(line) for line in f] == [{
-            'frame': 4
+        lines = [json.loads(line) for line in f]
+    assert lines == [
+        dict(HEADER, frame_size=[64, 48]), {
+            'frame': 4,
+            'time': 0.4,
+            'persons': []
         }, {
-            'frame': 12
-        }]
+            'frame': 12,
+            'time': 1.2,
+            'persons': []
+        }
+    ]
     with open(out['json']) as f:
         assert json.load(f) == {'a': [1, 2]}
     with open(out['csv']) as f:
         rows = list(csv.reader(f))
     assert rows[0] == list(CSV_COLUMNS)
-    assert [r[-2:] for r in rows[1:]] == [['walk', '0.8'], ['run', '0.5']]
+    assert [r[:2] + r[-2:] for r in rows[1:]] == [['4', '0.4', 'walk', '0.8'],
+                                                  ['4', '0.4', 'run', '0.5']]
     assert 'mp4v' in out.codec_used and os.path.getsize(out['video']) > 0
     # nothing is overwritten unasked
     with pytest.raises(OutputFileError, match='exists already'):
-        ResultWriter(_paths(tmp_path / 'sub'), fps=10)
+        ResultWriter(_paths(tmp_path / 'sub'), fps=10, stream_header=HEADER)
+
+
+def test_a_stream_without_keyframes_has_its_header(tmp_path):
+    path = str(tmp_path / 'a_det.jsonl')
+    out = ResultWriter(dict(jsonl=path), stream_header=HEADER)
+    out.close()
+    with open(path) as f:
+        assert [json.loads(line) for line in f] == [HEADER]
 
 
 def test_abort_keeps_only_complete_files(tmp_path):
-    out = ResultWriter(_paths(tmp_path), fps=10, codec='mp4v')
+    out = ResultWriter(
+        _paths(tmp_path), fps=10, codec='mp4v', stream_header=HEADER)
     out.write_json('json', {'done': True})
     out.draw(np.zeros((48, 64, 3), np.uint8), [])
     kept = out.abort()

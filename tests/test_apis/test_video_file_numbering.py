@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from stmixer_mm.apis.results import read_result
 from stmixer_mm.apis.video_io import VideoFileSource, open_source, open_video
 from stmixer_mm.cli import import_annotations
 from stmixer_mm.datasets.act_annotations import load_act_annotations
@@ -195,8 +196,7 @@ def test_inferencer_and_online_runner_name_the_frames_alike(
         out_dir=str(tmp_path),
         write_video=False,
         progress=False).run(videos['vfr.mp4'])
-    with open(stats['jsonl']) as f:
-        lines = [json.loads(line) for line in f]
+    lines = read_result(stats['jsonl'])['keyframes']
     assert [(x['frame'], x['time']) for x in lines] == keys
 
 

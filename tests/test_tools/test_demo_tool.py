@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from stmixer_mm.apis import demo as demo_driver
-from stmixer_mm.apis.results import result_writer
+from stmixer_mm.apis.results import read_result, result_writer
 from stmixer_mm.apis.video_io import VideoWriter
 from stmixer_mm.data_gen.synthetic_ava import CLASSES, count_video_frames
 
@@ -47,6 +47,17 @@ def _write_mp4(files, path):
     assert count_video_frames(str(path)) == len(files)
 
 
+def _persons(result):
+    """The persons of a result (a file: :func:`read_result`), each with
+    its keyframe's ``frame`` and ``time`` (the demo's ``detections``)."""
+    if isinstance(result, str):
+        result = read_result(result)
+    return [
+        dict(frame=k['frame'], time=k['time'], **p)
+        for k in result['keyframes'] for p in k['persons']
+    ]
+
+
 def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     video = osp.join(out_dir, f'{stem}_det.mp4')
     assert count_video_frames(video) == num_frames
@@ -58,12 +69,11 @@ def _check_outputs(out_dir, stem, num_frames, stride, fps, score_thr, topk):
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
     cap.release()
 
-    with open(osp.join(out_dir, f'{stem}_det.json')) as f:
-        result = json.load(f)
+    result = read_result(osp.join(out_dir, f'{stem}_det.json'))
     assert result['frame_size'] == [64, 64] and result['fps'] == fps
     keyframes = list(range(stride // 2, num_frames, stride))
-    assert result['keyframes'] == keyframes
-    dets = result['detections']
+    assert [k['frame'] for k in result['keyframes']] == keyframes
+    dets = _persons(result)
     assert dets, 'no detections although score_thr is 0'
     # issue 73: every person has a track id, as online (the config's
     # tracker, by default ByteTracker), one per person on a keyframe
@@ -195,8 +205,8 @@ def test_demo_on_black_video_writes_no_detections(tools, checkpoint, tmp_path):
             '--stride', '4', '--score-thr', '0'
         ]))
     assert result['detections'] == []
-    with open(result['json']) as f:
-        assert json.load(f)['detections'] == []
+    saved = read_result(result['json'])
+    assert [k['persons'] for k in saved['keyframes']] == [[]] * 4
     with open(result['csv']) as f:
         assert len(list(csv.reader(f))) == 1  # the header only
     # --person-thr decides who is a person: at 0 every query is one (into
@@ -272,9 +282,8 @@ def test_demo_tubes(tools, checkpoint, val_frames, tmp_path, monkeypatch):
     assert result['tubes_json'] == osp.join(out_dir, 'syn_val_000_tubes.json')
     with open(result['tubes_json']) as f:
         saved = json.load(f)
-    with open(result['json']) as f:
-        dets = json.load(f)['detections']
-    keyframes = saved['keyframes']
+    dets = _persons(result['json'])
+    keyframes = [k['frame'] for k in read_result(result['json'])['keyframes']]
     # the tubes of the track ids of the config's tracker (issue 73; before:
     # link_iou 0.5 of the tube metric's linking)
     assert keyframes == list(range(2, 24, 4))
@@ -487,8 +496,7 @@ def test_demo_online_on_a_webcam(tools, checkpoint, val_frames, tmp_path):
     assert stats['video'] == str(out_dir / 'webcam0_det.mp4')
     assert stats['codec'] == 'h264 (libx264, PyAV)'
     assert count_video_frames(stats['video']) == 40
-    with open(stats['jsonl']) as f:
-        lines = [json.loads(line) for line in f]
+    lines = read_result(stats['jsonl'])['keyframes']
     assert [line['frame'] for line in lines] == [4, 12, 20, 28, 36]
     for line in lines:
         assert line['persons']  # the random model sees 10 persons
@@ -524,13 +532,7 @@ def test_demo_online_on_a_folder_of_videos(tools, checkpoint, val_frames,
         ]))
     assert [r['num_frames'] for r in offline] == [24, 16]
     for on, off in zip(online, offline):
-        with open(on['jsonl']) as f:
-            lines = [json.loads(line) for line in f]
-        dets = [
-            dict(frame=line['frame'], time=line['time'], **p) for line in lines
-            for p in line['persons']
-        ]
-        assert dets == off['detections']
+        assert _persons(on['jsonl']) == off['detections']
 
 
 def test_offline_online_and_inferencer_write_the_same_persons(
@@ -555,20 +557,11 @@ def test_offline_online_and_inferencer_write_the_same_persons(
     on = demo.run(
         demo.parse_args(
             args + ['--out-dir', str(tmp_path / 'b'), '--online']))
-    with open(on['jsonl']) as f:
-        lines = [json.loads(line) for line in f]
-    online = [
-        dict(frame=line['frame'], time=line['time'], **p) for line in lines
-        for p in line['persons']
-    ]
-    assert online == off['detections']
+    assert _persons(on['jsonl']) == off['detections'] == _persons(off['json'])
     pred = STMixerInferencer(
         tools.TINY_CFG, checkpoint, person_thr=0.8)(
             folder, stride=4, fps=8, score_thr=0.05)['predictions'][0]
-    assert [
-        dict(frame=k['frame'], time=k['time'], **p) for k in pred['keyframes']
-        for p in k['persons']
-    ] == off['detections']
+    assert _persons(pred) == off['detections']
     # both thresholds removed something: of 6 keyframes x 10 queries some
     # are below 0.8; of the persons some list an action, most none
     dets = off['detections']
@@ -605,14 +598,11 @@ def test_offline_online_and_inferencer_give_the_same_track_ids(
     on = demo.run(
         demo.parse_args(
             args + ['--out-dir', str(tmp_path / 'b'), '--online']))
-    with open(on['jsonl']) as f:
-        online = [(line['frame'], p['track_id'], p['bbox'])
-                  for line in map(json.loads, f) for p in line['persons']]
-    with open(off['json']) as f:
-        saved = json.load(f)
+    online = [(d['frame'], d['track_id'], d['bbox'])
+              for d in _persons(on['jsonl'])]
+    saved = read_result(off['json'])
     assert saved['tracker'] == dict(type='ByteTracker', max_lost=1)
-    offline = [(d['frame'], d['track_id'], d['bbox'])
-               for d in saved['detections']]
+    offline = [(d['frame'], d['track_id'], d['bbox']) for d in _persons(saved)]
     pred = STMixerInferencer(
         tools.TINY_CFG,
         checkpoint,
@@ -838,7 +828,8 @@ def test_demo_online_sigterm_keeps_a_playable_video(tools, checkpoint,
     jsonl = out / 'long_det.jsonl'
     try:
         deadline = time.time() + 120
-        while not (jsonl.exists() and jsonl.read_text().count('\n')):
+        # the header line, then the first keyframe's
+        while not (jsonl.exists() and jsonl.read_text().count('\n') > 1):
             assert proc.poll() is None, proc.communicate()
             assert time.time() < deadline, 'no keyframe in 120 s'
             time.sleep(0.05)
@@ -851,7 +842,7 @@ def test_demo_online_sigterm_keeps_a_playable_video(tools, checkpoint,
     assert sorted(p.name for p in out.iterdir()) == [
         'long_det.jsonl', 'long_det.mp4', 'long_tracks.json'
     ]
-    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    lines = read_result(str(jsonl))['keyframes']
     with open(out / 'long_tracks.json') as f:
         tracks = json.load(f)
     assert tracks['stats']['keyframes_done'] == len(lines) >= 1
@@ -907,7 +898,7 @@ def test_demo_offline_outputs_are_pinned(tools, checkpoint, tmp_path):
     }
     # every query is a person (0.66-0.93 >= --person-thr 0.3): 8 keyframes
     # x 10, 5 of them with an action scoring >= --score-thr 0.05
-    dets = json.loads(want['stride3']['json'])['detections']
+    dets = _persons(json.loads(want['stride3']['json']))
     assert len(dets) == 80 and sum(bool(d['actions']) for d in dets) == 5
     got = _pinned_outputs(demo, tools, checkpoint, tmp_path)
     assert got == want

@@ -3,13 +3,13 @@ with ``tools/train.py``, evaluated with ``tools/test.py`` (``AVAMetric``
 and ``ActorMaskMetric``) and run by ``tools/demo.py`` (masks drawn, RLE in
 the JSON), on a small set of the generator's ``--masks``."""
 import glob
-import json
 import os.path as osp
 import sys
 
 import numpy as np
 import pytest
 
+from stmixer_mm.apis.results import read_result
 from stmixer_mm.testing import repo_root, run_tool
 from stmixer_mm.utils.mask_rle import decode_mask
 
@@ -70,8 +70,9 @@ def test_demo_draws_masks_and_writes_them(trained):
         '--stride', '8', '--score-thr', '0', '--person-thr', '0'
     ], root)
     (json_file, ) = glob.glob(osp.join(root, 'out', '*.json'))
-    with open(json_file) as f:
-        dets = json.load(f)['detections']
+    dets = [
+        p for k in read_result(json_file)['keyframes'] for p in k['persons']
+    ]
     assert dets
     for d in dets:
         m = decode_mask(d['mask'])

@@ -4,12 +4,12 @@ frames, tubes from the tubelets) and run by ``tools/demo.py``, offline and
 online (a box per frame from each person's tubelet), on a small generated
 tube set."""
 import glob
-import json
 import os.path as osp
 import sys
 
 import pytest
 
+from stmixer_mm.apis.results import read_result
 from stmixer_mm.testing import repo_root, run_tool
 
 pytestmark = pytest.mark.slow  # trains with the tools
@@ -81,16 +81,12 @@ def test_demo_draws_a_box_per_frame(trained, online):
     ] + (['--online'] if online else []), root)
     assert glob.glob(osp.join(root, out_dir, '*.mp4'))
     if online:
-        (jsonl, ) = glob.glob(osp.join(root, out_dir, '*.jsonl'))
-        with open(jsonl) as f:
-            records = [json.loads(line) for line in f if line.strip()]
-        persons = [p for r in records for p in r.get('persons', [])]
-        frames = [r['frame'] for r in records for _ in r.get('persons', [])]
+        (path, ) = glob.glob(osp.join(root, out_dir, '*.jsonl'))
     else:
-        (json_file, ) = glob.glob(osp.join(root, out_dir, '*.json'))
-        with open(json_file) as f:
-            persons = json.load(f)['detections']
-        frames = [p['frame'] for p in persons]
+        (path, ) = glob.glob(osp.join(root, out_dir, '*.json'))
+    records = read_result(path)['keyframes']  # the same structure
+    persons = [p for r in records for p in r['persons']]
+    frames = [r['frame'] for r in records for _ in r['persons']]
     assert persons
     for p, k in zip(persons, frames):
         tub = p['tubelet']

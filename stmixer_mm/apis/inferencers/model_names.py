@@ -1,72 +1,42 @@
 """Model names of the metafiles (``model-index.yml``), as ``mim`` and
-mmengine's ``BaseInferencer._load_model_from_metafile`` resolve them."""
-import difflib
-import os.path as osp
+mmengine's ``BaseInferencer._load_model_from_metafile`` resolve them: one
+resolver for every command and the Inferencer
+(:func:`~stmixer_mm.utils.config_files.resolve_config`)."""
 import warnings
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
-from stmixer_mm.utils.package_files import models_dir
+from stmixer_mm.utils.config_files import load_config, resolve_config
+from stmixer_mm.utils.package_files import metafile_models, models_dir
 from stmixer_mm.utils.setting_types import check_probability
-from stmixer_mm.utils.settings import load_config
 
 __all__ = [
     'resolve_model_name', 'resolve_model', 'metafile_models', 'models_dir'
 ]
 
 
-def metafile_models(root: Optional[str] = None) -> List[dict]:
-    """Every ``Models`` entry of the metafiles ``model-index.yml`` imports."""
-    import yaml
-    root = root or models_dir()
-    with open(osp.join(root, 'model-index.yml')) as f:
-        index = yaml.safe_load(f) or {}
-    models = []
-    for meta in index.get('Import', []):
-        with open(osp.join(root, meta)) as f:
-            models.extend((yaml.safe_load(f) or {}).get('Models', []))
-    return models
-
-
-def resolve_model_name(name: str,
-                       root: Optional[str] = None
-                       ) -> Tuple[str, Optional[str]]:
-    """``(config path, first Weights or None)`` of a metafile model name.
+def resolve_model_name(name: str) -> Tuple[str, Optional[str]]:
+    """``(config path, first Weights or None)`` of what a ``model``
+    argument names (:func:`~stmixer_mm.utils.config_files.resolve_config`:
+    a config file, ``stmixer_mm::<folder>/<config>.py`` or a metafile
+    model name).
 
     Args:
-        name (str): an entry's ``Name`` or ``Alias``, any case (as mmengine).
-        root (str, optional): ``model-index.yml``'s dir (:func:`models_dir`).
+        name (str): an entry's ``Name`` or ``Alias``, any case (as
+            mmengine), or a config.
 
     Returns:
-        tuple[str, str | None]: The config's path (under ``root``) and the
-        entry's ``Weights`` (the first of a list; None where it has none).
+        tuple[str, str | None]: The config's path and the entry's
+        ``Weights`` (the first of a list; None where it has none or
+        ``name`` is a config).
 
     Raises:
-        ValueError: no entry has that name (the closest names listed).
+        MissingConfigError: (a ``ValueError``) none of these; the closest
+            names listed.
     """
-    root = root or models_dir()
-    models = metafile_models(root)
-    key = name.lower()
-    names = []
-    for m in models:
-        aliases = m.get('Alias') or []
-        if isinstance(aliases, str):
-            aliases = [aliases]
-        candidates = [m['Name']] + list(aliases)
-        names += candidates
-        if key in (c.lower() for c in candidates):
-            weights = m.get('Weights')
-            if isinstance(weights, (list, tuple)):
-                weights = weights[0] if weights else None
-            return osp.join(root, m['Config']), weights or None
-    close = difflib.get_close_matches(
-        key, [n.lower() for n in names], n=5, cutoff=0.4)
-    shown = [n for n in names if n.lower() in close] or names
-    raise ValueError(f'{name!r} is neither a config file nor a model name of '
-                     f'{osp.join(root, "model-index.yml")}; '
-                     f'{"close names" if close else "the names"}: ' +
-                     ', '.join(shown))
+    path, weights, _ = resolve_config(name)
+    return path, weights
 
 
 def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
@@ -74,9 +44,10 @@ def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
     """Resolve what an Inferencer's ``model`` argument names.
 
     Args:
-        model (str | Config | nn.Module): A config file or object, a
-            metafile model name (:func:`resolve_model_name`), or a built
-            detector with ``model.cfg``.
+        model (str | Config | nn.Module): A config file or object,
+            ``stmixer_mm::<folder>/<config>.py``, a metafile model name
+            (:func:`~stmixer_mm.utils.config_files.resolve_config`), or a
+            built detector with ``model.cfg``.
         weights (str, optional): Checkpoint; given, it wins over a
             metafile entry's ``Weights``.
         person_thr (float, optional): Sets
@@ -109,14 +80,12 @@ def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
             raise ValueError(f'{who}: a built model needs model.cfg '
                              '(init_detector sets it)')
         given, model = model, model.cfg
-    elif isinstance(model, str):  # a config file, else a model name
-        if not osp.isfile(model) and not model.endswith('.py'):
-            model, meta_weights = resolve_model_name(model)
-            weights = meta_weights if weights is None else weights
-            if weights is None:
-                warnings.warn(
-                    f'{who}: the model {model!r} has no weights in its '
-                    'metafile; it runs with random weights (as DetInferencer '
-                    'does)')
+    elif isinstance(model, str):
+        model, meta_weights, name = resolve_config(model)
+        weights = meta_weights if weights is None else weights
+        if name is not None and weights is None:
+            warnings.warn(
+                f'{who}: the model {name!r} has no weights in its metafile; '
+                'it runs with random weights (as DetInferencer does)')
         model = load_config(model)
     return model, weights, given, cfg_options

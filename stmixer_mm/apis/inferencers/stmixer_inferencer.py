@@ -38,7 +38,9 @@ class STMixerInferencer(BaseInferencer):
     """Detect persons and their actions in videos.
 
     Args:
-        model (str | Config | nn.Module): config file / object, model name,
+        model (str | Config | nn.Module): config file / object,
+            ``stmixer_mm::<folder>/<config>.py``, model name of the
+            metafiles (:func:`~stmixer_mm.utils.config_files.resolve_config`),
             or a detector built by :func:`~stmixer_mm.apis.init_detector`.
         weights (str, optional): checkpoint; None keeps random weights.
         device (str): where to run.
@@ -389,6 +391,7 @@ class STMixerInferencer(BaseInferencer):
                     print_result: bool = False,
                     source: Optional[FrameSource] = None,
                     outputs: Optional[ResultWriter] = None,
+                    stride: Optional[int] = None,
                     **kwargs) -> dict:
         """Format one video's prediction.
 
@@ -409,19 +412,23 @@ class STMixerInferencer(BaseInferencer):
             outputs (ResultWriter, optional): Its ``'pred'`` path, if
                 any, gets the prediction dict as JSON (also with
                 ``return_datasample``). Defaults to None.
+            stride (int, optional): Frames between two keyframes (the
+                result's ``stride``). Defaults to None.
             **kwargs: Unused.
 
         Returns:
-            dict: ``predictions``: the dict of
+            dict: ``predictions``: the result document of
             :meth:`~stmixer_mm.apis.results.ResultFormatter.prediction`
-            (``input``, ``fps``, ``frame_size`` [w, h], ``num_frames``,
-            ``person_threshold``, ``keyframes``) or the
+            (docs/en/result_format.md: ``format_version``, ``input``,
+            ``fps``, ``frame_size`` [w, h], ``num_frames``, ``stride``,
+            the thresholds, ``tracker``, ``keyframes``) or the
             ``ActionDataSample`` list; ``visualization``: as given.
         """
         save = outputs is not None and 'pred' in outputs.paths
         if not return_datasample or save:
             out = ResultFormatter(self.label_names, score_thr, topk,
-                                  self.person_thr).prediction(preds, source)
+                                  self.person_thr).prediction(
+                                      preds, source, stride, self.tracker_cfg)
             if save:
                 outputs.write_json('pred', out)
         if return_datasample:
@@ -546,4 +553,5 @@ class STMixerInferencer(BaseInferencer):
             return_datasamples,
             source=source,
             outputs=outputs,
+            stride=pre.get('stride', 8),
             **post)

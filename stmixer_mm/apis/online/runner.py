@@ -6,7 +6,7 @@ from typing import Callable, Dict, Optional, Union
 
 from stmixer_mm.utils.setting_types import check_probability
 from stmixer_mm.visualization.display import has_display
-from ..results import ResultWriter, demo_output_paths
+from ..results import ResultFormatter, ResultWriter, demo_output_paths
 from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
 from ..video_io import (FrameSource, KeyframeClips, check_fps,
                         check_frame_count, open_source)
@@ -166,14 +166,22 @@ class OnlineRunner:
                     name or source.name,
                     True,
                     write_video=self.write_video)
+            fmt = ResultFormatter(inf.label_names, self.score_thr, self.topk,
+                                  inf.person_thr)
             # all three files, or none; without them it only draws (show)
             out = ResultWriter(
                 paths,
                 fps,
                 codec=self.video_codec,
                 overwrite=self.overwrite,
-                min_short_side=self.min_short_side)
-            run = StreamRun(self, source, buffer, tracker, stats, out)
+                min_short_side=self.min_short_side,
+                stream_header=fmt.header(
+                    source,
+                    self.stride,
+                    self.tracker_cfg,
+                    fps=fps,
+                    num_frames=None))
+            run = StreamRun(self, source, buffer, tracker, stats, out, fmt)
         except BaseException:
             source.close()
             if out is not None:
@@ -221,17 +229,17 @@ class OnlineRunner:
             raise
         if self.signum is not None:
             raise RunInterrupted(self.signum,
-                                 self._interrupted_message(result, out.jsonl),
+                                 self._interrupted_message(result, out),
                                  result)
         return result
 
-    def _interrupted_message(self, result: Dict, jsonl) -> str:
+    def _interrupted_message(self, result: Dict, out: ResultWriter) -> str:
         kept = []
         if result.get('video') and result['frames_written']:
             kept.append(f"{result['video']} ({result['frames_written']} "
                         'frames, playable)')
-        if jsonl is not None:
-            kept.append(f'{jsonl.path} ({jsonl.num_lines} keyframes)')
+        if out.jsonl is not None:
+            kept.append(f'{out.jsonl.path} ({out.num_keyframes} keyframes)')
         if result.get('tracks'):
             kept.append(f"{result['tracks']} ({result['num_tracks']} "
                         'tracks)')

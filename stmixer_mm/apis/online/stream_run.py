@@ -68,6 +68,8 @@ class StreamRun:
         tracker (OnlineTubeTracker): the track ids.
         stats (RunStats): the counters.
         out (ResultWriter): the JSON Lines file and the video.
+        fmt (ResultFormatter): the persons kept and their records (the
+            thresholds of ``out``'s header line).
 
     Attributes:
         errors (list): the exceptions of the threads, first first.
@@ -75,14 +77,12 @@ class StreamRun:
 
     def __init__(self, runner, source: FrameSource, buffer: KeyframeClips,
                  tracker: OnlineTubeTracker, stats: RunStats,
-                 out: ResultWriter) -> None:
+                 out: ResultWriter, fmt: ResultFormatter) -> None:
         self.runner, self.source, self.buffer = runner, source, buffer
         self.tracker, self.stats, self.out = tracker, stats, out
         self.stop = runner.stop_event
         self.realtime = runner.realtime
-        inf = runner.inferencer
-        self.fmt = ResultFormatter(inf.label_names, runner.score_thr,
-                                   runner.topk, inf.person_thr)
+        self.fmt = fmt
         # the writer holds frames until their nearest keyframe is done
         self.room = runner.queue_frames + buffer.after + runner.stride
         self.frames_q: 'queue.Queue' = queue.Queue(maxsize=self.room)
@@ -186,7 +186,7 @@ class StreamRun:
                 del clip
                 ids = track_result(self.tracker, res)
                 record = self.fmt.record(res, ids)
-                self.out.append(record)
+                self.out.append(record, res.frame_hw and res.frame_hw[::-1])
                 lag = time.perf_counter() - wall
                 with stats.lock:
                     stats.keyframes_done += 1

@@ -8,7 +8,17 @@ import numpy as np
 from stmixer_mm.utils.mask_rle import encode_mask
 from stmixer_mm.utils.setting_types import check_probability
 
-__all__ = ['KeyframeResult', 'ResultFormatter', 'CSV_COLUMNS']
+__all__ = [
+    'KeyframeResult', 'ResultFormatter', 'CSV_COLUMNS', 'FORMAT_VERSION',
+    'TUBES_FORMAT_VERSION'
+]
+
+#: ``format_version`` of every result file: the offline demo's
+#: ``<name>_det.json`` and ``_det.jsonl``, the Inferencer's (and the browser
+#: demo's) ``preds/<name>.json`` (docs/en/result_format.md)
+FORMAT_VERSION = 'stmixer_mm-result/1'
+#: ``format_version`` of the offline demo's ``<name>_tubes.json``
+TUBES_FORMAT_VERSION = 'stmixer_mm-tubes/1'
 
 #: the columns of a detections CSV (one row per person and action)
 CSV_COLUMNS = ('frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score',
@@ -324,35 +334,89 @@ class ResultFormatter:
             out.append(p)
         return out
 
-    def prediction(self, results: Sequence[KeyframeResult], source) -> dict:
-        """One video's prediction, as the Inferencer gives it.
+    def header(self,
+               source,
+               stride: Optional[int] = None,
+               tracker: Optional[dict] = None,
+               **given) -> dict:
+        """The fields of a result file besides its ``keyframes``
+        (docs/en/result_format.md).
 
         Args:
-            results (Sequence[KeyframeResult]): the keyframes' kept persons.
-            source (CountingSource): the source read; gives ``name``,
-                ``fps``, ``frame_size`` and ``num_read`` (None where it
-                lacks one).
+            source (FrameSource): The source read; gives ``name``, ``fps``,
+                ``frame_size`` and ``num_read`` (None where it lacks one).
+            stride (int, optional): Frames between two keyframes.
+                Defaults to None.
+            tracker (dict, optional): The tracker settings that gave the
+                track ids. Defaults to None.
+            **given: Values that win over the source's (``fps``,
+                ``frame_size``, ``num_frames``, ``input``).
 
         Returns:
-            dict: ``input`` (the source's name), ``fps``, ``frame_size``
-            ``[w, h]``, ``num_frames``, ``person_threshold`` and
-            ``keyframes`` (a :meth:`record` per result, with its track
-            ids where the model gives them).
+            dict: ``format_version`` (:data:`FORMAT_VERSION`), ``input``
+            (the source's name), ``fps``, ``frame_size`` ``[w, h]``,
+            ``num_frames``, ``stride``, ``person_threshold``,
+            ``score_threshold``, ``topk`` and ``tracker``; None where not
+            known.
         """
-        return dict(
+        header = dict(
+            format_version=FORMAT_VERSION,
             input=getattr(source, 'name', None),
             fps=getattr(source, 'fps', None),
             frame_size=getattr(source, 'frame_size', None),
             num_frames=getattr(source, 'num_read', None),
+            stride=stride,
             person_threshold=self.person_thr,
+            score_threshold=self.score_thr,
+            topk=self.topk,
+            tracker=tracker)
+        unknown = set(given) - set(header)
+        if unknown:
+            raise TypeError(f'ResultFormatter.header: unknown fields '
+                            f'{sorted(unknown)}')
+        header.update(given)
+        if header['frame_size'] is not None:
+            header['frame_size'] = [int(v) for v in header['frame_size']]
+        return header
+
+    def prediction(self,
+                   results: Sequence[KeyframeResult],
+                   source,
+                   stride: Optional[int] = None,
+                   tracker: Optional[dict] = None) -> dict:
+        """One video's result document, as the Inferencer gives and saves
+        it (docs/en/result_format.md).
+
+        Args:
+            results (Sequence[KeyframeResult]): the keyframes' kept persons.
+            source (CountingSource): the source read (:meth:`header`).
+            stride (int, optional): Frames between two keyframes.
+            tracker (dict, optional): The tracker settings.
+
+        Returns:
+            dict: :meth:`header` and ``keyframes`` (a :meth:`record` per
+            result, with its track ids where the model gives them).
+        """
+        return dict(
+            self.header(source, stride, tracker),
             keyframes=[self.record(r, r.track_ids) for r in results])
 
     @staticmethod
-    def csv_rows(detections: Sequence[dict]) -> Iterator[list]:
-        """:data:`CSV_COLUMNS` rows, one per person and listed action."""
-        for d in detections:
-            for name, score in d['actions'].items():
-                yield [
-                    d['frame'], d['time'], *d['bbox'], d['person_score'], name,
-                    score
-                ]
+    def csv_rows(keyframes: Sequence[dict]) -> Iterator[list]:
+        """:data:`CSV_COLUMNS` rows, one per person and listed action.
+
+        Args:
+            keyframes (Sequence[dict]): :meth:`record` s (a result's
+                ``keyframes``).
+
+        Yields:
+            list: ``frame, time, x1, y1, x2, y2, person_score, action,
+            score``.
+        """
+        for k in keyframes:
+            for p in k['persons']:
+                for name, score in p['actions'].items():
+                    yield [
+                        k['frame'], k['time'], *p['bbox'], p['person_score'],
+                        name, score
+                    ]

@@ -176,10 +176,15 @@ class ResultWriter(OutputFiles):
         overwrite (bool): replace the files that exist (each when its new
             output is complete); folders are still refused.
         min_short_side (int): frames drawn smaller than this are scaled up.
+        stream_header (dict, optional): The first line of a ``.jsonl``
+            path (:meth:`ResultFormatter.header`), written before its first
+            keyframe (:meth:`append`) or when it closes without one;
+            needed with a ``.jsonl`` path.
 
     Raises:
         OutputFileError: a path exists (``overwrite``: a folder) or cannot
             be created; nothing is claimed then.
+        ValueError: a ``.jsonl`` path without ``stream_header``.
     """
 
     def __init__(self,
@@ -187,13 +192,24 @@ class ResultWriter(OutputFiles):
                  fps: Optional[float] = None,
                  codec: str = 'h264',
                  overwrite: bool = False,
-                 min_short_side: int = 360) -> None:
+                 min_short_side: int = 360,
+                 stream_header: Optional[dict] = None) -> None:
+        streams = [p for p in paths.values() if p and p.endswith('.jsonl')]
+        if streams and stream_header is None:
+            raise ValueError(f'ResultWriter: {streams[0]}: a JSON Lines '
+                             'result needs stream_header, its first line '
+                             '(ResultFormatter.header)')
         for folder in {osp.dirname(p) for p in paths.values() if p} - {''}:
             prepare_out_dir(folder)
         super().__init__(paths, overwrite=overwrite)
         self.min_short_side = min_short_side
         self.video: Optional[VideoWriter] = None
         self.jsonl: Optional[JsonlWriter] = None
+        #: the header line not written yet (None once written)
+        self.stream_header = None if stream_header is None else dict(
+            stream_header)
+        #: keyframe lines written to the JSON Lines file
+        self.num_keyframes = 0
         try:
             for path in self.paths.values():
                 if path.endswith('.jsonl'):
@@ -231,10 +247,31 @@ class ResultWriter(OutputFiles):
             self.video.write(canvas)
         return canvas
 
-    def append(self, record: dict) -> None:
-        """One line of the JSON Lines file (if any), written at once."""
-        if self.jsonl is not None:
-            self.jsonl.write(record)
+    def append(self,
+               record: dict,
+               frame_size: Optional[Sequence[int]] = None) -> None:
+        """One keyframe line of the JSON Lines file (if any), written at
+        once; the header line goes first.
+
+        Args:
+            record (dict): :meth:`ResultFormatter.record`'s.
+            frame_size (Sequence[int], optional): ``[w, h]`` of the frames,
+                filling the header's ``frame_size`` where it is None
+                (the first keyframe tells it). Defaults to None.
+        """
+        if self.jsonl is None:
+            return
+        if self.stream_header is not None:
+            if self.stream_header.get('frame_size') is None and frame_size:
+                self.stream_header['frame_size'] = [int(v) for v in frame_size]
+            self._write_header()
+        self.jsonl.write(record)
+        self.num_keyframes += 1
+
+    def _write_header(self) -> None:
+        header, self.stream_header = self.stream_header, None
+        if header is not None:
+            self.jsonl.write(header)
 
     def write_json(self, key: str, document) -> None:
         """Write the JSON document of ``paths[key]`` (indented), complete.
@@ -267,7 +304,10 @@ class ResultWriter(OutputFiles):
         """Finish the video and the JSON Lines file (``OutputFileError``
         removes a video that cannot be finished)."""
         if self.jsonl is not None:
-            self.jsonl.close()
+            try:  # a stream without keyframes: its header alone
+                self._write_header()
+            finally:
+                self.jsonl.close()
         if self.video is not None:
             self.video.close()
             if not self.video.num_frames:  # no frame: no video, no claim

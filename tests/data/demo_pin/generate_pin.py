@@ -5,7 +5,9 @@ version that held every frame in memory, commit f284713; regenerated for
 issue 59, which writes the persons without an action too: the .csv and
 the detections with an action did not change; and for issue 73, the
 track ids of the config's tracker, ByteTracker: ``track_id`` per
-detection, ``tracker`` in the headers, the tubes of its ids).
+detection, ``tracker`` in the headers, the tubes of its ids; and for
+issue 84, one result format: the persons under their keyframes, the
+header of ``stmixer_mm-result/1``, the .csv and the tubes unchanged).
 
     PYTHONPATH=. python tests/data/demo_pin/generate_pin.py OUT.json
 """

@@ -1,0 +1,298 @@
+"""Reading a result file back (docs/en/result_format.md): the JSON document
+(the offline demo's ``<name>_det.json``, the Inferencer's and the browser
+demo's ``preds/<name>.json``) and the online runner's JSON Lines stream
+(``<name>_det.jsonl``: a header line, then one keyframe a line) give the
+same structure, every field checked."""
+import json
+import math
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .formatter import FORMAT_VERSION, TUBES_FORMAT_VERSION
+
+__all__ = [
+    'read_result', 'check_result', 'check_keyframe', 'ResultFormatError'
+]
+
+
+class ResultFormatError(ValueError):
+    """A result file that is not one of this version; the message names the
+    file (and line) and the field."""
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and \
+        math.isfinite(v)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(lo=None, hi=None) -> Callable:
+    what = 'a number' + (f' in [{lo}, {hi}]' if hi is not None else
+                         f' >= {lo}' if lo is not None else '')
+
+    def check(v):
+        ok = _is_number(v) and (lo is None or v >= lo) and (hi is None
+                                                            or v <= hi)
+        return None if ok else what
+
+    return check
+
+
+def _int(lo=0) -> Callable:
+
+    def check(v):
+        return None if _is_int(v) and v >= lo else f'an int >= {lo}'
+
+    return check
+
+
+def _or_none(check: Callable) -> Callable:
+
+    def either(v):
+        problem = None if v is None else check(v)
+        return None if problem is None else f'{problem} or null'
+
+    return either
+
+
+def _of_type(kind: type, what: str) -> Callable:
+    return lambda v: None if isinstance(v, kind) else what
+
+
+def _box(v):
+    ok = isinstance(v, list) and len(v) == 4 and all(map(_is_number, v))
+    return None if ok else 'a list of 4 numbers [x1, y1, x2, y2] (pixels)'
+
+
+def _frame_size(v):
+    ok = isinstance(v, list) and len(v) == 2 and all(
+        _is_int(x) and x > 0 for x in v)
+    return None if ok else 'a list [w, h] of 2 ints > 0'
+
+
+def _actions(v):
+    ok = isinstance(v, dict) and all(
+        isinstance(k, str) and _number(0, 1)(s) is None for k, s in v.items())
+    return None if ok else 'an object {action name: score in [0, 1]}'
+
+
+def _mask(v):
+    ok = isinstance(v, dict) and set(v) == {'size', 'counts'} and \
+        _frame_size(v['size']) is None and isinstance(v['counts'], str)
+    return None if ok else ('a COCO RLE {"size": [h, w], "counts": str}')
+
+
+def _tubelet(v):
+    ok = isinstance(v, dict) and set(v) == {'frames', 'boxes'} and \
+        isinstance(v['frames'], list) and isinstance(v['boxes'], list) and \
+        len(v['frames']) == len(v['boxes']) and \
+        all(_is_int(f) and f >= 0 for f in v['frames']) and \
+        all(_box(b) is None for b in v['boxes'])
+    return None if ok else ('{"frames": [int >= 0], "boxes": [[x1, y1, x2, '
+                            'y2]]}, one box per frame')
+
+
+#: the fields of a result file besides ``format_version`` and ``keyframes``
+#: (the JSON Lines' header line): {name: check}
+HEADER_FIELDS: Dict[str, Callable] = dict(
+    input=_or_none(_of_type(str, 'a string')),
+    fps=_or_none(_number(lo=0)),
+    frame_size=_or_none(_frame_size),
+    num_frames=_or_none(_int(0)),
+    stride=_or_none(_int(1)),
+    person_threshold=_number(0, 1),
+    score_threshold=_number(0, 1),
+    topk=_int(1),
+    tracker=_or_none(_of_type(dict, 'an object')))
+KEYFRAME_FIELDS: Dict[str, Callable] = dict(
+    frame=_int(0), time=_number(lo=0), persons=_of_type(list, 'a list'))
+#: a person's fields, required ones first; (required, optional)
+PERSON_FIELDS: Tuple[Dict[str, Callable],
+                     Dict[str,
+                          Callable]] = (dict(
+                              bbox=_box,
+                              person_score=_number(0, 1),
+                              actions=_actions),
+                                        dict(
+                                            track_id=_int(0),
+                                            tube_id=_int(0),
+                                            mask=_mask,
+                                            tubelet=_tubelet,
+                                            forecast=_of_type(list, 'a list')))
+FORECAST_FIELDS: Dict[str, Callable] = dict(
+    horizon=_int(1),
+    frame=_int(0),
+    bbox=_box,
+    visible=_number(0, 1),
+    actions=_actions)
+
+
+def _name(file: str, path: str, key: str = '') -> str:
+    """``'<file>: <path>.<key>'`` (the parts given)."""
+    field = '.'.join(p for p in (path, key) if p)
+    return f'{file}: {field}' if field else file
+
+
+def _any(v) -> None:
+    return None
+
+
+def _check_fields(obj, required: Dict[str, Callable],
+                  optional: Dict[str, Callable], file: str, path: str) -> None:
+    """Raise naming the file and ``path.<field>``: ``obj`` not an object,
+    a required field missing, an unknown field, a value its check refuses.
+    """
+    if not isinstance(obj, dict):
+        raise ResultFormatError(f'{_name(file, path)}: expected an object, '
+                                f'got {type(obj).__name__}')
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise ResultFormatError(
+            f'{_name(file, path)}: no {", ".join(missing)} (needed: '
+            f'{", ".join(required)})')
+    unknown = sorted(set(obj) - set(required) - set(optional))
+    if unknown:
+        raise ResultFormatError(
+            f'{_name(file, path)}: unknown fields {", ".join(unknown)}; '
+            f'expected {", ".join(list(required) + list(optional))}')
+    for key, value in obj.items():
+        problem = {**required, **optional}[key](value)
+        if problem is not None:
+            raise ResultFormatError(
+                f'{_name(file, path, key)}: expected {problem}, got '
+                f'{json.dumps(value)[:80]}')
+
+
+def _check_version(obj, where: str) -> None:
+    version = obj.get('format_version') if isinstance(obj, dict) else None
+    if version == FORMAT_VERSION:
+        return
+    if version is None:
+        raise ResultFormatError(
+            f'{where}: no format_version: not a stmixer_mm result (or one '
+            f'written before {FORMAT_VERSION}, whose keyframes were frame '
+            'numbers beside a flat detections list: run the demo again)')
+    if version == TUBES_FORMAT_VERSION:
+        raise ResultFormatError(
+            f'{where}: format_version {version!r} is a tubes file of the '
+            'demo (--tubes), not a result; read it with json.load')
+    raise ResultFormatError(
+        f'{where}: format_version {version!r}; this stmixer_mm reads '
+        f'{FORMAT_VERSION!r}')
+
+
+def check_keyframe(keyframe, file: str, path: str = '') -> None:
+    """Check one keyframe object (a result's ``keyframes`` entry, a JSON
+    Lines line).
+
+    Args:
+        keyframe (dict): ``frame``, ``time``, ``persons``.
+        file (str): How the errors name the file (and line).
+        path (str): The keyframe's place in it (``keyframes[3]``).
+            Defaults to ``''``.
+
+    Raises:
+        ResultFormatError: Naming the file and the field.
+    """
+    _check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
+    for i, person in enumerate(keyframe['persons']):
+        where = f'{path}.persons[{i}]' if path else f'persons[{i}]'
+        _check_fields(person, *PERSON_FIELDS, file, where)
+        for j, f in enumerate(person.get('forecast', ())):
+            _check_fields(f, FORECAST_FIELDS, {}, file,
+                          f'{where}.forecast[{j}]')
+
+
+def _check_keyframes(keyframes: list, places: List[Tuple[str, str]]) -> None:
+    """Each keyframe checked, in ascending frame order."""
+    last: Optional[int] = None
+    for keyframe, (file, path) in zip(keyframes, places):
+        check_keyframe(keyframe, file, path)
+        if last is not None and keyframe['frame'] <= last:
+            raise ResultFormatError(
+                f'{_name(file, path, "frame")}: {keyframe["frame"]} after '
+                f'keyframe {last}; expected ascending frames')
+        last = keyframe['frame']
+
+
+def check_result(result: dict, file: str = 'result') -> dict:
+    """Check a result document: ``format_version``, the header fields,
+    every keyframe, keyframes in ascending frame order.
+
+    Args:
+        result (dict): As :func:`read_result` gives it.
+        file (str): How the errors name it. Defaults to ``'result'``.
+
+    Returns:
+        dict: ``result``.
+
+    Raises:
+        ResultFormatError: Naming ``file`` and the field.
+    """
+    _check_version(result, file)
+    _check_fields(result,
+                  dict(HEADER_FIELDS, keyframes=_of_type(list, 'a list')),
+                  {'format_version': _any}, file, '')
+    _check_keyframes(result['keyframes'],
+                     [(file, f'keyframes[{i}]')
+                      for i in range(len(result['keyframes']))])
+    return result
+
+
+def _json(text: str, where: str):
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ResultFormatError(f'{where}: not JSON ({e})') from None
+
+
+def read_result(path: str) -> dict:
+    """Read a result file: a JSON document (``.json``) or the online
+    runner's JSON Lines (``.jsonl``: the header line, then one keyframe a
+    line), to the same structure, checked (:func:`check_result`).
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict: ``format_version``, ``input``, ``fps``, ``frame_size``,
+        ``num_frames``, ``stride``, ``person_threshold``,
+        ``score_threshold``, ``topk``, ``tracker`` and ``keyframes``
+        (docs/en/result_format.md); a stream's ``num_frames`` is None.
+
+    Raises:
+        ResultFormatError: Not ``.json`` / ``.jsonl``, not JSON, another
+            version, a field missing, unknown or of the wrong kind;
+            naming the file (the line of a stream) and the field.
+        FileNotFoundError: No such file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'result {path}: no such file')
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    if path.endswith('.json'):
+        return check_result(_json(text, path), path)
+    if not path.endswith('.jsonl'):
+        raise ResultFormatError(
+            f'{path}: expected a .json result document or a .jsonl stream')
+    lines = text.split('\n')
+    if lines[-1] == '':
+        lines.pop()  # the newline ending the last line
+    if not lines:
+        raise ResultFormatError(
+            f'{path}: empty; expected a header line with format_version '
+            f'{FORMAT_VERSION!r}, then one keyframe a line')
+    header = _json(lines[0], f'{path} line 1')
+    _check_version(header, f'{path} line 1')
+    _check_fields(header, HEADER_FIELDS, {'format_version': _any},
+                  f'{path} line 1', '')
+    keyframes = [
+        _json(line, f'{path} line {n}') for n, line in enumerate(lines[1:], 2)
+    ]
+    _check_keyframes(keyframes, [(f'{path} line {n}', '')
+                                 for n in range(2,
+                                                len(lines) + 1)])
+    return dict(header, keyframes=keyframes)

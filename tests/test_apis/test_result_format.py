@@ -1,0 +1,217 @@
+"""One result format (issue 84, point 3): the offline demo's JSON, the
+Inferencer's (the browser demo's) JSON and the online runner's JSON Lines
+carry ``format_version`` and the same fields, and :func:`read_result`
+reads each to the same structure, refusing what is not one by the file,
+line and field."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.structures import InstanceData
+
+from stmixer_mm.apis import STMixerInferencer
+from stmixer_mm.apis.demo import run_offline
+from stmixer_mm.apis.online import OnlineRunner
+from stmixer_mm.apis.results import (FORMAT_VERSION, KeyframeResult,
+                                     ResultFormatError, ResultFormatter,
+                                     ResultWriter, read_result)
+
+
+@pytest.fixture(scope='module')
+def inferencer(tools, random_checkpoint):
+    return STMixerInferencer(tools.TINY_CFG, random_checkpoint)
+
+
+def test_every_writer_is_read_to_the_same_structure(inferencer, tools,
+                                                    tmp_path):
+    frames = osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
+    pred = inferencer(
+        frames,
+        stride=4,
+        score_thr=0.0,
+        out_dir=str(tmp_path / 'inf'),
+        no_save_vis=True,
+        no_save_pred=False)['predictions'][0]
+    saved = read_result(str(tmp_path / 'inf' / 'preds' / 'syn_val_000.json'))
+    assert saved == pred  # returned as saved
+    stats = OnlineRunner(
+        inferencer,
+        stride=4,
+        out_dir=str(tmp_path / 'on'),
+        write_video=False,
+        score_thr=0.0,
+        progress=False).run(frames)
+    online = read_result(stats['jsonl'])
+    off = run_offline(
+        inferencer, frames, str(tmp_path / 'off'), stride=4, score_thr=0.0)
+    offline = read_result(off['json'])
+
+    for result in (saved, online, offline):
+        assert list(result) == [
+            'format_version', 'input', 'fps', 'frame_size', 'num_frames',
+            'stride', 'person_threshold', 'score_threshold', 'topk', 'tracker',
+            'keyframes'
+        ]
+        assert result['format_version'] == FORMAT_VERSION
+        assert result['input'] == 'syn_val_000'
+        assert result['frame_size'] == [64, 64] and result['stride'] == 4
+        assert result['tracker'] == inferencer.tracker_cfg
+    # the same keyframe objects everywhere (track ids included)
+    assert [k['frame'] for k in saved['keyframes']] == [2, 6, 10, 14, 18, 22]
+    assert online['keyframes'] == offline['keyframes'] == saved['keyframes']
+    assert any(k['persons'] for k in saved['keyframes'])
+    assert all('track_id' in p for k in saved['keyframes']
+               for p in k['persons'])
+    assert saved['num_frames'] == offline['num_frames'] == 24
+    assert online['num_frames'] is None  # a stream: unknown when written
+    # the JSON Lines: a header line, then the JSON's keyframes, one a line
+    with open(stats['jsonl']) as f:
+        lines = [json.loads(line) for line in f]
+    assert lines[0] == {k: v for k, v in online.items() if k != 'keyframes'}
+    assert lines[1:] == offline['keyframes']
+    # the offline CSV: a row per person and action of those keyframes
+    with open(off['csv']) as f:
+        rows = f.read().splitlines()[1:]
+    assert len(rows) == sum(
+        len(p['actions']) for k in offline['keyframes'] for p in k['persons'])
+
+
+def _document():
+    header = ResultFormatter({
+        1: 'walk'
+    }).header(
+        None, stride=4, input='v', fps=8.0, frame_size=(64, 48), num_frames=9)
+    person = dict(
+        track_id=0,
+        bbox=[1.0, 2.0, 30.0, 40.0],
+        person_score=0.9,
+        actions={'walk': 0.8})
+    return dict(
+        header,
+        keyframes=[
+            dict(frame=2, time=0.25, persons=[person]),
+            dict(frame=6, time=0.75, persons=[dict(person)])
+        ])
+
+
+def _write(path, document):
+    if path.suffix == '.jsonl':
+        head = {k: v for k, v in document.items() if k != 'keyframes'}
+        lines = [head] + document.get('keyframes', [])
+        path.write_text(''.join(json.dumps(x) + '\n' for x in lines))
+    else:
+        path.write_text(json.dumps(document))
+    return str(path)
+
+
+@pytest.mark.parametrize('ext', ['.json', '.jsonl'])
+def test_the_reader_names_the_file_and_the_field(tmp_path, ext):
+    doc = _document()
+    path = tmp_path / f'r{ext}'
+    assert read_result(_write(path, doc)) == doc
+    first = 'line 2: ' if ext == '.jsonl' else 'keyframes[0].'
+    second = 'line 3: ' if ext == '.jsonl' else 'keyframes[1].'
+    head = ' line 1' if ext == '.jsonl' else ''
+
+    def refused(change, said):
+        bad = _document()
+        change(bad)
+        with pytest.raises(ResultFormatError) as e:
+            read_result(_write(path, bad))
+        assert str(e.value).startswith(f'{path}'), str(e.value)
+        assert said in str(e.value), str(e.value)
+
+    refused(lambda d: d.pop('format_version'),
+            f'{path}{head}: no format_version: not a stmixer_mm result')
+    refused(
+        lambda d: d.update(format_version='stmixer_mm-result/2'),
+        "format_version 'stmixer_mm-result/2'; this stmixer_mm reads "
+        "'stmixer_mm-result/1'")
+    refused(lambda d: d.pop('fps'), 'no fps (needed: input, fps,')
+    refused(lambda d: d.update(detections=[]), 'unknown fields detections')
+    refused(lambda d: d.update(person_threshold=1.5),
+            'person_threshold: expected a number in [0, 1], got 1.5')
+    refused(lambda d: d['keyframes'][1]['persons'][0].update(bbox=[1, 2]),
+            f'{second}persons[0].bbox: expected a list of 4 numbers')
+    refused(
+        lambda d: d['keyframes'][0]['persons'][0]['actions'].update(
+            run='high'), f'{first}persons[0].actions: expected an object')
+    refused(
+        lambda d: d['keyframes'][0].pop('time'),
+        f'{first}'.rstrip('.: ') + ': no time (needed: frame, time, persons)')
+    refused(lambda d: d['keyframes'].reverse(),
+            f'{second}frame: 2 after keyframe 6; expected ascending')
+
+
+def test_the_old_shapes_and_other_files_are_refused(tmp_path):
+    old = tmp_path / 'clip_det.json'  # the offline demo's before version 1
+    old.write_text(
+        json.dumps(dict(input='clip.mp4', keyframes=[2, 6], detections=[])))
+    with pytest.raises(ResultFormatError, match='no format_version'):
+        read_result(str(old))
+    stream = tmp_path / 'clip_det.jsonl'  # no header line
+    stream.write_text('{"frame": 2, "time": 0.25, "persons": []}\n')
+    with pytest.raises(
+            ResultFormatError,
+            match=r'clip_det.jsonl line 1: no format_version'):
+        read_result(str(stream))
+    stream.write_text(json.dumps(_document()) + '\n{"frame": 2,\n')
+    with pytest.raises(
+            ResultFormatError, match='line 1: unknown fields '
+            'keyframes'):
+        read_result(str(stream))
+    head = {k: v for k, v in _document().items() if k != 'keyframes'}
+    stream.write_text(json.dumps(head) + '\n{"frame": 2,\n')
+    with pytest.raises(ResultFormatError, match='line 2: not JSON'):
+        read_result(str(stream))
+    stream.write_text('')
+    with pytest.raises(ResultFormatError, match='empty; expected a header'):
+        read_result(str(stream))
+    tubes = tmp_path / 'clip_tubes.json'
+    tubes.write_text(
+        json.dumps(dict(head, format_version='stmixer_mm-tubes/1', tubes=[])))
+    with pytest.raises(ResultFormatError, match='is a tubes file'):
+        read_result(str(tubes))
+    with pytest.raises(ResultFormatError, match='expected a .json result'):
+        read_result(_write(tmp_path / 'r.csv', _document()))
+    with pytest.raises(FileNotFoundError, match='missing.json: no such file'):
+        read_result(str(tmp_path / 'missing.json'))
+
+
+def test_masks_tubelets_and_forecasts_are_read(tmp_path):
+    """The optional fields of a person (a mask, tubelet or forecast
+    model's) are written as the reader reads them."""
+    sample = ActionDataSample(metainfo=dict(forecast_horizons=[4, 8]))
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[:, 2:5, 3:6] = True
+    sample.pred_instances = InstanceData(
+        bboxes=torch.tensor([[0.1, 0.1, 0.5, 0.5], [0.2, 0.2, 0.9, 0.9]]),
+        scores=torch.tensor([[0.0, 0.9], [0.0, 0.2]]),
+        person_scores=torch.tensor([0.9, 0.7]),
+        masks=masks,
+        tubelet_bboxes=torch.rand(2, 3 * 4),
+        future_bboxes=torch.rand(2, 2 * 4),
+        future_scores=torch.rand(2, 2 * 1),
+        future_visible=torch.rand(2, 2))
+    res = KeyframeResult.from_sample(
+        sample, 8, 1.0, (16, 16), tubelet_offsets=np.array([-2, 0, 2]))
+    fmt = ResultFormatter({1: 'walk'}, score_thr=0.0)
+
+    class Source:
+        name, fps, frame_size, num_read = 'v', 8.0, [16, 16], 12
+
+    doc = fmt.prediction([fmt.keep(res)], Source(), stride=8)
+    person = doc['keyframes'][0]['persons'][0]
+    assert {'mask', 'tubelet', 'forecast'} <= set(person)
+    out = ResultWriter(dict(json=str(tmp_path / 'v.json')), overwrite=False)
+    out.write_json('json', doc)
+    assert read_result(str(tmp_path / 'v.json')) == doc
+    person['tubelet']['frames'].pop()  # 2 frames, 3 boxes
+    with pytest.raises(
+            ResultFormatError,
+            match=r'keyframes\[0\].persons\[0\].tubelet: '
+            'expected'):
+        read_result(_write(tmp_path / 'bad.json', doc))

@@ -1,0 +1,140 @@
+"""Configs by name (issue 84, point 2): one resolver
+(:func:`~stmixer_mm.utils.config_files.resolve_config`) behind every
+command and the Inferencer takes a config file,
+``stmixer_mm::<folder>/<config>.py`` (from the installed package, whatever
+the working directory) and the model names of the metafiles, with close
+names for an unknown one; a repo config copied out alone reads its
+``_base_`` from the package, or names the base it lacks."""
+import os
+import os.path as osp
+import shutil
+import warnings
+
+import pytest
+
+from stmixer_mm.cli import test as test_cli
+from stmixer_mm.utils import package_files
+from stmixer_mm.utils.config_files import (MissingConfigError, load_config,
+                                           resolve_config)
+
+QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
+PACKAGED = f'stmixer_mm::quickstart/{QUICKSTART}.py'
+
+
+def test_a_packaged_config_and_a_model_name_resolve_to_the_file(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the checkout: no configs/ here
+    path, weights, model = resolve_config(PACKAGED)
+    assert path.endswith(f'configs/quickstart/{QUICKSTART}.py')
+    assert osp.isfile(path) and weights is None and model is None
+    by_name = resolve_config(QUICKSTART.upper())  # any case, as mim
+    assert by_name.path == path and by_name.model == QUICKSTART
+    # the package's pure-Python configs too (`_` for `-`)
+    new_style = QUICKSTART.replace('-', '_')
+    assert resolve_config(f'stmixer_mm::quickstart/{new_style}.py').path \
+        .endswith(f'stmixer_mm/configs/quickstart/{new_style}.py')
+    cfg = load_config(QUICKSTART)
+    assert cfg.filename == path and cfg.model.type == 'STMixer'
+
+
+@pytest.mark.parametrize('name, said', [
+    ('stmixer_r3d-tiny_synthetic-ava', 'is neither a config file nor a '
+     'model name of'),
+    ('stmixer_mm::quickstart/stmixer_r3d-tiny_synthetic-ava.py',
+     'stmixer_mm ships no quickstart/stmixer_r3d-tiny_synthetic-ava.py'),
+    (f'configs/quickstart/{QUICKSTART}.py', 'no such file'),
+])
+def test_an_unknown_name_lists_the_close_ones(tmp_path, monkeypatch, name,
+                                              said):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingConfigError) as e:
+        resolve_config(name)
+    assert said in str(e.value) and 'close names' in str(e.value)
+    assert QUICKSTART in str(e.value)
+    with pytest.raises(MissingConfigError, match='mmdet:: is not this'):
+        resolve_config('mmdet::faster_rcnn/x.py')
+
+
+def test_names_resolve_from_an_installed_copy(tmp_path, monkeypatch):
+    """A wheel's package: ``stmixer_mm/.mim/{configs,model-index.yml}``
+    (setup.py), no checkout beside it."""
+    mim = tmp_path / 'site' / 'stmixer_mm' / '.mim'
+    root = package_files.models_dir()
+    for folder in ('quickstart', '_base_'):
+        shutil.copytree(
+            osp.join(root, 'configs', folder), mim / 'configs' / folder)
+    (mim / 'model-index.yml'
+     ).write_text('Import:\n  - configs/quickstart/metafile.yml\n')
+    monkeypatch.setattr(package_files, 'package_dir', lambda: str(mim.parent))
+    monkeypatch.chdir(tmp_path)
+    want = str(mim / 'configs' / 'quickstart' / f'{QUICKSTART}.py')
+    assert resolve_config(PACKAGED).path == want
+    assert resolve_config(QUICKSTART).path == want
+    assert load_config(PACKAGED).filename == want  # its bases in the copy
+
+
+def test_a_config_copied_alone_reads_its_bases_from_the_package(tmp_path):
+    src = resolve_config(PACKAGED).path
+    copy = tmp_path / osp.basename(src)
+    shutil.copy(src, copy)
+    with pytest.warns(UserWarning) as caught:
+        cfg = load_config(str(copy))
+    said = ' '.join(str(w.message) for w in caught)
+    assert '../_base_/models/stmixer_slowonly-r50.py' in said
+    assert 'read from the packaged configs' in said
+    assert cfg.filename == str(copy)
+    assert cfg.model == load_config(src).model
+    # a sibling base (./<config>.py) is found beside the same-named config
+    mask = resolve_config('stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-'
+                          'ava-rgb').path
+    (tmp_path / 'alone').mkdir()
+    shutil.copy(mask, tmp_path / 'alone' / 'mask.py')  # renamed too
+    with pytest.warns(UserWarning, match=f'{QUICKSTART}.py are not beside'):
+        cfg = load_config(str(tmp_path / 'alone' / 'mask.py'))
+    assert cfg.model.roi_head.mask_head.type == 'STMixerMaskHead'
+    # a base the package lacks too: named, with what to pass instead
+    text = copy.read_text().replace('../_base_/schedules/adamw_12e.py',
+                                    '../_base_/schedules/no_such.py')
+    copy.write_text(text)
+    with pytest.raises(MissingConfigError) as e:
+        load_config(str(copy))
+    msg = str(e.value)
+    assert "its _base_ '../_base_/schedules/no_such.py'" in msg
+    assert osp.join(str(tmp_path.parent), '_base_', 'schedules',
+                    'no_such.py') in msg
+    assert f'give a packaged config as {PACKAGED}' in msg
+    assert 'copy the config together with its _base_ folder' in msg
+
+
+def test_tools_test_takes_a_packaged_config_and_a_model_name(
+        tmp_path, monkeypatch):
+    """``tools/test.py``'s argument parsing and config loading (not a run):
+    the config of the name, the work dir named by its file."""
+    monkeypatch.chdir(tmp_path)
+    for name in (PACKAGED, QUICKSTART.upper()):
+        args = test_cli.parse_args([name, 'epoch_1.pth', '--no-picture'])
+        cfg = test_cli.merge_args(load_config(args.config), args)
+        assert cfg.filename == resolve_config(PACKAGED).path
+        assert cfg.load_from == 'epoch_1.pth'
+        assert cfg.work_dir == osp.join('./work_dirs', QUICKSTART)
+    with pytest.raises(SystemExit) as e:
+        test_cli.main(['stmixer_r3d-tiny', 'epoch_1.pth'])
+    assert str(e.value).startswith("tools/test.py: config 'stmixer_r3d-tiny'"
+                                   ' is neither a config file nor')
+    assert QUICKSTART in str(e.value)
+    assert not os.listdir(tmp_path)  # refused before any work
+
+
+def test_the_inferencer_takes_a_packaged_config(tools, tmp_path, monkeypatch):
+    from stmixer_mm.apis import STMixerInferencer
+    monkeypatch.chdir(tmp_path)
+    label_map = osp.join(tools.TINY_DATA, 'annotations', 'label_map.pbtxt')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        inf = STMixerInferencer(PACKAGED, label_map=label_map)
+    assert inf.cfg.filename == resolve_config(PACKAGED).path
+    # a file, not a model name: no "random weights" warning
+    assert not [w for w in caught if 'random weights' in str(w.message)]
+    with pytest.raises(MissingConfigError) as e:
+        STMixerInferencer(PACKAGED.replace('-rgb', ''))
+    assert f'close names: {PACKAGED}' in str(e.value)
