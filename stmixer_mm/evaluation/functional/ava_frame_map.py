@@ -24,8 +24,7 @@ the numbers equal, step by step:
   them (its per-keyframe ``set``), the means with ``np.nanmean``.
 """
 import warnings
-from collections import defaultdict
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from mmaction.evaluation.functional.ava_evaluation import metrics, np_box_ops
@@ -33,6 +32,9 @@ from mmaction.evaluation.functional.ava_utils import (make_image_key, read_csv,
                                                       read_exclusions,
                                                       read_labelmap)
 from mmaction.structures import bbox2result
+
+from stmixer_mm.datasets.dataset_checks.ava import read_ava_exclude_file
+from .sample_checks import check_sample_keys
 
 #: A keyframe's kept pairs: ``(video_id, timestamp, labels (n, ) int16,
 #: rows (n, 5) float32 x1 y1 x2 y2 score)``.
@@ -113,51 +115,108 @@ def _keyframe_tpfp(gt_boxes: np.ndarray, gt_labels: np.ndarray,
     return order, tp
 
 
-def ava_frame_map(detections: Iterable[KeyframeDets],
-                  ann_file: str,
-                  label_file: str,
-                  exclude_file: Optional[str] = None,
-                  custom_classes: Optional[Sequence[int]] = None,
-                  iou_thr: float = 0.5) -> Tuple[Dict[str, float], list]:
+def ava_frame_map(
+        detections: Sequence[KeyframeDets],
+        ann_file: str,
+        label_file: str,
+        exclude_file: Optional[str] = None,
+        custom_classes: Optional[Sequence[int]] = None,
+        iou_thr: float = 0.5,
+        empty_keyframe_file: Optional[str] = None,
+        owner: str = 'CompactAVAMetric') -> Tuple[Dict[str, float], list]:
     """``ava_eval(..., 'mAP', ignore_empty_frames=True)`` of
-    :func:`compact_detections`' pairs (see the module).
+    :func:`compact_detections`' pairs (see the module), after refusing
+    what ``ava_eval`` would score wrong without a word.
 
     Args:
-        detections (Iterable[tuple]): Per keyframe ``(video_id, timestamp,
-            labels, rows)`` of :func:`compact_detections`; a keyframe given
-            twice adds its pairs after the earlier ones (as two csv
-            blocks).
+        detections (Sequence[tuple]): Per keyframe ``(video_id, timestamp,
+            labels, rows)`` of :func:`compact_detections`, each keyframe
+            once and of ``ann_file`` (or of ``exclude_file`` /
+            ``empty_keyframe_file``).
         ann_file (str): The GT csv.
         label_file (str): The label map (pbtxt).
         exclude_file (str, optional): Excluded timestamps. Defaults to
             None.
         custom_classes (Sequence[int], optional): ``[0] + ids`` as
-            ``AVAMetric`` holds them. Defaults to None.
+            ``AVAMetric`` holds them, each id in the label map. Defaults
+            to None.
         iou_thr (float): IoU of a true positive. Defaults to 0.5.
+        empty_keyframe_file (str, optional): ``video_id,timestamp``
+            keyframes with nobody in them (not in ``ann_file``; their
+            detections are ignored, as ``ava_eval`` ignores a keyframe
+            without GT). Defaults to None.
+        owner (str): Who asks, first in messages. Defaults to
+            ``'CompactAVAMetric'``.
 
     Returns:
         tuple[dict, list]: ``overall``, ``person_movement``,
         ``object_manipulation`` and ``person_interaction`` mAPs (as
         ``ava_eval``), and the per-class ``(id, name, AP)`` in its order.
+
+    Raises:
+        ValueError: No detections; a keyframe twice (it would count twice);
+            a keyframe in none of the three files (another data set's ids,
+            or a video id spelt differently: ``ava_eval`` would ignore it);
+            a custom class not in the label map.
     """
     with open(label_file) as f:
         categories, whitelist = read_labelmap(f)
     if custom_classes is not None:
+        missing = [c for c in custom_classes[1:] if c not in whitelist]
+        if missing:
+            raise ValueError(
+                f'{owner}: custom_classes {missing} are not action ids of the '
+                f'label map {label_file}: expected ids of its items')
         whitelist = list(custom_classes[1:])
         categories = [c for c in categories if c['id'] in whitelist]
     allowed = np.array(sorted(whitelist), np.int64)
-    with open(ann_file) as f:
-        gt_boxes, gt_labels, _ = read_csv(f, whitelist)
-    excluded = set()
+    with open(ann_file) as f:  # every GT keyframe, then the whitelist's
+        gt_boxes, gt_labels, _ = read_csv(f)
+    keyframes = set(gt_boxes)
+    kept = set(whitelist)
+    for key in keyframes:  # as read_csv(f, whitelist) (also for [])
+        keep = [i for i, k in enumerate(gt_labels[key]) if k in kept]
+        gt_boxes[key] = [gt_boxes[key][i] for i in keep]
+        gt_labels[key] = [gt_labels[key][i] for i in keep]
+        if not keep:
+            del gt_boxes[key], gt_labels[key]
     if exclude_file is not None:
         with open(exclude_file) as f:
             excluded = read_exclusions(f)
-    dets: Dict[str, list] = defaultdict(list)
+        keyframes |= excluded
+    else:
+        excluded = set()
+    if empty_keyframe_file is not None:
+        keyframes |= {
+            make_image_key(*key)
+            for key in read_ava_exclude_file(
+                empty_keyframe_file, what='empty-keyframes file')
+        }
+    files = ' or '.join(f'{what} {path}'
+                        for what, path in (('ann_file', ann_file),
+                                           ('exclude_file', exclude_file),
+                                           ('empty_keyframe_file',
+                                            empty_keyframe_file)) if path)
+    example = next(iter(gt_boxes), None)
+    check_sample_keys(
+        owner, [(str(d[0]), int(d[1])) for d in detections],
+        unknown=lambda key: None if make_image_key(*key) in keyframes else
+        (f'a keyframe in no row of {files}: expected the video ids and '
+         f'timestamps of the ground truth (e.g. {example!r}; another data '
+         'set, or video ids spelt differently?); a keyframe with nobody '
+         'in it belongs in empty_keyframe_file'))
+    dets: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
     for video_id, timestamp, labels, rows in detections:
         keep = np.isin(labels, allowed)
         if not keep.all():  # else the arrays as they are, no copy
             labels, rows = labels[keep], rows[keep]
-        dets[make_image_key(video_id, timestamp)].append((labels, rows))
+        dets[make_image_key(video_id, timestamp)] = labels, rows
+    if not any(key in dets and key not in excluded for key in gt_boxes):
+        raise ValueError(
+            f'{owner}: none of the {len(dets)} processed keyframes has ground'
+            f' truth of the evaluated classes in {ann_file} (only excluded '
+            'or empty keyframes, or no GT row of custom_classes): nothing '
+            'to score; expected the keyframes of its rows')
     all_gt = np.concatenate([np.asarray(v) for v in gt_labels.values()])
     gt_count = {k: np.sum(all_gt == k) for k in whitelist}
     # every keyframe's sorted pairs, in the GT file's keyframe order: a
@@ -168,9 +227,7 @@ def ava_frame_map(detections: Iterable[KeyframeDets],
     for key in gt_boxes:
         if key in excluded or key not in dets:
             continue
-        parts = dets[key]
-        labels = np.concatenate([p[0] for p in parts])
-        rows = np.concatenate([p[1] for p in parts])
+        labels, rows = dets[key]
         order, tp = _keyframe_tpfp(
             np.array(gt_boxes[key], np.float32).reshape(-1, 4),
             np.asarray(gt_labels[key]), labels, rows, iou_thr)

@@ -11,6 +11,8 @@ from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from stmixer_mm.evaluation.functional.sample_checks import (
+    check_normalised_boxes, check_sample_keys)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.mask_rle import encode_mask, mask_area
@@ -47,7 +49,9 @@ class ActorMaskMetric(BaseMetric):
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep the RLEs, pixel boxes and scores of predictions and ground
-        truth (missing masks or masks not of ``img_shape``: ValueError).
+        truth (a sample without a name, missing masks, masks not of
+        ``img_shape``, boxes not finite, inverted or (normalised) outside
+        [0, 1] and scores outside [0, 1]: ValueError naming the sample).
 
         Args:
             data_batch (Any): Not read.
@@ -60,8 +64,14 @@ class ActorMaskMetric(BaseMetric):
                 ``bboxes`` ``(m, 4)`` xyxy pixels.
         """
         for sample in data_samples:
-            where = sample.get('img_key') or \
-                f'{sample.get("video_id")},{sample.get("timestamp")}'
+            where = sample.get('img_key') or (
+                'video_id' in sample and 'timestamp' in sample
+                and f'{sample["video_id"]},{sample["timestamp"]}')
+            if not where:
+                raise ValueError(
+                    'ActorMaskMetric: a sample without img_key (or video_id '
+                    'and timestamp): expected one in its metainfo '
+                    "(PackActionInputs' meta_keys) to tell keyframes apart")
             pred, gt = sample['pred_instances'], sample.get('gt_instances')
             if 'masks' not in pred:
                 raise ValueError(
@@ -93,12 +103,11 @@ class ActorMaskMetric(BaseMetric):
             if self.box_format == 'normalized':
                 # the AVA heads clip normalised boxes to [0, 1): a larger
                 # coordinate is a pixel box, which would score a box AP of 0
-                if boxes.size and boxes.max() > 1.0:
-                    raise ValueError(
-                        f'ActorMaskMetric: sample {where!r} has predicted '
-                        f'box coordinates up to {boxes.max():.1f}, not '
-                        "normalised to [0, 1]: set box_format='pixel' (a "
-                        "model with label_convention='mmdet')")
+                check_normalised_boxes(
+                    f'ActorMaskMetric: sample {where!r}',
+                    dict(bboxes=boxes),
+                    hint="; or set box_format='pixel' (a model with "
+                    "label_convention='mmdet')")
                 boxes = boxes * [w, h, w, h]
             gt_boxes = to_numpy(gt['bboxes']).astype(np.float64)
             self.results.append(
@@ -112,6 +121,15 @@ class ActorMaskMetric(BaseMetric):
                     size=(h, w)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """The mask and box APs of all processed keyframes, each once (else
+        ValueError, as for none at all or no ground-truth mask)."""
+        check_sample_keys('ActorMaskMetric', [r['key'] for r in results])
+        boxes = np.concatenate([r['pred_boxes'] for r in results])
+        if self.box_format == 'pixel' and len(boxes) and boxes.max() <= 1:
+            raise ValueError(
+                "ActorMaskMetric: box_format='pixel' but every predicted box "
+                f'coordinate of the {len(results)} samples is in [0, 1] '
+                "(normalised?): set box_format='normalized' (an AVA model)")
         images, anns, dets = [], [], []
         for img_id, res in enumerate(results, start=1):
             h, w = res['size']

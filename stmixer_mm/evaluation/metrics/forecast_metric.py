@@ -8,6 +8,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from stmixer_mm.evaluation.functional import forecast as fc
+from stmixer_mm.evaluation.functional.sample_checks import (
+    act_frame_check, check_normalised_boxes, check_sample_keys)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE, Int,
@@ -59,7 +61,7 @@ class ForecastMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.iou_thr = float(iou_thr)
         self.history = int(history)
-        self.ann_file = ann_file
+        self.ann_file, self.split = ann_file, split
         self.gt, self.videos = load_split(ann_file, split)
         self.num_labels = len(self.gt['labels'])
 
@@ -79,8 +81,8 @@ class ForecastMetric(BaseMetric):
                 ``future_bboxes`` ``(n, H, 4)`` (normalised),
                 ``future_scores`` ``(n, H, C)`` and ``future_visible`` ``(n,
                 H)``. Missing fields, other shapes, non-finite or inverted
-                boxes and scores outside [0, 1] raise ValueError naming
-                video and frame.
+                boxes, boxes outside [0, 1] (pixels) and scores outside [0,
+                1] raise ValueError naming video and frame.
         """
         for sample in data_samples:
             video = str(sample['video_id'])
@@ -132,12 +134,19 @@ class ForecastMetric(BaseMetric):
                     person_scores=persons,
                     future_scores=future_scores,
                     future_visible=visible))
+            check_normalised_boxes(where,
+                                   dict(bboxes=boxes, future_bboxes=future))
             self.results.append(
                 (video, frame, horizons, boxes * scale, scores, persons,
                  future * scale, future_scores, visible))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """The scores of the model and the references (see the class)."""
+        """The scores of the model and the references (see the class), of
+        each frame of the split once (else ValueError, as for none at all or
+        one the ground truth does not have)."""
+        check_sample_keys(
+            'ForecastMetric', [r[:2] for r in results], 'frame',
+            act_frame_check(self.gt, self.videos, self.ann_file, self.split))
         horizons = {r[2] for r in results}
         if len(horizons) != 1:
             raise ValueError(f'ForecastMetric: the samples have different '

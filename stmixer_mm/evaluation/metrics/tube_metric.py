@@ -13,10 +13,12 @@ from stmixer_mm.evaluation.functional import (interpolate_tubelets,
 from stmixer_mm.evaluation.functional.protocol_utils import (LINK_SETTINGS,
                                                              PackedFrames,
                                                              unknown_link_keys)
+from stmixer_mm.evaluation.functional.sample_checks import (
+    act_frame_check, check_normalised_boxes, check_sample_keys)
 from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import check_predictions, to_numpy
+from stmixer_mm.utils.arrays import to_numpy
 from stmixer_mm.utils.dependencies import require_extra
 from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE,
                                             PROBABILITY, Bool, Choice, Fields,
@@ -168,6 +170,7 @@ class TubeMetric(BaseMetric):
         self.ann_file, self.split = ann_file, split
         self.gt, self.videos = load_split(ann_file, split, METRIC_KEYS)
         self.video_index = {v: i for i, v in enumerate(self.videos)}
+        self._unknown = act_frame_check(self.gt, self.videos, ann_file, split)
         self.num_labels = len(self.gt['labels'])
         self.iou_thr = float(iou_thr)
         self.video_iou_thrs = tuple(float(t) for t in video_iou_thrs)
@@ -192,8 +195,9 @@ class TubeMetric(BaseMetric):
                 ``track_ids`` ``(n, )`` integers (needed with
                 ``tubes='track_ids'``); with ``tubes='tubelets'`` also
                 ``pred_instances.tubelet_bboxes`` ``(n, T', 4)`` and the
-                metainfo ``tubelet_frames`` ``(T', )``. Non-finite values
-                or other shapes raise ValueError naming video and frame.
+                metainfo ``tubelet_frames`` ``(T', )``. Non-finite values,
+                boxes outside [0, 1] (pixels) or other shapes raise
+                ValueError naming video and frame.
         """
         for sample in data_samples:
             pred = sample['pred_instances']
@@ -209,9 +213,10 @@ class TubeMetric(BaseMetric):
                     'pred_instances.bboxes [n, 4] and pred_instances.scores '
                     f'[n, num_classes(+1)], got {list(bboxes.shape)} and '
                     f'{list(scores.shape)}')
-            check_predictions(
+            check_normalised_boxes(
                 f'video {video!r} frame {sample["timestamp"]}',
-                finite=dict(bboxes=bboxes, scores=scores))
+                dict(bboxes=bboxes),
+                finite=dict(scores=scores))
             ids = pred['track_ids'] if 'track_ids' in pred else None
             if ids is not None:
                 ids = np.asarray(to_numpy(ids))
@@ -250,7 +255,7 @@ class TubeMetric(BaseMetric):
                 f'{where}: pred_instances.tubelet_bboxes has shape '
                 f'{list(boxes.shape)}, expected [{n}, {len(frames)}, 4] '
                 '(one box per detection and tubelet frame)')
-        check_predictions(where, finite=dict(tubelet_bboxes=boxes))
+        check_normalised_boxes(where, dict(tubelet_bboxes=boxes))
         return boxes, frames
 
     @staticmethod
@@ -266,8 +271,9 @@ class TubeMetric(BaseMetric):
         """Per-class frame detections ``{label: {video index: {frame: [n, 5]
         float32 x1 y1 x2 y2 score}}}`` (pixels, float32 as mmaction2, the
         model's box order deciding ties); ``'ucf_jhmdb'`` needs one prediction
-        per frame (as MOC). ``track_ids=True`` also returns the kept rows'
-        track ids alike.
+        per frame (as MOC). Each (video, frame) must come once
+        (:meth:`compute_metrics` checks). ``track_ids=True`` also returns the
+        kept rows' track ids alike.
 
         Args:
             results (Sequence[tuple]): :meth:`process`'s entries.
@@ -333,31 +339,22 @@ class TubeMetric(BaseMetric):
         if self.protocol == 'ucf_jhmdb':
             for video, frames in frames_seen.items():
                 nframes = int(self.gt['nframes'][video])
-                counts = np.bincount(frames, minlength=nframes + 1)[1:]
-                if np.any(counts != 1):
-                    missing = (np.flatnonzero(counts == 0) + 1).tolist()
-                    twice = (np.flatnonzero(counts > 1) + 1).tolist()
+                missing = sorted(set(range(1, nframes + 1)) - set(frames))
+                if missing:
                     raise ValueError(
                         f'video {video!r} of {self.ann_file}: protocol '
                         "'ucf_jhmdb' (MOC's ACT.py) needs one prediction "
                         f'per frame 1..{nframes}; frames without one: '
                         f'{missing[:10]}{"..." if len(missing) > 10 else ""}'
-                        f', frames predicted more than once: {twice[:10]}'
-                        f'{"..." if len(twice) > 10 else ""} (test every '
-                        'frame once, as TubeDataset(test_mode=True) does)')
+                        ' (test every frame once, as TubeDataset(test_mode='
+                        'True) does)')
         return (out, ids_out) if track_ids else out
 
     def _video_index(self, video: str, frame: int) -> int:
-        if video not in self.video_index:
-            raise ValueError(
-                f'prediction for video {video!r} (frame {frame}), which '
-                f'is not in test_videos[{self.split}] of {self.ann_file}')
-        nframes = int(self.gt['nframes'][video])
-        if not 1 <= frame <= nframes:
-            raise ValueError(
-                f'prediction for video {video!r} at timestamp {frame}, '
-                f'outside its frames 1..{nframes} (nframes of '
-                f'{self.ann_file}); timestamp must be the 1-based frame')
+        why = self._unknown((video, frame))
+        if why:
+            raise ValueError(f'TubeMetric: video {video!r} frame {frame}: '
+                             f'{why}')
         return self.video_index[video]
 
     def _check_columns(self, video: str, frame: int,
@@ -388,10 +385,13 @@ class TubeMetric(BaseMetric):
         return boxes[box_idx], labels, scores[box_idx, labels], box_idx
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """Frame-mAP and video-mAP (percent) of all processed samples."""
+        """Frame-mAP and video-mAP (percent) of all processed samples, each
+        (video, frame) once (else ValueError, as for none at all or one
+        the ground truth does not have)."""
         logger = MMLogger.get_current_instance()
-        for video, frame, _, scores, *ids in results:  # bad input first
-            self._video_index(video, frame)
+        check_sample_keys(  # bad input first
+            'TubeMetric', [r[:2] for r in results], 'frame', self._unknown)
+        for video, frame, _, scores, *ids in results:
             self._check_columns(video, frame, scores)
             if self.tubes == 'track_ids' and (not ids or ids[0] is None):
                 raise ValueError(self._no_ids(video, frame))

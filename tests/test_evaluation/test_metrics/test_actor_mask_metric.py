@@ -114,3 +114,66 @@ def test_no_detections_gives_zero():
     res = _evaluate([_sample([(0, 0, 10, 10)], [], [])])
     assert res['mask/AP'] == 0.0 and res['box/AP'] == 0.0
     assert np.isfinite(list(res.values())).all()
+
+
+# ----------------------------------------------------------------------
+# issue 83: inputs that gave a wrong number with exit 0 are refused
+
+GT = [(2, 2, 12, 20)]
+
+
+def test_keyframes_processed_twice_are_refused():
+    """Each copy was an image of its own: the GT counted twice."""
+    with pytest.raises(
+            ValueError,
+            match=r"^ActorMaskMetric: sample 'v,1' was processed twice "
+            r'\(results 0 and 2\)'):
+        _evaluate([
+            _sample(GT, GT, [.9]),
+            _sample(GT, GT, [.9], key='v,2'),
+            _sample(GT, GT, [.9])
+        ])
+
+
+@pytest.mark.parametrize('box', [[-0.1, 0.1, 0.5, 0.5], [2., 2., 12., 20.]])
+def test_boxes_outside_0_1_are_refused(box):
+    """A negative normalised coordinate passed the old max > 1 check."""
+    s = _sample(GT, GT, [0.9])
+    s['pred_instances']['bboxes'] = torch.tensor([box])
+    with pytest.raises(
+            ValueError,
+            match=r"^ActorMaskMetric: sample 'v,1': pred_instances.bboxes"
+            r'\[0, 0\] = .* \(pixels\?\)'):
+        _evaluate([s])
+
+
+def test_normalised_boxes_declared_pixel_are_refused():
+    """Scored box AP 0 (boxes of at most one pixel)."""
+    with pytest.raises(
+            ValueError,
+            match=r"^ActorMaskMetric: box_format='pixel' but every .* "
+            r'\(normalised\?\)'):
+        _evaluate([_sample(GT, GT, [0.9])], box_format='pixel')
+
+
+@pytest.mark.parametrize('field', ['bboxes', 'person_scores'])
+def test_non_finite_predictions_are_refused(field):
+    s = _sample(GT, GT, [0.9])
+    s['pred_instances'][field][0] = float('nan')
+    with pytest.raises(
+            ValueError,
+            match=rf"^ActorMaskMetric: sample 'v,1': pred_instances.{field}"
+            r'\[0\] = .*nan'):
+        _evaluate([s])
+
+
+def test_an_empty_run_or_unnamed_sample_is_refused():
+    with pytest.raises(
+            ValueError,
+            match='^ActorMaskMetric: no sample was processed, nothing to '
+            'score'):
+        _evaluate([])
+    s = _sample(GT, GT, [0.9])
+    del s['img_key']
+    with pytest.raises(ValueError, match='without img_key'):
+        _evaluate([s])

@@ -194,3 +194,68 @@ def test_settings_are_refused_before_the_file_is_read(kw, match):
     """iou_thr=1.5 was accepted and every fmAP was 0."""
     with pytest.raises(ValueError, match=match):
         ForecastMetric(ann_file='/no/such/GT.pkl', **kw)
+
+
+# ----------------------------------------------------------------------
+# issue 83: inputs that gave a wrong number with exit 0 are refused
+
+
+def test_frames_processed_twice_are_refused(ann_file):
+    """The later copy of a frame replaced the earlier without a word."""
+    samples = _samples(truth)
+    with pytest.raises(
+            ValueError,
+            match=r"^ForecastMetric: video 'v' frame 3 was processed twice "
+            rf'\(results 2 and {NFRAMES}\): expected each video and '
+            'frame once'):
+        _run(ann_file, samples + _samples(truth, frames=[3]))
+
+
+@pytest.mark.parametrize('field', ['bboxes', 'future_bboxes'])
+def test_pixel_boxes_are_refused(ann_file, field):
+    """Pixel boxes were scaled to pixels again: fmAP 0, ADE in the
+    thousands, exit 0."""
+    samples = _samples(truth)
+    pred = samples[4]['pred_instances']
+    pred[field] = pred[field] * torch.tensor([W, H, W, H])
+    with pytest.raises(
+            ValueError,
+            match=rf"^video 'v' frame 5: pred_instances.{field}\[0, "
+            r'.* is outside \[0, 1\] \(pixels\?\)'):
+        _run(ann_file, samples)
+
+
+@pytest.mark.parametrize('frame', [0, NFRAMES + 1])
+def test_frames_of_no_ground_truth_are_refused(ann_file, frame):
+    """A frame outside 1..nframes was left out without a word."""
+    samples = _samples(truth) + _samples(truth, frames=[frame])
+    with pytest.raises(
+            ValueError,
+            match=rf"^ForecastMetric: video 'v' frame {frame}: outside its "
+            rf'frames 1..{NFRAMES}'):
+        _run(ann_file, samples)
+
+
+def test_videos_outside_the_split_are_refused(tmp_path):
+    """A video of ann_file outside test_videos[split] was left out."""
+    gt = dict(video_gt(), train_videos=[[]])
+    gt['nframes']['w'], gt['resolution']['w'] = NFRAMES, (H, W)
+    gt['gttubes']['w'], gt['tube_actors']['w'] = {}, {}
+    path = tmp_path / 'GT.pkl'
+    path.write_bytes(pickle.dumps(gt))
+    extra = _samples(truth, frames=[1])
+    extra[0]['video_id'] = 'w'
+    with pytest.raises(
+            ValueError,
+            match=r"^ForecastMetric: video 'w' frame 1: not in "
+            r'test_videos\[0\]'):
+        _run(str(path), _samples(truth) + extra)
+
+
+def test_an_empty_run_is_refused(ann_file):
+    """Ended in 'different forecast_horizons []'."""
+    with pytest.raises(
+            ValueError,
+            match='^ForecastMetric: no sample was processed, nothing to '
+            'score'):
+        _run(ann_file, [])

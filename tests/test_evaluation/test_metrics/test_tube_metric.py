@@ -282,7 +282,8 @@ def test_tube_metric_reads_the_gt_through_the_act_loader(tmp_path, ann_file):
             dict(type='TubeMetric', protocol='ucf_jhmdb', ann_file=str(path)))
 
 
-def test_non_finite_predictions_are_refused(tmp_path):
+@pytest.mark.parametrize('protocol', ['ucf_jhmdb', 'multisports'])
+def test_non_finite_predictions_are_refused(tmp_path, protocol):
     """A NaN box matches nothing and a NaN score sorts anywhere: a wrong AP
     with exit 0; the sample, field and index are named."""
     from stmixer_mm.evaluation.metrics import TubeMetric
@@ -299,7 +300,7 @@ def test_non_finite_predictions_are_refused(tmp_path):
                                       1]]), ('scores', [[np.inf]])):
         pred = dict(bboxes=np.array([[0, 0, .5, .5]]), scores=np.array([[.9]]))
         pred[field] = np.array(value)
-        metric = TubeMetric(ann_file=str(ann), protocol='ucf_jhmdb')
+        metric = TubeMetric(ann_file=str(ann), protocol=protocol)
         with pytest.raises(
                 ValueError,
                 match=rf"video 'v' frame 1: pred_instances.{field}\[0, 0\]"
@@ -308,3 +309,68 @@ def test_non_finite_predictions_are_refused(tmp_path):
                 'is not finite'):
             metric.process(
                 None, [dict(video_id='v', timestamp=1, pred_instances=pred)])
+
+
+# ----------------------------------------------------------------------
+# issue 83: inputs that gave a wrong number with exit 0 are refused
+
+
+def _build(ann_file, protocol, **kwargs):
+    return METRICS.build(
+        dict(
+            type='TubeMetric', protocol=protocol, ann_file=ann_file, **kwargs))
+
+
+@pytest.mark.parametrize('protocol', ['ucf_jhmdb', 'multisports'])
+def test_frames_processed_twice_are_refused(ann_file, protocol):
+    """'multisports' gave frame-mAP 54.2 instead of 100 (every frame's
+    second copy a false positive); 'ucf_jhmdb' refused it already."""
+    metric = _build(ann_file, protocol)
+    metric.process(None, _samples() + _samples())
+    with pytest.raises(
+            ValueError,
+            match=r"^TubeMetric: video 'v1' frame 1 was processed twice "
+            r'\(results 0 and 40\): expected each video and '
+            'frame once'):
+        metric.evaluate(80)
+
+
+@pytest.mark.parametrize('protocol', ['ucf_jhmdb', 'multisports'])
+def test_pixel_boxes_are_refused(ann_file, protocol):
+    """Gave frame-mAP 0 and video-mAP 0 (the boxes scaled twice)."""
+    samples = _samples()
+    for s in samples:
+        s['pred_instances']['bboxes'] *= torch.tensor([W, H, W, H])
+    metric = _build(ann_file, protocol)
+    with pytest.raises(
+            ValueError,
+            match=r"^video 'v1' frame 1: pred_instances.bboxes\[0, 0\] = "
+            r'\d+\.\d+ is outside \[0, 1\] \(pixels\?\)'):
+        metric.process(None, samples)
+
+
+@pytest.mark.parametrize('protocol', ['ucf_jhmdb', 'multisports'])
+@pytest.mark.parametrize('key, value, match', [
+    ('video_id', 'v1_renamed', "video 'v1_renamed' frame 1: not in "
+     'test_videos\\[0\\]'),
+    ('timestamp', 0, "video 'v1' frame 0: outside its frames 1..20"),
+])
+def test_frames_of_no_ground_truth_are_refused(ann_file, protocol, key, value,
+                                               match):
+    samples = _samples()
+    samples[0][key] = value
+    metric = _build(ann_file, protocol, missing_videos='warn')
+    metric.process(None, samples)
+    with pytest.raises(ValueError, match='^TubeMetric: ' + match):
+        metric.evaluate(len(samples))
+
+
+@pytest.mark.parametrize('protocol', ['ucf_jhmdb', 'multisports'])
+@pytest.mark.parametrize('tubes', ['linking', 'tubelets'])
+def test_an_empty_run_is_refused(ann_file, protocol, tubes):
+    """With missing_videos='warn' nothing processed scored 0 / 0."""
+    metric = _build(ann_file, protocol, missing_videos='warn', tubes=tubes)
+    with pytest.raises(
+            ValueError,
+            match='^TubeMetric: no sample was processed, nothing to score'):
+        metric.evaluate(1)

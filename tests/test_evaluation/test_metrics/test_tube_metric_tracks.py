@@ -69,8 +69,9 @@ def _scene(seed,
                      rng.uniform(0, .5, 3).astype(np.float32), next_id))
                 next_id += 1
             dets = per_frame[f]
-            boxes = np.array([d[0] for d in dets]).reshape(-1, 4) / np.array(
-                [W, H, W, H])
+            boxes = np.clip(  # normalised, clipped as the heads clip
+                np.array([d[0] for d in dets]).reshape(-1, 4) /
+                np.array([W, H, W, H]), 0, 1)
             samples.append(
                 dict(
                     video_id=v,

@@ -116,3 +116,37 @@ def test_tubelet_clips_scored_by_keyframe_boxes_need_every_frame(ann_file):
             ignore_labels=()))
     metric.process(None, samples(range(1, NF + 1)))
     assert metric.evaluate(NF)['mAP/frameAP@0.5'] > 0
+
+
+@pytest.mark.parametrize('protocol', ['ucf_jhmdb', 'multisports'])
+def test_clips_processed_twice_are_refused(ann_file, protocol):
+    """Issue 83: a clip twice put its tubelet in twice, as two tubes."""
+    metric = METRICS.build(
+        dict(
+            type='TubeMetric',
+            ann_file=ann_file,
+            protocol=protocol,
+            tubes='tubelets'))
+    metric.process(None, samples() + samples((13, )))
+    with pytest.raises(
+            ValueError,
+            match=r"^TubeMetric: video 'v' frame 13 was processed twice "
+            r'\(results 1 and 5\)'):
+        metric.evaluate(6)
+
+
+def test_pixel_tubelet_boxes_are_refused(ann_file):
+    bad = samples()
+    bad[2]['pred_instances']['tubelet_bboxes'][1,
+                                               3] *= torch.tensor([W, H, W, H])
+    metric = METRICS.build(
+        dict(
+            type='TubeMetric',
+            ann_file=ann_file,
+            protocol='multisports',
+            tubes='tubelets'))
+    with pytest.raises(
+            ValueError,
+            match=r"^video 'v' keyframe 21: pred_instances.tubelet_bboxes"
+            r'\[1, 3, 0\] = .* \(pixels\?\)'):
+        metric.process(None, bad)
