@@ -4,8 +4,13 @@ command line builds it (:func:`stmixer_mm.cli.web.build_server`, port 0)
 with the tests' tiny model, served from a thread; a short clip written with
 PyAV runs end to end. The browser test drives Debian's headless Chromium
 through chromedriver (selenium, the ``[web]`` extra) and is skipped, saying
-what is missing, without them."""
+what is missing, without them.
+
+Issue 84, item 4: the drawn video at the source's frame rate, one label per
+person in the video and the timeline, labelled lanes, a preview of the
+input, a link to download the drawn video, a wrong upload withdrawn."""
 import glob
+import io
 import json
 import os
 import os.path as osp
@@ -25,15 +30,17 @@ from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
 
 #: frames between two keyframes in the runs (24 frames: 6 keyframes)
 STRIDE = 4
+#: frames and frame rate of the clip
+FRAMES, FPS = 24, 8
 
 
 def _write_clip(path, frame_dir):
     """The tiny data set's 24 frames of ``syn_val_000`` (64x64, with its
     synthetic persons) as an 8 fps mp4, written with PyAV."""
     files = sorted(glob.glob(osp.join(frame_dir, '*.jpg')))
-    assert len(files) == 24
+    assert len(files) == FRAMES
     with av.open(path, 'w') as out:
-        stream = out.add_stream('mpeg4', rate=8)
+        stream = out.add_stream('mpeg4', rate=FPS)
         stream.width, stream.height, stream.pix_fmt = 64, 64, 'yuv420p'
         for f in files:
             image = cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB)
@@ -109,29 +116,70 @@ def _defaults(srv) -> dict:
     return {kind: options[0]['key'] for kind, options in choices.items()}
 
 
-def test_the_server_runs_a_clip_and_names_each_wrong_file(server):
-    """Without a browser: the choices (the given clip first, then the
-    synthetic video), a run of the clip to its drawn video and JSON, and
-    a wrong video, checkpoint and config each refused with the project's
-    message naming the file as uploaded (no server folder in it), before
-    any output; a bad request names its field."""
+def _video_rate(data: bytes):
+    """``(frames, frame rate)`` of a served video, read with PyAV."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for _ in container.decode(stream)), stream.average_rate
+
+
+@pytest.fixture
+def drawn_texts(monkeypatch):
+    """Every text OpenCV draws meanwhile (the drawn video's labels)."""
+    texts = []
+    put_text = cv2.putText
+
+    def spy(image, text, *args, **kwargs):
+        texts.append(text)
+        return put_text(image, text, *args, **kwargs)
+
+    monkeypatch.setattr(cv2, 'putText', spy)
+    return texts
+
+
+def test_the_server_runs_a_clip_and_names_each_wrong_file(server, drawn_texts):
+    """Without a browser: the choices (the given clip first, with its
+    preview, then the synthetic video), a run of the clip to its drawn
+    video (every frame, at the clip's rate, each person labelled as the
+    job's ``track_labels`` say) and JSON, and a wrong video, checkpoint and
+    config each refused with the project's message naming the file as
+    uploaded (no server folder in it), before any output, and withdrawn
+    from the choices; a bad request names its field."""
     choices = json.loads(_get(server, '/api/choices')[2])
     assert [c['label'] for c in choices['video']
             ] == ['clip.mp4 (given)', 'synthetic demo video (8 s, 3 persons)']
     assert choices['config'][0]['label'] == 'tiny_stmixer_tiny-ava.py (given)'
+    # the preview: the given clip as it is; the synthetic one not written
+    clip, synthetic = choices['video']
+    assert synthetic['preview_url'] is None
+    status, headers, body = _get(server, clip['preview_url'])
+    assert (status, headers['Content-Type']) == (200, 'video/mp4')
+    assert _video_rate(body) == (FRAMES, FPS)
     chosen = _defaults(server)
 
     job = _finished(server, dict(chosen, stride=STRIDE, score_thr=0.0))
     assert job['state'] == 'done', job['message']
-    assert job['frames_read'] == job['num_frames'] == 24
+    assert job['frames_read'] == job['num_frames'] == FRAMES
+    assert job['fps'] == FPS
     status, headers, body = _get(server, job['json_url'])
     assert headers['Content-Disposition'] == \
-        'attachment; filename="clip.json"'
+        'attachment; filename="clip_det.json"'
     prediction = json.loads(body)
     assert [k['frame'] for k in prediction['keyframes']] == \
-        keyframe_indices(24, STRIDE)
+        keyframe_indices(FRAMES, STRIDE)
     persons = [p for k in prediction['keyframes'] for p in k['persons']]
     assert persons and all('track_id' in p for p in persons)
+    # one label per person, the one drawn on it in the video
+    ids = sorted({p['track_id'] for p in persons})
+    labels = job['track_labels']
+    assert sorted(labels) == sorted(str(i) for i in ids)
+    assert len(set(labels.values())) == len(ids)
+    assert set(labels.values()) <= set(drawn_texts), (labels, drawn_texts)
+    # the drawn video: every frame of the clip, at its rate
+    status, headers, body = _get(server, job['video_url'])
+    assert (status, headers['Content-Type']) == (200, 'video/mp4')
+    assert _video_rate(body) == (FRAMES, FPS)
+    assert job['video_name'] == 'clip_det.mp4'
     status, headers, body = _get(server, job['video_url'],
                                  {'Range': 'bytes=0-99'})
     assert status == 206 and len(body) == 100
@@ -143,6 +191,8 @@ def test_the_server_runs_a_clip_and_names_each_wrong_file(server):
     assert job['summary'] == '128 frames, 8 keyframes (stride 16) of demo.mp4'
     assert sorted(os.listdir(osp.join(server.demo.work_dir,
                                       'synthetic'))) == ['demo.mp4']
+    synthetic = json.loads(_get(server, '/api/choices')[2])['video'][1]
+    assert _get(server, synthetic['preview_url'])[0] == 200
 
     wrong = dict(
         video=('bad.mp4', b'hello, not a video\n',
@@ -155,8 +205,18 @@ def test_the_server_runs_a_clip_and_names_each_wrong_file(server):
         job = _finished(server, dict(chosen, stride=STRIDE, **{kind: key}))
         assert job['state'] == 'error', (kind, job)
         assert job['message'].startswith(message), (kind, job['message'])
+        assert job['message'].endswith(
+            f'\n({name} is no longer offered as a {kind}: upload it again '
+            'once fixed)'), job['message']
         assert server.demo.work_dir not in job['message']
         assert not osp.exists(server.demo.jobs[job['id']].out_dir)
+        # withdrawn: not offered, its file removed, its key not given again
+        offered = json.loads(_get(server, '/api/choices')[2])[kind]
+        assert key not in [c['key'] for c in offered], offered
+        assert not osp.exists(server.demo.jobs[job['id']].files[kind].path)
+        assert _upload(server, kind, f'again_{name}', data) != key
+    # a given file is never withdrawn (only uploads are)
+    assert json.loads(_get(server, '/api/choices')[2])['video'][0] == clip
 
     for field, value, message in [
         ('stride', 0, 'stride: expected a whole number of frames >= 1, '
@@ -245,13 +305,17 @@ def browser():
     chrome.quit()
 
 
-def test_the_page_runs_a_clip_in_a_browser(server, browser, tmp_path):
-    """In headless Chromium: the page offers the files; a run of the clip
-    shows the progress, then the drawn video (decoded by the browser), a
-    timeline with one row per track id of the JSON and a bar per listed
-    action, and the JSON to download; a screenshot of it is not blank. A
-    text file uploaded as the video gets the message naming it, in the
-    page."""
+def test_the_page_runs_a_clip_in_a_browser(server, browser, tmp_path,
+                                           drawn_texts):
+    """In headless Chromium: the page offers the files and previews the
+    chosen video; a run of the clip shows the progress, then the drawn
+    video (decoded by the browser, every frame of the clip: its duration),
+    a link that downloads it, a timeline with one row per track id of the
+    JSON labelled as the video labels the person, a labelled lane and a bar
+    per listed action, and the JSON to download; a screenshot of it is not
+    blank. A text file uploaded as the video is previewed from the disk,
+    gets the message naming it in the page, and is no longer offered nor
+    chosen."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
     wait = WebDriverWait(browser, 25)
@@ -259,6 +323,12 @@ def test_the_page_runs_a_clip_in_a_browser(server, browser, tmp_path):
     video_choice = Select(browser.find_element(By.ID, 'video-choice'))
     wait.until(lambda d: video_choice.options)
     assert video_choice.first_selected_option.text == 'clip.mp4 (given)'
+    # the preview of the chosen video, as the server serves it
+    preview = browser.find_element(By.ID, 'input-preview')
+    wait.until(lambda d: preview.get_attribute('src'))
+    clip = json.loads(_get(server, '/api/choices')[2])['video'][0]
+    assert preview.get_attribute('src') == \
+        server.url + clip['preview_url'].lstrip('/')
     for field, value in (('stride', STRIDE), ('score-thr', 0)):
         box = browser.find_element(By.ID, field)
         box.clear()
@@ -269,21 +339,30 @@ def test_the_page_runs_a_clip_in_a_browser(server, browser, tmp_path):
     assert not browser.find_element(By.ID, 'error').is_displayed(), \
         browser.find_element(By.ID, 'error').text
     assert browser.find_element(By.ID, 'status-text').text.startswith(
-        f'done: 24 frames, {len(keyframe_indices(24, STRIDE))} keyframes')
+        f'done: {FRAMES} frames, {len(keyframe_indices(FRAMES, STRIDE))} '
+        'keyframes')
 
-    # the drawn video: the browser decodes it (its size, duration, first
-    # frame)
+    # the drawn video: the browser decodes it (its size, duration: every
+    # frame of the clip at its rate, first frame)
     wait.until(lambda d: d.execute_script(
         'const v = document.getElementById("result-video");'
         'return v.readyState >= 3 && v.videoWidth > 0;'))
-    width, duration = browser.execute_script(
+    width, duration, src = browser.execute_script(
         'const v = document.getElementById("result-video");'
-        'return [v.videoWidth, v.duration];')
-    assert width == 360 and duration > 0  # 64x64 drawn at 360x360
+        'return [v.videoWidth, v.duration, v.currentSrc];')
+    assert width == 360  # 64x64 drawn at 360x360
+    assert abs(duration - FRAMES / FPS) < 1.5 / FPS, duration
+    # its download link: the served file, every frame at the clip's rate
+    link = browser.find_element(By.ID, 'download-video')
+    assert link.get_attribute('href') == src
+    assert link.get_attribute('download') == 'clip_det.mp4'
+    status, headers, body = _get(server, src[len(server.url) - 1:])
+    assert (status, headers['Content-Type']) == (200, 'video/mp4')
+    assert _video_rate(body) == (FRAMES, FPS)
 
     # the timeline: a row per track id of the JSON, a bar per action run
     link = browser.find_element(By.ID, 'download-json')
-    assert link.get_attribute('download') == 'clip.json'
+    assert link.get_attribute('download') == 'clip_det.json'
     prediction = json.loads(
         _get(server,
              link.get_attribute('href')[len(server.url) - 1:])[2])
@@ -300,8 +379,25 @@ def test_the_page_runs_a_clip_in_a_browser(server, browser, tmp_path):
     assert ids and actions
     rows = browser.find_elements(By.CSS_SELECTOR, '#timeline-svg g.track-row')
     assert [int(r.get_attribute('data-track-id')) for r in rows] == ids
-    assert [r.find_element(By.CLASS_NAME, 'row-label').text
-            for r in rows] == [f'person {i}' for i in ids]
+    # each row labelled as the video labels the person (the server's label,
+    # which OpenCV drew on the frames)
+    last = max(server.demo.jobs, key=int)
+    job = json.loads(_get(server, f'/api/jobs/{last}')[2])
+    labels = [r.find_element(By.CLASS_NAME, 'row-label').text for r in rows]
+    assert labels == [job['track_labels'][str(i)] for i in ids]
+    assert len(set(labels)) == len(ids) and set(labels) <= set(drawn_texts)
+    # a lane per action a person has, labelled with it, its bars in it
+    for row, i in zip(rows, ids):
+        lanes = row.find_elements(By.CSS_SELECTOR, 'g.lane')
+        mine = sorted({
+            a
+            for k in prediction['keyframes']
+            for p in k['persons'] if p['track_id'] == i for a in p['actions']
+        })
+        assert [lane.get_attribute('data-action') for lane in lanes] == mine
+        for lane, name in zip(lanes, mine):
+            assert lane.find_element(By.CLASS_NAME, 'lane-label').text == name
+            assert lane.find_elements(By.CLASS_NAME, 'action-bar')
     bars = browser.find_elements(By.CSS_SELECTOR, '#timeline-svg .action-bar')
     assert sorted({b.get_attribute('data-action') for b in bars}) == actions
     legend = browser.find_elements(By.CSS_SELECTOR, '#legend .legend-item')
@@ -315,17 +411,28 @@ def test_the_page_runs_a_clip_in_a_browser(server, browser, tmp_path):
     assert float(image.std()) > 20  # not blank
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 100
 
-    # a wrong file: the message in the page
+    # a wrong file: previewed from the disk, then the message in the page,
+    # and neither offered nor chosen any more
     bad = tmp_path / 'bad.mp4'
     bad.write_text('hello, not a video\n')
     browser.find_element(By.ID, 'video-file').send_keys(str(bad))
+    assert preview.get_attribute('src').startswith('blob:')
     browser.find_element(By.ID, 'run').click()
     error = browser.find_element(By.ID, 'error')
     wait.until(lambda d: error.is_displayed())
     assert error.text.startswith(
         'bad.mp4: PyAV (FFmpeg) cannot open it as a video ('), error.text
+    assert error.text.endswith('(bad.mp4 is no longer offered as a video: '
+                               'upload it again once fixed)'), error.text
     assert not browser.find_element(By.ID, 'results').is_displayed()
-    assert video_choice.first_selected_option.text == 'bad.mp4'
+    wait.until(
+        lambda d: not d.find_element(By.ID, 'run').get_attribute('disabled'))
+    assert 'bad.mp4' not in [o.text for o in video_choice.options]
+    assert video_choice.first_selected_option.text == 'clip.mp4 (given)'
+    assert browser.find_element(By.ID,
+                                'video-file').get_attribute('value') == ''
+    assert preview.get_attribute('src') == \
+        server.url + clip['preview_url'].lstrip('/')
     browser.save_screenshot(str(tmp_path / 'web_demo_error.png'))
     # no script error, no failed request (the page's own console)
     errors = [e for e in browser.get_log('browser') if e['level'] == 'SEVERE']

@@ -206,7 +206,7 @@ def test_a_malformed_or_unsatisfiable_range_is_416(server, tmp_path):
     video = tmp_path / 'drawn.mp4'
     video.write_bytes(bytes(range(100)))
     job = DemoJob('7', {}, 1, 0.3, None, True, str(tmp_path))
-    job.state, job.outputs = 'done', dict(vis=str(video), pred=str(video))
+    job.state, job.outputs = 'done', dict(video=str(video), json=str(video))
     server.demo.jobs['7'] = job
     get = 'GET /jobs/7/video.mp4 HTTP/1.1\r\nHost: x'
     for asked in ('bytes=-', 'bytes=100-', 'bytes=5-3', 'bytes=0-1,5-6',

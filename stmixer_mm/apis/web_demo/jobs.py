@@ -1,8 +1,10 @@
-"""The runs of the browser demo (:mod:`.server`): each job runs
-:class:`~stmixer_mm.apis.STMixerInferencer` on one video in a worker thread,
-one job at a time, and the Inferencer writes the drawn video
-(``vis/<name>.mp4``) and the prediction (``preds/<name>.json``) with its own
-writers (docs/en/web_demo.md)."""
+"""The runs of the browser demo (:mod:`.server`): each job is the offline
+demo's run (:func:`~stmixer_mm.apis.demo.run_offline`, as ``tools/demo.py``)
+of :class:`~stmixer_mm.apis.STMixerInferencer` on one video, in a worker
+thread, one job at a time: the drawn video at the source's frame rate
+(``<name>_det.mp4``, each frame drawn with its nearest keyframe's persons),
+the result document (``<name>_det.json``) and its CSV
+(docs/en/web_demo.md)."""
 import itertools
 import json
 import os
@@ -15,6 +17,7 @@ import threading
 import traceback
 from http import HTTPStatus
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from urllib.parse import quote
 
 from stmixer_mm.data_gen.scene import build_demo
 from stmixer_mm.data_gen.settings import SyntheticAVASettings
@@ -23,16 +26,18 @@ from stmixer_mm.datasets.class_names import LabelMapError
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
+from stmixer_mm.utils.config_files import MissingConfigError, resolve_config
 from stmixer_mm.utils.dependencies import MissingExtraError
 from stmixer_mm.utils.output_files import OutputFileError
+from stmixer_mm.visualization.track_drawing import _person_lines
+from ..demo import run_offline
 from ..inferencers import STMixerInferencer
-from ..results import inferencer_output_names
 from ..video_io import (CountingSource, FrameSource, VideoReadError,
                         keyframe_indices, open_video)
 
 __all__ = [
     'WebDemo', 'DemoJob', 'Choice', 'RequestError', 'KINDS', 'MAX_NAME_CHARS',
-    'read_body', 'request_field'
+    'read_body', 'request_field', 'person_label'
 ]
 
 #: the files a run takes, each chosen or uploaded
@@ -48,6 +53,28 @@ MAX_NAME_CHARS = 255
 FILE_ERRORS = (VideoReadError, ConfigFileError, ConfigSettingError,
                CheckpointFileError, LabelMapError, MissingExtraError,
                OutputFileError, FileNotFoundError, ValueError)
+#: the kind of file each error is about: a run failing so withdraws the
+#: upload of that kind (:meth:`WebDemo.withdraw`)
+FILE_AT_FAULT = {
+    VideoReadError: 'video',
+    ConfigFileError: 'config',
+    ConfigSettingError: 'config',
+    CheckpointFileError: 'checkpoint',
+}
+
+
+def person_label(track_id: Optional[int]) -> str:
+    """The label the drawn video puts on a person (the first line of
+    :func:`~stmixer_mm.visualization.draw_tracks`' label), which the
+    page's timeline shows too.
+
+    Args:
+        track_id (int, optional): The person's track id; None: none.
+
+    Returns:
+        str: ``T<track id>``, or ``person`` without one.
+    """
+    return _person_lines(dict(track_id=track_id))[0]
 
 
 class RequestError(ValueError):
@@ -163,40 +190,45 @@ def read_body(stream, length: int, out, what: str) -> None:
 
 
 class Choice(NamedTuple):
-    """A file the page offers: ``key`` (what the page sends back),
-    ``label`` (what it shows), ``path`` (on the server; the synthetic
-    video's is written when a job first uses it)."""
+    """A file the page offers: ``key`` (what the page sends back; never
+    given twice), ``label`` (what it shows), ``path`` (on the server; the
+    synthetic video's is written when a job first uses it)."""
     key: str
     label: str
     path: str
 
 
 class _ReportingInferencer(STMixerInferencer):
-    """The Inferencer, keeping the source it opens (frames counted) so that
-    the page can show how far a run has read."""
+    """The Inferencer, counting the frames its detection reads (the page
+    shows how far a run is) and ending the run once :attr:`stop` is set."""
 
-    #: called with each source opened (set by the job that runs)
-    watcher: Optional[Callable[[CountingSource], None]] = None
-    #: set: the source stops the run at its next frame (the server stops)
+    #: the job that runs (None between jobs)
+    job: Optional['DemoJob'] = None
+    #: set: the run ends at its next frame (the server stops)
     stop: Optional[threading.Event] = None
 
-    def open(self, video, fps: Optional[float] = None, **kwargs):
-        """:meth:`STMixerInferencer.open`, counting the frames read.
+    def iter_results(self, video, **kwargs):
+        """:meth:`STMixerInferencer.iter_results` over the source as a
+        ``CountingSource`` given to :attr:`job` (raising :class:`_Stopped`
+        once :attr:`stop` is set); once the keyframes are done the job's
+        state is ``drawing``.
 
         Args:
             video (str | FrameSource): As the Inferencer's.
-            fps (float, optional): As the Inferencer's. Defaults to None.
             **kwargs: As the Inferencer's.
 
-        Returns:
-            FrameSource: The source, as a ``CountingSource`` (given to
-            :attr:`watcher`) that ends the run once :attr:`stop` is set.
+        Yields:
+            tuple[KeyframeResult, dict]: As the Inferencer's.
         """
-        source = _StoppingSource(super().open(video, fps=fps, **kwargs),
-                                 self.stop)
-        if self.watcher is not None:
-            self.watcher(source)
-        return source
+        if not isinstance(video, FrameSource):
+            video = self.open(video, fps=kwargs.get('fps'))
+        source = _StoppingSource(video, self.stop)
+        if self.job is not None:
+            self.job.source = source
+        yield from super().iter_results(source, **kwargs)
+        if self.job is not None:
+            self.job.state = 'drawing'
+            self.job.message = 'drawing the video at its frame rate'
 
 
 class _StoppingSource(CountingSource):
@@ -240,13 +272,16 @@ class DemoJob:
         self.person_thr = person_thr
         self.strict = strict
         self.out_dir = out_dir
-        #: queued, preparing, loading, running, done or error
+        #: queued, preparing, loading, running, drawing, done or error
         self.state = 'queued'
         self.message = 'waiting for the run before it'
         self.num_frames: Optional[int] = None
         self.fps: Optional[float] = None
+        #: ``video``, ``json``, ``csv``: the paths of the outputs
         self.outputs: Dict[str, str] = {}
         self.summary = ''
+        #: ``{track id: label}`` of the persons of the result
+        self.track_labels: Dict[int, str] = {}
         #: the source the Inferencer reads (set when it opens it)
         self.source: Optional[CountingSource] = None
 
@@ -255,23 +290,16 @@ class DemoJob:
         """Frames of the video read so far (0 before the run)."""
         return self.source.num_read if self.source is not None else 0
 
-    def watch(self, source: CountingSource) -> None:
-        """Count the frames of the source the Inferencer opened.
-
-        Args:
-            source (CountingSource): The source it reads.
-        """
-        self.source = source
-
     def status(self) -> dict:
         """What the page shows of the job.
 
         Returns:
             dict: ``id``, ``state``, ``message``, ``frames_read``,
             ``num_frames`` (None: unknown), ``stride``; when done also
-            ``video_url``, ``json_url``, ``json_name``, ``vis_fps`` (the
-            drawn video's frame rate: one frame per keyframe) and
-            ``summary``.
+            ``video_url``, ``video_name``, ``json_url``, ``json_name``,
+            ``fps`` (the source's and the drawn video's), ``summary`` and
+            ``track_labels`` (``{track id: the label drawn on the person}``,
+            the ids as JSON keys: strings).
         """
         out = dict(
             id=self.id,
@@ -283,10 +311,15 @@ class DemoJob:
         if self.state == 'done':
             out.update(
                 video_url=f'/jobs/{self.id}/video.mp4',
+                video_name=osp.basename(self.outputs['video']),
                 json_url=f'/jobs/{self.id}/predictions.json',
-                json_name=osp.basename(self.outputs['pred']),
-                vis_fps=max(self.fps / self.stride, 1.0),
-                summary=self.summary)
+                json_name=osp.basename(self.outputs['json']),
+                fps=self.fps,
+                summary=self.summary,
+                track_labels={
+                    str(k): v
+                    for k, v in sorted(self.track_labels.items())
+                })
         return out
 
 
@@ -319,7 +352,7 @@ class WebDemo:
     Args:
         work_dir (str): Folder of the uploads (``uploads/<n>/<name>``), the
             synthetic video (``synthetic/demo.mp4``) and the jobs' outputs
-            (``jobs/<n>/{vis,preds}``); created.
+            (``jobs/<n>/<name>_det.{mp4,json,csv}``); created.
         config (str, optional): The config offered first (the quick-start
             config by default, :mod:`stmixer_mm.cli.web`).
         checkpoint (str, optional): The checkpoint offered; None: the page
@@ -353,6 +386,11 @@ class WebDemo:
             raise ValueError('WebDemo: max_name_chars must be a whole number '
                              f'>= 1, got {max_name_chars!r}')
         self.max_name_chars = max_name_chars
+        if config is not None:  # stmixer_mm::<folder>/<config>.py, a name
+            try:
+                config = resolve_config(config).path
+            except MissingConfigError as e:
+                raise RequestError(str(e)) from None
         given = [('config', config),
                  ('checkpoint', checkpoint)] + [('video', v) for v in videos]
         for kind, path in given:
@@ -366,6 +404,7 @@ class WebDemo:
         self.label_map = label_map
         self.allow_config_upload = allow_config_upload
         self.choices: Dict[str, List[Choice]] = {k: [] for k in KINDS}
+        self._keys = {k: itertools.count() for k in KINDS}
         for kind, path in given:
             if path is not None:
                 self._offer(kind, path, f'{osp.basename(path)} (given)')
@@ -386,7 +425,7 @@ class WebDemo:
 
     def _offer(self, kind: str, path: str, label: str) -> Choice:
         with self._lock:
-            choice = Choice(f'{kind}:{len(self.choices[kind])}', label,
+            choice = Choice(f'{kind}:{next(self._keys[kind])}', label,
                             osp.abspath(path))
             self.choices[kind].append(choice)
         return choice
@@ -396,12 +435,57 @@ class WebDemo:
 
         Returns:
             dict: per kind a list of ``dict(key, label)``: the files given
-            (the first is the default), the synthetic video, the uploads.
+            (the first is the default), the synthetic video, the uploads;
+            a video's also with ``preview_url`` (where the page plays it,
+            :meth:`video_path`; None while the synthetic video is not
+            written).
         """
-        return {
-            kind: [dict(key=c.key, label=c.label) for c in self.choices[kind]]
-            for kind in KINDS
-        }
+        with self._lock:
+            choices = {k: list(v) for k, v in self.choices.items()}
+        out = {}
+        for kind in KINDS:
+            out[kind] = [dict(key=c.key, label=c.label) for c in choices[kind]]
+        for entry, c in zip(out['video'], choices['video']):
+            entry['preview_url'] = (f'/inputs/{quote(c.key)}'
+                                    if osp.isfile(c.path) else None)
+        return out
+
+    def video_path(self, key: str) -> Optional[str]:
+        """The file of an offered video (the page's preview).
+
+        Args:
+            key (str): Its key in :meth:`offered`.
+
+        Returns:
+            str | None: Its path; None: no video offered has this key, or
+            its file is not there (yet).
+        """
+        with self._lock:
+            found = [c.path for c in self.choices['video'] if c.key == key]
+        return found[0] if found and osp.isfile(found[0]) else None
+
+    def withdraw(self, choice: Choice) -> bool:
+        """Offer an upload no more and remove its file (a run found it
+        wrong: choosing it again would fail again). Files given on the
+        command line and the synthetic video stay.
+
+        Args:
+            choice (Choice): The choice.
+
+        Returns:
+            bool: It was an upload offered, now withdrawn.
+        """
+        folder = osp.dirname(choice.path)
+        if osp.dirname(folder) != self.uploads:
+            return False
+        with self._lock:
+            found = any(choice in v for v in self.choices.values())
+            for kind in KINDS:
+                self.choices[kind] = [
+                    c for c in self.choices[kind] if c != choice
+                ]
+        shutil.rmtree(folder, ignore_errors=True)
+        return found
 
     def upload(self, kind: str, name: str, stream, length: int) -> Choice:
         """Keep an uploaded file and offer it.
@@ -503,16 +587,17 @@ class WebDemo:
 
     def close(self, timeout: Optional[float] = 60.0) -> bool:
         """Stop the worker and wait for it: the job that runs ends at its
-        next frame (its partial outputs removed), the queued ones do not
-        run; the uploads being written are removed. A worker thread left in
-        torch or a decoder at the interpreter's exit aborts it
-        (``terminate called without an active exception``), so the server
-        waits here before it exits.
+        next frame (its partial outputs removed) while it detects; one
+        drawing its video (decoding and encoding, no model) finishes it
+        first; the queued ones do not run; the uploads being written are
+        removed. A worker thread left in torch or a decoder at the
+        interpreter's exit aborts it (``terminate called without an active
+        exception``), so the server waits here before it exits.
 
         Args:
             timeout (float, optional): Seconds to wait at most (a model
-                being built or the synthetic video being written ends
-                first); None: until it stops. Defaults to 60.
+                being built, the synthetic video or a drawn video being
+                written ends first); None: until it stops. Defaults to 60.
 
         Returns:
             bool: The worker stopped.
@@ -539,7 +624,14 @@ class WebDemo:
                 else:
                     message = f'{type(e).__name__}: {e}'
                     traceback.print_exc(file=sys.stderr)
-                job.state, job.message = 'error', self._shown(message)
+                message = self._shown(message)
+                for error, kind in FILE_AT_FAULT.items():
+                    if isinstance(e, error) and self.withdraw(job.files[kind]):
+                        message += (f'\n({job.files[kind].label} is no '
+                                    f'longer offered as a {kind}: upload it '
+                                    'again once fixed)')
+                        break
+                job.state, job.message = 'error', message
 
     def _shown(self, message: str) -> str:
         """``message`` with the uploads' folders left out (each upload is
@@ -563,22 +655,22 @@ class WebDemo:
         job.state, job.message = 'loading', 'building the model'
         inferencer = self._inferencer(job)
         job.state, job.message = 'running', 'detecting'
-        inferencer.watcher, inferencer.stop = job.watch, self._stop
+        inferencer.job, inferencer.stop = job, self._stop
         try:
-            inferencer(
+            result = run_offline(
+                inferencer,
                 video,
-                out_dir=job.out_dir,
-                no_save_pred=False,
+                job.out_dir,
                 stride=job.stride,
-                score_thr=job.score_thr,
-                pred_score_thr=job.score_thr)
+                score_thr=job.score_thr)
         finally:
-            inferencer.watcher = inferencer.stop = None
-        (name, ) = inferencer_output_names([video])
-        job.outputs = dict(
-            vis=osp.join(job.out_dir, 'vis', f'{name}.mp4'),
-            pred=osp.join(job.out_dir, 'preds', f'{name}.json'))
-        job.num_frames = job.frames_read
+            inferencer.job = inferencer.stop = None
+        job.outputs = {k: result[k] for k in ('video', 'json', 'csv')}
+        job.num_frames = result['num_frames']
+        job.track_labels = {
+            p['track_id']: person_label(p['track_id'])
+            for p in result['detections'] if 'track_id' in p
+        }
         keyframes = len(keyframe_indices(job.num_frames, job.stride))
         job.summary = (f'{job.num_frames} frames, {keyframes} keyframes '
                        f'(stride {job.stride}) of {osp.basename(video)}')

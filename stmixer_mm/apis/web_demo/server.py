@@ -10,6 +10,7 @@ drawn as SVG) and a small JSON interface over :class:`.jobs.WebDemo`
 ``POST /api/upload?kind=K&name=N``         the body is the file: offered
 ``POST /api/jobs``                         JSON of :meth:`.WebDemo.submit`
 ``GET /api/jobs/<id>``                     :meth:`.DemoJob.status`
+``GET /inputs/<key>``                      an offered video (the preview)
 ``GET /jobs/<id>/video.mp4``               the drawn video (byte ranges)
 ``GET /jobs/<id>/predictions.json``        the prediction, to download
 =========================================  ================================
@@ -18,9 +19,11 @@ Every body is read by one reader after one check of its ``Content-Length``
 (:meth:`_Handler._length`, :func:`.jobs.read_body`): none is 411, one that
 is not a whole number 400, one over the limit (``--max-upload-mb``,
 ``--max-request-kb``) 413, each before anything is read or written. Every
-refusal is a 4xx with a JSON ``{"error": message}``.
+refusal is a 4xx with a JSON ``{"error": message}``. The videos (an offered
+one, a drawn one) are served in byte ranges, as a ``<video>`` seeks.
 """
 import json
+import mimetypes
 import os
 import os.path as osp
 import re
@@ -30,7 +33,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from typing import Optional, Tuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .jobs import RequestError, WebDemo, read_body
 
@@ -176,14 +179,19 @@ class _Handler(BaseHTTPRequestHandler):
                     max_request_bytes=self.server.max_request_bytes))
         elif path.startswith('/api/jobs/') and path[10:] in demo.jobs:
             self._json(demo.jobs[path[10:]].status())
+        elif path.startswith('/inputs/') and (video := demo.video_path(
+                unquote(path[8:]))):
+            self._file(
+                video,
+                mimetypes.guess_type(video)[0] or 'application/octet-stream')
         elif (m := _JOB_FILE.match(path)) and m.group(1) in demo.jobs \
                 and demo.jobs[m.group(1)].state == 'done':
             job = demo.jobs[m.group(1)]
             if m.group(2) == 'video.mp4':
-                self._file(job.outputs['vis'], 'video/mp4')
+                self._file(job.outputs['video'], 'video/mp4')
             else:
-                name = osp.basename(job.outputs['pred'])
-                self._file(job.outputs['pred'], 'application/json', [
+                name = osp.basename(job.outputs['json'])
+                self._file(job.outputs['json'], 'application/json', [
                     ('Content-Disposition', f'attachment; filename="{name}"')
                 ])
         else:
