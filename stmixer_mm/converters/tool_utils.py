@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from stmixer_mm.utils.config_files import MissingConfigError, resolve_config
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            commit, remove_quietly, temp_path)
 from stmixer_mm.utils.settings import ConfigFileError, load_config
@@ -125,9 +126,11 @@ def read_source(args,
     except OutputFileError as err:
         raise SystemExit(f'error: {err}') from None
     config = getattr(args, 'config', None)
-    if config is not None and not osp.isfile(config):
-        raise SystemExit(f'error: --config {config}: no such file; expected '
-                         'the stmixer_mm config of the target model (.py)')
+    if config is not None:
+        try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
+            resolve_config(config)
+        except MissingConfigError as err:
+            raise SystemExit(f'error: --config {err}') from None
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
         weights, entry = extract(source)

@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger, print_log
 
 from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 check_state_dict_values,
                                                  find_state_dict)
 from stmixer_mm.utils.model_wrappers import unwrap_model
 
@@ -237,6 +238,7 @@ def check_checkpoint_fits(model: torch.nn.Module,
     """
     check_checkpoint_dict(checkpoint, source)
     official = _official_in_memory(model, checkpoint)
+    _check_values(model, checkpoint, source)
     mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
     if not any(mismatch.values()):
         return
@@ -247,6 +249,18 @@ def check_checkpoint_fits(model: torch.nn.Module,
         f'{source} is loaded in part ({opt_out}):\n{_format(mismatch)}',
         logger=logger or 'current',
         level=30)
+
+
+def _check_values(model: torch.nn.Module, checkpoint: dict,
+                  source: str) -> None:
+    """Every weight a tensor of the model's dtype kind (else a
+    :class:`CheckpointFileError` naming ``source`` and the keys)."""
+    try:
+        check_state_dict_values(
+            checkpoint_state_dict(checkpoint),
+            unwrap_model(model).state_dict())
+    except ValueError as e:
+        raise CheckpointFileError(f'{source}: {e}') from None
 
 
 #: the share of the model's values a training ``load_from`` must give
@@ -285,6 +299,7 @@ def check_load_from_fits(model: torch.nn.Module,
     """
     check_checkpoint_dict(checkpoint, source)
     official = _official_in_memory(model, checkpoint)
+    _check_values(model, checkpoint, source)
     model = unwrap_model(model)
     expected = {
         k: v

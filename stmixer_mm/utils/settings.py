@@ -152,7 +152,8 @@ _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
 
 def check_config(cfg,
                  sections: Sequence[str] = _SECTIONS,
-                 consistency: bool = True) -> None:
+                 consistency: bool = True,
+                 build: bool = True) -> None:
     """Check every setting of a (merged) config, before anything is built.
 
     Args:
@@ -160,6 +161,9 @@ def check_config(cfg,
         sections (Sequence[str]): The top-level entries to walk.
         consistency (bool): Also run :data:`CONFIG_RULES` (over several
             sections).
+        build (bool): With ``'model'`` in ``sections``, also build the model
+            on the meta device (:func:`check_model_builds`). Defaults to
+            True.
 
     Raises:
         ConfigSettingError: Naming the config path of the first bad setting.
@@ -175,6 +179,84 @@ def check_config(cfg,
         problem = rule(cfg)
         if problem is not None:
             raise ConfigSettingError(problem)
+    if build and 'model' in sections and hasattr(cfg, 'get') and \
+            isinstance(cfg.get('model'), dict):
+        check_model_builds(cfg.get('model'))
+
+
+#: what building a model on the meta device raises where a constructor
+#: reads tensor values (not a bad setting: the real build will tell)
+_META_LIMITS = ('meta', 'Cannot copy out of meta tensor')
+
+
+def check_model_builds(model_cfg: dict) -> None:
+    """Build the model on the meta device (no memory, no weights), so that
+    each part's own ``__init__`` checks its arguments before a run; a
+    refusal is raised again with the config path of the part that refused.
+
+    Args:
+        model_cfg (dict): The config's ``model`` (``--cfg-options`` merged).
+
+    Raises:
+        ConfigSettingError: ``model.<path>: <the part's message>``, the path
+            of the innermost part whose ``__init__`` raised.
+    """
+    # imported here: the registries import mmdet and mmaction2
+    import torch
+    from mmengine.registry import DefaultScope
+
+    from stmixer_mm.registry import MODELS
+    model_cfg = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else \
+        dict(model_cfg)
+    try:
+        with torch.device('meta'), DefaultScope.overwrite_default_scope(
+                'mmdet'):
+            MODELS.build(model_cfg)
+    except REFUSALS as e:
+        if any(text in str(e) for text in _META_LIMITS):
+            return
+        raise part_refused(e, model_cfg) from e
+    except (RuntimeError, NotImplementedError):
+        return  # a tensor read on the meta device: left to the real build
+
+
+#: what a part's ``__init__`` raises when it refuses a setting
+REFUSALS = (ValueError, TypeError, AssertionError, KeyError, IndexError)
+
+
+def part_refused(error: BaseException, model_cfg: dict) -> ValueError:
+    """``error`` (one of :data:`REFUSALS`, raised while ``model_cfg`` was
+    built) as a :class:`ConfigSettingError` naming the config path of the
+    part that raised it (the error itself if it names one already)."""
+    if isinstance(error, ConfigSettingError) and \
+            str(error).startswith('model'):
+        return error
+    model_cfg = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else \
+        dict(model_cfg)
+    message = str(error) or type(error).__name__
+    return ConfigSettingError(
+        f'{_failing_part(error, model_cfg)}: {type(error).__name__}: '
+        f'{message} (the part refused its settings when built)')
+
+
+def _failing_part(error: BaseException, model_cfg: dict) -> str:
+    """The config path of the innermost ``__init__`` in ``error``'s
+    traceback whose class a ``type`` of ``model_cfg`` names (``model`` if
+    none does)."""
+    parts = {}
+    for node, path in _walk(model_cfg, 'model'):
+        parts.setdefault(type_name(node['type']).split('.')[-1], path)
+    found, tb = 'model', error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get('self')
+        if frame.f_code.co_name == '__init__' and owner is not None:
+            for cls in type(owner).__mro__:
+                if cls.__name__ in parts:
+                    found = parts[cls.__name__]
+                    break
+        tb = tb.tb_next
+    return found
 
 
 def check_arguments(cls: type, arguments: dict) -> None:

@@ -394,8 +394,8 @@ def tube_set(protocol: str, fraction: float, seed: int = 0, lazy=False):
                 yield dict(
                     video_id=name,
                     timestamp=f,
-                    pred_instances=dict(
-                        bboxes=boxes.astype(np.float32),
+                    pred_instances=dict(  # clipped as the models clip
+                        bboxes=np.clip(boxes, 0, 1).astype(np.float32),
                         scores=scores.astype(np.float32)))
 
     return gt, (samples() if lazy else list(samples()))

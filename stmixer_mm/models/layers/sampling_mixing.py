@@ -68,15 +68,18 @@ class STMixerSamplingMixing(BaseModule):
                  with_temporal: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
         check_arguments(STMixerSamplingMixing, locals())
-        assert init_cfg is None, \
-            'STMixerSamplingMixing has a fixed initialisation (init_weights)'
+        if init_cfg is not None:
+            raise ValueError('STMixerSamplingMixing: init_cfg must be None '
+                             '(a fixed initialisation, init_weights), got '
+                             f'{init_cfg!r}')
         super().__init__(init_cfg=init_cfg)
         self.hidden_channels = hidden_channels
         self.feat_channels = (
             hidden_channels if feat_channels is None else feat_channels)
-        assert self.feat_channels % num_groups == 0, \
-            f'feat_channels ({self.feat_channels}) must be divisible by ' \
-            f'num_groups ({num_groups})'
+        if self.feat_channels % num_groups != 0:
+            raise ValueError(
+                f'STMixerSamplingMixing: num_groups={num_groups} must divide '
+                f'feat_channels={self.feat_channels}')
         self.spatial_points = spatial_points
         self.temporal_points = temporal_points
         self.out_multiplier = out_multiplier

@@ -118,8 +118,9 @@ class STMixerDecoder(BaseModule):
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
         if len(stage_loss_weights) != num_stages:
-            raise ValueError(f'{len(stage_loss_weights)} stage_loss_weights '
-                             f'for {num_stages} stages')
+            raise ValueError(f'STMixerDecoder: stage_loss_weights has '
+                             f'{len(stage_loss_weights)} weights for '
+                             f'num_stages={num_stages}')
         self.stage_loss_weights = list(stage_loss_weights)
         self.featmap_strides = tuple(featmap_strides)
         self.with_cp = with_cp
@@ -241,8 +242,8 @@ class STMixerDecoder(BaseModule):
     def _per_stage(self, cfg, name: str) -> list:
         if isinstance(cfg, (list, tuple)):
             if len(cfg) != self.num_stages:
-                raise ValueError(f'{len(cfg)} {name} configs for '
-                                 f'{self.num_stages} stages')
+                raise ValueError(f'STMixerDecoder: {name} has {len(cfg)} '
+                                 f'configs for num_stages={self.num_stages}')
             return list(cfg)
         return [cfg] * self.num_stages
 

@@ -112,8 +112,10 @@ class STMixerStageHead(STMixerBBoxHead):
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
         check_arguments(STMixerStageHead, locals())
-        assert init_cfg is None, \
-            'STMixerStageHead has a fixed initialisation (init_weights)'
+        if init_cfg is not None:
+            raise ValueError('STMixerStageHead: init_cfg must be None (a '
+                             'fixed initialisation, init_weights), got '
+                             f'{init_cfg!r}')
         moved = [name for name in SAMPLING_MIXING_SETTINGS if name in kwargs]
         if moved:
             raise TypeError(

@@ -1,0 +1,42 @@
+"""Issue 82, point 3: the pre-run check builds the model on the meta device,
+so that each part's own ``__init__`` refuses a bad ``--cfg-options`` value
+before the run, named by the config path of the part that refused it."""
+import pytest
+from mmengine.config import Config
+
+from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.settings import ConfigSettingError, check_config
+
+TINY = f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py'
+
+
+@pytest.mark.parametrize('options,path,expected', [
+    ({
+        'model.roi_head.stage_loss_weights': [1, 1, 1]
+    }, 'model.roi_head:', 'STMixerDecoder: stage_loss_weights has 3'),
+    ({
+        'model.roi_head.stage_head.sampling_mixing.num_groups': 3
+    }, 'model.roi_head.stage_head', 'STMixerSamplingMixing: num_groups=3'),
+    ({
+        'model.data_preprocessor.mean': []
+    }, 'model.data_preprocessor:', 'STMixerDataPreprocessor: mean'),
+])
+def test_a_part_refusing_its_settings_is_named_before_the_run(
+        options, path, expected):
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict(options)
+    with pytest.raises(ConfigSettingError) as err:
+        check_config(cfg)
+    message = str(err.value)
+    assert message.startswith(path), message
+    assert expected in message, message
+
+
+def test_a_good_config_builds_on_the_meta_device():
+    check_config(Config.fromfile(TINY))  # no error
+
+
+def test_without_build_the_part_is_not_built():
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict({'model.roi_head.stage_loss_weights': [1, 1, 1]})
+    check_config(cfg, build=False)  # the walk alone does not see it
