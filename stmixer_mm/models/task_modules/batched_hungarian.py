@@ -14,6 +14,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils.host_data import host_tensor
+from .box_xyzr import box_giou
 
 #: match costs depending on the (prediction, GT) pair only (``BBoxL1Cost``
 #: also on the image size: each image's boxes are divided by it first)
@@ -88,7 +89,10 @@ def batched_hungarian_assign(
             [i for i, n in enumerate(num_gt) for _ in range(n)], device)
         costs = []
         for match_cost in assigner.match_costs:
-            if type(match_cost) is BBoxL1Cost:
+            if type(match_cost) is IoUCost and match_cost.iou_mode == 'giou':
+                # IoUCost's numbers without its copy of eps to the device
+                cost = -box_giou(preds.bboxes, all_gt) * match_cost.weight
+            elif type(match_cost) is BBoxL1Cost:
                 # BBoxL1Cost's numbers on boxes normalised per image,
                 # without its copy of the image size to the device
                 cost = torch.cdist(

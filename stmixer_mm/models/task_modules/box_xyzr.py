@@ -65,3 +65,34 @@ def box_iof(boxes: Tensor, eps: float = 1e-6) -> Tensor:
     inter = (pairs_min[..., 2:] - pairs_max[..., :2]).clamp(min=0).prod(-1)
     area = inter.diagonal(dim1=-2, dim2=-1)
     return inter / area.unsqueeze(-1).clamp(min=eps)
+
+
+def box_giou(boxes1: Tensor,
+             boxes2: Tensor,
+             is_aligned: bool = False,
+             eps: float = 1e-6) -> Tensor:
+    """GIoU of xyxy boxes: mmdet's ``bbox_overlaps(..., mode='giou')`` number
+    for number (union and enclosing area clamped to ``eps``) without its
+    copy of ``eps`` to the device (a host synchronisation on CUDA).
+
+    Args:
+        boxes1 (Tensor): ``(n, 4)`` xyxy.
+        boxes2 (Tensor): ``(m, 4)`` xyxy (``(n, 4)`` with ``is_aligned``).
+        is_aligned (bool): Pairs ``(i, i)`` instead of all pairs.
+        eps (float): Lower bound of the union and the enclosing area.
+
+    Returns:
+        Tensor: ``(n, m)``, or ``(n, )`` with ``is_aligned``.
+    """
+    if not is_aligned:
+        boxes1, boxes2 = boxes1[:, None], boxes2[None]
+    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
+    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
+    inner = (torch.minimum(boxes1[..., 2:], boxes2[..., 2:]) -
+             torch.maximum(boxes1[..., :2], boxes2[..., :2])).clamp(min=0)
+    overlap = inner[..., 0] * inner[..., 1]
+    union = (area1 + area2 - overlap).clamp(min=eps)
+    outer = (torch.maximum(boxes1[..., 2:], boxes2[..., 2:]) -
+             torch.minimum(boxes1[..., :2], boxes2[..., :2])).clamp(min=0)
+    enclosed = (outer[..., 0] * outer[..., 1]).clamp(min=eps)
+    return overlap / union - (enclosed - union) / enclosed

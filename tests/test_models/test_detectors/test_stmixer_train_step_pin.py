@@ -39,3 +39,25 @@ def test_train_step_is_unchanged(name, record):
     assert len(res['gt_inds']) == len(ref['gt_inds'])
     for got, pinned in zip(res['gt_inds'], ref['gt_inds']):
         assert torch.equal(got, pinned)
+
+
+def test_the_losses_copy_no_constant_to_the_device():
+    """The stages' matching and losses make no ``new_tensor`` copy of a
+    host constant (mmdet's GIoU ``eps``, ``CrossEntropyLoss``'s class
+    weights: each a host synchronisation on CUDA)."""
+    from unittest import mock
+    cfg = gen.model_cfgs()['tiny_ava']
+    torch.manual_seed(0)
+    model = gen.build(cfg)
+    model.init_weights()
+    model.train()
+    x = gen.make_input('tiny_ava')
+    samples = gen.make_samples('tiny_ava', with_gt=True)
+    feats = model.extract_feat(x)
+    proposals = model.rpn_head.loss_and_predict(feats, samples)[1]
+    real = torch.Tensor.new_tensor
+    with mock.patch.object(
+            torch.Tensor, 'new_tensor', autospec=True,
+            side_effect=real) as copies:
+        model.roi_head.loss(feats, proposals, samples)
+    assert copies.call_count == 0, copies.call_args_list[:3]

@@ -4,6 +4,8 @@ from typing import Dict, List
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from mmdet.models.losses import CrossEntropyLoss, GIoULoss
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
@@ -17,6 +19,7 @@ from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE,
                                             PROBABILITY, Bool, Fields)
 from ...task_modules.batched_hungarian import HOST_GT_INDS
+from ...task_modules.box_xyzr import box_giou
 from ...utils.host_data import host_tensor
 
 #: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
@@ -96,6 +99,8 @@ class STMixerBBoxHead(BaseModule):
         self.num_actions = num_actions
         self.label_convention = label_convention
 
+        #: device copies of the losses' constants (see :meth:`_person_rows`)
+        self._device_constants: Dict[tuple, Tensor] = {}
         self.loss_person = MODELS.build(loss_person)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
@@ -345,9 +350,9 @@ class STMixerBBoxHead(BaseModule):
         action_logits = cat('action_logits')
         device, dtype = person_logits.device, person_logits.dtype
         eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
-        person = self.loss_person(
-            person_logits, targets['person_labels'],
-            reduction_override='none').reshape(S, -1).sum(1)
+        person = self._person_rows(person_logits,
+                                   targets['person_labels']).reshape(S,
+                                                                     -1).sum(1)
         person = person / host_tensor([
             self.person_avg_factor(n, B * N, num_gts) + eps for n in num_pos
         ], device, person.dtype)
@@ -374,8 +379,7 @@ class STMixerBBoxHead(BaseModule):
                 pos_bboxes / factors,
                 bbox_targets / factors,
                 reduction_override='none').sum(-1),
-            self.loss_iou(pos_bboxes, bbox_targets,
-                          reduction_override='none'),
+            self._iou_rows(pos_bboxes, bbox_targets),
             action.reshape(action.size(0), -1).sum(-1)
         ])  # [3, M]
         stage = torch.div(pos_inds, B * N, rounding_mode='floor')
@@ -392,6 +396,33 @@ class STMixerBBoxHead(BaseModule):
                 loss_iou=iou[k],
                 loss_action=act[k]) for k in range(S)
         ]
+
+    def _person_rows(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """``loss_person`` per query (``reduction='none'``); mmdet's softmax
+        ``CrossEntropyLoss`` with class weights as its numbers, its class
+        weights kept on the device (it copies them there at each call)."""
+        loss = self.loss_person
+        if type(loss) is not CrossEntropyLoss or loss.use_sigmoid or \
+                loss.use_mask or loss.class_weight is None or \
+                loss.ignore_index is not None:
+            return loss(logits, labels, reduction_override='none')
+        key = (logits.device, logits.dtype)
+        weight = self._device_constants.get(key)
+        if weight is None:
+            weight = host_tensor(loss.class_weight, logits.device, logits.dtype)
+            self._device_constants[key] = weight
+        return loss.loss_weight * F.cross_entropy(
+            logits, labels, weight=weight, reduction='none')
+
+    def _iou_rows(self, bboxes: Tensor, targets: Tensor) -> Tensor:
+        """``loss_iou`` per match (``reduction='none'``); mmdet's
+        ``GIoULoss`` as its numbers without its copy of ``eps`` to the
+        device."""
+        loss = self.loss_iou
+        if type(loss) is not GIoULoss or bboxes.dtype == torch.float16:
+            return loss(bboxes, targets, reduction_override='none')
+        return loss.loss_weight * (
+            1 - box_giou(bboxes, targets, is_aligned=True, eps=loss.eps))
 
     def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
         """``loss_bbox`` (boxes / input size), ``loss_iou`` of the matches.
