@@ -20,7 +20,8 @@ from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.config_files import ConfigFileError
-from stmixer_mm.utils.settings import check_config, load_config
+from stmixer_mm.utils.settings import (REFUSALS, check_config, load_config,
+                                       part_refused)
 from stmixer_mm.utils.type_names import type_name
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 
@@ -42,7 +43,10 @@ def init_detector(config: Union[str, Config],
     """Build a detector from a config file and load a checkpoint.
 
     Args:
-        config (str | Config): config file or object.
+        config (str | Config): config file,
+            ``stmixer_mm::<folder>/<config>.py`` or model name
+            (:func:`~stmixer_mm.utils.config_files.resolve_config`), or a
+            config object.
         checkpoint (str, optional): None keeps the initial weights.
         device (str | torch.device): where to put the model.
         cfg_options (dict, optional): overrides merged into the config.
@@ -76,9 +80,13 @@ def init_detector(config: Union[str, Config],
     check_config(
         config,
         sections=('model', 'test_dataloader', 'val_dataloader'),
-        consistency=False)
+        consistency=False,
+        build=False)
     init_default_scope(config.get('default_scope', 'mmaction'))
-    model = MODELS.build(config.model)
+    try:  # each part checks its own settings: named by its config path
+        model = MODELS.build(config.model)
+    except REFUSALS as e:
+        raise part_refused(e, config.model) from e
     model.dataset_meta = None
     if checkpoint is not None:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')

@@ -3,9 +3,9 @@ written by ``generate_stmixer_regression.py`` there): the models, their inputs,
 the name-seeded weights and what is recorded of each run."""
 import copy
 import zlib
-from unittest import mock
 from pathlib import Path
 from typing import Dict, List, Tuple
+from unittest import mock
 
 import torch
 from mmaction.structures import ActionDataSample
@@ -235,10 +235,13 @@ def train_step_record() -> dict:
                 make_input(name), make_samples(name, with_gt=True))
         sum(losses.values()).backward()
         record[name] = dict(
-            loss={k: v.detach()
-                  for k, v in losses.items()},
+            loss={
+                k: v.detach()
+                for k, v in losses.items()
+            },
             grads={
-                k: torch.stack(
+                k:
+                torch.stack(
                     [p.grad.double().sum(),
                      p.grad.double().abs().sum()])
                 for k, p in model.named_parameters() if p.grad is not None

@@ -217,14 +217,14 @@ def format_markdown(rows) -> str:
     cells = []
     for r in rows:
         tl = r.get('timeline')
-        cells.append((r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
-                      ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
-                      (' compiled' if r.get('compiled') else '') +
-                      (' stages compiled' if r.get('compiled_stages') else
-                       '') + (' fused' if r.get('fused') else ''),
-                      f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
-                      f'{r["clips_per_s"]:.2f}', f'{r["peak_mib"]:.0f}',
-                      str(r.get('cuda_syncs', '-'))) +
+        cells.append((
+            r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
+            ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
+            (' compiled' if r.get('compiled') else '') +
+            (' stages compiled' if r.get('compiled_stages') else '') +
+            (' fused' if r.get('fused') else ''), f'{r["median_s"] * 1e3:.1f}',
+            f'{r["min_s"] * 1e3:.1f}', f'{r["clips_per_s"]:.2f}',
+            f'{r["peak_mib"]:.0f}', str(r.get('cuda_syncs', '-'))) +
                      (('-', ) * 3 if tl is None else
                       (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
                        f'{tl["launches"]:.0f}', f'{tl["syncs"]:.0f}')))

@@ -52,8 +52,7 @@ def compiled_stage_call(compile_args: dict) -> Callable:
     """
     key = repr(sorted(compile_args.items()))
     if key not in _COMPILED_STAGE_CALLS:
-        _COMPILED_STAGE_CALLS[key] = torch.compile(_call_stage,
-                                                   **compile_args)
+        _COMPILED_STAGE_CALLS[key] = torch.compile(_call_stage, **compile_args)
     return _COMPILED_STAGE_CALLS[key]
 
 
@@ -480,8 +479,8 @@ class STMixerDecoder(BaseModule):
             torch.cat([r['person_logits'].detach() for r in all_results]),
             torch.cat([r['bboxes'].detach() for r in all_results]),
             [get_box_tensor(g.bboxes) for g in batch_gt_instances] * S,
-            [m['img_shape'][:2] for m in batch_img_metas] * S,
-            torch.cat(flags), check)
+            [m['img_shape'][:2]
+             for m in batch_img_metas] * S, torch.cat(flags), check)
         if batched is None:
             return None
         return [batched[k * B:(k + 1) * B] for k in range(S)]
@@ -528,9 +527,8 @@ class STMixerDecoder(BaseModule):
             else:
                 all_losses = [
                     head.loss_and_target(results, assign, batch_gt_instances,
-                                         batch_img_metas)
-                    for head, results, assign in zip(self.stages, all_results,
-                                                     all_assign)
+                                         batch_img_metas) for head, results,
+                    assign in zip(self.stages, all_results, all_assign)
                 ]
             for stage, stage_losses in enumerate(all_losses):
                 losses.update(self._weighted(stage, stage_losses))

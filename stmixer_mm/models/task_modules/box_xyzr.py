@@ -86,8 +86,10 @@ def box_giou(boxes1: Tensor,
     """
     if not is_aligned:
         boxes1, boxes2 = boxes1[:, None], boxes2[None]
-    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
-    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
+    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (
+        boxes1[..., 3] - boxes1[..., 1])
+    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (
+        boxes2[..., 3] - boxes2[..., 1])
     inner = (torch.minimum(boxes1[..., 2:], boxes2[..., 2:]) -
              torch.maximum(boxes1[..., :2], boxes2[..., :2])).clamp(min=0)
     overlap = inner[..., 0] * inner[..., 1]

@@ -30,8 +30,7 @@ def _loss_and_grads(compile_stages):
 def test_compiled_stages_equal_eager():
     torch._dynamo.reset()
     eager_losses, eager_grads = _loss_and_grads(False)
-    losses, grads = _loss_and_grads(
-        dict(backend='aot_eager', fullgraph=True))
+    losses, grads = _loss_and_grads(dict(backend='aot_eager', fullgraph=True))
     assert sorted(losses) == sorted(eager_losses)
     for key, value in eager_losses.items():
         torch.testing.assert_close(losses[key], value, rtol=1e-4, atol=1e-4)

@@ -612,8 +612,8 @@ def _msda_op_inputs():
     prepared = pyramid.build_prepared(values, STRIDES, 2, 'mmcv')
     geo = dispatch._check_inputs(points, prepared, STRIDES, 3)
     inputs = mmcv_path._to_msda_inputs(points, prepared, geo, 3.0, 2.0)
-    return (inputs.value.detach().clone(), inputs.spatial_shapes,
-            inputs.level_start_index,
+    return (inputs.value.detach().clone(),
+            inputs.spatial_shapes, inputs.level_start_index,
             inputs.sampling_locations.detach().clone(),
             inputs.attention_weights.detach().clone(), 1)
 
@@ -634,14 +634,15 @@ def test_msda_custom_op_compiles_without_graph_break():
     value, shapes, starts, locations, weights, step = _msda_op_inputs()
 
     def run(fn, value, locations, weights):
-        leaves = [t.clone().requires_grad_() for t in (value, locations,
-                                                       weights)]
+        leaves = [
+            t.clone().requires_grad_() for t in (value, locations, weights)
+        ]
         out = fn(leaves[0], shapes, starts, leaves[1], leaves[2], step)
         grads = torch.autograd.grad((out * out).sum(), leaves)
         return out.detach(), grads
 
-    explain = torch._dynamo.explain(mmcv_path.msda)(
-        value, shapes, starts, locations, weights, step)
+    explain = torch._dynamo.explain(mmcv_path.msda)(value, shapes, starts,
+                                                    locations, weights, step)
     assert explain.graph_break_count == 0, explain.break_reasons
     compiled = torch.compile(
         mmcv_path.msda, backend='aot_eager', fullgraph=True)

@@ -5,7 +5,6 @@ from typing import Optional
 
 import torch
 
-
 #: the probe's answer once made (a list that ``torch.compile`` reads as a
 #: constant, where an ``lru_cache`` would be traced into)
 _PROBED: list = []

@@ -20,7 +20,8 @@ _MSDA_DTYPES = (torch.float32, torch.float64)
 
 
 def _msda_ext():
-    """mmcv's compiled extension (``ms_deform_attn_forward`` / ``backward``)."""
+    """mmcv's compiled extension (``ms_deform_attn_forward`` and its
+    backward)."""
     from mmcv.ops.multi_scale_deform_attn import ext_module
     return ext_module
 
@@ -208,9 +209,10 @@ def sample_4d_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
     out_dtype = inputs.value.dtype
     dtype = out_dtype if out_dtype in _MSDA_DTYPES else torch.float32
     with torch.autocast(device_type='cuda', enabled=False):
-        out = msda(inputs.value.to(dtype).contiguous(), inputs.spatial_shapes,
-                   inputs.level_start_index,
-                   inputs.sampling_locations.to(dtype).contiguous(),
-                   inputs.attention_weights.to(dtype).contiguous(),
-                   _im2col_step(geo.B))
+        out = msda(
+            inputs.value.to(dtype).contiguous(), inputs.spatial_shapes,
+            inputs.level_start_index,
+            inputs.sampling_locations.to(dtype).contiguous(),
+            inputs.attention_weights.to(dtype).contiguous(),
+            _im2col_step(geo.B))
     return _from_msda_output(out.to(out_dtype), geo)

@@ -45,7 +45,6 @@ TEST_CFG_DEFAULTS = {
     for convention in LABEL_CONVENTIONS
 }
 
-
 #: mmdet losses whose ``reduction_override='none'`` rows, summed and divided
 #: as ``weight_reduce_loss`` divides, give their ``'mean'`` value (the
 #: stages' losses computed together, :meth:`STMixerBBoxHead.loss_stages`)
@@ -258,9 +257,8 @@ class STMixerBBoxHead(BaseModule):
             loss_person=self.loss_person(
                 person_logits,
                 person_labels,
-                avg_factor=self.person_avg_factor(
-                    targets['pos_inds'].numel(), person_labels.numel(),
-                    targets['num_gts'])))
+                avg_factor=self.person_avg_factor(targets['pos_inds'].numel(
+                ), person_labels.numel(), targets['num_gts'])))
 
         pos_inds = targets['pos_inds']
         if pos_inds.numel() > 0:
@@ -295,14 +293,14 @@ class STMixerBBoxHead(BaseModule):
         and losses are this class's, and each loss is one of mmdet's
         :data:`ROW_LOSSES` with ``reduction='mean'``."""
         if any(
-                getattr(type(self), name) is not getattr(STMixerBBoxHead, name)
+                getattr(type(self), name) is not getattr(
+                    STMixerBBoxHead, name)
                 for name in ('get_targets', 'loss_by_feat', 'box_losses',
                              'loss_and_target')):
             return False
         return all(
-            type(loss).__name__ in ROW_LOSSES
-            and type(loss).__module__.startswith('mmdet.')
-            and getattr(loss, 'reduction', None) == 'mean'
+            type(loss).__name__ in ROW_LOSSES and type(loss).__module__.
+            startswith('mmdet.') and getattr(loss, 'reduction', None) == 'mean'
             for loss in (self.loss_person, self.loss_bbox, self.loss_iou,
                          self.loss_action))
 
@@ -334,12 +332,17 @@ class STMixerBBoxHead(BaseModule):
         B, N = all_results[0]['person_logits'].shape[:2]
         flat_assign = [r for stage in all_assign for r in stage]
         targets = self.get_targets(
-            flat_assign, batch_gt_instances * S, batch_img_metas * S, N,
+            flat_assign,
+            batch_gt_instances * S,
+            batch_img_metas * S,
+            N,
             copies=S)
         num_gts = targets['num_gts']
         num_pos = [
             sum(
-                int(np.count_nonzero(r.get_extra_property(HOST_GT_INDS).numpy()))
+                int(
+                    np.count_nonzero(
+                        r.get_extra_property(HOST_GT_INDS).numpy()))
                 for r in stage) for stage in all_assign
         ]
 
@@ -353,9 +356,9 @@ class STMixerBBoxHead(BaseModule):
         person = self._person_rows(person_logits,
                                    targets['person_labels']).reshape(S,
                                                                      -1).sum(1)
-        person = person / host_tensor([
-            self.person_avg_factor(n, B * N, num_gts) + eps for n in num_pos
-        ], device, person.dtype)
+        person = person / host_tensor(
+            [self.person_avg_factor(n, B * N, num_gts) + eps
+             for n in num_pos], device, person.dtype)
         pos_inds = targets['pos_inds']
         if pos_inds.numel() == 0:  # zero with a gradient path (DDP)
             return [
@@ -409,7 +412,8 @@ class STMixerBBoxHead(BaseModule):
         key = (logits.device, logits.dtype)
         weight = self._device_constants.get(key)
         if weight is None:
-            weight = host_tensor(loss.class_weight, logits.device, logits.dtype)
+            weight = host_tensor(loss.class_weight, logits.device,
+                                 logits.dtype)
             self._device_constants[key] = weight
         return loss.loss_weight * F.cross_entropy(
             logits, labels, weight=weight, reduction='none')
