@@ -20,9 +20,7 @@ model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
 train_dataloader = dict(batch_size=2)
 
 # To evaluate or fine-tune a trained STMixer, pass its checkpoint to
-# tools/test.py or set load_from. An official checkpoint is converted first:
-#   python tools/model_converters/convert_official_checkpoint.py \
-#       SRC.pth DST.pth --config THIS
-# e.g.
+# tools/test.py or set load_from; an official STMixer checkpoint loads as
+# it is (converted in memory, configs/stmixer/README.md), e.g.
 # load_from = 'checkpoints/stmixer_slowonly-r50_k400-pre_ava22.pth'
 load_from = None

@@ -22,9 +22,7 @@ optim_wrapper = dict(optimizer=dict(lr=1e-5))
 auto_scale_lr = dict(base_batch_size=8)
 
 # To evaluate or fine-tune a trained STMixer, pass its checkpoint to
-# tools/test.py or set load_from. An official checkpoint is converted first:
-#   python tools/model_converters/convert_official_checkpoint.py \
-#       SRC.pth DST.pth --config THIS
-# e.g.
+# tools/test.py or set load_from; an official STMixer checkpoint loads as
+# it is (converted in memory, configs/stmixer/README.md), e.g.
 # load_from = 'checkpoints/stmixer_vit-base-p16_videomae-k400-pre_ava22.pth'
 load_from = None

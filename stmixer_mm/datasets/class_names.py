@@ -1,6 +1,12 @@
 """The names of a model's action columns (for the demo, the inference API and
 ``tools/test.py``), checked against the model. Column 0 is the background,
-column ``i`` AVA label id ``i`` (1-based) or ACT label ``i - 1``."""
+column ``i`` AVA label id ``i`` (1-based) or ACT label ``i - 1``.
+
+A config may name a label map at its top level (``label_map = ...``): the
+names of its model's columns where neither its data nor the checkpoint
+gives them. The AVA v2.2 configs name the 80 AVA actions shipped with the
+package (``'stmixer_mm::ava_action_list_v2.2.pbtxt'``), so an official
+checkpoint, which carries no names, runs without a user's label map."""
 import os.path as osp
 import pickle
 from typing import Dict, Iterable, Optional, Sequence, Tuple
@@ -9,7 +15,7 @@ from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
 from stmixer_mm.utils.model_wrappers import unwrap_model
 from stmixer_mm.utils.settings import loader_dataset_cfg
 from stmixer_mm.utils.type_names import type_name
-from .label_map import LabelMapError, read_pbtxt_label_map
+from .label_map import LabelMapError, read_pbtxt_label_map, resolve_label_map
 
 __all__ = [
     'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
@@ -71,9 +77,17 @@ def _read_act_labels(path: str) -> Dict[int, str]:
 def load_label_map(path: str) -> Dict[int, str]:
     """``{column: name}`` of an AVA ``.pbtxt`` label map or an ACT ``.pkl``.
 
+    Args:
+        path (str): The file, or ``stmixer_mm::NAME`` (a label map shipped
+            with the package, :func:`resolve_label_map`).
+
+    Returns:
+        dict[int, str]: ``{column: name}``.
+
     Raises:
         LabelMapError: missing, empty, wrong kind, or a bad entry (named).
     """
+    path = resolve_label_map(path)
     if not osp.isfile(path):
         raise LabelMapError(f'label map {path}: no such file')
     if osp.getsize(path) == 0:
@@ -165,6 +179,17 @@ def _cfg_label_file(dataset: dict) -> Optional[str]:
     return path if found else None
 
 
+def _cfg_label_map(cfg) -> Optional[str]:
+    """The config's top-level ``label_map`` (None where unset)."""
+    path = cfg.get('label_map') if hasattr(cfg, 'get') else None
+    if path is not None and not isinstance(path, str):
+        raise LabelMapError(
+            "the config's label_map must be a label map file (.pbtxt / "
+            f".pkl) or 'stmixer_mm::NAME', got {type(path).__name__} "
+            f'{path!r}')
+    return path
+
+
 def class_names(model,
                 label_map: Optional[str] = None,
                 cfg=None,
@@ -173,7 +198,9 @@ def class_names(model,
 
     The names come from ``label_map`` if given, else the test dataset's
     ``label_file``, a ``TubeDataset``'s ``classes`` or the labels of its
-    ``ann_file``, else the checkpoint's ``dataset_meta['classes']``.
+    ``ann_file``, else the checkpoint's ``dataset_meta['classes']``, else
+    the config's top-level ``label_map`` (the AVA v2.2 configs: the 80 AVA
+    actions shipped with the package).
 
     Args:
         model (nn.Module): The detector (``cfg``, ``dataset_meta`` set),
@@ -235,12 +262,17 @@ def class_names(model,
         allowed = sorted(set(allowed) | set(unlisted))
     elif names is not None and ckpt_classes:
         _check_against_checkpoint(names, ckpt_classes, source)
+    own_map = _cfg_label_map(cfg) if names is None else None
+    if own_map is not None:
+        source = f"the config's label_map {own_map}"
+        names = load_label_map(own_map)
     if names is None:
         raise LabelMapError(
             'no class names for the model\'s action columns: the config\'s '
             f'test dataset has no label_file / classes on disk ('
-            f'{dataset.get("label_file") or dataset.get("ann_file")!r}) and '
-            'the checkpoint has no meta.dataset_meta.classes; pass a label '
-            'map (--label-map FILE.pbtxt or an ACT .pkl)')
+            f'{dataset.get("label_file") or dataset.get("ann_file")!r}), '
+            'the checkpoint has no meta.dataset_meta.classes and the '
+            'config sets no label_map; pass a label map (--label-map '
+            'FILE.pbtxt or an ACT .pkl)')
     check_label_map(names, num_actions, source, allowed)
     return names

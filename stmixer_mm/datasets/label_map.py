@@ -3,8 +3,14 @@
 mmaction2's ``read_labelmap`` silently skips lines not indented by exactly two
 spaces (a missing ``name:`` takes the previous one's), so entries are parsed
 here and a file it would read differently is refused.
+
+AVA's own label maps ship with the package (``stmixer_mm/datasets/
+label_maps/``); a label map path ``stmixer_mm::NAME`` names one of them,
+from an installed package as from a checkout.
 """
 import io
+import os
+import os.path as osp
 import re
 from typing import Dict, Optional
 
@@ -12,8 +18,16 @@ from .fileio_utils import is_file, text_lines
 
 __all__ = [
     'LabelMapError', 'read_pbtxt_label_map', 'parse_pbtxt_label_map',
-    'check_mmaction2_reads_label_map', 'load_label_names'
+    'check_mmaction2_reads_label_map', 'load_label_names', 'resolve_label_map',
+    'PACKAGED_PREFIX', 'PACKAGED_DIR'
 ]
+
+#: a label map path ``stmixer_mm::NAME`` is the file NAME of
+#: :data:`PACKAGED_DIR`
+PACKAGED_PREFIX = 'stmixer_mm::'
+#: the label maps shipped with the package (AVA v2.2's 80 actions and its
+#: 60 evaluated ones; sources in the files)
+PACKAGED_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'label_maps')
 
 _ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
 _NAME = re.compile(r'\b(display_)?name\s*:\s*"(?P<v>[^"]*)"')
@@ -26,7 +40,35 @@ class LabelMapError(ValueError):
     message names the file and the entry or columns."""
 
 
+def resolve_label_map(path: str) -> str:
+    """The file of a label map path: ``stmixer_mm::NAME`` is the label map
+    NAME shipped in :data:`PACKAGED_DIR`; any other path is returned as it
+    is.
+
+    Args:
+        path (str): A label map path, or ``stmixer_mm::NAME``.
+
+    Returns:
+        str: The path to read.
+
+    Raises:
+        LabelMapError: ``stmixer_mm::NAME`` with a NAME not shipped (the
+            message lists those that are).
+    """
+    if not path.startswith(PACKAGED_PREFIX):
+        return path
+    name = path[len(PACKAGED_PREFIX):]
+    shipped = sorted(
+        os.listdir(PACKAGED_DIR)) if osp.isdir(PACKAGED_DIR) else []
+    if name not in shipped:
+        raise LabelMapError(
+            f'label map {path}: stmixer_mm ships no label map {name!r} (in '
+            f'{PACKAGED_DIR}: {", ".join(shipped) or "none"})')
+    return osp.join(PACKAGED_DIR, name)
+
+
 def _read_text(path: str, backend_args: Optional[dict]) -> str:
+    path = resolve_label_map(path)
     if not is_file(path, backend_args):
         raise LabelMapError(f'label map {path}: no such file')
     try:
@@ -49,7 +91,8 @@ def read_pbtxt_label_map(path: str,
     (``display_name`` read as the name), in any layout.
 
     Args:
-        path (str): The ``.pbtxt`` file, UTF-8.
+        path (str): The ``.pbtxt`` file, UTF-8 (or ``stmixer_mm::NAME``,
+            :func:`resolve_label_map`).
         backend_args (dict, optional): mmengine file backend arguments.
             Defaults to None.
 
@@ -168,6 +211,7 @@ def load_label_names(label_file: str,
     Returns:
         dict[int, str]: ``{label id: name}`` in file order.
     """
+    label_file = resolve_label_map(label_file)
     if not is_file(label_file, backend_args):
         raise FileNotFoundError(f'label map {label_file!r} not found')
     return read_pbtxt_label_map(label_file, backend_args)

@@ -34,9 +34,14 @@ TESTED = {
 #: The PyPI distributions that install the ``cv2`` package.
 OPENCV_DISTS = ('opencv-python', 'opencv-python-headless',
                 'opencv-contrib-python', 'opencv-contrib-python-headless')
-#: The OpenCV versions mmcv 2.1 / mmdet 3.3 / mmaction2 1.2 work with.
-OPENCV_SPEC = '>=4.5,<5'
-#: What the packaging files ask for (newer 4.x wheels, numpy 2 builds).
+#: The OpenCV versions mmcv 2.1 / mmdet 3.3 / mmaction2 1.2 work with: 4.x
+#: from 4.5 and 5.x (opencv-python-headless 5.0.0.93, the GPU image's, runs
+#: the package's tests); an older cv2 is refused.
+OPENCV_SPEC = '>=4.5'
+#: The OpenCV majors tested: a newer cv2 imports with a warning.
+OPENCV_TESTED = (4, 5)
+#: What the packaging files ask for (the tested 4.x wheels, numpy 2 builds;
+#: mmaction2 declares opencv-contrib-python unpinned).
 OPENCV_REQUIREMENT = 'opencv-python>=4.10,<5'
 
 #: The optional features: extra of ``pip install "stmixer_mm[<extra>]"``
@@ -135,7 +140,14 @@ def one_opencv_command(dists: Dict[str, str]) -> str:
 
 def check_opencv() -> Tuple[List[str], List[str]]:
     """Errors and warnings about the OpenCV wheels and the ``cv2`` they
-    give (mixed wheels, OpenCV 5)."""
+    give: errors for a cv2 that does not import, one older than
+    :data:`OPENCV_SPEC` and wheels of different versions sharing ``cv2/``;
+    warnings for a major version not in :data:`OPENCV_TESTED` and for two
+    wheels of one version.
+
+    Returns:
+        tuple[list[str], list[str]]: ``(errors, warnings)``.
+    """
     hard, soft = [], []
     dists = {d: v for d in OPENCV_DISTS if (v := _installed(d)) is not None}
     listed = ', '.join(f'{d}=={v}' for d, v in dists.items()) or 'none'
@@ -149,13 +161,18 @@ def check_opencv() -> Tuple[List[str], List[str]]:
     if not dists:
         soft.append(f'cv2 {cv2_version} is imported from {origin}, which no '
                     'installed OpenCV distribution provides (a source '
-                    'build?); tested with opencv-python 4.x')
+                    'build?); tested with OpenCV 4.x and 5.x')
     in_spec = bool(_release(cv2_version)) and Version('.'.join(
         map(str, _release(cv2_version)))) in SpecifierSet(OPENCV_SPEC)
     if not in_spec:
         hard.append(f'cv2 {cv2_version} is imported ({origin}), stmixer_mm '
                     f'needs OpenCV {OPENCV_SPEC} (mmcv 2.1, mmaction2 1.2); '
                     f'OpenCV distributions installed: {listed}. Fix: {fix}')
+    elif _release(cv2_version)[0] not in OPENCV_TESTED:
+        soft.append(f'cv2 {cv2_version} is imported ({origin}): stmixer_mm '
+                    'is tested with OpenCV ' +
+                    ' and '.join(f'{m}.x' for m in OPENCV_TESTED) +
+                    f'; if images or videos read wrongly: {fix}')
     releases = {_release(v) for v in dists.values()}
     if len(releases) > 1:
         hard.append(f'{len(dists)} OpenCV distributions of different '
@@ -187,7 +204,7 @@ def check_dependencies(strict: bool = False) -> List[str]:
 
     Raises:
         DependencyError: A hard requirement missing or out of range, no
-            usable OpenCV 4, or mmcv without ops.
+            usable OpenCV (4.5 or newer, one version), or mmcv without ops.
     """
     hard, soft = [], []
     for dist, (spec, required) in PINNED.items():

@@ -1,14 +1,22 @@
 """One reader of AVA label maps (``stmixer_mm.datasets.label_map``), and
 the check that mmaction2's ``read_labelmap`` (AVADataset, AVAMetric)
-reads a data set's label map the same way."""
+reads a data set's label map the same way; AVA's own label maps ship with
+the package (``stmixer_mm::NAME``)."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
 import pytest
 
 from stmixer_mm.apis import load_label_map
 from stmixer_mm.datasets import check_ava_label_file
 from stmixer_mm.datasets.importers import read_label_map
-from stmixer_mm.datasets.label_map import (LabelMapError,
+from stmixer_mm.datasets.label_map import (PACKAGED_DIR, LabelMapError,
                                            check_mmaction2_reads_label_map,
                                            read_pbtxt_label_map)
+from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.package_files import package_dir
 from stmixer_mm.visualization.labels import load_label_names
 
 TWO_SPACE = 'label {\n  name: "stand"\n  label_id: 1\n}\n'
@@ -66,3 +74,52 @@ def test_bad_label_maps_are_named(tmp_path, text, message):
         read_pbtxt_label_map(str(path))
     with pytest.raises(LabelMapError, match='no such file'):
         read_pbtxt_label_map(str(tmp_path / 'none.pbtxt'))
+
+
+AVA80 = 'stmixer_mm::ava_action_list_v2.2.pbtxt'
+AVA60 = 'stmixer_mm::ava_action_list_v2.2_for_activitynet_2019.pbtxt'
+
+
+def test_shipped_ava_label_maps_read_the_same_everywhere():
+    full = read_pbtxt_label_map(AVA80)
+    assert list(full) == list(range(1, 81)) and len(set(full.values())) == 80
+    assert (full[1], full[2], full[17], full[64],
+            full[80]) == ('bend/bow (at the waist)', 'crawl',
+                          'carry/hold (an object)', 'fight/hit (a person)',
+                          'watch (a person)')
+    evaluated = read_pbtxt_label_map(AVA60)
+    assert len(evaluated) == 60 and 2 not in evaluated and 80 in evaluated
+    assert all(full[i] == name for i, name in evaluated.items())
+    for path, names in ((AVA80, full), (AVA60, evaluated)):
+        # mmaction2's read_labelmap (AVADataset, AVAMetric) reads them so
+        assert check_mmaction2_reads_label_map(path) == names
+        assert load_label_map(path) == names
+        assert load_label_names(path) == names
+    # inside the package: found from an installed copy as from a checkout
+    assert osp.dirname(PACKAGED_DIR) == osp.join(package_dir(), 'datasets')
+
+
+def test_an_unshipped_package_label_map_is_named():
+    with pytest.raises(
+            LabelMapError,
+            match=r"stmixer_mm::ava\.pbtxt: stmixer_mm ships no label map "
+            r"'ava\.pbtxt' \(in .*label_maps: ava_action_list_v2\.2\.pbtxt, "):
+        load_label_map('stmixer_mm::ava.pbtxt')
+
+
+def test_the_label_maps_ship_in_the_wheel(tmp_path):
+    """``setup.py egg_info`` lists what a wheel or sdist packs (MANIFEST.in
+    with ``include_package_data``)."""
+    subprocess.run([
+        sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base',
+        str(tmp_path)
+    ],
+                   cwd=repo_root(),
+                   check=True,
+                   capture_output=True)
+    with open(tmp_path / 'stmixer_mm.egg-info' / 'SOURCES.txt') as f:
+        sources = set(f.read().split())
+    shipped = sorted(os.listdir(PACKAGED_DIR))
+    assert len(shipped) == 2
+    for name in shipped:
+        assert f'stmixer_mm/datasets/label_maps/{name}' in sources

@@ -419,7 +419,11 @@ call = compile_module.CompiledPredict.__call__
 
 
 def spy(self, *args, **kwargs):
-    calls.append((id(self), torch.backends.cudnn.allow_tf32,
+    # each capture numbered at its first call: id() is reused once a
+    # capture is freed, which merged two captures into one
+    if not hasattr(self, '_spy_number'):
+        self._spy_number = len({c[0] for c in calls})
+    calls.append((self._spy_number, torch.backends.cudnn.allow_tf32,
                   torch.backends.cuda.matmul.allow_tf32))
     return call(self, *args, **kwargs)
 
@@ -462,7 +466,7 @@ def test_vs_official_captured_row(tools, tmp_path, monkeypatch):
         assert isinstance(row['compiled_kept'], int)
     calls = json.loads(out.split('TF32SPY ')[1].splitlines()[0])
     ids = list(dict.fromkeys(c[0] for c in calls))  # in order of first call
-    assert len(ids) == 4  # per row: the timed capture, the checked one
+    assert ids == [0, 1, 2, 3]  # per row: the timed capture, the checked one
     for timed, checked in (ids[0:2], ids[2:4]):
         # first call + 2 timed ones, nothing after: eager is back
         assert [c[1:] for c in calls if c[0] == timed] == [[True, True]] * 3

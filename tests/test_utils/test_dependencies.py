@@ -64,21 +64,35 @@ def _fake_opencv(monkeypatch, dists, cv2_version):
         if cv2_version else (None, 'ImportError: libGL.so.1'))
 
 
-def test_opencv5_imported_is_an_error(monkeypatch):
+def test_opencv5_mixed_with_4x_is_an_error(monkeypatch):
     # what `pip install -r requirements/runtime.txt` gave before: mmaction2
-    # pulled opencv-contrib-python 5.0 over opencv-python 4.x
+    # pulled opencv-contrib-python 5.0 over opencv-python 4.x; OpenCV 5
+    # itself is accepted (issue 84), the mixed cv2/ folder is not
     _fake_opencv(monkeypatch, {
         'opencv-python': '4.14.0.94',
         'opencv-contrib-python': '5.0.0.93'
     }, '5.0.0')
     hard, _ = deps.check_opencv()
-    assert len(hard) == 2
-    assert 'cv2 5.0.0 is imported' in hard[0] and '<5' in hard[0]
-    assert 'different versions' in hard[1]
-    assert 'opencv-contrib-python==5.0.0.93' in hard[1]
-    assert 'pip uninstall -y opencv-python opencv-contrib-python' in hard[1]
-    with pytest.raises(deps.DependencyError, match='cv2 5.0.0 is imported'):
+    assert len(hard) == 1
+    assert 'different versions' in hard[0]
+    assert 'opencv-contrib-python==5.0.0.93' in hard[0]
+    assert 'pip uninstall -y opencv-python opencv-contrib-python' in hard[0]
+    with pytest.raises(deps.DependencyError, match='different versions'):
         deps.check_dependencies()
+
+
+def test_opencv5_alone_is_accepted(monkeypatch):
+    # the GPU image's wheel (issue 84): mmcv 2.1, mmdet 3.3, mmaction2 1.2
+    # and this package import and run with it
+    _fake_opencv(monkeypatch, {'opencv-python-headless': '5.0.0.93'},
+                 '5.0.0')
+    assert deps.check_opencv() == ([], [])
+
+
+def test_opencv_below_4_5_is_refused(monkeypatch):
+    _fake_opencv(monkeypatch, {'opencv-python': '4.2.0.34'}, '4.2.0')
+    hard, _ = deps.check_opencv()
+    assert len(hard) == 1 and '>=4.5' in hard[0], hard
 
 
 def test_opencv_single_4x_is_clean(monkeypatch):

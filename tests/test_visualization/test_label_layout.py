@@ -173,5 +173,7 @@ def test_labels_of_persons_close_together_are_drawn_apart(
         assert not _overlaps(a, header)
         for b in extents[i + 1:]:
             assert not _overlaps(a, b), (a, b)
-    corner = out[:5, :10].astype(int)  # white on black: grey levels only
+    # white on black: grey levels only (a wider corner: OpenCV 5's glyphs
+    # are placed a few pixels from OpenCV 4's)
+    corner = out[:12, :40].astype(int)
     assert (corner == corner[..., :1]).all() and corner.max() > 128

@@ -64,7 +64,8 @@
 # Why --target and not a venv: the machine's python3 is itself a virtual
 # environment, and `venv --system-site-packages` of a venv sees the base
 # interpreter's packages, not that venv's torch. Installing into a separate
-# folder on PYTHONPATH keeps the machine's torch, numpy, opencv.
+# folder on PYTHONPATH keeps the machine's torch, numpy and OpenCV (4.x or
+# 5.x: the dependency check accepts both, so no OpenCV wheel is carried).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -23,6 +23,6 @@ model.update(dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 train_dataloader.batch_size = 2
 
 # To evaluate or fine-tune a trained STMixer, pass its checkpoint to
-# tools/test.py or set load_from (an official checkpoint is converted
-# first: tools/model_converters/convert_official_checkpoint.py).
+# tools/test.py or set load_from; an official STMixer checkpoint loads as
+# it is (converted in memory, configs/stmixer/README.md).
 load_from = None

@@ -24,6 +24,6 @@ optim_wrapper.optimizer.lr = 1e-5
 auto_scale_lr.base_batch_size = 8
 
 # To evaluate or fine-tune a trained STMixer, pass its checkpoint to
-# tools/test.py or set load_from (an official checkpoint is converted
-# first: tools/model_converters/convert_official_checkpoint.py).
+# tools/test.py or set load_from; an official STMixer checkpoint loads as
+# it is (converted in memory, configs/stmixer/README.md).
 load_from = None

@@ -29,6 +29,14 @@ exclude_file_train = f'{anno_root}/ava_train_excluded_timestamps_v2.2.csv'
 exclude_file_val = f'{anno_root}/ava_val_excluded_timestamps_v2.2.csv'
 label_file = f'{anno_root}/ava_action_list_v2.2_for_activitynet_2019.pbtxt'
 num_classes = 81  # 80 AVA actions + column 0
+# The names of the model's 80 action columns where neither the data
+# (label_file: the 60 evaluated) nor the checkpoint gives them, as for an
+# official STMixer checkpoint: AVA's ava_action_list_v2.2.pbtxt, shipped with
+# stmixer_mm (stmixer_mm/datasets/label_maps/), read by the demo,
+# STMixerInferencer and tools/deployment/export_onnx.py
+# (stmixer_mm.datasets.class_names). A config of other classes sets its own
+# or None.
+label_map = 'stmixer_mm::ava_action_list_v2.2.pbtxt'
 
 fps = 30
 timestamp_start = 900
