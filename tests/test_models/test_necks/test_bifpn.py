@@ -1,0 +1,181 @@
+"""BiFPN3d (EfficientDet's weighted bidirectional pyramid, frame by frame)
+and the quick start's three pyramid-neck variants (BiFPN, FPN, PAFPN)."""
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmdet.models.necks import FPN, PAFPN
+from mmengine.config import Config
+
+from stmixer_mm.models.necks import BiFPN3d, FrameWiseNeck
+from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_path
+
+IN_CHANNELS = [8, 16, 64, 32]  # level 2 equals out_channels: no projection
+C = 64
+
+
+def _pyramid(sizes, batch=2, frames=3, channels=IN_CHANNELS):
+    torch.manual_seed(0)
+    return [
+        torch.randn(batch, c, frames, h, w, requires_grad=True)
+        for c, (h, w) in zip(channels, sizes)
+    ]
+
+
+@pytest.mark.parametrize(
+    'sizes',
+    [
+        # a ResNet's levels of a 60x44 frame: odd sizes, ceil(H / 2)
+        [(15, 11), (8, 6), (4, 3), (2, 2)],
+        # floor(H / 2) (not 3x3 / 2 pooling's size): adaptive pooling
+        [(9, 7), (4, 3), (2, 1), (1, 1)],
+    ])
+@pytest.mark.parametrize('upsample_mode', ['nearest', 'bilinear'])
+def test_shapes_and_strides_are_kept(sizes, upsample_mode):
+    neck = BiFPN3d(IN_CHANNELS, C, num_repeats=2, upsample_mode=upsample_mode)
+    outs = neck(_pyramid(sizes))
+    assert [tuple(o.shape) for o in outs] == [(2, C, 3, h, w)
+                                              for h, w in sizes]
+    assert all(torch.isfinite(o).all() for o in outs)
+    # projections only where the channels differ; 2 (L - 1) nodes a layer
+    assert [isinstance(m, torch.nn.Identity)
+            for m in neck.lateral_convs] == [False, False, True, False]
+    assert len(neck.fusion_nodes()) == 2 * 3 * 2
+
+
+def test_frames_do_not_interact():
+    neck = BiFPN3d(IN_CHANNELS, C).eval()
+    sizes = [(8, 8), (4, 4), (2, 2), (1, 1)]
+    xs = _pyramid(sizes)
+    changed = [x.detach().clone() for x in xs]
+    for x in changed:
+        x[:, :, 1] += 1.0  # frame 1 only
+    with torch.no_grad():
+        before, after = neck(xs), neck(changed)
+    for a, b in zip(before, after):
+        torch.testing.assert_close(a[:, :, [0, 2]], b[:, :, [0, 2]])
+        assert not torch.allclose(a[:, :, 1], b[:, :, 1])
+
+
+def test_gradients_reach_every_input_and_fusion_weight():
+    neck = BiFPN3d(IN_CHANNELS, C, num_repeats=2)
+    xs = _pyramid([(15, 11), (8, 6), (4, 3), (2, 2)])
+    outs = neck(xs)
+    torch.manual_seed(1)  # (a plain sum has no gradient through BN)
+    loss = sum((o * torch.randn_like(o)).sum() for o in outs)
+    loss.backward()
+    for i, x in enumerate(xs):
+        assert x.grad is not None and x.grad.abs().sum() > 0, f'level {i}'
+    nodes = neck.fusion_nodes()
+    assert len(nodes) == 12
+    for i, node in enumerate(nodes):
+        assert node.weight.grad is not None, f'node {i}'
+        assert (node.weight.grad != 0).all(), f'node {i}'
+
+
+def test_fusion_weights_stay_normalised():
+    neck = BiFPN3d(IN_CHANNELS, C, num_repeats=1, eps=1e-4)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for node in neck.fusion_nodes():
+            node.weight.copy_(torch.randn_like(node.weight) * 3)
+        neck.fusion_nodes()[0].weight.copy_(torch.tensor([-2.0, 0.5]))
+    for node in neck.fusion_nodes():
+        w = node.fusion_weights()
+        assert (w >= 0).all()
+        total = node.weight.clamp(min=0).sum()
+        if total > 0:
+            torch.testing.assert_close(
+                w.sum(), total / (total + 1e-4), rtol=0, atol=1e-6)
+            assert abs(w.sum().item() - 1) < 1e-3
+    torch.testing.assert_close(neck.fusion_nodes()[0].fusion_weights(),
+                               torch.tensor([0.0, 0.5 / (0.5 + 1e-4)]))
+
+
+def test_a_negative_weight_switches_its_input_off():
+    """ReLU'd weights: an input with a raw weight < 0 has no effect."""
+    neck = BiFPN3d([C, C], C, num_repeats=1).eval()
+    node = neck.top_down[0][0]  # td[0] = node(p[0], up(p[1]))
+    with torch.no_grad():
+        node.weight.copy_(torch.tensor([1.0, -1.0]))
+    # a node fuses frames (B * T, C, H, W) of one size
+    x, a, b = (torch.randn(2, C, 4, 4) for _ in range(3))
+    with torch.no_grad():
+        torch.testing.assert_close(node([x, a]), node([x, b]))
+        node.weight.copy_(torch.tensor([1.0, 1.0]))
+        assert not torch.allclose(node([x, a]), node([x, b]))
+
+
+@pytest.mark.parametrize('kwargs,argument', [
+    (dict(in_channels=[]), 'in_channels'),
+    (dict(in_channels=[8]), 'in_channels'),
+    (dict(in_channels=[8, 0]), 'in_channels'),
+    (dict(in_channels=[8, 16.0]), 'in_channels'),
+    (dict(in_channels=[8, True]), 'in_channels'),
+    (dict(in_channels='816'), 'in_channels'),
+    (dict(in_channels=8), 'in_channels'),
+    (dict(out_channels=0), 'out_channels'),
+    (dict(out_channels=64.0), 'out_channels'),
+    (dict(num_repeats=0), 'num_repeats'),
+    (dict(num_repeats=True), 'num_repeats'),
+    (dict(upsample_mode='bicubic'), 'upsample_mode'),
+    (dict(eps=0), 'eps'),
+    (dict(eps='1e-4'), 'eps'),
+])
+def test_bad_arguments_are_refused(kwargs, argument):
+    kwargs = {'in_channels': [8, 16], 'out_channels': C, **kwargs}
+    with pytest.raises(ValueError, match=f'^BiFPN3d: {argument} '):
+        BiFPN3d(**kwargs)
+
+
+def test_bad_inputs_are_refused():
+    neck = BiFPN3d([8, 16], C)
+    a, b = torch.randn(1, 8, 2, 4, 4), torch.randn(1, 16, 2, 2, 2)
+    with pytest.raises(ValueError, match='^BiFPN3d: expected a sequence of 2'):
+        neck([a])
+    with pytest.raises(ValueError, match='^BiFPN3d: expected .* single'):
+        neck(a)
+    with pytest.raises(
+            ValueError,
+            match=r'^BiFPN3d: level 1 must be '
+            r'\(B, 16, T, H, W\).*\(1, 8, 2, 2, 2\)'):
+        neck([a, torch.randn(1, 8, 2, 2, 2)])
+    with pytest.raises(ValueError, match=r'^BiFPN3d: level 0 must be'):
+        neck([a[:, :, 0], b])
+    with pytest.raises(ValueError, match=r'level 1 has \(B=1, T=3\)'):
+        neck([a, torch.randn(1, 16, 3, 2, 2)])
+
+
+QUICKSTART = 'configs/quickstart/stmixer{}_r3d-tiny_1xb8-8x2x1-36e_' \
+    'synthetic-ava-rgb.py'
+
+
+@pytest.mark.parametrize('variant,neck_types', [
+    ('-bifpn', (BiFPN3d, )),
+    ('-fpn', (FrameWiseNeck, FPN)),
+    ('-pafpn', (FrameWiseNeck, PAFPN)),
+])
+def test_quickstart_neck_variants_build_and_run(variant, neck_types):
+    base = Config.fromfile(repo_path(QUICKSTART.format('')))
+    cfg = Config.fromfile(repo_path(QUICKSTART.format(variant)))
+    # only the neck differs from the quick start
+    assert {k: v for k, v in cfg.model.items() if k != 'neck'} == \
+        {k: v for k, v in base.model.items() if k != 'neck'}
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    assert type(model.neck) is neck_types[0]
+    if len(neck_types) > 1:
+        assert type(model.neck.neck) is neck_types[1]
+    sample = ActionDataSample()
+    sample.set_metainfo(dict(img_shape=(64, 96)))
+    clip = torch.randint(0, 255, (3, 8, 64, 96), dtype=torch.uint8)
+    data = model.data_preprocessor(
+        dict(inputs=[clip], data_samples=[sample]), training=False)
+    with torch.no_grad():
+        feats = model.extract_feat(data['inputs'])
+        pred = model.predict(data['inputs'], data['data_samples'])[0]
+    assert [tuple(f.shape) for f in feats] == [(1, 64, 8, 64 // s, 96 // s)
+                                               for s in (4, 8, 16, 32)]
+    # the data set's 8 classes (7 actions and the background column)
+    assert pred.pred_instances.scores.shape[-1] == 8
+    assert torch.isfinite(pred.pred_instances.bboxes).all()
