@@ -236,8 +236,8 @@ def test_other_malformed_requests_get_a_json_4xx(server):
     status, _, body = _ask(server, 'GARBAGE')
     assert status == 400 and body['error']
     for path, message in [
-        ('/api/upload?kind=video&nmae=v.mp4', '/api/upload: unknown '
-         'parameter nmae; it takes kind, name, each once'),
+        ('/api/upload?kind=video&title=v.mp4', '/api/upload: unknown '
+         'parameter title; it takes kind, name, each once'),
         ('/api/upload?kind=video&kind=config', '/api/upload: given twice: '
          'kind; it takes kind, name, each once'),
         ('/api/jobs?x=1', '/api/jobs: unknown parameter x; it takes none'),

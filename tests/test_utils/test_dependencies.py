@@ -84,8 +84,7 @@ def test_opencv5_mixed_with_4x_is_an_error(monkeypatch):
 def test_opencv5_alone_is_accepted(monkeypatch):
     # the GPU image's wheel (issue 84): mmcv 2.1, mmdet 3.3, mmaction2 1.2
     # and this package import and run with it
-    _fake_opencv(monkeypatch, {'opencv-python-headless': '5.0.0.93'},
-                 '5.0.0')
+    _fake_opencv(monkeypatch, {'opencv-python-headless': '5.0.0.93'}, '5.0.0')
     assert deps.check_opencv() == ([], [])
 
 

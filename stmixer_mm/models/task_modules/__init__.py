@@ -1,7 +1,6 @@
 from .box_position_embedding import (box_position_embedding,
                                      position_frequencies)
-from .box_xyzr import (box_giou, box_iof, refine_xyzr, xyxy2xyzr,
-                       xyzr2xyxy)
+from .box_xyzr import box_giou, box_iof, refine_xyzr, xyxy2xyzr, xyzr2xyxy
 from .tubelet_assigner import TubeletHungarianAssigner
 
 __all__ = [

@@ -142,7 +142,8 @@ def test_per_stage_configs_and_assigners():
     assert len(decoder.assigners) == 2
     assert decoder.assigners[1].match_costs[1].weight == 5.0
     assert all(s.featmap_strides == STRIDES for s in decoder.stages)
-    with pytest.raises(ValueError, match='STMixerDecoder: stage_head has 1 configs'):
+    with pytest.raises(
+            ValueError, match='STMixerDecoder: stage_head has 1 configs'):
         build(stage_head=[copy.deepcopy(STAGE)])
 
 
