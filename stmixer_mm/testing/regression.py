@@ -212,7 +212,7 @@ def train_step_record() -> dict:
     ref = torch.load(
         str(Path(repo_root()) / 'tests/data/regression/stmixer_regression.pt'),
         map_location='cpu',
-        weights_only=False)
+        weights_only=True)
     record = dict()
     for name, cfg in model_cfgs().items():
         torch.manual_seed(0)

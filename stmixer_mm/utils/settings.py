@@ -8,6 +8,7 @@ its ``__init__``. mmaction2's classes that the configs set are checked before
 a run only, from :data:`MMACTION2_CHECKS`; :data:`CONFIG_RULES` compare
 sections of a whole config."""
 import inspect
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .config_files import ConfigFileError, MissingConfigError, load_config
@@ -201,11 +202,9 @@ def check_model_builds(model_cfg: dict) -> None:
         ConfigSettingError: ``model.<path>: <the part's message>``, the path
             of the innermost part whose ``__init__`` raised.
     """
-    # imported here: the registries import mmdet and mmaction2
     import torch
     from mmengine.registry import DefaultScope
-
-    from stmixer_mm.registry import MODELS
+    MODELS = _registries()[0]
     model_cfg = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else \
         dict(model_cfg)
     try:
@@ -256,6 +255,9 @@ def _failing_part(error: BaseException, model_cfg: dict) -> str:
                     found = parts[cls.__name__]
                     break
         tb = tb.tb_next
+    head = re.match(r'(\w+)[.:]', str(error))  # "Cls.__init__() got ..."
+    if found == 'model' and head and head.group(1) in parts:
+        found = parts[head.group(1)]
     return found
 
 

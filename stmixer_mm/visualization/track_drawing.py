@@ -51,10 +51,15 @@ def scale_up(
         image, (round(w * s), round(h * s)), interpolation=interpolation), s
 
 
+def person_label(track_id) -> str:
+    """The label of a drawn person: ``T<track_id>``, or ``person`` when
+    ``track_id`` is None (the browser demo's timeline uses it too)."""
+    return 'person' if track_id is None else f'T{track_id}'
+
+
 def _person_lines(person: dict) -> List[str]:
-    """``T<id>`` (or ``person``), then a line per action with its score."""
-    tid = person.get('track_id')
-    return [f'T{tid}' if tid is not None else 'person'
+    """:func:`person_label`, then a line per action with its score."""
+    return [person_label(person.get('track_id'))
             ] + [f'{n} {v:.2f}' for n, v in person.get('actions', {}).items()]
 
 

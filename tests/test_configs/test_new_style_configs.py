@@ -162,7 +162,7 @@ def test_every_config_has_its_twin():
     assert len(PAIRS) >= 38
     assert sorted(set(PAIRS) - shipped) == []
     assert sorted(shipped - set(PAIRS)) == []
-    assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 6
+    assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 9
 
 
 @pytest.mark.parametrize('new', sorted(PAIRS))

@@ -75,7 +75,8 @@ def test_a_model_with_track_queries_gives_the_ids(tools, tmp_path):
         write_video=False,
         progress=False)
     stats = runner.run(ArraySource(list(frames), name='cam', fps=16))
-    lines = _jsonl(stats['jsonl'])
+    header, *lines = _jsonl(stats['jsonl'])  # the result format's header
+    assert header['format_version'] == 'stmixer_mm-result/1'
     assert len(lines) == len(seen) >= 4
     assert {v for v, _, _ in seen} == {'cam'}
     for line, (_, frame, ids) in zip(lines, seen):

@@ -615,8 +615,8 @@ def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
     from stmixer_mm.datasets.importers import importer
     real = importer.probe_video
 
-    def estimated(path):
-        info = real(path)
+    def estimated(path, *args, **kwargs):
+        info = real(path, *args, **kwargs)
         info.num_frames += 10
         info.frames_exact = False
         return info
@@ -675,8 +675,8 @@ def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
     from stmixer_mm.datasets.importers import importer
     real = importer.probe_video
 
-    def promising(path):
-        info = real(path)
+    def promising(path, *args, **kwargs):
+        info = real(path, *args, **kwargs)
         info.num_frames += 2 * FPS  # the header claims 2 s more
         info.duration += 2
         return info

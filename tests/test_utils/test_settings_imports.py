@@ -57,7 +57,9 @@ def test_the_settings_modules_import_one_way():
     # the checks need them, the type names and the config files
     assert graph['type_names'] == set()
     assert graph['setting_types'] == set()
-    assert graph['config_files'] == set()
+    # the config files read the package's configs and metafiles (names)
+    assert graph['config_files'] <= {'package_files'}
+    assert graph['package_files'] == set()
     assert {'setting_types', 'type_names', 'config_files'} <= \
         graph['settings']
 

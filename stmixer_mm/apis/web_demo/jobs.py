@@ -29,7 +29,7 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
 from stmixer_mm.utils.config_files import MissingConfigError, resolve_config
 from stmixer_mm.utils.dependencies import MissingExtraError
 from stmixer_mm.utils.output_files import OutputFileError
-from stmixer_mm.visualization.track_drawing import _person_lines
+from stmixer_mm.visualization.track_drawing import person_label
 from ..demo import run_offline
 from ..inferencers import STMixerInferencer
 from ..video_io import (CountingSource, FrameSource, VideoReadError,
@@ -37,7 +37,7 @@ from ..video_io import (CountingSource, FrameSource, VideoReadError,
 
 __all__ = [
     'WebDemo', 'DemoJob', 'Choice', 'RequestError', 'KINDS', 'MAX_NAME_CHARS',
-    'read_body', 'request_field', 'person_label'
+    'read_body', 'request_field'
 ]
 
 #: the files a run takes, each chosen or uploaded
@@ -61,20 +61,6 @@ FILE_AT_FAULT = {
     ConfigSettingError: 'config',
     CheckpointFileError: 'checkpoint',
 }
-
-
-def person_label(track_id: Optional[int]) -> str:
-    """The label the drawn video puts on a person (the first line of
-    :func:`~stmixer_mm.visualization.draw_tracks`' label), which the
-    page's timeline shows too.
-
-    Args:
-        track_id (int, optional): The person's track id; None: none.
-
-    Returns:
-        str: ``T<track id>``, or ``person`` without one.
-    """
-    return _person_lines(dict(track_id=track_id))[0]
 
 
 class RequestError(ValueError):
