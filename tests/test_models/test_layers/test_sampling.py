@@ -6,6 +6,8 @@ description (pixel ``x / stride - 0.5``, zeros outside the map, softmax
 level weights), and every other implementation is checked against it in
 values and gradients.
 """
+from unittest import mock
+
 import pytest
 import torch
 from mmcv.ops.multi_scale_deform_attn import \
@@ -15,7 +17,7 @@ from stmixer_mm.models.layers import (PreparedPyramid, make_sample_points,
                                       mhaq3d, prepare_pyramid, sample_4d,
                                       sample_4d_features, sample_4d_reference,
                                       translate_to_linear_weight)
-from stmixer_mm.models.layers.sampling import dispatch, mmcv_path, pyramid
+from stmixer_mm.models.layers.sampling import mmcv_op, sampler
 
 STRIDES = [4, 8, 16]
 # a 40 x 56 input: maps 10 x 14, 5 x 7, 3 x 4 (the last one not exact)
@@ -102,6 +104,16 @@ def _grads(out, inputs):
 
 def _assert_close(actual, expected, tol):
     torch.testing.assert_close(actual, expected, rtol=tol, atol=tol)
+
+
+def _mmcv_layout(points, values):
+    """The ``'mmcv'`` pyramid (built on the CPU too), the sizes and mmcv's
+    inputs ``(value, spatial_shapes, level_start_index, locations,
+    weights)``."""
+    with mock.patch.object(sampler, 'resolve_impl', lambda impl, _: impl):
+        prepared, geo, _ = sampler._prepared(points, values, STRIDES, 3,
+                                             'mmcv', False)
+    return prepared, geo, sampler._msda_inputs(points, prepared, geo, 3.0, 2.0)
 
 
 def _consumer(out_ref):
@@ -276,26 +288,22 @@ def test_msda_mapping_on_cpu():
     values, points = _inputs()
     values = [v.requires_grad_() for v in values]
     points.requires_grad_()
-    prepared = pyramid.build_prepared(values, STRIDES, 2, 'mmcv')
-    geo = dispatch._check_inputs(points, prepared, STRIDES, 3)
-    inputs = mmcv_path._to_msda_inputs(points, prepared, geo, 3.0, 2.0)
+    _, geo, inputs = _mmcv_layout(points, values)
+    value, shapes, starts, locations, weights = inputs
     B, N, G, P, C, T = geo
     S = sum(h * w for h, w in SHAPES)
-    assert inputs.value.shape == (B, S, G, C // G * T)
-    assert inputs.value.is_contiguous()
-    assert inputs.spatial_shapes.dtype == torch.long
-    assert inputs.spatial_shapes.tolist() == [list(s) for s in SHAPES]
-    assert inputs.level_start_index.tolist() == [0, 140, 175]
-    assert inputs.sampling_locations.shape == (B, N * P, G, 3, 1, 2)
-    assert inputs.attention_weights.shape == (B, N * P, G, 3, 1)
-    assert inputs.sampling_locations.is_contiguous()
-    assert inputs.attention_weights.is_contiguous()
+    assert value.shape == (B, S, G, C // G * T)
+    assert value.is_contiguous()
+    assert shapes.dtype == torch.long
+    assert shapes.tolist() == [list(s) for s in SHAPES]
+    assert starts.tolist() == [0, 140, 175]
+    assert locations.shape == (B, N * P, G, 3, 1, 2)
+    assert weights.shape == (B, N * P, G, 3, 1)
+    assert locations.is_contiguous() and weights.is_contiguous()
 
-    flat = multi_scale_deformable_attn_pytorch(inputs.value,
-                                               inputs.spatial_shapes,
-                                               inputs.sampling_locations,
-                                               inputs.attention_weights)
-    out = mmcv_path._from_msda_output(flat, geo)
+    flat = multi_scale_deformable_attn_pytorch(value, shapes, locations,
+                                               weights)
+    out = flat.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
     expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
     _assert_close(out, expected, 1e-5)
     grads = _grads(out, [points] + values)
@@ -320,68 +328,31 @@ def test_prepared_table_layout():
     B, C, T = values[0].shape[:3]
     G, Cg, S = 2, C // 2, sum(h * w for h, w in SHAPES)
     assert prepared.num_pixels == S
-    assert len(prepared.group_tables) == len(prepared.group_tables_tmean) == G
-    assert prepared.table is None
-    for table, tmean in zip(prepared.group_tables,
-                            prepared.group_tables_tmean):
-        assert table.shape == (B * S, Cg * T) and table.is_contiguous()
-        assert tmean.shape == (B * S, Cg) and tmean.is_contiguous()
+    assert prepared.group_block.shape == (G, B * S, Cg * T)
+    assert prepared.group_block_tmean.shape == (G, B * S, Cg)
+    assert prepared.group_block.is_contiguous() and prepared.table is None
     assert prepared.starts.tolist() == [0, 140, 175]
     assert prepared.widths.tolist() == [14, 7, 4]
     assert prepared.pixel_sizes.tolist() == [[14, 10], [7, 5], [4, 3]]
     assert prepared.input_sizes.tolist() == [[56, 40], [56, 40], [64, 48]]
     # row b * S + s of table g = channels of group g of pixel s, c * T + t;
-    # mmcv's layout: row (b * S + s) * G + g of one table
-    mmcv = pyramid.build_prepared(values, STRIDES, 2, 'mmcv')
-    assert mmcv.group_tables is None and mmcv.table.shape == (B * S * G,
-                                                              Cg * T)
+    # mmcv's layout: row (b * S + s) * G + g of one table, viewed [B, S, G,
+    # C/G * T] the value of mmcv's deformable attention
+    mmcv, _, (value, *_) = _mmcv_layout(points, values)
+    assert mmcv.group_block is None and mmcv.table.shape == (B * S * G, Cg * T)
+    assert value.shape == (B, S, G, Cg * T)
+    assert value.data_ptr() == mmcv.table.data_ptr()
     for b, lvl, y, x, g in [(0, 0, 0, 0, 0), (1, 0, 9, 13, 1), (1, 1, 2, 3, 0),
                             (0, 2, 2, 1, 1)]:
         s = prepared.starts[lvl].item() + y * SHAPES[lvl][1] + x
         expected = values[lvl][b, g * Cg:(g + 1) * Cg, :, y, x]
-        assert torch.equal(prepared.group_tables[g][b * S + s],
+        assert torch.equal(prepared.group_block[g, b * S + s],
                            expected.flatten())
-        torch.testing.assert_close(prepared.group_tables_tmean[g][b * S + s],
+        torch.testing.assert_close(prepared.group_block_tmean[g, b * S + s],
                                    expected.mean(dim=1))
         assert torch.equal(mmcv.table[(b * S + s) * G + g], expected.flatten())
     assert prepare_pyramid(
-        values, STRIDES, 2, impl='reference').group_tables is None
-    assert 'G=2' in repr(prepared)
-    # viewed [B, S, G, C/G * T] it is the value of mmcv's deformable attention
-    geo = dispatch._check_inputs(points, mmcv, STRIDES, 3)
-    msda = mmcv_path._to_msda_inputs(points, mmcv, geo, 3.0, 2.0)
-    assert msda.value.shape == (B, S, G, Cg * T)
-    assert msda.value.data_ptr() == mmcv.table.data_ptr()
-    # gradients of the tables go back to the maps
-    maps = [v.clone().requires_grad_() for v in values]
-    tables, block = pyramid._pixel_tables([m.flatten(1, 2) for m in maps], 2)
-    assert block is None  # gradients flow: separate tables
-    proj = [torch.randn(t.shape) for t in tables]
-    grads = torch.autograd.grad(
-        sum((t * p).sum() for t, p in zip(tables, proj)), maps)
-    expected = torch.autograd.grad(
-        sum((t * p).sum() for t, p in zip(_plain_tables(maps, Cg), proj)),
-        maps)
-    for t, t_plain in zip(tables, _plain_tables(maps, Cg)):
-        assert torch.equal(t, t_plain)
-    for grad, grad_plain in zip(grads, expected):
-        assert torch.equal(grad, grad_plain)
-
-
-def _plain_tables(maps, Cg):
-    """The group tables by plain tensor ops (autograd's own backward)."""
-    B = maps[0].size(0)
-    out = []
-    for g in range(maps[0].size(1) // Cg):
-        per_level = [
-            m[:, g * Cg:(g + 1) * Cg].flatten(1, 2).flatten(2).transpose(1, 2)
-            for m in maps
-        ]  # [B, HW_l, Cg * T]
-        out.append(
-            torch.cat(per_level,
-                      dim=1).reshape(B * sum(p.size(1) for p in per_level),
-                                     -1))
-    return out
+        values, STRIDES, 2, impl='reference').group_block is None
 
 
 def test_prepared_pyramid_shared_by_two_calls_matches_reference():
@@ -501,6 +472,10 @@ def test_prepared_pyramid_settings():
         prepare_pyramid(values, STRIDES, 3)  # C = 8
     with pytest.raises(TypeError, match='PreparedPyramid'):
         prepare_pyramid(values[0], STRIDES, 2)
+    no_means = PreparedPyramid(values, STRIDES, 2, time_means=False)
+    assert no_means.group_block_tmean is None
+    with pytest.raises(ValueError, match='time_means'):
+        sample_4d_features(points, no_means, STRIDES, 3)
     # a pyramid prepared for another impl is read through its maps
     expected = _consumer(sample_4d_reference(points, values, STRIDES, 3))
     for impl in ('reference', 'pytorch'):
@@ -518,7 +493,7 @@ def test_bf16_maps_keep_fp32_pixel_geometry():
     values16 = [v.bfloat16() for v in values]
     prepared = prepare_pyramid(values16, STRIDES, 2, impl='pytorch')
     assert prepared.pixel_sizes.dtype == torch.float32
-    assert prepared.group_tables[0].dtype == torch.bfloat16
+    assert prepared.group_block.dtype == torch.bfloat16
     expected = _consumer(
         sample_4d_reference(points, [v.float() for v in values16], STRIDES, 3))
     s, t = sample_4d_features(points.bfloat16().float(), prepared, STRIDES, 3)
@@ -529,10 +504,10 @@ def test_bf16_maps_keep_fp32_pixel_geometry():
 
 def test_impl_resolution_and_im2col_step():
     cpu = torch.device('cpu')
-    assert dispatch.resolve_impl('auto', cpu) == 'pytorch'
-    assert dispatch.resolve_impl('mmcv', cpu) == 'pytorch'
-    assert dispatch.resolve_impl('reference', cpu) == 'reference'
-    assert [mmcv_path._im2col_step(b)
+    assert sampler.resolve_impl('auto', cpu) == 'pytorch'
+    assert sampler.resolve_impl('mmcv', cpu) == 'pytorch'
+    assert sampler.resolve_impl('reference', cpu) == 'reference'
+    assert [sampler._im2col_step(b)
             for b in (1, 3, 8, 64, 96, 128, 67)] == [1, 3, 8, 64, 48, 64, 1]
 
 
@@ -558,9 +533,9 @@ def test_bad_inputs():
     not torch.cuda.is_available(),
     reason='the mmcv multi-scale deformable attention kernel needs CUDA')
 def test_mmcv_cuda_kernel():
-    if mmcv_path.msda_cuda_function() is None:
+    if mmcv_op.msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
-    assert dispatch.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
+    assert sampler.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
     for B in (2, 3):  # 3: im2col_step must divide the batch
         values, points = _inputs(B=B)
         values = [v.cuda().requires_grad_() for v in values]
@@ -583,39 +558,12 @@ def test_mmcv_cuda_kernel():
     out_ac.float().sum().backward()
 
 
-def test_one_gather_of_all_groups_without_gradients():
-    """Prepared without gradients, the group tables are slices of one block
-    and the sampler reads all groups with one gather: the same numbers as
-    the per-group gathers of the tables prepared with gradients."""
-    values, points = _inputs(G=4, C=8)
-    with torch.no_grad():
-        prepared = prepare_pyramid(values, STRIDES, 4, impl='pytorch')
-    assert prepared.group_block.shape[0] == 4
-    for g, table in enumerate(prepared.group_tables):
-        assert torch.equal(table, prepared.group_block[g])
-    maps = [v.clone().requires_grad_() for v in values]
-    per_group = prepare_pyramid(maps, STRIDES, 4, impl='pytorch')
-    assert per_group.group_block is None
-    with torch.no_grad():
-        one = sample_4d_features(points, prepared, STRIDES, 3, impl='pytorch')
-        ref = sample_4d_features(points, per_group, STRIDES, 3, impl='pytorch')
-        assert torch.equal(
-            sample_4d(points, prepared, STRIDES, 3, impl='pytorch'),
-            sample_4d(points, per_group, STRIDES, 3, impl='pytorch'))
-    for a, b in zip(one, ref):
-        assert torch.equal(a, b)
-
-
 def _msda_op_inputs():
     """mmcv-layout inputs of the pyramid of :func:`_inputs` (fp64)."""
     values, points = _inputs(dtype=torch.float64)
-    prepared = pyramid.build_prepared(values, STRIDES, 2, 'mmcv')
-    geo = dispatch._check_inputs(points, prepared, STRIDES, 3)
-    inputs = mmcv_path._to_msda_inputs(points, prepared, geo, 3.0, 2.0)
-    return (inputs.value.detach().clone(),
-            inputs.spatial_shapes, inputs.level_start_index,
-            inputs.sampling_locations.detach().clone(),
-            inputs.attention_weights.detach().clone(), 1)
+    value, shapes, starts, locations, weights = _mmcv_layout(points, values)[2]
+    return (value.detach().clone(), shapes, starts, locations.detach().clone(),
+            weights.detach().clone(), 1)
 
 
 def test_msda_custom_op_registration():
@@ -641,11 +589,10 @@ def test_msda_custom_op_compiles_without_graph_break():
         grads = torch.autograd.grad((out * out).sum(), leaves)
         return out.detach(), grads
 
-    explain = torch._dynamo.explain(mmcv_path.msda)(value, shapes, starts,
-                                                    locations, weights, step)
+    explain = torch._dynamo.explain(mmcv_op.msda)(value, shapes, starts,
+                                                  locations, weights, step)
     assert explain.graph_break_count == 0, explain.break_reasons
-    compiled = torch.compile(
-        mmcv_path.msda, backend='aot_eager', fullgraph=True)
+    compiled = torch.compile(mmcv_op.msda, backend='aot_eager', fullgraph=True)
     out, grads = run(compiled, value, locations, weights)
     ref_out, ref_grads = run(
         lambda v, s, i, loc, w, _: multi_scale_deformable_attn_pytorch(

@@ -11,7 +11,7 @@ import torch
 
 from stmixer_mm.models.layers import (sample_4d, sample_4d_features,
                                       sample_4d_reference)
-from stmixer_mm.models.layers.sampling import dispatch, mmcv_path
+from stmixer_mm.models.layers.sampling import mmcv_op, sampler
 from stmixer_mm.testing import repo_root
 
 CUDA = torch.cuda.is_available()
@@ -22,7 +22,7 @@ REPO = repo_root()
 
 
 def _needs_kernel():
-    if mmcv_path.msda_cuda_function() is None:
+    if mmcv_op.msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
 
 
@@ -106,8 +106,8 @@ def test_sample_4d_features_mmcv_vs_pytorch():
 @needs_cuda
 def test_auto_picks_the_kernel_on_cuda_only():
     _needs_kernel()
-    assert dispatch.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
-    assert dispatch.resolve_impl('auto', torch.device('cpu')) == 'pytorch'
+    assert sampler.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
+    assert sampler.resolve_impl('auto', torch.device('cpu')) == 'pytorch'
 
 
 def _tiny_model():
@@ -218,14 +218,14 @@ def test_msda_custom_op_on_cuda():
     from mmcv.ops.multi_scale_deform_attn import \
         multi_scale_deformable_attn_pytorch
     values, points = _inputs()
-    prepared = dispatch.build_prepared(values, STRIDES, 2, 'mmcv')
-    geo = dispatch._check_inputs(points, prepared, STRIDES, 3)
-    inputs = mmcv_path._to_msda_inputs(points, prepared, geo, 3.0, 2.0)
+    prepared, geo, _ = sampler._prepared(points, values, STRIDES, 3, 'mmcv',
+                                         False)
+    value, shapes, starts, locations, weights = sampler._msda_inputs(
+        points, prepared, geo, 3.0, 2.0)
     args = [
-        inputs.value.detach().clone(), inputs.spatial_shapes,
-        inputs.level_start_index,
-        inputs.sampling_locations.detach().clone(),
-        inputs.attention_weights.detach().clone(), 2
+        value.detach().clone(), shapes, starts,
+        locations.detach().clone(),
+        weights.detach().clone(), 2
     ]
     for i in (0, 3, 4):
         args[i].requires_grad_()
@@ -236,9 +236,9 @@ def test_msda_custom_op_on_cuda():
         out = fn(leaves[0], args[1], args[2], leaves[1], leaves[2], 2)
         return out.detach(), torch.autograd.grad((out * out).sum(), leaves)
 
-    explain = torch._dynamo.explain(mmcv_path.msda)(*args)
+    explain = torch._dynamo.explain(mmcv_op.msda)(*args)
     assert explain.graph_break_count == 0, explain.break_reasons
-    for fn in (mmcv_path.msda, torch.compile(mmcv_path.msda, fullgraph=True)):
+    for fn in (mmcv_op.msda, torch.compile(mmcv_op.msda, fullgraph=True)):
         out, grads = run(fn)
         ref, ref_grads = run(lambda v, s, i, loc, w, _:
                              multi_scale_deformable_attn_pytorch(v, s, loc, w))

@@ -1,0 +1,151 @@
+"""mmcv's multi-scale deformable attention kernel (the ``'mmcv'`` sampler's
+CUDA path) registered as the PyTorch custom operators ``stmixer_mm::msda``
+and ``stmixer_mm::msda_backward`` (with fake implementations and the
+autograd formula), so that ``torch.compile`` traces through the kernel
+instead of breaking the graph at mmcv's pybind function; and the probe of
+whether the kernel loads."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+#: the probe's answer once made (a list that ``torch.compile`` reads as a
+#: constant, where an ``lru_cache`` would be traced into)
+_PROBED: list = []
+
+
+def msda_cuda_function() -> Optional[type]:
+    """mmcv's ``MultiScaleDeformableAttnFunction`` if its CUDA ops load
+    (probed once)."""
+    if not _PROBED:
+        _PROBED.append(_probe_msda())
+    return _PROBED[0]
+
+
+def _probe_msda() -> Optional[type]:
+    try:
+        from mmcv.ops.multi_scale_deform_attn import \
+            MultiScaleDeformableAttnFunction
+    except (ImportError, AssertionError, OSError):
+        return None
+    if not torch.cuda.is_available():
+        return None
+    # a tiny call: get_compiling_cuda_version() segfaults in mmcv 2.1.0 with
+    # torch 2.11 + CUDA 13 (docs/en/gpu.md); a build without CUDA ops raises
+    try:
+        z = torch.zeros(1, 1, 1, 1, device='cuda')
+        MultiScaleDeformableAttnFunction.apply(
+            z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
+            torch.zeros(1, dtype=torch.long, device='cuda'),
+            torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
+            torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
+    except RuntimeError:
+        return None
+    return MultiScaleDeformableAttnFunction
+
+
+def _msda_ext():
+    """mmcv's compiled extension (``ms_deform_attn_forward`` and its
+    backward)."""
+    from mmcv.ops.multi_scale_deform_attn import ext_module
+    return ext_module
+
+
+def _msda_pytorch(value: Tensor, spatial_shapes: Tensor,
+                  sampling_locations: Tensor,
+                  attention_weights: Tensor) -> Tensor:
+    """mmcv's own PyTorch version of the kernel (the CPU implementation of
+    the operator: what the operator tests run off CUDA)."""
+    from mmcv.ops.multi_scale_deform_attn import \
+        multi_scale_deformable_attn_pytorch
+    return multi_scale_deformable_attn_pytorch(value, spatial_shapes,
+                                               sampling_locations,
+                                               attention_weights)
+
+
+@torch.library.custom_op('stmixer_mm::msda', mutates_args=())
+def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
+         sampling_locations: Tensor, attention_weights: Tensor,
+         im2col_step: int) -> Tensor:
+    """mmcv's multi-scale deformable attention as a PyTorch operator.
+
+    Args:
+        value (Tensor): ``(B, S, G, K)``, ``S = sum_l H_l * W_l``.
+        spatial_shapes (Tensor): int64 ``(L, 2)``, ``(H_l, W_l)``.
+        level_start_index (Tensor): int64 ``(L, )``.
+        sampling_locations (Tensor): ``(B, Q, G, L, P, 2)``, ``(x, y)`` in
+            ``[0, 1]``.
+        attention_weights (Tensor): ``(B, Q, G, L, P)``.
+        im2col_step (int): The kernel's batch chunk, dividing ``B``.
+
+    Returns:
+        Tensor: ``(B, Q, G * K)`` in ``value``'s dtype (CUDA: mmcv's
+        kernel; elsewhere mmcv's PyTorch version).
+    """
+    if value.is_cuda:
+        return _msda_ext().ms_deform_attn_forward(
+            value,
+            spatial_shapes,
+            level_start_index,
+            sampling_locations,
+            attention_weights,
+            im2col_step=im2col_step)
+    return _msda_pytorch(value, spatial_shapes, sampling_locations,
+                         attention_weights)
+
+
+@msda.register_fake
+def _msda_fake(value, spatial_shapes, level_start_index, sampling_locations,
+               attention_weights, im2col_step):
+    B, _, G, K = value.shape
+    return value.new_empty(B, sampling_locations.size(1), G * K)
+
+
+@torch.library.custom_op('stmixer_mm::msda_backward', mutates_args=())
+def msda_backward(grad_output: Tensor, value: Tensor, spatial_shapes: Tensor,
+                  level_start_index: Tensor, sampling_locations: Tensor,
+                  attention_weights: Tensor,
+                  im2col_step: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The gradients of :func:`msda` for ``value``, ``sampling_locations``
+    and ``attention_weights`` (shapes of those), given ``grad_output``
+    ``(B, Q, G * K)``; the other arguments as :func:`msda`."""
+    if value.is_cuda:
+        grads = (torch.zeros_like(value), torch.zeros_like(sampling_locations),
+                 torch.zeros_like(attention_weights))
+        _msda_ext().ms_deform_attn_backward(
+            value,
+            spatial_shapes,
+            level_start_index,
+            sampling_locations,
+            attention_weights,
+            grad_output.contiguous(),
+            *grads,
+            im2col_step=im2col_step)
+        return grads
+    _, vjp = torch.func.vjp(
+        lambda v, loc, w: _msda_pytorch(v, spatial_shapes, loc, w), value,
+        sampling_locations, attention_weights)
+    return tuple(g.contiguous() for g in vjp(grad_output))
+
+
+@msda_backward.register_fake
+def _msda_backward_fake(grad_output, value, spatial_shapes, level_start_index,
+                        sampling_locations, attention_weights, im2col_step):
+    return (torch.empty_like(value), torch.empty_like(sampling_locations),
+            torch.empty_like(attention_weights))
+
+
+def _msda_setup_context(ctx, inputs, output):
+    ctx.im2col_step = inputs[5]
+    ctx.save_for_backward(*inputs[:5])
+
+
+def _msda_autograd(ctx, grad_output):
+    value, shapes, starts, locations, weights = ctx.saved_tensors
+    grad_value, grad_locations, grad_weights = msda_backward(
+        grad_output, value, shapes, starts, locations, weights,
+        ctx.im2col_step)
+    return grad_value, None, None, grad_locations, grad_weights, None
+
+
+msda.register_autograd(_msda_autograd, setup_context=_msda_setup_context)

@@ -1,0 +1,612 @@
+"""STMixer's 4-D adaptive sampling, in three implementations: ``'reference'``
+(the official operator, transcribed: the ONNX export's path and the tests'
+ground truth), ``'pytorch'`` (weighted gathers from pixel tables, the CPU
+path) and ``'mmcv'`` (mmcv's MSDA CUDA kernel, :mod:`.mmcv_op`); the feature
+pyramid is laid out once per decoder forward (:class:`PreparedPyramid`)."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...task_modules.box_xyzr import xyzr_wh
+from ...utils.host_data import host_tensor
+from .mmcv_op import msda, msda_cuda_function
+
+#: Stride of each pyramid level, in input pixels.
+Strides = Sequence[Union[int, float]]
+
+#: Accepted values of ``impl`` in :func:`sample_4d`.
+SAMPLE_4D_IMPLS = ('reference', 'pytorch', 'mmcv', 'auto')
+
+#: Dtypes mmcv's kernel runs in as given; its fp16 instantiation accumulates
+#: in half precision (inaccurate, docs/en/gpu.md): fp16 and bf16 run in fp32
+_MSDA_DTYPES = (torch.float32, torch.float64)
+
+
+def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
+    """Absolute points ``[B, N, 1, num_group, 3]`` ``(x, y, level)`` =
+    ``(centre + (dx, dy) * (w, h), z + dz)`` from per-query offsets
+    ``[B, N, num_group * 3]`` (``dx, dy`` in box widths / heights) and boxes
+    ``xyzr`` ``[B, N, 4]`` (centre in pixels, ``z = log2(sqrt(w * h))``,
+    ``r = log2(h / w)``).
+
+    Args:
+        offset (Tensor): ``(B, N, num_group * 3)``, ``(dx, dy, dz)`` per
+            point, ``dx, dy`` in box widths / heights, ``dz`` in levels.
+        num_group (int): Points per query (``G * P``).
+        xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels of the input.
+
+    Returns:
+        Tensor: ``(B, N, 1, num_group, 3)``, ``(x, y)`` in pixels and the
+        continuous level ``z + dz``.
+    """
+    if offset.dim() != 3 or offset.size(-1) != num_group * 3:
+        raise ValueError(f'offset must have shape [B, N, {num_group * 3}] '
+                         f'(num_group * 3), got {tuple(offset.shape)}')
+    B, N, _ = offset.shape
+    if tuple(xyzr.shape) != (B, N, 4):
+        raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
+                         f'got {tuple(xyzr.shape)}')
+    offset = offset.reshape(B, N, 1, num_group, 3)
+    # (x, y, z) + (dx, dy, dz) * (w, h, 1): one product and one sum
+    wh = xyzr_wh(xyzr)
+    scale = torch.cat([wh, wh.new_ones(B, N, 1)], dim=-1)
+    return xyzr[..., :3].reshape(B, N, 1, 1, 3) + \
+        offset * scale.view(B, N, 1, 1, 3)
+
+
+def _level_softmax(distance: Tensor, tau: float, dim: int) -> Tensor:
+    """``softmax(-distance ** 2 / tau)`` over ``dim`` (``x / -tau`` is
+    ``-|x / tau|`` bit for bit for the squares)."""
+    return torch.softmax(distance.pow(2.0).div(-tau), dim=dim)
+
+
+def translate_to_linear_weight(ref: Tensor,
+                               num_total: int,
+                               tau: float = 2.0) -> Tensor:
+    """``softmax_l(-(ref - l) ** 2 / tau)`` ``[*, L]`` of continuous levels
+    ``ref`` ``[*]`` over ``num_total`` levels.
+
+    Args:
+        ref (Tensor): Continuous levels, any shape ``(*)``.
+        num_total (int): ``L``, the levels.
+        tau (float): Temperature. Defaults to 2.0.
+
+    Returns:
+        Tensor: ``(*, L)``, summing to 1 over the last dimension.
+    """
+    grid = torch.arange(
+        num_total, device=ref.device,
+        dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))
+    return _level_softmax(ref.unsqueeze(-1) - grid, tau, dim=-1)
+
+
+def resolve_impl(impl: str, device: torch.device) -> str:
+    """The implementation that runs for ``impl`` on ``device``: ``'auto'``
+    is ``'mmcv'`` on CUDA where mmcv's kernel loads, else ``'pytorch'``;
+    ``'mmcv'`` off CUDA is ``'pytorch'``; ValueError for a name not in
+    :data:`SAMPLE_4D_IMPLS`."""
+    if impl not in SAMPLE_4D_IMPLS:
+        raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
+                         f'{SAMPLE_4D_IMPLS}')
+    if impl == 'auto':
+        use_mmcv = (device.type == 'cuda' and msda_cuda_function() is not None)
+        return 'mmcv' if use_mmcv else 'pytorch'
+    if impl == 'mmcv' and device.type != 'cuda':
+        return 'pytorch'
+    return impl
+
+
+def _group_tables(maps: Sequence[Tensor], num_groups: int) -> Tensor:
+    """Maps ``[B, G * D, HW_l]`` -> pixel tables ``[G, B * S, D]`` (``S =
+    sum_l HW_l``): row ``b * S + s`` of table ``g`` holds group ``g``'s
+    channels of pixel ``s`` of clip ``b``, levels in turn."""
+    B, C = maps[0].shape[:2]
+    width = C // num_groups
+    tables = [
+        m.reshape(B, num_groups, width, -1).permute(1, 0, 3, 2) for m in maps
+    ]  # [G, B, HW_l, D]
+    return torch.cat(tables, dim=2).view(num_groups, -1, width)
+
+
+class PreparedPyramid:
+    """A feature pyramid laid out once for the sampler calls of all the
+    decoder stages.
+
+    ``'pytorch'``: per channel group a pixel table (row ``b * S + s``: pixel
+    ``s`` of clip ``b``, levels in turn; channel ``c * T + t``) and one of
+    its time means, stacked ``[G, B * S, K]``; ``'mmcv'``: the same pixels
+    interleaved in one table ``[B * S * G, C / G * T]`` (mmcv's ``value``
+    viewed ``[B, S, G, C / G * T]``); ``'reference'``: the maps only.
+
+    Args:
+        values (list[Tensor] | tuple[Tensor]): ``L`` maps ``(B, C, T, H_l,
+            W_l)`` sharing ``B, C, T``.
+        featmap_strides (Sequence[int | float]): ``L`` strides.
+        num_groups (int): ``G``, dividing ``C``.
+        impl (str): See :func:`sample_4d`, resolved on the maps' device.
+            Defaults to ``'auto'``.
+        time_means (bool): Also lay out the time means, which
+            :func:`sample_4d_features` reads (``'pytorch'``). Defaults to
+            True.
+
+    Attributes:
+        values (tuple[Tensor]): The maps.
+        featmap_strides (tuple[int | float]): Their strides.
+        num_groups (int): ``G``.
+        impl (str): The resolved implementation.
+        group_block (Tensor | None): ``(G, B * S, C / G * T)``
+            (``'pytorch'``).
+        group_block_tmean (Tensor | None): ``(G, B * S, C / G)``, the time
+            means (``'pytorch'`` with ``time_means``).
+        table (Tensor | None): ``(B * S * G, C / G * T)`` (``'mmcv'``).
+        num_pixels (int): ``S = sum_l H_l * W_l``.
+        pixel_sizes (Tensor): ``(W_l, H_l)`` ``(L, 2)`` (fp32 at least).
+        input_sizes (Tensor): ``(W_l * s_l, H_l * s_l)`` ``(L, 2)``.
+        widths (Tensor): ``W_l``, ``(L, )``, int64.
+        starts (Tensor): First pixel of each level, ``(L, )``, int64.
+    """
+
+    def __init__(self,
+                 values: Sequence[Tensor],
+                 featmap_strides: Strides,
+                 num_groups: int,
+                 impl: str = 'auto',
+                 time_means: bool = True) -> None:
+        if not isinstance(values, (list, tuple)) or len(values) == 0:
+            raise TypeError('values must be a non-empty list/tuple of tensors'
+                            ' [B, C, T, H, W] or a PreparedPyramid, got '
+                            f'{type(values).__name__}')
+        if len(featmap_strides) != len(values):
+            raise ValueError(f'got {len(values)} maps but '
+                             f'{len(featmap_strides)} featmap_strides')
+        for lvl, value in enumerate(values):
+            if not isinstance(value, Tensor) or value.dim() != 5:
+                shape = tuple(value.shape) if isinstance(value, Tensor) \
+                    else type(value).__name__
+                raise ValueError(f'values[{lvl}] must have shape [B, C, T, H,'
+                                 f' W], got {shape}')
+            if value.shape[:3] != values[0].shape[:3]:
+                raise ValueError('all maps must share B, C and T, got '
+                                 f'{tuple(values[0].shape)} and '
+                                 f'{tuple(value.shape)} (values[{lvl}])')
+        first = values[0]
+        C = first.size(1)
+        if num_groups <= 0 or C % num_groups != 0:
+            raise ValueError(f'{C} channels cannot be split into '
+                             f'num_groups={num_groups} groups')
+        self.values = tuple(values)
+        self.featmap_strides = tuple(featmap_strides)
+        self.num_groups = num_groups
+        self.impl = resolve_impl(impl, first.device)
+        sizes = [(v.size(4), v.size(3)) for v in values]
+        starts = [0]
+        for w, h in sizes[:-1]:
+            starts.append(starts[-1] + h * w)
+        self.num_pixels = sum(h * w for w, h in sizes)
+        dtype = torch.promote_types(first.dtype, torch.float32)
+        self.pixel_sizes = host_tensor(sizes, first.device, dtype)
+        self.input_sizes = host_tensor(
+            [[w * s, h * s] for (w, h), s in zip(sizes, featmap_strides)],
+            first.device, dtype)
+        self.widths = host_tensor([w for w, _ in sizes], first.device,
+                                  torch.long)
+        self.starts = host_tensor(starts, first.device, torch.long)
+        self.group_block = self.group_block_tmean = self.table = None
+        if self.impl == 'pytorch':
+            self.group_block = _group_tables([v.flatten(1, 2) for v in values],
+                                             num_groups)
+            if time_means:
+                self.group_block_tmean = _group_tables(
+                    [v.mean(dim=2) for v in values], num_groups)
+        elif self.impl == 'mmcv':
+            T = first.size(2)
+            self.table = _group_tables([v.flatten(1, 2) for v in values],
+                                       1).view(-1, C // num_groups * T)
+
+    def matches(self, featmap_strides: Strides, num_groups: int,
+                impl: str) -> bool:
+        """Whether it was prepared for these strides, ``G`` and ``impl``
+        (resolved on the maps' device)."""
+        impl = resolve_impl(impl, self.values[0].device)
+        return (tuple(featmap_strides) == self.featmap_strides
+                and num_groups == self.num_groups and impl == self.impl)
+
+
+def prepare_pyramid(values: Sequence[Tensor],
+                    featmap_strides: Strides,
+                    num_groups: int,
+                    impl: str = 'auto') -> PreparedPyramid:
+    """Lay out ``L`` maps ``[B, C, T, H_l, W_l]`` once for several sampler
+    calls with these settings (:class:`PreparedPyramid`).
+
+    Args:
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        num_groups (int): ``G``, dividing ``C`` (else ValueError).
+        impl (str): See :func:`sample_4d`, resolved on the maps' device.
+            Defaults to ``'auto'``.
+
+    Returns:
+        PreparedPyramid: The maps with the layout of the resolved ``impl``.
+    """
+    return PreparedPyramid(values, featmap_strides, num_groups, impl)
+
+
+def _prepared(
+        sample_points: Tensor, values: Union[Sequence[Tensor],
+                                             PreparedPyramid],
+        featmap_strides: Strides, n_points: int, impl: str,
+        time_means: bool) -> Tuple[PreparedPyramid, Tuple[int, ...], str]:
+    """Check the inputs; ``(pyramid with the resolved impl's layout, sizes
+    (B, N, G, P, C, T), resolved impl)``."""
+    if sample_points.dim() != 5 or sample_points.size(-1) != 3:
+        raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
+                         f' got {tuple(sample_points.shape)}')
+    B, Hq, Wq, GP, _ = sample_points.shape
+    if n_points <= 0 or GP % n_points != 0:
+        raise ValueError(f'the {GP} points per query (dim 3 of '
+                         f'sample_points) are not a multiple of n_points='
+                         f'{n_points}')
+    G = GP // n_points
+    impl = resolve_impl(impl, sample_points.device)
+    if not isinstance(values, PreparedPyramid):
+        prepared = PreparedPyramid(values, featmap_strides, G, impl,
+                                   time_means)
+    elif tuple(featmap_strides) != values.featmap_strides:
+        raise ValueError(
+            f'featmap_strides {tuple(featmap_strides)} differ from the '
+            f'{values.featmap_strides} the pyramid was prepared with')
+    elif values.num_groups != G:
+        raise ValueError(f'the pyramid was prepared for G={values.num_groups}'
+                         f' groups, but the points give G={G} (G * P = {GP},'
+                         f' P = {n_points})')
+    elif impl in (values.impl, 'reference'):
+        prepared = values
+    else:
+        prepared = PreparedPyramid(values.values, featmap_strides, G, impl,
+                                   time_means)
+    _, C, T = prepared.values[0].shape[:3]
+    if prepared.values[0].size(0) != B:
+        raise ValueError(f'sample_points has batch {B} but the maps have '
+                         f'batch {prepared.values[0].size(0)}')
+    return prepared, (B, Hq * Wq, G, n_points, C, T), impl
+
+
+def mhaq3d(sample_points: Tensor,
+           value: Tensor,
+           weight: Optional[Tensor] = None,
+           n_points: int = 1) -> Tensor:
+    """Multi-head bilinear sampling of one level on every frame (the official
+    operator, operation for operation): ``[B, C / G, G, T, P, Hq, Wq]``.
+
+    Args:
+        sample_points (Tensor): ``[B, Hq, Wq, G * P, 2]``, ``(x, y)`` in
+            ``[0, 1]`` over the map (pixel ``i`` covers ``[i, i + 1) / size``).
+        value (Tensor): ``[B, C, T, H, W]``, group ``g`` the ``g``-th channels.
+        weight (Tensor, optional): Per-point weights ``[B, Hq, Wq, G * P]``.
+        n_points (int): Points per group ``P``. Defaults to 1.
+
+    Returns:
+        Tensor: ``(B, C / G, G, T, P, Hq, Wq)``, zeros outside the map.
+    """
+    B, Hq, Wq, n_heads_points, _ = sample_points.shape
+    _, Ck, Tk, Hk, Wk = value.shape
+    n_heads = n_heads_points // n_points
+
+    # reshape, not the official view: maps and points may come
+    # non-contiguous (a ViT neck at B = 8 on CUDA); same numbers
+    grid = sample_points.reshape(B, Hq, Wq, n_heads, n_points, 2)
+    grid = grid.permute(0, 3, 1, 2, 4, 5).contiguous().flatten(0, 1)
+    grid = grid.repeat(Tk, 1, 1, 1, 1).flatten(2, 3)
+    grid = grid * 2.0 - 1.0  # [T * B * G, Hq, Wq * P, 2]
+    value = value.reshape(B * n_heads, Ck // n_heads, Tk, Hk, Wk)
+    value = value.permute(2, 0, 1, 3, 4).flatten(0, 1)
+    out = F.grid_sample(
+        value,
+        grid,
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=False)  # [T * B * G, C / G, Hq, Wq * P]
+    if weight is not None:
+        weight = weight.reshape(B, Hq, Wq, n_heads, n_points)
+        weight = weight.permute(0, 3, 1, 2, 4).flatten(0, 1).flatten(2, 3)
+        out *= weight.unsqueeze(1).repeat(Tk, 1, 1, 1)
+    out = out.view(Tk, B, n_heads, Ck // n_heads, Hq, Wq, n_points)
+    return out.permute(1, 3, 2, 0, 6, 4, 5)
+
+
+def sample_4d_reference(sample_points: Tensor,
+                        values: Sequence[Tensor],
+                        featmap_strides: Strides,
+                        n_points: int,
+                        mapping_stride: float = 3.0,
+                        tau: float = 2.0) -> Tensor:
+    """Multi-level 4-D sampling, transcribed from the official release: ``[B, C
+    / G, G, T, P, Hq, Wq]`` of points ``[B, Hq, Wq, G * P, 3]``
+    ``(x, y, level)`` (input pixels); arguments as :func:`sample_4d`.
+
+    Args:
+        sample_points (Tensor): ``(B, Hq, Wq, G * P, 3)``, ``(x, y)`` input
+            pixels and the continuous level, group-major.
+        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
+        tau (float): Level weight temperature. Defaults to 2.0.
+
+    Returns:
+        Tensor: ``(B, C / G, G, T, P, Hq, Wq)``.
+    """
+    B, Hq, Wq, n_heads_points, _ = sample_points.shape
+    _, C, t, _, _ = values[0].shape
+    n_heads = n_heads_points // n_points
+    num_levels = len(values)
+
+    sample_points_xy = sample_points[..., 0:2]
+    sample_points_lvl = sample_points[..., 2].clone() - mapping_stride
+    lvl_weights = translate_to_linear_weight(
+        sample_points_lvl, num_levels, tau=tau).unbind(-1)
+
+    out = sample_points.new_zeros(B, C // n_heads, n_heads, t, n_points, Hq,
+                                  Wq)
+    for i in range(num_levels):
+        value = values[i]
+        mapping_size = value.new_tensor([value.size(4),
+                                         value.size(3)]).view(1, 1, 1, 1, -1)
+        mapping_size = mapping_size * featmap_strides[i]
+        normalized_xy = sample_points_xy / mapping_size
+        out += mhaq3d(
+            normalized_xy, value, weight=lvl_weights[i], n_points=n_points)
+    return out
+
+
+def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
+                  geo: Tuple[int, ...], mapping_stride: float,
+                  tau: float) -> Tuple[Tensor, Tensor]:
+    """``(index, weights)`` ``[G * B * N * P, 4 * L]`` (rows ``(g, b, n, p)``)
+    of every point's reads: the rows ``(g * B + b) * S + s`` of the group
+    block of the bilinear corners on each level, weighted by bilinear times
+    level weight (zero outside, as ``grid_sample`` with zero padding),
+    computed in fp32 at least."""
+    B, N, G, P, C, T = geo
+    L = len(prepared.values)
+    rows = G * B * N * P
+    size = prepared.pixel_sizes.t().unsqueeze(-1)  # [2, L, 1] as (W, H)
+    # [B, N, 1, G * P, 3] -> rows ordered (g, b, n, p): [2 (x, y), 1, rows]
+    points = sample_points.to(size.dtype).reshape(B, N, G, P, 3)
+    points = points.permute(4, 2, 0, 1, 3).reshape(3, rows)
+    xy = points[:2].unsqueeze(1)
+    # pixel coordinates by the same float operations as grid_sample's
+    # normalise / unnormalise (align_corners=False): [2, L, rows]
+    grid = (xy / prepared.input_sizes.t().unsqueeze(-1)) * 2.0 - 1.0
+    pix = ((grid + 1.0) * size - 1.0) / 2.0
+    # beyond one pixel outside the map every corner reads zero: clamping
+    # there keeps the corner indices small and changes no value or gradient
+    pix = torch.minimum(pix.clamp(min=-2.0), size + 1.0)
+    corner0 = pix.detach().floor()
+    frac = pix - corner0
+    # per axis, the corners d = 0, 1 and their weights: [2, 2 (d), L, rows]
+    corners = torch.stack([corner0, corner0 + 1.0], dim=1)
+    lin = torch.stack([1.0 - frac, frac], dim=1)
+    size = size.unsqueeze(1)
+    lin = lin * ((corners >= 0.0) & (corners < size))  # zero outside
+    corners = torch.minimum(corners.clamp(min=0.0), size - 1.0).long()
+    # corner (dy, dx): [2 (dy), 2 (dx), L, rows]
+    bilinear = lin[1].unsqueeze(1) * lin[0].unsqueeze(0)
+    pixel = (
+        corners[1].unsqueeze(1) * prepared.widths.view(L, 1) +
+        corners[0].unsqueeze(0) + prepared.starts.view(L, 1))
+    levels = torch.arange(L, device=size.device, dtype=size.dtype)
+    weights = bilinear * _level_softmax(
+        points[2] - mapping_stride - levels.view(L, 1), tau, dim=0)
+    # row of (g, b, pixel) in the group block
+    first_row = torch.arange(G * B, device=size.device) * prepared.num_pixels
+    index = pixel.view(4 * L, G, B, N * P) + first_row.view(1, G, B, 1)
+    return (index.view(4 * L, rows).t().contiguous(),
+            weights.view(4 * L, rows).t().contiguous())
+
+
+def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
+    """``out[i] = sum_j weights[i, j] * table[index[i, j]]``."""
+    if (table.dtype == torch.bfloat16 and table.is_cuda
+            and torch.is_grad_enabled() and weights.requires_grad):
+        # CUDA has no bf16 backward of the per-sample weights
+        # (_embedding_bag_per_sample_weights_backward_cuda): gather in fp32
+        return F.embedding_bag(
+            index,
+            table.float(),
+            per_sample_weights=weights.float(),
+            mode='sum').to(table.dtype)
+    return F.embedding_bag(
+        index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
+
+
+def _sample_pytorch(
+        sample_points: Tensor, prepared: PreparedPyramid, geo: Tuple[int, ...],
+        mapping_stride: float, tau: float, features: bool,
+        with_temporal: bool) -> Union[Tensor, Tuple[Tensor, Optional[Tensor]]]:
+    """The ``'pytorch'`` path: the grid is the same on every frame, so a
+    point's multi-level read is one weighted gather (``F.embedding_bag``) of
+    ``4 * L`` rows of ``C / G * T`` values from the group block. Samples
+    ``[B, N, G, T, P, C / G]``, or with ``features`` their means over frames
+    (a gather from the time-mean tables) and over points (one bag per
+    (group, clip, query), weights / P)."""
+    B, N, G, P, C, T = geo
+    index, weights = _corner_reads(sample_points, prepared, geo,
+                                   mapping_stride, tau)
+    block = prepared.group_block.view(G * B * prepared.num_pixels, -1)
+    if not features:
+        out = _gather(index, block, weights)  # [G * B * N * P, C / G * T]
+        return out.view(G, B, N, P, C // G, T).permute(1, 2, 0, 5, 3, 4)
+    if prepared.group_block_tmean is None:
+        raise ValueError('sample_4d_features reads the time means: the '
+                         'pyramid must be prepared with time_means=True')
+    tmean = prepared.group_block_tmean.view(block.size(0), -1)
+    spatial = _gather(index, tmean, weights).view(G, B, N, P, C // G)
+    spatial = spatial.permute(1, 2, 0, 3, 4)
+    if not with_temporal:
+        return spatial, None
+    # the P points of a (group, clip, query) as one bag
+    temporal = _gather(
+        index.view(G * B * N, -1), block,
+        weights.view(G * B * N, -1) / P)  # [G * B * N, C / G * T]
+    return spatial, temporal.view(G, B, N, C // G, T).permute(1, 2, 0, 4, 3)
+
+
+def _msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
+                 geo: Tuple[int, ...], mapping_stride: float,
+                 tau: float) -> Tuple[Tensor, ...]:
+    """4-D sampling as mmcv's MSDA: each (query, point) a query with one
+    point per level, the level weights its attention weights, the groups its
+    heads, time in the head channels; ``(x, y)`` divided by ``(W_l * s_l,
+    H_l * s_l)`` (the kernel follows ``grid_sample(align_corners=False)``).
+
+    Returns:
+        tuple[Tensor]: ``value`` ``(B, S, G, C / G * T)`` (channel ``c * T +
+        t`` of head ``g`` is channel ``g * C / G + c`` of frame ``t``), int64
+        ``spatial_shapes`` ``(H_l, W_l)`` ``(L, 2)`` and
+        ``level_start_index`` ``(L, )``, ``sampling_locations`` ``(B, N * P,
+        G, L, 1, 2)`` and ``attention_weights`` ``(B, N * P, G, L, 1)``.
+    """
+    B, N, G, P, C, T = geo
+    L = len(prepared.values)
+    value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)
+    # [B, N, G, P, 2] -> [B, N, P, G, 1, 1, 2] / [L, 2] -> [B, Q, G, L, 1, 2]
+    xy = sample_points[..., :2].reshape(B, N, G, P, 2).transpose(2, 3)
+    xy = xy.reshape(B, N * P, G, 1, 1, 2)
+    locations = xy / prepared.input_sizes.to(xy.dtype).view(L, 1, 2)
+    weights = translate_to_linear_weight(
+        sample_points[..., 2] - mapping_stride, L, tau)
+    weights = weights.reshape(B, N, G, P, L).transpose(2, 3)
+    weights = weights.reshape(B, N * P, G, L, 1)
+    return (value, prepared.pixel_sizes.flip(-1).long(), prepared.starts,
+            locations.contiguous(), weights.contiguous())
+
+
+def _im2col_step(batch: int, limit: int = 64) -> int:
+    """Largest divisor of ``batch`` not above ``limit`` (kernel constraint)."""
+    return max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
+
+
+def _sample_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
+                 geo: Tuple[int,
+                            ...], mapping_stride: float, tau: float) -> Tensor:
+    """The ``'mmcv'`` path: samples ``[B, N, G, T, P, C / G]`` by one call of
+    mmcv's kernel (dtypes other than fp32/fp64 run in fp32)."""
+    if msda_cuda_function() is None:
+        raise RuntimeError(
+            "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
+            "without its CUDA ops; use impl='auto' or 'pytorch'")
+    B, N, G, P, C, T = geo
+    # locations and level weights in fp32 for bf16/fp16 points (as the
+    # PyTorch path's geometry): bf16 locations move the points
+    value, shapes, starts, locations, weights = _msda_inputs(
+        sample_points.to(
+            torch.promote_types(sample_points.dtype, torch.float32)), prepared,
+        geo, mapping_stride, tau)
+    dtype = value.dtype if value.dtype in _MSDA_DTYPES else torch.float32
+    with torch.autocast(device_type='cuda', enabled=False):
+        out = msda(
+            value.to(dtype).contiguous(), shapes, starts,
+            locations.to(dtype).contiguous(),
+            weights.to(dtype).contiguous(), _im2col_step(B))
+    return out.to(value.dtype).view(B, N, P, G, C // G,
+                                    T).permute(0, 1, 3, 5, 2, 4)
+
+
+def sample_4d(sample_points: Tensor,
+              values: Union[Sequence[Tensor], PreparedPyramid],
+              featmap_strides: Strides,
+              n_points: int,
+              *,
+              mapping_stride: float = 3.0,
+              tau: float = 2.0,
+              impl: str = 'auto') -> Tensor:
+    """Sample every frame of a feature pyramid at 3-D points.
+
+    Point ``(x, y, z)`` (``x, y`` input pixels, ``z`` a continuous level) of
+    group ``g`` reads, on every frame, group ``g``'s channels of every level
+    ``l`` bilinearly at ``(x / s_l - 0.5, y / s_l - 0.5)`` (zeros outside) and
+    blends levels by ``softmax_l(-((z - mapping_stride) - l) ** 2 / tau)``.
+
+    Args:
+        sample_points (Tensor): ``(B, N | Hq, 1 | Wq, G * P, 3)``,
+            group-major.
+        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): ``L`` maps
+            ``(B, C, T, H_l, W_l)``, or them prepared (laid out again when
+            prepared for another ``impl``).
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
+        tau (float): Level weight temperature. Defaults to 2.0.
+        impl (str): One of :data:`SAMPLE_4D_IMPLS`; ``'auto'``: ``'mmcv'``
+            on CUDA where mmcv's kernel loads, else ``'pytorch'``.
+            Defaults to ``'auto'``.
+
+    Returns:
+        Tensor: ``(B, N, G, T, P, C / G)`` (maybe a non-contiguous view).
+    """
+    prepared, geo, impl = _prepared(sample_points, values, featmap_strides,
+                                    n_points, impl, False)
+    if impl == 'pytorch':
+        return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
+                               tau, False, False)
+    if impl == 'mmcv':
+        return _sample_mmcv(sample_points, prepared, geo, mapping_stride, tau)
+    out = sample_4d_reference(
+        sample_points,
+        prepared.values,
+        featmap_strides,
+        n_points,
+        mapping_stride=mapping_stride,
+        tau=tau)  # [B, C / G, G, T, P, Hq, Wq]
+    return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
+
+
+def sample_4d_features(
+        sample_points: Tensor,
+        values: Union[Sequence[Tensor], PreparedPyramid],
+        featmap_strides: Strides,
+        n_points: int,
+        *,
+        mapping_stride: float = 3.0,
+        tau: float = 2.0,
+        impl: str = 'auto',
+        with_temporal: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
+    """``sample_4d(...).mean(dim=3)`` ``[B, N, G, P, C / G]`` and
+    ``.mean(dim=4)`` ``[B, N, G, T, C / G]`` (or None), up to rounding, the
+    feature sets of the mixing.
+
+    Args:
+        sample_points (Tensor): ``(B, N, 1, G * P, 3)``, see
+            :func:`sample_4d`.
+        values (list[Tensor] | tuple[Tensor] | PreparedPyramid): The maps.
+        featmap_strides (Sequence[int | float]): Stride of each map.
+        n_points (int): Points per group ``P``.
+        mapping_stride (float): The ``z`` of level 0. Defaults to 3.0.
+        tau (float): Level weight temperature. Defaults to 2.0.
+        impl (str): See :func:`sample_4d`. Defaults to ``'auto'``.
+        with_temporal (bool): Also give the temporal set. Defaults to True.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: The spatial set ``(B, N, G, P, C /
+        G)`` (mean over frames) and the temporal set ``(B, N, G, T, C /
+        G)`` (mean over points), None without ``with_temporal``.
+    """
+    prepared, geo, resolved = _prepared(sample_points, values, featmap_strides,
+                                        n_points, impl, True)
+    if resolved == 'pytorch':
+        return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
+                               tau, True, with_temporal)
+    sampled = sample_4d(
+        sample_points,
+        prepared,
+        featmap_strides,
+        n_points,
+        mapping_stride=mapping_stride,
+        tau=tau,
+        impl=resolved)  # [B, N, G, T, P, C / G]
+    temporal = sampled.mean(dim=4) if with_temporal else None
+    return sampled.mean(dim=3), temporal
