@@ -22,16 +22,23 @@ __all__ = [
 #: the prefix of the official head's weights; this project's are
 #: ``rpn_head.*`` / ``roi_head.*``, so no other checkpoint has it
 OFFICIAL_HEAD_PREFIX = 'stm_head.'
+#: the prefix of the query generator's weights in this project's earlier
+#: checkpoints (renamed by :mod:`stmixer_mm.converters.legacy`)
+LEGACY_PREFIX = 'query_generator.'
 
 
-def is_official_checkpoint(checkpoint: Any) -> bool:
+def is_official_checkpoint(checkpoint: Any,
+                           prefix: str = OFFICIAL_HEAD_PREFIX) -> bool:
     """Whether a loaded checkpoint is in the official STMixer layout: its
     weights (where the converter looks: ``state_dict``, then ``model``, else
-    the bare dict) hold ``stm_head.*`` keys, with or without DDP's
-    ``module.``.
+    the bare dict) hold ``stm_head.*`` keys (``prefix``), with or without
+    DDP's ``module.``.
 
     Args:
         checkpoint (Any): What the file held.
+        prefix (str): The keys looked for. Defaults to
+            :data:`OFFICIAL_HEAD_PREFIX` (:data:`LEGACY_PREFIX`: a
+            checkpoint of an earlier version).
 
     Returns:
         bool: True for an official STMixer checkpoint.
@@ -42,13 +49,13 @@ def is_official_checkpoint(checkpoint: Any) -> bool:
         state, _ = find_state_dict(checkpoint, bare_values='any')
     except (TypeError, KeyError):
         return False
-    prefixes = (OFFICIAL_HEAD_PREFIX, 'module.' + OFFICIAL_HEAD_PREFIX)
+    prefixes = (prefix, 'module.' + prefix)
     return any(isinstance(k, str) and k.startswith(prefixes) for k in state)
 
 
 def official_checkpoint_loader(inner: Callable) -> Callable:
     """A ``CheckpointLoader`` scheme that reads with ``inner`` and converts
-    an official STMixer checkpoint in memory.
+    an official STMixer checkpoint (or an earlier version's) in memory.
 
     Args:
         inner (Callable): The scheme it wraps, ``(filename, map_location)``
@@ -62,10 +69,13 @@ def official_checkpoint_loader(inner: Callable) -> Callable:
     @functools.wraps(inner)
     def load_checkpoint(filename: str, map_location: Any) -> Any:
         checkpoint = inner(filename, map_location)
+        # the conversion rules: imported only for such a file (the runtime
+        # imports no converter)
+        if is_official_checkpoint(checkpoint, LEGACY_PREFIX):
+            from stmixer_mm.converters.legacy import convert_legacy_checkpoint
+            return convert_legacy_checkpoint(checkpoint, filename)
         if not is_official_checkpoint(checkpoint):
             return checkpoint
-        # the conversion rules: imported only for an official file (the
-        # runtime imports no converter)
         from stmixer_mm.converters.official import convert_official_checkpoint
         return convert_official_checkpoint(checkpoint, filename)
 

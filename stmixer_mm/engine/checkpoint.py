@@ -7,7 +7,6 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 import torch
 from mmengine.logging import MMLogger, print_log
 
-from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  check_state_dict_values,
                                                  find_state_dict)
@@ -131,20 +130,16 @@ def state_dict_mismatches(
 
     Args:
         model (nn.Module): The model (or its wrapper).
-        state_dict (dict[str, Tensor]): The checkpoint's weights; legacy
-            STMixer keys are renamed in place first, as the model's
-            loading does.
+        state_dict (dict[str, Tensor]): The checkpoint's weights.
 
     Returns:
         dict[str, list]: ``missing`` (BN ``num_batches_tracked``
         excepted), ``unexpected`` and ``shape`` as
         :func:`diff_state_dicts` gives them.
     """
-    model = unwrap_model(model)
-    if isinstance(model, STMixer):
-        rename_legacy_keys(state_dict)
-    missing, unexpected, shape = diff_state_dicts(state_dict,
-                                                  model.state_dict())
+    missing, unexpected, shape = diff_state_dicts(
+        state_dict,
+        unwrap_model(model).state_dict())
     missing = [k for k in missing if not k.endswith(_IGNORED_MISSING)]
     return dict(missing=missing, unexpected=unexpected, shape=shape)
 

@@ -9,7 +9,6 @@ from mmengine.logging import print_log
 
 from stmixer_mm.datasets.class_names import (check_label_map, load_label_map,
                                              model_action_columns)
-from stmixer_mm.models.detectors.stmixer import STMixer, rename_legacy_keys
 
 __all__ = [
     'ClassRemapError', 'classes_from_label_map', 'dataset_classes',
@@ -136,7 +135,7 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
 
     Args:
         state_dict (dict[str, Tensor]): The checkpoint's weights,
-            changed in place (legacy STMixer keys renamed first).
+            changed in place.
         model (nn.Module): The model to load into.
         src_classes (Sequence[str | None]): The checkpoint's classes,
             entry ``i`` for classifier row ``i``.
@@ -156,8 +155,6 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
         ClassRemapError: bad ``dst_classes`` length, a name twice, no match,
             or a classifier without ``len(src_classes)`` rows.
     """
-    if isinstance(model, STMixer):  # names of earlier versions
-        rename_legacy_keys(state_dict)
     num_actions = model_action_columns(model)[0]
     if len(dst_classes) != num_actions:
         raise ClassRemapError(

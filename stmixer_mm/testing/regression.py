@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
-from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
+from stmixer_mm.converters.legacy import LEGACY_PREFIXES
 from stmixer_mm.models.roi_heads import stmixer_decoder
 from stmixer_mm.registry import MODELS
 from .paths import repo_root

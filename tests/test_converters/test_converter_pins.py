@@ -14,7 +14,7 @@ package version, which say where the code lives, not what it produced).
 The official converter's outputs are compared under the names they had when
 the pins were written: since then STMixer took mmdet's ``TwoStageDetector``
 names (``rpn_head.*`` was ``query_generator.*``, ``roi_head.*`` was
-``decoder.*``; ``stmixer_mm.models.detectors.stmixer.LEGACY_PREFIXES``),
+``decoder.*``; ``stmixer_mm.converters.legacy.LEGACY_PREFIXES``),
 and only that documented renaming is undone (:func:`_pinned_names`).
 """
 import hashlib
@@ -44,7 +44,7 @@ def _sibling(name):
 
 
 def _pinned_name(name):
-    from stmixer_mm.models.detectors.stmixer import LEGACY_PREFIXES
+    from stmixer_mm.converters.legacy import LEGACY_PREFIXES
     for old, new in LEGACY_PREFIXES:
         if name.startswith(new):
             return old + name[len(new):]

@@ -271,17 +271,17 @@ def test_the_tracking_state_is_a_tracker_object_with_reset():
 
 
 def test_training_reuses_the_decoder_stage_loss():
-    """STMixerTracker.loss takes every stage's losses from
-    STMixerDecoder.loss_stage (one call per stage and keyframe)."""
+    """STMixerTracker.loss weights every stage's losses by the decoder's
+    STMixerDecoder.weight_losses (one call per stage and keyframe)."""
     from unittest import mock
     model = build()
     model.train()
     box = [[10., 8., 40., 60.]]
     batch = [sample(box, [4], 'a', 1), sample(box, [4], 'a', 3)]
     with mock.patch.object(
-            model.roi_head, 'loss_stage',
-            wraps=model.roi_head.loss_stage) as loss_stage:
+            model.roi_head, 'weight_losses',
+            wraps=model.roi_head.weight_losses) as weight_losses:
         losses = model.loss(torch.randn(2, 3, 4, 64, 64), batch)
-    assert loss_stage.call_count == 2 * 2
-    assert [c.args[0] for c in loss_stage.call_args_list] == [0, 1, 0, 1]
+    assert weight_losses.call_count == 2 * 2
+    assert [c.args[0] for c in weight_losses.call_args_list] == [0, 1, 0, 1]
     assert all(torch.isfinite(v) for v in losses.values())

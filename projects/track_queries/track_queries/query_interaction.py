@@ -9,7 +9,6 @@ from torch import Tensor
 
 from stmixer_mm.models.task_modules import box_position_embedding
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 
 
 class _Branch(nn.Module):
@@ -65,8 +64,18 @@ class QueryInteractionBlock(BaseModule):
                  with_temporal: bool = True,
                  dropout: float = 0.0,
                  init_cfg=None) -> None:
-        check_arguments(QueryInteractionBlock, locals())
         super().__init__(init_cfg=init_cfg)
+        for name, value in (('hidden_channels', hidden_channels), ('num_heads',
+                                                                   num_heads),
+                            ('feedforward_channels', feedforward_channels
+                             or 1)):
+            if not isinstance(value, int) or isinstance(value, bool) \
+                    or value < 1:
+                raise ValueError(f'QueryInteractionBlock: {name} must be a '
+                                 f'positive int, got {value!r}')
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError('QueryInteractionBlock: dropout must be a number '
+                             f'in [0, 1), got {dropout!r}')
         if hidden_channels % num_heads or hidden_channels % 4:
             raise ValueError(
                 f'QueryInteractionBlock: hidden_channels={hidden_channels} '

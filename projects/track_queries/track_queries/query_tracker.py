@@ -7,8 +7,6 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from stmixer_mm.utils.setting_types import check_probability
-
 __all__ = ['VideoTracks', 'QueryTracker']
 
 
@@ -47,6 +45,8 @@ class QueryTracker:
     """Track-query inference over the keyframes of one video after another
     (rules: ``projects/track_queries/README.md``, "How it works").
 
+    Its settings are checked by ``STMixerTracker`` (``track_cfg``).
+
     Args:
         birth_thr (float): Person score a learned query needs to start a track.
         track_thr (float): Person score that keeps a track found.
@@ -57,10 +57,10 @@ class QueryTracker:
 
     def __init__(self, birth_thr: float, track_thr: float, max_lost: int,
                  dup_iou_thr: float) -> None:
-        self.birth_thr = check_probability(birth_thr, 'birth_thr')
-        self.track_thr = check_probability(track_thr, 'track_thr')
+        self.birth_thr = float(birth_thr)
+        self.track_thr = float(track_thr)
         self.max_lost = max_lost
-        self.dup_iou_thr = check_probability(dup_iou_thr, 'dup_iou_thr')
+        self.dup_iou_thr = float(dup_iou_thr)
         self.reset()
 
     def reset(self) -> None:

@@ -15,10 +15,30 @@ from torch import Tensor
 
 from stmixer_mm.models.detectors import STMixer
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 from stmixer_mm.utils.track_ids import track_ids_problem
 from .query_tracker import QueryTracker
-from .settings import TRACK_CFG, TRACK_CFG_DEFAULTS
+
+#: the keys of ``track_cfg`` and their defaults: training (``num_clips``
+#: keyframes per sequence, ``drop_prob`` of a carried query), the decoder
+#: stage where the carried queries join (``entry_stage``), inference
+TRACK_CFG_DEFAULTS = dict(
+    num_clips=4,
+    drop_prob=0.1,
+    entry_stage=1,
+    birth_thr=0.5,
+    track_thr=0.4,
+    max_lost=2,
+    dup_iou_thr=0.7)
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _probability(value) -> bool:
+    return isinstance(
+        value,
+        (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 @MODELS.register_module()
@@ -32,10 +52,10 @@ class STMixerTracker(STMixer):
     Args:
         query_interaction (dict): :class:`QueryInteractionBlock` config
             (``hidden_channels`` and ``with_temporal`` are filled in).
-        track_cfg (dict, optional): Keys and defaults: :mod:`.settings`.
+        track_cfg (dict, optional): Keys and defaults:
+            :data:`TRACK_CFG_DEFAULTS`.
         **kwargs: :class:`STMixer`'s arguments.
     """
-    SETTINGS = dict(track_cfg=TRACK_CFG)
 
     def __init__(self,
                  *args,
@@ -43,15 +63,30 @@ class STMixerTracker(STMixer):
                      type='QueryInteractionBlock'),
                  track_cfg: OptConfigType = None,
                  **kwargs) -> None:
-        check_arguments(STMixerTracker, locals())
+        cfg = {**TRACK_CFG_DEFAULTS, **(track_cfg or {})}
+        if set(cfg) != set(TRACK_CFG_DEFAULTS):
+            raise ValueError(
+                'STMixerTracker: track_cfg has unknown key(s) '
+                f'{sorted(set(cfg) - set(TRACK_CFG_DEFAULTS))}; its keys are '
+                f'{list(TRACK_CFG_DEFAULTS)}')
+        for key, fits, expected in (
+            ('num_clips', _int(cfg['num_clips']) and cfg['num_clips'] >= 2,
+             'an int >= 2'), ('drop_prob', _probability(cfg['drop_prob'])
+                              and cfg['drop_prob'] < 1, 'a float in [0, 1)'),
+                *((k, _int(cfg[k]) and cfg[k] >= 0, 'an int >= 0')
+                  for k in ('entry_stage', 'max_lost')),
+                *((k, _probability(cfg[k]), 'a float in [0, 1]')
+                  for k in ('birth_thr', 'track_thr', 'dup_iou_thr'))):
+            if not fits:
+                raise ValueError(f'STMixerTracker: track_cfg.{key} must be '
+                                 f'{expected}, got {cfg[key]!r}')
         super().__init__(*args, **kwargs)
         if self.roi_head.label_convention != 'ava':
             raise ValueError(
                 'STMixerTracker needs the decoder\'s label_convention '
                 f"'ava' (person score + action scores), got "
                 f"'{self.roi_head.label_convention}'")
-        # keys, types, ranges: checked at build; the stage needs the decoder
-        self.track_cfg = {**TRACK_CFG_DEFAULTS, **(track_cfg or {})}
+        self.track_cfg = cfg
         if not 0 <= self.track_cfg['entry_stage'] < self.roi_head.num_stages:
             raise ValueError(
                 'track_cfg.entry_stage must be a stage of the decoder (0..'
@@ -94,21 +129,31 @@ class STMixerTracker(STMixer):
         carried ones (updated by the query interaction block) at stage
         ``track_cfg.entry_stage``; earlier stage outputs hold the learned ones
         only."""
-        xyzr, spatial = xyzr[i:i + 1], spatial[i:i + 1]
-        temporal = None if temporal is None else temporal[i:i + 1]
+        decoder = self.roi_head
+        x = decoder.stages[0].prepare_pyramid(tuple(f[i:i + 1] for f in x))
+        queries = [xyzr[i:i + 1], spatial[i:i + 1], temporal]
+        if temporal is not None:
+            queries[2] = temporal[i:i + 1]
         extra = None
         if carried.get('xyzr') is not None and carried['xyzr'].size(1):
-            c_s, c_t = self.query_interaction(carried['spatial'],
-                                              carried['temporal'],
-                                              carried['xyzr'])
-            extra = (carried['xyzr'], c_s, c_t)
-        return self.roi_head.run_stages(
-            tuple(f[i:i + 1] for f in x),
-            xyzr,
-            spatial,
-            temporal,
-            extra_queries=extra,
-            extra_stage=self.track_cfg['entry_stage'])
+            extra = (carried['xyzr'], *self.query_interaction(
+                carried['spatial'], carried['temporal'], carried['xyzr']))
+        results, bboxes = [], None
+        for k in range(decoder.num_stages):
+            if extra is not None and k == self.track_cfg['entry_stage']:
+                queries = [
+                    None if q is None else torch.cat([q, e.to(q.dtype)], 1)
+                    for q, e in zip(queries, extra)
+                ]
+                bboxes = None
+            out = decoder.run_stage(k, x, *queries, bboxes)
+            results.append(out)
+            bboxes = out['bboxes']
+            queries = [
+                out[key]
+                for key in ('xyzr', 'spatial_queries', 'temporal_queries')
+            ]
+        return results
 
     # ----- training -----
     def sequences(self, batch_data_samples: SampleList) -> List[List[int]]:
@@ -223,26 +268,22 @@ class STMixerTracker(STMixer):
         entry = self.track_cfg['entry_stage']
         losses: Dict[str, Tensor] = {}
         count = 0
+        decoder = self.roi_head
         for seq in sequences:
             carried = dict(ids=xyzr0.new_zeros(0, dtype=torch.long))
             for i in seq:
                 results = self._run(x, i, xyzr0, spatial0, temporal0, carried)
                 ids = carried['ids']
-
-                def assign(stage, stage_results, batch_gt_instances,
-                           batch_img_metas):
-                    # the carried queries take part from the entry stage on
-                    tracked = ids if stage >= entry else ids[:0]
-                    return [
-                        self.assign(stage, stage_results,
-                                    batch_gt_instances[0], batch_img_metas[0],
-                                    num_learned, tracked)
-                    ]
-
                 for stage, stage_results in enumerate(results):
-                    stage_losses, (assign_result, ) = \
-                        self.roi_head.loss_stage(stage, stage_results,
-                                                 [gts[i]], [metas[i]], assign)
+                    decoder.check_finite(stage, stage_results)
+                    # the carried queries take part from the entry stage on
+                    assign_result = self.assign(
+                        stage, stage_results, gts[i], metas[i], num_learned,
+                        ids if stage >= entry else ids[:0])
+                    stage_losses = decoder.weight_losses(
+                        stage, decoder.stages[stage].loss_and_target(
+                            stage_results, [assign_result], [gts[i]],
+                            [metas[i]]))
                     for key, value in stage_losses.items():
                         losses[key] = losses.get(key, 0) + value
                 count += 1

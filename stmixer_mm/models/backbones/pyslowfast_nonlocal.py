@@ -1,6 +1,7 @@
 """PySlowFast's non-local block (``slowfast/models/nonlocal_helper.py``, the
 official SlowFast-R101-NL's), which computes other things than mmcv's
 ``NonLocal3d`` from the same weights (docs/en/useful_tools.md)."""
+import numbers
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -10,9 +11,12 @@ from mmengine.model import BaseModule, constant_init, kaiming_init
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 
 INSTANTIATIONS = ('dot_product', 'softmax')
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @MODELS.register_module()
@@ -43,23 +47,33 @@ class PySlowFastNonLocal3d(BaseModule):
                      type='BN3d', eps=1e-5, momentum=0.1),
                  zero_init: bool = True,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        check_arguments(PySlowFastNonLocal3d, locals())
-        super().__init__(init_cfg=init_cfg)
-        if instantiation not in INSTANTIATIONS:
-            raise ValueError(f'instantiation must be one of {INSTANTIATIONS}, '
-                             f'got {instantiation!r}')
-        if inner_channels is None:
+        name = 'PySlowFastNonLocal3d'
+        if inner_channels is None and _is_int(in_channels):
             inner_channels = in_channels // 2
-        if in_channels <= 0 or inner_channels <= 0:
-            raise ValueError(f'in_channels ({in_channels}) and inner_channels '
-                             f'({inner_channels}) must be positive')
+        for arg, value in (('in_channels', in_channels), ('inner_channels',
+                                                          inner_channels)):
+            if not (_is_int(value) and value > 0):
+                raise ValueError(
+                    f'{name}: {arg} must be a positive int, got {value!r} '
+                    f'(in_channels={in_channels!r}, inner_channels defaults '
+                    'to in_channels // 2)')
         if pool_size is not None:
+            if not isinstance(pool_size,
+                              (list, tuple)) or len(pool_size) != 3 or not all(
+                                  _is_int(s) and s > 0 for s in pool_size):
+                raise ValueError(
+                    f'{name}: pool_size must be None or three positive ints '
+                    f'(t, h, w), got {pool_size!r}')
             pool_size = tuple(int(s) for s in pool_size)
-            if len(pool_size) != 3 or min(pool_size) < 1:
-                raise ValueError('pool_size must be None or three positive '
-                                 f'(t, h, w) sizes, got {pool_size}')
             if all(s == 1 for s in pool_size):
                 pool_size = None
+        if instantiation not in INSTANTIATIONS:
+            raise ValueError(f'{name}: instantiation must be one of '
+                             f'{INSTANTIATIONS}, got {instantiation!r}')
+        if not isinstance(zero_init, bool):
+            raise ValueError(
+                f'{name}: zero_init must be True or False, got {zero_init!r}')
+        super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.inner_channels = inner_channels
         self.pool_size: Optional[Tuple[int, int, int]] = pool_size

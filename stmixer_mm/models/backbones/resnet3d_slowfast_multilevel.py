@@ -1,6 +1,7 @@
 """SlowFast backbone returning one fused map per ResNet stage."""
 import copy
 import inspect
+import numbers
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -10,9 +11,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import Choice
-from stmixer_mm.utils.settings import check_arguments
-from .inference import set_conv3d_impl
+from .inference import CONV3D_IMPLS, set_conv3d_impl
 
 _PARENT_DEFAULTS = {
     name: param.default
@@ -41,14 +40,24 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
         conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
         **kwargs: Arguments of ``ResNet3dSlowFast`` (pathway dicts copied).
     """
-    SETTINGS = dict(conv3d_impl=Choice('onednn', 'native'))
 
     def __init__(self,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frame_sampling: str = 'nearest',
                  conv3d_impl: str = 'onednn',
                  **kwargs) -> None:
-        check_arguments(ResNet3dSlowFastMultiLevel, locals())
+        name = 'ResNet3dSlowFastMultiLevel'
+        if not isinstance(out_indices, (list, tuple)) or not out_indices \
+                or not all(isinstance(i, numbers.Integral)
+                           and not isinstance(i, bool) for i in out_indices):
+            raise ValueError(f'{name}: out_indices must be a list of one or '
+                             f'more stage indices, got {out_indices!r}')
+        if frame_sampling not in ('nearest', 'linspace'):
+            raise ValueError(f"{name}: frame_sampling must be 'nearest' or "
+                             f"'linspace', got {frame_sampling!r}")
+        if conv3d_impl not in CONV3D_IMPLS:
+            raise ValueError(f'{name}: conv3d_impl must be one of '
+                             f'{CONV3D_IMPLS}, got {conv3d_impl!r}')
         non_local_cfgs = {}
         for key, default in _PARENT_DEFAULTS.items():
             kwargs[key] = copy.deepcopy(kwargs.get(key, default))
@@ -63,23 +72,18 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             pathway = self.slow_path if key == 'slow_pathway' else \
                 self.fast_path
             self._swap_non_local_blocks(pathway, cfg, key)
-        if frame_sampling not in ('nearest', 'linspace'):
-            raise ValueError(
-                f"frame_sampling must be 'nearest' or 'linspace', got "
-                f'{frame_sampling!r}')
         if self.resample_rate % self.speed_ratio:
             raise ValueError(
-                f'resample_rate ({self.resample_rate}) must be a multiple of '
-                f'speed_ratio ({self.speed_ratio})')
+                f'{name}: resample_rate ({self.resample_rate}) must be a '
+                f'multiple of speed_ratio ({self.speed_ratio})')
         num_stages = len(self.slow_path.res_layers)
         if len(self.fast_path.res_layers) != num_stages:
-            raise ValueError('slow and fast pathways must have the same '
-                             'number of stages')
+            raise ValueError(f'{name}: slow_pathway and fast_pathway must '
+                             'have the same number of stages')
         out_indices = tuple(out_indices)
-        if not out_indices or any(not 0 <= i < num_stages
-                                  for i in out_indices):
+        if any(not 0 <= i < num_stages for i in out_indices):
             raise ValueError(
-                f'out_indices {out_indices} must be non-empty and within '
+                f'{name}: out_indices {out_indices} must be within '
                 f'[0, {num_stages})')
         self.out_indices = out_indices
         self.frame_sampling = frame_sampling
@@ -108,9 +112,9 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
                 num_swapped += 1
         if not num_swapped:
             raise ValueError(
-                f'{name}.non_local_cfg has type {cfg["type"]!r} but '
-                f'{name}.non_local marks no block: set non_local or drop '
-                'non_local_cfg')
+                f'{type(self).__name__}: {name}.non_local_cfg has type '
+                f'{cfg["type"]!r} but {name}.non_local marks no block: set '
+                'non_local or drop non_local_cfg')
 
     def init_weights(self, pretrained: Optional[str] = None) -> None:
         """mmaction2's initialisation, then the swapped non-local blocks' own

@@ -1,9 +1,7 @@
 """mmaction2's ``ResNet3dSlowOnly`` with oneDNN 3-D convolutions at
 inference."""
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import Choice
-from stmixer_mm.utils.settings import check_arguments
-from .inference import set_conv3d_impl
+from .inference import CONV3D_IMPLS, set_conv3d_impl
 
 _BASE = MODELS.get('mmaction.ResNet3dSlowOnly')
 
@@ -19,10 +17,11 @@ class STMixerResNet3dSlowOnly(_BASE):
         conv3d_impl (str): ``'onednn'`` (:mod:`.inference`) or ``'native'``.
         **kwargs: As mmaction2's ``ResNet3dSlowOnly``.
     """
-    SETTINGS = dict(conv3d_impl=Choice('onednn', 'native'))
 
     def __init__(self, *args, conv3d_impl: str = 'onednn', **kwargs) -> None:
-        check_arguments(STMixerResNet3dSlowOnly, locals())
+        if conv3d_impl not in CONV3D_IMPLS:
+            raise ValueError('STMixerResNet3dSlowOnly: conv3d_impl must be '
+                             f'one of {CONV3D_IMPLS}, got {conv3d_impl!r}')
         super().__init__(*args, **kwargs)
         self.conv3d_impl = conv3d_impl
         set_conv3d_impl(self, conv3d_impl)

@@ -1,6 +1,8 @@
 """mmaction2's VideoMAE ``VisionTransformer`` (same keys as the official
 STMixer backbone's) with ``scaled_dot_product_attention`` instead of the
 materialised ``N x N`` attention, same outputs up to rounding."""
+import math
+import numbers
 from typing import Optional
 
 import torch
@@ -9,8 +11,6 @@ from mmaction.models.backbones.vit_mae import Attention, VisionTransformer
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import Choice
-from stmixer_mm.utils.settings import check_arguments
 
 ATTN_IMPLS = ('sdpa', 'naive')
 
@@ -80,6 +80,10 @@ class FusedAttention(Attention):
         return x
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 @MODELS.register_module()
 class STMixerVisionTransformer(VisionTransformer):
     """mmaction2's ``VisionTransformer`` (VideoMAE / VideoMAEv2 checkpoints
@@ -88,15 +92,14 @@ class STMixerVisionTransformer(VisionTransformer):
     Args:
         *args: Positional arguments of mmaction2's ``VisionTransformer``.
         attn_impl (str): ``'sdpa'`` (default) or ``'naive'`` (mmaction2's).
-        qk_scale (float, optional): Replaces ``head_dim ** -0.5``.
-        attn_drop_rate (float): Attention dropout. Defaults to 0.
-        drop_rate (float): Projection dropout. Defaults to 0.
+        qk_scale (float, optional): Replaces ``head_dim ** -0.5`` (> 0).
+        attn_drop_rate (float): Attention dropout, in [0, 1]. Defaults to 0.
+        drop_rate (float): Projection dropout, in [0, 1]. Defaults to 0.
         qkv_bias (bool): Biases of q and v. Defaults to True.
         **kwargs: The other arguments of mmaction2's ``VisionTransformer``.
         The four above (mmaction2's defaults) also build each block's
         :class:`FusedAttention`.
     """
-    SETTINGS = dict(attn_impl=Choice('sdpa', 'naive'))
 
     def __init__(self,
                  *args,
@@ -106,7 +109,22 @@ class STMixerVisionTransformer(VisionTransformer):
                  drop_rate: float = 0.,
                  qkv_bias: bool = True,
                  **kwargs) -> None:
-        check_arguments(STMixerVisionTransformer, locals())
+        name = 'STMixerVisionTransformer'
+        if attn_impl not in ATTN_IMPLS:
+            raise ValueError(f'{name}: attn_impl must be one of {ATTN_IMPLS}'
+                             f', got {attn_impl!r}')
+        if qk_scale is not None and not (_is_number(qk_scale)
+                                         and 0 < qk_scale < math.inf):
+            raise ValueError(f'{name}: qk_scale must be None or a finite '
+                             f'number > 0, got {qk_scale!r}')
+        for arg, rate in (('attn_drop_rate', attn_drop_rate), ('drop_rate',
+                                                               drop_rate)):
+            if not (_is_number(rate) and 0 <= rate <= 1):
+                raise ValueError(f'{name}: {arg} must be a number in [0, 1]'
+                                 f', got {rate!r}')
+        if not isinstance(qkv_bias, bool):
+            raise ValueError(
+                f'{name}: qkv_bias must be True or False, got {qkv_bias!r}')
         super().__init__(
             *args,
             qk_scale=qk_scale,

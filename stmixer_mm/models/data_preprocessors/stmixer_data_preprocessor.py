@@ -14,8 +14,6 @@ from mmaction.models import ActionDataPreprocessor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import POSITIVE, Bool, Float, Seq
-from stmixer_mm.utils.settings import check_arguments
 
 
 def _got(value: Any) -> str:
@@ -41,13 +39,6 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         pad_size_divisor (int): Of the padded height and width (official 32).
         pad_value (float): Value of the padded pixels after normalisation.
     """
-    SETTINGS = dict(
-        mean=Seq(Float(), optional=True),
-        std=Seq(Float(0, min_open=True), optional=True),
-        to_rgb=Bool(),
-        to_float32=Bool(),
-        pad_size_divisor=POSITIVE,
-        pad_value=Float())
 
     def __init__(self,
                  mean: Optional[Sequence[Union[float, int]]] = None,
@@ -93,11 +84,9 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         if not _is_number(pad_value):
             raise ValueError(f'{cls}: pad_value must be a finite number, '
                              f'{_got(pad_value)}')
-        check_arguments(STMixerDataPreprocessor, locals())
         if format_shape != 'NCTHW':
-            raise ValueError('STMixerDataPreprocessor: format_shape must be '
-                             f"'NCTHW' (clips [C, T, H, W]), got "
-                             f'{format_shape!r}')
+            raise ValueError(f"{cls}: format_shape must be 'NCTHW' (clips "
+                             f'[C, T, H, W]), {_got(format_shape)}')
         super().__init__(
             mean=mean,
             std=std,

@@ -11,8 +11,6 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import POSITIVE, Bool, Int
-from stmixer_mm.utils.settings import check_arguments
 from ..utils.host_data import host_tensor
 
 
@@ -34,11 +32,6 @@ class STMixerQueryGenerator(BaseModule):
         test_cfg (dict, optional): Must be None.
         init_cfg (dict, optional): Must be None (``nn.Embedding``'s init).
     """
-    SETTINGS = dict(
-        num_queries=POSITIVE,
-        hidden_channels=POSITIVE,
-        with_temporal_queries=Bool(),
-        num_classes=Int(min=1, optional=True))
 
     def __init__(self,
                  num_queries: int = 100,
@@ -48,18 +41,28 @@ class STMixerQueryGenerator(BaseModule):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(STMixerQueryGenerator, locals())
+        for name, value in (('num_queries', num_queries), ('hidden_channels',
+                                                           hidden_channels)):
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    value < 1:
+                raise ValueError(f'STMixerQueryGenerator: {name} must be a '
+                                 f'positive int, got {value!r}')
+        if not isinstance(with_temporal_queries, bool):
+            raise TypeError('STMixerQueryGenerator: with_temporal_queries '
+                            f'must be True or False, got '
+                            f'{with_temporal_queries!r}')
         for name, value in (('init_cfg', init_cfg), ('train_cfg', train_cfg),
                             ('test_cfg', test_cfg)):
             if value is not None:
                 raise ValueError(
-                    f'STMixerQueryGenerator takes no {name} (the query tables '
-                    'keep the nn.Embedding initialisation and learn through '
-                    f'the decoder), got {value}')
+                    f'STMixerQueryGenerator: {name} must be None (no '
+                    f'{name}: the query tables keep the nn.Embedding '
+                    f'initialisation and learn through the decoder), got '
+                    f'{value}')
         if num_classes not in (None, 1):
-            raise ValueError('STMixerQueryGenerator proposes class-agnostic '
-                             f'queries: num_classes must be 1, got '
-                             f'{num_classes}')
+            raise ValueError('STMixerQueryGenerator: num_classes must be 1 '
+                             '(class-agnostic queries), got '
+                             f'{num_classes!r}')
         super().__init__(init_cfg=init_cfg)
         self.num_queries = num_queries
         self.hidden_channels = hidden_channels

@@ -7,20 +7,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from stmixer_mm.utils.setting_types import Bool, Choice, Fields, Str
-
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
+#: the modes ``compile_cfg.mode`` may name
+COMPILE_MODES = ('default', 'max-autotune-no-cudagraphs') + CUDA_GRAPH_MODES
 #: defaults of ``compile_cfg``
 COMPILE_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', fullgraph=False)
-#: the settings of ``compile_cfg`` (checked with STMixer's)
-COMPILE_CFG = Fields(
-    strict=True,
-    mode=Choice('default', 'reduce-overhead', 'max-autotune',
-                'max-autotune-no-cudagraphs'),
-    backend=Str(),
-    fullgraph=Bool())
 
 
 def _call_key(batch_inputs: Tensor, img_shapes: tuple) -> tuple:
@@ -38,12 +31,19 @@ class CompiledPredict:
     """
 
     def __init__(self, compile_cfg: dict) -> None:
-        unknown = sorted(set(compile_cfg) - set(COMPILE_DEFAULTS))
-        if unknown:
+        if not isinstance(compile_cfg, dict) or \
+                set(compile_cfg) - set(COMPILE_DEFAULTS):
             raise ValueError(
-                f'model.compile_cfg has {unknown}; its settings are '
-                f'{sorted(COMPILE_DEFAULTS)}')
+                f'STMixer: compile_cfg must be a dict of '
+                f'{sorted(COMPILE_DEFAULTS)}, got {compile_cfg!r}')
         self.cfg = {**COMPILE_DEFAULTS, **compile_cfg}
+        mode, backend, fullgraph = (self.cfg[k] for k in COMPILE_DEFAULTS)
+        if mode not in COMPILE_MODES or not isinstance(
+                backend, str) or not isinstance(fullgraph, bool):
+            raise ValueError(
+                f'STMixer: compile_cfg.mode must be one of {COMPILE_MODES}, '
+                'compile_cfg.backend a string and compile_cfg.fullgraph '
+                f'True or False, got {compile_cfg!r}')
         self._fn = None
         self._key = None
         self._failed: Optional[str] = None

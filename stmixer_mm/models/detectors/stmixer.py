@@ -2,7 +2,7 @@
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
 import difflib
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
@@ -12,59 +12,13 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import Fields, Seq, Str
-from stmixer_mm.utils.settings import check_arguments
 from ..necks import frame_wise_2d_necks
-from ..roi_heads.bbox_heads.stmixer_bbox_head import TEST_CFG
 from ..utils import (CHANNEL_ARGS, check_neck_channels, check_pyramid_strides,
                      inject_query_generator_settings)
-from .compile import (COMPILE_CFG, CompiledPredict, img_shapes_of,
-                      whole_frame_samples)
-
-#: config keys before ``TwoStageDetector`` (old -> new), refused by name
-LEGACY_CONFIG_KEYS = dict(query_generator='rpn_head', decoder='roi_head')
-
-#: state-dict prefixes of older checkpoints (old -> new), mapped on loading
-LEGACY_PREFIXES = (('query_generator.', 'rpn_head.'), ('decoder.',
-                                                       'roi_head.'))
+from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
 
 #: the sections of ``train_cfg`` / ``test_cfg`` (mmdet's two-stage layout)
 CFG_SECTIONS = ('rpn', 'rcnn')
-
-
-def renamed_legacy_key(key: str) -> str:
-    """The current name of an older checkpoint's state-dict key."""
-    for old, new in LEGACY_PREFIXES:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return key
-
-
-def rename_legacy_keys(state_dict: dict, prefix: str = '') -> List[str]:
-    """Rename in place (order kept) :data:`LEGACY_PREFIXES` where no key has
-    the new name (as mmdet renames ``bbox_head``); returns the old names.
-
-    Args:
-        state_dict (dict): A state dict, renamed in place
-            (``query_generator.*`` -> ``rpn_head.*``, ``decoder.*`` ->
-            ``roi_head.*``).
-        prefix (str): Of the detector's keys. Defaults to ''.
-
-    Returns:
-        list[str]: The old names that were renamed.
-    """
-    renames = {}
-    for old, new in LEGACY_PREFIXES:
-        old, new = prefix + old, prefix + new
-        if any(k.startswith(new) for k in state_dict):
-            continue
-        renames.update(
-            (k, new + k[len(old):]) for k in state_dict if k.startswith(old))
-    if renames:
-        items = list(state_dict.items())
-        state_dict.clear()
-        state_dict.update((renames.get(k, k), v) for k, v in items)
-    return list(renames)
 
 
 def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
@@ -99,34 +53,32 @@ class STMixer(TwoStageDetector):
             (not with a mask or forecast head).
         frozen_modules (Sequence[str]): Parts (``'roi_head.stages'``) kept
             without gradient, in eval mode.
-        **legacy: Refused: the keys of earlier versions
-            (``query_generator``, ``decoder``) with a message naming the new
-            ones (ValueError), any other key with TypeError.
     """
-    SETTINGS = dict(
-        test_cfg=Fields(
-            strict=True,
-            hint="mmdet's two-stage layout: test_cfg=dict(rpn=None, "
-            "rcnn=dict(...)), the decoder's settings under rcnn",
-            rpn=Fields(),
-            rcnn=TEST_CFG),
-        compile_cfg=COMPILE_CFG,
-        frozen_modules=Seq(Str()))
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 neck: ConfigType,
-                 rpn_head: ConfigType = None,
-                 roi_head: ConfigType = None,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None,
-                 compile_cfg: OptConfigType = None,
-                 frozen_modules: Sequence[str] = (),
-                 **legacy) -> None:
-        check_arguments(STMixer, locals())
-        self._refuse_legacy_keys(legacy, rpn_head, roi_head)
+    def __init__(
+        self,
+        backbone: ConfigType,
+        neck: ConfigType,
+        rpn_head: ConfigType,
+        roi_head: ConfigType,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        data_preprocessor: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+        compile_cfg: OptConfigType = None,
+        frozen_modules: Sequence[str] = ()
+    ) -> None:
+        for name, part in (('backbone', backbone), ('neck', neck),
+                           ('rpn_head', rpn_head), ('roi_head', roi_head)):
+            if not isinstance(part, dict):
+                raise TypeError(f'STMixer: {name} must be a config dict, got '
+                                f'{part!r}')
+        if not isinstance(frozen_modules, (list, tuple)) or not all(
+                isinstance(name, str) for name in frozen_modules):
+            raise ValueError('STMixer: frozen_modules must be a list of part '
+                             f'names (strings), got {frozen_modules!r}')
+        compiled_predict = None if compile_cfg is None else \
+            CompiledPredict(compile_cfg)
         train_cfg = _split_cfg(train_cfg, 'train_cfg')
         test_cfg = _split_cfg(test_cfg, 'test_cfg')
         super().__init__(
@@ -156,8 +108,7 @@ class STMixer(TwoStageDetector):
         self.rpn_head = MODELS.build(rpn_head)
         check_neck_channels(neck, self.roi_head.feat_channels)
         #: the captured inference path (``compile_cfg``), None when off
-        self.compiled_predict = None if compile_cfg is None else \
-            CompiledPredict(dict(compile_cfg))
+        self.compiled_predict = compiled_predict
         heads = [
             name for name, used in (
                 ('mask_head', getattr(self.roi_head, 'with_mask', False)),
@@ -220,9 +171,6 @@ class STMixer(TwoStageDetector):
         parts = [n for n, _ in self.named_children()]
         expected = (f'expected the dotted name of a part of the model: one '
                     f'of {parts} or theirs (e.g. \'roi_head.stages\')')
-        if not isinstance(name, str):
-            raise TypeError(f'{where}: {expected}, got {name!r} '
-                            f'({type(name).__name__})')
         if not name.strip():
             raise ValueError(
                 f'{where} (model.frozen_modules): {expected}, got {name!r}: '
@@ -290,34 +238,6 @@ class STMixer(TwoStageDetector):
             self._check_something_to_train()
         return self
 
-    @staticmethod
-    def _refuse_legacy_keys(legacy: dict, rpn_head, roi_head) -> None:
-        """A clear error for old config keys (and any other unknown key)."""
-        for old, new in LEGACY_CONFIG_KEYS.items():
-            if old in legacy:
-                raise ValueError(
-                    f'model.{old} is now model.{new} (STMixer follows '
-                    'mmdet\'s TwoStageDetector: rpn_head is the query '
-                    'generator, roi_head the decoder); rename the key in the '
-                    'config')
-        if legacy:
-            raise TypeError(f'STMixer got unexpected arguments '
-                            f'{sorted(legacy)}')
-        for name, value in (('rpn_head', rpn_head), ('roi_head', roi_head)):
-            if value is None:
-                raise ValueError(f'STMixer needs model.{name}')
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str,
-                              local_metadata: dict, strict: bool,
-                              missing_keys: Union[List[str], str],
-                              unexpected_keys: Union[List[str], str],
-                              error_msgs: Union[List[str], str]) -> None:
-        """:func:`rename_legacy_keys`, then mmdet's own mapping."""
-        rename_legacy_keys(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata,
-                                      strict, missing_keys, unexpected_keys,
-                                      error_msgs)
-
     @property
     def featmap_strides(self) -> Tuple[int, ...]:
         return self.roi_head.featmap_strides
@@ -333,24 +253,6 @@ class STMixer(TwoStageDetector):
                 f'{len(strides)} (featmap_strides {strides})')
         check_pyramid_strides(x, strides, batch_inputs.shape[-2:])
         return x
-
-    def loss(self, batch_inputs: Tensor,
-             batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """``s{k}.loss_*`` of every stage (and ``rpn_*``).
-
-        Args:
-            batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
-            batch_data_samples (list[:obj:`ActionDataSample`]): Per clip,
-                ``gt_instances.bboxes`` (xyxy pixels of the input),
-                ``gt_instances.labels`` (per the decoder's
-                ``label_convention``) and metainfo ``img_shape``.
-
-        Returns:
-            dict[str, Tensor]: The decoder's losses (see
-            ``STMixerDecoder.loss``) and the query generator's, prefixed
-            ``rpn_`` (none for ``STMixerQueryGenerator``).
-        """
-        return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self,
                 batch_inputs: Tensor,

@@ -1,5 +1,5 @@
 """Adaptive mixing of sampled features, as in AdaMixer and STMixer."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import POSITIVE, Int
-from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -29,14 +27,6 @@ class AdaptiveMixing(nn.Module):
         out_points (int, optional): ``P_out``. Defaults to ``in_points``.
         sampling_rate (int, optional): Divides ``in_points``. Defaults to 1.
     """
-    SETTINGS = dict(
-        in_dim=POSITIVE,
-        in_points=POSITIVE,
-        num_groups=POSITIVE,
-        query_dim=Int(min=1, optional=True),
-        out_dim=Int(min=1, optional=True),
-        out_points=Int(min=1, optional=True),
-        sampling_rate=Int(min=1, optional=True))
 
     def __init__(self,
                  in_dim: int,
@@ -46,18 +36,30 @@ class AdaptiveMixing(nn.Module):
                  out_dim: Optional[int] = None,
                  out_points: Optional[int] = None,
                  sampling_rate: Optional[int] = None) -> None:
-        check_arguments(AdaptiveMixing, locals())
-        super().__init__()
         out_dim = in_dim if out_dim is None else out_dim
         out_points = in_points if out_points is None else out_points
         query_dim = in_dim if query_dim is None else query_dim
         sampling_rate = 1 if sampling_rate is None else sampling_rate
+        for name, value in dict(
+                in_dim=in_dim,
+                in_points=in_points,
+                num_groups=num_groups,
+                query_dim=query_dim,
+                out_dim=out_dim,
+                out_points=out_points,
+                sampling_rate=sampling_rate).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'AdaptiveMixing: {name} must be a positive '
+                                 f'int, got {value!r}')
         if in_dim % num_groups or out_dim % num_groups:
-            raise ValueError(f'in_dim ({in_dim}) and out_dim ({out_dim}) '
-                             f'must be divisible by num_groups ({num_groups})')
-        if in_points // sampling_rate < 1:
-            raise ValueError(f'in_points ({in_points}) // sampling_rate '
-                             f'({sampling_rate}) leaves no point')
+            raise ValueError(f'AdaptiveMixing: in_dim ({in_dim}) and out_dim '
+                             f'({out_dim}) must be divisible by num_groups '
+                             f'({num_groups})')
+        if in_points < sampling_rate:
+            raise ValueError(f'AdaptiveMixing: in_points ({in_points}) // '
+                             f'sampling_rate ({sampling_rate}) leaves no '
+                             'point')
+        super().__init__()
 
         self.in_dim = in_dim
         self.out_dim = out_dim
@@ -83,6 +85,15 @@ class AdaptiveMixing(nn.Module):
         """As the official release: the generator's weight zeroed (every query
         starts with the bias's matrices); ``out_proj`` left as it is."""
         nn.init.zeros_(self.parameter_generator[0].weight)
+
+    def _matrices(self, query: Tensor) -> Tuple[Tensor, Tensor]:
+        """The query's ``M`` ``[R, C_in / G, C_out / G]`` and ``S`` ``[R,
+        P_out, P_in]``, ``R`` its rows times ``G`` (views of one tensor)."""
+        params = self.parameter_generator(query).view(-1,
+                                                      self.total_parameters)
+        M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
+        return (M.view(-1, self.eff_in_dim, self.eff_out_dim),
+                S.view(-1, self.out_points, self.in_points))
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
         """Mix ``x`` ``[B, N, G, P_in, C_in / G]`` into ``query`` ``[B, N, D]``
@@ -110,15 +121,11 @@ class AdaptiveMixing(nn.Module):
                              f'{self.query_dim}], got {tuple(query.shape)}')
         # every (query, group) is one matrix product of a batched matmul
         R = B * N * self.num_groups
-        params = self.parameter_generator(query).view(R, -1)
-        M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
-        M = M.view(R, self.eff_in_dim, self.eff_out_dim)
-        S = S.view(R, self.out_points, self.in_points)
+        M, S = self._matrices(query)
         # M and S view the largest tensor here: without autograd S is copied
         # out and references dropped early, freeing it after channel mixing
-        if not params.requires_grad:
+        if not S.requires_grad:
             S = S.contiguous()
-        del params
 
         # adaptive channel mixing: [B*N*G, P_in, C_out / G]
         out = torch.bmm(x.reshape(R, self.in_points, self.eff_in_dim), M)
@@ -156,10 +163,8 @@ class AdaptiveMixing(nn.Module):
             raise ValueError(f'query must have shape [{B}, {N}, '
                              f'{self.query_dim}], got {tuple(query.shape)}')
         R = B * N * self.num_groups
-        params = self.parameter_generator(query).view(R, -1)
-        M, S = params.split([self.m_parameters, self.s_parameters], dim=1)
-        M = M.view(R, self.eff_in_dim, self.eff_out_dim)
-        S = S.view(R, 1, self.out_points, self.in_points)
+        M, S = self._matrices(query)
+        S = S[:, None]
         # every (query, group) mixes its F sets with one matrix product
         x = x.transpose(2, 3).reshape(R, sets * self.in_points,
                                       self.eff_in_dim)

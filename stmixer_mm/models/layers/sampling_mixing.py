@@ -10,11 +10,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import (POSITIVE, POSITIVE_FLOAT, Choice,
-                                            Fields, Float, Int, Seq)
-from stmixer_mm.utils.settings import check_arguments
-from .sampling import (PreparedPyramid, make_sample_points, prepare_pyramid,
-                       sample_4d_features)
+from .sampling import (SAMPLE_4D_IMPLS, PreparedPyramid, make_sample_points,
+                       prepare_pyramid, sample_4d_features)
 
 
 @MODELS.register_module()
@@ -39,19 +36,6 @@ class STMixerSamplingMixing(BaseModule):
         with_temporal (bool): Build the temporal mixing. Defaults to True.
         init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
     """
-    SETTINGS = dict(
-        hidden_channels=POSITIVE,
-        feat_channels=Int(min=1, optional=True),
-        spatial_points=POSITIVE,
-        temporal_points=POSITIVE,
-        out_multiplier=POSITIVE,
-        num_groups=POSITIVE,
-        featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
-        sampling_cfg=Fields(
-            mapping_stride=Float(0, min_open=True),
-            tau=Float(0, min_open=True),
-            impl=Choice('reference', 'pytorch', 'mmcv', 'auto')),
-        offset_bandwidth=Float(0, min_open=True))
 
     def __init__(self,
                  hidden_channels: int = 256,
@@ -67,25 +51,54 @@ class STMixerSamplingMixing(BaseModule):
                  offset_bandwidth: float = 0.5,
                  with_temporal: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(STMixerSamplingMixing, locals())
+        feat_channels = (
+            hidden_channels if feat_channels is None else feat_channels)
+        for name, value in dict(
+                hidden_channels=hidden_channels,
+                feat_channels=feat_channels,
+                spatial_points=spatial_points,
+                temporal_points=temporal_points,
+                out_multiplier=out_multiplier,
+                num_groups=num_groups).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'STMixerSamplingMixing: {name} must be a '
+                                 f'positive int, got {value!r}')
+        if feat_channels % num_groups != 0:
+            raise ValueError(
+                f'STMixerSamplingMixing: num_groups={num_groups} must divide '
+                f'feat_channels={feat_channels}')
+        if not featmap_strides or not all(
+                isinstance(s, (int, float)) and s > 0
+                for s in featmap_strides):
+            raise ValueError('STMixerSamplingMixing: featmap_strides must be '
+                             'positive numbers, one per level, got '
+                             f'{featmap_strides!r}')
+        sampling_cfg = dict(sampling_cfg)
+        positive = all(
+            sampling_cfg.get(k, 1) > 0 for k in ('mapping_stride', 'tau'))
+        known = set(sampling_cfg) <= {'mapping_stride', 'tau', 'impl'}
+        if not (positive and known
+                and sampling_cfg.get('impl', 'auto') in SAMPLE_4D_IMPLS):
+            raise ValueError(
+                'STMixerSamplingMixing: sampling_cfg must have mapping_stride'
+                f' > 0, tau > 0 and impl in {SAMPLE_4D_IMPLS} (no other key),'
+                f' got {sampling_cfg}')
+        if not offset_bandwidth > 0:
+            raise ValueError('STMixerSamplingMixing: offset_bandwidth must be '
+                             f'> 0, got {offset_bandwidth!r}')
         if init_cfg is not None:
             raise ValueError('STMixerSamplingMixing: init_cfg must be None '
                              '(a fixed initialisation, init_weights), got '
                              f'{init_cfg!r}')
-        super().__init__(init_cfg=init_cfg)
+        super().__init__()
         self.hidden_channels = hidden_channels
-        self.feat_channels = (
-            hidden_channels if feat_channels is None else feat_channels)
-        if self.feat_channels % num_groups != 0:
-            raise ValueError(
-                f'STMixerSamplingMixing: num_groups={num_groups} must divide '
-                f'feat_channels={self.feat_channels}')
+        self.feat_channels = feat_channels
         self.spatial_points = spatial_points
         self.temporal_points = temporal_points
         self.out_multiplier = out_multiplier
         self.num_groups = num_groups
         self.featmap_strides = tuple(featmap_strides)
-        self.sampling_cfg = dict(sampling_cfg)
+        self.sampling_cfg = sampling_cfg
         self.offset_bandwidth = offset_bandwidth
         self.with_temporal = with_temporal
         self.mixing_cfg = dict(mixing_cfg)
@@ -185,11 +198,6 @@ class STMixerSamplingMixing(BaseModule):
                 'maps [B * T, C, 1, H, W] (split_frames), got maps of shape '
                 f'{tuple(x.values[0].shape)} for B={B}')
         T = BT // B
-        if T % Tb:
-            raise ValueError(
-                f'the feature maps have T={T} frames, which {Tb} tubelet '
-                'boxes per query do not divide (num_frames of the tubelet '
-                'head must divide sampling_mixing.temporal_points)')
         frame_box = torch.arange(T, device=xyzr.device) * Tb // T
         boxes = xyzr[:, :, frame_box].transpose(1, 2).flatten(0, 1)
         offsets = offset[:, None].expand(B, T, N, -1).flatten(0, 1)

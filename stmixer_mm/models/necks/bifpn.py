@@ -134,6 +134,7 @@ class BiFPN3d(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
+        self.num_outs = len(self.in_channels)
         self.num_repeats = num_repeats
         self.upsample_mode = upsample_mode
         num_levels = len(self.in_channels)

@@ -1,10 +1,12 @@
 """Layer normalisation over the channel axis of channels-first feature maps."""
+import math
+import numbers
+
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 
 
 @MODELS.register_module()
@@ -13,12 +15,20 @@ class ChannelLayerNorm3d(nn.Module):
     per-channel ``weight`` / ``bias``: the STMixer ViT neck's.
 
     Args:
-        num_features (int): Number of channels ``C``.
-        eps (float): Added to the variance (a config without it: mmcv's 1e-5).
+        num_features (int): Number of channels ``C`` (> 0).
+        eps (float): Added to the variance, a finite number > 0 (a config
+            without it: mmcv's 1e-5).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-6) -> None:
-        check_arguments(ChannelLayerNorm3d, locals())
+        if not isinstance(num_features, numbers.Integral) or isinstance(
+                num_features, bool) or num_features < 1:
+            raise ValueError('ChannelLayerNorm3d: num_features must be a '
+                             f'positive int, got {num_features!r}')
+        if not isinstance(eps, numbers.Real) or isinstance(
+                eps, bool) or not 0 < eps < math.inf:
+            raise ValueError('ChannelLayerNorm3d: eps must be a finite '
+                             f'number > 0, got {eps!r}')
         super().__init__()
         self.num_features = num_features
         self.eps = eps

@@ -1,5 +1,6 @@
 """Apply any 2-D (image) neck to video feature maps, frame by frame."""
 import logging
+import numbers
 from typing import Any, Optional, Sequence, Tuple, Union
 
 from mmdet.utils import ConfigType, OptMultiConfig
@@ -8,7 +9,6 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 from .sequential_neck import SequentialNeck
 
 
@@ -19,8 +19,9 @@ class FrameWiseNeck(BaseModule):
 
     Args:
         neck (dict): The 2-D neck config (``'mmdet.FPN'`` in any scope).
-        out_indices (Sequence[int], optional): Outputs kept (None: all).
-        num_outs (int, optional): Checked number of returned levels.
+        out_indices (Sequence[int], optional): Outputs kept, at least one
+            (None: all).
+        num_outs (int, optional): Checked number of returned levels (> 0).
         init_cfg (dict | list[dict], optional): The wrapper's.
     """
 
@@ -29,28 +30,42 @@ class FrameWiseNeck(BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  num_outs: Optional[int] = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(FrameWiseNeck, locals())
+        if not isinstance(neck, dict) or 'type' not in neck:
+            raise TypeError('FrameWiseNeck: neck must be a 2-D neck config '
+                            "(a dict with a 'type', e.g. dict(type="
+                            f"'mmdet.FPN', ...)), got {neck!r}")
+        if out_indices is not None and (
+                not isinstance(out_indices, (list, tuple)) or not out_indices
+                or not all(_is_int(i) for i in out_indices)):
+            raise ValueError('FrameWiseNeck: out_indices must be None or a '
+                             'list of one or more ints (the 2-D neck\'s '
+                             f'outputs kept), got {out_indices!r}')
+        if num_outs is not None and not (_is_int(num_outs) and num_outs > 0):
+            raise ValueError('FrameWiseNeck: num_outs must be None or a '
+                             f'positive int, got {num_outs!r}')
         super().__init__(init_cfg=init_cfg)
         self.neck = MODELS.build(neck)
         self.out_indices = None if out_indices is None else tuple(out_indices)
-        self.num_outs = num_outs
         inner_outs = getattr(self.neck, 'num_outs', None)
-        if isinstance(inner_outs, int):
-            if self.out_indices is not None:
-                bad = [
-                    i for i in self.out_indices
-                    if not -inner_outs <= i < inner_outs
-                ]
-                if bad:
-                    raise ValueError(
-                        f'FrameWiseNeck: out_indices {bad} out of range for '
-                        f'a 2-D neck with {inner_outs} outputs')
-            kept = inner_outs if self.out_indices is None else len(
-                self.out_indices)
-            if num_outs is not None and kept != num_outs:
+        if isinstance(inner_outs, int) and self.out_indices is not None:
+            bad = [
+                i for i in self.out_indices
+                if not -inner_outs <= i < inner_outs
+            ]
+            if bad:
                 raise ValueError(
-                    f'FrameWiseNeck: the 2-D neck gives {kept} levels '
-                    f'(after out_indices) but num_outs={num_outs}')
+                    f'FrameWiseNeck: out_indices {bad} out of range for a '
+                    f'2-D neck with {inner_outs} outputs')
+        kept = len(self.out_indices) if self.out_indices is not None else \
+            inner_outs if isinstance(inner_outs, int) else None
+        if None not in (kept, num_outs) and kept != num_outs:
+            raise ValueError(
+                f'FrameWiseNeck: the 2-D neck gives {kept} levels (after '
+                f'out_indices) but num_outs={num_outs}')
+        #: the levels returned (None: unknown), the 2-D neck's channels
+        self.num_outs = num_outs if kept is None else kept
+        self.in_channels = getattr(self.neck, 'in_channels', None)
+        self.out_channels = getattr(self.neck, 'out_channels', None)
 
     def forward(self, inputs: Union[Tensor,
                                     Sequence[Tensor]]) -> Tuple[Tensor, ...]:
@@ -95,6 +110,10 @@ class FrameWiseNeck(BaseModule):
         return tuple(
             y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
             for y in outs)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 #: mmdet's necks: every neck there takes image maps ``[B, C, H, W]``

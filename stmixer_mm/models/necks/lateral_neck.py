@@ -1,4 +1,5 @@
 """STMixer's lateral neck for multi-level 3-D CNN backbones."""
+import numbers
 from typing import Sequence, Tuple
 
 import torch.nn as nn
@@ -7,8 +8,11 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import POSITIVE, Seq
-from stmixer_mm.utils.settings import check_arguments
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(
+        value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 @MODELS.register_module()
@@ -18,12 +22,11 @@ class STMixerLateralNeck(BaseModule):
     per level (``lateral_convs.{i}``, official keys), no top-down path.
 
     Args:
-        in_channels (Sequence[int]): Per level.
+        in_channels (Sequence[int]): Channels of each backbone level (one
+            positive int per level, at least one).
         out_channels (int): Channels of every output level. Defaults to 256.
         init_cfg (dict | list[dict], optional): Official ``c2_xavier_fill``.
     """
-    SETTINGS = dict(
-        in_channels=Seq(POSITIVE, min_length=1), out_channels=POSITIVE)
 
     def __init__(
         self,
@@ -38,10 +41,18 @@ class STMixerLateralNeck(BaseModule):
             distribution='uniform',
             bias=0)
     ) -> None:
-        check_arguments(STMixerLateralNeck, locals())
+        if not isinstance(in_channels, (list, tuple)) or not in_channels \
+                or not all(_is_positive_int(c) for c in in_channels):
+            raise ValueError(
+                'STMixerLateralNeck: in_channels must be a list of positive '
+                f'ints (one per backbone level), got {in_channels!r}')
+        if not _is_positive_int(out_channels):
+            raise ValueError('STMixerLateralNeck: out_channels must be a '
+                             f'positive int, got {out_channels!r}')
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
+        self.num_outs = len(self.in_channels)
         self.lateral_convs = nn.ModuleList(
             nn.Conv3d(c, out_channels, kernel_size=1)
             for c in self.in_channels)

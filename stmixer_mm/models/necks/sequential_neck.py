@@ -1,12 +1,22 @@
 """Chain several necks."""
-from typing import Any, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import torch.nn as nn
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
+
+
+def _levels_out(neck: nn.Module) -> Optional[List[int]]:
+    """The channels of each map ``neck`` returns, where it says (its int
+    ``num_outs`` and ``out_channels``, as mmdet's FPN and this project's
+    necks), else None."""
+    num = getattr(neck, 'num_outs', None)
+    channels = getattr(neck, 'out_channels', None)
+    if isinstance(num, int) and isinstance(channels, int):
+        return [channels] * num
+    return None
 
 
 @MODELS.register_module()
@@ -24,20 +34,36 @@ class SequentialNeck(BaseModule):
         ...     ])
 
     Args:
-        necks (Sequence[dict | nn.Module]): Necks, in order (``necks.{k}``).
+        necks (Sequence[dict | nn.Module]): Necks (configs or modules), at
+            least one, in order (``necks.{k}``).
         init_cfg (dict | list[dict], optional): The wrapper's.
     """
 
     def __init__(self,
                  necks: Sequence[Union[ConfigType, nn.Module]],
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(SequentialNeck, locals())
+        if not isinstance(necks, (list, tuple)) or not necks or not all(
+                isinstance(n, (dict, nn.Module)) for n in necks):
+            raise ValueError(
+                'SequentialNeck: necks must be a list of one or more neck '
+                f'configs (dicts) or modules, got {necks!r}')
         super().__init__(init_cfg=init_cfg)
-        if not necks:
-            raise ValueError('SequentialNeck needs at least one neck')
         self.necks = nn.ModuleList(
             neck if isinstance(neck, nn.Module) else MODELS.build(neck)
             for neck in necks)
+        for k in range(1, len(self.necks)):
+            given = _levels_out(self.necks[k - 1])
+            taken = getattr(self.necks[k], 'in_channels', None)
+            if given and isinstance(taken, (list, tuple)) and \
+                    list(taken) != given:
+                raise ValueError(
+                    f'SequentialNeck: necks[{k}] takes in_channels='
+                    f'{list(taken)} ({len(taken)} levels) but necks[{k - 1}] '
+                    f'gives {len(given)} levels of {given[0]} channels')
+        last = self.necks[-1]
+        #: the levels returned and their channels (None: unknown)
+        self.num_outs = getattr(last, 'num_outs', None)
+        self.out_channels = getattr(last, 'out_channels', None)
 
     def forward(self, inputs: Any) -> Any:
         """Feed ``inputs`` through every neck in turn."""

@@ -1,4 +1,5 @@
 """STMixer's simple feature pyramid for plain (single-scale) ViT backbones."""
+import numbers
 from typing import List, Sequence, Tuple, Union
 
 import torch.nn as nn
@@ -8,11 +9,16 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import POSITIVE, Float, Seq
-from stmixer_mm.utils.settings import check_arguments
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
 SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
+#: what ``in_channels`` must divide by at a scale (its transposed convs)
+_DIVISORS = {4.0: 4, 2.0: 2}
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(
+        value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
@@ -46,16 +52,15 @@ class STMixerViTNeck(BaseModule):
     order and keys (:meth:`_make_level`), PyTorch's default initialisation.
 
     Args:
-        in_channels (int | Sequence[int]): One int or one per level.
+        in_channels (int | Sequence[int]): One positive int or one per
+            level (a multiple of 4 at scale 4, of 2 at scale 2).
         out_channels (int): Channels of every output level. Defaults to 256.
-        scales (Sequence[float]): From {4, 2, 1, 0.5} (strides 4 to 32).
+        scales (Sequence[float]): One or more of {4, 2, 1, 0.5} (strides 4
+            to 32), one per level.
         norm_cfg (dict): ``ChannelLayerNorm3d`` eps 1e-6 by default (official).
         act_cfg (dict): Between scale 4's transposed convs. Defaults to GELU.
         init_cfg (dict | list[dict], optional): Defaults to None.
     """
-    SETTINGS = dict(
-        out_channels=POSITIVE,
-        scales=Seq(Float(0, min_open=True), min_length=1))
 
     def __init__(self,
                  in_channels: Union[int, Sequence[int]] = 768,
@@ -65,24 +70,36 @@ class STMixerViTNeck(BaseModule):
                      type='ChannelLayerNorm3d', eps=1e-6),
                  act_cfg: ConfigType = dict(type='GELU'),
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(STMixerViTNeck, locals())
-        super().__init__(init_cfg=init_cfg)
-        scales = [float(s) for s in scales]
-        for scale in scales:
-            if scale not in SUPPORTED_SCALES:
-                raise ValueError(
-                    f'STMixerViTNeck: unsupported scale {scale}; supported '
-                    f'scales are {SUPPORTED_SCALES}')
-        if isinstance(in_channels, int):
-            in_channels = [in_channels] * len(scales)
-        in_channels = list(in_channels)
-        if len(in_channels) != len(scales):
+        name = 'STMixerViTNeck'
+        if not isinstance(scales, (list, tuple)) or not scales or any(
+                isinstance(s, bool) or not isinstance(s, numbers.Real)
+                or float(s) not in SUPPORTED_SCALES for s in scales):
             raise ValueError(
-                f'STMixerViTNeck: got {len(in_channels)} in_channels for '
-                f'{len(scales)} scales')
-        self.in_channels = in_channels
+                f'{name}: scales must be a list of one or more of '
+                f'{SUPPORTED_SCALES}, got {scales!r}')
+        scales = [float(s) for s in scales]
+        if _is_positive_int(in_channels):
+            in_channels = [in_channels] * len(scales)
+        if not isinstance(in_channels, (list, tuple)) or len(in_channels) \
+                != len(scales) or not all(
+                    _is_positive_int(c) for c in in_channels):
+            raise ValueError(
+                f'{name}: in_channels must be a positive int or a list of '
+                f'{len(scales)} (one per scale of scales={scales}), got '
+                f'{in_channels!r}')
+        for dim, scale in zip(in_channels, scales):
+            if dim % _DIVISORS.get(scale, 1):
+                raise ValueError(
+                    f'{name}: scale {scale:g} needs in_channels divisible by '
+                    f'{_DIVISORS[scale]}, got {dim}')
+        if not _is_positive_int(out_channels):
+            raise ValueError(f'{name}: out_channels must be a positive int, '
+                             f'got {out_channels!r}')
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels = list(in_channels)
         self.out_channels = out_channels
         self.scales = scales
+        self.num_outs = len(scales)
         self.lateral_convs = nn.ModuleList(
             self._make_level(dim, scale, out_channels, norm_cfg, act_cfg)
             for dim, scale in zip(in_channels, scales))
@@ -97,9 +114,6 @@ class STMixerViTNeck(BaseModule):
         kernel = (1, 2, 2)
         layers: List[nn.Module] = []
         if scale == 4.0:
-            if dim % 4:
-                raise ValueError(
-                    f'scale 4 needs in_channels divisible by 4, got {dim}')
             layers += [
                 nn.ConvTranspose3d(dim, dim // 2, kernel, stride=kernel),
                 build_norm(norm_cfg, dim // 2),
@@ -108,9 +122,6 @@ class STMixerViTNeck(BaseModule):
             ]
             dim = dim // 4
         elif scale == 2.0:
-            if dim % 2:
-                raise ValueError(
-                    f'scale 2 needs in_channels divisible by 2, got {dim}')
             layers.append(
                 nn.ConvTranspose3d(dim, dim // 2, kernel, stride=kernel))
             dim = dim // 2

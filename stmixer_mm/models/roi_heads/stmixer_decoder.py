@@ -1,4 +1,6 @@
 """The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
+import math
+import numbers
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -16,15 +18,11 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
-from stmixer_mm.utils.setting_types import (POSITIVE, POSITIVE_FLOAT, Bool,
-                                            Float, Seq)
-from stmixer_mm.utils.settings import check_arguments
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import batched_hungarian_assign
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
                      check_pyramid, finite_flags,
                      inject_forecast_head_settings, inject_mask_head_settings)
-from .bbox_heads.stmixer_bbox_head import TEST_CFG
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
@@ -32,6 +30,14 @@ TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
 _COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _call_stage(stage, *args):
@@ -81,12 +87,6 @@ class STMixerDecoder(BaseModule):
             ``options``). Defaults to False (eager).
         init_cfg (dict, optional): Initialisation config.
     """
-    SETTINGS = dict(
-        num_stages=POSITIVE,
-        stage_loss_weights=Seq(Float(min=0), optional=True),
-        featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
-        with_cp=Bool(),
-        test_cfg=TEST_CFG)
 
     def __init__(self,
                  num_stages: int = 6,
@@ -101,8 +101,29 @@ class STMixerDecoder(BaseModule):
                  forecast_head: OptConfigType = None,
                  compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(STMixerDecoder, locals())
-        super().__init__(init_cfg=init_cfg)
+        if not _is_int(num_stages) or num_stages < 1:
+            raise ValueError('STMixerDecoder: num_stages must be a positive '
+                             f'int, got {num_stages!r}')
+        if stage_loss_weights is None:
+            stage_loss_weights = [1.0] * num_stages
+        if not isinstance(stage_loss_weights, (list, tuple)) or any(
+                not _is_real(w) or not 0 <= w < math.inf
+                for w in stage_loss_weights):
+            raise ValueError('STMixerDecoder: stage_loss_weights must be a '
+                             'list of finite floats >= 0, got '
+                             f'{stage_loss_weights!r}')
+        if len(stage_loss_weights) != num_stages:
+            raise ValueError(f'STMixerDecoder: stage_loss_weights has '
+                             f'{len(stage_loss_weights)} weights for '
+                             f'num_stages={num_stages}')
+        if not isinstance(featmap_strides, (list, tuple)) or \
+                not featmap_strides or any(not _is_real(s) or not s > 0
+                                           for s in featmap_strides):
+            raise ValueError('STMixerDecoder: featmap_strides must be a list '
+                             f'of positive numbers, got {featmap_strides!r}')
+        if not isinstance(with_cp, bool):
+            raise TypeError('STMixerDecoder: with_cp must be True or False, '
+                            f'got {with_cp!r}')
         if isinstance(compile_stages, bool):
             compile_stages = {} if compile_stages else None
         elif not isinstance(compile_stages, dict) or \
@@ -111,15 +132,10 @@ class STMixerDecoder(BaseModule):
                 'STMixerDecoder: compile_stages must be a bool or a dict of '
                 f'torch.compile arguments {COMPILE_ARGS}, got '
                 f'{compile_stages!r}')
+        super().__init__(init_cfg=init_cfg)
         #: ``torch.compile`` arguments of the training stages, None: eager
         self.compile_stages = compile_stages
         self.num_stages = num_stages
-        if stage_loss_weights is None:
-            stage_loss_weights = [1.0] * num_stages
-        if len(stage_loss_weights) != num_stages:
-            raise ValueError(f'STMixerDecoder: stage_loss_weights has '
-                             f'{len(stage_loss_weights)} weights for '
-                             f'num_stages={num_stages}')
         self.stage_loss_weights = list(stage_loss_weights)
         self.featmap_strides = tuple(featmap_strides)
         self.with_cp = with_cp
@@ -306,18 +322,20 @@ class STMixerDecoder(BaseModule):
                 [res.temporal_features for res in rpn_results_list])
         return xyxy2xyzr(bboxes), spatial, temporal
 
-    def run_stages(self,
-                   x: Sequence[Tensor],
-                   xyzr: Tensor,
-                   spatial_queries: Tensor,
-                   temporal_queries: Optional[Tensor],
-                   extra_queries: Optional[Tuple[Tensor, Tensor,
-                                                 Optional[Tensor]]] = None,
-                   extra_stage: int = 0) -> List[Dict[str, Tensor]]:
-        """Every stage's outputs on maps ``[B, C', T, H_l, W_l]``.
+    def run_stage(self, stage: int, *args) -> Dict[str, Tensor]:
+        """``self.stages[stage](*args)``, in training through
+        ``compile_stages`` and ``with_cp``."""
+        run = self.stages[stage]
+        if self.compile_stages is not None and self.training:
+            run = partial(compiled_stage_call(self.compile_stages), run)
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            run = partial(checkpoint, run, use_reentrant=False)
+        return run(*args)
 
-        ``extra_queries`` ``(xyzr, spatial, temporal | None)``: ``M`` more
-        queries from stage ``extra_stage`` on (``projects/track_queries``).
+    def run_stages(
+            self, x: Sequence[Tensor], xyzr: Tensor, spatial_queries: Tensor,
+            temporal_queries: Optional[Tensor]) -> List[Dict[str, Tensor]]:
+        """Every stage's outputs on maps ``[B, C', T, H_l, W_l]``.
 
         The pyramid is laid out for the sampler once
         (``prepare_pyramid`` of the first stage) and every stage reads
@@ -330,11 +348,6 @@ class STMixerDecoder(BaseModule):
             spatial_queries (Tensor): ``(B, N, C)``.
             temporal_queries (Tensor, optional): ``(B, N, C)``; None when
                 the stages have no temporal branch.
-            extra_queries (tuple, optional): ``(xyzr (B, M, 4), spatial (B,
-                M, C), temporal (B, M, C) | None)`` appended from stage
-                ``extra_stage`` on: earlier stages' outputs have ``N``
-                queries, later ones ``N + M``.
-            extra_stage (int): Where ``extra_queries`` join. Defaults to 0.
 
         Returns:
             list[dict[str, Tensor]]: Every stage's outputs (see
@@ -343,21 +356,9 @@ class STMixerDecoder(BaseModule):
         results = []
         x = self.stages[0].prepare_pyramid(x)
         bboxes = None  # xyzr decoded (each stage returns its boxes so)
-        for k, stage in enumerate(self.stages):
-            if extra_queries is not None and k == extra_stage:
-                e_xyzr, e_spatial, e_temporal = extra_queries
-                xyzr = torch.cat([xyzr, e_xyzr.to(xyzr.dtype)], 1)
-                bboxes = None
-                spatial_queries = torch.cat([spatial_queries, e_spatial], 1)
-                if temporal_queries is not None:
-                    temporal_queries = torch.cat(
-                        [temporal_queries, e_temporal], 1)
-            run = stage
-            if self.compile_stages is not None and self.training:
-                run = partial(compiled_stage_call(self.compile_stages), stage)
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                run = partial(checkpoint, run, use_reentrant=False)
-            out = run(x, xyzr, spatial_queries, temporal_queries, bboxes)
+        for k in range(self.num_stages):
+            out = self.run_stage(k, x, xyzr, spatial_queries, temporal_queries,
+                                 bboxes)
             results.append(out)
             xyzr, bboxes = out['xyzr'], out['bboxes']
             spatial_queries = out['spatial_queries']
@@ -412,9 +413,6 @@ class STMixerDecoder(BaseModule):
             list[AssignResult]: One per sample, ``gt_inds`` ``(N, )``:
             ``k + 1`` for a query matched to GT ``k``, else 0.
         """
-        if self.assigners is None:
-            raise ValueError(
-                'STMixerDecoder.loss needs train_cfg (the assigner configs)')
         person_logits = stage_results['person_logits'].detach()
         bboxes = stage_results['bboxes'].detach()
         batched = batched_hungarian_assign(
@@ -461,8 +459,7 @@ class STMixerDecoder(BaseModule):
             list[list[AssignResult]] | None: Per stage, per sample, as
             :meth:`assign` gives them.
         """
-        if self.assigners is None or not self._shared_assigner or \
-                type(self).assign is not STMixerDecoder.assign or \
+        if not self._shared_assigner or \
                 len({r['bboxes'].shape for r in all_results}) != 1:
             return None
         S, B = len(all_results), len(batch_gt_instances)
@@ -508,31 +505,34 @@ class STMixerDecoder(BaseModule):
             ``s{last}.loss_mask`` / ``loss_dice``, a forecast head
             ``s{last}.loss_future_*``.
         """
+        if self.assigners is None:
+            raise ValueError(f'{type(self).__name__}.loss needs train_cfg '
+                             '(the assigner configs)')
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
         all_results = self(x, rpn_results_list)
         all_assign = self.assign_stages(all_results, batch_gt_instances,
                                         batch_img_metas)
-        losses = dict()
-        if all_assign is None:
-            for stage, stage_results in enumerate(all_results):
-                stage_losses, assign_results = self.loss_stage(
-                    stage, stage_results, batch_gt_instances, batch_img_metas)
-                losses.update(stage_losses)
+        if all_assign is not None and self._shared_losses and \
+                self.stages[0].can_loss_stages():
+            all_losses = self.stages[0].loss_stages(all_results, all_assign,
+                                                    batch_gt_instances,
+                                                    batch_img_metas)
         else:
-            if self._shared_losses and self.stages[0].can_loss_stages():
-                all_losses = self.stages[0].loss_stages(
-                    all_results, all_assign, batch_gt_instances,
-                    batch_img_metas)
-            else:
-                all_losses = [
-                    head.loss_and_target(results, assign, batch_gt_instances,
-                                         batch_img_metas) for head, results,
-                    assign in zip(self.stages, all_results, all_assign)
-                ]
-            for stage, stage_losses in enumerate(all_losses):
-                losses.update(self._weighted(stage, stage_losses))
-            stage, assign_results = len(all_results) - 1, all_assign[-1]
+            all_assign = all_assign or [
+                self.assign(stage, results, batch_gt_instances,
+                            batch_img_metas)
+                for stage, results in enumerate(all_results)
+            ]
+            all_losses = [
+                head.loss_and_target(results, assign, batch_gt_instances,
+                                     batch_img_metas) for head, results, assign
+                in zip(self.stages, all_results, all_assign)
+            ]
+        losses = dict()
+        for stage, stage_losses in enumerate(all_losses):
+            losses.update(self.weight_losses(stage, stage_losses))
+        stage, assign_results = len(all_results) - 1, all_assign[-1]
         if self.with_mask:  # on the last stage's matches
             losses.update(
                 self.mask_head.loss_and_target(x, all_results[-1],
@@ -550,46 +550,18 @@ class STMixerDecoder(BaseModule):
                     x=x))
         return losses
 
-    def loss_stage(
-        self,
-        stage: int,
-        stage_results: Dict[str, Tensor],
-        batch_gt_instances: InstanceList,
-        batch_img_metas: List[dict],
-        assign: Optional[Callable[..., list]] = None
-    ) -> Tuple[Dict[str, Tensor], list]:
-        """The weighted losses ``s{stage}.*`` of one stage and its assign
-        results; ``assign`` replaces :meth:`assign` (track_queries).
+    def weight_losses(self, stage: int,
+                      stage_losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``s{stage}.{name}``: each loss of stage ``stage`` times its
+        ``stage_loss_weights`` entry.
 
         Args:
             stage (int): The stage.
-            stage_results (dict[str, Tensor]): Its outputs (one entry of
-                :meth:`run_stages`), checked finite.
-            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
-                the GT.
-            batch_img_metas (list[dict]): Per sample, the metainfo.
-            assign (callable, optional): ``assign(stage, stage_results,
-                batch_gt_instances, batch_img_metas)`` giving one
-                ``AssignResult`` per sample. Defaults to :meth:`assign`.
+            stage_losses (dict[str, Tensor]): Its losses by name.
 
         Returns:
-            tuple[dict[str, Tensor], list[AssignResult]]: The losses (keys
-            ``s{stage}.*``, times ``stage_loss_weights[stage]``) and the
-            assign results.
+            dict[str, Tensor]: The weighted losses, keys ``s{stage}.*``.
         """
-        if assign is not None or \
-                type(self).assign is not STMixerDecoder.assign:
-            self.check_finite(stage, stage_results)  # else in self.assign
-        assign = assign or self.assign
-        assign_results = assign(stage, stage_results, batch_gt_instances,
-                                batch_img_metas)
-        stage_losses = self.stages[stage].loss_and_target(
-            stage_results, assign_results, batch_gt_instances, batch_img_metas)
-        return self._weighted(stage, stage_losses), assign_results
-
-    def _weighted(self, stage: int,
-                  stage_losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """``s{stage}.{name}``: each loss times the stage's weight."""
         weight = self.stage_loss_weights[stage]
         return {
             f's{stage}.{name}': value * weight

@@ -6,7 +6,6 @@ from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 from ..task_modules import TubeletHungarianAssigner
 from .bbox_heads.stmixer_tubelet_stage_head import (STMixerTubeletStageHead,
                                                     tubelet_targets)
@@ -22,17 +21,22 @@ class STMixerTubeletDecoder(STMixerDecoder):
 
     Args:
         *args: Those of :class:`STMixerDecoder`.
-        **kwargs: Those of :class:`STMixerDecoder`; ``mask_head`` and
-            ``forecast_head`` must be None (else ValueError).
+        mask_head (None): Must be None (else ValueError).
+        forecast_head (None): Must be None (else ValueError).
+        **kwargs: Those of :class:`STMixerDecoder`.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        check_arguments(STMixerTubeletDecoder, locals())
-        for head in ('mask_head', 'forecast_head'):
-            if kwargs.get(head) is not None:
-                raise ValueError('STMixerTubeletDecoder has no '
-                                 f'{head.replace("_", " ")} ({head} must '
-                                 'be None)')
+    def __init__(self,
+                 *args,
+                 mask_head: None = None,
+                 forecast_head: None = None,
+                 **kwargs) -> None:
+        for name, head in (('mask_head', mask_head), ('forecast_head',
+                                                      forecast_head)):
+            if head is not None:
+                raise ValueError(
+                    f'STMixerTubeletDecoder: {name} must be None (it has no '
+                    f'{name.replace("_", " ")}), got {head!r}')
         super().__init__(*args, **kwargs)
         for k, stage in enumerate(self.stages):
             if not isinstance(stage, STMixerTubeletStageHead):
@@ -50,10 +54,15 @@ class STMixerTubeletDecoder(STMixerDecoder):
                     f'assigner {type(assigner).__name__}; tubelets need '
                     "dict(type='TubeletHungarianAssigner', match_costs=...)")
 
+    def assign_stages(self, *args) -> None:
+        """None: the stages are matched one by one (:meth:`assign`)."""
+        return None
+
     def assign(self, stage: int, stage_results: dict,
                batch_gt_instances: InstanceList,
                batch_img_metas: List[dict]) -> list:
-        """Tubelet matching of one stage, sample by sample.
+        """Tubelet matching of one stage, sample by sample, after
+        :meth:`check_finite`.
 
         Args:
             stage (int): The stage (its ``TubeletHungarianAssigner``).
@@ -69,9 +78,7 @@ class STMixerTubeletDecoder(STMixerDecoder):
             list[AssignResult]: One per sample, ``gt_inds`` ``(N, )``:
             ``k + 1`` for a query matched to GT ``k``, else 0.
         """
-        if self.assigners is None:
-            raise ValueError(
-                'STMixerTubeletDecoder.loss needs train_cfg (the assigners)')
+        self.check_finite(stage, stage_results)
         person_logits = stage_results['person_logits'].detach()
         bboxes = stage_results['bboxes'].detach()
         out = []

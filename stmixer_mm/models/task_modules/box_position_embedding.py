@@ -49,9 +49,6 @@ def box_position_embedding(xyzr: Tensor,
     Returns:
         Tensor: ``(..., 4 * F)``, float32 (or xyzr's dtype if wider).
     """
-    assert xyzr.size(-1) == 4, f'expected [..., 4] boxes, got {xyzr.shape}'
-    assert num_feats % 2 == 0, \
-        f'num_feats must be even for the sin/cos interleave, got {num_feats}'
     if not isinstance(scale, Tensor):
         scale = host_tensor(scale, xyzr.device, xyzr.dtype)
     xyzr = xyzr / scale.to(xyzr.dtype)

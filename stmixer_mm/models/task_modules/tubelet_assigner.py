@@ -63,9 +63,7 @@ class TubeletHungarianAssigner(HungarianAssigner):
         gt_inds = torch.zeros(num_preds, dtype=torch.long, device=device)
         labels = torch.full((num_preds, ), -1, dtype=torch.long, device=device)
         if num_gts == 0 or num_preds == 0:
-            if num_preds and num_gts == 0:
-                return AssignResult(0, gt_inds, None, labels=labels)
-            return AssignResult(num_gts, gt_inds - 1, None, labels=labels)
+            return AssignResult(num_gts, gt_inds, None, labels=labels)
         if not valid.any(1).all():
             raise ValueError('TubeletHungarianAssigner: GT tubelet '
                              f'{int((~valid.any(1)).nonzero()[0])} is present'

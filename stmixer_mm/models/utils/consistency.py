@@ -13,21 +13,6 @@ from stmixer_mm.registry import MODELS
 CHANNEL_ARGS = ('hidden_channels', 'proposal_feature_channel')
 
 
-def _init_args(cfg: dict) -> Tuple[type, set]:
-    cls = cfg['type']
-    if isinstance(cls, str):
-        cls = MODELS.get(cls)
-        if cls is None:
-            raise ValueError(f'rpn_head.type={cfg["type"]!r} is not '
-                             'registered in mmdet\'s MODELS')
-    params = inspect.signature(cls.__init__).parameters
-    return cls, {
-        n
-        for n, p in params.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-
-
 def inject_query_generator_settings(cfg: dict, hidden_channels: int,
                                     with_temporal_queries: bool) -> dict:
     """The query generator config with the decoder's channels and
@@ -45,10 +30,15 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
         dict: A copy of ``cfg`` with the settings its constructor takes.
     """
     cfg = dict(cfg)
-    _, args = _init_args(cfg)
-    settings = dict(with_temporal_queries=with_temporal_queries)
-    for name in CHANNEL_ARGS:
-        settings[name] = hidden_channels
+    cls = MODELS.get(cfg['type']) if isinstance(cfg['type'],
+                                                str) else cfg['type']
+    if cls is None:
+        raise ValueError(f'rpn_head.type={cfg["type"]!r} is not registered '
+                         'in mmdet\'s MODELS')
+    args = inspect.signature(cls.__init__).parameters
+    settings = dict(
+        with_temporal_queries=with_temporal_queries,
+        **dict.fromkeys(CHANNEL_ARGS, hidden_channels))
     for name, value in settings.items():
         if name not in args:
             continue

@@ -174,3 +174,23 @@ def test_does_not_modify_the_callers_config():
     original = copy.deepcopy(kwargs)
     ResNet3dSlowFastMultiLevel(**kwargs)
     assert kwargs == original  # the parent would add speed/channel ratios
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(out_indices=()), r'out_indices must be a list of one or more stage '
+     r'indices, got \(\)'),
+    (dict(out_indices=3), 'out_indices must be .*got 3'),
+    (dict(out_indices=(0, '1')), r"out_indices must be .*got \(0, '1'\)"),
+    (dict(out_indices=(0, 4)), r'out_indices \(0, 4\) must be within '
+     r'\[0, 4\)'),
+    (dict(frame_sampling='uniform'), "frame_sampling must be 'nearest' or "
+     "'linspace', got 'uniform'"),
+    (dict(conv3d_impl='mkl'), r"conv3d_impl must be one of \('onednn', "
+     r"'native'\), got 'mkl'"),
+    (dict(resample_rate=6), r'resample_rate \(6\) must be a multiple of '
+     r'speed_ratio \(4\)'),
+])
+def test_bad_arguments_are_refused_when_built(kwargs, match):
+    with torch.device('meta'), pytest.raises(
+            ValueError, match='^ResNet3dSlowFastMultiLevel: ' + match):
+        ResNet3dSlowFastMultiLevel(**dict(slowfast_kwargs(18), **kwargs))

@@ -5,9 +5,14 @@ makes mmaction2's ``ResNet3d.forward`` return one map per stage. This test
 pins that behaviour (and the STMixer 4x16 settings) so that a change in
 mmaction2 is noticed.
 """
+import pytest
 import torch
+from mmengine.config import Config
 
+from stmixer_mm.models.backbones import STMixerResNet3dSlowOnly
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
 SLOWONLY_R50_4X16 = dict(
     type='mmaction.ResNet3dSlowOnly',
@@ -43,3 +48,28 @@ def test_slowonly_r50_returns_four_stage_maps():
     stock.eval()  # mmaction2's ResNet3d.train() returns None: no chaining
     stock.load_state_dict(backbone.state_dict(), strict=True)
     torch.testing.assert_close(outs[-1], stock(x))
+
+
+@pytest.mark.parametrize('conv3d_impl', ['mkl', None, 1])
+def test_stmixer_slowonly_refuses_an_unknown_conv3d_impl(conv3d_impl):
+    with pytest.raises(
+            ValueError,
+            match=r"^STMixerResNet3dSlowOnly: conv3d_impl must be one of "
+            r"\('onednn', 'native'\), got " + repr(conv3d_impl)):
+        STMixerResNet3dSlowOnly(depth=18, conv3d_impl=conv3d_impl)
+
+
+def test_a_bad_backbone_setting_is_named_before_the_run():
+    """The pre-run check (as ``--cfg-options``) names the config path, the
+    class and the argument."""
+    cfg = Config.fromfile(
+        f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py')
+    cfg.merge_from_dict({
+        'model.backbone.type': 'STMixerResNet3dSlowOnly',
+        'model.backbone.conv3d_impl': 'mkl'
+    })
+    with pytest.raises(
+            ConfigSettingError,
+            match='^model.backbone: ValueError: STMixerResNet3dSlowOnly: '
+            'conv3d_impl must be one of'):
+        check_config(cfg, sections=('model', ))

@@ -88,9 +88,25 @@ def test_global_rng_untouched_by_the_attention_swap():
         assert torch.equal(a, b), k
 
 
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(attn_impl='flash'), r"attn_impl must be one of \('sdpa', 'naive'\), "
+     "got 'flash'"),
+    (dict(qk_scale=0), 'qk_scale must be None or a finite number > 0, got 0'),
+    (dict(qk_scale='0.1'), "qk_scale must be .*got '0.1'"),
+    (dict(attn_drop_rate=1.5), r'attn_drop_rate must be a number in \[0, 1\]'
+     ', got 1.5'),
+    (dict(drop_rate=-0.1), r'drop_rate must be a number in \[0, 1\], got '
+     '-0.1'),
+    (dict(drop_rate=None), 'drop_rate must be .*got None'),
+    (dict(qkv_bias='yes'), "qkv_bias must be True or False, got 'yes'"),
+])
+def test_bad_arguments_are_refused_when_built(kwargs, match):
+    with pytest.raises(
+            ValueError, match='^STMixerVisionTransformer: ' + match):
+        STMixerVisionTransformer(**dict(TINY, **kwargs))
+
+
 def test_unknown_attn_impl_is_refused():
-    with pytest.raises(ValueError, match='attn_impl'):
-        STMixerVisionTransformer(attn_impl='flash', **TINY)
     m = STMixerVisionTransformer(**TINY)
     with pytest.raises(ValueError, match='attn_impl'):
         m.set_attn_impl('xformers')

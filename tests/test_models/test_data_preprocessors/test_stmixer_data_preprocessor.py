@@ -3,9 +3,12 @@ divisor with the pad value in normalised space; img_shape stays un-padded."""
 import pytest
 import torch
 from mmaction.structures import ActionDataSample
+from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
 MEAN, STD = 114.75, 57.375
 
@@ -111,6 +114,37 @@ def test_bad_arguments(kwargs, match):
     mean=[] built and failed at the first forward)."""
     with pytest.raises(ValueError, match='^STMixerDataPreprocessor: ' + match):
         build(**kwargs)
+
+
+@pytest.mark.parametrize('options,match', [
+    ({
+        'mean': [],
+        'std': []
+    }, 'mean must be a list of 3'),
+    ({
+        'std': [57.375, 0, 57.375]
+    }, 'std must be a list of 3 finite numbers > 0'),
+    ({
+        'pad_size_divisor': 0
+    }, 'pad_size_divisor must be an integer >= 1'),
+    ({
+        'format_shape': 'NCHW'
+    }, "format_shape must be 'NCTHW'"),
+])
+def test_a_bad_setting_is_named_before_the_run(options, match):
+    """The pre-run check (as ``--cfg-options``) names the config path, the
+    class and the argument."""
+    cfg = Config.fromfile(
+        f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py')
+    cfg.merge_from_dict({
+        f'model.data_preprocessor.{k}': v
+        for k, v in options.items()
+    })
+    with pytest.raises(ConfigSettingError) as err:
+        check_config(cfg, sections=('model', ))
+    assert str(err.value).startswith(
+        'model.data_preprocessor: ValueError: STMixerDataPreprocessor: ' +
+        match), err.value
 
 
 def test_arguments_from_code():

@@ -119,14 +119,17 @@ def test_inductor_equals_eager_on_cpu():
     _assert_same(expected, results)
 
 
-def test_config_check_names_the_setting():
-    from stmixer_mm.utils.settings import check_settings
-    check_settings(
-        dict(type='STMixer', compile_cfg=dict(mode='reduce-overhead')),
-        'model')
-    with pytest.raises(Exception, match=r'model\.compile_cfg\.mode'):
-        check_settings(
-            dict(type='STMixer', compile_cfg=dict(mode='fast')), 'model')
+@pytest.mark.parametrize('compile_cfg', [
+    dict(mode='fast'),
+    dict(backend=3),
+    dict(fullgraph='yes'),
+    'default',
+])
+def test_bad_compile_cfg_is_refused_naming_it(compile_cfg):
+    from stmixer_mm.models.detectors.compile import CompiledPredict
+    CompiledPredict(dict(mode='reduce-overhead'))
+    with pytest.raises(ValueError, match=r'^STMixer: compile_cfg'):
+        CompiledPredict(compile_cfg)
 
 
 def test_a_forecast_head_runs_eagerly():
@@ -151,8 +154,8 @@ def test_mmcv_layout_predict_has_no_graph_break():
     from unittest import mock
 
     from stmixer_mm.models.detectors.compile import img_shapes_of
-    from stmixer_mm.models.layers.sampling import dispatch, impls, pyramid
-    real = impls.resolve_impl
+    from stmixer_mm.models.layers.sampling import mmcv_op, sampler
+    real = sampler.resolve_impl
 
     def resolve(impl, device):
         return 'mmcv' if impl in ('auto', 'mmcv') else real(impl, device)
@@ -160,9 +163,8 @@ def test_mmcv_layout_predict_has_no_graph_break():
     eager, _ = _pair(None)
     x = regression.make_input('tiny_ava')[:1]
     shapes = img_shapes_of(regression.make_samples('tiny_ava', False)[:1])
-    with mock.patch.object(dispatch, 'resolve_impl', resolve), \
-            mock.patch.object(pyramid, 'resolve_impl', resolve), \
-            mock.patch.object(impls, '_PROBED', [object()]), \
+    with mock.patch.object(sampler, 'resolve_impl', resolve), \
+            mock.patch.object(mmcv_op, '_PROBED', [object()]), \
             torch.no_grad():
         explain = torch._dynamo.explain(eager.static_forward)(x, shapes)
         mmcv_out = eager.static_forward(x, shapes)

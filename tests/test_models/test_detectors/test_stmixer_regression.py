@@ -12,7 +12,7 @@ The fixture names the keys as they were when it was written: since then
 STMixer took mmdet's ``TwoStageDetector`` names (``query_generator.*`` ->
 ``rpn_head.*``, ``decoder.*`` -> ``roi_head.*``). The pinned names are
 compared through that documented mapping
-(``stmixer_mm.models.detectors.stmixer.renamed_legacy_key``), and the
+(``stmixer_mm.converters.legacy.renamed_legacy_key``), and the
 name-seeded weights are drawn by the pinned names
 (``stmixer_mm.testing.regression.pinned_name``); nothing else is mapped.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stmixer_mm.models.detectors.stmixer import renamed_legacy_key
+from stmixer_mm.converters.legacy import renamed_legacy_key
 from stmixer_mm.testing import regression as gen
 from stmixer_mm.testing import repo_root
 

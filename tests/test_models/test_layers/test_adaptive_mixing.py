@@ -158,5 +158,12 @@ def test_adaptive_mixing_bad_inputs():
         module(torch.randn(1, 2, 4, 3, 2), torch.randn(1, 2, 8))
     with pytest.raises(ValueError, match='query'):
         module(torch.randn(1, 2, 2, 3, 4), torch.randn(1, 3, 8))
-    with pytest.raises(ValueError, match='divisible'):
+    with pytest.raises(ValueError, match='^AdaptiveMixing: .* divisible'):
         AdaptiveMixing(10, 3, 4)
+    for kwargs, match in ((dict(num_groups=0), 'num_groups .* got 0'),
+                          (dict(in_points=2.5), 'in_points .* got 2.5'),
+                          (dict(out_dim=0), 'out_dim .* got 0'),
+                          (dict(sampling_rate=4), '.* leaves no point')):
+        with pytest.raises(ValueError, match=f'^AdaptiveMixing: {match}'):
+            AdaptiveMixing(
+                **dict(dict(in_dim=8, in_points=3, num_groups=2), **kwargs))

@@ -1,13 +1,15 @@
 """``STMixerSamplingMixing`` reads the pyramid as a ``PreparedPyramid``
 (its own ``prepare`` or one prepared for other settings): the numbers of
 the reference operator either way; plain maps are refused."""
+from unittest import mock
+
 import pytest
 import torch
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.models.layers import (PreparedPyramid, STMixerSamplingMixing,
                                       prepare_pyramid)
-from stmixer_mm.models.layers.sampling.pyramid import build_prepared
+from stmixer_mm.models.layers.sampling import sampler
 
 STRIDES = (4, 8)
 
@@ -64,11 +66,11 @@ def test_pyramid_prepared_for_other_settings_is_prepared_again():
     x, xyzr, (q_s, q_t) = _inputs()
     block = _block()
     expected = block(block.prepare(x), xyzr, q_s, q_t)
+    with mock.patch.object(sampler, 'resolve_impl', lambda impl, _: impl):
+        mmcv = prepare_pyramid(x, STRIDES, 4, impl='mmcv')  # also on CPU
     for other in (prepare_pyramid(x, STRIDES, 2, impl='pytorch'),
-                  prepare_pyramid(x, STRIDES, 4, impl='reference'),
-                  build_prepared(x, STRIDES, 4, 'mmcv')):
-        assert not other.matches(STRIDES, 4, 'pytorch') or \
-            other.group_tables is None
+                  prepare_pyramid(x, STRIDES, 4, impl='reference'), mmcv):
+        assert not other.matches(STRIDES, 4, 'pytorch')
         out = block(other, xyzr, q_s, q_t)
         for a, b in zip(out, expected):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -82,3 +84,21 @@ def test_without_temporal_branch():
     ref = _block('reference', with_temporal=False)
     torch.testing.assert_close(
         q, ref(ref.prepare(x), xyzr, q_s, None)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(num_groups=3), 'num_groups=3 must divide feat_channels=256'),
+    (dict(spatial_points=0), 'spatial_points must be a positive int, got 0'),
+    (dict(temporal_points=2.0), 'temporal_points must be a positive int'),
+    (dict(feat_channels=-8), 'feat_channels must be a positive int, got -8'),
+    (dict(featmap_strides=()), r'featmap_strides must be positive numbers'),
+    (dict(featmap_strides=(4, 0)), r'featmap_strides .* got \(4, 0\)'),
+    (dict(sampling_cfg=dict(impl='cuda')), 'sampling_cfg must have'),
+    (dict(sampling_cfg=dict(tau=0)), r"sampling_cfg .* got \{'tau': 0\}"),
+    (dict(sampling_cfg=dict(stride=3)), r"got \{'stride': 3\}"),
+    (dict(offset_bandwidth=0), 'offset_bandwidth must be > 0, got 0'),
+    (dict(init_cfg=dict(type='Xavier')), 'init_cfg must be None'),
+])
+def test_bad_settings_are_refused_naming_the_class(kwargs, match):
+    with pytest.raises(ValueError, match=f'^STMixerSamplingMixing: .*{match}'):
+        STMixerSamplingMixing(**kwargs)

@@ -134,3 +134,69 @@ def test_sequential_neck_chains_vit_pyramid_and_fpn():
         neck.necks[1](x)
     with pytest.raises(ValueError):
         SequentialNeck(necks=[])
+
+
+FPN_CFG = dict(type='FPN', in_channels=[8] * 4, out_channels=8, num_outs=4)
+
+
+@pytest.mark.parametrize('kwargs,error,match', [
+    (dict(neck='FPN'), TypeError,
+     "neck must be a 2-D neck config .*got 'FPN'"),
+    (dict(neck=dict(in_channels=[8])), TypeError, 'neck must be a 2-D neck'),
+    (dict(out_indices=[]), ValueError, r'out_indices must be None or a list '
+     r'of one or more ints .*got \[\]'),
+    (dict(out_indices=1), ValueError, 'out_indices must be .*got 1'),
+    (dict(out_indices=[0, 1.0]), ValueError, r'out_indices must be .*1\.0'),
+    (dict(num_outs=0), ValueError, 'num_outs must be None or a positive int, '
+     'got 0'),
+    (dict(num_outs='4'), ValueError, "num_outs must be .*got '4'"),
+    (dict(out_indices=[0, 1], num_outs=3), ValueError,
+     r'the 2-D neck gives 2 levels \(after out_indices\) but num_outs=3'),
+    (dict(
+        neck=dict(type='ChannelMapper', in_channels=[8], out_channels=8),
+        out_indices=[0],
+        num_outs=2), ValueError, 'the 2-D neck gives 1 levels'),
+])
+def test_frame_wise_neck_refuses_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match='^FrameWiseNeck: ' + match):
+        FrameWiseNeck(**dict(dict(neck=FPN_CFG), **kwargs))
+
+
+@pytest.mark.parametrize(
+    'necks,match',
+    [
+        ([], r'necks must be a list of one or more neck configs \(dicts\) or '
+         r'modules, got \[\]'),
+        (dict(type='FPN'), 'necks must be a list'),
+        (['FPN'], r"necks must be a list .*got \['FPN'\]"),
+        # the ViT pyramid gives 4 levels, the FPN takes 3
+        ([
+            dict(type='STMixerViTNeck', in_channels=16, out_channels=8),
+            dict(
+                type='FrameWiseNeck', neck=dict(FPN_CFG, in_channels=[8] * 3))
+        ], r'necks\[1\] takes in_channels=\[8, 8, 8\] \(3 levels\) but '
+         r'necks\[0\] gives 4 levels of 8 channels'),
+        # ... of 8 channels, the FPN takes 16
+        ([
+            dict(type='STMixerViTNeck', in_channels=16, out_channels=8),
+            dict(
+                type='FrameWiseNeck', neck=dict(FPN_CFG, in_channels=[16] * 4))
+        ], r'necks\[1\] takes in_channels=\[16, 16, 16, 16\]'),
+    ])
+def test_sequential_neck_refuses_bad_arguments(necks, match):
+    with pytest.raises(ValueError, match='^SequentialNeck: ' + match):
+        SequentialNeck(necks=necks)
+
+
+def test_necks_say_their_levels():
+    """``num_outs`` / ``out_channels`` / ``in_channels`` of the wrappers are
+    the 2-D neck's (what SequentialNeck and a detector compare)."""
+    neck = FrameWiseNeck(neck=FPN_CFG, out_indices=[1, 2])
+    assert (neck.num_outs, neck.out_channels, neck.in_channels) == (2, 8,
+                                                                    [8] * 4)
+    seq = SequentialNeck(necks=[
+        dict(type='STMixerViTNeck', in_channels=16, out_channels=8),
+        dict(type='FrameWiseNeck', neck=FPN_CFG)
+    ])
+    assert (seq.num_outs, seq.out_channels) == (4, 8)
+    assert (seq.necks[0].num_outs, seq.necks[0].out_channels) == (4, 8)

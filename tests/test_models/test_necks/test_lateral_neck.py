@@ -3,8 +3,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.settings import ConfigSettingError, check_config
 
 
 def build_neck(**kwargs):
@@ -61,3 +64,44 @@ def test_out_channels_and_input_count():
         neck((torch.randn(1, 4, 2, 4, 4), ))
     with pytest.raises(ValueError):
         neck(torch.randn(1, 4, 2, 4, 4))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(in_channels=[]), r'in_channels must be a list of positive ints '
+     r'\(one per backbone level\), got \[\]'),
+    (dict(in_channels=256), r'in_channels must be .*got 256'),
+    (dict(in_channels=[8, 0]), r'in_channels must be .*got \[8, 0\]'),
+    (dict(in_channels=[8, True]), r'in_channels must be .*got \[8, True\]'),
+    (dict(out_channels=0), 'out_channels must be a positive int, got 0'),
+    (dict(out_channels=8.0), 'out_channels must be a positive int, got 8.0'),
+])
+def test_bad_arguments_are_refused_when_built(kwargs, match):
+    with pytest.raises(ValueError, match='^STMixerLateralNeck: ' + match):
+        build_neck(**kwargs)
+
+
+@pytest.mark.parametrize('options,match', [
+    ({
+        'model.neck.in_channels': [8, 16, 0, 64]
+    }, 'STMixerLateralNeck: in_channels'),
+    ({
+        'model.neck.out_channels': -1
+    }, 'STMixerLateralNeck: out_channels'),
+    ({
+        'model.neck.type': 'STMixerViTNeck',
+        'model.neck.in_channels': [8, 16]
+    }, 'STMixerViTNeck: in_channels'),
+    ({
+        'model.neck.type': 'STMixerViTNeck',
+        'model.neck.scales': [4, 3]
+    }, 'STMixerViTNeck: scales'),
+])
+def test_a_bad_neck_setting_is_named_before_the_run(options, match):
+    """The pre-run check (as ``--cfg-options``) names the neck's config
+    path, its class and the argument."""
+    cfg = Config.fromfile(
+        f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py')
+    cfg.merge_from_dict(options)
+    with pytest.raises(ConfigSettingError) as err:
+        check_config(cfg, sections=('model', ))
+    assert str(err.value).startswith('model.neck: ValueError: ' + match)

@@ -209,7 +209,7 @@ def test_pyramid_prepared_once_and_equal_to_reference_sampling():
     tables: full and time mean) and gives the outputs and gradients of the
     same decoder with ``impl='reference'`` sampling."""
     from stmixer_mm.models.layers import STMixerSamplingMixing
-    from stmixer_mm.models.layers.sampling.pyramid import PixelTables
+    from stmixer_mm.models.layers.sampling import sampler
     torch.manual_seed(0)
     fast = build(num_stages=3, stage_loss_weights=[1.0] * 3)
     ref_stage = copy.deepcopy(STAGE)
@@ -230,8 +230,8 @@ def test_pyramid_prepared_once_and_equal_to_reference_sampling():
                 autospec=True,
                 side_effect=STMixerSamplingMixing.prepare) as prepare, \
                 mock.patch.object(
-                    PixelTables, 'apply',
-                    side_effect=PixelTables.apply) as tables:
+                    sampler, '_group_tables',
+                    side_effect=sampler._group_tables) as tables:
             outs = decoder.run_stages(maps, xyzr, *q)
         assert prepare.call_count == 1
         assert tables.call_count == (2 if decoder is fast else 0)

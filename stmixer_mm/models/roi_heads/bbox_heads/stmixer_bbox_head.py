@@ -16,34 +16,24 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE,
-                                            PROBABILITY, Bool, Fields)
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...task_modules.box_xyzr import box_giou
 from ...utils.host_data import host_tensor
 
-#: accepted values of ``label_convention`` (see :class:`STMixerBBoxHead`)
-LABEL_CONVENTIONS = ('ava', 'mmdet')
-#: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``): key ->
-#: (setting, default per label convention; no default: the convention
-#: refuses the key)
-_TEST_CFG_KEYS = dict(
-    person_threshold=(PROBABILITY, dict(ava=0.6)),
-    num_fallback=(NON_NEGATIVE, dict(ava=3)),
-    max_per_img=(POSITIVE, dict(mmdet=100)),
-    multiply_person_score=(Bool(), dict(ava=False, mmdet=True)))
-#: the ``test_cfg`` settings (checked with the decoder's and STMixer's)
-TEST_CFG = Fields(**{key: s for key, (s, _) in _TEST_CFG_KEYS.items()})
-#: accepted ``test_cfg`` keys and defaults per label convention (read by
-#: :meth:`STMixerBBoxHead.parse_test_cfg` and ``stmixer_mm.deployment``)
-TEST_CFG_DEFAULTS = {
-    convention: {
-        key: defaults[convention]
-        for key, (_, defaults) in _TEST_CFG_KEYS.items()
-        if convention in defaults
-    }
-    for convention in LABEL_CONVENTIONS
-}
+#: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``) keys and
+#: defaults per label convention (read by :meth:`STMixerBBoxHead.
+#: parse_test_cfg` and ``stmixer_mm.deployment``)
+TEST_CFG_DEFAULTS = dict(
+    ava=dict(
+        person_threshold=0.6, num_fallback=3, multiply_person_score=False),
+    mmdet=dict(max_per_img=100, multiply_person_score=True))
+#: what each ``test_cfg`` value must be: (test, the expected value in words)
+TEST_CFG_VALUES = dict(
+    person_threshold=(lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
+                      'a number in [0, 1]'),
+    num_fallback=(lambda v: isinstance(v, int) and v >= 0, 'an int >= 0'),
+    max_per_img=(lambda v: isinstance(v, int) and v >= 1, 'an int >= 1'),
+    multiply_person_score=(lambda v: isinstance(v, bool), 'True or False'))
 
 #: mmdet losses whose ``reduction_override='none'`` rows, summed and divided
 #: as ``weight_reduce_loss`` divides, give their ``'mean'`` value (the
@@ -91,10 +81,14 @@ class STMixerBBoxHead(BaseModule):
                      loss_weight=24.0),
                  label_convention: str = 'ava',
                  init_cfg: OptMultiConfig = None) -> None:
+        name = type(self).__name__
+        if not isinstance(num_actions, int) or num_actions < 1:
+            raise ValueError(f'{name}: num_actions must be a positive int, '
+                             f'got {num_actions!r}')
+        if label_convention not in TEST_CFG_DEFAULTS:
+            raise ValueError(f"{name}: label_convention must be 'ava' or "
+                             f"'mmdet', got {label_convention!r}")
         super().__init__(init_cfg=init_cfg)
-        if label_convention not in LABEL_CONVENTIONS:
-            raise ValueError(f'label_convention must be one of '
-                             f'{LABEL_CONVENTIONS}, got {label_convention!r}')
         self.num_actions = num_actions
         self.label_convention = label_convention
 
@@ -112,8 +106,8 @@ class STMixerBBoxHead(BaseModule):
             class_weight = getattr(self.loss_person, 'class_weight', None)
             if class_weight is not None and len(class_weight) != 2:
                 raise ValueError(
-                    'the softmax person loss has 2 classes (person, '
-                    f'no-object); got class_weight={class_weight}')
+                    f'{name}: the softmax loss_person has 2 classes (person,'
+                    f' no-object); got class_weight={class_weight}')
 
     def action_targets(self, gt_labels: Tensor) -> Tensor:
         """Multi-hot class targets ``[n, num_actions]`` from GT labels."""
@@ -486,8 +480,9 @@ class STMixerBBoxHead(BaseModule):
         return person_logits.softmax(-1)[..., 0]
 
     def parse_test_cfg(self, test_cfg: OptConfigType) -> ParsedTestCfg:
-        """``test_cfg`` with the convention's defaults (unknown keys: error);
-        returned as it is if parsed already.
+        """``test_cfg`` with the convention's defaults, checked (unknown keys
+        and values out of range: ValueError); returned as it is if parsed
+        already.
 
         Args:
             test_cfg (dict, optional): Post-processing settings
@@ -508,6 +503,11 @@ class STMixerBBoxHead(BaseModule):
                 f'test_cfg has {sorted(unknown)}, which the STMixer decoder '
                 f"with label_convention='{self.label_convention}' does not "
                 f'use; its settings are {sorted(defaults)}')
+        for key, value in cfg.items():
+            fits, expected = TEST_CFG_VALUES[key]
+            if not fits(value):
+                raise ValueError(
+                    f'test_cfg.{key} must be {expected}, got {value!r}')
         return ParsedTestCfg({**defaults, **cfg})
 
     def predict_by_feat(self,

@@ -11,9 +11,6 @@ from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE,
-                                            POSITIVE_FLOAT, Choice, Float, Seq)
-from stmixer_mm.utils.settings import check_arguments
 from ...layers import PreparedPyramid
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
@@ -27,7 +24,7 @@ SAMPLING_MIXING_SETTINGS = ('feat_channels', 'spatial_points',
 
 
 def make_fcs(in_channels: int, num_fcs: int,
-             act_cfg: ConfigType) -> nn.ModuleList:
+             act_cfg: ConfigType) -> nn.Sequential:
     """``num_fcs`` x (Linear, LayerNorm, activation), indices as in the
     official checkpoint (``.0`` Linear, ``.1`` LN).
 
@@ -37,14 +34,16 @@ def make_fcs(in_channels: int, num_fcs: int,
         act_cfg (dict): Activation config (``build_activation_layer``).
 
     Returns:
-        nn.ModuleList: ``3 * num_fcs`` layers, to be applied in order.
+        nn.Sequential: ``3 * num_fcs`` layers.
     """
-    layers = nn.ModuleList()
+    layers = []
     for _ in range(num_fcs):
-        layers.append(nn.Linear(in_channels, in_channels, bias=True))
-        layers.append(nn.LayerNorm(in_channels))
-        layers.append(build_activation_layer(act_cfg))
-    return layers
+        layers += [
+            nn.Linear(in_channels, in_channels, bias=True),
+            nn.LayerNorm(in_channels),
+            build_activation_layer(act_cfg)
+        ]
+    return nn.Sequential(*layers)
 
 
 @MODELS.register_module()
@@ -77,21 +76,6 @@ class STMixerStageHead(STMixerBBoxHead):
 
     #: The query branches, in the order the action head concatenates them.
     BRANCHES = ('spatial', 'temporal')
-    # (sampling_mixing: checked with STMixerSamplingMixing's)
-    SETTINGS = dict(
-        num_actions=POSITIVE,
-        hidden_channels=POSITIVE,
-        num_heads=POSITIVE,
-        feedforward_channels=POSITIVE,
-        num_ffn_fcs=POSITIVE,
-        dropout=Float(0, 1, max_open=True),
-        num_person_fcs=NON_NEGATIVE,
-        num_reg_fcs=NON_NEGATIVE,
-        num_action_fcs=NON_NEGATIVE,
-        featmap_strides=Seq(POSITIVE_FLOAT, min_length=1),
-        action_prior_prob=Float(0, 1, min_open=True, max_open=True),
-        action_branches=Seq(Choice(*BRANCHES), min_length=1),
-        label_convention=Choice('ava', 'mmdet'))
 
     def __init__(self,
                  num_actions: int = 80,
@@ -111,7 +95,33 @@ class STMixerStageHead(STMixerBBoxHead):
                  action_branches: Sequence[str] = ('spatial', 'temporal'),
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
-        check_arguments(STMixerStageHead, locals())
+        for name, (value, low) in dict(
+                hidden_channels=(hidden_channels, 1),
+                num_heads=(num_heads, 1),
+                feedforward_channels=(feedforward_channels, 1),
+                num_ffn_fcs=(num_ffn_fcs, 1),
+                num_person_fcs=(num_person_fcs, 0),
+                num_reg_fcs=(num_reg_fcs, 0),
+                num_action_fcs=(num_action_fcs, 0)).items():
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f'STMixerStageHead: {name} must be an int >= '
+                                 f'{low}, got {value!r}')
+        if hidden_channels % 8 or hidden_channels % num_heads:
+            raise ValueError(
+                'STMixerStageHead: hidden_channels must be a multiple of 8 '
+                '(the box positional embedding uses C/4 sin/cos pairs) and '
+                f'of num_heads={num_heads}, got {hidden_channels}')
+        if not 0 <= dropout < 1:
+            raise ValueError('STMixerStageHead: dropout must be in [0, 1), '
+                             f'got {dropout!r}')
+        if not 0 < action_prior_prob < 1:
+            raise ValueError('STMixerStageHead: action_prior_prob must be in '
+                             f'(0, 1), got {action_prior_prob!r}')
+        if not action_branches or isinstance(action_branches, str) or any(
+                b not in self.BRANCHES for b in action_branches):
+            raise ValueError(
+                'STMixerStageHead: action_branches must be a non-empty '
+                f'sequence of {self.BRANCHES}, got {action_branches!r}')
         if init_cfg is not None:
             raise ValueError('STMixerStageHead: init_cfg must be None (a '
                              'fixed initialisation, init_weights), got '
@@ -122,10 +132,6 @@ class STMixerStageHead(STMixerBBoxHead):
                 f'stage_head.{moved[0]} is a setting of the sampling and '
                 f'mixing block: give it as stage_head.sampling_mixing.'
                 f'{moved[0]} (stage_head got {moved})')
-        if hidden_channels % 8:
-            raise ValueError(
-                'hidden_channels must be a multiple of 8 (the box positional '
-                f'embedding uses C/4 sin/cos pairs), got {hidden_channels}')
         super().__init__(num_actions=num_actions, init_cfg=init_cfg, **kwargs)
         self.hidden_channels = hidden_channels
         # read by a subclass that rebuilds a head
@@ -279,21 +285,16 @@ class STMixerStageHead(STMixerBBoxHead):
         """
         with torch.no_grad():
             log_iof = (self.attention_iof(xyzr, bboxes) + 1e-7).log()
-        tau = self.iof_tau if num_branches == 1 else self.iof_tau.repeat(
-            num_branches)
-        return log_iof[:, None] * tau.view(-1, 1, 1)
-
-    def attention_mask(self, xyzr: Tensor) -> Tensor:
-        """:meth:`attention_bias` of one branch, ``[B * heads, N, N]``."""
-        return self.attention_bias(xyzr).flatten(0, 1)
+        return log_iof[:, None] * self.iof_tau.repeat(num_branches).view(
+            -1, 1, 1)
 
     def query_box(self, xyzr: Tensor) -> Tensor:
         """The box the PE encodes (a tubelet head: the mean)."""
         return xyzr
 
-    def box_features(self, spatial_queries: Tensor,
-                     temporal_queries: Optional[Tensor]) -> Tensor:
-        """What the box head reads: the spatial queries.
+    def box_deltas(self, spatial_queries: Tensor,
+                   temporal_queries: Optional[Tensor]) -> Tensor:
+        """The box head's deltas of the spatial queries.
 
         Args:
             spatial_queries (Tensor): Rows ``(B * N, C)``.
@@ -301,26 +302,14 @@ class STMixerStageHead(STMixerBBoxHead):
                 read here.
 
         Returns:
-            Tensor: ``spatial_queries``, rows ``(B * N, C)``.
+            Tensor: ``(B * N, 4)``, ``(dx, dy, dz, dr)`` of
+            :func:`refine_xyzr`.
         """
-        return spatial_queries
+        return self.fc_reg(self.reg_fcs(spatial_queries))
 
-    def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
-        """:func:`refine_xyzr` by ``fc_reg``'s ``delta``.
-
-        Args:
-            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels.
-            delta (Tensor): ``(B, N, 4)``, the box head's output.
-
-        Returns:
-            Tensor: The refined boxes ``(B, N, 4)``, xyzr in pixels.
-        """
-        return refine_xyzr(xyzr, delta)
-
-    def sample_and_mix(
-        self, x: PreparedPyramid, xyzr: Tensor, queries: Sequence[Tensor]
-    ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Spatial, temporal and per-frame (None) queries, ``[B * N, C]``.
+    def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
+                       queries: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        """The sampled and mixed spatial and temporal queries.
 
         Args:
             x (PreparedPyramid): The pyramid from :meth:`prepare_pyramid`.
@@ -329,19 +318,12 @@ class STMixerStageHead(STMixerBBoxHead):
                 queries, rows ``(B * N, C)``.
 
         Returns:
-            tuple: ``(spatial, temporal, frame)``: the mixed queries, rows
-            ``(B * N, C)`` (``temporal`` None without the temporal branch),
-            and the per-frame queries that :meth:`frame_box_deltas` reads
-            (None here).
+            tuple: ``(spatial, temporal)`` rows ``(B * N, C)``
+            (``temporal`` None without the temporal branch); a subclass may
+            add what its :meth:`box_deltas` reads.
         """
-        spatial, temporal = self.samplingmixing(x, xyzr, *queries,
-                                                *[None] * (2 - len(queries)))
-        return spatial, temporal, None
-
-    def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
-        """Box deltas from per-frame queries (a subclass's)."""
-        raise NotImplementedError(
-            f'{type(self).__name__} gives no per-frame queries')
+        return self.samplingmixing(x, xyzr, *queries,
+                                   *[None] * (2 - len(queries)))
 
     def _attention_branches(self) -> Tuple[Tuple[nn.Module, nn.Module], ...]:
         if self.with_temporal_branch:
@@ -462,39 +444,31 @@ class STMixerStageHead(STMixerBBoxHead):
                 dim_t=self.pe_dim_t)
         # rows [B * N, C] from here on: the linear layers need no reshapes
         queries = self.self_attention(queries, pe, bias)
-        spatial_queries, temporal_queries, frame_queries = \
-            self.sample_and_mix(x, xyzr, queries)
+        spatial_queries, temporal_queries, *extra = self.sample_and_mix(
+            x, xyzr, queries)
 
         spatial_queries = self.ffn_norm_s(self.ffn_s(spatial_queries))
         if self.with_temporal_branch:
             temporal_queries = self.ffn_norm_t(self.ffn_t(temporal_queries))
 
-        person_feat = spatial_queries
-        for layer in self.person_cls_fcs:
-            person_feat = layer(person_feat)
-        person_logits = self.fc_person_cls(person_feat).view(B, N, -1)
+        person_logits = self.fc_person_cls(
+            self.person_cls_fcs(spatial_queries)).view(B, N, -1)
 
-        reg_feat = self.box_features(spatial_queries, temporal_queries)
-        for layer in self.reg_fcs:
-            reg_feat = layer(reg_feat)
-        delta_xyzr = self.fc_reg(reg_feat).view(B, N, -1)
-        if frame_queries is not None:
-            delta_xyzr = delta_xyzr + self.frame_box_deltas(
-                frame_queries).view(B, N, -1)
+        delta_xyzr = self.box_deltas(spatial_queries, temporal_queries,
+                                     *extra).view(xyzr.shape)
 
         branch_queries = dict(
             spatial=spatial_queries, temporal=temporal_queries)
         action_feat = branch_queries[self.action_branches[0]] if len(
             self.action_branches) == 1 else torch.cat(
                 [branch_queries[b] for b in self.action_branches], dim=-1)
-        for layer in self.action_cls_fcs:
-            action_feat = layer(action_feat)
-        action_logits = self.fc_action(action_feat).view(B, N, -1)
+        action_logits = self.fc_action(self.action_cls_fcs(action_feat)).view(
+            B, N, -1)
         spatial_queries = spatial_queries.view(B, N, -1)
         if temporal_queries is not None:
             temporal_queries = temporal_queries.view(B, N, -1)
 
-        new_xyzr = self.refine_boxes(xyzr, delta_xyzr)
+        new_xyzr = refine_xyzr(xyzr, delta_xyzr)
         return dict(
             person_logits=person_logits,
             action_logits=action_logits,

@@ -11,19 +11,9 @@ from mmdet.utils import InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import POSITIVE, Choice
-from stmixer_mm.utils.settings import check_arguments
 from ...layers import PreparedPyramid
-from ...task_modules import box_iof, refine_xyzr, xyzr2xyxy
+from ...task_modules import box_iof, xyzr2xyxy
 from .stmixer_stage_head import STMixerStageHead, make_fcs
-
-
-def _ava_labels_only(cfg) -> Optional[str]:
-    convention = cfg.get('label_convention', 'ava')
-    if convention != 'ava':
-        return ("label_convention: STMixerTubeletStageHead supports "
-                f"label_convention='ava' only, got {convention!r}")
-    return None
 
 
 @MODELS.register_module()
@@ -45,18 +35,28 @@ class STMixerTubeletStageHead(STMixerStageHead):
             ``'clip'``: of the clip's mean set (ablation).
         **kwargs: Those of :class:`STMixerStageHead` (``'ava'`` labels only).
     """
-    SETTINGS = dict(
-        num_frames=POSITIVE,
-        box_loss_weighting=Choice('tubelet', 'frame'),
-        frame_box_features=Choice(False, True, 'clip'))
-    RULES = (_ava_labels_only, )
 
     def __init__(self,
                  num_frames: int = 8,
                  box_loss_weighting: str = 'frame',
                  frame_box_features: Union[bool, str] = True,
                  **kwargs) -> None:
-        check_arguments(STMixerTubeletStageHead, locals())
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError('STMixerTubeletStageHead: num_frames must be a '
+                             f'positive int, got {num_frames!r}')
+        if box_loss_weighting not in ('tubelet', 'frame'):
+            raise ValueError('STMixerTubeletStageHead: box_loss_weighting '
+                             "must be 'tubelet' or 'frame', got "
+                             f'{box_loss_weighting!r}')
+        if not (isinstance(frame_box_features, bool)
+                or frame_box_features == 'clip'):
+            raise ValueError('STMixerTubeletStageHead: frame_box_features '
+                             "must be True, False or 'clip', got "
+                             f'{frame_box_features!r}')
+        if kwargs.get('label_convention', 'ava') != 'ava':
+            raise ValueError(
+                "STMixerTubeletStageHead: label_convention='ava' only, got "
+                f"{kwargs['label_convention']!r}")
         super().__init__(**kwargs)
         self.box_loss_weighting = box_loss_weighting
         self.num_frames = num_frames
@@ -69,7 +69,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
         if frame_box_features and not callable(
                 getattr(self.samplingmixing, 'build_spatial_mixing', None)):
             raise TypeError(
-                'frame_box_features needs a sampling_mixing block with '
+                'STMixerTubeletStageHead: frame_box_features needs a '
+                'sampling_mixing block with '
                 'build_spatial_mixing() and forward(..., frame_features='
                 f'True) (STMixerSamplingMixing), got '
                 f'{type(self.samplingmixing).__name__}')
@@ -78,17 +79,19 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 self.samplingmixing.build_spatial_mixing()
             if not callable(
                     getattr(self.adaptive_mixing_f, 'forward_sets', None)):
-                raise TypeError('frame_box_features needs a mixing block with '
-                                'forward_sets(x [B, N, F, G, P, C/G], query) '
-                                '(AdaptiveMixing), got mixing_cfg type '
-                                f'{type(self.adaptive_mixing_f).__name__}')
+                raise TypeError(
+                    'STMixerTubeletStageHead: frame_box_features needs a '
+                    'mixing block with forward_sets(x [B, N, F, G, P, C/G], '
+                    'query) (AdaptiveMixing), got mixing_cfg type '
+                    f'{type(self.adaptive_mixing_f).__name__}')
             self.norm_f = nn.LayerNorm(self.hidden_channels)
             self.frame_reg_fcs = make_fcs(self.hidden_channels,
                                           self.num_reg_fcs, self.ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
         if self.temporal_points % num_frames:
             raise ValueError(
-                f'num_frames={num_frames} tubelet boxes must divide the '
+                f'STMixerTubeletStageHead: num_frames={num_frames} tubelet '
+                'boxes must divide the '
                 f'{self.temporal_points} feature frames '
                 '(sampling_mixing.temporal_points)')
 
@@ -125,22 +128,31 @@ class STMixerTubeletStageHead(STMixerStageHead):
         """The mean ``xyzr`` of each tubelet over its frames."""
         return xyzr.mean(2)
 
-    def box_features(self, spatial_queries: Tensor,
-                     temporal_queries: Optional[Tensor]) -> Tensor:
-        """``cat(q_s, q_t)``, or ``q_s`` without the temporal branch.
+    def box_deltas(self,
+                   spatial_queries: Tensor,
+                   temporal_queries: Optional[Tensor],
+                   frame_queries: Optional[Tensor] = None) -> Tensor:
+        """``4 * T'`` deltas (frame-major) of ``cat(q_s, q_t)`` (``q_s``
+        without the temporal branch), plus each frame's 4 of its per-frame
+        query with ``frame_box_features``.
 
         Args:
             spatial_queries (Tensor): Rows ``(B * N, C)``.
             temporal_queries (Tensor, optional): Rows ``(B * N, C)``, None
                 without the temporal branch.
+            frame_queries (Tensor, optional): ``(B * N, T', C)``, from
+                :meth:`sample_and_mix` with ``frame_box_features``.
 
         Returns:
-            Tensor: Rows ``(B * N, 2C)``, or ``(B * N, C)`` without the
-            temporal branch.
+            Tensor: ``(B * N, 4 * T')``.
         """
-        if temporal_queries is None:
-            return spatial_queries
-        return torch.cat([spatial_queries, temporal_queries], -1)
+        feat = spatial_queries if temporal_queries is None else torch.cat(
+            [spatial_queries, temporal_queries], -1)
+        delta = super().box_deltas(feat, None)
+        if frame_queries is None:
+            return delta
+        return delta + self.fc_frame_reg(
+            self.frame_reg_fcs(frame_queries)).flatten(1)
 
     def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
                        queries: Sequence[Tensor]) -> tuple:
@@ -154,10 +166,10 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 queries, rows ``(B * N, C)``.
 
         Returns:
-            tuple: ``(spatial, temporal, frame)``: the mixed queries, rows
-            ``(B * N, C)`` (``temporal`` None without the temporal branch),
-            and with ``frame_box_features`` the per-frame queries ``(B * N,
-            T', C)`` (else None).
+            tuple: ``(spatial, temporal)``, the mixed queries, rows ``(B *
+            N, C)`` (``temporal`` None without the temporal branch), and
+            with ``frame_box_features`` the per-frame queries ``(B * N, T',
+            C)`` that :meth:`box_deltas` reads.
         """
         if not self.frame_box_features:
             return super().sample_and_mix(x, xyzr, queries)
@@ -175,24 +187,6 @@ class STMixerTubeletStageHead(STMixerStageHead):
         frame_queries = self.norm_f(
             self.adaptive_mixing_f.forward_sets(frames, query))
         return spatial, temporal, frame_queries.view(B * N, Tb, -1)
-
-    def frame_box_deltas(self, frame_queries: Tensor) -> Tensor:
-        """4 deltas per frame ``[B * N, T', 4]`` from the per-frame queries."""
-        for layer in self.frame_reg_fcs:
-            frame_queries = layer(frame_queries)
-        return self.fc_frame_reg(frame_queries)
-
-    def refine_boxes(self, xyzr: Tensor, delta: Tensor) -> Tensor:
-        """Each frame's box refined by its own 4 deltas.
-
-        Args:
-            xyzr (Tensor): Tubelet boxes ``(B, N, T', 4)``, xyzr pixels.
-            delta (Tensor): ``(B, N, 4 * T')``, frame-major.
-
-        Returns:
-            Tensor: The refined boxes ``(B, N, T', 4)``.
-        """
-        return refine_xyzr(xyzr, delta.unflatten(-1, (self.num_frames, 4)))
 
     def forward(self,
                 x: PreparedPyramid,

@@ -8,9 +8,6 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE, Bool, Seq,
-                                            ascending)
-from stmixer_mm.utils.settings import check_arguments
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
 
 #: the ground-truth fields a forecast head trains on
@@ -133,15 +130,6 @@ class STMixerForecastHead(BaseModule):
         loss_visible (dict): Sigmoid loss of the presence.
         init_cfg (dict, optional): Initialisation.
     """
-    SETTINGS = dict(
-        horizons=Seq(POSITIVE, min_length=1),
-        num_actions=POSITIVE,
-        query_channels=POSITIVE,
-        num_fcs=NON_NEGATIVE,
-        roi_grid=NON_NEGATIVE,
-        roi_frames=POSITIVE,
-        detach_inputs=Bool())
-    RULES = (ascending('horizons'), )
 
     def __init__(self,
                  horizons: Sequence[int] = (8, 16),
@@ -163,18 +151,30 @@ class STMixerForecastHead(BaseModule):
                      use_sigmoid=True,
                      loss_weight=1.0),
                  init_cfg: OptMultiConfig = None) -> None:
-        check_arguments(STMixerForecastHead, locals())
+        if not horizons or list(horizons) != sorted(set(horizons)) or any(
+                not isinstance(h, int) or h < 1 for h in horizons):
+            raise ValueError('STMixerForecastHead: horizons must be ascending '
+                             f'frame counts >= 1, got {horizons!r}')
+        for name, (value, low) in dict(
+                num_actions=(num_actions, 1),
+                query_channels=(query_channels, 1),
+                num_fcs=(num_fcs, 0),
+                roi_grid=(roi_grid, 0),
+                roi_frames=(roi_frames, 1)).items():
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f'STMixerForecastHead: {name} must be an int'
+                                 f' >= {low}, got {value!r}')
+        if roi_frames != 1 and not roi_grid:
+            raise ValueError(
+                f'STMixerForecastHead: roi_frames={roi_frames} reads the box '
+                'grid on several frames: set roi_grid too (0 reads no grid)')
         super().__init__(init_cfg=init_cfg)
-        self.horizons = tuple(int(h) for h in horizons)
+        self.horizons = tuple(horizons)
         self.num_actions = num_actions
         self.with_temporal_queries = with_temporal_queries
         in_channels = query_channels * (1 + with_temporal_queries)
         self.roi_grid = roi_grid
         self.roi_frames = roi_frames
-        if roi_frames != 1 and not roi_grid:
-            raise ValueError(
-                f'roi_frames={roi_frames} reads the box grid on several '
-                'frames: set roi_grid too (0 reads no grid)')
         self.detach_inputs = detach_inputs
         if roi_grid:  # the neck's maps have the queries' channels
             self.roi_proj = nn.Linear(
@@ -308,9 +308,8 @@ class STMixerForecastHead(BaseModule):
             ``loss_future_visible`` over every pair.
         """
         preds = self(stage_results, x, batch_img_metas)
-        k = len(self.horizons)
-        boxes, targets, labels, logits, visible, vis_logits, sizes = \
-            [], [], [], [], [], [], []
+        B, N, k = preds['visible_logits'].shape
+        pos, matched, sizes, first = [], [], [], 0
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
             name = meta.get('img_key', i)
@@ -326,20 +325,22 @@ class STMixerForecastHead(BaseModule):
                     f'sample {name!r}: future_bboxes of shape '
                     f'{list(gt.future_bboxes.shape)} for the head\'s {k} '
                     f'horizons {self.horizons}')
-            pos = torch.nonzero(res.gt_inds > 0, as_tuple=False).squeeze(1)
-            gt_idx = res.gt_inds[pos] - 1
+            p = torch.nonzero(res.gt_inds > 0, as_tuple=False).squeeze(1)
+            pos.append(p + i * N)
+            matched.append(res.gt_inds[p] - 1 + first)
+            first += gt.future_bboxes.size(0)
             h, w = meta['img_shape'][:2]
-            boxes.append(preds['bboxes'][i, pos])
-            targets.append(gt.future_bboxes[gt_idx].to(boxes[-1]))
-            logits.append(preds['action_logits'][i, pos])
-            labels.append(gt.future_labels[gt_idx].to(logits[-1]))
-            vis_logits.append(preds['visible_logits'][i, pos])
-            visible.append(gt.future_visible[gt_idx].bool())
-            sizes.append(boxes[-1].new_tensor([w, h, w,
-                                               h]).expand(len(pos), k, 4))
-        boxes, targets, logits, labels, vis_logits, visible, sizes = (
-            torch.cat(t) for t in (boxes, targets, logits, labels, vis_logits,
-                                   visible, sizes))
+            sizes += [[w, h, w, h]] * len(p)
+        pos, matched = torch.cat(pos), torch.cat(matched)
+        boxes, logits, vis_logits = (
+            preds[key].flatten(0, 1)[pos]
+            for key in ('bboxes', 'action_logits', 'visible_logits'))
+        targets, labels, visible = (
+            torch.cat([gt[key] for gt in batch_gt_instances])[matched]
+            for key in FUTURE_FIELDS)
+        targets, labels, visible = targets.to(boxes), labels.to(logits), \
+            visible.bool()
+        sizes = boxes.new_tensor(sizes).view(-1, 1, 4).expand(-1, k, 4)
         seen = visible.reshape(-1)
         num_seen = max(int(seen.sum()), 1)
         flat = lambda t: t.reshape(-1, t.shape[-1])[seen]  # noqa: E731

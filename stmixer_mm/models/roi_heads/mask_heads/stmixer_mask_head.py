@@ -11,7 +11,6 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.settings import check_arguments
 from .mask_utils import keyframe_maps, relative_coords
 
 
@@ -97,30 +96,29 @@ class STMixerMaskHead(BaseModule):
             distribution='uniform',
             bias=0)
     ) -> None:
-        check_arguments(STMixerMaskHead, locals())
-        super().__init__(init_cfg=init_cfg)
-        self.featmap_strides = tuple(featmap_strides)
-        num_levels = len(self.featmap_strides)
-        if num_levels < 2 or list(self.featmap_strides) != sorted(
-                self.featmap_strides):
+        featmap_strides = tuple(featmap_strides)
+        num_levels = len(featmap_strides)
+        if num_levels < 2 or list(featmap_strides) != sorted(featmap_strides):
             raise ValueError(
-                'STMixerMaskHead needs at least 2 pyramid levels, finest '
-                f'first; got featmap_strides={self.featmap_strides}')
+                'STMixerMaskHead: featmap_strides must be at least 2 pyramid '
+                f'levels, finest first; got {featmap_strides}')
         conv_channels = tuple(conv_channels)
         if len(conv_channels) != num_levels:
             raise ValueError(
-                f'STMixerMaskHead.conv_channels has {len(conv_channels)} '
+                f'STMixerMaskHead: conv_channels has {len(conv_channels)} '
                 f'widths for {num_levels} pyramid levels (featmap_strides '
-                f'{self.featmap_strides}): give one per level, coarse to '
-                'fine, e.g. DETR\'s (128, 64, 32, 16) for 4 levels')
+                f'{featmap_strides}): give one per level, coarse to fine, '
+                'e.g. DETR\'s (128, 64, 32, 16) for 4 levels')
         if not 0 < mask_threshold < 1:
-            raise ValueError('STMixerMaskHead.mask_threshold must be in '
+            raise ValueError('STMixerMaskHead: mask_threshold must be in '
                              f'(0, 1), got {mask_threshold}')
         attn_channels = attn_channels or feat_channels
-        if attn_channels % num_heads:
+        if num_heads < 1 or attn_channels % num_heads:
             raise ValueError(
                 f'STMixerMaskHead: attn_channels ({attn_channels}) must be '
                 f'divisible by num_heads ({num_heads})')
+        super().__init__(init_cfg=init_cfg)
+        self.featmap_strides = featmap_strides
         self.query_channels = query_channels
         self.feat_channels = feat_channels
         self.num_heads = num_heads

@@ -100,13 +100,13 @@ def test_iof_attention_mask_written_out():
     torch.manual_seed(0)
     head = build_stage()
     xyzr = random_xyzr(2, 5)
-    mask = head.attention_mask(xyzr)
+    mask = head.attention_bias(xyzr).flatten(0, 1)
     assert mask.shape == (2 * NUM_HEADS, 5, 5)
     expected = _mask_written_out(xyzr, head.iof_tau.detach())
     torch.testing.assert_close(mask, expected, rtol=1e-4, atol=1e-4)
     # IoF is taken without gradient; only iof_tau learns
     xyzr.requires_grad_(True)
-    mask = head.attention_mask(xyzr)
+    mask = head.attention_bias(xyzr).flatten(0, 1)
     mask.sum().backward()
     assert xyzr.grad is None
     assert head.iof_tau.grad is not None and head.iof_tau.grad.abs().sum() > 0
@@ -774,3 +774,41 @@ def test_sampling_block_without_prepare_is_refused():
         MODELS.build(
             dict(stage_cfg(), sampling_mixing=dict(type='_NoPrepareSampling')))
     MODELS.module_dict.pop('_NoPrepareSampling')
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(num_heads=0), 'STMixerStageHead: num_heads must be an int >= 1'),
+    (dict(num_heads=3), 'STMixerStageHead: hidden_channels .* num_heads=3'),
+    (dict(hidden_channels=60), 'STMixerStageHead: hidden_channels must be'),
+    (dict(num_reg_fcs=-1), 'STMixerStageHead: num_reg_fcs .* got -1'),
+    (dict(dropout=1.0), r'STMixerStageHead: dropout must be in \[0, 1\)'),
+    (dict(action_prior_prob=0), 'STMixerStageHead: action_prior_prob'),
+    (dict(action_branches='spatial'), 'STMixerStageHead: action_branches'),
+    (dict(init_cfg=dict(type='Xavier')), 'STMixerStageHead: init_cfg'),
+    (dict(num_actions=0), 'STMixerStageHead: num_actions .* got 0'),
+    (dict(label_convention='coco'), 'STMixerStageHead: label_convention'),
+    (dict(loss_person=dict(type='CrossEntropyLoss', class_weight=[1.0])),
+     'STMixerStageHead: the softmax loss_person has 2 classes'),
+])
+def test_bad_settings_are_refused_naming_the_class(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(stage_cfg(**kwargs))
+
+
+@pytest.mark.parametrize('test_cfg, match', [
+    (dict(person_threshold=1.5), r'person_threshold must be a number in '
+     r'\[0, 1\], got 1.5'),
+    (dict(person_threshold='high'), "person_threshold .* got 'high'"),
+    (dict(num_fallback=-1), 'num_fallback must be an int >= 0, got -1'),
+    (dict(multiply_person_score='yes'), 'multiply_person_score must be True'),
+    (dict(max_per_img=10), r"test_cfg has \['max_per_img'\]"),
+])
+def test_bad_test_cfg_is_refused(test_cfg, match):
+    head = build_stage()
+    with pytest.raises(ValueError, match=match):
+        head.parse_test_cfg(test_cfg)
+    assert head.parse_test_cfg(None) == dict(
+        person_threshold=0.6, num_fallback=3, multiply_person_score=False)
+    mmdet = build_stage(label_convention='mmdet')
+    with pytest.raises(ValueError, match='max_per_img must be an int >= 1'):
+        mmdet.parse_test_cfg(dict(max_per_img=0))

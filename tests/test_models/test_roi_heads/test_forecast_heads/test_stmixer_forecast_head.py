@@ -1,6 +1,7 @@
 """STMixerForecastHead: each query's box, actions and presence ahead, on
 the decoder's last stage (docs/en/forecasting.md)."""
 import copy
+import re
 
 import pytest
 import torch
@@ -75,14 +76,16 @@ def test_settings_filled_in_from_the_decoder():
         forecast_head=dict(type='STMixerForecastHead', num_actions=3))
     with pytest.raises(ValueError, match='forecast_head.num_actions'):
         MODELS.build(copy.deepcopy(cfg))
-    with pytest.raises(ValueError, match='horizons must be ascending'):
-        MODELS.build(dict(type='STMixerForecastHead', horizons=(8, 4)))
+    for horizons in ((8, 4), (4, 4), (0, 4), (4.0, 8), ()):
+        with pytest.raises(
+                ValueError,
+                match=r'STMixerForecastHead: horizons must be ascending '
+                rf'frame counts >= 1, got {re.escape(repr(horizons))}'):
+            MODELS.build(dict(type='STMixerForecastHead', horizons=horizons))
     with pytest.raises(
-            ValueError, match=r'horizons: item 0: expected an '
-            r'int >= 1, got 0'):
-        MODELS.build(dict(type='STMixerForecastHead', horizons=(0, 4)))
-    with pytest.raises(ValueError, match='expected at least 1 items'):
-        MODELS.build(dict(type='STMixerForecastHead', horizons=()))
+            ValueError,
+            match='STMixerForecastHead: roi_grid must be an int >= 0, got -1'):
+        MODELS.build(dict(type='STMixerForecastHead', roi_grid=-1))
 
 
 def test_losses_on_the_last_stage_matches():

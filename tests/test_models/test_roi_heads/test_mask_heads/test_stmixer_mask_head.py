@@ -158,11 +158,12 @@ def test_predict_masks_size_and_threshold():
     torch.testing.assert_close(masks[0], up[0, :60, :90].sigmoid() > 0.5)
 
 
-@pytest.mark.parametrize('kwargs, match',
-                         [(dict(conv_channels=(32, 16, 8)), 'one per level'),
-                          (dict(mask_threshold=1.0), 'mask_threshold'),
-                          (dict(featmap_strides=(8, 4)), 'finest first'),
-                          (dict(attn_channels=60), 'divisible')])
+@pytest.mark.parametrize(
+    'kwargs, match', [(dict(conv_channels=(32, 16, 8)), 'one per level'),
+                      (dict(mask_threshold=1.0), 'mask_threshold'),
+                      (dict(featmap_strides=(8, 4)), 'finest first'),
+                      (dict(attn_channels=60), 'divisible'),
+                      (dict(num_heads=0), 'STMixerMaskHead: attn_channels')])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(dict(HEAD, **kwargs))
