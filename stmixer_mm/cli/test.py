@@ -176,17 +176,23 @@ def run(args):
     except ConfigSettingError as e:
         raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
     init_dist_without_cuda(cfg)
-    runner = quiet_known_noise(Runner.from_cfg(cfg))
+    runner = None
+    done = False
     try:
-        metrics = runner.test()
-    except (CheckpointMismatchError, CheckpointFileError,
-            ConfigSettingError) as e:
-        raise SystemExit(f'tools/test.py: {e}') from None
-    if is_main_process():
-        picture = draw_test_picture(runner) if args.picture else \
-            'not drawn (--no-picture)'
-        print(summary_after_test(args, runner, metrics, picture), flush=True)
-    shutdown_dist()
+        runner = quiet_known_noise(Runner.from_cfg(cfg))
+        try:
+            metrics = runner.test()
+        except (CheckpointMismatchError, CheckpointFileError,
+                ConfigSettingError) as e:
+            raise SystemExit(f'tools/test.py: {e}') from None
+        if is_main_process():
+            picture = draw_test_picture(runner) if args.picture else \
+                'not drawn (--no-picture)'
+            print(
+                summary_after_test(args, runner, metrics, picture), flush=True)
+        done = True
+    finally:  # the group ended before the interpreter's exit, on errors too
+        shutdown_dist(runner, barrier=done)
     return metrics
 
 

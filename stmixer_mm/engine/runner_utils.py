@@ -190,10 +190,48 @@ def build_runner(cfg: Config):
     return quiet_known_noise(flexible_runner_class().from_cfg(cfg))
 
 
-def shutdown_dist() -> None:
-    """Leave the process group at a barrier (with gloo, a rank exiting
-    early can abort the C++ teardown and fail the finished job)."""
+def release_model_wrapper(runner) -> None:
+    """Put the plain model back on ``runner`` in place of its wrapper
+    (``DistributedDataParallel`` or a strategy's), and collect the
+    wrapper: the wrapper's ``Reducer`` owns the process group, which
+    :func:`torch.distributed.destroy_process_group` only unregisters."""
+    import gc
+
+    from mmengine.model import is_model_wrapper
+    model = getattr(runner, 'model', None)
+    if not is_model_wrapper(model):
+        return
+    while is_model_wrapper(model):
+        model = model.module
+    runner.model = model
+    strategy = getattr(runner, 'strategy', None)  # FlexibleRunner
+    if is_model_wrapper(getattr(strategy, 'model', None)):
+        strategy.model = model
+    gc.collect()  # the wrapper's hooks refer to it: a cycle
+
+
+def shutdown_dist(runner=None, barrier: bool = True) -> None:
+    """End the process group of a launched run while the interpreter is
+    still whole: the runner's model wrapper released first (see
+    :func:`release_model_wrapper`), then (``barrier``: the run went well)
+    all ranks meet at a barrier and the group is destroyed, its native
+    threads (gloo's ``pt_gloo_runloop`` workers and ``gloo_tcp_loop``)
+    joined. Left to the wrapper, the group was torn down inside
+    ``Py_FinalizeEx``, after a peer may have gone, and a rank could end
+    with ``terminate called without an active exception`` (issue 84).
+    No-op when not distributed.
+
+    Args:
+        runner (Runner, optional): The run's runner; its ``model`` is the
+            plain model afterwards. Defaults to None.
+        barrier (bool): Meet the other ranks first; False on an error
+            path (a peer may never reach it). Defaults to True.
+    """
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if runner is not None:
+        release_model_wrapper(runner)
+    if barrier:
         dist.barrier()
-        dist.destroy_process_group()
+    dist.destroy_process_group()

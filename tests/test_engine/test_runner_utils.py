@@ -1,6 +1,9 @@
 """stmixer_mm/engine/runner_utils.py: the config adjustments for machines
 without CUDA and the runner choice (the launched runs are in
 tests/test_tools)."""
+import os
+import os.path as osp
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -57,6 +60,56 @@ def test_shutdown_without_a_process_group_is_a_no_op():
     assert not (torch.distributed.is_available()
                 and torch.distributed.is_initialized())
     shutdown_dist()
+
+
+def _gloo_threads() -> set:
+    """Ids of this process's threads that gloo started (Linux names them
+    ``pt_gloo_runloop`` / ``gloo_tcp_loop``)."""
+    tids = set()
+    for tid in os.listdir('/proc/self/task'):
+        try:
+            with open(f'/proc/self/task/{tid}/comm') as f:
+                name = f.read().strip()
+        except OSError:  # ended meanwhile
+            continue
+        if 'gloo' in name:
+            tids.add(tid)
+    return tids
+
+
+@pytest.mark.skipif(
+    not osp.isdir('/proc/self/task'), reason='reads the threads from /proc')
+@pytest.mark.parametrize('barrier', [True, False])
+def test_shutdown_ends_the_group_a_ddp_wrapper_holds(barrier):
+    """Issue 84: the DistributedDataParallel wrapper's Reducer owns the
+    group, so destroy_process_group alone left its gloo threads running
+    until the interpreter's exit (where a rank of dist_test.sh could end
+    with ``terminate called without an active exception``); shutdown_dist
+    releases the runner's wrapper first and the threads are joined."""
+    import gc
+    import socket
+    import types
+
+    import torch.distributed as dist
+    if not dist.is_available() or dist.is_initialized():
+        pytest.skip('needs torch.distributed and no running process group')
+    gc.collect()
+    before = _gloo_threads()  # other tests' groups not collected yet
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    try:
+        module = torch.nn.Linear(2, 1)
+        runner = types.SimpleNamespace(
+            model=torch.nn.parallel.DistributedDataParallel(module))
+        assert _gloo_threads() - before  # the group's threads run
+    finally:
+        shutdown_dist(runner, barrier=barrier)
+    assert not dist.is_initialized()
+    assert runner.model is module  # the plain model, the wrapper dropped
+    assert _gloo_threads() <= before, 'gloo threads outlived the group'
 
 
 @pytest.mark.parametrize('kind', [
