@@ -17,6 +17,25 @@ CONFIG_HELP = ('config: a file, stmixer_mm::<folder>/<config>.py (shipped '
                'with the package) or a model name of model-index.yml')
 
 
+def config_or_exit(name: str):
+    """:func:`~stmixer_mm.utils.config_files.load_config` of a command's
+    CONFIG argument (:data:`CONFIG_HELP`); an unreadable one exits with
+    ``error: <message>`` (status 1) instead of a traceback.
+
+    Args:
+        name (str): A file, ``stmixer_mm::<folder>/<config>.py`` or a model
+            name.
+
+    Returns:
+        Config: The config.
+    """
+    from stmixer_mm.utils.config_files import ConfigFileError, load_config
+    try:
+        return load_config(name)
+    except ConfigFileError as e:
+        raise SystemExit(f'error: {e}') from None
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an int >= 1.
 

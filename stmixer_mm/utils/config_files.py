@@ -60,6 +60,26 @@ def _close(name: str, names: List[str], shown=lambda n: n) -> str:
     return f'; close names: {", ".join(hits)}' if hits else ''
 
 
+def _underscored(rel: str) -> str:
+    """The pure-Python spelling of a packaged config (``-`` as ``_`` in
+    its file name, ``stmixer_mm/configs``)."""
+    folder, name = osp.split(rel)
+    return osp.join(folder, name.replace('-', '_'))
+
+
+def _packaged_hint(rel: str, shown) -> str:
+    """``'; close names: ...'`` of the packaged configs close to ``rel``
+    (``<folder>/<config>.py``; whole paths compared, so those of the same
+    folder rank first). ``_base_`` parts (no config to run) only for a
+    ``_base_`` name, and a config once, as the metafiles name it (not its
+    pure-Python copy, ``_`` for ``-``, which works as well)."""
+    rels = shipped_configs()
+    if not rel.startswith('_base_/'):
+        rels = [r for r in rels if not r.startswith('_base_/')]
+    copies = {_underscored(r) for r in rels if _underscored(r) != r}
+    return _close(rel, [r for r in rels if r not in copies], shown)
+
+
 def _packaged(rel: str, name: str) -> str:
     """The file of ``stmixer_mm::<rel>`` (:func:`config_roots`, first
     found)."""
@@ -67,12 +87,9 @@ def _packaged(rel: str, name: str) -> str:
         path = osp.join(root, rel)
         if osp.isfile(path):
             return path
-    stems = {osp.basename(r): r for r in shipped_configs()}
-    hint = _close(
-        osp.basename(rel), list(stems),
-        lambda n: PACKAGE_PREFIX + stems[n]) or (
-            f'; the packaged configs: {PACKAGE_PREFIX}<folder>/<config>.py '
-            f'under {", ".join(config_roots())}')
+    hint = _packaged_hint(rel, lambda r: PACKAGE_PREFIX + r) or (
+        f'; the packaged configs: {PACKAGE_PREFIX}<folder>/<config>.py '
+        f'under {", ".join(config_roots())}')
     raise MissingConfigError(
         f'config {name}: stmixer_mm ships no {rel} (looked in '
         f'{", ".join(config_roots()) or "no configs folder"}){hint}')
@@ -138,10 +155,10 @@ def resolve_config(name: str) -> ResolvedConfig:
     path_like = name.lower().endswith(CONFIG_EXTENSIONS) or os.sep in name \
         or '/' in name
     if path_like:
-        stems = {osp.basename(r): r for r in shipped_configs()}
-        hint = _close(
-            osp.basename(name), list(stems),
-            lambda n: f'{PACKAGE_PREFIX}{stems[n]} (packaged)')
+        # its folder and file name, as the packaged ones are named
+        tail = '/'.join(Path(name).parts[-2:])
+        hint = _packaged_hint(tail,
+                              lambda r: f'{PACKAGE_PREFIX}{r} (packaged)')
         raise MissingConfigError(f'config {name}: no such file{hint}')
     index = osp.join(root, 'model-index.yml') if root else 'model-index.yml'
     hint = _close(

@@ -9,9 +9,12 @@ config
 ``tests/data/configs/tiny_stmixer_tiny-ava.py`` on the fixture
 ``tests/data/tiny_ava``. One training run (2 epochs x 2 iterations, with
 the config's random augmentation) and one test run of its last checkpoint
-are shared by the tests of a session.
+are shared by the tests of a session. ``quickstart_checkout``: a fake
+checkout in which ``tools/quickstart.sh`` runs stand-ins of the tools.
 """
 import os
+import shutil
+import stat
 import subprocess
 
 import pytest
@@ -61,3 +64,30 @@ def read_only(tmp_path):
         yield folder
     finally:
         subprocess.run(['chattr', '-i', str(folder)], check=True)
+
+
+@pytest.fixture
+def quickstart_checkout(tmp_path):
+    """A checkout holding ``tools/quickstart.sh``, a set-up that does
+    nothing and a fake ``.venv/bin/python`` that records its arguments
+    (``echo "$*" >> "$CALLS"``) and, called as ``tools/train.py``, writes
+    an empty ``epoch_1.pth`` into its ``--work-dir``; returns its root
+    (``tmp_path / 'repo'``)."""
+    root = tmp_path / 'repo'
+    (root / 'tools').mkdir(parents=True)
+    shutil.copy(repo_path('tools', 'quickstart.sh'), root / 'tools')
+    (root / 'tools' / 'setup_env.sh').write_text('exit 0\n')
+    fake = root / '.venv' / 'bin' / 'python'
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\n'
+                    'echo "$*" >> "$CALLS"\n'
+                    'tool=$1\n'
+                    'while [ $# -gt 0 ]; do\n'
+                    '  if [ "$1" = "--work-dir" ]; then work=$2; fi\n'
+                    '  shift\n'
+                    'done\n'
+                    'if [ "$tool" = "tools/train.py" ]; then\n'
+                    '  mkdir -p "$work" && touch "$work/epoch_1.pth"\n'
+                    'fi\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return root

@@ -11,18 +11,30 @@ The package is installed from a copy of the source tree (a build writes
 (``../shared/wheels/*``, as ``tools/setup_env.sh`` finds it): without one,
 pip would compile mmcv's ops for about 36 minutes, and the test is
 skipped.
+
+Issue 84, point 2, from outside the repository (both installs): a command
+and the Inferencer take ``stmixer_mm::quickstart/<config>.py`` and a model
+name of the metafiles, a repo config copied out alone reads its ``_base_``
+from the installed package (or, lacking one there too, names the packaged
+config to pass), and a wrong name gives the closest names. Also checked
+where the slow install is skipped: in a throw-away virtualenv that sees
+this environment's packages and has the package installed into its own
+site-packages, not editable (about 20 s of CPU).
 """
 import glob
+import json
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 import torch
 
-from stmixer_mm.testing import copy_source_tree, repo_root
+from stmixer_mm.testing import copy_source_tree, repo_path, repo_root
 from stmixer_mm.utils.dependencies import OPENCV_DISTS
 
 REPO = repo_root()
@@ -113,6 +125,7 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
     for command, _ in TOOLS.values():
         out = _run([str(venv / 'bin' / command), '--help'], env, cwd).stdout
         assert out.startswith('usage: '), (command, out[:300])
+    _check_config_names(python, env, tmp_path / 'names')
     # pip check: only the lines docs/en/get_started.md explains
     check = _run([python, '-m', 'pip', 'check'], env, cwd, check=False)
     with open(osp.join(REPO, 'docs', 'en', 'get_started.md')) as f:
@@ -126,6 +139,163 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
 
     _check_extras(pip + links, python, src, venv, env, cwd, tmp_path,
                   one_opencv)
+
+
+#: the quick-start config and a model name of the metafiles (its data set
+#: has its classes in the config: the Inferencer needs no label map)
+QUICK = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
+TUBES = 'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb'
+#: a repo config whose base is its sibling ``./QUICK.py``
+BIFPN = 'stmixer-bifpn_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
+
+#: run by the installed interpreter in a folder outside the repository:
+#: the Inferencer from Python, then the console scripts (the installed
+#: files of <venv>/bin, run in this one process: one import of the
+#: package); prints one JSON object
+NAMES_SNIPPET = '''
+import contextlib, io, json, os, runpy, sys, warnings
+import stmixer_mm
+from stmixer_mm.apis import STMixerInferencer
+out = dict(package=stmixer_mm.__file__)
+
+def console(command, *args):
+    std, err = io.StringIO(), io.StringIO()
+    sys.argv = [os.path.join(os.path.dirname(sys.executable), command),
+                *args]
+    code = 0
+    with contextlib.redirect_stdout(std), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(sys.argv[0], run_name='__main__')
+        except SystemExit as e:
+            code = e.code
+    if isinstance(code, str):  # what the interpreter prints on exit
+        err.write(code + '\\n')
+        code = 1
+    return dict(rc=code, stdout=std.getvalue(), stderr=err.getvalue())
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    inferencer = STMixerInferencer(sys.argv[1])
+out['inferencer'] = dict(
+    config=inferencer.cfg.filename,
+    labels=list(inferencer.label_names.values()),
+    warnings=[str(w.message) for w in caught])
+try:
+    STMixerInferencer(sys.argv[2])
+except Exception as e:  # noqa: B902
+    out['inferencer_wrong'] = f'{type(e).__name__}: {e}'
+out['commands'] = [console(*line.split()) for line in sys.argv[3:]]
+print(json.dumps(out))
+'''
+
+
+def _check_config_names(python, env, folder):
+    """Issue 84, point 2, with the package installed for ``python`` (not
+    a checkout on the path), run in the new ``folder``."""
+    folder.mkdir()
+    # a repo config copied out alone: its base ./QUICK.py is not beside it
+    shutil.copy(repo_path('configs', 'quickstart', f'{BIFPN}.py'), folder)
+    # the same, as a newer checkout could have it: a base the installed
+    # package lacks too
+    (folder / 'newer').mkdir()
+    (folder / 'newer' / f'{BIFPN}.py').write_text(
+        (folder / f'{BIFPN}.py').read_text().replace(
+            f'./{QUICK}.py', './stmixer_r3d-tiny_new-base.py'))
+    commands = [
+        f'stmixer-check-dataset stmixer_mm::quickstart/{QUICK}.py',
+        f'stmixer-check-dataset {TUBES}',
+        f'stmixer-check-dataset {BIFPN}.py',
+        f'stmixer-check-dataset newer/{BIFPN}.py',
+        f'stmixer-test {BIFPN[:-4]} missing.pth',
+        'stmixer-train stmixer_mm::quickstart/stmixer_r3d-tiny_36e.py',
+    ]
+    proc = _run([python, '-c', NAMES_SNIPPET, TUBES, TUBES[:-5], *commands],
+                env,
+                str(folder),
+                timeout=600)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the installed package's, not a checkout's
+    site = osp.dirname(osp.dirname(out['package']))
+    assert osp.basename(site) == 'site-packages', out['package']
+    checkout = osp.realpath(REPO) + os.sep
+    assert not osp.realpath(out['package']).startswith(checkout), out
+    packaged = osp.join(site, 'stmixer_mm', '.mim', 'configs', 'quickstart')
+    # (1) a model name: the installed config, the metafile's (absent)
+    # weights said, the config's classes
+    inferencer = out['inferencer']
+    assert inferencer['config'] == osp.join(packaged, f'{TUBES}.py')
+    assert inferencer['labels'] == ['stand', 'crouch', 'walk', 'jump']
+    assert any(f"the model '{TUBES}' has no weights in its metafile" in w
+               for w in inferencer['warnings']), inferencer['warnings']
+    by_name, by_model, copied, newer, test, train = out['commands']
+    # the checks ran on the packaged config: only the data is missing
+    for run, data in ((by_name, 'data/synthetic_ava/annotations/train.csv'),
+                      (by_model,
+                       'data/synthetic_tubes/annotations/tubes_GT.pkl'),
+                      (copied, 'data/synthetic_ava/annotations/train.csv')):
+        assert run['rc'] == 1 and f'not found: {data}' in run['stdout'], run
+        assert 'error: config' not in run['stderr'], run
+    # (2) a copied config reads its base from the installed package ...
+    warned = ' '.join(copied['stderr'].split())
+    assert (f'its _base_ files {QUICK}.py are not beside it; read from the '
+            f'packaged configs ({osp.join(packaged, QUICK)}.py)') in warned, \
+        warned
+    # ... or names what to pass
+    assert newer['rc'] == 2 and newer['stdout'] == '', newer
+    assert ' '.join(newer['stderr'].split()).endswith(
+        'stmixer_mm ships no such base either; copy the config together '
+        'with its _base_ folder (configs/ keeps them), give a packaged '
+        f'config as stmixer_mm::quickstart/{BIFPN}.py, or inherit it in '
+        f"your config: _base_ = 'stmixer_mm::quickstart/{BIFPN}.py'"), newer
+    # (3) a wrong name: the closest names, the meant one first
+    assert out['inferencer_wrong'].startswith(
+        f"MissingConfigError: config '{TUBES[:-5]}' is neither a config "
+        'file nor a model name of '
+        f"{osp.join(site, 'stmixer_mm', '.mim', 'model-index.yml')}"
+    ), out['inferencer_wrong']
+    assert f'; close names: {TUBES}, ' in out['inferencer_wrong']
+    assert test['rc'] == 1 and test['stdout'] == '', test
+    assert test['stderr'].startswith(
+        f"tools/test.py: config '{BIFPN[:-4]}' is neither"), test
+    assert f'; close names: {BIFPN}, ' in test['stderr'], test
+    assert train['rc'] == 1 and train['stderr'].startswith(
+        'tools/train.py: config stmixer_mm::quickstart/stmixer_r3d-tiny_'
+        '36e.py: stmixer_mm ships no quickstart/stmixer_r3d-tiny_36e.py'
+    ), train
+    assert f'; close names: stmixer_mm::quickstart/{QUICK}.py' in \
+        train['stderr'], train
+
+
+@pytest.mark.slow
+def test_installed_package_takes_config_names_outside_the_repository(tmp_path):
+    """Issue 84, point 2 (:func:`_check_config_names`) without the slow
+    install: ``pip install --no-deps`` of a copy of the source tree (a
+    wheel, not editable) into a virtualenv whose ``.pth`` file adds this
+    environment's packages after its own (as tests/test_tools/test_mim.py
+    makes one)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ('PYTHONPATH', 'VIRTUAL_ENV')
+    }
+    env.update(
+        OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    cwd = str(tmp_path)
+    src = copy_source_tree(str(tmp_path / 'src'))
+    venv = tmp_path / 'venv'
+    _run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], env, cwd)
+    python = str(venv / 'bin' / 'python')
+    site = _run([
+        python, '-c', "import sysconfig; print(sysconfig.get_paths()"
+        "['purelib'])"
+    ], env, cwd).stdout.strip()
+    with open(osp.join(site, 'outer.pth'), 'w') as f:
+        f.write(sysconfig.get_paths()['purelib'] + '\n')
+    _run([
+        python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-index',
+        '--no-build-isolation', src
+    ], env, cwd)
+    _check_config_names(python, env, tmp_path / 'names')
 
 
 #: a tube metric scored with TrackEval (the [tracking] extra)
@@ -146,7 +316,7 @@ DECORD_SNIPPET = '''
 import sys
 import av, numpy as np
 from stmixer_mm.utils.settings import check_config
-from stmixer_mm.utils.setting_types import ConfigSettingError
+from stmixer_mm.utils.settings import ConfigSettingError
 pipeline = [dict(type='DecordInit'), dict(type='DecordDecode')]
 try:
     check_config(dict(train_dataloader=dict(dataset=dict(pipeline=pipeline))))

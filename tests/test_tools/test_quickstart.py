@@ -156,33 +156,15 @@ def test_visualize_results_on_a_test_dump(tools, trained, tested, tmp_path):
     assert img.shape[0] > round(s * h) + 4
 
 
-def test_quickstart_keeps_earlier_runs(tmp_path):
+def test_quickstart_keeps_earlier_runs(quickstart_checkout, tmp_path):
     """The script used to ``rm -rf work_dirs/quickstart`` before training.
     Run it with stand-ins for the set-up and the tools (they record their
     calls and write an empty checkpoint): every run gets new folders and a
     file of an earlier run survives."""
     import os
-    import shutil
-    import stat
     import subprocess
     import time
-    repo = tmp_path / 'repo'
-    (repo / 'tools').mkdir(parents=True)
-    shutil.copy(SCRIPT, repo / 'tools')
-    (repo / 'tools' / 'setup_env.sh').write_text('exit 0\n')
-    fake = repo / '.venv' / 'bin' / 'python'
-    fake.parent.mkdir(parents=True)
-    fake.write_text('#!/bin/sh\n'
-                    'echo "$*" >> "$CALLS"\n'
-                    'tool=$1\n'
-                    'while [ $# -gt 0 ]; do\n'
-                    '  if [ "$1" = "--work-dir" ]; then work=$2; fi\n'
-                    '  shift\n'
-                    'done\n'
-                    'if [ "$tool" = "tools/train.py" ]; then\n'
-                    '  mkdir -p "$work" && touch "$work/epoch_1.pth"\n'
-                    'fi\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    repo = quickstart_checkout
     old = repo / 'work_dirs' / 'quickstart' / 'epoch_12.pth'
     old.parent.mkdir(parents=True)
     old.write_text('an earlier run')

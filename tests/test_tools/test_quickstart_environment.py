@@ -4,42 +4,14 @@ without saying which variable held it; ``--seed=3`` and ``seed=3`` were
 accepted and ignored, ``randomness.seed=3`` lost to the script's ``--seed
 0``, and the options reached the training but not the testing or the demo.
 The quick start runs here with stand-ins for the set-up and the
-interpreter (they record their calls)."""
+interpreter (they record their calls: the ``quickstart_checkout`` fixture of
+``conftest.py``)."""
 import os
-import shutil
-import stat
 import subprocess
 
 import pytest
 
 from stmixer_mm.testing import repo_root
-
-SCRIPT = os.path.join(repo_root(), 'tools', 'quickstart.sh')
-
-
-@pytest.fixture
-def repo(tmp_path):
-    """A checkout with the script, a set-up that does nothing and a fake
-    ``.venv/bin/python`` recording its arguments (training writes a
-    checkpoint)."""
-    root = tmp_path / 'repo'
-    (root / 'tools').mkdir(parents=True)
-    shutil.copy(SCRIPT, root / 'tools')
-    (root / 'tools' / 'setup_env.sh').write_text('exit 0\n')
-    fake = root / '.venv' / 'bin' / 'python'
-    fake.parent.mkdir(parents=True)
-    fake.write_text('#!/bin/sh\n'
-                    'echo "$*" >> "$CALLS"\n'
-                    'tool=$1\n'
-                    'while [ $# -gt 0 ]; do\n'
-                    '  if [ "$1" = "--work-dir" ]; then work=$2; fi\n'
-                    '  shift\n'
-                    'done\n'
-                    'if [ "$tool" = "tools/train.py" ]; then\n'
-                    '  mkdir -p "$work" && touch "$work/epoch_1.pth"\n'
-                    'fi\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    return root
 
 
 def _run(repo, **env):
@@ -80,7 +52,8 @@ def _run(repo, **env):
      'unset it'),
 ])
 def test_a_bad_variable_is_refused_naming_it_before_anything(
-        repo, env, expected):
+        quickstart_checkout, env, expected):
+    repo = quickstart_checkout
     proc = _run(repo, **env)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(expected), \
@@ -89,8 +62,9 @@ def test_a_bad_variable_is_refused_naming_it_before_anything(
     assert not (repo / 'calls.txt').exists()
 
 
-def test_the_seed_and_the_options_reach_every_tool(repo):
+def test_the_seed_and_the_options_reach_every_tool(quickstart_checkout):
     """``*`` stays a ``*`` (no glob expansion of the variable)."""
+    repo = quickstart_checkout
     (repo / 'tools' / 'a_file').write_text('')
     options = 'train_cfg.max_epochs=1 model.note=*'
     proc = _run(repo, QUICKSTART_CFG_OPTIONS=options, QUICKSTART_SEED='7')
@@ -113,9 +87,10 @@ def test_the_seed_and_the_options_reach_every_tool(repo):
     ('randomness.seed=3', "quickstart: QUICKSTART_CFG_OPTIONS "
      "'randomness.seed=...': the seed is QUICKSTART_SEED"),
 ])
-def test_a_key_the_quick_start_would_ignore_is_refused(repo, options,
-                                                       expected):
+def test_a_key_the_quick_start_would_ignore_is_refused(quickstart_checkout,
+                                                       options, expected):
     import sys
+    repo = quickstart_checkout
     os.symlink(os.path.join(repo_root(), 'configs'), repo / 'configs')
     proc = _run(
         repo,

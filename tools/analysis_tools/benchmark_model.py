@@ -30,7 +30,7 @@ from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           official_stack_cfg, peak_memory,
                                           time_runs, time_steps, write_json)
 from stmixer_mm.benchmarks.flops import count_flops
-from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.cli import add_cfg_options, config_or_exit
 from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
                                    export_onnx, normalize_clip, postprocess,
                                    run_ort, set_sampling_impl)
@@ -477,7 +477,7 @@ def onnx_runner(cfg: Config,
 def benchmark_config(args) -> Dict[str, Any]:
     """One config: parameters, latency and clips/s on random clips (``--onnx``:
     ONNX Runtime's beside it); prints the report and returns the numbers."""
-    cfg = Config.fromfile(args.config)
+    cfg = config_or_exit(args.config)
     model = init_detector(
         cfg, args.checkpoint, args.device, cfg_options=args.cfg_options)
     t, h, w = clip_shape(model.cfg, args.shape)

@@ -7,9 +7,7 @@ See :mod:`stmixer_mm.visualization.dataset_browser`."""
 import argparse
 from typing import List, Optional, Sequence
 
-from mmengine.config import Config
-
-from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization.dataset_browser import browse
 
@@ -17,7 +15,7 @@ from stmixer_mm.visualization.dataset_browser import browse
 def parse_args(argv: Optional[Sequence[str]] = None):
     p = argparse.ArgumentParser(
         description='Draw the ground truth of a data set after its pipeline')
-    p.add_argument('config', help='config file path')
+    p.add_argument('config', help=CONFIG_HELP)
     p.add_argument(
         '--phase',
         default='train',
@@ -50,7 +48,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             prepare_out_dir(args.output_dir, create=False, flag='--output-dir')
     except OutputFileError as e:
         raise SystemExit(f'error: {e}') from None
-    cfg = Config.fromfile(args.config)
+    cfg = config_or_exit(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     return browse(cfg, args.phase, args.output_dir, args.max_samples,

@@ -6,11 +6,9 @@ How it counts: :mod:`stmixer_mm.benchmarks.flops`."""
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
-from mmengine.config import Config
-
 from stmixer_mm.benchmarks.flops import (build_detector, count_flops,
                                          default_clip_len)
-from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 
 
 def format_count(n: float) -> str:
@@ -24,7 +22,7 @@ def format_count(n: float) -> str:
 def parse_args(argv: Optional[Sequence[str]] = None):
     p = argparse.ArgumentParser(
         description='FLOPs of a whole STMixer detector (decoder included)')
-    p.add_argument('config')
+    p.add_argument('config', help=CONFIG_HELP)
     p.add_argument(
         '--shape',
         type=int,
@@ -47,7 +45,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     args = parse_args(argv)
     import stmixer_mm  # noqa: F401  (registration)
-    cfg = Config.fromfile(args.config)
+    cfg = config_or_exit(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     shape = args.shape or (default_clip_len(cfg), 256, 320)

@@ -8,10 +8,10 @@ each drawn by :class:`~stmixer_mm.visualization.ActionDetLocalVisualizer`.
 import argparse
 import os.path as osp
 
-from mmengine.config import Config
 from mmengine.fileio import load
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.cli import CONFIG_HELP, config_or_exit
 from stmixer_mm.cli.demo import unit_float
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
@@ -24,7 +24,7 @@ from stmixer_mm.visualization.prediction_grid import (DEFAULT_NUM_IMAGES,
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='visualize a training run')
-    p.add_argument('config')
+    p.add_argument('config', help=CONFIG_HELP)
     p.add_argument('--predictions', help='pickle from tools/test.py --dump')
     p.add_argument('--work-dir', help='training work dir (for the curves)')
     p.add_argument('--out-dir', default='outputs')
@@ -49,7 +49,7 @@ def main(argv=None):
         prepare_out_dir(args.out_dir, create=False)
     except OutputFileError as e:
         raise SystemExit(f'error: {e}') from None
-    cfg = Config.fromfile(args.config)
+    cfg = config_or_exit(args.config)
     written = []
     if args.work_dir:
         written.append(

@@ -11,14 +11,14 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
-from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Print the whole config')
-    parser.add_argument('config', help='config file path')
+    parser.add_argument('config', help=CONFIG_HELP)
     parser.add_argument('--save-path', help='also save the config (.py)')
     add_cfg_options(parser)
     return parser.parse_args(argv)
@@ -26,7 +26,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Config:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = config_or_exit(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if cfg.get('custom_imports'):
