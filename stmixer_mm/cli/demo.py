@@ -15,7 +15,7 @@ from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
 from stmixer_mm.utils.output_files import OutputFileError
-from stmixer_mm.utils.setting_types import check_probability
+from stmixer_mm.utils.settings import check_probability
 from . import CONFIG_HELP, add_cfg_options
 
 __all__ = [

@@ -18,7 +18,8 @@ from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
-from stmixer_mm.utils.settings import ConfigSettingError, Float, check_config
+from stmixer_mm.utils.settings import (ConfigSettingError, check_config,
+                                       check_probability)
 from . import CONFIG_HELP, add_cfg_options, add_launcher_args, merge_run_args
 from .run_summary import summary_after_train
 
@@ -102,7 +103,7 @@ def merge_args(cfg: Config, args) -> Config:
         ]
     elif cfg.get('load_from'):
         min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
-        Float(0, 1).check(min_loaded, 'load_from_min_loaded')
+        check_probability(min_loaded, 'load_from_min_loaded')
         cfg.custom_hooks = [
             *cfg.get('custom_hooks', []),
             dict(
@@ -168,6 +169,8 @@ def main(argv=None):
             lock = WorkDirLock(cfg.work_dir).acquire()
         except WorkDirBusyError as e:
             raise SystemExit(f'tools/train.py: {e}') from None
+    runner = None
+    done = False
     try:
         init_dist_without_cuda(cfg)
         runner = build_runner(cfg)
@@ -185,8 +188,9 @@ def main(argv=None):
             raise SystemExit(f'tools/train.py: {e}') from None
         if is_main_process():
             print(summary_after_train(runner, args.config), flush=True)
-        shutdown_dist()
-    finally:
+        done = True
+    finally:  # the group ended before the interpreter's exit, on errors too
+        shutdown_dist(runner, barrier=done)
         if lock is not None:
             lock.release()
     return runner

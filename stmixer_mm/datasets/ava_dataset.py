@@ -18,10 +18,7 @@ from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
 from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.setting_types import (POSITIVE, Choice, Seq, Str,
-                                            ascending)
-from stmixer_mm.utils.settings import (AVA_DATASET, ava_timestamps,
-                                       check_arguments)
+from stmixer_mm.utils.settings import is_int, mmaction2_problem
 from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
                                  ava_person_lines, ava_row_line,
                                  ava_track_id_problems, check_ava_classes)
@@ -56,6 +53,47 @@ def list_dir_or_file(dir_path: str,
     if names is None:
         raise NotImplementedError(f'cannot list {dir_path}')
     return names
+
+
+def check_ava_dataset_arguments(bound: dict, unlisted_labels: str,
+                                degenerate_boxes: str,
+                                forecast_horizons: Sequence[int],
+                                frame_check: str,
+                                empty_keyframe_file: Optional[str]) -> None:
+    """``ValidatedAVADataset``'s own checks: its arguments, mmaction2's
+    ``AVADataset`` ones (``bound``) and the mmaction2 steps of its pipeline
+    (:func:`mmaction2_problem`), a forecast's causal clips; a ValueError
+    naming the argument."""
+    problems = [
+        f'{name} must be one of {choices}, got {value!r}'
+        for name, value, choices in (('unlisted_labels', unlisted_labels,
+                                      ('error', 'warn')),
+                                     ('degenerate_boxes', degenerate_boxes,
+                                      ('error',
+                                       'drop')), ('frame_check', frame_check,
+                                                  ('scan', 'skip')))
+        if value not in choices
+    ]
+    if not (isinstance(forecast_horizons, (list, tuple))
+            and all(is_int(h) and h >= 1 for h in forecast_horizons)
+            and list(forecast_horizons) == sorted(set(forecast_horizons))):
+        problems.append('forecast_horizons must be ascending frame counts '
+                        f'>= 1, got {forecast_horizons!r}')
+    if not isinstance(empty_keyframe_file, (str, type(None))):
+        problems.append('empty_keyframe_file must be a path or None, got '
+                        f'{empty_keyframe_file!r}')
+    problem = mmaction2_problem(dict(bound, type='AVADataset'))
+    if problem is not None:
+        problems.append(problem[len('AVADataset: '):])
+    pipeline = bound.get('pipeline') or ()
+    for i, step in enumerate(pipeline):
+        problem = isinstance(step, dict) and mmaction2_problem(step)
+        if problem:
+            problems.append(f'pipeline[{i}] {problem}')
+    problem = causal_clips(
+        dict(pipeline=pipeline, forecast_horizons=forecast_horizons))
+    if problems or problem:
+        raise ValueError(f'ValidatedAVADataset: {(problems or [problem])[0]}')
 
 
 @DATASETS.register_module()
@@ -100,14 +138,6 @@ class ValidatedAVADataset(AVADataset):
             timestamps apply to them too. Defaults to None.
         **kwargs: the arguments of mmaction2's ``AVADataset``.
     """
-    SETTINGS = dict(
-        AVA_DATASET,
-        unlisted_labels=Choice('error', 'warn'),
-        degenerate_boxes=Choice('error', 'drop'),
-        forecast_horizons=Seq(POSITIVE),
-        frame_check=Choice('scan', 'skip'),
-        empty_keyframe_file=Str(optional=True))
-    RULES = (ava_timestamps, causal_clips, ascending('forecast_horizons'))
 
     def __init__(self,
                  *args,
@@ -119,7 +149,11 @@ class ValidatedAVADataset(AVADataset):
                  frame_check: str = 'scan',
                  empty_keyframe_file: Optional[str] = None,
                  **kwargs) -> None:
-        check_arguments(ValidatedAVADataset, locals())
+        bound = inspect.signature(AVADataset.__init__).bind(
+            self, *args, **kwargs).arguments
+        check_ava_dataset_arguments(bound, unlisted_labels, degenerate_boxes,
+                                    forecast_horizons, frame_check,
+                                    empty_keyframe_file)
         self.frame_check = frame_check
         self.empty_keyframe_file = empty_keyframe_file
         self.mask_file = mask_file
@@ -128,8 +162,6 @@ class ValidatedAVADataset(AVADataset):
         self.degenerate_boxes = degenerate_boxes
         self.backend_args = None if backend_args is None else \
             dict(backend_args)
-        bound = inspect.signature(AVADataset.__init__).bind(
-            self, *args, **kwargs).arguments
         # the user's name (mmaction2 gets a local copy with custom_classes)
         self._label_file = bound.get('label_file')
         custom = bound.get('custom_classes')

@@ -14,9 +14,7 @@ from stmixer_mm.datasets.fileio_utils import (frame_file_names,
                                               frame_folder_gap, is_dir,
                                               is_file)
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.setting_types import (NON_NEGATIVE, POSITIVE, Bool,
-                                            Choice, Int, Seq, Str, ascending)
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import is_int
 from stmixer_mm.utils.type_names import type_name
 from .transforms.loading import causal_clips
 
@@ -60,6 +58,39 @@ def _tube_reader(cfg: dict) -> Optional[str]:
     return None
 
 
+def _tube_arguments(args: dict) -> Optional[str]:
+    """The first problem of :class:`TubeDataset`'s arguments ``args``."""
+    for name, low in (('split', 0), ('keyframe_stride', 1), ('start_index', 0),
+                      ('test_clip_stride', 1)):
+        if not is_int(args[name]) or args[name] < low:
+            return f'{name} must be an int >= {low}, got {args[name]!r}'
+    for name in ('test_mode', 'use_frames', 'check_files', 'with_tubelets'):
+        if not isinstance(args[name], bool):
+            return f'{name} must be True or False, got {args[name]!r}'
+    for name in ('ann_file', 'filename_tmpl', 'video_ext'):
+        if not isinstance(args[name], str):
+            return f'{name} must be a string, got {args[name]!r}'
+    for name, choices in (('box_check', ('error', 'clip')),
+                          ('videos_in_both_splits', ('error', 'allow'))):
+        if args[name] not in choices:
+            return f'{name} must be one of {choices}, got {args[name]!r}'
+    num, classes = args['num_classes'], args['classes']
+    if num is not None and (not is_int(num) or num < 1):
+        return f'num_classes must be an int >= 1 or None, got {num!r}'
+    if classes is not None and not (isinstance(classes,
+                                               (list, tuple)) and classes and
+                                    all(isinstance(c, str) for c in classes)):
+        return f'classes must be a list of class names, got {classes!r}'
+    horizons = args['forecast_horizons']
+    if not (isinstance(horizons, (list, tuple)) and all(
+            is_int(h) and h >= 1
+            for h in horizons) and list(horizons) == sorted(set(horizons))):
+        return ('forecast_horizons must be ascending frame counts >= 1, got '
+                f'{horizons!r}')
+    cfg = dict(args, pipeline=args['pipeline'])
+    return _tube_classes(cfg) or _tube_reader(cfg) or causal_clips(cfg)
+
+
 @DATASETS.register_module()
 class TubeDataset(BaseActionDataset):
     """Spatio-temporal action detection on ACT-format tube ground truth.
@@ -98,22 +129,6 @@ class TubeDataset(BaseActionDataset):
         **kwargs: Other arguments of mmaction2's ``BaseActionDataset``
             (e.g. ``lazy_init``).
     """
-    SETTINGS = dict(
-        ann_file=Str(),
-        split=NON_NEGATIVE,
-        test_mode=Bool(),
-        keyframe_stride=POSITIVE,
-        filename_tmpl=Str(),
-        start_index=NON_NEGATIVE,
-        use_frames=Bool(),
-        video_ext=Str(),
-        box_check=Choice('error', 'clip'),
-        check_files=Bool(),
-        num_classes=Int(min=1, optional=True),
-        classes=Seq(Str(), min_length=1, optional=True),
-        forecast_horizons=Seq(POSITIVE))
-    RULES = (_tube_classes, _tube_reader, ascending('forecast_horizons'),
-             causal_clips)
 
     def __init__(self,
                  ann_file: str,
@@ -138,10 +153,9 @@ class TubeDataset(BaseActionDataset):
                  forecast_horizons: Sequence[int] = (),
                  videos_in_both_splits: str = 'error',
                  **kwargs) -> None:
-        check_arguments(TubeDataset, locals())
-        if test_clip_stride < 1:
-            raise ValueError(
-                f'test_clip_stride must be >= 1, got {test_clip_stride}')
+        problem = _tube_arguments(locals())
+        if problem is not None:
+            raise ValueError(f'TubeDataset: {problem}')
         if test_clip_stride > 1 and not with_tubelets:
             raise ValueError(
                 f'test_clip_stride={test_clip_stride} tests one clip every '
@@ -149,9 +163,6 @@ class TubeDataset(BaseActionDataset):
                 "scores (with_tubelets=True, TubeMetric(tubes='tubelets')); "
                 'a keyframe detector needs a prediction on every frame '
                 '(test_clip_stride=1)')
-        if videos_in_both_splits not in ('error', 'allow'):
-            raise ValueError("videos_in_both_splits must be 'error' or "
-                             f"'allow', got {videos_in_both_splits!r}")
         self.videos_in_both_splits = videos_in_both_splits
         self.with_tubelets = with_tubelets
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)

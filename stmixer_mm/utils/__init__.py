@@ -4,8 +4,8 @@ from .checkpoint_loading import (CheckpointFileError, MissingCheckpointError,
                                  load_checkpoint_file, load_pickle)
 from .compat import APPLIED_FIXES, apply_compat_fixes
 from .dependencies import DependencyError, check_dependencies
-from .settings import (ConfigFileError, ConfigSettingError, check_arguments,
-                       check_config, load_config)
+from .settings import (ConfigFileError, ConfigSettingError, check_config,
+                       load_config)
 from .type_names import type_name
 
 __all__ = [
@@ -13,6 +13,6 @@ __all__ = [
     'check_dependencies', 'CheckpointFileError', 'MissingCheckpointError',
     'check_checkpoint_file', 'find_state_dict', 'load_checkpoint_file',
     'UnsafePickleError', 'ShardedCheckpointError', 'load_pickle',
-    'ConfigFileError', 'ConfigSettingError', 'check_config', 'check_arguments',
-    'load_config', 'type_name'
+    'ConfigFileError', 'ConfigSettingError', 'check_config', 'load_config',
+    'type_name'
 ]

@@ -1,75 +1,116 @@
-"""The settings check, before a run (:func:`check_config`, naming the config
-path) and when a class is built (:func:`check_arguments`, naming the class).
-
-Each class of this project declares its checks beside it: ``SETTINGS`` and
-``RULES`` (:func:`~.setting_types.settings_of`), its ``__init__`` starting
-with ``check_arguments(ItsClass, locals())``, checks of its built parts in
-its ``__init__``. mmaction2's classes that the configs set are checked before
-a run only, from :data:`MMACTION2_CHECKS`; :data:`CONFIG_RULES` compare
-sections of a whole config."""
-import inspect
+"""The pre-run check of a whole config (:func:`check_config`, called by
+``tools/train.py``, ``tools/test.py``, ``init_detector`` and the doctor):
+each part is built as the run builds it, cheaply (the model on the meta
+device, data sets with ``lazy_init=True``, their transforms, the metrics,
+hooks and visualizer), so that its own ``__init__`` checks its arguments;
+a refusal is raised again naming the part's config path
+(:func:`part_refused`). mmaction2's classes that the configs set but that
+accept some bad values silently get :func:`mmaction2_problem`;
+:data:`CONFIG_RULES` compare sections of a whole config."""
+import numbers
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .config_files import ConfigFileError, MissingConfigError, load_config
 from .dependencies import TYPE_EXTRAS, MissingExtraError, require_extra
-from .setting_types import (NON_NEGATIVE, POSITIVE, PROBABILITY, Bool, Choice,
-                            ConfigSettingError, Fields, Float, Int, Seq,
-                            Setting, Str, is_int, rules_of, settings_of)
 from .type_names import type_name
 
 __all__ = [
-    'ConfigSettingError', 'Setting', 'Int', 'Float', 'Bool', 'Str', 'Choice',
-    'Seq', 'Fields', 'settings_of', 'checks_of', 'check_config',
-    'check_settings', 'CONFIG_RULES', 'load_config', 'ConfigFileError',
-    'MissingConfigError', 'check_arguments', 'MMACTION2_CHECKS'
+    'ConfigSettingError', 'is_int', 'is_real', 'check_probability',
+    'check_iou_threshold', 'check_int', 'check_config', 'check_model_builds',
+    'part_refused', 'mmaction2_problem', 'CONFIG_RULES', 'load_config',
+    'ConfigFileError', 'MissingConfigError'
 ]
 
-# --- mmaction2's classes (not ours: checked before a run only) -------------
-AVA_DATASET = dict(
-    ann_file=Str(),
-    exclude_file=Str(optional=True),
-    label_file=Str(optional=True),
-    filename_tmpl=Str(),
-    start_index=NON_NEGATIVE,
-    proposal_file=Str(optional=True),
-    person_det_score_thr=PROBABILITY,
-    num_classes=Int(min=2),
-    num_max_proposals=POSITIVE,
-    timestamp_start=NON_NEGATIVE,
-    timestamp_end=NON_NEGATIVE,
-    fps=POSITIVE,
-    test_mode=Bool(),
-    use_frames=Bool())
+
+class ConfigSettingError(ValueError):
+    """A config setting of the wrong type, out of range, or inconsistent
+    with another; the message starts with the setting's config path."""
 
 
-def ava_timestamps(cfg: dict) -> Optional[str]:
-    """An AVA data set's rule: ``timestamp_end`` after ``timestamp_start``.
+def is_int(value: Any) -> bool:
+    """An integer, not a bool (nor a float such as 10.0)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """A finite real number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(
+        value, bool) and value == value and abs(value) != float('inf')
+
+
+def _expected(name: str, what: str, value: Any,
+              kind_fits: bool) -> ConfigSettingError:
+    got = repr(value) if kind_fits else f'{value!r} ({type(value).__name__})'
+    return ConfigSettingError(f'{name}: expected {what}, got {got}')
+
+
+def check_probability(value: Any, name: str) -> float:
+    """``value`` as a float if a finite number in [0, 1]; else
+    :class:`ConfigSettingError` naming ``name`` (a threshold above 1
+    silently keeps nothing)."""
+    if not (is_real(value) and 0 <= value <= 1):
+        raise _expected(name, 'a float in [0, 1]', value, is_real(value))
+    return float(value)
+
+
+def check_iou_threshold(value: Any, name: str) -> float:
+    """``value`` as a float if an IoU threshold in (0, 1]; else
+    :class:`ConfigSettingError` naming ``name`` (above 1 matches nothing:
+    every AP 0; 0 matches boxes that do not overlap)."""
+    if not (is_real(value) and 0 < value <= 1):
+        raise _expected(name, 'a float in (0, 1]', value, is_real(value))
+    return float(value)
+
+
+def check_int(value: Any, name: str, low: int = 1) -> int:
+    """``value`` if an int (not a bool, not 10.0) >= ``low``; else
+    :class:`ConfigSettingError` naming ``name``."""
+    if not (is_int(value) and value >= low):
+        raise _expected(name, f'an int >= {low}', value, is_int(value))
+    return int(value)
+
+
+def mmaction2_problem(cfg: dict) -> Optional[str]:
+    """What mmaction2's ``SampleAVAFrames``, ``Flip``, ``AVADataset`` and
+    ``AVAMetric`` (which the configs set) accept silently but break on
+    later (a clip of 2.5 frames, a flip ratio of 1.5: always flipped, an
+    empty timestamp range), None for another type or good values.
 
     Args:
-        cfg (dict): The data set's arguments.
+        cfg (dict): The part's config (``type`` and arguments).
 
     Returns:
-        str | None: The problem.
+        str | None: ``<type>: <argument> must be ..., got ...``.
     """
+    kind = type_name(cfg.get('type'))
+    positive, flags = (), ()
+    if kind == 'SampleAVAFrames':
+        positive, flags = ('clip_len', 'frame_interval'), ('test_mode', )
+    elif kind in ('AVADataset', 'AVAMetric'):
+        positive = ('num_classes', 'fps', 'num_max_proposals')
+        flags = ('test_mode', 'use_frames')
+    elif kind != 'Flip':
+        return None
+    for key in positive:
+        low = 2 if key == 'num_classes' else 1
+        value = cfg.get(key, low)
+        if not is_int(value) or value < low:
+            return f'{kind}: {key} must be an int >= {low}, got {value!r}'
+    for key in flags:
+        if not isinstance(cfg.get(key, False), bool):
+            return f'{kind}: {key} must be True or False, got {cfg[key]!r}'
+    ratio = cfg.get('flip_ratio', 0.5)
+    if kind == 'Flip' and not (isinstance(ratio, numbers.Real)
+                               and not isinstance(ratio, bool)
+                               and 0 <= ratio <= 1):
+        return f'Flip: flip_ratio must be a number in [0, 1], got {ratio!r}'
     start, end = cfg.get('timestamp_start'), cfg.get('timestamp_end')
-    if isinstance(start, int) and isinstance(end, int) and end <= start:
-        return (f'timestamp_end ({end}) must be after timestamp_start '
-                f'({start})')
+    if kind == 'AVADataset' and is_int(start) and is_int(end) and \
+            end <= start:
+        return (f'AVADataset: timestamp_end ({end}) must be after '
+                f'timestamp_start ({start})')
     return None
-
-
-#: mmaction2's type name -> (settings, rules)
-MMACTION2_CHECKS: Dict[str, Tuple[Dict[str, Setting], tuple]] = dict(
-    AVADataset=(AVA_DATASET, (ava_timestamps, )),
-    SampleAVAFrames=(dict(
-        clip_len=POSITIVE, frame_interval=POSITIVE, test_mode=Bool()), ()),
-    Flip=(dict(flip_ratio=PROBABILITY), ()),
-    AVAMetric=(dict(
-        ann_file=Str(),
-        label_file=Str(),
-        exclude_file=Str(optional=True),
-        num_classes=Int(min=2)), ()))
 
 
 def _registries() -> tuple:
@@ -79,57 +120,6 @@ def _registries() -> tuple:
                                      TASK_UTILS, TRANSFORMS, VISUALIZERS)
     return (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS, VISUALIZERS,
             HOOKS)
-
-
-def checks_of(kind: Any) -> Tuple[Dict[str, Setting], List[Callable]]:
-    """The settings and rules of the class a config's ``type`` names.
-
-    Args:
-        kind (str | type | Any): A ``type`` value (name, class, lazy class).
-
-    Returns:
-        tuple[dict, list]: The class's (:func:`settings_of`,
-        :func:`~.setting_types.rules_of`), the class found by its name in the
-        registries (mmengine's ``Registry.get``); for mmaction2's,
-        :data:`MMACTION2_CHECKS`'.
-    """
-    cls = kind if isinstance(kind, type) else next(
-        (c for c in (r.get(type_name(kind))
-                     for r in _registries()) if isinstance(c, type)), None)
-    if cls is not None and not cls.__module__.startswith('mmaction.'):
-        return settings_of(cls), rules_of(cls)
-    settings, rules = MMACTION2_CHECKS.get(type_name(kind), ({}, ()))
-    return settings, list(rules)
-
-
-def check_settings(cfg: dict, path: str) -> None:
-    """Check one config dict with a ``type`` against its class's checks.
-
-    Args:
-        cfg (dict): The dict (its ``type`` a name, or a class).
-        path (str): Its config path, for the message.
-
-    Raises:
-        ConfigSettingError: Naming ``path`` and the setting.
-    """
-    kind = type_name(cfg.get('type'))
-    if not kind:
-        return
-    extra, argument = TYPE_EXTRAS.get(kind, (None, None))
-    if extra and (argument is None or cfg.get(argument) is not None):
-        feature = f'{path}.{argument}' if argument else f'{path}.type={kind}'
-        try:
-            require_extra(extra, feature)
-        except MissingExtraError as e:
-            raise ConfigSettingError(str(e)) from None
-    settings, rules = checks_of(cfg['type'])
-    for name, setting in settings.items():
-        if name in cfg:
-            setting.check(cfg[name], f'{path}.{name}' if path else name)
-    for rule in rules:
-        problem = rule(cfg)
-        if problem is not None:
-            raise ConfigSettingError(f'{path}: {problem}')
 
 
 def _walk(node: Any, path: str):
@@ -145,6 +135,91 @@ def _walk(node: Any, path: str):
             yield from _walk(value, f'{path}[{i}]')
 
 
+def _check_extras(node: Any, section: str) -> None:
+    """The optional extra each type of ``node`` needs is installed."""
+    for sub, path in _walk(node, section):
+        kind = type_name(sub.get('type'))
+        extra, argument = TYPE_EXTRAS.get(kind, (None, None))
+        if extra and (argument is None or sub.get(argument) is not None):
+            feature = f'{path}.{argument}' if argument else \
+                f'{path}.type={kind}'
+            try:
+                require_extra(extra, feature)
+            except MissingExtraError as e:
+                raise ConfigSettingError(str(e)) from None
+
+
+def _plain(node: Any) -> Any:
+    """A config section as plain dicts (lazy imports as their names)."""
+    return node.to_dict() if hasattr(node, 'to_dict') else node
+
+
+def _parts(cfg, sections: Sequence[str]):
+    """``(registry, part config, config path)`` of each part of the non-model
+    ``sections`` that the run builds: each dataloader's innermost data set
+    (through ``RepeatDataset``-style wrappers) after each step of its
+    pipeline, each metric, hook and the visualizer."""
+    _, DATASETS, TRANSFORMS, METRICS, _, VISUALIZERS, HOOKS = _registries()
+    for section in sections:
+        node = _plain(cfg.get(section))
+        if section.endswith('_dataloader') and isinstance(node, dict):
+            dataset, path = node.get('dataset'), f'{section}.dataset'
+            while isinstance(dataset, dict) and isinstance(
+                    dataset.get('dataset'), dict):
+                dataset, path = dataset['dataset'], f'{path}.dataset'
+            if not isinstance(dataset, dict):
+                continue
+            for i, step in enumerate(dataset.get('pipeline') or ()):
+                if isinstance(step, dict) and 'type' in step:
+                    yield TRANSFORMS, step, f'{path}.pipeline[{i}]'
+            yield DATASETS, dataset, path
+        elif section.endswith('_evaluator'):
+            if isinstance(node, dict) and 'metrics' in node:
+                node, section = node['metrics'], f'{section}.metrics'
+            metrics = [(node, section)] if isinstance(node, dict) else [
+                (m, f'{section}[{i}]') for i, m in enumerate(node or ())
+            ]
+            yield from ((METRICS, m, p) for m, p in metrics)
+        elif section == 'custom_hooks':
+            yield from ((HOOKS, h, f'{section}[{i}]')
+                        for i, h in enumerate(node or ()))
+        elif section == 'default_hooks' and isinstance(node, dict):
+            yield from ((HOOKS, h, f'{section}.{k}') for k, h in node.items())
+        elif section == 'visualizer' and isinstance(node, dict):
+            # no vis_backends: they would write (and need a save_dir)
+            yield VISUALIZERS, dict(node, vis_backends=None), section
+
+
+def _build(registry, part: dict, path: str) -> None:
+    """Build one part as mmengine's ``build_from_cfg`` does, but a data set
+    with ``lazy_init=True`` (no annotation file read; one that cannot
+    defer its loading is not built) and a visualizer without registering
+    its instance; raise its refusal with ``path``."""
+    from mmengine.dataset import BaseDataset
+    problem = mmaction2_problem(part)
+    if problem is not None:
+        raise ConfigSettingError(f'{path}: {problem}')
+    args = dict(part)
+    try:
+        with registry.switch_scope_and_registry(args.pop('_scope_',
+                                                         None)) as scoped:
+            kind = args.pop('type')
+            cls = scoped.get(kind) if isinstance(kind, str) else kind
+            if cls is None:
+                raise KeyError(f'{kind} is not in the {scoped.scope}::'
+                               f'{scoped.name} registry')
+            if registry.name == 'dataset':
+                if not (isinstance(cls, type)
+                        and issubclass(cls, BaseDataset)):
+                    return
+                args['lazy_init'] = True
+            cls(**args)
+    except REFUSALS as e:
+        raise part_refused(e, part, path) from e
+    except (RuntimeError, OSError):
+        return  # the runner's state (its visualizer), a file: the run tells
+
+
 #: top-level config entries that hold buildable things
 _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
              'val_evaluator', 'test_evaluator', 'custom_hooks',
@@ -155,34 +230,39 @@ def check_config(cfg,
                  sections: Sequence[str] = _SECTIONS,
                  consistency: bool = True,
                  build: bool = True) -> None:
-    """Check every setting of a (merged) config, before anything is built.
+    """Check a (merged) config before a run: build each part of
+    ``sections`` cheaply, so that its own ``__init__`` checks its
+    arguments, then compare sections (:data:`CONFIG_RULES`).
 
     Args:
         cfg (Config | dict): The config, after ``--cfg-options``.
-        sections (Sequence[str]): The top-level entries to walk.
+        sections (Sequence[str]): The top-level entries checked.
         consistency (bool): Also run :data:`CONFIG_RULES` (over several
             sections).
         build (bool): With ``'model'`` in ``sections``, also build the model
-            on the meta device (:func:`check_model_builds`). Defaults to
-            True.
+            on the meta device (:func:`check_model_builds`; without, the
+            caller builds it). Defaults to True.
 
     Raises:
-        ConfigSettingError: Naming the config path of the first bad setting.
+        ConfigSettingError: ``<config path>: <the part's message>``, the
+            first part that refused its settings.
     """
+    from mmengine.registry import DefaultScope
+    if not hasattr(cfg, 'get'):
+        return
     for section in sections:
-        node = cfg.get(section) if hasattr(cfg, 'get') else None
-        if node is None:
-            continue
-        node = node.to_dict() if hasattr(node, 'to_dict') else node
-        for sub, path in _walk(node, section):
-            check_settings(sub, path)
+        _check_extras(_plain(cfg.get(section)), section)
+    scope = cfg.get('default_scope') or 'mmaction'
+    with DefaultScope.overwrite_default_scope(scope):
+        for registry, part, path in _parts(cfg, sections):
+            if isinstance(part, dict) and type_name(part.get('type')):
+                _build(registry, part, path)
+    if build and 'model' in sections and isinstance(cfg.get('model'), dict):
+        check_model_builds(cfg.get('model'))
     for rule in CONFIG_RULES if consistency else ():
         problem = rule(cfg)
         if problem is not None:
             raise ConfigSettingError(problem)
-    if build and 'model' in sections and hasattr(cfg, 'get') and \
-            isinstance(cfg.get('model'), dict):
-        check_model_builds(cfg.get('model'))
 
 
 #: what building a model on the meta device raises where a constructor
@@ -205,8 +285,7 @@ def check_model_builds(model_cfg: dict) -> None:
     import torch
     from mmengine.registry import DefaultScope
     MODELS = _registries()[0]
-    model_cfg = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else \
-        dict(model_cfg)
+    model_cfg = dict(_plain(model_cfg))
     try:
         with torch.device('meta'), DefaultScope.overwrite_default_scope(
                 'mmdet'):
@@ -223,29 +302,32 @@ def check_model_builds(model_cfg: dict) -> None:
 REFUSALS = (ValueError, TypeError, AssertionError, KeyError, IndexError)
 
 
-def part_refused(error: BaseException, model_cfg: dict) -> ValueError:
-    """``error`` (one of :data:`REFUSALS`, raised while ``model_cfg`` was
-    built) as a :class:`ConfigSettingError` naming the config path of the
-    part that raised it (the error itself if it names one already)."""
+def part_refused(error: BaseException,
+                 part_cfg: dict,
+                 path: str = 'model') -> ValueError:
+    """``error`` (one of :data:`REFUSALS`, raised while ``part_cfg``, at
+    config path ``path``, was built) as a :class:`ConfigSettingError`
+    naming the config path of the part that raised it (the error itself if
+    it names one already)."""
     if isinstance(error, ConfigSettingError) and \
-            str(error).startswith('model'):
+            str(error).startswith(path):
         return error
-    model_cfg = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else \
-        dict(model_cfg)
-    message = str(error) or type(error).__name__
+    kind = '' if isinstance(error, ConfigSettingError) else \
+        f'{type(error).__name__}: '
     return ConfigSettingError(
-        f'{_failing_part(error, model_cfg)}: {type(error).__name__}: '
-        f'{message} (the part refused its settings when built)')
+        f'{_failing_part(error, dict(_plain(part_cfg)), path)}: {kind}'
+        f'{error or type(error).__name__} (the part refused its settings '
+        'when built)')
 
 
-def _failing_part(error: BaseException, model_cfg: dict) -> str:
+def _failing_part(error: BaseException, part_cfg: dict, path: str) -> str:
     """The config path of the innermost ``__init__`` in ``error``'s
-    traceback whose class a ``type`` of ``model_cfg`` names (``model`` if
+    traceback whose class a ``type`` of ``part_cfg`` names (``path`` if
     none does)."""
     parts = {}
-    for node, path in _walk(model_cfg, 'model'):
-        parts.setdefault(type_name(node['type']).split('.')[-1], path)
-    found, tb = 'model', error.__traceback__
+    for node, sub in _walk(part_cfg, path):
+        parts.setdefault(type_name(node['type']), sub)
+    found, tb = path, error.__traceback__
     while tb is not None:
         frame = tb.tb_frame
         owner = frame.f_locals.get('self')
@@ -256,36 +338,9 @@ def _failing_part(error: BaseException, model_cfg: dict) -> str:
                     break
         tb = tb.tb_next
     head = re.match(r'(\w+)[.:]', str(error))  # "Cls.__init__() got ..."
-    if found == 'model' and head and head.group(1) in parts:
+    if found == path and head and head.group(1) in parts:
         found = parts[head.group(1)]
     return found
-
-
-def check_arguments(cls: type, arguments: dict) -> None:
-    """Check ``cls.__init__``'s arguments as :func:`check_config` does: the
-    first line of each part's ``__init__``, ``check_arguments(ItsClass,
-    locals())``, so a bad setting is refused whoever builds it.
-
-    Args:
-        cls (type): The class whose ``__init__`` runs.
-        arguments (dict): Its ``locals()`` (``**kwargs`` merged; values
-            that are the defaults are the class's, not checked).
-
-    Raises:
-        ConfigSettingError: Naming ``<class>.<setting>``.
-    """
-    params = inspect.signature(cls.__init__).parameters
-    cfg = {}
-    for name, value in arguments.items():
-        kind = params[name].kind if name in params else None
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            cfg.update(value)
-        elif name != 'self' and kind not in (
-                None, inspect.Parameter.VAR_POSITIONAL
-        ) and value is not params[name].default:  # a default is the class's
-            cfg[name] = value
-    for sub, path in _walk(dict(cfg, type=cls), cls.__name__):
-        check_settings(sub, path)
 
 
 # --- config rules: the model against the data, the training loop ----------
@@ -429,9 +484,10 @@ def train_loop_lengths(cfg) -> Optional[str]:
         return None
     for key, what in TRAIN_LOOP_LENGTHS.items():
         if key in loop:
-            problem = POSITIVE.problem(loop[key])
-            if problem is not None:
-                return f'train_cfg.{key}: {problem} ({what})'
+            value = loop[key]
+            if not is_int(value) or value < 1:
+                return (f'train_cfg.{key}: expected an int >= 1, got '
+                        f'{value!r} ({what})')
     return None
 
 

@@ -14,7 +14,7 @@ from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import check_int, is_real
 from .labels import load_label_names, top_actions
 from .track_drawing import fill_mask, scale_up
 
@@ -74,18 +74,23 @@ class ActionDetLocalVisualizer(Visualizer):
                  topk: int = 3,
                  line_width: Optional[float] = None,
                  font_size: Optional[int] = None) -> None:
-        check_arguments(ActionDetLocalVisualizer, locals())
+        who = 'ActionDetLocalVisualizer'
+        if layout not in LAYOUTS:
+            raise ValueError(f'{who}: layout must be one of {LAYOUTS}, got '
+                             f'{layout!r}')
+        check_int(min_short_side, f'{who}: min_short_side', 0)
+        check_int(topk, f'{who}: topk')
+        if font_size is not None:
+            check_int(font_size, f'{who}: font_size')
+        if line_width is not None and not (is_real(line_width)
+                                           and line_width > 0):
+            raise ValueError(f'{who}: line_width must be a number > 0 or '
+                             f'None, got {line_width!r}')
         super().__init__(
             name=name,
             image=image,
             vis_backends=vis_backends,
             save_dir=save_dir)
-        if layout not in LAYOUTS:
-            raise ValueError(f'layout must be one of {LAYOUTS}, got '
-                             f'{layout!r}')
-        if min_short_side < 0 or topk < 1:
-            raise ValueError('min_short_side must be >= 0 and topk >= 1, '
-                             f'got {min_short_side} and {topk}')
         self.label_names: Dict[int, str] = dict(label_names or {})
         if label_file is not None:
             self.label_names.update(load_label_names(label_file))

@@ -257,7 +257,7 @@ def test_thresholds_outside_zero_one_are_refused(inferencer, frames, tmp_path,
     """A threshold above 1 kept no action of 60 persons (exit 0, an empty
     result); every ``*_thr`` argument is checked where it is read, naming
     it, before a frame is read or a file written."""
-    from stmixer_mm.utils.setting_types import ConfigSettingError
+    from stmixer_mm.utils.settings import ConfigSettingError
     with pytest.raises(
             ConfigSettingError,
             match=rf'STMixerInferencer: {name}: expected a float '
@@ -267,7 +267,7 @@ def test_thresholds_outside_zero_one_are_refused(inferencer, frames, tmp_path,
 
 
 def test_person_thr_outside_zero_one_is_refused(tools, random_checkpoint):
-    from stmixer_mm.utils.setting_types import ConfigSettingError
+    from stmixer_mm.utils.settings import ConfigSettingError
     with pytest.raises(
             ConfigSettingError, match='STMixerInferencer: person_thr'):
         STMixerInferencer(tools.TINY_CFG, random_checkpoint, person_thr=1.5)
@@ -275,7 +275,7 @@ def test_person_thr_outside_zero_one_is_refused(tools, random_checkpoint):
 
 def test_online_runner_score_thr_is_checked(inferencer, tmp_path):
     from stmixer_mm.apis.online import OnlineRunner
-    from stmixer_mm.utils.setting_types import ConfigSettingError
+    from stmixer_mm.utils.settings import ConfigSettingError
     with pytest.raises(ConfigSettingError, match='OnlineRunner: score_thr'):
         OnlineRunner(inferencer, out_dir=str(tmp_path), score_thr=1.5)
     assert not list(tmp_path.iterdir())

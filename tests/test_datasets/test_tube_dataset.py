@@ -194,7 +194,7 @@ def test_a_video_in_both_splits_when_allowed(tmp_path):
     test = _build(ann, root, videos_in_both_splits='allow', test_mode=True)
     assert 'cls_a_v1' in {d['video_id'] for d in train}
     assert 'cls_a_v1' in {d['video_id'] for d in test}
-    with pytest.raises(ValueError, match="'error' or 'allow', got 'yes'"):
+    with pytest.raises(ValueError, match=r"'error', 'allow'\), got 'yes'"):
         _build(ann, root, videos_in_both_splits='yes')
 
 

@@ -5,8 +5,7 @@ import argparse
 
 import pytest
 
-from stmixer_mm.utils.setting_types import (ConfigSettingError,
-                                            check_probability)
+from stmixer_mm.utils.settings import ConfigSettingError, check_probability
 
 BAD = [1.5, -0.1, float('nan'), float('inf'), 'high', None, True]
 
@@ -31,7 +30,7 @@ def test_tube_metric_thresholds(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(
             ConfigSettingError,
-            match=rf'TubeMetric\.{name}: expected a float'):
+            match=rf'TubeMetric: {name}: expected a float'):
         TubeMetric(ann_file='no_such_file.pkl', **kwargs)
 
 
@@ -57,14 +56,14 @@ def test_cli_threshold_flags():
 @pytest.mark.parametrize('kwargs, name', [
     (dict(iou_thr=1.5), 'iou_thr'),
     (dict(iou_thr=0), 'iou_thr'),
-    (dict(video_iou_thrs=(0.2, 1.5)), r'video_iou_thrs: item 1:'),
+    (dict(video_iou_thrs=(0.2, 1.5)), r'video_iou_thrs\[1\]:'),
 ])
 def test_tube_metric_iou_thresholds(kwargs, name):
     """An IoU threshold above 1 matches nothing (every AP 0, exit 0)."""
     from stmixer_mm.evaluation import TubeMetric
     with pytest.raises(
             ConfigSettingError,
-            match=rf'TubeMetric\.{name}:? expected a float'):
+            match=rf'TubeMetric: {name}:? expected a float'):
         TubeMetric(ann_file='no_such_file.pkl', **kwargs)
 
 

@@ -221,8 +221,7 @@ def test_a_missing_extra_names_the_pip_install(monkeypatch):
     """Issue 73, item 1: an optional feature without its extra stops with
     the feature, the missing modules and the extra to install; the pre-run
     check names the config setting."""
-    from stmixer_mm.utils.setting_types import ConfigSettingError
-    from stmixer_mm.utils.settings import check_config
+    from stmixer_mm.utils.settings import ConfigSettingError, check_config
     _without(monkeypatch, 'decord', 'trackeval', 'onnxruntime')
     with pytest.raises(deps.MissingExtraError) as e:
         deps.require_extra('onnx', 'the ONNX export', ('onnx', 'onnxruntime'))
@@ -233,7 +232,10 @@ def test_a_missing_extra_names_the_pip_install(monkeypatch):
     cfg = dict(
         train_dataloader=dict(dataset=dict(pipeline=pipeline)),
         val_evaluator=dict(
-            type='TubeMetric', protocol='ucf_jhmdb', trackeval_score_thr=None))
+            type='TubeMetric',
+            ann_file='gt.pkl',  # not read by the pre-run check
+            protocol='ucf_jhmdb',
+            trackeval_score_thr=None))
     with pytest.raises(
             ConfigSettingError,
             match=r'^train_dataloader\.dataset'

@@ -20,6 +20,14 @@ TINY = f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py'
     ({
         'model.data_preprocessor.mean': []
     }, 'model.data_preprocessor:', 'STMixerDataPreprocessor: mean'),
+    ({
+        'model.rpn_head.num_queries': 10.0
+    }, 'model.rpn_head:', 'STMixerQueryGenerator: num_queries must be a '
+     'positive int, got 10.0'),
+    ({
+        'model.roi_head.num_stages': 0
+    }, 'model.roi_head:', 'STMixerDecoder: num_stages must be a positive '
+     'int, got 0'),
 ])
 def test_a_part_refusing_its_settings_is_named_before_the_run(
         options, path, expected):

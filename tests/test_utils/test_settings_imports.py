@@ -1,11 +1,9 @@
-"""The settings modules import one way (no cycle), and every setting key
-is declared once, by its class."""
+"""The utils modules import one way (no cycle), and the pre-run check is
+plain code: no declared settings, no tables keyed by class name."""
 import ast
 import glob
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import stmixer_mm
 from stmixer_mm.utils import settings
@@ -51,17 +49,12 @@ def _graph():
     }
 
 
-def test_the_settings_modules_import_one_way():
+def test_the_settings_module_imports_one_way():
     graph = _graph()
-    # the kinds of setting (and a class's, along its MRO) need nothing;
-    # the checks need them, the type names and the config files
     assert graph['type_names'] == set()
-    assert graph['setting_types'] == set()
-    # the config files read the package's configs and metafiles (names)
     assert graph['config_files'] <= {'package_files'}
     assert graph['package_files'] == set()
-    assert {'setting_types', 'type_names', 'config_files'} <= \
-        graph['settings']
+    assert {'type_names', 'config_files'} <= graph['settings']
 
 
 def test_no_import_cycle_in_utils():
@@ -84,61 +77,42 @@ def test_no_import_cycle_in_utils():
 
 
 def test_the_cycle_check_sees_a_lazy_import(tmp_path):
-    """The scan counts an import inside a function (the old cycle was one:
-    ``settings._load_specs`` imported ``settings_specs``, which imported
-    ``settings``)."""
+    """The scan counts an import inside a function."""
     path = tmp_path / 'mod.py'
     path.write_text('def f():\n    from . import settings_specs\n'
                     'from .settings import declare_rule\n')
     assert _utils_imports(str(path)) == {'settings_specs', 'settings'}
 
 
-def test_each_module_imports_first_in_a_fresh_interpreter():
-    """Importing ``setting_types`` alone, or ``settings`` alone, in a fresh
-    interpreter works, and gives the same declarations."""
-    for first in ('setting_types', 'settings'):
-        code = (f'import stmixer_mm.utils.{first} as m; '
-                'from stmixer_mm.utils.settings import checks_of; '
-                "assert 'test_cfg' in checks_of('STMixerDecoder')[0]; "
-                'print("ok")')
-        done = subprocess.run([sys.executable, '-c', code],
-                              capture_output=True,
-                              text=True,
-                              env=dict(os.environ, OMP_NUM_THREADS='1'))
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().endswith('ok')
+def test_no_settings_language_in_the_pre_run_check():
+    """Issue 82: the pre-run check builds each part (its own ``__init__``
+    checks), with no table of settings keyed by class name."""
+    assert not hasattr(settings, 'MMACTION2_CHECKS')
+    assert not hasattr(settings, 'AVA_DATASET')
+    source = open(settings.__file__).read()
+    assert 'SETTINGS' not in source
 
 
-def test_declarations_live_in_their_class():
-    """The checks read a class's own ``SETTINGS`` (no store by name)."""
-    from stmixer_mm.models.roi_heads import STMixerDecoder
-    assert settings.checks_of('STMixerDecoder')[0]['num_stages'] is \
-        STMixerDecoder.SETTINGS['num_stages']
-    assert not hasattr(settings, 'DECLARED')
-
-
-def test_test_cfg_keys_are_declared_once():
-    """The decoder's test_cfg keys: one table gives both the settings the
-    config check uses and the defaults the model and the ONNX
-    post-processing use."""
-    from stmixer_mm.deployment.postprocess import AVA_TEST_CFG_DEFAULTS
-    from stmixer_mm.models.detectors import STMixer
-    from stmixer_mm.models.roi_heads import STMixerDecoder
-    from stmixer_mm.models.roi_heads.bbox_heads import stmixer_bbox_head
-    defaults = stmixer_bbox_head.TEST_CFG_DEFAULTS
-    assert AVA_TEST_CFG_DEFAULTS == defaults['ava']
-    # today's values (the regression fixtures rely on them)
-    assert defaults == dict(
-        ava=dict(
-            person_threshold=0.6, num_fallback=3, multiply_person_score=False),
-        mmdet=dict(max_per_img=100, multiply_person_score=True))
-    fields = stmixer_bbox_head.TEST_CFG.fields
-    keys = set(defaults['ava']) | set(defaults['mmdet'])
-    assert sorted(fields) == sorted(keys)
-    for convention in defaults.values():
-        for key, value in convention.items():
-            assert fields[key].problem(value) is None, key
-    detector = settings.settings_of(STMixer)['test_cfg']
-    assert detector.fields['rcnn'] is stmixer_bbox_head.TEST_CFG
-    assert settings.settings_of(STMixerDecoder)['test_cfg'] is \
-        stmixer_bbox_head.TEST_CFG
+def test_no_settings_language_left_in_the_package():
+    """Issue 82: every class checks its own arguments in plain code; no
+    ``SETTINGS`` / ``RULES`` tables, no ``check_arguments`` call and no
+    ``setting_types`` module anywhere in the package or its projects."""
+    root = osp.dirname(osp.dirname(stmixer_mm.__file__))
+    found = []
+    for top in ('stmixer_mm', 'projects'):
+        for folder, _, files in os.walk(osp.join(root, top)):
+            for name in files:
+                if not name.endswith('.py'):
+                    continue
+                path = osp.join(folder, name)
+                tree = ast.parse(open(path).read(), path)
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Assign) and any(
+                            getattr(t, 'id', None) in ('SETTINGS', 'RULES')
+                            for t in node.targets):
+                        found.append(f'{path}:{node.lineno}')
+                    elif isinstance(node, ast.Call) and getattr(
+                            node.func, 'id', None) == 'check_arguments':
+                        found.append(f'{path}:{node.lineno}')
+    assert found == []
+    assert not osp.exists(osp.join(UTILS, 'setting_types.py'))

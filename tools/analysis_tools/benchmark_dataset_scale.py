@@ -64,6 +64,7 @@ Example::
 import argparse
 import atexit
 import hashlib
+import inspect
 import json
 import os
 import os.path as osp
@@ -213,8 +214,8 @@ def measure(what: str,
     else:
         cls = AVADataset if what == 'mmaction2' else ValidatedAVADataset
         extra = dict(frame_check=frame_check) if (
-            what == 'dataset'
-            and 'frame_check' in ValidatedAVADataset.SETTINGS) else {}
+            what == 'dataset' and 'frame_check' in inspect.signature(
+                ValidatedAVADataset.__init__).parameters) else {}
         out['samples'] = len(cls(**ds, **extra))
     out['seconds'] = round(time.perf_counter() - start, 2)
     out['peak_above_import_mib'] = round((peak_of() - base) / 1024, 1)

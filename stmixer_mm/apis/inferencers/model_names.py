@@ -9,7 +9,7 @@ import torch
 
 from stmixer_mm.utils.config_files import load_config, resolve_config
 from stmixer_mm.utils.package_files import metafile_models, models_dir
-from stmixer_mm.utils.setting_types import check_probability
+from stmixer_mm.utils.settings import check_probability
 
 __all__ = [
     'resolve_model_name', 'resolve_model', 'metafile_models', 'models_dir'

@@ -14,7 +14,7 @@ from mmengine.infer import BaseInferencer
 
 from stmixer_mm.datasets.class_names import class_names
 from stmixer_mm.utils.progress import track_progress
-from stmixer_mm.utils.setting_types import check_probability
+from stmixer_mm.utils.settings import check_probability
 from stmixer_mm.visualization import draw_tracks
 from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
                          clip_keyframe_from_cfg, clip_sampling_from_cfg,

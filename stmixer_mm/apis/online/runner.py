@@ -4,7 +4,7 @@ import threading
 import warnings
 from typing import Callable, Dict, Optional, Union
 
-from stmixer_mm.utils.setting_types import check_probability
+from stmixer_mm.utils.settings import check_probability
 from stmixer_mm.visualization.display import has_display
 from ..results import ResultFormatter, ResultWriter, demo_output_paths
 from ..stop_signals import RunInterrupted, on_stop_signals, signal_name

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from stmixer_mm.utils.mask_rle import encode_mask
-from stmixer_mm.utils.setting_types import check_probability
+from stmixer_mm.utils.settings import check_probability
 
 __all__ = [
     'KeyframeResult', 'ResultFormatter', 'CSV_COLUMNS', 'FORMAT_VERSION',

@@ -14,9 +14,8 @@ from stmixer_mm.datasets.fileio_utils import (frame_file_names,
                                               frame_folder_gap, is_dir,
                                               is_file, text_lines)
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
-from stmixer_mm.utils.setting_types import is_int
 from stmixer_mm.utils.settings import (AVA_METRICS, CLASSES_WITH_BACKGROUND,
-                                       CONFIG_RULES, class_entries)
+                                       CONFIG_RULES, class_entries, is_int)
 from stmixer_mm.utils.type_names import type_name
 from .common import (check_interpolated, check_small_persons, clip_window,
                      duplicate_pairs, examples, finest_stride, image_size,

@@ -9,7 +9,6 @@ from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.settings import check_arguments
 from .formatting import keyframe_where as _where
 
 
@@ -145,7 +144,6 @@ class PackForecastInputs(PackActionInputs):
                  meta_keys: Sequence[str] = ('img_shape', 'img_key',
                                              'video_id', 'timestamp'),
                  **kwargs) -> None:
-        check_arguments(PackForecastInputs, locals())
         meta_keys = tuple(meta_keys)
         if 'forecast_horizons' not in meta_keys:
             meta_keys += ('forecast_horizons', )

@@ -11,8 +11,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get_file_backend
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.setting_types import POSITIVE, Bool, Choice
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import is_int
 from stmixer_mm.utils.type_names import type_name
 
 JPEG_SOI = b'\xff\xd8'
@@ -225,6 +224,20 @@ def causal_clips(cfg: dict) -> Optional[str]:
     return None
 
 
+def check_clip_arguments(who: str, clip_len: int, frame_interval: int,
+                         test_mode: bool) -> None:
+    """A clip sampler's arguments: ints >= 1 and a bool (else ValueError
+    naming ``who`` and the argument)."""
+    for name, value in (('clip_len', clip_len), ('frame_interval',
+                                                 frame_interval)):
+        if not is_int(value) or value < 1:
+            raise ValueError(
+                f'{who}: {name} must be an int >= 1, got {value!r}')
+    if not isinstance(test_mode, bool):
+        raise ValueError(
+            f'{who}: test_mode must be True or False, got {test_mode!r}')
+
+
 @TRANSFORMS.register_module()
 class SampleTubeFrames(BaseTransform):
     """Sample a clip centred on (or ending at) a keyframe, clamped at the
@@ -241,18 +254,17 @@ class SampleTubeFrames(BaseTransform):
         keyframe (str): ``'centre'`` or ``'last'`` (a causal clip ending at
             the keyframe). Defaults to ``'centre'``.
     """
-    SETTINGS = dict(
-        clip_len=POSITIVE,
-        frame_interval=POSITIVE,
-        test_mode=Bool(),
-        keyframe=Choice('centre', 'last'))
 
     def __init__(self,
                  clip_len: int,
                  frame_interval: int = 1,
                  test_mode: bool = False,
                  keyframe: str = 'centre') -> None:
-        check_arguments(SampleTubeFrames, locals())
+        check_clip_arguments('SampleTubeFrames', clip_len, frame_interval,
+                             test_mode)
+        if keyframe not in ('centre', 'last'):
+            raise ValueError("SampleTubeFrames: keyframe must be one of "
+                             f"('centre', 'last'), got {keyframe!r}")
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.test_mode = test_mode
@@ -296,14 +308,13 @@ class SampleCausalAVAFrames(SampleAVAFrames):
         frame_interval (int): Temporal stride. Defaults to 2.
         test_mode (bool): No jitter. Defaults to False.
     """
-    SETTINGS = dict(
-        clip_len=POSITIVE, frame_interval=POSITIVE, test_mode=Bool())
 
     def __init__(self,
                  clip_len: int,
                  frame_interval: int = 2,
                  test_mode: bool = False) -> None:
-        check_arguments(SampleCausalAVAFrames, locals())
+        check_clip_arguments('SampleCausalAVAFrames', clip_len, frame_interval,
+                             test_mode)
         super().__init__(clip_len, frame_interval, test_mode)
 
     def _get_clips(self, center_index, skip_offsets, shot_info):

@@ -9,7 +9,6 @@ from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.mask_rle import decode_mask
-from stmixer_mm.utils.settings import check_arguments
 from ..puppet_masks import load_puppet_masks, puppet_masks_at
 from .formatting import sample_where as _where
 
@@ -28,7 +27,6 @@ class LoadActorMasks(BaseTransform):
     """
 
     def __init__(self) -> None:
-        check_arguments(LoadActorMasks, locals())
         super().__init__()
         self._puppet = (None, None)  # (path, part_mask)
 

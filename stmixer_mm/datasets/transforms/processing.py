@@ -9,8 +9,10 @@ from mmaction.datasets.transforms import Resize
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.setting_types import POSITIVE, Choice, Seq
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import is_int
+
+#: ``mmcv.imresize``'s interpolations
+INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 
 
 @TRANSFORMS.register_module()
@@ -27,25 +29,25 @@ class RandomShortSideResize(BaseTransform):
         max_long_edge (int): cap of the long side. Defaults to 1333.
         interpolation (str): as in ``mmcv.imresize``.
     """
-    SETTINGS = dict(
-        scale_range=Seq(POSITIVE, length=2),
-        max_long_edge=POSITIVE,
-        interpolation=Choice('nearest', 'bilinear', 'bicubic', 'area',
-                             'lanczos'))
 
     def __init__(self,
                  scale_range: Sequence[int] = (256, 320),
                  max_long_edge: int = 1333,
                  interpolation: str = 'bilinear') -> None:
-        check_arguments(RandomShortSideResize, locals())
+        if not (isinstance(scale_range,
+                           (list, tuple)) and len(scale_range) == 2
+                and all(is_int(s) and s >= 1 for s in scale_range)
+                and scale_range[0] <= scale_range[1]):
+            raise ValueError('RandomShortSideResize: scale_range must be two '
+                             f'ints 0 < min <= max, got {scale_range!r}')
         scale_range = tuple(scale_range)
-        if scale_range[0] > scale_range[1]:
-            raise ValueError('scale_range must be two ints 0 < min <= max, '
-                             f'got {scale_range}')
-        if max_long_edge < scale_range[1]:
+        if not is_int(max_long_edge) or max_long_edge < scale_range[1]:
             raise ValueError(
-                'max_long_edge must be an int >= scale_range[1], got '
-                f'{max_long_edge}')
+                'RandomShortSideResize: max_long_edge must be an int >= '
+                f'scale_range[1], got {max_long_edge!r}')
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError('RandomShortSideResize: interpolation must be '
+                             f'one of {INTERPOLATIONS}, got {interpolation!r}')
         self.scale_range: Tuple[int, int] = scale_range
         self.max_long_edge = max_long_edge
         self.interpolation = interpolation

@@ -8,8 +8,7 @@ from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.setting_types import POSITIVE
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import is_int
 from .formatting import keyframe_where as _where
 
 
@@ -54,10 +53,11 @@ class LoadTubeletTargets(BaseTransform):
         num_frames (int): ``T'``, output frames (boxes) per tubelet; must
             divide the clip length and equal the model's ``num_frames``.
     """
-    SETTINGS = dict(num_frames=POSITIVE)
 
     def __init__(self, num_frames: int) -> None:
-        check_arguments(LoadTubeletTargets, locals())
+        if not is_int(num_frames) or num_frames < 1:
+            raise ValueError('LoadTubeletTargets: num_frames must be an int '
+                             f'>= 1, got {num_frames!r}')
         self.num_frames = num_frames
 
     def transform(self, results: Dict) -> Dict:
@@ -137,7 +137,6 @@ class PackTubeletInputs(PackActionInputs):
                  meta_keys: Sequence[str] = ('img_shape', 'img_key',
                                              'video_id', 'timestamp'),
                  **kwargs) -> None:
-        check_arguments(PackTubeletInputs, locals())
         meta_keys = tuple(meta_keys)
         if 'tubelet_frames' not in meta_keys:
             meta_keys += ('tubelet_frames', )

@@ -10,7 +10,7 @@ from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from stmixer_mm.utils.model_wrappers import unwrap_model
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import check_probability
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_dict, check_checkpoint_fits,
                           check_load_from_fits, checkpoint_state_dict,
@@ -42,7 +42,11 @@ class CheckpointCheckHook(Hook):
                  opt_out: str = '--non-strict',
                  source: Optional[str] = None,
                  check_classes: bool = True) -> None:
-        check_arguments(CheckpointCheckHook, locals())
+        for name, value in (('strict', strict), ('check_classes',
+                                                 check_classes)):
+            if not isinstance(value, bool):
+                raise ValueError(f'CheckpointCheckHook: {name} must be True '
+                                 f'or False, got {value!r}')
         self.strict = strict
         self.opt_out = opt_out
         self.source = source
@@ -135,7 +139,6 @@ class ResumeCheckHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, source: Optional[str] = None) -> None:
-        check_arguments(ResumeCheckHook, locals())
         self.source = source
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -360,11 +363,7 @@ class LoadFromCheckHook(Hook):
                  source: Optional[str] = None,
                  classes: Optional[str] = None,
                  label_map: Optional[str] = None) -> None:
-        check_arguments(LoadFromCheckHook, locals())
-        if not 0 <= min_loaded <= 1:
-            raise ValueError('load_from_min_loaded: expected a float in '
-                             f'[0, 1], got {min_loaded!r}')
-        self.min_loaded = float(min_loaded)
+        self.min_loaded = check_probability(min_loaded, 'load_from_min_loaded')
         self.source = source
         _check_classes_option(classes)
         self.classes = classes

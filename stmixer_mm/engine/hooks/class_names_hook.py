@@ -8,7 +8,6 @@ from mmengine.hooks import Hook
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.model_wrappers import unwrap_model
-from stmixer_mm.utils.settings import check_arguments
 from ..class_remap import dataset_classes
 
 __all__ = ['ClassNamesHook']
@@ -25,7 +24,6 @@ class ClassNamesHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
-        check_arguments(ClassNamesHook, locals())
         self.classes: Optional[List[Optional[str]]] = None
 
     def before_run(self, runner) -> None:

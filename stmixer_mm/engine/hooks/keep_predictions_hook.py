@@ -6,7 +6,7 @@ from mmengine.evaluator.metric import _to_cpu
 from mmengine.hooks import Hook
 
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import check_int
 
 __all__ = ['KeepPredictionsHook']
 
@@ -29,9 +29,7 @@ class KeepPredictionsHook(Hook):
     priority = 'LOWEST'
 
     def __init__(self, max_videos: int = 8) -> None:
-        check_arguments(KeepPredictionsHook, locals())
-        if max_videos < 1:
-            raise ValueError(f'max_videos must be >= 1, got {max_videos}')
+        check_int(max_videos, 'KeepPredictionsHook: max_videos')
         self.max_videos = max_videos
         self.predictions: List[Dict] = []
 

@@ -7,7 +7,6 @@ import torch
 from mmengine.hooks import Hook
 
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.settings import check_arguments
 
 
 def get_rng_state() -> Dict[str, Any]:
@@ -57,7 +56,6 @@ class RandomStateHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
-        check_arguments(RandomStateHook, locals())
         self._resumed: Optional[Dict[str, Any]] = None
         self._before_val: Optional[Dict[str, Any]] = None
 

@@ -12,8 +12,7 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.setting_types import check_probability
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import check_int, check_probability
 from stmixer_mm.utils.type_names import type_name
 from stmixer_mm.visualization import label_names_from_dataset, load_label_names
 from stmixer_mm.visualization.samples import keyframe_from_inputs, sample_name
@@ -56,11 +55,9 @@ class ActionDetVisualizationHook(Hook):
                  label_file: Optional[str] = None,
                  enable: Optional[bool] = None,
                  out_dir: Optional[str] = None) -> None:
-        check_arguments(ActionDetVisualizationHook, locals())
         score_thr = check_probability(score_thr,
                                       f'{type(self).__name__}: score_thr')
-        if interval < 1:
-            raise ValueError(f'interval must be >= 1, got {interval}')
+        check_int(interval, f'{type(self).__name__}: interval')
         if out_dir is not None and test_out_dir is not None:
             raise ValueError(
                 'ActionDetVisualizationHook: give test_out_dir (under the '

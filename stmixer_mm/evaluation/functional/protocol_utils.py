@@ -9,8 +9,8 @@ from typing import (Callable, Dict, Iterable, Iterator, List, Mapping,
 
 import numpy as np
 
-from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE,
-                                            POSITIVE, PROBABILITY)
+from stmixer_mm.utils.settings import (check_int, check_iou_threshold,
+                                       check_probability)
 
 #: Classes the official MultiSports evaluation never scores (by name).
 MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',
@@ -32,16 +32,19 @@ LINK_DEFAULTS = {
     dict(link_iou=0.5, nms_iou=0.6, top_k=10, min_score=0.005, min_length=15),
 }
 
-#: what each ``link_cfg`` value must be, checked where ``link_cfg`` is read
-#: and by ``TubeMetric`` when built (a threshold above 1 or ``top_k=0``
-#: links nothing: video-mAP 0; ``min_length=0`` keeps every tube, as 1)
-LINK_SETTINGS = dict(
-    link_iou=IOU_THRESHOLD,
-    nms_iou=IOU_THRESHOLD,
-    nms_3d_iou=IOU_THRESHOLD,
-    min_score=PROBABILITY,
-    top_k=POSITIVE,
-    min_length=NON_NEGATIVE)
+
+def link_value(key: str, value, name: str):
+    """A linking value, checked where ``link_cfg`` is read and by
+    ``TubeMetric`` when built (a threshold above 1 or ``top_k=0`` links
+    nothing: video-mAP 0; ``min_length=0`` keeps every tube, as 1):
+    ``top_k`` an int >= 1, ``min_length`` an int >= 0, ``min_score`` in
+    [0, 1], the IoU thresholds in (0, 1]; else ``ConfigSettingError`` (a
+    ValueError) naming ``name``."""
+    if key in ('top_k', 'min_length'):
+        return check_int(value, name, 1 if key == 'top_k' else 0)
+    if key == 'min_score':
+        return check_probability(value, name)
+    return check_iou_threshold(value, name)
 
 
 def unknown_link_keys(protocol: str, link_cfg: Mapping) -> Optional[str]:
@@ -71,7 +74,7 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
     Args:
         protocol (str): ``'ucf_jhmdb'`` or ``'multisports'``.
         link_cfg (Mapping): Values replacing :data:`LINK_DEFAULTS`' (each
-            checked against :data:`LINK_SETTINGS`).
+            checked by :func:`link_value`).
 
     Returns:
         tuple: ``(values, moc, dtype)``: :data:`LINK_DEFAULTS` updated by
@@ -95,9 +98,7 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
     moc = protocol == 'ucf_jhmdb'
     values = dict(LINK_DEFAULTS[protocol])
     for key, value in link_cfg.items():
-        LINK_SETTINGS[key].check(value, f'link_cfg.{key}')
-        values[key] = int(value) if LINK_SETTINGS[key] in (
-            POSITIVE, NON_NEGATIVE) else float(value)
+        values[key] = link_value(key, value, f'link_cfg.{key}')
     return values, moc, np.float32 if moc else np.float64
 
 

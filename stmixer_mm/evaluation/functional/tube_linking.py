@@ -8,24 +8,13 @@ from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
 
 import numpy as np
 
-from stmixer_mm.utils.setting_types import Float, Setting
-from .protocol_utils import (LINK_SETTINGS, BuiltTube, iou_continuous,
-                             iou_inclusive, soft_decay)
+from stmixer_mm.utils.settings import check_probability
+from .protocol_utils import (BuiltTube, iou_continuous, iou_inclusive,
+                             link_value, soft_decay)
 
 #: A member of a tube: ``(step key (frame, or a tubelet's first frame),
 #: candidate (box row, or tubelet boxes), score)``.
 Member = Tuple[int, np.ndarray, np.floating]
-
-#: a linking threshold of :func:`link_greedy` / :func:`link_person_tubes`
-#: (0: any two candidates link; above 1: none do)
-LINK_IOU = Float(0, 1)
-
-
-def _check_args(function: str, **values: Tuple[Setting, object]) -> None:
-    """Refuse a linker's argument of the wrong type or range, naming the
-    function and argument (``ConfigSettingError``, a ValueError)."""
-    for name, (setting, value) in values.items():
-        setting.check(value, f'{function}() argument {name}')
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -275,7 +264,7 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
     Raises:
         ValueError: ``link_iou`` not a number in [0, 1].
     """
-    _check_args('link_greedy', link_iou=(LINK_IOU, link_iou))
+    check_probability(link_iou, 'link_greedy() argument link_iou')
     finished: List[list] = []
     current: List[list] = []
     # the open tubes' scores: their order without re-summing every tube at
@@ -422,10 +411,8 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
         ValueError: An argument of the wrong type or range (naming it).
     """
     args = locals()
-    keys = ('link_iou', 'nms_iou', 'top_k', 'min_score', 'min_length')
-    _check_args('build_tubes',
-                **{k: (LINK_SETTINGS[k], args[k])
-                   for k in keys})
+    for key in ('link_iou', 'nms_iou', 'top_k', 'min_score', 'min_length'):
+        link_value(key, args[key], f'build_tubes() argument {key}')
 
     def reduce(dets):
         if dets is None or len(dets) == 0:
@@ -472,10 +459,10 @@ def link_person_tubes(keyframes: Sequence[int],
         ValueError: Inputs of different lengths, keyframes not ascending,
             ``link_iou`` / ``min_length`` of the wrong type or range.
     """
-    _check_args(
-        'link_person_tubes',
-        link_iou=(LINK_IOU, link_iou),
-        min_length=(LINK_SETTINGS['min_length'], min_length))
+    # a linking IoU of 0 links any two candidates, above 1 none
+    check_probability(link_iou, 'link_person_tubes() argument link_iou')
+    link_value('min_length', min_length,
+               'link_person_tubes() argument min_length')
     if not (len(keyframes) == len(bboxes) == len(action_scores) ==
             len(person_scores)):
         raise ValueError('keyframes, bboxes, action_scores and person_scores '

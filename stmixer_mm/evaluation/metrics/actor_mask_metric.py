@@ -16,7 +16,6 @@ from stmixer_mm.evaluation.functional.sample_checks import (
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.mask_rle import encode_mask, mask_area
-from stmixer_mm.utils.settings import check_arguments
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
 STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
@@ -40,11 +39,10 @@ class ActorMaskMetric(BaseMetric):
                  box_format: str = 'normalized',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        check_arguments(ActorMaskMetric, locals())
-        super().__init__(collect_device=collect_device, prefix=prefix)
         if box_format not in ('normalized', 'pixel'):
-            raise ValueError('ActorMaskMetric.box_format must be '
+            raise ValueError('ActorMaskMetric: box_format must be '
                              f"'normalized' or 'pixel', got {box_format!r}")
+        super().__init__(collect_device=collect_device, prefix=prefix)
         self.box_format = box_format
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:

@@ -12,8 +12,7 @@ from stmixer_mm.evaluation.functional.sample_checks import \
     check_normalised_boxes
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import to_numpy
-from stmixer_mm.utils.setting_types import Int
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import check_int
 
 
 @METRICS.register_module()
@@ -51,8 +50,6 @@ class CompactAVAMetric(AVAMetric):
         prefix (str, optional): Defaults to ``'mAP'``.
     """
 
-    SETTINGS = dict(num_classes=Int(min=2))
-
     def __init__(self,
                  ann_file: str,
                  exclude_file: Optional[str],
@@ -64,7 +61,7 @@ class CompactAVAMetric(AVAMetric):
                  empty_keyframe_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        check_arguments(CompactAVAMetric, locals())
+        check_int(num_classes, 'CompactAVAMetric: num_classes', 2)
         if tuple(options) != ('mAP', ):
             raise ValueError(f'CompactAVAMetric: options must be (\'mAP\', )'
                              f' (as AVAMetric), got {options!r}')

@@ -12,9 +12,7 @@ from stmixer_mm.evaluation.functional.sample_checks import (
     act_frame_check, check_normalised_boxes, check_sample_keys)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
-from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE, Int,
-                                            Str)
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import check_int, check_iou_threshold
 from .tube_metric import load_split
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
@@ -41,14 +39,10 @@ class ForecastMetric(BaseMetric):
         history (int): Boxes of constant velocity's fit.
         collect_device (str): As mmengine's ``BaseMetric``.
         prefix (str, optional): Defaults to ``'forecast'``.
+        lazy_init (bool): Check the arguments only, ``ann_file`` unread
+            (the pre-run check). Defaults to False.
     """
     default_prefix = 'forecast'
-    # (an IoU above 1 matches nothing)
-    SETTINGS = dict(
-        ann_file=Str(),
-        split=NON_NEGATIVE,
-        iou_thr=IOU_THRESHOLD,
-        history=Int(min=2))
 
     def __init__(self,
                  ann_file: str,
@@ -56,12 +50,16 @@ class ForecastMetric(BaseMetric):
                  iou_thr: float = 0.5,
                  history: int = 16,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
-        check_arguments(ForecastMetric, locals())  # before the file is read
+                 prefix: Optional[str] = None,
+                 lazy_init: bool = False) -> None:
+        # before the file is read (an IoU above 1 matches nothing)
+        check_int(split, 'ForecastMetric: split', 0)
+        self.iou_thr = check_iou_threshold(iou_thr, 'ForecastMetric: iou_thr')
+        self.history = check_int(history, 'ForecastMetric: history', 2)
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.iou_thr = float(iou_thr)
-        self.history = int(history)
         self.ann_file, self.split = ann_file, split
+        if lazy_init:
+            return
         self.gt, self.videos = load_split(ann_file, split)
         self.num_labels = len(self.gt['labels'])
 

@@ -10,8 +10,8 @@ from stmixer_mm.datasets.act_annotations import ACT_KEYS, load_act_annotations
 from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
-from stmixer_mm.evaluation.functional.protocol_utils import (LINK_SETTINGS,
-                                                             PackedFrames,
+from stmixer_mm.evaluation.functional.protocol_utils import (PackedFrames,
+                                                             link_value,
                                                              unknown_link_keys)
 from stmixer_mm.evaluation.functional.sample_checks import (
     act_frame_check, check_normalised_boxes, check_sample_keys)
@@ -20,10 +20,8 @@ from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import to_numpy
 from stmixer_mm.utils.dependencies import require_extra
-from stmixer_mm.utils.setting_types import (IOU_THRESHOLD, NON_NEGATIVE,
-                                            PROBABILITY, Bool, Choice, Fields,
-                                            Float, Seq, Str)
-from stmixer_mm.utils.settings import check_arguments
+from stmixer_mm.utils.settings import (check_int, check_iou_threshold,
+                                       check_probability)
 
 #: What the metric reads (MultiSports' test ``gt.pkl`` has no train_videos)
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
@@ -79,14 +77,44 @@ def _tube_source(cfg) -> Optional[str]:
     return None
 
 
-def _link_cfg_keys(cfg) -> Optional[str]:
-    """``link_cfg`` holds only the protocol's linking keys (a misspelt key
-    would leave its default in place without a word)."""
-    link_cfg = cfg.get('link_cfg')
-    if not isinstance(link_cfg, dict) or \
-            cfg.get('protocol') not in TUBE_PROTOCOLS:
-        return None  # the settings / _tube_protocol name those
-    return unknown_link_keys(cfg['protocol'], link_cfg)
+def _check_tube_metric(args: dict) -> None:
+    """:class:`TubeMetric`'s arguments ``args`` (its ``locals()``), before
+    its file is read; else a ValueError naming the argument."""
+    check_int(args['split'], 'TubeMetric: split', 0)
+    check_iou_threshold(args['iou_thr'], 'TubeMetric: iou_thr')
+    if not isinstance(args['video_iou_thrs'], (list, tuple)):
+        raise ValueError('TubeMetric: video_iou_thrs must be a list of IoU '
+                         f'thresholds, got {args["video_iou_thrs"]!r}')
+    for i, thr in enumerate(args['video_iou_thrs']):
+        check_iou_threshold(thr, f'TubeMetric: video_iou_thrs[{i}]')
+    check_probability(args['score_thr'], 'TubeMetric: score_thr')
+    if args['trackeval_score_thr'] is not None:
+        check_probability(args['trackeval_score_thr'],
+                          'TubeMetric: trackeval_score_thr')
+    ignore, link_cfg = args['ignore_labels'], args['link_cfg']
+    problem = _tube_protocol(args) or _tube_source(args)
+    for name, choices in (('score_mode', ('per_class', 'argmax')),
+                          ('missing_videos', ('error', 'warn'))):
+        if problem is None and args[name] not in choices:
+            problem = f'{name} must be one of {choices}, got {args[name]!r}'
+    for name in ('video_map_range', 'classwise', 'identity_metrics'):
+        if problem is None and not isinstance(args[name], bool):
+            problem = f'{name} must be True or False, got {args[name]!r}'
+    names = isinstance(ignore, (list, tuple)) and all(
+        isinstance(x, str) for x in ignore)
+    if problem is None and ignore is not None and not names:
+        problem = ('ignore_labels must be a list of class names, got '
+                   f'{ignore!r}')
+    if problem is None and link_cfg is not None and not isinstance(
+            link_cfg, dict):
+        problem = (f'link_cfg: expected a dict, got {link_cfg!r} '
+                   f'({type(link_cfg).__name__})')
+    if problem is None and link_cfg:
+        problem = unknown_link_keys(args['protocol'], link_cfg)
+    if problem is not None:
+        raise ValueError(f'TubeMetric: {problem}')
+    for key, value in (link_cfg or {}).items():
+        link_value(key, value, f'TubeMetric: link_cfg.{key}')
 
 
 @METRICS.register_module()
@@ -120,22 +148,11 @@ class TubeMetric(BaseMetric):
             ``DetA``, ``AssA``, ``IDF1`` of tubes scoring at least this.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix (default ``'mAP'``).
+        lazy_init (bool): Check the arguments only, ``ann_file`` unread
+            (the pre-run check, as mmengine's ``BaseDataset``). Defaults to
+            False.
     """
     default_prefix: Optional[str] = 'mAP'
-    SETTINGS = dict(
-        ann_file=Str(),
-        split=NON_NEGATIVE,
-        iou_thr=IOU_THRESHOLD,
-        video_iou_thrs=Seq(IOU_THRESHOLD),
-        video_map_range=Bool(),
-        score_mode=Choice('per_class', 'argmax'),
-        score_thr=PROBABILITY,
-        trackeval_score_thr=Float(0, 1, optional=True),
-        ignore_labels=Seq(Str(), optional=True),
-        classwise=Bool(),
-        missing_videos=Choice('error', 'warn'),
-        link_cfg=Fields(**LINK_SETTINGS))
-    RULES = (_tube_protocol, _link_cfg_keys, _tube_source)
 
     def __init__(self,
                  ann_file: str,
@@ -154,8 +171,9 @@ class TubeMetric(BaseMetric):
                  identity_metrics: bool = False,
                  trackeval_score_thr: Optional[float] = None,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
-        check_arguments(TubeMetric, locals())
+                 prefix: Optional[str] = None,
+                 lazy_init: bool = False) -> None:
+        _check_tube_metric(locals())
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.protocol = protocol
         self.missing_videos = missing_videos
@@ -168,6 +186,8 @@ class TubeMetric(BaseMetric):
         #: identity_metrics' result of the last compute_metrics (with rows)
         self.identity: Optional[dict] = None
         self.ann_file, self.split = ann_file, split
+        if lazy_init:
+            return
         self.gt, self.videos = load_split(ann_file, split, METRIC_KEYS)
         self.video_index = {v: i for i, v in enumerate(self.videos)}
         self._unknown = act_frame_check(self.gt, self.videos, ann_file, split)

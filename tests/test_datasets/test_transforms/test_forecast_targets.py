@@ -11,7 +11,7 @@ from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import DefaultScope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.utils.settings import check_settings as _check
+from stmixer_mm.utils.settings import check_config
 
 H, W = 20, 40
 N = 16
@@ -207,7 +207,11 @@ def test_a_horizon_longer_than_every_video_is_named(tmp_path):
 
 
 def check_settings(cfg):
-    _check(cfg, 'dataset')
+    """The pre-run check of a data set (built lazily), or of a transform in
+    a data set's pipeline."""
+    if 'pipeline' not in cfg:
+        cfg = dict(type='TubeDataset', ann_file='x.pkl', pipeline=[cfg])
+    check_config(dict(train_dataloader=dict(dataset=cfg)), consistency=False)
 
 
 def test_declared_checks_of_the_forecast_data(tmp_path):

@@ -64,8 +64,7 @@ def test_causal_clip_ends_at_the_keyframe():
         assert np.all(np.abs(inds - (30 + 4 * (np.arange(8) - 7))) <= 2)
     assert "keyframe='last'" in repr(train)
     with pytest.raises(
-            ValueError,
-            match=r"keyframe: expected one of \['centre', 'last'\]"):
+            ValueError, match=r"keyframe must be one of \('centre', 'last'\)"):
         SampleTubeFrames(clip_len=8, keyframe='middle')
 
 

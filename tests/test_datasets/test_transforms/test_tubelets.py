@@ -80,7 +80,8 @@ def test_test_clip_stride_and_video_tubes(tmp_path):
     assert sorted(info['video_tubes']) == list(range(1, 13))
     # one dict per video, not a copy in every serialised sample
     assert ds.get_data_info(1)['video_tubes'] is info['video_tubes']
-    with pytest.raises(ValueError, match='test_clip_stride must be >= 1'):
+    with pytest.raises(
+            ValueError, match='test_clip_stride must be an int >= 1'):
         _dataset(tmp_path, test_clip_stride=0)
     # a keyframe detector needs every frame
     with pytest.raises(ValueError, match='only a tubelet model'):
@@ -143,7 +144,7 @@ def test_pack_and_flip(tmp_path):
 
 
 def test_bad_inputs_name_the_fix(tmp_path):
-    with pytest.raises(ValueError, match='num_frames: expected an int >= 1'):
+    with pytest.raises(ValueError, match='num_frames must be an int >= 1'):
         TRANSFORMS.build(dict(type='LoadTubeletTargets', num_frames=0))
     t = TRANSFORMS.build(dict(type='LoadTubeletTargets', num_frames=4))
     with pytest.raises(ValueError, match='with_tubelets=True'):

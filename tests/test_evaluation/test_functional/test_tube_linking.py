@@ -116,7 +116,7 @@ def test_linker_arguments_refused(function, kwargs, match):
     (top_k=0: no tube, silently; 2.5: a slice error) is refused naming the
     function's argument, before any linking."""
     from stmixer_mm.evaluation.functional import tube_linking, tubelet_linking
-    from stmixer_mm.utils.setting_types import ConfigSettingError
+    from stmixer_mm.utils.settings import ConfigSettingError
     frames = {f: np.array([[*P, 0.9]]) for f in FRAMES}
     calls = dict(
         build_tubes=lambda: tube_linking.build_tubes(frames, 20, True, np.

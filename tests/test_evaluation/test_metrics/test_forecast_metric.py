@@ -182,7 +182,7 @@ def test_predictions_that_cannot_be_scored_are_refused(ann_file, field, index,
 
 
 @pytest.mark.parametrize('kw, match', [
-    (dict(iou_thr=1.5), r'ForecastMetric.iou_thr: expected a float in '
+    (dict(iou_thr=1.5), r'ForecastMetric: iou_thr: expected a float in '
      r'\(0, 1\], got 1.5'),
     (dict(iou_thr=0), r'iou_thr: expected a float in \(0, 1\]'),
     (dict(history=1), r'history: expected an int >= 2'),

@@ -130,7 +130,7 @@ def test_tube_metric_bad_ann_file(tmp_path):
     ('min_length', -3, 'an int >= 0, got -3'),
     ('min_length', '15', r"an int >= 0, got '15' \(str\)"),
     ('link_iou', 1.5, r'a float in \(0, 1\], got 1\.5'),
-    ('nms_iou', None, 'a value, got None'),
+    ('nms_iou', None, r'a float in \(0, 1\], got None'),
     ('min_score', 1.5, r'a float in \[0, 1\], got 1\.5'),
 ])
 def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
@@ -146,11 +146,12 @@ def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
         link_cfg={key: value})
     with pytest.raises(
             ValueError,
-            match=rf'^TubeMetric\.link_cfg\.{key}: expected {expected}'):
+            match=rf'^TubeMetric: link_cfg\.{key}: expected {expected}'):
         METRICS.build(cfg)
     with pytest.raises(
             ValueError,
-            match=rf'^val_evaluator\.link_cfg\.{key}: expected {expected}'):
+            match=rf'^val_evaluator: TubeMetric: link_cfg\.{key}: '
+            rf'expected {expected}'):
         check_config(dict(val_evaluator=cfg))
 
 
@@ -158,7 +159,7 @@ def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
     (dict(topk=3), r"TubeMetric: link_cfg keys \['topk'\] do not exist"),
     (dict(nms_3d_iou=0.3), r"keys \['nms_3d_iou'\] do not exist for "
      "protocol 'multisports'"),
-    ('top_k=3', r"TubeMetric\.link_cfg: expected a dict, got 'top_k=3'"),
+    ('top_k=3', r"TubeMetric: link_cfg: expected a dict, got 'top_k=3'"),
 ])
 def test_link_cfg_keys_and_type_refused(ann_file, link_cfg, match):
     from stmixer_mm.utils.settings import check_config
