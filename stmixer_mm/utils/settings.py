@@ -286,16 +286,27 @@ def check_model_builds(model_cfg: dict) -> None:
     from mmengine.registry import DefaultScope
     MODELS = _registries()[0]
     model_cfg = dict(_plain(model_cfg))
-    try:
-        with torch.device('meta'), DefaultScope.overwrite_default_scope(
-                'mmdet'):
-            MODELS.build(model_cfg)
-    except REFUSALS as e:
-        if any(text in str(e) for text in _META_LIMITS):
-            return
-        raise part_refused(e, model_cfg) from e
-    except (RuntimeError, NotImplementedError):
-        return  # a tensor read on the meta device: left to the real build
+
+    def built(cfg: dict, path: str) -> bool:
+        try:
+            with torch.device('meta'), \
+                    DefaultScope.overwrite_default_scope('mmdet'):
+                MODELS.build(cfg)
+        except REFUSALS as e:
+            if not any(text in str(e) for text in _META_LIMITS):
+                raise part_refused(e, cfg, path) from e
+            return False
+        except (RuntimeError, NotImplementedError):
+            return False  # a tensor read on the meta device
+        return True
+
+    if not built(model_cfg, 'model'):
+        # a part reads tensor values in its __init__ (mmaction2's ViT its
+        # drop-path rates): the detector's other parts, one by one
+        for key, part in model_cfg.items():
+            if isinstance(part, dict) and 'type' in part and \
+                    not key.endswith('_cfg'):  # init_cfg: not a part
+                built(part, f'model.{key}')
 
 
 #: what a part's ``__init__`` raises when it refuses a setting

@@ -48,3 +48,27 @@ def test_without_build_the_part_is_not_built():
     cfg = Config.fromfile(TINY)
     cfg.merge_from_dict({'model.roi_head.stage_loss_weights': [1, 1, 1]})
     check_config(cfg, build=False)  # the walk alone does not see it
+
+
+def test_parts_after_one_the_meta_device_cannot_build_are_checked():
+    """mmaction2's ViT reads tensor values in its ``__init__`` (no meta
+    build): the detector's other parts are then built one by one, so a bad
+    neck of a ViT config still stops before the run."""
+    cfg = Config.fromfile(
+        f'{repo_root()}/tests/data/configs/tiny_stmixer_vit_tiny-ava.py')
+    check_config(cfg)  # the config itself passes
+    cfg.merge_from_dict({'model.neck.in_channels': [32, 32]})
+    with pytest.raises(ConfigSettingError, match=r'^model\.neck'):
+        check_config(cfg)
+
+
+def test_a_neck_giving_other_levels_than_the_decoder_reads_is_refused():
+    """The detector compares its neck's number of maps (``num_outs``, also
+    mmdet's necks') with the decoder's ``featmap_strides`` when built, so
+    the pre-run check refuses it (it failed at the first forward)."""
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict({'model.roi_head.featmap_strides': [4, 8, 16]})
+    with pytest.raises(ConfigSettingError) as err:
+        check_config(cfg)
+    assert 'STMixer: the neck' in str(err.value)
+    assert 'decoder reads 3' in str(err.value)

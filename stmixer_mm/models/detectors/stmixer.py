@@ -107,6 +107,13 @@ class STMixer(TwoStageDetector):
                 rpn_head[key] = section
         self.rpn_head = MODELS.build(rpn_head)
         check_neck_channels(neck, self.roi_head.feat_channels)
+        num_outs = getattr(self.neck, 'num_outs', None)  # mmdet's necks too
+        strides = self.roi_head.featmap_strides
+        if num_outs is not None and num_outs != len(strides):
+            raise ValueError(
+                f'STMixer: the neck ({type(self.neck).__name__}) gives '
+                f'{num_outs} feature maps, the decoder reads {len(strides)} '
+                f'(roi_head.featmap_strides={list(strides)})')
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = compiled_predict
         heads = [
