@@ -72,10 +72,12 @@ def official_checkpoint_loader(inner: Callable) -> Callable:
         # the conversion rules: imported only for such a file (the runtime
         # imports no converter)
         if is_official_checkpoint(checkpoint, LEGACY_PREFIX):
+            # only for such a file: the runtime imports no converter
             from stmixer_mm.converters.legacy import convert_legacy_checkpoint
             return convert_legacy_checkpoint(checkpoint, filename)
         if not is_official_checkpoint(checkpoint):
             return checkpoint
+        # only for an official file: the runtime imports no converter
         from stmixer_mm.converters.official import convert_official_checkpoint
         return convert_official_checkpoint(checkpoint, filename)
 

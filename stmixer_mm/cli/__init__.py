@@ -29,6 +29,7 @@ def config_or_exit(name: str):
     Returns:
         Config: The config.
     """
+    # imported here: the command modules import this one for its helpers
     from stmixer_mm.utils.config_files import ConfigFileError, load_config
     try:
         return load_config(name)

@@ -7,8 +7,11 @@ a refusal is raised again naming the part's config path
 (:func:`part_refused`). mmaction2's classes that the configs set but that
 accept some bad values silently get :func:`mmaction2_problem`;
 :data:`CONFIG_RULES` compare sections of a whole config."""
+import contextlib
+import logging
 import numbers
 import re
+import warnings
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .config_files import ConfigFileError, MissingConfigError, load_config
@@ -220,6 +223,22 @@ def _build(registry, part: dict, path: str) -> None:
         return  # the runner's state (its visualizer), a file: the run tells
 
 
+@contextlib.contextmanager
+def _quiet():
+    """No log line or warning from the pre-run builds of the data, metric
+    and hook parts (the run builds them again and logs then)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 #: top-level config entries that hold buildable things
 _SECTIONS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
              'val_evaluator', 'test_evaluator', 'custom_hooks',
@@ -253,7 +272,7 @@ def check_config(cfg,
     for section in sections:
         _check_extras(_plain(cfg.get(section)), section)
     scope = cfg.get('default_scope') or 'mmaction'
-    with DefaultScope.overwrite_default_scope(scope):
+    with DefaultScope.overwrite_default_scope(scope), _quiet():
         for registry, part, path in _parts(cfg, sections):
             if isinstance(part, dict) and type_name(part.get('type')):
                 _build(registry, part, path)

@@ -871,7 +871,8 @@ def test_bad_custom_classes_named_by_the_doctor_as_pre_run(
     with pytest.raises(ConfigSettingError) as info:
         check_config(cfg)
     pre_run = str(info.value)
-    assert pre_run.startswith('train_dataloader.dataset: custom_classes ')
+    assert pre_run.startswith(
+        'train_dataloader.dataset: ValueError: custom_classes '), pre_run
     assert expected in pre_run
     report, built = check_dataset_config(cfg)
     assert [f.message for f in report.findings
@@ -948,7 +949,10 @@ def test_frame_check_skip_fails_at_the_first_read(data):
             'not found'):
         ds[index]
     ds_cfg.frame_check = 'list'
-    with pytest.raises(ConfigSettingError, match='frame_check'):
+    with pytest.raises(
+            ValueError,
+            match=r"ValidatedAVADataset: frame_check must be one of "
+            r"\('scan', 'skip'\), got 'list'"):
         DATASETS.build(ds_cfg)
 
 

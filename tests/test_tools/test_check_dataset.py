@@ -131,9 +131,10 @@ def test_custom_classes_of_names_named_as_the_pre_run_check(tools, data):
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
     errors = [x for x in proc.stdout.splitlines() if x.startswith('ERROR')]
     assert errors[0] == (
-        "ERROR config: train_dataloader.dataset: custom_classes ['walk', "
-        "'stand']: expected label ids of the label map (ints, not class "
-        'names), each once'), proc.stdout
+        "ERROR config: train_dataloader.dataset: ValueError: custom_classes "
+        "['walk', 'stand']: expected label ids of the label map (ints, not "
+        'class names), each once (the part refused its settings when '
+        'built)'), proc.stdout
 
 
 def test_an_unwritable_out_dir_is_named_not_the_data_set(

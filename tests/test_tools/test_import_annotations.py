@@ -994,8 +994,9 @@ def test_base_config_is_checked_before_anything_is_written(
 
 
 @pytest.mark.parametrize('base, why', [
-    ('extra', " does not build: TypeError: BaseDataset.__init__() got an "
-     "unexpected keyword argument 'foo'"),
+    ('extra', " does not build: train_dataloader.dataset: TypeError: "
+     "BaseDataset.__init__() got an unexpected keyword argument 'foo' (the "
+     'part refused its settings when built)'),
     ('quickstart/stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
      ': could not be read: TypeError: val_evaluator='),
 ])

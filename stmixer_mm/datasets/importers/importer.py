@@ -18,8 +18,8 @@ from stmixer_mm.utils.output_files import (check_output_dir,
                                            clear_stale_staging,
                                            staged_output_dir)
 from stmixer_mm.utils.package_files import package_config
-from stmixer_mm.utils.settings import (ConfigFileError, check_config,
-                                       load_config)
+from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
+                                       check_config, load_config)
 from .common import (Annotation, AnnotationImportError, FrameGrid,
                      ImportedAnnotations, read_label_map)
 from .csv_table import read_csv_table
@@ -403,8 +403,11 @@ def check_layout_config(path: str,
             for dataset in datasets:
                 DATASETS.build(dict(dataset, lazy_init=True))
     except Exception as e:
+        # a ConfigSettingError starts with the config path, the type is noise
+        kind = '' if isinstance(e, ConfigSettingError) else \
+            f'{type(e).__name__}: '
         raise AnnotationImportError(
-            f'{label} does not build: {type(e).__name__}: {e}') from e
+            f'{label} does not build: {kind}{e}') from e
 
 
 def split_videos(videos: Sequence[str],

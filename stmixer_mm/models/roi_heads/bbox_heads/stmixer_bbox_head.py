@@ -29,10 +29,14 @@ TEST_CFG_DEFAULTS = dict(
     mmdet=dict(max_per_img=100, multiply_person_score=True))
 #: what each ``test_cfg`` value must be: (test, the expected value in words)
 TEST_CFG_VALUES = dict(
-    person_threshold=(lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
-                      'a number in [0, 1]'),
-    num_fallback=(lambda v: isinstance(v, int) and v >= 0, 'an int >= 0'),
-    max_per_img=(lambda v: isinstance(v, int) and v >= 1, 'an int >= 1'),
+    person_threshold=(lambda v: not isinstance(v, bool) and isinstance(
+        v, (int, float)) and 0 <= v <= 1, 'a number in [0, 1]'),
+    num_fallback=(
+        lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
+        'an int >= 0'),
+    max_per_img=(
+        lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1,
+        'an int >= 1'),
     multiply_person_score=(lambda v: isinstance(v, bool), 'True or False'))
 
 #: mmdet losses whose ``reduction_override='none'`` rows, summed and divided
@@ -507,7 +511,9 @@ class STMixerBBoxHead(BaseModule):
             fits, expected = TEST_CFG_VALUES[key]
             if not fits(value):
                 raise ValueError(
-                    f'test_cfg.{key} must be {expected}, got {value!r}')
+                    f'{type(self).__name__}: test_cfg.{key} must be '
+                    f'{expected}, got {value!r}; a config sets it as '
+                    f'model.test_cfg.rcnn.{key}')
         return ParsedTestCfg({**defaults, **cfg})
 
     def predict_by_feat(self,

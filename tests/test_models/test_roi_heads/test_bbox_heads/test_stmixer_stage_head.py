@@ -800,6 +800,8 @@ def test_bad_settings_are_refused_naming_the_class(kwargs, match):
      r'\[0, 1\], got 1.5'),
     (dict(person_threshold='high'), "person_threshold .* got 'high'"),
     (dict(num_fallback=-1), 'num_fallback must be an int >= 0, got -1'),
+    (dict(num_fallback=True), 'num_fallback must be an int >= 0, got True'),
+    (dict(person_threshold=True), 'person_threshold must be a number'),
     (dict(multiply_person_score='yes'), 'multiply_person_score must be True'),
     (dict(max_per_img=10), r"test_cfg has \['max_per_img'\]"),
 ])
