@@ -193,6 +193,24 @@ def _parts(cfg, sections: Sequence[str]):
             yield VISUALIZERS, dict(node, vis_backends=None), section
 
 
+@contextlib.contextmanager
+def _manager_lock_kept():
+    """Leave mmengine's ``ManagerMixin`` lock as found: its
+    ``get_current_instance`` / ``get_instance`` take it and raise without
+    releasing it (``VisualizationHook.__init__`` before the runner made its
+    visualizer), and a lock left held by this thread would block every other
+    thread's ``DefaultScope`` / ``MessageHub`` / ``MMLogger`` for good (the
+    web demo's and the online runner's workers)."""
+    from mmengine.utils import manager
+    lock = manager._lock
+    held = lock._is_owned()
+    try:
+        yield
+    finally:
+        while not held and lock._is_owned():
+            lock.release()
+
+
 def _build(registry, part: dict, path: str) -> None:
     """Build one part as mmengine's ``build_from_cfg`` does, but a data set
     with ``lazy_init=True`` (no annotation file read; one that cannot
@@ -204,8 +222,8 @@ def _build(registry, part: dict, path: str) -> None:
         raise ConfigSettingError(f'{path}: {problem}')
     args = dict(part)
     try:
-        with registry.switch_scope_and_registry(args.pop('_scope_',
-                                                         None)) as scoped:
+        with _manager_lock_kept(), registry.switch_scope_and_registry(
+                args.pop('_scope_', None)) as scoped:
             kind = args.pop('type')
             cls = scoped.get(kind) if isinstance(kind, str) else kind
             if cls is None:
@@ -308,7 +326,7 @@ def check_model_builds(model_cfg: dict) -> None:
 
     def built(cfg: dict, path: str) -> bool:
         try:
-            with torch.device('meta'), \
+            with _manager_lock_kept(), torch.device('meta'), \
                     DefaultScope.overwrite_default_scope('mmdet'):
                 MODELS.build(cfg)
         except REFUSALS as e:

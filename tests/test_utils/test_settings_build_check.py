@@ -72,3 +72,27 @@ def test_a_neck_giving_other_levels_than_the_decoder_reads_is_refused():
         check_config(cfg)
     assert 'STMixer: the neck' in str(err.value)
     assert 'decoder reads 3' in str(err.value)
+
+
+def test_the_pre_run_check_leaves_no_mmengine_lock_held():
+    """mmengine's ``get_current_instance`` raises with its global lock held
+    (a ``VisualizationHook`` built before the runner's visualizer exists):
+    the check leaves the lock as it found it, so another thread (the web
+    demo's and online runner's workers) can still use mmengine's globals."""
+    import threading
+
+    from mmengine.utils import manager
+    cfg = Config.fromfile(TINY)
+    cfg.custom_hooks = [dict(type='ActionDetVisualizationHook', draw=True)]
+    check_config(cfg, build=False)
+    got = []
+
+    def take():
+        got.append(manager._lock.acquire(timeout=10))
+        if got[-1]:
+            manager._lock.release()
+
+    worker = threading.Thread(target=take)
+    worker.start()
+    worker.join()
+    assert got == [True]
