@@ -69,17 +69,14 @@ def official_checkpoint_loader(inner: Callable) -> Callable:
     @functools.wraps(inner)
     def load_checkpoint(filename: str, map_location: Any) -> Any:
         checkpoint = inner(filename, map_location)
-        # the conversion rules: imported only for such a file (the runtime
-        # imports no converter)
-        if is_official_checkpoint(checkpoint, LEGACY_PREFIX):
-            # only for such a file: the runtime imports no converter
-            from stmixer_mm.converters.legacy import convert_legacy_checkpoint
-            return convert_legacy_checkpoint(checkpoint, filename)
-        if not is_official_checkpoint(checkpoint):
+        old_keys = is_official_checkpoint(checkpoint, LEGACY_PREFIX)
+        if not old_keys and not is_official_checkpoint(checkpoint):
             return checkpoint
-        # only for an official file: the runtime imports no converter
-        from stmixer_mm.converters.official import convert_official_checkpoint
-        return convert_official_checkpoint(checkpoint, filename)
+        # only for such a file: the runtime imports no converter
+        from stmixer_mm.converters import legacy, official
+        if old_keys:
+            return legacy.convert_legacy_checkpoint(checkpoint, filename)
+        return official.convert_official_checkpoint(checkpoint, filename)
 
     load_checkpoint._stmixer_official = True
     return load_checkpoint

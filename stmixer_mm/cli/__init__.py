@@ -8,6 +8,8 @@ from typing import Iterable, Sequence
 
 from mmengine.config import DictAction
 
+from stmixer_mm.utils.config_files import ConfigFileError, load_config
+
 #: one name of a dotted ``--cfg-options`` key (a list index is a number)
 _KEY_PART = re.compile(r'[\w-]+')
 
@@ -29,8 +31,6 @@ def config_or_exit(name: str):
     Returns:
         Config: The config.
     """
-    # imported here: the command modules import this one for its helpers
-    from stmixer_mm.utils.config_files import ConfigFileError, load_config
     try:
         return load_config(name)
     except ConfigFileError as e:

@@ -80,11 +80,15 @@ def test_the_pre_run_check_leaves_no_mmengine_lock_held():
     the check leaves the lock as it found it, so another thread (the web
     demo's and online runner's workers) can still use mmengine's globals."""
     import threading
+    from collections import OrderedDict
 
     from mmengine.utils import manager
+    from mmengine.visualization import Visualizer
     cfg = Config.fromfile(TINY)
     cfg.custom_hooks = [dict(type='ActionDetVisualizationHook', draw=True)]
-    check_config(cfg, build=False)
+    with pytest.MonkeyPatch.context() as patch:  # no visualizer made yet
+        patch.setattr(Visualizer, '_instance_dict', OrderedDict())
+        check_config(cfg, build=False)
     got = []
 
     def take():
