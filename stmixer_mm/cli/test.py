@@ -151,6 +151,9 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if '://' not in args.checkpoint and not osp.exists(args.checkpoint):
+        raise SystemExit(f'tools/test.py: checkpoint {args.checkpoint}: no '
+                         'such file or folder')
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args)
     tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')
@@ -183,7 +186,9 @@ def run(args):
         try:
             metrics = runner.test()
         except (CheckpointMismatchError, CheckpointFileError,
-                ConfigSettingError) as e:
+                ConfigSettingError, FileNotFoundError) as e:
+            # FileNotFoundError: a data file the config names (its message
+            # names the file)
             raise SystemExit(f'tools/test.py: {e}') from None
         if is_main_process():
             picture = draw_test_picture(runner) if args.picture else \

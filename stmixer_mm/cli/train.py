@@ -184,7 +184,9 @@ def main(argv=None):
         try:
             runner.train()
         except (CheckpointFileError, ConfigSettingError,
-                CheckpointMismatchError) as e:
+                CheckpointMismatchError, FileNotFoundError) as e:
+            # FileNotFoundError: a data file the config names (its message
+            # names the file)
             raise SystemExit(f'tools/train.py: {e}') from None
         if is_main_process():
             print(summary_after_train(runner, args.config), flush=True)

@@ -2,11 +2,13 @@
 ``tools/web_demo.py``): serve the page of :mod:`stmixer_mm.apis.web_demo`
 until Ctrl-C (docs/en/web_demo.md)."""
 import argparse
+import os
 import os.path as osp
 import re
 import shutil
 import sys
 import tempfile
+import traceback
 
 from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
@@ -174,6 +176,10 @@ def build_server(args: argparse.Namespace):
     return server
 
 
+#: seconds :func:`main` waits for the job that runs to stop before it exits
+STOP_WAIT_S = 60.0
+
+
 def _stop(signum: int) -> None:
     raise RunInterrupted(signum, f'stopped by {signal_name(signum)}')
 
@@ -209,16 +215,28 @@ def main(argv=None, prog=PROG) -> int:
     try:
         with on_stop_signals(_stop):
             server.serve_forever()
+        code = 0
     except RunInterrupted as e:
         print(f'\n{prog}: {e}', file=sys.stderr)
-        sys.exit(e.exit_code)
-    finally:
-        server.server_close()
-        if not server.demo.close():
-            print(
-                f'{prog}: warning: the job that runs did not stop in time; '
-                'exiting anyway',
-                file=sys.stderr)
-        if server.temp_dir:
-            shutil.rmtree(server.temp_dir, ignore_errors=True)
+        code = e.exit_code
+    except BaseException:  # any: the worker is stopped before the exit
+        traceback.print_exc()
+        code = 1
+    server.server_close()
+    stopped = server.demo.close(STOP_WAIT_S)
+    if server.temp_dir:
+        shutil.rmtree(server.temp_dir, ignore_errors=True)
+    if not stopped:
+        # a thread still in torch at the interpreter's finalization aborts
+        # it (``terminate called without an active exception``): leave
+        # without finalizing
+        print(
+            f'{prog}: warning: the job that runs did not stop within '
+            f'{STOP_WAIT_S:g} s; exiting without waiting for it',
+            file=sys.stderr,
+            flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
     return 0
