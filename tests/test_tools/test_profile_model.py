@@ -1,6 +1,7 @@
 """``tools/analysis_tools/profile_model.py`` on the tiny config, as a user
 runs it: the operator and synchronisation counts of predict and of one
 training step, per part."""
+import importlib.util
 import json
 from pathlib import Path
 
@@ -9,6 +10,15 @@ import pytest
 from stmixer_mm.testing import repo_root
 
 CONFIG = Path(repo_root()) / 'tests/data/configs/tiny_stmixer_tiny-ava.py'
+
+
+def _tool():
+    """The tool's module, imported in this process."""
+    path = Path(repo_root()) / 'tools/analysis_tools/profile_model.py'
+    spec = importlib.util.spec_from_file_location('profile_model_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
@@ -54,3 +64,43 @@ def test_profile_device_argument_errors(tools):
         proc = tools.python_tool(
             'analysis_tools/profile_model.py', str(CONFIG), *argv, check=False)
         assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_training_step_against_the_official_criterion(capsys):
+    """``--vs-official``: the official criterion (one cost matrix and one
+    host copy per stage, scipy per image, per-stage losses) on the official
+    stack gives our losses on the same weights and clips (2 stages, 2
+    clips, 2 persons each), and the step's operators and times are
+    reported for both."""
+    tool = _tool()
+    (row, ) = tool.main([
+        str(CONFIG), '--vs-official', '--shape', '4', '64', '64',
+        '--batch-size', '2', '--warmup', '0', '--repeats', '1'
+    ])
+    assert row['loss_diff'] <= tool.LOSS_TOLERANCE
+    official, ours = row['train']['official'], row['train']['ours']
+    # per stage one host copy of the costs, plus the GT count's .item()
+    assert official['sync_reasons']['matching+losses: to cpu'] == 2
+    assert official['sync_reasons']['matching+losses: item'] == 1
+    assert ours['sync_reasons']['matching: to cpu'] == 1
+    assert ours['total_ops'] < official['total_ops']
+    assert len(row['times']['official']) == len(row['times']['ours']) == 1
+    out = capsys.readouterr().out
+    assert f"{row['name']} (official)" in out and 'losses equal within' in out
+
+
+def test_official_criterion_sees_a_wrong_loss(monkeypatch):
+    """The comparison can fail: a changed loss weight on our side only is
+    reported, not averaged away."""
+    tool = _tool()
+    real = tool.our_losses
+
+    def doubled(model, batch, counter):
+        losses = real(model, batch, counter)
+        losses['s1.loss_iou'] = losses['s1.loss_iou'] * 2
+        return losses
+
+    monkeypatch.setattr(tool, 'our_losses', doubled)
+    with pytest.raises(SystemExit, match='differ from the official'):
+        tool.train_vs_official(
+            str(CONFIG), (4, 64, 64), 2, warmup=0, repeats=1)

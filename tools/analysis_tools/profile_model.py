@@ -7,13 +7,18 @@ Random weights, one random clip, two GT persons; the counter:
 ``stmixer_mm.benchmarks.sync_counter`` (what is counted: docs/en/gpu.md)."""
 import argparse
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import statistics
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.config import Config
 
 from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           clip_shape, format_table, make_batch,
+                                          official_stack_cfg, time_steps,
                                           with_threads, write_json)
+from stmixer_mm.benchmarks.official_training import official_criterion
 from stmixer_mm.benchmarks.sync_counter import OpCounter, cuda_sync_warnings
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
 
@@ -28,9 +33,11 @@ PARTS = (
     ('matching', 'roi_head', 'assign'),
     ('matching', 'roi_head', 'assign_stages'),
 )
+#: largest relative difference of our losses from the official criterion's
+LOSS_TOLERANCE = 1e-4
 #: part names in the order of the report
 PART_ORDER = ('backbone', 'neck', 'queries', 'decoder', 'post', 'matching',
-              'targets+losses', 'backward', 'other')
+              'targets+losses', 'matching+losses', 'backward', 'other')
 
 
 def _stage_parts(model) -> List[Tuple[str, str, str]]:
@@ -89,16 +96,37 @@ def profile_predict(model, data: dict) -> OpCounter:
     return counter
 
 
-def profile_train(model, data: dict) -> OpCounter:
-    """Count ``model.loss`` + ``backward`` of the summed losses on the
-    preprocessed ``data`` (train mode; no optimizer step)."""
+def our_losses(model, batch: dict, counter: OpCounter) -> dict:
+    """``model.loss`` of a preprocessed batch (our training step's)."""
+    return model.loss(batch['inputs'], batch['data_samples'])
+
+
+def official_losses(model, batch: dict, counter: OpCounter) -> dict:
+    """The official training step's losses of a preprocessed batch: the
+    official stack's forward, then the official criterion
+    (:mod:`stmixer_mm.benchmarks.official_training`), counted as the
+    matching and losses."""
+    x = model.extract_feat(batch['inputs'])
+    rpn_results_list = model.rpn_head.predict(
+        x, batch['data_samples'], rescale=False)
+    all_results = model.roi_head(x, rpn_results_list)
+    with counter.section('matching+losses'):
+        return official_criterion(model, all_results, batch['data_samples'])
+
+
+def profile_train(model,
+                  data: dict,
+                  losses_fn: Callable = our_losses) -> OpCounter:
+    """Count the losses of ``losses_fn(model, batch, counter)`` (default:
+    ``model.loss``) + ``backward`` of their sum on the preprocessed ``data``
+    (train mode; no optimizer step)."""
     model.train()
     device = _device(model)
     batch = model.data_preprocessor(data, True)
     counter = OpCounter()
     with counter.track(model, _stage_parts(model)), counter, \
             cuda_sync_warnings(device) as cuda_syncs:
-        losses = model.loss(batch['inputs'], batch['data_samples'])
+        losses = losses_fn(model, batch, counter)
         total = sum(v for k, v in losses.items() if 'loss' in k)
         with counter.section('backward'):
             total.backward()
@@ -106,6 +134,72 @@ def profile_train(model, data: dict) -> OpCounter:
     model.zero_grad(set_to_none=True)
     model.eval()
     return counter
+
+
+def train_vs_official(path: str,
+                      shape: Optional[Sequence[int]] = None,
+                      batch_size: int = 1,
+                      seed: int = 0,
+                      cfg_options: Optional[dict] = None,
+                      device: str = 'cpu',
+                      warmup: int = 1,
+                      repeats: int = 5) -> Dict[str, Any]:
+    """Our training step against the official one (the official stack's
+    forward and the official criterion, same weights and clip): the
+    operators of each, their wall times (interleaved, every other round
+    reversed; forward, losses and backward, no optimizer step) and the
+    largest relative difference of their losses. ``SystemExit`` when the
+    losses differ by more than :data:`LOSS_TOLERANCE`.
+
+    Returns:
+        dict: ``ops`` / ``syncs`` and ``times`` per side, ``loss_diff``.
+    """
+    ours = build_random_model(path, seed, cfg_options).to(device)
+    cfg = Config.fromfile(path)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    official = build_random_model(official_stack_cfg(cfg), seed).to(device)
+    official.load_state_dict(ours.state_dict(), strict=True)
+    t, h, w = clip_shape(ours.cfg, shape, (128, 160))
+    torch.manual_seed(seed)
+    data = add_gt(make_batch(batch_size, t, h, w), ours)
+    sides = dict(official=(official, official_losses), ours=(ours, our_losses))
+    row = dict(
+        config=path,
+        input=[batch_size, t, h, w],
+        train={
+            k: summarise(profile_train(m, data, f))
+            for k, (m, f) in sides.items()
+        })
+
+    def step(model, losses_fn):
+        model.train()
+        batch = model.data_preprocessor(data, True)
+        losses = losses_fn(model, batch, OpCounter())
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        model.zero_grad(set_to_none=True)
+        return {k: v.detach() for k, v in losses.items()}
+
+    dev = torch.device(device)
+    wall, _, last = time_steps(
+        {
+            k: partial(step, *side)
+            for k, side in sides.items()
+        },
+        warmup,
+        repeats,
+        dev if dev.type == 'cuda' else None,
+        alternate=True)
+    scale = max(float(v.abs()) for v in last['official'].values())
+    diff = max(
+        abs(float(last['ours'][k] - v)) / max(scale, 1e-12)
+        for k, v in last['official'].items())
+    if sorted(last['ours']) != sorted(last['official']) or \
+            not diff <= LOSS_TOLERANCE:
+        raise SystemExit(f'{path}: our losses differ from the official '
+                         f'criterion\'s by {diff:.2e} (relative)')
+    row.update(times=wall, loss_diff=diff)
+    return row
 
 
 def summarise(counter: OpCounter) -> Dict[str, Any]:
@@ -222,13 +316,21 @@ def profile_configs(configs: Sequence[str],
                     json: Optional[str] = None,
                     cfg_options: Optional[dict] = None,
                     device: str = 'cpu',
-                    timeline: bool = False) -> List[dict]:
+                    timeline: bool = False,
+                    vs_official: bool = False,
+                    warmup: int = 1,
+                    repeats: int = 5) -> List[dict]:
     """Profile every config on ``device``, print the tables, return the rows
-    (and write them to ``json``)."""
+    (and write them to ``json``); ``vs_official``: the training step of each
+    against the official one instead (:func:`train_vs_official`)."""
     rows = []
     for path in configs:
-        row = profile_config(path, shape, batch_size, train, seed, cfg_options,
-                             device, timeline)
+        if vs_official:
+            row = train_vs_official(path, shape, batch_size, seed, cfg_options,
+                                    device, warmup, repeats)
+        else:
+            row = profile_config(path, shape, batch_size, train, seed,
+                                 cfg_options, device, timeline)
         row['name'] = osp.splitext(osp.basename(path))[0]
         rows.append(row)
         if json:
@@ -236,7 +338,11 @@ def profile_configs(configs: Sequence[str],
     where = 'the CPU' if torch.device(device).type == 'cpu' else \
         f'{device} ({torch.cuda.get_device_name(torch.device(device))})'
     print(f'torch {torch.__version__}; random weights (seed {seed}), batch '
-          f'{batch_size}, one run per config on {where}')
+          f'{batch_size}, on {where} with {torch.get_num_threads()} '
+          'thread(s)')
+    if vs_official:
+        print(format_vs_official(rows, warmup, repeats))
+        return rows
     print(format_rows(rows))
     if timeline:
         print('predict on the GPU: wall time (no profiler) against the time '
@@ -244,6 +350,29 @@ def profile_configs(configs: Sequence[str],
         for r in rows:
             print(format_timeline(r['name'], r['predict_timeline']))
     return rows
+
+
+def format_vs_official(rows: Sequence[Dict[str, Any]], warmup: int,
+                       repeats: int) -> str:
+    """The operator tables of both training steps and a line of times per
+    config (:func:`train_vs_official` rows)."""
+    sides = [
+        dict(r, name=f"{r['name']} ({side})", train=r['train'][side])
+        for r in rows for side in ('official', 'ours')
+    ]
+    out = [format_rows(sides)]
+    out.append(f'one training step (forward, losses, backward), median of '
+               f'{repeats} after {warmup} warm-up, interleaved:')
+    for r in rows:
+        official, ours = (
+            statistics.median(r['times'][k]) for k in ('official', 'ours'))
+        ops = [r['train'][k]['total_ops'] for k in ('official', 'ours')]
+        out.append(f"  {r['name']}: official {official * 1e3:.1f} ms, ours "
+                   f'{ours * 1e3:.1f} ms ({official / ours:.2f}x); '
+                   f'operators {ops[0]} -> {ops[1]} '
+                   f'({100 * ops[1] / ops[0]:.0f} %); losses equal within '
+                   f"{r['loss_diff']:.1e} (relative)")
+    return '\n'.join(out)
 
 
 def parse_args(argv=None):
@@ -267,6 +396,14 @@ def parse_args(argv=None):
         device='cpu')
     p.add_argument('--no-train', action='store_true', help='predict only')
     p.add_argument(
+        '--vs-official',
+        action='store_true',
+        help='the training step against the official one (the official '
+        'stack and criterion; stmixer_mm.benchmarks.official_training): '
+        'operators, times and the losses compared')
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument(
         '--timeline',
         action='store_true',
         help='on cuda: also where the time of predict goes (wall time, '
@@ -280,6 +417,11 @@ def parse_args(argv=None):
         p.error('--device cuda: CUDA is not available on this machine')
     if args.timeline and dev != 'cuda':
         p.error('--timeline needs --device cuda')
+    if args.vs_official and (args.no_train or args.timeline):
+        p.error('--vs-official times training: not with --no-train or '
+                '--timeline')
+    if args.warmup < 0 or args.repeats < 1:
+        p.error('--warmup must be >= 0, --repeats >= 1')
     return args
 
 
