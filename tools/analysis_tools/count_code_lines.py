@@ -14,6 +14,13 @@ Example::
     python tools/analysis_tools/count_code_lines.py          # per folder
     python tools/analysis_tools/count_code_lines.py --total  # one number
     python tools/analysis_tools/count_code_lines.py --files a.py b.sh
+    python tools/analysis_tools/count_code_lines.py --core   # issue 82
+
+``--core``: the detector's path that issue 82 measures (:data:`CORE`): the
+detector and its compiled predict, the query generator, the decoder, the
+stage and bbox heads, sampling and mixing, the sampling operator, the
+matching, the box helpers and the model utilities (the checking code they
+call).
 """
 import argparse
 import ast
@@ -23,6 +30,16 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+#: the core path of issue 82, point 3 (files and folders of ``stmixer_mm``)
+CORE = ('models/detectors/stmixer.py', 'models/detectors/compile.py',
+        'models/dense_heads/stmixer_query_generator.py',
+        'models/roi_heads/stmixer_decoder.py',
+        'models/roi_heads/bbox_heads/stmixer_stage_head.py',
+        'models/roi_heads/bbox_heads/stmixer_bbox_head.py',
+        'models/layers/sampling_mixing.py', 'models/layers/adaptive_mixing.py',
+        'models/layers/sampling', 'models/task_modules/batched_hungarian.py',
+        'models/task_modules/box_xyzr.py',
+        'models/task_modules/box_position_embedding.py', 'models/utils')
 SKIP_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
                tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER,
                tokenize.ENCODING)
@@ -106,6 +123,36 @@ def counted_files(repo=REPO):
     return out
 
 
+def core_files(repo=REPO):
+    """The files of :data:`CORE`.
+
+    Args:
+        repo (Path): The repository root.
+
+    Returns:
+        list[Path]: Every ``.py`` file of the listed files and folders.
+    """
+    out = []
+    for name in CORE:
+        path = repo / 'stmixer_mm' / name
+        out += sorted(path.rglob('*.py')) if path.is_dir() else [path]
+    return out
+
+
+def file_code_lines(path):
+    """Code lines of one ``.py`` or shell file.
+
+    Args:
+        path (Path): The file.
+
+    Returns:
+        int: See :func:`python_code_lines` / :func:`shell_code_lines`.
+    """
+    text = Path(path).read_text(encoding='utf-8')
+    return python_code_lines(text) if str(path).endswith(
+        '.py') else shell_code_lines(text)
+
+
 def count(repo=REPO):
     """Code lines per part.
 
@@ -117,10 +164,7 @@ def count(repo=REPO):
     """
     per_part = defaultdict(int)
     for part, path in counted_files(repo):
-        text = path.read_text(encoding='utf-8')
-        per_part[part] += (
-            python_code_lines(text)
-            if path.suffix == '.py' else shell_code_lines(text))
+        per_part[part] += file_code_lines(path)
     return dict(per_part)
 
 
@@ -133,13 +177,21 @@ def main():
         nargs='+',
         metavar='FILE',
         help='count these files only: a line "<count> <file>" each')
+    parser.add_argument(
+        '--core',
+        action='store_true',
+        help='the core path of issue 82 (CORE): a line per file and the '
+        'total')
     args = parser.parse_args()
-    if args.files:
-        for name in args.files:
-            text = Path(name).read_text(encoding='utf-8')
-            lines = python_code_lines(text) if name.endswith(
-                '.py') else shell_code_lines(text)
-            print(lines, name)
+    if args.files or args.core:
+        files = args.files or core_files()
+        counts = [file_code_lines(name) for name in files]
+        for lines, name in zip(counts, files):
+            print(
+                lines,
+                Path(name).resolve().relative_to(REPO) if args.core else name)
+        if args.core:
+            print(sum(counts), 'total')
         return
     per_part = count()
     if not args.total:
