@@ -24,6 +24,8 @@ from torch import Tensor
 
 #: the official matcher's cost weights (L1, person, GIoU)
 COST_WEIGHTS = (2.0, 2.0, 2.0)
+#: largest relative difference of our losses from the official criterion's
+LOSS_TOLERANCE = 1e-4
 
 
 def official_criterion(model, all_results: Sequence[Dict[str, Tensor]],
@@ -145,3 +147,21 @@ def official_train_losses(model, batch_inputs: Tensor,
         x, batch_data_samples, rescale=False)
     all_results = model.roi_head(x, rpn_results_list, batch_data_samples)
     return official_criterion(model, all_results, batch_data_samples)
+
+
+def losses_difference(ours: Dict[str, Tensor],
+                      official: Dict[str, Tensor]) -> float:
+    """Largest ``|ours[k] - official[k]|`` over the losses, relative to the
+    largest official loss (``inf`` when the names differ).
+
+    Args:
+        ours (dict[str, Tensor]): Our losses (scalars).
+        official (dict[str, Tensor]): The official criterion's.
+
+    Returns:
+        float: The difference.
+    """
+    if sorted(ours) != sorted(official):
+        return float('inf')
+    scale = max(max(float(v.abs()) for v in official.values()), 1e-12)
+    return max(abs(float(ours[k] - v)) / scale for k, v in official.items())

@@ -9,7 +9,6 @@ import logging
 import os
 import random
 import re
-import runpy
 import signal
 import subprocess as _subprocess
 import sys
@@ -40,30 +39,17 @@ def tool_env() -> dict:
     return env
 
 
-#: ``PYTHONPATH`` when this module was imported: a test that changes it (a
-#: ``sitecustomize`` of its own) runs its tools in a new interpreter
-_PYTHONPATH = os.environ.get('PYTHONPATH')
-
-
 def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
     """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's folder
     with the config's relative ``data/``); return the CompletedProcess. A
-    Python script of the checkout's ``tools/`` or ``demo/`` runs in this
-    interpreter (:func:`run_cli`: a command line of ``stmixer_mm.cli`` as
-    its ``main``, another script as ``__main__``) unless ``subprocess`` or
-    ``PYTHONPATH`` changed; with ``check`` a non-zero exit fails the test
-    with the output's tail."""
+    command-line script of ``stmixer_mm.cli`` runs in this interpreter
+    (:func:`run_cli`) unless ``subprocess``; with ``check`` a non-zero exit
+    fails the test with the output's tail."""
     cwd = str(cwd or repo_root())
     cmd = [str(c) for c in cmd]
-    if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable and \
-            os.environ.get('PYTHONPATH') == _PYTHONPATH:
-        script = os.path.abspath(os.path.join(cwd, cmd[1]))
+    if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable:
+        script = os.path.join(cwd, cmd[1])
         entry = cli_entry(script) if script.endswith('.py') else None
-        if entry is None and script.endswith('.py') and script.startswith(
-                tuple(
-                    os.path.join(repo_root(), d, '')
-                    for d in ('tools', 'demo'))):
-            entry = (None, None, False)
         if entry is not None:
             return run_cli(script, cmd[2:], *entry, check=check, cwd=cwd)
     proc = _subprocess.run(
@@ -241,23 +227,17 @@ def run_cli(script,
             check=True,
             cwd=None):
     """``python script *argv`` for a ``script`` whose command line is
-    ``module.main`` (:func:`cli_entry`; ``module`` None: the script itself
-    run as ``__main__``), in this interpreter from the repository root (or
-    ``cwd``), as :func:`run_tool` returns. An uncaught exception gives
-    status 1 and its traceback on stderr, ``SystemExit`` its code, as the
-    interpreter does."""
+    ``module.main`` (:func:`cli_entry`), in this interpreter from the
+    repository root (or ``cwd``), as :func:`run_tool` returns. An uncaught
+    exception gives status 1 and its traceback on stderr, ``SystemExit`` its
+    code, as the interpreter does."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with _restored_process_state(script, argv, cwd or repo_root()), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            if module is None:  # as ``python script``: its folder first
-                sys.path.insert(0, os.path.dirname(script))
-                runpy.run_path(script, run_name='__main__')
-            else:
-                result = importlib.import_module(module).main(
-                    **(keywords or {}))
-                code = (result or 0) if exits else 0
+            result = importlib.import_module(module).main(**(keywords or {}))
+            code = (result or 0) if exits else 0
         except SystemExit as exc:
             if exc.code is None or isinstance(exc.code, int):
                 code = exc.code or 0

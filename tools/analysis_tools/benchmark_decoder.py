@@ -250,7 +250,7 @@ def main(argv=None):
     H, W = input_size
     hw = ', '.join(f'{m.size(3)}x{m.size(4)}' for m in inputs[0])
     load = load_average()
-    first = fast.stages[0]
+    first = fast.stages[0].samplingmixing
     print(f'STMixer decoder on {device} ({torch.get_num_threads()} threads), '
           f'{config}')
     print(f'B={batch}, input {H}x{W} -> maps {hw} (strides '

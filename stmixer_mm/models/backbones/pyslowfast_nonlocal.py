@@ -1,7 +1,6 @@
 """PySlowFast's non-local block (``slowfast/models/nonlocal_helper.py``, the
 official SlowFast-R101-NL's), which computes other things than mmcv's
 ``NonLocal3d`` from the same weights (docs/en/useful_tools.md)."""
-import numbers
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -11,12 +10,9 @@ from mmengine.model import BaseModule, constant_init, kaiming_init
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import is_int, is_positive_int
 
 INSTANTIATIONS = ('dot_product', 'softmax')
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @MODELS.register_module()
@@ -48,11 +44,11 @@ class PySlowFastNonLocal3d(BaseModule):
                  zero_init: bool = True,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         name = 'PySlowFastNonLocal3d'
-        if inner_channels is None and _is_int(in_channels):
+        if inner_channels is None and is_int(in_channels):
             inner_channels = in_channels // 2
         for arg, value in (('in_channels', in_channels), ('inner_channels',
                                                           inner_channels)):
-            if not (_is_int(value) and value > 0):
+            if not is_positive_int(value):
                 raise ValueError(
                     f'{name}: {arg} must be a positive int, got {value!r} '
                     f'(in_channels={in_channels!r}, inner_channels defaults '
@@ -60,7 +56,7 @@ class PySlowFastNonLocal3d(BaseModule):
         if pool_size is not None:
             if not isinstance(pool_size,
                               (list, tuple)) or len(pool_size) != 3 or not all(
-                                  _is_int(s) and s > 0 for s in pool_size):
+                                  is_positive_int(s) for s in pool_size):
                 raise ValueError(
                     f'{name}: pool_size must be None or three positive ints '
                     f'(t, h, w), got {pool_size!r}')

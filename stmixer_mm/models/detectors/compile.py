@@ -2,7 +2,7 @@
 of ``predict`` through ``torch.compile``, post-processing eager, an eager
 fallback after one warning where it cannot apply (docs/en/gpu.md)."""
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -48,12 +48,8 @@ class CompiledPredict:
         self._key = None
         self._failed: Optional[str] = None
         self._warned = set()
-        self._last_fallback: Optional[str] = None
-
-    @property
-    def last_fallback(self) -> Optional[str]:
-        """Why the last call ran eagerly, or None."""
-        return self._last_fallback
+        #: why the last call ran eagerly, or None
+        self.last_fallback: Optional[str] = None
 
     def why_not(self, model, batch_inputs: Tensor,
                 img_shapes: tuple) -> Optional[str]:
@@ -69,9 +65,9 @@ class CompiledPredict:
             mode, a CUDA-graph mode off CUDA, or a clip size, dtype or
             device other than the compiled one), or None.
         """
-        mode = self.cfg['mode']
         if self._failed is not None:
             return self._failed
+        mode = self.cfg['mode']
         if model.training:
             return ('model.compile_cfg: the model is in training mode (only '
                     'predict is compiled)')
@@ -111,18 +107,14 @@ class CompiledPredict:
             :meth:`why_not` gives a reason (warned once per reason).
         """
         reason = self.why_not(model, batch_inputs, img_shapes)
-        self._last_fallback = reason
+        self.last_fallback = reason
         if reason is not None:
             self.warn_once(reason)
             return None
         try:
             if self._fn is None:
                 self._fn = torch.compile(
-                    model.static_forward,
-                    mode=self.cfg['mode'],
-                    backend=self.cfg['backend'],
-                    fullgraph=self.cfg['fullgraph'],
-                    dynamic=False)
+                    model.static_forward, dynamic=False, **self.cfg)
             out = self._fn(batch_inputs, img_shapes)
         except Exception as e:  # noqa: B902 compilers fail in many ways
             if self._key is not None:
@@ -131,7 +123,7 @@ class CompiledPredict:
                 f"model.compile_cfg: torch.compile (backend="
                 f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
                 f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
-            self._last_fallback = self._failed
+            self.last_fallback = self._failed
             self.warn_once(self._failed)
             return None
         self._key = _call_key(batch_inputs, img_shapes)
@@ -148,14 +140,13 @@ def img_shapes_of(batch_data_samples: Sequence) -> Tuple[Tuple[int, int], ...]:
         for s in batch_data_samples)
 
 
-class _ShapeSample:
+class ShapeSample:
     """A data sample holding only ``metainfo['img_shape']``: a plain object, so
-    ``torch.compile`` guards on its values (``InstanceData`` deep-copies)."""
+    ``torch.compile`` guards on its values (``InstanceData`` deep-copies).
+
+    Args:
+        img_shape (tuple[int, int]): ``(H, W)`` of the whole frame.
+    """
 
     def __init__(self, img_shape: Tuple[int, int]) -> None:
         self.metainfo = dict(img_shape=img_shape)
-
-
-def whole_frame_samples(img_shapes: Sequence[Tuple[int, int]]) -> List:
-    """Minimal data samples carrying only ``img_shape``."""
-    return [_ShapeSample(s) for s in img_shapes]

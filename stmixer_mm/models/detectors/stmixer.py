@@ -2,7 +2,7 @@
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
 import difflib
 import logging
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
@@ -13,12 +13,13 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
-from ..utils import (CHANNEL_ARGS, check_neck_channels, check_pyramid_strides,
-                     inject_query_generator_settings)
-from .compile import CompiledPredict, img_shapes_of, whole_frame_samples
+from ..utils import CHANNEL_ARGS, inject_query_generator_settings
+from .compile import CompiledPredict, ShapeSample, img_shapes_of
 
 #: the sections of ``train_cfg`` / ``test_cfg`` (mmdet's two-stage layout)
 CFG_SECTIONS = ('rpn', 'rcnn')
+#: the outputs of a stage that ``static_forward`` and ``_forward`` give
+RAW_OUTPUTS = ('person_logits', 'action_logits', 'bboxes')
 
 
 def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
@@ -106,7 +107,12 @@ class STMixer(TwoStageDetector):
             if section is not None:
                 rpn_head[key] = section
         self.rpn_head = MODELS.build(rpn_head)
-        check_neck_channels(neck, self.roi_head.feat_channels)
+        channels = self.roi_head.feat_channels
+        if neck.get('out_channels') not in (None, channels):
+            raise ValueError(
+                f'neck.out_channels ({neck["out_channels"]}) != the decoder '
+                'feature channels (stage_head.sampling_mixing.feat_channels, '
+                f'default hidden_channels: {channels})')
         num_outs = getattr(self.neck, 'num_outs', None)  # mmdet's necks too
         strides = self.roi_head.featmap_strides
         if num_outs is not None and num_outs != len(strides):
@@ -117,10 +123,8 @@ class STMixer(TwoStageDetector):
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = compiled_predict
         heads = [
-            name for name, used in (
-                ('mask_head', getattr(self.roi_head, 'with_mask', False)),
-                ('forecast_head',
-                 getattr(self.roi_head, 'with_forecast', False))) if used
+            name for name in ('mask_head', 'forecast_head')
+            if getattr(self.roi_head, name, None) is not None
         ]
         if self.compiled_predict is not None and heads:
             # these heads read the pyramid and queries the compiled part keeps
@@ -245,20 +249,24 @@ class STMixer(TwoStageDetector):
             self._check_something_to_train()
         return self
 
-    @property
-    def featmap_strides(self) -> Tuple[int, ...]:
-        return self.roi_head.featmap_strides
-
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
         of ``[B, 3, T_in, H, W]`` clips, checked."""
         x = tuple(super().extract_feat(batch_inputs))
-        strides = self.featmap_strides
+        strides = self.roi_head.featmap_strides
         if len(x) != len(strides):
             raise ValueError(
                 f'the neck gives {len(x)} maps, the decoder expects '
                 f'{len(strides)} (featmap_strides {strides})')
-        check_pyramid_strides(x, strides, batch_inputs.shape[-2:])
+        H, W = batch_inputs.shape[-2:]
+        for level, (feat, stride) in enumerate(zip(x, strides)):
+            h, w = feat.shape[-2:]  # within one stride of the input's
+            if not (abs(h * stride - H) < stride
+                    and abs(w * stride - W) < stride):
+                raise ValueError(
+                    f'feature map {level} is {h}x{w} for a {H}x{W} input, '
+                    f'which is not stride {stride} (decoder featmap_strides '
+                    f'{strides})')
         return x
 
     def predict(self,
@@ -288,20 +296,24 @@ class STMixer(TwoStageDetector):
             ``person_scores``. A mask head adds ``masks``, a forecast head
             the ``future_*`` fields (see ``STMixerDecoder.predict_by_feat``).
         """
-        last = None
+        x = last = None
         if self.compiled_predict is not None:
             last = self.compiled_predict(self, batch_inputs,
                                          img_shapes_of(batch_data_samples))
         if last is None:
             x = self.extract_feat(batch_inputs)
-            rpn_results_list = self.rpn_head.predict(
-                x, batch_data_samples, rescale=False)
-            results_list = self.roi_head.predict(
-                x, rpn_results_list, batch_data_samples, rescale=rescale)
-        else:  # the same post-processing, on the compiled part's outputs
-            results_list = self.roi_head.predict_by_feat(
-                last, batch_data_samples, rescale)
+            last = self._stage_outputs(x, batch_data_samples)[-1]
+        results_list = self.roi_head.predict_by_feat(last, batch_data_samples,
+                                                     rescale, x)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def _stage_outputs(self, x: Tuple[Tensor, ...],
+                       batch_data_samples: SampleList) -> List[dict]:
+        """Every decoder stage's outputs on the ``rpn_head``'s queries (the
+        decoder called as a module so that hooks, FLOP counters, see it)."""
+        rpn_results_list = self.rpn_head.predict(
+            x, batch_data_samples, rescale=False)
+        return self.roi_head(x, rpn_results_list, batch_data_samples)
 
     def static_forward(self, batch_inputs: Tensor,
                        img_shapes: tuple) -> Dict[str, Tensor]:
@@ -317,14 +329,10 @@ class STMixer(TwoStageDetector):
             K)``, ``action_logits`` ``(B, N, num_actions)`` and ``bboxes``
             ``(B, N, 4)`` (xyxy pixels; a tubelet head ``(B, N, T', 4)``).
         """
-        samples = whole_frame_samples(img_shapes)
-        x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.rpn_head.predict(x, samples, rescale=False)
-        last = self.roi_head(x, rpn_results_list, samples)[-1]
-        return {
-            k: last[k]
-            for k in ('person_logits', 'action_logits', 'bboxes')
-        }
+        last = self._stage_outputs(
+            self.extract_feat(batch_inputs),
+            [ShapeSample(s) for s in img_shapes])[-1]
+        return {k: last[k] for k in RAW_OUTPUTS}
 
     def _forward(self,
                  batch_inputs: Tensor,
@@ -332,12 +340,8 @@ class STMixer(TwoStageDetector):
         """Per stage ``(person_logits, action_logits, bboxes)``; without data
         samples the whole input is the frame."""
         if batch_data_samples is None:
-            batch_data_samples = whole_frame_samples(
-                [tuple(batch_inputs.shape[-2:])] * batch_inputs.size(0))
-        # the decoder called as a module so that hooks (FLOP counters) see it
-        x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.rpn_head.predict(
-            x, batch_data_samples, rescale=False)
-        results = self.roi_head(x, rpn_results_list, batch_data_samples)
-        return tuple((r['person_logits'], r['action_logits'], r['bboxes'])
-                     for r in results)
+            frame = ShapeSample(tuple(batch_inputs.shape[-2:]))
+            batch_data_samples = [frame] * batch_inputs.size(0)
+        return tuple(
+            tuple(r[k] for k in RAW_OUTPUTS) for r in self._stage_outputs(
+                self.extract_feat(batch_inputs), batch_data_samples))

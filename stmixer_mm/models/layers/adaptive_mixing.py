@@ -86,7 +86,7 @@ class AdaptiveMixing(nn.Module):
         starts with the bias's matrices); ``out_proj`` left as it is."""
         nn.init.zeros_(self.parameter_generator[0].weight)
 
-    def _matrices(self, query: Tensor) -> Tuple[Tensor, Tensor]:
+    def matrices(self, query: Tensor) -> Tuple[Tensor, Tensor]:
         """The query's ``M`` ``[R, C_in / G, C_out / G]`` and ``S`` ``[R,
         P_out, P_in]``, ``R`` its rows times ``G`` (views of one tensor)."""
         params = self.parameter_generator(query).view(-1,
@@ -121,7 +121,7 @@ class AdaptiveMixing(nn.Module):
                              f'{self.query_dim}], got {tuple(query.shape)}')
         # every (query, group) is one matrix product of a batched matmul
         R = B * N * self.num_groups
-        M, S = self._matrices(query)
+        M, S = self.matrices(query)
         # M and S view the largest tensor here: without autograd S is copied
         # out and references dropped early, freeing it after channel mixing
         if not S.requires_grad:
@@ -140,38 +140,3 @@ class AdaptiveMixing(nn.Module):
 
         out = self.out_proj(out.view(*query.shape[:-1], -1))
         return query + out
-
-    def forward_sets(self, x: Tensor, query: Tensor) -> Tensor:
-        """:meth:`forward` of ``F`` sets ``[B, N, F, G, P_in, C_in / G]`` per
-        query ``[B, N, D]``, matrices generated once: ``[B, N, F, D]``.
-
-        Args:
-            x (Tensor): ``F`` feature sets per query, ``(B, N, F, G, P_in,
-                C_in / G)``.
-            query (Tensor): ``(B, N, D)``, ``D = query_dim``.
-
-        Returns:
-            Tensor: ``(B, N, F, D)``, set ``f`` the query plus its mixing.
-        """
-        expected = (self.num_groups, self.in_points, self.eff_in_dim)
-        if x.dim() != 6 or tuple(x.shape[3:]) != expected:
-            raise ValueError(
-                'x must have shape [B, N, F, G, P_in, C_in / G] = [B, N, F, '
-                f'{", ".join(map(str, expected))}], got {tuple(x.shape)}')
-        B, N, sets = x.shape[:3]
-        if tuple(query.shape) != (B, N, self.query_dim):
-            raise ValueError(f'query must have shape [{B}, {N}, '
-                             f'{self.query_dim}], got {tuple(query.shape)}')
-        R = B * N * self.num_groups
-        M, S = self._matrices(query)
-        S = S[:, None]
-        # every (query, group) mixes its F sets with one matrix product
-        x = x.transpose(2, 3).reshape(R, sets * self.in_points,
-                                      self.eff_in_dim)
-        out = torch.bmm(x, M).view(R, sets, self.in_points, self.eff_out_dim)
-        out = self.act(F.layer_norm(out, (self.in_points, self.eff_out_dim)))
-        out = torch.matmul(S, out)  # [R, F, P_out, C_out / G]
-        out = self.act(F.layer_norm(out, (self.out_points, self.eff_out_dim)))
-        out = out.view(B, N, self.num_groups, sets, -1).transpose(2, 3)
-        out = self.out_proj(out.reshape(B, N, sets, -1))
-        return query[:, :, None] + out

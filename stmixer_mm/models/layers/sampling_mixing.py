@@ -1,7 +1,7 @@
 """Adaptive spatio-temporal sampling and mixing of one `STMixer
 <https://arxiv.org/abs/2303.15879>`_ decoder stage."""
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -107,15 +107,14 @@ class STMixerSamplingMixing(BaseModule):
         self.offset_generator = nn.Sequential(
             nn.Linear(hidden_channels, spatial_points * num_groups * 3))
         self.norm_s = nn.LayerNorm(hidden_channels)
-        self.adaptive_mixing_s = self._build_mixing(mixing_cfg, spatial_points)
+        self.adaptive_mixing_s = self.build_mixing(spatial_points)
         if with_temporal:
             self.norm_t = nn.LayerNorm(hidden_channels)
-            self.adaptive_mixing_t = self._build_mixing(
-                mixing_cfg, temporal_points)
+            self.adaptive_mixing_t = self.build_mixing(temporal_points)
 
-    def _build_mixing(self, mixing_cfg: ConfigType,
-                      in_points: int) -> nn.Module:
-        cfg = dict(mixing_cfg)
+    def build_mixing(self, in_points: int) -> nn.Module:
+        """A mixing block of ``mixing_cfg`` for ``in_points`` points."""
+        cfg = dict(self.mixing_cfg)
         cfg.update(
             in_dim=self.feat_channels,
             in_points=in_points,
@@ -123,10 +122,6 @@ class STMixerSamplingMixing(BaseModule):
             query_dim=self.hidden_channels,
             out_points=in_points * self.out_multiplier)
         return MODELS.build(cfg)
-
-    def build_spatial_mixing(self) -> nn.Module:
-        """A new mixing block like ``adaptive_mixing_s``."""
-        return self._build_mixing(self.mixing_cfg, self.spatial_points)
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -160,14 +155,28 @@ class STMixerSamplingMixing(BaseModule):
             self.num_groups,
             impl=self.sampling_cfg.get('impl', 'auto'))
 
-    @staticmethod
-    def split_frames(x: Sequence[Tensor]) -> List[Tensor]:
-        """Maps ``[B, C, T, H, W]`` as ``[B * T, C, 1, H, W]`` (clip-major)."""
-        return [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x]
+    def sample(self, x: PreparedPyramid, offset: Tensor,
+               xyzr: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """The feature sets around the boxes (:func:`sample_4d_features`).
 
-    def _sample(self, x: PreparedPyramid, offset: Tensor,
-                xyzr: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-        """:func:`sample_4d_features` around boxes ``[B, N, 4]``."""
+        Args:
+            x (PreparedPyramid): From :meth:`prepare`; re-prepared when laid
+                out for other settings.
+            offset (Tensor): ``(B, N, G * P * 3)``, the offset generator's.
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr pixels of the input.
+
+        Returns:
+            tuple: The spatial sets ``(B, N, G, P, C' / G)`` and the
+            temporal ``(B, N, G, T, C' / G)`` (None without
+            ``with_temporal``).
+        """
+        if not isinstance(x, PreparedPyramid):
+            raise TypeError(f'{type(self).__name__} takes the pyramid as a '
+                            f'PreparedPyramid (from its prepare(maps)), got '
+                            f'{type(x).__name__}')
+        if not x.matches(self.featmap_strides, self.num_groups,
+                         self.sampling_cfg.get('impl', 'auto')):
+            x = self.prepare(x.values)
         points = make_sample_points(offset,
                                     self.num_groups * self.spatial_points,
                                     xyzr)  # [B, N, 1, G * P, 3]
@@ -179,96 +188,54 @@ class STMixerSamplingMixing(BaseModule):
             with_temporal=self.with_temporal,
             **self.sampling_cfg)
 
-    def _sample_per_frame(
-        self,
-        x: PreparedPyramid,
-        xyzr: Tensor,
-        offset: Tensor,
-        frame_features: bool = True
-    ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Tubelet queries' feature sets: frame ``t`` sampled around box
-        ``t * T' // T`` (equal boxes: the keyframe numbers), and with
-        ``frame_features`` the spatial set per output frame
-        ``[B, N, T', G, P, C/G]``."""
-        B, N, Tb, _ = xyzr.shape
-        BT = x.values[0].size(0)
-        if x.values[0].size(2) != 1 or BT % B:
-            raise ValueError(
-                'tubelet boxes [B, N, T, 4] need the pyramid as one-frame '
-                'maps [B * T, C, 1, H, W] (split_frames), got maps of shape '
-                f'{tuple(x.values[0].shape)} for B={B}')
-        T = BT // B
-        frame_box = torch.arange(T, device=xyzr.device) * Tb // T
-        boxes = xyzr[:, :, frame_box].transpose(1, 2).flatten(0, 1)
-        offsets = offset[:, None].expand(B, T, N, -1).flatten(0, 1)
-        spatial, temporal = self._sample(x, offsets, boxes)
-        per_frame = spatial.unflatten(0, (B, T))  # [B, T, N, G, P, C/G]
-        spatial = per_frame.mean(1)
-        if temporal is not None:  # [B * T, N, G, 1, C/G] -> [B, N, G, T, C/G]
-            temporal = temporal.squeeze(3).unflatten(0, (B, T)).permute(
-                0, 2, 3, 1, 4)
-        frames = per_frame.unflatten(1, (Tb, T // Tb)).mean(2).transpose(
-            1, 2) if frame_features else None
-        return spatial, temporal, frames
-
-    def forward(self,
-                x: PreparedPyramid,
-                xyzr: Tensor,
-                spatial_queries: Tensor,
-                temporal_queries: Optional[Tensor],
-                frame_features: bool = False) -> tuple:
-        """Sample the prepared pyramid (re-prepared if needed) around each box
-        ``[B, N, 4]`` (or tubelet boxes ``[B, N, T', 4]`` on one-frame maps)
-        and mix into the queries (``[B, N, C]`` or rows ``[B * N, C]``;
-        temporal None without the branch); returns them as given, plus the
-        per-frame spatial sets with ``frame_features``.
+    def mix(self, spatial_feats: Tensor, temporal_feats: Optional[Tensor],
+            spatial_queries: Tensor,
+            temporal_queries: Optional[Tensor]) -> tuple:
+        """The feature sets of :meth:`sample` mixed into the queries
+        (AdaptiveMixing, LN).
 
         Args:
-            x (PreparedPyramid): From :meth:`prepare` (maps ``(B, C', T,
-                H_l, W_l)``), or for tubelet boxes one-frame maps ``(B * T,
-                C', 1, H_l, W_l)`` (:meth:`split_frames`); re-prepared when
-                laid out for other settings.
-            xyzr (Tensor): Boxes ``(B, N, 4)`` or tubelet boxes ``(B, N,
-                T', 4)`` (``T'`` dividing ``T``), xyzr pixels of the input.
-            spatial_queries (Tensor): ``(B, N, C)`` or rows ``(B * N, C)``;
-                also generates the sampling offsets.
+            spatial_feats (Tensor): ``(B, N, G, P, C' / G)``.
+            temporal_feats (Tensor, optional): ``(B, N, G, T, C' / G)``;
+                None without ``with_temporal``.
+            spatial_queries (Tensor): ``(B, N, C)`` or rows ``(B * N, C)``.
             temporal_queries (Tensor, optional): Like ``spatial_queries``;
                 None without ``with_temporal``.
-            frame_features (bool): Also give the per-frame spatial sets
-                (tubelet boxes only). Defaults to False.
 
         Returns:
             tuple: ``(spatial_queries, temporal_queries)``, each the shape
             it was given (``temporal_queries`` None without
-            ``with_temporal``); with ``frame_features`` also the sets ``(B,
-            N, T', G, P, C' / G)``.
+            ``with_temporal``).
         """
-        if not isinstance(x, PreparedPyramid):
-            raise TypeError(f'{type(self).__name__} takes the pyramid as a '
-                            f'PreparedPyramid (from its prepare(maps)), got '
-                            f'{type(x).__name__}')
-        if not x.matches(self.featmap_strides, self.num_groups,
-                         self.sampling_cfg.get('impl', 'auto')):
-            x = self.prepare(x.values)
-        B, N = xyzr.shape[:2]
-        offset = self.offset_generator(spatial_queries).view(B, N, -1)
-        if frame_features and xyzr.dim() != 4:
-            raise ValueError('frame_features needs tubelet boxes [B, N, T\', '
-                             f'4], got boxes of shape {tuple(xyzr.shape)}')
-        frames = None
-        # [B, N, G, P, C/G] and [B, N, G, T, C/G] (or None)
-        if xyzr.dim() == 4:
-            spatial_feats, temporal_feats, frames = self._sample_per_frame(
-                x, xyzr, offset, frame_features)
-        else:
-            spatial_feats, temporal_feats = self._sample(x, offset, xyzr)
         spatial_queries = self.norm_s(
             self.adaptive_mixing_s(spatial_feats, spatial_queries))
-        if self.with_temporal:
-            temporal_queries = self.norm_t(
-                self.adaptive_mixing_t(temporal_feats, temporal_queries))
-        else:
-            temporal_queries = None
-        if frame_features:
-            return spatial_queries, temporal_queries, frames
-        return spatial_queries, temporal_queries
+        if not self.with_temporal:
+            return spatial_queries, None
+        return spatial_queries, self.norm_t(
+            self.adaptive_mixing_t(temporal_feats, temporal_queries))
+
+    def forward(self, x: PreparedPyramid, xyzr: Tensor,
+                spatial_queries: Tensor,
+                temporal_queries: Optional[Tensor]) -> tuple:
+        """Sample the prepared pyramid around each box and mix into the
+        queries: :meth:`sample` at the offsets of the spatial queries, then
+        :meth:`mix`.
+
+        Args:
+            x (PreparedPyramid): From :meth:`prepare` (maps ``(B, C', T,
+                H_l, W_l)``); re-prepared when laid out for other settings.
+            xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr pixels of the input.
+            spatial_queries (Tensor): ``(B, N, C)`` or rows ``(B * N, C)``;
+                also generates the sampling offsets.
+            temporal_queries (Tensor, optional): Like ``spatial_queries``;
+                None without ``with_temporal``.
+
+        Returns:
+            tuple: ``(spatial_queries, temporal_queries)``, each the shape
+            it was given (``temporal_queries`` None without
+            ``with_temporal``).
+        """
+        B, N = xyzr.shape[:2]
+        offset = self.offset_generator(spatial_queries).view(B, N, -1)
+        return self.mix(*self.sample(x, offset, xyzr), spatial_queries,
+                        temporal_queries)

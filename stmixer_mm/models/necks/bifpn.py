@@ -12,6 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import is_positive_int
 
 _UPSAMPLE_MODES = ('nearest', 'bilinear')
 
@@ -114,14 +115,14 @@ class BiFPN3d(BaseModule):
         name = type(self).__name__
         if isinstance(in_channels, (str, bytes)) or not isinstance(
                 in_channels, Sequence) or len(in_channels) < 2 or not all(
-                    _is_positive_int(c) for c in in_channels):
+                    is_positive_int(c) for c in in_channels):
             raise ValueError(
                 f'{name}: in_channels must be a list of at least 2 positive '
                 f'ints (one per pyramid level), got {in_channels!r}')
-        if not _is_positive_int(out_channels):
+        if not is_positive_int(out_channels):
             raise ValueError(f'{name}: out_channels must be a positive int, '
                              f'got {out_channels!r}')
-        if not _is_positive_int(num_repeats):
+        if not is_positive_int(num_repeats):
             raise ValueError(f'{name}: num_repeats must be an int >= 1, got '
                              f'{num_repeats!r}')
         if upsample_mode not in _UPSAMPLE_MODES:
@@ -222,7 +223,3 @@ class BiFPN3d(BaseModule):
         return tuple(
             y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
             for y in feats)
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

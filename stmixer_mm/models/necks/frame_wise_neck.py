@@ -1,6 +1,5 @@
 """Apply any 2-D (image) neck to video feature maps, frame by frame."""
 import logging
-import numbers
 from typing import Any, Optional, Sequence, Tuple, Union
 
 from mmdet.utils import ConfigType, OptMultiConfig
@@ -9,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import is_int, is_positive_int
 from .sequential_neck import SequentialNeck
 
 
@@ -36,11 +36,11 @@ class FrameWiseNeck(BaseModule):
                             f"'mmdet.FPN', ...)), got {neck!r}")
         if out_indices is not None and (
                 not isinstance(out_indices, (list, tuple)) or not out_indices
-                or not all(_is_int(i) for i in out_indices)):
+                or not all(is_int(i) for i in out_indices)):
             raise ValueError('FrameWiseNeck: out_indices must be None or a '
                              'list of one or more ints (the 2-D neck\'s '
                              f'outputs kept), got {out_indices!r}')
-        if num_outs is not None and not (_is_int(num_outs) and num_outs > 0):
+        if num_outs is not None and not is_positive_int(num_outs):
             raise ValueError('FrameWiseNeck: num_outs must be None or a '
                              f'positive int, got {num_outs!r}')
         super().__init__(init_cfg=init_cfg)
@@ -110,10 +110,6 @@ class FrameWiseNeck(BaseModule):
         return tuple(
             y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
             for y in outs)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 #: mmdet's necks: every neck there takes image maps ``[B, C, H, W]``

@@ -1,5 +1,4 @@
 """STMixer's lateral neck for multi-level 3-D CNN backbones."""
-import numbers
 from typing import Sequence, Tuple
 
 import torch.nn as nn
@@ -8,11 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(
-        value, numbers.Integral) and not isinstance(value, bool) and value > 0
+from ..utils.checks import is_positive_int
 
 
 @MODELS.register_module()
@@ -42,11 +37,11 @@ class STMixerLateralNeck(BaseModule):
             bias=0)
     ) -> None:
         if not isinstance(in_channels, (list, tuple)) or not in_channels \
-                or not all(_is_positive_int(c) for c in in_channels):
+                or not all(is_positive_int(c) for c in in_channels):
             raise ValueError(
                 'STMixerLateralNeck: in_channels must be a list of positive '
                 f'ints (one per backbone level), got {in_channels!r}')
-        if not _is_positive_int(out_channels):
+        if not is_positive_int(out_channels):
             raise ValueError('STMixerLateralNeck: out_channels must be a '
                              f'positive int, got {out_channels!r}')
         super().__init__(init_cfg=init_cfg)

@@ -1,5 +1,4 @@
 """STMixer's simple feature pyramid for plain (single-scale) ViT backbones."""
-import numbers
 from typing import List, Sequence, Tuple, Union
 
 import torch.nn as nn
@@ -9,16 +8,12 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import is_positive_int, is_real
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
 SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
 #: what ``in_channels`` must divide by at a scale (its transposed convs)
 _DIVISORS = {4.0: 4, 2.0: 2}
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(
-        value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
@@ -72,17 +67,17 @@ class STMixerViTNeck(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         name = 'STMixerViTNeck'
         if not isinstance(scales, (list, tuple)) or not scales or any(
-                isinstance(s, bool) or not isinstance(s, numbers.Real)
-                or float(s) not in SUPPORTED_SCALES for s in scales):
+                not is_real(s) or float(s) not in SUPPORTED_SCALES
+                for s in scales):
             raise ValueError(
                 f'{name}: scales must be a list of one or more of '
                 f'{SUPPORTED_SCALES}, got {scales!r}')
         scales = [float(s) for s in scales]
-        if _is_positive_int(in_channels):
+        if is_positive_int(in_channels):
             in_channels = [in_channels] * len(scales)
         if not isinstance(in_channels, (list, tuple)) or len(in_channels) \
                 != len(scales) or not all(
-                    _is_positive_int(c) for c in in_channels):
+                    is_positive_int(c) for c in in_channels):
             raise ValueError(
                 f'{name}: in_channels must be a positive int or a list of '
                 f'{len(scales)} (one per scale of scales={scales}), got '
@@ -92,7 +87,7 @@ class STMixerViTNeck(BaseModule):
                 raise ValueError(
                     f'{name}: scale {scale:g} needs in_channels divisible by '
                     f'{_DIVISORS[scale]}, got {dim}')
-        if not _is_positive_int(out_channels):
+        if not is_positive_int(out_channels):
             raise ValueError(f'{name}: out_channels must be a positive int, '
                              f'got {out_channels!r}')
         super().__init__(init_cfg=init_cfg)

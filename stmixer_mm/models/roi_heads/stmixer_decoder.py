@@ -1,6 +1,4 @@
 """The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
-import math
-import numbers
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -19,10 +17,13 @@ from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
-from ..task_modules.batched_hungarian import batched_hungarian_assign
+from ..task_modules.batched_hungarian import (batched_hungarian_assign,
+                                              can_batch)
 from ..utils import (check_explicit_setting, check_finite_stage_outputs,
-                     check_pyramid, finite_flags,
-                     inject_forecast_head_settings, inject_mask_head_settings)
+                     check_pyramid, finite_flags)
+from ..utils.checks import is_int, is_real
+from .forecast_heads.stmixer_forecast_head import forecast_head_config
+from .mask_heads.stmixer_mask_head import mask_head_config
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
@@ -30,14 +31,6 @@ TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
 _COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _call_stage(stage, *args):
@@ -101,14 +94,14 @@ class STMixerDecoder(BaseModule):
                  forecast_head: OptConfigType = None,
                  compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        if not _is_int(num_stages) or num_stages < 1:
+        if not is_int(num_stages) or num_stages < 1:
             raise ValueError('STMixerDecoder: num_stages must be a positive '
                              f'int, got {num_stages!r}')
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
-        if not isinstance(stage_loss_weights, (list, tuple)) or any(
-                not _is_real(w) or not 0 <= w < math.inf
-                for w in stage_loss_weights):
+        if not isinstance(stage_loss_weights,
+                          (list, tuple)) or any(not is_real(w) or w < 0
+                                                for w in stage_loss_weights):
             raise ValueError('STMixerDecoder: stage_loss_weights must be a '
                              'list of finite floats >= 0, got '
                              f'{stage_loss_weights!r}')
@@ -117,7 +110,7 @@ class STMixerDecoder(BaseModule):
                              f'{len(stage_loss_weights)} weights for '
                              f'num_stages={num_stages}')
         if not isinstance(featmap_strides, (list, tuple)) or \
-                not featmap_strides or any(not _is_real(s) or not s > 0
+                not featmap_strides or any(not is_real(s) or s <= 0
                                            for s in featmap_strides):
             raise ValueError('STMixerDecoder: featmap_strides must be a list '
                              f'of positive numbers, got {featmap_strides!r}')
@@ -141,7 +134,6 @@ class STMixerDecoder(BaseModule):
         self.with_cp = with_cp
         self.train_cfg = train_cfg
 
-        self.stages = ModuleList()
         head_cfgs = self._per_stage(stage_head, 'stage_head')
         #: every stage has the same loss settings (:meth:`loss` may compute
         #: them together)
@@ -149,86 +141,45 @@ class STMixerDecoder(BaseModule):
             cfg.get(key) == head_cfgs[0].get(key) for cfg in head_cfgs
             for key in ('type', 'loss_person', 'loss_bbox', 'loss_iou',
                         'loss_action'))
-        for cfg in head_cfgs:
-            cfg = check_explicit_setting(cfg, 'featmap_strides',
-                                         self.featmap_strides, 'stage_head',
-                                         'the decoder\'s')
-            self.stages.append(MODELS.build(cfg))
-        first = self.stages[0]
-        self.hidden_channels = first.hidden_channels
-        self.feat_channels = first.feat_channels
-        self.temporal_points = first.temporal_points
-        self.num_actions = first.num_actions
-        self.action_branches = first.action_branches
-        self.label_convention = first.label_convention
-        #: the query generator gives ``temporal_features`` exactly if True
-        self.with_temporal_queries = first.with_temporal_branch
-
-        self.assigners = None
-        #: every stage has the same assigner settings (:meth:`assign_stages`)
-        self._shared_assigner = False
-        if train_cfg is not None:
-            self.assigners = []
-            stage_cfgs = self._per_stage(train_cfg, 'train_cfg')
-            for stage, cfg in enumerate(stage_cfgs):
-                self.assigners.append(self._build_assigner(stage, cfg))
-            self._shared_assigner = all(cfg == stage_cfgs[0]
-                                        for cfg in stage_cfgs)
-        # parsed once, here: defaults filled, unknown keys refused
-        self.test_cfg = test_cfg
-        # built last: the stages and assigners keep their seeded init
-        self.mask_head = None if mask_head is None else MODELS.build(
-            inject_mask_head_settings(mask_head, self))
-        self.forecast_head = None if forecast_head is None else \
-            MODELS.build(inject_forecast_head_settings(forecast_head, self))
-        self._check_parts_agree()
-
-    #: settings that every stage head must share
-    SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
-                             'temporal_points', 'num_actions',
-                             'action_branches', 'label_convention')
-
-    def _check_parts_agree(self) -> None:
-        """The stage heads share :attr:`SHARED_STAGE_SETTINGS`, and each
-        stage's assigner reads the person logits as its loss does
-        (``ClassificationCost``'s softmax of one sigmoid logit is constant;
-        ``FocalLossCost`` would read softmax logits as sigmoids); else a
-        ValueError naming the settings and the fix."""
-        for name in self.SHARED_STAGE_SETTINGS:
+        self.stages = ModuleList(
+            MODELS.build(
+                check_explicit_setting(cfg, 'featmap_strides',
+                                       self.featmap_strides, 'stage_head',
+                                       'the decoder\'s')) for cfg in head_cfgs)
+        for name in self.SHARED_STAGE_SETTINGS:  # hidden_channels etc.
             values = [getattr(stage, name) for stage in self.stages]
             if len(set(values)) != 1:
                 raise ValueError(
                     f'all decoder stages must have the same {name}; the '
                     f'stage_head configs give {values} (stages 0..'
                     f'{len(values) - 1})')
-        for stage, assigner in enumerate(self.assigners or ()):
-            loss_person = self.stages[stage].loss_person
-            use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
-            loss_name = type(loss_person).__name__
-            for cost in getattr(assigner, 'match_costs', None) or ():
-                cost_name = type(cost).__name__
-                if isinstance(cost, ClassificationCost) and use_sigmoid:
-                    raise ValueError(
-                        f'stage {stage}: the person loss {loss_name} is a '
-                        'sigmoid loss (1 person logit), but the assigner\'s '
-                        f'{cost_name} takes a softmax over the logits, which '
-                        'gives a constant matching cost; use dict(type='
-                        '\'FocalLossCost\', ...) in train_cfg.assigner.'
-                        'match_costs (or a softmax person loss)')
-                if isinstance(cost, FocalLossCost) and not use_sigmoid:
-                    raise ValueError(
-                        f'stage {stage}: the person loss {loss_name} is a '
-                        'softmax loss (2 logits: person, no-object), but the '
-                        f'assigner\'s {cost_name} reads sigmoid logits; use '
-                        'dict(type=\'ClassificationCost\', ...) (or a '
-                        'sigmoid person loss such as FocalLoss)')
-                if isinstance(cost, CrossEntropyLossCost) and \
-                        bool(cost.use_sigmoid) != use_sigmoid:
-                    raise ValueError(
-                        f'stage {stage}: the person loss {loss_name} has '
-                        f'use_sigmoid={use_sigmoid} but the assigner\'s '
-                        f'{cost_name} has use_sigmoid='
-                        f'{bool(cost.use_sigmoid)}; they must agree')
+            setattr(self, name, values[0])
+        #: the query generator gives ``temporal_features`` exactly if True
+        self.with_temporal_queries = self.stages[0].with_temporal_branch
+
+        #: the stages' assigners (None without ``train_cfg``) and whether
+        #: they have the same settings (:meth:`assign`)
+        self.assigners, self._shared_assigner = None, False
+        if train_cfg is not None:
+            stage_cfgs = self._per_stage(train_cfg, 'train_cfg')
+            self.assigners = [
+                self._build_assigner(stage, cfg)
+                for stage, cfg in enumerate(stage_cfgs)
+            ]
+            self._shared_assigner = all(cfg == stage_cfgs[0]
+                                        for cfg in stage_cfgs)
+        # parsed once, here: defaults filled, unknown keys refused
+        self.test_cfg = test_cfg
+        # built last: the stages and assigners keep their seeded init
+        self.mask_head = None if mask_head is None else MODELS.build(
+            mask_head_config(mask_head, self))
+        self.forecast_head = None if forecast_head is None else \
+            MODELS.build(forecast_head_config(forecast_head, self))
+
+    #: settings that every stage head must share
+    SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
+                             'temporal_points', 'num_actions',
+                             'action_branches', 'label_convention')
 
     @property
     def test_cfg(self) -> dict:
@@ -262,8 +213,11 @@ class STMixerDecoder(BaseModule):
             return list(cfg)
         return [cfg] * self.num_stages
 
-    @staticmethod
-    def _build_assigner(stage: int, cfg: dict):
+    def _build_assigner(self, stage: int, cfg: dict):
+        """The assigner of ``train_cfg[stage]``, reading the person logits as
+        the stage's loss does (``ClassificationCost``'s softmax of one
+        sigmoid logit is constant; ``FocalLossCost`` would read softmax
+        logits as sigmoids); else a ValueError naming the fix."""
         unknown = set(cfg) - set(TRAIN_CFG_KEYS)
         if unknown or 'assigner' not in cfg:
             raise ValueError(
@@ -281,7 +235,35 @@ class STMixerDecoder(BaseModule):
         if cfg.get('pos_weight', 1) != 1:
             raise ValueError(f'train_cfg of stage {stage}: pos_weight must be '
                              f'1, got {cfg["pos_weight"]}')
-        return TASK_UTILS.build(cfg['assigner'])
+        assigner = TASK_UTILS.build(cfg['assigner'])
+        loss_person = self.stages[stage].loss_person
+        use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
+        loss_name = type(loss_person).__name__
+        for cost in getattr(assigner, 'match_costs', None) or ():
+            cost_name = type(cost).__name__
+            if isinstance(cost, ClassificationCost) and use_sigmoid:
+                raise ValueError(
+                    f'stage {stage}: the person loss {loss_name} is a '
+                    'sigmoid loss (1 person logit), but the assigner\'s '
+                    f'{cost_name} takes a softmax over the logits, which '
+                    'gives a constant matching cost; use dict(type='
+                    '\'FocalLossCost\', ...) in train_cfg.assigner.'
+                    'match_costs (or a softmax person loss)')
+            if isinstance(cost, FocalLossCost) and not use_sigmoid:
+                raise ValueError(
+                    f'stage {stage}: the person loss {loss_name} is a '
+                    'softmax loss (2 logits: person, no-object), but the '
+                    f'assigner\'s {cost_name} reads sigmoid logits; use '
+                    'dict(type=\'ClassificationCost\', ...) (or a '
+                    'sigmoid person loss such as FocalLoss)')
+            if isinstance(cost, CrossEntropyLossCost) and \
+                    bool(cost.use_sigmoid) != use_sigmoid:
+                raise ValueError(
+                    f'stage {stage}: the person loss {loss_name} has '
+                    f'use_sigmoid={use_sigmoid} but the assigner\'s '
+                    f'{cost_name} has use_sigmoid='
+                    f'{bool(cost.use_sigmoid)}; they must agree')
+        return assigner
 
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """The pyramid as checked video maps (image maps get ``T = 1``)."""
@@ -394,93 +376,77 @@ class STMixerDecoder(BaseModule):
     #: stops a diverged training naming the stage and the output
     check_finite = staticmethod(check_finite_stage_outputs)
 
-    def assign(self, stage: int, stage_results: Dict[str, Tensor],
+    def _matched_together(self, all_results: List[Dict[str, Tensor]]) -> bool:
+        """Whether :meth:`assign` matches these stages in one batched
+        matching: one shared assigner setting that :func:`can_batch`, one
+        query count."""
+        return self._shared_assigner and can_batch(self.assigners[0]) and \
+            len({r['bboxes'].shape for r in all_results}) == 1
+
+    def assign(self,
+               all_results: List[Dict[str, Tensor]],
                batch_gt_instances: InstanceList,
-               batch_img_metas: List[dict]) -> list:
-        """Hungarian matching of one stage (batched where :func:`can_batch`)
-        on detached outputs, the GT all label 0, after :meth:`check_finite`.
+               batch_img_metas: List[dict],
+               stages: Optional[Sequence[int]] = None) -> List[list]:
+        """Hungarian matching of some stages on detached outputs, the GT all
+        label 0, after :meth:`check_finite`: one cost computation and one
+        copy to the host (with the finite flags) for all of them where
+        :meth:`_matched_together`, else stage by stage (batched where
+        :func:`can_batch`, else sample by sample).
 
         Args:
-            stage (int): The stage (its assigner).
-            stage_results (dict[str, Tensor]): Its outputs: the person
-                logits are the predictions' ``scores``, ``bboxes`` (xyxy
-                pixels) their boxes.
+            all_results (list[dict[str, Tensor]]): The stages' outputs: the
+                person logits ``(B, N, K)`` are the predictions' ``scores``,
+                ``bboxes`` ``(B, N, 4)`` (xyxy pixels) their boxes.
             batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
                 ``bboxes`` ``(n, 4)`` xyxy pixels of the input.
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            stages (Sequence[int], optional): The stage of each entry of
+                ``all_results`` (its assigner). Defaults to ``0, 1, ...``.
 
         Returns:
-            list[AssignResult]: One per sample, ``gt_inds`` ``(N, )``:
-            ``k + 1`` for a query matched to GT ``k``, else 0.
+            list[list[AssignResult]]: Per stage, per sample, ``gt_inds``
+            ``(N, )``: ``k + 1`` for a query matched to GT ``k``, else 0.
         """
-        person_logits = stage_results['person_logits'].detach()
-        bboxes = stage_results['bboxes'].detach()
-        batched = batched_hungarian_assign(
-            self.assigners[stage], person_logits, bboxes,
-            [get_box_tensor(g.bboxes) for g in batch_gt_instances],
-            [m['img_shape'][:2] for m in batch_img_metas],
-            finite_flags(stage_results),
-            lambda flags: self.check_finite(stage, stage_results, flags))
-        if batched is not None:
-            return batched
-        self.check_finite(stage, stage_results)
-        assign_results = []
-        for i, (gt_instances, img_meta) in enumerate(
-                zip(batch_gt_instances, batch_img_metas)):
-            pred_instances = InstanceData(
-                scores=person_logits[i], bboxes=bboxes[i])
-            gt_bboxes = get_box_tensor(gt_instances.bboxes).to(bboxes.dtype)
-            gt_persons = InstanceData(
-                bboxes=gt_bboxes,
-                labels=gt_bboxes.new_zeros(
-                    gt_bboxes.size(0), dtype=torch.long))
-            assign_results.append(self.assigners[stage].assign(
-                pred_instances=pred_instances,
-                gt_instances=gt_persons,
-                img_meta=img_meta))
-        return assign_results
-
-    def assign_stages(self, all_results: List[Dict[str, Tensor]],
-                      batch_gt_instances: InstanceList,
-                      batch_img_metas: List[dict]) -> Optional[List[list]]:
-        """The Hungarian matching of every stage from one cost computation
-        and one copy to the host (with every stage's finite flags), where
-        the stages share one batchable assigner setting and their query
-        counts; else None (then :meth:`assign` runs per stage).
-
-        Args:
-            all_results (list[dict[str, Tensor]]): Every stage's outputs
-                (see :meth:`assign`).
-            batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
-                ``bboxes`` ``(n, 4)`` xyxy pixels of the input.
-            batch_img_metas (list[dict]): Per sample, ``img_shape``.
-
-        Returns:
-            list[list[AssignResult]] | None: Per stage, per sample, as
-            :meth:`assign` gives them.
-        """
-        if not self._shared_assigner or \
-                len({r['bboxes'].shape for r in all_results}) != 1:
-            return None
-        S, B = len(all_results), len(batch_gt_instances)
-        flags = [finite_flags(r) for r in all_results]
+        stages = list(range(len(all_results)) if stages is None else stages)
+        if len(stages) > 1 and not self._matched_together(all_results):
+            return [
+                self.assign([results], batch_gt_instances, batch_img_metas,
+                            [stage])[0]
+                for stage, results in zip(stages, all_results)
+            ]
+        S, B = len(stages), len(batch_gt_instances)
 
         def check(host_flags) -> None:
-            for stage, results in enumerate(all_results):
-                n = len(host_flags) // S
+            n = len(host_flags) // S
+            for i, (stage, results) in enumerate(zip(stages, all_results)):
                 self.check_finite(stage, results,
-                                  host_flags[stage * n:(stage + 1) * n])
+                                  host_flags[i * n:(i + 1) * n])
 
+        assigner = self.assigners[stages[0]]
+        person_logits = torch.cat(
+            [r['person_logits'].detach() for r in all_results])
+        bboxes = torch.cat([r['bboxes'].detach() for r in all_results])
+        gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
         batched = batched_hungarian_assign(
-            self.assigners[0],
-            torch.cat([r['person_logits'].detach() for r in all_results]),
-            torch.cat([r['bboxes'].detach() for r in all_results]),
-            [get_box_tensor(g.bboxes) for g in batch_gt_instances] * S,
-            [m['img_shape'][:2]
-             for m in batch_img_metas] * S, torch.cat(flags), check)
-        if batched is None:
-            return None
-        return [batched[k * B:(k + 1) * B] for k in range(S)]
+            assigner, person_logits, bboxes, gt_bboxes * S,
+            [m['img_shape'][:2] for m in batch_img_metas] * S,
+            torch.cat([finite_flags(r) for r in all_results]), check)
+        if batched is not None:
+            return [batched[i * B:(i + 1) * B] for i in range(S)]
+        self.check_finite(stages[0], all_results[0])  # S is 1 here
+        assign_results = []
+        for scores, boxes, gt, img_meta in zip(person_logits, bboxes,
+                                               gt_bboxes, batch_img_metas):
+            gt = gt.to(bboxes.dtype)
+            assign_results.append(
+                assigner.assign(
+                    pred_instances=InstanceData(scores=scores, bboxes=boxes),
+                    gt_instances=InstanceData(
+                        bboxes=gt,
+                        labels=gt.new_zeros(gt.size(0), dtype=torch.long)),
+                    img_meta=img_meta))
+        return [assign_results]
 
     def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
@@ -511,19 +477,14 @@ class STMixerDecoder(BaseModule):
         batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
         all_results = self(x, rpn_results_list)
-        all_assign = self.assign_stages(all_results, batch_gt_instances,
-                                        batch_img_metas)
-        if all_assign is not None and self._shared_losses and \
+        all_assign = self.assign(all_results, batch_gt_instances,
+                                 batch_img_metas)
+        if self._shared_losses and self._matched_together(all_results) and \
                 self.stages[0].can_loss_stages():
             all_losses = self.stages[0].loss_stages(all_results, all_assign,
                                                     batch_gt_instances,
                                                     batch_img_metas)
         else:
-            all_assign = all_assign or [
-                self.assign(stage, results, batch_gt_instances,
-                            batch_img_metas)
-                for stage, results in enumerate(all_results)
-            ]
             all_losses = [
                 head.loss_and_target(results, assign, batch_gt_instances,
                                      batch_img_metas) for head, results, assign
@@ -532,22 +493,13 @@ class STMixerDecoder(BaseModule):
         losses = dict()
         for stage, stage_losses in enumerate(all_losses):
             losses.update(self.weight_losses(stage, stage_losses))
-        stage, assign_results = len(all_results) - 1, all_assign[-1]
-        if self.with_mask:  # on the last stage's matches
-            losses.update(
-                self.mask_head.loss_and_target(x, all_results[-1],
-                                               assign_results,
-                                               batch_gt_instances,
-                                               batch_img_metas, f's{stage}.'))
-        if self.with_forecast:  # on the last stage's matches too
-            losses.update(
-                self.forecast_head.loss_and_target(
-                    all_results[-1],
-                    assign_results,
-                    batch_gt_instances,
-                    batch_img_metas,
-                    f's{stage}.',
-                    x=x))
+        # the heads learn from the last stage's matches
+        last = (all_results[-1], all_assign[-1], batch_gt_instances,
+                batch_img_metas, f's{len(all_results) - 1}.')
+        if self.with_mask:
+            losses.update(self.mask_head.loss_and_target(x, *last))
+        if self.with_forecast:
+            losses.update(self.forecast_head.loss_and_target(*last, x=x))
         return losses
 
     def weight_losses(self, stage: int,

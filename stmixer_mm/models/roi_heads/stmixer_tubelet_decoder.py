@@ -1,5 +1,5 @@
 """The decoder of STMixer-T: tubelet queries (``docs/en/tubelets.md``)."""
-from typing import List
+from typing import List, Optional, Sequence
 
 import torch
 from mmdet.utils import InstanceList
@@ -54,45 +54,50 @@ class STMixerTubeletDecoder(STMixerDecoder):
                     f'assigner {type(assigner).__name__}; tubelets need '
                     "dict(type='TubeletHungarianAssigner', match_costs=...)")
 
-    def assign_stages(self, *args) -> None:
-        """None: the stages are matched one by one (:meth:`assign`)."""
-        return None
-
-    def assign(self, stage: int, stage_results: dict,
+    def assign(self,
+               all_results: List[dict],
                batch_gt_instances: InstanceList,
-               batch_img_metas: List[dict]) -> list:
-        """Tubelet matching of one stage, sample by sample, after
-        :meth:`check_finite`.
+               batch_img_metas: List[dict],
+               stages: Optional[Sequence[int]] = None) -> List[list]:
+        """Tubelet matching of some stages, stage by stage and sample by
+        sample, after :meth:`check_finite`.
 
         Args:
-            stage (int): The stage (its ``TubeletHungarianAssigner``).
-            stage_results (dict): Its outputs: ``person_logits`` ``(B, N,
-                K)`` and ``bboxes`` ``(B, N, T', 4)`` (xyxy pixels), read
-                detached.
+            all_results (list[dict]): The stages' outputs: ``person_logits``
+                ``(B, N, K)`` and ``bboxes`` ``(B, N, T', 4)`` (xyxy
+                pixels), read detached.
             batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
                 ``tubelet_bboxes`` ``(n, T', 4)`` and ``tubelet_valid``
                 ``(n, T')``.
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            stages (Sequence[int], optional): The stage of each entry of
+                ``all_results`` (its ``TubeletHungarianAssigner``).
+                Defaults to ``0, 1, ...``.
 
         Returns:
-            list[AssignResult]: One per sample, ``gt_inds`` ``(N, )``:
-            ``k + 1`` for a query matched to GT ``k``, else 0.
+            list[list[AssignResult]]: Per stage, per sample, ``gt_inds``
+            ``(N, )``: ``k + 1`` for a query matched to GT ``k``, else 0.
         """
-        self.check_finite(stage, stage_results)
-        person_logits = stage_results['person_logits'].detach()
-        bboxes = stage_results['bboxes'].detach()
-        out = []
-        for i, (gt,
-                meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
-            gt_boxes, gt_valid = tubelet_targets([gt], self.num_frames)
-            out.append(self.assigners[stage].assign(
-                pred_instances=InstanceData(
-                    scores=person_logits[i], bboxes=bboxes[i]),
-                gt_instances=InstanceData(
-                    bboxes=gt_boxes.to(bboxes.dtype),
-                    valid=gt_valid,
-                    labels=torch.zeros(
-                        len(gt_boxes), dtype=torch.long,
-                        device=bboxes.device)),
-                img_meta=meta))
-        return out
+        stages = range(len(all_results)) if stages is None else stages
+        all_assign = []
+        for stage, stage_results in zip(stages, all_results):
+            self.check_finite(stage, stage_results)
+            person_logits = stage_results['person_logits'].detach()
+            bboxes = stage_results['bboxes'].detach()
+            out = []
+            for i, (gt, meta) in enumerate(
+                    zip(batch_gt_instances, batch_img_metas)):
+                gt_boxes, gt_valid = tubelet_targets([gt], self.num_frames)
+                out.append(self.assigners[stage].assign(
+                    pred_instances=InstanceData(
+                        scores=person_logits[i], bboxes=bboxes[i]),
+                    gt_instances=InstanceData(
+                        bboxes=gt_boxes.to(bboxes.dtype),
+                        valid=gt_valid,
+                        labels=torch.zeros(
+                            len(gt_boxes),
+                            dtype=torch.long,
+                            device=bboxes.device)),
+                    img_meta=meta))
+            all_assign.append(out)
+        return all_assign

@@ -39,14 +39,10 @@ def can_batch(assigner) -> bool:
 
 
 def batched_hungarian_assign(
-    assigner: HungarianAssigner,
-    scores: Tensor,
-    bboxes: Tensor,
-    gt_bboxes: Sequence[Tensor],
-    img_shapes: Sequence[Sequence[int]],
-    flags: Optional[Tensor] = None,
-    check: Optional[Callable[[np.ndarray], None]] = None
-) -> Optional[List[AssignResult]]:
+        assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
+        gt_bboxes: Sequence[Tensor], img_shapes: Sequence[Sequence[int]],
+        flags: Tensor, check: Callable[[np.ndarray],
+                                       None]) -> Optional[List[AssignResult]]:
     """``assigner.assign`` per image of a batch, the GT all label 0 (person).
 
     Args:
@@ -55,9 +51,9 @@ def batched_hungarian_assign(
         bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]`` (detached).
         gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy pixels.
         img_shapes (Sequence): ``(H, W)`` of every image.
-        flags (Tensor, optional): 1-D, sent to the host with the costs and
-            given to ``check`` before the matching (the finite check).
-        check (callable, optional): Called with the host ``flags``.
+        flags (Tensor): 1-D, sent to the host with the costs and given to
+            ``check`` before the matching (the finite check).
+        check (callable): Called with the host ``flags``.
 
     Returns:
         list[AssignResult] | None: One per image (``gt_inds`` 0 background,
@@ -72,8 +68,7 @@ def batched_hungarian_assign(
     num_gt = [g.size(0) for g in gt_bboxes]
     gt_inds = torch.zeros(B, N, dtype=torch.long)
     if not sum(num_gt):
-        if flags is not None:
-            check(flags.cpu().numpy())
+        check(flags.cpu().numpy())
     else:
         all_gt = torch.cat([g.to(bboxes.dtype) for g in gt_bboxes])
         preds = InstanceData(
@@ -105,13 +100,9 @@ def batched_hungarian_assign(
             costs.append(cost)
         # the stage's one transfer to the host (with the flags)
         cost = torch.stack(costs).sum(dim=0).detach()
-        if flags is None:
-            cost = cost.cpu().numpy()
-        else:
-            host = torch.cat([cost.flatten(),
-                              flags.to(cost.dtype)]).cpu().numpy()
-            check(host[cost.numel():])
-            cost = host[:cost.numel()].reshape(cost.shape)
+        host = torch.cat([cost.flatten(), flags.to(cost.dtype)]).cpu().numpy()
+        check(host[cost.numel():])
+        cost = host[:cost.numel()].reshape(cost.shape)
         for i in range(B):
             if num_gt[i] == 0:
                 continue

@@ -1,9 +1,10 @@
 """Settings that the parts of an STMixer model share: filled in from the
 owner's into a part's config, the neck and pyramid against the decoder. (The
 built parts' checks are the owners': ``STMixer._check_query_generator``,
-``STMixerDecoder._check_parts_agree``.)"""
+``STMixerDecoder.__init__``; the mask and forecast heads' configs are filled
+in by their own modules.)"""
 import inspect
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence
 
 from torch import Tensor
 
@@ -53,23 +54,6 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
     return cfg
 
 
-def check_neck_channels(neck_cfg: dict, feat_channels: int) -> None:
-    """The neck's ``out_channels`` is the decoder's ``feat_channels``.
-
-    Args:
-        neck_cfg (dict): The neck config (not checked without
-            ``out_channels``).
-        feat_channels (int): The decoder's feature channels.
-    """
-    channels = neck_cfg.get('out_channels') if isinstance(neck_cfg,
-                                                          dict) else None
-    if channels is not None and channels != feat_channels:
-        raise ValueError(
-            f'neck.out_channels ({channels}) != the decoder feature channels '
-            f'(stage_head.sampling_mixing.feat_channels, default '
-            f'hidden_channels: {feat_channels})')
-
-
 def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
                   feat_channels: int, temporal_points: int) -> None:
     """The pyramid ``[B, C, T, H_l, W_l]`` fits the decoder's settings.
@@ -102,26 +86,6 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
                 'the backbone/neck output (1 for images)')
 
 
-def check_pyramid_strides(x: Sequence[Tensor], featmap_strides: Sequence[int],
-                          input_hw: Tuple[int, int]) -> None:
-    """Every map's size is the input's divided by its stride.
-
-    Args:
-        x (Sequence[Tensor]): The maps ``(..., H_l, W_l)``.
-        featmap_strides (Sequence[int]): One per map.
-        input_hw (tuple[int, int]): ``(H, W)`` of the (padded) input;
-            ``H_l * s_l`` must be within one stride of ``H`` (and ``W``).
-    """
-    H, W = input_hw
-    for level, (feat, stride) in enumerate(zip(x, featmap_strides)):
-        h, w = feat.shape[-2:]
-        if not (abs(h * stride - H) < stride and abs(w * stride - W) < stride):
-            raise ValueError(
-                f'feature map {level} is {h}x{w} for a {H}x{W} input, which '
-                f'is not stride {stride} (decoder featmap_strides '
-                f'{tuple(featmap_strides)})')
-
-
 def check_explicit_setting(cfg: dict,
                            name: str,
                            value: Any,
@@ -152,57 +116,3 @@ def check_explicit_setting(cfg: dict,
                              'in')
     cfg[name] = value
     return cfg
-
-
-def inject_mask_head_settings(cfg: dict, decoder) -> dict:
-    """The mask head config with the decoder's settings filled in.
-
-    Args:
-        cfg (dict): The ``mask_head`` config.
-        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
-            ``query_channels``), ``feat_channels`` and ``featmap_strides``.
-
-    Returns:
-        dict: A copy of ``cfg`` with them set.
-    """
-    return _decoder_filled(
-        cfg,
-        'mask_head',
-        query_channels=decoder.hidden_channels,
-        feat_channels=decoder.feat_channels,
-        featmap_strides=decoder.featmap_strides)
-
-
-def _decoder_filled(cfg: dict, where: str, **values) -> dict:
-    """``cfg`` with ``values`` filled in by :func:`check_explicit_setting`."""
-    cfg = dict(cfg)
-    for name, value in values.items():
-        cfg = check_explicit_setting(cfg, name, value, where, 'the decoder\'s')
-    return cfg
-
-
-def inject_forecast_head_settings(cfg: dict, decoder) -> dict:
-    """The forecast head config with the decoder's ``query_channels``,
-    ``num_actions`` and ``with_temporal_queries`` filled in (AVA label
-    convention only: sigmoid actions, normalised boxes).
-
-    Args:
-        cfg (dict): The ``forecast_head`` config.
-        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
-            ``query_channels``), ``num_actions`` and
-            ``with_temporal_queries``; its ``label_convention`` must be
-            ``'ava'`` (else ValueError).
-
-    Returns:
-        dict: A copy of ``cfg`` with them set.
-    """
-    if decoder.label_convention != 'ava':
-        raise ValueError(
-            'forecast_head needs the stage heads\' label_convention='
-            f"'ava', got {decoder.label_convention!r}")
-    return _decoder_filled(
-        cfg,
-        'forecast_head',
-        query_channels=decoder.hidden_channels,
-        num_actions=decoder.num_actions,
-        with_temporal_queries=decoder.with_temporal_queries)

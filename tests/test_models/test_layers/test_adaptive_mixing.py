@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from stmixer_mm.models.layers import AdaptiveMixing
+from stmixer_mm.models.roi_heads.bbox_heads.stmixer_tubelet_stage_head import \
+    mix_sets
 from stmixer_mm.registry import MODELS
 
 
@@ -63,14 +65,15 @@ def test_adaptive_mixing_matches_naive(kwargs):
     dict(in_dim=8, in_points=3, num_groups=2, out_points=5),
     dict(in_dim=12, in_points=4, num_groups=3, query_dim=10, out_dim=6),
 ])
-def test_forward_sets_is_the_naive_mixing_of_each_set(kwargs):
-    """F sets per query mixed with the query's matrices, generated once."""
+def test_mix_sets_is_the_naive_mixing_of_each_set(kwargs):
+    """F sets per query mixed with the query's matrices, generated once
+    (the tubelet head's per-frame sets)."""
     module = _randomise(AdaptiveMixing(**kwargs)).double()
     B, N, sets, G = 2, 3, 4, module.num_groups
     x = torch.randn(B, N, sets, G, module.in_points,
                     module.eff_in_dim).double()
     query = torch.randn(B, N, module.query_dim).double()
-    out = module.forward_sets(x, query)
+    out = mix_sets(module, x, query)
     assert out.shape == (B, N, sets, module.query_dim)
     for f in range(sets):
         torch.testing.assert_close(
@@ -79,9 +82,9 @@ def test_forward_sets_is_the_naive_mixing_of_each_set(kwargs):
             rtol=1e-10,
             atol=1e-10)
     with pytest.raises(ValueError, match=r'\[B, N, F, G, P_in'):
-        module.forward_sets(x[:, :, 0], query)
+        mix_sets(module, x[:, :, 0], query)
     with pytest.raises(ValueError, match='query must have shape'):
-        module.forward_sets(x, query[:, :1])
+        mix_sets(module, x, query[:, :1])
 
 
 def test_adaptive_mixing_without_autograd_matches_naive():

@@ -140,7 +140,7 @@ def test_each_frame_is_sampled_at_its_own_box(num_frames):
     per_frame = boxes(1, 3 * num_frames, seed=3).view(1, 3, num_frames, 4)
     xyzr = xyxy2xyzr(per_frame)
     offset = torch.randn(1, 3, block.num_groups * block.spatial_points * 3)
-    s, tt, frames = block._sample_per_frame(t.prepare_pyramid(x), xyzr, offset)
+    s, tt, frames = t.sample_frames(t.prepare_pyramid(x), xyzr, offset)
     from stmixer_mm.models.layers.sampling import make_sample_points
     ref_s, ref_t = [], []
     for f in range(T):
@@ -340,22 +340,27 @@ def test_frame_box_features_start_as_the_first_design_and_learn():
         MODELS.build(tubelet_stage(frame_box_features='frames'))
 
 
-def test_frame_box_features_refuse_a_mixing_without_forward_sets():
-    from stmixer_mm.models.layers import AdaptiveMixing
+def test_frame_box_features_refuse_a_mixing_that_is_not_adaptive_mixing():
 
     @MODELS.register_module(force=True)
-    class _NoSetsMixing(AdaptiveMixing):
-        forward_sets = None  # a mixing block that mixes one set per query
+    class _OtherMixing(torch.nn.Module):
+        """A mixing block of its own (no AdaptiveMixing matrices)."""
+
+        def __init__(self, **kwargs):
+            super().__init__()
+
+        def init_weights(self):
+            pass
 
     cfg = tubelet_stage()
-    cfg['sampling_mixing']['mixing_cfg'] = dict(type='_NoSetsMixing')
+    cfg['sampling_mixing']['mixing_cfg'] = dict(type='_OtherMixing')
     try:
-        with pytest.raises(TypeError, match='forward_sets.*_NoSetsMixing'):
+        with pytest.raises(TypeError, match='AdaptiveMixing.*_OtherMixing'):
             MODELS.build(cfg)
         # the first design does not need it
         MODELS.build(dict(cfg, frame_box_features=False))
     finally:
-        MODELS.module_dict.pop('_NoSetsMixing')
+        MODELS.module_dict.pop('_OtherMixing')
 
 
 def test_frame_features_are_per_frame_sets_of_tubelet_boxes():
@@ -366,14 +371,17 @@ def test_frame_features_are_per_frame_sets_of_tubelet_boxes():
     prepared = stage.prepare_pyramid(pyramid())
     xyzr = xyxy2xyzr(boxes(2, 3 * (T // 2)).view(2, 3, T // 2, 4))
     q = torch.randn(2, 3, C)
-    s, t, frames = sm(prepared, xyzr, q, q.clone(), frame_features=True)
+    offset = sm.offset_generator(q).view(2, 3, -1)
+    s, t, frames = stage.sample_frames(prepared, xyzr, offset)
     assert frames.shape == (2, 3, T // 2, sm.num_groups, sm.spatial_points,
                             C // sm.num_groups)
-    s2, t2 = sm(prepared, xyzr, q, q.clone())
-    torch.testing.assert_close(s, s2)
-    torch.testing.assert_close(t, t2)
-    with pytest.raises(ValueError, match='frame_features needs tubelet'):
-        sm(prepared, xyzr[:, :, 0], q, q.clone(), frame_features=True)
+    assert s.shape == frames[:, :, 0].shape
+    assert t.shape == (2, 3, sm.num_groups, T, C // sm.num_groups)
+    # the keyframe block takes one box per query only
+    with pytest.raises(ValueError, match=r'xyzr must have shape \[2, 3, 4\]'):
+        sm(prepared, xyzr, q, q.clone())
+    with pytest.raises(ValueError, match='one-frame maps'):
+        stage.sample_frames(sm.prepare(pyramid()), xyzr, offset)
 
 
 def test_loss_without_tubelet_targets_names_the_fix():

@@ -608,13 +608,13 @@ class STMixerBBoxHead(BaseModule):
             boxes.device, boxes.dtype)
         sizes = sizes.repeat(1, 2)[:, None]  # [B, 1, 4] as (w, h, w, h)
         boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
-        counts = counts.tolist()  # predict's one transfer to the host
         results = []
-        for i, n in enumerate(counts):
-            result = InstanceData()
-            result.bboxes = boxes[i, :n]
-            result.person_scores = kept_person[i, :n]
-            result.scores = scores[i, :n]
+        # (counts.tolist(): predict's one transfer to the host)
+        for i, n in enumerate(counts.tolist()):
+            result = InstanceData(
+                bboxes=boxes[i, :n],
+                person_scores=kept_person[i, :n],
+                scores=scores[i, :n])
             if with_query_indices:
                 result.query_indices = order[i, :n]
             results.append(result)
@@ -678,11 +678,11 @@ class STMixerBBoxHead(BaseModule):
                 boxes = boxes / host_tensor(
                     list(img_meta['scale_factor']), boxes.device,
                     boxes.dtype).repeat(2)
-            result = InstanceData()
-            result.bboxes = boxes
-            result.scores = scores
-            result.labels = labels
-            result.person_scores = person_scores[i][query]
+            result = InstanceData(
+                bboxes=boxes,
+                scores=scores,
+                labels=labels,
+                person_scores=person_scores[i][query])
             if with_query_indices:
                 result.query_indices = query
             results.append(result)

@@ -224,16 +224,6 @@ class STMixerStageHead(STMixerBBoxHead):
         """``T``, the temporal length of the feature maps."""
         return self.samplingmixing.temporal_points
 
-    @property
-    def spatial_points(self) -> int:
-        """``P``, the sampling points per group."""
-        return self.samplingmixing.spatial_points
-
-    @property
-    def num_groups(self) -> int:
-        """``G``, the channel groups of the sampling points."""
-        return self.samplingmixing.num_groups
-
     @torch.no_grad()
     def init_weights(self) -> None:
         """The official initialisation, in its order: xavier-uniform (dim > 1),
@@ -325,12 +315,6 @@ class STMixerStageHead(STMixerBBoxHead):
         return self.samplingmixing(x, xyzr, *queries,
                                    *[None] * (2 - len(queries)))
 
-    def _attention_branches(self) -> Tuple[Tuple[nn.Module, nn.Module], ...]:
-        if self.with_temporal_branch:
-            return ((self.attention_s, self.attention_norm_s),
-                    (self.attention_t, self.attention_norm_t))
-        return ((self.attention_s, self.attention_norm_s), )
-
     def self_attention(self, queries: Sequence[Tensor], pe: Tensor,
                        bias: Tensor) -> List[Tensor]:
         """``LN(a + MHA(a, a, a, bias))``, ``a = q + pe``, of the ``K``
@@ -347,7 +331,9 @@ class STMixerStageHead(STMixerBBoxHead):
         Returns:
             list[Tensor]: ``K`` updated query sets, rows ``(B * N, C)``.
         """
-        branches = self._attention_branches()[:len(queries)]
+        branches = [(self.attention_s, self.attention_norm_s)]
+        if len(queries) == 2:
+            branches.append((self.attention_t, self.attention_norm_t))
         bricks = [brick for brick, _ in branches]
         K = len(queries)
         B, N, C = pe.shape
@@ -459,20 +445,19 @@ class STMixerStageHead(STMixerBBoxHead):
 
         branch_queries = dict(
             spatial=spatial_queries, temporal=temporal_queries)
-        action_feat = branch_queries[self.action_branches[0]] if len(
-            self.action_branches) == 1 else torch.cat(
-                [branch_queries[b] for b in self.action_branches], dim=-1)
+        action_feat = torch.cat(
+            [branch_queries[b] for b in self.action_branches], dim=-1)
         action_logits = self.fc_action(self.action_cls_fcs(action_feat)).view(
             B, N, -1)
         spatial_queries = spatial_queries.view(B, N, -1)
         if temporal_queries is not None:
             temporal_queries = temporal_queries.view(B, N, -1)
 
-        new_xyzr = refine_xyzr(xyzr, delta_xyzr)
+        xyzr = refine_xyzr(xyzr, delta_xyzr)
         return dict(
             person_logits=person_logits,
             action_logits=action_logits,
-            xyzr=new_xyzr,
-            bboxes=xyzr2xyxy(new_xyzr),
+            xyzr=xyzr,
+            bboxes=xyzr2xyxy(xyzr),
             spatial_queries=spatial_queries,
             temporal_queries=temporal_queries)

@@ -1,17 +1,18 @@
 """One decoder stage of STMixer-T, the tubelet detector of the STMixer journal
 version (`arXiv 2404.09842 <https://arxiv.org/abs/2404.09842>`_); TubeR's and
 MOC's choices where the paper's text was unavailable (docs/en/tubelets.md)."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ...layers import PreparedPyramid
+from ...layers import AdaptiveMixing, PreparedPyramid, STMixerSamplingMixing
 from ...task_modules import box_iof, xyzr2xyxy
 from .stmixer_stage_head import STMixerStageHead, make_fcs
 
@@ -66,23 +67,20 @@ class STMixerTubeletStageHead(STMixerStageHead):
                                 self.ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
         self.frame_box_features = frame_box_features
-        if frame_box_features and not callable(
-                getattr(self.samplingmixing, 'build_spatial_mixing', None)):
+        if not isinstance(self.samplingmixing, STMixerSamplingMixing):
             raise TypeError(
-                'STMixerTubeletStageHead: frame_box_features needs a '
-                'sampling_mixing block with '
-                'build_spatial_mixing() and forward(..., frame_features='
-                f'True) (STMixerSamplingMixing), got '
+                'STMixerTubeletStageHead: sampling_mixing must be an '
+                'STMixerSamplingMixing (its offset_generator, sample and mix '
+                'run per frame), got '
                 f'{type(self.samplingmixing).__name__}')
         if frame_box_features:  # built last: False keeps the first seeds
-            self.adaptive_mixing_f = \
-                self.samplingmixing.build_spatial_mixing()
-            if not callable(
-                    getattr(self.adaptive_mixing_f, 'forward_sets', None)):
+            self.adaptive_mixing_f = self.samplingmixing.build_mixing(
+                self.samplingmixing.spatial_points)
+            if not isinstance(self.adaptive_mixing_f, AdaptiveMixing):
                 raise TypeError(
-                    'STMixerTubeletStageHead: frame_box_features needs a '
-                    'mixing block with forward_sets(x [B, N, F, G, P, C/G], '
-                    'query) (AdaptiveMixing), got mixing_cfg type '
+                    'STMixerTubeletStageHead: frame_box_features needs an '
+                    'AdaptiveMixing mixing block (mix_sets mixes the frames\' '
+                    'sets with its matrices), got mixing_cfg type '
                     f'{type(self.adaptive_mixing_f).__name__}')
             self.norm_f = nn.LayerNorm(self.hidden_channels)
             self.frame_reg_fcs = make_fcs(self.hidden_channels,
@@ -104,8 +102,10 @@ class STMixerTubeletStageHead(STMixerStageHead):
             nn.init.zeros_(self.fc_frame_reg.bias)
 
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
-        """The pyramid as one-frame maps ``[B * T, C, 1, H, W]``, laid out."""
-        return self.samplingmixing.prepare(self.samplingmixing.split_frames(x))
+        """The pyramid ``[B, C, T, H, W]`` as one-frame maps ``[B * T, C, 1,
+        H, W]`` (clip-major), laid out."""
+        return self.samplingmixing.prepare(
+            [m.transpose(1, 2).flatten(0, 1).unsqueeze(2) for m in x])
 
     def attention_iof(self,
                       xyzr: Tensor,
@@ -154,9 +154,50 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return delta + self.fc_frame_reg(
             self.frame_reg_fcs(frame_queries)).flatten(1)
 
+    def sample_frames(self, x: PreparedPyramid, xyzr: Tensor,
+                      offset: Tensor) -> Tuple[Tensor, ...]:
+        """The feature sets of tubelet boxes: frame ``t`` sampled around box
+        ``t * T' // T`` (equal boxes: the keyframe numbers).
+
+        Args:
+            x (PreparedPyramid): One-frame maps ``(B * T, C', 1, H_l,
+                W_l)`` from :meth:`prepare_pyramid`.
+            xyzr (Tensor): Tubelet boxes ``(B, N, T', 4)``, xyzr pixels.
+            offset (Tensor): ``(B, N, G * P * 3)``, the offset generator's.
+
+        Returns:
+            tuple: The spatial sets ``(B, N, G, P, C' / G)`` (the mean over
+            frames), the temporal ``(B, N, G, T, C' / G)`` (None without
+            the temporal branch) and the spatial sets per output frame
+            ``(B, N, T', G, P, C' / G)``.
+        """
+        B, N, Tb, _ = xyzr.shape
+        if not isinstance(x, PreparedPyramid):
+            raise TypeError('STMixerTubeletStageHead takes the pyramid as a '
+                            'PreparedPyramid (from its prepare_pyramid), got '
+                            f'{type(x).__name__}')
+        BT, _, frames_per_map = x.values[0].shape[:3]
+        if frames_per_map != 1 or BT % B:
+            raise ValueError(
+                'tubelet boxes [B, N, T, 4] need the pyramid as one-frame '
+                'maps [B * T, C, 1, H, W] (prepare_pyramid), got maps of '
+                f'shape {tuple(x.values[0].shape)} for B={B}')
+        T = BT // B
+        frame_box = torch.arange(T, device=xyzr.device) * Tb // T
+        boxes = xyzr[:, :, frame_box].transpose(1, 2).flatten(0, 1)
+        offsets = offset[:, None].expand(B, T, N, -1).flatten(0, 1)
+        spatial, temporal = self.samplingmixing.sample(x, offsets, boxes)
+        per_frame = spatial.unflatten(0, (B, T))  # [B, T, N, G, P, C/G]
+        if temporal is not None:  # [B * T, N, G, 1, C/G] -> [B, N, G, T, C/G]
+            temporal = temporal.squeeze(3).unflatten(0, (B, T)).permute(
+                0, 2, 3, 1, 4)
+        frames = per_frame.unflatten(1, (Tb, T // Tb)).mean(2).transpose(1, 2)
+        return per_frame.mean(1), temporal, frames
+
     def sample_and_mix(self, x: PreparedPyramid, xyzr: Tensor,
                        queries: Sequence[Tensor]) -> tuple:
-        """Also the per-frame queries ``[B * N, T', C]``.
+        """:meth:`sample_frames`, mixed; also the per-frame queries ``[B * N,
+        T', C]`` with ``frame_box_features``.
 
         Args:
             x (PreparedPyramid): One-frame maps from
@@ -171,22 +212,21 @@ class STMixerTubeletStageHead(STMixerStageHead):
             with ``frame_box_features`` the per-frame queries ``(B * N, T',
             C)`` that :meth:`box_deltas` reads.
         """
+        B, N, Tb = xyzr.shape[:3]
+        sm = self.samplingmixing
+        offset = sm.offset_generator(queries[0]).view(B, N, -1)
+        spatial, temporal, frames = self.sample_frames(x, xyzr, offset)
+        mixed = sm.mix(spatial, temporal, *queries,
+                       *[None] * (2 - len(queries)))
         if not self.frame_box_features:
-            return super().sample_and_mix(x, xyzr, queries)
-        spatial, temporal, frames = self.samplingmixing(
-            x,
-            xyzr,
-            *queries,
-            *[None] * (2 - len(queries)),
-            frame_features=True)
+            return mixed
         if self.frame_box_features == 'clip':  # the ablation
             frames = frames.mean(2, keepdim=True).expand_as(frames)
-        B, N, Tb = frames.shape[:3]
-        query = queries[0].reshape(B, N, -1)
         # the query's mixing matrices generated once for its frames
         frame_queries = self.norm_f(
-            self.adaptive_mixing_f.forward_sets(frames, query))
-        return spatial, temporal, frame_queries.view(B * N, Tb, -1)
+            mix_sets(self.adaptive_mixing_f, frames,
+                     queries[0].reshape(B, N, -1)))
+        return (*mixed, frame_queries.view(B * N, Tb, -1))
 
     def forward(self,
                 x: PreparedPyramid,
@@ -358,3 +398,38 @@ def tubelet_targets(batch_gt_instances: InstanceList, num_frames: int):
         boxes.append(b)
         valid.append(gt.tubelet_valid.bool())
     return torch.cat(boxes), torch.cat(valid)
+
+
+def mix_sets(mixing: AdaptiveMixing, x: Tensor, query: Tensor) -> Tensor:
+    """:meth:`AdaptiveMixing.forward` of ``F`` sets per query, the query's
+    matrices generated once.
+
+    Args:
+        mixing (AdaptiveMixing): The mixing block.
+        x (Tensor): ``F`` feature sets per query, ``(B, N, F, G, P_in,
+            C_in / G)``.
+        query (Tensor): ``(B, N, D)``, ``D = query_dim``.
+
+    Returns:
+        Tensor: ``(B, N, F, D)``, set ``f`` the query plus its mixing.
+    """
+    G, P_in, P_out = mixing.num_groups, mixing.in_points, mixing.out_points
+    C_in, C_out = mixing.eff_in_dim, mixing.eff_out_dim
+    if x.dim() != 6 or tuple(x.shape[3:]) != (G, P_in, C_in):
+        raise ValueError(
+            'x must have shape [B, N, F, G, P_in, C_in / G] = [B, N, F, '
+            f'{G}, {P_in}, {C_in}], got {tuple(x.shape)}')
+    B, N, sets = x.shape[:3]
+    if tuple(query.shape) != (B, N, mixing.query_dim):
+        raise ValueError(f'query must have shape [{B}, {N}, '
+                         f'{mixing.query_dim}], got {tuple(query.shape)}')
+    R = B * N * G
+    M, S = mixing.matrices(query)
+    # every (query, group) mixes its F sets with one matrix product
+    x = x.transpose(2, 3).reshape(R, sets * P_in, C_in)
+    out = torch.bmm(x, M).view(R, sets, P_in, C_out)
+    out = mixing.act(F.layer_norm(out, (P_in, C_out)))
+    out = torch.matmul(S[:, None], out)  # [R, F, P_out, C_out / G]
+    out = mixing.act(F.layer_norm(out, (P_out, C_out)))
+    out = out.view(B, N, G, sets, -1).transpose(2, 3)
+    return query[:, :, None] + mixing.out_proj(out.reshape(B, N, sets, -1))

@@ -9,9 +9,38 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
+from ...utils import check_explicit_setting
 
 #: the ground-truth fields a forecast head trains on
 FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
+
+
+def forecast_head_config(cfg: dict, decoder) -> dict:
+    """The ``forecast_head`` config with the decoder's settings filled in (an
+    explicit different value is an error; AVA label convention only:
+    sigmoid actions, normalised boxes).
+
+    Args:
+        cfg (dict): The ``forecast_head`` config.
+        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
+            ``query_channels``), ``num_actions`` and
+            ``with_temporal_queries``; its ``label_convention`` must be
+            ``'ava'`` (else ValueError).
+
+    Returns:
+        dict: A copy of ``cfg`` with them set.
+    """
+    if decoder.label_convention != 'ava':
+        raise ValueError(
+            'forecast_head needs the stage heads\' label_convention='
+            f"'ava', got {decoder.label_convention!r}")
+    for name, value in dict(
+            query_channels=decoder.hidden_channels,
+            num_actions=decoder.num_actions,
+            with_temporal_queries=decoder.with_temporal_queries).items():
+        cfg = check_explicit_setting(cfg, name, value, 'forecast_head',
+                                     'the decoder\'s')
+    return cfg
 
 
 def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:

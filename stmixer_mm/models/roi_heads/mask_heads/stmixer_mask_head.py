@@ -11,7 +11,29 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from ...utils import check_explicit_setting
 from .mask_utils import keyframe_maps, relative_coords
+
+
+def mask_head_config(cfg: dict, decoder) -> dict:
+    """The ``mask_head`` config with the decoder's settings filled in (an
+    explicit different value is an error).
+
+    Args:
+        cfg (dict): The ``mask_head`` config.
+        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
+            ``query_channels``), ``feat_channels`` and ``featmap_strides``.
+
+    Returns:
+        dict: A copy of ``cfg`` with them set.
+    """
+    for name, value in dict(
+            query_channels=decoder.hidden_channels,
+            feat_channels=decoder.feat_channels,
+            featmap_strides=decoder.featmap_strides).items():
+        cfg = check_explicit_setting(cfg, name, value, 'mask_head',
+                                     'the decoder\'s')
+    return cfg
 
 
 def selected_queries(

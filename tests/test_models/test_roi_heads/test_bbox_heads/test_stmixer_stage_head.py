@@ -279,7 +279,9 @@ def test_fused_self_attention_is_the_bricks(branches):
     xyzr = random_xyzr(B, N)
     queries = [torch.randn(B, N, C) for _ in branches]
     pe = box_position_embedding(xyzr, C // 4)
-    pairs = head._attention_branches()
+    pairs = [(head.attention_s, head.attention_norm_s)]
+    if head.with_temporal_branch:
+        pairs.append((head.attention_t, head.attention_norm_t))
     assert len(pairs) == len(branches)
     for mode in ('eval', 'train'):  # dropout 0: train gives the same
         getattr(head, mode)()
@@ -717,7 +719,7 @@ def test_sampling_settings_belong_to_sampling_mixing():
     head = build_stage(spatial_points=9)
     sm = head.samplingmixing
     # read back from the block; filled in by the stage
-    assert (head.spatial_points, head.temporal_points, head.num_groups,
+    assert (sm.spatial_points, head.temporal_points, sm.num_groups,
             head.feat_channels) == (9, T, G, C)
     assert (sm.hidden_channels, sm.featmap_strides,
             sm.with_temporal) == (C, STRIDES, True)

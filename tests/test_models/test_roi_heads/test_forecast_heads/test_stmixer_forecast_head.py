@@ -108,9 +108,9 @@ def test_losses_on_the_last_stage_matches():
     stage = decoder.stages[-1]
     decoder.zero_grad()
     all_results = decoder(x, queries)
-    assign = decoder.assign(1, all_results[-1],
+    assign = decoder.assign([all_results[-1]],
                             [s.gt_instances for s in samples],
-                            [s.metainfo for s in samples])
+                            [s.metainfo for s in samples], [1])[0]
     only = head.loss_and_target(all_results[-1], assign,
                                 [s.gt_instances for s in samples],
                                 [s.metainfo for s in samples])

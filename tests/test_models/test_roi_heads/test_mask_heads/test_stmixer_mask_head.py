@@ -230,9 +230,9 @@ def test_decoder_losses_on_last_stage_matches():
     assert mh.conv_logits.weight.grad.abs().sum() > 0
     # the losses are the head's on the last stage's matched queries
     all_results = decoder(x, queries)
-    assign = decoder.assign(1, all_results[-1],
+    assign = decoder.assign([all_results[-1]],
                             [s.gt_instances for s in samples],
-                            [s.metainfo for s in samples])
+                            [s.metainfo for s in samples], [1])[0]
     qs, clips, tg, bx = [], [], [], []
     for i, (res, s) in enumerate(zip(assign, samples)):
         pos = torch.nonzero(res.gt_inds > 0)[:, 0]
