@@ -14,7 +14,8 @@ summed over the GT count, binary cross entropy of the matched queries'
 actions (mean); the GT count read on the host once (``.item()``), clamped to
 at least 1. The loss weights are the config's (2, 2, 2, 24 in the official
 configs), every stage weighted 1."""
-from typing import Dict, List, Sequence
+import contextlib
+from typing import Dict, Iterator, List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -165,3 +166,26 @@ def losses_difference(ours: Dict[str, Tensor],
         return float('inf')
     scale = max(max(float(v.abs()) for v in official.values()), 1e-12)
     return max(abs(float(ours[k] - v)) / scale for k, v in official.items())
+
+
+@contextlib.contextmanager
+def random_layers_off(*models) -> Iterator[None]:
+    """Dropout and stochastic depth (``DropPath``) in eval mode inside, so
+    that two models' losses can be compared (a ViT's ``drop_path_rate``
+    draws other numbers in each); the rest stays in train mode.
+
+    Args:
+        *models (nn.Module): The models, in train mode.
+    """
+    changed = [
+        m for model in models for m in model.modules()
+        if m.training and (isinstance(m, torch.nn.modules.dropout._DropoutNd)
+                           or type(m).__name__ == 'DropPath')
+    ]
+    for m in changed:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.train()

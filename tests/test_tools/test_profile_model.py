@@ -113,3 +113,18 @@ def test_official_criterion_equals_our_losses_and_sees_a_change():
     assert losses_difference(mine, theirs) > LOSS_TOLERANCE
     del mine['s1.loss_iou']
     assert losses_difference(mine, theirs) == float('inf')
+
+
+def test_random_layers_off_only_inside():
+    """Dropout and DropPath are in eval mode inside the context, the rest of
+    the model stays in train mode, and everything is back after it."""
+    from mmcv.cnn.bricks import DropPath
+
+    from stmixer_mm.benchmarks.official_training import random_layers_off
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), DropPath(0.5)).train()
+    with random_layers_off(model):
+        assert [m.training for m in model] == [True, False, False]
+        x = torch.ones(4, 2)
+        assert torch.equal(model(x), model(x))
+    assert all(m.training for m in model.modules())

@@ -20,7 +20,8 @@ from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           with_threads, write_json)
 from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,
                                                      losses_difference,
-                                                     official_criterion)
+                                                     official_criterion,
+                                                     random_layers_off)
 from stmixer_mm.benchmarks.sync_counter import OpCounter, cuda_sync_warnings
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
 
@@ -147,8 +148,10 @@ def train_vs_official(path: str,
     forward and the official criterion, same weights and clip): the
     operators of each, their wall times (interleaved, every other round
     reversed; forward, losses and backward, no optimizer step) and the
-    largest relative difference of their losses. ``SystemExit`` when the
-    losses differ by more than :data:`LOSS_TOLERANCE`.
+    largest relative difference of their losses (one more step of each
+    with dropout and stochastic depth off: ``random_layers_off``).
+    ``SystemExit`` when the losses differ by more than
+    :data:`LOSS_TOLERANCE`.
 
     Returns:
         dict: ``ops`` / ``syncs`` and ``times`` per side, ``loss_diff``.
@@ -180,7 +183,7 @@ def train_vs_official(path: str,
         return {k: v.detach() for k, v in losses.items()}
 
     dev = torch.device(device)
-    wall, _, last = time_steps(
+    wall, _, _ = time_steps(
         {
             k: partial(step, *side)
             for k, side in sides.items()
@@ -189,7 +192,9 @@ def train_vs_official(path: str,
         repeats,
         dev if dev.type == 'cuda' else None,
         alternate=True)
-    diff = losses_difference(last['ours'], last['official'])
+    with random_layers_off(ours, official):
+        diff = losses_difference(*(step(*sides[k])
+                                   for k in ('ours', 'official')))
     if not diff <= LOSS_TOLERANCE:
         raise SystemExit(f'{path}: our losses differ from the official '
                          f'criterion\'s by {diff:.2e} (relative)')
