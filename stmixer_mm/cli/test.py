@@ -151,27 +151,31 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    try:  # the config first, then the checkpoint, before any work
+        cfg = load_config(args.config)
+    except ConfigFileError as e:
+        raise SystemExit(f'tools/test.py: {e}') from None
     if '://' not in args.checkpoint and not osp.exists(args.checkpoint):
         raise SystemExit(f'tools/test.py: checkpoint {args.checkpoint}: no '
                          'such file or folder')
     if not is_sharded_checkpoint(args.checkpoint):
-        return run(args)
+        return run(args, cfg)
     tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')
     try:
         try:
             args.checkpoint_file = merge_sharded(args.checkpoint, tmp_dir)
         except (CheckpointFileError, FileNotFoundError) as e:
             raise SystemExit(f'tools/test.py: {e}') from None
-        return run(args)
+        return run(args, cfg)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def run(args):
+def run(args, cfg: Config):
     """Test ``args.checkpoint`` (or the full file ``args.checkpoint_file``
-    merged from it) with ``args.config``."""
+    merged from it) with ``cfg``, the config ``args.config`` names."""
     try:
-        cfg = merge_args(load_config(args.config), args)
+        cfg = merge_args(cfg, args)
         check_config(cfg)
         check_outputs(cfg, args)
     except (ConfigFileError, OutputFileError) as e:

@@ -1,10 +1,6 @@
 """Every checkpoint mmengine reads names its file when it is bad; a
 checkpoint without training state is refused for --resume by name."""
-import os
-import os.path as osp
 import pickle
-import subprocess
-import sys
 import types
 
 import pytest
@@ -13,10 +9,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 import stmixer_mm  # noqa: F401  (wraps the local checkpoint loader)
 from stmixer_mm import testing
-from stmixer_mm.testing import repo_root
 from stmixer_mm.utils import CheckpointFileError
 
-REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 
@@ -107,15 +101,7 @@ def test_non_dict_file_is_returned_to_mmengine_refused_by_ours(tmp_path, held):
 
 
 def _train(*args):
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    return subprocess.run(
-        [sys.executable,
-         osp.join(REPO, 'tools', 'train.py'), TINY_CFG, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600)
+    return testing.python_tool('train.py', TINY_CFG, *args, check=False)
 
 
 def test_resume_from_unreadable_or_untrained_checkpoint(tmp_path):

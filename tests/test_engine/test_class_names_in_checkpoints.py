@@ -1,10 +1,6 @@
 """Every checkpoint names its action classes (``ClassNamesHook``), and the
 readers (``class_names`` as the inferencer / demo call it, ``tools/test.py``)
 take them from there."""
-import os
-import os.path as osp
-import subprocess
-import sys
 import types
 
 import pytest
@@ -16,21 +12,11 @@ from stmixer_mm import testing
 from stmixer_mm.datasets.class_names import LabelMapError, class_names
 from stmixer_mm.engine import CheckpointCheckHook, CheckpointMismatchError
 from stmixer_mm.engine.hooks import ClassNamesHook
-from stmixer_mm.testing import repo_root
 
-REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TINY_LABELS = [
     'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
 ]
-
-
-def _env():
-    return dict(
-        os.environ,
-        PYTHONPATH=REPO,
-        OMP_NUM_THREADS='1',
-        CUDA_VISIBLE_DEVICES='')
 
 
 @pytest.fixture(scope='module')
@@ -38,17 +24,8 @@ def trained(tmp_path_factory):
     """One epoch of tools/train.py on the tiny AVA config (its dataset is a
     ValidatedAVADataset: no classes in its own metainfo)."""
     work = tmp_path_factory.mktemp('train')
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(REPO, 'tools', 'train.py'), TINY_CFG, '--work-dir',
-        str(work), '--cfg-options', 'train_cfg.max_epochs=1'
-    ],
-                          cwd=REPO,
-                          env=_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    testing.python_tool('train.py', TINY_CFG, '--work-dir', str(work),
+                        '--cfg-options', 'train_cfg.max_epochs=1')
     return work
 
 
@@ -96,19 +73,10 @@ def test_inference_reads_the_checkpoint_names(trained, tmp_path):
 
 
 def test_test_tool_reads_and_checks_the_names(trained, tmp_path):
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(REPO, 'tools', 'test.py'), TINY_CFG,
-        str(trained / 'epoch_1.pth'), '--work-dir',
-        str(tmp_path / 'test')
-    ],
-                          cwd=REPO,
-                          env=_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = testing.python_tool('test.py', TINY_CFG,
+                               str(trained / 'epoch_1.pth'), '--work-dir',
+                               str(tmp_path / 'test'))
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
     assert "the checkpoint's classes (meta.dataset_meta.classes) are the " \
         "test dataset's: 1: stand, 2: crouch" in out
 

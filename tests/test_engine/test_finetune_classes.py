@@ -1,10 +1,6 @@
 """Fine-tuning onto other classes: the action classifiers mapped by class
 name (``stmixer_mm.engine.class_remap``, ``load_from_classes='by_name'`` in
 :class:`LoadFromCheckHook`), everything else strict."""
-import os
-import os.path as osp
-import subprocess
-import sys
 import types
 
 import pytest
@@ -20,9 +16,7 @@ from stmixer_mm.engine import CheckpointMismatchError, LoadFromCheckHook
 from stmixer_mm.engine.class_remap import (ClassRemapError, action_class_keys,
                                            classes_from_label_map,
                                            remap_action_classes)
-from stmixer_mm.testing import repo_root
 
-REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 TINY_LABELS = [
     'stand', 'crouch', 'walk', 'jump', 'raise_arms', 'hold_object', 'talk_to'
@@ -211,7 +205,7 @@ def test_load_from_classes_value_is_checked(source_state):
             _checkpoint(source_state))
 
 
-@pytest.mark.slow  # tools/train.py in a subprocess
+@pytest.mark.slow  # a training run of tools/train.py
 def test_train_tool_fine_tunes_by_name(tmp_path, source_state):
     """tools/train.py with load_from_classes='by_name' and lr 0: the
     trained checkpoint's classifier rows are the source rows permuted as
@@ -223,26 +217,13 @@ def test_train_tool_fine_tunes_by_name(tmp_path, source_state):
             state_dict=source_state,
             meta=dict(dataset_meta=dict(classes=reversed_names))), src)
     work = tmp_path / 'work'
-    env = dict(
-        os.environ,
-        PYTHONPATH=REPO,
-        OMP_NUM_THREADS='1',
-        CUDA_VISIBLE_DEVICES='')
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(REPO, 'tools', 'train.py'), TINY_CFG, '--work-dir',
-        str(work), '--cfg-options', 'train_cfg.max_epochs=1',
-        'train_cfg.val_begin=2', f'load_from={src}',
-        'load_from_classes=by_name', 'optim_wrapper.optimizer.lr=0.0',
-        'optim_wrapper.optimizer.weight_decay=0.0'
-    ],
-                          cwd=REPO,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = testing.python_tool('train.py', TINY_CFG, '--work-dir', str(work),
+                               '--cfg-options', 'train_cfg.max_epochs=1',
+                               'train_cfg.val_begin=2', f'load_from={src}',
+                               'load_from_classes=by_name',
+                               'optim_wrapper.optimizer.lr=0.0',
+                               'optim_wrapper.optimizer.weight_decay=0.0')
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
     assert 'mapped by name' in out and '7 matched' in out
     ckpt = torch.load(work / 'epoch_1.pth', weights_only=False)
     assert ckpt['meta']['dataset_meta']['classes'] == TINY_LABELS

@@ -23,11 +23,12 @@ def test_track_queries_train_and_test_through_the_tools(tools, tmp_path):
     tools/test.py (AVAMetric; every detection with a track id)."""
     cfg = osp.join(tools.REPO, TRACK_CFG)
     work = tmp_path / 'work'
-    proc = tools.python_tool('train.py', cfg, '--work-dir', str(work))
+    proc = tools.python_tool('train.py', cfg, '--work-dir', str(work),
+                             '--cfg-options', 'train_cfg.max_epochs=1')
     log = proc.stdout + proc.stderr
     assert 's1.loss_person' in log
     dump = tmp_path / 'preds.pkl'
-    proc = tools.python_tool('test.py', cfg, str(work / 'epoch_2.pth'),
+    proc = tools.python_tool('test.py', cfg, str(work / 'epoch_1.pth'),
                              '--work-dir', str(tmp_path / 'test'), '--dump',
                              str(dump))
     value = tools.metric(proc.stdout + proc.stderr, 'mAP/overall')

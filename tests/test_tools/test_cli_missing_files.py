@@ -29,3 +29,12 @@ def test_missing_data_files_are_named(tmp_path, monkeypatch):
         train_cli.main([CONFIG, '--work-dir', 'train_out'])
     assert str(e.value) == f'tools/train.py: AVA label map not found: ' \
         f'{LABEL_MAP}'
+
+
+def test_a_bad_config_is_named_before_a_missing_checkpoint(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        test_cli.main(['stmixer_r3d-tiny_synthetic-ava', 'missing.pth'])
+    assert str(e.value).startswith(
+        "tools/test.py: config 'stmixer_r3d-tiny_synthetic-ava' is neither")

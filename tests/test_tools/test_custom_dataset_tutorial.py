@@ -2,8 +2,10 @@
 
 Every ``bash`` block of the tutorial is run, command by command and in the
 page's order, in a fresh folder that holds only links to the repository's
-``tools/`` and ``configs/`` (as a user's checkout would), with ``python``
-the test's interpreter and one thread. Its ``python`` block runs too. Then
+``tools/`` and ``configs/`` (as a user's checkout would), each ``python
+tools/...`` line as :func:`stmixer_mm.testing.run_tool` runs a tool (a
+command line of ``stmixer_mm.cli`` in the test's interpreter, another
+script in a new one; one thread). Its ``python`` block runs too. Then
 the outputs each step promises are checked: the three exports import to
 the same AVA rows, the doctor passes, the checkpoints name their classes,
 the test prints a mAP, the fine-tuning log maps the classes by name, the
@@ -19,12 +21,11 @@ import os
 import os.path as osp
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
 
-from stmixer_mm.testing import repo_root
+from stmixer_mm.testing import repo_root, run_tool
 
 REPO = repo_root()
 DOC = osp.join(REPO, 'docs', 'en', 'custom_dataset.md')
@@ -82,45 +83,23 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp('tutorial')
     for name in ('tools', 'configs'):
         os.symlink(osp.join(REPO, name), root / name)
-    bin_dir = root / 'bin'
-    bin_dir.mkdir()
-    # a wrapper, not a link: a link to a venv's interpreter outside the
-    # venv's bin/ would not find the venv
-    python = bin_dir / 'python'
-    python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
-    python.chmod(0o755)
-    env = dict(os.environ)
-    env.update(
-        PATH=f'{bin_dir}{os.pathsep}{env.get("PATH", "")}',
-        PYTHONPATH=REPO,
-        OMP_NUM_THREADS='1',
-        MKL_NUM_THREADS='1',
-        PYTHONHASHSEED='0',
-        CUDA_VISIBLE_DEVICES='')
-    return root, env
+    return root
 
 
-def _run(cmd, root, env, timeout=900):
-    proc = subprocess.run(
-        cmd,
-        shell=True,
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout)
-    assert proc.returncode == 0, (
-        f'{cmd}\nexit {proc.returncode}\n{proc.stdout[-4000:]}')
-    return proc.stdout
+def _run(cmd, root):
+    """``cmd``, a ``python ...`` line of the page, run from ``root``; its
+    output (stdout, then stderr)."""
+    python, *args = shlex.split(cmd)
+    assert python == 'python', cmd
+    proc = run_tool([sys.executable, *args], cwd=root, timeout=900)
+    return proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope='module')
 def tutorial(workspace):
     """Run every command of the page; their outputs by index."""
-    root, env = workspace
-    return root, env, [
-        _run(shortened(cmd), root, env) for cmd in doc_commands()
+    return workspace, [
+        _run(shortened(cmd), workspace) for cmd in doc_commands()
     ]
 
 
@@ -130,7 +109,7 @@ def _rows(path):
 
 
 def test_the_three_exports_import_alike(tutorial):
-    root, env, _ = tutorial
+    root, _ = tutorial
     cmd = doc_commands()[1]
     assert ' cvat ' in cmd
     ann = root / 'data' / 'my_set' / 'annotations'
@@ -140,14 +119,14 @@ def test_the_three_exports_import_alike(tutorial):
         other = cmd.replace(' cvat data/my_videos/cvat ',
                             f' {fmt} {src} ').replace('--out-dir data/my_set ',
                                                       f'--out-dir {out} ')
-        _run(other, root, env)
+        _run(other, root)
         for split in ('train.csv', 'val.csv', 'label_map.pbtxt'):
             assert _rows(root / out / 'annotations' / split) == _rows(
                 ann / split), (fmt, split)
 
 
 def test_doctor_and_training(tutorial):
-    root, _, outs = tutorial
+    root, outs = tutorial
     assert 'ERROR' not in outs[2]
     grids = list((root / 'outputs' / 'my_set_check').glob('grid_*.jpg'))
     assert grids
@@ -163,14 +142,14 @@ def test_doctor_and_training(tutorial):
 
 
 def test_test_prints_map(tutorial):
-    _, _, outs = tutorial
+    _, outs = tutorial
     match = re.search(r'mAP/overall: (\S+)', outs[4])
     assert match, outs[4][-2000:]
     assert 0.0 <= float(match.group(1)) <= 1.0
 
 
 def test_finetuning_maps_classes_by_name(tutorial):
-    root, _, outs = tutorial
+    root, outs = tutorial
     log = outs[6]
     assert 'mapped by name' in log, log[-3000:]
     ckpts = list((root / 'work_dirs' / 'my_tubes').glob('epoch_*.pth'))
@@ -178,14 +157,14 @@ def test_finetuning_maps_classes_by_name(tutorial):
 
 
 def test_demo_and_inferencer_write_their_files(tutorial):
-    root, env, _ = tutorial
+    root, _ = tutorial
     demo = root / 'outputs' / 'my_set_demo'
     assert any(p.suffix == '.mp4' for p in demo.iterdir())
     assert any(p.suffix == '.json' for p in demo.iterdir())
     (code, ) = doc_blocks('python')
     script = root / 'api_example.py'
     script.write_text(code.replace('epoch_36.pth', f'epoch_{EPOCHS}.pth'))
-    _run(f'python {script.name}', root, env)
+    _run(f'python {script.name}', root)
     api = root / 'outputs' / 'my_set_api'
     assert (api / 'vis' / 'syn_train_005.mp4').is_file()
     preds = json.loads((api / 'preds' / 'syn_train_005.json').read_text())

@@ -34,6 +34,7 @@ import sysconfig
 import pytest
 import torch
 
+from stmixer_mm.cli.commands import TOOLS
 from stmixer_mm.testing import copy_source_tree, repo_path, repo_root
 from stmixer_mm.utils.dependencies import OPENCV_DISTS
 
@@ -120,11 +121,6 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
         cwd)
     assert quiet.stderr == '' and re.fullmatch(r'4\.\d+\.\d+\n',
                                                quiet.stdout), quiet
-    # every command the tools print (entry_points.TOOLS) is installed
-    from stmixer_mm.cli.commands import TOOLS
-    for command, _ in TOOLS.values():
-        out = _run([str(venv / 'bin' / command), '--help'], env, cwd).stdout
-        assert out.startswith('usage: '), (command, out[:300])
     _check_config_names(python, env, tmp_path / 'names')
     # pip check: only the lines docs/en/get_started.md explains
     check = _run([python, '-m', 'pip', 'check'], env, cwd, check=False)
@@ -191,7 +187,8 @@ print(json.dumps(out))
 
 def _check_config_names(python, env, folder):
     """Issue 84, point 2, with the package installed for ``python`` (not
-    a checkout on the path), run in the new ``folder``."""
+    a checkout on the path), run in the new ``folder``; and every console
+    command's ``--help``."""
     folder.mkdir()
     # a repo config copied out alone: its base ./QUICK.py is not beside it
     shutil.copy(repo_path('configs', 'quickstart', f'{BIFPN}.py'), folder)
@@ -208,7 +205,7 @@ def _check_config_names(python, env, folder):
         f'stmixer-check-dataset newer/{BIFPN}.py',
         f'stmixer-test {BIFPN[:-4]} missing.pth',
         'stmixer-train stmixer_mm::quickstart/stmixer_r3d-tiny_36e.py',
-    ]
+    ] + [f'{command} --help' for command, _ in TOOLS.values()]
     proc = _run([python, '-c', NAMES_SNIPPET, TUBES, TUBES[:-5], *commands],
                 env,
                 str(folder),
@@ -227,7 +224,12 @@ def _check_config_names(python, env, folder):
     assert inferencer['labels'] == ['stand', 'crouch', 'walk', 'jump']
     assert any(f"the model '{TUBES}' has no weights in its metafile" in w
                for w in inferencer['warnings']), inferencer['warnings']
-    by_name, by_model, copied, newer, test, train = out['commands']
+    by_name, by_model, copied, newer, test, train, *helps = out['commands']
+    # every command the tools print (entry_points.TOOLS) is installed and
+    # runs
+    for command, run in zip(commands[-len(TOOLS):], helps, strict=True):
+        assert run['rc'] == 0 and run['stdout'].startswith('usage: '), (
+            command, run['stdout'][:300], run['stderr'][-2000:])
     # the checks ran on the packaged config: only the data is missing
     for run, data in ((by_name, 'data/synthetic_ava/annotations/train.csv'),
                       (by_model,

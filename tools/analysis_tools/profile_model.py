@@ -174,8 +174,7 @@ def train_vs_official(path: str,
             for k, (m, f) in sides.items()
         })
 
-    def step(model, losses_fn):
-        model.train()
+    def step(model, losses_fn):  # in train mode (dropout as set)
         batch = model.data_preprocessor(data, True)
         losses = losses_fn(model, batch, OpCounter())
         sum(v for k, v in losses.items() if 'loss' in k).backward()
@@ -183,6 +182,8 @@ def train_vs_official(path: str,
         return {k: v.detach() for k, v in losses.items()}
 
     dev = torch.device(device)
+    ours.train()
+    official.train()
     wall, _, _ = time_steps(
         {
             k: partial(step, *side)
