@@ -151,13 +151,10 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    try:  # the config first, then the checkpoint, before any work
+    try:  # the config first (then the outputs and the checkpoint)
         cfg = load_config(args.config)
     except ConfigFileError as e:
         raise SystemExit(f'tools/test.py: {e}') from None
-    if '://' not in args.checkpoint and not osp.exists(args.checkpoint):
-        raise SystemExit(f'tools/test.py: checkpoint {args.checkpoint}: no '
-                         'such file or folder')
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args, cfg)
     tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')
@@ -182,6 +179,9 @@ def run(args, cfg: Config):
         raise SystemExit(f'tools/test.py: {e}') from None
     except ConfigSettingError as e:
         raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
+    if '://' not in args.checkpoint and not osp.exists(args.checkpoint):
+        raise SystemExit(f'tools/test.py: checkpoint {args.checkpoint}: no '
+                         'such file or folder')
     init_dist_without_cuda(cfg)
     runner = None
     done = False

@@ -27,7 +27,10 @@ lock.release()
 """
 
 
-def _holder(work_dir, seconds=60):
+def _holder(work_dir, seconds=3600):
+    """A process that holds the lock of ``work_dir`` for ``seconds`` (by
+    default until the test kills it: a loaded machine can start the other
+    run after any shorter time)."""
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     proc = subprocess.Popen(
         [sys.executable, '-c', HOLDER, work_dir,

@@ -27,7 +27,9 @@ def _run(repo, **env):
         env=environ,
         capture_output=True,
         text=True,
-        timeout=60)
+        # a guard against a hang, not a time limit: its refusals read the
+        # config (mmengine's import), slow on a loaded machine
+        timeout=600)
 
 
 @pytest.mark.parametrize('env,expected', [
