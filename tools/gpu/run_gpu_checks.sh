@@ -355,6 +355,18 @@ stage_core() {
       grep -E 'median|busy|launches|Error' "$RES/core_train_$tag.txt" | head -8
     done
   done
+  # the anchor: the official training step (its criterion) beside ours,
+  # SlowFast-R50 at B = 2, ViT-B at B = 1 (docs/en/benchmarks.md)
+  local pair
+  for pair in "$SFR50:2" "$VITB:1"; do
+    tag="$(basename "${pair%:*}" .py)"
+    timeout "${CORE_ANCHOR_TIMEOUT:-240}" "$PY" \
+        tools/analysis_tools/profile_model.py "${pair%:*}" --vs-official \
+        --device cuda --batch-size "${pair##*:}" --repeats "${REPEATS:-5}" \
+        --warmup 2 --json "$RES/core_anchor_$tag.json" \
+        > "$RES/core_anchor_$tag.txt" 2>&1 || rc=1
+    tail -3 "$RES/core_anchor_$tag.txt"
+  done
   # shellcheck disable=SC2086
   timeout "${CORE_CAPTURED_TIMEOUT:-300}" "$PY" \
       tools/analysis_tools/benchmark_model.py \
