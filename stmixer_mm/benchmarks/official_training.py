@@ -64,9 +64,12 @@ def official_criterion(model, all_results: Sequence[Dict[str, Tensor]],
                           dtype=torch.float32,
                           device=device)  # [B, 4]
     tgt = torch.cat(gt_boxes)
-    tgt_scale = torch.repeat_interleave(scales, torch.tensor(sizes), 0)
+    tgt_scale = torch.repeat_interleave(scales,
+                                        torch.tensor(sizes, device=device), 0)
     tgt_actions = torch.cat(gt_actions)
-    num_boxes = max(float(torch.as_tensor(sum(sizes)).item()), 1.0)
+    # as the official code: a device tensor read back (a sync on a GPU)
+    num_boxes = torch.as_tensor([float(sum(sizes))],
+                                device=device).clamp(min=1).item()
     class_weight = torch.tensor(
         head.loss_person.class_weight, dtype=torch.float32, device=device)
     losses = {}
