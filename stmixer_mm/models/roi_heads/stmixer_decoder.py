@@ -143,9 +143,9 @@ class STMixerDecoder(BaseModule):
                         'loss_action'))
         self.stages = ModuleList(
             MODELS.build(
-                check_explicit_setting(cfg, 'featmap_strides',
-                                       self.featmap_strides, 'stage_head',
-                                       'the decoder\'s')) for cfg in head_cfgs)
+                check_explicit_setting(
+                    cfg, dict(featmap_strides=self.featmap_strides),
+                    'stage_head', 'the decoder\'s')) for cfg in head_cfgs)
         for name in self.SHARED_STAGE_SETTINGS:  # hidden_channels etc.
             values = [getattr(stage, name) for stage in self.stages]
             if len(set(values)) != 1:

@@ -4,7 +4,7 @@ built parts' checks are the owners': ``STMixer._check_query_generator``,
 ``STMixerDecoder.__init__``; the mask and forecast heads' configs are filled
 in by their own modules.)"""
 import inspect
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from torch import Tensor
 
@@ -87,32 +87,30 @@ def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
 
 
 def check_explicit_setting(cfg: dict,
-                           name: str,
-                           value: Any,
+                           values: dict,
                            where: str,
                            owner: Optional[str] = None) -> dict:
-    """``cfg`` with ``name`` set to ``value``; an explicit different value is
-    an error naming ``where`` and the ``owner``.
+    """``cfg`` with the settings ``values`` filled in; an explicit different
+    value of one is an error naming ``where`` and the ``owner``.
 
     Args:
         cfg (dict): A part's config.
-        name (str): The setting.
-        value (Any): Its value (sequences compare as tuples); an explicit
-            non-None different one in ``cfg`` raises ValueError.
+        values (dict): Setting name -> its value (sequences compare as
+            tuples); an explicit non-None different one in ``cfg`` raises
+            ValueError.
         where (str): The config path of ``cfg``, for the message.
-        owner (str, optional): Whose value it is, for the message.
+        owner (str, optional): Whose values they are, for the message.
 
     Returns:
-        dict: A copy of ``cfg`` with ``cfg[name] = value``.
+        dict: A copy of ``cfg`` with ``cfg[name] = value`` for each.
     """
     cfg = dict(cfg)
-    if name in cfg and cfg[name] is not None:
-        given = cfg[name]
-        same = tuple(given) == tuple(value) if isinstance(
-            value, (list, tuple)) else given == value
-        if not same:
+    for name, value in values.items():
+        given = cfg.get(name)
+        if given is not None and (tuple(given) != tuple(value) if isinstance(
+                value, (list, tuple)) else given != value):
             raise ValueError(f'{where}.{name} ({given}) != {owner or "the"} '
                              f'{name} ({value}); leave it out, it is filled '
                              'in')
-    cfg[name] = value
+        cfg[name] = value
     return cfg

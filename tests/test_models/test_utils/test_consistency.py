@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.models.utils import check_explicit_setting
 from stmixer_mm.registry import MODELS
 
 C = 32
@@ -190,3 +191,22 @@ def test_pyramid_checks_at_run_time():
     del proposals[0].features
     with pytest.raises(ValueError, match='features'):
         d(x, proposals)
+
+
+def test_explicit_settings_filled_in_equal_kept_others_refused():
+    """The shared filler of the stage head, the mask and forecast heads and
+    the decoder: a copy with the values, equal ones kept, others refused by
+    name."""
+    cfg = dict(type='X', a=None, b=[4, 8])
+    out = check_explicit_setting(cfg, dict(a=3, b=(4, 8), c=True), 'part',
+                                 'the owner\'s')
+    assert out == dict(type='X', a=3, b=(4, 8), c=True)
+    assert cfg == dict(type='X', a=None, b=[4, 8])  # a copy
+    with pytest.raises(
+            ValueError,
+            match=r"^part\.b \(\[4, 16\]\) != the owner's b \(\(4, 8\)\); "
+            'leave it out'):
+        check_explicit_setting(
+            dict(a=3, b=[4, 16]), dict(a=3, b=(4, 8)), 'part', 'the owner\'s')
+    with pytest.raises(ValueError, match=r'^part\.c \(False\) != the c'):
+        check_explicit_setting(dict(c=False), dict(a=1, c=True), 'part')

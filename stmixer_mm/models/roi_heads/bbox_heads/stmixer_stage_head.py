@@ -196,14 +196,13 @@ class STMixerStageHead(STMixerBBoxHead):
 
     def _build_sampling_mixing(self, cfg: ConfigType) -> nn.Module:
         """Build ``sampling_mixing`` with the stage's settings filled in."""
-        cfg = dict(cfg)
-        for name, value in dict(
+        cfg = check_explicit_setting(
+            cfg,
+            dict(
                 hidden_channels=self.hidden_channels,
                 featmap_strides=self.featmap_strides,
-                with_temporal=self.with_temporal_branch).items():
-            cfg = check_explicit_setting(cfg, name, value,
-                                         'stage_head.sampling_mixing',
-                                         'the stage head\'s')
+                with_temporal=self.with_temporal_branch),
+            'stage_head.sampling_mixing', 'the stage head\'s')
         block = MODELS.build(cfg)
         if not callable(getattr(block, 'prepare', None)):
             raise TypeError(

@@ -34,13 +34,13 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
         raise ValueError(
             'forecast_head needs the stage heads\' label_convention='
             f"'ava', got {decoder.label_convention!r}")
-    for name, value in dict(
+    return check_explicit_setting(
+        cfg,
+        dict(
             query_channels=decoder.hidden_channels,
             num_actions=decoder.num_actions,
-            with_temporal_queries=decoder.with_temporal_queries).items():
-        cfg = check_explicit_setting(cfg, name, value, 'forecast_head',
-                                     'the decoder\'s')
-    return cfg
+            with_temporal_queries=decoder.with_temporal_queries),
+        'forecast_head', 'the decoder\'s')
 
 
 def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:

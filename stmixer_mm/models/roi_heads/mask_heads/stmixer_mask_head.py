@@ -27,13 +27,13 @@ def mask_head_config(cfg: dict, decoder) -> dict:
     Returns:
         dict: A copy of ``cfg`` with them set.
     """
-    for name, value in dict(
+    return check_explicit_setting(
+        cfg,
+        dict(
             query_channels=decoder.hidden_channels,
             feat_channels=decoder.feat_channels,
-            featmap_strides=decoder.featmap_strides).items():
-        cfg = check_explicit_setting(cfg, name, value, 'mask_head',
-                                     'the decoder\'s')
-    return cfg
+            featmap_strides=decoder.featmap_strides), 'mask_head',
+        'the decoder\'s')
 
 
 def selected_queries(
