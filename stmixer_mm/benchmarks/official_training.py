@@ -15,7 +15,7 @@ actions (mean); the GT count read on the host once (``.item()``), clamped to
 at least 1. The loss weights are the config's (2, 2, 2, 24 in the official
 configs), every stage weighted 1."""
 import contextlib
-from typing import Dict, Iterator, List, Sequence
+from typing import ContextManager, Dict, Iterator, List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -131,8 +131,12 @@ def _match(logits: Tensor, boxes: Tensor, scales: Tensor, tgt: Tensor,
     return out
 
 
-def official_train_losses(model, batch_inputs: Tensor,
-                          batch_data_samples: Sequence) -> Dict[str, Tensor]:
+def official_train_losses(
+    model,
+    batch_inputs: Tensor,
+    batch_data_samples: Sequence,
+    criterion_context: ContextManager = contextlib.nullcontext()
+) -> Dict[str, Tensor]:
     """The official training step's forward: backbone, neck, queries and
     every decoder stage of ``model`` (the official stack), then
     :func:`official_criterion`.
@@ -142,6 +146,8 @@ def official_train_losses(model, batch_inputs: Tensor,
         batch_inputs (Tensor): Preprocessed clips ``(B, 3, T, H, W)``.
         batch_data_samples (Sequence[:obj:`ActionDataSample`]): See
             :func:`official_criterion`.
+        criterion_context (ContextManager): Entered around the criterion
+            (an operator counter's section). Defaults to none.
 
     Returns:
         dict[str, Tensor]: The losses (:func:`official_criterion`).
@@ -150,7 +156,8 @@ def official_train_losses(model, batch_inputs: Tensor,
     rpn_results_list = model.rpn_head.predict(
         x, batch_data_samples, rescale=False)
     all_results = model.roi_head(x, rpn_results_list, batch_data_samples)
-    return official_criterion(model, all_results, batch_data_samples)
+    with criterion_context:
+        return official_criterion(model, all_results, batch_data_samples)
 
 
 def losses_difference(ours: Dict[str, Tensor],

@@ -20,7 +20,7 @@ from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           with_threads, write_json)
 from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,
                                                      losses_difference,
-                                                     official_criterion,
+                                                     official_train_losses,
                                                      random_layers_off)
 from stmixer_mm.benchmarks.sync_counter import OpCounter, cuda_sync_warnings
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
@@ -102,16 +102,11 @@ def our_losses(model, batch: dict, counter: OpCounter) -> dict:
 
 
 def official_losses(model, batch: dict, counter: OpCounter) -> dict:
-    """The official training step's losses of a preprocessed batch: the
-    official stack's forward, then the official criterion
-    (:mod:`stmixer_mm.benchmarks.official_training`), counted as the
-    matching and losses."""
-    x = model.extract_feat(batch['inputs'])
-    rpn_results_list = model.rpn_head.predict(
-        x, batch['data_samples'], rescale=False)
-    all_results = model.roi_head(x, rpn_results_list)
-    with counter.section('matching+losses'):
-        return official_criterion(model, all_results, batch['data_samples'])
+    """The official training step's losses of a preprocessed batch
+    (:func:`~stmixer_mm.benchmarks.official_training.official_train_losses`),
+    its criterion counted as the matching and losses."""
+    return official_train_losses(model, batch['inputs'], batch['data_samples'],
+                                 counter.section('matching+losses'))
 
 
 def profile_train(model,
