@@ -63,7 +63,9 @@ def box_iof(boxes: Tensor, eps: float = 1e-6) -> Tensor:
     pairs_max = torch.maximum(boxes.unsqueeze(-2), boxes.unsqueeze(-3))
     pairs_min = torch.minimum(boxes.unsqueeze(-2), boxes.unsqueeze(-3))
     inter = (pairs_min[..., 2:] - pairs_max[..., :2]).clamp(min=0).prod(-1)
-    area = inter.diagonal(dim1=-2, dim2=-1)
+    # (not inter's diagonal: inductor's in-place buffer reuse let the
+    # division overwrite that view while reading it, torch 2.13)
+    area = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0).prod(-1)
     return inter / area.unsqueeze(-1).clamp(min=eps)
 
 

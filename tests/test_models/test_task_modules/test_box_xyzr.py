@@ -90,3 +90,29 @@ def test_box_iof_is_mmdets_iof_bit_for_bit():
     assert torch.equal(
         box_iof(boxes), bbox_overlaps(boxes, boxes, mode='iof', eps=1e-6))
     assert torch.all(box_iof(boxes)[0, 0, 0] == 0)
+
+
+def test_box_iof_compiled_gradient_equals_eager():
+    """The attention bias ``log(iof + 1e-7) * tau`` through inductor: the
+    gradient of ``tau`` equals eager's (the area once read inter's diagonal,
+    a view that inductor's in-place buffer reuse overwrote while reading it:
+    a gradient off by 1e16)."""
+    torch.manual_seed(0)
+    xyzr = torch.cat([
+        torch.rand(2, 10, 2) * 80 + 20,
+        torch.rand(2, 10, 1) + 4,
+        torch.rand(2, 10, 1) * 2 - 1
+    ], -1)
+    tau = torch.rand(8, requires_grad=True)
+    weights = torch.randn(2, 8, 10, 10)
+
+    def loss(xyzr, tau):
+        with torch.no_grad():
+            log_iof = (box_iof(xyzr2xyxy(xyzr)) + 1e-7).log()
+        return ((log_iof[:, None] * tau.view(-1, 1, 1)).softmax(-1) *
+                weights).sum()
+
+    eager = torch.autograd.grad(loss(xyzr, tau), tau)[0]
+    torch._dynamo.reset()
+    compiled = torch.autograd.grad(torch.compile(loss)(xyzr, tau), tau)[0]
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)
