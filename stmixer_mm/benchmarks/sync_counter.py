@@ -4,7 +4,7 @@ ATen operators and those that *would* wait for a GPU (list: docs/en/gpu.md)."""
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -276,3 +276,45 @@ def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
             torch.cuda.set_sync_debug_mode(previous)
     records.extend(f'{w.filename}:{w.lineno}: {w.message}' for w in caught
                    if 'synchroniz' in str(w.message).lower())
+
+
+#: prefixes of the profiler events counted as operators by
+#: :func:`profiler_op_count` (besides compiled kernels)
+_PROFILED_OPS = ('aten::', 'stmixer_mm::', 'mmcv::')
+
+
+def profiler_op_count(fn: Callable[[], object]) -> Dict[str, int]:
+    """Run ``fn()`` once under ``torch.profiler`` (CPU activity) and count the
+    operators it dispatches that are not nested in another: ATen (and this
+    package's) operators, and the kernels of ``torch.compile``'d code
+    (inductor's C++ kernels, profiled through
+    ``torch._inductor.config.cpp.enable_kernel_profile``, which must be set
+    before the code is compiled). Unlike :class:`OpCounter` (a dispatch
+    mode, under which compiled code runs eagerly) it sees compiled code as
+    it runs.
+
+    Args:
+        fn (callable): The code, e.g. one training step.
+
+    Returns:
+        dict: ``operators`` (ATen operators not nested in another),
+        ``kernels`` (compiled kernels not nested in an operator) and
+        ``total``.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = sorted(
+        (e for e in prof.events()
+         if e.name.startswith(_PROFILED_OPS) or 'cpp_fused' in e.name),
+        key=lambda e: (e.thread, e.time_range.start))
+    counts, ends = Counter(), {}
+    for event in events:
+        if event.time_range.start < ends.get(event.thread, -1):
+            continue  # inside the previous top-level one
+        ends[event.thread] = event.time_range.end
+        counts['kernels' if 'cpp_fused' in event.name else 'operators'] += 1
+    return dict(
+        operators=counts['operators'],
+        kernels=counts['kernels'],
+        total=sum(counts.values()))

@@ -41,6 +41,11 @@ def test_profile_tiny(tools, tmp_path):
     }
     assert reasons == {'matching: to cpu': 1}
     assert train['ops']['backward'] > 0
+    # the same step by the profiler: eager, no compiled kernel
+    assert 'one step by the profiler: ' in out
+    profiled = train['profiled']
+    assert profiled['kernels'] == 0 and profiled['total'] == profiled[
+        'operators'] > 0
     # off CUDA no synchronising call is reported by CUDA: no such field, and
     # no such line
     assert 'cuda_sync_warnings' not in pred

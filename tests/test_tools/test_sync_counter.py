@@ -111,3 +111,27 @@ def test_training_reads_the_device_once_for_all_stages(tiny):
     assert reads == [('to cpu', 'cpu')]
     news = [name for _, r, name in counter.syncs if r == 'to device']
     assert 'new_tensor' not in news, news
+
+
+def test_profiler_op_count_eager_and_compiled():
+    """The profiler's count: ATen operators not nested in another (a
+    ``linear`` is one, not its ``addmm`` inside), and the kernels of a
+    compiled function instead of its fused operators."""
+    import torch._inductor.config as inductor_config
+
+    from stmixer_mm.benchmarks.sync_counter import profiler_op_count
+    x, w = torch.randn(4, 8), torch.randn(3, 8)
+
+    def fn(x):
+        return (torch.nn.functional.linear(x, w).relu() * 2 + 1).sum()
+
+    eager = profiler_op_count(lambda: fn(x))
+    assert eager == dict(operators=5, kernels=0, total=5)
+    torch._dynamo.reset()
+    compiled = torch.compile(fn)
+    with inductor_config.patch({'cpp.enable_kernel_profile': True}):
+        compiled(x)  # compiles
+    counts = profiler_op_count(lambda: compiled(x))
+    assert counts['kernels'] >= 1
+    assert counts['total'] == counts['operators'] + counts['kernels']
+    assert counts['total'] < eager['total']

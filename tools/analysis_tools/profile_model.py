@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           clip_shape, format_table, make_batch,
@@ -22,7 +22,8 @@ from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,
                                                      losses_difference,
                                                      official_train_losses,
                                                      random_layers_off)
-from stmixer_mm.benchmarks.sync_counter import OpCounter, cuda_sync_warnings
+from stmixer_mm.benchmarks.sync_counter import (OpCounter, cuda_sync_warnings,
+                                                profiler_op_count)
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
 
 #: ``(part, submodule path, method)`` counted in each part (see
@@ -114,10 +115,23 @@ def profile_train(model,
                   losses_fn: Callable = our_losses) -> OpCounter:
     """Count the losses of ``losses_fn(model, batch, counter)`` (default:
     ``model.loss``) + ``backward`` of their sum on the preprocessed ``data``
-    (train mode; no optimizer step)."""
+    (train mode; no optimizer step): per part by an :class:`OpCounter`,
+    and a second step by the profiler (``counter.profiled``,
+    :func:`profiler_op_count`, which sees compiled stages as they run; the
+    step that compiles them is not counted)."""
     model.train()
     device = _device(model)
     batch = model.data_preprocessor(data, True)
+
+    def step(counter: OpCounter) -> None:
+        losses = losses_fn(model, batch, counter)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        model.zero_grad(set_to_none=True)
+
+    if getattr(model.roi_head, 'compile_stages', None) is not None:
+        import torch._inductor.config as inductor_config
+        with inductor_config.patch({'cpp.enable_kernel_profile': True}):
+            step(OpCounter())
     counter = OpCounter()
     with counter.track(model, _stage_parts(model)), counter, \
             cuda_sync_warnings(device) as cuda_syncs:
@@ -127,6 +141,7 @@ def profile_train(model,
             total.backward()
     counter.cuda_syncs = cuda_syncs if device.type == 'cuda' else None
     model.zero_grad(set_to_none=True)
+    counter.profiled = profiler_op_count(partial(step, OpCounter()))
     model.eval()
     return counter
 
@@ -218,7 +233,9 @@ def summarise(counter: OpCounter) -> Dict[str, Any]:
             f'{part}: {reason}': n
             for (part, reason), n in sorted(counter.sync_summary().items())
         },
-        **cuda)
+        **cuda,
+        **({} if getattr(counter, 'profiled', None) is None else dict(
+            profiled=counter.profiled)))
 
 
 def profile_config(path: str,
@@ -294,6 +311,12 @@ def format_rows(rows: Sequence[Dict[str, Any]]) -> str:
             if reasons:
                 out.append(f"  {r['name']}: " +
                            ', '.join(f'{k} x{n}' for k, n in reasons.items()))
+            if 'profiled' in r[kind]:
+                p = r[kind]['profiled']
+                out.append(f"  {r['name']}: one step by the profiler: "
+                           f"{p['total']} ({p['operators']} operators not "
+                           f"nested in another + {p['kernels']} compiled "
+                           'kernels)')
             if 'cuda_sync_warnings' in r[kind]:
                 out.append(f"  {r['name']}: CUDA reported "
                            f"{r[kind]['cuda_sync_warnings']} synchronising "
@@ -390,6 +413,13 @@ def parse_args(argv=None):
         seed=0,
         json=None,
         device='cpu')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, as tools/train.py (e.g. '
+        'model.roi_head.compile_stages=True: the compiled stages, counted '
+        'after a first step that compiles them)')
     p.add_argument('--no-train', action='store_true', help='predict only')
     p.add_argument(
         '--vs-official',
