@@ -27,18 +27,6 @@ TEST_CFG_DEFAULTS = dict(
     ava=dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False),
     mmdet=dict(max_per_img=100, multiply_person_score=True))
-#: what each ``test_cfg`` value must be: (test, the expected value in words)
-TEST_CFG_VALUES = dict(
-    person_threshold=(lambda v: not isinstance(v, bool) and isinstance(
-        v, (int, float)) and 0 <= v <= 1, 'a number in [0, 1]'),
-    num_fallback=(
-        lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
-        'an int >= 0'),
-    max_per_img=(
-        lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1,
-        'an int >= 1'),
-    multiply_person_score=(lambda v: isinstance(v, bool), 'True or False'))
-
 #: mmdet losses whose ``reduction_override='none'`` rows, summed and divided
 #: as ``weight_reduce_loss`` divides, give their ``'mean'`` value (the
 #: stages' losses computed together, :meth:`STMixerBBoxHead.loss_stages`)
@@ -249,28 +237,41 @@ class STMixerBBoxHead(BaseModule):
             ``loss_action`` (mean over the matches); with no match in the
             batch the last three are exactly 0 and keep a gradient path.
         """
-        person_logits = person_logits.flatten(0, 1)
-        person_labels = targets['person_labels']
+        person_labels, pos_inds = targets['person_labels'], targets['pos_inds']
         losses = dict(
             loss_person=self.loss_person(
-                person_logits,
+                person_logits.flatten(0, 1),
                 person_labels,
-                avg_factor=self.person_avg_factor(targets['pos_inds'].numel(
+                avg_factor=self.person_avg_factor(pos_inds.numel(
                 ), person_labels.numel(), targets['num_gts'])))
-
-        pos_inds = targets['pos_inds']
-        if pos_inds.numel() > 0:
-            losses.update(self.box_losses(bboxes, targets))
-            pos_action_logits = action_logits.flatten(0, 1)[pos_inds]
-            losses['loss_action'] = self.loss_action(
+        if pos_inds.numel() == 0:
+            return dict(losses, **self._zero_losses(bboxes, action_logits))
+        pos_action_logits = action_logits.flatten(0, 1)[pos_inds]
+        return dict(
+            losses,
+            **self.box_losses(bboxes, targets),
+            loss_action=self.loss_action(
                 pos_action_logits,
-                targets['action_targets'].to(pos_action_logits.dtype))
-        else:
-            # zero with a gradient path: DDP needs every parameter used
-            losses['loss_bbox'] = bboxes.sum() * 0
-            losses['loss_iou'] = bboxes.sum() * 0
-            losses['loss_action'] = action_logits.sum() * 0
-        return losses
+                targets['action_targets'].to(pos_action_logits.dtype)))
+
+    @staticmethod
+    def _zero_losses(bboxes: Tensor,
+                     action_logits: Tensor) -> Dict[str, Tensor]:
+        """``loss_bbox``, ``loss_iou`` and ``loss_action`` of a batch without
+        matches: exactly 0 with a gradient path (DDP needs every parameter
+        used).
+
+        Args:
+            bboxes (Tensor): A stage's boxes ``(B, N, 4)``.
+            action_logits (Tensor): Its ``(B, N, num_actions)``.
+
+        Returns:
+            dict[str, Tensor]: The three scalar zeros.
+        """
+        return dict(
+            loss_bbox=bboxes.sum() * 0,
+            loss_iou=bboxes.sum() * 0,
+            loss_action=action_logits.sum() * 0)
 
     def person_avg_factor(self, num_pos: int, num_queries: int,
                           num_gts: float) -> float:
@@ -336,36 +337,25 @@ class STMixerBBoxHead(BaseModule):
             N,
             copies=S)
         num_gts = targets['num_gts']
-        num_pos = [
-            sum(
-                int(
-                    np.count_nonzero(
-                        r.get_extra_property(HOST_GT_INDS).numpy()))
-                for r in stage) for stage in all_assign
-        ]
-
-        def cat(key: str) -> Tensor:  # [S * B * N, ...]
-            return torch.cat([r[key] for r in all_results]).flatten(0, 1)
-
-        person_logits, bboxes = cat('person_logits'), cat('bboxes')
-        action_logits = cat('action_logits')
+        host = torch.stack(
+            [r.get_extra_property(HOST_GT_INDS) for r in flat_assign])
+        num_pos = (host > 0).view(S, -1).sum(1).tolist()  # per stage
+        person_logits, action_logits, bboxes = (  # [S * B * N, ...]
+            torch.cat([r[key] for r in all_results]).flatten(0, 1)
+            for key in ('person_logits', 'action_logits', 'bboxes'))
         device, dtype = person_logits.device, person_logits.dtype
         eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
-        person = self._person_rows(person_logits,
-                                   targets['person_labels']).reshape(S,
-                                                                     -1).sum(1)
-        person = person / host_tensor(
+        person = self._person_rows(person_logits, targets['person_labels'])
+        person = person.reshape(S, -1).sum(1) / host_tensor(
             [self.person_avg_factor(n, B * N, num_gts) + eps
              for n in num_pos], device, person.dtype)
         pos_inds = targets['pos_inds']
-        if pos_inds.numel() == 0:  # zero with a gradient path (DDP)
+        if pos_inds.numel() == 0:
             return [
                 dict(
-                    loss_person=person[k],
-                    loss_bbox=r['bboxes'].sum() * 0,
-                    loss_iou=r['bboxes'].sum() * 0,
-                    loss_action=r['action_logits'].sum() * 0)
-                for k, r in enumerate(all_results)
+                    loss_person=p,
+                    **self._zero_losses(r['bboxes'], r['action_logits']))
+                for p, r in zip(person, all_results)
             ]
         pos_bboxes = bboxes[pos_inds]
         bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
@@ -389,13 +379,9 @@ class STMixerBBoxHead(BaseModule):
         divisors = host_tensor([[num_gts + eps] * S, [num_gts + eps] * S,
                                 [n * per_row for n in num_pos]], device,
                                sums.dtype)
-        box, iou, act = (sums / divisors).unbind(0)
         return [
-            dict(
-                loss_person=person[k],
-                loss_bbox=box[k],
-                loss_iou=iou[k],
-                loss_action=act[k]) for k in range(S)
+            dict(loss_person=p, loss_bbox=b, loss_iou=i, loss_action=a)
+            for p, b, i, a in zip(person, *(sums / divisors))
         ]
 
     def _person_rows(self, logits: Tensor, labels: Tensor) -> Tensor:
@@ -508,8 +494,17 @@ class STMixerBBoxHead(BaseModule):
                 f"with label_convention='{self.label_convention}' does not "
                 f'use; its settings are {sorted(defaults)}')
         for key, value in cfg.items():
-            fits, expected = TEST_CFG_VALUES[key]
-            if not fits(value):
+            real = isinstance(value, (int, float)) and type(value) is not bool
+            if key == 'multiply_person_score':
+                fits, expected = isinstance(value, bool), 'True or False'
+            elif key == 'person_threshold':
+                fits = real and 0 <= value <= 1
+                expected = 'a number in [0, 1]'
+            else:  # num_fallback >= 0, max_per_img >= 1
+                low = int(key == 'max_per_img')
+                fits = real and isinstance(value, int) and value >= low
+                expected = f'an int >= {low}'
+            if not fits:
                 raise ValueError(
                     f'{type(self).__name__}: test_cfg.{key} must be '
                     f'{expected}, got {value!r}; a config sets it as '
@@ -603,10 +598,9 @@ class STMixerBBoxHead(BaseModule):
             scores = scores * kept_person[..., None]
         scores = torch.cat([scores.new_zeros(B, N, 1), scores], dim=2)
         boxes = bboxes.gather(1, order[..., None].expand(-1, -1, 4))
-        sizes = host_tensor(
-            [list(meta['img_shape'][:2])[::-1] for meta in batch_img_metas],
-            boxes.device, boxes.dtype)
-        sizes = sizes.repeat(1, 2)[:, None]  # [B, 1, 4] as (w, h, w, h)
+        sizes = host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
+                             for m in batch_img_metas], boxes.device,
+                            boxes.dtype)[:, None]  # [B, 1, 4]: (w, h, w, h)
         boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
         results = []
         # (counts.tolist(): predict's one transfer to the host)

@@ -333,44 +333,33 @@ class STMixerStageHead(STMixerBBoxHead):
         branches = [(self.attention_s, self.attention_norm_s)]
         if len(queries) == 2:
             branches.append((self.attention_t, self.attention_norm_t))
-        bricks = [brick for brick, _ in branches]
-        K = len(queries)
-        B, N, C = pe.shape
-        H = self.num_heads
+        attns = [brick.attn for brick, _ in branches]
+        K, (B, N, C), H = len(queries), pe.shape, self.num_heads
         a = (torch.stack(list(queries)) + pe).view(K, B * N, C)
         qkv = torch.baddbmm(
-            torch.stack([b.attn.in_proj_bias for b in bricks]).unsqueeze(1), a,
-            torch.stack([b.attn.in_proj_weight
-                         for b in bricks]).transpose(1, 2))
+            torch.stack([m.in_proj_bias for m in attns]).unsqueeze(1), a,
+            torch.stack([m.in_proj_weight for m in attns]).transpose(1, 2))
         # [K, B, N, 3, H, d] -> q, k, v of the K * H heads: [B, K * H, N, d]
-        q, k, v = qkv.view(K, B, N, 3, H,
-                           C // H).permute(3, 1, 0, 4, 2,
-                                           5).reshape(3, B, K * H, N,
-                                                      C // H).unbind(0)
+        qkv = qkv.view(K, B, N, 3, H, C // H).permute(3, 1, 0, 4, 2, 5)
+        q, k, v = qkv.reshape(3, B, K * H, N, C // H).unbind(0)
         out = F.scaled_dot_product_attention(
             q,
             k,
             v,
             attn_mask=bias.to(q.dtype),
-            dropout_p=bricks[0].attn.dropout if self.training else 0.0)
+            dropout_p=attns[0].dropout if self.training else 0.0)
         # (reshape: not every kernel returns a contiguous output)
-        out = out.reshape(B, K, H, N, C // H).permute(1, 0, 3, 2,
-                                                      4).reshape(K, B * N, C)
+        out = out.reshape(B, K, H, N, C // H).permute(1, 0, 3, 2, 4)
         out = torch.baddbmm(
-            torch.stack([b.attn.out_proj.bias for b in bricks]).unsqueeze(1),
-            out,
-            torch.stack([b.attn.out_proj.weight
-                         for b in bricks]).transpose(1, 2))
+            torch.stack([m.out_proj.bias for m in attns]).unsqueeze(1),
+            out.reshape(K, B * N, C),
+            torch.stack([m.out_proj.weight for m in attns]).transpose(1, 2))
         if self.training:  # the bricks' output dropouts
-            return [
-                norm(a_k + brick.dropout_layer(brick.proj_drop(out_k)))
-                for (brick, norm
-                     ), a_k, out_k in zip(branches, a.unbind(0), out.unbind(0))
-            ]
-        return [
-            norm(out_k)
-            for (_, norm), out_k in zip(branches, (a + out).unbind(0))
-        ]
+            out = torch.stack([
+                brick.dropout_layer(brick.proj_drop(out_k))
+                for (brick, _), out_k in zip(branches, out)
+            ])
+        return [norm(x) for (_, norm), x in zip(branches, (a + out).unbind(0))]
 
     def prepare_pyramid(self, x: Sequence[Tensor]) -> PreparedPyramid:
         """The pyramid laid out once for the sampler."""

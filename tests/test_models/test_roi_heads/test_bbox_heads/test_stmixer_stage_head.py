@@ -816,3 +816,47 @@ def test_bad_test_cfg_is_refused(test_cfg, match):
     mmdet = build_stage(label_convention='mmdet')
     with pytest.raises(ValueError, match='max_per_img must be an int >= 1'):
         mmdet.parse_test_cfg(dict(max_per_img=0))
+
+
+@pytest.mark.parametrize('num_gt', [(2, 1), (0, 0)])
+def test_stages_together_are_each_stage_alone(num_gt):
+    """``loss_stages`` (one target build, one call of each loss) gives every
+    stage's ``loss_and_target``, also without a match (zeros with a
+    gradient path)."""
+    from stmixer_mm.models.task_modules.batched_hungarian import HOST_GT_INDS
+    torch.manual_seed(0)
+    head = build_stage()
+    assert head.can_loss_stages()
+    S, B, N = 2, 2, 5
+    gts = [
+        _gt([[4., 4., 30., 40.], [20., 8., 60., 50.]][:n], [[3], [5, 7]][:n])
+        for n in num_gt
+    ]
+    metas = [dict(img_shape=(64, 64)), dict(img_shape=(48, 64))]
+    all_assign = []
+    for s in range(S):
+        stage = []
+        for n in num_gt:
+            gt_inds = torch.zeros(N, dtype=torch.long)
+            gt_inds[torch.randperm(N)[:n]] = torch.arange(1, n + 1)
+            stage.append(_assign(gt_inds))
+            stage[-1].set_extra_property(HOST_GT_INDS, gt_inds)
+        all_assign.append(stage)
+    all_results = [
+        dict(
+            person_logits=torch.randn(B, N, 2, requires_grad=True),
+            action_logits=torch.randn(B, N, 80, requires_grad=True),
+            bboxes=(torch.rand(B, N, 4) * 20 +
+                    torch.tensor([0., 0., 32., 32.])).requires_grad_(True))
+        for _ in range(S)
+    ]
+    together = head.loss_stages(all_results, all_assign, gts, metas)
+    for results, assign, losses in zip(all_results, all_assign, together):
+        alone = head.loss_and_target(results, assign, gts, metas)
+        assert list(losses) == list(alone)
+        for name, value in alone.items():
+            torch.testing.assert_close(losses[name], value, msg=name)
+            assert losses[name].requires_grad
+        if not sum(num_gt):
+            assert all(losses[k].item() == 0
+                       for k in ('loss_bbox', 'loss_iou', 'loss_action'))
