@@ -11,7 +11,7 @@ from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from .sampling import (SAMPLE_4D_IMPLS, PreparedPyramid, make_sample_points,
-                       prepare_pyramid, sample_4d_features)
+                       sample_4d_features)
 
 
 @MODELS.register_module()
@@ -149,11 +149,9 @@ class STMixerSamplingMixing(BaseModule):
 
     def prepare(self, x: Sequence[Tensor]) -> PreparedPyramid:
         """The pyramid ``[B, C', T, H_l, W_l]`` laid out for the sampler."""
-        return prepare_pyramid(
-            list(x),
-            self.featmap_strides,
-            self.num_groups,
-            impl=self.sampling_cfg.get('impl', 'auto'))
+        return PreparedPyramid(
+            list(x), self.featmap_strides, self.num_groups,
+            self.sampling_cfg.get('impl', 'auto'))
 
     def sample(self, x: PreparedPyramid, offset: Tensor,
                xyzr: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
@@ -174,8 +172,9 @@ class STMixerSamplingMixing(BaseModule):
             raise TypeError(f'{type(self).__name__} takes the pyramid as a '
                             f'PreparedPyramid (from its prepare(maps)), got '
                             f'{type(x).__name__}')
-        if not x.matches(self.featmap_strides, self.num_groups,
-                         self.sampling_cfg.get('impl', 'auto')):
+        # (sample_4d_features lays out again a pyramid of another impl)
+        if (x.featmap_strides, x.num_groups) != (self.featmap_strides,
+                                                 self.num_groups):
             x = self.prepare(x.values)
         points = make_sample_points(offset,
                                     self.num_groups * self.spatial_points,

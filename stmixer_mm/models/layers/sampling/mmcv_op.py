@@ -23,44 +23,32 @@ def msda_cuda_function() -> Optional[type]:
 
 
 def _probe_msda() -> Optional[type]:
-    try:
-        from mmcv.ops.multi_scale_deform_attn import \
-            MultiScaleDeformableAttnFunction
-    except (ImportError, AssertionError, OSError):
-        return None
     if not torch.cuda.is_available():
         return None
     # a tiny call: get_compiling_cuda_version() segfaults in mmcv 2.1.0 with
     # torch 2.11 + CUDA 13 (docs/en/gpu.md); a build without CUDA ops raises
     try:
+        from mmcv.ops.multi_scale_deform_attn import \
+            MultiScaleDeformableAttnFunction
         z = torch.zeros(1, 1, 1, 1, device='cuda')
         MultiScaleDeformableAttnFunction.apply(
             z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
             torch.zeros(1, dtype=torch.long, device='cuda'),
             torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
             torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
-    except RuntimeError:
+    except (ImportError, AssertionError, OSError, RuntimeError):
         return None
     return MultiScaleDeformableAttnFunction
 
 
-def _msda_ext():
-    """mmcv's compiled extension (``ms_deform_attn_forward`` and its
-    backward)."""
-    from mmcv.ops.multi_scale_deform_attn import ext_module
-    return ext_module
-
-
-def _msda_pytorch(value: Tensor, spatial_shapes: Tensor,
-                  sampling_locations: Tensor,
-                  attention_weights: Tensor) -> Tensor:
+def _msda_pytorch(value: Tensor, shapes: Tensor, locations: Tensor,
+                  weights: Tensor) -> Tensor:
     """mmcv's own PyTorch version of the kernel (the CPU implementation of
     the operator: what the operator tests run off CUDA)."""
     from mmcv.ops.multi_scale_deform_attn import \
         multi_scale_deformable_attn_pytorch
-    return multi_scale_deformable_attn_pytorch(value, spatial_shapes,
-                                               sampling_locations,
-                                               attention_weights)
+    return multi_scale_deformable_attn_pytorch(value, shapes, locations,
+                                               weights)
 
 
 @torch.library.custom_op('stmixer_mm::msda', mutates_args=())
@@ -83,13 +71,12 @@ def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
         kernel; elsewhere mmcv's PyTorch version).
     """
     if value.is_cuda:
-        return _msda_ext().ms_deform_attn_forward(
-            value,
-            spatial_shapes,
-            level_start_index,
-            sampling_locations,
-            attention_weights,
-            im2col_step=im2col_step)
+        from mmcv.ops.multi_scale_deform_attn import ext_module
+        return ext_module.ms_deform_attn_forward(value, spatial_shapes,
+                                                 level_start_index,
+                                                 sampling_locations,
+                                                 attention_weights,
+                                                 im2col_step)
     return _msda_pytorch(value, spatial_shapes, sampling_locations,
                          attention_weights)
 
@@ -110,17 +97,15 @@ def msda_backward(grad_output: Tensor, value: Tensor, spatial_shapes: Tensor,
     and ``attention_weights`` (shapes of those), given ``grad_output``
     ``(B, Q, G * K)``; the other arguments as :func:`msda`."""
     if value.is_cuda:
+        from mmcv.ops.multi_scale_deform_attn import ext_module
         grads = (torch.zeros_like(value), torch.zeros_like(sampling_locations),
                  torch.zeros_like(attention_weights))
-        _msda_ext().ms_deform_attn_backward(
-            value,
-            spatial_shapes,
-            level_start_index,
-            sampling_locations,
-            attention_weights,
-            grad_output.contiguous(),
-            *grads,
-            im2col_step=im2col_step)
+        ext_module.ms_deform_attn_backward(value, spatial_shapes,
+                                           level_start_index,
+                                           sampling_locations,
+                                           attention_weights,
+                                           grad_output.contiguous(), *grads,
+                                           im2col_step)
         return grads
     _, vjp = torch.func.vjp(
         lambda v, loc, w: _msda_pytorch(v, spatial_shapes, loc, w), value,

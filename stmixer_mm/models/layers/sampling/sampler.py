@@ -16,6 +16,9 @@ from .mmcv_op import msda, msda_cuda_function
 #: Stride of each pyramid level, in input pixels.
 Strides = Sequence[Union[int, float]]
 
+#: The sizes ``(B, N, G, P, C, T)`` of a sampler call.
+Geo = Tuple[int, int, int, int, int, int]
+
 #: Accepted values of ``impl`` in :func:`sample_4d`.
 SAMPLE_4D_IMPLS = ('reference', 'pytorch', 'mmcv', 'auto')
 
@@ -76,9 +79,7 @@ def translate_to_linear_weight(ref: Tensor,
     Returns:
         Tensor: ``(*, L)``, summing to 1 over the last dimension.
     """
-    grid = torch.arange(
-        num_total, device=ref.device,
-        dtype=ref.dtype).view(*([1] * ref.dim() + [-1]))
+    grid = torch.arange(num_total, device=ref.device, dtype=ref.dtype)
     return _level_softmax(ref.unsqueeze(-1) - grid, tau, dim=-1)
 
 
@@ -90,11 +91,10 @@ def resolve_impl(impl: str, device: torch.device) -> str:
     if impl not in SAMPLE_4D_IMPLS:
         raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
                          f'{SAMPLE_4D_IMPLS}')
-    if impl == 'auto':
-        use_mmcv = (device.type == 'cuda' and msda_cuda_function() is not None)
-        return 'mmcv' if use_mmcv else 'pytorch'
-    if impl == 'mmcv' and device.type != 'cuda':
+    if impl in ('auto', 'mmcv') and device.type != 'cuda':
         return 'pytorch'
+    if impl == 'auto':
+        return 'pytorch' if msda_cuda_function() is None else 'mmcv'
     return impl
 
 
@@ -171,28 +171,26 @@ class PreparedPyramid:
                 raise ValueError('all maps must share B, C and T, got '
                                  f'{tuple(values[0].shape)} and '
                                  f'{tuple(value.shape)} (values[{lvl}])')
-        first = values[0]
-        C = first.size(1)
+        _, C, T = values[0].shape[:3]
         if num_groups <= 0 or C % num_groups != 0:
             raise ValueError(f'{C} channels cannot be split into '
                              f'num_groups={num_groups} groups')
         self.values = tuple(values)
         self.featmap_strides = tuple(featmap_strides)
         self.num_groups = num_groups
-        self.impl = resolve_impl(impl, first.device)
+        device = values[0].device
+        self.impl = resolve_impl(impl, device)
         sizes = [(v.size(4), v.size(3)) for v in values]
-        starts = [0]
-        for w, h in sizes[:-1]:
-            starts.append(starts[-1] + h * w)
-        self.num_pixels = sum(h * w for w, h in sizes)
-        dtype = torch.promote_types(first.dtype, torch.float32)
-        self.pixel_sizes = host_tensor(sizes, first.device, dtype)
+        areas = [w * h for w, h in sizes]
+        self.num_pixels = sum(areas)
+        dtype = torch.promote_types(values[0].dtype, torch.float32)
+        self.pixel_sizes = host_tensor(sizes, device, dtype)
         self.input_sizes = host_tensor(
             [[w * s, h * s] for (w, h), s in zip(sizes, featmap_strides)],
-            first.device, dtype)
-        self.widths = host_tensor([w for w, _ in sizes], first.device,
-                                  torch.long)
-        self.starts = host_tensor(starts, first.device, torch.long)
+            device, dtype)
+        starts = [sum(areas[:lvl]) for lvl in range(len(areas))]
+        self.widths, self.starts = host_tensor([[w for w, _ in sizes], starts],
+                                               device, torch.long)
         self.group_block = self.group_block_tmean = self.table = None
         if self.impl == 'pytorch':
             self.group_block = _group_tables([v.flatten(1, 2) for v in values],
@@ -201,17 +199,8 @@ class PreparedPyramid:
                 self.group_block_tmean = _group_tables(
                     [v.mean(dim=2) for v in values], num_groups)
         elif self.impl == 'mmcv':
-            T = first.size(2)
             self.table = _group_tables([v.flatten(1, 2) for v in values],
                                        1).view(-1, C // num_groups * T)
-
-    def matches(self, featmap_strides: Strides, num_groups: int,
-                impl: str) -> bool:
-        """Whether it was prepared for these strides, ``G`` and ``impl``
-        (resolved on the maps' device)."""
-        impl = resolve_impl(impl, self.values[0].device)
-        return (tuple(featmap_strides) == self.featmap_strides
-                and num_groups == self.num_groups and impl == self.impl)
 
 
 def prepare_pyramid(values: Sequence[Tensor],
@@ -234,11 +223,10 @@ def prepare_pyramid(values: Sequence[Tensor],
     return PreparedPyramid(values, featmap_strides, num_groups, impl)
 
 
-def _prepared(
-        sample_points: Tensor, values: Union[Sequence[Tensor],
-                                             PreparedPyramid],
-        featmap_strides: Strides, n_points: int, impl: str,
-        time_means: bool) -> Tuple[PreparedPyramid, Tuple[int, ...], str]:
+def _prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
+                                                   PreparedPyramid],
+              featmap_strides: Strides, n_points: int, impl: str,
+              time_means: bool) -> Tuple[PreparedPyramid, Geo, str]:
     """Check the inputs; ``(pyramid with the resolved impl's layout, sizes
     (B, N, G, P, C, T), resolved impl)``."""
     if sample_points.dim() != 5 or sample_points.size(-1) != 3:
@@ -251,27 +239,24 @@ def _prepared(
                          f'{n_points}')
     G = GP // n_points
     impl = resolve_impl(impl, sample_points.device)
+    if isinstance(values, PreparedPyramid):
+        if tuple(featmap_strides) != values.featmap_strides:
+            raise ValueError(
+                f'featmap_strides {tuple(featmap_strides)} differ from the '
+                f'{values.featmap_strides} the pyramid was prepared with')
+        if values.num_groups != G:
+            raise ValueError(
+                f'the pyramid was prepared for G={values.num_groups} groups, '
+                f'but the points give G={G} (G * P = {GP}, P = {n_points})')
+        if impl not in (values.impl, 'reference'):
+            values = values.values  # laid out again below
     if not isinstance(values, PreparedPyramid):
-        prepared = PreparedPyramid(values, featmap_strides, G, impl,
-                                   time_means)
-    elif tuple(featmap_strides) != values.featmap_strides:
-        raise ValueError(
-            f'featmap_strides {tuple(featmap_strides)} differ from the '
-            f'{values.featmap_strides} the pyramid was prepared with')
-    elif values.num_groups != G:
-        raise ValueError(f'the pyramid was prepared for G={values.num_groups}'
-                         f' groups, but the points give G={G} (G * P = {GP},'
-                         f' P = {n_points})')
-    elif impl in (values.impl, 'reference'):
-        prepared = values
-    else:
-        prepared = PreparedPyramid(values.values, featmap_strides, G, impl,
-                                   time_means)
-    _, C, T = prepared.values[0].shape[:3]
-    if prepared.values[0].size(0) != B:
+        values = PreparedPyramid(values, featmap_strides, G, impl, time_means)
+    Bv, C, T = values.values[0].shape[:3]
+    if Bv != B:
         raise ValueError(f'sample_points has batch {B} but the maps have '
-                         f'batch {prepared.values[0].size(0)}')
-    return prepared, (B, Hq * Wq, G, n_points, C, T), impl
+                         f'batch {Bv}')
+    return values, (B, Hq * Wq, G, n_points, C, T), impl
 
 
 def mhaq3d(sample_points: Tensor,
@@ -303,12 +288,8 @@ def mhaq3d(sample_points: Tensor,
     grid = grid * 2.0 - 1.0  # [T * B * G, Hq, Wq * P, 2]
     value = value.reshape(B * n_heads, Ck // n_heads, Tk, Hk, Wk)
     value = value.permute(2, 0, 1, 3, 4).flatten(0, 1)
-    out = F.grid_sample(
-        value,
-        grid,
-        mode='bilinear',
-        padding_mode='zeros',
-        align_corners=False)  # [T * B * G, C / G, Hq, Wq * P]
+    # bilinear, zero padding: [T * B * G, C / G, Hq, Wq * P]
+    out = F.grid_sample(value, grid, align_corners=False)
     if weight is not None:
         weight = weight.reshape(B, Hq, Wq, n_heads, n_points)
         weight = weight.permute(0, 3, 1, 2, 4).flatten(0, 1).flatten(2, 3)
@@ -342,29 +323,22 @@ def sample_4d_reference(sample_points: Tensor,
     B, Hq, Wq, n_heads_points, _ = sample_points.shape
     _, C, t, _, _ = values[0].shape
     n_heads = n_heads_points // n_points
-    num_levels = len(values)
 
-    sample_points_xy = sample_points[..., 0:2]
-    sample_points_lvl = sample_points[..., 2].clone() - mapping_stride
     lvl_weights = translate_to_linear_weight(
-        sample_points_lvl, num_levels, tau=tau).unbind(-1)
-
+        sample_points[..., 2].clone() - mapping_stride, len(values), tau=tau)
     out = sample_points.new_zeros(B, C // n_heads, n_heads, t, n_points, Hq,
                                   Wq)
-    for i in range(num_levels):
-        value = values[i]
-        mapping_size = value.new_tensor([value.size(4),
-                                         value.size(3)]).view(1, 1, 1, 1, -1)
-        mapping_size = mapping_size * featmap_strides[i]
-        normalized_xy = sample_points_xy / mapping_size
-        out += mhaq3d(
-            normalized_xy, value, weight=lvl_weights[i], n_points=n_points)
+    for value, stride, weight in zip(values, featmap_strides,
+                                     lvl_weights.unbind(-1)):
+        mapping_size = value.new_tensor([value.size(4), value.size(3)])
+        mapping_size = mapping_size.view(1, 1, 1, 1, -1) * stride
+        out += mhaq3d(sample_points[..., 0:2] / mapping_size, value, weight,
+                      n_points)
     return out
 
 
-def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
-                  geo: Tuple[int, ...], mapping_stride: float,
-                  tau: float) -> Tuple[Tensor, Tensor]:
+def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
+                  mapping_stride: float, tau: float) -> Tuple[Tensor, Tensor]:
     """``(index, weights)`` ``[G * B * N * P, 4 * L]`` (rows ``(g, b, n, p)``)
     of every point's reads: the rows ``(g * B + b) * S + s`` of the group
     block of the bilinear corners on each level, weighted by bilinear times
@@ -410,21 +384,19 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid,
 
 def _gather(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
     """``out[i] = sum_j weights[i, j] * table[index[i, j]]``."""
-    if (table.dtype == torch.bfloat16 and table.is_cuda
-            and torch.is_grad_enabled() and weights.requires_grad):
-        # CUDA has no bf16 backward of the per-sample weights
-        # (_embedding_bag_per_sample_weights_backward_cuda): gather in fp32
-        return F.embedding_bag(
-            index,
-            table.float(),
-            per_sample_weights=weights.float(),
-            mode='sum').to(table.dtype)
-    return F.embedding_bag(
-        index, table, per_sample_weights=weights.to(table.dtype), mode='sum')
+    # CUDA has no bf16 backward of the per-sample weights
+    # (_embedding_bag_per_sample_weights_backward_cuda): gather in fp32
+    fp32 = table.is_cuda and table.dtype == torch.bfloat16 and (
+        torch.is_grad_enabled() and weights.requires_grad)
+    dtype = torch.float32 if fp32 else table.dtype
+    weights = weights.to(dtype)
+    out = F.embedding_bag(
+        index, table.to(dtype), per_sample_weights=weights, mode='sum')
+    return out.to(table.dtype)
 
 
 def _sample_pytorch(
-        sample_points: Tensor, prepared: PreparedPyramid, geo: Tuple[int, ...],
+        sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
         mapping_stride: float, tau: float, features: bool,
         with_temporal: bool) -> Union[Tensor, Tuple[Tensor, Optional[Tensor]]]:
     """The ``'pytorch'`` path: the grid is the same on every frame, so a
@@ -455,13 +427,15 @@ def _sample_pytorch(
     return spatial, temporal.view(G, B, N, C // G, T).permute(1, 2, 0, 4, 3)
 
 
-def _msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
-                 geo: Tuple[int, ...], mapping_stride: float,
-                 tau: float) -> Tuple[Tensor, ...]:
+def _msda_inputs(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
+                 mapping_stride: float, tau: float) -> Tuple[Tensor, ...]:
     """4-D sampling as mmcv's MSDA: each (query, point) a query with one
     point per level, the level weights its attention weights, the groups its
     heads, time in the head channels; ``(x, y)`` divided by ``(W_l * s_l,
     H_l * s_l)`` (the kernel follows ``grid_sample(align_corners=False)``).
+    The geometry is computed in fp32 at least (as the PyTorch path's: bf16
+    locations move the points); the floats go in the kernel's dtype (the
+    maps' if fp32 / fp64, else fp32).
 
     Returns:
         tuple[Tensor]: ``value`` ``(B, S, G, C / G * T)`` (channel ``c * T +
@@ -473,16 +447,20 @@ def _msda_inputs(sample_points: Tensor, prepared: PreparedPyramid,
     B, N, G, P, C, T = geo
     L = len(prepared.values)
     value = prepared.table.view(B, prepared.num_pixels, G, C // G * T)
+    dtype = value.dtype if value.dtype in _MSDA_DTYPES else torch.float32
+    points = sample_points.to(
+        torch.promote_types(sample_points.dtype, torch.float32))
     # [B, N, G, P, 2] -> [B, N, P, G, 1, 1, 2] / [L, 2] -> [B, Q, G, L, 1, 2]
-    xy = sample_points[..., :2].reshape(B, N, G, P, 2).transpose(2, 3)
+    xy = points[..., :2].reshape(B, N, G, P, 2).transpose(2, 3)
     xy = xy.reshape(B, N * P, G, 1, 1, 2)
     locations = xy / prepared.input_sizes.to(xy.dtype).view(L, 1, 2)
-    weights = translate_to_linear_weight(
-        sample_points[..., 2] - mapping_stride, L, tau)
+    weights = translate_to_linear_weight(points[..., 2] - mapping_stride, L,
+                                         tau)
     weights = weights.reshape(B, N, G, P, L).transpose(2, 3)
     weights = weights.reshape(B, N * P, G, L, 1)
-    return (value, prepared.pixel_sizes.flip(-1).long(), prepared.starts,
-            locations.contiguous(), weights.contiguous())
+    return (value.to(dtype).contiguous(),
+            prepared.pixel_sizes.flip(-1).long(), prepared.starts,
+            locations.to(dtype).contiguous(), weights.to(dtype).contiguous())
 
 
 def _im2col_step(batch: int, limit: int = 64) -> int:
@@ -490,9 +468,8 @@ def _im2col_step(batch: int, limit: int = 64) -> int:
     return max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
 
 
-def _sample_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
-                 geo: Tuple[int,
-                            ...], mapping_stride: float, tau: float) -> Tensor:
+def _sample_mmcv(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
+                 mapping_stride: float, tau: float) -> Tensor:
     """The ``'mmcv'`` path: samples ``[B, N, G, T, P, C / G]`` by one call of
     mmcv's kernel (dtypes other than fp32/fp64 run in fp32)."""
     if msda_cuda_function() is None:
@@ -500,20 +477,25 @@ def _sample_mmcv(sample_points: Tensor, prepared: PreparedPyramid,
             "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
             "without its CUDA ops; use impl='auto' or 'pytorch'")
     B, N, G, P, C, T = geo
-    # locations and level weights in fp32 for bf16/fp16 points (as the
-    # PyTorch path's geometry): bf16 locations move the points
-    value, shapes, starts, locations, weights = _msda_inputs(
-        sample_points.to(
-            torch.promote_types(sample_points.dtype, torch.float32)), prepared,
-        geo, mapping_stride, tau)
-    dtype = value.dtype if value.dtype in _MSDA_DTYPES else torch.float32
+    inputs = _msda_inputs(sample_points, prepared, geo, mapping_stride, tau)
     with torch.autocast(device_type='cuda', enabled=False):
-        out = msda(
-            value.to(dtype).contiguous(), shapes, starts,
-            locations.to(dtype).contiguous(),
-            weights.to(dtype).contiguous(), _im2col_step(B))
-    return out.to(value.dtype).view(B, N, P, G, C // G,
-                                    T).permute(0, 1, 3, 5, 2, 4)
+        out = msda(*inputs, _im2col_step(B)).to(prepared.table.dtype)
+    return out.view(B, N, P, G, C // G, T).permute(0, 1, 3, 5, 2, 4)
+
+
+def _sample(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
+            impl: str, mapping_stride: float, tau: float) -> Tensor:
+    """Samples ``[B, N, G, T, P, C / G]`` by the resolved ``impl``, the
+    inputs checked (:func:`_prepared`)."""
+    if impl == 'pytorch':
+        return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
+                               tau, False, False)
+    if impl == 'mmcv':
+        return _sample_mmcv(sample_points, prepared, geo, mapping_stride, tau)
+    out = sample_4d_reference(sample_points, prepared.values,
+                              prepared.featmap_strides, geo[3], mapping_stride,
+                              tau)  # [B, C / G, G, T, P, Hq, Wq]
+    return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
 
 
 def sample_4d(sample_points: Tensor,
@@ -550,19 +532,7 @@ def sample_4d(sample_points: Tensor,
     """
     prepared, geo, impl = _prepared(sample_points, values, featmap_strides,
                                     n_points, impl, False)
-    if impl == 'pytorch':
-        return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
-                               tau, False, False)
-    if impl == 'mmcv':
-        return _sample_mmcv(sample_points, prepared, geo, mapping_stride, tau)
-    out = sample_4d_reference(
-        sample_points,
-        prepared.values,
-        featmap_strides,
-        n_points,
-        mapping_stride=mapping_stride,
-        tau=tau)  # [B, C / G, G, T, P, Hq, Wq]
-    return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
+    return _sample(sample_points, prepared, geo, impl, mapping_stride, tau)
 
 
 def sample_4d_features(
@@ -600,13 +570,7 @@ def sample_4d_features(
     if resolved == 'pytorch':
         return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
                                tau, True, with_temporal)
-    sampled = sample_4d(
-        sample_points,
-        prepared,
-        featmap_strides,
-        n_points,
-        mapping_stride=mapping_stride,
-        tau=tau,
-        impl=resolved)  # [B, N, G, T, P, C / G]
+    sampled = _sample(sample_points, prepared, geo, resolved, mapping_stride,
+                      tau)  # [B, N, G, T, P, C / G]
     temporal = sampled.mean(dim=4) if with_temporal else None
     return sampled.mean(dim=3), temporal
