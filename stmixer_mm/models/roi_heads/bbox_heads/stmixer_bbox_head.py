@@ -337,9 +337,9 @@ class STMixerBBoxHead(BaseModule):
             N,
             copies=S)
         num_gts = targets['num_gts']
-        host = torch.stack(
-            [r.get_extra_property(HOST_GT_INDS) for r in flat_assign])
-        num_pos = (host > 0).view(S, -1).sum(1).tolist()  # per stage
+        host = np.stack(  # host numbers: no torch operator, no sync
+            [r.get_extra_property(HOST_GT_INDS).numpy() for r in flat_assign])
+        num_pos = (host > 0).reshape(S, -1).sum(1).tolist()  # per stage
         person_logits, action_logits, bboxes = (  # [S * B * N, ...]
             torch.cat([r[key] for r in all_results]).flatten(0, 1)
             for key in ('person_logits', 'action_logits', 'bboxes'))
