@@ -312,7 +312,8 @@ def official_stack_cfg(cfg: Config) -> Config:
     keys kept: stock mmaction2 backbones (``mmaction.VisionTransformer`` with
     hand-written attention as the official VideoMAE's,
     ``mmaction.ResNet3dSlowOnly``, SlowFast with ``conv3d_impl='native'``) and
-    ``impl='reference'`` sampling (equal to the official operator).
+    ``impl='reference'`` sampling (equal to the official operator), the
+    decoder eager (no ``compile_stages``).
 
     Args:
         cfg (Config): A detector config.
@@ -331,6 +332,7 @@ def official_stack_cfg(cfg: Config) -> Config:
     elif kind == 'ResNet3dSlowFastMultiLevel':
         backbone.conv3d_impl = 'native'  # mmaction2's SlowFast layers
     set_sampling_impl(cfg, 'reference')
+    cfg.model.get('roi_head', {}).pop('compile_stages', None)
     return cfg
 
 

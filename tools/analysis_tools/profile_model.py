@@ -116,7 +116,7 @@ def profile_train(model,
     """Count the losses of ``losses_fn(model, batch, counter)`` (default:
     ``model.loss``) + ``backward`` of their sum on the preprocessed ``data``
     (train mode; no optimizer step): per part by an :class:`OpCounter`,
-    and a second step by the profiler (``counter.profiled``,
+    and a step before it by the profiler (``counter.profiled``,
     :func:`profiler_op_count`, which sees compiled stages as they run; the
     step that compiles them is not counted)."""
     model.train()
@@ -132,6 +132,8 @@ def profile_train(model,
         import torch._inductor.config as inductor_config
         with inductor_config.patch({'cpp.enable_kernel_profile': True}):
             step(OpCounter())
+    # first: under the counter's dispatch modes compiled code runs eagerly
+    profiled = profiler_op_count(partial(step, OpCounter()))
     counter = OpCounter()
     with counter.track(model, _stage_parts(model)), counter, \
             cuda_sync_warnings(device) as cuda_syncs:
@@ -141,7 +143,7 @@ def profile_train(model,
             total.backward()
     counter.cuda_syncs = cuda_syncs if device.type == 'cuda' else None
     model.zero_grad(set_to_none=True)
-    counter.profiled = profiler_op_count(partial(step, OpCounter()))
+    counter.profiled = profiled
     model.eval()
     return counter
 
