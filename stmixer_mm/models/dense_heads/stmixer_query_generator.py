@@ -72,22 +72,6 @@ class STMixerQueryGenerator(BaseModule):
             self.init_temporal_queries = nn.Embedding(num_queries,
                                                       hidden_channels)
 
-    def init_boxes(self, img_shape: Sequence[int], ref: Tensor) -> Tensor:
-        """Whole-frame xyxy boxes ``[N, 4]`` of a frame ``(H, W)``.
-
-        Args:
-            img_shape (Sequence[int]): ``(H, W, ...)`` of the frame in
-                pixels of the network input (only the first two read).
-            ref (Tensor): Gives the boxes' device and dtype.
-
-        Returns:
-            Tensor: Shape ``(N, 4)``, every row ``(0, 0, W, H)`` (an
-            expanded view of one row).
-        """
-        h, w = img_shape[:2]
-        box = host_tensor([0., 0., float(w), float(h)], ref.device)
-        return box.to(ref.dtype).expand(self.num_queries, 4)
-
     def _queries(self, table: nn.Embedding) -> Tensor:
         return F.layer_norm(table.weight, (self.hidden_channels, ))
 
@@ -117,19 +101,20 @@ class STMixerQueryGenerator(BaseModule):
               only with ``with_temporal_queries``.
         """
         weight = self.init_spatial_queries.weight
-        spatial = self._queries(self.init_spatial_queries)
-        temporal = self._queries(self.init_temporal_queries) \
-            if self.with_temporal_queries else None
+        queries = dict(features=self._queries(self.init_spatial_queries))
+        if self.with_temporal_queries:
+            queries['temporal_features'] = self._queries(
+                self.init_temporal_queries)
         results = []
         for sample in batch_data_samples:
-            bboxes = self.init_boxes(sample.metainfo['img_shape'], weight)
-            res = InstanceData(
-                bboxes=bboxes,
-                imgs_whwh=bboxes[:, 2:].repeat(1, 2),
-                features=spatial)
-            if temporal is not None:
-                res.temporal_features = temporal
-            results.append(res)
+            h, w = sample.metainfo['img_shape'][:2]  # whole-frame boxes
+            box = host_tensor([0., 0., float(w), float(h)], weight.device)
+            bboxes = box.to(weight.dtype).expand(self.num_queries, 4)
+            results.append(
+                InstanceData(
+                    bboxes=bboxes,
+                    imgs_whwh=bboxes[:, 2:].repeat(1, 2),
+                    **queries))
         return results
 
     def loss_and_predict(self, x: Sequence[Tensor],

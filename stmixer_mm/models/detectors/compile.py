@@ -31,21 +31,17 @@ class CompiledPredict:
     """
 
     def __init__(self, compile_cfg: dict) -> None:
-        if not isinstance(compile_cfg, dict) or \
-                set(compile_cfg) - set(COMPILE_DEFAULTS):
+        self.cfg = cfg = dict(COMPILE_DEFAULTS)
+        cfg.update(compile_cfg if isinstance(compile_cfg, dict) else {})
+        if not isinstance(compile_cfg, dict) or set(cfg) != set(
+                COMPILE_DEFAULTS) or cfg['mode'] not in COMPILE_MODES or \
+                not isinstance(cfg['backend'], str) or \
+                not isinstance(cfg['fullgraph'], bool):
             raise ValueError(
-                f'STMixer: compile_cfg must be a dict of '
-                f'{sorted(COMPILE_DEFAULTS)}, got {compile_cfg!r}')
-        self.cfg = {**COMPILE_DEFAULTS, **compile_cfg}
-        mode, backend, fullgraph = (self.cfg[k] for k in COMPILE_DEFAULTS)
-        if mode not in COMPILE_MODES or not isinstance(
-                backend, str) or not isinstance(fullgraph, bool):
-            raise ValueError(
-                f'STMixer: compile_cfg.mode must be one of {COMPILE_MODES}, '
-                'compile_cfg.backend a string and compile_cfg.fullgraph '
-                f'True or False, got {compile_cfg!r}')
-        self._fn = None
-        self._key = None
+                'STMixer: compile_cfg must be a dict of mode (one of '
+                f'{COMPILE_MODES}), backend (a string) and fullgraph (True '
+                f'or False), got {compile_cfg!r}')
+        self._fn = self._key = None
         self._failed: Optional[str] = None
         self._warned = set()
         #: why the last call ran eagerly, or None
@@ -84,11 +80,6 @@ class CompiledPredict:
                     'clip size (dynamic shapes run eagerly)')
         return None
 
-    def warn_once(self, reason: str) -> None:
-        if reason not in self._warned:
-            self._warned.add(reason)
-            warnings.warn(f'{reason}; predict runs eagerly', stacklevel=3)
-
     def __call__(self, model, batch_inputs: Tensor,
                  img_shapes: tuple) -> Optional[Dict[str, Tensor]]:
         """The last stage's outputs from the compiled part, or None.
@@ -107,24 +98,24 @@ class CompiledPredict:
             :meth:`why_not` gives a reason (warned once per reason).
         """
         reason = self.why_not(model, batch_inputs, img_shapes)
+        if reason is None:
+            try:
+                if self._fn is None:
+                    self._fn = torch.compile(
+                        model.static_forward, dynamic=False, **self.cfg)
+                out = self._fn(batch_inputs, img_shapes)
+            except Exception as e:  # noqa: B902 compilers fail in many ways
+                if self._key is not None:
+                    raise
+                reason = self._failed = (
+                    f"model.compile_cfg: torch.compile (backend="
+                    f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
+                    f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
         self.last_fallback = reason
         if reason is not None:
-            self.warn_once(reason)
-            return None
-        try:
-            if self._fn is None:
-                self._fn = torch.compile(
-                    model.static_forward, dynamic=False, **self.cfg)
-            out = self._fn(batch_inputs, img_shapes)
-        except Exception as e:  # noqa: B902 compilers fail in many ways
-            if self._key is not None:
-                raise
-            self._failed = (
-                f"model.compile_cfg: torch.compile (backend="
-                f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
-                f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
-            self.last_fallback = self._failed
-            self.warn_once(self._failed)
+            if reason not in self._warned:
+                self._warned.add(reason)
+                warnings.warn(f'{reason}; predict runs eagerly', stacklevel=2)
             return None
         self._key = _call_key(batch_inputs, img_shapes)
         if self.cfg['mode'] in CUDA_GRAPH_MODES:

@@ -90,23 +90,20 @@ class STMixer(TwoStageDetector):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
 
-        roi_head = dict(roi_head)
-        for key in ('train_cfg', 'test_cfg'):
+        roi_head, rpn_head = dict(roi_head), dict(rpn_head)
+        for key, cfg in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
             if roi_head.get(key) is not None:
                 raise ValueError(
                     f'set {key} on the detector (model.{key}.rcnn), not on '
                     f'the decoder (model.roi_head.{key})')
-        roi_head.update(train_cfg=train_cfg['rcnn'], test_cfg=test_cfg['rcnn'])
+            roi_head[key] = cfg.rcnn
+            if cfg.rpn is not None:
+                rpn_head[key] = cfg.rpn
         self.roi_head = MODELS.build(roi_head)
-
-        rpn_head = inject_query_generator_settings(
-            rpn_head, self.roi_head.hidden_channels,
-            self.roi_head.with_temporal_queries)
-        for key, section in (('train_cfg', train_cfg.rpn), ('test_cfg',
-                                                            test_cfg.rpn)):
-            if section is not None:
-                rpn_head[key] = section
-        self.rpn_head = MODELS.build(rpn_head)
+        self.rpn_head = MODELS.build(
+            inject_query_generator_settings(
+                rpn_head, self.roi_head.hidden_channels,
+                self.roi_head.with_temporal_queries))
         channels = self.roi_head.feat_channels
         if neck.get('out_channels') not in (None, channels):
             raise ValueError(
@@ -122,19 +119,17 @@ class STMixer(TwoStageDetector):
                 f'(roi_head.featmap_strides={list(strides)})')
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = compiled_predict
-        heads = [
-            name for name in ('mask_head', 'forecast_head')
-            if getattr(self.roi_head, name, None) is not None
-        ]
-        if self.compiled_predict is not None and heads:
+        for head in ('mask_head', 'forecast_head'):
             # these heads read the pyramid and queries the compiled part keeps
-            print_log(
-                f'model.compile_cfg is not used with a '
-                f'{heads[0].replace("_", " ")} (model.roi_head.{heads[0]}): '
-                'predict runs eagerly',
-                logger='current',
-                level=logging.WARNING)
-            self.compiled_predict = None
+            if self.compiled_predict is not None and getattr(
+                    self.roi_head, head, None) is not None:
+                print_log(
+                    f'model.compile_cfg is not used with a '
+                    f'{head.replace("_", " ")} (model.roi_head.{head}): '
+                    'predict runs eagerly',
+                    logger='current',
+                    level=logging.WARNING)
+                self.compiled_predict = None
         self.frozen_modules = tuple(frozen_modules)
         for i, name in enumerate(self.frozen_modules):
             self._frozen_part(i, name).requires_grad_(False)
@@ -153,15 +148,14 @@ class STMixer(TwoStageDetector):
                     f'({attr}), the decoder has hidden_channels='
                     f'{decoder.hidden_channels}')
         temporal = decoder.with_temporal_queries
-        gives_temporal = bool(
-            getattr(self.rpn_head, 'with_temporal_queries', False))
-        if gives_temporal != temporal:
+        gives = bool(getattr(self.rpn_head, 'with_temporal_queries', False))
+        if gives != temporal:
             need = 'need' if temporal else 'take no'
             raise ValueError(
                 'the decoder stages have action_branches='
                 f'{tuple(decoder.action_branches)} and so {need} temporal '
                 f'queries, but the rpn_head ({name}) gives '
-                f'{"" if gives_temporal else "no "}temporal queries; ' +
+                f'{"" if gives else "no "}temporal queries; ' +
                 ("use STMixerQueryGenerator or set action_branches="
                  "('spatial',)" if temporal else 'build it with '
                  'with_temporal_queries=False'))
@@ -187,10 +181,9 @@ class STMixer(TwoStageDetector):
                 f'{where} (model.frozen_modules): {expected}, got {name!r}: '
                 'an empty name is the model itself (nothing would be left '
                 'to train)')
-        try:
-            return self.get_submodule(name)
-        except AttributeError:
-            pass
+        modules = dict(self.named_modules(remove_duplicate=False))
+        if name in modules:
+            return modules[name]
         kinds = dict.fromkeys((n for n, _ in self.named_buffers()), 'buffer')
         kinds.update((n, 'parameter') for n, _ in self.named_parameters())
         if name in kinds:
@@ -198,7 +191,7 @@ class STMixer(TwoStageDetector):
                     f'{name.rpartition(".")[0]!r}')
         else:
             close = difflib.get_close_matches(
-                name, [n for n, _ in self.named_modules() if n], n=3)
+                name, [n for n in modules if n], n=3)
             hint = f'; did you mean {close}?' if close else ''
         raise ValueError(
             f'model.frozen_modules: {name!r} ({where}) is not a part of '
@@ -214,14 +207,11 @@ class STMixer(TwoStageDetector):
         frozen = set()
         for name in self.frozen_modules:
             frozen.update(map(id, self.get_submodule(name).parameters()))
-        others = sum(1 for p in self.parameters() if id(p) not in frozen)
+        others = sum(id(p) not in frozen for p in self.parameters())
         by_others = (f' (the other {others} are frozen by their parts\' own '
                      'settings, e.g. the backbone\'s frozen_stages)'
                      if others else '')
-        parts = [
-            n for n, m in self.named_children()
-            if any(True for _ in m.parameters())
-        ]
+        parts = [n for n, m in self.named_children() if list(m.parameters())]
         raise ValueError(
             f'model.frozen_modules={list(self.frozen_modules)} freezes every '
             f'parameter of STMixer{by_others}: nothing is left to train. '
@@ -261,8 +251,7 @@ class STMixer(TwoStageDetector):
         H, W = batch_inputs.shape[-2:]
         for level, (feat, stride) in enumerate(zip(x, strides)):
             h, w = feat.shape[-2:]  # within one stride of the input's
-            if not (abs(h * stride - H) < stride
-                    and abs(w * stride - W) < stride):
+            if max(abs(h * stride - H), abs(w * stride - W)) >= stride:
                 raise ValueError(
                     f'feature map {level} is {h}x{w} for a {H}x{W} input, '
                     f'which is not stride {stride} (decoder featmap_strides '
@@ -329,10 +318,8 @@ class STMixer(TwoStageDetector):
             K)``, ``action_logits`` ``(B, N, num_actions)`` and ``bboxes``
             ``(B, N, 4)`` (xyxy pixels; a tubelet head ``(B, N, T', 4)``).
         """
-        last = self._stage_outputs(
-            self.extract_feat(batch_inputs),
-            [ShapeSample(s) for s in img_shapes])[-1]
-        return {k: last[k] for k in RAW_OUTPUTS}
+        samples = [ShapeSample(s) for s in img_shapes]
+        return dict(zip(RAW_OUTPUTS, self._forward(batch_inputs, samples)[-1]))
 
     def _forward(self,
                  batch_inputs: Tensor,

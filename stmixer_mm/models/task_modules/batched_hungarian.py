@@ -5,11 +5,10 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
-from mmdet.models.task_modules.assigners.match_cost import (BBoxL1Cost,
-                                                            ClassificationCost,
-                                                            FocalLossCost,
-                                                            IoUCost)
+from mmdet.models.task_modules.assigners import (AssignResult, BBoxL1Cost,
+                                                 ClassificationCost,
+                                                 FocalLossCost,
+                                                 HungarianAssigner, IoUCost)
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -28,14 +27,10 @@ HOST_GT_INDS = 'host_gt_inds'
 def can_batch(assigner) -> bool:
     """Whether ``assigner`` is mmdet's ``HungarianAssigner`` with
     :data:`BATCHABLE_COSTS` (``BBoxL1Cost`` xyxy)."""
-    if type(assigner) is not HungarianAssigner:
-        return False
-    for cost in assigner.match_costs:
-        if type(cost) not in BATCHABLE_COSTS:
-            return False
-        if type(cost) is BBoxL1Cost and cost.box_format != 'xyxy':
-            return False
-    return True
+    return type(assigner) is HungarianAssigner and all(
+        type(cost) in BATCHABLE_COSTS and
+        (type(cost) is not BBoxL1Cost or cost.box_format == 'xyxy')
+        for cost in assigner.match_costs)
 
 
 def batched_hungarian_assign(
@@ -66,7 +61,7 @@ def batched_hungarian_assign(
     B, N = bboxes.shape[:2]
     device = bboxes.device
     num_gt = [g.size(0) for g in gt_bboxes]
-    gt_inds = torch.zeros(B, N, dtype=torch.long)
+    host_gt_inds = torch.zeros(B, N, dtype=torch.long)
     if not sum(num_gt):
         check(flags.cpu().numpy())
     else:
@@ -103,22 +98,16 @@ def batched_hungarian_assign(
         host = torch.cat([cost.flatten(), flags.to(cost.dtype)]).cpu().numpy()
         check(host[cost.numel():])
         cost = host[:cost.numel()].reshape(cost.shape)
-        for i in range(B):
-            if num_gt[i] == 0:
-                continue
+        for i in range(B):  # an image without GT: no rows
             block = cost[i * N:(i + 1) * N, first[i]:first[i] + num_gt[i]]
             rows, cols = linear_sum_assignment(block)
-            gt_inds[i, torch.from_numpy(rows)] = torch.from_numpy(cols) + 1
-    host_gt_inds = gt_inds
-    gt_inds = gt_inds.to(device, non_blocking=True)  # and the one back
+            host_gt_inds[i, rows] = torch.from_numpy(cols) + 1
+    gt_inds = host_gt_inds.to(device, non_blocking=True)  # and the one back
     labels = torch.where(gt_inds > 0, 0, -1)
     results = []
     for i in range(B):
         res = AssignResult(
-            num_gts=num_gt[i],
-            gt_inds=gt_inds[i],
-            max_overlaps=None,
-            labels=labels[i])
+            num_gt[i], gt_inds[i], max_overlaps=None, labels=labels[i])
         # the targets find the positives here, without a read of the device
         res.set_extra_property(HOST_GT_INDS, host_gt_inds[i])
         results.append(res)
