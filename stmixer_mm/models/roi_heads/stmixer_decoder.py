@@ -2,6 +2,7 @@
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from mmdet.models.task_modules.assigners.match_cost import (
     ClassificationCost, CrossEntropyLossCost, FocalLossCost)
@@ -19,8 +20,7 @@ from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
-from ..utils import (check_explicit_setting, check_finite_stage_outputs,
-                     check_pyramid, finite_flags)
+from ..utils import check_explicit_setting
 from ..utils.checks import is_int, is_real
 from .forecast_heads.stmixer_forecast_head import forecast_head_config
 from .mask_heads.stmixer_mask_head import mask_head_config
@@ -31,6 +31,10 @@ TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
 _COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
+#: the outputs that :meth:`STMixerDecoder.check_finite` checks, with their
+#: names in its message
+FINITE_OUTPUTS = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
+                  ('action_logits', 'action logits'))
 
 
 def _call_stage(stage, *args):
@@ -53,6 +57,22 @@ def compiled_stage_call(compile_args: dict) -> Callable:
     if key not in _COMPILED_STAGE_CALLS:
         _COMPILED_STAGE_CALLS[key] = torch.compile(_call_stage, **compile_args)
     return _COMPILED_STAGE_CALLS[key]
+
+
+def finite_flags(stage_results: Dict[str, Tensor]) -> Tensor:
+    """Whether each of :data:`FINITE_OUTPUTS` is finite, on the device (no
+    sync).
+
+    Args:
+        stage_results (dict[str, Tensor]): A stage's outputs.
+
+    Returns:
+        Tensor: ``(3, )`` bool, in the order of :data:`FINITE_OUTPUTS`.
+    """
+    return torch.stack([
+        torch.isfinite(stage_results[key].detach()).all()
+        for key, _ in FINITE_OUTPUTS
+    ])
 
 
 @MODELS.register_module()
@@ -141,18 +161,17 @@ class STMixerDecoder(BaseModule):
             cfg.get(key) == head_cfgs[0].get(key) for cfg in head_cfgs
             for key in ('type', 'loss_person', 'loss_bbox', 'loss_iou',
                         'loss_action'))
+        strides = dict(featmap_strides=self.featmap_strides)
         self.stages = ModuleList(
             MODELS.build(
-                check_explicit_setting(
-                    cfg, dict(featmap_strides=self.featmap_strides),
-                    'stage_head', 'the decoder\'s')) for cfg in head_cfgs)
+                check_explicit_setting(cfg, strides, 'stage_head',
+                                       "the decoder's")) for cfg in head_cfgs)
         for name in self.SHARED_STAGE_SETTINGS:  # hidden_channels etc.
             values = [getattr(stage, name) for stage in self.stages]
             if len(set(values)) != 1:
                 raise ValueError(
-                    f'all decoder stages must have the same {name}; the '
-                    f'stage_head configs give {values} (stages 0..'
-                    f'{len(values) - 1})')
+                    f'STMixerDecoder: every stage_head must have the same '
+                    f'{name}, got {values} (stages 0..{len(values) - 1})')
             setattr(self, name, values[0])
         #: the query generator gives ``temporal_features`` exactly if True
         self.with_temporal_queries = self.stages[0].with_temporal_branch
@@ -161,13 +180,11 @@ class STMixerDecoder(BaseModule):
         #: they have the same settings (:meth:`assign`)
         self.assigners, self._shared_assigner = None, False
         if train_cfg is not None:
-            stage_cfgs = self._per_stage(train_cfg, 'train_cfg')
+            cfgs = self._per_stage(train_cfg, 'train_cfg')
             self.assigners = [
-                self._build_assigner(stage, cfg)
-                for stage, cfg in enumerate(stage_cfgs)
+                self._build_assigner(k, cfg) for k, cfg in enumerate(cfgs)
             ]
-            self._shared_assigner = all(cfg == stage_cfgs[0]
-                                        for cfg in stage_cfgs)
+            self._shared_assigner = all(cfg == cfgs[0] for cfg in cfgs)
         # parsed once, here: defaults filled, unknown keys refused
         self.test_cfg = test_cfg
         # built last: the stages and assigners keep their seeded init
@@ -190,10 +207,8 @@ class STMixerDecoder(BaseModule):
     def test_cfg(self, test_cfg: OptConfigType) -> None:
         self._test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
 
-    @property
-    def with_bbox(self) -> bool:
-        """Always True (mmdet detectors ask)."""
-        return True
+    #: always True (mmdet detectors ask)
+    with_bbox = True
 
     @property
     def with_mask(self) -> bool:
@@ -206,70 +221,91 @@ class STMixerDecoder(BaseModule):
         return self.forecast_head is not None
 
     def _per_stage(self, cfg, name: str) -> list:
-        if isinstance(cfg, (list, tuple)):
-            if len(cfg) != self.num_stages:
-                raise ValueError(f'STMixerDecoder: {name} has {len(cfg)} '
-                                 f'configs for num_stages={self.num_stages}')
-            return list(cfg)
-        return [cfg] * self.num_stages
+        if not isinstance(cfg, (list, tuple)):
+            return [cfg] * self.num_stages
+        if len(cfg) != self.num_stages:
+            raise ValueError(f'STMixerDecoder: {name} has {len(cfg)} '
+                             f'configs for num_stages={self.num_stages}')
+        return list(cfg)
 
     def _build_assigner(self, stage: int, cfg: dict):
         """The assigner of ``train_cfg[stage]``, reading the person logits as
         the stage's loss does (``ClassificationCost``'s softmax of one
         sigmoid logit is constant; ``FocalLossCost`` would read softmax
-        logits as sigmoids); else a ValueError naming the fix."""
-        unknown = set(cfg) - set(TRAIN_CFG_KEYS)
-        if unknown or 'assigner' not in cfg:
+        logits as sigmoids; ``CrossEntropyLossCost`` reads them as its
+        ``use_sigmoid`` says); else a ValueError naming the fix."""
+        if set(cfg) - set(TRAIN_CFG_KEYS) or 'assigner' not in cfg:
             raise ValueError(
                 f'train_cfg of stage {stage} must have an assigner (and may '
                 f'have {TRAIN_CFG_KEYS[1:]}); got keys {sorted(cfg)}')
-        sampler = cfg.get('sampler')
-        if sampler is not None:
-            sampler_type = sampler['type'] if isinstance(sampler, dict) \
-                else type(sampler)
-            if sampler_type not in ('PseudoSampler', PseudoSampler):
-                raise ValueError(
-                    f'train_cfg of stage {stage}: STMixer supervises the '
-                    'Hungarian matches directly, so only '
-                    f'sampler=PseudoSampler is accepted, got {sampler_type}')
+        sampler = cfg.get('sampler') or dict(type='PseudoSampler')
+        sampler_type = sampler['type'] if isinstance(sampler, dict) \
+            else type(sampler)
+        if sampler_type not in ('PseudoSampler', PseudoSampler):
+            raise ValueError(
+                f'train_cfg of stage {stage}: STMixer supervises the '
+                'Hungarian matches directly, so only '
+                f'sampler=PseudoSampler is accepted, got {sampler_type}')
         if cfg.get('pos_weight', 1) != 1:
             raise ValueError(f'train_cfg of stage {stage}: pos_weight must be '
                              f'1, got {cfg["pos_weight"]}')
         assigner = TASK_UTILS.build(cfg['assigner'])
         loss_person = self.stages[stage].loss_person
-        use_sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
-        loss_name = type(loss_person).__name__
+        sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
         for cost in getattr(assigner, 'match_costs', None) or ():
-            cost_name = type(cost).__name__
-            if isinstance(cost, ClassificationCost) and use_sigmoid:
+            if isinstance(cost, CrossEntropyLossCost):
+                cost_sigmoid = bool(cost.use_sigmoid)
+            elif isinstance(cost, (ClassificationCost, FocalLossCost)):
+                cost_sigmoid = isinstance(cost, FocalLossCost)
+            else:
+                continue
+            if cost_sigmoid != sigmoid:
+                kind = 'sigmoid' if sigmoid else 'softmax'
+                fix = 'FocalLossCost' if sigmoid else 'ClassificationCost'
                 raise ValueError(
-                    f'stage {stage}: the person loss {loss_name} is a '
-                    'sigmoid loss (1 person logit), but the assigner\'s '
-                    f'{cost_name} takes a softmax over the logits, which '
-                    'gives a constant matching cost; use dict(type='
-                    '\'FocalLossCost\', ...) in train_cfg.assigner.'
-                    'match_costs (or a softmax person loss)')
-            if isinstance(cost, FocalLossCost) and not use_sigmoid:
-                raise ValueError(
-                    f'stage {stage}: the person loss {loss_name} is a '
-                    'softmax loss (2 logits: person, no-object), but the '
-                    f'assigner\'s {cost_name} reads sigmoid logits; use '
-                    'dict(type=\'ClassificationCost\', ...) (or a '
-                    'sigmoid person loss such as FocalLoss)')
-            if isinstance(cost, CrossEntropyLossCost) and \
-                    bool(cost.use_sigmoid) != use_sigmoid:
-                raise ValueError(
-                    f'stage {stage}: the person loss {loss_name} has '
-                    f'use_sigmoid={use_sigmoid} but the assigner\'s '
-                    f'{cost_name} has use_sigmoid='
-                    f'{bool(cost.use_sigmoid)}; they must agree')
+                    f'stage {stage}: the person loss '
+                    f'{type(loss_person).__name__} is a {kind} loss (1 logit '
+                    'if sigmoid, else 2: person, no-object), but the '
+                    f"assigner's {type(cost).__name__} does not read {kind} "
+                    f"logits; use dict(type='{fix}', ...) (or CrossEntropy"
+                    f'LossCost with use_sigmoid={sigmoid}) in train_cfg.'
+                    'assigner.match_costs, or change the person loss')
         return assigner
 
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """The pyramid as checked video maps (image maps get ``T = 1``)."""
+        """The pyramid as video maps ``(B, C', T, H_l, W_l)`` (image maps get
+        ``T = 1``), checked against ``featmap_strides`` (one map each),
+        ``feat_channels`` and ``temporal_points``.
+
+        Args:
+            x (Sequence[Tensor]): Maps ``(B, C', T, H_l, W_l)`` or ``(B,
+                C', H_l, W_l)``.
+
+        Returns:
+            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)``.
+        """
         x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
-        check_pyramid(x, self.featmap_strides, self.feat_channels,
-                      self.temporal_points)
+        if len(x) != len(self.featmap_strides):
+            raise ValueError(
+                f'the neck gives {len(x)} feature maps, the decoder expects '
+                f'{len(self.featmap_strides)} '
+                f'(featmap_strides {self.featmap_strides})')
+        for level, feat in enumerate(x):
+            if feat.dim() != 5:
+                raise ValueError(
+                    f'feature map {level} must be [B, C, T, H, W] (or [B, C, '
+                    f'H, W] for images), got {tuple(feat.shape)}')
+            if feat.size(1) != self.feat_channels:
+                raise ValueError(
+                    f'feature map {level} has {feat.size(1)} channels, the '
+                    f'decoder expects feat_channels={self.feat_channels}')
+            if feat.size(2) != self.temporal_points:
+                raise ValueError(
+                    f'feature map {level} has temporal length {feat.size(2)} '
+                    'but the stage heads have temporal_points='
+                    f'{self.temporal_points}; set stage_head.sampling_mixing.'
+                    'temporal_points to the T of the backbone/neck output (1 '
+                    'for images)')
         return x
 
     def queries_from_proposals(
@@ -286,23 +322,18 @@ class STMixerDecoder(BaseModule):
                     'features (spatial queries) per proposal, as '
                     "STMixerQueryGenerator and mmdet's EmbeddingRPNHead give")
         has_t = ['temporal_features' in res for res in rpn_results_list]
-        if any(has_t) != self.with_temporal_queries or \
-                len(set(has_t)) > 1:
-            given = 'gives' if any(has_t) else 'gives no'
+        if set(has_t) != {self.with_temporal_queries}:
             raise ValueError(
                 f'the stage heads have action_branches='
                 f'{self.action_branches}, so the query generator must give '
                 'temporal_features exactly when the temporal branch is on '
                 f'(with_temporal_queries={self.with_temporal_queries}); it '
-                f'{given} temporal_features')
-        bboxes = torch.stack(
-            [get_box_tensor(res.bboxes) for res in rpn_results_list])
-        spatial = torch.stack([res.features for res in rpn_results_list])
-        temporal = None
-        if self.with_temporal_queries:
-            temporal = torch.stack(
-                [res.temporal_features for res in rpn_results_list])
-        return xyxy2xyzr(bboxes), spatial, temporal
+                f'{"gives" if any(has_t) else "gives no"} temporal_features')
+        bboxes = [get_box_tensor(res.bboxes) for res in rpn_results_list]
+        spatial = [res.features for res in rpn_results_list]
+        temporal = [res.get('temporal_features') for res in rpn_results_list]
+        return (xyxy2xyzr(torch.stack(bboxes)), torch.stack(spatial),
+                torch.stack(temporal) if self.with_temporal_queries else None)
 
     def run_stage(self, stage: int, *args) -> Dict[str, Tensor]:
         """``self.stages[stage](*args)``, in training through
@@ -335,9 +366,8 @@ class STMixerDecoder(BaseModule):
             list[dict[str, Tensor]]: Every stage's outputs (see
             ``STMixerStageHead.forward``).
         """
-        results = []
         x = self.stages[0].prepare_pyramid(x)
-        bboxes = None  # xyzr decoded (each stage returns its boxes so)
+        results, bboxes = [], None  # bboxes: xyzr decoded (stage outputs)
         for k in range(self.num_stages):
             out = self.run_stage(k, x, xyzr, spatial_queries, temporal_queries,
                                  bboxes)
@@ -373,8 +403,34 @@ class STMixerDecoder(BaseModule):
         return self.run_stages(x,
                                *self.queries_from_proposals(rpn_results_list))
 
-    #: stops a diverged training naming the stage and the output
-    check_finite = staticmethod(check_finite_stage_outputs)
+    @staticmethod
+    def check_finite(stage: int,
+                     stage_results: Dict[str, Tensor],
+                     flags: Optional[np.ndarray] = None) -> None:
+        """Stop a diverged training naming the stage and the output (before
+        scipy's matching fails on 'matrix contains invalid numeric entries').
+
+        Args:
+            stage (int): The decoder stage, for the message.
+            stage_results (dict[str, Tensor]): Its outputs (the
+                :data:`FINITE_OUTPUTS`).
+            flags (np.ndarray, optional): :func:`finite_flags` read to the
+                host, ``(3, )``; computed (a sync) when None.
+
+        Raises:
+            FloatingPointError: Naming the first non-finite output.
+        """
+        if flags is None:
+            flags = finite_flags(stage_results).cpu().numpy()
+        if bool(np.all(flags)):
+            return
+        key, what = FINITE_OUTPUTS[int(np.argmin(flags))]  # the first one
+        value = stage_results[key].detach()
+        raise FloatingPointError(
+            f'non-finite predictions in training: the {what} ({key}) of '
+            f'decoder stage {stage} have {int((~torch.isfinite(value)).sum())}'
+            f' NaN/Inf values of {value.numel()}; the training diverged '
+            '(lower the learning rate, clip gradients, or check the inputs)')
 
     def _matched_together(self, all_results: List[Dict[str, Tensor]]) -> bool:
         """Whether :meth:`assign` matches these stages in one batched
@@ -417,36 +473,30 @@ class STMixerDecoder(BaseModule):
             ]
         S, B = len(stages), len(batch_gt_instances)
 
-        def check(host_flags) -> None:
-            n = len(host_flags) // S
-            for i, (stage, results) in enumerate(zip(stages, all_results)):
-                self.check_finite(stage, results,
-                                  host_flags[i * n:(i + 1) * n])
+        def check(host_flags) -> None:  # the flags of each stage in turn
+            for args in zip(stages, all_results, host_flags.reshape(S, -1)):
+                self.check_finite(*args)
 
         assigner = self.assigners[stages[0]]
-        person_logits = torch.cat(
-            [r['person_logits'].detach() for r in all_results])
+        logits = torch.cat([r['person_logits'].detach() for r in all_results])
         bboxes = torch.cat([r['bboxes'].detach() for r in all_results])
         gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
         batched = batched_hungarian_assign(
-            assigner, person_logits, bboxes, gt_bboxes * S,
+            assigner, logits, bboxes, gt_bboxes * S,
             [m['img_shape'][:2] for m in batch_img_metas] * S,
             torch.cat([finite_flags(r) for r in all_results]), check)
         if batched is not None:
             return [batched[i * B:(i + 1) * B] for i in range(S)]
         self.check_finite(stages[0], all_results[0])  # S is 1 here
-        assign_results = []
-        for scores, boxes, gt, img_meta in zip(person_logits, bboxes,
-                                               gt_bboxes, batch_img_metas):
-            gt = gt.to(bboxes.dtype)
-            assign_results.append(
-                assigner.assign(
-                    pred_instances=InstanceData(scores=scores, bboxes=boxes),
-                    gt_instances=InstanceData(
-                        bboxes=gt,
-                        labels=gt.new_zeros(gt.size(0), dtype=torch.long)),
-                    img_meta=img_meta))
-        return [assign_results]
+        samples = zip(logits, bboxes, gt_bboxes, batch_img_metas)
+        return [[
+            assigner.assign(
+                pred_instances=InstanceData(scores=scores, bboxes=boxes),
+                gt_instances=InstanceData(
+                    bboxes=gt.to(boxes.dtype),
+                    labels=gt.new_zeros(len(gt), dtype=torch.long)),
+                img_meta=img_meta) for scores, boxes, gt, img_meta in samples
+        ]]
 
     def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
@@ -474,28 +524,24 @@ class STMixerDecoder(BaseModule):
         if self.assigners is None:
             raise ValueError(f'{type(self).__name__}.loss needs train_cfg '
                              '(the assigner configs)')
-        batch_gt_instances, _, batch_img_metas = unpack_gt_instances(
-            batch_data_samples)
+        gts, _, metas = unpack_gt_instances(batch_data_samples)
         all_results = self(x, rpn_results_list)
-        all_assign = self.assign(all_results, batch_gt_instances,
-                                 batch_img_metas)
+        all_assign = self.assign(all_results, gts, metas)
         if self._shared_losses and self._matched_together(all_results) and \
                 self.stages[0].can_loss_stages():
             all_losses = self.stages[0].loss_stages(all_results, all_assign,
-                                                    batch_gt_instances,
-                                                    batch_img_metas)
+                                                    gts, metas)
         else:
             all_losses = [
-                head.loss_and_target(results, assign, batch_gt_instances,
-                                     batch_img_metas) for head, results, assign
-                in zip(self.stages, all_results, all_assign)
+                head.loss_and_target(*args, gts, metas)
+                for head, *args in zip(self.stages, all_results, all_assign)
             ]
         losses = dict()
         for stage, stage_losses in enumerate(all_losses):
             losses.update(self.weight_losses(stage, stage_losses))
         # the heads learn from the last stage's matches
-        last = (all_results[-1], all_assign[-1], batch_gt_instances,
-                batch_img_metas, f's{len(all_results) - 1}.')
+        last = (all_results[-1], all_assign[-1], gts, metas,
+                f's{len(all_results) - 1}.')
         if self.with_mask:
             losses.update(self.mask_head.loss_and_target(x, *last))
         if self.with_forecast:
@@ -514,9 +560,8 @@ class STMixerDecoder(BaseModule):
         Returns:
             dict[str, Tensor]: The weighted losses, keys ``s{stage}.*``.
         """
-        weight = self.stage_loss_weights[stage]
         return {
-            f's{stage}.{name}': value * weight
+            f's{stage}.{name}': value * self.stage_loss_weights[stage]
             for name, value in stage_losses.items()
         }
 
@@ -576,9 +621,9 @@ class STMixerDecoder(BaseModule):
             and ``future_visible``.
         """
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
-        results = self.stages[-1].predict_by_feat(
-            last, metas, self.test_cfg, rescale, self.with_mask
-            or self.with_forecast)
+        with_heads = self.with_mask or self.with_forecast
+        results = self.stages[-1].predict_by_feat(last, metas, self.test_cfg,
+                                                  rescale, with_heads)
         if self.with_forecast:  # forecasts of the kept detections
             self.forecast_head.predict_by_feat(last, results, metas, x)
             for sample in batch_data_samples:  # what the forecasts are of
@@ -586,7 +631,7 @@ class STMixerDecoder(BaseModule):
                     dict(forecast_horizons=self.forecast_head.horizons))
         if self.with_mask:  # masks of the kept detections
             self.mask_head.predict_by_feat(x, last, results, metas)
-        if self.with_mask or self.with_forecast:  # read by the heads only
+        if with_heads:  # the query indices are read by the heads only
             for res in results:
                 del res.query_indices
         return results

@@ -1,12 +1,10 @@
-"""Settings that the parts of an STMixer model share: filled in from the
-owner's into a part's config, the neck and pyramid against the decoder. (The
-built parts' checks are the owners': ``STMixer._check_query_generator``,
-``STMixerDecoder.__init__``; the mask and forecast heads' configs are filled
-in by their own modules.)"""
+"""Settings that the parts of an STMixer model share, filled in from the
+owner's into a part's config. (The built parts' checks are the owners':
+``STMixer._check_query_generator``, ``STMixerDecoder.__init__`` and
+``STMixerDecoder.prepare_features`` for the pyramid; the mask and forecast
+heads' configs are filled in by their own modules.)"""
 import inspect
-from typing import Optional, Sequence
-
-from torch import Tensor
+from typing import Optional
 
 from stmixer_mm.registry import MODELS
 
@@ -52,38 +50,6 @@ def inject_query_generator_settings(cfg: dict, hidden_channels: int,
                 'detector fills it in')
         cfg[name] = value
     return cfg
-
-
-def check_pyramid(x: Sequence[Tensor], featmap_strides: Sequence[int],
-                  feat_channels: int, temporal_points: int) -> None:
-    """The pyramid ``[B, C, T, H_l, W_l]`` fits the decoder's settings.
-
-    Args:
-        x (Sequence[Tensor]): The maps ``(B, C, T, H_l, W_l)``.
-        featmap_strides (Sequence[int]): One per map.
-        feat_channels (int): ``C`` expected.
-        temporal_points (int): ``T`` expected.
-    """
-    if len(x) != len(featmap_strides):
-        raise ValueError(
-            f'the neck gives {len(x)} feature maps, the decoder expects '
-            f'{len(featmap_strides)} '
-            f'(featmap_strides {tuple(featmap_strides)})')
-    for level, feat in enumerate(x):
-        if feat.dim() != 5:
-            raise ValueError(
-                f'feature map {level} must be [B, C, T, H, W] (or [B, C, H, '
-                f'W] for images), got {tuple(feat.shape)}')
-        if feat.size(1) != feat_channels:
-            raise ValueError(
-                f'feature map {level} has {feat.size(1)} channels, the '
-                f'decoder expects feat_channels={feat_channels}')
-        if feat.size(2) != temporal_points:
-            raise ValueError(
-                f'feature map {level} has temporal length {feat.size(2)} but '
-                f'the stage heads have temporal_points={temporal_points}; '
-                'set stage_head.sampling_mixing.temporal_points to the T of '
-                'the backbone/neck output (1 for images)')
 
 
 def check_explicit_setting(cfg: dict,

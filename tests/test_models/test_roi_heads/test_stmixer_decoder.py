@@ -356,3 +356,37 @@ def test_mmdet_label_convention_targets_and_detections():
     probs = last['action_logits'][0].sigmoid(
     ) * decoder.stages[-1].person_scores(last['person_logits'][0])[:, None]
     torch.testing.assert_close(preds[0].scores, probs.flatten().topk(5)[0])
+
+
+def test_sample_by_sample_matching_equals_batched():
+    """Assigners that cannot batch are matched stage by stage, sample by
+    sample through mmdet's ``assign``, with the batched path's matches."""
+    torch.manual_seed(0)
+    decoder = build()
+    x, queries = inputs()
+    samples = [
+        sample(ONE_GT + [[20., 10., 50., 40.]], [[3], [4]]),
+        sample(ONE_GT, [[5]])
+    ]
+    gts = [s.gt_instances for s in samples]
+    metas = [s.metainfo for s in samples]
+    with torch.no_grad():
+        results = decoder(x, queries)
+    batched = decoder.assign(results, gts, metas)
+    no_batching = [
+        mock.patch(
+            f'stmixer_mm.models.{module}.can_batch', return_value=False)
+        for module in ('roi_heads.stmixer_decoder',
+                       'task_modules.batched_hungarian')
+    ]
+    first = decoder.assigners[0]
+    with no_batching[0], no_batching[1], mock.patch.object(
+            first, 'assign', wraps=first.assign) as assign:
+        one_by_one = decoder.assign(results, gts, metas)
+    assert assign.call_count == 2  # stage 0, per sample (its own assigner)
+    assert len(one_by_one) == 2
+    for stage_batched, stage_one in zip(batched, one_by_one):
+        for b, o in zip(stage_batched, stage_one):
+            assert o.num_gts == b.num_gts
+            assert torch.equal(o.gt_inds, b.gt_inds)
+            assert int((o.gt_inds > 0).sum()) == o.num_gts

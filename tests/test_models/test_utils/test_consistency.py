@@ -59,6 +59,29 @@ def test_softmax_person_loss_with_focal_cost_is_refused():
         decoder(STAGE, 'FocalLossCost')
 
 
+def test_cross_entropy_cost_must_read_the_person_loss_logits():
+    ce_cost = dict(
+        type='HungarianAssigner',
+        match_costs=[dict(type='CrossEntropyLossCost', use_sigmoid=True)])
+    with pytest.raises(ValueError) as err:
+        MODELS.build(
+            dict(
+                type='STMixerDecoder',
+                num_stages=2,
+                stage_head=[STAGE, dict(STAGE, loss_person=FOCAL)],
+                train_cfg=dict(assigner=ce_cost)))
+    msg = str(err.value)  # stage 0: a softmax loss (CrossEntropyLoss)
+    assert 'stage 0' in msg and 'CrossEntropyLoss is a softmax loss' in msg
+    assert 'CrossEntropyLossCost with use_sigmoid=False' in msg
+    # stage 1 (sigmoid): accepted
+    MODELS.build(
+        dict(
+            type='STMixerDecoder',
+            num_stages=1,
+            stage_head=dict(STAGE, loss_person=FOCAL),
+            train_cfg=dict(assigner=ce_cost)))
+
+
 def test_stage_heads_must_agree():
     with pytest.raises(ValueError, match='same temporal_points'):
         MODELS.build(
@@ -87,12 +110,13 @@ def test_train_cfg_fields_of_sparse_rcnn():
         assigner=assigner('ClassificationCost'),
         sampler=dict(type='PseudoSampler'),
         pos_weight=1)
-    MODELS.build(
-        dict(
-            type='STMixerDecoder',
-            num_stages=1,
-            stage_head=STAGE,
-            train_cfg=cfg))
+    for good in (cfg, dict(cfg, sampler=None)):
+        MODELS.build(
+            dict(
+                type='STMixerDecoder',
+                num_stages=1,
+                stage_head=STAGE,
+                train_cfg=good))
     for bad, match in ((dict(cfg, sampler=dict(type='RandomSampler')),
                         'PseudoSampler'), (dict(cfg,
                                                 pos_weight=2), 'pos_weight'),
