@@ -61,8 +61,6 @@ class AdaptiveMixing(nn.Module):
                              'point')
         super().__init__()
 
-        self.in_dim = in_dim
-        self.out_dim = out_dim
         self.query_dim = query_dim
         self.num_groups = num_groups
         self.in_points = in_points // sampling_rate

@@ -74,10 +74,9 @@ class STMixerSamplingMixing(BaseModule):
                              'positive numbers, one per level, got '
                              f'{featmap_strides!r}')
         sampling_cfg = dict(sampling_cfg)
-        positive = all(
-            sampling_cfg.get(k, 1) > 0 for k in ('mapping_stride', 'tau'))
-        known = set(sampling_cfg) <= {'mapping_stride', 'tau', 'impl'}
-        if not (positive and known
+        if not (all(
+                sampling_cfg.get(k, 1) > 0 for k in ('mapping_stride', 'tau'))
+                and set(sampling_cfg) <= {'mapping_stride', 'tau', 'impl'}
                 and sampling_cfg.get('impl', 'auto') in SAMPLE_4D_IMPLS):
             raise ValueError(
                 'STMixerSamplingMixing: sampling_cfg must have mapping_stride'
@@ -106,11 +105,10 @@ class STMixerSamplingMixing(BaseModule):
         # state-dict key ``offset_generator.0`` as in official checkpoints
         self.offset_generator = nn.Sequential(
             nn.Linear(hidden_channels, spatial_points * num_groups * 3))
-        self.norm_s = nn.LayerNorm(hidden_channels)
-        self.adaptive_mixing_s = self.build_mixing(spatial_points)
-        if with_temporal:
-            self.norm_t = nn.LayerNorm(hidden_channels)
-            self.adaptive_mixing_t = self.build_mixing(temporal_points)
+        for b, points in (('s', spatial_points),
+                          ('t', temporal_points))[:2 if with_temporal else 1]:
+            self.add_module(f'norm_{b}', nn.LayerNorm(hidden_channels))
+            self.add_module(f'adaptive_mixing_{b}', self.build_mixing(points))
 
     def build_mixing(self, in_points: int) -> nn.Module:
         """A mixing block of ``mixing_cfg`` for ``in_points`` points."""

@@ -57,7 +57,7 @@ def box_position_embedding(xyzr: Tensor,
     elif dim_t.numel() != num_feats:
         raise ValueError(f'dim_t has {dim_t.numel()} frequencies, '
                          f'num_feats is {num_feats}')
-    dim_t = dim_t.float()  # fp32 (a buffer of a double() module)
-    u = xyzr[..., None] / dim_t  # [..., 4, F]
+    # [..., 4, F]; dim_t in fp32 (a buffer of a double() module)
+    u = xyzr[..., None] / dim_t.float()
     emb = torch.stack((u[..., 0::2].sin(), u[..., 1::2].cos()), dim=-1)
     return emb.flatten(-3)  # [..., 4, F/2, 2] -> [..., 4F]

@@ -17,17 +17,15 @@ def xyzr_wh(xyzr: Tensor) -> Tensor:
 def xyzr2xyxy(xyzr: Tensor) -> Tensor:
     """Decode ``[..., 4]`` xyzr boxes to xyxy ``(x1, y1, x2, y2)``."""
     half = xyzr_wh(xyzr) * 0.5
-    xy = xyzr[..., 0:2]
-    return torch.cat([xy - half, xy + half], dim=-1)
+    return torch.cat([xyzr[..., :2] - half, xyzr[..., :2] + half], dim=-1)
 
 
 def xyxy2xyzr(xyxy: Tensor) -> Tensor:
     """Encode ``[..., 4]`` xyxy boxes (positive width and height) as xyzr."""
-    xy = 0.5 * (xyxy[..., 0:2] + xyxy[..., 2:4])
     wh = xyxy[..., 2:4] - xyxy[..., 0:2]
     z = wh.prod(-1, keepdim=True).sqrt().log2()
     r = (wh[..., 1:2] / wh[..., 0:1]).log2()
-    return torch.cat([xy, z, r], dim=-1)
+    return torch.cat([0.5 * (xyxy[..., 0:2] + xyxy[..., 2:4]), z, r], dim=-1)
 
 
 def refine_xyzr(xyzr: Tensor, delta: Tensor) -> Tensor:
@@ -88,10 +86,8 @@ def box_giou(boxes1: Tensor,
     """
     if not is_aligned:
         boxes1, boxes2 = boxes1[:, None], boxes2[None]
-    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (
-        boxes1[..., 3] - boxes1[..., 1])
-    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (
-        boxes2[..., 3] - boxes2[..., 1])
+    area1, area2 = [(b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+                    for b in (boxes1, boxes2)]
     inner = (torch.minimum(boxes1[..., 2:], boxes2[..., 2:]) -
              torch.maximum(boxes1[..., :2], boxes2[..., :2])).clamp(min=0)
     overlap = inner[..., 0] * inner[..., 1]

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
+from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import bias_init_with_prob
 from torch import Tensor
@@ -36,14 +37,12 @@ def make_fcs(in_channels: int, num_fcs: int,
     Returns:
         nn.Sequential: ``3 * num_fcs`` layers.
     """
-    layers = []
-    for _ in range(num_fcs):
-        layers += [
-            nn.Linear(in_channels, in_channels, bias=True),
-            nn.LayerNorm(in_channels),
-            build_activation_layer(act_cfg)
-        ]
-    return nn.Sequential(*layers)
+    return nn.Sequential(*[
+        layer for _ in range(num_fcs)
+        for layer in (nn.Linear(in_channels, in_channels),
+                      nn.LayerNorm(in_channels),
+                      build_activation_layer(act_cfg))
+    ])
 
 
 @MODELS.register_module()
@@ -145,44 +144,45 @@ class STMixerStageHead(STMixerBBoxHead):
                                      if b in action_branches)
         self.with_temporal_branch = 'temporal' in self.action_branches
 
-        attn_cfg = dict(
-            type='MultiheadAttention',
-            embed_dims=hidden_channels,
-            num_heads=num_heads,
-            attn_drop=dropout,
-            proj_drop=0.,
-            dropout_layer=dict(type='Dropout', drop_prob=dropout),
-            batch_first=True)
-        ffn_cfg = dict(
-            type='FFN',
-            embed_dims=hidden_channels,
-            feedforward_channels=feedforward_channels,
-            num_fcs=num_ffn_fcs,
-            act_cfg=ffn_act_cfg,
-            ffn_drop=dropout,
-            add_identity=True)
-
-        self.attention_s = MODELS.build(attn_cfg)
-        self.attention_norm_s = nn.LayerNorm(hidden_channels)
-        self.ffn_s = MODELS.build(ffn_cfg)
-        self.ffn_norm_s = nn.LayerNorm(hidden_channels)
-        if self.with_temporal_branch:
-            self.attention_t = MODELS.build(attn_cfg)
-            self.attention_norm_t = nn.LayerNorm(hidden_channels)
-            self.ffn_t = MODELS.build(ffn_cfg)
-            self.ffn_norm_t = nn.LayerNorm(hidden_channels)
+        for b in 'st'[:1 + self.with_temporal_branch]:  # the official names
+            self.add_module(
+                f'attention_{b}',
+                MultiheadAttention(
+                    hidden_channels,
+                    num_heads,
+                    dropout,
+                    dropout_layer=dict(type='Dropout', drop_prob=dropout),
+                    batch_first=True))
+            self.add_module(f'attention_norm_{b}',
+                            nn.LayerNorm(hidden_channels))
+            self.add_module(
+                f'ffn_{b}',
+                FFN(hidden_channels, feedforward_channels, num_ffn_fcs,
+                    ffn_act_cfg, dropout))
+            self.add_module(f'ffn_norm_{b}', nn.LayerNorm(hidden_channels))
         # per-head temperature of the IoF attention bias
         self.iof_tau = nn.Parameter(torch.ones(num_heads))
         # box positional embedding constants (not in the state dict)
-        self.register_buffer(
-            'pe_scale', torch.tensor([1000., 1000., 1., 1.]), persistent=False)
-        self.register_buffer(
-            'pe_dim_t',
-            position_frequencies(hidden_channels // 4),
-            persistent=False)
+        self.register_buffer('pe_scale', torch.tensor([1000., 1000., 1., 1.]),
+                             False)
+        self.register_buffer('pe_dim_t',
+                             position_frequencies(hidden_channels // 4), False)
 
         # (the attribute name is the state-dict key of the official model)
-        self.samplingmixing = self._build_sampling_mixing(sampling_mixing)
+        self.samplingmixing = block = MODELS.build(
+            check_explicit_setting(
+                sampling_mixing,
+                dict(
+                    hidden_channels=hidden_channels,
+                    featmap_strides=self.featmap_strides,
+                    with_temporal=self.with_temporal_branch),
+                'stage_head.sampling_mixing', 'the stage head\'s'))
+        if not callable(getattr(block, 'prepare', None)):
+            raise TypeError(
+                f'stage_head.sampling_mixing ({type(block).__name__}) must '
+                'have prepare(maps) -> PreparedPyramid: the decoder lays the '
+                'pyramid out once with it and passes the result to every '
+                'stage')
 
         self.person_cls_fcs = make_fcs(hidden_channels, num_person_fcs,
                                        ffn_act_cfg)
@@ -193,24 +193,6 @@ class STMixerStageHead(STMixerBBoxHead):
         self.action_cls_fcs = make_fcs(action_channels, num_action_fcs,
                                        ffn_act_cfg)
         self.fc_action = nn.Linear(action_channels, num_actions)
-
-    def _build_sampling_mixing(self, cfg: ConfigType) -> nn.Module:
-        """Build ``sampling_mixing`` with the stage's settings filled in."""
-        cfg = check_explicit_setting(
-            cfg,
-            dict(
-                hidden_channels=self.hidden_channels,
-                featmap_strides=self.featmap_strides,
-                with_temporal=self.with_temporal_branch),
-            'stage_head.sampling_mixing', 'the stage head\'s')
-        block = MODELS.build(cfg)
-        if not callable(getattr(block, 'prepare', None)):
-            raise TypeError(
-                f'stage_head.sampling_mixing ({type(block).__name__}) must '
-                'have prepare(maps) -> PreparedPyramid: the decoder lays the '
-                'pyramid out once with it and passes the result to every '
-                'stage')
-        return block
 
     # the sampling block's settings (the decoder checks the pyramid by them)
     @property
@@ -342,22 +324,18 @@ class STMixerStageHead(STMixerBBoxHead):
         # [K, B, N, 3, H, d] -> q, k, v of the K * H heads: [B, K * H, N, d]
         qkv = qkv.view(K, B, N, 3, H, C // H).permute(3, 1, 0, 4, 2, 5)
         q, k, v = qkv.reshape(3, B, K * H, N, C // H).unbind(0)
-        out = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=bias.to(q.dtype),
-            dropout_p=attns[0].dropout if self.training else 0.0)
+        out = F.scaled_dot_product_attention(  # attn_mask, dropout_p
+            q, k, v, bias.to(q.dtype),
+            attns[0].dropout if self.training else 0.0)
         # (reshape: not every kernel returns a contiguous output)
         out = out.reshape(B, K, H, N, C // H).permute(1, 0, 3, 2, 4)
         out = torch.baddbmm(
             torch.stack([m.out_proj.bias for m in attns]).unsqueeze(1),
             out.reshape(K, B * N, C),
             torch.stack([m.out_proj.weight for m in attns]).transpose(1, 2))
-        if self.training:  # the bricks' output dropouts
+        if self.training:  # the bricks' output dropouts (proj_drop is 0)
             out = torch.stack([
-                brick.dropout_layer(brick.proj_drop(out_k))
-                for (brick, _), out_k in zip(branches, out)
+                brick.dropout_layer(o) for (brick, _), o in zip(branches, out)
             ])
         return [norm(x) for (_, norm), x in zip(branches, (a + out).unbind(0))]
 
@@ -406,9 +384,8 @@ class STMixerStageHead(STMixerBBoxHead):
                               else 'None (build the query generator with '
                               'with_temporal_queries=False)'))
         B, N = spatial_queries.shape[:2]
-        queries = [spatial_queries] if temporal_queries is None else [
-            spatial_queries, temporal_queries
-        ]
+        queries = [spatial_queries,
+                   temporal_queries][:1 + self.with_temporal_branch]
         bias = self.attention_bias(xyzr, len(queries), bboxes)
         with torch.no_grad():
             pe = box_position_embedding(
@@ -431,21 +408,17 @@ class STMixerStageHead(STMixerBBoxHead):
         delta_xyzr = self.box_deltas(spatial_queries, temporal_queries,
                                      *extra).view(xyzr.shape)
 
-        branch_queries = dict(
-            spatial=spatial_queries, temporal=temporal_queries)
-        action_feat = torch.cat(
-            [branch_queries[b] for b in self.action_branches], dim=-1)
+        by_branch = dict(spatial=spatial_queries, temporal=temporal_queries)
+        action_feat = torch.cat([by_branch[b] for b in self.action_branches],
+                                dim=-1)
         action_logits = self.fc_action(self.action_cls_fcs(action_feat)).view(
             B, N, -1)
-        spatial_queries = spatial_queries.view(B, N, -1)
-        if temporal_queries is not None:
-            temporal_queries = temporal_queries.view(B, N, -1)
-
         xyzr = refine_xyzr(xyzr, delta_xyzr)
         return dict(
             person_logits=person_logits,
             action_logits=action_logits,
             xyzr=xyzr,
             bboxes=xyzr2xyxy(xyzr),
-            spatial_queries=spatial_queries,
-            temporal_queries=temporal_queries)
+            spatial_queries=spatial_queries.view(B, N, -1),
+            temporal_queries=None
+            if temporal_queries is None else temporal_queries.view(B, N, -1))
