@@ -1,6 +1,7 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
 import difflib
+import inspect
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -13,19 +14,19 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
-from ..utils import CHANNEL_ARGS, inject_query_generator_settings
 from .compile import CompiledPredict, ShapeSample, img_shapes_of
 
 #: the sections of ``train_cfg`` / ``test_cfg`` (mmdet's two-stage layout)
 CFG_SECTIONS = ('rpn', 'rcnn')
 #: the outputs of a stage that ``static_forward`` and ``_forward`` give
 RAW_OUTPUTS = ('person_logits', 'action_logits', 'bboxes')
+#: constructor arguments that carry the query channels, by query generator
+CHANNEL_ARGS = ('hidden_channels', 'proposal_feature_channel')
 
 
 def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
     """``cfg`` as ``ConfigDict(rpn=..., rcnn=...)``; flat is refused."""
-    if cfg is None:
-        cfg = {}
+    cfg = cfg or {}
     unknown = sorted(set(cfg) - set(CFG_SECTIONS))
     if unknown:
         raise ValueError(
@@ -100,10 +101,7 @@ class STMixer(TwoStageDetector):
             if cfg.rpn is not None:
                 rpn_head[key] = cfg.rpn
         self.roi_head = MODELS.build(roi_head)
-        self.rpn_head = MODELS.build(
-            inject_query_generator_settings(
-                rpn_head, self.roi_head.hidden_channels,
-                self.roi_head.with_temporal_queries))
+        self.rpn_head = MODELS.build(self._query_generator_cfg(rpn_head))
         channels = self.roi_head.feat_channels
         if neck.get('out_channels') not in (None, channels):
             raise ValueError(
@@ -135,6 +133,40 @@ class STMixer(TwoStageDetector):
             self._frozen_part(i, name).requires_grad_(False)
         self._check_something_to_train()
         self._check_query_generator()
+
+    def _query_generator_cfg(self, cfg: dict) -> dict:
+        """The query generator config with the decoder's channels and
+        ``with_temporal_queries`` filled in where its constructor names them;
+        an explicit different value is an error.
+
+        Args:
+            cfg (dict): The detector's copy of the ``rpn_head`` config (its
+                ``type`` registered), filled in place.
+
+        Returns:
+            dict: ``cfg`` with the decoder's ``hidden_channels`` (as
+            :data:`CHANNEL_ARGS`) and ``with_temporal_queries`` where its
+            constructor takes them.
+        """
+        cls = MODELS.get(cfg['type']) if isinstance(cfg['type'],
+                                                    str) else cfg['type']
+        if cls is None:
+            raise ValueError(f'rpn_head.type={cfg["type"]!r} is not '
+                             'registered in mmdet\'s MODELS')
+        args = inspect.signature(cls.__init__).parameters
+        settings = dict(
+            with_temporal_queries=self.roi_head.with_temporal_queries,
+            **dict.fromkeys(CHANNEL_ARGS, self.roi_head.hidden_channels))
+        for name, value in settings.items():
+            if name in args and cfg.get(name, value) != value:
+                source = ('stage_head.action_branches' if name
+                          == 'with_temporal_queries' else 'hidden_channels')
+                raise ValueError(
+                    f'rpn_head.{name} ({cfg[name]}) != the decoder\'s '
+                    f'{value} (from the decoder\'s {source}); leave it out, '
+                    'the detector fills it in')
+        cfg.update((k, v) for k, v in settings.items() if k in args)
+        return cfg
 
     def _check_query_generator(self) -> None:
         """The built query generator gives the queries the decoder reads

@@ -27,6 +27,8 @@ from .mask_heads.stmixer_mask_head import mask_head_config
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
+#: mmdet's match costs that read the person logits (sigmoid or softmax)
+PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 #: the arguments of ``torch.compile`` that ``compile_stages`` may set
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
@@ -119,16 +121,13 @@ class STMixerDecoder(BaseModule):
                              f'int, got {num_stages!r}')
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
-        if not isinstance(stage_loss_weights,
-                          (list, tuple)) or any(not is_real(w) or w < 0
-                                                for w in stage_loss_weights):
-            raise ValueError('STMixerDecoder: stage_loss_weights must be a '
-                             'list of finite floats >= 0, got '
-                             f'{stage_loss_weights!r}')
-        if len(stage_loss_weights) != num_stages:
-            raise ValueError(f'STMixerDecoder: stage_loss_weights has '
-                             f'{len(stage_loss_weights)} weights for '
-                             f'num_stages={num_stages}')
+        if not isinstance(stage_loss_weights, (list, tuple)) or \
+                len(stage_loss_weights) != num_stages or any(
+                    not is_real(w) or w < 0 for w in stage_loss_weights):
+            raise ValueError(
+                'STMixerDecoder: stage_loss_weights must be a list of '
+                f'num_stages={num_stages} finite floats >= 0, got '
+                f'{stage_loss_weights!r}')
         if not isinstance(featmap_strides, (list, tuple)) or \
                 not featmap_strides or any(not is_real(s) or s <= 0
                                            for s in featmap_strides):
@@ -253,13 +252,9 @@ class STMixerDecoder(BaseModule):
         loss_person = self.stages[stage].loss_person
         sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
         for cost in getattr(assigner, 'match_costs', None) or ():
-            if isinstance(cost, CrossEntropyLossCost):
-                cost_sigmoid = bool(cost.use_sigmoid)
-            elif isinstance(cost, (ClassificationCost, FocalLossCost)):
-                cost_sigmoid = isinstance(cost, FocalLossCost)
-            else:
-                continue
-            if cost_sigmoid != sigmoid:
+            cost_sigmoid = isinstance(cost, FocalLossCost) or isinstance(
+                cost, CrossEntropyLossCost) and bool(cost.use_sigmoid)
+            if isinstance(cost, PERSON_COSTS) and cost_sigmoid != sigmoid:
                 kind = 'sigmoid' if sigmoid else 'softmax'
                 fix = 'FocalLossCost' if sigmoid else 'ClassificationCost'
                 raise ValueError(
@@ -290,22 +285,16 @@ class STMixerDecoder(BaseModule):
                 f'the neck gives {len(x)} feature maps, the decoder expects '
                 f'{len(self.featmap_strides)} '
                 f'(featmap_strides {self.featmap_strides})')
+        expected = (self.feat_channels, self.temporal_points)
         for level, feat in enumerate(x):
-            if feat.dim() != 5:
+            if feat.dim() != 5 or tuple(feat.shape[1:3]) != expected:
                 raise ValueError(
-                    f'feature map {level} must be [B, C, T, H, W] (or [B, C, '
-                    f'H, W] for images), got {tuple(feat.shape)}')
-            if feat.size(1) != self.feat_channels:
-                raise ValueError(
-                    f'feature map {level} has {feat.size(1)} channels, the '
-                    f'decoder expects feat_channels={self.feat_channels}')
-            if feat.size(2) != self.temporal_points:
-                raise ValueError(
-                    f'feature map {level} has temporal length {feat.size(2)} '
-                    'but the stage heads have temporal_points='
-                    f'{self.temporal_points}; set stage_head.sampling_mixing.'
-                    'temporal_points to the T of the backbone/neck output (1 '
-                    'for images)')
+                    f'feature map {level} has shape {tuple(feat.shape)}, the '
+                    'decoder expects [B, C, T, H, W] (or [B, C, H, W] for '
+                    f'images) with C = feat_channels={expected[0]} and T = '
+                    f'temporal_points={expected[1]} (of the stage heads: set '
+                    'stage_head.sampling_mixing.temporal_points to the T of '
+                    'the backbone/neck output, 1 for images)')
         return x
 
     def queries_from_proposals(

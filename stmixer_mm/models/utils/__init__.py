@@ -1,6 +1,3 @@
-from .consistency import (CHANNEL_ARGS, check_explicit_setting,
-                          inject_query_generator_settings)
+from .consistency import check_explicit_setting
 
-__all__ = [
-    'CHANNEL_ARGS', 'inject_query_generator_settings', 'check_explicit_setting'
-]
+__all__ = ['check_explicit_setting']

@@ -33,6 +33,10 @@ TEST_CFG_DEFAULTS = dict(
 ROW_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'L1Loss', 'SmoothL1Loss',
               'GIoULoss', 'IoULoss')
 
+#: the outputs of a stage that the losses read, in :meth:`STMixerBBoxHead.
+#: loss_by_feat`'s order
+STAGE_OUTPUTS = ('person_logits', 'action_logits', 'bboxes')
+
 
 class ParsedTestCfg(dict):
     """A ``test_cfg`` from :meth:`STMixerBBoxHead.parse_test_cfg`."""
@@ -94,12 +98,12 @@ class STMixerBBoxHead(BaseModule):
                                           False)
         #: person classifier width: softmax (person, no-object), sigmoid 1
         self.num_person_logits = 1 if self.use_sigmoid_person else 2
-        if not self.use_sigmoid_person:
-            class_weight = getattr(self.loss_person, 'class_weight', None)
-            if class_weight is not None and len(class_weight) != 2:
-                raise ValueError(
-                    f'{name}: the softmax loss_person has 2 classes (person,'
-                    f' no-object); got class_weight={class_weight}')
+        class_weight = getattr(self.loss_person, 'class_weight', None)
+        if not self.use_sigmoid_person and class_weight is not None and len(
+                class_weight) != 2:
+            raise ValueError(
+                f'{name}: the softmax loss_person has 2 classes (person, '
+                f'no-object); got class_weight={class_weight}')
 
     def action_targets(self, gt_labels: Tensor) -> Tensor:
         """Multi-hot class targets ``[n, num_actions]`` from GT labels."""
@@ -135,10 +139,7 @@ class STMixerBBoxHead(BaseModule):
                 f'[{first}, {last}] (num_actions={self.num_actions}), got '
                 f'values in [{int(gt_labels.min())}, {int(gt_labels.max())}]'
                 f'; {other}')
-        targets = gt_labels.new_zeros((gt_labels.numel(), self.num_actions),
-                                      dtype=torch.float)
-        targets[torch.arange(gt_labels.numel()), gt_labels - first] = 1.
-        return targets
+        return F.one_hot((gt_labels - first).long(), self.num_actions).float()
 
     def get_targets(self,
                     assign_results: List[AssignResult],
@@ -180,23 +181,19 @@ class STMixerBBoxHead(BaseModule):
               the batch's concatenated GT boxes.
         """
         # positives found in the batched matching's host gt_inds (else a sync)
-        B = len(assign_results)
-        gt_inds = torch.stack([r.gt_inds for r in assign_results])  # [B, N]
-        device = gt_inds.device
+        flat = torch.cat([r.gt_inds for r in assign_results])  # [B * N]
         gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
         num_gt = [g.size(0) for g in gt_bboxes]
-        first_gt = [sum(num_gt[:i]) for i in range(B)]
-        flat = gt_inds.flatten()
+        first_gt = [sum(num_gt[:i]) for i in range(len(num_gt))]
         person_labels = (flat <= 0).long()  # 0 person, 1 no-object
         host = [r.get_extra_property(HOST_GT_INDS) for r in assign_results]
         if all(h is not None for h in host):
-            pos_inds = torch.from_numpy(
-                np.flatnonzero(torch.stack(host).numpy() > 0)).to(
-                    device, non_blocking=True)
+            pos_inds = host_tensor(
+                np.flatnonzero(torch.stack(host).numpy() > 0), flat.device)
         else:
             pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
         sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
-        matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, device,
+        matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, flat.device,
                                                       flat.dtype)[sample]
         all_gt = torch.cat(gt_bboxes)
         factors = host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
@@ -206,9 +203,8 @@ class STMixerBBoxHead(BaseModule):
             [self.action_targets(g.labels) for g in batch_gt_instances])
         num_gts = float(sum(num_gt)) / copies
         if get_world_size() > 1:
-            num_gts = reduce_mean(
-                torch.tensor(num_gts, dtype=torch.float,
-                             device=device)).item()
+            num_gts = reduce_mean(flat.new_tensor(num_gts,
+                                                  dtype=torch.float)).item()
         return dict(
             person_labels=person_labels,
             pos_inds=pos_inds,
@@ -237,22 +233,20 @@ class STMixerBBoxHead(BaseModule):
             ``loss_action`` (mean over the matches); with no match in the
             batch the last three are exactly 0 and keep a gradient path.
         """
-        person_labels, pos_inds = targets['person_labels'], targets['pos_inds']
+        labels, pos_inds = targets['person_labels'], targets['pos_inds']
+        avg_factor = self.person_avg_factor(pos_inds.numel(), labels.numel(),
+                                            targets['num_gts'])
         losses = dict(
             loss_person=self.loss_person(
-                person_logits.flatten(0, 1),
-                person_labels,
-                avg_factor=self.person_avg_factor(pos_inds.numel(
-                ), person_labels.numel(), targets['num_gts'])))
+                person_logits.flatten(0, 1), labels, avg_factor=avg_factor))
         if pos_inds.numel() == 0:
             return dict(losses, **self._zero_losses(bboxes, action_logits))
-        pos_action_logits = action_logits.flatten(0, 1)[pos_inds]
+        pos_action = action_logits.flatten(0, 1)[pos_inds]
         return dict(
             losses,
             **self.box_losses(bboxes, targets),
             loss_action=self.loss_action(
-                pos_action_logits,
-                targets['action_targets'].to(pos_action_logits.dtype)))
+                pos_action, targets['action_targets'].to(pos_action.dtype)))
 
     @staticmethod
     def _zero_losses(bboxes: Tensor,
@@ -291,13 +285,11 @@ class STMixerBBoxHead(BaseModule):
         """Whether :meth:`loss_stages` gives this head's losses: its targets
         and losses are this class's, and each loss is one of mmdet's
         :data:`ROW_LOSSES` with ``reduction='mean'``."""
-        if any(
-                getattr(type(self), name) is not getattr(
-                    STMixerBBoxHead, name)
-                for name in ('get_targets', 'loss_by_feat', 'box_losses',
-                             'loss_and_target')):
-            return False
-        return all(
+        own = all(
+            getattr(type(self), name) is getattr(STMixerBBoxHead, name)
+            for name in ('get_targets', 'loss_by_feat', 'box_losses',
+                         'loss_and_target'))
+        return own and all(
             type(loss).__name__ in ROW_LOSSES and type(loss).__module__.
             startswith('mmdet.') and getattr(loss, 'reduction', None) == 'mean'
             for loss in (self.loss_person, self.loss_bbox, self.loss_iou,
@@ -330,19 +322,15 @@ class STMixerBBoxHead(BaseModule):
         S = len(all_results)
         B, N = all_results[0]['person_logits'].shape[:2]
         flat_assign = [r for stage in all_assign for r in stage]
-        targets = self.get_targets(
-            flat_assign,
-            batch_gt_instances * S,
-            batch_img_metas * S,
-            N,
-            copies=S)
+        gts, metas = batch_gt_instances * S, batch_img_metas * S
+        targets = self.get_targets(flat_assign, gts, metas, N, copies=S)
         num_gts = targets['num_gts']
         host = np.stack(  # host numbers: no torch operator, no sync
             [r.get_extra_property(HOST_GT_INDS).numpy() for r in flat_assign])
         num_pos = (host > 0).reshape(S, -1).sum(1).tolist()  # per stage
         person_logits, action_logits, bboxes = (  # [S * B * N, ...]
             torch.cat([r[key] for r in all_results]).flatten(0, 1)
-            for key in ('person_logits', 'action_logits', 'bboxes'))
+            for key in STAGE_OUTPUTS)
         device, dtype = person_logits.device, person_logits.dtype
         eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
         person = self._person_rows(person_logits, targets['person_labels'])
@@ -351,18 +339,16 @@ class STMixerBBoxHead(BaseModule):
              for n in num_pos], device, person.dtype)
         pos_inds = targets['pos_inds']
         if pos_inds.numel() == 0:
-            return [
-                dict(
-                    loss_person=p,
-                    **self._zero_losses(r['bboxes'], r['action_logits']))
-                for p, r in zip(person, all_results)
+            zeros = [
+                self._zero_losses(r['bboxes'], r['action_logits'])
+                for r in all_results
             ]
+            return [dict(loss_person=p, **z) for p, z in zip(person, zeros)]
         pos_bboxes = bboxes[pos_inds]
         bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
         factors = targets['img_factors'].to(pos_bboxes.dtype)
-        pos_action = action_logits[pos_inds]
         action = self.loss_action(
-            pos_action,
+            action_logits[pos_inds],
             targets['action_targets'].to(dtype),
             reduction_override='none')
         rows = torch.stack([
@@ -394,11 +380,9 @@ class STMixerBBoxHead(BaseModule):
                 loss.ignore_index is not None:
             return loss(logits, labels, reduction_override='none')
         key = (logits.device, logits.dtype)
-        weight = self._device_constants.get(key)
-        if weight is None:
-            weight = host_tensor(loss.class_weight, logits.device,
-                                 logits.dtype)
-            self._device_constants[key] = weight
+        if key not in self._device_constants:
+            self._device_constants[key] = host_tensor(loss.class_weight, *key)
+        weight = self._device_constants[key]
         return loss.loss_weight * F.cross_entropy(
             logits, labels, weight=weight, reduction='none')
 
@@ -456,12 +440,10 @@ class STMixerBBoxHead(BaseModule):
         Returns:
             dict[str, Tensor]: The losses of :meth:`loss_by_feat`.
         """
-        num_queries = stage_results['person_logits'].size(1)
+        outputs = [stage_results[key] for key in STAGE_OUTPUTS]
         targets = self.get_targets(assign_results, batch_gt_instances,
-                                   batch_img_metas, num_queries)
-        return self.loss_by_feat(stage_results['person_logits'],
-                                 stage_results['action_logits'],
-                                 stage_results['bboxes'], targets)
+                                   batch_img_metas, outputs[0].size(1))
+        return self.loss_by_feat(*outputs, targets)
 
     def person_scores(self, person_logits: Tensor) -> Tensor:
         """Person probability ``[...]`` from the person logits."""
@@ -498,8 +480,7 @@ class STMixerBBoxHead(BaseModule):
             if key == 'multiply_person_score':
                 fits, expected = isinstance(value, bool), 'True or False'
             elif key == 'person_threshold':
-                fits = real and 0 <= value <= 1
-                expected = 'a number in [0, 1]'
+                fits, expected = real and 0 <= value <= 1, 'a number in [0, 1]'
             else:  # num_fallback >= 0, max_per_img >= 1
                 low = int(key == 'max_per_img')
                 fits = real and isinstance(value, int) and value >= low
@@ -653,7 +634,6 @@ class STMixerBBoxHead(BaseModule):
         class_scores = stage_results['action_logits'].sigmoid()
         if cfg['multiply_person_score']:
             class_scores = class_scores * person_scores[..., None]
-        bboxes = stage_results['bboxes']
         results = []
         for i, img_meta in enumerate(batch_img_metas):
             k = min(cfg['max_per_img'], class_scores[i].numel())
@@ -661,7 +641,7 @@ class STMixerBBoxHead(BaseModule):
             labels = flat % self.num_actions
             query = torch.div(flat, self.num_actions, rounding_mode='floor')
             h, w = img_meta['img_shape'][:2]
-            boxes = bboxes[i][query].clone()
+            boxes = stage_results['bboxes'][i][query].clone()
             boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=w)
             boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h)
             if rescale:
