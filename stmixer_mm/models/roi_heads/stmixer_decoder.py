@@ -33,6 +33,9 @@ PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
 _COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
+#: a stage's outputs that the next stage reads, in the order of
+#: ``STMixerStageHead.forward``'s arguments
+STAGE_STATE = ('xyzr', 'spatial_queries', 'temporal_queries', 'bboxes')
 #: the outputs that :meth:`STMixerDecoder.check_finite` checks, with their
 #: names in its message
 FINITE_OUTPUTS = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
@@ -356,14 +359,12 @@ class STMixerDecoder(BaseModule):
             ``STMixerStageHead.forward``).
         """
         x = self.stages[0].prepare_pyramid(x)
-        results, bboxes = [], None  # bboxes: xyzr decoded (stage outputs)
+        # a stage's inputs: the initial ones (no xyxy bboxes), then the
+        # outputs of the stage before
+        state, results = (xyzr, spatial_queries, temporal_queries, None), []
         for k in range(self.num_stages):
-            out = self.run_stage(k, x, xyzr, spatial_queries, temporal_queries,
-                                 bboxes)
-            results.append(out)
-            xyzr, bboxes = out['xyzr'], out['bboxes']
-            spatial_queries = out['spatial_queries']
-            temporal_queries = out['temporal_queries']
+            results.append(self.run_stage(k, x, *state))
+            state = tuple(results[-1][key] for key in STAGE_STATE)
         return results
 
     def forward(

@@ -203,24 +203,10 @@ class PreparedPyramid:
                                        1).view(-1, C // num_groups * T)
 
 
-def prepare_pyramid(values: Sequence[Tensor],
-                    featmap_strides: Strides,
-                    num_groups: int,
-                    impl: str = 'auto') -> PreparedPyramid:
-    """Lay out ``L`` maps ``[B, C, T, H_l, W_l]`` once for several sampler
-    calls with these settings (:class:`PreparedPyramid`).
-
-    Args:
-        values (Sequence[Tensor]): ``L`` maps ``(B, C, T, H_l, W_l)``.
-        featmap_strides (Sequence[int | float]): Stride of each map.
-        num_groups (int): ``G``, dividing ``C`` (else ValueError).
-        impl (str): See :func:`sample_4d`, resolved on the maps' device.
-            Defaults to ``'auto'``.
-
-    Returns:
-        PreparedPyramid: The maps with the layout of the resolved ``impl``.
-    """
-    return PreparedPyramid(values, featmap_strides, num_groups, impl)
+#: Lay out ``L`` maps ``[B, C, T, H_l, W_l]`` once for several sampler calls
+#: with these settings: ``prepare_pyramid(values, featmap_strides,
+#: num_groups, impl='auto')`` (:class:`PreparedPyramid`, with its time means).
+prepare_pyramid = PreparedPyramid
 
 
 def _prepared(sample_points: Tensor, values: Union[Sequence[Tensor],

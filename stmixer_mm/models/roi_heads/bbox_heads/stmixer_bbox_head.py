@@ -38,6 +38,22 @@ ROW_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'L1Loss', 'SmoothL1Loss',
 STAGE_OUTPUTS = ('person_logits', 'action_logits', 'bboxes')
 
 
+def img_whwh(batch_img_metas: List[dict], device: torch.device,
+             dtype: torch.dtype) -> Tensor:
+    """``(W, H, W, H)`` of each sample's ``img_shape`` ``(H, W)``.
+
+    Args:
+        batch_img_metas (list[dict]): ``B`` samples' metainfo.
+        device (torch.device): Where the tensor goes (no sync).
+        dtype (torch.dtype): Its dtype.
+
+    Returns:
+        Tensor: ``(B, 4)``.
+    """
+    return host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
+                        for m in batch_img_metas], device, dtype)
+
+
 class ParsedTestCfg(dict):
     """A ``test_cfg`` from :meth:`STMixerBBoxHead.parse_test_cfg`."""
 
@@ -183,8 +199,8 @@ class STMixerBBoxHead(BaseModule):
         # positives found in the batched matching's host gt_inds (else a sync)
         flat = torch.cat([r.gt_inds for r in assign_results])  # [B * N]
         gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
-        num_gt = [g.size(0) for g in gt_bboxes]
-        first_gt = [sum(num_gt[:i]) for i in range(len(num_gt))]
+        # [B + 1]: each sample's first box in the batch's GT, then the total
+        first_gt = np.cumsum([0] + [g.size(0) for g in gt_bboxes])
         person_labels = (flat <= 0).long()  # 0 person, 1 no-object
         host = [r.get_extra_property(HOST_GT_INDS) for r in assign_results]
         if all(h is not None for h in host):
@@ -196,12 +212,10 @@ class STMixerBBoxHead(BaseModule):
         matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, flat.device,
                                                       flat.dtype)[sample]
         all_gt = torch.cat(gt_bboxes)
-        factors = host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
-                               for m in batch_img_metas], all_gt.device,
-                              torch.float)
+        factors = img_whwh(batch_img_metas, all_gt.device, torch.float)
         action_targets = torch.cat(
             [self.action_targets(g.labels) for g in batch_gt_instances])
-        num_gts = float(sum(num_gt)) / copies
+        num_gts = float(first_gt[-1]) / copies
         if get_world_size() > 1:
             num_gts = reduce_mean(flat.new_tensor(num_gts,
                                                   dtype=torch.float)).item()
@@ -579,9 +593,7 @@ class STMixerBBoxHead(BaseModule):
             scores = scores * kept_person[..., None]
         scores = torch.cat([scores.new_zeros(B, N, 1), scores], dim=2)
         boxes = bboxes.gather(1, order[..., None].expand(-1, -1, 4))
-        sizes = host_tensor([[m['img_shape'][1], m['img_shape'][0]] * 2
-                             for m in batch_img_metas], boxes.device,
-                            boxes.dtype)[:, None]  # [B, 1, 4]: (w, h, w, h)
+        sizes = img_whwh(batch_img_metas, boxes.device, boxes.dtype)[:, None]
         boxes = torch.minimum(boxes.clamp(min=0), sizes - 1) / sizes
         results = []
         # (counts.tolist(): predict's one transfer to the host)
