@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
                                           clip_shape, format_table, make_batch,
@@ -25,6 +25,7 @@ from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,
 from stmixer_mm.benchmarks.sync_counter import (OpCounter, cuda_sync_warnings,
                                                 profiler_op_count)
 from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
+from stmixer_mm.cli import add_cfg_options
 
 #: ``(part, submodule path, method)`` counted in each part (see
 #: :meth:`OpCounter.track`), outer parts first
@@ -415,11 +416,8 @@ def parse_args(argv=None):
         seed=0,
         json=None,
         device='cpu')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, as tools/train.py (e.g. '
+    add_cfg_options(
+        p, 'override config entries, key=value, as tools/train.py (e.g. '
         'model.roi_head.compile_stages=True: the compiled stages, counted '
         'after a first step that compiles them)')
     p.add_argument('--no-train', action='store_true', help='predict only')
