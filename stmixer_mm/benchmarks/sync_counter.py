@@ -280,7 +280,7 @@ def cuda_sync_warnings(device: torch.device) -> Iterator[List[str]]:
 
 #: prefixes of the profiler events counted as operators by
 #: :func:`profiler_op_count` (besides compiled kernels)
-_PROFILED_OPS = ('aten::', 'stmixer_mm::', 'mmcv::')
+_PROFILED_OPS = ('aten::', 'stmixer_mm::')
 
 
 def profiler_op_count(fn: Callable[[], object]) -> Dict[str, int]:

@@ -213,9 +213,10 @@ class STMixer(TwoStageDetector):
                 f'{where} (model.frozen_modules): {expected}, got {name!r}: '
                 'an empty name is the model itself (nothing would be left '
                 'to train)')
-        modules = dict(self.named_modules(remove_duplicate=False))
-        if name in modules:
-            return modules[name]
+        try:
+            return self.get_submodule(name)
+        except AttributeError:
+            pass
         kinds = dict.fromkeys((n for n, _ in self.named_buffers()), 'buffer')
         kinds.update((n, 'parameter') for n, _ in self.named_parameters())
         if name in kinds:
@@ -223,7 +224,7 @@ class STMixer(TwoStageDetector):
                     f'{name.rpartition(".")[0]!r}')
         else:
             close = difflib.get_close_matches(
-                name, [n for n in modules if n], n=3)
+                name, [n for n, _ in self.named_modules() if n], n=3)
             hint = f'; did you mean {close}?' if close else ''
         raise ValueError(
             f'model.frozen_modules: {name!r} ({where}) is not a part of '

@@ -105,10 +105,11 @@ class STMixerSamplingMixing(BaseModule):
         # state-dict key ``offset_generator.0`` as in official checkpoints
         self.offset_generator = nn.Sequential(
             nn.Linear(hidden_channels, spatial_points * num_groups * 3))
-        for b, points in (('s', spatial_points),
-                          ('t', temporal_points))[:2 if with_temporal else 1]:
-            self.add_module(f'norm_{b}', nn.LayerNorm(hidden_channels))
-            self.add_module(f'adaptive_mixing_{b}', self.build_mixing(points))
+        self.norm_s = nn.LayerNorm(hidden_channels)
+        self.adaptive_mixing_s = self.build_mixing(spatial_points)
+        if with_temporal:
+            self.norm_t = nn.LayerNorm(hidden_channels)
+            self.adaptive_mixing_t = self.build_mixing(temporal_points)
 
     def build_mixing(self, in_points: int) -> nn.Module:
         """A mixing block of ``mixing_cfg`` for ``in_points`` points."""

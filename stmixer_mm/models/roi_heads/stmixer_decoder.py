@@ -33,9 +33,6 @@ PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
 _COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
-#: a stage's outputs that the next stage reads, in the order of
-#: ``STMixerStageHead.forward``'s arguments
-STAGE_STATE = ('xyzr', 'spatial_queries', 'temporal_queries', 'bboxes')
 #: the outputs that :meth:`STMixerDecoder.check_finite` checks, with their
 #: names in its message
 FINITE_OUTPUTS = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
@@ -240,14 +237,15 @@ class STMixerDecoder(BaseModule):
             raise ValueError(
                 f'train_cfg of stage {stage} must have an assigner (and may '
                 f'have {TRAIN_CFG_KEYS[1:]}); got keys {sorted(cfg)}')
-        sampler = cfg.get('sampler') or dict(type='PseudoSampler')
-        sampler_type = sampler['type'] if isinstance(sampler, dict) \
-            else type(sampler)
-        if sampler_type not in ('PseudoSampler', PseudoSampler):
-            raise ValueError(
-                f'train_cfg of stage {stage}: STMixer supervises the '
-                'Hungarian matches directly, so only '
-                f'sampler=PseudoSampler is accepted, got {sampler_type}')
+        sampler = cfg.get('sampler')  # None: mmdet's default PseudoSampler
+        if sampler is not None:
+            sampler_type = sampler.get('type') if isinstance(
+                sampler, dict) else type(sampler)
+            if sampler_type not in ('PseudoSampler', PseudoSampler):
+                raise ValueError(
+                    f'train_cfg of stage {stage}: STMixer supervises the '
+                    'Hungarian matches directly, so only '
+                    f'sampler=PseudoSampler is accepted, got {sampler_type}')
         if cfg.get('pos_weight', 1) != 1:
             raise ValueError(f'train_cfg of stage {stage}: pos_weight must be '
                              f'1, got {cfg["pos_weight"]}')
@@ -358,13 +356,16 @@ class STMixerDecoder(BaseModule):
             list[dict[str, Tensor]]: Every stage's outputs (see
             ``STMixerStageHead.forward``).
         """
+        results = []
         x = self.stages[0].prepare_pyramid(x)
-        # a stage's inputs: the initial ones (no xyxy bboxes), then the
-        # outputs of the stage before
-        state, results = (xyzr, spatial_queries, temporal_queries, None), []
+        bboxes = None  # xyzr decoded (each stage returns its boxes so)
         for k in range(self.num_stages):
-            results.append(self.run_stage(k, x, *state))
-            state = tuple(results[-1][key] for key in STAGE_STATE)
+            out = self.run_stage(k, x, xyzr, spatial_queries, temporal_queries,
+                                 bboxes)
+            results.append(out)
+            xyzr, bboxes = out['xyzr'], out['bboxes']
+            spatial_queries = out['spatial_queries']
+            temporal_queries = out['temporal_queries']
         return results
 
     def forward(

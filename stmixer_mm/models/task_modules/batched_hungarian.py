@@ -98,7 +98,9 @@ def batched_hungarian_assign(
         host = torch.cat([cost.flatten(), flags.to(cost.dtype)]).cpu().numpy()
         check(host[cost.numel():])
         cost = host[:cost.numel()].reshape(cost.shape)
-        for i in range(B):  # an image without GT: no rows
+        for i in range(B):
+            if num_gt[i] == 0:
+                continue  # an image without GT: no match
             block = cost[i * N:(i + 1) * N, first[i]:first[i] + num_gt[i]]
             rows, cols = linear_sum_assignment(block)
             host_gt_inds[i, rows] = torch.from_numpy(cols) + 1

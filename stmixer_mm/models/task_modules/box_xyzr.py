@@ -17,15 +17,17 @@ def xyzr_wh(xyzr: Tensor) -> Tensor:
 def xyzr2xyxy(xyzr: Tensor) -> Tensor:
     """Decode ``[..., 4]`` xyzr boxes to xyxy ``(x1, y1, x2, y2)``."""
     half = xyzr_wh(xyzr) * 0.5
-    return torch.cat([xyzr[..., :2] - half, xyzr[..., :2] + half], dim=-1)
+    xy = xyzr[..., 0:2]
+    return torch.cat([xy - half, xy + half], dim=-1)
 
 
 def xyxy2xyzr(xyxy: Tensor) -> Tensor:
     """Encode ``[..., 4]`` xyxy boxes (positive width and height) as xyzr."""
+    xy = 0.5 * (xyxy[..., 0:2] + xyxy[..., 2:4])
     wh = xyxy[..., 2:4] - xyxy[..., 0:2]
     z = wh.prod(-1, keepdim=True).sqrt().log2()
     r = (wh[..., 1:2] / wh[..., 0:1]).log2()
-    return torch.cat([0.5 * (xyxy[..., 0:2] + xyxy[..., 2:4]), z, r], dim=-1)
+    return torch.cat([xy, z, r], dim=-1)
 
 
 def refine_xyzr(xyzr: Tensor, delta: Tensor) -> Tensor:

@@ -117,10 +117,13 @@ def test_train_cfg_fields_of_sparse_rcnn():
                 num_stages=1,
                 stage_head=STAGE,
                 train_cfg=good))
-    for bad, match in ((dict(cfg, sampler=dict(type='RandomSampler')),
-                        'PseudoSampler'), (dict(cfg,
-                                                pos_weight=2), 'pos_weight'),
-                       (dict(cfg, debug=True), 'keys')):
+    cases = [
+        (dict(cfg, sampler=dict(type='RandomSampler')), 'PseudoSampler'),
+        (dict(cfg, sampler=dict()), 'PseudoSampler is accepted, got None'),
+        (dict(cfg, pos_weight=2), 'pos_weight'),
+        (dict(cfg, debug=True), 'keys'),
+    ]
+    for bad, match in cases:
         with pytest.raises(ValueError, match=match):
             MODELS.build(
                 dict(

@@ -495,8 +495,8 @@ class STMixerBBoxHead(BaseModule):
                 fits, expected = isinstance(value, bool), 'True or False'
             elif key == 'person_threshold':
                 fits, expected = real and 0 <= value <= 1, 'a number in [0, 1]'
-            else:  # num_fallback >= 0, max_per_img >= 1
-                low = int(key == 'max_per_img')
+            else:  # num_fallback (an int >= 0) or max_per_img (>= 1)
+                low = 1 if key == 'max_per_img' else 0
                 fits = real and isinstance(value, int) and value >= low
                 expected = f'an int >= {low}'
             if not fits:

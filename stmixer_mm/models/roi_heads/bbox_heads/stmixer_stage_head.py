@@ -6,7 +6,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
-from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import bias_init_with_prob
 from torch import Tensor
@@ -37,12 +36,14 @@ def make_fcs(in_channels: int, num_fcs: int,
     Returns:
         nn.Sequential: ``3 * num_fcs`` layers.
     """
-    return nn.Sequential(*[
-        layer for _ in range(num_fcs)
-        for layer in (nn.Linear(in_channels, in_channels),
-                      nn.LayerNorm(in_channels),
-                      build_activation_layer(act_cfg))
-    ])
+    layers = []
+    for _ in range(num_fcs):
+        layers += [
+            nn.Linear(in_channels, in_channels),
+            nn.LayerNorm(in_channels),
+            build_activation_layer(act_cfg)
+        ]
+    return nn.Sequential(*layers)
 
 
 @MODELS.register_module()
@@ -144,29 +145,41 @@ class STMixerStageHead(STMixerBBoxHead):
                                      if b in action_branches)
         self.with_temporal_branch = 'temporal' in self.action_branches
 
-        for b in 'st'[:1 + self.with_temporal_branch]:  # the official names
-            self.add_module(
-                f'attention_{b}',
-                MultiheadAttention(
-                    hidden_channels,
-                    num_heads,
-                    dropout,
-                    dropout_layer=dict(type='Dropout', drop_prob=dropout),
-                    batch_first=True))
-            self.add_module(f'attention_norm_{b}',
-                            nn.LayerNorm(hidden_channels))
-            self.add_module(
-                f'ffn_{b}',
-                FFN(hidden_channels, feedforward_channels, num_ffn_fcs,
-                    ffn_act_cfg, dropout))
-            self.add_module(f'ffn_norm_{b}', nn.LayerNorm(hidden_channels))
+        attn_cfg = dict(
+            type='MultiheadAttention',
+            embed_dims=hidden_channels,
+            num_heads=num_heads,
+            attn_drop=dropout,
+            proj_drop=0.,  # (self_attention applies dropout_layer only)
+            dropout_layer=dict(type='Dropout', drop_prob=dropout),
+            batch_first=True)
+        ffn_cfg = dict(
+            type='FFN',
+            embed_dims=hidden_channels,
+            feedforward_channels=feedforward_channels,
+            num_fcs=num_ffn_fcs,
+            act_cfg=ffn_act_cfg,
+            ffn_drop=dropout,
+            add_identity=True)
+
+        self.attention_s = MODELS.build(attn_cfg)
+        self.attention_norm_s = nn.LayerNorm(hidden_channels)
+        self.ffn_s = MODELS.build(ffn_cfg)
+        self.ffn_norm_s = nn.LayerNorm(hidden_channels)
+        if self.with_temporal_branch:
+            self.attention_t = MODELS.build(attn_cfg)
+            self.attention_norm_t = nn.LayerNorm(hidden_channels)
+            self.ffn_t = MODELS.build(ffn_cfg)
+            self.ffn_norm_t = nn.LayerNorm(hidden_channels)
         # per-head temperature of the IoF attention bias
         self.iof_tau = nn.Parameter(torch.ones(num_heads))
         # box positional embedding constants (not in the state dict)
-        self.register_buffer('pe_scale', torch.tensor([1000., 1000., 1., 1.]),
-                             False)
-        self.register_buffer('pe_dim_t',
-                             position_frequencies(hidden_channels // 4), False)
+        self.register_buffer(
+            'pe_scale', torch.tensor([1000., 1000., 1., 1.]), persistent=False)
+        self.register_buffer(
+            'pe_dim_t',
+            position_frequencies(hidden_channels // 4),
+            persistent=False)
 
         # (the attribute name is the state-dict key of the official model)
         self.samplingmixing = block = MODELS.build(
@@ -324,9 +337,12 @@ class STMixerStageHead(STMixerBBoxHead):
         # [K, B, N, 3, H, d] -> q, k, v of the K * H heads: [B, K * H, N, d]
         qkv = qkv.view(K, B, N, 3, H, C // H).permute(3, 1, 0, 4, 2, 5)
         q, k, v = qkv.reshape(3, B, K * H, N, C // H).unbind(0)
-        out = F.scaled_dot_product_attention(  # attn_mask, dropout_p
-            q, k, v, bias.to(q.dtype),
-            attns[0].dropout if self.training else 0.0)
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=bias.to(q.dtype),
+            dropout_p=attns[0].dropout if self.training else 0.0)
         # (reshape: not every kernel returns a contiguous output)
         out = out.reshape(B, K, H, N, C // H).permute(1, 0, 3, 2, 4)
         out = torch.baddbmm(
@@ -384,8 +400,9 @@ class STMixerStageHead(STMixerBBoxHead):
                               else 'None (build the query generator with '
                               'with_temporal_queries=False)'))
         B, N = spatial_queries.shape[:2]
-        queries = [spatial_queries,
-                   temporal_queries][:1 + self.with_temporal_branch]
+        queries = [spatial_queries] if temporal_queries is None else [
+            spatial_queries, temporal_queries
+        ]
         bias = self.attention_bias(xyzr, len(queries), bboxes)
         with torch.no_grad():
             pe = box_position_embedding(
