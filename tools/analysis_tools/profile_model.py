@@ -48,10 +48,9 @@ def _stage_parts(model) -> List[Tuple[str, str, str]]:
     if stages is not None:
         last = len(stages) - 1
         parts.append(('post', f'roi_head.stages.{last}', 'predict_by_feat'))
-        for k in range(len(stages)):
+        for k in range(len(stages)):  # loss_and_target calls loss_stages
             parts.append(
-                ('targets+losses', f'roi_head.stages.{k}', 'loss_and_target'))
-        parts.append(('targets+losses', 'roi_head.stages.0', 'loss_stages'))
+                ('targets+losses', f'roi_head.stages.{k}', 'loss_stages'))
     return parts
 
 

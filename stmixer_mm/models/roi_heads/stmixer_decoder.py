@@ -154,12 +154,12 @@ class STMixerDecoder(BaseModule):
         self.train_cfg = train_cfg
 
         head_cfgs = self._per_stage(stage_head, 'stage_head')
-        #: every stage has the same loss settings (:meth:`loss` may compute
-        #: them together)
+        #: every stage has the same loss settings and output shapes
+        #: (:meth:`loss` computes them together)
         self._shared_losses = all(
             cfg.get(key) == head_cfgs[0].get(key) for cfg in head_cfgs
             for key in ('type', 'loss_person', 'loss_bbox', 'loss_iou',
-                        'loss_action'))
+                        'loss_action', 'num_frames', 'box_loss_weighting'))
         strides = dict(featmap_strides=self.featmap_strides)
         self.stages = ModuleList(
             MODELS.build(
@@ -518,8 +518,7 @@ class STMixerDecoder(BaseModule):
         gts, _, metas = unpack_gt_instances(batch_data_samples)
         all_results = self(x, rpn_results_list)
         all_assign = self.assign(all_results, gts, metas)
-        if self._shared_losses and self._matched_together(all_results) and \
-                self.stages[0].can_loss_stages():
+        if self._shared_losses:
             all_losses = self.stages[0].loss_stages(all_results, all_assign,
                                                     gts, metas)
         else:

@@ -27,15 +27,6 @@ TEST_CFG_DEFAULTS = dict(
     ava=dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False),
     mmdet=dict(max_per_img=100, multiply_person_score=True))
-#: mmdet losses whose ``reduction_override='none'`` rows, summed and divided
-#: as ``weight_reduce_loss`` divides, give their ``'mean'`` value (the
-#: stages' losses computed together, :meth:`STMixerBBoxHead.loss_stages`)
-ROW_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'L1Loss', 'SmoothL1Loss',
-              'GIoULoss', 'IoULoss')
-
-#: the outputs of a stage that the losses read, in :meth:`STMixerBBoxHead.
-#: loss_by_feat`'s order
-STAGE_OUTPUTS = ('person_logits', 'action_logits', 'bboxes')
 
 
 def img_whwh(batch_img_metas: List[dict], device: torch.device,
@@ -74,6 +65,7 @@ class STMixerBBoxHead(BaseModule):
         loss_bbox (dict): On boxes divided by the image size, per GT box.
         loss_iou (dict): On pixel boxes, per GT box.
         loss_action (dict): Multi-label loss of matched queries (mean).
+            Each loss reduces by ``reduction='mean'`` (mmdet's default).
         label_convention (str): ``'ava'`` (default) or ``'mmdet'``.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -110,6 +102,11 @@ class STMixerBBoxHead(BaseModule):
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
         self.loss_action = MODELS.build(loss_action)
+        for key in ('loss_person', 'loss_bbox', 'loss_iou', 'loss_action'):
+            reduction = getattr(getattr(self, key), 'reduction', None)
+            if reduction != 'mean':  # loss_stages divides 'none' rows
+                raise ValueError(f"{name}: {key} must have reduction='mean',"
+                                 f' got reduction={reduction!r}')
         self.use_sigmoid_person = getattr(self.loss_person, 'use_sigmoid',
                                           False)
         #: person classifier width: softmax (person, no-object), sigmoid 1
@@ -211,7 +208,7 @@ class STMixerBBoxHead(BaseModule):
         sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
         matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, flat.device,
                                                       flat.dtype)[sample]
-        all_gt = torch.cat(gt_bboxes)
+        all_gt = torch.cat(gt_bboxes).view(-1, 4)  # (no GT: maybe (0, ))
         factors = img_whwh(batch_img_metas, all_gt.device, torch.float)
         action_targets = torch.cat(
             [self.action_targets(g.labels) for g in batch_gt_instances])
@@ -228,161 +225,99 @@ class STMixerBBoxHead(BaseModule):
             num_gts=max(num_gts, 1.0),
             matched_gt=matched_gt)
 
-    def loss_by_feat(self, person_logits: Tensor, action_logits: Tensor,
-                     bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """``loss_person``, ``loss_bbox``, ``loss_iou``, ``loss_action`` of one
-        stage (without matches the last three are 0 with a gradient path).
-
-        Args:
-            person_logits (Tensor): ``(B, N, K)``, ``K`` 2 (softmax: person,
-                no-object) or 1 (sigmoid).
-            action_logits (Tensor): ``(B, N, num_actions)``.
-            bboxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
-            targets (dict): Output of :meth:`get_targets`.
-
-        Returns:
-            dict[str, Tensor]: Scalar ``loss_person`` (averaged by the
-            softmax class weights of the labels, or by ``num_gts`` for a
-            sigmoid), ``loss_bbox``, ``loss_iou`` (by ``num_gts``) and
-            ``loss_action`` (mean over the matches); with no match in the
-            batch the last three are exactly 0 and keep a gradient path.
-        """
-        labels, pos_inds = targets['person_labels'], targets['pos_inds']
-        avg_factor = self.person_avg_factor(pos_inds.numel(), labels.numel(),
-                                            targets['num_gts'])
-        losses = dict(
-            loss_person=self.loss_person(
-                person_logits.flatten(0, 1), labels, avg_factor=avg_factor))
-        if pos_inds.numel() == 0:
-            return dict(losses, **self._zero_losses(bboxes, action_logits))
-        pos_action = action_logits.flatten(0, 1)[pos_inds]
-        return dict(
-            losses,
-            **self.box_losses(bboxes, targets),
-            loss_action=self.loss_action(
-                pos_action, targets['action_targets'].to(pos_action.dtype)))
-
-    @staticmethod
-    def _zero_losses(bboxes: Tensor,
-                     action_logits: Tensor) -> Dict[str, Tensor]:
-        """``loss_bbox``, ``loss_iou`` and ``loss_action`` of a batch without
-        matches: exactly 0 with a gradient path (DDP needs every parameter
-        used).
-
-        Args:
-            bboxes (Tensor): A stage's boxes ``(B, N, 4)``.
-            action_logits (Tensor): Its ``(B, N, num_actions)``.
-
-        Returns:
-            dict[str, Tensor]: The three scalar zeros.
-        """
-        return dict(
-            loss_bbox=bboxes.sum() * 0,
-            loss_iou=bboxes.sum() * 0,
-            loss_action=action_logits.sum() * 0)
-
-    def person_avg_factor(self, num_pos: int, num_queries: int,
-                          num_gts: float) -> float:
-        """What ``loss_person`` is divided by: ``num_gts`` (sigmoid), else
-        PyTorch's weighted mean ``sum_i w[y_i]`` over ``num_queries``
-        queries of which ``num_pos`` are matched (``num_queries`` without
-        class weights)."""
-        if self.use_sigmoid_person:
-            return num_gts
-        class_weight = getattr(self.loss_person, 'class_weight', None)
-        if class_weight is None:
-            return float(num_queries)
-        return float(class_weight[0] * num_pos + class_weight[1] *
-                     (num_queries - num_pos))
-
-    def can_loss_stages(self) -> bool:
-        """Whether :meth:`loss_stages` gives this head's losses: its targets
-        and losses are this class's, and each loss is one of mmdet's
-        :data:`ROW_LOSSES` with ``reduction='mean'``."""
-        own = all(
-            getattr(type(self), name) is getattr(STMixerBBoxHead, name)
-            for name in ('get_targets', 'loss_by_feat', 'box_losses',
-                         'loss_and_target'))
-        return own and all(
-            type(loss).__name__ in ROW_LOSSES and type(loss).__module__.
-            startswith('mmdet.') and getattr(loss, 'reduction', None) == 'mean'
-            for loss in (self.loss_person, self.loss_bbox, self.loss_iou,
-                         self.loss_action))
-
     def loss_stages(self, all_results: List[Dict[str, Tensor]],
                     all_assign: List[List[AssignResult]],
                     batch_gt_instances: InstanceList,
                     batch_img_metas: List[dict]) -> List[Dict[str, Tensor]]:
-        """:meth:`loss_and_target` of ``S`` stages sharing this head's losses
-        (:meth:`can_loss_stages`), computed together: one target build and
-        one call of each loss (``reduction_override='none'``), summed per
-        stage and divided as mmdet's ``weight_reduce_loss`` divides.
+        """The losses of ``S`` stages sharing this head's losses: one target
+        build and one call of each loss (``reduction_override='none'``), the
+        rows summed per stage and divided as mmdet's ``weight_reduce_loss``
+        divides (the divisors on the device: no sync).
 
         Args:
             all_results (list[dict[str, Tensor]]): ``S`` stages' outputs,
                 ``person_logits`` ``(B, N, K)``, ``action_logits`` ``(B, N,
-                num_actions)``, ``bboxes`` ``(B, N, 4)``.
+                num_actions)``, ``bboxes`` ``(B, N, 4)`` (xyxy pixels; ``(B,
+                N, T', 4)`` for tubelets).
             all_assign (list[list[AssignResult]]): Per stage, per sample,
-                the matches with their host ``gt_inds`` (the batched
-                matching's).
+                the Hungarian matches.
             batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
                 ``bboxes`` and ``labels``.
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
 
         Returns:
-            list[dict[str, Tensor]]: Per stage, the losses of
-            :meth:`loss_by_feat` (up to float rounding).
+            list[dict[str, Tensor]]: Per stage, scalar ``loss_person``
+            (averaged by the softmax class weights of the labels, or by
+            ``num_gts`` for a sigmoid), ``loss_bbox``, ``loss_iou`` (by
+            ``num_gts``) and ``loss_action`` (mean over the matches); a
+            stage without a match has the last three exactly 0 with a
+            gradient path (DDP).
         """
         S = len(all_results)
         B, N = all_results[0]['person_logits'].shape[:2]
         flat_assign = [r for stage in all_assign for r in stage]
         gts, metas = batch_gt_instances * S, batch_img_metas * S
         targets = self.get_targets(flat_assign, gts, metas, N, copies=S)
-        num_gts = targets['num_gts']
-        host = np.stack(  # host numbers: no torch operator, no sync
-            [r.get_extra_property(HOST_GT_INDS).numpy() for r in flat_assign])
-        num_pos = (host > 0).reshape(S, -1).sum(1).tolist()  # per stage
         person_logits, action_logits, bboxes = (  # [S * B * N, ...]
             torch.cat([r[key] for r in all_results]).flatten(0, 1)
-            for key in STAGE_OUTPUTS)
-        device, dtype = person_logits.device, person_logits.dtype
-        eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
-        person = self._person_rows(person_logits, targets['person_labels'])
-        person = person.reshape(S, -1).sum(1) / host_tensor(
-            [self.person_avg_factor(n, B * N, num_gts) + eps
-             for n in num_pos], device, person.dtype)
+            for key in ('person_logits', 'action_logits', 'bboxes'))
         pos_inds = targets['pos_inds']
-        if pos_inds.numel() == 0:
-            zeros = [
-                self._zero_losses(r['bboxes'], r['action_logits'])
-                for r in all_results
-            ]
-            return [dict(loss_person=p, **z) for p, z in zip(person, zeros)]
         pos_bboxes = bboxes[pos_inds]
-        bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
-        factors = targets['img_factors'].to(pos_bboxes.dtype)
         action = self.loss_action(
             action_logits[pos_inds],
-            targets['action_targets'].to(dtype),
-            reduction_override='none')
-        rows = torch.stack([
-            self.loss_bbox(
-                pos_bboxes / factors,
-                bbox_targets / factors,
-                reduction_override='none').sum(-1),
-            self._iou_rows(pos_bboxes, bbox_targets),
-            action.reshape(action.size(0), -1).sum(-1)
-        ])  # [3, M]
+            targets['action_targets'].to(action_logits.dtype),
+            reduction_override='none').flatten(1)  # [M, num_actions]
+        rows = torch.cat([
+            self.box_rows(pos_bboxes, targets),
+            action.sum(1)[None],
+            pos_bboxes.new_ones(1, len(pos_inds))  # counts the matches
+        ])  # [4, M]
         stage = torch.div(pos_inds, B * N, rounding_mode='floor')
-        sums = rows.new_zeros(3, S).index_add_(1, stage, rows)
-        per_row = action[0].numel()
-        divisors = host_tensor([[num_gts + eps] * S, [num_gts + eps] * S,
-                                [n * per_row for n in num_pos]], device,
-                               sums.dtype)
+        bbox, iou, action_sum, num_pos = rows.new_zeros(4, S).index_add_(
+            1, stage, rows)
+        eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
+        num_gts = targets['num_gts']
+        class_weight = getattr(self.loss_person, 'class_weight', None)
+        if self.use_sigmoid_person:
+            person_factor = num_gts
+        elif class_weight is None:
+            person_factor = B * N
+        else:  # PyTorch's weighted mean: sum_i w[y_i]
+            person_factor = class_weight[0] * num_pos + class_weight[1] * (
+                B * N - num_pos)
+        person = self._person_rows(person_logits, targets['person_labels'])
+        person = person.reshape(S, -1).sum(1) / (person_factor + eps)
+        action = action_sum / (num_pos * action.size(1)).clamp(min=1)
+        bbox, iou = bbox / (num_gts + eps), iou / (num_gts + eps)
         return [
             dict(loss_person=p, loss_bbox=b, loss_iou=i, loss_action=a)
-            for p, b, i, a in zip(person, *(sums / divisors))
+            for p, b, i, a in zip(person, bbox, iou, action)
         ]
+
+    def box_rows(self, pos_bboxes: Tensor, targets: dict) -> Tensor:
+        """``loss_bbox`` (on boxes divided by the image size, summed over
+        the coordinates) and ``loss_iou`` of each match, not reduced.
+
+        Args:
+            pos_bboxes (Tensor): ``(M, 4)``, the matched boxes, xyxy
+                pixels of the input.
+            targets (dict): Output of :meth:`get_targets` (``bbox_targets``,
+                ``img_factors``).
+
+        Returns:
+            Tensor: ``(2, M)``, the ``loss_bbox`` and ``loss_iou`` rows.
+        """
+        bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
+        factors = targets['img_factors'].to(pos_bboxes.dtype)
+        l1 = self.loss_bbox(
+            pos_bboxes / factors,
+            bbox_targets / factors,
+            reduction_override='none').sum(-1)
+        # (expand: mmdet's L1Loss gives a scalar 0 for no match)
+        return torch.stack([
+            l1.expand(len(pos_bboxes)),
+            self._iou_rows(pos_bboxes, bbox_targets)
+        ])
 
     def _person_rows(self, logits: Tensor, labels: Tensor) -> Tensor:
         """``loss_person`` per query (``reduction='none'``); mmdet's softmax
@@ -410,37 +345,11 @@ class STMixerBBoxHead(BaseModule):
         return loss.loss_weight * (
             1 - box_giou(bboxes, targets, is_aligned=True, eps=loss.eps))
 
-    def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """``loss_bbox`` (boxes / input size), ``loss_iou`` of the matches.
-
-        Args:
-            bboxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
-            targets (dict): Output of :meth:`get_targets` with at least one
-                positive (``pos_inds``, ``bbox_targets``, ``img_factors``,
-                ``num_gts``).
-
-        Returns:
-            dict[str, Tensor]: Scalar ``loss_bbox`` (on boxes divided by
-            ``img_factors``) and ``loss_iou`` (on pixel boxes), each
-            averaged by ``num_gts``.
-        """
-        pos_bboxes = bboxes.flatten(0, 1)[targets['pos_inds']]
-        bbox_targets = targets['bbox_targets'].to(pos_bboxes.dtype)
-        factors = targets['img_factors'].to(pos_bboxes.dtype)
-        num_gts = targets['num_gts']
-        return dict(
-            loss_bbox=self.loss_bbox(
-                pos_bboxes / factors,
-                bbox_targets / factors,
-                avg_factor=num_gts),
-            loss_iou=self.loss_iou(
-                pos_bboxes, bbox_targets, avg_factor=num_gts))
-
     def loss_and_target(self, stage_results: Dict[str, Tensor],
                         assign_results: List[AssignResult],
                         batch_gt_instances: InstanceList,
                         batch_img_metas: List[dict]) -> Dict[str, Tensor]:
-        """:meth:`get_targets`, then :meth:`loss_by_feat`.
+        """The losses of one stage, :meth:`loss_stages` of it alone.
 
         Args:
             stage_results (dict[str, Tensor]): A stage's ``forward`` output
@@ -452,12 +361,10 @@ class STMixerBBoxHead(BaseModule):
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
 
         Returns:
-            dict[str, Tensor]: The losses of :meth:`loss_by_feat`.
+            dict[str, Tensor]: The stage's losses of :meth:`loss_stages`.
         """
-        outputs = [stage_results[key] for key in STAGE_OUTPUTS]
-        targets = self.get_targets(assign_results, batch_gt_instances,
-                                   batch_img_metas, outputs[0].size(1))
-        return self.loss_by_feat(*outputs, targets)
+        return self.loss_stages([stage_results], [assign_results],
+                                batch_gt_instances, batch_img_metas)[0]
 
     def person_scores(self, person_logits: Tensor) -> Tensor:
         """Person probability ``[...]`` from the person logits."""

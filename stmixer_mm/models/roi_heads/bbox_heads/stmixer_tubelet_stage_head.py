@@ -262,9 +262,12 @@ class STMixerTubeletStageHead(STMixerStageHead):
         return super().forward(x, xyzr, spatial_queries, temporal_queries,
                                bboxes)
 
-    def get_targets(self, assign_results: List[AssignResult],
+    def get_targets(self,
+                    assign_results: List[AssignResult],
                     batch_gt_instances: InstanceList,
-                    batch_img_metas: List[dict], num_queries: int) -> dict:
+                    batch_img_metas: List[dict],
+                    num_queries: int,
+                    copies: int = 1) -> dict:
         """Plus the matched ``tubelet_bboxes`` / ``tubelet_valid``.
 
         Args:
@@ -275,6 +278,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
                 ``tubelet_valid`` ``(n, T')``.
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
             num_queries (int): ``N``.
+            copies (int): As :meth:`STMixerBBoxHead.get_targets`.
 
         Returns:
             dict: :meth:`STMixerBBoxHead.get_targets`'s, plus
@@ -282,7 +286,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
             T')`` bool of the matched GT.
         """
         targets = super().get_targets(assign_results, batch_gt_instances,
-                                      batch_img_metas, num_queries)
+                                      batch_img_metas, num_queries, copies)
         gt_boxes, gt_valid = tubelet_targets(batch_gt_instances,
                                              self.num_frames)
         matched = targets['matched_gt']
@@ -290,42 +294,29 @@ class STMixerTubeletStageHead(STMixerStageHead):
             tubelet_bboxes=gt_boxes[matched], tubelet_valid=gt_valid[matched])
         return targets
 
-    def box_losses(self, bboxes: Tensor, targets: dict) -> Dict[str, Tensor]:
-        """L1 (normalised) and GIoU of the matched tubelets' boxes on the GT's
-        present frames, weighted per ``box_loss_weighting``.
+    def box_rows(self, pos_bboxes: Tensor, targets: dict) -> Tensor:
+        """The rows of :meth:`STMixerBBoxHead.box_rows` of each matched
+        tubelet: the sum over the GT's present frames, a frame weighing 1
+        (``'frame'``) or ``1 / present frames`` of its GT (``'tubelet'``).
 
         Args:
-            bboxes (Tensor): ``(B, N, T', 4)``, xyxy pixels.
-            targets (dict): Output of :meth:`get_targets` with at least one
-                positive.
+            pos_bboxes (Tensor): ``(M, T', 4)``, the matched tubelets, xyxy
+                pixels.
+            targets (dict): Output of :meth:`get_targets`.
 
         Returns:
-            dict[str, Tensor]: Scalar ``loss_bbox`` (on boxes divided by
-            ``img_factors``) and ``loss_iou``, each averaged by
-            ``num_gts``; a present frame weighs 1 (``'frame'``) or ``1 /
-            present frames`` of its GT (``'tubelet'``).
+            Tensor: ``(2, M)``, the ``loss_bbox`` and ``loss_iou`` rows.
         """
-        pos = bboxes.flatten(0, 1)[targets['pos_inds']]  # [M, T', 4]
-        target = targets['tubelet_bboxes'].to(pos.dtype)
+        M, Tb = pos_bboxes.shape[:2]
         valid = targets['tubelet_valid']  # [M, T']
-        weight = valid.float()
+        weight = valid.float()  # an absent frame's (zero) box weighs 0
         if self.box_loss_weighting == 'tubelet':
             weight = weight / valid.sum(1, keepdim=True).clamp(min=1)
-        factors = targets['img_factors'].to(pos.dtype)[:, None]
-        sel = valid.flatten()
-        w = weight.flatten()[sel]
-        num_gts = targets['num_gts']
-        return dict(
-            loss_bbox=self.loss_bbox(
-                (pos / factors).flatten(0, 1)[sel],
-                (target / factors).flatten(0, 1)[sel],
-                weight=w[:, None].expand(-1, 4),
-                avg_factor=num_gts),
-            loss_iou=self.loss_iou(
-                pos.flatten(0, 1)[sel],
-                target.flatten(0, 1)[sel],
-                weight=w,
-                avg_factor=num_gts))
+        frames = dict(
+            bbox_targets=targets['tubelet_bboxes'].flatten(0, 1),
+            img_factors=targets['img_factors'].repeat_interleave(Tb, 0))
+        rows = super().box_rows(pos_bboxes.flatten(0, 1), frames)
+        return (rows.view(2, M, Tb) * weight).sum(-1)
 
     def predict_by_feat(self,
                         stage_results: Dict[str, Tensor],

@@ -385,10 +385,12 @@ def test_person_ce_is_pytorch_weighted_mean():
     ]
     assigns = [_assign([0, 2, 0, 1, 0, 0]), _assign([0, 0, 0, 0, 1, 0])]
     metas = [dict(img_shape=(64, 64))] * 2
-    targets = head.get_targets(assigns, gts, metas, N)
-    losses = head.loss_by_feat(
-        logits, torch.randn(B, N, 80),
-        torch.rand(B, N, 4) * 30 + torch.tensor([0., 0., 32., 32.]), targets)
+    losses = head.loss_and_target(
+        dict(
+            person_logits=logits,
+            action_logits=torch.randn(B, N, 80),
+            bboxes=torch.rand(B, N, 4) * 30 +
+            torch.tensor([0., 0., 32., 32.])), assigns, gts, metas)
     labels = torch.tensor([1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1])
     expected = 2.0 * F.cross_entropy(
         logits.flatten(0, 1), labels, weight=torch.tensor([1.0, 0.1]))
@@ -401,6 +403,45 @@ def test_person_ce_is_pytorch_weighted_mean():
             weight=torch.tensor([1.0, 0.1]),
             reduction='sum') / labels.numel())
     assert not torch.allclose(losses['loss_person'], plain)
+
+
+@pytest.mark.parametrize('loss_person', [
+    dict(type='CrossEntropyLoss', loss_weight=2.0),
+    dict(type='FocalLoss', use_sigmoid=True, loss_weight=2.0)
+])
+def test_person_loss_is_mmdets_with_its_avg_factor(loss_person):
+    """Without class weights the mean over the queries; a sigmoid loss
+    divided by the GT count."""
+    torch.manual_seed(0)
+    head = build_stage(loss_person=loss_person)
+    B, N, K = 2, 6, head.num_person_logits
+    logits = torch.randn(B, N, K)
+    gts = [
+        _gt([[4., 4., 30., 40.], [20., 8., 60., 50.]], [[3], [5, 7]]),
+        _gt([[10., 10., 20., 20.]], [[80]])
+    ]
+    assigns = [_assign([0, 2, 0, 1, 0, 0]), _assign([0, 0, 0, 0, 1, 0])]
+    losses = head.loss_and_target(
+        dict(
+            person_logits=logits,
+            action_logits=torch.randn(B, N, 80),
+            bboxes=torch.rand(B, N, 4) * 30 +
+            torch.tensor([0., 0., 32., 32.])), assigns, gts,
+        [dict(img_shape=(64, 64))] * 2)
+    labels = torch.tensor([1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1])
+    expected = MODELS.build(loss_person)(
+        logits.flatten(0, 1), labels, avg_factor=3 if K == 1 else B * N)
+    torch.testing.assert_close(losses['loss_person'], expected)
+
+
+@pytest.mark.parametrize('key', ['loss_person', 'loss_iou', 'loss_action'])
+def test_loss_without_mean_reduction_is_refused(key):
+    loss = dict(stage_cfg()[key], reduction='sum')
+    with pytest.raises(
+            ValueError,
+            match=f"STMixerStageHead: {key} must have reduction='mean', "
+            "got reduction='sum'"):
+        build_stage(**{key: loss})
 
 
 def test_box_and_action_losses_written_out():
@@ -419,8 +460,11 @@ def test_box_and_action_losses_written_out():
     metas = [dict(img_shape=(64, 64)), dict(img_shape=(48, 64))]
     targets = head.get_targets(assigns, gts, metas, N)
     assert targets['num_gts'] == 3.0
-    losses = head.loss_by_feat(
-        torch.randn(B, N, 2), action_logits, bboxes, targets)
+    losses = head.loss_and_target(
+        dict(
+            person_logits=torch.randn(B, N, 2),
+            action_logits=action_logits,
+            bboxes=bboxes), assigns, gts, metas)
     pairs = [(0, 1, 1, 64, 64), (0, 2, 0, 64, 64), (1, 3, 0, 64, 48)]
     l1, giou, bce = 0., 0., []
     for b, q, g, w, h in pairs:
@@ -451,11 +495,11 @@ def test_zero_gt_losses_exactly_zero_with_grad_path():
     bboxes = (torch.rand(B, N, 4) * 30 +
               torch.tensor([0., 0., 32., 32.])).requires_grad_(True)
     empty = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, 81))
-    targets = head.get_targets(
+    losses = head.loss_and_target(
+        dict(person_logits=logits, action_logits=actions, bboxes=bboxes),
         [_assign(torch.zeros(N)),
          _assign(torch.zeros(N))], [empty, empty],
-        [dict(img_shape=(64, 64))] * 2, N)
-    losses = head.loss_by_feat(logits, actions, bboxes, targets)
+        [dict(img_shape=(64, 64))] * 2)
     assert losses['loss_person'] > 0
     for name in ('loss_bbox', 'loss_iou', 'loss_action'):
         assert losses[name].item() == 0.0
@@ -552,10 +596,12 @@ TEMPORAL_ONLY_PARAMS = ('attention_t.', 'attention_norm_t.', 'ffn_t.',
                         'samplingmixing.norm_t.')
 
 
-def _one_gt_targets(head, B, N):
+def _one_gt_losses(head, out):
+    B, N = out['bboxes'].shape[:2]
     gts = [_gt([[4., 4., 30., 40.]], [[3, 7]]) for _ in range(B)]
     assigns = [_assign([0, 1] + [0] * (N - 2)) for _ in range(B)]
-    return head.get_targets(assigns, gts, [dict(img_shape=(64, 64))] * B, N)
+    return head.loss_and_target(out, assigns, gts,
+                                [dict(img_shape=(64, 64))] * B)
 
 
 def test_default_action_branches_are_the_official_model():
@@ -604,8 +650,7 @@ def test_without_temporal_branch_builds_and_runs_no_temporal_part():
                          out['spatial_queries'])
     torch.testing.assert_close(out['action_logits'], expected)
 
-    losses = head.loss_by_feat(out['person_logits'], out['action_logits'],
-                               out['bboxes'], _one_gt_targets(head, B, N))
+    losses = _one_gt_losses(head, out)
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
     sum(losses.values()).backward()
     assert all(p.grad is not None for n, p in head.named_parameters()
@@ -635,8 +680,7 @@ def test_without_spatial_action_input_reads_the_temporal_query():
     expected = _mlp_head(head.action_cls_fcs, head.fc_action,
                          out['temporal_queries'])
     torch.testing.assert_close(out['action_logits'], expected)
-    losses = head.loss_by_feat(out['person_logits'], out['action_logits'],
-                               out['bboxes'], _one_gt_targets(head, B, N))
+    losses = _one_gt_losses(head, out)
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
     sum(losses.values()).backward()
     # the temporal branch learns through the action loss only
@@ -706,7 +750,7 @@ def test_stage_head_is_a_bbox_head_with_the_targets_losses_predictions():
     assert isinstance(head, STMixerBBoxHead)
     # as DIIHead / BBoxHead: the base owns them, the stage head only the
     # layers and the forward pass
-    for name in ('get_targets', 'action_targets', 'loss_by_feat',
+    for name in ('get_targets', 'action_targets', 'loss_stages',
                  'loss_and_target', 'predict_by_feat', 'parse_test_cfg'):
         assert name in vars(STMixerBBoxHead), name
         assert name not in vars(STMixerStageHead), name
@@ -818,15 +862,16 @@ def test_bad_test_cfg_is_refused(test_cfg, match):
         mmdet.parse_test_cfg(dict(max_per_img=0))
 
 
+@pytest.mark.parametrize('host', [True, False])
 @pytest.mark.parametrize('num_gt', [(2, 1), (0, 0)])
-def test_stages_together_are_each_stage_alone(num_gt):
+def test_stages_together_are_each_stage_alone(num_gt, host):
     """``loss_stages`` (one target build, one call of each loss) gives every
     stage's ``loss_and_target``, also without a match (zeros with a
-    gradient path)."""
+    gradient path) and without the batched matching's host ``gt_inds`` (the
+    per-sample assigner's results)."""
     from stmixer_mm.models.task_modules.batched_hungarian import HOST_GT_INDS
     torch.manual_seed(0)
     head = build_stage()
-    assert head.can_loss_stages()
     S, B, N = 2, 2, 5
     gts = [
         _gt([[4., 4., 30., 40.], [20., 8., 60., 50.]][:n], [[3], [5, 7]][:n])
@@ -840,7 +885,8 @@ def test_stages_together_are_each_stage_alone(num_gt):
             gt_inds = torch.zeros(N, dtype=torch.long)
             gt_inds[torch.randperm(N)[:n]] = torch.arange(1, n + 1)
             stage.append(_assign(gt_inds))
-            stage[-1].set_extra_property(HOST_GT_INDS, gt_inds)
+            if host:
+                stage[-1].set_extra_property(HOST_GT_INDS, gt_inds)
         all_assign.append(stage)
     all_results = [
         dict(
