@@ -1,6 +1,6 @@
 """Running ``python tools/X.py ...`` as a user does (repository root, CPU, one
-thread): a :mod:`stmixer_mm.cli` script in this interpreter (process state
-restored), other scripts and ``subprocess=True`` in a new one."""
+thread): a script of ``tools/`` in this interpreter (process state restored,
+no ~8 s of imports), other commands and ``subprocess=True`` in a new one."""
 import ast
 import contextlib
 import importlib
@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import re
+import runpy
 import signal
 import subprocess as _subprocess
 import sys
@@ -41,16 +42,20 @@ def tool_env() -> dict:
 
 def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
     """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's folder
-    with the config's relative ``data/``); return the CompletedProcess. A
-    command-line script of ``stmixer_mm.cli`` runs in this interpreter
-    (:func:`run_cli`) unless ``subprocess``; with ``check`` a non-zero exit
-    fails the test with the output's tail."""
+    with the config's relative ``data/``); return the CompletedProcess.
+    ``python tools/<script>.py ...`` runs in this interpreter (:func:`run_cli`
+    for a command line of ``stmixer_mm.cli``, else :func:`run_script`)
+    unless ``subprocess``; with ``check`` a non-zero exit fails the test with
+    the output's tail."""
     cwd = str(cwd or repo_root())
     cmd = [str(c) for c in cmd]
     if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable:
         script = os.path.join(cwd, cmd[1])
-        entry = cli_entry(script) if script.endswith('.py') else None
-        if entry is not None:
+        if script.endswith('.py') and os.path.abspath(script).startswith(
+                os.path.join(repo_root(), 'tools', '')):
+            entry = cli_entry(script)
+            if entry is None:
+                return run_script(script, cmd[2:], check=check, cwd=cwd)
             return run_cli(script, cmd[2:], *entry, check=check, cwd=cwd)
     proc = _subprocess.run(
         cmd,
@@ -159,10 +164,13 @@ def _forget_user_modules(new):
 @contextlib.contextmanager
 def _restored_process_state(script, argv, cwd):
     """A tool's run in this process as in a new one, and what it changes put
-    back on exit: argv, cwd, ``sys.path``, environment, signal handlers,
-    warning filters, random generators, thread count, root logger handlers,
-    user modules and mmengine's named instances (none during the run, so that
-    its loggers write to its stdout)."""
+    back on exit: argv, cwd, ``sys.path`` (the script's folder and
+    ``PYTHONPATH`` first, as the interpreter puts them), environment, signal
+    handlers, warning filters, random generators, thread count, grad mode,
+    default dtype, deterministic algorithms, inductor's settings, root
+    logger handlers, user modules and mmengine's named instances (none
+    during the run, so that its loggers write to its stdout). A plugin that
+    patches the package stays patched: run it in a new interpreter."""
     import numpy as np
     import torch
 
@@ -174,6 +182,10 @@ def _restored_process_state(script, argv, cwd):
         for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
     }
     saved_threads = torch.get_num_threads()
+    saved_torch = (torch.is_grad_enabled(), torch.get_default_dtype(),
+                   torch.are_deterministic_algorithms_enabled())
+    inductor = sys.modules.get('torch._inductor.config')
+    saved_inductor = inductor and inductor.get_config_copy()
     saved_rng = (random.getstate(), np.random.get_state(),
                  torch.random.get_rng_state())
     saved_instances = {m: dict(m._instance_dict) for m in _managers()}
@@ -182,6 +194,10 @@ def _restored_process_state(script, argv, cwd):
     root_logger = logging.getLogger()
     saved_handlers = root_logger.handlers[:]
     sys.argv = [script, *argv]
+    # the interpreter's: the script's folder, then PYTHONPATH's entries
+    python_path = os.environ.get('PYTHONPATH', '').split(os.pathsep)
+    sys.path[:0] = [os.path.dirname(os.path.abspath(script))
+                    ] + [p for p in python_path if p]
     os.chdir(cwd)
     os.environ.update(tool_env())
     torch.set_num_threads(1)
@@ -211,6 +227,11 @@ def _restored_process_state(script, argv, cwd):
         np.random.set_state(saved_rng[1])
         torch.random.set_rng_state(saved_rng[2])
         torch.set_num_threads(saved_threads)
+        torch.set_grad_enabled(saved_torch[0])
+        torch.set_default_dtype(saved_torch[1])
+        torch.use_deterministic_algorithms(saved_torch[2])
+        if inductor is not None:
+            inductor.load_config(saved_inductor)
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
         os.environ.clear()
@@ -231,13 +252,32 @@ def run_cli(script,
     repository root (or ``cwd``), as :func:`run_tool` returns. An uncaught
     exception gives status 1 and its traceback on stderr, ``SystemExit`` its
     code, as the interpreter does."""
+
+    def call():
+        result = importlib.import_module(module).main(**(keywords or {}))
+        return (result or 0) if exits else 0
+
+    return _run_here(script, argv, call, check, cwd)
+
+
+def run_script(script, argv, check=True, cwd=None):
+    """``python script *argv`` run by :mod:`runpy` as ``__main__`` in this
+    interpreter, as :func:`run_cli` runs a command line."""
+
+    def call():
+        runpy.run_path(script, run_name='__main__')
+        return 0
+
+    return _run_here(script, argv, call, check, cwd)
+
+
+def _run_here(script, argv, call, check, cwd):
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with _restored_process_state(script, argv, cwd or repo_root()), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            result = importlib.import_module(module).main(**(keywords or {}))
-            code = (result or 0) if exits else 0
+            code = call()
         except SystemExit as exc:
             if exc.code is None or isinstance(exc.code, int):
                 code = exc.code or 0

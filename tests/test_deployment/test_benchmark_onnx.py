@@ -3,11 +3,8 @@ fixture config: the ONNX Runtime row beside PyTorch's (``--onnx``) and the
 table mode; its harness in the package (the official configs of a
 metafile, random-weight models, the finiteness check)."""
 import json
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -27,13 +24,7 @@ TOOL_NAME = 'analysis_tools/benchmark_model.py'
 def _tool_error(argv):
     """The tool's exit status and error output for ``argv`` (argument
     errors stop it before anything is built)."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-    proc = subprocess.run([sys.executable, TOOL, *argv],
-                          cwd=REPO,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = testing.python_tool(TOOL_NAME, *argv, check=False)
     return proc.returncode, proc.stderr
 
 

@@ -250,9 +250,10 @@ def _with_plugin(tmp_path, monkeypatch, name, code, extra=''):
     return str(path)
 
 
-def _vs_official(tools, configs, *extra, check=True):
+def _vs_official(tools, configs, *extra, check=True, subprocess=False):
     """``benchmark_model.py --vs-official`` on ``configs`` (CPU, clips of
-    4 x 64 x 96, no warm-up)."""
+    4 x 64 x 96, no warm-up); ``subprocess`` for a config whose plugin
+    patches the package (:func:`_with_plugin`)."""
     return tools.python_tool(
         'analysis_tools/benchmark_model.py',
         *configs,
@@ -266,7 +267,8 @@ def _vs_official(tools, configs, *extra, check=True):
         '--warmup',
         '0',
         *extra,
-        check=check)
+        check=check,
+        subprocess=subprocess)
 
 
 def test_official_stack_cfg_swaps_backbone_and_sampling(tmp_path):
@@ -378,7 +380,8 @@ def test_vs_official_stops_when_outputs_differ(tools, tmp_path, monkeypatch):
         'default',
         '--compile-backend',
         'no_such_backend',
-        check=False)
+        check=False,
+        subprocess=True)
     assert proc.returncode == 1
     found = re.search(
         r'tiny_mirrored \(cpu, 1 thread, fp32\): our predictions '
@@ -445,10 +448,22 @@ def test_vs_official_captured_row(tools, tmp_path, monkeypatch):
     path is back after each row (``--fp32-only``: fp32 rows alone)."""
     config = _with_plugin(tmp_path, monkeypatch, 'tf32_spy', SPY)
     out_json = tmp_path / 'rows.json'
-    out = _vs_official(tools, [config], '--threads', '1',
-                       '2', '--repeats', '2', '--fp32-only', '--json',
-                       str(out_json), '--compile', '--compile-mode', 'default',
-                       '--compile-backend', 'aot_eager').stdout
+    out = _vs_official(
+        tools, [config],
+        '--threads',
+        '1',
+        '2',
+        '--repeats',
+        '2',
+        '--fp32-only',
+        '--json',
+        str(out_json),
+        '--compile',
+        '--compile-mode',
+        'default',
+        '--compile-backend',
+        'aot_eager',
+        subprocess=True).stdout
     rows = json.loads(out_json.read_text())
     assert [r['dtype'] for r in rows] == ['fp32', 'fp32']
     assert 'bf16 on cpu: not measured (--fp32-only' in out

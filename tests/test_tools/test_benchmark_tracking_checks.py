@@ -27,8 +27,13 @@ def test_without_the_tracking_extra_it_stops_before_any_work(
     (hide / 'sitecustomize.py').write_text(site)
     paths = [str(hide), os.environ.get('PYTHONPATH', '')]
     monkeypatch.setenv('PYTHONPATH', os.pathsep.join(p for p in paths if p))
-    proc = tools.python_tool(
-        TOOL, '--trackers', 'GreedyTracker', *_args(tmp_path), check=False)
+    proc = tools.python_tool(  # a new interpreter runs sitecustomize
+        TOOL,
+        '--trackers',
+        'GreedyTracker',
+        *_args(tmp_path),
+        check=False,
+        subprocess=True)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (
         'error: tools/experiments/benchmark_tracking.py needs trackeval, '

@@ -92,7 +92,12 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
         PATH=f'{venv / "bin"}{os.pathsep}{env["PATH"]}', OMP_NUM_THREADS='1')
     cwd = str(tmp_path)  # not the checkout: nothing imported from it
     _run([sys.executable, '-m', 'venv', str(venv)], env, cwd)
-    pip = [str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '-q']
+    # --no-compile: no .pyc of every installed module (torch's alone are
+    # ~15 s here); the interpreter compiles what it imports, as without it
+    pip = [
+        str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '-q',
+        '--no-compile'
+    ]
     _run(pip + [f'torch=={torch.__version__.split("+")[0]}'], env, cwd)
     links = [a for d in wheel_dirs for a in ('--find-links', d)]
     _run(pip + links + [src], env, cwd)
@@ -375,8 +380,9 @@ def _check_extras(pip, python, src, venv, env, cwd, tmp_path, one_opencv):
         assert proc.returncode != 0, (extra, proc.stdout)
         assert f'pip install "stmixer_mm[{extra}]"' in proc.stderr, (
             extra, proc.stderr[-2000:])
-    assert 'error: the ONNX export needs onnx, onnxruntime' in _run(
-        export, env, cwd, check=False).stderr
+        if extra == 'onnx':
+            assert 'error: the ONNX export needs onnx, onnxruntime' in \
+                proc.stderr
     assert not onnx_file.exists()
     # [web] holds the browser test's driver only (stmixer-web runs without
     # it: its --help ran above with every command)
