@@ -136,8 +136,10 @@ class STMixer(TwoStageDetector):
 
     def _query_generator_cfg(self, cfg: dict) -> dict:
         """The query generator config with the decoder's channels and
-        ``with_temporal_queries`` filled in where its constructor names them;
-        an explicit different value is an error.
+        ``with_temporal_queries`` filled in where its constructor names them
+        and the config leaves them out (an explicit different value is
+        refused by :meth:`_check_query_generator` once built, an explicit
+        None by the generator).
 
         Args:
             cfg (dict): The detector's copy of the ``rpn_head`` config (its
@@ -146,7 +148,7 @@ class STMixer(TwoStageDetector):
         Returns:
             dict: ``cfg`` with the decoder's ``hidden_channels`` (as
             :data:`CHANNEL_ARGS`) and ``with_temporal_queries`` where its
-            constructor takes them.
+            constructor takes them and ``cfg`` gives none.
         """
         cls = MODELS.get(cfg['type']) if isinstance(cfg['type'],
                                                     str) else cfg['type']
@@ -158,39 +160,35 @@ class STMixer(TwoStageDetector):
             with_temporal_queries=self.roi_head.with_temporal_queries,
             **dict.fromkeys(CHANNEL_ARGS, self.roi_head.hidden_channels))
         for name, value in settings.items():
-            if name in args and cfg.get(name, value) != value:
-                source = ('stage_head.action_branches' if name
-                          == 'with_temporal_queries' else 'hidden_channels')
-                raise ValueError(
-                    f'rpn_head.{name} ({cfg[name]}) != the decoder\'s '
-                    f'{value} (from the decoder\'s {source}); leave it out, '
-                    'the detector fills it in')
-        cfg.update((k, v) for k, v in settings.items() if k in args)
+            if name in args:
+                cfg.setdefault(name, value)
         return cfg
 
     def _check_query_generator(self) -> None:
         """The built query generator gives the queries the decoder reads
-        (its channels, its temporal queries); else a ValueError."""
+        (its channels, its temporal queries, as filled in or given); else a
+        ValueError."""
         decoder, name = self.roi_head, type(self.rpn_head).__name__
         for attr in CHANNEL_ARGS:
             channels = getattr(self.rpn_head, attr, None)
             if channels is not None and channels != decoder.hidden_channels:
                 raise ValueError(
-                    f'rpn_head ({name}) gives {channels}-channel queries '
-                    f'({attr}), the decoder has hidden_channels='
-                    f'{decoder.hidden_channels}')
+                    f'STMixer: rpn_head ({name}) gives {channels}-channel '
+                    f'queries ({attr}), the decoder has hidden_channels='
+                    f'{decoder.hidden_channels}; leave rpn_head.{attr} out, '
+                    'the detector fills it in')
         temporal = decoder.with_temporal_queries
         gives = bool(getattr(self.rpn_head, 'with_temporal_queries', False))
         if gives != temporal:
             need = 'need' if temporal else 'take no'
             raise ValueError(
-                'the decoder stages have action_branches='
+                'STMixer: the decoder stages have action_branches='
                 f'{tuple(decoder.action_branches)} and so {need} temporal '
                 f'queries, but the rpn_head ({name}) gives '
                 f'{"" if gives else "no "}temporal queries; ' +
-                ("use STMixerQueryGenerator or set action_branches="
-                 "('spatial',)" if temporal else 'build it with '
-                 'with_temporal_queries=False'))
+                ('use STMixerQueryGenerator (with_temporal_queries left out '
+                 "or True) or set action_branches=('spatial',)"
+                 if temporal else 'build it with with_temporal_queries=False'))
 
     def _frozen_part(self, index: int, name: str) -> nn.Module:
         """The part ``frozen_modules[index]`` names: a submodule by its
@@ -274,13 +272,11 @@ class STMixer(TwoStageDetector):
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
-        of ``[B, 3, T_in, H, W]`` clips, checked."""
+        of ``[B, 3, T_in, H, W]`` clips, checked (the decoder's
+        ``prepare_features``, then each map's size against its stride)."""
         x = tuple(super().extract_feat(batch_inputs))
+        self.roi_head.prepare_features(x)  # the maps' number, C and T
         strides = self.roi_head.featmap_strides
-        if len(x) != len(strides):
-            raise ValueError(
-                f'the neck gives {len(x)} maps, the decoder expects '
-                f'{len(strides)} (featmap_strides {strides})')
         H, W = batch_inputs.shape[-2:]
         for level, (feat, stride) in enumerate(zip(x, strides)):
             h, w = feat.shape[-2:]  # within one stride of the input's
