@@ -51,12 +51,13 @@ def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
     cmd = [str(c) for c in cmd]
     if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable:
         script = os.path.join(cwd, cmd[1])
-        if script.endswith('.py') and os.path.abspath(script).startswith(
-                os.path.join(repo_root(), 'tools', '')):
-            entry = cli_entry(script)
-            if entry is None:
-                return run_script(script, cmd[2:], check=check, cwd=cwd)
+        entry = cli_entry(script) if script.endswith('.py') else None
+        if entry is not None:
             return run_cli(script, cmd[2:], *entry, check=check, cwd=cwd)
+        tools = os.path.join(os.path.realpath(repo_root()), 'tools', '')
+        if script.endswith('.py') and os.path.realpath(script).startswith(
+                tools):  # (also through a user's link to tools/)
+            return run_script(script, cmd[2:], check=check, cwd=cwd)
     proc = _subprocess.run(
         cmd,
         cwd=cwd,

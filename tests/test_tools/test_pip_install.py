@@ -149,31 +149,46 @@ TUBES = 'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb'
 #: a repo config whose base is its sibling ``./QUICK.py``
 BIFPN = 'stmixer-bifpn_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
 
-#: run by the installed interpreter in a folder outside the repository:
-#: the Inferencer from Python, then the console scripts (the installed
-#: files of <venv>/bin, run in this one process: one import of the
-#: package); prints one JSON object
-NAMES_SNIPPET = '''
-import contextlib, io, json, os, runpy, sys, warnings
-import stmixer_mm
-from stmixer_mm.apis import STMixerInferencer
-out = dict(package=stmixer_mm.__file__)
+#: run by the installed interpreter: ``run(command, *args)`` runs a console
+#: script of its venv (the installed file of <venv>/bin) or, for command
+#: ``python``, the code ``args[0]`` as ``python -c`` does, in this one
+#: process (one import of the package); exit status, stdout and stderr as
+#: a new interpreter gives them
+RUN_SNIPPET = '''
+import contextlib, io, json, os, runpy, sys, traceback
 
-def console(command, *args):
+def run(command, *args):
     std, err = io.StringIO(), io.StringIO()
-    sys.argv = [os.path.join(os.path.dirname(sys.executable), command),
-                *args]
     code = 0
     with contextlib.redirect_stdout(std), contextlib.redirect_stderr(err):
         try:
-            runpy.run_path(sys.argv[0], run_name='__main__')
+            if command == 'python':
+                sys.argv = ['-c']
+                exec(compile(args[0], '<string>', 'exec'),
+                     dict(__name__='__main__'))
+            else:
+                sys.argv = [
+                    os.path.join(os.path.dirname(sys.executable), command),
+                    *args
+                ]
+                runpy.run_path(sys.argv[0], run_name='__main__')
         except SystemExit as e:
-            code = e.code
+            code = e.code or 0
+        except Exception:
+            traceback.print_exc()
+            code = 1
     if isinstance(code, str):  # what the interpreter prints on exit
         err.write(code + '\\n')
         code = 1
     return dict(rc=code, stdout=std.getvalue(), stderr=err.getvalue())
-
+'''
+#: in a folder outside the repository: the Inferencer from Python, then
+#: the console scripts; prints one JSON object
+NAMES_SNIPPET = RUN_SNIPPET + '''
+import warnings
+import stmixer_mm
+from stmixer_mm.apis import STMixerInferencer
+out = dict(package=stmixer_mm.__file__)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter('always')
     inferencer = STMixerInferencer(sys.argv[1])
@@ -185,8 +200,13 @@ try:
     STMixerInferencer(sys.argv[2])
 except Exception as e:  # noqa: B902
     out['inferencer_wrong'] = f'{type(e).__name__}: {e}'
-out['commands'] = [console(*line.split()) for line in sys.argv[3:]]
+out['commands'] = [run(*line.split()) for line in sys.argv[3:]]
 print(json.dumps(out))
+'''
+#: the runs of a JSON list ``[[command, *args], ...]``: one JSON list of
+#: their results
+RUNS_SNIPPET = RUN_SNIPPET + '''
+print(json.dumps([run(*r) for r in json.loads(sys.argv[1])]))
 '''
 
 
@@ -361,36 +381,45 @@ def _check_extras(pip, python, src, venv, env, cwd, tmp_path, one_opencv):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
     onnx_file = tmp_path / 'tiny.onnx'
     export = [
-        str(venv / 'bin' / 'stmixer-export-onnx'),
+        'stmixer-export-onnx',
         repo_path(TINY_CFG), checkpoint,
         str(onnx_file), '--shape', '4', '60', '80', '--verify', '--threads',
         '1'
     ]
     runs = {
         'onnx': export,
-        'tracking': [python, '-c', TRACKEVAL_SNIPPET],
-        'multisports': [python, '-c', DECORD_SNIPPET],
+        'tracking': ['python', TRACKEVAL_SNIPPET],
+        'multisports': ['python', DECORD_SNIPPET],
     }
+
+    def run_all():  # in one interpreter (RUNS_SNIPPET)
+        out = _run(
+            [python, '-c', RUNS_SNIPPET,
+             json.dumps(list(runs.values()))], env, cwd).stdout
+        return dict(zip(runs, json.loads(out.strip().splitlines()[-1])))
+
     # mmaction2's wheel declares decord: the plain install has it, an
     # environment made as tools/setup_env.sh makes it (mmaction2 --no-deps)
     # has not
     _run([python, '-m', 'pip', 'uninstall', '-y', '-q', 'decord'], env, cwd)
-    for extra, cmd in runs.items():
-        proc = _run(cmd, env, cwd, check=False)
-        assert proc.returncode != 0, (extra, proc.stdout)
-        assert f'pip install "stmixer_mm[{extra}]"' in proc.stderr, (
-            extra, proc.stderr[-2000:])
-        if extra == 'onnx':
-            assert 'error: the ONNX export needs onnx, onnxruntime' in \
-                proc.stderr
+    refused = run_all()
+    for extra, proc in refused.items():
+        assert proc['rc'] != 0, (extra, proc['stdout'])
+        assert f'pip install "stmixer_mm[{extra}]"' in proc['stderr'], (
+            extra, proc['stderr'][-2000:])
+    assert 'error: the ONNX export needs onnx, onnxruntime' in refused['onnx'][
+        'stderr']
     assert not onnx_file.exists()
     # [web] holds the browser test's driver only (stmixer-web runs without
     # it: its --help ran above with every command)
     _run(pip + [f'{src}[{",".join(runs)},web]'], env, cwd)
     one_opencv()
     _run([python, '-c', 'import selenium'], env, cwd)
-    done = {extra: _run(cmd, env, cwd).stdout for extra, cmd in runs.items()}
-    assert 'verify OK' in done['onnx'] and onnx_file.is_file()
-    assert done['tracking'].splitlines()[-1] == 'HOTA 1.0', done['tracking']
-    assert done['multisports'].splitlines()[-1].startswith('frames 10 '), \
-        done['multisports']
+    done = run_all()
+    for extra, proc in done.items():
+        assert proc['rc'] == 0, (extra, proc['stderr'][-2000:])
+    assert 'verify OK' in done['onnx']['stdout'] and onnx_file.is_file()
+    assert done['tracking']['stdout'].splitlines(
+    )[-1] == 'HOTA 1.0', done['tracking']
+    assert done['multisports']['stdout'].splitlines()[-1].startswith(
+        'frames 10 '), done['multisports']
