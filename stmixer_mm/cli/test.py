@@ -11,8 +11,8 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import (CheckpointMismatchError, adapt_cfg_to_device,
-                               add_class_consistency_hook,
+from stmixer_mm.engine import (CheckpointMismatchError, FormattedOnceConfig,
+                               adapt_cfg_to_device, add_class_consistency_hook,
                                init_dist_without_cuda, is_sharded_checkpoint,
                                quiet_known_noise, sharded_to_full,
                                shutdown_dist)
@@ -186,7 +186,8 @@ def run(args, cfg: Config):
     runner = None
     done = False
     try:
-        runner = quiet_known_noise(Runner.from_cfg(cfg))
+        runner = quiet_known_noise(
+            Runner.from_cfg(FormattedOnceConfig.of(cfg)))
         try:
             metrics = runner.test()
         except (CheckpointMismatchError, CheckpointFileError,

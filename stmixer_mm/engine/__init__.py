@@ -7,9 +7,9 @@ from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
                     ResumeCheckHook, add_class_consistency_hook,
                     check_model_fits_dataset, get_rng_state, set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
-from .runner_utils import (adapt_cfg_to_device, build_runner,
-                           init_dist_without_cuda, quiet_known_noise,
-                           shutdown_dist)
+from .runner_utils import (FormattedOnceConfig, adapt_cfg_to_device,
+                           build_runner, init_dist_without_cuda,
+                           quiet_known_noise, shutdown_dist)
 from .sharded import (ShardedStrategy, full_to_sharded, is_sharded_checkpoint,
                       sharded_to_full)
 from .work_dir_lock import LOCK_NAME, WorkDirBusyError, WorkDirLock
@@ -24,5 +24,5 @@ __all__ = [
     'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
     'check_model_fits_dataset', 'WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME',
     'ResumeCheckHook', 'LoadFromCheckHook', 'check_load_from_fits',
-    'LOAD_FROM_MIN_LOADED', 'check_checkpoint_dict'
+    'LOAD_FROM_MIN_LOADED', 'check_checkpoint_dict', 'FormattedOnceConfig'
 ]

@@ -167,10 +167,37 @@ def quiet_known_noise(runner):
     return runner
 
 
+class FormattedOnceConfig(Config):
+    """mmengine's ``Config`` whose ``pretty_text`` is formatted once per
+    content: yapf takes about 2 s for a model config on one core, and a
+    Runner asks for the text to log it, to dump it, for the visualizer and
+    for every checkpoint's ``meta`` (the same text each time)."""
+
+    @classmethod
+    def of(cls, cfg: Config) -> 'FormattedOnceConfig':
+        """``cfg`` as this class (its state shared, as a shallow copy)."""
+        other = cls.__new__(cls)
+        other.__setstate__(cfg.__getstate__())
+        return other
+
+    @property
+    def pretty_text(self) -> str:
+        """``Config.pretty_text``, formatted again only if the content
+        changed."""
+        key = (repr(self.to_dict()), self._format_python_code)
+        cached = self.__dict__.get('_formatted')
+        if cached is None or cached[0] != key:
+            cached = (key, super().pretty_text)
+            super(Config, self).__setattr__('_formatted', cached)
+        return cached[1]
+
+
 def build_runner(cfg: Config):
-    """The Runner for ``cfg``: :func:`flexible_runner_class` when the
-    config sets ``strategy``, else the plain ``Runner`` (FlexibleRunner
-    ignores a top-level ``activation_checkpointing``: refused here)."""
+    """The Runner for ``cfg`` (as :class:`FormattedOnceConfig`):
+    :func:`flexible_runner_class` when the config sets ``strategy``, else
+    the plain ``Runner`` (FlexibleRunner ignores a top-level
+    ``activation_checkpointing``: refused here)."""
+    cfg = FormattedOnceConfig.of(cfg)
     strategy = cfg.get('strategy')
     if not strategy:
         from mmengine.runner import Runner
